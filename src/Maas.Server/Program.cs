@@ -1,13 +1,4 @@
-using Maas.Server.Health;
-using Maas.Server.Hosting;
+using Maas.Server;
 
-var builder = WebApplication.CreateBuilder(args);
-builder.AddMaasHosting();
-
-var app = builder.Build();
-app.MapMaasHealth();
-
+var app = MaasApp.Create(args);
 app.Run();
-
-/// <summary>The server's entry point; public so tests can reference the assembly.</summary>
-public partial class Program;

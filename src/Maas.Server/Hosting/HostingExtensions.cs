@@ -9,7 +9,7 @@ public static class HostingExtensions
     public const string DefaultUrl = "http://127.0.0.1:8080";
 
     /// <summary>Adds MAAS_ environment variables and the default listen address.</summary>
-    public static WebApplicationBuilder AddMaasHosting(this WebApplicationBuilder builder)
+    public static WebApplicationBuilder AddMaasHosting(this WebApplicationBuilder builder, string[] args)
     {
         // MAAS_DATA_DIR and friends are the documented names; MAAS_Section__Key reaches any other option.
         builder.Configuration.AddEnvironmentVariables("MAAS_");
@@ -23,7 +23,8 @@ public static class HostingExtensions
         }
 
         builder.Configuration.AddInMemoryCollection(flat);
-        builder.Configuration.AddCommandLine(Environment.GetCommandLineArgs().Skip(1).ToArray());
+        // Command-line values win over the flat variables, as they do over everything else.
+        builder.Configuration.AddCommandLine(args);
 
         if (string.IsNullOrEmpty(builder.Configuration[WebHostDefaults.ServerUrlsKey]))
         {

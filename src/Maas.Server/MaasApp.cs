@@ -1,0 +1,23 @@
+using Maas.Server.Health;
+using Maas.Server.Hosting;
+
+namespace Maas.Server;
+
+/// <summary>Builds the MaaS web application: the table of contents of every feature.</summary>
+public static class MaasApp
+{
+    /// <summary>Creates the app from command-line args; tests pass --urls and a data folder the same way.</summary>
+    public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.AddMaasHosting(args);
+        // Feature registrations (one line each).
+
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        // Feature endpoints (one line each).
+        app.MapMaasHealth();
+        return app;
+    }
+}
