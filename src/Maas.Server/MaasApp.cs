@@ -1,5 +1,6 @@
 using Maas.Server.Health;
 using Maas.Server.Hosting;
+using Maas.Server.Observability;
 
 namespace Maas.Server;
 
@@ -12,11 +13,13 @@ public static class MaasApp
         var builder = WebApplication.CreateBuilder(args);
         builder.AddMaasHosting(args);
         // Feature registrations (one line each).
+        builder.AddMaasObservability();
 
         configure?.Invoke(builder);
 
         var app = builder.Build();
         // Feature endpoints (one line each).
+        app.MapMaasObservability();
         app.MapMaasHealth();
         return app;
     }

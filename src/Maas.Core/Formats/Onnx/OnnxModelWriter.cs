@@ -1,0 +1,332 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Google.Protobuf;
+using Maas.Core.Formats.Onnx.Proto;
+
+namespace Maas.Core.Formats.Onnx;
+
+/// <summary>Builds ONNX models in code (inputs, outputs, nodes, weights, metadata) and saves them, weights inline or external.</summary>
+/// <remarks>
+/// Tensor data is written little-endian, as ONNX requires; MaaS runs on little-endian hosts only.
+/// Methods return the writer so a model reads as one chain.
+/// </remarks>
+public sealed class OnnxModelWriter
+{
+    // Offsets of external tensors are aligned so ONNX Runtime can map them straight from the file.
+    private const int ExternalAlignment = 64;
+
+    private readonly Dictionary<TensorProto, byte[]> _externalData = [];
+    private int _nodeCounter;
+
+    /// <summary>Starts an empty model with one graph, the default ONNX operator set at <paramref name="opset"/>.</summary>
+    public OnnxModelWriter(string graphName = "main", long opset = 17, long irVersion = 8)
+    {
+        Model = new ModelProto
+        {
+            IrVersion = irVersion,
+            ProducerName = "maas",
+            ProducerVersion = "1",
+            Graph = new GraphProto { Name = graphName },
+        };
+        Opset(opset);
+    }
+
+    /// <summary>The model message being built, for anything the builder methods do not cover.</summary>
+    public ModelProto Model { get; }
+
+    /// <summary>Sets the producer name and version.</summary>
+    public OnnxModelWriter Producer(string name, string version = "")
+    {
+        Model.ProducerName = name;
+        Model.ProducerVersion = version;
+        return this;
+    }
+
+    /// <summary>Sets the model's doc string.</summary>
+    public OnnxModelWriter Description(string text)
+    {
+        Model.DocString = text;
+        return this;
+    }
+
+    /// <summary>Sets the model's domain and integer version.</summary>
+    public OnnxModelWriter Identify(string domain, long modelVersion)
+    {
+        Model.Domain = domain;
+        Model.ModelVersion = modelVersion;
+        return this;
+    }
+
+    /// <summary>Imports an operator set (replacing the version of one already imported for the same domain).</summary>
+    public OnnxModelWriter Opset(long version, string domain = "")
+    {
+        var existing = Model.OpsetImport.FirstOrDefault(o => o.Domain == domain);
+        if (existing is null)
+        {
+            Model.OpsetImport.Add(new OperatorSetIdProto { Domain = domain, Version = version });
+        }
+        else
+        {
+            existing.Version = version;
+        }
+
+        return this;
+    }
+
+    /// <summary>Adds a key/value pair to the model's metadata_props.</summary>
+    public OnnxModelWriter Metadata(string key, string value)
+    {
+        Model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+        return this;
+    }
+
+    /// <summary>Declares a graph input; dimensions may be numbers or names (<c>["batch", 3]</c>).</summary>
+    public OnnxModelWriter Input(string name, OnnxElementType type, params OnnxDimension[] shape)
+    {
+        Model.Graph.Input.Add(ValueInfo(name, type, shape));
+        return this;
+    }
+
+    /// <summary>Declares a graph output; dimensions may be numbers or names (<c>["batch", 3]</c>).</summary>
+    public OnnxModelWriter Output(string name, OnnxElementType type, params OnnxDimension[] shape)
+    {
+        Model.Graph.Output.Add(ValueInfo(name, type, shape));
+        return this;
+    }
+
+    /// <summary>Adds a node of the default domain; its name is generated from the operator.</summary>
+    public OnnxModelWriter Node(string opType, string[] inputs, string[] outputs, params OnnxAttribute[] attributes) =>
+        Node(opType, inputs, outputs, name: null, domain: "", attributes);
+
+    /// <summary>Adds a node with an explicit name and domain.</summary>
+    public OnnxModelWriter Node(string opType, string[] inputs, string[] outputs, string? name, string domain, params OnnxAttribute[] attributes)
+    {
+        var node = new NodeProto
+        {
+            OpType = opType,
+            Name = name ?? $"{opType}_{_nodeCounter++}",
+            Domain = domain,
+        };
+        node.Input.Add(inputs);
+        node.Output.Add(outputs);
+        node.Attribute.Add(attributes.Select(a => a.Proto));
+        Model.Graph.Node.Add(node);
+        return this;
+    }
+
+    /// <summary>Adds a float weight; <paramref name="external"/> stores its bytes in the side file written by <see cref="Save"/>.</summary>
+    public OnnxModelWriter Initializer(string name, float[] values, long[] dims, bool external = false) =>
+        Initializer<float>(name, OnnxElementType.Float, values, dims, external);
+
+    /// <summary>Adds an int64 weight (shapes for Reshape, indices for Gather...).</summary>
+    public OnnxModelWriter Initializer(string name, long[] values, long[] dims, bool external = false) =>
+        Initializer<long>(name, OnnxElementType.Int64, values, dims, external);
+
+    /// <summary>Adds a weight of any fixed-size element type from its values' bytes.</summary>
+    public OnnxModelWriter Initializer<T>(string name, OnnxElementType type, ReadOnlySpan<T> values, long[] dims, bool external = false)
+        where T : unmanaged
+    {
+        var bytes = MemoryMarshal.AsBytes(values);
+        var count = dims.Aggregate(1L, (a, d) => a * d);
+        if (OnnxElementTypes.ByteLength(type, count) is not { } need || need != bytes.Length)
+        {
+            throw new ArgumentException(
+                $"initializer '{name}': {bytes.Length} bytes of {type} do not fill the shape [{string.Join(",", dims)}]", nameof(values));
+        }
+
+        var tensor = new TensorProto { Name = name, DataType = (int)type };
+        tensor.Dims.Add(dims);
+        if (external)
+        {
+            tensor.DataLocation = TensorProto.Types.DataLocation.External;
+            _externalData[tensor] = bytes.ToArray();
+        }
+        else
+        {
+            tensor.RawData = ByteString.CopyFrom(bytes);
+        }
+
+        Model.Graph.Initializer.Add(tensor);
+        return this;
+    }
+
+    /// <summary>The model as protobuf bytes; every weight must be inline.</summary>
+    public byte[] ToBytes()
+    {
+        if (_externalData.Count > 0)
+        {
+            throw new InvalidOperationException("the model has external weights; write it with Save(path) so the side file exists");
+        }
+
+        return Model.ToByteArray();
+    }
+
+    /// <summary>
+    /// Writes the model to <paramref name="path"/>; external weights go to <paramref name="externalDataFile"/>
+    /// (a file name in the same folder, default "&lt;model file name&gt;.data").
+    /// </summary>
+    public void Save(string path, string? externalDataFile = null)
+    {
+        if (_externalData.Count > 0)
+        {
+            externalDataFile ??= Path.GetFileName(path) + ".data";
+            var sidePath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, externalDataFile);
+            using var side = new FileStream(sidePath, FileMode.Create, FileAccess.Write);
+            foreach (var tensor in Model.Graph.Initializer.Where(_externalData.ContainsKey))
+            {
+                var data = _externalData[tensor];
+                var offset = (side.Position + ExternalAlignment - 1) / ExternalAlignment * ExternalAlignment;
+                side.Write(new byte[offset - side.Position]);
+                side.Write(data);
+                tensor.ExternalData.Clear();
+                tensor.ExternalData.Add(Entry("location", externalDataFile));
+                tensor.ExternalData.Add(Entry("offset", offset.ToString(CultureInfo.InvariantCulture)));
+                tensor.ExternalData.Add(Entry("length", data.Length.ToString(CultureInfo.InvariantCulture)));
+            }
+        }
+
+        using var file = new FileStream(path, FileMode.Create, FileAccess.Write);
+        Model.WriteTo(file);
+    }
+
+    /// <summary>A model whose output "output" is its input "input": one Identity node, for round-trip tests of a type.</summary>
+    public static OnnxModelWriter Identity(OnnxElementType type, params OnnxDimension[] shape) =>
+        new OnnxModelWriter("identity")
+            .Input("input", type, shape)
+            .Output("output", type, shape)
+            .Node("Identity", ["input"], ["output"]);
+
+    /// <summary>
+    /// A multi-layer perceptron over float input "input" [batch, inputs] to output "output" [batch, outputs]:
+    /// MatMul + Add per layer, Relu between layers, and Softmax at the end when <paramref name="softmax"/> is set.
+    /// </summary>
+    public static OnnxModelWriter Mlp(
+        IReadOnlyList<DenseLayer> layers,
+        string batchDimension = "batch",
+        bool softmax = false,
+        bool externalWeights = false)
+    {
+        if (layers.Count == 0)
+        {
+            throw new ArgumentException("an MLP needs at least one layer", nameof(layers));
+        }
+
+        for (var i = 1; i < layers.Count; i++)
+        {
+            if (layers[i].Inputs != layers[i - 1].Outputs)
+            {
+                throw new ArgumentException($"layer {i} takes {layers[i].Inputs} inputs but layer {i - 1} gives {layers[i - 1].Outputs}", nameof(layers));
+            }
+        }
+
+        var writer = new OnnxModelWriter("mlp")
+            .Input("input", OnnxElementType.Float, batchDimension, layers[0].Inputs)
+            .Output("output", OnnxElementType.Float, batchDimension, layers[^1].Outputs);
+        var current = "input";
+        for (var i = 0; i < layers.Count; i++)
+        {
+            var layer = layers[i];
+            var last = i == layers.Count - 1;
+            writer.Initializer($"fc{i}.weight", layer.Weight, [layer.Inputs, layer.Outputs], externalWeights)
+                .Initializer($"fc{i}.bias", layer.Bias, [layer.Outputs], externalWeights)
+                .Node("MatMul", [current, $"fc{i}.weight"], [$"fc{i}.matmul"])
+                .Node("Add", [$"fc{i}.matmul", $"fc{i}.bias"], [last && !softmax ? "output" : $"fc{i}.out"]);
+            current = $"fc{i}.out";
+            if (!last)
+            {
+                writer.Node("Relu", [current], [$"fc{i}.relu"]);
+                current = $"fc{i}.relu";
+            }
+        }
+
+        if (softmax)
+        {
+            writer.Node("Softmax", [current], ["output"], OnnxAttribute.Int("axis", -1));
+        }
+
+        return writer;
+    }
+
+    /// <summary>An MLP with seeded random weights: layer sizes are <paramref name="inputs"/>, then each hidden size, then <paramref name="outputs"/>.</summary>
+    public static OnnxModelWriter Mlp(int inputs, int[] hidden, int outputs, int seed = 1, bool softmax = false, bool externalWeights = false) =>
+        Mlp(DenseLayer.RandomStack(inputs, hidden, outputs, seed), softmax: softmax, externalWeights: externalWeights);
+
+    private static StringStringEntryProto Entry(string key, string value) => new() { Key = key, Value = value };
+
+    private static ValueInfoProto ValueInfo(string name, OnnxElementType type, OnnxDimension[] shape)
+    {
+        var tensorShape = new TensorShapeProto();
+        foreach (var dim in shape)
+        {
+            var proto = new TensorShapeProto.Types.Dimension();
+            if (!dim.IsSymbolic)
+            {
+                proto.DimValue = dim.Value;
+            }
+            else if (dim.Name is not null)
+            {
+                proto.DimParam = dim.Name;
+            }
+
+            tensorShape.Dim.Add(proto);
+        }
+
+        return new ValueInfoProto
+        {
+            Name = name,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = tensorShape } },
+        };
+    }
+}
+
+/// <summary>One fully connected layer: y = x · Weight + Bias, with Weight row-major [Inputs, Outputs].</summary>
+public sealed record DenseLayer(int Inputs, int Outputs, float[] Weight, float[] Bias)
+{
+    /// <summary>A layer with weights drawn uniformly in ±1/sqrt(inputs) from <paramref name="random"/>.</summary>
+    public static DenseLayer Random(int inputs, int outputs, Random random)
+    {
+        var scale = 1 / MathF.Sqrt(inputs);
+        var weight = new float[inputs * outputs];
+        var bias = new float[outputs];
+        for (var i = 0; i < weight.Length; i++)
+        {
+            weight[i] = ((random.NextSingle() * 2) - 1) * scale;
+        }
+
+        for (var i = 0; i < bias.Length; i++)
+        {
+            bias[i] = ((random.NextSingle() * 2) - 1) * scale;
+        }
+
+        return new DenseLayer(inputs, outputs, weight, bias);
+    }
+
+    /// <summary>Seeded random layers of sizes inputs → hidden... → outputs.</summary>
+    public static IReadOnlyList<DenseLayer> RandomStack(int inputs, int[] hidden, int outputs, int seed)
+    {
+        var random = new Random(seed);
+        var sizes = new[] { inputs }.Concat(hidden).Append(outputs).ToArray();
+        return Enumerable.Range(0, sizes.Length - 1).Select(i => Random(sizes[i], sizes[i + 1], random)).ToArray();
+    }
+
+    /// <summary>Applies the layer to <paramref name="batch"/> rows of <paramref name="input"/> (row-major), in plain C#.</summary>
+    public float[] Apply(ReadOnlySpan<float> input, int batch, bool relu)
+    {
+        var output = new float[batch * Outputs];
+        for (var b = 0; b < batch; b++)
+        {
+            for (var o = 0; o < Outputs; o++)
+            {
+                var sum = Bias[o];
+                for (var i = 0; i < Inputs; i++)
+                {
+                    sum += input[(b * Inputs) + i] * Weight[(i * Outputs) + o];
+                }
+
+                output[(b * Outputs) + o] = relu ? MathF.Max(sum, 0) : sum;
+            }
+        }
+
+        return output;
+    }
+}

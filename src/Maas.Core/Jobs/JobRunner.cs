@@ -1,0 +1,276 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+
+namespace Maas.Core.Jobs;
+
+/// <summary>What a job's work reports back through: progress, stage, and its cancellation.</summary>
+public sealed class JobContext
+{
+    private readonly JobRunner _runner;
+    private readonly string _id;
+
+    internal JobContext(JobRunner runner, string id, CancellationToken cancellationToken)
+    {
+        _runner = runner;
+        _id = id;
+        CancellationToken = cancellationToken;
+    }
+
+    /// <summary>Cancelled when a caller cancels the job or the server stops.</summary>
+    public CancellationToken CancellationToken { get; }
+
+    /// <summary>Reports bytes done and, when known, the total; persisted a few times a second at most.</summary>
+    public void ReportProgress(long bytesDone, long? bytesTotal) => _runner.Update(_id, j => j with { BytesDone = bytesDone, BytesTotal = bytesTotal ?? j.BytesTotal }, force: false);
+
+    /// <summary>Says what the job is doing now.</summary>
+    public void ReportStage(string stage) => _runner.Update(_id, j => j with { Stage = stage }, force: true);
+}
+
+/// <summary>An error a job's work throws to fail with a stable code.</summary>
+public sealed class JobFailedException(string code, string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>The stable error code.</summary>
+    public string Code { get; } = code;
+}
+
+/// <summary>Runs background jobs with a concurrency limit, keeps their live state in memory and persists it.</summary>
+public sealed class JobRunner : IAsyncDisposable
+{
+    private static readonly TimeSpan PersistInterval = TimeSpan.FromMilliseconds(250);
+
+    private readonly IJobStore _store;
+    private readonly TimeProvider _time;
+    private readonly SemaphoreSlim _slots;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentDictionary<string, Running> _running = new(StringComparer.Ordinal);
+
+    /// <summary>Creates a runner that runs at most <paramref name="maxConcurrent"/> jobs at once.</summary>
+    public JobRunner(IJobStore store, int maxConcurrent, TimeProvider? time = null)
+    {
+        _store = store;
+        _time = time ?? TimeProvider.System;
+        _slots = new SemaphoreSlim(maxConcurrent, maxConcurrent);
+    }
+
+    /// <summary>Raised when a job's work throws something that is not a <see cref="JobFailedException"/> (for logging).</summary>
+    public event Action<Job, Exception>? Crashed;
+
+    /// <summary>Marks jobs left unfinished by a previous process as failed; call once at start-up.</summary>
+    public Task<int> RecoverAsync(CancellationToken cancellationToken) => _store.FailUnfinishedJobsAsync(
+        new JobError("interrupted", "the server stopped while this job ran; start it again"), _time.GetUtcNow(), cancellationToken);
+
+    /// <summary>
+    /// Queues <paramref name="work"/> as a new job and returns it at once. The work's returned map becomes the job's
+    /// result; a <see cref="JobFailedException"/> fails it with that code; <paramref name="cleanup"/> runs in every case.
+    /// </summary>
+    public async Task<Job> StartAsync(
+        string kind,
+        string? model,
+        int? version,
+        string createdBy,
+        Func<JobContext, Task<IReadOnlyDictionary<string, object?>>> work,
+        Func<ValueTask>? cleanup = null)
+    {
+        var now = _time.GetUtcNow();
+        var job = new Job
+        {
+            Id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)),
+            Kind = kind,
+            Status = JobStatus.Queued,
+            Model = model,
+            Version = version,
+            CreatedBy = createdBy,
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        await _store.CreateJobAsync(job, CancellationToken.None).ConfigureAwait(false);
+        var running = new Running(job, CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token));
+        _running[job.Id] = running;
+        running.Task = Task.Run(() => RunAsync(running, work, cleanup));
+        return job;
+    }
+
+    /// <summary>A job: its live state while it runs here, else the stored one.</summary>
+    public async Task<Job?> GetAsync(string id, CancellationToken cancellationToken)
+    {
+        if (_running.TryGetValue(id, out var running))
+        {
+            lock (running)
+            {
+                return running.Job;
+            }
+        }
+
+        return await _store.GetJobAsync(id, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The newest jobs, with live state for those running here.</summary>
+    public async Task<IReadOnlyList<Job>> ListAsync(int limit, CancellationToken cancellationToken)
+    {
+        var stored = await _store.ListJobsAsync(limit, cancellationToken).ConfigureAwait(false);
+        return stored.Select(j =>
+        {
+            if (_running.TryGetValue(j.Id, out var running))
+            {
+                lock (running)
+                {
+                    return running.Job;
+                }
+            }
+
+            return j;
+        }).ToArray();
+    }
+
+    /// <summary>Asks a running job to stop; false when it is not running here.</summary>
+    public bool Cancel(string id)
+    {
+        if (!_running.TryGetValue(id, out var running))
+        {
+            return false;
+        }
+
+        running.CancelledByCaller = true;
+        running.Cancellation.Cancel();
+        return true;
+    }
+
+    /// <summary>Waits until the job is finished here (tests and shutdown).</summary>
+    public Task WaitAsync(string id) => _running.TryGetValue(id, out var running) ? running.Task ?? Task.CompletedTask : Task.CompletedTask;
+
+    private async Task RunAsync(Running running, Func<JobContext, Task<IReadOnlyDictionary<string, object?>>> work, Func<ValueTask>? cleanup)
+    {
+        var token = running.Cancellation.Token;
+        var acquired = false;
+        try
+        {
+            await _slots.WaitAsync(token).ConfigureAwait(false);
+            acquired = true;
+            Update(running.Job.Id, j => j with { Status = JobStatus.Running }, force: true);
+            var result = await work(new JobContext(this, running.Job.Id, token)).ConfigureAwait(false);
+            Finish(running, j => j with { Status = JobStatus.Succeeded, Result = result, Stage = null });
+        }
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        {
+            Finish(running, j => running.CancelledByCaller
+                ? j with { Status = JobStatus.Cancelled, Error = new JobError("cancelled", "the job was cancelled") }
+                : j with { Status = JobStatus.Failed, Error = new JobError("interrupted", "the server stopped while this job ran; start it again") });
+        }
+        catch (JobFailedException e)
+        {
+            Finish(running, j => j with { Status = JobStatus.Failed, Error = new JobError(e.Code, e.Message) });
+        }
+        catch (Exception e)
+        {
+            Finish(running, j => j with { Status = JobStatus.Failed, Error = new JobError("internal_error", "the job failed on an unexpected error; see the server log") });
+            Crashed?.Invoke(running.Job, e);
+        }
+        finally
+        {
+            if (acquired)
+            {
+                _slots.Release();
+            }
+
+            if (cleanup is not null)
+            {
+                try
+                {
+                    await cleanup().ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    Crashed?.Invoke(running.Job, e);
+                }
+            }
+
+            await PersistAsync(running).ConfigureAwait(false);
+            _running.TryRemove(running.Job.Id, out _);
+            running.Cancellation.Dispose();
+        }
+    }
+
+    private void Finish(Running running, Func<Job, Job> change) =>
+        Update(running.Job.Id, j => change(j) with { FinishedAt = _time.GetUtcNow() }, force: false);
+
+    internal void Update(string id, Func<Job, Job> change, bool force)
+    {
+        if (!_running.TryGetValue(id, out var running))
+        {
+            return;
+        }
+
+        bool persist;
+        lock (running)
+        {
+            var now = _time.GetUtcNow();
+            running.Job = change(running.Job) with { UpdatedAt = now };
+            persist = force || now - running.LastPersisted >= PersistInterval;
+            if (persist)
+            {
+                running.LastPersisted = now;
+            }
+        }
+
+        if (persist)
+        {
+            // Fire and forget: progress must never slow the work; the final state is persisted and awaited in RunAsync.
+            _ = PersistAsync(running);
+        }
+    }
+
+    private async Task PersistAsync(Running running)
+    {
+        await running.PersistLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            Job snapshot;
+            lock (running)
+            {
+                snapshot = running.Job;
+            }
+
+            await _store.UpdateJobAsync(snapshot, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Crashed?.Invoke(running.Job, e);
+        }
+        finally
+        {
+            running.PersistLock.Release();
+        }
+    }
+
+    /// <summary>Cancels every job and waits for them to record how they ended.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        var tasks = _running.Values.Select(r => r.Task).OfType<Task>().ToArray();
+        try
+        {
+            await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Stragglers are marked interrupted by the next start-up.
+        }
+
+        _stopping.Dispose();
+    }
+
+    private sealed class Running(Job job, CancellationTokenSource cancellation)
+    {
+        public Job Job { get; set; } = job;
+
+        public CancellationTokenSource Cancellation { get; } = cancellation;
+
+        public Task? Task { get; set; }
+
+        public bool CancelledByCaller { get; set; }
+
+        public DateTimeOffset LastPersisted { get; set; }
+
+        public SemaphoreSlim PersistLock { get; } = new(1, 1);
+    }
+}

@@ -1,0 +1,29 @@
+namespace Maas.Core.Llm;
+
+/// <summary>One completion to generate: the prompt as tokens, how long, when to stop, how to sample.</summary>
+public sealed record GenerationRequest
+{
+    /// <summary>The prompt, already tokenized with the model's vocabulary (special tokens included).</summary>
+    public required IReadOnlyList<int> PromptTokens { get; init; }
+
+    /// <summary>The most tokens to generate; the caller has checked it fits the context.</summary>
+    public required int MaxTokens { get; init; }
+
+    /// <summary>Strings that end the generation; the text from the stop string on is not returned.</summary>
+    public IReadOnlyList<string> Stop { get; init; } = [];
+
+    /// <summary>How tokens are sampled.</summary>
+    public SamplingOptions Sampling { get; init; } = new();
+
+    /// <summary>A GBNF grammar (start rule <c>root</c>) that every generated token must keep satisfiable.</summary>
+    public string? Grammar { get; init; }
+
+    /// <summary>Return each generated token's log probability.</summary>
+    public bool Logprobs { get; init; }
+
+    /// <summary>How many alternatives to return per position with <see cref="Logprobs"/> (0..20).</summary>
+    public int TopLogprobs { get; init; }
+
+    /// <summary>An identifier for logs and statistics.</summary>
+    public string RequestId { get; init; } = "";
+}

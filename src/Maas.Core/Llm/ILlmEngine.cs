@@ -1,0 +1,160 @@
+namespace Maas.Core.Llm;
+
+/// <summary>A loaded LLM that generates and embeds: one engine per model version, shared by all its requests.</summary>
+/// <remarks>
+/// Requests submitted at any time join the running batch; each generation streams its events as tokens are sampled
+/// and frees its sequence when the caller cancels. Implementations are thread-safe.
+/// </remarks>
+public interface ILlmEngine : IAsyncDisposable
+{
+    /// <summary>What the model is and how the engine runs it.</summary>
+    LlmModelInfo Info { get; }
+
+    /// <summary>Tokenizes text; <paramref name="addSpecial"/> adds BOS when the model wants it, <paramref name="parseSpecial"/> turns special-token text into special tokens.</summary>
+    IReadOnlyList<int> Tokenize(string text, bool addSpecial, bool parseSpecial);
+
+    /// <summary>The text of one token (for logit_bias checks and logprobs).</summary>
+    string TokenText(int token);
+
+    /// <summary>Renders a chat with the model's template (or the documented default) ending with the assistant's turn opened.</summary>
+    string FormatChat(IReadOnlyList<ChatMessage> messages);
+
+    /// <summary>Queues a generation; throws <see cref="LlmException"/> (queue full) at once when it cannot wait.</summary>
+    IAsyncEnumerable<GenerationEvent> GenerateAsync(GenerationRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Pooled embeddings of token sequences, one vector each, L2-normalised when asked.</summary>
+    Task<IReadOnlyList<float[]>> EmbedAsync(IReadOnlyList<IReadOnlyList<int>> inputs, bool normalize, CancellationToken cancellationToken);
+
+    /// <summary>A snapshot of the engine's counters.</summary>
+    LlmEngineStatistics GetStatistics();
+}
+
+/// <summary>Loads engines for model files (the llama.cpp runtime in the server).</summary>
+public interface ILlmEngineFactory
+{
+    /// <summary>Loads the model and creates its engine; throws <see cref="LlmException"/> when the file cannot be served.</summary>
+    Task<ILlmEngine> LoadAsync(LlmModelSpec spec, CancellationToken cancellationToken);
+}
+
+/// <summary>Which model file to load and how to run it.</summary>
+public sealed record LlmModelSpec
+{
+    /// <summary>The registry name of the model.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>The registry version.</summary>
+    public required int Version { get; init; }
+
+    /// <summary>The GGUF file on local disk.</summary>
+    public required string Path { get; init; }
+
+    /// <summary>Parallel sequences decoded together (llama.cpp slots).</summary>
+    public int Slots { get; init; } = 4;
+
+    /// <summary>Context tokens per slot (prompt plus completion of one request).</summary>
+    public int ContextPerSlot { get; init; } = 2048;
+
+    /// <summary>The most prompt tokens decoded in one step, shared by all sequences.</summary>
+    public int BatchSize { get; init; } = 512;
+
+    /// <summary>Requests that may wait for a free slot before callers get 429.</summary>
+    public int QueueLimit { get; init; } = 64;
+
+    /// <summary>Compute threads; 0 uses every core.</summary>
+    public int Threads { get; init; }
+
+    /// <summary>Keep finished sequences' KV for reuse by later requests with the same prefix.</summary>
+    public bool PrefixCache { get; init; } = true;
+}
+
+/// <summary>What an engine knows about its model and how it runs it.</summary>
+public sealed record LlmModelInfo
+{
+    /// <summary>The registry name.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>The registry version.</summary>
+    public required int Version { get; init; }
+
+    /// <summary>GGUF general.architecture.</summary>
+    public string Architecture { get; init; } = "";
+
+    /// <summary>The model's own description (llama.cpp's model description string).</summary>
+    public string Description { get; init; } = "";
+
+    /// <summary>Context tokens per slot.</summary>
+    public required int ContextPerSlot { get; init; }
+
+    /// <summary>Parallel slots.</summary>
+    public required int Slots { get; init; }
+
+    /// <summary>The context length the model was trained with.</summary>
+    public int TrainContext { get; init; }
+
+    /// <summary>Vocabulary size.</summary>
+    public int VocabularySize { get; init; }
+
+    /// <summary>Embedding width.</summary>
+    public int EmbeddingSize { get; init; }
+
+    /// <summary>Where the chat format comes from: "gguf" (the model's template) or "chatml" (the default).</summary>
+    public string ChatFormat { get; init; } = "chatml";
+
+    /// <summary>When the engine finished loading.</summary>
+    public DateTimeOffset LoadedAt { get; init; }
+}
+
+/// <summary>Counters of an engine since it loaded; tests and metrics read them.</summary>
+public sealed record LlmEngineStatistics
+{
+    /// <summary>Decode steps (one llama_decode each).</summary>
+    public long Steps { get; init; }
+
+    /// <summary>Tokens submitted over all steps (prompt chunks plus one per generating sequence).</summary>
+    public long BatchTokens { get; init; }
+
+    /// <summary>Sum over steps of the number of distinct sequences in the batch.</summary>
+    public long BatchSequences { get; init; }
+
+    /// <summary>Steps whose batch held tokens of two or more sequences.</summary>
+    public long MultiSequenceSteps { get; init; }
+
+    /// <summary>The most sequences seen in one batch.</summary>
+    public int MaxSequencesPerStep { get; init; }
+
+    /// <summary>Prompt tokens of all requests.</summary>
+    public long PromptTokens { get; init; }
+
+    /// <summary>Prompt tokens reused from the prefix cache instead of being decoded.</summary>
+    public long CachedPromptTokens { get; init; }
+
+    /// <summary>Tokens generated.</summary>
+    public long GeneratedTokens { get; init; }
+
+    /// <summary>Requests finished (any reason).</summary>
+    public long CompletedRequests { get; init; }
+
+    /// <summary>Requests ended early because the caller went away.</summary>
+    public long CancelledRequests { get; init; }
+
+    /// <summary>Sequences generating now.</summary>
+    public int Running { get; init; }
+
+    /// <summary>Requests waiting for a slot.</summary>
+    public int Waiting { get; init; }
+
+    /// <summary>KV cells in use (shared prefixes count once).</summary>
+    public int KvCellsUsed { get; init; }
+
+    /// <summary>KV cells in the context.</summary>
+    public int KvCells { get; init; }
+
+    /// <summary>Tokens per step on average.</summary>
+    public double TokensPerStep => Steps == 0 ? 0 : (double)BatchTokens / Steps;
+
+    /// <summary>Sequences per step on average.</summary>
+    public double SequencesPerStep => Steps == 0 ? 0 : (double)BatchSequences / Steps;
+
+    /// <summary>The fraction of KV cells in use.</summary>
+    public double KvFill => KvCells == 0 ? 0 : (double)KvCellsUsed / KvCells;
+}

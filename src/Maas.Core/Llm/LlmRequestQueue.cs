@@ -1,0 +1,89 @@
+namespace Maas.Core.Llm;
+
+/// <summary>A bounded FIFO of requests waiting for a slot; full means the caller gets 429 at once, not a timeout.</summary>
+/// <remarks>Thread-safe. Waiting requests whose caller went away are removed, so they never take a slot.</remarks>
+public sealed class LlmRequestQueue<T>
+    where T : class
+{
+    private readonly LinkedList<T> _items = new();
+    private readonly object _lock = new();
+
+    /// <summary>Creates a queue that holds at most <paramref name="limit"/> waiting requests.</summary>
+    public LlmRequestQueue(int limit)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(limit);
+        Limit = limit;
+    }
+
+    /// <summary>The most requests that may wait.</summary>
+    public int Limit { get; }
+
+    /// <summary>Requests waiting now.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _items.Count;
+            }
+        }
+    }
+
+    /// <summary>Adds a request, or throws <see cref="LlmException"/> (queue full) when <see cref="Limit"/> are already waiting.</summary>
+    public void Enqueue(T item)
+    {
+        lock (_lock)
+        {
+            if (_items.Count >= Limit)
+            {
+                throw new LlmException(
+                    LlmErrorKind.QueueFull,
+                    $"the model's request queue is full ({Limit} requests waiting for a free slot); retry later",
+                    code: "queue_full")
+                {
+                    RetryAfter = TimeSpan.FromSeconds(1),
+                };
+            }
+
+            _items.AddLast(item);
+        }
+    }
+
+    /// <summary>Takes the oldest waiting request, if any.</summary>
+    public bool TryDequeue(out T? item)
+    {
+        lock (_lock)
+        {
+            if (_items.First is { } first)
+            {
+                item = first.Value;
+                _items.RemoveFirst();
+                return true;
+            }
+
+            item = null;
+            return false;
+        }
+    }
+
+    /// <summary>Removes a waiting request (its caller went away); false when it already left the queue.</summary>
+    public bool Remove(T item)
+    {
+        lock (_lock)
+        {
+            return _items.Remove(item);
+        }
+    }
+
+    /// <summary>Takes every waiting request (shutdown).</summary>
+    public IReadOnlyList<T> DrainAll()
+    {
+        lock (_lock)
+        {
+            var all = _items.ToArray();
+            _items.Clear();
+            return all;
+        }
+    }
+}

@@ -1,0 +1,65 @@
+namespace Maas.Core.Llm;
+
+/// <summary>Server-wide LLM serving settings (section <c>Maas:Llm</c>); a model's serving config overrides the per-model ones.</summary>
+public sealed class LlmServingOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string Section = "Maas:Llm";
+
+    /// <summary>Parallel sequences (slots) per loaded model, decoded together in one batch.</summary>
+    public int Slots { get; set; } = 4;
+
+    /// <summary>Context tokens per slot: the longest prompt plus completion of one request.</summary>
+    public int ContextPerSlot { get; set; } = 2048;
+
+    /// <summary>The most tokens (prompt chunks plus one per generating sequence) decoded in one step.</summary>
+    public int BatchSize { get; set; } = 512;
+
+    /// <summary>Requests per model that may wait for a free slot before callers get 429.</summary>
+    public int QueueLimit { get; set; } = 64;
+
+    /// <summary>The largest max_tokens a request may ask for, and the cap when it asks for none (0 = context only).</summary>
+    public int MaxTokensPerRequest { get; set; } = 4096;
+
+    /// <summary>Server-wide: the most tokens (prompt plus max completion) all running requests may reserve (0 = unlimited).</summary>
+    public long MaxTokensInFlight { get; set; }
+
+    /// <summary>Unload a model after this many idle seconds (0 = keep loaded).</summary>
+    public int KeepAliveSeconds { get; set; } = 300;
+
+    /// <summary>Compute threads per model; 0 uses every core.</summary>
+    public int Threads { get; set; }
+
+    /// <summary>Reuse the KV of earlier requests that share a prompt prefix.</summary>
+    public bool PrefixCache { get; set; } = true;
+
+    /// <summary>Register the tiny demo LLM on first start with no LLM in the registry.</summary>
+    public bool Demo { get; set; } = true;
+
+    /// <summary>The problems with these settings, each naming its key; empty when valid.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        Check(errors, nameof(Slots), Slots, 1, 256);
+        Check(errors, nameof(ContextPerSlot), ContextPerSlot, 16, 1 << 20);
+        Check(errors, nameof(BatchSize), BatchSize, 1, 1 << 16);
+        Check(errors, nameof(QueueLimit), QueueLimit, 0, 1_000_000);
+        Check(errors, nameof(MaxTokensPerRequest), MaxTokensPerRequest, 0, 1 << 22);
+        Check(errors, nameof(KeepAliveSeconds), KeepAliveSeconds, 0, 31_536_000);
+        Check(errors, nameof(Threads), Threads, 0, 1024);
+        if (MaxTokensInFlight < 0)
+        {
+            errors.Add($"{Section}:{nameof(MaxTokensInFlight)} must be 0 (unlimited) or positive, not {MaxTokensInFlight}");
+        }
+
+        return errors;
+    }
+
+    private static void Check(List<string> errors, string key, int value, int min, int max)
+    {
+        if (value < min || value > max)
+        {
+            errors.Add($"{Section}:{key} must be between {min} and {max}, not {value}");
+        }
+    }
+}

@@ -1,0 +1,87 @@
+namespace Maas.Core.Registry;
+
+/// <summary>Persistence of models, versions, aliases and upload sessions (SQLite or PostgreSQL).</summary>
+/// <remarks>
+/// Each method is one transaction. Races resolve here, in the database: a taken version number, a moved alias or a
+/// lost compare-and-set throws <see cref="RegistryException"/> with <see cref="RegistryErrorKind.Conflict"/>.
+/// </remarks>
+public interface IRegistryStore
+{
+    /// <summary>Creates or upgrades the schema to the version this build knows.</summary>
+    Task MigrateAsync(CancellationToken cancellationToken);
+
+    /// <summary>Creates a model; a taken name throws model_exists.</summary>
+    Task<Model> CreateModelAsync(NewModel model, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>The model with that name, or null.</summary>
+    Task<Model?> GetModelAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>Models matching the query, ordered by name, with their latest ready version.</summary>
+    Task<ModelPage> ListModelsAsync(ModelQuery query, CancellationToken cancellationToken);
+
+    /// <summary>Changes descriptive fields; null when the model does not exist.</summary>
+    Task<Model?> UpdateModelAsync(string name, ModelUpdate update, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Replaces the serving configuration; null when the model does not exist.</summary>
+    Task<Model?> SetServingConfigAsync(string name, ServingConfig config, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Deletes a model with its versions, aliases and sessions; returns the artifact keys its versions used, or null when absent.</summary>
+    Task<IReadOnlyList<string>?> DeleteModelAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>Takes a version number (the next free one, or <paramref name="version"/>) as an uploading row.</summary>
+    Task<int> ReserveVersionAsync(long modelId, int? version, string createdBy, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Turns an uploading row into a ready version with everything the artifact gave; throws when the row is gone.</summary>
+    Task<ModelVersion> CompleteVersionAsync(ModelVersion version, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Removes an uploading row that will not become ready.</summary>
+    Task AbandonVersionAsync(long modelId, int version, CancellationToken cancellationToken);
+
+    /// <summary>A ready version with its aliases, or null.</summary>
+    Task<ModelVersion?> GetVersionAsync(string model, int version, CancellationToken cancellationToken);
+
+    /// <summary>The highest ready version, or null.</summary>
+    Task<ModelVersion?> GetLatestVersionAsync(string model, CancellationToken cancellationToken);
+
+    /// <summary>Every ready version of a model, ascending.</summary>
+    Task<IReadOnlyList<ModelVersion>> ListVersionsAsync(string model, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Deletes a ready version and returns its artifact key (null when absent). Aliases pointing at it are removed when
+    /// <paramref name="removeAliases"/>, else they make it throw version_aliased.
+    /// </summary>
+    Task<string?> DeleteVersionAsync(long modelId, int version, bool removeAliases, CancellationToken cancellationToken);
+
+    /// <summary>True when any version row (ready or uploading) uses the artifact.</summary>
+    Task<bool> IsArtifactReferencedAsync(string artifactKey, CancellationToken cancellationToken);
+
+    /// <summary>Every artifact key any version row uses.</summary>
+    Task<IReadOnlySet<string>> ListArtifactKeysAsync(CancellationToken cancellationToken);
+
+    /// <summary>Removes every uploading row (left by a crash); returns how many.</summary>
+    Task<int> DeleteUploadingVersionsAsync(CancellationToken cancellationToken);
+
+    /// <summary>Sets or moves an alias to a ready version, atomically, if <paramref name="condition"/> holds.</summary>
+    Task<ModelAlias> SetAliasAsync(long modelId, string alias, int version, AliasPrecondition condition, string updatedBy, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Deletes an alias if <paramref name="condition"/> holds; false when it does not exist.</summary>
+    Task<bool> DeleteAliasAsync(long modelId, string alias, AliasPrecondition condition, CancellationToken cancellationToken);
+
+    /// <summary>One alias, or null.</summary>
+    Task<ModelAlias?> GetAliasAsync(long modelId, string alias, CancellationToken cancellationToken);
+
+    /// <summary>A model's aliases by name.</summary>
+    Task<IReadOnlyList<ModelAlias>> ListAliasesAsync(long modelId, CancellationToken cancellationToken);
+
+    /// <summary>Records a new resumable upload session.</summary>
+    Task CreateUploadSessionAsync(UploadSession session, long modelId, CancellationToken cancellationToken);
+
+    /// <summary>A session (its <see cref="UploadSession.Offset"/> is 0: the staged file knows the real one), or null.</summary>
+    Task<UploadSession?> GetUploadSessionAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>Every session, for clean-up.</summary>
+    Task<IReadOnlyList<UploadSession>> ListUploadSessionsAsync(CancellationToken cancellationToken);
+
+    /// <summary>Deletes a session row.</summary>
+    Task DeleteUploadSessionAsync(string id, CancellationToken cancellationToken);
+}

@@ -1,0 +1,279 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using Maas.Core.Jobs;
+
+namespace Maas.Core.Registry.Import;
+
+/// <summary>What a caller asks to import: the URL, the checksum to hold it to, its file name and the version's options.</summary>
+public sealed record ImportRequest(string Url, string? Sha256, string? FileName, NewVersionOptions Options);
+
+/// <summary>
+/// Imports a version from an http(s) or hf:// URL as a background job: downloads with resume (HTTP Range) after
+/// broken connections, reports progress, checks the SHA-256 the caller or the source gives, then commits.
+/// </summary>
+public sealed class ModelImporter
+{
+    private const int MaxRedirects = 10;
+
+    private readonly IModelRegistry _registry;
+    private readonly JobRunner _jobs;
+    private readonly HttpClient _http;
+    private readonly RegistryOptions _options;
+
+    /// <summary>Creates the importer; <paramref name="http"/> must not follow redirects itself (the importer does, to read checksum headers on the way).</summary>
+    public ModelImporter(IModelRegistry registry, JobRunner jobs, HttpClient http, RegistryOptions options)
+    {
+        _registry = registry;
+        _jobs = jobs;
+        _http = http;
+        _options = options;
+    }
+
+    /// <summary>The job kind of imports.</summary>
+    public const string JobKind = "import";
+
+    /// <summary>
+    /// Checks the request, reserves the version number (so a taken number fails now, with 409) and starts the job.
+    /// </summary>
+    public async Task<Job> StartAsync(string model, ImportRequest request, CancellationToken cancellationToken)
+    {
+        var source = ImportSource.Resolve(request.Url, _options);
+        var fileName = request.FileName ?? source.SuggestedFileName;
+        if (string.IsNullOrEmpty(request.FileName) && !RegistryNames.IsValidFilePath(fileName))
+        {
+            throw RegistryException.Invalid("invalid_filename", $"no usable file name in '{RegistryNames.Shorten(request.Url)}': give one in 'filename'");
+        }
+
+        RegistryNames.ValidateFilePath(fileName);
+        var expected = ModelRegistry.NormalizeSha256(request.Sha256);
+        var draft = await _registry.BeginVersionAsync(model, request.Options, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await _jobs.StartAsync(
+                JobKind,
+                draft.Model.Name,
+                draft.Version,
+                request.Options.CreatedBy,
+                context => RunAsync(context, draft, source, fileName, expected),
+                () => draft.DisposeAsync()).ConfigureAwait(false);
+        }
+        catch
+        {
+            await draft.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task<IReadOnlyDictionary<string, object?>> RunAsync(JobContext context, VersionDraft draft, ImportSource source, string fileName, string? expected)
+    {
+        var token = context.CancellationToken;
+        context.ReportStage("downloading");
+        var path = draft.PathOf(fileName);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var download = await DownloadAsync(context, source, path, draft.Limit).ConfigureAwait(false);
+
+        var want = expected ?? download.SourceSha256;
+        if (want is not null && want != download.Sha256)
+        {
+            var mismatch = ModelRegistry.ChecksumMismatch(fileName, want, download.Sha256);
+            throw new JobFailedException(mismatch.Code, mismatch.Message + (expected is null ? " (as the source's own checksum header says)" : ""));
+        }
+
+        context.ReportStage("validating");
+        try
+        {
+            await draft.AddStagedFileAsync(fileName, path, download.Sha256, token).ConfigureAwait(false);
+            var version = await _registry.CommitVersionAsync(draft, token).ConfigureAwait(false);
+            return new Dictionary<string, object?>
+            {
+                ["model"] = version.Model,
+                ["version"] = version.Version,
+                ["sha256"] = version.Sha256,
+                ["size_bytes"] = version.SizeBytes,
+                ["format"] = version.Format.ToString().ToLowerInvariant(),
+                ["checksum_verified"] = want is not null,
+            };
+        }
+        catch (RegistryException e)
+        {
+            throw new JobFailedException(e.Code, e.Message, e);
+        }
+    }
+
+    private sealed record Downloaded(string Sha256, string? SourceSha256);
+
+    private async Task<Downloaded> DownloadAsync(JobContext context, ImportSource source, string path, long limit)
+    {
+        var token = context.CancellationToken;
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        await using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1, FileOptions.None);
+        long done = 0;
+        long? total = null;
+        string? sourceSha = null;
+        var buffer = ArrayPool<byte>.Shared.Rent(HashingCopy.BufferSize);
+        try
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    using var response = await SendAsync(source, done, token).ConfigureAwait(false);
+                    sourceSha ??= response.SourceSha256;
+                    var message = response.Message;
+                    if (done > 0 && message.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable && total == done)
+                    {
+                        break; // We already had every byte.
+                    }
+
+                    if (!message.IsSuccessStatusCode)
+                    {
+                        var code = (int)message.StatusCode;
+                        var transient = code is 408 or 429 or >= 500;
+                        var error = new JobFailedException("source_error", $"GET {source.Url.GetLeftPart(UriPartial.Path)} answered {code} {message.ReasonPhrase}");
+                        if (!transient || attempt >= _options.ImportMaxAttempts)
+                        {
+                            throw error;
+                        }
+
+                        throw new IOException(error.Message);
+                    }
+
+                    var partial = message.StatusCode == HttpStatusCode.PartialContent;
+                    if (done > 0 && (!partial || message.Content.Headers.ContentRange?.From != done))
+                    {
+                        // The source ignored the Range: start over rather than append the wrong bytes.
+                        done = 0;
+                        hash.GetHashAndReset();
+                        file.SetLength(0);
+                    }
+
+                    total = partial && message.Content.Headers.ContentRange?.Length is { } full
+                        ? full
+                        : message.Content.Headers.ContentLength is { } length ? done + length : total;
+                    if (total > limit)
+                    {
+                        var tooLarge = HashingCopy.TooLarge(limit);
+                        throw new JobFailedException(tooLarge.Code, tooLarge.Message);
+                    }
+
+                    file.Seek(done, SeekOrigin.Begin);
+                    context.ReportProgress(done, total);
+                    await using var body = await message.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
+                    using var stall = CancellationTokenSource.CreateLinkedTokenSource(token);
+                    while (true)
+                    {
+                        stall.CancelAfter(TimeSpan.FromSeconds(_options.ImportStallTimeoutSeconds));
+                        int read;
+                        try
+                        {
+                            read = await body.ReadAsync(buffer.AsMemory(0, HashingCopy.BufferSize), stall.Token).ConfigureAwait(false);
+                        }
+                        catch (OperationCanceledException) when (!token.IsCancellationRequested)
+                        {
+                            throw new IOException($"no data for {_options.ImportStallTimeoutSeconds} seconds");
+                        }
+
+                        if (read == 0)
+                        {
+                            break;
+                        }
+
+                        if (done + read > limit)
+                        {
+                            var tooLarge = HashingCopy.TooLarge(limit);
+                            throw new JobFailedException(tooLarge.Code, tooLarge.Message);
+                        }
+
+                        hash.AppendData(buffer, 0, read);
+                        await file.WriteAsync(buffer.AsMemory(0, read), token).ConfigureAwait(false);
+                        done += read;
+                        context.ReportProgress(done, total);
+                    }
+
+                    if (total is { } expectedTotal && done < expectedTotal)
+                    {
+                        throw new IOException($"the connection closed after {done} of {expectedTotal} bytes");
+                    }
+
+                    break;
+                }
+                catch (Exception e) when (e is HttpRequestException or IOException && !token.IsCancellationRequested)
+                {
+                    if (attempt >= _options.ImportMaxAttempts)
+                    {
+                        throw new JobFailedException("download_failed", $"download of {source.Url.GetLeftPart(UriPartial.Path)} failed after {attempt} attempts: {e.Message}", e);
+                    }
+
+                    context.ReportStage($"resuming at byte {done} (attempt {attempt + 1} of {_options.ImportMaxAttempts})");
+                    await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(10_000, 250 * (1 << Math.Min(attempt, 6)))), token).ConfigureAwait(false);
+                }
+            }
+
+            if (_options.FsyncUploads)
+            {
+                file.Flush(flushToDisk: true);
+            }
+
+            context.ReportProgress(done, done);
+            return new Downloaded(Convert.ToHexStringLower(hash.GetHashAndReset()), sourceSha);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private sealed class SentRequest(HttpResponseMessage message, string? sourceSha256) : IDisposable
+    {
+        public HttpResponseMessage Message { get; } = message;
+
+        public string? SourceSha256 { get; } = sourceSha256;
+
+        public void Dispose() => Message.Dispose();
+    }
+
+    // Follows redirects by hand: the hub puts the file's SHA-256 on the redirect (X-Linked-Etag), and the token must
+    // not travel to another host (the CDN the hub redirects to).
+    private async Task<SentRequest> SendAsync(ImportSource source, long offset, CancellationToken cancellationToken)
+    {
+        var url = source.Url;
+        string? sha = null;
+        for (var hop = 0; ; hop++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, url);
+            if (source.Token is not null && url.Host == source.Url.Host && url.Port == source.Url.Port && url.Scheme == source.Url.Scheme)
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", source.Token);
+            }
+
+            if (offset > 0)
+            {
+                request.Headers.Range = new RangeHeaderValue(offset, null);
+            }
+
+            var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            sha ??= SourceChecksum.FromHeaders(response);
+            var status = (int)response.StatusCode;
+            if (status is 301 or 302 or 303 or 307 or 308 && response.Headers.Location is { } location)
+            {
+                response.Dispose();
+                if (hop >= MaxRedirects)
+                {
+                    throw new JobFailedException("source_error", $"more than {MaxRedirects} redirects from {source.Url.GetLeftPart(UriPartial.Path)}");
+                }
+
+                url = location.IsAbsoluteUri ? location : new Uri(url, location);
+                if (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps)
+                {
+                    throw new JobFailedException("source_error", $"redirected to a non-http URL ({url.Scheme})");
+                }
+
+                continue;
+            }
+
+            return new SentRequest(response, sha);
+        }
+    }
+}

@@ -1,0 +1,903 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Maas.Core.Registry;
+
+/// <summary>What the start-up recovery removed.</summary>
+public sealed record RecoveryReport(int UnfinishedVersions, int ExpiredSessions, int StagedLeftovers, int TemporaryArtifacts, int OrphanArtifacts);
+
+/// <summary>The registry's rules over a store and an artifact store: staging, validation, atomic commit, references.</summary>
+public sealed class ModelRegistry : IModelRegistry
+{
+    private readonly IRegistryStore _store;
+    private readonly IArtifactStore _artifacts;
+    private readonly StagingArea _staging;
+    private readonly RegistryOptions _options;
+    private readonly IReadOnlyList<IVersionUseCheck> _useChecks;
+    private readonly TimeProvider _time;
+
+    // Commit and delete of the same artifact key must not interleave: a dedup commit could otherwise find the file,
+    // then lose it to a delete that saw no reference yet.
+    private readonly KeyedLock _artifactLocks = new();
+    private readonly KeyedLock _sessionLocks = new();
+
+    // The running hash of a session whose chunks arrived in order in this process, so completing it needs no re-read.
+    private readonly ConcurrentDictionary<string, SessionHash> _sessionHashes = new(StringComparer.Ordinal);
+
+    /// <summary>Creates the registry.</summary>
+    public ModelRegistry(
+        IRegistryStore store,
+        IArtifactStore artifacts,
+        StagingArea staging,
+        RegistryOptions options,
+        IEnumerable<IVersionUseCheck>? useChecks = null,
+        TimeProvider? time = null)
+    {
+        _store = store;
+        _artifacts = artifacts;
+        _staging = staging;
+        _options = options;
+        _useChecks = useChecks?.ToArray() ?? [];
+        _time = time ?? TimeProvider.System;
+    }
+
+    /// <inheritdoc />
+    public event EventHandler<RegistryChange>? Changed;
+
+    /// <summary>The artifact store in use.</summary>
+    public IArtifactStore Artifacts => _artifacts;
+
+    /// <summary>The staging area in use.</summary>
+    public StagingArea Staging => _staging;
+
+    private DateTimeOffset Now => _time.GetUtcNow();
+
+    /// <summary>
+    /// Start-up clean-up after a crash: unfinished versions, expired sessions, staged leftovers, half-committed and
+    /// unreferenced artifacts. Assumes no other server shares the database and artifact store while it runs.
+    /// </summary>
+    public async Task<RecoveryReport> RecoverAsync(CancellationToken cancellationToken)
+    {
+        var unfinished = await _store.DeleteUploadingVersionsAsync(cancellationToken).ConfigureAwait(false);
+
+        var expired = 0;
+        var live = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var session in await _store.ListUploadSessionsAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (session.ExpiresAt <= Now)
+            {
+                await _store.DeleteUploadSessionAsync(session.Id, cancellationToken).ConfigureAwait(false);
+                expired++;
+            }
+            else
+            {
+                live.Add(session.Id);
+            }
+        }
+
+        var staged = _staging.Sweep(live);
+        var temporary = await _artifacts.RemoveTemporaryAsync(cancellationToken).ConfigureAwait(false);
+
+        var referenced = await _store.ListArtifactKeysAsync(cancellationToken).ConfigureAwait(false);
+        var orphans = new List<string>();
+        await foreach (var key in _artifacts.ListKeysAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (!referenced.Contains(key))
+            {
+                orphans.Add(key);
+            }
+        }
+
+        foreach (var key in orphans)
+        {
+            await _artifacts.DeleteAsync(key, cancellationToken).ConfigureAwait(false);
+        }
+
+        return new RecoveryReport(unfinished, expired, staged, temporary, orphans.Count);
+    }
+
+    /// <summary>Removes sessions whose time ran out while the server was running; returns how many.</summary>
+    public async Task<int> ExpireSessionsAsync(CancellationToken cancellationToken)
+    {
+        var removed = 0;
+        foreach (var session in await _store.ListUploadSessionsAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (session.ExpiresAt <= Now)
+            {
+                using var held = _sessionLocks.TryAcquire(session.Id);
+                if (held is null)
+                {
+                    continue; // A chunk is arriving right now; the next round takes it.
+                }
+
+                await DropSessionAsync(session.Id, cancellationToken).ConfigureAwait(false);
+                removed++;
+            }
+        }
+
+        return removed;
+    }
+
+    // ---- models ----
+
+    /// <inheritdoc />
+    public async Task<Model> CreateModelAsync(NewModel model, CancellationToken cancellationToken)
+    {
+        RegistryNames.ValidateName(model.Name);
+        ValidateTags(model.Tags);
+        ValidateTask(model.Task);
+        ValidateText("description", model.Description, 4096);
+        var created = await _store.CreateModelAsync(model with { Tags = model.Tags.Distinct(StringComparer.Ordinal).ToArray() }, Now, cancellationToken).ConfigureAwait(false);
+        Raise(new RegistryChange(RegistryChangeKind.ModelChanged, created.Name));
+        return created;
+    }
+
+    /// <inheritdoc />
+    public async Task<Model> GetModelAsync(string name, CancellationToken cancellationToken)
+    {
+        RegistryNames.ValidateName(name);
+        return await _store.GetModelAsync(name, cancellationToken).ConfigureAwait(false) ?? throw RegistryException.ModelNotFound(name);
+    }
+
+    /// <inheritdoc />
+    public Task<ModelPage> ListModelsAsync(ModelQuery query, CancellationToken cancellationToken)
+    {
+        if (query.Limit is < 1 or > 1000)
+        {
+            throw RegistryException.Invalid("invalid_query", $"limit must be between 1 and 1000, not {query.Limit}");
+        }
+
+        if (query.Offset < 0)
+        {
+            throw RegistryException.Invalid("invalid_query", $"offset must not be negative, not {query.Offset}");
+        }
+
+        ValidateTags(query.Tags);
+        return _store.ListModelsAsync(query, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async Task<Model> UpdateModelAsync(string name, ModelUpdate update, CancellationToken cancellationToken)
+    {
+        RegistryNames.ValidateName(name);
+        if (update.Tags is not null)
+        {
+            ValidateTags(update.Tags);
+            update = update with { Tags = update.Tags.Distinct(StringComparer.Ordinal).ToArray() };
+        }
+
+        ValidateTask(update.Task);
+        ValidateText("description", update.Description, 4096);
+        var model = await _store.UpdateModelAsync(name, update, Now, cancellationToken).ConfigureAwait(false) ?? throw RegistryException.ModelNotFound(name);
+        Raise(new RegistryChange(RegistryChangeKind.ModelChanged, name));
+        return model;
+    }
+
+    /// <inheritdoc />
+    public async Task<Model> SetServingConfigAsync(string name, ServingConfig config, CancellationToken cancellationToken)
+    {
+        RegistryNames.ValidateName(name);
+        var errors = config.Validate();
+        if (errors.Count > 0)
+        {
+            throw RegistryException.Invalid("invalid_config", string.Join("; ", errors), new Dictionary<string, object?> { ["errors"] = errors });
+        }
+
+        var model = await _store.SetServingConfigAsync(name, config, Now, cancellationToken).ConfigureAwait(false) ?? throw RegistryException.ModelNotFound(name);
+        Raise(new RegistryChange(RegistryChangeKind.ModelChanged, name));
+        return model;
+    }
+
+    /// <inheritdoc />
+    public async Task DeleteModelAsync(string name, bool force, CancellationToken cancellationToken)
+    {
+        var model = await GetModelAsync(name, cancellationToken).ConfigureAwait(false);
+        if (!force)
+        {
+            var aliases = await _store.ListAliasesAsync(model.Id, cancellationToken).ConfigureAwait(false);
+            if (aliases.Count > 0)
+            {
+                throw RegistryException.Conflict(
+                    "model_in_use",
+                    $"model '{name}' has aliases ({string.Join(", ", aliases.Select(a => a.Name))}); delete them first or pass force=true",
+                    new Dictionary<string, object?> { ["aliases"] = aliases.Select(a => a.Name).ToArray() });
+            }
+
+            foreach (var version in await _store.ListVersionsAsync(name, cancellationToken).ConfigureAwait(false))
+            {
+                if (await GetUseAsync(version, cancellationToken).ConfigureAwait(false) is { } use)
+                {
+                    throw RegistryException.Conflict("model_in_use", $"version {version.Version} of model '{name}' is in use ({use}); pass force=true to delete anyway");
+                }
+            }
+        }
+
+        var sessions = (await _store.ListUploadSessionsAsync(cancellationToken).ConfigureAwait(false)).Where(s => s.Model == name).ToArray();
+        var keys = await _store.DeleteModelAsync(name, cancellationToken).ConfigureAwait(false) ?? throw RegistryException.ModelNotFound(name);
+        foreach (var session in sessions)
+        {
+            DropSessionFile(session.Id);
+        }
+
+        foreach (var key in keys.Distinct(StringComparer.Ordinal))
+        {
+            await DeleteArtifactIfUnusedAsync(key, cancellationToken).ConfigureAwait(false);
+        }
+
+        Raise(new RegistryChange(RegistryChangeKind.ModelDeleted, name));
+    }
+
+    // ---- versions ----
+
+    /// <inheritdoc />
+    public async Task<VersionDraft> BeginVersionAsync(string model, NewVersionOptions options, CancellationToken cancellationToken)
+    {
+        var owner = await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
+        await ValidateOptionsAsync(options, cancellationToken).ConfigureAwait(false);
+        var number = await _store.ReserveVersionAsync(owner.Id, options.Version, options.CreatedBy, Now, cancellationToken).ConfigureAwait(false);
+        string folder;
+        try
+        {
+            folder = _staging.CreateDraftFolder();
+        }
+        catch
+        {
+            await _store.AbandonVersionAsync(owner.Id, number, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+
+        return new VersionDraft(owner, number, folder, options, _options.MaxUploadBytes, _options.FsyncUploads, AbandonAsync);
+    }
+
+    private async ValueTask AbandonAsync(VersionDraft draft)
+    {
+        draft.Finished = true;
+        StagingArea.DeleteQuietly(draft.Folder);
+        try
+        {
+            await _store.AbandonVersionAsync(draft.Model.Id, draft.Version, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The row stays 'uploading' (invisible); the next start-up removes it.
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<ModelVersion> CommitVersionAsync(VersionDraft draft, CancellationToken cancellationToken)
+    {
+        if (draft.Finished)
+        {
+            throw new InvalidOperationException("the draft was already committed or abandoned");
+        }
+
+        if (draft.Files.Count == 0)
+        {
+            throw RegistryException.Invalid("empty_upload", "no file was uploaded for the version");
+        }
+
+        await ValidateOptionsAsync(draft.Options, cancellationToken).ConfigureAwait(false);
+        var primary = PickPrimary(draft.Files);
+        var inspected = ArtifactInspector.Inspect(draft.Folder, primary.Path, draft.Files.Select(f => f.Path).ToArray());
+        var files = new List<ArtifactFile> { primary };
+        files.AddRange(draft.Files.Where(f => f != primary).OrderBy(f => f.Path, StringComparer.Ordinal));
+        var bundle = files.Count > 1;
+        var key = bundle ? BundleKey(files) : primary.Sha256;
+
+        var version = new ModelVersion
+        {
+            ModelId = draft.Model.Id,
+            Model = draft.Model.Name,
+            Version = draft.Version,
+            Status = VersionStatus.Ready,
+            Format = inspected.Format,
+            Sha256 = primary.Sha256,
+            SizeBytes = files.Sum(f => f.SizeBytes),
+            FileName = primary.Path,
+            ArtifactKey = key,
+            Files = files,
+            Signature = inspected.Signature,
+            Metadata = draft.Options.Metadata,
+            DerivedFrom = draft.Options.DerivedFrom,
+            CreatedBy = draft.Options.CreatedBy,
+        };
+
+        ModelVersion ready;
+        using (await _artifactLocks.AcquireAsync(key, cancellationToken).ConfigureAwait(false))
+        {
+            var staged = bundle ? draft.Folder : Path.Combine(draft.Folder, primary.Path);
+            await _artifacts.CommitAsync(key, staged, bundle, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                // The one atomic step: until this row says ready, no reader sees the version.
+                ready = await _store.CompleteVersionAsync(version, Now, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch
+            {
+                if (!await _store.IsArtifactReferencedAsync(key, CancellationToken.None).ConfigureAwait(false))
+                {
+                    await _artifacts.DeleteAsync(key, CancellationToken.None).ConfigureAwait(false);
+                }
+
+                throw;
+            }
+        }
+
+        draft.Finished = true;
+        StagingArea.DeleteQuietly(draft.Folder);
+        Raise(new RegistryChange(RegistryChangeKind.VersionReady, ready.Model, ready.Version));
+        return ready;
+    }
+
+    private static ArtifactFile PickPrimary(IReadOnlyList<ArtifactFile> files)
+    {
+        if (files.Count == 1)
+        {
+            return files[0];
+        }
+
+        var models = files.Where(f => f.Path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) || f.Path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)).ToArray();
+        return models.Length == 1
+            ? models[0]
+            : throw RegistryException.Invalid(
+                "ambiguous_model_file",
+                $"{files.Count} files were uploaded; exactly one must be the model (.onnx or .gguf) and the rest its external data, " +
+                $"but {models.Length} are named like a model file");
+    }
+
+    // A bundle's key hashes its file list, so the same files under the same names share one stored copy.
+    private static string BundleKey(IEnumerable<ArtifactFile> files)
+    {
+        var manifest = new StringBuilder();
+        foreach (var file in files.OrderBy(f => f.Path, StringComparer.Ordinal))
+        {
+            manifest.Append(file.Path).Append('\t').Append(file.Sha256).Append('\t').Append(file.SizeBytes).Append('\n');
+        }
+
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(manifest.ToString())));
+    }
+
+    /// <inheritdoc />
+    public async Task<ModelVersion> GetVersionAsync(string model, int version, CancellationToken cancellationToken)
+    {
+        RegistryNames.ValidateName(model);
+        var found = await _store.GetVersionAsync(model, version, cancellationToken).ConfigureAwait(false);
+        if (found is not null)
+        {
+            return found;
+        }
+
+        await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
+        throw RegistryException.VersionNotFound(model, version);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ModelVersion>> ListVersionsAsync(string model, CancellationToken cancellationToken)
+    {
+        await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
+        return await _store.ListVersionsAsync(model, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task DeleteVersionAsync(string model, int version, bool force, CancellationToken cancellationToken)
+    {
+        var found = await GetVersionAsync(model, version, cancellationToken).ConfigureAwait(false);
+        if (!force)
+        {
+            if (found.Aliases.Count > 0)
+            {
+                throw AliasedConflict(model, version, found.Aliases);
+            }
+
+            if (await GetUseAsync(found, cancellationToken).ConfigureAwait(false) is { } use)
+            {
+                throw RegistryException.Conflict(
+                    "version_in_use",
+                    $"version {version} of model '{model}' is in use ({use}); pass force=true to delete it anyway",
+                    new Dictionary<string, object?> { ["in_use"] = use });
+            }
+        }
+
+        using (await _artifactLocks.AcquireAsync(found.ArtifactKey, cancellationToken).ConfigureAwait(false))
+        {
+            var key = await _store.DeleteVersionAsync(found.ModelId, version, removeAliases: force, cancellationToken).ConfigureAwait(false)
+                ?? throw RegistryException.VersionNotFound(model, version);
+            if (!await _store.IsArtifactReferencedAsync(key, CancellationToken.None).ConfigureAwait(false))
+            {
+                await _artifacts.DeleteAsync(key, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+
+        if (found.Aliases.Count > 0)
+        {
+            foreach (var alias in found.Aliases)
+            {
+                Raise(new RegistryChange(RegistryChangeKind.AliasChanged, model, version, alias));
+            }
+        }
+
+        Raise(new RegistryChange(RegistryChangeKind.VersionDeleted, model, version));
+    }
+
+    /// <summary>The conflict for deleting a version that aliases point at.</summary>
+    public static RegistryException AliasedConflict(string model, int version, IReadOnlyList<string> aliases) => RegistryException.Conflict(
+        "version_aliased",
+        $"version {version} of model '{model}' is the target of alias(es) {string.Join(", ", aliases)}; move or delete them first, or pass force=true",
+        new Dictionary<string, object?> { ["aliases"] = aliases });
+
+    /// <inheritdoc />
+    public async Task<ArtifactContent> OpenArtifactAsync(ModelVersion version, string? file, CancellationToken cancellationToken)
+    {
+        var name = file ?? version.FileName;
+        if (!version.Files.Any(f => f.Path == name))
+        {
+            throw RegistryException.NotFound("file_not_found", $"version {version.Version} of model '{version.Model}' has no file '{RegistryNames.Shorten(name)}'");
+        }
+
+        try
+        {
+            return await _artifacts.OpenAsync(version.ArtifactKey, version.Files.Count > 1 ? name : null, cancellationToken).ConfigureAwait(false);
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new RegistryException(RegistryErrorKind.Unavailable, "artifact_missing", $"the artifact of version {version.Version} of model '{version.Model}' is missing from the {_artifacts.Kind} store", null, e);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<string> GetLocalArtifactPathAsync(ModelVersion version, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _artifacts.GetLocalPathAsync(version.ArtifactKey, version.Files.Count > 1 ? version.FileName : null, cancellationToken).ConfigureAwait(false);
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new RegistryException(RegistryErrorKind.Unavailable, "artifact_missing", $"the artifact of version {version.Version} of model '{version.Model}' is missing from the {_artifacts.Kind} store", null, e);
+        }
+    }
+
+    // ---- aliases ----
+
+    /// <inheritdoc />
+    public async Task<ModelAlias> SetAliasAsync(string model, string alias, int version, AliasPrecondition condition, string updatedBy, CancellationToken cancellationToken)
+    {
+        RegistryNames.ValidateName(alias, "alias");
+        var owner = await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
+        var result = await _store.SetAliasAsync(owner.Id, alias, version, condition, updatedBy, Now, cancellationToken).ConfigureAwait(false);
+        Raise(new RegistryChange(RegistryChangeKind.AliasChanged, model, version, alias));
+        return result;
+    }
+
+    /// <inheritdoc />
+    public async Task DeleteAliasAsync(string model, string alias, AliasPrecondition condition, CancellationToken cancellationToken)
+    {
+        RegistryNames.ValidateName(alias, "alias");
+        var owner = await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
+        if (!await _store.DeleteAliasAsync(owner.Id, alias, condition, cancellationToken).ConfigureAwait(false))
+        {
+            throw RegistryException.AliasNotFound(model, alias);
+        }
+
+        Raise(new RegistryChange(RegistryChangeKind.AliasChanged, model, null, alias));
+    }
+
+    /// <inheritdoc />
+    public async Task<ModelAlias> GetAliasAsync(string model, string alias, CancellationToken cancellationToken)
+    {
+        RegistryNames.ValidateName(alias, "alias");
+        var owner = await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
+        return await _store.GetAliasAsync(owner.Id, alias, cancellationToken).ConfigureAwait(false) ?? throw RegistryException.AliasNotFound(model, alias);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ModelAlias>> ListAliasesAsync(string model, CancellationToken cancellationToken)
+    {
+        var owner = await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
+        return await _store.ListAliasesAsync(owner.Id, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<ResolvedVersion> ResolveAsync(ModelReference reference, CancellationToken cancellationToken)
+    {
+        var model = await GetModelAsync(reference.Model, cancellationToken).ConfigureAwait(false);
+        if (reference.Version is { } number)
+        {
+            return new ResolvedVersion(model, await GetVersionAsync(model.Name, number, cancellationToken).ConfigureAwait(false), null);
+        }
+
+        var aliasName = reference.Alias ?? ModelReference.DefaultAlias;
+        var alias = await _store.GetAliasAsync(model.Id, aliasName, cancellationToken).ConfigureAwait(false);
+        if (alias is not null)
+        {
+            var target = await _store.GetVersionAsync(model.Name, alias.Version, cancellationToken).ConfigureAwait(false)
+                ?? throw RegistryException.VersionNotFound(model.Name, alias.Version);
+            return new ResolvedVersion(model, target, aliasName);
+        }
+
+        if (reference.Alias is not null)
+        {
+            throw RegistryException.AliasNotFound(model.Name, reference.Alias);
+        }
+
+        var latest = await _store.GetLatestVersionAsync(model.Name, cancellationToken).ConfigureAwait(false)
+            ?? throw RegistryException.NotFound("no_ready_version", $"model '{model.Name}' has no ready version yet");
+        return new ResolvedVersion(model, latest, null);
+    }
+
+    // ---- resumable uploads ----
+
+    /// <inheritdoc />
+    public async Task<UploadSession> CreateUploadSessionAsync(string model, string fileName, long? totalBytes, string? sha256, string createdBy, CancellationToken cancellationToken)
+    {
+        RegistryNames.ValidateFilePath(fileName);
+        if (totalBytes is < 0)
+        {
+            throw RegistryException.Invalid("invalid_upload", $"size must not be negative, not {totalBytes}");
+        }
+
+        if (totalBytes > _options.MaxUploadBytes)
+        {
+            throw HashingCopy.TooLarge(_options.MaxUploadBytes);
+        }
+
+        sha256 = NormalizeSha256(sha256);
+        var owner = await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
+        var now = Now;
+        var session = new UploadSession
+        {
+            Id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)),
+            Model = owner.Name,
+            FileName = fileName,
+            TotalBytes = totalBytes,
+            ExpectedSha256 = sha256,
+            CreatedBy = createdBy,
+            CreatedAt = now,
+            ExpiresAt = now + TimeSpan.FromHours(_options.UploadSessionTtlHours),
+        };
+        await File.WriteAllBytesAsync(_staging.SessionFile(session.Id), [], cancellationToken).ConfigureAwait(false);
+        await _store.CreateUploadSessionAsync(session, owner.Id, cancellationToken).ConfigureAwait(false);
+        return session;
+    }
+
+    /// <inheritdoc />
+    public async Task<UploadSession> GetUploadSessionAsync(string id, CancellationToken cancellationToken)
+    {
+        var session = await FindSessionAsync(id, cancellationToken).ConfigureAwait(false);
+        return session with { Offset = SessionLength(id) };
+    }
+
+    /// <inheritdoc />
+    public async Task<UploadSession> AppendUploadAsync(string id, long offset, Stream chunk, CancellationToken cancellationToken)
+    {
+        var session = await FindSessionAsync(id, cancellationToken).ConfigureAwait(false);
+        using var held = _sessionLocks.TryAcquire(id) ?? throw RegistryException.Conflict(
+            "upload_busy", $"another chunk of upload '{id}' is being received; retry after it finishes");
+        var path = _staging.SessionFile(id);
+        var current = SessionLength(id);
+        if (offset != current)
+        {
+            throw RegistryException.Conflict(
+                "offset_mismatch",
+                $"the chunk starts at offset {offset} but upload '{id}' has {current} bytes; send from offset {current}",
+                new Dictionary<string, object?> { ["offset"] = current });
+        }
+
+        var limit = Math.Min(session.TotalBytes ?? long.MaxValue, _options.MaxUploadBytes) - current;
+        _sessionHashes.TryGetValue(id, out var running);
+        if (running is not null && running.Length != current)
+        {
+            _sessionHashes.TryRemove(id, out _);
+            running.Dispose();
+            running = null;
+        }
+
+        if (running is null && current == 0)
+        {
+            running = new SessionHash();
+            _sessionHashes[id] = running;
+        }
+
+        try
+        {
+            await using var file = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.Read, 1, FileOptions.None);
+            file.Seek(current, SeekOrigin.Begin);
+            long written = 0;
+            try
+            {
+                written = await HashingCopy.CopyAsync(chunk, file, running?.Hash, limit, null, cancellationToken, _options.MaxUploadBytes).ConfigureAwait(false);
+            }
+            catch (RegistryException e) when (e.Kind == RegistryErrorKind.TooLarge)
+            {
+                // A refused chunk leaves nothing behind: the caller may retry it from the same offset, smaller.
+                file.SetLength(current);
+                ForgetHash(id);
+                if (session.TotalBytes is { } total && total < _options.MaxUploadBytes)
+                {
+                    throw RegistryException.Invalid(
+                        "upload_length_exceeded",
+                        $"the chunk goes past the size announced for upload '{id}' ({total} bytes)",
+                        new Dictionary<string, object?> { ["total_bytes"] = total, ["offset"] = current });
+                }
+
+                throw;
+            }
+
+            if (_options.FsyncUploads)
+            {
+                file.Flush(flushToDisk: true);
+            }
+
+            if (running is not null)
+            {
+                running.Length = current + written;
+            }
+        }
+        catch (Exception e) when (e is not RegistryException)
+        {
+            // A broken connection keeps what reached the disk (the next chunk resumes there) but the hash may be ahead of it.
+            ForgetHash(id);
+            throw;
+        }
+
+        return session with { Offset = SessionLength(id) };
+    }
+
+    /// <inheritdoc />
+    public async Task<ModelVersion> CompleteUploadAsync(string id, IReadOnlyList<string> otherSessionIds, NewVersionOptions options, CancellationToken cancellationToken)
+    {
+        var ids = new List<string> { id };
+        ids.AddRange(otherSessionIds.Where(o => o != id).Distinct(StringComparer.Ordinal));
+        var locks = new List<IDisposable>();
+        try
+        {
+            var sessions = new List<UploadSession>();
+            foreach (var sessionId in ids)
+            {
+                var session = await FindSessionAsync(sessionId, cancellationToken).ConfigureAwait(false);
+                locks.Add(_sessionLocks.TryAcquire(sessionId) ?? throw RegistryException.Conflict(
+                    "upload_busy", $"a chunk of upload '{sessionId}' is still being received"));
+                if (sessions.Count > 0 && session.Model != sessions[0].Model)
+                {
+                    throw RegistryException.Invalid("invalid_upload", $"upload '{sessionId}' is for model '{session.Model}', not '{sessions[0].Model}'");
+                }
+
+                var length = SessionLength(sessionId);
+                if (session.TotalBytes is { } total && length != total)
+                {
+                    throw RegistryException.Conflict(
+                        "upload_incomplete",
+                        $"upload '{sessionId}' has {length} of its {total} bytes",
+                        new Dictionary<string, object?> { ["offset"] = length, ["total_bytes"] = total });
+                }
+
+                sessions.Add(session with { Offset = length });
+            }
+
+            await using var draft = await BeginVersionAsync(sessions[0].Model, options, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                foreach (var session in sessions)
+                {
+                    string? sha = null;
+                    if (_sessionHashes.TryRemove(session.Id, out var running))
+                    {
+                        using (running)
+                        {
+                            sha = running.Length == session.Offset ? Convert.ToHexStringLower(running.Hash.GetHashAndReset()) : null;
+                        }
+                    }
+
+                    var file = await draft.AddStagedFileAsync(session.FileName, _staging.SessionFile(session.Id), sha, cancellationToken).ConfigureAwait(false);
+                    if (session.ExpectedSha256 is { } expected && expected != file.Sha256)
+                    {
+                        throw ChecksumMismatch(session.FileName, expected, file.Sha256);
+                    }
+                }
+
+                return await CommitVersionAsync(draft, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                // The bytes moved into the draft: whatever the outcome, these sessions are used up.
+                foreach (var session in sessions)
+                {
+                    await DropSessionAsync(session.Id, CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            foreach (var held in locks)
+            {
+                held.Dispose();
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task CancelUploadAsync(string id, CancellationToken cancellationToken)
+    {
+        await FindSessionAsync(id, cancellationToken).ConfigureAwait(false);
+        using var held = _sessionLocks.TryAcquire(id) ?? throw RegistryException.Conflict(
+            "upload_busy", $"a chunk of upload '{id}' is being received; cancel after it finishes");
+        await DropSessionAsync(id, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The error for content whose SHA-256 is not the one the caller or source promised.</summary>
+    public static RegistryException ChecksumMismatch(string file, string expected, string actual) => RegistryException.Invalid(
+        "checksum_mismatch",
+        $"'{file}' has SHA-256 {actual} but {expected} was expected",
+        new Dictionary<string, object?> { ["expected_sha256"] = expected, ["actual_sha256"] = actual });
+
+    /// <summary>Checks and lowercases a caller's SHA-256 hex string (null stays null).</summary>
+    public static string? NormalizeSha256(string? sha256)
+    {
+        if (sha256 is null)
+        {
+            return null;
+        }
+
+        var lower = sha256.Trim().ToLowerInvariant();
+        return ArtifactKeys.IsValid(lower)
+            ? lower
+            : throw RegistryException.Invalid("invalid_sha256", $"'{RegistryNames.Shorten(sha256)}' is not a SHA-256 (64 hexadecimal characters)");
+    }
+
+    private async Task<UploadSession> FindSessionAsync(string id, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(id) || id.Length != 32 || !id.All(char.IsAsciiHexDigitLower))
+        {
+            throw RegistryException.NotFound("upload_not_found", $"upload '{RegistryNames.Shorten(id)}' does not exist");
+        }
+
+        var session = await _store.GetUploadSessionAsync(id, cancellationToken).ConfigureAwait(false);
+        if (session is null || session.ExpiresAt <= Now)
+        {
+            throw RegistryException.NotFound("upload_not_found", $"upload '{id}' does not exist or has expired");
+        }
+
+        return session;
+    }
+
+    private long SessionLength(string id)
+    {
+        var info = new FileInfo(_staging.SessionFile(id));
+        return info.Exists ? info.Length : 0;
+    }
+
+    private async Task DropSessionAsync(string id, CancellationToken cancellationToken)
+    {
+        await _store.DeleteUploadSessionAsync(id, cancellationToken).ConfigureAwait(false);
+        DropSessionFile(id);
+    }
+
+    private void DropSessionFile(string id)
+    {
+        ForgetHash(id);
+        StagingArea.DeleteQuietly(_staging.SessionFile(id));
+    }
+
+    private void ForgetHash(string id)
+    {
+        if (_sessionHashes.TryRemove(id, out var running))
+        {
+            running.Dispose();
+        }
+    }
+
+    // ---- helpers ----
+
+    private async Task ValidateOptionsAsync(NewVersionOptions options, CancellationToken cancellationToken)
+    {
+        if (options.Version is < 1)
+        {
+            throw RegistryException.Invalid("invalid_version", $"a version number must be 1 or more, not {options.Version}");
+        }
+
+        if (options.Metadata.Count > 256 || options.Metadata.Any(kv => kv.Key.Length is 0 or > 256 || kv.Value.Length > 65536))
+        {
+            throw RegistryException.Invalid("invalid_metadata", "metadata takes at most 256 entries, keys of 1 to 256 characters and values up to 64 KiB");
+        }
+
+        if (options.DerivedFrom is { } lineage)
+        {
+            RegistryNames.ValidateName(lineage.Relation, "relation");
+            if (!RegistryNames.IsValidName(lineage.Model) || await _store.GetVersionAsync(lineage.Model, lineage.Version, cancellationToken).ConfigureAwait(false) is null)
+            {
+                throw RegistryException.Invalid(
+                    "lineage_not_found",
+                    $"derived_from names {RegistryNames.Shorten(lineage.Model)}/versions/{lineage.Version}, which is not a ready version");
+            }
+        }
+    }
+
+    private async Task<string?> GetUseAsync(ModelVersion version, CancellationToken cancellationToken)
+    {
+        foreach (var check in _useChecks)
+        {
+            if (await check.GetUseAsync(version, cancellationToken).ConfigureAwait(false) is { } use)
+            {
+                return use;
+            }
+        }
+
+        return null;
+    }
+
+    private async Task DeleteArtifactIfUnusedAsync(string key, CancellationToken cancellationToken)
+    {
+        using (await _artifactLocks.AcquireAsync(key, cancellationToken).ConfigureAwait(false))
+        {
+            if (!await _store.IsArtifactReferencedAsync(key, cancellationToken).ConfigureAwait(false))
+            {
+                await _artifacts.DeleteAsync(key, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static void ValidateTags(IReadOnlyList<string>? tags)
+    {
+        if (tags is null)
+        {
+            return;
+        }
+
+        if (tags.Count > 64)
+        {
+            throw RegistryException.Invalid("invalid_tag", $"a model takes at most 64 tags, not {tags.Count}");
+        }
+
+        foreach (var tag in tags)
+        {
+            RegistryNames.ValidateName(tag, "tag");
+        }
+    }
+
+    private static void ValidateTask(string? task)
+    {
+        if (task is not null)
+        {
+            RegistryNames.ValidateName(task, "task");
+        }
+    }
+
+    private static void ValidateText(string field, string? value, int max)
+    {
+        if (value is { Length: var length } && length > max)
+        {
+            throw RegistryException.Invalid("invalid_field", $"{field} is {length} characters; at most {max} are allowed");
+        }
+    }
+
+    private void Raise(RegistryChange change)
+    {
+        var handlers = Changed;
+        if (handlers is null)
+        {
+            return;
+        }
+
+        foreach (var handler in handlers.GetInvocationList().Cast<EventHandler<RegistryChange>>())
+        {
+            try
+            {
+                handler(this, change);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // A subscriber's failure must not turn a committed change into an error for the caller.
+            }
+        }
+    }
+
+    private sealed class SessionHash : IDisposable
+    {
+        public IncrementalHash Hash { get; } = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+
+        public long Length { get; set; }
+
+        public void Dispose() => Hash.Dispose();
+    }
+}

@@ -1,0 +1,30 @@
+namespace Maas.Core.Registry;
+
+/// <summary>What changed in the registry, for caches such as serving's loaded models.</summary>
+public enum RegistryChangeKind
+{
+    /// <summary>A model was created or its fields or serving configuration changed.</summary>
+    ModelChanged,
+
+    /// <summary>A model and all its versions were deleted.</summary>
+    ModelDeleted,
+
+    /// <summary>A version became ready.</summary>
+    VersionReady,
+
+    /// <summary>A version was deleted.</summary>
+    VersionDeleted,
+
+    /// <summary>An alias was set, moved or deleted.</summary>
+    AliasChanged,
+}
+
+/// <summary>One registry change: the model, and the version or alias it concerns.</summary>
+public sealed record RegistryChange(RegistryChangeKind Kind, string Model, int? Version = null, string? Alias = null);
+
+/// <summary>Lets serving refuse to delete a version it is running ("deployed") unless forced.</summary>
+public interface IVersionUseCheck
+{
+    /// <summary>Why <paramref name="version"/> is in use, or null when it is free to delete.</summary>
+    ValueTask<string?> GetUseAsync(ModelVersion version, CancellationToken cancellationToken);
+}

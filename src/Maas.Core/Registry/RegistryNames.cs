@@ -1,0 +1,75 @@
+using System.Text.RegularExpressions;
+
+namespace Maas.Core.Registry;
+
+/// <summary>The naming rules for models, aliases, relations and artifact file names.</summary>
+public static partial class RegistryNames
+{
+    /// <summary>The longest model or alias name.</summary>
+    public const int MaxNameLength = 64;
+
+    /// <summary>The longest artifact file path (relative, with folders).</summary>
+    public const int MaxFileNameLength = 255;
+
+    /// <summary>The pattern a model and alias name must match.</summary>
+    public const string NamePattern = "[a-z0-9][a-z0-9._-]{0,63}";
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9._-]{0,63}$", RegexOptions.CultureInvariant)]
+    private static partial Regex NameRegex();
+
+    [GeneratedRegex("^[A-Za-z0-9_][A-Za-z0-9._ +=@-]*$", RegexOptions.CultureInvariant)]
+    private static partial Regex FileSegmentRegex();
+
+    /// <summary>True when <paramref name="name"/> is a valid model or alias name.</summary>
+    public static bool IsValidName(string? name) =>
+        name is not null && NameRegex().IsMatch(name) && !name.Contains("..", StringComparison.Ordinal);
+
+    /// <summary>Throws <see cref="RegistryException"/> (invalid_name) unless <paramref name="name"/> is valid.</summary>
+    public static void ValidateName(string? name, string what = "model")
+    {
+        if (!IsValidName(name))
+        {
+            throw RegistryException.Invalid(
+                "invalid_name",
+                $"'{Shorten(name)}' is not a valid {what} name: use 1 to {MaxNameLength} characters from a-z, 0-9, '.', '_' and '-', starting with a letter or digit, and no '..'");
+        }
+    }
+
+    /// <summary>
+    /// Checks an artifact file path such as "model.onnx" or "weights/layer0.bin": relative, no "..", no empty
+    /// or hidden segments, no backslashes; so it can never name a file outside the version's own folder.
+    /// </summary>
+    public static bool IsValidFilePath(string? path)
+    {
+        if (string.IsNullOrEmpty(path) || path.Length > MaxFileNameLength || path.Contains('\\') || path.Contains('\0'))
+        {
+            return false;
+        }
+
+        foreach (var segment in path.Split('/'))
+        {
+            if (segment is "" or "." or ".." || !FileSegmentRegex().IsMatch(segment))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Throws <see cref="RegistryException"/> (invalid_filename) unless <paramref name="path"/> is a safe relative file path.</summary>
+    public static void ValidateFilePath(string? path)
+    {
+        if (!IsValidFilePath(path))
+        {
+            throw RegistryException.Invalid(
+                "invalid_filename",
+                $"'{Shorten(path)}' is not a valid artifact file name: use a relative path of letters, digits, '.', '_', '-', '+', '=', '@' and spaces, " +
+                $"segments separated by '/', no '..', at most {MaxFileNameLength} characters");
+        }
+    }
+
+    /// <summary>Cuts a caller's value for an error message, so a huge value does not make a huge error.</summary>
+    public static string Shorten(string? value) =>
+        value is null ? "" : value.Length <= 80 ? value : string.Concat(value.AsSpan(0, 77), "...");
+}

@@ -1,0 +1,72 @@
+namespace Maas.Core.Registry;
+
+/// <summary>Registry settings: upload limits, resumable sessions, imports and start-up clean-up ("Registry" section).</summary>
+public sealed class RegistryOptions
+{
+    /// <summary>The configuration section these options bind from.</summary>
+    public const string Section = "Registry";
+
+    /// <summary>The largest artifact one version upload may have, all files together (default 128 GiB).</summary>
+    public long MaxUploadBytes { get; set; } = 128L << 30;
+
+    /// <summary>How long an unfinished resumable upload is kept, in hours.</summary>
+    public double UploadSessionTtlHours { get; set; } = 24;
+
+    /// <summary>Flush staged files to disk before they are committed, so a power cut cannot leave a ready version with lost data.</summary>
+    public bool FsyncUploads { get; set; } = true;
+
+    /// <summary>On start, remove staged leftovers, unfinished versions and artifacts no version uses.</summary>
+    public bool CleanOrphansOnStart { get; set; } = true;
+
+    /// <summary>Imports running at once; more wait in the queue.</summary>
+    public int MaxConcurrentImports { get; set; } = 2;
+
+    /// <summary>How many times an import resumes (HTTP Range) after a broken connection before it fails.</summary>
+    public int ImportMaxAttempts { get; set; } = 5;
+
+    /// <summary>An import that receives no byte for this many seconds is treated as a broken connection.</summary>
+    public double ImportStallTimeoutSeconds { get; set; } = 60;
+
+    /// <summary>Where hf://owner/repo/file references resolve to.</summary>
+    public string HuggingFaceEndpoint { get; set; } = "https://huggingface.co";
+
+    /// <summary>A Hugging Face access token for gated or private repositories (only sent to <see cref="HuggingFaceEndpoint"/>).</summary>
+    public string? HuggingFaceToken { get; set; }
+
+    /// <summary>The problems with these settings, each naming its key.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (MaxUploadBytes < 1)
+        {
+            errors.Add($"{Section}:MaxUploadBytes must be at least 1, not {MaxUploadBytes}");
+        }
+
+        if (UploadSessionTtlHours <= 0)
+        {
+            errors.Add($"{Section}:UploadSessionTtlHours must be positive");
+        }
+
+        if (MaxConcurrentImports < 1)
+        {
+            errors.Add($"{Section}:MaxConcurrentImports must be at least 1");
+        }
+
+        if (ImportMaxAttempts < 1)
+        {
+            errors.Add($"{Section}:ImportMaxAttempts must be at least 1");
+        }
+
+        if (ImportStallTimeoutSeconds <= 0)
+        {
+            errors.Add($"{Section}:ImportStallTimeoutSeconds must be positive");
+        }
+
+        if (!Uri.TryCreate(HuggingFaceEndpoint, UriKind.Absolute, out var hub) || (hub.Scheme != Uri.UriSchemeHttp && hub.Scheme != Uri.UriSchemeHttps))
+        {
+            errors.Add($"{Section}:HuggingFaceEndpoint must be an http or https URL, not '{HuggingFaceEndpoint}'");
+        }
+
+        return errors;
+    }
+}

@@ -1,0 +1,82 @@
+namespace Maas.Core.Registry;
+
+/// <summary>How serving runs a model's versions; null fields mean "the server's default".</summary>
+/// <remarks>Triton's per-model config for ONNX (instances, batching, queue) plus llama.cpp's context and slots for GGUF.</remarks>
+public sealed record ServingConfig
+{
+    /// <summary>Engine instances (ONNX Runtime sessions) per loaded version.</summary>
+    public int? InstanceCount { get; init; }
+
+    /// <summary>The largest batch the dynamic batcher forms; 0 turns batching off.</summary>
+    public int? MaxBatchSize { get; init; }
+
+    /// <summary>Batch sizes the batcher prefers to dispatch at once, ascending.</summary>
+    public IReadOnlyList<int>? PreferredBatchSizes { get; init; }
+
+    /// <summary>How long a request may wait for a batch to fill, in milliseconds.</summary>
+    public double? MaxQueueDelayMs { get; init; }
+
+    /// <summary>Requests that may wait in the queue before callers get 429.</summary>
+    public int? QueueLimit { get; init; }
+
+    /// <summary>Per-request timeout in milliseconds.</summary>
+    public int? TimeoutMs { get; init; }
+
+    /// <summary>LLM: the context size in tokens (0 = the model's own).</summary>
+    public int? ContextSize { get; init; }
+
+    /// <summary>LLM: parallel sequences (slots) decoded together.</summary>
+    public int? ParallelSequences { get; init; }
+
+    /// <summary>Compute threads per instance.</summary>
+    public int? Threads { get; init; }
+
+    /// <summary>Load the model when the server starts rather than on its first request.</summary>
+    public bool? LoadAtStart { get; init; }
+
+    /// <summary>Unload after this many idle seconds (0 = never).</summary>
+    public int? KeepAliveSeconds { get; init; }
+
+    /// <summary>The problems with this configuration, one sentence each; empty when it is valid.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        Range(errors, "instance_count", InstanceCount, 1, 64);
+        Range(errors, "max_batch_size", MaxBatchSize, 0, 65536);
+        Range(errors, "queue_limit", QueueLimit, 0, 1_000_000);
+        Range(errors, "timeout_ms", TimeoutMs, 0, 86_400_000);
+        Range(errors, "context_size", ContextSize, 0, 1 << 22);
+        Range(errors, "parallel_sequences", ParallelSequences, 1, 1024);
+        Range(errors, "threads", Threads, 1, 1024);
+        Range(errors, "keep_alive_seconds", KeepAliveSeconds, 0, 31_536_000);
+        if (MaxQueueDelayMs is { } delay && (double.IsNaN(delay) || delay < 0 || delay > 60_000))
+        {
+            errors.Add($"max_queue_delay_ms must be between 0 and 60000, not {delay}");
+        }
+
+        if (PreferredBatchSizes is { } sizes)
+        {
+            for (var i = 0; i < sizes.Count; i++)
+            {
+                if (sizes[i] < 1 || (MaxBatchSize is { } max && sizes[i] > max))
+                {
+                    errors.Add($"preferred_batch_sizes[{i}] = {sizes[i]} must be between 1 and max_batch_size ({MaxBatchSize?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unset"})");
+                }
+                else if (i > 0 && sizes[i] <= sizes[i - 1])
+                {
+                    errors.Add("preferred_batch_sizes must be strictly ascending");
+                }
+            }
+        }
+
+        return errors;
+    }
+
+    private static void Range(List<string> errors, string name, int? value, int min, int max)
+    {
+        if (value is { } v && (v < min || v > max))
+        {
+            errors.Add($"{name} must be between {min} and {max}, not {v}");
+        }
+    }
+}

@@ -1,0 +1,121 @@
+using System.Security.Cryptography;
+
+namespace Maas.Core.Registry;
+
+/// <summary>
+/// A version being created: its number is reserved (invisible to readers) and its files are staged. Commit it with
+/// <see cref="IModelRegistry.CommitVersionAsync"/>; disposing an uncommitted draft gives the number back as abandoned
+/// and deletes the staged files.
+/// </summary>
+public sealed class VersionDraft : IAsyncDisposable
+{
+    private readonly List<ArtifactFile> _files = [];
+    private readonly Func<VersionDraft, ValueTask> _abandon;
+    private readonly bool _fsync;
+
+    internal VersionDraft(Model model, int version, string folder, NewVersionOptions options, long limit, bool fsync, Func<VersionDraft, ValueTask> abandon)
+    {
+        Model = model;
+        Version = version;
+        Folder = folder;
+        Options = options;
+        Limit = limit;
+        _fsync = fsync;
+        _abandon = abandon;
+    }
+
+    /// <summary>The model the version belongs to.</summary>
+    public Model Model { get; }
+
+    /// <summary>The reserved version number.</summary>
+    public int Version { get; }
+
+    /// <summary>The staging folder of its files.</summary>
+    public string Folder { get; }
+
+    /// <summary>Metadata, lineage and creator; may still change until commit (the number may not).</summary>
+    public NewVersionOptions Options { get; set; }
+
+    /// <summary>The size limit of all files together.</summary>
+    public long Limit { get; }
+
+    /// <summary>The staged files in the order they arrived.</summary>
+    public IReadOnlyList<ArtifactFile> Files => _files;
+
+    /// <summary>The bytes staged so far.</summary>
+    public long TotalBytes => _files.Sum(f => f.SizeBytes);
+
+    internal bool Finished { get; set; }
+
+    /// <summary>Streams one file into the draft, hashing it on the way; the size limit is checked as bytes arrive.</summary>
+    public async Task<ArtifactFile> AddFileAsync(string fileName, Stream content, Action<long>? progress, CancellationToken cancellationToken)
+    {
+        var path = PrepareTarget(fileName);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        long size;
+        await using (var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None))
+        {
+            size = await HashingCopy.CopyAsync(content, file, hash, Limit - TotalBytes, progress, cancellationToken, Limit).ConfigureAwait(false);
+            if (_fsync)
+            {
+                file.Flush(flushToDisk: true);
+            }
+        }
+
+        var added = new ArtifactFile(fileName, Convert.ToHexStringLower(hash.GetHashAndReset()), size);
+        _files.Add(added);
+        return added;
+    }
+
+    /// <summary>
+    /// Adds a file that is already on the staging disk (a finished resumable upload, a download), moving it into the
+    /// draft; <paramref name="sha256"/> is computed when not known.
+    /// </summary>
+    public async Task<ArtifactFile> AddStagedFileAsync(string fileName, string stagedPath, string? sha256, CancellationToken cancellationToken)
+    {
+        var size = new FileInfo(stagedPath).Length;
+        if (TotalBytes + size > Limit)
+        {
+            throw HashingCopy.TooLarge(Limit);
+        }
+
+        var path = PrepareTarget(fileName);
+        if (!string.Equals(Path.GetFullPath(stagedPath), path, StringComparison.Ordinal))
+        {
+            File.Move(stagedPath, path);
+        }
+
+        if (_fsync)
+        {
+            await using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+            file.Flush(flushToDisk: true);
+        }
+
+        sha256 ??= await HashingCopy.HashFileAsync(path, cancellationToken).ConfigureAwait(false);
+        var added = new ArtifactFile(fileName, sha256, size);
+        _files.Add(added);
+        return added;
+    }
+
+    /// <summary>The full path a file of this draft has (or will have) in the staging folder.</summary>
+    public string PathOf(string fileName)
+    {
+        RegistryNames.ValidateFilePath(fileName);
+        return Path.GetFullPath(Path.Combine(Folder, fileName));
+    }
+
+    private string PrepareTarget(string fileName)
+    {
+        var path = PathOf(fileName);
+        if (_files.Any(f => string.Equals(f.Path, fileName, StringComparison.Ordinal)))
+        {
+            throw RegistryException.Invalid("duplicate_file", $"'{fileName}' was uploaded twice for the same version");
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        return path;
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => Finished ? ValueTask.CompletedTask : _abandon(this);
+}

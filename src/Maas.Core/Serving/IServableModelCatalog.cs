@@ -1,0 +1,48 @@
+using Maas.Core.Formats;
+
+namespace Maas.Core.Serving;
+
+/// <summary>A model version the serving layer can load: where its file is and how to schedule it.</summary>
+public sealed record ServableModel
+{
+    /// <summary>The model's name.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>The version number.</summary>
+    public required long Version { get; init; }
+
+    /// <summary>The artifact's format.</summary>
+    public required ModelFormat Format { get; init; }
+
+    /// <summary>Scheduling for this model (server defaults merged with the model's own configuration).</summary>
+    public required SchedulerOptions Scheduler { get; init; }
+
+    /// <summary>Load when the server starts instead of on the first request.</summary>
+    public bool LoadAtStart { get; init; }
+
+    /// <summary>The signature as the registry read it from the file, for metadata before the model is loaded.</summary>
+    public IReadOnlyList<TensorMetadata>? Inputs { get; init; }
+
+    /// <summary>The outputs as the registry read them from the file.</summary>
+    public IReadOnlyList<TensorMetadata>? Outputs { get; init; }
+}
+
+/// <summary>Where the serving layer finds models: resolves names, aliases and versions (the registry, in the server).</summary>
+public interface IServableModelCatalog
+{
+    /// <summary>
+    /// Resolves <paramref name="model"/> ("name" or "name:alias") and an optional <paramref name="version"/>
+    /// (a number or an alias) to one servable version. Throws <see cref="InferenceException"/> with
+    /// <see cref="InferenceErrorKind.NotFound"/> (or InvalidInput for a malformed reference).
+    /// </summary>
+    ValueTask<ServableModel> ResolveAsync(string model, string? version, CancellationToken cancellationToken);
+
+    /// <summary>Every servable version (ready in the registry, in a format the server can run).</summary>
+    ValueTask<IReadOnlyList<ServableModel>> ListAsync(CancellationToken cancellationToken);
+
+    /// <summary>The version numbers of one model, ascending.</summary>
+    ValueTask<IReadOnlyList<long>> VersionsAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>A local path of the version's model file an engine can load (may fetch it from remote storage).</summary>
+    ValueTask<string> GetArtifactPathAsync(ServableModel model, CancellationToken cancellationToken);
+}

@@ -1,0 +1,593 @@
+using System.Diagnostics;
+
+namespace Maas.Core.Serving;
+
+/// <summary>
+/// Serves one loaded model version: a bounded FIFO queue, a dynamic batcher and one worker thread per backend
+/// instance. Requests that arrive while the instances are busy are stacked along the batch dimension.
+/// </summary>
+public sealed class ModelScheduler : IAsyncDisposable
+{
+    private readonly IModelBackend _backend;
+    private readonly SchedulerOptions _options;
+    private readonly InferenceStatistics _statistics;
+    private readonly object _lock = new();
+    private readonly LinkedList<PendingRequest> _queue = new();
+    private readonly Thread[] _workers;
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly HashSet<int> _preferred;
+    private readonly long _delayTicks;
+    private readonly string _label;
+    private readonly bool _batchDimension;
+    private bool _forming;
+    private bool _draining;
+    private bool _stopped;
+    private int _running;
+    private Task? _disposeTask;
+
+    /// <summary>Starts the workers for a loaded backend; the scheduler owns and finally disposes the backend.</summary>
+    public ModelScheduler(string modelName, string version, IModelBackend backend, SchedulerOptions options, InferenceStatistics statistics)
+    {
+        options.Validate();
+        ModelName = modelName;
+        Version = version;
+        _backend = backend;
+        _options = options;
+        _statistics = statistics;
+        _label = $"model '{modelName}' version {version}";
+        _batchDimension = backend.Inputs.Count > 0
+            && backend.Inputs.All(i => i.HasDynamicBatchDimension)
+            && backend.Outputs.All(o => o.HasDynamicBatchDimension);
+        Batching = _batchDimension && options.MaxBatchSize > 1;
+        _preferred = [.. options.PreferredBatchSizes];
+        _delayTicks = (long)(options.MaxQueueDelay.TotalSeconds * Stopwatch.Frequency);
+        _workers = new Thread[backend.InstanceCount];
+        for (var i = 0; i < _workers.Length; i++)
+        {
+            var instance = i;
+            _workers[i] = new Thread(() => WorkerLoop(instance))
+            {
+                IsBackground = true,
+                Name = $"maas-{modelName}-{version}-{i}",
+            };
+            _workers[i].Start();
+        }
+    }
+
+    /// <summary>The model's name.</summary>
+    public string ModelName { get; }
+
+    /// <summary>The version this scheduler serves.</summary>
+    public string Version { get; }
+
+    /// <summary>The loaded backend (for its signature).</summary>
+    public IModelBackend Backend => _backend;
+
+    /// <summary>The options in effect.</summary>
+    public SchedulerOptions Options => _options;
+
+    /// <summary>True when requests are stacked into batches (dynamic first dimension and max batch size above 1).</summary>
+    public bool Batching { get; }
+
+    /// <summary>Requests waiting in the queue now.</summary>
+    public int QueueLength
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _queue.Count;
+            }
+        }
+    }
+
+    /// <summary>True once unloading has begun; new requests are refused.</summary>
+    public bool IsDraining
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _draining;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Queues a request and completes when its batch has run. Takes ownership of <paramref name="request"/>.
+    /// Throws at once when the request does not fit the model or the queue is full; a cancelled caller is
+    /// removed from the queue, or, when its batch is already running, simply stops waiting for it.
+    /// </summary>
+    public Task<InferenceResponse> InferAsync(InferenceRequest request, CancellationToken cancellationToken = default)
+    {
+        PendingRequest pending;
+        try
+        {
+            var rows = RequestValidator.Validate(request, _label, _backend.Inputs, _backend.Outputs, _batchDimension, Batching ? _options.MaxBatchSize : 0);
+            pending = new PendingRequest(this, request, rows, Batching ? BatchKey(request) : null);
+        }
+        catch
+        {
+            request.Dispose();
+            throw;
+        }
+
+        // Watch the timeout and the caller before queueing, so no completion can slip past the registrations.
+        pending.TimeoutSource = new CancellationTokenSource(request.Timeout ?? _options.Timeout);
+        pending.TimeoutRegistration = pending.TimeoutSource.Token.UnsafeRegister(static (state, _) => Abandon((PendingRequest)state!, timedOut: true), pending);
+        if (cancellationToken.CanBeCanceled)
+        {
+            pending.CallerRegistration = cancellationToken.UnsafeRegister(static (state, _) => Abandon((PendingRequest)state!, timedOut: false), pending);
+        }
+
+        lock (_lock)
+        {
+            if (pending.Abandoned)
+            {
+                request.Dispose();
+                return pending.Completion.Task;
+            }
+
+            InferenceException? refusal = null;
+            if (_draining)
+            {
+                refusal = new InferenceException(InferenceErrorKind.Unavailable, $"{_label} is unloading");
+            }
+            else if (_queue.Count >= _options.QueueLimit)
+            {
+                refusal = new InferenceException(InferenceErrorKind.QueueFull,
+                    $"the queue of {_label} is full ({_options.QueueLimit} requests waiting, the configured limit); retry later")
+                {
+                    Limit = _options.QueueLimit,
+                    RetryAfter = _options.RetryAfter,
+                };
+            }
+
+            if (refusal is not null)
+            {
+                pending.Abandoned = true;
+                Complete(pending, null, refusal);
+                request.Dispose();
+                throw refusal;
+            }
+
+            pending.EnqueuedTicks = Stopwatch.GetTimestamp();
+            pending.Node = _queue.AddLast(pending);
+            Monitor.PulseAll(_lock);
+        }
+
+        return pending.Completion.Task;
+    }
+
+    /// <summary>Refuses new requests, lets queued and running ones finish, then stops the workers and unloads the backend.</summary>
+    public ValueTask DisposeAsync()
+    {
+        lock (_lock)
+        {
+            _disposeTask ??= DrainAndStopAsync();
+            return new ValueTask(_disposeTask);
+        }
+    }
+
+    private async Task DrainAndStopAsync()
+    {
+        lock (_lock)
+        {
+            _draining = true;
+            CheckDrained();
+            Monitor.PulseAll(_lock);
+        }
+
+        await _drained.Task.ConfigureAwait(false);
+        lock (_lock)
+        {
+            _stopped = true;
+            Monitor.PulseAll(_lock);
+        }
+
+        await Task.Run(() =>
+        {
+            foreach (var w in _workers)
+            {
+                w.Join();
+            }
+
+            _backend.Dispose();
+        }).ConfigureAwait(false);
+    }
+
+    // Called with _lock held.
+    private void CheckDrained()
+    {
+        if (_draining && _queue.Count == 0 && _running == 0)
+        {
+            _drained.TrySetResult();
+        }
+    }
+
+    private static void Abandon(PendingRequest pending, bool timedOut) => pending.Scheduler.OnAbandoned(pending, timedOut);
+
+    private void OnAbandoned(PendingRequest pending, bool timedOut)
+    {
+        var wasQueued = false;
+        lock (_lock)
+        {
+            if (pending.Abandoned)
+            {
+                return;
+            }
+
+            pending.Abandoned = true;
+            if (pending.Node is { } node)
+            {
+                _queue.Remove(node);
+                pending.Node = null;
+                wasQueued = true;
+                CheckDrained();
+                Monitor.PulseAll(_lock);
+            }
+        }
+
+        Exception error = timedOut
+            ? new InferenceException(InferenceErrorKind.Timeout,
+                $"the request to {_label} did not complete within its timeout of {(pending.Request.Timeout ?? _options.Timeout).TotalMilliseconds:0} ms"
+                + (wasQueued ? " (it was still queued)" : " (its batch was still running)"))
+            : new OperationCanceledException("the caller cancelled the request");
+        if (Complete(pending, null, error) && timedOut && pending.EnqueuedTicks != 0)
+        {
+            _statistics.RecordFailure(ElapsedNs(pending.EnqueuedTicks));
+        }
+
+        if (wasQueued)
+        {
+            // Nobody else will touch a request that left the queue this way; a running one is cleaned up by its worker.
+            pending.Request.Dispose();
+        }
+    }
+
+    private static bool Complete(PendingRequest pending, InferenceResponse? response, Exception? error)
+    {
+        var done = response is not null ? pending.Completion.TrySetResult(response) : pending.Completion.TrySetException(error!);
+        if (done)
+        {
+            pending.TimeoutRegistration.Unregister();
+            pending.CallerRegistration.Unregister();
+            pending.TimeoutSource?.Dispose();
+        }
+
+        return done;
+    }
+
+    private void WorkerLoop(int instance)
+    {
+        var batch = new List<PendingRequest>();
+        while (TakeBatch(batch))
+        {
+            Execute(instance, batch);
+            batch.Clear();
+        }
+    }
+
+    private bool TakeBatch(List<PendingRequest> batch)
+    {
+        lock (_lock)
+        {
+            while (true)
+            {
+                while (_forming || _queue.Count == 0)
+                {
+                    if (_stopped && _queue.Count == 0)
+                    {
+                        return false;
+                    }
+
+                    Monitor.Wait(_lock);
+                }
+
+                _forming = true;
+                try
+                {
+                    if (Gather(batch))
+                    {
+                        return true;
+                    }
+                }
+                finally
+                {
+                    _forming = false;
+                    Monitor.PulseAll(_lock);
+                }
+            }
+        }
+    }
+
+    // Called with _lock held and _forming set. Waits (releasing the lock) until the batch is worth running.
+    private bool Gather(List<PendingRequest> batch)
+    {
+        while (_queue.First is { } first)
+        {
+            var head = first.Value;
+            if (!Batching)
+            {
+                Take(head, batch);
+                return true;
+            }
+
+            // Scan for requests that stack with the head: same datatypes and the same shape past the batch dimension.
+            long rows = 0;
+            var full = false;
+            for (var node = first; node is not null; node = node.Next)
+            {
+                var p = node.Value;
+                if (p.Key != head.Key)
+                {
+                    continue;
+                }
+
+                if (rows + p.Rows > _options.MaxBatchSize)
+                {
+                    full = true;
+                    break;
+                }
+
+                rows += p.Rows;
+            }
+
+            var remaining = head.EnqueuedTicks + _delayTicks - Stopwatch.GetTimestamp();
+            if (full || rows >= _options.MaxBatchSize || _preferred.Contains((int)rows) || remaining <= 0 || _draining || _stopped)
+            {
+                rows = 0;
+                for (var node = first; node is not null;)
+                {
+                    var next = node.Next;
+                    var p = node.Value;
+                    if (p.Key == head.Key)
+                    {
+                        if (rows + p.Rows > _options.MaxBatchSize && rows > 0)
+                        {
+                            break;
+                        }
+
+                        rows += p.Rows;
+                        Take(p, batch);
+                    }
+
+                    node = next;
+                }
+
+                return true;
+            }
+
+            Monitor.Wait(_lock, TimeSpan.FromSeconds((double)remaining / Stopwatch.Frequency) + TimeSpan.FromTicks(1));
+        }
+
+        return false;
+    }
+
+    private void Take(PendingRequest p, List<PendingRequest> batch)
+    {
+        _queue.Remove(p.Node!);
+        p.Node = null;
+        _running++;
+        batch.Add(p);
+    }
+
+    private void Execute(int instance, List<PendingRequest> batch)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var timings = new ComputeTimings();
+        var assembled = new List<Tensor>();
+        IReadOnlyList<Tensor>? outputs = null;
+        try
+        {
+            IReadOnlyList<Tensor> inputs;
+            if (batch.Count == 1)
+            {
+                inputs = batch[0].Request.Inputs;
+            }
+            else
+            {
+                foreach (var meta in _backend.Inputs)
+                {
+                    var parts = new Tensor[batch.Count];
+                    for (var i = 0; i < batch.Count; i++)
+                    {
+                        parts[i] = batch[i].Input(meta.Name);
+                    }
+
+                    assembled.Add(BatchAssembler.Concatenate(meta.Name, parts));
+                }
+
+                inputs = assembled;
+            }
+
+            timings.InputTicks += Stopwatch.GetTimestamp() - start;
+            var outputNames = OutputNames(batch);
+            outputs = _backend.Run(instance, inputs, outputNames, timings);
+            if (outputs.Count != outputNames.Count)
+            {
+                throw new InferenceException(InferenceErrorKind.Internal, $"{_label} returned {outputs.Count} outputs for {outputNames.Count} requested");
+            }
+
+            var splitStart = Stopwatch.GetTimestamp();
+            var perRequest = new Tensor[batch.Count][];
+            if (batch.Count == 1)
+            {
+                perRequest[0] = [.. outputs];
+                outputs = null; // handed over as they are
+            }
+            else
+            {
+                var rows = batch.Select(p => p.Rows).ToArray();
+                var split = outputs.Select(o => BatchAssembler.Split(o, rows)).ToArray();
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    perRequest[i] = split.Select(s => s[i]).ToArray();
+                }
+            }
+
+            timings.OutputTicks += Stopwatch.GetTimestamp() - splitStart;
+            long totalRows = 0;
+            foreach (var p in batch)
+            {
+                totalRows += p.Rows;
+            }
+
+            _statistics.RecordExecution(
+                _batchDimension ? totalRows : 1,
+                batch.Count,
+                ComputeTimings.ToNanoseconds(timings.InputTicks),
+                ComputeTimings.ToNanoseconds(timings.InferTicks),
+                ComputeTimings.ToNanoseconds(timings.OutputTicks));
+
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var p = batch[i];
+                var response = new InferenceResponse
+                {
+                    ModelName = ModelName,
+                    ModelVersion = Version,
+                    Id = p.Request.Id,
+                    Outputs = Select(perRequest[i], outputNames, p.Request.RequestedOutputs),
+                };
+                if (Complete(p, response, null))
+                {
+                    _statistics.RecordSuccess(p.Rows, ElapsedNs(p.EnqueuedTicks), ComputeTimings.ToNanoseconds(start - p.EnqueuedTicks));
+                }
+                else
+                {
+                    response.Dispose(); // the caller gave up while the batch ran
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            var error = ex as InferenceException
+                ?? new InferenceException(InferenceErrorKind.Internal, $"{_label} failed to run: {ex.Message}", ex);
+            foreach (var p in batch)
+            {
+                if (Complete(p, null, error))
+                {
+                    _statistics.RecordFailure(ElapsedNs(p.EnqueuedTicks));
+                }
+            }
+        }
+        finally
+        {
+            if (outputs is not null)
+            {
+                foreach (var t in outputs)
+                {
+                    t.Dispose();
+                }
+            }
+
+            foreach (var t in assembled)
+            {
+                t.Dispose();
+            }
+
+            foreach (var p in batch)
+            {
+                p.Request.Dispose();
+            }
+
+            lock (_lock)
+            {
+                _running -= batch.Count;
+                CheckDrained();
+            }
+        }
+    }
+
+    private List<string> OutputNames(List<PendingRequest> batch)
+    {
+        var names = new List<string>(_backend.Outputs.Count);
+        foreach (var meta in _backend.Outputs)
+        {
+            foreach (var p in batch)
+            {
+                if (p.Request.RequestedOutputs is not { } requested || requested.Contains(meta.Name))
+                {
+                    names.Add(meta.Name);
+                    break;
+                }
+            }
+        }
+
+        return names;
+    }
+
+    // Picks the request's outputs (in the order it asked for them) and disposes the rest.
+    private static Tensor[] Select(Tensor[] all, List<string> names, IReadOnlyList<string>? requested)
+    {
+        if (requested is null && all.Length == names.Count)
+        {
+            return all;
+        }
+
+        var wanted = requested ?? names;
+        var result = new Tensor[wanted.Count];
+        for (var i = 0; i < wanted.Count; i++)
+        {
+            result[i] = all[names.IndexOf(wanted[i])];
+        }
+
+        foreach (var t in all)
+        {
+            if (Array.IndexOf(result, t) < 0)
+            {
+                t.Dispose();
+            }
+        }
+
+        return result;
+    }
+
+    private static string BatchKey(InferenceRequest request)
+    {
+        var inputs = request.Inputs.OrderBy(t => t.Name, StringComparer.Ordinal);
+        return string.Join(';', inputs.Select(t => $"{t.Name}:{(int)t.DataType}:{string.Join(',', t.Shape.Skip(1))}"));
+    }
+
+    private static long ElapsedNs(long since) => ComputeTimings.ToNanoseconds(Stopwatch.GetTimestamp() - since);
+
+    private sealed class PendingRequest(ModelScheduler scheduler, InferenceRequest request, long rows, string? key)
+    {
+        public ModelScheduler Scheduler { get; } = scheduler;
+
+        // Set under the scheduler's lock when the caller cancels or times out.
+        public bool Abandoned { get; set; }
+
+        public InferenceRequest Request { get; } = request;
+
+        public long Rows { get; } = rows;
+
+        public string? Key { get; } = key;
+
+        public TaskCompletionSource<InferenceResponse> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public long EnqueuedTicks { get; set; }
+
+        public LinkedListNode<PendingRequest>? Node { get; set; }
+
+        public CancellationTokenSource? TimeoutSource { get; set; }
+
+        public CancellationTokenRegistration TimeoutRegistration { get; set; }
+
+        public CancellationTokenRegistration CallerRegistration { get; set; }
+
+        public Tensor Input(string name)
+        {
+            foreach (var t in Request.Inputs)
+            {
+                if (t.Name == name)
+                {
+                    return t;
+                }
+            }
+
+            throw new InvalidOperationException($"validated request lacks input '{name}'");
+        }
+    }
+}

@@ -1,0 +1,260 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+using Maas.Core.Formats.Onnx;
+using Maas.Runtimes.Onnx.Native;
+
+namespace Maas.Runtimes.Onnx;
+
+/// <summary>
+/// A tensor ONNX Runtime can take or return: over caller memory (no copy), over native memory, or holding strings.
+/// </summary>
+/// <remarks>
+/// Spans returned by <see cref="GetData{T}"/> and <see cref="GetBytes"/> point into the tensor's buffer and are valid
+/// until the tensor is disposed. A tensor made over caller memory keeps that memory pinned until it is disposed; the
+/// caller must not reuse the memory before then.
+/// </remarks>
+public sealed class OnnxTensor : IDisposable
+{
+    private readonly long[] _shape;
+
+    internal OnnxTensor(OrtValueHandle handle)
+    {
+        Handle = handle;
+        if (!OrtNative.IsTensor(handle))
+        {
+            handle.Dispose();
+            throw new NotSupportedException($"ONNX Runtime returned a non-tensor value (ONNX type {OrtNative.ValueType(handle)}); MaaS serves tensors only");
+        }
+
+        var (elementType, shape) = OrtNative.DescribeTensor(handle);
+        ElementType = (OnnxElementType)elementType;
+        _shape = shape;
+        ElementCount = shape.Aggregate(1L, (a, d) => a * d);
+    }
+
+    /// <summary>The element type.</summary>
+    public OnnxElementType ElementType { get; }
+
+    /// <summary>The dimensions (a copy).</summary>
+    public long[] Shape => (long[])_shape.Clone();
+
+    /// <summary>The dimensions, without a copy.</summary>
+    public ReadOnlySpan<long> ShapeSpan => _shape;
+
+    /// <summary>The number of elements (product of the dimensions).</summary>
+    public long ElementCount { get; }
+
+    /// <summary>The KServe v2 datatype name ("FP32", "BYTES"...).</summary>
+    public string KServeDatatype => OnnxElementTypes.DisplayName(ElementType);
+
+    internal OrtValueHandle Handle { get; }
+
+    /// <summary>A tensor over <paramref name="data"/> without copying; the element type follows <typeparamref name="T"/>.</summary>
+    public static OnnxTensor Create<T>(T[] data, params long[] shape)
+        where T : unmanaged => Create(data.AsMemory(), shape);
+
+    /// <summary>A tensor over caller memory (e.g. a pooled buffer) without copying; the element type follows <typeparamref name="T"/>.</summary>
+    public static OnnxTensor Create<T>(Memory<T> data, ReadOnlySpan<long> shape)
+        where T : unmanaged => Create(data, shape, ElementTypeOf<T>());
+
+    /// <summary>
+    /// A tensor over caller memory of an explicit element type, for storage types that differ from the element
+    /// (e.g. <see cref="ushort"/> bits for FP16); the sizes must agree.
+    /// </summary>
+    public static OnnxTensor Create<T>(Memory<T> data, ReadOnlySpan<long> shape, OnnxElementType elementType)
+        where T : unmanaged
+    {
+        var size = OnnxElementTypes.SizeOf(elementType);
+        if (size == 0 || elementType == OnnxElementType.String)
+        {
+            throw new ArgumentException($"{elementType} tensors cannot be made over raw memory", nameof(elementType));
+        }
+
+        if (size != Unsafe.SizeOf<T>() && typeof(T) != typeof(byte))
+        {
+            throw new ArgumentException($"{typeof(T).Name} elements are {Unsafe.SizeOf<T>()} bytes but {elementType} needs {size}", nameof(data));
+        }
+
+        var needed = checked(CountOf(shape) * size);
+        var given = (long)data.Length * Unsafe.SizeOf<T>();
+        if (given != needed)
+        {
+            throw new ArgumentException($"the shape [{string.Join(",", shape.ToArray())}] of {elementType} needs {needed} bytes but the buffer has {given}", nameof(data));
+        }
+
+        return new OnnxTensor(OrtNative.CreateTensorOver(data, shape, (int)elementType));
+    }
+
+    /// <summary>
+    /// A read-only input over raw little-endian bytes without copying. ONNX Runtime does not write into inputs, so a
+    /// request body can be fed as it is; never bind such a tensor as an output.
+    /// </summary>
+    public static OnnxTensor CreateFromBytes(OnnxElementType elementType, ReadOnlyMemory<byte> data, ReadOnlySpan<long> shape) =>
+        Create(MemoryMarshal.AsMemory(data), shape, elementType);
+
+    /// <summary>A tensor whose buffer ONNX Runtime allocates in native memory; fill it through <see cref="GetData{T}"/>.</summary>
+    public static OnnxTensor Allocate(OnnxElementType elementType, ReadOnlySpan<long> shape)
+    {
+        if (OnnxElementTypes.SizeOf(elementType) == 0)
+        {
+            throw new ArgumentException($"{elementType} tensors cannot be allocated as raw memory; use CreateStrings for strings", nameof(elementType));
+        }
+
+        return new OnnxTensor(OrtNative.AllocateTensor(shape, (int)elementType));
+    }
+
+    /// <summary>A string tensor (ONNX Runtime copies the strings, as UTF-8).</summary>
+    public static OnnxTensor CreateStrings(IReadOnlyList<string> values, ReadOnlySpan<long> shape) =>
+        CreateStrings(values.Select(OrtNative.EncodeString).ToArray(), shape);
+
+    /// <summary>A string tensor from raw bytes per element (KServe BYTES); an element may not contain a zero byte.</summary>
+    public static OnnxTensor CreateStrings(IReadOnlyList<ReadOnlyMemory<byte>> values, ReadOnlySpan<long> shape)
+    {
+        if (CountOf(shape) != values.Count)
+        {
+            throw new ArgumentException($"the shape [{string.Join(",", shape.ToArray())}] holds {CountOf(shape)} strings but {values.Count} were given", nameof(values));
+        }
+
+        for (var i = 0; i < values.Count; i++)
+        {
+            if (values[i].Span.Contains((byte)0))
+            {
+                throw new ArgumentException($"string element {i} contains a zero byte, which ONNX Runtime's string tensors cannot hold", nameof(values));
+            }
+        }
+
+        return new OnnxTensor(OrtNative.CreateStringTensor(shape, values));
+    }
+
+    /// <summary>The elements, in place (no copy); <typeparamref name="T"/> must match the element type.</summary>
+    public Span<T> GetData<T>()
+        where T : unmanaged
+    {
+        var expected = ElementTypeOf<T>();
+        if (expected != ElementType)
+        {
+            throw new InvalidOperationException($"the tensor holds {ElementType}, not {typeof(T).Name} ({expected})");
+        }
+
+        return MemoryMarshal.Cast<byte, T>(GetBytes());
+    }
+
+    /// <summary>The raw little-endian bytes of a numeric tensor, in place (no copy).</summary>
+    public Span<byte> GetBytes()
+    {
+        ObjectDisposedException.ThrowIf(Handle.IsClosed, this);
+        if (ElementType == OnnxElementType.String)
+        {
+            throw new InvalidOperationException("a string tensor has no flat buffer; use GetStrings");
+        }
+
+        var length = OnnxElementTypes.ByteLength(ElementType, ElementCount)
+            ?? throw new NotSupportedException($"{ElementType} has no fixed element size");
+        return OrtNative.TensorBytes(Handle, length);
+    }
+
+    /// <summary>A copy of the elements.</summary>
+    public T[] ToArray<T>()
+        where T : unmanaged => GetData<T>().ToArray();
+
+    /// <summary>The elements of a string tensor, decoded as UTF-8.</summary>
+    public string[] GetStrings() => GetStringBytes().Select(b => Encoding.UTF8.GetString(b)).ToArray();
+
+    /// <summary>The elements of a string tensor as raw bytes.</summary>
+    public byte[][] GetStringBytes()
+    {
+        ObjectDisposedException.ThrowIf(Handle.IsClosed, this);
+        if (ElementType != OnnxElementType.String)
+        {
+            throw new InvalidOperationException($"the tensor holds {ElementType}, not strings");
+        }
+
+        return OrtNative.ReadStrings(Handle, ElementCount);
+    }
+
+    /// <summary>Releases the native value (and the pin on caller memory).</summary>
+    public void Dispose() => Handle.Dispose();
+
+    /// <summary>The ONNX element type a .NET element type stands for.</summary>
+    public static OnnxElementType ElementTypeOf<T>()
+        where T : unmanaged => default(T) switch
+        {
+            float => OnnxElementType.Float,
+            double => OnnxElementType.Double,
+            Half => OnnxElementType.Float16,
+            BFloat16 => OnnxElementType.BFloat16,
+            sbyte => OnnxElementType.Int8,
+            short => OnnxElementType.Int16,
+            int => OnnxElementType.Int32,
+            long => OnnxElementType.Int64,
+            byte => OnnxElementType.UInt8,
+            ushort => OnnxElementType.UInt16,
+            uint => OnnxElementType.UInt32,
+            ulong => OnnxElementType.UInt64,
+            bool => OnnxElementType.Bool,
+            _ => throw new NotSupportedException($"{typeof(T).Name} is not an ONNX tensor element type"),
+        };
+
+    private static long CountOf(ReadOnlySpan<long> shape)
+    {
+        long count = 1;
+        foreach (var dim in shape)
+        {
+            if (dim < 0)
+            {
+                throw new ArgumentException($"a tensor's dimensions must be >= 0, got {dim}", nameof(shape));
+            }
+
+            count = checked(count * dim);
+        }
+
+        return count;
+    }
+}
+
+/// <summary>Tensors returned by a run, in the order asked for, also reachable by name; disposing disposes them all.</summary>
+public sealed class OnnxValues : IReadOnlyList<OnnxTensor>, IDisposable
+{
+    private readonly OnnxTensor[] _tensors;
+    private readonly string[] _names;
+
+    internal OnnxValues(string[] names, OnnxTensor[] tensors)
+    {
+        _names = names;
+        _tensors = tensors;
+    }
+
+    /// <summary>The output names, in order.</summary>
+    public IReadOnlyList<string> Names => _names;
+
+    /// <inheritdoc />
+    public int Count => _tensors.Length;
+
+    /// <inheritdoc />
+    public OnnxTensor this[int index] => _tensors[index];
+
+    /// <summary>The tensor of the output named <paramref name="name"/>.</summary>
+    public OnnxTensor this[string name]
+    {
+        get
+        {
+            var index = Array.IndexOf(_names, name);
+            return index >= 0 ? _tensors[index] : throw new KeyNotFoundException($"no output named '{name}' in this result");
+        }
+    }
+
+    /// <inheritdoc />
+    public IEnumerator<OnnxTensor> GetEnumerator() => ((IEnumerable<OnnxTensor>)_tensors).GetEnumerator();
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+    /// <summary>Disposes every tensor.</summary>
+    public void Dispose()
+    {
+        foreach (var tensor in _tensors)
+        {
+            tensor.Dispose();
+        }
+    }
+}

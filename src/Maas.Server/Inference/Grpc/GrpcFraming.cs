@@ -1,0 +1,161 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Compression;
+using System.IO.Pipelines;
+using Maas.Core.Serving;
+
+namespace Maas.Server.Inference.Grpc;
+
+/// <summary>The gRPC message framing over HTTP/2: a compressed flag, a 4-byte big-endian length, the message.</summary>
+internal static class GrpcFraming
+{
+    /// <summary>
+    /// Reads the next message into a pooled buffer; null at a clean end of stream. Messages over
+    /// <paramref name="limit"/> bytes are refused before they are read.
+    /// </summary>
+    public static async ValueTask<PooledBuffer?> ReadMessageAsync(PipeReader reader, string? encoding, long limit, CancellationToken cancellationToken)
+    {
+        var result = await reader.ReadAtLeastAsync(5, cancellationToken);
+        var buffer = result.Buffer;
+        if (buffer.Length == 0 && result.IsCompleted)
+        {
+            reader.AdvanceTo(buffer.End);
+            return null;
+        }
+
+        if (buffer.Length < 5)
+        {
+            reader.AdvanceTo(buffer.Start, buffer.End);
+            throw InferenceErrors.Invalid("the request stream ended inside a gRPC message header");
+        }
+
+        Span<byte> header = stackalloc byte[5];
+        buffer.Slice(0, 5).CopyTo(header);
+        var compressed = header[0];
+        var length = BinaryPrimitives.ReadUInt32BigEndian(header[1..]);
+        reader.AdvanceTo(buffer.GetPosition(5), buffer.End);
+        if (length > limit)
+        {
+            throw InferenceErrors.Invalid($"the gRPC message is {length} bytes, over the limit of {limit} bytes (Maas:Inference:MaxRequestBodyBytes)");
+        }
+
+        var message = PooledBuffer.Rent(length);
+        try
+        {
+            var filled = 0;
+            while (filled < length)
+            {
+                result = await reader.ReadAsync(cancellationToken);
+                buffer = result.Buffer;
+                var take = (int)Math.Min(buffer.Length, length - filled);
+                buffer.Slice(0, take).CopyTo(message.Span[filled..]);
+                filled += take;
+                reader.AdvanceTo(buffer.GetPosition(take), buffer.End);
+                if (filled < length && result.IsCompleted)
+                {
+                    throw InferenceErrors.Invalid($"the request stream ended after {filled} of the message's {length} bytes");
+                }
+            }
+
+            if (compressed == 0)
+            {
+                return message;
+            }
+
+            using (message)
+            {
+                return Decompress(message, encoding, limit);
+            }
+        }
+        catch
+        {
+            message.Dispose();
+            throw;
+        }
+    }
+
+    private static PooledBuffer Decompress(PooledBuffer message, string? encoding, long limit)
+    {
+        if (!string.Equals(encoding, "gzip", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InferenceException(InferenceErrorKind.Internal, $"a compressed message with grpc-encoding '{encoding}'; this server accepts identity and gzip");
+        }
+
+        using var input = new MemoryStream(message.Memory.ToArray());
+        using var gzip = new GZipStream(input, CompressionMode.Decompress);
+        using var output = new MemoryStream();
+        var chunk = new byte[81920];
+        int n;
+        while ((n = gzip.Read(chunk)) > 0)
+        {
+            output.Write(chunk, 0, n);
+            if (output.Length > limit)
+            {
+                throw InferenceErrors.Invalid($"the decompressed gRPC message is over the limit of {limit} bytes (Maas:Inference:MaxRequestBodyBytes)");
+            }
+        }
+
+        var result = PooledBuffer.Rent(output.Length);
+        output.GetBuffer().AsSpan(0, (int)output.Length).CopyTo(result.Span);
+        return result;
+    }
+
+    /// <summary>Writes the 5-byte prefix of an uncompressed message of <paramref name="length"/> bytes.</summary>
+    public static void WritePrefix(IBufferWriter<byte> writer, long length)
+    {
+        var span = writer.GetSpan(5);
+        span[0] = 0;
+        BinaryPrimitives.WriteUInt32BigEndian(span[1..], checked((uint)length));
+        writer.Advance(5);
+    }
+
+    /// <summary>Bytes a varint takes.</summary>
+    public static int VarintSize(ulong value)
+    {
+        var size = 1;
+        while (value >= 0x80)
+        {
+            value >>= 7;
+            size++;
+        }
+
+        return size;
+    }
+
+    /// <summary>Writes a varint.</summary>
+    public static void WriteVarint(IBufferWriter<byte> writer, ulong value)
+    {
+        var span = writer.GetSpan(10);
+        var i = 0;
+        while (value >= 0x80)
+        {
+            span[i++] = (byte)(value | 0x80);
+            value >>= 7;
+        }
+
+        span[i++] = (byte)value;
+        writer.Advance(i);
+    }
+
+    /// <summary>Reads a varint from a protobuf buffer; throws on truncation.</summary>
+    public static ulong ReadVarint(ReadOnlySpan<byte> data, ref int position)
+    {
+        ulong value = 0;
+        for (var shift = 0; shift < 64; shift += 7)
+        {
+            if (position >= data.Length)
+            {
+                throw InferenceErrors.Invalid("malformed protobuf message: a varint runs past the end");
+            }
+
+            var b = data[position++];
+            value |= (ulong)(b & 0x7F) << shift;
+            if ((b & 0x80) == 0)
+            {
+                return value;
+            }
+        }
+
+        throw InferenceErrors.Invalid("malformed protobuf message: a varint is longer than 10 bytes");
+    }
+}

@@ -1,0 +1,300 @@
+using System.Globalization;
+using Google.Protobuf;
+using Maas.Core.Registry;
+using Maas.Core.Serving;
+using Maas.Server.Inference.Grpc.Protocol;
+using Maas.Server.Inference.Rest;
+using Microsoft.Extensions.Options;
+
+namespace Maas.Server.Inference.Grpc;
+
+/// <summary>
+/// inference.GRPCInferenceService over HTTP/2: reads length-prefixed protobuf messages, calls the model manager,
+/// and ends every call with grpc-status / grpc-message trailers.
+/// </summary>
+internal sealed class GrpcInferenceService(ModelManager manager, IOptions<InferenceOptions> options, IHostApplicationLifetime lifetime, ILogger<GrpcInferenceService> logger)
+{
+    private const string ServicePrefix = "/inference.GRPCInferenceService/";
+
+    /// <summary>Handles one HTTP/2 request as a gRPC call.</summary>
+    public async Task HandleAsync(HttpContext ctx)
+    {
+        var request = ctx.Request;
+        if (!HttpMethods.IsPost(request.Method) || request.ContentType is not { } contentType
+            || !contentType.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase))
+        {
+            ctx.Response.StatusCode = StatusCodes.Status415UnsupportedMediaType;
+            return;
+        }
+
+        ctx.Response.StatusCode = StatusCodes.Status200OK;
+        ctx.Response.ContentType = "application/grpc";
+        ctx.Response.Headers["grpc-accept-encoding"] = "identity,gzip";
+        var path = request.Path.Value ?? "";
+        var method = path.StartsWith(ServicePrefix, StringComparison.Ordinal) ? path[ServicePrefix.Length..] : null;
+
+        using var deadline = GrpcStatus.ParseTimeout(request.Headers["grpc-timeout"]) is { } timeout
+            ? new CancellationTokenSource(timeout)
+            : null;
+        using var linked = deadline is null
+            ? null
+            : CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, deadline.Token);
+        var token = linked?.Token ?? ctx.RequestAborted;
+        try
+        {
+            await (method switch
+            {
+                "ModelInfer" => InferAsync(ctx, token),
+                "ModelStreamInfer" => StreamInferAsync(ctx, token),
+                "ServerLive" => Unary(ctx, ServerLiveRequest.Parser, _ => Task.FromResult<IMessage>(new ServerLiveResponse { Live = true }), token),
+                "ServerReady" => Unary(ctx, ServerReadyRequest.Parser, _ => Task.FromResult<IMessage>(
+                    new ServerReadyResponse { Ready = !lifetime.ApplicationStopping.IsCancellationRequested }), token),
+                "ServerMetadata" => Unary(ctx, ServerMetadataRequest.Parser, _ => Task.FromResult<IMessage>(ServerMetadata()), token),
+                "ModelReady" => Unary(ctx, ModelReadyRequest.Parser, async r => new ModelReadyResponse
+                {
+                    Ready = await manager.IsReadyAsync(r.Name, Version(r.Version), token),
+                }, token),
+                "ModelMetadata" => Unary(ctx, ModelMetadataRequest.Parser, async r => Metadata(await manager.DescribeAsync(r.Name, Version(r.Version), token)), token),
+                "ModelStatistics" => Unary(ctx, ModelStatisticsRequest.Parser, async r => Statistics(
+                    await manager.StatisticsAsync(r.Name is { Length: > 0 } n ? n : null, Version(r.Version), token)), token),
+                "RepositoryIndex" => Unary(ctx, RepositoryIndexRequest.Parser, async r => Index(await manager.IndexAsync(r.Ready, token)), token),
+                "RepositoryModelLoad" => Unary(ctx, RepositoryModelLoadRequest.Parser, async r =>
+                {
+                    var state = await manager.LoadAsync(r.ModelName, VersionParameter(r.Parameters), token);
+                    return state.State == "READY"
+                        ? new RepositoryModelLoadResponse()
+                        : throw new InferenceException(InferenceErrorKind.Unavailable, $"model '{state.Name}' version {state.Version} failed to load: {state.Reason}");
+                }, token),
+                "RepositoryModelUnload" => Unary(ctx, RepositoryModelUnloadRequest.Parser, async r =>
+                {
+                    await manager.UnloadAsync(r.ModelName, VersionParameter(r.Parameters), token);
+                    return new RepositoryModelUnloadResponse();
+                }, token),
+                _ => throw new GrpcCallException(GrpcStatus.Unimplemented, $"unknown method '{path}'; this endpoint serves inference.GRPCInferenceService"),
+            });
+            Trailers(ctx, GrpcStatus.Ok, null);
+        }
+        catch (InferenceException ex)
+        {
+            Trailers(ctx, GrpcStatus.FromKind(ex.Kind), ex.Message, ex.RetryAfter);
+        }
+        catch (RegistryException ex)
+        {
+            var mapped = InferenceErrors.FromRegistry(ex);
+            Trailers(ctx, GrpcStatus.FromKind(mapped.Kind), mapped.Message);
+        }
+        catch (GrpcCallException ex)
+        {
+            Trailers(ctx, ex.Status, ex.Message);
+        }
+        catch (OperationCanceledException) when (deadline?.IsCancellationRequested == true && !ctx.RequestAborted.IsCancellationRequested)
+        {
+            Trailers(ctx, GrpcStatus.DeadlineExceeded, "the call's grpc-timeout passed before it completed");
+        }
+        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
+        {
+            // The client cancelled (RST_STREAM); nobody is left to answer.
+        }
+        catch (Exception ex) when (ex is IOException or BadHttpRequestException && ctx.RequestAborted.IsCancellationRequested)
+        {
+            // The connection went away mid-call.
+        }
+        catch (Exception ex)
+        {
+            logger.LogError(ex, "gRPC call {Method} failed", method);
+            Trailers(ctx, GrpcStatus.Internal, "internal error: " + ex.Message);
+        }
+    }
+
+    private static void Trailers(HttpContext ctx, int status, string? message, TimeSpan? retryAfter = null)
+    {
+        if (!ctx.Response.SupportsTrailers())
+        {
+            return;
+        }
+
+        ctx.Response.AppendTrailer("grpc-status", status.ToString(CultureInfo.InvariantCulture));
+        if (!string.IsNullOrEmpty(message))
+        {
+            ctx.Response.AppendTrailer("grpc-message", GrpcStatus.EncodeMessage(message));
+        }
+
+        if (retryAfter is { } retry)
+        {
+            // Retry-After as in REST, and gRPC's own pushback hint for clients with retry policies.
+            ctx.Response.AppendTrailer("retry-after", Math.Max(1, (int)Math.Ceiling(retry.TotalSeconds)).ToString(CultureInfo.InvariantCulture));
+            ctx.Response.AppendTrailer("grpc-retry-pushback-ms", ((long)retry.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
+        }
+    }
+
+    private async Task Unary<TRequest>(HttpContext ctx, MessageParser<TRequest> parser, Func<TRequest, Task<IMessage>> handler, CancellationToken token)
+        where TRequest : IMessage<TRequest>
+    {
+        TRequest message;
+        using (var buffer = await ReadSingleAsync(ctx, token))
+        {
+            try
+            {
+                message = parser.ParseFrom(buffer.Span);
+            }
+            catch (InvalidProtocolBufferException ex)
+            {
+                throw InferenceErrors.Invalid($"malformed {typeof(TRequest).Name}: {ex.Message}");
+            }
+        }
+
+        var response = await handler(message);
+        await GrpcTensors.WriteAsync(ctx.Response.BodyWriter, response, token);
+    }
+
+    private async Task<PooledBuffer> ReadSingleAsync(HttpContext ctx, CancellationToken token) =>
+        await GrpcFraming.ReadMessageAsync(ctx.Request.BodyReader, ctx.Request.Headers["grpc-encoding"], options.Value.MaxRequestBodyBytes, token)
+        ?? throw InferenceErrors.Invalid("the call carries no request message");
+
+    private async Task InferAsync(HttpContext ctx, CancellationToken token)
+    {
+        InferenceRequest request;
+        ModelInferRequest header;
+        using (var buffer = await ReadSingleAsync(ctx, token))
+        {
+            (header, request) = GrpcTensors.ParseInferRequest(buffer.Span, options.Value);
+        }
+
+        using var response = await manager.InferAsync(header.ModelName, Version(header.ModelVersion), request, token);
+        await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, streamField: null, token);
+    }
+
+    // Each request message gets a response message; errors travel in error_message and the stream goes on.
+    private async Task StreamInferAsync(HttpContext ctx, CancellationToken token)
+    {
+        while (true)
+        {
+            InferenceRequest request;
+            ModelInferRequest header;
+            using (var buffer = await GrpcFraming.ReadMessageAsync(ctx.Request.BodyReader, ctx.Request.Headers["grpc-encoding"], options.Value.MaxRequestBodyBytes, token))
+            {
+                if (buffer is null)
+                {
+                    return;
+                }
+
+                try
+                {
+                    (header, request) = GrpcTensors.ParseInferRequest(buffer.Span, options.Value);
+                }
+                catch (InferenceException ex)
+                {
+                    await GrpcTensors.WriteAsync(ctx.Response.BodyWriter, new ModelStreamInferResponse { ErrorMessage = ex.Message }, token);
+                    continue;
+                }
+            }
+
+            try
+            {
+                using var response = await manager.InferAsync(header.ModelName, Version(header.ModelVersion), request, token);
+                await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, streamField: 2, token);
+            }
+            catch (InferenceException ex)
+            {
+                await GrpcTensors.WriteAsync(ctx.Response.BodyWriter, new ModelStreamInferResponse { ErrorMessage = ex.Message }, token);
+            }
+        }
+    }
+
+    private static string? Version(string? version) => string.IsNullOrEmpty(version) ? null : version;
+
+    private static string? VersionParameter(IDictionary<string, ModelRepositoryParameter> parameters)
+    {
+        if (!parameters.TryGetValue("version", out var p))
+        {
+            return null;
+        }
+
+        return p.ParameterChoiceCase switch
+        {
+            ModelRepositoryParameter.ParameterChoiceOneofCase.StringParam => p.StringParam,
+            ModelRepositoryParameter.ParameterChoiceOneofCase.Int64Param => p.Int64Param.ToString(CultureInfo.InvariantCulture),
+            _ => throw InferenceErrors.Invalid("parameter 'version' must be a string or an int64"),
+        };
+    }
+
+    private static ServerMetadataResponse ServerMetadata()
+    {
+        var response = new ServerMetadataResponse { Name = "maas", Version = V2Endpoints.ServerVersion };
+        response.Extensions.Add(V2Endpoints.Extensions);
+        return response;
+    }
+
+    private static ModelMetadataResponse Metadata(ModelDescription d)
+    {
+        var response = new ModelMetadataResponse { Name = d.Name, Platform = d.Platform };
+        response.Versions.Add(d.Versions.Select(v => v.ToString(CultureInfo.InvariantCulture)));
+        foreach (var (list, target) in new[] { (d.Inputs, response.Inputs), (d.Outputs, response.Outputs) })
+        {
+            foreach (var t in list)
+            {
+                var m = new ModelMetadataResponse.Types.TensorMetadata { Name = t.Name, Datatype = t.DataType.Name() };
+                m.Shape.Add(t.Shape);
+                target.Add(m);
+            }
+        }
+
+        return response;
+    }
+
+    private static ModelStatisticsResponse Statistics(IReadOnlyList<ModelStatisticsSnapshot> stats)
+    {
+        static StatisticDuration D(DurationStat d) => new() { Count = (ulong)d.Count, Ns = (ulong)d.Ns };
+        var response = new ModelStatisticsResponse();
+        foreach (var s in stats)
+        {
+            var m = new ModelStatistics
+            {
+                Name = s.Name,
+                Version = s.Version,
+                LastInference = (ulong)s.LastInference,
+                InferenceCount = (ulong)s.InferenceCount,
+                ExecutionCount = (ulong)s.ExecutionCount,
+                InferenceStats = new InferStatistics
+                {
+                    Success = D(s.Success),
+                    Fail = D(s.Fail),
+                    Queue = D(s.Queue),
+                    ComputeInput = D(s.ComputeInput),
+                    ComputeInfer = D(s.ComputeInfer),
+                    ComputeOutput = D(s.ComputeOutput),
+                    CacheHit = new StatisticDuration(),
+                    CacheMiss = new StatisticDuration(),
+                },
+            };
+            m.BatchStats.Add(s.BatchStats.Select(b => new InferBatchStatistics
+            {
+                BatchSize = (ulong)b.BatchSize,
+                ComputeInput = D(b.ComputeInput),
+                ComputeInfer = D(b.ComputeInfer),
+                ComputeOutput = D(b.ComputeOutput),
+            }));
+            response.ModelStats.Add(m);
+        }
+
+        return response;
+    }
+
+    private static RepositoryIndexResponse Index(IReadOnlyList<ModelVersionState> states)
+    {
+        var response = new RepositoryIndexResponse();
+        response.Models.Add(states.Select(s => new RepositoryIndexResponse.Types.ModelIndex
+        {
+            Name = s.Name,
+            Version = s.Version.ToString(CultureInfo.InvariantCulture),
+            State = s.State,
+            Reason = s.Reason,
+        }));
+        return response;
+    }
+
+    private sealed class GrpcCallException(int status, string message) : Exception(message)
+    {
+        public int Status { get; } = status;
+    }
+}

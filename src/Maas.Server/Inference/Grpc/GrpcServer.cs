@@ -1,0 +1,103 @@
+using System.Net;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+
+namespace Maas.Server.Inference.Grpc;
+
+/// <summary>
+/// Runs the gRPC service on its own port: a second, minimal Kestrel host in the same process (HTTP/2 without TLS),
+/// so the main listener keeps honouring --urls / ASPNETCORE_URLS untouched.
+/// </summary>
+internal sealed class GrpcServer(
+    IServiceProvider services,
+    IConfiguration configuration,
+    IOptions<InferenceOptions> options,
+    ILogger<GrpcServer> logger) : IHostedService, IAsyncDisposable
+{
+    private WebApplication? _app;
+
+    /// <summary>The address the gRPC service listens on once started (null when off).</summary>
+    public Uri? Address { get; private set; }
+
+    /// <inheritdoc />
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var configured = configuration[InferenceOptions.Section + ":" + nameof(InferenceOptions.GrpcUrl)];
+        var url = options.Value.GrpcUrl;
+        if (string.IsNullOrWhiteSpace(url))
+        {
+            logger.LogInformation("gRPC inference service is off (Maas:Inference:GrpcUrl is empty)");
+            return;
+        }
+
+        // A server asked to pick its HTTP port (tests, side-by-side instances) picks its gRPC port too, unless told one.
+        var explicitUrl = configured is not null;
+        if (!explicitUrl && (configuration[WebHostDefaults.ServerUrlsKey] ?? "").Split(';').Any(u => u.TrimEnd('/').EndsWith(":0", StringComparison.Ordinal)))
+        {
+            url = "http://127.0.0.1:0";
+        }
+
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp)
+        {
+            throw new InvalidOperationException($"Maas:Inference:GrpcUrl '{url}' must be an http:// address such as {InferenceOptions.DefaultGrpcUrl} (gRPC runs over HTTP/2 without TLS here)");
+        }
+
+        var endpoint = uri.Host switch
+        {
+            "localhost" => new IPEndPoint(IPAddress.Loopback, uri.Port),
+            "*" or "+" or "0.0.0.0" => new IPEndPoint(IPAddress.Any, uri.Port),
+            _ => new IPEndPoint(IPAddress.Parse(uri.Host.Trim('[', ']')), uri.Port),
+        };
+
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = null; // messages are checked one by one against MaxRequestBodyBytes
+            k.Limits.Http2.InitialConnectionWindowSize = 16 * 1024 * 1024;
+            k.Limits.Http2.InitialStreamWindowSize = 8 * 1024 * 1024;
+            k.Limits.Http2.MaxStreamsPerConnection = 1000;
+            k.Listen(endpoint, l => l.Protocols = HttpProtocols.Http2);
+        });
+        var app = builder.Build();
+        var service = services.GetRequiredService<GrpcInferenceService>();
+        app.Run(service.HandleAsync);
+        try
+        {
+            await app.StartAsync(cancellationToken);
+        }
+        catch (IOException ex) when (!explicitUrl)
+        {
+            // The default port is taken (another instance?): serve REST anyway and say how to fix it.
+            logger.LogWarning("gRPC inference service not started: {Endpoint} is in use ({Message}); set Maas:Inference:GrpcUrl to another address", endpoint, ex.Message);
+            await app.DisposeAsync();
+            return;
+        }
+
+        _app = app;
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
+        Address = address is null ? null : new Uri(address);
+        logger.LogInformation("gRPC inference service (inference.GRPCInferenceService) listening on {Address}", Address);
+    }
+
+    /// <inheritdoc />
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_app is not null)
+        {
+            await _app.StopAsync(cancellationToken);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.DisposeAsync();
+            _app = null;
+        }
+    }
+}

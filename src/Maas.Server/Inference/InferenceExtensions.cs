@@ -1,0 +1,39 @@
+using Maas.Core.Serving;
+using Maas.Server.Inference.Demo;
+using Maas.Server.Inference.Grpc;
+using Maas.Server.Inference.Rest;
+using Microsoft.Extensions.Options;
+
+namespace Maas.Server.Inference;
+
+/// <summary>Registers model serving (scheduler, ONNX backend, OIP v2 over REST and gRPC, /predict) and maps its routes.</summary>
+public static class InferenceExtensions
+{
+    /// <summary>Adds the model manager, the protocol adapters, the gRPC listener and the first-run demo model.</summary>
+    public static WebApplicationBuilder AddMaasInference(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<InferenceOptions>()
+            .Bind(builder.Configuration.GetSection(InferenceOptions.Section))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddSingleton<IServableModelCatalog, RegistryModelCatalog>();
+        services.AddSingleton(sp => new ModelManager(
+            sp.GetRequiredService<IServableModelCatalog>(),
+            sp.GetServices<IModelBackendFactory>(),
+            new ModelManagerOptions { ResolveCacheTime = TimeSpan.FromMilliseconds(sp.GetRequiredService<IOptions<InferenceOptions>>().Value.ResolveCacheMs) }));
+        services.AddSingleton<GrpcInferenceService>();
+        services.AddSingleton<GrpcServer>();
+        services.AddHostedService<InferenceStartup>();
+        services.AddHostedService(sp => sp.GetRequiredService<GrpcServer>());
+        return builder;
+    }
+
+    /// <summary>Maps /v2 (Open Inference Protocol) and /api/v1/models/{model}/predict.</summary>
+    public static IEndpointRouteBuilder MapMaasInference(this IEndpointRouteBuilder app)
+    {
+        V2Endpoints.Map(app);
+        PredictEndpoint.Map(app);
+        return app;
+    }
+}

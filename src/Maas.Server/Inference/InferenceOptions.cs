@@ -1,0 +1,72 @@
+using System.ComponentModel.DataAnnotations;
+using Maas.Core.Serving;
+
+namespace Maas.Server.Inference;
+
+/// <summary>Settings of the inference protocols and the scheduler defaults, bound from "Maas:Inference".</summary>
+public sealed class InferenceOptions
+{
+    /// <summary>The configuration section these options bind from.</summary>
+    public const string Section = "Maas:Inference";
+
+    /// <summary>The largest request body (JSON plus binary tensors) or gRPC message accepted, in bytes.</summary>
+    [Range(1024, int.MaxValue)]
+    public long MaxRequestBodyBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>The most elements one input tensor may hold.</summary>
+    [Range(1, long.MaxValue)]
+    public long MaxTensorElements { get; set; } = 16L * 1024 * 1024;
+
+    /// <summary>Where the gRPC service listens (h2c); empty turns gRPC off. Port 0 picks a free port.</summary>
+    public string GrpcUrl { get; set; } = DefaultGrpcUrl;
+
+    /// <summary>The default gRPC address.</summary>
+    public const string DefaultGrpcUrl = "http://127.0.0.1:8081";
+
+    /// <summary>Register the demo model on first start with an empty registry.</summary>
+    public bool Demo { get; set; } = true;
+
+    /// <summary>Engine instances per loaded version, unless the model's configuration says otherwise.</summary>
+    [Range(1, 64)]
+    public int InstanceCount { get; set; } = 1;
+
+    /// <summary>Engine threads per instance (0: the engine's default, one per core).</summary>
+    [Range(0, 1024)]
+    public int ThreadsPerInstance { get; set; }
+
+    /// <summary>Max batch size for models with a dynamic first dimension (0 or 1: no batching).</summary>
+    [Range(0, 65536)]
+    public int MaxBatchSize { get; set; } = 32;
+
+    /// <summary>How long the oldest queued request waits for a batch to fill, in milliseconds.</summary>
+    [Range(0, 10_000)]
+    public double MaxQueueDelayMs { get; set; }
+
+    /// <summary>Requests that may wait per model version before callers get 429 / RESOURCE_EXHAUSTED.</summary>
+    [Range(1, 1_000_000)]
+    public int QueueLimit { get; set; } = 256;
+
+    /// <summary>Per-request timeout in milliseconds, unless the model's configuration or the request says otherwise.</summary>
+    [Range(1, 86_400_000)]
+    public int TimeoutMs { get; set; } = 60_000;
+
+    /// <summary>The Retry-After given with a queue-full rejection, in seconds.</summary>
+    [Range(1, 3600)]
+    public int RetryAfterSeconds { get; set; } = 1;
+
+    /// <summary>How long a resolved model name or alias is reused before asking the registry again, in milliseconds.</summary>
+    [Range(0, 600_000)]
+    public int ResolveCacheMs { get; set; } = 1000;
+
+    /// <summary>The scheduler defaults these options describe.</summary>
+    public SchedulerOptions SchedulerDefaults() => new()
+    {
+        InstanceCount = InstanceCount,
+        ThreadsPerInstance = ThreadsPerInstance,
+        MaxBatchSize = MaxBatchSize,
+        MaxQueueDelay = TimeSpan.FromMilliseconds(MaxQueueDelayMs),
+        QueueLimit = QueueLimit,
+        Timeout = TimeSpan.FromMilliseconds(TimeoutMs),
+        RetryAfter = TimeSpan.FromSeconds(RetryAfterSeconds),
+    };
+}

@@ -1,0 +1,150 @@
+using System.Globalization;
+using Maas.Core.Formats;
+using Maas.Core.Registry;
+using Maas.Core.Serving;
+using Microsoft.Extensions.Options;
+
+namespace Maas.Server.Inference;
+
+/// <summary>Serving's view of the registry: resolves names, aliases and versions, and merges each model's serving configuration.</summary>
+internal sealed class RegistryModelCatalog(IModelRegistry registry, IOptions<InferenceOptions> options) : IServableModelCatalog
+{
+    /// <inheritdoc />
+    public async ValueTask<ServableModel> ResolveAsync(string model, string? version, CancellationToken cancellationToken)
+    {
+        var reference = Reference(model, version);
+        try
+        {
+            var resolved = await registry.ResolveAsync(reference, cancellationToken);
+            return ToServable(resolved.Model, resolved.Version);
+        }
+        catch (RegistryException ex)
+        {
+            throw InferenceErrors.FromRegistry(ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<ServableModel>> ListAsync(CancellationToken cancellationToken)
+    {
+        var result = new List<ServableModel>();
+        for (var offset = 0; ; offset += 500)
+        {
+            var page = await registry.ListModelsAsync(new ModelQuery { Format = ModelFormat.Onnx, Limit = 500, Offset = offset }, cancellationToken);
+            foreach (var m in page.Models)
+            {
+                try
+                {
+                    foreach (var v in await registry.ListVersionsAsync(m.Name, cancellationToken))
+                    {
+                        if (v.Format == ModelFormat.Onnx)
+                        {
+                            result.Add(ToServable(m, v));
+                        }
+                    }
+                }
+                catch (RegistryException)
+                {
+                    // Deleted while we listed.
+                }
+            }
+
+            if (page.Models.Count < 500)
+            {
+                return result;
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<long>> VersionsAsync(string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await registry.ListVersionsAsync(name, cancellationToken)).Select(v => (long)v.Version).Order().ToArray();
+        }
+        catch (RegistryException ex)
+        {
+            throw InferenceErrors.FromRegistry(ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<string> GetArtifactPathAsync(ServableModel model, CancellationToken cancellationToken)
+    {
+        var version = await registry.GetVersionAsync(model.Name, (int)model.Version, cancellationToken);
+        return await registry.GetLocalArtifactPathAsync(version, cancellationToken);
+    }
+
+    private static ModelReference Reference(string model, string? version)
+    {
+        if (version is null)
+        {
+            return ModelReference.TryParse(model, out var reference)
+                ? reference
+                : throw InferenceErrors.Invalid($"'{RegistryNames.Shorten(model)}' is not a model reference: use 'model' or 'model:alias'");
+        }
+
+        if (!RegistryNames.IsValidName(model))
+        {
+            throw InferenceErrors.Invalid($"'{RegistryNames.Shorten(model)}' is not a model name; with a version in the path give the plain name");
+        }
+
+        if (int.TryParse(version, NumberStyles.None, CultureInfo.InvariantCulture, out var number) && number > 0)
+        {
+            return new ModelReference(model, Version: number);
+        }
+
+        return RegistryNames.IsValidName(version)
+            ? new ModelReference(model, Alias: version)
+            : throw InferenceErrors.Invalid($"'{RegistryNames.Shorten(version)}' is neither a version number nor an alias");
+    }
+
+    private ServableModel ToServable(Model model, ModelVersion version)
+    {
+        var c = model.ServingConfig;
+        var defaults = options.Value.SchedulerDefaults();
+        var scheduler = defaults with
+        {
+            InstanceCount = c.InstanceCount ?? defaults.InstanceCount,
+            ThreadsPerInstance = c.Threads ?? defaults.ThreadsPerInstance,
+            MaxBatchSize = c.MaxBatchSize ?? defaults.MaxBatchSize,
+            PreferredBatchSizes = c.PreferredBatchSizes ?? defaults.PreferredBatchSizes,
+            MaxQueueDelay = c.MaxQueueDelayMs is { } d ? TimeSpan.FromMilliseconds(d) : defaults.MaxQueueDelay,
+            QueueLimit = c.QueueLimit is > 0 and var q ? q : defaults.QueueLimit,
+            Timeout = c.TimeoutMs is > 0 and var t ? TimeSpan.FromMilliseconds(t) : defaults.Timeout,
+        };
+        return new ServableModel
+        {
+            Name = model.Name,
+            Version = version.Version,
+            Format = version.Format,
+            Scheduler = scheduler,
+            LoadAtStart = c.LoadAtStart ?? false,
+            Inputs = Tensors(version.Signature.Inputs),
+            Outputs = Tensors(version.Signature.Outputs),
+        };
+    }
+
+    // Null when the file declares a type the protocol cannot carry; the loaded backend then reports the truth.
+    private static TensorMetadata[]? Tensors(IReadOnlyList<TensorSignature>? list)
+    {
+        if (list is null)
+        {
+            return null;
+        }
+
+        var result = new TensorMetadata[list.Count];
+        for (var i = 0; i < list.Count; i++)
+        {
+            if (!TensorDataTypes.TryParse(list[i].Datatype, out var type))
+            {
+                return null;
+            }
+
+            result[i] = new TensorMetadata(list[i].Name, type, [.. list[i].Shape]);
+        }
+
+        return result;
+    }
+}

@@ -1,0 +1,218 @@
+using System.Text.Json;
+using Maas.Core.Serving;
+using Microsoft.Extensions.Options;
+
+namespace Maas.Server.Inference.Rest;
+
+/// <summary>
+/// The simple JSON endpoint for callers who do not want tensors: {"inputs": {"name": nested arrays}} in,
+/// {"outputs": {"name": nested arrays}} out, with shapes inferred from the nesting and datatypes from the model.
+/// </summary>
+internal static class PredictEndpoint
+{
+    /// <summary>Maps POST /api/v1/models/{model}/predict and the per-version form.</summary>
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/v1/models").WithTags("inference");
+        group.MapPost("/{model}/predict", (HttpContext ctx, ModelManager m, IOptions<InferenceOptions> o, string model) => PredictAsync(ctx, m, o.Value, model, null));
+        group.MapPost("/{model}/versions/{version}/predict", (HttpContext ctx, ModelManager m, IOptions<InferenceOptions> o, string model, string version) => PredictAsync(ctx, m, o.Value, model, version));
+    }
+
+    private static Task PredictAsync(HttpContext ctx, ModelManager manager, InferenceOptions options, string model, string? version) => V2Endpoints.Guard(ctx, async () =>
+    {
+        if (ctx.Request.ContentLength > options.MaxRequestBodyBytes)
+        {
+            throw InferenceErrors.Invalid($"the request body is {ctx.Request.ContentLength} bytes, over the limit of {options.MaxRequestBodyBytes} bytes (Maas:Inference:MaxRequestBodyBytes)");
+        }
+
+        if (ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
+        {
+            sizeFeature.MaxRequestBodySize = options.MaxRequestBodyBytes + 1;
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = await JsonDocument.ParseAsync(new LimitedStream(ctx.Request.Body, options.MaxRequestBodyBytes), cancellationToken: ctx.RequestAborted);
+        }
+        catch (JsonException ex)
+        {
+            throw InferenceErrors.Invalid($"malformed JSON in the request body: {ex.Message}");
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("inputs", out var inputs) || inputs.ValueKind != JsonValueKind.Object)
+            {
+                throw InferenceErrors.Invalid("the body must be {\"inputs\": {\"<input name>\": <nested arrays>}}");
+            }
+
+            var description = await manager.DescribeAsync(model, version, ctx.RequestAborted);
+            var tensors = new List<Tensor>();
+            var added = false;
+            try
+            {
+                foreach (var property in inputs.EnumerateObject())
+                {
+                    var meta = description.Inputs.FirstOrDefault(i => i.Name == property.Name) ?? throw InferenceErrors.Invalid(
+                        $"unknown input '{property.Name}': model '{description.Name}' takes {string.Join(", ", description.Inputs.Select(RequestValidator.Describe))}");
+                    var shape = InferShape(property.Name, property.Value);
+                    if (shape.Length == meta.Shape.Length - 1 && meta.HasDynamicBatchDimension)
+                    {
+                        // One example without the batch dimension: send it as a batch of one and unwrap the outputs.
+                        shape = [1, .. shape];
+                        added = true;
+                    }
+
+                    var count = TensorShape.ElementCount(property.Name, shape);
+                    if (count > options.MaxTensorElements)
+                    {
+                        throw InferenceErrors.Invalid($"input '{property.Name}' has {count} elements, over the limit of {options.MaxTensorElements} elements per tensor (Maas:Inference:MaxTensorElements)");
+                    }
+
+                    tensors.Add(property.Value.ValueKind == JsonValueKind.Array
+                        ? TensorJson.Read(property.Name, meta.DataType, shape, count, property.Value)
+                        : Scalar(property.Name, meta.DataType, shape, property.Value));
+                }
+            }
+            catch
+            {
+                tensors.ForEach(t => t.Dispose());
+                throw;
+            }
+
+            var request = new InferenceRequest
+            {
+                Id = root.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : null,
+                Inputs = tensors,
+                RequestedOutputs = root.TryGetProperty("outputs", out var o) && o.ValueKind == JsonValueKind.Array
+                    ? o.EnumerateArray().Select(e => e.GetString() ?? "").ToArray()
+                    : null,
+            };
+            using var response = await manager.InferAsync(model, version, request, ctx.RequestAborted);
+            await V2Endpoints.Json(ctx, StatusCodes.Status200OK, w =>
+            {
+                w.WriteString("model_name", response.ModelName);
+                w.WriteString("model_version", response.ModelVersion);
+                if (response.Id is { } rid)
+                {
+                    w.WriteString("id", rid);
+                }
+
+                w.WriteStartObject("outputs");
+                foreach (var output in response.Outputs)
+                {
+                    w.WritePropertyName(output.Name);
+                    TensorJson.WriteNested(w, output, added && output.Shape is [1, ..] ? 1 : 0);
+                }
+
+                w.WriteEndObject();
+            });
+        }
+    });
+
+    /// <summary>The shape of a nested array; throws when it is ragged.</summary>
+    public static long[] InferShape(string name, JsonElement value)
+    {
+        var dims = new List<long>();
+        for (var e = value; e.ValueKind == JsonValueKind.Array; e = e.GetArrayLength() > 0 ? e[0] : default)
+        {
+            dims.Add(e.GetArrayLength());
+            if (e.GetArrayLength() == 0)
+            {
+                break;
+            }
+        }
+
+        var shape = dims.ToArray();
+        Check(name, value, shape, 0);
+        return shape;
+    }
+
+    private static void Check(string name, JsonElement e, long[] shape, int depth)
+    {
+        if (depth == shape.Length)
+        {
+            if (e.ValueKind == JsonValueKind.Array)
+            {
+                throw InferenceErrors.Invalid($"input '{name}' is ragged: arrays nest deeper than {depth} levels in one place only");
+            }
+
+            return;
+        }
+
+        if (e.ValueKind != JsonValueKind.Array || e.GetArrayLength() != shape[depth])
+        {
+            throw InferenceErrors.Invalid(
+                $"input '{name}' is ragged: at depth {depth} one element has {(e.ValueKind == JsonValueKind.Array ? e.GetArrayLength() + " items" : "no array")} where the first has {shape[depth]}; the nested arrays must form a rectangular shape");
+        }
+
+        foreach (var item in e.EnumerateArray())
+        {
+            Check(name, item, shape, depth + 1);
+        }
+    }
+
+    private static Tensor Scalar(string name, TensorDataType type, long[] shape, JsonElement value)
+    {
+        if (type == TensorDataType.Bytes)
+        {
+            return value.ValueKind == JsonValueKind.String
+                ? Tensor.FromStrings(name, shape, [value.GetString()!])
+                : throw InferenceErrors.Invalid($"input '{name}' is BYTES: give a string");
+        }
+
+        var tensor = Tensor.Allocate(name, type, shape);
+        try
+        {
+            TensorJson.WriteElement(name, type, value, tensor.Data.Span, 0);
+            return tensor;
+        }
+        catch
+        {
+            tensor.Dispose();
+            throw;
+        }
+    }
+
+    // Counts bytes so a body without Content-Length still stops at the limit.
+    private sealed class LimitedStream(Stream inner, long limit) : Stream
+    {
+        private long _read;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => _read; set => throw new NotSupportedException(); }
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("synchronous reads are off");
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            var n = await inner.ReadAsync(buffer, cancellationToken);
+            _read += n;
+            return _read > limit
+                ? throw InferenceErrors.Invalid($"the request body is over the limit of {limit} bytes (Maas:Inference:MaxRequestBodyBytes)")
+                : n;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}

@@ -1,0 +1,308 @@
+using System.Reflection;
+using System.Text.Json;
+using Maas.Core.Serving;
+using Microsoft.Extensions.Options;
+
+namespace Maas.Server.Inference.Rest;
+
+/// <summary>The KServe Open Inference Protocol v2 over REST, with the repository, statistics and binary data extensions.</summary>
+internal static class V2Endpoints
+{
+    /// <summary>The extensions the server metadata advertises.</summary>
+    public static readonly string[] Extensions = ["binary_tensor_data", "model_repository", "statistics", "parameters"];
+
+    /// <summary>The server version shown in server metadata.</summary>
+    public static string ServerVersion { get; } =
+        typeof(V2Endpoints).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
+
+    /// <summary>Maps every v2 route.</summary>
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        var v2 = app.MapGroup("/v2").WithTags("inference");
+        v2.MapGet("", (HttpContext ctx) => Json(ctx, StatusCodes.Status200OK, w =>
+        {
+            w.WriteString("name", "maas");
+            w.WriteString("version", ServerVersion);
+            w.WriteStartArray("extensions");
+            foreach (var e in Extensions)
+            {
+                w.WriteStringValue(e);
+            }
+
+            w.WriteEndArray();
+        }));
+        v2.MapGet("/health/live", (HttpContext ctx) => Json(ctx, StatusCodes.Status200OK, w => w.WriteBoolean("live", true)));
+        v2.MapGet("/health/ready", (HttpContext ctx, IHostApplicationLifetime lifetime) =>
+        {
+            var ready = !lifetime.ApplicationStopping.IsCancellationRequested;
+            return Json(ctx, ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable, w => w.WriteBoolean("ready", ready));
+        });
+
+        v2.MapGet("/models/stats", (HttpContext ctx, ModelManager m) => Statistics(ctx, m, null, null));
+        foreach (var prefix in new[] { "/models/{model}", "/models/{model}/versions/{version}" })
+        {
+            v2.MapGet(prefix, (HttpContext ctx, ModelManager m, string model, string? version) => Metadata(ctx, m, model, version));
+            v2.MapGet(prefix + "/ready", (HttpContext ctx, ModelManager m, string model, string? version) => Ready(ctx, m, model, version));
+            v2.MapGet(prefix + "/stats", (HttpContext ctx, ModelManager m, string model, string? version) => Statistics(ctx, m, model, version));
+            v2.MapPost(prefix + "/infer", (HttpContext ctx, ModelManager m, IOptions<InferenceOptions> o, string model, string? version) => Infer(ctx, m, o.Value, model, version));
+        }
+
+        v2.MapPost("/repository/index", RepositoryIndex);
+        v2.MapPost("/repository/models/{model}/load", (HttpContext ctx, ModelManager m, string model) => Guard(ctx, async () =>
+        {
+            var state = await m.LoadAsync(model, await VersionParameterAsync(ctx), ctx.RequestAborted);
+            if (state.State != "READY")
+            {
+                throw new InferenceException(InferenceErrorKind.Unavailable, $"model '{state.Name}' version {state.Version} failed to load: {state.Reason}");
+            }
+
+            await Json(ctx, StatusCodes.Status200OK, _ => { });
+        }));
+        v2.MapPost("/repository/models/{model}/unload", (HttpContext ctx, ModelManager m, string model) => Guard(ctx, async () =>
+        {
+            await m.UnloadAsync(model, await VersionParameterAsync(ctx), ctx.RequestAborted);
+            await Json(ctx, StatusCodes.Status200OK, _ => { });
+        }));
+    }
+
+    private static Task Infer(HttpContext ctx, ModelManager manager, InferenceOptions options, string model, string? version) => Guard(ctx, async () =>
+    {
+        var call = await V2RequestReader.ReadAsync(ctx.Request, options, ctx.RequestAborted);
+        using var response = await manager.InferAsync(model, version, call.Request, ctx.RequestAborted);
+        await V2ResponseWriter.WriteAsync(ctx.Response, response, call, ctx.RequestAborted);
+    });
+
+    private static Task Metadata(HttpContext ctx, ModelManager manager, string model, string? version) => Guard(ctx, async () =>
+    {
+        var d = await manager.DescribeAsync(model, version, ctx.RequestAborted);
+        await Json(ctx, StatusCodes.Status200OK, w =>
+        {
+            w.WriteString("name", d.Name);
+            w.WriteStartArray("versions");
+            foreach (var v in d.Versions)
+            {
+                w.WriteStringValue(v.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            w.WriteEndArray();
+            w.WriteString("platform", d.Platform);
+            WriteTensors(w, "inputs", d.Inputs);
+            WriteTensors(w, "outputs", d.Outputs);
+        });
+    });
+
+    private static void WriteTensors(Utf8JsonWriter w, string property, IReadOnlyList<TensorMetadata> tensors)
+    {
+        w.WriteStartArray(property);
+        foreach (var t in tensors)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", t.Name);
+            w.WriteString("datatype", t.DataType.Name());
+            w.WriteStartArray("shape");
+            foreach (var d in t.Shape)
+            {
+                w.WriteNumberValue(d);
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+    }
+
+    private static Task Ready(HttpContext ctx, ModelManager manager, string model, string? version) => Guard(ctx, async () =>
+    {
+        var ready = await manager.IsReadyAsync(model, version, ctx.RequestAborted);
+        await Json(ctx, ready ? StatusCodes.Status200OK : StatusCodes.Status400BadRequest, w =>
+        {
+            w.WriteString("name", model);
+            w.WriteBoolean("ready", ready);
+        });
+    });
+
+    private static Task Statistics(HttpContext ctx, ModelManager manager, string? model, string? version) => Guard(ctx, async () =>
+    {
+        var stats = await manager.StatisticsAsync(model, version, ctx.RequestAborted);
+        await Json(ctx, StatusCodes.Status200OK, w =>
+        {
+            w.WriteStartArray("model_stats");
+            foreach (var s in stats)
+            {
+                WriteStatistics(w, s);
+            }
+
+            w.WriteEndArray();
+        });
+    });
+
+    /// <summary>Writes one model's statistics in the statistics extension's shape.</summary>
+    public static void WriteStatistics(Utf8JsonWriter w, ModelStatisticsSnapshot s)
+    {
+        w.WriteStartObject();
+        w.WriteString("name", s.Name);
+        w.WriteString("version", s.Version);
+        w.WriteNumber("last_inference", s.LastInference);
+        w.WriteNumber("inference_count", s.InferenceCount);
+        w.WriteNumber("execution_count", s.ExecutionCount);
+        w.WriteStartObject("inference_stats");
+        Duration(w, "success", s.Success);
+        Duration(w, "fail", s.Fail);
+        Duration(w, "queue", s.Queue);
+        Duration(w, "compute_input", s.ComputeInput);
+        Duration(w, "compute_infer", s.ComputeInfer);
+        Duration(w, "compute_output", s.ComputeOutput);
+        Duration(w, "cache_hit", default);
+        Duration(w, "cache_miss", default);
+        w.WriteEndObject();
+        w.WriteStartArray("batch_stats");
+        foreach (var b in s.BatchStats)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("batch_size", b.BatchSize);
+            Duration(w, "compute_input", b.ComputeInput);
+            Duration(w, "compute_infer", b.ComputeInfer);
+            Duration(w, "compute_output", b.ComputeOutput);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private static void Duration(Utf8JsonWriter w, string name, DurationStat d)
+    {
+        w.WriteStartObject(name);
+        w.WriteNumber("count", d.Count);
+        w.WriteNumber("ns", d.Ns);
+        w.WriteEndObject();
+    }
+
+    private static Task RepositoryIndex(HttpContext ctx, ModelManager manager) => Guard(ctx, async () =>
+    {
+        var readyOnly = false;
+        if (ctx.Request.ContentLength is > 0 || ctx.Request.Headers.TransferEncoding.Count > 0)
+        {
+            using var body = await ReadSmallJsonAsync(ctx);
+            if (body?.RootElement.ValueKind == JsonValueKind.Object && body.RootElement.TryGetProperty("ready", out var r))
+            {
+                readyOnly = r.ValueKind == JsonValueKind.True;
+            }
+        }
+
+        var index = await manager.IndexAsync(readyOnly, ctx.RequestAborted);
+        ctx.Response.StatusCode = StatusCodes.Status200OK;
+        ctx.Response.ContentType = "application/json";
+        await using var writer = new Utf8JsonWriter(ctx.Response.Body);
+        writer.WriteStartArray();
+        foreach (var s in index)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("name", s.Name);
+            writer.WriteString("version", s.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            writer.WriteString("state", s.State);
+            writer.WriteString("reason", s.Reason);
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+    });
+
+    // Load and unload take an optional {"parameters": {"version": "N"}} to address one version.
+    private static async Task<string?> VersionParameterAsync(HttpContext ctx)
+    {
+        if (ctx.Request.ContentLength is null or 0 && ctx.Request.Headers.TransferEncoding.Count == 0)
+        {
+            return null;
+        }
+
+        using var body = await ReadSmallJsonAsync(ctx);
+        if (body?.RootElement is { ValueKind: JsonValueKind.Object } root && root.TryGetProperty("parameters", out var p)
+            && p.ValueKind == JsonValueKind.Object && p.TryGetProperty("version", out var v))
+        {
+            return v.ValueKind switch
+            {
+                JsonValueKind.String => v.GetString(),
+                JsonValueKind.Number => v.GetRawText(),
+                _ => throw InferenceErrors.Invalid("parameters.version must be a string or a number"),
+            };
+        }
+
+        return null;
+    }
+
+    private static async Task<JsonDocument?> ReadSmallJsonAsync(HttpContext ctx)
+    {
+        try
+        {
+            return await JsonDocument.ParseAsync(ctx.Request.Body, cancellationToken: ctx.RequestAborted);
+        }
+        catch (JsonException ex)
+        {
+            throw InferenceErrors.Invalid($"malformed JSON in the request body: {ex.Message}");
+        }
+    }
+
+    /// <summary>Runs a handler and turns failures into the protocol's error body: {"error": "..."}.</summary>
+    public static async Task Guard(HttpContext ctx, Func<Task> handler)
+    {
+        try
+        {
+            await handler();
+        }
+        catch (InferenceException ex)
+        {
+            await WriteErrorAsync(ctx, ex);
+        }
+        catch (Maas.Core.Registry.RegistryException ex)
+        {
+            await WriteErrorAsync(ctx, InferenceErrors.FromRegistry(ex));
+        }
+        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
+        {
+            // The caller is gone; nobody to answer.
+        }
+        catch (BadHttpRequestException ex)
+        {
+            await WriteErrorAsync(ctx, InferenceErrors.Invalid(ex.StatusCode == StatusCodes.Status413PayloadTooLarge
+                ? $"the request body is over the limit of {ctx.RequestServices.GetRequiredService<IOptions<InferenceOptions>>().Value.MaxRequestBodyBytes} bytes (Maas:Inference:MaxRequestBodyBytes)"
+                : ex.Message));
+        }
+    }
+
+    /// <summary>Writes {"error": message} with the status for the failure (and Retry-After for a full queue).</summary>
+    public static Task WriteErrorAsync(HttpContext ctx, InferenceException ex)
+    {
+        if (ctx.Response.HasStarted)
+        {
+            ctx.Abort();
+            return Task.CompletedTask;
+        }
+
+        ctx.Response.Clear();
+        if (ex.RetryAfter is { } retry)
+        {
+            ctx.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retry.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        return Json(ctx, InferenceErrors.HttpStatus(ex.Kind), w => w.WriteString("error", ex.Message));
+    }
+
+    /// <summary>Writes a JSON object built by <paramref name="body"/>.</summary>
+    public static async Task Json(HttpContext ctx, int status, Action<Utf8JsonWriter> body)
+    {
+        ctx.Response.StatusCode = status;
+        ctx.Response.ContentType = "application/json";
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            body(w);
+            w.WriteEndObject();
+        }
+
+        ctx.Response.ContentLength = buffer.WrittenCount;
+        await ctx.Response.Body.WriteAsync(buffer.WrittenMemory, ctx.RequestAborted);
+    }
+}

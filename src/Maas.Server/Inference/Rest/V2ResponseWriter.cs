@@ -1,0 +1,134 @@
+using System.Buffers;
+using System.Text.Json;
+using Maas.Core.Serving;
+
+namespace Maas.Server.Inference.Rest;
+
+/// <summary>Writes v2 infer responses: JSON tensors, or a JSON header followed by the binary outputs.</summary>
+internal static class V2ResponseWriter
+{
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
+    /// <summary>Writes the response; outputs the caller asked for as binary go after the JSON, straight from their buffers.</summary>
+    public static async Task WriteAsync(HttpResponse http, InferenceResponse response, V2InferCall call, CancellationToken cancellationToken)
+    {
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
+        t_buffer = null; // not shared while this response is written
+        buffer.ResetWrittenCount();
+        try
+        {
+            long binaryBytes = 0;
+            var anyBinary = false;
+            using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true }))
+            {
+                writer.WriteStartObject();
+                writer.WriteString("model_name", response.ModelName);
+                writer.WriteString("model_version", response.ModelVersion);
+                if (response.Id is { Length: > 0 } id)
+                {
+                    writer.WriteString("id", id);
+                }
+
+                if (response.Parameters is { Count: > 0 } parameters)
+                {
+                    writer.WritePropertyName("parameters");
+                    WriteParameters(writer, parameters);
+                }
+
+                writer.WriteStartArray("outputs");
+                foreach (var output in response.Outputs)
+                {
+                    writer.WriteStartObject();
+                    writer.WriteString("name", output.Name);
+                    writer.WriteString("datatype", output.DataType.Name());
+                    writer.WriteStartArray("shape");
+                    foreach (var d in output.Shape)
+                    {
+                        writer.WriteNumberValue(d);
+                    }
+
+                    writer.WriteEndArray();
+                    if (call.IsBinary(output.Name))
+                    {
+                        anyBinary = true;
+                        binaryBytes += output.Data.Length;
+                        writer.WriteStartObject("parameters");
+                        writer.WriteNumber("binary_data_size", output.Data.Length);
+                        writer.WriteEndObject();
+                    }
+                    else
+                    {
+                        writer.WritePropertyName("data");
+                        TensorJson.WriteFlat(writer, output);
+                    }
+
+                    writer.WriteEndObject();
+                }
+
+                writer.WriteEndArray();
+                writer.WriteEndObject();
+            }
+
+            http.StatusCode = StatusCodes.Status200OK;
+            if (anyBinary)
+            {
+                http.ContentType = "application/octet-stream";
+                http.Headers[V2RequestReader.HeaderLengthHeader] = buffer.WrittenCount.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+            else
+            {
+                http.ContentType = "application/json";
+            }
+
+            http.ContentLength = buffer.WrittenCount + binaryBytes;
+            await http.Body.WriteAsync(buffer.WrittenMemory, cancellationToken);
+            if (anyBinary)
+            {
+                foreach (var output in response.Outputs)
+                {
+                    if (call.IsBinary(output.Name))
+                    {
+                        await http.Body.WriteAsync(output.Data, cancellationToken);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            if (buffer.Capacity <= 1 << 20)
+            {
+                t_buffer = buffer; // keep modest buffers for the next response on this thread
+            }
+        }
+    }
+
+    /// <summary>Writes a parameters object.</summary>
+    public static void WriteParameters(Utf8JsonWriter writer, IReadOnlyDictionary<string, object> parameters)
+    {
+        writer.WriteStartObject();
+        foreach (var (key, value) in parameters)
+        {
+            switch (value)
+            {
+                case bool b:
+                    writer.WriteBoolean(key, b);
+                    break;
+                case long l:
+                    writer.WriteNumber(key, l);
+                    break;
+                case ulong u:
+                    writer.WriteNumber(key, u);
+                    break;
+                case double d:
+                    writer.WriteNumber(key, d);
+                    break;
+                default:
+                    writer.WriteString(key, value.ToString());
+                    break;
+            }
+        }
+
+        writer.WriteEndObject();
+    }
+}

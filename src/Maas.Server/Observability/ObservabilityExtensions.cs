@@ -1,0 +1,61 @@
+using System.Diagnostics;
+
+namespace Maas.Server.Observability;
+
+/// <summary>Metrics exposition, request ids and structured logs.</summary>
+public static class ObservabilityExtensions
+{
+    /// <summary>The header that carries a request id in and out.</summary>
+    public const string RequestIdHeader = "X-Request-Id";
+
+    /// <summary>Meters exported on /metrics: ours, the runtime's, and ASP.NET Core's HTTP server meters.</summary>
+    public static bool IsExportedMeter(string meterName) =>
+        meterName.StartsWith("Maas", StringComparison.Ordinal)
+        || meterName is "System.Runtime" or "Microsoft.AspNetCore.Hosting" or "Microsoft.AspNetCore.Server.Kestrel";
+
+    /// <summary>Registers the Prometheus exporter and, when Maas:Logging:Json is on, JSON console logs.</summary>
+    public static WebApplicationBuilder AddMaasObservability(this WebApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton(_ => new PrometheusExporter(IsExportedMeter));
+        if (builder.Configuration.GetValue("Maas:Logging:Json", false))
+        {
+            builder.Logging.ClearProviders();
+            builder.Logging.AddJsonConsole(o =>
+            {
+                o.IncludeScopes = true;
+                o.UseUtcTimestamp = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+            });
+        }
+
+        return builder;
+    }
+
+    /// <summary>Adds the request-id middleware and maps GET /metrics.</summary>
+    public static WebApplication MapMaasObservability(this WebApplication app)
+    {
+        // Touch the exporter so it listens from the first request on, not from the first scrape.
+        _ = app.Services.GetRequiredService<PrometheusExporter>();
+        app.Use(async (context, next) =>
+        {
+            var id = context.Request.Headers[RequestIdHeader].ToString();
+            if (id.Length is 0 or > 128 || !id.All(IsSafeIdChar))
+            {
+                id = Activity.Current?.TraceId.ToString() ?? Guid.NewGuid().ToString("N");
+            }
+
+            context.TraceIdentifier = id;
+            context.Response.Headers[RequestIdHeader] = id;
+            var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Maas.Request");
+            using (logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = id }))
+            {
+                await next(context);
+            }
+        });
+        app.MapGet("/metrics", (PrometheusExporter exporter) =>
+            Results.Text(exporter.Scrape(), "text/plain; version=0.0.4; charset=utf-8"));
+        return app;
+    }
+
+    private static bool IsSafeIdChar(char c) => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or ':';
+}

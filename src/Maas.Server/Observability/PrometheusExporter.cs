@@ -1,0 +1,341 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using System.Text;
+
+namespace Maas.Server.Observability;
+
+/// <summary>Collects System.Diagnostics.Metrics measurements and renders them in the Prometheus text format.</summary>
+/// <remarks>
+/// The OpenTelemetry Prometheus exporter and prometheus-net are not available to us, so this is a small
+/// exporter of our own: cumulative counters, gauges from up-down counters and observable instruments,
+/// and histograms with fixed buckets (the instrument's advice, else a default chosen by unit).
+/// </remarks>
+public sealed class PrometheusExporter : IDisposable
+{
+    private static readonly double[] SecondsBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+    private static readonly double[] MillisecondsBuckets = [0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000];
+    private static readonly double[] CountBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384];
+
+    private readonly MeterListener _listener = new();
+    private readonly ConcurrentDictionary<Instrument, InstrumentState> _states = new();
+    private readonly Func<string, bool> _meterFilter;
+    private readonly Lock _scrapeLock = new();
+
+    /// <summary>Listens to every meter whose name the filter accepts.</summary>
+    public PrometheusExporter(Func<string, bool> meterFilter)
+    {
+        _meterFilter = meterFilter;
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (_meterFilter(instrument.Meter.Name))
+            {
+                _states[instrument] = InstrumentState.For(instrument);
+                listener.EnableMeasurementEvents(instrument, _states[instrument]);
+            }
+        };
+        _listener.MeasurementsCompleted = (instrument, _) => _states.TryRemove(instrument, out InstrumentState? _);
+        _listener.SetMeasurementEventCallback<double>((i, v, tags, state) => ((InstrumentState)state!).Record(v, tags));
+        _listener.SetMeasurementEventCallback<float>((i, v, tags, state) => ((InstrumentState)state!).Record(v, tags));
+        _listener.SetMeasurementEventCallback<long>((i, v, tags, state) => ((InstrumentState)state!).Record(v, tags));
+        _listener.SetMeasurementEventCallback<int>((i, v, tags, state) => ((InstrumentState)state!).Record(v, tags));
+        _listener.SetMeasurementEventCallback<short>((i, v, tags, state) => ((InstrumentState)state!).Record(v, tags));
+        _listener.SetMeasurementEventCallback<byte>((i, v, tags, state) => ((InstrumentState)state!).Record(v, tags));
+        _listener.SetMeasurementEventCallback<decimal>((i, v, tags, state) => ((InstrumentState)state!).Record((double)v, tags));
+        _listener.Start();
+    }
+
+    /// <summary>Renders every series in the text exposition format (version 0.0.4).</summary>
+    public string Scrape()
+    {
+        var text = new StringBuilder(16 * 1024);
+        lock (_scrapeLock)
+        {
+            // Observable instruments report only when asked; gauges are reset first so vanished series disappear.
+            foreach (var state in _states.Values)
+            {
+                if (state.IsObservable)
+                {
+                    state.Clear();
+                }
+            }
+
+            _listener.RecordObservableInstruments();
+            var byName = _states.Values.Where(s => !s.IsEmpty).GroupBy(s => s.MetricName).OrderBy(g => g.Key, StringComparer.Ordinal);
+            foreach (var group in byName)
+            {
+                var first = group.First();
+                text.Append("# HELP ").Append(first.MetricName).Append(' ').Append(EscapeHelp(first.Help)).Append('\n');
+                text.Append("# TYPE ").Append(first.MetricName).Append(' ').Append(first.TypeName).Append('\n');
+                foreach (var state in group)
+                {
+                    state.Render(text);
+                }
+            }
+        }
+
+        return text.ToString();
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _listener.Dispose();
+
+    /// <summary>The Prometheus name for an instrument: dots to underscores, unit suffix, _total for counters.</summary>
+    public static string MetricNameOf(string name, string? unit, bool isCounter, bool isHistogram = false)
+    {
+        var baseName = Sanitize(name);
+        var suffix = UnitSuffix(unit);
+        if (suffix.Length > 0 && !baseName.EndsWith("_" + suffix, StringComparison.Ordinal))
+        {
+            baseName += "_" + suffix;
+        }
+
+        if (isCounter || isHistogram)
+        {
+            return isHistogram || baseName.EndsWith("_total", StringComparison.Ordinal) ? baseName : baseName + "_total";
+        }
+
+        // Prometheus reserves _count/_sum/_bucket for histograms and summaries (promtool rejects them on gauges).
+        foreach (var reserved in ReservedSuffixes)
+        {
+            if (baseName.EndsWith(reserved, StringComparison.Ordinal))
+            {
+                return baseName + "_current";
+            }
+        }
+
+        return baseName;
+    }
+
+    private static readonly string[] ReservedSuffixes = ["_count", "_sum", "_bucket", "_total"];
+
+    private static string UnitSuffix(string? unit) => unit switch
+    {
+        null or "" or "1" => "",
+        "s" => "seconds",
+        "ms" => "milliseconds",
+        "By" => "bytes",
+        _ when unit.StartsWith('{') => "",
+        _ => Sanitize(unit),
+    };
+
+    internal static string Sanitize(string name)
+    {
+        var chars = name.ToCharArray();
+        for (var i = 0; i < chars.Length; i++)
+        {
+            var c = chars[i];
+            var ok = c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or '_' or ':' || (i > 0 && c is >= '0' and <= '9');
+            chars[i] = ok ? c : '_';
+        }
+
+        return new string(chars);
+    }
+
+    private static string EscapeHelp(string help) => help.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+
+    internal static string EscapeLabel(string value) =>
+        value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+
+    internal static string Format(double value) =>
+        double.IsPositiveInfinity(value) ? "+Inf" : double.IsNegativeInfinity(value) ? "-Inf" : double.IsNaN(value) ? "NaN" : value.ToString("R", CultureInfo.InvariantCulture);
+
+    /// <summary>Per-instrument aggregation; one series per distinct label set.</summary>
+    private sealed class InstrumentState
+    {
+        private readonly ConcurrentDictionary<string, Series> _series = new(StringComparer.Ordinal);
+        private readonly double[]? _bounds;
+        private readonly bool _cumulative;
+
+        private InstrumentState(Instrument instrument, string metricName, string typeName, double[]? bounds, bool cumulative)
+        {
+            MetricName = metricName;
+            TypeName = typeName;
+            Help = string.IsNullOrEmpty(instrument.Description) ? instrument.Name : instrument.Description;
+            IsObservable = instrument.IsObservable;
+            _bounds = bounds;
+            _cumulative = cumulative;
+        }
+
+        public string MetricName { get; }
+
+        public string TypeName { get; }
+
+        public string Help { get; }
+
+        public bool IsObservable { get; }
+
+        public bool IsEmpty => _series.IsEmpty;
+
+        public static InstrumentState For(Instrument instrument)
+        {
+            var kind = instrument.GetType().Name;
+            var isHistogram = kind.StartsWith("Histogram", StringComparison.Ordinal);
+            var isCounter = kind.StartsWith("Counter", StringComparison.Ordinal) || kind.StartsWith("ObservableCounter", StringComparison.Ordinal);
+            var name = MetricNameOf(instrument.Name, instrument.Unit, isCounter, isHistogram);
+            if (isHistogram)
+            {
+                return new InstrumentState(instrument, name, "histogram", BucketsFor(instrument), cumulative: true);
+            }
+
+            // Synchronous counters add up; observable counters report their running total each time.
+            var cumulative = !instrument.IsObservable && (isCounter || kind.StartsWith("UpDownCounter", StringComparison.Ordinal));
+            return new InstrumentState(instrument, name, isCounter ? "counter" : "gauge", null, cumulative);
+        }
+
+        private static double[] BucketsFor(Instrument instrument)
+        {
+            var advice = instrument.GetType().GetProperty("Advice")?.GetValue(instrument);
+            if (advice?.GetType().GetProperty("HistogramBucketBoundaries")?.GetValue(advice) is System.Collections.IEnumerable adviced)
+            {
+                var list = adviced.Cast<object>().Select(o => Convert.ToDouble(o, CultureInfo.InvariantCulture)).ToArray();
+                if (list.Length > 0)
+                {
+                    return list;
+                }
+            }
+
+            return instrument.Unit switch
+            {
+                "s" => SecondsBuckets,
+                "ms" => MillisecondsBuckets,
+                _ => CountBuckets,
+            };
+        }
+
+        public void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            var key = LabelKey(tags);
+            var series = _series.GetOrAdd(key, static (k, bounds) => new Series(k, bounds), _bounds);
+            if (_bounds is not null)
+            {
+                series.Observe(value, _bounds);
+            }
+            else if (_cumulative)
+            {
+                series.Add(value);
+            }
+            else
+            {
+                series.Set(value);
+            }
+        }
+
+        public void Clear() => _series.Clear();
+
+        public void Render(StringBuilder text)
+        {
+            foreach (var series in _series.Values.OrderBy(s => s.Labels, StringComparer.Ordinal))
+            {
+                if (_bounds is null)
+                {
+                    AppendSample(text, MetricName, series.Labels, null, series.Value);
+                    continue;
+                }
+
+                long running = 0;
+                for (var i = 0; i < _bounds.Length; i++)
+                {
+                    running += Interlocked.Read(ref series.Buckets![i]);
+                    AppendSample(text, MetricName + "_bucket", series.Labels, "le=\"" + Format(_bounds[i]) + "\"", running);
+                }
+
+                var count = Interlocked.Read(ref series.Count);
+                AppendSample(text, MetricName + "_bucket", series.Labels, "le=\"+Inf\"", count);
+                AppendSample(text, MetricName + "_sum", series.Labels, null, series.Value);
+                AppendSample(text, MetricName + "_count", series.Labels, null, count);
+            }
+        }
+
+        private static void AppendSample(StringBuilder text, string name, string labels, string? extra, double value)
+        {
+            text.Append(name);
+            if (labels.Length > 0 || extra is not null)
+            {
+                text.Append('{').Append(labels);
+                if (extra is not null)
+                {
+                    if (labels.Length > 0)
+                    {
+                        text.Append(',');
+                    }
+
+                    text.Append(extra);
+                }
+
+                text.Append('}');
+            }
+
+            text.Append(' ').Append(Format(value)).Append('\n');
+        }
+
+        private static string LabelKey(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            if (tags.Length == 0)
+            {
+                return "";
+            }
+
+            var pairs = new KeyValuePair<string, object?>[tags.Length];
+            tags.CopyTo(pairs);
+            Array.Sort(pairs, static (a, b) => string.CompareOrdinal(a.Key, b.Key));
+            var builder = new StringBuilder();
+            foreach (var (key, value) in pairs)
+            {
+                if (builder.Length > 0)
+                {
+                    builder.Append(',');
+                }
+
+                builder.Append(Sanitize(key)).Append("=\"")
+                    .Append(EscapeLabel(Convert.ToString(value, CultureInfo.InvariantCulture) ?? "")).Append('"');
+            }
+
+            return builder.ToString();
+        }
+    }
+
+    /// <summary>One label set's value (counter/gauge) or buckets, sum and count (histogram).</summary>
+    private sealed class Series(string labels, double[]? bounds)
+    {
+        private double _value;
+
+        public string Labels { get; } = labels;
+
+        public readonly long[]? Buckets = bounds is null ? null : new long[bounds.Length];
+
+        public long Count;
+
+        public double Value => Volatile.Read(ref _value);
+
+        public void Set(double value) => Volatile.Write(ref _value, value);
+
+        public void Add(double delta)
+        {
+            double seen, updated;
+            do
+            {
+                seen = Volatile.Read(ref _value);
+                updated = seen + delta;
+            }
+            while (Interlocked.CompareExchange(ref _value, updated, seen) != seen);
+        }
+
+        public void Observe(double value, double[] bounds)
+        {
+            var index = Array.BinarySearch(bounds, value);
+            if (index < 0)
+            {
+                index = ~index;
+            }
+
+            if (index < bounds.Length)
+            {
+                Interlocked.Increment(ref Buckets![index]);
+            }
+
+            Interlocked.Increment(ref Count);
+            Add(value);
+        }
+    }
+}

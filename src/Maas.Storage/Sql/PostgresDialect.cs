@@ -1,0 +1,52 @@
+using System.Data.Common;
+using Npgsql;
+
+namespace Maas.Storage.Sql;
+
+/// <summary>PostgreSQL through Npgsql, from a connection string.</summary>
+public sealed class PostgresDialect : SqlDialect
+{
+    // An arbitrary constant: the advisory lock id every MaaS server takes while it migrates.
+    private const long MigrationLockId = 0x4D61615352656701;
+
+    private readonly NpgsqlDataSource _dataSource;
+
+    /// <summary>Connects with <paramref name="connectionString"/>.</summary>
+    public PostgresDialect(string connectionString)
+    {
+        _dataSource = NpgsqlDataSource.Create(connectionString);
+    }
+
+    /// <inheritdoc />
+    public override string Provider => "postgres";
+
+    /// <inheritdoc />
+    public override async Task<DbConnection> OpenAsync(CancellationToken cancellationToken) =>
+        await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc />
+    public override async Task LockForMigrationAsync(DbConnection connection, DbTransaction transaction, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = $"SELECT pg_advisory_xact_lock({MigrationLockId})";
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public override bool IsUniqueViolation(Exception exception) =>
+        exception is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation };
+
+    /// <inheritdoc />
+    public override bool IsForeignKeyViolation(Exception exception) =>
+        exception is PostgresException { SqlState: PostgresErrorCodes.ForeignKeyViolation };
+
+    /// <inheritdoc />
+    public override string Contains(string column, string parameter) => $"strpos({column}, {parameter}) > 0";
+
+    /// <inheritdoc />
+    public override string Ddl(Migration migration) => migration.Postgres;
+
+    /// <inheritdoc />
+    public override ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+}

@@ -1,0 +1,34 @@
+using System.Data.Common;
+
+namespace Maas.Storage.Sql;
+
+/// <summary>What differs between the SQL databases the registry runs on: connections, DDL, errors, locking.</summary>
+public abstract class SqlDialect : IAsyncDisposable
+{
+    /// <summary>"sqlite" or "postgres".</summary>
+    public abstract string Provider { get; }
+
+    /// <summary>Opens a connection ready for use (pragmas set).</summary>
+    public abstract Task<DbConnection> OpenAsync(CancellationToken cancellationToken);
+
+    /// <summary>True when <paramref name="exception"/> is a unique or primary key violation.</summary>
+    public abstract bool IsUniqueViolation(Exception exception);
+
+    /// <summary>True when <paramref name="exception"/> is a foreign key violation.</summary>
+    public abstract bool IsForeignKeyViolation(Exception exception);
+
+    /// <summary>SQL that is true when <paramref name="column"/> contains the text of <paramref name="parameter"/>.</summary>
+    public abstract string Contains(string column, string parameter);
+
+    /// <summary>The DDL of a migration for this database.</summary>
+    public abstract string Ddl(Migration migration);
+
+    /// <summary>Runs before migrations, outside any transaction (SQLite switches to WAL here).</summary>
+    public virtual Task PrepareAsync(DbConnection connection, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Keeps two servers starting at once from migrating together (the transaction holds the lock).</summary>
+    public abstract Task LockForMigrationAsync(DbConnection connection, DbTransaction transaction, CancellationToken cancellationToken);
+
+    /// <inheritdoc />
+    public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}

@@ -1,0 +1,1009 @@
+using System.Data.Common;
+using System.Text;
+using Dapper;
+using Maas.Core.Formats;
+using Maas.Core.Jobs;
+using Maas.Core.Registry;
+
+namespace Maas.Storage.Sql;
+
+/// <summary>The registry and job store on SQLite or PostgreSQL: one set of queries, the differences in the dialect.</summary>
+public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposable
+{
+    private const string ModelColumns = """
+        m.id, m.name, m.description, m.tags, m.task, m.visibility, m.owner, m.serving_config, m.created_by, m.created_at, m.updated_at,
+        (SELECT MAX(v.version) FROM model_versions v WHERE v.model_id = m.id AND v.status = 'ready') AS latest_version
+        """;
+
+    private const string VersionColumns = """
+        v.model_id, m.name AS model_name, v.version, v.status, v.format, v.sha256, v.size_bytes, v.file_name, v.artifact_key,
+        v.files, v.signature, v.metadata, v.derived_from_model, v.derived_from_version, v.derivation, v.created_by, v.created_at
+        """;
+
+    private const string JobColumns = """
+        id, kind, status, model, version, bytes_done, bytes_total, stage, error_code, error_message, result, created_by, created_at, updated_at, finished_at
+        """;
+
+    private readonly TimeProvider _time;
+
+    static SqlRegistryStore()
+    {
+        DefaultTypeMap.MatchNamesWithUnderscores = true;
+    }
+
+    /// <summary>Creates the store over a dialect it then owns.</summary>
+    public SqlRegistryStore(SqlDialect dialect, TimeProvider? time = null)
+    {
+        Dialect = dialect;
+        _time = time ?? TimeProvider.System;
+    }
+
+    /// <summary>The database dialect.</summary>
+    public SqlDialect Dialect { get; }
+
+
+    /// <inheritdoc />
+    public async Task MigrateAsync(CancellationToken cancellationToken) =>
+        await MigrationRunner.MigrateAsync(Dialect, Migrations.All, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+
+    // ---- models ----
+
+    /// <inheritdoc />
+    public async Task<Model> CreateModelAsync(NewModel model, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        long id;
+        try
+        {
+            id = await connection.ExecuteScalarAsync<long>(Command(
+                """
+                INSERT INTO models (name, description, tags, task, visibility, owner, serving_config, next_version, created_by, created_at, updated_at)
+                VALUES (@Name, @Description, @Tags, @Task, @Visibility, @Owner, '{}', 1, @CreatedBy, @Now, @Now)
+                RETURNING id
+                """,
+                new
+                {
+                    model.Name,
+                    model.Description,
+                    Tags = RegistryJson.Serialize(model.Tags),
+                    model.Task,
+                    Visibility = Text(model.Visibility),
+                    model.Owner,
+                    model.CreatedBy,
+                    Now = now.ToUnixTimeMilliseconds(),
+                },
+                transaction,
+                cancellationToken)).ConfigureAwait(false);
+            await InsertTagsAsync(connection, transaction, id, model.Tags, cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbException e) when (Dialect.IsUniqueViolation(e))
+        {
+            throw RegistryException.Conflict("model_exists", $"a model named '{model.Name}' already exists");
+        }
+
+        return await GetModelAsync(model.Name, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException("the model just created is gone");
+    }
+
+    private static async Task InsertTagsAsync(DbConnection connection, DbTransaction transaction, long modelId, IEnumerable<string> tags, CancellationToken cancellationToken)
+    {
+        foreach (var tag in tags.Distinct(StringComparer.Ordinal))
+        {
+            await connection.ExecuteAsync(Command(
+                "INSERT INTO model_tags (model_id, tag) VALUES (@ModelId, @Tag)", new { ModelId = modelId, Tag = tag }, transaction, cancellationToken)).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<Model?> GetModelAsync(string name, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var row = await connection.QuerySingleOrDefaultAsync<ModelRow>(Command(
+            $"SELECT {ModelColumns} FROM models m WHERE m.name = @Name", new { Name = name }, null, cancellationToken)).ConfigureAwait(false);
+        return row?.ToModel();
+    }
+
+    /// <inheritdoc />
+    public async Task<ModelPage> ListModelsAsync(ModelQuery query, CancellationToken cancellationToken)
+    {
+        var where = new StringBuilder("1 = 1");
+        var parameters = new DynamicParameters();
+        if (!string.IsNullOrEmpty(query.NameContains))
+        {
+            where.Append(" AND ").Append(Dialect.Contains("m.name", "@NameContains"));
+            parameters.Add("NameContains", query.NameContains);
+        }
+
+        if (query.Task is not null)
+        {
+            where.Append(" AND m.task = @Task");
+            parameters.Add("Task", query.Task);
+        }
+
+        if (query.Owner is not null)
+        {
+            where.Append(" AND m.owner = @Owner");
+            parameters.Add("Owner", query.Owner);
+        }
+
+        for (var i = 0; i < query.Tags.Count; i++)
+        {
+            where.Append($" AND EXISTS (SELECT 1 FROM model_tags t WHERE t.model_id = m.id AND t.tag = @Tag{i})");
+            parameters.Add($"Tag{i}", query.Tags[i]);
+        }
+
+        if (query.Format is { } format)
+        {
+            where.Append(" AND EXISTS (SELECT 1 FROM model_versions f WHERE f.model_id = m.id AND f.status = 'ready' AND f.format = @Format)");
+            parameters.Add("Format", Text(format));
+        }
+
+        parameters.Add("Limit", (long)query.Limit);
+        parameters.Add("Offset", (long)query.Offset);
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<ModelRow>(Command(
+            $"SELECT {ModelColumns} FROM models m WHERE {where} ORDER BY m.name LIMIT @Limit OFFSET @Offset", parameters, null, cancellationToken)).ConfigureAwait(false);
+        var total = await connection.ExecuteScalarAsync<long>(Command(
+            $"SELECT COUNT(*) FROM models m WHERE {where}", parameters, null, cancellationToken)).ConfigureAwait(false);
+        return new ModelPage(rows.Select(r => r.ToModel()).ToArray(), (int)total);
+    }
+
+    /// <inheritdoc />
+    public async Task<Model?> UpdateModelAsync(string name, ModelUpdate update, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        var id = await connection.ExecuteScalarAsync<long?>(Command(
+            "SELECT id FROM models WHERE name = @Name", new { Name = name }, transaction, cancellationToken)).ConfigureAwait(false);
+        if (id is null)
+        {
+            return null;
+        }
+
+        var set = new StringBuilder("updated_at = @Now");
+        var parameters = new DynamicParameters(new { Id = id.Value, Now = now.ToUnixTimeMilliseconds() });
+        if (update.Description is not null)
+        {
+            set.Append(", description = @Description");
+            parameters.Add("Description", update.Description);
+        }
+
+        if (update.Task is not null)
+        {
+            set.Append(", task = @Task");
+            parameters.Add("Task", update.Task);
+        }
+
+        if (update.Visibility is { } visibility)
+        {
+            set.Append(", visibility = @Visibility");
+            parameters.Add("Visibility", Text(visibility));
+        }
+
+        if (update.Tags is not null)
+        {
+            set.Append(", tags = @Tags");
+            parameters.Add("Tags", RegistryJson.Serialize(update.Tags));
+            await connection.ExecuteAsync(Command("DELETE FROM model_tags WHERE model_id = @Id", new { Id = id.Value }, transaction, cancellationToken)).ConfigureAwait(false);
+            await InsertTagsAsync(connection, transaction, id.Value, update.Tags, cancellationToken).ConfigureAwait(false);
+        }
+
+        await connection.ExecuteAsync(Command($"UPDATE models SET {set} WHERE id = @Id", parameters, transaction, cancellationToken)).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return await GetModelAsync(name, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<Model?> SetServingConfigAsync(string name, ServingConfig config, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using (var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var changed = await connection.ExecuteAsync(Command(
+                "UPDATE models SET serving_config = @Config, updated_at = @Now WHERE name = @Name",
+                new { Name = name, Config = RegistryJson.Serialize(config), Now = now.ToUnixTimeMilliseconds() },
+                null,
+                cancellationToken)).ConfigureAwait(false);
+            if (changed == 0)
+            {
+                return null;
+            }
+        }
+
+        return await GetModelAsync(name, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<string>?> DeleteModelAsync(string name, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        var id = await connection.ExecuteScalarAsync<long?>(Command(
+            "SELECT id FROM models WHERE name = @Name", new { Name = name }, transaction, cancellationToken)).ConfigureAwait(false);
+        if (id is null)
+        {
+            return null;
+        }
+
+        var keys = (await connection.QueryAsync<string>(Command(
+            "SELECT artifact_key FROM model_versions WHERE model_id = @Id AND artifact_key IS NOT NULL", new { Id = id.Value }, transaction, cancellationToken)).ConfigureAwait(false)).ToArray();
+        foreach (var table in new[] { "model_aliases", "model_tags", "upload_sessions", "model_versions" })
+        {
+            await connection.ExecuteAsync(Command($"DELETE FROM {table} WHERE model_id = @Id", new { Id = id.Value }, transaction, cancellationToken)).ConfigureAwait(false);
+        }
+
+        await connection.ExecuteAsync(Command("DELETE FROM models WHERE id = @Id", new { Id = id.Value }, transaction, cancellationToken)).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return keys;
+    }
+
+    // ---- versions ----
+
+    /// <inheritdoc />
+    public async Task<int> ReserveVersionAsync(long modelId, int? version, string createdBy, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        long number;
+        if (version is { } requested)
+        {
+            number = requested;
+        }
+        else
+        {
+            // The counter row serializes concurrent reservations, and numbers are never handed out twice,
+            // even after their version was deleted (callers may have cached what "model/versions/N" was).
+            var next = await connection.ExecuteScalarAsync<long?>(Command(
+                "UPDATE models SET next_version = next_version + 1 WHERE id = @Id RETURNING next_version - 1",
+                new { Id = modelId },
+                transaction,
+                cancellationToken)).ConfigureAwait(false);
+            number = next ?? throw RegistryException.ModelNotFound($"#{modelId}");
+        }
+
+        try
+        {
+            await connection.ExecuteAsync(Command(
+                """
+                INSERT INTO model_versions (model_id, version, status, created_by, created_at)
+                VALUES (@ModelId, @Version, 'uploading', @CreatedBy, @Now)
+                """,
+                new { ModelId = modelId, Version = number, CreatedBy = createdBy, Now = now.ToUnixTimeMilliseconds() },
+                transaction,
+                cancellationToken)).ConfigureAwait(false);
+            if (version is not null)
+            {
+                await connection.ExecuteAsync(Command(
+                    "UPDATE models SET next_version = @Next WHERE id = @Id AND next_version < @Next",
+                    new { Id = modelId, Next = number + 1 },
+                    transaction,
+                    cancellationToken)).ConfigureAwait(false);
+            }
+
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return (int)number;
+        }
+        catch (DbException e) when (Dialect.IsUniqueViolation(e))
+        {
+            throw RegistryException.Conflict(
+                "version_exists",
+                $"version {number} of model '{await ModelNameAsync(modelId, cancellationToken).ConfigureAwait(false)}' already exists or is being uploaded",
+                new Dictionary<string, object?> { ["version"] = number });
+        }
+        catch (DbException e) when (Dialect.IsForeignKeyViolation(e))
+        {
+            throw RegistryException.ModelNotFound($"#{modelId}");
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<ModelVersion> CompleteVersionAsync(ModelVersion version, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using (var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var changed = await connection.ExecuteAsync(Command(
+                """
+                UPDATE model_versions SET status = 'ready', format = @Format, sha256 = @Sha256, size_bytes = @SizeBytes, file_name = @FileName,
+                    artifact_key = @ArtifactKey, files = @Files, signature = @Signature, metadata = @Metadata,
+                    derived_from_model = @DerivedModel, derived_from_version = @DerivedVersion, derivation = @Derivation, ready_at = @Now
+                WHERE model_id = @ModelId AND version = @Version AND status = 'uploading'
+                """,
+                new
+                {
+                    Format = Text(version.Format),
+                    version.Sha256,
+                    version.SizeBytes,
+                    version.FileName,
+                    version.ArtifactKey,
+                    Files = RegistryJson.Serialize(version.Files),
+                    Signature = RegistryJson.Serialize(version.Signature),
+                    Metadata = RegistryJson.Serialize(version.Metadata),
+                    DerivedModel = version.DerivedFrom?.Model,
+                    DerivedVersion = (long?)version.DerivedFrom?.Version,
+                    Derivation = version.DerivedFrom?.Relation,
+                    Now = now.ToUnixTimeMilliseconds(),
+                    version.ModelId,
+                    Version = (long)version.Version,
+                },
+                null,
+                cancellationToken)).ConfigureAwait(false);
+            if (changed == 0)
+            {
+                throw RegistryException.Conflict(
+                    "upload_aborted",
+                    $"version {version.Version} of model '{version.Model}' is no longer being uploaded (the model or the reservation was deleted meanwhile)");
+            }
+        }
+
+        return await GetVersionAsync(version.Model, version.Version, cancellationToken).ConfigureAwait(false)
+            ?? throw RegistryException.VersionNotFound(version.Model, version.Version);
+    }
+
+    /// <inheritdoc />
+    public async Task AbandonVersionAsync(long modelId, int version, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(Command(
+            "DELETE FROM model_versions WHERE model_id = @ModelId AND version = @Version AND status = 'uploading'",
+            new { ModelId = modelId, Version = (long)version },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<ModelVersion?> GetVersionAsync(string model, int version, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var row = await connection.QuerySingleOrDefaultAsync<VersionRow>(Command(
+            $"SELECT {VersionColumns} FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.name = @Model AND v.version = @Version AND v.status = 'ready'",
+            new { Model = model, Version = (long)version },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        if (row is null)
+        {
+            return null;
+        }
+
+        var aliases = await connection.QueryAsync<string>(Command(
+            "SELECT alias FROM model_aliases WHERE model_id = @ModelId AND version = @Version ORDER BY alias",
+            new { row.ModelId, Version = (long)version },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return row.ToVersion(aliases.ToArray());
+    }
+
+    /// <inheritdoc />
+    public async Task<ModelVersion?> GetLatestVersionAsync(string model, CancellationToken cancellationToken)
+    {
+        long? latest;
+        await using (var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false))
+        {
+            latest = await connection.ExecuteScalarAsync<long?>(Command(
+                "SELECT MAX(v.version) FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.name = @Model AND v.status = 'ready'",
+                new { Model = model },
+                null,
+                cancellationToken)).ConfigureAwait(false);
+        }
+
+        return latest is { } number ? await GetVersionAsync(model, (int)number, cancellationToken).ConfigureAwait(false) : null;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ModelVersion>> ListVersionsAsync(string model, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = (await connection.QueryAsync<VersionRow>(Command(
+            $"SELECT {VersionColumns} FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.name = @Model AND v.status = 'ready' ORDER BY v.version",
+            new { Model = model },
+            null,
+            cancellationToken)).ConfigureAwait(false)).ToArray();
+        if (rows.Length == 0)
+        {
+            return [];
+        }
+
+        var aliases = (await connection.QueryAsync<AliasRow>(Command(
+            "SELECT alias, version, revision, updated_by, updated_at FROM model_aliases WHERE model_id = @ModelId ORDER BY alias",
+            new { rows[0].ModelId },
+            null,
+            cancellationToken)).ConfigureAwait(false)).ToLookup(a => a.Version, a => a.Alias);
+        return rows.Select(r => r.ToVersion(aliases[r.Version].ToArray())).ToArray();
+    }
+
+    /// <inheritdoc />
+    public async Task<string?> DeleteVersionAsync(long modelId, int version, bool removeAliases, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        var parameters = new { ModelId = modelId, Version = (long)version };
+        var key = await connection.ExecuteScalarAsync<string?>(Command(
+            "SELECT artifact_key FROM model_versions WHERE model_id = @ModelId AND version = @Version AND status = 'ready'",
+            parameters,
+            transaction,
+            cancellationToken)).ConfigureAwait(false);
+        if (key is null)
+        {
+            return null;
+        }
+
+        var aliases = (await connection.QueryAsync<string>(Command(
+            "SELECT alias FROM model_aliases WHERE model_id = @ModelId AND version = @Version ORDER BY alias", parameters, transaction, cancellationToken)).ConfigureAwait(false)).ToArray();
+        if (aliases.Length > 0)
+        {
+            if (!removeAliases)
+            {
+                throw ModelRegistry.AliasedConflict(await ModelNameAsync(modelId, cancellationToken).ConfigureAwait(false), version, aliases);
+            }
+
+            await connection.ExecuteAsync(Command(
+                "DELETE FROM model_aliases WHERE model_id = @ModelId AND version = @Version", parameters, transaction, cancellationToken)).ConfigureAwait(false);
+        }
+
+        try
+        {
+            await connection.ExecuteAsync(Command(
+                "DELETE FROM model_versions WHERE model_id = @ModelId AND version = @Version", parameters, transaction, cancellationToken)).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbException e) when (Dialect.IsForeignKeyViolation(e))
+        {
+            // An alias was pointed at it between our read and the delete.
+            var name = await ModelNameAsync(modelId, cancellationToken).ConfigureAwait(false);
+            throw ModelRegistry.AliasedConflict(name, version, ["(set meanwhile)"]);
+        }
+
+        return key;
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> IsArtifactReferencedAsync(string artifactKey, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteScalarAsync<long>(Command(
+            "SELECT COUNT(*) FROM model_versions WHERE artifact_key = @Key", new { Key = artifactKey }, null, cancellationToken)).ConfigureAwait(false) > 0;
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlySet<string>> ListArtifactKeysAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var keys = await connection.QueryAsync<string>(Command(
+            "SELECT DISTINCT artifact_key FROM model_versions WHERE artifact_key IS NOT NULL", null, null, cancellationToken)).ConfigureAwait(false);
+        return keys.ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <inheritdoc />
+    public async Task<int> DeleteUploadingVersionsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteAsync(Command("DELETE FROM model_versions WHERE status = 'uploading'", null, null, cancellationToken)).ConfigureAwait(false);
+    }
+
+    // ---- aliases ----
+
+    /// <inheritdoc />
+    public async Task<ModelAlias> SetAliasAsync(long modelId, string alias, int version, AliasPrecondition condition, string updatedBy, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        var ready = await connection.ExecuteScalarAsync<long>(Command(
+            "SELECT COUNT(*) FROM model_versions WHERE model_id = @ModelId AND version = @Version AND status = 'ready'",
+            new { ModelId = modelId, Version = (long)version },
+            transaction,
+            cancellationToken)).ConfigureAwait(false);
+        if (ready == 0)
+        {
+            throw RegistryException.VersionNotFound(await ModelNameAsync(modelId, cancellationToken).ConfigureAwait(false), version);
+        }
+
+        var parameters = new DynamicParameters(new
+        {
+            ModelId = modelId,
+            Alias = alias,
+            Version = (long)version,
+            UpdatedBy = updatedBy,
+            Now = now.ToUnixTimeMilliseconds(),
+        });
+        long? revision;
+        try
+        {
+            if (condition.MustNotExist)
+            {
+                revision = await connection.ExecuteScalarAsync<long?>(Command(
+                    """
+                    INSERT INTO model_aliases (model_id, alias, version, revision, updated_by, updated_at)
+                    VALUES (@ModelId, @Alias, @Version, 1, @UpdatedBy, @Now) RETURNING revision
+                    """,
+                    parameters,
+                    transaction,
+                    cancellationToken)).ConfigureAwait(false);
+            }
+            else if (condition.IsConditional)
+            {
+                var where = new StringBuilder("model_id = @ModelId AND alias = @Alias");
+                if (condition.Revision is { } expectedRevision)
+                {
+                    where.Append(" AND revision = @ExpectedRevision");
+                    parameters.Add("ExpectedRevision", expectedRevision);
+                }
+
+                if (condition.CurrentVersion is { } expectedVersion)
+                {
+                    where.Append(" AND version = @ExpectedVersion");
+                    parameters.Add("ExpectedVersion", (long)expectedVersion);
+                }
+
+                revision = await connection.ExecuteScalarAsync<long?>(Command(
+                    $"UPDATE model_aliases SET version = @Version, revision = revision + 1, updated_by = @UpdatedBy, updated_at = @Now WHERE {where} RETURNING revision",
+                    parameters,
+                    transaction,
+                    cancellationToken)).ConfigureAwait(false);
+            }
+            else
+            {
+                revision = await connection.ExecuteScalarAsync<long?>(Command(
+                    """
+                    INSERT INTO model_aliases (model_id, alias, version, revision, updated_by, updated_at)
+                    VALUES (@ModelId, @Alias, @Version, 1, @UpdatedBy, @Now)
+                    ON CONFLICT (model_id, alias) DO UPDATE SET version = excluded.version, revision = model_aliases.revision + 1,
+                        updated_by = excluded.updated_by, updated_at = excluded.updated_at
+                    RETURNING revision
+                    """,
+                    parameters,
+                    transaction,
+                    cancellationToken)).ConfigureAwait(false);
+            }
+
+            if (revision is null)
+            {
+                await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+                throw await PreconditionFailedAsync(modelId, alias, condition, cancellationToken).ConfigureAwait(false);
+            }
+
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbException e) when (Dialect.IsUniqueViolation(e))
+        {
+            throw await PreconditionFailedAsync(modelId, alias, condition, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbException e) when (Dialect.IsForeignKeyViolation(e))
+        {
+            throw RegistryException.VersionNotFound(await ModelNameAsync(modelId, cancellationToken).ConfigureAwait(false), version);
+        }
+
+        return new ModelAlias(alias, version, revision.Value, DateTimeOffset.FromUnixTimeMilliseconds(now.ToUnixTimeMilliseconds()), updatedBy);
+    }
+
+    private async Task<RegistryException> PreconditionFailedAsync(long modelId, string alias, AliasPrecondition condition, CancellationToken cancellationToken)
+    {
+        var name = await ModelNameAsync(modelId, cancellationToken).ConfigureAwait(false);
+        var current = await GetAliasAsync(modelId, alias, cancellationToken).ConfigureAwait(false);
+        var details = new Dictionary<string, object?>
+        {
+            ["current_version"] = current?.Version,
+            ["current_revision"] = current?.Revision,
+        };
+        if (condition.MustNotExist)
+        {
+            return RegistryException.Conflict("alias_exists", $"alias '{alias}' of model '{name}' already exists (it points at version {current?.Version})", details);
+        }
+
+        var expected = condition.Revision is { } r ? $"revision {r}" : $"version {condition.CurrentVersion}";
+        var actual = current is null ? "it does not exist" : $"it is at version {current.Version}, revision {current.Revision}";
+        return RegistryException.Conflict("alias_conflict", $"alias '{alias}' of model '{name}' was expected at {expected} but {actual}: someone moved it first", details);
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> DeleteAliasAsync(long modelId, string alias, AliasPrecondition condition, CancellationToken cancellationToken)
+    {
+        var where = new StringBuilder("model_id = @ModelId AND alias = @Alias");
+        var parameters = new DynamicParameters(new { ModelId = modelId, Alias = alias });
+        if (condition.Revision is { } revision)
+        {
+            where.Append(" AND revision = @Revision");
+            parameters.Add("Revision", revision);
+        }
+
+        if (condition.CurrentVersion is { } version)
+        {
+            where.Append(" AND version = @CurrentVersion");
+            parameters.Add("CurrentVersion", (long)version);
+        }
+
+        int deleted;
+        await using (var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false))
+        {
+            deleted = await connection.ExecuteAsync(Command($"DELETE FROM model_aliases WHERE {where}", parameters, null, cancellationToken)).ConfigureAwait(false);
+        }
+
+        if (deleted > 0)
+        {
+            return true;
+        }
+
+        if (condition.IsConditional && await GetAliasAsync(modelId, alias, cancellationToken).ConfigureAwait(false) is not null)
+        {
+            throw await PreconditionFailedAsync(modelId, alias, condition, cancellationToken).ConfigureAwait(false);
+        }
+
+        return false;
+    }
+
+    /// <inheritdoc />
+    public async Task<ModelAlias?> GetAliasAsync(long modelId, string alias, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var row = await connection.QuerySingleOrDefaultAsync<AliasRow>(Command(
+            "SELECT alias, version, revision, updated_by, updated_at FROM model_aliases WHERE model_id = @ModelId AND alias = @Alias",
+            new { ModelId = modelId, Alias = alias },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return row?.ToAlias();
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ModelAlias>> ListAliasesAsync(long modelId, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<AliasRow>(Command(
+            "SELECT alias, version, revision, updated_by, updated_at FROM model_aliases WHERE model_id = @ModelId ORDER BY alias",
+            new { ModelId = modelId },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => r.ToAlias()).ToArray();
+    }
+
+    // ---- upload sessions ----
+
+    /// <inheritdoc />
+    public async Task CreateUploadSessionAsync(UploadSession session, long modelId, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(Command(
+            """
+            INSERT INTO upload_sessions (id, model_id, file_name, total_bytes, expected_sha256, created_by, created_at, expires_at)
+            VALUES (@Id, @ModelId, @FileName, @TotalBytes, @ExpectedSha256, @CreatedBy, @CreatedAt, @ExpiresAt)
+            """,
+            new
+            {
+                session.Id,
+                ModelId = modelId,
+                session.FileName,
+                session.TotalBytes,
+                session.ExpectedSha256,
+                session.CreatedBy,
+                CreatedAt = session.CreatedAt.ToUnixTimeMilliseconds(),
+                ExpiresAt = session.ExpiresAt.ToUnixTimeMilliseconds(),
+            },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<UploadSession?> GetUploadSessionAsync(string id, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var row = await connection.QuerySingleOrDefaultAsync<SessionRow>(Command(
+            "SELECT s.id, m.name AS model, s.file_name, s.total_bytes, s.expected_sha256, s.created_by, s.created_at, s.expires_at FROM upload_sessions s JOIN models m ON m.id = s.model_id WHERE s.id = @Id",
+            new { Id = id },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return row?.ToSession();
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<UploadSession>> ListUploadSessionsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<SessionRow>(Command(
+            "SELECT s.id, m.name AS model, s.file_name, s.total_bytes, s.expected_sha256, s.created_by, s.created_at, s.expires_at FROM upload_sessions s JOIN models m ON m.id = s.model_id ORDER BY s.created_at",
+            null,
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => r.ToSession()).ToArray();
+    }
+
+    /// <inheritdoc />
+    public async Task DeleteUploadSessionAsync(string id, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(Command("DELETE FROM upload_sessions WHERE id = @Id", new { Id = id }, null, cancellationToken)).ConfigureAwait(false);
+    }
+
+    // ---- jobs ----
+
+    /// <inheritdoc />
+    public async Task CreateJobAsync(Job job, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(Command(
+            $"INSERT INTO jobs ({JobColumns}) VALUES (@Id, @Kind, @Status, @Model, @Version, @BytesDone, @BytesTotal, @Stage, @ErrorCode, @ErrorMessage, @Result, @CreatedBy, @CreatedAt, @UpdatedAt, @FinishedAt)",
+            JobParameters(job),
+            null,
+            cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task UpdateJobAsync(Job job, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(Command(
+            """
+            UPDATE jobs SET status = @Status, version = @Version, bytes_done = @BytesDone, bytes_total = @BytesTotal, stage = @Stage,
+                error_code = @ErrorCode, error_message = @ErrorMessage, result = @Result, updated_at = @UpdatedAt, finished_at = @FinishedAt
+            WHERE id = @Id
+            """,
+            JobParameters(job),
+            null,
+            cancellationToken)).ConfigureAwait(false);
+    }
+
+    private static object JobParameters(Job job) => new
+    {
+        job.Id,
+        job.Kind,
+        Status = Text(job.Status),
+        job.Model,
+        Version = (long?)job.Version,
+        job.BytesDone,
+        job.BytesTotal,
+        job.Stage,
+        ErrorCode = job.Error?.Code,
+        ErrorMessage = job.Error?.Message,
+        Result = job.Result is null ? null : RegistryJson.Serialize(job.Result),
+        job.CreatedBy,
+        CreatedAt = job.CreatedAt.ToUnixTimeMilliseconds(),
+        UpdatedAt = job.UpdatedAt.ToUnixTimeMilliseconds(),
+        FinishedAt = job.FinishedAt?.ToUnixTimeMilliseconds(),
+    };
+
+    /// <inheritdoc />
+    public async Task<Job?> GetJobAsync(string id, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var row = await connection.QuerySingleOrDefaultAsync<JobRow>(Command(
+            $"SELECT {JobColumns} FROM jobs WHERE id = @Id", new { Id = id }, null, cancellationToken)).ConfigureAwait(false);
+        return row?.ToJob();
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<Job>> ListJobsAsync(int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<JobRow>(Command(
+            $"SELECT {JobColumns} FROM jobs ORDER BY created_at DESC, id LIMIT @Limit", new { Limit = (long)limit }, null, cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => r.ToJob()).ToArray();
+    }
+
+    /// <inheritdoc />
+    public async Task<int> FailUnfinishedJobsAsync(JobError error, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteAsync(Command(
+            "UPDATE jobs SET status = 'failed', error_code = @Code, error_message = @Message, updated_at = @Now, finished_at = @Now WHERE status IN ('queued', 'running')",
+            new { error.Code, error.Message, Now = now.ToUnixTimeMilliseconds() },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+    }
+
+    // ---- helpers ----
+
+    private async Task<string> ModelNameAsync(long modelId, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteScalarAsync<string?>(Command(
+            "SELECT name FROM models WHERE id = @Id", new { Id = modelId }, null, cancellationToken)).ConfigureAwait(false) ?? $"#{modelId}";
+    }
+
+    private static CommandDefinition Command(string sql, object? parameters, DbTransaction? transaction, CancellationToken cancellationToken) =>
+        new(sql, parameters, transaction, cancellationToken: cancellationToken);
+
+    private static string Text<T>(T value)
+        where T : struct, Enum => value.ToString().ToLowerInvariant();
+
+    private static T Parse<T>(string text)
+        where T : struct, Enum => Enum.Parse<T>(text, ignoreCase: true);
+
+    private static DateTimeOffset FromUnix(long milliseconds) => DateTimeOffset.FromUnixTimeMilliseconds(milliseconds);
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => Dialect.DisposeAsync();
+
+    private sealed class ModelRow
+    {
+        public long Id { get; set; }
+
+        public string Name { get; set; } = "";
+
+        public string Description { get; set; } = "";
+
+        public string Tags { get; set; } = "[]";
+
+        public string? Task { get; set; }
+
+        public string Visibility { get; set; } = "private";
+
+        public string Owner { get; set; } = "";
+
+        public string ServingConfig { get; set; } = "{}";
+
+        public string CreatedBy { get; set; } = "";
+
+        public long CreatedAt { get; set; }
+
+        public long UpdatedAt { get; set; }
+
+        public long? LatestVersion { get; set; }
+
+        public Model ToModel() => new()
+        {
+            Id = Id,
+            Name = Name,
+            Description = Description,
+            Tags = RegistryJson.Deserialize<string[]>(Tags, []),
+            Task = Task,
+            Visibility = Parse<ModelVisibility>(Visibility),
+            Owner = Owner,
+            ServingConfig = RegistryJson.Deserialize(ServingConfig, new ServingConfig()),
+            CreatedBy = CreatedBy,
+            CreatedAt = FromUnix(CreatedAt),
+            UpdatedAt = FromUnix(UpdatedAt),
+            LatestVersion = (int?)LatestVersion,
+        };
+    }
+
+    private sealed class VersionRow
+    {
+        public long ModelId { get; set; }
+
+        public string ModelName { get; set; } = "";
+
+        public long Version { get; set; }
+
+        public string Status { get; set; } = "";
+
+        public string? Format { get; set; }
+
+        public string? Sha256 { get; set; }
+
+        public long SizeBytes { get; set; }
+
+        public string? FileName { get; set; }
+
+        public string? ArtifactKey { get; set; }
+
+        public string Files { get; set; } = "[]";
+
+        public string Signature { get; set; } = "{}";
+
+        public string Metadata { get; set; } = "{}";
+
+        public string? DerivedFromModel { get; set; }
+
+        public long? DerivedFromVersion { get; set; }
+
+        public string? Derivation { get; set; }
+
+        public string CreatedBy { get; set; } = "";
+
+        public long CreatedAt { get; set; }
+
+        public ModelVersion ToVersion(IReadOnlyList<string> aliases) => new()
+        {
+            ModelId = ModelId,
+            Model = ModelName,
+            Version = (int)Version,
+            Status = Parse<VersionStatus>(Status),
+            Format = Format is null ? default : Parse<ModelFormat>(Format),
+            Sha256 = Sha256 ?? "",
+            SizeBytes = SizeBytes,
+            FileName = FileName ?? "",
+            ArtifactKey = ArtifactKey ?? "",
+            Files = RegistryJson.Deserialize<ArtifactFile[]>(Files, []),
+            Signature = RegistryJson.Deserialize(Signature, new ModelSignature()),
+            Metadata = RegistryJson.Deserialize<Dictionary<string, string>>(Metadata, []),
+            DerivedFrom = DerivedFromModel is not null && DerivedFromVersion is { } from ? new Lineage(DerivedFromModel, (int)from, Derivation ?? "derived_from") : null,
+            CreatedBy = CreatedBy,
+            CreatedAt = FromUnix(CreatedAt),
+            Aliases = aliases,
+        };
+    }
+
+    private sealed class AliasRow
+    {
+        public string Alias { get; set; } = "";
+
+        public long Version { get; set; }
+
+        public long Revision { get; set; }
+
+        public string UpdatedBy { get; set; } = "";
+
+        public long UpdatedAt { get; set; }
+
+        public ModelAlias ToAlias() => new(Alias, (int)Version, Revision, FromUnix(UpdatedAt), UpdatedBy);
+    }
+
+    private sealed class SessionRow
+    {
+        public string Id { get; set; } = "";
+
+        public string Model { get; set; } = "";
+
+        public string FileName { get; set; } = "";
+
+        public long? TotalBytes { get; set; }
+
+        public string? ExpectedSha256 { get; set; }
+
+        public string CreatedBy { get; set; } = "";
+
+        public long CreatedAt { get; set; }
+
+        public long ExpiresAt { get; set; }
+
+        public UploadSession ToSession() => new()
+        {
+            Id = Id,
+            Model = Model,
+            FileName = FileName,
+            TotalBytes = TotalBytes,
+            ExpectedSha256 = ExpectedSha256,
+            CreatedBy = CreatedBy,
+            CreatedAt = FromUnix(CreatedAt),
+            ExpiresAt = FromUnix(ExpiresAt),
+        };
+    }
+
+    private sealed class JobRow
+    {
+        public string Id { get; set; } = "";
+
+        public string Kind { get; set; } = "";
+
+        public string Status { get; set; } = "";
+
+        public string? Model { get; set; }
+
+        public long? Version { get; set; }
+
+        public long BytesDone { get; set; }
+
+        public long? BytesTotal { get; set; }
+
+        public string? Stage { get; set; }
+
+        public string? ErrorCode { get; set; }
+
+        public string? ErrorMessage { get; set; }
+
+        public string? Result { get; set; }
+
+        public string CreatedBy { get; set; } = "";
+
+        public long CreatedAt { get; set; }
+
+        public long UpdatedAt { get; set; }
+
+        public long? FinishedAt { get; set; }
+
+        public Job ToJob() => new()
+        {
+            Id = Id,
+            Kind = Kind,
+            Status = Parse<JobStatus>(Status),
+            Model = Model,
+            Version = (int?)Version,
+            BytesDone = BytesDone,
+            BytesTotal = BytesTotal,
+            Stage = Stage,
+            Error = ErrorCode is null ? null : new JobError(ErrorCode, ErrorMessage ?? ""),
+            Result = Result is null ? null : RegistryJson.Deserialize<Dictionary<string, object?>>(Result, []),
+            CreatedBy = CreatedBy,
+            CreatedAt = FromUnix(CreatedAt),
+            UpdatedAt = FromUnix(UpdatedAt),
+            FinishedAt = FinishedAt is { } f ? FromUnix(f) : null,
+        };
+    }
+}

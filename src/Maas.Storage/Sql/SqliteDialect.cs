@@ -1,0 +1,95 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+
+namespace Maas.Storage.Sql;
+
+/// <summary>SQLite: one embedded file under the data folder, WAL journal, foreign keys on.</summary>
+public sealed class SqliteDialect : SqlDialect
+{
+    private const int SqliteConstraint = 19;
+    private const int SqliteConstraintForeignKey = 787;
+    private const int SqliteConstraintPrimaryKey = 1555;
+    private const int SqliteConstraintUnique = 2067;
+
+    private readonly string _connectionString;
+
+    /// <summary>Uses the database file at <paramref name="path"/> (created with its folder when missing).</summary>
+    public static SqliteDialect ForFile(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        return new SqliteDialect(new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            Pooling = true,
+            ForeignKeys = true,
+            DefaultTimeout = 30,
+        }.ToString());
+    }
+
+    /// <summary>Uses a full Microsoft.Data.Sqlite connection string.</summary>
+    public SqliteDialect(string connectionString)
+    {
+        var builder = new SqliteConnectionStringBuilder(connectionString) { ForeignKeys = true };
+        _connectionString = builder.ToString();
+    }
+
+    /// <inheritdoc />
+    public override string Provider => "sqlite";
+
+    /// <inheritdoc />
+    public override async Task<DbConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var connection = new SqliteConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            await using var command = connection.CreateCommand();
+            // NORMAL is safe with WAL: a killed process loses nothing committed; busy_timeout lets writers queue.
+            command.CommandText = "PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 30000;";
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public override async Task PrepareAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA journal_mode = WAL;";
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public override Task LockForMigrationAsync(DbConnection connection, DbTransaction transaction, CancellationToken cancellationToken) =>
+        Task.CompletedTask; // Microsoft.Data.Sqlite begins transactions IMMEDIATE: the write lock is already held.
+
+    /// <inheritdoc />
+    public override bool IsUniqueViolation(Exception exception) =>
+        exception is SqliteException { SqliteErrorCode: SqliteConstraint } e
+        && e.SqliteExtendedErrorCode is SqliteConstraintUnique or SqliteConstraintPrimaryKey;
+
+    /// <inheritdoc />
+    public override bool IsForeignKeyViolation(Exception exception) =>
+        exception is SqliteException { SqliteErrorCode: SqliteConstraint, SqliteExtendedErrorCode: SqliteConstraintForeignKey };
+
+    /// <inheritdoc />
+    public override string Contains(string column, string parameter) => $"instr({column}, {parameter}) > 0";
+
+    /// <inheritdoc />
+    public override string Ddl(Migration migration) => migration.Sqlite;
+
+    /// <inheritdoc />
+    public override ValueTask DisposeAsync()
+    {
+        // Releases the pooled handles so the file can be deleted (tests) and the WAL is checkpointed.
+        SqliteConnection.ClearAllPools();
+        return ValueTask.CompletedTask;
+    }
+}

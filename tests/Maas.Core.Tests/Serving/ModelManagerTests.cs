@@ -1,0 +1,142 @@
+using Maas.Core.Formats;
+using Maas.Core.Serving;
+
+namespace Maas.Core.Tests.Serving;
+
+public sealed class ModelManagerTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("maas-manager-").FullName;
+    private readonly ListCatalog _catalog = new();
+    private readonly CpuBackendFactory _factory = new();
+
+    public ModelManagerTests()
+    {
+        Add("m", 1);
+        Add("m", 2);
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private void Add(string name, long version, bool file = true, bool atStart = false)
+    {
+        var path = Path.Combine(_dir, $"{name}-{version}.onnx");
+        if (file)
+        {
+            File.WriteAllText(path, "model");
+        }
+
+        _catalog.Paths[(name, version)] = path;
+        _catalog.Models.Add(new ServableModel
+        {
+            Name = name,
+            Version = version,
+            Format = ModelFormat.Onnx,
+            Scheduler = new SchedulerOptions(),
+            LoadAtStart = atStart,
+        });
+    }
+
+    private ModelManager Manager() => new(_catalog, [_factory], new ModelManagerOptions { ResolveCacheTime = TimeSpan.Zero });
+
+    [Fact]
+    public async Task The_first_requests_load_the_version_once_and_wait_for_it()
+    {
+        _factory.LoadTime = TimeSpan.FromMilliseconds(200);
+        await using var manager = Manager();
+        Assert.Equal("UNAVAILABLE", manager.State("m", 2).State);
+        Assert.True(await manager.IsReadyAsync("m", null, default));
+        var calls = Enumerable.Range(0, 4).Select(i => manager.InferAsync("m", null, Requests.Rows(i), default)).ToArray();
+        var responses = await Task.WhenAll(calls);
+        Assert.All(responses, r => Assert.Equal("2", r.ModelVersion));
+        Assert.Equal(1, _factory.Loads);
+        Assert.Equal("READY", manager.State("m", 2).State);
+        using var v1 = await manager.InferAsync("m", "1", Requests.Rows(0), default);
+        Assert.Equal("1", v1.ModelVersion);
+        Assert.Equal(2, _factory.Loads);
+    }
+
+    [Fact]
+    public async Task Unloading_drains_in_flight_requests_and_stays_unloaded_until_loaded_again()
+    {
+        await using var manager = Manager();
+        var scheduler = await manager.AcquireAsync("m", "2", default);
+        var backend = _factory.Loaded.Single();
+        backend.Close();
+        var inFlight = manager.InferAsync("m", "2", Requests.Rows(1), default);
+        await Requests.WaitUntil(() => backend.Started == 1);
+        var unloading = manager.UnloadAsync("m", "2", default);
+        await Requests.WaitUntil(() => manager.State("m", 2).State == "UNLOADING");
+        Assert.False(unloading.IsCompleted);
+        backend.Open();
+        var states = await unloading;
+        Assert.Equal("UNAVAILABLE", states.Single().State);
+        Assert.Equal("unloaded", states.Single().Reason);
+        using (var r = await inFlight)
+        {
+            Assert.Equal(new float[] { 3, 5, 7, 9 }, r.Floats("y"));
+        }
+
+        Assert.True(backend.Disposed);
+        var refused = await Assert.ThrowsAsync<InferenceException>(() => manager.InferAsync("m", "2", Requests.Rows(1), default));
+        Assert.Equal(InferenceErrorKind.Unavailable, refused.Kind);
+        Assert.False(await manager.IsReadyAsync("m", "2", default));
+
+        var loaded = await manager.LoadAsync("m", "2", default);
+        Assert.Equal("READY", loaded.State);
+        using var again = await manager.InferAsync("m", "2", Requests.Rows(1), default);
+        var stats = (await manager.StatisticsAsync("m", "2", default)).Single();
+        Assert.Equal(2, stats.Success.Count); // statistics survive the reload
+    }
+
+    [Fact]
+    public async Task Unloading_a_model_without_a_version_unloads_all_of_it()
+    {
+        await using var manager = Manager();
+        (await manager.InferAsync("m", "1", Requests.Rows(1), default)).Dispose();
+        (await manager.InferAsync("m", "2", Requests.Rows(1), default)).Dispose();
+        var states = await manager.UnloadAsync("m", null, default);
+        Assert.Equal([1L, 2L], states.Select(s => s.Version).Order());
+        await Assert.ThrowsAsync<InferenceException>(() => manager.InferAsync("m", null, Requests.Rows(1), default));
+        var index = await manager.IndexAsync(readyOnly: false, default);
+        Assert.All(index, s => Assert.Equal(("UNAVAILABLE", "unloaded"), (s.State, s.Reason)));
+        await manager.LoadAsync("m", null, default);
+        Assert.Equal(["m"], (await manager.IndexAsync(readyOnly: true, default)).Select(s => s.Name));
+    }
+
+    [Fact]
+    public async Task A_failed_load_is_reported_with_its_reason()
+    {
+        Add("broken", 1, file: false);
+        await using var manager = Manager();
+        var ex = await Assert.ThrowsAsync<InferenceException>(() => manager.InferAsync("broken", null, Requests.Rows(1), default));
+        Assert.Equal(InferenceErrorKind.Unavailable, ex.Kind);
+        Assert.Contains("no model file", ex.Message);
+        var state = manager.State("broken", 1);
+        Assert.Equal("UNAVAILABLE", state.State);
+        Assert.Contains("load failed", state.Reason);
+        var again = await Assert.ThrowsAsync<InferenceException>(() => manager.InferAsync("broken", null, Requests.Rows(1), default));
+        Assert.Contains("failed to load", again.Message);
+        Assert.Equal(1, _factory.Loads); // not retried on every request
+    }
+
+    [Fact]
+    public async Task Unknown_models_are_not_found()
+    {
+        await using var manager = Manager();
+        var ex = await Assert.ThrowsAsync<InferenceException>(() => manager.InferAsync("nope", null, Requests.Rows(1), default));
+        Assert.Equal(InferenceErrorKind.NotFound, ex.Kind);
+    }
+
+    [Fact]
+    public async Task Versions_configured_to_load_at_start_are_loaded()
+    {
+        Add("eager", 1, atStart: true);
+        await using var manager = Manager();
+        var states = await manager.LoadAtStartAsync(default);
+        Assert.Equal(("eager", "READY"), (states.Single().Name, states.Single().State));
+        var description = await manager.DescribeAsync("eager", null, default);
+        Assert.True(description.Loaded);
+        Assert.Equal("cpu_test", description.Platform);
+        Assert.Equal(["x"], description.Inputs.Select(i => i.Name));
+    }
+}
