@@ -1,5 +1,6 @@
 using Maas.Server.Health;
 using Maas.Server.Hosting;
+using Maas.Server.Inference;
 using Maas.Server.Observability;
 
 namespace Maas.Server;
@@ -14,12 +15,14 @@ public static class MaasApp
         builder.AddMaasHosting(args);
         // Feature registrations (one line each).
         builder.AddMaasObservability();
+        builder.AddMaasInference();
 
         configure?.Invoke(builder);
 
         var app = builder.Build();
         // Feature endpoints (one line each).
         app.MapMaasObservability();
+        app.MapMaasInference();
         app.MapMaasHealth();
         return app;
     }

@@ -8,11 +8,11 @@ public static class SharedModels
     /// <summary>Overrides where the shared models folder is.</summary>
     public const string FolderVariable = "MAAS_SHARED_MODELS";
 
-    /// <summary>The shared models folder, or null when it is not there.</summary>
-    public static string? Folder { get; } = FindFolder();
-
     /// <summary>The repository root (the folder with Maas.slnx).</summary>
     public static string RepoRoot { get; } = FindRepoRoot();
+
+    /// <summary>The shared models folder, or null when it is not there.</summary>
+    public static string? Folder { get; } = FindFolder();
 
     /// <summary>The full path of a shared model file; throws when the folder is absent.</summary>
     public static string PathOf(string file) =>

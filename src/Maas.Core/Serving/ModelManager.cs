@@ -162,6 +162,31 @@ public sealed class ModelManager : IAsyncDisposable
         return results;
     }
 
+    /// <summary>
+    /// Drops versions that left the catalog (deleted from the registry): drains and unloads them and forgets their
+    /// state, without asking the catalog, which no longer knows them.
+    /// </summary>
+    public async Task ForgetAsync(string name, string? version)
+    {
+        List<Entry> targets;
+        lock (_lock)
+        {
+            targets = _entries.Values
+                .Where(e => e.Name == name && (version is null || e.Version.ToString(CultureInfo.InvariantCulture) == version))
+                .ToList();
+        }
+
+        _resolved.Clear();
+        foreach (var entry in targets)
+        {
+            await UnloadEntryAsync(entry).ConfigureAwait(false);
+            lock (_lock)
+            {
+                _entries.Remove((entry.Name, entry.Version));
+            }
+        }
+    }
+
     /// <summary>Loads every version whose configuration asks to be loaded at start; failures are reported, not thrown.</summary>
     public async Task<IReadOnlyList<ModelVersionState>> LoadAtStartAsync(CancellationToken cancellationToken)
     {

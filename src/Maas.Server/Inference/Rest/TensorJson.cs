@@ -268,7 +268,7 @@ internal static class TensorJson
 
     private static void WriteString(Utf8JsonWriter writer, ReadOnlySpan<byte> utf8)
     {
-        if (Utf8.IsValid(utf8))
+        if (System.Text.Unicode.Utf8.IsValid(utf8))
         {
             writer.WriteStringValue(utf8);
         }

@@ -1,0 +1,361 @@
+using System.Net;
+using System.Runtime.CompilerServices;
+using Amazon.Runtime;
+using Amazon.S3;
+using Amazon.S3.Model;
+using Amazon.S3.Transfer;
+using Maas.Core.Registry;
+
+namespace Maas.Storage.Artifacts;
+
+/// <summary>Settings of the S3-compatible artifact store.</summary>
+public sealed class S3StoreOptions
+{
+    /// <summary>The endpoint of an S3-compatible server (MinIO, Ceph, ...); empty for AWS itself.</summary>
+    public string? ServiceUrl { get; set; }
+
+    /// <summary>The region (signing region for S3-compatible servers).</summary>
+    public string Region { get; set; } = "us-east-1";
+
+    /// <summary>The bucket; it must exist.</summary>
+    public string Bucket { get; set; } = "";
+
+    /// <summary>A key prefix, so one bucket can hold several installations.</summary>
+    public string Prefix { get; set; } = "artifacts/";
+
+    /// <summary>The access key id; empty uses the AWS SDK's default credential chain (environment, profile, instance role).</summary>
+    public string? AccessKey { get; set; }
+
+    /// <summary>The secret access key.</summary>
+    public string? SecretKey { get; set; }
+
+    /// <summary>Path-style addressing (bucket in the path), which most S3-compatible servers need.</summary>
+    public bool ForcePathStyle { get; set; } = true;
+}
+
+/// <summary>
+/// Artifacts in an S3-compatible bucket: <c>{prefix}{key}</c> for a one-file artifact, <c>{prefix}{key}/{file}</c>
+/// for the files of a bundle plus a <c>{prefix}{key}/.complete</c> marker written last. Engines load from a verified
+/// local copy under the cache folder.
+/// </summary>
+public sealed class S3ArtifactStore : IArtifactStore, IDisposable
+{
+    private const string BundleMarker = ".complete";
+
+    private readonly AmazonS3Client _client;
+    private readonly S3StoreOptions _options;
+    private readonly string _cache;
+
+    /// <summary>Connects to the bucket; <paramref name="cacheFolder"/> holds local copies for engines.</summary>
+    public S3ArtifactStore(S3StoreOptions options, string cacheFolder)
+    {
+        _options = options;
+        var config = new AmazonS3Config
+        {
+            ForcePathStyle = options.ForcePathStyle,
+            AuthenticationRegion = options.Region,
+            // Flexible checksums (CRC trailers) are newer than many S3-compatible servers; content is checked by SHA-256 anyway.
+            RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
+            ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
+        };
+        if (!string.IsNullOrEmpty(options.ServiceUrl))
+        {
+            config.ServiceURL = options.ServiceUrl;
+        }
+        else
+        {
+            config.RegionEndpoint = Amazon.RegionEndpoint.GetBySystemName(options.Region);
+        }
+
+        _client = string.IsNullOrEmpty(options.AccessKey)
+            ? new AmazonS3Client(config)
+            : new AmazonS3Client(new BasicAWSCredentials(options.AccessKey, options.SecretKey ?? ""), config);
+        _cache = Path.GetFullPath(cacheFolder);
+        Directory.CreateDirectory(Path.Combine(_cache, ".tmp"));
+    }
+
+    /// <inheritdoc />
+    public string Kind => "s3";
+
+    private string ObjectKey(string key, string? file = null)
+    {
+        if (!ArtifactKeys.IsValid(key))
+        {
+            throw new ArgumentException($"'{key}' is not an artifact key", nameof(key));
+        }
+
+        return file is null ? _options.Prefix + key : $"{_options.Prefix}{key}/{file}";
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> ExistsAsync(string key, CancellationToken cancellationToken) =>
+        await ObjectExistsAsync(ObjectKey(key), cancellationToken).ConfigureAwait(false)
+        || await ObjectExistsAsync(ObjectKey(key, BundleMarker), cancellationToken).ConfigureAwait(false);
+
+    private async Task<bool> ObjectExistsAsync(string objectKey, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _client.GetObjectMetadataAsync(_options.Bucket, objectKey, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task CommitAsync(string key, string stagedPath, bool bundle, CancellationToken cancellationToken)
+    {
+        if (await ExistsAsync(key, cancellationToken).ConfigureAwait(false))
+        {
+            StagingArea.DeleteQuietly(stagedPath);
+            return;
+        }
+
+        using var transfer = new TransferUtility(_client);
+        if (bundle)
+        {
+            foreach (var file in Directory.EnumerateFiles(stagedPath, "*", SearchOption.AllDirectories))
+            {
+                var relative = Path.GetRelativePath(stagedPath, file).Replace('\\', '/');
+                await transfer.UploadAsync(file, _options.Bucket, ObjectKey(key, relative), cancellationToken).ConfigureAwait(false);
+            }
+
+            // The marker last: a bundle without it is a crash leftover, and the orphan sweep removes it.
+            await _client.PutObjectAsync(new PutObjectRequest { BucketName = _options.Bucket, Key = ObjectKey(key, BundleMarker), ContentBody = "" }, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            // One PUT (or one completed multipart upload) is atomic in S3: the object appears whole or not at all.
+            await transfer.UploadAsync(stagedPath, _options.Bucket, ObjectKey(key), cancellationToken).ConfigureAwait(false);
+        }
+
+        StagingArea.DeleteQuietly(stagedPath);
+    }
+
+    /// <inheritdoc />
+    public async Task<ArtifactContent> OpenAsync(string key, string? file, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var response = await _client.GetObjectAsync(_options.Bucket, ObjectKey(key, file), cancellationToken).ConfigureAwait(false);
+            return new ArtifactContent(new ResponseStream(response), response.ContentLength, null);
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            throw new FileNotFoundException($"artifact {key}{(file is null ? "" : "/" + file)} is not in bucket {_options.Bucket}", e);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<string> GetLocalPathAsync(string key, string? file, CancellationToken cancellationToken)
+    {
+        var local = Path.Combine(_cache, key);
+        if (file is null)
+        {
+            if (!File.Exists(local))
+            {
+                var temporary = Path.Combine(_cache, ".tmp", Guid.NewGuid().ToString("n"));
+                await DownloadAsync(ObjectKey(key), temporary, cancellationToken).ConfigureAwait(false);
+                var sha = await HashingCopy.HashFileAsync(temporary, cancellationToken).ConfigureAwait(false);
+                if (sha != key)
+                {
+                    StagingArea.DeleteQuietly(temporary);
+                    throw new InvalidDataException($"artifact {key} in bucket {_options.Bucket} has SHA-256 {sha}: the stored object is corrupt");
+                }
+
+                MoveIntoPlace(temporary, local, directory: false);
+            }
+
+            return local;
+        }
+
+        if (!Directory.Exists(local))
+        {
+            var temporary = Path.Combine(_cache, ".tmp", Guid.NewGuid().ToString("n"));
+            var prefix = ObjectKey(key) + "/";
+            var any = false;
+            await foreach (var objectKey in ListAsync(prefix, cancellationToken).ConfigureAwait(false))
+            {
+                var relative = objectKey[prefix.Length..];
+                if (relative == BundleMarker || !RegistryNames.IsValidFilePath(relative))
+                {
+                    continue;
+                }
+
+                any = true;
+                var target = Path.Combine(temporary, relative);
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                await DownloadAsync(objectKey, target, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (!any)
+            {
+                throw new FileNotFoundException($"artifact {key} is not in bucket {_options.Bucket}");
+            }
+
+            MoveIntoPlace(temporary, local, directory: true);
+        }
+
+        var path = Path.Combine(local, file);
+        return File.Exists(path) ? path : throw new FileNotFoundException($"artifact {key} has no file '{file}'");
+    }
+
+    private static void MoveIntoPlace(string temporary, string local, bool directory)
+    {
+        try
+        {
+            if (directory)
+            {
+                Directory.Move(temporary, local);
+            }
+            else
+            {
+                File.Move(temporary, local);
+            }
+        }
+        catch (IOException) when (File.Exists(local) || Directory.Exists(local))
+        {
+            StagingArea.DeleteQuietly(temporary); // A concurrent caller cached it first.
+        }
+    }
+
+    private async Task DownloadAsync(string objectKey, string target, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var response = await _client.GetObjectAsync(_options.Bucket, objectKey, cancellationToken).ConfigureAwait(false);
+            await using var file = new FileStream(target, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous);
+            await response.ResponseStream.CopyToAsync(file, HashingCopy.BufferSize, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            throw new FileNotFoundException($"object {objectKey} is not in bucket {_options.Bucket}", e);
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task DeleteAsync(string key, CancellationToken cancellationToken)
+    {
+        // The marker first, so a bundle stops counting as present before its files go.
+        await _client.DeleteObjectAsync(_options.Bucket, ObjectKey(key, BundleMarker), cancellationToken).ConfigureAwait(false);
+        await _client.DeleteObjectAsync(_options.Bucket, ObjectKey(key), cancellationToken).ConfigureAwait(false);
+        await foreach (var objectKey in ListAsync(ObjectKey(key) + "/", cancellationToken).ConfigureAwait(false))
+        {
+            await _client.DeleteObjectAsync(_options.Bucket, objectKey, cancellationToken).ConfigureAwait(false);
+        }
+
+        StagingArea.DeleteQuietly(Path.Combine(_cache, key));
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<string> ListKeysAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        await foreach (var objectKey in ListAsync(_options.Prefix, cancellationToken).ConfigureAwait(false))
+        {
+            var rest = objectKey[_options.Prefix.Length..];
+            var slash = rest.IndexOf('/', StringComparison.Ordinal);
+            var key = slash < 0 ? rest : rest[..slash];
+            if (ArtifactKeys.IsValid(key) && seen.Add(key))
+            {
+                yield return key;
+            }
+        }
+    }
+
+    private async IAsyncEnumerable<string> ListAsync(string prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var request = new ListObjectsV2Request { BucketName = _options.Bucket, Prefix = prefix };
+        while (true)
+        {
+            var response = await _client.ListObjectsV2Async(request, cancellationToken).ConfigureAwait(false);
+            foreach (var item in response.S3Objects ?? [])
+            {
+                yield return item.Key;
+            }
+
+            if (response.IsTruncated != true || string.IsNullOrEmpty(response.NextContinuationToken))
+            {
+                yield break;
+            }
+
+            request.ContinuationToken = response.NextContinuationToken;
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<int> RemoveTemporaryAsync(CancellationToken cancellationToken)
+    {
+        var removed = 0;
+        foreach (var entry in Directory.EnumerateFileSystemEntries(Path.Combine(_cache, ".tmp")))
+        {
+            StagingArea.DeleteQuietly(entry);
+            removed++;
+        }
+
+        try
+        {
+            // Multipart uploads a crash left open hold storage until aborted.
+            var uploads = await _client.ListMultipartUploadsAsync(new ListMultipartUploadsRequest { BucketName = _options.Bucket, Prefix = _options.Prefix }, cancellationToken).ConfigureAwait(false);
+            foreach (var upload in uploads.MultipartUploads ?? [])
+            {
+                await _client.AbortMultipartUploadAsync(_options.Bucket, upload.Key, upload.UploadId, cancellationToken).ConfigureAwait(false);
+                removed++;
+            }
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode is HttpStatusCode.NotImplemented or HttpStatusCode.MethodNotAllowed or HttpStatusCode.NotFound)
+        {
+            // Some S3-compatible servers do not list multipart uploads; nothing to abort then.
+        }
+
+        return removed;
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _client.Dispose();
+
+    // Disposes the GetObject response (and its connection) together with the stream a caller reads.
+    private sealed class ResponseStream(GetObjectResponse response) : Stream
+    {
+        private readonly Stream _inner = response.ResponseStream;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => response.ContentLength;
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => _inner.Read(buffer, offset, count);
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => _inner.ReadAsync(buffer, cancellationToken);
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _inner.ReadAsync(buffer, offset, count, cancellationToken);
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                response.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}
