@@ -15,6 +15,7 @@ public static class MaasApp
         builder.AddMaasHosting(args);
         // Feature registrations (one line each).
         builder.AddMaasObservability();
+        builder.AddMaasHealth();
         builder.AddMaasInference();
 
         configure?.Invoke(builder);

@@ -2,6 +2,8 @@ using Maas.Core.Serving;
 using Maas.Server.Inference.Demo;
 using Maas.Server.Inference.Grpc;
 using Maas.Server.Inference.Rest;
+using Maas.Runtimes.Onnx;
+using Maas.Runtimes.Onnx.Serving;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Inference;
@@ -18,6 +20,11 @@ public static class InferenceExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddSingleton<IServableModelCatalog, RegistryModelCatalog>();
+        services.AddSingleton<IModelBackendFactory>(sp =>
+        {
+            OnnxEnvironment.Configure(sp.GetRequiredService<ILoggerFactory>()); // engine messages into .NET logging
+            return new OnnxBackendFactory();
+        });
         services.AddSingleton(sp => new ModelManager(
             sp.GetRequiredService<IServableModelCatalog>(),
             sp.GetServices<IModelBackendFactory>(),

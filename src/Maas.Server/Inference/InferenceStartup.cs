@@ -10,12 +10,13 @@ namespace Maas.Server.Inference;
 /// and loads the versions configured to load at start (in the background, so probes answer meanwhile).
 /// </summary>
 internal sealed class InferenceStartup(
-    IModelRegistry registry,
+    IServiceProvider services,
     ModelManager manager,
     IOptions<InferenceOptions> options,
     ILogger<InferenceStartup> logger) : IHostedService
 {
     private readonly CancellationTokenSource _stopping = new();
+    private IModelRegistry? _registry;
 
     /// <summary>Completes when the load-at-start versions have loaded or failed.</summary>
     public Task StartupLoads { get; private set; } = Task.CompletedTask;
@@ -34,8 +35,14 @@ internal sealed class InferenceStartup(
                 logger.LogInformation("Model {Model} version {Version}: {State} {Reason}", s.Name, s.Version, s.State, s.Reason);
             }
         };
-        registry.Changed += OnRegistryChanged;
+        _registry = services.GetService<IModelRegistry>();
+        if (_registry is not { } registry)
+        {
+            logger.LogWarning("No model registry is registered; inference serves no models");
+            return;
+        }
 
+        registry.Changed += OnRegistryChanged;
         if (options.Value.Demo)
         {
             try
@@ -98,7 +105,11 @@ internal sealed class InferenceStartup(
     /// <inheritdoc />
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        registry.Changed -= OnRegistryChanged;
+        if (_registry is not null)
+        {
+            _registry.Changed -= OnRegistryChanged;
+        }
+
         await _stopping.CancelAsync();
         await manager.DisposeAsync();
     }

@@ -7,15 +7,19 @@ using Microsoft.Extensions.Options;
 namespace Maas.Server.Inference;
 
 /// <summary>Serving's view of the registry: resolves names, aliases and versions, and merges each model's serving configuration.</summary>
-internal sealed class RegistryModelCatalog(IModelRegistry registry, IOptions<InferenceOptions> options) : IServableModelCatalog
+internal sealed class RegistryModelCatalog(IServiceProvider services, IOptions<InferenceOptions> options) : IServableModelCatalog
 {
+    // Resolved on use, so the server still starts (serving nothing) in a host without the registry.
+    private IModelRegistry Registry => services.GetService<IModelRegistry>()
+        ?? throw new InferenceException(InferenceErrorKind.Unavailable, "the model registry is not available in this server");
+
     /// <inheritdoc />
     public async ValueTask<ServableModel> ResolveAsync(string model, string? version, CancellationToken cancellationToken)
     {
         var reference = Reference(model, version);
         try
         {
-            var resolved = await registry.ResolveAsync(reference, cancellationToken);
+            var resolved = await Registry.ResolveAsync(reference, cancellationToken);
             return ToServable(resolved.Model, resolved.Version);
         }
         catch (RegistryException ex)
@@ -30,12 +34,12 @@ internal sealed class RegistryModelCatalog(IModelRegistry registry, IOptions<Inf
         var result = new List<ServableModel>();
         for (var offset = 0; ; offset += 500)
         {
-            var page = await registry.ListModelsAsync(new ModelQuery { Format = ModelFormat.Onnx, Limit = 500, Offset = offset }, cancellationToken);
+            var page = await Registry.ListModelsAsync(new ModelQuery { Format = ModelFormat.Onnx, Limit = 500, Offset = offset }, cancellationToken);
             foreach (var m in page.Models)
             {
                 try
                 {
-                    foreach (var v in await registry.ListVersionsAsync(m.Name, cancellationToken))
+                    foreach (var v in await Registry.ListVersionsAsync(m.Name, cancellationToken))
                     {
                         if (v.Format == ModelFormat.Onnx)
                         {
@@ -61,7 +65,7 @@ internal sealed class RegistryModelCatalog(IModelRegistry registry, IOptions<Inf
     {
         try
         {
-            return (await registry.ListVersionsAsync(name, cancellationToken)).Select(v => (long)v.Version).Order().ToArray();
+            return (await Registry.ListVersionsAsync(name, cancellationToken)).Select(v => (long)v.Version).Order().ToArray();
         }
         catch (RegistryException ex)
         {
@@ -72,8 +76,8 @@ internal sealed class RegistryModelCatalog(IModelRegistry registry, IOptions<Inf
     /// <inheritdoc />
     public async ValueTask<string> GetArtifactPathAsync(ServableModel model, CancellationToken cancellationToken)
     {
-        var version = await registry.GetVersionAsync(model.Name, (int)model.Version, cancellationToken);
-        return await registry.GetLocalArtifactPathAsync(version, cancellationToken);
+        var version = await Registry.GetVersionAsync(model.Name, (int)model.Version, cancellationToken);
+        return await Registry.GetLocalArtifactPathAsync(version, cancellationToken);
     }
 
     private static ModelReference Reference(string model, string? version)

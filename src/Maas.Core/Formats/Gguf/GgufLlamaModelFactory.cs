@@ -96,10 +96,11 @@ public static class GgufLlamaModelFactory
 
         w.WriteHeader();
         var chunk = new float[1 << 15];
-        var amplitude = options.WeightStd * MathF.Sqrt(3f); // uniform(-a, a) has std a/sqrt(3)
         for (var t = 0; t < plan.Count; t++)
         {
-            var (_, shape, norm) = plan[t];
+            var (name, shape, norm) = plan[t];
+            var std = name == "token_embd.weight" ? options.EmbeddingStd : options.WeightStd;
+            var amplitude = std * MathF.Sqrt(3f); // uniform(-a, a) has std a/sqrt(3)
             var count = shape.Aggregate(1L, (a, b) => a * b);
             var rng = new SplitMix64(options.Seed ^ ((ulong)(t + 1) * 0x9E3779B97F4A7C15UL));
             while (count > 0)

@@ -41,6 +41,9 @@ public sealed record GgufLlamaModelOptions
     /// <summary>Standard deviation of the random matrix entries.</summary>
     public float WeightStd { get; init; } = 0.02f;
 
+    /// <summary>Standard deviation of the token embedding: larger than the matrices so each token steers the output and text varies.</summary>
+    public float EmbeddingStd { get; init; } = 1f;
+
     /// <summary>RoPE base frequency.</summary>
     public float RopeFreqBase { get; init; } = 10000f;
 

@@ -1,0 +1,202 @@
+using System.Diagnostics;
+using Maas.Core.Formats;
+using Maas.Core.Formats.Onnx;
+using Maas.Core.Serving;
+
+namespace Maas.Runtimes.Onnx.Serving;
+
+/// <summary>Loads ONNX model versions as <see cref="OnnxBackend"/>s.</summary>
+public sealed class OnnxBackendFactory : IModelBackendFactory
+{
+    /// <inheritdoc />
+    public bool CanLoad(ModelFormat format) => format == ModelFormat.Onnx;
+
+    /// <inheritdoc />
+    public IModelBackend Load(ModelLoadSpec spec, CancellationToken cancellationToken) => OnnxBackend.Load(spec);
+}
+
+/// <summary>
+/// An ONNX model on ONNX Runtime: one session per instance, each with its own intra-op threads. Inputs are fed as
+/// tensors over the request's own (pooled) buffers, without copying; outputs are copied once into pooled buffers.
+/// </summary>
+public sealed class OnnxBackend : IModelBackend
+{
+    private readonly OnnxSession[] _sessions;
+    private readonly OnnxElementType[] _inputTypes;
+    private readonly string _label;
+
+    private OnnxBackend(string label, OnnxSession[] sessions)
+    {
+        _label = label;
+        _sessions = sessions;
+        var first = sessions[0];
+        Inputs = first.Inputs.Select(i => Describe(label, "input", i)).ToArray();
+        Outputs = first.Outputs.Select(o => Describe(label, "output", o)).ToArray();
+        _inputTypes = first.Inputs.Select(i => i.ElementType).ToArray();
+    }
+
+    /// <inheritdoc />
+    public string Platform => "onnxruntime_onnx";
+
+    /// <inheritdoc />
+    public IReadOnlyList<TensorMetadata> Inputs { get; }
+
+    /// <inheritdoc />
+    public IReadOnlyList<TensorMetadata> Outputs { get; }
+
+    /// <inheritdoc />
+    public int InstanceCount => _sessions.Length;
+
+    /// <summary>Creates the sessions; throws with ONNX Runtime's message when the model cannot load.</summary>
+    public static OnnxBackend Load(ModelLoadSpec spec)
+    {
+        var label = $"model '{spec.Name}' version {spec.Version}";
+        var sessions = new List<OnnxSession>();
+        try
+        {
+            for (var i = 0; i < Math.Max(1, spec.InstanceCount); i++)
+            {
+                using var options = new OnnxSessionOptions { LogId = $"{spec.Name}:{spec.Version}:{i}" };
+                if (spec.ThreadsPerInstance > 0)
+                {
+                    options.IntraOpThreads = spec.ThreadsPerInstance;
+                    options.InterOpThreads = 1;
+                }
+
+                sessions.Add(OnnxSession.Open(spec.ArtifactPath, options));
+            }
+
+            return new OnnxBackend(label, [.. sessions]);
+        }
+        catch
+        {
+            sessions.ForEach(s => s.Dispose());
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyList<Tensor> Run(int instance, IReadOnlyList<Tensor> inputs, IReadOnlyList<string> outputNames, ComputeTimings timings)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var feeds = new List<KeyValuePair<string, OnnxTensor>>(inputs.Count);
+        try
+        {
+            foreach (var input in inputs)
+            {
+                feeds.Add(new(input.Name, ToOnnx(input)));
+            }
+
+            var fed = Stopwatch.GetTimestamp();
+            timings.InputTicks += fed - start;
+            using var values = _sessions[instance].Run(feeds, outputNames);
+            var ran = Stopwatch.GetTimestamp();
+            timings.InferTicks += ran - fed;
+            var outputs = new Tensor[values.Count];
+            try
+            {
+                for (var i = 0; i < values.Count; i++)
+                {
+                    outputs[i] = FromOnnx(outputNames[i], values[i]);
+                }
+            }
+            catch
+            {
+                foreach (var t in outputs)
+                {
+                    t?.Dispose();
+                }
+
+                throw;
+            }
+
+            timings.OutputTicks += Stopwatch.GetTimestamp() - ran;
+            return outputs;
+        }
+        catch (OnnxRuntimeException ex) when (ex.ErrorCode == OnnxRuntimeErrorCode.InvalidArgument)
+        {
+            throw new InferenceException(InferenceErrorKind.InvalidInput, $"{_label} rejected the input: {ex.EngineMessage}", ex);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new InferenceException(InferenceErrorKind.InvalidInput, $"{_label}: {ex.Message}", ex);
+        }
+        finally
+        {
+            foreach (var feed in feeds)
+            {
+                feed.Value.Dispose();
+            }
+        }
+    }
+
+    private OnnxTensor ToOnnx(Tensor input)
+    {
+        if (input.DataType == TensorDataType.Bytes)
+        {
+            return OnnxTensor.CreateStrings(input.GetByteElements(), input.Shape);
+        }
+
+        // Zero copy: ONNX Runtime reads the request's buffer in place (pinned while the tensor lives).
+        return OnnxTensor.CreateFromBytes(ToOnnxType(input.DataType), input.Data, input.Shape);
+    }
+
+    private static Tensor FromOnnx(string name, OnnxTensor value)
+    {
+        var type = FromOnnxType(value.ElementType)
+            ?? throw new InferenceException(InferenceErrorKind.Internal, $"output '{name}' is {value.KServeDatatype}, which the v2 protocol cannot carry");
+        if (type == TensorDataType.Bytes)
+        {
+            return Tensor.FromByteStrings(name, value.Shape, value.GetStringBytes());
+        }
+
+        var tensor = Tensor.Allocate(name, type, value.Shape);
+        value.GetBytes().CopyTo(tensor.Data.Span);
+        return tensor;
+    }
+
+    private static TensorMetadata Describe(string label, string role, OnnxNodeInfo node)
+    {
+        var type = node.IsTensor ? FromOnnxType(node.ElementType) : null;
+        if (type is null)
+        {
+            throw new NotSupportedException(
+                $"{label}: {role} '{node.Name}' is {node.KServeDatatype}, which the Open Inference Protocol cannot carry; MaaS serves models whose inputs and outputs are {TensorDataTypes.NameList} tensors");
+        }
+
+        return new TensorMetadata(node.Name, type.Value, node.Dims);
+    }
+
+    /// <summary>The ONNX element type of a protocol datatype.</summary>
+    public static OnnxElementType ToOnnxType(TensorDataType type) => type switch
+    {
+        TensorDataType.Bool => OnnxElementType.Bool,
+        TensorDataType.UInt8 => OnnxElementType.UInt8,
+        TensorDataType.UInt16 => OnnxElementType.UInt16,
+        TensorDataType.UInt32 => OnnxElementType.UInt32,
+        TensorDataType.UInt64 => OnnxElementType.UInt64,
+        TensorDataType.Int8 => OnnxElementType.Int8,
+        TensorDataType.Int16 => OnnxElementType.Int16,
+        TensorDataType.Int32 => OnnxElementType.Int32,
+        TensorDataType.Int64 => OnnxElementType.Int64,
+        TensorDataType.FP16 => OnnxElementType.Float16,
+        TensorDataType.BF16 => OnnxElementType.BFloat16,
+        TensorDataType.FP32 => OnnxElementType.Float,
+        TensorDataType.FP64 => OnnxElementType.Double,
+        TensorDataType.Bytes => OnnxElementType.String,
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, null),
+    };
+
+    /// <summary>The protocol datatype of an ONNX element type, or null when the protocol has none.</summary>
+    public static TensorDataType? FromOnnxType(OnnxElementType type) =>
+        OnnxElementTypes.ToKServe(type) is { } name && TensorDataTypes.TryParse(name, out var t) ? t : null;
+
+    /// <summary>Releases the sessions.</summary>
+    public void Dispose()
+    {
+        foreach (var s in _sessions)
+        {
+            s.Dispose();
+        }
+    }
+}

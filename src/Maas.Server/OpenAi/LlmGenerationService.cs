@@ -1,0 +1,168 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Maas.Core.Llm;
+using Microsoft.Extensions.Options;
+
+namespace Maas.Server.OpenAi;
+
+/// <summary>A request's hold on a loaded model: the engine, what the registry said, and its token reservation.</summary>
+internal sealed class LlmSession(LlmEngineLease lease, ResolvedLlm resolved) : IDisposable
+{
+    private readonly List<IDisposable> _reservations = [];
+
+    public ILlmEngine Engine => lease.Engine;
+
+    public ResolvedLlm Resolved { get; } = resolved;
+
+    public void Hold(IDisposable reservation) => _reservations.Add(reservation);
+
+    public void Dispose()
+    {
+        foreach (var r in _reservations)
+        {
+            r.Dispose();
+        }
+
+        lease.Dispose();
+    }
+}
+
+/// <summary>One choice's event in a merged stream of n choices.</summary>
+internal readonly record struct ChoiceEvent(int Index, GenerationEvent Event);
+
+/// <summary>What chat completions and completions share: model loading, limits, the n choices and their merged stream.</summary>
+internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelResolver resolver, TokenBudget budget, IOptions<LlmServingOptions> options)
+{
+    /// <summary>Resolves the model and holds its engine (loading it on first use); dispose when the response is done.</summary>
+    public async Task<LlmSession> OpenAsync(string model, CancellationToken cancellationToken)
+    {
+        var resolved = await resolver.ResolveAsync(model, cancellationToken);
+        var lease = await manager.AcquireAsync(resolved.Spec, resolved.KeepAlive, cancellationToken);
+        return new LlmSession(lease, resolved);
+    }
+
+    /// <summary>Checks the prompt against the context and limits and builds one generation request per choice.</summary>
+    public IReadOnlyList<GenerationRequest> Prepare(LlmSession session, IReadOnlyList<int> prompt, GenerationParameters p, IReadOnlyList<string> extraStops, string requestId)
+    {
+        var engine = session.Engine;
+        var info = engine.Info;
+        foreach (var token in p.LogitBias.Keys)
+        {
+            if (token >= info.VocabularySize)
+            {
+                throw LlmException.Invalid($"'logit_bias' names token {token}, but the model's vocabulary has {info.VocabularySize} tokens", "logit_bias");
+            }
+        }
+
+        if (prompt.Count == 0)
+        {
+            throw LlmException.Invalid("the prompt is empty", "prompt");
+        }
+
+        foreach (var token in prompt)
+        {
+            if (token >= info.VocabularySize)
+            {
+                throw LlmException.Invalid($"the prompt holds token {token}, but the model's vocabulary has {info.VocabularySize} tokens", "prompt");
+            }
+        }
+
+        var maxTokens = GenerationLimits.Resolve(prompt.Count, p.MaxTokens, info.ContextPerSlot, options.Value.MaxTokensPerRequest, p.MaxTokensParam);
+        session.Hold(budget.Reserve((long)(prompt.Count + maxTokens) * p.N));
+        var stops = p.Stop.Concat(extraStops).ToArray();
+        var requests = new GenerationRequest[p.N];
+        for (var i = 0; i < p.N; i++)
+        {
+            requests[i] = new GenerationRequest
+            {
+                PromptTokens = prompt,
+                MaxTokens = maxTokens,
+                Stop = stops,
+                // Each choice draws its own tokens; a fixed seed stays reproducible per choice.
+                Sampling = p.Sampling with { LogitBias = p.LogitBias, Seed = p.Sampling.Seed is { } s ? unchecked(s + (uint)i) : null },
+                Grammar = p.Grammar,
+                Logprobs = p.Logprobs,
+                TopLogprobs = p.TopLogprobs,
+                RequestId = p.N == 1 ? requestId : $"{requestId}/{i}",
+            };
+        }
+
+        return requests;
+    }
+
+    /// <summary>
+    /// Submits every choice (a full queue throws here, before anything is sent) and returns their events merged in
+    /// the order they arrive.
+    /// </summary>
+    public IAsyncEnumerable<ChoiceEvent> Start(ILlmEngine engine, IReadOnlyList<GenerationRequest> requests, CancellationToken cancellationToken)
+    {
+        var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var streams = new List<IAsyncEnumerable<GenerationEvent>>();
+        try
+        {
+            foreach (var request in requests)
+            {
+                streams.Add(engine.GenerateAsync(request, cancel.Token));
+            }
+        }
+        catch
+        {
+            cancel.Cancel();
+            cancel.Dispose();
+            throw;
+        }
+
+        return Merge(streams, cancel);
+    }
+
+    private static async IAsyncEnumerable<ChoiceEvent> Merge(List<IAsyncEnumerable<GenerationEvent>> streams, CancellationTokenSource cancel, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        using var _ = cancel;
+        using var link = cancellationToken.Register(cancel.Cancel);
+        if (streams.Count == 1)
+        {
+            await foreach (var e in streams[0].WithCancellation(cancel.Token))
+            {
+                yield return new ChoiceEvent(0, e);
+            }
+
+            yield break;
+        }
+
+        var channel = Channel.CreateUnbounded<ChoiceEvent>(new UnboundedChannelOptions { SingleReader = true });
+        var pumps = streams.Select((stream, index) => Pump(stream, index, channel.Writer, cancel.Token)).ToArray();
+        _ = Task.WhenAll(pumps).ContinueWith(
+            t => channel.Writer.TryComplete(t.Exception?.InnerException),
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        try
+        {
+            await foreach (var e in channel.Reader.ReadAllAsync(cancel.Token))
+            {
+                yield return e;
+            }
+        }
+        finally
+        {
+            // Stop the other choices when the caller leaves early or one choice failed.
+            cancel.Cancel();
+            try
+            {
+                await Task.WhenAll(pumps);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or LlmException)
+            {
+                // Already reported through the channel, or the caller went away.
+            }
+        }
+    }
+
+    private static async Task Pump(IAsyncEnumerable<GenerationEvent> stream, int index, ChannelWriter<ChoiceEvent> writer, CancellationToken cancellationToken)
+    {
+        await foreach (var e in stream.WithCancellation(cancellationToken))
+        {
+            await writer.WriteAsync(new ChoiceEvent(index, e), cancellationToken);
+        }
+    }
+}

@@ -1,0 +1,61 @@
+using Maas.Core.Formats;
+using Maas.Core.Llm;
+using Maas.Core.Registry;
+using Microsoft.Extensions.Options;
+
+namespace Maas.Server.OpenAi;
+
+/// <summary>A resolved LLM: how to load it and how long to keep it loaded when idle.</summary>
+internal sealed record ResolvedLlm(LlmModelSpec Spec, TimeSpan KeepAlive, Model Model, ModelVersion Version);
+
+/// <summary>Resolves the OpenAI <c>model</c> field (<c>name</c>, <c>name:alias</c>, <c>name/versions/N</c>) through the registry to a GGUF to load.</summary>
+internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServingOptions> options)
+{
+    public async Task<ResolvedLlm> ResolveAsync(string model, CancellationToken cancellationToken)
+    {
+        if (!ModelReference.TryParse(model, out var reference))
+        {
+            throw new LlmException(LlmErrorKind.NotFound, $"The model '{Shorten(model)}' does not exist: use 'name' or 'name:alias' of a model in the registry", "model", "model_not_found");
+        }
+
+        ResolvedVersion resolved;
+        string path;
+        try
+        {
+            resolved = await registry.ResolveAsync(reference, cancellationToken);
+            if (resolved.Version.Format != ModelFormat.Gguf)
+            {
+                throw new LlmException(
+                    LlmErrorKind.NotFound,
+                    $"The model '{model}' is not a language model (its version {resolved.Version.Version} is {resolved.Version.Format}, not GGUF); serve it through /v2 instead",
+                    "model",
+                    "model_not_found");
+            }
+
+            path = await registry.GetLocalArtifactPathAsync(resolved.Version, cancellationToken);
+        }
+        catch (RegistryException ex)
+        {
+            throw OpenAiErrors.FromRegistry(ex, Shorten(model));
+        }
+
+        var o = options.Value;
+        var config = resolved.Model.ServingConfig;
+        var spec = new LlmModelSpec
+        {
+            Name = resolved.Model.Name,
+            Version = resolved.Version.Version,
+            Path = path,
+            Slots = config.ParallelSequences ?? o.Slots,
+            ContextPerSlot = config.ContextSize is > 0 and var ctx ? ctx : o.ContextPerSlot,
+            BatchSize = o.BatchSize,
+            QueueLimit = config.QueueLimit ?? o.QueueLimit,
+            Threads = config.Threads ?? o.Threads,
+            PrefixCache = o.PrefixCache,
+        };
+        var keepAlive = TimeSpan.FromSeconds(config.KeepAliveSeconds ?? o.KeepAliveSeconds);
+        return new ResolvedLlm(spec, keepAlive, resolved.Model, resolved.Version);
+    }
+
+    private static string Shorten(string text) => text.Length <= 80 ? text : text[..80] + "...";
+}

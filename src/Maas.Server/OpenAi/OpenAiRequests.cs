@@ -1,0 +1,447 @@
+using System.Text.Json;
+using Maas.Core.Llm;
+
+namespace Maas.Server.OpenAi;
+
+/// <summary>What chat completions and completions share: the model, sampling, limits, stops and output shape.</summary>
+internal sealed record GenerationParameters
+{
+    public required string Model { get; init; }
+
+    public int? MaxTokens { get; init; }
+
+    public string MaxTokensParam { get; init; } = "max_tokens";
+
+    public int N { get; init; } = 1;
+
+    public IReadOnlyList<string> Stop { get; init; } = [];
+
+    public required SamplingOptions Sampling { get; init; }
+
+    /// <summary>Token ids as the caller wrote them; checked against the vocabulary once the model is loaded.</summary>
+    public IReadOnlyDictionary<int, float> LogitBias { get; init; } = new Dictionary<int, float>();
+
+    public bool Logprobs { get; init; }
+
+    public int TopLogprobs { get; init; }
+
+    public string? Grammar { get; init; }
+
+    public bool Stream { get; init; }
+
+    public bool IncludeUsage { get; init; }
+
+    public string? User { get; init; }
+}
+
+/// <summary>A parsed <c>POST /v1/chat/completions</c> body.</summary>
+internal sealed record ChatCompletionRequest(GenerationParameters Parameters, IReadOnlyList<ChatMessage> Messages);
+
+/// <summary>A parsed <c>POST /v1/completions</c> body: one or more prompts, as text or as token ids.</summary>
+internal sealed record CompletionRequest(GenerationParameters Parameters, IReadOnlyList<PromptInput> Prompts, bool Echo);
+
+/// <summary>A prompt given as text or as token ids.</summary>
+internal sealed record PromptInput(string? Text, IReadOnlyList<int>? Tokens);
+
+/// <summary>A parsed <c>POST /v1/embeddings</c> body.</summary>
+internal sealed record EmbeddingRequest(string Model, IReadOnlyList<PromptInput> Inputs, bool Base64, bool Normalize, int? Dimensions, string? User);
+
+/// <summary>Reads OpenAI request bodies into typed requests, refusing bad values with a 400 that names the parameter.</summary>
+internal static class OpenAiRequestReader
+{
+    /// <summary>The most choices a request may ask for.</summary>
+    public const int MaxChoices = 16;
+
+    /// <summary>The most stop strings a request may give.</summary>
+    public const int MaxStops = 16;
+
+    /// <summary>The most inputs one embeddings request may carry.</summary>
+    public const int MaxEmbeddingInputs = 2048;
+
+    public static async Task<JsonElement> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var document = await JsonDocument.ParseAsync(request.Body, new JsonDocumentOptions { MaxDepth = 128 }, cancellationToken);
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                throw LlmException.Invalid("the request body must be a JSON object", null, "invalid_request_error");
+            }
+
+            return document.RootElement.Clone();
+        }
+        catch (JsonException ex)
+        {
+            throw LlmException.Invalid($"the request body is not valid JSON: {ex.Message}", null, "invalid_json");
+        }
+    }
+
+    public static ChatCompletionRequest ReadChat(JsonElement body)
+    {
+        var parameters = ReadCommon(body, chat: true);
+        if (!body.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array)
+        {
+            throw LlmException.Invalid("'messages' is required and must be an array of messages", "messages", "missing_required_parameter");
+        }
+
+        var list = new List<ChatMessage>();
+        var i = 0;
+        foreach (var message in messages.EnumerateArray())
+        {
+            list.Add(ReadMessage(message, $"messages[{i++}]"));
+        }
+
+        if (list.Count == 0)
+        {
+            throw LlmException.Invalid("'messages' must hold at least one message", "messages");
+        }
+
+        return new ChatCompletionRequest(parameters, list);
+    }
+
+    public static CompletionRequest ReadCompletion(JsonElement body)
+    {
+        var parameters = ReadCommon(body, chat: false);
+        if (!body.TryGetProperty("prompt", out var prompt))
+        {
+            throw LlmException.Invalid("'prompt' is required", "prompt", "missing_required_parameter");
+        }
+
+        if (body.TryGetProperty("suffix", out var suffix) && suffix.ValueKind == JsonValueKind.String && suffix.GetString()!.Length > 0)
+        {
+            throw LlmException.Invalid("'suffix' (insertion) is not supported", "suffix", "unsupported_parameter");
+        }
+
+        if (body.TryGetProperty("best_of", out var bestOf) && bestOf.ValueKind == JsonValueKind.Number && bestOf.GetInt32() != parameters.N)
+        {
+            throw LlmException.Invalid("'best_of' other than n is not supported", "best_of", "unsupported_parameter");
+        }
+
+        var echo = Bool(body, "echo") ?? false;
+        if (echo && parameters.Logprobs)
+        {
+            throw LlmException.Invalid("'echo' together with 'logprobs' is not supported", "echo", "unsupported_parameter");
+        }
+
+        return new CompletionRequest(parameters, ReadInputs(prompt, "prompt", allowEmptyText: true), echo);
+    }
+
+    public static EmbeddingRequest ReadEmbedding(JsonElement body)
+    {
+        var model = RequiredString(body, "model");
+        if (!body.TryGetProperty("input", out var input))
+        {
+            throw LlmException.Invalid("'input' is required", "input", "missing_required_parameter");
+        }
+
+        var inputs = ReadInputs(input, "input", allowEmptyText: false);
+        if (inputs.Count > MaxEmbeddingInputs)
+        {
+            throw LlmException.Invalid($"'input' holds {inputs.Count} items; at most {MaxEmbeddingInputs} are allowed", "input");
+        }
+
+        var format = String(body, "encoding_format") ?? "float";
+        if (format is not ("float" or "base64"))
+        {
+            throw LlmException.Invalid($"'encoding_format' must be 'float' or 'base64', not '{format}'", "encoding_format");
+        }
+
+        var dimensions = Int(body, "dimensions", 1, 1 << 20);
+        return new EmbeddingRequest(model, inputs, format == "base64", Bool(body, "normalize") ?? true, dimensions, String(body, "user"));
+    }
+
+    private static GenerationParameters ReadCommon(JsonElement body, bool chat)
+    {
+        var model = RequiredString(body, "model");
+        var maxTokensParam = chat && body.TryGetProperty("max_completion_tokens", out var mct) && mct.ValueKind != JsonValueKind.Null ? "max_completion_tokens" : "max_tokens";
+        var maxTokens = Int(body, maxTokensParam, 1, int.MaxValue);
+        // The legacy completions API generates 16 tokens when max_tokens is absent.
+        if (!chat && maxTokens is null && !body.TryGetProperty("max_tokens", out _))
+        {
+            maxTokens = 16;
+        }
+
+        var stop = new List<string>();
+        if (body.TryGetProperty("stop", out var stopValue))
+        {
+            switch (stopValue.ValueKind)
+            {
+                case JsonValueKind.Null:
+                    break;
+                case JsonValueKind.String:
+                    stop.Add(stopValue.GetString()!);
+                    break;
+                case JsonValueKind.Array:
+                    foreach (var s in stopValue.EnumerateArray())
+                    {
+                        stop.Add(s.ValueKind == JsonValueKind.String ? s.GetString()! : throw LlmException.Invalid("'stop' must be a string or an array of strings", "stop"));
+                    }
+
+                    break;
+                default:
+                    throw LlmException.Invalid("'stop' must be a string or an array of strings", "stop");
+            }
+        }
+
+        if (stop.Count > MaxStops)
+        {
+            throw LlmException.Invalid($"'stop' holds {stop.Count} strings; at most {MaxStops} are allowed", "stop");
+        }
+
+        var logitBias = new Dictionary<int, float>();
+        if (body.TryGetProperty("logit_bias", out var bias) && bias.ValueKind != JsonValueKind.Null)
+        {
+            if (bias.ValueKind != JsonValueKind.Object)
+            {
+                throw LlmException.Invalid("'logit_bias' must map token ids to numbers between -100 and 100", "logit_bias");
+            }
+
+            foreach (var entry in bias.EnumerateObject())
+            {
+                if (!int.TryParse(entry.Name, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var token)
+                    || entry.Value.ValueKind != JsonValueKind.Number || entry.Value.GetDouble() is < -100 or > 100)
+                {
+                    throw LlmException.Invalid($"'logit_bias' entry '{entry.Name}' must be a token id mapped to a number between -100 and 100", "logit_bias");
+                }
+
+                logitBias[token] = (float)entry.Value.GetDouble();
+            }
+        }
+
+        bool logprobs;
+        int topLogprobs;
+        if (chat)
+        {
+            logprobs = Bool(body, "logprobs") ?? false;
+            topLogprobs = Int(body, "top_logprobs", 0, 20) ?? 0;
+            if (topLogprobs > 0 && !logprobs)
+            {
+                throw LlmException.Invalid("'top_logprobs' needs 'logprobs' set to true", "top_logprobs");
+            }
+        }
+        else
+        {
+            // Legacy completions: logprobs is the number of alternatives (0..5), null means none.
+            var legacy = Int(body, "logprobs", 0, 5);
+            logprobs = legacy is not null;
+            topLogprobs = legacy ?? 0;
+        }
+
+        var seed = body.TryGetProperty("seed", out var seedValue) && seedValue.ValueKind != JsonValueKind.Null
+            ? seedValue.ValueKind == JsonValueKind.Number && seedValue.TryGetInt64(out var s64) ? (uint?)unchecked((uint)s64) : throw LlmException.Invalid("'seed' must be an integer", "seed")
+            : null;
+
+        var stream = Bool(body, "stream") ?? false;
+        var includeUsage = false;
+        if (body.TryGetProperty("stream_options", out var streamOptions) && streamOptions.ValueKind == JsonValueKind.Object)
+        {
+            includeUsage = Bool(streamOptions, "include_usage", "stream_options.include_usage") ?? false;
+        }
+
+        var sampling = new SamplingOptions
+        {
+            Temperature = Float(body, "temperature", 0, 2) ?? 1f,
+            TopP = Float(body, "top_p", 0, 1) ?? 1f,
+            TopK = Int(body, "top_k", 0, 1_000_000) ?? 0,
+            MinP = Float(body, "min_p", 0, 1) ?? 0f,
+            PresencePenalty = Float(body, "presence_penalty", -2, 2) ?? 0f,
+            FrequencyPenalty = Float(body, "frequency_penalty", -2, 2) ?? 0f,
+            RepeatPenalty = Float(body, "repeat_penalty", 0, 10) ?? 1f,
+            PenaltyLastN = Int(body, "repeat_last_n", 0, 1 << 20) ?? 64,
+            Seed = seed,
+            IgnoreEos = Bool(body, "ignore_eos") ?? false,
+        };
+
+        return new GenerationParameters
+        {
+            Model = model,
+            MaxTokens = maxTokens,
+            MaxTokensParam = maxTokensParam,
+            N = Int(body, "n", 1, MaxChoices) ?? 1,
+            Stop = stop,
+            Sampling = sampling,
+            LogitBias = logitBias,
+            Logprobs = logprobs,
+            TopLogprobs = topLogprobs,
+            Grammar = ReadResponseFormat(body),
+            Stream = stream,
+            IncludeUsage = includeUsage,
+            User = String(body, "user"),
+        };
+    }
+
+    private static string? ReadResponseFormat(JsonElement body)
+    {
+        if (!body.TryGetProperty("response_format", out var format) || format.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (format.ValueKind != JsonValueKind.Object)
+        {
+            throw LlmException.Invalid("'response_format' must be an object with a 'type'", JsonSchemaGrammar.Param);
+        }
+
+        var type = String(format, "type", "response_format.type");
+        switch (type)
+        {
+            case null or "text":
+                return null;
+            case "json_object":
+                return JsonSchemaGrammar.AnyJsonObject();
+            case "json_schema":
+                if (!format.TryGetProperty("json_schema", out var wrapper) || wrapper.ValueKind != JsonValueKind.Object)
+                {
+                    throw LlmException.Invalid("'response_format.json_schema' is required for type json_schema", JsonSchemaGrammar.Param);
+                }
+
+                // OpenAI nests the schema under json_schema.schema; a bare schema is taken too.
+                var schema = wrapper.TryGetProperty("schema", out var inner) ? inner : wrapper;
+                return JsonSchemaGrammar.FromSchema(schema);
+            default:
+                throw LlmException.Invalid($"'response_format.type' must be text, json_object or json_schema, not '{type}'", JsonSchemaGrammar.Param);
+        }
+    }
+
+    private static ChatMessage ReadMessage(JsonElement message, string path)
+    {
+        if (message.ValueKind != JsonValueKind.Object)
+        {
+            throw LlmException.Invalid($"'{path}' must be an object with 'role' and 'content'", "messages");
+        }
+
+        var role = String(message, "role", path + ".role") ?? throw LlmException.Invalid($"'{path}.role' is required", "messages");
+        if (!ChatMessage.Roles.Contains(role))
+        {
+            throw LlmException.Invalid($"'{path}.role' must be one of system, developer, user, assistant, tool; not '{role}'", "messages");
+        }
+
+        var content = "";
+        if (message.TryGetProperty("content", out var c))
+        {
+            content = c.ValueKind switch
+            {
+                JsonValueKind.String => c.GetString()!,
+                JsonValueKind.Null => "",
+                JsonValueKind.Array => string.Concat(c.EnumerateArray().Select((part, i) => TextPart(part, $"{path}.content[{i}]"))),
+                _ => throw LlmException.Invalid($"'{path}.content' must be a string or an array of text parts", "messages"),
+            };
+        }
+        else if (role != "assistant")
+        {
+            throw LlmException.Invalid($"'{path}.content' is required", "messages");
+        }
+
+        // An assistant turn that called tools carries no text; show the calls so the model sees what happened.
+        if (role == "assistant" && content.Length == 0 && message.TryGetProperty("tool_calls", out var calls) && calls.ValueKind == JsonValueKind.Array)
+        {
+            content = calls.GetRawText();
+        }
+
+        return new ChatMessage(role == "developer" ? "system" : role, content, String(message, "name", path + ".name"), String(message, "tool_call_id", path + ".tool_call_id"));
+    }
+
+    private static string TextPart(JsonElement part, string path)
+    {
+        if (part.ValueKind == JsonValueKind.Object && String(part, "type", path + ".type") == "text")
+        {
+            return String(part, "text", path + ".text") ?? "";
+        }
+
+        throw LlmException.Invalid($"'{path}' must be a text part: only text content is supported by this model", "messages", "unsupported_content");
+    }
+
+    private static List<PromptInput> ReadInputs(JsonElement value, string param, bool allowEmptyText)
+    {
+        var inputs = new List<PromptInput>();
+        switch (value.ValueKind)
+        {
+            case JsonValueKind.String:
+                inputs.Add(Text(value.GetString()!));
+                break;
+            case JsonValueKind.Array when value.GetArrayLength() == 0:
+                throw LlmException.Invalid($"'{param}' must not be empty", param);
+            case JsonValueKind.Array when value[0].ValueKind == JsonValueKind.Number:
+                inputs.Add(new PromptInput(null, Tokens(value)));
+                break;
+            case JsonValueKind.Array:
+                foreach (var item in value.EnumerateArray())
+                {
+                    inputs.Add(item.ValueKind switch
+                    {
+                        JsonValueKind.String => Text(item.GetString()!),
+                        JsonValueKind.Array when item.GetArrayLength() > 0 => new PromptInput(null, Tokens(item)),
+                        _ => throw LlmException.Invalid($"'{param}' must be a string, an array of strings, an array of token ids, or an array of such arrays", param),
+                    });
+                }
+
+                break;
+            default:
+                throw LlmException.Invalid($"'{param}' must be a string, an array of strings, an array of token ids, or an array of such arrays", param);
+        }
+
+        return inputs;
+
+        PromptInput Text(string text) =>
+            text.Length == 0 && !allowEmptyText ? throw LlmException.Invalid($"'{param}' must not contain empty strings", param) : new PromptInput(text, null);
+
+        List<int> Tokens(JsonElement array)
+        {
+            var tokens = new List<int>();
+            foreach (var t in array.EnumerateArray())
+            {
+                tokens.Add(t.ValueKind == JsonValueKind.Number && t.TryGetInt32(out var id) && id >= 0
+                    ? id
+                    : throw LlmException.Invalid($"'{param}' token ids must be non-negative integers", param));
+            }
+
+            return tokens;
+        }
+    }
+
+    private static string RequiredString(JsonElement body, string name)
+    {
+        var value = String(body, name);
+        return string.IsNullOrEmpty(value) ? throw LlmException.Invalid($"'{name}' is required", name, "missing_required_parameter") : value;
+    }
+
+    private static string? String(JsonElement body, string name, string? param = null) =>
+        !body.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null ? null
+        : v.ValueKind == JsonValueKind.String ? v.GetString()
+        : throw LlmException.Invalid($"'{param ?? name}' must be a string", param ?? name);
+
+    private static bool? Bool(JsonElement body, string name, string? param = null) =>
+        !body.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null ? null
+        : v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean()
+        : throw LlmException.Invalid($"'{param ?? name}' must be true or false", param ?? name);
+
+    private static int? Int(JsonElement body, string name, int min, int max)
+    {
+        if (!body.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out var n) || n < min || n > max)
+        {
+            throw LlmException.Invalid($"'{name}' must be an integer between {min} and {max}", name);
+        }
+
+        return (int)n;
+    }
+
+    private static float? Float(JsonElement body, string name, double min, double max)
+    {
+        if (!body.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (v.ValueKind != JsonValueKind.Number || v.GetDouble() is var d && (double.IsNaN(d) || d < min || d > max))
+        {
+            throw LlmException.Invalid($"'{name}' must be a number between {min} and {max}", name);
+        }
+
+        return (float)v.GetDouble();
+    }
+}

@@ -1,0 +1,113 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Maas.Core.Registry;
+using Maas.Server.Errors;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Maas.Server.Registry;
+
+/// <summary>Reading what callers send: JSON bodies, numbers in the path, who they are.</summary>
+internal static class ApiRequests
+{
+    private const int MaxJsonBytes = 1 << 20;
+
+    // Strict: an unknown field is a typo the caller wants to hear about (e.g. "max_batch" for "max_batch_size").
+    private static readonly JsonSerializerOptions Strict = new(RegistryJson.Options) { UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow };
+
+    /// <summary>Reads a JSON body (at most 1 MiB) into <typeparamref name="T"/>; 400/415 with a clear code otherwise.</summary>
+    public static async Task<T> ReadJsonAsync<T>(HttpRequest request, CancellationToken cancellationToken)
+        where T : class
+    {
+        if (request.ContentType is { } type && !type.Contains("json", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ApiException(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type", $"this route takes application/json, not '{type}'");
+        }
+
+        if (request.ContentLength > MaxJsonBytes)
+        {
+            throw new ApiException(StatusCodes.Status413PayloadTooLarge, "request_too_large", $"a JSON body may have at most {MaxJsonBytes} bytes");
+        }
+
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, cancellationToken);
+        if (buffer.Length == 0)
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_json", "a JSON body is required");
+        }
+
+        if (buffer.Length > MaxJsonBytes)
+        {
+            throw new ApiException(StatusCodes.Status413PayloadTooLarge, "request_too_large", $"a JSON body may have at most {MaxJsonBytes} bytes");
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize<T>(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), Strict)
+                ?? throw new ApiException(StatusCodes.Status400BadRequest, "invalid_json", "the JSON body must be an object, not null");
+        }
+        catch (JsonException e)
+        {
+            var where = e.Path is { Length: > 1 } path ? $" at {path}" : "";
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_json", $"the JSON body is invalid{where}: {FirstSentence(e.Message)}");
+        }
+    }
+
+    private static string FirstSentence(string message)
+    {
+        var end = message.IndexOf(". Path:", StringComparison.Ordinal);
+        return end > 0 ? message[..end] : message;
+    }
+
+    /// <summary>Parses a version number from the path; 400 invalid_version otherwise.</summary>
+    public static int Version(string text) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0
+            ? v
+            : throw new ApiException(StatusCodes.Status400BadRequest, "invalid_version", $"'{RegistryNames.Shorten(text)}' is not a version number (1, 2, ...)");
+
+    /// <summary>Parses an optional numeric query value.</summary>
+    public static int? OptionalInt(string? text, string name) =>
+        string.IsNullOrEmpty(text)
+            ? null
+            : int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v)
+                ? v
+                : throw new ApiException(StatusCodes.Status400BadRequest, "invalid_query", $"{name} must be a whole number, not '{RegistryNames.Shorten(text)}'");
+
+    /// <summary>Parses a true/false query value (absent is false).</summary>
+    public static bool Flag(string? text, string name) => text switch
+    {
+        null or "" or "false" or "0" => false,
+        "true" or "1" => true,
+        _ => throw new ApiException(StatusCodes.Status400BadRequest, "invalid_query", $"{name} must be true or false, not '{RegistryNames.Shorten(text)}'"),
+    };
+
+    /// <summary>Parses a visibility ("private" or "shared").</summary>
+    public static ModelVisibility? Visibility(string? text) => text switch
+    {
+        null => null,
+        "private" => ModelVisibility.Private,
+        "shared" => ModelVisibility.Shared,
+        _ => throw new ApiException(StatusCodes.Status400BadRequest, "invalid_visibility", $"visibility must be 'private' or 'shared', not '{RegistryNames.Shorten(text)}'"),
+    };
+
+    /// <summary>Who is calling: the authenticated name when tenancy sets one, else "anonymous".</summary>
+    public static string Caller(HttpContext context) => context.User.Identity?.Name is { Length: > 0 } name ? name : "anonymous";
+
+    /// <summary>Lifts Kestrel's global body limit for this request; uploads enforce their own limit while streaming.</summary>
+    public static void AllowLargeBody(HttpContext context)
+    {
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } feature)
+        {
+            feature.MaxRequestBodySize = null;
+        }
+    }
+
+    /// <summary>Refuses a declared Content-Length over the limit before a byte is read.</summary>
+    public static void CheckDeclaredLength(HttpRequest request, long limit)
+    {
+        if (request.ContentLength > limit)
+        {
+            throw HashingCopy.TooLarge(limit);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+using Maas.Core.Formats;
+using Maas.Core.Registry;
+using Maas.Server.Errors;
+
+namespace Maas.Server.Registry;
+
+/// <summary>Models: create, list and search, show, change, delete; serving configuration; reference resolution.</summary>
+internal static class ModelEndpoints
+{
+    public static void Map(RouteGroupBuilder api)
+    {
+        api.MapPost("/models", CreateAsync);
+        api.MapGet("/models", ListAsync);
+        api.MapGet("/models/{name}", GetAsync);
+        api.MapMethods("/models/{name}", ["PATCH"], UpdateAsync);
+        api.MapDelete("/models/{name}", DeleteAsync);
+        api.MapGet("/models/{name}/config", GetConfigAsync);
+        api.MapPut("/models/{name}/config", SetConfigAsync);
+        api.MapGet("/resolve", ResolveAsync);
+    }
+
+    private static async Task<IResult> CreateAsync(HttpContext context, IModelRegistry registry)
+    {
+        var body = await ApiRequests.ReadJsonAsync<CreateModelRequest>(context.Request, context.RequestAborted);
+        if (string.IsNullOrEmpty(body.Name))
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_name", "name is required");
+        }
+
+        var model = await registry.CreateModelAsync(
+            new NewModel(
+                body.Name,
+                body.Description ?? "",
+                body.Tags ?? [],
+                body.Task,
+                ApiRequests.Visibility(body.Visibility) ?? ModelVisibility.Private,
+                string.IsNullOrEmpty(body.Owner) ? Model.DefaultOwner : body.Owner,
+                ApiRequests.Caller(context)),
+            context.RequestAborted);
+        var response = ModelResponse.From(model);
+        return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status201Created) is var result
+            ? new CreatedAt(response.Url, result)
+            : result;
+    }
+
+    private static async Task<IResult> ListAsync(HttpContext context, IModelRegistry registry)
+    {
+        var query = context.Request.Query;
+        ModelFormat? format = query["format"].ToString() switch
+        {
+            "" => null,
+            "onnx" => ModelFormat.Onnx,
+            "gguf" => ModelFormat.Gguf,
+            var other => throw new ApiException(StatusCodes.Status400BadRequest, "invalid_query", $"format must be 'onnx' or 'gguf', not '{RegistryNames.Shorten(other)}'"),
+        };
+        var limit = ApiRequests.OptionalInt(query["limit"], "limit") ?? 100;
+        var offset = ApiRequests.OptionalInt(query["offset"], "offset") ?? 0;
+        var page = await registry.ListModelsAsync(
+            new ModelQuery
+            {
+                NameContains = query["q"].ToString() is { Length: > 0 } q ? q : query["name"].ToString() is { Length: > 0 } n ? n : null,
+                Tags = query["tag"].Where(t => !string.IsNullOrEmpty(t)).Select(t => t!).ToArray(),
+                Task = query["task"].ToString() is { Length: > 0 } task ? task : null,
+                Owner = query["owner"].ToString() is { Length: > 0 } owner ? owner : null,
+                Format = format,
+                Limit = limit,
+                Offset = offset,
+            },
+            context.RequestAborted);
+        return Results.Json(
+            new { models = page.Models.Select(ModelResponse.From).ToArray(), total = page.Total, limit, offset },
+            RegistryJson.Options);
+    }
+
+    private static async Task<IResult> GetAsync(string name, HttpContext context, IModelRegistry registry)
+    {
+        var model = await registry.GetModelAsync(name, context.RequestAborted);
+        var versions = await registry.ListVersionsAsync(name, context.RequestAborted);
+        var aliases = await registry.ListAliasesAsync(name, context.RequestAborted);
+        return Results.Json(
+            ModelResponse.From(model) with
+            {
+                Versions = versions.Select(VersionSummary.From).ToArray(),
+                Aliases = aliases.Select(AliasResponse.From).ToArray(),
+            },
+            RegistryJson.Options);
+    }
+
+    private static async Task<IResult> UpdateAsync(string name, HttpContext context, IModelRegistry registry)
+    {
+        var body = await ApiRequests.ReadJsonAsync<UpdateModelRequest>(context.Request, context.RequestAborted);
+        var model = await registry.UpdateModelAsync(
+            name,
+            new ModelUpdate(body.Description, body.Tags, body.Task, ApiRequests.Visibility(body.Visibility)),
+            context.RequestAborted);
+        return Results.Json(ModelResponse.From(model), RegistryJson.Options);
+    }
+
+    private static async Task<IResult> DeleteAsync(string name, HttpContext context, IModelRegistry registry)
+    {
+        await registry.DeleteModelAsync(name, ApiRequests.Flag(context.Request.Query["force"], "force"), context.RequestAborted);
+        return Results.NoContent();
+    }
+
+    private static async Task<IResult> GetConfigAsync(string name, HttpContext context, IModelRegistry registry)
+    {
+        var model = await registry.GetModelAsync(name, context.RequestAborted);
+        return Results.Json(model.ServingConfig, RegistryJson.Options);
+    }
+
+    private static async Task<IResult> SetConfigAsync(string name, HttpContext context, IModelRegistry registry)
+    {
+        var config = await ApiRequests.ReadJsonAsync<ServingConfig>(context.Request, context.RequestAborted);
+        var model = await registry.SetServingConfigAsync(name, config, context.RequestAborted);
+        return Results.Json(model.ServingConfig, RegistryJson.Options);
+    }
+
+    private static async Task<IResult> ResolveAsync(HttpContext context, IModelRegistry registry)
+    {
+        var text = context.Request.Query["ref"].ToString();
+        var reference = ModelReference.Parse(text);
+        var resolved = await registry.ResolveAsync(reference, context.RequestAborted);
+        return Results.Json(
+            new { reference = reference.ToString(), alias = resolved.Alias, version = VersionResponse.From(resolved.Version) },
+            RegistryJson.Options);
+    }
+
+    /// <summary>A result with a Location header around another result.</summary>
+    internal sealed class CreatedAt(string location, IResult inner) : IResult
+    {
+        public Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.Headers.Location = location;
+            return inner.ExecuteAsync(httpContext);
+        }
+    }
+}

@@ -1,0 +1,144 @@
+using Maas.Core.Formats;
+using Maas.Core.Jobs;
+using Maas.Core.Registry;
+
+namespace Maas.Server.Registry;
+
+/// <summary>POST /api/v1/models.</summary>
+public sealed record CreateModelRequest(string? Name, string? Description, string[]? Tags, string? Task, string? Visibility, string? Owner);
+
+/// <summary>PATCH /api/v1/models/{name}: only the given fields change.</summary>
+public sealed record UpdateModelRequest(string? Description, string[]? Tags, string? Task, string? Visibility);
+
+/// <summary>PUT /api/v1/models/{name}/aliases/{alias}.</summary>
+public sealed record SetAliasRequest(int? Version, int? ExpectedVersion);
+
+/// <summary>POST /api/v1/models/{name}/versions:import.</summary>
+public sealed record ImportVersionRequest(
+    string? Url,
+    string? Sha256,
+    string? Filename,
+    int? Version,
+    Dictionary<string, string>? Metadata,
+    string? DerivedFrom,
+    string? Relation);
+
+/// <summary>POST /api/v1/models/{name}/uploads.</summary>
+public sealed record CreateUploadRequest(string? Filename, long? Size, string? Sha256);
+
+/// <summary>POST /api/v1/uploads/{id}/complete.</summary>
+public sealed record CompleteUploadRequest(int? Version, Dictionary<string, string>? Metadata, string? DerivedFrom, string? Relation, string[]? Files);
+
+/// <summary>A model as the API shows it.</summary>
+public sealed record ModelResponse(
+    string Name,
+    string Description,
+    IReadOnlyList<string> Tags,
+    string? Task,
+    ModelVisibility Visibility,
+    string Owner,
+    int? LatestVersion,
+    string CreatedBy,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt,
+    ServingConfig ServingConfig,
+    string Url)
+{
+    /// <summary>Ready versions, in the single-model view.</summary>
+    public IReadOnlyList<VersionSummary>? Versions { get; init; }
+
+    /// <summary>Aliases, in the single-model view.</summary>
+    public IReadOnlyList<AliasResponse>? Aliases { get; init; }
+
+    /// <summary>The API view of a model.</summary>
+    public static ModelResponse From(Model m) => new(
+        m.Name, m.Description, m.Tags, m.Task, m.Visibility, m.Owner, m.LatestVersion, m.CreatedBy, m.CreatedAt, m.UpdatedAt, m.ServingConfig, $"/api/v1/models/{m.Name}");
+}
+
+/// <summary>A version in a model's listing.</summary>
+public sealed record VersionSummary(int Version, ModelFormat Format, string Sha256, long SizeBytes, string FileName, IReadOnlyList<string> Aliases, DateTimeOffset CreatedAt)
+{
+    /// <summary>The summary of a version.</summary>
+    public static VersionSummary From(ModelVersion v) => new(v.Version, v.Format, v.Sha256, v.SizeBytes, v.FileName, v.Aliases, v.CreatedAt);
+}
+
+/// <summary>The lineage of a version as the API shows it.</summary>
+public sealed record LineageResponse(string Model, int Version, string Relation);
+
+/// <summary>A version as the API shows it.</summary>
+public sealed record VersionResponse(
+    string Model,
+    int Version,
+    VersionStatus Status,
+    ModelFormat Format,
+    string Sha256,
+    long SizeBytes,
+    string FileName,
+    IReadOnlyList<ArtifactFile> Files,
+    ModelSignature Signature,
+    IReadOnlyDictionary<string, string> Metadata,
+    LineageResponse? DerivedFrom,
+    IReadOnlyList<string> Aliases,
+    string CreatedBy,
+    DateTimeOffset CreatedAt,
+    string Url,
+    string ArtifactUrl)
+{
+    /// <summary>The API view of a version.</summary>
+    public static VersionResponse From(ModelVersion v) => new(
+        v.Model,
+        v.Version,
+        v.Status,
+        v.Format,
+        v.Sha256,
+        v.SizeBytes,
+        v.FileName,
+        v.Files,
+        v.Signature,
+        v.Metadata,
+        v.DerivedFrom is { } d ? new LineageResponse(d.Model, d.Version, d.Relation) : null,
+        v.Aliases,
+        v.CreatedBy,
+        v.CreatedAt,
+        $"/api/v1/models/{v.Model}/versions/{v.Version}",
+        $"/api/v1/models/{v.Model}/versions/{v.Version}/artifact");
+}
+
+/// <summary>An alias as the API shows it.</summary>
+public sealed record AliasResponse(string Name, int Version, long Revision, DateTimeOffset UpdatedAt, string UpdatedBy)
+{
+    /// <summary>The API view of an alias.</summary>
+    public static AliasResponse From(ModelAlias a) => new(a.Name, a.Version, a.Revision, a.UpdatedAt, a.UpdatedBy);
+}
+
+/// <summary>A resumable upload as the API shows it.</summary>
+public sealed record UploadResponse(string Id, string Model, string Filename, long? Size, long Offset, string? Sha256, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, string Url)
+{
+    /// <summary>The API view of a session.</summary>
+    public static UploadResponse From(UploadSession s) =>
+        new(s.Id, s.Model, s.FileName, s.TotalBytes, s.Offset, s.ExpectedSha256, s.CreatedAt, s.ExpiresAt, $"/api/v1/uploads/{s.Id}");
+}
+
+/// <summary>A job as the API shows it.</summary>
+public sealed record JobResponse(
+    string Id,
+    string Kind,
+    JobStatus Status,
+    string? Model,
+    int? Version,
+    double? Progress,
+    long BytesDone,
+    long? BytesTotal,
+    string? Stage,
+    JobError? Error,
+    IReadOnlyDictionary<string, object?>? Result,
+    string CreatedBy,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt,
+    DateTimeOffset? FinishedAt,
+    string Url)
+{
+    /// <summary>The API view of a job.</summary>
+    public static JobResponse From(Job j) => new(
+        j.Id, j.Kind, j.Status, j.Model, j.Version, j.Progress, j.BytesDone, j.BytesTotal, j.Stage, j.Error, j.Result, j.CreatedBy, j.CreatedAt, j.UpdatedAt, j.FinishedAt, $"/api/v1/jobs/{j.Id}");
+}
