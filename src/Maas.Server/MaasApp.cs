@@ -2,6 +2,7 @@ using Maas.Server.Health;
 using Maas.Server.Hosting;
 using Maas.Server.Inference;
 using Maas.Server.Observability;
+using Maas.Server.Registry;
 
 namespace Maas.Server;
 
@@ -14,6 +15,7 @@ public static class MaasApp
         var builder = WebApplication.CreateBuilder(args);
         builder.AddMaasHosting(args);
         // Feature registrations (one line each).
+        builder.AddMaasRegistry();
         builder.AddMaasObservability();
         builder.AddMaasHealth();
         builder.AddMaasInference();
@@ -24,6 +26,7 @@ public static class MaasApp
         // Feature endpoints (one line each).
         app.MapMaasObservability();
         app.MapMaasInference();
+        app.MapMaasRegistry();
         app.MapMaasHealth();
         return app;
     }

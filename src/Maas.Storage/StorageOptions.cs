@@ -2,11 +2,11 @@ using Maas.Storage.Artifacts;
 
 namespace Maas.Storage;
 
-/// <summary>Which database holds the registry ("Database" section).</summary>
+/// <summary>Which database holds the registry ("Maas:Database" section).</summary>
 public sealed class DatabaseOptions
 {
     /// <summary>The configuration section these options bind from.</summary>
-    public const string Section = "Database";
+    public const string Section = "Maas:Database";
 
     /// <summary>"sqlite" (default: a file under the data folder) or "postgres".</summary>
     public string Provider { get; set; } = "sqlite";
@@ -34,11 +34,11 @@ public sealed class DatabaseOptions
     }
 }
 
-/// <summary>Where artifacts are stored ("Artifacts" section).</summary>
+/// <summary>Where artifacts are stored ("Maas:Artifacts" section).</summary>
 public sealed class ArtifactStoreOptions
 {
     /// <summary>The configuration section these options bind from.</summary>
-    public const string Section = "Artifacts";
+    public const string Section = "Maas:Artifacts";
 
     /// <summary>"filesystem" (default) or "s3".</summary>
     public string Store { get; set; } = "filesystem";

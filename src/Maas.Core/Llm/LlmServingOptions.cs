@@ -33,7 +33,7 @@ public sealed class LlmServingOptions
     /// <summary>Reuse the KV of earlier requests that share a prompt prefix.</summary>
     public bool PrefixCache { get; set; } = true;
 
-    /// <summary>Register the tiny demo LLM on first start with no LLM in the registry.</summary>
+    /// <summary>Register the tiny demo LLM on first start with no LLM in the registry (unset: follows Maas:Inference:Demo).</summary>
     public bool Demo { get; set; } = true;
 
     /// <summary>The problems with these settings, each naming its key; empty when valid.</summary>

@@ -1,10 +1,10 @@
 namespace Maas.Core.Registry;
 
-/// <summary>Registry settings: upload limits, resumable sessions, imports and start-up clean-up ("Registry" section).</summary>
+/// <summary>Registry settings: upload limits, resumable sessions, imports and start-up clean-up ("Maas:Registry" section).</summary>
 public sealed class RegistryOptions
 {
     /// <summary>The configuration section these options bind from.</summary>
-    public const string Section = "Registry";
+    public const string Section = "Maas:Registry";
 
     /// <summary>The largest artifact one version upload may have, all files together (default 128 GiB).</summary>
     public long MaxUploadBytes { get; set; } = 128L << 30;

@@ -1,4 +1,10 @@
 using System.Diagnostics;
+using Maas.Core.Observability;
+using OpenTelemetry;
+using OpenTelemetry.Exporter;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 
 namespace Maas.Server.Observability;
 
@@ -28,7 +34,52 @@ public static class ObservabilityExtensions
             });
         }
 
+        var otlp = builder.Configuration.GetSection(OtlpOptions.Section).Get<OtlpOptions>() ?? new OtlpOptions();
+        if (!string.IsNullOrWhiteSpace(otlp.Endpoint))
+        {
+            AddOtlpExport(builder, otlp);
+        }
+
         return builder;
+    }
+
+    private static void AddOtlpExport(WebApplicationBuilder builder, OtlpOptions otlp)
+    {
+        if (!Uri.TryCreate(otlp.Endpoint, UriKind.Absolute, out var endpoint))
+        {
+            throw new InvalidOperationException($"Maas:Otlp:Endpoint '{otlp.Endpoint}' is not an absolute URL");
+        }
+
+        var protocol = otlp.Protocol switch
+        {
+            "grpc" => OtlpExportProtocol.Grpc,
+            "http/protobuf" => OtlpExportProtocol.HttpProtobuf,
+            _ => throw new InvalidOperationException($"Maas:Otlp:Protocol '{otlp.Protocol}' must be 'grpc' or 'http/protobuf'"),
+        };
+        var resource = ResourceBuilder.CreateDefault().AddService(otlp.ServiceName);
+        void Configure(OtlpExporterOptions o)
+        {
+            o.Endpoint = endpoint;
+            o.Protocol = protocol;
+        }
+
+        // The providers live as long as the app; the container disposes them, which flushes on shutdown.
+        var tracer = Sdk.CreateTracerProviderBuilder()
+            .SetResourceBuilder(resource)
+            .AddSource(MaasTelemetry.Name, "Microsoft.AspNetCore")
+            .AddOtlpExporter(Configure)
+            .Build();
+        var meters = Sdk.CreateMeterProviderBuilder()
+            .SetResourceBuilder(resource)
+            .AddMeter(MaasTelemetry.Name, "System.Runtime", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+            .AddOtlpExporter((exporter, reader) =>
+            {
+                Configure(exporter);
+                reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)(otlp.MetricIntervalSeconds * 1000);
+            })
+            .Build();
+        builder.Services.AddSingleton(tracer);
+        builder.Services.AddSingleton(meters);
     }
 
     /// <summary>Adds the request-id middleware and maps GET /metrics.</summary>

@@ -117,7 +117,7 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
 
     private static async IAsyncEnumerable<ChoiceEvent> Merge(List<IAsyncEnumerable<GenerationEvent>> streams, CancellationTokenSource cancel, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        using var _ = cancel;
+        using var owned = cancel;
         using var link = cancellationToken.Register(cancel.Cancel);
         if (streams.Count == 1)
         {
@@ -151,7 +151,7 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
             {
                 await Task.WhenAll(pumps);
             }
-            catch (Exception ex) when (ex is OperationCanceledException or LlmException)
+            catch (Exception ex) when (ex is not OutOfMemoryException)
             {
                 // Already reported through the channel, or the caller went away.
             }

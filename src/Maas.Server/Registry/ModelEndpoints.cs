@@ -38,9 +38,7 @@ internal static class ModelEndpoints
                 ApiRequests.Caller(context)),
             context.RequestAborted);
         var response = ModelResponse.From(model);
-        return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status201Created) is var result
-            ? new CreatedAt(response.Url, result)
-            : result;
+        return CreatedAt.Json(response.Url, response);
     }
 
     private static async Task<IResult> ListAsync(HttpContext context, IModelRegistry registry)
@@ -128,6 +126,14 @@ internal static class ModelEndpoints
     /// <summary>A result with a Location header around another result.</summary>
     internal sealed class CreatedAt(string location, IResult inner) : IResult
     {
+        /// <summary>201 with the JSON body and its Location.</summary>
+        public static IResult Json(string location, object body) =>
+            new CreatedAt(location, Results.Json(body, RegistryJson.Options, statusCode: StatusCodes.Status201Created));
+
+        /// <summary>202 with the JSON body and a Location to poll.</summary>
+        public static IResult Accepted(string location, object body) =>
+            new CreatedAt(location, Results.Json(body, RegistryJson.Options, statusCode: StatusCodes.Status202Accepted));
+
         public Task ExecuteAsync(HttpContext httpContext)
         {
             httpContext.Response.Headers.Location = location;

@@ -18,7 +18,37 @@ internal static class PredictEndpoint
         group.MapPost("/{model}/versions/{version}/predict", (HttpContext ctx, ModelManager m, IOptions<InferenceOptions> o, string model, string version) => PredictAsync(ctx, m, o.Value, model, version));
     }
 
-    private static Task PredictAsync(HttpContext ctx, ModelManager manager, InferenceOptions options, string model, string? version) => V2Endpoints.Guard(ctx, async () =>
+    private static Task PredictAsync(HttpContext ctx, ModelManager manager, InferenceOptions options, string model, string? version) => V2Endpoints.Guard(ctx, () => PredictCoreAsync(ctx, manager, options, model, version), WriteErrorAsync);
+
+    // The management API's error shape, since this route lives under /api/v1: {"error": {"code", "message"}}.
+    private static Task WriteErrorAsync(HttpContext ctx, InferenceException ex)
+    {
+        if (ctx.Response.HasStarted)
+        {
+            ctx.Abort();
+            return Task.CompletedTask;
+        }
+
+        ctx.Response.Clear();
+        if (ex.RetryAfter is { } retry)
+        {
+            ctx.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retry.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        var code = ex.InnerException is Maas.Core.Registry.RegistryException registry ? registry.Code : ex.Kind switch
+        {
+            InferenceErrorKind.InvalidInput => "invalid_input",
+            InferenceErrorKind.NotFound => "model_not_found",
+            InferenceErrorKind.QueueFull => "queue_full",
+            InferenceErrorKind.Unavailable => "model_unavailable",
+            InferenceErrorKind.Timeout => "timeout",
+            _ => "internal_error",
+        };
+        var details = ex.Limit is { } limit ? new Dictionary<string, object?> { ["limit"] = limit } : null;
+        return Maas.Server.Errors.ApiErrors.WriteAsync(ctx, InferenceErrors.HttpStatus(ex.Kind), code, ex.Message, details);
+    }
+
+    private static async Task PredictCoreAsync(HttpContext ctx, ModelManager manager, InferenceOptions options, string model, string? version)
     {
         if (ctx.Request.ContentLength > options.MaxRequestBodyBytes)
         {
@@ -110,7 +140,7 @@ internal static class PredictEndpoint
                 w.WriteEndObject();
             });
         }
-    });
+    }
 
     /// <summary>The shape of a nested array; throws when it is ragged.</summary>
     public static long[] InferShape(string name, JsonElement value)

@@ -245,7 +245,10 @@ internal static class V2Endpoints
     }
 
     /// <summary>Runs a handler and turns failures into the protocol's error body: {"error": "..."}.</summary>
-    public static async Task Guard(HttpContext ctx, Func<Task> handler)
+    public static Task Guard(HttpContext ctx, Func<Task> handler) => Guard(ctx, handler, WriteErrorAsync);
+
+    /// <summary>Runs a handler and turns failures into an error body written by <paramref name="writeError"/>.</summary>
+    public static async Task Guard(HttpContext ctx, Func<Task> handler, Func<HttpContext, InferenceException, Task> writeError)
     {
         try
         {
@@ -253,19 +256,19 @@ internal static class V2Endpoints
         }
         catch (InferenceException ex)
         {
-            await WriteErrorAsync(ctx, ex);
+            await writeError(ctx, ex);
         }
         catch (Maas.Core.Registry.RegistryException ex)
         {
-            await WriteErrorAsync(ctx, InferenceErrors.FromRegistry(ex));
+            await writeError(ctx, InferenceErrors.FromRegistry(ex));
         }
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
         {
             // The caller is gone; nobody to answer.
         }
-        catch (BadHttpRequestException ex)
+        catch (BadHttpRequestException ex) when (!ctx.RequestAborted.IsCancellationRequested)
         {
-            await WriteErrorAsync(ctx, InferenceErrors.Invalid(ex.StatusCode == StatusCodes.Status413PayloadTooLarge
+            await writeError(ctx, InferenceErrors.Invalid(ex.StatusCode == StatusCodes.Status413PayloadTooLarge
                 ? $"the request body is over the limit of {ctx.RequestServices.GetRequiredService<IOptions<InferenceOptions>>().Value.MaxRequestBodyBytes} bytes (Maas:Inference:MaxRequestBodyBytes)"
                 : ex.Message));
         }

@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+
+namespace Maas.Bench.Llm;
+
+/// <summary>One streamed chat request as the client saw it.</summary>
+/// <param name="TtftMs">Time from sending the request to the first content token.</param>
+/// <param name="GapsMs">Times between consecutive content chunks (inter-token latency).</param>
+/// <param name="Tokens">Completion tokens (from usage, else the number of content chunks).</param>
+/// <param name="CachedTokens">Prompt tokens the server reports as cached (-1 when it does not say).</param>
+public sealed record RequestSample(double TtftMs, IReadOnlyList<double> GapsMs, int Tokens, int CachedTokens);
+
+/// <summary>The outcome of one scenario on one server.</summary>
+public sealed record ScenarioResult(string Server, string Scenario, int Concurrency, double WallSeconds, IReadOnlyList<RequestSample> Samples)
+{
+    public int Tokens => Samples.Sum(s => s.Tokens);
+
+    public double TokensPerSecond => Tokens / WallSeconds;
+
+    public double TtftP50 => Percentile(Samples.Select(s => s.TtftMs), 0.50);
+
+    public double TtftP99 => Percentile(Samples.Select(s => s.TtftMs), 0.99);
+
+    public double ItlP50 => Percentile(Samples.SelectMany(s => s.GapsMs), 0.50);
+
+    public double ItlP99 => Percentile(Samples.SelectMany(s => s.GapsMs), 0.99);
+
+    public static double Percentile(IEnumerable<double> values, double p)
+    {
+        var sorted = values.Order().ToArray();
+        if (sorted.Length == 0)
+        {
+            return double.NaN;
+        }
+
+        var rank = p * (sorted.Length - 1);
+        var lo = (int)Math.Floor(rank);
+        var hi = (int)Math.Ceiling(rank);
+        return sorted[lo] + ((sorted[hi] - sorted[lo]) * (rank - lo));
+    }
+}
+
+/// <summary>Replays a streamed chat workload against any OpenAI-compatible server (MaaS or llama-server).</summary>
+public sealed class ChatWorkload(HttpClient http, string baseUrl, string model, int maxTokens)
+{
+    /// <summary>Runs <paramref name="requests"/> chats over <paramref name="concurrency"/> parallel streams.</summary>
+    public async Task<ScenarioResult> RunAsync(string server, string scenario, int concurrency, int requests, string? systemPrompt, int seedOffset)
+    {
+        var samples = new RequestSample[requests];
+        var next = -1;
+        var clock = Stopwatch.StartNew();
+        var workers = Enumerable.Range(0, concurrency).Select(async _ =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < requests)
+            {
+                samples[i] = await OneAsync(systemPrompt, UserPrompt(seedOffset + i));
+            }
+        });
+        await Task.WhenAll(workers);
+        return new ScenarioResult(server, scenario, concurrency, clock.Elapsed.TotalSeconds, samples);
+    }
+
+    /// <summary>A short, distinct user turn per request.</summary>
+    public static string UserPrompt(int i) => $"Request {i}: write a short note about topic number {i * 7919 % 1000} and why it matters.";
+
+    /// <summary>A deterministic system prompt of about <paramref name="words"/> words.</summary>
+    public static string SystemPrompt(int words)
+    {
+        string[] vocabulary =
+        [
+            "the", "service", "answers", "questions", "about", "models", "with", "care", "and", "precision", "every", "reply",
+            "should", "be", "short", "clear", "polite", "helpful", "accurate", "when", "unsure", "say", "so", "never", "invent",
+            "facts", "cite", "sources", "where", "possible", "prefer", "simple", "words", "explain", "steps", "one", "by",
+        ];
+        var text = new StringBuilder("You are a helpful assistant. ");
+        var state = 12345u;
+        for (var i = 0; i < words; i++)
+        {
+            state = (state * 1664525u) + 1013904223u;
+            text.Append(vocabulary[(int)(state >> 16) % vocabulary.Length]).Append(i % 12 == 11 ? ". " : " ");
+        }
+
+        return text.ToString().TrimEnd();
+    }
+
+    private async Task<RequestSample> OneAsync(string? systemPrompt, string userPrompt)
+    {
+        var messages = new List<object>();
+        if (systemPrompt is not null)
+        {
+            messages.Add(new { role = "system", content = systemPrompt });
+        }
+
+        messages.Add(new { role = "user", content = userPrompt });
+        var body = JsonSerializer.Serialize(new
+        {
+            model,
+            messages,
+            stream = true,
+            stream_options = new { include_usage = true },
+            max_tokens = maxTokens,
+            temperature = 0,
+            ignore_eos = true,
+        });
+        using var request = new HttpRequestMessage(HttpMethod.Post, baseUrl + "/v1/chat/completions")
+        {
+            Content = new StringContent(body, Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+        var sent = Stopwatch.GetTimestamp();
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"{baseUrl}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        }
+
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        double ttft = double.NaN;
+        long last = 0;
+        var gaps = new List<double>();
+        var chunks = 0;
+        int? usageTokens = null;
+        var cached = -1;
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            if (!line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var data = line.AsSpan(6);
+            if (data.SequenceEqual("[DONE]"))
+            {
+                break;
+            }
+
+            var now = Stopwatch.GetTimestamp();
+            using var chunk = JsonDocument.Parse(line[6..]);
+            var root = chunk.RootElement;
+            if (root.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object)
+            {
+                usageTokens = usage.GetProperty("completion_tokens").GetInt32();
+                if (usage.TryGetProperty("prompt_tokens_details", out var details) && details.ValueKind == JsonValueKind.Object
+                    && details.TryGetProperty("cached_tokens", out var c))
+                {
+                    cached = c.GetInt32();
+                }
+            }
+
+            if (root.TryGetProperty("choices", out var choices) && choices.GetArrayLength() > 0
+                && choices[0].TryGetProperty("delta", out var delta) && delta.TryGetProperty("content", out var content)
+                && content.ValueKind == JsonValueKind.String && content.GetString()!.Length > 0)
+            {
+                chunks++;
+                if (double.IsNaN(ttft))
+                {
+                    ttft = Stopwatch.GetElapsedTime(sent, now).TotalMilliseconds;
+                }
+                else
+                {
+                    gaps.Add(Stopwatch.GetElapsedTime(last, now).TotalMilliseconds);
+                }
+
+                last = now;
+            }
+        }
+
+        return new RequestSample(ttft, gaps, usageTokens ?? chunks, cached);
+    }
+}

@@ -1,0 +1,195 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using Maas.Bench.Llm;
+using Maas.Core.Formats.Gguf;
+using Maas.Server;
+
+// MaaS vs llama-server on the same generated random-weight Llama (~270M parameters, Q8_0), same threads, one run.
+//   dotnet run -c Release --project bench/Maas.Bench.Llm [-- --threads 2 --tokens 48 --quick --no-write]
+var argsList = args.ToList();
+int Arg(string name, int fallback) => argsList.IndexOf(name) is var i and >= 0 ? int.Parse(argsList[i + 1], CultureInfo.InvariantCulture) : fallback;
+var quick = argsList.Contains("--quick");
+var threads = Arg("--threads", Environment.ProcessorCount);
+var maxTokens = Arg("--tokens", quick ? 16 : 48);
+var slots = 16;
+var contextPerSlot = 1024;
+var repoRoot = FindRepoRoot();
+var cache = Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } x ? x : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "maas", "bench");
+Directory.CreateDirectory(cache);
+
+// 1. The model: written by our own GGUF writer, Q8_0, reused across runs.
+var modelOptions = GgufLlamaModelOptions.Benchmark with { WeightType = GgmlType.Q8_0 };
+var modelPath = Path.Combine(cache, "bench-llama-270m-q8_0.gguf");
+if (!File.Exists(modelPath))
+{
+    Console.WriteLine($"writing {modelPath} ({modelOptions.ParameterCount / 1e6:F0}M parameters, Q8_0)");
+    GgufLlamaModelFactory.Write(modelPath, modelOptions);
+}
+
+// 2. llama-server, built from the same llama.cpp source by bench/llama-server/build.sh.
+Console.WriteLine("building (or finding) llama-server ...");
+var llamaServerBin = RunScript(Path.Combine(repoRoot, "bench", "llama-server", "build.sh"));
+var llamaPort = FreePort();
+using var llamaServer = Process.Start(new ProcessStartInfo(llamaServerBin)
+{
+    ArgumentList =
+    {
+        "-m", modelPath, "--host", "127.0.0.1", "--port", llamaPort.ToString(CultureInfo.InvariantCulture),
+        "-t", threads.ToString(CultureInfo.InvariantCulture), "-tb", threads.ToString(CultureInfo.InvariantCulture),
+        "-np", slots.ToString(CultureInfo.InvariantCulture), "-c", (slots * contextPerSlot).ToString(CultureInfo.InvariantCulture),
+        "-b", "512", "-ub", "512", "--no-webui", "--log-disable",
+    },
+    RedirectStandardOutput = true,
+    RedirectStandardError = true,
+})!;
+llamaServer.OutputDataReceived += (_, _) => { };
+llamaServer.ErrorDataReceived += (_, _) => { };
+llamaServer.BeginOutputReadLine();
+llamaServer.BeginErrorReadLine();
+
+// 3. MaaS, in this process, with the same slots, context and threads; the model registered through its API.
+var dataDir = Path.Combine(Path.GetTempPath(), "maas-bench-llm-" + Guid.NewGuid().ToString("N"));
+var maasPort = FreePort();
+var maasUrl = $"http://127.0.0.1:{maasPort}";
+await using var maas = MaasApp.Create(
+[
+    "--urls", maasUrl, "--Maas:DataDir=" + dataDir, "--Maas:Llm:Demo=false", "--Maas:Inference:Demo=false",
+    $"--Maas:Llm:Slots={slots}", $"--Maas:Llm:ContextPerSlot={contextPerSlot}", $"--Maas:Llm:Threads={threads}", "--Maas:Llm:BatchSize=512",
+    "--Logging:LogLevel:Default=Warning",
+]);
+await maas.StartAsync();
+using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
+await RegisterAsync(http, maasUrl, "bench-270m", modelPath);
+await WaitReadyAsync(http, $"http://127.0.0.1:{llamaPort}/health");
+
+var servers = new (string Name, ChatWorkload Workload)[]
+{
+    ("MaaS", new ChatWorkload(http, maasUrl, "bench-270m", maxTokens)),
+    ("llama-server", new ChatWorkload(http, $"http://127.0.0.1:{llamaPort}", "bench-270m", maxTokens)),
+};
+
+// Warm-up: load MaaS's engine and touch both servers once.
+foreach (var (_, w) in servers)
+{
+    await w.RunAsync("", "warmup", 1, 1, null, 100_000);
+}
+
+var results = new List<ScenarioResult>();
+var systemPrompt = ChatWorkload.SystemPrompt(400);
+var scenarios = new List<(string Name, int Concurrency, int Requests, string? System)>
+{
+    ("plain", 1, quick ? 2 : 4, null),
+    ("plain", 8, quick ? 8 : 16, null),
+    ("plain", 16, quick ? 16 : 32, null),
+    ("shared-400-word-system-prompt", 8, quick ? 8 : 24, systemPrompt),
+};
+var seed = 0;
+foreach (var (name, concurrency, requests, system) in scenarios)
+{
+    // The two servers take turns on each scenario, so drift on a noisy machine hits both alike.
+    foreach (var (server, workload) in servers)
+    {
+        if (system is not null)
+        {
+            await workload.RunAsync(server, "prime", 1, 1, system, 200_000); // a first caller with the prompt, as in production
+        }
+
+        Console.WriteLine($"{server}: {name} x{concurrency} ...");
+        var r = await workload.RunAsync(server, name, concurrency, requests, system, seed);
+        Console.WriteLine($"  {r.TokensPerSecond:F1} tok/s, TTFT p50 {r.TtftP50:F0} ms p99 {r.TtftP99:F0} ms, ITL p50 {r.ItlP50:F1} ms");
+        results.Add(r);
+    }
+
+    seed += requests;
+}
+
+var engines = await http.GetStringAsync(maasUrl + "/api/v1/llm/engines");
+llamaServer.Kill(entireProcessTree: true);
+await maas.StopAsync();
+try
+{
+    Directory.Delete(dataDir, recursive: true);
+}
+catch (IOException)
+{
+}
+
+var section = Report.Markdown(results, modelOptions, threads, slots, contextPerSlot, maxTokens, engines);
+Console.WriteLine(section);
+if (!argsList.Contains("--no-write"))
+{
+    Report.WriteSection(Path.Combine(repoRoot, "docs", "benchmarks.md"), section);
+    Console.WriteLine("written to docs/benchmarks.md");
+}
+
+static async Task RegisterAsync(HttpClient http, string baseUrl, string name, string path)
+{
+    using var create = await http.PostAsync(baseUrl + "/api/v1/models", new StringContent($$"""{"name":"{{name}}","task":"text-generation"}""", System.Text.Encoding.UTF8, "application/json"));
+    create.EnsureSuccessStatusCode();
+    await using var file = File.OpenRead(path);
+    using var content = new StreamContent(file);
+    content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+    using var request = new HttpRequestMessage(HttpMethod.Post, $"{baseUrl}/api/v1/models/{name}/versions") { Content = content };
+    request.Headers.Add("X-Maas-Filename", Path.GetFileName(path));
+    using var upload = await http.SendAsync(request);
+    if (!upload.IsSuccessStatusCode)
+    {
+        throw new InvalidOperationException("upload failed: " + await upload.Content.ReadAsStringAsync());
+    }
+}
+
+static async Task WaitReadyAsync(HttpClient http, string url)
+{
+    for (var i = 0; i < 600; i++)
+    {
+        try
+        {
+            using var r = await http.GetAsync(url);
+            if (r.IsSuccessStatusCode)
+            {
+                return;
+            }
+        }
+        catch (HttpRequestException)
+        {
+        }
+
+        await Task.Delay(200);
+    }
+
+    throw new TimeoutException(url + " did not become ready");
+}
+
+static string RunScript(string script)
+{
+    using var p = Process.Start(new ProcessStartInfo("bash", [script]) { RedirectStandardOutput = true })!;
+    var output = p.StandardOutput.ReadToEnd();
+    p.WaitForExit();
+    if (p.ExitCode != 0)
+    {
+        throw new InvalidOperationException($"{script} failed with exit code {p.ExitCode}");
+    }
+
+    return output.Trim().Split('\n')[^1];
+}
+
+static int FreePort()
+{
+    using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+    l.Start();
+    return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+}
+
+static string FindRepoRoot()
+{
+    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+    {
+        if (File.Exists(Path.Combine(dir.FullName, "Maas.slnx")))
+        {
+            return dir.FullName;
+        }
+    }
+
+    throw new InvalidOperationException("run from inside the repository");
+}

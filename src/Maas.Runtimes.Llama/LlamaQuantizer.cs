@@ -1,0 +1,70 @@
+using Maas.Core.Formats.Gguf;
+using Maas.Runtimes.Llama.Native;
+
+namespace Maas.Runtimes.Llama;
+
+/// <summary>What <see cref="LlamaQuantizer"/> produces (<c>llama_model_quantize_params</c>).</summary>
+public sealed record LlamaQuantizeOptions
+{
+    /// <summary>The target storage type, e.g. <see cref="LlamaFileType.MostlyQ8_0"/>.</summary>
+    public LlamaFileType FileType { get; init; } = LlamaFileType.MostlyQ8_0;
+
+    /// <summary>Threads (0: all cores).</summary>
+    public int Threads { get; init; }
+
+    /// <summary>Allow re-quantising tensors that are already quantised.</summary>
+    public bool AllowRequantize { get; init; }
+
+    /// <summary>Quantise output.weight too (llama.cpp's default).</summary>
+    public bool QuantizeOutputTensor { get; init; } = true;
+
+    /// <summary>Quantise every tensor to the target type (no per-tensor type mixing).</summary>
+    public bool Pure { get; init; }
+
+    /// <summary>Type of output.weight, when it should differ.</summary>
+    public GgmlType? OutputTensorType { get; init; }
+
+    /// <summary>Type of token_embd.weight, when it should differ.</summary>
+    public GgmlType? TokenEmbeddingType { get; init; }
+}
+
+/// <summary>Quantises GGUF models with llama.cpp (llama_model_quantize).</summary>
+public static class LlamaQuantizer
+{
+    /// <summary>Writes a quantised copy of <paramref name="input"/> to <paramref name="output"/>.</summary>
+    /// <exception cref="LlamaException">llama.cpp failed; the message carries its reason.</exception>
+    public static void Quantize(string input, string output, LlamaQuantizeOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(input);
+        ArgumentException.ThrowIfNullOrEmpty(output);
+        options ??= new LlamaQuantizeOptions();
+        if (!File.Exists(input))
+        {
+            throw new FileNotFoundException($"No model file at '{input}'", input);
+        }
+
+        if (Path.GetFullPath(input) == Path.GetFullPath(output))
+        {
+            throw new ArgumentException("the output must be a different file than the input", nameof(output));
+        }
+
+        LlamaBackend.EnsureInitialized();
+        var p = NativeApi.llama_model_quantize_default_params();
+        p.Ftype = options.FileType;
+        p.NThread = options.Threads;
+        p.AllowRequantize = options.AllowRequantize ? (byte)1 : (byte)0;
+        p.QuantizeOutputTensor = options.QuantizeOutputTensor ? (byte)1 : (byte)0;
+        p.Pure = options.Pure ? (byte)1 : (byte)0;
+        p.OutputTensorType = (uint?)options.OutputTensorType ?? p.OutputTensorType;
+        p.TokenEmbeddingType = (uint?)options.TokenEmbeddingType ?? p.TokenEmbeddingType;
+
+        LlamaLogging.BeginCapture();
+        var status = NativeApi.Quantize(input, output, p);
+        if (status != 0)
+        {
+            throw new LlamaException(
+                $"llama_model_quantize('{input}' -> '{output}', {options.FileType}, {options.Threads} threads) failed with status {status}",
+                LlamaLogging.TakeErrors());
+        }
+    }
+}

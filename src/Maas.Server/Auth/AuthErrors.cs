@@ -1,0 +1,159 @@
+using System.Globalization;
+using System.Text.Json;
+using Maas.Core.Tenancy;
+
+namespace Maas.Server.Auth;
+
+/// <summary>The error body a route's callers expect: each protocol has its own.</summary>
+public enum ErrorStyle
+{
+    /// <summary>The management API: <c>{"error": {"code", "message", ...}}</c>.</summary>
+    Management,
+
+    /// <summary>OpenAI: <c>{"error": {"message", "type", "param", "code"}}</c>.</summary>
+    OpenAi,
+
+    /// <summary>Open Inference Protocol v2 REST: <c>{"error": "message"}</c>.</summary>
+    Oip,
+
+    /// <summary>gRPC: a grpc-status and grpc-message, no body.</summary>
+    Grpc,
+}
+
+/// <summary>One refusal by the auth layer: status, stable code, a message without secrets, and extra fields.</summary>
+public sealed record AuthFailure(int Status, string Code, string Message, LimitRejection? Limit = null, TimeSpan? RetryAfter = null);
+
+/// <summary>Writes auth refusals in the route's own error format (keys never appear in them).</summary>
+public static class AuthErrors
+{
+    /// <summary>The style for a request path (REST) when the route does not say.</summary>
+    public static ErrorStyle StyleOf(PathString path) =>
+        path.StartsWithSegments("/v1") ? ErrorStyle.OpenAi
+        : path.StartsWithSegments("/v2") ? ErrorStyle.Oip
+        : ErrorStyle.Management;
+
+    /// <summary>Writes <paramref name="failure"/> as the whole response.</summary>
+    public static async Task WriteAsync(HttpContext context, ErrorStyle style, AuthFailure failure)
+    {
+        var response = context.Response;
+        if (failure.RetryAfter is { } retry)
+        {
+            response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(retry.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+        }
+
+        if (failure.Status == StatusCodes.Status401Unauthorized && style != ErrorStyle.Grpc)
+        {
+            response.Headers.WWWAuthenticate = "Bearer realm=\"maas\"";
+        }
+
+        if (style == ErrorStyle.Grpc)
+        {
+            // Trailers-only response: HTTP 200 with the gRPC status in the headers, as gRPC servers answer refusals.
+            response.StatusCode = StatusCodes.Status200OK;
+            response.ContentType = "application/grpc";
+            response.Headers["grpc-status"] = GrpcCode(failure.Status).ToString(CultureInfo.InvariantCulture);
+            response.Headers["grpc-message"] = Uri.EscapeDataString(failure.Message);
+            await response.Body.FlushAsync(context.RequestAborted);
+            return;
+        }
+
+        response.StatusCode = failure.Status;
+        response.ContentType = "application/json";
+        await response.Body.WriteAsync(Body(style, failure), context.RequestAborted);
+    }
+
+    /// <summary>The gRPC status code for an HTTP status (UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND, RESOURCE_EXHAUSTED, ...).</summary>
+    public static int GrpcCode(int status) => status switch
+    {
+        400 => 3, // INVALID_ARGUMENT
+        401 => 16, // UNAUTHENTICATED
+        403 => 7, // PERMISSION_DENIED
+        404 => 5, // NOT_FOUND
+        429 => 8, // RESOURCE_EXHAUSTED
+        503 => 14, // UNAVAILABLE
+        _ => 13, // INTERNAL
+    };
+
+    private static byte[] Body(ErrorStyle style, AuthFailure failure)
+    {
+        using var stream = new MemoryStream();
+        using (var json = new Utf8JsonWriter(stream))
+        {
+            json.WriteStartObject();
+            if (style == ErrorStyle.Oip)
+            {
+                json.WriteString("error", failure.Message);
+            }
+            else
+            {
+                json.WriteStartObject("error");
+                if (style == ErrorStyle.OpenAi)
+                {
+                    json.WriteString("message", failure.Message);
+                    json.WriteString("type", OpenAiType(failure));
+                    json.WriteNull("param");
+                    json.WriteString("code", failure.Code);
+                }
+                else
+                {
+                    json.WriteString("code", failure.Code);
+                    json.WriteString("message", failure.Message);
+                }
+
+                if (failure.Limit is { } limit)
+                {
+                    json.WriteString("limit", limit.Name);
+                    json.WriteString("scope", limit.Scope);
+                    json.WriteNumber("value", limit.Value);
+                    if (limit.ResetAt is { } reset)
+                    {
+                        json.WriteString("reset_at", reset.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture));
+                    }
+                }
+
+                if (failure.RetryAfter is { } retry)
+                {
+                    json.WriteNumber("retry_after_seconds", Math.Max(1, Math.Ceiling(retry.TotalSeconds)));
+                }
+
+                json.WriteEndObject();
+            }
+
+            json.WriteEndObject();
+        }
+
+        return stream.ToArray();
+    }
+
+    private static string OpenAiType(AuthFailure failure) => failure.Status switch
+    {
+        429 when failure.Limit?.Kind is LimitKind.TokensPerMinute => "tokens",
+        429 when failure.Limit?.Kind is LimitKind.DailyTokens or LimitKind.MonthlyTokens or LimitKind.DailyComputeSeconds or LimitKind.MonthlyComputeSeconds => "insufficient_quota",
+        429 => "requests",
+        403 => "permission_error",
+        401 => "invalid_request_error",
+        _ => "invalid_request_error",
+    };
+
+    /// <summary>The refusal for a limit: 429 with which limit, its value, and when it resets.</summary>
+    public static AuthFailure RateLimited(LimitRejection rejection, DateTimeOffset now)
+    {
+        var retry = rejection.ResetAt is { } reset ? reset - now : TimeSpan.FromSeconds(1);
+        if (retry < TimeSpan.Zero)
+        {
+            retry = TimeSpan.FromSeconds(1);
+        }
+
+        var value = rejection.Value.ToString("0.###", CultureInfo.InvariantCulture);
+        var when = rejection.ResetAt is null ? "when a running request finishes" : $"in {Math.Max(1, Math.Ceiling(retry.TotalSeconds)).ToString(CultureInfo.InvariantCulture)} s";
+        var code = rejection.Kind is LimitKind.DailyTokens or LimitKind.MonthlyTokens or LimitKind.DailyComputeSeconds or LimitKind.MonthlyComputeSeconds
+            ? "quota_exceeded"
+            : "rate_limit_exceeded";
+        return new AuthFailure(
+            StatusCodes.Status429TooManyRequests,
+            code,
+            $"the {rejection.Scope}'s limit {rejection.Name} = {value} is reached; it resets {when}",
+            rejection,
+            retry);
+    }
+}

@@ -1,0 +1,86 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Maas.Server.Auth;
+
+/// <summary>Authentication settings, bound from "Maas:Auth" (MAAS_ADMIN_KEY sets <see cref="AdminKey"/>).</summary>
+public sealed class AuthOptions
+{
+    /// <summary>The configuration section these options bind from.</summary>
+    public const string Section = "Maas:Auth";
+
+    /// <summary>
+    /// An admin key chosen by the operator (24 to 256 characters of A-Z a-z 0-9 - _ .): created in the default tenant
+    /// on start, replacing the previous one set this way. When unset, the first start generates one instead.
+    /// </summary>
+    public string? AdminKey { get; set; }
+
+    /// <summary>Where the generated admin key is written (owner-only permissions); default <c>{DataDir}/admin-key</c>.</summary>
+    public string? AdminKeyFile { get; set; }
+
+    /// <summary>
+    /// Local development only: requests without a key may use <c>infer</c> routes as the default tenant. Refused at
+    /// start unless every listen address is loopback, and honoured only for loopback clients.
+    /// </summary>
+    public bool AllowAnonymousInfer { get; set; }
+
+    /// <summary>Serve /metrics without a key (for a scraper on a trusted network); otherwise it needs an admin key.</summary>
+    public bool AnonymousMetrics { get; set; }
+
+    /// <summary>How long a looked-up key is reused before it is read again; 0 reads the database on every request.</summary>
+    [Range(0, 86_400)]
+    public double KeyCacheSeconds { get; set; } = 60;
+
+    /// <summary>How long an unknown key is remembered as unknown (spares the database repeated misses).</summary>
+    [Range(0, 3_600)]
+    public double UnknownKeyCacheSeconds { get; set; } = 10;
+
+    /// <summary>How often each node asks the database whether keys or tenants changed elsewhere, in ms; 0 turns it off.</summary>
+    [Range(0, 3_600_000)]
+    public int ChangePollMs { get; set; } = 1000;
+
+    /// <summary>Failed authentication attempts one client address may make per <see cref="FailedAttemptWindowSeconds"/>.</summary>
+    [Range(1, 1_000_000)]
+    public int FailedAttemptsPerWindow { get; set; } = 30;
+
+    /// <summary>The window of <see cref="FailedAttemptsPerWindow"/>, in seconds.</summary>
+    [Range(1, 86_400)]
+    public double FailedAttemptWindowSeconds { get; set; } = 60;
+}
+
+/// <summary>Rate limit settings, bound from "Maas:Limits".</summary>
+public sealed class LimitsOptions
+{
+    /// <summary>The configuration section these options bind from.</summary>
+    public const string Section = "Maas:Limits";
+
+    /// <summary>The length of the "per minute" rate windows in seconds (shorter in tests).</summary>
+    [Range(0.1, 86_400)]
+    public double WindowSeconds { get; set; } = 60;
+
+    /// <summary>How often budgets are re-read from the database to include other nodes' usage, in seconds; 0 turns it off.</summary>
+    [Range(0, 86_400)]
+    public double BudgetSyncSeconds { get; set; } = 30;
+}
+
+/// <summary>Usage metering settings, bound from "Maas:Usage".</summary>
+public sealed class UsageOptions
+{
+    /// <summary>The configuration section these options bind from.</summary>
+    public const string Section = "Maas:Usage";
+
+    /// <summary>How long the writer waits to fill a batch after the first record, in ms.</summary>
+    [Range(0, 60_000)]
+    public int FlushMs { get; set; } = 200;
+
+    /// <summary>The most records written in one transaction.</summary>
+    [Range(1, 100_000)]
+    public int BatchSize { get; set; } = 1000;
+
+    /// <summary>Records that may wait for the writer; beyond that (a database down for long) new ones are dropped and counted.</summary>
+    [Range(1_000, 100_000_000)]
+    public int QueueCapacity { get; set; } = 1_000_000;
+
+    /// <summary>How often keys' last-used times are written, in seconds.</summary>
+    [Range(0.1, 3_600)]
+    public double LastUsedFlushSeconds { get; set; } = 10;
+}

@@ -1,0 +1,116 @@
+using System.Collections.Concurrent;
+using Maas.Core.Tenancy;
+using Microsoft.AspNetCore.Routing.Patterns;
+using Microsoft.Extensions.Options;
+
+namespace Maas.Server.Auth;
+
+/// <summary>What a route needs: nothing (health probes), one of some scopes, or it declared nothing (refused).</summary>
+public enum AccessKind
+{
+    /// <summary>A health probe: no key.</summary>
+    Anonymous,
+
+    /// <summary>A key with one of the required scopes.</summary>
+    Scoped,
+
+    /// <summary>The route declares no scope: refused, and the route-enumeration test fails.</summary>
+    Undeclared,
+}
+
+/// <summary>The access rule of one endpoint, with what the auth middleware needs to know about it.</summary>
+public sealed record AccessRule(AccessKind Kind, ScopeRequirement? Requirement, string? ModelRouteValue, string? AuditAction, string Protocol, string Operation)
+{
+    /// <summary>True when a mutating call of this route is a management action (audited).</summary>
+    public bool IsManagement => Requirement?.IsManagement == true;
+
+    /// <summary>True when the route changes a model (the caller must own it, not just see it).</summary>
+    public bool WritesModel => Requirement is { } r && r.AnyOf.Contains(MaasScopes.ModelsWrite) && !r.AnyOf.Contains(MaasScopes.ModelsRead);
+}
+
+/// <summary>Finds each endpoint's access rule from its metadata (cached per endpoint).</summary>
+/// <remarks>
+/// A few routes that other features map without metadata are known here by their pattern: the health probes are
+/// anonymous, /metrics needs an admin key unless Maas:Auth:AnonymousMetrics is on. Anything else without a
+/// <see cref="ScopeRequirement"/> is <see cref="AccessKind.Undeclared"/>: deny by default.
+/// </remarks>
+public sealed class EndpointAccess(IOptions<AuthOptions> options)
+{
+    /// <summary>Routes that are health probes: the only ones anyone may call without a key.</summary>
+    public static readonly IReadOnlySet<string> ProbePatterns = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "/health/live", "/health/ready", "/v2/health/live", "/v2/health/ready",
+    };
+
+    private static readonly ScopeRequirement AnyKey = new(MaasScopes.All);
+    private static readonly ScopeRequirement AdminOnly = new([MaasScopes.Admin]);
+    private readonly ConcurrentDictionary<Endpoint, AccessRule> _rules = new();
+    private readonly AccessRule _noEndpoint = new(AccessKind.Scoped, AnyKey, null, null, "api", "unmatched");
+
+    /// <summary>The rule of <paramref name="endpoint"/> (null: no route matched, which still needs a key).</summary>
+    public AccessRule Resolve(Endpoint? endpoint) => endpoint is null ? _noEndpoint : _rules.GetOrAdd(endpoint, Build);
+
+    private AccessRule Build(Endpoint endpoint)
+    {
+        var pattern = (endpoint as RouteEndpoint)?.RoutePattern;
+        var raw = pattern?.RawText is { } text ? "/" + text.TrimStart('/') : "";
+        var protocol = ProtocolOf(raw);
+        var operation = raw.Length > 0 ? raw : endpoint.DisplayName ?? "unknown";
+        var audit = endpoint.Metadata.GetMetadata<AuditAction>()?.Name;
+        var model = endpoint.Metadata.GetMetadata<ModelRouteValue>()?.Name ?? ModelValueOf(raw, pattern);
+
+        // The innermost declaration wins: an endpoint's own metadata comes after its group's.
+        foreach (var item in endpoint.Metadata.Reverse())
+        {
+            switch (item)
+            {
+                case AnonymousProbe:
+                    return new AccessRule(AccessKind.Anonymous, null, null, null, protocol, operation);
+                case ScopeRequirement requirement:
+                    return new AccessRule(AccessKind.Scoped, requirement, model, audit, protocol, operation);
+            }
+        }
+
+        if (ProbePatterns.Contains(raw))
+        {
+            return new AccessRule(AccessKind.Anonymous, null, null, null, protocol, operation);
+        }
+
+        if (raw == "/metrics")
+        {
+            return options.Value.AnonymousMetrics
+                ? new AccessRule(AccessKind.Anonymous, null, null, null, "api", operation)
+                : new AccessRule(AccessKind.Scoped, AdminOnly, null, null, "api", operation);
+        }
+
+        if (endpoint is RouteEndpoint { Order: int.MaxValue } && pattern?.Parameters.Any(p => p.IsCatchAll) == true)
+        {
+            // A fallback (e.g. the JSON 404 for unknown /api/v1 routes): any key, so strangers learn nothing.
+            return new AccessRule(AccessKind.Scoped, AnyKey, null, null, protocol, operation);
+        }
+
+        return new AccessRule(AccessKind.Undeclared, null, null, null, protocol, operation);
+    }
+
+    /// <summary>The protocol a route speaks, for usage records: "openai", "oip-rest", "predict" or "api".</summary>
+    public static string ProtocolOf(string route) =>
+        route.StartsWith("/v1/", StringComparison.Ordinal) ? "openai"
+        : route.StartsWith("/v2", StringComparison.Ordinal) ? "oip-rest"
+        : route.EndsWith("/predict", StringComparison.Ordinal) ? "predict"
+        : "api";
+
+    private static string? ModelValueOf(string raw, RoutePattern? pattern)
+    {
+        if (pattern is null)
+        {
+            return null;
+        }
+
+        if (pattern.GetParameter("model") is not null)
+        {
+            return "model";
+        }
+
+        return raw.StartsWith("/api/v1/models/{name}", StringComparison.Ordinal) ? "name" : null;
+    }
+}

@@ -1,0 +1,226 @@
+using System.Text;
+using Maas.Core.Llm;
+
+namespace Maas.Server.OpenAi;
+
+/// <summary><c>POST /v1/chat/completions</c>: a chat rendered with the model's template, answered whole or streamed.</summary>
+internal static class ChatCompletionsEndpoint
+{
+    public static async Task HandleAsync(HttpContext context, LlmGenerationService service, ILoggerFactory loggers)
+    {
+        var aborted = context.RequestAborted;
+        await OpenAiEndpoint.RunAsync(context, loggers, async () =>
+        {
+            var request = OpenAiRequestReader.ReadChat(await OpenAiRequestReader.ReadBodyAsync(context.Request, aborted));
+            var p = request.Parameters;
+            using var session = await service.OpenAsync(p.Model, aborted);
+            var engine = session.Engine;
+            var prompt = engine.Tokenize(engine.FormatChat(request.Messages), addSpecial: true, parseSpecial: true);
+            // Models without their own template get ChatML; its end-of-turn marker may be plain text to them.
+            string[] extraStops = engine.Info.ChatFormat == "chatml" ? [ChatMlFormat.EndOfTurn] : [];
+            var id = OpenAiJson.NewId("chatcmpl-");
+            var requests = service.Prepare(session, prompt, p, extraStops, id);
+            var events = service.Start(engine, requests, aborted);
+            if (p.Stream)
+            {
+                await StreamAsync(context, session, p, id, events, aborted);
+            }
+            else
+            {
+                await RespondAsync(context, session, p, id, events, aborted);
+            }
+        });
+    }
+
+    private static async Task RespondAsync(HttpContext context, LlmSession session, GenerationParameters p, string id, IAsyncEnumerable<ChoiceEvent> events, CancellationToken aborted)
+    {
+        var choices = Enumerable.Range(0, p.N).Select(_ => new ChoiceResult()).ToArray();
+        await foreach (var (index, e) in events)
+        {
+            choices[index].Add(e);
+        }
+
+        var usage = LlmUsage.Combine(choices.Select(c => c.Usage!).ToArray());
+        var buffer = OpenAiJson.Build(json =>
+        {
+            json.WriteStartObject();
+            json.WriteString("id", id);
+            json.WriteString("object", "chat.completion");
+            json.WriteNumber("created", OpenAiJson.Now());
+            json.WriteString("model", p.Model);
+            json.WriteString("system_fingerprint", OpenAiJson.Fingerprint(session.Resolved));
+            json.WriteStartArray("choices");
+            for (var i = 0; i < choices.Length; i++)
+            {
+                json.WriteStartObject();
+                json.WriteNumber("index", i);
+                json.WriteStartObject("message");
+                json.WriteString("role", "assistant");
+                json.WriteString("content", choices[i].Text.ToString());
+                json.WriteNull("refusal");
+                json.WriteEndObject();
+                OpenAiJson.WriteChatLogprobs(json, p.Logprobs ? choices[i].Logprobs : null);
+                json.WriteString("finish_reason", OpenAiJson.FinishReasonText(choices[i].Finish));
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            OpenAiJson.WriteUsage(json, usage);
+            json.WriteEndObject();
+        });
+        context.Response.ContentType = "application/json";
+        await context.Response.Body.WriteAsync(buffer.WrittenMemory, aborted);
+    }
+
+    private static async Task StreamAsync(HttpContext context, LlmSession session, GenerationParameters p, string id, IAsyncEnumerable<ChoiceEvent> events, CancellationToken aborted)
+    {
+        var sse = new SseWriter(context.Response);
+        var created = OpenAiJson.Now();
+        var fingerprint = OpenAiJson.Fingerprint(session.Resolved);
+        var usages = new LlmUsage?[p.N];
+        var finished = 0;
+
+        void Header(System.Text.Json.Utf8JsonWriter json)
+        {
+            json.WriteString("id", id);
+            json.WriteString("object", "chat.completion.chunk");
+            json.WriteNumber("created", created);
+            json.WriteString("model", p.Model);
+            json.WriteString("system_fingerprint", fingerprint);
+        }
+
+        await using var enumerator = events.GetAsyncEnumerator(aborted);
+        // Wait for the first token before sending headers, so a failure before it still gets a proper status.
+        var hasFirst = await enumerator.MoveNextAsync();
+        await sse.StartAsync(aborted);
+        for (var i = 0; i < p.N; i++)
+        {
+            var index = i;
+            await sse.WriteAsync(
+                json =>
+                {
+                    json.WriteStartObject();
+                    Header(json);
+                    json.WriteStartArray("choices");
+                    json.WriteStartObject();
+                    json.WriteNumber("index", index);
+                    json.WriteStartObject("delta");
+                    json.WriteString("role", "assistant");
+                    json.WriteString("content", "");
+                    json.WriteEndObject();
+                    json.WriteNull("logprobs");
+                    json.WriteNull("finish_reason");
+                    json.WriteEndObject();
+                    json.WriteEndArray();
+                    if (p.IncludeUsage)
+                    {
+                        json.WriteNull("usage");
+                    }
+
+                    json.WriteEndObject();
+                },
+                aborted);
+        }
+
+        for (var more = hasFirst; more; more = await enumerator.MoveNextAsync())
+        {
+            var (index, e) = enumerator.Current;
+            if (e.Finish is { } finish)
+            {
+                usages[index] = e.Usage;
+                finished++;
+            }
+
+            if (e.Text.Length == 0 && e.Finish is null && (e.Logprobs is null || e.Logprobs.Count == 0))
+            {
+                continue;
+            }
+
+            var last = finished == p.N && e.Finish is not null;
+            await sse.WriteAsync(
+                json =>
+                {
+                    json.WriteStartObject();
+                    Header(json);
+                    json.WriteStartArray("choices");
+                    json.WriteStartObject();
+                    json.WriteNumber("index", index);
+                    json.WriteStartObject("delta");
+                    if (e.Text.Length > 0)
+                    {
+                        json.WriteString("content", e.Text);
+                    }
+
+                    json.WriteEndObject();
+                    OpenAiJson.WriteChatLogprobs(json, p.Logprobs ? e.Logprobs ?? [] : null);
+                    if (e.Finish is { } reason)
+                    {
+                        json.WriteString("finish_reason", OpenAiJson.FinishReasonText(reason));
+                    }
+                    else
+                    {
+                        json.WriteNull("finish_reason");
+                    }
+
+                    json.WriteEndObject();
+                    json.WriteEndArray();
+                    if (p.IncludeUsage)
+                    {
+                        json.WriteNull("usage");
+                    }
+                    else if (last)
+                    {
+                        // Not asked for, but harmless to clients and useful: the totals ride on the last chunk (as llama-server does).
+                        OpenAiJson.WriteUsage(json, LlmUsage.Combine(usages.Select(u => u!).ToArray()));
+                    }
+
+                    json.WriteEndObject();
+                },
+                aborted);
+        }
+
+        if (p.IncludeUsage)
+        {
+            await sse.WriteAsync(
+                json =>
+                {
+                    json.WriteStartObject();
+                    Header(json);
+                    json.WriteStartArray("choices");
+                    json.WriteEndArray();
+                    OpenAiJson.WriteUsage(json, LlmUsage.Combine(usages.Select(u => u!).ToArray()));
+                    json.WriteEndObject();
+                },
+                aborted);
+        }
+
+        await sse.DoneAsync(aborted);
+    }
+
+    /// <summary>The pieces of one choice gathered for a non-streamed answer.</summary>
+    internal sealed class ChoiceResult
+    {
+        public StringBuilder Text { get; } = new();
+
+        public List<TokenLogprob> Logprobs { get; } = [];
+
+        public FinishReason Finish { get; private set; }
+
+        public LlmUsage? Usage { get; private set; }
+
+        public void Add(GenerationEvent e)
+        {
+            Text.Append(e.Text);
+            if (e.Logprobs is { } lp)
+            {
+                Logprobs.AddRange(lp);
+            }
+
+            if (e.Finish is { } f)
+            {
+                Finish = f;
+                Usage = e.Usage;
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+using Maas.Core.Llm;
+
+namespace Maas.Server.OpenAi;
+
+/// <summary><c>POST /v1/completions</c>: the legacy text completion API, for one prompt or several (text or token ids).</summary>
+internal static class CompletionsEndpoint
+{
+    public static async Task HandleAsync(HttpContext context, LlmGenerationService service, ILoggerFactory loggers)
+    {
+        var aborted = context.RequestAborted;
+        await OpenAiEndpoint.RunAsync(context, loggers, async () =>
+        {
+            var request = OpenAiRequestReader.ReadCompletion(await OpenAiRequestReader.ReadBodyAsync(context.Request, aborted));
+            var p = request.Parameters;
+            using var session = await service.OpenAsync(p.Model, aborted);
+            var engine = session.Engine;
+            var id = OpenAiJson.NewId("cmpl-");
+            var requests = new List<GenerationRequest>();
+            var echoes = new List<string>();
+            var promptTokens = 0;
+            for (var i = 0; i < request.Prompts.Count; i++)
+            {
+                var input = request.Prompts[i];
+                var tokens = input.Tokens ?? engine.Tokenize(input.Text!, addSpecial: true, parseSpecial: true);
+                promptTokens += tokens.Count;
+                requests.AddRange(service.Prepare(session, tokens, p, [], request.Prompts.Count == 1 ? id : $"{id}/p{i}"));
+                echoes.Add(!request.Echo ? "" : input.Text ?? string.Concat(tokens.Select(engine.TokenText)));
+            }
+
+            var events = service.Start(engine, requests, aborted);
+            var total = requests.Count;
+            if (p.Stream)
+            {
+                await StreamAsync(context, session, p, id, events, total, promptTokens, echoes, aborted);
+            }
+            else
+            {
+                await RespondAsync(context, session, p, id, events, total, promptTokens, echoes, aborted);
+            }
+        });
+    }
+
+    private static LlmUsage Usage(IEnumerable<LlmUsage?> parts, int promptTokens)
+    {
+        var list = parts.Select(u => u!).ToArray();
+        // Each prompt counts once however many choices it has; cached tokens likewise come from each prompt's first choice.
+        return new LlmUsage(promptTokens, list.Sum(u => u.CompletionTokens), list.Max(u => u.CachedPromptTokens));
+    }
+
+    private static async Task RespondAsync(HttpContext context, LlmSession session, GenerationParameters p, string id, IAsyncEnumerable<ChoiceEvent> events, int total, int promptTokens, List<string> echoes, CancellationToken aborted)
+    {
+        var choices = Enumerable.Range(0, total).Select(_ => new ChatCompletionsEndpoint.ChoiceResult()).ToArray();
+        await foreach (var (index, e) in events)
+        {
+            choices[index].Add(e);
+        }
+
+        var buffer = OpenAiJson.Build(json =>
+        {
+            json.WriteStartObject();
+            json.WriteString("id", id);
+            json.WriteString("object", "text_completion");
+            json.WriteNumber("created", OpenAiJson.Now());
+            json.WriteString("model", p.Model);
+            json.WriteString("system_fingerprint", OpenAiJson.Fingerprint(session.Resolved));
+            json.WriteStartArray("choices");
+            for (var i = 0; i < choices.Length; i++)
+            {
+                var echo = echoes[i / p.N];
+                json.WriteStartObject();
+                json.WriteString("text", echo + choices[i].Text.ToString());
+                json.WriteNumber("index", i);
+                OpenAiJson.WriteCompletionLogprobs(json, p.Logprobs ? choices[i].Logprobs : null, echo.Length);
+                json.WriteString("finish_reason", OpenAiJson.FinishReasonText(choices[i].Finish));
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            OpenAiJson.WriteUsage(json, Usage(choices.Select(c => c.Usage), promptTokens));
+            json.WriteEndObject();
+        });
+        context.Response.ContentType = "application/json";
+        await context.Response.Body.WriteAsync(buffer.WrittenMemory, aborted);
+    }
+
+    private static async Task StreamAsync(HttpContext context, LlmSession session, GenerationParameters p, string id, IAsyncEnumerable<ChoiceEvent> events, int total, int promptTokens, List<string> echoes, CancellationToken aborted)
+    {
+        var sse = new SseWriter(context.Response);
+        var created = OpenAiJson.Now();
+        var fingerprint = OpenAiJson.Fingerprint(session.Resolved);
+        var usages = new LlmUsage?[total];
+        var offsets = new int[total];
+        var started = new bool[total];
+        var finished = 0;
+
+        await using var enumerator = events.GetAsyncEnumerator(aborted);
+        var more = await enumerator.MoveNextAsync();
+        await sse.StartAsync(aborted);
+        for (; more; more = await enumerator.MoveNextAsync())
+        {
+            var (index, e) = enumerator.Current;
+            if (e.Finish is not null)
+            {
+                usages[index] = e.Usage;
+                finished++;
+            }
+
+            var text = e.Text;
+            if (!started[index])
+            {
+                started[index] = true;
+                text = echoes[index / p.N] + text;
+            }
+
+            if (text.Length == 0 && e.Finish is null && (e.Logprobs is null || e.Logprobs.Count == 0))
+            {
+                continue;
+            }
+
+            var last = finished == total && e.Finish is not null;
+            var offset = offsets[index];
+            offsets[index] += text.Length;
+            await sse.WriteAsync(
+                json =>
+                {
+                    json.WriteStartObject();
+                    json.WriteString("id", id);
+                    json.WriteString("object", "text_completion");
+                    json.WriteNumber("created", created);
+                    json.WriteString("model", p.Model);
+                    json.WriteString("system_fingerprint", fingerprint);
+                    json.WriteStartArray("choices");
+                    json.WriteStartObject();
+                    json.WriteString("text", text);
+                    json.WriteNumber("index", index);
+                    OpenAiJson.WriteCompletionLogprobs(json, p.Logprobs ? e.Logprobs ?? [] : null, offset);
+                    if (e.Finish is { } reason)
+                    {
+                        json.WriteString("finish_reason", OpenAiJson.FinishReasonText(reason));
+                    }
+                    else
+                    {
+                        json.WriteNull("finish_reason");
+                    }
+
+                    json.WriteEndObject();
+                    json.WriteEndArray();
+                    if (p.IncludeUsage)
+                    {
+                        json.WriteNull("usage");
+                    }
+                    else if (last)
+                    {
+                        OpenAiJson.WriteUsage(json, Usage(usages, promptTokens));
+                    }
+
+                    json.WriteEndObject();
+                },
+                aborted);
+        }
+
+        if (p.IncludeUsage)
+        {
+            await sse.WriteAsync(
+                json =>
+                {
+                    json.WriteStartObject();
+                    json.WriteString("id", id);
+                    json.WriteString("object", "text_completion");
+                    json.WriteNumber("created", created);
+                    json.WriteString("model", p.Model);
+                    json.WriteStartArray("choices");
+                    json.WriteEndArray();
+                    OpenAiJson.WriteUsage(json, Usage(usages, promptTokens));
+                    json.WriteEndObject();
+                },
+                aborted);
+        }
+
+        await sse.DoneAsync(aborted);
+    }
+}

@@ -1,0 +1,87 @@
+using System.Runtime.InteropServices;
+using Maas.Core.Llm;
+
+namespace Maas.Server.OpenAi;
+
+/// <summary><c>POST /v1/embeddings</c>: pooled sentence embeddings of one or many inputs, as floats or base64.</summary>
+internal static class EmbeddingsEndpoint
+{
+    public static async Task HandleAsync(HttpContext context, LlmGenerationService service, ILoggerFactory loggers)
+    {
+        var aborted = context.RequestAborted;
+        await OpenAiEndpoint.RunAsync(context, loggers, async () =>
+        {
+            var request = OpenAiRequestReader.ReadEmbedding(await OpenAiRequestReader.ReadBodyAsync(context.Request, aborted));
+            using var session = await service.OpenAsync(request.Model, aborted);
+            var engine = session.Engine;
+            var info = engine.Info;
+            if (request.Dimensions is { } dimensions && dimensions != info.EmbeddingSize)
+            {
+                throw LlmException.Invalid($"'dimensions' is {dimensions}, but this model's embeddings have {info.EmbeddingSize} dimensions and cannot be shortened", "dimensions", "unsupported_value");
+            }
+
+            var inputs = new List<IReadOnlyList<int>>();
+            foreach (var input in request.Inputs)
+            {
+                var tokens = input.Tokens ?? engine.Tokenize(input.Text!, addSpecial: true, parseSpecial: false);
+                if (tokens.Count > info.ContextPerSlot)
+                {
+                    throw new LlmException(
+                        LlmErrorKind.ContextOverflow,
+                        $"This model's maximum context length is {info.ContextPerSlot} tokens, however input {inputs.Count} has {tokens.Count} tokens. Please reduce the length of the input.",
+                        "input",
+                        "context_length_exceeded");
+                }
+
+                if (tokens.Any(t => t >= info.VocabularySize))
+                {
+                    throw LlmException.Invalid($"input {inputs.Count} holds a token id outside the model's vocabulary of {info.VocabularySize}", "input");
+                }
+
+                inputs.Add(tokens);
+            }
+
+            var vectors = await engine.EmbedAsync(inputs, request.Normalize, aborted);
+            var promptTokens = inputs.Sum(t => t.Count);
+            var buffer = OpenAiJson.Build(json =>
+            {
+                json.WriteStartObject();
+                json.WriteString("object", "list");
+                json.WriteStartArray("data");
+                for (var i = 0; i < vectors.Count; i++)
+                {
+                    json.WriteStartObject();
+                    json.WriteString("object", "embedding");
+                    json.WriteNumber("index", i);
+                    if (request.Base64)
+                    {
+                        // Little-endian float32, as OpenAI's base64 encoding is.
+                        json.WriteBase64String("embedding", MemoryMarshal.AsBytes(vectors[i].AsSpan()));
+                    }
+                    else
+                    {
+                        json.WriteStartArray("embedding");
+                        foreach (var v in vectors[i])
+                        {
+                            json.WriteNumberValue(float.IsFinite(v) ? v : 0f);
+                        }
+
+                        json.WriteEndArray();
+                    }
+
+                    json.WriteEndObject();
+                }
+
+                json.WriteEndArray();
+                json.WriteString("model", request.Model);
+                json.WriteStartObject("usage");
+                json.WriteNumber("prompt_tokens", promptTokens);
+                json.WriteNumber("total_tokens", promptTokens);
+                json.WriteEndObject();
+                json.WriteEndObject();
+            });
+            context.Response.ContentType = "application/json";
+            await context.Response.Body.WriteAsync(buffer.WrittenMemory, aborted);
+        });
+    }
+}

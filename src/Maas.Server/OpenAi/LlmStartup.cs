@@ -1,0 +1,91 @@
+using Maas.Core.Formats;
+using Maas.Core.Llm;
+using Maas.Core.Registry;
+using Maas.Server.Hosting;
+using Maas.Server.OpenAi.Demo;
+using Microsoft.Extensions.Options;
+
+namespace Maas.Server.OpenAi;
+
+/// <summary>LLM serving's start-up: seeds the demo LLM on a first start, loads models marked load-at-start, unloads deleted ones.</summary>
+internal sealed class LlmStartup(
+    IModelRegistry registry,
+    LlmEngineManager manager,
+    LlmModelResolver resolver,
+    IOptions<LlmServingOptions> options,
+    IOptions<MaasOptions> maas,
+    ILogger<LlmStartup> logger) : IHostedService
+{
+    private readonly CancellationTokenSource _stopping = new();
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        manager.EngineChanged += (spec, loaded) =>
+            logger.LogInformation("LLM {Model} version {Version} {State} ({Slots} slots x {Context} tokens)", spec.Name, spec.Version, loaded ? "loaded" : "unloaded", spec.Slots, spec.ContextPerSlot);
+        registry.Changed += OnRegistryChanged;
+        if (options.Value.Demo)
+        {
+            try
+            {
+                if (await LlmDemoModel.SeedAsync(registry, maas.Value.DataDir, cancellationToken))
+                {
+                    logger.LogInformation(
+                        "First start: registered the plumbing-demo LLM '{Model}' (random weights, gibberish answers). Try: curl -N http://127.0.0.1:8080/v1/chat/completions "
+                        + "-H 'Content-Type: application/json' -d '{{\"model\":\"{Model}\",\"stream\":true,\"max_tokens\":32,\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'",
+                        LlmDemoModel.Name,
+                        LlmDemoModel.Name);
+                }
+            }
+            catch (Exception ex) when (ex is RegistryException or IOException or UnauthorizedAccessException)
+            {
+                logger.LogWarning(ex, "Registering the demo LLM failed; the server runs without it");
+            }
+        }
+
+        _ = Task.Run(() => LoadAtStartAsync(_stopping.Token), CancellationToken.None);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        registry.Changed -= OnRegistryChanged;
+        await _stopping.CancelAsync();
+    }
+
+    private async Task LoadAtStartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var page = await registry.ListModelsAsync(new ModelQuery { Format = ModelFormat.Gguf, Limit = 1000 }, cancellationToken);
+            foreach (var model in page.Models.Where(m => m.ServingConfig.LoadAtStart == true))
+            {
+                try
+                {
+                    var resolved = await resolver.ResolveAsync(model.Name, cancellationToken);
+                    using var lease = await manager.AcquireAsync(resolved.Spec, resolved.KeepAlive, cancellationToken);
+                }
+                catch (LlmException ex)
+                {
+                    logger.LogWarning("LLM {Model} is configured to load at start but did not: {Reason}", model.Name, ex.Message);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is RegistryException or OperationCanceledException)
+        {
+            // Shutting down, or the registry is unavailable: models load on first use instead.
+        }
+    }
+
+    private void OnRegistryChanged(object? sender, RegistryChange change)
+    {
+        if (change.Kind is not (RegistryChangeKind.VersionDeleted or RegistryChangeKind.ModelDeleted))
+        {
+            return;
+        }
+
+        // A busy engine keeps serving its running requests and goes with its keep-alive.
+        foreach (var loaded in manager.Loaded().Where(l => l.Name == change.Model && (change.Version is null || change.Version == l.Version)))
+        {
+            _ = manager.TryUnloadAsync(loaded.Name, loaded.Version);
+        }
+    }
+}

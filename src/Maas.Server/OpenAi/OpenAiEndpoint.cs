@@ -1,0 +1,47 @@
+using Maas.Core.Llm;
+
+namespace Maas.Server.OpenAi;
+
+/// <summary>The error handling every OpenAI route shares: OpenAI's error body before the response starts, an SSE error event after.</summary>
+internal static class OpenAiEndpoint
+{
+    public static async Task RunAsync(HttpContext context, ILoggerFactory loggers, Func<Task> handle)
+    {
+        try
+        {
+            await handle();
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The caller went away; its sequence was freed by the engine.
+        }
+        catch (LlmException ex)
+        {
+            await FailAsync(context, ex);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException && !context.RequestAborted.IsCancellationRequested)
+        {
+            loggers.CreateLogger("Maas.OpenAi").LogError(ex, "{Path} failed", context.Request.Path);
+            await FailAsync(context, new LlmException(LlmErrorKind.Internal, "the server failed to answer: " + ex.Message, code: "internal_error"));
+        }
+    }
+
+    private static async Task FailAsync(HttpContext context, LlmException error)
+    {
+        if (!context.Response.HasStarted)
+        {
+            await OpenAiErrors.WriteAsync(context, error);
+            return;
+        }
+
+        // Mid-stream: the status is gone, so the error travels as an event, like OpenAI's own streams do.
+        try
+        {
+            await new SseWriter(context.Response).WriteRawAsync(OpenAiErrors.Body(error), context.RequestAborted);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+        {
+            // Nobody is listening any more.
+        }
+    }
+}

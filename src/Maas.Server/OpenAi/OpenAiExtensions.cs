@@ -1,0 +1,55 @@
+using Maas.Core.Llm;
+using Microsoft.Extensions.Options;
+
+namespace Maas.Server.OpenAi;
+
+/// <summary>Registers and maps the OpenAI-compatible LLM API (<c>/v1/models</c>, chat, completions, embeddings).</summary>
+public static class OpenAiExtensions
+{
+    /// <summary>Adds LLM serving: options (<c>Maas:Llm</c>), the engine manager with keep-alive, and the demo LLM.</summary>
+    public static WebApplicationBuilder AddMaasOpenAi(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<LlmServingOptions>()
+            .Bind(builder.Configuration.GetSection(LlmServingOptions.Section))
+            .PostConfigure(o =>
+            {
+                // One switch turns every demo off: unless set itself, the LLM demo follows the ONNX demo's setting.
+                if (builder.Configuration[LlmServingOptions.Section + ":Demo"] is null)
+                {
+                    o.Demo = builder.Configuration.GetValue("Maas:Inference:Demo", true);
+                }
+            })
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<LlmServingOptions>, LlmOptionsValidator>();
+        // services.AddSingleton<ILlmEngineFactory, Maas.Runtimes.Llama.Serving.LlamaEngineFactory>();
+        services.AddSingleton(sp => new LlmEngineManager(sp.GetRequiredService<ILlmEngineFactory>()));
+        services.AddSingleton(sp => new TokenBudget(sp.GetRequiredService<IOptions<LlmServingOptions>>().Value.MaxTokensInFlight));
+        services.AddSingleton<LlmModelResolver>();
+        services.AddSingleton<LlmGenerationService>();
+        services.AddHostedService<LlmStartup>();
+        return builder;
+    }
+
+    /// <summary>Maps the OpenAI routes under <c>/v1</c> and the engine statistics under <c>/api/v1/llm/engines</c>.</summary>
+    public static WebApplication MapMaasOpenAi(this WebApplication app)
+    {
+        var v1 = app.MapGroup("/v1").WithTags("OpenAI");
+        v1.MapGet("/models", ModelsEndpoint.ListAsync);
+        v1.MapGet("/models/{**model}", ModelsEndpoint.GetAsync);
+        v1.MapPost("/chat/completions", ChatCompletionsEndpoint.HandleAsync);
+        v1.MapPost("/completions", CompletionsEndpoint.HandleAsync);
+        v1.MapPost("/embeddings", EmbeddingsEndpoint.HandleAsync);
+        app.MapGet("/api/v1/llm/engines", LlmEnginesEndpoint.List).WithTags("LLM");
+        return app;
+    }
+
+    private sealed class LlmOptionsValidator : IValidateOptions<LlmServingOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, LlmServingOptions options)
+        {
+            var errors = options.Validate();
+            return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+        }
+    }
+}

@@ -1,0 +1,183 @@
+using System.Buffers;
+using System.Text.Json;
+using Maas.Core.Llm;
+
+namespace Maas.Server.OpenAi;
+
+/// <summary>Pieces of OpenAI response bodies written straight to a <see cref="Utf8JsonWriter"/>.</summary>
+internal static class OpenAiJson
+{
+    public static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    public static string NewId(string prefix) => prefix + Guid.NewGuid().ToString("N")[..24];
+
+    public static long Now() => DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+
+    public static string Fingerprint(ResolvedLlm model) => $"maas-{model.Spec.Name}-v{model.Spec.Version}";
+
+    public static string FinishReasonText(FinishReason reason) => reason == FinishReason.Length ? "length" : "stop";
+
+    /// <summary>usage with OpenAI's token details (cached prompt tokens come from the prefix cache).</summary>
+    public static void WriteUsage(Utf8JsonWriter json, LlmUsage usage)
+    {
+        json.WriteStartObject("usage");
+        json.WriteNumber("prompt_tokens", usage.PromptTokens);
+        json.WriteNumber("completion_tokens", usage.CompletionTokens);
+        json.WriteNumber("total_tokens", usage.TotalTokens);
+        json.WriteStartObject("prompt_tokens_details");
+        json.WriteNumber("cached_tokens", usage.CachedPromptTokens);
+        json.WriteNumber("audio_tokens", 0);
+        json.WriteEndObject();
+        json.WriteStartObject("completion_tokens_details");
+        json.WriteNumber("reasoning_tokens", 0);
+        json.WriteNumber("audio_tokens", 0);
+        json.WriteNumber("accepted_prediction_tokens", 0);
+        json.WriteNumber("rejected_prediction_tokens", 0);
+        json.WriteEndObject();
+        json.WriteEndObject();
+    }
+
+    /// <summary>Chat logprobs: <c>{"content": [{token, logprob, bytes, top_logprobs}], "refusal": null}</c>.</summary>
+    public static void WriteChatLogprobs(Utf8JsonWriter json, IReadOnlyList<TokenLogprob>? tokens)
+    {
+        if (tokens is null)
+        {
+            json.WriteNull("logprobs");
+            return;
+        }
+
+        json.WriteStartObject("logprobs");
+        json.WriteStartArray("content");
+        foreach (var t in tokens)
+        {
+            json.WriteStartObject();
+            WriteTokenFields(json, t.Token, t.Logprob, t.Bytes);
+            json.WriteStartArray("top_logprobs");
+            foreach (var top in t.Top)
+            {
+                json.WriteStartObject();
+                WriteTokenFields(json, top.Token, top.Logprob, top.Bytes);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+        json.WriteNull("refusal");
+        json.WriteEndObject();
+    }
+
+    /// <summary>Legacy completions logprobs: parallel arrays of tokens, their logprobs, alternatives and text offsets.</summary>
+    public static void WriteCompletionLogprobs(Utf8JsonWriter json, IReadOnlyList<TokenLogprob>? tokens, int textOffset)
+    {
+        if (tokens is null)
+        {
+            json.WriteNull("logprobs");
+            return;
+        }
+
+        json.WriteStartObject("logprobs");
+        json.WriteStartArray("tokens");
+        foreach (var t in tokens)
+        {
+            json.WriteStringValue(t.Token);
+        }
+
+        json.WriteEndArray();
+        json.WriteStartArray("token_logprobs");
+        foreach (var t in tokens)
+        {
+            json.WriteNumberValue(t.Logprob);
+        }
+
+        json.WriteEndArray();
+        json.WriteStartArray("top_logprobs");
+        foreach (var t in tokens)
+        {
+            json.WriteStartObject();
+            foreach (var top in t.Top)
+            {
+                json.WriteNumber(top.Token, top.Logprob);
+            }
+
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+        json.WriteStartArray("text_offset");
+        foreach (var t in tokens)
+        {
+            json.WriteNumberValue(textOffset);
+            textOffset += t.Token.Length;
+        }
+
+        json.WriteEndArray();
+        json.WriteEndObject();
+    }
+
+    private static void WriteTokenFields(Utf8JsonWriter json, string token, float logprob, byte[] bytes)
+    {
+        json.WriteString("token", token);
+        json.WriteNumber("logprob", float.IsNegativeInfinity(logprob) ? -9999f : logprob);
+        json.WriteStartArray("bytes");
+        foreach (var b in bytes)
+        {
+            json.WriteNumberValue(b);
+        }
+
+        json.WriteEndArray();
+    }
+
+    /// <summary>Serialises one JSON value built by <paramref name="write"/>.</summary>
+    public static ArrayBufferWriter<byte> Build(Action<Utf8JsonWriter> write)
+    {
+        var buffer = new ArrayBufferWriter<byte>(1024);
+        using var json = new Utf8JsonWriter(buffer, WriterOptions);
+        write(json);
+        json.Flush();
+        return buffer;
+    }
+}
+
+/// <summary>Server-Sent Events as OpenAI streams them: <c>data: {json}</c> per chunk, then <c>data: [DONE]</c>.</summary>
+internal sealed class SseWriter(HttpResponse response)
+{
+    private static readonly byte[] DataPrefix = "data: "u8.ToArray();
+    private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
+    private static readonly byte[] Done = "data: [DONE]\n\n"u8.ToArray();
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "text/event-stream; charset=utf-8";
+        response.Headers.CacheControl = "no-cache";
+        response.Headers["X-Accel-Buffering"] = "no";
+        response.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
+        await response.StartAsync(cancellationToken);
+    }
+
+    public async Task WriteAsync(Action<Utf8JsonWriter> write, CancellationToken cancellationToken)
+    {
+        var buffer = OpenAiJson.Build(write);
+        await response.Body.WriteAsync(DataPrefix, cancellationToken);
+        await response.Body.WriteAsync(buffer.WrittenMemory, cancellationToken);
+        await response.Body.WriteAsync(EventEnd, cancellationToken);
+        await response.Body.FlushAsync(cancellationToken);
+    }
+
+    public async Task WriteRawAsync(byte[] json, CancellationToken cancellationToken)
+    {
+        await response.Body.WriteAsync(DataPrefix, cancellationToken);
+        await response.Body.WriteAsync(json, cancellationToken);
+        await response.Body.WriteAsync(EventEnd, cancellationToken);
+        await response.Body.FlushAsync(cancellationToken);
+    }
+
+    public async Task DoneAsync(CancellationToken cancellationToken)
+    {
+        await response.Body.WriteAsync(Done, cancellationToken);
+        await response.Body.FlushAsync(cancellationToken);
+    }
+}

@@ -1,0 +1,105 @@
+using Maas.Core.Jobs;
+using Maas.Core.Registry;
+using Maas.Core.Registry.Import;
+using Maas.Server.Errors;
+using Maas.Server.Hosting;
+using Maas.Server.Jobs;
+using Maas.Storage;
+using Maas.Storage.Sql;
+using Microsoft.Extensions.Options;
+
+namespace Maas.Server.Registry;
+
+/// <summary>The model registry feature: storage, artifacts, uploads, imports, and its REST API under /api/v1.</summary>
+public static class RegistryExtensions
+{
+    /// <summary>The keyed HttpClient imports download with (no automatic redirects: the importer follows them).</summary>
+    public const string ImportHttpClient = "maas-registry-import";
+
+    /// <summary>Registers the registry's options, database, artifact store, jobs and start-up recovery.</summary>
+    public static WebApplicationBuilder AddMaasRegistry(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        Bind<RegistryOptions>(builder, RegistryOptions.Section, o => o.Validate());
+        Bind<DatabaseOptions>(builder, DatabaseOptions.Section, o => o.Validate());
+        Bind<ArtifactStoreOptions>(builder, ArtifactStoreOptions.Section, o => o.Validate());
+
+        services.AddSingleton(sp => new SqlRegistryStore(StorageFactory.CreateDialect(
+            sp.GetRequiredService<IOptions<DatabaseOptions>>().Value, DataDir(sp))));
+        services.AddSingleton<IRegistryStore>(sp => sp.GetRequiredService<SqlRegistryStore>());
+        services.AddSingleton<IJobStore>(sp => sp.GetRequiredService<SqlRegistryStore>());
+        services.AddSingleton(sp => StorageFactory.CreateArtifactStore(sp.GetRequiredService<IOptions<ArtifactStoreOptions>>().Value, DataDir(sp)));
+        services.AddSingleton(sp => new StagingArea(Path.Combine(DataDir(sp), "tmp", "staging")));
+        services.AddSingleton(sp => new ModelRegistry(
+            sp.GetRequiredService<IRegistryStore>(),
+            sp.GetRequiredService<IArtifactStore>(),
+            sp.GetRequiredService<StagingArea>(),
+            sp.GetRequiredService<IOptions<RegistryOptions>>().Value,
+            sp.GetServices<IVersionUseCheck>(),
+            sp.GetService<TimeProvider>()));
+        services.AddSingleton<IModelRegistry>(sp => sp.GetRequiredService<ModelRegistry>());
+        services.AddSingleton(sp =>
+        {
+            var runner = new JobRunner(sp.GetRequiredService<IJobStore>(), sp.GetRequiredService<IOptions<RegistryOptions>>().Value.MaxConcurrentImports);
+            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger<JobRunner>();
+            runner.Crashed += (job, e) => logger.LogError(e, "Job {Id} ({Kind}) failed unexpectedly", job.Id, job.Kind);
+            return runner;
+        });
+        services.AddKeyedSingleton(ImportHttpClient, (_, _) => new HttpClient(new SocketsHttpHandler
+        {
+            AllowAutoRedirect = false,
+            AutomaticDecompression = System.Net.DecompressionMethods.None,
+            ConnectTimeout = TimeSpan.FromSeconds(30),
+            PooledConnectionLifetime = TimeSpan.FromMinutes(10),
+        })
+        {
+            Timeout = Timeout.InfiniteTimeSpan, // The importer's own stall timeout decides; a 10 GB download takes long.
+        });
+        services.AddSingleton(sp => new ModelImporter(
+            sp.GetRequiredService<IModelRegistry>(),
+            sp.GetRequiredService<JobRunner>(),
+            sp.GetRequiredKeyedService<HttpClient>(ImportHttpClient),
+            sp.GetRequiredService<IOptions<RegistryOptions>>().Value));
+        services.AddSingleton<RegistryStartup>();
+        services.AddHostedService(sp => sp.GetRequiredService<RegistryStartup>());
+        return builder;
+    }
+
+    /// <summary>Maps the registry and job routes under /api/v1, with JSON errors and a JSON 404 for unknown routes.</summary>
+    public static IEndpointRouteBuilder MapMaasRegistry(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1").WithApiErrors();
+        // Requests that arrive while migrations run wait for them instead of failing.
+        api.AddEndpointFilter(async (invocation, next) =>
+        {
+            await invocation.HttpContext.RequestServices.GetRequiredService<RegistryStartup>().Ready.WaitAsync(invocation.HttpContext.RequestAborted);
+            return await next(invocation);
+        });
+        ModelEndpoints.Map(api);
+        VersionEndpoints.Map(api);
+        UploadEndpoints.Map(api);
+        AliasEndpoints.Map(api);
+        api.MapMaasJobs();
+        app.MapApiFallback();
+        return app;
+    }
+
+    private static string DataDir(IServiceProvider services) => services.GetRequiredService<IOptions<MaasOptions>>().Value.DataDir;
+
+    private static void Bind<T>(WebApplicationBuilder builder, string section, Func<T, IReadOnlyList<string>> validate)
+        where T : class
+    {
+        builder.Services.AddOptions<T>().Bind(builder.Configuration.GetSection(section)).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<T>>(new ListValidator<T>(validate));
+    }
+
+    private sealed class ListValidator<T>(Func<T, IReadOnlyList<string>> validate) : IValidateOptions<T>
+        where T : class
+    {
+        public ValidateOptionsResult Validate(string? name, T options)
+        {
+            var errors = validate(options);
+            return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+using System.Globalization;
+using Maas.Core.Registry;
+using Maas.Server.Errors;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+
+namespace Maas.Server.Registry;
+
+/// <summary>
+/// Resumable uploads, tus-like: create a session, send chunks at offsets (PATCH with Upload-Offset, or PUT with
+/// Content-Range), ask for the offset after a broken connection (HEAD), then complete it into a version.
+/// </summary>
+internal static class UploadEndpoints
+{
+    /// <summary>tus's header for the offset of a chunk and of the session.</summary>
+    public const string OffsetHeader = "Upload-Offset";
+
+    /// <summary>tus's header for the announced total size.</summary>
+    public const string LengthHeader = "Upload-Length";
+
+    public static void Map(RouteGroupBuilder api)
+    {
+        api.MapPost("/models/{name}/uploads", CreateAsync);
+        api.MapGet("/uploads/{id}", GetAsync);
+        api.MapMethods("/uploads/{id}", ["HEAD"], HeadAsync);
+        api.MapMethods("/uploads/{id}", ["PATCH"], PatchAsync);
+        api.MapPut("/uploads/{id}", PutAsync);
+        api.MapPost("/uploads/{id}/complete", CompleteAsync);
+        api.MapDelete("/uploads/{id}", CancelAsync);
+    }
+
+    private static async Task<IResult> CreateAsync(string name, HttpContext context, IModelRegistry registry)
+    {
+        var body = await ApiRequests.ReadJsonAsync<CreateUploadRequest>(context.Request, context.RequestAborted);
+        if (string.IsNullOrEmpty(body.Filename))
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "missing_filename", "filename is required");
+        }
+
+        var session = await registry.CreateUploadSessionAsync(name, body.Filename, body.Size, body.Sha256, ApiRequests.Caller(context), context.RequestAborted);
+        SetOffsetHeaders(context, session);
+        var response = UploadResponse.From(session);
+        return ModelEndpoints.CreatedAt.Json(response.Url, response);
+    }
+
+    private static async Task<IResult> GetAsync(string id, HttpContext context, IModelRegistry registry)
+    {
+        var session = await registry.GetUploadSessionAsync(id, context.RequestAborted);
+        SetOffsetHeaders(context, session);
+        return Results.Json(UploadResponse.From(session), RegistryJson.Options);
+    }
+
+    private static async Task<IResult> HeadAsync(string id, HttpContext context, IModelRegistry registry)
+    {
+        var session = await registry.GetUploadSessionAsync(id, context.RequestAborted);
+        SetOffsetHeaders(context, session);
+        return Results.Ok();
+    }
+
+    private static async Task<IResult> PatchAsync(string id, HttpContext context, IModelRegistry registry, IOptions<RegistryOptions> options)
+    {
+        var header = context.Request.Headers[OffsetHeader].ToString();
+        if (!long.TryParse(header, NumberStyles.None, CultureInfo.InvariantCulture, out var offset))
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "missing_offset", $"a chunk needs the {OffsetHeader} header with the offset it starts at");
+        }
+
+        var session = await AppendAsync(id, offset, context, registry, options.Value);
+        SetOffsetHeaders(context, session);
+        return Results.NoContent();
+    }
+
+    private static async Task<IResult> PutAsync(string id, HttpContext context, IModelRegistry registry, IOptions<RegistryOptions> options)
+    {
+        long offset;
+        if (context.Request.Headers.ContentRange.ToString() is { Length: > 0 } range)
+        {
+            if (!ContentRangeHeaderValue.TryParse(range, out var parsed) || parsed.From is not { } from || parsed.To is not { } to)
+            {
+                throw new ApiException(StatusCodes.Status400BadRequest, "invalid_range", $"Content-Range '{RegistryNames.Shorten(range)}' must be 'bytes first-last/total' or 'bytes first-last/*'");
+            }
+
+            if (context.Request.ContentLength is { } length && length != to - from + 1)
+            {
+                throw new ApiException(StatusCodes.Status400BadRequest, "invalid_range", $"Content-Range covers {to - from + 1} bytes but the body has {length}");
+            }
+
+            offset = from;
+        }
+        else
+        {
+            offset = ApiRequests.OptionalInt(context.Request.Query["offset"], "offset") is { } fromQuery and >= 0
+                ? fromQuery
+                : throw new ApiException(StatusCodes.Status400BadRequest, "missing_offset", "a chunk needs Content-Range (bytes first-last/total) or ?offset=N");
+        }
+
+        var session = await AppendAsync(id, offset, context, registry, options.Value);
+        SetOffsetHeaders(context, session);
+        return Results.Json(UploadResponse.From(session), RegistryJson.Options);
+    }
+
+    private static async Task<UploadSession> AppendAsync(string id, long offset, HttpContext context, IModelRegistry registry, RegistryOptions options)
+    {
+        ApiRequests.AllowLargeBody(context);
+        ApiRequests.CheckDeclaredLength(context.Request, options.MaxUploadBytes);
+        return await registry.AppendUploadAsync(id, offset, context.Request.Body, context.RequestAborted);
+    }
+
+    private static async Task<IResult> CompleteAsync(string id, HttpContext context, IModelRegistry registry)
+    {
+        var body = context.Request.ContentLength is 0 || (context.Request.ContentLength is null && context.Request.ContentType is null)
+            ? new CompleteUploadRequest(null, null, null, null, null)
+            : await ApiRequests.ReadJsonAsync<CompleteUploadRequest>(context.Request, context.RequestAborted);
+        var options = await VersionEndpoints.OptionsAsync(registry, body.Version, body.Metadata, body.DerivedFrom, body.Relation, ApiRequests.Caller(context), context.RequestAborted);
+        var version = await registry.CompleteUploadAsync(id, body.Files ?? [], options, context.RequestAborted);
+        var response = VersionResponse.From(version);
+        return ModelEndpoints.CreatedAt.Json(response.Url, response);
+    }
+
+    private static async Task<IResult> CancelAsync(string id, HttpContext context, IModelRegistry registry)
+    {
+        await registry.CancelUploadAsync(id, context.RequestAborted);
+        return Results.NoContent();
+    }
+
+    private static void SetOffsetHeaders(HttpContext context, UploadSession session)
+    {
+        var headers = context.Response.Headers;
+        headers[OffsetHeader] = session.Offset.ToString(CultureInfo.InvariantCulture);
+        if (session.TotalBytes is { } total)
+        {
+            headers[LengthHeader] = total.ToString(CultureInfo.InvariantCulture);
+        }
+
+        headers.CacheControl = "no-store";
+    }
+}

@@ -1,0 +1,303 @@
+using System.Text;
+using System.Text.Json;
+using Maas.Core.Registry;
+using Maas.Core.Registry.Import;
+using Maas.Server.Errors;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+
+namespace Maas.Server.Registry;
+
+/// <summary>Versions: upload (raw body or multipart), import from a URL, list, show, download, delete.</summary>
+internal static class VersionEndpoints
+{
+    /// <summary>The header that names the uploaded file of a raw-body upload.</summary>
+    public const string FileNameHeader = "X-Maas-Filename";
+
+    /// <summary>The header with the SHA-256 the uploader expects (optional).</summary>
+    public const string Sha256Header = "X-Maas-Sha256";
+
+    /// <summary>The header with the version's metadata as a JSON object of strings (optional).</summary>
+    public const string MetadataHeader = "X-Maas-Metadata";
+
+    private const int MaxFieldBytes = 64 * 1024;
+
+    public static void Map(RouteGroupBuilder api)
+    {
+        api.MapPost("/models/{name}/versions", UploadAsync);
+        api.MapPost("/models/{name}/versions:import", ImportAsync);
+        api.MapGet("/models/{name}/versions", ListAsync);
+        api.MapGet("/models/{name}/versions/{version}", GetAsync);
+        api.MapDelete("/models/{name}/versions/{version}", DeleteAsync);
+        api.MapMethods("/models/{name}/versions/{version}/artifact", ["GET", "HEAD"], (string name, string version, HttpContext context, IModelRegistry registry) =>
+            DownloadAsync(name, version, context.Request.Query["file"].ToString() is { Length: > 0 } f ? f : null, context, registry));
+        api.MapMethods("/models/{name}/versions/{version}/artifact/{**file}", ["GET", "HEAD"], (string name, string version, string file, HttpContext context, IModelRegistry registry) =>
+            DownloadAsync(name, version, file, context, registry));
+    }
+
+    /// <summary>Builds a version's options from what the caller sent, resolving derived_from to a concrete version.</summary>
+    public static async Task<NewVersionOptions> OptionsAsync(
+        IModelRegistry registry,
+        int? version,
+        IReadOnlyDictionary<string, string>? metadata,
+        string? derivedFrom,
+        string? relation,
+        string caller,
+        CancellationToken cancellationToken)
+    {
+        Lineage? lineage = null;
+        if (!string.IsNullOrEmpty(derivedFrom))
+        {
+            if (!ModelReference.TryParse(derivedFrom, out var reference))
+            {
+                throw new ApiException(StatusCodes.Status400BadRequest, "invalid_lineage", $"derived_from '{RegistryNames.Shorten(derivedFrom)}' is not 'model', 'model:alias' or 'model/versions/N'");
+            }
+
+            try
+            {
+                var resolved = await registry.ResolveAsync(reference, cancellationToken);
+                lineage = new Lineage(resolved.Model.Name, resolved.Version.Version, string.IsNullOrEmpty(relation) ? "derived_from" : relation);
+            }
+            catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
+            {
+                throw new ApiException(StatusCodes.Status400BadRequest, "lineage_not_found", $"derived_from '{derivedFrom}' names no ready version: {e.Message}");
+            }
+        }
+        else if (!string.IsNullOrEmpty(relation))
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_lineage", "relation needs derived_from");
+        }
+
+        return new NewVersionOptions
+        {
+            Version = version,
+            Metadata = metadata ?? new Dictionary<string, string>(),
+            DerivedFrom = lineage,
+            CreatedBy = caller,
+        };
+    }
+
+    private static async Task<IResult> UploadAsync(string name, HttpContext context, IModelRegistry registry, IOptions<RegistryOptions> options)
+    {
+        var request = context.Request;
+        var cancellationToken = context.RequestAborted;
+        ApiRequests.AllowLargeBody(context);
+        var limit = options.Value.MaxUploadBytes;
+        ApiRequests.CheckDeclaredLength(request, limit);
+        var mediaType = request.ContentType is { } contentType && MediaTypeHeaderValue.TryParse(contentType, out var parsed) ? parsed : null;
+        if (request.ContentType is not null && mediaType is null)
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "bad_request", $"Content-Type '{request.ContentType}' cannot be parsed");
+        }
+
+        if (mediaType?.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase) == true)
+        {
+            return await UploadMultipartAsync(name, context, mediaType, registry);
+        }
+
+        if (mediaType is not null && !mediaType.MediaType.Equals("application/octet-stream", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ApiException(
+                StatusCodes.Status415UnsupportedMediaType,
+                "unsupported_media_type",
+                $"send the artifact as application/octet-stream (with {FileNameHeader}) or multipart/form-data, not '{mediaType.MediaType}'");
+        }
+
+        var fileName = request.Headers[FileNameHeader].ToString();
+        if (fileName.Length == 0)
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "missing_filename", $"name the file in the {FileNameHeader} header (e.g. model.gguf)");
+        }
+
+        RegistryNames.ValidateFilePath(fileName);
+        var expected = ModelRegistry.NormalizeSha256(request.Headers[Sha256Header].ToString() is { Length: > 0 } sha ? sha : null);
+        var versionOptions = await OptionsAsync(
+            registry,
+            ApiRequests.OptionalInt(request.Query["version"], "version"),
+            ParseMetadata(request.Headers[MetadataHeader].ToString(), MetadataHeader),
+            request.Query["derived_from"],
+            request.Query["relation"],
+            ApiRequests.Caller(context),
+            cancellationToken);
+
+        await using var draft = await registry.BeginVersionAsync(name, versionOptions, cancellationToken);
+        var file = await draft.AddFileAsync(fileName, request.Body, null, cancellationToken);
+        if (expected is not null && expected != file.Sha256)
+        {
+            throw ModelRegistry.ChecksumMismatch(fileName, expected, file.Sha256);
+        }
+
+        var version = await registry.CommitVersionAsync(draft, cancellationToken);
+        var response = VersionResponse.From(version);
+        return ModelEndpoints.CreatedAt.Json(response.Url, response);
+    }
+
+    // Streams each file part straight into the draft: nothing is buffered, whatever the size. Form fields that
+    // choose the version number must come before the first file; metadata and lineage may come anywhere.
+    private static async Task<IResult> UploadMultipartAsync(string name, HttpContext context, MediaTypeHeaderValue mediaType, IModelRegistry registry)
+    {
+        var cancellationToken = context.RequestAborted;
+        var boundary = HeaderUtilities.RemoveQuotes(mediaType.Boundary).Value;
+        if (string.IsNullOrEmpty(boundary))
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "bad_request", "the multipart Content-Type has no boundary");
+        }
+
+        var query = context.Request.Query;
+        var fields = new Dictionary<string, string>(StringComparer.Ordinal);
+        var caller = ApiRequests.Caller(context);
+        var reader = new MultipartReader(boundary, context.Request.Body) { HeadersLengthLimit = 16 * 1024 };
+        VersionDraft? draft = null;
+        try
+        {
+            while (await reader.ReadNextSectionAsync(cancellationToken) is { } section)
+            {
+                if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition) || !disposition.IsFormDisposition() && !disposition.IsFileDisposition())
+                {
+                    throw new ApiException(StatusCodes.Status400BadRequest, "bad_request", "every multipart part needs Content-Disposition: form-data");
+                }
+
+                if (disposition.IsFileDisposition())
+                {
+                    var fileName = HeaderUtilities.RemoveQuotes(disposition.FileNameStar.HasValue ? disposition.FileNameStar : disposition.FileName).Value ?? "";
+                    RegistryNames.ValidateFilePath(fileName);
+                    draft ??= await registry.BeginVersionAsync(
+                        name,
+                        await OptionsAsync(registry, Field("version") is { } v ? ApiRequests.OptionalInt(v, "version") : null, null, null, null, caller, cancellationToken),
+                        cancellationToken);
+                    await draft.AddFileAsync(fileName, section.Body, null, cancellationToken);
+                    continue;
+                }
+
+                var field = HeaderUtilities.RemoveQuotes(disposition.Name).Value ?? "";
+                if (field == "version" && draft is not null)
+                {
+                    throw new ApiException(StatusCodes.Status400BadRequest, "field_order", "the 'version' field must come before the file parts");
+                }
+
+                fields[field] = await ReadFieldAsync(section.Body, field, cancellationToken);
+            }
+
+            if (draft is null)
+            {
+                throw new ApiException(StatusCodes.Status400BadRequest, "empty_upload", "the multipart body has no file part");
+            }
+
+            var final = await OptionsAsync(
+                registry,
+                draft.Options.Version,
+                ParseMetadata(Field("metadata"), "metadata"),
+                Field("derived_from"),
+                Field("relation"),
+                caller,
+                cancellationToken);
+            draft.Options = final with { Version = draft.Options.Version };
+            if (ModelRegistry.NormalizeSha256(Field("sha256")) is { } expected && draft.Files.Count > 0)
+            {
+                var primary = draft.Files.FirstOrDefault(f => f.Path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) || f.Path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)) ?? draft.Files[0];
+                if (expected != primary.Sha256)
+                {
+                    throw ModelRegistry.ChecksumMismatch(primary.Path, expected, primary.Sha256);
+                }
+            }
+
+            var version = await registry.CommitVersionAsync(draft, cancellationToken);
+            var response = VersionResponse.From(version);
+            return ModelEndpoints.CreatedAt.Json(response.Url, response);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "bad_request", $"the multipart body is malformed: {e.Message}");
+        }
+        finally
+        {
+            if (draft is not null)
+            {
+                await draft.DisposeAsync();
+            }
+        }
+
+        string? Field(string key) => fields.TryGetValue(key, out var value) ? value : query[key].ToString() is { Length: > 0 } q ? q : null;
+    }
+
+    private static async Task<string> ReadFieldAsync(Stream body, string field, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[8192];
+        int read;
+        while ((read = await body.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            buffer.Write(chunk, 0, read);
+            if (buffer.Length > MaxFieldBytes)
+            {
+                throw new ApiException(StatusCodes.Status400BadRequest, "bad_request", $"the form field '{RegistryNames.Shorten(field)}' is longer than {MaxFieldBytes} bytes");
+            }
+        }
+
+        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    private static Dictionary<string, string>? ParseMetadata(string? json, string where)
+    {
+        if (string.IsNullOrWhiteSpace(json))
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize<Dictionary<string, string>>(json, RegistryJson.Options);
+        }
+        catch (JsonException)
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_metadata", $"{where} must be a JSON object of string values, e.g. {{\"source\": \"training-run-42\"}}");
+        }
+    }
+
+    private static async Task<IResult> ImportAsync(string name, HttpContext context, IModelRegistry registry, ModelImporter importer)
+    {
+        var body = await ApiRequests.ReadJsonAsync<ImportVersionRequest>(context.Request, context.RequestAborted);
+        var options = await OptionsAsync(registry, body.Version, body.Metadata, body.DerivedFrom, body.Relation, ApiRequests.Caller(context), context.RequestAborted);
+        var job = await importer.StartAsync(name, new ImportRequest(body.Url ?? "", body.Sha256, body.Filename, options), context.RequestAborted);
+        var response = JobResponse.From(job);
+        return ModelEndpoints.CreatedAt.Accepted(response.Url, response);
+    }
+
+    private static async Task<IResult> ListAsync(string name, HttpContext context, IModelRegistry registry)
+    {
+        var versions = await registry.ListVersionsAsync(name, context.RequestAborted);
+        return Results.Json(new { model = name, versions = versions.Select(VersionResponse.From).ToArray() }, RegistryJson.Options);
+    }
+
+    private static async Task<IResult> GetAsync(string name, string version, HttpContext context, IModelRegistry registry)
+    {
+        var found = await registry.GetVersionAsync(name, ApiRequests.Version(version), context.RequestAborted);
+        return Results.Json(VersionResponse.From(found), RegistryJson.Options);
+    }
+
+    private static async Task<IResult> DeleteAsync(string name, string version, HttpContext context, IModelRegistry registry)
+    {
+        await registry.DeleteVersionAsync(name, ApiRequests.Version(version), ApiRequests.Flag(context.Request.Query["force"], "force"), context.RequestAborted);
+        return Results.NoContent();
+    }
+
+    private static async Task<IResult> DownloadAsync(string name, string version, string? file, HttpContext context, IModelRegistry registry)
+    {
+        var found = await registry.GetVersionAsync(name, ApiRequests.Version(version), context.RequestAborted);
+        var content = await registry.OpenArtifactAsync(found, file, context.RequestAborted);
+        var entry = found.Files.First(f => f.Path == (file ?? found.FileName));
+        var headers = context.Response.Headers;
+        headers[Sha256Header] = entry.Sha256;
+        headers["Repr-Digest"] = $"sha-256=:{Convert.ToBase64String(Convert.FromHexString(entry.Sha256))}:";
+        var tag = new EntityTagHeaderValue($"\"{entry.Sha256}\"");
+        var downloadName = Path.GetFileName(entry.Path);
+        if (content.LocalPath is { } path)
+        {
+            content.Dispose();
+            return Results.File(path, "application/octet-stream", downloadName, entityTag: tag, enableRangeProcessing: true);
+        }
+
+        return Results.Stream(content.Stream, "application/octet-stream", downloadName, entityTag: tag);
+    }
+}

@@ -1,0 +1,604 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text;
+using Dapper;
+using Maas.Core.Registry;
+using Maas.Core.Tenancy;
+using Maas.Storage.Sql;
+
+namespace Maas.Storage.Tenancy;
+
+/// <summary>Tenants, keys, usage and audit on the registry's database (SQLite or PostgreSQL, one set of queries).</summary>
+public sealed class SqlTenancyStore : ITenancyStore
+{
+    // Rows per multi-row INSERT: 14 parameters each stays far below both databases' parameter limits.
+    private const int InsertChunk = 200;
+
+    private const string KeyColumns = """
+        k.id, k.prefix, k.salt, k.hash, k.name, k.tenant, k.scopes, k.models, k.limits, k.expires_at, k.created_by, k.created_at,
+        k.last_used_at, k.revoked_at, k.revoked_by, k.managed_by
+        """;
+
+    private const string BumpEpoch = "UPDATE tenancy_state SET epoch = epoch + 1 WHERE id = 1";
+
+    static SqlTenancyStore()
+    {
+        DefaultTypeMap.MatchNamesWithUnderscores = true;
+    }
+
+    /// <summary>Creates the store over a dialect owned by someone else (the registry store's).</summary>
+    public SqlTenancyStore(SqlDialect dialect)
+    {
+        Dialect = dialect;
+    }
+
+    /// <summary>The database dialect.</summary>
+    public SqlDialect Dialect { get; }
+
+    // ---- tenants ----
+
+    /// <inheritdoc />
+    public async Task<Tenant> CreateTenantAsync(Tenant tenant, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await connection.ExecuteAsync(Command(
+                "INSERT INTO tenants (name, limits, created_by, created_at) VALUES (@Name, @Limits, @CreatedBy, @CreatedAt)",
+                new { tenant.Name, Limits = RegistryJson.Serialize(tenant.Limits), tenant.CreatedBy, CreatedAt = tenant.CreatedAt.ToUnixTimeMilliseconds() },
+                null,
+                cancellationToken)).ConfigureAwait(false);
+        }
+        catch (DbException e) when (Dialect.IsUniqueViolation(e))
+        {
+            throw TenancyException.Conflict("tenant_exists", $"a tenant named '{tenant.Name}' already exists");
+        }
+
+        return tenant;
+    }
+
+    /// <inheritdoc />
+    public async Task<Tenant?> GetTenantAsync(string name, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var row = await connection.QuerySingleOrDefaultAsync<TenantRow>(Command(
+            "SELECT name, limits, created_by, created_at FROM tenants WHERE name = @Name", new { Name = name }, null, cancellationToken)).ConfigureAwait(false);
+        return row?.ToTenant();
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<Tenant>> ListTenantsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<TenantRow>(Command(
+            "SELECT name, limits, created_by, created_at FROM tenants ORDER BY name", null, null, cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => r.ToTenant()).ToArray();
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> SetTenantLimitsAsync(string name, UsageLimits limits, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        var changed = await connection.ExecuteAsync(Command(
+            "UPDATE tenants SET limits = @Limits WHERE name = @Name", new { Name = name, Limits = RegistryJson.Serialize(limits) }, transaction, cancellationToken)).ConfigureAwait(false);
+        await connection.ExecuteAsync(Command(BumpEpoch, null, transaction, cancellationToken)).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return changed == 1;
+    }
+
+    // ---- keys ----
+
+    /// <inheritdoc />
+    public async Task CreateKeyAsync(ApiKey key, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await connection.ExecuteAsync(Command(
+                """
+                INSERT INTO api_keys (id, prefix, salt, hash, name, tenant, scopes, models, limits, expires_at, created_by, created_at, managed_by)
+                VALUES (@Id, @Prefix, @Salt, @Hash, @Name, @Tenant, @Scopes, @Models, @Limits, @ExpiresAt, @CreatedBy, @CreatedAt, @ManagedBy)
+                """,
+                new
+                {
+                    key.Id,
+                    key.Prefix,
+                    key.Salt,
+                    key.Hash,
+                    key.Name,
+                    key.Tenant,
+                    Scopes = RegistryJson.Serialize(key.Scopes),
+                    Models = RegistryJson.Serialize(key.Models),
+                    Limits = RegistryJson.Serialize(key.Limits),
+                    ExpiresAt = key.ExpiresAt?.ToUnixTimeMilliseconds(),
+                    key.CreatedBy,
+                    CreatedAt = key.CreatedAt.ToUnixTimeMilliseconds(),
+                    key.ManagedBy,
+                },
+                transaction,
+                cancellationToken)).ConfigureAwait(false);
+            await connection.ExecuteAsync(Command(BumpEpoch, null, transaction, cancellationToken)).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbException e) when (Dialect.IsForeignKeyViolation(e))
+        {
+            throw TenancyException.NotFound("tenant_not_found", $"tenant '{key.Tenant}' does not exist");
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<ApiKey?> GetKeyAsync(string id, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var row = await connection.QuerySingleOrDefaultAsync<KeyRow>(Command(
+            $"SELECT {KeyColumns} FROM api_keys k WHERE k.id = @Id", new { Id = id }, null, cancellationToken)).ConfigureAwait(false);
+        return row?.ToKey();
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<ApiKey>> ListKeysAsync(string? tenant, bool includeRevoked, CancellationToken cancellationToken)
+    {
+        var where = new StringBuilder("1 = 1");
+        if (tenant is not null)
+        {
+            where.Append(" AND k.tenant = @Tenant");
+        }
+
+        if (!includeRevoked)
+        {
+            where.Append(" AND k.revoked_at IS NULL");
+        }
+
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<KeyRow>(Command(
+            $"SELECT {KeyColumns} FROM api_keys k WHERE {where} ORDER BY k.created_at DESC, k.id", new { Tenant = tenant }, null, cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => r.ToKey()).ToArray();
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<(ApiKey Key, UsageLimits TenantLimits)>> FindKeysByPrefixAsync(string prefix, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<KeyRow>(Command(
+            $"SELECT {KeyColumns}, t.limits AS tenant_limits FROM api_keys k JOIN tenants t ON t.name = k.tenant WHERE k.prefix = @Prefix",
+            new { Prefix = prefix },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => (r.ToKey(), RegistryJson.Deserialize(r.TenantLimits, UsageLimits.None))).ToArray();
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> RevokeKeyAsync(string id, string revokedBy, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        var changed = await connection.ExecuteAsync(Command(
+            "UPDATE api_keys SET revoked_at = @At, revoked_by = @By WHERE id = @Id AND revoked_at IS NULL",
+            new { Id = id, By = revokedBy, At = at.ToUnixTimeMilliseconds() },
+            transaction,
+            cancellationToken)).ConfigureAwait(false);
+        await connection.ExecuteAsync(Command(BumpEpoch, null, transaction, cancellationToken)).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return changed == 1;
+    }
+
+    /// <inheritdoc />
+    public async Task TouchKeysAsync(IReadOnlyCollection<KeyValuePair<string, DateTimeOffset>> lastUsed, CancellationToken cancellationToken)
+    {
+        if (lastUsed.Count == 0)
+        {
+            return;
+        }
+
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var (id, at) in lastUsed)
+        {
+            await connection.ExecuteAsync(Command(
+                "UPDATE api_keys SET last_used_at = @At WHERE id = @Id AND (last_used_at IS NULL OR last_used_at < @At)",
+                new { Id = id, At = at.ToUnixTimeMilliseconds() },
+                transaction,
+                cancellationToken)).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<long> GetEpochAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteScalarAsync<long>(Command("SELECT epoch FROM tenancy_state WHERE id = 1", null, null, cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> ClaimBootstrapAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteAsync(Command(
+            "UPDATE tenancy_state SET bootstrapped = 1 WHERE id = 1 AND bootstrapped = 0", null, null, cancellationToken)).ConfigureAwait(false) == 1;
+    }
+
+    // ---- usage and audit ----
+
+    /// <inheritdoc />
+    public async Task AppendAsync(IReadOnlyList<UsageRecord> usage, IReadOnlyList<AuditEntry> audit, CancellationToken cancellationToken)
+    {
+        if (usage.Count == 0 && audit.Count == 0)
+        {
+            return;
+        }
+
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        for (var start = 0; start < usage.Count; start += InsertChunk)
+        {
+            var count = Math.Min(InsertChunk, usage.Count - start);
+            var sql = new StringBuilder(
+                "INSERT INTO usage_records (at, tenant, key_id, model, version, protocol, operation, status, latency_ms, prompt_tokens, completion_tokens, batch_items, compute_ms) VALUES ");
+            var parameters = new DynamicParameters();
+            for (var i = 0; i < count; i++)
+            {
+                var r = usage[start + i];
+                sql.Append(i == 0 ? "" : ", ").Append(CultureInfo.InvariantCulture, $"(@a{i}, @t{i}, @k{i}, @m{i}, @v{i}, @p{i}, @o{i}, @s{i}, @l{i}, @pt{i}, @ct{i}, @b{i}, @c{i})");
+                parameters.Add($"a{i}", r.At.ToUnixTimeMilliseconds());
+                parameters.Add($"t{i}", r.Tenant);
+                parameters.Add($"k{i}", r.KeyId);
+                parameters.Add($"m{i}", r.Model);
+                parameters.Add($"v{i}", (long?)r.Version);
+                parameters.Add($"p{i}", r.Protocol);
+                parameters.Add($"o{i}", r.Operation);
+                parameters.Add($"s{i}", (long)r.Status);
+                parameters.Add($"l{i}", r.LatencyMs);
+                parameters.Add($"pt{i}", r.PromptTokens);
+                parameters.Add($"ct{i}", r.CompletionTokens);
+                parameters.Add($"b{i}", r.BatchItems);
+                parameters.Add($"c{i}", r.ComputeMs);
+            }
+
+            await connection.ExecuteAsync(Command(sql.ToString(), parameters, transaction, cancellationToken)).ConfigureAwait(false);
+        }
+
+        for (var start = 0; start < audit.Count; start += InsertChunk)
+        {
+            var count = Math.Min(InsertChunk, audit.Count - start);
+            var sql = new StringBuilder("INSERT INTO audit_log (at, actor, actor_tenant, action, target, client, request_id, status, result) VALUES ");
+            var parameters = new DynamicParameters();
+            for (var i = 0; i < count; i++)
+            {
+                var e = audit[start + i];
+                sql.Append(i == 0 ? "" : ", ").Append(CultureInfo.InvariantCulture, $"(@a{i}, @w{i}, @wt{i}, @x{i}, @g{i}, @c{i}, @r{i}, @s{i}, @o{i})");
+                parameters.Add($"a{i}", e.At.ToUnixTimeMilliseconds());
+                parameters.Add($"w{i}", e.Actor);
+                parameters.Add($"wt{i}", e.ActorTenant);
+                parameters.Add($"x{i}", e.Action);
+                parameters.Add($"g{i}", e.Target);
+                parameters.Add($"c{i}", e.Client);
+                parameters.Add($"r{i}", e.RequestId);
+                parameters.Add($"s{i}", (long)e.Status);
+                parameters.Add($"o{i}", e.Result);
+            }
+
+            await connection.ExecuteAsync(Command(sql.ToString(), parameters, transaction, cancellationToken)).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<UsageRow>> QueryUsageAsync(UsageQuery query, CancellationToken cancellationToken)
+    {
+        var (where, parameters) = UsageFilter(query.Tenant, query.KeyId, query.Model, query.From, query.To);
+        var bucket = query.GroupBy switch
+        {
+            UsageGrouping.Hour => 3_600_000L,
+            UsageGrouping.Day => 86_400_000L,
+            _ => 0L,
+        };
+        // The bucket is a constant of ours, not caller input, so it is written into the SQL (one expression to group by).
+        var period = bucket == 0 ? "CAST(NULL AS BIGINT)" : string.Create(CultureInfo.InvariantCulture, $"(u.at / {bucket}) * {bucket}");
+        parameters.Add("Limit", (long)query.Limit);
+        var sql = $"""
+            SELECT {period} AS period, u.tenant, u.key_id, u.model,
+                   COUNT(*) AS requests,
+                   CAST(SUM(CASE WHEN u.status >= 400 THEN 1 ELSE 0 END) AS BIGINT) AS errors,
+                   CAST(SUM(u.prompt_tokens) AS BIGINT) AS prompt_tokens,
+                   CAST(SUM(u.completion_tokens) AS BIGINT) AS completion_tokens,
+                   CAST(SUM(u.batch_items) AS BIGINT) AS batch_items,
+                   CAST(SUM(u.compute_ms) AS DOUBLE PRECISION) AS compute_ms,
+                   CAST(AVG(u.latency_ms) AS DOUBLE PRECISION) AS avg_latency_ms,
+                   CAST(MAX(u.latency_ms) AS DOUBLE PRECISION) AS max_latency_ms
+            FROM usage_records u
+            WHERE {where}
+            GROUP BY 1, u.tenant, u.key_id, u.model
+            ORDER BY 1, u.tenant, u.key_id, u.model
+            LIMIT @Limit
+            """;
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<UsageRowData>(Command(sql, parameters, null, cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => r.ToRow()).ToArray();
+    }
+
+    /// <inheritdoc />
+    public async Task<PeriodUsage> GetPeriodUsageAsync(string? keyId, string? tenant, DateTimeOffset dayStart, DateTimeOffset monthStart, CancellationToken cancellationToken)
+    {
+        var subject = keyId is not null ? "u.key_id = @Key" : "u.tenant = @Tenant";
+        var sql = $"""
+            SELECT CAST(COALESCE(SUM(CASE WHEN u.at >= @Day THEN u.prompt_tokens + u.completion_tokens ELSE 0 END), 0) AS BIGINT) AS day_tokens,
+                   CAST(COALESCE(SUM(CASE WHEN u.at >= @Day THEN u.compute_ms ELSE 0 END), 0) AS DOUBLE PRECISION) AS day_compute_ms,
+                   CAST(COALESCE(SUM(u.prompt_tokens + u.completion_tokens), 0) AS BIGINT) AS month_tokens,
+                   CAST(COALESCE(SUM(u.compute_ms), 0) AS DOUBLE PRECISION) AS month_compute_ms
+            FROM usage_records u
+            WHERE {subject} AND u.at >= @Month
+            """;
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var row = await connection.QuerySingleAsync<PeriodRow>(Command(
+            sql,
+            new { Key = keyId, Tenant = tenant, Day = dayStart.ToUnixTimeMilliseconds(), Month = Math.Min(monthStart.ToUnixTimeMilliseconds(), dayStart.ToUnixTimeMilliseconds()) },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return new PeriodUsage(row.DayTokens, row.DayComputeMs, row.MonthTokens, row.MonthComputeMs);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<AuditEntry>> QueryAuditAsync(AuditQuery query, CancellationToken cancellationToken)
+    {
+        var where = new StringBuilder("1 = 1");
+        var parameters = new DynamicParameters();
+        if (query.Actor is not null)
+        {
+            where.Append(" AND a.actor = @Actor");
+            parameters.Add("Actor", query.Actor);
+        }
+
+        if (query.Tenant is not null)
+        {
+            where.Append(" AND a.actor_tenant = @Tenant");
+            parameters.Add("Tenant", query.Tenant);
+        }
+
+        if (query.Action is not null)
+        {
+            where.Append(" AND ").Append(Dialect.Contains("a.action", "@Action"));
+            parameters.Add("Action", query.Action);
+        }
+
+        if (query.From is { } from)
+        {
+            where.Append(" AND a.at >= @From");
+            parameters.Add("From", from.ToUnixTimeMilliseconds());
+        }
+
+        if (query.To is { } to)
+        {
+            where.Append(" AND a.at < @To");
+            parameters.Add("To", to.ToUnixTimeMilliseconds());
+        }
+
+        if (query.Before is { } before)
+        {
+            where.Append(" AND a.id < @Before");
+            parameters.Add("Before", before);
+        }
+
+        parameters.Add("Limit", (long)query.Limit);
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<AuditRow>(Command(
+            $"SELECT a.id, a.at, a.actor, a.actor_tenant, a.action, a.target, a.client, a.request_id, a.status, a.result FROM audit_log a WHERE {where} ORDER BY a.id DESC LIMIT @Limit",
+            parameters,
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => r.ToEntry()).ToArray();
+    }
+
+    private static (string Where, DynamicParameters Parameters) UsageFilter(string? tenant, string? keyId, string? model, DateTimeOffset? from, DateTimeOffset? to)
+    {
+        var where = new StringBuilder("1 = 1");
+        var parameters = new DynamicParameters();
+        if (tenant is not null)
+        {
+            where.Append(" AND u.tenant = @Tenant");
+            parameters.Add("Tenant", tenant);
+        }
+
+        if (keyId is not null)
+        {
+            where.Append(" AND u.key_id = @Key");
+            parameters.Add("Key", keyId);
+        }
+
+        if (model is not null)
+        {
+            where.Append(" AND u.model = @Model");
+            parameters.Add("Model", model);
+        }
+
+        if (from is { } f)
+        {
+            where.Append(" AND u.at >= @From");
+            parameters.Add("From", f.ToUnixTimeMilliseconds());
+        }
+
+        if (to is { } t)
+        {
+            where.Append(" AND u.at < @To");
+            parameters.Add("To", t.ToUnixTimeMilliseconds());
+        }
+
+        return (where.ToString(), parameters);
+    }
+
+    private static CommandDefinition Command(string sql, object? parameters, DbTransaction? transaction, CancellationToken cancellationToken) =>
+        new(sql, parameters, transaction, cancellationToken: cancellationToken);
+
+    private static DateTimeOffset FromUnix(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+
+    private sealed class TenantRow
+    {
+        public string Name { get; set; } = "";
+
+        public string Limits { get; set; } = "{}";
+
+        public string CreatedBy { get; set; } = "";
+
+        public long CreatedAt { get; set; }
+
+        public Tenant ToTenant() => new()
+        {
+            Name = Name,
+            Limits = RegistryJson.Deserialize(Limits, UsageLimits.None),
+            CreatedBy = CreatedBy,
+            CreatedAt = FromUnix(CreatedAt),
+        };
+    }
+
+    private sealed class KeyRow
+    {
+        public string Id { get; set; } = "";
+
+        public string Prefix { get; set; } = "";
+
+        public string Salt { get; set; } = "";
+
+        public string Hash { get; set; } = "";
+
+        public string Name { get; set; } = "";
+
+        public string Tenant { get; set; } = "";
+
+        public string Scopes { get; set; } = "[]";
+
+        public string Models { get; set; } = "[]";
+
+        public string Limits { get; set; } = "{}";
+
+        public long? ExpiresAt { get; set; }
+
+        public string CreatedBy { get; set; } = "";
+
+        public long CreatedAt { get; set; }
+
+        public long? LastUsedAt { get; set; }
+
+        public long? RevokedAt { get; set; }
+
+        public string? RevokedBy { get; set; }
+
+        public string? ManagedBy { get; set; }
+
+        public string? TenantLimits { get; set; }
+
+        public ApiKey ToKey() => new()
+        {
+            Id = Id,
+            Prefix = Prefix,
+            Salt = Salt,
+            Hash = Hash,
+            Name = Name,
+            Tenant = Tenant,
+            Scopes = RegistryJson.Deserialize<string[]>(Scopes, []),
+            Models = RegistryJson.Deserialize<string[]>(Models, []),
+            Limits = RegistryJson.Deserialize(Limits, UsageLimits.None),
+            ExpiresAt = ExpiresAt is { } e ? FromUnix(e) : null,
+            CreatedBy = CreatedBy,
+            CreatedAt = FromUnix(CreatedAt),
+            LastUsedAt = LastUsedAt is { } l ? FromUnix(l) : null,
+            RevokedAt = RevokedAt is { } r ? FromUnix(r) : null,
+            RevokedBy = RevokedBy,
+            ManagedBy = ManagedBy,
+        };
+    }
+
+    private sealed class UsageRowData
+    {
+        public long? Period { get; set; }
+
+        public string Tenant { get; set; } = "";
+
+        public string? KeyId { get; set; }
+
+        public string? Model { get; set; }
+
+        public long Requests { get; set; }
+
+        public long Errors { get; set; }
+
+        public long PromptTokens { get; set; }
+
+        public long CompletionTokens { get; set; }
+
+        public long BatchItems { get; set; }
+
+        public double ComputeMs { get; set; }
+
+        public double AvgLatencyMs { get; set; }
+
+        public double MaxLatencyMs { get; set; }
+
+        public UsageRow ToRow() => new()
+        {
+            Period = Period is { } p ? FromUnix(p) : null,
+            Tenant = Tenant,
+            KeyId = KeyId,
+            Model = Model,
+            Requests = Requests,
+            Errors = Errors,
+            PromptTokens = PromptTokens,
+            CompletionTokens = CompletionTokens,
+            BatchItems = BatchItems,
+            ComputeMs = ComputeMs,
+            AvgLatencyMs = AvgLatencyMs,
+            MaxLatencyMs = MaxLatencyMs,
+        };
+    }
+
+    private sealed class PeriodRow
+    {
+        public long DayTokens { get; set; }
+
+        public double DayComputeMs { get; set; }
+
+        public long MonthTokens { get; set; }
+
+        public double MonthComputeMs { get; set; }
+    }
+
+    private sealed class AuditRow
+    {
+        public long Id { get; set; }
+
+        public long At { get; set; }
+
+        public string Actor { get; set; } = "";
+
+        public string? ActorTenant { get; set; }
+
+        public string Action { get; set; } = "";
+
+        public string? Target { get; set; }
+
+        public string? Client { get; set; }
+
+        public string? RequestId { get; set; }
+
+        public long Status { get; set; }
+
+        public string Result { get; set; } = "";
+
+        public AuditEntry ToEntry() => new()
+        {
+            Id = Id,
+            At = FromUnix(At),
+            Actor = Actor,
+            ActorTenant = ActorTenant,
+            Action = Action,
+            Target = Target,
+            Client = Client,
+            RequestId = RequestId,
+            Status = (int)Status,
+            Result = Result,
+        };
+    }
+}

@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Maas.Core.Serving;
+
+namespace Maas.Server.Tests.Inference;
+
+/// <summary>A fact that needs node and npm on the PATH; skipped with the reason when they are absent.</summary>
+public sealed class NodeFactAttribute : FactAttribute
+{
+    public NodeFactAttribute()
+    {
+        if (NodeTools.Find("node") is null || NodeTools.Find("npm") is null)
+        {
+            Skip = "needs node and npm on the PATH (to install @grpc/grpc-js, an independent gRPC client)";
+        }
+    }
+}
+
+internal static class NodeTools
+{
+    public static string? Find(string tool) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
+            .Select(dir => Path.Combine(dir, tool))
+            .FirstOrDefault(File.Exists);
+
+    public static async Task<(int Exit, string Output)> RunAsync(string file, string arguments, string workingDirectory, TimeSpan timeout)
+    {
+        var info = new ProcessStartInfo(file, arguments)
+        {
+            WorkingDirectory = workingDirectory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{file} {arguments} did not finish in {timeout}");
+        }
+
+        return (process.ExitCode, await stdout + await stderr);
+    }
+}
+
+/// <summary>The gRPC service checked with an independent client: @grpc/grpc-js with @grpc/proto-loader, driven by node.</summary>
+public sealed class GrpcJsClientTests(ProtocolFixture fixture) : IClassFixture<ProtocolFixture>
+{
+    private const string Script = """
+        const grpc = require('@grpc/grpc-js');
+        const loader = require('@grpc/proto-loader');
+        const [protoPath, address, model] = process.argv.slice(2);
+        const def = loader.loadSync(protoPath, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+        const service = grpc.loadPackageDefinition(def).inference.GRPCInferenceService;
+        const client = new service(address, grpc.credentials.createInsecure());
+        const call = (method, request) => new Promise(resolve =>
+          client[method](request, (err, res) => resolve(err ? { code: err.code, details: err.details } : { code: 0, res })));
+        const floats = values => { const b = Buffer.alloc(values.length * 4); values.forEach((v, i) => b.writeFloatLE(v, i * 4)); return b; };
+        (async () => {
+          const out = {};
+          out.live = await call('ServerLive', {});
+          out.metadata = await call('ModelMetadata', { name: model });
+          const infer = await call('ModelInfer', {
+            model_name: model, id: 'js-1',
+            inputs: [{ name: 'input', datatype: 'FP32', shape: [2, 3] }],
+            raw_input_contents: [floats([1.5, -2, 3, 4, 5, 6.25])] });
+          if (infer.res) {
+            const raw = infer.res.raw_output_contents[0];
+            infer.values = Array.from({ length: raw.length / 4 }, (_, i) => raw.readFloatLE(i * 4));
+            delete infer.res.raw_output_contents;
+          }
+          out.infer = infer;
+          out.bad = await call('ModelInfer', {
+            model_name: model, inputs: [{ name: 'nope', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [floats([1, 2, 3])] });
+          out.missing = await call('ModelInfer', { model_name: 'no-such-model', inputs: [] });
+          console.log(JSON.stringify(out));
+          client.close();
+        })();
+        """;
+
+    [NodeFact]
+    public async Task An_independent_grpc_js_client_can_call_the_service()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "maas-grpc-js-client");
+        Directory.CreateDirectory(folder);
+        if (!Directory.Exists(Path.Combine(folder, "node_modules", "@grpc", "grpc-js")))
+        {
+            var (exit, output) = await NodeTools.RunAsync(NodeTools.Find("npm")!,
+                "install --no-audit --no-fund --no-save --silent @grpc/grpc-js@1 @grpc/proto-loader@0", folder, TimeSpan.FromMinutes(3));
+            Assert.True(exit == 0, "npm install @grpc/grpc-js @grpc/proto-loader failed (is the npm registry reachable?):\n" + output);
+        }
+
+        File.WriteAllText(Path.Combine(folder, "client.js"), Script);
+        var proto = Path.Combine(Maas.Testing.SharedModels.RepoRoot, "src", "Maas.Server", "Inference", "Grpc", "grpc_service.proto");
+        var address = fixture.Server.GrpcAddress();
+        var model = ProtocolFixture.IdentityModel(TensorDataType.FP32);
+        var (code, text) = await NodeTools.RunAsync(NodeTools.Find("node")!, $"client.js \"{proto}\" {address.Host}:{address.Port} {model}", folder, TimeSpan.FromMinutes(1));
+        Assert.True(code == 0, text);
+        var result = JsonDocument.Parse(text.Trim().Split('\n').Last()).RootElement;
+        Assert.True(result.GetProperty("live").GetProperty("res").GetProperty("live").GetBoolean());
+        Assert.Equal("onnxruntime_onnx", result.GetProperty("metadata").GetProperty("res").GetProperty("platform").GetString());
+        var infer = result.GetProperty("infer");
+        Assert.Equal(0, infer.GetProperty("code").GetInt32());
+        Assert.Equal("js-1", infer.GetProperty("res").GetProperty("id").GetString());
+        Assert.Equal("[1.5,-2,3,4,5,6.25]", infer.GetProperty("values").GetRawText());
+        Assert.Equal(3, result.GetProperty("bad").GetProperty("code").GetInt32());
+        Assert.Contains("unknown input 'nope'", result.GetProperty("bad").GetProperty("details").GetString());
+        Assert.Equal(5, result.GetProperty("missing").GetProperty("code").GetInt32());
+    }
+}

@@ -1,0 +1,82 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Http.Headers;
+using Google.Protobuf;
+
+namespace Maas.Server.Tests.Inference;
+
+/// <summary>The result of one gRPC call: status, message and the response messages.</summary>
+internal sealed record GrpcResult<T>(int Status, string? Message, IReadOnlyList<T> Responses, HttpResponseMessage Http)
+{
+    public T Single => Responses.Count == 1 ? Responses[0] : throw new InvalidOperationException($"status {Status} ({Message}) with {Responses.Count} messages");
+
+    public string? Trailer(string name) =>
+        Http.TrailingHeaders.TryGetValues(name, out var v) ? v.First() : Http.Headers.TryGetValues(name, out var h) ? h.First() : null;
+}
+
+/// <summary>A minimal gRPC client over HttpClient (HTTP/2 prior knowledge, h2c) for the v2 inference service.</summary>
+internal sealed class GrpcTestClient : IDisposable
+{
+    private readonly HttpClient _http;
+
+    public GrpcTestClient(Uri address)
+    {
+        _http = new HttpClient(new SocketsHttpHandler { EnableMultipleHttp2Connections = true })
+        {
+            BaseAddress = address,
+            DefaultRequestVersion = HttpVersion.Version20,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
+    }
+
+    public Task<GrpcResult<TResponse>> CallAsync<TResponse>(string method, IMessage request, MessageParser<TResponse> parser, IReadOnlyDictionary<string, string>? headers = null, CancellationToken cancellationToken = default)
+        where TResponse : IMessage<TResponse> =>
+        CallRawAsync(method, [request.ToByteArray()], parser, headers, cancellationToken);
+
+    /// <summary>Sends already-serialised messages (one frame each), e.g. a stream or a malformed message.</summary>
+    public async Task<GrpcResult<TResponse>> CallRawAsync<TResponse>(string method, IReadOnlyList<byte[]> messages, MessageParser<TResponse> parser, IReadOnlyDictionary<string, string>? headers = null, CancellationToken cancellationToken = default)
+        where TResponse : IMessage<TResponse>
+    {
+        var body = new MemoryStream();
+        foreach (var m in messages)
+        {
+            var prefix = new byte[5];
+            BinaryPrimitives.WriteUInt32BigEndian(prefix.AsSpan(1), (uint)m.Length);
+            body.Write(prefix);
+            body.Write(m);
+        }
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/inference.GRPCInferenceService/" + method)
+        {
+            Content = new ByteArrayContent(body.ToArray()),
+        };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
+        request.Headers.TE.ParseAdd("trailers");
+        foreach (var (k, v) in headers ?? new Dictionary<string, string>())
+        {
+            request.Headers.TryAddWithoutValidation(k, v);
+        }
+
+        var response = await _http.SendAsync(request, cancellationToken);
+        var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken);
+        var responses = new List<TResponse>();
+        for (var offset = 0; offset + 5 <= bytes.Length;)
+        {
+            var length = (int)BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(offset + 1));
+            responses.Add(parser.ParseFrom(bytes.AsSpan(offset + 5, length)));
+            offset += 5 + length;
+        }
+
+        var result = new GrpcResult<TResponse>(-1, null, responses, response);
+        var status = result.Trailer("grpc-status");
+        var message = result.Trailer("grpc-message");
+        return result with
+        {
+            Status = status is null ? -1 : int.Parse(status, System.Globalization.CultureInfo.InvariantCulture),
+            Message = message is null ? null : Uri.UnescapeDataString(message),
+        };
+    }
+
+    public void Dispose() => _http.Dispose();
+}

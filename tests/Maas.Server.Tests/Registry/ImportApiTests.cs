@@ -1,0 +1,211 @@
+using System.Net;
+using Maas.Server.Tests.Support;
+
+namespace Maas.Server.Tests.Registry;
+
+/// <summary>Servers whose Hugging Face endpoint is a loopback file server (no outside host is reachable here).</summary>
+public sealed class ImportServers : ServerPerDb
+{
+    /// <summary>The token the fake hub requires.</summary>
+    public const string HubToken = "hf_test_token_123";
+
+    /// <summary>The loopback "outside" host.</summary>
+    public LoopbackFileServer Files { get; private set; } = null!;
+
+    /// <inheritdoc />
+    protected override IReadOnlyDictionary<string, string?> Settings => new Dictionary<string, string?>
+    {
+        ["Maas:Registry:HuggingFaceEndpoint"] = Files.BaseAddress.ToString(),
+        ["Maas:Registry:HuggingFaceToken"] = HubToken,
+        ["Maas:Registry:ImportStallTimeoutSeconds"] = "5",
+    };
+
+    /// <inheritdoc />
+    public override async Task InitializeAsync() => Files = await LoopbackFileServer.StartAsync();
+
+    /// <inheritdoc />
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await Files.DisposeAsync();
+    }
+}
+
+/// <summary>Imports from URLs as background jobs: progress, resume after a broken connection, checksums, hf:// references.</summary>
+public sealed class ImportApiTests(ImportServers servers) : IClassFixture<ImportServers>
+{
+    private static async Task<(string Id, HttpResponseMessage Response)> StartImportAsync(HttpClient client, string model, string body)
+    {
+        var response = await client.PostAsync($"api/v1/models/{model}/versions:import", Api.Json(body));
+        var job = await response.JsonAsync(HttpStatusCode.Accepted);
+        Assert.Equal("import", (string?)job["kind"]);
+        Assert.Equal(model, (string?)job["model"]);
+        Assert.Equal($"/api/v1/jobs/{job["id"]}", response.Headers.Location?.ToString());
+        return ((string)job["id"]!, response);
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task An_http_import_runs_as_a_job_and_resumes_after_a_broken_connection(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var name = await client.CreateModelAsync();
+        var gguf = TestArtifacts.Gguf(seed: 31);
+        var path = $"/files/{Names.Unique("f")}/model.gguf";
+        var url = servers.Files.Add(path, new ServedFile(gguf) { DropAfterBytesOnce = gguf.Length / 3 });
+
+        var (id, response) = await StartImportAsync(client, name, $$"""{"url": "{{url}}", "sha256": "{{TestArtifacts.Sha256(gguf)}}", "metadata": {"origin": "loopback"}}""");
+        response.Dispose();
+        var job = await client.WaitForJobAsync(id);
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        Assert.Equal(100, (double)job["progress"]!);
+        Assert.Equal(gguf.Length, (long)job["bytes_done"]!);
+        Assert.Equal(gguf.Length, (long)job["bytes_total"]!);
+        Assert.Equal(1, (int)job["version"]!);
+        Assert.Equal(1, (int)job["result"]!["version"]!);
+        Assert.True((bool)job["result"]!["checksum_verified"]!);
+
+        var seen = servers.Files.Requests.Where(r => r.Path == path).ToArray();
+        Assert.Equal(2, seen.Length);
+        Assert.Null(seen[0].Range);
+        Assert.StartsWith("bytes=", seen[1].Range);
+        Assert.NotEqual("bytes=0-", seen[1].Range);
+        Assert.All(seen, r => Assert.Null(r.Authorization)); // The hub token never goes to other hosts.
+
+        using var version = await client.GetAsync($"api/v1/models/{name}/versions/1");
+        var body = await version.JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(TestArtifacts.Sha256(gguf), (string?)body["sha256"]);
+        Assert.Equal("model.gguf", (string?)body["file_name"]);
+        Assert.Equal("loopback", (string?)body["metadata"]!["origin"]);
+
+        using var jobs = await client.GetAsync("api/v1/jobs");
+        Assert.Contains((await jobs.JsonAsync(HttpStatusCode.OK))["jobs"]!.AsArray(), j => (string?)j!["id"] == id);
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task A_source_that_ignores_range_is_read_again_from_the_start(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var name = await client.CreateModelAsync();
+        var onnx = TestArtifacts.Onnx(seed: 32);
+        var url = servers.Files.Add($"/files/{Names.Unique("f")}/net.onnx", new ServedFile(onnx) { DropAfterBytesOnce = 100, IgnoreRange = true });
+        var (id, response) = await StartImportAsync(client, name, $$"""{"url": "{{url}}", "filename": "renamed.onnx", "version": 4}""");
+        response.Dispose();
+        var job = await client.WaitForJobAsync(id);
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        Assert.False((bool)job["result"]!["checksum_verified"]!);
+        using var version = await client.GetAsync($"api/v1/models/{name}/versions/4");
+        var body = await version.JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(TestArtifacts.Sha256(onnx), (string?)body["sha256"]);
+        Assert.Equal("renamed.onnx", (string?)body["file_name"]);
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task Hugging_face_references_resolve_to_the_hub_with_the_token_and_its_checksum(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var name = await client.CreateModelAsync();
+        var gguf = TestArtifacts.Gguf(seed: 33);
+        var repo = Names.Unique("repo");
+        var cdn = $"/cdn/{Names.Unique("blob")}";
+        servers.Files.Add(cdn, new ServedFile(gguf));
+
+        // As the hub does: resolve/ redirects to a CDN and says the file's SHA-256 in X-Linked-Etag.
+        servers.Files.Add($"/acme/{repo}/resolve/main/weights/tiny.gguf", new ServedFile([])
+        {
+            RequireBearer = ImportServers.HubToken,
+            RedirectTo = cdn,
+            Headers = new Dictionary<string, string> { ["X-Linked-Etag"] = $"\"{TestArtifacts.Sha256(gguf)}\"" },
+        });
+        var (id, response) = await StartImportAsync(client, name, $$"""{"url": "hf://acme/{{repo}}/weights/tiny.gguf"}""");
+        response.Dispose();
+        var job = await client.WaitForJobAsync(id);
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        Assert.True((bool)job["result"]!["checksum_verified"]!);
+        var hub = servers.Files.Requests.Single(r => r.Path == $"/acme/{repo}/resolve/main/weights/tiny.gguf");
+        Assert.Equal($"Bearer {ImportServers.HubToken}", hub.Authorization);
+        Assert.Null(servers.Files.Requests.Single(r => r.Path == cdn).Authorization);
+
+        // A revision, and a hub checksum that does not match what arrives.
+        servers.Files.Add($"/acme/{repo}/resolve/v2/tiny.gguf", new ServedFile(gguf)
+        {
+            RequireBearer = ImportServers.HubToken,
+            Headers = new Dictionary<string, string> { ["X-Linked-Etag"] = $"\"{new string('b', 64)}\"" },
+        });
+        var (badId, badResponse) = await StartImportAsync(client, name, $$"""{"url": "hf://acme/{{repo}}@v2/tiny.gguf"}""");
+        badResponse.Dispose();
+        var failed = await client.WaitForJobAsync(badId);
+        Assert.Equal("failed", (string?)failed["status"]);
+        Assert.Equal("checksum_mismatch", (string?)failed["error"]!["code"]);
+        using var versions = await client.GetAsync($"api/v1/models/{name}/versions");
+        Assert.Single((await versions.JsonAsync(HttpStatusCode.OK))["versions"]!.AsArray());
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task Failed_imports_say_why_and_leave_no_version(Db db)
+    {
+        var server = await servers.GetAsync(db);
+        var client = server.Client;
+        var name = await client.CreateModelAsync();
+        var onnx = TestArtifacts.Onnx(seed: 34);
+        var good = servers.Files.Add($"/files/{Names.Unique("f")}/m.onnx", new ServedFile(onnx));
+        var missing = new Uri(servers.Files.BaseAddress, $"files/{Names.Unique("none")}/m.onnx");
+        var notAModel = servers.Files.Add($"/files/{Names.Unique("f")}/notes.onnx", new ServedFile("just some text, not a model"u8.ToArray()));
+
+        foreach (var (body, code) in new[]
+        {
+            ($$"""{"url": "{{good}}", "sha256": "{{new string('c', 64)}}"}""", "checksum_mismatch"),
+            ($$"""{"url": "{{missing}}"}""", "source_error"),
+            ($$"""{"url": "{{notAModel}}"}""", "unknown_format"),
+        })
+        {
+            var (id, response) = await StartImportAsync(client, name, body);
+            response.Dispose();
+            var job = await client.WaitForJobAsync(id);
+            Assert.Equal("failed", (string?)job["status"]);
+            Assert.True((string?)job["error"]!["code"] == code, job.ToJsonString());
+            Assert.False(string.IsNullOrEmpty((string?)job["error"]!["message"]));
+        }
+
+        using (var versions = await client.GetAsync($"api/v1/models/{name}/versions"))
+        {
+            Assert.Empty((await versions.JsonAsync(HttpStatusCode.OK))["versions"]!.AsArray());
+        }
+
+        Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(server.DataDir, "tmp", "staging", "drafts")));
+
+        foreach (var (body, status, code) in new[]
+        {
+            ("""{"url": "ftp://example.invalid/m.onnx"}""", HttpStatusCode.BadRequest, "invalid_url"),
+            ("""{"url": "hf://only-owner"}""", HttpStatusCode.BadRequest, "invalid_url"),
+            ("""{}""", HttpStatusCode.BadRequest, "invalid_url"),
+            ($$"""{"url": "{{good}}", "sha256": "xyz"}""", HttpStatusCode.BadRequest, "invalid_sha256"),
+            ($$"""{"url": "{{servers.Files.BaseAddress}}"}""", HttpStatusCode.BadRequest, "invalid_filename"),
+        })
+        {
+            using var response = await client.PostAsync($"api/v1/models/{name}/versions:import", Api.Json(body));
+            await response.ErrorAsync(status, code);
+        }
+
+        using (var noModel = await client.PostAsync("api/v1/models/no-such-model-imp/versions:import", Api.Json($$"""{"url": "{{good}}"}""")))
+        {
+            await noModel.ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
+        }
+
+        await client.UploadAsync(name, onnx, "m.onnx", "?version=50");
+        using (var taken = await client.PostAsync($"api/v1/models/{name}/versions:import", Api.Json($$"""{"url": "{{good}}", "version": 50}""")))
+        {
+            await taken.ErrorAsync(HttpStatusCode.Conflict, "version_exists");
+        }
+
+        using var unknownJob = await client.GetAsync("api/v1/jobs/0123456789abcdef01234567");
+        await unknownJob.ErrorAsync(HttpStatusCode.NotFound, "job_not_found");
+    }
+}

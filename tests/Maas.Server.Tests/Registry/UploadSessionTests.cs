@@ -1,0 +1,236 @@
+using System.Net;
+using System.Net.Http.Headers;
+using Maas.Server.Tests.Support;
+
+namespace Maas.Server.Tests.Registry;
+
+/// <summary>Resumable uploads over HTTP: chunks at offsets, a broken connection resumed, completion into a version.</summary>
+public sealed class UploadSessionTests(ServerPerDb servers) : IClassFixture<ServerPerDb>
+{
+    private static async Task<string> CreateSessionAsync(HttpClient client, string model, string fileName, long? size = null, string? sha = null)
+    {
+        var sizeField = size is null ? "" : $", \"size\": {size}";
+        var shaField = sha is null ? "" : $", \"sha256\": \"{sha}\"";
+        using var response = await client.PostAsync($"api/v1/models/{model}/uploads", Api.Json($$"""{"filename": "{{fileName}}"{{sizeField}}{{shaField}}}"""));
+        var session = await response.JsonAsync(HttpStatusCode.Created);
+        Assert.Equal(0, (long)session["offset"]!);
+        Assert.Equal("0", response.Headers.GetValues("Upload-Offset").Single());
+        Assert.Equal($"/api/v1/uploads/{session["id"]}", response.Headers.Location?.ToString());
+        return (string)session["id"]!;
+    }
+
+    private static async Task<HttpResponseMessage> PatchAsync(HttpClient client, string id, long offset, HttpContent chunk)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Patch, $"api/v1/uploads/{id}") { Content = chunk };
+        request.Headers.Add("Upload-Offset", offset.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return await client.SendAsync(request);
+    }
+
+    private static async Task<long> OffsetAsync(HttpClient client, string id)
+    {
+        using var head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, $"api/v1/uploads/{id}"));
+        Assert.Equal(HttpStatusCode.OK, head.StatusCode);
+        return long.Parse(head.Headers.GetValues("Upload-Offset").Single(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task A_file_arrives_in_chunks_at_offsets_and_completes_into_a_version(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var name = await client.CreateModelAsync();
+        var gguf = TestArtifacts.Gguf(seed: 21);
+        var id = await CreateSessionAsync(client, name, "chunked.gguf", gguf.Length, TestArtifacts.Sha256(gguf));
+        var third = gguf.Length / 3;
+
+        using (var first = await PatchAsync(client, id, 0, new ByteArrayContent(gguf[..third])))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, first.StatusCode);
+            Assert.Equal(third.ToString(System.Globalization.CultureInfo.InvariantCulture), first.Headers.GetValues("Upload-Offset").Single());
+        }
+
+        using (var wrong = await PatchAsync(client, id, 0, new ByteArrayContent(gguf[..third])))
+        {
+            var error = await wrong.ErrorAsync(HttpStatusCode.Conflict, "offset_mismatch");
+            Assert.Equal(third, (long)error["offset"]!);
+        }
+
+        // The second chunk by PUT with Content-Range, as S3-style clients send it.
+        var second = new ByteArrayContent(gguf[third..(2 * third)]);
+        second.Headers.ContentRange = new ContentRangeHeaderValue(third, (2 * third) - 1, gguf.Length);
+        using (var put = await client.PutAsync($"api/v1/uploads/{id}", second))
+        {
+            Assert.Equal(2 * third, (long)(await put.JsonAsync(HttpStatusCode.OK))["offset"]!);
+        }
+
+        using (var early = await client.PostAsync($"api/v1/uploads/{id}/complete", Api.Json("{}")))
+        {
+            await early.ErrorAsync(HttpStatusCode.Conflict, "upload_incomplete");
+        }
+
+        using (var tooFar = await PatchAsync(client, id, 2 * third, new ByteArrayContent(new byte[gguf.Length])))
+        {
+            await tooFar.ErrorAsync(HttpStatusCode.BadRequest, "upload_length_exceeded");
+        }
+
+        Assert.Equal(2 * third, await OffsetAsync(client, id));
+        using (var last = await PatchAsync(client, id, 2 * third, new ByteArrayContent(gguf[(2 * third)..])))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, last.StatusCode);
+        }
+
+        using (var shown = await client.GetAsync($"api/v1/uploads/{id}"))
+        {
+            var session = await shown.JsonAsync(HttpStatusCode.OK);
+            Assert.Equal(gguf.Length, (long)session["offset"]!);
+            Assert.Equal(gguf.Length, (long)session["size"]!);
+        }
+
+        using var completed = await client.PostAsync($"api/v1/uploads/{id}/complete", Api.Json("""{"metadata": {"via": "resumable"}}"""));
+        var version = await completed.JsonAsync(HttpStatusCode.Created);
+        Assert.Equal(TestArtifacts.Sha256(gguf), (string?)version["sha256"]);
+        Assert.Equal("chunked.gguf", (string?)version["file_name"]);
+        Assert.Equal("resumable", (string?)version["metadata"]!["via"]);
+        using var download = await client.GetAsync((string)version["artifact_url"]!);
+        Assert.Equal(gguf, await download.Content.ReadAsByteArrayAsync());
+
+        using var used = await client.GetAsync($"api/v1/uploads/{id}");
+        await used.ErrorAsync(HttpStatusCode.NotFound, "upload_not_found");
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task A_broken_chunk_keeps_what_arrived_and_the_upload_resumes_from_there(Db db)
+    {
+        var server = await servers.GetAsync(db);
+        var client = server.Client;
+        var name = await client.CreateModelAsync();
+        var gguf = TestArtifacts.Gguf(seed: 22);
+        var id = await CreateSessionAsync(client, name, "resumed.gguf");
+
+        // The connection dies after part of the chunk was sent.
+        using (var breaking = server.CreateClient())
+        {
+            var failing = new StreamContent(new FailingStream(gguf, failAfter: gguf.Length / 2));
+            await Assert.ThrowsAnyAsync<HttpRequestException>(() => PatchAsync(breaking, id, 0, failing));
+        }
+
+        // The server keeps whatever reached it; ask where to go on from.
+        // (the server may still be noticing the broken connection: a chunk it is receiving answers upload_busy).
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (true)
+        {
+            var offset = await OffsetAsync(client, id);
+            Assert.InRange(offset, 0, gguf.Length / 2);
+            using var rest = await PatchAsync(client, id, offset, new ByteArrayContent(gguf[(int)offset..]));
+            if (rest.StatusCode == HttpStatusCode.NoContent)
+            {
+                Assert.True(offset > 0, "nothing of the broken chunk was kept");
+                break;
+            }
+
+            var error = await rest.ErrorAsync(HttpStatusCode.Conflict, (int)rest.StatusCode == 409 && (await rest.Content.ReadAsStringAsync()).Contains("offset_mismatch", StringComparison.Ordinal) ? "offset_mismatch" : "upload_busy");
+            Assert.True(DateTime.UtcNow < deadline, "the upload stayed busy: " + error.ToJsonString());
+            await Task.Delay(50);
+        }
+
+        using var completed = await client.PostAsync($"api/v1/uploads/{id}/complete", null);
+        var version = await completed.JsonAsync(HttpStatusCode.Created);
+        Assert.Equal(TestArtifacts.Sha256(gguf), (string?)version["sha256"]);
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task Sessions_carry_external_data_checksums_and_can_be_cancelled(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var name = await client.CreateModelAsync();
+        using var folder = new TempDirectory();
+        var (modelPath, dataPath) = TestArtifacts.OnnxWithExternalData(folder.Path, seed: 5);
+        var model = await File.ReadAllBytesAsync(modelPath);
+        var data = await File.ReadAllBytesAsync(dataPath);
+        var modelSession = await CreateSessionAsync(client, name, "mlp.onnx", model.Length);
+        var dataSession = await CreateSessionAsync(client, name, "mlp.weights", data.Length);
+        (await PatchAsync(client, modelSession, 0, new ByteArrayContent(model))).Dispose();
+        (await PatchAsync(client, dataSession, 0, new ByteArrayContent(data))).Dispose();
+        using (var completed = await client.PostAsync($"api/v1/uploads/{modelSession}/complete", Api.Json($$"""{"files": ["{{dataSession}}"], "version": 3}""")))
+        {
+            var version = await completed.JsonAsync(HttpStatusCode.Created);
+            Assert.Equal(3, (int)version["version"]!);
+            Assert.Equal(["mlp.onnx", "mlp.weights"], version["files"]!.AsArray().Select(f => (string?)f!["path"]));
+        }
+
+        var bad = await CreateSessionAsync(client, name, "model.onnx", sha: new string('a', 64));
+        (await PatchAsync(client, bad, 0, new ByteArrayContent(TestArtifacts.Onnx()))).Dispose();
+        using (var mismatch = await client.PostAsync($"api/v1/uploads/{bad}/complete", Api.Json("{}")))
+        {
+            await mismatch.ErrorAsync(HttpStatusCode.BadRequest, "checksum_mismatch");
+        }
+
+        var cancelled = await CreateSessionAsync(client, name, "model.onnx");
+        using (var cancel = await client.DeleteAsync($"api/v1/uploads/{cancelled}"))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, cancel.StatusCode);
+        }
+
+        using (var after = await PatchAsync(client, cancelled, 0, new ByteArrayContent([1])))
+        {
+            await after.ErrorAsync(HttpStatusCode.NotFound, "upload_not_found");
+        }
+
+        using (var unknown = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "api/v1/uploads/../../etc")))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        }
+
+        using (var noOffset = await client.PatchAsync($"api/v1/uploads/{await CreateSessionAsync(client, name, "x.onnx")}", new ByteArrayContent([1])))
+        {
+            await noOffset.ErrorAsync(HttpStatusCode.BadRequest, "missing_offset");
+        }
+
+        using var badName = await client.PostAsync($"api/v1/models/{name}/uploads", Api.Json("""{"filename": "../x.onnx"}"""));
+        await badName.ErrorAsync(HttpStatusCode.BadRequest, "invalid_filename");
+    }
+
+    // Sends part of its bytes, then fails as a dropped connection would.
+    private sealed class FailingStream(byte[] bytes, int failAfter) : Stream
+    {
+        private int _position;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => _position; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            if (_position >= failAfter)
+            {
+                throw new IOException("simulated broken connection");
+            }
+
+            var n = Math.Min(count, Math.Min(failAfter, bytes.Length) - _position);
+            Array.Copy(bytes, _position, buffer, offset, n);
+            _position += n;
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}

@@ -1,0 +1,134 @@
+using System.Net.Http.Headers;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+
+namespace Maas.Server.Tests.Support;
+
+/// <summary>
+/// The real MaaS server, in this process, on Kestrel at http://127.0.0.1:&lt;free port&gt; with its own temporary
+/// data folder: tests talk to it over real HTTP. Built with <see cref="MaasApp.Create"/>, so it is the same app
+/// that <c>dotnet run</c> starts, with settings passed as command-line arguments.
+/// </summary>
+/// <remarks>
+/// Defaults that keep tests independent and fast: no demo model (Maas:Inference:Demo=false) and gRPC off
+/// (Maas:Inference:GrpcUrl empty); pass other values in <c>settings</c> to change them.
+/// </remarks>
+public sealed class MaasTestServer : IAsyncDisposable
+{
+    private readonly TempDirectory? _ownedDataDir;
+    private readonly TestDatabase? _ownedDatabase;
+
+    private MaasTestServer(WebApplication app, Uri baseAddress, string dataDir, TempDirectory? ownedDataDir, TestDatabase? ownedDatabase)
+    {
+        App = app;
+        BaseAddress = baseAddress;
+        DataDir = dataDir;
+        _ownedDataDir = ownedDataDir;
+        _ownedDatabase = ownedDatabase;
+        Client = CreateClient();
+    }
+
+    /// <summary>The settings every test server gets unless the caller overrides them.</summary>
+    public static IReadOnlyDictionary<string, string?> DefaultSettings { get; } = new Dictionary<string, string?>
+    {
+        ["Maas:Inference:Demo"] = "false",
+        ["Maas:Inference:GrpcUrl"] = "",
+        ["Logging:LogLevel:Default"] = "Warning",
+    };
+
+    /// <summary>The running app (its <see cref="WebApplication.Services"/> reach every service).</summary>
+    public WebApplication App { get; }
+
+    /// <summary>The services of the running app.</summary>
+    public IServiceProvider Services => App.Services;
+
+    /// <summary>Where the server listens, e.g. http://127.0.0.1:41234/.</summary>
+    public Uri BaseAddress { get; }
+
+    /// <summary>The server's data folder.</summary>
+    public string DataDir { get; }
+
+    /// <summary>A client for <see cref="BaseAddress"/> (no timeout: tests bound their own waits).</summary>
+    public HttpClient Client { get; }
+
+    /// <summary>
+    /// Starts a server. <paramref name="database"/> picks SQLite (default) or PostgreSQL; <paramref name="settings"/>
+    /// are configuration keys ("Maas:Registry:MaxUploadBytes" = "1024"); <paramref name="dataDir"/> reuses a folder
+    /// (a restart); <paramref name="configure"/> changes services before the app is built.
+    /// </summary>
+    public static async Task<MaasTestServer> StartAsync(
+        TestDatabase? database = null,
+        IReadOnlyDictionary<string, string?>? settings = null,
+        string? dataDir = null,
+        Action<WebApplicationBuilder>? configure = null,
+        bool ownsDatabase = false)
+    {
+        var owned = dataDir is null ? new TempDirectory("maas-server") : null;
+        var folder = dataDir ?? owned!.Path;
+        var all = new Dictionary<string, string?>(DefaultSettings);
+        foreach (var (key, value) in database?.Settings ?? new Dictionary<string, string?>())
+        {
+            all[key] = value;
+        }
+
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            all[key] = value;
+        }
+
+        all["Maas:DataDir"] = folder;
+        var args = new List<string> { "--urls", "http://127.0.0.1:0" };
+        args.AddRange(all.Select(kv => $"--{kv.Key}={kv.Value}"));
+        var app = MaasApp.Create(args.ToArray(), configure);
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            owned?.Dispose();
+            throw;
+        }
+
+        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        return new MaasTestServer(app, new Uri(address.TrimEnd('/') + "/"), folder, owned, ownsDatabase ? database : null);
+    }
+
+    /// <summary>A new client for the server.</summary>
+    public HttpClient CreateClient() => new() { BaseAddress = BaseAddress, Timeout = Timeout.InfiniteTimeSpan };
+
+    /// <summary>Stops the server; the data folder stays for a restart when the caller owns it.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        try
+        {
+            using var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await App.StopAsync(stopping.Token);
+        }
+        finally
+        {
+            await App.DisposeAsync();
+            if (_ownedDatabase is not null)
+            {
+                await _ownedDatabase.DisposeAsync();
+            }
+
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            _ownedDataDir?.Dispose();
+        }
+    }
+
+    /// <summary>A raw octet-stream body with the file name header, as the upload route takes it.</summary>
+    public static HttpContent Artifact(Stream content, string fileName)
+    {
+        var body = new StreamContent(content, 1 << 20);
+        body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        body.Headers.Add("X-Maas-Filename", fileName);
+        return body;
+    }
+
+    /// <summary>A raw octet-stream body from bytes.</summary>
+    public static HttpContent Artifact(byte[] content, string fileName) => Artifact(new MemoryStream(content), fileName);
+}

@@ -1,0 +1,166 @@
+using Maas.Core.Formats;
+using Maas.Core.Jobs;
+using Maas.Core.Registry;
+using Maas.Storage.Sql;
+using Maas.Storage.Tests.Support;
+
+namespace Maas.Storage.Tests;
+
+/// <summary>The SQL store on a real database: races decided by the database, exactly one winner each.</summary>
+public sealed class RegistryStoreTests
+{
+    private static readonly DateTimeOffset Now = DateTimeOffset.FromUnixTimeMilliseconds(1_750_000_000_000);
+
+    private static async Task<Model> ModelAsync(SqlRegistryStore store, string name = "m") =>
+        await store.CreateModelAsync(new NewModel(name, "", ["t1"], null, ModelVisibility.Private, "default", "tests"), Now, CancellationToken.None);
+
+    private static async Task<int> ReadyVersionAsync(SqlRegistryStore store, Model model, int? number = null)
+    {
+        var version = await store.ReserveVersionAsync(model.Id, number, "tests", Now, CancellationToken.None);
+        await store.CompleteVersionAsync(
+            new ModelVersion
+            {
+                ModelId = model.Id,
+                Model = model.Name,
+                Version = version,
+                Status = VersionStatus.Ready,
+                Format = ModelFormat.Onnx,
+                Sha256 = new string('a', 64),
+                ArtifactKey = new string('a', 64),
+                FileName = "m.onnx",
+                Files = [new ArtifactFile("m.onnx", new string('a', 64), 1)],
+                SizeBytes = 1,
+            },
+            Now,
+            CancellationToken.None);
+        return version;
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task Racing_reservations_of_one_number_have_one_winner(Db db)
+    {
+        await using var database = await StorageDatabase.CreateAsync(db);
+        var store = await database.StoreAsync();
+        var model = await ModelAsync(store);
+        var stores = Enumerable.Range(0, 8).Select(_ => new SqlRegistryStore(database.Dialect())).ToArray();
+        var outcomes = await Task.WhenAll(stores.Select(s => Task.Run(async () =>
+        {
+            try
+            {
+                return await s.ReserveVersionAsync(model.Id, 3, "tests", Now, CancellationToken.None);
+            }
+            catch (RegistryException e) when (e.Code == "version_exists")
+            {
+                return -1;
+            }
+        })));
+        Assert.Single(outcomes, 3);
+        Assert.Equal(7, outcomes.Count(o => o == -1));
+
+        // Automatic numbers under the same pressure: all distinct, after the explicit one, none lost.
+        var automatic = await Task.WhenAll(stores.Select(s => Task.Run(() => s.ReserveVersionAsync(model.Id, null, "tests", Now, CancellationToken.None))));
+        Assert.Equal(Enumerable.Range(4, 8), automatic.Order());
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task Racing_alias_moves_with_the_same_precondition_have_one_winner(Db db)
+    {
+        await using var database = await StorageDatabase.CreateAsync(db);
+        var store = await database.StoreAsync();
+        var model = await ModelAsync(store);
+        for (var i = 0; i < 4; i++)
+        {
+            await ReadyVersionAsync(store, model);
+        }
+
+        var first = await store.SetAliasAsync(model.Id, "production", 1, AliasPrecondition.None, "tests", Now, CancellationToken.None);
+        Assert.Equal(1, first.Revision);
+        var stores = Enumerable.Range(0, 6).Select(_ => new SqlRegistryStore(database.Dialect())).ToArray();
+        var outcomes = await Task.WhenAll(stores.Select((s, i) => Task.Run(async () =>
+        {
+            try
+            {
+                return (await s.SetAliasAsync(model.Id, "production", (i % 3) + 2, new AliasPrecondition { Revision = 1 }, "tests", Now, CancellationToken.None)).Revision;
+            }
+            catch (RegistryException e) when (e.Code == "alias_conflict")
+            {
+                return -1;
+            }
+        })));
+        Assert.Single(outcomes, 2L);
+        Assert.Equal(5, outcomes.Count(o => o == -1));
+
+        // Unconditional moves never conflict; each bumps the revision once.
+        await Task.WhenAll(stores.Select((s, i) => Task.Run(() => s.SetAliasAsync(model.Id, "production", (i % 4) + 1, AliasPrecondition.None, "tests", Now, CancellationToken.None))));
+        Assert.Equal(8, (await store.GetAliasAsync(model.Id, "production", CancellationToken.None))!.Revision);
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task Aliases_only_point_at_ready_versions_and_guard_them(Db db)
+    {
+        await using var database = await StorageDatabase.CreateAsync(db);
+        var store = await database.StoreAsync();
+        var model = await ModelAsync(store);
+        var ready = await ReadyVersionAsync(store, model);
+        var uploading = await store.ReserveVersionAsync(model.Id, null, "tests", Now, CancellationToken.None);
+        var error = await Assert.ThrowsAsync<RegistryException>(() =>
+            store.SetAliasAsync(model.Id, "staging", uploading, AliasPrecondition.None, "tests", Now, CancellationToken.None));
+        Assert.Equal("version_not_found", error.Code);
+        Assert.Null(await store.GetVersionAsync(model.Name, uploading, CancellationToken.None));
+
+        await store.SetAliasAsync(model.Id, "staging", ready, AliasPrecondition.None, "tests", Now, CancellationToken.None);
+        var aliased = await Assert.ThrowsAsync<RegistryException>(() => store.DeleteVersionAsync(model.Id, ready, false, CancellationToken.None));
+        Assert.Equal("version_aliased", aliased.Code);
+        Assert.Equal(new string('a', 64), await store.DeleteVersionAsync(model.Id, ready, true, CancellationToken.None));
+        Assert.Empty(await store.ListAliasesAsync(model.Id, CancellationToken.None));
+        Assert.False(await store.IsArtifactReferencedAsync(new string('a', 64), CancellationToken.None));
+
+        Assert.Equal(1, await store.DeleteUploadingVersionsAsync(CancellationToken.None));
+        Assert.Empty(await store.DeleteModelAsync(model.Name, CancellationToken.None) ?? ["missing"]);
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task Models_round_trip_with_tags_and_configuration(Db db)
+    {
+        await using var database = await StorageDatabase.CreateAsync(db);
+        var store = await database.StoreAsync();
+        var model = await ModelAsync(store, "round-trip");
+        var config = new ServingConfig { InstanceCount = 2, PreferredBatchSizes = [2, 4], MaxBatchSize = 8, MaxQueueDelayMs = 0.5, LoadAtStart = true };
+        await store.SetServingConfigAsync(model.Name, config, Now, CancellationToken.None);
+        var read = await store.GetModelAsync(model.Name, CancellationToken.None);
+        Assert.NotNull(read);
+        Assert.Equal(["t1"], read.Tags);
+        Assert.Equal(config.PreferredBatchSizes, read.ServingConfig.PreferredBatchSizes);
+        Assert.Equal(config with { PreferredBatchSizes = read.ServingConfig.PreferredBatchSizes }, read.ServingConfig);
+        Assert.Equal(Now, read.CreatedAt);
+        var duplicate = await Assert.ThrowsAsync<RegistryException>(() => ModelAsync(store, "round-trip"));
+        Assert.Equal("model_exists", duplicate.Code);
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task Jobs_persist_and_unfinished_ones_fail_on_recovery(Db db)
+    {
+        await using var database = await StorageDatabase.CreateAsync(db);
+        var store = await database.StoreAsync();
+        var job = new Job { Id = "job1", Kind = "import", Status = JobStatus.Running, Model = "m", Version = 2, BytesDone = 10, BytesTotal = 40, CreatedAt = Now, UpdatedAt = Now };
+        await store.CreateJobAsync(job, CancellationToken.None);
+        await store.CreateJobAsync(job with { Id = "job2", Status = JobStatus.Succeeded, CreatedAt = Now.AddSeconds(1), Result = new Dictionary<string, object?> { ["version"] = 2 } }, CancellationToken.None);
+        Assert.Equal(25, (await store.GetJobAsync("job1", CancellationToken.None))!.Progress);
+        Assert.Equal(["job2", "job1"], (await store.ListJobsAsync(10, CancellationToken.None)).Select(j => j.Id));
+        Assert.Equal(1, await store.FailUnfinishedJobsAsync(new JobError("interrupted", "restart"), Now, CancellationToken.None));
+        var failed = await store.GetJobAsync("job1", CancellationToken.None);
+        Assert.Equal(JobStatus.Failed, failed!.Status);
+        Assert.Equal("interrupted", failed.Error!.Code);
+        Assert.Equal(JobStatus.Succeeded, (await store.GetJobAsync("job2", CancellationToken.None))!.Status);
+    }
+}
