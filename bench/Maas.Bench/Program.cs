@@ -1,1 +1,84 @@
-Console.WriteLine("maas bench: see bench/README.md for the benchmarks and how to run them");
+using System.Globalization;
+using Maas.Bench;
+
+// maas bench: ONNX serving throughput and latency, the server next to ONNX Runtime in process.
+//   dotnet run -c Release --project bench/Maas.Bench [-- --seconds 4 --rounds 3 --only ultraface,batching,latency]
+// "serve" is the child-process mode the benchmark starts the server in.
+if (args.Length > 0 && args[0] == "serve")
+{
+    await ServerProcess.ServeAsync(args[1..]);
+    return 0;
+}
+
+var options = BenchOptions.Parse(args);
+Console.WriteLine($"maas bench: {options.Seconds} s per measurement, {options.Rounds} alternating rounds, {Environment.ProcessorCount} cores");
+var report = new BenchReport(options);
+await using (var server = await ServerProcess.StartAsync(options))
+{
+    if (options.Runs("latency"))
+    {
+        report.Add(await Scenarios.LatencyAsync(server, options));
+    }
+
+    if (options.Runs("batching"))
+    {
+        report.Add(await Scenarios.BatchingAsync(server, options));
+    }
+
+    if (options.Runs("ultraface"))
+    {
+        report.Add(await Scenarios.UltraFaceAsync(server, options));
+    }
+}
+
+report.Write();
+Console.WriteLine($"wrote {options.JsonPath} and the ONNX serving section of {options.DocsPath}");
+return 0;
+
+/// <summary>Command-line settings of the benchmark.</summary>
+internal sealed record BenchOptions
+{
+    public double Seconds { get; init; } = 4;
+
+    public int Rounds { get; init; } = 3;
+
+    public HashSet<string> Only { get; init; } = ["latency", "batching", "ultraface"];
+
+    public string RepoRoot { get; init; } = FindRepoRoot();
+
+    public string JsonPath => Path.Combine(RepoRoot, "bench", "results", "onnx-serving.json");
+
+    public string DocsPath => Path.Combine(RepoRoot, "docs", "benchmarks.md");
+
+    public bool Runs(string scenario) => Only.Contains(scenario);
+
+    public static BenchOptions Parse(string[] args)
+    {
+        var options = new BenchOptions();
+        for (var i = 0; i + 1 < args.Length; i += 2)
+        {
+            options = args[i] switch
+            {
+                "--seconds" => options with { Seconds = double.Parse(args[i + 1], CultureInfo.InvariantCulture) },
+                "--rounds" => options with { Rounds = int.Parse(args[i + 1], CultureInfo.InvariantCulture) },
+                "--only" => options with { Only = [.. args[i + 1].Split(',')] },
+                _ => throw new ArgumentException($"unknown option {args[i]}; use --seconds, --rounds, --only"),
+            };
+        }
+
+        return options;
+    }
+
+    private static string FindRepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Maas.slnx")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        return Directory.GetCurrentDirectory();
+    }
+}

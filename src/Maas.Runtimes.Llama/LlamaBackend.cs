@@ -70,6 +70,10 @@ public static class LlamaBackend
     public static void ConfigureLogging(ILoggerFactory? loggerFactory, LogLevel minimumLevel = LogLevel.Warning) =>
         LlamaLogging.Configure(loggerFactory?.CreateLogger("Maas.Runtimes.Llama.Native"), minimumLevel);
 
+    /// <summary>Sends llama.cpp's log lines at <paramref name="minimumLevel"/> and above to <paramref name="logger"/> (null: warnings and errors to standard error).</summary>
+    public static void ConfigureLogging(ILogger? logger, LogLevel minimumLevel = LogLevel.Warning) =>
+        LlamaLogging.Configure(logger, minimumLevel);
+
     /// <summary>Loads the libraries and backends now (it otherwise happens on first use).</summary>
     public static void Initialize() => EnsureInitialized();
 

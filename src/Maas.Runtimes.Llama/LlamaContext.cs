@@ -15,8 +15,9 @@ public sealed class LlamaContext : IDisposable
         p.NBatch = options.BatchSize ?? p.NBatch;
         p.NUbatch = options.MicroBatchSize ?? Math.Min(p.NUbatch, p.NBatch);
         p.NSeqMax = options.SequenceCount ?? p.NSeqMax;
-        p.NThreads = options.Threads ?? p.NThreads;
-        p.NThreadsBatch = options.BatchThreads ?? options.Threads ?? p.NThreadsBatch;
+        // llama.cpp's own default is a fixed 4 threads; one per core is what a server on this machine wants.
+        p.NThreads = options.Threads ?? Environment.ProcessorCount;
+        p.NThreadsBatch = options.BatchThreads ?? options.Threads ?? Environment.ProcessorCount;
         p.PoolingType = options.PoolingType ?? p.PoolingType;
         p.AttentionType = options.AttentionType ?? p.AttentionType;
         p.FlashAttnType = options.FlashAttention ?? p.FlashAttnType;
@@ -231,6 +232,7 @@ public sealed class LlamaContext : IDisposable
     }
 
     /// <summary>Restores a saved sequence state into <paramref name="sequence"/> (which should be empty).</summary>
+    /// <remarks>The target context must have the same model and KV layout (sequence count and unified setting) as the source.</remarks>
     public void LoadSequenceState(int sequence, ReadOnlySpan<byte> state)
     {
         CheckSequence(sequence);

@@ -17,7 +17,7 @@ public sealed record LlamaContextOptions
     /// <summary>Most distinct sequences (parallel slots) the context holds (n_seq_max).</summary>
     public uint? SequenceCount { get; init; }
 
-    /// <summary>Threads for single-token generation.</summary>
+    /// <summary>Threads for single-token generation (default: one per core).</summary>
     public int? Threads { get; init; }
 
     /// <summary>Threads for prompt and batch processing (defaults to <see cref="Threads"/> when only that is set).</summary>

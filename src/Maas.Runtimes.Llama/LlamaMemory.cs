@@ -37,7 +37,11 @@ public sealed class LlamaMemory
         Handle.MemoryCopy(source, destination, p0, p1);
     }
 
-    /// <summary>Drops every token not in <paramref name="sequence"/>.</summary>
+    /// <summary>Drops every token not in <paramref name="sequence"/> from the cells it shares with others.</summary>
+    /// <remarks>
+    /// With one KV buffer per sequence (<see cref="LlamaContextOptions.UnifiedKvCache"/> off, llama.cpp's default) other
+    /// sequences live in their own cells and are not touched; with a unified buffer they are all dropped.
+    /// </remarks>
     public void Keep(int sequence)
     {
         CheckSequence(sequence);

@@ -106,6 +106,10 @@ public sealed class LlamaSamplerChain : IDisposable
     }
 
     /// <summary>Constrains output to a GBNF grammar (e.g. compiled from a JSON schema).</summary>
+    /// <remarks>
+    /// Add it before any truncating sampler (top-k, top-p, ...): if truncation left only tokens the grammar forbids,
+    /// llama.cpp would accept a forbidden token and abort the process.
+    /// </remarks>
     /// <exception cref="LlamaException">The grammar does not parse; the message carries llama.cpp's reason.</exception>
     public LlamaSamplerChain AddGrammar(LlamaModel model, string grammar, string root = "root")
     {
@@ -155,6 +159,7 @@ public sealed class LlamaSamplerChain : IDisposable
     }
 
     /// <summary>Records a token as generated (penalty history, grammar state) when it was chosen outside <see cref="Sample"/>.</summary>
+    /// <remarks>With a grammar in the chain, only accept tokens the grammar allows (llama.cpp aborts on others).</remarks>
     public void Accept(int token) => NativeApi.llama_sampler_accept(handle, token);
 
     /// <summary>Forgets the history (penalties, grammar position); the RNG restarts from its seed.</summary>

@@ -100,6 +100,14 @@ public sealed class LlamaTokenizer
     public string Detokenize(ReadOnlySpan<int> tokens, bool removeSpecial = false, bool unparseSpecial = false)
     {
         CheckTokens(tokens);
+
+        // llama_detokenize keeps SentencePiece's prefix space when it drops a leading BOS itself; dropping the BOS here
+        // first makes Detokenize(Tokenize(text), removeSpecial: true) give back exactly the text.
+        if (removeSpecial && AddsBos && !tokens.IsEmpty && tokens[0] == special.Bos)
+        {
+            tokens = tokens[1..];
+        }
+
         var buffer = new byte[Math.Max(64, tokens.Length * 8)];
         var n = model.Handle.Detokenize(tokens, buffer, removeSpecial, unparseSpecial);
         if (n < 0)

@@ -3,6 +3,7 @@ using Maas.Server.Hosting;
 using Maas.Server.Inference;
 using Maas.Server.Observability;
 using Maas.Server.Registry;
+using Maas.Server.Tenancy;
 
 namespace Maas.Server;
 
@@ -16,6 +17,7 @@ public static class MaasApp
         builder.AddMaasHosting(args);
         // Feature registrations (one line each).
         builder.AddMaasRegistry();
+        builder.AddMaasTenancy();
         builder.AddMaasObservability();
         builder.AddMaasHealth();
         builder.AddMaasInference();
@@ -25,6 +27,7 @@ public static class MaasApp
         var app = builder.Build();
         // Feature endpoints (one line each).
         app.MapMaasObservability();
+        app.MapMaasTenancy();
         app.MapMaasInference();
         app.MapMaasRegistry();
         app.MapMaasHealth();

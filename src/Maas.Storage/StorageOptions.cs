@@ -63,6 +63,11 @@ public sealed class ArtifactStoreOptions
                 errors.Add($"{Section}:S3:Bucket is required when {Section}:Store is 's3'");
             }
 
+            if (S3.PartSizeBytes is < 5L << 20 or > 5L << 30)
+            {
+                errors.Add($"{Section}:S3:PartSizeBytes must be between 5 MiB and 5 GiB, not {S3.PartSizeBytes}");
+            }
+
             if (!string.IsNullOrEmpty(S3.ServiceUrl) && !Uri.TryCreate(S3.ServiceUrl, UriKind.Absolute, out _))
             {
                 errors.Add($"{Section}:S3:ServiceUrl must be an absolute URL, not '{S3.ServiceUrl}'");

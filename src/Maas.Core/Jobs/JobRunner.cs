@@ -43,6 +43,7 @@ public sealed class JobRunner : IAsyncDisposable
     private readonly SemaphoreSlim _slots;
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<string, Running> _running = new(StringComparer.Ordinal);
+    private int _disposed;
 
     /// <summary>Creates a runner that runs at most <paramref name="maxConcurrent"/> jobs at once.</summary>
     public JobRunner(IJobStore store, int maxConcurrent, TimeProvider? time = null)
@@ -245,6 +246,11 @@ public sealed class JobRunner : IAsyncDisposable
     /// <summary>Cancels every job and waits for them to record how they ended.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return; // Stopped by the host first, then disposed by the container.
+        }
+
         await _stopping.CancelAsync().ConfigureAwait(false);
         var tasks = _running.Values.Select(r => r.Task).OfType<Task>().ToArray();
         try

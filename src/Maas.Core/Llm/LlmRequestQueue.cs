@@ -30,12 +30,15 @@ public sealed class LlmRequestQueue<T>
         }
     }
 
-    /// <summary>Adds a request, or throws <see cref="LlmException"/> (queue full) when <see cref="Limit"/> are already waiting.</summary>
-    public void Enqueue(T item)
+    /// <summary>
+    /// Adds a request, or throws <see cref="LlmException"/> (queue full) when <see cref="Limit"/> are already waiting
+    /// beyond the <paramref name="freeSlots"/> that will take queued requests at the next step.
+    /// </summary>
+    public void Enqueue(T item, int freeSlots = 0)
     {
         lock (_lock)
         {
-            if (_items.Count >= Limit)
+            if (_items.Count >= Limit + Math.Max(0, freeSlots))
             {
                 throw new LlmException(
                     LlmErrorKind.QueueFull,

@@ -81,6 +81,18 @@ public sealed class ModelScheduler : IAsyncDisposable
         }
     }
 
+    /// <summary>Requests in batches that are running now.</summary>
+    public int Executing
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _running;
+            }
+        }
+    }
+
     /// <summary>True once unloading has begun; new requests are refused.</summary>
     public bool IsDraining
     {

@@ -106,7 +106,8 @@ public sealed class ApiKeyAuthenticator
     private readonly long _ttlTicks;
     private readonly long _unknownTtlTicks;
     private readonly ConcurrentDictionary<KeyDigest, Cached> _cache = new();
-    private readonly ConcurrentDictionary<KeyDigest, Task<(KeyEntry? Entry, bool FromDatabase)>> _inflight = new();
+    private readonly ConcurrentDictionary<string, (UsageLimits Limits, long ValidUntil)> _tenantLimits = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<KeyDigest, Lazy<Task<(KeyEntry? Entry, bool FromDatabase)>>> _inflight = new();
     private long _generation;
     private long _lookups;
 
@@ -128,6 +129,21 @@ public sealed class ApiKeyAuthenticator
     {
         Interlocked.Increment(ref _generation);
         _cache.Clear();
+        _tenantLimits.Clear();
+    }
+
+    /// <summary>A tenant's limits for calls without a key (anonymous local development), cached like keys.</summary>
+    public async ValueTask<UsageLimits> GetTenantLimitsAsync(string tenant, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow().UtcTicks;
+        if (_tenantLimits.TryGetValue(tenant, out var cached) && cached.ValidUntil > now)
+        {
+            return cached.Limits;
+        }
+
+        var limits = (await _store.GetTenantAsync(tenant, cancellationToken).ConfigureAwait(false))?.Limits ?? UsageLimits.None;
+        _tenantLimits[tenant] = (limits, now + Math.Max(_ttlTicks, TimeSpan.TicksPerSecond));
+        return limits;
     }
 
     /// <summary>Looks up a well-formed secret; the entry is null when no key matches.</summary>
@@ -147,7 +163,8 @@ public sealed class ApiKeyAuthenticator
 
         // One query per distinct key at a time: concurrent first requests of a new key share it.
         var generation = Interlocked.Read(ref _generation);
-        var lookup = _inflight.GetOrAdd(digest, _ => LoadAsync(secret, digest, generation));
+        // Lazy: GetOrAdd may build a value it then throws away; only the winner's query runs.
+        var lookup = _inflight.GetOrAdd(digest, _ => new Lazy<Task<(KeyEntry?, bool)>>(() => LoadAsync(secret, digest, generation))).Value;
         var (entry, _) = await lookup.WaitAsync(cancellationToken).ConfigureAwait(false);
         return entry is null ? (KeyStatus.Unknown, null) : (entry.StatusAt(_time.GetUtcNow()), entry);
     }

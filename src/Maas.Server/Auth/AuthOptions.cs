@@ -34,6 +34,10 @@ public sealed class AuthOptions
     [Range(0, 3_600)]
     public double UnknownKeyCacheSeconds { get; set; } = 10;
 
+    /// <summary>How long a model's owner and visibility are reused for tenant checks, in ms (changes on this node apply at once).</summary>
+    [Range(0, 600_000)]
+    public int ModelCacheMs { get; set; } = 1000;
+
     /// <summary>How often each node asks the database whether keys or tenants changed elsewhere, in ms; 0 turns it off.</summary>
     [Range(0, 3_600_000)]
     public int ChangePollMs { get; set; } = 1000;

@@ -1,3 +1,4 @@
+using Maas.Core.Hosting;
 using Maas.Core.Jobs;
 using Maas.Core.Registry;
 using Maas.Core.Registry.Import;
@@ -62,6 +63,7 @@ public static class RegistryExtensions
             sp.GetRequiredService<IOptions<RegistryOptions>>().Value));
         services.AddSingleton<RegistryStartup>();
         services.AddHostedService(sp => sp.GetRequiredService<RegistryStartup>());
+        services.AddSingleton<IReadinessCheck, RegistryReadiness>();
         return builder;
     }
 

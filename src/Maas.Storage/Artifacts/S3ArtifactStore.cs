@@ -3,7 +3,6 @@ using System.Runtime.CompilerServices;
 using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
-using Amazon.S3.Transfer;
 using Maas.Core.Registry;
 
 namespace Maas.Storage.Artifacts;
@@ -31,6 +30,9 @@ public sealed class S3StoreOptions
 
     /// <summary>Path-style addressing (bucket in the path), which most S3-compatible servers need.</summary>
     public bool ForcePathStyle { get; set; } = true;
+
+    /// <summary>Files above this size upload as a multipart upload of parts this big (S3 allows 5 MiB to 5 GiB, and 10,000 parts).</summary>
+    public long PartSizeBytes { get; set; } = 64L << 20;
 }
 
 /// <summary>
@@ -114,13 +116,12 @@ public sealed class S3ArtifactStore : IArtifactStore, IDisposable
             return;
         }
 
-        using var transfer = new TransferUtility(_client);
         if (bundle)
         {
             foreach (var file in Directory.EnumerateFiles(stagedPath, "*", SearchOption.AllDirectories))
             {
                 var relative = Path.GetRelativePath(stagedPath, file).Replace('\\', '/');
-                await transfer.UploadAsync(file, _options.Bucket, ObjectKey(key, relative), cancellationToken).ConfigureAwait(false);
+                await UploadFileAsync(ObjectKey(key, relative), file, cancellationToken).ConfigureAwait(false);
             }
 
             // The marker last: a bundle without it is a crash leftover, and the orphan sweep removes it.
@@ -129,10 +130,57 @@ public sealed class S3ArtifactStore : IArtifactStore, IDisposable
         else
         {
             // One PUT (or one completed multipart upload) is atomic in S3: the object appears whole or not at all.
-            await transfer.UploadAsync(stagedPath, _options.Bucket, ObjectKey(key), cancellationToken).ConfigureAwait(false);
+            await UploadFileAsync(ObjectKey(key), stagedPath, cancellationToken).ConfigureAwait(false);
         }
 
         StagingArea.DeleteQuietly(stagedPath);
+    }
+
+    // Plain (not aws-chunked) bodies: S3-compatible servers that do not know the chunked signing scheme would otherwise
+    // store its framing as content. Big files go as a multipart upload of fixed-size parts read from the file.
+    private async Task UploadFileAsync(string objectKey, string path, CancellationToken cancellationToken)
+    {
+        var length = new FileInfo(path).Length;
+        if (length <= _options.PartSizeBytes)
+        {
+            await _client.PutObjectAsync(
+                new PutObjectRequest { BucketName = _options.Bucket, Key = objectKey, FilePath = path, UseChunkEncoding = false },
+                cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        var started = await _client.InitiateMultipartUploadAsync(
+            new InitiateMultipartUploadRequest { BucketName = _options.Bucket, Key = objectKey }, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var parts = new List<PartETag>();
+            for (long position = 0, number = 1; position < length; position += _options.PartSizeBytes, number++)
+            {
+                var part = await _client.UploadPartAsync(
+                    new UploadPartRequest
+                    {
+                        BucketName = _options.Bucket,
+                        Key = objectKey,
+                        UploadId = started.UploadId,
+                        PartNumber = (int)number,
+                        FilePath = path,
+                        FilePosition = position,
+                        PartSize = Math.Min(_options.PartSizeBytes, length - position),
+                        UseChunkEncoding = false,
+                    },
+                    cancellationToken).ConfigureAwait(false);
+                parts.Add(new PartETag((int)number, part.ETag));
+            }
+
+            await _client.CompleteMultipartUploadAsync(
+                new CompleteMultipartUploadRequest { BucketName = _options.Bucket, Key = objectKey, UploadId = started.UploadId, PartETags = parts },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await _client.AbortMultipartUploadAsync(_options.Bucket, objectKey, started.UploadId, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
     }
 
     /// <inheritdoc />

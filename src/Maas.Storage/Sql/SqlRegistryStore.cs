@@ -46,6 +46,13 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     public async Task MigrateAsync(CancellationToken cancellationToken) =>
         await MigrationRunner.MigrateAsync(Dialect, Migrations.All, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
 
+    /// <summary>Checks the database answers (for readiness).</summary>
+    public async Task PingAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteScalarAsync<long>(Command("SELECT 1", null, null, cancellationToken)).ConfigureAwait(false);
+    }
+
     // ---- models ----
 
     /// <inheritdoc />

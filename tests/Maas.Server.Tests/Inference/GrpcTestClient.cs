@@ -50,6 +50,8 @@ internal sealed class GrpcTestClient : IDisposable
         using var request = new HttpRequestMessage(HttpMethod.Post, "/inference.GRPCInferenceService/" + method)
         {
             Content = new ByteArrayContent(body.ToArray()),
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
         };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
         request.Headers.TE.ParseAdd("trailers");

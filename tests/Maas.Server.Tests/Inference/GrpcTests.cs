@@ -102,9 +102,9 @@ public sealed class GrpcTests(ProtocolFixture fixture) : IClassFixture<ProtocolF
     [Fact]
     public async Task Repository_and_statistics_calls_work()
     {
-        var model = ProtocolFixture.IdentityModel(TensorDataType.UInt32);
+        const string model = "counted";
         var request = new ModelInferRequest { ModelName = model };
-        var input = new ModelInferRequest.Types.InferInputTensor { Name = "input", Datatype = "UINT32" };
+        var input = new ModelInferRequest.Types.InferInputTensor { Name = "input", Datatype = "INT32" };
         input.Shape.Add([1, 3]);
         request.Inputs.Add(input);
         request.RawInputContents.Add(ByteString.CopyFrom(new byte[12]));

@@ -21,6 +21,7 @@ public sealed class ProtocolFixture : IAsyncLifetime
             await Server.RegisterAsync(IdentityModel(type), TestModels.Identity(type));
         }
 
+        await Server.RegisterAsync("counted", TestModels.Identity(TensorDataType.Int32));
         var pair = new OnnxModelWriter("pair")
             .Input("x", OnnxElementType.Float, "batch", 3)
             .Output("copy", OnnxElementType.Float, "batch", 3)

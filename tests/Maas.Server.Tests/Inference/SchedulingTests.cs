@@ -82,7 +82,7 @@ public sealed class SchedulingTests : IAsyncLifetime
         (await Client.PostAsync("/v2/models/slow/infer", Rows(1, SlowWidth))).EnsureSuccessStatusCode();
         var scheduler = await SchedulerOf("slow");
         var running = Client.PostAsync("/v2/models/slow/infer", Rows(2048, SlowWidth));
-        await Task.Delay(100); // the instance takes it at once
+        await WaitUntil(() => scheduler.Executing == 1);
         var queued = Client.PostAsync("/v2/models/slow/infer", Rows(1, SlowWidth));
         await WaitUntil(() => scheduler.QueueLength == 1);
 
@@ -128,7 +128,7 @@ public sealed class SchedulingTests : IAsyncLifetime
         var before = await InferenceCount();
 
         var running = Client.PostAsync("/v2/models/slow/infer", Rows(2048, SlowWidth));
-        await Task.Delay(100);
+        await WaitUntil(() => scheduler.Executing == 1);
         var raw = InferenceHost.Floats(new float[3 * SlowWidth]);
         var json = $$$"""{"inputs":[{"name":"input","shape":[3,{{{SlowWidth}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}],"parameters":{"timeout":50000}}""";
         var timedOut = await Client.PostAsync("/v2/models/slow/infer", InferenceHost.BinaryBody(json, raw));

@@ -1,3 +1,4 @@
+#pragma warning disable OPENAI001 // ChatCompletionOptions.Seed is marked as evaluation-only in the client; the API has it.
 using System.Text;
 using System.Text.Json;
 using Maas.Runtimes.Llama;

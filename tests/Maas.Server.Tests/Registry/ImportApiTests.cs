@@ -15,9 +15,10 @@ public sealed class ImportServers : ServerPerDb
     /// <inheritdoc />
     protected override IReadOnlyDictionary<string, string?> Settings => new Dictionary<string, string?>
     {
-        ["Maas:Registry:HuggingFaceEndpoint"] = Files.BaseAddress.ToString(),
+        // The hub is "localhost" and everything else "127.0.0.1": two hosts, so the token's host rule is tested.
+        ["Maas:Registry:HuggingFaceEndpoint"] = $"http://localhost:{Files.BaseAddress.Port}/",
         ["Maas:Registry:HuggingFaceToken"] = HubToken,
-        ["Maas:Registry:ImportStallTimeoutSeconds"] = "5",
+        ["Maas:Registry:ImportStallTimeoutSeconds"] = "1",
     };
 
     /// <inheritdoc />
@@ -53,9 +54,9 @@ public sealed class ImportApiTests(ImportServers servers) : IClassFixture<Import
         var name = await client.CreateModelAsync();
         var gguf = TestArtifacts.Gguf(seed: 31);
         var path = $"/files/{Names.Unique("f")}/model.gguf";
-        var url = servers.Files.Add(path, new ServedFile(gguf) { DropAfterBytesOnce = gguf.Length / 3 });
+        var url = servers.Files.Add(path, new ServedFile(gguf) { StallAfterBytesOnce = gguf.Length / 3 });
 
-        var (id, response) = await StartImportAsync(client, name, $$"""{"url": "{{url}}", "sha256": "{{TestArtifacts.Sha256(gguf)}}", "metadata": {"origin": "loopback"}}""");
+        var (id, response) = await StartImportAsync(client, name, $$$"""{"url": "{{{url}}}", "sha256": "{{{TestArtifacts.Sha256(gguf)}}}", "metadata": {"origin": "loopback"}}""");
         response.Dispose();
         var job = await client.WaitForJobAsync(id);
         Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
@@ -91,7 +92,7 @@ public sealed class ImportApiTests(ImportServers servers) : IClassFixture<Import
         var client = (await servers.GetAsync(db)).Client;
         var name = await client.CreateModelAsync();
         var onnx = TestArtifacts.Onnx(seed: 32);
-        var url = servers.Files.Add($"/files/{Names.Unique("f")}/net.onnx", new ServedFile(onnx) { DropAfterBytesOnce = 100, IgnoreRange = true });
+        var url = servers.Files.Add($"/files/{Names.Unique("f")}/net.onnx", new ServedFile(onnx) { StallAfterBytesOnce = 100, IgnoreRange = true });
         var (id, response) = await StartImportAsync(client, name, $$"""{"url": "{{url}}", "filename": "renamed.onnx", "version": 4}""");
         response.Dispose();
         var job = await client.WaitForJobAsync(id);
@@ -119,7 +120,7 @@ public sealed class ImportApiTests(ImportServers servers) : IClassFixture<Import
         servers.Files.Add($"/acme/{repo}/resolve/main/weights/tiny.gguf", new ServedFile([])
         {
             RequireBearer = ImportServers.HubToken,
-            RedirectTo = cdn,
+            RedirectTo = new Uri(servers.Files.BaseAddress, cdn.TrimStart('/')).ToString(),
             Headers = new Dictionary<string, string> { ["X-Linked-Etag"] = $"\"{TestArtifacts.Sha256(gguf)}\"" },
         });
         var (id, response) = await StartImportAsync(client, name, $$"""{"url": "hf://acme/{{repo}}/weights/tiny.gguf"}""");

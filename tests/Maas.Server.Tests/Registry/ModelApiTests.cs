@@ -87,8 +87,8 @@ public sealed class ModelApiTests(ServerPerDb servers) : IClassFixture<ServerPer
             return names;
         }
 
-        Assert.Equal([gguf, empty, onnx], await Find($"q={stem}"));
-        Assert.Equal([gguf, empty, onnx], await Find($"tag={tag}"));
+        Assert.Equal([empty, gguf, onnx], await Find($"q={stem}"));
+        Assert.Equal([empty, gguf, onnx], await Find($"tag={tag}"));
         Assert.Equal([onnx], await Find($"tag={tag}&tag=vision"));
         Assert.Equal([gguf], await Find($"q={stem}&task=text-generation"));
         Assert.Equal([onnx], await Find($"q={stem}&format=onnx"));
@@ -98,7 +98,7 @@ public sealed class ModelApiTests(ServerPerDb servers) : IClassFixture<ServerPer
         using (var page = await client.GetAsync($"api/v1/models?q={stem}&limit=2&offset=1"))
         {
             var body = await page.JsonAsync(HttpStatusCode.OK);
-            Assert.Equal([empty, onnx], body["models"]!.AsArray().Select(m => (string)m!["name"]!));
+            Assert.Equal([gguf, onnx], body["models"]!.AsArray().Select(m => (string)m!["name"]!));
             Assert.Equal(3, (int)body["total"]!);
         }
 

@@ -1,15 +1,23 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Maas.Server.Tests.Support;
 
 /// <summary>How the loopback file server treats one file: faults and headers that imports must cope with.</summary>
 public sealed record ServedFile(byte[] Content)
 {
-    /// <summary>Abort the connection after this many body bytes, on the first request only (a broken download).</summary>
-    public long? DropAfterBytesOnce { get; init; }
+    /// <summary>
+    /// On the first request only, send this many body bytes and then nothing more (a dead connection, which the
+    /// importer notices by its stall timeout). A reset would be less useful: it can discard bytes still in flight.
+    /// </summary>
+    public long? StallAfterBytesOnce { get; init; }
 
     /// <summary>Answer Range requests with the whole file (200), as some servers do.</summary>
     public bool IgnoreRange { get; init; }
@@ -38,7 +46,7 @@ public sealed class LoopbackFileServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ConcurrentDictionary<string, ServedFile> _files = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, bool> _dropped = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> _stalled = new(StringComparer.Ordinal);
 
     private LoopbackFileServer(WebApplication app)
     {
@@ -61,7 +69,7 @@ public sealed class LoopbackFileServer : IAsyncDisposable
         var server = new LoopbackFileServer(app);
         app.Run(server.ServeAsync);
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         server.BaseAddress = new Uri(address.TrimEnd('/') + "/");
         return server;
     }
@@ -128,16 +136,25 @@ public sealed class LoopbackFileServer : IAsyncDisposable
 
         context.Response.Headers.AcceptRanges = "bytes";
         context.Response.ContentLength = content.Length - start;
-        var dropAt = file.DropAfterBytesOnce is { } drop && _dropped.TryAdd(path, true) ? drop : (long?)null;
+        var stallAt = file.StallAfterBytesOnce is { } stall && _stalled.TryAdd(path, true) ? stall : (long?)null;
         var position = start;
         while (position < content.Length)
         {
             var count = (int)Math.Min(64 * 1024, content.Length - position);
-            if (dropAt is { } limit && position - start + count > limit)
+            if (stallAt is { } limit && position - start + count > limit)
             {
                 count = (int)Math.Max(0, limit - (position - start));
                 await context.Response.Body.WriteAsync(content.AsMemory((int)position, count));
                 await context.Response.Body.FlushAsync();
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(60), context.RequestAborted);
+                }
+                catch (OperationCanceledException)
+                {
+                    // The client gave up on us, as it should.
+                }
+
                 context.Abort();
                 return;
             }

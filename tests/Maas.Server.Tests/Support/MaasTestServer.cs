@@ -1,6 +1,8 @@
 using System.Net.Http.Headers;
-using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Maas.Server.Tests.Support;
 
@@ -33,6 +35,7 @@ public sealed class MaasTestServer : IAsyncDisposable
     {
         ["Maas:Inference:Demo"] = "false",
         ["Maas:Inference:GrpcUrl"] = "",
+        ["Maas:Shutdown:DrainSeconds"] = "0",
         ["Logging:LogLevel:Default"] = "Warning",
     };
 
@@ -91,7 +94,7 @@ public sealed class MaasTestServer : IAsyncDisposable
             throw;
         }
 
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new MaasTestServer(app, new Uri(address.TrimEnd('/') + "/"), folder, owned, ownsDatabase ? database : null);
     }
 

@@ -76,6 +76,9 @@ public sealed class GeneratedGgufStream : Stream
         _length = _header.Length + dataBytes;
     }
 
+    /// <summary>When set, every byte read is hashed here (to compare with what the server computed).</summary>
+    public System.Security.Cryptography.IncrementalHash? Hash { get; init; }
+
     /// <summary>Pause reading once this many bytes were read, until <see cref="Resume"/>.</summary>
     public long? PauseAt { get; set; }
 
@@ -152,6 +155,7 @@ public sealed class GeneratedGgufStream : Stream
         }
 
         span[fromHeader..].Clear();
+        Hash?.AppendData(span);
         _position += count;
         return count;
     }

@@ -95,32 +95,57 @@ public static class GgufLlamaModelFactory
         }
 
         w.WriteHeader();
-        var chunk = new float[1 << 15];
+
+        // Chunks are generated and encoded in parallel, each from its own seed, then written in order:
+        // the bytes depend only on the options, not on the number of cores.
+        const int chunkSize = 1 << 16;
+        var lanes = Math.Max(1, Environment.ProcessorCount);
+        var values = new float[lanes][];
+        var encoded = new byte[lanes][];
+        var lengths = new int[lanes];
+        for (var lane = 0; lane < lanes; lane++)
+        {
+            values[lane] = new float[chunkSize];
+            encoded[lane] = new byte[chunkSize * 4];
+        }
+
         for (var t = 0; t < plan.Count; t++)
         {
             var (name, shape, norm) = plan[t];
+            var type = norm ? GgmlType.F32 : options.WeightType;
+            var count = shape.Aggregate(1L, (a, b) => a * b);
+            var chunks = (count + chunkSize - 1) / chunkSize;
             var std = name == "token_embd.weight" ? options.EmbeddingStd : options.WeightStd;
             var amplitude = std * MathF.Sqrt(3f); // uniform(-a, a) has std a/sqrt(3)
-            var count = shape.Aggregate(1L, (a, b) => a * b);
-            var rng = new SplitMix64(options.Seed ^ ((ulong)(t + 1) * 0x9E3779B97F4A7C15UL));
-            while (count > 0)
+            var tensorSeed = options.Seed ^ ((ulong)(t + 1) * 0x9E3779B97F4A7C15UL);
+            for (long first = 0; first < chunks; first += lanes)
             {
-                var n = (int)Math.Min(count, chunk.Length);
-                var span = chunk.AsSpan(0, n);
-                if (norm)
+                var batch = (int)Math.Min(lanes, chunks - first);
+                Parallel.For(0, batch, new ParallelOptions { MaxDegreeOfParallelism = lanes }, lane =>
                 {
-                    span.Fill(1f);
-                }
-                else
-                {
-                    for (var i = 0; i < span.Length; i++)
+                    var chunk = first + lane;
+                    var n = (int)Math.Min(chunkSize, count - (chunk * chunkSize));
+                    var span = values[lane].AsSpan(0, n);
+                    if (norm)
                     {
-                        span[i] = amplitude * ((2f * rng.NextFloat()) - 1f);
+                        span.Fill(1f);
                     }
-                }
+                    else
+                    {
+                        var rng = new SplitMix64(tensorSeed + ((ulong)chunk * 0xD1B54A32D192ED03UL));
+                        for (var i = 0; i < span.Length; i++)
+                        {
+                            span[i] = amplitude * ((2f * rng.NextFloat()) - 1f);
+                        }
+                    }
 
-                w.WriteTensorValues(span);
-                count -= n;
+                    lengths[lane] = GgmlQuantization.Encode(type, span, encoded[lane]);
+                });
+
+                for (var lane = 0; lane < batch; lane++)
+                {
+                    w.WriteTensorData(encoded[lane].AsSpan(0, lengths[lane]));
+                }
             }
         }
 

@@ -11,6 +11,9 @@ internal static class V2Endpoints
     /// <summary>The extensions the server metadata advertises.</summary>
     public static readonly string[] Extensions = ["binary_tensor_data", "model_repository", "statistics", "parameters"];
 
+    /// <summary>Escapes only what JSON requires, so messages keep their quotes readable ('input', not \u0027input\u0027).</summary>
+    public static readonly System.Text.Encodings.Web.JavaScriptEncoder JsonEncoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
+
     /// <summary>The server version shown in server metadata.</summary>
     public static string ServerVersion { get; } =
         typeof(V2Endpoints).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
@@ -194,7 +197,7 @@ internal static class V2Endpoints
         var index = await manager.IndexAsync(readyOnly, ctx.RequestAborted);
         ctx.Response.StatusCode = StatusCodes.Status200OK;
         ctx.Response.ContentType = "application/json";
-        await using var writer = new Utf8JsonWriter(ctx.Response.Body);
+        await using var writer = new Utf8JsonWriter(ctx.Response.Body, new JsonWriterOptions { Encoder = JsonEncoder });
         writer.WriteStartArray();
         foreach (var s in index)
         {
@@ -298,7 +301,7 @@ internal static class V2Endpoints
         ctx.Response.StatusCode = status;
         ctx.Response.ContentType = "application/json";
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JsonEncoder }))
         {
             w.WriteStartObject();
             body(w);

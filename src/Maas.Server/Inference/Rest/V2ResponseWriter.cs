@@ -20,7 +20,7 @@ internal static class V2ResponseWriter
         {
             long binaryBytes = 0;
             var anyBinary = false;
-            using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true }))
+            using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true, Encoder = V2Endpoints.JsonEncoder }))
             {
                 writer.WriteStartObject();
                 writer.WriteString("model_name", response.ModelName);

@@ -1,0 +1,72 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace Maas.Bench;
+
+/// <summary>Writes the results as JSON (every round) and as the ONNX serving section of docs/benchmarks.md (medians).</summary>
+internal sealed class BenchReport(BenchOptions options)
+{
+    private const string Begin = "<!-- onnx-serving:begin (written by bench/Maas.Bench) -->";
+    private const string End = "<!-- onnx-serving:end -->";
+    private readonly List<ScenarioResult> _results = [];
+
+    public void Add(ScenarioResult result)
+    {
+        _results.Add(result);
+        Console.WriteLine($"{result.Name}: {(result.Met ? "target met" : "target MISSED")} ({result.Target}) {string.Join(", ", result.Numbers.Select(kv => $"{kv.Key}={kv.Value:0.###}"))}");
+    }
+
+    public void Write()
+    {
+        var machine = $"{Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}";
+        Directory.CreateDirectory(Path.GetDirectoryName(options.JsonPath)!);
+        var json = new
+        {
+            date = DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture),
+            machine,
+            seconds_per_measurement = options.Seconds,
+            rounds = options.Rounds,
+            scenarios = _results,
+        };
+        File.WriteAllText(options.JsonPath, JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+
+        var md = new StringBuilder();
+        md.AppendLine(Begin);
+        md.AppendLine("## ONNX serving (Open Inference Protocol v2)");
+        md.AppendLine();
+        md.AppendLine($"Measured {DateTimeOffset.UtcNow:yyyy-MM-dd} on {machine} with `dotnet run -c Release --project bench/Maas.Bench`.");
+        md.AppendLine($"The server runs in its own process on loopback; the load generator shares the same cores. Each mode is measured for {options.Seconds:0.#} s,");
+        md.AppendLine($"the modes alternate, {options.Rounds} rounds, and the table shows the median of the rounds (all rounds: `bench/results/onnx-serving.json`).");
+        md.AppendLine("Clients are closed loops: each sends its next request when the previous one has been answered.");
+        foreach (var r in _results)
+        {
+            md.AppendLine();
+            md.AppendLine($"### {r.Name}");
+            md.AppendLine();
+            md.AppendLine(r.Setup);
+            if (r.Medians.Count > 0)
+            {
+                md.AppendLine();
+                md.AppendLine("| mode | clients | inferences/s | p50 ms | p99 ms |");
+                md.AppendLine("| --- | ---: | ---: | ---: | ---: |");
+                foreach (var m in r.Medians)
+                {
+                    md.AppendLine(CultureInfo.InvariantCulture, $"| {m.Mode} | {m.Clients} | {m.PerSecond:0.0} | {m.P50Ms:0.000} | {m.P99Ms:0.000} |");
+                }
+            }
+
+            md.AppendLine();
+            md.AppendLine(CultureInfo.InvariantCulture, $"Target: {r.Target}. Result: {string.Join(", ", r.Numbers.Select(kv => $"{kv.Key.Replace('_', ' ')} = {kv.Value:0.###}"))}: **{(r.Met ? "met" : "missed")}**.");
+        }
+
+        md.AppendLine(End);
+        var existing = File.Exists(options.DocsPath) ? File.ReadAllText(options.DocsPath) : "# Benchmarks\n";
+        var start = existing.IndexOf(Begin, StringComparison.Ordinal);
+        var stop = existing.IndexOf(End, StringComparison.Ordinal);
+        var updated = start >= 0 && stop > start
+            ? string.Concat(existing.AsSpan(0, start), md.ToString().TrimEnd('\n'), existing.AsSpan(stop + End.Length))
+            : existing.TrimEnd('\n') + "\n\n" + md;
+        File.WriteAllText(options.DocsPath, updated.TrimEnd('\n') + "\n");
+    }
+}

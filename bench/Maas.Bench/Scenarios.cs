@@ -1,0 +1,176 @@
+using System.Buffers.Binary;
+using Maas.Core.Formats.Onnx;
+
+namespace Maas.Bench;
+
+/// <summary>Medians over the alternating rounds of one mode.</summary>
+internal sealed record ModeSummary(string Mode, int Clients, double PerSecond, double P50Ms, double P99Ms, long Errors);
+
+/// <summary>One scenario's rounds, medians, extra numbers and the verdict against its target.</summary>
+internal sealed record ScenarioResult(
+    string Name,
+    string Setup,
+    IReadOnlyList<Measurement> Rounds,
+    IReadOnlyList<ModeSummary> Medians,
+    IReadOnlyDictionary<string, double> Numbers,
+    string Target,
+    bool Met);
+
+/// <summary>The three measurements the serving issue sets targets for.</summary>
+internal static class Scenarios
+{
+    private const int Threads = 2;
+
+    /// <summary>p50 latency at one client: the server (REST binary, gRPC) against ONNX Runtime in process, same MLP.</summary>
+    public static async Task<ScenarioResult> LatencyAsync(ServerProcess server, BenchOptions options)
+    {
+        var (path, bytes) = WriteMlp("mlp-latency");
+        await server.RegisterAsync("mlp-latency", bytes, new { max_batch_size = 32, instance_count = 1, threads = Threads });
+        var row = Floats(512, seed: 1);
+        using var local = new Clients.InProcess(path, 1, Threads, "input", [1, 512], row);
+        var modes = new (string, Func<int, CancellationToken, Task<bool>>)[]
+        {
+            ("in-process ONNX Runtime", local.CallAsync),
+            ("server, REST binary", Clients.RestBinary(server.Http, "mlp-latency", "input", [1, 512], row)),
+            ("server, gRPC", Clients.Grpc(server.Grpc, "mlp-latency", "input", [1, 512], row)),
+        };
+        var rounds = await AlternateAsync(modes, clients: 1, options);
+        var medians = Summarize(rounds);
+        var added = medians[1].P50Ms - medians[0].P50Ms;
+        var addedGrpc = medians[2].P50Ms - medians[0].P50Ms;
+        return new ScenarioResult(
+            "latency",
+            $"MLP 512-1024-1024-10 (FP32, generated), batch of 1, 1 client; 1 instance x {Threads} threads on both sides",
+            rounds,
+            medians,
+            new Dictionary<string, double> { ["added_p50_ms_rest_binary"] = added, ["added_p50_ms_grpc"] = addedGrpc },
+            "p50 added latency at 1 client < 0.5 ms (REST binary vs in process)",
+            added < 0.5);
+    }
+
+    /// <summary>16 clients on the same MLP with dynamic batching on and off (two models, same server, alternating).</summary>
+    public static async Task<ScenarioResult> BatchingAsync(ServerProcess server, BenchOptions options)
+    {
+        var (_, bytes) = WriteMlp("mlp-batching");
+        await server.RegisterAsync("mlp-batched", bytes, new { max_batch_size = 32, max_queue_delay_ms = 0, instance_count = 1, threads = Threads });
+        await server.RegisterAsync("mlp-unbatched", bytes, new { max_batch_size = 0, instance_count = 1, threads = Threads });
+        var row = Floats(512, seed: 2);
+        var modes = new (string, Func<int, CancellationToken, Task<bool>>)[]
+        {
+            ("dynamic batching on", Clients.RestBinary(server.Http, "mlp-batched", "input", [1, 512], row)),
+            ("dynamic batching off", Clients.RestBinary(server.Http, "mlp-unbatched", "input", [1, 512], row)),
+        };
+        var rounds = await AlternateAsync(modes, clients: 16, options);
+        var medians = Summarize(rounds);
+        var stats = await server.StatsAsync("mlp-batched");
+        var averageBatch = stats.GetProperty("inference_count").GetDouble() / Math.Max(1, stats.GetProperty("execution_count").GetDouble());
+        var ratio = medians[0].PerSecond / Math.Max(1e-9, medians[1].PerSecond);
+        return new ScenarioResult(
+            "batching",
+            $"MLP 512-1024-1024-10 (FP32, generated), 16 clients each sending 1 row over REST binary; max batch 32, no queue delay; 1 instance x {Threads} threads",
+            rounds,
+            medians,
+            new Dictionary<string, double> { ["speedup"] = ratio, ["average_batch_size"] = averageBatch },
+            "batching on >= 2x batching off at 16 clients",
+            ratio >= 2);
+    }
+
+    /// <summary>UltraFace at 8 clients: ONNX Runtime in process against the server over REST binary, gRPC and REST JSON.</summary>
+    public static async Task<ScenarioResult> UltraFaceAsync(ServerProcess server, BenchOptions options)
+    {
+        var path = SharedModel("ultraface-rfb-320.onnx", options);
+        if (path is null)
+        {
+            return new ScenarioResult("ultraface", "skipped: ../shared/models/ultraface-rfb-320.onnx is not present", [], [], new Dictionary<string, double>(), "binary >= 0.8x in process at 8 clients", false);
+        }
+
+        await server.RegisterAsync("ultraface", File.ReadAllBytes(path), new { instance_count = 1, threads = Threads });
+        var values = Enumerable.Range(0, 3 * 240 * 320).Select(i => ((i * 7919 % 255) - 127f) / 128f).ToArray();
+        var raw = ToBytes(values);
+        using var local = new Clients.InProcess(path, 1, Threads, "input", [1, 3, 240, 320], raw);
+        var modes = new (string, Func<int, CancellationToken, Task<bool>>)[]
+        {
+            ("in-process ONNX Runtime", local.CallAsync),
+            ("server, REST binary", Clients.RestBinary(server.Http, "ultraface", "input", [1, 3, 240, 320], raw)),
+            ("server, gRPC", Clients.Grpc(server.Grpc, "ultraface", "input", [1, 3, 240, 320], raw)),
+            ("server, REST JSON", Clients.RestJson(server.Http, "ultraface", "input", [1, 3, 240, 320], values)),
+        };
+        var rounds = await AlternateAsync(modes, clients: 8, options);
+        var medians = Summarize(rounds);
+        var ratio = medians[1].PerSecond / Math.Max(1e-9, medians[0].PerSecond);
+        return new ScenarioResult(
+            "ultraface",
+            $"UltraFace RFB-320 (../shared/models), input FP32 [1,3,240,320] (900 KiB), fixed batch of 1, 8 clients; 1 instance x {Threads} threads on both sides",
+            rounds,
+            medians,
+            new Dictionary<string, double> { ["binary_vs_in_process"] = ratio, ["grpc_vs_in_process"] = medians[2].PerSecond / Math.Max(1e-9, medians[0].PerSecond) },
+            "server with binary tensors >= 0.8x in-process throughput at 8 clients",
+            ratio >= 0.8);
+    }
+
+    // Measures every mode once per round, rounds one after another, so drifts of a noisy machine hit all modes alike.
+    private static async Task<List<Measurement>> AlternateAsync((string Mode, Func<int, CancellationToken, Task<bool>> Call)[] modes, int clients, BenchOptions options)
+    {
+        var rounds = new List<Measurement>();
+        for (var r = 0; r < options.Rounds; r++)
+        {
+            foreach (var (mode, call) in modes)
+            {
+                var m = await LoadGenerator.RunAsync(mode, clients, options.Seconds, call);
+                Console.WriteLine($"  round {r + 1}: {mode,-26} {m.PerSecond,9:0.0}/s  p50 {m.P50Ms,8:0.000} ms  p99 {m.P99Ms,8:0.000} ms{(m.Errors > 0 ? $"  errors {m.Errors}" : "")}");
+                rounds.Add(m);
+            }
+        }
+
+        return rounds;
+    }
+
+    private static List<ModeSummary> Summarize(List<Measurement> rounds) =>
+        rounds.GroupBy(m => m.Mode).Select(g => new ModeSummary(
+            g.Key,
+            g.First().Clients,
+            Median(g.Select(m => m.PerSecond)),
+            Median(g.Select(m => m.P50Ms)),
+            Median(g.Select(m => m.P99Ms)),
+            g.Sum(m => m.Errors))).ToList();
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length == 0 ? 0 : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    private static (string Path, byte[] Bytes) WriteMlp(string name)
+    {
+        var bytes = OnnxModelWriter.Mlp(512, [1024, 1024], 10, seed: 42).ToBytes();
+        var path = Path.Combine(Path.GetTempPath(), $"maas-bench-{name}-{Environment.ProcessId}.onnx");
+        File.WriteAllBytes(path, bytes);
+        return (path, bytes);
+    }
+
+    private static string? SharedModel(string file, BenchOptions options)
+    {
+        var folder = Environment.GetEnvironmentVariable("MAAS_SHARED_MODELS") is { Length: > 0 } env
+            ? env
+            : Path.GetFullPath(Path.Combine(options.RepoRoot, "..", "shared", "models"));
+        var path = Path.Combine(folder, file);
+        return File.Exists(path) ? path : null;
+    }
+
+    private static byte[] Floats(int count, int seed)
+    {
+        var random = new Random(seed);
+        return ToBytes(Enumerable.Range(0, count).Select(_ => random.NextSingle()).ToArray());
+    }
+
+    private static byte[] ToBytes(float[] values)
+    {
+        var bytes = new byte[values.Length * 4];
+        for (var i = 0; i < values.Length; i++)
+        {
+            BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * 4), values[i]);
+        }
+
+        return bytes;
+    }
+}

@@ -1,0 +1,138 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Maas.Server;
+
+namespace Maas.Bench;
+
+/// <summary>The MaaS server under test, in its own process (its own GC and thread pool), on loopback.</summary>
+internal sealed class ServerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly string _dataDir;
+
+    private ServerProcess(Process process, string dataDir, Uri http, Uri grpc)
+    {
+        _process = process;
+        _dataDir = dataDir;
+        Http = http;
+        Grpc = grpc;
+        Client = new HttpClient { BaseAddress = http, Timeout = TimeSpan.FromMinutes(2) };
+    }
+
+    public Uri Http { get; }
+
+    public Uri Grpc { get; }
+
+    public HttpClient Client { get; }
+
+    /// <summary>The child's entry: runs the real server app until stdin closes.</summary>
+    public static async Task ServeAsync(string[] args)
+    {
+        var app = MaasApp.Create(args);
+        await app.StartAsync();
+        Console.WriteLine("READY");
+        await Console.In.ReadToEndAsync(); // the parent closes stdin to stop us
+        await app.StopAsync();
+    }
+
+    public static async Task<ServerProcess> StartAsync(BenchOptions options)
+    {
+        var dataDir = Directory.CreateTempSubdirectory("maas-bench-").FullName;
+        var httpPort = FreePort();
+        var grpcPort = FreePort();
+        var entry = typeof(ServerProcess).Assembly.Location;
+        var host = Environment.ProcessPath!;
+        var info = new ProcessStartInfo(host)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        if (Path.GetFileNameWithoutExtension(host) == "dotnet")
+        {
+            info.ArgumentList.Add(entry);
+        }
+
+        foreach (var a in new[]
+        {
+            "serve", "--urls", $"http://127.0.0.1:{httpPort}",
+            $"--Maas:DataDir={dataDir}", $"--Maas:Inference:GrpcUrl=http://127.0.0.1:{grpcPort}",
+            "--Maas:Inference:Demo=false", "--Logging:LogLevel:Default=Warning",
+        })
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        var process = Process.Start(info)!;
+        var ready = new TaskCompletionSource();
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data == "READY")
+            {
+                ready.TrySetResult();
+            }
+        };
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is { Length: > 0 })
+            {
+                Console.Error.WriteLine("server: " + e.Data);
+            }
+        };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        await ready.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        return new ServerProcess(process, dataDir, new Uri($"http://127.0.0.1:{httpPort}/"), new Uri($"http://127.0.0.1:{grpcPort}/"));
+    }
+
+    /// <summary>Registers a model with a serving configuration and loads it; returns nothing until it is ready.</summary>
+    public async Task RegisterAsync(string name, byte[] onnx, object config)
+    {
+        (await Client.PostAsJsonAsync("/api/v1/models", new { name })).EnsureSuccessStatusCode();
+        (await Client.PutAsJsonAsync($"/api/v1/models/{name}/config", config)).EnsureSuccessStatusCode();
+        var content = new ByteArrayContent(onnx);
+        content.Headers.ContentType = new("application/octet-stream");
+        content.Headers.Add("X-Maas-Filename", name + ".onnx");
+        (await Client.PostAsync($"/api/v1/models/{name}/versions", content)).EnsureSuccessStatusCode();
+        var load = await Client.PostAsync($"/v2/repository/models/{name}/load", null);
+        if (!load.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"loading {name}: {await load.Content.ReadAsStringAsync()}");
+        }
+    }
+
+    /// <summary>The statistics extension's numbers for one model.</summary>
+    public async Task<JsonElement> StatsAsync(string name) =>
+        (await Client.GetFromJsonAsync<JsonElement>($"/v2/models/{name}/stats")).GetProperty("model_stats")[0];
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        try
+        {
+            _process.StandardInput.Close();
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
+        }
+        catch (TimeoutException)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+
+        _process.Dispose();
+        try
+        {
+            Directory.Delete(_dataDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

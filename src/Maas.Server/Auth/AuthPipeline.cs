@@ -1,0 +1,400 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Maas.Core.Tenancy;
+using Microsoft.Extensions.Options;
+
+namespace Maas.Server.Auth;
+
+/// <summary>
+/// The one gate every request passes (REST and gRPC): read the key, authenticate it (cached), check the route's
+/// scope and the model's tenant, admit it against the key's and the tenant's limits, run it, then record its
+/// usage and, for management actions, an audit entry.
+/// </summary>
+/// <remarks>
+/// Never logs or echoes a secret or a body. A request that fails authentication touches the database at most once
+/// (a cache miss), and not at all when its key is malformed or was seen lately, or its client is blocked for guessing.
+/// </remarks>
+public sealed class AuthPipeline
+{
+    private static readonly Caller AnonymousCaller = new(null, null, "anonymous", Tenant.DefaultName, [MaasScopes.Infer], []);
+
+    private readonly EndpointAccess _access;
+    private readonly ApiKeyAuthenticator _keys;
+    private readonly FailedAttemptLimiter _failures;
+    private readonly LimitTracker _tracker;
+    private readonly UsageRecorder _recorder;
+    private readonly ModelDirectory _models;
+    private readonly TenancyReadiness _readiness;
+    private readonly TimeProvider _time;
+    private readonly AuthOptions _options;
+    private readonly ILogger<AuthPipeline> _logger;
+
+    /// <summary>Creates the pipeline.</summary>
+    public AuthPipeline(
+        EndpointAccess access,
+        ApiKeyAuthenticator keys,
+        FailedAttemptLimiter failures,
+        LimitTracker tracker,
+        UsageRecorder recorder,
+        ModelDirectory models,
+        TenancyReadiness readiness,
+        TimeProvider time,
+        IOptions<AuthOptions> options,
+        ILogger<AuthPipeline> logger)
+    {
+        _access = access;
+        _keys = keys;
+        _failures = failures;
+        _tracker = tracker;
+        _recorder = recorder;
+        _models = models;
+        _readiness = readiness;
+        _time = time;
+        _options = options.Value;
+        _logger = logger;
+    }
+
+    /// <summary>The middleware of the main app: the route's rule comes from its endpoint metadata.</summary>
+    public Task InvokeAsync(HttpContext context, RequestDelegate next)
+    {
+        var rule = _access.Resolve(context.GetEndpoint());
+        if (rule.Kind == AccessKind.Anonymous)
+        {
+            return next(context);
+        }
+
+        string? model = null;
+        if (rule.ModelRouteValue is { } name && context.Request.RouteValues.TryGetValue(name, out var value) && value is string text)
+        {
+            model = text;
+        }
+
+        return RunAsync(context, rule, AuthErrors.StyleOf(context.Request.Path), model, next);
+    }
+
+    /// <summary>The middleware of the gRPC listener: the rule comes from the method name.</summary>
+    public Task InvokeGrpcAsync(HttpContext context, RequestDelegate next)
+    {
+        var rule = GrpcAccess.Resolve(context.Request.Path.Value ?? "");
+        return rule.Kind == AccessKind.Anonymous ? next(context) : RunAsync(context, rule, ErrorStyle.Grpc, null, next);
+    }
+
+    /// <summary>Runs the gate for one request with an already resolved rule.</summary>
+    public async Task RunAsync(HttpContext context, AccessRule rule, ErrorStyle style, string? model, RequestDelegate next)
+    {
+        if (!_readiness.Ready.IsCompletedSuccessfully)
+        {
+            await _readiness.Ready.WaitAsync(context.RequestAborted);
+        }
+
+        var at = _time.GetUtcNow();
+        var started = Stopwatch.GetTimestamp();
+        if (rule.Kind == AccessKind.Undeclared)
+        {
+            _logger.LogError("Route {Route} declares no scope; refusing it (add RequireScope to its mapping)", rule.Operation);
+            await AuthErrors.WriteAsync(context, style, new AuthFailure(StatusCodes.Status403Forbidden, "route_scope_undeclared", "this route declares no scope, so no key may call it"));
+            return;
+        }
+
+        var client = context.Connection.RemoteIpAddress;
+        var (secret, problem) = Credentials.Read(context.Request.Headers);
+        KeyEntry? entry = null;
+        Caller caller;
+        if (problem == CredentialProblem.Ambiguous)
+        {
+            _failures.RecordFailure(client);
+            await AuthErrors.WriteAsync(context, style, new AuthFailure(
+                StatusCodes.Status400BadRequest,
+                "ambiguous_credentials",
+                "send exactly one credential: one 'Authorization: Bearer <key>' header or one 'x-api-key' header, not both or several"));
+            return;
+        }
+
+        if (secret is null)
+        {
+            if (problem == CredentialProblem.None && AllowsAnonymous(context, rule))
+            {
+                caller = AnonymousCaller;
+            }
+            else
+            {
+                if (problem == CredentialProblem.BadScheme)
+                {
+                    _failures.RecordFailure(client);
+                }
+
+                await AuthErrors.WriteAsync(context, style, problem == CredentialProblem.BadScheme
+                    ? new AuthFailure(StatusCodes.Status401Unauthorized, "invalid_authorization", "the Authorization header must be 'Bearer <key>'")
+                    : new AuthFailure(StatusCodes.Status401Unauthorized, "missing_api_key", "this route needs an API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'"));
+                return;
+            }
+        }
+        else
+        {
+            if (_failures.BlockedFor(client) is { } wait)
+            {
+                await AuthErrors.WriteAsync(context, style, new AuthFailure(
+                    StatusCodes.Status429TooManyRequests,
+                    "too_many_failed_attempts",
+                    "too many failed authentication attempts from this address; try again later",
+                    RetryAfter: wait));
+                return;
+            }
+
+            KeyStatus status;
+            try
+            {
+                (status, entry) = await _keys.AuthenticateAsync(secret, context.RequestAborted);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                _logger.LogError("Key lookup failed: {Message}", e.Message);
+                await AuthErrors.WriteAsync(context, style, new AuthFailure(
+                    StatusCodes.Status503ServiceUnavailable, "auth_unavailable", "keys cannot be checked right now (database unavailable); try again", RetryAfter: TimeSpan.FromSeconds(1)));
+                return;
+            }
+
+            if (status != KeyStatus.Valid || entry is null)
+            {
+                _failures.RecordFailure(client);
+                await AuthErrors.WriteAsync(context, style, status switch
+                {
+                    KeyStatus.Revoked => new AuthFailure(StatusCodes.Status401Unauthorized, "api_key_revoked", $"the API key {entry?.Key.Prefix}... was revoked"),
+                    KeyStatus.Expired => new AuthFailure(StatusCodes.Status401Unauthorized, "api_key_expired", $"the API key {entry?.Key.Prefix}... has expired"),
+                    _ => new AuthFailure(StatusCodes.Status401Unauthorized, "invalid_api_key", "the API key is not valid"),
+                });
+                return;
+            }
+
+            caller = entry.Caller;
+            context.User = entry.Principal;
+        }
+
+        var usage = new RequestUsage(caller, _models);
+        context.Features.Set(usage);
+        if (model is not null)
+        {
+            usage.ReportModel(model, VersionOf(context));
+        }
+
+        var keyCounters = entry?.KeyCounters;
+        var tenantCounters = entry?.TenantCounters ?? _tracker.ForTenant(caller.Tenant);
+        var keyLimits = entry?.Key.Limits ?? UsageLimits.None;
+        var tenantLimits = entry?.TenantLimits ?? await _keys.GetTenantLimitsAsync(caller.Tenant, context.RequestAborted);
+
+        var refusal = await CheckAccessAsync(context, rule, style, caller, model);
+        Admission admission = default;
+        if (refusal is null)
+        {
+            if (keyCounters is not null && _tracker.NeedsSeed(keyCounters, keyLimits))
+            {
+                await _recorder.SeedAsync(caller.KeyId, null, keyCounters, context.RequestAborted);
+            }
+
+            if (_tracker.NeedsSeed(tenantCounters, tenantLimits))
+            {
+                await _recorder.SeedAsync(null, caller.Tenant, tenantCounters, context.RequestAborted);
+            }
+
+            admission = _tracker.TryAdmit(keyCounters, keyLimits, tenantCounters, tenantLimits);
+            if (admission.Rejection is { } rejection)
+            {
+                refusal = AuthErrors.RateLimited(rejection, _time.GetUtcNow());
+            }
+        }
+
+        if (refusal is not null)
+        {
+            SetWindowHeaders(context, admission, refusal.Limit);
+            await AuthErrors.WriteAsync(context, style, refusal);
+            Finish(context, rule, usage, entry, keyCounters, tenantCounters, at, started, refusal.Status);
+            return;
+        }
+
+        SetWindowHeaders(context, admission, null);
+        _recorder.RequestStarted();
+        var statusCode = 0;
+        try
+        {
+            await next(context);
+            statusCode = context.Response.StatusCode;
+        }
+        catch when (!context.Response.HasStarted)
+        {
+            statusCode = context.RequestAborted.IsCancellationRequested ? 499 : StatusCodes.Status500InternalServerError;
+            throw;
+        }
+        catch
+        {
+            statusCode = context.RequestAborted.IsCancellationRequested ? 499 : context.Response.StatusCode;
+            throw;
+        }
+        finally
+        {
+            LimitTracker.Release(keyCounters, tenantCounters);
+            Finish(context, rule, usage, entry, keyCounters, tenantCounters, at, started, statusCode == 0 ? context.Response.StatusCode : statusCode);
+            _recorder.RequestEnded();
+        }
+    }
+
+    private async ValueTask<AuthFailure?> CheckAccessAsync(HttpContext context, AccessRule rule, ErrorStyle style, Caller caller, string? model)
+    {
+        var requirement = rule.Requirement!;
+        if (!caller.Has(requirement.AnyOf))
+        {
+            return new AuthFailure(
+                StatusCodes.Status403Forbidden,
+                "insufficient_scope",
+                $"this route needs the scope {requirement}; the key has {(caller.Scopes.Count == 0 ? "none" : string.Join(", ", caller.Scopes))}");
+        }
+
+        if (model is null)
+        {
+            return null;
+        }
+
+        return await _models.CheckAsync(caller, model, rule.WritesModel, context.RequestAborted) switch
+        {
+            ModelAccessResult.Hidden => NotFound(style, model),
+            ModelAccessResult.ReadOnly => new AuthFailure(
+                StatusCodes.Status403Forbidden, "model_read_only", $"model '{ModelPatterns.ModelNameOf(model)}' is shared by another tenant: it can be read and called, not changed"),
+            _ => null,
+        };
+    }
+
+    /// <summary>The 404 for a model the caller may not see, worded like the route's own "does not exist".</summary>
+    public static AuthFailure NotFound(ErrorStyle style, string model)
+    {
+        var message = style == ErrorStyle.OpenAi
+            ? $"The model '{model}' does not exist"
+            : $"model '{ModelPatterns.ModelNameOf(model)}' does not exist";
+        return new AuthFailure(StatusCodes.Status404NotFound, "model_not_found", message);
+    }
+
+    private bool AllowsAnonymous(HttpContext context, AccessRule rule) =>
+        _options.AllowAnonymousInfer
+        && rule.Requirement is { } requirement
+        && MaasScopes.Satisfies([MaasScopes.Infer], requirement.AnyOf)
+        && context.Connection.RemoteIpAddress is { } remote && IPAddress.IsLoopback(remote)
+        && context.Connection.LocalIpAddress is { } local && IPAddress.IsLoopback(local);
+
+    private static int? VersionOf(HttpContext context) =>
+        context.Request.RouteValues.TryGetValue("version", out var v) && v is string text
+        && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : null;
+
+    private void Finish(HttpContext context, AccessRule rule, RequestUsage usage, KeyEntry? entry, LimitCounters? keyCounters, LimitCounters tenantCounters, DateTimeOffset at, long started, int status)
+    {
+        var latency = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        var caller = usage.Caller;
+        var infers = rule.Requirement?.AnyOf.Contains(MaasScopes.Infer) == true;
+        _recorder.Record(
+            new UsageRecord
+            {
+                At = at,
+                Tenant = caller.Tenant,
+                KeyId = caller.KeyId,
+                Model = usage.Model,
+                Version = usage.Version,
+                Protocol = rule.Protocol,
+                Operation = rule.Operation,
+                Status = status,
+                LatencyMs = latency,
+                PromptTokens = usage.PromptTokens,
+                CompletionTokens = usage.CompletionTokens,
+                BatchItems = usage.BatchItems,
+                // Engine time when the endpoint reported it; else the wall time of a successful serving call.
+                ComputeMs = usage.ComputeMs ?? (infers && status < 400 ? latency : 0),
+            },
+            keyCounters,
+            tenantCounters);
+        if (entry is not null)
+        {
+            _recorder.Touch(entry.Key.Id, at);
+        }
+
+        var method = context.Request.Method;
+        if (rule.IsManagement && !HttpMethods.IsGet(method) && !HttpMethods.IsHead(method) && !HttpMethods.IsOptions(method))
+        {
+            _recorder.Audit(new AuditEntry
+            {
+                At = at,
+                Actor = caller.Actor,
+                ActorTenant = caller.Tenant,
+                Action = rule.AuditAction ?? $"{method} {rule.Operation}",
+                Target = usage.AuditTarget ?? TargetOf(context),
+                Client = context.Connection.RemoteIpAddress?.ToString(),
+                RequestId = context.TraceIdentifier,
+                Status = status,
+                Result = AuditEntry.ResultOf(status),
+            });
+        }
+    }
+
+    private static string? TargetOf(HttpContext context)
+    {
+        StringBuilder? target = null;
+        foreach (var (name, value) in context.Request.RouteValues)
+        {
+            if (value is string text && text.Length > 0)
+            {
+                target ??= new StringBuilder();
+                target.Append(target.Length == 0 ? "" : ",").Append(name).Append('=').Append(text.Length <= 128 ? text : text[..128]);
+            }
+        }
+
+        return target?.ToString();
+    }
+
+    private void SetWindowHeaders(HttpContext context, Admission admission, LimitRejection? rejection)
+    {
+        var headers = context.Response.Headers;
+        var now = _time.GetUtcNow();
+        if (rejection is { Kind: LimitKind.RequestsPerMinute or LimitKind.TokensPerMinute, ResetAt: { } reset })
+        {
+            var suffix = rejection.Kind == LimitKind.RequestsPerMinute ? "requests" : "tokens";
+            headers["x-ratelimit-limit-" + suffix] = ((long)rejection.Value).ToString(CultureInfo.InvariantCulture);
+            headers["x-ratelimit-remaining-" + suffix] = "0";
+            headers["x-ratelimit-reset-" + suffix] = Duration(reset - now);
+            return;
+        }
+
+        if (admission.Requests is { } requests)
+        {
+            headers["x-ratelimit-limit-requests"] = requests.Limit.ToString(CultureInfo.InvariantCulture);
+            headers["x-ratelimit-remaining-requests"] = requests.Remaining.ToString(CultureInfo.InvariantCulture);
+            headers["x-ratelimit-reset-requests"] = Duration(requests.ResetAt - now);
+        }
+
+        if (admission.Tokens is { } tokens)
+        {
+            headers["x-ratelimit-limit-tokens"] = tokens.Limit.ToString(CultureInfo.InvariantCulture);
+            headers["x-ratelimit-remaining-tokens"] = tokens.Remaining.ToString(CultureInfo.InvariantCulture);
+            headers["x-ratelimit-reset-tokens"] = Duration(tokens.ResetAt - now);
+        }
+    }
+
+    /// <summary>A duration the way OpenAI's x-ratelimit-reset-* headers write it: "250ms", "12.5s", "6m0s", "1h2m3s".</summary>
+    public static string Duration(TimeSpan span)
+    {
+        if (span < TimeSpan.Zero)
+        {
+            span = TimeSpan.Zero;
+        }
+
+        if (span < TimeSpan.FromSeconds(1))
+        {
+            return ((long)Math.Ceiling(span.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture) + "ms";
+        }
+
+        var seconds = (span.TotalSeconds % 60).ToString("0.###", CultureInfo.InvariantCulture) + "s";
+        if (span < TimeSpan.FromMinutes(1))
+        {
+            return seconds;
+        }
+
+        var minutes = ((long)span.TotalMinutes % 60).ToString(CultureInfo.InvariantCulture) + "m";
+        return span < TimeSpan.FromHours(1) ? minutes + seconds : ((long)span.TotalHours).ToString(CultureInfo.InvariantCulture) + "h" + minutes + seconds;
+    }
+}

@@ -1,0 +1,98 @@
+using Maas.Core.Registry;
+using Maas.Core.Tenancy;
+
+namespace Maas.Server.Auth;
+
+/// <summary>
+/// What one request used, filled in as it runs: the auth gate creates it, endpoints report what only they know
+/// (the model named in a body, LLM tokens, batch rows, engine time), and it becomes the usage record at the end.
+/// </summary>
+/// <remarks>Reports may come from any thread (streaming responses); counters add atomically.</remarks>
+public sealed class RequestUsage
+{
+    private long _promptTokens;
+    private long _completionTokens;
+    private long _batchItems;
+    private long _computeMicros;
+
+    internal RequestUsage(Caller caller, ModelDirectory? models)
+    {
+        Caller = caller;
+        Models = models;
+    }
+
+    /// <summary>Who is calling.</summary>
+    public Caller Caller { get; }
+
+    /// <summary>The model the request used (from the route, or reported by the endpoint).</summary>
+    public string? Model { get; private set; }
+
+    /// <summary>The model version, when known.</summary>
+    public int? Version { get; private set; }
+
+    /// <summary>What the audit log names as the action's target (default: the route values).</summary>
+    public string? AuditTarget { get; set; }
+
+    /// <summary>LLM prompt tokens reported.</summary>
+    public long PromptTokens => Interlocked.Read(ref _promptTokens);
+
+    /// <summary>LLM completion tokens reported.</summary>
+    public long CompletionTokens => Interlocked.Read(ref _completionTokens);
+
+    /// <summary>Batch rows reported.</summary>
+    public long BatchItems => Interlocked.Read(ref _batchItems);
+
+    /// <summary>Engine milliseconds reported (null when none were).</summary>
+    public double? ComputeMs => Interlocked.Read(ref _computeMicros) is var micros and > 0 ? micros / 1000.0 : null;
+
+    internal ModelDirectory? Models { get; }
+
+    /// <summary>Names the model (and version) the request used, e.g. once the body is parsed or the alias resolved.</summary>
+    public void ReportModel(string model, int? version = null)
+    {
+        Model = ModelPatterns.ModelNameOf(model);
+        Version = version ?? Version;
+    }
+
+    /// <summary>Adds LLM tokens (call once at the end, or per chunk while streaming).</summary>
+    public void ReportTokens(long promptTokens, long completionTokens)
+    {
+        Interlocked.Add(ref _promptTokens, Math.Max(0, promptTokens));
+        Interlocked.Add(ref _completionTokens, Math.Max(0, completionTokens));
+    }
+
+    /// <summary>Adds batch rows (inference inputs along the batch dimension).</summary>
+    public void ReportBatchItems(long items) => Interlocked.Add(ref _batchItems, Math.Max(0, items));
+
+    /// <summary>Adds engine compute time.</summary>
+    public void ReportCompute(TimeSpan compute) => Interlocked.Add(ref _computeMicros, Math.Max(0, compute.Ticks / 10));
+
+    /// <summary>A sink for code that runs without the auth gate (nothing is kept).</summary>
+    internal static RequestUsage Discard { get; } = new(new Caller(null, null, "none", Tenant.DefaultName, [], []), null);
+}
+
+/// <summary>How endpoints reach the caller and the usage of their request.</summary>
+public static class RequestUsageExtensions
+{
+    /// <summary>The request's usage (a discarding one when the request did not pass the auth gate).</summary>
+    public static RequestUsage Usage(this HttpContext context) => context.Features.Get<RequestUsage>() ?? RequestUsage.Discard;
+
+    /// <summary>The authenticated caller, or null (health probes, or no auth gate).</summary>
+    public static Caller? GetCaller(this HttpContext context) => context.Features.Get<RequestUsage>()?.Caller;
+
+    /// <summary>The caller's tenant ("default" when there is no caller).</summary>
+    public static string CallerTenant(this HttpContext context) => context.GetCaller()?.Tenant ?? Tenant.DefaultName;
+
+    /// <summary>True when the caller may see (and call) <paramref name="model"/>; list endpoints filter with this.</summary>
+    public static bool CanSee(this HttpContext context, Model model) =>
+        context.GetCaller() is not { } caller || caller.CanSee(model.Name, model.Owner, model.Visibility);
+
+    /// <summary>
+    /// Checks a model named in a request body (OpenAI "model", gRPC model_name): <see cref="ModelAccessResult.Hidden"/>
+    /// must be answered exactly like a model that does not exist.
+    /// </summary>
+    public static ValueTask<ModelAccessResult> CheckModelAccessAsync(this HttpContext context, string modelReference, bool write, CancellationToken cancellationToken) =>
+        context.Features.Get<RequestUsage>() is { Models: { } models } usage
+            ? models.CheckAsync(usage.Caller, modelReference, write, cancellationToken)
+            : ValueTask.FromResult(ModelAccessResult.Allowed);
+}

@@ -1,0 +1,340 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Maas.Core.Tenancy;
+using Microsoft.Extensions.Options;
+
+namespace Maas.Server.Auth;
+
+/// <summary>
+/// Writes usage records, audit entries and keys' last-used times to the database in batches, from one background
+/// loop fed by a channel; a graceful shutdown waits for running requests and drains the channel (nothing is lost).
+/// </summary>
+/// <remarks>
+/// The same loop seeds and re-seeds the budget counters, so a record is never counted both as pending and as part
+/// of the database total (see <see cref="LimitTracker"/>).
+/// </remarks>
+public sealed class UsageRecorder : IHostedService, IAsyncDisposable
+{
+    private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(500);
+
+    private readonly ITenancyStore _store;
+    private readonly LimitTracker _tracker;
+    private readonly TimeProvider _time;
+    private readonly UsageOptions _options;
+    private readonly TimeSpan _budgetSync;
+    private readonly ILogger<UsageRecorder> _logger;
+    private readonly Channel<object> _channel;
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _lastUsed = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _abort = new();
+    private Task _loop = Task.CompletedTask;
+    private long _dropped;
+    private long _written;
+    private long _running;
+
+    /// <summary>Creates the recorder.</summary>
+    public UsageRecorder(ITenancyStore store, LimitTracker tracker, TimeProvider time, IOptions<UsageOptions> options, IOptions<LimitsOptions> limits, ILogger<UsageRecorder> logger)
+    {
+        _store = store;
+        _tracker = tracker;
+        _time = time;
+        _options = options.Value;
+        _budgetSync = TimeSpan.FromSeconds(limits.Value.BudgetSyncSeconds);
+        _logger = logger;
+        _channel = Channel.CreateBounded<object>(new BoundedChannelOptions(_options.QueueCapacity)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait, // TryWrite then fails instead of dropping silently; we count it
+        });
+    }
+
+    /// <summary>Usage records written so far.</summary>
+    public long Written => Interlocked.Read(ref _written);
+
+    /// <summary>Records dropped because the queue was full.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    /// <summary>Counts a request that will record usage when it ends (shutdown waits for it).</summary>
+    public void RequestStarted() => Interlocked.Increment(ref _running);
+
+    /// <summary>Counts the end of a request started with <see cref="RequestStarted"/> (after its record is queued).</summary>
+    public void RequestEnded() => Interlocked.Decrement(ref _running);
+
+    /// <summary>Queues a finished request's usage and counts its cost against the budgets at once.</summary>
+    public void Record(UsageRecord record, LimitCounters? key, LimitCounters tenant)
+    {
+        _tracker.AddPending(key, tenant, record.TotalTokens, record.ComputeMs);
+        if (!_channel.Writer.TryWrite(record))
+        {
+            // The database has been unreachable for long (or we are stopped): keep serving, but say what is lost.
+            _tracker.MarkWritten(record.KeyId, record.Tenant, record.TotalTokens, record.ComputeMs, DateTimeOffset.MinValue);
+            if (Interlocked.Increment(ref _dropped) % 1000 == 1)
+            {
+                _logger.LogError("Usage queue full or closed ({Capacity} records): {Dropped} usage record(s) dropped so far", _options.QueueCapacity, Dropped);
+            }
+        }
+    }
+
+    /// <summary>Queues an audit entry.</summary>
+    public void Audit(AuditEntry entry)
+    {
+        if (!_channel.Writer.TryWrite(entry))
+        {
+            _logger.LogError("Audit entry dropped (queue full or closed): {Action} by {Actor} -> {Status}", entry.Action, entry.Actor, entry.Status);
+        }
+    }
+
+    /// <summary>Notes that a key was used (written with the next last-used batch).</summary>
+    public void Touch(string keyId, DateTimeOffset at) => _lastUsed[keyId] = at;
+
+    /// <summary>Completes when everything queued before the call is written.</summary>
+    public Task FlushAsync(CancellationToken cancellationToken)
+    {
+        var marker = new Marker(null, null, null);
+        return _channel.Writer.TryWrite(marker) ? marker.Done.Task.WaitAsync(cancellationToken) : Task.CompletedTask;
+    }
+
+    /// <summary>Loads a key's (or else a tenant's) usage of the current day and month into its budget counters.</summary>
+    public Task SeedAsync(string? keyId, string? tenant, LimitCounters counters, CancellationToken cancellationToken)
+    {
+        var marker = new Marker(keyId, tenant, counters);
+        return _channel.Writer.TryWrite(marker) ? marker.Done.Task.WaitAsync(cancellationToken) : Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _loop = Task.Run(RunAsync, CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        // Requests still running (the server may stop after us) queue their usage first.
+        try
+        {
+            while (Interlocked.Read(ref _running) > 0)
+            {
+                await Task.Delay(10, cancellationToken);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            _logger.LogWarning("{Count} request(s) still running at shutdown; their usage is not recorded", Interlocked.Read(ref _running));
+        }
+
+        _channel.Writer.TryComplete();
+        // Drain: the loop writes what is queued and exits; if the database stays down past the host's shutdown
+        // timeout, give up (and say so) rather than hang the shutdown.
+        try
+        {
+            await _loop.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            await _abort.CancelAsync();
+            await _loop;
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        _channel.Writer.TryComplete();
+        await _abort.CancelAsync();
+        await _loop;
+        _abort.Dispose();
+    }
+
+    private async Task RunAsync()
+    {
+        var reader = _channel.Reader;
+        var usage = new List<UsageRecord>();
+        var audit = new List<AuditEntry>();
+        var markers = new List<Marker>();
+        var nextTouch = _time.GetUtcNow() + TimeSpan.FromSeconds(_options.LastUsedFlushSeconds);
+        var nextSync = _time.GetUtcNow() + _budgetSync;
+        var done = false;
+        while (!done)
+        {
+            try
+            {
+                if (!reader.TryPeek(out _))
+                {
+                    using var tick = new CancellationTokenSource(Tick);
+                    try
+                    {
+                        done = !await reader.WaitToReadAsync(tick.Token);
+                    }
+                    catch (OperationCanceledException) when (tick.IsCancellationRequested)
+                    {
+                        // A tick without records: time for the periodic work below.
+                    }
+                }
+
+                Drain(reader, usage, audit, markers);
+                if ((usage.Count > 0 || audit.Count > 0) && markers.Count == 0 && usage.Count < _options.BatchSize && !reader.Completion.IsCompleted && _options.FlushMs > 0)
+                {
+                    // Let a batch fill: one transaction for many requests instead of one per request.
+                    await Task.Delay(_options.FlushMs, _abort.Token);
+                    Drain(reader, usage, audit, markers);
+                }
+
+                await WriteAsync(usage, audit);
+                foreach (var marker in markers)
+                {
+                    if (marker.Counters is { } counters)
+                    {
+                        await SeedNowAsync(marker.KeyId, marker.Tenant, counters);
+                    }
+
+                    marker.Done.TrySetResult();
+                }
+
+                markers.Clear();
+                done |= reader.Completion.IsCompleted;
+                var now = _time.GetUtcNow();
+                if (now >= nextTouch || done)
+                {
+                    await TouchAsync();
+                    nextTouch = now + TimeSpan.FromSeconds(_options.LastUsedFlushSeconds);
+                }
+
+                if (_budgetSync > TimeSpan.Zero && now >= nextSync && !done)
+                {
+                    foreach (var (keyId, tenant, counters) in _tracker.Seeded().ToArray())
+                    {
+                        await SeedNowAsync(keyId, tenant, counters);
+                    }
+
+                    nextSync = now + _budgetSync;
+                }
+            }
+            catch (OperationCanceledException) when (_abort.IsCancellationRequested)
+            {
+                var lost = usage.Count + audit.Count + reader.Count;
+                _logger.LogError("Shutdown timed out with the database unreachable: {Lost} usage record(s) and audit entries not written", lost);
+                foreach (var marker in markers)
+                {
+                    marker.Done.TrySetCanceled();
+                }
+
+                return;
+            }
+            catch (Exception e)
+            {
+                foreach (var marker in markers)
+                {
+                    marker.Done.TrySetException(e);
+                }
+
+                markers.Clear();
+                _logger.LogError(e, "Usage writer failed; continuing");
+            }
+        }
+    }
+
+    private void Drain(ChannelReader<object> reader, List<UsageRecord> usage, List<AuditEntry> audit, List<Marker> markers)
+    {
+        while (usage.Count < _options.BatchSize && reader.TryRead(out var item))
+        {
+            switch (item)
+            {
+                case UsageRecord record:
+                    usage.Add(record);
+                    break;
+                case AuditEntry entry:
+                    audit.Add(entry);
+                    break;
+                case Marker marker:
+                    markers.Add(marker);
+                    // Everything queued before the marker is in the lists now: write it, then answer the marker.
+                    return;
+            }
+        }
+    }
+
+    private async Task WriteAsync(List<UsageRecord> usage, List<AuditEntry> audit)
+    {
+        if (usage.Count == 0 && audit.Count == 0)
+        {
+            return;
+        }
+
+        var delay = TimeSpan.FromMilliseconds(200);
+        while (true)
+        {
+            try
+            {
+                await _store.AppendAsync(usage, audit, _abort.Token);
+                break;
+            }
+            catch (Exception e) when (!_abort.IsCancellationRequested)
+            {
+                // The transaction rolled back, so a retry cannot write a record twice.
+                _logger.LogWarning("Writing {Usage} usage record(s) and {Audit} audit entries failed ({Message}); retrying in {Delay}", usage.Count, audit.Count, e.Message, delay);
+                await Task.Delay(delay, _abort.Token);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+            }
+        }
+
+        foreach (var record in usage)
+        {
+            _tracker.MarkWritten(record.KeyId, record.Tenant, record.TotalTokens, record.ComputeMs, record.At);
+        }
+
+        Interlocked.Add(ref _written, usage.Count);
+        usage.Clear();
+        audit.Clear();
+    }
+
+    private async Task SeedNowAsync(string? keyId, string? tenant, LimitCounters counters)
+    {
+        var (day, month) = LimitTracker.PeriodStarts(_time.GetUtcNow());
+        var totals = await _store.GetPeriodUsageAsync(keyId, tenant, day, month, _abort.Token);
+        _tracker.Seed(counters, totals, day, month);
+    }
+
+    private async Task TouchAsync()
+    {
+        if (_lastUsed.IsEmpty)
+        {
+            return;
+        }
+
+        var batch = new List<KeyValuePair<string, DateTimeOffset>>();
+        foreach (var pair in _lastUsed)
+        {
+            // Remove only what we write: a newer use that lands meanwhile stays for the next batch.
+            if (_lastUsed.TryRemove(pair))
+            {
+                batch.Add(pair);
+            }
+        }
+
+        try
+        {
+            await _store.TouchKeysAsync(batch, _abort.Token);
+        }
+        catch (Exception e) when (!_abort.IsCancellationRequested)
+        {
+            foreach (var (id, at) in batch)
+            {
+                _lastUsed.TryAdd(id, at);
+            }
+
+            _logger.LogWarning("Writing last-used times of {Count} key(s) failed ({Message}); retrying later", batch.Count, e.Message);
+        }
+    }
+
+    private sealed class Marker(string? keyId, string? tenant, LimitCounters? counters)
+    {
+        public string? KeyId { get; } = keyId;
+
+        public string? Tenant { get; } = tenant;
+
+        public LimitCounters? Counters { get; } = counters;
+
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

@@ -1,0 +1,149 @@
+using System.Globalization;
+using System.Text;
+using Maas.Core.Registry;
+using Maas.Core.Tenancy;
+using Maas.Server.Auth;
+using Maas.Server.Errors;
+using Maas.Server.Registry;
+
+namespace Maas.Server.Tenancy;
+
+/// <summary>GET /api/v1/usage (JSON or CSV) and GET /api/v1/audit.</summary>
+internal static class UsageEndpoints
+{
+    private const int MaxRows = 100_000;
+
+    public static void Map(RouteGroupBuilder api)
+    {
+        // Admins see every tenant; a models:read key sees its own tenant's usage.
+        api.MapGet("/usage", UsageAsync).RequireScope(MaasScopes.Admin, MaasScopes.ModelsRead);
+        api.MapGet("/audit", AuditAsync).RequireScope(MaasScopes.Admin);
+    }
+
+    private static async Task<IResult> UsageAsync(HttpContext context, ITenancyStore store, UsageRecorder recorder, CancellationToken ct)
+    {
+        var caller = context.GetCaller()!;
+        var q = context.Request.Query;
+        var tenant = Text(q["tenant"]);
+        if (!caller.IsAdmin)
+        {
+            if (tenant is not null && tenant != caller.Tenant)
+            {
+                throw new ApiException(StatusCodes.Status403Forbidden, "insufficient_scope", "only an admin key may read another tenant's usage");
+            }
+
+            tenant = caller.Tenant;
+        }
+
+        var grouping = Text(q["group_by"]) switch
+        {
+            null or "none" => UsageGrouping.None,
+            "hour" => UsageGrouping.Hour,
+            "day" => UsageGrouping.Day,
+            var other => throw new ApiException(StatusCodes.Status400BadRequest, "invalid_query", $"group_by must be hour, day or none, not '{RegistryNames.Shorten(other)}'"),
+        };
+        var query = new UsageQuery
+        {
+            Tenant = tenant,
+            KeyId = Text(q["key"]),
+            Model = Text(q["model"]),
+            From = Time(q["from"], "from"),
+            To = Time(q["to"], "to"),
+            GroupBy = grouping,
+            Limit = Math.Clamp(ApiRequests.OptionalInt(Text(q["limit"]), "limit") ?? 10_000, 1, MaxRows),
+        };
+
+        // What this node recorded up to now is written first, so the answer counts every finished request.
+        await recorder.FlushAsync(ct);
+        var rows = await store.QueryUsageAsync(query, ct);
+        var csv = string.Equals(Text(q["format"]), "csv", StringComparison.OrdinalIgnoreCase)
+            || context.Request.Headers.Accept.Any(a => a?.Contains("text/csv", StringComparison.OrdinalIgnoreCase) == true);
+        if (csv)
+        {
+            return Results.Text(Csv(rows), "text/csv; charset=utf-8", Encoding.UTF8);
+        }
+
+        return Results.Json(
+            new
+            {
+                group_by = grouping.ToString().ToLowerInvariant(),
+                tenant = query.Tenant,
+                key = query.KeyId,
+                model = query.Model,
+                from = query.From,
+                to = query.To,
+                rows,
+                totals = new
+                {
+                    requests = rows.Sum(r => r.Requests),
+                    errors = rows.Sum(r => r.Errors),
+                    prompt_tokens = rows.Sum(r => r.PromptTokens),
+                    completion_tokens = rows.Sum(r => r.CompletionTokens),
+                    total_tokens = rows.Sum(r => r.TotalTokens),
+                    batch_items = rows.Sum(r => r.BatchItems),
+                    compute_ms = rows.Sum(r => r.ComputeMs),
+                },
+            },
+            RegistryJson.Options);
+    }
+
+    private static async Task<IResult> AuditAsync(HttpContext context, ITenancyStore store, UsageRecorder recorder, CancellationToken ct)
+    {
+        var q = context.Request.Query;
+        var query = new AuditQuery
+        {
+            Actor = Text(q["actor"]),
+            Tenant = Text(q["tenant"]),
+            Action = Text(q["action"]),
+            From = Time(q["from"], "from"),
+            To = Time(q["to"], "to"),
+            Before = ApiRequests.OptionalInt(Text(q["before"]), "before"),
+            Limit = Math.Clamp(ApiRequests.OptionalInt(Text(q["limit"]), "limit") ?? 100, 1, 1000),
+        };
+        await recorder.FlushAsync(ct);
+        var entries = await store.QueryAuditAsync(query, ct);
+        return Results.Json(
+            new { entries, next_before = entries.Count == query.Limit ? entries[^1].Id : (long?)null },
+            RegistryJson.Options);
+    }
+
+    /// <summary>The rows as CSV (RFC 4180), one header line, times in ISO 8601 UTC.</summary>
+    public static string Csv(IReadOnlyList<UsageRow> rows)
+    {
+        var csv = new StringBuilder("period,tenant,key_id,model,requests,errors,prompt_tokens,completion_tokens,total_tokens,batch_items,compute_ms,avg_latency_ms,max_latency_ms\r\n");
+        foreach (var r in rows)
+        {
+            csv.Append(r.Period?.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture)).Append(',')
+                .Append(Field(r.Tenant)).Append(',')
+                .Append(Field(r.KeyId)).Append(',')
+                .Append(Field(r.Model)).Append(',')
+                .Append(CultureInfo.InvariantCulture, $"{r.Requests},{r.Errors},{r.PromptTokens},{r.CompletionTokens},{r.TotalTokens},{r.BatchItems},")
+                .Append(r.ComputeMs.ToString("0.###", CultureInfo.InvariantCulture)).Append(',')
+                .Append(r.AvgLatencyMs.ToString("0.###", CultureInfo.InvariantCulture)).Append(',')
+                .Append(r.MaxLatencyMs.ToString("0.###", CultureInfo.InvariantCulture)).Append("\r\n");
+        }
+
+        return csv.ToString();
+    }
+
+    private static string Field(string? value) =>
+        value is null ? "" : value.AsSpan().IndexOfAny(",\"\r\n") < 0 ? value : "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+
+    private static string? Text(Microsoft.Extensions.Primitives.StringValues values) => values.FirstOrDefault() is { Length: > 0 } v ? v : null;
+
+    private static DateTimeOffset? Time(Microsoft.Extensions.Primitives.StringValues values, string name)
+    {
+        var text = Text(values);
+        if (text is null)
+        {
+            return null;
+        }
+
+        if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var time))
+        {
+            return time;
+        }
+
+        throw new ApiException(StatusCodes.Status400BadRequest, "invalid_query", $"{name} must be an ISO 8601 time such as 2026-01-31T12:00:00Z, not '{RegistryNames.Shorten(text)}'");
+    }
+}

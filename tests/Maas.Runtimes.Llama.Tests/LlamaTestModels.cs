@@ -1,0 +1,82 @@
+using Maas.Core.Formats.Gguf;
+using Maas.Testing;
+
+namespace Maas.Runtimes.Llama.Tests;
+
+/// <summary>Models the llama tests share: the shared tiny Llama-2 and a small random Llama our GGUF writer makes.</summary>
+public sealed class LlamaTestModels : IDisposable
+{
+    /// <summary>The real-vocabulary test model in ../shared/models.</summary>
+    public const string TinyLlama = "llama-2-tiny-random.gguf";
+
+    /// <summary>Shape of the generated model: small enough to write and load in milliseconds.</summary>
+    public static readonly GgufLlamaModelOptions GeneratedOptions = GgufLlamaModelOptions.Demo with
+    {
+        Name = "maas-test-llama",
+        EmbeddingLength = 64,
+        BlockCount = 2,
+        HeadCount = 4,
+        KeyValueHeadCount = 2,
+        FeedForwardLength = 128,
+        ContextLength = 1024,
+        VocabularySize = 1000,
+    };
+
+    private readonly Lazy<LlamaModel> tiny = new(() => LlamaModel.Load(SharedModels.PathOf(TinyLlama)));
+    private readonly Lazy<LlamaModel> generated;
+
+    public LlamaTestModels()
+    {
+        Folder = Directory.CreateTempSubdirectory("maas-llama-tests-").FullName;
+        GeneratedPath = Path.Combine(Folder, "generated.gguf");
+        generated = new(() =>
+        {
+            GgufLlamaModelFactory.Write(GeneratedPath, GeneratedOptions);
+            return LlamaModel.Load(GeneratedPath);
+        });
+    }
+
+    /// <summary>A scratch folder removed after the run.</summary>
+    public string Folder { get; }
+
+    /// <summary>Where the generated model is written.</summary>
+    public string GeneratedPath { get; }
+
+    /// <summary>The shared tiny Llama-2 (SentencePiece vocabulary of 32000 tokens, no chat template).</summary>
+    public LlamaModel Tiny => tiny.Value;
+
+    /// <summary>The generated random Llama (byte-level BPE vocabulary, ChatML template).</summary>
+    public LlamaModel Generated => generated.Value;
+
+    /// <summary>A small context suited to this 2-core machine.</summary>
+    public static LlamaContextOptions SmallContext(uint sequences = 1) => new()
+    {
+        ContextSize = 512,
+        BatchSize = 256,
+        MicroBatchSize = 256,
+        SequenceCount = sequences,
+        Threads = 2,
+    };
+
+    public void Dispose()
+    {
+        if (tiny.IsValueCreated)
+        {
+            tiny.Value.Dispose();
+        }
+
+        if (generated.IsValueCreated)
+        {
+            generated.Value.Dispose();
+        }
+
+        Directory.Delete(Folder, recursive: true);
+    }
+}
+
+/// <summary>One collection: the llama tests share the models and run one after another (the machine has two cores).</summary>
+[CollectionDefinition(Name)]
+public sealed class LlamaCollection : ICollectionFixture<LlamaTestModels>
+{
+    public const string Name = "llama";
+}

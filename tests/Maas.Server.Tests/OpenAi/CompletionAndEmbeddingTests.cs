@@ -1,0 +1,98 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Maas.Testing;
+using OpenAI.Embeddings;
+
+namespace Maas.Server.Tests.OpenAi;
+
+/// <summary>The legacy completions API (text and token prompts, echo, logprobs, streaming) and embeddings.</summary>
+[Collection(LlmServerCollection.Name)]
+public sealed class CompletionAndEmbeddingTests(LlmServerFixture fixture)
+{
+    private const string Tiny = LlmServerFixture.TinyFile;
+
+    [SharedModelFact(Tiny)]
+    public async Task Completion_of_several_prompts_with_n_echo_and_usage()
+    {
+        var body = await fixture.PostOkAsync("/v1/completions",
+            """{"model":"tiny","prompt":["Once upon a time","The weather"],"n":2,"max_tokens":3,"ignore_eos":true,"echo":true}""");
+        Assert.Equal("text_completion", body.GetProperty("object").GetString());
+        var choices = body.GetProperty("choices").EnumerateArray().ToList();
+        Assert.Equal(4, choices.Count);
+        Assert.StartsWith("Once upon a time", choices[0].GetProperty("text").GetString(), StringComparison.Ordinal);
+        Assert.StartsWith("Once upon a time", choices[1].GetProperty("text").GetString(), StringComparison.Ordinal);
+        Assert.StartsWith("The weather", choices[3].GetProperty("text").GetString(), StringComparison.Ordinal);
+        Assert.All(choices, c => Assert.Equal("length", c.GetProperty("finish_reason").GetString()));
+        var usage = body.GetProperty("usage");
+        Assert.Equal(12, usage.GetProperty("completion_tokens").GetInt32());
+        Assert.True(usage.GetProperty("prompt_tokens").GetInt32() >= 4);
+    }
+
+    [SharedModelFact(Tiny)]
+    public async Task Completion_defaults_to_16_tokens_and_takes_token_prompts_and_logprobs()
+    {
+        var body = await fixture.PostOkAsync("/v1/completions", """{"model":"tiny","prompt":[1,450,14826],"ignore_eos":true,"logprobs":2}""");
+        var choice = body.GetProperty("choices")[0];
+        Assert.Equal(16, body.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+        Assert.Equal(3, body.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+        var logprobs = choice.GetProperty("logprobs");
+        Assert.Equal(16, logprobs.GetProperty("tokens").GetArrayLength());
+        Assert.Equal(16, logprobs.GetProperty("token_logprobs").GetArrayLength());
+        Assert.All(logprobs.GetProperty("top_logprobs").EnumerateArray(), t => Assert.Equal(2, t.EnumerateObject().Count()));
+        Assert.All(logprobs.GetProperty("token_logprobs").EnumerateArray(), l => Assert.True(l.GetSingle() <= 0));
+    }
+
+    [SharedModelFact(Tiny)]
+    public async Task Streamed_completion_sends_text_chunks()
+    {
+        using var response = await fixture.Server.Client.PostAsync("/v1/completions", new StringContent(
+            """{"model":"tiny","prompt":"Hello","max_tokens":5,"ignore_eos":true,"stream":true}""", Encoding.UTF8, "application/json"));
+        var events = await LlmServerFixture.ReadEventsAsync(response);
+        Assert.All(events, e => Assert.Equal("text_completion", e.GetProperty("object").GetString()));
+        Assert.Equal("length", events[^1].GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        Assert.Equal(5, events[^1].GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+    }
+
+    [SharedModelFact(Tiny)]
+    public async Task Embeddings_are_pooled_normalised_and_batched()
+    {
+        var client = fixture.OpenAi.GetEmbeddingClient("tiny");
+        OpenAIEmbeddingCollection result = await client.GenerateEmbeddingsAsync(["the cat sat", "on the mat", "the cat sat"]);
+        Assert.Equal(3, result.Count);
+        var vectors = result.Select(e => e.ToFloats().ToArray()).ToList();
+        Assert.All(vectors, v => Assert.Equal(vectors[0].Length, v.Length));
+        Assert.True(vectors[0].Length >= 8);
+        Assert.All(vectors, v => Assert.Equal(1.0, Math.Sqrt(v.Sum(x => (double)x * x)), 3));
+        Assert.Equal(vectors[0], vectors[2]);
+        Assert.NotEqual(vectors[0], vectors[1]);
+        Assert.True(result.Usage.InputTokenCount > 6);
+    }
+
+    [SharedModelFact(Tiny)]
+    public async Task Base64_embeddings_hold_the_same_floats()
+    {
+        var floats = await fixture.PostOkAsync("/v1/embeddings", """{"model":"tiny","input":"hello world","encoding_format":"float"}""");
+        var base64 = await fixture.PostOkAsync("/v1/embeddings", """{"model":"tiny","input":["hello world"],"encoding_format":"base64"}""");
+        var expected = floats.GetProperty("data")[0].GetProperty("embedding").EnumerateArray().Select(e => e.GetSingle()).ToArray();
+        var bytes = Convert.FromBase64String(base64.GetProperty("data")[0].GetProperty("embedding").GetString()!);
+        var decoded = new float[bytes.Length / 4];
+        Buffer.BlockCopy(bytes, 0, decoded, 0, bytes.Length);
+        Assert.Equal(expected, decoded);
+
+        var raw = await fixture.PostOkAsync("/v1/embeddings", """{"model":"tiny","input":"hello world","normalize":false}""");
+        var unnormalised = raw.GetProperty("data")[0].GetProperty("embedding").EnumerateArray().Select(e => (double)e.GetSingle()).ToArray();
+        var norm = Math.Sqrt(unnormalised.Sum(x => x * x));
+        Assert.Equal(expected[0], unnormalised[0] / norm, 4);
+    }
+
+    [Fact]
+    public async Task Embeddings_of_a_generated_model_and_dimension_mismatch()
+    {
+        var body = await fixture.PostOkAsync("/v1/embeddings", """{"model":"gen","input":["a","b c"]}""");
+        Assert.Equal(128, body.GetProperty("data")[0].GetProperty("embedding").GetArrayLength());
+        var (status, error) = await fixture.PostAsync("/v1/embeddings", """{"model":"gen","input":"a","dimensions":64}""");
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("dimensions", JsonDocument.Parse(error).RootElement.GetProperty("error").GetProperty("param").GetString());
+    }
+}

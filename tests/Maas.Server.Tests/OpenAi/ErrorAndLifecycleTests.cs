@@ -1,0 +1,191 @@
+using System.ClientModel;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Maas.Testing;
+using OpenAI.Chat;
+using OpenAI.Models;
+
+namespace Maas.Server.Tests.OpenAi;
+
+/// <summary>OpenAI-format errors with the right status, the model list, queue limits and keep-alive unloading.</summary>
+[Collection(LlmServerCollection.Name)]
+public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
+{
+    private const string Tiny = LlmServerFixture.TinyFile;
+
+    private static JsonElement Error(string body)
+    {
+        var error = JsonDocument.Parse(body).RootElement.GetProperty("error");
+        foreach (var field in new[] { "message", "type", "param", "code" })
+        {
+            Assert.True(error.TryGetProperty(field, out _), $"error lacks '{field}': {body}");
+        }
+
+        Assert.False(string.IsNullOrWhiteSpace(error.GetProperty("message").GetString()));
+        return error;
+    }
+
+    [Fact]
+    public async Task Unknown_model_is_404_in_openai_format_for_the_client_and_raw_http()
+    {
+        var chat = fixture.OpenAi.GetChatClient("no-such-model");
+        var thrown = await Assert.ThrowsAsync<ClientResultException>(() => chat.CompleteChatAsync([new UserChatMessage("hi")]));
+        Assert.Equal(404, thrown.Status);
+
+        var (status, body) = await fixture.PostAsync("/v1/chat/completions", """{"model":"no-such-model:prod","messages":[{"role":"user","content":"x"}]}""");
+        Assert.Equal(HttpStatusCode.NotFound, status);
+        var error = Error(body);
+        Assert.Equal("model_not_found", error.GetProperty("code").GetString());
+        Assert.Equal("model", error.GetProperty("param").GetString());
+        Assert.Equal("invalid_request_error", error.GetProperty("type").GetString());
+    }
+
+    [Fact]
+    public async Task Context_overflow_is_400_with_the_numbers()
+    {
+        var (status, body) = await fixture.PostAsync("/v1/chat/completions", """{"model":"gen","max_tokens":5000,"messages":[{"role":"user","content":"x"}]}""");
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        var error = Error(body);
+        var message = error.GetProperty("message").GetString()!;
+        Assert.Equal("context_length_exceeded", error.GetProperty("code").GetString());
+        Assert.Contains("512", message, StringComparison.Ordinal);
+        Assert.Contains("5000 in the completion", message, StringComparison.Ordinal);
+
+        var (status2, body2) = await fixture.PostAsync("/v1/completions", JsonSerializer.Serialize(new { model = "gen", prompt = string.Concat(Enumerable.Repeat("word ", 700)) }));
+        Assert.Equal(HttpStatusCode.BadRequest, status2);
+        Assert.Equal("context_length_exceeded", Error(body2).GetProperty("code").GetString());
+    }
+
+    [Theory]
+    [InlineData("""{"model":"gen","messages":[]}""", "messages")]
+    [InlineData("""{"model":"gen"}""", "messages")]
+    [InlineData("""{"messages":[{"role":"user","content":"x"}]}""", "model")]
+    [InlineData("""{"model":"gen","temperature":3,"messages":[{"role":"user","content":"x"}]}""", "temperature")]
+    [InlineData("""{"model":"gen","stop":7,"messages":[{"role":"user","content":"x"}]}""", "stop")]
+    [InlineData("""{"model":"gen","top_logprobs":3,"messages":[{"role":"user","content":"x"}]}""", "top_logprobs")]
+    [InlineData("""{"model":"gen","logit_bias":{"999999":5},"messages":[{"role":"user","content":"x"}]}""", "logit_bias")]
+    [InlineData("""{"model":"gen","messages":[{"role":"wizard","content":"x"}]}""", "messages")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}""", "messages")]
+    [InlineData("""{"model":"gen","response_format":{"type":"yaml"},"messages":[{"role":"user","content":"x"}]}""", "response_format")]
+    [InlineData("""{"model":"gen","n":0,"messages":[{"role":"user","content":"x"}]}""", "n")]
+    public async Task Bad_parameters_are_400_naming_the_parameter(string json, string param)
+    {
+        var (status, body) = await fixture.PostAsync("/v1/chat/completions", json);
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal(param, Error(body).GetProperty("param").GetString());
+    }
+
+    [Fact]
+    public async Task Malformed_json_is_400()
+    {
+        var (status, body) = await fixture.PostAsync("/v1/chat/completions", "{\"model\": ");
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Error(body);
+    }
+
+    [SharedModelFact(Tiny)]
+    public async Task Models_list_holds_llms_and_their_aliases()
+    {
+        using var alias = await fixture.Server.Client.PutAsync("/api/v1/models/tiny/aliases/prod", new StringContent("""{"version":1}""", Encoding.UTF8, "application/json"));
+        Assert.True(alias.IsSuccessStatusCode, await alias.Content.ReadAsStringAsync());
+        var models = fixture.OpenAi.GetOpenAIModelClient();
+        OpenAIModelCollection list = await models.GetModelsAsync();
+        var ids = list.Select(m => m.Id).ToList();
+        Assert.Contains("tiny", ids);
+        Assert.Contains("tiny:prod", ids);
+        Assert.Contains("gen", ids);
+        OpenAIModel one = await models.GetModelAsync("tiny:prod");
+        Assert.Equal("tiny:prod", one.Id);
+
+        ChatCompletion viaAlias = await fixture.OpenAi.GetChatClient("tiny:prod").CompleteChatAsync([new UserChatMessage("hi")], new ChatCompletionOptions { MaxOutputTokenCount = 2 });
+        Assert.Equal("tiny:prod", viaAlias.Model);
+        var (status, _) = await fixture.PostAsync("/v1/models/none-such", "{}");
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, status);
+        using var missing = await fixture.Server.Client.GetAsync("/v1/models/none-such");
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+    }
+
+    [SharedModelFact(Tiny)]
+    public async Task A_full_queue_answers_429_at_once()
+    {
+        await LlmServerFixture.RegisterAsync(fixture.Server.Client, "one-slot", await File.ReadAllBytesAsync(SharedModels.PathOf(Tiny)), Tiny,
+            new { parallel_sequences = 1, queue_limit = 1 });
+        var busy = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
+        {
+            Content = new StringContent("""{"model":"one-slot","prompt":"x","max_tokens":300,"ignore_eos":true,"stream":true}""", Encoding.UTF8, "application/json"),
+        };
+        using var running = await fixture.Server.Client.SendAsync(busy, HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await running.Content.ReadAsStreamAsync());
+        await reader.ReadLineAsync(); // the one slot is taken
+
+        var waiting = fixture.PostAsync("/v1/completions", """{"model":"one-slot","prompt":"y","max_tokens":1}""");
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while ((await fixture.EngineStatisticsAsync("one-slot")).GetProperty("waiting").GetInt32() == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        var started = DateTime.UtcNow;
+        var (status, body) = await fixture.PostAsync("/v1/completions", """{"model":"one-slot","prompt":"z","max_tokens":1}""");
+        Assert.Equal(HttpStatusCode.TooManyRequests, status);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(2));
+        var error = Error(body);
+        Assert.Equal("rate_limit_error", error.GetProperty("type").GetString());
+        Assert.Equal("queue_full", error.GetProperty("code").GetString());
+
+        await reader.ReadToEndAsync();
+        Assert.Equal(HttpStatusCode.OK, (await waiting).Status);
+    }
+
+    [SharedModelFact(Tiny)]
+    public async Task An_idle_model_unloads_after_its_keep_alive_and_reloads_on_use()
+    {
+        await LlmServerFixture.RegisterAsync(fixture.Server.Client, "short-lived", await File.ReadAllBytesAsync(SharedModels.PathOf(Tiny)), Tiny, new { keep_alive_seconds = 1 });
+        await fixture.PostOkAsync("/v1/completions", """{"model":"short-lived","prompt":"x","max_tokens":1}""");
+        Assert.Contains("short-lived", await fixture.Server.Client.GetStringAsync("/api/v1/llm/engines"), StringComparison.Ordinal);
+
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while ((await fixture.Server.Client.GetStringAsync("/api/v1/llm/engines")).Contains("short-lived", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the model did not unload");
+            await Task.Delay(200);
+        }
+
+        await fixture.PostOkAsync("/v1/completions", """{"model":"short-lived","prompt":"x","max_tokens":1}""");
+        Assert.Contains("short-lived", await fixture.Server.Client.GetStringAsync("/api/v1/llm/engines"), StringComparison.Ordinal);
+    }
+
+    [SharedModelFact(Tiny)]
+    public async Task A_model_is_not_unloaded_while_a_request_runs()
+    {
+        await LlmServerFixture.RegisterAsync(fixture.Server.Client, "kept", await File.ReadAllBytesAsync(SharedModels.PathOf(Tiny)), Tiny, new { keep_alive_seconds = 1 });
+        // A stream that outlives the keep-alive; the engine must stay until it ends.
+        await fixture.PostOkAsync("/v1/completions", """{"model":"kept","prompt":"x","max_tokens":1}""");
+        var loadedAt = await LoadedAtAsync("kept");
+        var slow = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
+        {
+            Content = new StringContent("""{"model":"kept","prompt":"x","max_tokens":200,"ignore_eos":true,"stream":true}""", Encoding.UTF8, "application/json"),
+        };
+        using var response = await fixture.Server.Client.SendAsync(slow, HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        var chunks = 0;
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            if (line.StartsWith("data: {", StringComparison.Ordinal) && ++chunks % 40 == 0)
+            {
+                await Task.Delay(400); // a slow reader stretches the request past the keep-alive
+            }
+        }
+
+        Assert.True(chunks >= 100, $"only {chunks} chunks");
+        Assert.Equal(loadedAt, await LoadedAtAsync("kept")); // still the same engine: it was never unloaded meanwhile
+    }
+
+    private async Task<string?> LoadedAtAsync(string model)
+    {
+        using var doc = JsonDocument.Parse(await fixture.Server.Client.GetStringAsync("/api/v1/llm/engines"));
+        return doc.RootElement.EnumerateArray().Where(e => e.GetProperty("model").GetString() == model)
+            .Select(e => e.GetProperty("info").GetProperty("loaded_at").GetString()).SingleOrDefault();
+    }
+}
