@@ -1,3 +1,4 @@
+using Maas.Core.Formats.Gguf;
 using Maas.Testing;
 
 namespace Maas.Runtimes.Llama.Tests;
@@ -81,6 +82,60 @@ public sealed class DecodeTests(LlamaTestModels models)
         {
             Assert.True(MathF.Abs(expected[i] - rows[^1][i]) < 1e-3f, $"logit {i}: {expected[i]} vs {rows[^1][i]}");
         }
+    }
+
+    [Fact]
+    public void Flash_attention_with_a_quantized_kv_cache_generates_like_the_default_cache()
+    {
+        // Q8_0 cache rows need a head size that is a multiple of 32.
+        var path = Path.Combine(models.Folder, "head32.gguf");
+        GgufLlamaModelFactory.Write(path, LlamaTestModels.GeneratedOptions with { EmbeddingLength = 128, HeadCount = 4, KeyValueHeadCount = 4 });
+        using var model = LlamaModel.Load(path);
+        var prompt = model.Tokenizer.Tokenize("Quantized caches save memory");
+        var options = LlamaTestModels.SmallContext();
+
+        using var plain = model.CreateContext(options with { FlashAttention = LlamaFlashAttention.Disabled });
+        using var quantized = model.CreateContext(options with
+        {
+            FlashAttention = LlamaFlashAttention.Enabled,
+            KeyCacheType = GgmlType.Q8_0,
+            ValueCacheType = GgmlType.Q8_0,
+        });
+        using var a = Generation.Greedy();
+        using var b = Generation.Greedy();
+
+        var expected = Generation.Generate(plain, a, prompt, 4);
+        var actual = Generation.Generate(quantized, b, prompt, 4);
+
+        Assert.Equal(expected[0], actual[0]); // later tokens may drift with the cache's rounding
+    }
+
+    [SharedModelFact(LlamaTestModels.TinyLlama)]
+    public void A_cache_type_the_model_cannot_use_is_refused_with_llama_cpp_reason()
+    {
+        var error = Assert.Throws<LlamaException>(() => models.Tiny.CreateContext(LlamaTestModels.SmallContext() with
+        {
+            FlashAttention = LlamaFlashAttention.Enabled,
+            KeyCacheType = GgmlType.Q8_0,
+        }));
+
+        Assert.Contains("type_k=Q8_0", error.Message);
+        Assert.Contains("n_embd_head_k", error.NativeLog);
+    }
+
+    [Fact]
+    public void Context_reports_its_actual_sizes()
+    {
+        using var context = models.Generated.CreateContext(new LlamaContextOptions { ContextSize = 300, BatchSize = 64, MicroBatchSize = 32, SequenceCount = 3, Threads = 1 });
+
+        Assert.True(context.ContextSize >= 300);
+        Assert.Equal(64, context.BatchSize);
+        Assert.Equal(32, context.MicroBatchSize);
+        Assert.Equal(3, context.SequenceCount);
+        Assert.Equal(1, context.Threads);
+        context.SetThreads(2, 2);
+        Assert.Equal(2, context.BatchThreads);
+        Assert.Throws<ArgumentOutOfRangeException>(() => models.Generated.CreateContext(new LlamaContextOptions { SequenceCount = 100_000 }));
     }
 
     [Fact]

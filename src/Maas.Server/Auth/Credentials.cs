@@ -32,7 +32,8 @@ public static class Credentials
             return (null, CredentialProblem.None);
         }
 
-        if (count > 1)
+        // A comma means a folded list ("Bearer a, Bearer b"): keys never contain one, so it is two credentials.
+        if (count > 1 || authorization.ToString().Contains(',') || apiKey.ToString().Contains(','))
         {
             return (null, CredentialProblem.Ambiguous);
         }

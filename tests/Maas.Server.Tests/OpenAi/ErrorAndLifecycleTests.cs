@@ -2,6 +2,9 @@ using System.ClientModel;
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Maas.Core.Llm;
+using Microsoft.Extensions.DependencyInjection;
+using Maas.Server.OpenAi;
 using Maas.Testing;
 using OpenAI.Chat;
 using OpenAI.Models;
@@ -44,13 +47,13 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     [Fact]
     public async Task Context_overflow_is_400_with_the_numbers()
     {
-        var (status, body) = await fixture.PostAsync("/v1/chat/completions", """{"model":"gen","max_tokens":5000,"messages":[{"role":"user","content":"x"}]}""");
+        var (status, body) = await fixture.PostAsync("/v1/chat/completions", """{"model":"gen","max_tokens":3000,"messages":[{"role":"user","content":"x"}]}""");
         Assert.Equal(HttpStatusCode.BadRequest, status);
         var error = Error(body);
         var message = error.GetProperty("message").GetString()!;
         Assert.Equal("context_length_exceeded", error.GetProperty("code").GetString());
         Assert.Contains("512", message, StringComparison.Ordinal);
-        Assert.Contains("5000 in the completion", message, StringComparison.Ordinal);
+        Assert.Contains("3000 in the completion", message, StringComparison.Ordinal);
 
         var (status2, body2) = await fixture.PostAsync("/v1/completions", JsonSerializer.Serialize(new { model = "gen", prompt = string.Concat(Enumerable.Repeat("word ", 700)) }));
         Assert.Equal(HttpStatusCode.BadRequest, status2);
@@ -113,10 +116,10 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
             new { parallel_sequences = 1, queue_limit = 1 });
         var busy = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
         {
-            Content = new StringContent("""{"model":"one-slot","prompt":"x","max_tokens":300,"ignore_eos":true,"stream":true}""", Encoding.UTF8, "application/json"),
+            Content = new StringContent("""{"model":"one-slot","prompt":"x","max_tokens":480,"ignore_eos":true,"stream":true}""", Encoding.UTF8, "application/json"),
         };
-        using var running = await fixture.Server.Client.SendAsync(busy, HttpCompletionOption.ResponseHeadersRead);
-        using var reader = new StreamReader(await running.Content.ReadAsStreamAsync());
+        var running = await fixture.Server.Client.SendAsync(busy, HttpCompletionOption.ResponseHeadersRead);
+        var reader = new StreamReader(await running.Content.ReadAsStreamAsync());
         await reader.ReadLineAsync(); // the one slot is taken
 
         var waiting = fixture.PostAsync("/v1/completions", """{"model":"one-slot","prompt":"y","max_tokens":1}""");
@@ -134,7 +137,9 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
         Assert.Equal("rate_limit_error", error.GetProperty("type").GetString());
         Assert.Equal("queue_full", error.GetProperty("code").GetString());
 
-        await reader.ReadToEndAsync();
+        // Hanging up frees the slot for the waiting request.
+        reader.Dispose();
+        running.Dispose();
         Assert.Equal(HttpStatusCode.OK, (await waiting).Status);
     }
 
@@ -157,29 +162,29 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     }
 
     [SharedModelFact(Tiny)]
-    public async Task A_model_is_not_unloaded_while_a_request_runs()
+    public async Task A_model_is_not_unloaded_while_a_request_holds_it()
     {
         await LlmServerFixture.RegisterAsync(fixture.Server.Client, "kept", await File.ReadAllBytesAsync(SharedModels.PathOf(Tiny)), Tiny, new { keep_alive_seconds = 1 });
-        // A stream that outlives the keep-alive; the engine must stay until it ends.
-        await fixture.PostOkAsync("/v1/completions", """{"model":"kept","prompt":"x","max_tokens":1}""");
-        var loadedAt = await LoadedAtAsync("kept");
-        var slow = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
+        // Every request holds a lease on its engine from before it queues until its last byte is sent: hold one
+        // the same way, far past the keep-alive.
+        var resolved = await fixture.Server.Services.GetRequiredService<LlmModelResolver>().ResolveAsync("kept", CancellationToken.None);
+        var manager = fixture.Server.Services.GetRequiredService<LlmEngineManager>();
+        using (var lease = await manager.AcquireAsync(resolved.Spec, resolved.KeepAlive, CancellationToken.None))
         {
-            Content = new StringContent("""{"model":"kept","prompt":"x","max_tokens":200,"ignore_eos":true,"stream":true}""", Encoding.UTF8, "application/json"),
-        };
-        using var response = await fixture.Server.Client.SendAsync(slow, HttpCompletionOption.ResponseHeadersRead);
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
-        var chunks = 0;
-        while (await reader.ReadLineAsync() is { } line)
-        {
-            if (line.StartsWith("data: {", StringComparison.Ordinal) && ++chunks % 40 == 0)
-            {
-                await Task.Delay(400); // a slow reader stretches the request past the keep-alive
-            }
+            var loadedAt = await LoadedAtAsync("kept");
+            Assert.NotNull(loadedAt);
+            await Task.Delay(TimeSpan.FromSeconds(2.5));
+            Assert.Equal(loadedAt, await LoadedAtAsync("kept"));
+            await fixture.PostOkAsync("/v1/completions", """{"model":"kept","prompt":"x","max_tokens":2}""");
+            Assert.Equal(loadedAt, await LoadedAtAsync("kept")); // the same engine served it
         }
 
-        Assert.True(chunks >= 100, $"only {chunks} chunks");
-        Assert.Equal(loadedAt, await LoadedAtAsync("kept")); // still the same engine: it was never unloaded meanwhile
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (await LoadedAtAsync("kept") is not null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the model did not unload once released");
+            await Task.Delay(200);
+        }
     }
 
     private async Task<string?> LoadedAtAsync(string model)

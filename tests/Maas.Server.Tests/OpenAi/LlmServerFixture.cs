@@ -37,7 +37,7 @@ public sealed class LlmServerFixture : IAsyncLifetime
         ["Maas:Llm:Slots"] = "4",
         ["Maas:Llm:ContextPerSlot"] = "512",
         ["Maas:Llm:BatchSize"] = "256",
-        ["Maas:Llm:Threads"] = "2",
+        ["Maas:Llm:Threads"] = "1", // tiny models gain nothing from more, and one thread never waits on a descheduled sibling
     };
 
     /// <inheritdoc />

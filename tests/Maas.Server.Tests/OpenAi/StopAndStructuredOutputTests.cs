@@ -31,7 +31,7 @@ public sealed class StopAndStructuredOutputTests(LlmServerFixture fixture)
     [SharedModelFact(Tiny)]
     public async Task A_stop_string_spanning_two_tokens_ends_the_answer_before_it()
     {
-        var the = TokenOf(" the");
+        var the = TokenOf("the"); // SentencePiece adds the leading space itself: "▁the"
         var full = (await fixture.PostOkAsync("/v1/chat/completions", Request(the, "null", stream: false)))
             .GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString()!;
         Assert.Contains("the the the", full, StringComparison.Ordinal);
@@ -69,13 +69,13 @@ public sealed class StopAndStructuredOutputTests(LlmServerFixture fixture)
             }
             """;
         var chat = fixture.OpenAi.GetChatClient("tiny");
-        for (var seed = 1; seed <= 3; seed++)
+        for (var seed = 1; seed <= 2; seed++)
         {
             ChatCompletion completion = await chat.CompleteChatAsync(
                 [new UserChatMessage("Describe a person as JSON.")],
                 new ChatCompletionOptions
                 {
-                    MaxOutputTokenCount = 400,
+                    MaxOutputTokenCount = 300,
                     Seed = seed,
                     ResponseFormat = ChatResponseFormat.CreateJsonSchemaFormat("person", BinaryData.FromString(schema), jsonSchemaIsStrict: true),
                 });

@@ -30,7 +30,7 @@ public sealed partial class MaasServerProcess : IAsyncDisposable
     /// <summary>Where the server listens.</summary>
     public Uri BaseAddress { get; private set; } = null!;
 
-    /// <summary>A client for <see cref="BaseAddress"/> (no timeout).</summary>
+    /// <summary>A client for <see cref="BaseAddress"/> that sends the test admin key (no timeout).</summary>
     public HttpClient Client { get; private set; } = null!;
 
     /// <summary>True while the process runs.</summary>
@@ -109,7 +109,7 @@ public sealed partial class MaasServerProcess : IAsyncDisposable
             }
 
             server.BaseAddress = await server._listening.Task;
-            server.Client = new HttpClient { BaseAddress = server.BaseAddress, Timeout = Timeout.InfiniteTimeSpan };
+            server.Client = MaasTestServer.CreateClient(server.BaseAddress);
             return server;
         }
         catch

@@ -12,8 +12,9 @@ namespace Maas.Server.Tests.Support;
 /// that <c>dotnet run</c> starts, with settings passed as command-line arguments.
 /// </summary>
 /// <remarks>
-/// Defaults that keep tests independent and fast: no demo model (Maas:Inference:Demo=false) and gRPC off
-/// (Maas:Inference:GrpcUrl empty); pass other values in <c>settings</c> to change them.
+/// Defaults that keep tests independent and fast: no demo model (Maas:Inference:Demo=false), gRPC off
+/// (Maas:Inference:GrpcUrl empty), and a known admin key (<see cref="AdminKey"/>) that <see cref="Client"/> sends;
+/// pass other values in <c>settings</c> to change them.
 /// </remarks>
 public sealed class MaasTestServer : IAsyncDisposable
 {
@@ -30,11 +31,15 @@ public sealed class MaasTestServer : IAsyncDisposable
         Client = CreateClient();
     }
 
+    /// <summary>The admin key every test server installs (Maas:Auth:AdminKey) and its default client sends.</summary>
+    public const string AdminKey = "maas-test-admin-key-0123456789abcdef";
+
     /// <summary>The settings every test server gets unless the caller overrides them.</summary>
     public static IReadOnlyDictionary<string, string?> DefaultSettings { get; } = new Dictionary<string, string?>
     {
         ["Maas:Inference:Demo"] = "false",
         ["Maas:Inference:GrpcUrl"] = "",
+        ["Maas:Auth:AdminKey"] = AdminKey,
         ["Maas:Shutdown:DrainSeconds"] = "0",
         ["Logging:LogLevel:Default"] = "Warning",
     };
@@ -51,7 +56,7 @@ public sealed class MaasTestServer : IAsyncDisposable
     /// <summary>The server's data folder.</summary>
     public string DataDir { get; }
 
-    /// <summary>A client for <see cref="BaseAddress"/> (no timeout: tests bound their own waits).</summary>
+    /// <summary>A client for <see cref="BaseAddress"/> that sends <see cref="AdminKey"/> (no timeout: tests bound their own waits).</summary>
     public HttpClient Client { get; }
 
     /// <summary>
@@ -98,8 +103,20 @@ public sealed class MaasTestServer : IAsyncDisposable
         return new MaasTestServer(app, new Uri(address.TrimEnd('/') + "/"), folder, owned, ownsDatabase ? database : null);
     }
 
-    /// <summary>A new client for the server.</summary>
-    public HttpClient CreateClient() => new() { BaseAddress = BaseAddress, Timeout = Timeout.InfiniteTimeSpan };
+    /// <summary>A new client for the server that sends <paramref name="apiKey"/> as a bearer token (none when null).</summary>
+    public HttpClient CreateClient(string? apiKey = AdminKey) => CreateClient(BaseAddress, apiKey);
+
+    /// <summary>A client for <paramref name="baseAddress"/> that sends <paramref name="apiKey"/> as a bearer token (none when null).</summary>
+    public static HttpClient CreateClient(Uri baseAddress, string? apiKey = AdminKey)
+    {
+        var client = new HttpClient { BaseAddress = baseAddress, Timeout = Timeout.InfiniteTimeSpan };
+        if (apiKey is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
+        }
+
+        return client;
+    }
 
     /// <summary>Stops the server; the data folder stays for a restart when the caller owns it.</summary>
     public async ValueTask DisposeAsync()

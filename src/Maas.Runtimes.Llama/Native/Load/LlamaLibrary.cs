@@ -68,13 +68,7 @@ internal static class LlamaLibrary
                 return loaded;
             }
 
-            var folder = Directory;
-            var file = FileName(importName);
-            var path = Path.Combine(folder, file);
-            if (!File.Exists(path))
-            {
-                throw new DllNotFoundException(NativeEngineDirectory.MissingMessage(Engine, folder, file));
-            }
+            var path = Locate(Directory, importName);
 
             // Dependencies first, so each load finds its siblings already in the process.
             if (importName == Llama)
@@ -90,6 +84,14 @@ internal static class LlamaLibrary
             Handles[importName] = handle;
             return handle;
         }
+    }
+
+    /// <summary>The library file for <paramref name="importName"/> in <paramref name="folder"/>, or a <see cref="DllNotFoundException"/> saying how to get it.</summary>
+    public static string Locate(string folder, string importName)
+    {
+        var file = FileName(importName);
+        var path = Path.Combine(folder, file);
+        return File.Exists(path) ? path : throw new DllNotFoundException(NativeEngineDirectory.MissingMessage(Engine, folder, file));
     }
 
     private static IntPtr Resolve(string libraryName, Assembly assembly, DllImportSearchPath? searchPath) =>

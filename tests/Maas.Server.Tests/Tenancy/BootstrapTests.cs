@@ -1,0 +1,154 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using Maas.Core.Tenancy;
+using Maas.Server.Tests.Support;
+
+namespace Maas.Server.Tests.Tenancy;
+
+public sealed partial class BootstrapTests
+{
+    [GeneratedRegex(@"^\s+(maas_[A-Za-z0-9_-]{43})\s*$", RegexOptions.Multiline)]
+    private static partial Regex PrintedKey();
+
+    [Fact]
+    public async Task The_first_start_prints_an_admin_key_once_and_keeps_it_in_an_owner_only_file()
+    {
+        using var folder = new TempDirectory("maas-bootstrap");
+        var settings = new Dictionary<string, string?> { ["Maas:Auth:Enabled"] = "true", ["Maas:Auth:AdminKey"] = "" };
+        string secret;
+        await using (var first = await MaasServerProcess.StartAsync(folder.Path, settings))
+        {
+            var file = Path.Combine(folder.Path, "admin-key");
+            Assert.True(File.Exists(file), first.RecentOutput);
+            secret = (await File.ReadAllTextAsync(file)).Trim();
+            if (!OperatingSystem.IsWindows())
+            {
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+            }
+
+            Assert.Equal(secret, PrintedKey().Match(first.RecentOutput).Groups[1].Value);
+
+            using var admin = MaasTestServer.CreateClient(first.BaseAddress, secret);
+            var me = await (await admin.GetAsync("api/v1/me")).JsonAsync(HttpStatusCode.OK);
+            Assert.Equal(MaasScopes.Admin, (string?)me["scopes"]![0]);
+            Assert.Equal(Tenant.DefaultName, (string?)me["tenant"]);
+            await first.StopAsync();
+        }
+
+        await using var second = await MaasServerProcess.StartAsync(folder.Path, settings);
+        Assert.DoesNotMatch(PrintedKey(), second.RecentOutput);
+        using var again = MaasTestServer.CreateClient(second.BaseAddress, secret);
+        var keys = await (await again.GetAsync("api/v1/keys")).JsonAsync(HttpStatusCode.OK);
+        var key = Assert.Single(keys["keys"]!.AsArray());
+        Assert.Equal("admin", (string?)key!["name"]);
+        Assert.Equal(secret[..12], (string?)key["prefix"]);
+    }
+
+    [Fact]
+    public async Task MAAS_ADMIN_KEY_sets_the_admin_key_and_a_new_value_retires_the_old_one()
+    {
+        using var folder = new TempDirectory("maas-adminkey");
+        const string first = "operator-chosen-admin-key-number-one";
+        const string second = "operator-chosen-admin-key-number-two";
+        await using (var host = await TenancyHost.StartAsync(new Dictionary<string, string?> { ["Maas:Auth:AdminKey"] = first }, dataDir: folder.Path))
+        {
+            using var client = host.Client(first);
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("api/v1/keys")).StatusCode);
+            Assert.False(File.Exists(Path.Combine(folder.Path, "admin-key")), "no key is generated when one is set");
+        }
+
+        await using var restarted = await TenancyHost.StartAsync(new Dictionary<string, string?> { ["Maas:Auth:AdminKey"] = second }, dataDir: folder.Path);
+        using var newClient = restarted.Client(second);
+        Assert.Equal(HttpStatusCode.OK, (await newClient.GetAsync("api/v1/keys")).StatusCode);
+        using var oldClient = restarted.Client(first);
+        await (await oldClient.GetAsync("api/v1/keys")).ErrorAsync(HttpStatusCode.Unauthorized, "api_key_revoked");
+    }
+
+    [Fact]
+    public async Task A_malformed_MAAS_ADMIN_KEY_stops_the_start_without_showing_it()
+    {
+        var error = await Assert.ThrowsAnyAsync<Exception>(() =>
+            TenancyHost.StartAsync(new Dictionary<string, string?> { ["Maas:Auth:AdminKey"] = "too short" }));
+        Assert.Contains("MAAS_ADMIN_KEY", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("too short", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Anonymous_infer_is_refused_on_a_server_that_listens_beyond_loopback()
+    {
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => TenancyHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Maas:Auth:AllowAnonymousInfer"] = "true",
+            ["urls"] = "http://0.0.0.0:0",
+        }));
+        Assert.Contains("AllowAnonymousInfer", error.Message, StringComparison.Ordinal);
+    }
+}
+
+public sealed class MultiNodeTests
+{
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task A_key_revoked_on_one_node_stops_working_on_another(Db db)
+    {
+        await using var database = await TestDatabase.CreateAsync(db);
+        using var folder = new TempDirectory("maas-nodes");
+        var settings = new Dictionary<string, string?> { ["Maas:Auth:ChangePollMs"] = "100", ["Maas:Auth:KeyCacheSeconds"] = "3600" };
+        await using var nodeA = await TenancyHost.StartAsync(settings, database, folder.Path);
+        await using var nodeB = await TenancyHost.StartAsync(settings, database, db == Db.Sqlite ? folder.Path : null);
+
+        var tenant = await nodeA.CreateTenantAsync();
+        var (id, secret) = await nodeA.CreateKeyAsync(tenant, [MaasScopes.ModelsRead]);
+        using var onB = nodeB.Client(secret);
+        Assert.Equal(HttpStatusCode.OK, (await onB.GetAsync("api/v1/me")).StatusCode); // cached on B for an hour
+
+        Assert.Equal(HttpStatusCode.NoContent, (await nodeA.Admin.DeleteAsync($"api/v1/keys/{id}")).StatusCode);
+        using var onA = nodeA.Client(secret);
+        await (await onA.GetAsync("api/v1/me")).ErrorAsync(HttpStatusCode.Unauthorized, "api_key_revoked");
+
+        // B drops its cache at its next poll of the change counter.
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        HttpStatusCode status;
+        do
+        {
+            await Task.Delay(50);
+            status = (await onB.GetAsync("api/v1/me")).StatusCode;
+        }
+        while (status == HttpStatusCode.OK && DateTime.UtcNow < deadline);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, status);
+    }
+}
+
+public sealed class BruteForceTests
+{
+    [Fact]
+    public async Task Failed_attempts_are_limited_per_client_address()
+    {
+        await using var host = await TenancyHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Maas:Auth:FailedAttemptsPerWindow"] = "5",
+            ["Maas:Auth:FailedAttemptWindowSeconds"] = "2",
+        });
+        var before = host.Keys.DatabaseLookups;
+        for (var i = 0; i < 5; i++)
+        {
+            using var guess = host.Client($"maas_guess-number-{i}-0000000000000000000000");
+            Assert.Equal(HttpStatusCode.Unauthorized, (await guess.GetAsync("api/v1/me")).StatusCode);
+        }
+
+        using var next = host.Client("maas_guess-number-6-0000000000000000000000");
+        var refused = await next.GetAsync("api/v1/me");
+        await refused.ErrorAsync(HttpStatusCode.TooManyRequests, "too_many_failed_attempts");
+        Assert.NotNull(refused.Headers.RetryAfter);
+
+        // While blocked even the right key waits, and nothing reaches the database.
+        using var admin = host.Client(TenancyHost.AdminKey);
+        Assert.Equal(HttpStatusCode.TooManyRequests, (await admin.GetAsync("api/v1/me")).StatusCode);
+        Assert.Equal(5, host.Keys.DatabaseLookups - before);
+
+        await Task.Delay(refused.Headers.RetryAfter!.Delta!.Value + TimeSpan.FromMilliseconds(200));
+        Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("api/v1/me")).StatusCode);
+    }
+}

@@ -1,0 +1,150 @@
+using System.Net;
+using System.Net.Http.Headers;
+using Maas.Core.Tenancy;
+using Maas.Server.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Maas.Server.Tests.Tenancy;
+
+/// <summary>A server whose "per minute" windows last two seconds, so limits reset within a test.</summary>
+public sealed class ShortWindowFixture : IAsyncLifetime
+{
+    private TenancyHost? _host;
+
+    public TenancyHost Host => _host ?? throw new InvalidOperationException("not started");
+
+    public async Task InitializeAsync() =>
+        _host = await TenancyHost.StartAsync(new Dictionary<string, string?> { ["Maas:Limits:WindowSeconds"] = "2" });
+
+    public async Task DisposeAsync()
+    {
+        if (_host is not null)
+        {
+            await _host.DisposeAsync();
+        }
+    }
+}
+
+public sealed class LimitTests(ShortWindowFixture fixture) : IClassFixture<ShortWindowFixture>
+{
+    private TenancyHost Host => fixture.Host;
+
+    [Fact]
+    public async Task A_keys_requests_per_window_are_enforced_with_openai_style_headers_and_reset()
+    {
+        var tenant = await Host.CreateTenantAsync();
+        var (_, secret) = await Host.CreateKeyAsync(tenant, [MaasScopes.ModelsRead], limits: """{"requests_per_minute": 3}""");
+        using var client = Host.Client(secret);
+        await WaitForFreshWindowAsync();
+        for (var remaining = 2; remaining >= 0; remaining--)
+        {
+            using var ok = await client.GetAsync("api/v1/me");
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+            Assert.Equal("3", Header(ok, "x-ratelimit-limit-requests"));
+            Assert.Equal(remaining.ToString(System.Globalization.CultureInfo.InvariantCulture), Header(ok, "x-ratelimit-remaining-requests"));
+            Assert.Matches("^[0-9.]+m?s$", Header(ok, "x-ratelimit-reset-requests"));
+        }
+
+        using var refused = await client.GetAsync("api/v1/me");
+        var error = await refused.ErrorAsync(HttpStatusCode.TooManyRequests, "rate_limit_exceeded");
+        Assert.Equal("requests_per_minute", (string?)error["limit"]);
+        Assert.Equal("key", (string?)error["scope"]);
+        Assert.Equal(3, (int?)error["value"]);
+        Assert.NotNull(error["reset_at"]);
+        var retryAfter = refused.Headers.RetryAfter?.Delta ?? throw new InvalidOperationException("no Retry-After");
+        Assert.InRange(retryAfter.TotalSeconds, 1, 2);
+        Assert.Equal("0", Header(refused, "x-ratelimit-remaining-requests"));
+
+        await Task.Delay(retryAfter);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("api/v1/me")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_tenants_limit_spans_all_its_keys()
+    {
+        var tenant = await Host.CreateTenantAsync(limits: """{"requests_per_minute": 2}""");
+        var (_, a) = await Host.CreateKeyAsync(tenant, [MaasScopes.ModelsRead]);
+        var (_, b) = await Host.CreateKeyAsync(tenant, [MaasScopes.ModelsRead]);
+        using var clientA = Host.Client(a);
+        using var clientB = Host.Client(b);
+        await WaitForFreshWindowAsync();
+        Assert.Equal(HttpStatusCode.OK, (await clientA.GetAsync("api/v1/me")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await clientB.GetAsync("api/v1/me")).StatusCode);
+        var error = await (await clientA.GetAsync("api/v1/me")).ErrorAsync(HttpStatusCode.TooManyRequests, "rate_limit_exceeded");
+        Assert.Equal("tenant", (string?)error["scope"]);
+
+        // Another tenant is not affected.
+        var (_, _, other) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead);
+        Assert.Equal(HttpStatusCode.OK, (await other.GetAsync("api/v1/me")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Concurrent_requests_are_limited_while_they_run()
+    {
+        var (id, secret) = await Host.CreateKeyAsync(Tenant.DefaultName, [MaasScopes.Admin], limits: """{"concurrent_requests": 1}""");
+        using var client = Host.Client(secret);
+
+        // The first request holds its slot while its body trickles in (admission happens before the handler reads it).
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var slow = client.PostAsync("api/v1/tenants", new HeldBackContent($$"""{"name": "held-{{id[4..]}}"}""", release.Task));
+        await WaitUntilAsync(() => Host.Server.Services.GetRequiredService<LimitTracker>().ForKey(id).Running == 1);
+
+        var error = await (await client.GetAsync("api/v1/me")).ErrorAsync(HttpStatusCode.TooManyRequests, "rate_limit_exceeded");
+        Assert.Equal("concurrent_requests", (string?)error["limit"]);
+        Assert.Equal(1, (int?)error["value"]);
+
+        release.SetResult();
+        Assert.Equal(HttpStatusCode.Created, (await slow).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("api/v1/me")).StatusCode);
+    }
+
+    private static string? Header(HttpResponseMessage response, string name) =>
+        response.Headers.TryGetValues(name, out var values) ? values.Single() : null;
+
+    // Windows are aligned to multiples of their length; start a burst early in one, so it does not straddle two.
+    private static async Task WaitForFreshWindowAsync()
+    {
+        var intoWindow = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() % 2000;
+        if (intoWindow > 1000)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(2000 - intoWindow + 20));
+        }
+    }
+
+    internal static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not reached in time");
+            await Task.Delay(10);
+        }
+    }
+
+    /// <summary>A JSON body that is sent only once the test releases it.</summary>
+    private sealed class HeldBackContent : HttpContent
+    {
+        private readonly byte[] _bytes;
+        private readonly Task _release;
+
+        public HeldBackContent(string json, Task release)
+        {
+            _bytes = System.Text.Encoding.UTF8.GetBytes(json);
+            _release = release;
+            Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        }
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            await stream.FlushAsync();
+            await _release;
+            await stream.WriteAsync(_bytes);
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = _bytes.Length;
+            return true;
+        }
+    }
+}

@@ -1,0 +1,112 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Maas.Core.Tenancy;
+using Maas.Server.Auth;
+using Maas.Server.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Maas.Server.Tests.Tenancy;
+
+/// <summary>A real server with tenancy on, an admin key the test knows, and helpers to make tenants and keys.</summary>
+public sealed class TenancyHost : IAsyncDisposable
+{
+    /// <summary>The admin key every test server installs (Maas:Auth:AdminKey, as MAAS_ADMIN_KEY does).</summary>
+    public const string AdminKey = MaasTestServer.AdminKey;
+
+    private TenancyHost(MaasTestServer server)
+    {
+        Server = server;
+        Admin = Client(AdminKey);
+    }
+
+    /// <summary>The server.</summary>
+    public MaasTestServer Server { get; }
+
+    /// <summary>A client authenticated with the admin key.</summary>
+    public HttpClient Admin { get; }
+
+    /// <summary>The settings of a tenancy test server (more may be added per test).</summary>
+    public static Dictionary<string, string?> Settings(IReadOnlyDictionary<string, string?>? extra = null)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Maas:Auth:Enabled"] = "true",
+            ["Maas:Usage:FlushMs"] = "20",
+            ["Maas:Auth:ChangePollMs"] = "200",
+        };
+        foreach (var (key, value) in extra ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+
+        return settings;
+    }
+
+    /// <summary>Starts a host.</summary>
+    public static async Task<TenancyHost> StartAsync(IReadOnlyDictionary<string, string?>? settings = null, TestDatabase? database = null, string? dataDir = null) =>
+        new(await MaasTestServer.StartAsync(database, Settings(settings), dataDir, ownsDatabase: false));
+
+    /// <summary>A client that sends <paramref name="key"/> as a bearer token (none when null).</summary>
+    public HttpClient Client(string? key) => Server.CreateClient(key);
+
+    /// <summary>Creates a tenant (optionally with limits JSON) and returns its name.</summary>
+    public async Task<string> CreateTenantAsync(string? name = null, string? limits = null)
+    {
+        name ??= "t-" + Guid.NewGuid().ToString("n")[..10];
+        var body = limits is null ? $$"""{"name": "{{name}}"}""" : $$"""{"name": "{{name}}", "limits": {{limits}}}""";
+        using var response = await Admin.PostAsync("api/v1/tenants", Api.Json(body));
+        await response.JsonAsync(HttpStatusCode.Created);
+        return name;
+    }
+
+    /// <summary>Creates a key and returns its id and secret.</summary>
+    public async Task<(string Id, string Secret)> CreateKeyAsync(
+        string tenant, string[] scopes, string[]? models = null, string? limits = null, DateTimeOffset? expiresAt = null, string name = "test")
+    {
+        var body = new JsonObject
+        {
+            ["name"] = name,
+            ["tenant"] = tenant,
+            ["scopes"] = new JsonArray(scopes.Select(s => (JsonNode)s).ToArray()),
+            ["models"] = new JsonArray((models ?? []).Select(m => (JsonNode)m).ToArray()),
+        };
+        if (limits is not null)
+        {
+            body["limits"] = JsonNode.Parse(limits);
+        }
+
+        if (expiresAt is { } e)
+        {
+            body["expires_at"] = e.UtcDateTime.ToString("O");
+        }
+
+        using var response = await Admin.PostAsync("api/v1/keys", Api.Json(body.ToJsonString()));
+        var key = await response.JsonAsync(HttpStatusCode.Created);
+        return ((string)key["id"]!, (string)key["key"]!);
+    }
+
+    /// <summary>A new tenant with one key of <paramref name="scopes"/>; returns the tenant, key id and a client using it.</summary>
+    public async Task<(string Tenant, string KeyId, HttpClient Client)> TenantWithKeyAsync(params string[] scopes)
+    {
+        var tenant = await CreateTenantAsync();
+        var (id, secret) = await CreateKeyAsync(tenant, scopes.Length == 0 ? [MaasScopes.Infer] : scopes);
+        return (tenant, id, Client(secret));
+    }
+
+    /// <summary>The auth services of the running server.</summary>
+    public ApiKeyAuthenticator Keys => Server.Services.GetRequiredService<ApiKeyAuthenticator>();
+
+    /// <summary>Usage totals of one key (after the server wrote everything it recorded).</summary>
+    public async Task<JsonNode> UsageTotalsAsync(string query)
+    {
+        using var response = await Admin.GetAsync("api/v1/usage?" + query);
+        return (await response.JsonAsync(HttpStatusCode.OK))["totals"]!;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        Admin.Dispose();
+        await Server.DisposeAsync();
+    }
+}

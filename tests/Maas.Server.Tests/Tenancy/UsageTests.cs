@@ -1,0 +1,151 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Maas.Core.Tenancy;
+using Maas.Server.Tests.Support;
+
+namespace Maas.Server.Tests.Tenancy;
+
+public sealed class UsageTests(TenancyHostFixture fixture) : IClassFixture<TenancyHostFixture>
+{
+    private TenancyHost Host => fixture.Host;
+
+    [Fact]
+    public async Task Every_request_of_a_key_is_metered_including_refusals()
+    {
+        var (tenant, keyId, client) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead);
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("api/v1/me")).StatusCode);
+        }
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await client.GetAsync("api/v1/keys")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await client.GetAsync("api/v1/tenants")).StatusCode);
+
+        var totals = await Host.UsageTotalsAsync($"key={keyId}");
+        Assert.Equal(7, (long?)totals["requests"]);
+        Assert.Equal(2, (long?)totals["errors"]);
+
+        // By tenant, and grouped by hour: one bucket this hour with the same count.
+        var grouped = await (await Host.Admin.GetAsync($"api/v1/usage?tenant={tenant}&group_by=hour")).JsonAsync(HttpStatusCode.OK);
+        var rows = grouped["rows"]!.AsArray();
+        var row = Assert.Single(rows);
+        Assert.Equal(7, (long?)row!["requests"]);
+        Assert.Equal(keyId, (string?)row["key_id"]);
+        var period = DateTimeOffset.Parse((string)row["period"]!, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(0, period.Minute);
+        Assert.True(DateTimeOffset.UtcNow - period < TimeSpan.FromHours(1.1));
+    }
+
+    [Fact]
+    public async Task Usage_totals_equal_the_requests_of_32_concurrent_clients()
+    {
+        var tenant = await Host.CreateTenantAsync();
+        var (keyId, secret) = await Host.CreateKeyAsync(tenant, [MaasScopes.ModelsRead]);
+        const int clients = 32;
+        const int each = 10;
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(async _ =>
+        {
+            using var client = Host.Client(secret);
+            for (var i = 0; i < each; i++)
+            {
+                using var response = await client.GetAsync("api/v1/me");
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            }
+        }));
+
+        var totals = await Host.UsageTotalsAsync($"key={keyId}");
+        Assert.Equal(clients * each, (long?)totals["requests"]);
+        Assert.Equal(clients * each, (long?)(await Host.UsageTotalsAsync($"tenant={tenant}"))["requests"]);
+    }
+
+    [Fact]
+    public async Task Usage_is_exported_as_csv_and_filtered_by_time()
+    {
+        var (_, keyId, client) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead);
+        await client.GetAsync("api/v1/me");
+        await client.GetAsync("api/v1/me");
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"api/v1/usage?key={keyId}&group_by=day");
+        request.Headers.Accept.ParseAdd("text/csv");
+        using var response = await Host.Admin.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.StartsWith("text/csv", response.Content.Headers.ContentType?.ToString());
+        var lines = (await response.Content.ReadAsStringAsync()).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("period,tenant,key_id,model,requests,errors,", lines[0], StringComparison.Ordinal);
+        var fields = Assert.Single(lines[1..]).Split(',');
+        Assert.Equal(keyId, fields[2]);
+        Assert.Equal("2", fields[4]);
+        Assert.EndsWith("T00:00:00Z", fields[0], StringComparison.Ordinal);
+
+        var future = DateTimeOffset.UtcNow.AddHours(1).ToString("O");
+        Assert.Equal(0, (long?)(await Host.UsageTotalsAsync($"key={keyId}&from={Uri.EscapeDataString(future)}"))["requests"]);
+        Assert.Equal(2, (long?)(await Host.UsageTotalsAsync($"key={keyId}&to={Uri.EscapeDataString(future)}"))["requests"]);
+        await (await Host.Admin.GetAsync("api/v1/usage?from=yesterday")).ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
+        await (await Host.Admin.GetAsync("api/v1/usage?group_by=week")).ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
+    }
+
+    [Fact]
+    public async Task A_tenant_reads_only_its_own_usage()
+    {
+        var (tenant, _, client) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead);
+        var (other, _, otherClient) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead);
+        await otherClient.GetAsync("api/v1/me");
+
+        var own = await (await client.GetAsync("api/v1/usage")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(tenant, (string?)own["tenant"]);
+        Assert.All(own["rows"]!.AsArray(), r => Assert.Equal(tenant, (string?)r!["tenant"]));
+        await (await client.GetAsync($"api/v1/usage?tenant={other}")).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
+
+        var (_, _, inferOnly) = await Host.TenantWithKeyAsync(MaasScopes.Infer);
+        await (await inferOnly.GetAsync("api/v1/usage")).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
+    }
+
+    [Fact]
+    public async Task Last_used_is_written_in_batches()
+    {
+        var (_, keyId, client) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead);
+        var before = await (await Host.Admin.GetAsync($"api/v1/keys/{keyId}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Null(before["last_used_at"]);
+        await client.GetAsync("api/v1/me");
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        JsonNode key;
+        do
+        {
+            await Task.Delay(200);
+            key = await (await Host.Admin.GetAsync($"api/v1/keys/{keyId}")).JsonAsync(HttpStatusCode.OK);
+        }
+        while (key["last_used_at"] is null && DateTime.UtcNow < deadline);
+
+        Assert.NotNull(key["last_used_at"]);
+    }
+}
+
+public sealed class UsageDurabilityTests
+{
+    [Fact]
+    public async Task Usage_recorded_before_a_graceful_shutdown_is_all_there_after_restart()
+    {
+        using var folder = new TempDirectory("maas-usage");
+        string keyId;
+        const int requests = 200;
+        // A long flush delay: the records are still queued when the shutdown begins.
+        var settings = new Dictionary<string, string?> { ["Maas:Usage:FlushMs"] = "5000" };
+        await using (var host = await TenancyHost.StartAsync(settings, dataDir: folder.Path))
+        {
+            var tenant = await host.CreateTenantAsync();
+            string secret;
+            (keyId, secret) = await host.CreateKeyAsync(tenant, [MaasScopes.ModelsRead]);
+            using var client = host.Client(secret);
+            await Task.WhenAll(Enumerable.Range(0, 8).Select(async _ =>
+            {
+                for (var i = 0; i < requests / 8; i++)
+                {
+                    await client.GetAsync("api/v1/me");
+                }
+            }));
+        }
+
+        await using var restarted = await TenancyHost.StartAsync(dataDir: folder.Path);
+        Assert.Equal(requests, (long?)(await restarted.UsageTotalsAsync($"key={keyId}"))["requests"]);
+    }
+}
