@@ -52,14 +52,17 @@ llamaServer.BeginErrorReadLine();
 var dataDir = Path.Combine(Path.GetTempPath(), "maas-bench-llm-" + Guid.NewGuid().ToString("N"));
 var maasPort = FreePort();
 var maasUrl = $"http://127.0.0.1:{maasPort}";
+const string adminKey = "maas-bench-admin-key-0123456789abcdef";
 await using var maas = MaasApp.Create(
 [
-    "--urls", maasUrl, "--Maas:DataDir=" + dataDir, "--Maas:Llm:Demo=false", "--Maas:Inference:Demo=false",
+    "--urls", maasUrl, "--Maas:DataDir=" + dataDir, "--Maas:Llm:Demo=false", "--Maas:Inference:Demo=false", "--Maas:Inference:GrpcUrl=",
+    "--Maas:Auth:AdminKey=" + adminKey,
     $"--Maas:Llm:Slots={slots}", $"--Maas:Llm:ContextPerSlot={contextPerSlot}", $"--Maas:Llm:Threads={threads}", "--Maas:Llm:BatchSize=512",
     "--Logging:LogLevel:Default=Warning",
 ]);
 await maas.StartAsync();
 using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
+http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", adminKey); // llama-server ignores it
 await RegisterAsync(http, maasUrl, "bench-270m", modelPath);
 await WaitReadyAsync(http, $"http://127.0.0.1:{llamaPort}/health");
 

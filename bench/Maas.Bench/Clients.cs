@@ -118,6 +118,7 @@ internal static class Clients
             _sessions = Enumerable.Range(0, instances).Select(_ =>
             {
                 using var options = new OnnxSessionOptions { IntraOpThreads = threads, InterOpThreads = 1 };
+                Maas.Runtimes.Onnx.Serving.OnnxBackend.ApplyServingDefaults(options); // the server's session settings, exactly
                 return OnnxSession.Open(modelPath, options);
             }).ToArray();
             foreach (var s in _sessions)

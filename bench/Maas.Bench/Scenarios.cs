@@ -111,6 +111,12 @@ internal static class Scenarios
     // Measures every mode once per round, rounds one after another, so drifts of a noisy machine hit all modes alike.
     private static async Task<List<Measurement>> AlternateAsync((string Mode, Func<int, CancellationToken, Task<bool>> Call)[] modes, int clients, BenchOptions options)
     {
+        // A warm-up pass per mode first: JIT, connection pools, and ONNX Runtime's per-shape plans (one per batch size).
+        foreach (var (mode, call) in modes)
+        {
+            await LoadGenerator.RunAsync(mode, clients, Math.Max(1, options.Seconds / 2), call);
+        }
+
         var rounds = new List<Measurement>();
         for (var r = 0; r < options.Rounds; r++)
         {

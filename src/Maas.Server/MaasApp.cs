@@ -2,6 +2,7 @@ using Maas.Server.Health;
 using Maas.Server.Hosting;
 using Maas.Server.Inference;
 using Maas.Server.Observability;
+using Maas.Server.OpenAi;
 using Maas.Server.Registry;
 using Maas.Server.Tenancy;
 
@@ -21,6 +22,7 @@ public static class MaasApp
         builder.AddMaasObservability();
         builder.AddMaasHealth();
         builder.AddMaasInference();
+        builder.AddMaasOpenAi();
 
         configure?.Invoke(builder);
 
@@ -29,6 +31,7 @@ public static class MaasApp
         app.MapMaasObservability();
         app.MapMaasTenancy();
         app.MapMaasInference();
+        app.MapMaasOpenAi();
         app.MapMaasRegistry();
         app.MapMaasHealth();
         return app;

@@ -20,6 +20,9 @@ public sealed record ServableModel
     /// <summary>Load when the server starts instead of on the first request.</summary>
     public bool LoadAtStart { get; init; }
 
+    /// <summary>Unload after this long without requests (null or zero: stay loaded).</summary>
+    public TimeSpan? KeepAlive { get; init; }
+
     /// <summary>The signature as the registry read it from the file, for metadata before the model is loaded.</summary>
     public IReadOnlyList<TensorMetadata>? Inputs { get; init; }
 

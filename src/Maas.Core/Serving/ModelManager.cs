@@ -71,6 +71,7 @@ public sealed class ModelManager : IAsyncDisposable
         lock (_lock)
         {
             var entry = GetEntry(servable);
+            entry.LastUsed = Stopwatch.GetTimestamp();
             if (entry.Scheduler is { } ready)
             {
                 return ready;
@@ -161,6 +162,101 @@ public sealed class ModelManager : IAsyncDisposable
 
         return results;
     }
+
+    /// <summary>Requests queued or running on a loaded version (0 when it is not loaded).</summary>
+    public int ActiveRequests(string name, long version)
+    {
+        ModelScheduler? scheduler;
+        lock (_lock)
+        {
+            scheduler = _entries.TryGetValue((name, version), out var e) ? e.Scheduler : null;
+        }
+
+        return scheduler is null ? 0 : scheduler.QueueLength + scheduler.Executing;
+    }
+
+    /// <summary>
+    /// Applies a model's changed serving configuration to its loaded versions: each whose scheduling changed is
+    /// loaded again with the new settings and swapped in; the old one drains its requests, then unloads.
+    /// </summary>
+    public async Task RefreshAsync(string name, CancellationToken cancellationToken)
+    {
+        List<Entry> loaded;
+        lock (_lock)
+        {
+            loaded = _entries.Values.Where(e => e.Name == name && e.Scheduler is not null).ToList();
+        }
+
+        foreach (var entry in loaded)
+        {
+            ServableModel fresh;
+            try
+            {
+                fresh = await ResolveAsync(name, entry.Version.ToString(CultureInfo.InvariantCulture), cancellationToken, fresh: true).ConfigureAwait(false);
+            }
+            catch (InferenceException)
+            {
+                continue; // gone from the catalog; the deletion path unloads it
+            }
+
+            ModelScheduler? current;
+            lock (_lock)
+            {
+                current = entry.Scheduler;
+                if (current is null || SameScheduling(current.Options, fresh.Scheduler))
+                {
+                    entry.Servable = fresh;
+                    continue;
+                }
+            }
+
+            var factory = _factories.First(f => f.CanLoad(fresh.Format));
+            var replacement = await CreateSchedulerAsync(factory, fresh, entry.Statistics).ConfigureAwait(false);
+            ModelScheduler? old = null;
+            lock (_lock)
+            {
+                if (entry.Scheduler == current && !entry.Unloaded)
+                {
+                    old = current;
+                    entry.Scheduler = replacement;
+                    entry.Servable = fresh;
+                }
+            }
+
+            // Either the old scheduler drains, or (unloaded meanwhile) the replacement is not needed.
+            await (old ?? replacement).DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Unloads versions idle for longer than their keep-alive (0 keeps them loaded); they load again on their next
+    /// request. Returns the versions it unloaded.
+    /// </summary>
+    public async Task<IReadOnlyList<ModelVersionState>> UnloadIdleAsync()
+    {
+        List<Entry> idle;
+        var now = Stopwatch.GetTimestamp();
+        lock (_lock)
+        {
+            idle = _entries.Values.Where(e =>
+                    e.Scheduler is { } s && e.Servable is { KeepAlive: { } keep } && keep > TimeSpan.Zero
+                    && Stopwatch.GetElapsedTime(e.LastUsed, now) > keep && s.QueueLength + s.Executing == 0)
+                .ToList();
+        }
+
+        var states = new List<ModelVersionState>();
+        foreach (var entry in idle)
+        {
+            await UnloadEntryAsync(entry, NotLoadedReason).ConfigureAwait(false);
+            states.Add(State(entry.Name, entry.Version));
+        }
+
+        return states;
+    }
+
+    private static bool SameScheduling(SchedulerOptions a, SchedulerOptions b) =>
+        a with { PreferredBatchSizes = [] } == b with { PreferredBatchSizes = [] }
+        && a.PreferredBatchSizes.SequenceEqual(b.PreferredBatchSizes);
 
     /// <summary>
     /// Drops versions that left the catalog (deleted from the registry): drains and unloads them and forgets their
@@ -364,22 +460,8 @@ public sealed class ModelManager : IAsyncDisposable
         entry.StateName = "LOADING";
         entry.Reason = null;
         entry.FailedAt = null;
-        var load = Task.Run(async () =>
-        {
-            var options = servable.Scheduler;
-            var path = await _catalog.GetArtifactPathAsync(servable, CancellationToken.None).ConfigureAwait(false);
-            var spec = new ModelLoadSpec(servable.Name, servable.Version, path, options.InstanceCount, options.ThreadsPerInstance);
-            var backend = factory.Load(spec, CancellationToken.None);
-            try
-            {
-                return new ModelScheduler(servable.Name, servable.Version.ToString(CultureInfo.InvariantCulture), backend, options, entry.Statistics);
-            }
-            catch
-            {
-                backend.Dispose();
-                throw;
-            }
-        });
+        entry.Servable = servable;
+        var load = Task.Run(() => CreateSchedulerAsync(factory, servable, entry.Statistics));
         entry.Loading = load.ContinueWith(
             t =>
             {
@@ -414,7 +496,24 @@ public sealed class ModelManager : IAsyncDisposable
         return entry.Loading;
     }
 
-    private async Task UnloadEntryAsync(Entry entry)
+    private async Task<ModelScheduler> CreateSchedulerAsync(IModelBackendFactory factory, ServableModel servable, InferenceStatistics statistics)
+    {
+        var options = servable.Scheduler;
+        var path = await _catalog.GetArtifactPathAsync(servable, CancellationToken.None).ConfigureAwait(false);
+        var spec = new ModelLoadSpec(servable.Name, servable.Version, path, options.InstanceCount, options.ThreadsPerInstance);
+        var backend = factory.Load(spec, CancellationToken.None);
+        try
+        {
+            return new ModelScheduler(servable.Name, servable.Version.ToString(CultureInfo.InvariantCulture), backend, options, statistics);
+        }
+        catch
+        {
+            backend.Dispose();
+            throw;
+        }
+    }
+
+    private async Task UnloadEntryAsync(Entry entry, string unloadedReason = UnloadedReason)
     {
         Task<ModelScheduler>? loading;
         lock (_lock)
@@ -465,7 +564,7 @@ public sealed class ModelManager : IAsyncDisposable
         lock (_lock)
         {
             entry.StateName = "UNAVAILABLE";
-            entry.Reason = UnloadedReason;
+            entry.Reason = entry.Unloaded ? UnloadedReason : unloadedReason;
             state = new ModelVersionState(entry.Name, entry.Version, entry.StateName, entry.Reason);
         }
 
@@ -491,6 +590,11 @@ public sealed class ModelManager : IAsyncDisposable
         public long? FailedAt { get; set; }
 
         public bool Unloaded { get; set; }
+
+        // What the loaded scheduler was built from (its options, its keep-alive).
+        public ServableModel? Servable { get; set; }
+
+        public long LastUsed { get; set; } = Stopwatch.GetTimestamp();
     }
 }
 

@@ -51,6 +51,25 @@ public static class ScopeEndpointExtensions
         return builder.WithMetadata(new ScopeRequirement(anyOf));
     }
 
+    /// <summary>
+    /// For a group: GET and HEAD routes need one of <paramref name="read"/>, every other method one of
+    /// <paramref name="write"/>. A route's own <see cref="RequireScope{TBuilder}"/> still wins.
+    /// </summary>
+    public static TBuilder RequireReadWriteScopes<TBuilder>(this TBuilder builder, string[] read, string[] write)
+        where TBuilder : IEndpointConventionBuilder
+    {
+        var readRequirement = new ScopeRequirement(read);
+        var writeRequirement = new ScopeRequirement(write);
+        builder.Add(endpoint =>
+        {
+            var methods = endpoint.Metadata.OfType<Microsoft.AspNetCore.Routing.HttpMethodMetadata>().LastOrDefault()?.HttpMethods ?? [];
+            var readOnly = methods.Count > 0 && methods.All(m => HttpMethods.IsGet(m) || HttpMethods.IsHead(m));
+            // Inserted first, so a requirement the route declares itself (added later) stays the innermost one.
+            endpoint.Metadata.Insert(0, readOnly ? readRequirement : writeRequirement);
+        });
+        return builder;
+    }
+
     /// <summary>Any valid key will do (any scope).</summary>
     public static TBuilder RequireAnyKey<TBuilder>(this TBuilder builder)
         where TBuilder : IEndpointConventionBuilder =>

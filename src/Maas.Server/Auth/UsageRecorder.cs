@@ -30,6 +30,7 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
     private long _dropped;
     private long _written;
     private long _running;
+    private int _disposed;
 
     /// <summary>Creates the recorder.</summary>
     public UsageRecorder(ITenancyStore store, LimitTracker tracker, TimeProvider time, IOptions<UsageOptions> options, IOptions<LimitsOptions> limits, ILogger<UsageRecorder> logger)
@@ -140,6 +141,12 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        // The container disposes this twice (as itself and as a hosted service); the second call does nothing.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         _channel.Writer.TryComplete();
         await _abort.CancelAsync();
         await _loop;
@@ -213,7 +220,7 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
             catch (OperationCanceledException) when (_abort.IsCancellationRequested)
             {
                 var lost = usage.Count + audit.Count + reader.Count;
-                _logger.LogError("Shutdown timed out with the database unreachable: {Lost} usage record(s) and audit entries not written", lost);
+                _logger.LogError("Shutdown timeout reached before the usage writer caught up (database slow or unreachable): {Lost} usage record(s) and audit entries not written", lost);
                 foreach (var marker in markers)
                 {
                     marker.Done.TrySetCanceled();

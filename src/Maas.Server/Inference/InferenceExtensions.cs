@@ -29,6 +29,7 @@ public static class InferenceExtensions
             sp.GetRequiredService<IServableModelCatalog>(),
             sp.GetServices<IModelBackendFactory>(),
             new ModelManagerOptions { ResolveCacheTime = TimeSpan.FromMilliseconds(sp.GetRequiredService<IOptions<InferenceOptions>>().Value.ResolveCacheMs) }));
+        services.AddSingleton<Maas.Core.Registry.IVersionUseCheck, OnnxVersionUseCheck>();
         services.AddSingleton<GrpcInferenceService>();
         services.AddSingleton<GrpcServer>();
         services.AddHostedService<InferenceStartup>();

@@ -11,12 +11,14 @@ namespace Maas.Server.Inference;
 /// </summary>
 internal sealed class InferenceStartup(
     IServiceProvider services,
+    IHostApplicationLifetime lifetime,
     ModelManager manager,
     IOptions<InferenceOptions> options,
     ILogger<InferenceStartup> logger) : IHostedService
 {
     private readonly CancellationTokenSource _stopping = new();
     private IModelRegistry? _registry;
+    private Timer? _idleTimer;
 
     /// <summary>Completes when the load-at-start versions have loaded or failed.</summary>
     public Task StartupLoads { get; private set; } = Task.CompletedTask;
@@ -47,12 +49,18 @@ internal sealed class InferenceStartup(
         {
             try
             {
-                if (await DemoModel.SeedAsync(registry, cancellationToken))
+                if (await DemoModel.SeedAsync(registry, services.GetRequiredService<IOptions<Maas.Server.Hosting.MaasOptions>>().Value.DataDir, cancellationToken))
                 {
-                    logger.LogInformation(
-                        "First start: registered the demo model '{Model}'. Try: curl -s -X POST http://127.0.0.1:8080/v2/models/{Model}/infer " +
-                        "-d '{{\"inputs\":[{{\"name\":\"input\",\"shape\":[1,4],\"datatype\":\"FP32\",\"data\":[5.1,3.5,1.4,0.2]}}]}}'",
-                        DemoModel.Name, DemoModel.Name);
+                    // Say how to call it once the listener is up and its real address is known.
+                    lifetime.ApplicationStarted.Register(() =>
+                    {
+                        var address = services.GetService<Microsoft.AspNetCore.Hosting.Server.IServer>()?.Features
+                            .Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? "http://127.0.0.1:8080";
+                        logger.LogInformation(
+                            "First start: registered the demo model '{Model}'. Try: curl -s -X POST {Address}/v2/models/{Model}/infer " +
+                            "-d '{{\"inputs\":[{{\"name\":\"input\",\"shape\":[1,4],\"datatype\":\"FP32\",\"data\":[5.1,3.5,1.4,0.2]}}]}}'",
+                            DemoModel.Name, address.TrimEnd('/'), DemoModel.Name);
+                    });
                 }
             }
             catch (RegistryException ex) when (ex.Kind == RegistryErrorKind.Conflict)
@@ -62,6 +70,26 @@ internal sealed class InferenceStartup(
         }
 
         StartupLoads = Task.Run(() => LoadAtStartAsync(_stopping.Token), CancellationToken.None);
+
+        // Versions with a keep-alive unload after that long without requests (they load again on the next one).
+        _idleTimer = new Timer(_ => _ = UnloadIdleAsync(), null, IdleCheckPeriod, IdleCheckPeriod);
+    }
+
+    private static readonly TimeSpan IdleCheckPeriod = TimeSpan.FromSeconds(5);
+
+    private async Task UnloadIdleAsync()
+    {
+        try
+        {
+            foreach (var s in await manager.UnloadIdleAsync())
+            {
+                logger.LogInformation("Model {Model} version {Version} unloaded after its keep-alive without requests", s.Name, s.Version);
+            }
+        }
+        catch (Exception ex)
+        {
+            logger.LogWarning(ex, "Unloading idle models failed");
+        }
     }
 
     private async Task LoadAtStartAsync(CancellationToken cancellationToken)
@@ -85,6 +113,22 @@ internal sealed class InferenceStartup(
     private void OnRegistryChanged(object? sender, RegistryChange change)
     {
         manager.InvalidateResolutions();
+        if (change.Kind == RegistryChangeKind.ModelChanged)
+        {
+            // A changed serving configuration applies to loaded versions at once (reloaded, then swapped in).
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await manager.RefreshAsync(change.Model, _stopping.Token);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    logger.LogWarning(ex, "Applying the new serving configuration of {Model} failed", change.Model);
+                }
+            });
+        }
+
         if (change.Kind is RegistryChangeKind.VersionDeleted or RegistryChangeKind.ModelDeleted)
         {
             var version = change.Kind == RegistryChangeKind.VersionDeleted ? change.Version?.ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
@@ -111,6 +155,11 @@ internal sealed class InferenceStartup(
         }
 
         await _stopping.CancelAsync();
+        if (_idleTimer is not null)
+        {
+            await _idleTimer.DisposeAsync();
+        }
+
         await manager.DisposeAsync();
     }
 }

@@ -125,6 +125,7 @@ internal sealed class RegistryModelCatalog(IServiceProvider services, IOptions<I
             Format = version.Format,
             Scheduler = scheduler,
             LoadAtStart = c.LoadAtStart ?? false,
+            KeepAlive = c.KeepAliveSeconds is > 0 and var keep ? TimeSpan.FromSeconds(keep) : null,
             Inputs = Tensors(version.Signature.Inputs),
             Outputs = Tensors(version.Signature.Outputs),
         };

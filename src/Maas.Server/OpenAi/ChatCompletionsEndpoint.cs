@@ -13,7 +13,7 @@ internal static class ChatCompletionsEndpoint
         {
             var request = OpenAiRequestReader.ReadChat(await OpenAiRequestReader.ReadBodyAsync(context.Request, aborted));
             var p = request.Parameters;
-            using var session = await service.OpenAsync(p.Model, aborted);
+            using var session = await service.OpenAsync(context, p.Model, aborted);
             var engine = session.Engine;
             var prompt = engine.Tokenize(engine.FormatChat(request.Messages), addSpecial: true, parseSpecial: true);
             // Models without their own template get ChatML; its end-of-turn marker may be plain text to them.
@@ -38,6 +38,7 @@ internal static class ChatCompletionsEndpoint
         await foreach (var (index, e) in events)
         {
             choices[index].Add(e);
+            LlmGenerationService.Meter(session, e);
         }
 
         var usage = LlmUsage.Combine(choices.Select(c => c.Usage!).ToArray());
@@ -125,7 +126,8 @@ internal static class ChatCompletionsEndpoint
         for (var more = hasFirst; more; more = await enumerator.MoveNextAsync())
         {
             var (index, e) = enumerator.Current;
-            if (e.Finish is { } finish)
+            LlmGenerationService.Meter(session, e);
+            if (e.Finish is not null)
             {
                 usages[index] = e.Usage;
                 finished++;

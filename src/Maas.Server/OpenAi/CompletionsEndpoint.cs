@@ -12,7 +12,7 @@ internal static class CompletionsEndpoint
         {
             var request = OpenAiRequestReader.ReadCompletion(await OpenAiRequestReader.ReadBodyAsync(context.Request, aborted));
             var p = request.Parameters;
-            using var session = await service.OpenAsync(p.Model, aborted);
+            using var session = await service.OpenAsync(context, p.Model, aborted);
             var engine = session.Engine;
             var id = OpenAiJson.NewId("cmpl-");
             var requests = new List<GenerationRequest>();
@@ -53,6 +53,7 @@ internal static class CompletionsEndpoint
         await foreach (var (index, e) in events)
         {
             choices[index].Add(e);
+            LlmGenerationService.Meter(session, e);
         }
 
         var buffer = OpenAiJson.Build(json =>
@@ -99,6 +100,7 @@ internal static class CompletionsEndpoint
         for (; more; more = await enumerator.MoveNextAsync())
         {
             var (index, e) = enumerator.Current;
+            LlmGenerationService.Meter(session, e);
             if (e.Finish is not null)
             {
                 usages[index] = e.Usage;

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Maas.Core.Llm;
+using Maas.Server.Auth;
 
 namespace Maas.Server.OpenAi;
 
@@ -12,7 +13,7 @@ internal static class EmbeddingsEndpoint
         await OpenAiEndpoint.RunAsync(context, loggers, async () =>
         {
             var request = OpenAiRequestReader.ReadEmbedding(await OpenAiRequestReader.ReadBodyAsync(context.Request, aborted));
-            using var session = await service.OpenAsync(request.Model, aborted);
+            using var session = await service.OpenAsync(context, request.Model, aborted);
             var engine = session.Engine;
             var info = engine.Info;
             if (request.Dimensions is { } dimensions && dimensions != info.EmbeddingSize)
@@ -43,6 +44,7 @@ internal static class EmbeddingsEndpoint
 
             var vectors = await engine.EmbedAsync(inputs, request.Normalize, aborted);
             var promptTokens = inputs.Sum(t => t.Count);
+            context.Usage().ReportTokens(promptTokens, 0);
             var buffer = OpenAiJson.Build(json =>
             {
                 json.WriteStartObject();

@@ -1,18 +1,21 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Maas.Core.Llm;
+using Maas.Server.Auth;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.OpenAi;
 
 /// <summary>A request's hold on a loaded model: the engine, what the registry said, and its token reservation.</summary>
-internal sealed class LlmSession(LlmEngineLease lease, ResolvedLlm resolved) : IDisposable
+internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, ResolvedLlm resolved) : IDisposable
 {
     private readonly List<IDisposable> _reservations = [];
 
     public ILlmEngine Engine => lease.Engine;
 
     public ResolvedLlm Resolved { get; } = resolved;
+
+    public HttpContext Context { get; } = context;
 
     public void Hold(IDisposable reservation) => _reservations.Add(reservation);
 
@@ -33,15 +36,27 @@ internal readonly record struct ChoiceEvent(int Index, GenerationEvent Event);
 /// <summary>What chat completions and completions share: model loading, limits, the n choices and their merged stream.</summary>
 internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelResolver resolver, TokenBudget budget, IOptions<LlmServingOptions> options)
 {
-    /// <summary>Resolves the model and holds its engine (loading it on first use); dispose when the response is done.</summary>
-    public async Task<LlmSession> OpenAsync(string model, CancellationToken cancellationToken)
+    /// <summary>
+    /// Checks the caller may use the model, resolves it and holds its engine (loading it on first use); dispose when
+    /// the response is done. A model the caller may not see is answered exactly like one that does not exist.
+    /// </summary>
+    public async Task<LlmSession> OpenAsync(HttpContext context, string model, CancellationToken cancellationToken)
     {
+        var usage = context.Usage();
+        usage.ReportModel(model);
+        if (await context.CheckModelAccessAsync(model, write: false, cancellationToken) == ModelAccessResult.Hidden)
+        {
+            throw new LlmException(LlmErrorKind.NotFound, $"The model '{model}' does not exist", "model", "model_not_found");
+        }
+
         var resolved = await resolver.ResolveAsync(model, cancellationToken);
+        usage.ReportModel(resolved.Spec.Name, resolved.Spec.Version);
         var lease = await manager.AcquireAsync(resolved.Spec, resolved.KeepAlive, cancellationToken);
-        return new LlmSession(lease, resolved);
+        return new LlmSession(context, lease, resolved);
     }
 
     /// <summary>Checks the prompt against the context and limits and builds one generation request per choice.</summary>
+    /// <remarks>The prompt's tokens are metered here; completion tokens as each choice finishes (see <see cref="Meter"/>).</remarks>
     public IReadOnlyList<GenerationRequest> Prepare(LlmSession session, IReadOnlyList<int> prompt, GenerationParameters p, IReadOnlyList<string> extraStops, string requestId)
     {
         var engine = session.Engine;
@@ -69,6 +84,7 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
 
         var maxTokens = GenerationLimits.Resolve(prompt.Count, p.MaxTokens, info.ContextPerSlot, options.Value.MaxTokensPerRequest, p.MaxTokensParam);
         session.Hold(budget.Reserve((long)(prompt.Count + maxTokens) * p.N));
+        session.Context.Usage().ReportTokens(prompt.Count, 0);
         var stops = p.Stop.Concat(extraStops).ToArray();
         var requests = new GenerationRequest[p.N];
         for (var i = 0; i < p.N; i++)
@@ -88,6 +104,15 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
         }
 
         return requests;
+    }
+
+    /// <summary>Meters a finished choice's completion tokens for the caller's usage and token limits.</summary>
+    public static void Meter(LlmSession session, GenerationEvent e)
+    {
+        if (e.Usage is { } usage)
+        {
+            session.Context.Usage().ReportTokens(0, usage.CompletionTokens);
+        }
     }
 
     /// <summary>

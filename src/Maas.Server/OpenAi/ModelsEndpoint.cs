@@ -2,6 +2,7 @@ using System.Text.Json;
 using Maas.Core.Formats;
 using Maas.Core.Llm;
 using Maas.Core.Registry;
+using Maas.Server.Auth;
 
 namespace Maas.Server.OpenAi;
 
@@ -17,7 +18,7 @@ internal static class ModelsEndpoint
             for (var offset = 0; ; offset += 500)
             {
                 var page = await registry.ListModelsAsync(new ModelQuery { Format = ModelFormat.Gguf, Limit = 500, Offset = offset }, aborted);
-                foreach (var model in page.Models)
+                foreach (var model in page.Models.Where(context.CanSee))
                 {
                     entries.Add((model.Name, model));
                     try
@@ -59,6 +60,11 @@ internal static class ModelsEndpoint
     {
         await OpenAiEndpoint.RunAsync(context, loggers, async () =>
         {
+            if (await context.CheckModelAccessAsync(model, write: false, context.RequestAborted) == ModelAccessResult.Hidden)
+            {
+                throw new LlmException(LlmErrorKind.NotFound, $"The model '{model}' does not exist", "model", "model_not_found");
+            }
+
             var resolved = await resolver.ResolveAsync(model, context.RequestAborted);
             await WriteAsync(context, json => WriteModel(json, model, resolved.Model));
         });

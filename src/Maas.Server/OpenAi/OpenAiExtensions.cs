@@ -1,4 +1,6 @@
 using Maas.Core.Llm;
+using Maas.Core.Tenancy;
+using Maas.Server.Auth;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.OpenAi;
@@ -22,11 +24,12 @@ public static class OpenAiExtensions
             })
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<LlmServingOptions>, LlmOptionsValidator>();
-        // services.AddSingleton<ILlmEngineFactory, Maas.Runtimes.Llama.Serving.LlamaEngineFactory>();
+        services.AddSingleton<ILlmEngineFactory, Maas.Runtimes.Llama.Serving.LlamaEngineFactory>();
         services.AddSingleton(sp => new LlmEngineManager(sp.GetRequiredService<ILlmEngineFactory>()));
         services.AddSingleton(sp => new TokenBudget(sp.GetRequiredService<IOptions<LlmServingOptions>>().Value.MaxTokensInFlight));
         services.AddSingleton<LlmModelResolver>();
         services.AddSingleton<LlmGenerationService>();
+        services.AddSingleton<Maas.Core.Registry.IVersionUseCheck, LlmVersionUseCheck>();
         services.AddHostedService<LlmStartup>();
         return builder;
     }
@@ -35,12 +38,13 @@ public static class OpenAiExtensions
     public static WebApplication MapMaasOpenAi(this WebApplication app)
     {
         var v1 = app.MapGroup("/v1").WithTags("OpenAI");
-        v1.MapGet("/models", ModelsEndpoint.ListAsync);
-        v1.MapGet("/models/{**model}", ModelsEndpoint.GetAsync);
-        v1.MapPost("/chat/completions", ChatCompletionsEndpoint.HandleAsync);
-        v1.MapPost("/completions", CompletionsEndpoint.HandleAsync);
-        v1.MapPost("/embeddings", EmbeddingsEndpoint.HandleAsync);
-        app.MapGet("/api/v1/llm/engines", LlmEnginesEndpoint.List).WithTags("LLM");
+        // OpenAI clients list models with the key they infer with, so either scope reads the list.
+        v1.MapGet("/models", ModelsEndpoint.ListAsync).RequireScope(MaasScopes.Infer, MaasScopes.ModelsRead);
+        v1.MapGet("/models/{**model}", ModelsEndpoint.GetAsync).RequireScope(MaasScopes.Infer, MaasScopes.ModelsRead);
+        v1.MapPost("/chat/completions", ChatCompletionsEndpoint.HandleAsync).RequireScope(MaasScopes.Infer);
+        v1.MapPost("/completions", CompletionsEndpoint.HandleAsync).RequireScope(MaasScopes.Infer);
+        v1.MapPost("/embeddings", EmbeddingsEndpoint.HandleAsync).RequireScope(MaasScopes.Infer);
+        app.MapGet("/api/v1/llm/engines", LlmEnginesEndpoint.List).WithTags("LLM").RequireScope(MaasScopes.Admin, MaasScopes.ModelsRead);
         return app;
     }
 

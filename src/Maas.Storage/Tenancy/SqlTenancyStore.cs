@@ -11,8 +11,8 @@ namespace Maas.Storage.Tenancy;
 /// <summary>Tenants, keys, usage and audit on the registry's database (SQLite or PostgreSQL, one set of queries).</summary>
 public sealed class SqlTenancyStore : ITenancyStore
 {
-    // Rows per multi-row INSERT: 14 parameters each stays far below both databases' parameter limits.
-    private const int InsertChunk = 200;
+    // Rows per PostgreSQL batch (one round trip each).
+    private const int InsertChunk = 500;
 
     private const string KeyColumns = """
         k.id, k.prefix, k.salt, k.hash, k.name, k.tenant, k.scopes, k.models, k.limits, k.expires_at, k.created_by, k.created_at,
@@ -233,58 +233,92 @@ public sealed class SqlTenancyStore : ITenancyStore
 
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        for (var start = 0; start < usage.Count; start += InsertChunk)
-        {
-            var count = Math.Min(InsertChunk, usage.Count - start);
-            var sql = new StringBuilder(
-                "INSERT INTO usage_records (at, tenant, key_id, model, version, protocol, operation, status, latency_ms, prompt_tokens, completion_tokens, batch_items, compute_ms) VALUES ");
-            var parameters = new DynamicParameters();
-            for (var i = 0; i < count; i++)
-            {
-                var r = usage[start + i];
-                sql.Append(i == 0 ? "" : ", ").Append(CultureInfo.InvariantCulture, $"(@a{i}, @t{i}, @k{i}, @m{i}, @v{i}, @p{i}, @o{i}, @s{i}, @l{i}, @pt{i}, @ct{i}, @b{i}, @c{i})");
-                parameters.Add($"a{i}", r.At.ToUnixTimeMilliseconds());
-                parameters.Add($"t{i}", r.Tenant);
-                parameters.Add($"k{i}", r.KeyId);
-                parameters.Add($"m{i}", r.Model);
-                parameters.Add($"v{i}", (long?)r.Version);
-                parameters.Add($"p{i}", r.Protocol);
-                parameters.Add($"o{i}", r.Operation);
-                parameters.Add($"s{i}", (long)r.Status);
-                parameters.Add($"l{i}", r.LatencyMs);
-                parameters.Add($"pt{i}", r.PromptTokens);
-                parameters.Add($"ct{i}", r.CompletionTokens);
-                parameters.Add($"b{i}", r.BatchItems);
-                parameters.Add($"c{i}", r.ComputeMs);
-            }
-
-            await connection.ExecuteAsync(Command(sql.ToString(), parameters, transaction, cancellationToken)).ConfigureAwait(false);
-        }
-
-        for (var start = 0; start < audit.Count; start += InsertChunk)
-        {
-            var count = Math.Min(InsertChunk, audit.Count - start);
-            var sql = new StringBuilder("INSERT INTO audit_log (at, actor, actor_tenant, action, target, client, request_id, status, result) VALUES ");
-            var parameters = new DynamicParameters();
-            for (var i = 0; i < count; i++)
-            {
-                var e = audit[start + i];
-                sql.Append(i == 0 ? "" : ", ").Append(CultureInfo.InvariantCulture, $"(@a{i}, @w{i}, @wt{i}, @x{i}, @g{i}, @c{i}, @r{i}, @s{i}, @o{i})");
-                parameters.Add($"a{i}", e.At.ToUnixTimeMilliseconds());
-                parameters.Add($"w{i}", e.Actor);
-                parameters.Add($"wt{i}", e.ActorTenant);
-                parameters.Add($"x{i}", e.Action);
-                parameters.Add($"g{i}", e.Target);
-                parameters.Add($"c{i}", e.Client);
-                parameters.Add($"r{i}", e.RequestId);
-                parameters.Add($"s{i}", (long)e.Status);
-                parameters.Add($"o{i}", e.Result);
-            }
-
-            await connection.ExecuteAsync(Command(sql.ToString(), parameters, transaction, cancellationToken)).ConfigureAwait(false);
-        }
-
+        await InsertRowsAsync(
+            connection,
+            transaction,
+            "INSERT INTO usage_records (at, tenant, key_id, model, version, protocol, operation, status, latency_ms, prompt_tokens, completion_tokens, batch_items, compute_ms) VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10, @p11, @p12)",
+            usage,
+            static r => [r.At.ToUnixTimeMilliseconds(), r.Tenant, r.KeyId, r.Model, (long?)r.Version, r.Protocol, r.Operation, (long)r.Status, r.LatencyMs, r.PromptTokens, r.CompletionTokens, r.BatchItems, r.ComputeMs],
+            cancellationToken).ConfigureAwait(false);
+        await InsertRowsAsync(
+            connection,
+            transaction,
+            "INSERT INTO audit_log (at, actor, actor_tenant, action, target, client, request_id, status, result) VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8)",
+            audit,
+            static e => [e.At.ToUnixTimeMilliseconds(), e.Actor, e.ActorTenant, e.Action, e.Target, e.Client, e.RequestId, (long)e.Status, e.Result],
+            cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    // Many rows, fast on both databases: PostgreSQL gets them as one batch in one round trip, SQLite runs one
+    // prepared statement per row inside the transaction (in-process, so a round trip costs nothing).
+    private static async Task InsertRowsAsync<T>(DbConnection connection, DbTransaction transaction, string sql, IReadOnlyList<T> rows, Func<T, object?[]> values, CancellationToken cancellationToken)
+    {
+        if (rows.Count == 0)
+        {
+            return;
+        }
+
+        if (connection.CanCreateBatch)
+        {
+            for (var start = 0; start < rows.Count; start += InsertChunk)
+            {
+                await using var batch = connection.CreateBatch();
+                batch.Transaction = transaction;
+                for (var i = start; i < Math.Min(rows.Count, start + InsertChunk); i++)
+                {
+                    var command = batch.CreateBatchCommand();
+                    command.CommandText = PositionalSql(sql);
+                    foreach (var value in values(rows[i]))
+                    {
+                        var parameter = command.CreateParameter();
+                        parameter.Value = value ?? DBNull.Value;
+                        command.Parameters.Add(parameter);
+                    }
+
+                    batch.BatchCommands.Add(command);
+                }
+
+                await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        await using var insert = connection.CreateCommand();
+        insert.Transaction = transaction;
+        insert.CommandText = sql;
+        var first = values(rows[0]);
+        var parameters = new DbParameter[first.Length];
+        for (var p = 0; p < first.Length; p++)
+        {
+            parameters[p] = insert.CreateParameter();
+            parameters[p].ParameterName = "@p" + p.ToString(CultureInfo.InvariantCulture);
+            insert.Parameters.Add(parameters[p]);
+        }
+
+        foreach (var row in rows)
+        {
+            var rowValues = values(row);
+            for (var p = 0; p < rowValues.Length; p++)
+            {
+                parameters[p].Value = rowValues[p] ?? DBNull.Value;
+            }
+
+            await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    // Npgsql batch commands take positional parameters ($1, $2, ...), not names.
+    private static string PositionalSql(string sql)
+    {
+        var text = new StringBuilder(sql);
+        for (var p = 30; p >= 0; p--)
+        {
+            text.Replace("@p" + p.ToString(CultureInfo.InvariantCulture), "$" + (p + 1).ToString(CultureInfo.InvariantCulture));
+        }
+
+        return text.ToString();
     }
 
     /// <inheritdoc />

@@ -23,6 +23,16 @@ public sealed class RequestQueueAndLimitsTests
     }
 
     [Fact]
+    public void Free_slots_take_requests_beyond_the_waiting_limit()
+    {
+        var queue = new LlmRequestQueue<string>(0);
+        queue.Enqueue("a", freeSlots: 2);
+        queue.Enqueue("b", freeSlots: 2);
+        Assert.Equal(LlmErrorKind.QueueFull, Assert.Throws<LlmException>(() => queue.Enqueue("c", freeSlots: 2)).Kind);
+        Assert.Equal(LlmErrorKind.QueueFull, Assert.Throws<LlmException>(() => queue.Enqueue("c")).Kind);
+    }
+
+    [Fact]
     public void Context_overflow_names_the_numbers()
     {
         var error = Assert.Throws<LlmException>(() => GenerationLimits.Resolve(100, 50, 128, 0));

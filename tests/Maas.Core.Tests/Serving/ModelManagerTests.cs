@@ -17,7 +17,7 @@ public sealed class ModelManagerTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private void Add(string name, long version, bool file = true, bool atStart = false)
+    private void Add(string name, long version, bool file = true, bool atStart = false, TimeSpan? keepAlive = null)
     {
         var path = Path.Combine(_dir, $"{name}-{version}.onnx");
         if (file)
@@ -33,6 +33,7 @@ public sealed class ModelManagerTests : IDisposable
             Format = ModelFormat.Onnx,
             Scheduler = new SchedulerOptions(),
             LoadAtStart = atStart,
+            KeepAlive = keepAlive,
         });
     }
 
@@ -138,5 +139,58 @@ public sealed class ModelManagerTests : IDisposable
         Assert.True(description.Loaded);
         Assert.Equal("cpu_test", description.Platform);
         Assert.Equal(["x"], description.Inputs.Select(i => i.Name));
+    }
+
+    [Fact]
+    public async Task A_changed_configuration_reloads_the_loaded_version_and_swaps_it_in()
+    {
+        await using var manager = Manager();
+        var before = await manager.AcquireAsync("m", "2", default);
+        (await manager.InferAsync("m", "2", Requests.Rows(1), default)).Dispose();
+        var index = _catalog.Models.FindIndex(m => m.Version == 2);
+        _catalog.Models[index] = _catalog.Models[index] with { Scheduler = new SchedulerOptions { MaxBatchSize = 4, QueueLimit = 7 } };
+        await manager.RefreshAsync("m", default);
+        var after = await manager.AcquireAsync("m", "2", default);
+        Assert.NotSame(before, after);
+        Assert.Equal((4, 7), (after.Options.MaxBatchSize, after.Options.QueueLimit));
+        Assert.True(_factory.Loaded[0].Disposed);
+        Assert.Equal(2, _factory.Loads);
+        (await manager.InferAsync("m", "2", Requests.Rows(1), default)).Dispose();
+        Assert.Equal(2, (await manager.StatisticsAsync("m", "2", default)).Single().Success.Count);
+
+        await manager.RefreshAsync("m", default); // nothing changed: no reload
+        Assert.Equal(2, _factory.Loads);
+    }
+
+    [Fact]
+    public async Task A_version_idle_past_its_keep_alive_unloads_and_loads_again_on_demand()
+    {
+        Add("brief", 1, keepAlive: TimeSpan.FromMilliseconds(50));
+        await using var manager = Manager();
+        (await manager.InferAsync("brief", null, Requests.Rows(1), default)).Dispose();
+        (await manager.InferAsync("m", null, Requests.Rows(1), default)).Dispose();
+        Assert.Empty(await manager.UnloadIdleAsync());
+        await Task.Delay(120);
+        var unloaded = await manager.UnloadIdleAsync();
+        Assert.Equal(["brief"], unloaded.Select(s => s.Name)); // "m" has no keep-alive
+        Assert.True(await manager.IsReadyAsync("brief", null, default));
+        (await manager.InferAsync("brief", null, Requests.Rows(1), default)).Dispose();
+        Assert.Equal(3, _factory.Loads);
+    }
+
+    [Fact]
+    public async Task Active_requests_are_counted_per_version()
+    {
+        await using var manager = Manager();
+        await manager.AcquireAsync("m", "1", default);
+        var backend = _factory.Loaded.Single();
+        backend.Close();
+        var running = manager.InferAsync("m", "1", Requests.Rows(1), default);
+        var queued = manager.InferAsync("m", "1", Requests.Rows(2, rows: 2), default);
+        await Requests.WaitUntil(() => manager.ActiveRequests("m", 1) == 2);
+        Assert.Equal(0, manager.ActiveRequests("m", 2));
+        backend.Open();
+        await Task.WhenAll(running, queued);
+        Assert.Equal(0, manager.ActiveRequests("m", 1));
     }
 }

@@ -31,6 +31,13 @@ public sealed class DemoModelTests
             Assert.Equal(HttpStatusCode.OK, (await restarted.Client.GetAsync($"/v2/models/{DemoModel.Name}/ready")).StatusCode);
             Assert.Contains("\"version\":1", versions.GetRawText().Replace(" ", ""));
             Assert.DoesNotContain("\"version\":2", versions.GetRawText().Replace(" ", ""));
+            Assert.Equal(HttpStatusCode.NoContent, (await restarted.Client.DeleteAsync($"/api/v1/models/{DemoModel.Name}?force=true")).StatusCode);
+        }
+
+        // A user who deleted the demo does not get it back.
+        await using (var again = await MaasTestServer.StartAsync(settings: settings, dataDir: data.Path))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, (await again.Client.GetAsync($"/v2/models/{DemoModel.Name}")).StatusCode);
         }
     }
 

@@ -146,6 +146,26 @@ public sealed class SchedulingTests : IAsyncLifetime
         Assert.Equal(before + 2048, await InferenceCount()); // neither the timed-out nor the departed rows ran
     }
 
+    [Fact]
+    public async Task A_changed_serving_configuration_applies_to_the_loaded_version_without_a_restart()
+    {
+        await _server.RegisterAsync("reconfigured", TestModels.Mlp(16, [8], 2), new { max_batch_size = 4, queue_limit = 10 });
+        (await Client.PostAsync("/v2/models/reconfigured/infer", Rows(1, 16))).EnsureSuccessStatusCode();
+        var before = await SchedulerOf("reconfigured");
+        Assert.Equal((4, 10), (before.Options.MaxBatchSize, before.Options.QueueLimit));
+
+        var put = await Client.PutAsync("/api/v1/models/reconfigured/config",
+            new StringContent("""{"max_batch_size": 8, "queue_limit": 3}""", System.Text.Encoding.UTF8, "application/json"));
+        put.EnsureSuccessStatusCode();
+        ModelScheduler? after = null;
+        await WaitUntil(() => (after = SchedulerOf("reconfigured").Result) is { Options.QueueLimit: 3 });
+        Assert.Equal(8, after!.Options.MaxBatchSize);
+        var response = await Client.PostAsync("/v2/models/reconfigured/infer", Rows(2, 16));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var (_, stats) = await Client.GetJsonAsync("/v2/models/reconfigured/stats");
+        Assert.Equal(3, stats.GetProperty("model_stats")[0].GetProperty("inference_count").GetInt64()); // statistics carried over
+    }
+
     private async Task<long> InferenceCount()
     {
         var (_, stats) = await Client.GetJsonAsync("/v2/models/slow/stats");

@@ -3,9 +3,9 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using Maas.Core.Llm;
-using Microsoft.Extensions.DependencyInjection;
 using Maas.Server.OpenAi;
 using Maas.Testing;
+using Microsoft.Extensions.DependencyInjection;
 using OpenAI.Chat;
 using OpenAI.Models;
 

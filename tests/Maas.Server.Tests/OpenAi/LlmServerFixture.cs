@@ -19,6 +19,9 @@ public sealed class LlmServerFixture : IAsyncLifetime
     /// <summary>The shared model every test reads.</summary>
     public const string TinyFile = "llama-2-tiny-random.gguf";
 
+    /// <summary>The generated model with two slots of a long context: requests that outlast their clients.</summary>
+    public const string LongModel = "gen-long";
+
     private readonly TempDirectory _files = new("maas-llm-test-models");
 
     /// <summary>The running server.</summary>
@@ -47,6 +50,7 @@ public sealed class LlmServerFixture : IAsyncLifetime
         OpenAi = ClientFor(Server);
         GgufLlamaModelFactory.Write(GeneratedPath, new GgufLlamaModelOptions { Name = "maas-test-llm", Seed = 7 });
         await RegisterAsync(Server.Client, "gen", await File.ReadAllBytesAsync(GeneratedPath), "gen.gguf");
+        await RegisterAsync(Server.Client, LongModel, await File.ReadAllBytesAsync(GeneratedPath), "gen.gguf", new { parallel_sequences = 2, context_size = 4200 });
         if (SharedModels.Has(TinyFile))
         {
             await RegisterAsync(Server.Client, "tiny", await File.ReadAllBytesAsync(SharedModels.PathOf(TinyFile)), TinyFile);
@@ -60,9 +64,9 @@ public sealed class LlmServerFixture : IAsyncLifetime
         _files.Dispose();
     }
 
-    /// <summary>An OpenAI client for a server (the key is not checked).</summary>
+    /// <summary>An OpenAI client for a server, with the test admin key.</summary>
     public static OpenAIClient ClientFor(MaasTestServer server) =>
-        new(new ApiKeyCredential("sk-test"), new OpenAIClientOptions { Endpoint = new Uri(server.BaseAddress, "v1/"), NetworkTimeout = TimeSpan.FromMinutes(2) });
+        new(new ApiKeyCredential(MaasTestServer.AdminKey), new OpenAIClientOptions { Endpoint = new Uri(server.BaseAddress, "v1/"), NetworkTimeout = TimeSpan.FromMinutes(2) });
 
     /// <summary>Creates a model (with an optional serving config) and uploads a GGUF as its next version.</summary>
     public static async Task RegisterAsync(HttpClient client, string name, byte[] gguf, string fileName, object? config = null)

@@ -24,15 +24,34 @@ public static class DemoModel
         .Description("MaaS demo: a 4-16-3 MLP classifier with fixed generated weights; input 'input' FP32 [batch,4], output 'output' FP32 [batch,3] (class probabilities)")
         .ToBytes();
 
-    /// <summary>Registers the demo model when the registry has no models at all; returns true when it did.</summary>
-    public static async Task<bool> SeedAsync(IModelRegistry registry, CancellationToken cancellationToken)
+    /// <summary>The file in the data folder that records the demo was offered, so a deleted demo stays deleted.</summary>
+    public const string MarkerFile = "inference-demo-seeded";
+
+    /// <summary>
+    /// Registers the demo on the first start whose registry holds no ONNX model; returns true when it did.
+    /// Other kinds of models (the LLM demo) do not count, so both demos appear on a fresh data folder.
+    /// </summary>
+    public static async Task<bool> SeedAsync(IModelRegistry registry, string dataDir, CancellationToken cancellationToken)
     {
-        var existing = await registry.ListModelsAsync(new ModelQuery { Limit = 1 }, cancellationToken);
-        if (existing.Total > 0)
+        var marker = Path.Combine(dataDir, MarkerFile);
+        if (File.Exists(marker))
         {
             return false;
         }
 
+        var existing = await registry.ListModelsAsync(new ModelQuery { Format = Core.Formats.ModelFormat.Onnx, Limit = 1 }, cancellationToken);
+        if (existing.Total == 0)
+        {
+            await RegisterAsync(registry, cancellationToken);
+        }
+
+        Directory.CreateDirectory(dataDir);
+        await File.WriteAllTextAsync(marker, $"{DateTimeOffset.UtcNow:O}\n", cancellationToken);
+        return existing.Total == 0;
+    }
+
+    private static async Task RegisterAsync(IModelRegistry registry, CancellationToken cancellationToken)
+    {
         await registry.CreateModelAsync(
             new NewModel(Name, "Demo: a small MLP classifier (4 features -> 3 class probabilities) to try the inference APIs with",
                 ["demo"], "tabular-classification", ModelVisibility.Shared, Model.DefaultOwner, "maas"),
@@ -44,6 +63,5 @@ public static class DemoModel
         }
 
         await registry.CommitVersionAsync(draft, cancellationToken);
-        return true;
     }
 }
