@@ -13,7 +13,7 @@ var quick = argsList.Contains("--quick");
 var threads = Arg("--threads", Environment.ProcessorCount);
 var maxTokens = Arg("--tokens", quick ? 16 : 48);
 var slots = 16;
-var contextPerSlot = 1024;
+var contextPerSlot = 2048;
 var repoRoot = FindRepoRoot();
 var cache = Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } x ? x : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "maas", "bench");
 Directory.CreateDirectory(cache);

@@ -5,7 +5,11 @@
 # Prints the path of the llama-server binary on its last line.
 #
 #   bench/llama-server/build.sh            # build (or reuse) and print the binary's path
-#   MAAS_LLAMA_SERVER_DIR=/opt/ls bench/llama-server/build.sh
+#   MAAS_LLAMA_SERVER_DIR=/opt/ls JOBS=2 bench/llama-server/build.sh
+#
+# Threading matches the engine MaaS loads: node-llama-cpp's prebuilt CPU backends use ggml's own thread pool,
+# not OpenMP, so this build turns OpenMP off too (GGML_OPENMP=OFF); otherwise the two would differ in how their
+# threads wait for each other, which matters a lot on a busy 2-core machine.
 set -euo pipefail
 
 VERSION="3.22.1"
@@ -13,8 +17,22 @@ ROOT="${MAAS_LLAMA_SERVER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/maas/llama-server
 OUT="$ROOT/$VERSION"
 BIN="$OUT/build/bin/llama-server"
 JOBS="${JOBS:-$(nproc)}"
+# Static libraries, native CPU code, ggml's thread pool, no network at build time (no curl, no prebuilt web UI).
+FLAGS=(
+  -DCMAKE_BUILD_TYPE=Release
+  -DBUILD_SHARED_LIBS=OFF
+  -DGGML_NATIVE=ON
+  -DGGML_OPENMP=OFF
+  -DLLAMA_BUILD_TESTS=OFF
+  -DLLAMA_BUILD_EXAMPLES=OFF
+  -DLLAMA_BUILD_SERVER=ON
+  -DLLAMA_OPENSSL=OFF
+  -DLLAMA_USE_PREBUILT_UI=OFF
+  -DLLAMA_BUILD_UI=OFF
+)
+STAMP="$OUT/build/maas-flags"
 
-if [[ -x "$BIN" ]]; then
+if [[ -x "$BIN" && -f "$STAMP" && "$(cat "$STAMP")" == "${FLAGS[*]}" ]]; then
   echo "$BIN"
   exit 0
 fi
@@ -38,17 +56,8 @@ if [[ ! -d src/.git ]]; then
   git clone --quiet gitRelease.bundle src
 fi
 
-# Static libraries, native CPU code, no network at build time (no curl, no prebuilt web UI download).
-cmake -S src -B build -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" \
-  -DCMAKE_BUILD_TYPE=Release \
-  -DBUILD_SHARED_LIBS=OFF \
-  -DGGML_NATIVE=ON \
-  -DLLAMA_BUILD_TESTS=OFF \
-  -DLLAMA_BUILD_EXAMPLES=OFF \
-  -DLLAMA_BUILD_SERVER=ON \
-  -DLLAMA_OPENSSL=OFF \
-  -DLLAMA_USE_PREBUILT_UI=OFF \
-  -DLLAMA_BUILD_UI=OFF >&2
+cmake -S src -B build -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" "${FLAGS[@]}" >&2
 cmake --build build --target llama-server -j "$JOBS" >&2
+echo "${FLAGS[*]}" > "$STAMP"
 
 echo "$BIN"

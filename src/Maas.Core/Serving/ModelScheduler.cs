@@ -157,8 +157,11 @@ public sealed class ModelScheduler : IAsyncDisposable
 
             if (refusal is not null)
             {
+                // Refused before it was queued: the caller gets the exception, nobody waits on the task.
                 pending.Abandoned = true;
-                Complete(pending, null, refusal);
+                pending.TimeoutRegistration.Unregister();
+                pending.CallerRegistration.Unregister();
+                pending.TimeoutSource.Dispose();
                 request.Dispose();
                 throw refusal;
             }

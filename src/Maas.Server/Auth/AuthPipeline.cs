@@ -234,7 +234,17 @@ public sealed class AuthPipeline
         finally
         {
             LimitTracker.Release(keyCounters, tenantCounters);
-            Finish(context, rule, usage, entry, keyCounters, tenantCounters, at, started, statusCode == 0 ? context.Response.StatusCode : statusCode);
+            if (statusCode == 0)
+            {
+                statusCode = context.Response.StatusCode;
+            }
+
+            if (style == ErrorStyle.Grpc && statusCode == StatusCodes.Status200OK)
+            {
+                statusCode = GrpcOutcome(context);
+            }
+
+            Finish(context, rule, usage, entry, keyCounters, tenantCounters, at, started, statusCode);
             _recorder.RequestEnded();
         }
     }
@@ -271,6 +281,30 @@ public sealed class AuthPipeline
             ? $"The model '{model}' does not exist"
             : $"model '{ModelPatterns.ModelNameOf(model)}' does not exist";
         return new AuthFailure(StatusCodes.Status404NotFound, "model_not_found", message);
+    }
+
+    // A gRPC call is HTTP 200 whatever happened; its grpc-status (trailer, or header when trailers-only) says how it went.
+    private static int GrpcOutcome(HttpContext context)
+    {
+        var trailers = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseTrailersFeature>()?.Trailers;
+        var value = trailers is not null && trailers.TryGetValue("grpc-status", out var t) ? t.ToString() : context.Response.Headers["grpc-status"].ToString();
+        return int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var code)
+            ? code switch
+            {
+                0 => 200,
+                1 => 499, // CANCELLED
+                3 or 9 or 11 => 400, // INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE
+                4 => 504, // DEADLINE_EXCEEDED
+                5 => 404,
+                6 or 10 => 409, // ALREADY_EXISTS, ABORTED
+                7 => 403,
+                8 => 429,
+                12 => 501, // UNIMPLEMENTED
+                14 => 503,
+                16 => 401,
+                _ => 500,
+            }
+            : 200;
     }
 
     private bool AllowsAnonymous(HttpContext context, AccessRule rule) =>

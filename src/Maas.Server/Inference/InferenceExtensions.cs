@@ -1,9 +1,9 @@
 using Maas.Core.Serving;
+using Maas.Runtimes.Onnx;
+using Maas.Runtimes.Onnx.Serving;
 using Maas.Server.Inference.Demo;
 using Maas.Server.Inference.Grpc;
 using Maas.Server.Inference.Rest;
-using Maas.Runtimes.Onnx;
-using Maas.Runtimes.Onnx.Serving;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Inference;

@@ -1,6 +1,7 @@
 using Maas.Core.Tenancy;
 using Maas.Server.Auth;
 using Maas.Server.Errors;
+using Maas.Server.Inference.Grpc;
 using Maas.Storage.Sql;
 using Maas.Storage.Tenancy;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -59,6 +60,8 @@ public static class TenancyExtensions
         services.AddSingleton<TenancyStartup>();
         services.AddHostedService(sp => sp.GetRequiredService<TenancyStartup>());
         services.AddHostedService<TenancyChangeWatcher>();
+        // The gRPC listener is its own Kestrel host: the same gate goes in front of it.
+        services.Configure<GrpcPipelineOptions>(o => o.Use((grpcApp, mainServices) => grpcApp.UseMaasGrpcAuth(mainServices)));
         return builder;
     }
 

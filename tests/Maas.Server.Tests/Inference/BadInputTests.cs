@@ -2,10 +2,10 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
+using Google.Protobuf;
 using Maas.Core.Serving;
 using Maas.Server.Inference.Grpc.Protocol;
 using Maas.Server.Tests.Support;
-using Google.Protobuf;
 
 namespace Maas.Server.Tests.Inference;
 

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Http.Headers;
@@ -8,6 +7,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Maas.Server.Inference.Grpc;
 using Maas.Server.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Maas.Server.Tests.Inference;
 

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
@@ -7,6 +6,7 @@ using Maas.Core.Formats.Onnx;
 using Maas.Core.Serving;
 using Maas.Server.Inference.Grpc.Protocol;
 using Maas.Server.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Maas.Server.Tests.Inference;
 

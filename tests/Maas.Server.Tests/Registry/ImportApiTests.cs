@@ -209,4 +209,52 @@ public sealed class ImportApiTests(ImportServers servers) : IClassFixture<Import
         using var unknownJob = await client.GetAsync("api/v1/jobs/0123456789abcdef01234567");
         await unknownJob.ErrorAsync(HttpStatusCode.NotFound, "job_not_found");
     }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task A_running_import_shows_its_progress_and_can_be_cancelled(Db db)
+    {
+        var server = await servers.GetAsync(db);
+        var client = server.Client;
+        var name = await client.CreateModelAsync();
+        var big = new byte[4 << 20];
+        TestArtifacts.Gguf(seed: 35).CopyTo(big, 0);
+        var url = servers.Files.Add($"/files/{Names.Unique("slow")}/slow.gguf", new ServedFile(big) { ChunkDelay = TimeSpan.FromMilliseconds(20) });
+        var (id, response) = await StartImportAsync(client, name, $$"""{"url": "{{url}}"}""");
+        response.Dispose();
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            using var poll = await client.GetAsync($"api/v1/jobs/{id}");
+            var job = await poll.JsonAsync(HttpStatusCode.OK);
+            if (job["progress"] is { } progress && (double)progress is > 0 and < 100)
+            {
+                Assert.Equal("running", (string?)job["status"]);
+                Assert.Equal(big.Length, (long)job["bytes_total"]!);
+                Assert.Equal("downloading", (string?)job["stage"]);
+                break;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "no progress between 0 and 100 was seen: " + job.ToJsonString());
+            await Task.Delay(20);
+        }
+
+        using (var cancel = await client.DeleteAsync($"api/v1/jobs/{id}"))
+        {
+            var job = await cancel.JsonAsync(HttpStatusCode.OK);
+            Assert.Equal("cancelled", (string?)job["status"]);
+            Assert.Equal("cancelled", (string?)job["error"]!["code"]);
+        }
+
+        using (var again = await client.DeleteAsync($"api/v1/jobs/{id}"))
+        {
+            await again.ErrorAsync(HttpStatusCode.Conflict, "job_finished");
+        }
+
+        using var versions = await client.GetAsync($"api/v1/models/{name}/versions");
+        Assert.Empty((await versions.JsonAsync(HttpStatusCode.OK))["versions"]!.AsArray());
+        Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(server.DataDir, "tmp", "staging", "drafts")));
+    }
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Security.Cryptography;
 using Maas.Server.Tests.Support;
+using Xunit.Abstractions;
 
 namespace Maas.Server.Tests.Registry;
 
@@ -15,7 +16,7 @@ public sealed class ServerProcessCollection
 
 /// <summary>A killed server recovers to a consistent registry; a 2 GB upload streams with flat memory.</summary>
 [Collection(ServerProcessCollection.Name)]
-public sealed class ServerProcessTests
+public sealed class ServerProcessTests(ITestOutputHelper output)
 {
     private const long MiB = 1 << 20;
 
@@ -57,8 +58,10 @@ public sealed class ServerProcessTests
             Assert.Equal(1, await RegistryDatabase.ScalarAsync(database, data.Path, "SELECT COUNT(*) FROM model_versions WHERE status = 'uploading'"));
 
             await first.KillAsync();
-            await Assert.ThrowsAnyAsync<Exception>(() => upload);
+
+            // The paused body must move again for the client to notice that the server is gone.
             big.Resume();
+            await Assert.ThrowsAnyAsync<Exception>(() => upload.WaitAsync(TimeSpan.FromSeconds(60)));
         }
 
         // What the crash left: a half-written draft and a reserved version row.
@@ -130,6 +133,7 @@ public sealed class ServerProcessTests
         await sampler;
         var peak = server.StatusBytes("VmHWM") ?? peakSampled;
 
+        output.WriteLine($"2 GB upload: {clock.Elapsed.TotalSeconds:F1} s ({body.Length / MiB / clock.Elapsed.TotalSeconds:F0} MiB/s), server peak RSS {peak / MiB} MiB (VmHWM), highest sample {peakSampled / MiB} MiB");
         Assert.Equal(body.Length, (long)version["size_bytes"]!);
         Assert.Equal(Convert.ToHexStringLower(sha.GetHashAndReset()), (string?)version["sha256"]);
         Assert.Equal("gguf", (string?)version["format"]);

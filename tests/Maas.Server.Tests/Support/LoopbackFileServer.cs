@@ -1,9 +1,9 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -18,6 +18,9 @@ public sealed record ServedFile(byte[] Content)
     /// importer notices by its stall timeout). A reset would be less useful: it can discard bytes still in flight.
     /// </summary>
     public long? StallAfterBytesOnce { get; init; }
+
+    /// <summary>A pause after every 64 KiB sent (a slow source, to watch progress).</summary>
+    public TimeSpan ChunkDelay { get; init; }
 
     /// <summary>Answer Range requests with the whole file (200), as some servers do.</summary>
     public bool IgnoreRange { get; init; }
@@ -161,6 +164,11 @@ public sealed class LoopbackFileServer : IAsyncDisposable
 
             await context.Response.Body.WriteAsync(content.AsMemory((int)position, count));
             position += count;
+            if (file.ChunkDelay > TimeSpan.Zero)
+            {
+                await context.Response.Body.FlushAsync();
+                await Task.Delay(file.ChunkDelay, context.RequestAborted);
+            }
         }
     }
 

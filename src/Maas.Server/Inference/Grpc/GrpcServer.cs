@@ -14,6 +14,7 @@ internal sealed class GrpcServer(
     IServiceProvider services,
     IConfiguration configuration,
     IOptions<InferenceOptions> options,
+    IOptions<GrpcPipelineOptions> pipeline,
     ILogger<GrpcServer> logger) : IHostedService, IAsyncDisposable
 {
     private WebApplication? _app;
@@ -63,6 +64,11 @@ internal sealed class GrpcServer(
         });
         var app = builder.Build();
         var service = services.GetRequiredService<GrpcInferenceService>();
+        foreach (var step in pipeline.Value.Steps)
+        {
+            step(app, services);
+        }
+
         app.Run(service.HandleAsync);
         try
         {

@@ -105,14 +105,14 @@ internal static class V2RequestReader
                 long read = jsonLength;
                 foreach (var b in binaryInputs)
                 {
-                    var buffer = await ReadExactlyAsync(http.Body, b.Size, cancellationToken,
-                        what: $"binary data of input '{b.Name}' (binary_data_size {b.Size})");
                     read += b.Size;
                     if (read > limit)
                     {
-                        buffer.Dispose();
-                        throw TooLarge(read, limit);
+                        throw TooLarge(read, limit); // before renting a buffer a caller asked for
                     }
+
+                    var buffer = await ReadExactlyAsync(http.Body, b.Size, cancellationToken,
+                        what: $"binary data of input '{b.Name}' (binary_data_size {b.Size})");
 
                     try
                     {

@@ -1,0 +1,100 @@
+using System.Net;
+using Maas.Core.Tenancy;
+using Maas.Server.Inference.Grpc.Protocol;
+using Maas.Server.Tests.Inference;
+using Maas.Server.Tests.Support;
+
+namespace Maas.Server.Tests.Tenancy;
+
+/// <summary>A tenancy server with the gRPC listener on.</summary>
+public sealed class GrpcTenancyFixture : IAsyncLifetime
+{
+    private TenancyHost? _host;
+
+    public TenancyHost Host => _host ?? throw new InvalidOperationException("not started");
+
+    public Uri Grpc => Host.Server.GrpcAddress();
+
+    public async Task InitializeAsync() => _host = await TenancyHost.StartAsync(new Dictionary<string, string?>
+    {
+        ["Maas:Inference:GrpcUrl"] = "http://127.0.0.1:0",
+        ["Maas:Limits:WindowSeconds"] = "2",
+    });
+
+    public async Task DisposeAsync()
+    {
+        if (_host is not null)
+        {
+            await _host.DisposeAsync();
+        }
+    }
+}
+
+public sealed class GrpcAuthTests(GrpcTenancyFixture fixture) : IClassFixture<GrpcTenancyFixture>
+{
+    private const int Ok = 0;
+    private const int PermissionDenied = 7;
+    private const int ResourceExhausted = 8;
+    private const int Unauthenticated = 16;
+
+    private TenancyHost Host => fixture.Host;
+
+    [Fact]
+    public async Task Health_methods_need_no_key_and_the_rest_need_one_as_metadata()
+    {
+        using var grpc = new GrpcTestClient(fixture.Grpc);
+        Assert.Equal(Ok, (await grpc.CallAsync("ServerLive", new ServerLiveRequest(), ServerLiveResponse.Parser)).Status);
+        Assert.Equal(Ok, (await grpc.CallAsync("ServerReady", new ServerReadyRequest(), ServerReadyResponse.Parser)).Status);
+
+        var refused = await grpc.CallAsync("ServerMetadata", new ServerMetadataRequest(), ServerMetadataResponse.Parser);
+        Assert.Equal(Unauthenticated, refused.Status);
+        Assert.Contains("API key", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, refused.Http.StatusCode);
+
+        var bearer = await grpc.CallAsync("ServerMetadata", new ServerMetadataRequest(), ServerMetadataResponse.Parser, Auth(TenancyHost.AdminKey));
+        Assert.Equal(Ok, bearer.Status);
+        Assert.Equal("maas", bearer.Single.Name);
+        var apiKey = await grpc.CallAsync("ServerMetadata", new ServerMetadataRequest(), ServerMetadataResponse.Parser, new Dictionary<string, string> { ["x-api-key"] = TenancyHost.AdminKey });
+        Assert.Equal(Ok, apiKey.Status);
+
+        var wrong = await grpc.CallAsync("ServerMetadata", new ServerMetadataRequest(), ServerMetadataResponse.Parser, Auth("maas_not-a-key-anyone-issued-000000000"));
+        Assert.Equal(Unauthenticated, wrong.Status);
+    }
+
+    [Fact]
+    public async Task Scopes_and_limits_apply_to_grpc_calls_and_they_are_metered()
+    {
+        var tenant = await Host.CreateTenantAsync();
+        var (readId, read) = await Host.CreateKeyAsync(tenant, [MaasScopes.ModelsRead], limits: """{"requests_per_minute": 2}""");
+        using var grpc = new GrpcTestClient(fixture.Grpc);
+
+        var infer = await grpc.CallAsync("ModelInfer", new ModelInferRequest { ModelName = "any" }, ModelInferResponse.Parser, Auth(read));
+        Assert.Equal(PermissionDenied, infer.Status);
+        Assert.Contains("infer", infer.Message, StringComparison.Ordinal);
+        var load = await grpc.CallAsync("RepositoryModelLoad", new RepositoryModelLoadRequest { ModelName = "any" }, RepositoryModelLoadResponse.Parser, Auth(read));
+        Assert.Equal(PermissionDenied, load.Status);
+
+        // Two requests per window: the denied ones above did not count, one call passes, the next is refused.
+        await WaitForFreshWindowAsync();
+        Assert.Equal(Ok, (await grpc.CallAsync("ServerMetadata", new ServerMetadataRequest(), ServerMetadataResponse.Parser, Auth(read))).Status);
+        Assert.Equal(Ok, (await grpc.CallAsync("ServerMetadata", new ServerMetadataRequest(), ServerMetadataResponse.Parser, Auth(read))).Status);
+        var limited = await grpc.CallAsync("ServerMetadata", new ServerMetadataRequest(), ServerMetadataResponse.Parser, Auth(read));
+        Assert.Equal(ResourceExhausted, limited.Status);
+        Assert.Contains("requests_per_minute", limited.Message, StringComparison.Ordinal);
+
+        var usage = await (await Host.Admin.GetAsync($"api/v1/usage?key={readId}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(5, (long?)usage["totals"]!["requests"]);
+        Assert.Equal(3, (long?)usage["totals"]!["errors"]);
+    }
+
+    private static Dictionary<string, string> Auth(string key) => new() { ["authorization"] = "Bearer " + key };
+
+    private static async Task WaitForFreshWindowAsync()
+    {
+        var intoWindow = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() % 2000;
+        if (intoWindow > 1000)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(2000 - intoWindow + 20));
+        }
+    }
+}
