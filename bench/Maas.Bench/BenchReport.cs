@@ -38,7 +38,11 @@ internal sealed class BenchReport(BenchOptions options)
         md.AppendLine($"Measured {DateTimeOffset.UtcNow:yyyy-MM-dd} on {machine} with `dotnet run -c Release --project bench/Maas.Bench`.");
         md.AppendLine($"The server runs in its own process on loopback; the load generator shares the same cores. Each mode is measured for {options.Seconds:0.#} s,");
         md.AppendLine($"the modes alternate, {options.Rounds} rounds, and the table shows the median of the rounds (all rounds: `bench/results/onnx-serving.json`).");
-        md.AppendLine("Clients are closed loops: each sends its next request when the previous one has been answered.");
+        md.AppendLine("Clients are closed loops: each sends its next request when the previous one has been answered. REST clients");
+        md.AppendLine("use a lean HTTP/1.1 keep-alive client in the benchmark (one connection each, requests built once, like wrk), so the");
+        md.AppendLine("load generator takes little of the shared CPU; gRPC clients use .NET's HttpClient over HTTP/2. In-process rows run the");
+        md.AppendLine("same model file on ONNX Runtime with the same sessions, threads and session settings as the server, callers waiting");
+        md.AppendLine("for a free session the way requests wait for an instance.");
         foreach (var r in _results)
         {
             md.AppendLine();

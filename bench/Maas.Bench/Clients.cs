@@ -13,11 +13,6 @@ namespace Maas.Bench;
 /// <summary>The ways the benchmark calls a model: REST JSON, REST binary, gRPC raw, and ONNX Runtime in process.</summary>
 internal static class Clients
 {
-    private static readonly HttpClient Http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 1024, PooledConnectionLifetime = Timeout.InfiniteTimeSpan })
-    {
-        Timeout = TimeSpan.FromMinutes(2),
-    };
-
     private static readonly HttpClient Http2 = new(new SocketsHttpHandler { EnableMultipleHttp2Connections = true })
     {
         Timeout = TimeSpan.FromMinutes(2),
@@ -28,20 +23,9 @@ internal static class Clients
     {
         var json = Encoding.UTF8.GetBytes(
             $$$"""{"inputs":[{"name":"{{{input}}}","shape":[{{{string.Join(',', shape)}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{data.Length}}}}}],"parameters":{"binary_data_output":true}}""");
-        var body = new byte[json.Length + data.Length];
-        json.CopyTo(body, 0);
-        data.CopyTo(body, json.Length);
-        var url = new Uri(server, $"v2/models/{model}/infer");
-        var headerLength = json.Length.ToString(CultureInfo.InvariantCulture);
-        return async (_, ct) =>
-        {
-            var content = new ByteArrayContent(body);
-            content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-            content.Headers.Add("Inference-Header-Content-Length", headerLength);
-            using var response = await Http.PostAsync(url, content, ct);
-            await Drain(response, ct);
-            return response.StatusCode == HttpStatusCode.OK;
-        };
+        var client = new RawHttpClient(server, $"/v2/models/{model}/infer", "application/octet-stream", [.. json, .. data],
+            new Dictionary<string, string> { ["Inference-Header-Content-Length"] = json.Length.ToString(CultureInfo.InvariantCulture) });
+        return client.CallAsync;
     }
 
     /// <summary>A REST call with JSON tensors both ways.</summary>
@@ -49,15 +33,8 @@ internal static class Clients
     {
         var data = string.Join(',', values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
         var body = Encoding.UTF8.GetBytes($$$"""{"inputs":[{"name":"{{{input}}}","shape":[{{{string.Join(',', shape)}}}],"datatype":"FP32","data":[{{{data}}}]}]}""");
-        var url = new Uri(server, $"v2/models/{model}/infer");
-        return async (_, ct) =>
-        {
-            var content = new ByteArrayContent(body);
-            content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-            using var response = await Http.PostAsync(url, content, ct);
-            await Drain(response, ct);
-            return response.StatusCode == HttpStatusCode.OK;
-        };
+        var client = new RawHttpClient(server, $"/v2/models/{model}/infer", "application/json", body);
+        return client.CallAsync;
     }
 
     /// <summary>A gRPC ModelInfer call with raw_input_contents, over HTTP/2 without TLS.</summary>

@@ -51,14 +51,16 @@ internal static class Scenarios
     /// <summary>16 clients on the same MLP with dynamic batching on and off (two models, same server, alternating).</summary>
     public static async Task<ScenarioResult> BatchingAsync(ServerProcess server, BenchOptions options)
     {
-        var (_, bytes) = WriteMlp("mlp-batching");
+        var (path, bytes) = WriteMlp("mlp-batching");
         await server.RegisterAsync("mlp-batched", bytes, new { max_batch_size = 32, max_queue_delay_ms = 0, instance_count = 1, threads = Threads });
         await server.RegisterAsync("mlp-unbatched", bytes, new { max_batch_size = 0, instance_count = 1, threads = Threads });
         var row = Floats(512, seed: 2);
+        using var local = new Clients.InProcess(path, 1, Threads, "input", [1, 512], row);
         var modes = new (string, Func<int, CancellationToken, Task<bool>>)[]
         {
             ("dynamic batching on", Clients.RestBinary(server.Http, "mlp-batched", "input", [1, 512], row)),
             ("dynamic batching off", Clients.RestBinary(server.Http, "mlp-unbatched", "input", [1, 512], row)),
+            ("in-process, one row per run", local.CallAsync),
         };
         var rounds = await AlternateAsync(modes, clients: 16, options);
         var medians = Summarize(rounds);
