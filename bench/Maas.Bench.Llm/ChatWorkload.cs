@@ -12,12 +12,24 @@ namespace Maas.Bench.Llm;
 /// <param name="CachedTokens">Prompt tokens the server reports as cached (-1 when it does not say).</param>
 public sealed record RequestSample(double TtftMs, IReadOnlyList<double> GapsMs, int Tokens, int CachedTokens);
 
-/// <summary>The outcome of one scenario on one server.</summary>
+/// <summary>The outcome of one scenario on one server: one round, or several (tokens/s is then the median round's).</summary>
 public sealed record ScenarioResult(string Server, string Scenario, int Concurrency, double WallSeconds, IReadOnlyList<RequestSample> Samples)
 {
+    private double? _tokensPerSecond;
+
     public int Tokens => Samples.Sum(s => s.Tokens);
 
-    public double TokensPerSecond => Tokens / WallSeconds;
+    public int Rounds { get; init; } = 1;
+
+    public double TokensPerSecond => _tokensPerSecond ?? Tokens / WallSeconds;
+
+    /// <summary>Rounds of one scenario on one server: the median round's tokens/s, latencies over every request.</summary>
+    public static ScenarioResult Combine(IReadOnlyList<ScenarioResult> rounds) =>
+        new(rounds[0].Server, rounds[0].Scenario, rounds[0].Concurrency, rounds.Sum(r => r.WallSeconds), rounds.SelectMany(r => r.Samples).ToList())
+        {
+            Rounds = rounds.Count,
+            _tokensPerSecond = Percentile(rounds.Select(r => r.TokensPerSecond), 0.5),
+        };
 
     public double TtftP50 => Percentile(Samples.Select(s => s.TtftMs), 0.50);
 
@@ -105,13 +117,28 @@ public sealed class ChatWorkload(HttpClient http, string baseUrl, string model, 
             temperature = 0,
             ignore_eos = true,
         });
-        using var request = new HttpRequestMessage(HttpMethod.Post, baseUrl + "/v1/chat/completions")
+        long sent = 0;
+        HttpResponseMessage? response = null;
+        for (var attempt = 0; response is null; attempt++)
         {
-            Content = new StringContent(body, Encoding.UTF8, "application/json"),
-        };
-        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
-        var sent = Stopwatch.GetTimestamp();
-        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            using var request = new HttpRequestMessage(HttpMethod.Post, baseUrl + "/v1/chat/completions")
+            {
+                Content = new StringContent(body, Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+            sent = Stopwatch.GetTimestamp();
+            try
+            {
+                response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            }
+            catch (HttpRequestException) when (attempt == 0)
+            {
+                // A keep-alive connection the server closed as we reused it (cpp-httplib does after 5 s idle or
+                // 100 requests): nothing was processed, so send it again on a fresh connection.
+            }
+        }
+
+        using var _ = response;
         if (!response.IsSuccessStatusCode)
         {
             throw new InvalidOperationException($"{baseUrl}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");

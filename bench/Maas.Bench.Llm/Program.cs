@@ -38,13 +38,14 @@ using var llamaServer = Process.Start(new ProcessStartInfo(llamaServerBin)
         "-m", modelPath, "--host", "127.0.0.1", "--port", llamaPort.ToString(CultureInfo.InvariantCulture),
         "-t", threads.ToString(CultureInfo.InvariantCulture), "-tb", threads.ToString(CultureInfo.InvariantCulture),
         "-np", slots.ToString(CultureInfo.InvariantCulture), "-c", (slots * contextPerSlot).ToString(CultureInfo.InvariantCulture),
-        "-b", "512", "-ub", "512", "--no-webui", "--log-disable",
+        "-b", "512", "-ub", "512", "--no-webui",
     },
     RedirectStandardOutput = true,
     RedirectStandardError = true,
 })!;
-llamaServer.OutputDataReceived += (_, _) => { };
-llamaServer.ErrorDataReceived += (_, _) => { };
+var llamaLog = new System.Collections.Concurrent.ConcurrentQueue<string>();
+llamaServer.OutputDataReceived += (_, e) => llamaLog.Enqueue(e.Data ?? "");
+llamaServer.ErrorDataReceived += (_, e) => llamaLog.Enqueue(e.Data ?? "");
 llamaServer.BeginOutputReadLine();
 llamaServer.BeginErrorReadLine();
 
@@ -61,7 +62,7 @@ await using var maas = MaasApp.Create(
     "--Logging:LogLevel:Default=Warning",
 ]);
 await maas.StartAsync();
-using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(10) };
+using var http = new HttpClient(new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(2) }) { Timeout = TimeSpan.FromMinutes(10) };
 http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", adminKey); // llama-server ignores it
 await RegisterAsync(http, maasUrl, "bench-270m", modelPath);
 await WaitReadyAsync(http, $"http://127.0.0.1:{llamaPort}/health");
@@ -87,28 +88,35 @@ var scenarios = new List<(string Name, int Concurrency, int Requests, string? Sy
     ("plain", 16, quick ? 16 : 32, null),
     ("shared-400-word-system-prompt", 8, quick ? 8 : 24, systemPrompt),
 };
+var rounds = Arg("--rounds", quick ? 1 : 3);
 var seed = 0;
 foreach (var (name, concurrency, requests, system) in scenarios)
 {
-    // The two servers take turns on each scenario, so drift on a noisy machine hits both alike.
-    foreach (var (server, workload) in servers)
+    // The two servers take turns, round after round (who goes first alternates), so drift on a noisy machine
+    // hits both alike; tokens/s is the median round's, latency percentiles pool every request of every round.
+    var perServer = servers.ToDictionary(s => s.Name, _ => new List<ScenarioResult>());
+    for (var round = 0; round < rounds; round++)
     {
-        if (system is not null)
+        foreach (var (server, workload) in round % 2 == 0 ? servers : servers.Reverse())
         {
-            await workload.RunAsync(server, "prime", 1, 1, system, 200_000); // a first caller with the prompt, as in production
-        }
+            if (system is not null && round == 0)
+            {
+                await workload.RunAsync(server, "prime", 1, 1, system, 200_000); // a first caller with the prompt, as in production
+            }
 
-        Console.WriteLine($"{server}: {name} x{concurrency} ...");
-        var r = await workload.RunAsync(server, name, concurrency, requests, system, seed);
-        Console.WriteLine($"  {r.TokensPerSecond:F1} tok/s, TTFT p50 {r.TtftP50:F0} ms p99 {r.TtftP99:F0} ms, ITL p50 {r.ItlP50:F1} ms");
-        results.Add(r);
+            var r = await workload.RunAsync(server, name, concurrency, requests, system, seed + (round * requests));
+            Console.WriteLine($"{server}: {name} x{concurrency} round {round + 1}: {r.TokensPerSecond:F1} tok/s, TTFT p50 {r.TtftP50:F0} ms, ITL p50 {r.ItlP50:F1} ms");
+            perServer[server].Add(r);
+        }
     }
 
-    seed += requests;
+    results.AddRange(servers.Select(s => ScenarioResult.Combine(perServer[s.Name])));
+    seed += rounds * requests;
 }
 
 var engines = await http.GetStringAsync(maasUrl + "/api/v1/llm/engines");
 llamaServer.Kill(entireProcessTree: true);
+File.WriteAllLines(Path.Combine(cache, "llama-server.log"), llamaLog);
 await maas.StopAsync();
 try
 {
@@ -118,7 +126,7 @@ catch (IOException)
 {
 }
 
-var section = Report.Markdown(results, modelOptions, threads, slots, contextPerSlot, maxTokens, engines);
+var section = Report.Markdown(results, modelOptions, threads, slots, contextPerSlot, maxTokens, rounds, engines);
 Console.WriteLine(section);
 if (!argsList.Contains("--no-write"))
 {

@@ -10,7 +10,7 @@ public static class Report
     private const string Start = "<!-- maas-bench-llm:start -->";
     private const string End = "<!-- maas-bench-llm:end -->";
 
-    public static string Markdown(IReadOnlyList<ScenarioResult> results, GgufLlamaModelOptions model, int threads, int slots, int contextPerSlot, int maxTokens, string engineStats)
+    public static string Markdown(IReadOnlyList<ScenarioResult> results, GgufLlamaModelOptions model, int threads, int slots, int contextPerSlot, int maxTokens, int rounds, string engineStats)
     {
         var s = new StringBuilder();
         s.AppendLine(Start);
@@ -19,7 +19,7 @@ public static class Report
         s.AppendLine(Inv($"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by `dotnet run -c Release --project bench/Maas.Bench.Llm` on {Environment.ProcessorCount} cores ({System.Runtime.InteropServices.RuntimeInformation.OSDescription})."));
         s.AppendLine(Inv($"Model: generated random-weight Llama, dim {model.EmbeddingLength}, {model.BlockCount} layers, vocabulary {model.VocabularySize}, {model.ParameterCount / 1e6:F0}M parameters, Q8_0 (our GGUF writer). "));
         s.AppendLine(Inv($"Both servers: {threads} threads, {slots} slots x {contextPerSlot} tokens, batch 512; llama-server built from the same llama.cpp source (node-llama-cpp 3.22.1's bundle, `bench/llama-server/build.sh`, native CPU flags). "));
-        s.AppendLine(Inv($"Workload: streamed chat completions, {maxTokens} tokens each (`ignore_eos`, temperature 0), N concurrent streams; the two servers take turns per scenario. MaaS runs in the benchmark's process (the load generator shares the cores with both servers)."));
+        s.AppendLine(Inv($"Workload: streamed chat completions, {maxTokens} tokens each (`ignore_eos`, temperature 0), N concurrent streams; {rounds} rounds per scenario with the servers taking turns (tokens/s: the median round; latencies: every request of every round). MaaS runs in the benchmark's process, llama-server in its own; the load generator shares the cores with both."));
         s.AppendLine();
         s.AppendLine("| scenario | streams | server | tokens/s | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | requests |");
         s.AppendLine("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |");

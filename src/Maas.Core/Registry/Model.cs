@@ -84,6 +84,9 @@ public sealed record ModelQuery
     /// <summary>Only models of this owner tenant.</summary>
     public string? Owner { get; init; }
 
+    /// <summary>Only models this tenant may see: its own and the shared ones (null: all).</summary>
+    public string? VisibleTo { get; init; }
+
     /// <summary>How many to return.</summary>
     public int Limit { get; init; } = 100;
 

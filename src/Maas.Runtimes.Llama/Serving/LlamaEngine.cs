@@ -24,7 +24,9 @@ public sealed class LlamaEngine : ILlmEngine
     private readonly LlamaContext? _context;
     private readonly LlamaBatch? _batch;
     private readonly Slot[] _slots;
+    private const int SharedPrefixMinimum = 32;
     private readonly List<Sequence> _active = [];
+    private readonly List<Sequence> _deferred = [];
     private readonly PrefixCacheIndex _index = new();
     private readonly LlmRequestQueue<Sequence> _queue;
     private readonly ManualResetEventSlim _wake = new(false);
@@ -39,6 +41,7 @@ public sealed class LlamaEngine : ILlmEngine
     private LlamaContext? _embedContext;
     private volatile bool _stopping;
     private int _running;
+    private int _deferredCount;
     private int _disposed;
 
     private LlamaEngine(LlmModelSpec spec, LlamaModel model)
@@ -123,10 +126,22 @@ public sealed class LlamaEngine : ILlmEngine
     public string TokenText(int token) => Encoding.UTF8.GetString(_model.Tokenizer.GetPieceBytes(token));
 
     /// <inheritdoc />
-    public string FormatChat(IReadOnlyList<ChatMessage> messages) =>
-        _chatFromModel
-            ? _model.ApplyChatTemplate(messages.Select(m => new LlamaChatMessage(m.Role, m.Content)).ToList(), addAssistant: true)
-            : ChatMlFormat.Format(messages);
+    public string FormatChat(IReadOnlyList<ChatMessage> messages)
+    {
+        if (!_chatFromModel)
+        {
+            return ChatMlFormat.Format(messages);
+        }
+
+        try
+        {
+            return _model.ApplyChatTemplate(messages.Select(m => new LlamaChatMessage(m.Role, m.Content)).ToList(), addAssistant: true);
+        }
+        catch (LlamaException ex)
+        {
+            throw LlmException.Invalid($"the model's chat template could not render these messages: {ex.Message}", "messages");
+        }
+    }
 
     /// <inheritdoc />
     /// <remarks>Validation, the sampler chain (grammar included) and the queue check happen here, before the first await.</remarks>
@@ -196,7 +211,7 @@ public sealed class LlamaEngine : ILlmEngine
                 CompletedRequests = c.CompletedRequests,
                 CancelledRequests = c.CancelledRequests,
                 Running = c.Running,
-                Waiting = _queue.Count,
+                Waiting = _queue.Count + Volatile.Read(ref _deferredCount),
                 KvCellsUsed = c.KvCellsUsed,
                 KvCells = _context?.ContextSize ?? 0,
             };
@@ -403,7 +418,7 @@ public sealed class LlamaEngine : ILlmEngine
             Fail(sequence, unloading);
         }
 
-        foreach (var sequence in _queue.DrainAll())
+        foreach (var sequence in _deferred.Concat(_queue.DrainAll()))
         {
             if (Interlocked.Exchange(ref sequence.Done, 1) == 0)
             {
@@ -428,23 +443,81 @@ public sealed class LlamaEngine : ILlmEngine
 
     private void Admit()
     {
+        // Requests held back for a running prompt that shares their beginning go first, in arrival order.
+        for (var i = 0; i < _deferred.Count && _active.Count < _slots.Length; i++)
+        {
+            var sequence = _deferred[i];
+            if (sequence.Cancelled || !WaitsForSharedPrefix(sequence))
+            {
+                _deferred.RemoveAt(i--);
+                Start(sequence);
+            }
+        }
+
         while (_active.Count < _slots.Length && _queue.TryDequeue(out var sequence))
         {
-            if (sequence!.Cancelled)
+            if (_spec.PrefixCache && !sequence!.Cancelled && WaitsForSharedPrefix(sequence))
             {
-                if (Interlocked.Exchange(ref sequence.Done, 1) == 0)
-                {
-                    sequence.Sampler.Dispose();
-                    sequence.Events.Writer.TryComplete(new OperationCanceledException("the request was cancelled"));
-                }
-
+                _deferred.Add(sequence);
                 continue;
             }
 
-            Place(sequence);
-            _active.Add(sequence);
-            Interlocked.Increment(ref _running);
+            Start(sequence!);
         }
+
+        Volatile.Write(ref _deferredCount, _deferred.Count);
+    }
+
+    private void Start(Sequence sequence)
+    {
+        if (sequence.Cancelled)
+        {
+            if (Interlocked.Exchange(ref sequence.Done, 1) == 0)
+            {
+                sequence.Sampler.Dispose();
+                sequence.Events.Writer.TryComplete(new OperationCanceledException("the request was cancelled"));
+                lock (_statsLock)
+                {
+                    _counters.CancelledRequests++;
+                    _counters.CompletedRequests++;
+                }
+            }
+
+            return;
+        }
+
+        Place(sequence);
+        _active.Add(sequence);
+        Interlocked.Increment(ref _running);
+    }
+
+    // True while a running sequence is still decoding a prompt prefix this one shares (at least
+    // SharedPrefixMinimum tokens beyond what the cache holds): waiting a few steps and copying that KV beats
+    // computing the same prefix twice in the same batches (a burst of requests with one system prompt).
+    private bool WaitsForSharedPrefix(Sequence sequence)
+    {
+        var cached = _index.FindLongest(sequence.Prompt)?.Length ?? 0;
+        foreach (var other in _active)
+        {
+            if (other.PromptCursor >= other.Prompt.Length)
+            {
+                continue;
+            }
+
+            var shared = CommonPrefix(sequence.Prompt, other.Prompt);
+            if (shared - cached >= SharedPrefixMinimum && other.PromptCursor < Math.Min(shared, sequence.Prompt.Length - 1))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static int CommonPrefix(int[] a, int[] b)
+    {
+        var n = Math.Min(a.Length, b.Length);
+        return a.AsSpan(0, n).CommonPrefixLength(b.AsSpan(0, n));
     }
 
     // Picks the slot for a new sequence and reuses as much cached KV as its prompt allows.

@@ -35,10 +35,10 @@ internal static class ChatCompletionsEndpoint
     private static async Task RespondAsync(HttpContext context, LlmSession session, GenerationParameters p, string id, IAsyncEnumerable<ChoiceEvent> events, CancellationToken aborted)
     {
         var choices = Enumerable.Range(0, p.N).Select(_ => new ChoiceResult()).ToArray();
-        await foreach (var (index, e) in events)
+        await foreach (var choice in events)
         {
-            choices[index].Add(e);
-            LlmGenerationService.Meter(session, e);
+            choices[choice.Index].Add(choice.Event);
+            LlmGenerationService.Meter(session, choice);
         }
 
         var usage = LlmUsage.Combine(choices.Select(c => c.Usage!).ToArray());
@@ -126,7 +126,7 @@ internal static class ChatCompletionsEndpoint
         for (var more = hasFirst; more; more = await enumerator.MoveNextAsync())
         {
             var (index, e) = enumerator.Current;
-            LlmGenerationService.Meter(session, e);
+            LlmGenerationService.Meter(session, enumerator.Current);
             if (e.Finish is not null)
             {
                 usages[index] = e.Usage;

@@ -50,10 +50,10 @@ internal static class CompletionsEndpoint
     private static async Task RespondAsync(HttpContext context, LlmSession session, GenerationParameters p, string id, IAsyncEnumerable<ChoiceEvent> events, int total, int promptTokens, List<string> echoes, CancellationToken aborted)
     {
         var choices = Enumerable.Range(0, total).Select(_ => new ChatCompletionsEndpoint.ChoiceResult()).ToArray();
-        await foreach (var (index, e) in events)
+        await foreach (var choice in events)
         {
-            choices[index].Add(e);
-            LlmGenerationService.Meter(session, e);
+            choices[choice.Index].Add(choice.Event);
+            LlmGenerationService.Meter(session, choice);
         }
 
         var buffer = OpenAiJson.Build(json =>
@@ -100,7 +100,7 @@ internal static class CompletionsEndpoint
         for (; more; more = await enumerator.MoveNextAsync())
         {
             var (index, e) = enumerator.Current;
-            LlmGenerationService.Meter(session, e);
+            LlmGenerationService.Meter(session, enumerator.Current);
             if (e.Finish is not null)
             {
                 usages[index] = e.Usage;

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 namespace Maas.Server.OpenAi;
 
 /// <summary>A request's hold on a loaded model: the engine, what the registry said, and its token reservation.</summary>
-internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, ResolvedLlm resolved) : IDisposable
+internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, ResolvedLlm resolved, LlmMetrics.Timer timer) : IDisposable
 {
     private readonly List<IDisposable> _reservations = [];
 
@@ -16,6 +16,8 @@ internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, Reso
     public ResolvedLlm Resolved { get; } = resolved;
 
     public HttpContext Context { get; } = context;
+
+    public LlmMetrics.Timer Timer { get; } = timer;
 
     public void Hold(IDisposable reservation) => _reservations.Add(reservation);
 
@@ -34,7 +36,7 @@ internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, Reso
 internal readonly record struct ChoiceEvent(int Index, GenerationEvent Event);
 
 /// <summary>What chat completions and completions share: model loading, limits, the n choices and their merged stream.</summary>
-internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelResolver resolver, TokenBudget budget, IOptions<LlmServingOptions> options)
+internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelResolver resolver, TokenBudget budget, LlmMetrics metrics, IOptions<LlmServingOptions> options)
 {
     /// <summary>
     /// Checks the caller may use the model, resolves it and holds its engine (loading it on first use); dispose when
@@ -52,7 +54,7 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
         var resolved = await resolver.ResolveAsync(model, cancellationToken);
         usage.ReportModel(resolved.Spec.Name, resolved.Spec.Version);
         var lease = await manager.AcquireAsync(resolved.Spec, resolved.KeepAlive, cancellationToken);
-        return new LlmSession(context, lease, resolved);
+        return new LlmSession(context, lease, resolved, metrics.Start(resolved));
     }
 
     /// <summary>Checks the prompt against the context and limits and builds one generation request per choice.</summary>
@@ -106,10 +108,11 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
         return requests;
     }
 
-    /// <summary>Meters a finished choice's completion tokens for the caller's usage and token limits.</summary>
-    public static void Meter(LlmSession session, GenerationEvent e)
+    /// <summary>Meters an event: latency metrics, and a finished choice's completion tokens for the caller's usage and limits.</summary>
+    public static void Meter(LlmSession session, ChoiceEvent choice)
     {
-        if (e.Usage is { } usage)
+        session.Timer.Observe(choice);
+        if (choice.Event.Usage is { } usage)
         {
             session.Context.Usage().ReportTokens(0, usage.CompletionTokens);
         }

@@ -29,6 +29,7 @@ public static class OpenAiExtensions
         services.AddSingleton(sp => new TokenBudget(sp.GetRequiredService<IOptions<LlmServingOptions>>().Value.MaxTokensInFlight));
         services.AddSingleton<LlmModelResolver>();
         services.AddSingleton<LlmGenerationService>();
+        services.AddSingleton<LlmMetrics>();
         services.AddSingleton<Maas.Core.Registry.IVersionUseCheck, LlmVersionUseCheck>();
         services.AddHostedService<LlmStartup>();
         return builder;

@@ -1,5 +1,7 @@
 using Maas.Core.Formats;
 using Maas.Core.Registry;
+using Maas.Core.Tenancy;
+using Maas.Server.Auth;
 using Maas.Server.Errors;
 
 namespace Maas.Server.Registry;
@@ -27,6 +29,19 @@ internal static class ModelEndpoints
             throw new ApiException(StatusCodes.Status400BadRequest, "invalid_name", "name is required");
         }
 
+        // A model belongs to the caller's tenant; only an admin may create one for another tenant.
+        var caller = context.GetCaller();
+        var owner = string.IsNullOrEmpty(body.Owner) ? context.CallerTenant() : body.Owner;
+        if (caller is { IsAdmin: false } && owner != caller.Tenant)
+        {
+            throw new ApiException(StatusCodes.Status403Forbidden, "insufficient_scope", "only an admin key may create a model for another tenant");
+        }
+
+        if (caller is not null && !ModelPatterns.Allows(caller.Models, body.Name))
+        {
+            throw new ApiException(StatusCodes.Status403Forbidden, "model_not_allowed", $"this key may only use models matching {string.Join(", ", caller.Models)}");
+        }
+
         var model = await registry.CreateModelAsync(
             new NewModel(
                 body.Name,
@@ -34,7 +49,7 @@ internal static class ModelEndpoints
                 body.Tags ?? [],
                 body.Task,
                 ApiRequests.Visibility(body.Visibility) ?? ModelVisibility.Private,
-                string.IsNullOrEmpty(body.Owner) ? Model.DefaultOwner : body.Owner,
+                owner,
                 ApiRequests.Caller(context)),
             context.RequestAborted);
         var response = ModelResponse.From(model);
@@ -60,13 +75,14 @@ internal static class ModelEndpoints
                 Tags = query["tag"].Where(t => !string.IsNullOrEmpty(t)).Select(t => t!).ToArray(),
                 Task = query["task"].ToString() is { Length: > 0 } task ? task : null,
                 Owner = query["owner"].ToString() is { Length: > 0 } owner ? owner : null,
+                VisibleTo = context.GetCaller() is { IsAdmin: false } caller ? caller.Tenant : null,
                 Format = format,
                 Limit = limit,
                 Offset = offset,
             },
             context.RequestAborted);
         return Results.Json(
-            new { models = page.Models.Select(ModelResponse.From).ToArray(), total = page.Total, limit, offset },
+            new { models = page.Models.Where(context.CanSee).Select(ModelResponse.From).ToArray(), total = page.Total, limit, offset },
             RegistryJson.Options);
     }
 
@@ -117,6 +133,11 @@ internal static class ModelEndpoints
     {
         var text = context.Request.Query["ref"].ToString();
         var reference = ModelReference.Parse(text);
+        if (await context.CheckModelAccessAsync(reference.Model, write: false, context.RequestAborted) == ModelAccessResult.Hidden)
+        {
+            throw RegistryException.ModelNotFound(reference.Model);
+        }
+
         var resolved = await registry.ResolveAsync(reference, context.RequestAborted);
         return Results.Json(
             new { reference = reference.ToString(), alias = resolved.Alias, version = VersionResponse.From(resolved.Version) },

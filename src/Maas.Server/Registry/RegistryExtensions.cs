@@ -2,6 +2,8 @@ using Maas.Core.Hosting;
 using Maas.Core.Jobs;
 using Maas.Core.Registry;
 using Maas.Core.Registry.Import;
+using Maas.Core.Tenancy;
+using Maas.Server.Auth;
 using Maas.Server.Errors;
 using Maas.Server.Hosting;
 using Maas.Server.Jobs;
@@ -70,7 +72,7 @@ public static class RegistryExtensions
     /// <summary>Maps the registry and job routes under /api/v1, with JSON errors and a JSON 404 for unknown routes.</summary>
     public static IEndpointRouteBuilder MapMaasRegistry(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api/v1").WithApiErrors();
+        var api = app.MapGroup("/api/v1").WithApiErrors().RequireReadWriteScopes([MaasScopes.ModelsRead], [MaasScopes.ModelsWrite]);
         // Requests that arrive while migrations run wait for them instead of failing.
         api.AddEndpointFilter(async (invocation, next) =>
         {

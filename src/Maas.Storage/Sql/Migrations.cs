@@ -1,3 +1,5 @@
+using Maas.Storage.Tenancy;
+
 namespace Maas.Storage.Sql;
 
 /// <summary>One schema step, written once per database; applied in order and recorded in schema_migrations.</summary>
@@ -11,6 +13,7 @@ public static class Migrations
     public static IReadOnlyList<Migration> All { get; } =
     [
         new(1, "registry", RegistrySqlite, RegistryPostgres),
+        .. TenancyMigrations.All,
     ];
 
     private const string RegistrySqlite = """

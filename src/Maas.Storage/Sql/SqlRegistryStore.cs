@@ -135,6 +135,12 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
             parameters.Add("Owner", query.Owner);
         }
 
+        if (query.VisibleTo is not null)
+        {
+            where.Append(" AND (m.owner = @VisibleTo OR m.visibility = 'shared')");
+            parameters.Add("VisibleTo", query.VisibleTo);
+        }
+
         for (var i = 0; i < query.Tags.Count; i++)
         {
             where.Append($" AND EXISTS (SELECT 1 FROM model_tags t WHERE t.model_id = m.id AND t.tag = @Tag{i})");

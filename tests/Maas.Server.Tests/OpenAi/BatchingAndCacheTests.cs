@@ -96,6 +96,23 @@ public sealed class BatchingAndCacheTests(LlmServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_burst_of_requests_with_one_long_system_prompt_computes_it_once()
+    {
+        var prefix = $"{Guid.NewGuid():N} " + string.Concat(Enumerable.Range(0, 40).Select(i => $"rule {i} says so. "));
+        var before = await fixture.EngineStatisticsAsync("gen");
+        var burst = Enumerable.Range(0, 3).Select(i => fixture.PostOkAsync("/v1/completions",
+            JsonSerializer.Serialize(new { model = "gen", prompt = prefix + $"question {i}?", max_tokens = 2, ignore_eos = true }))).ToArray();
+        var answers = await Task.WhenAll(burst);
+        var after = await fixture.EngineStatisticsAsync("gen");
+
+        var prompt = answers.Min(a => a.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+        var computed = (after.GetProperty("prompt_tokens").GetInt64() - before.GetProperty("prompt_tokens").GetInt64())
+            - (after.GetProperty("cached_prompt_tokens").GetInt64() - before.GetProperty("cached_prompt_tokens").GetInt64());
+        Assert.True(computed < prompt + 30, $"computed {computed} prompt tokens for 3 prompts of about {prompt} that share all but a few");
+        Assert.Equal(2, answers.Count(a => a.GetProperty("usage").GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32() >= prompt - 10));
+    }
+
+    [Fact]
     public async Task A_client_that_disconnects_frees_its_sequence()
     {
         // A long context, so the generation outlasts the client by far.
