@@ -131,7 +131,7 @@ public sealed class ChatWorkload(HttpClient http, string baseUrl, string model, 
             {
                 response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
             }
-            catch (HttpRequestException) when (attempt == 0)
+            catch (HttpRequestException) when (attempt < 3)
             {
                 // A keep-alive connection the server closed as we reused it (cpp-httplib does after 5 s idle or
                 // 100 requests): nothing was processed, so send it again on a fresh connection.

@@ -43,9 +43,9 @@ using var llamaServer = Process.Start(new ProcessStartInfo(llamaServerBin)
     RedirectStandardOutput = true,
     RedirectStandardError = true,
 })!;
-var llamaLog = new System.Collections.Concurrent.ConcurrentQueue<string>();
-llamaServer.OutputDataReceived += (_, e) => llamaLog.Enqueue(e.Data ?? "");
-llamaServer.ErrorDataReceived += (_, e) => llamaLog.Enqueue(e.Data ?? "");
+var llamaLog = TextWriter.Synchronized(new StreamWriter(Path.Combine(cache, "llama-server.log")) { AutoFlush = true });
+llamaServer.OutputDataReceived += (_, e) => llamaLog.WriteLine(e.Data);
+llamaServer.ErrorDataReceived += (_, e) => llamaLog.WriteLine(e.Data);
 llamaServer.BeginOutputReadLine();
 llamaServer.BeginErrorReadLine();
 
@@ -116,7 +116,7 @@ foreach (var (name, concurrency, requests, system) in scenarios)
 
 var engines = await http.GetStringAsync(maasUrl + "/api/v1/llm/engines");
 llamaServer.Kill(entireProcessTree: true);
-File.WriteAllLines(Path.Combine(cache, "llama-server.log"), llamaLog);
+llamaLog.Dispose();
 await maas.StopAsync();
 try
 {

@@ -3,7 +3,7 @@ using System.Diagnostics.Metrics;
 
 namespace Maas.Core.Observability;
 
-/// <summary>The one ActivitySource and Meter every MaaS component records spans and metrics through.</summary>
+/// <summary>The names MaaS records telemetry under: one ActivitySource, and meters named "Maas" made per app by IMeterFactory.</summary>
 public static class MaasTelemetry
 {
     /// <summary>The name of both the ActivitySource and the Meter.</summary>
@@ -12,6 +12,6 @@ public static class MaasTelemetry
     /// <summary>Spans: request, queue, batch, engine run, encode.</summary>
     public static readonly ActivitySource Source = new(Name);
 
-    /// <summary>Every MaaS metric instrument hangs off this meter.</summary>
+    /// <summary>A process-wide meter for instruments recorded on hot paths (LLM token timings).</summary>
     public static readonly Meter Meter = new(Name);
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using Maas.Core.Observability;
 using OpenTelemetry;
 using OpenTelemetry.Exporter;
@@ -22,7 +23,13 @@ public static class ObservabilityExtensions
     /// <summary>Registers the Prometheus exporter and, when Maas:Logging:Json is on, JSON console logs.</summary>
     public static WebApplicationBuilder AddMaasObservability(this WebApplicationBuilder builder)
     {
-        builder.Services.AddSingleton(_ => new PrometheusExporter(IsExportedMeter));
+        // A meter made by another app's IMeterFactory (several servers in one test process) is not ours to export.
+        builder.Services.AddSingleton(sp =>
+        {
+            var factory = sp.GetRequiredService<IMeterFactory>();
+            return new PrometheusExporter(m => IsExportedMeter(m.Name) && (m.Scope is null || ReferenceEquals(m.Scope, factory)));
+        });
+        builder.Services.AddSingleton<ServingMetrics>();
         if (builder.Configuration.GetValue("Maas:Logging:Json", false))
         {
             builder.Logging.ClearProviders();
@@ -87,6 +94,7 @@ public static class ObservabilityExtensions
     {
         // Touch the exporter so it listens from the first request on, not from the first scrape.
         _ = app.Services.GetRequiredService<PrometheusExporter>();
+        _ = app.Services.GetRequiredService<ServingMetrics>();
         app.Use(async (context, next) =>
         {
             var id = context.Request.Headers[RequestIdHeader].ToString();

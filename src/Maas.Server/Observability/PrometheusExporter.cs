@@ -19,16 +19,16 @@ public sealed class PrometheusExporter : IDisposable
 
     private readonly MeterListener _listener = new();
     private readonly ConcurrentDictionary<Instrument, InstrumentState> _states = new();
-    private readonly Func<string, bool> _meterFilter;
+    private readonly Func<Meter, bool> _meterFilter;
     private readonly Lock _scrapeLock = new();
 
-    /// <summary>Listens to every meter whose name the filter accepts.</summary>
-    public PrometheusExporter(Func<string, bool> meterFilter)
+    /// <summary>Listens to every meter the filter accepts.</summary>
+    public PrometheusExporter(Func<Meter, bool> meterFilter)
     {
         _meterFilter = meterFilter;
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (_meterFilter(instrument.Meter.Name))
+            if (_meterFilter(instrument.Meter))
             {
                 _states[instrument] = InstrumentState.For(instrument);
                 listener.EnableMeasurementEvents(instrument, _states[instrument]);

@@ -11,7 +11,7 @@ public class PrometheusExporterTests
     public void CountersHistogramsAndGaugesAreRenderedWithTheirLabels()
     {
         var meterName = "Maas.Test." + Guid.NewGuid().ToString("N");
-        using var exporter = new PrometheusExporter(n => n == meterName);
+        using var exporter = new PrometheusExporter(m => m.Name == meterName);
         using var meter = new Meter(meterName);
         var requests = meter.CreateCounter<long>("maas.test.requests", description: "Requests served.");
         var latency = meter.CreateHistogram<double>("maas.test.latency", unit: "s");
@@ -57,7 +57,7 @@ public class PrometheusExporterTests
     [ToolFact("/usr/bin/promtool", "Debian package prometheus")]
     public void PromtoolAcceptsTheOutput()
     {
-        using var exporter = new PrometheusExporter(ObservabilityExtensions.IsExportedMeter);
+        using var exporter = new PrometheusExporter(m => ObservabilityExtensions.IsExportedMeter(m.Name));
         using var meter = new Meter("Maas.Test.Promtool");
         meter.CreateCounter<long>("maas.test.promtool.requests").Add(1, new KeyValuePair<string, object?>("model", "m"));
         meter.CreateHistogram<double>("maas.test.promtool.latency", unit: "s").Record(0.01);

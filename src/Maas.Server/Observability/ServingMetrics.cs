@@ -1,0 +1,64 @@
+using System.Diagnostics.Metrics;
+using Maas.Core.Llm;
+using Maas.Core.Observability;
+using Maas.Core.Serving;
+
+namespace Maas.Server.Observability;
+
+/// <summary>Per model and version metrics of ONNX serving, read from the schedulers' own counters at scrape time (LLM metrics: OpenAi/LlmMetrics).</summary>
+/// <remarks>
+/// The schedulers and engine loops already keep lock-free cumulative counters (the statistics extension reads
+/// them too); exporting those as observable instruments costs the hot path nothing.
+/// </remarks>
+public sealed class ServingMetrics
+{
+    private const double NsPerSecond = 1e9;
+
+    /// <summary>Registers the observable instruments on this app's "Maas" meter.</summary>
+    public ServingMetrics(ModelManager models, LlmEngineManager llms, IMeterFactory meters)
+    {
+        var meter = meters.Create(MaasTelemetry.Name);
+        meter.CreateObservableCounter("maas.inference.requests", () => Onnx(models, s =>
+            [Point(s.Success.Count, s, "status", "success"), Point(s.Fail.Count, s, "status", "failure")]),
+            unit: "{request}", description: "Inference requests per model version and outcome (OIP v2, predict).");
+        meter.CreateObservableCounter("maas.inference.request.duration", () => Onnx(models, s =>
+            [Point(s.Success.Ns / NsPerSecond, s, "status", "success"), Point(s.Fail.Ns / NsPerSecond, s, "status", "failure")]),
+            unit: "s", description: "Total time from arrival to response, per model version and outcome.");
+        meter.CreateObservableCounter("maas.inference.queue.duration", () => Onnx(models, s => [Point(s.Queue.Ns / NsPerSecond, s)]),
+            unit: "s", description: "Total time requests waited in the model's queue.");
+        meter.CreateObservableCounter("maas.inference.compute.duration", () => Onnx(models, s =>
+            [Point(s.ComputeInput.Ns / NsPerSecond, s, "phase", "input"), Point(s.ComputeInfer.Ns / NsPerSecond, s, "phase", "infer"),
+             Point(s.ComputeOutput.Ns / NsPerSecond, s, "phase", "output")]),
+            unit: "s", description: "Total compute time per phase (input copy, engine run, output copy).");
+        meter.CreateObservableCounter("maas.inference.executions", () => Onnx(models, s => [Point(s.ExecutionCount, s)]),
+            unit: "{execution}", description: "Engine runs; fewer than requests when the dynamic batcher merges them.");
+        meter.CreateObservableCounter("maas.inference.batch.executions", () => Onnx(models, s =>
+            s.BatchStats.Select(b => Point(b.ComputeInfer.Count, s, "batch_size", b.BatchSize.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray()),
+            unit: "{execution}", description: "Engine runs per batch size.");
+        meter.CreateObservableGauge("maas.inference.active.requests", () => Onnx(models, s =>
+            [Point(models.ActiveRequests(s.Name, long.Parse(s.Version, System.Globalization.CultureInfo.InvariantCulture)), s)]),
+            unit: "{request}", description: "Requests queued or running per model version.");
+
+        meter.CreateObservableGauge("maas.models.loaded", () => LoadedCounts(models, llms), unit: "{model}", description: "Model versions loaded, per engine.");
+    }
+
+    private static IEnumerable<Measurement<double>> Onnx(ModelManager models, Func<ModelStatisticsSnapshot, Measurement<double>[]> select)
+    {
+        // With no model named, StatisticsAsync only copies counters under a lock: it completes synchronously.
+        var snapshots = models.StatisticsAsync(null, null, CancellationToken.None).GetAwaiter().GetResult();
+        return snapshots.SelectMany(select).ToArray();
+    }
+
+    private static Measurement<double> Point(double value, ModelStatisticsSnapshot s, string? key = null, string? tag = null) =>
+        key is null
+            ? new(value, new("model", s.Name), new("version", s.Version))
+            : new(value, new("model", s.Name), new("version", s.Version), new(key, tag));
+
+    private static IEnumerable<Measurement<int>> LoadedCounts(ModelManager models, LlmEngineManager llms)
+    {
+        // Versions that ever served are in the statistics; ask each one's state (no database call).
+        var snapshots = models.StatisticsAsync(null, null, CancellationToken.None).GetAwaiter().GetResult();
+        var onnx = snapshots.Count(s => models.State(s.Name, long.Parse(s.Version, System.Globalization.CultureInfo.InvariantCulture)).State == "READY");
+        return [new(onnx, new KeyValuePair<string, object?>("engine", "onnxruntime")), new(llms.Loaded().Count, new KeyValuePair<string, object?>("engine", "llama.cpp"))];
+    }
+}
