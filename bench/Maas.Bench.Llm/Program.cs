@@ -89,6 +89,12 @@ var scenarios = new List<(string Name, int Concurrency, int Requests, string? Sy
     ("shared-400-word-system-prompt", 8, quick ? 8 : 24, systemPrompt),
 };
 var rounds = Arg("--rounds", quick ? 1 : 3);
+var only = argsList.IndexOf("--only") is var o and >= 0 ? argsList[o + 1] : null;
+if (only is not null)
+{
+    scenarios.RemoveAll(x => !$"{x.Name}x{x.Concurrency}".StartsWith(only, StringComparison.Ordinal));
+}
+
 var seed = 0;
 foreach (var (name, concurrency, requests, system) in scenarios)
 {
@@ -105,7 +111,7 @@ foreach (var (name, concurrency, requests, system) in scenarios)
             }
 
             var r = await workload.RunAsync(server, name, concurrency, requests, system, seed + (round * requests));
-            Console.WriteLine($"{server}: {name} x{concurrency} round {round + 1}: {r.TokensPerSecond:F1} tok/s, TTFT p50 {r.TtftP50:F0} ms, ITL p50 {r.ItlP50:F1} ms");
+            Console.WriteLine($"{server}: {name} x{concurrency} round {round + 1}: {r.TokensPerSecond:F1} tok/s, TTFT p50 {r.TtftP50:F0} ms, ITL p50 {r.ItlP50:F1} ms, cached {r.Samples.Average(x => x.CachedTokens):F0}");
             perServer[server].Add(r);
         }
     }
@@ -116,7 +122,8 @@ foreach (var (name, concurrency, requests, system) in scenarios)
 
 var engines = await http.GetStringAsync(maasUrl + "/api/v1/llm/engines");
 llamaServer.Kill(entireProcessTree: true);
-llamaLog.Dispose();
+await llamaServer.WaitForExitAsync();
+llamaLog.Flush();
 await maas.StopAsync();
 try
 {

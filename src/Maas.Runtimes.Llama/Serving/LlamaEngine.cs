@@ -25,6 +25,7 @@ public sealed class LlamaEngine : ILlmEngine
     private readonly LlamaBatch? _batch;
     private readonly Slot[] _slots;
     private const int SharedPrefixMinimum = 32;
+    private const int PromptPackTokens = 32;
     private readonly List<Sequence> _active = [];
     private readonly List<Sequence> _deferred = [];
     private readonly PrefixCacheIndex _index = new();
@@ -607,10 +608,13 @@ public sealed class LlamaEngine : ILlmEngine
             }
         }
 
-        // Then prompt chunks, oldest request first, in what is left of the batch.
+        // Then prompt: the oldest waiting prompt takes what is left of the batch, and more prompts join only while
+        // the step holds few prompt tokens. A burst of new requests thus gets its first tokens one after the other
+        // (the first after one short step) instead of all together after one long step.
+        var promptTokens = 0;
         foreach (var sequence in _active)
         {
-            if (budget == 0)
+            if (budget == 0 || (promptTokens > 0 && promptTokens >= PromptPackTokens))
             {
                 break;
             }
@@ -628,6 +632,7 @@ public sealed class LlamaEngine : ILlmEngine
                 sequence.OutputIndex = completes ? last : -1;
                 sequence.StepTokens = count;
                 budget -= count;
+                promptTokens += count;
                 inStep.Add(sequence);
             }
         }

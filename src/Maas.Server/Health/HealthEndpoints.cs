@@ -15,6 +15,7 @@ public static class HealthEndpoints
             .ValidateOnStart();
         builder.Services.AddOptions<HostOptions>().Configure<IOptions<ShutdownOptions>>((host, shutdown) =>
             host.ShutdownTimeout = TimeSpan.FromSeconds(shutdown.Value.DrainSeconds + shutdown.Value.TimeoutSeconds));
+        builder.Services.AddSingleton<ShutdownState>();
         builder.Services.AddHostedService<ShutdownDrain>();
         return builder;
     }
@@ -23,9 +24,11 @@ public static class HealthEndpoints
     public static WebApplication MapMaasHealth(this WebApplication app)
     {
         var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
+        var shutdown = app.Services.GetRequiredService<ShutdownState>();
+        lifetime.ApplicationStopping.Register(shutdown.Begin);
         app.Use(async (context, next) =>
         {
-            if (lifetime.ApplicationStopping.IsCancellationRequested && !context.Request.Path.StartsWithSegments("/health"))
+            if (shutdown.IsStopping && !context.Request.Path.StartsWithSegments("/health"))
             {
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 context.Response.Headers.Connection = "close";
@@ -41,7 +44,7 @@ public static class HealthEndpoints
         group.MapGet("/live", () => Results.Ok(new { status = "live" }));
         group.MapGet("/ready", async (IEnumerable<IReadinessCheck> checks, CancellationToken cancellationToken) =>
         {
-            if (lifetime.ApplicationStopping.IsCancellationRequested)
+            if (shutdown.IsStopping)
             {
                 return Results.Json(new { status = "stopping" }, statusCode: StatusCodes.Status503ServiceUnavailable);
             }
@@ -72,13 +75,23 @@ public static class HealthEndpoints
         return app;
     }
 
-    /// <summary>Stopped before the web server (hosted services stop in reverse order), so the listener stays open during the drain.</summary>
-    private sealed class ShutdownDrain(IOptions<ShutdownOptions> options, ILogger<ShutdownDrain> logger) : IHostedService
+    /// <summary>Waits in the host's "stopping" phase, which runs before any service (the web server too) stops.</summary>
+    private sealed class ShutdownDrain(IOptions<ShutdownOptions> options, ShutdownState state, ILogger<ShutdownDrain> logger) : IHostedLifecycleService
     {
         public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-        public async Task StopAsync(CancellationToken cancellationToken)
+        public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StartedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public async Task StoppingAsync(CancellationToken cancellationToken)
         {
+            // The host calls this before it signals ApplicationStopping, so readiness turns false here.
+            state.Begin();
             var drain = TimeSpan.FromSeconds(options.Value.DrainSeconds);
             if (drain > TimeSpan.Zero)
             {
@@ -93,5 +106,17 @@ public static class HealthEndpoints
                 }
             }
         }
+    }
+
+    /// <summary>Whether shutdown has begun: readiness and the refusal of new work read it.</summary>
+    public sealed class ShutdownState
+    {
+        private int _stopping;
+
+        /// <summary>True once shutdown has begun.</summary>
+        public bool IsStopping => Volatile.Read(ref _stopping) == 1;
+
+        /// <summary>Marks shutdown as begun.</summary>
+        public void Begin() => Volatile.Write(ref _stopping, 1);
     }
 }

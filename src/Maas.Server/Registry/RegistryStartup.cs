@@ -93,8 +93,16 @@ internal sealed class RegistryStartup(
         }
     }
 
+    private int _stopped;
+
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        // A host may be stopped twice (an explicit stop, then dispose); the second time there is nothing left to do.
+        if (Interlocked.Exchange(ref _stopped, 1) == 1)
+        {
+            return;
+        }
+
         await _stopping.CancelAsync();
         await _sweeper;
         await jobs.DisposeAsync();
