@@ -20,7 +20,6 @@ try
     [
         "--urls", "http://127.0.0.1:0",
         "--Maas:DataDir=" + dataDir,
-        "--Maas:Auth:Enabled=true",
         "--Maas:Auth:AdminKey=" + AdminKey,
         "--Maas:Inference:Demo=false",
         "--Maas:Inference:GrpcUrl=",

@@ -12,21 +12,12 @@ namespace Maas.Server.Tenancy;
 /// <summary>Tenants, API keys, scopes, limits, usage metering and the audit log.</summary>
 public static class TenancyExtensions
 {
-    /// <summary>INTERIM switch while other features add their scopes; tests turn it on.</summary>
-    public const string InterimEnabledKey = "Maas:Auth:Enabled";
 
     /// <summary>Registers the key store (on the registry's database), the auth pipeline, the usage writer and the bootstrap.</summary>
     public static WebApplicationBuilder AddMaasTenancy(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
         var configuration = builder.Configuration;
-        // INTERIM (removed when the registry, serving and OpenAI routes declare their scopes): off unless asked for,
-        // so features whose routes do not declare scopes yet keep working while they are finished.
-        if (!configuration.GetValue(InterimEnabledKey, false))
-        {
-            return builder;
-        }
-
         services.AddOptions<AuthOptions>()
             .Bind(configuration.GetSection(AuthOptions.Section))
             // MAAS_ADMIN_KEY arrives as "ADMIN_KEY" through the MAAS_ environment prefix.
@@ -71,11 +62,7 @@ public static class TenancyExtensions
     /// </summary>
     public static WebApplication MapMaasTenancy(this WebApplication app)
     {
-        if (app.Services.GetService<AuthPipeline>() is not { } pipeline)
-        {
-            return app;
-        }
-
+        var pipeline = app.Services.GetRequiredService<AuthPipeline>();
         app.Use(next => context => pipeline.InvokeAsync(context, next));
         var api = app.MapGroup("/api/v1").WithApiErrors().WithTenancyErrors();
         TenancyEndpoints.Map(api);

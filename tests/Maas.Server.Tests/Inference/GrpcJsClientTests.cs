@@ -55,12 +55,14 @@ public sealed class GrpcJsClientTests(ProtocolFixture fixture) : IClassFixture<P
     private const string Script = """
         const grpc = require('@grpc/grpc-js');
         const loader = require('@grpc/proto-loader');
-        const [protoPath, address, model] = process.argv.slice(2);
+        const [protoPath, address, model, key] = process.argv.slice(2);
+        const md = new grpc.Metadata();
+        md.set('authorization', 'Bearer ' + key);
         const def = loader.loadSync(protoPath, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
         const service = grpc.loadPackageDefinition(def).inference.GRPCInferenceService;
         const client = new service(address, grpc.credentials.createInsecure());
         const call = (method, request) => new Promise(resolve =>
-          client[method](request, (err, res) => resolve(err ? { code: err.code, details: err.details } : { code: 0, res })));
+          client[method](request, md, (err, res) => resolve(err ? { code: err.code, details: err.details } : { code: 0, res })));
         const floats = values => { const b = Buffer.alloc(values.length * 4); values.forEach((v, i) => b.writeFloatLE(v, i * 4)); return b; };
         (async () => {
           const out = {};
@@ -100,7 +102,7 @@ public sealed class GrpcJsClientTests(ProtocolFixture fixture) : IClassFixture<P
         var proto = Path.Combine(Maas.Testing.SharedModels.RepoRoot, "src", "Maas.Server", "Inference", "Grpc", "grpc_service.proto");
         var address = fixture.Server.GrpcAddress();
         var model = ProtocolFixture.IdentityModel(TensorDataType.FP32);
-        var (code, text) = await NodeTools.RunAsync(NodeTools.Find("node")!, $"client.js \"{proto}\" {address.Host}:{address.Port} {model}", folder, TimeSpan.FromMinutes(1));
+        var (code, text) = await NodeTools.RunAsync(NodeTools.Find("node")!, $"client.js \"{proto}\" {address.Host}:{address.Port} {model} {Support.MaasTestServer.AdminKey}", folder, TimeSpan.FromMinutes(1));
         Assert.True(code == 0, text);
         var result = JsonDocument.Parse(text.Trim().Split('\n').Last()).RootElement;
         Assert.True(result.GetProperty("live").GetProperty("res").GetProperty("live").GetBoolean());

@@ -18,9 +18,12 @@ internal sealed record GrpcResult<T>(int Status, string? Message, IReadOnlyList<
 internal sealed class GrpcTestClient : IDisposable
 {
     private readonly HttpClient _http;
+    private readonly string? _apiKey;
 
-    public GrpcTestClient(Uri address)
+    /// <summary>A client for <paramref name="address"/> that sends <paramref name="apiKey"/> as metadata (none when null).</summary>
+    public GrpcTestClient(Uri address, string? apiKey = Support.MaasTestServer.AdminKey)
     {
+        _apiKey = apiKey;
         _http = new HttpClient(new SocketsHttpHandler { EnableMultipleHttp2Connections = true })
         {
             BaseAddress = address,
@@ -55,6 +58,11 @@ internal sealed class GrpcTestClient : IDisposable
         };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
         request.Headers.TE.ParseAdd("trailers");
+        var credentials = headers?.Keys.Any(k => k.Equals("authorization", StringComparison.OrdinalIgnoreCase) || k.Equals("x-api-key", StringComparison.OrdinalIgnoreCase)) == true;
+        if (_apiKey is not null && !credentials)
+        {
+            request.Headers.TryAddWithoutValidation("authorization", "Bearer " + _apiKey);
+        }
         foreach (var (k, v) in headers ?? new Dictionary<string, string>())
         {
             request.Headers.TryAddWithoutValidation(k, v);

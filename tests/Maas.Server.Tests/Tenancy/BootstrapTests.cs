@@ -14,7 +14,7 @@ public sealed partial class BootstrapTests
     public async Task The_first_start_prints_an_admin_key_once_and_keeps_it_in_an_owner_only_file()
     {
         using var folder = new TempDirectory("maas-bootstrap");
-        var settings = new Dictionary<string, string?> { ["Maas:Auth:Enabled"] = "true", ["Maas:Auth:AdminKey"] = "" };
+        var settings = new Dictionary<string, string?> { ["Maas:Auth:AdminKey"] = "" };
         string secret;
         await using (var first = await MaasServerProcess.StartAsync(folder.Path, settings))
         {

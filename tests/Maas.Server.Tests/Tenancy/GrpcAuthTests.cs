@@ -42,7 +42,7 @@ public sealed class GrpcAuthTests(GrpcTenancyFixture fixture) : IClassFixture<Gr
     [Fact]
     public async Task Health_methods_need_no_key_and_the_rest_need_one_as_metadata()
     {
-        using var grpc = new GrpcTestClient(fixture.Grpc);
+        using var grpc = new GrpcTestClient(fixture.Grpc, apiKey: null);
         Assert.Equal(Ok, (await grpc.CallAsync("ServerLive", new ServerLiveRequest(), ServerLiveResponse.Parser)).Status);
         Assert.Equal(Ok, (await grpc.CallAsync("ServerReady", new ServerReadyRequest(), ServerReadyResponse.Parser)).Status);
 
@@ -66,7 +66,7 @@ public sealed class GrpcAuthTests(GrpcTenancyFixture fixture) : IClassFixture<Gr
     {
         var tenant = await Host.CreateTenantAsync();
         var (readId, read) = await Host.CreateKeyAsync(tenant, [MaasScopes.ModelsRead], limits: """{"requests_per_minute": 2}""");
-        using var grpc = new GrpcTestClient(fixture.Grpc);
+        using var grpc = new GrpcTestClient(fixture.Grpc, apiKey: null);
 
         var infer = await grpc.CallAsync("ModelInfer", new ModelInferRequest { ModelName = "any" }, ModelInferResponse.Parser, Auth(read));
         Assert.Equal(PermissionDenied, infer.Status);
@@ -85,6 +85,28 @@ public sealed class GrpcAuthTests(GrpcTenancyFixture fixture) : IClassFixture<Gr
         var usage = await (await Host.Admin.GetAsync($"api/v1/usage?key={readId}")).JsonAsync(HttpStatusCode.OK);
         Assert.Equal(5, (long?)usage["totals"]!["requests"]);
         Assert.Equal(3, (long?)usage["totals"]!["errors"]);
+    }
+
+    [Fact]
+    public async Task Another_tenants_private_model_is_not_found_over_grpc()
+    {
+        var (_, _, a) = await Host.TenantWithKeyAsync(MaasScopes.ModelsWrite, MaasScopes.Infer);
+        var tenantB = await Host.CreateTenantAsync();
+        var (_, b) = await Host.CreateKeyAsync(tenantB, [MaasScopes.Infer, MaasScopes.ModelsRead]);
+        var name = "grpc-private-" + Guid.NewGuid().ToString("n")[..8];
+        await a.CreateModelAsync(name);
+        await a.UploadAsync(name, TestArtifacts.Onnx(), "model.onnx");
+        var request = new ModelInferRequest { ModelName = name };
+        request.Inputs.Add(new ModelInferRequest.Types.InferInputTensor { Name = "input", Datatype = "FP32", Shape = { 1, 4 }, Contents = new InferTensorContents { Fp32Contents = { 1, 2, 3, 4 } } });
+        using var grpc = new GrpcTestClient(fixture.Grpc, apiKey: null);
+        var hidden = await grpc.CallAsync("ModelInfer", request, ModelInferResponse.Parser, Auth(b));
+        Assert.Equal(5, hidden.Status); // NOT_FOUND, as for a model that does not exist
+        Assert.Equal(5, (await grpc.CallAsync("ModelMetadata", new ModelMetadataRequest { Name = name }, ModelMetadataResponse.Parser, Auth(b))).Status);
+        Assert.Equal(PermissionDenied, (await grpc.CallAsync("RepositoryIndex", new RepositoryIndexRequest(), RepositoryIndexResponse.Parser, Auth(b))).Status);
+
+        var ownerKey = a.DefaultRequestHeaders.Authorization!.Parameter!;
+        var allowed = await grpc.CallAsync("ModelInfer", request, ModelInferResponse.Parser, Auth(ownerKey));
+        Assert.Equal(Ok, allowed.Status);
     }
 
     private static Dictionary<string, string> Auth(string key) => new() { ["authorization"] = "Bearer " + key };

@@ -30,7 +30,6 @@ public sealed class TenancyHost : IAsyncDisposable
     {
         var settings = new Dictionary<string, string?>
         {
-            ["Maas:Auth:Enabled"] = "true",
             ["Maas:Usage:FlushMs"] = "20",
             ["Maas:Auth:ChangePollMs"] = "200",
         };

@@ -2,6 +2,8 @@ using System.Globalization;
 using Google.Protobuf;
 using Maas.Core.Registry;
 using Maas.Core.Serving;
+using Maas.Core.Tenancy;
+using Maas.Server.Auth;
 using Maas.Server.Inference.Grpc.Protocol;
 using Maas.Server.Inference.Rest;
 using Microsoft.Extensions.Options;
@@ -52,14 +54,17 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
                 "ServerMetadata" => Unary(ctx, ServerMetadataRequest.Parser, _ => Task.FromResult<IMessage>(ServerMetadata()), token),
                 "ModelReady" => Unary(ctx, ModelReadyRequest.Parser, async r => new ModelReadyResponse
                 {
-                    Ready = await manager.IsReadyAsync(r.Name, Version(r.Version), token),
+                    Ready = await AllowAsync(ctx, r.Name, false, token) && await manager.IsReadyAsync(r.Name, Version(r.Version), token),
                 }, token),
-                "ModelMetadata" => Unary(ctx, ModelMetadataRequest.Parser, async r => Metadata(await manager.DescribeAsync(r.Name, Version(r.Version), token)), token),
+                "ModelMetadata" => Unary(ctx, ModelMetadataRequest.Parser, async r => await AllowAsync(ctx, r.Name, false, token)
+                    ? Metadata(await manager.DescribeAsync(r.Name, Version(r.Version), token))
+                    : throw new InvalidOperationException(), token),
                 "ModelStatistics" => Unary(ctx, ModelStatisticsRequest.Parser, async r => Statistics(
-                    await manager.StatisticsAsync(r.Name is { Length: > 0 } n ? n : null, Version(r.Version), token)), token),
-                "RepositoryIndex" => Unary(ctx, RepositoryIndexRequest.Parser, async r => Index(await manager.IndexAsync(r.Ready, token)), token),
+                    await manager.StatisticsAsync(r.Name is { Length: > 0 } n && await AllowAsync(ctx, n, false, token) ? n : AdminOnly(ctx), Version(r.Version), token)), token),
+                "RepositoryIndex" => Unary(ctx, RepositoryIndexRequest.Parser, async r => Index(await manager.IndexAsync(AdminOnly(ctx) is null && r.Ready, token)), token),
                 "RepositoryModelLoad" => Unary(ctx, RepositoryModelLoadRequest.Parser, async r =>
                 {
+                    await AllowAsync(ctx, r.ModelName, true, token);
                     var state = await manager.LoadAsync(r.ModelName, VersionParameter(r.Parameters), token);
                     return state.State == "READY"
                         ? new RepositoryModelLoadResponse()
@@ -67,6 +72,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
                 }, token),
                 "RepositoryModelUnload" => Unary(ctx, RepositoryModelUnloadRequest.Parser, async r =>
                 {
+                    await AllowAsync(ctx, r.ModelName, true, token);
                     await manager.UnloadAsync(r.ModelName, VersionParameter(r.Parameters), token);
                     return new RepositoryModelUnloadResponse();
                 }, token),
@@ -160,6 +166,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
             (header, request) = GrpcTensors.ParseInferRequest(buffer.Span, options.Value);
         }
 
+        await AllowAsync(ctx, header.ModelName, false, token);
         using var response = await manager.InferAsync(header.ModelName, Version(header.ModelVersion), request, token);
         await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, streamField: null, token);
     }
@@ -191,6 +198,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
 
             try
             {
+                await AllowAsync(ctx, header.ModelName, false, token);
                 using var response = await manager.InferAsync(header.ModelName, Version(header.ModelVersion), request, token);
                 await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, streamField: 2, token);
             }
@@ -292,6 +300,27 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         }));
         return response;
     }
+
+    // Another tenant's private model (or one outside the key's model list) is answered like a missing one.
+    private static async Task<bool> AllowAsync(HttpContext ctx, string model, bool write, CancellationToken token)
+    {
+        switch (await ctx.CheckModelAccessAsync(model, write, token))
+        {
+            case ModelAccessResult.Hidden:
+                throw new GrpcCallException(GrpcStatus.NotFound, $"model '{ModelPatterns.ModelNameOf(model)}' does not exist");
+            case ModelAccessResult.ReadOnly:
+                throw new GrpcCallException(7, $"model '{ModelPatterns.ModelNameOf(model)}' is shared by another tenant: it can be read and called, not changed");
+        }
+
+        ctx.Usage().ReportModel(model);
+        return true;
+    }
+
+    // Listings of every model (all statistics, the repository index) would show other tenants' names: admins only.
+    private static string? AdminOnly(HttpContext ctx) =>
+        ctx.GetCaller() is { IsAdmin: false }
+            ? throw new GrpcCallException(7, "listing every model needs an admin key; ask for one model by name")
+            : null;
 
     private sealed class GrpcCallException(int status, string message) : Exception(message)
     {

@@ -1,5 +1,7 @@
 using System.Text.Json;
 using Maas.Core.Serving;
+using Maas.Core.Tenancy;
+using Maas.Server.Auth;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Inference.Rest;
@@ -13,7 +15,7 @@ internal static class PredictEndpoint
     /// <summary>Maps POST /api/v1/models/{model}/predict and the per-version form.</summary>
     public static void Map(IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/v1/models").WithTags("inference");
+        var group = app.MapGroup("/api/v1/models").WithTags("inference").RequireScope(MaasScopes.Infer);
         group.MapPost("/{model}/predict", (HttpContext ctx, ModelManager m, IOptions<InferenceOptions> o, string model) => PredictAsync(ctx, m, o.Value, model, null));
         group.MapPost("/{model}/versions/{version}/predict", (HttpContext ctx, ModelManager m, IOptions<InferenceOptions> o, string model, string version) => PredictAsync(ctx, m, o.Value, model, version));
     }

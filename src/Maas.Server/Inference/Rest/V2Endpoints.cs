@@ -1,6 +1,8 @@
 using System.Reflection;
 using System.Text.Json;
 using Maas.Core.Serving;
+using Maas.Core.Tenancy;
+using Maas.Server.Auth;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Inference.Rest;
@@ -21,7 +23,7 @@ internal static class V2Endpoints
     /// <summary>Maps every v2 route.</summary>
     public static void Map(IEndpointRouteBuilder app)
     {
-        var v2 = app.MapGroup("/v2").WithTags("inference");
+        var v2 = app.MapGroup("/v2").WithTags("inference").RequireScope(MaasScopes.Infer, MaasScopes.ModelsRead);
         v2.MapGet("", (HttpContext ctx) => Json(ctx, StatusCodes.Status200OK, w =>
         {
             w.WriteString("name", "maas");
@@ -34,23 +36,23 @@ internal static class V2Endpoints
 
             w.WriteEndArray();
         }));
-        v2.MapGet("/health/live", (HttpContext ctx) => Json(ctx, StatusCodes.Status200OK, w => w.WriteBoolean("live", true)));
+        v2.MapGet("/health/live", (HttpContext ctx) => Json(ctx, StatusCodes.Status200OK, w => w.WriteBoolean("live", true))).AllowAnonymousProbe();
         v2.MapGet("/health/ready", (HttpContext ctx, IHostApplicationLifetime lifetime) =>
         {
             var ready = !lifetime.ApplicationStopping.IsCancellationRequested;
             return Json(ctx, ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable, w => w.WriteBoolean("ready", ready));
-        });
+        }).AllowAnonymousProbe();
 
-        v2.MapGet("/models/stats", (HttpContext ctx, ModelManager m) => Statistics(ctx, m, null, null));
+        v2.MapGet("/models/stats", (HttpContext ctx, ModelManager m) => Statistics(ctx, m, null, null)).RequireScope(MaasScopes.Admin);
         foreach (var prefix in new[] { "/models/{model}", "/models/{model}/versions/{version}" })
         {
             v2.MapGet(prefix, (HttpContext ctx, ModelManager m, string model, string? version) => Metadata(ctx, m, model, version));
             v2.MapGet(prefix + "/ready", (HttpContext ctx, ModelManager m, string model, string? version) => Ready(ctx, m, model, version));
-            v2.MapGet(prefix + "/stats", (HttpContext ctx, ModelManager m, string model, string? version) => Statistics(ctx, m, model, version));
-            v2.MapPost(prefix + "/infer", (HttpContext ctx, ModelManager m, IOptions<InferenceOptions> o, string model, string? version) => Infer(ctx, m, o.Value, model, version));
+            v2.MapGet(prefix + "/stats", (HttpContext ctx, ModelManager m, string model, string? version) => Statistics(ctx, m, model, version)).RequireScope(MaasScopes.ModelsRead);
+            v2.MapPost(prefix + "/infer", (HttpContext ctx, ModelManager m, IOptions<InferenceOptions> o, string model, string? version) => Infer(ctx, m, o.Value, model, version)).RequireScope(MaasScopes.Infer);
         }
 
-        v2.MapPost("/repository/index", RepositoryIndex);
+        v2.MapPost("/repository/index", RepositoryIndex).RequireScope(MaasScopes.Admin);
         v2.MapPost("/repository/models/{model}/load", (HttpContext ctx, ModelManager m, string model) => Guard(ctx, async () =>
         {
             var state = await m.LoadAsync(model, await VersionParameterAsync(ctx), ctx.RequestAborted);
@@ -60,12 +62,12 @@ internal static class V2Endpoints
             }
 
             await Json(ctx, StatusCodes.Status200OK, _ => { });
-        }));
+        })).RequireScope(MaasScopes.ModelsWrite);
         v2.MapPost("/repository/models/{model}/unload", (HttpContext ctx, ModelManager m, string model) => Guard(ctx, async () =>
         {
             await m.UnloadAsync(model, await VersionParameterAsync(ctx), ctx.RequestAborted);
             await Json(ctx, StatusCodes.Status200OK, _ => { });
-        }));
+        })).RequireScope(MaasScopes.ModelsWrite);
     }
 
     private static Task Infer(HttpContext ctx, ModelManager manager, InferenceOptions options, string model, string? version) => Guard(ctx, async () =>
