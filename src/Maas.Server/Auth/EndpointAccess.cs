@@ -83,6 +83,12 @@ public sealed class EndpointAccess(IOptions<AuthOptions> options)
                 : new AccessRule(AccessKind.Scoped, AdminOnly, null, null, "api", operation);
         }
 
+        if (endpoint is not RouteEndpoint)
+        {
+            // The framework's own rejections (405 for a method the route lacks): any key, then its status.
+            return new AccessRule(AccessKind.Scoped, AnyKey, null, null, protocol, operation);
+        }
+
         if (endpoint is RouteEndpoint { Order: int.MaxValue } && pattern?.Parameters.Any(p => p.IsCatchAll) == true)
         {
             // A fallback (e.g. the JSON 404 for unknown /api/v1 routes): any key, so strangers learn nothing.
