@@ -18,7 +18,7 @@ public static class Report
         s.AppendLine();
         s.AppendLine(Inv($"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by `dotnet run -c Release --project bench/Maas.Bench.Llm` on {Environment.ProcessorCount} cores ({System.Runtime.InteropServices.RuntimeInformation.OSDescription})."));
         s.AppendLine(Inv($"Model: generated random-weight Llama, dim {model.EmbeddingLength}, {model.BlockCount} layers, vocabulary {model.VocabularySize}, {model.ParameterCount / 1e6:F0}M parameters, Q8_0 (our GGUF writer). "));
-        s.AppendLine(Inv($"Both servers: {threads} threads, {slots} slots x {contextPerSlot} tokens, batch 512; llama-server built from the same llama.cpp source (node-llama-cpp 3.22.1's bundle, `bench/llama-server/build.sh`, native CPU flags). "));
+        s.AppendLine(Inv($"Both servers: {threads} threads, {slots} slots x {contextPerSlot} tokens, batch 512; llama-server built from the same llama.cpp source (node-llama-cpp 3.22.1's bundle, `bench/llama-server/build.sh`: native CPU flags, ggml's own thread pool rather than OpenMP, as in the prebuilt engine MaaS loads). "));
         s.AppendLine(Inv($"Workload: streamed chat completions, {maxTokens} tokens each (`ignore_eos`, temperature 0), N concurrent streams; {rounds} rounds per scenario with the servers taking turns (tokens/s: the median round; latencies: every request of every round). MaaS runs in the benchmark's process, llama-server in its own; the load generator shares the cores with both."));
         s.AppendLine();
         s.AppendLine("| scenario | streams | server | tokens/s | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | requests |");
@@ -53,6 +53,13 @@ public static class Report
             s.AppendLine(line);
         }
 
+        s.AppendLine();
+        s.AppendLine("Notes: the machine is shared and noisy; the same server varies by 10-20% between rounds, so ratios near 1.0 are within noise. "
+            + "What differs by construction: MaaS keeps one unified KV cache for all slots (prefixes shared across slots by metadata; it costs about 1 ms per decode "
+            + "at this size against llama-server's per-slot caches), and its llama.cpp binding does not yet attach a persistent ggml thread pool "
+            + "(`llama_attach_threadpool`), so every decode starts and joins its worker threads, which hurts most when other processes compete for the cores. "
+            + "MaaS decodes new prompts one per step (more only while the step holds few prompt tokens), so a burst of requests gets first tokens in arrival order "
+            + "rather than all after one long step: hence the lower TTFT p50 at 8 and 16 streams.");
         s.AppendLine();
         s.AppendLine("<details><summary>MaaS engine statistics after the run (GET /api/v1/llm/engines)</summary>");
         s.AppendLine();

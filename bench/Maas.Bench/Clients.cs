@@ -24,7 +24,11 @@ internal static class Clients
         var json = Encoding.UTF8.GetBytes(
             $$$"""{"inputs":[{"name":"{{{input}}}","shape":[{{{string.Join(',', shape)}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{data.Length}}}}}],"parameters":{"binary_data_output":true}}""");
         var client = new RawHttpClient(server, $"/v2/models/{model}/infer", "application/octet-stream", [.. json, .. data],
-            new Dictionary<string, string> { ["Inference-Header-Content-Length"] = json.Length.ToString(CultureInfo.InvariantCulture) });
+            new Dictionary<string, string>
+            {
+                ["Inference-Header-Content-Length"] = json.Length.ToString(CultureInfo.InvariantCulture),
+                ["Authorization"] = "Bearer " + ServerProcess.AdminKey,
+            });
         return client.CallAsync;
     }
 
@@ -33,7 +37,8 @@ internal static class Clients
     {
         var data = string.Join(',', values.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
         var body = Encoding.UTF8.GetBytes($$$"""{"inputs":[{"name":"{{{input}}}","shape":[{{{string.Join(',', shape)}}}],"datatype":"FP32","data":[{{{data}}}]}]}""");
-        var client = new RawHttpClient(server, $"/v2/models/{model}/infer", "application/json", body);
+        var client = new RawHttpClient(server, $"/v2/models/{model}/infer", "application/json", body,
+            new Dictionary<string, string> { ["Authorization"] = "Bearer " + ServerProcess.AdminKey });
         return client.CallAsync;
     }
 
@@ -60,6 +65,7 @@ internal static class Clients
             };
             call.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
             call.Headers.TE.ParseAdd("trailers");
+            call.Headers.Authorization = new AuthenticationHeaderValue("Bearer", ServerProcess.AdminKey);
             using var response = await Http2.SendAsync(call, HttpCompletionOption.ResponseHeadersRead, ct);
             await Drain(response, ct);
             return response.TrailingHeaders.TryGetValues("grpc-status", out var s) && s.First() == "0";

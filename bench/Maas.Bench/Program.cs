@@ -31,6 +31,11 @@ await using (var server = await ServerProcess.StartAsync(options))
     }
 }
 
+if (Directory.Exists(Scenarios.ScratchFolder))
+{
+    Directory.Delete(Scenarios.ScratchFolder, recursive: true);
+}
+
 report.Write();
 Console.WriteLine($"wrote {options.JsonPath} and the ONNX serving section of {options.DocsPath}");
 return 0;

@@ -12,6 +12,7 @@ internal sealed class RawHttpClient : IDisposable
     private readonly Uri _server;
     private readonly byte[] _request;
     private readonly Connection?[] _connections;
+    private int _reported;
 
     public RawHttpClient(Uri server, string path, string contentType, byte[] body, IReadOnlyDictionary<string, string>? headers = null, int clients = 64)
     {
@@ -37,10 +38,21 @@ internal sealed class RawHttpClient : IDisposable
         var connection = _connections[client] ??= await Connection.OpenAsync(_server, ct);
         try
         {
-            return await connection.SendAsync(_request, ct) == 200;
+            var status = await connection.SendAsync(_request, ct);
+            if (status != 200 && Interlocked.Exchange(ref _reported, 1) == 0)
+            {
+                Console.Error.WriteLine($"  (first failed call: HTTP {status})");
+            }
+
+            return status == 200;
         }
         catch (Exception ex) when (ex is SocketException or IOException or InvalidDataException)
         {
+            if (Interlocked.Exchange(ref _reported, 1) == 0)
+            {
+                Console.Error.WriteLine($"  (first failed call: {ex.Message})");
+            }
+
             _connections[client] = null;
             connection.Dispose();
             return false;
@@ -75,10 +87,15 @@ internal sealed class RawHttpClient : IDisposable
             int headEnd;
             while ((headEnd = IndexOfHeadEnd(_buffer.AsSpan(0, filled))) < 0)
             {
-                var n = await socket.ReceiveAsync(_buffer.AsMemory(filled), SocketFlags.None, ct);
-                if (n == 0 || filled + n >= _buffer.Length)
+                if (filled == _buffer.Length)
                 {
-                    throw new InvalidDataException("connection closed or response head too large");
+                    throw new InvalidDataException("response head too large");
+                }
+
+                var n = await socket.ReceiveAsync(_buffer.AsMemory(filled), SocketFlags.None, ct);
+                if (n == 0)
+                {
+                    throw new InvalidDataException("connection closed");
                 }
 
                 filled += n;

@@ -18,11 +18,15 @@ internal sealed class ServerProcess : IAsyncDisposable
         Http = http;
         Grpc = grpc;
         Client = new HttpClient { BaseAddress = http, Timeout = TimeSpan.FromMinutes(2) };
+        Client.DefaultRequestHeaders.Authorization = new("Bearer", AdminKey);
     }
 
     public Uri Http { get; }
 
     public Uri Grpc { get; }
+
+    /// <summary>The admin key the server is started with; every client sends it (the auth gate is always on).</summary>
+    public static string AdminKey { get; } = "bench-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
 
     public HttpClient Client { get; }
 
@@ -58,7 +62,7 @@ internal sealed class ServerProcess : IAsyncDisposable
         {
             "serve", "--urls", $"http://127.0.0.1:{httpPort}",
             $"--Maas:DataDir={dataDir}", $"--Maas:Inference:GrpcUrl=http://127.0.0.1:{grpcPort}",
-            "--Maas:Inference:Demo=false", "--Logging:LogLevel:Default=Warning",
+            "--Maas:Inference:Demo=false", "--Logging:LogLevel:Default=Warning", $"--Maas:Auth:AdminKey={AdminKey}",
         })
         {
             info.ArgumentList.Add(a);

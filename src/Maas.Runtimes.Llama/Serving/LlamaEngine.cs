@@ -530,6 +530,8 @@ public sealed class LlamaEngine : ILlmEngine
         var best = _spec.PrefixCache ? _index.FindLongest(prompt) : null;
         var bestIdle = _spec.PrefixCache ? _index.FindLongest(prompt, Idle) : null;
 
+        // The idle slot holding the longest prefix keeps its KV, unless a busy slot holds a longer one: then a free
+        // slot takes a copy of that (in the unified cache a copy only tags the cells with one more sequence id).
         int target;
         var reuse = 0;
         int? copyFrom = null;
@@ -544,7 +546,7 @@ public sealed class LlamaEngine : ILlmEngine
             target = Array.Find(_slots, s => s.Sequence is null && !_index.Contains(s.Id))?.Id
                 ?? _index.LeastRecentlyUsed(Idle)
                 ?? Array.Find(_slots, s => s.Sequence is null)!.Id;
-            if (best is { } shared)
+            if (best is { } shared && shared.EntryId != target)
             {
                 reuse = shared.Length;
                 copyFrom = shared.EntryId;
@@ -553,13 +555,14 @@ public sealed class LlamaEngine : ILlmEngine
 
         // At least the last prompt token is decoded again: its logits start the generation.
         reuse = Math.Min(reuse, prompt.Length - 1);
-        if (copyFrom is { } source && source != target)
+        if (copyFrom is { } from)
         {
             memory.Remove(target);
             _index.Remove(target);
             if (reuse > 0)
             {
-                memory.Copy(source, target, 0, reuse);
+                memory.Copy(from, target, 0, reuse);
+
                 _index.Append(target, prompt.AsSpan(0, reuse));
             }
         }
@@ -691,7 +694,7 @@ public sealed class LlamaEngine : ILlmEngine
 
         lock (_statsLock)
         {
-            _counters.KvCellsUsed = _index.NodeCount;
+            _counters.KvCellsUsed = KvCellsUsed();
         }
     }
 
@@ -802,9 +805,12 @@ public sealed class LlamaEngine : ILlmEngine
             _counters.CompletedRequests++;
             _counters.CancelledRequests += cancelled ? 1 : 0;
             _counters.Running = _active.Count;
-            _counters.KvCellsUsed = _index.NodeCount;
+            _counters.KvCellsUsed = KvCellsUsed();
         }
     }
+
+    // Shared prefixes share cells in the unified cache, as they share nodes in the index.
+    private int KvCellsUsed() => _index.NodeCount;
 
     private bool EvictIdleCaches()
     {
