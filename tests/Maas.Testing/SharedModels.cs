@@ -43,6 +43,15 @@ public static class SharedModels
             }
         }
 
+        // Built elsewhere (dotnet build --artifacts-path): the build wrote down where the sources were.
+        var fromBuild = typeof(SharedModels).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+            .OfType<System.Reflection.AssemblyMetadataAttribute>()
+            .FirstOrDefault(a => a.Key == "MaasRepoRoot")?.Value;
+        if (fromBuild is not null && File.Exists(Path.Combine(fromBuild, "Maas.slnx")))
+        {
+            return Path.GetFullPath(fromBuild);
+        }
+
         throw new InvalidOperationException("Maas.slnx not found above " + AppContext.BaseDirectory);
     }
 }

@@ -33,6 +33,18 @@ public sealed class RegistryOptions
     /// <summary>A Hugging Face access token for gated or private repositories (only sent to <see cref="HuggingFaceEndpoint"/>).</summary>
     public string? HuggingFaceToken { get; set; }
 
+    /// <summary>
+    /// Hosts imports may download from (exact names, or <c>*.example.com</c> for its subdomains); empty allows any
+    /// host. The Hugging Face endpoint is always allowed.
+    /// </summary>
+    public string[] ImportAllowedHosts { get; set; } = [];
+
+    /// <summary>
+    /// Let imports reach loopback, private, link-local and other non-public addresses (off by default: a caller could
+    /// otherwise make the server fetch from its own network).
+    /// </summary>
+    public bool ImportAllowPrivateNetworks { get; set; }
+
     /// <summary>The problems with these settings, each naming its key.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -65,6 +77,15 @@ public sealed class RegistryOptions
         if (!Uri.TryCreate(HuggingFaceEndpoint, UriKind.Absolute, out var hub) || (hub.Scheme != Uri.UriSchemeHttp && hub.Scheme != Uri.UriSchemeHttps))
         {
             errors.Add($"{Section}:HuggingFaceEndpoint must be an http or https URL, not '{HuggingFaceEndpoint}'");
+        }
+
+        foreach (var host in ImportAllowedHosts)
+        {
+            var name = host.StartsWith("*.", StringComparison.Ordinal) ? host[2..] : host;
+            if (Uri.CheckHostName(name) == UriHostNameType.Unknown)
+            {
+                errors.Add($"{Section}:ImportAllowedHosts holds '{host}', which is not a host name (use example.com or *.example.com)");
+            }
         }
 
         return errors;

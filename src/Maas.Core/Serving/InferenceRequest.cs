@@ -47,6 +47,13 @@ public sealed class InferenceResponse : IDisposable
     /// <summary>Response parameters (values are bool, long, ulong, double or string).</summary>
     public IReadOnlyDictionary<string, object>? Parameters { get; init; }
 
+    /// <summary>The rows this call put through the model (its share of a batch; 1 for a model without a batch dimension).</summary>
+    public long BatchItems { get; init; }
+
+    /// <summary>This call's share of its batch's compute time (input assembly, engine run, output split), by rows.</summary>
+    /// <remarks>Usage metering bills it; a call alone in its batch gets the whole run.</remarks>
+    public TimeSpan ComputeTime { get; init; }
+
     /// <summary>Disposes the output tensors.</summary>
     public void Dispose()
     {

@@ -67,6 +67,13 @@ public sealed class RequestUsage
     /// <summary>Adds engine compute time.</summary>
     public void ReportCompute(TimeSpan compute) => Interlocked.Add(ref _computeMicros, Math.Max(0, compute.Ticks / 10));
 
+    /// <summary>Adds what one inference call put through a model: its rows and its share of the batch's compute.</summary>
+    public void ReportInference(Maas.Core.Serving.InferenceResponse response)
+    {
+        ReportBatchItems(response.BatchItems);
+        ReportCompute(response.ComputeTime);
+    }
+
     /// <summary>A sink for code that runs without the auth gate (nothing is kept).</summary>
     internal static RequestUsage Discard { get; } = new(new Caller(null, null, "none", Tenant.DefaultName, [], []), null);
 }

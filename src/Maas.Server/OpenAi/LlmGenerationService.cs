@@ -10,6 +10,7 @@ namespace Maas.Server.OpenAi;
 internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, ResolvedLlm resolved, LlmMetrics.Timer timer) : IDisposable
 {
     private readonly List<IDisposable> _reservations = [];
+    private readonly List<GenerationProgress> _choices = [];
 
     public ILlmEngine Engine => lease.Engine;
 
@@ -21,8 +22,25 @@ internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, Reso
 
     public void Hold(IDisposable reservation) => _reservations.Add(reservation);
 
+    /// <summary>A counter for one more choice's generated tokens, metered when the session ends.</summary>
+    public GenerationProgress Track()
+    {
+        var progress = new GenerationProgress();
+        _choices.Add(progress);
+        return progress;
+    }
+
     public void Dispose()
     {
+        Timer.Complete();
+        // Completion tokens are billed from the engine's own count, so a stream the caller abandoned is billed too.
+        long generated = 0;
+        foreach (var choice in _choices)
+        {
+            generated += choice.GeneratedTokens;
+        }
+
+        Context.Usage().ReportTokens(0, generated);
         foreach (var r in _reservations)
         {
             r.Dispose();
@@ -54,11 +72,11 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
         var resolved = await resolver.ResolveAsync(model, cancellationToken);
         usage.ReportModel(resolved.Spec.Name, resolved.Spec.Version);
         var lease = await manager.AcquireAsync(resolved.Spec, resolved.KeepAlive, cancellationToken);
-        return new LlmSession(context, lease, resolved, metrics.Start(resolved));
+        return new LlmSession(context, lease, resolved, metrics.Start(resolved, context, model));
     }
 
     /// <summary>Checks the prompt against the context and limits and builds one generation request per choice.</summary>
-    /// <remarks>The prompt's tokens are metered here; completion tokens as each choice finishes (see <see cref="Meter"/>).</remarks>
+    /// <remarks>The prompt's tokens are metered here; completion tokens when the session ends.</remarks>
     public IReadOnlyList<GenerationRequest> Prepare(LlmSession session, IReadOnlyList<int> prompt, GenerationParameters p, IReadOnlyList<string> extraStops, string requestId)
     {
         var engine = session.Engine;
@@ -102,21 +120,16 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
                 Logprobs = p.Logprobs,
                 TopLogprobs = p.TopLogprobs,
                 RequestId = p.N == 1 ? requestId : $"{requestId}/{i}",
+                Progress = session.Track(),
             };
         }
 
+        session.Timer.Prepared(p, maxTokens, prompt.Count, requests);
         return requests;
     }
 
-    /// <summary>Meters an event: latency metrics, and a finished choice's completion tokens for the caller's usage and limits.</summary>
-    public static void Meter(LlmSession session, ChoiceEvent choice)
-    {
-        session.Timer.Observe(choice);
-        if (choice.Event.Usage is { } usage)
-        {
-            session.Context.Usage().ReportTokens(0, usage.CompletionTokens);
-        }
-    }
+    /// <summary>Meters an event's latency (completion tokens are billed when the session ends, see <see cref="LlmSession.Dispose"/>).</summary>
+    public static void Meter(LlmSession session, ChoiceEvent choice) => session.Timer.Observe(choice);
 
     /// <summary>
     /// Submits every choice (a full queue throws here, before anything is sent) and returns their events merged in

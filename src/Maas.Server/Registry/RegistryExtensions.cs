@@ -48,8 +48,11 @@ public static class RegistryExtensions
             runner.Crashed += (job, e) => logger.LogError(e, "Job {Id} ({Kind}) failed unexpectedly", job.Id, job.Kind);
             return runner;
         });
-        services.AddKeyedSingleton(ImportHttpClient, (_, _) => new HttpClient(new SocketsHttpHandler
+        services.AddSingleton(sp => new ImportNetworkPolicy(sp.GetRequiredService<IOptions<RegistryOptions>>().Value));
+        services.AddKeyedSingleton(ImportHttpClient, (sp, _) => new HttpClient(new SocketsHttpHandler
         {
+            ConnectCallback = sp.GetRequiredService<ImportNetworkPolicy>().ConnectAsync,
+            UseProxy = false, // the policy checks the addresses it connects to, which a proxy would hide
             AllowAutoRedirect = false,
             AutomaticDecompression = System.Net.DecompressionMethods.None,
             ConnectTimeout = TimeSpan.FromSeconds(30),
@@ -62,7 +65,8 @@ public static class RegistryExtensions
             sp.GetRequiredService<IModelRegistry>(),
             sp.GetRequiredService<JobRunner>(),
             sp.GetRequiredKeyedService<HttpClient>(ImportHttpClient),
-            sp.GetRequiredService<IOptions<RegistryOptions>>().Value));
+            sp.GetRequiredService<IOptions<RegistryOptions>>().Value,
+            sp.GetRequiredService<ImportNetworkPolicy>()));
         services.AddSingleton<RegistryStartup>();
         services.AddHostedService(sp => sp.GetRequiredService<RegistryStartup>());
         services.AddSingleton<IReadinessCheck, RegistryReadiness>();

@@ -19,6 +19,7 @@ public sealed class ImportServers : ServerPerDb
         ["Maas:Registry:HuggingFaceEndpoint"] = $"http://localhost:{Files.BaseAddress.Port}/",
         ["Maas:Registry:HuggingFaceToken"] = HubToken,
         ["Maas:Registry:ImportStallTimeoutSeconds"] = "1",
+        ["Maas:Registry:ImportAllowPrivateNetworks"] = "true", // the "outside" host is on loopback
     };
 
     /// <inheritdoc />

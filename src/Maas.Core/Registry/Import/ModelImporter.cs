@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Sockets;
 using System.Security.Cryptography;
 using Maas.Core.Jobs;
 
@@ -21,14 +22,19 @@ public sealed class ModelImporter
     private readonly JobRunner _jobs;
     private readonly HttpClient _http;
     private readonly RegistryOptions _options;
+    private readonly ImportNetworkPolicy _policy;
 
-    /// <summary>Creates the importer; <paramref name="http"/> must not follow redirects itself (the importer does, to read checksum headers on the way).</summary>
-    public ModelImporter(IModelRegistry registry, JobRunner jobs, HttpClient http, RegistryOptions options)
+    /// <summary>
+    /// Creates the importer; <paramref name="http"/> must not follow redirects itself (the importer does, to read
+    /// checksum headers on the way) and should connect through <see cref="ImportNetworkPolicy.ConnectAsync"/>.
+    /// </summary>
+    public ModelImporter(IModelRegistry registry, JobRunner jobs, HttpClient http, RegistryOptions options, ImportNetworkPolicy policy)
     {
         _registry = registry;
         _jobs = jobs;
         _http = http;
         _options = options;
+        _policy = policy;
     }
 
     /// <summary>The job kind of imports.</summary>
@@ -40,6 +46,20 @@ public sealed class ModelImporter
     public async Task<Job> StartAsync(string model, ImportRequest request, CancellationToken cancellationToken)
     {
         var source = ImportSource.Resolve(request.Url, _options);
+        try
+        {
+            // Refused now with 400 rather than as a failed job; the connection checks again (redirects, DNS changes).
+            await _policy.CheckAsync(source.Url, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ImportBlockedException e)
+        {
+            throw RegistryException.Invalid("import_source_not_allowed", e.Message);
+        }
+        catch (SocketException e)
+        {
+            throw RegistryException.Invalid("invalid_url", $"the host of '{RegistryNames.Shorten(request.Url)}' cannot be resolved: {e.Message}");
+        }
+
         var fileName = request.FileName ?? source.SuggestedFileName;
         if (string.IsNullOrEmpty(request.FileName) && !RegistryNames.IsValidFilePath(fileName))
         {
@@ -199,6 +219,10 @@ public sealed class ModelImporter
 
                     break;
                 }
+                catch (Exception e) when (Blocked(e) is { } blocked)
+                {
+                    throw new JobFailedException("import_source_not_allowed", blocked.Message, e);
+                }
                 catch (Exception e) when (e is HttpRequestException or IOException && !token.IsCancellationRequested)
                 {
                     if (attempt >= _options.ImportMaxAttempts)
@@ -225,6 +249,19 @@ public sealed class ModelImporter
         }
     }
 
+    private static ImportBlockedException? Blocked(Exception e)
+    {
+        for (Exception? inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is ImportBlockedException blocked)
+            {
+                return blocked;
+            }
+        }
+
+        return null;
+    }
+
     private sealed class SentRequest(HttpResponseMessage message, string? sourceSha256) : IDisposable
     {
         public HttpResponseMessage Message { get; } = message;
@@ -242,6 +279,7 @@ public sealed class ModelImporter
         string? sha = null;
         for (var hop = 0; ; hop++)
         {
+            _policy.CheckHost(url);
             using var request = new HttpRequestMessage(HttpMethod.Get, url);
             if (source.Token is not null && url.Host == source.Url.Host && url.Port == source.Url.Port && url.Scheme == source.Url.Scheme)
             {

@@ -168,6 +168,8 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
 
         await AllowAsync(ctx, header.ModelName, false, token);
         using var response = await manager.InferAsync(header.ModelName, Version(header.ModelVersion), request, token);
+        ctx.Usage().ReportInference(response);
+        using var encode = manager.Telemetry.StartEncode(response, "v2-grpc");
         await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, streamField: null, token);
     }
 
@@ -200,6 +202,8 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
             {
                 await AllowAsync(ctx, header.ModelName, false, token);
                 using var response = await manager.InferAsync(header.ModelName, Version(header.ModelVersion), request, token);
+                ctx.Usage().ReportInference(response);
+                using var encode = manager.Telemetry.StartEncode(response, "v2-grpc");
                 await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, streamField: 2, token);
             }
             catch (InferenceException ex)

@@ -123,6 +123,8 @@ internal static class PredictEndpoint
                     : null,
             };
             using var response = await manager.InferAsync(model, version, request, ctx.RequestAborted);
+            ctx.Usage().ReportInference(response);
+            using var encode = manager.Telemetry.StartEncode(response, "predict");
             await V2Endpoints.Json(ctx, StatusCodes.Status200OK, w =>
             {
                 w.WriteString("model_name", response.ModelName);

@@ -74,6 +74,8 @@ internal static class V2Endpoints
     {
         var call = await V2RequestReader.ReadAsync(ctx.Request, options, ctx.RequestAborted);
         using var response = await manager.InferAsync(model, version, call.Request, ctx.RequestAborted);
+        ctx.Usage().ReportInference(response);
+        using var encode = manager.Telemetry.StartEncode(response, "v2-rest");
         await V2ResponseWriter.WriteAsync(ctx.Response, response, call, ctx.RequestAborted);
     });
 
