@@ -37,6 +37,12 @@ public sealed record ServingConfig
     /// <summary>Unload after this many idle seconds (0 = never).</summary>
     public int? KeepAliveSeconds { get; init; }
 
+    /// <summary>
+    /// Log this model's request payloads and generated outputs (category <c>Maas.Payloads</c>); off by default, as
+    /// payloads may hold personal data.
+    /// </summary>
+    public bool? LogPayloads { get; init; }
+
     /// <summary>The problems with this configuration, one sentence each; empty when it is valid.</summary>
     public IReadOnlyList<string> Validate()
     {

@@ -67,12 +67,19 @@ public sealed class ModelDirectory
     }
 
     /// <summary>The model's owner and visibility, or null when it does not exist.</summary>
-    public async ValueTask<(string Owner, ModelVisibility Visibility)?> FindAsync(string name, CancellationToken cancellationToken)
+    public async ValueTask<(string Owner, ModelVisibility Visibility)?> FindAsync(string name, CancellationToken cancellationToken) =>
+        await LookupAsync(name, cancellationToken).ConfigureAwait(false) is { Exists: true } entry ? (entry.Owner, entry.Visibility) : null;
+
+    /// <summary>True when the model's serving configuration turns payload logging on (<c>log_payloads</c>).</summary>
+    public async ValueTask<bool> LogsPayloadsAsync(string modelReference, CancellationToken cancellationToken) =>
+        await LookupAsync(ModelPatterns.ModelNameOf(modelReference), cancellationToken).ConfigureAwait(false) is { Exists: true, LogsPayloads: true };
+
+    private async ValueTask<Entry?> LookupAsync(string name, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow().UtcTicks;
         if (_cache.TryGetValue(name, out var cached) && cached.ValidUntil > now)
         {
-            return cached.Exists ? (cached.Owner, cached.Visibility) : null;
+            return cached;
         }
 
         var registry = Registry();
@@ -85,11 +92,11 @@ public sealed class ModelDirectory
         try
         {
             var model = await registry.GetModelAsync(name, cancellationToken).ConfigureAwait(false);
-            entry = new Entry(true, model.Owner, model.Visibility, now + _ttlTicks);
+            entry = new Entry(true, model.Owner, model.Visibility, model.ServingConfig.LogPayloads == true, now + _ttlTicks);
         }
         catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
         {
-            entry = new Entry(false, "", ModelVisibility.Private, now + _ttlTicks);
+            entry = new Entry(false, "", ModelVisibility.Private, false, now + _ttlTicks);
         }
 
         if (_ttlTicks > 0)
@@ -97,7 +104,7 @@ public sealed class ModelDirectory
             _cache[name] = entry;
         }
 
-        return entry.Exists ? (entry.Owner, entry.Visibility) : null;
+        return entry;
     }
 
     private IModelRegistry? Registry()
@@ -116,5 +123,5 @@ public sealed class ModelDirectory
         return _registry = registry;
     }
 
-    private sealed record Entry(bool Exists, string Owner, ModelVisibility Visibility, long ValidUntil);
+    private sealed record Entry(bool Exists, string Owner, ModelVisibility Visibility, bool LogsPayloads, long ValidUntil);
 }

@@ -15,7 +15,8 @@ internal static class ChatCompletionsEndpoint
             var p = request.Parameters;
             using var session = await service.OpenAsync(context, p.Model, aborted);
             var engine = session.Engine;
-            var prompt = engine.Tokenize(engine.FormatChat(request.Messages), addSpecial: true, parseSpecial: true);
+            var messages = request.Tools is { } tools ? ToolCalling.WithInstructions(request.Messages, tools) : request.Messages;
+            var prompt = engine.Tokenize(engine.FormatChat(messages), addSpecial: true, parseSpecial: true);
             // Models without their own template get ChatML; its end-of-turn marker may be plain text to them.
             string[] extraStops = engine.Info.ChatFormat == "chatml" ? [ChatMlFormat.EndOfTurn] : [];
             var id = OpenAiJson.NewId("chatcmpl-");
@@ -23,16 +24,16 @@ internal static class ChatCompletionsEndpoint
             var events = service.Start(engine, requests, aborted);
             if (p.Stream)
             {
-                await StreamAsync(context, session, p, id, events, aborted);
+                await StreamAsync(context, session, p, request.Tools, id, events, aborted);
             }
             else
             {
-                await RespondAsync(context, session, p, id, events, aborted);
+                await RespondAsync(context, session, p, request.Tools, id, events, aborted);
             }
         });
     }
 
-    private static async Task RespondAsync(HttpContext context, LlmSession session, GenerationParameters p, string id, IAsyncEnumerable<ChoiceEvent> events, CancellationToken aborted)
+    private static async Task RespondAsync(HttpContext context, LlmSession session, GenerationParameters p, ToolSelection? tools, string id, IAsyncEnumerable<ChoiceEvent> events, CancellationToken aborted)
     {
         var choices = Enumerable.Range(0, p.N).Select(_ => new ChoiceResult()).ToArray();
         await foreach (var choice in events)
@@ -57,11 +58,22 @@ internal static class ChatCompletionsEndpoint
                 json.WriteNumber("index", i);
                 json.WriteStartObject("message");
                 json.WriteString("role", "assistant");
-                json.WriteString("content", choices[i].Text.ToString());
+                var text = choices[i].Text.ToString();
+                var calls = tools is null ? null : ToolCalling.Parse(text, tools);
+                if (calls is null)
+                {
+                    json.WriteString("content", text);
+                }
+                else
+                {
+                    json.WriteNull("content");
+                    ToolCalling.Write(json, calls, delta: false);
+                }
+
                 json.WriteNull("refusal");
                 json.WriteEndObject();
                 OpenAiJson.WriteChatLogprobs(json, p.Logprobs ? choices[i].Logprobs : null);
-                json.WriteString("finish_reason", OpenAiJson.FinishReasonText(choices[i].Finish));
+                json.WriteString("finish_reason", calls is null ? OpenAiJson.FinishReasonText(choices[i].Finish) : "tool_calls");
                 json.WriteEndObject();
             }
 
@@ -73,13 +85,17 @@ internal static class ChatCompletionsEndpoint
         await context.Response.Body.WriteAsync(buffer.WrittenMemory, aborted);
     }
 
-    private static async Task StreamAsync(HttpContext context, LlmSession session, GenerationParameters p, string id, IAsyncEnumerable<ChoiceEvent> events, CancellationToken aborted)
+    private static async Task StreamAsync(HttpContext context, LlmSession session, GenerationParameters p, ToolSelection? tools, string id, IAsyncEnumerable<ChoiceEvent> events, CancellationToken aborted)
     {
         var sse = new SseWriter(context.Response);
         var created = OpenAiJson.Now();
         var fingerprint = OpenAiJson.Fingerprint(session.Resolved);
         var usages = new LlmUsage?[p.N];
         var finished = 0;
+
+        // With tools, a reply that may be a tool call is held back until it is known to be one (or not).
+        var held = tools is null ? null : Enumerable.Range(0, p.N).Select(_ => new StringBuilder()).ToArray();
+        var holding = Enumerable.Repeat(tools is not null, p.N).ToArray();
 
         void Header(System.Text.Json.Utf8JsonWriter json)
         {
@@ -133,7 +149,26 @@ internal static class ChatCompletionsEndpoint
                 finished++;
             }
 
-            if (e.Text.Length == 0 && e.Finish is null && (e.Logprobs is null || e.Logprobs.Count == 0))
+            var text = e.Text;
+            IReadOnlyList<ToolCall>? calls = null;
+            if (holding[index])
+            {
+                held![index].Append(e.Text);
+                text = "";
+                if (e.Finish is not null)
+                {
+                    calls = ToolCalling.Parse(held[index].ToString(), tools!);
+                    text = calls is null ? held[index].ToString() : "";
+                    holding[index] = false;
+                }
+                else if (!ToolCalling.MayBeToolCall(held[index].ToString()))
+                {
+                    text = held[index].ToString();
+                    holding[index] = false;
+                }
+            }
+
+            if (text.Length == 0 && e.Finish is null && (e.Logprobs is null || e.Logprobs.Count == 0))
             {
                 continue;
             }
@@ -148,14 +183,23 @@ internal static class ChatCompletionsEndpoint
                     json.WriteStartObject();
                     json.WriteNumber("index", index);
                     json.WriteStartObject("delta");
-                    if (e.Text.Length > 0)
+                    if (text.Length > 0)
                     {
-                        json.WriteString("content", e.Text);
+                        json.WriteString("content", text);
+                    }
+
+                    if (calls is not null)
+                    {
+                        ToolCalling.Write(json, calls, delta: true);
                     }
 
                     json.WriteEndObject();
                     OpenAiJson.WriteChatLogprobs(json, p.Logprobs ? e.Logprobs ?? [] : null);
-                    if (e.Finish is { } reason)
+                    if (calls is not null)
+                    {
+                        json.WriteString("finish_reason", "tool_calls");
+                    }
+                    else if (e.Finish is { } reason)
                     {
                         json.WriteString("finish_reason", OpenAiJson.FinishReasonText(reason));
                     }

@@ -35,7 +35,7 @@ internal sealed record GenerationParameters
 }
 
 /// <summary>A parsed <c>POST /v1/chat/completions</c> body.</summary>
-internal sealed record ChatCompletionRequest(GenerationParameters Parameters, IReadOnlyList<ChatMessage> Messages);
+internal sealed record ChatCompletionRequest(GenerationParameters Parameters, IReadOnlyList<ChatMessage> Messages, ToolSelection? Tools = null);
 
 /// <summary>A parsed <c>POST /v1/completions</c> body: one or more prompts, as text or as token ids.</summary>
 internal sealed record CompletionRequest(GenerationParameters Parameters, IReadOnlyList<PromptInput> Prompts, bool Echo);
@@ -96,7 +96,18 @@ internal static class OpenAiRequestReader
             throw LlmException.Invalid("'messages' must hold at least one message", "messages");
         }
 
-        return new ChatCompletionRequest(parameters, list);
+        var tools = ToolCalling.Read(body);
+        if (tools is { Forcing: true })
+        {
+            if (parameters.Grammar is not null)
+            {
+                throw LlmException.Invalid("'response_format' cannot be combined with a 'tool_choice' that forces a tool call", "response_format", "unsupported_parameter");
+            }
+
+            parameters = parameters with { Grammar = ToolCalling.Grammar(tools) };
+        }
+
+        return new ChatCompletionRequest(parameters, list, tools);
     }
 
     public static CompletionRequest ReadCompletion(JsonElement body)
@@ -333,9 +344,10 @@ internal static class OpenAiRequestReader
         }
 
         // An assistant turn that called tools carries no text; show the calls so the model sees what happened.
+        // They are written in the shape the tool instructions ask for (see ToolCalling), so the model sees its own replies.
         if (role == "assistant" && content.Length == 0 && message.TryGetProperty("tool_calls", out var calls) && calls.ValueKind == JsonValueKind.Array)
         {
-            content = calls.GetRawText();
+            content = ToolCalling.ReplyText(calls);
         }
 
         return new ChatMessage(role == "developer" ? "system" : role, content, String(message, "name", path + ".name"), String(message, "tool_call_id", path + ".tool_call_id"));

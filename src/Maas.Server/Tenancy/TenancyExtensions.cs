@@ -43,6 +43,7 @@ public static class TenancyExtensions
         });
         services.AddSingleton<FailedAttemptLimiter>();
         services.AddSingleton<ModelDirectory>();
+        services.AddSingleton<Payloads.PayloadLog>();
         services.AddSingleton<EndpointAccess>();
         services.AddSingleton<TenancyReadiness>();
         services.AddSingleton<AuthPipeline>();

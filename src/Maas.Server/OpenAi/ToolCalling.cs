@@ -1,0 +1,333 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Maas.Core.Llm;
+
+namespace Maas.Server.OpenAi;
+
+/// <summary>One function a chat request offers the model (<c>tools[i].function</c>).</summary>
+internal sealed record ToolFunction(string Name, string? Description, JsonElement? Parameters);
+
+/// <summary>
+/// The tools of a chat request and how the model may use them (<c>tool_choice</c>): <c>auto</c> lets it answer or
+/// call, <c>required</c> makes it call one or more, a named function makes it call that one; <c>none</c> hides them.
+/// </summary>
+internal sealed record ToolSelection(IReadOnlyList<ToolFunction> Functions, string Mode, string? Forced, bool Parallel)
+{
+    /// <summary>True when the answer must be tool calls (enforced by grammar).</summary>
+    public bool Forcing => Mode == "required" || Forced is not null;
+}
+
+/// <summary>A tool call read from the model's output.</summary>
+internal sealed record ToolCall(string Id, string Name, string Arguments);
+
+/// <summary>
+/// Function calling for models without a tool-aware chat template: the functions are described in a system message
+/// that asks for a JSON reply of one shape, <c>{"tool_calls": [{"name", "arguments"}]}</c>; a forced choice holds the
+/// model to that shape with a grammar built from the functions' parameter schemas, and a reply of that shape comes
+/// back as OpenAI <c>tool_calls</c> with <c>finish_reason: "tool_calls"</c>.
+/// </summary>
+internal static class ToolCalling
+{
+    /// <summary>The most functions one request may offer.</summary>
+    public const int MaxTools = 128;
+
+    /// <summary>Reads <c>tools</c>, <c>tool_choice</c> and <c>parallel_tool_calls</c>; null when no tool may be called.</summary>
+    public static ToolSelection? Read(JsonElement body)
+    {
+        var hasTools = body.TryGetProperty("tools", out var tools) && tools.ValueKind != JsonValueKind.Null;
+        var functions = new List<ToolFunction>();
+        if (hasTools)
+        {
+            if (tools.ValueKind != JsonValueKind.Array)
+            {
+                throw LlmException.Invalid("'tools' must be an array of {\"type\": \"function\", \"function\": {...}}", "tools");
+            }
+
+            var i = 0;
+            foreach (var tool in tools.EnumerateArray())
+            {
+                functions.Add(ReadFunction(tool, $"tools[{i++}]"));
+            }
+
+            if (functions.Count > MaxTools)
+            {
+                throw LlmException.Invalid($"'tools' holds {functions.Count} functions; at most {MaxTools} are allowed", "tools");
+            }
+
+            var duplicate = functions.GroupBy(f => f.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+            if (duplicate is not null)
+            {
+                throw LlmException.Invalid($"'tools' names the function '{duplicate.Key}' twice", "tools");
+            }
+        }
+
+        var mode = functions.Count > 0 ? "auto" : "none";
+        string? forced = null;
+        if (body.TryGetProperty("tool_choice", out var choice) && choice.ValueKind != JsonValueKind.Null)
+        {
+            switch (choice.ValueKind)
+            {
+                case JsonValueKind.String when choice.GetString() is "none" or "auto" or "required":
+                    mode = choice.GetString()!;
+                    break;
+                case JsonValueKind.Object:
+                    forced = choice.TryGetProperty("function", out var f) && f.ValueKind == JsonValueKind.Object
+                        && f.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String
+                        ? n.GetString()!
+                        : throw LlmException.Invalid("'tool_choice' as an object must be {\"type\": \"function\", \"function\": {\"name\": ...}}", "tool_choice");
+                    mode = "function";
+                    break;
+                default:
+                    throw LlmException.Invalid("'tool_choice' must be none, auto, required or {\"type\": \"function\", \"function\": {\"name\": ...}}", "tool_choice");
+            }
+
+            if (mode != "none" && functions.Count == 0)
+            {
+                throw LlmException.Invalid($"'tool_choice' is {(forced is null ? mode : "a function")}, but the request has no 'tools'", "tool_choice");
+            }
+
+            if (forced is not null && functions.All(fn => fn.Name != forced))
+            {
+                throw LlmException.Invalid($"'tool_choice' names the function '{forced}', which is not in 'tools'", "tool_choice");
+            }
+        }
+
+        var parallel = !body.TryGetProperty("parallel_tool_calls", out var p) || p.ValueKind != JsonValueKind.False;
+        return mode == "none" ? null : new ToolSelection(functions, mode, forced, parallel && forced is null);
+    }
+
+    /// <summary>The system message that describes the functions and the reply shape that calls them.</summary>
+    public static string Instructions(ToolSelection tools)
+    {
+        var s = new StringBuilder();
+        s.Append(tools.Forcing
+            ? "You must call "
+            : "You may call ");
+        s.Append(tools.Forced is { } name ? $"the function {name}" : "these functions")
+            .Append(". To call ").Append(tools.Parallel ? "one or more" : "one")
+            .Append(", reply with only this JSON and nothing else: {\"tool_calls\": [{\"name\": \"<function name>\", \"arguments\": {<the arguments its parameters describe>}}]}.");
+        if (!tools.Forcing)
+        {
+            s.Append(" If no function helps, answer in plain text.");
+        }
+
+        s.Append("\nFunctions:");
+        foreach (var f in tools.Functions.Where(f => tools.Forced is null || f.Name == tools.Forced))
+        {
+            var entry = new JsonObject { ["name"] = f.Name };
+            if (f.Description is { } d)
+            {
+                entry["description"] = d;
+            }
+
+            entry["parameters"] = f.Parameters is { } ps ? JsonNode.Parse(ps.GetRawText()) : new JsonObject { ["type"] = "object" };
+            s.Append('\n').Append(entry.ToJsonString());
+        }
+
+        return s.ToString();
+    }
+
+    /// <summary>The messages with the tool instructions added to the system message (or as one, first).</summary>
+    public static IReadOnlyList<ChatMessage> WithInstructions(IReadOnlyList<ChatMessage> messages, ToolSelection tools)
+    {
+        var instructions = Instructions(tools);
+        var list = messages.ToList();
+        if (list.Count > 0 && list[0].Role == "system")
+        {
+            list[0] = list[0] with { Content = list[0].Content + "\n\n" + instructions };
+        }
+        else
+        {
+            list.Insert(0, new ChatMessage("system", instructions));
+        }
+
+        return list;
+    }
+
+    /// <summary>The grammar that holds a forced reply to the tool-call shape, with each function's arguments schema.</summary>
+    public static string Grammar(ToolSelection tools)
+    {
+        var calls = new JsonArray();
+        foreach (var f in tools.Functions.Where(f => tools.Forced is null || f.Name == tools.Forced))
+        {
+            calls.Add(new JsonObject
+            {
+                ["type"] = "object",
+                ["properties"] = new JsonObject
+                {
+                    ["name"] = new JsonObject { ["const"] = f.Name },
+                    ["arguments"] = f.Parameters is { } ps ? JsonNode.Parse(ps.GetRawText()) : new JsonObject { ["type"] = "object" },
+                },
+                ["required"] = new JsonArray("name", "arguments"),
+                ["additionalProperties"] = false,
+            });
+        }
+
+        var array = new JsonObject { ["type"] = "array", ["items"] = new JsonObject { ["anyOf"] = calls }, ["minItems"] = 1 };
+        if (!tools.Parallel)
+        {
+            array["maxItems"] = 1;
+        }
+
+        var schema = new JsonObject
+        {
+            ["type"] = "object",
+            ["properties"] = new JsonObject { ["tool_calls"] = array },
+            ["required"] = new JsonArray("tool_calls"),
+            ["additionalProperties"] = false,
+        };
+        try
+        {
+            using var document = JsonDocument.Parse(schema.ToJsonString());
+            return JsonSchemaGrammar.FromSchema(document.RootElement);
+        }
+        catch (LlmException e)
+        {
+            // The schema problem is in a function's parameters: say so, under the parameter the caller wrote.
+            throw LlmException.Invalid(e.Message.Replace("response_format json_schema", "tools parameters", StringComparison.Ordinal), "tools", e.Code);
+        }
+    }
+
+    /// <summary>
+    /// Reads a reply as tool calls when it is exactly the tool-call shape naming offered functions; null when it is
+    /// an ordinary answer.
+    /// </summary>
+    public static IReadOnlyList<ToolCall>? Parse(string text, ToolSelection tools)
+    {
+        var trimmed = text.Trim();
+        if (!trimmed.StartsWith('{'))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(trimmed);
+            if (!document.RootElement.TryGetProperty("tool_calls", out var array) || array.ValueKind != JsonValueKind.Array || array.GetArrayLength() == 0)
+            {
+                return null;
+            }
+
+            var calls = new List<ToolCall>();
+            foreach (var call in array.EnumerateArray())
+            {
+                if (call.ValueKind != JsonValueKind.Object
+                    || !call.TryGetProperty("name", out var name) || name.ValueKind != JsonValueKind.String
+                    || tools.Functions.All(f => f.Name != name.GetString()))
+                {
+                    return null;
+                }
+
+                var arguments = call.TryGetProperty("arguments", out var a) ? a.GetRawText() : "{}";
+                calls.Add(new ToolCall("call_" + Guid.NewGuid().ToString("N")[..24], name.GetString()!, arguments));
+            }
+
+            return calls;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>An assistant turn's OpenAI <c>tool_calls</c> as the reply text that would have made them.</summary>
+    public static string ReplyText(JsonElement toolCalls)
+    {
+        var array = new JsonArray();
+        foreach (var call in toolCalls.EnumerateArray())
+        {
+            if (call.ValueKind != JsonValueKind.Object || !call.TryGetProperty("function", out var f) || f.ValueKind != JsonValueKind.Object)
+            {
+                continue;
+            }
+
+            var name = f.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : null;
+            JsonNode? arguments = null;
+            if (f.TryGetProperty("arguments", out var a))
+            {
+                try
+                {
+                    arguments = a.ValueKind == JsonValueKind.String ? JsonNode.Parse(a.GetString()!) : JsonNode.Parse(a.GetRawText());
+                }
+                catch (JsonException)
+                {
+                    arguments = a.ValueKind == JsonValueKind.String ? a.GetString() : null;
+                }
+            }
+
+            array.Add(new JsonObject { ["name"] = name, ["arguments"] = arguments ?? new JsonObject() });
+        }
+
+        return new JsonObject { ["tool_calls"] = array }.ToJsonString();
+    }
+
+    /// <summary>True while a streamed reply may still turn out to be tool calls (so its text is held back).</summary>
+    public static bool MayBeToolCall(string textSoFar)
+    {
+        foreach (var c in textSoFar)
+        {
+            if (!char.IsWhiteSpace(c))
+            {
+                return c == '{';
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Writes <c>tool_calls</c> as OpenAI's message (and, with indexes, delta) shape.</summary>
+    public static void Write(Utf8JsonWriter json, IReadOnlyList<ToolCall> calls, bool delta)
+    {
+        json.WriteStartArray("tool_calls");
+        for (var i = 0; i < calls.Count; i++)
+        {
+            json.WriteStartObject();
+            if (delta)
+            {
+                json.WriteNumber("index", i);
+            }
+
+            json.WriteString("id", calls[i].Id);
+            json.WriteString("type", "function");
+            json.WriteStartObject("function");
+            json.WriteString("name", calls[i].Name);
+            json.WriteString("arguments", calls[i].Arguments);
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+    }
+
+    private static ToolFunction ReadFunction(JsonElement tool, string path)
+    {
+        if (tool.ValueKind != JsonValueKind.Object
+            || !tool.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String || type.GetString() != "function")
+        {
+            throw LlmException.Invalid($"'{path}' must be {{\"type\": \"function\", \"function\": {{...}}}}: only function tools are supported", "tools");
+        }
+
+        if (!tool.TryGetProperty("function", out var function) || function.ValueKind != JsonValueKind.Object)
+        {
+            throw LlmException.Invalid($"'{path}.function' is required", "tools");
+        }
+
+        var name = function.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! : "";
+        if (name.Length is 0 or > 64 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-'))
+        {
+            throw LlmException.Invalid($"'{path}.function.name' must be 1-64 letters, digits, underscores or dashes", "tools");
+        }
+
+        var description = function.TryGetProperty("description", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString() : null;
+        JsonElement? parameters = null;
+        if (function.TryGetProperty("parameters", out var ps) && ps.ValueKind != JsonValueKind.Null)
+        {
+            parameters = ps.ValueKind == JsonValueKind.Object
+                ? ps.Clone()
+                : throw LlmException.Invalid($"'{path}.function.parameters' must be a JSON schema object", "tools");
+        }
+
+        return new ToolFunction(name, description, parameters);
+    }
+}

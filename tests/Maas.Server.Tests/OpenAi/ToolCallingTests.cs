@@ -1,0 +1,143 @@
+#pragma warning disable OPENAI001 // ChatCompletionOptions.Seed is marked as evaluation-only in the client; the API has it.
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Maas.Testing;
+using OpenAI.Chat;
+
+namespace Maas.Server.Tests.OpenAi;
+
+/// <summary>Function calling with the official client: forced calls hold to the functions' schemas, history with tool turns is accepted, bad tools are 400.</summary>
+[Collection(LlmServerCollection.Name)]
+public sealed class ToolCallingTests(LlmServerFixture fixture)
+{
+    private const string Tiny = LlmServerFixture.TinyFile;
+
+    private static readonly string WeatherSchema = """
+        {"type": "object",
+         "properties": {"city": {"enum": ["Paris", "Oslo", "Lima"]}, "unit": {"enum": ["c", "f"]}, "days": {"type": "integer"}},
+         "required": ["city", "unit", "days"], "additionalProperties": false}
+        """;
+
+    private static readonly ChatTool Weather = ChatTool.CreateFunctionTool("get_weather", "Weather forecast for a city", BinaryData.FromString(WeatherSchema));
+
+    private static readonly ChatTool Time = ChatTool.CreateFunctionTool(
+        "get_time", "The time in a city", BinaryData.FromString("""{"type": "object", "properties": {"city": {"enum": ["Paris", "Oslo"]}}, "required": ["city"], "additionalProperties": false}"""));
+
+    private static void AssertWeatherArguments(string arguments)
+    {
+        using var doc = JsonDocument.Parse(arguments);
+        var root = doc.RootElement;
+        Assert.Equal(["city", "unit", "days"], root.EnumerateObject().Select(p => p.Name));
+        Assert.Contains(root.GetProperty("city").GetString(), new[] { "Paris", "Oslo", "Lima" });
+        Assert.Contains(root.GetProperty("unit").GetString(), new[] { "c", "f" });
+        Assert.True(root.GetProperty("days").TryGetInt64(out _), arguments);
+    }
+
+    [SharedModelFact(Tiny)]
+    public async Task A_required_tool_choice_answers_with_calls_whose_arguments_fit_the_schema()
+    {
+        var chat = fixture.OpenAi.GetChatClient("tiny");
+        var options = new ChatCompletionOptions
+        {
+            MaxOutputTokenCount = 250,
+            Seed = 3,
+            Tools = { Weather, Time },
+            ToolChoice = ChatToolChoice.CreateRequiredChoice(),
+            AllowParallelToolCalls = false,
+        };
+        ChatCompletion completion = await chat.CompleteChatAsync([new UserChatMessage("What is the weather in Oslo?")], options);
+
+        Assert.Equal(ChatFinishReason.ToolCalls, completion.FinishReason);
+        var call = Assert.Single(completion.ToolCalls);
+        Assert.StartsWith("call_", call.Id, StringComparison.Ordinal);
+        Assert.Contains(call.FunctionName, new[] { "get_weather", "get_time" });
+        if (call.FunctionName == "get_weather")
+        {
+            AssertWeatherArguments(call.FunctionArguments.ToString());
+        }
+        else
+        {
+            using var doc = JsonDocument.Parse(call.FunctionArguments.ToString());
+            Assert.Contains(doc.RootElement.GetProperty("city").GetString(), new[] { "Paris", "Oslo" });
+        }
+    }
+
+    [SharedModelFact(Tiny)]
+    public async Task A_named_function_is_the_one_called_also_when_streamed()
+    {
+        var chat = fixture.OpenAi.GetChatClient("tiny");
+        var options = new ChatCompletionOptions
+        {
+            MaxOutputTokenCount = 300,
+            Seed = 5,
+            Tools = { Time, Weather },
+            ToolChoice = ChatToolChoice.CreateFunctionChoice("get_weather"),
+        };
+        ChatCompletion whole = await chat.CompleteChatAsync([new UserChatMessage("Weather?")], options);
+        var call = Assert.Single(whole.ToolCalls);
+        Assert.Equal("get_weather", call.FunctionName);
+        AssertWeatherArguments(call.FunctionArguments.ToString());
+
+        var name = new StringBuilder();
+        var arguments = new StringBuilder();
+        ChatFinishReason? finish = null;
+        var content = new StringBuilder();
+        await foreach (var update in chat.CompleteChatStreamingAsync([new UserChatMessage("Weather?")], options))
+        {
+            foreach (var part in update.ContentUpdate)
+            {
+                content.Append(part.Text);
+            }
+
+            foreach (var tool in update.ToolCallUpdates)
+            {
+                name.Append(tool.FunctionName);
+                arguments.Append(tool.FunctionArgumentsUpdate?.ToString());
+            }
+
+            finish ??= update.FinishReason;
+        }
+
+        Assert.Equal(ChatFinishReason.ToolCalls, finish);
+        Assert.Equal("", content.ToString());
+        Assert.Equal("get_weather", name.ToString());
+        AssertWeatherArguments(arguments.ToString());
+
+        // Greedy and seeded the same way: the streamed call is the whole one.
+        Assert.Equal(call.FunctionArguments.ToString(), arguments.ToString());
+    }
+
+    [SharedModelFact(Tiny)]
+    public async Task A_history_with_a_tool_call_and_its_result_continues_the_chat()
+    {
+        var chat = fixture.OpenAi.GetChatClient("tiny");
+        List<ChatMessage> messages =
+        [
+            new UserChatMessage("Weather in Paris?"),
+            new AssistantChatMessage([ChatToolCall.CreateFunctionToolCall("call_1", "get_weather", BinaryData.FromString("""{"city":"Paris","unit":"c","days":1}"""))]),
+            new ToolChatMessage("call_1", """{"forecast": "sunny", "high": 21}"""),
+        ];
+        ChatCompletion completion = await chat.CompleteChatAsync(messages, new ChatCompletionOptions { MaxOutputTokenCount = 5, Tools = { Weather } });
+        Assert.Contains(completion.FinishReason, new[] { ChatFinishReason.Stop, ChatFinishReason.Length, ChatFinishReason.ToolCalls });
+        Assert.True(completion.Usage.InputTokenCount > 40, "the tool instructions, the call and its result are in the prompt");
+    }
+
+    [Theory]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":{}}""", "tools")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"retrieval"}]}""", "tools")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"bad name!"}}]}""", "tools")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"name":"f"}}]}""", "tools")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tool_choice":"required"}""", "tool_choice")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"sometimes"}""", "tool_choice")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}}""", "tool_choice")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"s":{"type":"string","pattern":"^a+$"}}}}}],"tool_choice":"required"}""", "tools")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"required","response_format":{"type":"json_object"}}""", "response_format")]
+    public async Task Bad_tools_are_400_naming_the_parameter(string json, string param)
+    {
+        var (status, body) = await fixture.PostAsync("/v1/chat/completions", json);
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status}: {body}");
+        using var doc = JsonDocument.Parse(body);
+        Assert.Equal(param, doc.RootElement.GetProperty("error").GetProperty("param").GetString());
+    }
+}
