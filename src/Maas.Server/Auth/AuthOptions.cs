@@ -87,4 +87,10 @@ public sealed class UsageOptions
     /// <summary>How often keys' last-used times are written, in seconds.</summary>
     [Range(0.1, 3_600)]
     public double LastUsedFlushSeconds { get; set; } = 10;
+
+    /// <summary>
+    /// Also count requests, tokens and compute per tenant in /metrics (a <c>tenant</c> label). Off by default: every
+    /// tenant adds series, so turn it on only where tenants are few.
+    /// </summary>
+    public bool TenantMetrics { get; set; }
 }

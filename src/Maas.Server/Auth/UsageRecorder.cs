@@ -18,6 +18,7 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(500);
 
     private readonly ITenancyStore _store;
+    private readonly Tenancy.TenantMetrics? _tenantMetrics;
     private readonly LimitTracker _tracker;
     private readonly TimeProvider _time;
     private readonly UsageOptions _options;
@@ -33,8 +34,9 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
     private int _disposed;
 
     /// <summary>Creates the recorder.</summary>
-    public UsageRecorder(ITenancyStore store, LimitTracker tracker, TimeProvider time, IOptions<UsageOptions> options, IOptions<LimitsOptions> limits, ILogger<UsageRecorder> logger)
+    public UsageRecorder(ITenancyStore store, LimitTracker tracker, TimeProvider time, IOptions<UsageOptions> options, IOptions<LimitsOptions> limits, ILogger<UsageRecorder> logger, Tenancy.TenantMetrics? tenantMetrics = null)
     {
+        _tenantMetrics = tenantMetrics;
         _store = store;
         _tracker = tracker;
         _time = time;
@@ -63,6 +65,7 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
     /// <summary>Queues a finished request's usage and counts its cost against the budgets at once.</summary>
     public void Record(UsageRecord record, LimitCounters? key, LimitCounters tenant)
     {
+        _tenantMetrics?.Record(record);
         _tracker.AddPending(key, tenant, record.TotalTokens, record.ComputeMs);
         if (!_channel.Writer.TryWrite(record))
         {
