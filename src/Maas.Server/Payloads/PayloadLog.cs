@@ -1,7 +1,9 @@
+using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Text;
 using Maas.Core.Serving;
 using Maas.Server.Auth;
+using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Payloads;
 
@@ -10,7 +12,7 @@ namespace Maas.Server.Payloads;
 /// <c>log_payloads: true</c> and for no others: payloads may hold personal data, so the default is never.
 /// Entries go to the <c>Maas.Payloads</c> category, one per request and direction, cut at <c>Maas:Logging:PayloadMaxChars</c>.
 /// </summary>
-public sealed class PayloadLog(ModelDirectory models, ILoggerFactory loggers, IConfiguration configuration)
+public sealed class PayloadLog(ModelDirectory models, ILoggerFactory loggers, IOptions<PayloadLogOptions> options)
 {
     /// <summary>The log category of payload entries.</summary>
     public const string Category = "Maas.Payloads";
@@ -18,7 +20,7 @@ public sealed class PayloadLog(ModelDirectory models, ILoggerFactory loggers, IC
     private const int ValuesPerTensor = 64;
 
     private readonly ILogger _log = loggers.CreateLogger(Category);
-    private readonly int _maxChars = configuration.GetValue("Maas:Logging:PayloadMaxChars", 16_384);
+    private readonly int _maxChars = options.Value.PayloadMaxChars;
 
     /// <summary>True when the model's payloads are to be logged (the answer is cached with the model's access entry).</summary>
     public ValueTask<bool> IsOnAsync(string model, CancellationToken cancellationToken) =>
@@ -85,4 +87,15 @@ public sealed class PayloadLog(ModelDirectory models, ILoggerFactory loggers, IC
 
         return list;
     }
+}
+
+/// <summary>Payload log settings, bound from "Maas:Logging".</summary>
+public sealed class PayloadLogOptions
+{
+    /// <summary>The configuration section these options bind from.</summary>
+    public const string Section = "Maas:Logging";
+
+    /// <summary>The longest payload entry, in characters; longer ones are cut and say their full length.</summary>
+    [Range(256, 100_000_000)]
+    public int PayloadMaxChars { get; set; } = 16_384;
 }

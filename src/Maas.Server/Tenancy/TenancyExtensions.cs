@@ -43,6 +43,7 @@ public static class TenancyExtensions
         });
         services.AddSingleton<FailedAttemptLimiter>();
         services.AddSingleton<ModelDirectory>();
+        services.AddOptions<Payloads.PayloadLogOptions>().Bind(configuration.GetSection(Payloads.PayloadLogOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<Payloads.PayloadLog>();
         services.AddSingleton<EndpointAccess>();
         services.AddSingleton<TenancyReadiness>();
