@@ -80,6 +80,7 @@ foreach (var (_, w) in servers)
 }
 
 var results = new List<ScenarioResult>();
+var loadBefore = LoadAverage();
 var systemPrompt = ChatWorkload.SystemPrompt(400);
 var scenarios = new List<(string Name, int Concurrency, int Requests, string? System)>
 {
@@ -133,7 +134,7 @@ catch (IOException)
 {
 }
 
-var section = Report.Markdown(results, modelOptions, threads, slots, contextPerSlot, maxTokens, rounds, engines);
+var section = Report.Markdown(results, modelOptions, threads, slots, contextPerSlot, maxTokens, rounds, engines, $"{loadBefore} at the start, {LoadAverage()} at the end");
 Console.WriteLine(section);
 if (!argsList.Contains("--no-write"))
 {
@@ -198,6 +199,9 @@ static int FreePort()
     l.Start();
     return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
 }
+
+// The 1-minute load average (Linux): how busy the shared machine was, for reading the ratios.
+static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "n/a";
 
 static string FindRepoRoot()
 {

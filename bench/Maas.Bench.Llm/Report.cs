@@ -10,7 +10,7 @@ public static class Report
     private const string Start = "<!-- maas-bench-llm:start -->";
     private const string End = "<!-- maas-bench-llm:end -->";
 
-    public static string Markdown(IReadOnlyList<ScenarioResult> results, GgufLlamaModelOptions model, int threads, int slots, int contextPerSlot, int maxTokens, int rounds, string engineStats)
+    public static string Markdown(IReadOnlyList<ScenarioResult> results, GgufLlamaModelOptions model, int threads, int slots, int contextPerSlot, int maxTokens, int rounds, string engineStats, string load)
     {
         var s = new StringBuilder();
         s.AppendLine(Start);
@@ -54,10 +54,15 @@ public static class Report
         }
 
         s.AppendLine();
-        s.AppendLine("Notes: the machine is shared and noisy; the same server varies by 10-20% between rounds, so ratios near 1.0 are within noise. "
-            + "What differs by construction: MaaS keeps one unified KV cache for all slots (prefixes shared across slots by metadata; it costs about 1 ms per decode "
-            + "at this size against llama-server's per-slot caches), and its llama.cpp binding does not yet attach a persistent ggml thread pool "
-            + "(`llama_attach_threadpool`), so every decode starts and joins its worker threads, which hurts most when other processes compete for the cores. "
+        s.AppendLine(Inv($"Notes: the machine is shared and noisy (1-minute load average {load}); the same server varies by 10-20% between rounds, so ratios near 1.0 are within noise. ")
+            + "Both servers compute on persistent ggml thread pools: MaaS attaches one to each llama.cpp context (`llama_attach_threadpool`, ggml's default "
+            + "polling, as llama-server does), so a decode no longer starts and joins its worker threads. "
+            + "What still differs by construction: MaaS keeps one unified KV cache for all slots (prefixes shared across slots by metadata, which the "
+            + "shared-prompt scenario relies on; the CPU flash attention skips the masked cells of other slots, so this costs about 1 ms per decode); "
+            + "MaaS runs in the benchmark's process next to the load generator, and its per-token work (sampling, the managed HTTP/SSE stack, JSON per chunk) "
+            + "competes on 2 cores with ggml's two workers, which spin at every graph barrier, so a preempted worker stalls the step; this weighs most at 1 stream, "
+            + "where steps are shortest; and MaaS loads node-llama-cpp's prebuilt CPU backend (the best x86-64 variant ggml picks at run time) while "
+            + "llama-server is compiled for this CPU (`GGML_NATIVE`). "
             + "MaaS decodes new prompts one per step (more only while the step holds few prompt tokens), so a burst of requests gets first tokens in arrival order "
             + "rather than all after one long step: hence the lower TTFT p50 at 8 and 16 streams.");
         s.AppendLine();

@@ -42,7 +42,8 @@ internal sealed class BenchReport(BenchOptions options)
         md.AppendLine("use a lean HTTP/1.1 keep-alive client in the benchmark (one connection each, requests built once, like wrk), so the");
         md.AppendLine("load generator takes little of the shared CPU; gRPC clients use .NET's HttpClient over HTTP/2. In-process rows run the");
         md.AppendLine("same model file on ONNX Runtime with the same sessions, threads and session settings as the server, callers waiting");
-        md.AppendLine("for a free session the way requests wait for an instance.");
+        md.AppendLine("for a free session the way requests wait for an instance. \"Server CPU\" is the CPU time (user + system) the server");
+        md.AppendLine("process used per completed call over the measured window: less sensitive to the machine's noise than throughput.");
         foreach (var r in _results)
         {
             md.AppendLine();
@@ -52,11 +53,12 @@ internal sealed class BenchReport(BenchOptions options)
             if (r.Medians.Count > 0)
             {
                 md.AppendLine();
-                md.AppendLine("| mode | clients | inferences/s | p50 ms | p99 ms |");
-                md.AppendLine("| --- | ---: | ---: | ---: | ---: |");
+                md.AppendLine("| mode | clients | inferences/s | p50 ms | p99 ms | server CPU µs/call |");
+                md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: |");
                 foreach (var m in r.Medians)
                 {
-                    md.AppendLine(CultureInfo.InvariantCulture, $"| {m.Mode} | {m.Clients} | {m.PerSecond:0.0} | {m.P50Ms:0.000} | {m.P99Ms:0.000} |");
+                    var cpu = m.ServerCpuUsPerCall > 0 ? m.ServerCpuUsPerCall.ToString("0.0", CultureInfo.InvariantCulture) : "-";
+                    md.AppendLine(CultureInfo.InvariantCulture, $"| {m.Mode} | {m.Clients} | {m.PerSecond:0.0} | {m.P50Ms:0.000} | {m.P99Ms:0.000} | {cpu} |");
                 }
             }
 

@@ -2,7 +2,7 @@ using System.Globalization;
 using Maas.Bench;
 
 // maas bench: ONNX serving throughput and latency, the server next to ONNX Runtime in process.
-//   dotnet run -c Release --project bench/Maas.Bench [-- --seconds 4 --rounds 3 --only ultraface,batching,latency]
+//   dotnet run -c Release --project bench/Maas.Bench [-- --seconds 4 --rounds 3 --only ultraface,batching,latency,overhead --write no]
 // "serve" is the child-process mode the benchmark starts the server in.
 if (args.Length > 0 && args[0] == "serve")
 {
@@ -31,13 +31,21 @@ await using (var server = await ServerProcess.StartAsync(options))
     }
 }
 
+if (options.Runs("overhead"))
+{
+    report.Add(await Scenarios.ObservabilityOverheadAsync(options));
+}
+
 if (Directory.Exists(Scenarios.ScratchFolder))
 {
     Directory.Delete(Scenarios.ScratchFolder, recursive: true);
 }
 
-report.Write();
-Console.WriteLine($"wrote {options.JsonPath} and the ONNX serving section of {options.DocsPath}");
+if (options.Write)
+{
+    report.Write();
+    Console.WriteLine($"wrote {options.JsonPath} and the ONNX serving section of {options.DocsPath}");
+}
 return 0;
 
 /// <summary>Command-line settings of the benchmark.</summary>
@@ -47,9 +55,12 @@ internal sealed record BenchOptions
 
     public int Rounds { get; init; } = 3;
 
-    public HashSet<string> Only { get; init; } = ["latency", "batching", "ultraface"];
+    public HashSet<string> Only { get; init; } = ["latency", "batching", "ultraface", "overhead"];
 
     public string RepoRoot { get; init; } = FindRepoRoot();
+
+    /// <summary>False for trial runs (--write no): results go to the console only.</summary>
+    public bool Write { get; init; } = true;
 
     public string JsonPath => Path.Combine(RepoRoot, "bench", "results", "onnx-serving.json");
 
@@ -67,7 +78,8 @@ internal sealed record BenchOptions
                 "--seconds" => options with { Seconds = double.Parse(args[i + 1], CultureInfo.InvariantCulture) },
                 "--rounds" => options with { Rounds = int.Parse(args[i + 1], CultureInfo.InvariantCulture) },
                 "--only" => options with { Only = [.. args[i + 1].Split(',')] },
-                _ => throw new ArgumentException($"unknown option {args[i]}; use --seconds, --rounds, --only"),
+                "--write" => options with { Write = args[i + 1] != "no" },
+                _ => throw new ArgumentException($"unknown option {args[i]}; use --seconds, --rounds, --only, --write"),
             };
         }
 

@@ -4,7 +4,7 @@ using Maas.Core.Formats.Onnx;
 namespace Maas.Bench;
 
 /// <summary>Medians over the alternating rounds of one mode.</summary>
-internal sealed record ModeSummary(string Mode, int Clients, double PerSecond, double P50Ms, double P99Ms, long Errors);
+internal sealed record ModeSummary(string Mode, int Clients, double PerSecond, double P50Ms, double P99Ms, long Errors, double ServerCpuUsPerCall);
 
 /// <summary>One scenario's rounds, medians, extra numbers and the verdict against its target.</summary>
 internal sealed record ScenarioResult(
@@ -37,7 +37,7 @@ internal static class Scenarios
             ("server, REST binary", Clients.RestBinary(server.Http, "mlp-latency", "input", [1, 512], row)),
             ("server, gRPC", Clients.Grpc(server.Grpc, "mlp-latency", "input", [1, 512], row)),
         };
-        var rounds = await AlternateAsync(modes, clients: 1, options);
+        var rounds = await AlternateAsync(server, modes, clients: 1, options);
         var medians = Summarize(rounds);
         var added = medians[1].P50Ms - medians[0].P50Ms;
         var addedGrpc = medians[2].P50Ms - medians[0].P50Ms;
@@ -66,10 +66,12 @@ internal static class Scenarios
             ("dynamic batching off", Clients.RestBinary(server.Http, "mlp-unbatched", "input", [1, 512], row)),
             ("in-process, one row per run", local.CallAsync),
         };
-        var rounds = await AlternateAsync(modes, clients: 16, options);
+        var rounds = await AlternateAsync(server, modes, clients: 16, options);
         var medians = Summarize(rounds);
         var stats = await server.StatsAsync("mlp-batched");
         var averageBatch = stats.GetProperty("inference_count").GetDouble() / Math.Max(1, stats.GetProperty("execution_count").GetDouble());
+        Console.WriteLine("  batches run (size x count): " + string.Join(" ", stats.GetProperty("batch_stats").EnumerateArray()
+            .Select(b => $"{b.GetProperty("batch_size").GetInt64()}x{b.GetProperty("compute_infer").GetProperty("count").GetInt64()}")));
         var ratio = medians[0].PerSecond / Math.Max(1e-9, medians[1].PerSecond);
         return new ScenarioResult(
             "batching",
@@ -106,7 +108,7 @@ internal static class Scenarios
             ("server, gRPC", Clients.Grpc(server.Grpc, "ultraface", "input", [1, 3, 240, 320], raw)),
             ("server, REST JSON", Clients.RestJson(server.Http, "ultraface", "input", [1, 3, 240, 320], values)),
         };
-        var rounds = await AlternateAsync(modes, clients: 8, options);
+        var rounds = await AlternateAsync(server, modes, clients: 8, options);
         var medians = Summarize(rounds);
         var ratio = medians[1].PerSecond / Math.Max(1e-9, medians[0].PerSecond);
         return new ScenarioResult(
@@ -119,8 +121,92 @@ internal static class Scenarios
             ratio >= 0.8);
     }
 
+    /// <summary>
+    /// What metrics and tracing cost: the batching scenario's load (16 clients, REST binary, batching on) against two
+    /// servers that differ only in Maas:Observability. "On": metrics recorded and /metrics scraped every second
+    /// (while it is measured), tracing on with every span sampled and recorded by an in-process listener. "Off":
+    /// both switches off. Rounds alternate; the medians are compared.
+    /// </summary>
+    public static async Task<ScenarioResult> ObservabilityOverheadAsync(BenchOptions options)
+    {
+        var (_, bytes) = WriteMlp("mlp-overhead");
+        var config = new { max_batch_size = 32, max_queue_delay_ms = 0, instance_count = 1, threads = Threads };
+        await using var on = await ServerProcess.StartAsync(options, "--Maas:Observability:Metrics=true", "--Maas:Observability:Tracing=true", ServerProcess.TraceListenerFlag);
+        await using var off = await ServerProcess.StartAsync(options, "--Maas:Observability:Metrics=false", "--Maas:Observability:Tracing=false");
+        await on.RegisterAsync("mlp", bytes, config);
+        await off.RegisterAsync("mlp", bytes, config);
+        var row = Floats(512, seed: 3);
+        var modes = new (string Mode, ServerProcess Server, bool Scrape)[] { ("metrics + tracing on", on, true), ("metrics + tracing off", off, false) };
+        var calls = modes.Select(m => Clients.RestBinary(m.Server.Http, "mlp", "input", [1, 512], row)).ToArray();
+        long scrapes = 0;
+        async Task<Measurement> MeasureAsync(int i, double seconds)
+        {
+            using var stop = new CancellationTokenSource();
+            var scraper = modes[i].Scrape ? Task.Run(async () =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    using var scrape = await modes[i].Server.Client.GetAsync("/metrics", CancellationToken.None);
+                    scrape.EnsureSuccessStatusCode();
+                    _ = await scrape.Content.ReadAsByteArrayAsync(CancellationToken.None);
+                    Interlocked.Increment(ref scrapes);
+                    await Task.Delay(1000, stop.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+                }
+            }) : Task.CompletedTask;
+            try
+            {
+                return await LoadGenerator.RunAsync(modes[i].Mode, 16, seconds, calls[i], serverCpu: modes[i].Server.CpuTime);
+            }
+            finally
+            {
+                await stop.CancelAsync();
+                await scraper;
+            }
+        }
+
+        for (var i = 0; i < modes.Length; i++)
+        {
+            await MeasureAsync(i, Math.Max(1, options.Seconds / 2));
+        }
+
+        var rounds = new List<Measurement>();
+        for (var r = 0; r < options.Rounds; r++)
+        {
+            // Alternate which server goes first, so a drift within a round favours neither.
+            foreach (var i in r % 2 == 0 ? new[] { 0, 1 } : [1, 0])
+            {
+                var m = await MeasureAsync(i, options.Seconds);
+                Console.WriteLine($"  round {r + 1}: {m.Mode,-26} {m.PerSecond,9:0.0}/s  p50 {m.P50Ms,8:0.000} ms  p99 {m.P99Ms,8:0.000} ms  server cpu {m.ServerCpuUsPerCall,6:0.0} us/call{(m.Errors > 0 ? $"  errors {m.Errors}" : "")}");
+                rounds.Add(m);
+            }
+        }
+
+        var medians = Summarize(rounds);
+        var onMedian = medians.Single(m => m.Mode == modes[0].Mode);
+        var offMedian = medians.Single(m => m.Mode == modes[1].Mode);
+        var loss = 1 - (onMedian.PerSecond / Math.Max(1e-9, offMedian.PerSecond));
+        var cpuOn = onMedian.ServerCpuUsPerCall;
+        var cpuOff = offMedian.ServerCpuUsPerCall;
+        return new ScenarioResult(
+            "overhead",
+            $"Metrics and tracing on vs off: MLP 512-1024-1024-10, 16 clients, REST binary, max batch 32, 1 instance x {Threads} threads; two servers alternating, "
+            + "\"on\" with /metrics scraped every second while measured and every span (ASP.NET Core request, queue, batch, engine run) sampled and recorded by an in-process ActivityListener, "
+            + "\"off\" with Maas:Observability:Metrics=false and Maas:Observability:Tracing=false",
+            rounds,
+            medians,
+            new Dictionary<string, double>
+            {
+                ["throughput_loss_percent"] = loss * 100,
+                ["server_cpu_us_per_call_on"] = cpuOn,
+                ["server_cpu_us_per_call_off"] = cpuOff,
+                ["metrics_scrapes"] = scrapes,
+            },
+            "metrics and tracing cost under 3% of throughput",
+            loss < 0.03);
+    }
+
     // Measures every mode once per round, rounds one after another, so drifts of a noisy machine hit all modes alike.
-    private static async Task<List<Measurement>> AlternateAsync((string Mode, Func<int, CancellationToken, Task<bool>> Call)[] modes, int clients, BenchOptions options)
+    private static async Task<List<Measurement>> AlternateAsync(ServerProcess server, (string Mode, Func<int, CancellationToken, Task<bool>> Call)[] modes, int clients, BenchOptions options)
     {
         // A warm-up pass per mode first: JIT, connection pools, and ONNX Runtime's per-shape plans (one per batch size).
         foreach (var (mode, call) in modes)
@@ -133,8 +219,8 @@ internal static class Scenarios
         {
             foreach (var (mode, call) in modes)
             {
-                var m = await LoadGenerator.RunAsync(mode, clients, options.Seconds, call);
-                Console.WriteLine($"  round {r + 1}: {mode,-26} {m.PerSecond,9:0.0}/s  p50 {m.P50Ms,8:0.000} ms  p99 {m.P99Ms,8:0.000} ms{(m.Errors > 0 ? $"  errors {m.Errors}" : "")}");
+                var m = await LoadGenerator.RunAsync(mode, clients, options.Seconds, call, serverCpu: mode.StartsWith("in-process", StringComparison.Ordinal) ? null : server.CpuTime);
+                Console.WriteLine($"  round {r + 1}: {mode,-26} {m.PerSecond,9:0.0}/s  p50 {m.P50Ms,8:0.000} ms  p99 {m.P99Ms,8:0.000} ms  server cpu {m.ServerCpuUsPerCall,6:0.0} us/call{(m.Errors > 0 ? $"  errors {m.Errors}" : "")}");
                 rounds.Add(m);
             }
         }
@@ -149,7 +235,8 @@ internal static class Scenarios
             Median(g.Select(m => m.PerSecond)),
             Median(g.Select(m => m.P50Ms)),
             Median(g.Select(m => m.P99Ms)),
-            g.Sum(m => m.Errors))).ToList();
+            g.Sum(m => m.Errors),
+            Median(g.Select(m => m.ServerCpuUsPerCall)))).ToList();
 
     private static double Median(IEnumerable<double> values)
     {

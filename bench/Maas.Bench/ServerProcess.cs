@@ -30,17 +30,33 @@ internal sealed class ServerProcess : IAsyncDisposable
 
     public HttpClient Client { get; }
 
+    /// <summary>The CPU time the server process has used so far (user and system).</summary>
+    public TimeSpan CpuTime()
+    {
+        _process.Refresh();
+        return _process.TotalProcessorTime;
+    }
+
     /// <summary>The child's entry: runs the real server app until stdin closes.</summary>
     public static async Task ServeAsync(string[] args)
     {
-        var app = MaasApp.Create(args);
+        // --trace-listener: record every span in process, as an exporter would (minus sending them anywhere).
+        using var listener = args.Contains(TraceListenerFlag) ? SpanCounter.Start() : null;
+        var app = MaasApp.Create([.. args.Where(a => a != TraceListenerFlag)]);
         await app.StartAsync();
         Console.WriteLine("READY");
         await Console.In.ReadToEndAsync(); // the parent closes stdin to stop us
         await app.StopAsync();
+        if (listener is not null)
+        {
+            Console.Error.WriteLine($"spans recorded: {SpanCounter.Recorded}");
+        }
     }
 
-    public static async Task<ServerProcess> StartAsync(BenchOptions options)
+    /// <summary>The serve-mode flag that turns the in-process span listener on.</summary>
+    public const string TraceListenerFlag = "--trace-listener";
+
+    public static async Task<ServerProcess> StartAsync(BenchOptions options, params string[] extraArgs)
     {
         var dataDir = Directory.CreateTempSubdirectory("maas-bench-").FullName;
         var httpPort = FreePort();
@@ -63,7 +79,7 @@ internal sealed class ServerProcess : IAsyncDisposable
             "serve", "--urls", $"http://127.0.0.1:{httpPort}",
             $"--Maas:DataDir={dataDir}", $"--Maas:Inference:GrpcUrl=http://127.0.0.1:{grpcPort}",
             "--Maas:Inference:Demo=false", "--Logging:LogLevel:Default=Warning", $"--Maas:Auth:AdminKey={AdminKey}",
-        })
+        }.Concat(extraArgs))
         {
             info.ArgumentList.Add(a);
         }
@@ -138,5 +154,41 @@ internal sealed class ServerProcess : IAsyncDisposable
         using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
         return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>
+/// An ActivityListener that samples every span of MaaS and ASP.NET Core (all data, recorded) and counts the stopped
+/// ones: the in-process part of what a tracing exporter costs, without a collector on the shared cores.
+/// </summary>
+internal static class SpanCounter
+{
+    private static long s_recorded;
+
+    public static long Recorded => Interlocked.Read(ref s_recorded);
+
+    public static ActivityListener Start()
+    {
+        var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name is "Maas" or "Microsoft.AspNetCore",
+            Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = static activity =>
+            {
+                // Touch what an exporter reads: name, times, tags.
+                var tags = 0;
+                foreach (var _ in activity.TagObjects)
+                {
+                    tags++;
+                }
+
+                if (activity.Duration >= TimeSpan.Zero && activity.DisplayName.Length + tags >= 0)
+                {
+                    Interlocked.Increment(ref s_recorded);
+                }
+            },
+        };
+        ActivitySource.AddActivityListener(listener);
+        return listener;
     }
 }

@@ -7,6 +7,9 @@ namespace Maas.Runtimes.Llama;
 /// <remarks>Not thread-safe: one engine loop owns a context. Logit and embedding spans stay valid until the next decode.</remarks>
 public sealed class LlamaContext : IDisposable
 {
+    private SafeGgmlThreadpoolHandle? threadPool;
+    private SafeGgmlThreadpoolHandle? batchThreadPool;
+
     internal LlamaContext(LlamaModel model, LlamaContextOptions options)
     {
         Model = model;
@@ -37,6 +40,11 @@ public sealed class LlamaContext : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), p.NSeqMax, $"SequenceCount must be 1 to {maxSequences}");
         }
 
+        if (options.ThreadPoolPolling > 100)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.ThreadPoolPolling, "ThreadPoolPolling must be 0 to 100");
+        }
+
         LlamaLogging.BeginCapture();
         Handle = SafeLlamaContextHandle.Create(model.Handle, p)
             ?? throw new LlamaException(
@@ -52,6 +60,10 @@ public sealed class LlamaContext : IDisposable
         PoolingType = NativeApi.llama_pooling_type(Handle);
         EmbeddingsEnabled = p.Embeddings != 0;
         Memory = new LlamaMemory(this);
+        if (options.ThreadPool ?? true)
+        {
+            AttachThreadPools((int)p.NThreads, (int)p.NThreadsBatch, options.ThreadPoolPolling ?? 50);
+        }
     }
 
     /// <summary>The model this context runs.</summary>
@@ -83,6 +95,9 @@ public sealed class LlamaContext : IDisposable
 
     /// <summary>Threads for batches.</summary>
     public int BatchThreads => NativeApi.llama_n_threads_batch(Handle);
+
+    /// <summary>True when the context computes on its own persistent ggml thread pool(s) (see <see cref="LlamaContextOptions.ThreadPool"/>).</summary>
+    public bool HasThreadPool => threadPool is not null;
 
     /// <summary>The KV cache, edited per sequence.</summary>
     public LlamaMemory Memory { get; }
@@ -204,6 +219,7 @@ public sealed class LlamaContext : IDisposable
     public void SetCausalAttention(bool causal) => NativeApi.llama_set_causal_attn(Handle, causal);
 
     /// <summary>Sets the threads for generation and for batches.</summary>
+    /// <remarks>With a thread pool attached, counts above the pool's size are capped to it.</remarks>
     public void SetThreads(int threads, int batchThreads)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
@@ -279,7 +295,50 @@ public sealed class LlamaContext : IDisposable
     public void ResetPerformance() => NativeApi.llama_perf_context_reset(Handle);
 
     /// <inheritdoc />
-    public void Dispose() => Handle.Dispose();
+    public void Dispose()
+    {
+        // The context holds references to its pools: they are freed after it, whichever handle goes first.
+        Handle.Dispose();
+        batchThreadPool?.Dispose();
+        threadPool?.Dispose();
+    }
+
+    // As llama.cpp's own tools do: one pool when generation and batches use the same thread count, else a batch pool
+    // and a generation pool that starts paused (ggml wakes a pool when a computation needs it).
+    private void AttachThreadPools(int threads, int batchThreads, uint polling)
+    {
+        SafeGgmlThreadpoolHandle? batchPool = null;
+        SafeGgmlThreadpoolHandle? pool = null;
+        try
+        {
+            if (batchThreads != threads)
+            {
+                batchPool = SafeGgmlThreadpoolHandle.Create(batchThreads, poll: polling);
+                if (batchPool is null)
+                {
+                    return; // no CPU backend pools (or refused): ggml starts threads per computation, as before
+                }
+            }
+
+            pool = SafeGgmlThreadpoolHandle.Create(threads, paused: batchPool is not null, poll: polling);
+            if (pool is null)
+            {
+                batchPool?.Dispose();
+                return;
+            }
+
+            Handle.AttachThreadpool(pool, batchPool);
+            threadPool = pool;
+            batchThreadPool = batchPool;
+        }
+        catch
+        {
+            pool?.Dispose();
+            batchPool?.Dispose();
+            Handle.Dispose();
+            throw;
+        }
+    }
 
     private static byte Flag(bool? value, byte fallback) => value is null ? fallback : value.Value ? (byte)1 : (byte)0;
 

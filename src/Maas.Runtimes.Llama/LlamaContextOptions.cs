@@ -23,6 +23,18 @@ public sealed record LlamaContextOptions
     /// <summary>Threads for prompt and batch processing (defaults to <see cref="Threads"/> when only that is set).</summary>
     public int? BatchThreads { get; init; }
 
+    /// <summary>
+    /// Run computations on a persistent ggml thread pool owned by the context (default: on), as llama-server does;
+    /// off, ggml starts and joins its worker threads for every graph computation.
+    /// </summary>
+    public bool? ThreadPool { get; init; }
+
+    /// <summary>
+    /// How long the pool's idle workers busy-wait for the next computation before sleeping, 0 (sleep at once) to 100;
+    /// null keeps ggml's default (50, which spins for tens of milliseconds: a core stays busy between decodes).
+    /// </summary>
+    public uint? ThreadPoolPolling { get; init; }
+
     /// <summary>Extract embeddings (as well as logits).</summary>
     public bool? Embeddings { get; init; }
 

@@ -4,11 +4,19 @@ namespace Maas.Runtimes.Llama;
 
 /// <summary>Turns generated tokens into text as they arrive, holding back the bytes of a UTF-8 character split across tokens.</summary>
 /// <remarks>
-/// Byte-level vocabularies emit an emoji or a CJK character as several tokens; decoding each piece alone would yield
-/// replacement characters. An incomplete trailing sequence waits for the rest. Not thread-safe.
+/// Byte-level vocabularies (and SentencePiece's byte fallback, &lt;0xF0&gt;&lt;0x9F&gt;...) emit an emoji or a CJK
+/// character as several tokens; decoding each piece alone would yield replacement characters. An incomplete trailing
+/// sequence waits for the rest. Bytes that never become a character (a lead byte the model did not complete, a stray
+/// continuation byte, the tail of a stream that ended mid-character) are dropped rather than sent as U+FFFD: they are
+/// not text, and a client must never see a character the model did not produce. Logprobs keep every token's raw bytes.
+/// Not thread-safe.
 /// </remarks>
 public sealed class StreamingDetokenizer
 {
+    // Decodes valid UTF-8 and drops invalid bytes instead of replacing them with U+FFFD.
+    private static readonly Encoding Utf8DroppingInvalid =
+        Encoding.GetEncoding("utf-8", EncoderFallback.ReplacementFallback, new DecoderReplacementFallback(string.Empty));
+
     private readonly LlamaTokenizer tokenizer;
     private readonly bool renderSpecial;
     private readonly byte[] piece = new byte[256];
@@ -31,12 +39,11 @@ public sealed class StreamingDetokenizer
         return Append(n >= 0 ? piece.AsSpan(0, n) : tokenizer.GetPieceBytes(token, renderSpecial));
     }
 
-    /// <summary>Ends the stream: returns held-back bytes (as U+FFFD, since they never completed a character) and resets.</summary>
+    /// <summary>Ends the stream and resets; the held-back bytes of an unfinished character are dropped, so this returns no text.</summary>
     public string Flush()
     {
-        var text = Encoding.UTF8.GetString(held, 0, heldCount);
         heldCount = 0;
-        return text;
+        return string.Empty;
     }
 
     private string Append(ReadOnlySpan<byte> bytes)
@@ -48,7 +55,7 @@ public sealed class StreamingDetokenizer
 
         var all = heldCount == 0 ? bytes : Concat(bytes);
         var complete = CompleteLength(all);
-        var text = Encoding.UTF8.GetString(all[..complete]);
+        var text = Utf8DroppingInvalid.GetString(all[..complete]);
         all[complete..].CopyTo(held);
         heldCount = all.Length - complete;
         return text;

@@ -84,6 +84,52 @@ public sealed class DecodeTests(LlamaTestModels models)
         }
     }
 
+    [Theory]
+    [InlineData(2, 2)] // one pool for generation and batches
+    [InlineData(1, 2)] // a batch pool and a (paused until needed) generation pool
+    public void A_context_on_its_own_thread_pool_generates_what_per_decode_threads_generate(int threads, int batchThreads)
+    {
+        var model = models.Generated;
+        var prompt = model.Tokenizer.Tokenize("Thread pools keep their workers between decodes, so");
+        var options = LlamaTestModels.SmallContext() with { Threads = threads, BatchThreads = batchThreads };
+
+        using var pooled = model.CreateContext(options);
+        using var plain = model.CreateContext(options with { ThreadPool = false });
+        Assert.True(pooled.HasThreadPool);
+        Assert.False(plain.HasThreadPool);
+        using var a = Generation.Greedy();
+        using var b = Generation.Greedy();
+
+        var expected = Generation.Generate(plain, b, prompt, 12);
+        var actual = Generation.Generate(pooled, a, prompt, 12);
+
+        Assert.Equal(expected, actual);
+        Assert.Equal(plain.GetLogits(-1).ToArray(), pooled.GetLogits(-1).ToArray()); // same threads, same arithmetic
+    }
+
+    [Fact]
+    public void Contexts_on_thread_pools_outlive_any_disposal_order()
+    {
+        var model = models.Generated;
+        var prompt = model.Tokenizer.Tokenize("first");
+        for (var i = 0; i < 3; i++)
+        {
+            // Several pooled contexts at once, freed in a different order each time.
+            var contexts = Enumerable.Range(0, 3).Select(_ => model.CreateContext(LlamaTestModels.SmallContext())).ToList();
+            foreach (var context in contexts)
+            {
+                using var sampler = Generation.Greedy();
+                Assert.Single(Generation.Generate(context, sampler, prompt, 1));
+            }
+
+            foreach (var context in i % 2 == 0 ? contexts : Enumerable.Reverse(contexts))
+            {
+                context.Dispose();
+                context.Dispose();
+            }
+        }
+    }
+
     [Fact]
     public void Flash_attention_with_a_quantized_kv_cache_generates_like_the_default_cache()
     {

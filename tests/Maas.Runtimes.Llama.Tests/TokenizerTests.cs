@@ -77,7 +77,8 @@ public sealed class TokenizerTests(LlamaTestModels models)
         Assert.Equal("🎉", stream.Append(tokens[3]));
 
         Assert.Equal(string.Empty, stream.Append(tokens[0]));
-        Assert.Equal("\uFFFD", stream.Flush()); // a stream that ends mid-character
+        Assert.Equal(string.Empty, stream.Flush()); // a stream that ends mid-character drops the bytes, never U+FFFD
+        Assert.False(stream.HasPendingBytes);
     }
 
     [Fact]

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
 
 namespace Maas.Core.Observability;
 
@@ -9,9 +8,10 @@ public static class MaasTelemetry
     /// <summary>The name of both the ActivitySource and the Meter.</summary>
     public const string Name = "Maas";
 
-    /// <summary>Spans: request, queue, batch, engine run, encode.</summary>
+    /// <summary>Spans: queue, batch, engine run, encode and gen-AI, children of ASP.NET Core's request span.</summary>
+    /// <remarks>
+    /// One process-wide source (ActivitySource has no per-app scope); each app decides with Maas:Observability:Tracing
+    /// whether it makes spans at all. Metrics have no static meter: each app uses its IMeterFactory's "Maas" meter.
+    /// </remarks>
     public static readonly ActivitySource Source = new(Name);
-
-    /// <summary>A process-wide meter for instruments recorded on hot paths (LLM token timings).</summary>
-    public static readonly Meter Meter = new(Name);
 }

@@ -43,6 +43,9 @@ public sealed class ModelManager : IAsyncDisposable
         _options = options ?? new ModelManagerOptions();
     }
 
+    /// <summary>The schedulers' histograms and spans (also used by the protocols for their encode spans).</summary>
+    public Observability.ServingTelemetry Telemetry => _options.Telemetry ?? Observability.ServingTelemetry.Off;
+
     /// <summary>Raised after a version loads, fails to load or unloads (name, version, state, reason).</summary>
     public event Action<ModelVersionState>? StateChanged;
 
@@ -504,7 +507,7 @@ public sealed class ModelManager : IAsyncDisposable
         var backend = factory.Load(spec, CancellationToken.None);
         try
         {
-            return new ModelScheduler(servable.Name, servable.Version.ToString(CultureInfo.InvariantCulture), backend, options, statistics);
+            return new ModelScheduler(servable.Name, servable.Version.ToString(CultureInfo.InvariantCulture), backend, options, statistics, _options.Telemetry);
         }
         catch
         {
@@ -606,4 +609,7 @@ public sealed record ModelManagerOptions
 
     /// <summary>How long a failed load is reported before a request may try loading again.</summary>
     public TimeSpan RetryFailedLoadAfter { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Histograms and spans of the schedulers (null: none).</summary>
+    public Observability.ServingTelemetry? Telemetry { get; init; }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Maas.Core.Observability;
 
 namespace Maas.Core.Serving;
 
@@ -11,22 +12,27 @@ public sealed class ModelScheduler : IAsyncDisposable
     private readonly IModelBackend _backend;
     private readonly SchedulerOptions _options;
     private readonly InferenceStatistics _statistics;
+    private readonly ModelTelemetry _telemetry;
     private readonly object _lock = new();
     private readonly LinkedList<PendingRequest> _queue = new();
     private readonly Thread[] _workers;
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly HashSet<int> _preferred;
+    private readonly int _largestPreferred;
     private readonly long _delayTicks;
     private readonly string _label;
     private readonly bool _batchDimension;
     private bool _forming;
+    private bool _delayWaiting; // the forming worker waits for its batch to fill (only then can an arrival complete it)
+    private int _idleWorkers;
+    private long _queuedRows;
     private bool _draining;
     private bool _stopped;
     private int _running;
     private Task? _disposeTask;
 
     /// <summary>Starts the workers for a loaded backend; the scheduler owns and finally disposes the backend.</summary>
-    public ModelScheduler(string modelName, string version, IModelBackend backend, SchedulerOptions options, InferenceStatistics statistics)
+    public ModelScheduler(string modelName, string version, IModelBackend backend, SchedulerOptions options, InferenceStatistics statistics, ServingTelemetry? telemetry = null)
     {
         options.Validate();
         ModelName = modelName;
@@ -34,12 +40,14 @@ public sealed class ModelScheduler : IAsyncDisposable
         _backend = backend;
         _options = options;
         _statistics = statistics;
+        _telemetry = (telemetry ?? ServingTelemetry.Off).For(modelName, version);
         _label = $"model '{modelName}' version {version}";
         _batchDimension = backend.Inputs.Count > 0
             && backend.Inputs.All(i => i.HasDynamicBatchDimension)
             && backend.Outputs.All(o => o.HasDynamicBatchDimension);
         Batching = _batchDimension && options.MaxBatchSize > 1;
         _preferred = [.. options.PreferredBatchSizes];
+        _largestPreferred = _preferred.Count == 0 ? int.MaxValue : _preferred.Max();
         _delayTicks = (long)(options.MaxQueueDelay.TotalSeconds * Stopwatch.Frequency);
         _workers = new Thread[backend.InstanceCount];
         for (var i = 0; i < _workers.Length; i++)
@@ -125,6 +133,7 @@ public sealed class ModelScheduler : IAsyncDisposable
         }
 
         // Watch the timeout and the caller before queueing, so no completion can slip past the registrations.
+        pending.TraceParent = _telemetry.CaptureParent();
         pending.TimeoutSource = new CancellationTokenSource(request.Timeout ?? _options.Timeout);
         pending.TimeoutRegistration = pending.TimeoutSource.Token.UnsafeRegister(static (state, _) => Abandon((PendingRequest)state!, timedOut: true), pending);
         if (cancellationToken.CanBeCanceled)
@@ -168,7 +177,14 @@ public sealed class ModelScheduler : IAsyncDisposable
 
             pending.EnqueuedTicks = Stopwatch.GetTimestamp();
             pending.Node = _queue.AddLast(pending);
-            Monitor.PulseAll(_lock);
+            _queuedRows += pending.Rows;
+
+            // Wake a worker only when there is something for it to do: an idle one, or the one waiting for its batch
+            // to fill once the queue may now fill it (it recounts). Waking it on every arrival costs a context switch each.
+            if (_idleWorkers > 0 || (_delayWaiting && WorthDispatching(_queuedRows)))
+            {
+                Monitor.PulseAll(_lock);
+            }
         }
 
         return pending.Completion.Task;
@@ -236,6 +252,7 @@ public sealed class ModelScheduler : IAsyncDisposable
             if (pending.Node is { } node)
             {
                 _queue.Remove(node);
+                _queuedRows -= pending.Rows;
                 pending.Node = null;
                 wasQueued = true;
                 CheckDrained();
@@ -250,7 +267,9 @@ public sealed class ModelScheduler : IAsyncDisposable
             : new OperationCanceledException("the caller cancelled the request");
         if (Complete(pending, null, error) && timedOut && pending.EnqueuedTicks != 0)
         {
-            _statistics.RecordFailure(ElapsedNs(pending.EnqueuedTicks));
+            var ns = ElapsedNs(pending.EnqueuedTicks);
+            _statistics.RecordFailure(ns);
+            _telemetry.RequestCompleted(false, ns, 0);
         }
 
         if (wasQueued)
@@ -296,7 +315,15 @@ public sealed class ModelScheduler : IAsyncDisposable
                         return false;
                     }
 
-                    Monitor.Wait(_lock);
+                    _idleWorkers++;
+                    try
+                    {
+                        Monitor.Wait(_lock);
+                    }
+                    finally
+                    {
+                        _idleWorkers--;
+                    }
                 }
 
                 _forming = true;
@@ -349,7 +376,7 @@ public sealed class ModelScheduler : IAsyncDisposable
             }
 
             var remaining = head.EnqueuedTicks + _delayTicks - Stopwatch.GetTimestamp();
-            if (full || rows >= _options.MaxBatchSize || _preferred.Contains((int)rows) || remaining <= 0 || _draining || _stopped)
+            if (full || WorthDispatching(rows) || remaining <= 0 || _draining || _stopped)
             {
                 rows = 0;
                 for (var node = first; node is not null;)
@@ -373,14 +400,27 @@ public sealed class ModelScheduler : IAsyncDisposable
                 return true;
             }
 
-            Monitor.Wait(_lock, TimeSpan.FromSeconds((double)remaining / Stopwatch.Frequency) + TimeSpan.FromTicks(1));
+            _delayWaiting = true;
+            try
+            {
+                Monitor.Wait(_lock, TimeSpan.FromSeconds((double)remaining / Stopwatch.Frequency) + TimeSpan.FromTicks(1));
+            }
+            finally
+            {
+                _delayWaiting = false;
+            }
         }
 
         return false;
     }
 
+    // A batch of this many rows goes at once: full, a preferred size, or past the largest preferred size.
+    private bool WorthDispatching(long rows) =>
+        rows >= _options.MaxBatchSize || rows >= _largestPreferred || (rows <= int.MaxValue && _preferred.Contains((int)rows));
+
     private void Take(PendingRequest p, List<PendingRequest> batch)
     {
+        _queuedRows -= p.Rows;
         _queue.Remove(p.Node!);
         p.Node = null;
         _running++;
@@ -416,7 +456,8 @@ public sealed class ModelScheduler : IAsyncDisposable
                 inputs = assembled;
             }
 
-            timings.InputTicks += Stopwatch.GetTimestamp() - start;
+            var runStart = Stopwatch.GetTimestamp();
+            timings.InputTicks += runStart - start;
             var outputNames = OutputNames(batch);
             outputs = _backend.Run(instance, inputs, outputNames, timings);
             if (outputs.Count != outputNames.Count)
@@ -454,7 +495,10 @@ public sealed class ModelScheduler : IAsyncDisposable
                 ComputeTimings.ToNanoseconds(timings.InputTicks),
                 ComputeTimings.ToNanoseconds(timings.InferTicks),
                 ComputeTimings.ToNanoseconds(timings.OutputTicks));
+            _telemetry.Executed(_batchDimension ? totalRows : 1, ComputeTimings.ToNanoseconds(timings.InferTicks));
+            Trace(batch, instance, start, runStart, splitStart, _batchDimension ? totalRows : 1);
 
+            var computeTicks = timings.InputTicks + timings.InferTicks + timings.OutputTicks;
             for (var i = 0; i < batch.Count; i++)
             {
                 var p = batch[i];
@@ -464,10 +508,15 @@ public sealed class ModelScheduler : IAsyncDisposable
                     ModelVersion = Version,
                     Id = p.Request.Id,
                     Outputs = Select(perRequest[i], outputNames, p.Request.RequestedOutputs),
+                    BatchItems = _batchDimension ? p.Rows : 1,
+                    ComputeTime = ComputeShare(computeTicks, _batchDimension ? p.Rows : 1, _batchDimension ? totalRows : batch.Count),
                 };
                 if (Complete(p, response, null))
                 {
-                    _statistics.RecordSuccess(p.Rows, ElapsedNs(p.EnqueuedTicks), ComputeTimings.ToNanoseconds(start - p.EnqueuedTicks));
+                    var totalNs = ElapsedNs(p.EnqueuedTicks);
+                    var queueNs = ComputeTimings.ToNanoseconds(start - p.EnqueuedTicks);
+                    _statistics.RecordSuccess(p.Rows, totalNs, queueNs);
+                    _telemetry.RequestCompleted(true, totalNs, queueNs);
                 }
                 else
                 {
@@ -483,7 +532,9 @@ public sealed class ModelScheduler : IAsyncDisposable
             {
                 if (Complete(p, null, error))
                 {
-                    _statistics.RecordFailure(ElapsedNs(p.EnqueuedTicks));
+                    var ns = ElapsedNs(p.EnqueuedTicks);
+                    _statistics.RecordFailure(ns);
+                    _telemetry.RequestCompleted(false, ns, 0);
                 }
             }
         }
@@ -565,6 +616,35 @@ public sealed class ModelScheduler : IAsyncDisposable
         return string.Join(';', inputs.Select(t => $"{t.Name}:{(int)t.DataType}:{string.Join(',', t.Shape.Skip(1))}"));
     }
 
+    // A batch's compute is billed to its requests by the rows each put in.
+    private static TimeSpan ComputeShare(long ticks, long rows, long totalRows) =>
+        TimeSpan.FromSeconds((double)ticks / Stopwatch.Frequency * rows / Math.Max(1, totalRows));
+
+    // Spans exist only for requests whose caller was traced when they arrived (ModelTelemetry.CaptureParent).
+    private void Trace(List<PendingRequest> batch, int instance, long start, long runStart, long runEnd, long rows)
+    {
+        var traced = false;
+        foreach (var p in batch)
+        {
+            traced |= p.TraceParent != default;
+        }
+
+        if (!traced)
+        {
+            return;
+        }
+
+        var parents = new ActivityContext[batch.Count];
+        var enqueued = new long[batch.Count];
+        for (var i = 0; i < batch.Count; i++)
+        {
+            parents[i] = batch[i].TraceParent;
+            enqueued[i] = batch[i].EnqueuedTicks;
+        }
+
+        _telemetry.TraceExecution(parents, enqueued, start, runStart, runEnd, rows, instance);
+    }
+
     private static long ElapsedNs(long since) => ComputeTimings.ToNanoseconds(Stopwatch.GetTimestamp() - since);
 
     private sealed class PendingRequest(ModelScheduler scheduler, InferenceRequest request, long rows, string? key)
@@ -583,6 +663,9 @@ public sealed class ModelScheduler : IAsyncDisposable
         public TaskCompletionSource<InferenceResponse> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public long EnqueuedTicks { get; set; }
+
+        // The caller's span when tracing is on and listened to, else default.
+        public ActivityContext TraceParent { get; set; }
 
         public LinkedListNode<PendingRequest>? Node { get; set; }
 

@@ -10,6 +10,10 @@ internal sealed unsafe class SafeLlamaContextHandle : SafeHandleZeroOrMinusOneIs
     private SafeLlamaModelHandle? model;
     private bool modelAdded;
     private GCHandle abortState;
+    private SafeGgmlThreadpoolHandle? threadpool;
+    private SafeGgmlThreadpoolHandle? batchThreadpool;
+    private bool threadpoolAdded;
+    private bool batchThreadpoolAdded;
 
     public SafeLlamaContextHandle()
         : base(ownsHandle: true)
@@ -44,6 +48,26 @@ internal sealed unsafe class SafeLlamaContextHandle : SafeHandleZeroOrMinusOneIs
     public CancellationToken AbortToken
     {
         set => ((AbortState)abortState.Target!).Token = value;
+    }
+
+    /// <summary>Runs this context's computations on <paramref name="pool"/> (and batches on <paramref name="batchPool"/>, else the same pool).</summary>
+    /// <remarks>Once per context. The context holds a reference to each pool, so the pools outlive it whatever order they are disposed in.</remarks>
+    public void AttachThreadpool(SafeGgmlThreadpoolHandle pool, SafeGgmlThreadpoolHandle? batchPool)
+    {
+        if (threadpool is not null)
+        {
+            throw new InvalidOperationException("a thread pool is already attached to this context");
+        }
+
+        pool.DangerousAddRef(ref threadpoolAdded);
+        threadpool = pool;
+        if (batchPool is not null)
+        {
+            batchPool.DangerousAddRef(ref batchThreadpoolAdded);
+            batchThreadpool = batchPool;
+        }
+
+        NativeApi.llama_attach_threadpool(this, pool.DangerousGetHandle(), batchPool?.DangerousGetHandle() ?? IntPtr.Zero);
     }
 
     public int Decode(SafeLlamaBatchHandle batch)
@@ -170,7 +194,24 @@ internal sealed unsafe class SafeLlamaContextHandle : SafeHandleZeroOrMinusOneIs
 
     protected override bool ReleaseHandle()
     {
+        if (threadpoolAdded)
+        {
+            NativeApi.llama_detach_threadpool(handle);
+        }
+
         NativeApi.llama_free(handle);
+
+        // The pools may be freed only now that no context computes on them.
+        if (batchThreadpoolAdded)
+        {
+            batchThreadpool!.DangerousRelease();
+        }
+
+        if (threadpoolAdded)
+        {
+            threadpool!.DangerousRelease();
+        }
+
         if (abortState.IsAllocated)
         {
             abortState.Free();

@@ -488,6 +488,7 @@ public sealed class LlamaEngine : ILlmEngine
         }
 
         Place(sequence);
+        sequence.Request.Progress?.Admitted();
         _active.Add(sequence);
         Interlocked.Increment(ref _running);
     }
@@ -709,6 +710,7 @@ public sealed class LlamaEngine : ILlmEngine
         }
 
         sequence.Generated++;
+        sequence.Request.Progress?.TokenGenerated();
         lock (_statsLock)
         {
             _counters.GeneratedTokens++;

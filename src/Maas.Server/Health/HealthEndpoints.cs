@@ -16,6 +16,8 @@ public static class HealthEndpoints
         builder.Services.AddOptions<HostOptions>().Configure<IOptions<ShutdownOptions>>((host, shutdown) =>
             host.ShutdownTimeout = TimeSpan.FromSeconds(shutdown.Value.DrainSeconds + shutdown.Value.TimeoutSeconds));
         builder.Services.AddSingleton<ShutdownState>();
+        builder.Services.AddSingleton<MustLoadModels>();
+        builder.Services.AddSingleton<IReadinessCheck>(sp => sp.GetRequiredService<MustLoadModels>());
         builder.Services.AddHostedService<ShutdownDrain>();
         return builder;
     }

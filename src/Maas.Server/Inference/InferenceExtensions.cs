@@ -28,7 +28,11 @@ public static class InferenceExtensions
         services.AddSingleton(sp => new ModelManager(
             sp.GetRequiredService<IServableModelCatalog>(),
             sp.GetServices<IModelBackendFactory>(),
-            new ModelManagerOptions { ResolveCacheTime = TimeSpan.FromMilliseconds(sp.GetRequiredService<IOptions<InferenceOptions>>().Value.ResolveCacheMs) }));
+            new ModelManagerOptions
+            {
+                ResolveCacheTime = TimeSpan.FromMilliseconds(sp.GetRequiredService<IOptions<InferenceOptions>>().Value.ResolveCacheMs),
+                Telemetry = sp.GetService<Maas.Core.Observability.ServingTelemetry>(),
+            }));
         services.AddSingleton<Maas.Core.Registry.IVersionUseCheck, OnnxVersionUseCheck>();
         services.AddSingleton<GrpcInferenceService>();
         services.AddSingleton<GrpcServer>();

@@ -23,6 +23,17 @@ public sealed class InferenceOptions
     /// <summary>The default gRPC address.</summary>
     public const string DefaultGrpcUrl = "http://127.0.0.1:8081";
 
+    /// <summary>
+    /// gRPC response compression: "auto" answers compressed requests with the same encoding, "gzip" or "deflate"
+    /// compress every response whose client accepts it (grpc-accept-encoding), "none" never compresses.
+    /// </summary>
+    [RegularExpression("^(auto|gzip|deflate|none)$", ErrorMessage = "Maas:Inference:GrpcResponseCompression must be auto, gzip, deflate or none")]
+    public string GrpcResponseCompression { get; set; } = "auto";
+
+    /// <summary>gRPC response messages smaller than this are sent uncompressed even when compression is on.</summary>
+    [Range(0, int.MaxValue)]
+    public long GrpcCompressionMinBytes { get; set; } = 1024;
+
     /// <summary>Register the demo model on first start with an empty registry.</summary>
     public bool Demo { get; set; } = true;
 

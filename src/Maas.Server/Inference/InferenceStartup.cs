@@ -69,7 +69,9 @@ internal sealed class InferenceStartup(
             }
         }
 
-        StartupLoads = Task.Run(() => LoadAtStartAsync(_stopping.Token), CancellationToken.None);
+        // Readiness waits for the load-at-start versions (registered now, before the listener opens).
+        var readiness = services.GetService<Maas.Server.Health.MustLoadModels>()?.Begin("onnx");
+        StartupLoads = Task.Run(() => LoadAtStartAsync(readiness, _stopping.Token), CancellationToken.None);
 
         // Versions with a keep-alive unload after that long without requests (they load again on the next one).
         _idleTimer = new Timer(_ => _ = UnloadIdleAsync(), null, IdleCheckPeriod, IdleCheckPeriod);
@@ -92,21 +94,31 @@ internal sealed class InferenceStartup(
         }
     }
 
-    private async Task LoadAtStartAsync(CancellationToken cancellationToken)
+    private async Task LoadAtStartAsync(Maas.Server.Health.MustLoadModels.Loader? readiness, CancellationToken cancellationToken)
     {
         try
         {
-            foreach (var state in await manager.LoadAtStartAsync(cancellationToken))
+            var all = await services.GetRequiredService<IServableModelCatalog>().ListAsync(cancellationToken);
+            var mustLoad = all.Where(m => m.LoadAtStart).ToDictionary(m => $"'{m.Name}' version {m.Version}");
+            readiness?.Expect(mustLoad.Keys, key => manager.State(mustLoad[key].Name, mustLoad[key].Version).State == "READY");
+            foreach (var (key, m) in mustLoad)
             {
-                if (state.State != "READY")
+                var state = await manager.LoadAsync(m.Name, m.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), cancellationToken);
+                if (state.State == "READY")
+                {
+                    readiness?.Loaded(key);
+                }
+                else
                 {
                     logger.LogWarning("Model {Model} version {Version} is configured to load at start but did not: {Reason}", state.Name, state.Version, state.Reason);
+                    readiness?.Failed(key, state.Reason);
                 }
             }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             logger.LogError(ex, "Loading the models configured to load at start failed");
+            readiness?.ListingFailed(ex.Message);
         }
     }
 

@@ -20,16 +20,26 @@ public static class ObservabilityExtensions
         meterName.StartsWith("Maas", StringComparison.Ordinal)
         || meterName is "System.Runtime" or "Microsoft.AspNetCore.Hosting" or "Microsoft.AspNetCore.Server.Kestrel";
 
-    /// <summary>Registers the Prometheus exporter and, when Maas:Logging:Json is on, JSON console logs.</summary>
+    /// <summary>Registers the Prometheus exporter, the serving telemetry and, when Maas:Logging:Json is on, JSON console logs.</summary>
     public static WebApplicationBuilder AddMaasObservability(this WebApplicationBuilder builder)
     {
-        // A meter made by another app's IMeterFactory (several servers in one test process) is not ours to export.
-        builder.Services.AddSingleton(sp =>
+        var switches = builder.Configuration.GetSection(ObservabilityOptions.Section).Get<ObservabilityOptions>() ?? new ObservabilityOptions();
+        builder.Services.AddOptions<ObservabilityOptions>().Bind(builder.Configuration.GetSection(ObservabilityOptions.Section));
+        if (switches.Metrics)
         {
-            var factory = sp.GetRequiredService<IMeterFactory>();
-            return new PrometheusExporter(m => IsExportedMeter(m.Name) && (m.Scope is null || ReferenceEquals(m.Scope, factory)));
-        });
-        builder.Services.AddSingleton<ServingMetrics>();
+            // A meter made by another app's IMeterFactory (several servers in one test process) is not ours to export.
+            builder.Services.AddSingleton(sp =>
+            {
+                var factory = sp.GetRequiredService<IMeterFactory>();
+                return new PrometheusExporter(m => IsExportedMeter(m.Name) && (m.Scope is null || ReferenceEquals(m.Scope, factory)));
+            });
+            builder.Services.AddSingleton<ServingMetrics>();
+        }
+
+        // This app's meter (its IMeterFactory's "Maas"), so two servers in one process keep their series apart.
+        builder.Services.AddSingleton(sp => new ServingTelemetry(
+            switches.Metrics ? sp.GetRequiredService<IMeterFactory>().Create(MaasTelemetry.Name) : null,
+            switches.Tracing));
         if (builder.Configuration.GetValue("Maas:Logging:Json", false))
         {
             builder.Logging.ClearProviders();
@@ -44,13 +54,13 @@ public static class ObservabilityExtensions
         var otlp = builder.Configuration.GetSection(OtlpOptions.Section).Get<OtlpOptions>() ?? new OtlpOptions();
         if (!string.IsNullOrWhiteSpace(otlp.Endpoint))
         {
-            AddOtlpExport(builder, otlp);
+            AddOtlpExport(builder, otlp, switches);
         }
 
         return builder;
     }
 
-    private static void AddOtlpExport(WebApplicationBuilder builder, OtlpOptions otlp)
+    private static void AddOtlpExport(WebApplicationBuilder builder, OtlpOptions otlp, ObservabilityOptions switches)
     {
         if (!Uri.TryCreate(otlp.Endpoint, UriKind.Absolute, out var endpoint))
         {
@@ -71,30 +81,44 @@ public static class ObservabilityExtensions
         }
 
         // The providers live as long as the app; the container disposes them, which flushes on shutdown.
-        var tracer = Sdk.CreateTracerProviderBuilder()
-            .SetResourceBuilder(resource)
-            .AddSource(MaasTelemetry.Name, "Microsoft.AspNetCore")
-            .AddOtlpExporter(Configure)
-            .Build();
-        var meters = Sdk.CreateMeterProviderBuilder()
-            .SetResourceBuilder(resource)
-            .AddMeter(MaasTelemetry.Name, "System.Runtime", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
-            .AddOtlpExporter((exporter, reader) =>
-            {
-                Configure(exporter);
-                reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)(otlp.MetricIntervalSeconds * 1000);
-            })
-            .Build();
-        builder.Services.AddSingleton(tracer);
-        builder.Services.AddSingleton(meters);
+        // ASP.NET Core's "Microsoft.AspNetCore" source makes the request span (parented to the caller's traceparent);
+        // ours ("Maas") make its children.
+        if (switches.Tracing)
+        {
+            var tracer = Sdk.CreateTracerProviderBuilder()
+                .SetResourceBuilder(resource)
+                .AddSource(MaasTelemetry.Name, "Microsoft.AspNetCore")
+                .AddOtlpExporter(Configure)
+                .Build();
+            builder.Services.AddSingleton(tracer);
+        }
+
+        if (switches.Metrics)
+        {
+            var meters = Sdk.CreateMeterProviderBuilder()
+                .SetResourceBuilder(resource)
+                .AddMeter(MaasTelemetry.Name, "System.Runtime", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+                .AddOtlpExporter((exporter, reader) =>
+                {
+                    Configure(exporter);
+                    reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)(otlp.MetricIntervalSeconds * 1000);
+                })
+                .Build();
+            builder.Services.AddSingleton(meters);
+        }
     }
 
     /// <summary>Adds the request-id middleware and maps GET /metrics.</summary>
     public static WebApplication MapMaasObservability(this WebApplication app)
     {
         // Touch the exporter so it listens from the first request on, not from the first scrape.
-        _ = app.Services.GetRequiredService<PrometheusExporter>();
-        _ = app.Services.GetRequiredService<ServingMetrics>();
+        var exporter = app.Services.GetService<PrometheusExporter>();
+        _ = app.Services.GetService<ServingMetrics>();
+        if (exporter is not null)
+        {
+            // Its gauges exist from the start, so /metrics shows "0 LLMs loaded" before the first LLM request.
+            _ = app.Services.GetService<Maas.Server.OpenAi.LlmMetrics>();
+        }
         app.Use(async (context, next) =>
         {
             var id = context.Request.Headers[RequestIdHeader].ToString();
@@ -111,8 +135,11 @@ public static class ObservabilityExtensions
                 await next(context);
             }
         });
-        app.MapGet("/metrics", (PrometheusExporter exporter) =>
-            Results.Text(exporter.Scrape(), "text/plain; version=0.0.4; charset=utf-8"));
+        if (exporter is not null)
+        {
+            app.MapGet("/metrics", () => Results.Text(exporter.Scrape(), "text/plain; version=0.0.4; charset=utf-8"));
+        }
+
         return app;
     }
 

@@ -144,6 +144,10 @@ public sealed class PrometheusExporter : IDisposable
     private sealed class InstrumentState
     {
         private readonly ConcurrentDictionary<string, Series> _series = new(StringComparer.Ordinal);
+
+        // Hot path: a label set seen before finds its series from the tag span itself, without building its label text.
+        private readonly ConcurrentDictionary<TagSet, Series> _byTags = new(TagSetComparer.Instance);
+        private readonly ConcurrentDictionary<TagSet, Series>.AlternateLookup<ReadOnlySpan<KeyValuePair<string, object?>>> _byTagSpan;
         private readonly double[]? _bounds;
         private readonly bool _cumulative;
 
@@ -155,6 +159,7 @@ public sealed class PrometheusExporter : IDisposable
             IsObservable = instrument.IsObservable;
             _bounds = bounds;
             _cumulative = cumulative;
+            _byTagSpan = _byTags.GetAlternateLookup<ReadOnlySpan<KeyValuePair<string, object?>>>();
         }
 
         public string MetricName { get; }
@@ -205,8 +210,12 @@ public sealed class PrometheusExporter : IDisposable
 
         public void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
-            var key = LabelKey(tags);
-            var series = _series.GetOrAdd(key, static (k, bounds) => new Series(k, bounds), _bounds);
+            if (!_byTagSpan.TryGetValue(tags, out var series))
+            {
+                series = _series.GetOrAdd(LabelKey(tags), static (k, bounds) => new Series(k, bounds), _bounds);
+                _byTagSpan.TryAdd(tags, series);
+            }
+
             if (_bounds is not null)
             {
                 series.Observe(value, _bounds);
@@ -221,7 +230,11 @@ public sealed class PrometheusExporter : IDisposable
             }
         }
 
-        public void Clear() => _series.Clear();
+        public void Clear()
+        {
+            _byTags.Clear();
+            _series.Clear();
+        }
 
         public void Render(StringBuilder text)
         {
@@ -293,6 +306,55 @@ public sealed class PrometheusExporter : IDisposable
 
             return builder.ToString();
         }
+    }
+
+    /// <summary>A copy of one measurement's tags, in the order they came.</summary>
+    private sealed class TagSet(KeyValuePair<string, object?>[] tags)
+    {
+        public KeyValuePair<string, object?>[] Tags { get; } = tags;
+    }
+
+    /// <summary>Compares tag sets, and a measurement's tag span with a stored set, key by key and value by value.</summary>
+    private sealed class TagSetComparer : IEqualityComparer<TagSet>, IAlternateEqualityComparer<ReadOnlySpan<KeyValuePair<string, object?>>, TagSet>
+    {
+        public static readonly TagSetComparer Instance = new();
+
+        public bool Equals(TagSet? x, TagSet? y) => x is not null && y is not null && Equals(x.Tags.AsSpan(), y);
+
+        public int GetHashCode(TagSet obj) => GetHashCode(obj.Tags.AsSpan());
+
+        public bool Equals(ReadOnlySpan<KeyValuePair<string, object?>> alternate, TagSet other)
+        {
+            var tags = other.Tags;
+            if (alternate.Length != tags.Length)
+            {
+                return false;
+            }
+
+            for (var i = 0; i < tags.Length; i++)
+            {
+                if (!string.Equals(alternate[i].Key, tags[i].Key, StringComparison.Ordinal) || !object.Equals(alternate[i].Value, tags[i].Value))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        public int GetHashCode(ReadOnlySpan<KeyValuePair<string, object?>> alternate)
+        {
+            var hash = new HashCode();
+            foreach (var (key, value) in alternate)
+            {
+                hash.Add(key, StringComparer.Ordinal);
+                hash.Add(value);
+            }
+
+            return hash.ToHashCode();
+        }
+
+        public TagSet Create(ReadOnlySpan<KeyValuePair<string, object?>> alternate) => new(alternate.ToArray());
     }
 
     /// <summary>One label set's value (counter/gauge) or buckets, sum and count (histogram).</summary>

@@ -8,7 +8,8 @@ namespace Maas.Server.Observability;
 /// <summary>Per model and version metrics of ONNX serving, read from the schedulers' own counters at scrape time (LLM metrics: OpenAi/LlmMetrics).</summary>
 /// <remarks>
 /// The schedulers and engine loops already keep lock-free cumulative counters (the statistics extension reads
-/// them too); exporting those as observable instruments costs the hot path nothing.
+/// them too); exporting those as observable instruments costs the hot path nothing. The per-request histograms
+/// (latency, queue time, compute time, batch size) are recorded by the schedulers themselves: Maas.Core's ServingTelemetry.
 /// </remarks>
 public sealed class ServingMetrics
 {

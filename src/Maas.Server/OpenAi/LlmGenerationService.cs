@@ -1,16 +1,21 @@
 using System.Runtime.CompilerServices;
+using System.Text;
+using System.Text.Json;
 using System.Threading.Channels;
 using Maas.Core.Llm;
 using Maas.Server.Auth;
+using Maas.Server.Payloads;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.OpenAi;
 
 /// <summary>A request's hold on a loaded model: the engine, what the registry said, and its token reservation.</summary>
-internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, ResolvedLlm resolved, LlmMetrics.Timer timer) : IDisposable
+internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, ResolvedLlm resolved, LlmMetrics.Timer timer, PayloadLog? payloads) : IDisposable
 {
     private readonly List<IDisposable> _reservations = [];
     private readonly List<GenerationProgress> _choices = [];
+    private readonly List<string> _prompts = [];
+    private readonly List<StringBuilder> _outputs = [];
 
     public ILlmEngine Engine => lease.Engine;
 
@@ -27,7 +32,30 @@ internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, Reso
     {
         var progress = new GenerationProgress();
         _choices.Add(progress);
+        if (payloads is not null)
+        {
+            _outputs.Add(new StringBuilder());
+        }
+
         return progress;
+    }
+
+    /// <summary>Keeps a prompt for the payload log (only when the model's payloads are logged).</summary>
+    public void KeepPrompt(IReadOnlyList<int> prompt)
+    {
+        if (payloads is not null)
+        {
+            _prompts.Add(string.Concat(prompt.Select(Engine.TokenText)));
+        }
+    }
+
+    /// <summary>Keeps a choice's generated text for the payload log (only when the model's payloads are logged).</summary>
+    public void KeepOutput(ChoiceEvent choice)
+    {
+        if (payloads is not null && choice.Index < _outputs.Count)
+        {
+            _outputs[choice.Index].Append(choice.Event.Text);
+        }
     }
 
     public void Dispose()
@@ -41,6 +69,12 @@ internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, Reso
         }
 
         Context.Usage().ReportTokens(0, generated);
+        if (payloads is not null)
+        {
+            var model = Resolved.Spec.Name;
+            payloads.Write(Context, model, "request", JsonSerializer.Serialize(_prompts));
+            payloads.Write(Context, model, "response", JsonSerializer.Serialize(_outputs.Select(o => o.ToString())));
+        }
         foreach (var r in _reservations)
         {
             r.Dispose();
@@ -54,7 +88,7 @@ internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, Reso
 internal readonly record struct ChoiceEvent(int Index, GenerationEvent Event);
 
 /// <summary>What chat completions and completions share: model loading, limits, the n choices and their merged stream.</summary>
-internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelResolver resolver, TokenBudget budget, LlmMetrics metrics, IOptions<LlmServingOptions> options)
+internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelResolver resolver, TokenBudget budget, LlmMetrics metrics, PayloadLog payloadLog, IOptions<LlmServingOptions> options)
 {
     /// <summary>
     /// Checks the caller may use the model, resolves it and holds its engine (loading it on first use); dispose when
@@ -72,7 +106,8 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
         var resolved = await resolver.ResolveAsync(model, cancellationToken);
         usage.ReportModel(resolved.Spec.Name, resolved.Spec.Version);
         var lease = await manager.AcquireAsync(resolved.Spec, resolved.KeepAlive, cancellationToken);
-        return new LlmSession(context, lease, resolved, metrics.Start(resolved, context, model));
+        var payloads = await payloadLog.IsOnAsync(resolved.Spec.Name, cancellationToken) ? payloadLog : null;
+        return new LlmSession(context, lease, resolved, metrics.Start(resolved, context, model), payloads);
     }
 
     /// <summary>Checks the prompt against the context and limits and builds one generation request per choice.</summary>
@@ -105,6 +140,7 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
         var maxTokens = GenerationLimits.Resolve(prompt.Count, p.MaxTokens, info.ContextPerSlot, options.Value.MaxTokensPerRequest, p.MaxTokensParam);
         session.Hold(budget.Reserve((long)(prompt.Count + maxTokens) * p.N));
         session.Context.Usage().ReportTokens(prompt.Count, 0);
+        session.KeepPrompt(prompt);
         var stops = p.Stop.Concat(extraStops).ToArray();
         var requests = new GenerationRequest[p.N];
         for (var i = 0; i < p.N; i++)
@@ -129,7 +165,11 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
     }
 
     /// <summary>Meters an event's latency (completion tokens are billed when the session ends, see <see cref="LlmSession.Dispose"/>).</summary>
-    public static void Meter(LlmSession session, ChoiceEvent choice) => session.Timer.Observe(choice);
+    public static void Meter(LlmSession session, ChoiceEvent choice)
+    {
+        session.Timer.Observe(choice);
+        session.KeepOutput(choice);
+    }
 
     /// <summary>
     /// Submits every choice (a full queue throws here, before anything is sent) and returns their events merged in

@@ -14,7 +14,8 @@ internal sealed class LlmStartup(
     LlmModelResolver resolver,
     IOptions<LlmServingOptions> options,
     IOptions<MaasOptions> maas,
-    ILogger<LlmStartup> logger) : IHostedService
+    ILogger<LlmStartup> logger,
+    Maas.Server.Health.MustLoadModels? mustLoad = null) : IHostedService
 {
     private readonly CancellationTokenSource _stopping = new();
 
@@ -42,7 +43,9 @@ internal sealed class LlmStartup(
             }
         }
 
-        _ = Task.Run(() => LoadAtStartAsync(_stopping.Token), CancellationToken.None);
+        // Readiness waits for the load-at-start LLMs (registered now, before the listener opens).
+        var readiness = mustLoad?.Begin("llm");
+        _ = Task.Run(() => LoadAtStartAsync(readiness, _stopping.Token), CancellationToken.None);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -51,27 +54,32 @@ internal sealed class LlmStartup(
         await _stopping.CancelAsync();
     }
 
-    private async Task LoadAtStartAsync(CancellationToken cancellationToken)
+    private async Task LoadAtStartAsync(Maas.Server.Health.MustLoadModels.Loader? readiness, CancellationToken cancellationToken)
     {
         try
         {
             var page = await registry.ListModelsAsync(new ModelQuery { Format = ModelFormat.Gguf, Limit = 1000 }, cancellationToken);
-            foreach (var model in page.Models.Where(m => m.ServingConfig.LoadAtStart == true))
+            var marked = page.Models.Where(m => m.ServingConfig.LoadAtStart == true).ToArray();
+            readiness?.Expect(marked.Select(m => m.Name), name => manager.Loaded().Any(l => l.Name == name));
+            foreach (var model in marked)
             {
                 try
                 {
                     var resolved = await resolver.ResolveAsync(model.Name, cancellationToken);
                     using var lease = await manager.AcquireAsync(resolved.Spec, resolved.KeepAlive, cancellationToken);
+                    readiness?.Loaded(model.Name);
                 }
                 catch (LlmException ex)
                 {
                     logger.LogWarning("LLM {Model} is configured to load at start but did not: {Reason}", model.Name, ex.Message);
+                    readiness?.Failed(model.Name, ex.Message);
                 }
             }
         }
         catch (Exception ex) when (ex is RegistryException or OperationCanceledException)
         {
             // Shutting down, or the registry is unavailable: models load on first use instead.
+            readiness?.ListingFailed(ex.Message);
         }
     }
 

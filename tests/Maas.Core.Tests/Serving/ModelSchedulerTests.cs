@@ -100,6 +100,38 @@ public sealed class ModelSchedulerTests
     }
 
     [Fact]
+    public async Task Rows_past_the_largest_preferred_size_dispatch_without_waiting_for_the_delay()
+    {
+        // 3 + 2 rows never make exactly 4, but they are past it: waiting longer would only make the batch bigger.
+        var backend = new CpuBackend();
+        await using var s = Start(backend, new SchedulerOptions { MaxBatchSize = 16, PreferredBatchSizes = [4], MaxQueueDelay = TimeSpan.FromSeconds(5) });
+        var started = DateTime.UtcNow;
+        await Task.WhenAll(s.InferAsync(Requests.Rows(0, rows: 3)), s.InferAsync(Requests.Rows(1, rows: 2)));
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(3));
+        Assert.Equal([5L], backend.RunRows);
+    }
+
+    [Fact]
+    public async Task Arrivals_during_the_delay_join_the_batch_and_a_filled_batch_goes_at_once()
+    {
+        // The batcher is not woken per arrival while it waits for a batch to fill; it must still see every arrival
+        // when the batch is due, and go as soon as the queue holds a full batch.
+        var backend = new CpuBackend();
+        await using var s = Start(backend, new SchedulerOptions { MaxBatchSize = 6, MaxQueueDelay = TimeSpan.FromMilliseconds(400) });
+        var early = Enumerable.Range(0, 2).Select(i => s.InferAsync(Requests.Rows(i))).ToArray();
+        await Task.Delay(50);
+        var late = Enumerable.Range(2, 2).Select(i => s.InferAsync(Requests.Rows(i))).ToArray();
+        await Task.WhenAll(early.Concat(late));
+        Assert.Equal([4L], backend.RunRows);
+
+        var started = DateTime.UtcNow;
+        var full = Enumerable.Range(0, 6).Select(i => s.InferAsync(Requests.Rows(i))).ToArray();
+        await Task.WhenAll(full);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromMilliseconds(300), "a full batch waited for the delay");
+        Assert.Equal([4L, 6L], backend.RunRows);
+    }
+
+    [Fact]
     public async Task Requests_of_different_inner_shapes_are_not_stacked()
     {
         var backend = new CpuBackend(width: -1);

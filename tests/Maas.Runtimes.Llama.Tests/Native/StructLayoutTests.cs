@@ -179,6 +179,40 @@ public sealed class StructLayoutTests
     }
 
     [Fact]
+    public void Threadpool_params_match_ggml_h()
+    {
+        // bool cpumask[GGML_MAX_N_THREADS = 512] 0, n_threads 512, prio 516, poll 520, strict_cpu 524, paused 525,
+        // size 526 rounded up to 4 = 528.
+        AssertLayout<GgmlThreadpoolParams>(528, new()
+        {
+            [nameof(GgmlThreadpoolParams.CpuMask)] = 0,
+            [nameof(GgmlThreadpoolParams.NThreads)] = 512,
+            [nameof(GgmlThreadpoolParams.Priority)] = 516,
+            [nameof(GgmlThreadpoolParams.Poll)] = 520,
+            [nameof(GgmlThreadpoolParams.StrictCpu)] = 524,
+            [nameof(GgmlThreadpoolParams.Paused)] = 525,
+        });
+    }
+
+    [Fact]
+    public unsafe void Threadpool_defaults_from_the_library_land_in_the_right_fields()
+    {
+        LlamaBackend.Initialize();
+        var p = default(GgmlThreadpoolParams);
+        p.CpuMask[3] = 1;
+        p.Paused = 1;
+        NativeApi.ggml_threadpool_params_init(&p, 3);
+
+        // ggml.c: n_threads as given, prio 0, poll 50, strict_cpu false, paused false, cpumask zeroed.
+        Assert.Equal(3, p.NThreads);
+        Assert.Equal(0, p.Priority);
+        Assert.Equal(50u, p.Poll);
+        Assert.Equal(0, p.StrictCpu);
+        Assert.Equal(0, p.Paused);
+        Assert.Equal(0, p.CpuMask[3]);
+    }
+
+    [Fact]
     public void Default_params_from_the_library_look_like_llama_h_says()
     {
         // If a field were misplaced, the defaults the library returns would land in the wrong fields.

@@ -55,7 +55,7 @@ public sealed class GrpcJsClientTests(ProtocolFixture fixture) : IClassFixture<P
     private const string Script = """
         const grpc = require('@grpc/grpc-js');
         const loader = require('@grpc/proto-loader');
-        const [protoPath, address, model, key] = process.argv.slice(2);
+        const [protoPath, address, model, key, bytesModel] = process.argv.slice(2);
         const md = new grpc.Metadata();
         md.set('authorization', 'Bearer ' + key);
         const def = loader.loadSync(protoPath, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
@@ -81,8 +81,17 @@ public sealed class GrpcJsClientTests(ProtocolFixture fixture) : IClassFixture<P
           out.bad = await call('ModelInfer', {
             model_name: model, inputs: [{ name: 'nope', datatype: 'FP32', shape: [1, 3] }], raw_input_contents: [floats([1, 2, 3])] });
           out.missing = await call('ModelInfer', { model_name: 'no-such-model', inputs: [] });
+          // The same service with gzip-compressed messages (grpc-js compresses the request; the server answers in kind).
+          const zclient = new service(address, grpc.credentials.createInsecure(), { 'grpc.default_compression_algorithm': 2 });
+          const strings = Array.from({ length: 6 }, (_, i) => ('element ' + i + ' ').repeat(40));
+          const packed = Buffer.concat(strings.flatMap(s => { const b = Buffer.from(s); const l = Buffer.alloc(4); l.writeUInt32LE(b.length); return [l, b]; }));
+          const z = await new Promise(resolve => zclient.ModelInfer({
+            model_name: bytesModel, inputs: [{ name: 'input', datatype: 'BYTES', shape: [2, 3] }], raw_input_contents: [packed] }, md,
+            (err, res) => resolve(err ? { code: err.code, details: err.details } : { code: 0, res })));
+          out.gzip = { code: z.code, details: z.details, same: z.res ? Buffer.compare(z.res.raw_output_contents[0], packed) === 0 : false };
           console.log(JSON.stringify(out));
           client.close();
+          zclient.close();
         })();
         """;
 
@@ -102,7 +111,7 @@ public sealed class GrpcJsClientTests(ProtocolFixture fixture) : IClassFixture<P
         var proto = Path.Combine(Maas.Testing.SharedModels.RepoRoot, "src", "Maas.Server", "Inference", "Grpc", "grpc_service.proto");
         var address = fixture.Server.GrpcAddress();
         var model = ProtocolFixture.IdentityModel(TensorDataType.FP32);
-        var (code, text) = await NodeTools.RunAsync(NodeTools.Find("node")!, $"client.js \"{proto}\" {address.Host}:{address.Port} {model} {Support.MaasTestServer.AdminKey}", folder, TimeSpan.FromMinutes(1));
+        var (code, text) = await NodeTools.RunAsync(NodeTools.Find("node")!, $"client.js \"{proto}\" {address.Host}:{address.Port} {model} {Support.MaasTestServer.AdminKey} {ProtocolFixture.IdentityModel(TensorDataType.Bytes)}", folder, TimeSpan.FromMinutes(1));
         Assert.True(code == 0, text);
         var result = JsonDocument.Parse(text.Trim().Split('\n').Last()).RootElement;
         Assert.True(result.GetProperty("live").GetProperty("res").GetProperty("live").GetBoolean());
@@ -114,5 +123,8 @@ public sealed class GrpcJsClientTests(ProtocolFixture fixture) : IClassFixture<P
         Assert.Equal(3, result.GetProperty("bad").GetProperty("code").GetInt32());
         Assert.Contains("unknown input 'nope'", result.GetProperty("bad").GetProperty("details").GetString());
         Assert.Equal(5, result.GetProperty("missing").GetProperty("code").GetInt32());
+        var gzip = result.GetProperty("gzip");
+        Assert.True(gzip.GetProperty("code").GetInt32() == 0, gzip.ToString());
+        Assert.True(gzip.GetProperty("same").GetBoolean(), "the BYTES identity answer differs from what was sent, with gzip on");
     }
 }

@@ -8,6 +8,9 @@ namespace Maas.Server.Tests.Inference;
 /// <summary>The result of one gRPC call: status, message and the response messages.</summary>
 internal sealed record GrpcResult<T>(int Status, string? Message, IReadOnlyList<T> Responses, HttpResponseMessage Http)
 {
+    /// <summary>How many response frames had the compressed flag set.</summary>
+    public int CompressedFrames { get; init; }
+
     public T Single => Responses.Count == 1 ? Responses[0] : throw new InvalidOperationException($"status {Status} ({Message}) with {Responses.Count} messages");
 
     public string? Trailer(string name) =>
@@ -38,13 +41,15 @@ internal sealed class GrpcTestClient : IDisposable
         CallRawAsync(method, [request.ToByteArray()], parser, headers, cancellationToken);
 
     /// <summary>Sends already-serialised messages (one frame each), e.g. a stream or a malformed message.</summary>
-    public async Task<GrpcResult<TResponse>> CallRawAsync<TResponse>(string method, IReadOnlyList<byte[]> messages, MessageParser<TResponse> parser, IReadOnlyDictionary<string, string>? headers = null, CancellationToken cancellationToken = default)
+    /// <param name="compressed">Marks every frame as compressed (the bytes must already be); the caller sets grpc-encoding.</param>
+    public async Task<GrpcResult<TResponse>> CallRawAsync<TResponse>(string method, IReadOnlyList<byte[]> messages, MessageParser<TResponse> parser, IReadOnlyDictionary<string, string>? headers = null, CancellationToken cancellationToken = default, bool compressed = false)
         where TResponse : IMessage<TResponse>
     {
         var body = new MemoryStream();
         foreach (var m in messages)
         {
             var prefix = new byte[5];
+            prefix[0] = compressed ? (byte)1 : (byte)0;
             BinaryPrimitives.WriteUInt32BigEndian(prefix.AsSpan(1), (uint)m.Length);
             body.Write(prefix);
             body.Write(m);
@@ -71,14 +76,23 @@ internal sealed class GrpcTestClient : IDisposable
         var response = await _http.SendAsync(request, cancellationToken);
         var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken);
         var responses = new List<TResponse>();
+        var compressedFrames = 0;
+        var encoding = response.Headers.TryGetValues("grpc-encoding", out var e) ? e.First() : null;
         for (var offset = 0; offset + 5 <= bytes.Length;)
         {
             var length = (int)BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(offset + 1));
-            responses.Add(parser.ParseFrom(bytes.AsSpan(offset + 5, length)));
+            var frame = bytes.AsSpan(offset + 5, length).ToArray();
+            if (bytes[offset] == 1)
+            {
+                compressedFrames++;
+                frame = Inflate(frame, encoding ?? throw new InvalidOperationException("a compressed response frame without grpc-encoding"));
+            }
+
+            responses.Add(parser.ParseFrom(frame));
             offset += 5 + length;
         }
 
-        var result = new GrpcResult<TResponse>(-1, null, responses, response);
+        var result = new GrpcResult<TResponse>(-1, null, responses, response) { CompressedFrames = compressedFrames };
         var status = result.Trailer("grpc-status");
         var message = result.Trailer("grpc-message");
         return result with
@@ -86,6 +100,34 @@ internal sealed class GrpcTestClient : IDisposable
             Status = status is null ? -1 : int.Parse(status, System.Globalization.CultureInfo.InvariantCulture),
             Message = message is null ? null : Uri.UnescapeDataString(message),
         };
+    }
+
+    /// <summary>Compresses a message the way a gRPC client does for grpc-encoding gzip or deflate (zlib).</summary>
+    public static byte[] Deflate(byte[] message, string encoding)
+    {
+        var output = new MemoryStream();
+        using (Stream z = encoding == "gzip"
+            ? new System.IO.Compression.GZipStream(output, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true)
+            : new System.IO.Compression.ZLibStream(output, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true))
+        {
+            z.Write(message);
+        }
+
+        return output.ToArray();
+    }
+
+    private static byte[] Inflate(byte[] frame, string encoding)
+    {
+        using var input = new MemoryStream(frame);
+        using Stream z = encoding switch
+        {
+            "gzip" => new System.IO.Compression.GZipStream(input, System.IO.Compression.CompressionMode.Decompress),
+            "deflate" => new System.IO.Compression.ZLibStream(input, System.IO.Compression.CompressionMode.Decompress),
+            _ => throw new InvalidOperationException($"unexpected grpc-encoding '{encoding}'"),
+        };
+        var output = new MemoryStream();
+        z.CopyTo(output);
+        return output.ToArray();
     }
 
     public void Dispose() => _http.Dispose();

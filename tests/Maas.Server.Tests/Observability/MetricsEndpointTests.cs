@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
+using Maas.Core.Formats.Gguf;
 using Maas.Server.Tests.Inference;
+using Maas.Server.Tests.OpenAi;
 using Maas.Server.Tests.Support;
 
 namespace Maas.Server.Tests.Observability;
@@ -18,7 +20,9 @@ public class MetricsEndpointTests
         await server.RegisterAsync("metered", TestModels.Mlp(4, [8], 3), new { max_batch_size = 8, max_queue_delay_ms = 1 });
         (await server.Client.PostJsonAsync("/v2/models/metered/infer", Infer(0.1f))).Response.EnsureSuccessStatusCode();
 
-        var before = Sample(await Scrape(server), "maas_inference_requests_total{model=\"metered\",status=\"success\",version=\"1\"}");
+        var first = await Scrape(server);
+        var before = Sample(first, "maas_inference_requests_total{model=\"metered\",status=\"success\",version=\"1\"}");
+        var histogramsBefore = Histograms.ToDictionary(h => h, h => Sample(first, h));
         for (var i = 0; i < 5; i++)
         {
             (await server.Client.PostJsonAsync("/v2/models/metered/infer", Infer(i))).Response.EnsureSuccessStatusCode();
@@ -33,6 +37,22 @@ public class MetricsEndpointTests
         Assert.True(Sample(text, "maas_inference_compute_duration_seconds_total{model=\"metered\",phase=\"infer\",version=\"1\"}") > 0);
         Assert.Equal(1, Sample(text, "maas_models_loaded_current{engine=\"onnxruntime\"}", orElse: Sample(text, "maas_models_loaded{engine=\"onnxruntime\"}")));
         Assert.Contains("http_server_request_duration_seconds_bucket{", text);
+
+        // The histograms: one latency and queue observation per successful request, one compute and batch size per execution.
+        var moved = Histograms.ToDictionary(h => h, h => Sample(text, h) - histogramsBefore[h]);
+        var executions = moved["maas_inference_batch_size_count{model=\"metered\",version=\"1\"}"];
+        Assert.Equal(5, moved["maas_inference_request_latency_seconds_count{model=\"metered\",status=\"success\",version=\"1\"}"]);
+        Assert.Equal(5, moved["maas_inference_queue_time_seconds_count{model=\"metered\",version=\"1\"}"]);
+        Assert.InRange(executions, 1, 5);
+        Assert.Equal(executions, moved["maas_inference_compute_time_seconds_count{model=\"metered\",version=\"1\"}"]);
+        Assert.Equal(5, moved["maas_inference_batch_size_sum{model=\"metered\",version=\"1\"}"]); // one row each
+        Assert.True(moved["maas_inference_request_latency_seconds_sum{model=\"metered\",status=\"success\",version=\"1\"}"] > 0);
+        Assert.True(moved["maas_inference_compute_time_seconds_sum{model=\"metered\",version=\"1\"}"] > 0);
+        Assert.Equal(Sample(text, "maas_inference_request_latency_seconds_count{model=\"metered\",status=\"success\",version=\"1\"}"),
+            Sample(text, "maas_inference_request_latency_seconds_bucket{model=\"metered\",status=\"success\",version=\"1\",le=\"+Inf\"}"));
+        Assert.Equal(Sample(text, "maas_inference_batch_size_count{model=\"metered\",version=\"1\"}"),
+            Sample(text, "maas_inference_batch_size_bucket{model=\"metered\",version=\"1\",le=\"1\"}")); // every batch held one row
+        Assert.Contains("maas_inference_request_latency_seconds_bucket{model=\"metered\",status=\"success\",version=\"1\",le=\"0.0001\"}", text);
         Assert.Contains("dotnet_gc_heap_total_allocated_bytes_total", text);
 
         if (File.Exists("/usr/bin/promtool"))
@@ -40,6 +60,59 @@ public class MetricsEndpointTests
             var (exit, problems) = await Promtool(text);
             Assert.True(exit == 0, problems);
         }
+    }
+
+    [Fact]
+    public async Task Llm_token_histograms_move_per_piece_of_text_and_another_apps_engines_never_show_up()
+    {
+        using var files = new TempDirectory("maas-metrics-llm");
+        await using var server = await MaasTestServer.StartAsync(settings: LlmServerFixture.Settings);
+        await using var other = await MaasTestServer.StartAsync();
+        var gguf = Path.Combine(files.Path, "gen.gguf");
+        GgufLlamaModelFactory.Write(gguf, new GgufLlamaModelOptions { Name = "maas-test-llm", Seed = 7 });
+        await LlmServerFixture.RegisterAsync(server.Client, "metered-llm", await File.ReadAllBytesAsync(gguf), "gen.gguf");
+        const string Labels = "{model=\"metered-llm\",version=\"1\"}";
+        var before = await Scrape(server);
+
+        using var response = await server.Client.PostAsync("/v1/chat/completions", JsonContent(
+            """{"model":"metered-llm","max_tokens":6,"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Hi"}]}"""));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var events = await LlmServerFixture.ReadEventsAsync(response);
+        var pieces = events.Count(e => e.GetProperty("choices") is { ValueKind: System.Text.Json.JsonValueKind.Array } c && c.GetArrayLength() > 0
+            && c[0].GetProperty("delta").TryGetProperty("content", out var content) && content.GetString()!.Length > 0);
+        var usage = events[^1].GetProperty("usage");
+        Assert.True(pieces >= 1);
+
+        var after = await Scrape(server);
+        double Moved(string series) => Sample(after, series) - Sample(before, series);
+        Assert.Equal(1, Moved("maas_llm_time_to_first_token_seconds_count" + Labels));
+        Assert.Equal(pieces - 1, Moved("maas_llm_inter_token_latency_seconds_count" + Labels));
+        Assert.Equal(usage.GetProperty("completion_tokens").GetInt32(), Moved("maas_llm_generated_tokens_total" + Labels));
+        Assert.Equal(usage.GetProperty("prompt_tokens").GetInt32(), Moved("maas_llm_prompt_tokens_total" + Labels));
+        Assert.Contains("maas_llm_time_to_first_token_seconds_bucket{model=\"metered-llm\",version=\"1\",le=\"0.005\"}", after);
+        Assert.Equal(1, Sample(after, "maas_llm_loaded_models"));
+
+        // Each app exports its own meter: the other server has no engine loaded and says so once.
+        var elsewhere = await Scrape(other);
+        Assert.Single(elsewhere.Split('\n'), l => l.StartsWith("maas_llm_loaded_models ", StringComparison.Ordinal));
+        Assert.Equal(0, Sample(elsewhere, "maas_llm_loaded_models", orElse: -1));
+        Assert.DoesNotContain("metered-llm", elsewhere);
+        Assert.Single(after.Split('\n'), l => l.StartsWith("maas_llm_loaded_models ", StringComparison.Ordinal));
+
+        if (File.Exists("/usr/bin/promtool"))
+        {
+            var (exit, problems) = await Promtool(after);
+            Assert.True(exit == 0, problems);
+        }
+    }
+
+    [Fact]
+    public async Task With_metrics_off_there_is_no_metrics_endpoint_and_serving_still_works()
+    {
+        await using var server = await InferenceHost.StartAsync(new Dictionary<string, string?> { ["Maas:Observability:Metrics"] = "false" });
+        await server.RegisterAsync("unmetered", TestModels.Mlp(4, [8], 3));
+        (await server.Client.PostJsonAsync("/v2/models/unmetered/infer", Infer(0.1f))).Response.EnsureSuccessStatusCode();
+        Assert.Equal(HttpStatusCode.NotFound, (await server.Client.GetAsync("/metrics")).StatusCode);
     }
 
     [Fact]
@@ -86,6 +159,17 @@ public class MetricsEndpointTests
         Assert.Equal(HttpStatusCode.Created, finished.StatusCode);
         await stopping;
     }
+
+    private static readonly string[] Histograms =
+    [
+        "maas_inference_request_latency_seconds_count{model=\"metered\",status=\"success\",version=\"1\"}",
+        "maas_inference_request_latency_seconds_sum{model=\"metered\",status=\"success\",version=\"1\"}",
+        "maas_inference_queue_time_seconds_count{model=\"metered\",version=\"1\"}",
+        "maas_inference_compute_time_seconds_count{model=\"metered\",version=\"1\"}",
+        "maas_inference_compute_time_seconds_sum{model=\"metered\",version=\"1\"}",
+        "maas_inference_batch_size_count{model=\"metered\",version=\"1\"}",
+        "maas_inference_batch_size_sum{model=\"metered\",version=\"1\"}",
+    ];
 
     private static StringContent JsonContent(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
 

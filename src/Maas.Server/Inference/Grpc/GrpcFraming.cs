@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.IO.Compression;
 using System.IO.Pipelines;
 using Maas.Core.Serving;
 
@@ -13,7 +12,7 @@ internal static class GrpcFraming
     /// Reads the next message into a pooled buffer; null at a clean end of stream. Messages over
     /// <paramref name="limit"/> bytes are refused before they are read.
     /// </summary>
-    public static async ValueTask<PooledBuffer?> ReadMessageAsync(PipeReader reader, string? encoding, long limit, CancellationToken cancellationToken)
+    public static async ValueTask<PooledBuffer?> ReadMessageAsync(PipeReader reader, GrpcEncoding encoding, long limit, CancellationToken cancellationToken)
     {
         var result = await reader.ReadAtLeastAsync(5, cancellationToken);
         var buffer = result.Buffer;
@@ -62,9 +61,15 @@ internal static class GrpcFraming
                 return message;
             }
 
+            if (encoding == GrpcEncoding.Identity)
+            {
+                // The spec's answer to a compressed message without a grpc-encoding to read it with.
+                throw new InferenceException(InferenceErrorKind.Internal, "a compressed gRPC message arrived without a grpc-encoding header naming its compression");
+            }
+
             using (message)
             {
-                return Decompress(message, encoding, limit);
+                return GrpcCompression.Decompress(message, encoding, limit);
             }
         }
         catch
@@ -74,37 +79,11 @@ internal static class GrpcFraming
         }
     }
 
-    private static PooledBuffer Decompress(PooledBuffer message, string? encoding, long limit)
-    {
-        if (!string.Equals(encoding, "gzip", StringComparison.OrdinalIgnoreCase))
-        {
-            throw new InferenceException(InferenceErrorKind.Internal, $"a compressed message with grpc-encoding '{encoding}'; this server accepts identity and gzip");
-        }
-
-        using var input = new MemoryStream(message.Memory.ToArray());
-        using var gzip = new GZipStream(input, CompressionMode.Decompress);
-        using var output = new MemoryStream();
-        var chunk = new byte[81920];
-        int n;
-        while ((n = gzip.Read(chunk)) > 0)
-        {
-            output.Write(chunk, 0, n);
-            if (output.Length > limit)
-            {
-                throw InferenceErrors.Invalid($"the decompressed gRPC message is over the limit of {limit} bytes (Maas:Inference:MaxRequestBodyBytes)");
-            }
-        }
-
-        var result = PooledBuffer.Rent(output.Length);
-        output.GetBuffer().AsSpan(0, (int)output.Length).CopyTo(result.Span);
-        return result;
-    }
-
-    /// <summary>Writes the 5-byte prefix of an uncompressed message of <paramref name="length"/> bytes.</summary>
-    public static void WritePrefix(IBufferWriter<byte> writer, long length)
+    /// <summary>Writes the 5-byte prefix of a message of <paramref name="length"/> bytes (as sent, so compressed when it is).</summary>
+    public static void WritePrefix(IBufferWriter<byte> writer, long length, bool compressed = false)
     {
         var span = writer.GetSpan(5);
-        span[0] = 0;
+        span[0] = compressed ? (byte)1 : (byte)0;
         BinaryPrimitives.WriteUInt32BigEndian(span[1..], checked((uint)length));
         writer.Advance(5);
     }

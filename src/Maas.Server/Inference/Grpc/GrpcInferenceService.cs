@@ -6,6 +6,7 @@ using Maas.Core.Tenancy;
 using Maas.Server.Auth;
 using Maas.Server.Inference.Grpc.Protocol;
 using Maas.Server.Inference.Rest;
+using Maas.Server.Payloads;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Inference.Grpc;
@@ -31,8 +32,25 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
 
         ctx.Response.StatusCode = StatusCodes.Status200OK;
         ctx.Response.ContentType = "application/grpc";
-        ctx.Response.Headers["grpc-accept-encoding"] = "identity,gzip";
+        ctx.Response.Headers["grpc-accept-encoding"] = GrpcCompression.AcceptEncoding;
         var path = request.Path.Value ?? "";
+        var requestEncodingName = request.Headers["grpc-encoding"].ToString();
+        if (!GrpcCompression.TryParse(requestEncodingName, out var requestEncoding))
+        {
+            // gRPC's compression spec: an encoding the server lacks is UNIMPLEMENTED, with what it accepts in grpc-accept-encoding.
+            Trailers(ctx, GrpcStatus.Unimplemented, $"grpc-encoding '{requestEncodingName}' is not supported; this server accepts {GrpcCompression.AcceptEncoding}");
+            return;
+        }
+
+        var codec = new Codec(
+            requestEncoding,
+            GrpcCompression.ChooseResponse(options.Value.GrpcResponseCompression, requestEncoding, request.Headers["grpc-accept-encoding"]),
+            options.Value.GrpcCompressionMinBytes);
+        if (codec.Response != GrpcEncoding.Identity)
+        {
+            ctx.Response.Headers["grpc-encoding"] = GrpcCompression.Name(codec.Response);
+        }
+
         var method = path.StartsWith(ServicePrefix, StringComparison.Ordinal) ? path[ServicePrefix.Length..] : null;
 
         using var deadline = GrpcStatus.ParseTimeout(request.Headers["grpc-timeout"]) is { } timeout
@@ -46,23 +64,23 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         {
             await (method switch
             {
-                "ModelInfer" => InferAsync(ctx, token),
-                "ModelStreamInfer" => StreamInferAsync(ctx, token),
-                "ServerLive" => Unary(ctx, ServerLiveRequest.Parser, _ => Task.FromResult<IMessage>(new ServerLiveResponse { Live = true }), token),
-                "ServerReady" => Unary(ctx, ServerReadyRequest.Parser, _ => Task.FromResult<IMessage>(
+                "ModelInfer" => InferAsync(ctx, codec, token),
+                "ModelStreamInfer" => StreamInferAsync(ctx, codec, token),
+                "ServerLive" => Unary(ctx, codec, ServerLiveRequest.Parser, _ => Task.FromResult<IMessage>(new ServerLiveResponse { Live = true }), token),
+                "ServerReady" => Unary(ctx, codec, ServerReadyRequest.Parser, _ => Task.FromResult<IMessage>(
                     new ServerReadyResponse { Ready = !lifetime.ApplicationStopping.IsCancellationRequested }), token),
-                "ServerMetadata" => Unary(ctx, ServerMetadataRequest.Parser, _ => Task.FromResult<IMessage>(ServerMetadata()), token),
-                "ModelReady" => Unary(ctx, ModelReadyRequest.Parser, async r => new ModelReadyResponse
+                "ServerMetadata" => Unary(ctx, codec, ServerMetadataRequest.Parser, _ => Task.FromResult<IMessage>(ServerMetadata()), token),
+                "ModelReady" => Unary(ctx, codec, ModelReadyRequest.Parser, async r => new ModelReadyResponse
                 {
                     Ready = await AllowAsync(ctx, r.Name, false, token) && await manager.IsReadyAsync(r.Name, Version(r.Version), token),
                 }, token),
-                "ModelMetadata" => Unary(ctx, ModelMetadataRequest.Parser, async r => await AllowAsync(ctx, r.Name, false, token)
+                "ModelMetadata" => Unary(ctx, codec, ModelMetadataRequest.Parser, async r => await AllowAsync(ctx, r.Name, false, token)
                     ? Metadata(await manager.DescribeAsync(r.Name, Version(r.Version), token))
                     : throw new InvalidOperationException(), token),
-                "ModelStatistics" => Unary(ctx, ModelStatisticsRequest.Parser, async r => Statistics(
+                "ModelStatistics" => Unary(ctx, codec, ModelStatisticsRequest.Parser, async r => Statistics(
                     await manager.StatisticsAsync(r.Name is { Length: > 0 } n && await AllowAsync(ctx, n, false, token) ? n : AdminOnly(ctx), Version(r.Version), token)), token),
-                "RepositoryIndex" => Unary(ctx, RepositoryIndexRequest.Parser, async r => Index(await manager.IndexAsync(AdminOnly(ctx) is null && r.Ready, token)), token),
-                "RepositoryModelLoad" => Unary(ctx, RepositoryModelLoadRequest.Parser, async r =>
+                "RepositoryIndex" => Unary(ctx, codec, RepositoryIndexRequest.Parser, async r => Index(await manager.IndexAsync(AdminOnly(ctx) is null && r.Ready, token)), token),
+                "RepositoryModelLoad" => Unary(ctx, codec, RepositoryModelLoadRequest.Parser, async r =>
                 {
                     await AllowAsync(ctx, r.ModelName, true, token);
                     var state = await manager.LoadAsync(r.ModelName, VersionParameter(r.Parameters), token);
@@ -70,7 +88,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
                         ? new RepositoryModelLoadResponse()
                         : throw new InferenceException(InferenceErrorKind.Unavailable, $"model '{state.Name}' version {state.Version} failed to load: {state.Reason}");
                 }, token),
-                "RepositoryModelUnload" => Unary(ctx, RepositoryModelUnloadRequest.Parser, async r =>
+                "RepositoryModelUnload" => Unary(ctx, codec, RepositoryModelUnloadRequest.Parser, async r =>
                 {
                     await AllowAsync(ctx, r.ModelName, true, token);
                     await manager.UnloadAsync(r.ModelName, VersionParameter(r.Parameters), token);
@@ -133,11 +151,11 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         }
     }
 
-    private async Task Unary<TRequest>(HttpContext ctx, MessageParser<TRequest> parser, Func<TRequest, Task<IMessage>> handler, CancellationToken token)
+    private async Task Unary<TRequest>(HttpContext ctx, Codec codec, MessageParser<TRequest> parser, Func<TRequest, Task<IMessage>> handler, CancellationToken token)
         where TRequest : IMessage<TRequest>
     {
         TRequest message;
-        using (var buffer = await ReadSingleAsync(ctx, token))
+        using (var buffer = await ReadSingleAsync(ctx, codec, token))
         {
             try
             {
@@ -150,37 +168,40 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         }
 
         var response = await handler(message);
-        await GrpcTensors.WriteAsync(ctx.Response.BodyWriter, response, token);
+        await GrpcTensors.WriteAsync(ctx.Response.BodyWriter, response, token, codec.Response, codec.CompressFrom);
     }
 
-    private async Task<PooledBuffer> ReadSingleAsync(HttpContext ctx, CancellationToken token) =>
-        await GrpcFraming.ReadMessageAsync(ctx.Request.BodyReader, ctx.Request.Headers["grpc-encoding"], options.Value.MaxRequestBodyBytes, token)
+    private async Task<PooledBuffer> ReadSingleAsync(HttpContext ctx, Codec codec, CancellationToken token) =>
+        await GrpcFraming.ReadMessageAsync(ctx.Request.BodyReader, codec.Request, options.Value.MaxRequestBodyBytes, token)
         ?? throw InferenceErrors.Invalid("the call carries no request message");
 
-    private async Task InferAsync(HttpContext ctx, CancellationToken token)
+    private async Task InferAsync(HttpContext ctx, Codec codec, CancellationToken token)
     {
         InferenceRequest request;
         ModelInferRequest header;
-        using (var buffer = await ReadSingleAsync(ctx, token))
+        using (var buffer = await ReadSingleAsync(ctx, codec, token))
         {
             (header, request) = GrpcTensors.ParseInferRequest(buffer.Span, options.Value);
         }
 
         await AllowAsync(ctx, header.ModelName, false, token);
+        var payloads = await PayloadLog.ForAsync(ctx, header.ModelName);
+        payloads?.Write(ctx, header.ModelName, "request", PayloadLog.Describe(request.Inputs));
         using var response = await manager.InferAsync(header.ModelName, Version(header.ModelVersion), request, token);
         ctx.Usage().ReportInference(response);
+        payloads?.Write(ctx, header.ModelName, "response", PayloadLog.Describe(response.Outputs));
         using var encode = manager.Telemetry.StartEncode(response, "v2-grpc");
-        await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, streamField: null, token);
+        await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, streamField: null, token, codec.Response, codec.CompressFrom);
     }
 
     // Each request message gets a response message; errors travel in error_message and the stream goes on.
-    private async Task StreamInferAsync(HttpContext ctx, CancellationToken token)
+    private async Task StreamInferAsync(HttpContext ctx, Codec codec, CancellationToken token)
     {
         while (true)
         {
             InferenceRequest request;
             ModelInferRequest header;
-            using (var buffer = await GrpcFraming.ReadMessageAsync(ctx.Request.BodyReader, ctx.Request.Headers["grpc-encoding"], options.Value.MaxRequestBodyBytes, token))
+            using (var buffer = await GrpcFraming.ReadMessageAsync(ctx.Request.BodyReader, codec.Request, options.Value.MaxRequestBodyBytes, token))
             {
                 if (buffer is null)
                 {
@@ -193,7 +214,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
                 }
                 catch (InferenceException ex)
                 {
-                    await GrpcTensors.WriteAsync(ctx.Response.BodyWriter, new ModelStreamInferResponse { ErrorMessage = ex.Message }, token);
+                    await GrpcTensors.WriteAsync(ctx.Response.BodyWriter, new ModelStreamInferResponse { ErrorMessage = ex.Message }, token, codec.Response, codec.CompressFrom);
                     continue;
                 }
             }
@@ -201,14 +222,17 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
             try
             {
                 await AllowAsync(ctx, header.ModelName, false, token);
+                var payloads = await PayloadLog.ForAsync(ctx, header.ModelName);
+                payloads?.Write(ctx, header.ModelName, "request", PayloadLog.Describe(request.Inputs));
                 using var response = await manager.InferAsync(header.ModelName, Version(header.ModelVersion), request, token);
                 ctx.Usage().ReportInference(response);
+                payloads?.Write(ctx, header.ModelName, "response", PayloadLog.Describe(response.Outputs));
                 using var encode = manager.Telemetry.StartEncode(response, "v2-grpc");
-                await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, streamField: 2, token);
+                await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, streamField: 2, token, codec.Response, codec.CompressFrom);
             }
             catch (InferenceException ex)
             {
-                await GrpcTensors.WriteAsync(ctx.Response.BodyWriter, new ModelStreamInferResponse { ErrorMessage = ex.Message }, token);
+                await GrpcTensors.WriteAsync(ctx.Response.BodyWriter, new ModelStreamInferResponse { ErrorMessage = ex.Message }, token, codec.Response, codec.CompressFrom);
             }
         }
     }
@@ -325,6 +349,9 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         ctx.GetCaller() is { IsAdmin: false }
             ? throw new GrpcCallException(7, "listing every model needs an admin key; ask for one model by name")
             : null;
+
+    // How one call's messages are encoded: the request's (from grpc-encoding) and the response's (chosen per call).
+    private readonly record struct Codec(GrpcEncoding Request, GrpcEncoding Response, long CompressFrom);
 
     private sealed class GrpcCallException(int status, string message) : Exception(message)
     {

@@ -356,13 +356,25 @@ internal static class GrpcTensors
 
     /// <summary>
     /// Writes a ModelInferResponse (or, nested under <paramref name="streamField"/>, a ModelStreamInferResponse):
-    /// the protobuf header, then each output's bytes straight from its buffer as raw_output_contents.
+    /// the protobuf header, then each output's bytes straight from its buffer as raw_output_contents. Messages of at
+    /// least <paramref name="compressFrom"/> bytes are compressed with <paramref name="encoding"/> (unless identity).
     /// </summary>
-    public static async ValueTask WriteInferResponseAsync(System.IO.Pipelines.PipeWriter writer, InferenceResponse response, int? streamField, CancellationToken cancellationToken)
+    public static async ValueTask WriteInferResponseAsync(
+        System.IO.Pipelines.PipeWriter writer, InferenceResponse response, int? streamField, CancellationToken cancellationToken, GrpcEncoding encoding = GrpcEncoding.Identity, long compressFrom = 0)
     {
         var header = ResponseHeader(response);
         long inner = header.CalculateSize() + RawOutputsSize(response);
         var total = streamField is null ? inner : 1 + GrpcFraming.VarintSize((ulong)inner) + inner;
+        if (encoding != GrpcEncoding.Identity && total >= compressFrom)
+        {
+            // Compression needs the whole message first: serialise it, then send the compressed bytes.
+            var plain = new ArrayBufferWriter<byte>((int)Math.Min(total, int.MaxValue));
+            WriteInferBody(plain, header, response, streamField, inner);
+            var packed = GrpcCompression.Compress(plain.WrittenSpan, encoding);
+            await SendCompressedAsync(writer, packed, cancellationToken);
+            return;
+        }
+
         GrpcFraming.WritePrefix(writer, total);
         if (streamField is { } field)
         {
@@ -389,12 +401,45 @@ internal static class GrpcTensors
         await writer.FlushAsync(cancellationToken);
     }
 
-    /// <summary>Writes one whole message with its gRPC prefix.</summary>
-    public static async ValueTask WriteAsync(System.IO.Pipelines.PipeWriter writer, IMessage message, CancellationToken cancellationToken)
+    /// <summary>Writes one whole message with its gRPC prefix, compressed when asked and at least <paramref name="compressFrom"/> bytes.</summary>
+    public static async ValueTask WriteAsync(
+        System.IO.Pipelines.PipeWriter writer, IMessage message, CancellationToken cancellationToken, GrpcEncoding encoding = GrpcEncoding.Identity, long compressFrom = 0)
     {
-        GrpcFraming.WritePrefix(writer, message.CalculateSize());
+        var size = message.CalculateSize();
+        if (encoding != GrpcEncoding.Identity && size >= compressFrom)
+        {
+            await SendCompressedAsync(writer, GrpcCompression.Compress(message.ToByteArray(), encoding), cancellationToken);
+            return;
+        }
+
+        GrpcFraming.WritePrefix(writer, size);
         WriteMessage(writer, message);
         await writer.FlushAsync(cancellationToken);
+    }
+
+    private static void WriteInferBody(IBufferWriter<byte> writer, ModelInferResponse header, InferenceResponse response, int? streamField, long inner)
+    {
+        if (streamField is { } field)
+        {
+            WriteTag(writer, field);
+            GrpcFraming.WriteVarint(writer, (ulong)inner);
+        }
+
+        WriteMessage(writer, header);
+        foreach (var o in response.Outputs)
+        {
+            WriteTag(writer, RawOutputContentsField);
+            GrpcFraming.WriteVarint(writer, (ulong)o.Data.Length);
+            o.Data.Span.CopyTo(writer.GetSpan(o.Data.Length));
+            writer.Advance(o.Data.Length);
+        }
+    }
+
+    private static async ValueTask SendCompressedAsync(System.IO.Pipelines.PipeWriter writer, MemoryStream compressed, CancellationToken cancellationToken)
+    {
+        using var packed = compressed;
+        GrpcFraming.WritePrefix(writer, packed.Length, compressed: true);
+        await writer.WriteAsync(packed.GetBuffer().AsMemory(0, (int)packed.Length), cancellationToken);
     }
 
     private static void WriteMessage(IBufferWriter<byte> writer, IMessage message)

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Maas.Core.Serving;
 using Maas.Core.Tenancy;
 using Maas.Server.Auth;
+using Maas.Server.Payloads;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Inference.Rest;
@@ -122,8 +123,11 @@ internal static class PredictEndpoint
                     ? o.EnumerateArray().Select(e => e.GetString() ?? "").ToArray()
                     : null,
             };
+            var payloads = await PayloadLog.ForAsync(ctx, model);
+            payloads?.Write(ctx, model, "request", PayloadLog.Describe(request.Inputs));
             using var response = await manager.InferAsync(model, version, request, ctx.RequestAborted);
             ctx.Usage().ReportInference(response);
+            payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
             using var encode = manager.Telemetry.StartEncode(response, "predict");
             await V2Endpoints.Json(ctx, StatusCodes.Status200OK, w =>
             {

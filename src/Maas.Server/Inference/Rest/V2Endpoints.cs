@@ -3,6 +3,7 @@ using System.Text.Json;
 using Maas.Core.Serving;
 using Maas.Core.Tenancy;
 using Maas.Server.Auth;
+using Maas.Server.Payloads;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Inference.Rest;
@@ -73,8 +74,11 @@ internal static class V2Endpoints
     private static Task Infer(HttpContext ctx, ModelManager manager, InferenceOptions options, string model, string? version) => Guard(ctx, async () =>
     {
         var call = await V2RequestReader.ReadAsync(ctx.Request, options, ctx.RequestAborted);
+        var payloads = await PayloadLog.ForAsync(ctx, model);
+        payloads?.Write(ctx, model, "request", PayloadLog.Describe(call.Request.Inputs));
         using var response = await manager.InferAsync(model, version, call.Request, ctx.RequestAborted);
         ctx.Usage().ReportInference(response);
+        payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
         using var encode = manager.Telemetry.StartEncode(response, "v2-rest");
         await V2ResponseWriter.WriteAsync(ctx.Response, response, call, ctx.RequestAborted);
     });

@@ -7,6 +7,9 @@ namespace Maas.Server.Inference.Rest;
 /// <summary>Writes v2 infer responses: JSON tensors, or a JSON header followed by the binary outputs.</summary>
 internal static class V2ResponseWriter
 {
+    // Responses up to this size are written without flushing; Kestrel sends them when the request ends.
+    private const long InlineResponseBytes = 64 * 1024;
+
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_buffer;
 
@@ -81,15 +84,37 @@ internal static class V2ResponseWriter
                 http.ContentType = "application/json";
             }
 
-            http.ContentLength = buffer.WrittenCount + binaryBytes;
-            await http.Body.WriteAsync(buffer.WrittenMemory, cancellationToken);
+            var total = buffer.WrittenCount + binaryBytes;
+            http.ContentLength = total;
+            var body = http.BodyWriter;
+            if (total <= InlineResponseBytes)
+            {
+                // Small responses go into Kestrel's pipe whole and leave in one send when the request ends:
+                // no flush per part (each would be its own syscall and TCP segment).
+                body.Write(buffer.WrittenSpan);
+                if (anyBinary)
+                {
+                    foreach (var output in response.Outputs)
+                    {
+                        if (call.IsBinary(output.Name))
+                        {
+                            body.Write(output.Data.Span);
+                        }
+                    }
+                }
+
+                return;
+            }
+
+            // Large ones are flushed part by part, so the pipe applies backpressure instead of buffering a copy.
+            await body.WriteAsync(buffer.WrittenMemory, cancellationToken);
             if (anyBinary)
             {
                 foreach (var output in response.Outputs)
                 {
                     if (call.IsBinary(output.Name))
                     {
-                        await http.Body.WriteAsync(output.Data, cancellationToken);
+                        await body.WriteAsync(output.Data, cancellationToken);
                     }
                 }
             }

@@ -1,0 +1,197 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Maas.Core.Observability;
+
+/// <summary>
+/// The histograms and spans of ONNX serving for one app: made once with the app's meter (null: metrics off) and
+/// whether tracing is on; each scheduler takes its per-version view from <see cref="For"/>.
+/// </summary>
+public sealed class ServingTelemetry
+{
+    /// <summary>Bucket boundaries (seconds) of the latency histograms: 100 µs to 30 s, as small models answer in well under a millisecond.</summary>
+    public static readonly double[] LatencyBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+    /// <summary>Bucket boundaries (rows) of the batch size histogram: powers of two.</summary>
+    public static readonly long[] BatchBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+    /// <summary>No metrics, no spans.</summary>
+    public static readonly ServingTelemetry Off = new(null, tracing: false);
+
+    /// <summary>Creates the instruments on <paramref name="meter"/> (none when null).</summary>
+    public ServingTelemetry(Meter? meter, bool tracing)
+    {
+        Tracing = tracing;
+        if (meter is null)
+        {
+            return;
+        }
+
+        var latency = new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBuckets };
+        RequestLatency = meter.CreateHistogram("maas.inference.request.latency", "s",
+            "Time from a request's arrival at the model's queue to its result, per model version and outcome.", advice: latency);
+        QueueTime = meter.CreateHistogram("maas.inference.queue.time", "s",
+            "Time a request waited in the model's queue before its batch started.", advice: latency);
+        ComputeTime = meter.CreateHistogram("maas.inference.compute.time", "s",
+            "Engine run time of one execution (one batch), per model version.", advice: latency);
+        BatchSize = meter.CreateHistogram("maas.inference.batch.size", "{row}",
+            "Rows per engine execution (the dynamic batcher's batch size), per model version.",
+            advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = BatchBuckets });
+    }
+
+    /// <summary>True when spans are wanted (they are still made only while a listener samples them).</summary>
+    public bool Tracing { get; }
+
+    internal Histogram<double>? RequestLatency { get; }
+
+    internal Histogram<double>? QueueTime { get; }
+
+    internal Histogram<double>? ComputeTime { get; }
+
+    internal Histogram<long>? BatchSize { get; }
+
+    /// <summary>The view of one model version (its tags made once).</summary>
+    public ModelTelemetry For(string model, string version) => new(this, model, version);
+
+    /// <summary>
+    /// Starts a <c>maas.encode</c> span (a child of the current request's span) around writing a response; null when
+    /// tracing is off or nobody listens. Dispose it when the response is written.
+    /// </summary>
+    public Activity? StartEncode(Serving.InferenceResponse response, string protocol)
+    {
+        if (!Tracing || !MaasTelemetry.Source.HasListeners())
+        {
+            return null;
+        }
+
+        var span = MaasTelemetry.Source.StartActivity("maas.encode", ActivityKind.Internal);
+        span?.SetTag("maas.model", response.ModelName);
+        span?.SetTag("maas.model.version", response.ModelVersion);
+        span?.SetTag("maas.protocol", protocol);
+        return span;
+    }
+}
+
+/// <summary>Records one model version's histograms and spans; every call is a branch and nothing else when off.</summary>
+public sealed class ModelTelemetry
+{
+    private const double NsPerSecond = 1e9;
+    private readonly ServingTelemetry _owner;
+    private readonly KeyValuePair<string, object?>[] _tags;
+    private readonly KeyValuePair<string, object?>[] _success;
+    private readonly KeyValuePair<string, object?>[] _failure;
+    private readonly string _model;
+    private readonly string _version;
+
+    internal ModelTelemetry(ServingTelemetry owner, string model, string version)
+    {
+        _owner = owner;
+        _model = model;
+        _version = version;
+        _tags = [new("model", model), new("version", version)];
+        _success = [.. _tags, new("status", "success")];
+        _failure = [.. _tags, new("status", "failure")];
+    }
+
+    /// <summary>The caller's span to parent this request's spans to; default (nothing to trace) unless tracing is on and listened to.</summary>
+    public ActivityContext CaptureParent() =>
+        _owner.Tracing && MaasTelemetry.Source.HasListeners() && Activity.Current is { } current ? current.Context : default;
+
+    /// <summary>Records a finished request's latency (and, when it succeeded, its queue time).</summary>
+    public void RequestCompleted(bool success, long totalNs, long queueNs)
+    {
+        if (_owner.RequestLatency is not { } latency)
+        {
+            return;
+        }
+
+        latency.Record(totalNs / NsPerSecond, success ? _success : _failure);
+        if (success)
+        {
+            _owner.QueueTime!.Record(queueNs / NsPerSecond, _tags);
+        }
+    }
+
+    /// <summary>Records one execution's batch size and engine run time.</summary>
+    public void Executed(long rows, long inferNs)
+    {
+        if (_owner.BatchSize is not { } size)
+        {
+            return;
+        }
+
+        size.Record(rows, _tags);
+        _owner.ComputeTime!.Record(inferNs / NsPerSecond, _tags);
+    }
+
+    /// <summary>
+    /// Emits, after the fact, the spans of one execution: a <c>maas.queue</c> span per traced request (a child of
+    /// that request's span), and one <c>maas.batch</c> span with a <c>maas.engine.run</c> child. The batch runs once
+    /// for all its requests, so it is a child of the first traced request and links to every traced request.
+    /// </summary>
+    /// <param name="parents">Each request's captured parent (default when untraced).</param>
+    /// <param name="enqueued">Each request's arrival, in <see cref="Stopwatch"/> ticks.</param>
+    /// <param name="start">When the batch was taken from the queue.</param>
+    /// <param name="runStart">When the engine run began.</param>
+    /// <param name="runEnd">When the engine run ended.</param>
+    /// <param name="rows">Rows in the batch.</param>
+    /// <param name="instance">The engine instance that ran it.</param>
+    public void TraceExecution(ReadOnlySpan<ActivityContext> parents, ReadOnlySpan<long> enqueued, long start, long runStart, long runEnd, long rows, int instance)
+    {
+        var nowTicks = Stopwatch.GetTimestamp();
+        var now = DateTimeOffset.UtcNow;
+        DateTimeOffset At(long ticks) => now - Stopwatch.GetElapsedTime(ticks, nowTicks);
+
+        ActivityContext first = default;
+        var links = new List<ActivityLink>(parents.Length);
+        for (var i = 0; i < parents.Length; i++)
+        {
+            if (parents[i] == default)
+            {
+                continue;
+            }
+
+            if (first == default)
+            {
+                first = parents[i];
+            }
+
+            links.Add(new ActivityLink(parents[i]));
+            using var queue = MaasTelemetry.Source.StartActivity("maas.queue", ActivityKind.Internal, parents[i], startTime: At(enqueued[i]));
+            if (queue is not null)
+            {
+                queue.SetTag("maas.model", _model);
+                queue.SetTag("maas.model.version", _version);
+                queue.SetEndTime(At(start).UtcDateTime);
+            }
+        }
+
+        if (first == default)
+        {
+            return;
+        }
+
+        using var batch = MaasTelemetry.Source.StartActivity("maas.batch", ActivityKind.Internal, first, links: links, startTime: At(start));
+        if (batch is null)
+        {
+            return;
+        }
+
+        batch.SetTag("maas.model", _model);
+        batch.SetTag("maas.model.version", _version);
+        batch.SetTag("maas.batch.size", rows);
+        batch.SetTag("maas.batch.requests", parents.Length);
+        using (var run = MaasTelemetry.Source.StartActivity("maas.engine.run", ActivityKind.Internal, batch.Context, startTime: At(runStart)))
+        {
+            if (run is not null)
+            {
+                run.SetTag("maas.model", _model);
+                run.SetTag("maas.model.version", _version);
+                run.SetTag("maas.engine.instance", instance);
+                run.SetEndTime(At(runEnd).UtcDateTime);
+            }
+        }
+
+        batch.SetEndTime(now.UtcDateTime);
+    }
+}

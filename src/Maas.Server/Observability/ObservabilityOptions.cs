@@ -1,0 +1,14 @@
+namespace Maas.Server.Observability;
+
+/// <summary>Switches for metrics and tracing (both on by default; off costs nothing on the request path).</summary>
+public sealed class ObservabilityOptions
+{
+    /// <summary>The configuration section these options bind from.</summary>
+    public const string Section = "Maas:Observability";
+
+    /// <summary>Record metrics: GET /metrics, the serving histograms, LLM metrics, OTLP metric export. Off: /metrics answers 404.</summary>
+    public bool Metrics { get; set; } = true;
+
+    /// <summary>Make spans (request children: queue, batch, engine run, encode, gen-AI) when a listener such as the OTLP exporter samples them.</summary>
+    public bool Tracing { get; set; } = true;
+}
