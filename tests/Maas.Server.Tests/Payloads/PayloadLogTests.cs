@@ -88,7 +88,10 @@ public sealed class PayloadLogTests(PayloadLogFixture fixture) : IClassFixture<P
             {
                 ["inputs"] = new JsonArray(new JsonObject
                 {
-                    ["name"] = "input", ["datatype"] = "FP32", ["shape"] = new JsonArray(1, 4), ["data"] = new JsonArray(Marker, 1, 2, 3),
+                    ["name"] = "input",
+                    ["datatype"] = "FP32",
+                    ["shape"] = new JsonArray(1, 4),
+                    ["data"] = new JsonArray(Marker, 1, 2, 3),
                 }),
             };
             using var response = await fixture.Server.Client.PostAsJsonAsync($"v2/models/mlp-{suffix}/infer", body);
