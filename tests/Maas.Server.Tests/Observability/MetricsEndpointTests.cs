@@ -20,8 +20,11 @@ public class MetricsEndpointTests
         await server.RegisterAsync("metered", TestModels.Mlp(4, [8], 3), new { max_batch_size = 8, max_queue_delay_ms = 1 });
         (await server.Client.PostJsonAsync("/v2/models/metered/infer", Infer(0.1f))).Response.EnsureSuccessStatusCode();
 
-        var first = await Scrape(server);
-        var before = Sample(first, "maas_inference_requests_total{model=\"metered\",status=\"success\",version=\"1\"}");
+        // The scheduler counts a request just after its caller is answered: wait until the warm-up call shows.
+        const string successes = "maas_inference_requests_total{model=\"metered\",status=\"success\",version=\"1\"}";
+        const string latencyCount = "maas_inference_request_latency_seconds_count{model=\"metered\",status=\"success\",version=\"1\"}";
+        var first = await ScrapeUntil(server, t => Sample(t, successes) >= 1 && Sample(t, latencyCount) >= 1);
+        var before = Sample(first, successes);
         var histogramsBefore = Histograms.ToDictionary(h => h, h => Sample(first, h));
         for (var i = 0; i < 5; i++)
         {
@@ -31,8 +34,8 @@ public class MetricsEndpointTests
         var bad = await server.Client.PostJsonAsync("/v2/models/metered/infer", InferenceHost.InferJson("input", "FP32", [1, 3], new JsonArray(1f, 2f, 3f)));
         Assert.Equal(HttpStatusCode.BadRequest, bad.Status);
 
-        var text = await Scrape(server);
-        Assert.Equal(before + 5, Sample(text, "maas_inference_requests_total{model=\"metered\",status=\"success\",version=\"1\"}"));
+        var text = await ScrapeUntil(server, t => Sample(t, successes) >= before + 5 && Sample(t, latencyCount) >= histogramsBefore[latencyCount] + 5);
+        Assert.Equal(before + 5, Sample(text, successes));
         Assert.True(Sample(text, "maas_inference_executions_total{model=\"metered\",version=\"1\"}") >= 1);
         Assert.True(Sample(text, "maas_inference_compute_duration_seconds_total{model=\"metered\",phase=\"infer\",version=\"1\"}") > 0);
         Assert.Equal(1, Sample(text, "maas_models_loaded_current{engine=\"onnxruntime\"}", orElse: Sample(text, "maas_models_loaded{engine=\"onnxruntime\"}")));
@@ -172,6 +175,22 @@ public class MetricsEndpointTests
     ];
 
     private static StringContent JsonContent(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
+
+    // Scrapes until the condition holds (counters move just after callers are answered), at most 10 s.
+    private static async Task<string> ScrapeUntil(MaasTestServer server, Func<string, bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            var text = await Scrape(server);
+            if (condition(text) || DateTime.UtcNow > deadline)
+            {
+                return text;
+            }
+
+            await Task.Delay(20);
+        }
+    }
 
     private static async Task<string> Scrape(MaasTestServer server)
     {
