@@ -1,3 +1,4 @@
+using Maas.Testing;
 using Microsoft.Extensions.Logging;
 
 namespace Maas.Runtimes.Llama.Tests;
@@ -8,8 +9,8 @@ public sealed class LoggingTests(LlamaTestModels models)
     [Fact]
     public void Native_log_lines_reach_the_configured_logger_at_or_above_its_level()
     {
-        var sink = new CollectingLogger();
-        LlamaBackend.ConfigureLogging(sink, LogLevel.Debug);
+        var sink = new CapturedLogs();
+        LlamaBackend.ConfigureLogging(sink.Single(), LogLevel.Debug);
         try
         {
             using (var model = LlamaModel.Load(models.GeneratedPathEnsured()))
@@ -25,40 +26,10 @@ public sealed class LoggingTests(LlamaTestModels models)
             LlamaBackend.ConfigureLogging((ILogger?)null, LogLevel.Warning);
         }
 
-        var lines = sink.Lines;
+        var lines = sink.Lines.ToList();
         Assert.Contains(lines, l => l.Level == LogLevel.Debug && l.Message.Contains("llama", StringComparison.OrdinalIgnoreCase));
         Assert.Contains(lines, l => l.Level == LogLevel.Error);
         Assert.DoesNotContain(lines, l => l.Level < LogLevel.Debug);
         Assert.DoesNotContain(lines, l => l.Message.EndsWith('\n'));
-    }
-
-    private sealed class CollectingLogger : ILogger
-    {
-        private readonly Lock gate = new();
-        private readonly List<(LogLevel Level, string Message)> lines = [];
-
-        public List<(LogLevel Level, string Message)> Lines
-        {
-            get
-            {
-                lock (gate)
-                {
-                    return [.. lines];
-                }
-            }
-        }
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            lock (gate)
-            {
-                lines.Add((logLevel, formatter(state, exception)));
-            }
-        }
     }
 }

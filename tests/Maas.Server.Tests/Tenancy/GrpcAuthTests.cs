@@ -75,7 +75,7 @@ public sealed class GrpcAuthTests(GrpcTenancyFixture fixture) : IClassFixture<Gr
         Assert.Equal(PermissionDenied, load.Status);
 
         // Two requests per window: the denied ones above did not count, one call passes, the next is refused.
-        await WaitForFreshWindowAsync();
+        await TenancyHost.WaitForFreshWindowAsync(2000);
         Assert.Equal(Ok, (await grpc.CallAsync("ServerMetadata", new ServerMetadataRequest(), ServerMetadataResponse.Parser, Auth(read))).Status);
         Assert.Equal(Ok, (await grpc.CallAsync("ServerMetadata", new ServerMetadataRequest(), ServerMetadataResponse.Parser, Auth(read))).Status);
         var limited = await grpc.CallAsync("ServerMetadata", new ServerMetadataRequest(), ServerMetadataResponse.Parser, Auth(read));
@@ -110,13 +110,4 @@ public sealed class GrpcAuthTests(GrpcTenancyFixture fixture) : IClassFixture<Gr
     }
 
     private static Dictionary<string, string> Auth(string key) => new() { ["authorization"] = "Bearer " + key };
-
-    private static async Task WaitForFreshWindowAsync()
-    {
-        var intoWindow = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() % 2000;
-        if (intoWindow > 1000)
-        {
-            await Task.Delay(TimeSpan.FromMilliseconds(2000 - intoWindow + 20));
-        }
-    }
 }

@@ -35,7 +35,7 @@ public sealed class LimitTests(ShortWindowFixture fixture) : IClassFixture<Short
         var tenant = await Host.CreateTenantAsync();
         var (_, secret) = await Host.CreateKeyAsync(tenant, [MaasScopes.ModelsRead], limits: """{"requests_per_minute": 3}""");
         using var client = Host.Client(secret);
-        await WaitForFreshWindowAsync();
+        await TenancyHost.WaitForFreshWindowAsync(2000);
         for (var remaining = 2; remaining >= 0; remaining--)
         {
             using var ok = await client.GetAsync("api/v1/me");
@@ -67,7 +67,7 @@ public sealed class LimitTests(ShortWindowFixture fixture) : IClassFixture<Short
         var (_, b) = await Host.CreateKeyAsync(tenant, [MaasScopes.ModelsRead]);
         using var clientA = Host.Client(a);
         using var clientB = Host.Client(b);
-        await WaitForFreshWindowAsync();
+        await TenancyHost.WaitForFreshWindowAsync(2000);
         Assert.Equal(HttpStatusCode.OK, (await clientA.GetAsync("api/v1/me")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await clientB.GetAsync("api/v1/me")).StatusCode);
         var error = await (await clientA.GetAsync("api/v1/me")).ErrorAsync(HttpStatusCode.TooManyRequests, "rate_limit_exceeded");
@@ -101,15 +101,6 @@ public sealed class LimitTests(ShortWindowFixture fixture) : IClassFixture<Short
     private static string? Header(HttpResponseMessage response, string name) =>
         response.Headers.TryGetValues(name, out var values) ? values.Single() : null;
 
-    // Windows are aligned to multiples of their length; start a burst early in one, so it does not straddle two.
-    private static async Task WaitForFreshWindowAsync()
-    {
-        var intoWindow = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() % 2000;
-        if (intoWindow > 1000)
-        {
-            await Task.Delay(TimeSpan.FromMilliseconds(2000 - intoWindow + 20));
-        }
-    }
 
     internal static async Task WaitUntilAsync(Func<bool> condition)
     {

@@ -136,7 +136,7 @@ public sealed class ServingUsageTests(ServingUsageFixture fixture) : IClassFixtu
         var tenant = await Host.CreateTenantAsync();
         var (_, secret) = await Host.CreateKeyAsync(tenant, [MaasScopes.Infer], limits: """{"tokens_per_minute": 40}""");
         using var client = Host.Client(secret);
-        await WaitForFreshWindowAsync();
+        await TenancyHost.WaitForFreshWindowAsync(3000);
 
         // The first call uses its prompt plus 30 generated tokens, which crosses 40: the next is refused.
         using (var first = await client.PostAsync("v1/chat/completions", Chat(maxTokens: 30)))
@@ -213,13 +213,5 @@ public sealed class ServingUsageTests(ServingUsageFixture fixture) : IClassFixtu
 
         // Engine time, not wall time: positive, and less than the requests took end to end.
         Assert.True(compute > 0 && compute < latency, $"compute {compute} ms, latency {latency} ms");
-    }
-
-    // Starts right after a window boundary (windows are aligned to multiples of their length).
-    private static async Task WaitForFreshWindowAsync()
-    {
-        var window = TimeSpan.FromSeconds(3).Ticks;
-        var into = DateTime.UtcNow.Ticks % window;
-        await Task.Delay(TimeSpan.FromTicks(window - into) + TimeSpan.FromMilliseconds(50));
     }
 }

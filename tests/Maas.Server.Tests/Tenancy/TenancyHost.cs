@@ -95,6 +95,19 @@ public sealed class TenancyHost : IAsyncDisposable
     /// <summary>The auth services of the running server.</summary>
     public ApiKeyAuthenticator Keys => Server.Services.GetRequiredService<ApiKeyAuthenticator>();
 
+    /// <summary>
+    /// Rate windows are aligned to multiples of their length: waits, when needed, so that a burst starts in the first
+    /// half of one and does not straddle two.
+    /// </summary>
+    public static async Task WaitForFreshWindowAsync(int windowMs)
+    {
+        var intoWindow = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() % windowMs;
+        if (intoWindow > windowMs / 2)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(windowMs - intoWindow + 20));
+        }
+    }
+
     /// <summary>Usage totals of one key (after the server wrote everything it recorded).</summary>
     public async Task<JsonNode> UsageTotalsAsync(string query)
     {

@@ -376,17 +376,10 @@ internal static class GrpcTensors
         }
 
         GrpcFraming.WritePrefix(writer, total);
-        if (streamField is { } field)
-        {
-            WriteTag(writer, field);
-            GrpcFraming.WriteVarint(writer, (ulong)inner);
-        }
-
-        WriteMessage(writer, header);
+        WriteInferHead(writer, header, streamField, inner);
         foreach (var o in response.Outputs)
         {
-            WriteTag(writer, RawOutputContentsField);
-            GrpcFraming.WriteVarint(writer, (ulong)o.Data.Length);
+            WriteOutputPrefix(writer, o.Data.Length);
             if (o.Data.Length > 64 * 1024)
             {
                 await writer.WriteAsync(o.Data, cancellationToken);
@@ -419,6 +412,18 @@ internal static class GrpcTensors
 
     private static void WriteInferBody(IBufferWriter<byte> writer, ModelInferResponse header, InferenceResponse response, int? streamField, long inner)
     {
+        WriteInferHead(writer, header, streamField, inner);
+        foreach (var o in response.Outputs)
+        {
+            WriteOutputPrefix(writer, o.Data.Length);
+            o.Data.Span.CopyTo(writer.GetSpan(o.Data.Length));
+            writer.Advance(o.Data.Length);
+        }
+    }
+
+    // The stream response's field tag and length (ModelStreamInfer), then the response without its raw outputs.
+    private static void WriteInferHead(IBufferWriter<byte> writer, ModelInferResponse header, int? streamField, long inner)
+    {
         if (streamField is { } field)
         {
             WriteTag(writer, field);
@@ -426,13 +431,12 @@ internal static class GrpcTensors
         }
 
         WriteMessage(writer, header);
-        foreach (var o in response.Outputs)
-        {
-            WriteTag(writer, RawOutputContentsField);
-            GrpcFraming.WriteVarint(writer, (ulong)o.Data.Length);
-            o.Data.Span.CopyTo(writer.GetSpan(o.Data.Length));
-            writer.Advance(o.Data.Length);
-        }
+    }
+
+    private static void WriteOutputPrefix(IBufferWriter<byte> writer, int length)
+    {
+        WriteTag(writer, RawOutputContentsField);
+        GrpcFraming.WriteVarint(writer, (ulong)length);
     }
 
     private static async ValueTask SendCompressedAsync(System.IO.Pipelines.PipeWriter writer, MemoryStream compressed, CancellationToken cancellationToken)
