@@ -132,11 +132,16 @@ internal static class Scenarios
         var (_, bytes) = WriteMlp("mlp-overhead");
         var config = new { max_batch_size = 32, max_queue_delay_ms = 0, instance_count = 1, threads = Threads };
         await using var on = await ServerProcess.StartAsync(options, "--Maas:Observability:Metrics=true", "--Maas:Observability:Tracing=true", ServerProcess.TraceListenerFlag);
+        await using var metricsOnly = await ServerProcess.StartAsync(options, "--Maas:Observability:Metrics=true", "--Maas:Observability:Tracing=false");
         await using var off = await ServerProcess.StartAsync(options, "--Maas:Observability:Metrics=false", "--Maas:Observability:Tracing=false");
         await on.RegisterAsync("mlp", bytes, config);
+        await metricsOnly.RegisterAsync("mlp", bytes, config);
         await off.RegisterAsync("mlp", bytes, config);
         var row = Floats(512, seed: 3);
-        var modes = new (string Mode, ServerProcess Server, bool Scrape)[] { ("metrics + tracing on", on, true), ("metrics + tracing off", off, false) };
+        var modes = new (string Mode, ServerProcess Server, bool Scrape)[]
+        {
+            ("metrics + tracing on", on, true), ("metrics on, tracing off", metricsOnly, true), ("metrics + tracing off", off, false),
+        };
         var calls = modes.Select(m => Clients.RestBinary(m.Server.Http, "mlp", "input", [1, 512], row)).ToArray();
         long scrapes = 0;
         async Task<Measurement> MeasureAsync(int i, double seconds)
@@ -172,8 +177,8 @@ internal static class Scenarios
         var rounds = new List<Measurement>();
         for (var r = 0; r < options.Rounds; r++)
         {
-            // Alternate which server goes first, so a drift within a round favours neither.
-            foreach (var i in r % 2 == 0 ? new[] { 0, 1 } : [1, 0])
+            // Rotate which server goes first, so a drift within a round favours none.
+            foreach (var i in Enumerable.Range(0, modes.Length).Select(k => (k + r) % modes.Length))
             {
                 var m = await MeasureAsync(i, options.Seconds);
                 Console.WriteLine($"  round {r + 1}: {m.Mode,-26} {m.PerSecond,9:0.0}/s  p50 {m.P50Ms,8:0.000} ms  p99 {m.P99Ms,8:0.000} ms  server cpu {m.ServerCpuUsPerCall,6:0.0} us/call{(m.Errors > 0 ? $"  errors {m.Errors}" : "")}");
@@ -183,20 +188,23 @@ internal static class Scenarios
 
         var medians = Summarize(rounds);
         var onMedian = medians.Single(m => m.Mode == modes[0].Mode);
-        var offMedian = medians.Single(m => m.Mode == modes[1].Mode);
+        var metricsMedian = medians.Single(m => m.Mode == modes[1].Mode);
+        var offMedian = medians.Single(m => m.Mode == modes[2].Mode);
         var loss = 1 - (onMedian.PerSecond / Math.Max(1e-9, offMedian.PerSecond));
+        var metricsLoss = 1 - (metricsMedian.PerSecond / Math.Max(1e-9, offMedian.PerSecond));
         var cpuOn = onMedian.ServerCpuUsPerCall;
         var cpuOff = offMedian.ServerCpuUsPerCall;
         return new ScenarioResult(
             "overhead",
             $"Metrics and tracing on vs off: MLP 512-1024-1024-10, 16 clients, REST binary, max batch 32, 1 instance x {Threads} threads; two servers alternating, "
-            + "\"on\" with /metrics scraped every second while measured and every span (ASP.NET Core request, queue, batch, engine run) sampled and recorded by an in-process ActivityListener, "
+            + "\"on\" with /metrics scraped every second while measured and every span (ASP.NET Core request, queue, batch, engine run, encode) sampled and recorded by an in-process ActivityListener, \"metrics on, tracing off\" the same without spans, "
             + "\"off\" with Maas:Observability:Metrics=false and Maas:Observability:Tracing=false",
             rounds,
             medians,
             new Dictionary<string, double>
             {
                 ["throughput_loss_percent"] = loss * 100,
+                ["metrics_only_loss_percent"] = metricsLoss * 100,
                 ["server_cpu_us_per_call_on"] = cpuOn,
                 ["server_cpu_us_per_call_off"] = cpuOff,
                 ["metrics_scrapes"] = scrapes,

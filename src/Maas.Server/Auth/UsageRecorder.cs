@@ -19,6 +19,7 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
 
     private readonly ITenancyStore _store;
     private readonly Tenancy.TenantMetrics? _tenantMetrics;
+    private readonly Observability.RequestMetrics? _requestMetrics;
     private readonly LimitTracker _tracker;
     private readonly TimeProvider _time;
     private readonly UsageOptions _options;
@@ -34,9 +35,10 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
     private int _disposed;
 
     /// <summary>Creates the recorder.</summary>
-    public UsageRecorder(ITenancyStore store, LimitTracker tracker, TimeProvider time, IOptions<UsageOptions> options, IOptions<LimitsOptions> limits, ILogger<UsageRecorder> logger, Tenancy.TenantMetrics? tenantMetrics = null)
+    public UsageRecorder(ITenancyStore store, LimitTracker tracker, TimeProvider time, IOptions<UsageOptions> options, IOptions<LimitsOptions> limits, ILogger<UsageRecorder> logger, Tenancy.TenantMetrics? tenantMetrics = null, Observability.RequestMetrics? requestMetrics = null)
     {
         _tenantMetrics = tenantMetrics;
+        _requestMetrics = requestMetrics;
         _store = store;
         _tracker = tracker;
         _time = time;
@@ -66,6 +68,7 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
     public void Record(UsageRecord record, LimitCounters? key, LimitCounters tenant)
     {
         _tenantMetrics?.Record(record);
+        _requestMetrics?.Record(record);
         _tracker.AddPending(key, tenant, record.TotalTokens, record.ComputeMs);
         if (!_channel.Writer.TryWrite(record))
         {

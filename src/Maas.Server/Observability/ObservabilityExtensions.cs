@@ -16,9 +16,10 @@ public static class ObservabilityExtensions
     public const string RequestIdHeader = "X-Request-Id";
 
     /// <summary>Meters exported on /metrics: ours, the runtime's, and ASP.NET Core's HTTP server meters.</summary>
-    public static bool IsExportedMeter(string meterName) =>
+    public static bool IsExportedMeter(string meterName, bool httpServerMetrics = true) =>
         meterName.StartsWith("Maas", StringComparison.Ordinal)
-        || meterName is "System.Runtime" or "Microsoft.AspNetCore.Hosting" or "Microsoft.AspNetCore.Server.Kestrel";
+        || meterName is "System.Runtime"
+        || (httpServerMetrics && meterName is "Microsoft.AspNetCore.Hosting" or "Microsoft.AspNetCore.Server.Kestrel");
 
     /// <summary>Registers the Prometheus exporter, the serving telemetry and, when Maas:Logging:Json is on, JSON console logs.</summary>
     public static WebApplicationBuilder AddMaasObservability(this WebApplicationBuilder builder)
@@ -31,9 +32,10 @@ public static class ObservabilityExtensions
             builder.Services.AddSingleton(sp =>
             {
                 var factory = sp.GetRequiredService<IMeterFactory>();
-                return new PrometheusExporter(m => IsExportedMeter(m.Name) && (m.Scope is null || ReferenceEquals(m.Scope, factory)));
+                return new PrometheusExporter(m => IsExportedMeter(m.Name, switches.HttpServerMetrics) && (m.Scope is null || ReferenceEquals(m.Scope, factory)));
             });
             builder.Services.AddSingleton<ServingMetrics>();
+            builder.Services.AddSingleton<RequestMetrics>();
         }
 
         // This app's meter (its IMeterFactory's "Maas"), so two servers in one process keep their series apart.
@@ -97,7 +99,9 @@ public static class ObservabilityExtensions
         {
             var meters = Sdk.CreateMeterProviderBuilder()
                 .SetResourceBuilder(resource)
-                .AddMeter(MaasTelemetry.Name, "System.Runtime", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+                .AddMeter(switches.HttpServerMetrics
+                    ? [MaasTelemetry.Name, "System.Runtime", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"]
+                    : [MaasTelemetry.Name, "System.Runtime"])
                 .AddOtlpExporter((exporter, reader) =>
                 {
                     Configure(exporter);

@@ -39,7 +39,13 @@ public class MetricsEndpointTests
         Assert.True(Sample(text, "maas_inference_executions_total{model=\"metered\",version=\"1\"}") >= 1);
         Assert.True(Sample(text, "maas_inference_compute_duration_seconds_total{model=\"metered\",phase=\"infer\",version=\"1\"}") > 0);
         Assert.Equal(1, Sample(text, "maas_models_loaded_current{engine=\"onnxruntime\"}", orElse: Sample(text, "maas_models_loaded{engine=\"onnxruntime\"}")));
-        Assert.Contains("http_server_request_duration_seconds_bucket{", text);
+        Assert.DoesNotContain("http_server_request_duration_seconds", text, StringComparison.Ordinal); // the framework's meters are opt-in
+
+        // Every keyed request, by protocol, route, model and status: the warm-up and 5 successes, and the bad one.
+        const string route = "route=\"/v2/models/{model}/infer\"";
+        var requests = await ScrapeUntil(server, t => SampleWith(t, "maas_request_duration_seconds_count{", "model=\"metered\"", "status=\"400\"") >= 1);
+        Assert.Equal(6, SampleWith(requests, "maas_request_duration_seconds_count{", "model=\"metered\"", "protocol=\"oip-rest\"", route, "status=\"200\""));
+        Assert.Equal(1, SampleWith(requests, "maas_request_duration_seconds_count{", "model=\"metered\"", "protocol=\"oip-rest\"", route, "status=\"400\""));
 
         // The histograms: one latency and queue observation per successful request, one compute and batch size per execution.
         var moved = Histograms.ToDictionary(h => h, h => Sample(text, h) - histogramsBefore[h]);
@@ -119,6 +125,17 @@ public class MetricsEndpointTests
     }
 
     [Fact]
+    public async Task The_frameworks_http_server_meters_are_exported_when_asked_for()
+    {
+        await using var server = await InferenceHost.StartAsync(new Dictionary<string, string?> { ["Maas:Observability:HttpServerMetrics"] = "true" });
+        await server.RegisterAsync("framework-metered", TestModels.Mlp(4, [8], 3));
+        (await server.Client.PostJsonAsync("/v2/models/framework-metered/infer", Infer(0.1f))).Response.EnsureSuccessStatusCode();
+        var text = await ScrapeUntil(server, t => t.Contains("http_server_request_duration_seconds_bucket{", StringComparison.Ordinal));
+        Assert.Contains("http_server_request_duration_seconds_bucket{", text, StringComparison.Ordinal);
+        Assert.Contains("maas_request_duration_seconds_bucket{", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_request_id_from_the_caller_comes_back_and_one_is_made_up_otherwise()
     {
         await using var server = await MaasTestServer.StartAsync();
@@ -175,6 +192,12 @@ public class MetricsEndpointTests
     ];
 
     private static StringContent JsonContent(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
+
+    // The sum of the samples of one metric whose labels include all of the given ones.
+    private static double SampleWith(string text, string prefix, params string[] labels) =>
+        text.Split('\n')
+            .Where(l => l.StartsWith(prefix, StringComparison.Ordinal) && labels.All(x => l.Contains(x, StringComparison.Ordinal)))
+            .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
 
     // Scrapes until the condition holds (counters move just after callers are answered), at most 10 s.
     private static async Task<string> ScrapeUntil(MaasTestServer server, Func<string, bool> condition)
