@@ -196,7 +196,7 @@ internal static class Scenarios
         var cpuOff = offMedian.ServerCpuUsPerCall;
         return new ScenarioResult(
             "overhead",
-            $"Metrics and tracing on vs off: MLP 512-1024-1024-10, 16 clients, REST binary, max batch 32, 1 instance x {Threads} threads; two servers alternating, "
+            $"Metrics and tracing on vs off: MLP 512-1024-1024-10, 16 clients, REST binary, max batch 32, 1 instance x {Threads} threads; three servers taking turns, "
             + "\"on\" with /metrics scraped every second while measured and every span (ASP.NET Core request, queue, batch, engine run, encode) sampled and recorded by an in-process ActivityListener, \"metrics on, tracing off\" the same without spans, "
             + "\"off\" with Maas:Observability:Metrics=false and Maas:Observability:Tracing=false",
             rounds,
