@@ -16,6 +16,9 @@ public interface ILlmEngine : IAsyncDisposable
     /// <summary>The text of one token (for logit_bias checks and logprobs).</summary>
     string TokenText(int token);
 
+    /// <summary>The text of a token sequence, characters split across tokens joined whole; special tokens shown only with <paramref name="renderSpecial"/>.</summary>
+    string Detokenize(IReadOnlyList<int> tokens, bool renderSpecial);
+
     /// <summary>Renders a chat with the model's template (or the documented default) ending with the assistant's turn opened.</summary>
     string FormatChat(IReadOnlyList<ChatMessage> messages);
 

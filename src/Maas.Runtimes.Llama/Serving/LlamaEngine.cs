@@ -127,6 +127,10 @@ public sealed class LlamaEngine : ILlmEngine
     public string TokenText(int token) => Encoding.UTF8.GetString(_model.Tokenizer.GetPieceBytes(token));
 
     /// <inheritdoc />
+    public string Detokenize(IReadOnlyList<int> tokens, bool renderSpecial) =>
+        _model.Tokenizer.Detokenize([.. tokens], removeSpecial: false, unparseSpecial: renderSpecial);
+
+    /// <inheritdoc />
     public string FormatChat(IReadOnlyList<ChatMessage> messages)
     {
         if (!_chatFromModel)

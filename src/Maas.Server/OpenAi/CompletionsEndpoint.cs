@@ -24,7 +24,7 @@ internal static class CompletionsEndpoint
                 var tokens = input.Tokens ?? engine.Tokenize(input.Text!, addSpecial: true, parseSpecial: true);
                 promptTokens += tokens.Count;
                 requests.AddRange(service.Prepare(session, tokens, p, [], request.Prompts.Count == 1 ? id : $"{id}/p{i}"));
-                echoes.Add(!request.Echo ? "" : input.Text ?? string.Concat(tokens.Select(engine.TokenText)));
+                echoes.Add(!request.Echo ? "" : input.Text ?? engine.Detokenize(tokens, renderSpecial: false));
             }
 
             var events = service.Start(engine, requests, aborted);

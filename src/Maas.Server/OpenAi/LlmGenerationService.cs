@@ -45,7 +45,7 @@ internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, Reso
     {
         if (payloads is not null)
         {
-            _prompts.Add(string.Concat(prompt.Select(Engine.TokenText)));
+            _prompts.Add(Engine.Detokenize(prompt, renderSpecial: true));
         }
     }
 

@@ -30,6 +30,24 @@ public sealed class CompletionAndEmbeddingTests(LlmServerFixture fixture)
     }
 
     [SharedModelFact(Tiny)]
+    public async Task Echo_of_a_token_prompt_joins_a_character_split_across_tokens()
+    {
+        // Llama-2's vocabulary has no piece for the emoji: it is four byte tokens, none of them text on its own.
+        int[] tokens;
+        using (var model = Maas.Runtimes.Llama.LlamaModel.Load(SharedModels.PathOf(Tiny)))
+        {
+            tokens = [.. model.Tokenizer.Tokenize("party 🎉!", addSpecial: true)];
+        }
+
+        Assert.True(tokens.Length >= 6, string.Join(",", tokens));
+        var body = await fixture.PostOkAsync("/v1/completions",
+            $$"""{"model":"tiny","prompt":[{{string.Join(",", tokens)}}],"max_tokens":1,"ignore_eos":true,"echo":true}""");
+        var text = body.GetProperty("choices")[0].GetProperty("text").GetString()!;
+        Assert.StartsWith("party 🎉!", text.TrimStart(), StringComparison.Ordinal);
+        Assert.DoesNotContain('\uFFFD', text[..Math.Min(text.Length, 12)]);
+    }
+
+    [SharedModelFact(Tiny)]
     public async Task Completion_defaults_to_16_tokens_and_takes_token_prompts_and_logprobs()
     {
         var body = await fixture.PostOkAsync("/v1/completions", """{"model":"tiny","prompt":[1,450,14826],"ignore_eos":true,"logprobs":2}""");
