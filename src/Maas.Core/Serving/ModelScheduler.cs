@@ -511,14 +511,16 @@ public sealed class ModelScheduler : IAsyncDisposable
                     BatchItems = _batchDimension ? p.Rows : 1,
                     ComputeTime = ComputeShare(computeTicks, _batchDimension ? p.Rows : 1, _batchDimension ? totalRows : batch.Count),
                 };
-                if (Complete(p, response, null))
+                // Counted before the caller is released, so statistics and metrics read right after a response include it.
+                if (!p.Completion.Task.IsCompleted)
                 {
                     var totalNs = ElapsedNs(p.EnqueuedTicks);
                     var queueNs = ComputeTimings.ToNanoseconds(start - p.EnqueuedTicks);
                     _statistics.RecordSuccess(p.Rows, totalNs, queueNs);
                     _telemetry.RequestCompleted(true, totalNs, queueNs);
                 }
-                else
+
+                if (!Complete(p, response, null))
                 {
                     response.Dispose(); // the caller gave up while the batch ran
                 }
@@ -530,12 +532,14 @@ public sealed class ModelScheduler : IAsyncDisposable
                 ?? new InferenceException(InferenceErrorKind.Internal, $"{_label} failed to run: {ex.Message}", ex);
             foreach (var p in batch)
             {
-                if (Complete(p, null, error))
+                if (!p.Completion.Task.IsCompleted)
                 {
                     var ns = ElapsedNs(p.EnqueuedTicks);
                     _statistics.RecordFailure(ns);
                     _telemetry.RequestCompleted(false, ns, 0);
                 }
+
+                Complete(p, null, error);
             }
         }
         finally
