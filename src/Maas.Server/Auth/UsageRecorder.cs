@@ -18,7 +18,6 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(500);
 
     private readonly ITenancyStore _store;
-    private readonly Tenancy.TenantMetrics? _tenantMetrics;
     private readonly Observability.RequestMetrics? _requestMetrics;
     private readonly LimitTracker _tracker;
     private readonly TimeProvider _time;
@@ -35,9 +34,8 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
     private int _disposed;
 
     /// <summary>Creates the recorder.</summary>
-    public UsageRecorder(ITenancyStore store, LimitTracker tracker, TimeProvider time, IOptions<UsageOptions> options, IOptions<LimitsOptions> limits, ILogger<UsageRecorder> logger, Tenancy.TenantMetrics? tenantMetrics = null, Observability.RequestMetrics? requestMetrics = null)
+    public UsageRecorder(ITenancyStore store, LimitTracker tracker, TimeProvider time, IOptions<UsageOptions> options, IOptions<LimitsOptions> limits, ILogger<UsageRecorder> logger, Observability.RequestMetrics? requestMetrics = null)
     {
-        _tenantMetrics = tenantMetrics;
         _requestMetrics = requestMetrics;
         _store = store;
         _tracker = tracker;
@@ -67,7 +65,6 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
     /// <summary>Queues a finished request's usage and counts its cost against the budgets at once.</summary>
     public void Record(UsageRecord record, LimitCounters? key, LimitCounters tenant)
     {
-        _tenantMetrics?.Record(record);
         _requestMetrics?.Record(record);
         _tracker.AddPending(key, tenant, record.TotalTokens, record.ComputeMs);
         if (!_channel.Writer.TryWrite(record))

@@ -96,6 +96,7 @@ internal static class ChatCompletionsEndpoint
         // With tools, a reply that may be a tool call is held back until it is known to be one (or not).
         var held = tools is null ? null : Enumerable.Range(0, p.N).Select(_ => new StringBuilder()).ToArray();
         var holding = Enumerable.Repeat(tools is not null, p.N).ToArray();
+        var opened = new bool[p.N]; // the held reply began with '{': it stays held until it ends
 
         void Header(System.Text.Json.Utf8JsonWriter json)
         {
@@ -161,10 +162,17 @@ internal static class ChatCompletionsEndpoint
                     text = calls is null ? held[index].ToString() : "";
                     holding[index] = false;
                 }
-                else if (!ToolCalling.MayBeToolCall(held[index].ToString()))
+                else if (!opened[index] && ToolCalling.FirstVisible(e.Text) is { } first)
                 {
-                    text = held[index].ToString();
-                    holding[index] = false;
+                    if (first == '{')
+                    {
+                        opened[index] = true;
+                    }
+                    else
+                    {
+                        text = held[index].ToString();
+                        holding[index] = false;
+                    }
                 }
             }
 

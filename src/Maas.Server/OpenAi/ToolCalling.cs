@@ -16,6 +16,9 @@ internal sealed record ToolSelection(IReadOnlyList<ToolFunction> Functions, stri
 {
     /// <summary>True when the answer must be tool calls (enforced by grammar).</summary>
     public bool Forcing => Mode == "required" || Forced is not null;
+
+    /// <summary>The functions the model may call: the named one when forced, else all.</summary>
+    public IEnumerable<ToolFunction> Offered => Forced is null ? Functions : Functions.Where(f => f.Name == Forced);
 }
 
 /// <summary>A tool call read from the model's output.</summary>
@@ -113,7 +116,7 @@ internal static class ToolCalling
         }
 
         s.Append("\nFunctions:");
-        foreach (var f in tools.Functions.Where(f => tools.Forced is null || f.Name == tools.Forced))
+        foreach (var f in tools.Offered)
         {
             var entry = new JsonObject { ["name"] = f.Name };
             if (f.Description is { } d)
@@ -149,7 +152,7 @@ internal static class ToolCalling
     public static string Grammar(ToolSelection tools)
     {
         var calls = new JsonArray();
-        foreach (var f in tools.Functions.Where(f => tools.Forced is null || f.Name == tools.Forced))
+        foreach (var f in tools.Offered)
         {
             calls.Add(new JsonObject
             {
@@ -262,18 +265,21 @@ internal static class ToolCalling
         return new JsonObject { ["tool_calls"] = array }.ToJsonString();
     }
 
-    /// <summary>True while a streamed reply may still turn out to be tool calls (so its text is held back).</summary>
-    public static bool MayBeToolCall(string textSoFar)
+    /// <summary>
+    /// The first character of a streamed piece that is not white space, or null: a reply whose first such character is
+    /// '{' may be tool calls (its text is held back); any other is an answer.
+    /// </summary>
+    public static char? FirstVisible(string piece)
     {
-        foreach (var c in textSoFar)
+        foreach (var c in piece)
         {
             if (!char.IsWhiteSpace(c))
             {
-                return c == '{';
+                return c;
             }
         }
 
-        return true;
+        return null;
     }
 
     /// <summary>Writes <c>tool_calls</c> as OpenAI's message (and, with indexes, delta) shape.</summary>

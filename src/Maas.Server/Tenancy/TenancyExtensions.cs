@@ -48,7 +48,6 @@ public static class TenancyExtensions
         services.AddSingleton<EndpointAccess>();
         services.AddSingleton<TenancyReadiness>();
         services.AddSingleton<AuthPipeline>();
-        services.AddSingleton<TenantMetrics>();
         services.AddSingleton<UsageRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<UsageRecorder>());
         services.AddSingleton<TenancyStartup>();

@@ -109,6 +109,46 @@ public sealed class ToolCallingTests(LlmServerFixture fixture)
     }
 
     [SharedModelFact(Tiny)]
+    public async Task With_auto_choice_a_plain_answer_streams_as_content_and_a_braced_one_is_held_to_the_end()
+    {
+        // A +100 logit bias makes the random model repeat one token, so whether the reply starts with '{' is known.
+        int the, brace;
+        using (var model = Maas.Runtimes.Llama.LlamaModel.Load(SharedModels.PathOf(Tiny)))
+        {
+            the = model.Tokenizer.Tokenize(" the", addSpecial: false).Last();
+            brace = model.Tokenizer.Tokenize("{", addSpecial: false).Last();
+        }
+
+        async Task<List<JsonElement>> Stream(int token)
+        {
+            var json = $$$"""
+                {"model":"tiny","max_tokens":4,"temperature":0,"stream":true,"logit_bias":{"{{{token}}}":100},
+                 "tools":[{"type":"function","function":{"name":"get_weather"}}],"messages":[{"role":"user","content":"x"}]}
+                """;
+            using var response = await fixture.Server.Client.PostAsync("/v1/chat/completions", new StringContent(json, Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return await LlmServerFixture.ReadEventsAsync(response);
+        }
+
+        static List<string> Contents(List<JsonElement> events) => events
+            .Select(e => e.GetProperty("choices")[0].GetProperty("delta"))
+            .Where(d => d.TryGetProperty("content", out var c) && c.GetString()!.Length > 0)
+            .Select(d => d.GetProperty("content").GetString()!).ToList();
+
+        // Plain text is released as soon as its first visible character says it is no call: a delta per token.
+        var plain = Contents(await Stream(the));
+        Assert.True(plain.Count >= 3, string.Join("|", plain));
+        Assert.StartsWith("the the", string.Concat(plain).Trim(), StringComparison.Ordinal);
+
+        // A reply that opens with '{' but is no call comes whole at the end, as content.
+        var braced = await Stream(brace);
+        var held = Contents(braced);
+        Assert.Single(held);
+        Assert.StartsWith("{", held[0].Trim(), StringComparison.Ordinal);
+        Assert.Equal("length", braced.Last(e => e.GetProperty("choices").GetArrayLength() > 0).GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+    }
+
+    [SharedModelFact(Tiny)]
     public async Task A_history_with_a_tool_call_and_its_result_continues_the_chat()
     {
         var chat = fixture.OpenAi.GetChatClient("tiny");
