@@ -21,6 +21,15 @@ public sealed record ScenarioResult(string Server, string Scenario, int Concurre
 
     public int Rounds { get; init; } = 1;
 
+    /// <summary>Tokens/s of each round, in order (the servers took turns round by round).</summary>
+    public IReadOnlyList<double> RoundTokensPerSecond { get; init; } = [];
+
+    /// <summary>CPU time the server process used during the run (user and system), all its threads.</summary>
+    public double CpuSeconds { get; init; }
+
+    /// <summary>Server CPU per generated token: what each token costs the server, whatever else ran on the machine.</summary>
+    public double CpuMsPerToken => Tokens == 0 ? 0 : CpuSeconds * 1000 / Tokens;
+
     public double TokensPerSecond => _tokensPerSecond ?? Tokens / WallSeconds;
 
     /// <summary>Rounds of one scenario on one server: the median round's tokens/s, latencies over every request.</summary>
@@ -28,6 +37,8 @@ public sealed record ScenarioResult(string Server, string Scenario, int Concurre
         new(rounds[0].Server, rounds[0].Scenario, rounds[0].Concurrency, rounds.Sum(r => r.WallSeconds), rounds.SelectMany(r => r.Samples).ToList())
         {
             Rounds = rounds.Count,
+            CpuSeconds = rounds.Sum(r => r.CpuSeconds),
+            RoundTokensPerSecond = [.. rounds.Select(r => r.TokensPerSecond)],
             _tokensPerSecond = Percentile(rounds.Select(r => r.TokensPerSecond), 0.5),
         };
 

@@ -3,10 +3,15 @@ using System.Globalization;
 using System.Net.Http.Headers;
 using Maas.Bench.Llm;
 using Maas.Core.Formats.Gguf;
-using Maas.Server;
 
 // MaaS vs llama-server on the same generated random-weight Llama (~270M parameters, Q8_0), same threads, one run.
 //   dotnet run -c Release --project bench/Maas.Bench.Llm [-- --threads 2 --tokens 48 --quick --no-write]
+if (args is [MaasProcess.ServeCommand, ..])
+{
+    await MaasProcess.ServeAsync(args[1..]);
+    return;
+}
+
 var argsList = args.ToList();
 int Arg(string name, int fallback) => argsList.IndexOf(name) is var i and >= 0 ? int.Parse(argsList[i + 1], CultureInfo.InvariantCulture) : fallback;
 var quick = argsList.Contains("--quick");
@@ -49,34 +54,40 @@ llamaServer.ErrorDataReceived += (_, e) => llamaLog.WriteLine(e.Data);
 llamaServer.BeginOutputReadLine();
 llamaServer.BeginErrorReadLine();
 
-// 3. MaaS, in this process, with the same slots, context and threads; the model registered through its API.
+// 3. MaaS, in its own process, with the same slots, context and threads; the model registered through its API.
 var dataDir = Path.Combine(Path.GetTempPath(), "maas-bench-llm-" + Guid.NewGuid().ToString("N"));
 var maasPort = FreePort();
 var maasUrl = $"http://127.0.0.1:{maasPort}";
 const string adminKey = "maas-bench-admin-key-0123456789abcdef";
-await using var maas = MaasApp.Create(
+var maas = await MaasProcess.StartAsync(
 [
     "--urls", maasUrl, "--Maas:DataDir=" + dataDir, "--Maas:Llm:Demo=false", "--Maas:Inference:Demo=false", "--Maas:Inference:GrpcUrl=",
     "--Maas:Auth:AdminKey=" + adminKey,
     $"--Maas:Llm:Slots={slots}", $"--Maas:Llm:ContextPerSlot={contextPerSlot}", $"--Maas:Llm:Threads={threads}", "--Maas:Llm:BatchSize=512",
     "--Logging:LogLevel:Default=Warning",
 ]);
-await maas.StartAsync();
 using var http = new HttpClient(new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(2) }) { Timeout = TimeSpan.FromMinutes(10) };
 http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", adminKey); // llama-server ignores it
 await RegisterAsync(http, maasUrl, "bench-270m", modelPath);
 await WaitReadyAsync(http, $"http://127.0.0.1:{llamaPort}/health");
 
-var servers = new (string Name, ChatWorkload Workload)[]
+TimeSpan LlamaServerCpu()
 {
-    ("MaaS", new ChatWorkload(http, maasUrl, "bench-270m", maxTokens)),
-    ("llama-server", new ChatWorkload(http, $"http://127.0.0.1:{llamaPort}", "bench-270m", maxTokens)),
+    llamaServer.Refresh();
+    return llamaServer.TotalProcessorTime;
+}
+
+var servers = new (string Name, ChatWorkload Workload, Func<TimeSpan> Cpu)[]
+{
+    ("MaaS", new ChatWorkload(http, maasUrl, "bench-270m", maxTokens), maas.CpuTime),
+    ("llama-server", new ChatWorkload(http, $"http://127.0.0.1:{llamaPort}", "bench-270m", maxTokens), LlamaServerCpu),
 };
 
-// Warm-up: load MaaS's engine and touch both servers once.
-foreach (var (_, w) in servers)
+// Warm-up: load MaaS's engine, then a burst at full concurrency on each server (JIT, thread pools, connections).
+foreach (var (_, w, _) in servers)
 {
     await w.RunAsync("", "warmup", 1, 1, null, 100_000);
+    await w.RunAsync("", "warmup", slots, slots, null, 100_001);
 }
 
 var results = new List<ScenarioResult>();
@@ -84,12 +95,12 @@ var loadBefore = LoadAverage();
 var systemPrompt = ChatWorkload.SystemPrompt(400);
 var scenarios = new List<(string Name, int Concurrency, int Requests, string? System)>
 {
-    ("plain", 1, quick ? 2 : 4, null),
-    ("plain", 8, quick ? 8 : 16, null),
-    ("plain", 16, quick ? 16 : 32, null),
-    ("shared-400-word-system-prompt", 8, quick ? 8 : 24, systemPrompt),
+    ("plain", 1, quick ? 2 : 6, null),
+    ("plain", 8, quick ? 8 : 32, null),
+    ("plain", 16, quick ? 16 : 48, null),
+    ("shared-400-word-system-prompt", 8, quick ? 8 : 32, systemPrompt),
 };
-var rounds = Arg("--rounds", quick ? 1 : 3);
+var rounds = Arg("--rounds", quick ? 1 : 5);
 var only = argsList.IndexOf("--only") is var o and >= 0 ? argsList[o + 1] : null;
 if (only is not null)
 {
@@ -104,15 +115,17 @@ foreach (var (name, concurrency, requests, system) in scenarios)
     var perServer = servers.ToDictionary(s => s.Name, _ => new List<ScenarioResult>());
     for (var round = 0; round < rounds; round++)
     {
-        foreach (var (server, workload) in round % 2 == 0 ? servers : servers.Reverse())
+        foreach (var (server, workload, cpu) in round % 2 == 0 ? servers : servers.Reverse())
         {
             if (system is not null && round == 0)
             {
                 await workload.RunAsync(server, "prime", 1, 1, system, 200_000); // a first caller with the prompt, as in production
             }
 
+            var cpuBefore = cpu();
             var r = await workload.RunAsync(server, name, concurrency, requests, system, seed + (round * requests));
-            Console.WriteLine($"{server}: {name} x{concurrency} round {round + 1}: {r.TokensPerSecond:F1} tok/s, TTFT p50 {r.TtftP50:F0} ms, ITL p50 {r.ItlP50:F1} ms, cached {r.Samples.Average(x => x.CachedTokens):F0}");
+            r = r with { CpuSeconds = (cpu() - cpuBefore).TotalSeconds };
+            Console.WriteLine($"{server}: {name} x{concurrency} round {round + 1}: {r.TokensPerSecond:F1} tok/s, TTFT p50 {r.TtftP50:F0} ms, ITL p50 {r.ItlP50:F1} ms, cached {r.Samples.Average(x => x.CachedTokens):F0}, server CPU {r.CpuMsPerToken:F1} ms/token");
             perServer[server].Add(r);
         }
     }
@@ -125,7 +138,7 @@ var engines = await http.GetStringAsync(maasUrl + "/api/v1/llm/engines");
 llamaServer.Kill(entireProcessTree: true);
 await llamaServer.WaitForExitAsync();
 llamaLog.Flush();
-await maas.StopAsync();
+await maas.DisposeAsync();
 try
 {
     Directory.Delete(dataDir, recursive: true);
@@ -203,13 +216,17 @@ static int FreePort()
 // The 1-minute load average (Linux): how busy the shared machine was, for reading the ratios.
 static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "n/a";
 
+// Above the build output, or above the working folder (a build with --artifacts-path lives outside the repository).
 static string FindRepoRoot()
 {
-    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+    foreach (var start in new[] { AppContext.BaseDirectory, Environment.CurrentDirectory })
     {
-        if (File.Exists(Path.Combine(dir.FullName, "Maas.slnx")))
+        for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
         {
-            return dir.FullName;
+            if (File.Exists(Path.Combine(dir.FullName, "Maas.slnx")))
+            {
+                return dir.FullName;
+            }
         }
     }
 

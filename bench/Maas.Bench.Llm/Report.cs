@@ -19,13 +19,13 @@ public static class Report
         s.AppendLine(Inv($"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by `dotnet run -c Release --project bench/Maas.Bench.Llm` on {Environment.ProcessorCount} cores ({System.Runtime.InteropServices.RuntimeInformation.OSDescription})."));
         s.AppendLine(Inv($"Model: generated random-weight Llama, dim {model.EmbeddingLength}, {model.BlockCount} layers, vocabulary {model.VocabularySize}, {model.ParameterCount / 1e6:F0}M parameters, Q8_0 (our GGUF writer). "));
         s.AppendLine(Inv($"Both servers: {threads} threads, {slots} slots x {contextPerSlot} tokens, batch 512; llama-server built from the same llama.cpp source (node-llama-cpp 3.22.1's bundle, `bench/llama-server/build.sh`: native CPU flags, ggml's own thread pool rather than OpenMP, as in the prebuilt engine MaaS loads). "));
-        s.AppendLine(Inv($"Workload: streamed chat completions, {maxTokens} tokens each (`ignore_eos`, temperature 0), N concurrent streams; {rounds} rounds per scenario with the servers taking turns (tokens/s: the median round; latencies: every request of every round). MaaS runs in the benchmark's process, llama-server in its own; the load generator shares the cores with both."));
+        s.AppendLine(Inv($"Workload: streamed chat completions, {maxTokens} tokens each (`ignore_eos`, temperature 0), N concurrent streams; {rounds} rounds per scenario with the servers taking turns (tokens/s: the median round; latencies: every request of every round). Each server runs in its own process (MaaS with server GC, as `Maas.Server` runs); the load generator shares the cores with both. Server CPU ms/token: the server process's CPU time (all threads, ggml's spinning workers included) over the tokens it generated."));
         s.AppendLine();
-        s.AppendLine("| scenario | streams | server | tokens/s | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | requests |");
-        s.AppendLine("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        s.AppendLine("| scenario | streams | server | tokens/s | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | server CPU ms/token | requests |");
+        s.AppendLine("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var r in results)
         {
-            s.AppendLine(Inv($"| {r.Scenario} | {r.Concurrency} | {r.Server} | {r.TokensPerSecond:F1} | {r.TtftP50:F0} | {r.TtftP99:F0} | {r.ItlP50:F1} | {r.ItlP99:F1} | {r.Samples.Count} |"));
+            s.AppendLine(Inv($"| {r.Scenario} | {r.Concurrency} | {r.Server} | {r.TokensPerSecond:F1} | {r.TtftP50:F0} | {r.TtftP99:F0} | {r.ItlP50:F1} | {r.ItlP99:F1} | {r.CpuMsPerToken:F1} | {r.Samples.Count} |"));
         }
 
         s.AppendLine();
@@ -42,6 +42,8 @@ public static class Report
 
             var ratio = maas.TokensPerSecond / llama.TokensPerSecond;
             var line = Inv($"- {group.Key.Scenario} x{group.Key.Concurrency}: tokens/s ratio {ratio:F2}x ({(ratio >= 1.0 ? "met" : "MISSED")})");
+            var perRound = maas.RoundTokensPerSecond.Zip(llama.RoundTokensPerSecond, (m, l) => (m / l).ToString("F2", CultureInfo.InvariantCulture));
+            line += Inv($" (round by round: {string.Join(", ", perRound)}; server CPU per token {maas.CpuMsPerToken / llama.CpuMsPerToken:F2}x)");
             if (group.Key.Scenario.StartsWith("shared", StringComparison.Ordinal))
             {
                 var ttft = maas.TtftP50 / llama.TtftP50;

@@ -68,6 +68,13 @@ public sealed record LlmModelSpec
 
     /// <summary>Keep finished sequences' KV for reuse by later requests with the same prefix.</summary>
     public bool PrefixCache { get; init; } = true;
+
+    /// <summary>
+    /// One KV buffer for all slots (llama.cpp's kv_unified) instead of one per slot. Per-slot buffers (the default)
+    /// keep each generated token's attention to its own slot's cells; a unified buffer shares prefixes across slots
+    /// without copying but makes every token walk the cells of every slot.
+    /// </summary>
+    public bool UnifiedKvCache { get; init; }
 }
 
 /// <summary>What an engine knows about its model and how it runs it.</summary>

@@ -11,11 +11,15 @@ namespace Maas.Runtimes.Llama.Serving;
 /// for new ones, then samples each sequence with its own sampler chain.
 /// </summary>
 /// <remarks>
-/// The KV cache is unified (all slots share its cells), so a prompt prefix cached in any slot, running or idle, is
-/// copied into a new request's slot by metadata (<c>llama_memory_seq_cp</c>) rather than recomputed. Finished
-/// requests leave their KV in their slot; a new request takes the idle slot sharing its longest prefix, else the least
-/// recently used one. Each slot holds at most <see cref="LlmModelSpec.ContextPerSlot"/> tokens, so the cache
-/// (slots x context per slot cells) never overflows.
+/// By default each slot has its own KV buffer (llama.cpp's per-sequence streams, as llama-server runs), so a token's
+/// attention walks only its own slot's cells. Finished requests leave their KV in their slot as a cached prefix. A new
+/// request takes an idle slot next to the running ones (llama.cpp decodes per-slot buffers in one pass only for
+/// consecutive sequence ids), preferring the one whose cached prefix it shares most, else the least recently used;
+/// when another slot, running or idle, holds a longer prefix (by at least <c>CopyMinimum</c> tokens) that slot's
+/// buffer is copied (<c>llama_memory_seq_cp</c> copies whole buffers between streams) and cut to the shared part.
+/// With <see cref="LlmModelSpec.UnifiedKvCache"/> all slots share one buffer: a prefix is shared by metadata alone,
+/// but every token's attention walks the cells of all slots. Each slot holds at most
+/// <see cref="LlmModelSpec.ContextPerSlot"/> tokens, so the cache never overflows.
 /// </remarks>
 public sealed class LlamaEngine : ILlmEngine
 {
@@ -25,9 +29,13 @@ public sealed class LlamaEngine : ILlmEngine
     private readonly LlamaBatch? _batch;
     private readonly Slot[] _slots;
     private const int SharedPrefixMinimum = 32;
+
+    // Copying a slot's whole KV buffer costs about as much as computing a few dozen prompt tokens.
+    private const int CopyMinimum = 32;
     private const int PromptPackTokens = 32;
     private readonly List<Sequence> _active = [];
     private readonly List<Sequence> _deferred = [];
+    private readonly List<Sequence> _inStep = [];
     private readonly PrefixCacheIndex _index = new();
     private readonly LlmRequestQueue<Sequence> _queue;
     private readonly ManualResetEventSlim _wake = new(false);
@@ -66,7 +74,7 @@ public sealed class LlamaEngine : ILlmEngine
                 SequenceCount = (uint)spec.Slots,
                 Threads = _threads,
                 BatchThreads = _threads,
-                UnifiedKvCache = true,
+                UnifiedKvCache = spec.UnifiedKvCache,
                 Embeddings = false,
             });
             _batch = new LlamaBatch(batchSize);
@@ -531,32 +539,7 @@ public sealed class LlamaEngine : ILlmEngine
     {
         var prompt = sequence.Prompt;
         var memory = _context!.Memory;
-        bool Idle(int slot) => _slots[slot].Sequence is null;
-        var best = _spec.PrefixCache ? _index.FindLongest(prompt) : null;
-        var bestIdle = _spec.PrefixCache ? _index.FindLongest(prompt, Idle) : null;
-
-        // The idle slot holding the longest prefix keeps its KV, unless a busy slot holds a longer one: then a free
-        // slot takes a copy of that (in the unified cache a copy only tags the cells with one more sequence id).
-        int target;
-        var reuse = 0;
-        int? copyFrom = null;
-        if (bestIdle is { } own && own.Length >= (best?.Length ?? 0))
-        {
-            target = own.EntryId;
-            reuse = own.Length;
-        }
-        else
-        {
-            // An empty slot first, else the least recently used idle one (its cached KV is evicted).
-            target = Array.Find(_slots, s => s.Sequence is null && !_index.Contains(s.Id))?.Id
-                ?? _index.LeastRecentlyUsed(Idle)
-                ?? Array.Find(_slots, s => s.Sequence is null)!.Id;
-            if (best is { } shared && shared.EntryId != target)
-            {
-                reuse = shared.Length;
-                copyFrom = shared.EntryId;
-            }
-        }
+        var (target, reuse, copyFrom) = _spec.UnifiedKvCache ? PickUnified(prompt) : PickPerSlot(prompt);
 
         // At least the last prompt token is decoded again: its logits start the generation.
         reuse = Math.Min(reuse, prompt.Length - 1);
@@ -566,7 +549,20 @@ public sealed class LlamaEngine : ILlmEngine
             _index.Remove(target);
             if (reuse > 0)
             {
-                memory.Copy(from, target, 0, reuse);
+                if (_spec.UnifiedKvCache)
+                {
+                    memory.Copy(from, target, 0, reuse);
+                }
+                else
+                {
+                    // Between per-slot buffers llama.cpp copies only whole buffers (at the next decode): copy, then cut.
+                    memory.Copy(from, target);
+                    if (!memory.Remove(target, reuse, -1))
+                    {
+                        memory.Remove(target);
+                        reuse = 0;
+                    }
+                }
 
                 _index.Append(target, prompt.AsSpan(0, reuse));
             }
@@ -597,19 +593,69 @@ public sealed class LlamaEngine : ILlmEngine
         }
     }
 
+    private bool Idle(int slot) => _slots[slot].Sequence is null;
+
+    // One buffer: the idle slot holding the longest prefix keeps its KV, unless a busy slot holds a longer one: then
+    // a free slot takes a copy of that (a copy only tags the cells with one more sequence id).
+    private (int Target, int Reuse, int? CopyFrom) PickUnified(int[] prompt)
+    {
+        var best = _spec.PrefixCache ? _index.FindLongest(prompt) : null;
+        var bestIdle = _spec.PrefixCache ? _index.FindLongest(prompt, Idle) : null;
+        if (bestIdle is { } own && own.Length >= (best?.Length ?? 0))
+        {
+            return (own.EntryId, own.Length, null);
+        }
+
+        // An empty slot first, else the least recently used idle one (its cached KV is evicted).
+        var target = Array.Find(_slots, s => s.Sequence is null && !_index.Contains(s.Id))?.Id
+            ?? _index.LeastRecentlyUsed(Idle)
+            ?? Array.Find(_slots, s => s.Sequence is null)!.Id;
+        return best is { } shared && shared.EntryId != target ? (target, shared.Length, shared.EntryId) : (target, 0, null);
+    }
+
+    // Per-slot buffers: an idle slot next to the running ones (filling a gap first), so the running slots stay one
+    // run of consecutive ids that llama.cpp decodes in one pass; among those, the one sharing the longest prefix,
+    // else the least recently used. A longer prefix elsewhere is copied when it saves at least CopyMinimum tokens.
+    private (int Target, int Reuse, int? CopyFrom) PickPerSlot(int[] prompt)
+    {
+        var anyRunning = _slots.Any(s => s.Sequence is not null);
+        int Neighbours(int id) =>
+            (id > 0 && !Idle(id - 1) ? 1 : 0) + (id < _slots.Length - 1 && !Idle(id + 1) ? 1 : 0);
+        var most = 0;
+        foreach (var slot in _slots)
+        {
+            if (slot.Sequence is null)
+            {
+                most = Math.Max(most, Neighbours(slot.Id));
+            }
+        }
+
+        bool Candidate(int id) => Idle(id) && (!anyRunning || Neighbours(id) == most);
+        var own = _spec.PrefixCache ? _index.FindLongest(prompt, Candidate) : null;
+        var target = own?.EntryId
+            ?? Array.Find(_slots, s => Candidate(s.Id) && !_index.Contains(s.Id))?.Id
+            ?? _index.LeastRecentlyUsed(Candidate)
+            ?? Array.Find(_slots, s => Candidate(s.Id))!.Id;
+        var reuse = own?.Length ?? 0;
+        var best = _spec.PrefixCache ? _index.FindLongest(prompt) : null;
+        return best is { } shared && shared.EntryId != target && shared.Length - reuse >= CopyMinimum
+            ? (target, shared.Length, shared.EntryId)
+            : (target, reuse, null);
+    }
+
     private void Step()
     {
         var batch = _batch!;
         batch.Clear();
         var budget = batch.Capacity;
-        var inStep = new List<Sequence>(_active.Count);
+        var inStep = _inStep;
+        inStep.Clear();
 
         // Generating sequences first: one token each, so they advance every step whatever prompts arrive.
         foreach (var sequence in _active)
         {
-            if (sequence.PendingToken is { } token)
+            if (sequence.PendingToken is not null)
             {
-                sequence.OutputIndex = batch.Add(token, sequence.Position, sequence.Slot, output: true);
                 sequence.StepTokens = 1;
                 budget--;
                 inStep.Add(sequence);
@@ -630,14 +676,6 @@ public sealed class LlamaEngine : ILlmEngine
             if (sequence.PendingToken is null && sequence.PromptCursor < sequence.Prompt.Length)
             {
                 var count = Math.Min(sequence.Prompt.Length - sequence.PromptCursor, budget);
-                var completes = sequence.PromptCursor + count == sequence.Prompt.Length;
-                var last = -1;
-                for (var i = 0; i < count; i++)
-                {
-                    last = batch.Add(sequence.Prompt[sequence.PromptCursor + i], sequence.Position + i, sequence.Slot, output: completes && i == count - 1);
-                }
-
-                sequence.OutputIndex = completes ? last : -1;
                 sequence.StepTokens = count;
                 budget -= count;
                 promptTokens += count;
@@ -648,6 +686,27 @@ public sealed class LlamaEngine : ILlmEngine
         if (inStep.Count == 0)
         {
             return;
+        }
+
+        // In slot order: llama.cpp splits a batch over per-slot buffers into one pass per run of consecutive ids.
+        inStep.Sort(static (a, b) => a.Slot.CompareTo(b.Slot));
+        foreach (var sequence in inStep)
+        {
+            if (sequence.PendingToken is { } token)
+            {
+                sequence.OutputIndex = batch.Add(token, sequence.Position, sequence.Slot, output: true);
+                continue;
+            }
+
+            var count = sequence.StepTokens;
+            var completes = sequence.PromptCursor + count == sequence.Prompt.Length;
+            var last = -1;
+            for (var i = 0; i < count; i++)
+            {
+                last = batch.Add(sequence.Prompt[sequence.PromptCursor + i], sequence.Position + i, sequence.Slot, output: completes && i == count - 1);
+            }
+
+            sequence.OutputIndex = completes ? last : -1;
         }
 
         var status = _context!.TryDecode(batch);
@@ -815,8 +874,9 @@ public sealed class LlamaEngine : ILlmEngine
         }
     }
 
-    // Shared prefixes share cells in the unified cache, as they share nodes in the index.
-    private int KvCellsUsed() => _index.NodeCount;
+    // Shared prefixes share cells in the unified cache, as they share nodes in the index; per-slot buffers each
+    // hold their own copy.
+    private int KvCellsUsed() => _spec.UnifiedKvCache ? _index.NodeCount : _slots.Sum(s => _index.LengthOf(s.Id));
 
     private bool EvictIdleCaches()
     {

@@ -52,6 +52,7 @@ internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServ
             QueueLimit = config.QueueLimit ?? o.QueueLimit,
             Threads = config.Threads ?? o.Threads,
             PrefixCache = o.PrefixCache,
+            UnifiedKvCache = o.UnifiedKvCache,
         };
         var keepAlive = TimeSpan.FromSeconds(config.KeepAliveSeconds ?? o.KeepAliveSeconds);
         return new ResolvedLlm(spec, keepAlive, resolved.Model, resolved.Version);

@@ -1,0 +1,115 @@
+using Maas.Core.Formats.Gguf;
+using Maas.Core.Llm;
+using Maas.Runtimes.Llama.Serving;
+
+namespace Maas.Runtimes.Llama.Tests;
+
+/// <summary>
+/// The engine's prefix cache with per-slot KV buffers (copied between slots) and with one unified buffer (shared by
+/// metadata): a prompt that reuses another slot's KV must generate exactly what it generates computed from scratch.
+/// </summary>
+[Collection(LlamaCollection.Name)]
+public sealed class EnginePrefixCacheTests(LlamaTestModels models)
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_prefix_copied_from_a_running_slot_generates_what_a_cold_prompt_generates(bool unified)
+    {
+        await using var cached = Load(prefixCache: true, unified);
+        await using var cold = Load(prefixCache: false, unified);
+        int[] prefix = [.. cached.Tokenize(string.Concat(Enumerable.Range(0, 24).Select(i => $"fact {i} holds. ")), addSpecial: true, parseSpecial: false)];
+        int[] Prompt(string tail) => [.. prefix, .. cached.Tokenize(tail, addSpecial: false, parseSpecial: false)];
+
+        // A long generation holds the prefix in its slot while the second request arrives.
+        using var stop = new CancellationTokenSource();
+        await using var running = cached.GenerateAsync(Request(Prompt(" alpha"), 700), stop.Token).GetAsyncEnumerator(stop.Token);
+        Assert.True(await running.MoveNextAsync());
+
+        var (text, logprobs, usage) = await RunAsync(cached, Prompt(" beta"));
+        var (coldText, coldLogprobs, coldUsage) = await RunAsync(cold, Prompt(" beta"));
+        await stop.CancelAsync();
+
+        Assert.True(usage.CachedPromptTokens >= prefix.Length - 1, $"cached {usage.CachedPromptTokens} of {usage.PromptTokens}, prefix {prefix.Length}");
+        Assert.Equal(0, coldUsage.CachedPromptTokens);
+        Assert.Equal(coldText, text);
+        Assert.Equal(coldLogprobs.Select(l => l.TokenId), logprobs.Select(l => l.TokenId));
+        for (var i = 0; i < logprobs.Count; i++)
+        {
+            Assert.Equal(coldLogprobs[i].Logprob, logprobs[i].Logprob, 0.02);
+        }
+
+        // Not a prompt-blind model: another prefix of the same length gives other numbers.
+        var (_, otherLogprobs, _) = await RunAsync(cold, [.. cached.Tokenize(string.Concat(Enumerable.Range(0, 24).Select(i => $"rule {i} fails. ")), addSpecial: true, parseSpecial: false), .. cached.Tokenize(" beta", addSpecial: false, parseSpecial: false)]);
+        Assert.True(otherLogprobs.Zip(coldLogprobs).Any(p => p.First.TokenId != p.Second.TokenId || Math.Abs(p.First.Logprob - p.Second.Logprob) > 0.1),
+            "the model generates the same whatever the prompt: " + string.Join(", ", otherLogprobs.Zip(coldLogprobs).Select(p => $"{p.First.TokenId}/{p.First.Logprob:R} vs {p.Second.TokenId}/{p.Second.Logprob:R}")));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_finished_prompt_left_in_its_slot_is_reused_in_place(bool unified)
+    {
+        await using var engine = Load(prefixCache: true, unified);
+        int[] prompt = [.. engine.Tokenize(string.Concat(Enumerable.Range(0, 20).Select(i => $"step {i} done. ")), addSpecial: true, parseSpecial: false)];
+        var (first, _, firstUsage) = await RunAsync(engine, prompt);
+        var (second, _, secondUsage) = await RunAsync(engine, prompt);
+
+        Assert.Equal(0, firstUsage.CachedPromptTokens);
+        Assert.Equal(prompt.Length - 1, secondUsage.CachedPromptTokens); // the last prompt token is decoded again for its logits
+        Assert.Equal(first, second);
+        var statistics = engine.GetStatistics();
+        Assert.True(statistics.KvCellsUsed >= prompt.Length, $"{statistics.KvCellsUsed} cells used");
+    }
+
+    private LlamaEngine Load(bool prefixCache, bool unified) => LlamaEngine.Load(new LlmModelSpec
+    {
+        Name = "generated",
+        Version = 1,
+        Path = SensitiveModel(),
+        Slots = 3,
+        ContextPerSlot = 1024,
+        BatchSize = 128,
+        Threads = 2,
+        PrefixCache = prefixCache,
+        UnifiedKvCache = unified,
+    });
+
+    // The shared generated model's small weights make its output nearly blind to the context; larger ones do not.
+    private string SensitiveModel()
+    {
+        var path = Path.Combine(models.Folder, "context-sensitive.gguf");
+        lock (models)
+        {
+            if (!File.Exists(path))
+            {
+                GgufLlamaModelFactory.Write(path, LlamaTestModels.GeneratedOptions with { WeightStd = 0.3f });
+            }
+        }
+
+        return path;
+    }
+
+    private static GenerationRequest Request(int[] prompt, int maxTokens) => new()
+    {
+        PromptTokens = prompt,
+        MaxTokens = maxTokens,
+        Sampling = new SamplingOptions { Temperature = 0, IgnoreEos = true },
+        Logprobs = true,
+    };
+
+    private static async Task<(string Text, List<TokenLogprob> Logprobs, LlmUsage Usage)> RunAsync(LlamaEngine engine, int[] prompt)
+    {
+        var text = "";
+        var logprobs = new List<TokenLogprob>();
+        LlmUsage? usage = null;
+        await foreach (var e in engine.GenerateAsync(Request(prompt, 12), CancellationToken.None))
+        {
+            text += e.Text;
+            logprobs.AddRange(e.Logprobs ?? []);
+            usage = e.Usage ?? usage;
+        }
+
+        return (text, logprobs, usage!);
+    }
+}
