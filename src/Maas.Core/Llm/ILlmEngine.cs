@@ -110,6 +110,9 @@ public sealed record LlmModelInfo
     /// <summary>Where the chat format comes from: "gguf" (the model's template) or "chatml" (the default).</summary>
     public string ChatFormat { get; init; } = "chatml";
 
+    /// <summary>The KV cache layout: "per-slot" (one buffer per slot) or "unified" (one buffer shared by all slots).</summary>
+    public string KvCache { get; init; } = "per-slot";
+
     /// <summary>When the engine finished loading.</summary>
     public DateTimeOffset LoadedAt { get; init; }
 }

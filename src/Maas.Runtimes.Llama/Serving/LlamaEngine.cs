@@ -94,6 +94,7 @@ public sealed class LlamaEngine : ILlmEngine
             VocabularySize = model.VocabularySize,
             EmbeddingSize = model.EmbeddingLength,
             ChatFormat = _chatFromModel ? "gguf" : "chatml",
+            KvCache = spec.UnifiedKvCache ? "unified" : "per-slot",
             LoadedAt = DateTimeOffset.UtcNow,
         };
     }

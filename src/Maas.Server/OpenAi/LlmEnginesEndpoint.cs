@@ -22,6 +22,7 @@ internal static class LlmEnginesEndpoint
                 vocabulary_size = e.Engine.Info.VocabularySize,
                 embedding_size = e.Engine.Info.EmbeddingSize,
                 chat_format = e.Engine.Info.ChatFormat,
+                kv_cache = e.Engine.Info.KvCache,
                 loaded_at = e.Engine.Info.LoadedAt,
             },
             statistics = Statistics(e.Engine.GetStatistics()),
