@@ -5,7 +5,7 @@ using Maas.Bench.Llm;
 using Maas.Core.Formats.Gguf;
 
 // MaaS vs llama-server on the same generated random-weight Llama (~270M parameters, Q8_0), same threads, one run.
-//   dotnet run -c Release --project bench/Maas.Bench.Llm [-- --threads 2 --tokens 48 --quick --no-write]
+//   dotnet run -c Release --project bench/Maas.Bench.Llm [-- --threads 2 --tokens 48 --rounds 5 --only plainx8,shared --compare-kv --quick --no-write]
 if (args is [MaasProcess.ServeCommand, ..])
 {
     await MaasProcess.ServeAsync(args[1..]);
@@ -59,16 +59,26 @@ var dataDir = Path.Combine(Path.GetTempPath(), "maas-bench-llm-" + Guid.NewGuid(
 var maasPort = FreePort();
 var maasUrl = $"http://127.0.0.1:{maasPort}";
 const string adminKey = "maas-bench-admin-key-0123456789abcdef";
-var maas = await MaasProcess.StartAsync(
+string[] MaasArgs(string url, string data) =>
 [
-    "--urls", maasUrl, "--Maas:DataDir=" + dataDir, "--Maas:Llm:Demo=false", "--Maas:Inference:Demo=false", "--Maas:Inference:GrpcUrl=",
+    "--urls", url, "--Maas:DataDir=" + data, "--Maas:Llm:Demo=false", "--Maas:Inference:Demo=false", "--Maas:Inference:GrpcUrl=",
     "--Maas:Auth:AdminKey=" + adminKey,
     $"--Maas:Llm:Slots={slots}", $"--Maas:Llm:ContextPerSlot={contextPerSlot}", $"--Maas:Llm:Threads={threads}", "--Maas:Llm:BatchSize=512",
     "--Logging:LogLevel:Default=Warning",
-]);
+];
+var maas = await MaasProcess.StartAsync(MaasArgs(maasUrl, dataDir));
+
+// --compare-kv: a second MaaS with one KV buffer per slot (Maas:Llm:UnifiedKvCache=false), measured alongside.
+var perSlotDir = dataDir + "-per-slot";
+var perSlotUrl = $"http://127.0.0.1:{FreePort()}";
+var perSlot = argsList.Contains("--compare-kv") ? await MaasProcess.StartAsync([.. MaasArgs(perSlotUrl, perSlotDir), "--Maas:Llm:UnifiedKvCache=false"]) : null;
 using var http = new HttpClient(new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(2) }) { Timeout = TimeSpan.FromMinutes(10) };
 http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", adminKey); // llama-server ignores it
 await RegisterAsync(http, maasUrl, "bench-270m", modelPath);
+if (perSlot is not null)
+{
+    await RegisterAsync(http, perSlotUrl, "bench-270m", modelPath);
+}
 await WaitReadyAsync(http, $"http://127.0.0.1:{llamaPort}/health");
 
 TimeSpan LlamaServerCpu()
@@ -77,11 +87,15 @@ TimeSpan LlamaServerCpu()
     return llamaServer.TotalProcessorTime;
 }
 
-var servers = new (string Name, ChatWorkload Workload, Func<TimeSpan> Cpu)[]
+var servers = new List<(string Name, ChatWorkload Workload, Func<TimeSpan> Cpu)>
 {
     ("MaaS", new ChatWorkload(http, maasUrl, "bench-270m", maxTokens), maas.CpuTime),
     ("llama-server", new ChatWorkload(http, $"http://127.0.0.1:{llamaPort}", "bench-270m", maxTokens), LlamaServerCpu),
 };
+if (perSlot is not null)
+{
+    servers.Add(("MaaS (per-slot KV)", new ChatWorkload(http, perSlotUrl, "bench-270m", maxTokens), perSlot.CpuTime));
+}
 
 // Warm-up: load MaaS's engine, then a burst at full concurrency on each server (JIT, thread pools, connections).
 foreach (var (_, w, _) in servers)
@@ -104,7 +118,9 @@ var rounds = Arg("--rounds", quick ? 1 : 5);
 var only = argsList.IndexOf("--only") is var o and >= 0 ? argsList[o + 1] : null;
 if (only is not null)
 {
-    scenarios.RemoveAll(x => !$"{x.Name}x{x.Concurrency}".StartsWith(only, StringComparison.Ordinal));
+    // Comma-separated prefixes of "<scenario>x<streams>", e.g. "plainx8,shared".
+    var wanted = only.Split(',');
+    scenarios.RemoveAll(x => !wanted.Any(w => $"{x.Name}x{x.Concurrency}".StartsWith(w, StringComparison.Ordinal)));
 }
 
 var seed = 0;
@@ -115,7 +131,8 @@ foreach (var (name, concurrency, requests, system) in scenarios)
     var perServer = servers.ToDictionary(s => s.Name, _ => new List<ScenarioResult>());
     for (var round = 0; round < rounds; round++)
     {
-        foreach (var (server, workload, cpu) in round % 2 == 0 ? servers : servers.Reverse())
+        // Rotate who goes first, so a drift within a round favours none.
+        foreach (var (server, workload, cpu) in servers.Skip(round % servers.Count).Concat(servers.Take(round % servers.Count)))
         {
             if (system is not null && round == 0)
             {
@@ -139,12 +156,20 @@ llamaServer.Kill(entireProcessTree: true);
 await llamaServer.WaitForExitAsync();
 llamaLog.Flush();
 await maas.DisposeAsync();
-try
+if (perSlot is not null)
 {
-    Directory.Delete(dataDir, recursive: true);
+    await perSlot.DisposeAsync();
 }
-catch (IOException)
+
+foreach (var dir in new[] { dataDir, perSlotDir }.Where(Directory.Exists))
 {
+    try
+    {
+        Directory.Delete(dir, recursive: true);
+    }
+    catch (IOException)
+    {
+    }
 }
 
 var section = Report.Markdown(results, modelOptions, threads, slots, contextPerSlot, maxTokens, rounds, engines, $"{loadBefore} at the start, {LoadAverage()} at the end");

@@ -33,44 +33,29 @@ public static class Report
         s.AppendLine();
         foreach (var group in results.GroupBy(r => (r.Scenario, r.Concurrency)))
         {
-            var maas = group.FirstOrDefault(r => r.Server == "MaaS");
             var llama = group.FirstOrDefault(r => r.Server == "llama-server");
-            if (maas is null || llama is null)
+            foreach (var maas in group.Where(r => r.Server.StartsWith("MaaS", StringComparison.Ordinal)))
             {
-                continue;
+                if (llama is not null)
+                {
+                    s.AppendLine(RatioLine(group.Key.Scenario, group.Key.Concurrency, maas, llama));
+                }
             }
-
-            var ratio = maas.TokensPerSecond / llama.TokensPerSecond;
-            var line = Inv($"- {group.Key.Scenario} x{group.Key.Concurrency}: tokens/s ratio {ratio:F2}x ({(ratio >= 1.0 ? "met" : "MISSED")})");
-            var perRound = maas.RoundTokensPerSecond.Zip(llama.RoundTokensPerSecond, (m, l) => (m / l).ToString("F2", CultureInfo.InvariantCulture));
-            line += Inv($" (round by round: {string.Join(", ", perRound)}; server CPU per token {maas.CpuMsPerToken / llama.CpuMsPerToken:F2}x)");
-            if (group.Key.Scenario.StartsWith("shared", StringComparison.Ordinal))
-            {
-                var ttft = maas.TtftP50 / llama.TtftP50;
-                line += Inv($"; p50 TTFT ratio {ttft:F2}x ({(ttft <= 0.5 ? "met" : "MISSED")})");
-                var cached = maas.Samples.Where(x => x.CachedTokens >= 0).Select(x => (double)x.CachedTokens).DefaultIfEmpty(0).Average();
-                line += Inv($"; MaaS reported {cached:F0} cached prompt tokens per request on average");
-            }
-
-            s.AppendLine(line);
         }
+
 
         s.AppendLine();
         s.AppendLine(Inv($"Notes: the machine is shared and noisy (1-minute load average {load}); the same server varies by 10-20% between rounds, so ratios near 1.0 are within noise. ")
-            + "Both servers compute on persistent ggml thread pools: MaaS attaches one to each llama.cpp context (`llama_attach_threadpool`, ggml's default "
-            + "polling, as llama-server does), so a decode no longer starts and joins its worker threads. "
-            + "What still differs by construction: MaaS keeps one unified KV cache for all slots (prefixes shared across slots by metadata, which the "
-            + "shared-prompt scenario relies on), so every generated token's attention walks the mask over the cells of all slots, where llama-server's "
-            + "per-slot caches walk only their own; the CPU flash attention skips masked cells one by one, which costs little at 1 stream but grows with "
-            + "streams times cells in use (up to about 2500 here, idle slots' cached prefixes included). That fits MaaS's ITL p50 running about 4 ms above llama-server's at 8 streams and 5 ms "
-            + "at 16, and is the main reason plain x8 and x16 sit at or just under 1.0x (per-slot caches would make a cross-slot prefix reuse copy a slot's "
-            + "whole KV buffer, as llama.cpp copies between streams). "
-            + "MaaS also runs in the benchmark's process next to the load generator, and its per-token work (sampling, the managed HTTP/SSE stack, JSON per "
-            + "chunk) competes on 2 cores with ggml's two workers, which spin at every graph barrier, so a preempted worker stalls the step; and MaaS loads "
-            + "node-llama-cpp's prebuilt CPU backend (the best x86-64 variant ggml picks at run time) while llama-server is "
-            + "compiled for this CPU (`GGML_NATIVE`). "
-            + "MaaS decodes new prompts one per step (more only while the step holds few prompt tokens), so a burst of requests gets first tokens in arrival order "
-            + "rather than all after one long step: hence the lower TTFT p50 at 8 and 16 streams.");
+            + "Both servers compute on persistent ggml thread pools with ggml's default polling. MaaS keeps one unified KV cache for all slots "
+            + "(`Maas:Llm:UnifiedKvCache`, on by default): a prefix cached in any slot is shared with a new request by metadata, and cells several slots "
+            + "share (the system prompt) are read once per step for all of them, which is why the shared-prompt scenario runs well ahead; the price is that "
+            + "every token's attention walks the cells of all slots (the CPU flash attention skips masked cells one by one). llama-server keeps one buffer "
+            + "per slot (its default) and recomputes a shared prefix or restores it from its host-memory prompt cache. MaaS admits new prompts one per "
+            + "step (more only while the step holds few prompt tokens), so a burst gets first tokens in arrival order rather than all after one long step: "
+            + "hence its lower TTFT p50 at 8 and 16 streams. MaaS loads node-llama-cpp's prebuilt CPU backend (the best x86-64 variant ggml picks at run "
+            + "time) while llama-server is compiled for this CPU (`GGML_NATIVE`). With `--compare-kv` a second MaaS with one KV buffer per slot "
+            + "(`Maas:Llm:UnifiedKvCache=false`, as llama-server) runs alongside: its tokens only walk their own slot's cells and its running slots stay "
+            + "consecutive (one pass per step), but a prefix from another slot is copied buffer to buffer and each slot reads its own copy of it.");
         s.AppendLine();
         s.AppendLine("<details><summary>MaaS engine statistics after the run (GET /api/v1/llm/engines)</summary>");
         s.AppendLine();
@@ -92,6 +77,24 @@ public static class Report
             ? string.Concat(text.AsSpan(0, start), section.TrimEnd('\n'), text.AsSpan(end + End.Length))
             : text.TrimEnd('\n') + "\n\n" + section;
         File.WriteAllText(path, text);
+    }
+
+    private static string RatioLine(string scenario, int concurrency, ScenarioResult maas, ScenarioResult llama)
+    {
+        var ratio = maas.TokensPerSecond / llama.TokensPerSecond;
+        var label = maas.Server == "MaaS" ? "" : $" ({maas.Server})";
+        var line = Inv($"- {scenario} x{concurrency}{label}: tokens/s ratio {ratio:F2}x ({(ratio >= 1.0 ? "met" : "MISSED")})");
+        var perRound = maas.RoundTokensPerSecond.Zip(llama.RoundTokensPerSecond, (m, l) => (m / l).ToString("F2", CultureInfo.InvariantCulture));
+        line += Inv($" (round by round: {string.Join(", ", perRound)}; server CPU per token {maas.CpuMsPerToken / llama.CpuMsPerToken:F2}x)");
+        if (scenario.StartsWith("shared", StringComparison.Ordinal))
+        {
+            var ttft = maas.TtftP50 / llama.TtftP50;
+            line += Inv($"; p50 TTFT ratio {ttft:F2}x ({(ttft <= 0.5 ? "met" : "MISSED")})");
+            var cached = maas.Samples.Where(x => x.CachedTokens >= 0).Select(x => (double)x.CachedTokens).DefaultIfEmpty(0).Average();
+            line += Inv($"; MaaS reported {cached:F0} cached prompt tokens per request on average");
+        }
+
+        return line;
     }
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);

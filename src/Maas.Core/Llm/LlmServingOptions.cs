@@ -33,8 +33,8 @@ public sealed class LlmServingOptions
     /// <summary>Reuse the KV of earlier requests that share a prompt prefix.</summary>
     public bool PrefixCache { get; set; } = true;
 
-    /// <summary>One KV buffer shared by all slots instead of one per slot (llama.cpp's kv_unified).</summary>
-    public bool UnifiedKvCache { get; set; }
+    /// <summary>One KV buffer shared by all slots (llama.cpp's kv_unified) instead of one per slot.</summary>
+    public bool UnifiedKvCache { get; set; } = true;
 
     /// <summary>Register the tiny demo LLM on first start with no LLM in the registry (unset: follows Maas:Inference:Demo).</summary>
     public bool Demo { get; set; } = true;

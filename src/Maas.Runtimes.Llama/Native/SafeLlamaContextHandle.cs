@@ -25,8 +25,10 @@ internal sealed unsafe class SafeLlamaContextHandle : SafeHandleZeroOrMinusOneIs
     {
         var state = new AbortState();
         var stateHandle = GCHandle.Alloc(state);
-        parameters.AbortCallback = (IntPtr)(delegate* unmanaged[Cdecl]<IntPtr, byte>)&OnAbort;
-        parameters.AbortCallbackData = GCHandle.ToIntPtr(stateHandle);
+        // No callback until a decode can be cancelled (AbortToken): ggml calls it after every graph node from the
+        // computing thread, and each call enters managed code, where a garbage collection in progress stalls it.
+        parameters.AbortCallback = IntPtr.Zero;
+        parameters.AbortCallbackData = IntPtr.Zero;
 
         var raw = NativeApi.llama_init_from_model(model, parameters);
         if (raw == IntPtr.Zero)
@@ -45,9 +47,27 @@ internal sealed unsafe class SafeLlamaContextHandle : SafeHandleZeroOrMinusOneIs
     }
 
     /// <summary>The token a running decode checks between graph nodes; a cancelled token aborts the decode.</summary>
+    /// <remarks>The native callback is installed only while the token can be cancelled.</remarks>
     public CancellationToken AbortToken
     {
-        set => ((AbortState)abortState.Target!).Token = value;
+        set
+        {
+            var state = (AbortState)abortState.Target!;
+            state.Token = value;
+            if (value.CanBeCanceled != state.Installed)
+            {
+                if (value.CanBeCanceled)
+                {
+                    NativeApi.llama_set_abort_callback(this, &OnAbort, GCHandle.ToIntPtr(abortState));
+                }
+                else
+                {
+                    NativeApi.llama_set_abort_callback(this, null, IntPtr.Zero);
+                }
+
+                state.Installed = value.CanBeCanceled;
+            }
+        }
     }
 
     /// <summary>Runs this context's computations on <paramref name="pool"/> (and batches on <paramref name="batchPool"/>, else the same pool).</summary>
@@ -241,5 +261,7 @@ internal sealed unsafe class SafeLlamaContextHandle : SafeHandleZeroOrMinusOneIs
     private sealed class AbortState
     {
         public CancellationToken Token { get; set; }
+
+        public bool Installed { get; set; }
     }
 }
