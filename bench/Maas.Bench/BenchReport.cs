@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Maas.Bench;
 
@@ -21,35 +22,68 @@ internal sealed class BenchReport(BenchOptions options)
     {
         var machine = $"{Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}";
         Directory.CreateDirectory(Path.GetDirectoryName(options.JsonPath)!);
-        var json = new
+        var now = DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture);
+        var naming = new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+        var scenarios = new JsonArray();
+        var previous = PreviousScenarios();
+        foreach (var name in Order)
         {
-            date = DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture),
-            machine,
-            seconds_per_measurement = options.Seconds,
-            rounds = options.Rounds,
-            scenarios = _results,
+            if (_results.FirstOrDefault(r => r.Name == name) is { } result)
+            {
+                var node = JsonSerializer.SerializeToNode(result, naming)!.AsObject();
+                node["date"] = now;
+                node["seconds_per_measurement"] = options.SecondsFor(result.Name);
+                node["rounds_run"] = options.RoundsFor(result.Name);
+                scenarios.Add(node);
+            }
+            else if (previous.TryGetValue(name, out var kept))
+            {
+                scenarios.Add(kept); // not run this time: its last result stays
+            }
+        }
+
+        var json = new JsonObject
+        {
+            ["date"] = now,
+            ["machine"] = machine,
+            ["seconds_per_measurement"] = options.Seconds,
+            ["rounds"] = options.Rounds,
+            ["scenarios"] = scenarios,
         };
-        File.WriteAllText(options.JsonPath, JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+        File.WriteAllText(options.JsonPath, json.ToJsonString(naming));
+        var existing = File.Exists(options.DocsPath) ? File.ReadAllText(options.DocsPath) : "# Benchmarks\n";
+        var keptSections = PreviousSections(existing);
 
         var md = new StringBuilder();
         md.AppendLine(Begin);
         md.AppendLine("## ONNX serving (Open Inference Protocol v2)");
         md.AppendLine();
-        md.AppendLine($"Measured {DateTimeOffset.UtcNow:yyyy-MM-dd} on {machine} with `dotnet run -c Release --project bench/Maas.Bench`.");
-        md.AppendLine($"The server runs in its own process on loopback; the load generator shares the same cores. Each mode is measured for {options.Seconds:0.#} s,");
-        md.AppendLine($"the modes alternate, {options.Rounds} rounds, and the table shows the median of the rounds (all rounds: `bench/results/onnx-serving.json`).");
+        md.AppendLine($"Measured on {machine} with `dotnet run -c Release --project bench/Maas.Bench` (each scenario says when).");
+        md.AppendLine("The server runs in its own process on loopback; the load generator shares the same cores. Each mode is measured for a few seconds,");
+        md.AppendLine("the modes alternate in rounds, and the table shows the median of the rounds (all rounds: `bench/results/onnx-serving.json`).");
         md.AppendLine("Clients are closed loops: each sends its next request when the previous one has been answered. REST clients");
         md.AppendLine("use a lean HTTP/1.1 keep-alive client in the benchmark (one connection each, requests built once, like wrk), so the");
         md.AppendLine("load generator takes little of the shared CPU; gRPC clients use .NET's HttpClient over HTTP/2. In-process rows run the");
         md.AppendLine("same model file on ONNX Runtime with the same sessions, threads and session settings as the server, callers waiting");
         md.AppendLine("for a free session the way requests wait for an instance. \"Server CPU\" is the CPU time (user + system) the server");
         md.AppendLine("process used per completed call over the measured window: less sensitive to the machine's noise than throughput.");
-        foreach (var r in _results)
+        foreach (var name in Order)
         {
+            if (_results.FirstOrDefault(r => r.Name == name) is not { } r)
+            {
+                if (keptSections.TryGetValue(name, out var kept))
+                {
+                    md.AppendLine();
+                    md.Append(kept.TrimEnd('\n')).AppendLine();
+                }
+
+                continue;
+            }
+
             md.AppendLine();
             md.AppendLine($"### {r.Name}");
             md.AppendLine();
-            md.AppendLine(r.Setup);
+            md.AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC, {options.RoundsFor(r.Name)} rounds of {options.SecondsFor(r.Name):0.#} s per mode. {r.Setup}");
             if (r.Medians.Count > 0)
             {
                 md.AppendLine();
@@ -76,23 +110,99 @@ internal sealed class BenchReport(BenchOptions options)
             if (r.Name is "batching" or "overhead" && r.Medians.Count >= 2)
             {
                 // The verdict compares medians; the per-round ratios show how close to the line it is on a noisy machine.
-                var first = r.Rounds.Where(m => m.Mode == r.Medians[0].Mode).ToList();
-                var second = r.Rounds.Where(m => m.Mode == r.Medians[1].Mode).ToList();
-                var ratios = first.Zip(second, (a, b) => (a.PerSecond / Math.Max(1e-9, b.PerSecond)).ToString("0.00", CultureInfo.InvariantCulture));
-                md.AppendLine(CultureInfo.InvariantCulture, $"Per round, {r.Medians[0].Mode} / {r.Medians[1].Mode}: {string.Join(", ", ratios)}.");
-                md.AppendLine();
+                // Overhead: each observed mode against "off" (the last); batching: on against off.
+                var baseline = r.Name == "overhead" ? r.Medians[^1] : r.Medians[1];
+                foreach (var compared in r.Name == "overhead" ? r.Medians.SkipLast(1) : r.Medians.Take(1))
+                {
+                    var first = r.Rounds.Where(m => m.Mode == compared.Mode).ToList();
+                    var second = r.Rounds.Where(m => m.Mode == baseline.Mode).ToList();
+                    var ratios = first.Zip(second, (a, b) => a.PerSecond / Math.Max(1e-9, b.PerSecond)).ToList();
+                    if (ratios.Count <= 8)
+                    {
+                        md.AppendLine(CultureInfo.InvariantCulture, $"Per round, {compared.Mode} / {baseline.Mode}: {string.Join(", ", ratios.Select(x => x.ToString("0.000", CultureInfo.InvariantCulture)))}.");
+                    }
+                    else
+                    {
+                        // Many short rounds: their spread, as quartiles.
+                        var sorted = ratios.Order().ToList();
+                        string At(double q) => sorted[(int)Math.Round(q * (sorted.Count - 1))].ToString("0.000", CultureInfo.InvariantCulture);
+                        md.AppendLine(CultureInfo.InvariantCulture, $"Per round, {compared.Mode} / {baseline.Mode} over {sorted.Count} rounds: min {At(0)}, lower quartile {At(0.25)}, median {At(0.5)}, upper quartile {At(0.75)}, max {At(1)}.");
+                    }
+
+                    md.AppendLine();
+                }
             }
 
             md.AppendLine(CultureInfo.InvariantCulture, $"Target: {r.Target}. Result: {string.Join(", ", r.Numbers.Select(kv => $"{kv.Key.Replace('_', ' ')} = {kv.Value:0.###}"))}: **{(r.Met ? "met" : "missed")}**.");
         }
 
         md.AppendLine(End);
-        var existing = File.Exists(options.DocsPath) ? File.ReadAllText(options.DocsPath) : "# Benchmarks\n";
         var start = existing.IndexOf(Begin, StringComparison.Ordinal);
         var stop = existing.IndexOf(End, StringComparison.Ordinal);
         var updated = start >= 0 && stop > start
             ? string.Concat(existing.AsSpan(0, start), md.ToString().TrimEnd('\n'), existing.AsSpan(stop + End.Length))
             : existing.TrimEnd('\n') + "\n\n" + md;
         File.WriteAllText(options.DocsPath, updated.TrimEnd('\n') + "\n");
+    }
+
+    // The scenarios in the order the section lists them.
+    private static readonly string[] Order = ["latency", "batching", "ultraface", "overhead"];
+
+    // The last written result of each scenario, so running only some (--only) keeps the others'.
+    private Dictionary<string, JsonNode> PreviousScenarios()
+    {
+        var kept = new Dictionary<string, JsonNode>();
+        if (!File.Exists(options.JsonPath))
+        {
+            return kept;
+        }
+
+        var old = JsonNode.Parse(File.ReadAllText(options.JsonPath));
+        foreach (var scenario in old?["scenarios"]?.AsArray() ?? [])
+        {
+            if (scenario?["name"]?.GetValue<string>() is { } name)
+            {
+                if (scenario["date"] is null && old?["date"] is { } date)
+                {
+                    scenario["date"] = date.GetValue<string>(); // written before scenarios carried their own date
+                }
+
+                kept[name] = scenario.DeepClone();
+            }
+        }
+
+        return kept;
+    }
+
+    // The "### name" blocks of the current section of docs/benchmarks.md, by scenario name.
+    private static Dictionary<string, string> PreviousSections(string docs)
+    {
+        var kept = new Dictionary<string, string>();
+        var start = docs.IndexOf(Begin, StringComparison.Ordinal);
+        var stop = docs.IndexOf(End, StringComparison.Ordinal);
+        if (start < 0 || stop <= start)
+        {
+            return kept;
+        }
+
+        var section = docs[start..stop];
+        var blocks = section.Split("\n### ");
+
+        // Blocks written before each said when it was measured get the date and rounds the old header gave.
+        var when = System.Text.RegularExpressions.Regex.Match(blocks[0], @"Measured (\d{4}-\d{2}-\d{2}) on .*?the modes alternate, (\d+) rounds", System.Text.RegularExpressions.RegexOptions.Singleline);
+        foreach (var block in blocks.Skip(1))
+        {
+            var newline = block.IndexOf('\n', StringComparison.Ordinal);
+            var name = block[..newline].Trim();
+            var body = block[newline..].TrimStart('\n');
+            if (!body.StartsWith("Measured ", StringComparison.Ordinal) && when.Success)
+            {
+                body = $"Measured {when.Groups[1].Value}, {when.Groups[2].Value} rounds per mode. " + body;
+            }
+
+            kept[name] = $"### {name}\n\n{body}";
+        }
+
+        return kept;
     }
 }

@@ -19,16 +19,21 @@ internal static class Clients
     };
 
     /// <summary>A REST call with the binary tensor extension in both directions.</summary>
-    public static Func<int, CancellationToken, Task<bool>> RestBinary(Uri server, string model, string input, long[] shape, byte[] data)
+    public static Func<int, CancellationToken, Task<bool>> RestBinary(Uri server, string model, string input, long[] shape, byte[] data, string? traceparent = null)
     {
         var json = Encoding.UTF8.GetBytes(
             $$$"""{"inputs":[{"name":"{{{input}}}","shape":[{{{string.Join(',', shape)}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{data.Length}}}}}],"parameters":{"binary_data_output":true}}""");
-        var client = new RawHttpClient(server, $"/v2/models/{model}/infer", "application/octet-stream", [.. json, .. data],
-            new Dictionary<string, string>
-            {
-                ["Inference-Header-Content-Length"] = json.Length.ToString(CultureInfo.InvariantCulture),
-                ["Authorization"] = "Bearer " + ServerProcess.AdminKey,
-            });
+        var headers = new Dictionary<string, string>
+        {
+            ["Inference-Header-Content-Length"] = json.Length.ToString(CultureInfo.InvariantCulture),
+            ["Authorization"] = "Bearer " + ServerProcess.AdminKey,
+        };
+        if (traceparent is not null)
+        {
+            headers["traceparent"] = traceparent; // a traced caller: the server's request span gets a W3C parent
+        }
+
+        var client = new RawHttpClient(server, $"/v2/models/{model}/infer", "application/octet-stream", [.. json, .. data], headers);
         return client.CallAsync;
     }
 

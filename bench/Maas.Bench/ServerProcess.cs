@@ -58,9 +58,24 @@ internal sealed class ServerProcess : IAsyncDisposable
 
     public static async Task<ServerProcess> StartAsync(BenchOptions options, params string[] extraArgs)
     {
+        // A port picked free can be taken by the time the child binds it (other benchmarks' clients): try again.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await TryStartAsync(extraArgs);
+            }
+            catch (InvalidOperationException ex) when (attempt < 3)
+            {
+                Console.Error.WriteLine($"server start failed ({ex.Message}); retrying");
+            }
+        }
+    }
+
+    private static async Task<ServerProcess> TryStartAsync(string[] extraArgs)
+    {
         var dataDir = Directory.CreateTempSubdirectory("maas-bench-").FullName;
-        var httpPort = FreePort();
-        var grpcPort = FreePort();
+        var (httpPort, grpcPort) = FreePorts();
         var entry = typeof(ServerProcess).Assembly.Location;
         var host = Environment.ProcessPath!;
         var info = new ProcessStartInfo(host)
@@ -86,11 +101,19 @@ internal sealed class ServerProcess : IAsyncDisposable
 
         var process = Process.Start(info)!;
         var ready = new TaskCompletionSource();
+        var failing = false;
         process.OutputDataReceived += (_, e) =>
         {
             if (e.Data == "READY")
             {
                 ready.TrySetResult();
+            }
+
+            // Errors the server logs (a "fail:" or "crit:" entry and its indented lines) show up in the benchmark's output.
+            failing = e.Data is { } line && (line.StartsWith("fail:", StringComparison.Ordinal) || line.StartsWith("crit:", StringComparison.Ordinal) || (failing && line.StartsWith(' ')));
+            if (failing)
+            {
+                Console.Error.WriteLine("server: " + e.Data);
             }
         };
         process.ErrorDataReceived += (_, e) =>
@@ -100,9 +123,20 @@ internal sealed class ServerProcess : IAsyncDisposable
                 Console.Error.WriteLine("server: " + e.Data);
             }
         };
+        process.EnableRaisingEvents = true;
+        process.Exited += (_, _) => ready.TrySetException(new InvalidOperationException($"the server exited with code {process.ExitCode} before it was ready"));
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        await ready.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        try
+        {
+            await ready.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        catch (InvalidOperationException)
+        {
+            process.Dispose();
+            Directory.Delete(dataDir, recursive: true);
+            throw;
+        }
         return new ServerProcess(process, dataDir, new Uri($"http://127.0.0.1:{httpPort}/"), new Uri($"http://127.0.0.1:{grpcPort}/"));
     }
 
@@ -149,11 +183,14 @@ internal sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
+    // Both held open at once, so the two ports differ.
+    private static (int Http, int Grpc) FreePorts()
     {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        using var http = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        using var grpc = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        http.Start();
+        grpc.Start();
+        return (((System.Net.IPEndPoint)http.LocalEndpoint).Port, ((System.Net.IPEndPoint)grpc.LocalEndpoint).Port);
     }
 }
 
@@ -175,9 +212,9 @@ internal static class SpanCounter
             Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
             ActivityStopped = static activity =>
             {
-                // Touch what an exporter reads: name, times, tags.
+                // Touch what an exporter reads: name, times, tags (enumerated without allocating, as OTLP's exporter does).
                 var tags = 0;
-                foreach (var _ in activity.TagObjects)
+                foreach (ref readonly var _ in activity.EnumerateTagObjects())
                 {
                     tags++;
                 }

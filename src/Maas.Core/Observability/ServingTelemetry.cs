@@ -65,11 +65,24 @@ public sealed class ServingTelemetry
         }
 
         var span = MaasTelemetry.Source.StartActivity("maas.encode", ActivityKind.Internal);
-        span?.SetTag("maas.model", response.ModelName);
-        span?.SetTag("maas.model.version", response.ModelVersion);
-        span?.SetTag("maas.protocol", protocol);
+        if (span is { IsAllDataRequested: true })
+        {
+            // AddTag: a new span has no tags to replace, so SetTag's search is wasted.
+            span.AddTag("maas.model", response.ModelName);
+            span.AddTag("maas.model.version", response.ModelVersion);
+            span.AddTag("maas.protocol", protocol);
+        }
+
         return span;
     }
+
+    // Span tags are objects; batch sizes, request counts and instance numbers are small, so box them once.
+    private static readonly object[] s_boxedInts = [.. Enumerable.Range(0, 1025).Select(i => (object)i)];
+    private static readonly object[] s_boxedLongs = [.. Enumerable.Range(0, 1025).Select(i => (object)(long)i)];
+
+    internal static object Boxed(int value) => (uint)value < (uint)s_boxedInts.Length ? s_boxedInts[value] : value;
+
+    internal static object Boxed(long value) => (ulong)value < (ulong)s_boxedLongs.Length ? s_boxedLongs[value] : value;
 }
 
 /// <summary>Records one model version's histograms and spans; every call is a branch and nothing else when off.</summary>
@@ -138,60 +151,81 @@ public sealed class ModelTelemetry
     /// <param name="instance">The engine instance that ran it.</param>
     public void TraceExecution(ReadOnlySpan<ActivityContext> parents, ReadOnlySpan<long> enqueued, long start, long runStart, long runEnd, long rows, int instance)
     {
+        // One clock reading for the whole batch: Stopwatch ticks become wall-clock times by their distance from now.
         var nowTicks = Stopwatch.GetTimestamp();
-        var now = DateTimeOffset.UtcNow;
-        DateTimeOffset At(long ticks) => now - Stopwatch.GetElapsedTime(ticks, nowTicks);
+        var now = DateTime.UtcNow;
+        DateTime At(long ticks) => now - Stopwatch.GetElapsedTime(ticks, nowTicks);
 
+        var traced = 0;
+        foreach (var parent in parents)
+        {
+            traced += parent == default ? 0 : 1;
+        }
+
+        if (traced == 0)
+        {
+            return;
+        }
+
+        // The batch links every traced request (the ActivitySource copies the links into the span).
+        var links = new ActivityLink[traced];
+        var queueEnd = At(start);
         ActivityContext first = default;
-        var links = new List<ActivityLink>(parents.Length);
-        for (var i = 0; i < parents.Length; i++)
+        for (int i = 0, l = 0; i < parents.Length; i++)
         {
             if (parents[i] == default)
             {
                 continue;
             }
 
-            if (first == default)
+            if (l == 0)
             {
                 first = parents[i];
             }
 
-            links.Add(new ActivityLink(parents[i]));
+            links[l++] = new ActivityLink(parents[i]);
             using var queue = MaasTelemetry.Source.StartActivity("maas.queue", ActivityKind.Internal, parents[i], startTime: At(enqueued[i]));
             if (queue is not null)
             {
-                queue.SetTag("maas.model", _model);
-                queue.SetTag("maas.model.version", _version);
-                queue.SetEndTime(At(start).UtcDateTime);
+                if (queue.IsAllDataRequested)
+                {
+                    queue.AddTag("maas.model", _model);
+                    queue.AddTag("maas.model.version", _version);
+                }
+
+                queue.SetEndTime(queueEnd);
             }
         }
 
-        if (first == default)
-        {
-            return;
-        }
-
-        using var batch = MaasTelemetry.Source.StartActivity("maas.batch", ActivityKind.Internal, first, links: links, startTime: At(start));
+        using var batch = MaasTelemetry.Source.StartActivity("maas.batch", ActivityKind.Internal, first, links: links, startTime: queueEnd);
         if (batch is null)
         {
             return;
         }
 
-        batch.SetTag("maas.model", _model);
-        batch.SetTag("maas.model.version", _version);
-        batch.SetTag("maas.batch.size", rows);
-        batch.SetTag("maas.batch.requests", parents.Length);
+        if (batch.IsAllDataRequested)
+        {
+            batch.AddTag("maas.model", _model);
+            batch.AddTag("maas.model.version", _version);
+            batch.AddTag("maas.batch.size", ServingTelemetry.Boxed(rows));
+            batch.AddTag("maas.batch.requests", ServingTelemetry.Boxed(parents.Length));
+        }
+
         using (var run = MaasTelemetry.Source.StartActivity("maas.engine.run", ActivityKind.Internal, batch.Context, startTime: At(runStart)))
         {
             if (run is not null)
             {
-                run.SetTag("maas.model", _model);
-                run.SetTag("maas.model.version", _version);
-                run.SetTag("maas.engine.instance", instance);
-                run.SetEndTime(At(runEnd).UtcDateTime);
+                if (run.IsAllDataRequested)
+                {
+                    run.AddTag("maas.model", _model);
+                    run.AddTag("maas.model.version", _version);
+                    run.AddTag("maas.engine.instance", ServingTelemetry.Boxed(instance));
+                }
+
+                run.SetEndTime(At(runEnd));
             }
         }
 
-        batch.SetEndTime(now.UtcDateTime);
+        batch.SetEndTime(now);
     }
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using Maas.Core.Observability;
 
@@ -496,7 +497,6 @@ public sealed class ModelScheduler : IAsyncDisposable
                 ComputeTimings.ToNanoseconds(timings.InferTicks),
                 ComputeTimings.ToNanoseconds(timings.OutputTicks));
             _telemetry.Executed(_batchDimension ? totalRows : 1, ComputeTimings.ToNanoseconds(timings.InferTicks));
-            Trace(batch, instance, start, runStart, splitStart, _batchDimension ? totalRows : 1);
 
             var computeTicks = timings.InputTicks + timings.InferTicks + timings.OutputTicks;
             for (var i = 0; i < batch.Count; i++)
@@ -525,6 +525,10 @@ public sealed class ModelScheduler : IAsyncDisposable
                     response.Dispose(); // the caller gave up while the batch ran
                 }
             }
+
+            // After the callers are released: the spans are built from timestamps taken above, so they lose nothing,
+            // and building them no longer delays the responses.
+            Trace(batch, instance, start, runStart, splitStart, _batchDimension ? totalRows : 1);
         }
         catch (Exception ex)
         {
@@ -638,15 +642,22 @@ public sealed class ModelScheduler : IAsyncDisposable
             return;
         }
 
-        var parents = new ActivityContext[batch.Count];
-        var enqueued = new long[batch.Count];
+        var parents = ArrayPool<ActivityContext>.Shared.Rent(batch.Count);
+        Span<long> enqueued = batch.Count <= 256 ? stackalloc long[batch.Count] : new long[batch.Count];
         for (var i = 0; i < batch.Count; i++)
         {
             parents[i] = batch[i].TraceParent;
             enqueued[i] = batch[i].EnqueuedTicks;
         }
 
-        _telemetry.TraceExecution(parents, enqueued, start, runStart, runEnd, rows, instance);
+        try
+        {
+            _telemetry.TraceExecution(parents.AsSpan(0, batch.Count), enqueued, start, runStart, runEnd, rows, instance);
+        }
+        finally
+        {
+            ArrayPool<ActivityContext>.Shared.Return(parents, clearArray: true);
+        }
     }
 
     private static long ElapsedNs(long since) => ComputeTimings.ToNanoseconds(Stopwatch.GetTimestamp() - since);

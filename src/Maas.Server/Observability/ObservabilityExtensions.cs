@@ -25,7 +25,10 @@ public static class ObservabilityExtensions
     public static WebApplicationBuilder AddMaasObservability(this WebApplicationBuilder builder)
     {
         var switches = builder.Configuration.GetSection(ObservabilityOptions.Section).Get<ObservabilityOptions>() ?? new ObservabilityOptions();
-        builder.Services.AddOptions<ObservabilityOptions>().Bind(builder.Configuration.GetSection(ObservabilityOptions.Section));
+        builder.Services.AddOptions<ObservabilityOptions>()
+            .Bind(builder.Configuration.GetSection(ObservabilityOptions.Section))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
         if (switches.Metrics)
         {
             // A meter made by another app's IMeterFactory (several servers in one test process) is not ours to export.
@@ -87,12 +90,19 @@ public static class ObservabilityExtensions
         // ours ("Maas") make its children.
         if (switches.Tracing)
         {
-            var tracer = Sdk.CreateTracerProviderBuilder()
+            var traces = Sdk.CreateTracerProviderBuilder()
                 .SetResourceBuilder(resource)
                 .AddSource(MaasTelemetry.Name, "Microsoft.AspNetCore")
-                .AddOtlpExporter(Configure)
-                .Build();
-            builder.Services.AddSingleton(tracer);
+                .AddOtlpExporter(Configure);
+
+            // Out of range fails the start-up validation instead; the default (1) keeps the SDK's parent-based always-on.
+            if (switches.TraceSampleRatio is >= 0 and < 1)
+            {
+                traces.SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(switches.TraceSampleRatio)));
+            }
+
+            var tracer = traces.Build();
+            builder.Services.AddSingleton(_ => tracer); // made by a factory, so the container disposes it (and flushes)
         }
 
         if (switches.Metrics)
@@ -108,7 +118,7 @@ public static class ObservabilityExtensions
                     reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)(otlp.MetricIntervalSeconds * 1000);
                 })
                 .Build();
-            builder.Services.AddSingleton(meters);
+            builder.Services.AddSingleton(_ => meters);
         }
     }
 
@@ -118,6 +128,10 @@ public static class ObservabilityExtensions
         // Touch the exporter so it listens from the first request on, not from the first scrape.
         var exporter = app.Services.GetService<PrometheusExporter>();
         _ = app.Services.GetService<ServingMetrics>();
+
+        // Resolved once, so the container owns the OTLP providers and disposes them (a last export) on shutdown.
+        _ = app.Services.GetService<TracerProvider>();
+        _ = app.Services.GetService<MeterProvider>();
         if (exporter is not null)
         {
             // Its gauges exist from the start, so /metrics shows "0 LLMs loaded" before the first LLM request.
