@@ -62,6 +62,24 @@ public sealed class EnginePrefixCacheTests(LlamaTestModels models)
         Assert.True(statistics.KvCellsUsed >= prompt.Length, $"{statistics.KvCellsUsed} cells used");
     }
 
+    [Fact]
+    public async Task A_unified_cache_keeps_idle_prefixes_only_up_to_a_budget_dropping_the_least_recently_used()
+    {
+        await using var engine = Load(prefixCache: true, unified: true);
+        int[] Prompt(string word) => [.. engine.Tokenize(string.Concat(Enumerable.Range(0, 60).Select(i => $"{word} {i}. ")), addSpecial: true, parseSpecial: false)];
+        var prompts = new[] { Prompt("apple"), Prompt("berry"), Prompt("cherry") };
+        await Task.WhenAll(prompts.Select(p => RunAsync(engine, p)));
+        var full = engine.GetStatistics().KvCellsUsed;
+        Assert.True(full > 600, $"three idle prefixes hold {full} cells");
+
+        // The next admission trims the idle prefixes to the budget (512 cells while little runs), oldest first.
+        await RunAsync(engine, Prompt("cherry"));
+        var trimmed = engine.GetStatistics().KvCellsUsed;
+        Assert.InRange(trimmed, 1, 512);
+        var (_, _, usage) = await RunAsync(engine, Prompt("cherry"));
+        Assert.Equal(prompts[2].Length - 1, usage.CachedPromptTokens); // the most recently used stayed
+    }
+
     private LlamaEngine Load(bool prefixCache, bool unified) => LlamaEngine.Load(new LlmModelSpec
     {
         Name = "generated",

@@ -32,6 +32,9 @@ public sealed class LlamaEngine : ILlmEngine
     private readonly Slot[] _slots;
     private const int SharedPrefixMinimum = 32;
 
+    // Cells idle slots' cached prefixes may always keep in a unified cache (see TrimIdleCaches).
+    private const int IdleCacheFloor = 512;
+
     // Copying a slot's whole KV buffer costs about as much as computing a few dozen prompt tokens.
     private const int CopyMinimum = 32;
     private const int PromptPackTokens = 32;
@@ -482,6 +485,29 @@ public sealed class LlamaEngine : ILlmEngine
         }
 
         Volatile.Write(ref _deferredCount, _deferred.Count);
+        if (_spec.UnifiedKvCache && _spec.PrefixCache)
+        {
+            TrimIdleCaches();
+        }
+    }
+
+    // In a unified cache every cell in use lengthens every token's attention walk (masked cells are skipped one by
+    // one), so idle slots' cached prefixes may hold about as many cells as the running sequences, at least
+    // IdleCacheFloor; beyond that the least recently used go. Cells shared with a running sequence stay whatever goes.
+    private void TrimIdleCaches()
+    {
+        var running = 0;
+        foreach (var sequence in _active)
+        {
+            running += _index.LengthOf(sequence.Slot);
+        }
+
+        var budget = Math.Max(IdleCacheFloor, 2 * running);
+        while (_index.NodeCount > budget && _index.LeastRecentlyUsed(id => Idle(id) && _index.LengthOf(id) > 0) is { } slot)
+        {
+            _context!.Memory.Remove(slot);
+            _index.Remove(slot);
+        }
     }
 
     private void Start(Sequence sequence)
