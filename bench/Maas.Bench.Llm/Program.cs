@@ -68,16 +68,16 @@ string[] MaasArgs(string url, string data) =>
 ];
 var maas = await MaasProcess.StartAsync(MaasArgs(maasUrl, dataDir));
 
-// --compare-kv: a second MaaS with one KV buffer per slot (Maas:Llm:UnifiedKvCache=false), measured alongside.
-var perSlotDir = dataDir + "-per-slot";
-var perSlotUrl = $"http://127.0.0.1:{FreePort()}";
-var perSlot = argsList.Contains("--compare-kv") ? await MaasProcess.StartAsync([.. MaasArgs(perSlotUrl, perSlotDir), "--Maas:Llm:UnifiedKvCache=false"]) : null;
+// --compare-kv: a second MaaS with one KV buffer for all slots (Maas:Llm:UnifiedKvCache=true), measured alongside.
+var otherDir = dataDir + "-unified";
+var otherUrl = $"http://127.0.0.1:{FreePort()}";
+var other = argsList.Contains("--compare-kv") ? await MaasProcess.StartAsync([.. MaasArgs(otherUrl, otherDir), "--Maas:Llm:UnifiedKvCache=true"]) : null;
 using var http = new HttpClient(new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(2) }) { Timeout = TimeSpan.FromMinutes(10) };
 http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", adminKey); // llama-server ignores it
 await RegisterAsync(http, maasUrl, "bench-270m", modelPath);
-if (perSlot is not null)
+if (other is not null)
 {
-    await RegisterAsync(http, perSlotUrl, "bench-270m", modelPath);
+    await RegisterAsync(http, otherUrl, "bench-270m", modelPath);
 }
 await WaitReadyAsync(http, $"http://127.0.0.1:{llamaPort}/health");
 
@@ -92,9 +92,9 @@ var servers = new List<(string Name, ChatWorkload Workload, Func<TimeSpan> Cpu)>
     ("MaaS", new ChatWorkload(http, maasUrl, "bench-270m", maxTokens), maas.CpuTime),
     ("llama-server", new ChatWorkload(http, $"http://127.0.0.1:{llamaPort}", "bench-270m", maxTokens), LlamaServerCpu),
 };
-if (perSlot is not null)
+if (other is not null)
 {
-    servers.Add(("MaaS (per-slot KV)", new ChatWorkload(http, perSlotUrl, "bench-270m", maxTokens), perSlot.CpuTime));
+    servers.Add(("MaaS (unified KV)", new ChatWorkload(http, otherUrl, "bench-270m", maxTokens), other.CpuTime));
 }
 
 // Warm-up: load MaaS's engine, then a burst at full concurrency on each server (JIT, thread pools, connections).
@@ -156,12 +156,12 @@ llamaServer.Kill(entireProcessTree: true);
 await llamaServer.WaitForExitAsync();
 llamaLog.Flush();
 await maas.DisposeAsync();
-if (perSlot is not null)
+if (other is not null)
 {
-    await perSlot.DisposeAsync();
+    await other.DisposeAsync();
 }
 
-foreach (var dir in new[] { dataDir, perSlotDir }.Where(Directory.Exists))
+foreach (var dir in new[] { dataDir, otherDir }.Where(Directory.Exists))
 {
     try
     {

@@ -46,16 +46,17 @@ public static class Report
 
         s.AppendLine();
         s.AppendLine(Inv($"Notes: the machine is shared and noisy (1-minute load average {load}); the same server varies by 10-20% between rounds, so ratios near 1.0 are within noise. ")
-            + "Both servers compute on persistent ggml thread pools with ggml's default polling. MaaS keeps one unified KV cache for all slots "
-            + "(`Maas:Llm:UnifiedKvCache`, on by default): a prefix cached in any slot is shared with a new request by metadata, and cells several slots "
-            + "share (the system prompt) are read once per step for all of them, which is why the shared-prompt scenario runs well ahead; the price is that "
-            + "every token's attention walks the cells of all slots (the CPU flash attention skips masked cells one by one). llama-server keeps one buffer "
-            + "per slot (its default) and recomputes a shared prefix or restores it from its host-memory prompt cache. MaaS admits new prompts one per "
-            + "step (more only while the step holds few prompt tokens), so a burst gets first tokens in arrival order rather than all after one long step: "
-            + "hence its lower TTFT p50 at 8 and 16 streams. MaaS loads node-llama-cpp's prebuilt CPU backend (the best x86-64 variant ggml picks at run "
-            + "time) while llama-server is compiled for this CPU (`GGML_NATIVE`). With `--compare-kv` a second MaaS with one KV buffer per slot "
-            + "(`Maas:Llm:UnifiedKvCache=false`, as llama-server) runs alongside: its tokens only walk their own slot's cells and its running slots stay "
-            + "consecutive (one pass per step), but a prefix from another slot is copied buffer to buffer and each slot reads its own copy of it.");
+            + "Both servers compute on persistent ggml thread pools with ggml's default polling, and both keep one KV buffer per slot (llama-server's "
+            + "default; MaaS's `Maas:Llm:UnifiedKvCache=false`), so a token's attention walks only its own slot's cells. MaaS places a new request in an "
+            + "idle slot next to the running ones and orders each batch by slot, because llama.cpp decodes per-slot buffers in one pass only for a run of "
+            + "consecutive sequence ids; llama-server picks slots by prompt similarity or least recent use, so its running slots scatter at 8 streams. "
+            + "A prefix cached in another slot (the shared system prompt) is copied buffer to buffer into the new request's slot and cut to the shared "
+            + "part, where llama-server recomputes it or restores it from its host-memory prompt cache. MaaS admits new prompts one per step (more only "
+            + "while the step holds few prompt tokens), so a burst gets first tokens in arrival order rather than all after one long step: hence its lower "
+            + "TTFT p50 at 8 and 16 streams. MaaS loads node-llama-cpp's prebuilt CPU backend (the best x86-64 variant ggml picks at run time) while "
+            + "llama-server is compiled for this CPU (`GGML_NATIVE`). With `--compare-kv` a second MaaS with the unified KV cache runs alongside: it shares "
+            + "a prefix across slots without copies and reads shared cells once per step (ahead with the shared prompt), but every token's attention "
+            + "walks the cells of all slots (behind at 1 stream).");
         s.AppendLine();
         s.AppendLine("<details><summary>MaaS engine statistics after the run (GET /api/v1/llm/engines)</summary>");
         s.AppendLine();

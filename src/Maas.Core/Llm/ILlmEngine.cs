@@ -70,11 +70,11 @@ public sealed record LlmModelSpec
     public bool PrefixCache { get; init; } = true;
 
     /// <summary>
-    /// One KV buffer for all slots (llama.cpp's kv_unified, the default) instead of one per slot. A unified buffer
+    /// One KV buffer for all slots (llama.cpp's kv_unified) instead of one per slot (the default). A unified buffer
     /// shares prefixes across slots without copying (and the shared cells are read once per step for all of them) but
     /// makes every token's attention walk the cells of every slot; per-slot buffers keep each token to its own cells.
     /// </summary>
-    public bool UnifiedKvCache { get; init; } = true;
+    public bool UnifiedKvCache { get; init; }
 }
 
 /// <summary>What an engine knows about its model and how it runs it.</summary>
@@ -111,7 +111,7 @@ public sealed record LlmModelInfo
     public string ChatFormat { get; init; } = "chatml";
 
     /// <summary>The KV cache layout: "per-slot" (one buffer per slot) or "unified" (one buffer shared by all slots).</summary>
-    public string KvCache { get; init; } = "unified";
+    public string KvCache { get; init; } = "per-slot";
 
     /// <summary>When the engine finished loading.</summary>
     public DateTimeOffset LoadedAt { get; init; }

@@ -34,7 +34,7 @@ public sealed class LlmServingOptions
     public bool PrefixCache { get; set; } = true;
 
     /// <summary>One KV buffer shared by all slots (llama.cpp's kv_unified) instead of one per slot.</summary>
-    public bool UnifiedKvCache { get; set; } = true;
+    public bool UnifiedKvCache { get; set; }
 
     /// <summary>Register the tiny demo LLM on first start with no LLM in the registry (unset: follows Maas:Inference:Demo).</summary>
     public bool Demo { get; set; } = true;

@@ -11,17 +11,16 @@ namespace Maas.Runtimes.Llama.Serving;
 /// for new ones, then samples each sequence with its own sampler chain.
 /// </summary>
 /// <remarks>
-/// By default the KV cache is unified: all slots share its cells, so a prompt prefix cached in any slot, running or
-/// idle, is copied into a new request's slot by metadata (<c>llama_memory_seq_cp</c>) rather than recomputed, and
-/// cells several slots share are read once per step. Finished requests leave their KV in their slot; a new request
-/// takes the idle slot sharing its longest prefix, else the least recently used one.
-/// With <see cref="LlmModelSpec.UnifiedKvCache"/> off each slot has its own buffer (llama.cpp's per-sequence streams,
-/// as llama-server runs), so a token's attention walks only its own slot's cells. A new request then takes an idle
-/// slot next to the running ones (llama.cpp decodes per-slot buffers in one pass only for consecutive sequence ids),
-/// preferring the one whose cached prefix it shares most, else the least recently used; when another slot holds a
-/// longer prefix (by at least <c>CopyMinimum</c> tokens) that slot's buffer is copied (llama.cpp copies whole buffers
-/// between streams) and cut to the shared part. Either way each slot holds at most
-/// <see cref="LlmModelSpec.ContextPerSlot"/> tokens, so the cache never overflows.
+/// By default each slot has its own KV buffer (llama.cpp's per-sequence streams, as llama-server runs), so a token's
+/// attention walks only its own slot's cells. Finished requests leave their KV in their slot as a cached prefix. A new
+/// request takes an idle slot next to the running ones (llama.cpp decodes per-slot buffers in one pass only for
+/// consecutive sequence ids), preferring the one whose cached prefix it shares most, else the least recently used;
+/// when another slot, running or idle, holds a longer prefix (by at least <c>CopyMinimum</c> tokens) that slot's
+/// buffer is copied (llama.cpp copies whole buffers between streams) and cut to the shared part.
+/// With <see cref="LlmModelSpec.UnifiedKvCache"/> all slots share one buffer: a prefix cached in any slot is copied
+/// into a new request's slot by metadata alone and cells several slots share are read once per step, but every
+/// token's attention walks the cells of all slots, so idle slots' prefixes are trimmed to a budget. Either way each
+/// slot holds at most <see cref="LlmModelSpec.ContextPerSlot"/> tokens, so the cache never overflows.
 /// </remarks>
 public sealed class LlamaEngine : ILlmEngine
 {

@@ -176,6 +176,6 @@ public sealed class ChatCompletionTests(LlmServerFixture fixture)
         using var doc = JsonDocument.Parse(engines);
         var gen = doc.RootElement.EnumerateArray().First(e => e.GetProperty("model").GetString() == "gen");
         Assert.Equal("gguf", gen.GetProperty("info").GetProperty("chat_format").GetString());
-        Assert.Equal("unified", gen.GetProperty("info").GetProperty("kv_cache").GetString()); // Maas:Llm:UnifiedKvCache is on by default
+        Assert.Equal("per-slot", gen.GetProperty("info").GetProperty("kv_cache").GetString()); // Maas:Llm:UnifiedKvCache is off by default
     }
 }
