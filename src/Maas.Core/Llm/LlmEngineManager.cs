@@ -1,3 +1,5 @@
+using Maas.Core.Observability;
+
 namespace Maas.Core.Llm;
 
 /// <summary>A loaded engine as the manager sees it.</summary>
@@ -36,6 +38,9 @@ public sealed class LlmEngineManager : IAsyncDisposable
 
     /// <summary>Raised after an engine loaded (true) or unloaded (false).</summary>
     public event Action<LlmModelSpec, bool>? EngineChanged;
+
+    /// <summary>Raised when a load attempt ends, with its duration (metrics).</summary>
+    public event Action<ModelLoadReport>? LoadReported;
 
     /// <summary>The engine for <paramref name="spec"/>, loading it when needed (the caller waits); dispose the lease when done.</summary>
     /// <exception cref="LlmException">Loading failed (503 with the engine's reason).</exception>
@@ -172,14 +177,22 @@ public sealed class LlmEngineManager : IAsyncDisposable
 
     private async Task ReportLoadAsync(Entry entry)
     {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        bool loaded;
         try
         {
             await entry.Loading.ConfigureAwait(false);
-            EngineChanged?.Invoke(entry.Spec, true);
+            loaded = true;
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            // The waiting requests see the failure; nothing else to report.
+            loaded = false; // the waiting requests see the failure
+        }
+
+        LoadReported?.Invoke(new ModelLoadReport(entry.Spec.Name, entry.Spec.Version, "llama.cpp", System.Diagnostics.Stopwatch.GetElapsedTime(started), loaded));
+        if (loaded)
+        {
+            EngineChanged?.Invoke(entry.Spec, true);
         }
     }
 

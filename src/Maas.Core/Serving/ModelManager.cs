@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using Maas.Core.Observability;
 
 namespace Maas.Core.Serving;
 
@@ -48,6 +49,9 @@ public sealed class ModelManager : IAsyncDisposable
 
     /// <summary>Raised after a version loads, fails to load or unloads (name, version, state, reason).</summary>
     public event Action<ModelVersionState>? StateChanged;
+
+    /// <summary>Raised when a load attempt ends, with its duration (metrics).</summary>
+    public event Action<ModelLoadReport>? LoadReported;
 
     /// <summary>Runs a request on the resolved version, loading it first when needed. Takes ownership of <paramref name="request"/>.</summary>
     public async Task<InferenceResponse> InferAsync(string model, string? version, InferenceRequest request, CancellationToken cancellationToken)
@@ -164,6 +168,15 @@ public sealed class ModelManager : IAsyncDisposable
         }
 
         return results;
+    }
+
+    /// <summary>Engine instances of a loaded version (0 when it is not loaded).</summary>
+    public int LoadedInstances(string name, long version)
+    {
+        lock (_lock)
+        {
+            return _entries.TryGetValue((name, version), out var e) && e.Scheduler is { } s ? s.InstanceCount : 0;
+        }
     }
 
     /// <summary>Requests queued or running on a loaded version (0 when it is not loaded).</summary>
@@ -464,6 +477,7 @@ public sealed class ModelManager : IAsyncDisposable
         entry.Reason = null;
         entry.FailedAt = null;
         entry.Servable = servable;
+        var started = Stopwatch.GetTimestamp();
         var load = Task.Run(() => CreateSchedulerAsync(factory, servable, entry.Statistics));
         entry.Loading = load.ContinueWith(
             t =>
@@ -488,6 +502,7 @@ public sealed class ModelManager : IAsyncDisposable
                 }
 
                 StateChanged?.Invoke(state);
+                LoadReported?.Invoke(new ModelLoadReport(entry.Name, entry.Version, "onnxruntime", Stopwatch.GetElapsedTime(started), t.IsCompletedSuccessfully));
                 return t.IsCompletedSuccessfully
                     ? t.Result
                     : throw new InferenceException(InferenceErrorKind.Unavailable,

@@ -78,6 +78,9 @@ public sealed class ModelScheduler : IAsyncDisposable
     /// <summary>True when requests are stacked into batches (dynamic first dimension and max batch size above 1).</summary>
     public bool Batching { get; }
 
+    /// <summary>Engine instances serving this version (each runs one batch at a time).</summary>
+    public int InstanceCount => _workers.Length;
+
     /// <summary>Requests waiting in the queue now.</summary>
     public int QueueLength
     {

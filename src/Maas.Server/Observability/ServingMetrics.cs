@@ -41,6 +41,29 @@ public sealed class ServingMetrics
             unit: "{request}", description: "Requests queued or running per model version.");
 
         meter.CreateObservableGauge("maas.models.loaded", () => LoadedCounts(models, llms), unit: "{model}", description: "Model versions loaded, per engine.");
+
+        meter.CreateObservableGauge("maas.model.instances", () => Instances(models, llms), unit: "{instance}",
+            description: "Engine instances loaded per model version and engine.");
+
+        var loadDuration = meter.CreateHistogram<double>("maas.model.load.duration", unit: "s",
+            description: "Load attempts per model version, engine and outcome, by how long they took.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300] });
+        var loadFailures = meter.CreateCounter<long>("maas.model.load.failures", unit: "{load}",
+            description: "Failed load attempts per model version and engine.");
+        void Report(ModelLoadReport r)
+        {
+            var model = new KeyValuePair<string, object?>("model", r.Model);
+            var version = new KeyValuePair<string, object?>("version", r.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            var engine = new KeyValuePair<string, object?>("engine", r.Engine);
+            loadDuration.Record(r.Duration.TotalSeconds, model, version, engine, new("status", r.Succeeded ? "success" : "failure"));
+            if (!r.Succeeded)
+            {
+                loadFailures.Add(1, model, version, engine);
+            }
+        }
+
+        models.LoadReported += Report;
+        llms.LoadReported += Report;
     }
 
     private static IEnumerable<Measurement<double>> Onnx(ModelManager models, Func<ModelStatisticsSnapshot, Measurement<double>[]> select)
@@ -54,6 +77,16 @@ public sealed class ServingMetrics
         key is null
             ? new(value, new("model", s.Name), new("version", s.Version))
             : new(value, new("model", s.Name), new("version", s.Version), new(key, tag));
+
+    private static IEnumerable<Measurement<int>> Instances(ModelManager models, LlmEngineManager llms)
+    {
+        var onnx = models.StatisticsAsync(null, null, CancellationToken.None).GetAwaiter().GetResult()
+            .Select(s => new Measurement<int>(models.LoadedInstances(s.Name, long.Parse(s.Version, System.Globalization.CultureInfo.InvariantCulture)),
+                new("model", s.Name), new("version", s.Version), new("engine", "onnxruntime")));
+        var llm = llms.Loaded().Select(e => new Measurement<int>(1,
+            new("model", e.Name), new("version", e.Version.ToString(System.Globalization.CultureInfo.InvariantCulture)), new("engine", "llama.cpp")));
+        return [.. onnx, .. llm];
+    }
 
     private static IEnumerable<Measurement<int>> LoadedCounts(ModelManager models, LlmEngineManager llms)
     {

@@ -116,6 +116,34 @@ public class MetricsEndpointTests
     }
 
     [Fact]
+    public async Task Loads_are_timed_per_model_version_and_failed_loads_counted()
+    {
+        await using var server = await InferenceHost.StartAsync();
+        await server.RegisterAsync("load-timed", TestModels.Mlp(4, [8], 3));
+        (await server.Client.PostJsonAsync("/v2/models/load-timed/infer", Infer(0.1f))).Response.EnsureSuccessStatusCode();
+        // A registered model whose stored file went missing: its first request starts a load that fails.
+        var model = TestModels.Mlp(4, [5], 3);
+        await server.RegisterAsync("load-broken", model);
+        var artifact = Directory.EnumerateFiles(server.DataDir, "*", SearchOption.AllDirectories)
+            .Single(f => new FileInfo(f).Length == model.Length && File.ReadAllBytes(f).AsSpan().SequenceEqual(model));
+        File.Move(artifact, artifact + ".away");
+        var broken = await server.Client.PostJsonAsync("/v2/models/load-broken/infer", Infer(0.1f));
+        Assert.False(broken.Response.IsSuccessStatusCode);
+
+        const string loaded = "maas_model_load_duration_seconds_count{engine=\"onnxruntime\",model=\"load-timed\",status=\"success\",version=\"1\"}";
+        const string failed = "maas_model_load_duration_seconds_count{engine=\"onnxruntime\",model=\"load-broken\",status=\"failure\",version=\"1\"}";
+        const string failures = "maas_model_load_failures_total{engine=\"onnxruntime\",model=\"load-broken\",version=\"1\"}";
+        var text = await ScrapeUntil(server, t => Sample(t, loaded) >= 1 && Sample(t, failures) >= 1);
+        Assert.Equal(1, Sample(text, loaded));
+        Assert.Equal(1, Sample(text, failed));
+        Assert.Equal(1, Sample(text, failures));
+        Assert.Equal(0, Sample(text, failures.Replace("load-broken", "load-timed", StringComparison.Ordinal)));
+        Assert.True(Sample(text, loaded.Replace("_count{", "_sum{", StringComparison.Ordinal)) > 0);
+        Assert.Equal(1, Sample(text, "maas_model_instances{engine=\"onnxruntime\",model=\"load-timed\",version=\"1\"}"));
+        Assert.Equal(0, Sample(text, "maas_model_instances{engine=\"onnxruntime\",model=\"load-broken\",version=\"1\"}", orElse: -1));
+    }
+
+    [Fact]
     public async Task With_metrics_off_there_is_no_metrics_endpoint_and_serving_still_works()
     {
         await using var server = await InferenceHost.StartAsync(new Dictionary<string, string?> { ["Maas:Observability:Metrics"] = "false" });
