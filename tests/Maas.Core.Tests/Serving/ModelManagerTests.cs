@@ -165,12 +165,12 @@ public sealed class ModelManagerTests : IDisposable
     [Fact]
     public async Task A_version_idle_past_its_keep_alive_unloads_and_loads_again_on_demand()
     {
-        Add("brief", 1, keepAlive: TimeSpan.FromMilliseconds(300));
+        Add("brief", 1, keepAlive: TimeSpan.FromSeconds(1)); // long enough that a busy machine cannot age it early
         await using var manager = Manager();
         (await manager.InferAsync("m", null, Requests.Rows(1), default)).Dispose();
         (await manager.InferAsync("brief", null, Requests.Rows(1), default)).Dispose(); // last, so a slow first load cannot age it
         Assert.Empty(await manager.UnloadIdleAsync());
-        await Task.Delay(450);
+        await Task.Delay(1300);
         var unloaded = await manager.UnloadIdleAsync();
         Assert.Equal(["brief"], unloaded.Select(s => s.Name)); // "m" has no keep-alive
         Assert.True(await manager.IsReadyAsync("brief", null, default));

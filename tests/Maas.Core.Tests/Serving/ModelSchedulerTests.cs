@@ -115,19 +115,22 @@ public sealed class ModelSchedulerTests
     public async Task Arrivals_during_the_delay_join_the_batch_and_a_filled_batch_goes_at_once()
     {
         // The batcher is not woken per arrival while it waits for a batch to fill; it must still see every arrival
-        // when the batch is due, and go as soon as the queue holds a full batch.
+        // when the batch is due, and go as soon as the queue holds a full batch. The delay is long so that a busy
+        // machine (CI runs test assemblies side by side) cannot make the late arrivals miss it.
+        var delay = TimeSpan.FromSeconds(2);
         var backend = new CpuBackend();
-        await using var s = Start(backend, new SchedulerOptions { MaxBatchSize = 6, MaxQueueDelay = TimeSpan.FromMilliseconds(400) });
+        await using var s = Start(backend, new SchedulerOptions { MaxBatchSize = 6, MaxQueueDelay = delay });
         var early = Enumerable.Range(0, 2).Select(i => s.InferAsync(Requests.Rows(i))).ToArray();
-        await Task.Delay(50);
+        await Requests.WaitUntil(() => s.QueueLength == 2);
         var late = Enumerable.Range(2, 2).Select(i => s.InferAsync(Requests.Rows(i))).ToArray();
+        Assert.Equal(4, s.QueueLength);
         await Task.WhenAll(early.Concat(late));
         Assert.Equal([4L], backend.RunRows);
 
         var started = DateTime.UtcNow;
         var full = Enumerable.Range(0, 6).Select(i => s.InferAsync(Requests.Rows(i))).ToArray();
         await Task.WhenAll(full);
-        Assert.True(DateTime.UtcNow - started < TimeSpan.FromMilliseconds(300), "a full batch waited for the delay");
+        Assert.True(DateTime.UtcNow - started < delay, "a full batch waited for the delay");
         Assert.Equal([4L, 6L], backend.RunRows);
     }
 

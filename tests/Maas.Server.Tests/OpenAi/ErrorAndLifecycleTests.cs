@@ -132,7 +132,7 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
         var started = DateTime.UtcNow;
         var (status, body) = await fixture.PostAsync("/v1/completions", """{"model":"one-slot","prompt":"z","max_tokens":1}""");
         Assert.Equal(HttpStatusCode.TooManyRequests, status);
-        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(2));
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(5)); // loose: a busy CI machine is slow, and a queued call would get 200
         var error = Error(body);
         Assert.Equal("rate_limit_error", error.GetProperty("type").GetString());
         Assert.Equal("queue_full", error.GetProperty("code").GetString());
