@@ -5,7 +5,7 @@ using Maas.Bench.Llm;
 using Maas.Core.Formats.Gguf;
 
 // MaaS vs llama-server on the same generated random-weight Llama (~270M parameters, Q8_0), same threads, one run.
-//   dotnet run -c Release --project bench/Maas.Bench.Llm [-- --threads 2 --tokens 48 --rounds 5 --only plainx8,shared --compare-kv --quick --no-write]
+//   dotnet run -c Release --project bench/Maas.Bench.Llm [-- --threads 2 --tokens 48 --rounds 5 --only plainx8,shared --compare PromptAdmission=staggered --compare-kv --quick --no-write]
 if (args is [MaasProcess.ServeCommand, ..])
 {
     await MaasProcess.ServeAsync(args[1..]);
@@ -48,6 +48,7 @@ using var llamaServer = Process.Start(new ProcessStartInfo(llamaServerBin)
     RedirectStandardOutput = true,
     RedirectStandardError = true,
 })!;
+AppDomain.CurrentDomain.UnhandledException += (_, _) => llamaServer.Kill(entireProcessTree: true); // a failed run leaves no server behind
 var llamaLog = TextWriter.Synchronized(new StreamWriter(Path.Combine(cache, "llama-server.log")) { AutoFlush = true });
 llamaServer.OutputDataReceived += (_, e) => llamaLog.WriteLine(e.Data);
 llamaServer.ErrorDataReceived += (_, e) => llamaLog.WriteLine(e.Data);
@@ -68,10 +69,14 @@ string[] MaasArgs(string url, string data) =>
 ];
 var maas = await MaasProcess.StartAsync(MaasArgs(maasUrl, dataDir));
 
-// --compare-kv: a second MaaS with one KV buffer for all slots (Maas:Llm:UnifiedKvCache=true), measured alongside.
-var otherDir = dataDir + "-unified";
+// --compare KEY=VALUE[,KEY=VALUE]: a second MaaS with other Maas:Llm settings, measured alongside;
+// --compare-kv is short for --compare UnifiedKvCache=true.
+var otherSettings = argsList.IndexOf("--compare") is var c and >= 0 ? argsList[c + 1].Split(',')
+    : argsList.Contains("--compare-kv") ? ["UnifiedKvCache=true"] : [];
+var otherName = $"MaaS ({string.Join(", ", otherSettings)})";
+var otherDir = dataDir + "-other";
 var otherUrl = $"http://127.0.0.1:{FreePort()}";
-var other = argsList.Contains("--compare-kv") ? await MaasProcess.StartAsync([.. MaasArgs(otherUrl, otherDir), "--Maas:Llm:UnifiedKvCache=true"]) : null;
+var other = otherSettings.Length > 0 ? await MaasProcess.StartAsync([.. MaasArgs(otherUrl, otherDir), .. otherSettings.Select(x => "--Maas:Llm:" + x)]) : null;
 using var http = new HttpClient(new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(2) }) { Timeout = TimeSpan.FromMinutes(10) };
 http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", adminKey); // llama-server ignores it
 await RegisterAsync(http, maasUrl, "bench-270m", modelPath);
@@ -94,7 +99,7 @@ var servers = new List<(string Name, ChatWorkload Workload, Func<TimeSpan> Cpu)>
 };
 if (other is not null)
 {
-    servers.Add(("MaaS (unified KV)", new ChatWorkload(http, otherUrl, "bench-270m", maxTokens), other.CpuTime));
+    servers.Add((otherName, new ChatWorkload(http, otherUrl, "bench-270m", maxTokens), other.CpuTime));
 }
 
 // Warm-up: load MaaS's engine, then a burst at full concurrency on each server (JIT, thread pools, connections).

@@ -51,10 +51,11 @@ public static class Report
             + "idle slot next to the running ones and orders each batch by slot, because llama.cpp decodes per-slot buffers in one pass only for a run of "
             + "consecutive sequence ids; llama-server picks slots by prompt similarity or least recent use, so its running slots scatter at 8 streams. "
             + "A prefix cached in another slot (the shared system prompt) is copied buffer to buffer into the new request's slot and cut to the shared "
-            + "part, where llama-server recomputes it or restores it from its host-memory prompt cache. MaaS admits new prompts one per step (more only "
-            + "while the step holds few prompt tokens), so a burst gets first tokens in arrival order rather than all after one long step: hence its lower "
-            + "TTFT p50 at 8 and 16 streams. MaaS loads node-llama-cpp's prebuilt CPU backend (the best x86-64 variant ggml picks at run time) while "
-            + "llama-server is compiled for this CPU (`GGML_NATIVE`). With `--compare-kv` a second MaaS with the unified KV cache runs alongside: it shares "
+            + "part, where llama-server recomputes it or restores it from its host-memory prompt cache. Like llama-server, MaaS lets every waiting prompt into "
+            + "the next step (`Maas:Llm:PromptAdmission=auto`: batched with per-slot buffers), since llama.cpp decodes a step's prompts in passes of their "
+            + "own over the weights and a wave of prompts then costs few passes; with `--compare PromptAdmission=staggered` a second MaaS admits one prompt "
+            + "per step instead (first tokens in arrival order: a much lower TTFT p50 at 8 and 16 streams, for some tokens/s). MaaS loads node-llama-cpp's prebuilt CPU backend (the best x86-64 variant ggml picks at run time) while "
+            + "llama-server is compiled for this CPU (`GGML_NATIVE`). With `--compare-kv` (short for `--compare UnifiedKvCache=true`) a second MaaS with the unified KV cache runs alongside: it shares "
             + "a prefix across slots without copies and reads shared cells once per step (ahead with the shared prompt), but every token's attention "
             + "walks the cells of all slots (behind at 1 stream).");
         s.AppendLine();

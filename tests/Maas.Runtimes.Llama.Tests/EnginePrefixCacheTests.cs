@@ -84,7 +84,7 @@ public sealed class EnginePrefixCacheTests(LlamaTestModels models)
     {
         Name = "generated",
         Version = 1,
-        Path = SensitiveModel(),
+        Path = models.ContextSensitive,
         Slots = 3,
         ContextPerSlot = 1024,
         BatchSize = 128,
@@ -92,21 +92,6 @@ public sealed class EnginePrefixCacheTests(LlamaTestModels models)
         PrefixCache = prefixCache,
         UnifiedKvCache = unified,
     });
-
-    // The shared generated model's small weights make its output nearly blind to the context; larger ones do not.
-    private string SensitiveModel()
-    {
-        var path = Path.Combine(models.Folder, "context-sensitive.gguf");
-        lock (models)
-        {
-            if (!File.Exists(path))
-            {
-                GgufLlamaModelFactory.Write(path, LlamaTestModels.GeneratedOptions with { WeightStd = 0.3f });
-            }
-        }
-
-        return path;
-    }
 
     private static GenerationRequest Request(int[] prompt, int maxTokens) => new()
     {

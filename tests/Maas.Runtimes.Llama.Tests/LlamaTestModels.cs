@@ -48,6 +48,27 @@ public sealed class LlamaTestModels : IDisposable
     /// <summary>The generated random Llama (byte-level BPE vocabulary, ChatML template).</summary>
     public LlamaModel Generated => generated.Value;
 
+    /// <summary>A generated model of other options, written once into the scratch folder.</summary>
+    public string Written(string fileName, GgufLlamaModelOptions options)
+    {
+        var path = Path.Combine(Folder, fileName);
+        lock (Folder)
+        {
+            if (!File.Exists(path))
+            {
+                GgufLlamaModelFactory.Write(path, options);
+            }
+        }
+
+        return path;
+    }
+
+    /// <summary>
+    /// The generated shape with larger weights: the default small weights leave the output nearly blind to the
+    /// context, so tests that compare generations need this one.
+    /// </summary>
+    public string ContextSensitive => Written("context-sensitive.gguf", GeneratedOptions with { WeightStd = 0.3f, ContextLength = 8192 });
+
     /// <summary>A small context suited to this 2-core machine.</summary>
     public static LlamaContextOptions SmallContext(uint sequences = 1) => new()
     {

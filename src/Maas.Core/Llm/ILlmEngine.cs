@@ -75,6 +75,36 @@ public sealed record LlmModelSpec
     /// makes every token's attention walk the cells of every slot; per-slot buffers keep each token to its own cells.
     /// </summary>
     public bool UnifiedKvCache { get; init; }
+
+    /// <summary>How new prompts join the decode steps (see <see cref="LlmPromptAdmission"/>).</summary>
+    public LlmPromptAdmission PromptAdmission { get; init; }
+
+    /// <summary>
+    /// Whether a step admits one new prompt (more only while the step holds few prompt tokens) rather than every
+    /// waiting one: <see cref="LlmPromptAdmission.Auto"/> staggers with a unified KV buffer only.
+    /// </summary>
+    public bool StaggersPrompts => PromptAdmission == LlmPromptAdmission.Staggered
+        || (PromptAdmission == LlmPromptAdmission.Auto && UnifiedKvCache);
+}
+
+/// <summary>How an engine lets new prompts into its decode steps.</summary>
+public enum LlmPromptAdmission
+{
+    /// <summary>Batched with per-slot KV buffers, staggered with a unified one.</summary>
+    Auto,
+
+    /// <summary>
+    /// Every waiting prompt joins the next step, up to the batch size (llama-server's way). With per-slot KV buffers
+    /// llama.cpp decodes a step's prompts in extra passes over the weights, so a wave of prompts costs few passes.
+    /// </summary>
+    Batched,
+
+    /// <summary>
+    /// One new prompt per step (more only while the step holds few prompt tokens): a burst of requests gets first
+    /// tokens one after the other rather than all after one long step. Cheap with a unified KV buffer, where a step
+    /// is one pass whatever it holds.
+    /// </summary>
+    Staggered,
 }
 
 /// <summary>What an engine knows about its model and how it runs it.</summary>
@@ -113,6 +143,9 @@ public sealed record LlmModelInfo
     /// <summary>The KV cache layout: "per-slot" (one buffer per slot) or "unified" (one buffer shared by all slots).</summary>
     public string KvCache { get; init; } = "per-slot";
 
+    /// <summary>How new prompts join the decode steps: "batched" or "staggered".</summary>
+    public string PromptAdmission { get; init; } = "batched";
+
     /// <summary>When the engine finished loading.</summary>
     public DateTimeOffset LoadedAt { get; init; }
 }
@@ -134,6 +167,12 @@ public sealed record LlmEngineStatistics
 
     /// <summary>The most sequences seen in one batch.</summary>
     public int MaxSequencesPerStep { get; init; }
+
+    /// <summary>Steps whose batch held prompt tokens.</summary>
+    public long PromptSteps { get; init; }
+
+    /// <summary>The most prompts (of different requests) seen in one batch.</summary>
+    public int MaxPromptsPerStep { get; init; }
 
     /// <summary>Prompt tokens of all requests.</summary>
     public long PromptTokens { get; init; }

@@ -36,6 +36,9 @@ public sealed class LlmServingOptions
     /// <summary>One KV buffer shared by all slots (llama.cpp's kv_unified) instead of one per slot.</summary>
     public bool UnifiedKvCache { get; set; }
 
+    /// <summary>How new prompts join the decode steps: all waiting ones together, or one after another.</summary>
+    public LlmPromptAdmission PromptAdmission { get; set; }
+
     /// <summary>Register the tiny demo LLM on first start with no LLM in the registry (unset: follows Maas:Inference:Demo).</summary>
     public bool Demo { get; set; } = true;
 
@@ -50,6 +53,11 @@ public sealed class LlmServingOptions
         Check(errors, nameof(MaxTokensPerRequest), MaxTokensPerRequest, 0, 1 << 22);
         Check(errors, nameof(KeepAliveSeconds), KeepAliveSeconds, 0, 31_536_000);
         Check(errors, nameof(Threads), Threads, 0, 1024);
+        if (!Enum.IsDefined(PromptAdmission))
+        {
+            errors.Add($"{Section}:{nameof(PromptAdmission)} must be auto, batched or staggered, not {PromptAdmission}");
+        }
+
         if (MaxTokensInFlight < 0)
         {
             errors.Add($"{Section}:{nameof(MaxTokensInFlight)} must be 0 (unlimited) or positive, not {MaxTokensInFlight}");

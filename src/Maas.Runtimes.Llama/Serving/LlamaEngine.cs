@@ -99,6 +99,7 @@ public sealed class LlamaEngine : ILlmEngine
             EmbeddingSize = model.EmbeddingLength,
             ChatFormat = _chatFromModel ? "gguf" : "chatml",
             KvCache = spec.UnifiedKvCache ? "unified" : "per-slot",
+            PromptAdmission = spec.StaggersPrompts ? "staggered" : "batched",
             LoadedAt = DateTimeOffset.UtcNow,
         };
     }
@@ -223,6 +224,8 @@ public sealed class LlamaEngine : ILlmEngine
                 BatchSequences = c.BatchSequences,
                 MultiSequenceSteps = c.MultiSequenceSteps,
                 MaxSequencesPerStep = c.MaxSequencesPerStep,
+                PromptSteps = c.PromptSteps,
+                MaxPromptsPerStep = c.MaxPromptsPerStep,
                 PromptTokens = c.PromptTokens,
                 CachedPromptTokens = c.CachedPromptTokens,
                 GeneratedTokens = c.GeneratedTokens,
@@ -690,13 +693,14 @@ public sealed class LlamaEngine : ILlmEngine
             }
         }
 
-        // Then prompt: the oldest waiting prompt takes what is left of the batch, and more prompts join only while
-        // the step holds few prompt tokens. A burst of new requests thus gets its first tokens one after the other
-        // (the first after one short step) instead of all together after one long step.
+        // Then prompts, oldest first, up to the batch size. Staggered, more prompts join only while the step holds
+        // few prompt tokens, so a burst gets its first tokens one after the other instead of all after one long step.
         var promptTokens = 0;
+        var prompts = 0;
+        var stagger = _spec.StaggersPrompts;
         foreach (var sequence in _active)
         {
-            if (budget == 0 || (promptTokens > 0 && promptTokens >= PromptPackTokens))
+            if (budget == 0 || (stagger && promptTokens >= PromptPackTokens))
             {
                 break;
             }
@@ -707,6 +711,7 @@ public sealed class LlamaEngine : ILlmEngine
                 sequence.StepTokens = count;
                 budget -= count;
                 promptTokens += count;
+                prompts++;
                 inStep.Add(sequence);
             }
         }
@@ -761,6 +766,8 @@ public sealed class LlamaEngine : ILlmEngine
             _counters.BatchSequences += inStep.Count;
             _counters.MultiSequenceSteps += inStep.Count > 1 ? 1 : 0;
             _counters.MaxSequencesPerStep = Math.Max(_counters.MaxSequencesPerStep, inStep.Count);
+            _counters.PromptSteps += prompts > 0 ? 1 : 0;
+            _counters.MaxPromptsPerStep = Math.Max(_counters.MaxPromptsPerStep, prompts);
         }
 
         foreach (var sequence in inStep)
@@ -1035,6 +1042,8 @@ public sealed class LlamaEngine : ILlmEngine
         public long BatchSequences;
         public long MultiSequenceSteps;
         public int MaxSequencesPerStep;
+        public long PromptSteps;
+        public int MaxPromptsPerStep;
         public long PromptTokens;
         public long CachedPromptTokens;
         public long GeneratedTokens;

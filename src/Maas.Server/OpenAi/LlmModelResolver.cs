@@ -53,6 +53,7 @@ internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServ
             Threads = config.Threads ?? o.Threads,
             PrefixCache = o.PrefixCache,
             UnifiedKvCache = o.UnifiedKvCache,
+            PromptAdmission = o.PromptAdmission,
         };
         var keepAlive = TimeSpan.FromSeconds(config.KeepAliveSeconds ?? o.KeepAliveSeconds);
         return new ResolvedLlm(spec, keepAlive, resolved.Model, resolved.Version);

@@ -1,0 +1,131 @@
+using Maas.Core.Llm;
+using Maas.Runtimes.Llama.Serving;
+
+namespace Maas.Runtimes.Llama.Tests;
+
+/// <summary>
+/// How new prompts join the decode steps: batched, every waiting prompt goes into the next step (with per-slot KV
+/// buffers llama.cpp then decodes them in few passes); staggered, one per step. Either way each request must generate
+/// exactly what it generates alone.
+/// </summary>
+[Collection(LlamaCollection.Name)]
+public sealed class EngineAdmissionTests(LlamaTestModels models)
+{
+    private const int Slots = 3;
+
+    [Theory]
+    [InlineData(LlmPromptAdmission.Batched, false, false)]
+    [InlineData(LlmPromptAdmission.Auto, false, false)]
+    [InlineData(LlmPromptAdmission.Staggered, false, true)]
+    [InlineData(LlmPromptAdmission.Auto, true, true)]
+    [InlineData(LlmPromptAdmission.Batched, true, false)]
+    public async Task Prompts_that_wait_together_share_a_step_when_batched_and_take_one_each_when_staggered(LlmPromptAdmission admission, bool unified, bool staggers)
+    {
+        await using var engine = Load(admission, unified);
+        Assert.Equal(staggers ? "staggered" : "batched", engine.Info.PromptAdmission);
+        int[] Prompt(string word) => [.. engine.Tokenize(string.Concat(Enumerable.Range(0, 12).Select(i => $"{word} {i} waits. ")), addSpecial: true, parseSpecial: false)];
+        var prompts = new[] { Prompt("amber"), Prompt("basil"), Prompt("cobalt") };
+        Assert.All(prompts, p => Assert.True(p.Length > 32, $"a prompt of {p.Length} tokens would not fill a staggered step"));
+
+        // Generations of one length, started in one step, hold every slot while the three prompts queue; they end in
+        // one step too, which frees every slot at once. (Whether the holders start in one step depends on how fast
+        // the loop wakes, so a split start is simply tried again.)
+        Task[] holders = [];
+        for (var attempt = 0; ; attempt++)
+        {
+            var start = engine.GetStatistics().PromptSteps;
+            // Short prompts, so that even staggered admission packs all three into one step.
+            var firstTokens = Enumerable.Range(0, Slots).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
+            holders = Enumerable.Range(0, Slots).Select(i => DrainAsync(engine, Request([.. engine.Tokenize($"hold {i}", addSpecial: true, parseSpecial: false)], 400), firstTokens[i])).ToArray();
+            await Task.WhenAll(firstTokens.Select(t => t.Task));
+            if (engine.GetStatistics().PromptSteps - start == 1 || attempt == 4)
+            {
+                break;
+            }
+
+            await Task.WhenAll(holders);
+        }
+
+        var queued = prompts.Select(p => RunAsync(engine, p)).ToArray();
+        await WaitUntilAsync(() => engine.GetStatistics().Waiting == prompts.Length);
+        Assert.All(holders, h => Assert.False(h.IsCompleted, "a holder finished before the prompts queued: make its generation longer"));
+        var before = engine.GetStatistics();
+        var results = await Task.WhenAll(queued);
+        await Task.WhenAll(holders);
+        var after = engine.GetStatistics();
+
+        var promptSteps = after.PromptSteps - before.PromptSteps;
+        if (staggers)
+        {
+            Assert.True(promptSteps == prompts.Length, $"{promptSteps} prompt steps; before {before}, after {after}");
+        }
+        else
+        {
+            Assert.True(promptSteps is >= 1 and < 3, $"{promptSteps} prompt steps; before {before}, after {after}");
+            Assert.True(after.MaxPromptsPerStep >= 2, $"at most {after.MaxPromptsPerStep} prompts per step");
+        }
+
+        // Decoded side by side, each prompt generates what it generates on an engine of its own.
+        await using var alone = Load(LlmPromptAdmission.Staggered, unified: false, prefixCache: false);
+        for (var i = 0; i < prompts.Length; i++)
+        {
+            var expected = await RunAsync(alone, prompts[i]);
+            Assert.Equal(expected.Select(l => l.TokenId), results[i].Select(l => l.TokenId));
+            for (var k = 0; k < expected.Count; k++)
+            {
+                Assert.Equal(expected[k].Logprob, results[i][k].Logprob, 0.02);
+            }
+        }
+    }
+
+    private LlamaEngine Load(LlmPromptAdmission admission, bool unified, bool prefixCache = true) => LlamaEngine.Load(new LlmModelSpec
+    {
+        Name = "generated",
+        Version = 1,
+        Path = models.ContextSensitive,
+        Slots = Slots,
+        ContextPerSlot = 1024,
+        BatchSize = 512,
+        Threads = 2,
+        PrefixCache = prefixCache,
+        UnifiedKvCache = unified,
+        PromptAdmission = admission,
+    });
+
+    private static GenerationRequest Request(int[] prompt, int maxTokens) => new()
+    {
+        PromptTokens = prompt,
+        MaxTokens = maxTokens,
+        Sampling = new SamplingOptions { Temperature = 0, IgnoreEos = true },
+        Logprobs = true,
+    };
+
+    private static async Task<List<TokenLogprob>> RunAsync(LlamaEngine engine, int[] prompt)
+    {
+        var logprobs = new List<TokenLogprob>();
+        await foreach (var e in engine.GenerateAsync(Request(prompt, 8), CancellationToken.None))
+        {
+            logprobs.AddRange(e.Logprobs ?? []);
+        }
+
+        return logprobs;
+    }
+
+    private static async Task DrainAsync(LlamaEngine engine, GenerationRequest request, TaskCompletionSource firstToken)
+    {
+        await foreach (var _ in engine.GenerateAsync(request, CancellationToken.None))
+        {
+            firstToken.TrySetResult();
+        }
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var until = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < until, "condition not reached in 10 s");
+            await Task.Delay(2);
+        }
+    }
+}
