@@ -11,8 +11,6 @@ namespace Maas.Runtimes.Llama.Tests;
 [Collection(LlamaCollection.Name)]
 public sealed class EngineAdmissionTests(LlamaTestModels models)
 {
-    private const int Slots = 3;
-
     [Theory]
     [InlineData(LlmPromptAdmission.Batched, false, false)]
     [InlineData(LlmPromptAdmission.Auto, false, false)]
@@ -23,6 +21,7 @@ public sealed class EngineAdmissionTests(LlamaTestModels models)
     {
         await using var engine = Load(admission, unified);
         Assert.Equal(staggers ? "staggered" : "batched", engine.Info.PromptAdmission);
+        var slots = engine.Info.Slots;
         int[] Prompt(string word) => [.. engine.Tokenize(string.Concat(Enumerable.Range(0, 12).Select(i => $"{word} {i} waits. ")), addSpecial: true, parseSpecial: false)];
         var prompts = new[] { Prompt("amber"), Prompt("basil"), Prompt("cobalt") };
         Assert.All(prompts, p => Assert.True(p.Length > 32, $"a prompt of {p.Length} tokens would not fill a staggered step"));
@@ -35,8 +34,8 @@ public sealed class EngineAdmissionTests(LlamaTestModels models)
         {
             var start = engine.GetStatistics().PromptSteps;
             // Short prompts, so that even staggered admission packs all three into one step.
-            var firstTokens = Enumerable.Range(0, Slots).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
-            holders = Enumerable.Range(0, Slots).Select(i => DrainAsync(engine, Request([.. engine.Tokenize($"hold {i}", addSpecial: true, parseSpecial: false)], 400), firstTokens[i])).ToArray();
+            var firstTokens = Enumerable.Range(0, slots).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
+            holders = Enumerable.Range(0, slots).Select(i => DrainAsync(engine, LlamaTestModels.Greedy([.. engine.Tokenize($"hold {i}", addSpecial: true, parseSpecial: false)], 400), firstTokens[i])).ToArray();
             await Task.WhenAll(firstTokens.Select(t => t.Task));
             if (engine.GetStatistics().PromptSteps - start == 1 || attempt == 4)
             {
@@ -78,32 +77,14 @@ public sealed class EngineAdmissionTests(LlamaTestModels models)
         }
     }
 
-    private LlamaEngine Load(LlmPromptAdmission admission, bool unified, bool prefixCache = true) => LlamaEngine.Load(new LlmModelSpec
-    {
-        Name = "generated",
-        Version = 1,
-        Path = models.ContextSensitive,
-        Slots = Slots,
-        ContextPerSlot = 1024,
-        BatchSize = 512,
-        Threads = 2,
-        PrefixCache = prefixCache,
-        UnifiedKvCache = unified,
-        PromptAdmission = admission,
-    });
+    private LlamaEngine Load(LlmPromptAdmission admission, bool unified, bool prefixCache = true) =>
+        models.ContextSensitiveEngine(batchSize: 512, prefixCache, unified, admission);
 
-    private static GenerationRequest Request(int[] prompt, int maxTokens) => new()
-    {
-        PromptTokens = prompt,
-        MaxTokens = maxTokens,
-        Sampling = new SamplingOptions { Temperature = 0, IgnoreEos = true },
-        Logprobs = true,
-    };
 
     private static async Task<List<TokenLogprob>> RunAsync(LlamaEngine engine, int[] prompt)
     {
         var logprobs = new List<TokenLogprob>();
-        await foreach (var e in engine.GenerateAsync(Request(prompt, 8), CancellationToken.None))
+        await foreach (var e in engine.GenerateAsync(LlamaTestModels.Greedy(prompt, 8), CancellationToken.None))
         {
             logprobs.AddRange(e.Logprobs ?? []);
         }

@@ -23,7 +23,7 @@ public sealed class EnginePrefixCacheTests(LlamaTestModels models)
 
         // A long generation holds the prefix in its slot while the second request arrives.
         using var stop = new CancellationTokenSource();
-        await using var running = cached.GenerateAsync(Request(Prompt(" alpha"), 700), stop.Token).GetAsyncEnumerator(stop.Token);
+        await using var running = cached.GenerateAsync(LlamaTestModels.Greedy(Prompt(" alpha"), 700), stop.Token).GetAsyncEnumerator(stop.Token);
         Assert.True(await running.MoveNextAsync());
 
         var (text, logprobs, usage) = await RunAsync(cached, Prompt(" beta"));
@@ -80,33 +80,15 @@ public sealed class EnginePrefixCacheTests(LlamaTestModels models)
         Assert.Equal(prompts[2].Length - 1, usage.CachedPromptTokens); // the most recently used stayed
     }
 
-    private LlamaEngine Load(bool prefixCache, bool unified) => LlamaEngine.Load(new LlmModelSpec
-    {
-        Name = "generated",
-        Version = 1,
-        Path = models.ContextSensitive,
-        Slots = 3,
-        ContextPerSlot = 1024,
-        BatchSize = 128,
-        Threads = 2,
-        PrefixCache = prefixCache,
-        UnifiedKvCache = unified,
-    });
+    private LlamaEngine Load(bool prefixCache, bool unified) => models.ContextSensitiveEngine(batchSize: 128, prefixCache, unified);
 
-    private static GenerationRequest Request(int[] prompt, int maxTokens) => new()
-    {
-        PromptTokens = prompt,
-        MaxTokens = maxTokens,
-        Sampling = new SamplingOptions { Temperature = 0, IgnoreEos = true },
-        Logprobs = true,
-    };
 
     private static async Task<(string Text, List<TokenLogprob> Logprobs, LlmUsage Usage)> RunAsync(LlamaEngine engine, int[] prompt)
     {
         var text = "";
         var logprobs = new List<TokenLogprob>();
         LlmUsage? usage = null;
-        await foreach (var e in engine.GenerateAsync(Request(prompt, 12), CancellationToken.None))
+        await foreach (var e in engine.GenerateAsync(LlamaTestModels.Greedy(prompt, 12), CancellationToken.None))
         {
             text += e.Text;
             logprobs.AddRange(e.Logprobs ?? []);

@@ -1,4 +1,6 @@
 using Maas.Core.Formats.Gguf;
+using Maas.Core.Llm;
+using Maas.Runtimes.Llama.Serving;
 using Maas.Testing;
 
 namespace Maas.Runtimes.Llama.Tests;
@@ -68,6 +70,30 @@ public sealed class LlamaTestModels : IDisposable
     /// context, so tests that compare generations need this one.
     /// </summary>
     public string ContextSensitive => Written("context-sensitive.gguf", GeneratedOptions with { WeightStd = 0.3f, ContextLength = 8192 });
+
+    /// <summary>An engine on <see cref="ContextSensitive"/>: 3 slots of 1024 tokens, 2 threads.</summary>
+    public LlamaEngine ContextSensitiveEngine(int batchSize, bool prefixCache, bool unified, LlmPromptAdmission admission = LlmPromptAdmission.Auto) => LlamaEngine.Load(new LlmModelSpec
+    {
+        Name = "generated",
+        Version = 1,
+        Path = ContextSensitive,
+        Slots = 3,
+        ContextPerSlot = 1024,
+        BatchSize = batchSize,
+        Threads = 2,
+        PrefixCache = prefixCache,
+        UnifiedKvCache = unified,
+        PromptAdmission = admission,
+    });
+
+    /// <summary>A greedy request with logprobs that runs to <paramref name="maxTokens"/> (end tokens ignored).</summary>
+    public static GenerationRequest Greedy(int[] prompt, int maxTokens) => new()
+    {
+        PromptTokens = prompt,
+        MaxTokens = maxTokens,
+        Sampling = new SamplingOptions { Temperature = 0, IgnoreEos = true },
+        Logprobs = true,
+    };
 
     /// <summary>A small context suited to this 2-core machine.</summary>
     public static LlamaContextOptions SmallContext(uint sequences = 1) => new()
