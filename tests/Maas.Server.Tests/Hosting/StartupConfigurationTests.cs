@@ -1,0 +1,37 @@
+using System.Diagnostics;
+using Maas.Server.Tests.Support;
+
+namespace Maas.Server.Tests.Hosting;
+
+/// <summary>A bad setting stops the server process before it listens, with one line naming the key and exit code 2.</summary>
+public sealed class StartupConfigurationTests
+{
+    [Theory]
+    [InlineData("Maas:Llm:Slots", "0", "Maas:Llm:Slots must be between 1 and 256, not 0")]
+    [InlineData("Maas:Llm:PromptAdmission", "sometimes", "'sometimes' at 'Maas:Llm:PromptAdmission'")]
+    [InlineData("Maas:Llm:QueueLimit", "many", "'many' at 'Maas:Llm:QueueLimit'")]
+    public async Task A_bad_setting_ends_the_start_with_one_line_per_problem(string key, string value, string expected)
+    {
+        using var data = new TempDirectory("maas-bad-config");
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(MaasServerProcess.ServerDll());
+        foreach (var argument in new[] { "--urls", "http://127.0.0.1:0", $"--{key}={value}" })
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        info.Environment["MAAS_DATA_DIR"] = data.Path;
+        info.Environment["DOTNET_NOLOGO"] = "1";
+        using var process = Process.Start(info)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+
+        var lines = (await error).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, process.ExitCode);
+        Assert.Contains(lines, l => l.StartsWith("maas: configuration: ", StringComparison.Ordinal) && l.Contains(expected, StringComparison.Ordinal));
+        Assert.Equal("maas: not started; see docs/configuration.md", lines[^1]);
+        Assert.DoesNotContain("   at ", (await error) + (await output), StringComparison.Ordinal); // no stack trace
+    }
+}
