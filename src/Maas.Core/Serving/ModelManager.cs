@@ -170,12 +170,15 @@ public sealed class ModelManager : IAsyncDisposable
         return results;
     }
 
-    /// <summary>Engine instances of a loaded version (0 when it is not loaded).</summary>
-    public int LoadedInstances(string name, long version)
+    /// <summary>
+    /// Every version this manager has seen, loaded or not, with its state and engine instances (0 when not loaded):
+    /// one look under the lock, for gauges read on every scrape.
+    /// </summary>
+    public IReadOnlyList<ModelVersionLoad> Versions()
     {
         lock (_lock)
         {
-            return _entries.TryGetValue((name, version), out var e) && e.Scheduler is { } s ? s.InstanceCount : 0;
+            return [.. _entries.Values.Select(e => new ModelVersionLoad(e.Name, e.Version, e.StateName, e.Scheduler?.InstanceCount ?? 0))];
         }
     }
 

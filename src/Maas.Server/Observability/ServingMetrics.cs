@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using System.Globalization;
 using Maas.Core.Llm;
 using Maas.Core.Observability;
 using Maas.Core.Serving;
@@ -34,10 +35,10 @@ public sealed class ServingMetrics
         meter.CreateObservableCounter("maas.inference.executions", () => Onnx(models, s => [Point(s.ExecutionCount, s)]),
             unit: "{execution}", description: "Engine runs; fewer than requests when the dynamic batcher merges them.");
         meter.CreateObservableCounter("maas.inference.batch.executions", () => Onnx(models, s =>
-            s.BatchStats.Select(b => Point(b.ComputeInfer.Count, s, "batch_size", b.BatchSize.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray()),
+            s.BatchStats.Select(b => Point(b.ComputeInfer.Count, s, "batch_size", b.BatchSize.ToString(CultureInfo.InvariantCulture))).ToArray()),
             unit: "{execution}", description: "Engine runs per batch size.");
         meter.CreateObservableGauge("maas.inference.active.requests", () => Onnx(models, s =>
-            [Point(models.ActiveRequests(s.Name, long.Parse(s.Version, System.Globalization.CultureInfo.InvariantCulture)), s)]),
+            [Point(models.ActiveRequests(s.Name, long.Parse(s.Version, CultureInfo.InvariantCulture)), s)]),
             unit: "{request}", description: "Requests queued or running per model version.");
 
         meter.CreateObservableGauge("maas.models.loaded", () => LoadedCounts(models, llms), unit: "{model}", description: "Model versions loaded, per engine.");
@@ -53,7 +54,7 @@ public sealed class ServingMetrics
         void Report(ModelLoadReport r)
         {
             var model = new KeyValuePair<string, object?>("model", r.Model);
-            var version = new KeyValuePair<string, object?>("version", r.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            var version = new KeyValuePair<string, object?>("version", r.Version.ToString(CultureInfo.InvariantCulture));
             var engine = new KeyValuePair<string, object?>("engine", r.Engine);
             loadDuration.Record(r.Duration.TotalSeconds, model, version, engine, new("status", r.Succeeded ? "success" : "failure"));
             if (!r.Succeeded)
@@ -80,19 +81,16 @@ public sealed class ServingMetrics
 
     private static IEnumerable<Measurement<int>> Instances(ModelManager models, LlmEngineManager llms)
     {
-        var onnx = models.StatisticsAsync(null, null, CancellationToken.None).GetAwaiter().GetResult()
-            .Select(s => new Measurement<int>(models.LoadedInstances(s.Name, long.Parse(s.Version, System.Globalization.CultureInfo.InvariantCulture)),
-                new("model", s.Name), new("version", s.Version), new("engine", "onnxruntime")));
+        var onnx = models.Versions().Select(v => new Measurement<int>(v.Instances,
+            new("model", v.Name), new("version", v.Version.ToString(CultureInfo.InvariantCulture)), new("engine", "onnxruntime")));
         var llm = llms.Loaded().Select(e => new Measurement<int>(1,
-            new("model", e.Name), new("version", e.Version.ToString(System.Globalization.CultureInfo.InvariantCulture)), new("engine", "llama.cpp")));
+            new("model", e.Name), new("version", e.Version.ToString(CultureInfo.InvariantCulture)), new("engine", "llama.cpp")));
         return [.. onnx, .. llm];
     }
 
     private static IEnumerable<Measurement<int>> LoadedCounts(ModelManager models, LlmEngineManager llms)
     {
-        // Versions that ever served are in the statistics; ask each one's state (no database call).
-        var snapshots = models.StatisticsAsync(null, null, CancellationToken.None).GetAwaiter().GetResult();
-        var onnx = snapshots.Count(s => models.State(s.Name, long.Parse(s.Version, System.Globalization.CultureInfo.InvariantCulture)).State == "READY");
+        var onnx = models.Versions().Count(v => v.State == "READY");
         return [new(onnx, new KeyValuePair<string, object?>("engine", "onnxruntime")), new(llms.Loaded().Count, new KeyValuePair<string, object?>("engine", "llama.cpp"))];
     }
 }
