@@ -59,6 +59,7 @@ public sealed class LlamaContext : IDisposable
         SequenceCount = (int)NativeApi.llama_n_seq_max(Handle);
         PoolingType = NativeApi.llama_pooling_type(Handle);
         EmbeddingsEnabled = p.Embeddings != 0;
+        UnifiedKvCache = p.KvUnified != 0;
         Memory = new LlamaMemory(this);
         if (options.ThreadPool ?? true)
         {
@@ -101,6 +102,9 @@ public sealed class LlamaContext : IDisposable
 
     /// <summary>The KV cache, edited per sequence.</summary>
     public LlamaMemory Memory { get; }
+
+    /// <summary>True when all sequences share one KV buffer; false when each has its own (llama.cpp's default).</summary>
+    public bool UnifiedKvCache { get; }
 
     internal SafeLlamaContextHandle Handle { get; }
 

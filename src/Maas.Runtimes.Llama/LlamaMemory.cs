@@ -37,6 +37,39 @@ public sealed class LlamaMemory
         Handle.MemoryCopy(source, destination, p0, p1);
     }
 
+    /// <summary>
+    /// Makes the first <paramref name="length"/> tokens of <paramref name="source"/> the whole of
+    /// <paramref name="destination"/> (its own tokens go), without recomputing them.
+    /// </summary>
+    /// <remarks>
+    /// In a unified buffer the cells are only tagged with one more sequence. Between per-sequence buffers llama.cpp
+    /// copies whole buffers (at the next decode), so the copy is then cut back to the prefix.
+    /// </remarks>
+    /// <returns>False when the copy could not be cut (recurrent models): <paramref name="destination"/> is left empty.</returns>
+    public bool CopyPrefix(int source, int destination, int length)
+    {
+        Remove(destination);
+        if (length <= 0)
+        {
+            return true;
+        }
+
+        if (context.UnifiedKvCache)
+        {
+            Copy(source, destination, 0, length);
+            return true;
+        }
+
+        Copy(source, destination);
+        if (Remove(destination, length, -1))
+        {
+            return true;
+        }
+
+        Remove(destination);
+        return false;
+    }
+
     /// <summary>Drops every token not in <paramref name="sequence"/> from the cells it shares with others.</summary>
     /// <remarks>
     /// With one KV buffer per sequence (<see cref="LlamaContextOptions.UnifiedKvCache"/> off, llama.cpp's default) other

@@ -26,6 +26,36 @@ public sealed class MemoryAndStateTests(LlamaTestModels models)
         AssertClose(context.GetLogits(row0), context.GetLogits(row1));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_copied_prefix_replaces_the_destination_and_continues_as_if_computed_there(bool unified)
+    {
+        var model = models.Generated;
+        using var context = model.CreateContext(LlamaTestModels.SmallContext(sequences: 2) with { UnifiedKvCache = unified });
+        Assert.Equal(unified, context.UnifiedKvCache);
+        int[] tokens = [.. Enumerable.Range(20, 10)];
+        using var batch = new LlamaBatch(20);
+        batch.AddRange(tokens, 0, 0);
+        batch.AddRange([.. Enumerable.Range(70, 5)], 0, 1); // the destination's own tokens go
+        context.Decode(batch);
+
+        Assert.True(context.Memory.CopyPrefix(0, 1, 6));
+        Assert.Equal((0, 5), context.Memory.GetPositions(1));
+        Assert.Equal((0, 9), context.Memory.GetPositions(0));
+
+        batch.Clear();
+        batch.Add(tokens[6], 6, 1, output: true);
+        context.Decode(batch);
+        var copied = context.GetLogits().ToArray();
+
+        using var fresh = model.CreateContext(LlamaTestModels.SmallContext());
+        batch.Clear();
+        batch.AddRange(tokens.AsSpan(0, 7), 0, 0);
+        fresh.Decode(batch);
+        AssertClose(fresh.GetLogits().ToArray(), copied);
+    }
+
     [SharedModelFact(LlamaTestModels.TinyLlama)]
     public void Removing_a_tail_and_decoding_it_again_gives_the_same_logits()
     {

@@ -576,25 +576,10 @@ public sealed class LlamaEngine : ILlmEngine
         reuse = Math.Min(reuse, prompt.Length - 1);
         if (copyFrom is { } from)
         {
-            memory.Remove(target);
             _index.Remove(target);
+            reuse = memory.CopyPrefix(from, target, reuse) ? reuse : 0;
             if (reuse > 0)
             {
-                if (_spec.UnifiedKvCache)
-                {
-                    memory.Copy(from, target, 0, reuse);
-                }
-                else
-                {
-                    // Between per-slot buffers llama.cpp copies only whole buffers (at the next decode): copy, then cut.
-                    memory.Copy(from, target);
-                    if (!memory.Remove(target, reuse, -1))
-                    {
-                        memory.Remove(target);
-                        reuse = 0;
-                    }
-                }
-
                 _index.Append(target, prompt.AsSpan(0, reuse));
             }
         }
@@ -911,7 +896,21 @@ public sealed class LlamaEngine : ILlmEngine
 
     // Shared prefixes share cells in the unified cache, as they share nodes in the index; per-slot buffers each
     // hold their own copy.
-    private int KvCellsUsed() => _spec.UnifiedKvCache ? _index.NodeCount : _slots.Sum(s => _index.LengthOf(s.Id));
+    private int KvCellsUsed()
+    {
+        if (_spec.UnifiedKvCache)
+        {
+            return _index.NodeCount;
+        }
+
+        var cells = 0;
+        foreach (var slot in _slots)
+        {
+            cells += _index.LengthOf(slot.Id); // a plain loop: this runs every step
+        }
+
+        return cells;
+    }
 
     private bool EvictIdleCaches()
     {
