@@ -5,12 +5,7 @@ using System.Text.Json.Nodes;
 using Maas.Server.Tests.Inference;
 using Maas.Server.Tests.Support;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Maas.Server.Tests.Observability;
 
@@ -88,22 +83,19 @@ public class TraceSamplingTests
 
         public static async Task<OtlpReceiver> StartAsync()
         {
-            var builder = WebApplication.CreateSlimBuilder();
-            builder.WebHost.UseUrls("http://127.0.0.1:0");
-            builder.Logging.ClearProviders();
-            var app = builder.Build();
-            var receiver = new OtlpReceiver(app);
-            app.MapPost("/{**path}", async (HttpContext ctx) =>
+            OtlpReceiver? receiver = null;
+            var (_, address) = await LoopbackApp.StartAsync(app =>
             {
-                using var body = new MemoryStream();
-                await ctx.Request.Body.CopyToAsync(body);
-                receiver._bodies.Enqueue(body.ToArray());
-                ctx.Response.ContentType = "application/x-protobuf";
-                return Results.Bytes([], "application/x-protobuf");
+                receiver = new OtlpReceiver(app);
+                app.MapPost("/{**path}", async (HttpContext ctx) =>
+                {
+                    using var body = new MemoryStream();
+                    await ctx.Request.Body.CopyToAsync(body);
+                    receiver._bodies.Enqueue(body.ToArray());
+                    return Results.Bytes([], "application/x-protobuf");
+                });
             });
-            await app.StartAsync();
-            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            receiver.Endpoint = new Uri(address + "/v1/traces");
+            receiver!.Endpoint = new Uri(address, "v1/traces");
             return receiver;
         }
 

@@ -1,12 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 
 namespace Maas.Server.Tests.Support;
 
@@ -65,15 +60,13 @@ public sealed class LoopbackFileServer : IAsyncDisposable
     /// <summary>Starts the server on a free loopback port.</summary>
     public static async Task<LoopbackFileServer> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        var app = builder.Build();
-        var server = new LoopbackFileServer(app);
-        app.Run(server.ServeAsync);
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        server.BaseAddress = new Uri(address.TrimEnd('/') + "/");
+        LoopbackFileServer? server = null;
+        var (app, address) = await LoopbackApp.StartAsync(app =>
+        {
+            server = new LoopbackFileServer(app);
+            app.Run(server.ServeAsync);
+        });
+        server!.BaseAddress = address;
         return server;
     }
 
