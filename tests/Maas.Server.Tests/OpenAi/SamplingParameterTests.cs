@@ -4,19 +4,20 @@ using Maas.Testing;
 namespace Maas.Server.Tests.OpenAi;
 
 /// <summary>
-/// The repetition controls reach the sampler: OpenAI's presence and frequency penalties and llama.cpp's
-/// repeat_penalty each make greedy decoding repeat fewer tokens; max_completion_tokens caps a chat.
+/// Sampling parameters reach the sampler: OpenAI's presence and frequency penalties and llama.cpp's repeat_penalty
+/// each make greedy decoding repeat fewer tokens; top_p, top_k and min_p at their tightest make random sampling
+/// greedy; max_completion_tokens caps a chat.
 /// </summary>
 [Collection(LlmServerCollection.Name)]
-public sealed class PenaltyTests(LlmServerFixture fixture)
+public sealed class SamplingParameterTests(LlmServerFixture fixture)
 {
     private const string Tiny = LlmServerFixture.TinyFile;
 
     // Greedy tokens of one completion (the random model repeats itself a lot without a penalty).
-    private async Task<List<string>> TokensAsync(string penalty)
+    private async Task<List<string>> TokensAsync(string parameters, string temperature = "0")
     {
         var body = await fixture.PostOkAsync("/v1/completions",
-            $$"""{"model":"tiny","prompt":"Once upon a time","max_tokens":32,"temperature":0,"ignore_eos":true,"logprobs":1{{penalty}}}""");
+            $$"""{"model":"tiny","prompt":"Once upon a time","max_tokens":32,"temperature":{{temperature}},"ignore_eos":true,"logprobs":1{{parameters}}}""");
         return [.. body.GetProperty("choices")[0].GetProperty("logprobs").GetProperty("tokens").EnumerateArray().Select(t => t.GetString()!)];
     }
 
@@ -36,6 +37,19 @@ public sealed class PenaltyTests(LlmServerFixture fixture)
         {
             var penalised = await TokensAsync(penalty);
             Assert.True(Repeats(penalised) < Repeats(plain), $"{penalty}: {Repeats(penalised)} repeats vs {Repeats(plain)}: {string.Join('|', penalised)}");
+        }
+    }
+
+    [SharedModelFact(Tiny)]
+    public async Task The_tightest_top_p_top_k_or_min_p_makes_random_sampling_greedy()
+    {
+        var greedy = await TokensAsync("");
+        var random = await TokensAsync(""","seed":1""", temperature: "1.5");
+        Assert.NotEqual(greedy, random); // without a truncation, sampling at this temperature wanders off
+
+        foreach (var truncation in new[] { ""","top_k":1""", ""","top_p":0.000001""", ""","min_p":1""" })
+        {
+            Assert.Equal(greedy, await TokensAsync(truncation + ""","seed":1""", temperature: "1.5"));
         }
     }
 

@@ -1,0 +1,80 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Maas.Server.OpenAi.Demo;
+using Maas.Server.Tests.Support;
+
+namespace Maas.Server.Tests.OpenAi;
+
+/// <summary>
+/// The per-request (Maas:Llm:MaxTokensPerRequest) and server-wide (Maas:Llm:MaxTokensInFlight) token limits over
+/// HTTP: OpenAI-format errors that carry the configured values, 429 while the budget is in use, served once it frees.
+/// </summary>
+public sealed class TokenLimitTests
+{
+    private const int PerRequest = 1500;
+    private const int InFlight = 1600;
+
+    [Fact]
+    public async Task Token_limits_are_enforced_and_reported_with_their_values()
+    {
+        await using var server = await MaasTestServer.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Maas:Llm:Demo"] = "true",
+            ["Maas:Llm:MaxTokensPerRequest"] = PerRequest.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Maas:Llm:MaxTokensInFlight"] = InFlight.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        string Completion(int maxTokens, int n = 1, bool stream = false) =>
+            $$"""{"model":"{{LlmDemoModel.Name}}","prompt":"Hello","max_tokens":{{maxTokens}},"n":{{n}},"ignore_eos":true,"stream":{{(stream ? "true" : "false")}}}""";
+
+        // Per request: above the cap is the caller's mistake, with the cap in the message.
+        var (status, error) = await PostAsync(server, Completion(PerRequest + 1));
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("max_tokens_exceeded", error.GetProperty("code").GetString());
+        Assert.Contains($"at most {PerRequest}", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+
+        // Server-wide: a request that could never fit is refused (400) with the budget's size.
+        (status, error) = await PostAsync(server, Completion(1000, n: 2));
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("token_limit_exceeded", error.GetProperty("code").GetString());
+        Assert.Contains($"at most {InFlight} tokens in flight", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+
+        // A long stream holds most of the budget: the next request that does not fit gets 429 at once.
+        using (var running = await server.Client.SendAsync(
+            new HttpRequestMessage(HttpMethod.Post, "/v1/completions") { Content = new StringContent(Completion(PerRequest, stream: true), Encoding.UTF8, "application/json") },
+            HttpCompletionOption.ResponseHeadersRead))
+        {
+            running.EnsureSuccessStatusCode();
+            using var reader = new StreamReader(await running.Content.ReadAsStreamAsync());
+            Assert.StartsWith("data: ", await reader.ReadLineAsync(), StringComparison.Ordinal); // it is generating
+
+            using var refused = await server.Client.PostAsync("/v1/completions", new StringContent(Completion(200), Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+            Assert.NotNull(refused.Headers.RetryAfter);
+            var body = JsonDocument.Parse(await refused.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
+            Assert.Equal("token_budget_exceeded", body.GetProperty("code").GetString());
+            Assert.Contains($"of {InFlight} tokens reserved", body.GetProperty("message").GetString(), StringComparison.Ordinal);
+        } // hanging up frees the stream's reservation
+
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (true)
+        {
+            (status, _) = await PostAsync(server, Completion(200));
+            if (status == HttpStatusCode.OK)
+            {
+                break;
+            }
+
+            Assert.Equal(HttpStatusCode.TooManyRequests, status);
+            Assert.True(DateTime.UtcNow < deadline, "the budget was not given back after the stream ended");
+            await Task.Delay(50);
+        }
+    }
+
+    private static async Task<(HttpStatusCode Status, JsonElement Error)> PostAsync(MaasTestServer server, string json)
+    {
+        using var response = await server.Client.PostAsync("/v1/completions", new StringContent(json, Encoding.UTF8, "application/json"));
+        var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+        return (response.StatusCode, body.TryGetProperty("error", out var error) ? error.Clone() : body.Clone());
+    }
+}
