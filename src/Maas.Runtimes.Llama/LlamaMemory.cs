@@ -30,10 +30,16 @@ public sealed class LlamaMemory
     }
 
     /// <summary>Makes the tokens of <paramref name="source"/> in [p0, p1) also part of <paramref name="destination"/> (no recompute).</summary>
+    /// <exception cref="ArgumentException">A part of a sequence between per-sequence buffers (llama.cpp would abort).</exception>
     public void Copy(int source, int destination, int p0 = -1, int p1 = -1)
     {
         CheckSequence(source);
         CheckSequence(destination);
+        if (!context.UnifiedKvCache && source != destination && (p0 > 0 || p1 >= 0))
+        {
+            throw new ArgumentException("with one KV buffer per sequence only whole sequences can be copied; use CopyPrefix", nameof(p0));
+        }
+
         Handle.MemoryCopy(source, destination, p0, p1);
     }
 

@@ -40,6 +40,11 @@ public sealed class MemoryAndStateTests(LlamaTestModels models)
         batch.AddRange([.. Enumerable.Range(70, 5)], 0, 1); // the destination's own tokens go
         context.Decode(batch);
 
+        if (!unified)
+        {
+            Assert.Throws<ArgumentException>(() => context.Memory.Copy(0, 1, 0, 6)); // llama.cpp would abort the process
+        }
+
         Assert.True(context.Memory.CopyPrefix(0, 1, 6));
         Assert.Equal((0, 5), context.Memory.GetPositions(1));
         Assert.Equal((0, 9), context.Memory.GetPositions(0));
