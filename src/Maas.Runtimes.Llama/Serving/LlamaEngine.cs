@@ -281,7 +281,7 @@ public sealed class LlamaEngine : ILlmEngine
         }
     }
 
-    private LlamaSamplerChain BuildSampler(GenerationRequest request)
+    private LlamaSequenceSampler BuildSampler(GenerationRequest request)
     {
         var s = request.Sampling;
         var chain = new LlamaSamplerChain();
@@ -311,12 +311,6 @@ public sealed class LlamaEngine : ILlmEngine
                 chain.AddPenalties(_model.VocabularySize, s.PenaltyLastN, s.RepeatPenalty, s.FrequencyPenalty, s.PresencePenalty);
             }
 
-            // The grammar comes before truncation so that top-k/top-p choose among tokens the grammar allows.
-            if (request.Grammar is { } grammar)
-            {
-                chain.AddGrammar(_model, grammar);
-            }
-
             if (s.IsGreedy)
             {
                 chain.AddGreedy();
@@ -342,7 +336,9 @@ public sealed class LlamaEngine : ILlmEngine
                 chain.AddDistribution(s.Seed ?? (uint)Random.Shared.Next());
             }
 
-            return chain;
+            // The grammar stays out of the chain and runs before it (so truncation chooses among tokens it allows):
+            // a step where it allows nothing is then seen before llama.cpp could throw (see LlamaSequenceSampler).
+            return LlamaSequenceSampler.Create(_model, chain, request.Grammar, _endTokens);
         }
         catch (Exception ex) when (ex is LlamaException or ArgumentException)
         {
@@ -785,7 +781,12 @@ public sealed class LlamaEngine : ILlmEngine
     private void Sample(Sequence sequence)
     {
         var context = _context!;
-        var token = sequence.Sampler.Sample(context, sequence.OutputIndex);
+        if (sequence.Sampler.Sample(context, sequence.OutputIndex, out var token) is not LlamaSampleOutcome.Token and var outcome)
+        {
+            EndConstrained(sequence, outcome);
+            return;
+        }
+
         if (_endTokenSet.Contains(token))
         {
             Finish(sequence, FinishReason.Stop, "", null);
@@ -824,6 +825,20 @@ public sealed class LlamaEngine : ILlmEngine
         }
 
         sequence.PendingToken = token;
+    }
+
+    // The grammar has nothing left to allow: finished is a stop (even with the end banned), anything else is the caller's.
+    private void EndConstrained(Sequence sequence, LlamaSampleOutcome outcome)
+    {
+        if (outcome == LlamaSampleOutcome.GrammarComplete)
+        {
+            Finish(sequence, FinishReason.Stop, "", null);
+            return;
+        }
+
+        Fail(sequence, outcome == LlamaSampleOutcome.AllowedTokensBanned
+            ? LlmException.Invalid($"'logit_bias' bans every token the response format allows after {sequence.Generated} generated tokens", "logit_bias")
+            : LlmException.Invalid($"the response format allows no token of this model's vocabulary after {sequence.Generated} generated tokens", "response_format"));
     }
 
     private TokenLogprob Logprob(ReadOnlySpan<float> logits, int token, int top)
@@ -1059,7 +1074,7 @@ public sealed class LlamaEngine : ILlmEngine
         public Sequence? Sequence { get; set; }
     }
 
-    private sealed class Sequence(GenerationRequest request, LlamaSamplerChain sampler, StreamingDetokenizer detokenizer, StopSequenceMatcher stop)
+    private sealed class Sequence(GenerationRequest request, LlamaSequenceSampler sampler, StreamingDetokenizer detokenizer, StopSequenceMatcher stop)
     {
         public int Done;
 
@@ -1067,7 +1082,7 @@ public sealed class LlamaEngine : ILlmEngine
 
         public int[] Prompt { get; } = [.. request.PromptTokens];
 
-        public LlamaSamplerChain Sampler { get; } = sampler;
+        public LlamaSequenceSampler Sampler { get; } = sampler;
 
         public StreamingDetokenizer Detokenizer { get; } = detokenizer;
 
