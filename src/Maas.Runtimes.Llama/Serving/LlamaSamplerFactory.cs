@@ -19,9 +19,9 @@ internal sealed class LlamaSamplerFactory
     /// <summary>Whether the token ends a generation (EOS, EOT and the like).</summary>
     public bool IsEnd(int token) => _endTokenSet.Contains(token);
 
-    /// <summary>The sampler chain for a request.</summary>
+    /// <summary>The sampler for a request: its chain and, apart from it, its grammar.</summary>
     /// <exception cref="LlmException">llama.cpp refused the settings (a grammar it cannot parse, say).</exception>
-    public LlamaSamplerChain Build(GenerationRequest request)
+    public LlamaSequenceSampler Build(GenerationRequest request)
     {
         var s = request.Sampling;
         var chain = new LlamaSamplerChain();
@@ -51,12 +51,6 @@ internal sealed class LlamaSamplerFactory
                 chain.AddPenalties(_model.VocabularySize, s.PenaltyLastN, s.RepeatPenalty, s.FrequencyPenalty, s.PresencePenalty);
             }
 
-            // The grammar comes before truncation so that top-k/top-p choose among tokens the grammar allows.
-            if (request.Grammar is { } grammar)
-            {
-                chain.AddGrammar(_model, grammar);
-            }
-
             if (s.IsGreedy)
             {
                 chain.AddGreedy();
@@ -82,7 +76,9 @@ internal sealed class LlamaSamplerFactory
                 chain.AddDistribution(s.Seed ?? (uint)Random.Shared.Next());
             }
 
-            return chain;
+            // The grammar stays out of the chain and runs before it (so truncation chooses among tokens it allows):
+            // a step where it allows nothing is then seen before llama.cpp could throw (see LlamaSequenceSampler).
+            return LlamaSequenceSampler.Create(_model, chain, request.Grammar, _endTokens);
         }
         catch (Exception ex) when (ex is LlamaException or ArgumentException)
         {

@@ -375,7 +375,12 @@ internal sealed class LlamaScheduler : IDisposable
 
     private void Sample(LlamaSequence sequence)
     {
-        var token = sequence.Sampler.Sample(_context, sequence.OutputIndex);
+        if (sequence.Sampler.Sample(_context, sequence.OutputIndex, out var token) is not LlamaSampleOutcome.Token and var outcome)
+        {
+            EndConstrained(sequence, outcome);
+            return;
+        }
+
         if (_samplers.IsEnd(token))
         {
             Finish(sequence, FinishReason.Stop, "", null);
@@ -411,6 +416,20 @@ internal sealed class LlamaScheduler : IDisposable
         }
 
         sequence.PendingToken = token;
+    }
+
+    // The grammar has nothing left to allow: finished is a stop (even with the end banned), anything else is the caller's.
+    private void EndConstrained(LlamaSequence sequence, LlamaSampleOutcome outcome)
+    {
+        if (outcome == LlamaSampleOutcome.GrammarComplete)
+        {
+            Finish(sequence, FinishReason.Stop, "", null);
+            return;
+        }
+
+        Fail(sequence, outcome == LlamaSampleOutcome.AllowedTokensBanned
+            ? LlmException.Invalid($"'logit_bias' bans every token the response format allows after {sequence.Generated} generated tokens", "logit_bias")
+            : LlmException.Invalid($"the response format allows no token of this model's vocabulary after {sequence.Generated} generated tokens", "response_format"));
     }
 
     private TokenLogprob Logprob(ReadOnlySpan<float> logits, int token, int top)

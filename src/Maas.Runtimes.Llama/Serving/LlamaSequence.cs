@@ -4,7 +4,7 @@ using Maas.Core.Llm;
 namespace Maas.Runtimes.Llama.Serving;
 
 /// <summary>One generation request inside the engine: its prompt, sampler, output channel and where it is in its slot.</summary>
-internal sealed class LlamaSequence(GenerationRequest request, LlamaSamplerChain sampler, StreamingDetokenizer detokenizer, StopSequenceMatcher stop)
+internal sealed class LlamaSequence(GenerationRequest request, LlamaSequenceSampler sampler, StreamingDetokenizer detokenizer, StopSequenceMatcher stop)
 {
     // 1 once the request is over (set once, by whichever thread ends it).
     public int Done;
@@ -15,7 +15,7 @@ internal sealed class LlamaSequence(GenerationRequest request, LlamaSamplerChain
 
     public int[] Prompt { get; } = [.. request.PromptTokens];
 
-    public LlamaSamplerChain Sampler { get; } = sampler;
+    public LlamaSequenceSampler Sampler { get; } = sampler;
 
     public StreamingDetokenizer Detokenizer { get; } = detokenizer;
 
