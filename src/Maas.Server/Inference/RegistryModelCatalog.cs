@@ -112,6 +112,7 @@ internal sealed class RegistryModelCatalog(IServiceProvider services, IOptions<I
         {
             InstanceCount = c.InstanceCount ?? defaults.InstanceCount,
             ThreadsPerInstance = c.Threads ?? defaults.ThreadsPerInstance,
+            Providers = c.Providers ?? defaults.Providers,
             MaxBatchSize = c.MaxBatchSize ?? defaults.MaxBatchSize,
             PreferredBatchSizes = c.PreferredBatchSizes ?? defaults.PreferredBatchSizes,
             MaxQueueDelay = c.MaxQueueDelayMs is { } d ? TimeSpan.FromMilliseconds(d) : defaults.MaxQueueDelay,
