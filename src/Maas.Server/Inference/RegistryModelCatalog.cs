@@ -123,6 +123,7 @@ internal sealed class RegistryModelCatalog(IServiceProvider services, IOptions<I
         {
             InstanceCount = instances,
             ThreadsPerInstance = threads,
+            Providers = c.Providers ?? defaults.Providers,
             MaxBatchSize = batch,
             PreferredBatchSizes = c.PreferredBatchSizes is { } sizes ? [.. sizes.Where(s => s <= Math.Max(batch, 1))] : defaults.PreferredBatchSizes,
             MaxQueueDelay = c.MaxQueueDelayMs is { } d ? TimeSpan.FromMilliseconds(d) : defaults.MaxQueueDelay,
