@@ -1,3 +1,4 @@
+using Maas.Server.Datasets;
 using Maas.Server.Health;
 using Maas.Server.Hosting;
 using Maas.Server.Inference;
@@ -23,6 +24,7 @@ public static class MaasApp
         builder.AddMaasHealth();
         builder.AddMaasInference();
         builder.AddMaasOpenAi();
+        builder.AddMaasDatasets();
 
         configure?.Invoke(builder);
 
@@ -32,6 +34,7 @@ public static class MaasApp
         app.MapMaasTenancy();
         app.MapMaasInference();
         app.MapMaasOpenAi();
+        app.MapMaasDatasets();
         app.MapMaasRegistry();
         app.MapMaasHealth();
         return app;
