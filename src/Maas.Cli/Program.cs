@@ -1,6 +1,16 @@
 using System.CommandLine;
 using Maas.Cli.Commands;
 using Maas.Cli.Hosting;
+using Spectre.Console;
+
+if (Console.IsOutputRedirected)
+{
+    // Redirected output has no width; a wide one keeps each table row and message on one line for grep and logs.
+    // No escape codes either: files and pipes get plain text.
+    AnsiConsole.Profile.Width = 400;
+    AnsiConsole.Profile.Capabilities.Ansi = false;
+    AnsiConsole.Profile.Capabilities.ColorSystem = ColorSystem.NoColors;
+}
 
 var root = new RootCommand("maas: the MaaS command line (docs/cli.md)")
 {
