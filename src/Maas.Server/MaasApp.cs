@@ -5,6 +5,7 @@ using Maas.Server.Observability;
 using Maas.Server.OpenAi;
 using Maas.Server.Registry;
 using Maas.Server.Tenancy;
+using Maas.Server.WebConsole;
 
 namespace Maas.Server;
 
@@ -23,6 +24,7 @@ public static class MaasApp
         builder.AddMaasHealth();
         builder.AddMaasInference();
         builder.AddMaasOpenAi();
+        builder.AddMaasConsole();
 
         configure?.Invoke(builder);
 
@@ -34,6 +36,7 @@ public static class MaasApp
         app.MapMaasOpenAi();
         app.MapMaasRegistry();
         app.MapMaasHealth();
+        app.MapMaasConsole();
         return app;
     }
 }
