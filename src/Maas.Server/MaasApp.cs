@@ -6,6 +6,7 @@ using Maas.Server.Observability;
 using Maas.Server.OpenAi;
 using Maas.Server.Registry;
 using Maas.Server.Tenancy;
+using Maas.Server.WebConsole;
 
 namespace Maas.Server;
 
@@ -25,6 +26,7 @@ public static class MaasApp
         builder.AddMaasInference();
         builder.AddMaasOpenAi();
         builder.AddMaasDatasets();
+        builder.AddMaasConsole();
 
         configure?.Invoke(builder);
 
@@ -37,6 +39,7 @@ public static class MaasApp
         app.MapMaasDatasets();
         app.MapMaasRegistry();
         app.MapMaasHealth();
+        app.MapMaasConsole();
         return app;
     }
 }
