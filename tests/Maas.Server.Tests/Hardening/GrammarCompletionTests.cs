@@ -10,7 +10,8 @@ namespace Maas.Server.Tests.Hardening;
 /// used to throw a C++ exception across the C boundary and take the process with it. Now a finished grammar ends
 /// the choice with "stop", and a ban on everything the grammar allows is the caller's 400.
 /// </summary>
-public sealed class GrammarCompletionTests(LlmServerProcess fixture) : IClassFixture<LlmServerProcess>
+[Collection(LlmServerProcessCollection.Name)]
+public sealed class GrammarCompletionTests(LlmServerProcess fixture)
 {
     // A grammar that is finished after three or four tokens, whatever the random model prefers.
     private const string EnumFormat = """{"type":"json_schema","json_schema":{"name":"answer","schema":{"enum":["yes","no"]}}}""";

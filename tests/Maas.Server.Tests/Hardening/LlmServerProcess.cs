@@ -53,3 +53,11 @@ public sealed class LlmServerProcess : IAsyncLifetime
         _files.Dispose();
     }
 }
+
+/// <summary>The hardening tests that share one child server process.</summary>
+[CollectionDefinition(Name)]
+public sealed class LlmServerProcessCollection : ICollectionFixture<LlmServerProcess>
+{
+    /// <summary>The collection's name.</summary>
+    public const string Name = "hardening-llm-process";
+}
