@@ -303,19 +303,6 @@ public sealed class ModelManager : IAsyncDisposable
         }
     }
 
-    /// <summary>Loads every version whose configuration asks to be loaded at start; failures are reported, not thrown.</summary>
-    public async Task<IReadOnlyList<ModelVersionState>> LoadAtStartAsync(CancellationToken cancellationToken)
-    {
-        var all = await _catalog.ListAsync(cancellationToken).ConfigureAwait(false);
-        var states = new List<ModelVersionState>();
-        foreach (var m in all.Where(m => m.LoadAtStart))
-        {
-            states.Add(await LoadAsync(m.Name, m.Version.ToString(CultureInfo.InvariantCulture), cancellationToken).ConfigureAwait(false));
-        }
-
-        return states;
-    }
-
     /// <summary>The repository index: every servable version with its state; with <paramref name="readyOnly"/>, only loaded ones.</summary>
     public async Task<IReadOnlyList<ModelVersionState>> IndexAsync(bool readyOnly, CancellationToken cancellationToken)
     {
@@ -379,6 +366,14 @@ public sealed class ModelManager : IAsyncDisposable
             }
         }
 
+        return Snapshot(name, only);
+    }
+
+    /// <summary>Statistics of every version that has served requests, without resolving anything (for metrics scrapes).</summary>
+    public IReadOnlyList<ModelStatisticsSnapshot> Statistics() => Snapshot(null, null);
+
+    private ModelStatisticsSnapshot[] Snapshot(string? name, long? only)
+    {
         lock (_lock)
         {
             return _entries.Values

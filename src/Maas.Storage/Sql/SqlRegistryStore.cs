@@ -25,6 +25,8 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         """;
 
     private readonly TimeProvider _time;
+    private readonly Lock _migrateGate = new();
+    private Task? _migrated;
 
     static SqlRegistryStore()
     {
@@ -43,8 +45,14 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
 
 
     /// <inheritdoc />
-    public async Task MigrateAsync(CancellationToken cancellationToken) =>
-        await MigrationRunner.MigrateAsync(Dialect, Migrations.All, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+    /// <remarks>Runs once per store: the registry and tenancy both need the schema at start, whichever starts first.</remarks>
+    public Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        lock (_migrateGate)
+        {
+            return _migrated ??= MigrationRunner.MigrateAsync(Dialect, Migrations.All, _time.GetUtcNow(), cancellationToken);
+        }
+    }
 
     /// <summary>Checks the database answers (for readiness).</summary>
     public async Task PingAsync(CancellationToken cancellationToken)
