@@ -107,7 +107,8 @@ async function route(): Promise<void> {
   }
 }
 
-onUnauthorized.handler = () => { clearKey(); signIn('The key is no longer accepted (revoked or expired); sign in again.'); };
+// A key that stops working while signed in (revoked, expired) ends the session; at sign-in the form shows the reason.
+onUnauthorized.handler = () => { if (me) { clearKey(); signIn('The key is no longer accepted (revoked or expired); sign in again.'); } };
 window.addEventListener('hashchange', () => { void route(); });
 
 async function start(): Promise<void> {

@@ -35,7 +35,7 @@ export async function jobsPage({ me, root, query }: PageContext): Promise<() => 
       const jobs = await fetchAll();
       replace(list, jobs.length === 0 ? h('p', null, 'No jobs yet. Imports (model page) and training jobs show here.') : h('table', { class: 'list' },
         h('caption', { class: 'sr-only' }, 'Jobs'),
-        h('thead', null, h('tr', null, ['Job', 'Kind', 'Model', 'Status', 'Progress', 'Stage', 'Created', ''].map((t) => h('th', { scope: 'col' }, t)))),
+        h('thead', null, h('tr', null, ['Job', 'Kind', 'Model', 'Status', 'Progress', 'Stage', 'Created', ''].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
         h('tbody', null, jobs.flatMap((job) => {
           const row = h('tr', { 'data-job': job.id, 'data-status': job.status },
             h('td', null, h('button', { type: 'button', class: 'link', 'aria-expanded': open.has(job.id) ? 'true' : 'false', onclick: () => { open.has(job.id) ? open.delete(job.id) : open.add(job.id); void load(); } }, job.id.slice(0, 12))),
