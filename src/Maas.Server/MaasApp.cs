@@ -1,3 +1,4 @@
+using Maas.Server.Datasets;
 using Maas.Server.Health;
 using Maas.Server.Hosting;
 using Maas.Server.Inference;
@@ -24,6 +25,7 @@ public static class MaasApp
         builder.AddMaasHealth();
         builder.AddMaasInference();
         builder.AddMaasOpenAi();
+        builder.AddMaasDatasets();
         builder.AddMaasConsole();
 
         configure?.Invoke(builder);
@@ -34,6 +36,7 @@ public static class MaasApp
         app.MapMaasTenancy();
         app.MapMaasInference();
         app.MapMaasOpenAi();
+        app.MapMaasDatasets();
         app.MapMaasRegistry();
         app.MapMaasHealth();
         app.MapMaasConsole();

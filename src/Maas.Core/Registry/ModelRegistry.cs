@@ -32,8 +32,10 @@ public sealed class ModelRegistry : IModelRegistry
         StagingArea staging,
         RegistryOptions options,
         IEnumerable<IVersionUseCheck>? useChecks = null,
-        TimeProvider? time = null)
+        TimeProvider? time = null,
+        ServingLimits? servingLimits = null)
     {
+        ServingLimits = servingLimits ?? new ServingLimits();
         _store = store;
         _artifacts = artifacts;
         _staging = staging;
@@ -44,6 +46,9 @@ public sealed class ModelRegistry : IModelRegistry
 
     /// <inheritdoc />
     public event EventHandler<RegistryChange>? Changed;
+
+    /// <summary>The server-wide maxima of serving configurations.</summary>
+    public ServingLimits ServingLimits { get; }
 
     /// <summary>The artifact store in use.</summary>
     public IArtifactStore Artifacts => _artifacts;
@@ -179,6 +184,11 @@ public sealed class ModelRegistry : IModelRegistry
     {
         RegistryNames.ValidateName(name);
         var errors = config.Validate();
+        if (errors.Count == 0)
+        {
+            errors = ServingLimits.Check(config);
+        }
+
         if (errors.Count > 0)
         {
             throw RegistryException.Invalid("invalid_config", string.Join("; ", errors), new Dictionary<string, object?> { ["errors"] = errors });

@@ -21,6 +21,12 @@ public sealed class RegistryOptions
     /// <summary>Imports running at once; more wait in the queue.</summary>
     public int MaxConcurrentImports { get; set; } = 2;
 
+    /// <summary>Imports that may be queued or running at once; more get 429 (the queue cannot grow without bound).</summary>
+    public int MaxQueuedImports { get; set; } = 64;
+
+    /// <summary>How long one import may run in all (downloads, retries and validation), in seconds.</summary>
+    public double ImportTimeoutSeconds { get; set; } = 6 * 3600;
+
     /// <summary>How many times an import resumes (HTTP Range) after a broken connection before it fails.</summary>
     public int ImportMaxAttempts { get; set; } = 5;
 
@@ -62,6 +68,16 @@ public sealed class RegistryOptions
         if (MaxConcurrentImports < 1)
         {
             errors.Add($"{Section}:MaxConcurrentImports must be at least 1");
+        }
+
+        if (MaxQueuedImports < 1 || MaxQueuedImports > 100_000)
+        {
+            errors.Add($"{Section}:MaxQueuedImports must be between 1 and 100000, not {MaxQueuedImports}");
+        }
+
+        if (!(ImportTimeoutSeconds > 0 && ImportTimeoutSeconds <= 7 * 86400))
+        {
+            errors.Add($"{Section}:ImportTimeoutSeconds must be more than 0 and at most 604800 (a week), not {ImportTimeoutSeconds}");
         }
 
         if (ImportMaxAttempts < 1)

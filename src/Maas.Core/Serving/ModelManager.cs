@@ -274,8 +274,9 @@ public sealed class ModelManager : IAsyncDisposable
     }
 
     private static bool SameScheduling(SchedulerOptions a, SchedulerOptions b) =>
-        a with { PreferredBatchSizes = [] } == b with { PreferredBatchSizes = [] }
-        && a.PreferredBatchSizes.SequenceEqual(b.PreferredBatchSizes);
+        a with { PreferredBatchSizes = [], Providers = [] } == b with { PreferredBatchSizes = [], Providers = [] }
+        && a.PreferredBatchSizes.SequenceEqual(b.PreferredBatchSizes)
+        && a.Providers.SequenceEqual(b.Providers);
 
     /// <summary>
     /// Drops versions that left the catalog (deleted from the registry): drains and unloads them and forgets their
@@ -521,7 +522,7 @@ public sealed class ModelManager : IAsyncDisposable
     {
         var options = servable.Scheduler;
         var path = await _catalog.GetArtifactPathAsync(servable, CancellationToken.None).ConfigureAwait(false);
-        var spec = new ModelLoadSpec(servable.Name, servable.Version, path, options.InstanceCount, options.ThreadsPerInstance);
+        var spec = new ModelLoadSpec(servable.Name, servable.Version, path, options.InstanceCount, options.ThreadsPerInstance) { Providers = options.Providers };
         var backend = factory.Load(spec, CancellationToken.None);
         try
         {

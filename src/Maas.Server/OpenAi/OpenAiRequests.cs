@@ -107,12 +107,15 @@ internal static class OpenAiRequestReader
             parameters = parameters with { Grammar = ToolCalling.Grammar(tools) };
         }
 
+        CheckGrammarCanEnd(parameters, "a 'tool_choice' that forces a tool call");
+
         return new ChatCompletionRequest(parameters, list, tools);
     }
 
     public static CompletionRequest ReadCompletion(JsonElement body)
     {
         var parameters = ReadCommon(body, chat: false);
+        CheckGrammarCanEnd(parameters, null);
         if (!body.TryGetProperty("prompt", out var prompt))
         {
             throw LlmException.Invalid("'prompt' is required", "prompt", "missing_required_parameter");
@@ -159,6 +162,18 @@ internal static class OpenAiRequestReader
 
         var dimensions = Int(body, "dimensions", 1, 1 << 20);
         return new EmbeddingRequest(model, inputs, format == "base64", Bool(body, "normalize") ?? true, dimensions, String(body, "user"));
+    }
+
+    // A grammar ends the output when it is complete; ignore_eos asks for output that never ends there.
+    private static void CheckGrammarCanEnd(GenerationParameters parameters, string? forcedTools)
+    {
+        if (parameters.Grammar is not null && parameters.Sampling.IgnoreEos)
+        {
+            throw LlmException.Invalid(
+                $"'ignore_eos' cannot be combined with 'response_format' json_object/json_schema{(forcedTools is null ? "" : " or " + forcedTools)}: constrained output ends when it is complete",
+                "ignore_eos",
+                "unsupported_parameter");
+        }
     }
 
     private static GenerationParameters ReadCommon(JsonElement body, bool chat)

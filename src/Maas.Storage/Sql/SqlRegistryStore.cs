@@ -474,7 +474,15 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         return await connection.ExecuteScalarAsync<long>(Command(
-            "SELECT COUNT(*) FROM model_versions WHERE artifact_key = @Key", new { Key = artifactKey }, null, cancellationToken)).ConfigureAwait(false) > 0;
+            // Datasets and job checkpoints share the content-addressed artifact store with model versions.
+            """
+            SELECT (SELECT COUNT(*) FROM model_versions WHERE artifact_key = @Key)
+                + (SELECT COUNT(*) FROM dataset_versions WHERE sha256 = @Key)
+                + (SELECT COUNT(*) FROM queued_jobs WHERE checkpoint_key = @Key)
+            """,
+            new { Key = artifactKey },
+            null,
+            cancellationToken)).ConfigureAwait(false) > 0;
     }
 
     /// <inheritdoc />
@@ -482,7 +490,14 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         var keys = await connection.QueryAsync<string>(Command(
-            "SELECT DISTINCT artifact_key FROM model_versions WHERE artifact_key IS NOT NULL", null, null, cancellationToken)).ConfigureAwait(false);
+            """
+            SELECT artifact_key FROM model_versions WHERE artifact_key IS NOT NULL
+            UNION SELECT sha256 FROM dataset_versions
+            UNION SELECT checkpoint_key FROM queued_jobs WHERE checkpoint_key IS NOT NULL
+            """,
+            null,
+            null,
+            cancellationToken)).ConfigureAwait(false);
         return keys.ToHashSet(StringComparer.Ordinal);
     }
 

@@ -63,7 +63,7 @@ public sealed class EndpointScopeTests(TenancyHostFixture fixture) : IClassFixtu
             ("GET", "api/v1/keys", [MaasScopes.Admin]),
             ("GET", "api/v1/audit", [MaasScopes.Admin]),
             ("GET", "api/v1/usage", [MaasScopes.Admin, MaasScopes.ModelsWrite, MaasScopes.ModelsRead]),
-            ("GET", "api/v1/me", [MaasScopes.Admin, MaasScopes.ModelsWrite, MaasScopes.ModelsRead, MaasScopes.Infer]),
+            ("GET", "api/v1/me", MaasScopes.All.ToArray()),
             ("GET", "metrics", [MaasScopes.Admin]),
             ("POST", "api/v1/tenants", [MaasScopes.Admin]),
             ("POST", "api/v1/keys", [MaasScopes.Admin]),
