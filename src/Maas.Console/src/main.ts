@@ -22,7 +22,7 @@ const routes: Route[] = [
   { path: /^playground$/, title: 'Playground', nav: '#/playground', allowed: (me) => can(me, 'infer'), page: playgroundPage },
   { path: /^metrics$/, title: 'Metrics', nav: '#/metrics', allowed: (me) => can(me, 'models:read'), page: metricsPage },
   { path: /^usage$/, title: 'Usage', nav: '#/usage', allowed: (me) => can(me, 'models:read'), page: usagePage },
-  { path: /^jobs$/, title: 'Jobs', nav: '#/jobs', allowed: (me) => can(me, 'models:read'), page: jobsPage },
+  { path: /^jobs$/, title: 'Jobs', nav: '#/jobs', allowed: (me) => can(me, 'models:read') || can(me, 'training:read'), page: jobsPage },
   { path: /^keys$/, title: 'Tenants and keys', nav: '#/keys', allowed: (me) => can(me, 'admin'), page: keysPage },
 ];
 

@@ -24,7 +24,8 @@ export async function jobsPage({ me, root, query }: PageContext): Promise<() => 
         const res = await api<{ jobs: Job[] }>(`${source}?limit=100`);
         for (const job of res.jobs ?? []) jobs.set(job.id, { ...job, source });
       } catch (e) {
-        if (!(e instanceof ApiError && (e.status === 404 || e.status === 405))) throw e;
+        // A route this server lacks (404) or this key may not read (403) is left out; the other source still shows.
+        if (!(e instanceof ApiError && (e.status === 404 || e.status === 405 || e.status === 403))) throw e;
       }
     }
     return [...jobs.values()].sort((a, b) => String(b.created_at ?? '').localeCompare(String(a.created_at ?? '')));
@@ -45,7 +46,7 @@ export async function jobsPage({ me, root, query }: PageContext): Promise<() => 
             h('td', null, progressOf(job)),
             h('td', null, job.stage ?? (job.error ? job.error.code : '–')),
             h('td', null, when(job.created_at)),
-            h('td', null, can(me, 'models:write') && !finished.includes(job.status)
+            h('td', null, (can(me, 'models:write') || can(me, 'training:write')) && !finished.includes(job.status)
               ? confirmButton('Cancel', 'Really cancel?', async () => { await api(`${(job as Job & { source: string }).source}/${seg(job.id)}`, { method: 'DELETE' }); await load(); })
               : null));
           return open.has(job.id) ? [row, h('tr', { class: 'details' }, h('td', { colspan: 8 }, details(job)))] : [row];
