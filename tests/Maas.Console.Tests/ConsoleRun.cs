@@ -75,6 +75,7 @@ public sealed class ConsoleRun : IAsyncLifetime
                 ["faces"] = HasSharedModels ? SharedModels.PathOf("faces-sample.jpg") : null,
             }));
             var output = await RunNodeAsync(config, TimeSpan.FromMinutes(4));
+            await File.WriteAllTextAsync(Path.Combine(OutDir, "report.json"), output);
             _report = JsonSerializer.Deserialize<ConsoleReport>(output, new JsonSerializerOptions { PropertyNameCaseInsensitive = true })
                 ?? throw new InvalidOperationException("the browser script printed no report");
         }

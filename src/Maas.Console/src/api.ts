@@ -13,10 +13,10 @@ export class ApiError extends Error {
 /** Who the key is: GET /api/v1/me. */
 export interface Me { key_id: string | null; key_prefix: string | null; key_name: string; tenant: string; scopes: string[]; models: string[] }
 
-/** True when the key has the scope (admin implies every scope; models:write implies models:read). */
+/** True when the key has the scope (admin implies every scope; a :write scope implies its :read). */
 export function can(me: Me, scope: string): boolean {
   if (me.scopes.includes('admin') || me.scopes.includes(scope)) return true;
-  return scope === 'models:read' && me.scopes.includes('models:write');
+  return (scope === 'models:read' && me.scopes.includes('models:write')) || (scope === 'training:read' && me.scopes.includes('training:write'));
 }
 
 export function authHeaders(extra?: Record<string, string>): Record<string, string> {

@@ -22,7 +22,7 @@ const routes: Route[] = [
   { path: /^playground$/, title: 'Playground', nav: '#/playground', allowed: (me) => can(me, 'infer'), page: playgroundPage },
   { path: /^metrics$/, title: 'Metrics', nav: '#/metrics', allowed: (me) => can(me, 'models:read'), page: metricsPage },
   { path: /^usage$/, title: 'Usage', nav: '#/usage', allowed: (me) => can(me, 'models:read'), page: usagePage },
-  { path: /^jobs$/, title: 'Jobs', nav: '#/jobs', allowed: (me) => can(me, 'models:read'), page: jobsPage },
+  { path: /^jobs$/, title: 'Jobs', nav: '#/jobs', allowed: (me) => can(me, 'models:read') || can(me, 'training:read'), page: jobsPage },
   { path: /^keys$/, title: 'Tenants and keys', nav: '#/keys', allowed: (me) => can(me, 'admin'), page: keysPage },
 ];
 
@@ -107,7 +107,8 @@ async function route(): Promise<void> {
   }
 }
 
-onUnauthorized.handler = () => { clearKey(); signIn('The key is no longer accepted (revoked or expired); sign in again.'); };
+// A key that stops working while signed in (revoked, expired) ends the session; at sign-in the form shows the reason.
+onUnauthorized.handler = () => { if (me) { clearKey(); signIn('The key is no longer accepted (revoked or expired); sign in again.'); } };
 window.addEventListener('hashchange', () => { void route(); });
 
 async function start(): Promise<void> {

@@ -69,7 +69,7 @@ await scenario('sign_in', async () => {
   await check('sign-in');
   await page.getByLabel('API key').fill('maas_wrong_key_0000000000');
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('.status.error').waitFor();
+  await page.locator('.status.error', { hasText: 'not valid' }).waitFor();
   const refused = await page.locator('.status.error').textContent();
   await page.getByLabel('API key').fill(adminKey);
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -117,7 +117,7 @@ await scenario('upload_with_progress', async () => {
 await scenario('chat_streaming', async () => {
   await page.goto(`${baseUrl}#/playground?tab=chat`);
   await page.getByLabel('Model', { exact: true }).selectOption('demo-llm');
-  await page.getByLabel('Max tokens').fill('48');
+  await page.getByLabel('Max tokens').fill('16');
   await page.getByLabel('Message').fill('Hello there, who are you?');
   const lengths = new Set();
   await page.getByRole('button', { name: 'Send' }).click();
@@ -131,8 +131,17 @@ await scenario('chat_streaming', async () => {
   if (!answer.length) throw new Error('no answer text');
   if (lengths.size < 2) throw new Error(`the answer did not grow while streaming (lengths seen: ${[...lengths]})`);
   const status = await page.locator('.status.ok').last().textContent();
+  // JSON-schema mode: the grammar holds even a random-weight model to the schema.
+  await page.getByLabel('Response format').selectOption('json_schema');
+  await page.getByLabel('JSON schema').fill('{"type": "object", "properties": {"answer": {"type": "string", "maxLength": 12}}, "required": ["answer"], "additionalProperties": false}');
+  await page.getByLabel('Max tokens').fill('200');
+  await page.getByLabel('Message').fill('Answer in JSON.');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await until('the JSON answer', async () => (await page.locator('.msg.assistant .text').count()) === 2 && !(await page.locator('.msg.assistant .text.streaming').count()) && (await page.locator('.status.ok', { hasText: 'Done' }).count()) > 0, 60000);
+  const json = JSON.parse(await page.locator('.msg.assistant .text').last().textContent());
+  if (typeof json.answer !== 'string') throw new Error(`the answer does not fit the schema: ${JSON.stringify(json)}`);
   await check('playground-chat');
-  return `${lengths.size} partial lengths while streaming; ${status.trim()}`;
+  return `${lengths.size} partial lengths while streaming; ${status.trim()}; JSON-schema answer ${JSON.stringify(json).slice(0, 80)}`;
 });
 
 await scenario('ultraface_boxes', async () => {
@@ -153,7 +162,8 @@ await scenario('ultraface_boxes', async () => {
 
 await scenario('chart_moves_under_load', async () => {
   await page.goto(`${baseUrl}#/metrics`);
-  const legend = () => page.locator('figure.chart-box', { hasText: 'Requests per second' }).locator('ul.legend li').first().textContent();
+  const legend = async () => Number((await page.locator('figure.chart-box', { hasText: 'Requests per second' }).locator('ul.legend li').first().textContent()).split(':').pop());
+  const line = () => page.locator('figure.chart-box', { hasText: 'Requests per second' }).locator('path.line').first().getAttribute('d');
   let stop = false;
   let sent = 0;
   const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }] });
@@ -163,21 +173,22 @@ await scenario('chart_moves_under_load', async () => {
       sent += 4;
     }
   })();
+  let loaded;
+  let shapeUnderLoad;
   try {
     await until('demo-classifier in the chart selector', async () => (await page.locator('option[value="demo-classifier"]').count()) > 0, 30000);
     await page.getByLabel('Show').selectOption('demo-classifier');
-    const before = await legend();
-    const value = await until('requests/s above zero in the chart', async () => {
-      const text = await legend();
-      const v = Number(text.split(':').pop());
-      return v > 0 ? text : null;
-    }, 30000);
+    loaded = await until('requests/s above zero under load', async () => { const v = await legend(); return v > 0 ? v : null; }, 30000);
+    shapeUnderLoad = await line();
     await check('metrics');
-    return `legend went from "${before}" to "${value}" with ${sent} requests sent`;
   } finally {
     stop = true;
     await loader;
   }
+  // The load is over: the next samples fall back to zero and the line changes with them.
+  await until('requests/s back at zero after the load', async () => (await legend()) === 0, 30000);
+  if ((await line()) === shapeUnderLoad) throw new Error('the line did not change');
+  return `requests/s rose to ${loaded} under load (${sent} requests) and fell back to 0 after it`;
 });
 
 await scenario('create_and_revoke_key', async () => {

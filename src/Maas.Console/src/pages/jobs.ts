@@ -24,7 +24,8 @@ export async function jobsPage({ me, root, query }: PageContext): Promise<() => 
         const res = await api<{ jobs: Job[] }>(`${source}?limit=100`);
         for (const job of res.jobs ?? []) jobs.set(job.id, { ...job, source });
       } catch (e) {
-        if (!(e instanceof ApiError && (e.status === 404 || e.status === 405))) throw e;
+        // A route this server lacks (404) or this key may not read (403) is left out; the other source still shows.
+        if (!(e instanceof ApiError && (e.status === 404 || e.status === 405 || e.status === 403))) throw e;
       }
     }
     return [...jobs.values()].sort((a, b) => String(b.created_at ?? '').localeCompare(String(a.created_at ?? '')));
@@ -35,7 +36,7 @@ export async function jobsPage({ me, root, query }: PageContext): Promise<() => 
       const jobs = await fetchAll();
       replace(list, jobs.length === 0 ? h('p', null, 'No jobs yet. Imports (model page) and training jobs show here.') : h('table', { class: 'list' },
         h('caption', { class: 'sr-only' }, 'Jobs'),
-        h('thead', null, h('tr', null, ['Job', 'Kind', 'Model', 'Status', 'Progress', 'Stage', 'Created', ''].map((t) => h('th', { scope: 'col' }, t)))),
+        h('thead', null, h('tr', null, ['Job', 'Kind', 'Model', 'Status', 'Progress', 'Stage', 'Created', ''].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
         h('tbody', null, jobs.flatMap((job) => {
           const row = h('tr', { 'data-job': job.id, 'data-status': job.status },
             h('td', null, h('button', { type: 'button', class: 'link', 'aria-expanded': open.has(job.id) ? 'true' : 'false', onclick: () => { open.has(job.id) ? open.delete(job.id) : open.add(job.id); void load(); } }, job.id.slice(0, 12))),
@@ -45,7 +46,7 @@ export async function jobsPage({ me, root, query }: PageContext): Promise<() => 
             h('td', null, progressOf(job)),
             h('td', null, job.stage ?? (job.error ? job.error.code : '–')),
             h('td', null, when(job.created_at)),
-            h('td', null, can(me, 'models:write') && !finished.includes(job.status)
+            h('td', null, (can(me, 'models:write') || can(me, 'training:write')) && !finished.includes(job.status)
               ? confirmButton('Cancel', 'Really cancel?', async () => { await api(`${(job as Job & { source: string }).source}/${seg(job.id)}`, { method: 'DELETE' }); await load(); })
               : null));
           return open.has(job.id) ? [row, h('tr', { class: 'details' }, h('td', { colspan: 8 }, details(job)))] : [row];

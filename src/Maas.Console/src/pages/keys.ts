@@ -20,14 +20,14 @@ export async function keysPage({ root }: PageContext): Promise<void> {
     const keys = (await api<{ keys: Key[] }>(`/api/v1/keys${showRevoked.checked ? '?include_revoked=true' : ''}`)).keys;
     replace(tenantsOut, h('table', { class: 'list' },
       h('caption', { class: 'sr-only' }, 'Tenants'),
-      h('thead', null, h('tr', null, ['Tenant', 'Limits', 'Created'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', null, h('tr', null, ['Tenant', 'Limits', 'Created'].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
       h('tbody', null, tenants.map((t) => h('tr', null, h('td', null, t.name),
         h('td', null, Object.entries(t.limits ?? {}).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k}: ${v}`).join(', ') || 'none'),
         h('td', null, when(t.created_at)))))));
     tenantSelect.replaceChildren(...tenants.map((t) => h('option', { value: t.name }, t.name)));
     replace(keysOut, h('table', { class: 'list' },
       h('caption', { class: 'sr-only' }, 'API keys'),
-      h('thead', null, h('tr', null, ['Name', 'Prefix', 'Tenant', 'Scopes', 'Models', 'Status', 'Last used', 'Expires', ''].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', null, h('tr', null, ['Name', 'Prefix', 'Tenant', 'Scopes', 'Models', 'Status', 'Last used', 'Expires', ''].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
       h('tbody', null, keys.map((k) => h('tr', { 'data-key': k.id },
         h('td', null, k.name), h('td', null, h('code', null, `${k.prefix}…`)), h('td', null, k.tenant), h('td', null, k.scopes.join(', ')),
         h('td', null, k.models.join(', ') || 'all'), h('td', null, h('span', { class: `badge ${k.status}` }, k.status)), h('td', null, when(k.last_used_at)), h('td', null, when(k.expires_at)),

@@ -43,7 +43,7 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
   function versionsTable(versions: Version[]): HTMLElement {
     return h('table', { class: 'list' },
       h('caption', { class: 'sr-only' }, 'Versions'),
-      h('thead', null, h('tr', null, ['Version', 'Format', 'Size', 'File', 'Aliases', 'Derived from', 'Created', ''].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', null, h('tr', null, ['Version', 'Format', 'Size', 'File', 'Aliases', 'Derived from', 'Created', ''].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
       h('tbody', null, versions.map((v) => h('tr', null,
         h('td', null, h('a', { href: `#/models/${seg(name)}?v=${v.version}`, onclick: (e: Event) => { e.preventDefault(); document.getElementById(`v${v.version}`)?.setAttribute('open', ''); document.getElementById(`v${v.version}`)?.scrollIntoView(); } }, `v${v.version}`)),
         h('td', null, v.format),
@@ -76,7 +76,7 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
   function aliasesView(aliases: Alias[], versions: Version[]): HTMLElement {
     const table = aliases.length === 0 ? h('p', null, 'No aliases.') : h('table', { class: 'list' },
       h('caption', { class: 'sr-only' }, 'Aliases'),
-      h('thead', null, h('tr', null, ['Alias', 'Version', 'Updated', 'By', ''].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', null, h('tr', null, ['Alias', 'Version', 'Updated', 'By', ''].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
       h('tbody', null, aliases.map((a) => h('tr', null, h('td', null, a.name), h('td', null, `v${a.version}`), h('td', null, when(a.updated_at)), h('td', null, a.updated_by ?? '–'),
         h('td', null, writable ? confirmButton('Remove', `Really remove ${a.name}?`, async () => { await api(`${base}/aliases/${seg(a.name)}`, { method: 'DELETE' }); await draw(); }) : null)))));
     if (!writable || versions.length === 0) return table;
@@ -162,7 +162,7 @@ function lineage(v: Version): string {
 
 function tensorTable(specs: TensorSpec[]): HTMLElement {
   return h('table', { class: 'list compact' },
-    h('thead', null, h('tr', null, ['Name', 'Type', 'Shape'].map((t) => h('th', { scope: 'col' }, t)))),
+    h('thead', null, h('tr', null, ['Name', 'Type', 'Shape'].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
     h('tbody', null, specs.map((t) => h('tr', null, h('td', null, t.name), h('td', null, t.datatype),
       h('td', null, `[${t.shape.map((d, i) => (d < 0 ? (t.dim_names?.[i] ?? '?') : d)).join(', ')}]`)))));
 }

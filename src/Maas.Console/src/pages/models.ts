@@ -53,7 +53,7 @@ export async function modelsPage({ me, root, query }: PageContext): Promise<void
     count,
     h('table', { class: 'list' },
       h('caption', { class: 'sr-only' }, 'Models in the registry'),
-      h('thead', null, h('tr', null, ['Name', 'Task', 'Tags', 'Latest version', 'Owner', 'Visibility', 'Updated'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', null, h('tr', null, ['Name', 'Task', 'Tags', 'Latest version', 'Owner', 'Visibility', 'Updated'].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
       body),
     status,
     create);

@@ -48,7 +48,7 @@ export async function usagePage({ me, root }: PageContext): Promise<void> {
         h('p', null, `Totals: ${usage.totals.requests ?? 0} requests, ${usage.totals.errors ?? 0} errors, ${usage.totals.total_tokens ?? 0} tokens, ${num(usage.totals.compute_ms ?? 0, 1)} compute ms.`),
         h('table', { class: 'list' },
           h('caption', { class: 'sr-only' }, 'Usage rows'),
-          h('thead', null, h('tr', null, ['Period', 'Tenant', 'Key', 'Model', 'Requests', 'Errors', 'Tokens', 'Compute ms', 'Avg latency ms', 'Max latency ms'].map((t) => h('th', { scope: 'col' }, t)))),
+          h('thead', null, h('tr', null, ['Period', 'Tenant', 'Key', 'Model', 'Requests', 'Errors', 'Tokens', 'Compute ms', 'Avg latency ms', 'Max latency ms'].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
           h('tbody', null, usage.rows.length === 0 ? h('tr', null, h('td', { colspan: 10 }, 'No usage in this range.')) : usage.rows.map((r) => h('tr', null,
             h('td', null, r.period ? fmt(new Date(r.period).getTime()) : '–'), h('td', null, r.tenant ?? '–'), h('td', null, r.key_id ?? '–'), h('td', null, r.model ?? '–'),
             h('td', null, r.requests), h('td', null, r.errors), h('td', null, r.total_tokens), h('td', null, num(r.compute_ms, 1)), h('td', null, num(r.avg_latency_ms, 2)), h('td', null, num(r.max_latency_ms, 2)))))));
