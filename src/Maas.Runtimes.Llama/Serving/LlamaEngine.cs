@@ -159,7 +159,11 @@ public sealed class LlamaEngine : ILlmEngine
     }
 
     /// <inheritdoc />
-    public LlmEngineStatistics GetStatistics() => _counters.Snapshot(_scheduler?.Waiting ?? 0, _scheduler?.KvCells ?? 0);
+    public LlmEngineStatistics GetStatistics() => _counters.Snapshot(
+        _scheduler?.Waiting ?? 0,
+        _scheduler?.KvCells ?? 0,
+        _scheduler is not null && _spec.PrefixCache ? _spec.PromptCacheBytes : 0,
+        _model.SizeBytes + (_scheduler?.KvBytes ?? 0));
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()

@@ -20,6 +20,12 @@ internal sealed class LlamaEngineCounters
     private long _cancelledRequests;
     private int _running;
     private int _kvCellsUsed;
+    private long _hostSaves;
+    private long _hostHits;
+    private long _hostRestoredTokens;
+    private long _hostEvictions;
+    private int _hostEntries;
+    private long _hostBytes;
 
     /// <summary>One decode step of <paramref name="tokens"/> tokens over <paramref name="sequences"/> sequences, <paramref name="prompts"/> of them prompts.</summary>
     public void Step(int tokens, int sequences, int prompts)
@@ -87,8 +93,38 @@ internal sealed class LlamaEngineCounters
         }
     }
 
+    /// <summary>A prompt restored from the host prompt cache, <paramref name="tokens"/> of it reused.</summary>
+    public void HostRestored(int tokens)
+    {
+        lock (_lock)
+        {
+            _hostHits++;
+            _hostRestoredTokens += tokens;
+        }
+    }
+
+    /// <summary>A prompt saved to the host prompt cache.</summary>
+    public void HostSaved()
+    {
+        lock (_lock)
+        {
+            _hostSaves++;
+        }
+    }
+
+    /// <summary>What the host prompt cache holds now.</summary>
+    public void HostCache(HostPromptCache cache)
+    {
+        lock (_lock)
+        {
+            _hostEntries = cache.Count;
+            _hostBytes = cache.Bytes;
+            _hostEvictions = cache.Evictions;
+        }
+    }
+
     /// <summary>A snapshot, with what only the caller knows.</summary>
-    public LlmEngineStatistics Snapshot(int waiting, int kvCells)
+    public LlmEngineStatistics Snapshot(int waiting, int kvCells, long hostBudget, long fixedMemory)
     {
         lock (_lock)
         {
@@ -110,6 +146,14 @@ internal sealed class LlamaEngineCounters
                 Waiting = waiting,
                 KvCellsUsed = _kvCellsUsed,
                 KvCells = kvCells,
+                PromptCacheSaves = _hostSaves,
+                PromptCacheHits = _hostHits,
+                PromptCacheRestoredTokens = _hostRestoredTokens,
+                PromptCacheEvictions = _hostEvictions,
+                PromptCacheEntries = _hostEntries,
+                PromptCacheBytes = _hostBytes,
+                PromptCacheBudgetBytes = hostBudget,
+                MemoryBytes = fixedMemory + _hostBytes,
             };
         }
     }

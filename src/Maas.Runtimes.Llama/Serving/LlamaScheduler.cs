@@ -59,13 +59,16 @@ internal sealed class LlamaScheduler : IDisposable
             throw;
         }
 
-        _cache = new LlamaKvCache(_context, spec);
+        _cache = new LlamaKvCache(_context, spec, counters);
         _loop = new Thread(Run) { IsBackground = true, Name = $"llm {spec.Name} v{spec.Version}" };
         _loop.Start();
     }
 
     /// <summary>KV cells in the context.</summary>
     public int KvCells => _context.ContextSize;
+
+    /// <summary>Bytes of the KV cache: keys and values (16-bit) of every layer for every cell.</summary>
+    public long KvBytes => 2L * 2 * _model.LayerCount * (_model.EmbeddingLength / Math.Max(1, _model.HeadCount) * _model.KeyValueHeadCount) * _context.ContextSize;
 
     /// <summary>Requests waiting for a slot.</summary>
     public int Waiting => _queue.Count + Volatile.Read(ref _deferredCount);

@@ -64,6 +64,7 @@ internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServ
             PrefixCache = o.PrefixCache,
             UnifiedKvCache = o.UnifiedKvCache,
             PromptAdmission = o.PromptAdmission,
+            PromptCacheBytes = o.PrefixCache ? o.EffectivePromptCacheBytes : 0,
         };
         var keepAlive = TimeSpan.FromSeconds(config.KeepAliveSeconds ?? o.KeepAliveSeconds);
         return new ResolvedLlm(spec, keepAlive, resolved.Model, resolved.Version);
