@@ -741,6 +741,28 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     }
 
     /// <inheritdoc />
+    public async Task<long> GetOwnerStorageBytesAsync(string owner, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteScalarAsync<long>(Command(
+            "SELECT COALESCE(SUM(v.size_bytes), 0) FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.owner = @Owner",
+            new { Owner = owner },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<int> CountUploadSessionsAsync(string owner, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return (int)await connection.ExecuteScalarAsync<long>(Command(
+            "SELECT COUNT(*) FROM upload_sessions s JOIN models m ON m.id = s.model_id WHERE m.owner = @Owner",
+            new { Owner = owner },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async Task DeleteUploadSessionAsync(string id, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);

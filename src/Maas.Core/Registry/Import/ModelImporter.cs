@@ -166,7 +166,7 @@ public sealed class ModelImporter
         context.ReportStage("downloading");
         var path = draft.PathOf(fileName);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var download = await DownloadAsync(context, token, source, path, draft.Limit).ConfigureAwait(false);
+        var download = await DownloadAsync(context, token, source, path, draft.Limit, draft.OverLimit).ConfigureAwait(false);
 
         var want = expected ?? download.SourceSha256;
         if (want is not null && want != download.Sha256)
@@ -198,7 +198,7 @@ public sealed class ModelImporter
 
     private sealed record Downloaded(string Sha256, string? SourceSha256);
 
-    private async Task<Downloaded> DownloadAsync(JobContext context, CancellationToken token, ImportSource source, string path, long limit)
+    private async Task<Downloaded> DownloadAsync(JobContext context, CancellationToken token, ImportSource source, string path, long limit, Func<RegistryException> overLimit)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         await using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1, FileOptions.None);
@@ -247,7 +247,7 @@ public sealed class ModelImporter
                         : message.Content.Headers.ContentLength is { } length ? done + length : total;
                     if (total > limit)
                     {
-                        var tooLarge = HashingCopy.TooLarge(limit);
+                        var tooLarge = overLimit();
                         throw new JobFailedException(tooLarge.Code, tooLarge.Message);
                     }
 
@@ -275,7 +275,7 @@ public sealed class ModelImporter
 
                         if (done + read > limit)
                         {
-                            var tooLarge = HashingCopy.TooLarge(limit);
+                            var tooLarge = overLimit();
                             throw new JobFailedException(tooLarge.Code, tooLarge.Message);
                         }
 
