@@ -15,16 +15,25 @@ internal static class OpenAiEndpoint
         {
             // The caller went away; its sequence was freed by the engine.
         }
+        catch (LlmException ex) when (ex.Kind == LlmErrorKind.Internal || (ex.Kind == LlmErrorKind.Unavailable && ex.InnerException is not null))
+        {
+            // The server's own failure: its details (engine messages, file paths) go to the log, the caller gets the request id.
+            loggers.CreateLogger("Maas.OpenAi").LogError(ex, "{Path} failed (request {RequestId})", context.Request.Path, context.TraceIdentifier);
+            var what = ex.Kind == LlmErrorKind.Internal ? "the server failed to answer" : "the model could not be served";
+            await FailAsync(context, new LlmException(ex.Kind, Hidden(context, what), ex.Param, ex.Code) { RetryAfter = ex.RetryAfter });
+        }
         catch (LlmException ex)
         {
             await FailAsync(context, ex);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException && !context.RequestAborted.IsCancellationRequested)
         {
-            loggers.CreateLogger("Maas.OpenAi").LogError(ex, "{Path} failed", context.Request.Path);
-            await FailAsync(context, new LlmException(LlmErrorKind.Internal, "the server failed to answer: " + ex.Message, code: "internal_error"));
+            loggers.CreateLogger("Maas.OpenAi").LogError(ex, "{Path} failed (request {RequestId})", context.Request.Path, context.TraceIdentifier);
+            await FailAsync(context, new LlmException(LlmErrorKind.Internal, Hidden(context, "the server failed to answer"), code: "internal_error"));
         }
     }
+
+    private static string Hidden(HttpContext context, string what) => $"{what} (request {context.TraceIdentifier}); the server log has the details";
 
     private static async Task FailAsync(HttpContext context, LlmException error)
     {

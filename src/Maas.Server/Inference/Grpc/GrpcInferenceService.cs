@@ -126,7 +126,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         catch (Exception ex)
         {
             logger.LogError(ex, "gRPC call {Method} failed", method);
-            Trailers(ctx, GrpcStatus.Internal, "internal error: " + ex.Message);
+            Trailers(ctx, GrpcStatus.Internal, $"internal error (request {ctx.TraceIdentifier}); the server log has the details");
         }
     }
 
