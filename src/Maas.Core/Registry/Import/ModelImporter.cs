@@ -75,6 +75,7 @@ public sealed class ModelImporter
                 JobKind,
                 draft.Model.Name,
                 draft.Version,
+                draft.Model.Owner,
                 request.Options.CreatedBy,
                 context => RunAsync(context, draft, source, fileName, expected),
                 () => draft.DisposeAsync()).ConfigureAwait(false);
