@@ -1,4 +1,40 @@
 using System.CommandLine;
+using Maas.Cli.Commands;
+using Maas.Cli.Hosting;
+using Spectre.Console;
 
-var root = new RootCommand("maas: the MaaS command line");
-return root.Parse(args).Invoke();
+if (Console.IsOutputRedirected)
+{
+    // Redirected output has no width; a wide one keeps each table row and message on one line for grep and logs.
+    // No escape codes either: files and pipes get plain text.
+    AnsiConsole.Profile.Width = 400;
+    AnsiConsole.Profile.Capabilities.Ansi = false;
+    AnsiConsole.Profile.Capabilities.ColorSystem = ColorSystem.NoColors;
+}
+
+var root = new RootCommand("maas: the MaaS command line (docs/cli.md)")
+{
+    CliHost.Json,
+    CliHost.Url,
+};
+root.Subcommands.Add(LoginCommand.Create());
+root.Subcommands.Add(ModelsCommands.Create());
+root.Subcommands.Add(TenancyCommands.Keys());
+root.Subcommands.Add(TenancyCommands.Tenants());
+root.Subcommands.Add(TenancyCommands.Usage());
+root.Subcommands.Add(JobsCommands.Create());
+root.Subcommands.Add(InferCommand.Create());
+root.Subcommands.Add(ChatCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(PsCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
+
+var parse = root.Parse(args.Length == 0 ? ["--help"] : args);
+if (parse.Errors.Count > 0)
+{
+    // One line, like every other failure (an unknown word says more than a missing command); --help shows the usage.
+    var error = parse.Errors.OrderBy(e => e.Message.StartsWith("Required command", StringComparison.Ordinal) ? 1 : 0).First();
+    return CliHost.Fail("usage", error.Message + " (see maas --help)", ExitCodes.Usage);
+}
+
+return await parse.InvokeAsync();

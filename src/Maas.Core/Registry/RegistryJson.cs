@@ -18,6 +18,9 @@ public static class RegistryJson
             DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
             // Numbers as JSON numbers only; "3" for a version is a caller mistake, not something to guess.
             NumberHandling = JsonNumberHandling.Strict,
+            // Messages and names read as written (' and < rather than \u0027 and \u003C): these bodies are
+            // application/json for programs and people, never inlined into HTML.
+            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         };
         options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false));
         options.MakeReadOnly(populateMissingResolver: true);

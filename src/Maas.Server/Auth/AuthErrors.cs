@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Maas.Core.Tenancy;
+using Maas.Server.Errors;
 
 namespace Maas.Server.Auth;
 
@@ -77,7 +78,7 @@ public static class AuthErrors
     private static byte[] Body(ErrorStyle style, AuthFailure failure)
     {
         using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream))
+        using (var json = new Utf8JsonWriter(stream, ReadableErrorJson.WriterOptions))
         {
             json.WriteStartObject();
             if (style == ErrorStyle.Oip)

@@ -54,12 +54,10 @@ internal sealed class InferenceStartup(
                     // Say how to call it once the listener is up and its real address is known.
                     lifetime.ApplicationStarted.Register(() =>
                     {
-                        var address = services.GetService<Microsoft.AspNetCore.Hosting.Server.IServer>()?.Features
-                            .Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses.FirstOrDefault() ?? "http://127.0.0.1:8080";
                         logger.LogInformation(
-                            "First start: registered the demo model '{Model}'. Try: curl -s -X POST {Address}/v2/models/{Model}/infer " +
+                            "First start: registered the demo model '{Model}'. Try: curl -s {Authorization} -X POST {Address}/v2/models/{Model}/infer " +
                             "-d '{{\"inputs\":[{{\"name\":\"input\",\"shape\":[1,4],\"datatype\":\"FP32\",\"data\":[5.1,3.5,1.4,0.2]}}]}}'",
-                            DemoModel.Name, address.TrimEnd('/'), DemoModel.Name);
+                            DemoModel.Name, Maas.Server.Hosting.FirstCallHint.AuthorizationHeader(services), Maas.Server.Hosting.FirstCallHint.Address(services), DemoModel.Name);
                     });
                 }
             }

@@ -14,6 +14,8 @@ internal sealed class LlmStartup(
     LlmModelResolver resolver,
     IOptions<LlmServingOptions> options,
     IOptions<MaasOptions> maas,
+    IServiceProvider services,
+    IHostApplicationLifetime lifetime,
     ILogger<LlmStartup> logger,
     Maas.Server.Health.MustLoadModels? mustLoad = null) : IHostedService
 {
@@ -30,11 +32,14 @@ internal sealed class LlmStartup(
             {
                 if (await LlmDemoModel.SeedAsync(registry, maas.Value.DataDir, cancellationToken))
                 {
-                    logger.LogInformation(
-                        "First start: registered the plumbing-demo LLM '{Model}' (random weights, gibberish answers). Try: curl -N http://127.0.0.1:8080/v1/chat/completions "
+                    // Said once the listener is up: its real address and the admin key's header are known then.
+                    lifetime.ApplicationStarted.Register(() => logger.LogInformation(
+                        "First start: registered the plumbing-demo LLM '{Model}' (random weights, gibberish answers). Try: curl -N {Authorization} {Address}/v1/chat/completions "
                         + "-H 'Content-Type: application/json' -d '{{\"model\":\"{Model}\",\"stream\":true,\"max_tokens\":32,\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'",
                         LlmDemoModel.Name,
-                        LlmDemoModel.Name);
+                        FirstCallHint.AuthorizationHeader(services),
+                        FirstCallHint.Address(services),
+                        LlmDemoModel.Name));
                 }
             }
             catch (Exception ex) when (ex is RegistryException or IOException or UnauthorizedAccessException)

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Maas.Core.Llm;
 using Maas.Core.Registry;
+using Maas.Server.Errors;
 
 namespace Maas.Server.OpenAi;
 
@@ -45,7 +46,7 @@ internal static class OpenAiErrors
     public static byte[] Body(LlmException error, string? type = null)
     {
         using var stream = new MemoryStream();
-        using (var json = new Utf8JsonWriter(stream))
+        using (var json = new Utf8JsonWriter(stream, ReadableErrorJson.WriterOptions))
         {
             json.WriteStartObject();
             json.WriteStartObject("error");

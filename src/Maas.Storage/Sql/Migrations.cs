@@ -15,6 +15,8 @@ public static class Migrations
         new(1, "registry", RegistrySqlite, RegistryPostgres),
         new(2, "jobs_tenant", JobsTenant, JobsTenant),
         .. TenancyMigrations.All,
+        .. Datasets.DatasetMigrations.All,
+        .. Jobs.JobQueueMigrations.All,
     ];
 
     // Jobs belong to their model's owner; jobs of models deleted since then stay visible to admins only.

@@ -1,0 +1,136 @@
+using System.CommandLine;
+using System.Globalization;
+using Maas.Cli.Hosting;
+using Maas.Client;
+using Maas.Client.Jobs;
+using Spectre.Console;
+
+namespace Maas.Cli.Commands;
+
+/// <summary><c>maas jobs list|show|cancel|logs</c>: background jobs (imports).</summary>
+public static class JobsCommands
+{
+    /// <summary>The <c>jobs</c> command with its subcommands.</summary>
+    public static Command Create()
+    {
+        var jobs = new Command("jobs", "Background jobs (imports): list, show, cancel, logs");
+        var limit = new Option<int?>("--limit") { Description = "At most this many (default 100)" };
+        var list = new Command("list", "The newest jobs") { limit };
+        list.Aliases.Add("ls");
+        list.SetAction(async (parse, client, ct) =>
+        {
+            var found = await client.ListJobsAsync(parse.GetValue(limit), ct);
+            return CliHost.Print(parse, found.Jobs, items =>
+            {
+                var table = CliHost.Table("ID", "KIND", "STATUS", "MODEL", "VERSION", "PROGRESS", "STAGE", "CREATED");
+                foreach (var j in items)
+                {
+                    table.Row(j.Id, j.Kind, j.Status, j.Model, j.Version, j.Progress is { } p ? $"{p:0}%" : "", j.Stage, j.CreatedAt);
+                }
+
+                AnsiConsole.Write(table);
+            });
+        });
+
+        var id = new Argument<string>("id") { Description = "Job id" };
+        var show = new Command("show", "One job") { id };
+        show.SetAction(async (parse, client, ct) =>
+        {
+            var job = await client.GetJobAsync(parse.GetValue(id)!, ct);
+            return CliHost.Print(parse, job, Describe);
+        });
+
+        var cancelId = new Argument<string>("id") { Description = "Job id" };
+        var cancel = new Command("cancel", "Cancel a running job") { cancelId };
+        cancel.SetAction(async (parse, client, ct) =>
+        {
+            var job = await client.CancelJobAsync(parse.GetValue(cancelId)!, ct);
+            return CliHost.Print(parse, job, j => Console.Out.WriteLine($"job {j.Id} {j.Status}"));
+        });
+
+        var logsId = new Argument<string>("id") { Description = "Job id" };
+        var logs = new Command("logs", "The job's progress as lines (stage and amount done), following it until it ends") { logsId };
+        logs.SetAction(async (parse, client, ct) =>
+        {
+            // Each change of stage, status or amount becomes one line (JSON Lines with --json).
+            string? last = null;
+            var job = await client.WaitForJobAsync(
+                parse.GetValue(logsId)!,
+                new Sink<JobInfo>(j =>
+                {
+                    var line = $"{j.Status} {j.Stage} {ModelsCommands.Amount(j)}";
+                    if (line == last)
+                    {
+                        return;
+                    }
+
+                    last = line;
+                    if (parse.WantsJson())
+                    {
+                        Console.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(j, MaasJson.Options));
+                    }
+                    else
+                    {
+                        var when = (j.UpdatedAt ?? DateTimeOffset.UtcNow).ToUniversalTime().ToString("HH:mm:ss", CultureInfo.InvariantCulture);
+                        Console.Out.WriteLine($"{when} {j.Status,-9} {j.Stage,-12} {ModelsCommands.Amount(j)}{(j.Progress is { } p ? $" ({p:0}%)" : "")}{(j.Error is { } e ? $" {e.Code}: {e.Message}" : "")}");
+                    }
+                }),
+                cancellationToken: ct);
+            return Outcome(job);
+        });
+
+        jobs.Subcommands.Add(list);
+        jobs.Subcommands.Add(show);
+        jobs.Subcommands.Add(cancel);
+        jobs.Subcommands.Add(logs);
+        return jobs;
+    }
+
+    /// <summary>Follows a job with a progress bar until it ends; prints it, and fails with its error when it failed.</summary>
+    public static async Task<int> FollowAsync(ParseResult parse, MaasClient client, JobInfo job, CancellationToken ct)
+    {
+        var ended = await ProgressDisplay.RunAsync(parse, $"job {job.Id} ({job.Kind})", 100, bytes: false, progress =>
+            client.WaitForJobAsync(job.Id, new Sink<JobInfo>(j => progress.Report((long)(j.Progress ?? (j.Finished ? 100 : 0)))), cancellationToken: ct));
+        if (ended.Status != "succeeded")
+        {
+            if (parse.WantsJson())
+            {
+                CliHost.PrintJson(ended);
+            }
+
+            return Outcome(ended);
+        }
+
+        return CliHost.Print(parse, ended, Describe);
+    }
+
+    private static int Outcome(JobInfo job) => job.Status switch
+    {
+        "succeeded" => ExitCodes.Ok,
+        "failed" => CliHost.Fail(job.Error?.Code ?? "job_failed", $"job {job.Id} failed: {job.Error?.Message ?? "no reason given"}", ExitCodes.JobFailed),
+        _ => CliHost.Fail("job_cancelled", $"job {job.Id} was cancelled", ExitCodes.JobFailed),
+    };
+
+    private static void Describe(JobInfo j)
+    {
+        var grid = new Grid().AddColumn().AddColumn();
+        void Add(string label, object? value) => grid.AddRow($"[bold]{label}[/]", Markup.Escape(CliHost.Format(value)));
+        Add("id", j.Id);
+        Add("kind", j.Kind);
+        Add("status", j.Status);
+        Add("model", j.Model);
+        Add("version", j.Version);
+        Add("stage", j.Stage);
+        Add("progress", j.Progress is { } p ? $"{p:0}% ({ModelsCommands.Amount(j)})" : ModelsCommands.Amount(j));
+        Add("error", j.Error is { } e ? $"{e.Code}: {e.Message}" : null);
+        Add("result", j.Result?.ToString());
+        Add("created", j.CreatedAt);
+        Add("finished", j.FinishedAt);
+        AnsiConsole.Write(grid);
+    }
+
+    private sealed class Sink<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}

@@ -1,0 +1,58 @@
+using System.CommandLine;
+using Maas.Cli.Hosting;
+using Maas.Client;
+using Spectre.Console;
+
+namespace Maas.Cli.Commands;
+
+/// <summary><c>maas login</c>: checks a server URL and key and keeps them in the owner-only config file.</summary>
+public static class LoginCommand
+{
+    /// <summary>The <c>login</c> command.</summary>
+    public static Command Create()
+    {
+        var url = new Argument<string?>("server") { Description = "Server URL (default: --url, MAAS_URL, the config file, http://127.0.0.1:8080)", Arity = ArgumentArity.ZeroOrOne };
+        var keyStdin = new Option<bool>("--key-stdin") { Description = "Read the API key from stdin (else MAAS_API_KEY, else a prompt)" };
+        var command = new Command("login", "Save the server URL and API key in the config file (checked against the server first)") { url, keyStdin };
+        command.SetLocalAction(async (parse, ct) =>
+        {
+            var server = parse.GetValue(url) ?? CliConfig.Resolve(parse.GetValue(CliHost.Url)).Url!;
+            string? key;
+            if (parse.GetValue(keyStdin))
+            {
+                key = (await Console.In.ReadToEndAsync(ct)).Trim();
+            }
+            else if (Environment.GetEnvironmentVariable("MAAS_API_KEY") is { Length: > 0 } fromEnvironment)
+            {
+                key = fromEnvironment.Trim();
+            }
+            else if (!Console.IsInputRedirected)
+            {
+                key = AnsiConsole.Prompt(new TextPrompt<string>("API key:").Secret());
+            }
+            else
+            {
+                key = null;
+            }
+
+            if (string.IsNullOrWhiteSpace(key))
+            {
+                throw new CliException("missing_api_key", "no API key: pass --key-stdin, set MAAS_API_KEY or run 'maas login' at a terminal", ExitCodes.Auth);
+            }
+
+            if (!Uri.TryCreate(server, UriKind.Absolute, out var address) || address.Scheme is not ("http" or "https"))
+            {
+                throw new CliException("invalid_url", $"the server URL '{server}' is not an http(s) URL", ExitCodes.Usage);
+            }
+
+            using var client = new MaasClient(address, key);
+            var me = await client.MeAsync(ct);
+            var config = new CliConfig(server.TrimEnd('/'), key);
+            config.Save();
+            var result = new { url = config.Url, config = Path.GetFullPath(CliConfig.FilePath), key_id = me.KeyId, key_name = me.KeyName, tenant = me.Tenant, scopes = me.Scopes };
+            return CliHost.Print(parse, result, r =>
+                Console.Out.WriteLine($"logged in to {r.url} as key '{r.key_name}' ({r.key_id}) of tenant {r.tenant} with {string.Join(", ", r.scopes)}; saved in {r.config}"));
+        });
+        return command;
+    }
+}

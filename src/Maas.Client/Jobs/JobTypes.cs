@@ -1,0 +1,56 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Maas.Client.Jobs;
+
+/// <summary>A background job (an import) with its progress, error and result.</summary>
+public sealed record JobInfo
+{
+    public required string Id { get; init; }
+
+    public string? Kind { get; init; }
+
+    /// <summary><c>queued</c>, <c>running</c>, <c>succeeded</c>, <c>failed</c> or <c>cancelled</c>.</summary>
+    public required string Status { get; init; }
+
+    public string? Model { get; init; }
+
+    public int? Version { get; init; }
+
+    /// <summary>Percent done, when the size is known.</summary>
+    public double? Progress { get; init; }
+
+    public long BytesDone { get; init; }
+
+    public long? BytesTotal { get; init; }
+
+    public string? Stage { get; init; }
+
+    public JobErrorInfo? Error { get; init; }
+
+    public JsonElement? Result { get; init; }
+
+    public string? CreatedBy { get; init; }
+
+    public DateTimeOffset? CreatedAt { get; init; }
+
+    public DateTimeOffset? UpdatedAt { get; init; }
+
+    public DateTimeOffset? FinishedAt { get; init; }
+
+    public string? Url { get; init; }
+
+    /// <summary>Fields this client does not know.</summary>
+    [JsonExtensionData]
+    public Dictionary<string, JsonElement>? Extra { get; init; }
+
+    /// <summary>True once the job ended (succeeded, failed or cancelled).</summary>
+    [JsonIgnore]
+    public bool Finished => Status is "succeeded" or "failed" or "cancelled";
+}
+
+/// <summary>Why a job failed.</summary>
+public sealed record JobErrorInfo(string Code, string Message);
+
+/// <summary>The newest jobs.</summary>
+public sealed record JobList(IReadOnlyList<JobInfo> Jobs);

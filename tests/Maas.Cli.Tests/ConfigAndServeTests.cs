@@ -1,0 +1,100 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Maas.Cli.Hosting;
+using Maas.Cli.Tests.Support;
+using Maas.Server.Tests.Support;
+
+namespace Maas.Cli.Tests;
+
+/// <summary><c>maas login</c>, where the CLI finds its server and key, its usage errors, and <c>maas serve</c>.</summary>
+[Collection(CliServerCollection.Name)]
+public sealed class ConfigAndServeTests(CliServerFixture fixture) : IDisposable
+{
+    private readonly TempDirectory _home = new("maas-cli-config");
+
+    public void Dispose() => _home.Dispose();
+
+    private string ConfigPath => Path.Combine(_home.Path, "maas", "config.json");
+
+    [Fact]
+    public async Task Login_saves_an_owner_only_config_that_later_commands_use_and_the_environment_overrides()
+    {
+        // Login with the key on stdin, no MAAS_* variables: the file is written only after the server accepted the key.
+        var loginEnvironment = new Dictionary<string, string?> { ["MAAS_CONFIG"] = ConfigPath };
+        var login = await CliRunner.RunAsync(["login", fixture.Server.BaseAddress.ToString(), "--key-stdin", "--json"], loginEnvironment, MaasTestServer.AdminKey + "\n");
+        var json = login.Json();
+        Assert.StartsWith("admin", (string?)json["key_name"]);
+        Assert.True(File.Exists(ConfigPath));
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(ConfigPath));
+        }
+
+        // Later commands read the file.
+        var listed = await CliRunner.RunAsync(["models", "list", "--json"], loginEnvironment);
+        Assert.Contains("demo-classifier", listed.Json().AsArray().Select(m => (string?)m!["name"]));
+
+        // MAAS_URL and MAAS_API_KEY come before the file.
+        var elsewhere = await CliRunner.RunAsync(["models", "list", "--json"], new Dictionary<string, string?> { ["MAAS_CONFIG"] = ConfigPath, ["MAAS_URL"] = "http://127.0.0.1:9" });
+        elsewhere.AssertFailure(ExitCodes.Server, "unreachable");
+        var badKey = await CliRunner.RunAsync(["models", "list", "--json"], new Dictionary<string, string?> { ["MAAS_CONFIG"] = ConfigPath, ["MAAS_API_KEY"] = "maas-wrong-key" });
+        Assert.Equal(ExitCodes.Auth, badKey.ExitCode);
+        Assert.Single(badKey.ErrorLines);
+
+        // A key the server refuses is not saved.
+        var refused = await CliRunner.RunAsync(["login", fixture.Server.BaseAddress.ToString(), "--key-stdin"], new Dictionary<string, string?> { ["MAAS_CONFIG"] = ConfigPath + ".other" }, "maas-wrong-key");
+        Assert.Equal(ExitCodes.Auth, refused.ExitCode);
+        Assert.False(File.Exists(ConfigPath + ".other"));
+    }
+
+    [Fact]
+    public async Task Usage_errors_and_unknown_commands_exit_2_with_one_line()
+    {
+        (await fixture.RunAsync("modles", "list")).AssertFailure(ExitCodes.Usage, "usage");
+        (await fixture.RunAsync("models", "push", "only-a-name")).AssertFailure(ExitCodes.Usage, "usage");
+        (await fixture.RunAsync("models", "push", "x", Path.Combine(_home.Path, "missing.onnx"))).AssertFailure(ExitCodes.Failure, "file_not_found");
+        var help = await fixture.RunAsync("--help");
+        Assert.Equal(ExitCodes.Ok, help.ExitCode);
+        Assert.Contains("models", help.Stdout);
+    }
+
+    [Fact]
+    public async Task Serve_runs_the_server_until_stopped()
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[]
+        {
+            CliRunner.CliDll(), "serve", "--server-dll", Path.Combine(AppContext.BaseDirectory, "Maas.Server.dll"), "--",
+            "--urls", "http://127.0.0.1:0", $"--Maas:DataDir={_home.Path}", "--Maas:Inference:Demo=false", "--Maas:Llm:Demo=false",
+            "--Maas:Inference:GrpcUrl=", "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information",
+        })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        info.Environment["DOTNET_NOLOGO"] = "1";
+        using var process = Process.Start(info)!;
+        var listening = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data?.Contains("Now listening on: ", StringComparison.Ordinal) == true)
+            {
+                listening.TrySetResult(e.Data[(e.Data.IndexOf("http", StringComparison.Ordinal))..].Trim());
+            }
+        };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            var url = await listening.Task.WaitAsync(TimeSpan.FromSeconds(90));
+            var key = (await File.ReadAllTextAsync(Path.Combine(_home.Path, "admin-key"))).Trim();
+            var me = await CliRunner.RunAsync(["models", "list", "--json"], new Dictionary<string, string?> { ["MAAS_URL"] = url, ["MAAS_API_KEY"] = key, ["MAAS_CONFIG"] = ConfigPath });
+            Assert.Empty(me.Json().AsArray());
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+}

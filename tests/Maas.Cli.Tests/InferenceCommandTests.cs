@@ -1,0 +1,120 @@
+using System.Text.Json.Nodes;
+using Maas.Cli.Hosting;
+using Maas.Cli.Tests.Support;
+using Maas.Server.Tests.Support;
+using Maas.Testing;
+
+namespace Maas.Cli.Tests;
+
+/// <summary><c>maas infer</c>, <c>chat</c>, <c>bench</c> and <c>ps</c> run as a process against real engines.</summary>
+[Collection(CliServerCollection.Name)]
+public sealed class InferenceCommandTests(CliServerFixture fixture)
+{
+    private const string DemoLlm = "demo-llm";
+
+    [Fact]
+    public async Task Infer_runs_a_generated_onnx_model_from_json_text_stdin_and_a_full_request()
+    {
+        var name = Names.Unique("infer");
+        await fixture.Client.CreateModelAsync(new Maas.Client.Registry.NewModel(name));
+        await using (var onnx = new MemoryStream(TestArtifacts.Onnx(seed: 5)))
+        {
+            await fixture.Client.UploadVersionAsync(name, onnx, "mlp.onnx");
+        }
+
+        // One example without the batch dimension becomes a batch of one.
+        var single = (await fixture.RunAsync("infer", name, "[1, 2, 3, 4]", "--json")).Json();
+        Assert.Equal(name, (string?)single["model_name"]);
+        var output = single["outputs"]![0]!;
+        Assert.Equal("[1,3]", output["shape"]!.ToJsonString());
+        Assert.Equal(3, Flatten(output["data"]).Count());
+
+        var batch = (await fixture.RunWithInputAsync("""{"input": [[1, 2, 3, 4], [4, 3, 2, 1]]}""", "infer", name, "-", "--json")).Json();
+        Assert.Equal("[2,3]", batch["outputs"]![0]!["shape"]!.ToJsonString());
+        Assert.Equal(Flatten(output["data"]), Flatten(batch["outputs"]![0]!["data"]).Take(3));
+
+        var full = (await fixture.RunAsync("infer", name, """{"inputs":[{"name":"input","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]}]}""", "--json")).Json();
+        Assert.Equal(Flatten(output["data"]), Flatten(full["outputs"]![0]!["data"]));
+
+        var table = await fixture.RunAsync("infer", name, "[1, 2, 3, 4]");
+        Assert.Equal(ExitCodes.Ok, table.ExitCode);
+        Assert.Contains("output", table.Stdout);
+
+        // A wrong shape is the server's 400, in one line.
+        var wrong = await fixture.RunAsync("infer", name, "[1, 2, 3]");
+        Assert.Equal(ExitCodes.Failure, wrong.ExitCode);
+        Assert.StartsWith("error: http_400: ", Assert.Single(wrong.ErrorLines));
+        (await fixture.RunAsync("infer", name, "{not json")).AssertFailure(ExitCodes.Usage, "invalid_json");
+    }
+
+    [SharedModelFact("ultraface-rfb-320.onnx")]
+    public async Task Infer_turns_a_picture_into_the_image_input_of_ultraface()
+    {
+        if (!SharedModels.Has("faces-sample-320x240.ppm"))
+        {
+            return; // the model's attribute already skips when the shared folder is absent; the picture ships with it
+        }
+
+        var name = Names.Unique("faces");
+        await fixture.Client.CreateModelAsync(new Maas.Client.Registry.NewModel(name) { Task = "detection" });
+        await fixture.Client.UploadVersionAsync(name, SharedModels.PathOf("ultraface-rfb-320.onnx"));
+        var result = (await fixture.RunAsync("infer", name, "--image", SharedModels.PathOf("faces-sample-320x240.ppm"), "--preset", "symmetric", "--json")).Json();
+        var scores = result["outputs"]!.AsArray().Single(o => (string?)o!["name"] == "scores")!;
+        Assert.Equal("[1,4420,2]", scores["shape"]!.ToJsonString());
+        var faceScores = Flatten(scores["data"]).Where((_, i) => i % 2 == 1).ToList();
+        Assert.Contains(faceScores, s => s > 0.9); // the sample shows faces
+    }
+
+    [Fact]
+    public async Task Chat_streams_an_answer_from_the_demo_llm_one_shot_from_an_argument_and_from_stdin()
+    {
+        var streamed = await fixture.RunAsync("chat", DemoLlm, "Hello", "--max-tokens", "8", "--seed", "1");
+        Assert.True(streamed.ExitCode == 0, streamed.ToString());
+        Assert.False(string.IsNullOrWhiteSpace(streamed.Stdout));
+
+        var json = (await fixture.RunAsync("chat", DemoLlm, "Hello", "--max-tokens", "8", "--seed", "1", "--json")).Json();
+        Assert.Equal(8, (int?)json["usage"]!["completion_tokens"]);
+        Assert.False(string.IsNullOrEmpty((string?)json["content"]));
+        Assert.Equal("length", (string?)json["finish_reason"]);
+
+        var piped = (await fixture.RunWithInputAsync("Hello from stdin", "chat", DemoLlm, "--max-tokens", "4", "--json")).Json();
+        Assert.Equal(4, (int?)piped["usage"]!["completion_tokens"]);
+
+        (await fixture.RunAsync("chat", "no-such-llm", "Hello")).AssertFailure(ExitCodes.NotFound, "model_not_found");
+    }
+
+    [Fact]
+    public async Task Bench_runs_concurrent_requests_and_reports_latency_percentiles()
+    {
+        var result = (await fixture.RunAsync("bench", "demo-classifier", "-n", "40", "-c", "4", "--json")).Json();
+        Assert.Equal(40, (int?)result["succeeded"]);
+        Assert.Equal(0, (int?)result["failed"]);
+        var p50 = (double)result["p50_ms"]!;
+        var p99 = (double)result["p99_ms"]!;
+        Assert.True(p50 > 0 && p50 <= p99 && p99 <= (double)result["max_ms"]!, result.ToJsonString());
+
+        var table = await fixture.RunAsync("bench", DemoLlm, "-n", "2", "-c", "2", "--max-tokens", "4");
+        Assert.True(table.ExitCode == 0, table.ToString());
+        Assert.Contains("P99 MS", table.Stdout);
+        Assert.Contains("8 tokens generated", table.Stdout);
+    }
+
+    [Fact]
+    public async Task Ps_lists_loaded_models_and_the_process_memory()
+    {
+        await fixture.Client.InferAsync("demo-classifier", Maas.Cli.Commands.BenchCommand.Zeros(await fixture.Client.GetModelMetadataAsync("demo-classifier")));
+        var ps = (await fixture.RunAsync("ps", "--json")).Json();
+        Assert.Contains("demo-classifier", ps["onnx"]!.AsArray().Select(m => (string?)m!["name"]));
+        Assert.NotNull(ps["llm"]!.AsArray());
+        Assert.Contains(ps["process"]!.AsObject(), p => p.Key.Contains("memory", StringComparison.Ordinal) && (double)p.Value! > 0);
+        var table = await fixture.RunAsync("ps");
+        Assert.Contains("demo-classifier", table.Stdout);
+    }
+
+    private static IEnumerable<double> Flatten(JsonNode? node) => node switch
+    {
+        JsonArray array => array.SelectMany(Flatten),
+        JsonValue value => [value.GetValue<double>()],
+        _ => [],
+    };
+}

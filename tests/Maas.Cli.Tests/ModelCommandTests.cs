@@ -1,0 +1,136 @@
+using System.Text.Json.Nodes;
+using Maas.Cli.Hosting;
+using Maas.Cli.Tests.Support;
+using Maas.Server.Tests.Support;
+
+namespace Maas.Cli.Tests;
+
+/// <summary><c>maas models ...</c> and <c>maas jobs ...</c> run as a process against a real server.</summary>
+[Collection(CliServerCollection.Name)]
+public sealed class ModelCommandTests(CliServerFixture fixture) : IDisposable
+{
+    private readonly TempDirectory _files = new("maas-cli-models");
+
+    public void Dispose() => _files.Dispose();
+
+    [Fact]
+    public async Task Models_list_json_is_an_array_with_each_models_name_and_the_table_lists_them_too()
+    {
+        var name = Names.Unique("list");
+        await fixture.Client.CreateModelAsync(new Maas.Client.Registry.NewModel(name) { Task = "classification" });
+
+        var json = (await fixture.RunAsync("models", "list", "--json")).Json().AsArray();
+        var names = json.Select(m => (string?)m!["name"]).ToList();
+        Assert.Contains(name, names);
+        Assert.Contains("demo-classifier", names);
+        Assert.Equal("classification", (string?)json.Single(m => (string?)m!["name"] == name)!["task"]);
+
+        var table = await fixture.RunAsync("models", "list", "--search", name);
+        Assert.Equal(ExitCodes.Ok, table.ExitCode);
+        Assert.Contains(name, table.Stdout);
+        Assert.DoesNotContain("demo-classifier", table.Stdout);
+    }
+
+    [Fact]
+    public async Task Push_shows_progress_then_show_alias_pull_and_rm_work_on_the_version()
+    {
+        var name = Names.Unique("push");
+        var onnx = TestArtifacts.Onnx(seed: 3);
+        var file = Path.Combine(_files.Path, "mlp.onnx");
+        await File.WriteAllBytesAsync(file, onnx);
+
+        // Without --json (and not at a terminal): progress lines up to 100%, then one summary line.
+        var pushed = await fixture.RunAsync("models", "push", name, file, "--task", "classification");
+        Assert.True(pushed.ExitCode == 0, pushed.ToString());
+        Assert.Contains("uploading mlp.onnx: 100%", pushed.Stdout);
+        Assert.Contains($"pushed {name} version 1", pushed.Stdout);
+        Assert.Empty(pushed.Stderr);
+
+        // With --json: only the version, as JSON; --alias points an alias at it.
+        var second = (await fixture.RunAsync("models", "push", name, file, "--alias", "production", "--metadata", "source=cli", "--json")).Json();
+        Assert.Equal(2, (int?)second["version"]);
+        Assert.Equal("ready", (string?)second["status"]);
+        Assert.Equal(TestArtifacts.Sha256(onnx), (string?)second["sha256"]);
+        Assert.Equal(["production"], second["aliases"]!.AsArray().Select(a => (string?)a));
+        Assert.Equal("cli", (string?)second["metadata"]!["source"]);
+
+        var shown = (await fixture.RunAsync("models", "show", name, "--json")).Json();
+        Assert.Equal(name, (string?)shown["name"]);
+        Assert.Equal([1, 2], shown["versions"]!.AsArray().Select(v => (int)v!["version"]!));
+
+        var alias = (await fixture.RunAsync("models", "alias", name, "staging", "1", "--json")).Json();
+        Assert.Equal(1, (int?)alias["version"]);
+        var aliases = (await fixture.RunAsync("models", "alias", name, "--json")).Json().AsArray();
+        Assert.Equal(["production", "staging"], aliases.Select(a => (string?)a!["name"]).Order());
+
+        var pulled = (await fixture.RunAsync("models", "pull", $"{name}:staging", "-o", Path.Combine(_files.Path, "pulled"), "--json")).Json();
+        Assert.Equal(1, (int?)pulled["version"]);
+        var path = (string)pulled["files"]![0]!;
+        Assert.Equal(onnx, await File.ReadAllBytesAsync(path));
+
+        // A model with aliases is not deleted without --force: 409, one line, the server's code.
+        (await fixture.RunAsync("models", "rm", name)).AssertFailure(ExitCodes.Conflict, "model_in_use");
+        var removed = (await fixture.RunAsync("models", "rm", name, "--force", "--json")).Json();
+        Assert.Equal(name, (string?)removed["deleted"]);
+        var gone = (await fixture.RunAsync("models", "show", name)).AssertFailure(ExitCodes.NotFound, "model_not_found");
+        Assert.Contains(name, gone);
+    }
+
+    [Fact]
+    public async Task A_resumable_push_sends_chunks_and_ends_with_the_same_bytes()
+    {
+        var name = Names.Unique("chunks");
+        var file = Path.Combine(_files.Path, "big.gguf");
+        await using (var output = File.Create(file))
+        {
+            await new GeneratedGgufStream(3L << 20).CopyToAsync(output);
+        }
+
+        var run = await fixture.RunAsync("models", "push", name, file, "--resumable", "--chunk-mib", "1");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("upload session ", run.Stdout);
+        Assert.Contains("uploading big.gguf: 100%", run.Stdout);
+        var version = await fixture.Client.GetVersionAsync(name, 1);
+        Assert.Equal(TestArtifacts.Sha256(file), version.Sha256);
+        Assert.Equal(new FileInfo(file).Length, version.SizeBytes);
+    }
+
+    [Fact]
+    public async Task Import_follows_the_job_to_the_end_and_jobs_list_show_and_logs_report_it()
+    {
+        var name = Names.Unique("import");
+        var onnx = TestArtifacts.Onnx(seed: 4);
+        var url = fixture.Files.Add("/files/model.onnx", new ServedFile(onnx));
+
+        var run = await fixture.RunAsync("models", "import", name, url.ToString(), "--sha256", TestArtifacts.Sha256(onnx));
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("100%", run.Stdout);
+        Assert.Contains("succeeded", run.Stdout);
+
+        var jobs = (await fixture.RunAsync("jobs", "list", "--json")).Json().AsArray();
+        var job = jobs.First(j => (string?)j!["model"] == name)!;
+        Assert.Equal("succeeded", (string?)job["status"]);
+        var id = (string)job["id"]!;
+
+        var shown = (await fixture.RunAsync("jobs", "show", id, "--json")).Json();
+        Assert.Equal(1, (int?)shown["result"]!["version"]);
+        var logs = await fixture.RunAsync("jobs", "logs", id);
+        Assert.Equal(ExitCodes.Ok, logs.ExitCode);
+        Assert.Contains("succeeded", logs.Stdout);
+
+        (await fixture.RunAsync("jobs", "cancel", id)).AssertFailure(ExitCodes.Conflict, "job_finished");
+        (await fixture.RunAsync("jobs", "show", "job_does_not_exist")).AssertFailure(ExitCodes.NotFound, "job_not_found");
+    }
+
+    [Fact]
+    public async Task A_failed_import_exits_with_the_job_failure_code_and_its_error_in_one_line()
+    {
+        var name = Names.Unique("badimport");
+        var url = fixture.Files.Add("/files/garbage.onnx", new ServedFile("not a model at all"u8.ToArray()));
+        var run = await fixture.RunAsync("models", "import", name, url.ToString(), "--json");
+        var line = Assert.Single(run.ErrorLines);
+        Assert.Equal(ExitCodes.JobFailed, run.ExitCode);
+        Assert.Matches("^error: [a-z_]+: job .* failed: ", line);
+        Assert.Equal("failed", (string?)JsonNode.Parse(run.Stdout)!["status"]);
+    }
+}

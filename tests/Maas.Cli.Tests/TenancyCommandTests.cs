@@ -1,0 +1,56 @@
+using Maas.Cli.Hosting;
+using Maas.Cli.Tests.Support;
+using Maas.Server.Tests.Support;
+
+namespace Maas.Cli.Tests;
+
+/// <summary><c>maas tenants</c>, <c>maas keys</c> and <c>maas usage</c> run as a process against a real server.</summary>
+[Collection(CliServerCollection.Name)]
+public sealed class TenancyCommandTests(CliServerFixture fixture)
+{
+    [Fact]
+    public async Task Tenants_and_keys_are_created_listed_used_and_revoked()
+    {
+        var tenant = Names.Unique("team");
+        var created = (await fixture.RunAsync("tenants", "create", tenant, "--json")).Json();
+        Assert.Equal(tenant, (string?)created["name"]);
+        var tenants = (await fixture.RunAsync("tenants", "--json")).Json().AsArray();
+        Assert.Contains(tenant, tenants.Select(t => (string?)t!["name"]));
+        (await fixture.RunAsync("tenants", "create", tenant)).AssertFailure(ExitCodes.Conflict, "tenant_exists");
+
+        var key = (await fixture.RunAsync("keys", "create", "ci", "--tenant", tenant, "--scope", "infer", "--scope", "models:read", "--json")).Json();
+        var secret = (string)key["key"]!;
+        var id = (string)key["id"]!;
+        Assert.Equal(tenant, (string?)key["tenant"]);
+        Assert.Equal(["infer", "models:read"], key["scopes"]!.AsArray().Select(s => (string?)s).Order());
+
+        var keys = (await fixture.RunAsync("keys", "list", "--tenant", tenant, "--json")).Json().AsArray();
+        var listed = Assert.Single(keys);
+        Assert.Equal(id, (string?)listed!["id"]);
+        Assert.Null(listed["key"]); // never the secret again
+
+        // The new key reads models but is not an admin: 403, one line, the server's code.
+        Assert.Equal(0, (await fixture.RunWithKeyAsync(secret, "models", "list", "--json")).ExitCode);
+        (await fixture.RunWithKeyAsync(secret, "tenants")).AssertFailure(ExitCodes.Auth, "insufficient_scope");
+
+        var revoked = (await fixture.RunAsync("keys", "revoke", id, "--json")).Json();
+        Assert.Equal(id, (string?)revoked["revoked"]);
+        var refused = await fixture.RunWithKeyAsync(secret, "models", "list", "--json");
+        Assert.Equal(ExitCodes.Auth, refused.ExitCode);
+        Assert.Single(refused.ErrorLines);
+        Assert.Empty(refused.Stdout);
+        (await fixture.RunAsync("keys", "revoke", "key_does_not_exist")).AssertFailure(ExitCodes.NotFound, "key_not_found");
+    }
+
+    [Fact]
+    public async Task Usage_json_has_rows_and_totals_that_count_requests()
+    {
+        var usage = (await fixture.RunAsync("usage", "--group-by", "none", "--json")).Json();
+        Assert.NotNull(usage["rows"]!.AsArray());
+        Assert.True((long)usage["totals"]!["requests"]! > 0, usage.ToJsonString());
+        var table = await fixture.RunAsync("usage");
+        Assert.Equal(ExitCodes.Ok, table.ExitCode);
+        Assert.Contains("REQUESTS", table.Stdout);
+        (await fixture.RunAsync("usage", "--group-by", "week")).AssertFailure(ExitCodes.Usage, "usage");
+    }
+}
