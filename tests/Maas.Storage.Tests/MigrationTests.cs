@@ -65,6 +65,35 @@ public sealed class MigrationTests
         Assert.Contains("newer", error.Message);
     }
 
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task Jobs_recorded_before_tenants_were_kept_on_them_take_their_models_owner(Db db)
+    {
+        await using var database = await StorageDatabase.CreateAsync(db);
+        var dialect = database.Dialect();
+        var before = Migrations.All.Where(m => m.Version != 2).ToArray();
+        await MigrationRunner.MigrateAsync(dialect, before, DateTimeOffset.UtcNow, CancellationToken.None);
+        await using (DbConnection connection = await dialect.OpenAsync(CancellationToken.None))
+        {
+            await connection.ExecuteAsync(
+                "INSERT INTO models (name, visibility, owner, created_by, created_at, updated_at) VALUES ('faces', 'private', 'acme', 't', 0, 0)");
+            foreach (var (id, model) in new[] { ("j1", "faces"), ("j2", "deleted-since") })
+            {
+                await connection.ExecuteAsync(
+                    "INSERT INTO jobs (id, kind, status, model, created_by, created_at, updated_at) VALUES (@Id, 'import', 'succeeded', @Model, 't', 0, 0)",
+                    new { Id = id, Model = model });
+            }
+        }
+
+        Assert.Equal([2], await MigrationRunner.MigrateAsync(dialect, Migrations.All, DateTimeOffset.UtcNow, CancellationToken.None));
+
+        await using var store = new SqlRegistryStore(dialect);
+        Assert.Equal("acme", (await store.GetJobAsync("j1", CancellationToken.None))!.Tenant);
+        Assert.Null((await store.GetJobAsync("j2", CancellationToken.None))!.Tenant); // Admins only.
+        Assert.Equal(["j1"], (await store.ListJobsAsync(10, "acme", CancellationToken.None)).Select(j => j.Id));
+    }
+
     [Fact]
     public void Each_step_has_both_databases_and_versions_increase()
     {

@@ -37,6 +37,9 @@ public sealed record Job
     /// <summary>The model it works on.</summary>
     public string? Model { get; init; }
 
+    /// <summary>The tenant the job belongs to (its model's owner): only that tenant and admins see it.</summary>
+    public string? Tenant { get; init; }
+
     /// <summary>The version it works on.</summary>
     public int? Version { get; init; }
 
@@ -88,8 +91,8 @@ public interface IJobStore
     /// <summary>One job, or null.</summary>
     Task<Job?> GetJobAsync(string id, CancellationToken cancellationToken);
 
-    /// <summary>The newest jobs first.</summary>
-    Task<IReadOnlyList<Job>> ListJobsAsync(int limit, CancellationToken cancellationToken);
+    /// <summary>The newest jobs first; of one tenant only when <paramref name="tenant"/> is given.</summary>
+    Task<IReadOnlyList<Job>> ListJobsAsync(int limit, string? tenant, CancellationToken cancellationToken);
 
     /// <summary>Marks every queued or running job failed with <paramref name="error"/> (they died with a previous process).</summary>
     Task<int> FailUnfinishedJobsAsync(JobError error, DateTimeOffset now, CancellationToken cancellationToken);

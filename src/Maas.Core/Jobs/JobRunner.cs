@@ -68,6 +68,7 @@ public sealed class JobRunner : IAsyncDisposable
         string kind,
         string? model,
         int? version,
+        string? tenant,
         string createdBy,
         Func<JobContext, Task<IReadOnlyDictionary<string, object?>>> work,
         Func<ValueTask>? cleanup = null)
@@ -80,6 +81,7 @@ public sealed class JobRunner : IAsyncDisposable
             Status = JobStatus.Queued,
             Model = model,
             Version = version,
+            Tenant = tenant,
             CreatedBy = createdBy,
             CreatedAt = now,
             UpdatedAt = now,
@@ -105,10 +107,10 @@ public sealed class JobRunner : IAsyncDisposable
         return await _store.GetJobAsync(id, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>The newest jobs, with live state for those running here.</summary>
-    public async Task<IReadOnlyList<Job>> ListAsync(int limit, CancellationToken cancellationToken)
+    /// <summary>The newest jobs (of <paramref name="tenant"/> only, when given), with live state for those running here.</summary>
+    public async Task<IReadOnlyList<Job>> ListAsync(int limit, string? tenant, CancellationToken cancellationToken)
     {
-        var stored = await _store.ListJobsAsync(limit, cancellationToken).ConfigureAwait(false);
+        var stored = await _store.ListJobsAsync(limit, tenant, cancellationToken).ConfigureAwait(false);
         return stored.Select(j =>
         {
             if (_running.TryGetValue(j.Id, out var running))

@@ -1,11 +1,13 @@
 using Maas.Core.Jobs;
 using Maas.Core.Registry;
+using Maas.Core.Tenancy;
+using Maas.Server.Auth;
 using Maas.Server.Errors;
 using Maas.Server.Registry;
 
 namespace Maas.Server.Jobs;
 
-/// <summary>Background jobs (imports): progress, outcome, cancellation.</summary>
+/// <summary>Background jobs (imports): progress, outcome, cancellation; each caller sees its own tenant's jobs (admins all).</summary>
 public static class JobEndpoints
 {
     /// <summary>Maps /jobs routes onto the API group.</summary>
@@ -25,19 +27,21 @@ public static class JobEndpoints
             throw new ApiException(StatusCodes.Status400BadRequest, "invalid_query", $"limit must be between 1 and 1000, not {limit}");
         }
 
-        var list = await jobs.ListAsync(limit, context.RequestAborted);
-        return Results.Json(new { jobs = list.Select(JobResponse.From).ToArray() }, RegistryJson.Options);
+        var caller = context.GetCaller();
+        var tenant = caller is null || caller.IsAdmin ? null : caller.Tenant;
+        var list = await jobs.ListAsync(limit, tenant, context.RequestAborted);
+        return Results.Json(new { jobs = list.Where(j => Visible(caller, j)).Select(JobResponse.From).ToArray() }, RegistryJson.Options);
     }
 
     private static async Task<IResult> GetAsync(string id, HttpContext context, JobRunner jobs)
     {
-        var job = await jobs.GetAsync(id, context.RequestAborted) ?? throw NotFound(id);
+        var job = await FindAsync(id, context, jobs);
         return Results.Json(JobResponse.From(job), RegistryJson.Options);
     }
 
     private static async Task<IResult> CancelAsync(string id, HttpContext context, JobRunner jobs)
     {
-        var job = await jobs.GetAsync(id, context.RequestAborted) ?? throw NotFound(id);
+        var job = await FindAsync(id, context, jobs);
         if (job.IsFinished)
         {
             throw new ApiException(StatusCodes.Status409Conflict, "job_finished", $"job '{id}' already ended ({job.Status.ToString().ToLowerInvariant()})");
@@ -48,6 +52,14 @@ public static class JobEndpoints
         var ended = await jobs.GetAsync(id, context.RequestAborted) ?? job;
         return Results.Json(JobResponse.From(ended), RegistryJson.Options);
     }
+
+    // Another tenant's job answers exactly like a job that does not exist.
+    private static async Task<Job> FindAsync(string id, HttpContext context, JobRunner jobs) =>
+        await jobs.GetAsync(id, context.RequestAborted) is { } job && Visible(context.GetCaller(), job) ? job : throw NotFound(id);
+
+    private static bool Visible(Caller? caller, Job job) =>
+        caller is null || caller.IsAdmin
+        || (string.Equals(job.Tenant, caller.Tenant, StringComparison.Ordinal) && (job.Model is null || ModelPatterns.Allows(caller.Models, job.Model)));
 
     private static ApiException NotFound(string id) =>
         new(StatusCodes.Status404NotFound, "job_not_found", $"job '{RegistryNames.Shorten(id)}' does not exist");

@@ -1,12 +1,31 @@
 using Maas.Core.Llm;
+using Maas.Server.Auth;
 
 namespace Maas.Server.OpenAi;
 
-/// <summary><c>GET /api/v1/llm/engines</c>: the loaded LLM engines with their batching, prefix-cache and KV statistics.</summary>
+/// <summary>
+/// <c>GET /api/v1/llm/engines</c>: the loaded LLM engines with their batching, prefix-cache and KV statistics; a
+/// caller sees the engines of the models it may see (admins all).
+/// </summary>
 internal static class LlmEnginesEndpoint
 {
-    public static IResult List(LlmEngineManager manager) =>
-        Results.Json(manager.Loaded().Select(e => new
+    public static async Task<IResult> List(HttpContext context, LlmEngineManager manager)
+    {
+        var visible = new List<LoadedLlmEngine>();
+        foreach (var engine in manager.Loaded())
+        {
+            if (context.GetCaller() is null or { IsAdmin: true }
+                || await context.CheckModelAccessAsync(engine.Name, write: false, context.RequestAborted) == ModelAccessResult.Allowed)
+            {
+                visible.Add(engine);
+            }
+        }
+
+        return Describe(visible);
+    }
+
+    private static IResult Describe(IEnumerable<LoadedLlmEngine> engines) =>
+        Results.Json(engines.Select(e => new
         {
             model = e.Name,
             version = e.Version,

@@ -140,7 +140,7 @@ internal static class ModelEndpoints
 
         var resolved = await registry.ResolveAsync(reference, context.RequestAborted);
         return Results.Json(
-            new { reference = reference.ToString(), alias = resolved.Alias, version = VersionResponse.From(resolved.Version) },
+            new { reference = reference.ToString(), alias = resolved.Alias, version = await VersionEndpoints.ResponseAsync(context, resolved.Version) },
             RegistryJson.Options);
     }
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Maas.Core.Registry;
+using Maas.Server.Auth;
 using Maas.Server.Errors;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
@@ -9,6 +10,7 @@ namespace Maas.Server.Registry;
 /// <summary>
 /// Resumable uploads, tus-like: create a session, send chunks at offsets (PATCH with Upload-Offset, or PUT with
 /// Content-Range), ask for the offset after a broken connection (HEAD), then complete it into a version.
+/// A session belongs to the key that opened it: to any other key (an admin's aside) it does not exist.
 /// </summary>
 internal static class UploadEndpoints
 {
@@ -45,14 +47,14 @@ internal static class UploadEndpoints
 
     private static async Task<IResult> GetAsync(string id, HttpContext context, IModelRegistry registry)
     {
-        var session = await registry.GetUploadSessionAsync(id, context.RequestAborted);
+        var session = await OwnSessionAsync(id, context, registry);
         SetOffsetHeaders(context, session);
         return Results.Json(UploadResponse.From(session), RegistryJson.Options);
     }
 
     private static async Task<IResult> HeadAsync(string id, HttpContext context, IModelRegistry registry)
     {
-        var session = await registry.GetUploadSessionAsync(id, context.RequestAborted);
+        var session = await OwnSessionAsync(id, context, registry);
         SetOffsetHeaders(context, session);
         return Results.Ok();
     }
@@ -101,6 +103,7 @@ internal static class UploadEndpoints
 
     private static async Task<UploadSession> AppendAsync(string id, long offset, HttpContext context, IModelRegistry registry, RegistryOptions options)
     {
+        await OwnSessionAsync(id, context, registry);
         ApiRequests.AllowLargeBody(context);
         ApiRequests.CheckDeclaredLength(context.Request, options.MaxUploadBytes);
         return await registry.AppendUploadAsync(id, offset, context.Request.Body, context.RequestAborted);
@@ -111,7 +114,12 @@ internal static class UploadEndpoints
         var body = context.Request.ContentLength is 0 || (context.Request.ContentLength is null && context.Request.ContentType is null)
             ? new CompleteUploadRequest(null, null, null, null, null)
             : await ApiRequests.ReadJsonAsync<CompleteUploadRequest>(context.Request, context.RequestAborted);
-        var options = await VersionEndpoints.OptionsAsync(registry, body.Version, body.Metadata, body.DerivedFrom, body.Relation, ApiRequests.Caller(context), context.RequestAborted);
+        foreach (var sessionId in (body.Files ?? []).Prepend(id))
+        {
+            await OwnSessionAsync(sessionId, context, registry);
+        }
+
+        var options = await VersionEndpoints.OptionsAsync(registry, context, body.Version, body.Metadata, body.DerivedFrom, body.Relation, context.RequestAborted);
         var version = await registry.CompleteUploadAsync(id, body.Files ?? [], options, context.RequestAborted);
         var response = VersionResponse.From(version);
         return ModelEndpoints.CreatedAt.Json(response.Url, response);
@@ -119,8 +127,24 @@ internal static class UploadEndpoints
 
     private static async Task<IResult> CancelAsync(string id, HttpContext context, IModelRegistry registry)
     {
+        await OwnSessionAsync(id, context, registry);
         await registry.CancelUploadAsync(id, context.RequestAborted);
         return Results.NoContent();
+    }
+
+    // The session if the caller opened it (or is an admin) and may still change its model; else "not found",
+    // worded exactly as for a session that does not exist.
+    private static async Task<UploadSession> OwnSessionAsync(string id, HttpContext context, IModelRegistry registry)
+    {
+        var session = await registry.GetUploadSessionAsync(id, context.RequestAborted);
+        if (context.GetCaller() is { IsAdmin: false } caller
+            && (!string.Equals(session.CreatedBy, caller.Actor, StringComparison.Ordinal)
+                || await context.CheckModelAccessAsync(session.Model, write: true, context.RequestAborted) != ModelAccessResult.Allowed))
+        {
+            throw RegistryException.NotFound("upload_not_found", $"upload '{id}' does not exist or has expired");
+        }
+
+        return session;
     }
 
     private static void SetOffsetHeaders(HttpContext context, UploadSession session)

@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Maas.Core.Registry;
 using Maas.Core.Registry.Import;
+using Maas.Server.Auth;
 using Maas.Server.Errors;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
@@ -36,16 +37,20 @@ internal static class VersionEndpoints
             DownloadAsync(name, version, file, context, registry));
     }
 
-    /// <summary>Builds a version's options from what the caller sent, resolving derived_from to a concrete version.</summary>
+    /// <summary>
+    /// Builds a version's options from what the caller sent, resolving derived_from to a concrete version. The
+    /// lineage is checked like a request for that model: one the caller may not see is answered as missing.
+    /// </summary>
     public static async Task<NewVersionOptions> OptionsAsync(
         IModelRegistry registry,
+        HttpContext context,
         int? version,
         IReadOnlyDictionary<string, string>? metadata,
         string? derivedFrom,
         string? relation,
-        string caller,
         CancellationToken cancellationToken)
     {
+        var caller = ApiRequests.Caller(context);
         Lineage? lineage = null;
         if (!string.IsNullOrEmpty(derivedFrom))
         {
@@ -56,6 +61,11 @@ internal static class VersionEndpoints
 
             try
             {
+                if (await context.CheckModelAccessAsync(reference.Model, write: false, cancellationToken) == ModelAccessResult.Hidden)
+                {
+                    throw RegistryException.ModelNotFound(reference.Model);
+                }
+
                 var resolved = await registry.ResolveAsync(reference, cancellationToken);
                 lineage = new Lineage(resolved.Model.Name, resolved.Version.Version, string.IsNullOrEmpty(relation) ? "derived_from" : relation);
             }
@@ -76,6 +86,16 @@ internal static class VersionEndpoints
             DerivedFrom = lineage,
             CreatedBy = caller,
         };
+    }
+
+    /// <summary>A version as this caller may see it: lineage naming a model hidden from the caller is left out.</summary>
+    public static async Task<VersionResponse> ResponseAsync(HttpContext context, ModelVersion version)
+    {
+        var response = VersionResponse.From(version);
+        return response.DerivedFrom is { } lineage
+            && await context.CheckModelAccessAsync(lineage.Model, write: false, context.RequestAborted) == ModelAccessResult.Hidden
+            ? response with { DerivedFrom = null }
+            : response;
     }
 
     private static async Task<IResult> UploadAsync(string name, HttpContext context, IModelRegistry registry, IOptions<RegistryOptions> options)
@@ -114,11 +134,11 @@ internal static class VersionEndpoints
         var expected = ModelRegistry.NormalizeSha256(request.Headers[Sha256Header].ToString() is { Length: > 0 } sha ? sha : null);
         var versionOptions = await OptionsAsync(
             registry,
+            context,
             ApiRequests.OptionalInt(request.Query["version"], "version"),
             ParseMetadata(request.Headers[MetadataHeader].ToString(), MetadataHeader),
             request.Query["derived_from"],
             request.Query["relation"],
-            ApiRequests.Caller(context),
             cancellationToken);
 
         await using var draft = await registry.BeginVersionAsync(name, versionOptions, cancellationToken);
@@ -146,7 +166,6 @@ internal static class VersionEndpoints
 
         var query = context.Request.Query;
         var fields = new Dictionary<string, string>(StringComparer.Ordinal);
-        var caller = ApiRequests.Caller(context);
         var reader = new MultipartReader(boundary, context.Request.Body) { HeadersLengthLimit = 16 * 1024 };
         VersionDraft? draft = null;
         try
@@ -164,7 +183,7 @@ internal static class VersionEndpoints
                     RegistryNames.ValidateFilePath(fileName);
                     draft ??= await registry.BeginVersionAsync(
                         name,
-                        await OptionsAsync(registry, Field("version") is { } v ? ApiRequests.OptionalInt(v, "version") : null, null, null, null, caller, cancellationToken),
+                        await OptionsAsync(registry, context, Field("version") is { } v ? ApiRequests.OptionalInt(v, "version") : null, null, null, null, cancellationToken),
                         cancellationToken);
                     await draft.AddFileAsync(fileName, section.Body, null, cancellationToken);
                     continue;
@@ -186,11 +205,11 @@ internal static class VersionEndpoints
 
             var final = await OptionsAsync(
                 registry,
+                context,
                 draft.Options.Version,
                 ParseMetadata(Field("metadata"), "metadata"),
                 Field("derived_from"),
                 Field("relation"),
-                caller,
                 cancellationToken);
             draft.Options = final with { Version = draft.Options.Version };
             if (ModelRegistry.NormalizeSha256(Field("sha256")) is { } expected && draft.Files.Count > 0)
@@ -258,7 +277,7 @@ internal static class VersionEndpoints
     private static async Task<IResult> ImportAsync(string name, HttpContext context, IModelRegistry registry, ModelImporter importer)
     {
         var body = await ApiRequests.ReadJsonAsync<ImportVersionRequest>(context.Request, context.RequestAborted);
-        var options = await OptionsAsync(registry, body.Version, body.Metadata, body.DerivedFrom, body.Relation, ApiRequests.Caller(context), context.RequestAborted);
+        var options = await OptionsAsync(registry, context, body.Version, body.Metadata, body.DerivedFrom, body.Relation, context.RequestAborted);
         var job = await importer.StartAsync(name, new ImportRequest(body.Url ?? "", body.Sha256, body.Filename, options), context.RequestAborted);
         var response = JobResponse.From(job);
         return ModelEndpoints.CreatedAt.Accepted(response.Url, response);
@@ -267,13 +286,19 @@ internal static class VersionEndpoints
     private static async Task<IResult> ListAsync(string name, HttpContext context, IModelRegistry registry)
     {
         var versions = await registry.ListVersionsAsync(name, context.RequestAborted);
-        return Results.Json(new { model = name, versions = versions.Select(VersionResponse.From).ToArray() }, RegistryJson.Options);
+        var responses = new List<VersionResponse>(versions.Count);
+        foreach (var version in versions)
+        {
+            responses.Add(await ResponseAsync(context, version));
+        }
+
+        return Results.Json(new { model = name, versions = responses }, RegistryJson.Options);
     }
 
     private static async Task<IResult> GetAsync(string name, string version, HttpContext context, IModelRegistry registry)
     {
         var found = await registry.GetVersionAsync(name, ApiRequests.Version(version), context.RequestAborted);
-        return Results.Json(VersionResponse.From(found), RegistryJson.Options);
+        return Results.Json(await ResponseAsync(context, found), RegistryJson.Options);
     }
 
     private static async Task<IResult> DeleteAsync(string name, string version, HttpContext context, IModelRegistry registry)

@@ -13,10 +13,18 @@ public static class Migrations
     public static IReadOnlyList<Migration> All { get; } =
     [
         new(1, "registry", RegistrySqlite, RegistryPostgres),
+        new(2, "jobs_tenant", JobsTenant, JobsTenant),
         .. TenancyMigrations.All,
         .. Datasets.DatasetMigrations.All,
         .. Jobs.JobQueueMigrations.All,
     ];
+
+    // Jobs belong to their model's owner; jobs of models deleted since then stay visible to admins only.
+    private const string JobsTenant = """
+        ALTER TABLE jobs ADD COLUMN tenant TEXT NULL;
+        UPDATE jobs SET tenant = (SELECT models.owner FROM models WHERE models.name = jobs.model);
+        CREATE INDEX ix_jobs_tenant_created ON jobs (tenant, created_at);
+        """;
 
     private const string RegistrySqlite = """
         CREATE TABLE models (

@@ -21,7 +21,7 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         """;
 
     private const string JobColumns = """
-        id, kind, status, model, version, bytes_done, bytes_total, stage, error_code, error_message, result, created_by, created_at, updated_at, finished_at
+        id, kind, status, model, version, bytes_done, bytes_total, stage, error_code, error_message, result, created_by, created_at, updated_at, finished_at, tenant
         """;
 
     private readonly TimeProvider _time;
@@ -776,7 +776,7 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(Command(
-            $"INSERT INTO jobs ({JobColumns}) VALUES (@Id, @Kind, @Status, @Model, @Version, @BytesDone, @BytesTotal, @Stage, @ErrorCode, @ErrorMessage, @Result, @CreatedBy, @CreatedAt, @UpdatedAt, @FinishedAt)",
+            $"INSERT INTO jobs ({JobColumns}) VALUES (@Id, @Kind, @Status, @Model, @Version, @BytesDone, @BytesTotal, @Stage, @ErrorCode, @ErrorMessage, @Result, @CreatedBy, @CreatedAt, @UpdatedAt, @FinishedAt, @Tenant)",
             JobParameters(job),
             null,
             cancellationToken)).ConfigureAwait(false);
@@ -803,6 +803,7 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         job.Kind,
         Status = Text(job.Status),
         job.Model,
+        job.Tenant,
         Version = (long?)job.Version,
         job.BytesDone,
         job.BytesTotal,
@@ -826,11 +827,12 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<Job>> ListJobsAsync(int limit, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<Job>> ListJobsAsync(int limit, string? tenant, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var where = tenant is null ? "" : "WHERE tenant = @Tenant ";
         var rows = await connection.QueryAsync<JobRow>(Command(
-            $"SELECT {JobColumns} FROM jobs ORDER BY created_at DESC, id LIMIT @Limit", new { Limit = (long)limit }, null, cancellationToken)).ConfigureAwait(false);
+            $"SELECT {JobColumns} FROM jobs {where}ORDER BY created_at DESC, id LIMIT @Limit", new { Limit = (long)limit, Tenant = tenant }, null, cancellationToken)).ConfigureAwait(false);
         return rows.Select(r => r.ToJob()).ToArray();
     }
 
@@ -1024,6 +1026,8 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
 
         public string? Model { get; set; }
 
+        public string? Tenant { get; set; }
+
         public long? Version { get; set; }
 
         public long BytesDone { get; set; }
@@ -1052,6 +1056,7 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
             Kind = Kind,
             Status = Parse<JobStatus>(Status),
             Model = Model,
+            Tenant = Tenant,
             Version = (int?)Version,
             BytesDone = BytesDone,
             BytesTotal = BytesTotal,

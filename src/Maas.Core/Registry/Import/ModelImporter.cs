@@ -108,6 +108,7 @@ public sealed class ModelImporter
                 JobKind,
                 draft.Model.Name,
                 draft.Version,
+                draft.Model.Owner,
                 request.Options.CreatedBy,
                 async context =>
                 {
