@@ -25,8 +25,8 @@ public static class InferCommand
             Description = "Tensors as JSON: a full v2 request {\"inputs\": [...]}, {\"input name\": nested array}, or a nested array for a one-input model; '-' reads stdin",
             Arity = ArgumentArity.ZeroOrOne,
         };
-        var file = new Option<FileInfo?>("--file", "-f") { Description = "Read the JSON from this file (a .ppm picture is taken as --image)" };
-        var image = new Option<FileInfo?>("--image") { Description = "A picture (PPM) for an image model: resized to the model's input and normalised per --preset" };
+        var file = new Option<FileInfo?>("--file", "-f") { Description = "Read the JSON from this file (a .ppm, .jpg or .png picture is taken as --image)" };
+        var image = new Option<FileInfo?>("--image") { Description = "A picture (PPM, JPEG, PNG) for an image model: resized to the model's input and normalised per --preset" };
         var preset = new Option<string>("--preset") { Description = "Pixel normalisation: unit (x/255), imagenet (unit, then mean/std), symmetric ((x-127)/128), raw (0-255)", DefaultValueFactory = _ => "unit" };
         preset.AcceptOnlyFromAmong("unit", "imagenet", "symmetric", "raw");
         var size = new Option<string?>("--size") { Description = "WIDTHxHEIGHT for a model whose image size is dynamic (default 224x224)" };
@@ -44,7 +44,7 @@ public static class InferCommand
                     throw new CliException("file_not_found", $"no file {input.FullName}");
                 }
 
-                if (input.Extension.ToLowerInvariant() is ".ppm" or ".pnm" or ".png" or ".jpg" or ".jpeg")
+                if (input.Extension.ToLowerInvariant() is ".ppm" or ".pnm" or ".png" or ".jpg" or ".jpeg" or ".webp" or ".bmp")
                 {
                     imagePath = input.FullName;
                 }
@@ -62,8 +62,8 @@ public static class InferCommand
             InferRequest request;
             if (imagePath is not null)
             {
-                var metadata = await client.GetModelMetadataAsync(reference, ct);
-                request = ImageRequest(metadata, RgbImage.Load(imagePath), parse.GetValue(preset)!, parse.GetValue(size));
+                var picture = RgbImage.Load(imagePath); // a bad file fails here, before any request
+                request = ImageRequest(await client.GetModelMetadataAsync(reference, ct), picture, parse.GetValue(preset)!, parse.GetValue(size));
             }
             else if (!string.IsNullOrWhiteSpace(json))
             {

@@ -1,13 +1,14 @@
 using System.Globalization;
 using System.Text;
 using Maas.Cli.Hosting;
+using SkiaSharp;
 
 namespace Maas.Cli.Images;
 
 /// <summary>An 8-bit RGB picture in memory, row-major, 3 bytes per pixel.</summary>
 public sealed record RgbImage(int Width, int Height, byte[] Pixels)
 {
-    /// <summary>Reads a picture file: binary (P6) or text (P3) PPM, 8-bit.</summary>
+    /// <summary>Reads a picture file: PPM (P6 binary or P3 text, 8-bit) here, JPEG, PNG and the other common formats through SkiaSharp.</summary>
     public static RgbImage Load(string path)
     {
         var bytes = File.ReadAllBytes(path);
@@ -16,10 +17,39 @@ public sealed record RgbImage(int Width, int Height, byte[] Pixels)
             return ReadPpm(bytes, path);
         }
 
-        var kind = bytes.Length >= 4 && bytes[0] == 0x89 && bytes[1] == 'P' ? "PNG"
-            : bytes.Length >= 2 && bytes[0] == 0xFF && bytes[1] == 0xD8 ? "JPEG"
-            : "this format";
-        throw new CliException("unsupported_image", $"{path}: {kind} is not read by this build; convert it to PPM (e.g. 'convert in.jpg out.ppm')", ExitCodes.Usage);
+        return Decode(bytes, path);
+    }
+
+    // JPEG, PNG, WebP, BMP, GIF (first frame) through SkiaSharp's codecs.
+    private static RgbImage Decode(byte[] bytes, string path)
+    {
+        using var data = SKData.CreateCopy(bytes);
+        using var codec = SKCodec.Create(data)
+            ?? throw new CliException("invalid_image", $"{path}: not a picture this build reads (PPM, JPEG, PNG, WebP, BMP, GIF)", ExitCodes.Usage);
+
+        // The size is checked from the header, before any pixel is decoded.
+        if ((long)codec.Info.Width * codec.Info.Height > 64L << 20)
+        {
+            throw new CliException("invalid_image", $"{path}: {codec.Info.Width}x{codec.Info.Height} is larger than 64 Mi pixels", ExitCodes.Usage);
+        }
+
+        using var bitmap = SKBitmap.Decode(codec)
+            ?? throw new CliException("invalid_image", $"{path}: the picture could not be decoded", ExitCodes.Usage);
+
+        var pixels = new byte[bitmap.Width * bitmap.Height * 3];
+        for (var y = 0; y < bitmap.Height; y++)
+        {
+            for (var x = 0; x < bitmap.Width; x++)
+            {
+                var color = bitmap.GetPixel(x, y);
+                var i = ((y * bitmap.Width) + x) * 3;
+                pixels[i] = color.Red;
+                pixels[i + 1] = color.Green;
+                pixels[i + 2] = color.Blue;
+            }
+        }
+
+        return new RgbImage(bitmap.Width, bitmap.Height, pixels);
     }
 
     private static RgbImage ReadPpm(byte[] bytes, string path)
