@@ -5,7 +5,7 @@ using Maas.Bench.Llm;
 using Maas.Core.Formats.Gguf;
 
 // MaaS vs llama-server on the same generated random-weight Llama (~270M parameters, Q8_0), same threads, one run.
-//   dotnet run -c Release --project bench/Maas.Bench.Llm [-- --threads 2 --tokens 48 --rounds 5 --only plainx8,shared --compare PromptAdmission=staggered --compare-kv --quick --no-write]
+//   dotnet run -c Release --project bench/Maas.Bench.Llm [-- --threads 2 --tokens 48 --rounds 5 --only plainx8,shared --compare PromptAdmission=staggered --compare-kv --quick --no-write --no-llama-server]
 if (args is [MaasProcess.ServeCommand, ..])
 {
     await MaasProcess.ServeAsync(args[1..]);
@@ -32,11 +32,13 @@ if (!File.Exists(modelPath))
     GgufLlamaModelFactory.Write(modelPath, modelOptions);
 }
 
-// 2. llama-server, built from the same llama.cpp source by bench/llama-server/build.sh.
-Console.WriteLine("building (or finding) llama-server ...");
-var llamaServerBin = RunScript(Path.Combine(repoRoot, "bench", "llama-server", "build.sh"));
+// 2. llama-server, built from the same llama.cpp source by bench/llama-server/build.sh (--no-llama-server: MaaS
+// alone, with --compare the only reference, while llama-server is still being built on a busy machine).
+var withLlamaServer = !argsList.Contains("--no-llama-server");
+Console.WriteLine(withLlamaServer ? "building (or finding) llama-server ..." : "without llama-server");
+var llamaServerBin = withLlamaServer ? RunScript(Path.Combine(repoRoot, "bench", "llama-server", "build.sh")) : "";
 var llamaPort = FreePort();
-using var llamaServer = Process.Start(new ProcessStartInfo(llamaServerBin)
+using var llamaServer = !withLlamaServer ? null : Process.Start(new ProcessStartInfo(llamaServerBin)
 {
     ArgumentList =
     {
@@ -48,12 +50,15 @@ using var llamaServer = Process.Start(new ProcessStartInfo(llamaServerBin)
     RedirectStandardOutput = true,
     RedirectStandardError = true,
 })!;
-AppDomain.CurrentDomain.UnhandledException += (_, _) => llamaServer.Kill(entireProcessTree: true); // a failed run leaves no server behind
 var llamaLog = TextWriter.Synchronized(new StreamWriter(Path.Combine(cache, "llama-server.log")) { AutoFlush = true });
-llamaServer.OutputDataReceived += (_, e) => llamaLog.WriteLine(e.Data);
-llamaServer.ErrorDataReceived += (_, e) => llamaLog.WriteLine(e.Data);
-llamaServer.BeginOutputReadLine();
-llamaServer.BeginErrorReadLine();
+if (llamaServer is not null)
+{
+    AppDomain.CurrentDomain.UnhandledException += (_, _) => llamaServer.Kill(entireProcessTree: true); // a failed run leaves no server behind
+    llamaServer.OutputDataReceived += (_, e) => llamaLog.WriteLine(e.Data);
+    llamaServer.ErrorDataReceived += (_, e) => llamaLog.WriteLine(e.Data);
+    llamaServer.BeginOutputReadLine();
+    llamaServer.BeginErrorReadLine();
+}
 
 // 3. MaaS, in its own process, with the same slots, context and threads; the model registered through its API.
 var dataDir = Path.Combine(Path.GetTempPath(), "maas-bench-llm-" + Guid.NewGuid().ToString("N"));
@@ -84,19 +89,26 @@ if (other is not null)
 {
     await RegisterAsync(http, otherUrl, "bench-270m", modelPath);
 }
-await WaitReadyAsync(http, $"http://127.0.0.1:{llamaPort}/health");
+if (llamaServer is not null)
+{
+    await WaitReadyAsync(http, $"http://127.0.0.1:{llamaPort}/health");
+}
 
 TimeSpan LlamaServerCpu()
 {
-    llamaServer.Refresh();
+    llamaServer!.Refresh();
     return llamaServer.TotalProcessorTime;
 }
 
 var servers = new List<(string Name, ChatWorkload Workload, Func<TimeSpan> Cpu)>
 {
     ("MaaS", new ChatWorkload(http, maasUrl, "bench-270m", maxTokens), maas.CpuTime),
-    ("llama-server", new ChatWorkload(http, $"http://127.0.0.1:{llamaPort}", "bench-270m", maxTokens), LlamaServerCpu),
 };
+if (llamaServer is not null)
+{
+    servers.Add(("llama-server", new ChatWorkload(http, $"http://127.0.0.1:{llamaPort}", "bench-270m", maxTokens), LlamaServerCpu));
+}
+
 if (other is not null)
 {
     servers.Add((otherName, new ChatWorkload(http, otherUrl, "bench-270m", maxTokens), other.CpuTime));
@@ -170,8 +182,12 @@ foreach (var (name, concurrency, requests, system) in scenarios)
 }
 
 var engines = await http.GetStringAsync(maasUrl + "/api/v1/llm/engines");
-llamaServer.Kill(entireProcessTree: true);
-await llamaServer.WaitForExitAsync();
+if (llamaServer is not null)
+{
+    llamaServer.Kill(entireProcessTree: true);
+    await llamaServer.WaitForExitAsync();
+}
+
 llamaLog.Flush();
 await maas.DisposeAsync();
 if (other is not null)
