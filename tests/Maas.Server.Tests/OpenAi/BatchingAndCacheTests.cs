@@ -63,6 +63,11 @@ public sealed class BatchingAndCacheTests(LlmServerFixture fixture)
 
         var statistics = await fixture.EngineStatisticsAsync("gen");
         Assert.True(statistics.GetProperty("cached_prompt_tokens").GetInt64() >= cached);
+
+        // The host prompt cache is on by default, and the footprint covers at least the weights and the KV cache.
+        Assert.Equal(Maas.Core.Llm.LlmServingOptions.DefaultPromptCacheBytes, statistics.GetProperty("prompt_cache_budget_bytes").GetInt64());
+        Assert.InRange(statistics.GetProperty("prompt_cache_bytes").GetInt64(), 0, Maas.Core.Llm.LlmServingOptions.DefaultPromptCacheBytes);
+        Assert.True(statistics.GetProperty("memory_bytes").GetInt64() > statistics.GetProperty("prompt_cache_bytes").GetInt64());
     }
 
     [Fact]
