@@ -3,6 +3,7 @@ using Maas.Bench;
 
 // maas bench: ONNX serving throughput and latency, the server next to ONNX Runtime in process.
 //   dotnet run -c Release --project bench/Maas.Bench [-- --seconds 4 --rounds 3 --overhead-rounds 12 --overhead-seconds 3 --only ultraface,batching,latency,overhead --write no]
+//   ... -- --only baseline --baseline ../other-worktree/bench/Maas.Bench/bin/Release/net10.0/Maas.Bench.dll: this build's server against another build's
 // With --only, the scenarios not run keep their previous results in docs/benchmarks.md and bench/results/onnx-serving.json.
 // "serve" is the child-process mode the benchmark starts the server in.
 if (args.Length > 0 && args[0] == "serve")
@@ -33,6 +34,11 @@ if (options.Runs("latency") || options.Runs("batching") || options.Runs("ultrafa
     }
 }
 
+if (options.Runs("baseline"))
+{
+    await BaselineComparison.RunAsync(options);
+}
+
 if (options.Runs("overhead"))
 {
     report.Add(await Scenarios.ObservabilityOverheadAsync(options));
@@ -43,7 +49,7 @@ if (Directory.Exists(Scenarios.ScratchFolder))
     Directory.Delete(Scenarios.ScratchFolder, recursive: true);
 }
 
-if (options.Write)
+if (options.Write && options.Only.Except(["baseline"]).Any())
 {
     report.Write();
     Console.WriteLine($"wrote {options.JsonPath} and the ONNX serving section of {options.DocsPath} ({string.Join(", ", options.Only)})");
@@ -82,6 +88,12 @@ internal sealed record BenchOptions
 
     public string DocsPath => Path.Combine(RepoRoot, "docs", "benchmarks.md");
 
+    /// <summary>Another build's Maas.Bench.dll, whose server the "baseline" scenario runs next to this build's.</summary>
+    public string? Baseline { get; init; }
+
+    /// <summary>Environment variables for this build's server in the "baseline" scenario (--server-env KEY=VALUE, repeatable).</summary>
+    public IReadOnlyDictionary<string, string> ServerEnvironment { get; init; } = new Dictionary<string, string>();
+
     public bool Runs(string scenario) => Only.Contains(scenario);
 
     public static BenchOptions Parse(string[] args)
@@ -97,7 +109,9 @@ internal sealed record BenchOptions
                 "--overhead-seconds" => options with { OverheadSeconds = double.Parse(args[i + 1], CultureInfo.InvariantCulture) },
                 "--only" => options with { Only = [.. args[i + 1].Split(',')] },
                 "--write" => options with { Write = args[i + 1] != "no" },
-                _ => throw new ArgumentException($"unknown option {args[i]}; use --seconds, --rounds, --overhead-rounds, --overhead-seconds, --only, --write"),
+                "--baseline" => options with { Baseline = Path.GetFullPath(args[i + 1]) },
+                "--server-env" => options with { ServerEnvironment = new Dictionary<string, string>(options.ServerEnvironment) { [args[i + 1].Split('=')[0]] = args[i + 1][(args[i + 1].IndexOf('=', StringComparison.Ordinal) + 1)..] } },
+                _ => throw new ArgumentException($"unknown option {args[i]}; use --seconds, --rounds, --overhead-rounds, --overhead-seconds, --only, --write, --baseline, --server-env"),
             };
         }
 

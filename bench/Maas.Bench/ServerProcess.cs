@@ -56,14 +56,20 @@ internal sealed class ServerProcess : IAsyncDisposable
     /// <summary>The serve-mode flag that turns the in-process span listener on.</summary>
     public const string TraceListenerFlag = "--trace-listener";
 
-    public static async Task<ServerProcess> StartAsync(BenchOptions options, params string[] extraArgs)
+    public static Task<ServerProcess> StartAsync(BenchOptions options, params string[] extraArgs) => StartAsync(options, null, extraArgs);
+
+    /// <summary>
+    /// Starts a server; <paramref name="entryAssembly"/> runs another build's benchmark (its "serve" mode) instead of
+    /// this one, <paramref name="environment"/> adds variables to the server's environment (runtime knobs).
+    /// </summary>
+    public static async Task<ServerProcess> StartAsync(BenchOptions options, string? entryAssembly, string[] extraArgs, IReadOnlyDictionary<string, string>? environment = null)
     {
         // A port picked free can be taken by the time the child binds it (other benchmarks' clients): try again.
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return await TryStartAsync(extraArgs);
+                return await TryStartAsync(entryAssembly, extraArgs, environment);
             }
             catch (InvalidOperationException ex) when (attempt < 3)
             {
@@ -72,18 +78,23 @@ internal sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    private static async Task<ServerProcess> TryStartAsync(string[] extraArgs)
+    private static async Task<ServerProcess> TryStartAsync(string? entryAssembly, string[] extraArgs, IReadOnlyDictionary<string, string>? environment)
     {
         var dataDir = Directory.CreateTempSubdirectory("maas-bench-").FullName;
         var (httpPort, grpcPort) = FreePorts();
-        var entry = typeof(ServerProcess).Assembly.Location;
-        var host = Environment.ProcessPath!;
+        var entry = entryAssembly ?? typeof(ServerProcess).Assembly.Location;
+        var host = entryAssembly is null ? Environment.ProcessPath! : "dotnet";
         var info = new ProcessStartInfo(host)
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
+
         if (Path.GetFileNameWithoutExtension(host) == "dotnet")
         {
             info.ArgumentList.Add(entry);

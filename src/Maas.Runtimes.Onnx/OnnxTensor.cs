@@ -39,6 +39,16 @@ public sealed class OnnxTensor : IDisposable
         ElementCount = info.ElementCount;
     }
 
+    // A tensor this class made, whose type and shape are known: no need to ask ONNX Runtime (a request's hot path).
+    private OnnxTensor(OrtValue value, OnnxElementType elementType, long[] shape, long elementCount, MemoryHandle pin = default)
+    {
+        Value = value;
+        _pin = pin;
+        ElementType = elementType;
+        _shape = shape;
+        ElementCount = elementCount;
+    }
+
     /// <summary>The element type.</summary>
     public OnnxElementType ElementType { get; }
 
@@ -83,7 +93,8 @@ public sealed class OnnxTensor : IDisposable
             throw new ArgumentException($"{typeof(T).Name} elements are {Unsafe.SizeOf<T>()} bytes but {elementType} needs {size}", nameof(data));
         }
 
-        var needed = checked(CountOf(shape) * size);
+        var count = CountOf(shape);
+        var needed = checked(count * size);
         var given = (long)data.Length * Unsafe.SizeOf<T>();
         if (given != needed)
         {
@@ -94,7 +105,8 @@ public sealed class OnnxTensor : IDisposable
         var pin = data.Pin();
         try
         {
-            return new OnnxTensor(CreateOver(pin, shape, elementType, needed), pin);
+            var dims = shape.ToArray();
+            return new OnnxTensor(CreateOver(pin, dims, elementType, needed), elementType, dims, count, pin);
         }
         catch
         {
@@ -119,7 +131,8 @@ public sealed class OnnxTensor : IDisposable
         }
 
         var dims = shape.ToArray();
-        return new OnnxTensor(OnnxErrors.Call(() => OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, (TensorElementType)elementType, dims)));
+        var value = OnnxErrors.Call(() => OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, (TensorElementType)elementType, dims));
+        return new OnnxTensor(value, elementType, dims, CountOf(dims));
     }
 
     /// <summary>A string tensor (ONNX Runtime copies the strings, as UTF-8).</summary>
@@ -241,9 +254,8 @@ public sealed class OnnxTensor : IDisposable
             _ => throw new NotSupportedException($"{typeof(T).Name} is not an ONNX tensor element type"),
         };
 
-    private static unsafe OrtValue CreateOver(MemoryHandle pin, ReadOnlySpan<long> shape, OnnxElementType elementType, long byteLength)
+    private static unsafe OrtValue CreateOver(MemoryHandle pin, long[] dims, OnnxElementType elementType, long byteLength)
     {
-        var dims = shape.ToArray();
         return OnnxErrors.Call(() => OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, (TensorElementType)elementType, dims, (IntPtr)pin.Pointer, byteLength));
     }
 

@@ -3,6 +3,11 @@ using Maas.Core.Formats.Onnx;
 
 namespace Maas.Runtimes.Onnx.Tests;
 
+// Alone: the test reads the process's resident memory, which other test classes running beside it would move.
+[CollectionDefinition(nameof(NativeMemoryTests), DisableParallelization = true)]
+public sealed class NativeMemoryCollection;
+
+[Collection(nameof(NativeMemoryTests))]
 public sealed class NativeMemoryTests
 {
     [Fact]
