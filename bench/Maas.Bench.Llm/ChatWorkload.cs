@@ -86,11 +86,60 @@ public sealed class ChatWorkload(HttpClient http, string baseUrl, string model, 
         return new ScenarioResult(server, scenario, concurrency, clock.Elapsed.TotalSeconds, samples);
     }
 
+    /// <summary>
+    /// Multi-turn chats: <paramref name="conversations"/> conversations (one system prompt shared by all, as a chat
+    /// product has), each of <paramref name="turns"/> turns; every turn resends the conversation so far, the previous
+    /// answer included, plus a new user message. Each of the <paramref name="concurrency"/> streams takes its share of
+    /// the conversations in turn, so every conversation comes back after the others had a turn.
+    /// </summary>
+    public async Task<ScenarioResult> RunConversationsAsync(string server, string scenario, int concurrency, int conversations, int turns, string systemPrompt, int seedOffset)
+    {
+        var samples = new RequestSample[conversations * turns];
+        var clock = Stopwatch.StartNew();
+        var workers = Enumerable.Range(0, concurrency).Select(async w =>
+        {
+            var mine = Enumerable.Range(0, conversations).Where(c => c % concurrency == w).ToArray();
+            var histories = mine.ToDictionary(c => c, _ => new List<object> { new { role = "system", content = systemPrompt } });
+            for (var turn = 0; turn < turns; turn++)
+            {
+                foreach (var c in mine)
+                {
+                    var history = histories[c];
+                    history.Add(new { role = "user", content = UserPrompt(seedOffset + (c * turns) + turn) });
+                    var (sample, answer) = await OneAsync(history);
+                    history.Add(new { role = "assistant", content = answer });
+                    samples[(turn * conversations) + c] = sample;
+                }
+            }
+        });
+        await Task.WhenAll(workers);
+        return new ScenarioResult(server, scenario, concurrency, clock.Elapsed.TotalSeconds, samples);
+    }
+
+    /// <summary>Requests whose prompts recur word for word: request i sends prompt i mod <paramref name="distinct"/>.</summary>
+    public async Task<ScenarioResult> RunRecurringAsync(string server, string scenario, int concurrency, int requests, int distinct, int words)
+    {
+        var prompts = Enumerable.Range(0, distinct).Select(d => $"Document {d}: {SystemPrompt(words, (uint)(d + 1))}\n\nSummarise document {d}.").ToArray();
+        var samples = new RequestSample[requests];
+        var next = -1;
+        var clock = Stopwatch.StartNew();
+        var workers = Enumerable.Range(0, concurrency).Select(async _ =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < requests)
+            {
+                samples[i] = (await OneAsync([new { role = "user", content = prompts[i % distinct] }])).Sample;
+            }
+        });
+        await Task.WhenAll(workers);
+        return new ScenarioResult(server, scenario, concurrency, clock.Elapsed.TotalSeconds, samples);
+    }
+
     /// <summary>A short, distinct user turn per request.</summary>
     public static string UserPrompt(int i) => $"Request {i}: write a short note about topic number {i * 7919 % 1000} and why it matters.";
 
     /// <summary>A deterministic system prompt of about <paramref name="words"/> words.</summary>
-    public static string SystemPrompt(int words)
+    public static string SystemPrompt(int words, uint seed = 12345u)
     {
         string[] vocabulary =
         [
@@ -99,7 +148,7 @@ public sealed class ChatWorkload(HttpClient http, string baseUrl, string model, 
             "facts", "cite", "sources", "where", "possible", "prefer", "simple", "words", "explain", "steps", "one", "by",
         ];
         var text = new StringBuilder("You are a helpful assistant. ");
-        var state = 12345u;
+        var state = seed;
         for (var i = 0; i < words; i++)
         {
             state = (state * 1664525u) + 1013904223u;
@@ -118,6 +167,12 @@ public sealed class ChatWorkload(HttpClient http, string baseUrl, string model, 
         }
 
         messages.Add(new { role = "user", content = userPrompt });
+        return (await OneAsync(messages)).Sample;
+    }
+
+    // One streamed chat request: what the client saw, and the answer's text.
+    private async Task<(RequestSample Sample, string Text)> OneAsync(IReadOnlyList<object> messages)
+    {
         var body = JsonSerializer.Serialize(new
         {
             model,
@@ -160,6 +215,7 @@ public sealed class ChatWorkload(HttpClient http, string baseUrl, string model, 
         long last = 0;
         var gaps = new List<double>();
         var chunks = 0;
+        var text = new StringBuilder();
         int? usageTokens = null;
         var cached = -1;
         while (await reader.ReadLineAsync() is { } line)
@@ -193,6 +249,7 @@ public sealed class ChatWorkload(HttpClient http, string baseUrl, string model, 
                 && content.ValueKind == JsonValueKind.String && content.GetString()!.Length > 0)
             {
                 chunks++;
+                text.Append(content.GetString());
                 if (double.IsNaN(ttft))
                 {
                     ttft = Stopwatch.GetElapsedTime(sent, now).TotalMilliseconds;
@@ -206,6 +263,6 @@ public sealed class ChatWorkload(HttpClient http, string baseUrl, string model, 
             }
         }
 
-        return new RequestSample(ttft, gaps, usageTokens ?? chunks, cached);
+        return (new RequestSample(ttft, gaps, usageTokens ?? chunks, cached), text.ToString());
     }
 }

@@ -112,13 +112,21 @@ foreach (var (_, w, _) in servers)
 var results = new List<ScenarioResult>();
 var loadBefore = LoadAverage();
 var systemPrompt = ChatWorkload.SystemPrompt(400);
+var conversationPrompt = ChatWorkload.SystemPrompt(100);
 var scenarios = new List<(string Name, int Concurrency, int Requests, string? System)>
 {
     ("plain", 1, quick ? 2 : 6, null),
     ("plain", 8, quick ? 8 : 32, null),
     ("plain", 16, quick ? 16 : 48, null),
     ("shared-400-word-system-prompt", 8, quick ? 8 : 32, systemPrompt),
+
+    // 20 conversations (more than the slots) of 3 turns each over 8 streams; requests = conversations x turns.
+    ("multi-turn", 8, quick ? 16 : 60, conversationPrompt),
+
+    // 4 distinct 200-word prompts recurring word for word.
+    ("recurring-identical-prompts", 8, quick ? 16 : 32, null),
 };
+const int Turns = 3;
 var rounds = Arg("--rounds", quick ? 1 : 5);
 var only = argsList.IndexOf("--only") is var o and >= 0 ? argsList[o + 1] : null;
 if (only is not null)
@@ -145,7 +153,12 @@ foreach (var (name, concurrency, requests, system) in scenarios)
             }
 
             var cpuBefore = cpu();
-            var r = await workload.RunAsync(server, name, concurrency, requests, system, seed + (round * requests));
+            var r = name switch
+            {
+                "multi-turn" => await workload.RunConversationsAsync(server, name, concurrency, requests / Turns, Turns, system!, seed + (round * requests)),
+                "recurring-identical-prompts" => await workload.RunRecurringAsync(server, name, concurrency, requests, distinct: 4, words: 200),
+                _ => await workload.RunAsync(server, name, concurrency, requests, system, seed + (round * requests)),
+            };
             r = r with { CpuSeconds = (cpu() - cpuBefore).TotalSeconds };
             Console.WriteLine($"{server}: {name} x{concurrency} round {round + 1}: {r.TokensPerSecond:F1} tok/s, TTFT p50 {r.TtftP50:F0} ms, ITL p50 {r.ItlP50:F1} ms, cached {r.Samples.Average(x => x.CachedTokens):F0}, server CPU {r.CpuMsPerToken:F1} ms/token");
             perServer[server].Add(r);

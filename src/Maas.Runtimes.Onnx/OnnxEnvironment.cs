@@ -1,6 +1,6 @@
-using Maas.Runtimes.Onnx.Native;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.ML.OnnxRuntime;
 
 namespace Maas.Runtimes.Onnx;
 
@@ -23,22 +23,38 @@ public enum OnnxLogLevel
     Fatal = 4,
 }
 
-/// <summary>The process's one ONNX Runtime environment; its log messages go to .NET logging.</summary>
+/// <summary>The process's one ONNX Runtime environment (<see cref="OrtEnv"/>); its log messages go to .NET logging.</summary>
 /// <remarks>
 /// ONNX Runtime allows a single environment per process, and it must outlive every session, so it is created once
-/// and never released (the process's exit frees it). The log level is fixed when it is created; the logger can be
-/// swapped later (e.g. when the host's logging is ready).
+/// with a logging function of ours and never released. The log level is fixed when it is created; the logger the
+/// function forwards to can be swapped later (e.g. when the host's logging is ready).
 /// </remarks>
 public sealed class OnnxEnvironment
 {
     private static readonly Lock Gate = new();
-    private static OnnxEnvironment? _instance;
     private static readonly Action<ILogger, string, string, string, Exception?>[] Writers = CreateWriters();
+    private static readonly DOrtLoggingFunction LogFunction = Log; // held for the process's life: ONNX Runtime keeps calling it
+    private static OnnxEnvironment? _instance;
+    private static volatile ILogger? _logger;
 
     private OnnxEnvironment(OnnxLogLevel logLevel)
     {
+        if (OrtEnv.IsCreated)
+        {
+            // Someone reached the managed API first (its default environment logs to stderr); keep it, ours can't replace it.
+            Env = OrtEnv.Instance();
+            LogLevel = (OnnxLogLevel)Env.EnvLogLevel;
+            return;
+        }
+
+        var options = new EnvironmentCreationOptions
+        {
+            logId = "maas",
+            logLevel = (OrtLoggingLevel)logLevel,
+            loggingFunction = LogFunction,
+        };
+        Env = OnnxErrors.Call(() => OrtEnv.CreateInstanceWithOptions(ref options));
         LogLevel = logLevel;
-        Handle = OrtNative.CreateEnv((int)logLevel, "maas");
     }
 
     /// <summary>The environment, created on first use with warnings logged nowhere until <see cref="Configure"/> is called.</summary>
@@ -61,7 +77,8 @@ public sealed class OnnxEnvironment
     /// <summary>The severity from which ONNX Runtime emits messages.</summary>
     public OnnxLogLevel LogLevel { get; }
 
-    internal OrtEnvHandle Handle { get; }
+    /// <summary>The managed API's environment.</summary>
+    internal OrtEnv Env { get; }
 
     /// <summary>
     /// Routes ONNX Runtime's messages to <paramref name="loggerFactory"/> (category "Maas.Runtimes.Onnx.OnnxRuntime") and
@@ -69,18 +86,29 @@ public sealed class OnnxEnvironment
     /// </summary>
     public static OnnxEnvironment Configure(ILoggerFactory? loggerFactory, OnnxLogLevel logLevel = OnnxLogLevel.Warning)
     {
-        var logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Maas.Runtimes.Onnx.OnnxRuntime");
-        OrtLogging.Sink = (severity, category, logId, codeLocation, message) => Write(logger, severity, category, logId, message);
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Maas.Runtimes.Onnx.OnnxRuntime");
         lock (Gate)
         {
             return _instance ??= new OnnxEnvironment(logLevel);
         }
     }
 
-    private static void Write(ILogger logger, int severity, string category, string logId, string message)
+    private static void Log(IntPtr param, OrtLoggingLevel severity, string category, string logId, string codeLocation, string message)
     {
-        var index = Math.Clamp(severity, 0, 4);
-        Writers[index](logger, category, logId, message, null);
+        if (_logger is not { } logger)
+        {
+            return;
+        }
+
+        try
+        {
+            Writers[Math.Clamp((int)severity, 0, 4)](logger, category, logId, message, null);
+        }
+#pragma warning disable CA1031 // An exception must never unwind into native frames: that would crash the process.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
     }
 
     private static Action<ILogger, string, string, string, Exception?>[] CreateWriters()

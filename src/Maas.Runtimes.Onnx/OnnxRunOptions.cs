@@ -1,4 +1,4 @@
-using Maas.Runtimes.Onnx.Native;
+using Microsoft.ML.OnnxRuntime;
 
 namespace Maas.Runtimes.Onnx;
 
@@ -12,7 +12,7 @@ public sealed class OnnxRunOptions : IDisposable
     public OnnxRunOptions()
     {
         _ = OnnxEnvironment.Instance;
-        Handle = OrtNative.CreateRunOptions();
+        Options = new RunOptions();
     }
 
     /// <summary>A tag that ONNX Runtime puts in this run's log messages.</summary>
@@ -21,13 +21,13 @@ public sealed class OnnxRunOptions : IDisposable
         get
         {
             ThrowIfDisposed();
-            return OrtNative.GetRunTag(Handle);
+            return Options.LogId;
         }
 
         set
         {
             ThrowIfDisposed();
-            OrtNative.SetRunTag(Handle, value);
+            OnnxErrors.Call(() => Options.LogId = value);
         }
     }
 
@@ -38,7 +38,7 @@ public sealed class OnnxRunOptions : IDisposable
         set
         {
             ThrowIfDisposed();
-            OrtNative.SetRunLogSeverity(Handle, (int)value);
+            OnnxErrors.Call(() => Options.LogSeverityLevel = (OrtLoggingLevel)value);
             _logSeverity = value;
         }
     }
@@ -46,14 +46,15 @@ public sealed class OnnxRunOptions : IDisposable
     /// <summary>Whether <see cref="Terminate"/> was called and not yet <see cref="Reset"/>.</summary>
     public bool IsTerminated => _terminated;
 
-    internal OrtRunOptionsHandle Handle { get; }
+    /// <summary>The managed API's run options.</summary>
+    internal RunOptions Options { get; }
 
     /// <summary>Stops runs using these options at the next node boundary; they fail with ONNX Runtime's "terminate" error.</summary>
     /// <remarks>Safe to call from any thread while a run is in progress.</remarks>
     public void Terminate()
     {
         ThrowIfDisposed();
-        OrtNative.SetTerminate(Handle, true);
+        Options.Terminate = true;
         _terminated = true;
     }
 
@@ -61,7 +62,7 @@ public sealed class OnnxRunOptions : IDisposable
     public void Reset()
     {
         ThrowIfDisposed();
-        OrtNative.SetTerminate(Handle, false);
+        Options.Terminate = false;
         _terminated = false;
     }
 
@@ -69,11 +70,11 @@ public sealed class OnnxRunOptions : IDisposable
     public void AddConfigEntry(string key, string value)
     {
         ThrowIfDisposed();
-        OrtNative.AddRunConfigEntry(Handle, key, value);
+        OnnxErrors.Call(() => Options.AddRunConfigEntry(key, value));
     }
 
     /// <summary>Releases the native run options.</summary>
-    public void Dispose() => Handle.Dispose();
+    public void Dispose() => Options.Dispose();
 
-    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Handle.IsClosed, this);
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Options.IsClosed, this);
 }

@@ -1,22 +1,14 @@
-using Maas.Runtimes.Onnx.Native;
-
 namespace Maas.Runtimes.Onnx;
 
-/// <summary>Facts about the loaded ONNX Runtime library.</summary>
+/// <summary>Facts about the ONNX Runtime build in use (NuGet <c>Microsoft.ML.OnnxRuntime</c>, or its GPU build).</summary>
 public static class OnnxRuntime
 {
-    /// <summary>The engine version MaaS pins and fetches.</summary>
-    public const string PinnedVersion = OrtLibrary.PinnedVersion;
+    /// <summary>The engine version MaaS pins (Directory.Packages.props).</summary>
+    public const string PinnedVersion = "1.32.0";
 
-    /// <summary>The C API version MaaS binds.</summary>
-    public const uint ApiVersion = OrtLibrary.ApiVersion;
-
-    /// <summary>The version the loaded library reports (OrtApiBase::GetVersionString).</summary>
-    public static string Version => OrtLibrary.VersionString();
-
-    /// <summary>Where the library was loaded from.</summary>
-    public static string LibraryPath => OrtLibrary.LibraryPath;
+    /// <summary>The version the loaded library reports.</summary>
+    public static string Version => OnnxEnvironment.Instance.Env.GetVersionString();
 
     /// <summary>The execution providers compiled into the loaded build ("CPUExecutionProvider", "CUDAExecutionProvider", ...).</summary>
-    public static IReadOnlyList<string> AvailableProviders => OrtNative.AvailableProviders();
+    public static IReadOnlyList<string> AvailableProviders => OnnxEnvironment.Instance.Env.GetAvailableProviders();
 }

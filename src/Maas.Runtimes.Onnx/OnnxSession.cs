@@ -1,6 +1,6 @@
 using Maas.Core.Formats;
 using Maas.Core.Formats.Onnx;
-using Maas.Runtimes.Onnx.Native;
+using Microsoft.ML.OnnxRuntime;
 
 namespace Maas.Runtimes.Onnx;
 
@@ -31,26 +31,29 @@ public sealed record OnnxModelMetadata(
     IReadOnlyList<OnnxOpset> Opsets,
     IReadOnlyDictionary<string, string> CustomMetadata);
 
-/// <summary>A loaded ONNX model ready to run; thread-safe for concurrent runs.</summary>
+/// <summary>A loaded ONNX model ready to run (an <see cref="InferenceSession"/>); thread-safe for concurrent runs.</summary>
 public sealed class OnnxSession : IDisposable
 {
+    // Runs without options of their own share one: ONNX Runtime only reads it, and a fresh one per run costs native calls.
+    private static readonly Lazy<RunOptions> SharedRunOptions = new(() => new RunOptions());
     private readonly OnnxModelHeader _header;
+    private readonly string[] _outputNames;
     private OnnxModelMetadata? _metadata;
+    private bool _disposed;
 
-    private OnnxSession(OrtSessionHandle handle, OnnxModelHeader header)
+    private OnnxSession(InferenceSession session, OnnxModelHeader header)
     {
-        Handle = handle;
+        Session = session;
         _header = header;
         try
         {
-            Inputs = OrtNative.DescribeIo(handle, outputs: false).Select(Describe).ToArray();
-            Outputs = OrtNative.DescribeIo(handle, outputs: true).Select(Describe).ToArray();
-            handle.CacheNames(Inputs.Select(i => i.Name).Concat(Outputs.Select(o => o.Name)));
-            OutputNames = Outputs.Select(o => o.Name).ToArray();
+            Inputs = session.InputNames.Select(n => Describe(n, session.InputMetadata[n])).ToArray();
+            Outputs = session.OutputNames.Select(n => Describe(n, session.OutputMetadata[n])).ToArray();
+            _outputNames = Outputs.Select(o => o.Name).ToArray();
         }
         catch
         {
-            handle.Dispose();
+            session.Dispose();
             throw;
         }
     }
@@ -62,12 +65,13 @@ public sealed class OnnxSession : IDisposable
     public IReadOnlyList<OnnxNodeInfo> Outputs { get; }
 
     /// <summary>The output names, in model order.</summary>
-    public IReadOnlyList<string> OutputNames { get; }
+    public IReadOnlyList<string> OutputNames => _outputNames;
 
     /// <summary>Producer, graph, description, version, custom metadata map, IR version and opsets.</summary>
     public OnnxModelMetadata Metadata => _metadata ??= ReadMetadata();
 
-    internal OrtSessionHandle Handle { get; }
+    /// <summary>The managed API's session.</summary>
+    internal InferenceSession Session { get; }
 
     /// <summary>Loads a model file (external data files next to it are found by ONNX Runtime).</summary>
     public static OnnxSession Open(string path, OnnxSessionOptions? options = null)
@@ -79,15 +83,7 @@ public sealed class OnnxSession : IDisposable
         }
 
         var header = ReadHeader(() => OnnxModelHeader.Read(fullPath));
-        var owned = options is null ? new OnnxSessionOptions() : null;
-        try
-        {
-            return new OnnxSession(OrtNative.CreateSession(OnnxEnvironment.Instance.Handle, fullPath, (options ?? owned!).Handle), header);
-        }
-        finally
-        {
-            owned?.Dispose();
-        }
+        return Create(options, o => new InferenceSession(fullPath, o), header);
     }
 
     /// <summary>Loads a model from memory (all weights inline); the bytes may be reused once this returns.</summary>
@@ -103,15 +99,8 @@ public sealed class OnnxSession : IDisposable
             header = OnnxModelHeader.Empty; // ONNX Runtime reports what is wrong, in its own words, below.
         }
 
-        var owned = options is null ? new OnnxSessionOptions() : null;
-        try
-        {
-            return new OnnxSession(OrtNative.CreateSession(OnnxEnvironment.Instance.Handle, model, (options ?? owned!).Handle), header);
-        }
-        finally
-        {
-            owned?.Dispose();
-        }
+        var bytes = model.ToArray(); // the managed API takes an array
+        return Create(options, o => new InferenceSession(bytes, o), header);
     }
 
     /// <summary>
@@ -125,28 +114,26 @@ public sealed class OnnxSession : IDisposable
         OnnxRunOptions? runOptions = null,
         CancellationToken cancellationToken = default)
     {
-        var names = outputNames ?? OutputNames;
-        var results = new OrtValueHandle?[names.Count];
-        RunCore(inputs, names, results, runOptions, cancellationToken);
-        var tensors = new OnnxTensor[results.Length];
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var names = outputNames as string[] ?? (outputNames ?? _outputNames).ToArray();
+        var (inputNames, inputValues) = Split(inputs);
+        var results = WithCancellation(runOptions, cancellationToken, options => Session.Run(options, inputNames, inputValues, names));
+        var tensors = new OnnxTensor[results.Count];
         try
         {
-            for (var i = 0; i < results.Length; i++)
+            var i = 0;
+            foreach (var value in results)
             {
-                tensors[i] = new OnnxTensor(results[i]!);
+                tensors[i++] = new OnnxTensor(value);
             }
         }
         catch
         {
-            foreach (var handle in results)
-            {
-                handle?.Dispose();
-            }
-
+            results.Dispose();
             throw;
         }
 
-        return new OnnxValues(names.ToArray(), tensors);
+        return new OnnxValues(names, tensors);
     }
 
     /// <summary>
@@ -159,56 +146,75 @@ public sealed class OnnxSession : IDisposable
         OnnxRunOptions? runOptions = null,
         CancellationToken cancellationToken = default)
     {
-        var names = outputs.Select(o => o.Key).ToArray();
-        var values = outputs.Select(o => (OrtValueHandle?)o.Value.Handle).ToArray();
-        RunCore(inputs, names, values, runOptions, cancellationToken);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var (inputNames, inputValues) = Split(inputs);
+        var (outputNames, outputValues) = Split(outputs);
+        WithCancellation(runOptions, cancellationToken, options =>
+        {
+            Session.Run(options, inputNames, inputValues, outputNames, outputValues);
+            return true;
+        });
     }
 
     /// <summary>Runs with the inputs and outputs bound in <paramref name="binding"/>; fetch results with <see cref="OnnxIoBinding.GetOutputs"/>.</summary>
     public void Run(OnnxIoBinding binding, OnnxRunOptions? runOptions = null, CancellationToken cancellationToken = default)
     {
-        ObjectDisposedException.ThrowIf(Handle.IsClosed, this);
-        WithCancellation(runOptions, cancellationToken, options => OrtNative.RunWithBinding(Handle, options?.Handle, binding.Handle));
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        WithCancellation(runOptions, cancellationToken, options =>
+        {
+            Session.RunWithBinding(options, binding.Binding);
+            return true;
+        });
     }
 
     /// <summary>A binding of inputs and outputs for repeated runs without re-marshalling names and values.</summary>
     public OnnxIoBinding CreateIoBinding()
     {
-        ObjectDisposedException.ThrowIf(Handle.IsClosed, this);
-        return new OnnxIoBinding(OrtNative.CreateIoBinding(Handle));
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return new OnnxIoBinding(OnnxErrors.Call(Session.CreateIoBinding));
     }
 
     /// <summary>Releases the native session; tensors it returned stay valid.</summary>
-    public void Dispose() => Handle.Dispose();
-
-    private void RunCore(
-        IReadOnlyCollection<KeyValuePair<string, OnnxTensor>> inputs,
-        IReadOnlyList<string> outputNames,
-        OrtValueHandle?[] outputs,
-        OnnxRunOptions? runOptions,
-        CancellationToken cancellationToken)
+    public void Dispose()
     {
-        ObjectDisposedException.ThrowIf(Handle.IsClosed, this);
-        var inputNames = new string[inputs.Count];
-        var inputValues = new OrtValueHandle[inputs.Count];
-        var i = 0;
-        foreach (var (name, tensor) in inputs)
+        _disposed = true;
+        Session.Dispose();
+    }
+
+    private static OnnxSession Create(OnnxSessionOptions? options, Func<SessionOptions, InferenceSession> load, OnnxModelHeader header)
+    {
+        var owned = options is null ? new OnnxSessionOptions() : null;
+        try
         {
-            inputNames[i] = name;
-            inputValues[i] = tensor.Handle;
+            return new OnnxSession(OnnxErrors.Call(() => load((options ?? owned!).Options)), header);
+        }
+        finally
+        {
+            owned?.Dispose();
+        }
+    }
+
+    private static (string[] Names, OrtValue[] Values) Split(IReadOnlyCollection<KeyValuePair<string, OnnxTensor>> tensors)
+    {
+        var names = new string[tensors.Count];
+        var values = new OrtValue[tensors.Count];
+        var i = 0;
+        foreach (var (name, tensor) in tensors)
+        {
+            names[i] = name;
+            values[i] = tensor.Value;
             i++;
         }
 
-        WithCancellation(runOptions, cancellationToken, options => OrtNative.Run(Handle, options?.Handle, inputNames, inputValues, outputNames, outputs));
+        return (names, values);
     }
 
     // Cancellation sets ONNX Runtime's terminate flag on the run options the run uses; ONNX Runtime checks it between nodes.
-    private static void WithCancellation(OnnxRunOptions? runOptions, CancellationToken cancellationToken, Action<OnnxRunOptions?> run)
+    private static T WithCancellation<T>(OnnxRunOptions? runOptions, CancellationToken cancellationToken, Func<RunOptions, T> run)
     {
         if (!cancellationToken.CanBeCanceled)
         {
-            run(runOptions);
-            return;
+            return OnnxErrors.Call(() => run(runOptions?.Options ?? SharedRunOptions.Value));
         }
 
         cancellationToken.ThrowIfCancellationRequested();
@@ -231,7 +237,7 @@ public sealed class OnnxSession : IDisposable
             {
                 try
                 {
-                    run(options);
+                    return OnnxErrors.Call(() => run(options.Options));
                 }
                 catch (OnnxRuntimeException e) when (cancellationToken.IsCancellationRequested)
                 {
@@ -264,21 +270,28 @@ public sealed class OnnxSession : IDisposable
         }
     }
 
-    private static OnnxNodeInfo Describe(OrtIoInfo info)
+    private static OnnxNodeInfo Describe(string name, NodeMetadata node)
     {
-        var shape = new OnnxDimension[info.Dims.Length];
-        for (var i = 0; i < shape.Length; i++)
+        if (!node.IsTensor)
         {
-            shape[i] = info.Dims[i] >= 0 ? new OnnxDimension(info.Dims[i]) : new OnnxDimension(-1, info.SymbolicDims[i]);
+            return new OnnxNodeInfo(name, OnnxElementType.Undefined, [], IsTensor: false);
         }
 
-        return new OnnxNodeInfo(info.Name, (OnnxElementType)info.ElementType, shape, IsTensor: info.OnnxType == 1);
+        var dims = node.Dimensions;
+        var symbolic = node.SymbolicDimensions;
+        var shape = new OnnxDimension[dims.Length];
+        for (var i = 0; i < shape.Length; i++)
+        {
+            shape[i] = dims[i] >= 0 ? new OnnxDimension(dims[i]) : new OnnxDimension(-1, symbolic[i]);
+        }
+
+        return new OnnxNodeInfo(name, (OnnxElementType)node.ElementDataType, shape, IsTensor: true);
     }
 
     private OnnxModelMetadata ReadMetadata()
     {
-        ObjectDisposedException.ThrowIf(Handle.IsClosed, this);
-        var native = OrtNative.ReadModelMetadata(Handle);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var native = OnnxErrors.Call(() => Session.ModelMetadata);
         return new OnnxModelMetadata(
             native.ProducerName,
             _header.ProducerVersion,
@@ -289,6 +302,6 @@ public sealed class OnnxSession : IDisposable
             native.Version,
             _header.IrVersion,
             _header.Opsets,
-            native.Custom);
+            native.CustomMetadataMap);
     }
 }

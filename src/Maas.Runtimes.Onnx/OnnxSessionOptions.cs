@@ -1,4 +1,4 @@
-using Maas.Runtimes.Onnx.Native;
+using Microsoft.ML.OnnxRuntime;
 
 namespace Maas.Runtimes.Onnx;
 
@@ -32,144 +32,141 @@ public enum OnnxExecutionMode
 /// <remarks>Each setter is applied to the native options at once, so a bad value fails where it is set.</remarks>
 public sealed class OnnxSessionOptions : IDisposable
 {
-    private int _intraOpThreads;
-    private int _interOpThreads;
     private OnnxGraphOptimizationLevel _optimization = OnnxGraphOptimizationLevel.All;
     private OnnxExecutionMode _executionMode = OnnxExecutionMode.Sequential;
-    private bool _memoryPattern = true;
-    private bool _cpuMemoryArena = true;
     private OnnxLogLevel _logSeverity = OnnxLogLevel.Warning;
-    private string _logId = "";
     private readonly List<string> _providers = [];
 
     /// <summary>Default options: ONNX Runtime's defaults, CPU execution provider.</summary>
     public OnnxSessionOptions()
     {
         _ = OnnxEnvironment.Instance;
-        Handle = OrtNative.CreateSessionOptions();
+        Options = new SessionOptions();
     }
 
     /// <summary>Threads used inside one operator (0 = ONNX Runtime's choice, one per physical core).</summary>
     public int IntraOpThreads
     {
-        get => _intraOpThreads;
-        set => Set(OrtApiSlot.SetIntraOpNumThreads, value, () => _intraOpThreads = value);
+        get => Options.IntraOpNumThreads;
+        set => Set(() => Options.IntraOpNumThreads = value);
     }
 
     /// <summary>Threads running independent nodes in parallel mode (0 = ONNX Runtime's choice).</summary>
     public int InterOpThreads
     {
-        get => _interOpThreads;
-        set => Set(OrtApiSlot.SetInterOpNumThreads, value, () => _interOpThreads = value);
+        get => Options.InterOpNumThreads;
+        set => Set(() => Options.InterOpNumThreads = value);
     }
 
     /// <summary>The graph optimisation level.</summary>
     public OnnxGraphOptimizationLevel GraphOptimizationLevel
     {
         get => _optimization;
-        set => Set(OrtApiSlot.SetSessionGraphOptimizationLevel, (int)value, () => _optimization = value);
+        set => Set(() => Options.GraphOptimizationLevel = (GraphOptimizationLevel)value, () => _optimization = value);
     }
 
     /// <summary>Sequential or parallel execution of nodes.</summary>
     public OnnxExecutionMode ExecutionMode
     {
         get => _executionMode;
-        set => Set(OrtApiSlot.SetSessionExecutionMode, (int)value, () => _executionMode = value);
+        set => Set(() => Options.ExecutionMode = (ExecutionMode)value, () => _executionMode = value);
     }
 
     /// <summary>Plans memory once per input shape and reuses the plan (on by default; off helps very dynamic shapes).</summary>
     public bool EnableMemoryPattern
     {
-        get => _memoryPattern;
-        set
-        {
-            ThrowIfDisposed();
-            OrtNative.SetOption(Handle, value ? OrtApiSlot.EnableMemPattern : OrtApiSlot.DisableMemPattern);
-            _memoryPattern = value;
-        }
+        get => Options.EnableMemoryPattern;
+        set => Set(() => Options.EnableMemoryPattern = value);
     }
 
     /// <summary>Keeps freed CPU buffers in an arena for reuse (on by default; off returns memory to the system sooner).</summary>
     public bool EnableCpuMemoryArena
     {
-        get => _cpuMemoryArena;
-        set
-        {
-            ThrowIfDisposed();
-            OrtNative.SetOption(Handle, value ? OrtApiSlot.EnableCpuMemArena : OrtApiSlot.DisableCpuMemArena);
-            _cpuMemoryArena = value;
-        }
+        get => Options.EnableCpuMemArena;
+        set => Set(() => Options.EnableCpuMemArena = value);
     }
 
     /// <summary>The severity from which this session's messages are logged.</summary>
     public OnnxLogLevel LogSeverity
     {
         get => _logSeverity;
-        set => Set(OrtApiSlot.SetSessionLogSeverityLevel, (int)value, () => _logSeverity = value);
+        set => Set(() => Options.LogSeverityLevel = (OrtLoggingLevel)value, () => _logSeverity = value);
     }
 
     /// <summary>The id that tags this session's log messages.</summary>
     public string LogId
     {
-        get => _logId;
-        set
-        {
-            ThrowIfDisposed();
-            OrtNative.SetSessionLogId(Handle, value);
-            _logId = value;
-        }
+        get => Options.LogId;
+        set => Set(() => Options.LogId = value);
     }
 
     /// <summary>The execution providers appended so far, in preference order (CPU is always the implicit last).</summary>
     public IReadOnlyList<string> ExecutionProviders => _providers;
 
-    internal OrtSessionOptionsHandle Handle { get; }
+    /// <summary>The managed API's session options.</summary>
+    internal SessionOptions Options { get; }
 
     /// <summary>Sets a session configuration entry (keys from onnxruntime_session_options_config_keys.h).</summary>
-    public void AddConfigEntry(string key, string value)
-    {
-        ThrowIfDisposed();
-        OrtNative.AddSessionConfigEntry(Handle, key, value);
-    }
+    public void AddConfigEntry(string key, string value) => Set(() => Options.AddSessionConfigEntry(key, value));
 
     /// <summary>Fixes a named symbolic dimension (e.g. "batch") to a value, so ONNX Runtime can plan for it.</summary>
-    public void AddFreeDimensionOverride(string dimensionName, long value)
-    {
-        ThrowIfDisposed();
-        OrtNative.AddFreeDimensionOverrideByName(Handle, dimensionName, value);
-    }
+    public void AddFreeDimensionOverride(string dimensionName, long value) => Set(() => Options.AddFreeDimensionOverrideByName(dimensionName, value));
 
     /// <summary>
-    /// Appends an execution provider by name with its string options: "CUDA" goes through the CUDA provider options
-    /// (e.g. device_id), any other name (XNNPACK, OpenVINO, QNN, CoreML, DML, WebGPU...) through the generic call.
-    /// A build without that provider throws an <see cref="OnnxRuntimeException"/> with ONNX Runtime's reason.
+    /// Appends an execution provider by name with its string options: "CUDA" and "TensorRT" through their provider
+    /// options (e.g. device_id), any other name (XNNPACK, OpenVINO, QNN, CoreML, DML, WebGPU...) through the generic
+    /// call. A build without that provider throws an <see cref="OnnxRuntimeException"/> with the reason.
     /// </summary>
     public void AppendExecutionProvider(string name, IReadOnlyDictionary<string, string>? providerOptions = null)
     {
         ThrowIfDisposed();
-        var keys = providerOptions?.Keys.ToArray() ?? [];
-        var values = keys.Select(k => providerOptions![k]).ToArray();
-        if (name.Equals("CUDA", StringComparison.OrdinalIgnoreCase) || name.Equals("CUDAExecutionProvider", StringComparison.Ordinal))
+        var settings = providerOptions?.ToDictionary() ?? [];
+        if (IsNamed(name, "CUDA", "CUDAExecutionProvider"))
         {
-            OrtNative.AppendCudaExecutionProvider(Handle, keys, values);
+            RequireInBuild(name, "CUDAExecutionProvider");
+            using var cuda = new OrtCUDAProviderOptions();
+            OnnxErrors.Call(() => cuda.UpdateOptions(settings));
+            OnnxErrors.Call(() => Options.AppendExecutionProvider_CUDA(cuda));
+        }
+        else if (IsNamed(name, "TensorRT", "TensorrtExecutionProvider"))
+        {
+            RequireInBuild(name, "TensorrtExecutionProvider");
+            using var tensorRt = new OrtTensorRTProviderOptions();
+            OnnxErrors.Call(() => tensorRt.UpdateOptions(settings));
+            OnnxErrors.Call(() => Options.AppendExecutionProvider_Tensorrt(tensorRt));
         }
         else
         {
-            OrtNative.AppendExecutionProvider(Handle, name, keys, values);
+            OnnxErrors.Call(() => Options.AppendExecutionProvider(name, settings));
         }
 
         _providers.Add(name);
     }
 
     /// <summary>Releases the native options; sessions already created keep their own copy.</summary>
-    public void Dispose() => Handle.Dispose();
+    public void Dispose() => Options.Dispose();
 
-    private void Set(OrtApiSlot slot, int value, Action remember)
+    private static bool IsNamed(string name, string shortName, string providerName) =>
+        name.Equals(shortName, StringComparison.OrdinalIgnoreCase) || name.Equals(providerName, StringComparison.Ordinal);
+
+    // The CPU package's library lacks the CUDA and TensorRT entry points altogether; say so before calling them.
+    private static void RequireInBuild(string name, string providerName)
     {
-        ThrowIfDisposed();
-        OrtNative.SetOption(Handle, slot, value);
-        remember();
+        var available = OnnxRuntime.AvailableProviders;
+        if (!available.Contains(providerName))
+        {
+            throw new OnnxRuntimeException(
+                OnnxRuntimeErrorCode.NotImplemented,
+                $"this ONNX Runtime build has no {name} execution provider (its providers: {string.Join(", ", available)}); build MaaS with -p:MaasOnnxGpu=true for the GPU build");
+        }
     }
 
-    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Handle.IsClosed, this);
+    private void Set(Action apply, Action? remember = null)
+    {
+        ThrowIfDisposed();
+        OnnxErrors.Call(apply);
+        remember?.Invoke();
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Options.IsClosed, this);
 }

@@ -1,8 +1,10 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using Maas.Core.Formats.Onnx;
-using Maas.Runtimes.Onnx.Native;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace Maas.Runtimes.Onnx;
 
@@ -17,20 +19,24 @@ namespace Maas.Runtimes.Onnx;
 public sealed class OnnxTensor : IDisposable
 {
     private readonly long[] _shape;
+    private MemoryHandle _pin;
+    private bool _disposed;
 
-    internal OnnxTensor(OrtValueHandle handle)
+    internal OnnxTensor(OrtValue value, MemoryHandle pin = default)
     {
-        Handle = handle;
-        if (!OrtNative.IsTensor(handle))
+        Value = value;
+        _pin = pin;
+        if (!value.IsTensor)
         {
-            handle.Dispose();
-            throw new NotSupportedException($"ONNX Runtime returned a non-tensor value (ONNX type {OrtNative.ValueType(handle)}); MaaS serves tensors only");
+            var type = value.OnnxType;
+            Dispose();
+            throw new NotSupportedException($"ONNX Runtime returned a non-tensor value ({type}); MaaS serves tensors only");
         }
 
-        var (elementType, shape) = OrtNative.DescribeTensor(handle);
-        ElementType = (OnnxElementType)elementType;
-        _shape = shape;
-        ElementCount = shape.Aggregate(1L, (a, d) => a * d);
+        var info = value.GetTensorTypeAndShape();
+        ElementType = (OnnxElementType)info.ElementDataType;
+        _shape = info.Shape;
+        ElementCount = info.ElementCount;
     }
 
     /// <summary>The element type.</summary>
@@ -48,7 +54,8 @@ public sealed class OnnxTensor : IDisposable
     /// <summary>The KServe v2 datatype name ("FP32", "BYTES"...).</summary>
     public string KServeDatatype => OnnxElementTypes.DisplayName(ElementType);
 
-    internal OrtValueHandle Handle { get; }
+    /// <summary>The managed API's value.</summary>
+    internal OrtValue Value { get; }
 
     /// <summary>A tensor over <paramref name="data"/> without copying; the element type follows <typeparamref name="T"/>.</summary>
     public static OnnxTensor Create<T>(T[] data, params long[] shape)
@@ -83,7 +90,17 @@ public sealed class OnnxTensor : IDisposable
             throw new ArgumentException($"the shape [{string.Join(",", shape.ToArray())}] of {elementType} needs {needed} bytes but the buffer has {given}", nameof(data));
         }
 
-        return new OnnxTensor(OrtNative.CreateTensorOver(data, shape, (int)elementType));
+        // Zero copy: pinned here, unpinned when the tensor is disposed.
+        var pin = data.Pin();
+        try
+        {
+            return new OnnxTensor(CreateOver(pin, shape, elementType, needed), pin);
+        }
+        catch
+        {
+            pin.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
@@ -101,12 +118,13 @@ public sealed class OnnxTensor : IDisposable
             throw new ArgumentException($"{elementType} tensors cannot be allocated as raw memory; use CreateStrings for strings", nameof(elementType));
         }
 
-        return new OnnxTensor(OrtNative.AllocateTensor(shape, (int)elementType));
+        var dims = shape.ToArray();
+        return new OnnxTensor(OnnxErrors.Call(() => OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, (TensorElementType)elementType, dims)));
     }
 
     /// <summary>A string tensor (ONNX Runtime copies the strings, as UTF-8).</summary>
     public static OnnxTensor CreateStrings(IReadOnlyList<string> values, ReadOnlySpan<long> shape) =>
-        CreateStrings(values.Select(OrtNative.EncodeString).ToArray(), shape);
+        CreateStrings(values.Select(v => (ReadOnlyMemory<byte>)Encoding.UTF8.GetBytes(v)).ToArray(), shape);
 
     /// <summary>A string tensor from raw bytes per element (KServe BYTES); an element may not contain a zero byte.</summary>
     public static OnnxTensor CreateStrings(IReadOnlyList<ReadOnlyMemory<byte>> values, ReadOnlySpan<long> shape)
@@ -124,7 +142,22 @@ public sealed class OnnxTensor : IDisposable
             }
         }
 
-        return new OnnxTensor(OrtNative.CreateStringTensor(shape, values));
+        var dims = shape.ToArray();
+        var value = OnnxErrors.Call(() => OrtValue.CreateTensorWithEmptyStrings(OrtAllocator.DefaultInstance, dims));
+        try
+        {
+            for (var i = 0; i < values.Count; i++)
+            {
+                value.StringTensorSetElementAt(values[i].Span, i);
+            }
+        }
+        catch
+        {
+            value.Dispose();
+            throw;
+        }
+
+        return new OnnxTensor(value);
     }
 
     /// <summary>The elements, in place (no copy); <typeparamref name="T"/> must match the element type.</summary>
@@ -143,7 +176,7 @@ public sealed class OnnxTensor : IDisposable
     /// <summary>The raw little-endian bytes of a numeric tensor, in place (no copy).</summary>
     public Span<byte> GetBytes()
     {
-        ObjectDisposedException.ThrowIf(Handle.IsClosed, this);
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (ElementType == OnnxElementType.String)
         {
             throw new InvalidOperationException("a string tensor has no flat buffer; use GetStrings");
@@ -151,7 +184,7 @@ public sealed class OnnxTensor : IDisposable
 
         var length = OnnxElementTypes.ByteLength(ElementType, ElementCount)
             ?? throw new NotSupportedException($"{ElementType} has no fixed element size");
-        return OrtNative.TensorBytes(Handle, length);
+        return length == 0 ? [] : Value.GetTensorMutableRawData()[..checked((int)length)];
     }
 
     /// <summary>A copy of the elements.</summary>
@@ -164,17 +197,29 @@ public sealed class OnnxTensor : IDisposable
     /// <summary>The elements of a string tensor as raw bytes.</summary>
     public byte[][] GetStringBytes()
     {
-        ObjectDisposedException.ThrowIf(Handle.IsClosed, this);
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (ElementType != OnnxElementType.String)
         {
             throw new InvalidOperationException($"the tensor holds {ElementType}, not strings");
         }
 
-        return OrtNative.ReadStrings(Handle, ElementCount);
+        var strings = new byte[ElementCount][];
+        for (var i = 0; i < strings.Length; i++)
+        {
+            strings[i] = Value.GetStringElementAsSpan(i).ToArray(); // the element's UTF-8 bytes as stored, not re-encoded
+        }
+
+        return strings;
     }
 
     /// <summary>Releases the native value (and the pin on caller memory).</summary>
-    public void Dispose() => Handle.Dispose();
+    public void Dispose()
+    {
+        _disposed = true;
+        Value.Dispose();
+        _pin.Dispose(); // after the value: ONNX Runtime no longer points into the memory
+        _pin = default;
+    }
 
     /// <summary>The ONNX element type a .NET element type stands for.</summary>
     public static OnnxElementType ElementTypeOf<T>()
@@ -195,6 +240,12 @@ public sealed class OnnxTensor : IDisposable
             bool => OnnxElementType.Bool,
             _ => throw new NotSupportedException($"{typeof(T).Name} is not an ONNX tensor element type"),
         };
+
+    private static unsafe OrtValue CreateOver(MemoryHandle pin, ReadOnlySpan<long> shape, OnnxElementType elementType, long byteLength)
+    {
+        var dims = shape.ToArray();
+        return OnnxErrors.Call(() => OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, (TensorElementType)elementType, dims, (IntPtr)pin.Pointer, byteLength));
+    }
 
     private static long CountOf(ReadOnlySpan<long> shape)
     {

@@ -1,3 +1,4 @@
+using Maas.Server.Datasets;
 using Maas.Server.Health;
 using Maas.Server.Hosting;
 using Maas.Server.Inference;
@@ -5,6 +6,7 @@ using Maas.Server.Observability;
 using Maas.Server.OpenAi;
 using Maas.Server.Registry;
 using Maas.Server.Tenancy;
+using Maas.Server.WebConsole;
 
 namespace Maas.Server;
 
@@ -23,6 +25,8 @@ public static class MaasApp
         builder.AddMaasHealth();
         builder.AddMaasInference();
         builder.AddMaasOpenAi();
+        builder.AddMaasDatasets();
+        builder.AddMaasConsole();
 
         configure?.Invoke(builder);
 
@@ -32,8 +36,10 @@ public static class MaasApp
         app.MapMaasTenancy();
         app.MapMaasInference();
         app.MapMaasOpenAi();
+        app.MapMaasDatasets();
         app.MapMaasRegistry();
         app.MapMaasHealth();
+        app.MapMaasConsole();
         return app;
     }
 }

@@ -71,13 +71,14 @@ public sealed class LlamaTestModels : IDisposable
     /// </summary>
     public string ContextSensitive => Written("context-sensitive.gguf", GeneratedOptions with { WeightStd = 0.3f, ContextLength = 8192 });
 
-    /// <summary>An engine on <see cref="ContextSensitive"/>: 3 slots of 1024 tokens, 2 threads.</summary>
-    public LlamaEngine ContextSensitiveEngine(int batchSize, bool prefixCache, bool unified, LlmPromptAdmission admission = LlmPromptAdmission.Auto) => LlamaEngine.Load(new LlmModelSpec
+    /// <summary>An engine on <see cref="ContextSensitive"/>: 3 slots (unless told) of 1024 tokens, 2 threads, no host prompt cache (unless told).</summary>
+    public LlamaEngine ContextSensitiveEngine(int batchSize, bool prefixCache, bool unified, LlmPromptAdmission admission = LlmPromptAdmission.Auto, int slots = 3, long promptCacheBytes = 0) => LlamaEngine.Load(new LlmModelSpec
     {
         Name = "generated",
         Version = 1,
         Path = ContextSensitive,
-        Slots = 3,
+        Slots = slots,
+        PromptCacheBytes = promptCacheBytes,
         ContextPerSlot = 1024,
         BatchSize = batchSize,
         Threads = 2,

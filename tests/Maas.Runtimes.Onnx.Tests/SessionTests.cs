@@ -267,15 +267,6 @@ public sealed class SessionTests : IDisposable
     }
 
     [Fact]
-    public void MissingLibraryFolderGivesTheInstructions()
-    {
-        var error = Assert.Throws<DllNotFoundException>(() => Native.OrtLibrary.Locate(_dir));
-
-        Assert.Contains(Native.OrtLibrary.FileName, error.Message);
-        Assert.Contains("MAAS_NATIVE_DIR", error.Message);
-    }
-
-    [Fact]
     public void TensorFactoriesRefuseMismatchedBuffers()
     {
         Assert.Throws<ArgumentException>(() => OnnxTensor.Create(new float[5], 2, 3));

@@ -21,8 +21,10 @@ public sealed class FilesystemArtifactStoreTests
         await store.CommitAsync(key, staged, bundle: false, CancellationToken.None);
         Assert.False(File.Exists(staged));
         Assert.True(await store.ExistsAsync(key, CancellationToken.None));
-        var path = store.PathOf(key);
-        Assert.Equal(Path.Combine(store.Root, "sha256", key[..2], key), path);
+        Assert.Equal(Path.Combine(store.Root, "sha256", key[..2], key), store.PathOf(key));
+        var path = await store.GetLocalPathAsync(key, null, CancellationToken.None);
+        Assert.Equal(Path.Combine(store.PathOf(key), key), path);
+        Assert.Equal([path], Directory.EnumerateFileSystemEntries(store.PathOf(key))); // A folder of its own.
         Assert.Equal(bytes, await File.ReadAllBytesAsync(path));
         if (!OperatingSystem.IsWindows())
         {
@@ -76,5 +78,31 @@ public sealed class FilesystemArtifactStoreTests
         Assert.Empty(await store.ListKeysAsync(CancellationToken.None).ToListAsync());
         Assert.Throws<ArgumentException>(() => store.PathOf("../../etc/passwd"));
         Assert.Throws<ArgumentException>(() => store.PathOf(new string('A', 64)));
+    }
+
+    [Fact]
+    public async Task One_file_artifacts_of_the_shared_folder_layout_move_into_folders_of_their_own()
+    {
+        using var folder = new TempFolder();
+        byte[] first = [1, 2, 3], second = [4, 5, 6], third = [7, 8, 9];
+        var (a, b, c) = (Sha(first), Sha(second), Sha(third));
+        folder.Write($"artifacts/sha256/{a[..2]}/{a}", first); // The earlier layout: a file next to its neighbours.
+        folder.Write($"artifacts/sha256/{b[..2]}/{b}.layout/{b}", second); // A move a crash interrupted.
+        folder.Write($"artifacts/sha256/{c[..2]}/{c}/{c}", third); // Already in its own folder.
+
+        var store = new FilesystemArtifactStore(Path.Combine(folder.Path, "artifacts"));
+
+        Assert.Equal(1, store.MovedToOwnFolders);
+        foreach (var (key, bytes) in new[] { (a, first), (b, second), (c, third) })
+        {
+            var path = await store.GetLocalPathAsync(key, null, CancellationToken.None);
+            Assert.Equal(Path.Combine(store.PathOf(key), key), path);
+            Assert.Equal(bytes, await File.ReadAllBytesAsync(path));
+            Assert.Equal([path], Directory.EnumerateFileSystemEntries(store.PathOf(key)));
+        }
+
+        Assert.Equal(new[] { a, b, c }.Order(), (await store.ListKeysAsync(CancellationToken.None).ToListAsync()).Order());
+        Assert.Empty(Directory.EnumerateDirectories(Path.Combine(store.Root, "sha256"), "*.layout", SearchOption.AllDirectories));
+        Assert.Equal(0, new FilesystemArtifactStore(store.Root).MovedToOwnFolders);
     }
 }

@@ -80,6 +80,12 @@ public sealed record LlmModelSpec
     public LlmPromptAdmission PromptAdmission { get; init; }
 
     /// <summary>
+    /// Bytes of host memory for prompts' KV saved when their slot is overwritten, restored when a later prompt starts
+    /// with them (0 = off).
+    /// </summary>
+    public long PromptCacheBytes { get; init; }
+
+    /// <summary>
     /// Whether a step admits one new prompt (more only while the step holds few prompt tokens) rather than every
     /// waiting one: <see cref="LlmPromptAdmission.Auto"/> staggers with a unified KV buffer only.
     /// </summary>
@@ -200,6 +206,30 @@ public sealed record LlmEngineStatistics
 
     /// <summary>KV cells in the context.</summary>
     public int KvCells { get; init; }
+
+    /// <summary>Prompts saved to the host prompt cache when their slot was overwritten.</summary>
+    public long PromptCacheSaves { get; init; }
+
+    /// <summary>Requests whose prompt prefix was restored from the host prompt cache.</summary>
+    public long PromptCacheHits { get; init; }
+
+    /// <summary>Prompt tokens restored from the host prompt cache instead of being decoded (part of <see cref="CachedPromptTokens"/>).</summary>
+    public long PromptCacheRestoredTokens { get; init; }
+
+    /// <summary>Prompts dropped from the host prompt cache to stay within its budget.</summary>
+    public long PromptCacheEvictions { get; init; }
+
+    /// <summary>Prompts held in the host prompt cache now.</summary>
+    public int PromptCacheEntries { get; init; }
+
+    /// <summary>Bytes the host prompt cache holds now.</summary>
+    public long PromptCacheBytes { get; init; }
+
+    /// <summary>The host prompt cache's budget in bytes (0 = off).</summary>
+    public long PromptCacheBudgetBytes { get; init; }
+
+    /// <summary>The model's memory footprint: weights, KV cache and the host prompt cache's contents.</summary>
+    public long MemoryBytes { get; init; }
 
     /// <summary>Tokens per step on average.</summary>
     public double TokensPerStep => Steps == 0 ? 0 : (double)BatchTokens / Steps;

@@ -39,6 +39,21 @@ public sealed class LlmServingOptions
     /// <summary>How new prompts join the decode steps: all waiting ones together, or one after another.</summary>
     public LlmPromptAdmission PromptAdmission { get; set; }
 
+    /// <summary>
+    /// Bytes of host memory per loaded model for prompts' KV saved when their slot is overwritten (0 = off; unset:
+    /// <see cref="DefaultPromptCacheBytes"/>).
+    /// </summary>
+    public long? PromptCacheBytes { get; set; }
+
+    /// <summary>The default host prompt cache: an eighth of the machine's memory, at most 8 GiB.</summary>
+    public static long DefaultPromptCacheBytes => Math.Min(8L << 30, MachineMemoryBytes / 8);
+
+    /// <summary>The memory this process may use (the machine's, or its container's limit).</summary>
+    public static long MachineMemoryBytes => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+
+    /// <summary>The host prompt cache budget these settings give.</summary>
+    public long EffectivePromptCacheBytes => PromptCacheBytes ?? DefaultPromptCacheBytes;
+
     /// <summary>Register the tiny demo LLM on first start with no LLM in the registry (unset: follows Maas:Inference:Demo).</summary>
     public bool Demo { get; set; } = true;
 
@@ -56,6 +71,11 @@ public sealed class LlmServingOptions
         if (!Enum.IsDefined(PromptAdmission))
         {
             errors.Add($"{Section}:{nameof(PromptAdmission)} must be auto, batched or staggered, not {PromptAdmission}");
+        }
+
+        if (PromptCacheBytes is < 0 || PromptCacheBytes > MachineMemoryBytes)
+        {
+            errors.Add($"{Section}:{nameof(PromptCacheBytes)} must be between 0 (off) and this machine's memory ({MachineMemoryBytes} bytes), not {PromptCacheBytes}");
         }
 
         if (MaxTokensInFlight < 0)

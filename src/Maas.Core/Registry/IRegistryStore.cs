@@ -84,4 +84,10 @@ public interface IRegistryStore
 
     /// <summary>Deletes a session row.</summary>
     Task DeleteUploadSessionAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>The bytes of every version (ready or being written) of the models <paramref name="owner"/> owns.</summary>
+    Task<long> GetOwnerStorageBytesAsync(string owner, CancellationToken cancellationToken);
+
+    /// <summary>The open upload sessions on models <paramref name="owner"/> owns.</summary>
+    Task<int> CountUploadSessionsAsync(string owner, CancellationToken cancellationToken);
 }

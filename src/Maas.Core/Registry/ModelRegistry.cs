@@ -32,8 +32,10 @@ public sealed class ModelRegistry : IModelRegistry
         StagingArea staging,
         RegistryOptions options,
         IEnumerable<IVersionUseCheck>? useChecks = null,
-        TimeProvider? time = null)
+        TimeProvider? time = null,
+        ServingLimits? servingLimits = null)
     {
+        ServingLimits = servingLimits ?? new ServingLimits();
         _store = store;
         _artifacts = artifacts;
         _staging = staging;
@@ -44,6 +46,9 @@ public sealed class ModelRegistry : IModelRegistry
 
     /// <inheritdoc />
     public event EventHandler<RegistryChange>? Changed;
+
+    /// <summary>The server-wide maxima of serving configurations.</summary>
+    public ServingLimits ServingLimits { get; }
 
     /// <summary>The artifact store in use.</summary>
     public IArtifactStore Artifacts => _artifacts;
@@ -179,6 +184,11 @@ public sealed class ModelRegistry : IModelRegistry
     {
         RegistryNames.ValidateName(name);
         var errors = config.Validate();
+        if (errors.Count == 0)
+        {
+            errors = ServingLimits.Check(config);
+        }
+
         if (errors.Count > 0)
         {
             throw RegistryException.Invalid("invalid_config", string.Join("; ", errors), new Dictionary<string, object?> { ["errors"] = errors });
@@ -235,6 +245,7 @@ public sealed class ModelRegistry : IModelRegistry
     {
         var owner = await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
         await ValidateOptionsAsync(options, cancellationToken).ConfigureAwait(false);
+        var (limit, overLimit) = await StorageLimitAsync(owner.Owner, cancellationToken).ConfigureAwait(false);
         var number = await _store.ReserveVersionAsync(owner.Id, options.Version, options.CreatedBy, Now, cancellationToken).ConfigureAwait(false);
         string folder;
         try
@@ -247,8 +258,78 @@ public sealed class ModelRegistry : IModelRegistry
             throw;
         }
 
-        return new VersionDraft(owner, number, folder, options, _options.MaxUploadBytes, _options.FsyncUploads, AbandonAsync);
+        return new VersionDraft(owner, number, folder, options, limit, _options.FsyncUploads, AbandonAsync, overLimit);
     }
+
+    /// <summary>
+    /// How many bytes a new version of a model of <paramref name="tenant"/> may have now: the configured maximum, or
+    /// less when the tenant's storage quota or the disk's free space above its floor leaves less (with the error that
+    /// names that limit). Throws 507 when nothing is left.
+    /// </summary>
+    private async Task<(long Limit, Func<RegistryException>? OverLimit)> StorageLimitAsync(string tenant, CancellationToken cancellationToken)
+    {
+        var limit = _options.MaxUploadBytes;
+        Func<RegistryException>? overLimit = null;
+        if (_options.TenantStorageQuotaBytes > 0)
+        {
+            var used = await _store.GetOwnerStorageBytesAsync(tenant, cancellationToken).ConfigureAwait(false);
+            var quota = _options.TenantStorageQuotaBytes;
+            RegistryException QuotaExceeded() => new(
+                RegistryErrorKind.InsufficientStorage,
+                "storage_quota_exceeded",
+                $"tenant '{tenant}' would go past its storage quota of {quota} bytes ({RegistryOptions.Section}:TenantStorageQuotaBytes); its models hold {used} bytes",
+                new Dictionary<string, object?> { ["limit_bytes"] = quota, ["used_bytes"] = used });
+            if (used >= quota)
+            {
+                throw QuotaExceeded();
+            }
+
+            if (quota - used < limit)
+            {
+                limit = quota - used;
+                overLimit = QuotaExceeded;
+            }
+        }
+
+        var room = FreeBytesAboveFloor();
+        if (room < limit)
+        {
+            limit = room;
+            overLimit = LowOnDisk;
+        }
+
+        return (limit, overLimit);
+    }
+
+    /// <summary>Free bytes on the staging disk above <see cref="RegistryOptions.MinFreeDiskBytes"/>; throws 507 when there are none.</summary>
+    private long FreeBytesAboveFloor()
+    {
+        if (_options.MinFreeDiskBytes <= 0)
+        {
+            return long.MaxValue;
+        }
+
+        var room = FreeDiskBytes() - _options.MinFreeDiskBytes;
+        return room > 0 ? room : throw LowOnDisk();
+    }
+
+    private long FreeDiskBytes()
+    {
+        try
+        {
+            return new DriveInfo(_staging.Root).AvailableFreeSpace;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return long.MaxValue; // unknown: the disk itself will say when it is full
+        }
+    }
+
+    private RegistryException LowOnDisk() => new(
+        RegistryErrorKind.InsufficientStorage,
+        "insufficient_storage",
+        $"the server's disk is below its free-space floor of {_options.MinFreeDiskBytes} bytes ({RegistryOptions.Section}:MinFreeDiskBytes); uploads are refused until space is freed",
+        new Dictionary<string, object?> { ["floor_bytes"] = _options.MinFreeDiskBytes });
 
     private async ValueTask AbandonAsync(VersionDraft draft)
     {
@@ -544,6 +625,22 @@ public sealed class ModelRegistry : IModelRegistry
 
         sha256 = NormalizeSha256(sha256);
         var owner = await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
+        var open = await _store.CountUploadSessionsAsync(owner.Owner, cancellationToken).ConfigureAwait(false);
+        if (open >= _options.MaxUploadSessionsPerTenant)
+        {
+            throw new RegistryException(
+                RegistryErrorKind.Busy,
+                "too_many_upload_sessions",
+                $"tenant '{owner.Owner}' has {open} open upload sessions, the most allowed ({RegistryOptions.Section}:MaxUploadSessionsPerTenant = {_options.MaxUploadSessionsPerTenant}); complete or delete one first",
+                new Dictionary<string, object?> { ["limit"] = _options.MaxUploadSessionsPerTenant, ["retry_after_seconds"] = 60 });
+        }
+
+        var (room, overLimit) = await StorageLimitAsync(owner.Owner, cancellationToken).ConfigureAwait(false);
+        if (totalBytes > room)
+        {
+            throw overLimit?.Invoke() ?? HashingCopy.TooLarge(_options.MaxUploadBytes);
+        }
+
         var now = Now;
         var session = new UploadSession
         {
@@ -585,6 +682,9 @@ public sealed class ModelRegistry : IModelRegistry
         }
 
         var limit = Math.Min(session.TotalBytes ?? long.MaxValue, _options.MaxUploadBytes) - current;
+        var room = FreeBytesAboveFloor();
+        var diskBound = room < limit;
+        limit = Math.Min(limit, room);
         _sessionHashes.TryGetValue(id, out var running);
         if (running is not null && running.Length != current)
         {
@@ -613,6 +713,11 @@ public sealed class ModelRegistry : IModelRegistry
                 // A refused chunk leaves nothing behind: the caller may retry it from the same offset, smaller.
                 file.SetLength(current);
                 ForgetHash(id);
+                if (diskBound)
+                {
+                    throw LowOnDisk();
+                }
+
                 if (session.TotalBytes is { } total && total < _options.MaxUploadBytes)
                 {
                     throw RegistryException.Invalid(

@@ -17,6 +17,12 @@ public enum RegistryErrorKind
 
     /// <summary>The registry cannot do it now: storage unavailable (503).</summary>
     Unavailable,
+
+    /// <summary>Too much is already waiting (the import queue is full); retry later (429).</summary>
+    Busy,
+
+    /// <summary>Not enough storage: a tenant's quota, or the disk's free-space floor (507).</summary>
+    InsufficientStorage,
 }
 
 /// <summary>A registry operation refused with a stable machine-readable code and a message for people.</summary>

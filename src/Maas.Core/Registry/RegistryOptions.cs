@@ -21,6 +21,21 @@ public sealed class RegistryOptions
     /// <summary>Imports running at once; more wait in the queue.</summary>
     public int MaxConcurrentImports { get; set; } = 2;
 
+    /// <summary>The most bytes of artifacts the models of one tenant may hold, all versions together; 0 = no quota.</summary>
+    public long TenantStorageQuotaBytes { get; set; }
+
+    /// <summary>Uploads and imports are refused (507) while the staging disk has less free space than this.</summary>
+    public long MinFreeDiskBytes { get; set; } = 512L << 20;
+
+    /// <summary>Open resumable upload sessions one tenant may have.</summary>
+    public int MaxUploadSessionsPerTenant { get; set; } = 64;
+
+    /// <summary>Imports that may be queued or running at once; more get 429 (the queue cannot grow without bound).</summary>
+    public int MaxQueuedImports { get; set; } = 64;
+
+    /// <summary>How long one import may run in all (downloads, retries and validation), in seconds.</summary>
+    public double ImportTimeoutSeconds { get; set; } = 6 * 3600;
+
     /// <summary>How many times an import resumes (HTTP Range) after a broken connection before it fails.</summary>
     public int ImportMaxAttempts { get; set; } = 5;
 
@@ -62,6 +77,31 @@ public sealed class RegistryOptions
         if (MaxConcurrentImports < 1)
         {
             errors.Add($"{Section}:MaxConcurrentImports must be at least 1");
+        }
+
+        if (TenantStorageQuotaBytes < 0)
+        {
+            errors.Add($"{Section}:TenantStorageQuotaBytes must be 0 (no quota) or more, not {TenantStorageQuotaBytes}");
+        }
+
+        if (MinFreeDiskBytes < 0)
+        {
+            errors.Add($"{Section}:MinFreeDiskBytes must be 0 or more, not {MinFreeDiskBytes}");
+        }
+
+        if (MaxUploadSessionsPerTenant < 1 || MaxUploadSessionsPerTenant > 100_000)
+        {
+            errors.Add($"{Section}:MaxUploadSessionsPerTenant must be between 1 and 100000, not {MaxUploadSessionsPerTenant}");
+        }
+
+        if (MaxQueuedImports < 1 || MaxQueuedImports > 100_000)
+        {
+            errors.Add($"{Section}:MaxQueuedImports must be between 1 and 100000, not {MaxQueuedImports}");
+        }
+
+        if (!(ImportTimeoutSeconds > 0 && ImportTimeoutSeconds <= 7 * 86400))
+        {
+            errors.Add($"{Section}:ImportTimeoutSeconds must be more than 0 and at most 604800 (a week), not {ImportTimeoutSeconds}");
         }
 
         if (ImportMaxAttempts < 1)

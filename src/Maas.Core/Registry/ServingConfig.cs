@@ -31,6 +31,12 @@ public sealed record ServingConfig
     /// <summary>Compute threads per instance.</summary>
     public int? Threads { get; init; }
 
+    /// <summary>
+    /// ONNX: the execution providers to use, in order of preference (<c>tensorrt</c>, <c>cuda</c>, <c>cpu</c>); CPU is
+    /// always the fallback. GPU providers need the GPU build; a build without them runs the model on CPU.
+    /// </summary>
+    public IReadOnlyList<string>? Providers { get; init; }
+
     /// <summary>Load the model when the server starts rather than on its first request.</summary>
     public bool? LoadAtStart { get; init; }
 
@@ -58,6 +64,11 @@ public sealed record ServingConfig
         if (MaxQueueDelayMs is { } delay && (double.IsNaN(delay) || delay < 0 || delay > 60_000))
         {
             errors.Add($"max_queue_delay_ms must be between 0 and 60000, not {delay}");
+        }
+
+        if (Providers is { } providers)
+        {
+            errors.AddRange(Serving.ExecutionProviders.Validate(providers, "providers"));
         }
 
         if (PreferredBatchSizes is { } sizes)

@@ -12,9 +12,11 @@ public sealed class VersionDraft : IAsyncDisposable
     private readonly List<ArtifactFile> _files = [];
     private readonly Func<VersionDraft, ValueTask> _abandon;
     private readonly bool _fsync;
+    private readonly Func<RegistryException>? _overLimit;
 
-    internal VersionDraft(Model model, int version, string folder, NewVersionOptions options, long limit, bool fsync, Func<VersionDraft, ValueTask> abandon)
+    internal VersionDraft(Model model, int version, string folder, NewVersionOptions options, long limit, bool fsync, Func<VersionDraft, ValueTask> abandon, Func<RegistryException>? overLimit = null)
     {
+        _overLimit = overLimit;
         Model = model;
         Version = version;
         Folder = folder;
@@ -39,6 +41,12 @@ public sealed class VersionDraft : IAsyncDisposable
     /// <summary>The size limit of all files together.</summary>
     public long Limit { get; }
 
+    /// <summary>
+    /// The error for going past <see cref="Limit"/>: upload_too_large naming the configured maximum, or, when what
+    /// was left of the tenant's storage quota or of the disk above its free-space floor set the limit, that.
+    /// </summary>
+    public RegistryException OverLimit() => _overLimit?.Invoke() ?? HashingCopy.TooLarge(Limit);
+
     /// <summary>The staged files in the order they arrived.</summary>
     public IReadOnlyList<ArtifactFile> Files => _files;
 
@@ -55,7 +63,14 @@ public sealed class VersionDraft : IAsyncDisposable
         long size;
         await using (var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.None))
         {
-            size = await HashingCopy.CopyAsync(content, file, hash, Limit - TotalBytes, progress, cancellationToken, Limit).ConfigureAwait(false);
+            try
+            {
+                size = await HashingCopy.CopyAsync(content, file, hash, Limit - TotalBytes, progress, cancellationToken, Limit).ConfigureAwait(false);
+            }
+            catch (RegistryException e) when (e.Kind == RegistryErrorKind.TooLarge && _overLimit is not null)
+            {
+                throw OverLimit();
+            }
             if (_fsync)
             {
                 file.Flush(flushToDisk: true);
@@ -76,7 +91,7 @@ public sealed class VersionDraft : IAsyncDisposable
         var size = new FileInfo(stagedPath).Length;
         if (TotalBytes + size > Limit)
         {
-            throw HashingCopy.TooLarge(Limit);
+            throw OverLimit();
         }
 
         var path = PrepareTarget(fileName);

@@ -49,7 +49,11 @@ public interface IModelBackendFactory
 /// <param name="ArtifactPath">The model file on local disk.</param>
 /// <param name="InstanceCount">How many instances (sessions) to create.</param>
 /// <param name="ThreadsPerInstance">Intra-op threads per instance; 0 lets the engine choose.</param>
-public sealed record ModelLoadSpec(string Name, long Version, string ArtifactPath, int InstanceCount, int ThreadsPerInstance);
+public sealed record ModelLoadSpec(string Name, long Version, string ArtifactPath, int InstanceCount, int ThreadsPerInstance)
+{
+    /// <summary>Execution providers in order of preference (<see cref="ExecutionProviders"/>); empty means CPU only.</summary>
+    public IReadOnlyList<string> Providers { get; init; } = [];
+}
 
 /// <summary>Time a run spends preparing inputs, executing and extracting outputs, in <see cref="Stopwatch"/> ticks.</summary>
 public sealed class ComputeTimings

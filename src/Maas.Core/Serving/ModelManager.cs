@@ -274,8 +274,9 @@ public sealed class ModelManager : IAsyncDisposable
     }
 
     private static bool SameScheduling(SchedulerOptions a, SchedulerOptions b) =>
-        a with { PreferredBatchSizes = [] } == b with { PreferredBatchSizes = [] }
-        && a.PreferredBatchSizes.SequenceEqual(b.PreferredBatchSizes);
+        a with { PreferredBatchSizes = [], Providers = [] } == b with { PreferredBatchSizes = [], Providers = [] }
+        && a.PreferredBatchSizes.SequenceEqual(b.PreferredBatchSizes)
+        && a.Providers.SequenceEqual(b.Providers);
 
     /// <summary>
     /// Drops versions that left the catalog (deleted from the registry): drains and unloads them and forgets their
@@ -300,19 +301,6 @@ public sealed class ModelManager : IAsyncDisposable
                 _entries.Remove((entry.Name, entry.Version));
             }
         }
-    }
-
-    /// <summary>Loads every version whose configuration asks to be loaded at start; failures are reported, not thrown.</summary>
-    public async Task<IReadOnlyList<ModelVersionState>> LoadAtStartAsync(CancellationToken cancellationToken)
-    {
-        var all = await _catalog.ListAsync(cancellationToken).ConfigureAwait(false);
-        var states = new List<ModelVersionState>();
-        foreach (var m in all.Where(m => m.LoadAtStart))
-        {
-            states.Add(await LoadAsync(m.Name, m.Version.ToString(CultureInfo.InvariantCulture), cancellationToken).ConfigureAwait(false));
-        }
-
-        return states;
     }
 
     /// <summary>The repository index: every servable version with its state; with <paramref name="readyOnly"/>, only loaded ones.</summary>
@@ -378,6 +366,14 @@ public sealed class ModelManager : IAsyncDisposable
             }
         }
 
+        return Snapshot(name, only);
+    }
+
+    /// <summary>Statistics of every version that has served requests, without resolving anything (for metrics scrapes).</summary>
+    public IReadOnlyList<ModelStatisticsSnapshot> Statistics() => Snapshot(null, null);
+
+    private ModelStatisticsSnapshot[] Snapshot(string? name, long? only)
+    {
         lock (_lock)
         {
             return _entries.Values
@@ -521,7 +517,7 @@ public sealed class ModelManager : IAsyncDisposable
     {
         var options = servable.Scheduler;
         var path = await _catalog.GetArtifactPathAsync(servable, CancellationToken.None).ConfigureAwait(false);
-        var spec = new ModelLoadSpec(servable.Name, servable.Version, path, options.InstanceCount, options.ThreadsPerInstance);
+        var spec = new ModelLoadSpec(servable.Name, servable.Version, path, options.InstanceCount, options.ThreadsPerInstance) { Providers = options.Providers };
         var backend = factory.Load(spec, CancellationToken.None);
         try
         {

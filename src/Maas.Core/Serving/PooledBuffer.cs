@@ -33,6 +33,19 @@ public sealed class PooledBuffer : IDisposable
         return new PooledBuffer(length == 0 ? [] : ArrayPool<byte>.Shared.Rent((int)length), (int)length);
     }
 
+    /// <summary>
+    /// A buffer of <paramref name="length"/> usable bytes holding the first <paramref name="keep"/> bytes of
+    /// <paramref name="old"/>, which is returned to the pool: how a message grows as its bytes arrive, rather than
+    /// being rented at the size its sender declared.
+    /// </summary>
+    public static PooledBuffer Grow(PooledBuffer old, long length, int keep)
+    {
+        var grown = Rent(length);
+        old.Span[..keep].CopyTo(grown.Span);
+        old.Dispose();
+        return grown;
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {

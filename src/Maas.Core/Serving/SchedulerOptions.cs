@@ -9,6 +9,9 @@ public sealed record SchedulerOptions
     /// <summary>Engine threads per instance; 0 lets the engine choose.</summary>
     public int ThreadsPerInstance { get; init; }
 
+    /// <summary>Execution providers in order of preference (<see cref="ExecutionProviders"/>); empty means CPU only.</summary>
+    public IReadOnlyList<string> Providers { get; init; } = [];
+
     /// <summary>The most rows one batch may hold; 0 or 1 turns dynamic batching off.</summary>
     public int MaxBatchSize { get; init; } = 32;
 
@@ -38,6 +41,11 @@ public sealed record SchedulerOptions
         if (ThreadsPerInstance is < 0 or > 1024)
         {
             throw new ArgumentException($"ThreadsPerInstance must be 0..1024, not {ThreadsPerInstance}");
+        }
+
+        if (Providers.Count > 0 && ExecutionProviders.Validate(Providers, "Providers") is [var problem, ..])
+        {
+            throw new ArgumentException(problem);
         }
 
         if (MaxBatchSize < 0)

@@ -19,17 +19,31 @@ public static class MaasScopes
     /// <summary>Call models: OIP v2 infer, /predict, the OpenAI-compatible API, gRPC ModelInfer.</summary>
     public const string Infer = "infer";
 
+    /// <summary>Create datasets and upload, preview and delete their versions.</summary>
+    public const string DatasetsWrite = "datasets:write";
+
+    /// <summary>List and show datasets, their versions, statistics and previews.</summary>
+    public const string DatasetsRead = "datasets:read";
+
+    /// <summary>Submit and cancel training jobs (their results are registered into the tenant's models).</summary>
+    public const string TrainingWrite = "training:write";
+
+    /// <summary>List and follow training jobs and their events.</summary>
+    public const string TrainingRead = "training:read";
+
     /// <summary>Every scope, in the order they are documented.</summary>
-    public static IReadOnlyList<string> All { get; } = [Admin, ModelsWrite, ModelsRead, Infer];
+    public static IReadOnlyList<string> All { get; } = [Admin, ModelsWrite, ModelsRead, Infer, DatasetsWrite, DatasetsRead, TrainingWrite, TrainingRead];
 
     /// <summary>True when <paramref name="scope"/> is one of <see cref="All"/>.</summary>
-    public static bool IsKnown(string? scope) => scope is Admin or ModelsWrite or ModelsRead or Infer;
+    public static bool IsKnown(string? scope) => scope is Admin or ModelsWrite or ModelsRead or Infer or DatasetsWrite or DatasetsRead or TrainingWrite or TrainingRead;
 
     /// <summary>True when a key holding <paramref name="granted"/> may act with <paramref name="required"/>.</summary>
     public static bool Grants(string granted, string required) =>
         granted == required
         || granted == Admin
-        || (granted == ModelsWrite && required == ModelsRead);
+        || (granted == ModelsWrite && required == ModelsRead)
+        || (granted == DatasetsWrite && required == DatasetsRead)
+        || (granted == TrainingWrite && required == TrainingRead);
 
     /// <summary>True when any of <paramref name="granted"/> satisfies any of <paramref name="anyOf"/>.</summary>
     public static bool Satisfies(IReadOnlyList<string> granted, IReadOnlyList<string> anyOf)

@@ -2,17 +2,20 @@ using System.Diagnostics;
 using Maas.Core.Formats;
 using Maas.Core.Formats.Onnx;
 using Maas.Core.Serving;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Maas.Runtimes.Onnx.Serving;
 
 /// <summary>Loads ONNX model versions as <see cref="OnnxBackend"/>s.</summary>
-public sealed class OnnxBackendFactory : IModelBackendFactory
+/// <param name="logger">Where a GPU provider this build lacks is reported; null reports nowhere.</param>
+public sealed class OnnxBackendFactory(ILogger? logger = null) : IModelBackendFactory
 {
     /// <inheritdoc />
     public bool CanLoad(ModelFormat format) => format == ModelFormat.Onnx;
 
     /// <inheritdoc />
-    public IModelBackend Load(ModelLoadSpec spec, CancellationToken cancellationToken) => OnnxBackend.Load(spec);
+    public IModelBackend Load(ModelLoadSpec spec, CancellationToken cancellationToken) => OnnxBackend.Load(spec, logger);
 }
 
 /// <summary>
@@ -25,9 +28,10 @@ public sealed class OnnxBackend : IModelBackend
     private readonly OnnxElementType[] _inputTypes;
     private readonly string _label;
 
-    private OnnxBackend(string label, OnnxSession[] sessions)
+    private OnnxBackend(string label, OnnxSession[] sessions, IReadOnlyList<string> providers)
     {
         _label = label;
+        ExecutionProviders = providers;
         _sessions = sessions;
         var first = sessions[0];
         Inputs = first.Inputs.Select(i => Describe(label, "input", i)).ToArray();
@@ -47,10 +51,14 @@ public sealed class OnnxBackend : IModelBackend
     /// <inheritdoc />
     public int InstanceCount => _sessions.Length;
 
+    /// <summary>The providers the sessions were given, in order (names from <see cref="Core.Serving.ExecutionProviders"/>); CPU always ends it.</summary>
+    public IReadOnlyList<string> ExecutionProviders { get; }
+
     /// <summary>Creates the sessions; throws with ONNX Runtime's message when the model cannot load.</summary>
-    public static OnnxBackend Load(ModelLoadSpec spec)
+    public static OnnxBackend Load(ModelLoadSpec spec, ILogger? logger = null)
     {
         var label = $"model '{spec.Name}' version {spec.Version}";
+        var providers = UsableProviders(label, spec.Providers, logger);
         var sessions = new List<OnnxSession>();
         try
         {
@@ -64,16 +72,50 @@ public sealed class OnnxBackend : IModelBackend
                     options.InterOpThreads = 1;
                 }
 
+                foreach (var provider in providers.Where(p => p != Core.Serving.ExecutionProviders.Cpu))
+                {
+                    options.AppendExecutionProvider(provider); // device 0 with the provider's defaults
+                }
+
                 sessions.Add(OnnxSession.Open(spec.ArtifactPath, options));
             }
 
-            return new OnnxBackend(label, [.. sessions]);
+            return new OnnxBackend(label, [.. sessions], providers);
         }
         catch
         {
             sessions.ForEach(s => s.Dispose());
             throw;
         }
+    }
+
+    /// <summary>
+    /// The configured providers this ONNX Runtime build has, with CPU last. A GPU provider the build lacks is left out
+    /// with a warning (the CPU package has none; the GPU build comes with -p:MaasOnnxGpu=true).
+    /// </summary>
+    public static IReadOnlyList<string> UsableProviders(string label, IReadOnlyList<string> configured, ILogger? logger)
+    {
+        if (Core.Serving.ExecutionProviders.Validate(configured.Count == 0 ? [Core.Serving.ExecutionProviders.Cpu] : configured, "providers") is [var problem, ..])
+        {
+            throw new ArgumentException($"{label}: {problem}");
+        }
+
+        var available = OnnxRuntime.AvailableProviders;
+        var usable = new List<string>();
+        foreach (var name in configured.Where(p => p != Core.Serving.ExecutionProviders.Cpu))
+        {
+            if (available.Contains(OrtProviderName(name)))
+            {
+                usable.Add(name);
+            }
+            else
+            {
+                MissingProvider(logger ?? NullLogger.Instance, label, name, string.Join(", ", available), null);
+            }
+        }
+
+        usable.Add(Core.Serving.ExecutionProviders.Cpu);
+        return usable;
     }
 
     /// <summary>
@@ -178,6 +220,18 @@ public sealed class OnnxBackend : IModelBackend
 
         return new TensorMetadata(node.Name, type.Value, node.Dims);
     }
+
+    private static string OrtProviderName(string name) => name switch
+    {
+        Core.Serving.ExecutionProviders.Cuda => "CUDAExecutionProvider",
+        Core.Serving.ExecutionProviders.TensorRt => "TensorrtExecutionProvider",
+        _ => "CPUExecutionProvider",
+    };
+
+    private static readonly Action<ILogger, string, string, string, Exception?> MissingProvider = LoggerMessage.Define<string, string, string>(
+        LogLevel.Warning,
+        new EventId(1100, "OnnxProviderMissing"),
+        "{Model}: execution provider '{Provider}' is not in this ONNX Runtime build (it has {Available}); left out. Build with -p:MaasOnnxGpu=true for CUDA and TensorRT");
 
     /// <summary>The ONNX element type of a protocol datatype.</summary>
     public static OnnxElementType ToOnnxType(TensorDataType type) => type switch

@@ -49,6 +49,20 @@ public sealed class AuthOptions
     /// <summary>The window of <see cref="FailedAttemptsPerWindow"/>, in seconds.</summary>
     [Range(1, 86_400)]
     public double FailedAttemptWindowSeconds { get; set; } = 60;
+
+    /// <summary>Failed authentications with one key prefix (the first 12 characters of the presented key), from any address, per window.</summary>
+    [Range(1, 1_000_000)]
+    public int FailedAttemptsPerKeyPrefix { get; set; } = 10;
+
+    /// <summary>How long a key prefix that authenticated stays usable from an address blocked for failed attempts, in hours.</summary>
+    [Range(0, 8_760)]
+    public double KnownKeyPrefixHours { get; set; } = 24;
+
+    /// <summary>
+    /// Addresses or networks (CIDR) of reverse proxies whose <c>X-Forwarded-For</c> and <c>X-Forwarded-Proto</c> are
+    /// believed; empty believes no one (a client cannot pick its own address for the failed-attempt limit or the audit log).
+    /// </summary>
+    public string[] TrustedProxies { get; set; } = [];
 }
 
 /// <summary>Rate limit settings, bound from "Maas:Limits".</summary>

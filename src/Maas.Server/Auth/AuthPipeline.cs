@@ -133,12 +133,12 @@ public sealed class AuthPipeline
         }
         else
         {
-            if (_failures.BlockedFor(client) is { } wait)
+            if (_failures.BlockedFor(client, secret) is { } wait)
             {
                 await AuthErrors.WriteAsync(context, style, new AuthFailure(
                     StatusCodes.Status429TooManyRequests,
                     "too_many_failed_attempts",
-                    "too many failed authentication attempts from this address; try again later",
+                    $"too many failed authentication attempts from this address or with this key (Maas:Auth:FailedAttemptsPerWindow = {_options.FailedAttemptsPerWindow} per address, FailedAttemptsPerKeyPrefix = {_options.FailedAttemptsPerKeyPrefix} per key, per {_options.FailedAttemptWindowSeconds.ToString(CultureInfo.InvariantCulture)} s); try again later",
                     RetryAfter: wait));
                 return;
             }
@@ -158,7 +158,7 @@ public sealed class AuthPipeline
 
             if (status != KeyStatus.Valid || entry is null)
             {
-                _failures.RecordFailure(client);
+                _failures.RecordFailure(client, secret);
                 await AuthErrors.WriteAsync(context, style, status switch
                 {
                     KeyStatus.Revoked => new AuthFailure(StatusCodes.Status401Unauthorized, "api_key_revoked", $"the API key {entry?.Key.Prefix}... was revoked"),
@@ -168,6 +168,7 @@ public sealed class AuthPipeline
                 return;
             }
 
+            _failures.RecordSuccess(secret);
             caller = entry.Caller;
             context.User = entry.Principal;
         }

@@ -42,6 +42,12 @@ public sealed class EndpointAccess(IOptions<AuthOptions> options)
         "/health/live", "/health/ready", "/v2/health/live", "/v2/health/ready",
     };
 
+    /// <summary>The web console's static files (the page at / and its bundles): public, like any web page's code.</summary>
+    public static readonly IReadOnlySet<string> PublicAssetPatterns = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "/", "/ui/{**file}",
+    };
+
     private static readonly ScopeRequirement AnyKey = new(MaasScopes.All);
     private static readonly ScopeRequirement AdminOnly = new([MaasScopes.Admin]);
     private readonly ConcurrentDictionary<Endpoint, AccessRule> _rules = new();
@@ -64,7 +70,7 @@ public sealed class EndpointAccess(IOptions<AuthOptions> options)
         {
             switch (item)
             {
-                case AnonymousProbe:
+                case AnonymousProbe or PublicAsset:
                     return new AccessRule(AccessKind.Anonymous, null, null, null, protocol, operation);
                 case ScopeRequirement requirement:
                     return new AccessRule(AccessKind.Scoped, requirement, model, audit, protocol, operation);

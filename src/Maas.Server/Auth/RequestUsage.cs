@@ -48,10 +48,32 @@ public sealed class RequestUsage
     internal ModelDirectory? Models { get; }
 
     /// <summary>Names the model (and version) the request used, e.g. once the body is parsed or the alias resolved.</summary>
+    /// <remarks>
+    /// Only a well-formed model name is kept: the name goes into the usage table and metric labels, and a caller's
+    /// text (a NUL, a megabyte, a new label value per request) must reach neither.
+    /// </remarks>
     public void ReportModel(string model, int? version = null)
     {
-        Model = ModelPatterns.ModelNameOf(model);
+        var name = ModelPatterns.ModelNameOf(model);
+        Model = IsRecordableModelName(name) ? name : null;
         Version = version ?? Version;
+    }
+
+    /// <summary>
+    /// True for a name the registry could hold: a model name, or <c>tenant/name</c>, each part of registry name
+    /// characters (so never a control character, a quote or a long text).
+    /// </summary>
+    public static bool IsRecordableModelName(string? name)
+    {
+        if (string.IsNullOrEmpty(name) || name.Length > (2 * RegistryNames.MaxNameLength) + 1)
+        {
+            return false;
+        }
+
+        var slash = name.IndexOf('/', StringComparison.Ordinal);
+        return slash < 0
+            ? RegistryNames.IsValidName(name)
+            : RegistryNames.IsValidName(name[..slash]) && RegistryNames.IsValidName(name[(slash + 1)..]);
     }
 
     /// <summary>Adds LLM tokens (call once at the end, or per chunk while streaming).</summary>

@@ -22,6 +22,13 @@ public sealed class AnonymousProbe
     public static AnonymousProbe Instance { get; } = new();
 }
 
+/// <summary>Endpoint metadata: a public static file of the web console (no key; it holds no data, the API calls it makes do).</summary>
+public sealed class PublicAsset
+{
+    /// <summary>The one instance.</summary>
+    public static PublicAsset Instance { get; } = new();
+}
+
 /// <summary>Endpoint metadata: the route value that names the model the route acts on (checked for tenant visibility).</summary>
 public sealed class ModelRouteValue(string name)
 {

@@ -30,6 +30,8 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
     private Task _loop = Task.CompletedTask;
     private long _dropped;
     private long _written;
+    private long _auditWritten;
+    private long _setAside;
     private long _running;
     private int _disposed;
 
@@ -52,6 +54,12 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
 
     /// <summary>Usage records written so far.</summary>
     public long Written => Interlocked.Read(ref _written);
+
+    /// <summary>Audit entries written so far.</summary>
+    public long AuditWritten => Interlocked.Read(ref _auditWritten);
+
+    /// <summary>Usage records and audit entries set aside because the database refused their values (each logged).</summary>
+    public long SetAside => Interlocked.Read(ref _setAside);
 
     /// <summary>Records dropped because the queue was full.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
@@ -271,31 +279,114 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
             return;
         }
 
+        await WriteOrSetAsideAsync(usage, audit);
+        foreach (var record in usage)
+        {
+            _tracker.MarkWritten(record.KeyId, record.Tenant, record.TotalTokens, record.ComputeMs, record.At);
+        }
+
+        usage.Clear();
+        audit.Clear();
+    }
+
+    // A batch the database refuses for its values is split in halves until the refused records stand alone; those
+    // are set aside (logged and counted) so one bad record cannot stop usage and audit for everyone.
+    private async Task WriteOrSetAsideAsync(IReadOnlyList<UsageRecord> usage, IReadOnlyList<AuditEntry> audit)
+    {
+        try
+        {
+            await AppendWithRetriesAsync(usage, audit);
+            Interlocked.Add(ref _written, usage.Count);
+            Interlocked.Add(ref _auditWritten, audit.Count);
+            return;
+        }
+        catch (RecordsRefusedException e) when (usage.Count + audit.Count > 1)
+        {
+            _logger.LogWarning("The database refused a batch of {Usage} usage record(s) and {Audit} audit entries ({Message}); writing it in parts to find the refused ones", usage.Count, audit.Count, e.InnerException?.Message);
+        }
+        catch (RecordsRefusedException e)
+        {
+            Interlocked.Increment(ref _setAside);
+            if (usage.Count == 1)
+            {
+                var r = usage[0];
+                _logger.LogError("Usage record set aside, the database refused it ({Message}): tenant {Tenant}, key {KeyId}, model {Model}, {Protocol} {Operation}, status {Status}, {Tokens} token(s)", e.InnerException?.Message, Printable(r.Tenant), Printable(r.KeyId), Printable(r.Model), Printable(r.Protocol), Printable(r.Operation), r.Status, r.TotalTokens);
+            }
+            else
+            {
+                var a = audit[0];
+                _logger.LogError("Audit entry set aside, the database refused it ({Message}): {Action} by {Actor} on {Target} -> {Status}", e.InnerException?.Message, Printable(a.Action), Printable(a.Actor), Printable(a.Target), a.Status);
+            }
+
+            return;
+        }
+
+        if (usage.Count > 1 || (usage.Count == 1 && audit.Count > 0))
+        {
+            var half = usage.Count / 2;
+            await WriteOrSetAsideAsync(Slice(usage, 0, half), audit);
+            await WriteOrSetAsideAsync(Slice(usage, half, usage.Count - half), []);
+            return;
+        }
+
+        var split = audit.Count / 2;
+        await WriteOrSetAsideAsync(usage, Slice(audit, 0, split));
+        await WriteOrSetAsideAsync([], Slice(audit, split, audit.Count - split));
+    }
+
+    private async Task AppendWithRetriesAsync(IReadOnlyList<UsageRecord> usage, IReadOnlyList<AuditEntry> audit)
+    {
         var delay = TimeSpan.FromMilliseconds(200);
         while (true)
         {
             try
             {
                 await _store.AppendAsync(usage, audit, _abort.Token);
-                break;
+                return;
             }
-            catch (Exception e) when (!_abort.IsCancellationRequested)
+            catch (Exception e) when (e is not RecordsRefusedException && !_abort.IsCancellationRequested)
             {
-                // The transaction rolled back, so a retry cannot write a record twice.
+                // The database is down, busy or locked; the transaction rolled back, so a retry cannot write a record twice.
                 _logger.LogWarning("Writing {Usage} usage record(s) and {Audit} audit entries failed ({Message}); retrying in {Delay}", usage.Count, audit.Count, e.Message, delay);
                 await Task.Delay(delay, _abort.Token);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
             }
         }
+    }
 
-        foreach (var record in usage)
+    private static T[] Slice<T>(IReadOnlyList<T> list, int start, int count)
+    {
+        var part = new T[count];
+        for (var i = 0; i < count; i++)
         {
-            _tracker.MarkWritten(record.KeyId, record.Tenant, record.TotalTokens, record.ComputeMs, record.At);
+            part[i] = list[start + i];
         }
 
-        Interlocked.Add(ref _written, usage.Count);
-        usage.Clear();
-        audit.Clear();
+        return part;
+    }
+
+    // A refused value in a log line: control characters (the NUL that got it refused) shown as escapes, long text cut.
+    private static string Printable(string? value)
+    {
+        if (value is null)
+        {
+            return "(none)";
+        }
+
+        var text = new System.Text.StringBuilder(Math.Min(value.Length, 128));
+        foreach (var c in value.Length <= 128 ? value : value[..128])
+        {
+            if (char.IsControl(c) || char.IsSurrogate(c))
+            {
+                text.Append("\\u").Append(((int)c).ToString("x4", System.Globalization.CultureInfo.InvariantCulture));
+            }
+            else
+            {
+                text.Append(c);
+            }
+        }
+
+        return text.ToString();
     }
 
     private async Task SeedNowAsync(string? keyId, string? tenant, LimitCounters counters)

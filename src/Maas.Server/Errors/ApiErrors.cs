@@ -29,6 +29,8 @@ public static class ApiErrors
         RegistryErrorKind.NotFound => StatusCodes.Status404NotFound,
         RegistryErrorKind.Conflict => StatusCodes.Status409Conflict,
         RegistryErrorKind.TooLarge => StatusCodes.Status413PayloadTooLarge,
+        RegistryErrorKind.Busy => StatusCodes.Status429TooManyRequests,
+        RegistryErrorKind.InsufficientStorage => StatusCodes.Status507InsufficientStorage,
         _ => StatusCodes.Status503ServiceUnavailable,
     };
 
@@ -68,6 +70,11 @@ public static class ApiErrors
         {
             case ApiException api:
                 return Result(api.Status, api.Code, api.Message, api.Details);
+            case RegistryException { Kind: RegistryErrorKind.Busy } busy:
+                context.Response.Headers.RetryAfter = busy.Details.TryGetValue("retry_after_seconds", out var retry) && retry is not null
+                    ? Convert.ToString(retry, System.Globalization.CultureInfo.InvariantCulture)
+                    : "1";
+                return Result(StatusOf(busy.Kind), busy.Code, busy.Message, busy.Details);
             case RegistryException registry:
                 return Result(StatusOf(registry.Kind), registry.Code, registry.Message, registry.Details);
             case BadHttpRequestException bad when bad.StatusCode == StatusCodes.Status413PayloadTooLarge:

@@ -23,7 +23,7 @@ public static class InferenceExtensions
         services.AddSingleton<IModelBackendFactory>(sp =>
         {
             OnnxEnvironment.Configure(sp.GetRequiredService<ILoggerFactory>()); // engine messages into .NET logging
-            return new OnnxBackendFactory();
+            return new OnnxBackendFactory(sp.GetRequiredService<ILoggerFactory>().CreateLogger<OnnxBackendFactory>());
         });
         services.AddSingleton(sp => new ModelManager(
             sp.GetRequiredService<IServableModelCatalog>(),

@@ -34,6 +34,14 @@ public sealed class InferenceOptions
     [Range(0, int.MaxValue)]
     public long GrpcCompressionMinBytes { get; set; } = 1024;
 
+    /// <summary>Concurrent streams (calls) one HTTP/2 connection to the gRPC listener may have open.</summary>
+    [Range(1, 10_000, ErrorMessage = "Maas:Inference:GrpcMaxStreamsPerConnection must be between 1 and 10000")]
+    public int GrpcMaxStreamsPerConnection { get; set; } = 100;
+
+    /// <summary>Open connections the gRPC listener accepts; more are refused until one closes (0 = no limit).</summary>
+    [Range(0, 1_000_000, ErrorMessage = "Maas:Inference:GrpcMaxConnections must be between 0 (no limit) and 1000000")]
+    public int GrpcMaxConnections { get; set; } = 1000;
+
     /// <summary>Register the demo model on first start with an empty registry.</summary>
     public bool Demo { get; set; } = true;
 

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 namespace Maas.Server.Inference;
 
 /// <summary>Serving's view of the registry: resolves names, aliases and versions, and merges each model's serving configuration.</summary>
-internal sealed class RegistryModelCatalog(IServiceProvider services, IOptions<InferenceOptions> options) : IServableModelCatalog
+internal sealed class RegistryModelCatalog(IServiceProvider services, IOptions<InferenceOptions> options, IOptions<ServingLimits> limits) : IServableModelCatalog
 {
     // Resolved on use, so the server still starts (serving nothing) in a host without the registry.
     private IModelRegistry Registry => services.GetService<IModelRegistry>()
@@ -108,15 +108,27 @@ internal sealed class RegistryModelCatalog(IServiceProvider services, IOptions<I
     {
         var c = model.ServingConfig;
         var defaults = options.Value.SchedulerDefaults();
+        var max = limits.Value;
+
+        // A configuration stored before the maxima were lowered is held to them here, where the scheduler is sized.
+        var instances = c.InstanceCount is { } i ? Math.Min(i, max.MaxInstanceCount) : defaults.InstanceCount;
+        var threads = c.Threads is { } th ? Math.Min(th, max.MaxThreads) : defaults.ThreadsPerInstance;
+        if (c.Threads is not null && (long)instances * threads > max.MaxTotalThreads)
+        {
+            threads = Math.Max(1, max.MaxTotalThreads / instances);
+        }
+
+        var batch = c.MaxBatchSize is { } b ? Math.Min(b, max.MaxBatchSize) : defaults.MaxBatchSize;
         var scheduler = defaults with
         {
-            InstanceCount = c.InstanceCount ?? defaults.InstanceCount,
-            ThreadsPerInstance = c.Threads ?? defaults.ThreadsPerInstance,
-            MaxBatchSize = c.MaxBatchSize ?? defaults.MaxBatchSize,
-            PreferredBatchSizes = c.PreferredBatchSizes ?? defaults.PreferredBatchSizes,
+            InstanceCount = instances,
+            ThreadsPerInstance = threads,
+            Providers = c.Providers ?? defaults.Providers,
+            MaxBatchSize = batch,
+            PreferredBatchSizes = c.PreferredBatchSizes is { } sizes ? [.. sizes.Where(s => s <= Math.Max(batch, 1))] : defaults.PreferredBatchSizes,
             MaxQueueDelay = c.MaxQueueDelayMs is { } d ? TimeSpan.FromMilliseconds(d) : defaults.MaxQueueDelay,
-            QueueLimit = c.QueueLimit is > 0 and var q ? q : defaults.QueueLimit,
-            Timeout = c.TimeoutMs is > 0 and var t ? TimeSpan.FromMilliseconds(t) : defaults.Timeout,
+            QueueLimit = c.QueueLimit is > 0 and var q ? Math.Min(q, max.MaxQueueLimit) : defaults.QueueLimit,
+            Timeout = c.TimeoutMs is > 0 and var t ? TimeSpan.FromMilliseconds(Math.Min(t, max.MaxTimeoutMs)) : defaults.Timeout,
         };
         return new ServableModel
         {

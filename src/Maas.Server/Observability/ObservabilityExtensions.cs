@@ -35,7 +35,7 @@ public static class ObservabilityExtensions
             builder.Services.AddSingleton(sp =>
             {
                 var factory = sp.GetRequiredService<IMeterFactory>();
-                return new PrometheusExporter(m => IsExportedMeter(m.Name, switches.HttpServerMetrics) && (m.Scope is null || ReferenceEquals(m.Scope, factory)));
+                return new PrometheusExporter(m => IsExportedMeter(m.Name, switches.HttpServerMetrics) && (m.Scope is null || ReferenceEquals(m.Scope, factory)), switches.MaxSeriesPerMetric);
             });
             builder.Services.AddSingleton<ServingMetrics>();
             builder.Services.AddSingleton<RequestMetrics>();
@@ -112,6 +112,7 @@ public static class ObservabilityExtensions
                 .AddMeter(switches.HttpServerMetrics
                     ? [MaasTelemetry.Name, "System.Runtime", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"]
                     : [MaasTelemetry.Name, "System.Runtime"])
+                .AddView(_ => new MetricStreamConfiguration { CardinalityLimit = switches.MaxSeriesPerMetric })
                 .AddOtlpExporter((exporter, reader) =>
                 {
                     Configure(exporter);

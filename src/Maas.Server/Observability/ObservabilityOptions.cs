@@ -28,4 +28,15 @@ public sealed class ObservabilityOptions
     /// </summary>
     [Range(0.0, 1.0)]
     public double TraceSampleRatio { get; set; } = 1;
+
+    /// <summary>The default of <see cref="MaxSeriesPerMetric"/> (OpenTelemetry's own default cardinality limit).</summary>
+    public const int DefaultMaxSeriesPerMetric = 2000;
+
+    /// <summary>
+    /// The most label sets (series) one metric keeps, in /metrics and in OTLP export; measurements of further label
+    /// sets are added to one series labelled <c>otel_metric_overflow="true"</c>, so callers cannot grow memory or the
+    /// scrape without bound.
+    /// </summary>
+    [Range(10, 1_000_000)]
+    public int MaxSeriesPerMetric { get; set; } = DefaultMaxSeriesPerMetric;
 }

@@ -22,15 +22,20 @@ public sealed class PrometheusExporter : IDisposable
     private readonly Func<Meter, bool> _meterFilter;
     private readonly Lock _scrapeLock = new();
 
-    /// <summary>Listens to every meter the filter accepts.</summary>
-    public PrometheusExporter(Func<Meter, bool> meterFilter)
+    /// <summary>The label OpenTelemetry gives the one series that takes every label set past a metric's series cap.</summary>
+    public const string OverflowLabel = "otel_metric_overflow=\"true\"";
+
+    /// <summary>Listens to every meter the filter accepts; each metric keeps at most <paramref name="maxSeriesPerMetric"/> label sets.</summary>
+    /// <remarks>Measurements with a label set past the cap are added to one overflow series (<see cref="OverflowLabel"/>), so totals stay right and memory stays bounded.</remarks>
+    public PrometheusExporter(Func<Meter, bool> meterFilter, int maxSeriesPerMetric = ObservabilityOptions.DefaultMaxSeriesPerMetric)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxSeriesPerMetric, 1);
         _meterFilter = meterFilter;
         _listener.InstrumentPublished = (instrument, listener) =>
         {
             if (_meterFilter(instrument.Meter))
             {
-                _states[instrument] = InstrumentState.For(instrument);
+                _states[instrument] = InstrumentState.For(instrument, maxSeriesPerMetric);
                 listener.EnableMeasurementEvents(instrument, _states[instrument]);
             }
         };
@@ -150,9 +155,11 @@ public sealed class PrometheusExporter : IDisposable
         private readonly ConcurrentDictionary<TagSet, Series>.AlternateLookup<ReadOnlySpan<KeyValuePair<string, object?>>> _byTagSpan;
         private readonly double[]? _bounds;
         private readonly bool _cumulative;
+        private readonly int _maxSeries;
 
-        private InstrumentState(Instrument instrument, string metricName, string typeName, double[]? bounds, bool cumulative)
+        private InstrumentState(Instrument instrument, string metricName, string typeName, double[]? bounds, bool cumulative, int maxSeries)
         {
+            _maxSeries = maxSeries;
             MetricName = metricName;
             TypeName = typeName;
             Help = string.IsNullOrEmpty(instrument.Description) ? instrument.Name : instrument.Description;
@@ -172,7 +179,7 @@ public sealed class PrometheusExporter : IDisposable
 
         public bool IsEmpty => _series.IsEmpty;
 
-        public static InstrumentState For(Instrument instrument)
+        public static InstrumentState For(Instrument instrument, int maxSeries)
         {
             var kind = instrument.GetType().Name;
             var isHistogram = kind.StartsWith("Histogram", StringComparison.Ordinal);
@@ -180,12 +187,12 @@ public sealed class PrometheusExporter : IDisposable
             var name = MetricNameOf(instrument.Name, instrument.Unit, isCounter, isHistogram);
             if (isHistogram)
             {
-                return new InstrumentState(instrument, name, "histogram", BucketsFor(instrument), cumulative: true);
+                return new InstrumentState(instrument, name, "histogram", BucketsFor(instrument), cumulative: true, maxSeries);
             }
 
             // Synchronous counters add up; observable counters report their running total each time.
             var cumulative = !instrument.IsObservable && (isCounter || kind.StartsWith("UpDownCounter", StringComparison.Ordinal));
-            return new InstrumentState(instrument, name, isCounter ? "counter" : "gauge", null, cumulative);
+            return new InstrumentState(instrument, name, isCounter ? "counter" : "gauge", null, cumulative, maxSeries);
         }
 
         private static double[] BucketsFor(Instrument instrument)
@@ -212,8 +219,16 @@ public sealed class PrometheusExporter : IDisposable
         {
             if (!_byTagSpan.TryGetValue(tags, out var series))
             {
-                series = _series.GetOrAdd(LabelKey(tags), static (k, bounds) => new Series(k, bounds), _bounds);
-                _byTagSpan.TryAdd(tags, series);
+                if (_series.Count >= _maxSeries)
+                {
+                    // Past the cap a new label set is neither kept nor looked up by its tags: one shared series takes it.
+                    series = _series.GetOrAdd(OverflowLabel, static (k, bounds) => new Series(k, bounds), _bounds);
+                }
+                else
+                {
+                    series = _series.GetOrAdd(LabelKey(tags), static (k, bounds) => new Series(k, bounds), _bounds);
+                    _byTagSpan.TryAdd(tags, series);
+                }
             }
 
             if (_bounds is not null)

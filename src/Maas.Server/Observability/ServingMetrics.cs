@@ -69,9 +69,7 @@ public sealed class ServingMetrics
 
     private static IEnumerable<Measurement<double>> Onnx(ModelManager models, Func<ModelStatisticsSnapshot, Measurement<double>[]> select)
     {
-        // With no model named, StatisticsAsync only copies counters under a lock: it completes synchronously.
-        var snapshots = models.StatisticsAsync(null, null, CancellationToken.None).GetAwaiter().GetResult();
-        return snapshots.SelectMany(select).ToArray();
+        return models.Statistics().SelectMany(select).ToArray();
     }
 
     private static Measurement<double> Point(double value, ModelStatisticsSnapshot s, string? key = null, string? tag = null) =>

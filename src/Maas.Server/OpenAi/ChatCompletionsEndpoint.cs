@@ -16,7 +16,7 @@ internal static class ChatCompletionsEndpoint
             using var session = await service.OpenAsync(context, p.Model, aborted);
             var engine = session.Engine;
             var messages = request.Tools is { } tools ? ToolCalling.WithInstructions(request.Messages, tools) : request.Messages;
-            var prompt = engine.Tokenize(engine.FormatChat(messages), addSpecial: true, parseSpecial: true);
+            var prompt = ChatPromptTokenizer.Tokenize(engine, messages);
             // Models without their own template get ChatML; its end-of-turn marker may be plain text to them.
             string[] extraStops = engine.Info.ChatFormat == "chatml" ? [ChatMlFormat.EndOfTurn] : [];
             var id = OpenAiJson.NewId("chatcmpl-");

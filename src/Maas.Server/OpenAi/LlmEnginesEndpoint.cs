@@ -50,5 +50,13 @@ internal static class LlmEnginesEndpoint
         kv_cells_used = s.KvCellsUsed,
         kv_cells = s.KvCells,
         kv_fill = s.KvFill,
+        prompt_cache_saves = s.PromptCacheSaves,
+        prompt_cache_hits = s.PromptCacheHits,
+        prompt_cache_restored_tokens = s.PromptCacheRestoredTokens,
+        prompt_cache_evictions = s.PromptCacheEvictions,
+        prompt_cache_entries = s.PromptCacheEntries,
+        prompt_cache_bytes = s.PromptCacheBytes,
+        prompt_cache_budget_bytes = s.PromptCacheBudgetBytes,
+        memory_bytes = s.MemoryBytes,
     };
 }

@@ -9,7 +9,7 @@ namespace Maas.Server.OpenAi;
 internal sealed record ResolvedLlm(LlmModelSpec Spec, TimeSpan KeepAlive, Model Model, ModelVersion Version);
 
 /// <summary>Resolves the OpenAI <c>model</c> field (<c>name</c>, <c>name:alias</c>, <c>name/versions/N</c>) through the registry to a GGUF to load.</summary>
-internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServingOptions> options)
+internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServingOptions> options, IOptions<ServingLimits> limits)
 {
     public async Task<ResolvedLlm> ResolveAsync(string model, CancellationToken cancellationToken)
     {
@@ -41,19 +41,30 @@ internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServ
 
         var o = options.Value;
         var config = resolved.Model.ServingConfig;
+        var max = limits.Value;
+
+        // A configuration stored before the maxima were lowered is held to them here, where the engine is sized.
+        var slots = config.ParallelSequences is { } p ? Math.Min(p, max.MaxParallelSequences) : o.Slots;
+        var contextPerSlot = config.ContextSize is > 0 and var ctx ? Math.Min(ctx, max.MaxContextSize) : o.ContextPerSlot;
+        if ((config.ParallelSequences is not null || config.ContextSize is > 0) && (long)slots * contextPerSlot > max.MaxKvTokens)
+        {
+            contextPerSlot = (int)Math.Max(1, max.MaxKvTokens / slots);
+        }
+
         var spec = new LlmModelSpec
         {
             Name = resolved.Model.Name,
             Version = resolved.Version.Version,
             Path = path,
-            Slots = config.ParallelSequences ?? o.Slots,
-            ContextPerSlot = config.ContextSize is > 0 and var ctx ? ctx : o.ContextPerSlot,
+            Slots = slots,
+            ContextPerSlot = contextPerSlot,
             BatchSize = o.BatchSize,
-            QueueLimit = config.QueueLimit ?? o.QueueLimit,
-            Threads = config.Threads ?? o.Threads,
+            QueueLimit = config.QueueLimit is { } q ? Math.Min(q, max.MaxQueueLimit) : o.QueueLimit,
+            Threads = config.Threads is { } t ? Math.Min(t, max.MaxThreads) : o.Threads,
             PrefixCache = o.PrefixCache,
             UnifiedKvCache = o.UnifiedKvCache,
             PromptAdmission = o.PromptAdmission,
+            PromptCacheBytes = o.PrefixCache ? o.EffectivePromptCacheBytes : 0,
         };
         var keepAlive = TimeSpan.FromSeconds(config.KeepAliveSeconds ?? o.KeepAliveSeconds);
         return new ResolvedLlm(spec, keepAlive, resolved.Model, resolved.Version);

@@ -58,21 +58,77 @@ internal static class OpenAiRequestReader
     /// <summary>The most inputs one embeddings request may carry.</summary>
     public const int MaxEmbeddingInputs = 2048;
 
+    /// <summary>
+    /// Parses the body once: the document lives until the response is done (no second copy of a large body) and every
+    /// string in it is checked to be valid Unicode, so no later read of a value can fail on a lone surrogate.
+    /// </summary>
     public static async Task<JsonElement> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
     {
+        JsonDocument document;
         try
         {
-            using var document = await JsonDocument.ParseAsync(request.Body, new JsonDocumentOptions { MaxDepth = 128 }, cancellationToken);
-            if (document.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                throw LlmException.Invalid("the request body must be a JSON object", null, "invalid_request_error");
-            }
-
-            return document.RootElement.Clone();
+            document = await JsonDocument.ParseAsync(request.Body, new JsonDocumentOptions { MaxDepth = 128 }, cancellationToken);
         }
         catch (JsonException ex)
         {
             throw LlmException.Invalid($"the request body is not valid JSON: {ex.Message}", null, "invalid_json");
+        }
+
+        request.HttpContext.Response.RegisterForDispose(document);
+        if (document.RootElement.ValueKind != JsonValueKind.Object)
+        {
+            throw LlmException.Invalid("the request body must be a JSON object", null, "invalid_request_error");
+        }
+
+        CheckUnicode(document.RootElement, null);
+        return document.RootElement;
+    }
+
+    // JSON may escape half of a surrogate pair (\ud800); such a string has no UTF-8 form, and reading it throws.
+    // Only an escaped string can hold one (the parser refuses invalid UTF-8), so only those are decoded here.
+    private static void CheckUnicode(JsonElement element, string? param)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    if (Escaped(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8PropertyName(property)))
+                    {
+                        Decode(property.Value, param, name: property);
+                    }
+
+                    CheckUnicode(property.Value, param ?? property.Name);
+                }
+
+                break;
+            case JsonValueKind.Array:
+                foreach (var item in element.EnumerateArray())
+                {
+                    CheckUnicode(item, param);
+                }
+
+                break;
+            case JsonValueKind.String when Escaped(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(element)):
+                Decode(element, param, name: null);
+                break;
+        }
+    }
+
+    private static bool Escaped(ReadOnlySpan<byte> raw) => raw.IndexOf("\\u"u8) >= 0;
+
+    private static void Decode(JsonElement value, string? param, JsonProperty? name)
+    {
+        try
+        {
+            _ = name is { } p ? p.Name : value.GetString();
+        }
+        catch (InvalidOperationException)
+        {
+            throw LlmException.Invalid(
+                $"{(name is not null || param is null ? "a property name" : $"'{param}'")} holds a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair), which is not text",
+                param,
+                "invalid_unicode");
         }
     }
 
@@ -107,12 +163,15 @@ internal static class OpenAiRequestReader
             parameters = parameters with { Grammar = ToolCalling.Grammar(tools) };
         }
 
+        CheckGrammarCanEnd(parameters, "a 'tool_choice' that forces a tool call");
+
         return new ChatCompletionRequest(parameters, list, tools);
     }
 
     public static CompletionRequest ReadCompletion(JsonElement body)
     {
         var parameters = ReadCommon(body, chat: false);
+        CheckGrammarCanEnd(parameters, null);
         if (!body.TryGetProperty("prompt", out var prompt))
         {
             throw LlmException.Invalid("'prompt' is required", "prompt", "missing_required_parameter");
@@ -159,6 +218,18 @@ internal static class OpenAiRequestReader
 
         var dimensions = Int(body, "dimensions", 1, 1 << 20);
         return new EmbeddingRequest(model, inputs, format == "base64", Bool(body, "normalize") ?? true, dimensions, String(body, "user"));
+    }
+
+    // A grammar ends the output when it is complete; ignore_eos asks for output that never ends there.
+    private static void CheckGrammarCanEnd(GenerationParameters parameters, string? forcedTools)
+    {
+        if (parameters.Grammar is not null && parameters.Sampling.IgnoreEos)
+        {
+            throw LlmException.Invalid(
+                $"'ignore_eos' cannot be combined with 'response_format' json_object/json_schema{(forcedTools is null ? "" : " or " + forcedTools)}: constrained output ends when it is complete",
+                "ignore_eos",
+                "unsupported_parameter");
+        }
     }
 
     private static GenerationParameters ReadCommon(JsonElement body, bool chat)

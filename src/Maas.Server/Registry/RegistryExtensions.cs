@@ -26,6 +26,7 @@ public static class RegistryExtensions
         Bind<RegistryOptions>(builder, RegistryOptions.Section, o => o.Validate());
         Bind<DatabaseOptions>(builder, DatabaseOptions.Section, o => o.Validate());
         Bind<ArtifactStoreOptions>(builder, ArtifactStoreOptions.Section, o => o.Validate());
+        Bind<ServingLimits>(builder, ServingLimits.Section, o => o.Validate());
 
         services.AddSingleton(sp => new SqlRegistryStore(StorageFactory.CreateDialect(
             sp.GetRequiredService<IOptions<DatabaseOptions>>().Value, DataDir(sp))));
@@ -39,7 +40,8 @@ public static class RegistryExtensions
             sp.GetRequiredService<StagingArea>(),
             sp.GetRequiredService<IOptions<RegistryOptions>>().Value,
             sp.GetServices<IVersionUseCheck>(),
-            sp.GetService<TimeProvider>()));
+            sp.GetService<TimeProvider>(),
+            sp.GetRequiredService<IOptions<ServingLimits>>().Value));
         services.AddSingleton<IModelRegistry>(sp => sp.GetRequiredService<ModelRegistry>());
         services.AddSingleton(sp =>
         {

@@ -4,6 +4,7 @@ using Maas.Server.Errors;
 using Maas.Server.Inference.Grpc;
 using Maas.Storage.Sql;
 using Maas.Storage.Tenancy;
+using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -23,6 +24,9 @@ public static class TenancyExtensions
             // MAAS_ADMIN_KEY arrives as "ADMIN_KEY" through the MAAS_ environment prefix.
             .PostConfigure(o => o.AdminKey ??= configuration["ADMIN_KEY"])
             .ValidateDataAnnotations()
+            .Validate(
+                o => o.TrustedProxies.All(p => TrustedProxyNetwork(p) is not null),
+                $"{AuthOptions.Section}:TrustedProxies must hold IP addresses or CIDR networks (such as 10.0.0.5 or 10.0.0.0/8)")
             .ValidateOnStart();
         services.AddOptions<LimitsOptions>().Bind(configuration.GetSection(LimitsOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<UsageOptions>().Bind(configuration.GetSection(UsageOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
@@ -65,6 +69,7 @@ public static class TenancyExtensions
     public static WebApplication MapMaasTenancy(this WebApplication app)
     {
         var pipeline = app.Services.GetRequiredService<AuthPipeline>();
+        UseTrustedForwardedHeaders(app, app.Services);
         app.Use(next => context => pipeline.InvokeAsync(context, next));
         var api = app.MapGroup("/api/v1").WithApiErrors().WithTenancyErrors();
         TenancyEndpoints.Map(api);
@@ -76,6 +81,46 @@ public static class TenancyExtensions
     public static IApplicationBuilder UseMaasGrpcAuth(this IApplicationBuilder grpcApp, IServiceProvider services)
     {
         var pipeline = services.GetRequiredService<AuthPipeline>();
+        UseTrustedForwardedHeaders(grpcApp, services);
         return grpcApp.Use(next => context => pipeline.InvokeGrpcAsync(context, next));
+    }
+
+    /// <summary>An entry of <see cref="AuthOptions.TrustedProxies"/> as a network (an address is a /32 or /128), or null when it is neither.</summary>
+    public static System.Net.IPNetwork? TrustedProxyNetwork(string entry)
+    {
+        var text = entry.Trim();
+        if (System.Net.IPNetwork.TryParse(text, out var network))
+        {
+            return network;
+        }
+
+        return System.Net.IPAddress.TryParse(text, out var address)
+            ? new System.Net.IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128)
+            : null;
+    }
+
+    // The client address (failed-attempt limit, audit log) comes from X-Forwarded-For only when the connection is from
+    // a configured proxy; ASP.NET Core's own default of trusting loopback is dropped, so with none configured, no one.
+    private static void UseTrustedForwardedHeaders(IApplicationBuilder app, IServiceProvider services)
+    {
+        var proxies = services.GetRequiredService<IOptions<AuthOptions>>().Value.TrustedProxies;
+        if (proxies.Length == 0)
+        {
+            return;
+        }
+
+        var forwarded = new ForwardedHeadersOptions
+        {
+            ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto,
+            ForwardLimit = null, // walk back through every trusted proxy, stop at the first address that is not one
+        };
+        forwarded.KnownProxies.Clear();
+        forwarded.KnownIPNetworks.Clear();
+        foreach (var proxy in proxies)
+        {
+            forwarded.KnownIPNetworks.Add(TrustedProxyNetwork(proxy)!.Value);
+        }
+
+        app.UseForwardedHeaders(forwarded);
     }
 }

@@ -39,7 +39,7 @@ internal sealed class TenancyStartup(
         try
         {
             CheckAnonymousInfer();
-            await MigrationRunner.MigrateAsync(registryStore.Dialect, TenancySchema.Steps, time.GetUtcNow(), cancellationToken);
+            await registryStore.MigrateAsync(cancellationToken); // once per process: the registry's start awaits the same run
             await BootstrapAsync(cancellationToken);
             readiness.SetReady();
         }

@@ -4,14 +4,20 @@ using Maas.Core.Registry;
 namespace Maas.Storage.Artifacts;
 
 /// <summary>
-/// Artifacts on the local disk, by content: <c>{root}/sha256/ab/abcd...</c> is a file (one-file artifact) or a
-/// folder (a bundle). Commits arrive in <c>{root}/.tmp</c> and move into place with one rename, which a crash
-/// cannot leave half done.
+/// Artifacts on the local disk, by content: <c>{root}/sha256/ab/abcd.../</c> is the artifact's own folder, holding
+/// the one file (named by its key) or the bundle's files. Commits arrive in <c>{root}/.tmp</c> and move into place
+/// with one rename, which a crash cannot leave half done.
 /// </summary>
+/// <remarks>
+/// Every artifact has a folder to itself because ONNX Runtime reads external data relative to the model's folder:
+/// a model sharing a folder with other artifacts could name one of them as its weights. Stores written with the
+/// earlier layout (one-file artifacts directly in the shard folder) are moved into it when the store opens.
+/// </remarks>
 public sealed class FilesystemArtifactStore : IArtifactStore
 {
     private const string ObjectsFolder = "sha256";
     private const string TemporaryFolder = ".tmp";
+    private const string MoveSuffix = ".layout";
 
     /// <summary>Uses (and creates) <paramref name="root"/>.</summary>
     public FilesystemArtifactStore(string root)
@@ -19,7 +25,11 @@ public sealed class FilesystemArtifactStore : IArtifactStore
         Root = Path.GetFullPath(root);
         Directory.CreateDirectory(Path.Combine(Root, ObjectsFolder));
         Directory.CreateDirectory(Path.Combine(Root, TemporaryFolder));
+        MovedToOwnFolders = MoveIntoOwnFolders();
     }
+
+    /// <summary>How many one-file artifacts of the earlier layout were moved into folders of their own on opening.</summary>
+    public int MovedToOwnFolders { get; }
 
     /// <summary>The store's folder.</summary>
     public string Root { get; }
@@ -27,7 +37,7 @@ public sealed class FilesystemArtifactStore : IArtifactStore
     /// <inheritdoc />
     public string Kind => "filesystem";
 
-    /// <summary>Where the artifact with <paramref name="key"/> lives (file or folder).</summary>
+    /// <summary>The folder of the artifact with <paramref name="key"/>: its one file, or its bundle's files, and nothing else.</summary>
     public string PathOf(string key)
     {
         if (!ArtifactKeys.IsValid(key))
@@ -39,17 +49,13 @@ public sealed class FilesystemArtifactStore : IArtifactStore
     }
 
     /// <inheritdoc />
-    public Task<bool> ExistsAsync(string key, CancellationToken cancellationToken)
-    {
-        var path = PathOf(key);
-        return Task.FromResult(File.Exists(path) || Directory.Exists(path));
-    }
+    public Task<bool> ExistsAsync(string key, CancellationToken cancellationToken) => Task.FromResult(Directory.Exists(PathOf(key)));
 
     /// <inheritdoc />
     public Task CommitAsync(string key, string stagedPath, bool bundle, CancellationToken cancellationToken)
     {
         var final = PathOf(key);
-        if (File.Exists(final) || Directory.Exists(final))
+        if (Directory.Exists(final))
         {
             StagingArea.DeleteQuietly(stagedPath); // Same key, same bytes: keep the copy we have.
             return Task.CompletedTask;
@@ -63,27 +69,22 @@ public sealed class FilesystemArtifactStore : IArtifactStore
         }
         else
         {
-            File.Move(stagedPath, temporary);
+            Directory.CreateDirectory(temporary);
+            var file = Path.Combine(temporary, key);
+            File.Move(stagedPath, file);
             if (!OperatingSystem.IsWindows())
             {
                 // Read-only: an artifact is immutable, and a stray write would silently break its content address.
-                File.SetUnixFileMode(temporary, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+                File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
             }
         }
 
         Directory.CreateDirectory(Path.GetDirectoryName(final)!);
         try
         {
-            if (bundle)
-            {
-                Directory.Move(temporary, final);
-            }
-            else
-            {
-                File.Move(temporary, final, overwrite: false);
-            }
+            Directory.Move(temporary, final);
         }
-        catch (IOException) when (File.Exists(final) || Directory.Exists(final))
+        catch (IOException) when (Directory.Exists(final))
         {
             StagingArea.DeleteQuietly(temporary); // Another commit of the same content won the rename.
         }
@@ -124,7 +125,7 @@ public sealed class FilesystemArtifactStore : IArtifactStore
 
     private string LocalPath(string key, string? file)
     {
-        var path = PathOf(key);
+        var path = Path.Combine(PathOf(key), key);
         if (file is not null)
         {
             if (!RegistryNames.IsValidFilePath(file))
@@ -132,7 +133,7 @@ public sealed class FilesystemArtifactStore : IArtifactStore
                 throw new FileNotFoundException($"'{file}' is not a file of artifact {key}");
             }
 
-            path = Path.Combine(path, file);
+            path = Path.Combine(PathOf(key), file);
         }
 
         return File.Exists(path) ? path : throw new FileNotFoundException($"artifact {key}{(file is null ? "" : "/" + file)} is not in {Root}", path);
@@ -144,14 +145,10 @@ public sealed class FilesystemArtifactStore : IArtifactStore
         var path = PathOf(key);
         if (Directory.Exists(path))
         {
-            // Out of its key's place first, so a crash mid-delete never leaves half a bundle under the key.
+            // Out of its key's place first, so a crash mid-delete never leaves half an artifact under the key.
             var temporary = Path.Combine(Root, TemporaryFolder, Guid.NewGuid().ToString("n"));
             Directory.Move(path, temporary);
             StagingArea.DeleteQuietly(temporary);
-        }
-        else
-        {
-            File.Delete(path);
         }
 
         return Task.CompletedTask;
@@ -186,5 +183,44 @@ public sealed class FilesystemArtifactStore : IArtifactStore
         }
 
         return Task.FromResult(removed);
+    }
+
+    // The earlier layout kept a one-file artifact at sha256/ab/{key}, next to others. Each move goes through
+    // {key}.layout (a folder that takes the file, then is renamed to {key}), so a crash at any step is finished here.
+    private int MoveIntoOwnFolders()
+    {
+        var moved = 0;
+        foreach (var shard in Directory.EnumerateDirectories(Path.Combine(Root, ObjectsFolder)))
+        {
+            foreach (var entry in Directory.EnumerateFileSystemEntries(shard).ToArray())
+            {
+                var name = Path.GetFileName(entry);
+                var key = name.EndsWith(MoveSuffix, StringComparison.Ordinal) ? name[..^MoveSuffix.Length] : name;
+                if (!ArtifactKeys.IsValid(key) || (name == key && !File.Exists(entry)))
+                {
+                    continue; // Not ours, or already a folder of its own.
+                }
+
+                var final = Path.Combine(shard, key);
+                var moving = final + MoveSuffix;
+                Directory.CreateDirectory(moving);
+                if (File.Exists(final))
+                {
+                    File.Move(final, Path.Combine(moving, key), overwrite: true);
+                    moved++;
+                }
+
+                if (Directory.Exists(final) || !File.Exists(Path.Combine(moving, key)))
+                {
+                    StagingArea.DeleteQuietly(moving); // Finished before, or nothing to finish.
+                }
+                else
+                {
+                    Directory.Move(moving, final);
+                }
+            }
+        }
+
+        return moved;
     }
 }

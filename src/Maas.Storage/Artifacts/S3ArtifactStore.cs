@@ -74,6 +74,15 @@ public sealed class S3ArtifactStore : IArtifactStore, IDisposable
             : new AmazonS3Client(new BasicAWSCredentials(options.AccessKey, options.SecretKey ?? ""), config);
         _cache = Path.GetFullPath(cacheFolder);
         Directory.CreateDirectory(Path.Combine(_cache, ".tmp"));
+
+        // The earlier cache layout kept one-file artifacts as files side by side: drop them, they download again.
+        foreach (var cached in Directory.EnumerateFiles(_cache))
+        {
+            if (ArtifactKeys.IsValid(Path.GetFileName(cached)))
+            {
+                StagingArea.DeleteQuietly(cached);
+            }
+        }
     }
 
     /// <inheritdoc />
@@ -200,24 +209,29 @@ public sealed class S3ArtifactStore : IArtifactStore, IDisposable
     /// <inheritdoc />
     public async Task<string> GetLocalPathAsync(string key, string? file, CancellationToken cancellationToken)
     {
+        // Each artifact gets a folder of its own (a one-file artifact's file is named by its key), so a model's
+        // external data paths can only reach its own files.
         var local = Path.Combine(_cache, key);
         if (file is null)
         {
-            if (!File.Exists(local))
+            var single = Path.Combine(local, key);
+            if (!File.Exists(single))
             {
                 var temporary = Path.Combine(_cache, ".tmp", Guid.NewGuid().ToString("n"));
-                await DownloadAsync(ObjectKey(key), temporary, cancellationToken).ConfigureAwait(false);
-                var sha = await HashingCopy.HashFileAsync(temporary, cancellationToken).ConfigureAwait(false);
+                Directory.CreateDirectory(temporary);
+                var downloaded = Path.Combine(temporary, key);
+                await DownloadAsync(ObjectKey(key), downloaded, cancellationToken).ConfigureAwait(false);
+                var sha = await HashingCopy.HashFileAsync(downloaded, cancellationToken).ConfigureAwait(false);
                 if (sha != key)
                 {
                     StagingArea.DeleteQuietly(temporary);
                     throw new InvalidDataException($"artifact {key} in bucket {_options.Bucket} has SHA-256 {sha}: the stored object is corrupt");
                 }
 
-                MoveIntoPlace(temporary, local, directory: false);
+                MoveIntoPlace(temporary, local, directory: true);
             }
 
-            return local;
+            return single;
         }
 
         if (!Directory.Exists(local))

@@ -14,6 +14,8 @@ public static class Migrations
     [
         new(1, "registry", RegistrySqlite, RegistryPostgres),
         .. TenancyMigrations.All,
+        .. Datasets.DatasetMigrations.All,
+        .. Jobs.JobQueueMigrations.All,
     ];
 
     private const string RegistrySqlite = """

@@ -17,6 +17,12 @@ public abstract class SqlDialect : IAsyncDisposable
     /// <summary>True when <paramref name="exception"/> is a foreign key violation.</summary>
     public abstract bool IsForeignKeyViolation(Exception exception);
 
+    /// <summary>
+    /// True when the database refused the values of a statement (bad text, a missing required value, a number out of
+    /// range): the same values fail again on every retry, while the database itself is fine.
+    /// </summary>
+    public abstract bool IsRefusedValue(Exception exception);
+
     /// <summary>SQL that is true when <paramref name="column"/> contains the text of <paramref name="parameter"/>.</summary>
     public abstract string Contains(string column, string parameter);
 

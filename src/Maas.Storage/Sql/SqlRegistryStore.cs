@@ -25,6 +25,8 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         """;
 
     private readonly TimeProvider _time;
+    private readonly Lock _migrateGate = new();
+    private Task? _migrated;
 
     static SqlRegistryStore()
     {
@@ -43,8 +45,14 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
 
 
     /// <inheritdoc />
-    public async Task MigrateAsync(CancellationToken cancellationToken) =>
-        await MigrationRunner.MigrateAsync(Dialect, Migrations.All, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+    /// <remarks>Runs once per store: the registry and tenancy both need the schema at start, whichever starts first.</remarks>
+    public Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        lock (_migrateGate)
+        {
+            return _migrated ??= MigrationRunner.MigrateAsync(Dialect, Migrations.All, _time.GetUtcNow(), cancellationToken);
+        }
+    }
 
     /// <summary>Checks the database answers (for readiness).</summary>
     public async Task PingAsync(CancellationToken cancellationToken)
@@ -474,7 +482,15 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         return await connection.ExecuteScalarAsync<long>(Command(
-            "SELECT COUNT(*) FROM model_versions WHERE artifact_key = @Key", new { Key = artifactKey }, null, cancellationToken)).ConfigureAwait(false) > 0;
+            // Datasets and job checkpoints share the content-addressed artifact store with model versions.
+            """
+            SELECT (SELECT COUNT(*) FROM model_versions WHERE artifact_key = @Key)
+                + (SELECT COUNT(*) FROM dataset_versions WHERE sha256 = @Key)
+                + (SELECT COUNT(*) FROM queued_jobs WHERE checkpoint_key = @Key)
+            """,
+            new { Key = artifactKey },
+            null,
+            cancellationToken)).ConfigureAwait(false) > 0;
     }
 
     /// <inheritdoc />
@@ -482,7 +498,14 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         var keys = await connection.QueryAsync<string>(Command(
-            "SELECT DISTINCT artifact_key FROM model_versions WHERE artifact_key IS NOT NULL", null, null, cancellationToken)).ConfigureAwait(false);
+            """
+            SELECT artifact_key FROM model_versions WHERE artifact_key IS NOT NULL
+            UNION SELECT sha256 FROM dataset_versions
+            UNION SELECT checkpoint_key FROM queued_jobs WHERE checkpoint_key IS NOT NULL
+            """,
+            null,
+            null,
+            cancellationToken)).ConfigureAwait(false);
         return keys.ToHashSet(StringComparer.Ordinal);
     }
 
@@ -715,6 +738,28 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
             null,
             cancellationToken)).ConfigureAwait(false);
         return rows.Select(r => r.ToSession()).ToArray();
+    }
+
+    /// <inheritdoc />
+    public async Task<long> GetOwnerStorageBytesAsync(string owner, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteScalarAsync<long>(Command(
+            "SELECT COALESCE(SUM(v.size_bytes), 0) FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.owner = @Owner",
+            new { Owner = owner },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<int> CountUploadSessionsAsync(string owner, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return (int)await connection.ExecuteScalarAsync<long>(Command(
+            "SELECT COUNT(*) FROM upload_sessions s JOIN models m ON m.id = s.model_id WHERE m.owner = @Owner",
+            new { Owner = owner },
+            null,
+            cancellationToken)).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

@@ -80,6 +80,15 @@ public sealed class SqliteDialect : SqlDialect
         exception is SqliteException { SqliteErrorCode: SqliteConstraint, SqliteExtendedErrorCode: SqliteConstraintForeignKey };
 
     /// <inheritdoc />
+    public override bool IsRefusedValue(Exception exception) => exception switch
+    {
+        // SQLITE_TOOBIG, SQLITE_CONSTRAINT, SQLITE_MISMATCH, SQLITE_RANGE: the row, not the database, is the problem.
+        SqliteException { SqliteErrorCode: 18 or SqliteConstraint or 20 or 25 } => true,
+        InvalidCastException or ArgumentException or OverflowException => true,
+        _ => false,
+    };
+
+    /// <inheritdoc />
     public override string Contains(string column, string parameter) => $"instr({column}, {parameter}) > 0";
 
     /// <inheritdoc />

@@ -231,6 +231,18 @@ public sealed class SqlTenancyStore : ITenancyStore
             return;
         }
 
+        try
+        {
+            await AppendNowAsync(usage, audit, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Dialect.IsRefusedValue(e) && !cancellationToken.IsCancellationRequested)
+        {
+            throw new RecordsRefusedException($"the database refused the values of {usage.Count} usage record(s) and {audit.Count} audit entries: {e.Message}", e);
+        }
+    }
+
+    private async Task AppendNowAsync(IReadOnlyList<UsageRecord> usage, IReadOnlyList<AuditEntry> audit, CancellationToken cancellationToken)
+    {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await InsertRowsAsync(

@@ -129,12 +129,12 @@ public sealed class ModelManagerTests : IDisposable
     }
 
     [Fact]
-    public async Task Versions_configured_to_load_at_start_are_loaded()
+    public async Task A_loaded_version_is_ready_and_described_by_its_backend()
     {
         Add("eager", 1, atStart: true);
         await using var manager = Manager();
-        var states = await manager.LoadAtStartAsync(default);
-        Assert.Equal(("eager", "READY"), (states.Single().Name, states.Single().State));
+        var state = await manager.LoadAsync("eager", "1", default);
+        Assert.Equal(("eager", "READY"), (state.Name, state.State));
         var description = await manager.DescribeAsync("eager", null, default);
         Assert.True(description.Loaded);
         Assert.Equal("cpu_test", description.Platform);

@@ -11,6 +11,9 @@ public sealed class StartupConfigurationTests
     [InlineData("Maas:Llm:PromptAdmission", "sometimes", "'sometimes' at 'Maas:Llm:PromptAdmission'")]
     [InlineData("Maas:Llm:PromptAdmission", "7", "Maas:Llm:PromptAdmission must be auto, batched or staggered, not 7")]
     [InlineData("Maas:Llm:QueueLimit", "many", "'many' at 'Maas:Llm:QueueLimit'")]
+    [InlineData("Maas:Inference:GrpcMaxStreamsPerConnection", "0", "Maas:Inference:GrpcMaxStreamsPerConnection must be between 1 and 10000")]
+    [InlineData("Maas:ServingLimits:MaxInstanceCount", "0", "Maas:ServingLimits:MaxInstanceCount must be between 1 and 64, not 0")]
+    [InlineData("Maas:Llm:PromptCacheBytes", "-1", "Maas:Llm:PromptCacheBytes must be between 0 (off) and this machine's memory")]
     public async Task A_bad_setting_ends_the_start_with_one_line_per_problem(string key, string value, string expected)
     {
         using var data = new TempDirectory("maas-bad-config");

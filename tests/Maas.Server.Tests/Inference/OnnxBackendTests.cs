@@ -68,6 +68,21 @@ public sealed class OnnxBackendTests : IDisposable
     }
 
     [Fact]
+    public void Gpu_providers_this_cpu_build_lacks_are_left_out_and_the_model_runs_on_cpu()
+    {
+        var path = TestModels.Save(_dir, "gpu.onnx", TestModels.Identity(TensorDataType.FP32));
+        using var backend = OnnxBackend.Load(new ModelLoadSpec("m", 1, path, 1, 1) { Providers = ["tensorrt", "cuda", "cpu"] });
+
+        Assert.Equal(["cpu"], backend.ExecutionProviders);
+        using var input = Tensor.FromValues("input", TensorDataType.FP32, [1, 3], new float[] { 1, 2, 3 }.AsSpan());
+        using var output = Assert.Single(backend.Run(0, [input], ["output"], new ComputeTimings()));
+        Assert.Equal([1f, 2, 3], output.AsSpan<float>().ToArray());
+
+        var unknown = Assert.Throws<ArgumentException>(() => OnnxBackend.Load(new ModelLoadSpec("m", 1, path, 1, 1) { Providers = ["gpu"] }));
+        Assert.Contains("'gpu' is not an execution provider", unknown.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_model_with_a_type_the_protocol_cannot_carry_refuses_to_load_with_the_reason()
     {
         var model = OnnxModelWriter.Identity(OnnxElementType.Float8E4M3FN, 2).ToBytes();

@@ -46,6 +46,26 @@ public class PrometheusExporterTests
         Assert.Contains("maas_test_loaded 9\n", exporter.Scrape());
     }
 
+    [Fact]
+    public void A_metric_keeps_at_most_its_series_cap_and_folds_the_rest_into_one_overflow_series()
+    {
+        var meterName = "Maas.Test." + Guid.NewGuid().ToString("N");
+        using var exporter = new PrometheusExporter(m => m.Name == meterName, maxSeriesPerMetric: 10);
+        using var meter = new Meter(meterName);
+        var requests = meter.CreateCounter<long>("maas.test.capped");
+        for (var i = 0; i < 1000; i++)
+        {
+            requests.Add(1, new KeyValuePair<string, object?>("model", "m" + i));
+        }
+
+        requests.Add(5, new KeyValuePair<string, object?>("model", "m3")); // a kept series still counts
+        var samples = exporter.Scrape().Split('\n').Where(l => l.StartsWith("maas_test_capped_total", StringComparison.Ordinal)).ToList();
+
+        Assert.Equal(11, samples.Count);
+        Assert.Contains("maas_test_capped_total{model=\"m3\"} 6", samples);
+        Assert.Contains("maas_test_capped_total{otel_metric_overflow=\"true\"} 990", samples);
+    }
+
     [Theory]
     [InlineData("maas.requests", null, true, false, "maas_requests_total")]
     [InlineData("maas.request.duration", "s", false, true, "maas_request_duration_seconds")]

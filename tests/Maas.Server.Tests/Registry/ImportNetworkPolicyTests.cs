@@ -56,11 +56,25 @@ public sealed class ImportNetworkPolicyTests(ImportPolicyServers servers) : ICla
             "http://10.1.2.3/m.onnx",
             "http://192.168.0.10/m.onnx",
             "http://[fd00::1]/m.onnx",
+            $"http://[::ffff:127.0.0.1]:{port}/files/m.onnx", // IPv4-mapped
+            $"http://[::ffff:0:7f00:1]:{port}/files/m.onnx", // IPv4-translated
+            $"http://[64:ff9b::7f00:1]:{port}/files/m.onnx", // NAT64 of 127.0.0.1
+            "http://[64:ff9b::a9fe:a9fe]/m.onnx", // NAT64 of the metadata address
+            "http://[2002:a00:1::1]/m.onnx", // 6to4 of 10.0.0.1
+            "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/m.onnx", // Teredo
         })
         {
             using var response = await client.PostAsync($"api/v1/models/{name}/versions:import", Api.Json($$"""{"url": "{{url}}"}"""));
             var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "import_source_not_allowed");
-            Assert.Contains("ImportAllowPrivateNetworks", (string?)error["message"], StringComparison.Ordinal);
+            var message = (string?)error["message"];
+            Assert.Contains("ImportAllowPrivateNetworks", message, StringComparison.Ordinal);
+
+            // The error names the host the caller gave, never the internal address it resolved to.
+            if (url.Contains("localhost", StringComparison.Ordinal))
+            {
+                Assert.DoesNotContain("127.0.0.1", message, StringComparison.Ordinal);
+                Assert.DoesNotContain("::1", message, StringComparison.Ordinal);
+            }
         }
 
         // Nothing was fetched and no version was made.

@@ -204,7 +204,8 @@ public sealed class ModelApiTests(ServerPerDb servers) : IClassFixture<ServerPer
 
         var config = """
             {"instance_count": 2, "max_batch_size": 16, "preferred_batch_sizes": [4, 8], "max_queue_delay_ms": 1.5, "queue_limit": 64,
-             "timeout_ms": 30000, "context_size": 4096, "parallel_sequences": 4, "threads": 2, "load_at_start": true, "keep_alive_seconds": 300}
+             "timeout_ms": 30000, "context_size": 4096, "parallel_sequences": 4, "threads": 2, "load_at_start": true, "keep_alive_seconds": 300,
+             "providers": ["cuda", "cpu"]}
             """;
         using (var put = await client.PutAsync($"api/v1/models/{name}/config", Api.Json(config)))
         {
@@ -223,6 +224,12 @@ public sealed class ModelApiTests(ServerPerDb servers) : IClassFixture<ServerPer
         {
             var error = await invalid.ErrorAsync(HttpStatusCode.BadRequest, "invalid_config");
             Assert.Equal(2, error["errors"]!.AsArray().Count);
+        }
+
+        using (var providers = await client.PutAsync($"api/v1/models/{name}/config", Api.Json("""{"providers": ["gpu", "cpu"]}""")))
+        {
+            var error = await providers.ErrorAsync(HttpStatusCode.BadRequest, "invalid_config");
+            Assert.Contains("providers[0] = 'gpu'", error["errors"]![0]!.GetValue<string>(), StringComparison.Ordinal);
         }
 
         using (var typo = await client.PutAsync($"api/v1/models/{name}/config", Api.Json("""{"max_batch": 4}""")))

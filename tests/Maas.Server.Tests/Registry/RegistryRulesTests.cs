@@ -116,4 +116,15 @@ public sealed class RegistryRulesTests
         Assert.Contains(errors, e => e.StartsWith("max_queue_delay_ms", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("threads", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public void Execution_providers_must_be_known_unique_and_end_with_cpu_if_listed()
+    {
+        Assert.Empty(new ServingConfig { Providers = ["tensorrt", "cuda", "cpu"] }.Validate());
+        Assert.Empty(new ServingConfig { Providers = ["cuda"] }.Validate());
+        Assert.Contains("is not an execution provider", Assert.Single(new ServingConfig { Providers = ["CUDA"] }.Validate()), StringComparison.Ordinal);
+        Assert.Contains("listed twice", Assert.Single(new ServingConfig { Providers = ["cuda", "cuda"] }.Validate()), StringComparison.Ordinal);
+        Assert.Contains("must come last", Assert.Single(new ServingConfig { Providers = ["cpu", "cuda"] }.Validate()), StringComparison.Ordinal);
+        Assert.Contains("at least one", Assert.Single(new ServingConfig { Providers = [] }.Validate()), StringComparison.Ordinal);
+    }
 }

@@ -347,7 +347,7 @@ public sealed class VersionApiTests(ServerPerDb servers) : IClassFixture<ServerP
         var sha = TestArtifacts.Sha256(bytes);
         await client.UploadAsync(name, bytes, "a.onnx");
         await client.UploadAsync(name, bytes, "b.onnx");
-        var artifact = Path.Combine(server.DataDir, "artifacts", "sha256", sha[..2], sha);
+        var artifact = Path.Combine(server.DataDir, "artifacts", "sha256", sha[..2], sha, sha);
         Assert.True(File.Exists(artifact));
         using (var alias = await client.PutAsync($"api/v1/models/{name}/aliases/production", Api.Json("""{"version": 1}""")))
         {

@@ -10,29 +10,35 @@ public static class OnnxModelReader
     private const int MaxModelProtoBytes = int.MaxValue;
 
     /// <summary>Reads the model at <paramref name="path"/>; external data files are looked for next to it.</summary>
+    /// <remarks>
+    /// The file is walked, not parsed into objects: every tensor container (initializers, sparse initializers,
+    /// attribute tensors and graphs of every kind, function bodies, training graphs) is checked, and a hostile file
+    /// costs at most a small multiple of its size in memory.
+    /// </remarks>
     /// <exception cref="InvalidModelFileException">The file is not a usable ONNX model; the message says why.</exception>
     public static OnnxModelInfo Read(string path)
     {
         var fullPath = Path.GetFullPath(path);
-        var model = Parse(fullPath);
-        return Describe(model, Path.GetDirectoryName(fullPath)!);
+        using var file = OpenModel(fullPath);
+        CheckSize(fullPath, file.Length);
+        return Describe(OnnxModelScanner.Scan(file, Path.GetDirectoryName(fullPath)!));
     }
 
     /// <summary>Reads a model held in memory; external data files, if any, are looked for in <paramref name="externalDataDirectory"/>.</summary>
     /// <exception cref="InvalidModelFileException">The bytes are not a usable ONNX model; the message says why.</exception>
     public static OnnxModelInfo Read(ReadOnlySpan<byte> modelBytes, string? externalDataDirectory = null)
     {
-        ModelProto model;
-        try
-        {
-            model = ModelProto.Parser.ParseFrom(modelBytes);
-        }
-        catch (InvalidProtocolBufferException e)
-        {
-            throw new InvalidModelFileException($"not a valid ONNX protobuf ({modelBytes.Length} bytes): {e.Message}", e);
-        }
+        using var stream = new MemoryStream(modelBytes.ToArray(), writable: false);
+        return Describe(OnnxModelScanner.Scan(stream, externalDataDirectory));
+    }
 
-        return Describe(model, externalDataDirectory);
+    private static void CheckSize(string path, long length)
+    {
+        if (length > MaxModelProtoBytes)
+        {
+            throw new InvalidModelFileException(
+                $"'{Path.GetFileName(path)}' is {length} bytes; an ONNX protobuf cannot exceed 2 GiB (large weights belong in external data files)");
+        }
     }
 
     /// <summary>Parses the model protobuf itself; for tools that need more than <see cref="OnnxModelInfo"/>.</summary>
@@ -40,11 +46,7 @@ public static class OnnxModelReader
     public static ModelProto Parse(string path)
     {
         using var file = OpenModel(path);
-        if (file.Length > MaxModelProtoBytes)
-        {
-            throw new InvalidModelFileException(
-                $"'{Path.GetFileName(path)}' is {file.Length} bytes; an ONNX protobuf cannot exceed 2 GiB (large weights belong in external data files)");
-        }
+        CheckSize(path, file.Length);
 
         var input = new CodedInputStream(file, leaveOpen: true);
         try
@@ -76,11 +78,11 @@ public static class OnnxModelReader
         }
     }
 
-    private static OnnxModelInfo Describe(ModelProto model, string? directory)
+    private static OnnxModelInfo Describe(OnnxModelScanner model)
     {
-        if (model.Graph is null)
+        if (!model.HasGraph)
         {
-            throw new InvalidModelFileException(model.CalculateSize() == 0
+            throw new InvalidModelFileException(!model.HasAnyField
                 ? "not an ONNX model: the file holds no ModelProto fields"
                 : "not a usable ONNX model: it has no graph");
         }
@@ -90,21 +92,9 @@ public static class OnnxModelReader
             throw new InvalidModelFileException("not a usable ONNX model: ir_version is missing");
         }
 
-        var graph = model.Graph;
-        if (graph.Output.Count == 0)
+        if (model.Outputs.Count == 0)
         {
             throw new InvalidModelFileException("not a usable ONNX model: the graph has no outputs");
-        }
-
-        var initializerNames = graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        var externalFiles = new List<string>();
-        var fileSizes = new Dictionary<string, long>(StringComparer.Ordinal);
-        CheckTensors(graph, directory, externalFiles, fileSizes);
-
-        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var entry in model.MetadataProps)
-        {
-            metadata[entry.Key] = entry.Value;
         }
 
         return new OnnxModelInfo
@@ -115,14 +105,27 @@ public static class OnnxModelReader
             Domain = model.Domain,
             ModelVersion = model.ModelVersion,
             Description = model.DocString,
-            GraphName = graph.Name,
-            Opsets = model.OpsetImport.Select(o => new OnnxOpset(o.Domain, o.Version)).ToArray(),
-            Inputs = graph.Input.Where(i => !initializerNames.Contains(i.Name)).Select(Describe).ToArray(),
-            Outputs = graph.Output.Select(Describe).ToArray(),
-            Metadata = metadata,
-            ExternalDataFiles = externalFiles,
-            InitializerCount = graph.Initializer.Count,
+            GraphName = model.GraphName,
+            Opsets = model.Opsets,
+            Inputs = model.Inputs.Select(ParseValue).Where(i => !model.InitializerNames.Contains(i.Name)).Select(Describe).ToArray(),
+            Outputs = model.Outputs.Select(ParseValue).Select(Describe).ToArray(),
+            Metadata = model.Metadata,
+            ExternalDataFiles = model.ExternalFiles,
+            InitializerCount = model.InitializerCount,
         };
+    }
+
+    // One graph input or output: small, so the protobuf parser may build it (its nesting is capped by the parser).
+    private static ValueInfoProto ParseValue(byte[] bytes)
+    {
+        try
+        {
+            return ValueInfoProto.Parser.ParseFrom(bytes);
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new InvalidModelFileException($"a graph input or output is not valid protobuf: {e.Message}", e);
+        }
     }
 
     private static OnnxValueInfo Describe(ValueInfoProto value)
@@ -156,141 +159,4 @@ public static class OnnxModelReader
         TensorShapeProto.Types.Dimension.ValueOneofCase.DimParam when dim.DimParam.Length > 0 => OnnxDimension.Symbolic(dim.DimParam),
         _ => OnnxDimension.Unknown,
     };
-
-    // Walks the graph and its subgraphs (If/Loop/Scan bodies): every initializer must have as many bytes as its shape needs.
-    private static void CheckTensors(GraphProto graph, string? directory, List<string> externalFiles, Dictionary<string, long> fileSizes)
-    {
-        foreach (var tensor in graph.Initializer)
-        {
-            CheckTensor(tensor, directory, externalFiles, fileSizes);
-        }
-
-        foreach (var node in graph.Node)
-        {
-            foreach (var attribute in node.Attribute)
-            {
-                if (attribute.T is not null)
-                {
-                    CheckTensor(attribute.T, directory, externalFiles, fileSizes);
-                }
-
-                if (attribute.G is not null)
-                {
-                    CheckTensors(attribute.G, directory, externalFiles, fileSizes);
-                }
-
-                foreach (var sub in attribute.Graphs)
-                {
-                    CheckTensors(sub, directory, externalFiles, fileSizes);
-                }
-            }
-        }
-    }
-
-    private static void CheckTensor(TensorProto tensor, string? directory, List<string> externalFiles, Dictionary<string, long> fileSizes)
-    {
-        long elements = 1;
-        foreach (var dim in tensor.Dims)
-        {
-            if (dim < 0 || (dim > 0 && elements > long.MaxValue / 16 / dim))
-            {
-                throw new InvalidModelFileException($"initializer '{tensor.Name}' has an impossible shape [{string.Join(",", tensor.Dims)}]");
-            }
-
-            elements *= dim;
-        }
-
-        var expected = OnnxElementTypes.ByteLength((OnnxElementType)tensor.DataType, elements);
-        if (tensor.DataLocation != TensorProto.Types.DataLocation.External)
-        {
-            if (tensor.HasRawData && expected is { } need && tensor.RawData.Length != need)
-            {
-                throw new InvalidModelFileException(
-                    $"initializer '{tensor.Name}' holds {tensor.RawData.Length} bytes of data but its shape [{string.Join(",", tensor.Dims)}] needs {need}");
-            }
-
-            return;
-        }
-
-        string? location = null;
-        long offset = 0;
-        long? length = null;
-        foreach (var entry in tensor.ExternalData)
-        {
-            switch (entry.Key)
-            {
-                case "location":
-                    location = entry.Value;
-                    break;
-                case "offset":
-                    offset = ParseNumber(tensor, entry);
-                    break;
-                case "length":
-                    length = ParseNumber(tensor, entry);
-                    break;
-            }
-        }
-
-        if (string.IsNullOrEmpty(location))
-        {
-            throw new InvalidModelFileException($"initializer '{tensor.Name}' is marked external but names no location");
-        }
-
-        if (length is { } given && expected is { } needed && given != needed)
-        {
-            throw new InvalidModelFileException(
-                $"initializer '{tensor.Name}' declares {given} bytes of external data but its shape [{string.Join(",", tensor.Dims)}] needs {needed}");
-        }
-
-        if (!externalFiles.Contains(location, StringComparer.Ordinal))
-        {
-            externalFiles.Add(location);
-        }
-
-        if (directory is null)
-        {
-            return; // Held in memory with no folder given: the caller checks the files later.
-        }
-
-        if (!fileSizes.TryGetValue(location, out var size))
-        {
-            size = ExternalFileSize(tensor, directory, location);
-            fileSizes[location] = size;
-        }
-
-        var end = offset + (length ?? expected ?? 0);
-        if (end > size)
-        {
-            throw new InvalidModelFileException(
-                $"external data of initializer '{tensor.Name}' ends at byte {end} but '{location}' has only {size} bytes");
-        }
-    }
-
-    private static long ExternalFileSize(TensorProto tensor, string directory, string location)
-    {
-        // Like ONNX Runtime, only files inside the model's folder count: no absolute paths, no climbing out with "..".
-        var root = Path.GetFullPath(directory);
-        var full = Path.GetFullPath(Path.Combine(root, location));
-        var rootWithSeparator = Path.EndsInDirectorySeparator(root) ? root : root + Path.DirectorySeparatorChar;
-        if (Path.IsPathRooted(location) || !full.StartsWith(rootWithSeparator, StringComparison.Ordinal))
-        {
-            throw new InvalidModelFileException(
-                $"external data file '{location}' referenced by initializer '{tensor.Name}' is outside the model's folder");
-        }
-
-        var info = new FileInfo(full);
-        if (!info.Exists)
-        {
-            throw new InvalidModelFileException(
-                $"external data file '{location}' referenced by initializer '{tensor.Name}' is missing");
-        }
-
-        return info.Length;
-    }
-
-    private static long ParseNumber(TensorProto tensor, StringStringEntryProto entry) =>
-        long.TryParse(entry.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value)
-            ? value
-            : throw new InvalidModelFileException(
-                $"initializer '{tensor.Name}' has external data {entry.Key} '{entry.Value}', which is not a non-negative number");
 }

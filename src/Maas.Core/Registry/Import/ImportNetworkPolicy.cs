@@ -97,12 +97,56 @@ public sealed class ImportNetworkPolicy
         if (address.AddressFamily == AddressFamily.InterNetworkV6)
         {
             var b = address.GetAddressBytes();
-            return address.IsIPv6LinkLocal || address.IsIPv6SiteLocal || address.IsIPv6Multicast
-                || (b[0] & 0xfe) == 0xfc; // unique local fc00::/7
+            if (address.IsIPv6LinkLocal || address.IsIPv6SiteLocal || address.IsIPv6Multicast
+                || (b[0] & 0xfe) == 0xfc // unique local fc00::/7
+                || (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0) // Teredo 2001::/32: a tunnel to an IPv4 host it hides
+                || (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) // documentation 2001:db8::/32
+                || (b[0] == 0x01 && b.AsSpan(1, 7).IndexOfAnyExcept((byte)0) < 0) // discard-only 100::/64
+                || (Prefix(b, 0x00, 0x64, 0xff, 0x9b, 0x00, 0x01))) // local-use NAT64 64:ff9b:1::/48
+            {
+                return true;
+            }
+
+            // Forms that carry an IPv4 address reach that address: judge them by it.
+            if (EmbeddedIPv4(b) is { } inner)
+            {
+                return IsPrivate(inner);
+            }
+
+            return false;
         }
 
         return true;
     }
+
+    // The IPv4 address inside NAT64 (64:ff9b::/96), 6to4 (2002::/16), IPv4-compatible (::a.b.c.d) and
+    // IPv4-translated (::ffff:0:a.b.c.d) addresses; IPv4-mapped ones (::ffff:a.b.c.d) are mapped before this.
+    private static IPAddress? EmbeddedIPv4(byte[] b)
+    {
+        if (Prefix(b, 0x00, 0x64, 0xff, 0x9b) && b.AsSpan(4, 8).IndexOfAnyExcept((byte)0) < 0)
+        {
+            return new IPAddress(b.AsSpan(12, 4));
+        }
+
+        if (b[0] == 0x20 && b[1] == 0x02)
+        {
+            return new IPAddress(b.AsSpan(2, 4));
+        }
+
+        if (b.AsSpan(0, 12).IndexOfAnyExcept((byte)0) < 0 && b.AsSpan(12, 4).IndexOfAnyExcept((byte)0) >= 0)
+        {
+            return new IPAddress(b.AsSpan(12, 4)); // ::a.b.c.d (also ::1 handled above as loopback)
+        }
+
+        if (b.AsSpan(0, 8).IndexOfAnyExcept((byte)0) < 0 && b[8] == 0xff && b[9] == 0xff && b[10] == 0 && b[11] == 0)
+        {
+            return new IPAddress(b.AsSpan(12, 4));
+        }
+
+        return null;
+    }
+
+    private static bool Prefix(byte[] bytes, params ReadOnlySpan<byte> prefix) => bytes.AsSpan().StartsWith(prefix);
 
     private async Task<IPAddress[]> AllowedAddressesAsync(string host, CancellationToken cancellationToken)
     {
@@ -117,7 +161,7 @@ public sealed class ImportNetworkPolicy
         var allowed = addresses.Where(a => !IsPrivate(a)).ToArray();
         return allowed.Length > 0
             ? allowed
-            : throw new ImportBlockedException($"imports may not download from '{host}': it resolves to a private or local address ({string.Join(", ", addresses.Select(a => a.ToString()))}); set Maas:Registry:ImportAllowPrivateNetworks to allow it");
+            : throw new ImportBlockedException($"imports may not download from '{host}': it resolves to a private or local address (not shown); set Maas:Registry:ImportAllowPrivateNetworks to allow it");
     }
 
     private static bool Matches(string pattern, string host) =>

@@ -23,6 +23,7 @@ public sealed class ModelImporter
     private readonly HttpClient _http;
     private readonly RegistryOptions _options;
     private readonly ImportNetworkPolicy _policy;
+    private int _unfinished;
 
     /// <summary>
     /// Creates the importer; <paramref name="http"/> must not follow redirects itself (the importer does, to read
@@ -46,6 +47,11 @@ public sealed class ModelImporter
     public async Task<Job> StartAsync(string model, ImportRequest request, CancellationToken cancellationToken)
     {
         var source = ImportSource.Resolve(request.Url, _options);
+        if (Volatile.Read(ref _unfinished) >= _options.MaxQueuedImports)
+        {
+            throw QueueFull();
+        }
+
         try
         {
             // Refused now with 400 rather than as a failed job; the connection checks again (redirects, DNS changes).
@@ -68,7 +74,34 @@ public sealed class ModelImporter
 
         RegistryNames.ValidateFilePath(fileName);
         var expected = ModelRegistry.NormalizeSha256(request.Sha256);
-        var draft = await _registry.BeginVersionAsync(model, request.Options, cancellationToken).ConfigureAwait(false);
+        // Counted from here to the job's end: checked again now that the slot is taken, so a burst cannot overshoot.
+        if (Interlocked.Increment(ref _unfinished) > _options.MaxQueuedImports)
+        {
+            Interlocked.Decrement(ref _unfinished);
+            throw QueueFull();
+        }
+
+        VersionDraft draft;
+        try
+        {
+            draft = await _registry.BeginVersionAsync(model, request.Options, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            Interlocked.Decrement(ref _unfinished);
+            throw;
+        }
+
+        // Released once, as soon as the work ends (before the job shows as finished) or at the latest in the clean-up.
+        var released = 0;
+        void Release()
+        {
+            if (Interlocked.Exchange(ref released, 1) == 0)
+            {
+                Interlocked.Decrement(ref _unfinished);
+            }
+        }
+
         try
         {
             return await _jobs.StartAsync(
@@ -76,23 +109,64 @@ public sealed class ModelImporter
                 draft.Model.Name,
                 draft.Version,
                 request.Options.CreatedBy,
-                context => RunAsync(context, draft, source, fileName, expected),
-                () => draft.DisposeAsync()).ConfigureAwait(false);
+                async context =>
+                {
+                    try
+                    {
+                        return await RunWithDeadlineAsync(context, draft, source, fileName, expected).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        Release();
+                    }
+                },
+                async () =>
+                {
+                    Release();
+                    await draft.DisposeAsync().ConfigureAwait(false);
+                }).ConfigureAwait(false);
         }
         catch
         {
+            Release();
             await draft.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }
 
-    private async Task<IReadOnlyDictionary<string, object?>> RunAsync(JobContext context, VersionDraft draft, ImportSource source, string fileName, string? expected)
+    /// <summary>Imports queued or running now.</summary>
+    public int Unfinished => Volatile.Read(ref _unfinished);
+
+    private RegistryException QueueFull() => new(
+        RegistryErrorKind.Busy,
+        "import_queue_full",
+        $"{_options.MaxQueuedImports} imports are already queued or running (Maas:Registry:MaxQueuedImports); retry when one has finished",
+        new Dictionary<string, object?> { ["limit"] = _options.MaxQueuedImports, ["retry_after_seconds"] = 30 });
+
+    // The whole import, however its source behaves (slow drip, endless retries), ends by its deadline.
+    private async Task<IReadOnlyDictionary<string, object?>> RunWithDeadlineAsync(JobContext context, VersionDraft draft, ImportSource source, string fileName, string? expected)
     {
-        var token = context.CancellationToken;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        deadline.CancelAfter(TimeSpan.FromSeconds(_options.ImportTimeoutSeconds));
+        try
+        {
+            return await RunAsync(context, deadline.Token, draft, source, fileName, expected).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not JobFailedException && deadline.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+            throw new JobFailedException(
+                "import_timeout",
+                $"the import did not finish within {_options.ImportTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} seconds (Maas:Registry:ImportTimeoutSeconds)",
+                e);
+        }
+    }
+
+    private async Task<IReadOnlyDictionary<string, object?>> RunAsync(JobContext context, CancellationToken token, VersionDraft draft, ImportSource source, string fileName, string? expected)
+    {
         context.ReportStage("downloading");
         var path = draft.PathOf(fileName);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var download = await DownloadAsync(context, source, path, draft.Limit).ConfigureAwait(false);
+        var download = await DownloadAsync(context, token, source, path, draft.Limit, draft.OverLimit).ConfigureAwait(false);
 
         var want = expected ?? download.SourceSha256;
         if (want is not null && want != download.Sha256)
@@ -124,9 +198,8 @@ public sealed class ModelImporter
 
     private sealed record Downloaded(string Sha256, string? SourceSha256);
 
-    private async Task<Downloaded> DownloadAsync(JobContext context, ImportSource source, string path, long limit)
+    private async Task<Downloaded> DownloadAsync(JobContext context, CancellationToken token, ImportSource source, string path, long limit, Func<RegistryException> overLimit)
     {
-        var token = context.CancellationToken;
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         await using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1, FileOptions.None);
         long done = 0;
@@ -174,7 +247,7 @@ public sealed class ModelImporter
                         : message.Content.Headers.ContentLength is { } length ? done + length : total;
                     if (total > limit)
                     {
-                        var tooLarge = HashingCopy.TooLarge(limit);
+                        var tooLarge = overLimit();
                         throw new JobFailedException(tooLarge.Code, tooLarge.Message);
                     }
 
@@ -202,7 +275,7 @@ public sealed class ModelImporter
 
                         if (done + read > limit)
                         {
-                            var tooLarge = HashingCopy.TooLarge(limit);
+                            var tooLarge = overLimit();
                             throw new JobFailedException(tooLarge.Code, tooLarge.Message);
                         }
 

@@ -8,6 +8,9 @@ namespace Maas.Server.Inference.Grpc;
 /// <summary>The gRPC message framing over HTTP/2: a compressed flag, a 4-byte big-endian length, the message.</summary>
 internal static class GrpcFraming
 {
+    /// <summary>The first buffer of a message; it grows as the bytes arrive.</summary>
+    public const int InitialMessageBuffer = 64 * 1024;
+
     /// <summary>
     /// Reads the next message into a pooled buffer; null at a clean end of stream. Messages over
     /// <paramref name="limit"/> bytes are refused before they are read.
@@ -38,7 +41,9 @@ internal static class GrpcFraming
             throw InferenceErrors.Invalid($"the gRPC message is {length} bytes, over the limit of {limit} bytes (Maas:Inference:MaxRequestBodyBytes)");
         }
 
-        var message = PooledBuffer.Rent(length);
+        // The declared length is only a claim: the buffer starts small and doubles as bytes arrive, so a client that
+        // declares 64 MiB and sends nothing costs 64 KiB, not 64 MiB per stream.
+        var message = PooledBuffer.Rent(Math.Min(length, InitialMessageBuffer));
         try
         {
             var filled = 0;
@@ -47,6 +52,11 @@ internal static class GrpcFraming
                 result = await reader.ReadAsync(cancellationToken);
                 buffer = result.Buffer;
                 var take = (int)Math.Min(buffer.Length, length - filled);
+                if (filled + take > message.Length)
+                {
+                    message = PooledBuffer.Grow(message, Math.Min(length, Math.Max((long)message.Length * 2, filled + take)), filled);
+                }
+
                 buffer.Slice(0, take).CopyTo(message.Span[filled..]);
                 filled += take;
                 reader.AdvanceTo(buffer.GetPosition(take), buffer.End);

@@ -59,7 +59,8 @@ internal sealed class GrpcServer(
             k.Limits.MaxRequestBodySize = null; // messages are checked one by one against MaxRequestBodyBytes
             k.Limits.Http2.InitialConnectionWindowSize = 16 * 1024 * 1024;
             k.Limits.Http2.InitialStreamWindowSize = 8 * 1024 * 1024;
-            k.Limits.Http2.MaxStreamsPerConnection = 1000;
+            k.Limits.Http2.MaxStreamsPerConnection = options.Value.GrpcMaxStreamsPerConnection;
+            k.Limits.MaxConcurrentConnections = options.Value.GrpcMaxConnections > 0 ? options.Value.GrpcMaxConnections : null;
             k.Listen(endpoint, l => l.Protocols = HttpProtocols.Http2);
         });
         var app = builder.Build();

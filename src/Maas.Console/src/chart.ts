@@ -1,0 +1,81 @@
+// Line charts drawn as SVG by hand: a few series over time, y axis from zero, a legend. No chart library.
+import { h, s } from './dom';
+
+export interface Series { name: string; values: (number | null)[] }
+const palette = ['#1f5f99', '#b3421d', '#2e7d32', '#6a3d9a', '#8a6d00', '#00727a', '#a1245b', '#4e5a65'];
+
+/** A chart of `series` against `times` (ms since epoch, or any increasing x). */
+export function lineChart(title: string, times: number[], series: Series[], format: (v: number) => string = (v) => short(v), xLabel: (x: number) => string = clock): HTMLElement {
+  const width = 560;
+  const height = 200;
+  const left = 56;
+  const bottom = 24;
+  const top = 10;
+  const right = 10;
+  const all = series.flatMap((x) => x.values.filter((v): v is number => v !== null && Number.isFinite(v)));
+  const max = niceMax(all.length ? Math.max(...all) : 1);
+  // One point (a single usage period) is drawn in the middle of the chart.
+  const x0 = times.length > 1 ? times[0]! : (times[0] ?? 0) - 1;
+  const x1 = times.length > 1 ? times[times.length - 1]! : (times[0] ?? 0) + 1;
+  const px = (t: number): number => left + ((t - x0) / (x1 - x0 || 1)) * (width - left - right);
+  const py = (v: number): number => top + (1 - v / max) * (height - top - bottom);
+  const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img', 'aria-label': `${title}: ${describe(series, format)}` });
+  for (let i = 0; i <= 4; i++) {
+    const v = (max * i) / 4;
+    svg.appendChild(s('line', { x1: left, x2: width - right, y1: py(v), y2: py(v), class: 'grid' }));
+    svg.appendChild(s('text', { x: left - 6, y: py(v) + 4, 'text-anchor': 'end', class: 'tick' }, format(v)));
+  }
+  if (times.length > 1) {
+    svg.appendChild(s('text', { x: left, y: height - 6, class: 'tick' }, xLabel(x0)));
+    svg.appendChild(s('text', { x: width - right, y: height - 6, 'text-anchor': 'end', class: 'tick' }, xLabel(x1)));
+  } else if (times.length === 1) {
+    svg.appendChild(s('text', { x: px(times[0]!), y: height - 6, 'text-anchor': 'middle', class: 'tick' }, xLabel(times[0]!)));
+  }
+  series.forEach((ser, i) => {
+    let d = '';
+    let pen = false;
+    ser.values.forEach((v, j) => {
+      if (v === null || !Number.isFinite(v) || times[j] === undefined) { pen = false; return; }
+      d += `${pen ? 'L' : 'M'}${px(times[j]!).toFixed(1)},${py(v).toFixed(1)}`;
+      pen = true;
+    });
+    if (d) svg.appendChild(s('path', { d, fill: 'none', stroke: palette[i % palette.length], 'stroke-width': 2, class: 'line', 'data-series': ser.name }));
+    // Few points (usage periods): mark each one, so a lone point is visible too.
+    if (times.length <= 48) {
+      ser.values.forEach((v, j) => {
+        if (v !== null && Number.isFinite(v) && times[j] !== undefined) svg.appendChild(s('circle', { cx: px(times[j]!), cy: py(v), r: 3.5, fill: palette[i % palette.length] }));
+      });
+    }
+  });
+  const legend = h('ul', { class: 'legend' }, series.map((ser, i) => {
+    const last = [...ser.values].reverse().find((v) => v !== null && v !== undefined);
+    return h('li', null, h('span', { class: `swatch c${i % palette.length}`, 'aria-hidden': 'true' }), `${ser.name}: ${last === undefined || last === null ? '–' : format(last)}`);
+  }));
+  return h('figure', { class: 'chart-box' }, h('figcaption', null, title), times.length === 0 ? h('p', { class: 'muted' }, 'No samples yet.') : svg, legend);
+}
+
+function describe(series: Series[], format: (v: number) => string): string {
+  return series.map((x) => {
+    const last = [...x.values].reverse().find((v) => v !== null && v !== undefined);
+    return `${x.name} ${last === undefined || last === null ? 'no data' : format(last)}`;
+  }).join(', ');
+}
+
+function niceMax(v: number): number {
+  if (v <= 0) return 1;
+  const p = 10 ** Math.floor(Math.log10(v));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+  return 10 * p;
+}
+
+/** 1.2k, 3.4M, 0.05 */
+export function short(v: number): string {
+  const a = Math.abs(v);
+  if (a >= 1e9) return `${(v / 1e9).toFixed(1)}G`;
+  if (a >= 1e6) return `${(v / 1e6).toFixed(1)}M`;
+  if (a >= 1e4) return `${(v / 1e3).toFixed(1)}k`;
+  if (a >= 100 || Number.isInteger(v)) return String(Math.round(v));
+  return v.toFixed(a >= 10 ? 1 : 2);
+}
+
+function clock(t: number): string { return new Date(t).toLocaleTimeString(); }

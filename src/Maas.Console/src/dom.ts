@@ -1,0 +1,109 @@
+// A tiny DOM builder: h('div', {class: 'x', onclick: f}, 'text', child). No innerHTML anywhere (CSP and XSS).
+export type Child = Node | string | number | null | undefined | false | Child[];
+type Attrs = Record<string, unknown> | null | undefined;
+
+function apply(el: Element, attrs: Attrs): void {
+  if (!attrs) return;
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith('on') && typeof value === 'function') {
+      el.addEventListener(name.slice(2), value as EventListener);
+    } else if (name === 'value' || name === 'checked' || name === 'selected' || name === 'indeterminate') {
+      (el as unknown as Record<string, unknown>)[name] = value;
+    } else {
+      el.setAttribute(name, value === true ? '' : String(value));
+    }
+  }
+}
+
+function append(el: Node, children: Child[]): void {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(el, child);
+    else el.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+/** An HTML element with attributes, event handlers (on*) and children. */
+export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs?: Attrs, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  apply(el, attrs);
+  append(el, children);
+  return el;
+}
+
+/** An SVG element (charts). */
+export function s<K extends keyof SVGElementTagNameMap>(tag: K, attrs?: Attrs, ...children: Child[]): SVGElementTagNameMap[K] {
+  const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  apply(el, attrs);
+  append(el, children);
+  return el;
+}
+
+/** Replaces an element's children. */
+export function replace(el: Element, ...children: Child[]): void {
+  el.replaceChildren();
+  append(el, children);
+}
+
+let ids = 0;
+/** A unique element id (labels point at inputs with it). */
+export function uid(prefix = 'f'): string {
+  ids += 1;
+  return `${prefix}-${ids}`;
+}
+
+/** A labelled form field: the label, then the control. */
+export function field(label: string, control: HTMLElement, hint?: string): HTMLElement {
+  if (!control.id) control.id = uid();
+  return h('div', { class: 'field' }, h('label', { for: control.id }, label), control, hint ? h('small', { class: 'hint' }, hint) : null);
+}
+
+/** A status line for a section: messages and errors go here (announced to screen readers). */
+export function statusLine(): HTMLElement & { ok(text: string): void; error(text: string | Error): void; clear(): void } {
+  const el = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' }) as unknown as HTMLElement & { ok(text: string): void; error(text: string | Error): void; clear(): void };
+  el.ok = (text) => { el.className = 'status ok'; el.textContent = text; };
+  el.error = (e) => { el.className = 'status error'; el.textContent = typeof e === 'string' ? e : e.message; };
+  el.clear = () => { el.className = 'status'; el.textContent = ''; };
+  return el;
+}
+
+/** Bytes for people: 1.2 MiB. */
+export function bytes(n: number | null | undefined): string {
+  if (n === null || n === undefined) return '–';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+/** A date for people (local time, to the second). */
+export function when(iso: string | null | undefined): string {
+  if (!iso) return '–';
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+}
+
+/** A number with at most `digits` decimals. */
+export function num(v: number | null | undefined, digits = 2): string {
+  if (v === null || v === undefined || Number.isNaN(v)) return '–';
+  return Number.isInteger(v) ? String(v) : v.toFixed(digits);
+}
+
+/** A button that asks once more before acting ("Delete" then "Really delete?"). */
+export function confirmButton(label: string, confirmLabel: string, action: () => Promise<void> | void, cls = 'danger'): HTMLButtonElement {
+  const button = h('button', { type: 'button', class: cls }, label);
+  let armed = false;
+  button.addEventListener('click', async () => {
+    if (!armed) {
+      armed = true;
+      button.textContent = confirmLabel;
+      button.classList.add('armed');
+      return;
+    }
+    button.disabled = true;
+    try { await action(); } finally { button.disabled = false; armed = false; button.textContent = label; button.classList.remove('armed'); }
+  });
+  return button;
+}

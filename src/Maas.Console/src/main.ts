@@ -1,0 +1,125 @@
+// The console's shell: sign-in with an API key, the navigation that follows the key's scopes, and a hash router.
+import { api, can, clearKey, getKey, onUnauthorized, setKey, type Me } from './api';
+import { field, h, replace, statusLine } from './dom';
+import { modelsPage } from './pages/models';
+import { modelPage } from './pages/model';
+import { playgroundPage } from './pages/playground';
+import { metricsPage } from './pages/metrics';
+import { usagePage } from './pages/usage';
+import { keysPage } from './pages/keys';
+import { jobsPage } from './pages/jobs';
+
+/** What every page gets: the caller, where to draw, and the route's parameters. */
+export interface PageContext { me: Me; root: HTMLElement; params: string[]; query: URLSearchParams }
+/** A page draws itself and may return a clean-up (timers, streams) for when the user leaves it. */
+export type Page = (ctx: PageContext) => Promise<(() => void) | void>;
+
+interface Route { path: RegExp; title: string; nav?: string; allowed: (me: Me) => boolean; page: Page }
+
+const routes: Route[] = [
+  { path: /^models$/, title: 'Models', nav: '#/models', allowed: (me) => can(me, 'models:read'), page: modelsPage },
+  { path: /^models\/([^/]+)$/, title: 'Model', allowed: (me) => can(me, 'models:read'), page: modelPage },
+  { path: /^playground$/, title: 'Playground', nav: '#/playground', allowed: (me) => can(me, 'infer'), page: playgroundPage },
+  { path: /^metrics$/, title: 'Metrics', nav: '#/metrics', allowed: (me) => can(me, 'models:read'), page: metricsPage },
+  { path: /^usage$/, title: 'Usage', nav: '#/usage', allowed: (me) => can(me, 'models:read'), page: usagePage },
+  { path: /^jobs$/, title: 'Jobs', nav: '#/jobs', allowed: (me) => can(me, 'models:read') || can(me, 'training:read'), page: jobsPage },
+  { path: /^keys$/, title: 'Tenants and keys', nav: '#/keys', allowed: (me) => can(me, 'admin'), page: keysPage },
+];
+
+const app = document.getElementById('app')!;
+let me: Me | null = null;
+let cleanup: (() => void) | void = undefined;
+
+function signIn(message?: string): void {
+  me = null;
+  document.title = 'Sign in · MaaS console';
+  const key = h('input', { type: 'password', autocomplete: 'off', spellcheck: 'false', required: true, name: 'api-key' });
+  const status = statusLine();
+  if (message) status.error(message);
+  const form = h('form', { class: 'card signin', 'aria-labelledby': 'signin-title' },
+    h('h1', { id: 'signin-title' }, 'MaaS console'),
+    h('p', null, 'Sign in with an API key. It is kept in this tab only (session storage) and sent to this server with each request.'),
+    field('API key', key),
+    h('button', { type: 'submit', class: 'primary' }, 'Sign in'),
+    status);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    setKey(key.value.trim());
+    try {
+      me = await api<Me>('/api/v1/me');
+      route();
+    } catch (err) {
+      clearKey();
+      status.error(err as Error);
+    }
+  });
+  replace(app, h('main', { id: 'main' }, form));
+  key.focus();
+}
+
+function signOut(): void {
+  clearKey();
+  if (cleanup) cleanup();
+  cleanup = undefined;
+  location.hash = '';
+  signIn();
+}
+
+function layout(current: Route | undefined): HTMLElement {
+  const who = me!;
+  const nav = h('nav', { 'aria-label': 'Console' },
+    h('ul', null, routes.filter((r) => r.nav && r.allowed(who)).map((r) =>
+      h('li', null, h('a', { href: r.nav, 'aria-current': current === r || (current?.title === 'Model' && r.nav === '#/models') ? 'page' : false }, r.title)))));
+  const main = h('main', { id: 'main' });
+  replace(app,
+    h('header', { class: 'top' },
+      h('a', { class: 'brand', href: '#/' }, 'MaaS'),
+      nav,
+      h('div', { class: 'who' },
+        h('span', { title: `scopes: ${who.scopes.join(', ')}` }, `${who.key_name} · ${who.tenant} · ${who.scopes.join(', ')}`),
+        h('button', { type: 'button', onclick: signOut }, 'Sign out'))),
+    main);
+  return main;
+}
+
+async function route(): Promise<void> {
+  if (!me) return;
+  if (cleanup) { cleanup(); cleanup = undefined; }
+  const [pathPart, queryPart] = location.hash.replace(/^#\/?/, '').split('?');
+  const path = decodeURIComponent(pathPart ?? '');
+  const target = routes.find((r) => r.path.test(path));
+  if (!target) {
+    const first = routes.find((r) => r.nav && r.allowed(me!));
+    if (first) { location.replace(first.nav!); return; }
+  }
+  const main = layout(target);
+  if (!target || !target.allowed(me)) {
+    document.title = 'Not allowed · MaaS console';
+    replace(main, h('h1', null, 'Not allowed'), h('p', null, target ? `This page needs a scope your key (${me.scopes.join(', ')}) does not have.` : 'Your key has no scope this console can use.'));
+    return;
+  }
+  const params = (target.path.exec(path) ?? []).slice(1).map(decodeURIComponent);
+  document.title = `${params[0] ?? target.title} · MaaS console`;
+  try {
+    cleanup = await target.page({ me, root: main, params, query: new URLSearchParams(queryPart ?? '') });
+  } catch (err) {
+    main.appendChild(h('p', { class: 'status error', role: 'alert' }, (err as Error).message));
+  }
+}
+
+// A key that stops working while signed in (revoked, expired) ends the session; at sign-in the form shows the reason.
+onUnauthorized.handler = () => { if (me) { clearKey(); signIn('The key is no longer accepted (revoked or expired); sign in again.'); } };
+window.addEventListener('hashchange', () => { void route(); });
+
+async function start(): Promise<void> {
+  if (!getKey()) { signIn(); return; }
+  try {
+    me = await api<Me>('/api/v1/me');
+    await route();
+  } catch (err) {
+    clearKey();
+    signIn((err as Error).message);
+  }
+}
+
+void start();

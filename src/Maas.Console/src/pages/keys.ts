@@ -1,0 +1,84 @@
+// Tenants and API keys (admin): create (the secret is shown once), list, revoke.
+import { api, seg } from '../api';
+import { confirmButton, field, h, replace, statusLine, when } from '../dom';
+import type { PageContext } from '../main';
+
+interface Tenant { name: string; limits?: Record<string, number | null>; created_at?: string }
+interface Key { id: string; prefix: string; name: string; tenant: string; scopes: string[]; models: string[]; status: string; expires_at?: string | null; last_used_at?: string | null; created_at?: string }
+const scopes = ['infer', 'models:read', 'models:write', 'admin'];
+
+export async function keysPage({ root }: PageContext): Promise<void> {
+  const tenantsOut = h('div');
+  const keysOut = h('div');
+  const secretOut = h('div', { 'aria-live': 'polite' });
+  const status = statusLine();
+  const showRevoked = h('input', { type: 'checkbox' });
+  let tenants: Tenant[] = [];
+
+  async function load(): Promise<void> {
+    tenants = (await api<{ tenants: Tenant[] }>('/api/v1/tenants')).tenants;
+    const keys = (await api<{ keys: Key[] }>(`/api/v1/keys${showRevoked.checked ? '?include_revoked=true' : ''}`)).keys;
+    replace(tenantsOut, h('table', { class: 'list' },
+      h('caption', { class: 'sr-only' }, 'Tenants'),
+      h('thead', null, h('tr', null, ['Tenant', 'Limits', 'Created'].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
+      h('tbody', null, tenants.map((t) => h('tr', null, h('td', null, t.name),
+        h('td', null, Object.entries(t.limits ?? {}).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k}: ${v}`).join(', ') || 'none'),
+        h('td', null, when(t.created_at)))))));
+    tenantSelect.replaceChildren(...tenants.map((t) => h('option', { value: t.name }, t.name)));
+    replace(keysOut, h('table', { class: 'list' },
+      h('caption', { class: 'sr-only' }, 'API keys'),
+      h('thead', null, h('tr', null, ['Name', 'Prefix', 'Tenant', 'Scopes', 'Models', 'Status', 'Last used', 'Expires', ''].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
+      h('tbody', null, keys.map((k) => h('tr', { 'data-key': k.id },
+        h('td', null, k.name), h('td', null, h('code', null, `${k.prefix}…`)), h('td', null, k.tenant), h('td', null, k.scopes.join(', ')),
+        h('td', null, k.models.join(', ') || 'all'), h('td', null, h('span', { class: `badge ${k.status}` }, k.status)), h('td', null, when(k.last_used_at)), h('td', null, when(k.expires_at)),
+        h('td', null, k.status === 'active' ? confirmButton('Revoke', `Really revoke ${k.name}?`, async () => {
+          await api(`/api/v1/keys/${seg(k.id)}`, { method: 'DELETE' });
+          status.ok(`Revoked ${k.name} (${k.prefix}…).`);
+          await load();
+        }) : null))))));
+  }
+
+  const tenantName = h('input', { type: 'text', required: true, pattern: '[a-z0-9][a-z0-9._\\-]{0,63}' });
+  const tenantForm = h('form', { class: 'row' }, field('New tenant', tenantName), h('button', { type: 'submit' }, 'Create tenant'));
+  tenantForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    try { await api('/api/v1/tenants', { json: { name: tenantName.value.trim() } }); tenantName.value = ''; await load(); status.ok('Tenant created.'); } catch (err) { status.error(err as Error); }
+  });
+
+  const keyName = h('input', { type: 'text', required: true });
+  const tenantSelect = h('select');
+  const models = h('input', { type: 'text', placeholder: 'every model (or: faces, chat-*)' });
+  const expires = h('input', { type: 'datetime-local' });
+  const boxes = scopes.map((sc) => h('input', { type: 'checkbox', value: sc, checked: sc === 'infer' }));
+  const keyForm = h('form', null,
+    h('div', { class: 'row' }, field('Key name', keyName), field('Tenant', tenantSelect), field('Models', models), field('Expires', expires)),
+    h('fieldset', null, h('legend', null, 'Scopes'), boxes.map((b) => { b.id = `scope-${b.value.replace(':', '-')}`; return h('label', { class: 'check', for: b.id }, b, ` ${b.value}`); })),
+    h('button', { type: 'submit', class: 'primary' }, 'Create key'));
+  keyForm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    try {
+      const created = await api<Key & { key: string }>('/api/v1/keys', {
+        json: {
+          name: keyName.value.trim(), tenant: tenantSelect.value, scopes: boxes.filter((b) => b.checked).map((b) => b.value),
+          models: models.value.split(',').map((m) => m.trim()).filter(Boolean), expires_at: expires.value ? new Date(expires.value).toISOString() : undefined,
+        },
+      });
+      const secret = h('input', { type: 'text', readonly: true, value: created.key, class: 'secret', id: 'new-key-secret' });
+      replace(secretOut, h('div', { class: 'card secret-box', role: 'alert' },
+        h('h3', null, `Key "${created.name}" created`),
+        h('p', null, 'Copy the key now: it is shown this once and cannot be read back.'),
+        field('Secret', secret),
+        h('button', { type: 'button', onclick: async () => { secret.select(); await navigator.clipboard?.writeText(created.key).catch(() => undefined); } }, 'Copy'),
+        h('button', { type: 'button', onclick: () => secretOut.replaceChildren() }, 'Done')));
+      keyName.value = '';
+      await load();
+    } catch (err) { status.error(err as Error); }
+  });
+  showRevoked.addEventListener('change', () => void load());
+
+  replace(root, h('h1', null, 'Tenants and keys'), status,
+    h('section', { 'aria-labelledby': 'tenants-h' }, h('h2', { id: 'tenants-h' }, 'Tenants'), tenantsOut, tenantForm),
+    h('section', { 'aria-labelledby': 'keys-h' }, h('h2', { id: 'keys-h' }, 'API keys'), secretOut, keyForm,
+      h('p', null, h('label', { class: 'check' }, showRevoked, ' show revoked and expired keys')), keysOut));
+  await load();
+}

@@ -1,0 +1,204 @@
+// One model: versions with signature, lineage, size and format; aliases (move); serving config; evaluation;
+// upload (resumable for big files) and import from a URL, both with progress; delete.
+import { api, can, seg, sendWithProgress } from '../api';
+import { bytes, confirmButton, field, h, replace, statusLine, when } from '../dom';
+import type { PageContext } from '../main';
+import type { Alias, Job, Model, TensorSpec, Version } from '../types';
+
+/** Files at or above this size go through the resumable upload API in chunks. */
+export const ResumableFrom = 8 * 1024 * 1024;
+const ChunkBytes = 4 * 1024 * 1024;
+
+export async function modelPage({ me, root, params }: PageContext): Promise<() => void> {
+  const name = params[0]!;
+  const writable = can(me, 'models:write');
+  const base = `/api/v1/models/${seg(name)}`;
+  const timers: number[] = [];
+
+  async function draw(): Promise<void> {
+    const model = await api<Model>(base);
+    const { versions } = await api<{ versions: Version[] }>(`${base}/versions`);
+    const aliases = (model.aliases as Alias[] | undefined) ?? [];
+    replace(root,
+      h('p', null, h('a', { href: '#/models' }, '← Models')),
+      h('h1', null, model.name),
+      h('p', { class: 'muted' }, model.description || 'No description.'),
+      h('dl', { class: 'facts' },
+        fact('Task', model.task ?? '–'), fact('Tags', (model.tags ?? []).join(', ') || '–'), fact('Owner', model.owner ?? '–'),
+        fact('Visibility', model.visibility ?? '–'), fact('Latest version', String(model.latest_version ?? '–')), fact('Updated', when(model.updated_at))),
+      section('Versions', versions.length === 0 ? h('p', null, 'No ready version yet.') : versionsTable(versions)),
+      versions.map((v) => versionDetails(v)),
+      section('Aliases', aliasesView(aliases, versions)),
+      section('Serving configuration', configView(model.serving_config ?? {})),
+      writable ? section('Upload a version', uploadForm()) : null,
+      writable ? section('Import a version from a URL', importForm()) : null,
+      writable ? section('Delete the model', h('div', null,
+        h('p', null, 'Removes every version, alias and artifact of this model.'),
+        confirmButton('Delete model', `Really delete ${model.name}?`, async () => {
+          await api(`${base}?force=true`, { method: 'DELETE' });
+          location.hash = '#/models';
+        }))) : null);
+  }
+
+  function versionsTable(versions: Version[]): HTMLElement {
+    return h('table', { class: 'list' },
+      h('caption', { class: 'sr-only' }, 'Versions'),
+      h('thead', null, h('tr', null, ['Version', 'Format', 'Size', 'File', 'Aliases', 'Derived from', 'Created', ''].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
+      h('tbody', null, versions.map((v) => h('tr', null,
+        h('td', null, h('a', { href: `#/models/${seg(name)}?v=${v.version}`, onclick: (e: Event) => { e.preventDefault(); document.getElementById(`v${v.version}`)?.setAttribute('open', ''); document.getElementById(`v${v.version}`)?.scrollIntoView(); } }, `v${v.version}`)),
+        h('td', null, v.format),
+        h('td', null, bytes(v.size_bytes)),
+        h('td', null, v.file_name),
+        h('td', null, (v.aliases ?? []).join(', ') || '–'),
+        h('td', null, lineage(v)),
+        h('td', null, when(v.created_at)),
+        h('td', null, writable ? confirmButton('Delete', `Really delete v${v.version}?`, async () => {
+          await api(`${base}/versions/${v.version}?force=true`, { method: 'DELETE' });
+          await draw();
+        }) : null)))));
+  }
+
+  function versionDetails(v: Version): HTMLElement {
+    const sig = v.signature ?? {};
+    const evaluation = v['evaluation'] ?? v['evaluation_report'] ?? v.metadata?.['evaluation'];
+    const other = Object.entries(sig).filter(([k]) => k !== 'inputs' && k !== 'outputs' && k !== 'file_metadata');
+    return h('details', { id: `v${v.version}`, class: 'card' },
+      h('summary', null, `Version ${v.version} · ${v.format} · ${bytes(v.size_bytes)}`),
+      h('dl', { class: 'facts' }, fact('SHA-256', v.sha256), fact('Status', v.status), fact('Created by', v.created_by ?? '–'), fact('Lineage', lineage(v))),
+      sig.inputs ? h('div', null, h('h3', null, 'Inputs'), tensorTable(sig.inputs)) : null,
+      sig.outputs ? h('div', null, h('h3', null, 'Outputs'), tensorTable(sig.outputs)) : null,
+      other.length ? h('div', null, h('h3', null, 'Signature'), h('dl', { class: 'facts' }, other.map(([k, val]) => fact(k, typeof val === 'object' ? JSON.stringify(val) : String(val))))) : null,
+      Object.keys(v.metadata ?? {}).length ? h('div', null, h('h3', null, 'Metadata'), h('pre', { tabindex: 0 }, JSON.stringify(v.metadata, null, 2))) : null,
+      evaluation ? h('div', null, h('h3', null, 'Evaluation report'), h('pre', { tabindex: 0 }, typeof evaluation === 'string' ? evaluation : JSON.stringify(evaluation, null, 2))) : null,
+      (v.files?.length ?? 0) > 1 ? h('div', null, h('h3', null, 'Files'), h('ul', null, v.files!.map((f) => h('li', null, `${f.path} (${bytes(f.size_bytes)})`)))) : null);
+  }
+
+  function aliasesView(aliases: Alias[], versions: Version[]): HTMLElement {
+    const table = aliases.length === 0 ? h('p', null, 'No aliases.') : h('table', { class: 'list' },
+      h('caption', { class: 'sr-only' }, 'Aliases'),
+      h('thead', null, h('tr', null, ['Alias', 'Version', 'Updated', 'By', ''].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
+      h('tbody', null, aliases.map((a) => h('tr', null, h('td', null, a.name), h('td', null, `v${a.version}`), h('td', null, when(a.updated_at)), h('td', null, a.updated_by ?? '–'),
+        h('td', null, writable ? confirmButton('Remove', `Really remove ${a.name}?`, async () => { await api(`${base}/aliases/${seg(a.name)}`, { method: 'DELETE' }); await draw(); }) : null)))));
+    if (!writable || versions.length === 0) return table;
+    const alias = h('input', { type: 'text', value: 'production', required: true });
+    const version = h('select', null, versions.map((v) => h('option', { value: String(v.version) }, `v${v.version}`)));
+    version.value = String(versions[versions.length - 1]!.version);
+    const status = statusLine();
+    const form = h('form', { class: 'row' }, field('Alias', alias), field('Version', version), h('button', { type: 'submit' }, 'Move alias'), status);
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      try {
+        await api(`${base}/aliases/${seg(alias.value.trim())}`, { method: 'PUT', json: { version: Number(version.value) } });
+        await draw();
+      } catch (err) { status.error(err as Error); }
+    });
+    return h('div', null, table, form);
+  }
+
+  function uploadForm(): HTMLElement {
+    const file = h('input', { type: 'file', accept: '.onnx,.gguf', required: true });
+    const progress = h('progress', { max: 100, value: 0, 'aria-label': 'Upload progress' });
+    const status = statusLine();
+    const form = h('form', null, field('Model file (.onnx or .gguf)', file, `Files from ${bytes(ResumableFrom)} go up in resumable ${bytes(ChunkBytes)} chunks.`),
+      h('button', { type: 'submit', class: 'primary' }, 'Upload'), progress, status);
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const chosen = file.files?.[0];
+      if (!chosen) return;
+      const show = (sent: number, total: number): void => {
+        progress.value = total > 0 ? Math.round((100 * sent) / total) : 0;
+        status.ok(`Uploading ${chosen.name}: ${bytes(sent)} of ${bytes(total)} (${progress.value}%)`);
+      };
+      try {
+        const version = chosen.size >= ResumableFrom ? await resumableUpload(base, chosen, show) : await rawUpload(base, chosen, show);
+        progress.value = 100;
+        await draw();
+        root.querySelector('#upload-result')?.remove();
+        root.prepend(h('p', { id: 'upload-result', class: 'status ok', role: 'status' }, `Uploaded ${chosen.name} as version ${version.version} (${version.format}, ${bytes(version.size_bytes)}).`));
+      } catch (err) { status.error(err as Error); }
+    });
+    return form;
+  }
+
+  function importForm(): HTMLElement {
+    const url = h('input', { type: 'url', required: true, placeholder: 'https://... or hf://owner/repo/file.gguf' });
+    const sha = h('input', { type: 'text', placeholder: 'optional', pattern: '[0-9a-fA-F]{64}' });
+    const progress = h('progress', { max: 100, value: 0, 'aria-label': 'Import progress' });
+    const status = statusLine();
+    const form = h('form', null, h('div', { class: 'row' }, field('URL', url), field('SHA-256', sha)), h('button', { type: 'submit' }, 'Import'), progress, status);
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      try {
+        let job = await api<Job>(`${base}/versions:import`, { json: { url: url.value.trim(), sha256: sha.value.trim() || undefined } });
+        status.ok(`Job ${job.id}: ${job.status}`);
+        await new Promise<void>((resolve) => {
+          const tick = async (): Promise<void> => {
+            job = await api<Job>(`/api/v1/jobs/${seg(job.id)}`);
+            if (job.progress !== null && job.progress !== undefined) progress.value = job.progress; else progress.removeAttribute('value');
+            status.ok(`Job ${job.id}: ${job.status}${job.stage ? ' · ' + job.stage : ''} · ${bytes(job.bytes_done)}${job.bytes_total ? ' of ' + bytes(job.bytes_total) : ''}`);
+            if (['succeeded', 'failed', 'cancelled'].includes(job.status)) { resolve(); return; }
+            timers.push(window.setTimeout(() => void tick(), 500));
+          };
+          void tick();
+        });
+        if (job.status === 'succeeded') await draw();
+        else status.error(`Import ${job.status}: ${job.error?.message ?? ''}`);
+      } catch (err) { status.error(err as Error); }
+    });
+    return form;
+  }
+
+  await draw();
+  return () => timers.forEach((t) => clearTimeout(t));
+}
+
+function fact(term: string, value: string | Node): HTMLElement[] { return [h('dt', null, term), h('dd', null, value)]; }
+function section(title: string, content: HTMLElement): HTMLElement { return h('section', { 'aria-label': title }, h('h2', null, title), content); }
+
+function lineage(v: Version): string {
+  const d = v.derived_from as { model: string; version: number; relation: string } | null | undefined;
+  return d ? `${d.relation} ${d.model} v${d.version}` : '–';
+}
+
+function tensorTable(specs: TensorSpec[]): HTMLElement {
+  return h('table', { class: 'list compact' },
+    h('thead', null, h('tr', null, ['Name', 'Type', 'Shape'].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
+    h('tbody', null, specs.map((t) => h('tr', null, h('td', null, t.name), h('td', null, t.datatype),
+      h('td', null, `[${t.shape.map((d, i) => (d < 0 ? (t.dim_names?.[i] ?? '?') : d)).join(', ')}]`)))));
+}
+
+function configView(config: Record<string, unknown>): HTMLElement {
+  const entries = Object.entries(config).filter(([, v]) => v !== null && v !== undefined);
+  return entries.length === 0
+    ? h('p', null, 'Server defaults (nothing set for this model).')
+    : h('dl', { class: 'facts' }, entries.map(([k, v]) => fact(k, typeof v === 'object' ? JSON.stringify(v) : String(v))));
+}
+
+async function rawUpload(base: string, file: File, onProgress: (sent: number, total: number) => void): Promise<Version> {
+  const res = await sendWithProgress('POST', `${base}/versions`, file, { 'Content-Type': 'application/octet-stream', 'X-Maas-Filename': file.name }, onProgress);
+  return res.json as Version;
+}
+
+/** The resumable upload API: one session, chunks with Upload-Offset, resuming from the server's offset after a broken chunk. */
+async function resumableUpload(base: string, file: File, onProgress: (sent: number, total: number) => void): Promise<Version> {
+  const session = await api<{ id: string; offset: number }>(`${base}/uploads`, { json: { filename: file.name, size: file.size } });
+  let offset = session.offset;
+  let failures = 0;
+  while (offset < file.size) {
+    const chunk = file.slice(offset, Math.min(file.size, offset + ChunkBytes));
+    try {
+      const res = await sendWithProgress('PATCH', `/api/v1/uploads/${seg(session.id)}`, chunk,
+        { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(offset) }, (sent) => onProgress(offset + sent, file.size));
+      offset = Number(res.headers('Upload-Offset') ?? offset + chunk.size);
+      failures = 0;
+    } catch (err) {
+      failures += 1;
+      if (failures > 5) throw err;
+      // Ask the server how far it got and go on from there.
+      const state = await api<{ offset: number }>(`/api/v1/uploads/${seg(session.id)}`);
+      offset = state.offset;
+    }
+    onProgress(offset, file.size);
+  }
+  return api<Version>(`/api/v1/uploads/${seg(session.id)}/complete`, { json: {} });
+}

@@ -1,0 +1,81 @@
+// Models: the registry's list with search and filters, and a form to register a new model.
+import { api, can, seg } from '../api';
+import { field, h, replace, statusLine, when } from '../dom';
+import type { PageContext } from '../main';
+import type { Model } from '../types';
+
+export async function modelsPage({ me, root, query }: PageContext): Promise<void> {
+  const q = h('input', { type: 'search', value: query.get('q') ?? '', placeholder: 'part of the name' });
+  const task = h('input', { type: 'text', value: query.get('task') ?? '', placeholder: 'e.g. detection' });
+  const tag = h('input', { type: 'text', value: query.get('tag') ?? '' });
+  const format = h('select', null, h('option', { value: '' }, 'any'), h('option', { value: 'onnx' }, 'ONNX'), h('option', { value: 'gguf' }, 'GGUF'));
+  format.value = query.get('format') ?? '';
+  const status = statusLine();
+  const body = h('tbody');
+  const count = h('p', { class: 'muted' });
+
+  async function load(): Promise<void> {
+    const params = new URLSearchParams();
+    if (q.value.trim()) params.set('q', q.value.trim());
+    if (task.value.trim()) params.set('task', task.value.trim());
+    if (tag.value.trim()) params.set('tag', tag.value.trim());
+    if (format.value) params.set('format', format.value);
+    params.set('limit', '500');
+    try {
+      const list = await api<{ models: Model[]; total: number }>(`/api/v1/models?${params}`);
+      count.textContent = `${list.total} model${list.total === 1 ? '' : 's'}`;
+      replace(body, list.models.length === 0
+        ? h('tr', null, h('td', { colspan: 7 }, 'No model matches.'))
+        : list.models.map((m) => h('tr', null,
+          h('td', null, h('a', { href: `#/models/${seg(m.name)}` }, m.name)),
+          h('td', null, m.task ?? '–'),
+          h('td', null, (m.tags ?? []).join(', ') || '–'),
+          h('td', null, m.latest_version ?? '–'),
+          h('td', null, m.owner ?? '–'),
+          h('td', null, m.visibility ?? '–'),
+          h('td', null, when(m.updated_at)))));
+      status.clear();
+    } catch (e) { status.error(e as Error); }
+  }
+
+  let timer = 0;
+  const later = (): void => { clearTimeout(timer); timer = window.setTimeout(() => void load(), 250); };
+  for (const input of [q, task, tag]) input.addEventListener('input', later);
+  format.addEventListener('change', () => void load());
+
+  const filters = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter models', onsubmit: (e: Event) => { e.preventDefault(); void load(); } },
+    field('Search', q), field('Task', task), field('Tag', tag), field('Format', format));
+
+  const create = can(me, 'models:write') ? newModelForm() : null;
+  replace(root,
+    h('h1', null, 'Models'),
+    filters,
+    count,
+    h('table', { class: 'list' },
+      h('caption', { class: 'sr-only' }, 'Models in the registry'),
+      h('thead', null, h('tr', null, ['Name', 'Task', 'Tags', 'Latest version', 'Owner', 'Visibility', 'Updated'].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
+      body),
+    status,
+    create);
+  await load();
+}
+
+function newModelForm(): HTMLElement {
+  const name = h('input', { type: 'text', required: true, pattern: '[a-z0-9][a-z0-9._\\-]{0,63}', placeholder: 'faces' });
+  const task = h('input', { type: 'text', placeholder: 'detection, text-generation, ...' });
+  const description = h('input', { type: 'text' });
+  const status = statusLine();
+  const form = h('form', { class: 'card', 'aria-labelledby': 'new-model' },
+    h('h2', { id: 'new-model' }, 'Register a model'),
+    h('div', { class: 'row' }, field('Name', name), field('Task', task), field('Description', description)),
+    h('button', { type: 'submit', class: 'primary' }, 'Create model'),
+    status);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    try {
+      const model = await api<Model>('/api/v1/models', { json: { name: name.value.trim(), task: task.value.trim() || undefined, description: description.value } });
+      location.hash = `#/models/${seg(model.name)}`;
+    } catch (err) { status.error(err as Error); }
+  });
+  return form;
+}

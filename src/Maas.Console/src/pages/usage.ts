@@ -1,0 +1,78 @@
+// Usage per tenant, key and model over time (GET /api/v1/usage): a chart, a table and CSV export.
+import { api, authHeaders, can, toError } from '../api';
+import { lineChart } from '../chart';
+import { field, h, num, replace, statusLine } from '../dom';
+import type { PageContext } from '../main';
+
+interface Row { period?: string | null; tenant?: string; key_id?: string; model?: string | null; requests: number; errors: number; total_tokens: number; prompt_tokens: number; completion_tokens: number; compute_ms: number; avg_latency_ms: number; max_latency_ms: number }
+interface Usage { group_by: string; rows: Row[]; totals: Partial<Row> }
+
+export async function usagePage({ me, root }: PageContext): Promise<void> {
+  const tenant = h('input', { type: 'text', placeholder: can(me, 'admin') ? 'all tenants' : me.tenant, disabled: !can(me, 'admin') });
+  const key = h('input', { type: 'text', placeholder: 'any key id' });
+  const model = h('input', { type: 'text', placeholder: 'any model' });
+  const hours = h('select', null, [['1', 'last hour'], ['24', 'last 24 hours'], ['168', 'last 7 days'], ['720', 'last 30 days']].map(([v, t]) => h('option', { value: v }, t)));
+  hours.value = '24';
+  const groupBy = h('select', null, ['hour', 'day'].map((g) => h('option', { value: g }, g)));
+  const split = h('select', null, [['model', 'model'], ['tenant', 'tenant'], ['key_id', 'key']].map(([v, t]) => h('option', { value: v }, t)));
+  const measure = h('select', null, [['requests', 'requests'], ['total_tokens', 'tokens'], ['compute_ms', 'compute ms'], ['errors', 'errors']].map(([v, t]) => h('option', { value: v }, t)));
+  const status = statusLine();
+  const out = h('div');
+
+  function params(): URLSearchParams {
+    const p = new URLSearchParams();
+    if (tenant.value.trim()) p.set('tenant', tenant.value.trim());
+    if (key.value.trim()) p.set('key', key.value.trim());
+    if (model.value.trim()) p.set('model', model.value.trim());
+    p.set('from', new Date(Date.now() - Number(hours.value) * 3600_000).toISOString());
+    p.set('group_by', groupBy.value);
+    p.set('limit', '10000');
+    return p;
+  }
+
+  async function load(): Promise<void> {
+    try {
+      const usage = await api<Usage>(`/api/v1/usage?${params()}`);
+      const periods = [...new Set(usage.rows.map((r) => r.period ?? ''))].sort();
+      const times = periods.map((p) => new Date(p).getTime());
+      const field_ = measure.value as keyof Row;
+      const by = split.value as keyof Row;
+      const groups = [...new Set(usage.rows.map((r) => String(r[by] ?? '(none)')))].sort();
+      const series = groups.map((g) => ({
+        name: g,
+        values: periods.map((p) => usage.rows.filter((r) => (r.period ?? '') === p && String(r[by] ?? '(none)') === g).reduce((a, r) => a + Number(r[field_] ?? 0), 0)),
+      }));
+      const fmt = (t: number): string => (groupBy.value === 'day' ? new Date(t).toLocaleDateString() : new Date(t).toLocaleString());
+      replace(out,
+        lineChart(`${measure.selectedOptions[0]?.textContent ?? ''} per ${groupBy.value}, by ${split.selectedOptions[0]?.textContent ?? ''}`, times, series, undefined, fmt),
+        h('p', null, `Totals: ${usage.totals.requests ?? 0} requests, ${usage.totals.errors ?? 0} errors, ${usage.totals.total_tokens ?? 0} tokens, ${num(usage.totals.compute_ms ?? 0, 1)} compute ms.`),
+        h('table', { class: 'list' },
+          h('caption', { class: 'sr-only' }, 'Usage rows'),
+          h('thead', null, h('tr', null, ['Period', 'Tenant', 'Key', 'Model', 'Requests', 'Errors', 'Tokens', 'Compute ms', 'Avg latency ms', 'Max latency ms'].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
+          h('tbody', null, usage.rows.length === 0 ? h('tr', null, h('td', { colspan: 10 }, 'No usage in this range.')) : usage.rows.map((r) => h('tr', null,
+            h('td', null, r.period ? fmt(new Date(r.period).getTime()) : '–'), h('td', null, r.tenant ?? '–'), h('td', null, r.key_id ?? '–'), h('td', null, r.model ?? '–'),
+            h('td', null, r.requests), h('td', null, r.errors), h('td', null, r.total_tokens), h('td', null, num(r.compute_ms, 1)), h('td', null, num(r.avg_latency_ms, 2)), h('td', null, num(r.max_latency_ms, 2)))))));
+      status.ok(`${usage.rows.length} rows.`);
+    } catch (e) { status.error(e as Error); }
+  }
+
+  async function csv(): Promise<void> {
+    try {
+      const res = await fetch(`/api/v1/usage?${params()}`, { headers: authHeaders({ Accept: 'text/csv' }) });
+      if (!res.ok) throw await toError(res);
+      const url = URL.createObjectURL(await res.blob());
+      const a = h('a', { href: url, download: `maas-usage-${new Date().toISOString().slice(0, 16)}.csv` });
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    } catch (e) { status.error(e as Error); }
+  }
+
+  const form = h('form', { class: 'filters', onsubmit: (e: Event) => { e.preventDefault(); void load(); } },
+    field('Tenant', tenant), field('Key id', key), field('Model', model), field('Range', hours), field('Group by', groupBy), field('Chart by', split), field('Measure', measure),
+    h('div', { class: 'field actions' }, h('button', { type: 'submit', class: 'primary' }, 'Show'), h('button', { type: 'button', onclick: () => void csv() }, 'Export CSV')));
+  for (const sel of [hours, groupBy, split, measure]) sel.addEventListener('change', () => void load());
+  replace(root, h('h1', null, 'Usage'), form, status, out);
+  await load();
+}

@@ -1,0 +1,210 @@
+using System.Security.Cryptography;
+using Maas.Core.Registry;
+
+namespace Maas.Core.Datasets;
+
+/// <summary>
+/// The rules of datasets over a store and the artifact store: names, uploads parsed and described before they are
+/// kept, files content-addressed like model artifacts, deletes refused while a model version's lineage names them.
+/// </summary>
+public sealed class DatasetCatalog(
+    IDatasetStore store,
+    IArtifactStore artifacts,
+    IRegistryStore registry,
+    StagingArea staging,
+    DatasetOptions options,
+    TimeProvider? time = null)
+{
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    /// <summary>The limits in use.</summary>
+    public DatasetOptions Options => options;
+
+    /// <summary>Creates a dataset.</summary>
+    public Task<Dataset> CreateAsync(string name, string owner, ModelVisibility visibility, string description, string createdBy, CancellationToken cancellationToken)
+    {
+        RegistryNames.ValidateName(name, "dataset");
+        if (description.Length > 4096)
+        {
+            throw RegistryException.Invalid("invalid_description", $"description may have at most 4096 characters, not {description.Length}");
+        }
+
+        return store.CreateDatasetAsync(
+            new Dataset { Name = name, Owner = owner, Visibility = visibility, Description = description, CreatedBy = createdBy, CreatedAt = _time.GetUtcNow() },
+            cancellationToken);
+    }
+
+    /// <summary>A dataset; dataset_not_found otherwise.</summary>
+    public async Task<Dataset> GetAsync(string name, CancellationToken cancellationToken)
+    {
+        RegistryNames.ValidateName(name, "dataset");
+        return await store.GetDatasetAsync(name, cancellationToken).ConfigureAwait(false) ?? throw NotFound(name);
+    }
+
+    /// <summary>Datasets visible to a tenant (all for null).</summary>
+    public Task<IReadOnlyList<Dataset>> ListAsync(string? visibleTo, CancellationToken cancellationToken) => store.ListDatasetsAsync(visibleTo, cancellationToken);
+
+    /// <summary>The versions of a dataset.</summary>
+    public async Task<IReadOnlyList<DatasetVersion>> ListVersionsAsync(string name, CancellationToken cancellationToken)
+    {
+        await GetAsync(name, cancellationToken).ConfigureAwait(false);
+        return await store.ListVersionsAsync(name, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>One version; dataset_version_not_found otherwise. A null version means the newest.</summary>
+    public async Task<DatasetVersion> GetVersionAsync(string name, int? version, CancellationToken cancellationToken)
+    {
+        var dataset = await GetAsync(name, cancellationToken).ConfigureAwait(false);
+        var number = version ?? dataset.LatestVersion ?? throw RegistryException.NotFound("dataset_version_not_found", $"dataset '{name}' has no versions yet");
+        return await store.GetVersionAsync(name, number, cancellationToken).ConfigureAwait(false)
+            ?? throw RegistryException.NotFound("dataset_version_not_found", $"dataset '{name}' has no version {number}");
+    }
+
+    /// <summary>
+    /// Stores <paramref name="content"/> as a new version: streamed to staging while hashed (size limit checked as it
+    /// arrives), parsed by the format its file name says, described, then committed under its SHA-256.
+    /// </summary>
+    public async Task<DatasetVersion> AddVersionAsync(string name, string fileName, Stream content, string createdBy, CancellationToken cancellationToken)
+    {
+        await GetAsync(name, cancellationToken).ConfigureAwait(false);
+        RegistryNames.ValidateFilePath(fileName);
+        var (format, gzip) = DatasetFormats.FromFileName(fileName)
+            ?? throw RegistryException.Invalid("unsupported_format", $"'{RegistryNames.Shorten(fileName)}' has no dataset extension; use {DatasetFormats.Accepted}");
+
+        var folder = staging.CreateDraftFolder();
+        try
+        {
+            var path = Path.Combine(folder, "upload");
+            string sha256;
+            long size;
+            using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+            {
+                await using (var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous))
+                {
+                    size = await HashingCopy.CopyAsync(content, file, hash, options.MaxUploadBytes, null, cancellationToken, options.MaxUploadBytes).ConfigureAwait(false);
+                }
+
+                sha256 = Convert.ToHexStringLower(hash.GetHashAndReset());
+            }
+
+            var table = await Task.Run(() => ParseFile(path, format, gzip), cancellationToken).ConfigureAwait(false);
+            if (table.Rows.Count == 0)
+            {
+                throw RegistryException.Invalid("invalid_dataset", "the file has a header but no rows");
+            }
+
+            var statistics = DatasetStatisticsCalculator.Compute(table);
+            await artifacts.CommitAsync(sha256, path, bundle: false, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await store.AddVersionAsync(
+                    new DatasetVersion
+                    {
+                        Dataset = name,
+                        Format = format,
+                        Gzip = gzip,
+                        FileName = fileName,
+                        Sha256 = sha256,
+                        SizeBytes = size,
+                        Rows = table.Rows.Count,
+                        Schema = table.Columns,
+                        Statistics = statistics,
+                        CreatedBy = createdBy,
+                        CreatedAt = _time.GetUtcNow(),
+                    },
+                    CancellationToken.None).ConfigureAwait(false);
+            }
+            catch
+            {
+                await DeleteArtifactIfUnusedAsync(sha256).ConfigureAwait(false);
+                throw;
+            }
+        }
+        finally
+        {
+            StagingArea.DeleteQuietly(folder);
+        }
+    }
+
+    /// <summary>Parses a stored file; a bad file is a 400 naming the line or record.</summary>
+    public static DatasetTable ParseFile(string path, DatasetFormat format, bool gzip)
+    {
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        try
+        {
+            return DatasetParser.Parse(file, format, gzip);
+        }
+        catch (DatasetFormatException e)
+        {
+            throw RegistryException.Invalid("invalid_dataset", e.Message);
+        }
+    }
+
+    /// <summary>Reads a version back into a table (for previews and training).</summary>
+    public async Task<DatasetTable> LoadAsync(DatasetVersion version, CancellationToken cancellationToken)
+    {
+        var path = await artifacts.GetLocalPathAsync(version.Sha256, null, cancellationToken).ConfigureAwait(false);
+        return await Task.Run(() => ParseFile(path, version.Format, version.Gzip), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Deletes a version; refused while a model version's lineage names it, unless <paramref name="force"/>.</summary>
+    public async Task DeleteVersionAsync(string name, int version, bool force, CancellationToken cancellationToken)
+    {
+        var found = await GetVersionAsync(name, version, cancellationToken).ConfigureAwait(false);
+        if (!force)
+        {
+            await RefuseIfUsedAsync(name, version, cancellationToken).ConfigureAwait(false);
+        }
+
+        var key = await store.DeleteVersionAsync(name, found.Version, cancellationToken).ConfigureAwait(false);
+        if (key is not null)
+        {
+            await DeleteArtifactIfUnusedAsync(key).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Deletes a dataset and its versions; refused while a model version's lineage names one, unless <paramref name="force"/>.</summary>
+    public async Task DeleteAsync(string name, bool force, CancellationToken cancellationToken)
+    {
+        await GetAsync(name, cancellationToken).ConfigureAwait(false);
+        if (!force)
+        {
+            await RefuseIfUsedAsync(name, null, cancellationToken).ConfigureAwait(false);
+        }
+
+        var keys = await store.DeleteDatasetAsync(name, cancellationToken).ConfigureAwait(false) ?? throw NotFound(name);
+        foreach (var key in keys.Distinct(StringComparer.Ordinal))
+        {
+            await DeleteArtifactIfUnusedAsync(key).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Records that a model version was trained from a dataset version.</summary>
+    public Task RecordUseAsync(DatasetUse use, CancellationToken cancellationToken) => store.AddUseAsync(use, cancellationToken);
+
+    private async Task RefuseIfUsedAsync(string name, int? version, CancellationToken cancellationToken)
+    {
+        var uses = await store.ListUsesAsync(name, version, cancellationToken).ConfigureAwait(false);
+        if (uses.Count > 0)
+        {
+            var named = uses.Select(u => $"{u.Model} version {u.ModelVersion}").Distinct().ToArray();
+            throw RegistryException.Conflict(
+                "dataset_in_use",
+                $"{(version is { } v ? $"version {v} of dataset '{name}'" : $"dataset '{name}'")} is named by the lineage of {string.Join(", ", named.Take(5))}" +
+                $"{(named.Length > 5 ? $" and {named.Length - 5} more" : "")}; pass force=true to delete it anyway",
+                new Dictionary<string, object?> { ["used_by"] = uses.Select(u => new Dictionary<string, object?> { ["model"] = u.Model, ["version"] = u.ModelVersion, ["dataset_version"] = u.Version }).ToArray() });
+        }
+    }
+
+    private async Task DeleteArtifactIfUnusedAsync(string key)
+    {
+        if (!await store.IsArtifactReferencedAsync(key, CancellationToken.None).ConfigureAwait(false)
+            && !await registry.IsArtifactReferencedAsync(key, CancellationToken.None).ConfigureAwait(false))
+        {
+            await artifacts.DeleteAsync(key, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private static RegistryException NotFound(string name) =>
+        RegistryException.NotFound("dataset_not_found", $"dataset '{RegistryNames.Shorten(name)}' does not exist");
+}

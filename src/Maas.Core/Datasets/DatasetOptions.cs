@@ -1,0 +1,31 @@
+namespace Maas.Core.Datasets;
+
+/// <summary>Dataset limits ("Maas:Datasets" section).</summary>
+public sealed class DatasetOptions
+{
+    /// <summary>The configuration section these options bind from.</summary>
+    public const string Section = "Maas:Datasets";
+
+    /// <summary>The largest dataset file accepted, in bytes (default 256 MiB): files are parsed in memory.</summary>
+    public long MaxUploadBytes { get; set; } = 256L << 20;
+
+    /// <summary>The most rows a preview returns (default 1000).</summary>
+    public int MaxPreviewRows { get; set; } = 1000;
+
+    /// <summary>The problems with these settings, each naming its key.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (MaxUploadBytes < 1024)
+        {
+            errors.Add($"{Section}:MaxUploadBytes must be at least 1024, not {MaxUploadBytes}");
+        }
+
+        if (MaxPreviewRows is < 1 or > 100_000)
+        {
+            errors.Add($"{Section}:MaxPreviewRows must be between 1 and 100000, not {MaxPreviewRows}");
+        }
+
+        return errors;
+    }
+}

@@ -1,0 +1,528 @@
+using System.Buffers.Binary;
+using System.Formats.Tar;
+using System.Globalization;
+using System.IO.Compression;
+using System.Text;
+using System.Text.Json;
+
+namespace Maas.Core.Datasets;
+
+/// <summary>Reads CSV, TSV, JSON Lines and IDX files into a <see cref="DatasetTable"/>, inferring column types.</summary>
+/// <remarks>Every error names the line (text formats) or the archive entry and record (IDX) so the caller can fix the file.</remarks>
+public static class DatasetParser
+{
+    /// <summary>The most columns a table may have.</summary>
+    public const int MaxColumns = 10_000;
+
+    private static readonly string[] MissingTokens = ["", "na", "n/a", "null", "nan"];
+
+    /// <summary>Parses <paramref name="content"/> as <paramref name="format"/>; <paramref name="gzip"/> decompresses it first.</summary>
+    public static DatasetTable Parse(Stream content, DatasetFormat format, bool gzip)
+    {
+        var input = gzip && format != DatasetFormat.Idx ? new GZipStream(content, CompressionMode.Decompress, leaveOpen: true) : content;
+        try
+        {
+            return format switch
+            {
+                DatasetFormat.Csv => ParseDelimited(input, ','),
+                DatasetFormat.Tsv => ParseDelimited(input, '\t'),
+                DatasetFormat.JsonLines => ParseJsonLines(input),
+                _ => ParseIdxArchive(input, gzip),
+            };
+        }
+        catch (InvalidDataException e)
+        {
+            throw new DatasetFormatException($"the file is not valid {(gzip ? "gzip" : "archive")} data: {e.Message}");
+        }
+        finally
+        {
+            if (!ReferenceEquals(input, content))
+            {
+                input.Dispose();
+            }
+        }
+    }
+
+    /// <summary>True when a text cell means "no value".</summary>
+    public static bool IsMissing(string? text) => text is null || MissingTokens.Contains(text.Trim().ToLowerInvariant());
+
+    // ---- CSV / TSV ----
+
+    private static DatasetTable ParseDelimited(Stream input, char separator)
+    {
+        using var reader = new StreamReader(input, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16, leaveOpen: true);
+        var records = new DelimitedReader(reader, separator);
+        string[]? header;
+        try
+        {
+            header = records.Next(out _)?.ToArray();
+        }
+        catch (DecoderFallbackException)
+        {
+            throw new DatasetFormatException("line 1: the file is not UTF-8 text");
+        }
+
+        if (header is null || header.All(string.IsNullOrWhiteSpace))
+        {
+            throw new DatasetFormatException("line 1: the file is empty; it needs a header row naming the columns");
+        }
+
+        var names = CheckHeader(header.Select(h => h.Trim()).ToArray());
+        var cells = new List<string?[]>();
+        while (true)
+        {
+            List<string>? fields;
+            int line;
+            try
+            {
+                fields = records.Next(out line);
+            }
+            catch (DecoderFallbackException)
+            {
+                throw new DatasetFormatException($"line {records.Line}: the file is not UTF-8 text");
+            }
+
+            if (fields is null)
+            {
+                break;
+            }
+
+            if (fields.Count == 1 && fields[0].Length == 0)
+            {
+                continue; // A blank line (often the last one).
+            }
+
+            if (fields.Count != names.Length)
+            {
+                throw new DatasetFormatException($"line {line}: {fields.Count} fields where the header has {names.Length}");
+            }
+
+            cells.Add(fields.ToArray());
+        }
+
+        return Infer(names, cells.Select(r => r.Select(c => (Cell?)(c is null ? null : new Cell(CellKind.Text, c))).ToArray()).ToList());
+    }
+
+    private static string[] CheckHeader(string[] names)
+    {
+        if (names.Length > MaxColumns)
+        {
+            throw new DatasetFormatException($"line 1: {names.Length} columns, over the limit of {MaxColumns}");
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < names.Length; i++)
+        {
+            if (names[i].Length == 0)
+            {
+                throw new DatasetFormatException($"line 1: column {i + 1} has no name");
+            }
+
+            if (!seen.Add(names[i]))
+            {
+                throw new DatasetFormatException($"line 1: column name '{names[i]}' appears twice");
+            }
+        }
+
+        return names;
+    }
+
+    // RFC 4180 fields: quotes around a field allow separators, newlines and doubled quotes inside it.
+    private sealed class DelimitedReader(TextReader reader, char separator)
+    {
+        public int Line { get; private set; } = 1;
+
+        public List<string>? Next(out int startLine)
+        {
+            startLine = Line;
+            var c = reader.Read();
+            if (c < 0)
+            {
+                return null;
+            }
+
+            var fields = new List<string>();
+            var field = new StringBuilder();
+            var quoted = false;
+            var wasQuoted = false;
+            while (true)
+            {
+                if (c < 0)
+                {
+                    if (quoted)
+                    {
+                        throw new DatasetFormatException($"line {startLine}: a quoted field is not closed before the end of the file");
+                    }
+
+                    fields.Add(field.ToString());
+                    return fields;
+                }
+
+                var ch = (char)c;
+                if (quoted)
+                {
+                    if (ch == '"')
+                    {
+                        if (reader.Peek() == '"')
+                        {
+                            reader.Read();
+                            field.Append('"');
+                        }
+                        else
+                        {
+                            quoted = false;
+                        }
+                    }
+                    else
+                    {
+                        if (ch == '\n')
+                        {
+                            Line++;
+                        }
+
+                        field.Append(ch);
+                    }
+                }
+                else if (ch == '"' && field.Length == 0 && !wasQuoted)
+                {
+                    quoted = true;
+                    wasQuoted = true;
+                }
+                else if (ch == separator)
+                {
+                    fields.Add(field.ToString());
+                    field.Clear();
+                    wasQuoted = false;
+                }
+                else if (ch == '\r' && reader.Peek() == '\n')
+                {
+                    // The '\n' ends the record next round.
+                }
+                else if (ch == '\n')
+                {
+                    Line++;
+                    fields.Add(field.ToString());
+                    return fields;
+                }
+                else if (wasQuoted)
+                {
+                    throw new DatasetFormatException($"line {Line}: text after the closing quote of field {fields.Count + 1}");
+                }
+                else
+                {
+                    field.Append(ch);
+                }
+
+                c = reader.Read();
+            }
+        }
+    }
+
+    // ---- JSON Lines ----
+
+    private static DatasetTable ParseJsonLines(Stream input)
+    {
+        using var reader = new StreamReader(input, new UTF8Encoding(false, throwOnInvalidBytes: true), true, 1 << 16, leaveOpen: true);
+        var names = new List<string>();
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        var rows = new List<Cell?[]>();
+        var lineNumber = 0;
+        while (true)
+        {
+            string? line;
+            try
+            {
+                line = reader.ReadLine();
+            }
+            catch (DecoderFallbackException)
+            {
+                throw new DatasetFormatException($"line {lineNumber + 1}: the file is not UTF-8 text");
+            }
+
+            if (line is null)
+            {
+                break;
+            }
+
+            lineNumber++;
+            if (string.IsNullOrWhiteSpace(line))
+            {
+                continue;
+            }
+
+            JsonDocument document;
+            try
+            {
+                document = JsonDocument.Parse(line);
+            }
+            catch (JsonException e)
+            {
+                throw new DatasetFormatException($"line {lineNumber}: not valid JSON ({e.Message.Split(" Path:")[0]})");
+            }
+
+            using (document)
+            {
+                if (document.RootElement.ValueKind != JsonValueKind.Object)
+                {
+                    throw new DatasetFormatException($"line {lineNumber}: each line must be a JSON object, not {document.RootElement.ValueKind.ToString().ToLowerInvariant()}");
+                }
+
+                var row = new Cell?[Math.Max(names.Count, 4)];
+                foreach (var property in document.RootElement.EnumerateObject())
+                {
+                    if (!index.TryGetValue(property.Name, out var column))
+                    {
+                        if (names.Count >= MaxColumns)
+                        {
+                            throw new DatasetFormatException($"line {lineNumber}: more than {MaxColumns} distinct keys");
+                        }
+
+                        column = names.Count;
+                        index[property.Name] = column;
+                        names.Add(property.Name);
+                    }
+
+                    if (column >= row.Length)
+                    {
+                        Array.Resize(ref row, Math.Max(column + 1, row.Length * 2));
+                    }
+
+                    row[column] = property.Value.ValueKind switch
+                    {
+                        JsonValueKind.Number => new Cell(CellKind.Number, property.Value.GetRawText()),
+                        JsonValueKind.String => new Cell(CellKind.Text, property.Value.GetString()!),
+                        JsonValueKind.True => new Cell(CellKind.Boolean, "true"),
+                        JsonValueKind.False => new Cell(CellKind.Boolean, "false"),
+                        JsonValueKind.Null => null,
+                        _ => throw new DatasetFormatException($"line {lineNumber}: key '{property.Name}' holds a nested {property.Value.ValueKind.ToString().ToLowerInvariant()}; values must be numbers, strings, booleans or null"),
+                    };
+                }
+
+                rows.Add(row);
+            }
+        }
+
+        if (names.Count == 0)
+        {
+            throw new DatasetFormatException("line 1: the file has no JSON objects with keys");
+        }
+
+        // Rows read before a key first appeared are shorter: pad them (the key is missing there).
+        var padded = rows.Select(r => r.Length == names.Count ? r : r.Take(names.Count).Concat(Enumerable.Repeat<Cell?>(null, Math.Max(0, names.Count - r.Length))).ToArray()).ToList();
+        return Infer(names.ToArray(), padded);
+    }
+
+    // ---- type inference ----
+
+    private enum CellKind
+    {
+        Text,
+        Number,
+        Boolean,
+    }
+
+    private sealed record Cell(CellKind Kind, string Text);
+
+    private static DatasetTable Infer(string[] names, List<Cell?[]> rows)
+    {
+        var columns = new DatasetColumn[names.Length];
+        var values = rows.Select(_ => new object?[names.Length]).ToArray();
+        for (var c = 0; c < names.Length; c++)
+        {
+            var allNumbers = true;
+            var allBooleans = true;
+            var any = false;
+            foreach (var row in rows)
+            {
+                var cell = row[c];
+                if (cell is null || (cell.Kind == CellKind.Text && IsMissing(cell.Text)))
+                {
+                    continue;
+                }
+
+                any = true;
+                allNumbers &= cell.Kind == CellKind.Number || (cell.Kind == CellKind.Text && TryNumber(cell.Text, out _));
+                allBooleans &= cell.Kind == CellKind.Boolean || (cell.Kind == CellKind.Text && bool.TryParse(cell.Text.Trim(), out _));
+            }
+
+            var type = !any ? DatasetColumnType.String : allNumbers ? DatasetColumnType.Number : allBooleans ? DatasetColumnType.Boolean : DatasetColumnType.String;
+            columns[c] = new DatasetColumn(names[c], type);
+            for (var r = 0; r < rows.Count; r++)
+            {
+                var cell = rows[r][c];
+                if (cell is null)
+                {
+                    continue;
+                }
+
+                var missing = cell.Kind == CellKind.Text && IsMissing(cell.Text);
+                values[r][c] = type switch
+                {
+                    DatasetColumnType.Number => missing ? null : TryNumber(cell.Text, out var d) ? d : null,
+                    DatasetColumnType.Boolean => missing ? null : bool.Parse(cell.Text.Trim()),
+                    _ => cell.Kind == CellKind.Text && missing && cell.Text.Length == 0 ? null : cell.Text,
+                };
+            }
+        }
+
+        return new DatasetTable(columns, values);
+    }
+
+    private static bool TryNumber(string text, out double value) =>
+        double.TryParse(text.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out value) && double.IsFinite(value);
+
+    // ---- IDX (MNIST) ----
+
+    private const int IdxImagesMagic = 0x00000803;
+    private const int IdxLabelsMagic = 0x00000801;
+
+    private static DatasetTable ParseIdxArchive(Stream input, bool gzip)
+    {
+        var entries = ReadArchive(input, gzip);
+        byte[]? images = null;
+        byte[]? labels = null;
+        string imagesName = "", labelsName = "";
+        foreach (var (name, raw) in entries)
+        {
+            var data = raw.Length >= 2 && raw[0] == 0x1f && raw[1] == 0x8b ? Gunzip(name, raw) : raw;
+            if (data.Length < 4)
+            {
+                continue;
+            }
+
+            var magic = BinaryPrimitives.ReadInt32BigEndian(data);
+            if (magic == IdxImagesMagic)
+            {
+                if (images is not null)
+                {
+                    throw new DatasetFormatException($"entry '{name}': a second IDX images file (the first was '{imagesName}'); put one images file and one labels file in the archive");
+                }
+
+                (images, imagesName) = (data, name);
+            }
+            else if (magic == IdxLabelsMagic)
+            {
+                if (labels is not null)
+                {
+                    throw new DatasetFormatException($"entry '{name}': a second IDX labels file (the first was '{labelsName}'); put one images file and one labels file in the archive");
+                }
+
+                (labels, labelsName) = (data, name);
+            }
+        }
+
+        if (images is null || labels is null)
+        {
+            throw new DatasetFormatException(
+                $"the archive needs an IDX images file (magic 0x00000803) and an IDX labels file (magic 0x00000801); found {(images is null ? "no images file" : "images")} and {(labels is null ? "no labels file" : "labels")} among {entries.Count} entries");
+        }
+
+        if (images.Length < 16)
+        {
+            throw new DatasetFormatException($"entry '{imagesName}': the IDX header is cut short");
+        }
+
+        var count = BinaryPrimitives.ReadInt32BigEndian(images.AsSpan(4));
+        var height = BinaryPrimitives.ReadInt32BigEndian(images.AsSpan(8));
+        var width = BinaryPrimitives.ReadInt32BigEndian(images.AsSpan(12));
+        if (count < 0 || height <= 0 || width <= 0 || (long)height * width > 1 << 24)
+        {
+            throw new DatasetFormatException($"entry '{imagesName}': the IDX header says {count} images of {height}x{width}, which is not a valid size");
+        }
+
+        var pixels = height * width;
+        var labelCount = labels.Length >= 8 ? BinaryPrimitives.ReadInt32BigEndian(labels.AsSpan(4)) : -1;
+        if (labelCount != count)
+        {
+            throw new DatasetFormatException($"entry '{labelsName}': {labelCount} labels for {count} images in '{imagesName}'");
+        }
+
+        var rows = new object?[count][];
+        for (var i = 0; i < count; i++)
+        {
+            long offset = 16 + ((long)i * pixels);
+            if (offset + pixels > images.Length)
+            {
+                throw new DatasetFormatException($"entry '{imagesName}': record {i} is cut short (the file ends at byte {images.Length})");
+            }
+
+            if (8 + i >= labels.Length)
+            {
+                throw new DatasetFormatException($"entry '{labelsName}': record {i} is cut short (the file ends at byte {labels.Length})");
+            }
+
+            rows[i] = [images.AsSpan((int)offset, pixels).ToArray(), (double)labels[8 + i]];
+        }
+
+        return new DatasetTable([new DatasetColumn("image", DatasetColumnType.Image, [height, width]), new DatasetColumn("label", DatasetColumnType.Number)], rows);
+    }
+
+    private static byte[] Gunzip(string name, byte[] data)
+    {
+        try
+        {
+            using var gz = new GZipStream(new MemoryStream(data), CompressionMode.Decompress);
+            using var output = new MemoryStream();
+            gz.CopyTo(output);
+            return output.ToArray();
+        }
+        catch (InvalidDataException e)
+        {
+            throw new DatasetFormatException($"entry '{name}': not valid gzip data ({e.Message})");
+        }
+    }
+
+    private static List<(string Name, byte[] Data)> ReadArchive(Stream input, bool gzip)
+    {
+        // Both archive readers want to seek or peek; the files are bounded by the upload limit, so buffer them.
+        var buffer = new MemoryStream();
+        if (gzip)
+        {
+            using var gz = new GZipStream(input, CompressionMode.Decompress, leaveOpen: true);
+            gz.CopyTo(buffer);
+        }
+        else
+        {
+            input.CopyTo(buffer);
+        }
+
+        buffer.Position = 0;
+        var entries = new List<(string, byte[])>();
+        var head = buffer.GetBuffer();
+        if (buffer.Length >= 4 && head[0] == 'P' && head[1] == 'K')
+        {
+            using var zip = new ZipArchive(buffer, ZipArchiveMode.Read);
+            foreach (var entry in zip.Entries.Where(e => e.Length > 0))
+            {
+                using var stream = entry.Open();
+                using var copy = new MemoryStream();
+                stream.CopyTo(copy);
+                entries.Add((entry.FullName, copy.ToArray()));
+            }
+
+            return entries;
+        }
+
+        try
+        {
+            using var tar = new TarReader(buffer);
+            while (tar.GetNextEntry() is { } entry)
+            {
+                if (entry.DataStream is null || entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile))
+                {
+                    continue;
+                }
+
+                using var copy = new MemoryStream();
+                entry.DataStream.CopyTo(copy);
+                entries.Add((entry.Name, copy.ToArray()));
+            }
+        }
+        catch (Exception e) when (e is FormatException or InvalidDataException or EndOfStreamException)
+        {
+            throw new DatasetFormatException($"the file is neither a zip nor a tar archive ({e.Message})");
+        }
+
+        return entries;
+    }
+}

@@ -1,0 +1,369 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Maas.Core.Registry;
+
+namespace Maas.Core.Jobs.Queue;
+
+/// <summary>Runs the jobs of one kind; registered with a <see cref="JobWorker"/>.</summary>
+public interface IJobHandler
+{
+    /// <summary>The kind of job it runs.</summary>
+    string Kind { get; }
+
+    /// <summary>Does the job and returns its result as JSON; throws <see cref="JobFailedException"/> to fail with a code.</summary>
+    /// <remarks>Called on a dedicated thread, never a request thread; <see cref="JobRun.CancellationToken"/> fires on cancel or a lost lease.</remarks>
+    Task<string> RunAsync(JobRun run);
+}
+
+/// <summary>Settings of a worker: its name, its lease and how often it looks for work.</summary>
+public sealed record JobWorkerOptions
+{
+    /// <summary>The worker's unique name (host, process and a random part by default).</summary>
+    public string Name { get; init; } = $"{Environment.MachineName}:{Environment.ProcessId}:{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}";
+
+    /// <summary>How long a claim lasts without a heartbeat; a dead worker's job is taken over after this.</summary>
+    public TimeSpan Lease { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often an idle worker looks for queued jobs.</summary>
+    public TimeSpan Poll { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How many times a job is claimed before it is failed (its workers keep dying).</summary>
+    public int MaxAttempts { get; init; } = 3;
+}
+
+/// <summary>What a handler's job reports through: progress, events, checkpoints; and its cancellation.</summary>
+public sealed class JobRun
+{
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
+    private readonly JobWorker _worker;
+    private DateTimeOffset _lastProgress;
+
+    internal JobRun(JobWorker worker, QueuedJob job, CancellationToken cancellationToken, string workDir)
+    {
+        _worker = worker;
+        Job = job;
+        CancellationToken = cancellationToken;
+        WorkDir = workDir;
+    }
+
+    /// <summary>The job as claimed (its checkpoint, if an earlier worker saved one, is in <see cref="QueuedJob.Checkpoint"/>).</summary>
+    public QueuedJob Job { get; }
+
+    /// <summary>Fires when a caller cancels the job, the worker stops, or the lease is lost.</summary>
+    public CancellationToken CancellationToken { get; }
+
+    /// <summary>A private scratch folder, deleted when the job ends here.</summary>
+    public string WorkDir { get; }
+
+    /// <summary>The worker's name (for lineage and logs).</summary>
+    public string WorkerName => _worker.Options.Name;
+
+    /// <summary>The latest progress reported.</summary>
+    public JobProgress Progress { get; private set; } = new();
+
+    /// <summary>Stores progress (at most a few times a second; stage changes at once) and extends the lease.</summary>
+    public async Task ReportAsync(JobProgress progress)
+    {
+        var stageChanged = progress.Stage != Progress.Stage;
+        Progress = progress;
+        var now = _worker.Time.GetUtcNow();
+        if (stageChanged || now - _lastProgress >= ProgressInterval)
+        {
+            _lastProgress = now;
+            await _worker.RenewAsync(this, progress).ConfigureAwait(false);
+            await EventAsync("progress", progress).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Appends an event (<paramref name="data"/> serialized as JSON).</summary>
+    public Task EventAsync(string type, object data) =>
+        _worker.Store.AddEventAsync(Job.Id, type, JsonSerializer.Serialize(data, RegistryJson.Options), _worker.Time.GetUtcNow(), CancellationToken.None);
+
+    /// <summary>Saves a checkpoint: a stage name, optionally a file (stored content-addressed) and JSON data.</summary>
+    public async Task SaveCheckpointAsync(string stage, string? file, object? data)
+    {
+        string? key = null;
+        if (file is not null)
+        {
+            key = await HashingCopy.HashFileAsync(file, CancellationToken).ConfigureAwait(false);
+            var staged = Path.Combine(WorkDir, $"checkpoint-{Guid.NewGuid():n}");
+            File.Copy(file, staged);
+            await _worker.Artifacts.CommitAsync(key, staged, bundle: false, CancellationToken).ConfigureAwait(false);
+        }
+
+        var checkpoint = new JobCheckpoint(stage, key, data is null ? null : JsonSerializer.Serialize(data, RegistryJson.Options), _worker.Time.GetUtcNow());
+        if (!await _worker.Store.SaveCheckpointAsync(Job.Id, WorkerName, checkpoint, CancellationToken.None).ConfigureAwait(false))
+        {
+            throw new OperationCanceledException("the job's lease was lost");
+        }
+
+        await EventAsync("checkpoint", new { stage, artifact = key }).ConfigureAwait(false);
+    }
+
+    /// <summary>A local copy of the file of the checkpoint this job was taken over with; null when it has none.</summary>
+    public async Task<string?> CheckpointFileAsync()
+    {
+        if (Job.Checkpoint?.ArtifactKey is not { } key)
+        {
+            return null;
+        }
+
+        return await _worker.Artifacts.GetLocalPathAsync(key, null, CancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Throws unless this worker still holds the job (call right before an effect that must happen once).</summary>
+    public async Task EnsureLeaseAsync()
+    {
+        CancellationToken.ThrowIfCancellationRequested();
+        if (await _worker.RenewAsync(this, null).ConfigureAwait(false) == LeaseState.Lost)
+        {
+            throw new OperationCanceledException("the job's lease was lost");
+        }
+    }
+}
+
+/// <summary>
+/// Claims jobs from the store with a lease, runs each on a dedicated thread through its kind's handler, renews the
+/// lease while it runs (a dead worker's job is claimed again once its lease expires) and records how it ended.
+/// The same class runs in the server and in a separate worker process against the same database and artifact store.
+/// </summary>
+public sealed class JobWorker
+{
+    private readonly IReadOnlyDictionary<string, IJobHandler> _handlers;
+    private readonly string _scratch;
+    private readonly SemaphoreSlim _nudge = new(0, int.MaxValue);
+
+    /// <summary>Creates a worker for <paramref name="handlers"/> with scratch folders under <paramref name="scratch"/>.</summary>
+    public JobWorker(IJobQueueStore store, IArtifactStore artifacts, IEnumerable<IJobHandler> handlers, string scratch, JobWorkerOptions? options = null, TimeProvider? time = null)
+    {
+        Store = store;
+        Artifacts = artifacts;
+        _handlers = handlers.ToDictionary(h => h.Kind, StringComparer.Ordinal);
+        _scratch = scratch;
+        Options = options ?? new JobWorkerOptions();
+        Time = time ?? TimeProvider.System;
+    }
+
+    /// <summary>Raised when a job's handler throws something unexpected, or bookkeeping fails (for logging).</summary>
+    public event Action<string, Exception>? Crashed;
+
+    /// <summary>The worker's settings.</summary>
+    public JobWorkerOptions Options { get; }
+
+    internal IJobQueueStore Store { get; }
+
+    internal IArtifactStore Artifacts { get; }
+
+    internal TimeProvider Time { get; }
+
+    /// <summary>Wakes an idle worker at once (a job was just queued in this process).</summary>
+    public void Nudge() => _nudge.Release();
+
+    /// <summary>Claims and runs jobs until <paramref name="stopping"/> fires; a running job is then left to its lease.</summary>
+    public async Task RunAsync(CancellationToken stopping)
+    {
+        var kinds = _handlers.Keys.ToArray();
+        while (!stopping.IsCancellationRequested)
+        {
+            QueuedJob? job = null;
+            try
+            {
+                var now = Time.GetUtcNow();
+                job = await Store.ClaimAsync(kinds, Options.Name, now + Options.Lease, now, stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                Crashed?.Invoke("claim", e);
+            }
+
+            if (job is null)
+            {
+                try
+                {
+                    await _nudge.WaitAsync(Options.Poll, stopping).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            await RunJobAsync(job, stopping).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Claims one job and runs it to its end here; false when none was waiting (tests, one-shot workers).</summary>
+    public async Task<bool> RunOnceAsync(CancellationToken stopping)
+    {
+        var now = Time.GetUtcNow();
+        var job = await Store.ClaimAsync(_handlers.Keys.ToArray(), Options.Name, now + Options.Lease, now, stopping).ConfigureAwait(false);
+        if (job is null)
+        {
+            return false;
+        }
+
+        await RunJobAsync(job, stopping).ConfigureAwait(false);
+        return true;
+    }
+
+    private async Task RunJobAsync(QueuedJob job, CancellationToken stopping)
+    {
+        var now = Time.GetUtcNow();
+        if (job.Attempts > Options.MaxAttempts)
+        {
+            await Store.CompleteAsync(job.Id, Options.Name, JobStatus.Failed, null, new JobError("worker_lost", $"the job's worker stopped {job.Attempts - 1} times before it finished (at most {Options.MaxAttempts} attempts)"), now, CancellationToken.None).ConfigureAwait(false);
+            await AddEventQuietlyAsync(job.Id, "status", new { status = "failed", reason = "worker_lost" }).ConfigureAwait(false);
+            return;
+        }
+
+        var handler = _handlers[job.Kind];
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        var workDir = Path.Combine(_scratch, job.Id + "-" + Guid.NewGuid().ToString("n")[..8]);
+        Directory.CreateDirectory(workDir);
+        var run = new JobRun(this, job, cancellation.Token, workDir);
+        var cancelledByCaller = false;
+        var lost = false;
+        await AddEventQuietlyAsync(job.Id, "status", new
+        {
+            status = "running",
+            worker = Options.Name,
+            attempt = job.Attempts,
+            resumed_from = job.Checkpoint?.Stage,
+        }).ConfigureAwait(false);
+
+        // The heartbeat keeps the lease and notices a cancel request or a lost lease.
+        using var heartbeatStop = new CancellationTokenSource();
+        var heartbeat = Task.Run(async () =>
+        {
+            var interval = Options.Lease / 3;
+            while (!heartbeatStop.IsCancellationRequested)
+            {
+                try
+                {
+                    await Task.Delay(interval, heartbeatStop.Token).ConfigureAwait(false);
+                    var state = await RenewAsync(run, null).ConfigureAwait(false);
+                    if (state == LeaseState.CancelRequested)
+                    {
+                        cancelledByCaller = true;
+                        await cancellation.CancelAsync().ConfigureAwait(false);
+                    }
+                    else if (state == LeaseState.Lost)
+                    {
+                        lost = true;
+                        await cancellation.CancelAsync().ConfigureAwait(false);
+                    }
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    Crashed?.Invoke(job.Id, e); // A database hiccup: the next beat tries again before the lease runs out.
+                }
+            }
+        });
+
+        JobStatus status;
+        string? result = null;
+        JobError? error = null;
+        try
+        {
+            result = await RunOnDedicatedThread(handler, run).ConfigureAwait(false);
+            status = JobStatus.Succeeded;
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested || cancelledByCaller)
+        {
+            status = cancelledByCaller ? JobStatus.Cancelled : JobStatus.Failed;
+            error = cancelledByCaller ? new JobError("cancelled", "the job was cancelled") : new JobError("interrupted", "the worker stopped while this job ran");
+        }
+        catch (JobFailedException e)
+        {
+            status = JobStatus.Failed;
+            error = new JobError(e.Code, e.Message);
+        }
+        catch (Exception e)
+        {
+            status = JobStatus.Failed;
+            error = new JobError("internal_error", "the job failed on an unexpected error; see the worker's log");
+            Crashed?.Invoke(job.Id, e);
+        }
+        finally
+        {
+            await heartbeatStop.CancelAsync().ConfigureAwait(false);
+            await heartbeat.ConfigureAwait(false);
+            StagingArea.DeleteQuietly(workDir);
+        }
+
+        // Stopped with the worker (not by a caller): leave the job to its lease, so another worker takes it up.
+        if (lost || (stopping.IsCancellationRequested && status != JobStatus.Succeeded && !cancelledByCaller))
+        {
+            return;
+        }
+
+        try
+        {
+            if (await Store.CompleteAsync(job.Id, Options.Name, status, result, error, Time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false))
+            {
+                await AddEventQuietlyAsync(job.Id, "status", new { status = status.ToString().ToLowerInvariant(), error }).ConfigureAwait(false);
+                var latest = await Store.GetAsync(job.Id, CancellationToken.None).ConfigureAwait(false);
+                var checkpointKey = run.Job.Checkpoint?.ArtifactKey ?? latest?.Checkpoint?.ArtifactKey;
+                if (checkpointKey is not null && status == JobStatus.Succeeded)
+                {
+                    await Artifacts.DeleteAsync(checkpointKey, CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Crashed?.Invoke(job.Id, e);
+        }
+    }
+
+    // Training is CPU-bound and synchronous inside: it gets a thread of its own, never one from the request pool.
+    private static Task<string> RunOnDedicatedThread(IJobHandler handler, JobRun run)
+    {
+        var done = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                done.SetResult(handler.RunAsync(run).GetAwaiter().GetResult());
+            }
+            catch (Exception e)
+            {
+                done.SetException(e);
+            }
+        })
+        {
+            IsBackground = true,
+            Name = $"maas-job-{run.Job.Kind}",
+        };
+        thread.Start();
+        return done.Task;
+    }
+
+    internal async Task<LeaseState> RenewAsync(JobRun run, JobProgress? progress)
+    {
+        var now = Time.GetUtcNow();
+        return await Store.RenewAsync(run.Job.Id, Options.Name, now + Options.Lease, progress, now, CancellationToken.None).ConfigureAwait(false);
+    }
+
+    private async Task AddEventQuietlyAsync(string id, string type, object data)
+    {
+        try
+        {
+            await Store.AddEventAsync(id, type, JsonSerializer.Serialize(data, RegistryJson.Options), Time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Crashed?.Invoke(id, e);
+        }
+    }
+}

@@ -1,0 +1,143 @@
+namespace Maas.Core.Jobs.Queue;
+
+/// <summary>
+/// A job kept in the database until a worker (in this process or another machine) claims it with a lease: training,
+/// fine-tuning, optimisation. Its kind picks the <see cref="IJobHandler"/>; its spec is the handler's JSON input.
+/// </summary>
+public sealed record QueuedJob
+{
+    /// <summary>The random id.</summary>
+    public required string Id { get; init; }
+
+    /// <summary>What it does ("training", ...): the handler that runs it.</summary>
+    public required string Kind { get; init; }
+
+    /// <summary>The tenant it belongs to: only that tenant (and admins) may see or cancel it.</summary>
+    public required string Tenant { get; init; }
+
+    /// <summary>Queued, running, succeeded, failed or cancelled.</summary>
+    public JobStatus Status { get; init; }
+
+    /// <summary>The handler's input, JSON.</summary>
+    public string Spec { get; init; } = "{}";
+
+    /// <summary>The latest progress the worker reported.</summary>
+    public JobProgress Progress { get; init; } = new();
+
+    /// <summary>What it produced, JSON (null until it succeeds).</summary>
+    public string? Result { get; init; }
+
+    /// <summary>Why it failed or was cancelled.</summary>
+    public JobError? Error { get; init; }
+
+    /// <summary>True once a caller asked it to stop (the worker notices on its next heartbeat).</summary>
+    public bool CancelRequested { get; init; }
+
+    /// <summary>How many times a worker claimed it (more than one: a worker died or lost its lease).</summary>
+    public int Attempts { get; init; }
+
+    /// <summary>The worker holding it now (running) or last (finished).</summary>
+    public string? Worker { get; init; }
+
+    /// <summary>When the worker's lease ends unless renewed; another worker may claim the job after that.</summary>
+    public DateTimeOffset? LeaseExpiresAt { get; init; }
+
+    /// <summary>The last checkpoint the job saved, for a worker that takes it over.</summary>
+    public JobCheckpoint? Checkpoint { get; init; }
+
+    /// <summary>Who submitted it.</summary>
+    public string CreatedBy { get; init; } = "";
+
+    /// <summary>When it was submitted.</summary>
+    public DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>When a worker first started it.</summary>
+    public DateTimeOffset? StartedAt { get; init; }
+
+    /// <summary>When it last changed.</summary>
+    public DateTimeOffset UpdatedAt { get; init; }
+
+    /// <summary>When it ended.</summary>
+    public DateTimeOffset? FinishedAt { get; init; }
+
+    /// <summary>True once it can change no more.</summary>
+    public bool IsFinished => Status is JobStatus.Succeeded or JobStatus.Failed or JobStatus.Cancelled;
+}
+
+/// <summary>How far a job is: percent, stage, epoch or iteration, the latest metrics and the estimated time left.</summary>
+public sealed record JobProgress
+{
+    /// <summary>Percent done, 0-100.</summary>
+    public double Percent { get; init; }
+
+    /// <summary>What it is doing now ("loading", "training", "evaluating", ...).</summary>
+    public string? Stage { get; init; }
+
+    /// <summary>The epoch, for trainers that have them.</summary>
+    public int? Epoch { get; init; }
+
+    /// <summary>The iteration (trees, passes, steps), for trainers that report them.</summary>
+    public long? Iteration { get; init; }
+
+    /// <summary>The latest metrics (snake_case names).</summary>
+    public IReadOnlyDictionary<string, double>? Metrics { get; init; }
+
+    /// <summary>Estimated seconds left.</summary>
+    public double? EtaSeconds { get; init; }
+}
+
+/// <summary>A job's saved state: a stage name, an optional file in the artifact store and optional JSON.</summary>
+public sealed record JobCheckpoint(string Stage, string? ArtifactKey, string? Data, DateTimeOffset At);
+
+/// <summary>One entry of a job's event log: status changes, progress, metrics, checkpoints, messages.</summary>
+public sealed record JobEvent(long Seq, DateTimeOffset At, string Type, string Data);
+
+/// <summary>What a worker's heartbeat learned about its lease.</summary>
+public enum LeaseState
+{
+    /// <summary>Still ours.</summary>
+    Held,
+
+    /// <summary>Still ours, and a caller asked the job to stop.</summary>
+    CancelRequested,
+
+    /// <summary>Gone: it expired and another worker took the job, or the job ended.</summary>
+    Lost,
+}
+
+/// <summary>Persistence of queued jobs, their leases, checkpoints and events.</summary>
+public interface IJobQueueStore
+{
+    /// <summary>Stores a new queued job.</summary>
+    Task EnqueueAsync(QueuedJob job, CancellationToken cancellationToken);
+
+    /// <summary>One job, or null.</summary>
+    Task<QueuedJob?> GetAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>Jobs of a kind, newest first; only the tenant's when <paramref name="tenant"/> is given.</summary>
+    Task<IReadOnlyList<QueuedJob>> ListAsync(string kind, string? tenant, int limit, int offset, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Claims the oldest job of one of <paramref name="kinds"/> that is queued or whose lease has expired, for
+    /// <paramref name="worker"/> until <paramref name="leaseUntil"/>; null when there is none.
+    /// </summary>
+    Task<QueuedJob?> ClaimAsync(IReadOnlyList<string> kinds, string worker, DateTimeOffset leaseUntil, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Extends the lease (and stores progress when given) if <paramref name="worker"/> still holds it.</summary>
+    Task<LeaseState> RenewAsync(string id, string worker, DateTimeOffset leaseUntil, JobProgress? progress, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Ends the job if <paramref name="worker"/> still holds it; false when it does not.</summary>
+    Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Asks a job to stop: a queued one is cancelled at once, a running one when its worker notices. Null when it does not exist.</summary>
+    Task<QueuedJob?> RequestCancelAsync(string id, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Stores a checkpoint if <paramref name="worker"/> still holds the job; false when it does not.</summary>
+    Task<bool> SaveCheckpointAsync(string id, string worker, JobCheckpoint checkpoint, CancellationToken cancellationToken);
+
+    /// <summary>Appends an event and returns its sequence number.</summary>
+    Task<long> AddEventAsync(string id, string type, string data, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>Events after <paramref name="after"/>, oldest first.</summary>
+    Task<IReadOnlyList<JobEvent>> ListEventsAsync(string id, long after, int limit, CancellationToken cancellationToken);
+}

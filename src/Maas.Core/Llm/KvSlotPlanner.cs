@@ -1,0 +1,148 @@
+namespace Maas.Core.Llm;
+
+/// <summary>Where a new request runs: its slot, how many leading prompt tokens it reuses, and where their KV comes from.</summary>
+/// <param name="Target">The slot (KV sequence id) the request takes.</param>
+/// <param name="Reuse">Leading prompt tokens whose KV is reused (already in the target, copied or restored into it).</param>
+/// <param name="CopyFrom">The slot whose KV is copied into the target first; null when none is.</param>
+/// <param name="RestoreFrom">The host prompt cache entry restored into the target first; null when none is.</param>
+public readonly record struct SlotPlan(int Target, int Reuse, int? CopyFrom, int? RestoreFrom = null);
+
+/// <summary>
+/// The engine-neutral slot policy: which idle slot a new prompt takes and which cached prefix it reuses (the
+/// target's own, another slot's by copy, or one saved in host memory), decided from the prefix index and which slots
+/// are busy. Pure: it changes nothing, the engine carries the plan out.
+/// </summary>
+/// <remarks>
+/// Every idle slot is weighed in token-equivalents: prompt tokens still to compute, plus the cost of a copy or a
+/// restore, plus the tokens of another conversation the slot would lose, plus a decode pass per step when per-slot
+/// buffers leave the slot apart from the running ones. So a conversation's next turn goes back to its own slot
+/// (nothing lost, most reused), and a prompt sharing only a common preamble (a template, a system prompt) with a
+/// slot takes an empty slot rather than cost that slot's conversation its KV. With every slot holding something,
+/// the least recently used one is stale: losing it costs nothing here (the engine saves it to host memory first).
+/// </remarks>
+public sealed class KvSlotPlanner
+{
+    /// <summary>Copying a whole per-slot KV buffer costs about as much as computing this many prompt tokens.</summary>
+    public const int PerSlotCopyCost = 32;
+
+    /// <summary>A restore from host memory is a memory copy: cheap, but not free.</summary>
+    public const int RestoreCost = 16;
+
+    /// <summary>
+    /// With per-slot buffers llama.cpp decodes each run of consecutive sequence ids in one pass; a slot apart from the
+    /// running ones adds a pass over the weights to every step it runs in, counted as this many prompt tokens.
+    /// </summary>
+    public const int ExtraPassCost = 64;
+
+    /// <summary>A planner for <paramref name="slots"/> slots.</summary>
+    /// <param name="slots">The number of slots (sequence ids 0 to slots - 1).</param>
+    /// <param name="unified">One KV buffer shared by all slots (a copy is metadata only, a step one pass) rather than one per slot.</param>
+    /// <param name="prefixCache">Reuse cached prefixes at all.</param>
+    public KvSlotPlanner(int slots, bool unified, bool prefixCache)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(slots, 1);
+        Slots = slots;
+        Unified = unified;
+        PrefixCache = prefixCache;
+    }
+
+    /// <summary>The number of slots.</summary>
+    public int Slots { get; }
+
+    /// <summary>Whether the slots share one KV buffer.</summary>
+    public bool Unified { get; }
+
+    /// <summary>Whether cached prefixes are reused.</summary>
+    public bool PrefixCache { get; }
+
+    /// <summary>Plans the placement of <paramref name="prompt"/>; at least one slot must be idle.</summary>
+    /// <param name="prompt">The new request's prompt tokens.</param>
+    /// <param name="index">What each slot holds.</param>
+    /// <param name="idle">Whether a slot has no running request.</param>
+    /// <param name="host">The longest prefix of the prompt saved in host memory (entry and length), if any.</param>
+    /// <exception cref="InvalidOperationException">No slot is idle.</exception>
+    public SlotPlan Plan(IReadOnlyList<int> prompt, PrefixCacheIndex index, Func<int, bool> idle, PrefixMatch? host = null)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        ArgumentNullException.ThrowIfNull(index);
+        ArgumentNullException.ThrowIfNull(idle);
+
+        // The last prompt token is always decoded again: its logits start the generation.
+        var limit = Math.Max(0, prompt.Count - 1);
+        var shared = new int[Slots];
+        var anyRunning = false;
+        var anyEmpty = false;
+        for (var id = 0; id < Slots; id++)
+        {
+            shared[id] = PrefixCache ? Math.Min(CommonPrefix(index.TokensOf(id), prompt), limit) : 0;
+            anyRunning |= !idle(id);
+            anyEmpty |= idle(id) && index.LengthOf(id) == 0;
+        }
+
+        // With no empty slot, the least recently used idle one is stale: its loss is not counted.
+        var stale = anyEmpty ? null : index.LeastRecentlyUsed(id => idle(id) && index.LengthOf(id) > 0);
+        var hostReuse = PrefixCache && host is { } h ? Math.Min(h.Length, limit) : 0;
+
+        SlotPlan? best = null;
+        var bestCost = long.MaxValue;
+        for (var target = 0; target < Slots; target++)
+        {
+            if (!idle(target))
+            {
+                continue;
+            }
+
+            var lost = target == stale ? 0 : index.LengthOf(target) - shared[target];
+            long fixedCost = lost + PassCost(target, anyRunning, idle);
+
+            // Its own prefix in place, a longer one copied from another slot, or one restored from host memory.
+            var plan = new SlotPlan(target, shared[target], null);
+            long cost = prompt.Count - shared[target];
+            for (var other = 0; other < Slots; other++)
+            {
+                var copyCost = prompt.Count - shared[other] + (Unified ? 1 : PerSlotCopyCost);
+                if (other != target && shared[other] > shared[target] && copyCost < cost)
+                {
+                    plan = new SlotPlan(target, shared[other], other);
+                    cost = copyCost;
+                }
+            }
+
+            if (PrefixCache && host is { } entry && prompt.Count - hostReuse + RestoreCost < cost)
+            {
+                plan = new SlotPlan(target, hostReuse, null, entry.EntryId);
+                cost = prompt.Count - hostReuse + RestoreCost;
+            }
+
+            // Ties: the slot with more running neighbours (filling a gap first), then the lower id.
+            var total = ((fixedCost + cost) * 4) + (2 - Neighbours(target, idle));
+            if (total < bestCost)
+            {
+                best = plan;
+                bestCost = total;
+            }
+        }
+
+        return best ?? throw new InvalidOperationException("no slot is idle");
+    }
+
+    // Per-slot buffers: a slot with no running neighbour starts one more run of consecutive ids (one more pass per
+    // step), one with a running neighbour on each side joins two runs into one (a pass fewer).
+    private long PassCost(int target, bool anyRunning, Func<int, bool> idle) =>
+        Unified || !anyRunning ? 0 : (1 - Neighbours(target, idle)) * (long)ExtraPassCost;
+
+    private int Neighbours(int id, Func<int, bool> idle) =>
+        (id > 0 && !idle(id - 1) ? 1 : 0) + (id < Slots - 1 && !idle(id + 1) ? 1 : 0);
+
+    private static int CommonPrefix(IReadOnlyList<int> a, IReadOnlyList<int> b)
+    {
+        var n = Math.Min(a.Count, b.Count);
+        var i = 0;
+        while (i < n && a[i] == b[i])
+        {
+            i++;
+        }
+
+        return i;
+    }
+}

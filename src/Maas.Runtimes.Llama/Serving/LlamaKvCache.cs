@@ -1,0 +1,226 @@
+using Maas.Core.Llm;
+
+namespace Maas.Runtimes.Llama.Serving;
+
+/// <summary>
+/// The KV cache manager of the generation context: which request holds which slot (KV sequence), what every slot
+/// holds (the prefix index), where a new request goes (the slot planner), and eviction of idle slots' prefixes.
+/// </summary>
+/// <remarks>Runs on the engine loop thread only.</remarks>
+internal sealed class LlamaKvCache
+{
+    // Cells idle slots' cached prefixes may always keep in a unified cache (see TrimIdle).
+    private const int IdleCacheFloor = 512;
+
+    // Saving a slot to host memory is worth it only for a prompt this long or longer.
+    private const int SaveMinimum = 32;
+
+    private readonly LlamaContext _context;
+    private readonly LlmModelSpec _spec;
+    private readonly LlamaSequence?[] _occupants;
+    private readonly PrefixCacheIndex _index = new();
+    private readonly KvSlotPlanner _planner;
+    private readonly HostPromptCache? _host;
+    private readonly LlamaEngineCounters _counters;
+    private readonly Func<int, bool> _idle;
+
+    public LlamaKvCache(LlamaContext context, LlmModelSpec spec, LlamaEngineCounters counters)
+    {
+        _context = context;
+        _spec = spec;
+        _counters = counters;
+        _occupants = new LlamaSequence?[spec.Slots];
+        _planner = new KvSlotPlanner(spec.Slots, spec.UnifiedKvCache, spec.PrefixCache);
+        _host = spec.PrefixCache && spec.PromptCacheBytes > 0 ? new HostPromptCache(spec.PromptCacheBytes) : null;
+        _idle = Idle;
+    }
+
+    /// <summary>The number of slots.</summary>
+    public int Slots => _occupants.Length;
+
+    /// <summary>True when no request runs in the slot.</summary>
+    public bool Idle(int slot) => _occupants[slot] is null;
+
+    /// <summary>How many leading tokens of <paramref name="prompt"/> some slot holds.</summary>
+    public int LongestCached(int[] prompt) => _index.FindLongest(prompt)?.Length ?? 0;
+
+    /// <summary>
+    /// Picks the slot for a new sequence (see <see cref="KvSlotPlanner"/>) and reuses as much cached KV as its prompt
+    /// allows: the slot's own, a copy of another slot's, or a prompt restored from host memory. What the slot held
+    /// beyond the reused part is saved to host memory first.
+    /// </summary>
+    public void Place(LlamaSequence sequence)
+    {
+        var prompt = sequence.Prompt;
+        var memory = _context.Memory;
+        var (target, reuse, copyFrom, restoreFrom) = _planner.Plan(prompt, _index, _idle, _host?.FindLongest(prompt));
+
+        // At least the last prompt token is decoded again: its logits start the generation.
+        reuse = Math.Min(reuse, prompt.Length - 1);
+        // Taken before the target is saved, which could otherwise push the entry out of the budget.
+        var restored = restoreFrom is { } entry ? _host!.Take(entry) : default;
+        Save(target, copyFrom is null && restoreFrom is null ? reuse : 0);
+        if (restoreFrom is not null)
+        {
+            reuse = Restore(restored.Tokens, restored.State, target, reuse);
+        }
+        else if (copyFrom is { } from)
+        {
+            _index.Remove(target);
+            reuse = memory.CopyPrefix(from, target, reuse) ? reuse : 0;
+            if (reuse > 0)
+            {
+                _index.Append(target, prompt.AsSpan(0, reuse));
+            }
+        }
+        else if (!memory.Remove(target, reuse, -1))
+        {
+            // Some caches (recurrent, sliding-window) cannot drop a tail: start the slot over.
+            memory.Remove(target);
+            _index.Remove(target);
+            reuse = 0;
+        }
+        else
+        {
+            _index.Truncate(target, reuse);
+        }
+
+        _index.Touch(target);
+        _occupants[target] = sequence;
+        sequence.Slot = target;
+        sequence.PromptCursor = reuse;
+        sequence.Position = reuse;
+        sequence.Cached = reuse;
+    }
+
+    // Keeps what a slot holds beyond its first `kept` tokens in host memory before they are overwritten.
+    private void Save(int slot, int kept)
+    {
+        var tokens = _index.TokensOf(slot);
+        if (_host is null || tokens.Count - kept < SaveMinimum)
+        {
+            return;
+        }
+
+        var size = _context.GetSequenceStateSize(slot);
+        if (!_host.Wants(tokens, size))
+        {
+            return;
+        }
+
+        if (_host.Add([.. tokens], _context.SaveSequenceState(slot)))
+        {
+            _counters.HostSaved();
+        }
+
+        _counters.HostCache(_host);
+    }
+
+    // Loads a saved prompt into the slot and cuts it to the part the new prompt shares; the entry moves to the slot.
+    private int Restore(int[] tokens, byte[] state, int slot, int reuse)
+    {
+        _counters.HostCache(_host!);
+        var memory = _context.Memory;
+        _index.Remove(slot);
+        memory.Remove(slot);
+        try
+        {
+            _context.LoadSequenceState(slot, state);
+        }
+        catch (LlamaException)
+        {
+            memory.Remove(slot); // llama.cpp empties the sequence when a restore fails; make sure of it
+            return 0;
+        }
+
+        if (!memory.Remove(slot, reuse, -1))
+        {
+            memory.Remove(slot);
+            return 0;
+        }
+
+        _index.Append(slot, tokens.AsSpan(0, reuse));
+        _counters.HostRestored(reuse);
+        return reuse;
+    }
+
+    /// <summary>Records tokens just decoded into a slot's KV.</summary>
+    public void Appended(int slot, ReadOnlySpan<int> tokens) => _index.Append(slot, tokens);
+
+    /// <summary>The request left its slot; the slot keeps its KV as a cached prefix for later requests.</summary>
+    public void Vacate(int slot)
+    {
+        _occupants[slot] = null;
+        _index.Touch(slot);
+    }
+
+    /// <summary>Saves an idle slot's prompt to host memory (when worth it), then drops its KV.</summary>
+    private void Evict(int slot)
+    {
+        Save(slot, 0);
+        Forget(slot);
+    }
+
+    /// <summary>Drops a slot's KV (half written after a failed step, say).</summary>
+    public void Forget(int slot)
+    {
+        _context.Memory.Remove(slot);
+        _index.Remove(slot);
+    }
+
+    // Shared prefixes share cells in the unified cache, as they share nodes in the index; per-slot buffers each
+    // hold their own copy.
+
+    /// <summary>KV cells in use.</summary>
+    public int CellsUsed()
+    {
+        if (_spec.UnifiedKvCache)
+        {
+            return _index.NodeCount;
+        }
+
+        var cells = 0;
+        for (var slot = 0; slot < _occupants.Length; slot++)
+        {
+            cells += _index.LengthOf(slot); // a plain loop: this runs every step
+        }
+
+        return cells;
+    }
+
+    /// <summary>Drops every idle slot's cached prefix (the cache ran full); true when any went.</summary>
+    public bool EvictIdle()
+    {
+        var evicted = false;
+        for (var slot = 0; slot < _occupants.Length; slot++)
+        {
+            if (Idle(slot) && _index.LengthOf(slot) > 0)
+            {
+                Evict(slot);
+                evicted = true;
+            }
+        }
+
+        return evicted;
+    }
+
+    /// <summary>
+    /// In a unified cache every cell in use lengthens every token's attention walk (masked cells are skipped one by
+    /// one), so idle slots' cached prefixes may hold about as many cells as the running sequences, at least
+    /// IdleCacheFloor; beyond that the least recently used go. Cells shared with a running sequence stay whatever goes.
+    /// </summary>
+    public void TrimIdle()
+    {
+        var running = 0;
+        for (var slot = 0; slot < _occupants.Length; slot++)
+        {
+            running += Idle(slot) ? 0 : _index.LengthOf(slot);
+        }
+
+        var budget = Math.Max(IdleCacheFloor, 2 * running);
+        while (_index.NodeCount > budget && _index.LeastRecentlyUsed(id => Idle(id) && _index.LengthOf(id) > 0) is { } slot)
+        {
+            Evict(slot);
+        }
+    }
+}

@@ -1,0 +1,497 @@
+using System.Text;
+using Maas.Core.Llm;
+
+namespace Maas.Runtimes.Llama.Serving;
+
+/// <summary>
+/// The batch loop: a thread that owns the generation context, admits waiting requests into slots and, every step,
+/// decodes ONE batch holding the next token of each generating sequence plus a chunk of prompt for new ones, then
+/// samples each sequence with its own sampler chain.
+/// </summary>
+internal sealed class LlamaScheduler : IDisposable
+{
+    private const int SharedPrefixMinimum = 32;
+    private const int PromptPackTokens = 32;
+
+    private readonly LlmModelSpec _spec;
+    private readonly LlamaModel _model;
+    private readonly LlamaContext _context;
+    private readonly LlamaBatch _batch;
+    private readonly LlamaKvCache _cache;
+    private readonly LlamaSamplerFactory _samplers;
+    private readonly LlamaEngineCounters _counters;
+    private readonly List<LlamaSequence> _active = [];
+    private readonly List<LlamaSequence> _deferred = [];
+    private readonly List<LlamaSequence> _inStep = [];
+    private readonly LlmRequestQueue<LlamaSequence> _queue;
+    private readonly ManualResetEventSlim _wake = new(false);
+    private readonly Thread _loop;
+    private volatile bool _stopping;
+    private int _running;
+    private int _deferredCount;
+
+    public LlamaScheduler(LlmModelSpec spec, LlamaModel model, int threads, LlamaSamplerFactory samplers, LlamaEngineCounters counters)
+    {
+        _spec = spec;
+        _model = model;
+        _samplers = samplers;
+        _counters = counters;
+        _queue = new LlmRequestQueue<LlamaSequence>(spec.QueueLimit);
+        var batchSize = Math.Max(spec.BatchSize, spec.Slots);
+        _context = model.CreateContext(new LlamaContextOptions
+        {
+            ContextSize = (uint)(spec.Slots * spec.ContextPerSlot),
+            BatchSize = (uint)batchSize,
+            MicroBatchSize = (uint)batchSize,
+            SequenceCount = (uint)spec.Slots,
+            Threads = threads,
+            BatchThreads = threads,
+            UnifiedKvCache = spec.UnifiedKvCache,
+            Embeddings = false,
+        });
+        try
+        {
+            _batch = new LlamaBatch(batchSize);
+        }
+        catch
+        {
+            _context.Dispose();
+            throw;
+        }
+
+        _cache = new LlamaKvCache(_context, spec, counters);
+        _loop = new Thread(Run) { IsBackground = true, Name = $"llm {spec.Name} v{spec.Version}" };
+        _loop.Start();
+    }
+
+    /// <summary>KV cells in the context.</summary>
+    public int KvCells => _context.ContextSize;
+
+    /// <summary>Bytes of the KV cache: keys and values (16-bit) of every layer for every cell.</summary>
+    public long KvBytes => 2L * 2 * _model.LayerCount * (_model.EmbeddingLength / Math.Max(1, _model.HeadCount) * _model.KeyValueHeadCount) * _context.ContextSize;
+
+    /// <summary>Requests waiting for a slot.</summary>
+    public int Waiting => _queue.Count + Volatile.Read(ref _deferredCount);
+
+    /// <summary>Queues a request; throws <see cref="LlmException"/> when the queue is full.</summary>
+    public void Enqueue(LlamaSequence sequence)
+    {
+        _queue.Enqueue(sequence, _spec.Slots - Volatile.Read(ref _running));
+        _wake.Set();
+    }
+
+    /// <summary>Ends a request: at once while it waits, at the next step while it runs.</summary>
+    public void Cancel(LlamaSequence sequence)
+    {
+        if (Volatile.Read(ref sequence.Done) != 0)
+        {
+            return;
+        }
+
+        sequence.Cancelled = true;
+        if (_queue.Remove(sequence))
+        {
+            // Never admitted: nothing on the loop thread refers to it.
+            if (sequence.TryEnd())
+            {
+                sequence.Sampler.Dispose();
+                sequence.Events.Writer.TryComplete(new OperationCanceledException("the request was cancelled while waiting for a slot"));
+                _counters.CancelledWaiting();
+            }
+        }
+
+        if (!_stopping)
+        {
+            try
+            {
+                _wake.Set();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Stops the loop: running and waiting requests get "unloading".</summary>
+    public async Task StopAsync()
+    {
+        _stopping = true;
+        _wake.Set();
+        await Task.Run(_loop.Join).ConfigureAwait(false);
+    }
+
+    /// <summary>Frees the context; call after <see cref="StopAsync"/>.</summary>
+    public void Dispose()
+    {
+        _batch.Dispose();
+        _context.Dispose();
+        _wake.Dispose();
+    }
+
+    // ---- everything below runs on the loop thread only ----
+    private void Run()
+    {
+        while (!_stopping)
+        {
+            _wake.Reset();
+            try
+            {
+                DropCancelled();
+                Admit();
+                if (_active.Count == 0)
+                {
+                    _wake.Wait();
+                    continue;
+                }
+
+                Step();
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // Whatever broke, the requests in flight get the error and the loop goes on serving new ones.
+                foreach (var sequence in _active.ToArray())
+                {
+                    Fail(sequence, new LlmException(LlmErrorKind.Internal, "the engine failed: " + ex.Message, code: "engine_error", inner: ex));
+                }
+            }
+        }
+
+        var unloading = new LlmException(LlmErrorKind.Unavailable, $"model '{_spec.Name}' is being unloaded", "model", "model_unloading");
+        foreach (var sequence in _active.ToArray())
+        {
+            Fail(sequence, unloading);
+        }
+
+        foreach (var sequence in _deferred.Concat(_queue.DrainAll()))
+        {
+            if (sequence.TryEnd())
+            {
+                sequence.Sampler.Dispose();
+                sequence.Events.Writer.TryComplete(unloading);
+            }
+        }
+    }
+
+    private void DropCancelled()
+    {
+        for (var i = _active.Count - 1; i >= 0; i--)
+        {
+            var sequence = _active[i];
+            if (sequence.Cancelled)
+            {
+                Release(sequence, cancelled: true);
+                sequence.Events.Writer.TryComplete(new OperationCanceledException("the request was cancelled"));
+            }
+        }
+    }
+
+    private void Admit()
+    {
+        // Requests held back for a running prompt that shares their beginning go first, in arrival order.
+        for (var i = 0; i < _deferred.Count && _active.Count < _spec.Slots; i++)
+        {
+            var sequence = _deferred[i];
+            if (sequence.Cancelled || !WaitsForSharedPrefix(sequence))
+            {
+                _deferred.RemoveAt(i--);
+                Start(sequence);
+            }
+        }
+
+        while (_active.Count < _spec.Slots && _queue.TryDequeue(out var sequence))
+        {
+            if (_spec.PrefixCache && !sequence!.Cancelled && WaitsForSharedPrefix(sequence))
+            {
+                _deferred.Add(sequence);
+                continue;
+            }
+
+            Start(sequence!);
+        }
+
+        Volatile.Write(ref _deferredCount, _deferred.Count);
+        if (_spec.UnifiedKvCache && _spec.PrefixCache)
+        {
+            _cache.TrimIdle();
+        }
+    }
+
+    private void Start(LlamaSequence sequence)
+    {
+        if (sequence.Cancelled)
+        {
+            if (sequence.TryEnd())
+            {
+                sequence.Sampler.Dispose();
+                sequence.Events.Writer.TryComplete(new OperationCanceledException("the request was cancelled"));
+                _counters.CancelledWaiting();
+            }
+
+            return;
+        }
+
+        _cache.Place(sequence);
+        _counters.Placed(sequence.Prompt.Length, sequence.Cached, _active.Count + 1);
+        sequence.Request.Progress?.Admitted();
+        _active.Add(sequence);
+        Interlocked.Increment(ref _running);
+    }
+
+    // True while a running sequence is still decoding a prompt prefix this one shares (at least
+    // SharedPrefixMinimum tokens beyond what the cache holds): waiting a few steps and copying that KV beats
+    // computing the same prefix twice in the same batches (a burst of requests with one system prompt).
+    private bool WaitsForSharedPrefix(LlamaSequence sequence)
+    {
+        var cached = _cache.LongestCached(sequence.Prompt);
+        foreach (var other in _active)
+        {
+            if (other.PromptCursor >= other.Prompt.Length)
+            {
+                continue;
+            }
+
+            var shared = CommonPrefix(sequence.Prompt, other.Prompt);
+            if (shared - cached >= SharedPrefixMinimum && other.PromptCursor < Math.Min(shared, sequence.Prompt.Length - 1))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static int CommonPrefix(int[] a, int[] b)
+    {
+        var n = Math.Min(a.Length, b.Length);
+        return a.AsSpan(0, n).CommonPrefixLength(b.AsSpan(0, n));
+    }
+
+    private void Step()
+    {
+        var batch = _batch;
+        batch.Clear();
+        var budget = batch.Capacity;
+        var inStep = _inStep;
+        inStep.Clear();
+
+        // Generating sequences first: one token each, so they advance every step whatever prompts arrive.
+        foreach (var sequence in _active)
+        {
+            if (sequence.PendingToken is not null)
+            {
+                sequence.StepTokens = 1;
+                budget--;
+                inStep.Add(sequence);
+            }
+        }
+
+        // Then prompts, oldest first, up to the batch size. Staggered, more prompts join only while the step holds
+        // few prompt tokens, so a burst gets its first tokens one after the other instead of all after one long step.
+        var promptTokens = 0;
+        var prompts = 0;
+        var stagger = _spec.StaggersPrompts;
+        foreach (var sequence in _active)
+        {
+            if (budget == 0 || (stagger && promptTokens >= PromptPackTokens))
+            {
+                break;
+            }
+
+            if (sequence.PendingToken is null && sequence.PromptCursor < sequence.Prompt.Length)
+            {
+                var count = Math.Min(sequence.Prompt.Length - sequence.PromptCursor, budget);
+                sequence.StepTokens = count;
+                budget -= count;
+                promptTokens += count;
+                prompts++;
+                inStep.Add(sequence);
+            }
+        }
+
+        if (inStep.Count == 0)
+        {
+            return;
+        }
+
+        // In slot order: llama.cpp splits a batch over per-slot buffers into one pass per run of consecutive ids.
+        inStep.Sort(static (a, b) => a.Slot.CompareTo(b.Slot));
+        foreach (var sequence in inStep)
+        {
+            if (sequence.PendingToken is { } token)
+            {
+                sequence.OutputIndex = batch.Add(token, sequence.Position, sequence.Slot, output: true);
+                continue;
+            }
+
+            var count = sequence.StepTokens;
+            var completes = sequence.PromptCursor + count == sequence.Prompt.Length;
+            var last = -1;
+            for (var i = 0; i < count; i++)
+            {
+                last = batch.Add(sequence.Prompt[sequence.PromptCursor + i], sequence.Position + i, sequence.Slot, output: completes && i == count - 1);
+            }
+
+            sequence.OutputIndex = completes ? last : -1;
+        }
+
+        var status = _context.TryDecode(batch);
+        if (status == 1 && _cache.EvictIdle())
+        {
+            status = _context.TryDecode(batch);
+        }
+
+        if (status != 0)
+        {
+            var error = new LlmException(LlmErrorKind.Internal, $"llama_decode failed with status {status} on a batch of {batch.Count} tokens", code: "engine_error");
+            foreach (var sequence in inStep)
+            {
+                Fail(sequence, error);
+            }
+
+            return;
+        }
+
+        _counters.Step(batch.Count, inStep.Count, prompts);
+        foreach (var sequence in inStep)
+        {
+            // The decoded tokens are in the KV cache now: record them for prefix matching.
+            if (sequence.PendingToken is { } token)
+            {
+                _cache.Appended(sequence.Slot, [token]);
+                sequence.PendingToken = null;
+            }
+            else
+            {
+                _cache.Appended(sequence.Slot, sequence.Prompt.AsSpan(sequence.PromptCursor, sequence.StepTokens));
+                sequence.PromptCursor += sequence.StepTokens;
+            }
+
+            sequence.Position += sequence.StepTokens;
+            if (sequence.OutputIndex >= 0)
+            {
+                Sample(sequence);
+            }
+        }
+
+        _counters.KvCells(_cache.CellsUsed());
+    }
+
+    private void Sample(LlamaSequence sequence)
+    {
+        if (sequence.Sampler.Sample(_context, sequence.OutputIndex, out var token) is not LlamaSampleOutcome.Token and var outcome)
+        {
+            EndConstrained(sequence, outcome);
+            return;
+        }
+
+        if (_samplers.IsEnd(token))
+        {
+            Finish(sequence, FinishReason.Stop, "", null);
+            return;
+        }
+
+        sequence.Generated++;
+        sequence.Request.Progress?.TokenGenerated();
+        _counters.Generated();
+
+        TokenLogprob? logprob = null;
+        if (sequence.Request.Logprobs)
+        {
+            logprob = Logprob(_context.GetLogits(sequence.OutputIndex), token, sequence.Request.TopLogprobs);
+        }
+
+        var text = sequence.Stop.Push(sequence.Detokenizer.Append(token));
+        if (sequence.Stop.Stopped)
+        {
+            Finish(sequence, FinishReason.Stop, text, logprob);
+            return;
+        }
+
+        if (sequence.Generated >= sequence.Request.MaxTokens)
+        {
+            Finish(sequence, FinishReason.Length, text, logprob);
+            return;
+        }
+
+        if (text.Length > 0 || logprob is not null)
+        {
+            sequence.Events.Writer.TryWrite(new GenerationEvent { Text = text, Logprobs = logprob is null ? null : [logprob] });
+        }
+
+        sequence.PendingToken = token;
+    }
+
+    // The grammar has nothing left to allow: finished is a stop (even with the end banned), anything else is the caller's.
+    private void EndConstrained(LlamaSequence sequence, LlamaSampleOutcome outcome)
+    {
+        if (outcome == LlamaSampleOutcome.GrammarComplete)
+        {
+            Finish(sequence, FinishReason.Stop, "", null);
+            return;
+        }
+
+        Fail(sequence, outcome == LlamaSampleOutcome.AllowedTokensBanned
+            ? LlmException.Invalid($"'logit_bias' bans every token the response format allows after {sequence.Generated} generated tokens", "logit_bias")
+            : LlmException.Invalid($"the response format allows no token of this model's vocabulary after {sequence.Generated} generated tokens", "response_format"));
+    }
+
+    private TokenLogprob Logprob(ReadOnlySpan<float> logits, int token, int top)
+    {
+        var alternatives = LlamaLogits.Top(logits, top).Select(t => Alternative(t.Token, t.LogProbability)).ToArray();
+        var bytes = _model.Tokenizer.GetPieceBytes(token);
+        return new TokenLogprob(token, Encoding.UTF8.GetString(bytes), bytes, LlamaLogits.LogProbability(logits, token), alternatives);
+    }
+
+    private TopLogprob Alternative(int token, float logprob)
+    {
+        var bytes = _model.Tokenizer.GetPieceBytes(token);
+        return new TopLogprob(token, Encoding.UTF8.GetString(bytes), bytes, logprob);
+    }
+
+    private void Finish(LlamaSequence sequence, FinishReason reason, string text, TokenLogprob? logprob)
+    {
+        if (!sequence.Stop.Stopped)
+        {
+            // The generation ended: release what the detokenizer and the stop matcher were holding back.
+            text += sequence.Stop.Push(sequence.Detokenizer.Flush());
+            text += sequence.Stop.Flush();
+        }
+
+        sequence.Events.Writer.TryWrite(new GenerationEvent
+        {
+            Text = text,
+            Logprobs = logprob is null ? null : [logprob],
+            Finish = reason,
+            Usage = new LlmUsage(sequence.Prompt.Length, sequence.Generated, sequence.Cached),
+        });
+        sequence.Events.Writer.TryComplete();
+        Release(sequence, cancelled: false);
+    }
+
+    private void Fail(LlamaSequence sequence, Exception error)
+    {
+        // Its KV may be half written: forget it.
+        _cache.Forget(sequence.Slot);
+        sequence.Events.Writer.TryComplete(error);
+        Release(sequence, cancelled: false);
+    }
+
+    // The slot keeps the sequence's KV (a prefix for later requests); the request is done.
+    private void Release(LlamaSequence sequence, bool cancelled)
+    {
+        if (!sequence.TryEnd())
+        {
+            return;
+        }
+
+        _active.Remove(sequence);
+        Interlocked.Decrement(ref _running);
+        if (sequence.Slot >= 0)
+        {
+            _cache.Vacate(sequence.Slot);
+        }
+
+        sequence.Sampler.Dispose();
+        _counters.Released(cancelled, _active.Count, _cache.CellsUsed());
+    }
+}

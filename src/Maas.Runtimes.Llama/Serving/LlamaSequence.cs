@@ -1,0 +1,47 @@
+using System.Threading.Channels;
+using Maas.Core.Llm;
+
+namespace Maas.Runtimes.Llama.Serving;
+
+/// <summary>One generation request inside the engine: its prompt, sampler, output channel and where it is in its slot.</summary>
+internal sealed class LlamaSequence(GenerationRequest request, LlamaSequenceSampler sampler, StreamingDetokenizer detokenizer, StopSequenceMatcher stop)
+{
+    // 1 once the request is over (set once, by whichever thread ends it).
+    public int Done;
+
+    public volatile bool Cancelled;
+
+    public GenerationRequest Request { get; } = request;
+
+    public int[] Prompt { get; } = [.. request.PromptTokens];
+
+    public LlamaSequenceSampler Sampler { get; } = sampler;
+
+    public StreamingDetokenizer Detokenizer { get; } = detokenizer;
+
+    public StopSequenceMatcher Stop { get; } = stop;
+
+    public Channel<GenerationEvent> Events { get; } = Channel.CreateUnbounded<GenerationEvent>(
+        new UnboundedChannelOptions { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = false });
+
+    public CancellationTokenRegistration Registration { get; set; }
+
+    public int Slot { get; set; } = -1;
+
+    public int PromptCursor { get; set; }
+
+    public int Position { get; set; }
+
+    public int? PendingToken { get; set; }
+
+    public int Generated { get; set; }
+
+    public int Cached { get; set; }
+
+    public int OutputIndex { get; set; } = -1;
+
+    public int StepTokens { get; set; }
+
+    /// <summary>Marks the request over; true for the one caller that did so.</summary>
+    public bool TryEnd() => Interlocked.Exchange(ref Done, 1) == 0;
+}

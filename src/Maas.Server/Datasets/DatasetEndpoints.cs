@@ -1,0 +1,183 @@
+using Maas.Core.Datasets;
+using Maas.Core.Registry;
+using Maas.Core.Tenancy;
+using Maas.Server.Auth;
+using Maas.Server.Errors;
+using Maas.Server.Registry;
+
+namespace Maas.Server.Datasets;
+
+/// <summary>Datasets: create, list, show, delete; versions uploaded as a raw body, shown with schema and statistics, previewed.</summary>
+internal static class DatasetEndpoints
+{
+    public static void Map(RouteGroupBuilder api)
+    {
+        api.MapPost("/datasets", CreateAsync);
+        api.MapGet("/datasets", ListAsync);
+        api.MapGet("/datasets/{name}", GetAsync);
+        api.MapDelete("/datasets/{name}", DeleteAsync);
+        api.MapPost("/datasets/{name}/versions", UploadAsync);
+        api.MapGet("/datasets/{name}/versions", ListVersionsAsync);
+        api.MapGet("/datasets/{name}/versions/{version}", GetVersionAsync);
+        api.MapGet("/datasets/{name}/versions/{version}/preview", PreviewAsync);
+        api.MapDelete("/datasets/{name}/versions/{version}", DeleteVersionAsync);
+    }
+
+    private static async Task<IResult> CreateAsync(HttpContext context, DatasetCatalog catalog)
+    {
+        var body = await ApiRequests.ReadJsonAsync<CreateDatasetRequest>(context.Request, context.RequestAborted);
+        if (string.IsNullOrEmpty(body.Name))
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_name", "name is required");
+        }
+
+        var caller = context.GetCaller();
+        var owner = string.IsNullOrEmpty(body.Owner) ? context.CallerTenant() : body.Owner;
+        if (caller is { IsAdmin: false } && owner != caller.Tenant)
+        {
+            throw new ApiException(StatusCodes.Status403Forbidden, "insufficient_scope", "only an admin key may create a dataset for another tenant");
+        }
+
+        var dataset = await catalog.CreateAsync(
+            body.Name,
+            owner,
+            ApiRequests.Visibility(body.Visibility) ?? ModelVisibility.Private,
+            body.Description ?? "",
+            ApiRequests.Caller(context),
+            context.RequestAborted);
+        var response = DatasetResponse.From(dataset);
+        return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status201Created);
+    }
+
+    private static async Task<IResult> ListAsync(HttpContext context, DatasetCatalog catalog)
+    {
+        var visibleTo = context.GetCaller() is { IsAdmin: false } caller ? caller.Tenant : null;
+        var datasets = await catalog.ListAsync(visibleTo, context.RequestAborted);
+        return Results.Json(new { datasets = datasets.Select(DatasetResponse.From).ToArray() }, RegistryJson.Options);
+    }
+
+    private static async Task<IResult> GetAsync(string name, HttpContext context, DatasetCatalog catalog)
+    {
+        var dataset = await VisibleAsync(name, context, catalog);
+        var versions = await catalog.ListVersionsAsync(name, context.RequestAborted);
+        return Results.Json(DatasetResponse.From(dataset) with { Versions = versions.Select(v => DatasetVersionResponse.From(v, withStatistics: false)).ToArray() }, RegistryJson.Options);
+    }
+
+    private static async Task<IResult> DeleteAsync(string name, HttpContext context, DatasetCatalog catalog)
+    {
+        await ChangeableAsync(name, context, catalog);
+        await catalog.DeleteAsync(name, ApiRequests.Flag(context.Request.Query["force"], "force"), context.RequestAborted);
+        return Results.NoContent();
+    }
+
+    private static async Task<IResult> UploadAsync(string name, HttpContext context, DatasetCatalog catalog)
+    {
+        await ChangeableAsync(name, context, catalog);
+        var request = context.Request;
+        ApiRequests.AllowLargeBody(context);
+        if (request.ContentLength > catalog.Options.MaxUploadBytes)
+        {
+            throw TooLarge(catalog.Options.MaxUploadBytes);
+        }
+
+        var fileName = request.Headers[VersionEndpoints.FileNameHeader].ToString();
+        if (fileName.Length == 0)
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "missing_filename", $"name the file in the {VersionEndpoints.FileNameHeader} header (e.g. data.csv); its extension picks the format");
+        }
+
+        try
+        {
+            var version = await catalog.AddVersionAsync(name, fileName, request.Body, ApiRequests.Caller(context), context.RequestAborted);
+            var response = DatasetVersionResponse.From(version);
+            return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status201Created);
+        }
+        catch (RegistryException e) when (e.Code == "upload_too_large")
+        {
+            throw TooLarge(catalog.Options.MaxUploadBytes);
+        }
+    }
+
+    private static async Task<IResult> ListVersionsAsync(string name, HttpContext context, DatasetCatalog catalog)
+    {
+        await VisibleAsync(name, context, catalog);
+        var versions = await catalog.ListVersionsAsync(name, context.RequestAborted);
+        return Results.Json(new { versions = versions.Select(v => DatasetVersionResponse.From(v, withStatistics: false)).ToArray() }, RegistryJson.Options);
+    }
+
+    private static async Task<IResult> GetVersionAsync(string name, string version, HttpContext context, DatasetCatalog catalog)
+    {
+        await VisibleAsync(name, context, catalog);
+        var found = await catalog.GetVersionAsync(name, ApiRequests.Version(version), context.RequestAborted);
+        return Results.Json(DatasetVersionResponse.From(found), RegistryJson.Options);
+    }
+
+    private static async Task<IResult> PreviewAsync(string name, string version, HttpContext context, DatasetCatalog catalog)
+    {
+        await VisibleAsync(name, context, catalog);
+        var limit = ApiRequests.OptionalInt(context.Request.Query["limit"], "limit") ?? 20;
+        if (limit < 1 || limit > catalog.Options.MaxPreviewRows)
+        {
+            throw new ApiException(
+                StatusCodes.Status400BadRequest,
+                "invalid_query",
+                $"limit must be between 1 and {catalog.Options.MaxPreviewRows} ({DatasetOptions.Section}:MaxPreviewRows), not {limit}",
+                new Dictionary<string, object?> { ["limit"] = catalog.Options.MaxPreviewRows });
+        }
+
+        var found = await catalog.GetVersionAsync(name, ApiRequests.Version(version), context.RequestAborted);
+        var table = await catalog.LoadAsync(found, context.RequestAborted);
+        var rows = table.Rows.Take(limit).Select(row =>
+        {
+            var item = new Dictionary<string, object?>(StringComparer.Ordinal);
+            for (var c = 0; c < table.Columns.Count; c++)
+            {
+                item[table.Columns[c].Name] = row[c] is byte[] pixels && table.Columns[c].Shape is [var h, var w]
+                    ? Enumerable.Range(0, h).Select(y => pixels.AsSpan(y * w, w).ToArray().Select(p => (int)p).ToArray()).ToArray()
+                    : row[c];
+            }
+
+            return item;
+        }).ToArray();
+        return Results.Json(new { dataset = found.Dataset, version = found.Version, rows_total = found.Rows, columns = table.Columns, rows }, RegistryJson.Options);
+    }
+
+    private static async Task<IResult> DeleteVersionAsync(string name, string version, HttpContext context, DatasetCatalog catalog)
+    {
+        await ChangeableAsync(name, context, catalog);
+        await catalog.DeleteVersionAsync(name, ApiRequests.Version(version), ApiRequests.Flag(context.Request.Query["force"], "force"), context.RequestAborted);
+        return Results.NoContent();
+    }
+
+    private static ApiException TooLarge(long limit) => new(
+        StatusCodes.Status413PayloadTooLarge,
+        "upload_too_large",
+        $"the upload is larger than the limit of {limit} bytes (setting {DatasetOptions.Section}:MaxUploadBytes)",
+        new Dictionary<string, object?> { ["limit_bytes"] = limit });
+
+    /// <summary>The dataset if the caller may see it; another tenant's private dataset answers 404 like a missing one.</summary>
+    public static async Task<Dataset> VisibleAsync(string name, HttpContext context, DatasetCatalog catalog)
+    {
+        var dataset = await catalog.GetAsync(name, context.RequestAborted);
+        if (!CanSee(context.GetCaller(), dataset))
+        {
+            throw new ApiException(StatusCodes.Status404NotFound, "dataset_not_found", $"dataset '{RegistryNames.Shorten(name)}' does not exist");
+        }
+
+        return dataset;
+    }
+
+    /// <summary>True when <paramref name="caller"/> may read <paramref name="dataset"/>.</summary>
+    public static bool CanSee(Caller? caller, Dataset dataset) =>
+        caller is null || caller.IsAdmin || dataset.Visibility == ModelVisibility.Shared || dataset.Owner == caller.Tenant;
+
+    private static async Task ChangeableAsync(string name, HttpContext context, DatasetCatalog catalog)
+    {
+        var dataset = await VisibleAsync(name, context, catalog);
+        if (context.GetCaller() is { IsAdmin: false } caller && dataset.Owner != caller.Tenant)
+        {
+            throw new ApiException(StatusCodes.Status403Forbidden, "dataset_read_only", $"dataset '{name}' is shared by tenant '{dataset.Owner}'; only its owner may change it");
+        }
+    }
+
+}

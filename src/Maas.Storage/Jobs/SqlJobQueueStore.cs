@@ -1,0 +1,307 @@
+using System.Data.Common;
+using Dapper;
+using Maas.Core.Jobs;
+using Maas.Core.Jobs.Queue;
+using Maas.Core.Registry;
+using Maas.Storage.Sql;
+
+namespace Maas.Storage.Jobs;
+
+/// <summary>Queued jobs on the registry's database: claims and leases are single conditional UPDATEs, so workers on several machines never run one job twice at once.</summary>
+public sealed class SqlJobQueueStore : IJobQueueStore
+{
+    private const string Columns = """
+        id, kind, tenant, status, spec, progress, result, error_code, error_message, cancel_requested, attempts, worker, lease_expires_at,
+        checkpoint, checkpoint_key, created_by, created_at, started_at, updated_at, finished_at
+        """;
+
+    private const string Claimable = "(status = 'queued' OR (status = 'running' AND lease_expires_at < @Now))";
+
+    static SqlJobQueueStore()
+    {
+        DefaultTypeMap.MatchNamesWithUnderscores = true;
+    }
+
+    /// <summary>Creates the store over a dialect owned by someone else (the registry store's).</summary>
+    public SqlJobQueueStore(SqlDialect dialect)
+    {
+        Dialect = dialect;
+    }
+
+    /// <summary>The database dialect.</summary>
+    public SqlDialect Dialect { get; }
+
+    /// <inheritdoc />
+    public async Task EnqueueAsync(QueuedJob job, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(Command(
+            """
+            INSERT INTO queued_jobs (id, kind, tenant, status, spec, progress, cancel_requested, attempts, created_by, created_at, updated_at)
+            VALUES (@Id, @Kind, @Tenant, 'queued', @Spec, @Progress, 0, 0, @CreatedBy, @Now, @Now)
+            """,
+            new { job.Id, job.Kind, job.Tenant, job.Spec, Progress = RegistryJson.Serialize(job.Progress), job.CreatedBy, Now = job.CreatedAt.ToUnixTimeMilliseconds() },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<QueuedJob?> GetAsync(string id, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return (await connection.QuerySingleOrDefaultAsync<Row>(Command($"SELECT {Columns} FROM queued_jobs WHERE id = @Id", new { Id = id }, null, cancellationToken)).ConfigureAwait(false))?.ToJob();
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<QueuedJob>> ListAsync(string kind, string? tenant, int limit, int offset, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<Row>(Command(
+            $"SELECT {Columns} FROM queued_jobs WHERE kind = @Kind {(tenant is null ? "" : "AND tenant = @Tenant")} ORDER BY created_at DESC, id LIMIT @Limit OFFSET @Offset",
+            new { Kind = kind, Tenant = tenant, Limit = (long)limit, Offset = (long)offset },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => r.ToJob()).ToArray();
+    }
+
+    /// <inheritdoc />
+    public async Task<QueuedJob?> ClaimAsync(IReadOnlyList<string> kinds, string worker, DateTimeOffset leaseUntil, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        // Kinds spelled out as parameters: Dapper sends a list to PostgreSQL as one array, which IN cannot take.
+        var parameters = new DynamicParameters(new { Worker = worker, Lease = leaseUntil.ToUnixTimeMilliseconds(), Now = now.ToUnixTimeMilliseconds() });
+        var names = new List<string>();
+        for (var i = 0; i < kinds.Count; i++)
+        {
+            parameters.Add($"Kind{i}", kinds[i]);
+            names.Add($"@Kind{i}");
+        }
+
+        if (names.Count == 0)
+        {
+            return null;
+        }
+
+        // A job whose worker died after a cancel request ends cancelled rather than running again.
+        await connection.ExecuteAsync(Command(
+            """
+            UPDATE queued_jobs SET status = 'cancelled', error_code = 'cancelled', error_message = 'the job was cancelled', lease_expires_at = NULL, updated_at = @Now, finished_at = @Now
+            WHERE status = 'running' AND cancel_requested = 1 AND lease_expires_at < @Now
+            """,
+            parameters,
+            null,
+            cancellationToken)).ConfigureAwait(false);
+
+        // The inner SELECT picks a candidate; the outer WHERE re-checks it under the row lock, so only one worker wins.
+        var id = await connection.ExecuteScalarAsync<string?>(Command(
+            $"""
+            UPDATE queued_jobs SET status = 'running', worker = @Worker, lease_expires_at = @Lease, attempts = attempts + 1,
+                started_at = COALESCE(started_at, @Now), updated_at = @Now
+            WHERE id = (SELECT id FROM queued_jobs WHERE kind IN ({string.Join(", ", names)}) AND {Claimable} ORDER BY created_at, id LIMIT 1) AND {Claimable}
+            RETURNING id
+            """,
+            parameters,
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return id is null ? null : await GetAsync(id, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<LeaseState> RenewAsync(string id, string worker, DateTimeOffset leaseUntil, JobProgress? progress, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var cancel = await connection.ExecuteScalarAsync<long?>(Command(
+            $"""
+            UPDATE queued_jobs SET lease_expires_at = @Lease, updated_at = @Now{(progress is null ? "" : ", progress = @Progress")}
+            WHERE id = @Id AND worker = @Worker AND status = 'running'
+            RETURNING cancel_requested
+            """,
+            new
+            {
+                Id = id,
+                Worker = worker,
+                Lease = leaseUntil.ToUnixTimeMilliseconds(),
+                Now = now.ToUnixTimeMilliseconds(),
+                Progress = progress is null ? null : RegistryJson.Serialize(progress),
+            },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return cancel switch
+        {
+            null => LeaseState.Lost,
+            0 => LeaseState.Held,
+            _ => LeaseState.CancelRequested,
+        };
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var progress = status == JobStatus.Succeeded ? ", progress = @Done" : "";
+        return await connection.ExecuteAsync(Command(
+            $"""
+            UPDATE queued_jobs SET status = @Status, result = @Result, error_code = @ErrorCode, error_message = @ErrorMessage, lease_expires_at = NULL,
+                updated_at = @Now, finished_at = @Now{progress}{(status == JobStatus.Succeeded ? ", checkpoint_key = NULL" : "")}
+            WHERE id = @Id AND worker = @Worker AND status = 'running'
+            """,
+            new
+            {
+                Id = id,
+                Worker = worker,
+                Status = status.ToString().ToLowerInvariant(),
+                Result = result,
+                ErrorCode = error?.Code,
+                ErrorMessage = error?.Message,
+                Now = now.ToUnixTimeMilliseconds(),
+                Done = RegistryJson.Serialize(new JobProgress { Percent = 100, Stage = "done" }),
+            },
+            null,
+            cancellationToken)).ConfigureAwait(false) == 1;
+    }
+
+    /// <inheritdoc />
+    public async Task<QueuedJob?> RequestCancelAsync(string id, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var parameters = new { Id = id, Now = now.ToUnixTimeMilliseconds() };
+        await connection.ExecuteAsync(Command(
+            """
+            UPDATE queued_jobs SET status = 'cancelled', cancel_requested = 1, error_code = 'cancelled', error_message = 'the job was cancelled', updated_at = @Now, finished_at = @Now
+            WHERE id = @Id AND status = 'queued'
+            """,
+            parameters,
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        await connection.ExecuteAsync(Command(
+            "UPDATE queued_jobs SET cancel_requested = 1, updated_at = @Now WHERE id = @Id AND status = 'running'", parameters, null, cancellationToken)).ConfigureAwait(false);
+        return await GetAsync(id, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> SaveCheckpointAsync(string id, string worker, JobCheckpoint checkpoint, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteAsync(Command(
+            "UPDATE queued_jobs SET checkpoint = @Checkpoint, checkpoint_key = @Key WHERE id = @Id AND worker = @Worker AND status = 'running'",
+            new { Id = id, Worker = worker, Checkpoint = RegistryJson.Serialize(checkpoint), Key = checkpoint.ArtifactKey },
+            null,
+            cancellationToken)).ConfigureAwait(false) == 1;
+    }
+
+    /// <inheritdoc />
+    public async Task<long> AddEventAsync(string id, string type, string data, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await connection.ExecuteScalarAsync<long>(Command(
+                    """
+                    INSERT INTO queued_job_events (job_id, seq, at, type, data)
+                    SELECT @Id, COALESCE(MAX(seq), 0) + 1, @Now, @Type, @Data FROM queued_job_events WHERE job_id = @Id
+                    RETURNING seq
+                    """,
+                    new { Id = id, Type = type, Data = data, Now = now.ToUnixTimeMilliseconds() },
+                    null,
+                    cancellationToken)).ConfigureAwait(false);
+            }
+            catch (DbException e) when (Dialect.IsUniqueViolation(e) && attempt < 5)
+            {
+                // Two writers took the same number (a heartbeat and the job); the next round gets the next one.
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<JobEvent>> ListEventsAsync(string id, long after, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<EventRow>(Command(
+            "SELECT seq, at, type, data FROM queued_job_events WHERE job_id = @Id AND seq > @After ORDER BY seq LIMIT @Limit",
+            new { Id = id, After = after, Limit = (long)limit },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => new JobEvent(r.Seq, DateTimeOffset.FromUnixTimeMilliseconds(r.At), r.Type, r.Data)).ToArray();
+    }
+
+    private static CommandDefinition Command(string sql, object? parameters, DbTransaction? transaction, CancellationToken cancellationToken) =>
+        new(sql, parameters, transaction, cancellationToken: cancellationToken);
+
+    private sealed class EventRow
+    {
+        public long Seq { get; set; }
+
+        public long At { get; set; }
+
+        public string Type { get; set; } = "";
+
+        public string Data { get; set; } = "{}";
+    }
+
+    private sealed class Row
+    {
+        public string Id { get; set; } = "";
+
+        public string Kind { get; set; } = "";
+
+        public string Tenant { get; set; } = "";
+
+        public string Status { get; set; } = "";
+
+        public string Spec { get; set; } = "{}";
+
+        public string Progress { get; set; } = "{}";
+
+        public string? Result { get; set; }
+
+        public string? ErrorCode { get; set; }
+
+        public string? ErrorMessage { get; set; }
+
+        public long CancelRequested { get; set; }
+
+        public long Attempts { get; set; }
+
+        public string? Worker { get; set; }
+
+        public long? LeaseExpiresAt { get; set; }
+
+        public string? Checkpoint { get; set; }
+
+        public string? CheckpointKey { get; set; }
+
+        public string CreatedBy { get; set; } = "";
+
+        public long CreatedAt { get; set; }
+
+        public long? StartedAt { get; set; }
+
+        public long UpdatedAt { get; set; }
+
+        public long? FinishedAt { get; set; }
+
+        public QueuedJob ToJob() => new()
+        {
+            Id = Id,
+            Kind = Kind,
+            Tenant = Tenant,
+            Status = Enum.Parse<JobStatus>(Status, ignoreCase: true),
+            Spec = Spec,
+            Progress = RegistryJson.Deserialize(Progress, new JobProgress()),
+            Result = Result,
+            Error = ErrorCode is null ? null : new JobError(ErrorCode, ErrorMessage ?? ""),
+            CancelRequested = CancelRequested != 0,
+            Attempts = (int)Attempts,
+            Worker = Worker,
+            LeaseExpiresAt = LeaseExpiresAt is { } lease ? DateTimeOffset.FromUnixTimeMilliseconds(lease) : null,
+            Checkpoint = Checkpoint is null ? null : RegistryJson.Deserialize<JobCheckpoint?>(Checkpoint, null),
+            CreatedBy = CreatedBy,
+            CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(CreatedAt),
+            StartedAt = StartedAt is { } s ? DateTimeOffset.FromUnixTimeMilliseconds(s) : null,
+            UpdatedAt = DateTimeOffset.FromUnixTimeMilliseconds(UpdatedAt),
+            FinishedAt = FinishedAt is { } f ? DateTimeOffset.FromUnixTimeMilliseconds(f) : null,
+        };
+    }
+}

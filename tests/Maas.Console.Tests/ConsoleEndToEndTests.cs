@@ -1,0 +1,110 @@
+using System.Text.Json;
+using Maas.Testing;
+
+namespace Maas.Console.Tests;
+
+/// <summary>
+/// The console end to end: a real MaaS on loopback, Debian's Chromium driven by playwright-core (e2e/console.mjs),
+/// every scenario of issue 19, a screenshot of each page and axe on each page. The browser run happens once (the
+/// fixture); each fact asserts one scenario's outcome.
+/// </summary>
+[Collection(ConsoleCollection.Name)]
+public sealed class ConsoleEndToEndTests(ConsoleRun run)
+{
+    [BrowserFact]
+    public void Signs_in_with_a_key_and_lists_and_searches_models() => run.AssertScenario("sign_in");
+
+    [BrowserFact]
+    public void Uploads_a_big_model_through_the_resumable_api_with_a_moving_progress_bar() => run.AssertScenario("upload_with_progress");
+
+    [BrowserFact]
+    public void Chats_with_the_demo_llm_and_the_answer_streams_in() => run.AssertScenario("chat_streaming");
+
+    [BrowserFact(NeedsSharedModels = true)]
+    public void Runs_ultraface_on_the_sample_photo_and_draws_face_boxes() => run.AssertScenario("ultraface_boxes");
+
+    [BrowserFact]
+    public void The_requests_chart_moves_under_load() => run.AssertScenario("chart_moves_under_load");
+
+    [BrowserFact]
+    public void Creates_a_key_shows_its_secret_once_limits_its_pages_to_its_scopes_and_revokes_it() => run.AssertScenario("create_and_revoke_key");
+
+    [BrowserFact]
+    public void Follows_an_import_job_to_the_end_on_the_jobs_page() => run.AssertScenario("follow_a_job");
+
+    [BrowserFact]
+    public void Moves_an_alias_and_deletes_a_version_and_the_model() => run.AssertScenario("alias_and_delete");
+
+    [BrowserFact]
+    public void Shows_usage_and_exports_it_as_csv() => run.AssertScenario("usage_page");
+
+    [BrowserFact]
+    public void Every_page_passes_axe_without_serious_or_critical_violations()
+    {
+        var report = run.Report;
+        Assert.NotEmpty(report.Axe);
+        var problems = report.Axe
+            .SelectMany(page => page.Value.Where(v => v.Impact is "serious" or "critical").Select(v => $"{page.Key}: {v.Id} ({v.Impact}) {v.Help} at {string.Join("; ", v.Nodes)}"))
+            .ToList();
+        Assert.True(problems.Count == 0, string.Join('\n', problems));
+    }
+
+    [BrowserFact]
+    public void The_pages_run_under_the_strict_csp_without_violations_or_script_errors()
+    {
+        var report = run.Report;
+        Assert.True(report.CspViolations.Count == 0, string.Join('\n', report.CspViolations));
+        Assert.True(report.PageErrors.Count == 0, string.Join('\n', report.PageErrors));
+        Assert.All(report.Screenshots, file => Assert.True(new FileInfo(file).Length > 1000, $"{file} is missing or empty"));
+    }
+}
+
+/// <summary>A fact that needs Debian's Chromium and node (and maybe ../shared/models); skipped with the reason when absent.</summary>
+public sealed class BrowserFactAttribute : FactAttribute
+{
+    public BrowserFactAttribute()
+    {
+        if (!File.Exists(ConsoleRun.Chromium))
+        {
+            Skip = $"needs {ConsoleRun.Chromium} (Debian package chromium; .ci/run installs it)";
+        }
+        else if (ConsoleRun.Node is null)
+        {
+            Skip = "needs node on the PATH (runs playwright-core)";
+        }
+    }
+
+    /// <summary>The test also needs UltraFace and the sample photo from ../shared/models.</summary>
+    public bool NeedsSharedModels
+    {
+        get => Skip?.Contains("shared", StringComparison.Ordinal) == true;
+        init
+        {
+            if (value && Skip is null && !ConsoleRun.HasSharedModels)
+            {
+                Skip = "needs ../shared/models/ultraface-rfb-320.onnx and faces-sample.jpg, which are not present in this clone (CI always has them)";
+            }
+        }
+    }
+}
+
+/// <summary>One browser run for every test of the class.</summary>
+[CollectionDefinition(Name)]
+public sealed class ConsoleCollection : ICollectionFixture<ConsoleRun>
+{
+    public const string Name = "console";
+}
+
+/// <summary>What the browser script reports.</summary>
+public sealed record ConsoleReport(
+    Dictionary<string, ScenarioResult> Scenarios,
+    Dictionary<string, List<AxeViolation>> Axe,
+    List<string> CspViolations,
+    List<string> PageErrors,
+    List<string> Screenshots);
+
+/// <summary>One scenario's outcome.</summary>
+public sealed record ScenarioResult(bool Ok, string Detail, long Ms);
+
+/// <summary>One axe rule violated on a page.</summary>
+public sealed record AxeViolation(string Id, string? Impact, string Help, List<string> Nodes);

@@ -1,0 +1,304 @@
+// Drives the MaaS console in Debian's headless Chromium through playwright-core (never a downloaded browser):
+// every scenario of issue 19, a screenshot of each page, and axe on each page. Prints one JSON report on stdout.
+//
+// Usage: node console.mjs <config.json>, with {baseUrl, adminKey, outDir, chromium, bigModel, ultraface?, faces?}
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const config = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const { baseUrl, adminKey, outDir } = config;
+fs.mkdirSync(outDir, { recursive: true });
+
+const report = { scenarios: {}, axe: {}, cspViolations: [], pageErrors: [], screenshots: [] };
+const api = async (route, init = {}) => {
+  const res = await fetch(new URL(route, baseUrl), { ...init, headers: { Authorization: `Bearer ${adminKey}`, ...(init.headers ?? {}) } });
+  return res;
+};
+const until = async (what, check, timeoutMs = 30000) => {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    try { last = await check(); if (last) return last; } catch (e) { last = e; }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last instanceof Error ? ': ' + last.message : ''}`);
+};
+
+const browser = await chromium.launch({
+  executablePath: config.chromium,
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+const page = await context.newPage();
+page.setDefaultTimeout(30000);
+page.on('console', (m) => { if (/Content.Security.Policy|Refused to/i.test(m.text())) report.cspViolations.push(m.text()); });
+page.on('pageerror', (e) => report.pageErrors.push(String(e)));
+
+async function check(name) {
+  const file = path.join(outDir, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  report.screenshots.push(file);
+  // Evaluated through the DevTools protocol, so the page's CSP (no inline scripts) stays on while axe runs.
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
+  });
+  report.axe[name] = result;
+}
+
+async function scenario(name, body) {
+  const started = Date.now();
+  try {
+    const detail = await body();
+    report.scenarios[name] = { ok: true, detail: detail ?? '', ms: Date.now() - started };
+  } catch (e) {
+    report.scenarios[name] = { ok: false, detail: String(e?.stack ?? e), ms: Date.now() - started };
+    try { await page.screenshot({ path: path.join(outDir, `failed-${name}.png`), fullPage: true }); } catch { /* best effort */ }
+  }
+}
+
+await scenario('sign_in', async () => {
+  await page.goto(baseUrl);
+  await check('sign-in');
+  await page.getByLabel('API key').fill('maas_wrong_key_0000000000');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('.status.error', { hasText: 'not valid' }).waitFor();
+  const refused = await page.locator('.status.error').textContent();
+  await page.getByLabel('API key').fill(adminKey);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Models', level: 1 }).waitFor();
+  await page.locator('a[href="#/models/demo-classifier"]').waitFor();
+  const nav = await page.locator('header nav a').allTextContents();
+  for (const item of ['Models', 'Playground', 'Metrics', 'Usage', 'Jobs', 'Tenants and keys']) if (!nav.includes(item)) throw new Error(`nav lacks ${item}: ${nav}`);
+  const stored = await page.evaluate(() => sessionStorage.getItem('maas.apiKey'));
+  if (stored !== adminKey) throw new Error('the key is not in session storage');
+  await page.getByLabel('Search').fill('classifier');
+  await until('the search to narrow the list', async () => (await page.locator('table.list tbody tr').count()) === 1 && (await page.locator('a[href="#/models/demo-llm"]').count()) === 0);
+  await page.getByLabel('Search').fill('');
+  await page.locator('a[href="#/models/demo-llm"]').waitFor();
+  await check('models');
+  return `wrong key refused (${refused.trim()}); nav: ${nav.join(', ')}`;
+});
+
+await scenario('upload_with_progress', async () => {
+  await page.goto(`${baseUrl}#/models`);
+  await page.getByLabel('Name', { exact: true }).fill('big-mlp');
+  await page.getByLabel('Task', { exact: true }).last().fill('classification');
+  await page.getByRole('button', { name: 'Create model' }).click();
+  await page.getByRole('heading', { name: 'big-mlp', level: 1 }).waitFor();
+  await page.getByLabel('Model file (.onnx or .gguf)').setInputFiles(config.bigModel);
+  const seen = new Set();
+  const watch = (async () => {
+    for (let i = 0; i < 600 && !(await page.locator('#upload-result').count()); i++) {
+      const v = await page.locator('progress[aria-label="Upload progress"]').evaluate((p) => p.value).catch(() => null);
+      if (v !== null) seen.add(v);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  await page.getByRole('button', { name: 'Upload', exact: true }).click();
+  await page.locator('#upload-result').waitFor({ timeout: 60000 });
+  await watch;
+  const text = await page.locator('#upload-result').textContent();
+  if (!/version 1/.test(text)) throw new Error(`unexpected result: ${text}`);
+  const middle = [...seen].filter((v) => v > 0 && v < 100);
+  if (middle.length === 0) throw new Error(`the progress bar never showed a value between 0 and 100 (saw ${[...seen]})`);
+  await page.locator('details#v1').evaluate((d) => { d.open = true; });
+  await check('model');
+  return `${text.trim()} progress values seen: ${[...seen].sort((a, b) => a - b).join(', ')}`;
+});
+
+await scenario('chat_streaming', async () => {
+  await page.goto(`${baseUrl}#/playground?tab=chat`);
+  await page.getByLabel('Model', { exact: true }).selectOption('demo-llm');
+  await page.getByLabel('Max tokens').fill('16');
+  await page.getByLabel('Message').fill('Hello there, who are you?');
+  const lengths = new Set();
+  await page.getByRole('button', { name: 'Send' }).click();
+  await until('streamed text', async () => {
+    const text = await page.locator('.msg.assistant .text').last().textContent();
+    const streaming = await page.locator('.msg.assistant .text.streaming').count();
+    if (streaming && text.length) lengths.add(text.length);
+    return !streaming && (await page.locator('.status.ok', { hasText: 'Done' }).count()) > 0;
+  }, 60000);
+  const answer = await page.locator('.msg.assistant .text').last().textContent();
+  if (!answer.length) throw new Error('no answer text');
+  if (lengths.size < 2) throw new Error(`the answer did not grow while streaming (lengths seen: ${[...lengths]})`);
+  const status = await page.locator('.status.ok').last().textContent();
+  // JSON-schema mode: the grammar holds even a random-weight model to the schema.
+  await page.getByLabel('Response format').selectOption('json_schema');
+  await page.getByLabel('JSON schema').fill('{"type": "object", "properties": {"answer": {"type": "string", "maxLength": 12}}, "required": ["answer"], "additionalProperties": false}');
+  await page.getByLabel('Max tokens').fill('200');
+  await page.getByLabel('Message').fill('Answer in JSON.');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await until('the JSON answer', async () => (await page.locator('.msg.assistant .text').count()) === 2 && !(await page.locator('.msg.assistant .text.streaming').count()) && (await page.locator('.status.ok', { hasText: 'Done' }).count()) > 0, 60000);
+  const json = JSON.parse(await page.locator('.msg.assistant .text').last().textContent());
+  if (typeof json.answer !== 'string') throw new Error(`the answer does not fit the schema: ${JSON.stringify(json)}`);
+  await check('playground-chat');
+  return `${lengths.size} partial lengths while streaming; ${status.trim()}; JSON-schema answer ${JSON.stringify(json).slice(0, 80)}`;
+});
+
+await scenario('ultraface_boxes', async () => {
+  if (!config.ultraface || !config.faces) return 'skipped: ../shared/models is not present';
+  await api('/api/v1/models', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'ultraface', task: 'detection' }) });
+  const up = await api('/api/v1/models/ultraface/versions', { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'X-Maas-Filename': 'ultraface-rfb-320.onnx' }, body: fs.readFileSync(config.ultraface) });
+  if (!up.ok) throw new Error(`upload of ultraface failed: ${up.status} ${await up.text()}`);
+  await page.goto(`${baseUrl}#/playground?tab=onnx&model=ultraface`);
+  await page.getByRole('heading', { name: 'Inputs of ultraface' }).waitFor();
+  await page.getByLabel(/input from a file/).setInputFiles(config.faces);
+  await page.getByRole('button', { name: 'Run' }).click();
+  await page.locator('#vision-summary').waitFor({ timeout: 60000 });
+  const boxes = Number(await page.locator('canvas.result-image').getAttribute('data-boxes'));
+  if (!(boxes > 0)) throw new Error(`no boxes drawn (${await page.locator('#vision-summary').textContent()})`);
+  await check('playground-onnx');
+  return `${boxes} face boxes drawn`;
+});
+
+await scenario('chart_moves_under_load', async () => {
+  await page.goto(`${baseUrl}#/metrics`);
+  const legend = async () => Number((await page.locator('figure.chart-box', { hasText: 'Requests per second' }).locator('ul.legend li').first().textContent()).split(':').pop());
+  const line = () => page.locator('figure.chart-box', { hasText: 'Requests per second' }).locator('path.line').first().getAttribute('d');
+  let stop = false;
+  let sent = 0;
+  const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }] });
+  const loader = (async () => {
+    while (!stop) {
+      await Promise.all(Array.from({ length: 4 }, () => api('/v2/models/demo-classifier/infer', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body }).then((r) => r.arrayBuffer())));
+      sent += 4;
+    }
+  })();
+  let loaded;
+  let shapeUnderLoad;
+  try {
+    await until('demo-classifier in the chart selector', async () => (await page.locator('option[value="demo-classifier"]').count()) > 0, 30000);
+    await page.getByLabel('Show').selectOption('demo-classifier');
+    loaded = await until('requests/s above zero under load', async () => { const v = await legend(); return v > 0 ? v : null; }, 30000);
+    shapeUnderLoad = await line();
+    await check('metrics');
+  } finally {
+    stop = true;
+    await loader;
+  }
+  // The load is over: the next samples fall back to zero and the line changes with them.
+  await until('requests/s back at zero after the load', async () => (await legend()) === 0, 30000);
+  if ((await line()) === shapeUnderLoad) throw new Error('the line did not change');
+  return `requests/s rose to ${loaded} under load (${sent} requests) and fell back to 0 after it`;
+});
+
+await scenario('create_and_revoke_key', async () => {
+  await page.goto(`${baseUrl}#/keys`);
+  await page.getByRole('heading', { name: 'API keys' }).waitFor();
+  await page.getByLabel('Key name').fill('e2e-key');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  await page.locator('#new-key-secret').waitFor();
+  const secret = await page.locator('#new-key-secret').inputValue();
+  await check('keys');
+  const me = await fetch(new URL('/api/v1/me', baseUrl), { headers: { Authorization: `Bearer ${secret}` } });
+  if (me.status !== 200) throw new Error(`the new key is refused: ${me.status}`);
+  const who = await me.json();
+  // What a page offers follows the key's scopes: an infer-only key gets the playground only.
+  const other = await context.browser().newContext();
+  const limited = await other.newPage();
+  await limited.goto(baseUrl);
+  await limited.getByLabel('API key').fill(secret);
+  await limited.getByRole('button', { name: 'Sign in' }).click();
+  await limited.getByRole('heading', { name: 'Playground', level: 1 }).waitFor();
+  const nav = await limited.locator('header nav a').allTextContents();
+  await limited.goto(`${baseUrl}#/keys`);
+  await limited.getByRole('heading', { name: 'Not allowed' }).waitFor();
+  await other.close();
+  if (nav.join(',') !== 'Playground') throw new Error(`an infer-only key sees ${nav}`);
+  const row = page.locator(`tr[data-key="${who.key_id}"]`);
+  await row.getByRole('button', { name: 'Revoke' }).click();
+  await row.getByRole('button', { name: /Really revoke/ }).click();
+  await page.locator('.status.ok', { hasText: 'Revoked e2e-key' }).waitFor();
+  const after = await fetch(new URL('/api/v1/me', baseUrl), { headers: { Authorization: `Bearer ${secret}` } });
+  if (after.status !== 401) throw new Error(`the revoked key still works: ${after.status}`);
+  const shownAgain = await page.locator('#new-key-secret').count();
+  return `infer-only key's nav: ${nav.join(', ')}; key ${who.key_prefix}… worked (200), revoked in the page, then refused (${after.status}); secret box still open: ${shownAgain === 1}`;
+});
+
+await scenario('follow_a_job', async () => {
+  // A slow loopback file host, so the import runs long enough to be watched.
+  const file = fs.readFileSync(config.bigModel);
+  const server = http.createServer(async (req, res) => {
+    res.writeHead(200, { 'Content-Length': file.length, 'Content-Type': 'application/octet-stream' });
+    for (let at = 0; at < file.length; at += 256 * 1024) {
+      if (!res.write(file.subarray(at, at + 256 * 1024))) await new Promise((r) => res.once('drain', r));
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    res.end();
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const url = `http://127.0.0.1:${server.address().port}/big-mlp.onnx`;
+    await page.goto(`${baseUrl}#/models/big-mlp`);
+    await page.getByLabel('URL', { exact: true }).fill(url);
+    await page.getByRole('button', { name: 'Import' }).click();
+    await page.locator('.status.ok', { hasText: 'Job ' }).waitFor();
+    await page.goto(`${baseUrl}#/jobs`);
+    const row = page.locator('tr[data-job]').first();
+    await row.waitFor();
+    const seen = new Set();
+    await until('the job to succeed', async () => {
+      const v = await row.locator('progress').evaluate((p) => (p.hasAttribute('value') ? p.value : null)).catch(() => null);
+      if (v !== null) seen.add(Math.round(v));
+      return (await row.getAttribute('data-status')) === 'succeeded';
+    }, 60000);
+    await row.getByRole('button').first().click();
+    await page.locator('tr.details').waitFor();
+    await check('jobs');
+    const middle = [...seen].filter((v) => v > 0 && v < 100);
+    if (middle.length === 0) throw new Error(`no progress between 0 and 100 was shown (saw ${[...seen]})`);
+    return `import progress seen on the jobs page: ${[...seen].sort((a, b) => a - b).join(', ')}`;
+  } finally {
+    server.close();
+  }
+});
+
+await scenario('alias_and_delete', async () => {
+  await page.goto(`${baseUrl}#/models/big-mlp`);
+  await page.getByRole('heading', { name: 'Aliases' }).waitFor();
+  await page.getByLabel('Alias', { exact: true }).fill('production');
+  await page.getByLabel('Version', { exact: true }).selectOption('1');
+  await page.getByRole('button', { name: 'Move alias' }).click();
+  await page.locator('section[aria-label="Aliases"] td', { hasText: 'production' }).waitFor();
+  const alias = await (await api('/api/v1/models/big-mlp/aliases/production')).json();
+  if (alias.version !== 1) throw new Error(`alias points at ${alias.version}`);
+  const versions = await page.locator('section[aria-label="Versions"] tbody tr').count();
+  const last = page.locator('section[aria-label="Versions"] tbody tr').last();
+  const label = await last.locator('td').first().textContent();
+  await last.getByRole('button', { name: 'Delete' }).click();
+  await last.getByRole('button', { name: /Really delete/ }).click();
+  await until('the version to go', async () => (await page.locator('section[aria-label="Versions"] tbody tr').count()) === versions - 1);
+  const gone = await api(`/api/v1/models/big-mlp/versions/${label.replace('v', '')}`);
+  if (gone.status !== 404) throw new Error(`deleted version answers ${gone.status}`);
+  await page.getByRole('button', { name: 'Delete model' }).click();
+  await page.getByRole('button', { name: /Really delete big-mlp/ }).click();
+  await page.getByRole('heading', { name: 'Models', level: 1 }).waitFor();
+  const model = await api('/api/v1/models/big-mlp');
+  if (model.status !== 404) throw new Error(`deleted model answers ${model.status}`);
+  return `alias production → v1, ${label} deleted, then the model (404 after)`;
+});
+
+await scenario('usage_page', async () => {
+  await page.goto(`${baseUrl}#/usage`);
+  await page.locator('table.list tbody tr').first().waitFor();
+  await until('usage rows', async () => !(await page.locator('td', { hasText: 'No usage in this range.' }).count()));
+  const download = page.waitForEvent('download');
+  await page.getByRole('button', { name: 'Export CSV' }).click();
+  const file = await (await download).path();
+  const csv = fs.readFileSync(file, 'utf8');
+  if (!/requests/.test(csv.split('\n')[0])) throw new Error(`not a usage CSV: ${csv.slice(0, 200)}`);
+  await check('usage');
+  return `CSV with ${csv.trim().split('\n').length - 1} rows`;
+});
+
+await browser.close();
+process.stdout.write(JSON.stringify(report));

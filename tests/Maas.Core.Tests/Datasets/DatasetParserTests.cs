@@ -1,0 +1,97 @@
+using System.IO.Compression;
+using System.Text;
+using Maas.Core.Datasets;
+
+namespace Maas.Core.Tests.Datasets;
+
+public sealed class DatasetParserTests
+{
+    private static DatasetTable Parse(string text, DatasetFormat format, bool gzip = false) =>
+        DatasetParser.Parse(new MemoryStream(Encoding.UTF8.GetBytes(text)), format, gzip);
+
+    [Fact]
+    public void Csv_infers_types_keeps_quoted_separators_and_reads_missing_values_as_null()
+    {
+        var table = Parse("x,name,flag,note\n1.5,\"a, b\",true,\"say \"\"hi\"\"\"\n,NA,false,\"two\nlines\"\n-3e2,c,,z\n", DatasetFormat.Csv);
+        Assert.Equal(["x", "name", "flag", "note"], table.Columns.Select(c => c.Name));
+        Assert.Equal([DatasetColumnType.Number, DatasetColumnType.String, DatasetColumnType.Boolean, DatasetColumnType.String], table.Columns.Select(c => c.Type));
+        Assert.Equal(3, table.Rows.Count);
+        Assert.Equal(1.5, table.Rows[0][0]);
+        Assert.Equal("a, b", table.Rows[0][1]);
+        Assert.Equal("say \"hi\"", table.Rows[0][3]);
+        Assert.Null(table.Rows[1][0]);
+        Assert.Equal("two\nlines", table.Rows[1][3]);
+        Assert.Equal(-300.0, table.Rows[2][0]);
+        Assert.Null(table.Rows[2][2]);
+    }
+
+    [Fact]
+    public void Bad_files_name_the_line_or_record()
+    {
+        Assert.Contains("line 3", Assert.Throws<DatasetFormatException>(() => Parse("a,b\n1,2\n3\n", DatasetFormat.Csv)).Message);
+        Assert.Contains("line 2", Assert.Throws<DatasetFormatException>(() => Parse("a\tb\n1\t2\t3\n", DatasetFormat.Tsv)).Message);
+        Assert.Contains("appears twice", Assert.Throws<DatasetFormatException>(() => Parse("a,a\n1,2\n", DatasetFormat.Csv)).Message);
+        Assert.Contains("line 2", Assert.Throws<DatasetFormatException>(() => Parse("{\"a\": 1}\n{\"a\": \n", DatasetFormat.JsonLines)).Message);
+        Assert.Contains("line 1", Assert.Throws<DatasetFormatException>(() => Parse("[1, 2]\n", DatasetFormat.JsonLines)).Message);
+        Assert.Contains("nested", Assert.Throws<DatasetFormatException>(() => Parse("{\"a\": {\"b\": 1}}\n", DatasetFormat.JsonLines)).Message);
+        Assert.Contains("line 2", Assert.Throws<DatasetFormatException>(() => Parse("a\n\"open\n", DatasetFormat.Csv)).Message);
+    }
+
+    [Fact]
+    public void Json_lines_take_the_union_of_keys_and_gzip_is_read()
+    {
+        using var compressed = new MemoryStream();
+        using (var gz = new GZipStream(compressed, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            gz.Write(Encoding.UTF8.GetBytes("{\"x\": 1, \"label\": \"a\"}\n\n{\"x\": null, \"label\": \"b\", \"extra\": true}\n"));
+        }
+
+        compressed.Position = 0;
+        var table = DatasetParser.Parse(compressed, DatasetFormat.JsonLines, gzip: true);
+        Assert.Equal(["x", "label", "extra"], table.Columns.Select(c => c.Name));
+        Assert.Equal(DatasetColumnType.Boolean, table.Columns[2].Type);
+        Assert.Null(table.Rows[0][2]);
+        Assert.Null(table.Rows[1][0]);
+        Assert.Equal(true, table.Rows[1][2]);
+    }
+
+    [Fact]
+    public void Idx_images_and_labels_in_one_zip_become_rows_with_statistics()
+    {
+        var zip = Maas.Testing.IdxFiles.Zip(3, 2, 2, gzipImages: true);
+        var table = DatasetParser.Parse(new MemoryStream(zip), DatasetFormat.Idx, gzip: false);
+        Assert.Equal(DatasetColumnType.Image, table.Columns[0].Type);
+        Assert.Equal([2, 2], table.Columns[0].Shape!);
+        Assert.Equal(3, table.Rows.Count);
+        Assert.Equal(new byte[] { 4, 5, 6, 7 }, (byte[])table.Rows[1][0]!);
+        Assert.Equal(2.0, table.Rows[2][1]);
+
+        var stats = DatasetStatisticsCalculator.Compute(table);
+        Assert.Equal(0, stats[0].Min);
+        Assert.Equal(11, stats[0].Max);
+        Assert.Equal(5.5, stats[0].Mean);
+        Assert.Equal(new Dictionary<string, long> { ["0"] = 1, ["1"] = 1, ["2"] = 1 }, stats[1].ClassBalance);
+    }
+
+    [Fact]
+    public void Idx_with_fewer_labels_than_images_is_refused_naming_the_entry()
+    {
+        var zip = Maas.Testing.IdxFiles.Zip(3, 2, 2, gzipImages: false, labels: 2);
+        var error = Assert.Throws<DatasetFormatException>(() => DatasetParser.Parse(new MemoryStream(zip), DatasetFormat.Idx, gzip: false));
+        Assert.Contains("labels.idx1", error.Message);
+    }
+
+    [Fact]
+    public void Statistics_count_missing_distinct_range_and_class_balance()
+    {
+        var table = Parse("x,c\n1,a\n3,b\n,a\n", DatasetFormat.Csv);
+        var stats = DatasetStatisticsCalculator.Compute(table);
+        Assert.Equal(2, stats[0].Count);
+        Assert.Equal(1, stats[0].Missing);
+        Assert.Equal(2, stats[0].Distinct);
+        Assert.Equal(1, stats[0].Min);
+        Assert.Equal(3, stats[0].Max);
+        Assert.Equal(2, stats[0].Mean);
+        Assert.Equal(new Dictionary<string, long> { ["a"] = 2, ["b"] = 1 }, stats[1].ClassBalance);
+    }
+}

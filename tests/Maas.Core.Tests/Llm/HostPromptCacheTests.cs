@@ -1,0 +1,63 @@
+using Maas.Core.Llm;
+
+namespace Maas.Core.Tests.Llm;
+
+public sealed class HostPromptCacheTests
+{
+    [Fact]
+    public void Never_holds_more_than_its_budget_dropping_the_least_recently_used()
+    {
+        var cache = new HostPromptCache(250);
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.True(cache.Add([100 * i, 1, 2, 3], new byte[100]));
+            Assert.InRange(cache.Bytes, 100, 250);
+        }
+
+        Assert.Equal(2, cache.Count);
+        Assert.Equal(8, cache.Evictions);
+        Assert.Equal(4, cache.FindLongest([900, 1, 2, 3])?.Length);
+        Assert.Equal(4, cache.FindLongest([800, 1, 2, 3])?.Length);
+        Assert.Null(cache.FindLongest([700, 1]));
+    }
+
+    [Fact]
+    public void A_state_larger_than_the_budget_or_already_held_is_not_saved()
+    {
+        var cache = new HostPromptCache(100);
+        Assert.False(cache.Add([1, 2], new byte[101]));
+        Assert.True(cache.Add([1, 2, 3], new byte[10]));
+        Assert.False(cache.Add([1, 2], new byte[10])); // [1, 2, 3] holds it
+        Assert.Equal(10, cache.Bytes);
+        Assert.False(new HostPromptCache(0).Add([1], new byte[1]));
+    }
+
+    [Fact]
+    public void A_longer_prompt_replaces_the_ones_it_begins_with()
+    {
+        var cache = new HostPromptCache(1000);
+        cache.Add([1, 2], new byte[10]);
+        cache.Add([1, 2, 3], new byte[20]);
+        cache.Add([1, 5], new byte[30]);
+
+        Assert.Equal(2, cache.Count);
+        Assert.Equal(50, cache.Bytes);
+    }
+
+    [Fact]
+    public void Take_hands_back_the_state_and_forgets_it()
+    {
+        var cache = new HostPromptCache(1000);
+        var state = new byte[] { 7, 8, 9 };
+        cache.Add([4, 5, 6], state);
+        var match = cache.FindLongest([4, 5, 6, 7])!.Value;
+
+        var (tokens, taken) = cache.Take(match.EntryId);
+
+        Assert.Equal([4, 5, 6], tokens);
+        Assert.Same(state, taken);
+        Assert.Equal(0, cache.Bytes);
+        Assert.Null(cache.FindLongest([4, 5]));
+        Assert.Throws<KeyNotFoundException>(() => cache.Take(match.EntryId));
+    }
+}

@@ -1,0 +1,134 @@
+using Maas.Core.Llm;
+
+namespace Maas.Core.Tests.Llm;
+
+public sealed class KvSlotPlannerTests
+{
+    // A chat template's opening, shared by every conversation.
+    private static readonly int[] Template = [.. Enumerable.Range(1, 10)];
+
+    private static int[] Conversation(int start, int length) => [.. Template, .. Enumerable.Range(start, length)];
+
+    [Fact]
+    public void A_conversation_goes_back_to_its_own_slot_rather_than_the_lowest_idle_one()
+    {
+        var planner = new KvSlotPlanner(4, unified: false, prefixCache: true);
+        var index = new PrefixCacheIndex();
+        var a = Conversation(1000, 40);
+        index.Append(2, a);
+
+        var plan = planner.Plan([.. a, 7, 8, 9], index, _ => true);
+
+        Assert.Equal(new SlotPlan(2, a.Length, null), plan);
+    }
+
+    [Fact]
+    public void A_shared_preamble_takes_an_empty_slot_instead_of_another_conversations()
+    {
+        var planner = new KvSlotPlanner(4, unified: false, prefixCache: true);
+        var index = new PrefixCacheIndex();
+        index.Append(0, Conversation(1000, 100));
+        index.Append(1, Conversation(2000, 100));
+
+        var plan = planner.Plan(Conversation(3000, 30), index, _ => true);
+
+        Assert.Equal(new SlotPlan(2, 0, null), plan);
+        Assert.Equal(110, index.LengthOf(0)); // a plan changes nothing
+    }
+
+    [Fact]
+    public void With_every_slot_holding_a_conversation_a_shared_preamble_takes_the_stale_one()
+    {
+        var planner = new KvSlotPlanner(2, unified: false, prefixCache: true);
+        var index = new PrefixCacheIndex();
+        index.Append(1, Conversation(2000, 100)); // used first: the least recently used
+        index.Append(0, Conversation(1000, 100));
+
+        var plan = planner.Plan(Conversation(3000, 30), index, _ => true);
+
+        Assert.Equal(1, plan.Target);
+        Assert.Equal(Template.Length, plan.Reuse); // the stale slot's template part is still good
+        Assert.Null(plan.CopyFrom);
+    }
+
+    [Fact]
+    public void Per_slot_buffers_keep_running_slots_consecutive()
+    {
+        var planner = new KvSlotPlanner(4, unified: false, prefixCache: true);
+        var index = new PrefixCacheIndex();
+        var running = new HashSet<int> { 0, 2 };
+
+        var plan = planner.Plan([1, 2, 3], index, id => !running.Contains(id));
+
+        Assert.Equal(new SlotPlan(1, 0, null), plan); // fills the gap: slots 0 to 2 decode in one pass
+    }
+
+    [Fact]
+    public void A_slot_apart_from_the_running_ones_is_worth_it_only_for_a_long_reuse_and_then_by_copy()
+    {
+        var planner = new KvSlotPlanner(4, unified: false, prefixCache: true);
+        var running = new HashSet<int> { 0 };
+        bool Idle(int id) => !running.Contains(id);
+
+        var shortIndex = new PrefixCacheIndex();
+        var brief = Conversation(1000, 10);
+        shortIndex.Append(3, brief);
+        Assert.Equal(new SlotPlan(1, 0, null), planner.Plan([.. brief, 5], shortIndex, Idle));
+
+        var longIndex = new PrefixCacheIndex();
+        var longer = Conversation(1000, 300);
+        longIndex.Append(3, longer);
+        Assert.Equal(new SlotPlan(1, longer.Length, 3), planner.Plan([.. longer, 5], longIndex, Idle));
+
+        // Nothing running: no pass to save, the conversation's own slot in place.
+        Assert.Equal(new SlotPlan(3, longer.Length, null), planner.Plan([.. longer, 5], longIndex, _ => true));
+    }
+
+    [Fact]
+    public void A_prefix_saved_in_host_memory_is_restored_when_it_beats_every_slot()
+    {
+        var planner = new KvSlotPlanner(2, unified: false, prefixCache: true);
+        var index = new PrefixCacheIndex();
+        index.Append(0, Conversation(1000, 100));
+        var evicted = Conversation(2000, 100);
+
+        var plan = planner.Plan([.. evicted, 5, 6], index, _ => true, new PrefixMatch(42, evicted.Length));
+
+        Assert.Equal(new SlotPlan(1, evicted.Length, null, 42), plan);
+    }
+
+    [Fact]
+    public void A_unified_buffer_copies_a_longer_prefix_held_by_a_busy_slot()
+    {
+        var planner = new KvSlotPlanner(3, unified: true, prefixCache: true);
+        var index = new PrefixCacheIndex();
+        index.Append(0, [1, 2, 3, 4]);
+        index.Append(1, [1, 2]);
+        var running = new HashSet<int> { 0 };
+
+        var plan = planner.Plan([1, 2, 3, 4, 5], index, id => !running.Contains(id));
+
+        Assert.Equal(new SlotPlan(1, 4, 0), plan); // slot 1's own two tokens are part of it: nothing lost
+    }
+
+    [Fact]
+    public void Without_the_prefix_cache_nothing_is_reused()
+    {
+        var planner = new KvSlotPlanner(2, unified: false, prefixCache: false);
+        var index = new PrefixCacheIndex();
+        index.Append(1, [1, 2, 3]);
+
+        var plan = planner.Plan([1, 2, 3, 4], index, _ => true, new PrefixMatch(7, 3));
+
+        Assert.Equal(0, plan.Reuse);
+        Assert.Null(plan.CopyFrom);
+        Assert.Null(plan.RestoreFrom);
+    }
+
+    [Fact]
+    public void Planning_with_no_idle_slot_is_refused()
+    {
+        var planner = new KvSlotPlanner(2, unified: false, prefixCache: true);
+        Assert.Throws<InvalidOperationException>(() => planner.Plan([1], new PrefixCacheIndex(), _ => false));
+    }
+}

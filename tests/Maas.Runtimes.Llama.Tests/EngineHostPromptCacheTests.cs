@@ -1,0 +1,155 @@
+using Maas.Core.Llm;
+using Maas.Runtimes.Llama.Serving;
+
+namespace Maas.Runtimes.Llama.Tests;
+
+/// <summary>
+/// Slot placement by reuse and the host-memory prompt cache on a real engine: a conversation keeps its slot, a
+/// prompt whose slot was overwritten comes back from host memory exactly as it was computed.
+/// </summary>
+[Collection(LlamaCollection.Name)]
+public sealed class EngineHostPromptCacheTests(LlamaTestModels models)
+{
+    private const long Plenty = 64L << 20;
+
+    [Fact]
+    public async Task Interleaved_conversations_each_reuse_their_own_earlier_turn()
+    {
+        await using var engine = models.ContextSensitiveEngine(batchSize: 128, prefixCache: true, unified: false, slots: 4);
+        int[] Turn(string who, int turn) => [.. engine.Tokenize(string.Concat(Enumerable.Range(0, 8 * turn).Select(i => $"{who} says {i}. ")), addSpecial: true, parseSpecial: false)];
+
+        // A and B share their first tokens (BOS and the opening words' shape), as chats share a template.
+        await RunAsync(engine, Turn("alice", 1));
+        await RunAsync(engine, Turn("bob", 1));
+        var (_, _, a2) = await RunAsync(engine, Turn("alice", 2));
+        var (_, _, b2) = await RunAsync(engine, Turn("bob", 2));
+
+        Assert.True(a2.CachedPromptTokens >= Turn("alice", 1).Length - 1, $"alice's second turn reused {a2.CachedPromptTokens} tokens");
+        Assert.True(b2.CachedPromptTokens >= Turn("bob", 1).Length - 1, $"bob's second turn reused {b2.CachedPromptTokens} tokens");
+    }
+
+    [Fact]
+    public async Task A_prompt_evicted_to_host_memory_is_restored_and_generates_what_it_did_cold()
+    {
+        await using var engine = models.ContextSensitiveEngine(batchSize: 128, prefixCache: true, unified: false, slots: 1, promptCacheBytes: Plenty);
+        var x = Prompt(engine, "fact");
+        var y = Prompt(engine, "rule");
+
+        var (coldText, coldLogprobs, coldUsage) = await RunAsync(engine, x);
+        await RunAsync(engine, y); // the only slot: x goes to host memory
+        var saved = engine.GetStatistics();
+        var (text, logprobs, usage) = await RunAsync(engine, x);
+        var restored = engine.GetStatistics();
+
+        Assert.Equal(0, coldUsage.CachedPromptTokens);
+        Assert.Equal(1, saved.PromptCacheSaves);
+        Assert.True(saved.PromptCacheBytes > 0 && saved.MemoryBytes > saved.PromptCacheBytes);
+        Assert.Equal(x.Length - 1, usage.CachedPromptTokens);
+        Assert.Equal(1, restored.PromptCacheHits);
+        Assert.Equal(x.Length - 1, restored.PromptCacheRestoredTokens);
+        Assert.Equal(coldText, text);
+        Assert.Equal(coldLogprobs.Select(l => l.TokenId), logprobs.Select(l => l.TokenId));
+        for (var i = 0; i < logprobs.Count; i++)
+        {
+            Assert.Equal(coldLogprobs[i].Logprob, logprobs[i].Logprob, 1e-3);
+            for (var k = 0; k < logprobs[i].Top.Count; k++)
+            {
+                Assert.Equal(coldLogprobs[i].Top[k].Logprob, logprobs[i].Top[k].Logprob, 1e-3);
+            }
+        }
+
+        // Not a prompt-blind model: y generates something else.
+        var (otherText, _, _) = await RunAsync(engine, y);
+        Assert.NotEqual(coldText, otherText);
+    }
+
+    [Fact]
+    public async Task The_host_cache_never_exceeds_its_budget()
+    {
+        // Measure one prompt's state, then allow a little over two of them.
+        long size;
+        await using (var probe = models.ContextSensitiveEngine(batchSize: 128, prefixCache: true, unified: false, slots: 1, promptCacheBytes: Plenty))
+        {
+            await RunAsync(probe, Prompt(probe, "item8"));
+            await RunAsync(probe, Prompt(probe, "item9"));
+            size = probe.GetStatistics().PromptCacheBytes;
+        }
+
+        var budget = (size * 5) / 2;
+        await using var engine = models.ContextSensitiveEngine(batchSize: 128, prefixCache: true, unified: false, slots: 1, promptCacheBytes: budget);
+        foreach (var word in new[] { "item0", "item1", "item2", "item3", "item4", "item5" })
+        {
+            await RunAsync(engine, Prompt(engine, word));
+            var s = engine.GetStatistics();
+            Assert.InRange(s.PromptCacheBytes, 0, budget);
+            Assert.Equal(budget, s.PromptCacheBudgetBytes);
+        }
+
+        var end = engine.GetStatistics();
+        Assert.Equal(5, end.PromptCacheSaves);
+        Assert.Equal(2, end.PromptCacheEntries);
+        Assert.Equal(3, end.PromptCacheEvictions);
+
+        // The most recent stay: item4 comes back from host memory, item1 went.
+        var (_, _, usage) = await RunAsync(engine, Prompt(engine, "item4"));
+        Assert.Equal(Prompt(engine, "item4").Length - 1, usage.CachedPromptTokens);
+        Assert.Equal(1, engine.GetStatistics().PromptCacheHits);
+        var (_, _, gone) = await RunAsync(engine, Prompt(engine, "item1"));
+        Assert.True(gone.CachedPromptTokens < 8, $"item1 reused {gone.CachedPromptTokens} tokens");
+    }
+
+    [Fact]
+    public async Task A_request_cancelled_after_a_restore_leaves_a_consistent_cache()
+    {
+        await using var engine = models.ContextSensitiveEngine(batchSize: 16, prefixCache: true, unified: false, slots: 1, promptCacheBytes: Plenty);
+        var x = Prompt(engine, "fact");
+        var y = Prompt(engine, "rule");
+        var (coldText, coldLogprobs, _) = await RunAsync(engine, x);
+        await RunAsync(engine, y);
+
+        // x comes back from host memory, then its request goes away mid-generation.
+        using (var stop = new CancellationTokenSource())
+        {
+            await using var running = engine.GenerateAsync(LlamaTestModels.Greedy([.. x, .. engine.Tokenize(" and more", addSpecial: false, parseSpecial: false)], 500), stop.Token).GetAsyncEnumerator(stop.Token);
+            Assert.True(await running.MoveNextAsync());
+            await stop.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+            {
+                while (await running.MoveNextAsync())
+                {
+                }
+            });
+        }
+
+        // y (saved when x came back) and x both come back whole.
+        var (_, _, yUsage) = await RunAsync(engine, y);
+        var (text, logprobs, usage) = await RunAsync(engine, x);
+        var s = engine.GetStatistics();
+        Assert.Equal(y.Length - 1, yUsage.CachedPromptTokens);
+        Assert.Equal(x.Length - 1, usage.CachedPromptTokens);
+        Assert.Equal(coldText, text);
+        Assert.Equal(coldLogprobs.Select(l => l.TokenId), logprobs.Select(l => l.TokenId));
+        Assert.Equal(0, s.Running);
+        Assert.Equal(1, s.CancelledRequests);
+        Assert.InRange(s.PromptCacheBytes, 1, Plenty);
+    }
+
+    private static int[] Prompt(LlamaEngine engine, string word) =>
+        [.. engine.Tokenize(string.Concat(Enumerable.Range(0, 16).Select(i => $"{word} {i} holds. ")), addSpecial: true, parseSpecial: false)];
+
+    private static async Task<(string Text, List<TokenLogprob> Logprobs, LlmUsage Usage)> RunAsync(LlamaEngine engine, int[] prompt)
+    {
+        var text = "";
+        var logprobs = new List<TokenLogprob>();
+        LlmUsage? usage = null;
+        var request = LlamaTestModels.Greedy(prompt, 12) with { TopLogprobs = 3 };
+        await foreach (var e in engine.GenerateAsync(request, CancellationToken.None))
+        {
+            text += e.Text;
+            logprobs.AddRange(e.Logprobs ?? []);
+            usage = e.Usage ?? usage;
+        }
+
+        return (text, logprobs, usage!);
+    }
+}

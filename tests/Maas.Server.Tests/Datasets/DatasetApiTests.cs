@@ -1,0 +1,155 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using Maas.Core.Tenancy;
+using Maas.Server.Tests.Support;
+using Maas.Testing;
+
+namespace Maas.Server.Tests.Datasets;
+
+/// <summary>Datasets over HTTP: create, upload versions in each format, schema, statistics, preview, errors, tenancy, delete.</summary>
+public sealed class DatasetApiTests(ServerPerDb servers) : IClassFixture<ServerPerDb>
+{
+    /// <summary>A raw dataset body named by X-Maas-Filename.</summary>
+    public static HttpContent File(string text, string fileName) => MaasTestServer.Artifact(Encoding.UTF8.GetBytes(text), fileName);
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task A_csv_version_shows_its_schema_statistics_and_preview(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var name = Names.Unique("ds");
+        (await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}", "visibility": "shared"}"""))).JsonAsync(HttpStatusCode.Created)).ToString();
+        var csv = "x,color,y\n1,red,3\n2,blue,5\n,red,7\n4,green,9\n";
+        using var uploaded = await client.PostAsync($"api/v1/datasets/{name}/versions", File(csv, "points.csv"));
+        var version = await uploaded.JsonAsync(HttpStatusCode.Created);
+        Assert.Equal(name, (string?)version["dataset"]);
+        Assert.Equal(1, (int)version["version"]!);
+        Assert.Equal(4, (int)version["rows"]!);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(csv))), (string?)version["sha256"]);
+        Assert.Equal(["x:number", "color:string", "y:number"], version["schema"]!.AsArray().Select(c => $"{c!["name"]}:{c["type"]}"));
+        var x = version["statistics"]!.AsArray().Single(s => (string?)s!["name"] == "x")!;
+        Assert.Equal(1, (int)x["missing"]!);
+        Assert.Equal(1, (double)x["min"]!);
+        Assert.Equal(4, (double)x["max"]!);
+        Assert.Equal(7.0 / 3, (double)x["mean"]!, 9);
+        var color = version["statistics"]!.AsArray().Single(s => (string?)s!["name"] == "color")!;
+        Assert.Equal(2, (int)color["class_balance"]!["red"]!);
+        Assert.Equal(3, (int)color["distinct"]!);
+
+        var shown = await (await client.GetAsync($"api/v1/datasets/{name}/versions/1")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal((string?)version["sha256"], (string?)shown["sha256"]);
+        var preview = await (await client.GetAsync($"api/v1/datasets/{name}/versions/1/preview?limit=2")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(2, preview["rows"]!.AsArray().Count);
+        Assert.Equal("blue", (string?)preview["rows"]![1]!["color"]);
+        Assert.Equal(5, (double)preview["rows"]![1]!["y"]!);
+        await (await client.GetAsync($"api/v1/datasets/{name}/versions/1/preview?limit=0")).ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
+
+        // JSON Lines and an IDX zip are versions 2 and 3 of the same dataset.
+        var jsonl = await (await client.PostAsync($"api/v1/datasets/{name}/versions", File("{\"x\": 1, \"label\": \"a\"}\n{\"x\": 2.5, \"label\": \"b\"}\n", "more.jsonl"))).JsonAsync(HttpStatusCode.Created);
+        Assert.Equal(2, (int)jsonl["version"]!);
+        using var idx = await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(IdxFiles.Zip(5, 3, 3, gzipImages: true), "mnist.zip"));
+        var images = await idx.JsonAsync(HttpStatusCode.Created);
+        Assert.Equal(5, (int)images["rows"]!);
+        Assert.Equal("image", (string?)images["schema"]![0]!["type"]);
+        Assert.Equal([3, 3], images["schema"]![0]!["shape"]!.AsArray().Select(d => (int)d!));
+
+        var listed = await (await client.GetAsync($"api/v1/datasets/{name}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(3, (int)listed["latest_version"]!);
+        Assert.Equal(3, listed["versions"]!.AsArray().Count);
+    }
+
+    [Theory]
+    [OnSqlite]
+    public async Task Bad_files_get_400_naming_the_line_and_nothing_is_kept(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var name = Names.Unique("ds");
+        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        var error = await (await client.PostAsync($"api/v1/datasets/{name}/versions", File("a,b\n1,2\n3,4,5\n", "bad.csv"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        Assert.Contains("line 3", (string?)error["message"]);
+        error = await (await client.PostAsync($"api/v1/datasets/{name}/versions", File("{\"a\": 1}\nnot json\n", "bad.jsonl"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        Assert.Contains("line 2", (string?)error["message"]);
+        await (await client.PostAsync($"api/v1/datasets/{name}/versions", File("a\n1\n", "data.xlsx"))).ErrorAsync(HttpStatusCode.BadRequest, "unsupported_format");
+        await (await client.PostAsync($"api/v1/datasets/{name}/versions", File("a\n1\n", ""))).ErrorAsync(HttpStatusCode.BadRequest, "missing_filename");
+        await (await client.PostAsync($"api/v1/datasets/{name}/versions", File("a,b\n", "empty.csv"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        await (await client.PostAsync("api/v1/datasets/nope-" + Guid.NewGuid().ToString("n")[..8] + "/versions", File("a\n1\n", "a.csv"))).ErrorAsync(HttpStatusCode.NotFound, "dataset_not_found");
+        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).ErrorAsync(HttpStatusCode.Conflict, "dataset_exists");
+        var shown = await (await client.GetAsync($"api/v1/datasets/{name}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Empty(shown["versions"]!.AsArray());
+    }
+
+    [Theory]
+    [OnSqlite]
+    public async Task The_upload_limit_is_enforced_and_reported(Db db)
+    {
+        _ = db;
+        await using var server = await MaasTestServer.StartAsync(settings: new Dictionary<string, string?> { ["Maas:Datasets:MaxUploadBytes"] = "2048" });
+        var name = Names.Unique("ds");
+        await (await server.Client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        var big = "x\n" + string.Concat(Enumerable.Repeat("123456789\n", 300));
+        using var content = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes(big)));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        content.Headers.Add("X-Maas-Filename", "big.csv");
+        var error = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", content)).ErrorAsync(HttpStatusCode.RequestEntityTooLarge, "upload_too_large");
+        Assert.Equal(2048, (long)error["limit_bytes"]!);
+        Assert.Contains("Maas:Datasets:MaxUploadBytes", (string?)error["message"]);
+    }
+
+    [Theory]
+    [OnSqlite]
+    public async Task Tenants_see_their_own_and_shared_datasets_and_scopes_are_checked(Db db)
+    {
+        var server = await servers.GetAsync(db);
+        var admin = server.Client;
+        var priv = Names.Unique("ds");
+        var shared = Names.Unique("ds");
+        await (await admin.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{priv}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        await (await admin.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{shared}}", "visibility": "shared"}"""))).JsonAsync(HttpStatusCode.Created);
+        await (await admin.PostAsync($"api/v1/datasets/{shared}/versions", File("a\n1\n", "a.csv"))).JsonAsync(HttpStatusCode.Created);
+
+        var tenant = Names.Unique("t");
+        await (await admin.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        async Task<HttpClient> KeyAsync(params string[] scopes)
+        {
+            var key = await (await admin.PostAsync("api/v1/keys", Api.Json($$"""{"name": "k", "tenant": "{{tenant}}", "scopes": [{{string.Join(", ", scopes.Select(s => $"\"{s}\""))}}]}"""))).JsonAsync(HttpStatusCode.Created);
+            return server.CreateClient((string)key["key"]!);
+        }
+
+        var writer = await KeyAsync(MaasScopes.DatasetsWrite);
+        await (await writer.GetAsync($"api/v1/datasets/{priv}")).ErrorAsync(HttpStatusCode.NotFound, "dataset_not_found");
+        await (await writer.GetAsync($"api/v1/datasets/{shared}/versions/1")).JsonAsync(HttpStatusCode.OK);
+        await (await writer.PostAsync($"api/v1/datasets/{shared}/versions", File("a\n2\n", "a.csv"))).ErrorAsync(HttpStatusCode.Forbidden, "dataset_read_only");
+        var own = Names.Unique("ds");
+        var created = await (await writer.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{own}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        Assert.Equal(tenant, (string?)created["owner"]);
+        var listed = await (await writer.GetAsync("api/v1/datasets")).JsonAsync(HttpStatusCode.OK);
+        var names = listed["datasets"]!.AsArray().Select(d => (string?)d!["name"]).ToArray();
+        Assert.Contains(own, names);
+        Assert.Contains(shared, names);
+        Assert.DoesNotContain(priv, names);
+
+        var reader = await KeyAsync(MaasScopes.DatasetsRead);
+        await (await reader.GetAsync($"api/v1/datasets/{own}")).JsonAsync(HttpStatusCode.OK);
+        await (await reader.PostAsync($"api/v1/datasets/{own}/versions", File("a\n1\n", "a.csv"))).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
+        var models = await KeyAsync(MaasScopes.ModelsWrite);
+        await (await models.GetAsync("api/v1/datasets")).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
+    }
+
+    [Theory]
+    [OnSqlite]
+    public async Task Deleting_a_version_and_a_dataset_removes_them(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var name = Names.Unique("ds");
+        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        await (await client.PostAsync($"api/v1/datasets/{name}/versions", File("a\n1\n", "a.csv"))).JsonAsync(HttpStatusCode.Created);
+        await (await client.PostAsync($"api/v1/datasets/{name}/versions", File("a\n2\n", "a.csv"))).JsonAsync(HttpStatusCode.Created);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/datasets/{name}/versions/1")).StatusCode);
+        await (await client.GetAsync($"api/v1/datasets/{name}/versions/1")).ErrorAsync(HttpStatusCode.NotFound, "dataset_version_not_found");
+        await (await client.GetAsync($"api/v1/datasets/{name}/versions/2")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/datasets/{name}")).StatusCode);
+        await (await client.GetAsync($"api/v1/datasets/{name}")).ErrorAsync(HttpStatusCode.NotFound, "dataset_not_found");
+    }
+}
