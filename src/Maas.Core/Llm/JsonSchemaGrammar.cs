@@ -19,8 +19,10 @@ public sealed class JsonSchemaGrammar
     /// <summary>The request parameter errors are reported against.</summary>
     public const string Param = "response_format";
 
+    /// <summary>The default for the most grammar rules a schema may need once llama.cpp expands its repetitions.</summary>
+    public const int DefaultMaxRules = 8192;
+
     private const int MaxDepth = 64;
-    private const int MaxRules = 4096;
 
     private static readonly HashSet<string> Annotations = new(StringComparer.Ordinal)
     {
@@ -39,6 +41,10 @@ public sealed class JsonSchemaGrammar
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _refRules = new(StringComparer.Ordinal);
     private JsonElement _document;
+    private int _maxRules = DefaultMaxRules;
+
+    // Rules llama.cpp will create: ours plus one per repetition of a bounded x{m,n} (it unrolls them).
+    private long _expanded;
 
     private JsonSchemaGrammar()
     {
@@ -54,9 +60,11 @@ public sealed class JsonSchemaGrammar
 
     /// <summary>A grammar whose sentences are exactly the JSON texts that satisfy <paramref name="schema"/> (within the supported subset).</summary>
     /// <exception cref="LlmException">The schema uses a feature that is not supported, or is malformed.</exception>
-    public static string FromSchema(JsonElement schema)
+    /// <param name="schema">The JSON Schema.</param>
+    /// <param name="maxRules">The most rules the grammar may need once repetitions are expanded (a schema asking for more is refused).</param>
+    public static string FromSchema(JsonElement schema, int maxRules = DefaultMaxRules)
     {
-        var g = new JsonSchemaGrammar { _document = schema };
+        var g = new JsonSchemaGrammar { _document = schema, _maxRules = maxRules };
         var root = g.Visit(schema, "root", "", 0);
         if (root != "root")
         {
@@ -373,7 +381,22 @@ public sealed class JsonSchemaGrammar
         return n;
     }
 
-    private static string Repeat(string item, int min, int? max) => (min, max) switch
+    private void CheckSize()
+    {
+        if (_rules.Count + _expanded >= _maxRules)
+        {
+            throw Fail("", $"needs more than {_maxRules} grammar rules once repetitions (maxLength, maxItems, ...) are expanded (limit Maas:Llm:MaxGrammarRules); simplify it");
+        }
+    }
+
+    private string Repeat(string item, int min, int? max)
+    {
+        _expanded += Math.Max(max ?? min, 1);
+        CheckSize();
+        return Repetition(item, min, max);
+    }
+
+    private static string Repetition(string item, int min, int? max) => (min, max) switch
     {
         (0, null) => $"{item}*",
         (1, null) => $"{item}+",
@@ -425,10 +448,7 @@ public sealed class JsonSchemaGrammar
             return existing;
         }
 
-        if (_rules.Count >= MaxRules)
-        {
-            throw Fail("", $"needs more than {MaxRules} grammar rules; simplify it");
-        }
+        CheckSize();
 
         var name = hint == "root" && !_names.Contains("root") ? "root" : UniqueName(hint);
         _names.Add(name);

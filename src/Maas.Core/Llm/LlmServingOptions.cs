@@ -57,6 +57,21 @@ public sealed class LlmServingOptions
     /// <summary>Register the tiny demo LLM on first start with no LLM in the registry (unset: follows Maas:Inference:Demo).</summary>
     public bool Demo { get; set; } = true;
 
+    /// <summary>The most stop strings one OpenAI request may give.</summary>
+    public int MaxStopStrings { get; set; } = 16;
+
+    /// <summary>The longest stop string, in characters.</summary>
+    public int MaxStopLength { get; set; } = 256;
+
+    /// <summary>The most prompts one /v1/completions request may carry.</summary>
+    public int MaxPrompts { get; set; } = 64;
+
+    /// <summary>The largest JSON schema (response_format, or all of a request's tools), in bytes of JSON.</summary>
+    public int MaxSchemaBytes { get; set; } = 65536;
+
+    /// <summary>The most grammar rules a schema may need once llama.cpp expands its repetitions.</summary>
+    public int MaxGrammarRules { get; set; } = JsonSchemaGrammar.DefaultMaxRules;
+
     /// <summary>The problems with these settings, each naming its key; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -68,6 +83,11 @@ public sealed class LlmServingOptions
         Check(errors, nameof(MaxTokensPerRequest), MaxTokensPerRequest, 0, 1 << 22);
         Check(errors, nameof(KeepAliveSeconds), KeepAliveSeconds, 0, 31_536_000);
         Check(errors, nameof(Threads), Threads, 0, 1024);
+        Check(errors, nameof(MaxStopStrings), MaxStopStrings, 0, 1024);
+        Check(errors, nameof(MaxStopLength), MaxStopLength, 1, 65536);
+        Check(errors, nameof(MaxPrompts), MaxPrompts, 1, 65536);
+        Check(errors, nameof(MaxSchemaBytes), MaxSchemaBytes, 1024, 16 << 20);
+        Check(errors, nameof(MaxGrammarRules), MaxGrammarRules, 256, 1_000_000);
         if (!Enum.IsDefined(PromptAdmission))
         {
             errors.Add($"{Section}:{nameof(PromptAdmission)} must be auto, batched or staggered, not {PromptAdmission}");

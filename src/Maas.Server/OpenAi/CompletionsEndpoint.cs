@@ -10,7 +10,7 @@ internal static class CompletionsEndpoint
         var aborted = context.RequestAborted;
         await OpenAiEndpoint.RunAsync(context, loggers, async () =>
         {
-            var request = OpenAiRequestReader.ReadCompletion(await OpenAiRequestReader.ReadBodyAsync(context.Request, aborted));
+            var request = OpenAiRequestReader.ReadCompletion(await OpenAiRequestReader.ReadBodyAsync(context.Request, aborted), service.Options);
             var p = request.Parameters;
             using var session = await service.OpenAsync(context, p.Model, aborted);
             var engine = session.Engine;

@@ -90,6 +90,9 @@ internal readonly record struct ChoiceEvent(int Index, GenerationEvent Event);
 /// <summary>What chat completions and completions share: model loading, limits, the n choices and their merged stream.</summary>
 internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelResolver resolver, TokenBudget budget, LlmMetrics metrics, PayloadLog payloadLog, IOptions<LlmServingOptions> options)
 {
+    /// <summary>The server-wide LLM settings (request limits among them).</summary>
+    public LlmServingOptions Options => options.Value;
+
     /// <summary>
     /// Checks the caller may use the model, resolves it and holds its engine (loading it on first use); dispose when
     /// the response is done. A model the caller may not see is answered exactly like one that does not exist.

@@ -52,9 +52,6 @@ internal static class OpenAiRequestReader
     /// <summary>The most choices a request may ask for.</summary>
     public const int MaxChoices = 16;
 
-    /// <summary>The most stop strings a request may give.</summary>
-    public const int MaxStops = 16;
-
     /// <summary>The most inputs one embeddings request may carry.</summary>
     public const int MaxEmbeddingInputs = 2048;
 
@@ -132,9 +129,10 @@ internal static class OpenAiRequestReader
         }
     }
 
-    public static ChatCompletionRequest ReadChat(JsonElement body)
+    public static ChatCompletionRequest ReadChat(JsonElement body, LlmServingOptions? limits = null)
     {
-        var parameters = ReadCommon(body, chat: true);
+        limits ??= new LlmServingOptions();
+        var parameters = ReadCommon(body, chat: true, limits);
         if (!body.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array)
         {
             throw LlmException.Invalid("'messages' is required and must be an array of messages", "messages", "missing_required_parameter");
@@ -153,6 +151,11 @@ internal static class OpenAiRequestReader
         }
 
         var tools = ToolCalling.Read(body);
+        if (tools is not null && body.TryGetProperty("tools", out var toolsJson))
+        {
+            CheckSchemaSize(toolsJson, "tools", limits);
+        }
+
         if (tools is { Forcing: true })
         {
             if (parameters.Grammar is not null)
@@ -160,7 +163,7 @@ internal static class OpenAiRequestReader
                 throw LlmException.Invalid("'response_format' cannot be combined with a 'tool_choice' that forces a tool call", "response_format", "unsupported_parameter");
             }
 
-            parameters = parameters with { Grammar = ToolCalling.Grammar(tools) };
+            parameters = parameters with { Grammar = ToolCalling.Grammar(tools, limits.MaxGrammarRules) };
         }
 
         CheckGrammarCanEnd(parameters, "a 'tool_choice' that forces a tool call");
@@ -168,9 +171,10 @@ internal static class OpenAiRequestReader
         return new ChatCompletionRequest(parameters, list, tools);
     }
 
-    public static CompletionRequest ReadCompletion(JsonElement body)
+    public static CompletionRequest ReadCompletion(JsonElement body, LlmServingOptions? limits = null)
     {
-        var parameters = ReadCommon(body, chat: false);
+        limits ??= new LlmServingOptions();
+        var parameters = ReadCommon(body, chat: false, limits);
         CheckGrammarCanEnd(parameters, null);
         if (!body.TryGetProperty("prompt", out var prompt))
         {
@@ -193,7 +197,13 @@ internal static class OpenAiRequestReader
             throw LlmException.Invalid("'echo' together with 'logprobs' is not supported", "echo", "unsupported_parameter");
         }
 
-        return new CompletionRequest(parameters, ReadInputs(prompt, "prompt", allowEmptyText: true), echo);
+        var prompts = ReadInputs(prompt, "prompt", allowEmptyText: true);
+        if (prompts.Count > limits.MaxPrompts)
+        {
+            throw LlmException.Invalid($"'prompt' holds {prompts.Count} prompts; at most {limits.MaxPrompts} are allowed (Maas:Llm:MaxPrompts)", "prompt");
+        }
+
+        return new CompletionRequest(parameters, prompts, echo);
     }
 
     public static EmbeddingRequest ReadEmbedding(JsonElement body)
@@ -232,7 +242,16 @@ internal static class OpenAiRequestReader
         }
     }
 
-    private static GenerationParameters ReadCommon(JsonElement body, bool chat)
+    private static void CheckSchemaSize(JsonElement schema, string param, LlmServingOptions limits)
+    {
+        var bytes = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(schema).Length;
+        if (bytes > limits.MaxSchemaBytes)
+        {
+            throw LlmException.Invalid($"'{param}' is {bytes} bytes of JSON; at most {limits.MaxSchemaBytes} are allowed (Maas:Llm:MaxSchemaBytes)", param);
+        }
+    }
+
+    private static GenerationParameters ReadCommon(JsonElement body, bool chat, LlmServingOptions limits)
     {
         var model = RequiredString(body, "model");
         var maxTokensParam = chat && body.TryGetProperty("max_completion_tokens", out var mct) && mct.ValueKind != JsonValueKind.Null ? "max_completion_tokens" : "max_tokens";
@@ -265,9 +284,14 @@ internal static class OpenAiRequestReader
             }
         }
 
-        if (stop.Count > MaxStops)
+        if (stop.Count > limits.MaxStopStrings)
         {
-            throw LlmException.Invalid($"'stop' holds {stop.Count} strings; at most {MaxStops} are allowed", "stop");
+            throw LlmException.Invalid($"'stop' holds {stop.Count} strings; at most {limits.MaxStopStrings} are allowed (Maas:Llm:MaxStopStrings)", "stop");
+        }
+
+        if (stop.FirstOrDefault(s => s.Length > limits.MaxStopLength) is { } longStop)
+        {
+            throw LlmException.Invalid($"a 'stop' string is {longStop.Length} characters long; at most {limits.MaxStopLength} are allowed (Maas:Llm:MaxStopLength)", "stop");
         }
 
         var logitBias = new Dictionary<int, float>();
@@ -345,14 +369,14 @@ internal static class OpenAiRequestReader
             LogitBias = logitBias,
             Logprobs = logprobs,
             TopLogprobs = topLogprobs,
-            Grammar = ReadResponseFormat(body),
+            Grammar = ReadResponseFormat(body, limits),
             Stream = stream,
             IncludeUsage = includeUsage,
             User = String(body, "user"),
         };
     }
 
-    private static string? ReadResponseFormat(JsonElement body)
+    private static string? ReadResponseFormat(JsonElement body, LlmServingOptions limits)
     {
         if (!body.TryGetProperty("response_format", out var format) || format.ValueKind == JsonValueKind.Null)
         {
@@ -379,7 +403,8 @@ internal static class OpenAiRequestReader
 
                 // OpenAI nests the schema under json_schema.schema; a bare schema is taken too.
                 var schema = wrapper.TryGetProperty("schema", out var inner) ? inner : wrapper;
-                return JsonSchemaGrammar.FromSchema(schema);
+                CheckSchemaSize(schema, JsonSchemaGrammar.Param, limits);
+                return JsonSchemaGrammar.FromSchema(schema, limits.MaxGrammarRules);
             default:
                 throw LlmException.Invalid($"'response_format.type' must be text, json_object or json_schema, not '{type}'", JsonSchemaGrammar.Param);
         }

@@ -149,7 +149,7 @@ internal static class ToolCalling
     }
 
     /// <summary>The grammar that holds a forced reply to the tool-call shape, with each function's arguments schema.</summary>
-    public static string Grammar(ToolSelection tools)
+    public static string Grammar(ToolSelection tools, int maxRules = JsonSchemaGrammar.DefaultMaxRules)
     {
         var calls = new JsonArray();
         foreach (var f in tools.Offered)
@@ -183,7 +183,7 @@ internal static class ToolCalling
         try
         {
             using var document = JsonDocument.Parse(schema.ToJsonString());
-            return JsonSchemaGrammar.FromSchema(document.RootElement);
+            return JsonSchemaGrammar.FromSchema(document.RootElement, maxRules);
         }
         catch (LlmException e)
         {
