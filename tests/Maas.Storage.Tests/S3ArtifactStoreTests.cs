@@ -39,6 +39,7 @@ public sealed class S3ArtifactStoreTests(S3rver s3) : IClassFixture<S3rver>
 
         var local = await store.GetLocalPathAsync(key, null, CancellationToken.None);
         Assert.Equal(key, Sha(await File.ReadAllBytesAsync(local)));
+        Assert.Equal([local], Directory.EnumerateFileSystemEntries(Path.GetDirectoryName(local)!)); // A folder of its own.
         Assert.Equal([key], await store.ListKeysAsync(CancellationToken.None).ToListAsync());
 
         await store.DeleteAsync(key, CancellationToken.None);
