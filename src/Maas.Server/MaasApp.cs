@@ -6,6 +6,7 @@ using Maas.Server.Observability;
 using Maas.Server.OpenAi;
 using Maas.Server.Registry;
 using Maas.Server.Tenancy;
+using Maas.Server.Training;
 
 namespace Maas.Server;
 
@@ -25,6 +26,7 @@ public static class MaasApp
         builder.AddMaasInference();
         builder.AddMaasOpenAi();
         builder.AddMaasDatasets();
+        builder.AddMaasTraining();
 
         configure?.Invoke(builder);
 
@@ -35,6 +37,7 @@ public static class MaasApp
         app.MapMaasInference();
         app.MapMaasOpenAi();
         app.MapMaasDatasets();
+        app.MapMaasTraining();
         app.MapMaasRegistry();
         app.MapMaasHealth();
         return app;
