@@ -7,6 +7,7 @@ using Maas.Server.OpenAi;
 using Maas.Server.Registry;
 using Maas.Server.Tenancy;
 using Maas.Server.WebConsole;
+using Maas.Server.Training;
 
 namespace Maas.Server;
 
@@ -27,6 +28,7 @@ public static class MaasApp
         builder.AddMaasOpenAi();
         builder.AddMaasDatasets();
         builder.AddMaasConsole();
+        builder.AddMaasTraining();
 
         configure?.Invoke(builder);
 
@@ -37,6 +39,7 @@ public static class MaasApp
         app.MapMaasInference();
         app.MapMaasOpenAi();
         app.MapMaasDatasets();
+        app.MapMaasTraining();
         app.MapMaasRegistry();
         app.MapMaasHealth();
         app.MapMaasConsole();

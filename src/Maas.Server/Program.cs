@@ -1,5 +1,12 @@
 using Maas.Server;
 using Maas.Server.Hosting;
+using Maas.Server.Training;
+
+// "worker": a training worker without the HTTP server, against the same database and artifact store.
+if (args is ["worker", ..])
+{
+    return await TrainingWorkerHost.RunAsync(args[1..]);
+}
 
 try
 {

@@ -84,8 +84,38 @@ public sealed record VersionResponse(
     string Url,
     string ArtifactUrl)
 {
+    /// <summary>The evaluation on the held-out test split, for versions a training job registered.</summary>
+    public System.Text.Json.JsonElement? Evaluation { get; init; }
+
+    /// <summary>Where a trained version came from: dataset (name, version, sha256), job, trainer, hyperparameters, seed.</summary>
+    public System.Text.Json.JsonElement? Lineage { get; init; }
+
     /// <summary>The API view of a version.</summary>
-    public static VersionResponse From(ModelVersion v) => new(
+    public static VersionResponse From(ModelVersion v) => Create(v) with
+    {
+        Evaluation = Document(v, Maas.Core.Training.TabularModelInfo.EvaluationMetadataKey),
+        Lineage = Document(v, Maas.Core.Training.TabularModelInfo.LineageMetadataKey),
+    };
+
+    private static System.Text.Json.JsonElement? Document(ModelVersion v, string key)
+    {
+        if (!v.Metadata.TryGetValue(key, out var text))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(text);
+            return document.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object ? document.RootElement.Clone() : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null; // Uploader metadata that happens to use the key: shown as metadata only.
+        }
+    }
+
+    private static VersionResponse Create(ModelVersion v) => new(
         v.Model,
         v.Version,
         v.Status,

@@ -275,7 +275,8 @@ public sealed class JobWorker
         JobError? error = null;
         try
         {
-            result = await RunOnDedicatedThread(handler, run).ConfigureAwait(false);
+            // On shutdown the worker stops waiting; the job's token is cancelled and its lease lets another worker take it.
+            result = await RunOnDedicatedThread(handler, run).WaitAsync(stopping).ConfigureAwait(false);
             status = JobStatus.Succeeded;
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested || cancelledByCaller)

@@ -76,6 +76,13 @@ internal static class PredictEndpoint
         using (document)
         {
             var root = document.RootElement;
+            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("instances", out var instances))
+            {
+                // Row-by-row calls of a model trained from a table (KServe v1 / TF Serving shape).
+                await Training.TabularPredict.PredictAsync(ctx, manager, model, version, instances, options);
+                return;
+            }
+
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("inputs", out var inputs) || inputs.ValueKind != JsonValueKind.Object)
             {
                 throw InferenceErrors.Invalid("the body must be {\"inputs\": {\"<input name>\": <nested arrays>}}");

@@ -1,0 +1,55 @@
+namespace Maas.Core.Training;
+
+/// <summary>Where and how training jobs run ("Maas:Training" section).</summary>
+public sealed class TrainingOptions
+{
+    /// <summary>The configuration section these options bind from.</summary>
+    public const string Section = "Maas:Training";
+
+    /// <summary>Jobs this process runs at once (in-process workers); 0 leaves jobs to workers elsewhere.</summary>
+    public int Workers { get; set; } = 1;
+
+    /// <summary>Threads one job's trainer may use; default half the cores (at least 1), so serving keeps the rest.</summary>
+    public int Threads { get; set; } = Math.Max(1, Environment.ProcessorCount / 2);
+
+    /// <summary>Seconds a worker's claim lasts without a heartbeat; a dead worker's job is taken over after this.</summary>
+    public int LeaseSeconds { get; set; } = 30;
+
+    /// <summary>How often an idle worker looks for queued jobs, in milliseconds.</summary>
+    public int PollMilliseconds { get; set; } = 1000;
+
+    /// <summary>Claims of one job before it is failed as lost (its workers keep dying).</summary>
+    public int MaxAttempts { get; set; } = 3;
+
+    /// <summary>The problems with these settings, each naming its key.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (Workers is < 0 or > 64)
+        {
+            errors.Add($"{Section}:Workers must be between 0 and 64, not {Workers}");
+        }
+
+        if (Threads is < 1 or > 1024)
+        {
+            errors.Add($"{Section}:Threads must be between 1 and 1024, not {Threads}");
+        }
+
+        if (LeaseSeconds is < 2 or > 3600)
+        {
+            errors.Add($"{Section}:LeaseSeconds must be between 2 and 3600, not {LeaseSeconds}");
+        }
+
+        if (PollMilliseconds is < 10 or > 60_000)
+        {
+            errors.Add($"{Section}:PollMilliseconds must be between 10 and 60000, not {PollMilliseconds}");
+        }
+
+        if (MaxAttempts is < 1 or > 100)
+        {
+            errors.Add($"{Section}:MaxAttempts must be between 1 and 100, not {MaxAttempts}");
+        }
+
+        return errors;
+    }
+}

@@ -1,0 +1,165 @@
+using System.Text.Json;
+using Maas.Core.Registry;
+using Maas.Core.Serving;
+using Maas.Core.Training;
+using Maas.Server.Auth;
+using Maas.Server.Inference;
+using Maas.Server.Inference.Rest;
+
+namespace Maas.Server.Training;
+
+/// <summary>
+/// <c>POST /api/v1/models/{m}/predict</c> with <c>{"instances": [{"column": value, ...}]}</c> for models trained from a
+/// table: each row becomes one entry of the model's per-feature [N, 1] inputs, one batch through the scheduler, and
+/// the answers come back as numbers (regression) or labels with class probabilities.
+/// </summary>
+internal static class TabularPredict
+{
+    public static async Task PredictAsync(HttpContext ctx, ModelManager manager, string model, string? version, JsonElement instances, InferenceOptions options)
+    {
+        var description = await manager.DescribeAsync(model, version, ctx.RequestAborted);
+        var registry = ctx.RequestServices.GetRequiredService<IModelRegistry>();
+        var stored = await registry.GetVersionAsync(description.Name, (int)description.Version, ctx.RequestAborted);
+        if (!stored.Metadata.TryGetValue(TabularModelInfo.MetadataKey, out var text)
+            || JsonSerializer.Deserialize<TabularModelInfo>(text, RegistryJson.Options) is not { } info)
+        {
+            throw InferenceErrors.Invalid($"model '{description.Name}' version {description.Version} was not trained from a table, so it takes no instances; send {{\"inputs\": {{\"<input name>\": <nested arrays>}}}}");
+        }
+
+        if (instances.ValueKind != JsonValueKind.Array || instances.GetArrayLength() == 0)
+        {
+            throw InferenceErrors.Invalid("instances must be a non-empty array of objects, one per row: [{\"column\": value, ...}]");
+        }
+
+        var rows = instances.GetArrayLength();
+        if ((long)rows * info.Features.Count > options.MaxTensorElements)
+        {
+            throw InferenceErrors.Invalid($"{rows} instances of {info.Features.Count} features are over the limit of {options.MaxTensorElements} elements per request (Maas:Inference:MaxTensorElements)");
+        }
+
+        var index = info.Features.Select((f, i) => (f.Name, i)).ToDictionary(p => p.Name, p => p.i, StringComparer.Ordinal);
+        var cells = info.Features.Select(_ => new object?[rows]).ToArray();
+        var r = 0;
+        foreach (var instance in instances.EnumerateArray())
+        {
+            if (instance.ValueKind != JsonValueKind.Object)
+            {
+                throw InferenceErrors.Invalid($"instance {r} must be an object of column values, not {instance.ValueKind.ToString().ToLowerInvariant()}");
+            }
+
+            foreach (var property in instance.EnumerateObject())
+            {
+                if (!index.TryGetValue(property.Name, out var f))
+                {
+                    throw InferenceErrors.Invalid($"instance {r}: '{RegistryNames.Shorten(property.Name)}' is not a feature of model '{description.Name}'; it takes {string.Join(", ", info.Features.Select(x => $"{x.Name} ({x.Type})"))}");
+                }
+
+                cells[f][r] = property.Value.ValueKind switch
+                {
+                    JsonValueKind.Number => property.Value.GetDouble(),
+                    JsonValueKind.String => property.Value.GetString(),
+                    JsonValueKind.True => true,
+                    JsonValueKind.False => false,
+                    JsonValueKind.Null => null,
+                    _ => throw InferenceErrors.Invalid($"instance {r}: '{property.Name}' must be a number, string, boolean or null"),
+                };
+            }
+
+            r++;
+        }
+
+        var tensors = new List<Tensor>();
+        try
+        {
+            for (var f = 0; f < info.Features.Count; f++)
+            {
+                Array column;
+                try
+                {
+                    column = TabularCodec.Column(info.Features[f], cells[f]);
+                }
+                catch (ArgumentException e)
+                {
+                    throw InferenceErrors.Invalid(e.Message);
+                }
+
+                tensors.Add(column is float[] numbers
+                    ? Tensor.FromValues<float>(info.Features[f].Name, TensorDataType.FP32, [rows, 1], numbers)
+                    : Tensor.FromStrings(info.Features[f].Name, [rows, 1], (string[])column));
+            }
+        }
+        catch
+        {
+            tensors.ForEach(t => t.Dispose());
+            throw;
+        }
+
+        var wanted = new List<string> { info.ScoreOutput };
+        if (info.LabelOutput is { } labelOutput)
+        {
+            wanted.Add(labelOutput);
+        }
+
+        if (info.ProbabilityOutput is { } probabilityOutput)
+        {
+            wanted.Add(probabilityOutput);
+        }
+
+        var request = new InferenceRequest { Inputs = tensors, RequestedOutputs = wanted };
+        using var response = await manager.InferAsync(description.Name, description.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), request, ctx.RequestAborted);
+        ctx.Usage().ReportInference(response);
+        Tensor Output(string name) => response.Outputs.FirstOrDefault(o => o.Name == name) ?? throw new InvalidOperationException($"the model gave no output '{name}'");
+        var score = Output(info.ScoreOutput).AsSpan<float>().ToArray();
+        var label = info.LabelOutput is { } l ? Integers(Output(l)) : null;
+        var probability = info.ProbabilityOutput is { } p ? Output(p).AsSpan<float>().ToArray() : null;
+        var answers = TabularCodec.Decode(info, rows, score, label, probability);
+        await V2Endpoints.Json(ctx, StatusCodes.Status200OK, w =>
+        {
+            w.WriteString("model_name", response.ModelName);
+            w.WriteString("model_version", response.ModelVersion);
+            w.WriteStartArray("predictions");
+            foreach (var answer in answers)
+            {
+                if (answer.Value is { } value)
+                {
+                    w.WriteNumberValue(value);
+                    continue;
+                }
+
+                w.WriteStartObject();
+                w.WritePropertyName("label");
+                JsonSerializer.Serialize(w, TabularCodec.Label(info, answer.ClassIndex!.Value), RegistryJson.Options);
+                w.WriteStartObject("probabilities");
+                for (var c = 0; c < info.Classes!.Count; c++)
+                {
+                    w.WriteNumber(info.Classes[c], answer.Probabilities![c]);
+                }
+
+                w.WriteEndObject();
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+        });
+    }
+
+    private static long[] Integers(Tensor tensor)
+    {
+        if (tensor.DataType == TensorDataType.Bool || tensor.DataType == TensorDataType.UInt8)
+        {
+            return tensor.AsSpan<byte>().ToArray().Select(b => (long)b).ToArray();
+        }
+
+        if (tensor.DataType == TensorDataType.Int64)
+        {
+            return tensor.AsSpan<long>().ToArray();
+        }
+
+        if (tensor.DataType == TensorDataType.Int32)
+        {
+            return tensor.AsSpan<int>().ToArray().Select(v => (long)v).ToArray();
+        }
+
+        return tensor.AsSpan<float>().ToArray().Select(v => (long)v).ToArray();
+    }
+}

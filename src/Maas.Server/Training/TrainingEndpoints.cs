@@ -1,0 +1,331 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Maas.Core.Datasets;
+using Maas.Core.Jobs;
+using Maas.Core.Jobs.Queue;
+using Maas.Core.Registry;
+using Maas.Core.Training;
+using Maas.Server.Auth;
+using Maas.Server.Datasets;
+using Maas.Server.Errors;
+using Maas.Server.Registry;
+
+namespace Maas.Server.Training;
+
+/// <summary>Training jobs: submit (checked and resolved here, run by a worker), list, show, follow events, cancel.</summary>
+internal static class TrainingEndpoints
+{
+    public static void Map(RouteGroupBuilder api)
+    {
+        api.MapPost("/training/jobs", SubmitAsync);
+        api.MapGet("/training/jobs", ListAsync);
+        api.MapGet("/training/jobs/{id}", GetAsync);
+        api.MapGet("/training/jobs/{id}/events", EventsAsync);
+        api.MapPost("/training/jobs/{id}/cancel", CancelAsync);
+        api.MapDelete("/training/jobs/{id}", CancelAsync);
+    }
+
+    private static ApiException Bad(string code, string message) => new(StatusCodes.Status400BadRequest, code, message);
+
+    private static async Task<IResult> SubmitAsync(HttpContext context, DatasetCatalog datasets, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, TimeProvider time)
+    {
+        var body = await ApiRequests.ReadJsonAsync<TrainingJobRequest>(context.Request, context.RequestAborted);
+        var caller = context.GetCaller();
+        var tenant = context.CallerTenant();
+        if (body.Search is not null)
+        {
+            throw Bad("unsupported_search", "hyperparameter search is not available yet; give one set of hyperparameters");
+        }
+
+        if (string.IsNullOrEmpty(body.Model))
+        {
+            throw Bad("invalid_model", "model (the model to register the result into) is required");
+        }
+
+        RegistryNames.ValidateName(body.Model);
+        var task = body.Task ?? throw Bad("invalid_task", $"task is required: one of {string.Join(", ", TrainingNames.Trainers.Keys)}");
+        if (task == TrainingNames.ImageClassification)
+        {
+            throw Bad("unsupported_task", "image-classification (the neural network trainer) is not available yet; tables train with regression, binary-classification or multiclass-classification");
+        }
+
+        if (!TrainingNames.Trainers.TryGetValue(task, out var trainers))
+        {
+            throw Bad("invalid_task", $"task must be one of {string.Join(", ", TrainingNames.Trainers.Keys)}, not '{RegistryNames.Shorten(task)}'");
+        }
+
+        // The dataset: "name" (newest version) or "name:version", visible to the caller.
+        var reference = body.Dataset ?? throw Bad("invalid_dataset", "dataset is required: 'name' or 'name:version'");
+        var colon = reference.LastIndexOf(':');
+        var datasetName = colon < 0 ? reference : reference[..colon];
+        int? datasetVersion = colon < 0 ? null : int.TryParse(reference[(colon + 1)..], out var n) && n > 0 ? n : throw Bad("invalid_dataset", $"'{RegistryNames.Shorten(reference)}' is not 'name' or 'name:version'");
+        DatasetVersion version;
+        try
+        {
+            await DatasetEndpoints.VisibleAsync(datasetName, context, datasets);
+            version = await datasets.GetVersionAsync(datasetName, datasetVersion, context.RequestAborted);
+        }
+        catch (ApiException e) when (e.Status == StatusCodes.Status404NotFound)
+        {
+            throw Bad("dataset_not_found", e.Message);
+        }
+        catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
+        {
+            throw Bad(e.Code, e.Message);
+        }
+
+        var schema = version.Schema.ToDictionary(c => c.Name, StringComparer.Ordinal);
+        var label = body.Label ?? throw Bad("invalid_label", "label (the column to predict) is required");
+        if (!schema.TryGetValue(label, out var labelColumn) || labelColumn.Type == DatasetColumnType.Image)
+        {
+            throw Bad("invalid_label", $"label '{RegistryNames.Shorten(label)}' is not a column of {datasetName}:{version.Version} ({string.Join(", ", schema.Keys.Take(20))})");
+        }
+
+        if (task == TrainingNames.Regression && labelColumn.Type != DatasetColumnType.Number)
+        {
+            throw Bad("invalid_label", $"regression needs a numeric label; '{label}' is {labelColumn.Type.ToString().ToLowerInvariant()}");
+        }
+
+        if (task != TrainingNames.Regression)
+        {
+            var balance = version.Statistics.FirstOrDefault(s => s.Name == label)?.ClassBalance
+                ?? throw Bad("invalid_label", $"'{label}' has more than {DatasetStatisticsCalculator.MaxClasses} distinct values; classification needs fewer classes");
+            if (balance.Count < 2 || (task == TrainingNames.Binary && balance.Count != 2))
+            {
+                throw Bad("invalid_label", $"{task} needs {(task == TrainingNames.Binary ? "exactly 2" : "at least 2")} classes in '{label}', which has {balance.Count}");
+            }
+        }
+
+        var featureNames = body.Features ?? schema.Values.Where(c => c.Name != label && c.Type != DatasetColumnType.Image).Select(c => c.Name).ToArray();
+        var features = new List<TabularFeature>();
+        foreach (var name in featureNames)
+        {
+            if (!schema.TryGetValue(name, out var column))
+            {
+                throw Bad("invalid_features", $"feature '{RegistryNames.Shorten(name)}' is not a column of {datasetName}:{version.Version}");
+            }
+
+            if (name == label || column.Type == DatasetColumnType.Image || features.Any(f => f.Name == name))
+            {
+                throw Bad("invalid_features", $"feature '{name}' cannot be used: it is the label, an image or named twice");
+            }
+
+            features.Add(new TabularFeature(name, column.Type == DatasetColumnType.String ? TabularFeature.Category : TabularFeature.Number));
+        }
+
+        if (features.Count == 0)
+        {
+            throw Bad("invalid_features", "at least one feature column is needed");
+        }
+
+        var split = new TrainingSplit
+        {
+            Validation = body.Split?.Validation ?? 0.1,
+            Test = body.Split?.Test ?? 0.2,
+            Seed = body.Split?.Seed ?? 42,
+        };
+        if (split.Validation is < 0 or > 0.5 || split.Test is < 0.05 or > 0.5 || split.Validation + split.Test > 0.8)
+        {
+            throw Bad("invalid_split", $"split.validation must be 0 to 0.5 and split.test 0.05 to 0.5, together at most 0.8 (given {split.Validation} and {split.Test})");
+        }
+
+        var trainRows = (long)(version.Rows * (1 - split.Validation - split.Test));
+        var trainer = body.Trainer ?? TrainingNames.DefaultTrainer(task, trainRows);
+        if (!trainers.Contains(trainer))
+        {
+            throw Bad("invalid_trainer", $"trainer for {task} must be one of {string.Join(", ", trainers)}, not '{RegistryNames.Shorten(trainer)}'");
+        }
+
+        var hyperparameters = body.Hyperparameters ?? [];
+        var allowed = TrainingNames.Hyperparameters[trainer];
+        foreach (var (key, value) in hyperparameters)
+        {
+            if (!allowed.TryGetValue(key, out var range))
+            {
+                throw Bad("invalid_hyperparameters", $"{trainer} takes {string.Join(", ", allowed.Keys)}, not '{RegistryNames.Shorten(key)}'");
+            }
+
+            if (!double.IsFinite(value) || value < range.Min || value > range.Max)
+            {
+                throw Bad("invalid_hyperparameters", $"{key} must be between {range.Min} and {range.Max}, not {value}");
+            }
+        }
+
+        if (body.Alias is { } alias)
+        {
+            RegistryNames.ValidateName(alias, "alias");
+        }
+
+        await EnsureModelAsync(context, registry, body.Model, tenant, task, body.Visibility);
+        var spec = new TrainingSpec
+        {
+            Model = body.Model,
+            Dataset = new DatasetReference(version.Dataset, version.Version, version.Sha256),
+            Task = task,
+            Label = label,
+            Features = features,
+            Trainer = trainer,
+            Hyperparameters = hyperparameters,
+            Split = split,
+            Alias = body.Alias,
+            CreatedBy = ApiRequests.Caller(context),
+        };
+        var now = time.GetUtcNow();
+        var job = new QueuedJob
+        {
+            Id = "train_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(10)),
+            Kind = TrainingSpec.Kind,
+            Tenant = caller?.Tenant ?? tenant,
+            Status = JobStatus.Queued,
+            Spec = JsonSerializer.Serialize(spec, RegistryJson.Options),
+            CreatedBy = spec.CreatedBy,
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        await jobs.EnqueueAsync(job, context.RequestAborted);
+        await jobs.AddEventAsync(job.Id, "status", JsonSerializer.Serialize(new { status = "queued" }, RegistryJson.Options), now, CancellationToken.None);
+        workers.Nudge();
+        var response = TrainingJobResponse.From(job);
+        context.Response.Headers.Location = response.Url;
+        return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
+    }
+
+    // The result goes into a model the caller's tenant owns: an existing one it may change, or a new private one.
+    private static async Task EnsureModelAsync(HttpContext context, IModelRegistry registry, string name, string tenant, string task, string? visibility)
+    {
+        var caller = context.GetCaller();
+        try
+        {
+            var model = await registry.GetModelAsync(name, context.RequestAborted);
+            if (caller is not null && !caller.CanChange(model.Name, model.Owner))
+            {
+                throw caller.CanSee(model.Name, model.Owner, model.Visibility)
+                    ? new ApiException(StatusCodes.Status403Forbidden, "model_read_only", $"model '{name}' belongs to another tenant; train into a model of your own")
+                    : Bad("model_not_found", $"model '{name}' does not exist for this key; name a new model to create it");
+            }
+        }
+        catch (RegistryException e) when (e.Code == "model_not_found")
+        {
+            if (caller is not null && !Maas.Core.Tenancy.ModelPatterns.Allows(caller.Models, name))
+            {
+                throw new ApiException(StatusCodes.Status403Forbidden, "model_not_allowed", $"this key may only use models matching {string.Join(", ", caller.Models)}");
+            }
+
+            try
+            {
+                await registry.CreateModelAsync(
+                    new NewModel(name, "", ["trained"], task, ApiRequests.Visibility(visibility) ?? ModelVisibility.Private, tenant, ApiRequests.Caller(context)),
+                    context.RequestAborted);
+            }
+            catch (RegistryException exists) when (exists.Code == "model_exists")
+            {
+                // Created by a concurrent submission: the next job's registration finds it.
+            }
+        }
+    }
+
+    private static async Task<QueuedJob> VisibleJobAsync(string id, HttpContext context, IJobQueueStore jobs)
+    {
+        var job = await jobs.GetAsync(id, context.RequestAborted);
+        if (job is null || job.Kind != TrainingSpec.Kind || (context.GetCaller() is { IsAdmin: false } caller && caller.Tenant != job.Tenant))
+        {
+            throw new ApiException(StatusCodes.Status404NotFound, "job_not_found", $"training job '{RegistryNames.Shorten(id)}' does not exist");
+        }
+
+        return job;
+    }
+
+    private static async Task<IResult> ListAsync(HttpContext context, IJobQueueStore jobs)
+    {
+        var limit = ApiRequests.OptionalInt(context.Request.Query["limit"], "limit") ?? 100;
+        var offset = ApiRequests.OptionalInt(context.Request.Query["offset"], "offset") ?? 0;
+        if (limit is < 1 or > 1000 || offset < 0)
+        {
+            throw Bad("invalid_query", $"limit must be between 1 and 1000 and offset not negative (given {limit} and {offset})");
+        }
+
+        var tenant = context.GetCaller() is { IsAdmin: false } caller ? caller.Tenant : null;
+        var list = await jobs.ListAsync(TrainingSpec.Kind, tenant, limit, offset, context.RequestAborted);
+        return Results.Json(new { jobs = list.Select(TrainingJobResponse.From).ToArray(), limit, offset }, RegistryJson.Options);
+    }
+
+    private static async Task<IResult> GetAsync(string id, HttpContext context, IJobQueueStore jobs) =>
+        Results.Json(TrainingJobResponse.From(await VisibleJobAsync(id, context, jobs)), RegistryJson.Options);
+
+    private static async Task<IResult> CancelAsync(string id, HttpContext context, IJobQueueStore jobs, TimeProvider time)
+    {
+        var job = await VisibleJobAsync(id, context, jobs);
+        if (job.IsFinished)
+        {
+            throw new ApiException(StatusCodes.Status409Conflict, "job_finished", $"job '{id}' already ended ({job.Status.ToString().ToLowerInvariant()})");
+        }
+
+        var now = time.GetUtcNow();
+        var after = await jobs.RequestCancelAsync(id, now, context.RequestAborted) ?? job;
+        await jobs.AddEventAsync(id, "cancel_requested", JsonSerializer.Serialize(new { by = ApiRequests.Caller(context) }, RegistryJson.Options), now, CancellationToken.None);
+        return Results.Json(TrainingJobResponse.From(after), RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
+    }
+
+    // Server-sent events while the job runs (Accept: text/event-stream), else a JSON page of the stored events.
+    private static async Task<IResult> EventsAsync(string id, HttpContext context, IJobQueueStore jobs)
+    {
+        await VisibleJobAsync(id, context, jobs);
+        var after = (long)(ApiRequests.OptionalInt(context.Request.Query["after"], "after") ?? 0);
+        var limit = ApiRequests.OptionalInt(context.Request.Query["limit"], "limit") ?? 100;
+        if (limit is < 1 or > 1000 || after < 0)
+        {
+            throw Bad("invalid_query", $"limit must be between 1 and 1000 and after not negative (given {limit} and {after})");
+        }
+
+        if (!context.Request.Headers.Accept.ToString().Contains("text/event-stream", StringComparison.OrdinalIgnoreCase))
+        {
+            var page = await jobs.ListEventsAsync(id, after, limit, context.RequestAborted);
+            var job = await jobs.GetAsync(id, context.RequestAborted);
+            return Results.Json(
+                new { events = page.Select(View).ToArray(), next_after = page.Count > 0 ? page[^1].Seq : after, finished = job?.IsFinished ?? true },
+                RegistryJson.Options);
+        }
+
+        var response = context.Response;
+        response.Headers.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache";
+        var lastBeat = DateTime.UtcNow;
+        while (!context.RequestAborted.IsCancellationRequested)
+        {
+            var job = await jobs.GetAsync(id, context.RequestAborted);
+            var page = await jobs.ListEventsAsync(id, after, 1000, context.RequestAborted);
+            foreach (var e in page)
+            {
+                await response.WriteAsync($"id: {e.Seq}\nevent: {e.Type}\ndata: {JsonSerializer.Serialize(View(e), RegistryJson.Options)}\n\n", Encoding.UTF8, context.RequestAborted);
+                after = e.Seq;
+            }
+
+            if (page.Count == 0 && (job is null || job.IsFinished))
+            {
+                await response.WriteAsync($"event: end\ndata: {{\"status\": \"{job?.Status.ToString().ToLowerInvariant()}\"}}\n\n", context.RequestAborted);
+                break;
+            }
+
+            if (DateTime.UtcNow - lastBeat > TimeSpan.FromSeconds(15))
+            {
+                await response.WriteAsync(": keep-alive\n\n", context.RequestAborted);
+                lastBeat = DateTime.UtcNow;
+            }
+
+            await response.Body.FlushAsync(context.RequestAborted);
+            if (page.Count == 0)
+            {
+                await Task.Delay(250, context.RequestAborted);
+            }
+        }
+
+        return Results.Empty;
+    }
+
+    private static object View(JobEvent e)
+    {
+        using var document = JsonDocument.Parse(e.Data);
+        return new { seq = e.Seq, at = e.At, type = e.Type, data = document.RootElement.Clone() };
+    }
+}

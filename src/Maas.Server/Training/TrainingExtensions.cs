@@ -1,0 +1,54 @@
+using Maas.Core.Datasets;
+using Maas.Core.Jobs.Queue;
+using Maas.Core.Registry;
+using Maas.Core.Tenancy;
+using Maas.Core.Training;
+using Maas.Server.Auth;
+using Maas.Server.Errors;
+using Maas.Server.Registry;
+using Maas.Storage.Jobs;
+using Maas.Storage.Sql;
+using Maas.Training;
+using Microsoft.Extensions.Options;
+
+namespace Maas.Server.Training;
+
+/// <summary>The training feature: the job queue on the registry's database, the in-process workers and /api/v1/training.</summary>
+public static class TrainingExtensions
+{
+    /// <summary>Registers the training options, job store, handler and workers.</summary>
+    public static WebApplicationBuilder AddMaasTraining(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<TrainingOptions>().Bind(builder.Configuration.GetSection(TrainingOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<TrainingOptions>>(new TrainingOptionsValidator());
+        services.AddSingleton<IJobQueueStore>(sp => new SqlJobQueueStore(sp.GetRequiredService<SqlRegistryStore>().Dialect));
+        services.AddSingleton<IJobHandler>(sp => new TrainingJobHandler(
+            sp.GetRequiredService<DatasetCatalog>(),
+            sp.GetRequiredService<IDatasetStore>(),
+            sp.GetRequiredService<IModelRegistry>(),
+            sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Threads));
+        services.AddSingleton<TrainingWorkers>();
+        services.AddHostedService(sp => sp.GetRequiredService<TrainingWorkers>());
+        return builder;
+    }
+
+    /// <summary>Maps /api/v1/training (training:read for reads, training:write for submit and cancel).</summary>
+    public static IEndpointRouteBuilder MapMaasTraining(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1").WithApiErrors().RequireReadWriteScopes([MaasScopes.TrainingRead], [MaasScopes.TrainingWrite]);
+        api.AddEndpointFilter(async (invocation, next) =>
+        {
+            await invocation.HttpContext.RequestServices.GetRequiredService<RegistryStartup>().Ready.WaitAsync(invocation.HttpContext.RequestAborted);
+            return await next(invocation);
+        });
+        TrainingEndpoints.Map(api);
+        return app;
+    }
+
+    private sealed class TrainingOptionsValidator : IValidateOptions<TrainingOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, TrainingOptions options) =>
+            options.Validate() is { Count: > 0 } errors ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
+    }
+}

@@ -1,0 +1,82 @@
+using Maas.Core.Datasets;
+using Maas.Core.Jobs.Queue;
+using Maas.Core.Registry;
+using Maas.Core.Training;
+using Maas.Server.Hosting;
+using Maas.Storage;
+using Maas.Storage.Datasets;
+using Maas.Storage.Jobs;
+using Maas.Storage.Sql;
+using Maas.Training;
+
+namespace Maas.Server.Training;
+
+/// <summary>
+/// <c>Maas.Server worker</c>: a training worker with no HTTP server, for another process or machine. It reads the
+/// same settings as the server (MAAS_ variables, --Maas:... arguments) and works against the same database and
+/// artifact store, claiming jobs with a lease.
+/// </summary>
+public static class TrainingWorkerHost
+{
+    /// <summary>Runs workers until SIGINT/SIGTERM; returns the exit code.</summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddEnvironmentVariables("MAAS_");
+        if (Environment.GetEnvironmentVariable("MAAS_DATA_DIR") is { Length: > 0 } dataDirVariable)
+        {
+            builder.Configuration.AddInMemoryCollection([new("Maas:DataDir", dataDirVariable)]);
+        }
+
+        builder.Configuration.AddCommandLine(args);
+        var config = builder.Configuration;
+        T Bind<T>(string section)
+            where T : new()
+        {
+            var value = new T();
+            config.GetSection(section).Bind(value);
+            return value;
+        }
+
+        var dataDir = config["Maas:DataDir"] is { Length: > 0 } d ? d : MaasOptions.DefaultDataDir();
+        var training = Bind<TrainingOptions>(TrainingOptions.Section);
+        var database = Bind<DatabaseOptions>(DatabaseOptions.Section);
+        var artifactOptions = Bind<ArtifactStoreOptions>(ArtifactStoreOptions.Section);
+        var problems = training.Validate().Concat(database.Validate()).Concat(artifactOptions.Validate()).ToArray();
+        if (problems.Length > 0)
+        {
+            foreach (var problem in problems)
+            {
+                Console.Error.WriteLine($"maas worker: configuration: {problem}");
+            }
+
+            return ConfigurationErrors.ExitCode;
+        }
+
+        using var host = builder.Build();
+        var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Maas.Worker");
+        await using var store = new SqlRegistryStore(StorageFactory.CreateDialect(database, dataDir));
+        await store.MigrateAsync(CancellationToken.None);
+        var artifacts = StorageFactory.CreateArtifactStore(artifactOptions, dataDir);
+        var staging = new StagingArea(Path.Combine(dataDir, "tmp", "staging"));
+        var registry = new ModelRegistry(store, artifacts, staging, Bind<RegistryOptions>(RegistryOptions.Section));
+        var datasetStore = new SqlDatasetStore(store.Dialect);
+        var datasets = new DatasetCatalog(datasetStore, artifacts, store, staging, Bind<DatasetOptions>(DatasetOptions.Section));
+        var handler = new TrainingJobHandler(datasets, datasetStore, registry, training.Threads);
+        var queue = new SqlJobQueueStore(store.Dialect);
+        var workers = Enumerable.Range(0, Math.Max(1, training.Workers)).Select(i =>
+        {
+            var worker = new JobWorker(queue, artifacts, [handler], Path.Combine(dataDir, "tmp", "jobs"), TrainingWorkers.Options(training, $"{Environment.MachineName}:{Environment.ProcessId}:{i}"));
+            worker.Crashed += (id, e) => logger.LogError(e, "Job {Id} failed unexpectedly", id);
+            return worker;
+        }).ToArray();
+
+        using var stopping = new CancellationTokenSource();
+        using var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.Register(stopping.Cancel);
+        await host.StartAsync();
+        logger.LogInformation("Training worker ready: {Count} worker(s), {Threads} thread(s) each, lease {Lease} s", workers.Length, training.Threads, training.LeaseSeconds);
+        await Task.WhenAll(workers.Select(w => Task.Run(() => w.RunAsync(stopping.Token))));
+        await host.StopAsync();
+        return 0;
+    }
+}

@@ -1,0 +1,249 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Maas.Core.Datasets;
+using Maas.Core.Jobs;
+using Maas.Core.Jobs.Queue;
+using Maas.Core.Registry;
+using Maas.Core.Training;
+using Maas.Runtimes.Onnx;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace Maas.Training;
+
+/// <summary>
+/// Runs "training" jobs for tables: loads the dataset version, splits it, fits the ML.NET pipeline (checkpointed, so a
+/// worker that takes the job over skips a finished fit), evaluates on the test split, exports to ONNX, checks that
+/// ONNX Runtime answers like ML.NET on every test row, and registers the version once.
+/// </summary>
+public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore datasetStore, IModelRegistry registry, int threads) : IJobHandler
+{
+    private const string TrainedStage = "trained";
+
+    /// <inheritdoc />
+    public string Kind => TrainingSpec.Kind;
+
+    /// <inheritdoc />
+    public async Task<string> RunAsync(JobRun run)
+    {
+        var spec = JsonSerializer.Deserialize<TrainingSpec>(run.Job.Spec, RegistryJson.Options) ?? throw new JobFailedException("invalid_spec", "the job has no spec");
+        var clock = Stopwatch.StartNew();
+        await run.ReportAsync(new JobProgress { Percent = 1, Stage = "loading" });
+        var version = await datasets.GetVersionAsync(spec.Dataset.Name, spec.Dataset.Version, run.CancellationToken);
+        if (version.Sha256 != spec.Dataset.Sha256)
+        {
+            throw new JobFailedException("dataset_changed", $"dataset '{spec.Dataset.Name}' version {spec.Dataset.Version} no longer has the content the job was submitted with");
+        }
+
+        var table = await datasets.LoadAsync(version, run.CancellationToken);
+        var data = TabularData.From(spec, table);
+        var (train, validation, test) = data.Split();
+        if (train.Length < 2 || test.Length < 1)
+        {
+            throw new JobFailedException("dataset_too_small", $"the split leaves {train.Length} training and {test.Length} test rows; the dataset needs more labelled rows");
+        }
+
+        var trainer = new TabularTrainer(data, threads);
+        var trainView = trainer.Load(data.Write(Path.Combine(run.WorkDir, "train.tsv"), train), withLabel: true);
+        var labelMapping = trainer.LabelMapping(trainView);
+        ITransformer model;
+        var zip = Path.Combine(run.WorkDir, "model.zip");
+        if (run.Job.Checkpoint?.Stage == TrainedStage && await run.CheckpointFileAsync() is { } saved)
+        {
+            model = trainer.Load(saved);
+            await run.EventAsync("log", new { message = $"resumed from checkpoint '{TrainedStage}' saved by an earlier attempt; the fit is not repeated" });
+        }
+        else
+        {
+            await run.ReportAsync(new JobProgress { Percent = 10, Stage = "training" });
+            run.CancellationToken.ThrowIfCancellationRequested();
+            var fitClock = Stopwatch.StartNew();
+            model = trainer.Fit(labelMapping.Transform(trainView));
+            run.CancellationToken.ThrowIfCancellationRequested();
+            trainer.Save(model, trainView, zip);
+            await run.SaveCheckpointAsync(TrainedStage, zip, new { fit_seconds = fitClock.Elapsed.TotalSeconds });
+        }
+
+        await run.ReportAsync(new JobProgress { Percent = 70, Stage = "evaluating", EtaSeconds = clock.Elapsed.TotalSeconds * 0.3 / 0.7 });
+        Dictionary<string, double>? validationHeadline = null;
+        if (validation.Length > 0)
+        {
+            var validationMetrics = Evaluate(data, validation, Predict(trainer, model, data, validation, run.WorkDir, "validation"));
+            validationHeadline = Evaluator.Headline(validationMetrics, "validation_");
+            await run.EventAsync("metrics", new { split = "validation", metrics = validationMetrics });
+        }
+
+        var mlnet = Predict(trainer, model, data, test, run.WorkDir, "test");
+        var evaluation = Evaluate(data, test, mlnet);
+        await run.EventAsync("metrics", new { split = "test", metrics = evaluation });
+        var headline = Evaluator.Headline(evaluation, "test_");
+        foreach (var (k, v) in validationHeadline ?? [])
+        {
+            headline[k] = v;
+        }
+
+        await run.ReportAsync(new JobProgress { Percent = 80, Stage = "exporting", Metrics = headline, EtaSeconds = clock.Elapsed.TotalSeconds * 0.2 / 0.8 });
+        var onnx = Path.Combine(run.WorkDir, "model.onnx");
+        var featuresOnly = trainer.Load(data.Write(Path.Combine(run.WorkDir, "test-features.tsv"), test, withLabel: false), withLabel: false);
+        trainer.Export(model, featuresOnly, onnx);
+        var info = Describe(spec, data, onnx);
+        evaluation["onnx_check"] = CheckOnnx(onnx, info, data, test, mlnet);
+
+        await run.ReportAsync(new JobProgress { Percent = 90, Stage = "registering", Metrics = headline });
+        var registered = await RegisterAsync(run, spec, info, evaluation, onnx);
+        return JsonSerializer.Serialize(new TrainingResult(spec.Model, registered, evaluation), RegistryJson.Options);
+    }
+
+    private static Dictionary<string, object?> Evaluate(TabularData data, int[] rows, Predictions predicted)
+    {
+        if (data.Classes is null)
+        {
+            return Evaluator.Regression(rows.Select(r => (double)data.Table.Rows[r][data.LabelIndex]!).ToArray(), predicted.Values!);
+        }
+
+        var truth = rows.Select(r => data.IndexOfClass(data.Table.Rows[r][data.LabelIndex]!)).ToArray();
+        return Evaluator.Classification(truth, predicted, data.Classes, data.Spec.Task == TrainingNames.Binary);
+    }
+
+    private static Predictions Predict(TabularTrainer trainer, ITransformer model, TabularData data, int[] rows, string workDir, string name)
+    {
+        var view = trainer.Load(data.Write(Path.Combine(workDir, name + "-features.tsv"), rows, withLabel: false), withLabel: false);
+        var scored = model.Transform(view);
+        switch (data.Spec.Task)
+        {
+            case TrainingNames.Regression:
+                return new Predictions(scored.GetColumn<float>("Score").Select(v => (double)v).ToArray(), null, null);
+            case TrainingNames.Binary:
+                var labels = scored.GetColumn<bool>("PredictedLabel").ToArray();
+                var probabilities = scored.GetColumn<float>("Probability").ToArray();
+                return new Predictions(null, labels.Select(l => l ? 1 : 0).ToArray(), probabilities.Select(p => new[] { 1 - (double)p, p }).ToArray());
+            default:
+                var scores = scored.GetColumn<VBuffer<float>>("Score").Select(v => v.DenseValues().Select(x => (double)x).ToArray()).ToArray();
+                return Classes(scores);
+        }
+    }
+
+    // Multiclass answers from the score vector: the class is its largest entry; probabilities are it normalised.
+    private static Predictions Classes(double[][] scores)
+    {
+        var classes = scores.Select(s => Array.IndexOf(s, s.Max())).ToArray();
+        var probabilities = scores.Select(s =>
+        {
+            var sum = s.Sum();
+            return sum > 0 ? s.Select(x => x / sum).ToArray() : s;
+        }).ToArray();
+        return new Predictions(null, classes, probabilities);
+    }
+
+    private static TabularModelInfo Describe(TrainingSpec spec, TabularData data, string onnx)
+    {
+        var outputs = Maas.Core.Formats.Onnx.OnnxModelReader.Read(onnx).Outputs.Select(o => o.Name).ToArray();
+        string? Find(string column) => outputs.FirstOrDefault(o => o == column + ".output") ?? outputs.FirstOrDefault(o => o.StartsWith(column, StringComparison.Ordinal));
+        return new TabularModelInfo
+        {
+            Task = spec.Task,
+            Features = spec.Features,
+            Classes = data.Classes,
+            NumericLabel = data.NumericLabel,
+            ScoreOutput = Find("Score") ?? throw new JobFailedException("export_failed", $"the exported ONNX model has no Score output (outputs: {string.Join(", ", outputs)})"),
+            LabelOutput = spec.Task == TrainingNames.Binary ? Find("PredictedLabel") : null,
+            ProbabilityOutput = spec.Task == TrainingNames.Binary ? Find("Probability") : null,
+        };
+    }
+
+    /// <summary>Runs the exported model on ONNX Runtime over the test rows and compares it with ML.NET's answers.</summary>
+    private static Dictionary<string, object?> CheckOnnx(string onnx, TabularModelInfo info, TabularData data, int[] rows, Predictions mlnet)
+    {
+        var rowsOfCells = rows.Select(r => info.Features.Select((f, i) => data.Table.Rows[r][data.FeatureIndexes[i]]).ToArray()).ToArray();
+        var served = TabularOnnx.Run(onnx, info, rowsOfCells);
+        var mismatches = 0;
+        double maxDiff = 0;
+        for (var i = 0; i < rows.Length; i++)
+        {
+            if (mlnet.Values is not null)
+            {
+                var diff = Math.Abs(mlnet.Values[i] - served.Values![i]);
+                maxDiff = Math.Max(maxDiff, diff);
+                if (diff > 1e-4 * (1 + Math.Abs(mlnet.Values[i])))
+                {
+                    mismatches++;
+                }
+
+                continue;
+            }
+
+            if (mlnet.Classes![i] != served.Classes![i])
+            {
+                mismatches++;
+            }
+
+            for (var c = 0; c < mlnet.Probabilities![i].Length; c++)
+            {
+                maxDiff = Math.Max(maxDiff, Math.Abs(mlnet.Probabilities[i][c] - served.Probabilities![i][c]));
+            }
+        }
+
+        if (mismatches > 0)
+        {
+            throw new JobFailedException("export_mismatch", $"the exported ONNX model disagrees with ML.NET on {mismatches} of {rows.Length} test rows (largest difference {maxDiff.ToString("G4", CultureInfo.InvariantCulture)}); nothing was registered");
+        }
+
+        return new Dictionary<string, object?> { ["rows"] = rows.Length, ["mismatches"] = mismatches, ["max_abs_diff"] = maxDiff };
+    }
+
+    private async Task<int> RegisterAsync(JobRun run, TrainingSpec spec, TabularModelInfo info, Dictionary<string, object?> evaluation, string onnx)
+    {
+        // Right before the one effect that must happen once: a worker that lost its lease stops here.
+        await run.EnsureLeaseAsync();
+        var existing = (await registry.ListVersionsAsync(spec.Model, run.CancellationToken))
+            .FirstOrDefault(v => v.Metadata.TryGetValue(TabularModelInfo.JobMetadataKey, out var job) && job == run.Job.Id);
+        int number;
+        if (existing is not null)
+        {
+            // An earlier attempt registered it and then died before it could say so: adopt that version.
+            number = existing.Version;
+            await run.EventAsync("log", new { message = $"version {number} was already registered by an earlier attempt of this job; adopted" });
+        }
+        else
+        {
+            var lineage = new Dictionary<string, object?>
+            {
+                ["dataset"] = new Dictionary<string, object?> { ["name"] = spec.Dataset.Name, ["version"] = spec.Dataset.Version, ["sha256"] = spec.Dataset.Sha256 },
+                ["job"] = run.Job.Id,
+                ["trainer"] = spec.Trainer,
+                ["task"] = spec.Task,
+                ["label"] = spec.Label,
+                ["features"] = spec.Features.Select(f => f.Name).ToArray(),
+                ["hyperparameters"] = spec.Hyperparameters,
+                ["seed"] = spec.Split.Seed,
+                ["split"] = spec.Split,
+                ["metrics"] = evaluation.Where(kv => kv.Value is double or int).ToDictionary(kv => kv.Key, kv => kv.Value),
+                ["maas_version"] = typeof(TrainingJobHandler).Assembly.GetName().Version?.ToString(),
+                ["ml_net_version"] = typeof(MLContext).Assembly.GetName().Version?.ToString(),
+            };
+            var metadata = new Dictionary<string, string>
+            {
+                [TabularModelInfo.JobMetadataKey] = run.Job.Id,
+                [TabularModelInfo.MetadataKey] = JsonSerializer.Serialize(info, RegistryJson.Options),
+                [TabularModelInfo.EvaluationMetadataKey] = JsonSerializer.Serialize(evaluation, RegistryJson.Options),
+                [TabularModelInfo.LineageMetadataKey] = JsonSerializer.Serialize(lineage, RegistryJson.Options),
+            };
+            await using var draft = await registry.BeginVersionAsync(spec.Model, new NewVersionOptions { Metadata = metadata, CreatedBy = spec.CreatedBy }, CancellationToken.None);
+            await using (var file = File.OpenRead(onnx))
+            {
+                await draft.AddFileAsync("model.onnx", file, null, CancellationToken.None);
+            }
+
+            number = (await registry.CommitVersionAsync(draft, CancellationToken.None)).Version;
+        }
+
+        await datasetStore.AddUseAsync(new DatasetUse(spec.Dataset.Name, spec.Dataset.Version, spec.Model, number), CancellationToken.None);
+        if (!string.IsNullOrEmpty(spec.Alias))
+        {
+            await registry.SetAliasAsync(spec.Model, spec.Alias, number, AliasPrecondition.None, spec.CreatedBy, CancellationToken.None);
+        }
+
+        return number;
+    }
+}

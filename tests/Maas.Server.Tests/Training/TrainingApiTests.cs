@@ -1,0 +1,185 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using Maas.Server.Tests.Support;
+using Maas.Testing;
+
+namespace Maas.Server.Tests.Training;
+
+/// <summary>One server with a fast-polling in-process training worker, shared by the training tests.</summary>
+public sealed class TrainingServer : ServerPerDb
+{
+    /// <inheritdoc />
+    protected override IReadOnlyDictionary<string, string?> Settings => new Dictionary<string, string?>
+    {
+        ["Maas:Training:PollMilliseconds"] = "100",
+        ["Maas:Training:Threads"] = "2",
+    };
+}
+
+/// <summary>Training through the API: datasets in, evaluated, registered, served versions out.</summary>
+public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<TrainingServer>
+{
+    /// <summary>Creates a dataset with one version from <paramref name="content"/> and returns its name.</summary>
+    public static async Task<string> DatasetAsync(HttpClient client, byte[] content, string fileName)
+    {
+        var name = Names.Unique("ds");
+        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(content, fileName))).JsonAsync(HttpStatusCode.Created);
+        return name;
+    }
+
+    /// <summary>Submits a job and waits for it to end; returns the final job.</summary>
+    public static async Task<JsonNode> TrainAsync(HttpClient client, string body, TimeSpan? timeout = null)
+    {
+        using var submitted = await client.PostAsync("api/v1/training/jobs", Api.Json(body));
+        var job = await submitted.JsonAsync(HttpStatusCode.Accepted);
+        Assert.Equal("queued", (string?)job["status"]);
+        return await WaitAsync(client, (string)job["id"]!, timeout);
+    }
+
+    /// <summary>Polls a training job until it ends.</summary>
+    public static async Task<JsonNode> WaitAsync(HttpClient client, string id, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromMinutes(4));
+        while (true)
+        {
+            var job = await (await client.GetAsync($"api/v1/training/jobs/{id}")).JsonAsync(HttpStatusCode.OK);
+            if ((string?)job["status"] is "succeeded" or "failed" or "cancelled")
+            {
+                return job;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"job {id} did not end in time: {job.ToJsonString()}");
+            await Task.Delay(100);
+        }
+    }
+
+    [Fact]
+    public async Task Linear_regression_of_y_2x_plus_1_is_trained_registered_and_predicts_through_predict()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var random = new Random(7);
+        var csv = new StringBuilder("x,y\n");
+        for (var i = 0; i < 100; i++)
+        {
+            var x = random.NextDouble() * 10;
+            // Box-Muller: normal noise with sigma 0.5.
+            var noise = 0.5 * Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+            csv.Append(CultureInfo.InvariantCulture, $"{x:R},{(2 * x) + 1 + noise:R}\n");
+        }
+
+        var dataset = await DatasetAsync(client, Encoding.UTF8.GetBytes(csv.ToString()), "line.csv");
+        var model = Names.Unique("line");
+        var job = await TrainAsync(client, $$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "regression", "label": "y"}""");
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        Assert.Equal("sdca", (string?)job["trainer"]);
+        Assert.Equal(100, (double)job["progress"]!);
+        Assert.Equal(model, (string?)job["result"]!["model"]);
+        var number = (int)job["result"]!["version"]!;
+
+        var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{number}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal("onnx", (string?)version["format"]);
+        Assert.Equal(["x"], version["signature"]!["inputs"]!.AsArray().Select(i => (string?)i!["name"]));
+        Assert.True((double)version["evaluation"]!["r2"]! > 0.95, version["evaluation"]!.ToJsonString());
+        Assert.True((double)version["evaluation"]!["rmse"]! < 1.0);
+        Assert.Equal(dataset, (string?)version["lineage"]!["dataset"]!["name"]);
+        Assert.Equal(1, (int)version["lineage"]!["dataset"]!["version"]!);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(csv.ToString()))), (string?)version["lineage"]!["dataset"]!["sha256"]);
+        Assert.Equal((string?)job["id"], (string?)version["lineage"]!["job"]);
+        Assert.Equal("sdca", (string?)version["lineage"]!["trainer"]);
+        Assert.Equal(42, (int)version["lineage"]!["seed"]!);
+        Assert.NotNull(version["lineage"]!["hyperparameters"]);
+
+        var answer = await (await client.PostAsync($"api/v1/models/{model}/predict", Api.Json("""{"instances": [{"x": 2}, {"x": 3}, {"x": 4}, {"x": 5}]}"""))).JsonAsync(HttpStatusCode.OK);
+        var predictions = answer["predictions"]!.AsArray().Select(p => (double)p!).ToArray();
+        Assert.Equal(4, predictions.Length);
+        for (var i = 0; i < 4; i++)
+        {
+            var x = i + 2;
+            Assert.True(Math.Abs(predictions[i] - ((2 * x) + 1)) <= 0.5, $"x = {x}: predicted {predictions[i]}, expected {(2 * x) + 1} within 0.5");
+        }
+
+        // Bad rows are the caller's mistake, in the management API's error format.
+        await (await client.PostAsync($"api/v1/models/{model}/predict", Api.Json("""{"instances": [{"z": 2}]}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input");
+        await (await client.PostAsync($"api/v1/models/{model}/predict", Api.Json("""{"instances": [{"x": "two"}]}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input");
+        await (await client.PostAsync($"api/v1/models/{model}/predict", Api.Json("""{"instances": []}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input");
+
+        // The dataset is now named by the version's lineage: deleting it needs force.
+        await (await client.DeleteAsync($"api/v1/datasets/{dataset}/versions/1")).ErrorAsync(HttpStatusCode.Conflict, "dataset_in_use");
+        await (await client.DeleteAsync($"api/v1/datasets/{dataset}")).ErrorAsync(HttpStatusCode.Conflict, "dataset_in_use");
+
+        var events = await (await client.GetAsync($"api/v1/training/jobs/{job["id"]}/events")).JsonAsync(HttpStatusCode.OK);
+        var types = events["events"]!.AsArray().Select(e => (string?)e!["type"]).ToArray();
+        Assert.Contains("checkpoint", types);
+        Assert.Contains("metrics", types);
+        Assert.Equal("succeeded", (string?)events["events"]!.AsArray().Last()!["data"]!["status"]);
+    }
+
+    [SharedDatasetFact("iris.csv")]
+    public Task Iris_reaches_090_test_accuracy_and_the_served_model_agrees_with_mlnet_on_every_test_row() =>
+        ClassifiesAsync("iris.csv", "species", "lightgbm", """, "hyperparameters": {"iterations": 50, "min_examples_per_leaf": 5}""");
+
+    [SharedDatasetFact("digits.csv")]
+    public Task Digits_reach_090_test_accuracy_and_the_served_model_agrees_with_mlnet_on_every_test_row() =>
+        ClassifiesAsync("digits.csv", "digit", "sdca", "");
+
+    private async Task ClassifiesAsync(string file, string label, string trainer, string extra)
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var bytes = await File.ReadAllBytesAsync(SharedDatasets.PathOf(file));
+        var dataset = await DatasetAsync(client, bytes, file);
+        var model = Names.Unique("cls");
+        var job = await TrainAsync(client, $$"""{"model": "{{model}}", "dataset": "{{dataset}}:1", "task": "multiclass-classification", "label": "{{label}}", "trainer": "{{trainer}}", "split": {"validation": 0.1, "test": 0.2, "seed": 5}{{extra}}}""");
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        var evaluation = job["result"]!["evaluation"]!;
+        Assert.True((double)evaluation["accuracy"]! >= 0.9, evaluation.ToJsonString());
+        Assert.True((double)evaluation["macro_f1"]! > 0.85, evaluation.ToJsonString());
+        Assert.NotNull(evaluation["log_loss"]);
+        Assert.NotNull(evaluation["confusion_matrix"]);
+        Assert.NotNull(evaluation["per_class"]);
+
+        // The job ran the exported model on ONNX Runtime over every test row: no row disagreed with ML.NET.
+        var check = evaluation["onnx_check"]!;
+        Assert.Equal((int)evaluation["rows"]!, (int)check["rows"]!);
+        Assert.Equal(0, (int)check["mismatches"]!);
+        Assert.True((double)check["max_abs_diff"]! < 1e-4, check.ToJsonString());
+
+        // Served through /predict, the whole file is classified like the evaluation says.
+        var text = Encoding.UTF8.GetString(bytes).Split(["\r\n", "\n"], StringSplitOptions.RemoveEmptyEntries);
+        var header = text[0].Split(',');
+        var labelIndex = Array.IndexOf(header, label);
+        var instances = new JsonArray();
+        var truth = new List<string>();
+        foreach (var line in text.Skip(1))
+        {
+            var cells = line.Split(',');
+            var instance = new JsonObject();
+            for (var c = 0; c < header.Length; c++)
+            {
+                if (c != labelIndex)
+                {
+                    instance[header[c]] = double.Parse(cells[c], CultureInfo.InvariantCulture);
+                }
+            }
+
+            instances.Add(instance);
+            truth.Add(cells[labelIndex]);
+        }
+
+        var answer = await (await client.PostAsync($"api/v1/models/{model}/predict", Api.Json(new JsonObject { ["instances"] = instances }.ToJsonString()))).JsonAsync(HttpStatusCode.OK);
+        var predictions = answer["predictions"]!.AsArray();
+        Assert.Equal(truth.Count, predictions.Count);
+        var correct = 0;
+        for (var i = 0; i < truth.Count; i++)
+        {
+            var predicted = predictions[i]!["label"]!.ToJsonString().Trim('"');
+            correct += predicted == truth[i] ? 1 : 0;
+            var probabilities = predictions[i]!["probabilities"]!.AsObject();
+            Assert.Equal(1.0, probabilities.Sum(p => (double)p.Value!), 3);
+        }
+
+        Assert.True(correct >= 0.9 * truth.Count, $"{correct} of {truth.Count} rows classified right through /predict");
+    }
+}
