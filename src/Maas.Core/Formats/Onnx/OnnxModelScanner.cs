@@ -342,7 +342,9 @@ internal sealed class OnnxModelScanner
                     AddDimension((long)_cursor.ReadVarint(end));
                     break;
                 case (1, 2):
-                    var packedEnd = _cursor.Position + Length(end);
+                    // The length is read before the position is taken: the end counts from after the length's own bytes.
+                    var packedLength = Length(end);
+                    var packedEnd = _cursor.Position + packedLength;
                     while (_cursor.Position < packedEnd)
                     {
                         AddDimension((long)_cursor.ReadVarint(packedEnd));

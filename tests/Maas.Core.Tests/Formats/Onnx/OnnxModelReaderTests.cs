@@ -216,4 +216,21 @@ public sealed class OnnxModelReaderTests : IDisposable
         Assert.Equal([0.5f + 2 - 3, 0.5f], layer.Apply([1f, 3f, 0f, 0f], batch: 2, relu: false));
         Assert.Equal([0f, 0.5f], layer.Apply([1f, 3f, 0f, 0f], batch: 2, relu: true));
     }
+
+    [Fact]
+    public void Packed_tensor_dimensions_are_read_as_proto3_writers_write_them()
+    {
+        // ML.NET's ONNX export (proto3) packs a tensor's dims into one length-delimited field; onnx.proto (proto2) does not.
+        byte[] tensor = [0x0A, 0x02, 0x02, 0x03, 0x10, 0x01, 0x42, 0x01, (byte)'w', 0x4A, 0x18, .. new byte[24]];
+        byte[] shape = [0x0A, 0x02, 0x08, 0x02, 0x0A, 0x02, 0x08, 0x03];
+        byte[] tensorType = [0x08, 0x01, 0x12, (byte)shape.Length, .. shape];
+        byte[] output = [0x0A, 0x01, (byte)'w', 0x12, (byte)(tensorType.Length + 2), 0x0A, (byte)tensorType.Length, .. tensorType];
+        byte[] graph = [0x2A, (byte)tensor.Length, .. tensor, 0x12, 0x01, (byte)'g', 0x62, (byte)output.Length, .. output];
+        byte[] model = [0x08, 0x08, 0x42, 0x02, 0x10, 0x11, 0x3A, (byte)graph.Length, .. graph];
+
+        var info = OnnxModelReader.Read(model);
+
+        Assert.Equal(8, info.IrVersion);
+        Assert.Equal([2L, 3L], info.Outputs.Single().Dims);
+    }
 }
