@@ -182,6 +182,48 @@ public sealed class LimitTracker(TimeProvider time, TimeSpan window)
         }
     }
 
+    /// <summary>
+    /// Admits one more message of a streaming call that already holds its running-request slot: counts it as a
+    /// request against the rate windows and checks the budgets, without taking another slot.
+    /// </summary>
+    public Admission TryAdmitMessage(LimitCounters? key, UsageLimits keyLimits, LimitCounters tenant, UsageLimits tenantLimits)
+    {
+        var now = time.GetUtcNow();
+        var nowMs = now.ToUnixTimeMilliseconds();
+        if (key is null)
+        {
+            lock (tenant.Gate)
+            {
+                tenant.Concurrent--;
+                var admission = AdmitLocked(null, keyLimits, tenant, tenantLimits, now, nowMs);
+                if (!admission.Admitted)
+                {
+                    tenant.Concurrent++;
+                }
+
+                return admission;
+            }
+        }
+
+        lock (key.Gate)
+        {
+            lock (tenant.Gate)
+            {
+                // The call's own slot is given up for the check and taken again by the admission (or given back on refusal).
+                key.Concurrent--;
+                tenant.Concurrent--;
+                var admission = AdmitLocked(key, keyLimits, tenant, tenantLimits, now, nowMs);
+                if (!admission.Admitted)
+                {
+                    key.Concurrent++;
+                    tenant.Concurrent++;
+                }
+
+                return admission;
+            }
+        }
+    }
+
     private Admission AdmitLocked(LimitCounters? key, UsageLimits keyLimits, LimitCounters tenant, UsageLimits tenantLimits, DateTimeOffset now, long nowMs)
     {
         if (key is not null)

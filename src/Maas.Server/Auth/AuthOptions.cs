@@ -58,6 +58,10 @@ public sealed class AuthOptions
     [Range(0, 8_760)]
     public double KnownKeyPrefixHours { get; set; } = 24;
 
+    /// <summary>How often the keys of open calls (streams, uploads, generations) are checked; a revoked key's calls end within this, in ms.</summary>
+    [Range(100, 60_000)]
+    public int OpenCallCheckMs { get; set; } = 1000;
+
     /// <summary>
     /// Addresses or networks (CIDR) of reverse proxies whose <c>X-Forwarded-For</c> and <c>X-Forwarded-Proto</c> are
     /// believed; empty believes no one (a client cannot pick its own address for the failed-attempt limit or the audit log).

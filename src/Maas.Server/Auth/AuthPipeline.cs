@@ -29,6 +29,7 @@ public sealed class AuthPipeline
     private readonly TenancyReadiness _readiness;
     private readonly TimeProvider _time;
     private readonly AuthOptions _options;
+    private readonly OpenCalls _open;
     private readonly ILogger<AuthPipeline> _logger;
 
     /// <summary>Creates the pipeline.</summary>
@@ -42,8 +43,10 @@ public sealed class AuthPipeline
         TenancyReadiness readiness,
         TimeProvider time,
         IOptions<AuthOptions> options,
+        OpenCalls open,
         ILogger<AuthPipeline> logger)
     {
+        _open = open;
         _access = access;
         _keys = keys;
         _failures = failures;
@@ -216,6 +219,15 @@ public sealed class AuthPipeline
 
         SetWindowHeaders(context, admission, null);
         _recorder.RequestStarted();
+        if (secret is not null && entry is not null)
+        {
+            _open.Add(context, secret);
+            if (style == ErrorStyle.Grpc)
+            {
+                context.Features.Set(new StreamAdmission(this, secret, keyCounters, keyLimits, tenantCounters, tenantLimits));
+            }
+        }
+
         var statusCode = 0;
         try
         {
@@ -234,6 +246,7 @@ public sealed class AuthPipeline
         }
         finally
         {
+            _open.Remove(context);
             LimitTracker.Release(keyCounters, tenantCounters);
             if (statusCode == 0)
             {
@@ -273,6 +286,22 @@ public sealed class AuthPipeline
                 StatusCodes.Status403Forbidden, "model_read_only", $"model '{ModelPatterns.ModelNameOf(model)}' is shared by another tenant: it can be read and called, not changed"),
             _ => null,
         };
+    }
+
+    /// <summary>
+    /// Admits one more message of a streaming call: its key must still be valid, and the message counts against the
+    /// rate windows and budgets like a request of its own. Null when admitted, else the refusal.
+    /// </summary>
+    internal async ValueTask<AuthFailure?> AdmitMessageAsync(StreamAdmission call, CancellationToken cancellationToken)
+    {
+        var (status, entry) = await _keys.AuthenticateAsync(call.Secret, cancellationToken);
+        if (status != KeyStatus.Valid)
+        {
+            return new AuthFailure(StatusCodes.Status401Unauthorized, "api_key_" + status.ToString().ToLowerInvariant(), $"the API key {entry?.Key.Prefix}... is {status.ToString().ToLowerInvariant()}");
+        }
+
+        var admission = _tracker.TryAdmitMessage(call.KeyCounters, call.KeyLimits, call.TenantCounters, call.TenantLimits);
+        return admission.Rejection is { } rejection ? AuthErrors.RateLimited(rejection, _time.GetUtcNow()) : null;
     }
 
     /// <summary>The 404 for a model the caller may not see, worded like the route's own "does not exist".</summary>

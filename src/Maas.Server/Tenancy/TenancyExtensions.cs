@@ -51,6 +51,8 @@ public static class TenancyExtensions
         services.AddSingleton<Payloads.PayloadLog>();
         services.AddSingleton<EndpointAccess>();
         services.AddSingleton<TenancyReadiness>();
+        services.AddSingleton<OpenCalls>();
+        services.AddHostedService(sp => sp.GetRequiredService<OpenCalls>());
         services.AddSingleton<AuthPipeline>();
         services.AddSingleton<UsageRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<UsageRecorder>());

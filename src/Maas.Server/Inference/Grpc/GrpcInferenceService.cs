@@ -195,8 +195,12 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
     }
 
     // Each request message gets a response message; errors travel in error_message and the stream goes on.
+    // The call was admitted as a whole; every message after the first is admitted again (revoked key, rate limits,
+    // budgets), so a stream opened once cannot outrun its limits.
     private async Task StreamInferAsync(HttpContext ctx, Codec codec, CancellationToken token)
     {
+        var admission = ctx.Features.Get<Auth.StreamAdmission>();
+        var first = true;
         while (true)
         {
             InferenceRequest request;
@@ -207,6 +211,14 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
                 {
                     return;
                 }
+
+                if (!first && admission is not null && await admission.AdmitAsync(token) is { } refusal)
+                {
+                    await GrpcTensors.WriteAsync(ctx.Response.BodyWriter, new ModelStreamInferResponse { ErrorMessage = refusal }, token, codec.Response, codec.CompressFrom);
+                    continue;
+                }
+
+                first = false;
 
                 try
                 {

@@ -1,0 +1,70 @@
+using System.Collections.Concurrent;
+using Maas.Core.Tenancy;
+using Microsoft.Extensions.Options;
+
+namespace Maas.Server.Auth;
+
+/// <summary>
+/// The keyed requests running now, so that a key revoked (or expired) while they run ends them: streaming gRPC calls,
+/// uploads and long generations would otherwise go on for as long as the caller keeps them open. A loop re-checks
+/// each open call's key every <see cref="AuthOptions.OpenCallCheckMs"/> (from the key cache, which revocation clears
+/// at once on this node and within <see cref="AuthOptions.ChangePollMs"/> on the others) and aborts the calls of
+/// keys that are no longer valid.
+/// </summary>
+public sealed class OpenCalls(ApiKeyAuthenticator keys, IOptions<AuthOptions> options, ILogger<OpenCalls> logger) : BackgroundService
+{
+    private readonly ConcurrentDictionary<HttpContext, string> _calls = new();
+
+    /// <summary>Open calls now.</summary>
+    public int Count => _calls.Count;
+
+    /// <summary>Watches <paramref name="context"/>, made with <paramref name="secret"/>, until <see cref="Remove"/>.</summary>
+    public void Add(HttpContext context, string secret) => _calls[context] = secret;
+
+    /// <summary>Stops watching a call that ended.</summary>
+    public void Remove(HttpContext context) => _calls.TryRemove(context, out _);
+
+    /// <summary>Checks every open call's key once and aborts the calls of keys no longer valid; returns how many it ended.</summary>
+    public async Task<int> CheckAsync(CancellationToken cancellationToken)
+    {
+        var ended = 0;
+        foreach (var group in _calls.ToArray().GroupBy(c => c.Value, StringComparer.Ordinal))
+        {
+            var (status, entry) = await keys.AuthenticateAsync(group.Key, cancellationToken);
+            if (status == KeyStatus.Valid)
+            {
+                continue;
+            }
+
+            foreach (var (context, _) in group)
+            {
+                if (_calls.TryRemove(context, out _))
+                {
+                    context.Abort();
+                    ended++;
+                }
+            }
+
+            logger.LogInformation("Ended {Count} open call(s) of API key {Prefix}...: it is {Status}", group.Count(), entry?.Key.Prefix ?? "(unknown)", status.ToString().ToLowerInvariant());
+        }
+
+        return ended;
+    }
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(options.Value.OpenCallCheckMs));
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            try
+            {
+                await CheckAsync(stoppingToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning("Checking the keys of open calls failed ({Message}); trying again", e.Message);
+            }
+        }
+    }
+}
