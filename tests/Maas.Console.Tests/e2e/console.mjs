@@ -119,14 +119,20 @@ await scenario('chat_streaming', async () => {
   await page.getByLabel('Model', { exact: true }).selectOption('demo-llm');
   await page.getByLabel('Max tokens').fill('16');
   await page.getByLabel('Message').fill('Hello there, who are you?');
-  const lengths = new Set();
+  // The page records every length the streaming answer takes (polling from here could miss a fast stream).
+  await page.evaluate(() => {
+    window.__streamLengths = [];
+    new MutationObserver(() => {
+      const node = document.querySelector('.msg.assistant .text.streaming');
+      if (node && node.textContent.length) window.__streamLengths.push(node.textContent.length);
+    }).observe(document.body, { subtree: true, childList: true, characterData: true });
+  });
   await page.getByRole('button', { name: 'Send' }).click();
   await until('streamed text', async () => {
-    const text = await page.locator('.msg.assistant .text').last().textContent();
     const streaming = await page.locator('.msg.assistant .text.streaming').count();
-    if (streaming && text.length) lengths.add(text.length);
     return !streaming && (await page.locator('.status.ok', { hasText: 'Done' }).count()) > 0;
   }, 60000);
+  const lengths = new Set(await page.evaluate(() => window.__streamLengths));
   const answer = await page.locator('.msg.assistant .text').last().textContent();
   if (!answer.length) throw new Error('no answer text');
   if (lengths.size < 2) throw new Error(`the answer did not grow while streaming (lengths seen: ${[...lengths]})`);
