@@ -49,12 +49,12 @@ public static class AuthErrors
 
         if (style == ErrorStyle.Grpc)
         {
-            // Trailers-only response: HTTP 200 with the gRPC status in the headers, as gRPC servers answer refusals.
+            // Trailers-only response: HTTP 200 with the gRPC status in one HEADERS frame that ends the stream. It is
+            // not flushed: a flush sends the headers without END_STREAM, and the stream then ends with no status at all.
             response.StatusCode = StatusCodes.Status200OK;
             response.ContentType = "application/grpc";
             response.Headers["grpc-status"] = GrpcCode(failure.Status).ToString(CultureInfo.InvariantCulture);
-            response.Headers["grpc-message"] = Uri.EscapeDataString(failure.Message);
-            await response.Body.FlushAsync(context.RequestAborted);
+            response.Headers["grpc-message"] = Inference.Grpc.GrpcStatus.EncodeMessage(failure.Message);
             return;
         }
 

@@ -17,11 +17,20 @@ public sealed class InferenceOptions
     [Range(1, long.MaxValue)]
     public long MaxTensorElements { get; set; } = 16L * 1024 * 1024;
 
-    /// <summary>Where the gRPC service listens (h2c); empty turns gRPC off. Port 0 picks a free port.</summary>
+    /// <summary>Where the gRPC service listens (http:// for h2c, https:// with GrpcCertificatePath); empty turns gRPC off. Port 0 picks a free port.</summary>
     public string GrpcUrl { get; set; } = DefaultGrpcUrl;
 
     /// <summary>The default gRPC address.</summary>
     public const string DefaultGrpcUrl = "http://127.0.0.1:8081";
+
+    /// <summary>The certificate for an https:// GrpcUrl: a PFX file, or a PEM certificate with <see cref="GrpcCertificateKeyPath"/>.</summary>
+    public string? GrpcCertificatePath { get; set; }
+
+    /// <summary>The PEM private key of <see cref="GrpcCertificatePath"/> (unset for a PFX).</summary>
+    public string? GrpcCertificateKeyPath { get; set; }
+
+    /// <summary>The PFX password (or the encrypted PEM key's).</summary>
+    public string? GrpcCertificatePassword { get; set; }
 
     /// <summary>
     /// gRPC response compression: "auto" answers compressed requests with the same encoding, "gzip" or "deflate"

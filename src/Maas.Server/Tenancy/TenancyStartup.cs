@@ -98,13 +98,15 @@ internal sealed class TenancyStartup(
                     new NewApiKey(AdminKeyName, Tenant.DefaultName, [MaasScopes.Admin], [], null, UsageLimits.None, "system"), cancellationToken);
                 Audit("keys.create", key.Id);
                 var file = WriteAdminKeyFile(secret);
-                // Printed once, straight to the console (not through logging, so it reaches no log shipper).
+                // Straight to the console (not through logging, so it reaches no log shipper). The key itself only
+                // when a person is watching: redirected output ends up in files and journals that outlive the key's file.
+                var shown = Console.IsOutputRedirected
+                    ? $"It is in {file} (readable only by you); read it from there, then delete the file."
+                    : $"It is shown this once; it is also in {file} (readable only by you):\n\n    {secret}";
                 await Console.Out.WriteLineAsync(
                     $"""
 
-                    MaaS created the '{Tenant.DefaultName}' tenant and an admin API key. It is shown this once; it is also in {file} (readable only by you):
-
-                        {secret}
+                    MaaS created the '{Tenant.DefaultName}' tenant and an admin API key. {shown}
 
                     Use it as 'Authorization: Bearer <key>'. Set MAAS_ADMIN_KEY to choose the admin key yourself.
 

@@ -47,6 +47,26 @@ internal static class NodeTools
 
         return (process.ExitCode, await stdout + await stderr);
     }
+
+    /// <summary>A temp folder with @grpc/grpc-js and @grpc/proto-loader installed; returns the path of <paramref name="script"/> written into it.</summary>
+    public static async Task<string> GrpcJsFolderAsync(string script)
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "maas-grpc-js-client");
+        Directory.CreateDirectory(folder);
+        if (!Directory.Exists(Path.Combine(folder, "node_modules", "@grpc", "grpc-js")))
+        {
+            var (exit, output) = await RunAsync(Find("npm")!,
+                "install --no-audit --no-fund --no-save --silent @grpc/grpc-js@1 @grpc/proto-loader@0", folder, TimeSpan.FromMinutes(3));
+            Assert.True(exit == 0, "npm install @grpc/grpc-js @grpc/proto-loader failed (is the npm registry reachable?):\n" + output);
+        }
+
+        var name = "client-" + Guid.NewGuid().ToString("N")[..8] + ".js";
+        File.WriteAllText(Path.Combine(folder, name), script);
+        return Path.Combine(folder, name);
+    }
+
+    /// <summary>Triton's grpc_service.proto as the server ships it.</summary>
+    public static string TritonProto => Path.Combine(Maas.Testing.SharedModels.RepoRoot, "src", "Maas.Server", "Inference", "Grpc", "grpc_service.proto");
 }
 
 /// <summary>The gRPC service checked with an independent client: @grpc/grpc-js with @grpc/proto-loader, driven by node.</summary>
@@ -98,20 +118,11 @@ public sealed class GrpcJsClientTests(ProtocolFixture fixture) : IClassFixture<P
     [NodeFact]
     public async Task An_independent_grpc_js_client_can_call_the_service()
     {
-        var folder = Path.Combine(Path.GetTempPath(), "maas-grpc-js-client");
-        Directory.CreateDirectory(folder);
-        if (!Directory.Exists(Path.Combine(folder, "node_modules", "@grpc", "grpc-js")))
-        {
-            var (exit, output) = await NodeTools.RunAsync(NodeTools.Find("npm")!,
-                "install --no-audit --no-fund --no-save --silent @grpc/grpc-js@1 @grpc/proto-loader@0", folder, TimeSpan.FromMinutes(3));
-            Assert.True(exit == 0, "npm install @grpc/grpc-js @grpc/proto-loader failed (is the npm registry reachable?):\n" + output);
-        }
-
-        File.WriteAllText(Path.Combine(folder, "client.js"), Script);
-        var proto = Path.Combine(Maas.Testing.SharedModels.RepoRoot, "src", "Maas.Server", "Inference", "Grpc", "grpc_service.proto");
+        var client = await NodeTools.GrpcJsFolderAsync(Script);
+        var proto = NodeTools.TritonProto;
         var address = fixture.Server.GrpcAddress();
         var model = ProtocolFixture.IdentityModel(TensorDataType.FP32);
-        var (code, text) = await NodeTools.RunAsync(NodeTools.Find("node")!, $"client.js \"{proto}\" {address.Host}:{address.Port} {model} {Support.MaasTestServer.AdminKey} {ProtocolFixture.IdentityModel(TensorDataType.Bytes)}", folder, TimeSpan.FromMinutes(1));
+        var (code, text) = await NodeTools.RunAsync(NodeTools.Find("node")!, $"\"{client}\" \"{proto}\" {address.Host}:{address.Port} {model} {Support.MaasTestServer.AdminKey} {ProtocolFixture.IdentityModel(TensorDataType.Bytes)}", Path.GetDirectoryName(client)!, TimeSpan.FromMinutes(1));
         Assert.True(code == 0, text);
         var result = JsonDocument.Parse(text.Trim().Split('\n').Last()).RootElement;
         Assert.True(result.GetProperty("live").GetProperty("res").GetProperty("live").GetBoolean());
@@ -126,5 +137,64 @@ public sealed class GrpcJsClientTests(ProtocolFixture fixture) : IClassFixture<P
         var gzip = result.GetProperty("gzip");
         Assert.True(gzip.GetProperty("code").GetInt32() == 0, gzip.ToString());
         Assert.True(gzip.GetProperty("same").GetBoolean(), "the BYTES identity answer differs from what was sent, with gzip on");
+    }
+}
+
+/// <summary>Auth refusals seen by grpc-js with Triton's proto: real gRPC statuses with a message, not a stream reset.</summary>
+public sealed class GrpcJsRefusalTests(Tenancy.GrpcTenancyFixture fixture) : IClassFixture<Tenancy.GrpcTenancyFixture>
+{
+    private const string Script = """
+        const grpc = require('@grpc/grpc-js');
+        const loader = require('@grpc/proto-loader');
+        const [protoPath, address, readKey, limitedKey] = process.argv.slice(2);
+        const def = loader.loadSync(protoPath, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+        const service = grpc.loadPackageDefinition(def).inference.GRPCInferenceService;
+        const client = new service(address, grpc.credentials.createInsecure());
+        const meta = key => { const md = new grpc.Metadata(); if (key) md.set('authorization', 'Bearer ' + key); return md; };
+        const call = (method, request, key) => new Promise(resolve =>
+          client[method](request, meta(key), (err, res) => resolve(err ? { code: err.code, details: err.details } : { code: 0 })));
+        (async () => {
+          const out = {};
+          out.none = await call('ServerMetadata', {}, null);
+          out.bad = await call('ModelInfer', { model_name: 'any', inputs: [] }, 'maas_not-a-key-anyone-issued-000000000');
+          out.scope = await call('ModelInfer', { model_name: 'any', inputs: [] }, readKey);
+          // One request per window: back-to-back calls reach the limit (a few tries in case a window turns over between them).
+          for (let i = 0; i < 20 && !out.limited; i++) {
+            const r = await call('ServerMetadata', {}, limitedKey);
+            if (r.code !== 0) out.limited = r;
+          }
+          console.log(JSON.stringify(out));
+          client.close();
+        })();
+        """;
+
+    private const int PermissionDenied = 7;
+    private const int ResourceExhausted = 8;
+    private const int Unauthenticated = 16;
+
+    [NodeFact]
+    public async Task Refused_calls_end_with_a_grpc_status_and_a_message()
+    {
+        var tenant = await fixture.Host.CreateTenantAsync();
+        var (_, read) = await fixture.Host.CreateKeyAsync(tenant, [Maas.Core.Tenancy.MaasScopes.ModelsRead]);
+        var (_, limited) = await fixture.Host.CreateKeyAsync(tenant, [Maas.Core.Tenancy.MaasScopes.ModelsRead], limits: """{"requests_per_minute": 1}""");
+        var client = await NodeTools.GrpcJsFolderAsync(Script);
+        var address = fixture.Grpc;
+        var (code, text) = await NodeTools.RunAsync(NodeTools.Find("node")!, $"\"{client}\" \"{NodeTools.TritonProto}\" {address.Host}:{address.Port} {read} {limited}",
+            Path.GetDirectoryName(client)!, TimeSpan.FromMinutes(1));
+        Assert.True(code == 0, text);
+        var result = JsonDocument.Parse(text.Trim().Split('\n').Last()).RootElement;
+
+        AssertStatus(result, "none", Unauthenticated, "API key");
+        AssertStatus(result, "bad", Unauthenticated, "not valid");
+        AssertStatus(result, "scope", PermissionDenied, "infer");
+        AssertStatus(result, "limited", ResourceExhausted, "requests_per_minute = 1");
+    }
+
+    private static void AssertStatus(JsonElement result, string call, int status, string message)
+    {
+        Assert.True(result.TryGetProperty(call, out var r), $"{call}: no refusal in {result}");
+        Assert.True(r.GetProperty("code").GetInt32() == status, $"{call}: expected gRPC status {status}, got {r}");
+        Assert.Contains(message, r.GetProperty("details").GetString(), StringComparison.Ordinal);
     }
 }

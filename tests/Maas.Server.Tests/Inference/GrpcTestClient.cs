@@ -24,10 +24,17 @@ internal sealed class GrpcTestClient : IDisposable
     private readonly string? _apiKey;
 
     /// <summary>A client for <paramref name="address"/> that sends <paramref name="apiKey"/> as metadata (none when null).</summary>
-    public GrpcTestClient(Uri address, string? apiKey = Support.MaasTestServer.AdminKey)
+    /// <param name="trust">For an https:// address: the one server certificate to accept (tests generate their own).</param>
+    public GrpcTestClient(Uri address, string? apiKey = Support.MaasTestServer.AdminKey, System.Security.Cryptography.X509Certificates.X509Certificate2? trust = null)
     {
         _apiKey = apiKey;
-        _http = new HttpClient(new SocketsHttpHandler { EnableMultipleHttp2Connections = true })
+        var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true };
+        if (trust is not null)
+        {
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) => certificate is not null && certificate.GetCertHashString() == trust.GetCertHashString();
+        }
+
+        _http = new HttpClient(handler)
         {
             BaseAddress = address,
             DefaultRequestVersion = HttpVersion.Version20,

@@ -35,6 +35,15 @@ public class ReadinessTests
         Assert.DoesNotContain("lazy", models);
         Assert.False(problem.GetProperty("checks").TryGetProperty("database", out _), problem.ToString());
 
+        // Without a key, or with a key that is not valid, the probe says not ready and nothing else.
+        foreach (var key in new string?[] { null, "maas_not-a-key-anyone-issued-000000000" })
+        {
+            using var anonymous = second.CreateClient(key);
+            using var response = await anonymous.GetAsync("/health/ready");
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            Assert.Equal("""{"status":"not_ready"}""", await response.Content.ReadAsStringAsync());
+        }
+
         // Once the file is back and the model loads, the server is ready.
         File.Move(artifact + ".away", artifact);
         (await second.Client.PostAsync("/v2/repository/models/must/load", null)).EnsureSuccessStatusCode();

@@ -11,7 +11,7 @@ public sealed partial class BootstrapTests
     private static partial Regex PrintedKey();
 
     [Fact]
-    public async Task The_first_start_prints_an_admin_key_once_and_keeps_it_in_an_owner_only_file()
+    public async Task The_first_start_keeps_the_admin_key_in_an_owner_only_file_and_names_it_without_printing_the_key_to_redirected_output()
     {
         using var folder = new TempDirectory("maas-bootstrap");
         var settings = new Dictionary<string, string?> { ["Maas:Auth:AdminKey"] = "" };
@@ -26,7 +26,10 @@ public sealed partial class BootstrapTests
                 Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
             }
 
-            Assert.Equal(secret, PrintedKey().Match(first.RecentOutput).Groups[1].Value);
+            // Standard output is a pipe here (not a terminal): the console names the file, never the key.
+            Assert.DoesNotContain(secret, first.RecentOutput, StringComparison.Ordinal);
+            Assert.DoesNotMatch(PrintedKey(), first.RecentOutput);
+            Assert.Contains($"It is in {file} (readable only by you)", first.RecentOutput, StringComparison.Ordinal);
 
             using var admin = MaasTestServer.CreateClient(first.BaseAddress, secret);
             var me = await (await admin.GetAsync("api/v1/me")).JsonAsync(HttpStatusCode.OK);
@@ -42,6 +45,48 @@ public sealed partial class BootstrapTests
         var key = Assert.Single(keys["keys"]!.AsArray());
         Assert.Equal("admin", (string?)key!["name"]);
         Assert.Equal(secret[..12], (string?)key["prefix"]);
+    }
+
+    [TerminalFact]
+    public async Task The_first_start_prints_the_admin_key_when_standard_output_is_a_terminal()
+    {
+        var script = TerminalFactAttribute.Script!;
+
+        using var folder = new TempDirectory("maas-bootstrap-tty");
+        var settings = new Dictionary<string, string?>(MaasTestServer.DefaultSettings) { ["Maas:Auth:AdminKey"] = "" };
+        var command = string.Join(' ', new[] { "dotnet", MaasServerProcess.ServerDll(), "--urls", "http://127.0.0.1:0" }
+            .Concat(settings.Select(s => $"--{s.Key}={s.Value}")).Select(a => "'" + a.Replace("'", "'\\''", StringComparison.Ordinal) + "'"));
+        var info = new System.Diagnostics.ProcessStartInfo(script) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in new[] { "-qfec", command, "/dev/null" })
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        info.Environment["MAAS_DATA_DIR"] = folder.Path;
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var output = new System.Text.StringBuilder();
+        process.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            var file = Path.Combine(folder.Path, "admin-key");
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            string Printed() { lock (output) { return output.ToString(); } }
+            while (!(File.Exists(file) && PrintedKey().IsMatch(Printed())) && !process.HasExited && watch.Elapsed < TimeSpan.FromSeconds(60))
+            {
+                await Task.Delay(100);
+            }
+
+            Assert.True(File.Exists(file), Printed());
+            Assert.Equal((await File.ReadAllTextAsync(file)).Trim(), PrintedKey().Match(Printed()).Groups[1].Value);
+            Assert.Contains(file, Printed(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
     }
 
     [Fact]
@@ -151,4 +196,18 @@ public sealed class BruteForceTests
         await Task.Delay(refused.Headers.RetryAfter!.Delta!.Value + TimeSpan.FromMilliseconds(200));
         Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("api/v1/me")).StatusCode);
     }
+}
+
+/// <summary>A fact that needs util-linux <c>script</c> (a pseudo-terminal for a child process); skipped with the reason without it.</summary>
+public sealed class TerminalFactAttribute : FactAttribute
+{
+    public TerminalFactAttribute()
+    {
+        if (Script is null)
+        {
+            Skip = "needs util-linux 'script' to give the server a pseudo-terminal";
+        }
+    }
+
+    public static string? Script => OperatingSystem.IsWindows() ? null : new[] { "/usr/bin/script", "/bin/script" }.FirstOrDefault(File.Exists);
 }

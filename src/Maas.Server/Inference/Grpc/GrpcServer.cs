@@ -40,10 +40,12 @@ internal sealed class GrpcServer(
             url = "http://127.0.0.1:0";
         }
 
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp)
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
         {
-            throw new InvalidOperationException($"Maas:Inference:GrpcUrl '{url}' must be an http:// address such as {InferenceOptions.DefaultGrpcUrl} (gRPC runs over HTTP/2 without TLS here)");
+            throw new InvalidOperationException($"Maas:Inference:GrpcUrl '{url}' must be an http:// or https:// address such as {InferenceOptions.DefaultGrpcUrl}");
         }
+
+        var certificate = uri.Scheme == Uri.UriSchemeHttps ? LoadCertificate(options.Value) : null;
 
         var endpoint = uri.Host switch
         {
@@ -61,7 +63,14 @@ internal sealed class GrpcServer(
             k.Limits.Http2.InitialStreamWindowSize = 8 * 1024 * 1024;
             k.Limits.Http2.MaxStreamsPerConnection = options.Value.GrpcMaxStreamsPerConnection;
             k.Limits.MaxConcurrentConnections = options.Value.GrpcMaxConnections > 0 ? options.Value.GrpcMaxConnections : null;
-            k.Listen(endpoint, l => l.Protocols = HttpProtocols.Http2);
+            k.Listen(endpoint, l =>
+            {
+                l.Protocols = HttpProtocols.Http2;
+                if (certificate is not null)
+                {
+                    l.UseHttps(certificate);
+                }
+            });
         });
         var app = builder.Build();
         var service = services.GetRequiredService<GrpcInferenceService>();
@@ -87,6 +96,28 @@ internal sealed class GrpcServer(
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
         Address = address is null ? null : new Uri(address);
         logger.LogInformation("gRPC inference service (inference.GRPCInferenceService) listening on {Address}", Address);
+    }
+
+    private static System.Security.Cryptography.X509Certificates.X509Certificate2 LoadCertificate(InferenceOptions options)
+    {
+        if (string.IsNullOrWhiteSpace(options.GrpcCertificatePath))
+        {
+            throw new InvalidOperationException("Maas:Inference:GrpcUrl is https://: set Maas:Inference:GrpcCertificatePath (a PFX, or a PEM with GrpcCertificateKeyPath)");
+        }
+
+        try
+        {
+            return string.IsNullOrWhiteSpace(options.GrpcCertificateKeyPath)
+                ? System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(options.GrpcCertificatePath, options.GrpcCertificatePassword)
+                : options.GrpcCertificatePassword is { Length: > 0 } password
+                    ? System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromEncryptedPemFile(options.GrpcCertificatePath, password, options.GrpcCertificateKeyPath)
+                    : System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(options.GrpcCertificatePath, options.GrpcCertificateKeyPath);
+        }
+        catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or IOException or UnauthorizedAccessException)
+        {
+            // The message names the file, never the password.
+            throw new InvalidOperationException($"Maas:Inference:GrpcCertificatePath '{options.GrpcCertificatePath}' could not be loaded: {e.Message}", e);
+        }
     }
 
     /// <inheritdoc />
