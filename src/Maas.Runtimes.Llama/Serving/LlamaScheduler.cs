@@ -464,16 +464,17 @@ internal sealed class LlamaScheduler : IDisposable
             Finish = reason,
             Usage = new LlmUsage(sequence.Prompt.Length, sequence.Generated, sequence.Cached),
         });
-        sequence.Events.Writer.TryComplete();
+        // Counted as ended before the caller's stream ends, so statistics read after a request never still show it.
         Release(sequence, cancelled: false);
+        sequence.Events.Writer.TryComplete();
     }
 
     private void Fail(LlamaSequence sequence, Exception error)
     {
         // Its KV may be half written: forget it.
         _cache.Forget(sequence.Slot);
-        sequence.Events.Writer.TryComplete(error);
         Release(sequence, cancelled: false);
+        sequence.Events.Writer.TryComplete(error);
     }
 
     // The slot keeps the sequence's KV (a prefix for later requests); the request is done.
