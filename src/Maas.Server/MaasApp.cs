@@ -6,8 +6,8 @@ using Maas.Server.Observability;
 using Maas.Server.OpenAi;
 using Maas.Server.Registry;
 using Maas.Server.Tenancy;
-using Maas.Server.WebConsole;
 using Maas.Server.Training;
+using Maas.Server.WebConsole;
 
 namespace Maas.Server;
 
