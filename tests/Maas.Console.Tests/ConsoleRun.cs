@@ -108,32 +108,13 @@ public sealed class ConsoleRun : IAsyncLifetime
     private static async Task<string> RunNodeAsync(string config, TimeSpan timeout)
     {
         var script = Path.Combine(SharedModels.RepoRoot, "tests", "Maas.Console.Tests", "e2e", "console.mjs");
-        var info = new ProcessStartInfo(Node!, [script, config])
+        var run = await ChildProcess.RunAsync(new ProcessStartInfo(Node!, [script, config]) { WorkingDirectory = Path.GetDirectoryName(script)! }, timeout);
+        if (run.ExitCode != 0)
         {
-            WorkingDirectory = Path.GetDirectoryName(script)!,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"the browser script did not finish in {timeout}: {await stderr}");
+            throw new InvalidOperationException($"the browser script failed (exit {run.ExitCode}): {run.Error}\n{run.Output}");
         }
 
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"the browser script failed (exit {process.ExitCode}): {await stderr}\n{await stdout}");
-        }
-
-        return await stdout;
+        return run.Output;
     }
 
     /// <inheritdoc />

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Maas.Core.Serving;
+using Maas.Testing;
 
 namespace Maas.Server.Tests.Inference;
 
@@ -25,27 +26,8 @@ internal static class NodeTools
 
     public static async Task<(int Exit, string Output)> RunAsync(string file, string arguments, string workingDirectory, TimeSpan timeout)
     {
-        var info = new ProcessStartInfo(file, arguments)
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{file} {arguments} did not finish in {timeout}");
-        }
-
-        return (process.ExitCode, await stdout + await stderr);
+        var run = await ChildProcess.RunAsync(new ProcessStartInfo(file, arguments) { WorkingDirectory = workingDirectory }, timeout);
+        return (run.ExitCode, run.Output + run.Error);
     }
 
     /// <summary>A temp folder with @grpc/grpc-js and @grpc/proto-loader installed; returns the path of <paramref name="script"/> written into it.</summary>

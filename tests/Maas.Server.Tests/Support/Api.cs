@@ -47,13 +47,13 @@ public static class Api
         return await response.JsonAsync(HttpStatusCode.Created);
     }
 
-    /// <summary>Waits until a job ends and returns it.</summary>
-    public static async Task<JsonNode> WaitForJobAsync(this HttpClient client, string id, TimeSpan? timeout = null)
+    /// <summary>Waits until a job ends and returns it; <paramref name="jobs"/> is the route its kind of job lives under.</summary>
+    public static async Task<JsonNode> WaitForJobAsync(this HttpClient client, string id, TimeSpan? timeout = null, string jobs = "api/v1/jobs")
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
         while (true)
         {
-            using var response = await client.GetAsync($"api/v1/jobs/{id}");
+            using var response = await client.GetAsync($"{jobs}/{id}");
             var job = await response.JsonAsync(HttpStatusCode.OK);
             if ((string?)job["status"] is "succeeded" or "failed" or "cancelled")
             {

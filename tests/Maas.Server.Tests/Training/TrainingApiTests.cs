@@ -40,21 +40,8 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
     }
 
     /// <summary>Polls a training job until it ends.</summary>
-    public static async Task<JsonNode> WaitAsync(HttpClient client, string id, TimeSpan? timeout = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromMinutes(4));
-        while (true)
-        {
-            var job = await (await client.GetAsync($"api/v1/training/jobs/{id}")).JsonAsync(HttpStatusCode.OK);
-            if ((string?)job["status"] is "succeeded" or "failed" or "cancelled")
-            {
-                return job;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"job {id} did not end in time: {job.ToJsonString()}");
-            await Task.Delay(100);
-        }
-    }
+    public static Task<JsonNode> WaitAsync(HttpClient client, string id, TimeSpan? timeout = null) =>
+        client.WaitForJobAsync(id, timeout ?? TimeSpan.FromMinutes(4), "api/v1/training/jobs");
 
     [Fact]
     public async Task Linear_regression_of_y_2x_plus_1_is_trained_registered_and_predicts_through_predict()
