@@ -40,7 +40,7 @@ internal sealed class SpanCollector : IDisposable
     }
 
     /// <summary>The trace's spans once <paramref name="complete"/> holds (or, after the timeout, whatever arrived).</summary>
-    public async Task<IReadOnlyList<Activity>> WaitAsync(ActivityTraceId trace, Func<IReadOnlyList<Activity>, bool> complete, int timeoutMs = 5000)
+    public async Task<IReadOnlyList<Activity>> WaitAsync(ActivityTraceId trace, Func<IReadOnlyList<Activity>, bool> complete, int timeoutMs = 30000)
     {
         var watch = Stopwatch.StartNew();
         while (true)
