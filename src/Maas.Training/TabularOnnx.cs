@@ -54,7 +54,8 @@ internal static class TabularOnnx
     /// <summary>A label output of any integer or boolean type, as longs.</summary>
     public static long[] Integers(OnnxTensor tensor) => tensor.ElementType switch
     {
-        OnnxElementType.Bool or OnnxElementType.UInt8 => tensor.GetData<byte>().ToArray().Select(b => (long)b).ToArray(),
+        OnnxElementType.Bool => tensor.GetData<bool>().ToArray().Select(b => b ? 1L : 0L).ToArray(),
+        OnnxElementType.UInt8 => tensor.GetData<byte>().ToArray().Select(b => (long)b).ToArray(),
         OnnxElementType.Int64 => tensor.GetData<long>().ToArray(),
         OnnxElementType.Int32 => tensor.GetData<int>().ToArray().Select(v => (long)v).ToArray(),
         OnnxElementType.UInt32 => tensor.GetData<uint>().ToArray().Select(v => (long)v).ToArray(),

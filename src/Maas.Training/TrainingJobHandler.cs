@@ -28,6 +28,13 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
     public async Task<string> RunAsync(JobRun run)
     {
         var spec = JsonSerializer.Deserialize<TrainingSpec>(run.Job.Spec, RegistryJson.Options) ?? throw new JobFailedException("invalid_spec", "the job has no spec");
+        object? searchReport = null;
+        if (spec.Search is not null)
+        {
+            // The trials run first as child jobs; the best one's hyperparameters are then trained below like any job.
+            (spec, searchReport) = await TrainingSearchRunner.RunAsync(run, spec);
+        }
+
         var clock = Stopwatch.StartNew();
         await run.ReportAsync(new JobProgress { Percent = 1, Stage = "loading" });
         var version = await datasets.GetVersionAsync(spec.Dataset.Name, spec.Dataset.Version, run.CancellationToken);
@@ -91,11 +98,11 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
         evaluation["onnx_check"] = CheckOnnx(onnx, info, data, test, mlnet);
 
         await run.ReportAsync(new JobProgress { Percent = 90, Stage = "registering", Metrics = headline });
-        var registered = await RegisterAsync(run, spec, info, evaluation, onnx);
-        return JsonSerializer.Serialize(new TrainingResult(spec.Model, registered, evaluation), RegistryJson.Options);
+        var registered = await RegisterAsync(run, spec, info, evaluation, onnx, searchReport);
+        return JsonSerializer.Serialize(new TrainingResult(spec.Model, registered, evaluation) { Search = searchReport }, RegistryJson.Options);
     }
 
-    private static Dictionary<string, object?> Evaluate(TabularData data, int[] rows, Predictions predicted)
+    internal static Dictionary<string, object?> Evaluate(TabularData data, int[] rows, Predictions predicted)
     {
         if (data.Classes is null)
         {
@@ -106,7 +113,7 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
         return Evaluator.Classification(truth, predicted, data.Classes, data.Spec.Task == TrainingNames.Binary);
     }
 
-    private static Predictions Predict(TabularTrainer trainer, ITransformer model, TabularData data, int[] rows, string workDir, string name)
+    internal static Predictions Predict(TabularTrainer trainer, ITransformer model, TabularData data, int[] rows, string workDir, string name)
     {
         var view = trainer.Load(data.Write(Path.Combine(workDir, name + "-features.tsv"), rows, withLabel: false), withLabel: false);
         var scored = model.Transform(view);
@@ -192,7 +199,7 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
         return new Dictionary<string, object?> { ["rows"] = rows.Length, ["mismatches"] = mismatches, ["max_abs_diff"] = maxDiff };
     }
 
-    private async Task<int> RegisterAsync(JobRun run, TrainingSpec spec, TabularModelInfo info, Dictionary<string, object?> evaluation, string onnx)
+    private async Task<int> RegisterAsync(JobRun run, TrainingSpec spec, TabularModelInfo info, Dictionary<string, object?> evaluation, string onnx, object? searchReport)
     {
         // Right before the one effect that must happen once: a worker that lost its lease stops here.
         await run.EnsureLeaseAsync();
@@ -222,6 +229,10 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
                 ["maas_version"] = typeof(TrainingJobHandler).Assembly.GetName().Version?.ToString(),
                 ["ml_net_version"] = typeof(MLContext).Assembly.GetName().Version?.ToString(),
             };
+            if (searchReport is not null)
+            {
+                lineage["search"] = searchReport;
+            }
             var metadata = new Dictionary<string, string>
             {
                 [TabularModelInfo.JobMetadataKey] = run.Job.Id,

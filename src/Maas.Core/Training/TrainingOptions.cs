@@ -21,6 +21,9 @@ public sealed class TrainingOptions
     /// <summary>Claims of one job before it is failed as lost (its workers keep dying).</summary>
     public int MaxAttempts { get; set; } = 3;
 
+    /// <summary>The most trials one hyperparameter search may run (default 50).</summary>
+    public int MaxSearchTrials { get; set; } = 50;
+
     /// <summary>The problems with these settings, each naming its key.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -43,6 +46,11 @@ public sealed class TrainingOptions
         if (PollMilliseconds is < 10 or > 60_000)
         {
             errors.Add($"{Section}:PollMilliseconds must be between 10 and 60000, not {PollMilliseconds}");
+        }
+
+        if (MaxSearchTrials is < 1 or > 10_000)
+        {
+            errors.Add($"{Section}:MaxSearchTrials must be between 1 and 10000, not {MaxSearchTrials}");
         }
 
         if (MaxAttempts is < 1 or > 100)

@@ -37,6 +37,9 @@ public sealed record TrainingSpec
 
     /// <summary>Who submitted it (the registered version's creator).</summary>
     public string CreatedBy { get; init; } = "";
+
+    /// <summary>A hyperparameter search to run first (trials as child jobs); the best trial's hyperparameters are then trained and registered.</summary>
+    public TrainingSearch? Search { get; init; }
 }
 
 /// <summary>A dataset version by name, number and content hash.</summary>
@@ -172,4 +175,10 @@ public static class TrainingNames
 public sealed record TrainingResult(
     [property: JsonPropertyName("model")] string Model,
     [property: JsonPropertyName("version")] int Version,
-    [property: JsonPropertyName("evaluation")] IReadOnlyDictionary<string, object?> Evaluation);
+    [property: JsonPropertyName("evaluation")] IReadOnlyDictionary<string, object?> Evaluation)
+{
+    /// <summary>The search report (every trial and the best), when the job searched.</summary>
+    [JsonPropertyName("search")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public object? Search { get; init; }
+}

@@ -28,15 +28,11 @@ internal static class TrainingEndpoints
 
     private static ApiException Bad(string code, string message) => new(StatusCodes.Status400BadRequest, code, message);
 
-    private static async Task<IResult> SubmitAsync(HttpContext context, DatasetCatalog datasets, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, TimeProvider time)
+    private static async Task<IResult> SubmitAsync(HttpContext context, DatasetCatalog datasets, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, TimeProvider time, Microsoft.Extensions.Options.IOptions<TrainingOptions> trainingOptions)
     {
         var body = await ApiRequests.ReadJsonAsync<TrainingJobRequest>(context.Request, context.RequestAborted);
         var caller = context.GetCaller();
         var tenant = context.CallerTenant();
-        if (body.Search is not null)
-        {
-            throw Bad("unsupported_search", "hyperparameter search is not available yet; give one set of hyperparameters");
-        }
 
         if (string.IsNullOrEmpty(body.Model))
         {
@@ -157,6 +153,24 @@ internal static class TrainingEndpoints
             RegistryNames.ValidateName(alias, "alias");
         }
 
+        TrainingSearch? search = null;
+        if (body.Search is { ValueKind: not JsonValueKind.Null } searchRequest)
+        {
+            if (split.Validation <= 0)
+            {
+                throw Bad("invalid_search", "a search compares trials on the validation split; give split.validation above 0");
+            }
+
+            try
+            {
+                search = TrainingSearchPlanner.Plan(searchRequest, task, trainer, hyperparameters, split.Seed, trainingOptions.Value.MaxSearchTrials);
+            }
+            catch (ArgumentException e)
+            {
+                throw Bad("invalid_search", e.Message);
+            }
+        }
+
         await EnsureModelAsync(context, registry, body.Model, tenant, task, body.Visibility);
         var spec = new TrainingSpec
         {
@@ -170,6 +184,7 @@ internal static class TrainingEndpoints
             Split = split,
             Alias = body.Alias,
             CreatedBy = ApiRequests.Caller(context),
+            Search = search,
         };
         var now = time.GetUtcNow();
         var job = new QueuedJob
@@ -228,7 +243,7 @@ internal static class TrainingEndpoints
     private static async Task<QueuedJob> VisibleJobAsync(string id, HttpContext context, IJobQueueStore jobs)
     {
         var job = await jobs.GetAsync(id, context.RequestAborted);
-        if (job is null || job.Kind != TrainingSpec.Kind || (context.GetCaller() is { IsAdmin: false } caller && caller.Tenant != job.Tenant))
+        if (job is null || job.Kind is not (TrainingSpec.Kind or TrialSpec.Kind) || (context.GetCaller() is { IsAdmin: false } caller && caller.Tenant != job.Tenant))
         {
             throw new ApiException(StatusCodes.Status404NotFound, "job_not_found", $"training job '{RegistryNames.Shorten(id)}' does not exist");
         }

@@ -28,6 +28,7 @@ public static class TrainingExtensions
             sp.GetRequiredService<IDatasetStore>(),
             sp.GetRequiredService<IModelRegistry>(),
             sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Threads));
+        services.AddSingleton<IJobHandler>(sp => new TrialJobHandler(sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Threads));
         services.AddSingleton<TrainingWorkers>();
         services.AddHostedService(sp => sp.GetRequiredService<TrainingWorkers>());
         return builder;

@@ -100,7 +100,10 @@ public sealed record TrainingJobResponse
     /// <summary>The API view of a queued training job.</summary>
     public static TrainingJobResponse From(QueuedJob job)
     {
-        var spec = JsonSerializer.Deserialize<TrainingSpec>(job.Spec, RegistryJson.Options);
+        // A search's trials are shown like training jobs: their spec wraps the training they run.
+        var spec = job.Kind == TrialSpec.Kind
+            ? JsonSerializer.Deserialize<TrialSpec>(job.Spec, RegistryJson.Options)?.Training
+            : JsonSerializer.Deserialize<TrainingSpec>(job.Spec, RegistryJson.Options);
         JsonElement? result = null;
         if (job.Result is { } text)
         {

@@ -62,11 +62,11 @@ public static class TrainingWorkerHost
         var registry = new ModelRegistry(store, artifacts, staging, Bind<RegistryOptions>(RegistryOptions.Section));
         var datasetStore = new SqlDatasetStore(store.Dialect);
         var datasets = new DatasetCatalog(datasetStore, artifacts, store, staging, Bind<DatasetOptions>(DatasetOptions.Section));
-        var handler = new TrainingJobHandler(datasets, datasetStore, registry, training.Threads);
+        IJobHandler[] handlers = [new TrainingJobHandler(datasets, datasetStore, registry, training.Threads), new TrialJobHandler(datasets, training.Threads)];
         var queue = new SqlJobQueueStore(store.Dialect);
         var workers = Enumerable.Range(0, Math.Max(1, training.Workers)).Select(i =>
         {
-            var worker = new JobWorker(queue, artifacts, [handler], Path.Combine(dataDir, "tmp", "jobs"), TrainingWorkers.Options(training, $"{Environment.MachineName}:{Environment.ProcessId}:{i}"));
+            var worker = new JobWorker(queue, artifacts, handlers, Path.Combine(dataDir, "tmp", "jobs"), TrainingWorkers.Options(training, $"{Environment.MachineName}:{Environment.ProcessId}:{i}"));
             worker.Crashed += (id, e) => logger.LogError(e, "Job {Id} failed unexpectedly", id);
             return worker;
         }).ToArray();

@@ -111,6 +111,19 @@ public sealed class JobRun
         return await _worker.Artifacts.GetLocalPathAsync(key, null, CancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>The queue this job lives in (for jobs that enqueue and follow child jobs).</summary>
+    public IJobQueueStore Queue => _worker.Store;
+
+    /// <summary>The worker's clock.</summary>
+    public TimeProvider Time => _worker.Time;
+
+    /// <summary>
+    /// Claims one waiting job of <paramref name="kind"/> and runs it here, inside this job, before returning; false when
+    /// none waits or this worker has no handler for the kind. A job that waits for child jobs calls this instead of
+    /// idling, so its children run even when its own worker is the only one.
+    /// </summary>
+    public Task<bool> RunWaitingJobAsync(string kind) => _worker.RunWaitingAsync(kind, CancellationToken);
+
     /// <summary>Throws unless this worker still holds the job (call right before an effect that must happen once).</summary>
     public async Task EnsureLeaseAsync()
     {
@@ -209,6 +222,24 @@ public sealed class JobWorker
         }
 
         await RunJobAsync(job, stopping).ConfigureAwait(false);
+        return true;
+    }
+
+    internal async Task<bool> RunWaitingAsync(string kind, CancellationToken cancellationToken)
+    {
+        if (!_handlers.ContainsKey(kind))
+        {
+            return false;
+        }
+
+        var now = Time.GetUtcNow();
+        var job = await Store.ClaimAsync([kind], Options.Name, now + Options.Lease, now, cancellationToken).ConfigureAwait(false);
+        if (job is null)
+        {
+            return false;
+        }
+
+        await RunJobAsync(job, cancellationToken).ConfigureAwait(false);
         return true;
     }
 

@@ -1,0 +1,50 @@
+using System.Text.Json;
+using Maas.Core.Datasets;
+using Maas.Core.Jobs;
+using Maas.Core.Jobs.Queue;
+using Maas.Core.Registry;
+using Maas.Core.Training;
+
+namespace Maas.Training;
+
+/// <summary>
+/// Runs one trial of a hyperparameter search: fits the trial's hyperparameters on the training split (the same split as
+/// its parent) and reports the validation metrics. Nothing is exported or registered; the parent does that for the best.
+/// </summary>
+public sealed class TrialJobHandler(DatasetCatalog datasets, int threads) : IJobHandler
+{
+    /// <inheritdoc />
+    public string Kind => TrialSpec.Kind;
+
+    /// <inheritdoc />
+    public async Task<string> RunAsync(JobRun run)
+    {
+        var trial = JsonSerializer.Deserialize<TrialSpec>(run.Job.Spec, RegistryJson.Options) ?? throw new JobFailedException("invalid_spec", "the trial has no spec");
+        var spec = trial.Training;
+        await run.ReportAsync(new JobProgress { Percent = 5, Stage = "loading" });
+        var version = await datasets.GetVersionAsync(spec.Dataset.Name, spec.Dataset.Version, run.CancellationToken);
+        if (version.Sha256 != spec.Dataset.Sha256)
+        {
+            throw new JobFailedException("dataset_changed", $"dataset '{spec.Dataset.Name}' version {spec.Dataset.Version} no longer has the content the search was submitted with");
+        }
+
+        var data = TabularData.From(spec, await datasets.LoadAsync(version, run.CancellationToken));
+        var (train, validation, _) = data.Split();
+        if (train.Length < 2 || validation.Length < 1)
+        {
+            throw new JobFailedException("dataset_too_small", $"the split leaves {train.Length} training and {validation.Length} validation rows; a search needs both");
+        }
+
+        await run.ReportAsync(new JobProgress { Percent = 20, Stage = "training" });
+        var trainer = new TabularTrainer(data, threads);
+        var trainView = trainer.Load(data.Write(Path.Combine(run.WorkDir, "train.tsv"), train), withLabel: true);
+        var model = trainer.Fit(trainer.LabelMapping(trainView).Transform(trainView));
+        run.CancellationToken.ThrowIfCancellationRequested();
+
+        await run.ReportAsync(new JobProgress { Percent = 80, Stage = "evaluating" });
+        var metrics = TrainingJobHandler.Evaluate(data, validation, TrainingJobHandler.Predict(trainer, model, data, validation, run.WorkDir, "validation"));
+        var headline = Evaluator.Headline(metrics, "");
+        await run.EventAsync("metrics", new { split = "validation", metrics });
+        return JsonSerializer.Serialize(new TrialResult(trial.Index, spec.Hyperparameters, headline), RegistryJson.Options);
+    }
+}
