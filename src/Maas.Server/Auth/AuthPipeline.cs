@@ -219,13 +219,17 @@ public sealed class AuthPipeline
 
         SetWindowHeaders(context, admission, null);
         _recorder.RequestStarted();
+        CallRevocation? revocation = null;
         if (secret is not null && entry is not null)
         {
-            _open.Add(context, secret);
             if (style == ErrorStyle.Grpc)
             {
+                revocation = new CallRevocation();
+                context.Features.Set(revocation);
                 context.Features.Set(new StreamAdmission(this, secret, keyCounters, keyLimits, tenantCounters, tenantLimits));
             }
+
+            _open.Add(context, secret, revocation);
         }
 
         var statusCode = 0;
@@ -247,6 +251,7 @@ public sealed class AuthPipeline
         finally
         {
             _open.Remove(context);
+            revocation?.Dispose();
             LimitTracker.Release(keyCounters, tenantCounters);
             if (statusCode == 0)
             {
