@@ -42,57 +42,73 @@ internal static class OverloadScenario
         var single = await RunStepAsync(server, request, "1 client", 1, Math.Max(3, seconds / 4), Client.RetryAfter);
         Console.WriteLine($"  {single}");
         const int saturating = 4;
-        var steps = new List<Step>
-        {
-            await RunStepAsync(server, request, "unloaded", saturating, seconds, Client.RetryAfter),
-        };
-        Console.WriteLine($"  {steps[^1]}");
-        foreach (var (factor, client) in new[] { (5, Client.RetryAfter), (50, Client.RetryAfter), (50, Client.ExpectContinue), (100, Client.RetryAfter), (100, Client.AtOnce) })
+        // Unloaded runs between the overload steps: each overload step is compared with the mean of the unloaded runs
+        // just before and after it, so a drift of the shared machine's load hits both sides of a ratio alike.
+        var plan = new (int Factor, Client Client)[] { (1, Client.RetryAfter), (5, Client.RetryAfter), (1, Client.RetryAfter), (50, Client.RetryAfter), (50, Client.ExpectContinue), (1, Client.RetryAfter), (100, Client.RetryAfter), (100, Client.AtOnce), (1, Client.RetryAfter) };
+        var steps = new List<Step>();
+        foreach (var (factor, client) in plan)
         {
             var label = client switch { Client.ExpectContinue => ", Expect: 100-continue", Client.AtOnce => ", clients retry at once", _ => "" };
-            steps.Add(await RunStepAsync(server, request, $"{factor}x{label}", saturating * factor, seconds, client));
+            steps.Add(await RunStepAsync(server, request, factor == 1 ? "unloaded" : $"{factor}x{label}", saturating * factor, seconds, client));
             Console.WriteLine($"  {steps[^1]}");
         }
 
-        var unloaded = steps[0].PerSecond;
+        double Baseline(int i)
+        {
+            var before = steps.Take(i).Last(s => s.Mode == "unloaded");
+            var after = steps.Skip(i + 1).First(s => s.Mode == "unloaded");
+            return (before.PerSecond + after.PerSecond) / 2;
+        }
+
+        var unloadedRuns = steps.Where(s => s.Mode == "unloaded").ToList();
+        var unloaded = unloadedRuns.Average(s => s.PerSecond);
         var numbers = new Dictionary<string, double>
         {
             ["unloaded_per_second"] = unloaded,
             ["saturating_clients"] = saturating,
             ["queue_time_budget_ms"] = BudgetMs,
             ["rss_idle_mb"] = rssIdle,
+            ["unloaded_p99_ms"] = unloadedRuns.Max(s => s.P99Ms),
         };
-        foreach (var s in steps.Skip(1))
+        var ratios = new Dictionary<Step, double>();
+        for (var i = 0; i < steps.Count; i++)
         {
+            var s = steps[i];
+            if (s.Mode == "unloaded")
+            {
+                continue;
+            }
+
+            ratios[s] = s.PerSecond / Math.Max(1e-9, Baseline(i));
             var key = s.Mode.Replace(", clients retry at once", "_retry_at_once", StringComparison.Ordinal).Replace(", Expect: 100-continue", "_expect_continue", StringComparison.Ordinal);
             numbers[$"server_queue_ms_{key}"] = s.QueueMs;
-            numbers[$"goodput_ratio_{key}"] = s.PerSecond / Math.Max(1e-9, unloaded);
+            numbers[$"goodput_ratio_{key}"] = ratios[s];
             numbers[$"admitted_p99_ms_{key}"] = s.P99Ms;
         }
 
         var lines = new List<string>
         {
-            "| step | connections | answered/s | goodput vs unloaded | admitted p50 ms | admitted p99 ms | server queue ms (mean) | refused/s | other failures | server peak RSS MB |",
+            "| step | connections | answered/s | goodput vs the unloaded runs before and after | admitted p50 ms | admitted p99 ms | server queue ms (mean) | refused/s | other failures | server peak RSS MB |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         };
         lines.AddRange(steps.Select(s => string.Create(CultureInfo.InvariantCulture,
-            $"| {s.Mode} | {s.Clients} | {s.PerSecond:0.0} | {s.PerSecond / Math.Max(1e-9, unloaded):0.00}x | {s.P50Ms:0} | {s.P99Ms:0} | {s.QueueMs:0} | {s.RefusedPerSecond:0.0} | {s.Failures} | {s.PeakRssMb:0} |")));
+            $"| {s.Mode} | {s.Clients} | {s.PerSecond:0.0} | {(ratios.TryGetValue(s, out var r) ? $"{r:0.00}x" : "-")} | {s.P50Ms:0} | {s.P99Ms:0} | {s.QueueMs:0} | {s.RefusedPerSecond:0.0} | {s.Failures} | {s.PeakRssMb:0} |")));
         lines.Add("");
         lines.Add(string.Create(CultureInfo.InvariantCulture, $"A single client: {single.PerSecond:0.0}/s, p50 {single.P50Ms:0} ms, p99 {single.P99Ms:0} ms; server RSS when idle {rssIdle:0} MB."));
-        var overloaded = steps.Skip(1).ToList();
         numbers["single_request_p50_ms"] = single.P50Ms;
-        var met = overloaded.Take(2).All(s => s.PerSecond >= 0.9 * unloaded && s.P99Ms <= BudgetMs + (2 * steps[0].P99Ms));
+        var unloadedP99 = numbers["unloaded_p99_ms"];
+        var met = ratios.Where(kv => kv.Key.Mode is "5x" or "50x").All(kv => kv.Value >= 0.9 && kv.Key.P99Ms <= BudgetMs + unloadedP99);
         return new ScenarioResult(
             "overload",
             $"UltraFace RFB-320 (../shared/models), REST binary, 900 KiB bodies, 1 instance x {Threads} threads, queue_time_budget_ms = {BudgetMs}, default queue_limit (256). "
-            + $"Closed-loop clients on their own HTTP/1.1 connections; \"unloaded\" runs at the concurrency that saturates the instance ({saturating}), the overload steps at 5x and 50x as many connections. "
+            + $"Closed-loop clients on their own HTTP/1.1 connections; \"unloaded\" runs at the concurrency that saturates the instance ({saturating}), the overload steps at 5x, 50x and 100x as many connections (100x = 400 connections, the load of the issue's measurement), with an unloaded run between them. "
             + "A refused client (429) waits the Retry-After the server gives (1 s) and reconnects when the server closed the connection; \"retry at once\" clients do not wait. "
             + "Clients send headers and body in one go, except \"Expect: 100-continue\" ones, which send the body once the server asks for it (as curl does for bodies over 1 MB), so a refused body is never sent. "
             + "Admitted latencies are those of answered (200) requests; peak RSS is the server process's resident memory sampled every 100 ms during the step.",
             [.. steps.Select(s => s.ToMeasurement())],
             [.. steps.Select(s => new ModeSummary(s.Mode, s.Clients, s.PerSecond, s.P50Ms, s.P99Ms, s.Refused + s.Failures, s.ServerCpuUsPerCall))],
             numbers,
-            $"goodput at 5x and 50x overload >= 0.9x unloaded, admitted p99 within the queue time budget ({BudgetMs} ms) plus twice the unloaded p99",
+            $"goodput at 5x and 50x overload >= 0.9x unloaded, admitted p99 within the queue time budget ({BudgetMs} ms) plus the unloaded p99",
             met)
         {
             Lines = lines,
