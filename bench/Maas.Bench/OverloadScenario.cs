@@ -88,11 +88,11 @@ internal static class OverloadScenario
 
         var lines = new List<string>
         {
-            "| step | connections | answered/s | goodput vs the unloaded runs before and after | admitted p50 ms | admitted p99 ms | server queue ms (mean) | refused/s | other failures | server peak RSS MB |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| step | connections | answered/s | goodput vs the unloaded runs before and after | admitted p50 ms | admitted p99 ms | server queue ms (mean) | refused/s | of which dropped after the body was read | other failures | server CPU ms per answered call | server peak RSS MB |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         };
         lines.AddRange(steps.Select(s => string.Create(CultureInfo.InvariantCulture,
-            $"| {s.Mode} | {s.Clients} | {s.PerSecond:0.0} | {(ratios.TryGetValue(s, out var r) ? $"{r:0.00}x" : "-")} | {s.P50Ms:0} | {s.P99Ms:0} | {s.QueueMs:0} | {s.RefusedPerSecond:0.0} | {s.Failures} | {s.PeakRssMb:0} |")));
+            $"| {s.Mode} | {s.Clients} | {s.PerSecond:0.0} | {(ratios.TryGetValue(s, out var r) ? $"{r:0.00}x" : "-")} | {s.P50Ms:0} | {s.P99Ms:0} | {s.QueueMs:0} | {s.RefusedPerSecond:0.0} | {s.Dropped} | {s.Failures} | {s.ServerCpuUsPerCall / 1000:0.0} | {s.PeakRssMb:0} |")));
         lines.Add("");
         lines.Add(string.Create(CultureInfo.InvariantCulture, $"A single client: {single.PerSecond:0.0}/s, p50 {single.P50Ms:0} ms, p99 {single.P99Ms:0} ms; server RSS when idle {rssIdle:0} MB."));
         numbers["single_request_p50_ms"] = single.P50Ms;
@@ -121,6 +121,7 @@ internal static class OverloadScenario
         var stopAt = warmUntil + (long)(seconds * Stopwatch.Frequency);
         var latencies = new List<long>[clients];
         var refused = new long[clients];
+        var dropped = new long[clients];
         var failures = new long[clients];
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(seconds + 120));
         var statsBefore = await server.StatsAsync("ultraface");
@@ -149,7 +150,7 @@ internal static class OverloadScenario
                 while (Stopwatch.GetTimestamp() < stopAt)
                 {
                     var start = Stopwatch.GetTimestamp();
-                    var (status, retryAfter) = await connection.CallAsync(request, behaviour == Client.ExpectContinue, cts.Token);
+                    var (status, retryAfter, closed) = await connection.CallAsync(request, behaviour == Client.ExpectContinue, cts.Token);
                     var end = Stopwatch.GetTimestamp();
                     var counted = start >= warmUntil && end <= stopAt;
                     if (status == 200)
@@ -165,6 +166,10 @@ internal static class OverloadScenario
                     if (counted)
                     {
                         (status is 429 or 503 ? refused : failures)[c]++;
+                        if (status == 429 && !closed)
+                        {
+                            dropped[c]++; // refused after its body was read: dropped from the queue past the budget
+                        }
                     }
 
                     if (status is 429 or 503 && behaviour != Client.AtOnce)
@@ -197,6 +202,7 @@ internal static class OverloadScenario
             all.Length == 0 ? 0 : all[all.Length / 2] * ms,
             all.Length == 0 ? 0 : all[Math.Min(all.Length - 1, (int)(all.Length * 0.99))] * ms,
             refused.Sum(),
+            dropped.Sum(),
             failures.Sum(),
             server.PeakRss(reset: false) / 1e6,
             all.Length == 0 ? 0 : cpu.TotalMicroseconds / all.Length,
@@ -222,14 +228,14 @@ internal static class OverloadScenario
         public byte[] Whole { get; } = [.. Head, .. Body];
     }
 
-    private sealed record Step(string Mode, int Clients, double Seconds, double PerSecond, double P50Ms, double P99Ms, long Refused, long Failures, double PeakRssMb, double ServerCpuUsPerCall, double QueueMs)
+    private sealed record Step(string Mode, int Clients, double Seconds, double PerSecond, double P50Ms, double P99Ms, long Refused, long Dropped, long Failures, double PeakRssMb, double ServerCpuUsPerCall, double QueueMs)
     {
         public double RefusedPerSecond => Refused / Seconds;
 
         public Measurement ToMeasurement() => new(Mode, Clients, (long)(PerSecond * Seconds), Refused + Failures, Seconds, PerSecond, P50Ms, P99Ms) { ServerCpuUsPerCall = ServerCpuUsPerCall };
 
         public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-            $"{Mode,-32} {Clients,4} conns {PerSecond,7:0.0}/s  p50 {P50Ms,7:0} ms  p99 {P99Ms,7:0} ms  queue {QueueMs,5:0} ms  server cpu {ServerCpuUsPerCall / 1000,5:0.0} ms/call  refused {RefusedPerSecond,7:0.0}/s  failures {Failures}  peak RSS {PeakRssMb:0} MB");
+            $"{Mode,-32} {Clients,4} conns {PerSecond,7:0.0}/s  p50 {P50Ms,7:0} ms  p99 {P99Ms,7:0} ms  queue {QueueMs,5:0} ms  server cpu {ServerCpuUsPerCall / 1000,5:0.0} ms/call  refused {RefusedPerSecond,7:0.0}/s (dropped after reading {Dropped})  failures {Failures}  peak RSS {PeakRssMb:0} MB");
     }
 
     /// <summary>
@@ -242,7 +248,7 @@ internal static class OverloadScenario
         private Socket? _socket;
 
         /// <summary>The status (0 for a broken connection) and the Retry-After seconds given with it.</summary>
-        public async Task<(int Status, int RetryAfter)> CallAsync(Request request, bool expectContinue, CancellationToken ct)
+        public async Task<(int Status, int RetryAfter, bool Closed)> CallAsync(Request request, bool expectContinue, CancellationToken ct)
         {
             try
             {
@@ -260,7 +266,7 @@ internal static class OverloadScenario
                     if (first.Status != 100)
                     {
                         Close(); // answered without the body: the connection cannot carry another request
-                        return (first.Status, first.RetryAfter);
+                        return (first.Status, first.RetryAfter, true);
                     }
 
                     await socket.SendAsync(request.Body, SocketFlags.None, ct);
@@ -270,7 +276,7 @@ internal static class OverloadScenario
                         Close();
                     }
 
-                    return (final.Status, final.RetryAfter);
+                    return (final.Status, final.RetryAfter, final.Close);
                 }
 
                 var send = socket.SendAsync(request.Whole, SocketFlags.None, ct).AsTask();
@@ -289,12 +295,12 @@ internal static class OverloadScenario
                     // The server closed the connection before taking the whole body: expected with a refusal.
                 }
 
-                return (status, retryAfter);
+                return (status, retryAfter, close);
             }
             catch (Exception ex) when (ex is SocketException or IOException or InvalidDataException or ObjectDisposedException)
             {
                 Close();
-                return (0, 0);
+                return (0, 0, true);
             }
         }
 

@@ -35,6 +35,9 @@ public sealed class ModelScheduler : IAsyncDisposable
     private int _runningBatches;
     private double _batchTicks; // how long a batch runs (moving average, Stopwatch ticks); 0 until a batch has run
     private double _requestsPerBatch = 1; // moving average
+    private double _servedTicks; // time between completions per request while work was waiting (moving average, ticks)
+    private long _lastCompletion;
+    private bool _busy; // work was waiting when the last batch completed
     private Task? _disposeTask;
 
     /// <summary>Starts the workers for a loaded backend; the scheduler owns and finally disposes the backend.</summary>
@@ -321,7 +324,9 @@ public sealed class ModelScheduler : IAsyncDisposable
     }
 
     // Called with _lock held. The batches the requests ahead of a new one make, spread over the instances, at the
-    // observed time per batch; with every instance busy, the running batches count as half done.
+    // observed time per batch (running batches count as half done when every instance is busy); or, when larger,
+    // the requests ahead at the rate requests were actually served while work waited (which also counts the time
+    // the engine lost to other work on the machine between its runs).
     private double ExpectedWaitTicks()
     {
         var ahead = _queue.Count + _reservations.Count;
@@ -332,7 +337,8 @@ public sealed class ModelScheduler : IAsyncDisposable
 
         var batchesAhead = ahead / Math.Max(1, _requestsPerBatch);
         var running = _runningBatches >= _workers.Length ? 0.5 : 0;
-        return ((batchesAhead / _workers.Length) + running) * _batchTicks;
+        var byRunTime = ((batchesAhead / _workers.Length) + running) * _batchTicks;
+        return Math.Max(byRunTime, ahead * _servedTicks);
     }
 
     // Called with _lock held. Tickets are appended in time order, so the expired ones are at the front.
@@ -750,9 +756,18 @@ public sealed class ModelScheduler : IAsyncDisposable
                 if (ran)
                 {
                     // Moving averages over the last few batches: quick to follow a change of load, steady enough to plan by.
-                    var ticks = (double)(Stopwatch.GetTimestamp() - start);
+                    var now = Stopwatch.GetTimestamp();
+                    var ticks = (double)(now - start);
                     _batchTicks = _batchTicks == 0 ? ticks : (_batchTicks * 0.8) + (ticks * 0.2);
                     _requestsPerBatch = (_requestsPerBatch * 0.8) + (batch.Count * 0.2);
+                    if (_busy)
+                    {
+                        var served = (double)(now - _lastCompletion) / batch.Count;
+                        _servedTicks = _servedTicks == 0 ? served : (_servedTicks * 0.8) + (served * 0.2);
+                    }
+
+                    _lastCompletion = now;
+                    _busy = _queue.Count > 0 || _running > 0;
                 }
 
                 CheckDrained();
