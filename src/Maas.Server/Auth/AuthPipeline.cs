@@ -264,6 +264,12 @@ public sealed class AuthPipeline
             }
 
             Finish(context, rule, usage, entry, keyCounters, tenantCounters, at, started, statusCode);
+            if (context.Features.Get<StreamAdmission>() is { ChargedMs: > 0 } stream)
+            {
+                // The record just counted the call's whole compute; what its messages counted already comes out again.
+                _tracker.AddPending(keyCounters, tenantCounters, 0, -stream.ChargedMs);
+            }
+
             _recorder.RequestEnded();
         }
     }
@@ -308,6 +314,9 @@ public sealed class AuthPipeline
         var admission = _tracker.TryAdmitMessage(call.KeyCounters, call.KeyLimits, call.TenantCounters, call.TenantLimits);
         return admission.Rejection is { } rejection ? AuthErrors.RateLimited(rejection, _time.GetUtcNow()) : null;
     }
+
+    /// <summary>Counts one stream message's compute as pending against the call's budgets.</summary>
+    internal void ChargeMessage(StreamAdmission call, double computeMs) => _tracker.AddPending(call.KeyCounters, call.TenantCounters, 0, computeMs);
 
     /// <summary>The 404 for a model the caller may not see, worded like the route's own "does not exist".</summary>
     public static AuthFailure NotFound(ErrorStyle style, string model)

@@ -32,6 +32,36 @@ public sealed class OpenCallLimitTests
         Assert.All(stream.Responses.Skip(3), r => Assert.Contains("requests_per_minute = 3", r.ErrorMessage, StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_grpc_stream_is_held_to_the_compute_budget_message_by_message()
+    {
+        await using var host = await TenancyHost.StartAsync(new Dictionary<string, string?> { ["Maas:Inference:GrpcUrl"] = "http://127.0.0.1:0" });
+        var tenant = await host.CreateTenantAsync();
+        (await host.Admin.PostAsync("api/v1/models", Api.Json("""{"name": "budgeted", "owner": "TENANT"}""".Replace("TENANT", tenant, StringComparison.Ordinal)))).EnsureSuccessStatusCode();
+        await host.Server.RegisterAsync("budgeted", TestModels.Mlp(512, [4096], 512, seed: 5), new { max_batch_size = 0, threads = 1 });
+        var (_, key) = await host.CreateKeyAsync(tenant, [MaasScopes.Infer], limits: """{"daily_compute_seconds": 0.02}""");
+        using var grpc = new GrpcTestClient(host.Server.GrpcAddress(), key);
+
+        // Each message is about 4 GFLOP (512 rows): far over 20 ms of compute on any machine.
+        var message = new ModelInferRequest { ModelName = "budgeted" };
+        var input = new ModelInferRequest.Types.InferInputTensor { Name = "input", Datatype = "FP32" };
+        input.Shape.Add([512, 512]);
+        message.Inputs.Add(input);
+        message.RawInputContents.Add(ByteString.CopyFrom(new byte[512 * 512 * 4]));
+        var stream = await grpc.CallRawAsync("ModelStreamInfer", [message.ToByteArray(), message.ToByteArray(), message.ToByteArray()], ModelStreamInferResponse.Parser);
+
+        Assert.Equal(0, stream.Status);
+        Assert.Equal(3, stream.Responses.Count);
+        Assert.Equal("", stream.Responses[0].ErrorMessage);
+        Assert.All(stream.Responses.Skip(1), r => Assert.Contains("daily_compute_seconds = 0.02", r.ErrorMessage, StringComparison.Ordinal));
+
+        // Counted once in all: the call's usage record carries the first message's compute, and the budget holds it.
+        using var again = new GrpcTestClient(host.Server.GrpcAddress(), key);
+        var refused = await again.CallAsync("ModelInfer", message, ModelInferResponse.Parser);
+        Assert.Equal(8, refused.Status);
+        Assert.Contains("daily_compute_seconds", refused.Message, StringComparison.Ordinal);
+    }
+
     // The key is re-checked every 200 ms here; "within a few seconds" is asserted with a generous ceiling.
     private static readonly Dictionary<string, string?> RevocationSettings = new()
     {

@@ -253,6 +253,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
                 payloads?.Write(ctx, header.ModelName, "request", PayloadLog.Describe(request.Inputs));
                 using var response = await manager.InferAsync(header.ModelName, Version(header.ModelVersion), request, token);
                 ctx.Usage().ReportInference(response);
+                admission?.Charge(response.ComputeTime); // the next message is checked against this one's compute
                 payloads?.Write(ctx, header.ModelName, "response", PayloadLog.Describe(response.Outputs));
                 using var encode = manager.Telemetry.StartEncode(response, "v2-grpc");
                 await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, streamField: 2, token, codec.Response, codec.CompressFrom);
