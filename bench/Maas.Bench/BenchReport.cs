@@ -84,7 +84,15 @@ internal sealed class BenchReport(BenchOptions options)
             md.AppendLine($"### {r.Name}");
             md.AppendLine();
             md.AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC, {options.RoundsFor(r.Name)} rounds of {options.SecondsFor(r.Name):0.#} s per mode. {r.Setup}");
-            if (r.Medians.Count > 0)
+            if (r.Lines.Count > 0)
+            {
+                md.AppendLine();
+                foreach (var line in r.Lines)
+                {
+                    md.AppendLine(line);
+                }
+            }
+            else if (r.Medians.Count > 0)
             {
                 md.AppendLine();
                 md.AppendLine("| mode | clients | inferences/s | p50 ms | p99 ms | server CPU µs/call |");
@@ -146,7 +154,7 @@ internal sealed class BenchReport(BenchOptions options)
     }
 
     // The scenarios in the order the section lists them.
-    private static readonly string[] Order = ["latency", "batching", "ultraface", "overhead"];
+    private static readonly string[] Order = ["latency", "batching", "ultraface", "overhead", "overload"];
 
     // The last written result of each scenario, so running only some (--only) keeps the others'.
     private Dictionary<string, JsonNode> PreviousScenarios()

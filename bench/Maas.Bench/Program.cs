@@ -3,6 +3,7 @@ using Maas.Bench;
 
 // maas bench: ONNX serving throughput and latency, the server next to ONNX Runtime in process.
 //   dotnet run -c Release --project bench/Maas.Bench [-- --seconds 4 --rounds 3 --overhead-rounds 12 --overhead-seconds 3 --only ultraface,batching,latency,overhead --write no]
+//   ... -- --only overload [--overload-seconds 20]: goodput under 5x and 50x overload (not run by default: it takes a few minutes)
 //   ... -- --only baseline --baseline ../other-worktree/bench/Maas.Bench/bin/Release/net10.0/Maas.Bench.dll: this build's server against another build's
 // With --only, the scenarios not run keep their previous results in docs/benchmarks.md and bench/results/onnx-serving.json.
 // "serve" is the child-process mode the benchmark starts the server in.
@@ -44,6 +45,11 @@ if (options.Runs("overhead"))
     report.Add(await Scenarios.ObservabilityOverheadAsync(options));
 }
 
+if (options.Runs("overload"))
+{
+    report.Add(await OverloadScenario.RunAsync(options));
+}
+
 if (Directory.Exists(Scenarios.ScratchFolder))
 {
     Directory.Delete(Scenarios.ScratchFolder, recursive: true);
@@ -73,9 +79,12 @@ internal sealed record BenchOptions
     /// <summary>Seconds per measurement in the overhead scenario (each also has a quarter of that to warm up).</summary>
     public double OverheadSeconds { get; init; } = 3;
 
-    public int RoundsFor(string scenario) => scenario == "overhead" ? OverheadRounds : Rounds;
+    public int RoundsFor(string scenario) => scenario switch { "overhead" => OverheadRounds, "overload" => 1, _ => Rounds };
 
-    public double SecondsFor(string scenario) => scenario == "overhead" ? OverheadSeconds : Seconds;
+    public double SecondsFor(string scenario) => scenario switch { "overhead" => OverheadSeconds, "overload" => OverloadSeconds, _ => Seconds };
+
+    /// <summary>Seconds per step of the overload scenario (each step also warms up for a quarter of it, at most 2 s).</summary>
+    public double OverloadSeconds { get; init; } = 20;
 
     public HashSet<string> Only { get; init; } = ["latency", "batching", "ultraface", "overhead"];
 
@@ -107,11 +116,12 @@ internal sealed record BenchOptions
                 "--rounds" => options with { Rounds = int.Parse(args[i + 1], CultureInfo.InvariantCulture) },
                 "--overhead-rounds" => options with { OverheadRounds = int.Parse(args[i + 1], CultureInfo.InvariantCulture) },
                 "--overhead-seconds" => options with { OverheadSeconds = double.Parse(args[i + 1], CultureInfo.InvariantCulture) },
+                "--overload-seconds" => options with { OverloadSeconds = double.Parse(args[i + 1], CultureInfo.InvariantCulture) },
                 "--only" => options with { Only = [.. args[i + 1].Split(',')] },
                 "--write" => options with { Write = args[i + 1] != "no" },
                 "--baseline" => options with { Baseline = Path.GetFullPath(args[i + 1]) },
                 "--server-env" => options with { ServerEnvironment = new Dictionary<string, string>(options.ServerEnvironment) { [args[i + 1].Split('=')[0]] = args[i + 1][(args[i + 1].IndexOf('=', StringComparison.Ordinal) + 1)..] } },
-                _ => throw new ArgumentException($"unknown option {args[i]}; use --seconds, --rounds, --overhead-rounds, --overhead-seconds, --only, --write, --baseline, --server-env"),
+                _ => throw new ArgumentException($"unknown option {args[i]}; use --seconds, --rounds, --overhead-rounds, --overhead-seconds, --overload-seconds, --only, --write, --baseline, --server-env"),
             };
         }
 

@@ -14,7 +14,11 @@ internal sealed record ScenarioResult(
     IReadOnlyList<ModeSummary> Medians,
     IReadOnlyDictionary<string, double> Numbers,
     string Target,
-    bool Met);
+    bool Met)
+{
+    /// <summary>Markdown lines a scenario writes in place of the medians table (its own table and notes).</summary>
+    public IReadOnlyList<string> Lines { get; init; } = [];
+}
 
 /// <summary>The three measurements the serving issue sets targets for.</summary>
 internal static class Scenarios
@@ -272,7 +276,7 @@ internal static class Scenarios
         return (path, bytes);
     }
 
-    private static string? SharedModel(string file, BenchOptions options)
+    public static string? SharedModel(string file, BenchOptions options)
     {
         var folder = Environment.GetEnvironmentVariable("MAAS_SHARED_MODELS") is { Length: > 0 } env
             ? env

@@ -30,11 +30,31 @@ internal sealed class ServerProcess : IAsyncDisposable
 
     public HttpClient Client { get; }
 
+    private long _peakRss;
+
+    /// <summary>
+    /// The largest resident set size of the server seen since the last reset, in bytes, after sampling it now;
+    /// <paramref name="reset"/> starts again from the current size.
+    /// </summary>
+    public long PeakRss(bool reset)
+    {
+        lock (_process)
+        {
+            _process.Refresh();
+            var now = _process.WorkingSet64;
+            _peakRss = reset ? now : Math.Max(_peakRss, now);
+            return _peakRss;
+        }
+    }
+
     /// <summary>The CPU time the server process has used so far (user and system).</summary>
     public TimeSpan CpuTime()
     {
-        _process.Refresh();
-        return _process.TotalProcessorTime;
+        lock (_process)
+        {
+            _process.Refresh();
+            return _process.TotalProcessorTime;
+        }
     }
 
     /// <summary>The child's entry: runs the real server app until stdin closes.</summary>

@@ -63,6 +63,9 @@ public sealed class LlmServingOptions
     /// <summary>The longest stop string, in characters.</summary>
     public int MaxStopLength { get; set; } = 256;
 
+    /// <summary>The most <c>logit_bias</c> entries one OpenAI request may give (each becomes a sampler entry).</summary>
+    public int MaxLogitBias { get; set; } = 300;
+
     /// <summary>The most prompts one /v1/completions request may carry.</summary>
     public int MaxPrompts { get; set; } = 64;
 
@@ -86,6 +89,7 @@ public sealed class LlmServingOptions
         Check(errors, nameof(MaxStopStrings), MaxStopStrings, 0, 1024);
         Check(errors, nameof(MaxStopLength), MaxStopLength, 1, 65536);
         Check(errors, nameof(MaxPrompts), MaxPrompts, 1, 65536);
+        Check(errors, nameof(MaxLogitBias), MaxLogitBias, 0, 1_000_000);
         Check(errors, nameof(MaxSchemaBytes), MaxSchemaBytes, 1024, 16 << 20);
         Check(errors, nameof(MaxGrammarRules), MaxGrammarRules, 256, 1_000_000);
         if (!Enum.IsDefined(PromptAdmission))

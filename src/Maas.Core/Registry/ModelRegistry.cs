@@ -262,6 +262,12 @@ public sealed class ModelRegistry : IModelRegistry
     }
 
     /// <summary>
+    /// A tenant's own storage quota when an admin set one (0: none for that tenant), else null for the server-wide
+    /// <see cref="RegistryOptions.TenantStorageQuotaBytes"/>.
+    /// </summary>
+    public Func<string, CancellationToken, ValueTask<long?>>? TenantStorageQuotas { get; init; }
+
+    /// <summary>
     /// How many bytes a new version of a model of <paramref name="tenant"/> may have now: the configured maximum, or
     /// less when the tenant's storage quota or the disk's free space above its floor leaves less (with the error that
     /// names that limit). Throws 507 when nothing is left.
@@ -270,14 +276,16 @@ public sealed class ModelRegistry : IModelRegistry
     {
         var limit = _options.MaxUploadBytes;
         Func<RegistryException>? overLimit = null;
-        if (_options.TenantStorageQuotaBytes > 0)
+        var own = TenantStorageQuotas is { } quotas ? await quotas(tenant, cancellationToken).ConfigureAwait(false) : null;
+        var quota = own ?? _options.TenantStorageQuotaBytes;
+        if (quota > 0)
         {
             var used = await _store.GetOwnerStorageBytesAsync(tenant, cancellationToken).ConfigureAwait(false);
-            var quota = _options.TenantStorageQuotaBytes;
+            var source = own is null ? $"{RegistryOptions.Section}:TenantStorageQuotaBytes" : "the tenant's limits.storage_quota_bytes";
             RegistryException QuotaExceeded() => new(
                 RegistryErrorKind.InsufficientStorage,
                 "storage_quota_exceeded",
-                $"tenant '{tenant}' would go past its storage quota of {quota} bytes ({RegistryOptions.Section}:TenantStorageQuotaBytes); its models hold {used} bytes",
+                $"tenant '{tenant}' would go past its storage quota of {quota} bytes ({source}); its models hold {used} bytes",
                 new Dictionary<string, object?> { ["limit_bytes"] = quota, ["used_bytes"] = used });
             if (used >= quota)
             {

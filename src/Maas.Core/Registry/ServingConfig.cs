@@ -22,6 +22,9 @@ public sealed record ServingConfig
     /// <summary>Per-request timeout in milliseconds.</summary>
     public int? TimeoutMs { get; init; }
 
+    /// <summary>ONNX: how long a request may wait in the queue, in milliseconds (0 = no budget); longer waits are refused early.</summary>
+    public int? QueueTimeBudgetMs { get; init; }
+
     /// <summary>LLM: the context size in tokens (0 = the model's own).</summary>
     public int? ContextSize { get; init; }
 
@@ -57,6 +60,7 @@ public sealed record ServingConfig
         Range(errors, "max_batch_size", MaxBatchSize, 0, 65536);
         Range(errors, "queue_limit", QueueLimit, 0, 1_000_000);
         Range(errors, "timeout_ms", TimeoutMs, 0, 86_400_000);
+        Range(errors, "queue_time_budget_ms", QueueTimeBudgetMs, 0, 86_400_000);
         Range(errors, "context_size", ContextSize, 0, 1 << 22);
         Range(errors, "parallel_sequences", ParallelSequences, 1, 1024);
         Range(errors, "threads", Threads, 1, 1024);

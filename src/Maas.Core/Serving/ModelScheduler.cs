@@ -16,11 +16,13 @@ public sealed class ModelScheduler : IAsyncDisposable
     private readonly ModelTelemetry _telemetry;
     private readonly object _lock = new();
     private readonly LinkedList<PendingRequest> _queue = new();
+    private readonly LinkedList<QueueTicket> _reservations = new(); // admitted requests whose bodies are being read
     private readonly Thread[] _workers;
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly HashSet<int> _preferred;
     private readonly int _largestPreferred;
     private readonly long _delayTicks;
+    private readonly long _budgetTicks;
     private readonly string _label;
     private readonly bool _batchDimension;
     private bool _forming;
@@ -30,6 +32,12 @@ public sealed class ModelScheduler : IAsyncDisposable
     private bool _draining;
     private bool _stopped;
     private int _running;
+    private int _runningBatches;
+    private double _batchTicks; // how long a batch runs (moving average, Stopwatch ticks); 0 until a batch has run
+    private double _requestsPerBatch = 1; // moving average
+    private double _servedTicks; // time between completions per request while work was waiting (moving average, ticks)
+    private long _lastCompletion;
+    private bool _busy; // work was waiting when the last batch completed
     private Task? _disposeTask;
 
     /// <summary>Starts the workers for a loaded backend; the scheduler owns and finally disposes the backend.</summary>
@@ -50,6 +58,7 @@ public sealed class ModelScheduler : IAsyncDisposable
         _preferred = [.. options.PreferredBatchSizes];
         _largestPreferred = _preferred.Count == 0 ? int.MaxValue : _preferred.Max();
         _delayTicks = (long)(options.MaxQueueDelay.TotalSeconds * Stopwatch.Frequency);
+        _budgetTicks = (long)(options.QueueTimeBudget.TotalSeconds * Stopwatch.Frequency);
         _workers = new Thread[backend.InstanceCount];
         for (var i = 0; i < _workers.Length; i++)
         {
@@ -118,12 +127,63 @@ public sealed class ModelScheduler : IAsyncDisposable
     }
 
     /// <summary>
+    /// How long a request arriving now would wait in the queue, estimated from the requests ahead of it and the observed
+    /// batch run time and size (zero while an instance is idle, or before any batch has run).
+    /// </summary>
+    public TimeSpan ExpectedQueueWait
+    {
+        get
+        {
+            lock (_lock)
+            {
+                PruneReservations();
+                return TimeSpan.FromSeconds(ExpectedWaitTicks() / Stopwatch.Frequency);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Admits a request before its body is read: throws <see cref="InferenceException"/> (queue full, or the expected
+    /// wait over the queue time budget) at once, else holds a place in the queue until the request is handed to
+    /// <see cref="InferAsync(InferenceRequest, QueueTicket?, CancellationToken)"/> or the ticket is disposed.
+    /// A place is held for at most <see cref="ReservationHold"/>, so slow uploads cannot hold the queue.
+    /// </summary>
+    public QueueTicket Admit()
+    {
+        lock (_lock)
+        {
+            if (Refusal() is { } refusal)
+            {
+                throw refusal;
+            }
+
+            var ticket = new QueueTicket(this, Stopwatch.GetTimestamp());
+            ticket.Node = _reservations.AddLast(ticket);
+            return ticket;
+        }
+    }
+
+    /// <summary>How long an admitted request's place is held while its body is read.</summary>
+    public static readonly TimeSpan ReservationHold = TimeSpan.FromSeconds(5);
+
+    /// <summary>Queues a request; see <see cref="InferAsync(InferenceRequest, QueueTicket?, CancellationToken)"/>.</summary>
+    public Task<InferenceResponse> InferAsync(InferenceRequest request, CancellationToken cancellationToken = default) =>
+        InferAsync(request, null, cancellationToken);
+
+    /// <summary>
     /// Queues a request and completes when its batch has run. Takes ownership of <paramref name="request"/>.
     /// Throws at once when the request does not fit the model or the queue is full; a cancelled caller is
     /// removed from the queue, or, when its batch is already running, simply stops waiting for it.
     /// </summary>
-    public Task<InferenceResponse> InferAsync(InferenceRequest request, CancellationToken cancellationToken = default)
+    /// A request admitted earlier with <paramref name="ticket"/> takes the place the ticket holds.
+    public Task<InferenceResponse> InferAsync(InferenceRequest request, QueueTicket? ticket, CancellationToken cancellationToken = default)
     {
+        if (ticket is not null && ticket.Scheduler != this)
+        {
+            ticket.Dispose(); // admitted by a version since swapped out: admitted here afresh
+            ticket = null;
+        }
+
         PendingRequest pending;
         try
         {
@@ -147,26 +207,23 @@ public sealed class ModelScheduler : IAsyncDisposable
 
         lock (_lock)
         {
+            // A ticket still holding its place skips the checks it passed on admission.
+            var admitted = ticket?.Node is not null;
+            if (admitted)
+            {
+                _reservations.Remove(ticket!.Node!);
+                ticket.Node = null;
+            }
+
             if (pending.Abandoned)
             {
                 request.Dispose();
                 return pending.Completion.Task;
             }
 
-            InferenceException? refusal = null;
-            if (_draining)
-            {
-                refusal = new InferenceException(InferenceErrorKind.Unavailable, $"{_label} is unloading");
-            }
-            else if (_queue.Count >= _options.QueueLimit)
-            {
-                refusal = new InferenceException(InferenceErrorKind.QueueFull,
-                    $"the queue of {_label} is full ({_options.QueueLimit} requests waiting, the configured limit); retry later")
-                {
-                    Limit = _options.QueueLimit,
-                    RetryAfter = _options.RetryAfter,
-                };
-            }
+            var refusal = _draining
+                ? new InferenceException(InferenceErrorKind.Unavailable, $"{_label} is unloading")
+                : admitted ? null : Refusal();
 
             if (refusal is not null)
             {
@@ -232,6 +289,121 @@ public sealed class ModelScheduler : IAsyncDisposable
     }
 
     // Called with _lock held.
+    // Called with _lock held: why a request arriving now is refused, or null.
+    private InferenceException? Refusal()
+    {
+        if (_draining)
+        {
+            return new InferenceException(InferenceErrorKind.Unavailable, $"{_label} is unloading");
+        }
+
+        PruneReservations();
+        if (_queue.Count + _reservations.Count >= _options.QueueLimit)
+        {
+            return new InferenceException(InferenceErrorKind.QueueFull,
+                $"the queue of {_label} is full ({_options.QueueLimit} requests waiting, the configured limit); retry later")
+            {
+                Limit = _options.QueueLimit,
+                LimitName = "queue_limit",
+                RetryAfter = _options.RetryAfter,
+            };
+        }
+
+        if (_budgetTicks > 0 && ExpectedWaitTicks() is var wait && wait > _budgetTicks)
+        {
+            return new InferenceException(InferenceErrorKind.QueueFull,
+                $"{_label} is too busy: a new request would wait about {TicksToMs(wait):0} ms in its queue, over its queue time budget of {_options.QueueTimeBudget.TotalMilliseconds:0} ms (queue_time_budget_ms); retry later")
+            {
+                Limit = (int)Math.Min(int.MaxValue, _options.QueueTimeBudget.TotalMilliseconds),
+                LimitName = "queue_time_budget_ms",
+                RetryAfter = _options.RetryAfter,
+            };
+        }
+
+        return null;
+    }
+
+    // Called with _lock held. The batches the requests ahead of a new one make, spread over the instances, at the
+    // observed time per batch (running batches count as half done when every instance is busy); or, when larger,
+    // the requests ahead at the rate requests were actually served while work waited (which also counts the time
+    // the engine lost to other work on the machine between its runs).
+    private double ExpectedWaitTicks()
+    {
+        var ahead = _queue.Count + _reservations.Count;
+        if (ahead < _workers.Length - _runningBatches)
+        {
+            return 0;
+        }
+
+        var batchesAhead = ahead / Math.Max(1, _requestsPerBatch);
+        var running = _runningBatches >= _workers.Length ? 0.5 : 0;
+        var byRunTime = ((batchesAhead / _workers.Length) + running) * _batchTicks;
+        return Math.Max(byRunTime, ahead * _servedTicks);
+    }
+
+    // Called with _lock held. Tickets are appended in time order, so the expired ones are at the front.
+    private void PruneReservations()
+    {
+        var expired = Stopwatch.GetTimestamp() - (long)(ReservationHold.TotalSeconds * Stopwatch.Frequency);
+        while (_reservations.First is { } first && first.Value.At < expired)
+        {
+            _reservations.RemoveFirst();
+            first.Value.Node = null;
+        }
+    }
+
+    /// <summary>Gives back the place a ticket holds (when its request never reached the queue).</summary>
+    internal void Release(QueueTicket ticket)
+    {
+        lock (_lock)
+        {
+            if (ticket.Node is { } node)
+            {
+                _reservations.Remove(node);
+                ticket.Node = null;
+            }
+        }
+    }
+
+    // Called with _lock held, on the queue's head: a request queued past the budget is dropped rather than run late.
+    private bool DropIfOverBudget(PendingRequest head)
+    {
+        if (_budgetTicks <= 0)
+        {
+            return false;
+        }
+
+        var waited = Stopwatch.GetTimestamp() - head.EnqueuedTicks;
+        if (waited <= _budgetTicks)
+        {
+            return false;
+        }
+
+        head.Abandoned = true;
+        _queue.Remove(head.Node!);
+        _queuedRows -= head.Rows;
+        head.Node = null;
+        var error = new InferenceException(InferenceErrorKind.QueueFull,
+            $"the request waited {TicksToMs(waited):0} ms in the queue of {_label}, over its queue time budget of {_options.QueueTimeBudget.TotalMilliseconds:0} ms (queue_time_budget_ms), and was dropped rather than run late; retry later")
+        {
+            Limit = (int)Math.Min(int.MaxValue, _options.QueueTimeBudget.TotalMilliseconds),
+            LimitName = "queue_time_budget_ms",
+            RetryAfter = _options.RetryAfter,
+        };
+        if (Complete(head, null, error))
+        {
+            var ns = ComputeTimings.ToNanoseconds(waited);
+            _statistics.RecordFailure(ns);
+            _telemetry.RequestCompleted(false, ns, ns);
+        }
+
+        head.Request.Dispose();
+        CheckDrained();
+        return true;
+    }
+
+    private static double TicksToMs(double ticks) => ticks * 1000 / Stopwatch.Frequency;
+
     private void CheckDrained()
     {
         if (_draining && _queue.Count == 0 && _running == 0)
@@ -335,6 +507,7 @@ public sealed class ModelScheduler : IAsyncDisposable
                 {
                     if (Gather(batch))
                     {
+                        _runningBatches++;
                         return true;
                     }
                 }
@@ -353,6 +526,11 @@ public sealed class ModelScheduler : IAsyncDisposable
         while (_queue.First is { } first)
         {
             var head = first.Value;
+            if (DropIfOverBudget(head))
+            {
+                continue;
+            }
+
             if (!Batching)
             {
                 Take(head, batch);
@@ -434,6 +612,7 @@ public sealed class ModelScheduler : IAsyncDisposable
     private void Execute(int instance, List<PendingRequest> batch)
     {
         var start = Stopwatch.GetTimestamp();
+        var ran = false; // the batch ran, so its time counts towards the expected waits
         var timings = new ComputeTimings();
         var assembled = new List<Tensor>();
         IReadOnlyList<Tensor>? outputs = null;
@@ -500,6 +679,7 @@ public sealed class ModelScheduler : IAsyncDisposable
                 ComputeTimings.ToNanoseconds(timings.InferTicks),
                 ComputeTimings.ToNanoseconds(timings.OutputTicks));
             _telemetry.Executed(_batchDimension ? totalRows : 1, ComputeTimings.ToNanoseconds(timings.InferTicks));
+            ran = true;
 
             var computeTicks = timings.InputTicks + timings.InferTicks + timings.OutputTicks;
             for (var i = 0; i < batch.Count; i++)
@@ -572,6 +752,24 @@ public sealed class ModelScheduler : IAsyncDisposable
             lock (_lock)
             {
                 _running -= batch.Count;
+                _runningBatches--;
+                if (ran)
+                {
+                    // Moving averages over the last few batches: quick to follow a change of load, steady enough to plan by.
+                    var now = Stopwatch.GetTimestamp();
+                    var ticks = (double)(now - start);
+                    _batchTicks = _batchTicks == 0 ? ticks : (_batchTicks * 0.8) + (ticks * 0.2);
+                    _requestsPerBatch = (_requestsPerBatch * 0.8) + (batch.Count * 0.2);
+                    if (_busy)
+                    {
+                        var served = (double)(now - _lastCompletion) / batch.Count;
+                        _servedTicks = _servedTicks == 0 ? served : (_servedTicks * 0.8) + (served * 0.2);
+                    }
+
+                    _lastCompletion = now;
+                    _busy = _queue.Count > 0 || _running > 0;
+                }
+
                 CheckDrained();
             }
         }

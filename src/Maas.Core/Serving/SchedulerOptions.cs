@@ -27,6 +27,13 @@ public sealed record SchedulerOptions
     /// <summary>The time a request may take (queue included) unless it asks for less or more.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// The longest a request should wait in the queue (zero: no budget). A request whose expected wait (observed run
+    /// time per row x the rows ahead of it) is longer is refused at once; one still queued past it is dropped rather
+    /// than run late. Both are <see cref="InferenceErrorKind.QueueFull"/>.
+    /// </summary>
+    public TimeSpan QueueTimeBudget { get; init; } = TimeSpan.Zero;
+
     /// <summary>The Retry-After hint given with a queue-full rejection.</summary>
     public TimeSpan RetryAfter { get; init; } = TimeSpan.FromSeconds(1);
 
@@ -66,6 +73,11 @@ public sealed record SchedulerOptions
         if (QueueLimit < 1)
         {
             throw new ArgumentException($"QueueLimit must be >= 1, not {QueueLimit}");
+        }
+
+        if (QueueTimeBudget < TimeSpan.Zero)
+        {
+            throw new ArgumentException($"QueueTimeBudget must not be negative, not {QueueTimeBudget}");
         }
 
         if (Timeout <= TimeSpan.Zero)

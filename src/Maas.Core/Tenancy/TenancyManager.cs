@@ -24,7 +24,7 @@ public sealed class TenancyManager(ITenancyStore store, TimeProvider time)
         var tenant = new Tenant
         {
             Name = name!,
-            Limits = ValidLimits(limits),
+            Limits = ValidLimits(limits, tenant: true),
             CreatedBy = createdBy,
             CreatedAt = Now(),
         };
@@ -35,7 +35,7 @@ public sealed class TenancyManager(ITenancyStore store, TimeProvider time)
     /// <summary>Replaces a tenant's limits; throws tenant_not_found.</summary>
     public async Task<Tenant> SetTenantLimitsAsync(string name, UsageLimits? limits, CancellationToken cancellationToken)
     {
-        var valid = ValidLimits(limits);
+        var valid = ValidLimits(limits, tenant: true);
         if (!await store.SetTenantLimitsAsync(name, valid, cancellationToken).ConfigureAwait(false))
         {
             throw TenantNotFound(name);
@@ -149,10 +149,10 @@ public sealed class TenancyManager(ITenancyStore store, TimeProvider time)
         }
     }
 
-    private static UsageLimits ValidLimits(UsageLimits? limits)
+    private static UsageLimits ValidLimits(UsageLimits? limits, bool tenant = false)
     {
         var value = limits ?? UsageLimits.None;
-        var errors = value.Validate();
+        var errors = value.Validate(tenant);
         return errors.Count == 0 ? value : throw TenancyException.Invalid("invalid_limits", string.Join("; ", errors));
     }
 

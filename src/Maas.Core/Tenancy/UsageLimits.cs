@@ -28,6 +28,12 @@ public sealed record UsageLimits
     /// <summary>Compute seconds per UTC calendar month.</summary>
     public double? MonthlyComputeSeconds { get; init; }
 
+    /// <summary>
+    /// Tenants only: the most bytes of artifacts the tenant's models may hold, overriding the server-wide
+    /// <c>Maas:Registry:TenantStorageQuotaBytes</c> (0 = no quota for this tenant).
+    /// </summary>
+    public long? StorageQuotaBytes { get; init; }
+
     /// <summary>No limits at all.</summary>
     public static UsageLimits None { get; } = new();
 
@@ -37,10 +43,17 @@ public sealed record UsageLimits
     /// <summary>True when a daily or monthly budget is set (the tracker then needs the period's usage so far).</summary>
     public bool HasBudget => DailyTokens is not null || MonthlyTokens is not null || DailyComputeSeconds is not null || MonthlyComputeSeconds is not null;
 
-    /// <summary>The problems with these limits, each naming its field.</summary>
-    public IReadOnlyList<string> Validate()
+    /// <summary>The problems with these limits, each naming its field; <paramref name="tenant"/> when they are a tenant's.</summary>
+    public IReadOnlyList<string> Validate(bool tenant = false)
     {
         var errors = new List<string>();
+        if (StorageQuotaBytes is { } quota && (!tenant || quota < 0))
+        {
+            errors.Add(tenant
+                ? $"limits.storage_quota_bytes must be 0 (no quota) or more, not {quota}"
+                : "limits.storage_quota_bytes is a tenant's limit; set it on the tenant (PATCH /api/v1/tenants/{name}), not on a key");
+        }
+
         Positive(RequestsPerMinute, "requests_per_minute");
         Positive(TokensPerMinute, "tokens_per_minute");
         Positive(ConcurrentRequests, "concurrent_requests");

@@ -219,13 +219,17 @@ public sealed class AuthPipeline
 
         SetWindowHeaders(context, admission, null);
         _recorder.RequestStarted();
+        CallRevocation? revocation = null;
         if (secret is not null && entry is not null)
         {
-            _open.Add(context, secret);
             if (style == ErrorStyle.Grpc)
             {
+                revocation = new CallRevocation();
+                context.Features.Set(revocation);
                 context.Features.Set(new StreamAdmission(this, secret, keyCounters, keyLimits, tenantCounters, tenantLimits));
             }
+
+            _open.Add(context, secret, revocation);
         }
 
         var statusCode = 0;
@@ -247,6 +251,7 @@ public sealed class AuthPipeline
         finally
         {
             _open.Remove(context);
+            revocation?.Dispose();
             LimitTracker.Release(keyCounters, tenantCounters);
             if (statusCode == 0)
             {
@@ -259,6 +264,12 @@ public sealed class AuthPipeline
             }
 
             Finish(context, rule, usage, entry, keyCounters, tenantCounters, at, started, statusCode);
+            if (context.Features.Get<StreamAdmission>() is { ChargedMs: > 0 } stream)
+            {
+                // The record just counted the call's whole compute; what its messages counted already comes out again.
+                _tracker.AddPending(keyCounters, tenantCounters, 0, -stream.ChargedMs);
+            }
+
             _recorder.RequestEnded();
         }
     }
@@ -303,6 +314,9 @@ public sealed class AuthPipeline
         var admission = _tracker.TryAdmitMessage(call.KeyCounters, call.KeyLimits, call.TenantCounters, call.TenantLimits);
         return admission.Rejection is { } rejection ? AuthErrors.RateLimited(rejection, _time.GetUtcNow()) : null;
     }
+
+    /// <summary>Counts one stream message's compute as pending against the call's budgets.</summary>
+    internal void ChargeMessage(StreamAdmission call, double computeMs) => _tracker.AddPending(call.KeyCounters, call.TenantCounters, 0, computeMs);
 
     /// <summary>The 404 for a model the caller may not see, worded like the route's own "does not exist".</summary>
     public static AuthFailure NotFound(ErrorStyle style, string model)

@@ -13,13 +13,19 @@ namespace Maas.Server.Auth;
 /// </summary>
 public sealed class OpenCalls(ApiKeyAuthenticator keys, IOptions<AuthOptions> options, ILogger<OpenCalls> logger) : BackgroundService
 {
-    private readonly ConcurrentDictionary<HttpContext, string> _calls = new();
+    private readonly ConcurrentDictionary<HttpContext, Call> _calls = new();
 
     /// <summary>Open calls now.</summary>
     public int Count => _calls.Count;
 
-    /// <summary>Watches <paramref name="context"/>, made with <paramref name="secret"/>, until <see cref="Remove"/>.</summary>
-    public void Add(HttpContext context, string secret) => _calls[context] = secret;
+    /// <summary>How long a call asked to end itself (<see cref="CallRevocation"/>) may take before it is reset.</summary>
+    public static readonly TimeSpan Grace = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Watches <paramref name="context"/>, made with <paramref name="secret"/>, until <see cref="Remove"/>; with a
+    /// <paramref name="revocation"/>, the call is asked to end itself rather than being reset.
+    /// </summary>
+    public void Add(HttpContext context, string secret, CallRevocation? revocation = null) => _calls[context] = new Call(secret, revocation);
 
     /// <summary>Stops watching a call that ended.</summary>
     public void Remove(HttpContext context) => _calls.TryRemove(context, out _);
@@ -28,7 +34,7 @@ public sealed class OpenCalls(ApiKeyAuthenticator keys, IOptions<AuthOptions> op
     public async Task<int> CheckAsync(CancellationToken cancellationToken)
     {
         var ended = 0;
-        foreach (var group in _calls.ToArray().GroupBy(c => c.Value, StringComparer.Ordinal))
+        foreach (var group in _calls.ToArray().GroupBy(c => c.Value.Secret, StringComparer.Ordinal))
         {
             var (status, entry) = await keys.AuthenticateAsync(group.Key, cancellationToken);
             if (status == KeyStatus.Valid)
@@ -36,9 +42,18 @@ public sealed class OpenCalls(ApiKeyAuthenticator keys, IOptions<AuthOptions> op
                 continue;
             }
 
-            foreach (var (context, _) in group)
+            var reason = $"the API key {entry?.Key.Prefix}... {(status == KeyStatus.Expired ? "has expired" : "was revoked")}";
+            foreach (var (context, call) in group)
             {
-                if (_calls.TryRemove(context, out _))
+                if (call.Revocation is { } revocation)
+                {
+                    if (revocation.Revoke(reason))
+                    {
+                        ended++;
+                        _ = AbortAfterGraceAsync(context, call);
+                    }
+                }
+                else if (_calls.TryRemove(KeyValuePair.Create(context, call)))
                 {
                     context.Abort();
                     ended++;
@@ -49,6 +64,24 @@ public sealed class OpenCalls(ApiKeyAuthenticator keys, IOptions<AuthOptions> op
         }
 
         return ended;
+    }
+
+    // Resets a call that did not end itself; only that call (a context is reused for later requests of its connection).
+    private async Task AbortAfterGraceAsync(HttpContext context, Call call)
+    {
+        await Task.Delay(Grace).ConfigureAwait(false);
+        if (_calls.TryRemove(KeyValuePair.Create(context, call)))
+        {
+            context.Abort();
+        }
+    }
+
+    private sealed record Call(string Secret, CallRevocation? Revocation)
+    {
+        // Identity, not value: a later request on a reused context with the same key is another call.
+        public bool Equals(Call? other) => ReferenceEquals(this, other);
+
+        public override int GetHashCode() => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(this);
     }
 
     /// <inheritdoc />

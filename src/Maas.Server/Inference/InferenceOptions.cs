@@ -78,6 +78,13 @@ public sealed class InferenceOptions
     [Range(1, 86_400_000)]
     public int TimeoutMs { get; set; } = 60_000;
 
+    /// <summary>
+    /// How long a request may wait in a model's queue, in milliseconds (0: no budget), unless the model's configuration
+    /// says otherwise: a request expected to wait longer is refused at once, one queued past it is dropped.
+    /// </summary>
+    [Range(0, 86_400_000, ErrorMessage = "Maas:Inference:QueueTimeBudgetMs must be between 0 (no budget) and 86400000")]
+    public int QueueTimeBudgetMs { get; set; } = 10_000;
+
     /// <summary>The Retry-After given with a queue-full rejection, in seconds.</summary>
     [Range(1, 3600)]
     public int RetryAfterSeconds { get; set; } = 1;
@@ -95,6 +102,7 @@ public sealed class InferenceOptions
         MaxQueueDelay = TimeSpan.FromMilliseconds(MaxQueueDelayMs),
         QueueLimit = QueueLimit,
         Timeout = TimeSpan.FromMilliseconds(TimeoutMs),
+        QueueTimeBudget = TimeSpan.FromMilliseconds(QueueTimeBudgetMs),
         RetryAfter = TimeSpan.FromSeconds(RetryAfterSeconds),
     };
 }

@@ -129,6 +129,7 @@ internal sealed class RegistryModelCatalog(IServiceProvider services, IOptions<I
             MaxQueueDelay = c.MaxQueueDelayMs is { } d ? TimeSpan.FromMilliseconds(d) : defaults.MaxQueueDelay,
             QueueLimit = c.QueueLimit is > 0 and var q ? Math.Min(q, max.MaxQueueLimit) : defaults.QueueLimit,
             Timeout = c.TimeoutMs is > 0 and var t ? TimeSpan.FromMilliseconds(Math.Min(t, max.MaxTimeoutMs)) : defaults.Timeout,
+            QueueTimeBudget = c.QueueTimeBudgetMs is { } budget ? TimeSpan.FromMilliseconds(budget) : defaults.QueueTimeBudget,
         };
         return new ServableModel
         {

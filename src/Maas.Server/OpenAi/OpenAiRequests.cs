@@ -302,6 +302,15 @@ internal static class OpenAiRequestReader
                 throw LlmException.Invalid("'logit_bias' must map token ids to numbers between -100 and 100", "logit_bias");
             }
 
+            var entries = 0;
+            foreach (var _ in bias.EnumerateObject())
+            {
+                if (++entries > limits.MaxLogitBias)
+                {
+                    throw LlmException.Invalid($"'logit_bias' holds more than {limits.MaxLogitBias} entries; at most {limits.MaxLogitBias} are allowed (Maas:Llm:MaxLogitBias)", "logit_bias");
+                }
+            }
+
             foreach (var entry in bias.EnumerateObject())
             {
                 if (!int.TryParse(entry.Name, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var token)

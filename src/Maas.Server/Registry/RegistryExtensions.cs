@@ -27,6 +27,7 @@ public static class RegistryExtensions
         Bind<DatabaseOptions>(builder, DatabaseOptions.Section, o => o.Validate());
         Bind<ArtifactStoreOptions>(builder, ArtifactStoreOptions.Section, o => o.Validate());
         Bind<ServingLimits>(builder, ServingLimits.Section, o => o.Validate());
+        Bind<MultipartLimits>(builder, MultipartLimits.Section, o => o.Validate());
 
         services.AddSingleton(sp => new SqlRegistryStore(StorageFactory.CreateDialect(
             sp.GetRequiredService<IOptions<DatabaseOptions>>().Value, DataDir(sp))));
@@ -41,7 +42,14 @@ public static class RegistryExtensions
             sp.GetRequiredService<IOptions<RegistryOptions>>().Value,
             sp.GetServices<IVersionUseCheck>(),
             sp.GetService<TimeProvider>(),
-            sp.GetRequiredService<IOptions<ServingLimits>>().Value));
+            sp.GetRequiredService<IOptions<ServingLimits>>().Value)
+        {
+            // An admin may give a tenant its own quota in its limits (cached with the tenant's other limits).
+            TenantStorageQuotas = async (tenant, cancellationToken) =>
+                sp.GetService<Auth.ApiKeyAuthenticator>() is { } keys
+                    ? (await keys.GetTenantLimitsAsync(tenant, cancellationToken)).StorageQuotaBytes
+                    : null,
+        });
         services.AddSingleton<IModelRegistry>(sp => sp.GetRequiredService<ModelRegistry>());
         services.AddSingleton(sp =>
         {

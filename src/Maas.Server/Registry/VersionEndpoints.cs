@@ -4,6 +4,7 @@ using Maas.Core.Registry;
 using Maas.Core.Registry.Import;
 using Maas.Server.Auth;
 using Maas.Server.Errors;
+using Maas.Server.Hosting;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
@@ -22,7 +23,6 @@ internal static class VersionEndpoints
     /// <summary>The header with the version's metadata as a JSON object of strings (optional).</summary>
     public const string MetadataHeader = "X-Maas-Metadata";
 
-    private const int MaxFieldBytes = 64 * 1024;
 
     public static void Map(RouteGroupBuilder api)
     {
@@ -113,7 +113,7 @@ internal static class VersionEndpoints
 
         if (mediaType?.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase) == true)
         {
-            return await UploadMultipartAsync(name, context, mediaType, registry);
+            return await UploadMultipartAsync(name, context, mediaType, registry, context.RequestServices.GetRequiredService<IOptions<MultipartLimits>>().Value);
         }
 
         if (mediaType is not null && !mediaType.MediaType.Equals("application/octet-stream", StringComparison.OrdinalIgnoreCase))
@@ -155,7 +155,7 @@ internal static class VersionEndpoints
 
     // Streams each file part straight into the draft: nothing is buffered, whatever the size. Form fields that
     // choose the version number must come before the first file; metadata and lineage may come anywhere.
-    private static async Task<IResult> UploadMultipartAsync(string name, HttpContext context, MediaTypeHeaderValue mediaType, IModelRegistry registry)
+    private static async Task<IResult> UploadMultipartAsync(string name, HttpContext context, MediaTypeHeaderValue mediaType, IModelRegistry registry, MultipartLimits limits)
     {
         var cancellationToken = context.RequestAborted;
         var boundary = HeaderUtilities.RemoveQuotes(mediaType.Boundary).Value;
@@ -166,12 +166,14 @@ internal static class VersionEndpoints
 
         var query = context.Request.Query;
         var fields = new Dictionary<string, string>(StringComparer.Ordinal);
-        var reader = new MultipartReader(boundary, context.Request.Body) { HeadersLengthLimit = 16 * 1024 };
+        var reader = new MultipartReader(boundary, context.Request.Body) { HeadersLengthLimit = limits.MaxPartHeaderBytes };
+        var budget = new MultipartBudget(limits);
         VersionDraft? draft = null;
         try
         {
             while (await reader.ReadNextSectionAsync(cancellationToken) is { } section)
             {
+                budget.CountPart();
                 if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition) || !disposition.IsFormDisposition() && !disposition.IsFileDisposition())
                 {
                     throw new ApiException(StatusCodes.Status400BadRequest, "bad_request", "every multipart part needs Content-Disposition: form-data");
@@ -195,7 +197,7 @@ internal static class VersionEndpoints
                     throw new ApiException(StatusCodes.Status400BadRequest, "field_order", "the 'version' field must come before the file parts");
                 }
 
-                fields[field] = await ReadFieldAsync(section.Body, field, cancellationToken);
+                fields[field] = await budget.ReadFieldAsync(section.Body, field, cancellationToken);
             }
 
             if (draft is null)
@@ -238,23 +240,6 @@ internal static class VersionEndpoints
         }
 
         string? Field(string key) => fields.TryGetValue(key, out var value) ? value : query[key].ToString() is { Length: > 0 } q ? q : null;
-    }
-
-    private static async Task<string> ReadFieldAsync(Stream body, string field, CancellationToken cancellationToken)
-    {
-        using var buffer = new MemoryStream();
-        var chunk = new byte[8192];
-        int read;
-        while ((read = await body.ReadAsync(chunk, cancellationToken)) > 0)
-        {
-            buffer.Write(chunk, 0, read);
-            if (buffer.Length > MaxFieldBytes)
-            {
-                throw new ApiException(StatusCodes.Status400BadRequest, "bad_request", $"the form field '{RegistryNames.Shorten(field)}' is longer than {MaxFieldBytes} bytes");
-            }
-        }
-
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
     }
 
     private static Dictionary<string, string>? ParseMetadata(string? json, string where)

@@ -5,7 +5,7 @@ using Maas.Server.Tests.Support;
 
 namespace Maas.Server.Tests.Hardening;
 
-/// <summary>The size caps of OpenAI requests (stop strings, prompt arrays, schema bytes, expanded grammar rules) are configurable and reported with their value.</summary>
+/// <summary>The size caps of OpenAI requests (stop strings, prompt arrays, logit_bias entries, schema bytes, expanded grammar rules) are configurable and reported with their value.</summary>
 public sealed class RequestCapTests : IAsyncLifetime
 {
     private MaasTestServer _server = null!;
@@ -18,6 +18,7 @@ public sealed class RequestCapTests : IAsyncLifetime
         ["Maas:Llm:MaxStopLength"] = "8",
         ["Maas:Llm:MaxPrompts"] = "3",
         ["Maas:Llm:MaxSchemaBytes"] = "2048",
+        ["Maas:Llm:MaxLogitBias"] = "4",
     });
 
     /// <inheritdoc />
@@ -30,6 +31,8 @@ public sealed class RequestCapTests : IAsyncLifetime
         { "/v1/chat/completions", Chat("\"stop\":[\"a\",\"b\",\"c\"]"), "stop", "at most 2" },
         { "/v1/chat/completions", Chat("\"stop\":\"123456789\""), "stop", "at most 8" },
         { "/v1/completions", """{"model":"gen","prompt":["a","b","c","d"]}""", "prompt", "at most 3" },
+        { "/v1/chat/completions", Chat("\"logit_bias\":{\"1\":1,\"2\":1,\"3\":1,\"4\":1,\"5\":1}"), "logit_bias", "at most 4 are allowed (Maas:Llm:MaxLogitBias)" },
+        { "/v1/completions", """{"model":"gen","prompt":"a","logit_bias":{"1":1,"2":1,"3":1,"4":1,"5":1}}""", "logit_bias", "at most 4" },
         {
             "/v1/chat/completions",
             Chat("\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"string\",\"description\":\"" + new string('d', 3000) + "\"}}}"),

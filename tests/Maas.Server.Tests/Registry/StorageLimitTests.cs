@@ -53,6 +53,120 @@ public sealed class StorageLimitTests
     }
 
     [Fact]
+    public async Task An_admin_sets_a_tenants_own_storage_quota_which_overrides_the_server_default()
+    {
+        var onnx = TestArtifacts.Onnx(seed: 85);
+        var quota = onnx.Length + (onnx.Length / 2); // one version fits, a second does not
+        await using var host = await TenancyHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Maas:Registry:TenantStorageQuotaBytes"] = "100", // less than one version: the default would refuse
+        });
+        var (tenant, _, writer) = await host.TenantWithKeyAsync(MaasScopes.ModelsWrite);
+        var (_, _, other) = await host.TenantWithKeyAsync(MaasScopes.ModelsWrite);
+        using (writer)
+        using (other)
+        {
+            using (var set = await host.Admin.PatchAsync($"api/v1/tenants/{tenant}", Api.Json($$$"""{"limits": {"storage_quota_bytes": {{{quota}}}}}""")))
+            {
+                var body = await set.JsonAsync(HttpStatusCode.OK);
+                Assert.Equal(quota, (long?)body["limits"]!["storage_quota_bytes"]);
+            }
+
+            var name = await writer.CreateModelAsync();
+            await writer.UploadAsync(name, onnx, "model.onnx");
+            using (var second = await writer.PostAsync($"api/v1/models/{name}/versions", MaasTestServer.Artifact(TestArtifacts.Onnx(seed: 86), "model.onnx")))
+            {
+                var error = await second.ErrorAsync(HttpStatusCode.InsufficientStorage, "storage_quota_exceeded");
+                Assert.Equal(quota, (long?)error["limit_bytes"]);
+                Assert.Contains($"storage quota of {quota} bytes (the tenant's limits.storage_quota_bytes)", (string?)error["message"], StringComparison.Ordinal);
+            }
+
+            // Every other tenant keeps the server's default.
+            var elsewhere = await other.CreateModelAsync();
+            using (var refused = await other.PostAsync($"api/v1/models/{elsewhere}/versions", MaasTestServer.Artifact(onnx, "model.onnx")))
+            {
+                var error = await refused.ErrorAsync(HttpStatusCode.InsufficientStorage, "storage_quota_exceeded");
+                Assert.Contains("storage quota of 100 bytes (Maas:Registry:TenantStorageQuotaBytes)", (string?)error["message"], StringComparison.Ordinal);
+            }
+
+            // 0 exempts the tenant; a key cannot carry the limit; a tenant's own key cannot set it.
+            using (var exempt = await host.Admin.PatchAsync($"api/v1/tenants/{tenant}", Api.Json("""{"limits": {"storage_quota_bytes": 0}}""")))
+            {
+                await exempt.JsonAsync(HttpStatusCode.OK);
+            }
+
+            await writer.UploadAsync(name, TestArtifacts.Onnx(seed: 86), "model.onnx");
+            using (var onKey = await host.Admin.PostAsync("api/v1/keys", Api.Json($$$"""{"name": "k", "tenant": "{{{tenant}}}", "scopes": ["infer"], "limits": {"storage_quota_bytes": 5}}""")))
+            {
+                var error = await onKey.ErrorAsync(HttpStatusCode.BadRequest, "invalid_limits");
+                Assert.Contains("storage_quota_bytes is a tenant's limit", (string?)error["message"], StringComparison.Ordinal);
+            }
+
+            using (var negative = await host.Admin.PatchAsync($"api/v1/tenants/{tenant}", Api.Json("""{"limits": {"storage_quota_bytes": -1}}""")))
+            {
+                await negative.ErrorAsync(HttpStatusCode.BadRequest, "invalid_limits");
+            }
+
+            using (var byTenant = await writer.PatchAsync($"api/v1/tenants/{tenant}", Api.Json("""{"limits": {"storage_quota_bytes": 0}}""")))
+            {
+                Assert.Equal(HttpStatusCode.Forbidden, byTenant.StatusCode);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Multipart_uploads_are_capped_in_parts_and_form_field_bytes()
+    {
+        await using var server = await MaasTestServer.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Maas:Multipart:MaxParts"] = "3",
+            ["Maas:Multipart:MaxFieldBytes"] = "2048",
+            ["Maas:Multipart:MaxFieldsBytes"] = "3072",
+        });
+        var client = server.Client;
+        var name = await client.CreateModelAsync();
+        var onnx = TestArtifacts.Onnx(seed: 87);
+
+        async Task<System.Text.Json.Nodes.JsonNode> RefusedAsync(MultipartFormDataContent form, string limit)
+        {
+            using var response = await client.PostAsync($"api/v1/models/{name}/versions", form);
+            var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "multipart_limit");
+            Assert.Contains($"(Maas:Multipart:{limit})", (string?)error["message"], StringComparison.Ordinal);
+            return error;
+        }
+
+        using (var many = new MultipartFormDataContent())
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                many.Add(new StringContent("x"), $"field{i}");
+            }
+
+            Assert.Equal(3, (long?)(await RefusedAsync(many, "MaxParts"))["limit"]);
+        }
+
+        using (var longField = new MultipartFormDataContent { { new StringContent(new string('m', 3000)), "metadata" } })
+        {
+            var error = await RefusedAsync(longField, "MaxFieldBytes");
+            Assert.Contains("the form field 'metadata' is longer than 2048 bytes", (string?)error["message"], StringComparison.Ordinal);
+        }
+
+        using (var fields = new MultipartFormDataContent { { new StringContent(new string('a', 2000)), "a" }, { new StringContent(new string('b', 2000)), "b" } })
+        {
+            Assert.Equal(3072, (long?)(await RefusedAsync(fields, "MaxFieldsBytes"))["limit"]);
+        }
+
+        // Within the caps, an upload goes through, and nothing was kept of the refused ones.
+        using var ok = new MultipartFormDataContent
+        {
+            { new StringContent("""{"source": "capped"}"""), "metadata" },
+            { new ByteArrayContent(onnx), "file", "model.onnx" },
+        };
+        var version = await (await client.PostAsync($"api/v1/models/{name}/versions", ok)).JsonAsync(HttpStatusCode.Created);
+        Assert.Equal(1, (int?)version["version"]);
+    }
+
+    [Fact]
     public async Task Below_the_free_space_floor_uploads_and_upload_sessions_get_507_naming_it()
     {
         const long floor = 1L << 60; // more than any disk has free

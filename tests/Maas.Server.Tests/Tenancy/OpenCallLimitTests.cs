@@ -1,9 +1,14 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
 using System.Net;
+using System.Net.Http.Headers;
+using System.Threading.Channels;
 using Google.Protobuf;
 using Maas.Core.Tenancy;
 using Maas.Server.Inference.Grpc.Protocol;
 using Maas.Server.Tests.Inference;
 using Maas.Server.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Maas.Server.Tests.Tenancy;
 
@@ -25,5 +30,170 @@ public sealed class OpenCallLimitTests
         Assert.Equal(5, stream.Responses.Count);
         Assert.All(stream.Responses.Take(3), r => Assert.Contains("does not exist", r.ErrorMessage, StringComparison.Ordinal));
         Assert.All(stream.Responses.Skip(3), r => Assert.Contains("requests_per_minute = 3", r.ErrorMessage, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_grpc_stream_is_held_to_the_compute_budget_message_by_message()
+    {
+        await using var host = await TenancyHost.StartAsync(new Dictionary<string, string?> { ["Maas:Inference:GrpcUrl"] = "http://127.0.0.1:0" });
+        var tenant = await host.CreateTenantAsync();
+        (await host.Admin.PostAsync("api/v1/models", Api.Json("""{"name": "budgeted", "owner": "TENANT"}""".Replace("TENANT", tenant, StringComparison.Ordinal)))).EnsureSuccessStatusCode();
+        await host.Server.RegisterAsync("budgeted", TestModels.Mlp(512, [4096], 512, seed: 5), new { max_batch_size = 0, threads = 1 });
+        var (_, key) = await host.CreateKeyAsync(tenant, [MaasScopes.Infer], limits: """{"daily_compute_seconds": 0.02}""");
+        using var grpc = new GrpcTestClient(host.Server.GrpcAddress(), key);
+
+        // Each message is about 4 GFLOP (512 rows): far over 20 ms of compute on any machine.
+        var message = new ModelInferRequest { ModelName = "budgeted" };
+        var input = new ModelInferRequest.Types.InferInputTensor { Name = "input", Datatype = "FP32" };
+        input.Shape.Add([512, 512]);
+        message.Inputs.Add(input);
+        message.RawInputContents.Add(ByteString.CopyFrom(new byte[512 * 512 * 4]));
+        var stream = await grpc.CallRawAsync("ModelStreamInfer", [message.ToByteArray(), message.ToByteArray(), message.ToByteArray()], ModelStreamInferResponse.Parser);
+
+        Assert.Equal(0, stream.Status);
+        Assert.Equal(3, stream.Responses.Count);
+        Assert.Equal("", stream.Responses[0].ErrorMessage);
+        Assert.All(stream.Responses.Skip(1), r => Assert.Contains("daily_compute_seconds = 0.02", r.ErrorMessage, StringComparison.Ordinal));
+
+        // Counted once in all: the call's usage record carries the first message's compute, and the budget holds it.
+        using var again = new GrpcTestClient(host.Server.GrpcAddress(), key);
+        var refused = await again.CallAsync("ModelInfer", message, ModelInferResponse.Parser);
+        Assert.Equal(8, refused.Status);
+        Assert.Contains("daily_compute_seconds", refused.Message, StringComparison.Ordinal);
+    }
+
+    // The key is re-checked every 200 ms here; "within a few seconds" is asserted with a generous ceiling.
+    private static readonly Dictionary<string, string?> RevocationSettings = new()
+    {
+        ["Maas:Inference:GrpcUrl"] = "http://127.0.0.1:0",
+        ["Maas:Auth:OpenCallCheckMs"] = "200",
+    };
+
+    private static readonly TimeSpan FewSeconds = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task A_revoked_key_ends_its_open_grpc_stream_with_unauthenticated()
+    {
+        await using var host = await TenancyHost.StartAsync(RevocationSettings);
+        var tenant = await host.CreateTenantAsync();
+        var (id, key) = await host.CreateKeyAsync(tenant, [MaasScopes.Infer]);
+        using var http = new HttpClient(new SocketsHttpHandler()) { BaseAddress = host.Server.GrpcAddress(), Timeout = Timeout.InfiniteTimeSpan };
+        var outgoing = Channel.CreateUnbounded<byte[]>();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/inference.GRPCInferenceService/ModelStreamInfer")
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new ChannelContent(outgoing.Reader),
+        };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
+        request.Headers.TE.ParseAdd("trailers");
+        request.Headers.TryAddWithoutValidation("authorization", "Bearer " + key);
+        var message = new ModelInferRequest { ModelName = "no-such-model" }.ToByteArray();
+        await outgoing.Writer.WriteAsync(Frame(message));
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        await using var stream = await response.Content.ReadAsStreamAsync();
+        var first = ModelStreamInferResponse.Parser.ParseFrom(await ReadFrameAsync(stream));
+        Assert.Contains("does not exist", first.ErrorMessage, StringComparison.Ordinal); // the stream is open and answering
+
+        Assert.Equal(HttpStatusCode.NoContent, (await host.Admin.DeleteAsync($"api/v1/keys/{id}")).StatusCode);
+        var watch = Stopwatch.StartNew();
+        using var ceiling = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var rest = new byte[1024];
+        while (await stream.ReadAsync(rest, ceiling.Token) > 0)
+        {
+        }
+
+        Assert.True(watch.Elapsed < FewSeconds, $"the stream ended {watch.Elapsed} after the revocation");
+        Assert.Equal("16", response.TrailingHeaders.GetValues("grpc-status").Single()); // UNAUTHENTICATED
+        Assert.Contains("revoked", Uri.UnescapeDataString(response.TrailingHeaders.GetValues("grpc-message").Single()), StringComparison.Ordinal);
+        outgoing.Writer.Complete();
+    }
+
+    [Fact]
+    public async Task A_revoked_key_ends_its_open_upload()
+    {
+        await using var host = await TenancyHost.StartAsync(RevocationSettings);
+        var tenant = await host.CreateTenantAsync();
+        var (id, key) = await host.CreateKeyAsync(tenant, [MaasScopes.ModelsWrite, MaasScopes.ModelsRead]);
+        using var client = host.Client(key);
+        var model = await client.CreateModelAsync();
+        var session = await (await client.PostAsync($"api/v1/models/{model}/uploads", Api.Json("""{"filename": "model.onnx", "size": 1048576}"""))).JsonAsync(HttpStatusCode.Created);
+
+        // A chunk whose body the client keeps open: 64 KiB sent, the rest held back.
+        var outgoing = Channel.CreateUnbounded<byte[]>();
+        using var patch = new HttpRequestMessage(HttpMethod.Patch, $"api/v1/uploads/{session["id"]}") { Content = new ChannelContent(outgoing.Reader) };
+        patch.Content.Headers.ContentType = new MediaTypeHeaderValue("application/offset+octet-stream");
+        patch.Content.Headers.ContentLength = 1048576;
+        patch.Headers.TryAddWithoutValidation("Upload-Offset", "0");
+        await outgoing.Writer.WriteAsync(new byte[64 << 10]);
+        var sending = client.SendAsync(patch);
+        var opened = host.Server.Services.GetRequiredService<Maas.Server.Auth.OpenCalls>();
+        await WaitUntilAsync(() => opened.Count == 1);
+
+        Assert.Equal(HttpStatusCode.NoContent, (await host.Admin.DeleteAsync($"api/v1/keys/{id}")).StatusCode);
+        var watch = Stopwatch.StartNew();
+        await WaitUntilAsync(() => opened.Count == 0);
+        Assert.True(watch.Elapsed < FewSeconds, $"the upload ended {watch.Elapsed} after the revocation");
+
+        // The client, still uploading, finds its connection closed.
+        for (var i = 0; i < 240 && !sending.IsCompleted; i++)
+        {
+            await outgoing.Writer.WriteAsync(new byte[4096]);
+            await Task.WhenAny(sending, Task.Delay(50));
+        }
+
+        var ended = await Record.ExceptionAsync(() => sending.WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.True(ended is HttpRequestException or IOException, $"the upload was not cut off: {ended?.GetType().Name ?? "it completed"}");
+        outgoing.Writer.Complete();
+
+        // Bytes sent after the revocation were not stored (those before it stay, as for any interrupted chunk).
+        var state = await (await host.Admin.GetAsync($"api/v1/uploads/{session["id"]}")).JsonAsync(HttpStatusCode.OK);
+        Assert.True((long)state["offset"]! <= 64 << 10, $"offset {state["offset"]}");
+    }
+
+    private static byte[] Frame(byte[] message)
+    {
+        var frame = new byte[5 + message.Length];
+        BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(1), (uint)message.Length);
+        message.CopyTo(frame, 5);
+        return frame;
+    }
+
+    private static async Task<byte[]> ReadFrameAsync(Stream stream)
+    {
+        var prefix = new byte[5];
+        await stream.ReadExactlyAsync(prefix);
+        var message = new byte[BinaryPrimitives.ReadUInt32BigEndian(prefix.AsSpan(1))];
+        await stream.ReadExactlyAsync(message);
+        return message;
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), "condition not reached in 30 s");
+            await Task.Delay(10);
+        }
+    }
+
+    // A request body the test writes piece by piece, kept open until the channel completes.
+    private sealed class ChannelContent(ChannelReader<byte[]> pieces) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            await foreach (var piece in pieces.ReadAllAsync())
+            {
+                await stream.WriteAsync(piece);
+                await stream.FlushAsync();
+            }
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
     }
 }

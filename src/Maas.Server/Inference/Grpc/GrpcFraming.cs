@@ -35,7 +35,10 @@ internal static class GrpcFraming
         buffer.Slice(0, 5).CopyTo(header);
         var compressed = header[0];
         var length = BinaryPrimitives.ReadUInt32BigEndian(header[1..]);
-        reader.AdvanceTo(buffer.GetPosition(5), buffer.End);
+        // Only what was taken is marked as seen: the message's bytes (and the next message's) may be in this buffer
+        // already, and marking them examined would make the next read wait for more bytes than a client that waits
+        // for this message's answer will ever send.
+        reader.AdvanceTo(buffer.GetPosition(5));
         if (length > limit)
         {
             throw InferenceErrors.Invalid($"the gRPC message is {length} bytes, over the limit of {limit} bytes (Maas:Inference:MaxRequestBodyBytes)");
@@ -59,7 +62,7 @@ internal static class GrpcFraming
 
                 buffer.Slice(0, take).CopyTo(message.Span[filled..]);
                 filled += take;
-                reader.AdvanceTo(buffer.GetPosition(take), buffer.End);
+                reader.AdvanceTo(buffer.GetPosition(take));
                 if (filled < length && result.IsCompleted)
                 {
                     throw InferenceErrors.Invalid($"the request stream ended after {filled} of the message's {length} bytes");

@@ -56,9 +56,12 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         using var deadline = GrpcStatus.ParseTimeout(request.Headers["grpc-timeout"]) is { } timeout
             ? new CancellationTokenSource(timeout)
             : null;
-        using var linked = deadline is null
+
+        // A key revoked while the call runs ends it with UNAUTHENTICATED (Auth/OpenCalls).
+        var revocation = ctx.Features.Get<Auth.CallRevocation>();
+        using var linked = deadline is null && revocation is null
             ? null
-            : CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, deadline.Token);
+            : CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, deadline?.Token ?? default, revocation?.Token ?? default);
         var token = linked?.Token ?? ctx.RequestAborted;
         try
         {
@@ -110,6 +113,10 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         catch (GrpcCallException ex)
         {
             Trailers(ctx, ex.Status, ex.Message);
+        }
+        catch (OperationCanceledException) when (revocation?.Reason is { } reason && !ctx.RequestAborted.IsCancellationRequested)
+        {
+            Trailers(ctx, GrpcStatus.Unauthenticated, reason);
         }
         catch (OperationCanceledException) when (deadline?.IsCancellationRequested == true && !ctx.RequestAborted.IsCancellationRequested)
         {
@@ -200,6 +207,14 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
     private async Task StreamInferAsync(HttpContext ctx, Codec codec, CancellationToken token)
     {
         var admission = ctx.Features.Get<Auth.StreamAdmission>();
+
+        // A stream waits for its client's next message as long as the client likes: Kestrel's minimum request body
+        // data rate (240 bytes/s after 5 s) would reset it. Revoked keys and the deadline still end it.
+        if (ctx.Features.Get<Microsoft.AspNetCore.Server.Kestrel.Core.Features.IHttpMinRequestBodyDataRateFeature>() is { } rate)
+        {
+            rate.MinDataRate = null;
+        }
+
         var first = true;
         while (true)
         {
@@ -238,6 +253,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
                 payloads?.Write(ctx, header.ModelName, "request", PayloadLog.Describe(request.Inputs));
                 using var response = await manager.InferAsync(header.ModelName, Version(header.ModelVersion), request, token);
                 ctx.Usage().ReportInference(response);
+                admission?.Charge(response.ComputeTime); // the next message is checked against this one's compute
                 payloads?.Write(ctx, header.ModelName, "response", PayloadLog.Describe(response.Outputs));
                 using var encode = manager.Telemetry.StartEncode(response, "v2-grpc");
                 await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, streamField: 2, token, codec.Response, codec.CompressFrom);

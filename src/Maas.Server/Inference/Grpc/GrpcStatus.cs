@@ -17,6 +17,9 @@ internal static class GrpcStatus
     public const int Internal = 13;
     public const int Unavailable = 14;
 
+    /// <summary>UNAUTHENTICATED: no valid key (revoked or expired while the call ran).</summary>
+    public const int Unauthenticated = 16;
+
     /// <summary>The status code for a failure kind.</summary>
     public static int FromKind(InferenceErrorKind kind) => kind switch
     {

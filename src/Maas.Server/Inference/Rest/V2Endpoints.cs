@@ -4,6 +4,7 @@ using Maas.Core.Serving;
 using Maas.Core.Tenancy;
 using Maas.Server.Auth;
 using Maas.Server.Payloads;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Inference.Rest;
@@ -73,10 +74,28 @@ internal static class V2Endpoints
 
     private static Task Infer(HttpContext ctx, ModelManager manager, InferenceOptions options, string model, string? version) => Guard(ctx, async () =>
     {
+        // Admitted before the body is read, so that a refusal under overload costs the headers only.
+        QueueTicket ticket;
+        try
+        {
+            var scheduler = await manager.AcquireAsync(model, version, ctx.RequestAborted);
+            ticket = scheduler.Admit();
+        }
+        catch (InferenceException ex) when (ex.Kind == InferenceErrorKind.QueueFull)
+        {
+            await RefuseUnreadAsync(ctx, ex);
+            return;
+        }
+
+        using var held = ticket;
         var call = await V2RequestReader.ReadAsync(ctx.Request, options, ctx.RequestAborted);
         var payloads = await PayloadLog.ForAsync(ctx, model);
         payloads?.Write(ctx, model, "request", PayloadLog.Describe(call.Request.Inputs));
-        using var response = await manager.InferAsync(model, version, call.Request, ctx.RequestAborted);
+
+        // A version swapped out while the body was read (a changed configuration) no longer takes requests: ask again.
+        using var response = ticket.Scheduler.IsDraining
+            ? await manager.InferAsync(model, version, call.Request, ctx.RequestAborted)
+            : await ticket.Scheduler.InferAsync(call.Request, ticket, ctx.RequestAborted);
         ctx.Usage().ReportInference(response);
         payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
         using var encode = manager.Telemetry.StartEncode(response, "v2-rest");
@@ -285,8 +304,27 @@ internal static class V2Endpoints
         }
     }
 
+    /// <summary>
+    /// Answers a refusal without reading the request body, and closes an HTTP/1.1 connection after it: Kestrel would
+    /// otherwise read and discard the rest of the upload (for up to 5 s) to keep the connection, even with
+    /// <c>Connection: close</c>. A body size limit of 0, set before anything was read, makes that drain stop at once.
+    /// HTTP/2 resets only the stream.
+    /// </summary>
+    private static Task RefuseUnreadAsync(HttpContext ctx, InferenceException refusal)
+    {
+        var http1 = HttpProtocol.IsHttp11(ctx.Request.Protocol) || HttpProtocol.IsHttp10(ctx.Request.Protocol);
+        if (http1 && ctx.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+        {
+            size.MaxRequestBodySize = 0;
+        }
+
+        return WriteErrorAsync(ctx, refusal, close: http1);
+    }
+
     /// <summary>Writes {"error": message} with the status for the failure (and Retry-After for a full queue).</summary>
-    public static Task WriteErrorAsync(HttpContext ctx, InferenceException ex)
+    public static Task WriteErrorAsync(HttpContext ctx, InferenceException ex) => WriteErrorAsync(ctx, ex, close: false);
+
+    private static Task WriteErrorAsync(HttpContext ctx, InferenceException ex, bool close)
     {
         if (ctx.Response.HasStarted)
         {
@@ -295,12 +333,25 @@ internal static class V2Endpoints
         }
 
         ctx.Response.Clear();
+        if (close)
+        {
+            ctx.Response.Headers.Connection = "close";
+        }
+
         if (ex.RetryAfter is { } retry)
         {
             ctx.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retry.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
 
-        return Json(ctx, InferenceErrors.HttpStatus(ex.Kind), w => w.WriteString("error", ex.Message));
+        return Json(ctx, InferenceErrors.HttpStatus(ex.Kind), w =>
+        {
+            w.WriteString("error", ex.Message);
+            if (ex is { LimitName: { } limit, Limit: { } value })
+            {
+                w.WriteString("limit", limit);
+                w.WriteNumber("limit_value", value);
+            }
+        });
     }
 
     /// <summary>Writes a JSON object built by <paramref name="body"/>.</summary>
