@@ -52,6 +52,27 @@ public sealed class MaasClientTests(CliServerFixture fixture)
     }
 
     [Fact]
+    public async Task Another_tenants_model_is_named_tenant_slash_name_and_the_client_escapes_the_slash()
+    {
+        var tenant = Names.Unique("t");
+        var name = Names.Unique("client-ns");
+        var qualified = $"{tenant}/{name}";
+        var created = await Client.CreateModelAsync(new NewModel(name) { Owner = tenant });
+        Assert.Equal((tenant, qualified), (created.Owner, created.QualifiedName));
+
+        await Client.UploadVersionAsync(qualified, new MemoryStream(TestArtifacts.Onnx(seed: 10)), "mlp.onnx");
+        var model = await Client.GetModelAsync(qualified);
+        Assert.Equal((name, tenant, 1), (model.Name, model.Owner, model.LatestVersion));
+        Assert.Equal(1, (await Client.GetVersionAsync(qualified, 1)).Version);
+        Assert.Equal("input", (await Client.GetModelMetadataAsync($"{qualified}/versions/1")).Inputs[0].Name);
+
+        // The short name is the admin's own (default) tenant's, which has no such model.
+        Assert.Equal(HttpStatusCode.NotFound, (await Assert.ThrowsAsync<MaasApiException>(() => Client.GetModelAsync($"{Names.Unique("t")}/{name}"))).Status);
+        await Client.DeleteModelAsync(qualified, force: true);
+        Assert.Equal(HttpStatusCode.NotFound, (await Assert.ThrowsAsync<MaasApiException>(() => Client.GetModelAsync(qualified))).Status);
+    }
+
+    [Fact]
     public async Task A_resumable_upload_goes_on_from_the_offset_an_earlier_session_reached()
     {
         var name = Names.Unique("resume");

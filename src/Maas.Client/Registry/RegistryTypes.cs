@@ -18,6 +18,9 @@ public sealed record ModelInfo
 
     public string? Owner { get; init; }
 
+    /// <summary><c>owner/name</c>: how any tenant names the model (a short name is the caller's own tenant's).</summary>
+    public string? QualifiedName { get; init; }
+
     public int? LatestVersion { get; init; }
 
     public string? CreatedBy { get; init; }

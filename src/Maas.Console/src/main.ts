@@ -18,7 +18,8 @@ interface Route { path: RegExp; title: string; nav?: string; allowed: (me: Me) =
 
 const routes: Route[] = [
   { path: /^models$/, title: 'Models', nav: '#/models', allowed: (me) => can(me, 'models:read'), page: modelsPage },
-  { path: /^models\/([^/]+)$/, title: 'Model', allowed: (me) => can(me, 'models:read'), page: modelPage },
+  // A model page is for `name` (the caller's own) or `owner/name` (another tenant's shared model).
+  { path: /^models\/([^/]+(?:\/[^/]+)?)$/, title: 'Model', allowed: (me) => can(me, 'models:read'), page: modelPage },
   { path: /^playground$/, title: 'Playground', nav: '#/playground', allowed: (me) => can(me, 'infer'), page: playgroundPage },
   { path: /^metrics$/, title: 'Metrics', nav: '#/metrics', allowed: (me) => can(me, 'models:read'), page: metricsPage },
   { path: /^usage$/, title: 'Usage', nav: '#/usage', allowed: (me) => can(me, 'models:read'), page: usagePage },

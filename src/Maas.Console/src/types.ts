@@ -9,7 +9,7 @@ export interface Version {
 }
 export interface Alias { name: string; version: number; revision?: number; updated_at?: string; updated_by?: string }
 export interface Model {
-  name: string; description?: string; tags?: string[]; task?: string | null; visibility?: string; owner?: string;
+  name: string; description?: string; tags?: string[]; task?: string | null; visibility?: string; owner?: string; qualified_name?: string;
   latest_version?: number | null; created_at?: string; updated_at?: string; serving_config?: Record<string, unknown>;
   versions?: Version[]; aliases?: Alias[] | Record<string, number>;
 }

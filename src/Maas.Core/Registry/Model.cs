@@ -16,8 +16,14 @@ public sealed record Model
     /// <summary>The database id (stable, never reused).</summary>
     public required long Id { get; init; }
 
-    /// <summary>The unique name, <see cref="RegistryNames.NamePattern"/>.</summary>
+    /// <summary>The name, unique within its owner tenant, <see cref="RegistryNames.NamePattern"/>.</summary>
     public required string Name { get; init; }
+
+    /// <summary>The canonical key that names the model across tenants (<see cref="ModelKeys"/>).</summary>
+    public string Key => ModelKeys.Of(Owner, Name);
+
+    /// <summary>The name with its owner: <c>owner/name</c>.</summary>
+    public string QualifiedName => ModelKeys.Qualified(Owner, Name);
 
     /// <summary>Free text for people.</summary>
     public string Description { get; init; } = "";
@@ -71,6 +77,9 @@ public sealed record ModelQuery
 {
     /// <summary>A part of the name.</summary>
     public string? NameContains { get; init; }
+
+    /// <summary>Exactly this name (in any tenant the other filters allow).</summary>
+    public string? Name { get; init; }
 
     /// <summary>Tags the model must all carry.</summary>
     public IReadOnlyList<string> Tags { get; init; } = [];

@@ -130,19 +130,20 @@ public sealed class ModelRegistry : IModelRegistry
     public async Task<Model> CreateModelAsync(NewModel model, CancellationToken cancellationToken)
     {
         RegistryNames.ValidateName(model.Name);
+        RegistryNames.ValidateName(model.Owner, "tenant");
         ValidateTags(model.Tags);
         ValidateTask(model.Task);
         ValidateText("description", model.Description, 4096);
         var created = await _store.CreateModelAsync(model with { Tags = model.Tags.Distinct(StringComparer.Ordinal).ToArray() }, Now, cancellationToken).ConfigureAwait(false);
-        Raise(new RegistryChange(RegistryChangeKind.ModelChanged, created.Name));
+        Raise(new RegistryChange(RegistryChangeKind.ModelChanged, created.Key));
         return created;
     }
 
     /// <inheritdoc />
     public async Task<Model> GetModelAsync(string name, CancellationToken cancellationToken)
     {
-        RegistryNames.ValidateName(name);
-        return await _store.GetModelAsync(name, cancellationToken).ConfigureAwait(false) ?? throw RegistryException.ModelNotFound(name);
+        var key = ModelKeys.Validate(name);
+        return await _store.GetModelAsync(key, cancellationToken).ConfigureAwait(false) ?? throw RegistryException.ModelNotFound(key);
     }
 
     /// <inheritdoc />
@@ -165,7 +166,7 @@ public sealed class ModelRegistry : IModelRegistry
     /// <inheritdoc />
     public async Task<Model> UpdateModelAsync(string name, ModelUpdate update, CancellationToken cancellationToken)
     {
-        RegistryNames.ValidateName(name);
+        name = ModelKeys.Validate(name);
         if (update.Tags is not null)
         {
             ValidateTags(update.Tags);
@@ -182,7 +183,7 @@ public sealed class ModelRegistry : IModelRegistry
     /// <inheritdoc />
     public async Task<Model> SetServingConfigAsync(string name, ServingConfig config, CancellationToken cancellationToken)
     {
-        RegistryNames.ValidateName(name);
+        name = ModelKeys.Validate(name);
         var errors = config.Validate();
         if (errors.Count == 0)
         {
@@ -203,6 +204,7 @@ public sealed class ModelRegistry : IModelRegistry
     public async Task DeleteModelAsync(string name, bool force, CancellationToken cancellationToken)
     {
         var model = await GetModelAsync(name, cancellationToken).ConfigureAwait(false);
+        name = model.Key;
         if (!force)
         {
             var aliases = await _store.ListAliasesAsync(model.Id, cancellationToken).ConfigureAwait(false);
@@ -377,7 +379,7 @@ public sealed class ModelRegistry : IModelRegistry
         var version = new ModelVersion
         {
             ModelId = draft.Model.Id,
-            Model = draft.Model.Name,
+            Model = draft.Model.Key,
             Version = draft.Version,
             Status = VersionStatus.Ready,
             Format = inspected.Format,
@@ -388,7 +390,7 @@ public sealed class ModelRegistry : IModelRegistry
             Files = files,
             Signature = inspected.Signature,
             Metadata = draft.Options.Metadata,
-            DerivedFrom = draft.Options.DerivedFrom,
+            DerivedFrom = draft.Options.DerivedFrom is { } lineage ? lineage with { Model = ModelKeys.Normalize(lineage.Model) } : null,
             CreatedBy = draft.Options.CreatedBy,
         };
 
@@ -450,7 +452,7 @@ public sealed class ModelRegistry : IModelRegistry
     /// <inheritdoc />
     public async Task<ModelVersion> GetVersionAsync(string model, int version, CancellationToken cancellationToken)
     {
-        RegistryNames.ValidateName(model);
+        model = ModelKeys.Validate(model);
         var found = await _store.GetVersionAsync(model, version, cancellationToken).ConfigureAwait(false);
         if (found is not null)
         {
@@ -464,14 +466,15 @@ public sealed class ModelRegistry : IModelRegistry
     /// <inheritdoc />
     public async Task<IReadOnlyList<ModelVersion>> ListVersionsAsync(string model, CancellationToken cancellationToken)
     {
-        await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
-        return await _store.ListVersionsAsync(model, cancellationToken).ConfigureAwait(false);
+        var owner = await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
+        return await _store.ListVersionsAsync(owner.Key, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
     public async Task DeleteVersionAsync(string model, int version, bool force, CancellationToken cancellationToken)
     {
         var found = await GetVersionAsync(model, version, cancellationToken).ConfigureAwait(false);
+        model = found.Model;
         if (!force)
         {
             if (found.Aliases.Count > 0)
@@ -555,7 +558,7 @@ public sealed class ModelRegistry : IModelRegistry
         RegistryNames.ValidateName(alias, "alias");
         var owner = await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
         var result = await _store.SetAliasAsync(owner.Id, alias, version, condition, updatedBy, Now, cancellationToken).ConfigureAwait(false);
-        Raise(new RegistryChange(RegistryChangeKind.AliasChanged, model, version, alias));
+        Raise(new RegistryChange(RegistryChangeKind.AliasChanged, owner.Key, version, alias));
         return result;
     }
 
@@ -566,10 +569,10 @@ public sealed class ModelRegistry : IModelRegistry
         var owner = await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
         if (!await _store.DeleteAliasAsync(owner.Id, alias, condition, cancellationToken).ConfigureAwait(false))
         {
-            throw RegistryException.AliasNotFound(model, alias);
+            throw RegistryException.AliasNotFound(owner.Key, alias);
         }
 
-        Raise(new RegistryChange(RegistryChangeKind.AliasChanged, model, null, alias));
+        Raise(new RegistryChange(RegistryChangeKind.AliasChanged, owner.Key, null, alias));
     }
 
     /// <inheritdoc />
@@ -577,7 +580,7 @@ public sealed class ModelRegistry : IModelRegistry
     {
         RegistryNames.ValidateName(alias, "alias");
         var owner = await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
-        return await _store.GetAliasAsync(owner.Id, alias, cancellationToken).ConfigureAwait(false) ?? throw RegistryException.AliasNotFound(model, alias);
+        return await _store.GetAliasAsync(owner.Id, alias, cancellationToken).ConfigureAwait(false) ?? throw RegistryException.AliasNotFound(owner.Key, alias);
     }
 
     /// <inheritdoc />
@@ -593,25 +596,25 @@ public sealed class ModelRegistry : IModelRegistry
         var model = await GetModelAsync(reference.Model, cancellationToken).ConfigureAwait(false);
         if (reference.Version is { } number)
         {
-            return new ResolvedVersion(model, await GetVersionAsync(model.Name, number, cancellationToken).ConfigureAwait(false), null);
+            return new ResolvedVersion(model, await GetVersionAsync(model.Key, number, cancellationToken).ConfigureAwait(false), null);
         }
 
         var aliasName = reference.Alias ?? ModelReference.DefaultAlias;
         var alias = await _store.GetAliasAsync(model.Id, aliasName, cancellationToken).ConfigureAwait(false);
         if (alias is not null)
         {
-            var target = await _store.GetVersionAsync(model.Name, alias.Version, cancellationToken).ConfigureAwait(false)
-                ?? throw RegistryException.VersionNotFound(model.Name, alias.Version);
+            var target = await _store.GetVersionAsync(model.Key, alias.Version, cancellationToken).ConfigureAwait(false)
+                ?? throw RegistryException.VersionNotFound(model.Key, alias.Version);
             return new ResolvedVersion(model, target, aliasName);
         }
 
         if (reference.Alias is not null)
         {
-            throw RegistryException.AliasNotFound(model.Name, reference.Alias);
+            throw RegistryException.AliasNotFound(model.Key, reference.Alias);
         }
 
-        var latest = await _store.GetLatestVersionAsync(model.Name, cancellationToken).ConfigureAwait(false)
-            ?? throw RegistryException.NotFound("no_ready_version", $"model '{model.Name}' has no ready version yet");
+        var latest = await _store.GetLatestVersionAsync(model.Key, cancellationToken).ConfigureAwait(false)
+            ?? throw RegistryException.NotFound("no_ready_version", $"model '{model.Key}' has no ready version yet");
         return new ResolvedVersion(model, latest, null);
     }
 
@@ -653,7 +656,7 @@ public sealed class ModelRegistry : IModelRegistry
         var session = new UploadSession
         {
             Id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)),
-            Model = owner.Name,
+            Model = owner.Key,
             FileName = fileName,
             TotalBytes = totalBytes,
             ExpectedSha256 = sha256,
@@ -917,7 +920,7 @@ public sealed class ModelRegistry : IModelRegistry
         if (options.DerivedFrom is { } lineage)
         {
             RegistryNames.ValidateName(lineage.Relation, "relation");
-            if (!RegistryNames.IsValidName(lineage.Model) || await _store.GetVersionAsync(lineage.Model, lineage.Version, cancellationToken).ConfigureAwait(false) is null)
+            if (!ModelKeys.IsValid(lineage.Model) || await _store.GetVersionAsync(ModelKeys.Normalize(lineage.Model), lineage.Version, cancellationToken).ConfigureAwait(false) is null)
             {
                 throw RegistryException.Invalid(
                     "lineage_not_found",

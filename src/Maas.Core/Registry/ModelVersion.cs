@@ -15,7 +15,7 @@ public enum VersionStatus
 /// <summary>One file of a version's artifact, at a path relative to the version's folder.</summary>
 public sealed record ArtifactFile(string Path, string Sha256, long SizeBytes);
 
-/// <summary>The version a version was derived from, and how ("quantized_from", "trained_from", ...).</summary>
+/// <summary>The version a version was derived from (the model by its key), and how ("quantized_from", "trained_from", ...).</summary>
 public sealed record Lineage(string Model, int Version, string Relation);
 
 /// <summary>A numbered, immutable version of a model: its artifact, signature, metadata and lineage.</summary>
@@ -24,7 +24,7 @@ public sealed record ModelVersion
     /// <summary>The owning model's id.</summary>
     public required long ModelId { get; init; }
 
-    /// <summary>The owning model's name.</summary>
+    /// <summary>The owning model's key (<see cref="ModelKeys"/>): its name, or <c>owner/name</c> outside the default tenant.</summary>
     public required string Model { get; init; }
 
     /// <summary>The version number, unique per model and never reused by automatic numbering.</summary>

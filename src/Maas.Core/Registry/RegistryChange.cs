@@ -19,7 +19,7 @@ public enum RegistryChangeKind
     AliasChanged,
 }
 
-/// <summary>One registry change: the model, and the version or alias it concerns.</summary>
+/// <summary>One registry change: the model (by its key), and the version or alias it concerns.</summary>
 public sealed record RegistryChange(RegistryChangeKind Kind, string Model, int? Version = null, string? Alias = null);
 
 /// <summary>Lets serving refuse to delete a version it is running ("deployed") unless forced.</summary>

@@ -6,7 +6,7 @@ public sealed record UploadSession
     /// <summary>The random id callers address it by.</summary>
     public required string Id { get; init; }
 
-    /// <summary>The model the file is for.</summary>
+    /// <summary>The key of the model the file is for.</summary>
     public required string Model { get; init; }
 
     /// <summary>The file's name in the version (relative path).</summary>

@@ -51,11 +51,15 @@ public sealed class Caller
     /// True when the caller may see and call the model: it is the caller's tenant's or shared (admins see all), and
     /// the key's model patterns allow its name. False means "answer 404 as if it did not exist".
     /// </summary>
+    /// <remarks><paramref name="model"/> is the model's name or key; the key's model patterns see <c>owner/name</c>.</remarks>
     public bool CanSee(string model, string owner, ModelVisibility visibility) =>
         (IsAdmin || visibility == ModelVisibility.Shared || string.Equals(owner, Tenant, StringComparison.Ordinal))
-        && ModelPatterns.Allows(Models, model);
+        && ModelPatterns.Allows(Models, Qualified(model, owner));
 
     /// <summary>True when the caller may change the model: it owns it (or is admin), and may see it.</summary>
     public bool CanChange(string model, string owner) =>
-        (IsAdmin || string.Equals(owner, Tenant, StringComparison.Ordinal)) && ModelPatterns.Allows(Models, model);
+        (IsAdmin || string.Equals(owner, Tenant, StringComparison.Ordinal)) && ModelPatterns.Allows(Models, Qualified(model, owner));
+
+    private static string Qualified(string model, string owner) =>
+        ModelKeys.Qualified(owner, model.IndexOf('/', StringComparison.Ordinal) is var slash and >= 0 ? model[(slash + 1)..] : model);
 }

@@ -75,7 +75,7 @@ public sealed class TenancyManager(ITenancyStore store, TimeProvider time)
 
         if (models.FirstOrDefault(m => !ModelPatterns.IsValid(m)) is { } bad)
         {
-            throw TenancyException.Invalid("invalid_models", $"'{RegistryNames.Shorten(bad)}' is not a model name or pattern (a-z 0-9 . _ - and the wildcards * ?)");
+            throw TenancyException.Invalid("invalid_models", $"'{RegistryNames.Shorten(bad)}' is not a model name or pattern (a-z 0-9 . _ - and the wildcards * ?, with one '/' for 'tenant/name')");
         }
 
         var now = Now();

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text;
+using Maas.Core.Registry;
 using Maas.Core.Tenancy;
 using Microsoft.Extensions.Options;
 
@@ -180,7 +181,7 @@ public sealed class AuthPipeline
         context.Features.Set(usage);
         if (model is not null)
         {
-            usage.ReportModel(model, VersionOf(context));
+            usage.ReportRequestedModel(model, VersionOf(context));
         }
 
         var keyCounters = entry?.KeyCounters;
@@ -290,11 +291,22 @@ public sealed class AuthPipeline
             return null;
         }
 
-        return await _models.CheckAsync(caller, model, rule.WritesModel, context.RequestAborted) switch
+        var access = await _models.CheckAsync(caller, model, rule.WritesModel, context.RequestAborted);
+        if (access.Key is not null)
         {
-            ModelAccessResult.Hidden => NotFound(style, model),
+            // From here on the route names the model by its key: endpoints never see the caller's short name.
+            context.Usage().ReportModel(access.Reference, VersionOf(context));
+            if (rule.ModelRouteValue is { } routeValue && context.Request.RouteValues.ContainsKey(routeValue))
+            {
+                context.Request.RouteValues[routeValue] = access.Reference;
+            }
+        }
+
+        return access.Result switch
+        {
+            ModelAccessResult.Hidden => NotFound(style, model, access.NotFoundHint),
             ModelAccessResult.ReadOnly => new AuthFailure(
-                StatusCodes.Status403Forbidden, "model_read_only", $"model '{ModelPatterns.ModelNameOf(model)}' is shared by another tenant: it can be read and called, not changed"),
+                StatusCodes.Status403Forbidden, "model_read_only", $"model '{ModelPatterns.ModelNameOf(ModelKeys.UnescapeSlash(model))}' is shared by another tenant: it can be read and called, not changed"),
             _ => null,
         };
     }
@@ -318,12 +330,15 @@ public sealed class AuthPipeline
     /// <summary>Counts one stream message's compute as pending against the call's budgets.</summary>
     internal void ChargeMessage(StreamAdmission call, double computeMs) => _tracker.AddPending(call.KeyCounters, call.TenantCounters, 0, computeMs);
 
-    /// <summary>The 404 for a model the caller may not see, worded like the route's own "does not exist".</summary>
-    public static AuthFailure NotFound(ErrorStyle style, string model)
+    /// <summary>
+    /// The 404 for a model the caller may not see, worded like the route's own "does not exist"; it depends only on
+    /// what the caller sent (and <paramref name="hint"/>, which names shared models only).
+    /// </summary>
+    public static AuthFailure NotFound(ErrorStyle style, string model, string? hint = null)
     {
-        var message = style == ErrorStyle.OpenAi
-            ? $"The model '{model}' does not exist"
-            : $"model '{ModelPatterns.ModelNameOf(model)}' does not exist";
+        model = ModelKeys.UnescapeSlash(model);
+        var shown = RegistryNames.Shorten(style == ErrorStyle.OpenAi ? model : ModelPatterns.ModelNameOf(model));
+        var message = hint ?? (style == ErrorStyle.OpenAi ? $"The model '{shown}' does not exist" : $"model '{shown}' does not exist");
         return new AuthFailure(StatusCodes.Status404NotFound, "model_not_found", message);
     }
 

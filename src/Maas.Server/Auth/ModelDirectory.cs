@@ -11,20 +11,44 @@ public enum ModelAccessResult
     /// <summary>Go ahead.</summary>
     Allowed,
 
-    /// <summary>The model does not exist: the endpoint answers its own 404.</summary>
+    /// <summary>Not a model reference at all (or no registry): the endpoint answers its own error.</summary>
     Missing,
 
-    /// <summary>Another tenant's private model, or outside the key's model list: answer 404 as if it did not exist.</summary>
+    /// <summary>
+    /// No such model for this caller: it does not exist, it is another tenant's private model, or it is outside the
+    /// key's model list. All three are answered alike, as "does not exist".
+    /// </summary>
     Hidden,
 
     /// <summary>A shared model of another tenant that the caller tried to change: 403.</summary>
     ReadOnly,
 }
 
-/// <summary>Owner and visibility of models, cached briefly, for the tenant checks of every model route.</summary>
+/// <summary>
+/// What the directory made of a caller's model reference: the decision, the model's <see cref="ModelKeys">key</see>
+/// when the caller may see it, and the reference rewritten with that key (what everything after the edge uses).
+/// </summary>
+/// <param name="Result">The decision.</param>
+/// <param name="Key">The model's key (null unless Allowed or ReadOnly).</param>
+/// <param name="Reference">The reference with the key for its model part (<c>acme/faces:prod</c>), else the text as given.</param>
+/// <param name="NotFoundHint">For a short name that several tenants share: how to name one (it lists only shared models).</param>
+public readonly record struct ModelAccess(ModelAccessResult Result, string? Key, string Reference, string? NotFoundHint = null);
+
+/// <summary>
+/// Resolves a caller's model reference to the model's key, once, at the edge, and says whether the caller may use it;
+/// caches owners and visibility briefly.
+/// </summary>
 /// <remarks>
+/// <para>
+/// Names are per tenant. <c>tenant/name</c> names that tenant's model. A short <c>name</c> names the caller's own
+/// tenant's model; when the tenant owns none, it names the one model of that name the caller may see in another
+/// tenant (a shared one; for an admin, any), if there is exactly one, so existing clients keep working. Another
+/// tenant's private model is answered exactly like a model that does not exist, with the same lookups.
+/// </para>
+/// <para>
 /// Registry changes on this node drop the entry at once (the registry's Changed event); changes made on another
 /// node are seen within Maas:Auth:ModelCacheMs.
+/// </para>
 /// </remarks>
 public sealed class ModelDirectory
 {
@@ -32,6 +56,7 @@ public sealed class ModelDirectory
     private readonly TimeProvider _time;
     private readonly long _ttlTicks;
     private readonly ConcurrentDictionary<string, Entry> _cache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Namesakes> _namesakes = new(StringComparer.Ordinal);
     private IModelRegistry? _registry;
     private int _subscribed;
 
@@ -43,47 +68,85 @@ public sealed class ModelDirectory
         _ttlTicks = TimeSpan.FromMilliseconds(options.Value.ModelCacheMs).Ticks;
     }
 
-    /// <summary>Decides whether <paramref name="caller"/> may use (or, with <paramref name="write"/>, change) the model.</summary>
-    public async ValueTask<ModelAccessResult> CheckAsync(Caller caller, string modelReference, bool write, CancellationToken cancellationToken)
+    /// <summary>Resolves what <paramref name="caller"/> named and decides whether it may use (or, with <paramref name="write"/>, change) the model.</summary>
+    /// <param name="caller">Who asks.</param>
+    /// <param name="modelReference">The caller's text: <c>name</c>, <c>tenant/name</c>, with <c>:alias</c> or <c>/versions/N</c>; a <c>%2F</c> counts as '/'.</param>
+    /// <param name="write">True when the request changes the model.</param>
+    /// <param name="cancellationToken">Cancels the lookups.</param>
+    public async ValueTask<ModelAccess> CheckAsync(Caller caller, string modelReference, bool write, CancellationToken cancellationToken)
     {
-        var name = ModelPatterns.ModelNameOf(modelReference);
-        if (!ModelPatterns.Allows(caller.Models, name))
+        var text = ModelKeys.UnescapeSlash(modelReference);
+        if (!ModelReference.TryParse(text, out var reference) || Registry() is null)
         {
-            return ModelAccessResult.Hidden;
+            return new ModelAccess(ModelAccessResult.Missing, null, modelReference);
         }
 
-        var owner = await FindAsync(name, cancellationToken).ConfigureAwait(false);
-        if (owner is not { } o)
+        var name = reference.Name;
+        string key;
+        string? hint = null;
+        if (reference.Owner is { } owner)
         {
-            return ModelAccessResult.Missing;
+            key = ModelKeys.Of(owner, name);
+        }
+        else
+        {
+            key = ModelKeys.Of(caller.Tenant, name);
+            if (await LookupAsync(key, cancellationToken).ConfigureAwait(false) is not { Exists: true })
+            {
+                // Only models the caller may see count, so a private namesake changes nothing in the answer.
+                var visible = (await NamesakesAsync(name, cancellationToken).ConfigureAwait(false)).Owners
+                    .Where(o => o.Owner != caller.Tenant && caller.CanSee(name, o.Owner, o.Visibility))
+                    .Select(o => o.Owner)
+                    .ToArray();
+                if (visible.Length == 1)
+                {
+                    key = ModelKeys.Of(visible[0], name);
+                }
+                else if (visible.Length > 1)
+                {
+                    hint = $"model '{name}' is not in tenant '{caller.Tenant}' and {visible.Length} other tenants share one: name it as '<tenant>/{name}' ({string.Join(", ", visible.Order(StringComparer.Ordinal).Take(5).Select(o => $"'{o}/{name}'"))})";
+                }
+            }
         }
 
-        if (!caller.CanSee(name, o.Owner, o.Visibility))
+        var entry = await LookupAsync(key, cancellationToken).ConfigureAwait(false);
+        if (hint is not null || entry is not { Exists: true } || !caller.CanSee(name, entry.Owner, entry.Visibility))
         {
-            return ModelAccessResult.Hidden;
+            return new ModelAccess(ModelAccessResult.Hidden, null, modelReference, hint);
         }
 
-        return write && !caller.CanChange(name, o.Owner) ? ModelAccessResult.ReadOnly : ModelAccessResult.Allowed;
+        var resolved = (reference with { Model = key }).ToString();
+        return write && !caller.CanChange(name, entry.Owner)
+            ? new ModelAccess(ModelAccessResult.ReadOnly, key, resolved)
+            : new ModelAccess(ModelAccessResult.Allowed, key, resolved);
     }
 
-    /// <summary>The model's owner and visibility, or null when it does not exist.</summary>
-    public async ValueTask<(string Owner, ModelVisibility Visibility)?> FindAsync(string name, CancellationToken cancellationToken) =>
-        await LookupAsync(name, cancellationToken).ConfigureAwait(false) is { Exists: true } entry ? (entry.Owner, entry.Visibility) : null;
+    /// <summary>Like <see cref="CheckAsync"/> for a model already named by its key (a session's, an engine's, a metric's).</summary>
+    public ValueTask<ModelAccess> CheckKeyAsync(Caller caller, string key, bool write, CancellationToken cancellationToken) =>
+        ModelKeys.TrySplit(key, out var owner, out var name)
+            ? CheckAsync(caller, ModelKeys.Qualified(owner, name), write, cancellationToken)
+            : ValueTask.FromResult(new ModelAccess(ModelAccessResult.Hidden, null, key));
+
+    /// <summary>The model's owner and visibility by its key, or null when it does not exist.</summary>
+    public async ValueTask<(string Owner, ModelVisibility Visibility)?> FindAsync(string key, CancellationToken cancellationToken) =>
+        await LookupAsync(ModelKeys.Normalize(key), cancellationToken).ConfigureAwait(false) is { Exists: true } entry ? (entry.Owner, entry.Visibility) : null;
 
     /// <summary>True when the model's serving configuration turns payload logging on (<c>log_payloads</c>).</summary>
+    /// <param name="modelReference">The model by its key, optionally with an alias or version.</param>
+    /// <param name="cancellationToken">Cancels the lookup.</param>
     public async ValueTask<bool> LogsPayloadsAsync(string modelReference, CancellationToken cancellationToken) =>
-        await LookupAsync(ModelPatterns.ModelNameOf(modelReference), cancellationToken).ConfigureAwait(false) is { Exists: true, LogsPayloads: true };
+        await LookupAsync(ModelKeys.Normalize(ModelPatterns.ModelNameOf(modelReference)), cancellationToken).ConfigureAwait(false) is { Exists: true, LogsPayloads: true };
 
-    private async ValueTask<Entry?> LookupAsync(string name, CancellationToken cancellationToken)
+    private async ValueTask<Entry?> LookupAsync(string key, CancellationToken cancellationToken)
     {
         var now = _time.GetUtcNow().UtcTicks;
-        if (_cache.TryGetValue(name, out var cached) && cached.ValidUntil > now)
+        if (_cache.TryGetValue(key, out var cached) && cached.ValidUntil > now)
         {
             return cached;
         }
 
         var registry = Registry();
-        if (registry is null || !RegistryNames.IsValidName(name))
+        if (registry is null || !ModelKeys.IsValid(key))
         {
             return null;
         }
@@ -91,7 +154,7 @@ public sealed class ModelDirectory
         Entry entry;
         try
         {
-            var model = await registry.GetModelAsync(name, cancellationToken).ConfigureAwait(false);
+            var model = await registry.GetModelAsync(key, cancellationToken).ConfigureAwait(false);
             entry = new Entry(true, model.Owner, model.Visibility, model.ServingConfig.LogPayloads == true, now + _ttlTicks);
         }
         catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
@@ -101,10 +164,29 @@ public sealed class ModelDirectory
 
         if (_ttlTicks > 0)
         {
-            _cache[name] = entry;
+            _cache[key] = entry;
         }
 
         return entry;
+    }
+
+    // The owners of every model called `name` (all tenants, whatever their visibility: the caller filters).
+    private async ValueTask<Namesakes> NamesakesAsync(string name, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow().UtcTicks;
+        if (_namesakes.TryGetValue(name, out var cached) && cached.ValidUntil > now)
+        {
+            return cached;
+        }
+
+        var page = await Registry()!.ListModelsAsync(new ModelQuery { Name = name, Limit = 1000 }, cancellationToken).ConfigureAwait(false);
+        var found = new Namesakes(page.Models.Select(m => (m.Owner, m.Visibility)).ToArray(), now + _ttlTicks);
+        if (_ttlTicks > 0)
+        {
+            _namesakes[name] = found;
+        }
+
+        return found;
     }
 
     private IModelRegistry? Registry()
@@ -117,11 +199,20 @@ public sealed class ModelDirectory
         var registry = _services.GetService<IModelRegistry>();
         if (registry is not null && Interlocked.Exchange(ref _subscribed, 1) == 0)
         {
-            registry.Changed += (_, change) => _cache.TryRemove(change.Model, out Entry? _);
+            registry.Changed += (_, change) =>
+            {
+                _cache.TryRemove(change.Model, out Entry? _);
+                if (ModelKeys.TrySplit(change.Model, out string? _, out var name))
+                {
+                    _namesakes.TryRemove(name, out Namesakes? _);
+                }
+            };
         }
 
         return _registry = registry;
     }
 
     private sealed record Entry(bool Exists, string Owner, ModelVisibility Visibility, bool LogsPayloads, long ValidUntil);
+
+    private sealed record Namesakes((string Owner, ModelVisibility Visibility)[] Owners, long ValidUntil);
 }

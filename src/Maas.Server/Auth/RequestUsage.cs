@@ -47,14 +47,24 @@ public sealed class RequestUsage
 
     internal ModelDirectory? Models { get; }
 
-    /// <summary>Names the model (and version) the request used, e.g. once the body is parsed or the alias resolved.</summary>
+    /// <summary>Names the model (and version) the request used, by its key (<see cref="ModelKeys"/>), once resolved.</summary>
     /// <remarks>
-    /// Only a well-formed model name is kept: the name goes into the usage table and metric labels, and a caller's
-    /// text (a NUL, a megabyte, a new label value per request) must reach neither.
+    /// The record names the model as the caller's tenant does: its short name for the tenant's own model, else
+    /// <c>owner/name</c> (metric series turn it back into the key). Only a well-formed name is kept: the name goes into
+    /// the usage table and metric labels, and a caller's text (a NUL, a megabyte, a new label value per request) must
+    /// reach neither.
     /// </remarks>
     public void ReportModel(string model, int? version = null)
     {
-        var name = ModelPatterns.ModelNameOf(model);
+        var key = ModelPatterns.ModelNameOf(model);
+        Model = ModelKeys.IsValid(key) ? ModelKeys.RelativeTo(key, Caller.Tenant) : null;
+        Version = version ?? Version;
+    }
+
+    /// <summary>Names the model as the caller wrote it, before it is resolved (kept when it is not).</summary>
+    public void ReportRequestedModel(string model, int? version = null)
+    {
+        var name = ModelPatterns.ModelNameOf(ModelKeys.UnescapeSlash(model));
         Model = IsRecordableModelName(name) ? name : null;
         Version = version ?? Version;
     }
@@ -117,11 +127,27 @@ public static class RequestUsageExtensions
         context.GetCaller() is not { } caller || caller.CanSee(model.Name, model.Owner, model.Visibility);
 
     /// <summary>
-    /// Checks a model named in a request body (OpenAI "model", gRPC model_name): <see cref="ModelAccessResult.Hidden"/>
-    /// must be answered exactly like a model that does not exist.
+    /// Resolves and checks a model named in a request body (OpenAI "model", gRPC model_name) as the caller wrote it:
+    /// anything but Allowed or ReadOnly must be answered exactly like a model that does not exist, and the request
+    /// goes on with <see cref="ModelAccess.Reference"/> (the key), never with the caller's text.
     /// </summary>
-    public static ValueTask<ModelAccessResult> CheckModelAccessAsync(this HttpContext context, string modelReference, bool write, CancellationToken cancellationToken) =>
+    public static ValueTask<ModelAccess> CheckModelAccessAsync(this HttpContext context, string modelReference, bool write, CancellationToken cancellationToken) =>
         context.Features.Get<RequestUsage>() is { Models: { } models } usage
             ? models.CheckAsync(usage.Caller, modelReference, write, cancellationToken)
-            : ValueTask.FromResult(ModelAccessResult.Allowed);
+            : ValueTask.FromResult(Unchecked(modelReference));
+
+    /// <summary>Checks a model already named by its key (an upload session's, an engine's, a metric series').</summary>
+    public static ValueTask<ModelAccess> CheckModelKeyAccessAsync(this HttpContext context, string key, bool write, CancellationToken cancellationToken) =>
+        context.Features.Get<RequestUsage>() is { Models: { } models } usage
+            ? models.CheckKeyAsync(usage.Caller, key, write, cancellationToken)
+            : ValueTask.FromResult(Unchecked(key));
+
+    // Without the auth gate (in-process hosts): the text is taken as a key.
+    private static ModelAccess Unchecked(string reference)
+    {
+        var text = ModelKeys.UnescapeSlash(reference);
+        return ModelReference.TryParse(text, out var parsed)
+            ? new ModelAccess(ModelAccessResult.Allowed, ModelKeys.Normalize(parsed.Model), (parsed with { Model = ModelKeys.Normalize(parsed.Model) }).ToString())
+            : new ModelAccess(ModelAccessResult.Missing, null, reference);
+    }
 }

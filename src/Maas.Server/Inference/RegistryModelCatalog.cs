@@ -39,7 +39,7 @@ internal sealed class RegistryModelCatalog(IServiceProvider services, IOptions<I
             {
                 try
                 {
-                    foreach (var v in await Registry.ListVersionsAsync(m.Name, cancellationToken))
+                    foreach (var v in await Registry.ListVersionsAsync(m.Key, cancellationToken))
                     {
                         if (v.Format == ModelFormat.Onnx)
                         {
@@ -89,7 +89,7 @@ internal sealed class RegistryModelCatalog(IServiceProvider services, IOptions<I
                 : throw InferenceErrors.Invalid($"'{RegistryNames.Shorten(model)}' is not a model reference: use 'model' or 'model:alias'");
         }
 
-        if (!RegistryNames.IsValidName(model))
+        if (!ModelKeys.IsValid(model))
         {
             throw InferenceErrors.Invalid($"'{RegistryNames.Shorten(model)}' is not a model name; with a version in the path give the plain name");
         }
@@ -133,7 +133,7 @@ internal sealed class RegistryModelCatalog(IServiceProvider services, IOptions<I
         };
         return new ServableModel
         {
-            Name = model.Name,
+            Name = model.Key, // serving keys everything by the model's key: two tenants' "faces" are two models
             Version = version.Version,
             Format = version.Format,
             Scheduler = scheduler,

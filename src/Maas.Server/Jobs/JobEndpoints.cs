@@ -30,13 +30,13 @@ public static class JobEndpoints
         var caller = context.GetCaller();
         var tenant = caller is null || caller.IsAdmin ? null : caller.Tenant;
         var list = await jobs.ListAsync(limit, tenant, context.RequestAborted);
-        return Results.Json(new { jobs = list.Where(j => Visible(caller, j)).Select(JobResponse.From).ToArray() }, RegistryJson.Options);
+        return Results.Json(new { jobs = list.Where(j => Visible(caller, j)).Select(j => JobResponse.From(j, context.CallerTenant())).ToArray() }, RegistryJson.Options);
     }
 
     private static async Task<IResult> GetAsync(string id, HttpContext context, JobRunner jobs)
     {
         var job = await FindAsync(id, context, jobs);
-        return Results.Json(JobResponse.From(job), RegistryJson.Options);
+        return Results.Json(JobResponse.From(job, context.CallerTenant()), RegistryJson.Options);
     }
 
     private static async Task<IResult> CancelAsync(string id, HttpContext context, JobRunner jobs)
@@ -50,7 +50,7 @@ public static class JobEndpoints
         jobs.Cancel(id);
         await jobs.WaitAsync(id);
         var ended = await jobs.GetAsync(id, context.RequestAborted) ?? job;
-        return Results.Json(JobResponse.From(ended), RegistryJson.Options);
+        return Results.Json(JobResponse.From(ended, context.CallerTenant()), RegistryJson.Options);
     }
 
     // Another tenant's job answers exactly like a job that does not exist.

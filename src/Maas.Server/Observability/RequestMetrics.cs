@@ -47,7 +47,7 @@ public sealed class RequestMetrics
         {
             { "protocol", record.Protocol },
             { "route", record.Operation },
-            { "model", record.Model ?? "" },
+            { "model", LabelOf(record) },
             { "version", record.Version is { } v ? Text(v) : "" },
             { "status", Text(record.Status) },
         };
@@ -58,10 +58,17 @@ public sealed class RequestMetrics
         }
     }
 
+    // A usage record names the model as its tenant does (short for its own models); a series names it by its key
+    // (ModelKeys), so two tenants' "faces" never share one.
+    private static string LabelOf(UsageRecord record) =>
+        record.Model is not { } model ? ""
+        : model.Contains('/', StringComparison.Ordinal) ? Maas.Core.Registry.ModelKeys.Normalize(model)
+        : Maas.Core.Registry.ModelKeys.Of(record.Tenant, model);
+
     private void RecordTenant(UsageRecord record)
     {
         var tenant = new KeyValuePair<string, object?>("tenant", record.Tenant);
-        var model = new KeyValuePair<string, object?>("model", record.Model ?? "");
+        var model = new KeyValuePair<string, object?>("model", LabelOf(record));
         _tenantRequests!.Add(1, tenant, model, new("protocol", record.Protocol), new("status", StatusClass(record.Status)));
         if (record.PromptTokens > 0)
         {

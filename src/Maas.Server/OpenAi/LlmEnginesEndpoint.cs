@@ -15,19 +15,20 @@ internal static class LlmEnginesEndpoint
         foreach (var engine in manager.Loaded())
         {
             if (context.GetCaller() is null or { IsAdmin: true }
-                || await context.CheckModelAccessAsync(engine.Name, write: false, context.RequestAborted) == ModelAccessResult.Allowed)
+                || (await context.CheckModelKeyAccessAsync(engine.Name, write: false, context.RequestAborted)).Result == ModelAccessResult.Allowed)
             {
                 visible.Add(engine);
             }
         }
 
-        return Describe(visible);
+        return Describe(visible, context.CallerTenant());
     }
 
-    private static IResult Describe(IEnumerable<LoadedLlmEngine> engines) =>
+    // Each engine's model named as the caller names it: short for its own tenant's, owner/name for another's.
+    private static IResult Describe(IEnumerable<LoadedLlmEngine> engines, string tenant) =>
         Results.Json(engines.Select(e => new
         {
-            model = e.Name,
+            model = Maas.Core.Registry.ModelKeys.RelativeTo(e.Name, tenant),
             version = e.Version,
             active_requests = e.ActiveRequests,
             idle_since = e.IdleSince,

@@ -100,13 +100,15 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
     public async Task<LlmSession> OpenAsync(HttpContext context, string model, CancellationToken cancellationToken)
     {
         var usage = context.Usage();
-        usage.ReportModel(model);
-        if (await context.CheckModelAccessAsync(model, write: false, cancellationToken) == ModelAccessResult.Hidden)
+        usage.ReportRequestedModel(model);
+        var access = await context.CheckModelAccessAsync(model, write: false, cancellationToken);
+        if (access.Result == ModelAccessResult.Hidden)
         {
-            throw new LlmException(LlmErrorKind.NotFound, $"The model '{model}' does not exist", "model", "model_not_found");
+            throw new LlmException(LlmErrorKind.NotFound, access.NotFoundHint ?? $"The model '{Maas.Core.Registry.RegistryNames.Shorten(model)}' does not exist", "model", "model_not_found");
         }
 
-        var resolved = await resolver.ResolveAsync(model, cancellationToken);
+        // The caller's name is resolved once: from here on the model is named by its key.
+        var resolved = await resolver.ResolveAsync(access.Reference, cancellationToken);
         usage.ReportModel(resolved.Spec.Name, resolved.Spec.Version);
         var lease = await manager.AcquireAsync(resolved.Spec, resolved.KeepAlive, cancellationToken);
         var payloads = await payloadLog.IsOnAsync(resolved.Spec.Name, cancellationToken) ? payloadLog : null;

@@ -8,7 +8,10 @@ namespace Maas.Server.OpenAi;
 /// <summary>A resolved LLM: how to load it and how long to keep it loaded when idle.</summary>
 internal sealed record ResolvedLlm(LlmModelSpec Spec, TimeSpan KeepAlive, Model Model, ModelVersion Version);
 
-/// <summary>Resolves the OpenAI <c>model</c> field (<c>name</c>, <c>name:alias</c>, <c>name/versions/N</c>) through the registry to a GGUF to load.</summary>
+/// <summary>
+/// Resolves a model reference by key (<c>name</c> or <c>owner/name</c>, with <c>:alias</c> or <c>/versions/N</c>; the
+/// caller's OpenAI <c>model</c> field after the model directory resolved it) through the registry to a GGUF to load.
+/// </summary>
 internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServingOptions> options, IOptions<ServingLimits> limits)
 {
     public async Task<ResolvedLlm> ResolveAsync(string model, CancellationToken cancellationToken)
@@ -53,7 +56,7 @@ internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServ
 
         var spec = new LlmModelSpec
         {
-            Name = resolved.Model.Name,
+            Name = resolved.Model.Key,
             Version = resolved.Version.Version,
             Path = path,
             Slots = slots,

@@ -65,19 +65,19 @@ internal sealed class LlmStartup(
         {
             var page = await registry.ListModelsAsync(new ModelQuery { Format = ModelFormat.Gguf, Limit = 1000 }, cancellationToken);
             var marked = page.Models.Where(m => m.ServingConfig.LoadAtStart == true).ToArray();
-            readiness?.Expect(marked.Select(m => m.Name), name => manager.Loaded().Any(l => l.Name == name));
+            readiness?.Expect(marked.Select(m => m.Key), name => manager.Loaded().Any(l => l.Name == name));
             foreach (var model in marked)
             {
                 try
                 {
-                    var resolved = await resolver.ResolveAsync(model.Name, cancellationToken);
+                    var resolved = await resolver.ResolveAsync(model.Key, cancellationToken);
                     using var lease = await manager.AcquireAsync(resolved.Spec, resolved.KeepAlive, cancellationToken);
-                    readiness?.Loaded(model.Name);
+                    readiness?.Loaded(model.Key);
                 }
                 catch (LlmException ex)
                 {
-                    logger.LogWarning("LLM {Model} is configured to load at start but did not: {Reason}", model.Name, ex.Message);
-                    readiness?.Failed(model.Name, ex.Message);
+                    logger.LogWarning("LLM {Model} is configured to load at start but did not: {Reason}", model.Key, ex.Message);
+                    readiness?.Failed(model.Key, ex.Message);
                 }
             }
         }

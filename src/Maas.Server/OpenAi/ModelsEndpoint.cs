@@ -20,12 +20,14 @@ internal static class ModelsEndpoint
                 var page = await registry.ListModelsAsync(new ModelQuery { Format = ModelFormat.Gguf, Limit = 500, Offset = offset }, aborted);
                 foreach (var model in page.Models.Where(context.CanSee))
                 {
-                    entries.Add((model.Name, model));
+                    // Ids are what this caller sends back as "model": short for its own tenant's, owner/name for others.
+                    var id = ModelKeys.RelativeTo(model.Key, context.CallerTenant());
+                    entries.Add((id, model));
                     try
                     {
-                        foreach (var alias in await registry.ListAliasesAsync(model.Name, aborted))
+                        foreach (var alias in await registry.ListAliasesAsync(model.Key, aborted))
                         {
-                            entries.Add(($"{model.Name}:{alias.Name}", model));
+                            entries.Add(($"{id}:{alias.Name}", model));
                         }
                     }
                     catch (RegistryException)
@@ -60,13 +62,12 @@ internal static class ModelsEndpoint
     {
         await OpenAiEndpoint.RunAsync(context, loggers, async () =>
         {
-            if (await context.CheckModelAccessAsync(model, write: false, context.RequestAborted) == ModelAccessResult.Hidden)
-            {
-                throw new LlmException(LlmErrorKind.NotFound, $"The model '{model}' does not exist", "model", "model_not_found");
-            }
-
+            // The auth gate resolved the route's model to its key (and answered 404 for one the caller may not see).
             var resolved = await resolver.ResolveAsync(model, context.RequestAborted);
-            await WriteAsync(context, json => WriteModel(json, model, resolved.Model));
+            var id = ModelReference.TryParse(model, out var reference)
+                ? (reference with { Model = ModelKeys.RelativeTo(reference.Model, context.CallerTenant()) }).ToString()
+                : model;
+            await WriteAsync(context, json => WriteModel(json, id, resolved.Model));
         });
     }
 

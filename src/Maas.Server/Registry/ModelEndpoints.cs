@@ -37,7 +37,7 @@ internal static class ModelEndpoints
             throw new ApiException(StatusCodes.Status403Forbidden, "insufficient_scope", "only an admin key may create a model for another tenant");
         }
 
-        if (caller is not null && !ModelPatterns.Allows(caller.Models, body.Name))
+        if (caller is not null && !ModelPatterns.Allows(caller.Models, ModelKeys.Qualified(owner, body.Name)))
         {
             throw new ApiException(StatusCodes.Status403Forbidden, "model_not_allowed", $"this key may only use models matching {string.Join(", ", caller.Models)}");
         }
@@ -52,7 +52,7 @@ internal static class ModelEndpoints
                 owner,
                 ApiRequests.Caller(context)),
             context.RequestAborted);
-        var response = ModelResponse.From(model);
+        var response = ModelResponse.From(model, context.CallerTenant());
         return CreatedAt.Json(response.Url, response);
     }
 
@@ -82,7 +82,7 @@ internal static class ModelEndpoints
             },
             context.RequestAborted);
         return Results.Json(
-            new { models = page.Models.Where(context.CanSee).Select(ModelResponse.From).ToArray(), total = page.Total, limit, offset },
+            new { models = page.Models.Where(context.CanSee).Select(m => ModelResponse.From(m, context.CallerTenant())).ToArray(), total = page.Total, limit, offset },
             RegistryJson.Options);
     }
 
@@ -92,7 +92,7 @@ internal static class ModelEndpoints
         var versions = await registry.ListVersionsAsync(name, context.RequestAborted);
         var aliases = await registry.ListAliasesAsync(name, context.RequestAborted);
         return Results.Json(
-            ModelResponse.From(model) with
+            ModelResponse.From(model, context.CallerTenant()) with
             {
                 Versions = versions.Select(VersionSummary.From).ToArray(),
                 Aliases = aliases.Select(AliasResponse.From).ToArray(),
@@ -107,7 +107,7 @@ internal static class ModelEndpoints
             name,
             new ModelUpdate(body.Description, body.Tags, body.Task, ApiRequests.Visibility(body.Visibility)),
             context.RequestAborted);
-        return Results.Json(ModelResponse.From(model), RegistryJson.Options);
+        return Results.Json(ModelResponse.From(model, context.CallerTenant()), RegistryJson.Options);
     }
 
     private static async Task<IResult> DeleteAsync(string name, HttpContext context, IModelRegistry registry)
@@ -133,14 +133,15 @@ internal static class ModelEndpoints
     {
         var text = context.Request.Query["ref"].ToString();
         var reference = ModelReference.Parse(text);
-        if (await context.CheckModelAccessAsync(reference.Model, write: false, context.RequestAborted) == ModelAccessResult.Hidden)
+        var access = await context.CheckModelAccessAsync(text, write: false, context.RequestAborted);
+        if (access.Result == ModelAccessResult.Hidden)
         {
-            throw RegistryException.ModelNotFound(reference.Model);
+            throw access.NotFoundHint is { } hint ? RegistryException.NotFound("model_not_found", hint) : RegistryException.ModelNotFound(reference.Model);
         }
 
-        var resolved = await registry.ResolveAsync(reference, context.RequestAborted);
+        var resolved = await registry.ResolveAsync(ModelReference.Parse(access.Reference), context.RequestAborted);
         return Results.Json(
-            new { reference = reference.ToString(), alias = resolved.Alias, version = await VersionEndpoints.ResponseAsync(context, resolved.Version) },
+            new { reference = reference.ToString(), model = resolved.Model.Key, alias = resolved.Alias, version = await VersionEndpoints.ResponseAsync(context, resolved.Version) },
             RegistryJson.Options);
     }
 

@@ -30,6 +30,10 @@ public sealed record CreateUploadRequest(string? Filename, long? Size, string? S
 public sealed record CompleteUploadRequest(int? Version, Dictionary<string, string>? Metadata, string? DerivedFrom, string? Relation, string[]? Files);
 
 /// <summary>A model as the API shows it.</summary>
+/// <remarks>
+/// <see cref="Name"/> is the model's own name; <see cref="QualifiedName"/> is <c>owner/name</c>, which names it for
+/// every caller; <see cref="Url"/> uses the name the viewing tenant would use (short for its own models).
+/// </remarks>
 public sealed record ModelResponse(
     string Name,
     string Description,
@@ -50,9 +54,19 @@ public sealed record ModelResponse(
     /// <summary>Aliases, in the single-model view.</summary>
     public IReadOnlyList<AliasResponse>? Aliases { get; init; }
 
-    /// <summary>The API view of a model.</summary>
-    public static ModelResponse From(Model m) => new(
-        m.Name, m.Description, m.Tags, m.Task, m.Visibility, m.Owner, m.LatestVersion, m.CreatedBy, m.CreatedAt, m.UpdatedAt, m.ServingConfig, $"/api/v1/models/{m.Name}");
+    /// <summary><c>owner/name</c>: how any tenant names this model.</summary>
+    public string QualifiedName { get; init; } = "";
+
+    /// <summary>The API view of a model, for a caller of <paramref name="tenant"/> (null: names by key).</summary>
+    public static ModelResponse From(Model m, string? tenant = null) => new(
+        m.Name, m.Description, m.Tags, m.Task, m.Visibility, m.Owner, m.LatestVersion, m.CreatedBy, m.CreatedAt, m.UpdatedAt, m.ServingConfig, ModelUrl(m.Key, tenant))
+    {
+        QualifiedName = m.QualifiedName,
+    };
+
+    /// <summary>The API path of a model (by key) as <paramref name="tenant"/> names it, the '/' of owner/name escaped.</summary>
+    public static string ModelUrl(string key, string? tenant) =>
+        "/api/v1/models/" + Uri.EscapeDataString(tenant is null ? key : ModelKeys.RelativeTo(key, tenant));
 }
 
 /// <summary>A version in a model's listing.</summary>
@@ -90,8 +104,8 @@ public sealed record VersionResponse(
     /// <summary>Where a trained version came from: dataset (name, version, sha256), job, trainer, hyperparameters, seed.</summary>
     public System.Text.Json.JsonElement? Lineage { get; init; }
 
-    /// <summary>The API view of a version.</summary>
-    public static VersionResponse From(ModelVersion v) => Create(v) with
+    /// <summary>The API view of a version, its model named as <paramref name="tenant"/> names it (null: by key).</summary>
+    public static VersionResponse From(ModelVersion v, string? tenant = null) => Create(v, tenant) with
     {
         Evaluation = Document(v, Maas.Core.Training.TabularModelInfo.EvaluationMetadataKey),
         Lineage = Document(v, Maas.Core.Training.TabularModelInfo.LineageMetadataKey),
@@ -115,8 +129,8 @@ public sealed record VersionResponse(
         }
     }
 
-    private static VersionResponse Create(ModelVersion v) => new(
-        v.Model,
+    private static VersionResponse Create(ModelVersion v, string? tenant) => new(
+        tenant is null ? v.Model : ModelKeys.RelativeTo(v.Model, tenant),
         v.Version,
         v.Status,
         v.Format,
@@ -126,12 +140,12 @@ public sealed record VersionResponse(
         v.Files,
         v.Signature,
         v.Metadata,
-        v.DerivedFrom is { } d ? new LineageResponse(d.Model, d.Version, d.Relation) : null,
+        v.DerivedFrom is { } d ? new LineageResponse(tenant is null ? d.Model : ModelKeys.RelativeTo(d.Model, tenant), d.Version, d.Relation) : null,
         v.Aliases,
         v.CreatedBy,
         v.CreatedAt,
-        $"/api/v1/models/{v.Model}/versions/{v.Version}",
-        $"/api/v1/models/{v.Model}/versions/{v.Version}/artifact");
+        $"{ModelResponse.ModelUrl(v.Model, tenant)}/versions/{v.Version}",
+        $"{ModelResponse.ModelUrl(v.Model, tenant)}/versions/{v.Version}/artifact");
 }
 
 /// <summary>An alias as the API shows it.</summary>
@@ -144,9 +158,9 @@ public sealed record AliasResponse(string Name, int Version, long Revision, Date
 /// <summary>A resumable upload as the API shows it.</summary>
 public sealed record UploadResponse(string Id, string Model, string Filename, long? Size, long Offset, string? Sha256, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, string Url)
 {
-    /// <summary>The API view of a session.</summary>
-    public static UploadResponse From(UploadSession s) =>
-        new(s.Id, s.Model, s.FileName, s.TotalBytes, s.Offset, s.ExpectedSha256, s.CreatedAt, s.ExpiresAt, $"/api/v1/uploads/{s.Id}");
+    /// <summary>The API view of a session, its model named as <paramref name="tenant"/> names it (null: by key).</summary>
+    public static UploadResponse From(UploadSession s, string? tenant = null) =>
+        new(s.Id, tenant is null ? s.Model : ModelKeys.RelativeTo(s.Model, tenant), s.FileName, s.TotalBytes, s.Offset, s.ExpectedSha256, s.CreatedAt, s.ExpiresAt, $"/api/v1/uploads/{s.Id}");
 }
 
 /// <summary>A job as the API shows it.</summary>
@@ -168,7 +182,7 @@ public sealed record JobResponse(
     DateTimeOffset? FinishedAt,
     string Url)
 {
-    /// <summary>The API view of a job.</summary>
-    public static JobResponse From(Job j) => new(
-        j.Id, j.Kind, j.Status, j.Model, j.Version, j.Progress, j.BytesDone, j.BytesTotal, j.Stage, j.Error, j.Result, j.CreatedBy, j.CreatedAt, j.UpdatedAt, j.FinishedAt, $"/api/v1/jobs/{j.Id}");
+    /// <summary>The API view of a job, its model named as <paramref name="tenant"/> names it (null: by key).</summary>
+    public static JobResponse From(Job j, string? tenant = null) => new(
+        j.Id, j.Kind, j.Status, j.Model is { } m && tenant is not null ? ModelKeys.RelativeTo(m, tenant) : j.Model, j.Version, j.Progress, j.BytesDone, j.BytesTotal, j.Stage, j.Error, j.Result, j.CreatedBy, j.CreatedAt, j.UpdatedAt, j.FinishedAt, $"/api/v1/jobs/{j.Id}");
 }

@@ -41,7 +41,7 @@ internal static class UploadEndpoints
 
         var session = await registry.CreateUploadSessionAsync(name, body.Filename, body.Size, body.Sha256, ApiRequests.Caller(context), context.RequestAborted);
         SetOffsetHeaders(context, session);
-        var response = UploadResponse.From(session);
+        var response = UploadResponse.From(session, context.CallerTenant());
         return ModelEndpoints.CreatedAt.Json(response.Url, response);
     }
 
@@ -49,7 +49,7 @@ internal static class UploadEndpoints
     {
         var session = await OwnSessionAsync(id, context, registry);
         SetOffsetHeaders(context, session);
-        return Results.Json(UploadResponse.From(session), RegistryJson.Options);
+        return Results.Json(UploadResponse.From(session, context.CallerTenant()), RegistryJson.Options);
     }
 
     private static async Task<IResult> HeadAsync(string id, HttpContext context, IModelRegistry registry)
@@ -98,7 +98,7 @@ internal static class UploadEndpoints
 
         var session = await AppendAsync(id, offset, context, registry, options.Value);
         SetOffsetHeaders(context, session);
-        return Results.Json(UploadResponse.From(session), RegistryJson.Options);
+        return Results.Json(UploadResponse.From(session, context.CallerTenant()), RegistryJson.Options);
     }
 
     private static async Task<UploadSession> AppendAsync(string id, long offset, HttpContext context, IModelRegistry registry, RegistryOptions options)
@@ -121,7 +121,7 @@ internal static class UploadEndpoints
 
         var options = await VersionEndpoints.OptionsAsync(registry, context, body.Version, body.Metadata, body.DerivedFrom, body.Relation, context.RequestAborted);
         var version = await registry.CompleteUploadAsync(id, body.Files ?? [], options, context.RequestAborted);
-        var response = VersionResponse.From(version);
+        var response = VersionResponse.From(version, context.CallerTenant());
         return ModelEndpoints.CreatedAt.Json(response.Url, response);
     }
 
@@ -139,7 +139,7 @@ internal static class UploadEndpoints
         var session = await registry.GetUploadSessionAsync(id, context.RequestAborted);
         if (context.GetCaller() is { IsAdmin: false } caller
             && (!string.Equals(session.CreatedBy, caller.Actor, StringComparison.Ordinal)
-                || await context.CheckModelAccessAsync(session.Model, write: true, context.RequestAborted) != ModelAccessResult.Allowed))
+                || (await context.CheckModelKeyAccessAsync(session.Model, write: true, context.RequestAborted)).Result != ModelAccessResult.Allowed))
         {
             throw RegistryException.NotFound("upload_not_found", $"upload '{id}' does not exist or has expired");
         }

@@ -61,13 +61,15 @@ internal static class VersionEndpoints
 
             try
             {
-                if (await context.CheckModelAccessAsync(reference.Model, write: false, cancellationToken) == ModelAccessResult.Hidden)
+                // Resolved like a request for that model: a short name is the caller's own, a hidden one does not exist.
+                var access = await context.CheckModelAccessAsync(derivedFrom, write: false, cancellationToken);
+                if (access.Result == ModelAccessResult.Hidden)
                 {
                     throw RegistryException.ModelNotFound(reference.Model);
                 }
 
-                var resolved = await registry.ResolveAsync(reference, cancellationToken);
-                lineage = new Lineage(resolved.Model.Name, resolved.Version.Version, string.IsNullOrEmpty(relation) ? "derived_from" : relation);
+                var resolved = await registry.ResolveAsync(ModelReference.Parse(access.Reference), cancellationToken);
+                lineage = new Lineage(resolved.Model.Key, resolved.Version.Version, string.IsNullOrEmpty(relation) ? "derived_from" : relation);
             }
             catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
             {
@@ -91,9 +93,9 @@ internal static class VersionEndpoints
     /// <summary>A version as this caller may see it: lineage naming a model hidden from the caller is left out.</summary>
     public static async Task<VersionResponse> ResponseAsync(HttpContext context, ModelVersion version)
     {
-        var response = VersionResponse.From(version);
-        return response.DerivedFrom is { } lineage
-            && await context.CheckModelAccessAsync(lineage.Model, write: false, context.RequestAborted) == ModelAccessResult.Hidden
+        var response = VersionResponse.From(version, context.CallerTenant());
+        return version.DerivedFrom is { } lineage
+            && (await context.CheckModelKeyAccessAsync(lineage.Model, write: false, context.RequestAborted)).Result == ModelAccessResult.Hidden
             ? response with { DerivedFrom = null }
             : response;
     }
@@ -149,7 +151,7 @@ internal static class VersionEndpoints
         }
 
         var version = await registry.CommitVersionAsync(draft, cancellationToken);
-        var response = VersionResponse.From(version);
+        var response = VersionResponse.From(version, context.CallerTenant());
         return ModelEndpoints.CreatedAt.Json(response.Url, response);
     }
 
@@ -224,7 +226,7 @@ internal static class VersionEndpoints
             }
 
             var version = await registry.CommitVersionAsync(draft, cancellationToken);
-            var response = VersionResponse.From(version);
+            var response = VersionResponse.From(version, context.CallerTenant());
             return ModelEndpoints.CreatedAt.Json(response.Url, response);
         }
         catch (InvalidDataException e)
@@ -264,7 +266,7 @@ internal static class VersionEndpoints
         var body = await ApiRequests.ReadJsonAsync<ImportVersionRequest>(context.Request, context.RequestAborted);
         var options = await OptionsAsync(registry, context, body.Version, body.Metadata, body.DerivedFrom, body.Relation, context.RequestAborted);
         var job = await importer.StartAsync(name, new ImportRequest(body.Url ?? "", body.Sha256, body.Filename, options), context.RequestAborted);
-        var response = JobResponse.From(job);
+        var response = JobResponse.From(job, context.CallerTenant());
         return ModelEndpoints.CreatedAt.Accepted(response.Url, response);
     }
 

@@ -171,10 +171,11 @@ internal static class TrainingEndpoints
             }
         }
 
+        // The result goes into the caller's tenant's model of that name: the job names it by its key.
         await EnsureModelAsync(context, registry, body.Model, tenant, task, body.Visibility);
         var spec = new TrainingSpec
         {
-            Model = body.Model,
+            Model = ModelKeys.Of(tenant, body.Model),
             Dataset = new DatasetReference(version.Dataset, version.Version, version.Sha256),
             Task = task,
             Label = label,
@@ -212,7 +213,7 @@ internal static class TrainingEndpoints
         var caller = context.GetCaller();
         try
         {
-            var model = await registry.GetModelAsync(name, context.RequestAborted);
+            var model = await registry.GetModelAsync(ModelKeys.Of(tenant, name), context.RequestAborted);
             if (caller is not null && !caller.CanChange(model.Name, model.Owner))
             {
                 throw caller.CanSee(model.Name, model.Owner, model.Visibility)

@@ -83,7 +83,7 @@ public static class ConsoleExtensions
         foreach (var name in names)
         {
             // Another tenant's model names and traffic are not this caller's business.
-            if (!admin && await directory.CheckAsync(caller, name, false, context.RequestAborted) != ModelAccessResult.Allowed)
+            if (!admin && (await directory.CheckKeyAsync(caller, name, false, context.RequestAborted)).Result != ModelAccessResult.Allowed)
             {
                 continue;
             }

@@ -176,14 +176,20 @@ public sealed class SqlDatasetStore : IDatasetStore
     /// <inheritdoc />
     public async Task AddUseAsync(DatasetUse use, CancellationToken cancellationToken)
     {
+        // The use names the model by its key (ModelKeys): "name", or "owner/name" outside the default tenant.
+        if (!ModelKeys.TrySplit(use.Model, out var owner, out var name))
+        {
+            return;
+        }
+
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(Command(
             """
             INSERT INTO dataset_uses (dataset, dataset_version, model_id, model_version)
-            SELECT @Dataset, @Version, m.id, @ModelVersion FROM models m WHERE m.name = @Model
+            SELECT @Dataset, @Version, m.id, @ModelVersion FROM models m WHERE m.owner = @Owner AND m.name = @Model
             ON CONFLICT DO NOTHING
             """,
-            new { use.Dataset, Version = (long)use.Version, use.Model, ModelVersion = (long)use.ModelVersion },
+            new { use.Dataset, Version = (long)use.Version, Owner = owner, Model = name, ModelVersion = (long)use.ModelVersion },
             null,
             cancellationToken)).ConfigureAwait(false);
     }
@@ -194,13 +200,13 @@ public sealed class SqlDatasetStore : IDatasetStore
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         var rows = await connection.QueryAsync<UseRow>(Command(
             $"""
-            SELECT u.dataset, u.dataset_version, m.name AS model, u.model_version FROM dataset_uses u JOIN models m ON m.id = u.model_id
-            WHERE u.dataset = @Dataset {(version is null ? "" : "AND u.dataset_version = @Version")} ORDER BY m.name, u.model_version
+            SELECT u.dataset, u.dataset_version, m.name AS model, m.owner, u.model_version FROM dataset_uses u JOIN models m ON m.id = u.model_id
+            WHERE u.dataset = @Dataset {(version is null ? "" : "AND u.dataset_version = @Version")} ORDER BY m.name, m.owner, u.model_version
             """,
             new { Dataset = dataset, Version = (long?)version },
             null,
             cancellationToken)).ConfigureAwait(false);
-        return rows.Select(r => new DatasetUse(r.Dataset, (int)r.DatasetVersion, r.Model, (int)r.ModelVersion)).ToArray();
+        return rows.Select(r => new DatasetUse(r.Dataset, (int)r.DatasetVersion, ModelKeys.Of(r.Owner, r.Model), (int)r.ModelVersion)).ToArray();
     }
 
     /// <inheritdoc />
@@ -292,6 +298,8 @@ public sealed class SqlDatasetStore : IDatasetStore
         public long DatasetVersion { get; set; }
 
         public string Model { get; set; } = "";
+
+        public string Owner { get; set; } = "";
 
         public long ModelVersion { get; set; }
     }

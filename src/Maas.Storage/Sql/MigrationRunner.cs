@@ -1,3 +1,4 @@
+using System.Data.Common;
 using Dapper;
 
 namespace Maas.Storage.Sql;
@@ -11,6 +12,18 @@ public static class MigrationRunner
     {
         await using var connection = await dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await dialect.PrepareAsync(connection, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await MigrateAsync(connection, dialect, migrations, now, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await dialect.FinishMigrationAsync(connection, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<IReadOnlyList<int>> MigrateAsync(DbConnection connection, SqlDialect dialect, IReadOnlyList<Migration> migrations, DateTimeOffset now, CancellationToken cancellationToken)
+    {
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await dialect.LockForMigrationAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(new CommandDefinition(
@@ -42,6 +55,11 @@ public static class MigrationRunner
                 transaction,
                 cancellationToken: cancellationToken)).ConfigureAwait(false);
             done.Add(migration.Version);
+        }
+
+        if (done.Count > 0)
+        {
+            await dialect.VerifyMigrationAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);

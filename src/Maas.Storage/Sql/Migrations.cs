@@ -14,6 +14,7 @@ public static class Migrations
     [
         new(1, "registry", RegistrySqlite, RegistryPostgres),
         new(2, "jobs_tenant", JobsTenant, JobsTenant),
+        new(3, "model_names_per_tenant", ModelNamesPerTenantSqlite, ModelNamesPerTenantPostgres),
         .. TenancyMigrations.All,
         .. Datasets.DatasetMigrations.All,
         .. Jobs.JobQueueMigrations.All,
@@ -24,6 +25,50 @@ public static class Migrations
         ALTER TABLE jobs ADD COLUMN tenant TEXT NULL;
         UPDATE jobs SET tenant = (SELECT models.owner FROM models WHERE models.name = jobs.model);
         CREATE INDEX ix_jobs_tenant_created ON jobs (tenant, created_at);
+        """;
+
+    // Model names become unique per owner tenant ("acme/faces" and "beta/faces"), not across the server. Ids,
+    // versions, aliases, tags, sessions and dataset uses keep pointing at the same rows; lineage and jobs, which
+    // named a model by its (then unique) name, now name it by its key (ModelKeys: owner/name outside "default"). SQLite cannot drop a column's
+    // UNIQUE, so the table is rebuilt (foreign keys are off during migrations there, and checked before the commit).
+    private const string ModelNamesPerTenantSqlite = """
+        UPDATE model_versions SET derived_from_model = (
+            SELECT m.owner || '/' || m.name FROM models m WHERE m.name = model_versions.derived_from_model AND m.owner <> 'default')
+        WHERE EXISTS (SELECT 1 FROM models m WHERE m.name = model_versions.derived_from_model AND m.owner <> 'default');
+        UPDATE jobs SET model = (SELECT m.owner || '/' || m.name FROM models m WHERE m.name = jobs.model AND m.owner <> 'default')
+        WHERE EXISTS (SELECT 1 FROM models m WHERE m.name = jobs.model AND m.owner <> 'default');
+        CREATE TABLE models_per_tenant (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            tags TEXT NOT NULL DEFAULT '[]',
+            task TEXT NULL,
+            visibility TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            serving_config TEXT NOT NULL DEFAULT '{}',
+            next_version INTEGER NOT NULL DEFAULT 1,
+            created_by TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            UNIQUE (owner, name));
+        INSERT INTO models_per_tenant (id, name, description, tags, task, visibility, owner, serving_config, next_version, created_by, created_at, updated_at)
+            SELECT id, name, description, tags, task, visibility, owner, serving_config, next_version, created_by, created_at, updated_at FROM models;
+        DROP TABLE models;
+        ALTER TABLE models_per_tenant RENAME TO models;
+        CREATE INDEX ix_models_owner ON models (owner);
+        CREATE INDEX ix_models_task ON models (task);
+        CREATE INDEX ix_models_name ON models (name);
+        """;
+
+    private const string ModelNamesPerTenantPostgres = """
+        UPDATE model_versions SET derived_from_model = (
+            SELECT m.owner || '/' || m.name FROM models m WHERE m.name = model_versions.derived_from_model AND m.owner <> 'default')
+        WHERE EXISTS (SELECT 1 FROM models m WHERE m.name = model_versions.derived_from_model AND m.owner <> 'default');
+        UPDATE jobs SET model = (SELECT m.owner || '/' || m.name FROM models m WHERE m.name = jobs.model AND m.owner <> 'default')
+        WHERE EXISTS (SELECT 1 FROM models m WHERE m.name = jobs.model AND m.owner <> 'default');
+        ALTER TABLE models DROP CONSTRAINT models_name_key;
+        ALTER TABLE models ADD CONSTRAINT ux_models_owner_name UNIQUE (owner, name);
+        CREATE INDEX ix_models_name ON models (name);
         """;
 
     private const string RegistrySqlite = """

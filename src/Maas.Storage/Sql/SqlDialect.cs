@@ -32,6 +32,12 @@ public abstract class SqlDialect : IAsyncDisposable
     /// <summary>Runs before migrations, outside any transaction (SQLite switches to WAL here).</summary>
     public virtual Task PrepareAsync(DbConnection connection, CancellationToken cancellationToken) => Task.CompletedTask;
 
+    /// <summary>Runs inside the migration transaction after the last step: fails the migration if the data broke a rule.</summary>
+    public virtual Task VerifyMigrationAsync(DbConnection connection, DbTransaction transaction, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Runs after the migration transaction ended, outside it, on the same connection (undoes <see cref="PrepareAsync"/>).</summary>
+    public virtual Task FinishMigrationAsync(DbConnection connection, CancellationToken cancellationToken) => Task.CompletedTask;
+
     /// <summary>Keeps two servers starting at once from migrating together (the transaction holds the lock).</summary>
     public abstract Task LockForMigrationAsync(DbConnection connection, DbTransaction transaction, CancellationToken cancellationToken);
 

@@ -16,7 +16,7 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         """;
 
     private const string VersionColumns = """
-        v.model_id, m.name AS model_name, v.version, v.status, v.format, v.sha256, v.size_bytes, v.file_name, v.artifact_key,
+        v.model_id, m.name AS model_name, m.owner AS model_owner, v.version, v.status, v.format, v.sha256, v.size_bytes, v.file_name, v.artifact_key,
         v.files, v.signature, v.metadata, v.derived_from_model, v.derived_from_version, v.derivation, v.created_by, v.created_at
         """;
 
@@ -95,10 +95,10 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         }
         catch (DbException e) when (Dialect.IsUniqueViolation(e))
         {
-            throw RegistryException.Conflict("model_exists", $"a model named '{model.Name}' already exists");
+            throw RegistryException.Conflict("model_exists", $"tenant '{model.Owner}' already has a model named '{model.Name}'");
         }
 
-        return await GetModelAsync(model.Name, cancellationToken).ConfigureAwait(false)
+        return await GetModelAsync(ModelKeys.Of(model.Owner, model.Name), cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException("the model just created is gone");
     }
 
@@ -114,9 +114,14 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     /// <inheritdoc />
     public async Task<Model?> GetModelAsync(string name, CancellationToken cancellationToken)
     {
+        if (!ModelKeys.TrySplit(name, out var owner, out var shortName))
+        {
+            return null;
+        }
+
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         var row = await connection.QuerySingleOrDefaultAsync<ModelRow>(Command(
-            $"SELECT {ModelColumns} FROM models m WHERE m.name = @Name", new { Name = name }, null, cancellationToken)).ConfigureAwait(false);
+            $"SELECT {ModelColumns} FROM models m WHERE m.owner = @Owner AND m.name = @Name", new { Owner = owner, Name = shortName }, null, cancellationToken)).ConfigureAwait(false);
         return row?.ToModel();
     }
 
@@ -129,6 +134,12 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         {
             where.Append(" AND ").Append(Dialect.Contains("m.name", "@NameContains"));
             parameters.Add("NameContains", query.NameContains);
+        }
+
+        if (query.Name is not null)
+        {
+            where.Append(" AND m.name = @Name");
+            parameters.Add("Name", query.Name);
         }
 
         if (query.Task is not null)
@@ -165,7 +176,7 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         parameters.Add("Offset", (long)query.Offset);
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         var rows = await connection.QueryAsync<ModelRow>(Command(
-            $"SELECT {ModelColumns} FROM models m WHERE {where} ORDER BY m.name LIMIT @Limit OFFSET @Offset", parameters, null, cancellationToken)).ConfigureAwait(false);
+            $"SELECT {ModelColumns} FROM models m WHERE {where} ORDER BY m.name, m.owner LIMIT @Limit OFFSET @Offset", parameters, null, cancellationToken)).ConfigureAwait(false);
         var total = await connection.ExecuteScalarAsync<long>(Command(
             $"SELECT COUNT(*) FROM models m WHERE {where}", parameters, null, cancellationToken)).ConfigureAwait(false);
         return new ModelPage(rows.Select(r => r.ToModel()).ToArray(), (int)total);
@@ -177,7 +188,7 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         var id = await connection.ExecuteScalarAsync<long?>(Command(
-            "SELECT id FROM models WHERE name = @Name", new { Name = name }, transaction, cancellationToken)).ConfigureAwait(false);
+            "SELECT id FROM models WHERE owner = @Owner AND name = @Name", KeyParameters(name), transaction, cancellationToken)).ConfigureAwait(false);
         if (id is null)
         {
             return null;
@@ -222,8 +233,8 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         await using (var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false))
         {
             var changed = await connection.ExecuteAsync(Command(
-                "UPDATE models SET serving_config = @Config, updated_at = @Now WHERE name = @Name",
-                new { Name = name, Config = RegistryJson.Serialize(config), Now = now.ToUnixTimeMilliseconds() },
+                "UPDATE models SET serving_config = @Config, updated_at = @Now WHERE owner = @Owner AND name = @Name",
+                new { KeyParameters(name).Owner, KeyParameters(name).Name, Config = RegistryJson.Serialize(config), Now = now.ToUnixTimeMilliseconds() },
                 null,
                 cancellationToken)).ConfigureAwait(false);
             if (changed == 0)
@@ -241,7 +252,7 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         var id = await connection.ExecuteScalarAsync<long?>(Command(
-            "SELECT id FROM models WHERE name = @Name", new { Name = name }, transaction, cancellationToken)).ConfigureAwait(false);
+            "SELECT id FROM models WHERE owner = @Owner AND name = @Name", KeyParameters(name), transaction, cancellationToken)).ConfigureAwait(false);
         if (id is null)
         {
             return null;
@@ -377,8 +388,8 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         var row = await connection.QuerySingleOrDefaultAsync<VersionRow>(Command(
-            $"SELECT {VersionColumns} FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.name = @Model AND v.version = @Version AND v.status = 'ready'",
-            new { Model = model, Version = (long)version },
+            $"SELECT {VersionColumns} FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.owner = @Owner AND m.name = @Name AND v.version = @Version AND v.status = 'ready'",
+            new { KeyParameters(model).Owner, KeyParameters(model).Name, Version = (long)version },
             null,
             cancellationToken)).ConfigureAwait(false);
         if (row is null)
@@ -401,8 +412,8 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         await using (var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false))
         {
             latest = await connection.ExecuteScalarAsync<long?>(Command(
-                "SELECT MAX(v.version) FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.name = @Model AND v.status = 'ready'",
-                new { Model = model },
+                "SELECT MAX(v.version) FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.owner = @Owner AND m.name = @Name AND v.status = 'ready'",
+                KeyParameters(model),
                 null,
                 cancellationToken)).ConfigureAwait(false);
         }
@@ -415,8 +426,8 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         var rows = (await connection.QueryAsync<VersionRow>(Command(
-            $"SELECT {VersionColumns} FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.name = @Model AND v.status = 'ready' ORDER BY v.version",
-            new { Model = model },
+            $"SELECT {VersionColumns} FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.owner = @Owner AND m.name = @Name AND v.status = 'ready' ORDER BY v.version",
+            KeyParameters(model),
             null,
             cancellationToken)).ConfigureAwait(false)).ToArray();
         if (rows.Length == 0)
@@ -721,7 +732,7 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         var row = await connection.QuerySingleOrDefaultAsync<SessionRow>(Command(
-            "SELECT s.id, m.name AS model, s.file_name, s.total_bytes, s.expected_sha256, s.created_by, s.created_at, s.expires_at FROM upload_sessions s JOIN models m ON m.id = s.model_id WHERE s.id = @Id",
+            "SELECT s.id, m.name AS model, m.owner, s.file_name, s.total_bytes, s.expected_sha256, s.created_by, s.created_at, s.expires_at FROM upload_sessions s JOIN models m ON m.id = s.model_id WHERE s.id = @Id",
             new { Id = id },
             null,
             cancellationToken)).ConfigureAwait(false);
@@ -733,7 +744,7 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         var rows = await connection.QueryAsync<SessionRow>(Command(
-            "SELECT s.id, m.name AS model, s.file_name, s.total_bytes, s.expected_sha256, s.created_by, s.created_at, s.expires_at FROM upload_sessions s JOIN models m ON m.id = s.model_id ORDER BY s.created_at",
+            "SELECT s.id, m.name AS model, m.owner, s.file_name, s.total_bytes, s.expected_sha256, s.created_by, s.created_at, s.expires_at FROM upload_sessions s JOIN models m ON m.id = s.model_id ORDER BY s.created_at",
             null,
             null,
             cancellationToken)).ConfigureAwait(false);
@@ -852,9 +863,16 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     private async Task<string> ModelNameAsync(long modelId, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
-        return await connection.ExecuteScalarAsync<string?>(Command(
-            "SELECT name FROM models WHERE id = @Id", new { Id = modelId }, null, cancellationToken)).ConfigureAwait(false) ?? $"#{modelId}";
+        var row = await connection.QuerySingleOrDefaultAsync<KeyColumns>(Command(
+            "SELECT owner, name FROM models WHERE id = @Id", new { Id = modelId }, null, cancellationToken)).ConfigureAwait(false);
+        return row is not null ? ModelKeys.Of(row.Owner, row.Name) : $"#{modelId}";
     }
+
+    // A model key ("name" or "owner/name") as the owner and name columns; an invalid key matches no row.
+    private static KeyColumns KeyParameters(string key) =>
+        ModelKeys.TrySplit(key, out var owner, out var name) ? new KeyColumns(owner, name) : new KeyColumns("", "");
+
+    private sealed record KeyColumns(string Owner, string Name);
 
     private static CommandDefinition Command(string sql, object? parameters, DbTransaction? transaction, CancellationToken cancellationToken) =>
         new(sql, parameters, transaction, cancellationToken: cancellationToken);
@@ -919,6 +937,8 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
 
         public string ModelName { get; set; } = "";
 
+        public string ModelOwner { get; set; } = "";
+
         public long Version { get; set; }
 
         public string Status { get; set; } = "";
@@ -952,7 +972,7 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         public ModelVersion ToVersion(IReadOnlyList<string> aliases) => new()
         {
             ModelId = ModelId,
-            Model = ModelName,
+            Model = ModelKeys.Of(ModelOwner, ModelName),
             Version = (int)Version,
             Status = Parse<VersionStatus>(Status),
             Format = Format is null ? default : Parse<ModelFormat>(Format),
@@ -991,6 +1011,8 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
 
         public string Model { get; set; } = "";
 
+        public string Owner { get; set; } = "";
+
         public string FileName { get; set; } = "";
 
         public long? TotalBytes { get; set; }
@@ -1006,7 +1028,7 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         public UploadSession ToSession() => new()
         {
             Id = Id,
-            Model = Model,
+            Model = ModelKeys.Of(Owner, Model),
             FileName = FileName,
             TotalBytes = TotalBytes,
             ExpectedSha256 = ExpectedSha256,

@@ -62,7 +62,31 @@ public sealed class SqliteDialect : SqlDialect
     public override async Task PrepareAsync(DbConnection connection, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
-        command.CommandText = "PRAGMA journal_mode = WAL;";
+        // Foreign keys are off while the schema changes (SQLite's documented way to rebuild a table: a DROP would
+        // otherwise cascade into the rows that point at it); VerifyMigrationAsync checks them all before the commit.
+        command.CommandText = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = OFF;";
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public override async Task VerifyMigrationAsync(DbConnection connection, DbTransaction transaction, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "PRAGMA foreign_key_check;";
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            throw new InvalidOperationException(
+                $"the SQLite schema migration left a row of table '{reader.GetString(0)}' pointing at a missing row of '{reader.GetString(2)}'; nothing was changed");
+        }
+    }
+
+    /// <inheritdoc />
+    public override async Task FinishMigrationAsync(DbConnection connection, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA foreign_keys = ON;";
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 

@@ -50,7 +50,9 @@ public sealed class ScopesAndPatternsTests
         Assert.True(ModelPatterns.Allows(["mlp"], ModelPatterns.ModelNameOf("mlp/versions/3")));
         Assert.False(ModelPatterns.Allows(["mlp"], "other"));
         Assert.False(ModelPatterns.IsValid("MLP"));
-        Assert.False(ModelPatterns.IsValid("a/b"));
+        Assert.True(ModelPatterns.IsValid("a/b"));
+        Assert.False(ModelPatterns.IsValid("a/b/c"));
+        Assert.False(ModelPatterns.IsValid("/b"));
         Assert.True(ModelPatterns.IsValid("chat-*"));
     }
 

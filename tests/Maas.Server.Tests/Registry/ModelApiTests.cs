@@ -179,12 +179,24 @@ public sealed class ModelApiTests(ServerPerDb servers) : IClassFixture<ServerPer
             await response.ErrorAsync(HttpStatusCode.NotFound, "route_not_found");
         }
 
+        // The model is resolved first, at the edge: a missing one answers 404 whatever else is wrong, as a hidden one does.
         using (var response = await client.GetAsync("api/v1/models/no-such-model-here/versions/abc"))
+        {
+            await response.ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
+        }
+
+        var existing = Names.Unique("malformed");
+        using (var created = await client.PostAsync("api/v1/models", Api.Json($$"""{"name": "{{existing}}"}""")))
+        {
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        }
+
+        using (var response = await client.GetAsync($"api/v1/models/{existing}/versions/abc"))
         {
             await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_version");
         }
 
-        using (var response = await client.DeleteAsync("api/v1/models/x?force=maybe"))
+        using (var response = await client.DeleteAsync($"api/v1/models/{existing}?force=maybe"))
         {
             await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
         }

@@ -202,7 +202,7 @@ public sealed class AuthenticationTests(TenancyHostFixture fixture) : IClassFixt
     [InlineData("""{"name": "k", "tenant": "default", "scopes": []}""", "invalid_scopes")]
     [InlineData("""{"name": "k", "tenant": "default", "scopes": ["root"]}""", "invalid_scopes")]
     [InlineData("""{"name": "", "tenant": "default", "scopes": ["infer"]}""", "invalid_key_name")]
-    [InlineData("""{"name": "k", "tenant": "default", "scopes": ["infer"], "models": ["a/b"]}""", "invalid_models")]
+    [InlineData("""{"name": "k", "tenant": "default", "scopes": ["infer"], "models": ["a/b/c"]}""", "invalid_models")]
     [InlineData("""{"name": "k", "tenant": "default", "scopes": ["infer"], "limits": {"requests_per_minute": 0}}""", "invalid_limits")]
     [InlineData("""{"name": "k", "tenant": "default", "scopes": ["infer"], "limitz": {}}""", "invalid_json")]
     [InlineData("""{"name": "k", "tenant": "Not A Tenant", "scopes": ["infer"]}""", "invalid_name")]

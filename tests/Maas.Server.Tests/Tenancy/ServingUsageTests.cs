@@ -87,7 +87,8 @@ public sealed class ServingUsageTests(ServingUsageFixture fixture) : IClassFixtu
         }
 
         Assert.Equal(11, completion);
-        var totals = await Host.UsageTotalsAsync($"key={keyId}&model={ServingUsageFixture.Llm}");
+        // The shared model is the default tenant's: the caller's usage names it by its qualified name.
+        var totals = await Host.UsageTotalsAsync($"key={keyId}&model=default/{ServingUsageFixture.Llm}");
         Assert.Equal(2, (long?)totals["requests"]);
         Assert.Equal(prompt, (long?)totals["prompt_tokens"]);
         Assert.Equal(completion, (long?)totals["completion_tokens"]);

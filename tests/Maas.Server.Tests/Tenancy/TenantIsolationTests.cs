@@ -83,7 +83,7 @@ public sealed class TenantIsolationTests(IsolationHostFixture fixture) : IClassF
         Assert.Equal(HttpStatusCode.OK, chat.StatusCode);
 
         Assert.Contains(model, await EngineModelsAsync(a));
-        Assert.Contains(model, await EngineModelsAsync(Host.Admin));
+        Assert.Contains($"{tenant}/{model}", await EngineModelsAsync(Host.Admin)); // another tenant's model, by owner/name
         Assert.DoesNotContain(model, await EngineModelsAsync(b));
 
         // A key of the owning tenant limited to other models does not see it either.
@@ -135,7 +135,7 @@ public sealed class TenantIsolationTests(IsolationHostFixture fixture) : IClassF
     [Fact]
     public async Task Derived_from_naming_a_hidden_model_answers_like_a_missing_one_and_lineage_is_not_shown()
     {
-        var (_, _, a) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite);
+        var (tenantA, _, a) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite);
         var (_, _, b) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite);
         var secret = await a.CreateModelAsync();
         await a.UploadAsync(secret, TestArtifacts.Onnx(seed: 80), "model.onnx");
@@ -156,7 +156,7 @@ public sealed class TenantIsolationTests(IsolationHostFixture fixture) : IClassF
 
         // A shared model is a fine parent; once its owner makes it private, the lineage is no longer shown to b.
         var derived = await b.UploadAsync(mine, TestArtifacts.Onnx(seed: 82), "model.onnx", $"?derived_from={shared}");
-        Assert.Equal(shared, (string?)derived["derived_from"]!["model"]);
+        Assert.Equal($"{tenantA}/{shared}", (string?)derived["derived_from"]!["model"]); // another tenant's model, by owner/name
         using (var hide = await a.PatchAsync($"api/v1/models/{shared}", Api.Json("""{"visibility": "private"}""")))
         {
             await hide.JsonAsync(HttpStatusCode.OK);
@@ -167,7 +167,7 @@ public sealed class TenantIsolationTests(IsolationHostFixture fixture) : IClassF
         var listed = await (await b.GetAsync($"api/v1/models/{mine}/versions")).JsonAsync(HttpStatusCode.OK);
         Assert.Null(listed["versions"]![0]!["derived_from"]);
         var asAdmin = await (await Host.Admin.GetAsync($"api/v1/models/{mine}/versions/1")).JsonAsync(HttpStatusCode.OK);
-        Assert.Equal(shared, (string?)asAdmin["derived_from"]!["model"]);
+        Assert.Equal($"{tenantA}/{shared}", (string?)asAdmin["derived_from"]!["model"]);
     }
 
     private static async Task<string> RefusedLineageAsync(HttpClient client, string model, string derivedFrom)

@@ -27,7 +27,8 @@ export async function modelsPage({ me, root, query }: PageContext): Promise<void
       replace(body, list.models.length === 0
         ? h('tr', null, h('td', { colspan: 7 }, 'No model matches.'))
         : list.models.map((m) => h('tr', null,
-          h('td', null, h('a', { href: `#/models/${seg(m.name)}` }, m.name)),
+          // Another tenant's (shared) model is reached as owner/name; the caller's own by its short name.
+          h('td', null, h('a', { href: `#/models/${seg(m.owner && m.owner !== me.tenant && m.qualified_name ? m.qualified_name : m.name)}` }, m.name)),
           h('td', null, m.task ?? '–'),
           h('td', null, (m.tags ?? []).join(', ') || '–'),
           h('td', null, m.latest_version ?? '–'),

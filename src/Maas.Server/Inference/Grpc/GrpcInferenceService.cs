@@ -75,26 +75,23 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
                 "ServerMetadata" => Unary(ctx, codec, ServerMetadataRequest.Parser, _ => Task.FromResult<IMessage>(ServerMetadata()), token),
                 "ModelReady" => Unary(ctx, codec, ModelReadyRequest.Parser, async r => new ModelReadyResponse
                 {
-                    Ready = await AllowAsync(ctx, r.Name, false, token) && await manager.IsReadyAsync(r.Name, Version(r.Version), token),
+                    Ready = await manager.IsReadyAsync(await ModelAsync(ctx, r.Name, false, token), Version(r.Version), token),
                 }, token),
-                "ModelMetadata" => Unary(ctx, codec, ModelMetadataRequest.Parser, async r => await AllowAsync(ctx, r.Name, false, token)
-                    ? Metadata(await manager.DescribeAsync(r.Name, Version(r.Version), token))
-                    : throw new InvalidOperationException(), token),
+                "ModelMetadata" => Unary(ctx, codec, ModelMetadataRequest.Parser, async r =>
+                    Metadata(await manager.DescribeAsync(await ModelAsync(ctx, r.Name, false, token), Version(r.Version), token)), token),
                 "ModelStatistics" => Unary(ctx, codec, ModelStatisticsRequest.Parser, async r => Statistics(
-                    await manager.StatisticsAsync(r.Name is { Length: > 0 } n && await AllowAsync(ctx, n, false, token) ? n : AdminOnly(ctx), Version(r.Version), token)), token),
+                    await manager.StatisticsAsync(r.Name is { Length: > 0 } n ? await ModelAsync(ctx, n, false, token) : AdminOnly(ctx), Version(r.Version), token)), token),
                 "RepositoryIndex" => Unary(ctx, codec, RepositoryIndexRequest.Parser, async r => Index(await manager.IndexAsync(AdminOnly(ctx) is null && r.Ready, token)), token),
                 "RepositoryModelLoad" => Unary(ctx, codec, RepositoryModelLoadRequest.Parser, async r =>
                 {
-                    await AllowAsync(ctx, r.ModelName, true, token);
-                    var state = await manager.LoadAsync(r.ModelName, VersionParameter(r.Parameters), token);
+                    var state = await manager.LoadAsync(await ModelAsync(ctx, r.ModelName, true, token), VersionParameter(r.Parameters), token);
                     return state.State == "READY"
                         ? new RepositoryModelLoadResponse()
                         : throw new InferenceException(InferenceErrorKind.Unavailable, $"model '{state.Name}' version {state.Version} failed to load: {state.Reason}");
                 }, token),
                 "RepositoryModelUnload" => Unary(ctx, codec, RepositoryModelUnloadRequest.Parser, async r =>
                 {
-                    await AllowAsync(ctx, r.ModelName, true, token);
-                    await manager.UnloadAsync(r.ModelName, VersionParameter(r.Parameters), token);
+                    await manager.UnloadAsync(await ModelAsync(ctx, r.ModelName, true, token), VersionParameter(r.Parameters), token);
                     return new RepositoryModelUnloadResponse();
                 }, token),
                 _ => throw new GrpcCallException(GrpcStatus.Unimplemented, $"unknown method '{path}'; this endpoint serves inference.GRPCInferenceService"),
@@ -191,12 +188,12 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
             (header, request) = GrpcTensors.ParseInferRequest(buffer.Span, options.Value);
         }
 
-        await AllowAsync(ctx, header.ModelName, false, token);
-        var payloads = await PayloadLog.ForAsync(ctx, header.ModelName);
-        payloads?.Write(ctx, header.ModelName, "request", PayloadLog.Describe(request.Inputs));
-        using var response = await manager.InferAsync(header.ModelName, Version(header.ModelVersion), request, token);
+        var model = await ModelAsync(ctx, header.ModelName, false, token);
+        var payloads = await PayloadLog.ForAsync(ctx, model);
+        payloads?.Write(ctx, model, "request", PayloadLog.Describe(request.Inputs));
+        using var response = await manager.InferAsync(model, Version(header.ModelVersion), request, token);
         ctx.Usage().ReportInference(response);
-        payloads?.Write(ctx, header.ModelName, "response", PayloadLog.Describe(response.Outputs));
+        payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
         using var encode = manager.Telemetry.StartEncode(response, "v2-grpc");
         await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, streamField: null, token, codec.Response, codec.CompressFrom);
     }
@@ -248,13 +245,13 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
 
             try
             {
-                await AllowAsync(ctx, header.ModelName, false, token);
-                var payloads = await PayloadLog.ForAsync(ctx, header.ModelName);
-                payloads?.Write(ctx, header.ModelName, "request", PayloadLog.Describe(request.Inputs));
-                using var response = await manager.InferAsync(header.ModelName, Version(header.ModelVersion), request, token);
+                var model = await ModelAsync(ctx, header.ModelName, false, token);
+                var payloads = await PayloadLog.ForAsync(ctx, model);
+                payloads?.Write(ctx, model, "request", PayloadLog.Describe(request.Inputs));
+                using var response = await manager.InferAsync(model, Version(header.ModelVersion), request, token);
                 ctx.Usage().ReportInference(response);
                 admission?.Charge(response.ComputeTime); // the next message is checked against this one's compute
-                payloads?.Write(ctx, header.ModelName, "response", PayloadLog.Describe(response.Outputs));
+                payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
                 using var encode = manager.Telemetry.StartEncode(response, "v2-grpc");
                 await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, streamField: 2, token, codec.Response, codec.CompressFrom);
             }
@@ -357,19 +354,24 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         return response;
     }
 
-    // Another tenant's private model (or one outside the key's model list) is answered like a missing one.
-    private static async Task<bool> AllowAsync(HttpContext ctx, string model, bool write, CancellationToken token)
+    // Resolves model_name as the caller wrote it to the model's key, which the call then uses. Another tenant's
+    // private model (or one outside the key's model list) is answered like a missing one.
+    private static async Task<string> ModelAsync(HttpContext ctx, string model, bool write, CancellationToken token)
     {
-        switch (await ctx.CheckModelAccessAsync(model, write, token))
+        var access = await ctx.CheckModelAccessAsync(model, write, token);
+        switch (access.Result)
         {
             case ModelAccessResult.Hidden:
-                throw new GrpcCallException(GrpcStatus.NotFound, $"model '{ModelPatterns.ModelNameOf(model)}' does not exist");
+                // An inference error, so a stream reports it for this message and goes on, as for any missing model.
+                throw new InferenceException(InferenceErrorKind.NotFound, access.NotFoundHint ?? $"model '{RegistryNames.Shorten(ModelPatterns.ModelNameOf(model))}' does not exist");
             case ModelAccessResult.ReadOnly:
-                throw new GrpcCallException(7, $"model '{ModelPatterns.ModelNameOf(model)}' is shared by another tenant: it can be read and called, not changed");
+                throw new GrpcCallException(7, $"model '{RegistryNames.Shorten(ModelPatterns.ModelNameOf(model))}' is shared by another tenant: it can be read and called, not changed");
+            case ModelAccessResult.Missing:
+                return model; // not a model reference: the manager answers it
         }
 
-        ctx.Usage().ReportModel(model);
-        return true;
+        ctx.Usage().ReportModel(access.Reference);
+        return access.Reference;
     }
 
     // Listings of every model (all statistics, the repository index) would show other tenants' names: admins only.
