@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net;
@@ -38,7 +39,9 @@ public sealed class OpenCallLimitTests
         await using var host = await TenancyHost.StartAsync(new Dictionary<string, string?> { ["Maas:Inference:GrpcUrl"] = "http://127.0.0.1:0" });
         var tenant = await host.CreateTenantAsync();
         (await host.Admin.PostAsync("api/v1/models", Api.Json("""{"name": "budgeted", "owner": "TENANT"}""".Replace("TENANT", tenant, StringComparison.Ordinal)))).EnsureSuccessStatusCode();
-        await host.Server.RegisterAsync("budgeted", TestModels.Mlp(512, [4096], 512, seed: 5), new { max_batch_size = 0, threads = 1 });
+        // The model lives in the tenant's namespace: the admin names it tenant/budgeted.
+        (await host.Admin.PutAsJsonAsync($"api/v1/models/{tenant}%2Fbudgeted/config", new { max_batch_size = 0, threads = 1 })).EnsureSuccessStatusCode();
+        (await host.Admin.PostAsync($"api/v1/models/{tenant}%2Fbudgeted/versions", MaasTestServer.Artifact(TestModels.Mlp(512, [4096], 512, seed: 5), "budgeted.onnx"))).EnsureSuccessStatusCode();
         var (_, key) = await host.CreateKeyAsync(tenant, [MaasScopes.Infer], limits: """{"daily_compute_seconds": 0.02}""");
         using var grpc = new GrpcTestClient(host.Server.GrpcAddress(), key);
 
