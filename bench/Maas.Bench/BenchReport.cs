@@ -83,7 +83,7 @@ internal sealed class BenchReport(BenchOptions options)
             md.AppendLine();
             md.AppendLine($"### {r.Name}");
             md.AppendLine();
-            md.AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC, {options.RoundsFor(r.Name)} rounds of {options.SecondsFor(r.Name):0.#} s per mode. {r.Setup}");
+            md.AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC, {options.RoundsFor(r.Name)} round{(options.RoundsFor(r.Name) == 1 ? "" : "s")} of {options.SecondsFor(r.Name):0.#} s per mode. {r.Setup}");
             if (r.Lines.Count > 0)
             {
                 md.AppendLine();

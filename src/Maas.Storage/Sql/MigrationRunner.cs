@@ -18,7 +18,11 @@ public static class MigrationRunner
         }
         finally
         {
-            await dialect.FinishMigrationAsync(connection, CancellationToken.None).ConfigureAwait(false);
+            // The pooled connection goes back as every other one is; a broken one is dropped by the pool anyway.
+            if (connection.State == System.Data.ConnectionState.Open)
+            {
+                await dialect.FinishMigrationAsync(connection, CancellationToken.None).ConfigureAwait(false);
+            }
         }
     }
 
