@@ -97,6 +97,9 @@ public sealed unsafe class GgmlNetwork : IDisposable
         }
     }
 
+    /// <summary>The engine that trains, for lineage: ggml of the pinned llama.cpp build.</summary>
+    public static string Engine => $"ggml (llama.cpp build {GgmlLibrary.PinnedVersion})";
+
     /// <summary>The layers, with every size filled in.</summary>
     public IReadOnlyList<NetworkLayer> Layers { get; }
 
@@ -416,7 +419,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
                     {
                         var s = layer.Stride!.Value;
                         var p = layer.Padding!.Value;
-                        x = GgmlApi.ggml_add(ctx, GgmlApi.ggml_conv_2d(ctx, parameters[0].Tensor, x, s, s, p, p, 1, 1), parameters[1].Tensor);
+                        x = GgmlApi.ggml_add(ctx, Conv2d(ctx, parameters[0].Tensor, x, s, p, layer.Filters!.Value, Shapes[i]), parameters[1].Tensor);
                         break;
                     }
 
@@ -490,6 +493,20 @@ public sealed unsafe class GgmlNetwork : IDisposable
         }
 
         return x;
+    }
+
+    // ggml_conv_2d unrolls the input to F16, which loses the precision the ONNX export must match: the same
+    // im2col + matrix product in F32. [W, H, C, N] → columns [C·k·k, OW, OH, N] → [OW·OH·N, filters] → [OW, OH, filters, N].
+    private IntPtr Conv2d(SafeGgmlContextHandle ctx, IntPtr kernel, IntPtr x, int stride, int padding, int filters, NetworkShape output)
+    {
+        var batch = Options.BatchSize;
+        var columns = GgmlApi.ggml_im2col(ctx, kernel, x, stride, stride, padding, padding, 1, 1, true, GgmlType.F32);
+        var head = (GgmlTensorHead*)columns;
+        var rows = head->Ne[0];
+        var flatKernel = GgmlApi.ggml_reshape_2d(ctx, kernel, rows, filters);
+        var product = GgmlApi.ggml_mul_mat(ctx, GgmlApi.ggml_reshape_2d(ctx, columns, rows, (long)output.Dims[2] * output.Dims[1] * batch), flatKernel);
+        var shaped = GgmlApi.ggml_reshape_4d(ctx, product, output.Dims[2], output.Dims[1], batch, filters);
+        return GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, shaped, 0, 1, 3, 2));
     }
 
     private sealed record LayerTensors(List<(IntPtr Tensor, long Count)> Parameters, IntPtr Mask);

@@ -114,7 +114,10 @@ internal static unsafe partial class GgmlApi
     internal static partial IntPtr ggml_reshape_4d(SafeGgmlContextHandle context, IntPtr a, long ne0, long ne1, long ne2, long ne3);
 
     [LibraryImport(GgmlLibrary.GgmlBase)]
-    internal static partial IntPtr ggml_conv_2d(SafeGgmlContextHandle context, IntPtr kernel, IntPtr data, int s0, int s1, int p0, int p1, int d0, int d1);
+    internal static partial IntPtr ggml_im2col(SafeGgmlContextHandle context, IntPtr kernel, IntPtr data, int s0, int s1, int p0, int p1, int d0, int d1, [MarshalAs(UnmanagedType.U1)] bool is2D, GgmlType dstType);
+
+    [LibraryImport(GgmlLibrary.GgmlBase)]
+    internal static partial IntPtr ggml_permute(SafeGgmlContextHandle context, IntPtr a, int axis0, int axis1, int axis2, int axis3);
 
     [LibraryImport(GgmlLibrary.GgmlBase)]
     internal static partial IntPtr ggml_pool_2d(SafeGgmlContextHandle context, IntPtr a, GgmlPool op, int k0, int k1, int s0, int s1, float p0, float p1);
