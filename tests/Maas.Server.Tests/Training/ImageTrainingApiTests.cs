@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 using Maas.Server.Tests.Support;
@@ -74,6 +75,23 @@ public sealed class ImageTrainingApiTests(ImageTrainingServer servers) : IClassF
         }
     }
 
+    [FashionMnistFact]
+    public async Task A_small_cnn_trained_on_a_fashion_mnist_subset_reaches_075_test_accuracy()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var (images, labels) = FashionMnist.Read("train", 3000);
+        var dataset = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(images, labels, 28, 28), "fashion.zip");
+        var model = Names.Unique("fashion");
+        var job = await TrainingApiTests.TrainAsync(client, $$"""
+            {"model": "{{model}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label",
+             "hyperparameters": {"epochs": 3, "batch_size": 32}, "split": {"validation": 0.1, "test": 0.2} }
+            """, TimeSpan.FromMinutes(8));
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{job["result"]!["version"]}")).JsonAsync(HttpStatusCode.OK);
+        Assert.True((double)version["evaluation"]!["accuracy"]! >= 0.75, version["evaluation"]!.ToJsonString());
+        Assert.Equal(0, (int)version["evaluation"]!["onnx_check"]!["mismatches"]!);
+    }
+
     [Fact]
     public async Task A_network_that_does_not_fit_the_images_is_refused_with_400_naming_the_layer()
     {
@@ -92,5 +110,74 @@ public sealed class ImageTrainingApiTests(ImageTrainingServer servers) : IClassF
         Assert.Contains("units must be 3", await Refused(""", "network": [{"type": "flatten"}, {"type": "dense", "units": 10}]""", "invalid_network"));
         Assert.Contains("epochs", await Refused(""", "hyperparameters": {"epochs": 0}""", "invalid_hyperparameters"));
         Assert.Contains("adamw", await Refused(""", "trainer": "lightgbm" """, "invalid_trainer"));
+    }
+}
+
+/// <summary>An image-classification worker killed with SIGKILL after an epoch: the next worker resumes from the epoch checkpoint.</summary>
+public sealed class ImageWorkerKillTests
+{
+    [Fact]
+    public async Task A_worker_killed_mid_training_is_resumed_from_the_last_epoch_and_one_version_is_registered()
+    {
+        using var dir = new TempDirectory("maas-image-kill");
+        await using var server = await MaasTestServer.StartAsync(dataDir: dir.Path, settings: new Dictionary<string, string?> { ["Maas:Training:Workers"] = "0" });
+        var client = server.Client;
+        var (images, labels) = TinyImages.Generate(450, 16, seed: 21);
+        var dataset = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(images, labels, 16, 16), "kill.zip");
+        var model = Names.Unique("resumed");
+        const int epochs = 25;
+        var body = $$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label", "hyperparameters": {"epochs": {{epochs}}, "patience": 0, "batch_size": 16} }""";
+        using var submitted = await client.PostAsync("api/v1/training/jobs", Api.Json(body));
+        var id = (string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
+
+        var first = WorkerKillTests.StartWorker(dir.Path, threads: 1);
+        var second = (Process?)null;
+        try
+        {
+            // Kill the worker once it has checkpointed an epoch and is still training.
+            var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
+            while (true)
+            {
+                var job = await (await client.GetAsync($"api/v1/training/jobs/{id}")).JsonAsync(HttpStatusCode.OK);
+                if ((string?)job["status"] == "running" && job["epoch"] is { } epoch && (int)epoch >= 1)
+                {
+                    break;
+                }
+
+                Assert.True((string?)job["status"] is "queued" or "running", job.ToJsonString());
+                Assert.True(DateTime.UtcNow < deadline, "the worker never finished an epoch: " + job.ToJsonString());
+                await Task.Delay(50);
+            }
+
+            first.Kill();
+            await first.WaitForExitAsync();
+
+            second = WorkerKillTests.StartWorker(dir.Path, threads: 1);
+            var done = await TrainingApiTests.WaitAsync(client, id, TimeSpan.FromMinutes(5));
+            Assert.True((string?)done["status"] == "succeeded", done.ToJsonString());
+            Assert.Equal(2, (int)done["attempts"]!);
+
+            var versions = (await (await client.GetAsync($"api/v1/models/{model}/versions")).JsonAsync(HttpStatusCode.OK))["versions"]!.AsArray();
+            Assert.Single(versions);
+            var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{versions[0]!["version"]}")).JsonAsync(HttpStatusCode.OK);
+            Assert.Equal(epochs, version["evaluation"]!["epochs"]!.AsArray().Count); // the first worker's epochs are kept, not repeated
+            Assert.True((double)version["evaluation"]!["accuracy"]! >= 0.9, version["evaluation"]!.ToJsonString());
+
+            var events = (await (await client.GetAsync($"api/v1/training/jobs/{id}/events?limit=1000")).JsonAsync(HttpStatusCode.OK))["events"]!.AsArray();
+            Assert.Contains(events, e => (string?)e!["type"] == "log" && ((string?)e["data"]!["message"])!.StartsWith("resumed after epoch", StringComparison.Ordinal));
+        }
+        finally
+        {
+            foreach (var process in new[] { first, second })
+            {
+                if (process is { HasExited: false })
+                {
+                    process.Kill();
+                    await process.WaitForExitAsync();
+                }
+
+                process?.Dispose();
+            }
+        }
     }
 }
