@@ -13,7 +13,7 @@ using Microsoft.ML.Data;
 namespace Maas.Training;
 
 /// <summary>
-/// Runs "training" jobs for tables: loads the dataset version, splits it, fits the ML.NET pipeline (checkpointed, so a
+/// Runs "training" jobs. Images go to <see cref="ImageTrainingJob"/> (ggml); for tables it loads the dataset version, splits it, fits the ML.NET pipeline (checkpointed, so a
 /// worker that takes the job over skips a finished fit), evaluates on the test split, exports to ONNX, checks that
 /// ONNX Runtime answers like ML.NET on every test row, and registers the version once.
 /// </summary>
@@ -45,6 +45,11 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
 
         var table = await datasets.LoadAsync(version, run.CancellationToken);
         var data = TabularData.From(spec, table);
+        if (spec.Task == TrainingNames.ImageClassification)
+        {
+            return await new ImageTrainingJob(run, spec, data, threads).RunAsync((metadata, lineage, evaluation, onnx) => RegisterAsync(run, spec, metadata, lineage, evaluation, onnx));
+        }
+
         var (train, validation, test) = data.Split();
         if (train.Length < 2 || test.Length < 1)
         {
@@ -98,7 +103,14 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
         evaluation["onnx_check"] = CheckOnnx(onnx, info, data, test, mlnet);
 
         await run.ReportAsync(new JobProgress { Percent = 90, Stage = "registering", Metrics = headline });
-        var registered = await RegisterAsync(run, spec, info, evaluation, onnx, searchReport);
+        var metadata = new Dictionary<string, string> { [TabularModelInfo.MetadataKey] = JsonSerializer.Serialize(info, RegistryJson.Options) };
+        var trainerLineage = new Dictionary<string, object?> { ["ml_net_version"] = typeof(MLContext).Assembly.GetName().Version?.ToString() };
+        if (searchReport is not null)
+        {
+            trainerLineage["search"] = searchReport;
+        }
+
+        var registered = await RegisterAsync(run, spec, metadata, trainerLineage, evaluation, onnx);
         return JsonSerializer.Serialize(new TrainingResult(spec.Model, registered, evaluation) { Search = searchReport }, RegistryJson.Options);
     }
 
@@ -199,7 +211,8 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
         return new Dictionary<string, object?> { ["rows"] = rows.Length, ["mismatches"] = mismatches, ["max_abs_diff"] = maxDiff };
     }
 
-    private async Task<int> RegisterAsync(JobRun run, TrainingSpec spec, TabularModelInfo info, Dictionary<string, object?> evaluation, string onnx, object? searchReport)
+    // Registers the ONNX file once per job; metadata and lineage entries of the trainer kind are added to the common ones.
+    private async Task<int> RegisterAsync(JobRun run, TrainingSpec spec, Dictionary<string, string> trainerMetadata, Dictionary<string, object?> trainerLineage, Dictionary<string, object?> evaluation, string onnx)
     {
         // Right before the one effect that must happen once: a worker that lost its lease stops here.
         await run.EnsureLeaseAsync();
@@ -227,16 +240,15 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
                 ["split"] = spec.Split,
                 ["metrics"] = evaluation.Where(kv => kv.Value is double or int).ToDictionary(kv => kv.Key, kv => kv.Value),
                 ["maas_version"] = typeof(TrainingJobHandler).Assembly.GetName().Version?.ToString(),
-                ["ml_net_version"] = typeof(MLContext).Assembly.GetName().Version?.ToString(),
             };
-            if (searchReport is not null)
+            foreach (var (key, value) in trainerLineage)
             {
-                lineage["search"] = searchReport;
+                lineage[key] = value;
             }
-            var metadata = new Dictionary<string, string>
+
+            var metadata = new Dictionary<string, string>(trainerMetadata)
             {
                 [TabularModelInfo.JobMetadataKey] = run.Job.Id,
-                [TabularModelInfo.MetadataKey] = JsonSerializer.Serialize(info, RegistryJson.Options),
                 [TabularModelInfo.EvaluationMetadataKey] = JsonSerializer.Serialize(evaluation, RegistryJson.Options),
                 [TabularModelInfo.LineageMetadataKey] = JsonSerializer.Serialize(lineage, RegistryJson.Options),
             };

@@ -29,6 +29,9 @@ public sealed record TrainingSpec
     /// <summary>The trainer's hyperparameters (numbers), as given.</summary>
     public IReadOnlyDictionary<string, double> Hyperparameters { get; init; } = new Dictionary<string, double>();
 
+    /// <summary>image-classification: the network's layers as given (null: <see cref="NetworkShapes.DefaultCnn"/>).</summary>
+    public IReadOnlyList<NetworkLayer>? Network { get; init; }
+
     /// <summary>Validation and test fractions and the shuffle seed.</summary>
     public TrainingSplit Split { get; init; } = new();
 
@@ -120,7 +123,7 @@ public static class TrainingNames
     /// <summary>Two or more classes.</summary>
     public const string Multiclass = "multiclass-classification";
 
-    /// <summary>Images (the neural network trainer, not built yet).</summary>
+    /// <summary>Images: a neural network trained by ggml-opt.</summary>
     public const string ImageClassification = "image-classification";
 
     /// <summary>The trainers of each tabular task.</summary>
@@ -129,6 +132,7 @@ public static class TrainingNames
         [Regression] = ["lightgbm", "fasttree", "sdca"],
         [Binary] = ["lightgbm", "fasttree", "sdca", "lbfgs"],
         [Multiclass] = ["lightgbm", "fasttree", "sdca", "lbfgs"],
+        [ImageClassification] = ["adamw", "sgd"],
     };
 
     /// <summary>The hyperparameters each trainer takes, with their allowed range.</summary>
@@ -161,14 +165,31 @@ public static class TrainingNames
                 ["l1"] = (0, 1e6),
                 ["iterations"] = (1, 100_000),
             },
+            ["adamw"] = NetworkHyperparameters(),
+            ["sgd"] = NetworkHyperparameters(),
         };
 
     /// <summary>
-    /// The trainer used when none is named: a linear model for small tables (under 1000 training rows: it
+    /// What the ggml trainers take: epochs (default 10), batch_size (32), learning_rate (0.001), weight_decay (0),
+    /// patience (epochs without a better validation loss before stopping early; 3, 0 never stops), beta1 and beta2 (AdamW).
+    /// </summary>
+    private static Dictionary<string, (double, double)> NetworkHyperparameters() => new()
+    {
+        ["epochs"] = (1, 1000),
+        ["batch_size"] = (1, 4096),
+        ["learning_rate"] = (1e-7, 10),
+        ["weight_decay"] = (0, 1),
+        ["patience"] = (0, 1000),
+        ["beta1"] = (0, 0.9999),
+        ["beta2"] = (0, 0.99999),
+    };
+
+    /// <summary>
+    /// The trainer used when none is named: AdamW for images; a linear model for small tables (under 1000 training rows: it
     /// generalises and extrapolates from few rows), LightGBM for larger ones.
     /// </summary>
     public static string DefaultTrainer(string task, long rows) =>
-        rows < 1000 ? (task == Regression ? "sdca" : "lbfgs") : "lightgbm";
+        task == ImageClassification ? "adamw" : rows < 1000 ? (task == Regression ? "sdca" : "lbfgs") : "lightgbm";
 }
 
 /// <summary>A training job's result: the registered version and its evaluation.</summary>

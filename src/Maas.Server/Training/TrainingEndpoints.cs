@@ -41,11 +41,6 @@ internal static class TrainingEndpoints
 
         RegistryNames.ValidateName(body.Model);
         var task = body.Task ?? throw Bad("invalid_task", $"task is required: one of {string.Join(", ", TrainingNames.Trainers.Keys)}");
-        if (task == TrainingNames.ImageClassification)
-        {
-            throw Bad("unsupported_task", "image-classification (the neural network trainer) is not available yet; tables train with regression, binary-classification or multiclass-classification");
-        }
-
         if (!TrainingNames.Trainers.TryGetValue(task, out var trainers))
         {
             throw Bad("invalid_task", $"task must be one of {string.Join(", ", TrainingNames.Trainers.Keys)}, not '{RegistryNames.Shorten(task)}'");
@@ -93,9 +88,20 @@ internal static class TrainingEndpoints
             }
         }
 
-        var featureNames = body.Features ?? schema.Values.Where(c => c.Name != label && c.Type != DatasetColumnType.Image).Select(c => c.Name).ToArray();
+        var imageTask = task == TrainingNames.ImageClassification;
+        if (!imageTask && body.Network is not null)
+        {
+            throw Bad("invalid_network", "network (layers of a neural network) is only for image-classification");
+        }
+
+        var featureNames = body.Features ?? schema.Values.Where(c => c.Name != label && (c.Type == DatasetColumnType.Image) == imageTask).Select(c => c.Name).ToArray();
         var features = new List<TabularFeature>();
-        foreach (var name in featureNames)
+        if (imageTask)
+        {
+            features.Add(ImageFeature(featureNames, schema, label, version, body.Network, version.Statistics.First(s => s.Name == label).ClassBalance!.Count));
+        }
+
+        foreach (var name in imageTask ? [] : featureNames)
         {
             if (!schema.TryGetValue(name, out var column))
             {
@@ -156,6 +162,11 @@ internal static class TrainingEndpoints
         TrainingSearch? search = null;
         if (body.Search is { ValueKind: not JsonValueKind.Null } searchRequest)
         {
+            if (imageTask)
+            {
+                throw Bad("invalid_search", "hyperparameter search runs the table trainers; image-classification trains one network per job");
+            }
+
             if (split.Validation <= 0)
             {
                 throw Bad("invalid_search", "a search compares trials on the validation split; give split.validation above 0");
@@ -182,6 +193,7 @@ internal static class TrainingEndpoints
             Features = features,
             Trainer = trainer,
             Hyperparameters = hyperparameters,
+            Network = body.Network,
             Split = split,
             Alias = body.Alias,
             CreatedBy = ApiRequests.Caller(context),
@@ -205,6 +217,33 @@ internal static class TrainingEndpoints
         var response = TrainingJobResponse.From(job);
         context.Response.Headers.Location = response.Url;
         return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
+    }
+
+    // image-classification: exactly one image column of a shape networks take, and a network (given or the default)
+    // whose shapes work out for it, checked here so a bad layer is a 400 naming it rather than a failed job.
+    private static TabularFeature ImageFeature(string[] names, Dictionary<string, DatasetColumn> schema, string label, DatasetVersion version, List<NetworkLayer>? network, int classes)
+    {
+        if (names.Length != 1 || !schema.TryGetValue(names[0], out var column) || column.Type != DatasetColumnType.Image || names[0] == label)
+        {
+            throw Bad("invalid_features", $"image-classification takes one image column as its feature; {version.Dataset}:{version.Version} has {string.Join(", ", schema.Values.Where(c => c.Type == DatasetColumnType.Image).Select(c => c.Name).DefaultIfEmpty("none"))}");
+        }
+
+        var shape = column.Shape switch
+        {
+            [var h, var w] => new NetworkShape([1, h, w]),
+            [var h, var w, var c] when c is 1 or 3 => new NetworkShape([c, h, w]),
+            _ => throw Bad("invalid_features", $"image column '{column.Name}' has shape [{string.Join(", ", column.Shape ?? [])}]; networks take [height, width] or [height, width, 3]"),
+        };
+        try
+        {
+            NetworkShapes.Check(network ?? NetworkShapes.DefaultCnn, shape, classes);
+        }
+        catch (NetworkException e)
+        {
+            throw Bad("invalid_network", e.Message);
+        }
+
+        return new TabularFeature(column.Name, "image");
     }
 
     // The result goes into a model the caller's tenant owns: an existing one it may change, or a new private one.

@@ -17,7 +17,8 @@ public sealed record TrainingJobRequest(
     SplitRequest? Split,
     JsonElement? Search,
     string? Alias,
-    string? Visibility);
+    string? Visibility,
+    List<NetworkLayer>? Network = null);
 
 /// <summary>The split part of a training request.</summary>
 public sealed record SplitRequest(double? Validation, double? Test, int? Seed);

@@ -1,0 +1,244 @@
+namespace Maas.Core.Training;
+
+/// <summary>
+/// One layer of a neural network as a training request describes it, e.g. <c>{"type": "conv2d", "filters": 8,
+/// "kernel": 3, "padding": 1}</c>. Only the fields of its type are read; <see cref="NetworkShapes.Check"/> says which.
+/// </summary>
+public sealed record NetworkLayer
+{
+    /// <summary>dense, conv2d, max_pool, avg_pool, flatten, dropout, layer_norm, relu, gelu, tanh, sigmoid or softmax.</summary>
+    public string Type { get; init; } = "";
+
+    /// <summary>dense: output features (the last dense layer may leave it out: one per class).</summary>
+    public int? Units { get; init; }
+
+    /// <summary>conv2d: output channels.</summary>
+    public int? Filters { get; init; }
+
+    /// <summary>conv2d: kernel height and width (square); pooling: window size.</summary>
+    public int? Kernel { get; init; }
+
+    /// <summary>conv2d (default 1) and pooling (default the window size): the step.</summary>
+    public int? Stride { get; init; }
+
+    /// <summary>conv2d: zeros added on each side (default 0).</summary>
+    public int? Padding { get; init; }
+
+    /// <summary>dropout: the fraction of activations zeroed while training (0 to 0.9).</summary>
+    public double? Rate { get; init; }
+
+    /// <summary>The layer types networks may use.</summary>
+    public static IReadOnlyList<string> Types { get; } =
+        ["dense", "conv2d", "max_pool", "avg_pool", "flatten", "dropout", "layer_norm", "relu", "gelu", "tanh", "sigmoid", "softmax"];
+}
+
+/// <summary>The shape of the activations after a layer: [channels, height, width] for images, [features] once flat.</summary>
+public sealed record NetworkShape(int[] Dims)
+{
+    /// <summary>True once flattened (or after a dense layer).</summary>
+    public bool Flat => Dims.Length == 1;
+
+    /// <summary>Values per example.</summary>
+    public long Size => Dims.Aggregate(1L, (a, b) => a * b);
+
+    /// <inheritdoc />
+    public override string ToString() => "[" + string.Join(", ", Dims) + "]";
+}
+
+/// <summary>A network that cannot be built; the message names the layer (by position and type).</summary>
+public sealed class NetworkException(string message) : Exception(message);
+
+/// <summary>Checks a layer list against an input shape before training starts, and gives the default network.</summary>
+public static class NetworkShapes
+{
+    /// <summary>Layers at most.</summary>
+    public const int MaxLayers = 64;
+
+    /// <summary>
+    /// ggml operations the forward pass may have at most: ggml-opt builds the backward pass and optimiser steps into
+    /// graphs of 2048 nodes, about four times the forward pass.
+    /// </summary>
+    public const int MaxForwardNodes = 400;
+
+    /// <summary>Parameters at most (all weights and biases), so one job cannot take the machine's memory.</summary>
+    public const long MaxParameters = 50_000_000;
+
+    /// <summary>
+    /// The small CNN used when a request gives no network: two 3×3 convolutions (8 and 16 filters) each with ReLU and
+    /// 2×2 max pooling, then a 64-unit dense layer with ReLU and one output per class.
+    /// </summary>
+    public static IReadOnlyList<NetworkLayer> DefaultCnn { get; } =
+    [
+        new() { Type = "conv2d", Filters = 8, Kernel = 3, Padding = 1 },
+        new() { Type = "relu" },
+        new() { Type = "max_pool", Kernel = 2 },
+        new() { Type = "conv2d", Filters = 16, Kernel = 3, Padding = 1 },
+        new() { Type = "relu" },
+        new() { Type = "max_pool", Kernel = 2 },
+        new() { Type = "flatten" },
+        new() { Type = "dense", Units = 64 },
+        new() { Type = "relu" },
+        new() { Type = "dense" },
+    ];
+
+    /// <summary>
+    /// The layers with every size filled in (the last dense layer's units, strides) and the shape after each, for an
+    /// input of <paramref name="input"/> ([channels, height, width]) and <paramref name="classes"/> outputs.
+    /// </summary>
+    public static (IReadOnlyList<NetworkLayer> Layers, IReadOnlyList<NetworkShape> Shapes) Check(IReadOnlyList<NetworkLayer> layers, NetworkShape input, int classes)
+    {
+        if (layers.Count is 0 or > MaxLayers)
+        {
+            throw new NetworkException($"a network has 1 to {MaxLayers} layers, not {layers.Count}");
+        }
+
+        var lastDense = -1;
+        for (var i = 0; i < layers.Count; i++)
+        {
+            if (layers[i].Type == "dense")
+            {
+                lastDense = i;
+            }
+        }
+
+        var resolved = new List<NetworkLayer>();
+        var shapes = new List<NetworkShape>();
+        var shape = input;
+        long parameters = 0;
+        var nodes = 0;
+        for (var i = 0; i < layers.Count; i++)
+        {
+            var layer = layers[i];
+            var name = $"layer {i} ({(string.IsNullOrEmpty(layer.Type) ? "no type" : layer.Type)})";
+            NetworkException Bad(string why) => new($"{name}: {why}");
+            int Positive(int? value, string field, int fallback, int max)
+            {
+                var v = value ?? fallback;
+                return v >= 1 && v <= max ? v : throw Bad($"{field} must be 1 to {max}, not {v}");
+            }
+
+            switch (layer.Type)
+            {
+                case "dense":
+                    {
+                        if (!shape.Flat)
+                        {
+                            throw Bad($"takes flat features but gets {shape}; put a flatten layer before it");
+                        }
+
+                        if (i == lastDense && layer.Units is { } given && given != classes)
+                        {
+                            throw Bad($"the last dense layer gives the class scores: units must be {classes} (the classes of the label), not {given}");
+                        }
+
+                        var units = i == lastDense ? classes : Positive(layer.Units, "units", 0, 65_536);
+                        parameters += (shape.Size + 1) * units;
+                        layer = layer with { Units = units };
+                        shape = new([units]);
+                        break;
+                    }
+
+                case "conv2d":
+                    {
+                        if (shape.Flat)
+                        {
+                            throw Bad($"takes [channels, height, width] but gets flat features {shape}");
+                        }
+
+                        var filters = Positive(layer.Filters, "filters", 0, 4096);
+                        var kernel = Positive(layer.Kernel, "kernel", 0, 64);
+                        var stride = Positive(layer.Stride, "stride", 1, 64);
+                        var padding = layer.Padding ?? 0;
+                        if (padding < 0 || padding >= kernel)
+                        {
+                            throw Bad($"padding must be 0 to kernel - 1 ({kernel - 1}), not {padding}");
+                        }
+
+                        var height = (shape.Dims[1] + (2 * padding) - kernel) / stride + 1;
+                        var width = (shape.Dims[2] + (2 * padding) - kernel) / stride + 1;
+                        if (shape.Dims[1] + (2 * padding) < kernel || shape.Dims[2] + (2 * padding) < kernel)
+                        {
+                            throw Bad($"a {kernel}×{kernel} kernel does not fit an input of {shape} with padding {padding}");
+                        }
+
+                        parameters += ((long)shape.Dims[0] * kernel * kernel + 1) * filters;
+                        layer = layer with { Filters = filters, Kernel = kernel, Stride = stride, Padding = padding };
+                        shape = new([filters, height, width]);
+                        break;
+                    }
+
+                case "max_pool" or "avg_pool":
+                    {
+                        if (shape.Flat)
+                        {
+                            throw Bad($"takes [channels, height, width] but gets flat features {shape}");
+                        }
+
+                        var kernel = Positive(layer.Kernel, "kernel", 2, 64);
+                        var stride = Positive(layer.Stride, "stride", kernel, 64);
+                        if (layer.Padding is { } p && p != 0)
+                        {
+                            throw Bad("pooling takes no padding");
+                        }
+
+                        if (shape.Dims[1] < kernel || shape.Dims[2] < kernel)
+                        {
+                            throw Bad($"a {kernel}×{kernel} window does not fit an input of {shape}");
+                        }
+
+                        layer = layer with { Kernel = kernel, Stride = stride, Padding = 0 };
+                        shape = new([shape.Dims[0], (shape.Dims[1] - kernel) / stride + 1, (shape.Dims[2] - kernel) / stride + 1]);
+                        break;
+                    }
+
+                case "flatten":
+                    shape = new([checked((int)shape.Size)]);
+                    break;
+                case "dropout":
+                    if (layer.Rate is not { } rate || !(rate >= 0 && rate <= 0.9))
+                    {
+                        throw Bad($"rate must be 0 to 0.9, not {(layer.Rate is { } r ? r.ToString(System.Globalization.CultureInfo.InvariantCulture) : "missing")}");
+                    }
+
+                    break;
+                case "layer_norm":
+                    parameters += 2 * shape.Size;
+                    break;
+                case "relu" or "gelu" or "tanh" or "sigmoid":
+                    break;
+                case "softmax":
+                    if (i != layers.Count - 1)
+                    {
+                        throw Bad("softmax can only be the last layer (it turns the class scores into probabilities)");
+                    }
+
+                    break;
+                case "batch_norm":
+                    throw Bad("ggml has no batch-statistics operation to train it; use layer_norm");
+                default:
+                    throw Bad($"type must be one of {string.Join(", ", NetworkLayer.Types)}");
+            }
+
+            nodes += layer.Type switch { "conv2d" => 10, "layer_norm" => 10, "gelu" => 12, "tanh" => 6, "sigmoid" => 4, _ => 2 };
+            if (nodes > MaxForwardNodes)
+            {
+                throw Bad($"the network needs more than {MaxForwardNodes} ggml operations before this layer ends; use fewer layers");
+            }
+
+            resolved.Add(layer);
+            shapes.Add(shape);
+        }
+
+        if (lastDense < 0 || layers.Skip(lastDense + 1).Any(l => l.Type != "softmax"))
+        {
+            throw new NetworkException($"the network must end with a dense layer giving one score per class ({classes}), optionally followed by softmax");
+        }
+
+        if (parameters > MaxParameters)
+        {
+            throw new NetworkException($"the network has {parameters} parameters; at most {MaxParameters} are allowed");
+        }
+
+        return (resolved, shapes);
+    }
+}

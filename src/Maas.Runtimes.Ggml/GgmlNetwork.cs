@@ -1,0 +1,519 @@
+using Maas.Core.Training;
+using Maas.Runtimes.Ggml.Native;
+
+namespace Maas.Runtimes.Ggml;
+
+/// <summary>
+/// A layered network built as a ggml graph and trained by ggml-opt on the CPU. Images enter as [channels, height,
+/// width] floats per example (ggml's [W, H, C, N], the same memory order as ONNX's NCHW); the graph ends at the class
+/// scores (ggml-opt's cross-entropy applies the softmax). A second graph without dropout answers forward passes.
+/// </summary>
+public sealed unsafe class GgmlNetwork : IDisposable
+{
+    private const int GraphSize = 2048;
+    private const float NormEpsilon = 1e-5f;
+
+    // The tanh form of GELU: x·σ(√(8/π)·(x + 0.044715·x³)); the ONNX export writes the same formula.
+    private const float GeluScale = 1.5957691216057308f;
+    private const float GeluCubic = 0.044715f;
+
+    private readonly GgmlCpuBackend backend;
+    private readonly SafeGgmlSchedHandle inferSched;
+    private readonly SafeGgmlContextHandle staticContext;
+    private readonly SafeGgmlContextHandle trainContext;
+    private readonly SafeGgmlContextHandle inferContext;
+    private readonly SafeGgmlBufferHandle staticBuffer;
+    private readonly SafeGgmlOptHandle opt;
+    private readonly SafeGgmlOptResultHandle trainResult;
+    private readonly List<LayerTensors> tensors = [];
+    private readonly List<(IntPtr Mask, long Size, double Rate)> dropouts = [];
+    private readonly IntPtr trainInput;
+    private readonly IntPtr inferInput;
+    private readonly IntPtr inferOutput;
+    private readonly IntPtr inferGraph;
+    private readonly Random random;
+    private readonly float[] ones;
+    private int epoch;
+
+    private GgmlNetwork(IReadOnlyList<NetworkLayer> layers, IReadOnlyList<NetworkShape> shapes, NetworkShape input, int classes, GgmlTrainingOptions options)
+    {
+        Layers = layers;
+        Shapes = shapes;
+        Input = input;
+        Classes = classes;
+        Options = options;
+        random = new Random(options.Seed);
+        var batch = options.BatchSize;
+        backend = GgmlCpuBackend.Create(options.Threads, GraphSize * 2);
+        try
+        {
+            inferSched = backend.NewSched(GraphSize);
+            var overhead = (long)GgmlApi.ggml_tensor_overhead();
+            staticContext = Context((4 * layers.Count + 8) * overhead);
+            var c = input.Dims;
+            trainInput = GgmlApi.ggml_new_tensor_4d(staticContext, GgmlType.F32, c[2], c[1], c[0], batch);
+            GgmlApi.ggml_set_name(trainInput, "input");
+            inferInput = GgmlApi.ggml_new_tensor_4d(staticContext, GgmlType.F32, c[2], c[1], c[0], batch);
+            GgmlApi.ggml_set_name(inferInput, "infer_input");
+            for (var i = 0; i < layers.Count; i++)
+            {
+                tensors.Add(CreateParameters(i, i == 0 ? input : shapes[i - 1]));
+            }
+
+            staticBuffer = SafeGgmlBufferHandle.Wrap(GgmlApi.ggml_backend_alloc_ctx_tensors(staticContext, backend.Backend), "ggml_backend_alloc_ctx_tensors");
+            ones = new float[dropouts.Count == 0 ? 0 : dropouts.Max(d => d.Size) * batch];
+            Array.Fill(ones, 1f);
+
+            var graphBytes = (long)GgmlApi.ggml_graph_overhead_custom(GraphSize, true);
+            trainContext = Context((16 * GraphSize * overhead) + (4 * graphBytes));
+            var output = Forward(trainContext, trainInput, training: true);
+            CheckShape(output, classes, batch);
+            var optimizerParams = GgmlApi.ggml_opt_get_default_optimizer_params(IntPtr.Zero);
+            var optimizer = options.Optimizer == "sgd" ? GgmlOptimizerType.Sgd : GgmlOptimizerType.AdamW;
+            optimizerParams.AdamwAlpha = optimizerParams.SgdAlpha = (float)options.LearningRate;
+            optimizerParams.AdamwWd = optimizerParams.SgdWd = (float)options.WeightDecay;
+            optimizerParams.AdamwBeta1 = (float)options.Beta1;
+            optimizerParams.AdamwBeta2 = (float)options.Beta2;
+            opt = SafeGgmlOptHandle.Create(backend.Sched, trainContext, trainInput, output, optimizer, optimizerParams);
+            trainResult = SafeGgmlOptResultHandle.Wrap(GgmlApi.ggml_opt_result_init(), "ggml_opt_result_init");
+
+            inferContext = Context((4 * GraphSize * overhead) + graphBytes);
+            inferOutput = Forward(inferContext, inferInput, training: false);
+            GgmlApi.ggml_set_input(inferInput);
+            GgmlApi.ggml_set_output(inferOutput);
+            inferGraph = GgmlApi.ggml_new_graph_custom(inferContext, GraphSize, false);
+            GgmlApi.ggml_build_forward_expand(inferGraph, inferOutput);
+            if (!GgmlApi.ggml_backend_sched_alloc_graph(inferSched, inferGraph))
+            {
+                throw new GgmlException("ggml could not allocate the forward graph");
+            }
+
+            InitializeWeights();
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The engine that trains, for lineage: ggml of the pinned llama.cpp build.</summary>
+    public static string Engine => $"ggml (llama.cpp build {GgmlLibrary.PinnedVersion})";
+
+    /// <summary>The layers, with every size filled in.</summary>
+    public IReadOnlyList<NetworkLayer> Layers { get; }
+
+    /// <summary>The activation shape after each layer.</summary>
+    public IReadOnlyList<NetworkShape> Shapes { get; }
+
+    /// <summary>The input shape ([channels, height, width]).</summary>
+    public NetworkShape Input { get; }
+
+    /// <summary>The number of classes (scores per example).</summary>
+    public int Classes { get; }
+
+    /// <summary>The training settings.</summary>
+    public GgmlTrainingOptions Options { get; }
+
+    /// <summary>Checks <paramref name="layers"/> for images of <paramref name="input"/> and builds the graphs (the weights initialised from the seed).</summary>
+    public static GgmlNetwork Create(IReadOnlyList<NetworkLayer> layers, NetworkShape input, int classes, GgmlTrainingOptions options)
+    {
+        if (input.Dims.Length != 3 || input.Dims.Any(d => d < 1))
+        {
+            throw new NetworkException($"the input must be [channels, height, width], not {input}");
+        }
+
+        if (options.BatchSize < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "the batch size must be at least 1");
+        }
+
+        var (resolved, shapes) = NetworkShapes.Check(layers, input, classes);
+        return new GgmlNetwork(resolved, shapes, input, classes, options);
+    }
+
+    /// <summary>
+    /// One epoch of mini-batch training over <paramref name="rows"/> of <paramref name="images"/> (each example
+    /// <see cref="NetworkShape.Size"/> floats) in a shuffled order; a last partial batch is left out.
+    /// </summary>
+    public GgmlEpoch TrainEpoch(float[] images, int[] labels, int[] rows, CancellationToken cancellationToken, Action<int, int>? batchDone = null)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        epoch++;
+        var batch = Options.BatchSize;
+        var size = (int)Input.Size;
+        var order = (int[])rows.Clone();
+        random.Shuffle(order);
+        var batches = order.Length / batch;
+        var x = new float[batch * size];
+        var y = new float[batch * Classes];
+        var masks = dropouts.Select(d => new float[d.Size * batch]).ToArray();
+        GgmlApi.ggml_opt_result_reset(trainResult);
+        for (var b = 0; b < batches; b++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            Array.Clear(y);
+            for (var j = 0; j < batch; j++)
+            {
+                var row = order[(b * batch) + j];
+                Array.Copy(images, (long)row * size, x, (long)j * size, size);
+                y[(j * Classes) + labels[row]] = 1f;
+            }
+
+            for (var d = 0; d < dropouts.Count; d++)
+            {
+                var keep = 1 - dropouts[d].Rate;
+                var scale = (float)(1 / keep);
+                var mask = masks[d];
+                for (var k = 0; k < mask.Length; k++)
+                {
+                    mask[k] = random.NextDouble() < keep ? scale : 0f;
+                }
+
+                Set(dropouts[d].Mask, mask);
+            }
+
+            GgmlApi.ggml_opt_alloc(opt, true);
+            Set(trainInput, x);
+            Set(GgmlApi.ggml_opt_labels(opt), y);
+            GgmlApi.ggml_opt_eval(opt, trainResult);
+            batchDone?.Invoke(b + 1, batches);
+        }
+
+        double loss = double.NaN, accuracy = double.NaN, uncertainty;
+        if (batches > 0)
+        {
+            GgmlApi.ggml_opt_result_loss(trainResult, &loss, &uncertainty);
+            GgmlApi.ggml_opt_result_accuracy(trainResult, &accuracy, &uncertainty);
+        }
+
+        return new GgmlEpoch(epoch, loss, accuracy, null, null, clock.Elapsed.TotalSeconds, (long)batches * batch);
+    }
+
+    /// <summary>The class scores (logits) of <paramref name="rows"/>, <see cref="Classes"/> per example, from the graph without dropout.</summary>
+    public float[] Logits(float[] images, IReadOnlyList<int> rows, CancellationToken cancellationToken = default)
+    {
+        var batch = Options.BatchSize;
+        var size = (int)Input.Size;
+        var x = new float[batch * size];
+        var scores = new float[batch * Classes];
+        var result = new float[rows.Count * Classes];
+        for (var start = 0; start < rows.Count; start += batch)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var count = Math.Min(batch, rows.Count - start);
+            Array.Clear(x);
+            for (var j = 0; j < count; j++)
+            {
+                Array.Copy(images, (long)rows[start + j] * size, x, (long)j * size, size);
+            }
+
+            Set(inferInput, x);
+            var status = GgmlApi.ggml_backend_sched_graph_compute(inferSched, inferGraph);
+            if (status != 0)
+            {
+                throw new GgmlException($"ggml's forward pass failed (status {status})");
+            }
+
+            fixed (float* p = scores)
+            {
+                GgmlApi.ggml_backend_tensor_get(inferOutput, p, 0, (nuint)(scores.Length * sizeof(float)));
+            }
+
+            Array.Copy(scores, 0, result, (long)start * Classes, (long)count * Classes);
+        }
+
+        return result;
+    }
+
+    /// <summary>The trained values of every layer with weights: layer index → named arrays (see <see cref="GgmlWeights"/>).</summary>
+    public GgmlWeights Weights()
+    {
+        var result = new Dictionary<int, IReadOnlyList<float[]>>();
+        for (var i = 0; i < tensors.Count; i++)
+        {
+            if (tensors[i].Parameters.Count > 0)
+            {
+                result[i] = tensors[i].Parameters.Select(p => Get(p.Tensor, p.Count)).ToArray();
+            }
+        }
+
+        return new GgmlWeights(result);
+    }
+
+    /// <summary>Puts back values taken by <see cref="Weights"/> (the best epoch's, for early stopping, or a checkpoint's).</summary>
+    public void Restore(GgmlWeights weights)
+    {
+        foreach (var (layer, values) in weights.Layers)
+        {
+            var parameters = tensors[layer].Parameters;
+            if (parameters.Count != values.Count)
+            {
+                throw new ArgumentException($"layer {layer} has {parameters.Count} weight tensors, not {values.Count}", nameof(weights));
+            }
+
+            for (var k = 0; k < values.Count; k++)
+            {
+                if (values[k].Length != parameters[k].Count)
+                {
+                    throw new ArgumentException($"layer {layer} tensor {k} has {parameters[k].Count} values, not {values[k].Length}", nameof(weights));
+                }
+
+                Set(parameters[k].Tensor, values[k]);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        // Users before what they use: the optimiser reads the compute context; both read the static buffer.
+        trainResult?.Dispose();
+        opt?.Dispose();
+        inferSched?.Dispose();
+        backend?.Dispose();
+        trainContext?.Dispose();
+        inferContext?.Dispose();
+        staticBuffer?.Dispose();
+        staticContext?.Dispose();
+    }
+
+    private static SafeGgmlContextHandle Context(long bytes) =>
+        SafeGgmlContextHandle.Wrap(GgmlApi.ggml_init(new GgmlInitParams { MemSize = (nuint)bytes, MemBuffer = IntPtr.Zero, NoAlloc = 1 }), "ggml_init");
+
+    private static void Set(IntPtr tensor, float[] values)
+    {
+        fixed (float* p = values)
+        {
+            GgmlApi.ggml_backend_tensor_set(tensor, p, 0, (nuint)(values.Length * sizeof(float)));
+        }
+    }
+
+    private static float[] Get(IntPtr tensor, long count)
+    {
+        var values = new float[count];
+        fixed (float* p = values)
+        {
+            GgmlApi.ggml_backend_tensor_get(tensor, p, 0, (nuint)(count * sizeof(float)));
+        }
+
+        return values;
+    }
+
+    // ggml computed the same shape the checks did, or building went wrong: compare before anything runs.
+    private static void CheckShape(IntPtr tensor, params long[] expected)
+    {
+        var head = (GgmlTensorHead*)tensor;
+        var actual = new long[4];
+        for (var d = 0; d < 4; d++)
+        {
+            actual[d] = head->Ne[d];
+        }
+
+        var want = expected.Concat(Enumerable.Repeat(1L, 4 - expected.Length)).ToArray();
+        if (!actual.SequenceEqual(want))
+        {
+            throw new GgmlException($"ggml built a tensor of shape [{string.Join(", ", actual)}] where [{string.Join(", ", want)}] was expected");
+        }
+    }
+
+    private LayerTensors CreateParameters(int index, NetworkShape before)
+    {
+        var layer = Layers[index];
+        var parameters = new List<(IntPtr Tensor, long Count)>();
+        IntPtr Parameter(string name, params long[] ne)
+        {
+            var tensor = ne.Length switch
+            {
+                1 => GgmlApi.ggml_new_tensor_1d(staticContext, GgmlType.F32, ne[0]),
+                2 => GgmlApi.ggml_new_tensor_2d(staticContext, GgmlType.F32, ne[0], ne[1]),
+                _ => GgmlApi.ggml_new_tensor_4d(staticContext, GgmlType.F32, ne[0], ne[1], ne[2], ne[3]),
+            };
+            GgmlApi.ggml_set_name(tensor, $"l{index}.{name}");
+            GgmlApi.ggml_set_param(tensor);
+            parameters.Add((tensor, ne.Aggregate(1L, (a, b) => a * b)));
+            return tensor;
+        }
+
+        switch (layer.Type)
+        {
+            case "dense":
+                Parameter("weight", before.Size, layer.Units!.Value);
+                Parameter("bias", layer.Units!.Value);
+                break;
+            case "conv2d":
+                Parameter("weight", layer.Kernel!.Value, layer.Kernel!.Value, before.Dims[0], layer.Filters!.Value);
+                Parameter("bias", 1, 1, layer.Filters!.Value, 1);
+                break;
+            case "layer_norm":
+                Parameter("scale", before.Size);
+                Parameter("shift", before.Size);
+                break;
+            case "dropout":
+                var mask = before.Flat
+                    ? GgmlApi.ggml_new_tensor_2d(staticContext, GgmlType.F32, before.Size, Options.BatchSize)
+                    : GgmlApi.ggml_new_tensor_4d(staticContext, GgmlType.F32, before.Dims[2], before.Dims[1], before.Dims[0], Options.BatchSize);
+                GgmlApi.ggml_set_name(mask, $"l{index}.mask");
+                dropouts.Add((mask, before.Size, layer.Rate!.Value));
+                return new LayerTensors(parameters, mask);
+        }
+
+        return new LayerTensors(parameters, IntPtr.Zero);
+    }
+
+    // He-uniform weights (fan-in scaled, suited to ReLU), zero biases, unit layer-norm scales, all from the seed.
+    private void InitializeWeights()
+    {
+        for (var i = 0; i < Layers.Count; i++)
+        {
+            var parameters = tensors[i].Parameters;
+            switch (Layers[i].Type)
+            {
+                case "dense" or "conv2d":
+                    {
+                        var fanIn = parameters[0].Count / (Layers[i].Type == "dense" ? Layers[i].Units!.Value : Layers[i].Filters!.Value);
+                        var bound = Math.Sqrt(6.0 / fanIn);
+                        var weight = new float[parameters[0].Count];
+                        for (var k = 0; k < weight.Length; k++)
+                        {
+                            weight[k] = (float)(((random.NextDouble() * 2) - 1) * bound);
+                        }
+
+                        Set(parameters[0].Tensor, weight);
+                        Set(parameters[1].Tensor, new float[parameters[1].Count]);
+                        break;
+                    }
+
+                case "layer_norm":
+                    {
+                        var scale = new float[parameters[0].Count];
+                        Array.Fill(scale, 1f);
+                        Set(parameters[0].Tensor, scale);
+                        Set(parameters[1].Tensor, new float[parameters[1].Count]);
+                        break;
+                    }
+            }
+        }
+
+        foreach (var dropout in dropouts)
+        {
+            Set(dropout.Mask, ones[..(int)(dropout.Size * Options.BatchSize)]);
+        }
+    }
+
+    private IntPtr Forward(SafeGgmlContextHandle ctx, IntPtr x, bool training)
+    {
+        var batch = Options.BatchSize;
+        IntPtr Sigmoid(IntPtr v) => GgmlApi.ggml_exp(ctx, GgmlApi.ggml_neg(ctx, GgmlApi.ggml_softplus(ctx, GgmlApi.ggml_neg(ctx, v))));
+        for (var i = 0; i < Layers.Count; i++)
+        {
+            var layer = Layers[i];
+            var before = i == 0 ? Input : Shapes[i - 1];
+            var parameters = tensors[i].Parameters;
+            switch (layer.Type)
+            {
+                case "dense":
+                    x = GgmlApi.ggml_add(ctx, GgmlApi.ggml_mul_mat(ctx, parameters[0].Tensor, x), parameters[1].Tensor);
+                    break;
+                case "conv2d":
+                    {
+                        var s = layer.Stride!.Value;
+                        var p = layer.Padding!.Value;
+                        x = GgmlApi.ggml_add(ctx, Conv2d(ctx, parameters[0].Tensor, x, s, p, layer.Filters!.Value, Shapes[i]), parameters[1].Tensor);
+                        break;
+                    }
+
+                case "max_pool" or "avg_pool":
+                    {
+                        var k = layer.Kernel!.Value;
+                        var s = layer.Stride!.Value;
+                        x = GgmlApi.ggml_pool_2d(ctx, x, layer.Type == "max_pool" ? GgmlPool.Max : GgmlPool.Average, k, k, s, s, 0, 0);
+                        break;
+                    }
+
+                case "flatten":
+                    x = GgmlApi.ggml_reshape_2d(ctx, GgmlApi.ggml_cont(ctx, x), before.Size, batch);
+                    break;
+                case "dropout":
+                    if (training)
+                    {
+                        x = GgmlApi.ggml_mul(ctx, x, tensors[i].Mask);
+                    }
+
+                    break;
+                case "layer_norm":
+                    {
+                        // ggml's own norm has no backward pass: centre, then RMS-normalise (which has one). The mean is
+                        // sum_rows scaled, as ggml_mean's backward pass only accumulates into scalars.
+                        var flat = before.Flat ? x : GgmlApi.ggml_reshape_2d(ctx, GgmlApi.ggml_cont(ctx, x), before.Size, batch);
+                        var mean = GgmlApi.ggml_scale(ctx, GgmlApi.ggml_sum_rows(ctx, flat), 1f / before.Size);
+                        var centred = GgmlApi.ggml_sub(ctx, flat, GgmlApi.ggml_repeat(ctx, mean, flat));
+                        var normed = GgmlApi.ggml_add(ctx, GgmlApi.ggml_mul(ctx, GgmlApi.ggml_rms_norm(ctx, centred, NormEpsilon), parameters[0].Tensor), parameters[1].Tensor);
+                        x = before.Flat ? normed : GgmlApi.ggml_reshape_4d(ctx, normed, before.Dims[2], before.Dims[1], before.Dims[0], batch);
+                        break;
+                    }
+
+                case "relu":
+                    x = GgmlApi.ggml_relu(ctx, x);
+                    break;
+                case "sigmoid":
+                    // ggml's sigmoid and tanh have no backward pass; these forms use operations that do.
+                    x = Sigmoid(x);
+                    break;
+                case "tanh":
+                    x = GgmlApi.ggml_scale_bias(ctx, Sigmoid(GgmlApi.ggml_scale(ctx, x, 2f)), 2f, -1f);
+                    break;
+                case "gelu":
+                    {
+                        var cube = GgmlApi.ggml_mul(ctx, GgmlApi.ggml_mul(ctx, x, x), x);
+                        var inner = GgmlApi.ggml_add(ctx, x, GgmlApi.ggml_scale(ctx, cube, GeluCubic));
+                        x = GgmlApi.ggml_mul(ctx, x, Sigmoid(GgmlApi.ggml_scale(ctx, inner, GeluScale)));
+                        break;
+                    }
+
+                case "softmax":
+                    // The graph ends at the scores: ggml-opt's cross-entropy loss applies the softmax itself.
+                    break;
+            }
+
+            if (x == IntPtr.Zero)
+            {
+                throw new GgmlException($"ggml could not build layer {i} ({layer.Type})");
+            }
+
+            var shape = Shapes[i];
+            if (shape.Flat)
+            {
+                CheckShape(x, shape.Dims[0], batch);
+            }
+            else
+            {
+                CheckShape(x, shape.Dims[2], shape.Dims[1], shape.Dims[0], batch);
+            }
+        }
+
+        return x;
+    }
+
+    // ggml_conv_2d unrolls the input to F16, which loses the precision the ONNX export must match: the same
+    // im2col + matrix product in F32. [W, H, C, N] → columns [C·k·k, OW, OH, N] → [OW·OH·N, filters] → [OW, OH, filters, N].
+    private IntPtr Conv2d(SafeGgmlContextHandle ctx, IntPtr kernel, IntPtr x, int stride, int padding, int filters, NetworkShape output)
+    {
+        var batch = Options.BatchSize;
+        var columns = GgmlApi.ggml_im2col(ctx, kernel, x, stride, stride, padding, padding, 1, 1, true, GgmlType.F32);
+        var head = (GgmlTensorHead*)columns;
+        var rows = head->Ne[0];
+        var flatKernel = GgmlApi.ggml_reshape_2d(ctx, kernel, rows, filters);
+        var product = GgmlApi.ggml_mul_mat(ctx, GgmlApi.ggml_reshape_2d(ctx, columns, rows, (long)output.Dims[2] * output.Dims[1] * batch), flatKernel);
+        var shaped = GgmlApi.ggml_reshape_4d(ctx, product, output.Dims[2], output.Dims[1], batch, filters);
+        return GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, shaped, 0, 1, 3, 2));
+    }
+
+    private sealed record LayerTensors(List<(IntPtr Tensor, long Count)> Parameters, IntPtr Mask);
+}
+
+/// <summary>
+/// A network's trained values by layer index: dense [weight [out, in] row-major, bias [out]], conv2d [weight
+/// [filters, channels, k, k], bias [filters]], layer_norm [scale, shift] over the example's shape.
+/// </summary>
+public sealed record GgmlWeights(IReadOnlyDictionary<int, IReadOnlyList<float[]>> Layers);

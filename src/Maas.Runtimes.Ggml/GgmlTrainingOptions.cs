@@ -1,0 +1,32 @@
+namespace Maas.Runtimes.Ggml;
+
+/// <summary>How ggml-opt trains a network: optimiser, its settings, batch size, threads and seed.</summary>
+public sealed record GgmlTrainingOptions
+{
+    /// <summary>"adamw" or "sgd".</summary>
+    public string Optimizer { get; init; } = "adamw";
+
+    /// <summary>The step size.</summary>
+    public double LearningRate { get; init; } = 1e-3;
+
+    /// <summary>Decoupled weight decay (0 to 1).</summary>
+    public double WeightDecay { get; init; }
+
+    /// <summary>AdamW's first momentum.</summary>
+    public double Beta1 { get; init; } = 0.9;
+
+    /// <summary>AdamW's second momentum.</summary>
+    public double Beta2 { get; init; } = 0.999;
+
+    /// <summary>Examples per optimiser step (the graph is built for this many).</summary>
+    public int BatchSize { get; init; } = 32;
+
+    /// <summary>CPU threads ggml computes with.</summary>
+    public int Threads { get; init; } = 1;
+
+    /// <summary>Seeds the weights, the shuffle and dropout: the same seed trains the same network.</summary>
+    public int Seed { get; init; } = 42;
+}
+
+/// <summary>One epoch's numbers: training loss and accuracy from ggml-opt, validation ones from a forward pass.</summary>
+public sealed record GgmlEpoch(int Epoch, double TrainLoss, double TrainAccuracy, double? ValidationLoss, double? ValidationAccuracy, double Seconds, long Examples);

@@ -1,0 +1,223 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Maas.Core.Jobs;
+using Maas.Core.Jobs.Queue;
+using Maas.Core.Registry;
+using Maas.Core.Training;
+using Maas.Runtimes.Ggml;
+
+namespace Maas.Training;
+
+/// <summary>
+/// An image-classification job: trains the network on ggml epoch by epoch (a validation pass, a checkpoint and an
+/// "epoch" event after each; early stopping on the validation loss), keeps the best epoch's weights, evaluates on the
+/// test split, exports to ONNX, checks ONNX Runtime's scores against ggml's on every test row, and registers.
+/// </summary>
+internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularData data, int threads)
+{
+    private const string EpochStage = "epoch";
+
+    /// <summary>Registers the exported file: (metadata, lineage, evaluation, ONNX path) → version number.</summary>
+    public delegate Task<int> Register(Dictionary<string, string> metadata, Dictionary<string, object?> lineage, Dictionary<string, object?> evaluation, string onnx);
+
+    public async Task<string> RunAsync(Register register)
+    {
+        var clock = Stopwatch.StartNew();
+        var images = ImageData.From(data);
+        var (train, validation, test) = data.Split();
+        if (train.Length < 1 || test.Length < 1)
+        {
+            throw new JobFailedException("dataset_too_small", $"the split leaves {train.Length} training and {test.Length} test images; the dataset needs more labelled images");
+        }
+
+        double Hyper(string name, double fallback) => spec.Hyperparameters.TryGetValue(name, out var v) ? v : fallback;
+        var epochs = (int)Hyper("epochs", 10);
+        var patience = (int)Hyper("patience", 3);
+        var options = new GgmlTrainingOptions
+        {
+            Optimizer = spec.Trainer,
+            LearningRate = Hyper("learning_rate", 1e-3),
+            WeightDecay = Hyper("weight_decay", 0),
+            Beta1 = Hyper("beta1", 0.9),
+            Beta2 = Hyper("beta2", 0.999),
+            BatchSize = Math.Min((int)Hyper("batch_size", 32), train.Length),
+            Threads = threads,
+            Seed = spec.Split.Seed,
+        };
+        var classes = data.Classes!.Count;
+        using var network = CreateNetwork(images.Shape, classes, options);
+        var history = new List<Dictionary<string, object?>>();
+        var state = new CheckpointState();
+        var weightsFile = Path.Combine(run.WorkDir, "weights.bin");
+        if (run.Job.Checkpoint is { Stage: EpochStage, Data: { } saved } && await run.CheckpointFileAsync() is { } file)
+        {
+            state = JsonSerializer.Deserialize<CheckpointState>(saved, RegistryJson.Options) ?? new();
+            var (current, best) = WeightsFile.Read(file);
+            network.Restore(current);
+            state.Best = best;
+            history.AddRange(state.History);
+            await run.EventAsync("log", new { message = $"resumed after epoch {state.Epoch} from the checkpoint of an earlier attempt (the optimiser's moments restart)" });
+        }
+
+        for (var epoch = state.Epoch + 1; epoch <= epochs && !state.Stopped; epoch++)
+        {
+            var result = network.TrainEpoch(images.Images, images.Labels, train, run.CancellationToken);
+            var (validationLoss, validationAccuracy) = validation.Length > 0 ? images.Score(network.Logits(images.Images, validation, run.CancellationToken), validation, classes) : (double.NaN, double.NaN);
+            var row = new Dictionary<string, object?>
+            {
+                ["epoch"] = epoch,
+                ["train_loss"] = Finite(result.TrainLoss),
+                ["train_accuracy"] = Finite(result.TrainAccuracy),
+                ["validation_loss"] = Finite(validationLoss),
+                ["validation_accuracy"] = Finite(validationAccuracy),
+                ["seconds"] = result.Seconds,
+                ["images_per_second"] = result.Seconds > 0 ? result.Examples / result.Seconds : null,
+            };
+            history.Add(row);
+            await run.EventAsync("epoch", row);
+
+            // Early stopping watches the validation loss; without a validation split the last epoch is kept.
+            var monitored = validation.Length > 0 ? validationLoss : result.TrainLoss;
+            if (state.Best is null || monitored < state.BestLoss)
+            {
+                (state.Best, state.BestLoss, state.BestEpoch, state.SinceBest) = (network.Weights(), monitored, epoch, 0);
+            }
+            else if (validation.Length > 0 && patience > 0 && ++state.SinceBest >= patience)
+            {
+                state.Stopped = true;
+                await run.EventAsync("log", new { message = $"stopped early after epoch {epoch}: no better validation loss for {patience} epochs; keeping epoch {state.BestEpoch}" });
+            }
+
+            state.Epoch = epoch;
+            state.History = history;
+            WeightsFile.Write(weightsFile, network.Weights(), state.Best!);
+            await run.SaveCheckpointAsync(EpochStage, weightsFile, state);
+            var metrics = row.Where(kv => kv.Value is double && kv.Key != "seconds").ToDictionary(kv => kv.Key, kv => (double)kv.Value!);
+            var done = (double)epoch / epochs;
+            await run.ReportAsync(new JobProgress { Percent = 2 + (78 * done), Stage = "training", Epoch = epoch, Metrics = metrics, EtaSeconds = clock.Elapsed.TotalSeconds * (1 - done) / Math.Max(done, 1e-9) });
+        }
+
+        network.Restore(state.Best!);
+        await run.ReportAsync(new JobProgress { Percent = 80, Stage = "evaluating", Epoch = state.Epoch });
+        var logits = network.Logits(images.Images, test, run.CancellationToken);
+        var probabilities = test.Select((_, i) => ImageData.Softmax(logits.AsSpan(i * classes, classes))).ToArray();
+        var predictions = new Predictions(null, probabilities.Select(p => Array.IndexOf(p, p.Max())).ToArray(), probabilities);
+        var evaluation = Evaluator.Classification(test.Select(r => images.Labels[r]).ToArray(), predictions, data.Classes, binary: classes == 2);
+        evaluation["epochs"] = history;
+        evaluation["best_epoch"] = state.BestEpoch;
+        await run.EventAsync("metrics", new { split = "test", metrics = evaluation });
+
+        await run.ReportAsync(new JobProgress { Percent = 88, Stage = "exporting", Metrics = Evaluator.Headline(evaluation, "test_") });
+        var onnx = Path.Combine(run.WorkDir, "model.onnx");
+        NetworkOnnx.Export(network, state.Best!).Save(onnx);
+        var (maxDiff, mismatches) = ImageOnnx.Compare(logits, ImageOnnx.Logits(onnx, images.Images, test, images.Shape.Dims));
+        if (mismatches > 0)
+        {
+            throw new JobFailedException("export_mismatch", $"the exported ONNX model's scores differ from ggml's by more than 1e-4 in {mismatches} values over {test.Length} test images (largest {maxDiff.ToString("G4", CultureInfo.InvariantCulture)}); nothing was registered");
+        }
+
+        evaluation["onnx_check"] = new Dictionary<string, object?> { ["rows"] = test.Length, ["mismatches"] = 0, ["max_abs_diff"] = maxDiff };
+        var info = new ImageModelInfo(NetworkOnnx.Input, images.Shape.Dims, NetworkOnnx.Logits, NetworkOnnx.Probabilities, data.Classes);
+        var metadata = new Dictionary<string, string> { [ImageModelInfo.MetadataKey] = JsonSerializer.Serialize(info, RegistryJson.Options) };
+        var lineage = new Dictionary<string, object?>
+        {
+            ["network"] = network.Layers,
+            ["epochs_trained"] = state.Epoch,
+            ["best_epoch"] = state.BestEpoch,
+            ["engine"] = GgmlNetwork.Engine,
+        };
+        await run.ReportAsync(new JobProgress { Percent = 95, Stage = "registering", Metrics = Evaluator.Headline(evaluation, "test_") });
+        var version = await register(metadata, lineage, evaluation, onnx);
+        return JsonSerializer.Serialize(new TrainingResult(spec.Model, version, evaluation), RegistryJson.Options);
+    }
+
+    private static double? Finite(double value) => double.IsFinite(value) ? value : null;
+
+    private GgmlNetwork CreateNetwork(NetworkShape shape, int classes, GgmlTrainingOptions options)
+    {
+        try
+        {
+            return GgmlNetwork.Create(spec.Network ?? NetworkShapes.DefaultCnn, shape, classes, options);
+        }
+        catch (NetworkException e)
+        {
+            throw new JobFailedException("invalid_network", e.Message);
+        }
+    }
+
+    /// <summary>What an epoch checkpoint stores besides the weights file.</summary>
+    private sealed class CheckpointState
+    {
+        public int Epoch { get; set; }
+
+        public int BestEpoch { get; set; }
+
+        public double BestLoss { get; set; } = double.MaxValue;
+
+        public int SinceBest { get; set; }
+
+        public bool Stopped { get; set; }
+
+        public List<Dictionary<string, object?>> History { get; set; } = [];
+
+        [System.Text.Json.Serialization.JsonIgnore]
+        public GgmlWeights? Best { get; set; }
+    }
+}
+
+/// <summary>How a registered image classifier is called (version metadata "maas.image"): its input, outputs and classes.</summary>
+public sealed record ImageModelInfo(string Input, int[] Shape, string LogitsOutput, string ProbabilitiesOutput, IReadOnlyList<string> Classes)
+{
+    /// <summary>The metadata key it is stored under.</summary>
+    public const string MetadataKey = "maas.image";
+}
+
+/// <summary>Two weight sets (the latest and the best epoch's) in one little-endian file, for checkpoints.</summary>
+internal static class WeightsFile
+{
+    public static void Write(string path, GgmlWeights current, GgmlWeights best)
+    {
+        using var writer = new BinaryWriter(File.Create(path));
+        foreach (var weights in new[] { current, best })
+        {
+            writer.Write(weights.Layers.Count);
+            foreach (var (layer, tensors) in weights.Layers)
+            {
+                writer.Write(layer);
+                writer.Write(tensors.Count);
+                foreach (var tensor in tensors)
+                {
+                    writer.Write(tensor.Length);
+                    writer.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(tensor.AsSpan()));
+                }
+            }
+        }
+    }
+
+    public static (GgmlWeights Current, GgmlWeights Best) Read(string path)
+    {
+        using var reader = new BinaryReader(File.OpenRead(path));
+        GgmlWeights One()
+        {
+            var layers = new Dictionary<int, IReadOnlyList<float[]>>();
+            var count = reader.ReadInt32();
+            for (var i = 0; i < count; i++)
+            {
+                var layer = reader.ReadInt32();
+                var tensors = new float[reader.ReadInt32()][];
+                for (var t = 0; t < tensors.Length; t++)
+                {
+                    tensors[t] = new float[reader.ReadInt32()];
+                    reader.BaseStream.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(tensors[t].AsSpan()));
+                }
+
+                layers[layer] = tensors;
+            }
+
+            return new GgmlWeights(layers);
+        }
+
+        return (One(), One());
+    }
+}

@@ -1,0 +1,101 @@
+using Maas.Core.Training;
+using Maas.Testing;
+
+namespace Maas.Runtimes.Ggml.Tests;
+
+/// <summary>Training real networks with ggml-opt on generated pictures of three separable classes.</summary>
+public sealed class GgmlNetworkTests
+{
+    private const int Size = 12;
+
+    [Fact]
+    public void Default_cnn_learns_separable_pictures_and_is_deterministic_for_a_seed()
+    {
+        var (images, labels) = TinyImages.Generate(240, Size, seed: 1);
+        var x = TinyImages.Floats(images);
+        var train = Enumerable.Range(0, 180).ToArray();
+        var held = Enumerable.Range(180, 60).ToArray();
+        var options = new GgmlTrainingOptions { BatchSize = 20, LearningRate = 0.003, Seed = 7, Threads = 1 };
+
+        List<GgmlEpoch> Run(out float[] logits)
+        {
+            using var network = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, Size, Size]), 3, options);
+            var epochs = Enumerable.Range(0, 4).Select(_ => network.TrainEpoch(x, labels, train, CancellationToken.None)).ToList();
+            logits = network.Logits(x, held);
+            return epochs;
+        }
+
+        var first = Run(out var logits);
+        Assert.True(first[^1].TrainLoss < first[0].TrainLoss, $"loss {first[0].TrainLoss} → {first[^1].TrainLoss}");
+        Assert.True(Accuracy(logits, labels, held) >= 0.95, $"held-out accuracy {Accuracy(logits, labels, held)}");
+
+        var second = Run(out var again);
+        Assert.Equal(first.Select(e => e.TrainLoss), second.Select(e => e.TrainLoss));
+        Assert.Equal(logits, again);
+    }
+
+    [Fact]
+    public void Every_layer_type_trains_with_both_optimisers()
+    {
+        var (images, labels) = TinyImages.Generate(120, Size, seed: 2);
+        var x = TinyImages.Floats(images);
+        var rows = Enumerable.Range(0, 120).ToArray();
+        NetworkLayer[] layers =
+        [
+            new() { Type = "conv2d", Filters = 4, Kernel = 3, Padding = 1 },
+            new() { Type = "layer_norm" },
+            new() { Type = "gelu" },
+            new() { Type = "avg_pool", Kernel = 2 },
+            new() { Type = "conv2d", Filters = 4, Kernel = 3, Stride = 2 },
+            new() { Type = "tanh" },
+            new() { Type = "max_pool", Kernel = 2, Stride = 1 },
+            new() { Type = "flatten" },
+            new() { Type = "dropout", Rate = 0.2 },
+            new() { Type = "dense", Units = 16 },
+            new() { Type = "sigmoid" },
+            new() { Type = "layer_norm" },
+            new() { Type = "dense" },
+            new() { Type = "softmax" },
+        ];
+        foreach (var optimizer in new[] { "adamw", "sgd" })
+        {
+            using var network = GgmlNetwork.Create(layers, new([1, Size, Size]), 3, new() { Optimizer = optimizer, LearningRate = optimizer == "sgd" ? 0.1 : 0.01, BatchSize = 10, Threads = 1 });
+            var epochs = Enumerable.Range(0, 6).Select(_ => network.TrainEpoch(x, labels, rows, CancellationToken.None)).ToList();
+            Assert.True(epochs[^1].TrainLoss < epochs[0].TrainLoss * 0.9, $"{optimizer}: loss {epochs[0].TrainLoss} → {epochs[^1].TrainLoss}");
+        }
+    }
+
+    [Fact]
+    public void Shapes_are_checked_before_anything_is_built_and_the_error_names_the_layer()
+    {
+        NetworkLayer[] noFlatten = [new() { Type = "conv2d", Filters = 2, Kernel = 3 }, new() { Type = "dense" }];
+        var e = Assert.Throws<NetworkException>(() => GgmlNetwork.Create(noFlatten, new([1, Size, Size]), 3, new()));
+        Assert.Contains("layer 1 (dense)", e.Message);
+        Assert.Contains("flatten", e.Message);
+
+        NetworkLayer[] tooBig = [new() { Type = "conv2d", Filters = 2, Kernel = 13 }, new() { Type = "flatten" }, new() { Type = "dense" }];
+        Assert.Contains("layer 0 (conv2d)", Assert.Throws<NetworkException>(() => GgmlNetwork.Create(tooBig, new([1, Size, Size]), 3, new())).Message);
+
+        NetworkLayer[] batchNorm = [new() { Type = "flatten" }, new() { Type = "batch_norm" }, new() { Type = "dense" }];
+        Assert.Contains("layer 1 (batch_norm)", Assert.Throws<NetworkException>(() => GgmlNetwork.Create(batchNorm, new([1, Size, Size]), 3, new())).Message);
+    }
+
+    internal static double Accuracy(float[] logits, int[] labels, int[] rows)
+    {
+        var classes = logits.Length / rows.Length;
+        var right = 0;
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var scores = logits.AsSpan(i * classes, classes);
+            var best = 0;
+            for (var c = 1; c < classes; c++)
+            {
+                best = scores[c] > scores[best] ? c : best;
+            }
+
+            right += best == labels[rows[i]] ? 1 : 0;
+        }
+
+        return (double)right / rows.Length;
+    }
+}

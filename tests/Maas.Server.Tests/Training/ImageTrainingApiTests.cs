@@ -1,0 +1,183 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json.Nodes;
+using Maas.Server.Tests.Support;
+using Maas.Testing;
+
+namespace Maas.Server.Tests.Training;
+
+/// <summary>A server whose training worker computes with one thread (ggml's threads spin while they wait; a busy CI machine makes two slower than one).</summary>
+public sealed class ImageTrainingServer : ServerPerDb
+{
+    /// <inheritdoc />
+    protected override IReadOnlyDictionary<string, string?> Settings => new Dictionary<string, string?>
+    {
+        ["Maas:Training:PollMilliseconds"] = "100",
+        ["Maas:Training:Threads"] = "1",
+    };
+}
+
+/// <summary>image-classification through the API: an IDX dataset in, a ggml-trained CNN out, served by ONNX Runtime over OIP v2.</summary>
+public sealed class ImageTrainingApiTests(ImageTrainingServer servers) : IClassFixture<ImageTrainingServer>
+{
+    private const int Size = 12;
+
+    [Fact]
+    public async Task Default_cnn_is_trained_on_an_idx_dataset_registered_with_evaluation_and_served_over_oip_v2()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var (images, labels) = TinyImages.Generate(300, Size, seed: 11);
+        var dataset = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(images, labels, Size, Size), "shapes.zip");
+        var model = Names.Unique("shapes");
+        var job = await TrainingApiTests.TrainAsync(client, $$"""
+            {"model": "{{model}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label",
+             "hyperparameters": {"epochs": 4, "batch_size": 16, "learning_rate": 0.003}, "split": {"validation": 0.1, "test": 0.2, "seed": 5} }
+            """);
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        Assert.Equal("adamw", (string?)job["trainer"]);
+        Assert.Equal(100, (double)job["progress"]!);
+        var number = (int)job["result"]!["version"]!;
+
+        var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{number}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal("onnx", (string?)version["format"]);
+        var evaluation = version["evaluation"]!;
+        Assert.True((double)evaluation["accuracy"]! >= 0.95, evaluation.ToJsonString());
+        Assert.Equal(0, (int)evaluation["onnx_check"]!["mismatches"]!);
+        Assert.Equal(4, evaluation["epochs"]!.AsArray().Count);
+        Assert.Equal(dataset, (string?)version["lineage"]!["dataset"]!["name"]);
+        Assert.Equal("adamw", (string?)version["lineage"]!["trainer"]);
+        Assert.Equal(5, (int)version["lineage"]!["seed"]!);
+        Assert.Equal("conv2d", (string?)version["lineage"]!["network"]![0]!["type"]);
+
+        // Each epoch is an event with its loss and accuracy; a checkpoint follows every epoch.
+        var events = await (await client.GetAsync($"api/v1/training/jobs/{job["id"]}/events?limit=1000")).JsonAsync(HttpStatusCode.OK);
+        var epochs = events["events"]!.AsArray().Where(e => (string?)e!["type"] == "epoch").Select(e => e!["data"]!).ToArray();
+        Assert.Equal([1, 2, 3, 4], epochs.Select(e => (int)e["epoch"]!));
+        Assert.All(epochs, e => Assert.True((double)e["train_loss"]! > 0 && (double)e["validation_accuracy"]! >= 0));
+        Assert.True((double)epochs[^1]["train_loss"]! < (double)epochs[0]["train_loss"]!);
+        Assert.Equal(4, events["events"]!.AsArray().Count(e => (string?)e!["type"] == "checkpoint"));
+
+        // Served by ONNX Runtime: pixels scaled to 0..1 in [N, 1, H, W]; the probabilities pick the right class.
+        var pictures = Enumerable.Range(0, 6).ToArray();
+        var data = new JsonArray(pictures.SelectMany(i => images[i]).Select(b => (JsonNode)(b / 255.0)).ToArray());
+        var request = new JsonObject
+        {
+            ["inputs"] = new JsonArray(new JsonObject { ["name"] = "image", ["shape"] = new JsonArray(pictures.Length, 1, Size, Size), ["datatype"] = "FP32", ["data"] = data }),
+        };
+        var answer = await (await client.PostAsync($"v2/models/{model}/versions/{number}/infer", Api.Json(request.ToJsonString()))).JsonAsync(HttpStatusCode.OK);
+        var probabilities = answer["outputs"]!.AsArray().Single(o => (string?)o!["name"] == "probabilities")!;
+        Assert.Equal([pictures.Length, 3], probabilities["shape"]!.AsArray().Select(d => (int)d!));
+        var values = probabilities["data"]!.AsArray().Select(v => (double)v!).ToArray();
+        for (var i = 0; i < pictures.Length; i++)
+        {
+            var row = values.AsSpan(i * 3, 3).ToArray();
+            Assert.Equal(labels[pictures[i]], Array.IndexOf(row, row.Max()));
+        }
+    }
+
+    [FashionMnistFact]
+    public async Task A_small_cnn_trained_on_a_fashion_mnist_subset_reaches_075_test_accuracy()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var (images, labels) = FashionMnist.Read("train", 3000);
+        var dataset = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(images, labels, 28, 28), "fashion.zip");
+        var model = Names.Unique("fashion");
+        var job = await TrainingApiTests.TrainAsync(client, $$"""
+            {"model": "{{model}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label",
+             "hyperparameters": {"epochs": 3, "batch_size": 32}, "split": {"validation": 0.1, "test": 0.2} }
+            """, TimeSpan.FromMinutes(8));
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{job["result"]!["version"]}")).JsonAsync(HttpStatusCode.OK);
+        Assert.True((double)version["evaluation"]!["accuracy"]! >= 0.75, version["evaluation"]!.ToJsonString());
+        Assert.Equal(0, (int)version["evaluation"]!["onnx_check"]!["mismatches"]!);
+    }
+
+    [Fact]
+    public async Task A_network_that_does_not_fit_the_images_is_refused_with_400_naming_the_layer()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var (images, labels) = TinyImages.Generate(30, Size, seed: 12);
+        var dataset = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(images, labels, Size, Size), "few.zip");
+        async Task<string> Refused(string extra, string code)
+        {
+            using var response = await client.PostAsync("api/v1/training/jobs", Api.Json($$"""{"model": "{{Names.Unique("bad")}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label"{{extra}}}"""));
+            var error = await response.ErrorAsync(HttpStatusCode.BadRequest, code);
+            return error.ToJsonString();
+        }
+
+        Assert.Contains("layer 1 (dense)", await Refused(""", "network": [{"type": "conv2d", "filters": 4, "kernel": 3}, {"type": "dense"}]""", "invalid_network"));
+        Assert.Contains("layer 0 (conv2d)", await Refused(""", "network": [{"type": "conv2d", "filters": 4, "kernel": 20}, {"type": "flatten"}, {"type": "dense"}]""", "invalid_network"));
+        Assert.Contains("units must be 3", await Refused(""", "network": [{"type": "flatten"}, {"type": "dense", "units": 10}]""", "invalid_network"));
+        Assert.Contains("epochs", await Refused(""", "hyperparameters": {"epochs": 0}""", "invalid_hyperparameters"));
+        Assert.Contains("adamw", await Refused(""", "trainer": "lightgbm" """, "invalid_trainer"));
+    }
+}
+
+/// <summary>An image-classification worker killed with SIGKILL after an epoch: the next worker resumes from the epoch checkpoint.</summary>
+public sealed class ImageWorkerKillTests
+{
+    [Fact]
+    public async Task A_worker_killed_mid_training_is_resumed_from_the_last_epoch_and_one_version_is_registered()
+    {
+        using var dir = new TempDirectory("maas-image-kill");
+        await using var server = await MaasTestServer.StartAsync(dataDir: dir.Path, settings: new Dictionary<string, string?> { ["Maas:Training:Workers"] = "0" });
+        var client = server.Client;
+        var (images, labels) = TinyImages.Generate(450, 16, seed: 21);
+        var dataset = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(images, labels, 16, 16), "kill.zip");
+        var model = Names.Unique("resumed");
+        const int epochs = 25;
+        var body = $$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label", "hyperparameters": {"epochs": {{epochs}}, "patience": 0, "batch_size": 16} }""";
+        using var submitted = await client.PostAsync("api/v1/training/jobs", Api.Json(body));
+        var id = (string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
+
+        var first = WorkerKillTests.StartWorker(dir.Path, threads: 1);
+        var second = (Process?)null;
+        try
+        {
+            // Kill the worker once it has checkpointed an epoch and is still training.
+            var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
+            while (true)
+            {
+                var job = await (await client.GetAsync($"api/v1/training/jobs/{id}")).JsonAsync(HttpStatusCode.OK);
+                if ((string?)job["status"] == "running" && job["epoch"] is { } epoch && (int)epoch >= 1)
+                {
+                    break;
+                }
+
+                Assert.True((string?)job["status"] is "queued" or "running", job.ToJsonString());
+                Assert.True(DateTime.UtcNow < deadline, "the worker never finished an epoch: " + job.ToJsonString());
+                await Task.Delay(50);
+            }
+
+            first.Kill();
+            await first.WaitForExitAsync();
+
+            second = WorkerKillTests.StartWorker(dir.Path, threads: 1);
+            var done = await TrainingApiTests.WaitAsync(client, id, TimeSpan.FromMinutes(5));
+            Assert.True((string?)done["status"] == "succeeded", done.ToJsonString());
+            Assert.Equal(2, (int)done["attempts"]!);
+
+            var versions = (await (await client.GetAsync($"api/v1/models/{model}/versions")).JsonAsync(HttpStatusCode.OK))["versions"]!.AsArray();
+            Assert.Single(versions);
+            var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{versions[0]!["version"]}")).JsonAsync(HttpStatusCode.OK);
+            Assert.Equal(epochs, version["evaluation"]!["epochs"]!.AsArray().Count); // the first worker's epochs are kept, not repeated
+            Assert.True((double)version["evaluation"]!["accuracy"]! >= 0.9, version["evaluation"]!.ToJsonString());
+
+            var events = (await (await client.GetAsync($"api/v1/training/jobs/{id}/events?limit=1000")).JsonAsync(HttpStatusCode.OK))["events"]!.AsArray();
+            Assert.Contains(events, e => (string?)e!["type"] == "log" && ((string?)e["data"]!["message"])!.StartsWith("resumed after epoch", StringComparison.Ordinal));
+        }
+        finally
+        {
+            foreach (var process in new[] { first, second })
+            {
+                if (process is { HasExited: false })
+                {
+                    process.Kill();
+                    await process.WaitForExitAsync();
+                }
+
+                process?.Dispose();
+            }
+        }
+    }
+}
