@@ -33,6 +33,9 @@ public sealed record LlamaFineTuneOptions
     /// <summary>Resume after this many completed epochs from <see cref="ResumeCheckpoint"/> (a checkpoint this tuner wrote).</summary>
     public int ResumeAfterEpoch { get; init; }
 
+    /// <summary>Extra GGUF metadata (string values) written into the fine-tuned model, e.g. where it came from.</summary>
+    public IReadOnlyDictionary<string, string> ResultMetadata { get; init; } = new Dictionary<string, string>();
+
     /// <summary>The checkpoint to resume from, or null to start from the base.</summary>
     public string? ResumeCheckpoint { get; init; }
 }

@@ -163,12 +163,20 @@ public static class LlamaFineTuner
             }
 
             var last = epochs.Count > 0 ? epochs[^1].Checkpoint : options.ResumeCheckpoint ?? throw new InvalidOperationException("no epoch ran");
-            var result = last;
+            var result = Path.Combine(options.WorkFolder, "fine-tuned.gguf");
+            var metadata = options.ResultMetadata.ToDictionary(kv => kv.Key, kv => GgufValue.From(kv.Value), StringComparer.Ordinal);
             if (converted && baseFile.FileType is { } fileType and not 0)
             {
                 // Back to the base's storage type, with the quantiser the engine already binds.
-                result = Path.Combine(options.WorkFolder, "fine-tuned.gguf");
-                LlamaQuantizer.Quantize(last, result, new LlamaQuantizeOptions { FileType = (LlamaFileType)fileType, Threads = options.Threads });
+                var quantised = Path.Combine(options.WorkFolder, "quantised.gguf");
+                LlamaQuantizer.Quantize(last, quantised, new LlamaQuantizeOptions { FileType = (LlamaFileType)fileType, Threads = options.Threads });
+                metadata["general.file_type"] = GgufValue.From((uint)fileType);
+                Rewrite(quantised, result, metadata);
+                File.Delete(quantised);
+            }
+            else
+            {
+                Rewrite(last, result, metadata);
             }
 
             return new LlamaFineTuneResult(result, baseValidation, epochs, trainWindows.Windows.Count, "F32");
@@ -224,13 +232,11 @@ public static class LlamaFineTuner
     private static void SaveCheckpoint(LlamaTrainingSession session, GgufFile baseFile, string path)
     {
         var raw = path + ".raw";
-        var partial = path + ".partial";
         try
         {
             session.Save(raw);
-            var saved = GgufReader.Read(raw);
-            var arch = saved.Architecture;
-            var metadata = saved.MetadataKeys.Where(k => k != "general.alignment").ToDictionary(k => k, k => saved.Metadata[k], StringComparer.Ordinal);
+            var arch = GgufReader.Read(raw).Architecture;
+            var metadata = new Dictionary<string, GgufValue>(StringComparer.Ordinal);
             foreach (var key in baseFile.MetadataKeys.Where(k => k.StartsWith("tokenizer.chat_template", StringComparison.Ordinal)))
             {
                 metadata[key] = baseFile.Metadata[key];
@@ -242,9 +248,30 @@ public static class LlamaFineTuner
             }
 
             metadata["general.file_type"] = GgufValue.From(0u); // ALL_F32
+            Rewrite(raw, path, metadata);
+        }
+        finally
+        {
+            File.Delete(raw);
+        }
+    }
+
+    /// <summary>Copies a GGUF with some metadata keys set (added or replaced); the tensors are copied byte for byte.</summary>
+    private static void Rewrite(string source, string path, IReadOnlyDictionary<string, GgufValue> overrides)
+    {
+        var partial = path + ".partial";
+        try
+        {
+            var saved = GgufReader.Read(source);
+            var metadata = saved.MetadataKeys.Where(k => k != "general.alignment").ToDictionary(k => k, k => saved.Metadata[k], StringComparer.Ordinal);
+            foreach (var (key, value) in overrides)
+            {
+                metadata[key] = value;
+            }
+
             using (var stream = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1))
             using (var writer = new GgufWriter(stream, saved.Alignment, leaveOpen: true))
-            using (var source = File.OpenRead(raw))
+            using (var input = File.OpenRead(source))
             {
                 foreach (var (key, value) in metadata)
                 {
@@ -259,14 +286,14 @@ public static class LlamaFineTuner
                 var buffer = new byte[1 << 20];
                 foreach (var tensor in saved.Tensors)
                 {
-                    source.Position = saved.DataOffset + (long)tensor.Offset;
+                    input.Position = saved.DataOffset + (long)tensor.Offset;
                     var left = (long)tensor.ByteSize;
                     while (left > 0)
                     {
-                        var n = source.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
+                        var n = input.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
                         if (n == 0)
                         {
-                            throw new EndOfStreamException($"the saved checkpoint ends inside tensor '{tensor.Name}'");
+                            throw new EndOfStreamException($"'{source}' ends inside tensor '{tensor.Name}'");
                         }
 
                         writer.WriteTensorData(buffer.AsSpan(0, n));
@@ -281,7 +308,6 @@ public static class LlamaFineTuner
         }
         finally
         {
-            File.Delete(raw);
             File.Delete(partial);
         }
     }
