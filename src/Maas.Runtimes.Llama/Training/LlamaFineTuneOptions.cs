@@ -52,7 +52,8 @@ public sealed record LlamaTrainingChat(IReadOnlyList<LlamaChatMessage> Messages)
 /// <param name="Steps">Optimizer steps so far.</param>
 /// <param name="TrainedTokens">Tokens (window positions) trained in this epoch.</param>
 /// <param name="Seconds">Wall time of the epoch's training windows.</param>
-public sealed record LlamaFineTuneEpoch(int Epoch, double TrainingLoss, double? ValidationLoss, string Checkpoint, long Steps, long TrainedTokens, double Seconds);
+/// <param name="StartValidationLoss">The validation loss of the model this run started from (the base, or the resumed checkpoint).</param>
+public sealed record LlamaFineTuneEpoch(int Epoch, double TrainingLoss, double? ValidationLoss, string Checkpoint, long Steps, long TrainedTokens, double Seconds, double? StartValidationLoss);
 
 /// <summary>The outcome of a fine-tuning run.</summary>
 /// <param name="ModelPath">The fine-tuned GGUF (quantised back to the base's type when the base was quantised).</param>

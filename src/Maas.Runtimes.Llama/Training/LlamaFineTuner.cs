@@ -157,7 +157,7 @@ public static class LlamaFineTuner
                 var checkpoint = Path.Combine(options.WorkFolder, $"checkpoint-epoch-{epoch}.gguf");
                 SaveCheckpoint(session, baseFile, checkpoint);
                 var record = new LlamaFineTuneEpoch(
-                    epoch, lossTokens == 0 ? 0 : lossSum / lossTokens, validationLoss, checkpoint, steps, (long)trainWindows.Windows.Count * options.Window, seconds);
+                    epoch, lossTokens == 0 ? 0 : lossSum / lossTokens, validationLoss, checkpoint, steps, (long)trainWindows.Windows.Count * options.Window, seconds, baseValidation);
                 epochs.Add(record);
                 onEpoch?.Invoke(record);
             }

@@ -58,9 +58,12 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
         }
 
         var epochs = new List<FineTuningEpochMetrics>();
-        if (run.Job.Checkpoint?.Data is { } data && resume is not null)
+        double? baseValidationLoss = null;
+        if (run.Job.Checkpoint?.Data is { } data && resume is not null
+            && JsonSerializer.Deserialize<FineTuningCheckpointData>(data, RegistryJson.Options) is { } saved)
         {
-            epochs.AddRange(JsonSerializer.Deserialize<List<FineTuningEpochMetrics>>(data, RegistryJson.Options) ?? []);
+            epochs.AddRange(saved.Epochs);
+            baseValidationLoss = saved.BaseValidationLoss;
         }
 
         await run.ReportAsync(new JobProgress { Percent = 1, Stage = "running", Epoch = resumeAfter });
@@ -91,7 +94,7 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
                         ["maas.fine_tuning.base"] = $"{spec.BaseModel}/versions/{spec.BaseVersion}",
                     },
                 },
-                epoch => OnEpoch(run, spec, epoch, epochs).GetAwaiter().GetResult(),
+                epoch => OnEpoch(run, spec, epoch, epochs, baseValidationLoss).GetAwaiter().GetResult(),
                 fraction => run.ReportAsync(new JobProgress
                 {
                     Percent = Math.Round(1 + (fraction * 94), 2),
@@ -112,10 +115,10 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
 
         await run.ReportAsync(new JobProgress { Percent = 96, Stage = "registering" });
         var trainedTokens = result.Windows * (long)spec.Window * spec.Epochs;
-        var version = await RegisterAsync(run, spec, baseVersion, result, epochs, trainedTokens);
+        var version = await RegisterAsync(run, spec, baseVersion, result, epochs, trainedTokens, baseValidationLoss);
         var fineTuned = $"{spec.TargetModel}:{run.Job.Id}";
         await Message(run, $"The fine-tuned model {fineTuned} (version {version}) is ready");
-        return JsonSerializer.Serialize(new FineTuningResult(fineTuned, spec.TargetModel, version, trainedTokens, result.BaseValidationLoss, epochs), RegistryJson.Options);
+        return JsonSerializer.Serialize(new FineTuningResult(fineTuned, spec.TargetModel, version, trainedTokens, baseValidationLoss ?? result.BaseValidationLoss, epochs), RegistryJson.Options);
     }
 
     /// <summary>Tokens per optimizer step for the asked batch size: about that many chats, rounded to a divisor of the window.</summary>
@@ -139,12 +142,12 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
         return spec.Window;
     }
 
-    private async Task OnEpoch(JobRun run, FineTuningSpec spec, LlamaFineTuneEpoch epoch, List<FineTuningEpochMetrics> epochs)
+    private async Task OnEpoch(JobRun run, FineTuningSpec spec, LlamaFineTuneEpoch epoch, List<FineTuningEpochMetrics> epochs, double? baseValidationLoss)
     {
         var metrics = new FineTuningEpochMetrics(epoch.Epoch, epoch.Steps, epoch.TrainingLoss, epoch.ValidationLoss, epoch.Seconds > 0 ? epoch.TrainedTokens / epoch.Seconds : 0);
         epochs.Add(metrics);
         await run.EventAsync(MetricsEventType, metrics);
-        await run.SaveCheckpointAsync($"epoch-{epoch.Epoch}", epoch.Checkpoint, epochs);
+        await run.SaveCheckpointAsync($"epoch-{epoch.Epoch}", epoch.Checkpoint, new FineTuningCheckpointData(baseValidationLoss ?? epoch.StartValidationLoss, epochs));
         await run.EventAsync(CheckpointEventType, metrics);
         var valid = epoch.ValidationLoss is { } loss ? $", validation loss {loss.ToString("F4", CultureInfo.InvariantCulture)}" : "";
         await Message(run, $"Epoch {epoch.Epoch}/{spec.Epochs}: training loss {epoch.TrainingLoss.ToString("F4", CultureInfo.InvariantCulture)}{valid}");
@@ -179,7 +182,8 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
         }
     }
 
-    private async Task<int> RegisterAsync(JobRun run, FineTuningSpec spec, ResolvedVersion baseVersion, LlamaFineTuneResult result, List<FineTuningEpochMetrics> epochs, long trainedTokens)
+    private async Task<int> RegisterAsync(
+        JobRun run, FineTuningSpec spec, ResolvedVersion baseVersion, LlamaFineTuneResult result, List<FineTuningEpochMetrics> epochs, long trainedTokens, double? baseValidationLoss)
     {
         // Right before the one effect that must happen once: a worker that lost its lease stops here.
         await run.EnsureLeaseAsync();
@@ -226,7 +230,7 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
                 },
                 ["seed"] = spec.Seed,
                 ["job"] = run.Job.Id,
-                ["base_validation_loss"] = result.BaseValidationLoss,
+                ["base_validation_loss"] = baseValidationLoss ?? result.BaseValidationLoss,
                 ["epochs"] = epochs,
                 ["trained_tokens"] = trainedTokens,
                 ["engine"] = "llama.cpp llama_opt (node-llama-cpp 3.22.1 build)",

@@ -53,3 +53,6 @@ internal sealed record FineTuningResult(string FineTunedModel, string Model, int
 
 /// <summary>The losses of one epoch (also the data of its checkpoint event).</summary>
 internal sealed record FineTuningEpochMetrics(int Epoch, long Step, double TrainLoss, double? ValidLoss, double TokensPerSecond);
+
+/// <summary>What a fine-tuning job keeps with each epoch's checkpoint, so a worker that resumes it reports the whole run.</summary>
+internal sealed record FineTuningCheckpointData(double? BaseValidationLoss, IReadOnlyList<FineTuningEpochMetrics> Epochs);

@@ -8,7 +8,7 @@ public static class FineTuningFileMigrations
     /// <summary>The steps in order.</summary>
     public static IReadOnlyList<Migration> All { get; } =
     [
-        new(1600, "openai_files", Schema, Schema),
+        new(616, "openai_files", Schema, Schema),
     ];
 
     // The same text for both databases: TEXT and BIGINT mean the same in SQLite and PostgreSQL.

@@ -103,4 +103,38 @@ public sealed class FineTuneTests(LlamaTestModels models, ITestOutputHelper outp
             new LlamaFineTuneOptions { Epochs = 1, Window = 256, Threads = 2, WorkFolder = Path.Combine(models.Folder, "finetune-long") }));
         Assert.Contains("training file line 3", e.Message);
     }
+
+    [Fact]
+    public void A_run_resumes_after_the_last_finished_epoch_from_its_checkpoint()
+    {
+        _ = models.Generated;
+        var training = PatternChats(12, seed: 6);
+        var validation = PatternChats(4, seed: 7);
+        var first = LlamaFineTuner.Run(
+            models.GeneratedPath,
+            training,
+            validation,
+            new LlamaFineTuneOptions { Epochs = 2, LearningRate = 1e-2f, Window = 256, Threads = 2, WorkFolder = Path.Combine(models.Folder, "finetune-first") });
+
+        // A worker died after epoch 1: the next one starts from that checkpoint and runs only epoch 2.
+        var resumed = LlamaFineTuner.Run(
+            models.GeneratedPath,
+            training,
+            validation,
+            new LlamaFineTuneOptions
+            {
+                Epochs = 2,
+                LearningRate = 1e-2f,
+                Window = 256,
+                Threads = 2,
+                WorkFolder = Path.Combine(models.Folder, "finetune-resumed"),
+                ResumeCheckpoint = first.Epochs[0].Checkpoint,
+                ResumeAfterEpoch = 1,
+            });
+
+        Assert.Equal(2, Assert.Single(resumed.Epochs).Epoch);
+        Assert.True(resumed.BaseValidationLoss < first.BaseValidationLoss, $"resumed from {resumed.BaseValidationLoss}, the base was at {first.BaseValidationLoss}");
+        Assert.Equal(first.Epochs[0].ValidationLoss!.Value, resumed.BaseValidationLoss!.Value, 3);
+        Assert.True(resumed.Epochs[0].ValidationLoss < resumed.BaseValidationLoss);
+    }
 }
