@@ -64,7 +64,7 @@ public sealed class DatasetCatalog(
     /// Stores <paramref name="content"/> as a new version: streamed to staging while hashed (size limit checked as it
     /// arrives), parsed by the format its file name says, described, then committed under its SHA-256.
     /// </summary>
-    public async Task<DatasetVersion> AddVersionAsync(string name, string fileName, Stream content, string createdBy, CancellationToken cancellationToken)
+    public async Task<DatasetVersion> AddVersionAsync(string name, string fileName, Stream content, string createdBy, CancellationToken cancellationToken, DatasetUploadChoices? choices = null)
     {
         await GetAsync(name, cancellationToken).ConfigureAwait(false);
         RegistryNames.ValidateFilePath(fileName);
@@ -87,7 +87,7 @@ public sealed class DatasetCatalog(
                 sha256 = Convert.ToHexStringLower(hash.GetHashAndReset());
             }
 
-            var table = await Task.Run(() => ParseFile(path, format, gzip), cancellationToken).ConfigureAwait(false);
+            var table = await Task.Run(() => ParseFile(path, format, gzip, ReadOptions(choices?.ImageSize), choices?.Schema), cancellationToken).ConfigureAwait(false);
             if (table.Rows.Count == 0)
             {
                 throw RegistryException.Invalid("invalid_dataset", "the file has a header but no rows");
@@ -101,7 +101,7 @@ public sealed class DatasetCatalog(
                     new DatasetVersion
                     {
                         Dataset = name,
-                        Format = format,
+                        Format = table.DetectedFormat ?? format,
                         Gzip = gzip,
                         FileName = fileName,
                         Sha256 = sha256,
@@ -126,25 +126,47 @@ public sealed class DatasetCatalog(
         }
     }
 
-    /// <summary>Parses a stored file; a bad file is a 400 naming the line or record.</summary>
-    public static DatasetTable ParseFile(string path, DatasetFormat format, bool gzip)
+    /// <summary>Parses a stored file, with column types replaced by <paramref name="schema"/>; a bad file is a 400 naming the line or record.</summary>
+    public static DatasetTable ParseFile(string path, DatasetFormat format, bool gzip, DatasetReadOptions? read = null, IReadOnlyDictionary<string, DatasetColumnType>? schema = null)
     {
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         try
         {
-            return DatasetParser.Parse(file, format, gzip);
+            var table = DatasetParser.Parse(file, format, gzip, read);
+            return schema is { Count: > 0 } ? DatasetSchemaOverride.Apply(table, schema) : table;
         }
         catch (DatasetFormatException e)
         {
             throw RegistryException.Invalid("invalid_dataset", e.Message);
         }
+        catch (DatasetTooLargeException e)
+        {
+            throw new RegistryException(RegistryErrorKind.TooLarge, "dataset_too_large", e.Message, new Dictionary<string, object?> { ["limit"] = e.Limit });
+        }
     }
+
+    private DatasetReadOptions ReadOptions(DatasetImageSize? imageSize) => new()
+    {
+        MaxDecompressedBytes = options.MaxDecompressedBytes,
+        MaxArchiveEntries = options.MaxArchiveEntries,
+        ImageSize = imageSize,
+    };
 
     /// <summary>Reads a version back into a table (for previews and training).</summary>
     public async Task<DatasetTable> LoadAsync(DatasetVersion version, CancellationToken cancellationToken)
     {
         var path = await artifacts.GetLocalPathAsync(version.Sha256, null, cancellationToken).ConfigureAwait(false);
-        return await Task.Run(() => ParseFile(path, version.Format, version.Gzip), cancellationToken).ConfigureAwait(false);
+        // The stored schema keeps what the upload chose: the picture size and any overridden column types.
+        var image = version.Schema.FirstOrDefault(c => c.Type == DatasetColumnType.Image && c.Shape is { Count: >= 2 });
+        var imageSize = version.Format == DatasetFormat.ImageFolder && image is not null ? new DatasetImageSize(image.Shape![1], image.Shape[0]) : null;
+        return await Task.Run(
+            () =>
+            {
+                var table = ParseFile(path, version.Format, version.Gzip, ReadOptions(imageSize));
+                var kept = DatasetSchemaOverride.Differences(version.Schema, table);
+                return kept.Count > 0 ? DatasetSchemaOverride.Apply(table, kept) : table;
+            },
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Deletes a version; refused while a model version's lineage names it, unless <paramref name="force"/>.</summary>

@@ -9,6 +9,12 @@ public sealed class DatasetOptions
     /// <summary>The largest dataset file accepted, in bytes (default 256 MiB): files are parsed in memory.</summary>
     public long MaxUploadBytes { get; set; } = 256L << 20;
 
+    /// <summary>The most bytes a compressed file or archive may expand to, decoded pictures included (default 1 GiB).</summary>
+    public long MaxDecompressedBytes { get; set; } = 1L << 30;
+
+    /// <summary>The most entries an archive may hold (default 200000).</summary>
+    public int MaxArchiveEntries { get; set; } = 200_000;
+
     /// <summary>The most rows a preview returns (default 1000).</summary>
     public int MaxPreviewRows { get; set; } = 1000;
 
@@ -21,6 +27,16 @@ public sealed class DatasetOptions
             errors.Add($"{Section}:MaxUploadBytes must be at least 1024, not {MaxUploadBytes}");
         }
 
+        if (MaxDecompressedBytes < 1024)
+        {
+            errors.Add($"{Section}:MaxDecompressedBytes must be at least 1024, not {MaxDecompressedBytes}");
+        }
+
+        if (MaxArchiveEntries < 1)
+        {
+            errors.Add($"{Section}:MaxArchiveEntries must be at least 1, not {MaxArchiveEntries}");
+        }
+
         if (MaxPreviewRows is < 1 or > 100_000)
         {
             errors.Add($"{Section}:MaxPreviewRows must be between 1 and 100000, not {MaxPreviewRows}");
@@ -28,4 +44,14 @@ public sealed class DatasetOptions
 
         return errors;
     }
+}
+
+/// <summary>What an uploader may choose about how a new dataset version is read.</summary>
+public sealed record DatasetUploadChoices
+{
+    /// <summary>Column types that replace the inferred ones.</summary>
+    public IReadOnlyDictionary<string, DatasetColumnType>? Schema { get; init; }
+
+    /// <summary>The size pictures of an image-folder archive are resized to.</summary>
+    public DatasetImageSize? ImageSize { get; init; }
 }

@@ -4,10 +4,11 @@ using System.Globalization;
 using System.IO.Compression;
 using System.Text;
 using System.Text.Json;
+using Maas.Core.Datasets.Readers;
 
 namespace Maas.Core.Datasets;
 
-/// <summary>Reads CSV, TSV, JSON Lines and IDX files into a <see cref="DatasetTable"/>, inferring column types.</summary>
+/// <summary>Reads CSV, TSV, JSON Lines, Parquet, IDX and image-folder files into a <see cref="DatasetTable"/>, inferring column types.</summary>
 /// <remarks>Every error names the line (text formats) or the archive entry and record (IDX) so the caller can fix the file.</remarks>
 public static class DatasetParser
 {
@@ -16,10 +17,19 @@ public static class DatasetParser
 
     private static readonly string[] MissingTokens = ["", "na", "n/a", "null", "nan"];
 
-    /// <summary>Parses <paramref name="content"/> as <paramref name="format"/>; <paramref name="gzip"/> decompresses it first.</summary>
-    public static DatasetTable Parse(Stream content, DatasetFormat format, bool gzip)
+    /// <summary>
+    /// Parses <paramref name="content"/> as <paramref name="format"/>; <paramref name="gzip"/> decompresses it first. An
+    /// archive (<see cref="DatasetFormat.Idx"/> or <see cref="DatasetFormat.ImageFolder"/>) is read as whichever its
+    /// entries are; the table's <see cref="DatasetTable.DetectedFormat"/> says which.
+    /// </summary>
+    /// <exception cref="DatasetFormatException">The file is not what its format says (the message names the line or record).</exception>
+    /// <exception cref="DatasetTooLargeException">The file expands beyond <see cref="DatasetReadOptions.MaxDecompressedBytes"/>.</exception>
+    public static DatasetTable Parse(Stream content, DatasetFormat format, bool gzip, DatasetReadOptions? options = null)
     {
-        var input = gzip && format != DatasetFormat.Idx ? new GZipStream(content, CompressionMode.Decompress, leaveOpen: true) : content;
+        options ??= new DatasetReadOptions();
+        var budget = new DecompressionBudget(options.MaxDecompressedBytes);
+        var archive = format is DatasetFormat.Idx or DatasetFormat.ImageFolder;
+        var input = gzip && !archive ? new BoundedReadStream(new GZipStream(content, CompressionMode.Decompress, leaveOpen: true), budget) : content;
         try
         {
             return format switch
@@ -27,7 +37,8 @@ public static class DatasetParser
                 DatasetFormat.Csv => ParseDelimited(input, ','),
                 DatasetFormat.Tsv => ParseDelimited(input, '\t'),
                 DatasetFormat.JsonLines => ParseJsonLines(input),
-                _ => ParseIdxArchive(input, gzip),
+                DatasetFormat.Parquet => ParquetDatasetReader.Read(input, budget),
+                _ => ParseArchive(input, gzip, options, budget),
             };
         }
         catch (InvalidDataException e)
@@ -376,15 +387,28 @@ public static class DatasetParser
     private const int IdxImagesMagic = 0x00000803;
     private const int IdxLabelsMagic = 0x00000801;
 
-    private static DatasetTable ParseIdxArchive(Stream input, bool gzip)
+    private static DatasetTable ParseArchive(Stream input, bool gzip, DatasetReadOptions options, DecompressionBudget budget)
     {
-        var entries = ReadArchive(input, gzip);
+        var entries = ReadArchive(input, gzip, options, budget);
+        var hasIdx = entries.Any(e => e.Data.Length >= 4 && (e.Data[0] == 0x1f || BinaryPrimitives.ReadInt32BigEndian(e.Data) is IdxImagesMagic or IdxLabelsMagic));
+        if (!hasIdx && ImageFolderDatasetReader.Looks(entries))
+        {
+            var pictures = ImageFolderDatasetReader.Read(entries, options.ImageSize, budget);
+            return new DatasetTable(pictures.Columns, pictures.Rows) { DetectedFormat = DatasetFormat.ImageFolder };
+        }
+
+        var table = ParseIdx(entries, budget);
+        return new DatasetTable(table.Columns, table.Rows) { DetectedFormat = DatasetFormat.Idx };
+    }
+
+    private static DatasetTable ParseIdx(List<(string Name, byte[] Data)> entries, DecompressionBudget budget)
+    {
         byte[]? images = null;
         byte[]? labels = null;
         string imagesName = "", labelsName = "";
         foreach (var (name, raw) in entries)
         {
-            var data = raw.Length >= 2 && raw[0] == 0x1f && raw[1] == 0x8b ? Gunzip(name, raw) : raw;
+            var data = raw.Length >= 2 && raw[0] == 0x1f && raw[1] == 0x8b ? Gunzip(name, raw, budget) : raw;
             if (data.Length < 4)
             {
                 continue;
@@ -457,11 +481,11 @@ public static class DatasetParser
         return new DatasetTable([new DatasetColumn("image", DatasetColumnType.Image, [height, width]), new DatasetColumn("label", DatasetColumnType.Number)], rows);
     }
 
-    private static byte[] Gunzip(string name, byte[] data)
+    private static byte[] Gunzip(string name, byte[] data, DecompressionBudget budget)
     {
         try
         {
-            using var gz = new GZipStream(new MemoryStream(data), CompressionMode.Decompress);
+            using var gz = new BoundedReadStream(new GZipStream(new MemoryStream(data), CompressionMode.Decompress), budget);
             using var output = new MemoryStream();
             gz.CopyTo(output);
             return output.ToArray();
@@ -472,13 +496,13 @@ public static class DatasetParser
         }
     }
 
-    private static List<(string Name, byte[] Data)> ReadArchive(Stream input, bool gzip)
+    private static List<(string Name, byte[] Data)> ReadArchive(Stream input, bool gzip, DatasetReadOptions options, DecompressionBudget budget)
     {
         // Both archive readers want to seek or peek; the files are bounded by the upload limit, so buffer them.
         var buffer = new MemoryStream();
         if (gzip)
         {
-            using var gz = new GZipStream(input, CompressionMode.Decompress, leaveOpen: true);
+            using var gz = new BoundedReadStream(new GZipStream(input, CompressionMode.Decompress, leaveOpen: true), budget);
             gz.CopyTo(buffer);
         }
         else
@@ -492,9 +516,15 @@ public static class DatasetParser
         if (buffer.Length >= 4 && head[0] == 'P' && head[1] == 'K')
         {
             using var zip = new ZipArchive(buffer, ZipArchiveMode.Read);
+            if (zip.Entries.Count > options.MaxArchiveEntries)
+            {
+                throw TooManyEntries(options.MaxArchiveEntries);
+            }
+
             foreach (var entry in zip.Entries.Where(e => e.Length > 0))
             {
-                using var stream = entry.Open();
+                // The entry's declared size is not trusted: its bytes are counted as they expand.
+                using var stream = new BoundedReadStream(entry.Open(), budget);
                 using var copy = new MemoryStream();
                 stream.CopyTo(copy);
                 entries.Add((entry.FullName, copy.ToArray()));
@@ -513,8 +543,13 @@ public static class DatasetParser
                     continue;
                 }
 
+                if (entries.Count >= options.MaxArchiveEntries)
+                {
+                    throw TooManyEntries(options.MaxArchiveEntries);
+                }
+
                 using var copy = new MemoryStream();
-                entry.DataStream.CopyTo(copy);
+                new BoundedReadStream(entry.DataStream, budget, leaveOpen: true).CopyTo(copy);
                 entries.Add((entry.Name, copy.ToArray()));
             }
         }
@@ -525,4 +560,7 @@ public static class DatasetParser
 
         return entries;
     }
+
+    private static DatasetTooLargeException TooManyEntries(int limit) =>
+        new($"the archive holds more than {limit} entries (Maas:Datasets:MaxArchiveEntries)", limit);
 }

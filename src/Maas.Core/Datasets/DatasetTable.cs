@@ -31,6 +31,9 @@ public sealed class DatasetTable(IReadOnlyList<DatasetColumn> columns, IReadOnly
     /// <summary>The rows; each has one cell per column.</summary>
     public IReadOnlyList<object?[]> Rows { get; } = rows;
 
+    /// <summary>The format found inside the file where its name does not say (an archive of IDX files or of pictures).</summary>
+    public DatasetFormat? DetectedFormat { get; init; }
+
     /// <summary>The index of a column by name, or -1.</summary>
     public int IndexOf(string name)
     {

@@ -86,15 +86,33 @@ internal static class DatasetEndpoints
             throw new ApiException(StatusCodes.Status400BadRequest, "missing_filename", $"name the file in the {VersionEndpoints.FileNameHeader} header (e.g. data.csv); its extension picks the format");
         }
 
+        var choices = UploadChoices(request.Query);
         try
         {
-            var version = await catalog.AddVersionAsync(name, fileName, request.Body, ApiRequests.Caller(context), context.RequestAborted);
+            var version = await catalog.AddVersionAsync(name, fileName, request.Body, ApiRequests.Caller(context), context.RequestAborted, choices);
             var response = DatasetVersionResponse.From(version);
             return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status201Created);
         }
         catch (RegistryException e) when (e.Code == "upload_too_large")
         {
             throw TooLarge(catalog.Options.MaxUploadBytes);
+        }
+    }
+
+    // ?schema=zip:string,flag:boolean overrides inferred column types; ?image_size=64x64 resizes an image-folder archive.
+    private static DatasetUploadChoices UploadChoices(IQueryCollection query)
+    {
+        try
+        {
+            return new DatasetUploadChoices
+            {
+                Schema = query["schema"].ToString() is { Length: > 0 } schema ? DatasetSchemaOverride.Parse(schema) : null,
+                ImageSize = query["image_size"].ToString() is { Length: > 0 } size ? DatasetImageSize.Parse(size) : null,
+            };
+        }
+        catch (FormatException e)
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_query", e.Message);
         }
     }
 
@@ -132,9 +150,15 @@ internal static class DatasetEndpoints
             var item = new Dictionary<string, object?>(StringComparer.Ordinal);
             for (var c = 0; c < table.Columns.Count; c++)
             {
-                item[table.Columns[c].Name] = row[c] is byte[] pixels && table.Columns[c].Shape is [var h, var w]
-                    ? Enumerable.Range(0, h).Select(y => pixels.AsSpan(y * w, w).ToArray().Select(p => (int)p).ToArray()).ToArray()
-                    : row[c];
+                item[table.Columns[c].Name] = row[c] switch
+                {
+                    // Rows of pixels; colour pictures as rows of [r, g, b].
+                    byte[] pixels when table.Columns[c].Shape is [var h, var w] =>
+                        Enumerable.Range(0, h).Select(y => pixels.AsSpan(y * w, w).ToArray().Select(p => (int)p).ToArray()).ToArray(),
+                    byte[] pixels when table.Columns[c].Shape is [var h, var w, var channels] =>
+                        Enumerable.Range(0, h).Select(y => Enumerable.Range(0, w).Select(x => pixels.AsSpan(((y * w) + x) * channels, channels).ToArray().Select(p => (int)p).ToArray()).ToArray()).ToArray(),
+                    var value => value,
+                };
             }
 
             return item;

@@ -82,6 +82,57 @@ public sealed class DatasetApiTests(ServerPerDb servers) : IClassFixture<ServerP
 
     [Theory]
     [OnSqlite]
+    public async Task Parquet_pictures_in_folders_and_chosen_types_are_read_and_kept_and_bombs_stop_at_the_limit(Db db)
+    {
+        _ = db;
+        await using var server = await MaasTestServer.StartAsync(settings: new Dictionary<string, string?> { ["Maas:Datasets:MaxDecompressedBytes"] = "65536" });
+        var client = server.Client;
+        var name = Names.Unique("ds");
+        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
+
+        // A chosen type is kept in the schema and used by every later read (the preview re-reads the file).
+        var zips = await (await client.PostAsync($"api/v1/datasets/{name}/versions?schema=zip:string", File("zip,n\n2134,1\n90210,2\n", "zips.csv"))).JsonAsync(HttpStatusCode.Created);
+        Assert.Equal(["zip:string", "n:number"], zips["schema"]!.AsArray().Select(c => $"{c!["name"]}:{c["type"]}"));
+        var preview = await (await client.GetAsync($"api/v1/datasets/{name}/versions/1/preview")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal("90210", (string?)preview["rows"]![1]!["zip"]);
+        await (await client.PostAsync($"api/v1/datasets/{name}/versions?schema=zip:float", File("zip\n1\n", "z.csv"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
+        var unknown = await (await client.PostAsync($"api/v1/datasets/{name}/versions?schema=postcode:string", File("zip\n1\n", "z.csv"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        Assert.Contains("postcode", (string?)unknown["message"]);
+
+        // Pictures of two sizes, resized to one; the size is kept for later reads.
+        var pictures = DatasetFiles.Zip(
+            ("cats/1.png", DatasetFiles.Png(8, 8, SkiaSharp.SKColors.Orange)),
+            ("dogs/1.png", DatasetFiles.Png(6, 4, SkiaSharp.SKColors.Brown)));
+        await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(pictures, "pets.zip"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        var pets = await (await client.PostAsync($"api/v1/datasets/{name}/versions?image_size=4x2", MaasTestServer.Artifact(pictures, "pets.zip"))).JsonAsync(HttpStatusCode.Created);
+        Assert.Equal("image-folder", (string?)pets["format"]);
+        Assert.Equal([2, 4, 3], pets["schema"]![0]!["shape"]!.AsArray().Select(d => (int)d!));
+        var labels = pets["statistics"]!.AsArray().Single(s => (string?)s!["name"] == "label")!;
+        Assert.Equal(1, (int)labels["class_balance"]!["cats"]!);
+        var shown = await (await client.GetAsync($"api/v1/datasets/{name}/versions/{(int)pets["version"]!}/preview")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal("dogs", (string?)shown["rows"]![1]!["label"]);
+        Assert.Equal(2, shown["rows"]![1]!["image"]!.AsArray().Count);
+        Assert.Equal(3, shown["rows"]![1]!["image"]![0]![0]!.AsArray().Count);
+
+        var parquet = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(await DatasetFiles.ParquetAsync([(1, "a", true, 0.5), (2, null, null, 1.5)]), "table.parquet"))).JsonAsync(HttpStatusCode.Created);
+        Assert.Equal("parquet", (string?)parquet["format"]);
+        Assert.Equal(2, (int)parquet["rows"]!);
+        Assert.Equal(["id:number", "name:string", "flag:boolean", "score:number"], parquet["schema"]!.AsArray().Select(c => $"{c!["name"]}:{c["type"]}"));
+
+        // 1 MiB of one CSV column gzipped to a few KiB: refused at the 64 KiB expansion limit.
+        using var compressed = new MemoryStream();
+        using (var gz = new System.IO.Compression.GZipStream(compressed, System.IO.Compression.CompressionLevel.SmallestSize, leaveOpen: true))
+        {
+            gz.Write(Encoding.ASCII.GetBytes("x\n" + string.Concat(Enumerable.Repeat("1\n", 1 << 19))));
+        }
+
+        var bomb = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(compressed.ToArray(), "bomb.csv.gz"))).ErrorAsync(HttpStatusCode.RequestEntityTooLarge, "dataset_too_large");
+        Assert.Equal(65536, (long)bomb["limit"]!);
+        Assert.Contains("Maas:Datasets:MaxDecompressedBytes", (string?)bomb["message"]);
+    }
+
+    [Theory]
+    [OnSqlite]
     public async Task The_upload_limit_is_enforced_and_reported(Db db)
     {
         _ = db;

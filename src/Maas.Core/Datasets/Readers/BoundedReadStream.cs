@@ -1,0 +1,67 @@
+namespace Maas.Core.Datasets.Readers;
+
+/// <summary>
+/// A read-only view of a stream that throws <see cref="DatasetTooLargeException"/> once more than a shared budget of
+/// bytes has been read through it (or through other views sharing the budget): a zip or gzip bomb stops at the limit
+/// instead of filling memory.
+/// </summary>
+internal sealed class BoundedReadStream(Stream inner, DecompressionBudget budget, bool leaveOpen = false) : Stream
+{
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        var read = inner.Read(buffer);
+        budget.Spend(read);
+        return read;
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing && !leaveOpen)
+        {
+            inner.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>Bytes left before a file counts as too large once expanded; shared by every stream and picture of one file.</summary>
+internal sealed class DecompressionBudget(long limit)
+{
+    private long _spent;
+
+    public long Limit { get; } = limit;
+
+    public void Spend(long bytes)
+    {
+        _spent += bytes;
+        if (_spent > Limit)
+        {
+            throw new DatasetTooLargeException(
+                $"the file expands to more than {Limit} bytes (Maas:Datasets:MaxDecompressedBytes); upload a smaller file or raise the limit",
+                Limit);
+        }
+    }
+}
