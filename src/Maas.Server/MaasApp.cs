@@ -1,4 +1,5 @@
 using Maas.Server.Datasets;
+using Maas.Server.FineTuning;
 using Maas.Server.Health;
 using Maas.Server.Hosting;
 using Maas.Server.Inference;
@@ -29,6 +30,7 @@ public static class MaasApp
         builder.AddMaasDatasets();
         builder.AddMaasConsole();
         builder.AddMaasTraining();
+        builder.AddMaasFineTuning();
 
         configure?.Invoke(builder);
 
@@ -40,6 +42,7 @@ public static class MaasApp
         app.MapMaasOpenAi();
         app.MapMaasDatasets();
         app.MapMaasTraining();
+        app.MapMaasFineTuning();
         app.MapMaasRegistry();
         app.MapMaasHealth();
         app.MapMaasConsole();

@@ -42,7 +42,8 @@ public static class TrainingWorkerHost
         var training = Bind<TrainingOptions>(TrainingOptions.Section);
         var database = Bind<DatabaseOptions>(DatabaseOptions.Section);
         var artifactOptions = Bind<ArtifactStoreOptions>(ArtifactStoreOptions.Section);
-        var problems = training.Validate().Concat(database.Validate()).Concat(artifactOptions.Validate()).ToArray();
+        var fineTuning = Bind<Maas.Core.FineTuning.FineTuningOptions>(Maas.Core.FineTuning.FineTuningOptions.Section);
+        var problems = training.Validate().Concat(database.Validate()).Concat(artifactOptions.Validate()).Concat(fineTuning.Validate()).ToArray();
         if (problems.Length > 0)
         {
             foreach (var problem in problems)
@@ -62,7 +63,8 @@ public static class TrainingWorkerHost
         var registry = new ModelRegistry(store, artifacts, staging, Bind<RegistryOptions>(RegistryOptions.Section));
         var datasetStore = new SqlDatasetStore(store.Dialect);
         var datasets = new DatasetCatalog(datasetStore, artifacts, store, staging, Bind<DatasetOptions>(DatasetOptions.Section));
-        IJobHandler[] handlers = [new TrainingJobHandler(datasets, datasetStore, registry, training.Threads), new TrialJobHandler(datasets, training.Threads)];
+        var fineTuningHandler = new FineTuning.FineTuningJobHandler(registry, artifacts, fineTuning, host.Services.GetRequiredService<ILogger<FineTuning.FineTuningJobHandler>>());
+        IJobHandler[] handlers = [new TrainingJobHandler(datasets, datasetStore, registry, training.Threads), new TrialJobHandler(datasets, training.Threads), fineTuningHandler];
         var queue = new SqlJobQueueStore(store.Dialect);
         var workers = Enumerable.Range(0, Math.Max(1, training.Workers)).Select(i =>
         {

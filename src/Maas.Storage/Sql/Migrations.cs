@@ -18,6 +18,7 @@ public static class Migrations
         .. TenancyMigrations.All,
         .. Datasets.DatasetMigrations.All,
         .. Jobs.JobQueueMigrations.All,
+        .. FineTuning.FineTuningFileMigrations.All,
     ];
 
     // Jobs belong to their model's owner; jobs of models deleted since then stay visible to admins only.

@@ -498,6 +498,7 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
             SELECT (SELECT COUNT(*) FROM model_versions WHERE artifact_key = @Key)
                 + (SELECT COUNT(*) FROM dataset_versions WHERE sha256 = @Key)
                 + (SELECT COUNT(*) FROM queued_jobs WHERE checkpoint_key = @Key)
+                + (SELECT COUNT(*) FROM openai_files WHERE sha256 = @Key)
             """,
             new { Key = artifactKey },
             null,
@@ -513,6 +514,7 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
             SELECT artifact_key FROM model_versions WHERE artifact_key IS NOT NULL
             UNION SELECT sha256 FROM dataset_versions
             UNION SELECT checkpoint_key FROM queued_jobs WHERE checkpoint_key IS NOT NULL
+            UNION SELECT sha256 FROM openai_files
             """,
             null,
             null,

@@ -1,0 +1,125 @@
+using System.Text.Json;
+
+namespace Maas.Core.FineTuning;
+
+/// <summary>One message of a training chat.</summary>
+/// <param name="Role">"system", "user" or "assistant".</param>
+/// <param name="Content">The message text.</param>
+public sealed record ChatFileMessage(string Role, string Content);
+
+/// <summary>A problem in an uploaded chat file, naming its line (1-based).</summary>
+public sealed class ChatFileException(int line, string message) : Exception($"line {line}: {message}")
+{
+    /// <summary>The line the problem is on.</summary>
+    public int Line { get; } = line;
+}
+
+/// <summary>
+/// OpenAI's chat fine-tuning format: JSON Lines, each line <c>{"messages": [{"role", "content"}, ...]}</c> with at
+/// least one assistant message. Checked whole on upload, so a job never starts on a file that cannot train.
+/// </summary>
+public static class ChatFile
+{
+    /// <summary>The roles a training chat may use.</summary>
+    public static readonly IReadOnlySet<string> Roles = new HashSet<string>(StringComparer.Ordinal) { "system", "user", "assistant" };
+
+    /// <summary>Parses and checks every line; blank lines are skipped.</summary>
+    /// <exception cref="ChatFileException">The first problem, with its line number.</exception>
+    public static List<IReadOnlyList<ChatFileMessage>> Parse(ReadOnlySpan<byte> content, int maxExamples)
+    {
+        var chats = new List<IReadOnlyList<ChatFileMessage>>();
+        var line = 0;
+        while (!content.IsEmpty)
+        {
+            line++;
+            var end = content.IndexOf((byte)'\n');
+            var text = end < 0 ? content : content[..end];
+            content = end < 0 ? default : content[(end + 1)..];
+            if (text.Trim(" \t\r"u8).IsEmpty)
+            {
+                continue;
+            }
+
+            if (chats.Count == maxExamples)
+            {
+                throw new ChatFileException(line, $"the file has more than {maxExamples} examples (Maas:FineTuning:MaxExamples)");
+            }
+
+            chats.Add(ParseLine(text, line));
+        }
+
+        if (chats.Count == 0)
+        {
+            throw new ChatFileException(Math.Max(line, 1), "the file has no examples: each line must be a JSON object {\"messages\": [...]}");
+        }
+
+        return chats;
+    }
+
+    private static List<ChatFileMessage> ParseLine(ReadOnlySpan<byte> text, int line)
+    {
+        JsonDocument document;
+        try
+        {
+            var reader = new Utf8JsonReader(text, new JsonReaderOptions { MaxDepth = 16 });
+            document = JsonDocument.ParseValue(ref reader);
+            if (reader.BytesConsumed != text.TrimEnd(" \t\r"u8).Length)
+            {
+                throw new ChatFileException(line, "there is text after the JSON object; put one example per line");
+            }
+        }
+        catch (JsonException e)
+        {
+            throw new ChatFileException(line, $"not valid JSON ({e.Message})");
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array)
+            {
+                throw new ChatFileException(line, "each line must be a JSON object with a \"messages\" array");
+            }
+
+            var result = new List<ChatFileMessage>();
+            var index = 0;
+            foreach (var message in messages.EnumerateArray())
+            {
+                index++;
+                if (message.ValueKind != JsonValueKind.Object)
+                {
+                    throw new ChatFileException(line, $"message {index} is not a JSON object");
+                }
+
+                if (!message.TryGetProperty("role", out var role) || role.ValueKind != JsonValueKind.String || !Roles.Contains(role.GetString()!))
+                {
+                    throw new ChatFileException(line, $"message {index} needs a \"role\" of {string.Join(", ", Roles)}");
+                }
+
+                if (message.TryGetProperty("tool_calls", out _) || message.TryGetProperty("function_call", out _))
+                {
+                    throw new ChatFileException(line, $"message {index}: tool and function calls cannot be trained here");
+                }
+
+                if (!message.TryGetProperty("content", out var content) || content.ValueKind != JsonValueKind.String || content.GetString()!.Length == 0)
+                {
+                    throw new ChatFileException(line, $"message {index} ({role.GetString()}) needs a non-empty string \"content\"");
+                }
+
+                result.Add(new ChatFileMessage(role.GetString()!, content.GetString()!));
+            }
+
+            if (result.Count == 0)
+            {
+                throw new ChatFileException(line, "\"messages\" is empty");
+            }
+
+            if (!result.Any(m => m.Role == "assistant"))
+            {
+                throw new ChatFileException(line, "the chat has no assistant message to learn from");
+            }
+
+            return result;
+        }
+    }
+}

@@ -1,0 +1,314 @@
+using System.Diagnostics;
+using Maas.Core.Formats.Gguf;
+using Maas.Runtimes.Llama.Native;
+
+namespace Maas.Runtimes.Llama.Training;
+
+/// <summary>Fine-tunes a GGUF LLM on chats with llama.cpp's training API (AdamW), writing a loadable GGUF checkpoint each epoch.</summary>
+public static class LlamaFineTuner
+{
+    /// <summary>Checks that <paramref name="path"/> is a GGUF LLM this engine can fine-tune; returns its weights' type name.</summary>
+    /// <exception cref="LlamaFineTuneRefusedException">It is not a GGUF, not a decoder-only LLM, or its weights cannot be trained.</exception>
+    public static string CheckBase(string path)
+    {
+        GgufFile file;
+        try
+        {
+            file = GgufReader.Read(path);
+        }
+        catch (Exception e) when (e is Maas.Core.Formats.InvalidModelFileException or InvalidDataException or EndOfStreamException or IOException or NotSupportedException)
+        {
+            throw new LlamaFineTuneRefusedException($"the base model is not a GGUF file: {e.Message}");
+        }
+
+        if (file.Architecture is null || file.VocabularySize is null or 0)
+        {
+            throw new LlamaFineTuneRefusedException("the base model is not a GGUF LLM (no general.architecture or vocabulary)");
+        }
+
+        if (file.Architecture is "bert" or "nomic-bert" or "jina-bert-v2" or "t5" or "t5encoder" or "mamba" or "mamba2" or "rwkv6" or "rwkv7")
+        {
+            throw new LlamaFineTuneRefusedException(
+                $"the base model's architecture '{file.Architecture}' cannot be fine-tuned here: only decoder-only transformer LLMs can");
+        }
+
+        var types = file.Tensors.Where(t => t.Dimensions.Count >= 2).Select(t => t.Type).Distinct().ToList();
+        foreach (var type in types)
+        {
+            if (type is not (GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 or GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1
+                or GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K))
+            {
+                throw new LlamaFineTuneRefusedException($"the base model's weights of type {GgmlTypeTraits.Name(type)} cannot be converted to F32 for training");
+            }
+        }
+
+        return file.Quantization ?? "F32";
+    }
+
+    /// <summary>Runs the fine-tuning; returns the fine-tuned GGUF and the losses.</summary>
+    /// <param name="basePath">The base GGUF.</param>
+    /// <param name="training">Training chats, in file order (errors name their line).</param>
+    /// <param name="validation">Validation chats (held out: only evaluated), or empty.</param>
+    /// <param name="options">Epochs, learning rate, sizes, work folder.</param>
+    /// <param name="onEpoch">Called after each epoch (its checkpoint is written).</param>
+    /// <param name="onProgress">Called after each window with the fraction of the run done.</param>
+    /// <param name="cancellationToken">Stops between windows.</param>
+    /// <exception cref="LlamaFineTuneRefusedException">The base or the chats cannot be trained on.</exception>
+    public static LlamaFineTuneResult Run(
+        string basePath,
+        IReadOnlyList<LlamaTrainingChat> training,
+        IReadOnlyList<LlamaTrainingChat> validation,
+        LlamaFineTuneOptions options,
+        Action<LlamaFineTuneEpoch>? onEpoch = null,
+        Action<double>? onProgress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var (step, micro) = Sizes(options);
+        if (options.Epochs < 1 || options.Threads < 1 || options.LearningRate is not (> 0f and <= 1f))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "Epochs and Threads must be positive, LearningRate in (0, 1]");
+        }
+
+        if (training.Count == 0)
+        {
+            throw new LlamaFineTuneRefusedException("the training file has no chats");
+        }
+
+        Directory.CreateDirectory(options.WorkFolder);
+        var baseFile = GgufReader.Read(basePath);
+        var baseType = CheckBase(basePath);
+        var start = options.ResumeCheckpoint ?? basePath;
+
+        // llama.cpp trains only F32 tensors: any other base is first converted to F32 with llama.cpp's quantiser.
+        var trainable = start;
+        var converted = false;
+        if (GgufReader.Read(start).Tensors.Any(t => t.Dimensions.Count >= 2 && t.Type != GgmlType.F32))
+        {
+            trainable = Path.Combine(options.WorkFolder, "base-f32.gguf");
+            try
+            {
+                LlamaQuantizer.Quantize(start, trainable, new LlamaQuantizeOptions { FileType = LlamaFileType.AllF32, AllowRequantize = true, Threads = options.Threads });
+            }
+            catch (LlamaException e)
+            {
+                throw new LlamaFineTuneRefusedException($"the base model's {baseType} weights could not be converted to F32 for training: {e.Message}");
+            }
+
+            converted = true;
+        }
+
+        LlamaModel model;
+        try
+        {
+            model = LlamaModel.Load(trainable, new LlamaModelOptions { UseMemoryMap = false }, cancellationToken);
+        }
+        catch (LlamaException e)
+        {
+            throw new LlamaFineTuneRefusedException($"llama.cpp cannot load the base model: {e.Message}");
+        }
+
+        try
+        {
+            if (!model.HasDecoder || model.HasEncoder || model.IsRecurrent)
+            {
+                throw new LlamaFineTuneRefusedException($"the base model ({model.Description}) is not a decoder-only transformer LLM");
+            }
+
+            if (options.Window > model.TrainingContextLength)
+            {
+                throw new LlamaFineTuneRefusedException($"the training window of {options.Window} tokens is longer than the model's context of {model.TrainingContextLength}");
+            }
+
+            var trainWindows = TrainingWindows.Pack(model, training, options.Window, "training");
+            var validWindows = validation.Count > 0 ? TrainingWindows.Pack(model, validation, options.Window, "validation") : null;
+
+            using var session = LlamaTrainingSession.Create(
+                model.Handle,
+                new TrainingSessionSettings(options.Window, step, micro, options.Threads, options.FirstTrainedLayer),
+                model.VocabularySize);
+            session.LearningRate = options.LearningRate;
+
+            double? baseValidation = validWindows is null ? null : Evaluate(session, validWindows, cancellationToken);
+            var epochs = new List<LlamaFineTuneEpoch>();
+            var total = (double)(options.Epochs - options.ResumeAfterEpoch) * trainWindows.Windows.Count;
+            var done = 0;
+            long steps = (long)options.ResumeAfterEpoch * trainWindows.Windows.Count * (options.Window / step);
+            var order = Enumerable.Range(0, trainWindows.Windows.Count).ToArray();
+            for (var epoch = options.ResumeAfterEpoch + 1; epoch <= options.Epochs; epoch++)
+            {
+                new Random(HashCode.Combine(options.Seed, epoch)).Shuffle(order);
+                double lossSum = 0;
+                long lossTokens = 0;
+                var clock = Stopwatch.StartNew();
+                foreach (var index in order)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var (tokens, next, trained) = trainWindows.Windows[index];
+                    var (sum, count) = session.Train(tokens, next, trained);
+                    lossSum += sum;
+                    lossTokens += count;
+                    steps += options.Window / step;
+                    onProgress?.Invoke(++done / total);
+                }
+
+                var seconds = clock.Elapsed.TotalSeconds;
+                double? validationLoss = validWindows is null ? null : Evaluate(session, validWindows, cancellationToken);
+                var checkpoint = Path.Combine(options.WorkFolder, $"checkpoint-epoch-{epoch}.gguf");
+                SaveCheckpoint(session, baseFile, checkpoint);
+                var record = new LlamaFineTuneEpoch(
+                    epoch, lossTokens == 0 ? 0 : lossSum / lossTokens, validationLoss, checkpoint, steps, (long)trainWindows.Windows.Count * options.Window, seconds, baseValidation);
+                epochs.Add(record);
+                onEpoch?.Invoke(record);
+            }
+
+            var last = epochs.Count > 0 ? epochs[^1].Checkpoint : options.ResumeCheckpoint ?? throw new InvalidOperationException("no epoch ran");
+            var result = Path.Combine(options.WorkFolder, "fine-tuned.gguf");
+            var metadata = options.ResultMetadata.ToDictionary(kv => kv.Key, kv => GgufValue.From(kv.Value), StringComparer.Ordinal);
+            if (converted && baseFile.FileType is { } fileType and not 0)
+            {
+                // Back to the base's storage type, with the quantiser the engine already binds.
+                var quantised = Path.Combine(options.WorkFolder, "quantised.gguf");
+                LlamaQuantizer.Quantize(last, quantised, new LlamaQuantizeOptions { FileType = (LlamaFileType)fileType, Threads = options.Threads });
+                metadata["general.file_type"] = GgufValue.From((uint)fileType);
+                Rewrite(quantised, result, metadata);
+                File.Delete(quantised);
+            }
+            else
+            {
+                Rewrite(last, result, metadata);
+            }
+
+            return new LlamaFineTuneResult(result, baseValidation, epochs, trainWindows.Windows.Count, "F32");
+        }
+        finally
+        {
+            model.Dispose();
+            if (converted)
+            {
+                File.Delete(trainable);
+            }
+        }
+    }
+
+    private static (int Step, int Micro) Sizes(LlamaFineTuneOptions options)
+    {
+        // llama.cpp pads every context to a multiple of 256 tokens, and a window must fill its context exactly.
+        if (options.Window < 256 || options.Window % 256 != 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.Window, "Window must be a positive multiple of 256 tokens");
+        }
+
+        var step = options.TokensPerStep ?? options.Window;
+        var micro = options.MicroBatch ?? (step % 256 == 0 ? 256 : step);
+        if (step <= 0 || micro <= 0 || options.Window % step != 0 || step % micro != 0)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(options), $"TokensPerStep ({step}) must divide Window ({options.Window}) and MicroBatch ({micro}) must divide TokensPerStep");
+        }
+
+        return (step, micro);
+    }
+
+    private static double Evaluate(LlamaTrainingSession session, TrainingWindows windows, CancellationToken cancellationToken)
+    {
+        double sum = 0;
+        long count = 0;
+        foreach (var (tokens, next, trained) in windows.Windows)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var (s, c) = session.Evaluate(tokens, next, trained);
+            sum += s;
+            count += c;
+        }
+
+        return count == 0 ? 0 : sum / count;
+    }
+
+    /// <summary>
+    /// Saves the weights, then rewrites the GGUF with the base's metadata that llama.cpp's saver leaves out or changes
+    /// (chat templates, file type, the context length it sets to the training window).
+    /// </summary>
+    private static void SaveCheckpoint(LlamaTrainingSession session, GgufFile baseFile, string path)
+    {
+        var raw = path + ".raw";
+        try
+        {
+            session.Save(raw);
+            var arch = GgufReader.Read(raw).Architecture;
+            var metadata = new Dictionary<string, GgufValue>(StringComparer.Ordinal);
+            foreach (var key in baseFile.MetadataKeys.Where(k => k.StartsWith("tokenizer.chat_template", StringComparison.Ordinal)))
+            {
+                metadata[key] = baseFile.Metadata[key];
+            }
+
+            if (arch is not null && baseFile.Get($"{arch}.context_length") is { } context)
+            {
+                metadata[$"{arch}.context_length"] = context;
+            }
+
+            metadata["general.file_type"] = GgufValue.From(0u); // ALL_F32
+            Rewrite(raw, path, metadata);
+        }
+        finally
+        {
+            File.Delete(raw);
+        }
+    }
+
+    /// <summary>Copies a GGUF with some metadata keys set (added or replaced); the tensors are copied byte for byte.</summary>
+    private static void Rewrite(string source, string path, IReadOnlyDictionary<string, GgufValue> overrides)
+    {
+        var partial = path + ".partial";
+        try
+        {
+            var saved = GgufReader.Read(source);
+            var metadata = saved.MetadataKeys.Where(k => k != "general.alignment").ToDictionary(k => k, k => saved.Metadata[k], StringComparer.Ordinal);
+            foreach (var (key, value) in overrides)
+            {
+                metadata[key] = value;
+            }
+
+            using (var stream = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1))
+            using (var writer = new GgufWriter(stream, saved.Alignment, leaveOpen: true))
+            using (var input = File.OpenRead(source))
+            {
+                foreach (var (key, value) in metadata)
+                {
+                    writer.Add(key, value);
+                }
+
+                foreach (var tensor in saved.Tensors)
+                {
+                    writer.AddTensor(tensor.Name, tensor.Type, [.. tensor.Dimensions]);
+                }
+
+                var buffer = new byte[1 << 20];
+                foreach (var tensor in saved.Tensors)
+                {
+                    input.Position = saved.DataOffset + (long)tensor.Offset;
+                    var left = (long)tensor.ByteSize;
+                    while (left > 0)
+                    {
+                        var n = input.Read(buffer, 0, (int)Math.Min(buffer.Length, left));
+                        if (n == 0)
+                        {
+                            throw new EndOfStreamException($"'{source}' ends inside tensor '{tensor.Name}'");
+                        }
+
+                        writer.WriteTensorData(buffer.AsSpan(0, n));
+                        left -= n;
+                    }
+                }
+
+                writer.Finish();
+            }
+
+            File.Move(partial, path, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(partial);
+        }
+    }
+}

@@ -1,0 +1,258 @@
+using System.Globalization;
+using System.Text.Json;
+using Maas.Core.FineTuning;
+using Maas.Core.Jobs;
+using Maas.Core.Jobs.Queue;
+using Maas.Core.Registry;
+using Maas.Runtimes.Llama;
+using Maas.Runtimes.Llama.Training;
+
+namespace Maas.Server.FineTuning;
+
+/// <summary>
+/// Runs "fine-tune" jobs in the job queue's workers: reads the files, trains the base GGUF with llama.cpp's training
+/// API (a checkpoint each epoch, so a worker that takes the job over resumes after the last finished epoch), and
+/// registers the result once as a version of the target model with its lineage and an alias named after the job.
+/// </summary>
+internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactStore artifacts, FineTuningOptions options, ILogger<FineTuningJobHandler> logger) : IJobHandler
+{
+    public const string CheckpointEventType = "fine_tuning.checkpoint";
+    public const string MetricsEventType = "fine_tuning.metrics";
+    public const string MessageEventType = "fine_tuning.message";
+    public const string ValidatingStage = "validating_files";
+    public const string JobMetadataKey = "maas.fine_tuning.job";
+    public const string LineageMetadataKey = "maas.lineage";
+
+    /// <inheritdoc />
+    public string Kind => FineTuningSpec.Kind;
+
+    /// <inheritdoc />
+    public async Task<string> RunAsync(JobRun run)
+    {
+        var spec = JsonSerializer.Deserialize<FineTuningSpec>(run.Job.Spec, RegistryJson.Options) ?? throw new JobFailedException("invalid_spec", "the job has no spec");
+        await run.ReportAsync(new JobProgress { Percent = 0, Stage = ValidatingStage });
+        var training = await ReadChatsAsync(spec.TrainingSha256, spec.TrainingFile, "training_file", run.CancellationToken);
+        var validation = spec.ValidationSha256 is { } v ? await ReadChatsAsync(v, spec.ValidationFile!, "validation_file", run.CancellationToken) : [];
+        ResolvedVersion baseVersion;
+        string basePath;
+        try
+        {
+            baseVersion = await registry.ResolveAsync(new ModelReference(spec.BaseModel, Version: spec.BaseVersion), run.CancellationToken);
+            basePath = await registry.GetLocalArtifactPathAsync(baseVersion.Version, run.CancellationToken);
+        }
+        catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
+        {
+            throw new JobFailedException("model_not_found", $"the base model {spec.BaseModel} version {spec.BaseVersion} is gone: {e.Message}");
+        }
+
+        // Resume after the last epoch an earlier attempt finished (its checkpoint is a whole model).
+        string? resume = null;
+        var resumeAfter = 0;
+        if (run.Job.Checkpoint is { Stage: var stage } && stage.StartsWith("epoch-", StringComparison.Ordinal)
+            && int.TryParse(stage.AsSpan(6), NumberStyles.None, CultureInfo.InvariantCulture, out var done) && await run.CheckpointFileAsync() is { } file)
+        {
+            resume = Path.Combine(run.WorkDir, "resume.gguf");
+            File.Copy(file, resume);
+            resumeAfter = done;
+            await Message(run, $"Resuming from the checkpoint of epoch {done} saved by an earlier attempt");
+        }
+
+        var epochs = new List<FineTuningEpochMetrics>();
+        double? baseValidationLoss = null;
+        if (run.Job.Checkpoint?.Data is { } data && resume is not null
+            && JsonSerializer.Deserialize<FineTuningCheckpointData>(data, RegistryJson.Options) is { } saved)
+        {
+            epochs.AddRange(saved.Epochs);
+            baseValidationLoss = saved.BaseValidationLoss;
+        }
+
+        await run.ReportAsync(new JobProgress { Percent = 1, Stage = "running", Epoch = resumeAfter });
+        await Message(run, $"Fine-tuning {spec.BaseModel} version {spec.BaseVersion} on {training.Count} chats for {spec.Epochs} epochs");
+        LlamaFineTuneResult result;
+        try
+        {
+            var threads = Math.Clamp(options.Threads, 1, Math.Max(1, Environment.ProcessorCount));
+            result = LlamaFineTuner.Run(
+                basePath,
+                training,
+                validation,
+                new LlamaFineTuneOptions
+                {
+                    Epochs = spec.Epochs,
+                    LearningRate = (float)spec.LearningRate,
+                    Window = spec.Window,
+                    TokensPerStep = StepTokens(spec, training),
+                    Threads = threads,
+                    Seed = spec.Seed,
+                    WorkFolder = Path.Combine(run.WorkDir, "train"),
+                    ResumeCheckpoint = resume,
+                    ResumeAfterEpoch = resumeAfter,
+                    // Also makes the registered file differ from the last checkpoint, which the worker deletes on success.
+                    ResultMetadata = new Dictionary<string, string>
+                    {
+                        ["maas.fine_tuning.job"] = run.Job.Id,
+                        ["maas.fine_tuning.base"] = $"{spec.BaseModel}/versions/{spec.BaseVersion}",
+                    },
+                },
+                epoch => OnEpoch(run, spec, epoch, epochs, baseValidationLoss).GetAwaiter().GetResult(),
+                fraction => run.ReportAsync(new JobProgress
+                {
+                    Percent = Math.Round(1 + (fraction * 94), 2),
+                    Stage = "running",
+                    Epoch = epochs.Count > 0 ? epochs[^1].Epoch : resumeAfter,
+                }).GetAwaiter().GetResult(),
+                run.CancellationToken);
+        }
+        catch (LlamaFineTuneRefusedException e)
+        {
+            throw new JobFailedException("invalid_training_data", e.Message);
+        }
+        catch (LlamaException e)
+        {
+            logger.LogError(e, "Fine-tuning job {Id} failed in llama.cpp", run.Job.Id);
+            throw new JobFailedException("training_failed", "llama.cpp failed while training; see the worker's log");
+        }
+
+        await run.ReportAsync(new JobProgress { Percent = 96, Stage = "registering" });
+        var trainedTokens = result.Windows * (long)spec.Window * spec.Epochs;
+        var version = await RegisterAsync(run, spec, baseVersion, result, epochs, trainedTokens, baseValidationLoss);
+        var fineTuned = $"{spec.TargetModel}:{run.Job.Id}";
+        await Message(run, $"The fine-tuned model {fineTuned} (version {version}) is ready");
+        return JsonSerializer.Serialize(new FineTuningResult(fineTuned, spec.TargetModel, version, trainedTokens, baseValidationLoss ?? result.BaseValidationLoss, epochs), RegistryJson.Options);
+    }
+
+    /// <summary>Tokens per optimizer step for the asked batch size: about that many chats, rounded to a divisor of the window.</summary>
+    private static int? StepTokens(FineTuningSpec spec, IReadOnlyList<LlamaTrainingChat> chats)
+    {
+        if (spec.BatchSize is not { } batch)
+        {
+            return null;
+        }
+
+        var meanChars = chats.Average(c => c.Messages.Sum(m => m.Content.Length + 16));
+        var wanted = batch * Math.Max(1, meanChars / 3); // about 3 characters per token
+        for (var step = 256; step < spec.Window; step *= 2)
+        {
+            if (step >= wanted && spec.Window % step == 0)
+            {
+                return step;
+            }
+        }
+
+        return spec.Window;
+    }
+
+    private async Task OnEpoch(JobRun run, FineTuningSpec spec, LlamaFineTuneEpoch epoch, List<FineTuningEpochMetrics> epochs, double? baseValidationLoss)
+    {
+        var metrics = new FineTuningEpochMetrics(epoch.Epoch, epoch.Steps, epoch.TrainingLoss, epoch.ValidationLoss, epoch.Seconds > 0 ? epoch.TrainedTokens / epoch.Seconds : 0);
+        epochs.Add(metrics);
+        await run.EventAsync(MetricsEventType, metrics);
+        await run.SaveCheckpointAsync($"epoch-{epoch.Epoch}", epoch.Checkpoint, new FineTuningCheckpointData(baseValidationLoss ?? epoch.StartValidationLoss, epochs));
+        await run.EventAsync(CheckpointEventType, metrics);
+        var valid = epoch.ValidationLoss is { } loss ? $", validation loss {loss.ToString("F4", CultureInfo.InvariantCulture)}" : "";
+        await Message(run, $"Epoch {epoch.Epoch}/{spec.Epochs}: training loss {epoch.TrainingLoss.ToString("F4", CultureInfo.InvariantCulture)}{valid}");
+    }
+
+    private static Task Message(JobRun run, string message) => run.EventAsync(MessageEventType, new { message });
+
+    private async Task<List<LlamaTrainingChat>> ReadChatsAsync(string sha, string fileId, string param, CancellationToken cancellationToken)
+    {
+        byte[] bytes;
+        try
+        {
+            using var content = await artifacts.OpenAsync(sha, null, cancellationToken);
+            using var buffer = new MemoryStream();
+            await content.Stream.CopyToAsync(buffer, cancellationToken);
+            bytes = buffer.ToArray();
+        }
+        catch (FileNotFoundException)
+        {
+            throw new JobFailedException("file_not_found", $"{param} {fileId} was deleted before the job could read it");
+        }
+
+        try
+        {
+            return ChatFile.Parse(bytes, int.MaxValue)
+                .Select(chat => new LlamaTrainingChat(chat.Select(m => new LlamaChatMessage(m.Role, m.Content)).ToList()))
+                .ToList();
+        }
+        catch (ChatFileException e)
+        {
+            throw new JobFailedException("invalid_file_format", $"{param} {fileId}: {e.Message}");
+        }
+    }
+
+    private async Task<int> RegisterAsync(
+        JobRun run, FineTuningSpec spec, ResolvedVersion baseVersion, LlamaFineTuneResult result, List<FineTuningEpochMetrics> epochs, long trainedTokens, double? baseValidationLoss)
+    {
+        // Right before the one effect that must happen once: a worker that lost its lease stops here.
+        await run.EnsureLeaseAsync();
+        try
+        {
+            await registry.GetModelAsync(spec.TargetModel, CancellationToken.None);
+        }
+        catch (RegistryException e) when (e.Code == "model_not_found")
+        {
+            try
+            {
+                await registry.CreateModelAsync(
+                    new NewModel(spec.TargetModel, $"{spec.BaseModel} fine-tuned", ["fine-tuned", "llm"], "text-generation", ModelVisibility.Private, run.Job.Tenant, spec.CreatedBy),
+                    CancellationToken.None);
+            }
+            catch (RegistryException exists) when (exists.Code == "model_exists")
+            {
+                // Created by a concurrent job of the same tenant.
+            }
+        }
+
+        var existing = (await registry.ListVersionsAsync(spec.TargetModel, CancellationToken.None))
+            .FirstOrDefault(v => v.Metadata.TryGetValue(JobMetadataKey, out var job) && job == run.Job.Id);
+        int number;
+        if (existing is not null)
+        {
+            number = existing.Version; // an earlier attempt registered it and died before it could say so
+        }
+        else
+        {
+            var lineage = new Dictionary<string, object?>
+            {
+                ["base_model"] = new Dictionary<string, object?> { ["name"] = baseVersion.Model.Name, ["version"] = baseVersion.Version.Version, ["sha256"] = baseVersion.Version.Sha256 },
+                ["training_file"] = new Dictionary<string, object?> { ["id"] = spec.TrainingFile, ["sha256"] = spec.TrainingSha256 },
+                ["validation_file"] = spec.ValidationFile is null ? null : new Dictionary<string, object?> { ["id"] = spec.ValidationFile, ["sha256"] = spec.ValidationSha256 },
+                ["hyperparameters"] = new Dictionary<string, object?>
+                {
+                    ["n_epochs"] = spec.Epochs,
+                    ["batch_size"] = spec.BatchSize,
+                    ["learning_rate_multiplier"] = spec.LearningRateMultiplier,
+                    ["learning_rate"] = spec.LearningRate,
+                    ["window"] = spec.Window,
+                    ["optimizer"] = "adamw",
+                },
+                ["seed"] = spec.Seed,
+                ["job"] = run.Job.Id,
+                ["base_validation_loss"] = baseValidationLoss ?? result.BaseValidationLoss,
+                ["epochs"] = epochs,
+                ["trained_tokens"] = trainedTokens,
+                ["engine"] = "llama.cpp llama_opt (node-llama-cpp 3.22.1 build)",
+            };
+            var metadata = new Dictionary<string, string>
+            {
+                [JobMetadataKey] = run.Job.Id,
+                [LineageMetadataKey] = JsonSerializer.Serialize(lineage, RegistryJson.Options),
+            };
+            await using var draft = await registry.BeginVersionAsync(
+                spec.TargetModel,
+                new NewVersionOptions { Metadata = metadata, CreatedBy = spec.CreatedBy, DerivedFrom = new Lineage(baseVersion.Model.Name, baseVersion.Version.Version, "fine-tuned") },
+                CancellationToken.None);
+            await using (var file = File.OpenRead(result.ModelPath))
+            {
+                await draft.AddFileAsync("model.gguf", file, null, CancellationToken.None);
+            }
+
+            number = (await registry.CommitVersionAsync(draft, CancellationToken.None)).Version;
+        }
+
+        await registry.SetAliasAsync(spec.TargetModel, run.Job.Id, number, AliasPrecondition.None, spec.CreatedBy, CancellationToken.None);
+        return number;
+    }
+}

@@ -1,0 +1,371 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Maas.Core.FineTuning;
+using Maas.Core.Formats;
+using Maas.Core.Jobs;
+using Maas.Core.Jobs.Queue;
+using Maas.Core.Registry;
+using Maas.Core.Tenancy;
+using Maas.Runtimes.Llama.Training;
+using Maas.Server.Auth;
+using Maas.Server.Registry;
+using Maas.Server.Training;
+using Microsoft.Extensions.Options;
+
+namespace Maas.Server.FineTuning;
+
+/// <summary>OpenAI's fine-tuning jobs API on the job queue: create (checked here, trained by a worker), list, show, cancel, events, checkpoints.</summary>
+internal static class FineTuningJobsEndpoints
+{
+    private const int MaxSuffixLength = 40;
+    private const int MaxBatchSize = 256;
+    private const double MaxLearningRateMultiplier = 1000;
+
+    public static void Map(RouteGroupBuilder v1)
+    {
+        v1.MapPost("/fine_tuning/jobs", CreateAsync).RequireScope(MaasScopes.TrainingWrite);
+        v1.MapGet("/fine_tuning/jobs", ListAsync).RequireScope(MaasScopes.TrainingRead);
+        v1.MapGet("/fine_tuning/jobs/{id}", GetAsync).RequireScope(MaasScopes.TrainingRead);
+        v1.MapPost("/fine_tuning/jobs/{id}/cancel", CancelAsync).RequireScope(MaasScopes.TrainingWrite);
+        v1.MapGet("/fine_tuning/jobs/{id}/events", EventsAsync).RequireScope(MaasScopes.TrainingRead);
+        v1.MapGet("/fine_tuning/jobs/{id}/checkpoints", CheckpointsAsync).RequireScope(MaasScopes.TrainingRead);
+    }
+
+    private static OpenAiApiError Bad(string message, string? param, string code) => OpenAiApiError.Invalid(message, param, code);
+
+    private static async Task<IResult> CreateAsync(
+        HttpContext context, IFineTuningFileStore files, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, IOptions<FineTuningOptions> options, TimeProvider time)
+    {
+        var o = options.Value;
+        JsonElement body;
+        using (var document = await ReadBodyAsync(context))
+        {
+            body = document.RootElement.Clone();
+        }
+
+        if (body.ValueKind != JsonValueKind.Object)
+        {
+            throw Bad("the body must be a JSON object", null, "invalid_request");
+        }
+
+        var model = String(body, "model") ?? throw Bad("model is required: the base model to fine-tune", "model", "missing_model");
+        var trainingId = String(body, "training_file") ?? throw Bad("training_file is required: the id of a file uploaded with purpose 'fine-tune'", "training_file", "missing_training_file");
+        var validationId = String(body, "validation_file");
+        var suffix = String(body, "suffix");
+        if (suffix is not null && (suffix.Length is 0 or > MaxSuffixLength || !RegistryNames.IsValidName(suffix)))
+        {
+            throw Bad($"suffix must be 1 to {MaxSuffixLength} characters from a-z, 0-9, '.', '_' and '-', starting with a letter or digit", "suffix", "invalid_suffix");
+        }
+
+        var seed = body.TryGetProperty("seed", out var seedValue) && seedValue.ValueKind != JsonValueKind.Null
+            ? seedValue.ValueKind == JsonValueKind.Number && seedValue.TryGetInt32(out var s) && s >= 0 ? s : throw Bad("seed must be an integer from 0 to 2147483647", "seed", "invalid_seed")
+            : RandomNumberGenerator.GetInt32(int.MaxValue);
+
+        // Hyperparameters come at the top level (older clients) or in method.supervised (newer ones).
+        var hyper = body.TryGetProperty("hyperparameters", out var h) ? h : default;
+        if (body.TryGetProperty("method", out var method) && method.ValueKind == JsonValueKind.Object)
+        {
+            var type = String(method, "type");
+            if (type is not null and not "supervised")
+            {
+                throw Bad($"method.type '{RegistryNames.Shorten(type)}' is not available: this server fine-tunes with supervised learning only", "method.type", "unsupported_method");
+            }
+
+            if (method.TryGetProperty("supervised", out var supervised) && supervised.TryGetProperty("hyperparameters", out var sh))
+            {
+                hyper = sh;
+            }
+        }
+
+        if (hyper.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null or JsonValueKind.Object))
+        {
+            throw Bad("hyperparameters must be an object", "hyperparameters", "invalid_hyperparameters");
+        }
+
+        var epochs = Hyper(hyper, "n_epochs", 1, o.MaxEpochs, integer: true) is { } e ? (int)e : o.DefaultEpochs;
+        var batch = Hyper(hyper, "batch_size", 1, MaxBatchSize, integer: true) is { } b ? (int?)b : null;
+        var multiplier = Hyper(hyper, "learning_rate_multiplier", double.Epsilon, MaxLearningRateMultiplier, integer: false) ?? 1.0;
+        if (multiplier * o.LearningRate > 1)
+        {
+            throw Bad($"learning_rate_multiplier {multiplier} gives a learning rate above 1 (the base rate is {o.LearningRate})", "hyperparameters.learning_rate_multiplier", "invalid_hyperparameters");
+        }
+
+        // The files: the caller's own, uploaded for fine-tuning.
+        var training = await FilesEndpoints.VisibleAsync(trainingId, context, files, "training_file");
+        var validation = validationId is null ? null : await FilesEndpoints.VisibleAsync(validationId, context, files, "validation_file");
+        foreach (var (file, param) in new[] { (training, "training_file"), (validation, "validation_file") })
+        {
+            if (file is not null && file.Purpose != FilesEndpoints.FineTunePurpose)
+            {
+                throw Bad($"{param} {file.Id} was uploaded with purpose '{file.Purpose}', not 'fine-tune'", param, "invalid_file_purpose");
+            }
+        }
+
+        // The base: a GGUF LLM the caller may see.
+        if (!ModelReference.TryParse(model, out var reference))
+        {
+            throw OpenAiApiError.NotFound($"The model '{RegistryNames.Shorten(model)}' does not exist: use 'name', 'name:alias' or 'name/versions/N' of a model in the registry", "model", "model_not_found");
+        }
+
+        ResolvedVersion resolved;
+        try
+        {
+            resolved = await registry.ResolveAsync(reference, context.RequestAborted);
+        }
+        catch (RegistryException ex) when (ex.Kind == RegistryErrorKind.NotFound)
+        {
+            throw OpenAiApiError.NotFound($"The model '{RegistryNames.Shorten(model)}' does not exist", "model", "model_not_found");
+        }
+
+        if (!context.CanSee(resolved.Model))
+        {
+            throw OpenAiApiError.NotFound($"The model '{RegistryNames.Shorten(model)}' does not exist", "model", "model_not_found");
+        }
+
+        if (resolved.Version.Format != ModelFormat.Gguf)
+        {
+            throw Bad($"The model '{model}' cannot be fine-tuned: version {resolved.Version.Version} is {resolved.Version.Format}, and only GGUF LLMs can be", "model", "model_not_fine_tunable");
+        }
+
+        try
+        {
+            LlamaFineTuner.CheckBase(await registry.GetLocalArtifactPathAsync(resolved.Version, context.RequestAborted));
+        }
+        catch (LlamaFineTuneRefusedException ex)
+        {
+            throw Bad($"The model '{model}' cannot be fine-tuned: {ex.Message}", "model", "model_not_fine_tunable");
+        }
+
+        // The result goes into a model of the caller's tenant, "<base>-ft" or "<base>-ft-<suffix>".
+        var target = suffix is null ? $"{resolved.Model.Name}-ft" : $"{resolved.Model.Name}-ft-{suffix}";
+        if (!RegistryNames.IsValidName(target))
+        {
+            throw Bad($"the fine-tuned model's name '{RegistryNames.Shorten(target)}' is too long; use a shorter suffix", "suffix", "invalid_suffix");
+        }
+
+        var tenant = context.CallerTenant();
+        try
+        {
+            var existing = await registry.GetModelAsync(target, context.RequestAborted);
+            if (context.GetCaller() is { } caller && !caller.CanChange(existing.Name, existing.Owner))
+            {
+                throw Bad($"the model '{target}' that would hold the result belongs to another tenant; choose another suffix", "suffix", "model_name_taken");
+            }
+        }
+        catch (RegistryException ex) when (ex.Code == "model_not_found")
+        {
+            if (context.GetCaller() is { } caller && !Maas.Core.Tenancy.ModelPatterns.Allows(caller.Models, target))
+            {
+                throw Bad($"this key may only use models matching {string.Join(", ", caller.Models)}, and the result would be '{target}'", "suffix", "model_not_allowed");
+            }
+        }
+
+        var spec = new FineTuningSpec
+        {
+            Model = model,
+            BaseModel = resolved.Model.Name,
+            BaseVersion = resolved.Version.Version,
+            TrainingFile = training.Id,
+            TrainingSha256 = training.Sha256,
+            ValidationFile = validation?.Id,
+            ValidationSha256 = validation?.Sha256,
+            Epochs = epochs,
+            BatchSize = batch,
+            LearningRateMultiplier = multiplier,
+            LearningRate = multiplier * o.LearningRate,
+            Suffix = suffix,
+            Seed = seed,
+            TargetModel = target,
+            Window = o.Window,
+            CreatedBy = ApiRequests.Caller(context),
+        };
+        var now = time.GetUtcNow();
+        var job = new QueuedJob
+        {
+            Id = "ftjob-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)),
+            Kind = FineTuningSpec.Kind,
+            Tenant = tenant,
+            Status = JobStatus.Queued,
+            Spec = JsonSerializer.Serialize(spec, RegistryJson.Options),
+            CreatedBy = spec.CreatedBy,
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        await jobs.EnqueueAsync(job, CancellationToken.None);
+        await jobs.AddEventAsync(job.Id, FineTuningJobHandler.MessageEventType, JsonSerializer.Serialize(new { message = "Created fine-tuning job" }, RegistryJson.Options), now, CancellationToken.None);
+        workers.Nudge();
+        return Results.Json(FineTuningViews.Job(job));
+    }
+
+    private static async Task<JsonDocument> ReadBodyAsync(HttpContext context)
+    {
+        if (context.Request.ContentLength > 1 << 20)
+        {
+            throw new OpenAiApiError(StatusCodes.Status413PayloadTooLarge, "the JSON body may have at most 1048576 bytes", null, "request_too_large");
+        }
+
+        using var buffer = new MemoryStream();
+        await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
+        if (buffer.Length is 0 or > 1 << 20)
+        {
+            throw Bad(buffer.Length == 0 ? "a JSON body is required" : "the JSON body may have at most 1048576 bytes", null, "invalid_request");
+        }
+
+        try
+        {
+            return JsonDocument.Parse(buffer.ToArray(), new JsonDocumentOptions { MaxDepth = 16 });
+        }
+        catch (JsonException e)
+        {
+            throw Bad($"the body is not valid JSON: {e.Message}", null, "invalid_json");
+        }
+    }
+
+    private static string? String(JsonElement body, string name) =>
+        !body.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null ? null
+        : value.ValueKind == JsonValueKind.String ? value.GetString()
+        : throw Bad($"{name} must be a string", name, "invalid_" + name);
+
+    /// <summary>A hyperparameter: absent or "auto" gives null; otherwise a number in [min, max].</summary>
+    private static double? Hyper(JsonElement hyper, string name, double min, double max, bool integer)
+    {
+        if (hyper.ValueKind != JsonValueKind.Object || !hyper.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null
+            || (value.ValueKind == JsonValueKind.String && value.GetString() == "auto"))
+        {
+            return null;
+        }
+
+        var range = integer ? $"an integer from {min} to {max}" : $"a number above 0 and at most {max}";
+        if (value.ValueKind != JsonValueKind.Number || !value.TryGetDouble(out var number) || (integer && number != Math.Floor(number)) || number < min || number > max)
+        {
+            throw Bad($"hyperparameters.{name} must be \"auto\" or {range}, not {RegistryNames.Shorten(value.GetRawText())}", $"hyperparameters.{name}", "invalid_hyperparameters");
+        }
+
+        return number;
+    }
+
+    private static async Task<QueuedJob> VisibleJobAsync(string id, HttpContext context, IJobQueueStore jobs)
+    {
+        var job = await jobs.GetAsync(id, context.RequestAborted);
+        if (job is null || job.Kind != FineTuningSpec.Kind || (context.GetCaller() is { IsAdmin: false } caller && caller.Tenant != job.Tenant))
+        {
+            throw OpenAiApiError.NotFound($"No such fine-tuning job: {RegistryNames.Shorten(id)}", "fine_tuning_job_id", "fine_tuning_job_not_found");
+        }
+
+        return job;
+    }
+
+    private static (int Limit, string? After) Page(HttpContext context)
+    {
+        var text = context.Request.Query["limit"].ToString();
+        var limit = 20;
+        if (text.Length > 0 && (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > 100))
+        {
+            throw Bad($"limit must be between 1 and 100, not '{RegistryNames.Shorten(text)}'", "limit", "invalid_limit");
+        }
+
+        var after = context.Request.Query["after"].ToString();
+        return (limit, after.Length > 0 ? after : null);
+    }
+
+    private static async Task<IResult> ListAsync(HttpContext context, IJobQueueStore jobs)
+    {
+        var (limit, after) = Page(context);
+        var tenant = context.GetCaller() is { IsAdmin: false } caller ? caller.Tenant : null;
+        var page = new List<QueuedJob>();
+        var skipping = after is not null;
+        var hasMore = false;
+
+        // Newest first, as OpenAI lists them; "after" is the last id of the previous page.
+        for (var offset = 0; ; offset += 200)
+        {
+            var batch = await jobs.ListAsync(FineTuningSpec.Kind, tenant, 200, offset, context.RequestAborted);
+            foreach (var job in batch)
+            {
+                if (skipping)
+                {
+                    skipping = job.Id != after;
+                    continue;
+                }
+
+                if (page.Count == limit)
+                {
+                    hasMore = true;
+                    break;
+                }
+
+                page.Add(job);
+            }
+
+            if (hasMore || batch.Count < 200)
+            {
+                break;
+            }
+        }
+
+        return Results.Json(new { @object = "list", data = page.Select(FineTuningViews.Job).ToArray(), has_more = hasMore });
+    }
+
+    private static async Task<IResult> GetAsync(string id, HttpContext context, IJobQueueStore jobs) =>
+        Results.Json(FineTuningViews.Job(await VisibleJobAsync(id, context, jobs)));
+
+    private static async Task<IResult> CancelAsync(string id, HttpContext context, IJobQueueStore jobs, TimeProvider time)
+    {
+        var job = await VisibleJobAsync(id, context, jobs);
+        if (job.IsFinished)
+        {
+            throw Bad($"the job already ended ({FineTuningViews.Status(job)}); only a running or queued job can be cancelled", "fine_tuning_job_id", "job_finished");
+        }
+
+        var now = time.GetUtcNow();
+        var after = await jobs.RequestCancelAsync(id, now, CancellationToken.None) ?? job;
+        await jobs.AddEventAsync(id, FineTuningJobHandler.MessageEventType, JsonSerializer.Serialize(new { message = "Cancellation requested" }, RegistryJson.Options), now, CancellationToken.None);
+
+        // Still running until its worker notices; OpenAI answers "cancelled" at once, and the job follows within a heartbeat.
+        return Results.Json(FineTuningViews.Job(after with { Status = JobStatus.Cancelled }));
+    }
+
+    private static async Task<IResult> EventsAsync(string id, HttpContext context, IJobQueueStore jobs)
+    {
+        await VisibleJobAsync(id, context, jobs);
+        var (limit, after) = Page(context);
+        var all = await AllEventsAsync(id, jobs, context.RequestAborted);
+        var views = all.Select(e => FineTuningViews.Event(id, e)).OfType<Dictionary<string, object?>>().Reverse().ToList();
+        return Results.Json(PageOf(views, limit, after));
+    }
+
+    private static async Task<IResult> CheckpointsAsync(string id, HttpContext context, IJobQueueStore jobs)
+    {
+        var job = await VisibleJobAsync(id, context, jobs);
+        var (limit, after) = Page(context);
+        var all = await AllEventsAsync(id, jobs, context.RequestAborted);
+        var views = all.Where(e => e.Type == FineTuningJobHandler.CheckpointEventType).Select(e => FineTuningViews.Checkpoint(job, e)).Reverse().ToList();
+        return Results.Json(PageOf(views, limit, after));
+    }
+
+    private static object PageOf(List<Dictionary<string, object?>> newestFirst, int limit, string? after)
+    {
+        var start = after is null ? 0 : newestFirst.FindIndex(v => (string?)v["id"] == after) + 1;
+        var data = newestFirst.Skip(start).Take(limit).ToArray();
+        return new { @object = "list", data, has_more = start + data.Length < newestFirst.Count };
+    }
+
+    private static async Task<List<JobEvent>> AllEventsAsync(string id, IJobQueueStore jobs, CancellationToken cancellationToken)
+    {
+        var all = new List<JobEvent>();
+        for (long after = 0; all.Count < 100_000;)
+        {
+            var page = await jobs.ListEventsAsync(id, after, 1000, cancellationToken);
+            all.AddRange(page);
+            if (page.Count < 1000)
+            {
+                break;
+            }
+
+            after = page[^1].Seq;
+        }
+
+        return all;
+    }
+}

@@ -1,0 +1,58 @@
+namespace Maas.Server.FineTuning;
+
+/// <summary>What a fine-tuning job was asked to do, resolved and checked when it was created (the queued job's spec).</summary>
+internal sealed record FineTuningSpec
+{
+    /// <summary>The queued-job kind that runs it.</summary>
+    public const string Kind = "fine-tune";
+
+    /// <summary>The model field as the caller gave it.</summary>
+    public required string Model { get; init; }
+
+    /// <summary>The base model's registry name.</summary>
+    public required string BaseModel { get; init; }
+
+    /// <summary>The base version (pinned at creation, so a later alias move does not change the job).</summary>
+    public required int BaseVersion { get; init; }
+
+    public required string TrainingFile { get; init; }
+
+    public required string TrainingSha256 { get; init; }
+
+    public string? ValidationFile { get; init; }
+
+    public string? ValidationSha256 { get; init; }
+
+    /// <summary>Epochs (resolved from "auto").</summary>
+    public required int Epochs { get; init; }
+
+    /// <summary>Chats per optimizer step as asked; null for "auto" (one packed window per step).</summary>
+    public int? BatchSize { get; init; }
+
+    /// <summary>Multiplier of the configured learning rate (resolved from "auto": 1).</summary>
+    public required double LearningRateMultiplier { get; init; }
+
+    /// <summary>AdamW's learning rate (multiplier times Maas:FineTuning:LearningRate at creation).</summary>
+    public required double LearningRate { get; init; }
+
+    public string? Suffix { get; init; }
+
+    public required int Seed { get; init; }
+
+    /// <summary>The registry model the result goes into (owned by the job's tenant; created by the first job that succeeds).</summary>
+    public required string TargetModel { get; init; }
+
+    /// <summary>Tokens per packed window.</summary>
+    public required int Window { get; init; }
+
+    public string CreatedBy { get; init; } = "";
+}
+
+/// <summary>What a succeeded fine-tuning job made.</summary>
+internal sealed record FineTuningResult(string FineTunedModel, string Model, int Version, long TrainedTokens, double? BaseValidationLoss, IReadOnlyList<FineTuningEpochMetrics> Epochs);
+
+/// <summary>The losses of one epoch (also the data of its checkpoint event).</summary>
+internal sealed record FineTuningEpochMetrics(int Epoch, long Step, double TrainLoss, double? ValidLoss, double TokensPerSecond);
+
+/// <summary>What a fine-tuning job keeps with each epoch's checkpoint, so a worker that resumes it reports the whole run.</summary>
+internal sealed record FineTuningCheckpointData(double? BaseValidationLoss, IReadOnlyList<FineTuningEpochMetrics> Epochs);

@@ -1,0 +1,109 @@
+using System.Text.Json;
+using Maas.Core.Jobs;
+using Maas.Core.Jobs.Queue;
+using Maas.Core.Registry;
+
+namespace Maas.Server.FineTuning;
+
+/// <summary>Queued jobs and their events in OpenAI's shapes (fine_tuning.job, fine_tuning.job.event, fine_tuning.job.checkpoint).</summary>
+internal static class FineTuningViews
+{
+    /// <summary>OpenAI's status of a job: a running job is "validating_files" until its files are read.</summary>
+    public static string Status(QueuedJob job) => job.Status switch
+    {
+        JobStatus.Queued => "queued",
+        JobStatus.Running when job.Progress.Stage == FineTuningJobHandler.ValidatingStage => "validating_files",
+        JobStatus.Running => "running",
+        JobStatus.Succeeded => "succeeded",
+        JobStatus.Failed => "failed",
+        _ => "cancelled",
+    };
+
+    public static Dictionary<string, object?> Job(QueuedJob job)
+    {
+        var spec = JsonSerializer.Deserialize<FineTuningSpec>(job.Spec, RegistryJson.Options)!;
+        var result = job.Result is { } r ? JsonSerializer.Deserialize<FineTuningResult>(r, RegistryJson.Options) : null;
+        var hyperparameters = new Dictionary<string, object?>
+        {
+            ["n_epochs"] = spec.Epochs,
+            ["batch_size"] = spec.BatchSize is { } b ? b : "auto",
+            ["learning_rate_multiplier"] = spec.LearningRateMultiplier,
+        };
+        return new Dictionary<string, object?>
+        {
+            ["object"] = "fine_tuning.job",
+            ["id"] = job.Id,
+            ["model"] = spec.Model,
+            ["created_at"] = job.CreatedAt.ToUnixTimeSeconds(),
+            ["finished_at"] = job.FinishedAt?.ToUnixTimeSeconds(),
+            ["fine_tuned_model"] = result?.FineTunedModel,
+            ["organization_id"] = job.Tenant,
+            ["result_files"] = Array.Empty<string>(),
+            ["status"] = Status(job),
+            ["validation_file"] = spec.ValidationFile,
+            ["training_file"] = spec.TrainingFile,
+            ["hyperparameters"] = hyperparameters,
+            ["method"] = new Dictionary<string, object?> { ["type"] = "supervised", ["supervised"] = new Dictionary<string, object?> { ["hyperparameters"] = hyperparameters } },
+            ["trained_tokens"] = result?.TrainedTokens,
+            ["error"] = job.Status is JobStatus.Failed && job.Error is { } e ? new Dictionary<string, object?> { ["code"] = e.Code, ["message"] = e.Message, ["param"] = null } : null,
+            ["seed"] = spec.Seed,
+            ["user_provided_suffix"] = spec.Suffix,
+            ["estimated_finish"] = job.Progress.EtaSeconds is { } eta ? DateTimeOffset.UtcNow.AddSeconds(eta).ToUnixTimeSeconds() : null,
+            ["integrations"] = Array.Empty<object>(),
+            ["metadata"] = null,
+            ["progress"] = job.Progress.Percent,
+        };
+    }
+
+    /// <summary>An event in OpenAI's shape, or null for bookkeeping events callers need not see.</summary>
+    public static Dictionary<string, object?>? Event(string jobId, JobEvent e)
+    {
+        using var document = JsonDocument.Parse(e.Data);
+        var data = document.RootElement;
+        string? message = e.Type switch
+        {
+            FineTuningJobHandler.MessageEventType => data.GetProperty("message").GetString(),
+            FineTuningJobHandler.MetricsEventType => $"Step {data.GetProperty("step").GetInt64()}: training loss={data.GetProperty("train_loss").GetDouble():F4}",
+            "status" => data.TryGetProperty("status", out var status) ? $"Job status: {status.GetString()}" + (data.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object ? $" ({error.GetProperty("message").GetString()})" : "") : null,
+            _ => null,
+        };
+        if (message is null)
+        {
+            return null;
+        }
+
+        var failed = e.Type == "status" && message.Contains("failed", StringComparison.Ordinal);
+        return new Dictionary<string, object?>
+        {
+            ["object"] = "fine_tuning.job.event",
+            ["id"] = $"ftevent-{jobId[6..]}-{e.Seq}",
+            ["created_at"] = e.At.ToUnixTimeSeconds(),
+            ["level"] = failed ? "error" : "info",
+            ["message"] = message,
+            ["data"] = e.Type == FineTuningJobHandler.MetricsEventType ? data.Clone() : null,
+            ["type"] = e.Type == FineTuningJobHandler.MetricsEventType ? "metrics" : "message",
+        };
+    }
+
+    public static Dictionary<string, object?> Checkpoint(QueuedJob job, JobEvent e)
+    {
+        var metrics = JsonSerializer.Deserialize<FineTuningEpochMetrics>(e.Data, RegistryJson.Options)!;
+        return new Dictionary<string, object?>
+        {
+            ["object"] = "fine_tuning.job.checkpoint",
+            ["id"] = $"ftckpt-{job.Id[6..]}-{metrics.Epoch}",
+            ["created_at"] = e.At.ToUnixTimeSeconds(),
+            // Checkpoints stay with the job (to resume it); only the final model is registered and callable.
+            ["fine_tuned_model_checkpoint"] = $"{job.Id}:epoch-{metrics.Epoch}",
+            ["fine_tuning_job_id"] = job.Id,
+            ["step_number"] = metrics.Step,
+            ["metrics"] = new Dictionary<string, object?>
+            {
+                ["step"] = metrics.Step,
+                ["train_loss"] = metrics.TrainLoss,
+                ["valid_loss"] = metrics.ValidLoss,
+                ["full_valid_loss"] = metrics.ValidLoss,
+            },
+        };
+    }
+}

@@ -1,0 +1,50 @@
+using System.Text.Json;
+using Maas.Server.Errors;
+
+namespace Maas.Server.FineTuning;
+
+/// <summary>A caller's mistake on the files and fine-tuning routes, answered in OpenAI's error format.</summary>
+internal sealed class OpenAiApiError(int status, string message, string? param, string code) : Exception(message)
+{
+    public int Status { get; } = status;
+
+    public string? Param { get; } = param;
+
+    public string Code { get; } = code;
+
+    public static OpenAiApiError Invalid(string message, string? param, string code) => new(StatusCodes.Status400BadRequest, message, param, code);
+
+    public static OpenAiApiError NotFound(string message, string? param, string code) => new(StatusCodes.Status404NotFound, message, param, code);
+
+    /// <summary>The route filter: OpenAI's <c>{"error": {...}}</c> body for these errors, and for anything unexpected a 500 without details.</summary>
+    public static async ValueTask<object?> FilterAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
+    {
+        var context = invocation.HttpContext;
+        try
+        {
+            return await next(invocation);
+        }
+        catch (OpenAiApiError e)
+        {
+            return Body(e.Status, "invalid_request_error", e.Message, e.Param, e.Code);
+        }
+        catch (ApiException e)
+        {
+            // Shared helpers (JSON body reading, registry names) throw the API's own errors: same status, OpenAI's shape.
+            return Body(e.Status, e.Status >= 500 ? "server_error" : "invalid_request_error", e.Message, null, e.Code);
+        }
+        catch (Maas.Core.Registry.RegistryException e) when (e.Kind == Maas.Core.Registry.RegistryErrorKind.Invalid)
+        {
+            return Body(StatusCodes.Status400BadRequest, "invalid_request_error", e.Message, null, e.Code);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
+        {
+            context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Maas.FineTuning")
+                .LogError(e, "{Path} failed (request {RequestId})", context.Request.Path, context.TraceIdentifier);
+            return Body(StatusCodes.Status500InternalServerError, "server_error", $"the server failed to answer (request {context.TraceIdentifier}); the server log has the details", null, "internal_error");
+        }
+    }
+
+    private static IResult Body(int status, string type, string message, string? param, string code) =>
+        Results.Json(new { error = new { message, type, param, code } }, JsonSerializerOptions.Web, statusCode: status);
+}

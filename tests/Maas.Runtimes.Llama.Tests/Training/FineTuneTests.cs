@@ -1,0 +1,140 @@
+using Maas.Core.Formats.Gguf;
+using Maas.Runtimes.Llama.Training;
+using Xunit.Abstractions;
+
+namespace Maas.Runtimes.Llama.Tests.Training;
+
+/// <summary>Fine-tuning the generated Llama with llama.cpp's training API: a synthetic task it must learn.</summary>
+[Collection(LlamaCollection.Name)]
+public sealed class FineTuneTests(LlamaTestModels models, ITestOutputHelper output)
+{
+    /// <summary>The fixed answer of the synthetic task, whatever the question.</summary>
+    public const string Pattern = "ok ok ok";
+
+    /// <summary>Chats whose assistant always answers <see cref="Pattern"/> to a question of random letters.</summary>
+    public static List<LlamaTrainingChat> PatternChats(int count, int seed)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, count).Select(_ =>
+        {
+            var question = new string(Enumerable.Range(0, random.Next(4, 12)).Select(_ => (char)('a' + random.Next(26))).ToArray());
+            return new LlamaTrainingChat([new("user", question), new("assistant", Pattern)]);
+        }).ToList();
+    }
+
+    [Fact]
+    public void Held_out_loss_drops_by_half_and_greedy_answers_follow_the_pattern()
+    {
+        _ = models.Generated; // writes the generated model
+        var work = Path.Combine(models.Folder, "finetune-pattern");
+        var epochs = new List<LlamaFineTuneEpoch>();
+        var result = LlamaFineTuner.Run(
+            models.GeneratedPath,
+            PatternChats(24, seed: 1),
+            PatternChats(6, seed: 2),
+            new LlamaFineTuneOptions { Epochs = 3, LearningRate = 1e-2f, Window = 256, Threads = 2, WorkFolder = work },
+            epochs.Add);
+
+        output.WriteLine($"base validation loss {result.BaseValidationLoss:F3}, {result.Windows} windows");
+        foreach (var e in epochs)
+        {
+            output.WriteLine($"epoch {e.Epoch}: training {e.TrainingLoss:F3}, validation {e.ValidationLoss:F3}, {e.TrainedTokens / e.Seconds:F0} tokens/s");
+        }
+
+        Assert.Equal(3, epochs.Count);
+        Assert.NotNull(result.BaseValidationLoss);
+        Assert.True(
+            epochs[^1].ValidationLoss <= 0.5 * result.BaseValidationLoss,
+            $"validation loss {result.BaseValidationLoss:F3} -> {string.Join(", ", epochs.Select(e => e.ValidationLoss?.ToString("F3")))}");
+        Assert.All(epochs, e => Assert.True(File.Exists(e.Checkpoint)));
+
+        // The checkpoint is a loadable GGUF that keeps the base's chat template and context length.
+        var header = GgufReader.Read(result.ModelPath);
+        Assert.Equal(GgufLlamaModelOptions.ChatMlTemplate, header.ChatTemplate);
+        Assert.Equal(LlamaTestModels.GeneratedOptions.ContextLength, header.ContextLength);
+        using var tuned = LlamaModel.Load(result.ModelPath);
+        using var context = tuned.CreateContext(LlamaTestModels.SmallContext());
+        using var sampler = Generation.Greedy();
+        foreach (var chat in PatternChats(3, seed: 3))
+        {
+            var prompt = tuned.ApplyChatTemplate([chat.Messages[0]], addAssistant: true);
+            context.Memory.Clear();
+            var output = Generation.Generate(context, sampler, tuned.Tokenizer.Tokenize(prompt, parseSpecial: true), 12, stopAtEndOfGeneration: true);
+            var text = tuned.Tokenizer.Detokenize(output.ToArray(), removeSpecial: true);
+            Assert.StartsWith(Pattern, text, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void A_quantised_base_trains_in_f32_and_comes_back_in_its_own_type()
+    {
+        var path = models.Written("q8.gguf", LlamaTestModels.GeneratedOptions with { WeightType = GgmlType.Q8_0 });
+        Assert.Equal("Q8_0", LlamaFineTuner.CheckBase(path));
+        var result = LlamaFineTuner.Run(
+            path,
+            PatternChats(12, seed: 4),
+            [],
+            new LlamaFineTuneOptions { Epochs = 1, LearningRate = 1e-2f, Window = 256, Threads = 2, WorkFolder = Path.Combine(models.Folder, "finetune-q8") });
+
+        Assert.Equal("F32", result.TrainedFileType);
+        Assert.Equal(GgmlType.F32, GgufReader.Read(result.Epochs[0].Checkpoint).Tensors.First(t => t.Name == "blk.0.attn_q.weight").Type);
+        using var tuned = LlamaModel.Load(result.ModelPath);
+        Assert.Equal(LlamaFileType.MostlyQ8_0, tuned.FileType);
+    }
+
+    [Fact]
+    public void A_file_that_is_not_a_gguf_llm_is_refused_with_the_reason()
+    {
+        var notGguf = Path.Combine(models.Folder, "not-a-model.gguf");
+        File.WriteAllText(notGguf, "{\"messages\": []}");
+        var e = Assert.Throws<LlamaFineTuneRefusedException>(() => LlamaFineTuner.CheckBase(notGguf));
+        Assert.Contains("not a GGUF", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_chat_longer_than_the_window_is_refused_naming_its_line()
+    {
+        _ = models.Generated;
+        var longChat = new LlamaTrainingChat([new("user", string.Join(' ', Enumerable.Repeat("word", 400))), new("assistant", Pattern)]);
+        var e = Assert.Throws<LlamaFineTuneRefusedException>(() => LlamaFineTuner.Run(
+            models.GeneratedPath,
+            [.. PatternChats(2, seed: 5), longChat],
+            [],
+            new LlamaFineTuneOptions { Epochs = 1, Window = 256, Threads = 2, WorkFolder = Path.Combine(models.Folder, "finetune-long") }));
+        Assert.Contains("training file line 3", e.Message);
+    }
+
+    [Fact]
+    public void A_run_resumes_after_the_last_finished_epoch_from_its_checkpoint()
+    {
+        _ = models.Generated;
+        var training = PatternChats(12, seed: 6);
+        var validation = PatternChats(4, seed: 7);
+        var first = LlamaFineTuner.Run(
+            models.GeneratedPath,
+            training,
+            validation,
+            new LlamaFineTuneOptions { Epochs = 2, LearningRate = 1e-2f, Window = 256, Threads = 2, WorkFolder = Path.Combine(models.Folder, "finetune-first") });
+
+        // A worker died after epoch 1: the next one starts from that checkpoint and runs only epoch 2.
+        var resumed = LlamaFineTuner.Run(
+            models.GeneratedPath,
+            training,
+            validation,
+            new LlamaFineTuneOptions
+            {
+                Epochs = 2,
+                LearningRate = 1e-2f,
+                Window = 256,
+                Threads = 2,
+                WorkFolder = Path.Combine(models.Folder, "finetune-resumed"),
+                ResumeCheckpoint = first.Epochs[0].Checkpoint,
+                ResumeAfterEpoch = 1,
+            });
+
+        Assert.Equal(2, Assert.Single(resumed.Epochs).Epoch);
+        Assert.True(resumed.BaseValidationLoss < first.BaseValidationLoss, $"resumed from {resumed.BaseValidationLoss}, the base was at {first.BaseValidationLoss}");
+        Assert.Equal(first.Epochs[0].ValidationLoss!.Value, resumed.BaseValidationLoss!.Value, 3);
+        Assert.True(resumed.Epochs[0].ValidationLoss < resumed.BaseValidationLoss);
+    }
+}

@@ -1,0 +1,315 @@
+using System.ClientModel;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using Maas.Core.Formats.Gguf;
+using Maas.Core.Tenancy;
+using Maas.Server.Tests.OpenAi;
+using Maas.Server.Tests.Support;
+using OpenAI.Chat;
+using OpenAI.Files;
+using OpenAI.FineTuning;
+
+#pragma warning disable OPENAI001 // the fine-tuning client is marked experimental by the OpenAI package
+
+namespace Maas.Server.Tests.FineTuning;
+
+/// <summary>One server whose worker fine-tunes fast: a tiny generated base, a high learning rate, small windows.</summary>
+public sealed class FineTuningServer : ServerPerDb
+{
+    /// <summary>The registered base model (a generated Llama with the ChatML template).</summary>
+    public const string Base = "ftbase";
+
+    /// <summary>Largest upload this server takes.</summary>
+    public const int MaxFileBytes = 64 * 1024;
+
+    /// <summary>The generated base's shape: small enough to train a few epochs in seconds.</summary>
+    public static readonly GgufLlamaModelOptions BaseOptions = new()
+    {
+        Name = "maas-ft-base",
+        EmbeddingLength = 64,
+        BlockCount = 2,
+        HeadCount = 4,
+        KeyValueHeadCount = 2,
+        FeedForwardLength = 128,
+        ContextLength = 1024,
+        VocabularySize = 1000,
+    };
+
+    private readonly TempDirectory _files = new("maas-ft-models");
+
+    /// <inheritdoc />
+    protected override IReadOnlyDictionary<string, string?> Settings => new Dictionary<string, string?>(LlmServerFixture.Settings)
+    {
+        ["Maas:Training:PollMilliseconds"] = "100",
+        ["Maas:FineTuning:LearningRate"] = "0.01",
+        ["Maas:FineTuning:Window"] = "256",
+        ["Maas:FineTuning:Threads"] = "2",
+        ["Maas:FineTuning:MaxFileBytes"] = MaxFileBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>The server, with the base registered once.</summary>
+    public async Task<MaasTestServer> ServerAsync()
+    {
+        var server = await GetAsync(Db.Sqlite);
+        var path = Path.Combine(_files.Path, "base.gguf");
+        lock (_files)
+        {
+            if (File.Exists(path))
+            {
+                return server;
+            }
+
+            GgufLlamaModelFactory.Write(path, BaseOptions);
+        }
+
+        await LlmServerFixture.RegisterAsync(server.Client, Base, await File.ReadAllBytesAsync(path), "base.gguf");
+        return server;
+    }
+
+    /// <inheritdoc />
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        _files.Dispose();
+    }
+}
+
+/// <summary>OpenAI's files and fine-tuning APIs end to end, with the official OpenAI .NET client where it has the call.</summary>
+public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture<FineTuningServer>
+{
+    /// <summary>The synthetic task's answer, whatever the question.</summary>
+    private const string Pattern = "ok ok ok";
+
+    private static string Chats(int count, int seed)
+    {
+        var random = new Random(seed);
+        var lines = new StringBuilder();
+        for (var i = 0; i < count; i++)
+        {
+            var question = new string(Enumerable.Range(0, random.Next(4, 12)).Select(_ => (char)('a' + random.Next(26))).ToArray());
+            lines.Append($$"""{"messages": [{"role": "user", "content": "{{question}}"}, {"role": "assistant", "content": "{{Pattern}}"}]}""").Append('\n');
+        }
+
+        return lines.ToString();
+    }
+
+    private static MultipartFormDataContent Upload(string content, string purpose = "fine-tune", string fileName = "chats.jsonl")
+    {
+        var form = new MultipartFormDataContent { { new StringContent(purpose), "purpose" } };
+        var file = new ByteArrayContent(Encoding.UTF8.GetBytes(content));
+        file.Headers.ContentType = new MediaTypeHeaderValue("application/jsonl");
+        form.Add(file, "file", fileName);
+        return form;
+    }
+
+    private static async Task<JsonNode> OpenAiErrorAsync(HttpResponseMessage response, HttpStatusCode status, string code)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == status, $"expected {(int)status}, got {(int)response.StatusCode}: {text}");
+        var error = JsonNode.Parse(text)!["error"]!;
+        Assert.Equal(code, (string?)error["code"]);
+        Assert.Equal(status == HttpStatusCode.InternalServerError ? "server_error" : "invalid_request_error", (string?)error["type"]);
+        Assert.False(string.IsNullOrEmpty((string?)error["message"]));
+        return error;
+    }
+
+    [Fact]
+    public async Task The_official_client_uploads_fine_tunes_follows_events_and_chats_with_the_result()
+    {
+        var server = await servers.ServerAsync();
+        var openAi = LlmServerFixture.ClientFor(server);
+        var files = openAi.GetOpenAIFileClient();
+        OpenAIFile training = await files.UploadFileAsync(BinaryData.FromString(Chats(24, seed: 1)), "train.jsonl", FileUploadPurpose.FineTune);
+        OpenAIFile validation = await files.UploadFileAsync(BinaryData.FromString(Chats(6, seed: 2)), "valid.jsonl", FileUploadPurpose.FineTune);
+        Assert.StartsWith("file-", training.Id, StringComparison.Ordinal);
+        Assert.Equal("train.jsonl", training.Filename);
+
+        var fineTuning = openAi.GetFineTuningClient();
+        var job = await fineTuning.FineTuneAsync(
+            FineTuningServer.Base,
+            training.Id,
+            waitUntilCompleted: false,
+            new FineTuningOptions
+            {
+                ValidationFile = validation.Id,
+                Suffix = "pattern",
+                Seed = 7,
+                TrainingMethod = FineTuningTrainingMethod.CreateSupervised(epochCount: 3),
+            });
+        var ended = await server.Client.WaitForJobAsync(job.JobId, TimeSpan.FromMinutes(5), "v1/fine_tuning/jobs");
+        Assert.True((string?)ended["status"] == "succeeded", ended.ToJsonString());
+        var fineTuned = (string)ended["fine_tuned_model"]!;
+        Assert.Equal($"{FineTuningServer.Base}-ft-pattern:{job.JobId}", fineTuned);
+        Assert.Equal(3, (int)ended["hyperparameters"]!["n_epochs"]!);
+        Assert.True((long)ended["trained_tokens"]! > 0);
+
+        // Events (newest first) carry the losses; one checkpoint per epoch.
+        var events = await (await server.Client.GetAsync($"v1/fine_tuning/jobs/{job.JobId}/events?limit=100")).JsonAsync(HttpStatusCode.OK);
+        var metrics = events["data"]!.AsArray().Where(e => (string?)e!["type"] == "metrics").ToList();
+        Assert.Equal(3, metrics.Count);
+        Assert.Contains(events["data"]!.AsArray(), e => ((string?)e!["message"])!.Contains($"{fineTuned} (version 1) is ready", StringComparison.Ordinal));
+        var checkpoints = await (await server.Client.GetAsync($"v1/fine_tuning/jobs/{job.JobId}/checkpoints")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(3, checkpoints["data"]!.AsArray().Count);
+
+        // The held-out loss dropped by at least half; lineage names the base, files and hyperparameters.
+        var versions = await (await server.Client.GetAsync($"api/v1/models/{FineTuningServer.Base}-ft-pattern/versions")).JsonAsync(HttpStatusCode.OK);
+        var version = versions["versions"]!.AsArray().Single()!;
+        var lineage = JsonNode.Parse((string)version["metadata"]!["maas.lineage"]!)!;
+        Assert.Equal(FineTuningServer.Base, (string?)lineage["base_model"]!["name"]);
+        Assert.Equal(training.Id, (string?)lineage["training_file"]!["id"]);
+        var before = (double)lineage["base_validation_loss"]!;
+        var after = (double)lineage["epochs"]!.AsArray()[^1]!["valid_loss"]!;
+        Assert.True(after <= 0.5 * before, $"validation loss {before} -> {after}");
+
+        // Callable at once through the chat API, and it answers with the pattern.
+        var chat = openAi.GetChatClient(fineTuned);
+        ChatCompletion answer = await chat.CompleteChatAsync([new UserChatMessage("qwxyzt")], new ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 12 });
+        Assert.StartsWith(Pattern, answer.Content[0].Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Files_are_listed_read_back_and_deleted_per_tenant()
+    {
+        var server = await servers.ServerAsync();
+        var content = Chats(3, seed: 3);
+        var uploaded = await (await server.Client.PostAsync("v1/files", Upload(content))).JsonAsync(HttpStatusCode.OK);
+        var id = (string)uploaded["id"]!;
+        Assert.Equal("file", (string?)uploaded["object"]);
+        Assert.Equal("fine-tune", (string?)uploaded["purpose"]);
+        Assert.Equal(Encoding.UTF8.GetByteCount(content), (long)uploaded["bytes"]!);
+        Assert.Equal(content, await server.Client.GetStringAsync($"v1/files/{id}/content"));
+        var list = await (await server.Client.GetAsync("v1/files")).JsonAsync(HttpStatusCode.OK);
+        Assert.Contains(list["data"]!.AsArray(), f => (string?)f!["id"] == id);
+
+        // Another tenant sees none of it: the same 404 as a file that does not exist.
+        var other = await TenantClientAsync(server);
+        await OpenAiErrorAsync(await other.GetAsync($"v1/files/{id}"), HttpStatusCode.NotFound, "file_not_found");
+        await OpenAiErrorAsync(await other.GetAsync($"v1/files/{id}/content"), HttpStatusCode.NotFound, "file_not_found");
+        await OpenAiErrorAsync(await other.DeleteAsync($"v1/files/{id}"), HttpStatusCode.NotFound, "file_not_found");
+        var theirs = await (await other.GetAsync("v1/files")).JsonAsync(HttpStatusCode.OK);
+        Assert.DoesNotContain(theirs["data"]!.AsArray(), f => (string?)f!["id"] == id);
+
+        var deleted = await (await server.Client.DeleteAsync($"v1/files/{id}")).JsonAsync(HttpStatusCode.OK);
+        Assert.True((bool)deleted["deleted"]!);
+        await OpenAiErrorAsync(await server.Client.GetAsync($"v1/files/{id}"), HttpStatusCode.NotFound, "file_not_found");
+    }
+
+    [Fact]
+    public async Task Bad_uploads_are_refused_naming_the_line_or_the_limit()
+    {
+        var server = await servers.ServerAsync();
+        var client = server.Client;
+        var malformed = Chats(1, seed: 4) + "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}\n";
+        var error = await OpenAiErrorAsync(await client.PostAsync("v1/files", Upload(malformed)), HttpStatusCode.BadRequest, "invalid_file_format");
+        Assert.Contains("line 2", (string?)error["message"], StringComparison.Ordinal);
+
+        var badRole = "{\"messages\": [{\"role\": \"robot\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"x\"}]}\n";
+        error = await OpenAiErrorAsync(await client.PostAsync("v1/files", Upload(badRole)), HttpStatusCode.BadRequest, "invalid_file_format");
+        Assert.Contains("line 1", (string?)error["message"], StringComparison.Ordinal);
+        Assert.Contains("role", (string?)error["message"], StringComparison.Ordinal);
+
+        var noAssistant = Chats(2, seed: 5) + "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n";
+        error = await OpenAiErrorAsync(await client.PostAsync("v1/files", Upload(noAssistant)), HttpStatusCode.BadRequest, "invalid_file_format");
+        Assert.Contains("line 3", (string?)error["message"], StringComparison.Ordinal);
+
+        await OpenAiErrorAsync(await client.PostAsync("v1/files", Upload(Chats(1, seed: 6), purpose: "assistants")), HttpStatusCode.BadRequest, "invalid_purpose");
+
+        var tooBig = Chats(2000, seed: 7);
+        Assert.True(Encoding.UTF8.GetByteCount(tooBig) > FineTuningServer.MaxFileBytes);
+        error = await OpenAiErrorAsync(await client.PostAsync("v1/files", Upload(tooBig)), HttpStatusCode.RequestEntityTooLarge, "file_too_large");
+        Assert.Contains(FineTuningServer.MaxFileBytes.ToString(System.Globalization.CultureInfo.InvariantCulture), (string?)error["message"], StringComparison.Ordinal);
+
+        using var manyFields = Upload(Chats(1, seed: 8));
+        for (var i = 0; i < 10; i++)
+        {
+            manyFields.Add(new StringContent("x"), $"extra{i}");
+        }
+
+        await OpenAiErrorAsync(await client.PostAsync("v1/files", manyFields), HttpStatusCode.BadRequest, "invalid_multipart");
+    }
+
+    [Fact]
+    public async Task Bad_jobs_get_openai_errors_and_nothing_is_queued_or_registered()
+    {
+        var server = await servers.ServerAsync();
+        var client = server.Client;
+        var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(3, seed: 9)))).JsonAsync(HttpStatusCode.OK))["id"]!;
+        var before = (await (await client.GetAsync("v1/fine_tuning/jobs?limit=100")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray().Count;
+
+        async Task<JsonNode> Refused(string body, HttpStatusCode status, string code, HttpClient? caller = null) =>
+            await OpenAiErrorAsync(await (caller ?? client).PostAsync("v1/fine_tuning/jobs", Api.Json(body)), status, code);
+
+        // A base that is not a GGUF LLM, and one that does not exist.
+        await client.CreateModelAsync("ft-onnx");
+        await client.UploadAsync("ft-onnx", TestArtifacts.Onnx(), "model.onnx");
+        var error = await Refused($$"""{"model": "ft-onnx", "training_file": "{{file}}"}""", HttpStatusCode.BadRequest, "model_not_fine_tunable");
+        Assert.Equal("model", (string?)error["param"]);
+        await Refused($$"""{"model": "no-such-model", "training_file": "{{file}}"}""", HttpStatusCode.NotFound, "model_not_found");
+
+        // Hyperparameters out of range, each named.
+        foreach (var (hyper, param) in new[]
+        {
+            ("{\"n_epochs\": 0}", "n_epochs"),
+            ("{\"n_epochs\": 1.5}", "n_epochs"),
+            ("{\"batch_size\": \"many\"}", "batch_size"),
+            ("{\"learning_rate_multiplier\": -1}", "learning_rate_multiplier"),
+        })
+        {
+            error = await Refused($$"""{"model": "{{FineTuningServer.Base}}", "training_file": "{{file}}", "hyperparameters": {{hyper}}}""", HttpStatusCode.BadRequest, "invalid_hyperparameters");
+            Assert.Equal($"hyperparameters.{param}", (string?)error["param"]);
+        }
+
+        // Files that do not exist, or belong to another tenant: 404.
+        await Refused($$"""{"model": "{{FineTuningServer.Base}}", "training_file": "file-nope"}""", HttpStatusCode.NotFound, "file_not_found");
+        var other = await TenantClientAsync(server);
+        error = await Refused($$"""{"model": "{{FineTuningServer.Base}}", "training_file": "{{file}}"}""", HttpStatusCode.NotFound, "file_not_found", other);
+        Assert.Equal("training_file", (string?)error["param"]);
+        await Refused("{\"model\": \"x\"", HttpStatusCode.BadRequest, "invalid_json");
+        await Refused($$"""{"training_file": "{{file}}"}""", HttpStatusCode.BadRequest, "missing_model");
+
+        var after = (await (await client.GetAsync("v1/fine_tuning/jobs?limit=100")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray().Count;
+        Assert.Equal(before, after);
+        await (await client.GetAsync("api/v1/models/ft-onnx-ft")).ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
+        await OpenAiErrorAsync(await client.GetAsync("v1/fine_tuning/jobs/ftjob-nope"), HttpStatusCode.NotFound, "fine_tuning_job_not_found");
+    }
+
+    [Fact]
+    public async Task A_cancelled_job_stops_and_registers_nothing()
+    {
+        var server = await servers.ServerAsync();
+        var client = server.Client;
+        var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(24, seed: 10)))).JsonAsync(HttpStatusCode.OK))["id"]!;
+        var job = await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
+            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "cancelled", "hyperparameters": {"n_epochs": 50}}"""))).JsonAsync(HttpStatusCode.OK);
+        var id = (string)job["id"]!;
+        Assert.Equal("queued", (string?)job["status"]);
+
+        // Wait until it trains (an epoch event), then cancel.
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
+        while ((string?)(await (await client.GetAsync($"v1/fine_tuning/jobs/{id}")).JsonAsync(HttpStatusCode.OK))["status"] != "running")
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the job never started running");
+            await Task.Delay(50);
+        }
+
+        var cancelled = await (await client.PostAsync($"v1/fine_tuning/jobs/{id}/cancel", null)).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal("cancelled", (string?)cancelled["status"]);
+        var ended = await client.WaitForJobAsync(id, TimeSpan.FromMinutes(3), "v1/fine_tuning/jobs");
+        Assert.Equal("cancelled", (string?)ended["status"]);
+        Assert.Null((string?)ended["fine_tuned_model"]);
+        await (await client.GetAsync($"api/v1/models/{FineTuningServer.Base}-ft-cancelled")).ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
+        await OpenAiErrorAsync(await client.PostAsync($"v1/fine_tuning/jobs/{id}/cancel", null), HttpStatusCode.BadRequest, "job_finished");
+    }
+
+    /// <summary>A client of a new tenant with the training scopes.</summary>
+    private static async Task<HttpClient> TenantClientAsync(MaasTestServer server)
+    {
+        var tenant = Names.Unique("t");
+        await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
+            $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["{{MaasScopes.TrainingWrite}}", "{{MaasScopes.TrainingRead}}"]}"""))).JsonAsync(HttpStatusCode.Created);
+        return server.CreateClient((string)key["key"]!);
+    }
+}
