@@ -2,6 +2,7 @@ using Maas.Server.Datasets;
 using Maas.Server.Health;
 using Maas.Server.Hosting;
 using Maas.Server.Inference;
+using Maas.Server.ModelHosting;
 using Maas.Server.Observability;
 using Maas.Server.OpenAi;
 using Maas.Server.Registry;
@@ -24,6 +25,7 @@ public static class MaasApp
         builder.AddMaasTenancy();
         builder.AddMaasObservability();
         builder.AddMaasHealth();
+        builder.AddMaasModelHosting();
         builder.AddMaasInference();
         builder.AddMaasOpenAi();
         builder.AddMaasDatasets();
@@ -36,6 +38,7 @@ public static class MaasApp
         // Feature endpoints (one line each).
         app.MapMaasObservability();
         app.MapMaasTenancy();
+        app.MapMaasModelHosting();
         app.MapMaasInference();
         app.MapMaasOpenAi();
         app.MapMaasDatasets();

@@ -108,7 +108,7 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
 
         var resolved = await resolver.ResolveAsync(model, cancellationToken);
         usage.ReportModel(resolved.Spec.Name, resolved.Spec.Version);
-        var lease = await manager.AcquireAsync(resolved.Spec, resolved.KeepAlive, cancellationToken);
+        var lease = await manager.AcquireAsync(resolved.Request, cancellationToken);
         var payloads = await payloadLog.IsOnAsync(resolved.Spec.Name, cancellationToken) ? payloadLog : null;
         return new LlmSession(context, lease, resolved, metrics.Start(resolved, context, model), payloads);
     }
