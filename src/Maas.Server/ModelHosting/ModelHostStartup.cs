@@ -12,25 +12,23 @@ namespace Maas.Server.ModelHosting;
 internal sealed class ModelHostStartup(
     ModelHost host,
     IEnumerable<IHostedModelSource> sources,
-    IServiceProvider services,
     ILogger<ModelHostStartup> logger,
-    MustLoadModels? mustLoad = null) : IHostedService
+    MustLoadModels? mustLoad = null,
+    IModelRegistry? registry = null) : IHostedService
 {
     private readonly CancellationTokenSource _stopping = new();
-    private IModelRegistry? _registry;
 
     /// <inheritdoc />
     public Task StartAsync(CancellationToken cancellationToken)
     {
         host.StateChanged += OnStateChanged;
         host.SweepFailed += OnSweepFailed;
-        _registry = services.GetService<IModelRegistry>();
-        if (_registry is null)
+        if (registry is null)
         {
-            return Task.CompletedTask;
+            return Task.CompletedTask; // a host without the registry serves nothing
         }
 
-        _registry.Changed += OnRegistryChanged;
+        registry.Changed += OnRegistryChanged;
         foreach (var source in sources)
         {
             // Registered now, before the listener opens, so readiness waits for the list.
@@ -44,13 +42,22 @@ internal sealed class ModelHostStartup(
     /// <inheritdoc />
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_registry is not null)
+        if (registry is not null)
         {
-            _registry.Changed -= OnRegistryChanged;
+            registry.Changed -= OnRegistryChanged;
         }
 
         await _stopping.CancelAsync();
-        await host.DisposeAsync();
+        try
+        {
+            // Unloads every model once the requests holding it are done, within the shutdown's time.
+            await host.DisposeAsync().AsTask().WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            logger.LogWarning("Stopped before every model had unloaded (requests still held them)");
+        }
+
         host.StateChanged -= OnStateChanged;
         host.SweepFailed -= OnSweepFailed;
     }

@@ -54,6 +54,35 @@ public sealed class LoadedModelsTests
         Assert.Equal(1, Sample(metrics, "maas_models_loaded", "engine=\"llama.cpp\""));
     }
 
+    [Fact]
+    public async Task A_pinned_model_loads_at_start_and_stays_loaded_past_its_keep_alive()
+    {
+        using var data = new TempDirectory("maas-pinned");
+        var settings = new Dictionary<string, string?> { ["Maas:Inference:GrpcUrl"] = "", ["Maas:Hosting:IdleSweepMs"] = "50" };
+        await using (var first = await MaasTestServer.StartAsync(settings: settings, dataDir: data.Path))
+        {
+            await first.RegisterAsync("kept", TestModels.Mlp(4, [8], 3), new { pinned = true, keep_alive_seconds = 1 });
+            await first.RegisterAsync("brief", TestModels.Mlp(4, [8], 3), new { keep_alive_seconds = 1 });
+        }
+
+        await using var second = await MaasTestServer.StartAsync(settings: settings, dataDir: data.Path);
+        (await second.Client.PostJsonAsync("/v2/models/brief/infer", InferenceHost.InferJson("input", "FP32", [1, 4], new System.Text.Json.Nodes.JsonArray(1f, 2f, 3f, 4f)))).Response.EnsureSuccessStatusCode();
+
+        // "brief" goes after its second without requests; "kept" loaded without any request and outlives it.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        JsonElement list;
+        do
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the unpinned model did not unload after its keep-alive");
+            await Task.Delay(100);
+            (_, list) = await second.Client.GetJsonAsync("/api/v1/loaded-models");
+        }
+        while (list.GetProperty("models").EnumerateArray().Any(m => m.GetProperty("model").GetString() == "brief"));
+
+        var kept = Single(list, "kept");
+        Assert.Equal(("ready", true), (kept.GetProperty("state").GetString(), kept.GetProperty("pinned").GetBoolean()));
+    }
+
     private static JsonElement Single(JsonElement list, string model) =>
         list.GetProperty("models").EnumerateArray().Single(m => m.GetProperty("model").GetString() == model);
 
