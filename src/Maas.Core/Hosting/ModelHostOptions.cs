@@ -3,7 +3,7 @@ namespace Maas.Core.Hosting;
 /// <summary>Settings of the <see cref="ModelHost"/>.</summary>
 public sealed record ModelHostOptions
 {
-    /// <summary>How often idle models are looked for (their keep-alive is checked then).</summary>
+    /// <summary>How often idle models are looked for (their keep-alive is checked then); infinite: only by <see cref="ModelHost.UnloadIdleAsync"/>.</summary>
     public TimeSpan IdleSweepInterval { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>How long a failed load is reported before a request may try loading again.</summary>

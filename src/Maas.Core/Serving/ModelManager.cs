@@ -327,7 +327,8 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
 
     private static ModelHost OwnHost(IServableModelCatalog catalog, IEnumerable<IModelBackendFactory> factories, ModelManagerOptions options) =>
         new([.. factories.Select(f => new TensorModelEngine(f, catalog, options.Telemetry))],
-            new ModelHostOptions { RetryFailedLoadAfter = options.RetryFailedLoadAfter });
+            // No sweep of its own: like the manager before the host, its owner calls UnloadIdleAsync when it wants one.
+            new ModelHostOptions { RetryFailedLoadAfter = options.RetryFailedLoadAfter, IdleSweepInterval = Timeout.InfiniteTimeSpan });
 
     private bool IsMine(HostedModelStatus status)
     {
