@@ -35,6 +35,11 @@ public static class MaasApp
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        // The request pipeline, in the order a request passes it (before any endpoint runs).
+        app.UseMaasRequestId();
+        app.UseMaasAuth();
+        app.UseMaasShutdownGate();
+
         // Feature endpoints (one line each).
         app.MapMaasObservability();
         app.MapMaasTenancy();
