@@ -13,12 +13,14 @@ public sealed class LlmModelEngine(ILlmEngineFactory factory) : IModelEngine
     public IReadOnlyList<ModelFormat> Formats { get; } = [ModelFormat.Gguf];
 
     /// <inheritdoc />
-    /// <remarks>The weights plus the host prompt cache's budget; the KV cache is known once loaded (the engine counts it).</remarks>
+    /// <remarks>
+    /// The weights (the file). The KV cache and the host prompt cache's contents are counted by the engine once loaded;
+    /// the prompt cache's budget is a ceiling (by default a share of the machine), not what it takes.
+    /// </remarks>
     public long EstimateMemoryBytes(ModelLoadRequest request)
     {
         var spec = Spec(request);
-        var file = request.ArtifactBytes > 0 ? request.ArtifactBytes : File.Exists(spec.Path) ? new FileInfo(spec.Path).Length : 0;
-        return file + spec.PromptCacheBytes;
+        return request.ArtifactBytes > 0 ? request.ArtifactBytes : File.Exists(spec.Path) ? new FileInfo(spec.Path).Length : 0;
     }
 
     /// <inheritdoc />
