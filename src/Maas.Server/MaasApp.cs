@@ -3,6 +3,7 @@ using Maas.Server.FineTuning;
 using Maas.Server.Health;
 using Maas.Server.Hosting;
 using Maas.Server.Inference;
+using Maas.Server.ModelHosting;
 using Maas.Server.Observability;
 using Maas.Server.OpenAi;
 using Maas.Server.Registry;
@@ -25,6 +26,7 @@ public static class MaasApp
         builder.AddMaasTenancy();
         builder.AddMaasObservability();
         builder.AddMaasHealth();
+        builder.AddMaasModelHosting();
         builder.AddMaasInference();
         builder.AddMaasOpenAi();
         builder.AddMaasDatasets();
@@ -35,9 +37,15 @@ public static class MaasApp
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        // The request pipeline, in the order a request passes it (before any endpoint runs).
+        app.UseMaasRequestId();
+        app.UseMaasAuth();
+        app.UseMaasShutdownGate();
+
         // Feature endpoints (one line each).
         app.MapMaasObservability();
         app.MapMaasTenancy();
+        app.MapMaasModelHosting();
         app.MapMaasInference();
         app.MapMaasOpenAi();
         app.MapMaasDatasets();

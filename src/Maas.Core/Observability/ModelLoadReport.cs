@@ -6,4 +6,4 @@ namespace Maas.Core.Observability;
 /// <param name="Engine">The engine that loaded it: <c>onnxruntime</c> or <c>llama.cpp</c>.</param>
 /// <param name="Duration">From the start of the load to its end, failed or not.</param>
 /// <param name="Succeeded">False when the load failed (the reason goes to the callers waiting on it).</param>
-public sealed record ModelLoadReport(string Model, long Version, string Engine, TimeSpan Duration, bool Succeeded);
+public sealed record ModelLoadReport(string Model, int Version, string Engine, TimeSpan Duration, bool Succeeded);

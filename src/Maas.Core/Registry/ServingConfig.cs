@@ -43,6 +43,9 @@ public sealed record ServingConfig
     /// <summary>Load the model when the server starts rather than on its first request.</summary>
     public bool? LoadAtStart { get; init; }
 
+    /// <summary>Keep the model loaded: loaded at start, never evicted for memory nor unloaded when idle.</summary>
+    public bool? Pinned { get; init; }
+
     /// <summary>Unload after this many idle seconds (0 = never).</summary>
     public int? KeepAliveSeconds { get; init; }
 

@@ -36,6 +36,9 @@ public interface IModelBackend : IDisposable
 /// <summary>Loads models of the formats it knows into backends.</summary>
 public interface IModelBackendFactory
 {
+    /// <summary>The engine's name in states, metrics and logs (e.g. <c>onnxruntime</c>).</summary>
+    string Engine { get; }
+
     /// <summary>True when this factory can load <paramref name="format"/>.</summary>
     bool CanLoad(ModelFormat format);
 
@@ -49,7 +52,7 @@ public interface IModelBackendFactory
 /// <param name="ArtifactPath">The model file on local disk.</param>
 /// <param name="InstanceCount">How many instances (sessions) to create.</param>
 /// <param name="ThreadsPerInstance">Intra-op threads per instance; 0 lets the engine choose.</param>
-public sealed record ModelLoadSpec(string Name, long Version, string ArtifactPath, int InstanceCount, int ThreadsPerInstance)
+public sealed record ModelLoadSpec(string Name, int Version, string ArtifactPath, int InstanceCount, int ThreadsPerInstance)
 {
     /// <summary>Execution providers in order of preference (<see cref="ExecutionProviders"/>); empty means CPU only.</summary>
     public IReadOnlyList<string> Providers { get; init; } = [];

@@ -9,7 +9,7 @@ public sealed record ServableModel
     public required string Name { get; init; }
 
     /// <summary>The version number.</summary>
-    public required long Version { get; init; }
+    public required int Version { get; init; }
 
     /// <summary>The artifact's format.</summary>
     public required ModelFormat Format { get; init; }
@@ -19,6 +19,12 @@ public sealed record ServableModel
 
     /// <summary>Load when the server starts instead of on the first request.</summary>
     public bool LoadAtStart { get; init; }
+
+    /// <summary>Never evicted for memory nor unloaded when idle; loaded at start.</summary>
+    public bool Pinned { get; init; }
+
+    /// <summary>The size of the model file in bytes (0 when unknown), the base of its memory estimate.</summary>
+    public long SizeBytes { get; init; }
 
     /// <summary>Unload after this long without requests (null or zero: stay loaded).</summary>
     public TimeSpan? KeepAlive { get; init; }
@@ -44,7 +50,7 @@ public interface IServableModelCatalog
     ValueTask<IReadOnlyList<ServableModel>> ListAsync(CancellationToken cancellationToken);
 
     /// <summary>The version numbers of one model, ascending.</summary>
-    ValueTask<IReadOnlyList<long>> VersionsAsync(string name, CancellationToken cancellationToken);
+    ValueTask<IReadOnlyList<int>> VersionsAsync(string name, CancellationToken cancellationToken);
 
     /// <summary>A local path of the version's model file an engine can load (may fetch it from remote storage).</summary>
     ValueTask<string> GetArtifactPathAsync(ServableModel model, CancellationToken cancellationToken);

@@ -6,6 +6,9 @@ namespace Maas.Runtimes.Llama.Serving;
 public sealed class LlamaEngineFactory : ILlmEngineFactory
 {
     /// <inheritdoc />
+    public string Engine => "llama.cpp";
+
+    /// <inheritdoc />
     public async Task<ILlmEngine> LoadAsync(LlmModelSpec spec, CancellationToken cancellationToken)
     {
         // Loading reads and maps the file and allocates the KV cache: seconds for big models, so off the request thread.

@@ -12,6 +12,9 @@ namespace Maas.Runtimes.Onnx.Serving;
 public sealed class OnnxBackendFactory(ILogger? logger = null) : IModelBackendFactory
 {
     /// <inheritdoc />
+    public string Engine => "onnxruntime";
+
+    /// <inheritdoc />
     public bool CanLoad(ModelFormat format) => format == ModelFormat.Onnx;
 
     /// <inheritdoc />

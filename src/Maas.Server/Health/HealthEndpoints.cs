@@ -23,8 +23,8 @@ public static class HealthEndpoints
         return builder;
     }
 
-    /// <summary>Maps /health/live and /health/ready, and refuses new work once shutdown has begun.</summary>
-    public static WebApplication MapMaasHealth(this WebApplication app)
+    /// <summary>Refuses new work (503, except the health probes) once shutdown has begun.</summary>
+    public static WebApplication UseMaasShutdownGate(this WebApplication app)
     {
         var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
         var shutdown = app.Services.GetRequiredService<ShutdownState>();
@@ -42,7 +42,13 @@ public static class HealthEndpoints
 
             await next(context);
         });
+        return app;
+    }
 
+    /// <summary>Maps /health/live and /health/ready.</summary>
+    public static WebApplication MapMaasHealth(this WebApplication app)
+    {
+        var shutdown = app.Services.GetRequiredService<ShutdownState>();
         var group = app.MapGroup("/health");
         group.MapGet("/live", () => Results.Ok(new { status = "live" }));
         group.MapGet("/ready", async (HttpContext context, IEnumerable<IReadinessCheck> checks, CancellationToken cancellationToken) =>

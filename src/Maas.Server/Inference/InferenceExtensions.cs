@@ -1,3 +1,4 @@
+using Maas.Core.Hosting;
 using Maas.Core.Serving;
 using Maas.Runtimes.Onnx;
 using Maas.Runtimes.Onnx.Serving;
@@ -11,7 +12,7 @@ namespace Maas.Server.Inference;
 /// <summary>Registers model serving (scheduler, ONNX backend, OIP v2 over REST and gRPC, /predict) and maps its routes.</summary>
 public static class InferenceExtensions
 {
-    /// <summary>Adds the model manager, the protocol adapters, the gRPC listener and the first-run demo model.</summary>
+    /// <summary>Adds the tensor engine to the model host, the model manager, the protocol adapters, the gRPC listener and the first-run demo model.</summary>
     public static WebApplicationBuilder AddMaasInference(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
@@ -25,15 +26,20 @@ public static class InferenceExtensions
             OnnxEnvironment.Configure(sp.GetRequiredService<ILoggerFactory>()); // engine messages into .NET logging
             return new OnnxBackendFactory(sp.GetRequiredService<ILoggerFactory>().CreateLogger<OnnxBackendFactory>());
         });
+        // The tensor engine plugs into the one model host; the manager is the inference protocols' view of it.
+        services.AddSingleton<IModelEngine>(sp => new TensorModelEngine(
+            sp.GetRequiredService<IModelBackendFactory>(),
+            sp.GetRequiredService<IServableModelCatalog>(),
+            sp.GetService<Maas.Core.Observability.ServingTelemetry>()));
         services.AddSingleton(sp => new ModelManager(
             sp.GetRequiredService<IServableModelCatalog>(),
-            sp.GetServices<IModelBackendFactory>(),
+            sp.GetRequiredService<ModelHost>(),
             new ModelManagerOptions
             {
                 ResolveCacheTime = TimeSpan.FromMilliseconds(sp.GetRequiredService<IOptions<InferenceOptions>>().Value.ResolveCacheMs),
                 Telemetry = sp.GetService<Maas.Core.Observability.ServingTelemetry>(),
             }));
-        services.AddSingleton<Maas.Core.Registry.IVersionUseCheck, OnnxVersionUseCheck>();
+        services.AddSingleton<IHostedModelSource>(sp => sp.GetRequiredService<ModelManager>());
         services.AddSingleton<GrpcInferenceService>();
         services.AddSingleton<GrpcServer>();
         services.AddHostedService<InferenceStartup>();

@@ -61,11 +61,11 @@ internal sealed class RegistryModelCatalog(IServiceProvider services, IOptions<I
     }
 
     /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<long>> VersionsAsync(string name, CancellationToken cancellationToken)
+    public async ValueTask<IReadOnlyList<int>> VersionsAsync(string name, CancellationToken cancellationToken)
     {
         try
         {
-            return (await Registry.ListVersionsAsync(name, cancellationToken)).Select(v => (long)v.Version).Order().ToArray();
+            return (await Registry.ListVersionsAsync(name, cancellationToken)).Select(v => v.Version).Order().ToArray();
         }
         catch (RegistryException ex)
         {
@@ -76,7 +76,7 @@ internal sealed class RegistryModelCatalog(IServiceProvider services, IOptions<I
     /// <inheritdoc />
     public async ValueTask<string> GetArtifactPathAsync(ServableModel model, CancellationToken cancellationToken)
     {
-        var version = await Registry.GetVersionAsync(model.Name, (int)model.Version, cancellationToken);
+        var version = await Registry.GetVersionAsync(model.Name, model.Version, cancellationToken);
         return await Registry.GetLocalArtifactPathAsync(version, cancellationToken);
     }
 
@@ -138,6 +138,8 @@ internal sealed class RegistryModelCatalog(IServiceProvider services, IOptions<I
             Format = version.Format,
             Scheduler = scheduler,
             LoadAtStart = c.LoadAtStart ?? false,
+            Pinned = c.Pinned ?? false,
+            SizeBytes = version.SizeBytes,
             KeepAlive = c.KeepAliveSeconds is > 0 and var keep ? TimeSpan.FromSeconds(keep) : null,
             Inputs = Tensors(version.Signature.Inputs),
             Outputs = Tensors(version.Signature.Outputs),

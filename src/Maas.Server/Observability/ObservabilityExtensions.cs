@@ -123,21 +123,12 @@ public static class ObservabilityExtensions
         }
     }
 
-    /// <summary>Adds the request-id middleware and maps GET /metrics.</summary>
-    public static WebApplication MapMaasObservability(this WebApplication app)
+    /// <summary>
+    /// The first middleware: gives every request an id (the caller's <c>X-Request-Id</c> when it is safe, else the
+    /// trace id), echoes it, and puts it in the scope of every log line written for the request.
+    /// </summary>
+    public static WebApplication UseMaasRequestId(this WebApplication app)
     {
-        // Touch the exporter so it listens from the first request on, not from the first scrape.
-        var exporter = app.Services.GetService<PrometheusExporter>();
-        _ = app.Services.GetService<ServingMetrics>();
-
-        // Resolved once, so the container owns the OTLP providers and disposes them (a last export) on shutdown.
-        _ = app.Services.GetService<TracerProvider>();
-        _ = app.Services.GetService<MeterProvider>();
-        if (exporter is not null)
-        {
-            // Its gauges exist from the start, so /metrics shows "0 LLMs loaded" before the first LLM request.
-            _ = app.Services.GetService<Maas.Server.OpenAi.LlmMetrics>();
-        }
         app.Use(async (context, next) =>
         {
             var id = context.Request.Headers[RequestIdHeader].ToString();
@@ -154,6 +145,24 @@ public static class ObservabilityExtensions
                 await next(context);
             }
         });
+        return app;
+    }
+
+    /// <summary>Maps GET /metrics and starts the feature metrics that must count from the first request.</summary>
+    public static WebApplication MapMaasObservability(this WebApplication app)
+    {
+        // Touch the exporter so it listens from the first request on, not from the first scrape.
+        var exporter = app.Services.GetService<PrometheusExporter>();
+        _ = app.Services.GetService<ServingMetrics>();
+
+        // Resolved once, so the container owns the OTLP providers and disposes them (a last export) on shutdown.
+        _ = app.Services.GetService<TracerProvider>();
+        _ = app.Services.GetService<MeterProvider>();
+        if (exporter is not null)
+        {
+            // Its gauges exist from the start, so /metrics shows "0 LLMs loaded" before the first LLM request.
+            _ = app.Services.GetService<Maas.Server.OpenAi.LlmMetrics>();
+        }
         if (exporter is not null)
         {
             app.MapGet("/metrics", () => Results.Text(exporter.Scrape(), "text/plain; version=0.0.4; charset=utf-8"));

@@ -1,12 +1,13 @@
 using System.Diagnostics.Metrics;
 using System.Globalization;
-using Maas.Core.Llm;
+using Maas.Core.Formats;
+using Maas.Core.Hosting;
 using Maas.Core.Observability;
 using Maas.Core.Serving;
 
 namespace Maas.Server.Observability;
 
-/// <summary>Per model and version metrics of ONNX serving, read from the schedulers' own counters at scrape time (LLM metrics: OpenAi/LlmMetrics).</summary>
+/// <summary>Per model and version metrics of ONNX serving, read from the schedulers' own counters at scrape time (LLM metrics: OpenAi/LlmMetrics; load, state and memory of every engine: ModelHosting/ModelHostMetrics).</summary>
 /// <remarks>
 /// The schedulers and engine loops already keep lock-free cumulative counters (the statistics extension reads
 /// them too); exporting those as observable instruments costs the hot path nothing. The per-request histograms
@@ -17,7 +18,7 @@ public sealed class ServingMetrics
     private const double NsPerSecond = 1e9;
 
     /// <summary>Registers the observable instruments on this app's "Maas" meter.</summary>
-    public ServingMetrics(ModelManager models, LlmEngineManager llms, IMeterFactory meters)
+    public ServingMetrics(ModelManager models, ModelHost host, IMeterFactory meters)
     {
         var meter = meters.Create(MaasTelemetry.Name);
         meter.CreateObservableCounter("maas.inference.requests", () => Onnx(models, s =>
@@ -38,33 +39,11 @@ public sealed class ServingMetrics
             s.BatchStats.Select(b => Point(b.ComputeInfer.Count, s, "batch_size", b.BatchSize.ToString(CultureInfo.InvariantCulture))).ToArray()),
             unit: "{execution}", description: "Engine runs per batch size.");
         meter.CreateObservableGauge("maas.inference.active.requests", () => Onnx(models, s =>
-            [Point(models.ActiveRequests(s.Name, long.Parse(s.Version, CultureInfo.InvariantCulture)), s)]),
+            [Point(models.ActiveRequests(s.Name, int.Parse(s.Version, CultureInfo.InvariantCulture)), s)]),
             unit: "{request}", description: "Requests queued or running per model version.");
 
-        meter.CreateObservableGauge("maas.models.loaded", () => LoadedCounts(models, llms), unit: "{model}", description: "Model versions loaded, per engine.");
-
-        meter.CreateObservableGauge("maas.model.instances", () => Instances(models, llms), unit: "{instance}",
+        meter.CreateObservableGauge("maas.model.instances", () => Instances(models, host), unit: "{instance}",
             description: "Engine instances loaded per model version and engine.");
-
-        var loadDuration = meter.CreateHistogram<double>("maas.model.load.duration", unit: "s",
-            description: "Load attempts per model version, engine and outcome, by how long they took.",
-            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300] });
-        var loadFailures = meter.CreateCounter<long>("maas.model.load.failures", unit: "{load}",
-            description: "Failed load attempts per model version and engine.");
-        void Report(ModelLoadReport r)
-        {
-            var model = new KeyValuePair<string, object?>("model", r.Model);
-            var version = new KeyValuePair<string, object?>("version", r.Version.ToString(CultureInfo.InvariantCulture));
-            var engine = new KeyValuePair<string, object?>("engine", r.Engine);
-            loadDuration.Record(r.Duration.TotalSeconds, model, version, engine, new("status", r.Succeeded ? "success" : "failure"));
-            if (!r.Succeeded)
-            {
-                loadFailures.Add(1, model, version, engine);
-            }
-        }
-
-        models.LoadReported += Report;
-        llms.LoadReported += Report;
     }
 
     private static IEnumerable<Measurement<double>> Onnx(ModelManager models, Func<ModelStatisticsSnapshot, Measurement<double>[]> select)
@@ -77,18 +56,19 @@ public sealed class ServingMetrics
             ? new(value, new("model", s.Name), new("version", s.Version))
             : new(value, new("model", s.Name), new("version", s.Version), new(key, tag));
 
-    private static IEnumerable<Measurement<int>> Instances(ModelManager models, LlmEngineManager llms)
+    private static IEnumerable<Measurement<int>> Instances(ModelManager models, ModelHost host)
     {
-        var onnx = models.Versions().Select(v => new Measurement<int>(v.Instances,
-            new("model", v.Name), new("version", v.Version.ToString(CultureInfo.InvariantCulture)), new("engine", "onnxruntime")));
-        var llm = llms.Loaded().Select(e => new Measurement<int>(1,
-            new("model", e.Name), new("version", e.Version.ToString(CultureInfo.InvariantCulture)), new("engine", "llama.cpp")));
-        return [.. onnx, .. llm];
+        // Tensor versions report their instance count (0 while not loaded); other engines one per loaded version.
+        var tensor = models.Versions();
+        var known = tensor.Select(v => new ModelKey(v.Name, v.Version)).ToHashSet();
+        var tensorEngine = host.EngineFor(ModelFormat.Onnx) ?? "onnxruntime";
+        var points = tensor.Select(v => new Measurement<int>(v.Instances, Tags(v.Name, v.Version,
+            host.Status(new ModelKey(v.Name, v.Version))?.Engine ?? tensorEngine)));
+        var others = host.Models().Where(s => s.State == ModelState.Ready && !known.Contains(s.Key))
+            .Select(s => new Measurement<int>(1, Tags(s.Key.Name, s.Key.Version, s.Engine)));
+        return [.. points, .. others];
     }
 
-    private static IEnumerable<Measurement<int>> LoadedCounts(ModelManager models, LlmEngineManager llms)
-    {
-        var onnx = models.Versions().Count(v => v.State == "READY");
-        return [new(onnx, new KeyValuePair<string, object?>("engine", "onnxruntime")), new(llms.Loaded().Count, new KeyValuePair<string, object?>("engine", "llama.cpp"))];
-    }
+    private static KeyValuePair<string, object?>[] Tags(string model, int version, string engine) =>
+        [new("model", model), new("version", version.ToString(CultureInfo.InvariantCulture)), new("engine", engine)];
 }

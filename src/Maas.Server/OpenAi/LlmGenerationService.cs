@@ -110,7 +110,7 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
         // The caller's name is resolved once: from here on the model is named by its key.
         var resolved = await resolver.ResolveAsync(access.Reference, cancellationToken);
         usage.ReportModel(resolved.Spec.Name, resolved.Spec.Version);
-        var lease = await manager.AcquireAsync(resolved.Spec, resolved.KeepAlive, cancellationToken);
+        var lease = await manager.AcquireAsync(resolved.Request, cancellationToken);
         var payloads = await payloadLog.IsOnAsync(resolved.Spec.Name, cancellationToken) ? payloadLog : null;
         return new LlmSession(context, lease, resolved, metrics.Start(resolved, context, model), payloads);
     }

@@ -1,4 +1,5 @@
 using Maas.Core.Formats;
+using Maas.Core.Hosting;
 using Maas.Core.Llm;
 using Maas.Core.Registry;
 using Microsoft.Extensions.Options;
@@ -6,7 +7,11 @@ using Microsoft.Extensions.Options;
 namespace Maas.Server.OpenAi;
 
 /// <summary>A resolved LLM: how to load it and how long to keep it loaded when idle.</summary>
-internal sealed record ResolvedLlm(LlmModelSpec Spec, TimeSpan KeepAlive, Model Model, ModelVersion Version);
+internal sealed record ResolvedLlm(LlmModelSpec Spec, TimeSpan KeepAlive, Model Model, ModelVersion Version)
+{
+    /// <summary>How the model host loads and keeps it (with its pin and file size for the memory budget).</summary>
+    public ModelLoadRequest Request => LlmEngineManager.RequestFor(Spec, KeepAlive, Model.ServingConfig.Pinned == true, Version.SizeBytes);
+}
 
 /// <summary>
 /// Resolves a model reference by key (<c>name</c> or <c>owner/name</c>, with <c>:alias</c> or <c>/versions/N</c>; the
@@ -21,6 +26,12 @@ internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServ
             throw new LlmException(LlmErrorKind.NotFound, $"The model '{Shorten(model)}' does not exist: use 'name' or 'name:alias' of a model in the registry", "model", "model_not_found");
         }
 
+        return await ResolveAsync(reference, model, cancellationToken);
+    }
+
+    /// <summary>Resolves a parsed reference (<paramref name="model"/> is how the caller wrote it, for messages).</summary>
+    public async Task<ResolvedLlm> ResolveAsync(ModelReference reference, string model, CancellationToken cancellationToken)
+    {
         ResolvedVersion resolved;
         string path;
         try

@@ -1,3 +1,4 @@
+using Maas.Core.Hosting;
 using Maas.Core.Llm;
 using Maas.Core.Tenancy;
 using Maas.Server.Auth;
@@ -8,7 +9,7 @@ namespace Maas.Server.OpenAi;
 /// <summary>Registers and maps the OpenAI-compatible LLM API (<c>/v1/models</c>, chat, completions, embeddings).</summary>
 public static class OpenAiExtensions
 {
-    /// <summary>Adds LLM serving: options (<c>Maas:Llm</c>), the engine manager with keep-alive, and the demo LLM.</summary>
+    /// <summary>Adds LLM serving: options (<c>Maas:Llm</c>), the LLM engine on the model host, and the demo LLM.</summary>
     public static WebApplicationBuilder AddMaasOpenAi(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
@@ -25,12 +26,14 @@ public static class OpenAiExtensions
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<LlmServingOptions>, LlmOptionsValidator>();
         services.AddSingleton<ILlmEngineFactory, Maas.Runtimes.Llama.Serving.LlamaEngineFactory>();
-        services.AddSingleton(sp => new LlmEngineManager(sp.GetRequiredService<ILlmEngineFactory>()));
+        // The LLM engine plugs into the one model host; the engine manager is the OpenAI endpoints' view of it.
+        services.AddSingleton<IModelEngine>(sp => new LlmModelEngine(sp.GetRequiredService<ILlmEngineFactory>()));
+        services.AddSingleton<LlmEngineManager>();
         services.AddSingleton(sp => new TokenBudget(sp.GetRequiredService<IOptions<LlmServingOptions>>().Value.MaxTokensInFlight));
         services.AddSingleton<LlmModelResolver>();
         services.AddSingleton<LlmGenerationService>();
         services.AddSingleton<LlmMetrics>();
-        services.AddSingleton<Maas.Core.Registry.IVersionUseCheck, LlmVersionUseCheck>();
+        services.AddSingleton<IHostedModelSource, LlmModelSource>();
         services.AddHostedService<LlmStartup>();
         return builder;
     }

@@ -65,14 +65,20 @@ public static class TenancyExtensions
     }
 
     /// <summary>
-    /// Puts the auth gate in front of every route (call it right after the request-id middleware, before any other
-    /// middleware) and maps /api/v1/tenants, /keys, /me, /usage and /audit.
+    /// Puts the auth gate (key, scope, model access, rate limits) in front of every route: call it right after the
+    /// request-id middleware, before any other.
     /// </summary>
-    public static WebApplication MapMaasTenancy(this WebApplication app)
+    public static WebApplication UseMaasAuth(this WebApplication app)
     {
         var pipeline = app.Services.GetRequiredService<AuthPipeline>();
         UseTrustedForwardedHeaders(app, app.Services);
         app.Use(next => context => pipeline.InvokeAsync(context, next));
+        return app;
+    }
+
+    /// <summary>Maps /api/v1/tenants, /keys, /me, /usage and /audit.</summary>
+    public static WebApplication MapMaasTenancy(this WebApplication app)
+    {
         var api = app.MapGroup("/api/v1").WithApiErrors().WithTenancyErrors();
         TenancyEndpoints.Map(api);
         UsageEndpoints.Map(api);

@@ -125,6 +125,8 @@ internal sealed class CpuBackendFactory : IModelBackendFactory
 
     private int _loads;
 
+    public string Engine => "cpu_test";
+
     public bool CanLoad(ModelFormat format) => format == ModelFormat.Onnx;
 
     public IModelBackend Load(ModelLoadSpec spec, CancellationToken cancellationToken)
@@ -151,7 +153,7 @@ internal sealed class ListCatalog : IServableModelCatalog
 {
     public List<ServableModel> Models { get; } = [];
 
-    public Dictionary<(string, long), string> Paths { get; } = [];
+    public Dictionary<(string, int), string> Paths { get; } = [];
 
     public ValueTask<ServableModel> ResolveAsync(string model, string? version, CancellationToken cancellationToken)
     {
@@ -167,8 +169,8 @@ internal sealed class ListCatalog : IServableModelCatalog
     public ValueTask<IReadOnlyList<ServableModel>> ListAsync(CancellationToken cancellationToken) =>
         ValueTask.FromResult<IReadOnlyList<ServableModel>>([.. Models]);
 
-    public ValueTask<IReadOnlyList<long>> VersionsAsync(string name, CancellationToken cancellationToken) =>
-        ValueTask.FromResult<IReadOnlyList<long>>(Models.Where(m => m.Name == name).Select(m => m.Version).Order().ToArray());
+    public ValueTask<IReadOnlyList<int>> VersionsAsync(string name, CancellationToken cancellationToken) =>
+        ValueTask.FromResult<IReadOnlyList<int>>(Models.Where(m => m.Name == name).Select(m => m.Version).Order().ToArray());
 
     public ValueTask<string> GetArtifactPathAsync(ServableModel model, CancellationToken cancellationToken) =>
         ValueTask.FromResult(Paths[(model.Name, model.Version)]);

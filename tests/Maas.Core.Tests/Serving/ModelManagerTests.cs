@@ -17,7 +17,7 @@ public sealed class ModelManagerTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private void Add(string name, long version, bool file = true, bool atStart = false, TimeSpan? keepAlive = null)
+    private void Add(string name, int version, bool file = true, bool atStart = false, TimeSpan? keepAlive = null)
     {
         var path = Path.Combine(_dir, $"{name}-{version}.onnx");
         if (file)
@@ -96,7 +96,7 @@ public sealed class ModelManagerTests : IDisposable
         (await manager.InferAsync("m", "1", Requests.Rows(1), default)).Dispose();
         (await manager.InferAsync("m", "2", Requests.Rows(1), default)).Dispose();
         var states = await manager.UnloadAsync("m", null, default);
-        Assert.Equal([1L, 2L], states.Select(s => s.Version).Order());
+        Assert.Equal([1, 2], states.Select(s => s.Version).Order());
         await Assert.ThrowsAsync<InferenceException>(() => manager.InferAsync("m", null, Requests.Rows(1), default));
         var index = await manager.IndexAsync(readyOnly: false, default);
         Assert.All(index, s => Assert.Equal(("UNAVAILABLE", "unloaded"), (s.State, s.Reason)));

@@ -1,0 +1,742 @@
+using System.Diagnostics;
+using Maas.Core.Formats;
+using Maas.Core.Observability;
+
+namespace Maas.Core.Hosting;
+
+/// <summary>
+/// The one place models are loaded, kept and unloaded, for every engine: loads a version once while concurrent
+/// callers wait, counts the requests holding it, unloads it after its keep-alive without requests or to make room
+/// in the memory budget (least recently used first, never a pinned or busy one), reloads it when its settings
+/// change, and reports its state and measured memory.
+/// </summary>
+/// <remarks>
+/// A request holds a <see cref="ModelLease"/> for as long as it uses the model; an unloaded or replaced model is
+/// disposed only once its last lease is gone. Loads run one at a time so the growth of the process's resident size
+/// while one runs is that model's.
+/// </remarks>
+public sealed class ModelHost : IAsyncDisposable
+{
+    /// <summary>The reason of a version that has not loaded yet (it loads on its first request).</summary>
+    public const string NotLoadedReason = "not loaded yet (loads on its first request)";
+
+    /// <summary>The reason of a version an operator unloaded.</summary>
+    public const string UnloadedReason = "unloaded";
+
+    private readonly IModelEngine[] _engines;
+    private readonly ModelHostOptions _options;
+    private readonly TimeProvider _time;
+    private readonly object _lock = new();
+    private readonly Dictionary<ModelKey, Entry> _entries = [];
+    private readonly SemaphoreSlim _loadGate = new(1, 1);
+    private readonly ITimer _sweeper;
+    private bool _disposed;
+
+    /// <summary>Creates the host; idle models are looked for every <see cref="ModelHostOptions.IdleSweepInterval"/> on <paramref name="time"/>.</summary>
+    public ModelHost(IEnumerable<IModelEngine> engines, ModelHostOptions? options = null, TimeProvider? time = null)
+    {
+        _engines = engines.ToArray();
+        _options = options ?? new ModelHostOptions();
+        _time = time ?? TimeProvider.System;
+        var period = _options.IdleSweepInterval;
+        _sweeper = _time.CreateTimer(_ => _ = SweepAsync(), null, period, period);
+    }
+
+    /// <summary>The host's settings.</summary>
+    public ModelHostOptions Options => _options;
+
+    /// <summary>Raised after a version loaded, failed to load or unloaded (with the reason).</summary>
+    public event Action<HostedModelStatus>? StateChanged;
+
+    /// <summary>Raised when a load attempt ends, with its duration (metrics).</summary>
+    public event Action<ModelLoadReport>? LoadReported;
+
+    /// <summary>Raised when a sweep for idle models fails (the next sweep tries again).</summary>
+    public event Action<Exception>? SweepFailed;
+
+    /// <summary>True when some engine of this host loads <paramref name="format"/>.</summary>
+    public bool CanLoad(ModelFormat format) => _engines.Any(e => e.Formats.Contains(format));
+
+    /// <summary>The engine that loads <paramref name="format"/>, or null.</summary>
+    public string? EngineFor(ModelFormat format) => _engines.FirstOrDefault(e => e.Formats.Contains(format))?.Name;
+
+    /// <summary>
+    /// Holds the version of <paramref name="request"/>, loading it first when needed (concurrent callers share one
+    /// load and wait, up to <see cref="ModelHostOptions.LoadWaitLimit"/>). Dispose the lease when the work is done.
+    /// </summary>
+    /// <exception cref="ModelHostException">The model cannot be provided (see its kind).</exception>
+    public async Task<ModelLease> AcquireAsync(ModelLoadRequest request, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            Task<Instance> loading;
+            lock (_lock)
+            {
+                var entry = GetEntry(request);
+                entry.Keep(request);
+                entry.LastUsed = _time.GetUtcNow();
+                if (entry.Current is { } ready)
+                {
+                    ready.InFlight++;
+                    return new ModelLease(this, ready);
+                }
+
+                if (entry.Held)
+                {
+                    throw new ModelHostException(ModelHostErrorKind.Unloaded, $"model {entry.Key} is unloaded");
+                }
+
+                if (entry.Loading is null && entry.FailedAt is { } failedAt && _time.GetUtcNow() - failedAt < _options.RetryFailedLoadAfter)
+                {
+                    throw new ModelHostException(ModelHostErrorKind.LoadFailed, $"model {entry.Key} failed to load: {entry.Reason}");
+                }
+
+                loading = entry.Loading ?? StartLoad(entry, request);
+            }
+
+            Instance instance;
+            try
+            {
+                instance = await loading.WaitAsync(_options.LoadWaitLimit, _time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                throw new ModelHostException(ModelHostErrorKind.LoadTimeout,
+                    $"model {request.Key} did not load within {_options.LoadWaitLimit.TotalSeconds:0.###} s (the load goes on; try again later)");
+            }
+
+            lock (_lock)
+            {
+                // Unloaded or replaced between its load and now: go round and take the current one.
+                if (!instance.Retired)
+                {
+                    instance.InFlight++;
+                    instance.Entry.LastUsed = _time.GetUtcNow();
+                    return new ModelLease(this, instance);
+                }
+            }
+
+            if (attempt >= 3)
+            {
+                throw new ModelHostException(ModelHostErrorKind.Unloaded, $"model {request.Key} was unloaded while loading");
+            }
+        }
+    }
+
+    /// <summary>Loads the version (clearing an operator's unload) and waits; returns its state, failed or not.</summary>
+    public async Task<HostedModelStatus> LoadAsync(ModelLoadRequest request, CancellationToken cancellationToken)
+    {
+        Task<Instance>? loading;
+        lock (_lock)
+        {
+            var entry = GetEntry(request);
+            entry.Held = false;
+            entry.Keep(request);
+            loading = entry.Current is null ? entry.Loading ?? StartLoad(entry, request) : null;
+        }
+
+        if (loading is not null)
+        {
+            try
+            {
+                await loading.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (ModelHostException)
+            {
+                // The state carries the reason.
+            }
+        }
+
+        return Status(request.Key)!;
+    }
+
+    /// <summary>Marks the version unloaded by an operator (loaded or not): requests are refused until <see cref="LoadAsync"/>.</summary>
+    public void Hold(ModelLoadRequest request)
+    {
+        lock (_lock)
+        {
+            var entry = GetEntry(request);
+            entry.Held = true;
+            if (entry.Current is null && entry.Loading is null)
+            {
+                entry.State = ModelState.Unavailable;
+                entry.Reason = UnloadedReason;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Unloads the version once the requests holding it have finished (they do; new ones do not start on it). With
+    /// <paramref name="hold"/> it stays unloaded until <see cref="LoadAsync"/>; without, it loads on its next request.
+    /// </summary>
+    public async Task<HostedModelStatus?> UnloadAsync(ModelKey key, bool hold, CancellationToken cancellationToken = default)
+    {
+        Entry? entry;
+        Task<Instance>? loading;
+        lock (_lock)
+        {
+            if (!_entries.TryGetValue(key, out entry))
+            {
+                return null;
+            }
+
+            entry.Held |= hold;
+            loading = entry.Loading;
+        }
+
+        if (loading is not null)
+        {
+            try
+            {
+                await loading.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (ModelHostException)
+            {
+                // Nothing loaded, nothing to unload.
+            }
+        }
+
+        await UnloadEntryAsync(entry, hold ? UnloadedReason : NotLoadedReason).ConfigureAwait(false);
+        return Status(key);
+    }
+
+    /// <summary>
+    /// Applies changed settings to a loaded version: when its engine says they differ, a new instance is loaded with
+    /// them and swapped in, and the old one is disposed once its requests finish. Returns true when it reloaded.
+    /// </summary>
+    public async Task<bool> RefreshAsync(ModelLoadRequest request, CancellationToken cancellationToken)
+    {
+        Instance? current;
+        Entry? entry;
+        lock (_lock)
+        {
+            if (!_entries.TryGetValue(request.Key, out entry))
+            {
+                return false;
+            }
+
+            entry.Keep(request);
+            current = entry.Current;
+            if (current is null || entry.Engine.SameSettings(current.Request, request))
+            {
+                return false;
+            }
+        }
+
+        var replacement = await LoadInstanceAsync(entry, request, cancellationToken).ConfigureAwait(false);
+        Instance? old = null;
+        lock (_lock)
+        {
+            if (entry.Current == current && !entry.Held)
+            {
+                old = current;
+                entry.Current = replacement;
+            }
+        }
+
+        // Either the old one goes once drained, or (unloaded meanwhile) the replacement is not needed.
+        await RetireAsync(old ?? replacement).ConfigureAwait(false);
+        return old is not null;
+    }
+
+    /// <summary>Unloads versions that left the registry and forgets them (in-flight requests finish first).</summary>
+    public async Task ForgetAsync(string name, int? version)
+    {
+        Entry[] targets;
+        lock (_lock)
+        {
+            targets = [.. _entries.Values.Where(e => e.Key.Name == name && (version is null || e.Key.Version == version))];
+        }
+
+        foreach (var entry in targets)
+        {
+            await UnloadAsync(entry.Key, hold: false).ConfigureAwait(false);
+            lock (_lock)
+            {
+                if (entry.Current is null && entry.Loading is null)
+                {
+                    _entries.Remove(entry.Key);
+                }
+            }
+        }
+    }
+
+    /// <summary>Unloads every loaded version idle for longer than its keep-alive (and not pinned); returns them.</summary>
+    public async Task<IReadOnlyList<HostedModelStatus>> UnloadIdleAsync()
+    {
+        var now = _time.GetUtcNow();
+        List<Instance> idle = [];
+        lock (_lock)
+        {
+            foreach (var entry in _entries.Values)
+            {
+                if (entry.Current is { InFlight: 0 } instance && !entry.Pinned && entry.KeepAlive > TimeSpan.Zero
+                    && now - entry.LastUsed >= entry.KeepAlive)
+                {
+                    Detach(entry, ModelState.Unloading, "idle past its keep-alive");
+                    idle.Add(instance);
+                }
+            }
+        }
+
+        var states = new List<HostedModelStatus>();
+        foreach (var instance in idle)
+        {
+            await FinishUnloadAsync(instance, NotLoadedReason).ConfigureAwait(false);
+            states.Add(Status(instance.Entry.Key)!);
+        }
+
+        return states;
+    }
+
+    /// <summary>The state of one version (null when the host has never seen it).</summary>
+    public HostedModelStatus? Status(ModelKey key)
+    {
+        lock (_lock)
+        {
+            return _entries.TryGetValue(key, out var e) ? Describe(e, null) : null;
+        }
+    }
+
+    /// <summary>The names of the host's engines.</summary>
+    public IReadOnlyList<string> Engines => [.. _engines.Select(e => e.Name).Distinct()];
+
+    /// <summary>
+    /// Every version the host knows, loaded or not; with <paramref name="measureMappedFiles"/> the resident pages of
+    /// their files are read now (one pass over /proc for all), else reported as 0.
+    /// </summary>
+    public IReadOnlyList<HostedModelStatus> Models(bool measureMappedFiles = false)
+    {
+        Entry[] all;
+        lock (_lock)
+        {
+            all = [.. _entries.Values];
+        }
+
+        var paths = all.Select(e => e.Current?.Model.ArtifactPath).OfType<string>().ToArray();
+        var mapped = measureMappedFiles ? ProcessMemory.MappedFileBytes(paths) : null;
+        lock (_lock)
+        {
+            return [.. all.Select(e => Describe(e, mapped)).OrderBy(s => s.Key.Name, StringComparer.Ordinal).ThenBy(s => s.Key.Version)];
+        }
+    }
+
+    /// <summary>What the memory budget charges for every loaded model now, in bytes.</summary>
+    public long AccountedBytes()
+    {
+        lock (_lock)
+        {
+            return _entries.Values.Sum(e => e.Current?.AccountedBytes ?? 0);
+        }
+    }
+
+    /// <summary>The loaded model of a version, or null (no lease: for reading its description, not for running it).</summary>
+    public IHostedModel? Peek(ModelKey key)
+    {
+        lock (_lock)
+        {
+            return _entries.TryGetValue(key, out var e) ? e.Current?.Model : null;
+        }
+    }
+
+    /// <summary>Requests holding a version now (0 when it is not loaded).</summary>
+    public int InFlight(ModelKey key)
+    {
+        lock (_lock)
+        {
+            return _entries.TryGetValue(key, out var e) && e.Current is { } c ? c.InFlight : 0;
+        }
+    }
+
+    /// <summary>Unloads every model (their in-flight requests finish first); later acquires are refused.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        Entry[] all;
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            all = [.. _entries.Values];
+        }
+
+        await _sweeper.DisposeAsync().ConfigureAwait(false);
+        foreach (var entry in all)
+        {
+            Task<Instance>? loading;
+            lock (_lock)
+            {
+                loading = entry.Loading;
+            }
+
+            if (loading is not null)
+            {
+                try
+                {
+                    await loading.ConfigureAwait(false);
+                }
+                catch (ModelHostException)
+                {
+                    // Nothing to unload.
+                }
+            }
+
+            await UnloadEntryAsync(entry, UnloadedReason).ConfigureAwait(false);
+        }
+    }
+
+    internal void Release(Instance instance)
+    {
+        lock (_lock)
+        {
+            instance.InFlight--;
+            instance.Entry.LastUsed = _time.GetUtcNow();
+            if (instance.InFlight == 0 && instance.Retired)
+            {
+                instance.Drained.TrySetResult();
+            }
+        }
+    }
+
+    private async Task SweepAsync()
+    {
+        try
+        {
+            await UnloadIdleAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            SweepFailed?.Invoke(ex);
+        }
+    }
+
+    // Called with _lock held.
+    private Entry GetEntry(ModelLoadRequest request)
+    {
+        if (_disposed)
+        {
+            throw new ModelHostException(ModelHostErrorKind.ShuttingDown, "the server is shutting down");
+        }
+
+        if (_entries.TryGetValue(request.Key, out var entry))
+        {
+            return entry;
+        }
+
+        var engine = _engines.FirstOrDefault(e => e.Formats.Contains(request.Format))
+            ?? throw new ModelHostException(ModelHostErrorKind.NoEngine, $"model {request.Key} is {request.Format}, which no engine of this server loads");
+        entry = new Entry(request.Key, engine, request.Format, _time.GetUtcNow());
+        _entries[request.Key] = entry;
+        return entry;
+    }
+
+    // Called with _lock held.
+    private Task<Instance> StartLoad(Entry entry, ModelLoadRequest request)
+    {
+        entry.State = ModelState.Loading;
+        entry.Reason = "";
+        entry.FailedAt = null;
+        var load = Task.Run(() => LoadCurrentAsync(entry, request));
+        entry.Loading = load;
+        return load;
+    }
+
+    private async Task<Instance> LoadCurrentAsync(Entry entry, ModelLoadRequest request)
+    {
+        Instance instance;
+        try
+        {
+            instance = await LoadInstanceAsync(entry, request, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (ModelHostException ex)
+        {
+            HostedModelStatus failed;
+            lock (_lock)
+            {
+                entry.Loading = null;
+                entry.State = ModelState.Unavailable;
+                entry.Reason = ex.Kind == ModelHostErrorKind.DoesNotFit ? ex.Message : "load failed: " + ex.InnerException?.Message;
+                entry.FailedAt = ex.Kind == ModelHostErrorKind.DoesNotFit ? null : _time.GetUtcNow();
+                failed = Describe(entry, null);
+            }
+
+            StateChanged?.Invoke(failed);
+            throw;
+        }
+
+        HostedModelStatus ready;
+        lock (_lock)
+        {
+            entry.Loading = null;
+            entry.Current = instance;
+            entry.State = ModelState.Ready;
+            entry.Reason = "";
+            entry.LastUsed = _time.GetUtcNow();
+            ready = Describe(entry, null);
+        }
+
+        StateChanged?.Invoke(ready);
+        return instance;
+    }
+
+    // Loads one instance, making room in the budget first, and measures what it took.
+    private async Task<Instance> LoadInstanceAsync(Entry entry, ModelLoadRequest request, CancellationToken cancellationToken)
+    {
+        var estimate = Math.Max(0, entry.Engine.EstimateMemoryBytes(request));
+        var started = Stopwatch.GetTimestamp();
+        await _loadGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await MakeRoomAsync(entry, estimate).ConfigureAwait(false);
+            var before = ProcessMemory.ResidentBytes();
+            IHostedModel model;
+            try
+            {
+                model = await entry.Engine.LoadAsync(request, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                LoadReported?.Invoke(new ModelLoadReport(entry.Key.Name, entry.Key.Version, entry.Engine.Name, Stopwatch.GetElapsedTime(started), false));
+                throw new ModelHostException(ModelHostErrorKind.LoadFailed, $"model {entry.Key} failed to load: {ex.Message}", ex);
+            }
+
+            var delta = Math.Max(0, ProcessMemory.ResidentBytes() - before);
+            var mappedAtLoad = ProcessMemory.MappedFileBytes([model.ArtifactPath])[model.ArtifactPath];
+            LoadReported?.Invoke(new ModelLoadReport(entry.Key.Name, entry.Key.Version, entry.Engine.Name, Stopwatch.GetElapsedTime(started), true));
+            return new Instance(entry, model, request, estimate, delta, Math.Max(0, delta - mappedAtLoad), _time.GetUtcNow());
+        }
+        finally
+        {
+            _loadGate.Release();
+        }
+    }
+
+    // Evicts least recently used idle, unpinned models until the estimate fits; refuses the load when it cannot.
+    private async Task MakeRoomAsync(Entry loading, long estimate)
+    {
+        var budget = _options.MemoryBudgetBytes;
+        if (budget <= 0)
+        {
+            return;
+        }
+
+        while (true)
+        {
+            Instance? victim;
+            long used;
+            lock (_lock)
+            {
+                used = _entries.Values.Where(e => e != loading).Sum(e => e.Current?.AccountedBytes ?? 0);
+                if (used + estimate <= budget)
+                {
+                    return;
+                }
+
+                var candidate = _entries.Values
+                    .Where(e => e != loading && e.Current is { InFlight: 0 } && !e.Pinned)
+                    .OrderBy(e => e.LastUsed)
+                    .FirstOrDefault();
+                victim = candidate?.Current;
+                if (candidate is not null)
+                {
+                    Detach(candidate, ModelState.Unloading, "evicted to make room in the memory budget");
+                }
+            }
+
+            if (victim is null)
+            {
+                throw new ModelHostException(ModelHostErrorKind.DoesNotFit,
+                    $"model {loading.Key} needs about {estimate} bytes, but the memory budget (Maas:Hosting:MemoryBudgetBytes) of {budget} bytes "
+                    + $"has {Math.Max(0, budget - used)} free and every other loaded model is pinned or busy");
+            }
+
+            await FinishUnloadAsync(victim, "evicted to make room in the memory budget; loads on its next request").ConfigureAwait(false);
+        }
+    }
+
+    private async Task UnloadEntryAsync(Entry entry, string reason)
+    {
+        Instance? instance;
+        lock (_lock)
+        {
+            instance = entry.Current;
+            if (instance is null)
+            {
+                if (entry.State != ModelState.Loading)
+                {
+                    entry.State = ModelState.Unavailable;
+                    entry.Reason = entry.Held ? UnloadedReason : entry.Reason;
+                }
+
+                return;
+            }
+
+            Detach(entry, ModelState.Unloading, "in-flight requests are finishing");
+        }
+
+        await FinishUnloadAsync(instance, reason).ConfigureAwait(false);
+    }
+
+    // Called with _lock held: the entry no longer serves from its instance.
+    private static void Detach(Entry entry, ModelState state, string reason)
+    {
+        entry.Current!.Retired = true;
+        if (entry.Current.InFlight == 0)
+        {
+            entry.Current.Drained.TrySetResult();
+        }
+
+        entry.Current = null;
+        entry.State = state;
+        entry.Reason = reason;
+    }
+
+    private async Task FinishUnloadAsync(Instance instance, string reason)
+    {
+        await RetireAsync(instance).ConfigureAwait(false);
+        HostedModelStatus state;
+        lock (_lock)
+        {
+            var entry = instance.Entry;
+            if (entry.Current is null && entry.Loading is null)
+            {
+                entry.State = ModelState.Unavailable;
+                entry.Reason = entry.Held ? UnloadedReason : reason;
+            }
+
+            state = Describe(entry, null);
+        }
+
+        StateChanged?.Invoke(state);
+    }
+
+    private async Task RetireAsync(Instance instance)
+    {
+        lock (_lock)
+        {
+            instance.Retired = true;
+            if (instance.InFlight == 0)
+            {
+                instance.Drained.TrySetResult();
+            }
+        }
+
+        await instance.Drained.Task.ConfigureAwait(false);
+        await instance.Model.DisposeAsync().ConfigureAwait(false);
+    }
+
+    // Called with _lock held.
+    private static HostedModelStatus Describe(Entry e, Dictionary<string, long>? mapped)
+    {
+        var c = e.Current;
+        ModelMemory? memory = null;
+        if (c is not null)
+        {
+            var file = mapped is not null && mapped.TryGetValue(c.Model.ArtifactPath, out var m) ? m : 0;
+            var engine = c.Model.EngineMemoryBytes;
+            memory = new ModelMemory(c.EstimatedBytes, c.ResidentDeltaBytes, c.PrivateBytes, file, engine, c.AccountedBytes);
+        }
+
+        return new HostedModelStatus(e.Key, e.Engine.Name, e.Format, e.State, e.Reason, c?.InFlight ?? 0, e.Pinned, e.KeepAlive, e.LastUsed, c?.LoadedAt, memory);
+    }
+
+    internal sealed class Entry(ModelKey key, IModelEngine engine, ModelFormat format, DateTimeOffset created)
+    {
+        public ModelKey Key { get; } = key;
+
+        public IModelEngine Engine { get; } = engine;
+
+        public ModelFormat Format { get; } = format;
+
+        public Instance? Current { get; set; }
+
+        public Task<Instance>? Loading { get; set; }
+
+        public ModelState State { get; set; }
+
+        public string Reason { get; set; } = NotLoadedReason;
+
+        public DateTimeOffset? FailedAt { get; set; }
+
+        public bool Held { get; set; }
+
+        public bool Pinned { get; private set; }
+
+        public TimeSpan KeepAlive { get; private set; }
+
+        public DateTimeOffset LastUsed { get; set; } = created;
+
+        // The latest keep-alive and pin apply at once; other settings need a reload (RefreshAsync).
+        public void Keep(ModelLoadRequest request)
+        {
+            Pinned = request.Pinned;
+            KeepAlive = request.KeepAlive;
+        }
+    }
+
+    internal sealed class Instance
+    {
+        public Instance(Entry entry, IHostedModel model, ModelLoadRequest request, long estimated, long residentDelta, long privateBytes, DateTimeOffset loadedAt)
+        {
+            Entry = entry;
+            Model = model;
+            Request = request;
+            EstimatedBytes = estimated;
+            ResidentDeltaBytes = residentDelta;
+            PrivateBytes = privateBytes;
+            LoadedAt = loadedAt;
+        }
+
+        public Entry Entry { get; }
+
+        public IHostedModel Model { get; }
+
+        public ModelLoadRequest Request { get; }
+
+        public long EstimatedBytes { get; }
+
+        public long ResidentDeltaBytes { get; }
+
+        public long PrivateBytes { get; }
+
+        public DateTimeOffset LoadedAt { get; }
+
+        public bool Retired { get; set; }
+
+        public int InFlight { get; set; }
+
+        public TaskCompletionSource Drained { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // What the budget charges: measured growth can read low (a collection during the load), so never below the estimate.
+        public long AccountedBytes => Math.Max(Math.Max(EstimatedBytes, ResidentDeltaBytes), Model.EngineMemoryBytes);
+    }
+}
+
+/// <summary>A request's hold on a loaded model: the model is not unloaded while any lease is out.</summary>
+public sealed class ModelLease : IDisposable
+{
+    private readonly ModelHost _host;
+    private readonly ModelHost.Instance _instance;
+    private int _disposed;
+
+    internal ModelLease(ModelHost host, ModelHost.Instance instance)
+    {
+        _host = host;
+        _instance = instance;
+    }
+
+    /// <summary>The loaded model.</summary>
+    public IHostedModel Model => _instance.Model;
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _host.Release(_instance);
+        }
+    }
+}

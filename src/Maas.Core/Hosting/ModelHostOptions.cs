@@ -1,0 +1,17 @@
+namespace Maas.Core.Hosting;
+
+/// <summary>Settings of the <see cref="ModelHost"/>.</summary>
+public sealed record ModelHostOptions
+{
+    /// <summary>How often idle models are looked for (their keep-alive is checked then); infinite: only by <see cref="ModelHost.UnloadIdleAsync"/>.</summary>
+    public TimeSpan IdleSweepInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a failed load is reported before a request may try loading again.</summary>
+    public TimeSpan RetryFailedLoadAfter { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a request waits for its model to load before it is refused (the load goes on).</summary>
+    public TimeSpan LoadWaitLimit { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Bytes all loaded models may take together (0: no budget); a load that does not fit evicts idle models.</summary>
+    public long MemoryBudgetBytes { get; init; }
+}

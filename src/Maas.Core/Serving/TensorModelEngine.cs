@@ -1,0 +1,78 @@
+using System.Globalization;
+using Maas.Core.Formats;
+using Maas.Core.Hosting;
+using Maas.Core.Observability;
+
+namespace Maas.Core.Serving;
+
+/// <summary>What a tensor model is loaded with: its scheduling and the statistics that outlive its reloads.</summary>
+/// <param name="Servable">The resolved version with its scheduling.</param>
+/// <param name="Statistics">The version's statistics (kept across loads).</param>
+public sealed record TensorModelSettings(ServableModel Servable, InferenceStatistics Statistics);
+
+/// <summary>
+/// A tensor engine (ONNX Runtime) plugged into the <see cref="ModelHost"/>: loads a backend through its factory and
+/// puts the dynamic batcher (<see cref="ModelScheduler"/>) in front of it.
+/// </summary>
+public sealed class TensorModelEngine(IModelBackendFactory factory, IServableModelCatalog catalog, ServingTelemetry? telemetry = null) : IModelEngine
+{
+    /// <inheritdoc />
+    public string Name => factory.Engine;
+
+    /// <inheritdoc />
+    public IReadOnlyList<ModelFormat> Formats { get; } = [.. Enum.GetValues<ModelFormat>().Where(factory.CanLoad)];
+
+    /// <inheritdoc />
+    /// <remarks>Each instance is a session with its own copy of the weights.</remarks>
+    public long EstimateMemoryBytes(ModelLoadRequest request) =>
+        request.ArtifactBytes * Math.Max(1, Settings(request).Servable.Scheduler.InstanceCount);
+
+    /// <inheritdoc />
+    public async Task<IHostedModel> LoadAsync(ModelLoadRequest request, CancellationToken cancellationToken)
+    {
+        var (servable, statistics) = Settings(request);
+        var options = servable.Scheduler;
+        var path = await catalog.GetArtifactPathAsync(servable, cancellationToken).ConfigureAwait(false);
+        var spec = new ModelLoadSpec(servable.Name, servable.Version, path, options.InstanceCount, options.ThreadsPerInstance) { Providers = options.Providers };
+        var backend = factory.Load(spec, cancellationToken);
+        try
+        {
+            var scheduler = new ModelScheduler(servable.Name, servable.Version.ToString(CultureInfo.InvariantCulture), backend, options, statistics, telemetry);
+            return new HostedScheduler(scheduler, path);
+        }
+        catch
+        {
+            backend.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public bool SameSettings(ModelLoadRequest loaded, ModelLoadRequest fresh)
+    {
+        var a = Settings(loaded).Servable.Scheduler;
+        var b = Settings(fresh).Servable.Scheduler;
+        return a with { PreferredBatchSizes = [], Providers = [] } == b with { PreferredBatchSizes = [], Providers = [] }
+            && a.PreferredBatchSizes.SequenceEqual(b.PreferredBatchSizes)
+            && a.Providers.SequenceEqual(b.Providers);
+    }
+
+    private static TensorModelSettings Settings(ModelLoadRequest request) =>
+        request.Settings as TensorModelSettings ?? throw new ArgumentException("a tensor model is loaded with TensorModelSettings", nameof(request));
+}
+
+/// <summary>A loaded tensor model: its scheduler (which owns the backend); unloading drains the scheduler's queue.</summary>
+public sealed class HostedScheduler(ModelScheduler scheduler, string artifactPath) : IHostedModel
+{
+    /// <summary>The dynamic batcher in front of the backend.</summary>
+    public ModelScheduler Scheduler { get; } = scheduler;
+
+    /// <inheritdoc />
+    public string ArtifactPath { get; } = artifactPath;
+
+    /// <inheritdoc />
+    public long EngineMemoryBytes => 0;
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync() => Scheduler.DisposeAsync();
+}

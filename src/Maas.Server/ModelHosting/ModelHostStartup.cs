@@ -1,0 +1,159 @@
+using Maas.Core.Hosting;
+using Maas.Core.Registry;
+using Maas.Server.Health;
+
+namespace Maas.Server.ModelHosting;
+
+/// <summary>
+/// The model host's start-up and upkeep for every engine: loads the versions configured to load at start or pinned
+/// (in the background; readiness waits for them), reloads loaded versions whose serving configuration changed,
+/// unloads deleted ones, logs state changes, and unloads everything (draining requests) when the server stops.
+/// </summary>
+internal sealed class ModelHostStartup(
+    ModelHost host,
+    IEnumerable<IHostedModelSource> sources,
+    ILogger<ModelHostStartup> logger,
+    MustLoadModels? mustLoad = null,
+    IModelRegistry? registry = null) : IHostedService
+{
+    private readonly CancellationTokenSource _stopping = new();
+
+    /// <inheritdoc />
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        host.StateChanged += OnStateChanged;
+        host.SweepFailed += OnSweepFailed;
+        if (registry is null)
+        {
+            return Task.CompletedTask; // a host without the registry serves nothing
+        }
+
+        registry.Changed += OnRegistryChanged;
+        foreach (var source in sources)
+        {
+            // Registered now, before the listener opens, so readiness waits for the list.
+            var readiness = mustLoad?.Begin(source.Name);
+            _ = Task.Run(() => LoadAtStartAsync(source, readiness, _stopping.Token), CancellationToken.None);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (registry is not null)
+        {
+            registry.Changed -= OnRegistryChanged;
+        }
+
+        await _stopping.CancelAsync();
+        try
+        {
+            // Unloads every model once the requests holding it are done, within the shutdown's time.
+            await host.DisposeAsync().AsTask().WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            logger.LogWarning("Stopped before every model had unloaded (requests still held them)");
+        }
+
+        host.StateChanged -= OnStateChanged;
+        host.SweepFailed -= OnSweepFailed;
+    }
+
+    private async Task LoadAtStartAsync(IHostedModelSource source, MustLoadModels.Loader? readiness, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var requests = await source.LoadAtStartAsync(cancellationToken);
+            var byName = requests.ToDictionary(r => r.Key.ToString());
+            readiness?.Expect(byName.Keys, name => host.Status(byName[name].Key)?.State == ModelState.Ready);
+            foreach (var request in requests)
+            {
+                var state = await host.LoadAsync(request, cancellationToken);
+                if (state.State == ModelState.Ready)
+                {
+                    readiness?.Loaded(request.Key.ToString());
+                }
+                else
+                {
+                    logger.LogWarning("Model {Model} is configured to load at start but did not: {Reason}", request.Key, state.Reason);
+                    readiness?.Failed(request.Key.ToString(), state.Reason);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            if (ex is not OperationCanceledException)
+            {
+                logger.LogError(ex, "Loading the {Source} models configured to load at start failed", source.Name);
+            }
+
+            readiness?.ListingFailed(ex.Message);
+        }
+    }
+
+    private void OnRegistryChanged(object? sender, RegistryChange change)
+    {
+        if (change.Kind == RegistryChangeKind.ModelChanged)
+        {
+            // A changed serving configuration applies to loaded versions at once (reloaded, then swapped in).
+            _ = Task.Run(() => RefreshAsync(change.Model));
+        }
+        else if (change.Kind is RegistryChangeKind.VersionDeleted or RegistryChangeKind.ModelDeleted)
+        {
+            var version = change.Kind == RegistryChangeKind.VersionDeleted ? change.Version : null;
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await host.ForgetAsync(change.Model, version);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    logger.LogWarning(ex, "Unloading deleted model {Model} failed", change.Model);
+                }
+            });
+        }
+    }
+
+    private async Task RefreshAsync(string model)
+    {
+        try
+        {
+            foreach (var loaded in host.Models().Where(s => s.Key.Name == model && s.State == ModelState.Ready))
+            {
+                foreach (var source in sources)
+                {
+                    if (await source.RefreshRequestAsync(loaded, _stopping.Token) is { } request
+                        && await host.RefreshAsync(request, _stopping.Token))
+                    {
+                        logger.LogInformation("Model {Model} reloaded with its new serving configuration", loaded.Key);
+                    }
+                }
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            if (ex is not OperationCanceledException)
+            {
+                logger.LogWarning(ex, "Applying the new serving configuration of {Model} failed", model);
+            }
+        }
+    }
+
+    private void OnStateChanged(HostedModelStatus s)
+    {
+        if (s.State == ModelState.Ready)
+        {
+            logger.LogInformation("Model {Model} loaded on {Engine} ({Bytes} bytes accounted)", s.Key, s.Engine, s.Memory?.AccountedBytes);
+        }
+        else
+        {
+            logger.LogInformation("Model {Model} on {Engine}: {State} {Reason}", s.Key, s.Engine, s.State.ToProtocolName(), s.Reason);
+        }
+    }
+
+    private void OnSweepFailed(Exception ex) => logger.LogWarning(ex, "Unloading idle models failed");
+}

@@ -1,0 +1,43 @@
+using System.ComponentModel.DataAnnotations;
+using Maas.Core.Hosting;
+
+namespace Maas.Server.ModelHosting;
+
+/// <summary>How the model host keeps models loaded (<c>Maas:Hosting</c>), for every engine.</summary>
+public sealed class ModelHostingOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string Section = "Maas:Hosting";
+
+    /// <summary>How often idle models are looked for, in milliseconds (their keep-alive is checked then).</summary>
+    [Range(10, 3_600_000, ErrorMessage = "Maas:Hosting:IdleSweepMs must be between 10 and 3600000")]
+    public int IdleSweepMs { get; set; } = 1000;
+
+    /// <summary>How long a failed load is reported before a request may try loading again, in milliseconds.</summary>
+    [Range(0, 86_400_000, ErrorMessage = "Maas:Hosting:RetryFailedLoadMs must be between 0 and 86400000")]
+    public int RetryFailedLoadMs { get; set; } = 10_000;
+
+    /// <summary>How long a request waits for its model to load before it is refused with 503, in milliseconds.</summary>
+    [Range(1, 86_400_000, ErrorMessage = "Maas:Hosting:LoadWaitMs must be between 1 and 86400000")]
+    public int LoadWaitMs { get; set; } = 300_000;
+
+    /// <summary>Bytes all loaded models may take together; 0 takes <see cref="MemoryBudgetPercent"/> of the machine's memory.</summary>
+    [Range(0, long.MaxValue, ErrorMessage = "Maas:Hosting:MemoryBudgetBytes must be 0 (a share of the machine) or more")]
+    public long MemoryBudgetBytes { get; set; }
+
+    /// <summary>The budget as a share of the machine's (or container's) memory when <see cref="MemoryBudgetBytes"/> is 0; 100 = all of it.</summary>
+    [Range(1, 100, ErrorMessage = "Maas:Hosting:MemoryBudgetPercent must be between 1 and 100")]
+    public int MemoryBudgetPercent { get; set; } = 75;
+
+    /// <summary>The budget in bytes these settings give on this machine.</summary>
+    public long EffectiveBudgetBytes => MemoryBudgetBytes > 0 ? MemoryBudgetBytes : ProcessMemory.MachineBytes() / 100 * MemoryBudgetPercent;
+
+    /// <summary>The host's settings.</summary>
+    public ModelHostOptions ToHostOptions() => new()
+    {
+        IdleSweepInterval = TimeSpan.FromMilliseconds(IdleSweepMs),
+        RetryFailedLoadAfter = TimeSpan.FromMilliseconds(RetryFailedLoadMs),
+        LoadWaitLimit = TimeSpan.FromMilliseconds(LoadWaitMs),
+        MemoryBudgetBytes = EffectiveBudgetBytes,
+    };
+}

@@ -1,0 +1,183 @@
+using System.IO.MemoryMappedFiles;
+using Maas.Core.Formats;
+using Maas.Core.Hosting;
+using Maas.Core.Serving;
+using Maas.Core.Tests.Serving;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Maas.Core.Tests.Hosting;
+
+/// <summary>The model host over real CPU backends: idle sweep on a fake clock, leases, the memory budget and pins.</summary>
+public sealed class ModelHostTests : IDisposable
+{
+    private const long ModelBytes = 1_000_000;
+
+    private readonly string _dir = Directory.CreateTempSubdirectory("maas-host-").FullName;
+    private readonly ListCatalog _catalog = new();
+    private readonly CpuBackendFactory _factory = new();
+    private readonly FakeTimeProvider _time = new(DateTimeOffset.Parse("2026-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private ServableModel Add(string name, TimeSpan? keepAlive = null, bool pinned = false)
+    {
+        var path = Path.Combine(_dir, $"{name}-1.onnx");
+        File.WriteAllText(path, "model");
+        _catalog.Paths[(name, 1)] = path;
+        var servable = new ServableModel
+        {
+            Name = name,
+            Version = 1,
+            Format = ModelFormat.Onnx,
+            Scheduler = new SchedulerOptions(),
+            KeepAlive = keepAlive,
+            Pinned = pinned,
+            SizeBytes = ModelBytes,
+        };
+        _catalog.Models.Add(servable);
+        return servable;
+    }
+
+    private (ModelHost Host, ModelManager Manager) Create(long budget = 0)
+    {
+        var host = new ModelHost(
+            [new TensorModelEngine(_factory, _catalog)],
+            new ModelHostOptions { MemoryBudgetBytes = budget, IdleSweepInterval = TimeSpan.FromSeconds(1) },
+            _time);
+        return (host, new ModelManager(_catalog, host, new ModelManagerOptions { ResolveCacheTime = TimeSpan.Zero }));
+    }
+
+    [Fact]
+    public async Task The_idle_sweep_runs_on_the_host_clock_and_unloads_after_the_keep_alive_but_never_a_pinned_model()
+    {
+        Add("brief", keepAlive: TimeSpan.FromSeconds(30));
+        Add("pinned", keepAlive: TimeSpan.FromSeconds(30), pinned: true);
+        var (host, manager) = Create();
+        await using var _ = host;
+        (await manager.InferAsync("brief", null, Requests.Rows(1), default)).Dispose();
+        (await manager.InferAsync("pinned", null, Requests.Rows(1), default)).Dispose();
+
+        _time.Advance(TimeSpan.FromSeconds(29)); // the sweep runs every second of fake time: not idle long enough yet
+        Assert.Equal(ModelState.Ready, host.Status(new ModelKey("brief", 1))!.State);
+
+        _time.Advance(TimeSpan.FromSeconds(2));
+        await Requests.WaitUntil(() => host.Status(new ModelKey("brief", 1))!.State == ModelState.Unavailable, 30_000);
+        Assert.Equal(ModelHost.NotLoadedReason, host.Status(new ModelKey("brief", 1))!.Reason);
+        Assert.Equal(ModelState.Ready, host.Status(new ModelKey("pinned", 1))!.State);
+        Assert.True(_factory.Loaded[0].Disposed);
+
+        // It loads again on its next request.
+        (await manager.InferAsync("brief", null, Requests.Rows(1), default)).Dispose();
+        Assert.Equal(3, _factory.Loads);
+    }
+
+    [Fact]
+    public async Task A_held_model_is_not_unloaded_idle_and_an_unload_waits_for_its_leases()
+    {
+        var servable = Add("held", keepAlive: TimeSpan.FromSeconds(5));
+        var (host, manager) = Create();
+        await using var _ = host;
+        var request = manager.RequestFor(servable);
+        var leases = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => host.AcquireAsync(request, default)));
+        Assert.Equal(1, _factory.Loads); // concurrent first callers share one load
+        Assert.Equal(3, host.InFlight(request.Key));
+
+        _time.Advance(TimeSpan.FromMinutes(1));
+        Assert.Empty(await host.UnloadIdleAsync());
+
+        var unloading = host.UnloadAsync(request.Key, hold: true);
+        Assert.Equal(ModelState.Unloading, host.Status(request.Key)!.State);
+        leases[0].Dispose();
+        leases[1].Dispose();
+        Assert.False(unloading.IsCompleted);
+        Assert.False(_factory.Loaded[0].Disposed);
+        leases[2].Dispose();
+        var state = await unloading;
+        Assert.Equal((ModelState.Unavailable, ModelHost.UnloadedReason), (state!.State, state.Reason));
+        Assert.True(_factory.Loaded[0].Disposed);
+        var refused = await Assert.ThrowsAsync<ModelHostException>(() => host.AcquireAsync(request, default));
+        Assert.Equal(ModelHostErrorKind.Unloaded, refused.Kind);
+    }
+
+    [Fact]
+    public async Task A_budget_smaller_than_three_models_keeps_serving_all_three_by_evicting_the_least_recently_used()
+    {
+        string[] names = ["a", "b", "c"];
+        foreach (var name in names)
+        {
+            Add(name);
+        }
+
+        var (host, manager) = Create(budget: (long)(2.5 * ModelBytes));
+        await using var _ = host;
+        for (var round = 0; round < 3; round++)
+        {
+            foreach (var name in names)
+            {
+                using var response = await manager.InferAsync(name, null, Requests.Rows(round), default);
+                Assert.Equal(new float[] { (2 * round) + 1, (2 * round) + 3, (2 * round) + 5, (2 * round) + 7 }, response.Floats("y"));
+                _time.Advance(TimeSpan.FromSeconds(1)); // so "least recently used" is a strict order
+                Assert.True(host.AccountedBytes() <= 2.5 * ModelBytes, $"{host.AccountedBytes()} bytes accounted");
+            }
+        }
+
+        // Two fit: every request after the first two found its model evicted by the one before.
+        Assert.Equal(9, _factory.Loads);
+        Assert.Equal(2, host.Models().Count(m => m.State == ModelState.Ready));
+        Assert.Contains("evicted", host.Status(new ModelKey("a", 1))!.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_pinned_model_is_never_evicted_and_a_model_that_cannot_fit_is_refused_with_the_budget()
+    {
+        Add("pinned", pinned: true);
+        Add("x");
+        Add("y");
+        var (host, manager) = Create(budget: (long)(2.5 * ModelBytes));
+        await using var _ = host;
+        (await manager.InferAsync("pinned", null, Requests.Rows(1), default)).Dispose();
+        var loadedAt = host.Status(new ModelKey("pinned", 1))!.LoadedAt;
+        for (var round = 0; round < 3; round++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            (await manager.InferAsync("x", null, Requests.Rows(1), default)).Dispose();
+            _time.Advance(TimeSpan.FromSeconds(1));
+            (await manager.InferAsync("y", null, Requests.Rows(1), default)).Dispose();
+        }
+
+        var pinned = host.Status(new ModelKey("pinned", 1))!;
+        Assert.Equal((ModelState.Ready, loadedAt), (pinned.State, pinned.LoadedAt));
+        Assert.Equal(1 + 6, _factory.Loads); // x and y took turns in the one free place
+
+        // With y busy, x has nowhere to go: refused, naming the budget.
+        var y = await host.AcquireAsync(manager.RequestFor(_catalog.Models.Single(m => m.Name == "y")), default);
+        using (y)
+        {
+            var refused = await Assert.ThrowsAsync<InferenceException>(() => manager.InferAsync("x", null, Requests.Rows(1), default));
+            Assert.Contains("Maas:Hosting:MemoryBudgetBytes", refused.Message, StringComparison.Ordinal);
+            Assert.Contains("2500000", refused.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Mapped_file_pages_are_counted_from_smaps()
+    {
+        var path = Path.Combine(_dir, "weights.bin");
+        var bytes = 4 << 20;
+        File.WriteAllBytes(path, new byte[bytes]);
+        var before = ProcessMemory.MappedFileBytes([path])[path];
+        using var file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        using var view = file.CreateViewAccessor(0, bytes, MemoryMappedFileAccess.Read);
+        long sum = 0;
+        for (var offset = 0; offset < bytes; offset += 4096)
+        {
+            sum += view.ReadByte(offset); // touch every page so it is resident
+        }
+
+        var mapped = ProcessMemory.MappedFileBytes([path])[path];
+        Assert.Equal(0, before);
+        Assert.Equal(0, sum);
+        Assert.InRange(mapped, bytes / 2, bytes + (1 << 20));
+        Assert.True(ProcessMemory.ResidentBytes() > mapped);
+    }
+}
