@@ -25,10 +25,28 @@ public sealed record OptimizationOptions
     /// <summary>Timed calls of each ONNX model (source and rewrite) for the p50 latency.</summary>
     public int TimedRuns { get; init; } = 20;
 
+    /// <summary>
+    /// Rejected versions an administrator has chosen to serve anyway, each as "model/versions/N"; every other
+    /// rejected version answers a 400 when called.
+    /// </summary>
+    public IReadOnlyList<string> ServeRejected { get; init; } = [];
+
+    /// <summary>True when <paramref name="model"/>'s version <paramref name="version"/> is in <see cref="ServeRejected"/>.</summary>
+    public bool Forces(string model, int version) => ServeRejected.Contains($"{model}/versions/{version}", StringComparer.Ordinal);
+
     /// <summary>The problems with these settings, one sentence each.</summary>
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
+        foreach (var entry in ServeRejected)
+        {
+            var at = entry.LastIndexOf("/versions/", StringComparison.Ordinal);
+            if (at <= 0 || !int.TryParse(entry[(at + "/versions/".Length)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) || n < 1)
+            {
+                errors.Add($"{Section}:ServeRejected entries must be 'model/versions/N', not '{entry}'");
+            }
+        }
+
         if (Threads is < 1 or > 256)
         {
             errors.Add($"{Section}:Threads must be from 1 to 256, not {Threads}");
@@ -156,6 +174,11 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, Optimization
             if (info.Values.FirstOrDefault() is 0)
             {
                 throw new JobFailedException("nothing_to_optimize", $"{spec.Method} found nothing to rewrite in this model ({JsonSerializer.Serialize(info, RegistryJson.Options)})");
+            }
+
+            if (graph.WeightInputsRemoved > 0)
+            {
+                info["weight_inputs_removed"] = graph.WeightInputsRemoved;
             }
 
             graph.Model.ProducerName = "maas-optimization";

@@ -4,6 +4,7 @@ using Maas.Server.Hosting;
 using Maas.Server.Inference;
 using Maas.Server.Observability;
 using Maas.Server.OpenAi;
+using Maas.Server.Optimization;
 using Maas.Server.Registry;
 using Maas.Server.Tenancy;
 using Maas.Server.Training;
@@ -29,6 +30,7 @@ public static class MaasApp
         builder.AddMaasDatasets();
         builder.AddMaasConsole();
         builder.AddMaasTraining();
+        builder.AddMaasOptimization();
 
         configure?.Invoke(builder);
 
@@ -40,6 +42,7 @@ public static class MaasApp
         app.MapMaasOpenAi();
         app.MapMaasDatasets();
         app.MapMaasTraining();
+        app.MapMaasOptimization();
         app.MapMaasRegistry();
         app.MapMaasHealth();
         app.MapMaasConsole();

@@ -9,7 +9,7 @@ namespace Maas.Server.OpenAi;
 internal sealed record ResolvedLlm(LlmModelSpec Spec, TimeSpan KeepAlive, Model Model, ModelVersion Version);
 
 /// <summary>Resolves the OpenAI <c>model</c> field (<c>name</c>, <c>name:alias</c>, <c>name/versions/N</c>) through the registry to a GGUF to load.</summary>
-internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServingOptions> options, IOptions<ServingLimits> limits)
+internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServingOptions> options, IOptions<ServingLimits> limits, IServiceProvider services)
 {
     public async Task<ResolvedLlm> ResolveAsync(string model, CancellationToken cancellationToken)
     {
@@ -30,6 +30,11 @@ internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServ
                     $"The model '{model}' is not a language model (its version {resolved.Version.Version} is {resolved.Version.Format}, not GGUF); serve it through /v2 instead",
                     "model",
                     "model_not_found");
+            }
+
+            if (Optimization.RejectedVersions.Refusal(services, resolved.Version) is { } refusal)
+            {
+                throw new LlmException(LlmErrorKind.InvalidRequest, refusal, "model", "model_rejected");
             }
 
             path = await registry.GetLocalArtifactPathAsync(resolved.Version, cancellationToken);

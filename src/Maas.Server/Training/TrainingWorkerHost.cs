@@ -64,9 +64,11 @@ public static class TrainingWorkerHost
         var datasets = new DatasetCatalog(datasetStore, artifacts, store, staging, Bind<DatasetOptions>(DatasetOptions.Section));
         var handler = new TrainingJobHandler(datasets, datasetStore, registry, training.Threads);
         var queue = new SqlJobQueueStore(store.Dialect);
+        var optimizationOptions = Bind<Maas.Optimization.OptimizationOptions>(Maas.Optimization.OptimizationOptions.Section);
+        var optimization = new Maas.Optimization.OptimizationJobHandler(registry, optimizationOptions);
         var workers = Enumerable.Range(0, Math.Max(1, training.Workers)).Select(i =>
         {
-            var worker = new JobWorker(queue, artifacts, [handler], Path.Combine(dataDir, "tmp", "jobs"), TrainingWorkers.Options(training, $"{Environment.MachineName}:{Environment.ProcessId}:{i}"));
+            var worker = new JobWorker(queue, artifacts, [handler, optimization], Path.Combine(dataDir, "tmp", "jobs"), TrainingWorkers.Options(training, $"{Environment.MachineName}:{Environment.ProcessId}:{i}"));
             worker.Crashed += (id, e) => logger.LogError(e, "Job {Id} failed unexpectedly", id);
             return worker;
         }).ToArray();
