@@ -42,7 +42,8 @@ public static class TrainingWorkerHost
         var training = Bind<TrainingOptions>(TrainingOptions.Section);
         var database = Bind<DatabaseOptions>(DatabaseOptions.Section);
         var artifactOptions = Bind<ArtifactStoreOptions>(ArtifactStoreOptions.Section);
-        var problems = training.Validate().Concat(database.Validate()).Concat(artifactOptions.Validate()).ToArray();
+        var optimizationOptions = Bind<Maas.Optimization.OptimizationOptions>(Maas.Optimization.OptimizationOptions.Section);
+        var problems = training.Validate().Concat(database.Validate()).Concat(artifactOptions.Validate()).Concat(optimizationOptions.Validate()).ToArray();
         if (problems.Length > 0)
         {
             foreach (var problem in problems)
@@ -64,7 +65,6 @@ public static class TrainingWorkerHost
         var datasets = new DatasetCatalog(datasetStore, artifacts, store, staging, Bind<DatasetOptions>(DatasetOptions.Section));
         var handler = new TrainingJobHandler(datasets, datasetStore, registry, training.Threads);
         var queue = new SqlJobQueueStore(store.Dialect);
-        var optimizationOptions = Bind<Maas.Optimization.OptimizationOptions>(Maas.Optimization.OptimizationOptions.Section);
         var optimization = new Maas.Optimization.OptimizationJobHandler(registry, optimizationOptions);
         var workers = Enumerable.Range(0, Math.Max(1, training.Workers)).Select(i =>
         {

@@ -21,7 +21,11 @@ public sealed class OptimizationHostFixture : IAsyncLifetime
         ["Maas:Training:PollMilliseconds"] = "100",
         ["Maas:Optimization:TimedRuns"] = "3",
         ["Maas:Optimization:Threads"] = "2",
+        ["Maas:Optimization:ServeRejected:0"] = $"{ForcedModel}/versions/2",
     });
+
+    /// <summary>A model whose version 2 an administrator serves even when rejected.</summary>
+    public const string ForcedModel = "opt-forced";
 
     public async Task DisposeAsync()
     {
@@ -203,5 +207,20 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         await (await stranger.DeleteAsync($"api/v1/jobs/{id}")).ErrorAsync(HttpStatusCode.NotFound, "job_not_found");
         Assert.Equal("succeeded", (string?)(await owner.WaitForJobAsync(id, TimeSpan.FromMinutes(3)))["status"]);
         Assert.Equal("succeeded", (string?)(await Host.Admin.WaitForJobAsync(id))["status"]);
+    }
+
+    [Fact]
+    public async Task A_rejected_version_an_administrator_lists_in_serve_rejected_is_served()
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync(OptimizationHostFixture.ForcedModel);
+        await client.UploadAsync(model, Mlp(scale: 1e6f, softmax: false), "model.onnx");
+
+        var job = await OptimizeAsync(client, model, 1, """{"method": "onnx-fp16"}""");
+
+        Assert.Equal("rejected", (string?)job["result"]!["status"]);
+        Assert.Equal(2, (int)job["result"]!["version"]!);
+        using var forced = await InferAsync(client, model, 2);
+        Assert.Equal(HttpStatusCode.OK, forced.StatusCode);
     }
 }
