@@ -6,7 +6,7 @@ namespace Maas.Optimization.Gguf;
 /// <summary>What one GGUF model measured on a text: its perplexity and its prompt and generation speed.</summary>
 public sealed record LlmMeasurementResult(double Perplexity, int EvaluatedTokens, double PromptTokensPerSecond, double GenerationTokensPerSecond, int GeneratedTokens);
 
-/// <summary>Measures a GGUF model with llama.cpp: perplexity of a text (one pass), prompt tokens/s, greedy generation tokens/s.</summary>
+/// <summary>Measures a GGUF model with llama.cpp: perplexity of a text (one pass), prompt tokens/s, greedy generation tokens/s (median step).</summary>
 public static class LlmMeasurement
 {
     /// <summary>The most tokens of the text evaluated (one context, one batch).</summary>
@@ -14,6 +14,9 @@ public static class LlmMeasurement
 
     /// <summary>Tokens generated to time decoding.</summary>
     public const int GenerationTokens = 32;
+
+    /// <summary>Untimed single-token steps before the timed ones.</summary>
+    public const int WarmupTokens = 4;
 
     /// <summary>Loads <paramref name="path"/> and measures it on <paramref name="text"/> with <paramref name="threads"/> threads.</summary>
     /// <exception cref="LlamaException">llama.cpp failed to load or run the model.</exception>
@@ -30,7 +33,7 @@ public static class LlmMeasurement
         var n = tokens.Length;
         using var context = model.CreateContext(new LlamaContextOptions
         {
-            ContextSize = (uint)(n + GenerationTokens + 8),
+            ContextSize = (uint)(n + GenerationTokens + WarmupTokens + 8),
             BatchSize = (uint)n,
             MicroBatchSize = (uint)n,
             SequenceCount = 1,
@@ -52,25 +55,33 @@ public static class LlmMeasurement
             negativeLogLikelihood -= LlamaLogits.LogProbability(context.GetLogits(i), tokens[i + 1]);
         }
 
-        // Greedy decoding after the text, one token per call, as a served request decodes.
+        // Greedy decoding after the text, one token per call, as a served request decodes. The first calls build the
+        // single-token graph and are not timed; the median step is, so one busy moment of the machine does not count.
         var next = ArgMax(context.GetLogits(n - 1));
         using var single = new LlamaBatch(1);
-        start = Stopwatch.GetTimestamp();
-        for (var g = 0; g < GenerationTokens; g++)
+        var steps = new double[GenerationTokens];
+        for (var g = 0; g < GenerationTokens + WarmupTokens; g++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             single.Clear();
             single.Add(next, n + g, 0, output: true);
+            start = Stopwatch.GetTimestamp();
             context.Decode(single, cancellationToken);
+            if (g >= WarmupTokens)
+            {
+                steps[g - WarmupTokens] = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            }
+
             next = ArgMax(context.GetLogits(0));
         }
 
-        var generationSeconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        Array.Sort(steps);
+        var medianStep = steps[steps.Length / 2];
         return new LlmMeasurementResult(
             Math.Exp(negativeLogLikelihood / (n - 1)),
             n,
             n / Math.Max(promptSeconds, 1e-9),
-            GenerationTokens / Math.Max(generationSeconds, 1e-9),
+            1 / Math.Max(medianStep, 1e-9),
             GenerationTokens);
     }
 
