@@ -171,7 +171,8 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, Optimization
                     : [],
                 _ => throw new JobFailedException("invalid_spec", $"method '{spec.Method}' has no rewriter"),
             };
-            if (info.Values.FirstOrDefault() is 0)
+            var changed = info.GetValueOrDefault("tensors_converted") ?? info.GetValueOrDefault("weights_quantized") ?? info.GetValueOrDefault("tensors_pruned");
+            if (changed is 0 or 0L)
             {
                 throw new JobFailedException("nothing_to_optimize", $"{spec.Method} found nothing to rewrite in this model ({JsonSerializer.Serialize(info, RegistryJson.Options)})");
             }

@@ -6,6 +6,7 @@ using Maas.Core.Formats.Onnx;
 using Maas.Core.Tenancy;
 using Maas.Server.Tests.Support;
 using Maas.Server.Tests.Tenancy;
+using Maas.Testing;
 
 namespace Maas.Server.Tests.Optimization;
 
@@ -222,5 +223,101 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         Assert.Equal(2, (int)job["result"]!["version"]!);
         using var forced = await InferAsync(client, model, 2);
         Assert.Equal(HttpStatusCode.OK, forced.StatusCode);
+    }
+
+    [Fact]
+    public async Task Magnitude_pruning_is_a_pruned_version_whose_report_gives_both_compressed_sizes()
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, Mlp(), "model.onnx");
+
+        var job = await OptimizeAsync(client, model, 1, """{"method": "prune-magnitude", "options": {"sparsity": 0.5, "samples": 4}, "gate": {"max_relative_mean_abs_diff": 0.5}}""");
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        var report = job["result"]!["report"]!;
+        Assert.Equal("ready", (string?)job["result"]!["status"]);
+        Assert.Equal(4, (int)report["samples"]!);
+        Assert.True((long)report["compressed_size_bytes"]! < (long)report["source_compressed_size_bytes"]!, report.ToJsonString());
+        Assert.InRange((double)(long)report["rewrite"]!["zeroed"]! / (long)report["rewrite"]!["weights"]!, 0.49, 0.51);
+        var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{job["result"]!["version"]}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal("pruned", (string?)version["derived_from"]!["relation"]);
+    }
+
+    [Fact]
+    public async Task Onnx_runtime_graph_optimisation_is_an_optimized_version_that_answers_like_its_source()
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, Mlp(), "model.onnx");
+
+        var job = await OptimizeAsync(client, model, 1, """{"method": "onnx-optimize", "options": {"level": "basic"}, "gate": {"max_abs_diff": 0.0001}}""");
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        Assert.Equal("ready", (string?)job["result"]!["status"]);
+        Assert.Equal("basic", (string?)job["result"]!["report"]!["rewrite"]!["level"]);
+        var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{job["result"]!["version"]}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal("optimized", (string?)version["derived_from"]!["relation"]);
+    }
+
+    [SharedModelFact("ultraface-rfb-320.onnx")]
+    public async Task UltraFace_int8_dynamic_passes_the_default_gate_and_serves()
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, await File.ReadAllBytesAsync(SharedModels.PathOf("ultraface-rfb-320.onnx")), "ultraface.onnx");
+
+        var job = await OptimizeAsync(client, model, 1, """{"method": "onnx-int8-dynamic", "options": {"samples": 2}}""");
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        var report = job["result"]!["report"]!;
+        Assert.Equal("ready", (string?)job["result"]!["status"]);
+        Assert.True((int)report["rewrite"]!["convs_quantized"]! > 0);
+        Assert.True((double)report["relative_mean_abs_diff"]! < 0.05, report.ToJsonString());
+        Assert.True((double)report["size_ratio"]! < 0.5);
+        var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{job["result"]!["version"]}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(["input"], version["signature"]!["inputs"]!.AsArray().Select(i => (string?)i!["name"]));
+    }
+}
+
+/// <summary>A server with no in-process job worker: submitted jobs stay queued until cancelled.</summary>
+public sealed class NoWorkerFixture : IAsyncLifetime
+{
+    private TenancyHost? _host;
+
+    public TenancyHost Host => _host ?? throw new InvalidOperationException("not started");
+
+    public async Task InitializeAsync() => _host = await TenancyHost.StartAsync(new Dictionary<string, string?> { ["Maas:Training:Workers"] = "0" });
+
+    public async Task DisposeAsync()
+    {
+        if (_host is not null)
+        {
+            await _host.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>Cancelling an optimisation job through /api/v1/jobs.</summary>
+public sealed class OptimizationCancelTests(NoWorkerFixture fixture) : IClassFixture<NoWorkerFixture>
+{
+    [Fact]
+    public async Task A_queued_optimisation_job_is_cancelled_through_the_jobs_route_and_registers_nothing()
+    {
+        var client = fixture.Host.Admin;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, OnnxModelWriter.Mlp(8, [16], 4, seed: 2).ToBytes(), "model.onnx");
+        using var started = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json("""{"method": "onnx-fp16"}"""));
+        var id = (string)(await started.JsonAsync(HttpStatusCode.Accepted))["id"]!;
+
+        using var cancel = await client.DeleteAsync($"api/v1/jobs/{id}");
+        await cancel.JsonAsync(HttpStatusCode.Accepted);
+
+        var job = await client.WaitForJobAsync(id);
+        Assert.Equal("cancelled", (string?)job["status"]);
+        Assert.Equal("cancelled", (string?)job["error"]!["code"]);
+        await (await client.DeleteAsync($"api/v1/jobs/{id}")).ErrorAsync(HttpStatusCode.Conflict, "job_finished");
+        var versions = await (await client.GetAsync($"api/v1/models/{model}/versions")).JsonAsync(HttpStatusCode.OK);
+        Assert.Single(versions["versions"]!.AsArray());
     }
 }
