@@ -169,9 +169,12 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, Optimization
                 OptimizationMethods.PruneMagnitude => OnnxMagnitudePruner.Rewrite(graph, spec.Sparsity!.Value) is var p
                     ? new() { ["sparsity"] = spec.Sparsity, ["tensors_pruned"] = p.TensorsPruned, ["weights"] = p.Weights, ["zeroed"] = p.Zeroed }
                     : [],
+                OptimizationMethods.PruneStructured => OnnxStructuredPruner.Rewrite(graph, spec.Ratio!.Value) is var r
+                    ? new() { ["ratio"] = spec.Ratio, ["layers_pruned"] = r.LayersPruned, ["units_before"] = r.UnitsBefore, ["units_removed"] = r.UnitsRemoved }
+                    : [],
                 _ => throw new JobFailedException("invalid_spec", $"method '{spec.Method}' has no rewriter"),
             };
-            var changed = info.GetValueOrDefault("tensors_converted") ?? info.GetValueOrDefault("weights_quantized") ?? info.GetValueOrDefault("tensors_pruned");
+            var changed = info.GetValueOrDefault("tensors_converted") ?? info.GetValueOrDefault("weights_quantized") ?? info.GetValueOrDefault("tensors_pruned") ?? info.GetValueOrDefault("layers_pruned");
             if (changed is 0 or 0L)
             {
                 throw new JobFailedException("nothing_to_optimize", $"{spec.Method} found nothing to rewrite in this model ({JsonSerializer.Serialize(info, RegistryJson.Options)})");

@@ -23,6 +23,9 @@ public static class OptimizationMethods
     /// <summary>Unstructured magnitude pruning.</summary>
     public const string PruneMagnitude = "prune-magnitude";
 
+    /// <summary>Removing hidden units of dense layers.</summary>
+    public const string PruneStructured = "prune-structured";
+
     private static readonly string[] OnnxCommon = ["samples", "seed"];
 
     /// <summary>The methods that work, by name.</summary>
@@ -33,8 +36,9 @@ public static class OptimizationMethods
         new(OnnxFp16, ModelFormat.Onnx, "quantized", OnnxCommon),
         new(OnnxInt8Dynamic, ModelFormat.Onnx, "quantized", OnnxCommon),
         new(PruneMagnitude, ModelFormat.Onnx, "pruned", ["sparsity", .. OnnxCommon]),
+        new(PruneStructured, ModelFormat.Onnx, "pruned", ["ratio", .. OnnxCommon]),
     }.ToDictionary(m => m.Name, StringComparer.Ordinal);
 
     /// <summary>Methods the API names that are not built yet: asking for one is a 400, never a stub.</summary>
-    public static IReadOnlySet<string> Planned { get; } = new HashSet<string>(StringComparer.Ordinal) { "onnx-int8-static", "onnx-int4", "prune-structured" };
+    public static IReadOnlySet<string> Planned { get; } = new HashSet<string>(StringComparer.Ordinal) { "onnx-int8-static", "onnx-int4" };
 }

@@ -89,6 +89,15 @@ public static class OptimizationRequestParser
 
                 spec = spec with { Sparsity = sparsity };
                 break;
+            case OptimizationMethods.PruneStructured:
+                var ratio = Number(given, "ratio") ?? throw new OptimizationRequestException("invalid_options", "options.ratio (the share of each dense layer's hidden units removed, above 0 and below 1) is required");
+                if (ratio is <= 0 or >= 1)
+                {
+                    throw new OptimizationRequestException("invalid_options", $"options.ratio must be above 0 and below 1, not {ratio.ToString(CultureInfo.InvariantCulture)}");
+                }
+
+                spec = spec with { Ratio = ratio };
+                break;
         }
 
         var samples = Number(given, "samples") ?? 8;

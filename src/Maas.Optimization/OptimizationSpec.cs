@@ -27,6 +27,9 @@ public sealed record OptimizationSpec
     /// <summary>prune-magnitude: the share of each weight tensor set to zero.</summary>
     public double? Sparsity { get; init; }
 
+    /// <summary>prune-structured: the share of each dense layer's hidden units removed.</summary>
+    public double? Ratio { get; init; }
+
     /// <summary>ONNX: sample inputs compared.</summary>
     public int Samples { get; init; } = 8;
 

@@ -100,6 +100,27 @@ public sealed class OnnxRewriteTests : IDisposable
     }
 
     [Fact]
+    public void Structured_pruning_removes_hidden_units_so_both_weights_shrink_and_the_model_still_runs()
+    {
+        var source = Mlp("structured.onnx");
+        StructuredPruneRewrite? info = null;
+        var output = Rewrite(source, g => info = OnnxStructuredPruner.Rewrite(g, 0.25));
+
+        Assert.Equal(2, info!.LayersPruned); // 64 → 128 → 64 → 10: both hidden layers
+        Assert.Equal(192, info.UnitsBefore);
+        Assert.Equal(48, info.UnitsRemoved);
+        var weights = OnnxGraph.Load(output).Graph.Initializer.ToDictionary(t => t.Name, t => t.Dims.ToArray());
+        Assert.Equal([64L, 96], weights["fc0.weight"]);
+        Assert.Equal([96L, 48], weights["fc1.weight"]);
+        Assert.Equal([48L, 10], weights["fc2.weight"]);
+        Assert.Equal([96L], weights["fc0.bias"]);
+        Assert.True(new FileInfo(output).Length < new FileInfo(source).Length * 0.7);
+        var c = OnnxComparison.Compare(source, output, samples: 4, seed: 1, timedRuns: 2, CancellationToken.None);
+        Assert.Equal(0, c.NonFiniteValues);
+        Assert.True(c.MaxAbsDiff > 0);
+    }
+
+    [Fact]
     public void Onnx_runtime_graph_optimisation_saves_a_model_that_loads_and_answers_the_same()
     {
         var source = Mlp("opt.onnx");

@@ -158,6 +158,8 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
 
     [Theory]
     [InlineData("""{"method": "onnx-int4"}""", "unsupported_method")]
+    [InlineData("""{"method": "onnx-int8-static"}""", "unsupported_method")]
+    [InlineData("""{"method": "prune-structured", "options": {"ratio": 0}}""", "invalid_options")]
     [InlineData("""{"method": "shrink"}""", "invalid_method")]
     [InlineData("""{}""", "invalid_method")]
     [InlineData("""{"method": "gguf-quantize", "options": {"type": "q4_k_m"}}""", "method_not_applicable")]
@@ -242,6 +244,22 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         Assert.InRange((double)(long)report["rewrite"]!["zeroed"]! / (long)report["rewrite"]!["weights"]!, 0.49, 0.51);
         var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{job["result"]!["version"]}")).JsonAsync(HttpStatusCode.OK);
         Assert.Equal("pruned", (string?)version["derived_from"]!["relation"]);
+    }
+
+    [Fact]
+    public async Task Structured_pruning_is_a_pruned_smaller_version_that_serves()
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, Mlp(), "model.onnx");
+
+        var job = await OptimizeAsync(client, model, 1, """{"method": "prune-structured", "options": {"ratio": 0.25}, "gate": {"max_size_ratio": 0.9}}""");
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        Assert.Equal("ready", (string?)job["result"]!["status"]);
+        Assert.Equal(16, (int)job["result"]!["report"]!["rewrite"]!["units_removed"]!);
+        using var served = await InferAsync(client, model, (int)job["result"]!["version"]!);
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
     }
 
     [Fact]
