@@ -169,6 +169,9 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, Optimization
                 OptimizationMethods.PruneMagnitude => OnnxMagnitudePruner.Rewrite(graph, spec.Sparsity!.Value) is var p
                     ? new() { ["sparsity"] = spec.Sparsity, ["tensors_pruned"] = p.TensorsPruned, ["weights"] = p.Weights, ["zeroed"] = p.Zeroed }
                     : [],
+                OptimizationMethods.OnnxInt4 => OnnxInt4Quantizer.Rewrite(graph, spec.BlockSize ?? 32) is var q4
+                    ? new() { ["weights_quantized"] = q4.WeightsQuantized, ["matmuls_quantized"] = q4.MatMulsQuantized, ["block_size"] = q4.BlockSize }
+                    : [],
                 OptimizationMethods.PruneStructured => OnnxStructuredPruner.Rewrite(graph, spec.Ratio!.Value) is var r
                     ? new() { ["ratio"] = spec.Ratio, ["layers_pruned"] = r.LayersPruned, ["units_before"] = r.UnitsBefore, ["units_removed"] = r.UnitsRemoved }
                     : [],

@@ -23,6 +23,9 @@ public static class OptimizationMethods
     /// <summary>Unstructured magnitude pruning.</summary>
     public const string PruneMagnitude = "prune-magnitude";
 
+    /// <summary>Int4 weight-only MatMulNBits.</summary>
+    public const string OnnxInt4 = "onnx-int4";
+
     /// <summary>Removing hidden units of dense layers.</summary>
     public const string PruneStructured = "prune-structured";
 
@@ -35,10 +38,11 @@ public static class OptimizationMethods
         new(OnnxOptimize, ModelFormat.Onnx, "optimized", ["level", .. OnnxCommon]),
         new(OnnxFp16, ModelFormat.Onnx, "quantized", OnnxCommon),
         new(OnnxInt8Dynamic, ModelFormat.Onnx, "quantized", OnnxCommon),
+        new(OnnxInt4, ModelFormat.Onnx, "quantized", ["block_size", .. OnnxCommon]),
         new(PruneMagnitude, ModelFormat.Onnx, "pruned", ["sparsity", .. OnnxCommon]),
         new(PruneStructured, ModelFormat.Onnx, "pruned", ["ratio", .. OnnxCommon]),
     }.ToDictionary(m => m.Name, StringComparer.Ordinal);
 
     /// <summary>Methods the API names that are not built yet: asking for one is a 400, never a stub.</summary>
-    public static IReadOnlySet<string> Planned { get; } = new HashSet<string>(StringComparer.Ordinal) { "onnx-int8-static", "onnx-int4" };
+    public static IReadOnlySet<string> Planned { get; } = new HashSet<string>(StringComparer.Ordinal) { "onnx-int8-static" };
 }

@@ -89,6 +89,15 @@ public static class OptimizationRequestParser
 
                 spec = spec with { Sparsity = sparsity };
                 break;
+            case OptimizationMethods.OnnxInt4:
+                var block = Number(given, "block_size") ?? 32;
+                if (block is not (16 or 32 or 64 or 128 or 256))
+                {
+                    throw new OptimizationRequestException("invalid_options", $"options.block_size must be 16, 32, 64, 128 or 256, not {block.ToString(CultureInfo.InvariantCulture)}");
+                }
+
+                spec = spec with { BlockSize = (int)block };
+                break;
             case OptimizationMethods.PruneStructured:
                 var ratio = Number(given, "ratio") ?? throw new OptimizationRequestException("invalid_options", "options.ratio (the share of each dense layer's hidden units removed, above 0 and below 1) is required");
                 if (ratio is <= 0 or >= 1)

@@ -30,6 +30,9 @@ public sealed record OptimizationSpec
     /// <summary>prune-structured: the share of each dense layer's hidden units removed.</summary>
     public double? Ratio { get; init; }
 
+    /// <summary>onnx-int4: values per quantisation block along K.</summary>
+    public int? BlockSize { get; init; }
+
     /// <summary>ONNX: sample inputs compared.</summary>
     public int Samples { get; init; } = 8;
 

@@ -121,6 +121,21 @@ public sealed class OnnxRewriteTests : IDisposable
     }
 
     [Fact]
+    public void Int4_matmulnbits_of_a_generated_mlp_loads_in_onnx_runtime_and_stays_close()
+    {
+        var source = Mlp("int4.onnx");
+        Int4Rewrite? info = null;
+        var output = Rewrite(source, g => info = OnnxInt4Quantizer.Rewrite(g, 32));
+
+        Assert.Equal(2, info!.MatMulsQuantized); // 64x128 and 128x64; 64x10 is below the size worth 4 bits
+        Assert.True(new FileInfo(output).Length < new FileInfo(source).Length * 0.3, $"{new FileInfo(output).Length} vs {new FileInfo(source).Length}");
+        var c = OnnxComparison.Compare(source, output, samples: 16, seed: 5, timedRuns: 3, CancellationToken.None);
+        Assert.Equal(0, c.NonFiniteValues);
+        Assert.True(c.MeanAbsDiff / c.SourceMeanAbs < 0.1, $"relative mean diff {c.MeanAbsDiff / c.SourceMeanAbs}");
+        Assert.True(c.MaxAbsDiff > 0);
+    }
+
+    [Fact]
     public void Onnx_runtime_graph_optimisation_saves_a_model_that_loads_and_answers_the_same()
     {
         var source = Mlp("opt.onnx");

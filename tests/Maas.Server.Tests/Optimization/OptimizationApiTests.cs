@@ -157,7 +157,7 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
     }
 
     [Theory]
-    [InlineData("""{"method": "onnx-int4"}""", "unsupported_method")]
+    [InlineData("""{"method": "onnx-int4", "options": {"block_size": 24}}""", "invalid_options")]
     [InlineData("""{"method": "onnx-int8-static"}""", "unsupported_method")]
     [InlineData("""{"method": "prune-structured", "options": {"ratio": 0}}""", "invalid_options")]
     [InlineData("""{"method": "shrink"}""", "invalid_method")]
@@ -258,6 +258,23 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
         Assert.Equal("ready", (string?)job["result"]!["status"]);
         Assert.Equal(16, (int)job["result"]!["report"]!["rewrite"]!["units_removed"]!);
+        using var served = await InferAsync(client, model, (int)job["result"]!["version"]!);
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+    }
+
+    [Fact]
+    public async Task Int4_of_an_mlp_is_a_quantized_version_with_matmulnbits_that_serves()
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, Mlp(), "model.onnx");
+
+        var job = await OptimizeAsync(client, model, 1, """{"method": "onnx-int4", "options": {"block_size": 16}, "gate": {"max_relative_mean_abs_diff": 0.2}}""");
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        Assert.Equal("ready", (string?)job["result"]!["status"]);
+        Assert.Equal(1, (int)job["result"]!["report"]!["rewrite"]!["matmuls_quantized"]!); // 32x64; 64x8 is too small for 4 bits
+        Assert.Contains("com.microsoft", job["result"]!["report"]!["rewrite"]!["operators_domains"]!.AsArray().Select(d => (string?)d));
         using var served = await InferAsync(client, model, (int)job["result"]!["version"]!);
         Assert.Equal(HttpStatusCode.OK, served.StatusCode);
     }
