@@ -100,6 +100,13 @@ public sealed class OnnxSessionOptions : IDisposable
         set => Set(() => Options.LogId = value);
     }
 
+    /// <summary>Where ONNX Runtime saves the graph after its optimisations when a session is created (null: not saved).</summary>
+    public string? OptimizedModelFilePath
+    {
+        get => string.IsNullOrEmpty(Options.OptimizedModelFilePath) ? null : Options.OptimizedModelFilePath;
+        set => Set(() => Options.OptimizedModelFilePath = value ?? "");
+    }
+
     /// <summary>The execution providers appended so far, in preference order (CPU is always the implicit last).</summary>
     public IReadOnlyList<string> ExecutionProviders => _providers;
 

@@ -6,6 +6,7 @@ using Maas.Server.Inference;
 using Maas.Server.ModelHosting;
 using Maas.Server.Observability;
 using Maas.Server.OpenAi;
+using Maas.Server.Optimization;
 using Maas.Server.Registry;
 using Maas.Server.Tenancy;
 using Maas.Server.Training;
@@ -33,6 +34,7 @@ public static class MaasApp
         builder.AddMaasConsole();
         builder.AddMaasTraining();
         builder.AddMaasFineTuning();
+        builder.AddMaasOptimization();
 
         configure?.Invoke(builder);
 
@@ -51,6 +53,7 @@ public static class MaasApp
         app.MapMaasDatasets();
         app.MapMaasTraining();
         app.MapMaasFineTuning();
+        app.MapMaasOptimization();
         app.MapMaasRegistry();
         app.MapMaasHealth();
         app.MapMaasConsole();

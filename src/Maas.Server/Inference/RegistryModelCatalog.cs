@@ -20,6 +20,11 @@ internal sealed class RegistryModelCatalog(IServiceProvider services, IOptions<I
         try
         {
             var resolved = await Registry.ResolveAsync(reference, cancellationToken);
+            if (Optimization.RejectedVersions.Refusal(services, resolved.Version) is { } refusal)
+            {
+                throw InferenceErrors.Invalid(refusal);
+            }
+
             return ToServable(resolved.Model, resolved.Version);
         }
         catch (RegistryException ex)

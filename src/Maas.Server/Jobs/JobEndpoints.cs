@@ -1,4 +1,6 @@
+using System.Text.Json;
 using Maas.Core.Jobs;
+using Maas.Core.Jobs.Queue;
 using Maas.Core.Registry;
 using Maas.Core.Tenancy;
 using Maas.Server.Auth;
@@ -16,6 +18,7 @@ public static class JobEndpoints
         api.MapGet("/jobs", ListAsync);
         api.MapGet("/jobs/{id}", GetAsync);
         api.MapDelete("/jobs/{id}", CancelAsync);
+        api.MapGet("/jobs/{id}/events", EventsAsync);
         return api;
     }
 
@@ -35,12 +38,32 @@ public static class JobEndpoints
 
     private static async Task<IResult> GetAsync(string id, HttpContext context, JobRunner jobs)
     {
+        // Worker-run jobs (optimisation, training...) live in the job queue; the same URL shows them.
+        if (await QueuedAsync(id, context) is { } queued)
+        {
+            return Results.Json(QueuedJobResponse.From(queued), RegistryJson.Options);
+        }
+
         var job = await FindAsync(id, context, jobs);
         return Results.Json(JobResponse.From(job, context.CallerTenant()), RegistryJson.Options);
     }
 
     private static async Task<IResult> CancelAsync(string id, HttpContext context, JobRunner jobs)
     {
+        if (await QueuedAsync(id, context) is { } queued)
+        {
+            if (queued.IsFinished)
+            {
+                throw new ApiException(StatusCodes.Status409Conflict, "job_finished", $"job '{id}' already ended ({queued.Status.ToString().ToLowerInvariant()})");
+            }
+
+            var store = context.RequestServices.GetRequiredService<IJobQueueStore>();
+            var now = DateTimeOffset.UtcNow;
+            var after = await store.RequestCancelAsync(id, now, context.RequestAborted) ?? queued;
+            await store.AddEventAsync(id, "cancel_requested", JsonSerializer.Serialize(new { by = ApiRequests.Caller(context) }, RegistryJson.Options), now, CancellationToken.None);
+            return Results.Json(QueuedJobResponse.From(after), RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
+        }
+
         var job = await FindAsync(id, context, jobs);
         if (job.IsFinished)
         {
@@ -51,6 +74,39 @@ public static class JobEndpoints
         await jobs.WaitAsync(id);
         var ended = await jobs.GetAsync(id, context.RequestAborted) ?? job;
         return Results.Json(JobResponse.From(ended, context.CallerTenant()), RegistryJson.Options);
+    }
+
+    // A worker-run job's events, oldest first, a page at a time (?after=seq&limit=n).
+    private static async Task<IResult> EventsAsync(string id, HttpContext context)
+    {
+        var job = await QueuedAsync(id, context) ?? throw NotFound(id);
+        var after = (long)(ApiRequests.OptionalInt(context.Request.Query["after"], "after") ?? 0);
+        var limit = ApiRequests.OptionalInt(context.Request.Query["limit"], "limit") ?? 100;
+        if (limit is < 1 or > 1000 || after < 0)
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_query", $"limit must be between 1 and 1000 and after not negative (given {limit} and {after})");
+        }
+
+        var page = await context.RequestServices.GetRequiredService<IJobQueueStore>().ListEventsAsync(id, after, limit, context.RequestAborted);
+        var events = page.Select(e =>
+        {
+            using var document = JsonDocument.Parse(e.Data);
+            return new { seq = e.Seq, at = e.At, type = e.Type, data = document.RootElement.Clone() };
+        }).ToArray();
+        return Results.Json(new { events, next_after = page.Count > 0 ? page[^1].Seq : after, finished = job.IsFinished }, RegistryJson.Options);
+    }
+
+    // A job of the worker queue this caller may see, or null (no queue in this host, no such job, or another tenant's).
+    private static async Task<QueuedJob?> QueuedAsync(string id, HttpContext context)
+    {
+        if (context.RequestServices.GetService<IJobQueueStore>() is not { } store || await store.GetAsync(id, context.RequestAborted) is not { } job)
+        {
+            return null;
+        }
+
+        var caller = context.GetCaller();
+        var model = QueuedJobResponse.Subject(job.Spec).Model;
+        return caller is null || caller.IsAdmin || (caller.Tenant == job.Tenant && (model is null || ModelPatterns.Allows(caller.Models, model))) ? job : null;
     }
 
     // Another tenant's job answers exactly like a job that does not exist.

@@ -17,7 +17,7 @@ internal sealed record ResolvedLlm(LlmModelSpec Spec, TimeSpan KeepAlive, Model 
 /// Resolves a model reference by key (<c>name</c> or <c>owner/name</c>, with <c>:alias</c> or <c>/versions/N</c>; the
 /// caller's OpenAI <c>model</c> field after the model directory resolved it) through the registry to a GGUF to load.
 /// </summary>
-internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServingOptions> options, IOptions<ServingLimits> limits)
+internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServingOptions> options, IOptions<ServingLimits> limits, IServiceProvider services)
 {
     public async Task<ResolvedLlm> ResolveAsync(string model, CancellationToken cancellationToken)
     {
@@ -44,6 +44,11 @@ internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServ
                     $"The model '{model}' is not a language model (its version {resolved.Version.Version} is {resolved.Version.Format}, not GGUF); serve it through /v2 instead",
                     "model",
                     "model_not_found");
+            }
+
+            if (Optimization.RejectedVersions.Refusal(services, resolved.Version) is { } refusal)
+            {
+                throw new LlmException(LlmErrorKind.InvalidRequest, refusal, "model", "model_rejected");
             }
 
             path = await registry.GetLocalArtifactPathAsync(resolved.Version, cancellationToken);

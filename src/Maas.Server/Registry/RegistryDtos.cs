@@ -104,11 +104,15 @@ public sealed record VersionResponse(
     /// <summary>Where a trained version came from: dataset (name, version, sha256), job, trainer, hyperparameters, seed.</summary>
     public System.Text.Json.JsonElement? Lineage { get; init; }
 
+    /// <summary>For versions an optimisation job registered: status (ready or rejected), method, job, source and report.</summary>
+    public System.Text.Json.JsonElement? Optimization { get; init; }
+
     /// <summary>The API view of a version, its model named as <paramref name="tenant"/> names it (null: by key).</summary>
     public static VersionResponse From(ModelVersion v, string? tenant = null) => Create(v, tenant) with
     {
         Evaluation = Document(v, Maas.Core.Training.TabularModelInfo.EvaluationMetadataKey),
         Lineage = Document(v, Maas.Core.Training.TabularModelInfo.LineageMetadataKey),
+        Optimization = Document(v, Maas.Optimization.OptimizationMetadata.Key),
     };
 
     private static System.Text.Json.JsonElement? Document(ModelVersion v, string key)

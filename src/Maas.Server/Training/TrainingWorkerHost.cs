@@ -43,7 +43,8 @@ public static class TrainingWorkerHost
         var database = Bind<DatabaseOptions>(DatabaseOptions.Section);
         var artifactOptions = Bind<ArtifactStoreOptions>(ArtifactStoreOptions.Section);
         var fineTuning = Bind<Maas.Core.FineTuning.FineTuningOptions>(Maas.Core.FineTuning.FineTuningOptions.Section);
-        var problems = training.Validate().Concat(database.Validate()).Concat(artifactOptions.Validate()).Concat(fineTuning.Validate()).ToArray();
+        var optimizationOptions = Bind<Maas.Optimization.OptimizationOptions>(Maas.Optimization.OptimizationOptions.Section);
+        var problems = training.Validate().Concat(database.Validate()).Concat(artifactOptions.Validate()).Concat(fineTuning.Validate()).Concat(optimizationOptions.Validate()).ToArray();
         if (problems.Length > 0)
         {
             foreach (var problem in problems)
@@ -64,8 +65,9 @@ public static class TrainingWorkerHost
         var datasetStore = new SqlDatasetStore(store.Dialect);
         var datasets = new DatasetCatalog(datasetStore, artifacts, store, staging, Bind<DatasetOptions>(DatasetOptions.Section));
         var fineTuningHandler = new FineTuning.FineTuningJobHandler(registry, artifacts, fineTuning, host.Services.GetRequiredService<ILogger<FineTuning.FineTuningJobHandler>>());
-        IJobHandler[] handlers = [new TrainingJobHandler(datasets, datasetStore, registry, training.Threads), new TrialJobHandler(datasets, training.Threads), fineTuningHandler];
         var queue = new SqlJobQueueStore(store.Dialect);
+        var optimization = new Maas.Optimization.OptimizationJobHandler(registry, optimizationOptions);
+        IJobHandler[] handlers = [new TrainingJobHandler(datasets, datasetStore, registry, training.Threads), new TrialJobHandler(datasets, training.Threads), fineTuningHandler, optimization];
         var workers = Enumerable.Range(0, Math.Max(1, training.Workers)).Select(i =>
         {
             var worker = new JobWorker(queue, artifacts, handlers, Path.Combine(dataDir, "tmp", "jobs"), TrainingWorkers.Options(training, $"{Environment.MachineName}:{Environment.ProcessId}:{i}"));

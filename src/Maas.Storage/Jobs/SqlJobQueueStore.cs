@@ -135,6 +135,13 @@ public sealed class SqlJobQueueStore : IJobQueueStore
     }
 
     /// <inheritdoc />
+    public async Task<bool> IsArtifactReferencedAsync(string key, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteScalarAsync<long>(Command(SqlRegistryStore.ArtifactReferenceCountSql, new { Key = key }, null, cancellationToken)).ConfigureAwait(false) > 0;
+    }
+
+    /// <inheritdoc />
     public async Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);

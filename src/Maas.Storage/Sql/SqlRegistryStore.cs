@@ -488,18 +488,23 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         return key;
     }
 
+    /// <summary>
+    /// Counts what refers to the artifact <c>@Key</c>: model versions, datasets, job checkpoints and uploaded files
+    /// share one content-addressed store, so one file may back several of them.
+    /// </summary>
+    internal const string ArtifactReferenceCountSql = """
+        SELECT (SELECT COUNT(*) FROM model_versions WHERE artifact_key = @Key)
+            + (SELECT COUNT(*) FROM dataset_versions WHERE sha256 = @Key)
+            + (SELECT COUNT(*) FROM queued_jobs WHERE checkpoint_key = @Key)
+            + (SELECT COUNT(*) FROM openai_files WHERE sha256 = @Key)
+        """;
+
     /// <inheritdoc />
     public async Task<bool> IsArtifactReferencedAsync(string artifactKey, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         return await connection.ExecuteScalarAsync<long>(Command(
-            // Datasets and job checkpoints share the content-addressed artifact store with model versions.
-            """
-            SELECT (SELECT COUNT(*) FROM model_versions WHERE artifact_key = @Key)
-                + (SELECT COUNT(*) FROM dataset_versions WHERE sha256 = @Key)
-                + (SELECT COUNT(*) FROM queued_jobs WHERE checkpoint_key = @Key)
-                + (SELECT COUNT(*) FROM openai_files WHERE sha256 = @Key)
-            """,
+            ArtifactReferenceCountSql,
             new { Key = artifactKey },
             null,
             cancellationToken)).ConfigureAwait(false) > 0;

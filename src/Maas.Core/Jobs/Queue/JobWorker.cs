@@ -346,7 +346,8 @@ public sealed class JobWorker
                 await AddEventQuietlyAsync(job.Id, "status", new { status = status.ToString().ToLowerInvariant(), error }).ConfigureAwait(false);
                 var latest = await Store.GetAsync(job.Id, CancellationToken.None).ConfigureAwait(false);
                 var checkpointKey = run.Job.Checkpoint?.ArtifactKey ?? latest?.Checkpoint?.ArtifactKey;
-                if (checkpointKey is not null && status == JobStatus.Succeeded)
+                // The store is content-addressed: a version registered from the last checkpoint unchanged shares its file.
+                if (checkpointKey is not null && status == JobStatus.Succeeded && !await Store.IsArtifactReferencedAsync(checkpointKey, CancellationToken.None).ConfigureAwait(false))
                 {
                     await Artifacts.DeleteAsync(checkpointKey, CancellationToken.None).ConfigureAwait(false);
                 }

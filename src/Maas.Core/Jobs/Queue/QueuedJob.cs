@@ -126,6 +126,9 @@ public interface IJobQueueStore
     /// <summary>Extends the lease (and stores progress when given) if <paramref name="worker"/> still holds it.</summary>
     Task<LeaseState> RenewAsync(string id, string worker, DateTimeOffset leaseUntil, JobProgress? progress, DateTimeOffset now, CancellationToken cancellationToken);
 
+    /// <summary>True when a model version, dataset, uploaded file or job checkpoint still uses the artifact <paramref name="key"/>.</summary>
+    Task<bool> IsArtifactReferencedAsync(string key, CancellationToken cancellationToken);
+
     /// <summary>Ends the job if <paramref name="worker"/> still holds it; false when it does not.</summary>
     Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, DateTimeOffset now, CancellationToken cancellationToken);
 

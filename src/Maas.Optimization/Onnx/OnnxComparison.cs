@@ -1,0 +1,219 @@
+using System.Diagnostics;
+using Maas.Core.Formats.Onnx;
+using Maas.Runtimes.Onnx;
+
+namespace Maas.Optimization.Onnx;
+
+/// <summary>How a rewritten model compares with its source on the same seeded sample inputs, and how fast each runs.</summary>
+public sealed record OnnxComparisonResult
+{
+    /// <summary>Sample inputs compared.</summary>
+    public required int Samples { get; init; }
+
+    /// <summary>Largest absolute difference of any float output value.</summary>
+    public required double MaxAbsDiff { get; init; }
+
+    /// <summary>Mean absolute difference over every float output value.</summary>
+    public required double MeanAbsDiff { get; init; }
+
+    /// <summary>Mean absolute value of the source's float outputs (the scale the differences are read against).</summary>
+    public required double SourceMeanAbs { get; init; }
+
+    /// <summary>Output values that are NaN or infinite in the candidate but finite in the source.</summary>
+    public required long NonFiniteValues { get; init; }
+
+    /// <summary>Share of rows whose largest entry (last axis) is at the same index; null when no output has rows of more than one entry.</summary>
+    public double? Top1Agreement { get; init; }
+
+    /// <summary>Non-float output values that differ.</summary>
+    public required long MismatchedValues { get; init; }
+
+    /// <summary>Median milliseconds of one call at batch 1: the source.</summary>
+    public required double SourceLatencyP50Ms { get; init; }
+
+    /// <summary>Median milliseconds of one call at batch 1: the candidate.</summary>
+    public required double LatencyP50Ms { get; init; }
+}
+
+/// <summary>Runs a source model and its rewrite side by side on ONNX Runtime (CPU, one thread each).</summary>
+public static class OnnxComparison
+{
+    /// <summary>Compares on <paramref name="samples"/> random inputs from <paramref name="seed"/>, timing <paramref name="timedRuns"/> calls of each.</summary>
+    /// <exception cref="OnnxRuntimeException">A model does not load or run.</exception>
+    /// <exception cref="NotSupportedException">An input's type cannot be sampled, or the two models' signatures differ.</exception>
+    public static OnnxComparisonResult Compare(string source, string candidate, int samples, int seed, int timedRuns, CancellationToken cancellationToken)
+    {
+        using var sourceSession = Open(source);
+        using var candidateSession = Open(candidate);
+        if (!sourceSession.Inputs.Select(i => (i.Name, i.ElementType)).SequenceEqual(candidateSession.Inputs.Select(i => (i.Name, i.ElementType)))
+            || !sourceSession.Outputs.Select(o => (o.Name, o.ElementType)).SequenceEqual(candidateSession.Outputs.Select(o => (o.Name, o.ElementType))))
+        {
+            throw new NotSupportedException("the rewritten model's inputs or outputs differ from the source's in name or type");
+        }
+
+        var random = new Random(seed);
+        double maxDiff = 0, sumDiff = 0, sumSource = 0;
+        long floatCount = 0, nonFinite = 0, mismatched = 0, rows = 0, agreeing = 0;
+        OnnxTensor[]? first = null;
+        try
+        {
+            for (var s = 0; s < samples; s++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var inputs = sourceSession.Inputs.Select(i => Sample(i, random)).ToArray();
+                first ??= inputs;
+                var named = sourceSession.Inputs.Select((info, k) => new KeyValuePair<string, OnnxTensor>(info.Name, inputs[k])).ToArray();
+                using var expected = sourceSession.Run(named, cancellationToken: cancellationToken);
+                using var actual = candidateSession.Run(named, cancellationToken: cancellationToken);
+                for (var o = 0; o < expected.Count; o++)
+                {
+                    var a = Values(expected[o]);
+                    var b = Values(actual[o]);
+                    if (a is null || b is null)
+                    {
+                        var same = expected[o].GetBytes().SequenceEqual(actual[o].GetBytes());
+                        mismatched += same ? 0 : 1;
+                        continue;
+                    }
+
+                    for (var i = 0; i < a.Length; i++)
+                    {
+                        if (!double.IsFinite(b[i]) && double.IsFinite(a[i]))
+                        {
+                            nonFinite++;
+                            continue;
+                        }
+
+                        var diff = Math.Abs(a[i] - b[i]);
+                        if (double.IsFinite(diff))
+                        {
+                            maxDiff = Math.Max(maxDiff, diff);
+                            sumDiff += diff;
+                            sumSource += Math.Abs(a[i]);
+                            floatCount++;
+                        }
+                    }
+
+                    var shape = expected[o].ShapeSpan;
+                    var width = shape.Length >= 2 ? (int)shape[^1] : 0;
+                    if (width > 1)
+                    {
+                        for (var r = 0; r + width <= a.Length; r += width)
+                        {
+                            rows++;
+                            agreeing += ArgMax(a, r, width) == ArgMax(b, r, width) ? 1 : 0;
+                        }
+                    }
+                }
+
+                if (!ReferenceEquals(inputs, first))
+                {
+                    foreach (var t in inputs)
+                    {
+                        t.Dispose();
+                    }
+                }
+            }
+
+            var timed = sourceSession.Inputs.Select((info, k) => new KeyValuePair<string, OnnxTensor>(info.Name, first![k])).ToArray();
+            var (sourceP50, candidateP50) = Time(sourceSession, candidateSession, timed, timedRuns, cancellationToken);
+            return new OnnxComparisonResult
+            {
+                Samples = samples,
+                MaxAbsDiff = nonFinite > 0 ? double.PositiveInfinity : maxDiff,
+                MeanAbsDiff = nonFinite > 0 ? double.PositiveInfinity : floatCount > 0 ? sumDiff / floatCount : 0,
+                SourceMeanAbs = floatCount > 0 ? sumSource / floatCount : 0,
+                NonFiniteValues = nonFinite,
+                Top1Agreement = rows > 0 ? (double)agreeing / rows : null,
+                MismatchedValues = mismatched,
+                SourceLatencyP50Ms = sourceP50,
+                LatencyP50Ms = candidateP50,
+            };
+        }
+        finally
+        {
+            foreach (var t in first ?? [])
+            {
+                t.Dispose();
+            }
+        }
+    }
+
+    private static OnnxSession Open(string path)
+    {
+        // One thread each: the job shares the machine, and ratios of like with like are what the gate reads.
+        using var options = new OnnxSessionOptions { IntraOpThreads = 1, InterOpThreads = 1 };
+        return OnnxSession.Open(path, options);
+    }
+
+    // Interleaved, so a busy moment of the machine lands on both models alike.
+    private static (double Source, double Candidate) Time(OnnxSession source, OnnxSession candidate, KeyValuePair<string, OnnxTensor>[] inputs, int runs, CancellationToken cancellationToken)
+    {
+        for (var w = 0; w < 2; w++)
+        {
+            source.Run(inputs, cancellationToken: cancellationToken).Dispose();
+            candidate.Run(inputs, cancellationToken: cancellationToken).Dispose();
+        }
+
+        var a = new double[runs];
+        var b = new double[runs];
+        for (var r = 0; r < runs; r++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var start = Stopwatch.GetTimestamp();
+            source.Run(inputs, cancellationToken: cancellationToken).Dispose();
+            a[r] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            start = Stopwatch.GetTimestamp();
+            candidate.Run(inputs, cancellationToken: cancellationToken).Dispose();
+            b[r] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+
+        return (Median(a), Median(b));
+    }
+
+    private static double Median(double[] values)
+    {
+        Array.Sort(values);
+        return values.Length == 0 ? 0 : values.Length % 2 == 1 ? values[values.Length / 2] : (values[(values.Length / 2) - 1] + values[values.Length / 2]) / 2;
+    }
+
+    private static int ArgMax(double[] values, int start, int width)
+    {
+        var best = start;
+        for (var i = start + 1; i < start + width; i++)
+        {
+            if (values[i] > values[best])
+            {
+                best = i;
+            }
+        }
+
+        return best - start;
+    }
+
+    private static double[]? Values(OnnxTensor tensor) => tensor.ElementType switch
+    {
+        OnnxElementType.Float => tensor.GetData<float>().ToArray().Select(v => (double)v).ToArray(),
+        OnnxElementType.Double => tensor.GetData<double>().ToArray(),
+        OnnxElementType.Float16 => tensor.GetData<ushort>().ToArray().Select(v => (double)BitConverter.UInt16BitsToHalf(v)).ToArray(),
+        _ => null,
+    };
+
+    // Batch 1 for symbolic dimensions; values in the ranges models usually take (normalised floats, small indices).
+    private static OnnxTensor Sample(OnnxNodeInfo input, Random random)
+    {
+        var shape = input.Shape.Select(d => d.Value > 0 ? d.Value : 1).ToArray();
+        var count = (int)shape.Aggregate(1L, (a, d) => a * d);
+        return input.ElementType switch
+        {
+            OnnxElementType.Float => OnnxTensor.Create(Enumerable.Range(0, count).Select(_ => (float)((random.NextDouble() * 2) - 1)).ToArray(), shape),
+            OnnxElementType.Double => OnnxTensor.Create(Enumerable.Range(0, count).Select(_ => (random.NextDouble() * 2) - 1).ToArray(), shape),
+            OnnxElementType.Float16 => OnnxTensor.Create(
+                Enumerable.Range(0, count).Select(_ => BitConverter.HalfToUInt16Bits((Half)((random.NextDouble() * 2) - 1))).ToArray().AsMemory(), shape, OnnxElementType.Float16),
+            OnnxElementType.Int64 => OnnxTensor.Create(Enumerable.Range(0, count).Select(_ => (long)random.Next(0, 2)).ToArray(), shape),
+            OnnxElementType.Int32 => OnnxTensor.Create(Enumerable.Range(0, count).Select(_ => random.Next(0, 2)).ToArray(), shape),
+            OnnxElementType.Bool => OnnxTensor.Create(Enumerable.Range(0, count).Select(_ => random.Next(2) == 1).ToArray(), shape),
+            _ => throw new NotSupportedException($"input '{input.Name}' is {input.ElementType}; sample inputs are made for float, double, float16, int32, int64 and bool"),
+        };
+    }
+}

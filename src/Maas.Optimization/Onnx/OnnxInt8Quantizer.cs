@@ -1,0 +1,189 @@
+using Maas.Core.Formats.Onnx;
+using Maas.Core.Formats.Onnx.Proto;
+
+namespace Maas.Optimization.Onnx;
+
+/// <summary>What the int8 rewrite changed.</summary>
+public sealed record Int8Rewrite(int MatMulsQuantized, int GemmsQuantized, int ConvsQuantized, int WeightOnly, long WeightsQuantized, IReadOnlyList<string> Skipped);
+
+/// <summary>
+/// Dynamic int8 quantisation: MatMul and Gemm weights become int8 per output column (symmetric, so no zero point) and
+/// their activations are quantised at run time (DynamicQuantizeLinear → MatMulInteger → Cast → Mul by both scales);
+/// Conv weights (and MatMul weights below opset 11, which lacks DynamicQuantizeLinear) become int8 per output channel
+/// read back through Cast and Mul by their scales: weight-only, valid in every opset, folded by ONNX Runtime at load.
+/// </summary>
+public static class OnnxInt8Quantizer
+{
+    // Tiny weights (biases folded into MatMuls, 1x1 projections of a few values) are left as they are.
+    private const int MinValues = 16;
+
+    /// <summary>Rewrites <paramref name="graph"/> in place.</summary>
+    public static Int8Rewrite Rewrite(OnnxGraph graph)
+    {
+        int matmuls = 0, gemms = 0, convs = 0, weightOnly = 0;
+        var dynamic = graph.Opset >= 11;
+        long weights = 0;
+        var skipped = new List<string>();
+        var nodes = graph.Graph.Node.ToArray();
+        var rewritten = new List<NodeProto>(nodes.Length);
+        foreach (var node in nodes)
+        {
+            if (node.Domain is not ("" or "ai.onnx"))
+            {
+                rewritten.Add(node);
+                continue;
+            }
+
+            switch (node.OpType)
+            {
+                case "MatMul" when Weight(graph, node, 1, rank: 2) is { } w:
+                    if (!dynamic)
+                    {
+                        rewritten.AddRange(WeightOnly(graph, node, w, axis: 1));
+                        rewritten.Add(node);
+                        weightOnly++;
+                    }
+                    else
+                    {
+                        rewritten.AddRange(MatMul(graph, node.Input[0], w, transposed: false, node.Output[0], bias: null));
+                    }
+
+                    matmuls++;
+                    weights += OnnxGraph.Count(w);
+                    break;
+                case "Gemm" when Weight(graph, node, 1, rank: 2) is { } w:
+                    if (!dynamic || OnnxGraph.Int(node, "transA", 0) != 0 || OnnxGraph.Float(node, "alpha", 1) != 1 || OnnxGraph.Float(node, "beta", 1) != 1)
+                    {
+                        // Weight-only keeps the Gemm and its attributes as they are.
+                        rewritten.AddRange(WeightOnly(graph, node, w, axis: OnnxGraph.Int(node, "transB", 0) != 0 ? 0 : 1));
+                        rewritten.Add(node);
+                        gemms++;
+                        weightOnly++;
+                        weights += OnnxGraph.Count(w);
+                        break;
+                    }
+
+                    rewritten.AddRange(MatMul(graph, node.Input[0], w, OnnxGraph.Int(node, "transB", 0) != 0, node.Output[0], node.Input.Count > 2 && node.Input[2].Length > 0 ? node.Input[2] : null));
+                    gemms++;
+                    weights += OnnxGraph.Count(w);
+                    break;
+                case "Conv" when Weight(graph, node, 1, rank: 0) is { } w:
+                    rewritten.AddRange(WeightOnly(graph, node, w, axis: 0));
+                    rewritten.Add(node);
+                    convs++;
+                    weightOnly++;
+                    weights += OnnxGraph.Count(w);
+                    break;
+                default:
+                    rewritten.Add(node);
+                    break;
+            }
+        }
+
+        graph.Graph.Node.Clear();
+        graph.Graph.Node.Add(rewritten);
+        return new Int8Rewrite(matmuls, gemms, convs, weightOnly, weights, skipped);
+    }
+
+    // A float constant read by this node only (shared weights stay float), of the given rank (0: any of 3 or more).
+    private static TensorProto? Weight(OnnxGraph graph, NodeProto node, int input, int rank)
+    {
+        if (node.Input.Count <= input || graph.Constant(node.Input[input]) is not { } w || w.DataType != (int)OnnxElementType.Float)
+        {
+            return null;
+        }
+
+        var rankOk = rank == 0 ? w.Dims.Count >= 3 : w.Dims.Count == rank;
+        return rankOk && OnnxGraph.Count(w) >= MinValues && graph.Consumers(w.Name) == 1 ? w : null;
+    }
+
+    private static IEnumerable<NodeProto> MatMul(OnnxGraph graph, string activation, TensorProto weight, bool transposed, string output, string? bias)
+    {
+        var values = OnnxGraph.Floats(weight);
+        long k = transposed ? weight.Dims[1] : weight.Dims[0];
+        long n = transposed ? weight.Dims[0] : weight.Dims[1];
+        var scales = new float[n];
+        for (var c = 0; c < n; c++)
+        {
+            var max = 0f;
+            for (var r = 0; r < k; r++)
+            {
+                max = Math.Max(max, Math.Abs(values[transposed ? (c * k) + r : (r * n) + c]));
+            }
+
+            scales[c] = max > 0 ? max / 127f : 1f;
+        }
+
+        // Stored [K, N] whatever the source layout, as MatMulInteger wants.
+        var quantized = new sbyte[k * n];
+        for (var r = 0; r < k; r++)
+        {
+            for (var c = 0; c < n; c++)
+            {
+                var v = values[transposed ? (c * k) + r : (r * n) + c];
+                quantized[(r * n) + c] = (sbyte)Math.Clamp(MathF.Round(v / scales[c]), -127, 127);
+            }
+        }
+
+        graph.Graph.Initializer.Remove(weight);
+        var qName = graph.NewName(weight.Name + "_int8");
+        var sName = graph.NewName(weight.Name + "_scale");
+        graph.Graph.Initializer.Add(OnnxGraph.Tensor<sbyte>(qName, OnnxElementType.Int8, quantized, [k, n]));
+        graph.Graph.Initializer.Add(OnnxGraph.Tensor<float>(sName, OnnxElementType.Float, scales, [n]));
+
+        var aq = graph.NewName(activation + "_quantized");
+        var aScale = graph.NewName(activation + "_scale");
+        var aZero = graph.NewName(activation + "_zero_point");
+        var product = graph.NewName(output + "_int32");
+        var productFloat = graph.NewName(output + "_unscaled");
+        var scale = graph.NewName(output + "_scale");
+        var scaled = bias is null ? output : graph.NewName(output + "_nobias");
+        yield return graph.Node("DynamicQuantizeLinear", [activation], [aq, aScale, aZero]);
+        yield return graph.Node("MatMulInteger", [aq, qName, aZero], [product]);
+        yield return graph.Node("Cast", [product], [productFloat], OnnxGraph.IntAttribute("to", (long)OnnxElementType.Float));
+        yield return graph.Node("Mul", [aScale, sName], [scale]);
+        yield return graph.Node("Mul", [productFloat, scale], [scaled]);
+        if (bias is not null)
+        {
+            yield return graph.Node("Add", [scaled, bias], [output]);
+        }
+    }
+
+    // Int8 values with one scale per slice along axis 0 (Conv output channels, transposed Gemm rows) or axis 1 (MatMul
+    // columns), read back by Cast to float and Mul by the scales shaped to broadcast along that axis.
+    private static NodeProto[] WeightOnly(OnnxGraph graph, NodeProto consumer, TensorProto weight, int axis)
+    {
+        var values = OnnxGraph.Floats(weight);
+        var dims = weight.Dims.ToArray();
+        var channels = dims[axis];
+        var inner = dims.Skip(axis + 1).Aggregate(1L, (a, d) => a * d);
+        long Channel(long i) => i / inner % channels;
+        var maxima = new float[channels];
+        for (long i = 0; i < values.Length; i++)
+        {
+            maxima[Channel(i)] = Math.Max(maxima[Channel(i)], Math.Abs(values[i]));
+        }
+
+        var scales = maxima.Select(m => m > 0 ? m / 127f : 1f).ToArray();
+        var quantized = new sbyte[values.Length];
+        for (long i = 0; i < values.Length; i++)
+        {
+            quantized[i] = (sbyte)Math.Clamp(MathF.Round(values[i] / scales[Channel(i)]), -127, 127);
+        }
+
+        graph.Graph.Initializer.Remove(weight);
+        var qName = graph.NewName(weight.Name + "_int8");
+        var sName = graph.NewName(weight.Name + "_scale");
+        var widened = graph.NewName(weight.Name + "_widened");
+        var scaleShape = dims.Select((d, i) => i == axis ? d : 1L).ToArray();
+        graph.Graph.Initializer.Add(OnnxGraph.Tensor<sbyte>(qName, OnnxElementType.Int8, quantized, dims));
+        graph.Graph.Initializer.Add(OnnxGraph.Tensor<float>(sName, OnnxElementType.Float, scales, scaleShape));
+        var dequantized = graph.NewName(weight.Name + "_dequantized");
+        consumer.Input[1] = dequantized;
+        return
+        [
+            graph.Node("Cast", [qName], [widened], OnnxGraph.IntAttribute("to", (long)OnnxElementType.Float)),
+            graph.Node("Mul", [widened, sName], [dequantized]),
+        ];
+    }
+}

@@ -1,0 +1,382 @@
+using System.IO.Compression;
+using System.Text.Json;
+using Maas.Core.Formats;
+using Maas.Core.Formats.Gguf;
+using Maas.Core.Formats.Onnx;
+using Maas.Core.Jobs;
+using Maas.Core.Jobs.Queue;
+using Maas.Core.Registry;
+using Maas.Optimization.Gguf;
+using Maas.Optimization.Onnx;
+using Maas.Runtimes.Llama;
+using Maas.Runtimes.Onnx;
+
+namespace Maas.Optimization;
+
+/// <summary>Settings of optimisation jobs (<c>Maas:Optimization</c>).</summary>
+public sealed record OptimizationOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string Section = "Maas:Optimization";
+
+    /// <summary>Threads llama.cpp quantises and measures with.</summary>
+    public int Threads { get; init; } = 2;
+
+    /// <summary>Timed calls of each ONNX model (source and rewrite) for the p50 latency.</summary>
+    public int TimedRuns { get; init; } = 20;
+
+    /// <summary>
+    /// Rejected versions an administrator has chosen to serve anyway, each as "model/versions/N"; every other
+    /// rejected version answers a 400 when called.
+    /// </summary>
+    public IReadOnlyList<string> ServeRejected { get; init; } = [];
+
+    /// <summary>True when <paramref name="model"/>'s version <paramref name="version"/> is in <see cref="ServeRejected"/>.</summary>
+    public bool Forces(string model, int version) => ServeRejected.Contains($"{model}/versions/{version}", StringComparer.Ordinal);
+
+    /// <summary>The problems with these settings, one sentence each.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        foreach (var entry in ServeRejected)
+        {
+            var at = entry.LastIndexOf("/versions/", StringComparison.Ordinal);
+            if (at <= 0 || !int.TryParse(entry[(at + "/versions/".Length)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) || n < 1)
+            {
+                errors.Add($"{Section}:ServeRejected entries must be 'model/versions/N', not '{entry}'");
+            }
+        }
+
+        if (Threads is < 1 or > 256)
+        {
+            errors.Add($"{Section}:Threads must be from 1 to 256, not {Threads}");
+        }
+
+        if (TimedRuns is < 1 or > 10_000)
+        {
+            errors.Add($"{Section}:TimedRuns must be from 1 to 10000, not {TimedRuns}");
+        }
+
+        return errors;
+    }
+}
+
+/// <summary>
+/// Runs "optimization" jobs: rewrites the source version by its method, checks the rewrite loads, measures it against
+/// the source on this machine, applies the gate and registers the result as a new version derived from the source,
+/// ready or rejected, with the report attached; once, even when a worker that took the job over runs it again.
+/// </summary>
+public sealed class OptimizationJobHandler(IModelRegistry registry, OptimizationOptions options) : IJobHandler
+{
+    // Source metadata that describes the source's own making, not what it does; not copied to the new version.
+    private static readonly HashSet<string> NotInherited = new(StringComparer.Ordinal)
+    {
+        OptimizationMetadata.Key, OptimizationMetadata.JobKey, "maas.evaluation", "maas.lineage",
+    };
+
+    /// <inheritdoc />
+    public string Kind => OptimizationSpec.Kind;
+
+    /// <inheritdoc />
+    public async Task<string> RunAsync(JobRun run)
+    {
+        var spec = JsonSerializer.Deserialize<OptimizationSpec>(run.Job.Spec, RegistryJson.Options) ?? throw new JobFailedException("invalid_spec", "the job has no spec");
+        var method = OptimizationMethods.Available.GetValueOrDefault(spec.Method) ?? throw new JobFailedException("invalid_spec", $"method '{spec.Method}' is not known to this worker");
+        var token = run.CancellationToken;
+        await run.ReportAsync(new JobProgress { Percent = 2, Stage = "loading" });
+        var source = await registry.GetVersionAsync(spec.Model, spec.Version, token);
+        if (source.Sha256 != spec.SourceSha256)
+        {
+            throw new JobFailedException("source_changed", $"version {spec.Version} of '{spec.Model}' no longer has the content the job was submitted with");
+        }
+
+        var sourcePath = await registry.GetLocalArtifactPathAsync(source, token);
+        var output = Path.Combine(run.WorkDir, method.Format == ModelFormat.Gguf ? "optimized.gguf" : "optimized.onnx");
+        await run.ReportAsync(new JobProgress { Percent = 10, Stage = "rewriting" });
+        var rewrite = Rewrite(spec, sourcePath, output);
+        await run.EventAsync("log", new { message = $"{spec.Method} wrote {new FileInfo(output).Length} bytes", rewrite });
+        token.ThrowIfCancellationRequested();
+
+        await run.ReportAsync(new JobProgress { Percent = 40, Stage = "measuring" });
+        var report = method.Format == ModelFormat.Gguf ? MeasureGguf(sourcePath, output, token) : MeasureOnnx(spec, sourcePath, output, token);
+        var size = new FileInfo(output).Length;
+        report["size_bytes"] = size;
+        report["source_size_bytes"] = source.SizeBytes;
+        report["size_ratio"] = source.SizeBytes > 0 ? (double)size / source.SizeBytes : null;
+        report["method"] = spec.Method;
+        report["rewrite"] = rewrite;
+        var metrics = report.Where(kv => kv.Value is double or long or int || kv.Value is null).ToDictionary(kv => kv.Key, kv => kv.Value is null ? (double?)null : Convert.ToDouble(kv.Value, System.Globalization.CultureInfo.InvariantCulture));
+        var gate = OptimizationGate.Evaluate(method.Format, spec.Gate, metrics);
+        report["gate"] = new Dictionary<string, object?>
+        {
+            ["passed"] = gate.Passed,
+            ["checks"] = gate.Checks.Select(c => new Dictionary<string, object?>
+            {
+                ["name"] = c.Name,
+                ["metric"] = c.Metric,
+                ["value"] = Finite(c.Value),
+                ["threshold"] = c.Threshold,
+                ["passed"] = c.Passed,
+                ["note"] = c.Note,
+            }).ToArray(),
+        };
+        var status = gate.Passed ? OptimizationMetadata.Ready : OptimizationMetadata.Rejected;
+        await run.EventAsync("metrics", new { report = Json(report) });
+
+        await run.ReportAsync(new JobProgress { Percent = 90, Stage = "registering" });
+        var number = await RegisterAsync(run, spec, method, source, output, status, report);
+        var result = new Dictionary<string, object?> { ["model"] = spec.Model, ["version"] = number, ["status"] = status, ["report"] = report };
+        return Json(result);
+    }
+
+    private static string Json(object value) => JsonSerializer.Serialize(Sanitize(value), RegistryJson.Options);
+
+    // JSON has no infinity or NaN: such a measurement is written as null (the gate's finite check says why).
+    private static object? Sanitize(object? value) => value switch
+    {
+        double d => Finite(d),
+        IDictionary<string, object?> map => map.ToDictionary(kv => kv.Key, kv => Sanitize(kv.Value)),
+        object?[] list => list.Select(Sanitize).ToArray(),
+        _ => value,
+    };
+
+    private static double? Finite(double? value) => value is { } d && double.IsFinite(d) ? d : null;
+
+    private Dictionary<string, object?> Rewrite(OptimizationSpec spec, string sourcePath, string output)
+    {
+        try
+        {
+            switch (spec.Method)
+            {
+                case OptimizationMethods.GgufQuantize:
+                    var type = GgufQuantTypes.ByName[spec.Type!];
+                    LlamaQuantizer.Quantize(sourcePath, output, new LlamaQuantizeOptions { FileType = type, Threads = options.Threads, AllowRequantize = true });
+                    return new() { ["type"] = spec.Type, ["quantization"] = GgufReader.Read(output).Quantization };
+                case OptimizationMethods.OnnxOptimize:
+                    OnnxGraphOptimizer.Optimize(sourcePath, output, spec.Level!);
+                    return Validated(output, new() { ["level"] = spec.Level });
+            }
+
+            var graph = OnnxGraph.Load(sourcePath);
+            Dictionary<string, object?> info = spec.Method switch
+            {
+                OptimizationMethods.OnnxFp16 => OnnxFloat16Rewriter.Rewrite(graph) is var f
+                    ? new() { ["tensors_converted"] = f.TensorsConverted, ["values_converted"] = f.ValuesConverted, ["values_overflowed"] = f.ValuesOverflowed }
+                    : [],
+                OptimizationMethods.OnnxInt8Dynamic => OnnxInt8Quantizer.Rewrite(graph) is var q
+                    ? new() { ["matmuls_quantized"] = q.MatMulsQuantized, ["gemms_quantized"] = q.GemmsQuantized, ["convs_quantized"] = q.ConvsQuantized, ["weights_quantized"] = q.WeightsQuantized, ["skipped"] = q.Skipped.ToArray() }
+                    : [],
+                OptimizationMethods.PruneMagnitude => OnnxMagnitudePruner.Rewrite(graph, spec.Sparsity!.Value) is var p
+                    ? new() { ["sparsity"] = spec.Sparsity, ["tensors_pruned"] = p.TensorsPruned, ["weights"] = p.Weights, ["zeroed"] = p.Zeroed }
+                    : [],
+                OptimizationMethods.OnnxInt4 => OnnxInt4Quantizer.Rewrite(graph, spec.BlockSize ?? 32) is var q4
+                    ? new() { ["weights_quantized"] = q4.WeightsQuantized, ["matmuls_quantized"] = q4.MatMulsQuantized, ["block_size"] = q4.BlockSize }
+                    : [],
+                OptimizationMethods.PruneStructured => OnnxStructuredPruner.Rewrite(graph, spec.Ratio!.Value) is var r
+                    ? new() { ["ratio"] = spec.Ratio, ["layers_pruned"] = r.LayersPruned, ["units_before"] = r.UnitsBefore, ["units_removed"] = r.UnitsRemoved }
+                    : [],
+                _ => throw new JobFailedException("invalid_spec", $"method '{spec.Method}' has no rewriter"),
+            };
+            var changed = info.GetValueOrDefault("tensors_converted") ?? info.GetValueOrDefault("weights_quantized") ?? info.GetValueOrDefault("tensors_pruned") ?? info.GetValueOrDefault("layers_pruned");
+            if (changed is 0 or 0L)
+            {
+                throw new JobFailedException("nothing_to_optimize", $"{spec.Method} found nothing to rewrite in this model ({JsonSerializer.Serialize(info, RegistryJson.Options)})");
+            }
+
+            if (graph.WeightInputsRemoved > 0)
+            {
+                info["weight_inputs_removed"] = graph.WeightInputsRemoved;
+            }
+
+            graph.Model.ProducerName = "maas-optimization";
+            graph.Save(output);
+            return Validated(output, info);
+        }
+        catch (LlamaException e)
+        {
+            throw new JobFailedException("rewrite_failed", $"llama.cpp could not quantise the model: {e.Message}", e);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new JobFailedException("rewrite_failed", $"ONNX Runtime could not optimise the model: {e.Message}", e);
+        }
+        catch (InvalidModelFileException e)
+        {
+            throw new JobFailedException("rewrite_failed", $"the model could not be rewritten: {e.Message}", e);
+        }
+    }
+
+    // Every rewritten graph must pass the same validation an upload does before it is measured or registered.
+    private static Dictionary<string, object?> Validated(string output, Dictionary<string, object?> info)
+    {
+        try
+        {
+            var read = OnnxModelReader.Read(output);
+            info["operators_domains"] = read.Opsets.Select(o => o.Domain.Length == 0 ? "ai.onnx" : o.Domain).ToArray();
+            return info;
+        }
+        catch (InvalidModelFileException e)
+        {
+            throw new JobFailedException("invalid_rewrite", $"the rewritten model fails MaaS's ONNX validation: {e.Message}", e);
+        }
+    }
+
+    private Dictionary<string, object?> MeasureOnnx(OptimizationSpec spec, string sourcePath, string output, CancellationToken token)
+    {
+        OnnxComparisonResult c;
+        try
+        {
+            c = OnnxComparison.Compare(sourcePath, output, spec.Samples, spec.Seed, options.TimedRuns, token);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new JobFailedException("invalid_rewrite", $"ONNX Runtime cannot run the rewritten model: {e.Message}", e);
+        }
+        catch (NotSupportedException e)
+        {
+            throw new JobFailedException("cannot_measure", e.Message, e);
+        }
+
+        var report = new Dictionary<string, object?>
+        {
+            ["samples"] = c.Samples,
+            ["seed"] = spec.Seed,
+            ["max_abs_diff"] = c.MaxAbsDiff,
+            ["mean_abs_diff"] = c.MeanAbsDiff,
+            ["relative_mean_abs_diff"] = c.SourceMeanAbs > 0 ? c.MeanAbsDiff / c.SourceMeanAbs : c.MeanAbsDiff,
+            ["nonfinite_values"] = c.NonFiniteValues,
+            ["mismatched_values"] = c.MismatchedValues,
+            ["top1_agreement"] = c.Top1Agreement,
+            ["latency_p50_ms"] = c.LatencyP50Ms,
+            ["source_latency_p50_ms"] = c.SourceLatencyP50Ms,
+            ["latency_ratio"] = c.SourceLatencyP50Ms > 0 ? c.LatencyP50Ms / c.SourceLatencyP50Ms : null,
+            ["batch"] = 1,
+        };
+        if (spec.Method == OptimizationMethods.PruneMagnitude)
+        {
+            // Dense kernels do the same work on zeros; what shrinks is the file once compressed.
+            report["compressed_size_bytes"] = CompressedSize(output);
+            report["source_compressed_size_bytes"] = CompressedSize(sourcePath);
+            report["note"] = "unstructured sparsity: dense CPU kernels are not faster; the compressed artifact is smaller";
+        }
+
+        return report;
+    }
+
+    private static long CompressedSize(string path)
+    {
+        using var counter = new CountingStream();
+        using (var gzip = new GZipStream(counter, CompressionLevel.Optimal, leaveOpen: true))
+        using (var file = File.OpenRead(path))
+        {
+            file.CopyTo(gzip);
+        }
+
+        return counter.Length;
+    }
+
+    private Dictionary<string, object?> MeasureGguf(string sourcePath, string output, CancellationToken token)
+    {
+        LlmMeasurementResult before, after;
+        try
+        {
+            before = LlmMeasurement.Measure(sourcePath, HeldOutText.Passage, options.Threads, token);
+            after = LlmMeasurement.Measure(output, HeldOutText.Passage, options.Threads, token);
+        }
+        catch (LlamaException e)
+        {
+            throw new JobFailedException("invalid_rewrite", $"llama.cpp cannot run the quantised model: {e.Message}", e);
+        }
+
+        return new Dictionary<string, object?>
+        {
+            ["perplexity"] = after.Perplexity,
+            ["source_perplexity"] = before.Perplexity,
+            ["perplexity_increase"] = (after.Perplexity - before.Perplexity) / before.Perplexity,
+            ["eval_tokens"] = after.EvaluatedTokens,
+            ["eval_text"] = "built-in passage",
+            ["prompt_tokens_per_second"] = after.PromptTokensPerSecond,
+            ["source_prompt_tokens_per_second"] = before.PromptTokensPerSecond,
+            ["prompt_speedup"] = after.PromptTokensPerSecond / before.PromptTokensPerSecond,
+            ["generation_tokens_per_second"] = after.GenerationTokensPerSecond,
+            ["source_generation_tokens_per_second"] = before.GenerationTokensPerSecond,
+            ["generation_speedup"] = after.GenerationTokensPerSecond / before.GenerationTokensPerSecond,
+            ["generated_tokens"] = after.GeneratedTokens,
+            ["threads"] = options.Threads,
+        };
+    }
+
+    private async Task<int> RegisterAsync(JobRun run, OptimizationSpec spec, OptimizationMethod method, ModelVersion source, string output, string status, Dictionary<string, object?> report)
+    {
+        // Right before the one effect that must happen once: a worker that lost its lease stops here.
+        await run.EnsureLeaseAsync();
+        var existing = (await registry.ListVersionsAsync(spec.Model, run.CancellationToken))
+            .FirstOrDefault(v => v.Metadata.TryGetValue(OptimizationMetadata.JobKey, out var job) && job == run.Job.Id);
+        int number;
+        if (existing is not null)
+        {
+            number = existing.Version;
+            await run.EventAsync("log", new { message = $"version {number} was already registered by an earlier attempt of this job; adopted" });
+        }
+        else
+        {
+            var metadata = source.Metadata.Where(kv => !NotInherited.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+            metadata[OptimizationMetadata.JobKey] = run.Job.Id;
+            metadata[OptimizationMetadata.Key] = Json(new Dictionary<string, object?>
+            {
+                ["status"] = status,
+                ["method"] = spec.Method,
+                ["job"] = run.Job.Id,
+                ["source"] = new Dictionary<string, object?> { ["model"] = source.Model, ["version"] = source.Version, ["sha256"] = source.Sha256 },
+                ["report"] = report,
+            });
+            await using var draft = await registry.BeginVersionAsync(
+                spec.Model,
+                new NewVersionOptions { Metadata = metadata, CreatedBy = spec.CreatedBy, DerivedFrom = new Lineage(source.Model, source.Version, method.Relation) },
+                CancellationToken.None);
+            await using (var file = File.OpenRead(output))
+            {
+                await draft.AddFileAsync(Path.GetFileName(source.FileName), file, null, CancellationToken.None);
+            }
+
+            number = (await registry.CommitVersionAsync(draft, CancellationToken.None)).Version;
+        }
+
+        if (status == OptimizationMetadata.Ready && !string.IsNullOrEmpty(spec.Alias))
+        {
+            await registry.SetAliasAsync(spec.Model, spec.Alias, number, AliasPrecondition.None, spec.CreatedBy, CancellationToken.None);
+        }
+
+        return number;
+    }
+
+    // Counts the bytes written through it and keeps none.
+    private sealed class CountingStream : Stream
+    {
+        private long _length;
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => _length;
+
+        public override long Position { get => _length; set => throw new NotSupportedException(); }
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => _length += count;
+
+        public override void Write(ReadOnlySpan<byte> buffer) => _length += buffer.Length;
+    }
+}

@@ -1,0 +1,48 @@
+using Maas.Core.Formats;
+
+namespace Maas.Optimization;
+
+/// <summary>One optimisation method: its name, the format it works on, the lineage relation it records and its options.</summary>
+public sealed record OptimizationMethod(string Name, ModelFormat Format, string Relation, IReadOnlyList<string> Options);
+
+/// <summary>The methods of <c>:optimize</c>: those built, and those named by the API but not built yet.</summary>
+public static class OptimizationMethods
+{
+    /// <summary>llama.cpp's quantiser.</summary>
+    public const string GgufQuantize = "gguf-quantize";
+
+    /// <summary>ONNX Runtime's graph optimisations saved as a model.</summary>
+    public const string OnnxOptimize = "onnx-optimize";
+
+    /// <summary>Float16 weights.</summary>
+    public const string OnnxFp16 = "onnx-fp16";
+
+    /// <summary>Int8 weights, activations quantised at run time.</summary>
+    public const string OnnxInt8Dynamic = "onnx-int8-dynamic";
+
+    /// <summary>Unstructured magnitude pruning.</summary>
+    public const string PruneMagnitude = "prune-magnitude";
+
+    /// <summary>Int4 weight-only MatMulNBits.</summary>
+    public const string OnnxInt4 = "onnx-int4";
+
+    /// <summary>Removing hidden units of dense layers.</summary>
+    public const string PruneStructured = "prune-structured";
+
+    private static readonly string[] OnnxCommon = ["samples", "seed"];
+
+    /// <summary>The methods that work, by name.</summary>
+    public static IReadOnlyDictionary<string, OptimizationMethod> Available { get; } = new OptimizationMethod[]
+    {
+        new(GgufQuantize, ModelFormat.Gguf, "quantized", ["type"]),
+        new(OnnxOptimize, ModelFormat.Onnx, "optimized", ["level", .. OnnxCommon]),
+        new(OnnxFp16, ModelFormat.Onnx, "quantized", OnnxCommon),
+        new(OnnxInt8Dynamic, ModelFormat.Onnx, "quantized", OnnxCommon),
+        new(OnnxInt4, ModelFormat.Onnx, "quantized", ["block_size", .. OnnxCommon]),
+        new(PruneMagnitude, ModelFormat.Onnx, "pruned", ["sparsity", .. OnnxCommon]),
+        new(PruneStructured, ModelFormat.Onnx, "pruned", ["ratio", .. OnnxCommon]),
+    }.ToDictionary(m => m.Name, StringComparer.Ordinal);
+
+    /// <summary>Methods the API names that are not built yet: asking for one is a 400, never a stub.</summary>
+    public static IReadOnlySet<string> Planned { get; } = new HashSet<string>(StringComparer.Ordinal) { "onnx-int8-static" };
+}

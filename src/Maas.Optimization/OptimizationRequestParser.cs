@@ -1,0 +1,180 @@
+using System.Globalization;
+using System.Text.Json;
+using Maas.Core.Formats;
+using Maas.Core.Registry;
+using Maas.Optimization.Gguf;
+
+namespace Maas.Optimization;
+
+/// <summary>A request the caller got wrong: a stable code and a message naming what is accepted.</summary>
+public sealed class OptimizationRequestException(string code, string message) : Exception(message)
+{
+    /// <summary>The stable error code.</summary>
+    public string Code { get; } = code;
+}
+
+/// <summary>Checks the body of <c>:optimize</c> against the source version and builds the job's spec.</summary>
+public static class OptimizationRequestParser
+{
+    /// <summary>The most sample inputs an ONNX job compares.</summary>
+    public const int MaxSamples = 256;
+
+    /// <summary>Builds the spec of <paramref name="method"/> on <paramref name="source"/>, or throws <see cref="OptimizationRequestException"/>.</summary>
+    public static OptimizationSpec Parse(ModelVersion source, string? method, JsonElement? options, JsonElement? gate, string? alias, string createdBy)
+    {
+        var working = string.Join(", ", OptimizationMethods.Available.Keys);
+        if (string.IsNullOrEmpty(method))
+        {
+            throw new OptimizationRequestException("invalid_method", $"method is required: one of {working}");
+        }
+
+        if (!OptimizationMethods.Available.TryGetValue(method, out var m))
+        {
+            throw OptimizationMethods.Planned.Contains(method)
+                ? new OptimizationRequestException("unsupported_method", $"method '{method}' is not available yet; the methods that work are {working}")
+                : new OptimizationRequestException("invalid_method", $"method must be one of {working}, not '{RegistryNames.Shorten(method)}'");
+        }
+
+        if (source.Format != m.Format)
+        {
+            throw new OptimizationRequestException("method_not_applicable", $"{method} works on {Name(m.Format)} models; version {source.Version} of '{source.Model}' is {Name(source.Format)}");
+        }
+
+        var given = Object(options, "options", "invalid_options");
+        foreach (var key in given.Keys.Where(k => !m.Options.Contains(k)))
+        {
+            throw new OptimizationRequestException("invalid_options", $"{method} takes {(m.Options.Count == 0 ? "no options" : string.Join(", ", m.Options))}, not '{RegistryNames.Shorten(key)}'");
+        }
+
+        var spec = new OptimizationSpec
+        {
+            Model = source.Model,
+            Version = source.Version,
+            SourceSha256 = source.Sha256,
+            Method = method,
+            CreatedBy = createdBy,
+            Gate = ParseGate(m.Format, gate),
+            Alias = alias,
+        };
+        if (alias is not null)
+        {
+            RegistryNames.ValidateName(alias, "alias");
+        }
+
+        switch (method)
+        {
+            case OptimizationMethods.GgufQuantize:
+                var type = String(given, "type") ?? throw new OptimizationRequestException("invalid_options", $"options.type is required: one of {string.Join(", ", GgufQuantTypes.ByName.Keys)}");
+                if (!GgufQuantTypes.ByName.ContainsKey(type))
+                {
+                    throw new OptimizationRequestException("invalid_options", $"options.type must be one of {string.Join(", ", GgufQuantTypes.ByName.Keys)}, not '{RegistryNames.Shorten(type)}'");
+                }
+
+                return spec with { Type = type };
+            case OptimizationMethods.OnnxOptimize:
+                var level = String(given, "level") ?? "extended";
+                if (level is not ("basic" or "extended"))
+                {
+                    throw new OptimizationRequestException("invalid_options", $"options.level must be basic or extended (the all/layout level ties the file to this machine), not '{RegistryNames.Shorten(level)}'");
+                }
+
+                spec = spec with { Level = level };
+                break;
+            case OptimizationMethods.PruneMagnitude:
+                var sparsity = Number(given, "sparsity") ?? throw new OptimizationRequestException("invalid_options", "options.sparsity (the share of each weight tensor set to zero, above 0 and below 1) is required");
+                if (sparsity is <= 0 or >= 1)
+                {
+                    throw new OptimizationRequestException("invalid_options", $"options.sparsity must be above 0 and below 1, not {sparsity.ToString(CultureInfo.InvariantCulture)}");
+                }
+
+                spec = spec with { Sparsity = sparsity };
+                break;
+            case OptimizationMethods.OnnxInt4:
+                var block = Number(given, "block_size") ?? 32;
+                if (block is not (16 or 32 or 64 or 128 or 256))
+                {
+                    throw new OptimizationRequestException("invalid_options", $"options.block_size must be 16, 32, 64, 128 or 256, not {block.ToString(CultureInfo.InvariantCulture)}");
+                }
+
+                spec = spec with { BlockSize = (int)block };
+                break;
+            case OptimizationMethods.PruneStructured:
+                var ratio = Number(given, "ratio") ?? throw new OptimizationRequestException("invalid_options", "options.ratio (the share of each dense layer's hidden units removed, above 0 and below 1) is required");
+                if (ratio is <= 0 or >= 1)
+                {
+                    throw new OptimizationRequestException("invalid_options", $"options.ratio must be above 0 and below 1, not {ratio.ToString(CultureInfo.InvariantCulture)}");
+                }
+
+                spec = spec with { Ratio = ratio };
+                break;
+        }
+
+        var samples = Number(given, "samples") ?? 8;
+        if (samples != Math.Floor(samples) || samples is < 1 or > MaxSamples)
+        {
+            throw new OptimizationRequestException("invalid_options", $"options.samples must be a whole number from 1 to {MaxSamples}, not {samples.ToString(CultureInfo.InvariantCulture)}");
+        }
+
+        var seed = Number(given, "seed") ?? 1234;
+        if (seed != Math.Floor(seed) || seed is < 0 or > int.MaxValue)
+        {
+            throw new OptimizationRequestException("invalid_options", $"options.seed must be a whole number from 0 to {int.MaxValue}");
+        }
+
+        return spec with { Samples = (int)samples, Seed = (int)seed };
+    }
+
+    private static Dictionary<string, double>? ParseGate(ModelFormat format, JsonElement? gate)
+    {
+        if (gate is null || gate.Value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        var known = OptimizationGate.Checks(format);
+        var result = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var (key, value) in Object(gate, "gate", "invalid_gate"))
+        {
+            if (!known.ContainsKey(key))
+            {
+                throw new OptimizationRequestException("invalid_gate", $"a gate for {Name(format)} models takes {string.Join(", ", known.Keys)}, not '{RegistryNames.Shorten(key)}'");
+            }
+
+            if (value.ValueKind != JsonValueKind.Number || !value.TryGetDouble(out var threshold) || !double.IsFinite(threshold) || threshold < 0)
+            {
+                throw new OptimizationRequestException("invalid_gate", $"gate.{key} must be a number of 0 or more");
+            }
+
+            result[key] = threshold;
+        }
+
+        return result;
+    }
+
+    private static Dictionary<string, JsonElement> Object(JsonElement? element, string field, string code)
+    {
+        if (element is null || element.Value.ValueKind == JsonValueKind.Null)
+        {
+            return [];
+        }
+
+        if (element.Value.ValueKind != JsonValueKind.Object)
+        {
+            throw new OptimizationRequestException(code, $"{field} must be a JSON object");
+        }
+
+        return element.Value.EnumerateObject().ToDictionary(p => p.Name, p => p.Value, StringComparer.Ordinal);
+    }
+
+    private static string? String(Dictionary<string, JsonElement> options, string key) =>
+        !options.TryGetValue(key, out var v) || v.ValueKind == JsonValueKind.Null ? null
+        : v.ValueKind == JsonValueKind.String ? v.GetString()
+        : throw new OptimizationRequestException("invalid_options", $"options.{key} must be a string");
+
+    private static double? Number(Dictionary<string, JsonElement> options, string key) =>
+        !options.TryGetValue(key, out var v) || v.ValueKind == JsonValueKind.Null ? null
+        : v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out var d) && double.IsFinite(d) ? d
+        : throw new OptimizationRequestException("invalid_options", $"options.{key} must be a number");
+
+    private static string Name(ModelFormat format) => format.ToString().ToUpperInvariant();
+}

@@ -1,0 +1,50 @@
+namespace Maas.Optimization;
+
+/// <summary>An optimisation job's input, checked and resolved when it was submitted.</summary>
+public sealed record OptimizationSpec
+{
+    /// <summary>The queued job kind.</summary>
+    public const string Kind = "optimization";
+
+    /// <summary>The model of the source version; the result is a new version of it.</summary>
+    public required string Model { get; init; }
+
+    /// <summary>The source version.</summary>
+    public required int Version { get; init; }
+
+    /// <summary>The source's SHA-256 when submitted (a version deleted and re-made under the number is refused).</summary>
+    public required string SourceSha256 { get; init; }
+
+    /// <summary>The method name.</summary>
+    public required string Method { get; init; }
+
+    /// <summary>gguf-quantize: the type ("q4_k_m").</summary>
+    public string? Type { get; init; }
+
+    /// <summary>onnx-optimize: basic or extended.</summary>
+    public string? Level { get; init; }
+
+    /// <summary>prune-magnitude: the share of each weight tensor set to zero.</summary>
+    public double? Sparsity { get; init; }
+
+    /// <summary>prune-structured: the share of each dense layer's hidden units removed.</summary>
+    public double? Ratio { get; init; }
+
+    /// <summary>onnx-int4: values per quantisation block along K.</summary>
+    public int? BlockSize { get; init; }
+
+    /// <summary>ONNX: sample inputs compared.</summary>
+    public int Samples { get; init; } = 8;
+
+    /// <summary>ONNX: the seed of the sample inputs.</summary>
+    public int Seed { get; init; } = 1234;
+
+    /// <summary>The gate: threshold per check name; null takes the method's default gate.</summary>
+    public IReadOnlyDictionary<string, double>? Gate { get; init; }
+
+    /// <summary>An alias moved to the new version when the gate passes.</summary>
+    public string? Alias { get; init; }
+
+    /// <summary>Who submitted it.</summary>
+    public string CreatedBy { get; init; } = "";
+}

@@ -1,0 +1,23 @@
+using Maas.Core.Registry;
+using Maas.Optimization;
+using Microsoft.Extensions.Options;
+
+namespace Maas.Server.Optimization;
+
+/// <summary>Serving's check of versions an optimisation gate rejected: kept in the registry, not served unless forced.</summary>
+internal static class RejectedVersions
+{
+    /// <summary>Why <paramref name="version"/> may not be served, or null when it may.</summary>
+    public static string? Refusal(IServiceProvider services, ModelVersion version)
+    {
+        if (!OptimizationMetadata.IsRejected(version))
+        {
+            return null;
+        }
+
+        var options = services.GetService<IOptions<OptimizationOptions>>()?.Value;
+        return options?.Forces(version.Model, version.Version) == true
+            ? null
+            : OptimizationMetadata.RejectedMessage(version) + $" (an administrator may serve it by listing '{version.Model}/versions/{version.Version}' in {OptimizationOptions.Section}:ServeRejected)";
+    }
+}

@@ -1,0 +1,177 @@
+using Maas.Core.Formats;
+using Maas.Core.Formats.Onnx;
+using Maas.Optimization.Onnx;
+using Maas.Runtimes.Onnx;
+using Maas.Testing;
+
+namespace Maas.Optimization.Tests;
+
+/// <summary>The ONNX rewriters on generated models and UltaFace: every rewrite loads in ONNX Runtime and passes MaaS's validation.</summary>
+public sealed class OnnxRewriteTests : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("maas-opt-tests-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    private string Mlp(string name, int seed = 3, float scale = 1, bool softmax = true)
+    {
+        var layers = DenseLayer.RandomStack(64, [128, 64], 10, seed)
+            .Select(l => l with { Weight = l.Weight.Select(w => w * scale).ToArray() })
+            .ToArray();
+        var path = Path.Combine(_folder, name);
+        OnnxModelWriter.Mlp(layers, softmax: softmax).Save(path);
+        return path;
+    }
+
+    private string Rewrite(string source, Action<OnnxGraph> rewrite)
+    {
+        var graph = OnnxGraph.Load(source);
+        rewrite(graph);
+        var output = Path.Combine(_folder, Path.GetFileNameWithoutExtension(source) + "-" + Guid.NewGuid().ToString("n")[..6] + ".onnx");
+        graph.Save(output);
+        OnnxModelReader.Read(output); // MaaS's own validation of uploads.
+        return output;
+    }
+
+    [Fact]
+    public void Int8_dynamic_of_a_generated_mlp_is_smaller_and_within_tolerance()
+    {
+        var source = Mlp("mlp.onnx");
+        Int8Rewrite? info = null;
+        var output = Rewrite(source, g => info = OnnxInt8Quantizer.Rewrite(g));
+
+        Assert.Equal(3, info!.MatMulsQuantized);
+        Assert.True(new FileInfo(output).Length < new FileInfo(source).Length * 0.4, $"{new FileInfo(output).Length} vs {new FileInfo(source).Length}");
+        var c = OnnxComparison.Compare(source, output, samples: 16, seed: 5, timedRuns: 3, CancellationToken.None);
+        Assert.Equal(0, c.NonFiniteValues);
+        Assert.True(c.MeanAbsDiff / c.SourceMeanAbs < 0.05, $"relative mean diff {c.MeanAbsDiff / c.SourceMeanAbs}");
+        Assert.True(c.Top1Agreement >= 0.9, $"top-1 agreement {c.Top1Agreement}");
+        Assert.True(c.MaxAbsDiff > 0, "int8 weights must change the outputs at least a little");
+        var gate = OptimizationGate.Evaluate(ModelFormat.Onnx, null, Metrics(c));
+        Assert.True(gate.Passed, string.Join("; ", gate.Checks));
+    }
+
+    [Fact]
+    public void Fp16_keeps_input_and_output_types_halves_the_file_and_passes_the_default_gate()
+    {
+        var source = Mlp("mlp16.onnx");
+        Float16Rewrite? info = null;
+        var output = Rewrite(source, g => info = OnnxFloat16Rewriter.Rewrite(g));
+
+        Assert.Equal(5, info!.TensorsConverted); // 3 weights and the 2 biases of 16 values or more
+        Assert.Equal(0, info.ValuesOverflowed);
+        var read = OnnxModelReader.Read(output);
+        Assert.Equal(OnnxElementType.Float, read.Inputs[0].Type);
+        Assert.Equal(OnnxElementType.Float, read.Outputs[0].Type);
+        Assert.True(new FileInfo(output).Length < new FileInfo(source).Length * 0.6);
+        var c = OnnxComparison.Compare(source, output, samples: 8, seed: 1, timedRuns: 3, CancellationToken.None);
+        Assert.True(c.MaxAbsDiff < 1e-2, $"max diff {c.MaxAbsDiff}");
+        Assert.True(OptimizationGate.Evaluate(ModelFormat.Onnx, null, Metrics(c)).Passed);
+    }
+
+    [Fact]
+    public void Fp16_of_weights_beyond_the_float16_range_is_rejected_by_the_gate()
+    {
+        var source = Mlp("overflow.onnx", scale: 1e6f, softmax: false);
+        Float16Rewrite? info = null;
+        var output = Rewrite(source, g => info = OnnxFloat16Rewriter.Rewrite(g));
+
+        Assert.True(info!.ValuesOverflowed > 0);
+        var c = OnnxComparison.Compare(source, output, samples: 4, seed: 1, timedRuns: 2, CancellationToken.None);
+        Assert.True(c.NonFiniteValues > 0);
+        var gate = OptimizationGate.Evaluate(ModelFormat.Onnx, new Dictionary<string, double> { ["max_abs_diff"] = 1 }, Metrics(c));
+        Assert.False(gate.Passed);
+        Assert.False(gate.Checks.Single(x => x.Name == "finite_outputs").Passed);
+    }
+
+    [Fact]
+    public void Magnitude_pruning_zeroes_the_share_asked_for_and_the_compressed_file_shrinks()
+    {
+        var source = Mlp("prune.onnx");
+        PruneRewrite? info = null;
+        var output = Rewrite(source, g => info = OnnxMagnitudePruner.Rewrite(g, 0.5));
+
+        Assert.Equal(3, info!.TensorsPruned);
+        Assert.InRange((double)info.Zeroed / info.Weights, 0.49, 0.51);
+        var weights = OnnxGraph.Load(output).Graph.Initializer.Where(t => t.Name.EndsWith(".weight", StringComparison.Ordinal)).SelectMany(OnnxGraph.Floats).ToArray();
+        Assert.InRange(weights.Count(w => w == 0) / (double)weights.Length, 0.49, 0.51);
+        var c = OnnxComparison.Compare(source, output, samples: 4, seed: 1, timedRuns: 2, CancellationToken.None);
+        Assert.True(c.MaxAbsDiff > 0);
+    }
+
+    [Fact]
+    public void Structured_pruning_removes_hidden_units_so_both_weights_shrink_and_the_model_still_runs()
+    {
+        var source = Mlp("structured.onnx");
+        StructuredPruneRewrite? info = null;
+        var output = Rewrite(source, g => info = OnnxStructuredPruner.Rewrite(g, 0.25));
+
+        Assert.Equal(2, info!.LayersPruned); // 64 → 128 → 64 → 10: both hidden layers
+        Assert.Equal(192, info.UnitsBefore);
+        Assert.Equal(48, info.UnitsRemoved);
+        var weights = OnnxGraph.Load(output).Graph.Initializer.ToDictionary(t => t.Name, t => t.Dims.ToArray());
+        Assert.Equal([64L, 96], weights["fc0.weight"]);
+        Assert.Equal([96L, 48], weights["fc1.weight"]);
+        Assert.Equal([48L, 10], weights["fc2.weight"]);
+        Assert.Equal([96L], weights["fc0.bias"]);
+        Assert.True(new FileInfo(output).Length < new FileInfo(source).Length * 0.7);
+        var c = OnnxComparison.Compare(source, output, samples: 4, seed: 1, timedRuns: 2, CancellationToken.None);
+        Assert.Equal(0, c.NonFiniteValues);
+        Assert.True(c.MaxAbsDiff > 0);
+    }
+
+    [Fact]
+    public void Int4_matmulnbits_of_a_generated_mlp_loads_in_onnx_runtime_and_stays_close()
+    {
+        var source = Mlp("int4.onnx");
+        Int4Rewrite? info = null;
+        var output = Rewrite(source, g => info = OnnxInt4Quantizer.Rewrite(g, 32));
+
+        Assert.Equal(2, info!.MatMulsQuantized); // 64x128 and 128x64; 64x10 is below the size worth 4 bits
+        Assert.True(new FileInfo(output).Length < new FileInfo(source).Length * 0.3, $"{new FileInfo(output).Length} vs {new FileInfo(source).Length}");
+        var c = OnnxComparison.Compare(source, output, samples: 16, seed: 5, timedRuns: 3, CancellationToken.None);
+        Assert.Equal(0, c.NonFiniteValues);
+        Assert.True(c.MeanAbsDiff / c.SourceMeanAbs < 0.1, $"relative mean diff {c.MeanAbsDiff / c.SourceMeanAbs}");
+        Assert.True(c.MaxAbsDiff > 0);
+    }
+
+    [Fact]
+    public void Onnx_runtime_graph_optimisation_saves_a_model_that_loads_and_answers_the_same()
+    {
+        var source = Mlp("opt.onnx");
+        var output = Path.Combine(_folder, "opt-extended.onnx");
+
+        OnnxGraphOptimizer.Optimize(source, output, "extended");
+
+        OnnxModelReader.Read(output);
+        var c = OnnxComparison.Compare(source, output, samples: 4, seed: 1, timedRuns: 2, CancellationToken.None);
+        Assert.True(c.MaxAbsDiff < 1e-4, $"max diff {c.MaxAbsDiff}");
+    }
+
+    [SharedModelFact("ultraface-rfb-320.onnx")]
+    public void UltraFace_int8_dynamic_still_loads_and_its_outputs_are_close()
+    {
+        var source = SharedModels.PathOf("ultraface-rfb-320.onnx");
+        Int8Rewrite? info = null;
+        var output = Rewrite(source, g => info = OnnxInt8Quantizer.Rewrite(g));
+
+        Assert.True(info!.ConvsQuantized + info.MatMulsQuantized + info.GemmsQuantized > 0, string.Join("; ", info.Skipped));
+        using (OnnxSession.Open(output))
+        {
+        }
+
+        var c = OnnxComparison.Compare(source, output, samples: 2, seed: 1, timedRuns: 2, CancellationToken.None);
+        Assert.Equal(0, c.NonFiniteValues);
+        Assert.True(c.MeanAbsDiff / c.SourceMeanAbs < 0.05, $"relative mean diff {c.MeanAbsDiff / c.SourceMeanAbs}, max {c.MaxAbsDiff}");
+        Assert.True(new FileInfo(output).Length < new FileInfo(source).Length * 0.5, $"{new FileInfo(output).Length} vs {new FileInfo(source).Length}");
+    }
+
+    private static Dictionary<string, double?> Metrics(OnnxComparisonResult c) => new()
+    {
+        ["max_abs_diff"] = c.MaxAbsDiff,
+        ["mean_abs_diff"] = c.MeanAbsDiff,
+        ["relative_mean_abs_diff"] = c.SourceMeanAbs > 0 ? c.MeanAbsDiff / c.SourceMeanAbs : c.MeanAbsDiff,
+        ["nonfinite_values"] = c.NonFiniteValues,
+        ["top1_agreement"] = c.Top1Agreement,
+    };
+}

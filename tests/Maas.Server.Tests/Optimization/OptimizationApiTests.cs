@@ -1,0 +1,358 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json.Nodes;
+using Maas.Core.Formats.Gguf;
+using Maas.Core.Formats.Onnx;
+using Maas.Core.Tenancy;
+using Maas.Server.Tests.Support;
+using Maas.Server.Tests.Tenancy;
+using Maas.Testing;
+
+namespace Maas.Server.Tests.Optimization;
+
+/// <summary>A tenancy server whose in-process job worker polls fast and times few calls per model.</summary>
+public sealed class OptimizationHostFixture : IAsyncLifetime
+{
+    private TenancyHost? _host;
+
+    public TenancyHost Host => _host ?? throw new InvalidOperationException("not started");
+
+    public async Task InitializeAsync() => _host = await TenancyHost.StartAsync(new Dictionary<string, string?>
+    {
+        ["Maas:Training:PollMilliseconds"] = "100",
+        ["Maas:Optimization:TimedRuns"] = "3",
+        ["Maas:Optimization:Threads"] = "2",
+        ["Maas:Optimization:ServeRejected:0"] = $"{ForcedModel}/versions/2",
+    });
+
+    /// <summary>A model whose version 2 an administrator serves even when rejected.</summary>
+    public const string ForcedModel = "opt-forced";
+
+    public async Task DisposeAsync()
+    {
+        if (_host is not null)
+        {
+            await _host.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>:optimize through the API: queued, run by a worker, measured, gated, registered with lineage; rejected versions not served.</summary>
+public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : IClassFixture<OptimizationHostFixture>
+{
+    private TenancyHost Host => fixture.Host;
+
+    private static byte[] Mlp(float scale = 1, bool softmax = true)
+    {
+        var layers = DenseLayer.RandomStack(32, [64], 8, seed: 11).Select(l => l with { Weight = l.Weight.Select(w => w * scale).ToArray() }).ToArray();
+        return OnnxModelWriter.Mlp(layers, softmax: softmax).ToBytes();
+    }
+
+    private static async Task<JsonNode> OptimizeAsync(HttpClient client, string model, int version, string body)
+    {
+        using var response = await client.PostAsync($"api/v1/models/{model}/versions/{version}:optimize", Api.Json(body));
+        var job = await response.JsonAsync(HttpStatusCode.Accepted);
+        Assert.Equal("queued", (string?)job["status"]);
+        Assert.Equal("optimization", (string?)job["kind"]);
+        Assert.Equal($"/api/v1/jobs/{job["id"]}", response.Headers.Location?.ToString());
+        return await client.WaitForJobAsync((string)job["id"]!, TimeSpan.FromMinutes(3));
+    }
+
+    private static async Task<HttpResponseMessage> InferAsync(HttpClient client, string model, int version)
+    {
+        var data = string.Join(",", Enumerable.Range(0, 32).Select(i => (i / 32.0).ToString(CultureInfo.InvariantCulture)));
+        return await client.PostAsync($"v2/models/{model}/versions/{version}/infer", Api.Json($$"""{"inputs": [{"name": "input", "shape": [1, 32], "datatype": "FP32", "data": [{{data}}]}]}"""));
+    }
+
+    [Fact]
+    public async Task Int8_dynamic_of_an_uploaded_mlp_is_a_ready_version_derived_from_its_source_that_serves()
+    {
+        var (_, _, client) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite, MaasScopes.Infer);
+        var model = await client.CreateModelAsync();
+        var source = (int)(await client.UploadAsync(model, Mlp(), "model.onnx"))["version"]!;
+
+        var job = await OptimizeAsync(client, model, source, """{"method": "onnx-int8-dynamic", "alias": "fast", "gate": {"max_relative_mean_abs_diff": 0.05, "min_top1_agreement": 0.9, "max_size_ratio": 0.6}}""");
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        Assert.Equal(100, (double)job["progress"]!);
+        var result = job["result"]!;
+        Assert.Equal(model, (string?)result["model"]);
+        Assert.Equal("ready", (string?)result["status"]);
+        var report = result["report"]!;
+        Assert.True((long)report["size_bytes"]! < (long)report["source_size_bytes"]!, report.ToJsonString());
+        Assert.True((bool)report["gate"]!["passed"]!);
+        Assert.Contains(report["gate"]!["checks"]!.AsArray(), c => (string?)c!["name"] == "max_size_ratio" && (bool)c["passed"]!);
+        Assert.True((double)report["latency_p50_ms"]! > 0 && (double)report["source_latency_p50_ms"]! > 0);
+        Assert.Equal(2, (int)report["rewrite"]!["matmuls_quantized"]!);
+
+        var number = (int)result["version"]!;
+        var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{number}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(model, (string?)version["derived_from"]!["model"]);
+        Assert.Equal(source, (int)version["derived_from"]!["version"]!);
+        Assert.Equal("quantized", (string?)version["derived_from"]!["relation"]);
+        Assert.Equal("ready", (string?)version["optimization"]!["status"]);
+        Assert.Equal((string?)job["id"], (string?)version["optimization"]!["job"]);
+        Assert.Equal(number, (int)(await (await client.GetAsync($"api/v1/models/{model}/aliases/fast")).JsonAsync(HttpStatusCode.OK))["version"]!);
+
+        using var served = await InferAsync(client, model, number);
+        var answer = await served.JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(8, answer["outputs"]![0]!["data"]!.AsArray().Count);
+
+        var events = await (await client.GetAsync($"api/v1/jobs/{job["id"]}/events")).JsonAsync(HttpStatusCode.OK);
+        var types = events["events"]!.AsArray().Select(e => (string?)e!["type"]).ToArray();
+        Assert.Contains("progress", types);
+        Assert.Contains("metrics", types);
+        Assert.True((bool)events["finished"]!);
+    }
+
+    [Fact]
+    public async Task Fp16_of_a_model_whose_values_overflow_float16_is_rejected_kept_and_not_served()
+    {
+        var (_, _, client) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite, MaasScopes.Infer);
+        var model = await client.CreateModelAsync();
+        var source = (int)(await client.UploadAsync(model, Mlp(scale: 1e6f, softmax: false), "model.onnx"))["version"]!;
+
+        var job = await OptimizeAsync(client, model, source, """{"method": "onnx-fp16", "alias": "prod"}""");
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        var result = job["result"]!;
+        Assert.Equal("rejected", (string?)result["status"]);
+        Assert.False((bool)result["report"]!["gate"]!["passed"]!);
+        Assert.Contains(result["report"]!["gate"]!["checks"]!.AsArray(), c => (string?)c!["name"] == "finite_outputs" && !(bool)c["passed"]!);
+        Assert.True((long)result["report"]!["rewrite"]!["values_overflowed"]! > 0);
+        var number = (int)result["version"]!;
+
+        var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{number}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal("rejected", (string?)version["optimization"]!["status"]);
+        await (await client.GetAsync($"api/v1/models/{model}/aliases/prod")).ErrorAsync(HttpStatusCode.NotFound, "alias_not_found");
+        using var refused = await InferAsync(client, model, number);
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Contains("rejected by its optimisation gate", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        using var sourceStillServes = await InferAsync(client, model, source);
+        Assert.Equal(HttpStatusCode.OK, sourceStillServes.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_generated_llama_is_quantized_to_q8_0_with_perplexity_and_speed_against_its_source()
+    {
+        var (_, _, client) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite);
+        var model = await client.CreateModelAsync();
+        var path = Path.Combine(Host.Server.DataDir, Names.Unique("gen") + ".gguf");
+        GgufLlamaModelFactory.Write(path, GgufLlamaModelOptions.Demo with { EmbeddingLength = 64, BlockCount = 1, HeadCount = 2, KeyValueHeadCount = 1, FeedForwardLength = 128, VocabularySize = 600, ContextLength = 1024 });
+        var source = (int)(await client.UploadAsync(model, await File.ReadAllBytesAsync(path), "model.gguf"))["version"]!;
+        File.Delete(path);
+
+        var job = await OptimizeAsync(client, model, source, """{"method": "gguf-quantize", "options": {"type": "q8_0"}, "gate": {"max_perplexity_increase": 0.5}}""");
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        var report = job["result"]!["report"]!;
+        Assert.Equal("ready", (string?)job["result"]!["status"]);
+        Assert.Equal("Q8_0", (string?)report["rewrite"]!["quantization"]);
+        Assert.True((long)report["size_bytes"]! < (long)report["source_size_bytes"]!);
+        Assert.True((double)report["perplexity"]! > 1 && (double)report["source_perplexity"]! > 1);
+        Assert.True((double)report["generation_tokens_per_second"]! > 0 && (double)report["prompt_tokens_per_second"]! > 0);
+        var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{job["result"]!["version"]}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal("gguf", (string?)version["format"]);
+        Assert.Equal("quantized", (string?)version["derived_from"]!["relation"]);
+    }
+
+    [Theory]
+    [InlineData("""{"method": "onnx-int4", "options": {"block_size": 24}}""", "invalid_options")]
+    [InlineData("""{"method": "onnx-int8-static"}""", "unsupported_method")]
+    [InlineData("""{"method": "prune-structured", "options": {"ratio": 0}}""", "invalid_options")]
+    [InlineData("""{"method": "shrink"}""", "invalid_method")]
+    [InlineData("""{}""", "invalid_method")]
+    [InlineData("""{"method": "gguf-quantize", "options": {"type": "q4_k_m"}}""", "method_not_applicable")]
+    [InlineData("""{"method": "prune-magnitude"}""", "invalid_options")]
+    [InlineData("""{"method": "prune-magnitude", "options": {"sparsity": 1.5}}""", "invalid_options")]
+    [InlineData("""{"method": "onnx-fp16", "options": {"colour": "red"}}""", "invalid_options")]
+    [InlineData("""{"method": "onnx-optimize", "options": {"level": "all"}}""", "invalid_options")]
+    [InlineData("""{"method": "onnx-fp16", "gate": {"max_perplexity_increase": 0.1}}""", "invalid_gate")]
+    [InlineData("""{"method": "onnx-fp16", "gate": {"max_abs_diff": -1}}""", "invalid_gate")]
+    [InlineData("""{"method": "onnx-fp16", "gate": [1]}""", "invalid_gate")]
+    public async Task Bad_requests_get_400_with_a_code(string body, string code)
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, Mlp(), "model.onnx");
+
+        using var response = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json(body));
+        var error = await response.ErrorAsync(HttpStatusCode.BadRequest, code);
+        if (code == "unsupported_method")
+        {
+            Assert.Contains("onnx-int8-dynamic", (string?)error["message"]);
+        }
+    }
+
+    [Fact]
+    public async Task Another_tenant_can_neither_optimize_a_model_nor_see_its_job_and_a_read_key_cannot_optimize()
+    {
+        var (tenant, _, owner) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite);
+        var (_, _, stranger) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite);
+        var (_, readOnly) = await Host.CreateKeyAsync(tenant, [MaasScopes.ModelsRead]);
+        var model = await owner.CreateModelAsync();
+        await owner.UploadAsync(model, Mlp(), "model.onnx");
+        const string body = """{"method": "onnx-fp16"}""";
+
+        using (var response = await stranger.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json(body)))
+        {
+            Assert.True(response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Forbidden, $"{response.StatusCode}");
+        }
+
+        using (var response = await Host.Client(readOnly).PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json(body)))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        }
+
+        using var started = await owner.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json(body));
+        var id = (string)(await started.JsonAsync(HttpStatusCode.Accepted))["id"]!;
+        await (await stranger.GetAsync($"api/v1/jobs/{id}")).ErrorAsync(HttpStatusCode.NotFound, "job_not_found");
+        await (await stranger.DeleteAsync($"api/v1/jobs/{id}")).ErrorAsync(HttpStatusCode.NotFound, "job_not_found");
+        Assert.Equal("succeeded", (string?)(await owner.WaitForJobAsync(id, TimeSpan.FromMinutes(3)))["status"]);
+        Assert.Equal("succeeded", (string?)(await Host.Admin.WaitForJobAsync(id))["status"]);
+    }
+
+    [Fact]
+    public async Task A_rejected_version_an_administrator_lists_in_serve_rejected_is_served()
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync(OptimizationHostFixture.ForcedModel);
+        await client.UploadAsync(model, Mlp(scale: 1e6f, softmax: false), "model.onnx");
+
+        var job = await OptimizeAsync(client, model, 1, """{"method": "onnx-fp16"}""");
+
+        Assert.Equal("rejected", (string?)job["result"]!["status"]);
+        Assert.Equal(2, (int)job["result"]!["version"]!);
+        using var forced = await InferAsync(client, model, 2);
+        Assert.Equal(HttpStatusCode.OK, forced.StatusCode);
+    }
+
+    [Fact]
+    public async Task Magnitude_pruning_is_a_pruned_version_whose_report_gives_both_compressed_sizes()
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, Mlp(), "model.onnx");
+
+        var job = await OptimizeAsync(client, model, 1, """{"method": "prune-magnitude", "options": {"sparsity": 0.5, "samples": 4}, "gate": {"max_relative_mean_abs_diff": 0.5}}""");
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        var report = job["result"]!["report"]!;
+        Assert.Equal("ready", (string?)job["result"]!["status"]);
+        Assert.Equal(4, (int)report["samples"]!);
+        Assert.True((long)report["compressed_size_bytes"]! < (long)report["source_compressed_size_bytes"]!, report.ToJsonString());
+        Assert.InRange((double)(long)report["rewrite"]!["zeroed"]! / (long)report["rewrite"]!["weights"]!, 0.49, 0.51);
+        var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{job["result"]!["version"]}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal("pruned", (string?)version["derived_from"]!["relation"]);
+    }
+
+    [Fact]
+    public async Task Structured_pruning_is_a_pruned_smaller_version_that_serves()
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, Mlp(), "model.onnx");
+
+        var job = await OptimizeAsync(client, model, 1, """{"method": "prune-structured", "options": {"ratio": 0.25}, "gate": {"max_size_ratio": 0.9}}""");
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        Assert.Equal("ready", (string?)job["result"]!["status"]);
+        Assert.Equal(16, (int)job["result"]!["report"]!["rewrite"]!["units_removed"]!);
+        using var served = await InferAsync(client, model, (int)job["result"]!["version"]!);
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+    }
+
+    [Fact]
+    public async Task Int4_of_an_mlp_is_a_quantized_version_with_matmulnbits_that_serves()
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, Mlp(), "model.onnx");
+
+        var job = await OptimizeAsync(client, model, 1, """{"method": "onnx-int4", "options": {"block_size": 16}, "gate": {"max_relative_mean_abs_diff": 0.2}}""");
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        Assert.Equal("ready", (string?)job["result"]!["status"]);
+        Assert.Equal(1, (int)job["result"]!["report"]!["rewrite"]!["matmuls_quantized"]!); // 32x64; 64x8 is too small for 4 bits
+        Assert.Contains("com.microsoft", job["result"]!["report"]!["rewrite"]!["operators_domains"]!.AsArray().Select(d => (string?)d));
+        using var served = await InferAsync(client, model, (int)job["result"]!["version"]!);
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+    }
+
+    [Fact]
+    public async Task Onnx_runtime_graph_optimisation_is_an_optimized_version_that_answers_like_its_source()
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, Mlp(), "model.onnx");
+
+        var job = await OptimizeAsync(client, model, 1, """{"method": "onnx-optimize", "options": {"level": "basic"}, "gate": {"max_abs_diff": 0.0001}}""");
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        Assert.Equal("ready", (string?)job["result"]!["status"]);
+        Assert.Equal("basic", (string?)job["result"]!["report"]!["rewrite"]!["level"]);
+        var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{job["result"]!["version"]}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal("optimized", (string?)version["derived_from"]!["relation"]);
+    }
+
+    [SharedModelFact("ultraface-rfb-320.onnx")]
+    public async Task UltraFace_int8_dynamic_passes_the_default_gate_and_serves()
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, await File.ReadAllBytesAsync(SharedModels.PathOf("ultraface-rfb-320.onnx")), "ultraface.onnx");
+
+        var job = await OptimizeAsync(client, model, 1, """{"method": "onnx-int8-dynamic", "options": {"samples": 2}}""");
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        var report = job["result"]!["report"]!;
+        Assert.Equal("ready", (string?)job["result"]!["status"]);
+        Assert.True((int)report["rewrite"]!["convs_quantized"]! > 0);
+        Assert.True((double)report["relative_mean_abs_diff"]! < 0.05, report.ToJsonString());
+        Assert.True((double)report["size_ratio"]! < 0.5);
+        var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{job["result"]!["version"]}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(["input"], version["signature"]!["inputs"]!.AsArray().Select(i => (string?)i!["name"]));
+    }
+}
+
+/// <summary>A server with no in-process job worker: submitted jobs stay queued until cancelled.</summary>
+public sealed class NoWorkerFixture : IAsyncLifetime
+{
+    private TenancyHost? _host;
+
+    public TenancyHost Host => _host ?? throw new InvalidOperationException("not started");
+
+    public async Task InitializeAsync() => _host = await TenancyHost.StartAsync(new Dictionary<string, string?> { ["Maas:Training:Workers"] = "0" });
+
+    public async Task DisposeAsync()
+    {
+        if (_host is not null)
+        {
+            await _host.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>Cancelling an optimisation job through /api/v1/jobs.</summary>
+public sealed class OptimizationCancelTests(NoWorkerFixture fixture) : IClassFixture<NoWorkerFixture>
+{
+    [Fact]
+    public async Task A_queued_optimisation_job_is_cancelled_through_the_jobs_route_and_registers_nothing()
+    {
+        var client = fixture.Host.Admin;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, OnnxModelWriter.Mlp(8, [16], 4, seed: 2).ToBytes(), "model.onnx");
+        using var started = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json("""{"method": "onnx-fp16"}"""));
+        var id = (string)(await started.JsonAsync(HttpStatusCode.Accepted))["id"]!;
+
+        using var cancel = await client.DeleteAsync($"api/v1/jobs/{id}");
+        await cancel.JsonAsync(HttpStatusCode.Accepted);
+
+        var job = await client.WaitForJobAsync(id);
+        Assert.Equal("cancelled", (string?)job["status"]);
+        Assert.Equal("cancelled", (string?)job["error"]!["code"]);
+        await (await client.DeleteAsync($"api/v1/jobs/{id}")).ErrorAsync(HttpStatusCode.Conflict, "job_finished");
+        var versions = await (await client.GetAsync($"api/v1/models/{model}/versions")).JsonAsync(HttpStatusCode.OK);
+        Assert.Single(versions["versions"]!.AsArray());
+    }
+}
