@@ -41,7 +41,7 @@ public static class JobEndpoints
         // Worker-run jobs (optimisation, training...) live in the job queue; the same URL shows them.
         if (await QueuedAsync(id, context) is { } queued)
         {
-            return Results.Json(QueuedJobResponse.From(queued), RegistryJson.Options);
+            return Results.Json(QueuedJobResponse.From(queued, context.CallerTenant()), RegistryJson.Options);
         }
 
         var job = await FindAsync(id, context, jobs);
@@ -61,7 +61,7 @@ public static class JobEndpoints
             var now = DateTimeOffset.UtcNow;
             var after = await store.RequestCancelAsync(id, now, context.RequestAborted) ?? queued;
             await store.AddEventAsync(id, "cancel_requested", JsonSerializer.Serialize(new { by = ApiRequests.Caller(context) }, RegistryJson.Options), now, CancellationToken.None);
-            return Results.Json(QueuedJobResponse.From(after), RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
+            return Results.Json(QueuedJobResponse.From(after, context.CallerTenant()), RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
         }
 
         var job = await FindAsync(id, context, jobs);

@@ -64,17 +64,25 @@ public sealed record QueuedJobResponse
     /// <summary>Its events' URL.</summary>
     public string EventsUrl => $"/api/v1/jobs/{Id}/events";
 
-    /// <summary>The API view of a queued job.</summary>
-    public static QueuedJobResponse From(QueuedJob job)
+    /// <summary>The API view of a queued job; models are named as <paramref name="tenant"/> names them (null: by key).</summary>
+    public static QueuedJobResponse From(QueuedJob job, string? tenant = null)
     {
         JsonElement? result = null;
         if (job.Result is { } text)
         {
-            using var document = JsonDocument.Parse(text);
+            // Workers record models by key; the caller sees its own by their short name, others' as owner/name.
+            var node = System.Text.Json.Nodes.JsonNode.Parse(text);
+            if (tenant is not null && node is System.Text.Json.Nodes.JsonObject o && o["model"] is System.Text.Json.Nodes.JsonValue v && v.TryGetValue<string>(out var key))
+            {
+                o["model"] = Maas.Core.Registry.ModelKeys.RelativeTo(key, tenant);
+            }
+
+            using var document = JsonDocument.Parse(node?.ToJsonString() ?? "null");
             result = document.RootElement.Clone();
         }
 
         var (model, version) = Subject(job.Spec);
+        model = model is not null && tenant is not null ? Maas.Core.Registry.ModelKeys.RelativeTo(model, tenant) : model;
         return new QueuedJobResponse
         {
             Id = job.Id,

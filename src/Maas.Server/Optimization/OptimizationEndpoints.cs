@@ -1,9 +1,9 @@
-using System.Security.Cryptography;
 using System.Text.Json;
 using Maas.Core.Jobs;
 using Maas.Core.Jobs.Queue;
 using Maas.Core.Registry;
 using Maas.Optimization;
+using Maas.Server.Auth;
 using Maas.Server.Errors;
 using Maas.Server.Jobs;
 using Maas.Server.Registry;
@@ -35,21 +35,10 @@ internal static class OptimizationEndpoints
         }
 
         var now = time.GetUtcNow();
-        var job = new QueuedJob
-        {
-            Id = "opt_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(10)),
-            Kind = OptimizationSpec.Kind,
-            Tenant = model.Owner, // The model's owner: the only tenant that may change it (the auth layer checked the caller).
-            Status = JobStatus.Queued,
-            Spec = JsonSerializer.Serialize(spec, RegistryJson.Options),
-            CreatedBy = spec.CreatedBy,
-            CreatedAt = now,
-            UpdatedAt = now,
-        };
-        await jobs.EnqueueAsync(job, context.RequestAborted);
-        await jobs.AddEventAsync(job.Id, "status", JsonSerializer.Serialize(new { status = "queued" }, RegistryJson.Options), now, CancellationToken.None);
-        workers.Nudge();
-        var response = QueuedJobResponse.From(job);
+
+        // The model's owner: the only tenant that may change it (the auth layer checked the caller).
+        var job = await JobSubmission.EnqueueAsync(jobs, workers, "opt_", OptimizationSpec.Kind, model.Owner, spec, spec.CreatedBy, now, context.RequestAborted);
+        var response = QueuedJobResponse.From(job, context.CallerTenant());
         context.Response.Headers.Location = response.Url;
         return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
     }

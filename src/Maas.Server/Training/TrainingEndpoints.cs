@@ -200,20 +200,7 @@ internal static class TrainingEndpoints
             Search = search,
         };
         var now = time.GetUtcNow();
-        var job = new QueuedJob
-        {
-            Id = "train_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(10)),
-            Kind = TrainingSpec.Kind,
-            Tenant = caller?.Tenant ?? tenant,
-            Status = JobStatus.Queued,
-            Spec = JsonSerializer.Serialize(spec, RegistryJson.Options),
-            CreatedBy = spec.CreatedBy,
-            CreatedAt = now,
-            UpdatedAt = now,
-        };
-        await jobs.EnqueueAsync(job, context.RequestAborted);
-        await jobs.AddEventAsync(job.Id, "status", JsonSerializer.Serialize(new { status = "queued" }, RegistryJson.Options), now, CancellationToken.None);
-        workers.Nudge();
+        var job = await Jobs.JobSubmission.EnqueueAsync(jobs, workers, "train_", TrainingSpec.Kind, caller?.Tenant ?? tenant, spec, spec.CreatedBy, now, context.RequestAborted);
         var response = TrainingJobResponse.From(job);
         context.Response.Headers.Location = response.Url;
         return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);

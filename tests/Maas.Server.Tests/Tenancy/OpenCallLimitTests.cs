@@ -1,8 +1,8 @@
-using System.Net.Http.Json;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
+using System.Net.Http.Json;
 using System.Threading.Channels;
 using Google.Protobuf;
 using Maas.Core.Tenancy;
