@@ -108,42 +108,9 @@ internal sealed class TabularTrainer
         var l1 = Hyper("l1") is { } l1Value ? (float)l1Value : (float?)null;
         return (Spec.Task, Spec.Trainer) switch
         {
-            (TrainingNames.Regression, "lightgbm") => Context.Regression.Trainers.LightGbm(new LightGbmRegressionTrainer.Options
-            {
-                LabelColumnName = LabelColumn,
-                FeatureColumnName = FeaturesColumn,
-                NumberOfIterations = iterations ?? 100,
-                LearningRate = Hyper("learning_rate"),
-                NumberOfLeaves = HyperInt("leaves"),
-                MinimumExampleCountPerLeaf = HyperInt("min_examples_per_leaf"),
-                NumberOfThreads = _threads,
-                Seed = seed,
-                Silent = true,
-            }),
-            (TrainingNames.Binary, "lightgbm") => Context.BinaryClassification.Trainers.LightGbm(new LightGbmBinaryTrainer.Options
-            {
-                LabelColumnName = LabelColumn,
-                FeatureColumnName = FeaturesColumn,
-                NumberOfIterations = iterations ?? 100,
-                LearningRate = Hyper("learning_rate"),
-                NumberOfLeaves = HyperInt("leaves"),
-                MinimumExampleCountPerLeaf = HyperInt("min_examples_per_leaf"),
-                NumberOfThreads = _threads,
-                Seed = seed,
-                Silent = true,
-            }),
-            (TrainingNames.Multiclass, "lightgbm") => Context.MulticlassClassification.Trainers.LightGbm(new LightGbmMulticlassTrainer.Options
-            {
-                LabelColumnName = LabelColumn,
-                FeatureColumnName = FeaturesColumn,
-                NumberOfIterations = iterations ?? 100,
-                LearningRate = Hyper("learning_rate"),
-                NumberOfLeaves = HyperInt("leaves"),
-                MinimumExampleCountPerLeaf = HyperInt("min_examples_per_leaf"),
-                NumberOfThreads = _threads,
-                Seed = seed,
-                Silent = true,
-            }),
+            (TrainingNames.Regression, "lightgbm") => Context.Regression.Trainers.LightGbm(LightGbm(new LightGbmRegressionTrainer.Options())),
+            (TrainingNames.Binary, "lightgbm") => Context.BinaryClassification.Trainers.LightGbm(LightGbm(new LightGbmBinaryTrainer.Options())),
+            (TrainingNames.Multiclass, "lightgbm") => Context.MulticlassClassification.Trainers.LightGbm(LightGbm(new LightGbmMulticlassTrainer.Options())),
             (TrainingNames.Regression, "fasttree") => Context.Regression.Trainers.FastTree(FastTree(new FastTreeRegressionTrainer.Options())),
             (TrainingNames.Binary, "fasttree") => Context.BinaryClassification.Trainers.FastTree(FastTree(new FastTreeBinaryTrainer.Options())),
             (TrainingNames.Multiclass, "fasttree") => Context.MulticlassClassification.Trainers.OneVersusAll(
@@ -196,6 +163,24 @@ internal sealed class TabularTrainer
             }),
             _ => throw new Maas.Core.Jobs.JobFailedException("invalid_spec", $"trainer '{Spec.Trainer}' does not do {Spec.Task}"),
         };
+    }
+
+    // The three LightGBM option types share a generic base; one place fills what every task's trainer takes.
+    private TOptions LightGbm<TOptions, TOutput, TTransformer, TModel>(LightGbmTrainerBase<TOptions, TOutput, TTransformer, TModel>.OptionsBase options)
+        where TOptions : LightGbmTrainerBase<TOptions, TOutput, TTransformer, TModel>.OptionsBase, new()
+        where TTransformer : ISingleFeaturePredictionTransformer<TModel>
+        where TModel : class
+    {
+        options.LabelColumnName = LabelColumn;
+        options.FeatureColumnName = FeaturesColumn;
+        options.NumberOfIterations = HyperInt("iterations") ?? 100;
+        options.LearningRate = Hyper("learning_rate");
+        options.NumberOfLeaves = HyperInt("leaves");
+        options.MinimumExampleCountPerLeaf = HyperInt("min_examples_per_leaf");
+        options.NumberOfThreads = _threads;
+        options.Seed = Spec.Split.Seed;
+        options.Silent = true;
+        return (TOptions)options;
     }
 
     private T FastTree<T>(T options)
