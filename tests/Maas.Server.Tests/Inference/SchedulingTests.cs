@@ -123,7 +123,8 @@ public sealed class SchedulingTests : IAsyncLifetime
         var scheduler = await SchedulerOf("slow");
         var before = await InferenceCount();
 
-        var running = Client.PostAsync("/v2/models/slow/infer", Rows(2048, SlowWidth));
+        // Long enough (seconds) that the server notices the departed caller before the instance frees up.
+        var running = Client.PostAsync("/v2/models/slow/infer", Rows(8192, SlowWidth));
         await WaitUntil(() => scheduler.Executing == 1);
         var raw = InferenceHost.Floats(new float[3 * SlowWidth]);
         var json = $$$"""{"inputs":[{"name":"input","shape":[3,{{{SlowWidth}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}],"parameters":{"timeout":50000}}""";
@@ -139,7 +140,7 @@ public sealed class SchedulingTests : IAsyncLifetime
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => gone);
         await WaitUntil(() => scheduler.QueueLength == 0);
         Assert.Equal(HttpStatusCode.OK, (await running).StatusCode);
-        Assert.Equal(before + 2048, await InferenceCount()); // neither the timed-out nor the departed rows ran
+        Assert.Equal(before + 8192, await InferenceCount()); // neither the timed-out nor the departed rows ran
     }
 
     [Fact]
