@@ -103,7 +103,9 @@ internal static class FineTuningJobsEndpoints
         }
 
         // The base: a GGUF LLM the caller may see.
-        if (!ModelReference.TryParse(model, out var reference))
+        // Named as the caller names models: its own by the short name, another tenant's shared one as owner/name.
+        var access = await context.CheckModelAccessAsync(model, write: false, context.RequestAborted);
+        if (access.Result == ModelAccessResult.Hidden || !ModelReference.TryParse(access.Reference, out var reference))
         {
             throw OpenAiApiError.NotFound($"The model '{RegistryNames.Shorten(model)}' does not exist: use 'name', 'name:alias' or 'name/versions/N' of a model in the registry", "model", "model_not_found");
         }
@@ -145,9 +147,10 @@ internal static class FineTuningJobsEndpoints
         }
 
         var tenant = context.CallerTenant();
+        var targetKey = ModelKeys.Of(tenant, target);
         try
         {
-            var existing = await registry.GetModelAsync(target, context.RequestAborted);
+            var existing = await registry.GetModelAsync(targetKey, context.RequestAborted);
             if (context.GetCaller() is { } caller && !caller.CanChange(existing.Name, existing.Owner))
             {
                 throw Bad($"the model '{target}' that would hold the result belongs to another tenant; choose another suffix", "suffix", "model_name_taken");
@@ -164,7 +167,7 @@ internal static class FineTuningJobsEndpoints
         var spec = new FineTuningSpec
         {
             Model = model,
-            BaseModel = resolved.Model.Name,
+            BaseModel = resolved.Model.Key,
             BaseVersion = resolved.Version.Version,
             TrainingFile = training.Id,
             TrainingSha256 = training.Sha256,
@@ -176,7 +179,7 @@ internal static class FineTuningJobsEndpoints
             LearningRate = multiplier * o.LearningRate,
             Suffix = suffix,
             Seed = seed,
-            TargetModel = target,
+            TargetModel = targetKey,
             Window = o.Window,
             CreatedBy = ApiRequests.Caller(context),
         };

@@ -9,7 +9,7 @@ internal sealed record FineTuningSpec
     /// <summary>The model field as the caller gave it.</summary>
     public required string Model { get; init; }
 
-    /// <summary>The base model's registry name.</summary>
+    /// <summary>The base model's registry key (<c>name</c>, or <c>owner/name</c> outside the default tenant).</summary>
     public required string BaseModel { get; init; }
 
     /// <summary>The base version (pinned at creation, so a later alias move does not change the job).</summary>
@@ -39,7 +39,7 @@ internal sealed record FineTuningSpec
 
     public required int Seed { get; init; }
 
-    /// <summary>The registry model the result goes into (owned by the job's tenant; created by the first job that succeeds).</summary>
+    /// <summary>The key of the registry model the result goes into (owned by the job's tenant; created by the first job that succeeds).</summary>
     public required string TargetModel { get; init; }
 
     /// <summary>Tokens per packed window.</summary>
