@@ -86,6 +86,8 @@ internal static class FineTuningJobsEndpoints
         var epochs = Hyper(hyper, "n_epochs", 1, o.MaxEpochs, integer: true) is { } e ? (int)e : o.DefaultEpochs;
         var batch = Hyper(hyper, "batch_size", 1, MaxBatchSize, integer: true) is { } b ? (int?)b : null;
         var multiplier = Hyper(hyper, "learning_rate_multiplier", double.Epsilon, MaxLearningRateMultiplier, integer: false) ?? 1.0;
+        // MaaS's own: train only the last N transformer layers (less memory for optimizer state); "auto" trains all.
+        var trainedLayers = Hyper(hyper, "train_last_layers", 1, MaxTrainedLayers, integer: true) is { } l ? (int?)l : null;
         if (multiplier * o.LearningRate > 1)
         {
             throw Bad($"learning_rate_multiplier {multiplier} gives a learning rate above 1 (the base rate is {o.LearningRate})", "hyperparameters.learning_rate_multiplier", "invalid_hyperparameters");
@@ -175,6 +177,7 @@ internal static class FineTuningJobsEndpoints
             ValidationSha256 = validation?.Sha256,
             Epochs = epochs,
             BatchSize = batch,
+            TrainedLayers = trainedLayers,
             LearningRateMultiplier = multiplier,
             LearningRate = multiplier * o.LearningRate,
             Suffix = suffix,
@@ -224,6 +227,9 @@ internal static class FineTuningJobsEndpoints
             throw Bad($"the body is not valid JSON: {e.Message}", null, "invalid_json");
         }
     }
+
+    // More layers than any model has: a larger count is a caller's mistake.
+    private const int MaxTrainedLayers = 1024;
 
     private static string? String(JsonElement body, string name) =>
         !body.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null ? null

@@ -29,6 +29,9 @@ internal sealed record FineTuningSpec
     /// <summary>Chats per optimizer step as asked; null for "auto" (one packed window per step).</summary>
     public int? BatchSize { get; init; }
 
+    /// <summary>How many of the last transformer layers train; null ("auto") trains every layer.</summary>
+    public int? TrainedLayers { get; init; }
+
     /// <summary>Multiplier of the configured learning rate (resolved from "auto": 1).</summary>
     public required double LearningRateMultiplier { get; init; }
 

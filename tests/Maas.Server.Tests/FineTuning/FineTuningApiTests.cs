@@ -260,6 +260,7 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
             ("{\"n_epochs\": 1.5}", "n_epochs"),
             ("{\"batch_size\": \"many\"}", "batch_size"),
             ("{\"learning_rate_multiplier\": -1}", "learning_rate_multiplier"),
+            ("{\"train_last_layers\": 0}", "train_last_layers"),
         })
         {
             error = await Refused($$"""{"model": "{{FineTuningServer.Base}}", "training_file": "{{file}}", "hyperparameters": {{hyper}}}""", HttpStatusCode.BadRequest, "invalid_hyperparameters");
@@ -320,7 +321,8 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(8, seed: 21)))).JsonAsync(HttpStatusCode.OK))["id"]!;
 
         var job = await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
-            $$$"""{"model": "{{{own}}}", "training_file": "{{{file}}}", "hyperparameters": {"n_epochs": 1}}"""))).JsonAsync(HttpStatusCode.OK);
+            $$$"""{"model": "{{{own}}}", "training_file": "{{{file}}}", "hyperparameters": {"n_epochs": 1, "train_last_layers": 1}}"""))).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(1, (int)job["hyperparameters"]!["train_last_layers"]!);
         var ended = await client.WaitForJobAsync((string)job["id"]!, TimeSpan.FromMinutes(5), "v1/fine_tuning/jobs");
         Assert.True((string?)ended["status"] == "succeeded", ended.ToJsonString());
 
