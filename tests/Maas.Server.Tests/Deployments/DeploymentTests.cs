@@ -167,4 +167,158 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/deployments/{model}")).StatusCode);
         await (await client.GetAsync($"api/v1/deployments/{model}")).ErrorAsync(HttpStatusCode.NotFound, "deployment_not_found");
     }
+
+    [Theory]
+    [OnSqlite]
+    public async Task A_90_10_split_is_counted_within_binomial_bounds_and_every_answer_names_its_version(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var model = await ModelAsync(client, 1, 2);
+        var v1 = (await InferAsync(client, model, 1)).Outputs;
+        var v2 = (await InferAsync(client, model, 2)).Outputs;
+        Assert.NotEqual(v1, v2);
+
+        // Without a deployment the header names the registry's default version (the newest).
+        Assert.Equal("2", (await InferAsync(client, model)).Header);
+        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}]}""");
+
+        const int n = 1000;
+        var answers = new List<Answer>();
+        for (var batch = 0; batch < n / 20; batch++)
+        {
+            answers.AddRange(await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => InferAsync(client, model))));
+        }
+
+        Assert.All(answers, a =>
+        {
+            Assert.Equal(200, a.Status);
+            Assert.Equal(a.BodyVersion, a.Header);
+            Assert.Equal(a.Header == "1" ? v1 : v2, a.Outputs); // the version named is the one that answered
+        });
+
+        // Binomial(1000, 0.1): mean 100, sd 9.5; 5 sd either side fails a correct split about once in 1.7 million runs.
+        var second = answers.Count(a => a.Header == "2");
+        Assert.InRange(second, 100 - 48, 100 + 48);
+
+        // A version in the path bypasses the deployment.
+        var pinned = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => InferAsync(client, model, 2)));
+        Assert.All(pinned, a => Assert.Equal("2", a.Header));
+
+        // /predict follows the split and names the version too.
+        using var predict = await client.PostAsync($"api/v1/models/{model}/predict", Api.Json("""{"inputs": {"input": [[0.5, -1.25, 2.0, 0.75]]}}"""));
+        var body = await predict.JsonAsync(HttpStatusCode.OK);
+        Assert.Equal((string?)body["model_version"], predict.Headers.GetValues("X-Maas-Model-Version").Single());
+
+        // The deployment counts what it routed.
+        var metrics = (await GetAsync(client, model))["metrics"]!.AsArray();
+        Assert.True((long)metrics.Single(m => (int)m!["version"]! == 1)!["requests"]! >= n - second);
+    }
+
+    [Theory]
+    [OnSqlite]
+    public async Task A_sticky_header_keeps_each_client_on_one_version(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var model = await ModelAsync(client, 1, 2);
+        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}], "sticky": {"header": "X-User"} }""");
+
+        var seen = new Dictionary<string, HashSet<string>>();
+        for (var user = 0; user < 24; user++)
+        {
+            var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => InferAsync(client, model, user: $"user-{user}")));
+            seen[$"user-{user}"] = answers.Select(a => a.Header!).ToHashSet();
+        }
+
+        Assert.All(seen.Values, versions => Assert.Single(versions));
+        // 24 users on a 50/50 split all landing on one version: 2 in 16.7 million.
+        Assert.Equal(2, seen.Values.Select(v => v.Single()).Distinct().Count());
+    }
+
+    [Theory]
+    [OnSqlite]
+    public async Task A_shadow_never_answers_a_client_yet_its_comparisons_are_recorded(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        // Version 2 differs from version 1; version 3 is the same model as version 1.
+        var model = await ModelAsync(client, 1, 2, 1);
+        var v1 = (await InferAsync(client, model, 1)).Outputs;
+        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}], "shadow": [{"version": 2}, {"version": 3}]}""");
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => InferAsync(client, model)));
+        Assert.All(answers, a =>
+        {
+            Assert.Equal("1", a.Header);
+            Assert.Equal("1", a.BodyVersion);
+            Assert.Equal(v1, a.Outputs);
+        });
+
+        JsonNode Version(JsonNode deployment, int version) => deployment["metrics"]!.AsArray().Single(m => (int)m!["version"]! == version)!;
+        JsonNode? last = null;
+        await WaitUntilAsync(
+            async () =>
+            {
+                last = await GetAsync(client, model);
+                return (long)Version(last, 2)["comparisons"]! + (long)Version(last, 2)["dropped"]! == 40
+                    && (long)Version(last, 3)["comparisons"]! + (long)Version(last, 3)["dropped"]! == 40;
+            },
+            "every copy was compared (or dropped)");
+        Assert.True((long)Version(last!, 2)["comparisons"]! > 0);
+        Assert.True((double)Version(last!, 2)["max_abs_error"]! > 1e-4, last!.ToJsonString());
+        Assert.Equal(0, (double)Version(last!, 2)["exact_match_rate"]!);
+        Assert.Equal(0, (double)Version(last!, 3)["max_abs_error"]!);
+        Assert.Equal(1, (double)Version(last!, 3)["exact_match_rate"]!);
+        Assert.Equal(40, (long)Version(last!, 1)["requests"]!);
+    }
+
+    [Theory]
+    [OnSqlite]
+    public async Task A_canary_with_different_outputs_is_rolled_back_within_one_analysis_step_and_a_matching_one_is_promoted(Db db)
+    {
+        var server = await servers.GetAsync(db);
+        var client = server.Client;
+        var model = await ModelAsync(client, 1, 2, 1);
+
+        // The step would hold for an hour: only the analysis can end it.
+        var plan = """{"steps": [50, 100], "dwell_seconds": 3600, "min_requests": 5, "max_abs_error": 0.001}""";
+        var created = await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {{plan}} }""");
+        Assert.Equal(2, (int)created["canary"]!);
+        Assert.Equal(50, (int)created["traffic"]!.AsArray().Single(t => (int)t!["version"]! == 2)!["percent"]!);
+
+        JsonNode? deployment = null;
+        await WaitUntilAsync(
+            async () =>
+            {
+                await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => InferAsync(client, model)));
+                deployment = await GetAsync(client, model);
+                return (string?)deployment["state"] == "rolled-back";
+            },
+            "the bad canary is rolled back");
+        Assert.Equal("""[{"version":1,"percent":100}]""", deployment!["traffic"]!.ToJsonString());
+        Assert.Contains("max_abs_error", (string?)deployment["reason"]);
+        var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => InferAsync(client, model)));
+        Assert.All(answers, a => Assert.Equal("1", a.Header));
+
+        var history = (await (await client.GetAsync($"api/v1/deployments/{model}/history")).JsonAsync(HttpStatusCode.OK))["history"]!.AsArray();
+        Assert.Equal("rollback", (string?)history[0]!["action"]);
+        Assert.Equal("system", (string?)history[0]!["actor"]);
+        Assert.Contains("max_abs_error", (string?)history[0]!["reason"]);
+        await WaitUntilAsync(
+            async () => (await (await client.GetAsync("api/v1/audit?actor=system&action=deployments.rollback&limit=500")).JsonAsync(HttpStatusCode.OK))["entries"]!.AsArray()
+                .Any(e => ((string?)e!["target"])?.Contains("/" + model + ":", StringComparison.Ordinal) == true && ((string?)e["target"])!.Contains("max_abs_error", StringComparison.Ordinal)),
+            "the rollback and its reason are in the audit log");
+
+        // Version 3 answers exactly like version 1: each step passes after its (zero) dwell and the last promotes it.
+        await (await client.PutAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 90}, {"version": 3, "percent": 10}], "plan": {"steps": [50, 100], "dwell_seconds": 0, "min_requests": 5, "max_abs_error": 0.001, "max_error_rate": 0.01} }"""))).JsonAsync(HttpStatusCode.OK);
+        await WaitUntilAsync(
+            async () =>
+            {
+                await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => InferAsync(client, model)));
+                deployment = await GetAsync(client, model);
+                return (string?)deployment["state"] == "promoted";
+            },
+            "the matching canary is promoted");
+        Assert.Equal(3, (int)deployment!["stable"]!);
+        history = (await (await client.GetAsync($"api/v1/deployments/{model}/history")).JsonAsync(HttpStatusCode.OK))["history"]!.AsArray();
+        Assert.Equal(["promote", "step", "update"], history.Take(3).Select(h => (string?)h!["action"]));
+    }
 }
