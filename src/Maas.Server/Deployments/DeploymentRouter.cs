@@ -1,6 +1,6 @@
+using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Globalization;
-using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
 using Maas.Core.Deployments;
