@@ -165,4 +165,27 @@ public sealed class DeploymentSwapAndTenancyTests(DeploymentServers servers) : I
         await WaitUntilAsync(async () => (await InferAsync(first.Client, model)).Version == "1", "the first server follows the second's change");
         Assert.True(seenAfter < TimeSpan.FromSeconds(30), $"seen after {seenAfter}");
     }
+
+    [Fact]
+    public async Task OpenAi_calls_of_a_language_model_follow_its_deployment_and_name_the_version()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, TestArtifacts.Gguf(1), "a.gguf");
+        await client.UploadAsync(model, TestArtifacts.Gguf(2), "b.gguf");
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
+
+        async Task<string?> VersionOfAsync(string path, string body)
+        {
+            using var response = await client.PostAsync(path, Api.Json(body));
+            await response.JsonAsync(HttpStatusCode.OK);
+            return response.Headers.GetValues("X-Maas-Model-Version").Single();
+        }
+
+        Assert.Equal("1", await VersionOfAsync("v1/embeddings", $$"""{"model": "{{model}}", "input": "hello"}"""));
+        Assert.Equal("1", await VersionOfAsync("v1/chat/completions", $$"""{"model": "{{model}}", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}"""));
+        Assert.Equal("1", await VersionOfAsync("v1/completions", $$"""{"model": "{{model}}", "max_tokens": 2, "prompt": "hi"}"""));
+        // Naming a version bypasses the deployment.
+        Assert.Equal("2", await VersionOfAsync("v1/embeddings", $$"""{"model": "{{model}}/versions/2", "input": "hello"}"""));
+    }
 }
