@@ -632,7 +632,8 @@ public sealed class ModelHost : IAsyncDisposable
                     return;
                 }
 
-                var candidate = others
+                // A model larger than the whole limit is refused before anything is evicted for it.
+                var candidate = refusal is not null && estimate > limit ? null : others
                     .Where(e => e.Current is { InFlight: 0 } && !e.Pinned)
                     .OrderBy(e => e.LastUsed)
                     .FirstOrDefault();
