@@ -43,6 +43,7 @@ internal static class PredictEndpoint
         {
             InferenceErrorKind.InvalidInput => "invalid_input",
             InferenceErrorKind.NotFound => "model_not_found",
+            InferenceErrorKind.QueueFull when ex.LimitName == "memory_quota_bytes" => "memory_quota_exceeded",
             InferenceErrorKind.QueueFull => "queue_full",
             InferenceErrorKind.Unavailable => "model_unavailable",
             InferenceErrorKind.Timeout => "timeout",
