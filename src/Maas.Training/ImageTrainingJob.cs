@@ -21,9 +21,9 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
     /// <summary>Registers the exported file: (metadata, lineage, evaluation, ONNX path) → version number.</summary>
     public delegate Task<int> Register(Dictionary<string, string> metadata, Dictionary<string, object?> lineage, Dictionary<string, object?> evaluation, string onnx);
 
-    public async Task<string> RunAsync(Register register)
+    /// <summary>Trains, evaluates on the test split, exports, checks the export and registers; <paramref name="searchReport"/> (the trials that chose the hyperparameters) goes into the lineage.</summary>
+    public async Task<string> RunAsync(Register register, object? searchReport = null)
     {
-        var clock = Stopwatch.StartNew();
         var images = ImageData.From(data);
         var (train, validation, test) = data.Split();
         if (train.Length < 1 || test.Length < 1)
@@ -31,80 +31,16 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
             throw new JobFailedException("dataset_too_small", $"the split leaves {train.Length} training and {test.Length} test images; the dataset needs more labelled images");
         }
 
-        double Hyper(string name, double fallback) => spec.Hyperparameters.TryGetValue(name, out var v) ? v : fallback;
-        var epochs = (int)Hyper("epochs", 10);
-        var patience = (int)Hyper("patience", 3);
-        var options = new GgmlTrainingOptions
-        {
-            Optimizer = spec.Trainer,
-            LearningRate = Hyper("learning_rate", 1e-3),
-            WeightDecay = Hyper("weight_decay", 0),
-            Beta1 = Hyper("beta1", 0.9),
-            Beta2 = Hyper("beta2", 0.999),
-            BatchSize = Math.Min((int)Hyper("batch_size", 32), train.Length),
-            Threads = threads,
-            Seed = spec.Split.Seed,
-        };
         var classes = data.Classes!.Count;
-        using var network = CreateNetwork(images.Shape, classes, options);
-        var history = new List<Dictionary<string, object?>>();
-        var state = new CheckpointState();
-        var weightsFile = Path.Combine(run.WorkDir, "weights.bin");
-        if (run.Job.Checkpoint is { Stage: EpochStage, Data: { } saved } && await run.CheckpointFileAsync() is { } file)
-        {
-            state = JsonSerializer.Deserialize<CheckpointState>(saved, RegistryJson.Options) ?? new();
-            var (current, best) = WeightsFile.Read(file);
-            network.Restore(current);
-            state.Best = best;
-            history.AddRange(state.History);
-            await run.EventAsync("log", new { message = $"resumed after epoch {state.Epoch} from the checkpoint of an earlier attempt (the optimiser's moments restart)" });
-        }
-
-        for (var epoch = state.Epoch + 1; epoch <= epochs && !state.Stopped; epoch++)
-        {
-            var result = network.TrainEpoch(images.Images, images.Labels, train, run.CancellationToken);
-            var (validationLoss, validationAccuracy) = validation.Length > 0 ? images.Score(network.Logits(images.Images, validation, run.CancellationToken), validation, classes) : (double.NaN, double.NaN);
-            var row = new Dictionary<string, object?>
-            {
-                ["epoch"] = epoch,
-                ["train_loss"] = Finite(result.TrainLoss),
-                ["train_accuracy"] = Finite(result.TrainAccuracy),
-                ["validation_loss"] = Finite(validationLoss),
-                ["validation_accuracy"] = Finite(validationAccuracy),
-                ["seconds"] = result.Seconds,
-                ["images_per_second"] = result.Seconds > 0 ? result.Examples / result.Seconds : null,
-            };
-            history.Add(row);
-            await run.EventAsync("epoch", row);
-
-            // Early stopping watches the validation loss; without a validation split the last epoch is kept.
-            var monitored = validation.Length > 0 ? validationLoss : result.TrainLoss;
-            if (state.Best is null || monitored < state.BestLoss)
-            {
-                (state.Best, state.BestLoss, state.BestEpoch, state.SinceBest) = (network.Weights(), monitored, epoch, 0);
-            }
-            else if (validation.Length > 0 && patience > 0 && ++state.SinceBest >= patience)
-            {
-                state.Stopped = true;
-                await run.EventAsync("log", new { message = $"stopped early after epoch {epoch}: no better validation loss for {patience} epochs; keeping epoch {state.BestEpoch}" });
-            }
-
-            state.Epoch = epoch;
-            state.History = history;
-            WeightsFile.Write(weightsFile, network.Weights(), state.Best!);
-            await run.SaveCheckpointAsync(EpochStage, weightsFile, state);
-            var metrics = row.Where(kv => kv.Value is double && kv.Key != "seconds").ToDictionary(kv => kv.Key, kv => (double)kv.Value!);
-            var done = (double)epoch / epochs;
-            await run.ReportAsync(new JobProgress { Percent = 2 + (78 * done), Stage = "training", Epoch = epoch, Metrics = metrics, EtaSeconds = clock.Elapsed.TotalSeconds * (1 - done) / Math.Max(done, 1e-9) });
-        }
-
+        var (network, state) = await TrainAsync(images, train, validation, checkpoints: true);
+        using var trained = network;
         network.Restore(state.Best!);
         await run.ReportAsync(new JobProgress { Percent = 80, Stage = "evaluating", Epoch = state.Epoch });
         var logits = network.Logits(images.Images, test, run.CancellationToken);
         var probabilities = test.Select((_, i) => ImageData.Softmax(logits.AsSpan(i * classes, classes))).ToArray();
         var predictions = new Predictions(null, probabilities.Select(p => Array.IndexOf(p, p.Max())).ToArray(), probabilities);
         var evaluation = Evaluator.Classification(test.Select(r => images.Labels[r]).ToArray(), predictions, data.Classes, binary: classes == 2);
-        evaluation["epochs"] = history;
+        evaluation["epochs"] = state.History;
         evaluation["best_epoch"] = state.BestEpoch;
         await run.EventAsync("metrics", new { split = "test", metrics = evaluation });
 
@@ -127,9 +63,134 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
             ["best_epoch"] = state.BestEpoch,
             ["engine"] = GgmlNetwork.Engine,
         };
+        if (searchReport is not null)
+        {
+            lineage["search"] = searchReport;
+        }
+
         await run.ReportAsync(new JobProgress { Percent = 95, Stage = "registering", Metrics = Evaluator.Headline(evaluation, "test_") });
         var version = await register(metadata, lineage, evaluation, onnx);
-        return JsonSerializer.Serialize(new TrainingResult(spec.Model, version, evaluation), RegistryJson.Options);
+        return JsonSerializer.Serialize(new TrainingResult(spec.Model, version, evaluation) { Search = searchReport }, RegistryJson.Options);
+    }
+
+    /// <summary>
+    /// One trial of a hyperparameter search: trains on the training split with the spec's hyperparameters (early stopping
+    /// on the validation loss, no checkpoints) and returns the best epoch's validation metrics; nothing is exported.
+    /// </summary>
+    public async Task<Dictionary<string, double>> TrialAsync()
+    {
+        var images = ImageData.From(data);
+        var (train, validation, _) = data.Split();
+        if (train.Length < 1 || validation.Length < 1)
+        {
+            throw new JobFailedException("dataset_too_small", $"the split leaves {train.Length} training and {validation.Length} validation images; a search needs both");
+        }
+
+        var (network, state) = await TrainAsync(images, train, validation, checkpoints: false);
+        using var trained = network;
+        network.Restore(state.Best!);
+        await run.ReportAsync(new JobProgress { Percent = 85, Stage = "evaluating", Epoch = state.Epoch });
+        var metrics = Evaluate(images, network, validation);
+        metrics["best_epoch"] = state.BestEpoch;
+        await run.EventAsync("metrics", new { split = "validation", metrics });
+        return Evaluator.Headline(metrics, "");
+    }
+
+    // Trains epoch by epoch (a validation pass and an "epoch" event after each; early stopping on the validation loss),
+    // resuming from and saving epoch checkpoints when asked; the returned network is the caller's to dispose.
+    private async Task<(GgmlNetwork Network, CheckpointState State)> TrainAsync(ImageData images, int[] train, int[] validation, bool checkpoints)
+    {
+        var clock = Stopwatch.StartNew();
+        double Hyper(string name, double fallback) => spec.Hyperparameters.TryGetValue(name, out var v) ? v : fallback;
+        var epochs = (int)Hyper("epochs", 10);
+        var patience = (int)Hyper("patience", 3);
+        var options = new GgmlTrainingOptions
+        {
+            Optimizer = spec.Trainer,
+            LearningRate = Hyper("learning_rate", 1e-3),
+            WeightDecay = Hyper("weight_decay", 0),
+            Beta1 = Hyper("beta1", 0.9),
+            Beta2 = Hyper("beta2", 0.999),
+            BatchSize = Math.Min((int)Hyper("batch_size", 32), train.Length),
+            Threads = threads,
+            Seed = spec.Split.Seed,
+        };
+        var classes = data.Classes!.Count;
+        var network = CreateNetwork(images.Shape, classes, options);
+        try
+        {
+            var history = new List<Dictionary<string, object?>>();
+            var state = new CheckpointState();
+            var weightsFile = Path.Combine(run.WorkDir, "weights.bin");
+            if (checkpoints && run.Job.Checkpoint is { Stage: EpochStage, Data: { } saved } && await run.CheckpointFileAsync() is { } file)
+            {
+                state = JsonSerializer.Deserialize<CheckpointState>(saved, RegistryJson.Options) ?? new();
+                var (current, best) = WeightsFile.Read(file);
+                network.Restore(current);
+                state.Best = best;
+                history.AddRange(state.History);
+                await run.EventAsync("log", new { message = $"resumed after epoch {state.Epoch} from the checkpoint of an earlier attempt (the optimiser's moments restart)" });
+            }
+
+            for (var epoch = state.Epoch + 1; epoch <= epochs && !state.Stopped; epoch++)
+            {
+                var result = network.TrainEpoch(images.Images, images.Labels, train, run.CancellationToken);
+                var (validationLoss, validationAccuracy) = validation.Length > 0 ? images.Score(network.Logits(images.Images, validation, run.CancellationToken), validation, classes) : (double.NaN, double.NaN);
+                var row = new Dictionary<string, object?>
+                {
+                    ["epoch"] = epoch,
+                    ["train_loss"] = Finite(result.TrainLoss),
+                    ["train_accuracy"] = Finite(result.TrainAccuracy),
+                    ["validation_loss"] = Finite(validationLoss),
+                    ["validation_accuracy"] = Finite(validationAccuracy),
+                    ["seconds"] = result.Seconds,
+                    ["images_per_second"] = result.Seconds > 0 ? result.Examples / result.Seconds : null,
+                };
+                history.Add(row);
+                await run.EventAsync("epoch", row);
+
+                // Early stopping watches the validation loss; without a validation split the last epoch is kept.
+                var monitored = validation.Length > 0 ? validationLoss : result.TrainLoss;
+                if (state.Best is null || monitored < state.BestLoss)
+                {
+                    (state.Best, state.BestLoss, state.BestEpoch, state.SinceBest) = (network.Weights(), monitored, epoch, 0);
+                }
+                else if (validation.Length > 0 && patience > 0 && ++state.SinceBest >= patience)
+                {
+                    state.Stopped = true;
+                    await run.EventAsync("log", new { message = $"stopped early after epoch {epoch}: no better validation loss for {patience} epochs; keeping epoch {state.BestEpoch}" });
+                }
+
+                state.Epoch = epoch;
+                state.History = history;
+                if (checkpoints)
+                {
+                    WeightsFile.Write(weightsFile, network.Weights(), state.Best!);
+                    await run.SaveCheckpointAsync(EpochStage, weightsFile, state);
+                }
+
+                var metrics = row.Where(kv => kv.Value is double && kv.Key != "seconds").ToDictionary(kv => kv.Key, kv => (double)kv.Value!);
+                var done = (double)epoch / epochs;
+                await run.ReportAsync(new JobProgress { Percent = 2 + (78 * done), Stage = "training", Epoch = epoch, Metrics = metrics, EtaSeconds = clock.Elapsed.TotalSeconds * (1 - done) / Math.Max(done, 1e-9) });
+            }
+
+            return (network, state);
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+    }
+
+    // Classification metrics of the network's scores on `rows`.
+    private Dictionary<string, object?> Evaluate(ImageData images, GgmlNetwork network, int[] rows)
+    {
+        var classes = data.Classes!.Count;
+        var logits = network.Logits(images.Images, rows, run.CancellationToken);
+        var probabilities = rows.Select((_, i) => ImageData.Softmax(logits.AsSpan(i * classes, classes))).ToArray();
+        var predictions = new Predictions(null, probabilities.Select(p => Array.IndexOf(p, p.Max())).ToArray(), probabilities);
+        return Evaluator.Classification(rows.Select(r => images.Labels[r]).ToArray(), predictions, data.Classes, binary: classes == 2);
     }
 
     private static double? Finite(double value) => double.IsFinite(value) ? value : null;

@@ -47,7 +47,7 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
         var data = TabularData.From(spec, table);
         if (spec.Task == TrainingNames.ImageClassification)
         {
-            return await new ImageTrainingJob(run, spec, data, threads).RunAsync((metadata, lineage, evaluation, onnx) => RegisterAsync(run, spec, metadata, lineage, evaluation, onnx));
+            return await new ImageTrainingJob(run, spec, data, threads).RunAsync((metadata, lineage, evaluation, onnx) => RegisterAsync(run, spec, metadata, lineage, evaluation, onnx), searchReport);
         }
 
         var (train, validation, test) = data.Split();

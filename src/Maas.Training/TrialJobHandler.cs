@@ -9,7 +9,7 @@ namespace Maas.Training;
 
 /// <summary>
 /// Runs one trial of a hyperparameter search: fits the trial's hyperparameters on the training split (the same split as
-/// its parent) and reports the validation metrics. Nothing is exported or registered; the parent does that for the best.
+/// its parent; ML.NET for tables, a ggml network for images) and reports the validation metrics. Nothing is exported or registered; the parent does that for the best.
 /// </summary>
 public sealed class TrialJobHandler(DatasetCatalog datasets, int threads) : IJobHandler
 {
@@ -29,6 +29,12 @@ public sealed class TrialJobHandler(DatasetCatalog datasets, int threads) : IJob
         }
 
         var data = TabularData.From(spec, await datasets.LoadAsync(version, run.CancellationToken));
+        if (spec.Task == TrainingNames.ImageClassification)
+        {
+            var scores = await new ImageTrainingJob(run, spec, data, threads).TrialAsync();
+            return JsonSerializer.Serialize(new TrialResult(trial.Index, spec.Hyperparameters, scores), RegistryJson.Options);
+        }
+
         var (train, validation, _) = data.Split();
         if (train.Length < 2 || validation.Length < 1)
         {

@@ -21,8 +21,8 @@ public sealed record LlamaFineTuneOptions
     /// <summary>CPU threads for training (kept below the core count so serving continues).</summary>
     public int Threads { get; init; } = 1;
 
-    /// <summary>Layers below this index stay frozen, to fit memory; 0 trains every layer.</summary>
-    public int FirstTrainedLayer { get; init; }
+    /// <summary>How many of the last transformer layers train (the rest stay frozen, to fit memory); null trains every layer.</summary>
+    public int? TrainedLayers { get; init; }
 
     /// <summary>Seed of the window order shuffle.</summary>
     public int Seed { get; init; }

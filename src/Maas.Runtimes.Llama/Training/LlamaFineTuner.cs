@@ -125,7 +125,7 @@ public static class LlamaFineTuner
 
             using var session = LlamaTrainingSession.Create(
                 model.Handle,
-                new TrainingSessionSettings(options.Window, step, micro, options.Threads, options.FirstTrainedLayer),
+                new TrainingSessionSettings(options.Window, step, micro, options.Threads, options.TrainedLayers is { } layers ? Math.Max(0, model.LayerCount - layers) : 0),
                 model.VocabularySize);
             session.LearningRate = options.LearningRate;
 

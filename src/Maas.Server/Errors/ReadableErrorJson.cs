@@ -11,4 +11,7 @@ public static class ReadableErrorJson
 {
     /// <summary>Writer options for hand-written error bodies (auth, OpenAI).</summary>
     public static JsonWriterOptions WriterOptions { get; } = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>Serializer options (web defaults) for error bodies built from objects.</summary>
+    public static JsonSerializerOptions SerializerOptions { get; } = new(JsonSerializerDefaults.Web) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 }

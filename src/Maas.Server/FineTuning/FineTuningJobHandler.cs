@@ -84,6 +84,7 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
                     TokensPerStep = StepTokens(spec, training),
                     Threads = threads,
                     Seed = spec.Seed,
+                    TrainedLayers = spec.TrainedLayers,
                     WorkFolder = Path.Combine(run.WorkDir, "train"),
                     ResumeCheckpoint = resume,
                     ResumeAfterEpoch = resumeAfter,
@@ -116,7 +117,8 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
         await run.ReportAsync(new JobProgress { Percent = 96, Stage = "registering" });
         var trainedTokens = result.Windows * (long)spec.Window * spec.Epochs;
         var version = await RegisterAsync(run, spec, baseVersion, result, epochs, trainedTokens, baseValidationLoss);
-        var fineTuned = $"{spec.TargetModel}:{run.Job.Id}";
+        // Named as its tenant calls it: the short name of its own model.
+        var fineTuned = $"{ModelKeys.RelativeTo(spec.TargetModel, run.Job.Tenant)}:{run.Job.Id}";
         await Message(run, $"The fine-tuned model {fineTuned} (version {version}) is ready");
         return JsonSerializer.Serialize(new FineTuningResult(fineTuned, spec.TargetModel, version, trainedTokens, baseValidationLoss ?? result.BaseValidationLoss, epochs), RegistryJson.Options);
     }
@@ -182,6 +184,10 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
         }
     }
 
+    // The target model's name within its owner's namespace (the spec holds its key).
+    private static string TargetName(FineTuningSpec spec) =>
+        ModelKeys.TrySplit(spec.TargetModel, out _, out var name) ? name : spec.TargetModel;
+
     private async Task<int> RegisterAsync(
         JobRun run, FineTuningSpec spec, ResolvedVersion baseVersion, LlamaFineTuneResult result, List<FineTuningEpochMetrics> epochs, long trainedTokens, double? baseValidationLoss)
     {
@@ -196,7 +202,7 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
             try
             {
                 await registry.CreateModelAsync(
-                    new NewModel(spec.TargetModel, $"{spec.BaseModel} fine-tuned", ["fine-tuned", "llm"], "text-generation", ModelVisibility.Private, run.Job.Tenant, spec.CreatedBy),
+                    new NewModel(TargetName(spec), $"{spec.BaseModel} fine-tuned", ["fine-tuned", "llm"], "text-generation", ModelVisibility.Private, run.Job.Tenant, spec.CreatedBy),
                     CancellationToken.None);
             }
             catch (RegistryException exists) when (exists.Code == "model_exists")
@@ -216,7 +222,7 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
         {
             var lineage = new Dictionary<string, object?>
             {
-                ["base_model"] = new Dictionary<string, object?> { ["name"] = baseVersion.Model.Name, ["version"] = baseVersion.Version.Version, ["sha256"] = baseVersion.Version.Sha256 },
+                ["base_model"] = new Dictionary<string, object?> { ["name"] = baseVersion.Model.Key, ["version"] = baseVersion.Version.Version, ["sha256"] = baseVersion.Version.Sha256 },
                 ["training_file"] = new Dictionary<string, object?> { ["id"] = spec.TrainingFile, ["sha256"] = spec.TrainingSha256 },
                 ["validation_file"] = spec.ValidationFile is null ? null : new Dictionary<string, object?> { ["id"] = spec.ValidationFile, ["sha256"] = spec.ValidationSha256 },
                 ["hyperparameters"] = new Dictionary<string, object?>
@@ -225,6 +231,7 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
                     ["batch_size"] = spec.BatchSize,
                     ["learning_rate_multiplier"] = spec.LearningRateMultiplier,
                     ["learning_rate"] = spec.LearningRate,
+                    ["train_last_layers"] = spec.TrainedLayers,
                     ["window"] = spec.Window,
                     ["optimizer"] = "adamw",
                 },
@@ -242,7 +249,7 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
             };
             await using var draft = await registry.BeginVersionAsync(
                 spec.TargetModel,
-                new NewVersionOptions { Metadata = metadata, CreatedBy = spec.CreatedBy, DerivedFrom = new Lineage(baseVersion.Model.Name, baseVersion.Version.Version, "fine-tuned") },
+                new NewVersionOptions { Metadata = metadata, CreatedBy = spec.CreatedBy, DerivedFrom = new Lineage(baseVersion.Model.Key, baseVersion.Version.Version, "fine-tuned") },
                 CancellationToken.None);
             await using (var file = File.OpenRead(result.ModelPath))
             {

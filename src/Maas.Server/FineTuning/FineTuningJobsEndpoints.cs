@@ -86,6 +86,8 @@ internal static class FineTuningJobsEndpoints
         var epochs = Hyper(hyper, "n_epochs", 1, o.MaxEpochs, integer: true) is { } e ? (int)e : o.DefaultEpochs;
         var batch = Hyper(hyper, "batch_size", 1, MaxBatchSize, integer: true) is { } b ? (int?)b : null;
         var multiplier = Hyper(hyper, "learning_rate_multiplier", double.Epsilon, MaxLearningRateMultiplier, integer: false) ?? 1.0;
+        // MaaS's own: train only the last N transformer layers (less memory for optimizer state); "auto" trains all.
+        var trainedLayers = Hyper(hyper, "train_last_layers", 1, MaxTrainedLayers, integer: true) is { } l ? (int?)l : null;
         if (multiplier * o.LearningRate > 1)
         {
             throw Bad($"learning_rate_multiplier {multiplier} gives a learning rate above 1 (the base rate is {o.LearningRate})", "hyperparameters.learning_rate_multiplier", "invalid_hyperparameters");
@@ -103,7 +105,9 @@ internal static class FineTuningJobsEndpoints
         }
 
         // The base: a GGUF LLM the caller may see.
-        if (!ModelReference.TryParse(model, out var reference))
+        // Named as the caller names models: its own by the short name, another tenant's shared one as owner/name.
+        var access = await context.CheckModelAccessAsync(model, write: false, context.RequestAborted);
+        if (access.Result == ModelAccessResult.Hidden || !ModelReference.TryParse(access.Reference, out var reference))
         {
             throw OpenAiApiError.NotFound($"The model '{RegistryNames.Shorten(model)}' does not exist: use 'name', 'name:alias' or 'name/versions/N' of a model in the registry", "model", "model_not_found");
         }
@@ -145,9 +149,10 @@ internal static class FineTuningJobsEndpoints
         }
 
         var tenant = context.CallerTenant();
+        var targetKey = ModelKeys.Of(tenant, target);
         try
         {
-            var existing = await registry.GetModelAsync(target, context.RequestAborted);
+            var existing = await registry.GetModelAsync(targetKey, context.RequestAborted);
             if (context.GetCaller() is { } caller && !caller.CanChange(existing.Name, existing.Owner))
             {
                 throw Bad($"the model '{target}' that would hold the result belongs to another tenant; choose another suffix", "suffix", "model_name_taken");
@@ -164,7 +169,7 @@ internal static class FineTuningJobsEndpoints
         var spec = new FineTuningSpec
         {
             Model = model,
-            BaseModel = resolved.Model.Name,
+            BaseModel = resolved.Model.Key,
             BaseVersion = resolved.Version.Version,
             TrainingFile = training.Id,
             TrainingSha256 = training.Sha256,
@@ -172,11 +177,12 @@ internal static class FineTuningJobsEndpoints
             ValidationSha256 = validation?.Sha256,
             Epochs = epochs,
             BatchSize = batch,
+            TrainedLayers = trainedLayers,
             LearningRateMultiplier = multiplier,
             LearningRate = multiplier * o.LearningRate,
             Suffix = suffix,
             Seed = seed,
-            TargetModel = target,
+            TargetModel = targetKey,
             Window = o.Window,
             CreatedBy = ApiRequests.Caller(context),
         };
@@ -221,6 +227,9 @@ internal static class FineTuningJobsEndpoints
             throw Bad($"the body is not valid JSON: {e.Message}", null, "invalid_json");
         }
     }
+
+    // More layers than any model has: a larger count is a caller's mistake.
+    private const int MaxTrainedLayers = 1024;
 
     private static string? String(JsonElement body, string name) =>
         !body.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null ? null

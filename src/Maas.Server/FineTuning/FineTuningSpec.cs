@@ -9,7 +9,7 @@ internal sealed record FineTuningSpec
     /// <summary>The model field as the caller gave it.</summary>
     public required string Model { get; init; }
 
-    /// <summary>The base model's registry name.</summary>
+    /// <summary>The base model's registry key (<c>name</c>, or <c>owner/name</c> outside the default tenant).</summary>
     public required string BaseModel { get; init; }
 
     /// <summary>The base version (pinned at creation, so a later alias move does not change the job).</summary>
@@ -29,6 +29,9 @@ internal sealed record FineTuningSpec
     /// <summary>Chats per optimizer step as asked; null for "auto" (one packed window per step).</summary>
     public int? BatchSize { get; init; }
 
+    /// <summary>How many of the last transformer layers train; null ("auto") trains every layer.</summary>
+    public int? TrainedLayers { get; init; }
+
     /// <summary>Multiplier of the configured learning rate (resolved from "auto": 1).</summary>
     public required double LearningRateMultiplier { get; init; }
 
@@ -39,7 +42,7 @@ internal sealed record FineTuningSpec
 
     public required int Seed { get; init; }
 
-    /// <summary>The registry model the result goes into (owned by the job's tenant; created by the first job that succeeds).</summary>
+    /// <summary>The key of the registry model the result goes into (owned by the job's tenant; created by the first job that succeeds).</summary>
     public required string TargetModel { get; init; }
 
     /// <summary>Tokens per packed window.</summary>

@@ -28,6 +28,7 @@ internal static class FineTuningViews
             ["n_epochs"] = spec.Epochs,
             ["batch_size"] = spec.BatchSize is { } b ? b : "auto",
             ["learning_rate_multiplier"] = spec.LearningRateMultiplier,
+            ["train_last_layers"] = spec.TrainedLayers is { } layers ? layers : "auto",
         };
         return new Dictionary<string, object?>
         {

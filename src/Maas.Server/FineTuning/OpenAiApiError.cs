@@ -46,5 +46,5 @@ internal sealed class OpenAiApiError(int status, string message, string? param, 
     }
 
     private static IResult Body(int status, string type, string message, string? param, string code) =>
-        Results.Json(new { error = new { message, type, param, code } }, JsonSerializerOptions.Web, statusCode: status);
+        Results.Json(new { error = new { message, type, param, code } }, Maas.Server.Errors.ReadableErrorJson.SerializerOptions, statusCode: status);
 }

@@ -31,6 +31,8 @@ public static class HostingExtensions
             builder.WebHost.UseUrls(DefaultUrl);
         }
 
+        // JSON answers read as written (' and < rather than \u0027 and \u003C); see ReadableErrorJson for why it is safe.
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping);
         builder.Services.AddOptions<MaasOptions>()
             .Bind(builder.Configuration.GetSection(MaasOptions.Section))
             .ValidateDataAnnotations()

@@ -162,11 +162,6 @@ internal static class TrainingEndpoints
         TrainingSearch? search = null;
         if (body.Search is { ValueKind: not JsonValueKind.Null } searchRequest)
         {
-            if (imageTask)
-            {
-                throw Bad("invalid_search", "hyperparameter search runs the table trainers; image-classification trains one network per job");
-            }
-
             if (split.Validation <= 0)
             {
                 throw Bad("invalid_search", "a search compares trials on the validation split; give split.validation above 0");

@@ -83,6 +83,43 @@ public sealed class FineTuneTests(LlamaTestModels models, ITestOutputHelper outp
     }
 
     [Fact]
+    public void Training_only_the_last_layer_leaves_the_earlier_layers_bit_for_bit_as_they_were()
+    {
+        _ = models.Generated;
+        var result = LlamaFineTuner.Run(
+            models.GeneratedPath,
+            PatternChats(8, seed: 8),
+            [],
+            new LlamaFineTuneOptions { Epochs = 1, LearningRate = 1e-2f, Window = 256, Threads = 2, TrainedLayers = 1, WorkFolder = Path.Combine(models.Folder, "finetune-last-layer") });
+
+        var layers = GgufReader.Read(models.GeneratedPath).BlockCount!.Value;
+        Assert.True(layers >= 2, $"the generated model has {layers} layers; the test needs a frozen one");
+        var before = TensorBytes(models.GeneratedPath);
+        var after = TensorBytes(result.ModelPath);
+        var last = $"blk.{layers - 1}.";
+        var frozen = before.Keys.Where(n => n.StartsWith("blk.", StringComparison.Ordinal) && !n.StartsWith(last, StringComparison.Ordinal)).ToList();
+        var trained = before.Keys.Where(n => n.StartsWith(last, StringComparison.Ordinal) && n.EndsWith(".weight", StringComparison.Ordinal) && !n.Contains("norm", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(frozen);
+        Assert.NotEmpty(trained);
+        Assert.All(frozen, n => Assert.True(before[n].SequenceEqual(after[n]), $"{n} changed although its layer is frozen"));
+        Assert.Contains(trained, n => !before[n].SequenceEqual(after[n]));
+    }
+
+    // Every tensor's data bytes by name.
+    private static Dictionary<string, byte[]> TensorBytes(string path)
+    {
+        var file = GgufReader.Read(path);
+        using var stream = File.OpenRead(path);
+        return file.Tensors.ToDictionary(t => t.Name, t =>
+        {
+            var bytes = new byte[(int)t.ByteSize];
+            stream.Position = file.DataOffset + (long)t.Offset;
+            stream.ReadExactly(bytes);
+            return bytes;
+        });
+    }
+
+    [Fact]
     public void A_file_that_is_not_a_gguf_llm_is_refused_with_the_reason()
     {
         var notGguf = Path.Combine(models.Folder, "not-a-model.gguf");

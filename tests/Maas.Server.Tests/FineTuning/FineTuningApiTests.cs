@@ -2,6 +2,7 @@ using System.ClientModel;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Maas.Core.Formats.Gguf;
 using Maas.Core.Tenancy;
@@ -48,6 +49,9 @@ public sealed class FineTuningServer : ServerPerDb
         ["Maas:FineTuning:Threads"] = "2",
         ["Maas:FineTuning:MaxFileBytes"] = MaxFileBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
+
+    /// <summary>The generated base GGUF (written by <see cref="ServerAsync"/>).</summary>
+    public string BasePath => Path.Combine(_files.Path, "base.gguf");
 
     /// <summary>The server, with the base registered once.</summary>
     public async Task<MaasTestServer> ServerAsync()
@@ -112,6 +116,7 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         Assert.Equal(code, (string?)error["code"]);
         Assert.Equal(status == HttpStatusCode.InternalServerError ? "server_error" : "invalid_request_error", (string?)error["type"]);
         Assert.False(string.IsNullOrEmpty((string?)error["message"]));
+        Assert.DoesNotContain("\\u0027", text, StringComparison.Ordinal); // readable text, not JSON escapes
         return error;
     }
 
@@ -255,6 +260,7 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
             ("{\"n_epochs\": 1.5}", "n_epochs"),
             ("{\"batch_size\": \"many\"}", "batch_size"),
             ("{\"learning_rate_multiplier\": -1}", "learning_rate_multiplier"),
+            ("{\"train_last_layers\": 0}", "train_last_layers"),
         })
         {
             error = await Refused($$"""{"model": "{{FineTuningServer.Base}}", "training_file": "{{file}}", "hyperparameters": {{hyper}}}""", HttpStatusCode.BadRequest, "invalid_hyperparameters");
@@ -304,12 +310,44 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
     }
 
     /// <summary>A client of a new tenant with the training scopes.</summary>
-    private static async Task<HttpClient> TenantClientAsync(MaasTestServer server)
+    [Fact]
+    public async Task A_tenant_fine_tunes_its_own_model_by_its_short_name_into_its_own_namespace()
+    {
+        var server = await servers.ServerAsync();
+        var (tenant, client) = await TenantClientAsync(server, MaasScopes.ModelsRead, MaasScopes.ModelsWrite, MaasScopes.Infer);
+        var own = Names.Unique("mine");
+        var gguf = await File.ReadAllBytesAsync(servers.BasePath);
+        await LlmServerFixture.RegisterAsync(client, own, gguf, "base.gguf");
+        var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(8, seed: 21)))).JsonAsync(HttpStatusCode.OK))["id"]!;
+
+        var job = await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
+            $$$"""{"model": "{{{own}}}", "training_file": "{{{file}}}", "hyperparameters": {"n_epochs": 1, "train_last_layers": 1}}"""))).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(1, (int)job["hyperparameters"]!["train_last_layers"]!);
+        var ended = await client.WaitForJobAsync((string)job["id"]!, TimeSpan.FromMinutes(5), "v1/fine_tuning/jobs");
+        Assert.True((string?)ended["status"] == "succeeded", ended.ToJsonString());
+
+        // The result is the tenant's own model, named short to it and owner/name to the admin; the lineage names the base's key.
+        var fineTuned = (string)ended["fine_tuned_model"]!;
+        Assert.Equal($"{own}-ft:{job["id"]}", fineTuned);
+        var model = await (await client.GetAsync($"api/v1/models/{own}-ft")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(tenant, (string?)model["owner"]);
+        await (await server.Client.GetAsync($"api/v1/models/{tenant}%2F{own}-ft")).JsonAsync(HttpStatusCode.OK);
+        var version = (await (await client.GetAsync($"api/v1/models/{own}-ft/versions")).JsonAsync(HttpStatusCode.OK))["versions"]!.AsArray().Single()!;
+        Assert.Equal($"{tenant}/{own}", (string?)JsonNode.Parse((string)version["metadata"]!["maas.lineage"]!)!["base_model"]!["name"]);
+
+        var chat = await (await client.PostAsync("v1/chat/completions", Api.Json(
+            $$"""{"model": "{{fineTuned}}", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]}"""))).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(fineTuned, (string?)chat["model"]);
+    }
+
+    private static async Task<HttpClient> TenantClientAsync(MaasTestServer server) => (await TenantClientAsync(server, [])).Client;
+
+    private static async Task<(string Tenant, HttpClient Client)> TenantClientAsync(MaasTestServer server, params string[] moreScopes)
     {
         var tenant = Names.Unique("t");
         await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
         var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
-            $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["{{MaasScopes.TrainingWrite}}", "{{MaasScopes.TrainingRead}}"]}"""))).JsonAsync(HttpStatusCode.Created);
-        return server.CreateClient((string)key["key"]!);
+            $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": {{JsonSerializer.Serialize(moreScopes.Append(MaasScopes.TrainingWrite).Append(MaasScopes.TrainingRead))}}}"""))).JsonAsync(HttpStatusCode.Created);
+        return (tenant, server.CreateClient((string)key["key"]!));
     }
 }

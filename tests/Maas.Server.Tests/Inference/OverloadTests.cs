@@ -103,7 +103,7 @@ public sealed class OverloadTests : IAsyncLifetime
         Assert.Equal("close", refused.Headers.Connection.Single(), ignoreCase: true);
         using (var error = JsonDocument.Parse(await refused.Content.ReadAsStringAsync()))
         {
-            Assert.Matches("model 'budget' version 1 is too busy: a new request would wait about \\d+ ms in its queue, over its queue time budget of 200 ms \\(queue_time_budget_ms\\)", error.RootElement.GetProperty("error").GetString());
+            Assert.Matches("model 'budget' version 1 is too busy: a new request would wait about \\d+ ms in its queue, over 80% of its queue time budget of 200 ms \\(queue_time_budget_ms\\)", error.RootElement.GetProperty("error").GetString());
             Assert.Equal(200, error.RootElement.GetProperty("limit_value").GetInt32());
         }
 

@@ -42,6 +42,14 @@ public sealed class ModelNamespaceTests(GrpcTenancyFixture fixture) : IClassFixt
 
         // A tenant without "faces": the one shared "faces" (b's) answers to the short name, as before names were per tenant.
         Assert.Equal(ownB, await InferAsync(c, faces));
+        // Answers name the model as the caller does: its own by the short name, another tenant's as owner/name.
+        Assert.Equal(faces, await AnsweredNameAsync(a, $"v2/models/{faces}/infer"));
+        Assert.Equal(faces, await AnsweredNameAsync(a, $"v2/models/{tenantA}%2F{faces}/infer"));
+        Assert.Equal($"{tenantB}/{faces}", await AnsweredNameAsync(a, $"v2/models/{tenantB}%2F{faces}/versions/1/infer"));
+        Assert.Equal($"{tenantA}/{faces}", await AnsweredNameAsync(Host.Admin, $"v2/models/{tenantA}%2F{faces}/infer"));
+        Assert.Equal($"{tenantB}/{faces}", await AnsweredNameAsync(a, $"api/v1/models/{tenantB}%2F{faces}/predict", """{"inputs": {"input": [[1, 2, 3, 4]]}}"""));
+        Assert.Equal(faces, await AnsweredNameAsync(b, $"api/v1/models/{faces}/versions/1/predict", """{"inputs": {"input": [[1, 2, 3, 4]]}}"""));
+        Assert.Equal(ownB, await InferAsync(a, $"{tenantB}%2F{faces}"));
         var ready = await (await a.GetAsync($"v2/models/{tenantB}%2F{faces}/ready")).Content.ReadAsStringAsync();
         Assert.Contains("true", ready, StringComparison.Ordinal);
 
@@ -68,6 +76,7 @@ public sealed class ModelNamespaceTests(GrpcTenancyFixture fixture) : IClassFixt
         Assert.Equal(0, viaGrpc.Status);
         var ownViaGrpc = await grpc.CallAsync("ModelInfer", Infer(faces), ModelInferResponse.Parser, Auth(grpcB));
         Assert.Equal(ownViaGrpc.Single.RawOutputContents[0].ToByteArray(), viaGrpc.Single.RawOutputContents[0].ToByteArray());
+        Assert.Equal(($"{tenantB}/{faces}", faces), (viaGrpc.Single.ModelName, ownViaGrpc.Single.ModelName));
         var grpcHidden = await grpc.CallAsync("ModelInfer", Infer($"{tenantA}/{faces}"), ModelInferResponse.Parser, Auth(grpcB));
         var grpcAbsent = await grpc.CallAsync("ModelInfer", Infer($"{tenantA}/{missing}"), ModelInferResponse.Parser, Auth(grpcB));
         Assert.Equal((5, grpcAbsent.Message?.Replace(missing, "X", StringComparison.Ordinal)), (grpcHidden.Status, grpcHidden.Message?.Replace(faces, "X", StringComparison.Ordinal)));
@@ -133,6 +142,13 @@ public sealed class ModelNamespaceTests(GrpcTenancyFixture fixture) : IClassFixt
         using var response = await client.PostAsync($"v2/models/{model}{version}/infer", Api.Json(InferBody()));
         var body = await response.JsonAsync(HttpStatusCode.OK);
         return body["outputs"]![0]!["data"]!.ToJsonString();
+    }
+
+    // The model_name of a successful inference answer on `path`.
+    private static async Task<string?> AnsweredNameAsync(HttpClient client, string path, string? body = null)
+    {
+        using var response = await client.PostAsync(path, Api.Json(body ?? InferBody()));
+        return (string?)(await response.JsonAsync(HttpStatusCode.OK))["model_name"];
     }
 
     // The status and body of a request naming `model` (in the path, or as the OpenAI "model" of a chat).

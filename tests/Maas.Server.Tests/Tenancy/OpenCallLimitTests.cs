@@ -154,6 +154,55 @@ public sealed class OpenCallLimitTests
         Assert.True((long)state["offset"]! <= 64 << 10, $"offset {state["offset"]}");
     }
 
+    [Fact]
+    public async Task A_revoked_key_ends_its_open_chat_stream()
+    {
+        var settings = new Dictionary<string, string?>(RevocationSettings);
+        foreach (var (name, value) in Maas.Server.Tests.OpenAi.LlmServerFixture.Settings)
+        {
+            settings[name] = value;
+        }
+
+        await using var host = await TenancyHost.StartAsync(settings);
+        var tenant = await host.CreateTenantAsync();
+        using var files = new TempDirectory("maas-revoke-stream");
+        var gguf = Path.Combine(files.Path, "gen.gguf");
+        Maas.Core.Formats.Gguf.GgufLlamaModelFactory.Write(gguf, new Maas.Core.Formats.Gguf.GgufLlamaModelOptions { Name = "maas-test-llm", Seed = 7 });
+        (await host.Admin.PostAsync("api/v1/models", Api.Json($$"""{"name": "talker", "owner": "{{tenant}}", "task": "text-generation"}"""))).EnsureSuccessStatusCode();
+        (await host.Admin.PutAsJsonAsync($"api/v1/models/{tenant}%2Ftalker/config", new { parallel_sequences = 1, context_size = 4200 })).EnsureSuccessStatusCode();
+        (await host.Admin.PostAsync($"api/v1/models/{tenant}%2Ftalker/versions", MaasTestServer.Artifact(await File.ReadAllBytesAsync(gguf), "gen.gguf"))).EnsureSuccessStatusCode();
+        var (id, key) = await host.CreateKeyAsync(tenant, [MaasScopes.Infer]);
+        using var client = host.Client(key);
+        client.Timeout = Timeout.InfiniteTimeSpan;
+
+        // A generation that would run for thousands of tokens; the first chunk shows it is under way.
+        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions")
+        {
+            Content = Api.Json("""{"model": "talker", "stream": true, "max_tokens": 4000, "ignore_eos": true, "messages": [{"role": "user", "content": "talk"}]}"""),
+        };
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await using var stream = await response.Content.ReadAsStreamAsync();
+        using var reader = new StreamReader(stream);
+        Assert.StartsWith("data: ", await reader.ReadLineAsync());
+
+        Assert.Equal(HttpStatusCode.NoContent, (await host.Admin.DeleteAsync($"api/v1/keys/{id}")).StatusCode);
+        var watch = Stopwatch.StartNew();
+        var rest = await Record.ExceptionAsync(async () =>
+        {
+            using var ceiling = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            while (await reader.ReadLineAsync(ceiling.Token) is { } line)
+            {
+                Assert.NotEqual("data: [DONE]", line); // cut off, not finished
+            }
+        });
+
+        Assert.True(rest is null or IOException or HttpRequestException, $"the stream did not end as a cut-off: {rest}");
+        Assert.True(watch.Elapsed < FewSeconds, $"the stream ended {watch.Elapsed} after the revocation");
+        var opened = host.Server.Services.GetRequiredService<Maas.Server.Auth.OpenCalls>();
+        await WaitUntilAsync(() => opened.Count == 0);
+    }
+
     private static byte[] Frame(byte[] message)
     {
         var frame = new byte[5 + message.Length];

@@ -75,6 +75,37 @@ public sealed class ImageTrainingApiTests(ImageTrainingServer servers) : IClassF
         }
     }
 
+    [Fact]
+    public async Task A_search_over_the_learning_rate_trains_a_network_per_trial_and_registers_the_best()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var (images, labels) = TinyImages.Generate(200, Size, seed: 12);
+        var dataset = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(images, labels, Size, Size), "shapes.zip");
+        var model = Names.Unique("searched-cnn");
+        var job = await TrainingApiTests.TrainAsync(client, $$"""
+            {"model": "{{model}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label",
+             "hyperparameters": {"epochs": 3, "batch_size": 16}, "split": {"validation": 0.2, "test": 0.2, "seed": 5},
+             "search": {"space": {"learning_rate": [0.000001, 0.003]}, "metric": "log_loss"} }
+            """);
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+
+        // Each trial trained a network and reported its validation metrics; a rate that barely moves the weights loses.
+        var report = job["result"]!["search"]!;
+        Assert.Equal("validation_log_loss", (string?)report["metric"]);
+        var trials = report["trials"]!.AsArray();
+        Assert.Equal(2, trials.Count);
+        Assert.All(trials, t => Assert.Equal("succeeded", (string?)t!["status"]));
+        var losses = trials.ToDictionary(t => (double)t!["hyperparameters"]!["learning_rate"]!, t => (double)t!["metrics"]!["log_loss"]!);
+        Assert.True(losses[0.003] < losses[0.000001], $"validation log loss by learning rate: {string.Join(", ", losses)}");
+        Assert.Equal(0.003, (double)report["best"]!["hyperparameters"]!["learning_rate"]!);
+
+        var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{(int)job["result"]!["version"]!}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(0.003, (double)version["lineage"]!["hyperparameters"]!["learning_rate"]!);
+        Assert.Equal(2, version["lineage"]!["search"]!["trials"]!.AsArray().Count);
+        var child = await (await client.GetAsync($"api/v1/training/jobs/{(string?)trials[0]!["job"]}/events?limit=1000")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(3, child["events"]!.AsArray().Count(e => (string?)e!["type"] == "epoch"));
+    }
+
     [FashionMnistFact]
     public async Task A_small_cnn_trained_on_a_fashion_mnist_subset_reaches_075_test_accuracy()
     {

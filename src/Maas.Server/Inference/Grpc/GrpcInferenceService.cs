@@ -195,7 +195,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         ctx.Usage().ReportInference(response);
         payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
         using var encode = manager.Telemetry.StartEncode(response, "v2-grpc");
-        await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, streamField: null, token, codec.Response, codec.CompressFrom);
+        await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, ModelKeys.RelativeTo(response.ModelName, ctx.CallerTenant()), streamField: null, token, codec.Response, codec.CompressFrom);
     }
 
     // Each request message gets a response message; errors travel in error_message and the stream goes on.
@@ -253,7 +253,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
                 admission?.Charge(response.ComputeTime); // the next message is checked against this one's compute
                 payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
                 using var encode = manager.Telemetry.StartEncode(response, "v2-grpc");
-                await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, streamField: 2, token, codec.Response, codec.CompressFrom);
+                await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, ModelKeys.RelativeTo(response.ModelName, ctx.CallerTenant()), streamField: 2, token, codec.Response, codec.CompressFrom);
             }
             catch (InferenceException ex)
             {

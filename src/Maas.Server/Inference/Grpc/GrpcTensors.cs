@@ -324,11 +324,11 @@ internal static class GrpcTensors
     }
 
     /// <summary>The response message without its raw contents, which <see cref="WriteInferResponse"/> appends.</summary>
-    public static ModelInferResponse ResponseHeader(InferenceResponse response)
+    public static ModelInferResponse ResponseHeader(InferenceResponse response, string modelName)
     {
         var header = new ModelInferResponse
         {
-            ModelName = response.ModelName,
+            ModelName = modelName,
             ModelVersion = response.ModelVersion,
             Id = response.Id ?? "",
         };
@@ -356,13 +356,13 @@ internal static class GrpcTensors
 
     /// <summary>
     /// Writes a ModelInferResponse (or, nested under <paramref name="streamField"/>, a ModelStreamInferResponse):
-    /// the protobuf header, then each output's bytes straight from its buffer as raw_output_contents. Messages of at
+    /// the protobuf header (naming the model as the caller does, <paramref name="modelName"/>), then each output's bytes straight from its buffer as raw_output_contents. Messages of at
     /// least <paramref name="compressFrom"/> bytes are compressed with <paramref name="encoding"/> (unless identity).
     /// </summary>
     public static async ValueTask WriteInferResponseAsync(
-        System.IO.Pipelines.PipeWriter writer, InferenceResponse response, int? streamField, CancellationToken cancellationToken, GrpcEncoding encoding = GrpcEncoding.Identity, long compressFrom = 0)
+        System.IO.Pipelines.PipeWriter writer, InferenceResponse response, string modelName, int? streamField, CancellationToken cancellationToken, GrpcEncoding encoding = GrpcEncoding.Identity, long compressFrom = 0)
     {
-        var header = ResponseHeader(response);
+        var header = ResponseHeader(response, modelName);
         long inner = header.CalculateSize() + RawOutputsSize(response);
         var total = streamField is null ? inner : 1 + GrpcFraming.VarintSize((ulong)inner) + inner;
         if (encoding != GrpcEncoding.Identity && total >= compressFrom)

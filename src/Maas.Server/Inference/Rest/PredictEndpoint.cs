@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Maas.Core.Registry;
 using Maas.Core.Serving;
 using Maas.Core.Tenancy;
 using Maas.Server.Auth;
@@ -138,7 +139,7 @@ internal static class PredictEndpoint
             using var encode = manager.Telemetry.StartEncode(response, "predict");
             await V2Endpoints.Json(ctx, StatusCodes.Status200OK, w =>
             {
-                w.WriteString("model_name", response.ModelName);
+                w.WriteString("model_name", ModelKeys.RelativeTo(response.ModelName, ctx.CallerTenant()));
                 w.WriteString("model_version", response.ModelVersion);
                 if (response.Id is { } rid)
                 {

@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Text.Json;
+using Maas.Core.Registry;
 using Maas.Core.Serving;
+using Maas.Server.Auth;
 
 namespace Maas.Server.Inference.Rest;
 
@@ -26,7 +28,8 @@ internal static class V2ResponseWriter
             using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true, Encoder = V2Endpoints.JsonEncoder }))
             {
                 writer.WriteStartObject();
-                writer.WriteString("model_name", response.ModelName);
+                // Named as the caller names it: its own models by their short names.
+                writer.WriteString("model_name", ModelKeys.RelativeTo(response.ModelName, http.HttpContext.CallerTenant()));
                 writer.WriteString("model_version", response.ModelVersion);
                 if (response.Id is { Length: > 0 } id)
                 {
