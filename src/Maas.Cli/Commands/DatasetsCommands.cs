@@ -192,7 +192,8 @@ public static class DatasetsCommands
         {
             stats.TryGetValue(column.Name, out var s);
             var type = column.Shape is { Count: > 0 } shape ? $"{column.Type} [{string.Join(", ", shape)}]" : column.Type;
-            var classes = s?.ClassBalance is { } balance
+            // Rows per value say something for labels and categories, not for a measured number unique on each row.
+            var classes = s?.ClassBalance is { } balance && (column.Type != "number" || balance.Count <= 20)
                 ? string.Join(", ", balance.Take(6).Select(kv => $"{kv.Key}: {kv.Value}")) + (balance.Count > 6 ? $" (+{balance.Count - 6})" : "")
                 : null;
             table.Row(column.Name, type, s?.Count, s?.Missing, s?.Distinct is { } d ? $"{d}{(s.DistinctCapped == true ? "+" : "")}" : null, s?.Min, s?.Max, s?.Mean, classes);

@@ -76,7 +76,8 @@ export function schemaTable(version: DatasetVersion): HTMLElement {
     h('thead', null, h('tr', null, ['Column', 'Type', 'Count', 'Missing', 'Distinct', 'Min', 'Max', 'Mean', 'Classes'].map((t) => h('th', { scope: 'col' }, t)))),
     h('tbody', null, version.schema.map((c) => {
       const s = stats.get(c.name);
-      const classes = s?.class_balance ? Object.entries(s.class_balance) : [];
+      // Rows per value say something for labels and categories, not for a measured number that is unique on each row.
+      const classes = s?.class_balance && (c.type !== 'number' || Object.keys(s.class_balance).length <= 20) ? Object.entries(s.class_balance) : [];
       return h('tr', { 'data-column': c.name },
         h('th', { scope: 'row' }, c.name),
         h('td', null, c.shape?.length ? `${c.type} [${c.shape.join('×')}]` : c.type),
