@@ -39,6 +39,27 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Shows_usage_and_exports_it_as_csv() => run.AssertScenario("usage_page");
 
     [BrowserFact]
+    public void Uploads_a_csv_dataset_with_progress_and_shows_its_schema_statistics_and_first_rows() => run.AssertScenario("dataset_upload");
+
+    [BrowserFact]
+    public void Follows_a_tabular_regression_with_a_search_to_succeeded_and_draws_the_metric_per_trial() => run.AssertScenario("training_follow");
+
+    [BrowserFact]
+    public void Follows_an_image_training_job_to_succeeded_and_draws_the_loss_per_epoch() => run.AssertScenario("image_training_epochs");
+
+    [BrowserFact]
+    public void Classifies_a_picture_with_the_trained_image_model_and_names_its_class() => run.AssertScenario("image_classes");
+
+    [BrowserFact]
+    public void Optimises_a_version_from_the_model_page_and_shows_its_status_report_and_gate() => run.AssertScenario("optimise_version");
+
+    [BrowserFact]
+    public void Chats_with_tools_and_shows_the_tool_call() => run.AssertScenario("chat_tools");
+
+    [BrowserFact]
+    public void Fine_tunes_an_llm_from_the_console_and_draws_the_loss_per_epoch() => run.AssertScenario("fine_tuning");
+
+    [BrowserFact]
     public void Every_page_passes_axe_without_serious_or_critical_violations()
     {
         var report = run.Report;

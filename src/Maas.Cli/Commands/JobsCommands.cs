@@ -7,19 +7,20 @@ using Spectre.Console;
 
 namespace Maas.Cli.Commands;
 
-/// <summary><c>maas jobs list|show|cancel|logs</c>: background jobs (imports).</summary>
+/// <summary><c>maas jobs list|show|cancel|logs</c>: background jobs (imports, training, optimisation, fine-tuning).</summary>
 public static class JobsCommands
 {
     /// <summary>The <c>jobs</c> command with its subcommands.</summary>
     public static Command Create()
     {
-        var jobs = new Command("jobs", "Background jobs (imports): list, show, cancel, logs");
+        var jobs = new Command("jobs", "Background jobs (imports, training, optimisation, fine-tuning): list, show, cancel, logs");
         var limit = new Option<int?>("--limit") { Description = "At most this many (default 100)" };
-        var list = new Command("list", "The newest jobs") { limit };
+        var kind = new Option<string?>("--kind") { Description = "Only jobs of this kind: import, training, optimization, fine-tune" };
+        var list = new Command("list", "The newest jobs of every kind") { limit, kind };
         list.Aliases.Add("ls");
         list.SetAction(async (parse, client, ct) =>
         {
-            var found = await client.ListJobsAsync(parse.GetValue(limit), ct);
+            var found = await client.ListJobsAsync(parse.GetValue(limit), parse.GetValue(kind), ct);
             return CliHost.Print(parse, found.Jobs, items =>
             {
                 var table = CliHost.Table("ID", "KIND", "STATUS", "MODEL", "VERSION", "PROGRESS", "STAGE", "CREATED");
@@ -49,9 +50,15 @@ public static class JobsCommands
         });
 
         var logsId = new Argument<string>("id") { Description = "Job id" };
-        var logs = new Command("logs", "The job's progress as lines (stage and amount done), following it until it ends") { logsId };
+        var logs = new Command("logs", "The job's progress as lines (imports: stage and amount; training, optimisation, fine-tuning: their events, epochs and metrics), following it until it ends") { logsId };
         logs.SetAction(async (parse, client, ct) =>
         {
+            var first = await client.GetJobAsync(parse.GetValue(logsId)!, ct);
+            if (first.Kind is not (null or "import"))
+            {
+                return Outcome(await EventLogAsync(parse, client, first.Id, ct));
+            }
+
             // Each change of stage, status or amount becomes one line (JSON Lines with --json).
             string? last = null;
             var job = await client.WaitForJobAsync(
@@ -102,6 +109,42 @@ public static class JobsCommands
         }
 
         return CliHost.Print(parse, ended, Describe);
+    }
+
+    // A worker-run job's events as lines (JSON Lines of the events with --json) until it ends.
+    private static async Task<JobInfo> EventLogAsync(ParseResult parse, MaasClient client, string id, CancellationToken ct)
+    {
+        long after = 0;
+        string? stage = null;
+        while (true)
+        {
+            var job = await client.GetJobAsync(id, ct);
+            JobEventPage page;
+            do
+            {
+                page = await client.ListJobEventsAsync(id, after, 500, ct);
+                after = page.NextAfter;
+                foreach (var e in page.Events)
+                {
+                    if (parse.WantsJson())
+                    {
+                        Console.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(e, MaasJson.Options));
+                    }
+                    else if (WorkerJobFollower.Line(e, ref stage) is { } line)
+                    {
+                        Console.Out.WriteLine(line);
+                    }
+                }
+            }
+            while (page.Events.Count == 500);
+
+            if (job.Finished)
+            {
+                return job;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(300), ct);
+        }
     }
 
     private static int Outcome(JobInfo job) => job.Status switch

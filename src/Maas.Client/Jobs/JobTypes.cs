@@ -3,7 +3,7 @@ using System.Text.Json.Serialization;
 
 namespace Maas.Client.Jobs;
 
-/// <summary>A background job (an import) with its progress, error and result.</summary>
+/// <summary>A background job (an import, or a worker-run training, optimisation or fine-tuning job) with its progress, error and result.</summary>
 public sealed record JobInfo
 {
     public required string Id { get; init; }
@@ -54,3 +54,9 @@ public sealed record JobErrorInfo(string Code, string Message);
 
 /// <summary>The newest jobs.</summary>
 public sealed record JobList(IReadOnlyList<JobInfo> Jobs);
+
+/// <summary>One event of a worker-run job: <c>status</c>, <c>progress</c>, <c>epoch</c>, <c>trial</c>, <c>metrics</c>, <c>log</c>, ...</summary>
+public sealed record JobEvent(long Seq, DateTimeOffset At, string Type, JsonElement Data);
+
+/// <summary>A page of a job's events; <see cref="NextAfter"/> continues it.</summary>
+public sealed record JobEventPage(IReadOnlyList<JobEvent> Events, long NextAfter, bool Finished);

@@ -7,8 +7,15 @@ namespace Maas.Client;
 public sealed partial class MaasClient
 {
     /// <summary>The newest jobs.</summary>
-    public Task<JobList> ListJobsAsync(int? limit = null, CancellationToken cancellationToken = default) =>
-        SendAsync<JobList>(HttpMethod.Get, "api/v1/jobs" + Query(("limit", limit?.ToString(CultureInfo.InvariantCulture))), null, cancellationToken);
+    public Task<JobList> ListJobsAsync(int? limit = null, CancellationToken cancellationToken = default) => ListJobsAsync(limit, null, cancellationToken);
+
+    /// <summary>The newest jobs of one <paramref name="kind"/> (<c>import</c>, <c>training</c>, <c>optimization</c>, <c>fine-tune</c>; null: all).</summary>
+    public Task<JobList> ListJobsAsync(int? limit, string? kind, CancellationToken cancellationToken = default) =>
+        SendAsync<JobList>(HttpMethod.Get, "api/v1/jobs" + Query(("limit", limit?.ToString(CultureInfo.InvariantCulture)), ("kind", kind)), null, cancellationToken);
+
+    /// <summary>A worker-run job's events (training epochs, trials, metrics, logs), oldest first, after <paramref name="after"/>.</summary>
+    public Task<JobEventPage> ListJobEventsAsync(string id, long after = 0, int? limit = null, CancellationToken cancellationToken = default) =>
+        SendAsync<JobEventPage>(HttpMethod.Get, $"api/v1/jobs/{Escape(id)}/events" + Query(("after", after.ToString(CultureInfo.InvariantCulture)), ("limit", limit?.ToString(CultureInfo.InvariantCulture))), null, cancellationToken);
 
     /// <summary>One job.</summary>
     public Task<JobInfo> GetJobAsync(string id, CancellationToken cancellationToken = default) =>

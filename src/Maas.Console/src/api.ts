@@ -16,7 +16,8 @@ export interface Me { key_id: string | null; key_prefix: string | null; key_name
 /** True when the key has the scope (admin implies every scope; a :write scope implies its :read). */
 export function can(me: Me, scope: string): boolean {
   if (me.scopes.includes('admin') || me.scopes.includes(scope)) return true;
-  return (scope === 'models:read' && me.scopes.includes('models:write')) || (scope === 'training:read' && me.scopes.includes('training:write'));
+  return (scope === 'models:read' && me.scopes.includes('models:write')) || (scope === 'training:read' && me.scopes.includes('training:write'))
+    || (scope === 'datasets:read' && me.scopes.includes('datasets:write'));
 }
 
 export function authHeaders(extra?: Record<string, string>): Record<string, string> {

@@ -8,6 +8,9 @@ import { metricsPage } from './pages/metrics';
 import { usagePage } from './pages/usage';
 import { keysPage } from './pages/keys';
 import { jobsPage } from './pages/jobs';
+import { datasetPage, datasetsPage } from './pages/datasets';
+import { trainingJobPage, trainingPage } from './pages/training';
+import { fineTuningJobPage, fineTuningPage } from './pages/finetuning';
 
 /** What every page gets: the caller, where to draw, and the route's parameters. */
 export interface PageContext { me: Me; root: HTMLElement; params: string[]; query: URLSearchParams }
@@ -23,6 +26,12 @@ const routes: Route[] = [
   { path: /^playground$/, title: 'Playground', nav: '#/playground', allowed: (me) => can(me, 'infer'), page: playgroundPage },
   { path: /^metrics$/, title: 'Metrics', nav: '#/metrics', allowed: (me) => can(me, 'models:read'), page: metricsPage },
   { path: /^usage$/, title: 'Usage', nav: '#/usage', allowed: (me) => can(me, 'models:read'), page: usagePage },
+  { path: /^datasets$/, title: 'Datasets', nav: '#/datasets', allowed: (me) => can(me, 'datasets:read'), page: datasetsPage },
+  { path: /^datasets\/([^/]+(?:\/[^/]+)?)$/, title: 'Dataset', allowed: (me) => can(me, 'datasets:read'), page: datasetPage },
+  { path: /^training$/, title: 'Training', nav: '#/training', allowed: (me) => can(me, 'training:read'), page: trainingPage },
+  { path: /^training\/([^/]+)$/, title: 'Training job', allowed: (me) => can(me, 'training:read'), page: trainingJobPage },
+  { path: /^fine-tuning$/, title: 'Fine-tuning', nav: '#/fine-tuning', allowed: (me) => can(me, 'training:read'), page: fineTuningPage },
+  { path: /^fine-tuning\/([^/]+)$/, title: 'Fine-tuning job', allowed: (me) => can(me, 'training:read'), page: fineTuningJobPage },
   { path: /^jobs$/, title: 'Jobs', nav: '#/jobs', allowed: (me) => can(me, 'models:read') || can(me, 'training:read'), page: jobsPage },
   { path: /^keys$/, title: 'Tenants and keys', nav: '#/keys', allowed: (me) => can(me, 'admin'), page: keysPage },
 ];
@@ -70,7 +79,7 @@ function layout(current: Route | undefined): HTMLElement {
   const who = me!;
   const nav = h('nav', { 'aria-label': 'Console' },
     h('ul', null, routes.filter((r) => r.nav && r.allowed(who)).map((r) =>
-      h('li', null, h('a', { href: r.nav, 'aria-current': current === r || (current?.title === 'Model' && r.nav === '#/models') ? 'page' : false }, r.title)))));
+      h('li', null, h('a', { href: r.nav, 'aria-current': current === r || (current !== undefined && !current.nav && r.nav !== undefined && current.path.source.startsWith(r.path.source.slice(0, -1) + '\\/')) ? 'page' : false }, r.title)))));
   const main = h('main', { id: 'main' });
   replace(app,
     h('header', { class: 'top' },

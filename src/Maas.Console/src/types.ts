@@ -18,3 +18,23 @@ export interface Job {
   bytes_done?: number; bytes_total?: number | null; stage?: string | null; error?: { code: string; message: string } | null;
   result?: Record<string, unknown> | null; created_at?: string; updated_at?: string; [key: string]: unknown;
 }
+export interface DatasetColumn { name: string; type: string; shape?: number[] | null }
+export interface ColumnStatistics {
+  name: string; count: number; missing: number; distinct?: number | null; distinct_capped?: boolean | null;
+  min?: number | null; max?: number | null; mean?: number | null; class_balance?: Record<string, number> | null;
+}
+export interface DatasetVersion {
+  dataset: string; version: number; format: string; file_name: string; sha256: string; size_bytes: number; rows: number;
+  schema: DatasetColumn[]; statistics?: ColumnStatistics[] | null; created_by?: string; created_at?: string;
+}
+export interface Dataset {
+  name: string; owner?: string; visibility?: string; description?: string; latest_version?: number | null; created_at?: string; versions?: DatasetVersion[];
+}
+export interface TrainingJob {
+  id: string; status: string; model?: string | null; dataset?: string | null; task?: string | null; trainer?: string | null; progress: number;
+  stage?: string | null; epoch?: number | null; iteration?: number | null; metrics?: Record<string, number>; eta_seconds?: number | null;
+  result?: { model?: string; version?: number; evaluation?: Record<string, unknown>; search?: Record<string, unknown> } | null;
+  error?: { code: string; message: string } | null; attempts?: number; cancel_requested?: boolean; created_at?: string; finished_at?: string | null;
+}
+/** An event of a worker-run job (GET .../events). */
+export interface JobEvent { seq: number; at: string; type: string; data: Record<string, unknown> }

@@ -9,17 +9,33 @@ export const presets: ImagePreset[] = [
   { id: 'unit', label: 'Plain: RGB scaled to 0..1, the model\'s size', width: 224, height: 224, mean: [0, 0, 0], std: [255, 255, 255] },
 ];
 
-/** Layout of an image input: NCHW or NHWC with its size (0 where the model leaves it open). */
-export interface ImageLayout { channelsFirst: boolean; width: number; height: number }
+/** Layout of an image input: NCHW or NHWC, grey (1 channel) or RGB (3), with its size (0 where the model leaves it open). */
+export interface ImageLayout { channelsFirst: boolean; width: number; height: number; channels: 1 | 3 }
 
-/** The image layout of an input shape ([1,3,H,W] or [1,H,W,3], batch may be -1), or null when it is not an image. */
+/** The image layout of an input shape ([1,C,H,W] or [1,H,W,C] with C 3 or 1, batch may be -1), or null when it is not an image. */
 export function imageLayout(shape: number[]): ImageLayout | null {
   if (shape.length !== 4) return null;
   const dim = (d: number): number => (d > 0 ? d : 0);
-  if (shape[1] === 3) return { channelsFirst: true, height: dim(shape[2]!), width: dim(shape[3]!) };
-  if (shape[3] === 3) return { channelsFirst: false, height: dim(shape[1]!), width: dim(shape[2]!) };
+  if (shape[1] === 3 || shape[1] === 1) return { channelsFirst: true, height: dim(shape[2]!), width: dim(shape[3]!), channels: shape[1] };
+  if (shape[3] === 3 || shape[3] === 1) return { channelsFirst: false, height: dim(shape[1]!), width: dim(shape[2]!), channels: shape[3] };
   return null;
 }
+
+/** How a classifier MaaS trained is called (version metadata "maas.image"): its input, outputs and class names. */
+export interface ImageModelInfo { input: string; shape: number[]; logits_output: string; probabilities_output: string; classes: string[] }
+
+/** The "maas.image" metadata of a version (stored as JSON text), or null. */
+export function imageModelInfo(metadata: Record<string, unknown> | undefined): ImageModelInfo | null {
+  const raw = metadata?.['maas.image'];
+  if (!raw) return null;
+  try {
+    const info = (typeof raw === 'string' ? JSON.parse(raw) : raw) as ImageModelInfo;
+    return Array.isArray(info.classes) ? info : null;
+  } catch { return null; }
+}
+
+/** Pixels scaled to 0..1, as MaaS's image training feeds its networks. */
+export const unitPreset: ImagePreset = { id: 'maas-image', label: 'As trained by MaaS: pixels scaled to 0..1', width: 0, height: 0, mean: [0, 0, 0], std: [255, 255, 255] };
 
 /** A preset from a model version's metadata (image_mean, image_std, image_size "WxH", channel_order) when it has them. */
 export function presetFromMetadata(metadata: Record<string, unknown> | undefined): ImagePreset | null {
@@ -37,24 +53,31 @@ export function presetFromMetadata(metadata: Record<string, unknown> | undefined
 
 /** Resizes the picture to the layout's size (or the preset's where open) and normalises it into a float tensor. */
 export function toTensor(image: CanvasImageSource & { width: number; height: number }, layout: ImageLayout, preset: ImagePreset): { data: Float32Array; shape: number[] } {
-  const width = layout.width || preset.width;
-  const height = layout.height || preset.height;
+  const width = layout.width || preset.width || 224;
+  const height = layout.height || preset.height || 224;
   const canvas = document.createElement('canvas');
   canvas.width = width;
   canvas.height = height;
   const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
   ctx.drawImage(image, 0, 0, width, height);
   const pixels = ctx.getImageData(0, 0, width, height).data;
-  const data = new Float32Array(3 * width * height);
+  const channels = layout.channels;
+  const data = new Float32Array(channels * width * height);
   const plane = width * height;
   for (let i = 0; i < plane; i++) {
+    if (channels === 1) {
+      // Grey: the mean of red, green and blue, normalised as the first channel.
+      const grey = (pixels[i * 4]! + pixels[i * 4 + 1]! + pixels[i * 4 + 2]!) / 3;
+      data[i] = (grey - preset.mean[0]!) / preset.std[0]!;
+      continue;
+    }
     for (let c = 0; c < 3; c++) {
       const source = preset.bgr ? 2 - c : c;
       const v = (pixels[i * 4 + source]! - preset.mean[c]!) / preset.std[c]!;
       data[layout.channelsFirst ? c * plane + i : i * 3 + c] = v;
     }
   }
-  return { data, shape: layout.channelsFirst ? [1, 3, height, width] : [1, height, width, 3] };
+  return { data, shape: layout.channelsFirst ? [1, channels, height, width] : [1, height, width, channels] };
 }
 
 export interface Box { x1: number; y1: number; x2: number; y2: number; score: number }

@@ -9,7 +9,7 @@ using Maas.Server.Registry;
 
 namespace Maas.Server.Jobs;
 
-/// <summary>Background jobs (imports): progress, outcome, cancellation; each caller sees its own tenant's jobs (admins all).</summary>
+/// <summary>Background jobs (imports, and the worker-run training, optimisation and fine-tuning jobs): progress, outcome, cancellation; each caller sees its own tenant's jobs (admins all).</summary>
 public static class JobEndpoints
 {
     /// <summary>Maps /jobs routes onto the API group.</summary>
@@ -22,6 +22,9 @@ public static class JobEndpoints
         return api;
     }
 
+    // Worker-run kinds listed beside the imports (a search's trials are listed under their parent's training job).
+    private static readonly string[] QueuedKinds = ["training", "optimization", "fine-tune"];
+
     private static async Task<IResult> ListAsync(HttpContext context, JobRunner jobs)
     {
         var limit = ApiRequests.OptionalInt(context.Request.Query["limit"], "limit") ?? 100;
@@ -30,10 +33,33 @@ public static class JobEndpoints
             throw new ApiException(StatusCodes.Status400BadRequest, "invalid_query", $"limit must be between 1 and 1000, not {limit}");
         }
 
+        var kind = context.Request.Query["kind"].ToString();
+        if (kind.Length > 0 && kind != "import" && !QueuedKinds.Contains(kind))
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_query", $"kind must be import, {string.Join(", ", QueuedKinds)}, not '{RegistryNames.Shorten(kind)}'");
+        }
+
         var caller = context.GetCaller();
         var tenant = caller is null || caller.IsAdmin ? null : caller.Tenant;
-        var list = await jobs.ListAsync(limit, tenant, context.RequestAborted);
-        return Results.Json(new { jobs = list.Where(j => Visible(caller, j)).Select(j => JobResponse.From(j, context.CallerTenant())).ToArray() }, RegistryJson.Options);
+        var callerTenant = context.CallerTenant();
+        var views = new List<(DateTimeOffset CreatedAt, object View)>();
+        if (kind.Length == 0 || kind == "import")
+        {
+            var list = await jobs.ListAsync(limit, tenant, context.RequestAborted);
+            views.AddRange(list.Where(j => Visible(caller, j)).Select(j => (j.CreatedAt, (object)JobResponse.From(j, callerTenant))));
+        }
+
+        // Training, optimisation and fine-tuning jobs too, so one list shows every job the caller has.
+        if (context.RequestServices.GetService<IJobQueueStore>() is { } store)
+        {
+            foreach (var queuedKind in QueuedKinds.Where(k => kind.Length == 0 || k == kind))
+            {
+                var queued = await store.ListAsync(queuedKind, tenant, limit, 0, context.RequestAborted);
+                views.AddRange(queued.Where(j => VisibleQueued(caller, j)).Select(j => (j.CreatedAt, (object)QueuedJobResponse.From(j, callerTenant))));
+            }
+        }
+
+        return Results.Json(new { jobs = views.OrderByDescending(v => v.CreatedAt).Take(limit).Select(v => v.View).ToArray() }, RegistryJson.Options);
     }
 
     private static async Task<IResult> GetAsync(string id, HttpContext context, JobRunner jobs)
@@ -104,9 +130,13 @@ public static class JobEndpoints
             return null;
         }
 
-        var caller = context.GetCaller();
+        return VisibleQueued(context.GetCaller(), job) ? job : null;
+    }
+
+    private static bool VisibleQueued(Caller? caller, QueuedJob job)
+    {
         var model = QueuedJobResponse.Subject(job.Spec).Model;
-        return caller is null || caller.IsAdmin || (caller.Tenant == job.Tenant && (model is null || ModelPatterns.Allows(caller.Models, model))) ? job : null;
+        return caller is null || caller.IsAdmin || (caller.Tenant == job.Tenant && (model is null || ModelPatterns.Allows(caller.Models, model)));
     }
 
     // Another tenant's job answers exactly like a job that does not exist.

@@ -30,6 +30,9 @@ public sealed class CliServerFixture : IAsyncLifetime
             ["Maas:Llm:ContextPerSlot"] = "256",
             ["Maas:Llm:Threads"] = "1",
             ["Maas:Registry:ImportAllowPrivateNetworks"] = "true", // the import source is on loopback
+            ["Maas:Training:PollMilliseconds"] = "100", // training, optimisation and fine-tuning jobs start at once
+            ["Maas:FineTuning:Window"] = "256", // a generated base fine-tunes in seconds
+            ["Maas:FineTuning:LearningRate"] = "0.01",
         });
         Client = new MaasClient(Server.BaseAddress, MaasTestServer.AdminKey);
     }

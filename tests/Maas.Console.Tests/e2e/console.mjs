@@ -306,5 +306,176 @@ await scenario('usage_page', async () => {
   return `CSV with ${csv.trim().split('\n').length - 1} rows`;
 });
 
+const upload = async (route, file, name) => {
+  const res = await api(route, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'X-Maas-Filename': name }, body: fs.readFileSync(file) });
+  if (!res.ok) throw new Error(`upload of ${name} to ${route} failed: ${res.status} ${await res.text()}`);
+  return res.json();
+};
+const json = (body) => ({ method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+// The points drawn for one series of a chart (each point is a circle of the series' colour).
+const chartPoints = (caption) => page.locator('figure.chart-box', { hasText: caption }).locator('circle').count();
+
+await scenario('dataset_upload', async () => {
+  await page.goto(`${baseUrl}#/datasets`);
+  await page.getByRole('heading', { name: 'Datasets', level: 1 }).waitFor();
+  await page.getByLabel('Dataset name').fill('line-data');
+  await page.getByLabel(/^File \(CSV/).setInputFiles(config.lineCsv);
+  await page.getByRole('button', { name: 'Upload dataset' }).click();
+  const colour = page.locator('#dataset-upload-result tr[data-column="colour"]');
+  await colour.waitFor();
+  const row = (await colour.textContent()).replace(/\s+/g, ' ');
+  if (!/string/.test(row) || !/blue: 40, red: 20/.test(row)) throw new Error(`the colour column reads ${row}`);
+  const x = (await page.locator('#dataset-upload-result tr[data-column="x"]').textContent()).replace(/\s+/g, ' ');
+  if (!/number/.test(x)) throw new Error(`the x column reads ${x}`);
+  const bar = await page.locator('progress[aria-label="Dataset upload progress"]').evaluate((p) => p.value);
+  if (bar !== 100) throw new Error(`the progress bar ends at ${bar}`);
+  await page.locator('tr[data-dataset="line-data"]').waitFor();
+  await check('datasets');
+  await page.getByRole('link', { name: 'Open the dataset' }).click();
+  await page.locator('#dataset-preview tbody tr').first().waitFor();
+  const rows = await page.locator('#dataset-preview tbody tr').count();
+  if (rows !== 20) throw new Error(`the preview shows ${rows} rows, not 20`);
+  await check('dataset');
+  return `schema: ${x.trim()} | ${row.trim()}; preview ${rows} rows`;
+});
+
+await scenario('training_follow', async () => {
+  await page.goto(`${baseUrl}#/training?dataset=line-data`);
+  await page.getByRole('heading', { name: 'Train a model' }).waitFor();
+  await page.getByLabel('Model name').fill('line-model');
+  await page.getByLabel('Task', { exact: true }).selectOption('regression');
+  await until('the label choices', async () => (await page.locator('select option[value="y"]').count()) > 0);
+  await page.getByLabel('Label column').selectOption('y');
+  await page.getByLabel('Hyperparameter search (JSON, optional)').fill('{"method": "grid", "space": {"l2": [0.01, 0.1, 1]}}');
+  await page.getByRole('button', { name: 'Start training' }).click();
+  await page.getByRole('heading', { name: /^Training job train_/ }).waitFor();
+  const seen = new Set();
+  await until('the training job to succeed', async () => {
+    const status = await page.locator('#training-status').getAttribute('data-status').catch(() => null);
+    if (status) seen.add(status);
+    if (status === 'failed' || status === 'cancelled') throw new Error(`the job ${status}: ${await page.locator('.status.error').allTextContents()}`);
+    return status === 'succeeded';
+  }, 120000);
+  await until('the trial chart', async () => (await chartPoints('Validation metrics per trial')) >= 3);
+  const points = await chartPoints('Validation metrics per trial');
+  const lines = await page.locator('figure.chart-box', { hasText: 'Validation metrics per trial' }).locator('path.line').count();
+  if (lines < 1) throw new Error('no line in the trial chart');
+  const result = await page.locator('section[aria-label="Result"]').textContent();
+  if (!/line-model version 1/.test(result)) throw new Error(`result: ${result}`);
+  await check('training-job');
+  await page.goto(`${baseUrl}#/training`);
+  await page.locator('tr[data-status="succeeded"]').first().waitFor();
+  await check('training');
+  return `statuses seen ${[...seen].join(' → ')}; ${points} points on ${lines} line(s); ${result.trim().slice(0, 120)}`;
+});
+
+await scenario('image_training_epochs', async () => {
+  await api('/api/v1/datasets', json({ name: 'shapes' }));
+  await upload('/api/v1/datasets/shapes/versions', config.shapesZip, 'shapes.zip');
+  await page.goto(`${baseUrl}#/training?dataset=shapes`);
+  await page.getByRole('heading', { name: 'Train a model' }).waitFor();
+  await until('the image task chosen from the schema', async () => (await page.getByLabel('Task', { exact: true }).inputValue()) === 'image-classification');
+  await page.getByLabel('Model name').fill('shapes-model');
+  await page.getByLabel('Label column').selectOption('label');
+  await page.getByLabel('Hyperparameters (JSON, optional)').fill('{"epochs": 3, "batch_size": 16, "learning_rate": 0.003}');
+  await page.getByRole('button', { name: 'Start training' }).click();
+  await page.getByRole('heading', { name: /^Training job train_/ }).waitFor();
+  const epochsSeen = new Set();
+  await until('the image training job to succeed', async () => {
+    const status = await page.locator('#training-status').getAttribute('data-status').catch(() => null);
+    const points = await chartPoints('Loss per epoch').catch(() => 0);
+    epochsSeen.add(points);
+    if (status === 'failed' || status === 'cancelled') throw new Error(`the job ${status}: ${await page.locator('.status.error').allTextContents()}`);
+    return status === 'succeeded';
+  }, 180000);
+  // Two series (train_loss, validation_loss), one point per epoch each.
+  await until('the loss chart', async () => (await chartPoints('Loss per epoch')) === 6);
+  const legend = await page.locator('figure.chart-box', { hasText: 'Loss per epoch' }).locator('ul.legend').textContent();
+  if (!/train_loss/.test(legend) || !/validation_loss/.test(legend)) throw new Error(`legend: ${legend}`);
+  await check('training-image-job');
+  return `loss chart: ${legend.trim()}; point counts seen while it ran: ${[...epochsSeen].sort((a, b) => a - b).join(', ')}`;
+});
+
+await scenario('image_classes', async () => {
+  await page.goto(`${baseUrl}#/playground?tab=onnx&model=shapes-model`);
+  await page.getByRole('heading', { name: 'Inputs of shapes-model' }).waitFor();
+  await page.getByLabel(/^image from a file/).setInputFiles(config.vstripes);
+  await page.getByRole('button', { name: 'Run' }).click();
+  await page.locator('#vision-summary').waitFor({ timeout: 60000 });
+  const summary = await page.locator('#vision-summary').textContent();
+  const top = await page.locator('canvas.result-image').getAttribute('data-class');
+  if (top !== 'vstripes') throw new Error(`the picture of vertical stripes is classified as ${top} (${summary})`);
+  await check('playground-classes');
+  return summary.trim();
+});
+
+await scenario('optimise_version', async () => {
+  await page.goto(`${baseUrl}#/models/shapes-model`);
+  await page.locator('details#v1').evaluate((d) => { d.open = true; });
+  const details = page.locator('details#v1');
+  await details.getByLabel('Method').selectOption('onnx-fp16');
+  await details.getByRole('button', { name: 'Optimise v1' }).click();
+  const result = details.locator('.optimisation[data-status]');
+  await result.waitFor({ timeout: 120000 });
+  const status = await result.getAttribute('data-status');
+  if (status !== 'ready' && status !== 'rejected') throw new Error(`status ${status}`);
+  const report = (await result.textContent()).replace(/\s+/g, ' ');
+  if (!/size_ratio/.test(report) || !/finite_outputs/.test(report)) throw new Error(`report: ${report.slice(0, 300)}`);
+  await check('model-optimised');
+  return `version 2 ${status}: ${report.slice(0, 160)}`;
+});
+
+await scenario('chat_tools', async () => {
+  await page.goto(`${baseUrl}#/playground?tab=chat`);
+  await page.getByLabel('Model', { exact: true }).selectOption('demo-llm');
+  await page.getByLabel('Max tokens').fill('200');
+  await page.getByRole('button', { name: 'New chat' }).click();
+  await page.getByLabel('Tools (OpenAI function tools, JSON)').fill('[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 10}}, "required": ["city"]}}}]');
+  await page.getByLabel('Tool choice').selectOption('required');
+  await page.getByLabel('parallel tool calls').uncheck();
+  await page.getByLabel('Seed').fill('1');
+  await page.getByLabel('Message').fill('What is the weather in Paris?');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await until('the tool call', async () => !(await page.locator('.msg.assistant .text.streaming').count()) && (await page.locator('.status.ok', { hasText: 'Done' }).count()) > 0, 60000);
+  const text = await page.locator('.msg.assistant .text').last().textContent();
+  if (!/^tool call: get_weather\(/.test(text)) throw new Error(`the answer is not a tool call: ${text}`);
+  // One line per call (the model may make more than one); the first one's arguments fit the schema.
+  const first = text.split('\n')[0];
+  const args = JSON.parse(first.slice(first.indexOf('(') + 1, first.lastIndexOf(')')));
+  if (typeof args.city !== 'string') throw new Error(`arguments do not fit the schema: ${text}`);
+  const done = await page.locator('.status.ok').last().textContent();
+  if (!/tool_calls/.test(done)) throw new Error(`finish reason: ${done}`);
+  await check('playground-tools');
+  return `${text.trim()}; ${done.trim()}`;
+});
+
+await scenario('fine_tuning', async () => {
+  await api('/api/v1/models', json({ name: 'ft-base', task: 'text-generation' }));
+  await upload('/api/v1/models/ft-base/versions', config.ftBase, 'ft-base.gguf');
+  await page.goto(`${baseUrl}#/fine-tuning`);
+  await page.getByRole('heading', { name: 'Fine-tune an LLM' }).waitFor();
+  await page.getByLabel('Base model').selectOption('ft-base');
+  await page.getByLabel('Epochs').fill('2');
+  await page.getByLabel('Suffix').fill('console');
+  await page.getByLabel(/^Training chats/).setInputFiles(config.chats);
+  await page.getByRole('button', { name: 'Start fine-tuning' }).click();
+  await page.getByRole('heading', { name: /^Fine-tuning job ftjob-/ }).waitFor();
+  await until('the fine-tuning job to succeed', async () => {
+    const status = await page.locator('#fine-tuning-status').getAttribute('data-status').catch(() => null);
+    if (status === 'failed' || status === 'cancelled') throw new Error(`the job ${status}: ${await page.locator('.status.error').allTextContents()}`);
+    return status === 'succeeded';
+  }, 180000);
+  await until('the loss chart', async () => (await chartPoints('Loss per epoch')) >= 2);
+  const legend = await page.locator('figure.chart-box', { hasText: 'Loss per epoch' }).locator('ul.legend').textContent();
+  if (!/train_loss/.test(legend)) throw new Error(`legend: ${legend}`);
+  const model = await page.locator('#fine-tuning-status a').textContent();
+  if (!/^ft-base-ft-console:ftjob-/.test(model)) throw new Error(`fine-tuned model: ${model}`);
+  await check('fine-tuning-job');
+  await page.goto(`${baseUrl}#/fine-tuning`);
+  await page.locator('tr[data-status="succeeded"]').first().waitFor();
+  await check('fine-tuning');
+  return `${model}; ${legend.trim()}`;
+});
+
 await browser.close();
 process.stdout.write(JSON.stringify(report));

@@ -1,4 +1,4 @@
-// Jobs of every kind (imports now; training and optimisation jobs as other features add them): progress, stage,
+// Jobs of every kind (imports, training, optimisation, fine-tuning): progress, stage,
 // outcome, cancel, and a loss curve for any job that reports metrics per epoch.
 import { api, ApiError, can, seg } from '../api';
 import { lineChart, short } from '../chart';
@@ -40,7 +40,7 @@ export async function jobsPage({ me, root, query }: PageContext): Promise<() => 
         h('tbody', null, jobs.flatMap((job) => {
           const row = h('tr', { 'data-job': job.id, 'data-status': job.status },
             h('td', null, h('button', { type: 'button', class: 'link', 'aria-expanded': open.has(job.id) ? 'true' : 'false', onclick: () => { open.has(job.id) ? open.delete(job.id) : open.add(job.id); void load(); } }, job.id.slice(0, 12))),
-            h('td', null, job.kind),
+            h('td', null, job.kind === 'training' ? h('a', { href: `#/training/${seg(job.id)}` }, 'training') : job.kind === 'fine-tune' ? h('a', { href: `#/fine-tuning/${seg(job.id)}` }, 'fine-tune') : job.kind),
             h('td', null, job.model ? h('a', { href: `#/models/${seg(job.model)}` }, `${job.model}${job.version ? ' v' + job.version : ''}`) : '–'),
             h('td', null, h('span', { class: `badge ${job.status}` }, job.status)),
             h('td', null, progressOf(job)),

@@ -76,9 +76,10 @@ export async function keysPage({ root }: PageContext): Promise<void> {
   });
   showRevoked.addEventListener('change', () => void load());
 
+  // The tenants are loaded before the form is shown, so a key is never created with no tenant chosen.
+  await load();
   replace(root, h('h1', null, 'Tenants and keys'), status,
     h('section', { 'aria-labelledby': 'tenants-h' }, h('h2', { id: 'tenants-h' }, 'Tenants'), tenantsOut, tenantForm),
     h('section', { 'aria-labelledby': 'keys-h' }, h('h2', { id: 'keys-h' }, 'API keys'), secretOut, keyForm,
       h('p', null, h('label', { class: 'check' }, showRevoked, ' show revoked and expired keys')), keysOut));
-  await load();
 }

@@ -1,7 +1,7 @@
 // One model: versions with signature, lineage, size and format; aliases (move); serving config; evaluation;
 // upload (resumable for big files) and import from a URL, both with progress; delete.
 import { api, can, seg, sendWithProgress } from '../api';
-import { bytes, confirmButton, field, h, replace, statusLine, when } from '../dom';
+import { bytes, confirmButton, field, h, num, replace, statusLine, when } from '../dom';
 import type { PageContext } from '../main';
 import type { Alias, Job, Model, TensorSpec, Version } from '../types';
 
@@ -70,7 +70,51 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
       other.length ? h('div', null, h('h3', null, 'Signature'), h('dl', { class: 'facts' }, other.map(([k, val]) => fact(k, typeof val === 'object' ? JSON.stringify(val) : String(val))))) : null,
       Object.keys(v.metadata ?? {}).length ? h('div', null, h('h3', null, 'Metadata'), h('pre', { tabindex: 0 }, JSON.stringify(v.metadata, null, 2))) : null,
       evaluation ? h('div', null, h('h3', null, 'Evaluation report'), h('pre', { tabindex: 0 }, typeof evaluation === 'string' ? evaluation : JSON.stringify(evaluation, null, 2))) : null,
-      (v.files?.length ?? 0) > 1 ? h('div', null, h('h3', null, 'Files'), h('ul', null, v.files!.map((f) => h('li', null, `${f.path} (${bytes(f.size_bytes)})`)))) : null);
+      (v.files?.length ?? 0) > 1 ? h('div', null, h('h3', null, 'Files'), h('ul', null, v.files!.map((f) => h('li', null, `${f.path} (${bytes(f.size_bytes)})`)))) : null,
+      optimisationView(v),
+      writable && (v.format === 'onnx' || v.format === 'gguf') ? h('div', null, h('h3', null, `Optimise version ${v.version}`), optimiseForm(v)) : null);
+  }
+
+  /** Starts an optimisation of a version and follows it to its result: the new version, ready or rejected, with its report. */
+  function optimiseForm(v: Version): HTMLElement {
+    const methods = v.format === 'gguf' ? ['gguf-quantize'] : ['onnx-int8-dynamic', 'onnx-fp16', 'onnx-int4', 'onnx-optimize', 'prune-magnitude', 'prune-structured'];
+    const method = h('select', null, methods.map((m) => h('option', { value: m }, m)));
+    const options = h('input', { type: 'text', value: v.format === 'gguf' ? '{"type": "q8_0"}' : '', placeholder: '{"samples": 8} or {"sparsity": 0.5}' });
+    const gate = h('input', { type: 'text', placeholder: v.format === 'gguf' ? 'default {"max_perplexity_increase": 0.1}' : 'default {"max_relative_mean_abs_diff": 0.05, "min_top1_agreement": 0.9}' });
+    const alias = h('input', { type: 'text', placeholder: 'optional: moves when ready' });
+    const progress = h('progress', { max: 100, value: 0, 'aria-label': `Optimisation progress of version ${v.version}` });
+    const status = statusLine();
+    const result = h('div', { class: 'optimisation-result', 'aria-live': 'polite' });
+    const button = h('button', { type: 'submit' }, `Optimise v${v.version}`);
+    const form = h('form', { class: 'optimise' },
+      h('div', { class: 'row' }, field('Method', method), field('Options (JSON)', options), field('Gate (JSON)', gate), field('Alias when ready', alias)),
+      button, progress, status, result);
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      button.disabled = true;
+      try {
+        const parse = (text: string, what: string): unknown => {
+          if (!text.trim()) return undefined;
+          try { return JSON.parse(text); } catch (err) { throw new Error(`${what} is not valid JSON: ${(err as Error).message}`); }
+        };
+        let job = await api<Job>(`${base}/versions/${v.version}:optimize`, {
+          json: { method: method.value, options: parse(options.value, 'Options'), gate: parse(gate.value, 'Gate'), alias: alias.value.trim() || undefined },
+        });
+        while (!['succeeded', 'failed', 'cancelled'].includes(job.status)) {
+          status.ok(`Job ${job.id}: ${job.status}${job.stage ? ' · ' + job.stage : ''} (${(job.progress ?? 0).toFixed(0)}%)`);
+          await new Promise<void>((resolve) => timers.push(window.setTimeout(resolve, 500)));
+          job = await api<Job>(`/api/v1/jobs/${seg(job.id)}`);
+          progress.value = job.progress ?? 0;
+        }
+        if (job.status !== 'succeeded') { status.error(`Optimisation ${job.status}: ${job.error ? `${job.error.code}: ${job.error.message}` : ''}`); return; }
+        progress.value = 100;
+        const outcome = job.result as { model: string; version: number; status: string; report?: Record<string, unknown> };
+        status.ok(`Job ${job.id} done: version ${outcome.version} is ${outcome.status}.`);
+        replace(result, resultView(outcome.version, outcome.status, outcome.report ?? {}),
+          h('button', { type: 'button', onclick: () => void draw() }, 'Show the new version'));
+      } catch (err) { status.error(err as Error); } finally { button.disabled = false; }
+    });
+    return form;
   }
 
   function aliasesView(aliases: Alias[], versions: Version[]): HTMLElement {
@@ -201,4 +245,30 @@ async function resumableUpload(base: string, file: File, onProgress: (sent: numb
     onProgress(offset, file.size);
   }
   return api<Version>(`/api/v1/uploads/${seg(session.id)}/complete`, { json: {} });
+}
+
+/** A version's optimisation (when it was made by one): its status, method, source and report. */
+function optimisationView(v: Version): HTMLElement | null {
+  const o = v['optimization'] as { status: string; method: string; job?: string; source?: { model: string; version: number } | number; report?: Record<string, unknown> } | undefined;
+  if (!o) return null;
+  const source = typeof o.source === 'object' && o.source ? `${o.source.model} v${o.source.version}` : String(o.source ?? '–');
+  return h('div', null, h('h3', null, 'Optimisation'), h('p', null, `${o.method} of ${source}${o.job ? ` (job ${o.job})` : ''}`), resultView(v.version, o.status, o.report ?? {}));
+}
+
+/** Ready or rejected, the report's numbers and the gate's checks. */
+function resultView(version: number, status: string, report: Record<string, unknown>): HTMLElement {
+  const gate = report['gate'] as { passed?: boolean; checks?: { name: string; metric: string; value: number | null; threshold: number | null; passed: boolean }[] } | undefined;
+  const numbers = Object.entries(report).filter(([, value]) => typeof value === 'number' || typeof value === 'string');
+  return h('div', { class: 'card optimisation', 'data-status': status },
+    h('p', null, `Version ${version}: `, h('span', { class: `badge ${status}` }, status),
+      status === 'rejected' ? ' (kept with its numbers; not served)' : ''),
+    h('table', { class: 'list compact' },
+      h('caption', null, 'Report'),
+      h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Measure'), h('th', { scope: 'col' }, 'Value'))),
+      h('tbody', null, numbers.map(([k, value]) => h('tr', null, h('th', { scope: 'row' }, k), h('td', null, typeof value === 'number' ? num(value, 4) : String(value)))))),
+    gate?.checks?.length ? h('table', { class: 'list compact' },
+      h('caption', null, `Gate: ${gate.passed ? 'passed' : 'failed'}`),
+      h('thead', null, h('tr', null, ['Check', 'Metric', 'Value', 'Threshold', 'Passed'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', null, gate.checks.map((c) => h('tr', null, h('th', { scope: 'row' }, c.name), h('td', null, c.metric), h('td', null, num(c.value, 4)), h('td', null, num(c.threshold, 4)),
+        h('td', null, c.passed ? 'yes' : 'no'))))) : null);
 }

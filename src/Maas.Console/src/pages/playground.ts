@@ -4,7 +4,7 @@ import { api, authHeaders, can, seg, toError } from '../api';
 import { field, h, replace, statusLine } from '../dom';
 import type { PageContext } from '../main';
 import type { Model, TensorSpec } from '../types';
-import { detections, drawResult, imageLayout, presetFromMetadata, presets, toTensor, topClasses, type ImagePreset } from '../vision';
+import { detections, drawResult, imageLayout, imageModelInfo, presetFromMetadata, presets, toTensor, topClasses, unitPreset, type ImageModelInfo, type ImagePreset } from '../vision';
 
 export async function playgroundPage(ctx: PageContext): Promise<() => void> {
   const tab = ctx.query.get('tab') === 'onnx' ? 'onnx' : 'chat';
@@ -31,6 +31,7 @@ async function chat({ query }: PageContext, root: HTMLElement): Promise<() => vo
   const schema = h('textarea', { rows: 4, value: '{"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}' });
   const tools = h('textarea', { rows: 4, placeholder: '[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]' });
   const toolChoice = h('select', null, ['auto', 'required', 'none'].map((v) => h('option', { value: v }, v)));
+  const parallel = h('input', { type: 'checkbox', checked: true });
   const transcript = h('div', { class: 'transcript', 'aria-live': 'polite', 'aria-label': 'Conversation', role: 'log' });
   const prompt = h('textarea', { rows: 3, required: true, placeholder: 'Say something…' });
   const send = h('button', { type: 'submit', class: 'primary' }, 'Send');
@@ -62,7 +63,7 @@ async function chat({ query }: PageContext, root: HTMLElement): Promise<() => vo
       h('summary', null, 'Model and parameters'),
       h('div', { class: 'row' }, field('Model', model), field('Temperature', temperature), field('Top p', topP), field('Max tokens', maxTokens), field('Seed', seed)),
       field('System prompt', system),
-      h('div', { class: 'row' }, field('Response format', format), field('Tool choice', toolChoice)),
+      h('div', { class: 'row' }, field('Response format', format), field('Tool choice', toolChoice), h('label', { class: 'check' }, parallel, ' parallel tool calls')),
       schemaField,
       field('Tools (OpenAI function tools, JSON)', tools)),
     transcript,
@@ -100,14 +101,14 @@ async function chat({ query }: PageContext, root: HTMLElement): Promise<() => vo
     if (seed.value) body['seed'] = Number(seed.value);
     if (format.value === 'json_object') body['response_format'] = { type: 'json_object' };
     if (format.value === 'json_schema') body['response_format'] = { type: 'json_schema', json_schema: { name: 'answer', schema: schemaValue, strict: true } };
-    if (toolList) { body['tools'] = toolList; body['tool_choice'] = toolChoice.value; }
+    if (toolList) { body['tools'] = toolList; body['tool_choice'] = toolChoice.value; body['parallel_tool_calls'] = parallel.checked; }
     abort = new AbortController();
     send.disabled = true;
     stop.disabled = false;
     const started = performance.now();
     let first = 0;
     let content = '';
-    const toolCalls: unknown[] = [];
+    const toolCalls: ToolCallDelta[] = [];
     interface Usage { prompt_tokens: number; completion_tokens: number }
     let usage = null as Usage | null;
     let finish = '';
@@ -125,7 +126,11 @@ async function chat({ query }: PageContext, root: HTMLElement): Promise<() => vo
             content += choice.delta.content;
             out.textContent = content;
           }
-          if (choice.delta?.tool_calls) { toolCalls.push(...choice.delta.tool_calls); out.textContent = `tool calls: ${JSON.stringify(toolCalls, null, 2)}`; }
+          if (choice.delta?.tool_calls) {
+            mergeToolCalls(toolCalls, choice.delta.tool_calls as ToolCallDelta[]);
+            out.textContent = toolCalls.map((c) => `tool call: ${c.function.name}(${compactJson(c.function.arguments)})`).join('\n');
+            out.dataset['toolCalls'] = String(toolCalls.length);
+          }
           if (choice.finish_reason) finish = choice.finish_reason;
         }
         if (chunk.usage) usage = chunk.usage;
@@ -147,6 +152,28 @@ async function chat({ query }: PageContext, root: HTMLElement): Promise<() => vo
   });
   replace(root, form);
   return () => abort?.abort();
+}
+
+interface ToolCallDelta { index?: number; id?: string; type?: string; function: { name: string; arguments: string } }
+
+/** JSON on one line (the arguments of a call, whose whitespace the model chose), or the text as it came while incomplete. */
+function compactJson(text: string): string {
+  try { return JSON.stringify(JSON.parse(text)); } catch { return text.replace(/\s+/g, ' '); }
+}
+
+/** Streamed tool calls come in pieces (OpenAI's deltas): the first names the call, later ones add to its arguments. */
+function mergeToolCalls(calls: ToolCallDelta[], deltas: ToolCallDelta[]): void {
+  for (const delta of deltas) {
+    const index = delta.index ?? calls.length;
+    const call = calls[index];
+    if (!call) {
+      calls[index] = { index, id: delta.id, type: delta.type ?? 'function', function: { name: delta.function?.name ?? '', arguments: delta.function?.arguments ?? '' } };
+    } else {
+      if (delta.id) call.id = delta.id;
+      if (delta.function?.name) call.function.name += delta.function.name;
+      if (delta.function?.arguments) call.function.arguments += delta.function.arguments;
+    }
+  }
 }
 
 /** The data lines of a Server-Sent Events stream, one event at a time. */
@@ -205,7 +232,8 @@ async function onnx({ me, query }: PageContext, root: HTMLElement): Promise<void
 
   function inferForm(name: string, meta: V2Metadata, metadata: Record<string, unknown> | undefined): HTMLElement {
     const fromMeta = presetFromMetadata(metadata);
-    const allPresets: ImagePreset[] = fromMeta ? [fromMeta, ...presets] : presets;
+    const trained = imageModelInfo(metadata);
+    const allPresets: ImagePreset[] = [...(trained ? [unitPreset] : []), ...(fromMeta ? [fromMeta] : []), ...presets];
     const inputs = meta.inputs.map((spec) => {
       const layout = imageLayout(spec.shape);
       const json = h('textarea', { rows: 3, placeholder: `JSON: nested arrays or a flat list of ${spec.shape.map((d) => (d < 0 ? '?' : d)).join('×')} values` });
@@ -262,14 +290,14 @@ async function onnx({ me, query }: PageContext, root: HTMLElement): Promise<void
         if (!res.ok) throw await toError(res);
         const answer = await res.json() as { model_version?: string; outputs: V2Output[] };
         const ms = performance.now() - started;
-        showResult(answer.outputs, picture, canvas);
+        showResult(answer.outputs, picture, canvas, trained);
         status.ok(`Ran ${name} (version ${answer.model_version ?? '?'}) in ${ms.toFixed(0)} ms.`);
       } catch (err) { status.error(err as Error); } finally { run.disabled = false; }
     });
     return h('div', null, form, canvas, result);
   }
 
-  function showResult(outputs: V2Output[], picture: ImageBitmap | null, canvas: HTMLCanvasElement): void {
+  function showResult(outputs: V2Output[], picture: ImageBitmap | null, canvas: HTMLCanvasElement, trained: ImageModelInfo | null): void {
     const scores = outputs.find((o) => o.shape.length === 3 && o.shape[2] === 2);
     const boxes = outputs.find((o) => o.shape.length === 3 && o.shape[2] === 4);
     let summary = '';
@@ -279,6 +307,14 @@ async function onnx({ me, query }: PageContext, root: HTMLElement): Promise<void
       canvas.setAttribute('aria-label', `The picture with ${found.length} detection box(es)`);
       canvas.dataset['boxes'] = String(found.length);
       summary = `${found.length} detection(s) with score above 0.7.`;
+    } else if (picture && trained && outputs.some((o) => o.name === trained.probabilities_output)) {
+      // A classifier MaaS trained: its probabilities, named by the classes in its metadata.
+      const top = topClasses(outputs.find((o) => o.name === trained.probabilities_output)!.data, Math.min(5, trained.classes.length));
+      const name = (i: number): string => trained.classes[i] ?? `class ${i}`;
+      drawResult(canvas, picture, [], `${name(top[0]!.index)} (${(100 * top[0]!.p).toFixed(1)}%)`);
+      canvas.setAttribute('aria-label', `The picture, classified as ${name(top[0]!.index)}`);
+      canvas.dataset['class'] = name(top[0]!.index);
+      summary = `Top classes: ${top.map((t) => `${name(t.index)} ${(100 * t.p).toFixed(1)}%`).join(', ')}.`;
     } else if (picture && outputs.length === 1 && outputs[0]!.data.length > 1 && outputs[0]!.data.length <= 100000) {
       const top = topClasses(outputs[0]!.data);
       drawResult(canvas, picture, [], `class ${top[0]!.index} (${(100 * top[0]!.p).toFixed(1)}%)`);

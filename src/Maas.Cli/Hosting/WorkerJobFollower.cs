@@ -1,0 +1,190 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Maas.Client;
+using Maas.Client.Jobs;
+using Spectre.Console;
+
+namespace Maas.Cli.Hosting;
+
+/// <summary>
+/// Follows a worker-run job (training, optimisation, fine-tuning) until it ends: a live bar whose label carries the
+/// epoch and latest metrics at a terminal, one line per event (epoch, trial, metrics, log, stage) when the output is
+/// redirected, nothing with <c>--json</c> (the caller prints the final job).
+/// </summary>
+public static class WorkerJobFollower
+{
+    /// <summary>How the follower reads one kind of job.</summary>
+    /// <param name="Poll">Reads the job's current state.</param>
+    /// <param name="Finished">True once it ended.</param>
+    /// <param name="Percent">Its progress in percent.</param>
+    /// <param name="Label">A short label of its state (epoch, metrics) for the bar.</param>
+    public sealed record Reader<T>(Func<CancellationToken, Task<T>> Poll, Func<T, bool> Finished, Func<T, double> Percent, Func<T, string> Label);
+
+    /// <summary>Follows job <paramref name="id"/> and returns its final state.</summary>
+    public static async Task<T> FollowAsync<T>(ParseResult parse, MaasClient client, string id, Reader<T> reader, CancellationToken ct)
+    {
+        var interval = TimeSpan.FromMilliseconds(300);
+        long after = 0;
+        string? stage = null;
+
+        // Events are read through the jobs API, which holds them for every worker-run kind.
+        async Task<IReadOnlyList<JobEvent>> NewEventsAsync()
+        {
+            var all = new List<JobEvent>();
+            while (true)
+            {
+                var page = await client.ListJobEventsAsync(id, after, 500, ct);
+                all.AddRange(page.Events);
+                after = page.NextAfter;
+                if (page.Events.Count < 500)
+                {
+                    return all;
+                }
+            }
+        }
+
+        if (parse.WantsJson())
+        {
+            while (true)
+            {
+                var job = await reader.Poll(ct);
+                if (reader.Finished(job))
+                {
+                    return job;
+                }
+
+                await Task.Delay(interval, ct);
+            }
+        }
+
+        if (!CliHost.Interactive)
+        {
+            while (true)
+            {
+                var job = await reader.Poll(ct);
+                foreach (var e in await NewEventsAsync())
+                {
+                    if (Line(e, ref stage) is { } line)
+                    {
+                        Console.Out.WriteLine(line);
+                    }
+                }
+
+                if (reader.Finished(job))
+                {
+                    return job;
+                }
+
+                await Task.Delay(interval, ct);
+            }
+        }
+
+        T last = default!;
+        await AnsiConsole.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
+            .StartAsync(async context =>
+            {
+                var task = context.AddTask(Markup.Escape($"job {id}"), maxValue: 100);
+                while (true)
+                {
+                    last = await reader.Poll(ct);
+                    foreach (var e in await NewEventsAsync())
+                    {
+                        // Epochs, trials and metrics stay on screen above the bar; progress and stages only move it.
+                        if (e.Type is not ("progress" or "checkpoint" or "status") && Line(e, ref stage) is { } line)
+                        {
+                            AnsiConsole.WriteLine(line);
+                        }
+                    }
+
+                    task.Description = Markup.Escape($"job {id} {reader.Label(last)}".TrimEnd());
+                    task.Value = Math.Clamp(reader.Percent(last), 0, 100);
+                    if (reader.Finished(last))
+                    {
+                        break;
+                    }
+
+                    await Task.Delay(interval, ct);
+                }
+            });
+        return last;
+    }
+
+    /// <summary>Metrics as a person reads them: <c>train_loss 0.4123, validation_loss 0.5</c>.</summary>
+    public static string Metrics(IEnumerable<KeyValuePair<string, double>>? metrics) =>
+        string.Join(", ", (metrics ?? []).Select(kv => $"{kv.Key} {Number(kv.Value)}"));
+
+    /// <summary>A number with four significant decimals at most.</summary>
+    public static string Number(double value) => value.ToString("0.####", CultureInfo.InvariantCulture);
+
+    /// <summary>One event as a line, or null for one not worth a line (a progress event without a new stage).</summary>
+    public static string? Line(JobEvent e, ref string? stage)
+    {
+        var when = e.At.ToUniversalTime().ToString("HH:mm:ss", CultureInfo.InvariantCulture);
+        var data = e.Data;
+        switch (e.Type)
+        {
+            case "progress":
+                var newStage = Text(data, "stage");
+                if (newStage is null || newStage == stage)
+                {
+                    return null;
+                }
+
+                stage = newStage;
+                return $"{when} stage {newStage}{(data.TryGetProperty("percent", out var p) && p.ValueKind == JsonValueKind.Number ? $" ({p.GetDouble():0}%)" : "")}";
+            case "checkpoint":
+                return null;
+            case "log" or "fine_tuning.message":
+                return $"{when} {Text(data, "message")}";
+            case "epoch":
+                return $"{when} epoch {Scalar(data, "epoch")}: {Flatten(data, skip: "epoch")}";
+            case "fine_tuning.metrics":
+                return $"{when} epoch {Scalar(data, "epoch")}: {Flatten(data, skip: "epoch")}";
+            case "trial":
+                var hyperparameters = data.TryGetProperty("hyperparameters", out var h) ? Flatten(h) : "";
+                var metrics = data.TryGetProperty("metrics", out var m) && m.ValueKind == JsonValueKind.Object ? Flatten(m) : Text(data, "error") ?? "";
+                return $"{when} trial {Scalar(data, "trial")} {Text(data, "status")}: {hyperparameters} -> {metrics}";
+            case "metrics":
+                var values = data.TryGetProperty("metrics", out var mm) && mm.ValueKind == JsonValueKind.Object ? Flatten(mm) : Flatten(data);
+                return $"{when} metrics ({Text(data, "split") ?? "latest"}): {values}";
+            default:
+                return $"{when} {e.Type}: {Flatten(data)}";
+        }
+    }
+
+    private static string? Text(JsonElement data, string name) =>
+        data.ValueKind == JsonValueKind.Object && data.TryGetProperty(name, out var value) ? value.ValueKind == JsonValueKind.String ? value.GetString() : value.ValueKind == JsonValueKind.Null ? null : value.GetRawText() : null;
+
+    private static string Scalar(JsonElement data, string name) => Text(data, name) ?? "?";
+
+    // The scalar fields of an object as "name value" pairs; nested objects and arrays are left out (they are in --json).
+    private static string Flatten(JsonElement data, string? skip = null)
+    {
+        if (data.ValueKind != JsonValueKind.Object)
+        {
+            return data.ValueKind == JsonValueKind.Undefined ? "" : data.GetRawText();
+        }
+
+        var text = new StringBuilder();
+        foreach (var property in data.EnumerateObject())
+        {
+            if (property.Name == skip || property.Value.ValueKind is JsonValueKind.Object or JsonValueKind.Array or JsonValueKind.Null)
+            {
+                continue;
+            }
+
+            if (text.Length > 0)
+            {
+                text.Append(", ");
+            }
+
+            text.Append(property.Name).Append(' ').Append(property.Value.ValueKind == JsonValueKind.Number ? Number(property.Value.GetDouble()) : property.Value.ValueKind == JsonValueKind.String ? property.Value.GetString() : property.Value.GetRawText());
+        }
+
+        return text.ToString();
+    }
+}

@@ -1,0 +1,203 @@
+// Training: a form that submits a job, the list of jobs, and a job's page that follows it live: progress, stage,
+// epoch, the loss and accuracy curves per epoch (image training) or the metric per trial (a hyperparameter search),
+// the latest metrics, and the registered version with its evaluation.
+import { api, can, seg } from '../api';
+import { lineChart, short } from '../chart';
+import { confirmButton, field, h, num, replace, statusLine, when } from '../dom';
+import type { PageContext } from '../main';
+import type { Dataset, DatasetVersion, JobEvent, TrainingJob } from '../types';
+
+const tasks = ['regression', 'binary-classification', 'multiclass-classification', 'image-classification'];
+const trainers = ['', 'lightgbm', 'fasttree', 'sdca', 'lbfgs', 'adamw', 'sgd'];
+const finished = ['succeeded', 'failed', 'cancelled'];
+
+export async function trainingPage({ me, root, query }: PageContext): Promise<() => void> {
+  const list = h('div');
+  const status = statusLine();
+  let timer = 0;
+  let stopped = false;
+
+  async function load(): Promise<void> {
+    try {
+      const { jobs } = await api<{ jobs: TrainingJob[] }>('/api/v1/training/jobs?limit=100');
+      replace(list, jobs.length === 0 ? h('p', null, 'No training jobs yet.') : h('table', { class: 'list' },
+        h('caption', { class: 'sr-only' }, 'Training jobs'),
+        h('thead', null, h('tr', null, ['Job', 'Status', 'Progress', 'Stage', 'Model', 'Dataset', 'Task', 'Trainer', 'Created'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', null, jobs.map((j) => h('tr', { 'data-job': j.id, 'data-status': j.status },
+          h('td', null, h('a', { href: `#/training/${seg(j.id)}` }, j.id)),
+          h('td', null, h('span', { class: `badge ${j.status}` }, j.status)),
+          h('td', null, h('span', { class: 'progress-cell' }, h('progress', { max: 100, value: j.progress, 'aria-label': `Progress of ${j.id}` }), ` ${j.progress.toFixed(0)}%`)),
+          h('td', null, j.stage ?? '–'), h('td', null, j.model ?? '–'), h('td', null, j.dataset ?? '–'), h('td', null, j.task ?? '–'), h('td', null, j.trainer ?? '–'),
+          h('td', null, when(j.created_at)))))));
+      status.ok(`${jobs.length} job${jobs.length === 1 ? '' : 's'}; ${jobs.filter((j) => !finished.includes(j.status)).length} running. Updated ${new Date().toLocaleTimeString()}.`);
+    } catch (e) { status.error(e as Error); }
+  }
+
+  async function loop(): Promise<void> {
+    await load();
+    if (!stopped) timer = window.setTimeout(() => void loop(), 2000);
+  }
+
+  replace(root, h('h1', null, 'Training'),
+    can(me, 'training:write') ? h('section', { 'aria-label': 'Train a model' }, h('h2', null, 'Train a model'), await submitForm(query)) : null,
+    h('section', { 'aria-label': 'Training jobs' }, h('h2', null, 'Jobs'), status, list));
+  await loop();
+  return () => { stopped = true; clearTimeout(timer); };
+}
+
+async function submitForm(query: URLSearchParams): Promise<HTMLElement> {
+  const model = h('input', { type: 'text', required: true, pattern: '[A-Za-z0-9][A-Za-z0-9._-]*', placeholder: 'my-model' });
+  const dataset = h('select', { required: true });
+  const version = h('select', null);
+  const task = h('select', null, tasks.map((t) => h('option', { value: t }, t)));
+  const label = h('select', { required: true });
+  const trainer = h('select', null, trainers.map((t) => h('option', { value: t }, t || 'default for the task and size')));
+  const hyperparameters = h('textarea', { rows: 2, placeholder: '{"iterations": 100} or, for images, {"epochs": 5, "batch_size": 32, "learning_rate": 0.001}' });
+  const search = h('textarea', { rows: 2, placeholder: '{"method": "grid", "space": {"l2": [0.01, 0.1, 1]}}' });
+  const network = h('textarea', { rows: 2, placeholder: 'image-classification: [{"type": "conv2d", "filters": 8, "kernel": 3, "padding": 1}, ...] (default: a small CNN)' });
+  const status = statusLine();
+  let schema: DatasetVersion | null = null;
+
+  const wanted = query.get('dataset') ?? '';
+  const [wantedName, wantedVersion] = wanted.split(':');
+  try {
+    const { datasets } = await api<{ datasets: Dataset[] }>('/api/v1/datasets');
+    for (const d of datasets.filter((x) => x.latest_version)) dataset.appendChild(h('option', { value: d.name }, d.name));
+    if (wantedName) dataset.value = wantedName;
+    if (datasets.length === 0) status.error('No dataset yet: upload one on the Datasets page first.');
+  } catch (e) { status.error(e as Error); }
+
+  async function loadVersions(): Promise<void> {
+    if (!dataset.value) return;
+    const d = await api<Dataset>(`/api/v1/datasets/${seg(dataset.value)}`);
+    replace(version, (d.versions ?? []).slice().reverse().map((v) => h('option', { value: String(v.version) }, `v${v.version} (${v.rows} rows)`)));
+    if (wantedVersion && dataset.value === wantedName) version.value = wantedVersion;
+    await loadColumns();
+  }
+
+  async function loadColumns(): Promise<void> {
+    if (!dataset.value || !version.value) return;
+    schema = await api<DatasetVersion>(`/api/v1/datasets/${seg(dataset.value)}/versions/${version.value}`);
+    const current = label.value;
+    replace(label, schema.schema.filter((c) => c.type !== 'image').map((c) => h('option', { value: c.name }, `${c.name} (${c.type})`)));
+    // The last column is the usual label; a column named label wins.
+    const names = schema.schema.filter((c) => c.type !== 'image').map((c) => c.name);
+    label.value = names.includes(current) ? current : names.includes('label') ? 'label' : names[names.length - 1] ?? '';
+    if (schema.schema.some((c) => c.type === 'image')) task.value = 'image-classification';
+  }
+
+  dataset.addEventListener('change', () => void loadVersions().catch((e) => status.error(e as Error)));
+  version.addEventListener('change', () => void loadColumns().catch((e) => status.error(e as Error)));
+  try { await loadVersions(); } catch (e) { status.error(e as Error); }
+
+  const form = h('form', { class: 'card' },
+    h('div', { class: 'row' }, field('Model name', model, 'Created when it does not exist.'), field('Dataset', dataset), field('Dataset version', version)),
+    h('div', { class: 'row' }, field('Task', task), field('Label column', label), field('Trainer', trainer)),
+    field('Hyperparameters (JSON, optional)', hyperparameters),
+    field('Hyperparameter search (JSON, optional)', search),
+    field('Network layers (JSON, optional)', network),
+    h('button', { type: 'submit', class: 'primary' }, 'Start training'), status);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const body: Record<string, unknown> = { model: model.value.trim(), dataset: `${dataset.value}:${version.value}`, task: task.value, label: label.value };
+    if (trainer.value) body['trainer'] = trainer.value;
+    try {
+      for (const [key, area] of [['hyperparameters', hyperparameters], ['search', search], ['network', network]] as const) {
+        if (area.value.trim()) {
+          try { body[key] = JSON.parse(area.value); } catch (err) { throw new Error(`${key} is not valid JSON: ${(err as Error).message}`); }
+        }
+      }
+      const job = await api<TrainingJob>('/api/v1/training/jobs', { json: body });
+      location.hash = `#/training/${seg(job.id)}`;
+    } catch (err) { status.error(err as Error); }
+  });
+  return form;
+}
+
+export async function trainingJobPage({ me, root, params }: PageContext): Promise<() => void> {
+  const id = params[0]!;
+  const base = `/api/v1/training/jobs/${seg(id)}`;
+  const events: JobEvent[] = [];
+  let after = 0;
+  let timer = 0;
+  let stopped = false;
+  const view = h('div');
+  const status = statusLine();
+  replace(root, h('p', null, h('a', { href: '#/training' }, '← Training')), h('h1', null, `Training job ${id}`), status, view);
+
+  async function tick(): Promise<void> {
+    try {
+      const job = await api<TrainingJob>(base);
+      for (;;) {
+        const page = await api<{ events: JobEvent[]; next_after: number }>(`${base}/events?after=${after}&limit=1000`);
+        events.push(...page.events);
+        after = page.next_after;
+        if (page.events.length < 1000) break;
+      }
+      draw(job);
+      status.ok(`Updated ${new Date().toLocaleTimeString()}.`);
+      if (finished.includes(job.status)) return;
+    } catch (e) { status.error(e as Error); }
+    if (!stopped) timer = window.setTimeout(() => void tick(), 1000);
+  }
+
+  function draw(job: TrainingJob): void {
+    const evaluation = job.result?.evaluation;
+    const charts = jobCharts(events);
+    replace(view,
+      h('dl', { class: 'facts', id: 'training-status', 'data-status': job.status },
+        h('dt', null, 'Status'), h('dd', null, h('span', { class: `badge ${job.status}` }, job.status), job.cancel_requested && !finished.includes(job.status) ? ' (cancel requested)' : ''),
+        h('dt', null, 'Model'), h('dd', null, job.model ?? '–'), h('dt', null, 'Dataset'), h('dd', null, job.dataset ?? '–'),
+        h('dt', null, 'Task'), h('dd', null, job.task ?? '–'), h('dt', null, 'Trainer'), h('dd', null, job.trainer ?? '–'),
+        h('dt', null, 'Stage'), h('dd', null, job.stage ?? '–'), h('dt', null, 'Epoch'), h('dd', null, job.epoch === null || job.epoch === undefined ? '–' : String(job.epoch)),
+        h('dt', null, 'Time left'), h('dd', null, job.eta_seconds ? `about ${Math.ceil(job.eta_seconds)} s` : '–'),
+        h('dt', null, 'Created'), h('dd', null, when(job.created_at)), h('dt', null, 'Finished'), h('dd', null, when(job.finished_at))),
+      h('progress', { max: 100, value: job.progress, 'aria-label': 'Training progress' }), h('p', null, `${job.progress.toFixed(0)}% done`),
+      job.error ? h('p', { class: 'status error', role: 'alert' }, `${job.error.code}: ${job.error.message}`) : null,
+      can(me, 'training:write') && !finished.includes(job.status) ? confirmButton('Cancel job', 'Really cancel?', async () => { await api(`${base}/cancel`, { method: 'POST' }); }) : null,
+      charts.length ? h('section', { 'aria-label': 'Curves' }, h('h2', null, 'Curves'), h('div', { class: 'charts' }, charts)) : null,
+      Object.keys(job.metrics ?? {}).length ? h('section', { 'aria-label': 'Latest metrics' }, h('h2', null, 'Latest metrics'), metricsTable(job.metrics ?? {})) : null,
+      job.result?.model ? h('section', { 'aria-label': 'Result' }, h('h2', null, 'Result'),
+        h('p', null, 'Registered as ', h('a', { href: `#/models/${seg(job.result.model)}` }, `${job.result.model} version ${job.result.version}`), '.'),
+        evaluation ? metricsTable(Object.fromEntries(Object.entries(evaluation).filter((e): e is [string, number] => typeof e[1] === 'number'))) : null) : null,
+      h('section', { 'aria-label': 'Events' }, h('h2', null, 'Events'), h('ol', { class: 'events' },
+        events.filter((e) => e.type !== 'progress' && e.type !== 'checkpoint').slice(-50).map((e) => h('li', null, `${new Date(e.at).toLocaleTimeString()} ${e.type}: ${describe(e.data)}`)))));
+  }
+
+  await tick();
+  return () => { stopped = true; clearTimeout(timer); };
+}
+
+/** The curves in a worker job's events: loss and accuracy per epoch, and the validation metrics per search trial. */
+export function jobCharts(events: JobEvent[]): HTMLElement[] {
+  const charts: HTMLElement[] = [];
+  const epochs = events.filter((e) => e.type === 'epoch' || e.type === 'fine_tuning.metrics').map((e) => e.data);
+  if (epochs.length) {
+    const xs = epochs.map((d, i) => (typeof d['epoch'] === 'number' ? d['epoch'] : i + 1));
+    const keys = [...new Set(epochs.flatMap((d) => Object.keys(d)))].filter((k) => k !== 'epoch' && epochs.some((d) => typeof d[k] === 'number'));
+    const series = (match: (k: string) => boolean) => keys.filter(match).map((k) => ({ name: k, values: epochs.map((d) => (typeof d[k] === 'number' ? d[k] : null)) }));
+    const losses = series((k) => k.includes('loss'));
+    const accuracies = series((k) => k.includes('accuracy'));
+    if (losses.length) charts.push(lineChart('Loss per epoch', xs, losses, short, (x) => `epoch ${x}`));
+    if (accuracies.length) charts.push(lineChart('Accuracy per epoch', xs, accuracies, short, (x) => `epoch ${x}`));
+  }
+  const trials = events.filter((e) => e.type === 'trial').map((e) => e.data).sort((a, b) => Number(a['trial']) - Number(b['trial']));
+  if (trials.length) {
+    const metrics = trials.map((t) => (t['metrics'] ?? {}) as Record<string, unknown>);
+    const keys = [...new Set(metrics.flatMap((m) => Object.keys(m)))].filter((k) => metrics.some((m) => typeof m[k] === 'number'));
+    charts.push(lineChart('Validation metrics per trial', trials.map((t) => Number(t['trial'])), keys.map((k) => ({ name: k, values: metrics.map((m) => (typeof m[k] === 'number' ? m[k] : null)) })), short, (x) => `trial ${x}`));
+  }
+  return charts;
+}
+
+function metricsTable(metrics: Record<string, number>): HTMLElement {
+  return h('table', { class: 'list compact' },
+    h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Metric'), h('th', { scope: 'col' }, 'Value'))),
+    h('tbody', null, Object.entries(metrics).map(([k, v]) => h('tr', null, h('th', { scope: 'row' }, k), h('td', null, num(v, 4))))));
+}
+
+function describe(data: Record<string, unknown>): string {
+  if (typeof data['message'] === 'string') return data['message'];
+  return Object.entries(data).filter(([, v]) => v !== null && typeof v !== 'object').map(([k, v]) => `${k} ${typeof v === 'number' ? num(v, 4) : String(v)}`).join(', ')
+    + (typeof data['metrics'] === 'object' && data['metrics'] ? ` ${Object.entries(data['metrics'] as Record<string, unknown>).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k} ${num(v as number, 4)}`).join(', ')}` : '');
+}

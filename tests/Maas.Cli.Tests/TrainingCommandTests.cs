@@ -1,0 +1,183 @@
+using System.Globalization;
+using System.Text;
+using Maas.Cli.Hosting;
+using Maas.Cli.Tests.Support;
+using Maas.Core.Formats.Gguf;
+using Maas.Server.Tests.Support;
+
+namespace Maas.Cli.Tests;
+
+/// <summary><c>maas datasets</c>, <c>train</c>, <c>optimize</c>, <c>fine-tune</c> and <c>jobs</c> over them, run as a process against a real server.</summary>
+[Collection(CliServerCollection.Name)]
+public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
+{
+    private readonly TempDirectory _files = new("maas-cli-training");
+
+    public void Dispose() => _files.Dispose();
+
+    // y = 2x + 1 with a little noise, 60 rows: a linear regression trains in a second or two.
+    private string LineCsv()
+    {
+        var random = new Random(11);
+        var csv = new StringBuilder("x,colour,y\n");
+        for (var i = 0; i < 60; i++)
+        {
+            var x = random.NextDouble() * 10;
+            csv.Append(CultureInfo.InvariantCulture, $"{x:R},{(i % 3 == 0 ? "red" : "blue")},{(2 * x) + 1 + (random.NextDouble() * 0.2):R}\n");
+        }
+
+        var path = Path.Combine(_files.Path, "line.csv");
+        File.WriteAllText(path, csv.ToString());
+        return path;
+    }
+
+    [Fact]
+    public async Task Datasets_push_shows_the_schema_then_list_show_preview_and_rm_work_with_json_shapes()
+    {
+        var name = Names.Unique("ds");
+        var file = LineCsv();
+
+        // For people: progress to 100%, a summary line and the schema with statistics.
+        var pushed = await fixture.RunAsync("datasets", "push", name, file);
+        Assert.True(pushed.ExitCode == 0, pushed.ToString());
+        Assert.Contains("uploading line.csv: 100%", pushed.Stdout);
+        Assert.Contains($"pushed {name} version 1 (csv, 60 rows", pushed.Stdout);
+        Assert.Matches(@"colour\s*│\s*string", pushed.Stdout);
+        Assert.Contains("blue: 40, red: 20", pushed.Stdout);
+
+        // For scripts: the version with schema and statistics.
+        var second = (await fixture.RunAsync("datasets", "push", name, file, "--schema", "colour:string", "--json")).Json();
+        Assert.Equal(2, (int?)second["version"]);
+        Assert.Equal(60, (long?)second["rows"]);
+        Assert.Equal(["x", "colour", "y"], second["schema"]!.AsArray().Select(c => (string?)c!["name"]));
+        Assert.Equal("number", (string?)second["schema"]![0]!["type"]);
+        var x = second["statistics"]!.AsArray().Single(s => (string?)s!["name"] == "x")!;
+        Assert.Equal(60, (long?)x["count"]);
+        Assert.True((double)x["max"]! <= 10);
+
+        var list = (await fixture.RunAsync("datasets", "list", "--json")).Json().AsArray();
+        Assert.Contains(name, list.Select(d => (string?)d!["name"]));
+        var shown = (await fixture.RunAsync("datasets", "show", name, "--json")).Json();
+        Assert.Equal([1, 2], shown["versions"]!.AsArray().Select(v => (int)v!["version"]!));
+        var table = await fixture.RunAsync("datasets", "show", name);
+        Assert.Contains("version 2:", table.Stdout);
+
+        var preview = (await fixture.RunAsync("datasets", "preview", name, "-n", "5", "--json")).Json();
+        Assert.Equal(60, (long?)preview["rows_total"]);
+        Assert.Equal(5, preview["rows"]!.AsArray().Count);
+        Assert.Equal("red", (string?)preview["rows"]![0]!["colour"]);
+        var previewTable = await fixture.RunAsync("datasets", "preview", name, "--version", "1", "-n", "3");
+        Assert.Contains($"3 of 60 rows of {name} version 1", previewTable.Stdout);
+
+        // A bad file is the server's 400 in one line; a missing dataset exits 4.
+        var bad = Path.Combine(_files.Path, "bad.csv");
+        await File.WriteAllTextAsync(bad, "a,b\n1,2\n3\n");
+        (await fixture.RunAsync("datasets", "push", name, bad)).AssertFailure(ExitCodes.Failure, "invalid_dataset");
+        Assert.Equal(1, (int?)(await fixture.RunAsync("datasets", "rm", name, "--version", "1", "--json")).Json()["version"]);
+        Assert.Equal(name, (string?)(await fixture.RunAsync("datasets", "rm", name, "--json")).Json()["deleted"]);
+        (await fixture.RunAsync("datasets", "show", name)).AssertFailure(ExitCodes.NotFound, "dataset_not_found");
+    }
+
+    [Fact]
+    public async Task Train_follows_a_regression_to_the_end_and_jobs_list_logs_and_cancel_cover_training_jobs()
+    {
+        var dataset = Names.Unique("line");
+        (await fixture.RunAsync("datasets", "push", dataset, LineCsv(), "--json")).Json();
+        var model = Names.Unique("trained");
+
+        // Followed without --json: one line per event (stages, validation and test metrics), then the evaluation.
+        var run = await fixture.RunAsync("train", "--model", model, "--dataset", dataset, "--task", "regression", "--label", "y", "--feature", "x", "--follow");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("stage training", run.Stdout);
+        Assert.Matches(@"metrics \(test\): .*rmse", run.Stdout);
+        Assert.Contains($"succeeded: {model} version 1", run.Stdout);
+        Assert.Matches(@"r2\s*│", run.Stdout);
+
+        // From a JSON file, a flag replacing one field; --json prints the ended job.
+        var spec = Path.Combine(_files.Path, "job.json");
+        await File.WriteAllTextAsync(spec, $$"""{"model": "{{model}}", "dataset": "{{dataset}}:1", "task": "regression", "label": "y", "trainer": "lightgbm", "hyperparameters": {"iterations": 5} }""");
+        var job = (await fixture.RunAsync("train", "-f", spec, "--trainer", "sdca", "--hp", "iterations=20", "--follow", "--json")).Json();
+        Assert.Equal("succeeded", (string?)job["status"]);
+        Assert.Equal("sdca", (string?)job["trainer"]);
+        Assert.Equal(2, (int?)job["result"]!["version"]);
+        Assert.True((double)job["result"]!["evaluation"]!["r2"]! > 0.9, job.ToJsonString());
+        var id = (string)job["id"]!;
+
+        var jobs = (await fixture.RunAsync("jobs", "list", "--kind", "training", "--json")).Json().AsArray();
+        var listed = jobs.Single(j => (string?)j!["id"] == id)!;
+        Assert.Equal("training", (string?)listed["kind"]);
+        Assert.Equal("succeeded", (string?)listed["status"]);
+        Assert.Contains(id, (await fixture.RunAsync("jobs", "list")).Stdout);
+        var logs = await fixture.RunAsync("jobs", "logs", id);
+        Assert.True(logs.ExitCode == 0, logs.ToString());
+        Assert.Contains("metrics (validation)", logs.Stdout);
+        (await fixture.RunAsync("jobs", "cancel", id)).AssertFailure(ExitCodes.Conflict, "job_finished");
+
+        // The caller's mistakes are one line with the server's code; a missing option is a usage error.
+        (await fixture.RunAsync("train", "--model", model, "--dataset", dataset, "--task", "regression", "--label", "nope")).AssertFailure(ExitCodes.Failure, "invalid_label");
+        (await fixture.RunAsync("train", "--model", model, "--dataset", dataset)).AssertFailure(ExitCodes.Usage, "usage");
+    }
+
+    [Fact]
+    public async Task Optimize_registers_a_float16_version_with_its_report_and_a_bad_method_exits_1()
+    {
+        var name = Names.Unique("opt");
+        var file = Path.Combine(_files.Path, "mlp.onnx");
+        await File.WriteAllBytesAsync(file, TestArtifacts.Onnx(seed: 5));
+        (await fixture.RunAsync("models", "push", name, file, "--json")).Json();
+
+        var human = await fixture.RunAsync("optimize", name, "1", "--method", "onnx-fp16", "-o", "samples=4");
+        Assert.True(human.ExitCode == 0, human.ToString());
+        Assert.Contains($"{name} version 2: ready", human.Stdout);
+        Assert.Matches(@"size_ratio\s*│", human.Stdout);
+        Assert.Matches(@"finite_outputs\s*│", human.Stdout);
+
+        var job = (await fixture.RunAsync("optimize", name, "1", "--method", "onnx-int8-dynamic", "--gate", "max_relative_mean_abs_diff=0.5", "--alias", "fast", "--json")).Json();
+        Assert.Equal("succeeded", (string?)job["status"]);
+        Assert.Equal("optimization", (string?)job["kind"]);
+        Assert.Equal(3, (int?)job["result"]!["version"]);
+        Assert.Equal("ready", (string?)job["result"]!["status"]);
+        Assert.True((bool)job["result"]!["report"]!["gate"]!["passed"]!);
+        Assert.Equal(3, (await fixture.Client.ListAliasesAsync(name)).Aliases.Single(a => a.Name == "fast").Version);
+        var listed = (await fixture.RunAsync("jobs", "list", "--kind", "optimization", "--json")).Json().AsArray();
+        Assert.Contains((string?)job["id"], listed.Select(j => (string?)j!["id"]));
+
+        (await fixture.RunAsync("optimize", name, "1", "--method", "onnx-int8-static")).AssertFailure(ExitCodes.Failure, "unsupported_method");
+        (await fixture.RunAsync("optimize", name, "9", "--method", "onnx-fp16")).AssertFailure(ExitCodes.NotFound, "version_not_found");
+    }
+
+    [Fact]
+    public async Task Fine_tune_uploads_the_chats_follows_the_job_and_names_the_model_to_chat_with()
+    {
+        var name = Names.Unique("ftbase");
+        var gguf = Path.Combine(_files.Path, "base.gguf");
+        GgufLlamaModelFactory.Write(gguf, new GgufLlamaModelOptions
+        {
+            Name = "maas-cli-ft-base",
+            EmbeddingLength = 64,
+            BlockCount = 2,
+            HeadCount = 4,
+            KeyValueHeadCount = 2,
+            FeedForwardLength = 128,
+            ContextLength = 1024,
+            VocabularySize = 1000,
+        });
+        (await fixture.RunAsync("models", "push", name, gguf, "--task", "text-generation", "--json")).Json();
+        var chats = Path.Combine(_files.Path, "chats.jsonl");
+        await File.WriteAllLinesAsync(chats, Enumerable.Range(0, 8).Select(i => $$"""{"messages": [{"role": "user", "content": "question {{i}}"}, {"role": "assistant", "content": "ok ok ok"}]}"""));
+
+        var run = await fixture.RunAsync("fine-tune", name, chats, "--epochs", "2", "--suffix", "cli");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Matches("uploaded chats.jsonl as file-", run.Stdout);
+        Assert.Matches(@"epoch 2: .*train_loss", run.Stdout);
+        Assert.Matches($"succeeded: chat with {name}-ft-cli:ftjob-", run.Stdout);
+
+        var jobs = (await fixture.RunAsync("jobs", "list", "--kind", "fine-tune", "--json")).Json().AsArray();
+        Assert.Contains(jobs, j => (string?)j!["model"] == name && (string?)j["status"] == "succeeded");
+
+        // A file that is not chats is refused at upload, in one line with OpenAI's code.
+        var bad = Path.Combine(_files.Path, "bad.jsonl");
+        await File.WriteAllTextAsync(bad, "{\"messages\": 3}\n");
+        (await fixture.RunAsync("fine-tune", name, bad)).AssertFailure(ExitCodes.Failure, "invalid_file_format");
+    }
+}
