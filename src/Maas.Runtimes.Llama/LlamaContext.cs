@@ -33,6 +33,8 @@ public sealed class LlamaContext : IDisposable
         p.KvUnified = Flag(options.UnifiedKvCache, p.KvUnified);
         p.SwaFull = Flag(options.SwaFull, p.SwaFull);
         p.NoPerf = options.MeasurePerformance ? (byte)0 : (byte)1;
+        p.CbEval = options.EvalCallback;
+        p.CbEvalUserData = options.EvalCallbackData;
 
         var maxSequences = NativeApi.llama_max_parallel_sequences();
         if (p.NSeqMax == 0 || p.NSeqMax > maxSequences)
