@@ -340,6 +340,69 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         Assert.Equal(fineTuned, (string?)chat["model"]);
     }
 
+    [Fact]
+    public async Task A_worker_killed_mid_fine_tuning_is_replaced_and_the_job_resumes_after_the_last_epoch()
+    {
+        _ = await servers.ServerAsync(); // writes the generated base
+        using var dir = new TempDirectory("maas-ft-kill");
+        var settings = new Dictionary<string, string?>(LlmServerFixture.Settings)
+        {
+            ["Maas:Training:Workers"] = "0", // the jobs go to the worker processes
+            ["Maas:FineTuning:LearningRate"] = "0.01",
+            ["Maas:FineTuning:Window"] = "256",
+        };
+        await using var server = await MaasTestServer.StartAsync(dataDir: dir.Path, settings: settings);
+        var client = server.Client;
+        await LlmServerFixture.RegisterAsync(client, "killbase", await File.ReadAllBytesAsync(servers.BasePath), "base.gguf");
+        var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(24, seed: 31)))).JsonAsync(HttpStatusCode.OK))["id"]!;
+        const int epochs = 8;
+        var id = (string)(await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
+            $$$"""{"model": "killbase", "training_file": "{{{file}}}", "hyperparameters": {"n_epochs": {{{epochs}}}}}"""))).JsonAsync(HttpStatusCode.OK))["id"]!;
+
+        var worker = new[] { "--Maas:FineTuning:Threads=1" };
+        var first = Maas.Server.Tests.Training.WorkerKillTests.StartWorker(dir.Path, 1, worker);
+        var second = (System.Diagnostics.Process?)null;
+        try
+        {
+            // Kill the worker (SIGKILL) once it has checkpointed an epoch and is still training.
+            var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
+            while ((await (await client.GetAsync($"v1/fine_tuning/jobs/{id}/checkpoints")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray().Count == 0)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "the worker never finished an epoch");
+                await Task.Delay(50);
+            }
+
+            first.Kill();
+            await first.WaitForExitAsync();
+            var killed = await (await client.GetAsync($"v1/fine_tuning/jobs/{id}")).JsonAsync(HttpStatusCode.OK);
+            Assert.True((string?)killed["status"] is "running" or "queued", killed.ToJsonString());
+
+            second = Maas.Server.Tests.Training.WorkerKillTests.StartWorker(dir.Path, 1, worker);
+            var ended = await client.WaitForJobAsync(id, TimeSpan.FromMinutes(5), "v1/fine_tuning/jobs");
+            Assert.True((string?)ended["status"] == "succeeded", ended.ToJsonString());
+
+            // Every epoch once (the first worker's are kept, not repeated), one registered version, and a resume message.
+            var events = (await (await client.GetAsync($"v1/fine_tuning/jobs/{id}/events?limit=100")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray();
+            Assert.Contains(events, e => ((string?)e!["message"])!.StartsWith("Resuming from the checkpoint of epoch", StringComparison.Ordinal));
+            var versions = (await (await client.GetAsync("api/v1/models/killbase-ft/versions")).JsonAsync(HttpStatusCode.OK))["versions"]!.AsArray();
+            var lineage = JsonNode.Parse((string)Assert.Single(versions)!["metadata"]!["maas.lineage"]!)!;
+            Assert.Equal(Enumerable.Range(1, epochs), lineage["epochs"]!.AsArray().Select(e => (int)e!["epoch"]!));
+        }
+        finally
+        {
+            foreach (var process in new[] { first, second })
+            {
+                if (process is { HasExited: false })
+                {
+                    process.Kill();
+                    await process.WaitForExitAsync();
+                }
+
+                process?.Dispose();
+            }
+        }
+    }
+
     private static async Task<HttpClient> TenantClientAsync(MaasTestServer server) => (await TenantClientAsync(server, [])).Client;
 
     private static async Task<(string Tenant, HttpClient Client)> TenantClientAsync(MaasTestServer server, params string[] moreScopes)

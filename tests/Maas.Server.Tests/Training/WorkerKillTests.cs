@@ -8,12 +8,12 @@ namespace Maas.Server.Tests.Training;
 /// <summary>A training worker in its own process, killed with SIGKILL mid-job: another worker takes the job up once the lease expires.</summary>
 public sealed class WorkerKillTests
 {
-    internal static Process StartWorker(string dataDir, int threads = 2)
+    internal static Process StartWorker(string dataDir, int threads = 2, params string[] settings)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add(MaasServerProcess.ServerDll());
         info.ArgumentList.Add("worker");
-        foreach (var setting in new[] { $"--Maas:DataDir={dataDir}", "--Maas:Training:LeaseSeconds=3", "--Maas:Training:PollMilliseconds=100", $"--Maas:Training:Threads={threads}", "--Logging:LogLevel:Default=Warning" })
+        foreach (var setting in new[] { $"--Maas:DataDir={dataDir}", "--Maas:Training:LeaseSeconds=3", "--Maas:Training:PollMilliseconds=100", $"--Maas:Training:Threads={threads}", "--Logging:LogLevel:Default=Warning" }.Concat(settings))
         {
             info.ArgumentList.Add(setting);
         }
