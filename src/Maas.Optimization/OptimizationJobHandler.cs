@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using System.Text.Json;
+using Maas.Core.Datasets;
 using Maas.Core.Formats;
 using Maas.Core.Formats.Gguf;
 using Maas.Core.Formats.Onnx;
@@ -66,7 +67,7 @@ public sealed record OptimizationOptions
 /// the source on this machine, applies the gate and registers the result as a new version derived from the source,
 /// ready or rejected, with the report attached; once, even when a worker that took the job over runs it again.
 /// </summary>
-public sealed class OptimizationJobHandler(IModelRegistry registry, OptimizationOptions options) : IJobHandler
+public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatalog datasets, OptimizationOptions options) : IJobHandler
 {
     // Source metadata that describes the source's own making, not what it does; not copied to the new version.
     private static readonly HashSet<string> NotInherited = new(StringComparer.Ordinal)
@@ -92,13 +93,14 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, Optimization
 
         var sourcePath = await registry.GetLocalArtifactPathAsync(source, token);
         var output = Path.Combine(run.WorkDir, method.Format == ModelFormat.Gguf ? "optimized.gguf" : "optimized.onnx");
-        await run.ReportAsync(new JobProgress { Percent = 10, Stage = "rewriting" });
-        var rewrite = Rewrite(spec, sourcePath, output);
+        var calibration = spec.Method == OptimizationMethods.OnnxInt8Static ? await LoadCalibrationAsync(spec, source, token) : null;
+        await run.ReportAsync(new JobProgress { Percent = 10, Stage = calibration is null ? "rewriting" : "calibrating" });
+        var rewrite = Rewrite(spec, sourcePath, output, calibration, token);
         await run.EventAsync("log", new { message = $"{spec.Method} wrote {new FileInfo(output).Length} bytes", rewrite });
         token.ThrowIfCancellationRequested();
 
         await run.ReportAsync(new JobProgress { Percent = 40, Stage = "measuring" });
-        var report = method.Format == ModelFormat.Gguf ? MeasureGguf(sourcePath, output, token) : MeasureOnnx(spec, sourcePath, output, token);
+        var report = method.Format == ModelFormat.Gguf ? MeasureGguf(sourcePath, output, token) : MeasureOnnx(spec, sourcePath, output, calibration, token);
         var size = new FileInfo(output).Length;
         report["size_bytes"] = size;
         report["source_size_bytes"] = source.SizeBytes;
@@ -125,6 +127,11 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, Optimization
 
         await run.ReportAsync(new JobProgress { Percent = 90, Stage = "registering" });
         var number = await RegisterAsync(run, spec, method, source, output, status, report);
+        if (spec.Calibration is { } used)
+        {
+            await datasets.RecordUseAsync(new DatasetUse(used.Name, used.Version, spec.Model, number), CancellationToken.None);
+        }
+
         var result = new Dictionary<string, object?> { ["model"] = spec.Model, ["version"] = number, ["status"] = status, ["report"] = report };
         return Json(result);
     }
@@ -142,7 +149,35 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, Optimization
 
     private static double? Finite(double? value) => value is { } d && double.IsFinite(d) ? d : null;
 
-    private Dictionary<string, object?> Rewrite(OptimizationSpec spec, string sourcePath, string output)
+    // The calibration rows of onnx-int8-static, read from the dataset version resolved at submission.
+    private async Task<Calibration> LoadCalibrationAsync(OptimizationSpec spec, ModelVersion source, CancellationToken token)
+    {
+        var reference = spec.Calibration ?? throw new JobFailedException("invalid_spec", "the job names no calibration dataset");
+        var version = await datasets.GetVersionAsync(reference.Name, reference.Version, token);
+        if (version.Sha256 != reference.Sha256)
+        {
+            throw new JobFailedException("dataset_changed", $"dataset '{reference.Name}' version {reference.Version} no longer has the content the job was submitted with");
+        }
+
+        try
+        {
+            var shape = CalibrationData.InputShape(source);
+            var columns = CalibrationData.Columns(version, spec.CalibrationColumns, shape);
+            var (rows, skipped) = CalibrationData.Rows(await datasets.LoadAsync(version, token), columns, spec.CalibrationRows ?? CalibrationData.MaxRows);
+            if (rows.Count == 0)
+            {
+                throw new JobFailedException("invalid_calibration", $"{reference.Name}:{reference.Version} has no row with every calibration column filled ({skipped} skipped)");
+            }
+
+            return new Calibration(source.Signature.Inputs![0].Name, shape, rows, skipped) { Columns = columns };
+        }
+        catch (OptimizationRequestException e)
+        {
+            throw new JobFailedException(e.Code, e.Message, e);
+        }
+    }
+
+    private Dictionary<string, object?> Rewrite(OptimizationSpec spec, string sourcePath, string output, Calibration? calibration, CancellationToken token)
     {
         try
         {
@@ -155,6 +190,8 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, Optimization
                 case OptimizationMethods.OnnxOptimize:
                     OnnxGraphOptimizer.Optimize(sourcePath, output, spec.Level!);
                     return Validated(output, new() { ["level"] = spec.Level });
+                case OptimizationMethods.OnnxInt8Static:
+                    return StaticInt8(spec, sourcePath, output, calibration!, token);
             }
 
             var graph = OnnxGraph.Load(sourcePath);
@@ -198,12 +235,55 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, Optimization
         }
         catch (OnnxRuntimeException e)
         {
-            throw new JobFailedException("rewrite_failed", $"ONNX Runtime could not optimise the model: {e.Message}", e);
+            throw new JobFailedException("rewrite_failed", $"ONNX Runtime could not {(calibration is null ? "optimise" : "calibrate")} the model: {e.Message}", e);
+        }
+        catch (NotSupportedException e)
+        {
+            throw new JobFailedException("method_not_applicable", e.Message, e);
         }
         catch (InvalidModelFileException e)
         {
             throw new JobFailedException("rewrite_failed", $"the model could not be rewritten: {e.Message}", e);
         }
+    }
+
+    // Calibrates the activations the rewrite quantises on the float source, then inserts the QDQ pairs.
+    private static Dictionary<string, object?> StaticInt8(OptimizationSpec spec, string sourcePath, string output, Calibration calibration, CancellationToken token)
+    {
+        var graph = OnnxGraph.Load(sourcePath);
+        var activations = OnnxStaticQuantizer.Activations(graph);
+        if (activations.Count == 0)
+        {
+            throw new JobFailedException("nothing_to_optimize", $"{spec.Method} found no MatMul, Gemm or Conv with a constant weight in this model");
+        }
+
+        var method = spec.CalibrationMethod == "percentile" ? CalibrationMethod.Percentile : CalibrationMethod.MinMax;
+        var ranges = OnnxCalibrator.Collect(sourcePath, activations, calibration.Feeds(), method, spec.Percentile ?? 100, token);
+        var q = OnnxStaticQuantizer.Rewrite(graph, ranges);
+        graph.Model.ProducerName = "maas-optimization";
+        graph.Save(output);
+        return Validated(output, new()
+        {
+            ["matmuls_quantized"] = q.MatMulsQuantized,
+            ["gemms_quantized"] = q.GemmsQuantized,
+            ["convs_quantized"] = q.ConvsQuantized,
+            ["weights_quantized"] = q.WeightsQuantized,
+            ["activations_quantized"] = q.ActivationsQuantized,
+            ["qdq_nodes"] = q.QdqNodes,
+            ["per_channel_weights"] = q.PerChannel,
+            ["weight_inputs_removed"] = graph.WeightInputsRemoved,
+            ["calibration"] = new Dictionary<string, object?>
+            {
+                ["dataset"] = spec.Calibration!.Name,
+                ["version"] = spec.Calibration.Version,
+                ["columns"] = calibration.Columns,
+                ["rows"] = calibration.Rows.Count,
+                ["rows_skipped"] = calibration.Skipped,
+                ["method"] = spec.CalibrationMethod,
+                ["percentile"] = spec.Percentile,
+                ["ranges"] = ranges.ToDictionary(kv => kv.Key, kv => (object?)new[] { (double)kv.Value.Min, kv.Value.Max }),
+            },
+        });
     }
 
     // Every rewritten graph must pass the same validation an upload does before it is measured or registered.
@@ -221,12 +301,15 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, Optimization
         }
     }
 
-    private Dictionary<string, object?> MeasureOnnx(OptimizationSpec spec, string sourcePath, string output, CancellationToken token)
+    private Dictionary<string, object?> MeasureOnnx(OptimizationSpec spec, string sourcePath, string output, Calibration? calibration, CancellationToken token)
     {
         OnnxComparisonResult c;
         try
         {
-            c = OnnxComparison.Compare(sourcePath, output, spec.Samples, spec.Seed, options.TimedRuns, token);
+            // A statically quantised model is compared on the rows it was calibrated for: random inputs outside its ranges would clip by design.
+            c = calibration is null
+                ? OnnxComparison.Compare(sourcePath, output, spec.Samples, spec.Seed, options.TimedRuns, token)
+                : OnnxComparison.Compare(sourcePath, output, Math.Min(spec.Samples, calibration.Rows.Count), spec.Seed, options.TimedRuns, token, calibration.Feed);
         }
         catch (OnnxRuntimeException e)
         {
@@ -251,6 +334,7 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, Optimization
             ["source_latency_p50_ms"] = c.SourceLatencyP50Ms,
             ["latency_ratio"] = c.SourceLatencyP50Ms > 0 ? c.LatencyP50Ms / c.SourceLatencyP50Ms : null,
             ["batch"] = 1,
+            ["compared_on"] = calibration is null ? "seeded random inputs" : "calibration rows",
         };
         if (spec.Method == OptimizationMethods.PruneMagnitude)
         {
@@ -348,6 +432,16 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, Optimization
         }
 
         return number;
+    }
+
+    // Dataset rows fed to the model's one float input at batch 1.
+    private sealed record Calibration(string Input, long[] Shape, IReadOnlyList<float[]> Rows, int Skipped)
+    {
+        public IReadOnlyList<string> Columns { get; init; } = [];
+
+        public OnnxTensor[] Feed(int row) => [OnnxTensor.Create(Rows[row % Rows.Count], Shape)];
+
+        public IEnumerable<KeyValuePair<string, OnnxTensor>[]> Feeds() => Rows.Select(r => new[] { new KeyValuePair<string, OnnxTensor>(Input, OnnxTensor.Create(r, Shape)) });
     }
 
     // Counts the bytes written through it and keeps none.

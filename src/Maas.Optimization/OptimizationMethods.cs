@@ -20,6 +20,9 @@ public static class OptimizationMethods
     /// <summary>Int8 weights, activations quantised at run time.</summary>
     public const string OnnxInt8Dynamic = "onnx-int8-dynamic";
 
+    /// <summary>Int8 weights and activations as QDQ, activation ranges calibrated on a dataset version.</summary>
+    public const string OnnxInt8Static = "onnx-int8-static";
+
     /// <summary>Unstructured magnitude pruning.</summary>
     public const string PruneMagnitude = "prune-magnitude";
 
@@ -38,11 +41,12 @@ public static class OptimizationMethods
         new(OnnxOptimize, ModelFormat.Onnx, "optimized", ["level", .. OnnxCommon]),
         new(OnnxFp16, ModelFormat.Onnx, "quantized", OnnxCommon),
         new(OnnxInt8Dynamic, ModelFormat.Onnx, "quantized", OnnxCommon),
+        new(OnnxInt8Static, ModelFormat.Onnx, "quantized", ["calibration", "calibration_method", "percentile", "columns", "rows", .. OnnxCommon]),
         new(OnnxInt4, ModelFormat.Onnx, "quantized", ["block_size", .. OnnxCommon]),
         new(PruneMagnitude, ModelFormat.Onnx, "pruned", ["sparsity", .. OnnxCommon]),
         new(PruneStructured, ModelFormat.Onnx, "pruned", ["ratio", .. OnnxCommon]),
     }.ToDictionary(m => m.Name, StringComparer.Ordinal);
 
     /// <summary>Methods the API names that are not built yet: asking for one is a 400, never a stub.</summary>
-    public static IReadOnlySet<string> Planned { get; } = new HashSet<string>(StringComparer.Ordinal) { "onnx-int8-static" };
+    public static IReadOnlySet<string> Planned { get; } = new HashSet<string>(StringComparer.Ordinal);
 }

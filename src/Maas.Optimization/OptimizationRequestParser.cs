@@ -98,6 +98,9 @@ public static class OptimizationRequestParser
 
                 spec = spec with { BlockSize = (int)block };
                 break;
+            case OptimizationMethods.OnnxInt8Static:
+                spec = Calibration(spec, given);
+                break;
             case OptimizationMethods.PruneStructured:
                 var ratio = Number(given, "ratio") ?? throw new OptimizationRequestException("invalid_options", "options.ratio (the share of each dense layer's hidden units removed, above 0 and below 1) is required");
                 if (ratio is <= 0 or >= 1)
@@ -109,7 +112,7 @@ public static class OptimizationRequestParser
                 break;
         }
 
-        var samples = Number(given, "samples") ?? 8;
+        var samples = Number(given, "samples") ?? (method == OptimizationMethods.OnnxInt8Static ? 64 : 8);
         if (samples != Math.Floor(samples) || samples is < 1 or > MaxSamples)
         {
             throw new OptimizationRequestException("invalid_options", $"options.samples must be a whole number from 1 to {MaxSamples}, not {samples.ToString(CultureInfo.InvariantCulture)}");
@@ -122,6 +125,66 @@ public static class OptimizationRequestParser
         }
 
         return spec with { Samples = (int)samples, Seed = (int)seed };
+    }
+
+    /// <summary>The dataset name and version (null: the newest) of a reference "name" or "name:version".</summary>
+    public static (string Name, int? Version) DatasetReference(string reference)
+    {
+        var colon = reference.LastIndexOf(':');
+        if (colon < 0)
+        {
+            return (reference, null);
+        }
+
+        return int.TryParse(reference.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 && colon > 0
+            ? (reference[..colon], n)
+            : throw new OptimizationRequestException("invalid_calibration", $"options.calibration must be 'name' or 'name:version' of a dataset, not '{RegistryNames.Shorten(reference)}'");
+    }
+
+    // onnx-int8-static's options; the dataset itself is resolved by the caller (it needs the dataset catalogue and the caller's rights).
+    private static OptimizationSpec Calibration(OptimizationSpec spec, Dictionary<string, JsonElement> given)
+    {
+        var reference = String(given, "calibration") ?? throw new OptimizationRequestException("invalid_options", "options.calibration (a dataset version to calibrate on: 'name' or 'name:version') is required");
+        DatasetReference(reference);
+        var calibrationMethod = String(given, "calibration_method") ?? "minmax";
+        if (calibrationMethod is not ("minmax" or "percentile"))
+        {
+            throw new OptimizationRequestException("invalid_options", $"options.calibration_method must be minmax or percentile, not '{RegistryNames.Shorten(calibrationMethod)}'");
+        }
+
+        var percentile = Number(given, "percentile");
+        if (percentile is not null && (calibrationMethod != "percentile" || percentile is <= 50 or > 100))
+        {
+            throw new OptimizationRequestException("invalid_options", calibrationMethod != "percentile"
+                ? "options.percentile applies to calibration_method percentile only"
+                : $"options.percentile must be above 50 and at most 100, not {percentile.Value.ToString(CultureInfo.InvariantCulture)}");
+        }
+
+        var rows = Number(given, "rows") ?? 256;
+        if (rows != Math.Floor(rows) || rows is < 1 or > Onnx.CalibrationData.MaxRows)
+        {
+            throw new OptimizationRequestException("invalid_options", $"options.rows must be a whole number from 1 to {Onnx.CalibrationData.MaxRows}, not {rows.ToString(CultureInfo.InvariantCulture)}");
+        }
+
+        string[]? columns = null;
+        if (given.TryGetValue("columns", out var c) && c.ValueKind != JsonValueKind.Null)
+        {
+            if (c.ValueKind != JsonValueKind.Array || c.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.String) || c.GetArrayLength() == 0)
+            {
+                throw new OptimizationRequestException("invalid_options", "options.columns must be a non-empty array of column names");
+            }
+
+            columns = c.EnumerateArray().Select(e => e.GetString()!).ToArray();
+        }
+
+        return spec with
+        {
+            CalibrationReference = reference,
+            CalibrationMethod = calibrationMethod,
+            Percentile = calibrationMethod == "percentile" ? percentile ?? 99.99 : null,
+            CalibrationRows = (int)rows,
+            CalibrationColumns = columns,
+        };
     }
 
     private static Dictionary<string, double>? ParseGate(ModelFormat format, JsonElement? gate)

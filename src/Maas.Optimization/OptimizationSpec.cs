@@ -33,7 +33,25 @@ public sealed record OptimizationSpec
     /// <summary>onnx-int4: values per quantisation block along K.</summary>
     public int? BlockSize { get; init; }
 
-    /// <summary>ONNX: sample inputs compared.</summary>
+    /// <summary>onnx-int8-static: the dataset reference as given ("name" or "name:version").</summary>
+    public string? CalibrationReference { get; init; }
+
+    /// <summary>onnx-int8-static: the dataset version resolved when the job was submitted.</summary>
+    public Maas.Core.Training.DatasetReference? Calibration { get; init; }
+
+    /// <summary>onnx-int8-static: the number columns a row is read from, in input order.</summary>
+    public IReadOnlyList<string>? CalibrationColumns { get; init; }
+
+    /// <summary>onnx-int8-static: "minmax" or "percentile".</summary>
+    public string? CalibrationMethod { get; init; }
+
+    /// <summary>onnx-int8-static: the percentile of absolute values kept (percentile method).</summary>
+    public double? Percentile { get; init; }
+
+    /// <summary>onnx-int8-static: the most dataset rows calibration reads.</summary>
+    public int? CalibrationRows { get; init; }
+
+    /// <summary>ONNX: sample inputs compared (onnx-int8-static: calibration rows compared).</summary>
     public int Samples { get; init; } = 8;
 
     /// <summary>ONNX: the seed of the sample inputs.</summary>

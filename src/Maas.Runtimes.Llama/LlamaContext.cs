@@ -33,6 +33,8 @@ public sealed class LlamaContext : IDisposable
         p.KvUnified = Flag(options.UnifiedKvCache, p.KvUnified);
         p.SwaFull = Flag(options.SwaFull, p.SwaFull);
         p.NoPerf = options.MeasurePerformance ? (byte)0 : (byte)1;
+        p.CbEval = options.EvalCallback;
+        p.CbEvalUserData = options.EvalCallbackData;
 
         var maxSequences = NativeApi.llama_max_parallel_sequences();
         if (p.NSeqMax == 0 || p.NSeqMax > maxSequences)
@@ -239,9 +241,14 @@ public sealed class LlamaContext : IDisposable
     }
 
     /// <summary>Copies the state of one sequence out (to restore it later, in this or another context of the same model).</summary>
-    public byte[] SaveSequenceState(int sequence)
+    public byte[] SaveSequenceState(int sequence) => SaveSequenceState(sequence, GetSequenceStateSize(sequence));
+
+    /// <summary>Copies the state of one sequence out, its size already asked (<see cref="GetSequenceStateSize"/>).</summary>
+    /// <remarks>The buffer is not zeroed first: llama.cpp writes every byte, and a prompt's state runs to megabytes.</remarks>
+    public byte[] SaveSequenceState(int sequence, long size)
     {
-        var buffer = new byte[GetSequenceStateSize(sequence)];
+        CheckSequence(sequence);
+        var buffer = GC.AllocateUninitializedArray<byte>(checked((int)size));
         var written = Handle.GetSequenceState(sequence, buffer);
         if (written != buffer.Length)
         {

@@ -70,4 +70,10 @@ public sealed record LlamaContextOptions
 
     /// <summary>Collect llama.cpp's performance counters (<see cref="LlamaContext.Performance"/>).</summary>
     public bool MeasurePerformance { get; init; }
+
+    /// <summary>ggml's eval callback (<c>cb_eval</c>), set by the binding's own collectors (importance matrix).</summary>
+    internal IntPtr EvalCallback { get; init; }
+
+    /// <summary>The callback's user data (<c>cb_eval_user_data</c>).</summary>
+    internal IntPtr EvalCallbackData { get; init; }
 }

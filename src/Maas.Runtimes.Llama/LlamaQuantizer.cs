@@ -26,6 +26,9 @@ public sealed record LlamaQuantizeOptions
 
     /// <summary>Type of token_embd.weight, when it should differ.</summary>
     public GgmlType? TokenEmbeddingType { get; init; }
+
+    /// <summary>An importance matrix the quantiser weighs each column's rounding error by (null: none).</summary>
+    public LlamaImportanceMatrix? ImportanceMatrix { get; init; }
 }
 
 /// <summary>Quantises GGUF models with llama.cpp (llama_model_quantize).</summary>
@@ -58,6 +61,8 @@ public static class LlamaQuantizer
         p.OutputTensorType = (uint?)options.OutputTensorType ?? p.OutputTensorType;
         p.TokenEmbeddingType = (uint?)options.TokenEmbeddingType ?? p.TokenEmbeddingType;
 
+        using var imatrix = options.ImportanceMatrix?.Pin();
+        p.Imatrix = imatrix?.Pointer ?? IntPtr.Zero;
         LlamaLogging.BeginCapture();
         var status = NativeApi.Quantize(input, output, p);
         if (status != 0)

@@ -33,13 +33,15 @@ public sealed class LlamaSequenceSampler : IDisposable
     private readonly LlamaSamplerChain _chain;
     private readonly SafeLlamaSamplerHandle? _grammar;
     private readonly int[] _endTokens;
-    private readonly LlamaTokenCandidates? _candidates;
+    private readonly int _vocabularySize;
+    private LlamaTokenCandidates? _candidates;
 
     private LlamaSequenceSampler(LlamaSamplerChain chain, SafeLlamaSamplerHandle? grammar, int[] endTokens, int vocabularySize)
     {
         _chain = chain;
         _grammar = grammar;
         _endTokens = endTokens;
+        _vocabularySize = vocabularySize;
         _candidates = grammar is null ? null : new LlamaTokenCandidates(vocabularySize);
     }
 
@@ -83,8 +85,36 @@ public sealed class LlamaSequenceSampler : IDisposable
             return LlamaSampleOutcome.Token;
         }
 
+        return Sample(context.GetLogits(batchIndex), out token);
+    }
+
+    /// <summary>
+    /// Samples from a row of logits kept from an earlier decode (a cached prompt's last token) and, when a token is
+    /// picked, accepts it: the same chain and grammar steps as sampling a fresh decode's logits.
+    /// </summary>
+    public LlamaSampleOutcome Sample(ReadOnlySpan<float> logits, out int token)
+    {
+        if (logits.IsEmpty)
+        {
+            throw new ArgumentException("no logits to sample from", nameof(logits));
+        }
+
         token = -1;
-        var candidates = _candidates!.Load(context.GetLogits(batchIndex));
+        var candidates = (_candidates ??= new LlamaTokenCandidates(_vocabularySize)).Load(logits);
+        if (_grammar is null)
+        {
+            _chain.Apply(candidates);
+            var pick = candidates.SelectedIndex;
+            if (pick < 0 || pick >= candidates.Items.Length)
+            {
+                throw new InvalidOperationException("the sampler chain picked no token");
+            }
+
+            token = candidates.Items[pick].Id;
+            _chain.Accept(token);
+            return LlamaSampleOutcome.Token;
+        }
+
         _grammar.Apply(candidates.Buffer); // marks what the grammar rejects with -infinity; keeps order and size
         var items = candidates.Items;
         var allowed = 0;

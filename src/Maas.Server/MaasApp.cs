@@ -1,4 +1,5 @@
 using Maas.Server.Datasets;
+using Maas.Server.Deployments;
 using Maas.Server.FineTuning;
 using Maas.Server.Health;
 using Maas.Server.Hosting;
@@ -35,6 +36,7 @@ public static class MaasApp
         builder.AddMaasTraining();
         builder.AddMaasFineTuning();
         builder.AddMaasOptimization();
+        builder.AddMaasDeployments();
 
         configure?.Invoke(builder);
 
@@ -54,6 +56,7 @@ public static class MaasApp
         app.MapMaasTraining();
         app.MapMaasFineTuning();
         app.MapMaasOptimization();
+        app.MapMaasDeployments();
         app.MapMaasRegistry();
         app.MapMaasHealth();
         app.MapMaasConsole();

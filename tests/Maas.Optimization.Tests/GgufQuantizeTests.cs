@@ -74,4 +74,73 @@ public sealed class GgufQuantizeTests : IDisposable
 
         Assert.DoesNotContain("iq2_xxs", GgufQuantTypes.ByName.Keys);
     }
+
+    [Fact]
+    public void An_importance_matrix_gathered_from_the_calibration_passage_has_one_entry_per_layer_weight_sized_by_its_columns()
+    {
+        var source = Path.Combine(_folder, "imatrix-source.gguf");
+        GgufLlamaModelFactory.Write(source, Small);
+
+        var imatrix = LlamaImportanceMatrix.Compute(source, CalibrationText.Passage, threads: 2, chunkTokens: 128);
+
+        // Seven weights per layer (q, k, v, output, gate, up, down), two layers; columns are each weight's inputs.
+        Assert.Equal(14, imatrix.Entries.Count);
+        Assert.Equal(Small.EmbeddingLength, imatrix.Entries["blk.0.attn_q.weight"].Length);
+        Assert.Equal(Small.FeedForwardLength, imatrix.Entries["blk.1.ffn_down.weight"].Length);
+        Assert.True(imatrix.Tokens > 200 && imatrix.Chunks >= 2, $"{imatrix.Tokens} tokens in {imatrix.Chunks} chunks");
+        Assert.All(imatrix.Entries.Values.SelectMany(v => v), v => Assert.True(float.IsFinite(v) && v >= 0));
+        Assert.True(imatrix.Entries["blk.0.ffn_down.weight"].Distinct().Count() > 100, "the columns must differ in importance");
+    }
+
+    [Theory]
+    [InlineData("q2_k")]
+    [InlineData("q4_k_m")]
+    public void Quantizing_with_an_importance_matrix_from_another_text_is_no_worse_on_the_held_out_passage(string type)
+    {
+        // Weights small enough that the random model is not chaotic: at 0.3 a q4_k_m rounding moves the logits by half their size.
+        var source = Path.Combine(_folder, "imatrix-source.gguf");
+        GgufLlamaModelFactory.Write(source, Small with { WeightStd = 0.05f });
+        var imatrix = LlamaImportanceMatrix.Compute(source, CalibrationText.Passage, threads: 2, chunkTokens: 128);
+        var plain = Path.Combine(_folder, "plain.gguf");
+        var weighted = Path.Combine(_folder, "weighted.gguf");
+
+        LlamaQuantizer.Quantize(source, plain, new LlamaQuantizeOptions { FileType = GgufQuantTypes.ByName[type], Threads = 2 });
+        LlamaQuantizer.Quantize(source, weighted, new LlamaQuantizeOptions { FileType = GgufQuantTypes.ByName[type], Threads = 2, ImportanceMatrix = imatrix });
+
+        Assert.NotEqual(File.ReadAllBytes(plain), File.ReadAllBytes(weighted)); // the matrix changed the rounding
+        Assert.Equal(new FileInfo(plain).Length, new FileInfo(weighted).Length);
+
+        // What the matrix minimises: the error of the layer outputs, seen here in the logits on the held-out passage.
+        var exact = Logits(source);
+        var errorWithout = MeanAbsDiff(exact, Logits(plain));
+        var errorWith = MeanAbsDiff(exact, Logits(weighted));
+        Assert.True(errorWith <= errorWithout * 1.01, $"{type}: logit error with {errorWith}, without {errorWithout}");
+
+        var reference = LlmMeasurement.Measure(source, HeldOutText.Passage, 2, CancellationToken.None).Perplexity;
+        var without = LlmMeasurement.Measure(plain, HeldOutText.Passage, 2, CancellationToken.None).Perplexity;
+        var with = LlmMeasurement.Measure(weighted, HeldOutText.Passage, 2, CancellationToken.None).Perplexity;
+        Assert.True(double.IsFinite(with) && with > 1);
+        var changeWith = Math.Abs(with - reference) / reference;
+        var changeWithout = Math.Abs(without - reference) / reference;
+        Assert.True(changeWith <= changeWithout + 0.02, $"{type}: perplexity source {reference}, without {without} ({changeWithout:P2}), with {with} ({changeWith:P2})");
+    }
+
+    private static double MeanAbsDiff(float[] a, float[] b) => a.Zip(b, (x, y) => (double)Math.Abs(x - y)).Average();
+
+    // The logits of every position of the first 256 tokens of the held-out passage.
+    private static float[] Logits(string path)
+    {
+        const int n = 256;
+        using var model = LlamaModel.Load(path);
+        var tokens = model.Tokenizer.Tokenize(HeldOutText.Passage, addSpecial: true)[..n];
+        using var context = model.CreateContext(new LlamaContextOptions { ContextSize = n, BatchSize = n, MicroBatchSize = n, Threads = 2, BatchThreads = 2 });
+        using var batch = new LlamaBatch(n);
+        for (var i = 0; i < n; i++)
+        {
+            batch.Add(tokens[i], i, 0, output: true);
+        }
+
+        context.Decode(batch);
+        return Enumerable.Range(0, n).SelectMany(i => context.GetLogits(i).ToArray()).ToArray();
+    }
 }

@@ -44,9 +44,10 @@ public sealed class EngineHostPromptCacheTests(LlamaTestModels models)
         Assert.Equal(0, coldUsage.CachedPromptTokens);
         Assert.Equal(1, saved.PromptCacheSaves);
         Assert.True(saved.PromptCacheBytes > 0 && saved.MemoryBytes > saved.PromptCacheBytes);
-        Assert.Equal(x.Length - 1, usage.CachedPromptTokens);
+        // Whole: the logits after x were saved with it, so nothing is decoded before the first token.
+        Assert.Equal(x.Length, usage.CachedPromptTokens);
         Assert.Equal(1, restored.PromptCacheHits);
-        Assert.Equal(x.Length - 1, restored.PromptCacheRestoredTokens);
+        Assert.Equal(x.Length, restored.PromptCacheRestoredTokens);
         Assert.Equal(coldText, text);
         Assert.Equal(coldLogprobs.Select(l => l.TokenId), logprobs.Select(l => l.TokenId));
         for (var i = 0; i < logprobs.Count; i++)
@@ -92,7 +93,7 @@ public sealed class EngineHostPromptCacheTests(LlamaTestModels models)
 
         // The most recent stay: item4 comes back from host memory, item1 went.
         var (_, _, usage) = await RunAsync(engine, Prompt(engine, "item4"));
-        Assert.Equal(Prompt(engine, "item4").Length - 1, usage.CachedPromptTokens);
+        Assert.Equal(Prompt(engine, "item4").Length, usage.CachedPromptTokens);
         Assert.Equal(1, engine.GetStatistics().PromptCacheHits);
         var (_, _, gone) = await RunAsync(engine, Prompt(engine, "item1"));
         Assert.True(gone.CachedPromptTokens < 8, $"item1 reused {gone.CachedPromptTokens} tokens");
@@ -125,8 +126,8 @@ public sealed class EngineHostPromptCacheTests(LlamaTestModels models)
         var (_, _, yUsage) = await RunAsync(engine, y);
         var (text, logprobs, usage) = await RunAsync(engine, x);
         var s = engine.GetStatistics();
-        Assert.Equal(y.Length - 1, yUsage.CachedPromptTokens);
-        Assert.Equal(x.Length - 1, usage.CachedPromptTokens);
+        Assert.Equal(y.Length, yUsage.CachedPromptTokens);
+        Assert.Equal(x.Length - 1, usage.CachedPromptTokens); // the slot kept the logits after the longer prompt only
         Assert.Equal(coldText, text);
         Assert.Equal(coldLogprobs.Select(l => l.TokenId), logprobs.Select(l => l.TokenId));
         Assert.Equal(0, s.Running);

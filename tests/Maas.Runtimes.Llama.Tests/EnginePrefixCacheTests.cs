@@ -56,10 +56,45 @@ public sealed class EnginePrefixCacheTests(LlamaTestModels models)
         var (second, _, secondUsage) = await RunAsync(engine, prompt);
 
         Assert.Equal(0, firstUsage.CachedPromptTokens);
-        Assert.Equal(prompt.Length - 1, secondUsage.CachedPromptTokens); // the last prompt token is decoded again for its logits
+        Assert.Equal(prompt.Length, secondUsage.CachedPromptTokens); // its logits were kept: the first token needs no decode
         Assert.Equal(first, second);
         var statistics = engine.GetStatistics();
         Assert.True(statistics.KvCellsUsed >= prompt.Length, $"{statistics.KvCellsUsed} cells used");
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_recurring_prompt_starts_from_the_logits_kept_after_it_and_generates_what_a_cold_prompt_generates(bool unified)
+    {
+        await using var cached = Load(prefixCache: true, unified);
+        await using var cold = Load(prefixCache: false, unified);
+        int[] prompt = [.. cached.Tokenize(string.Concat(Enumerable.Range(0, 20).Select(i => $"note {i} kept. ")), addSpecial: true, parseSpecial: false)];
+        var (coldText, coldLogprobs, _) = await RunAsync(cold, prompt);
+        await RunAsync(cached, prompt);
+
+        // Again while the first copy still runs (its slot's KV and logits are copied), and again once it is idle.
+        using var stop = new CancellationTokenSource();
+        await using var running = cached.GenerateAsync(LlamaTestModels.Greedy(prompt, 700), stop.Token).GetAsyncEnumerator(stop.Token);
+        Assert.True(await running.MoveNextAsync());
+        var before = cached.GetStatistics();
+        var (copiedText, copiedLogprobs, copiedUsage) = await RunAsync(cached, prompt);
+        await stop.CancelAsync();
+        var (text, logprobs, usage) = await RunAsync(cached, prompt);
+        var after = cached.GetStatistics();
+
+        Assert.Equal(prompt.Length, copiedUsage.CachedPromptTokens);
+        Assert.Equal(prompt.Length, usage.CachedPromptTokens);
+        Assert.Equal(before.PromptSteps, after.PromptSteps); // no step decoded a prompt token for either
+        foreach (var (t, l) in new[] { (copiedText, copiedLogprobs), (text, logprobs) })
+        {
+            Assert.Equal(coldText, t);
+            Assert.Equal(coldLogprobs.Select(x => x.TokenId), l.Select(x => x.TokenId));
+            for (var i = 0; i < l.Count; i++)
+            {
+                Assert.Equal(coldLogprobs[i].Logprob, l[i].Logprob, 0.02);
+            }
+        }
     }
 
     [Fact]
@@ -77,7 +112,7 @@ public sealed class EnginePrefixCacheTests(LlamaTestModels models)
         var trimmed = engine.GetStatistics().KvCellsUsed;
         Assert.InRange(trimmed, 1, 512);
         var (_, _, usage) = await RunAsync(engine, Prompt("cherry"));
-        Assert.Equal(prompts[2].Length - 1, usage.CachedPromptTokens); // the most recently used stayed
+        Assert.Equal(prompts[2].Length, usage.CachedPromptTokens); // the most recently used stayed
     }
 
     private LlamaEngine Load(bool prefixCache, bool unified) => models.ContextSensitiveEngine(batchSize: 128, prefixCache, unified);

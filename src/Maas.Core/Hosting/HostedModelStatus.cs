@@ -29,8 +29,8 @@ public sealed record HostedModelStatus(
 
 /// <summary>A loaded model's memory, measured when it loaded and (mapped pages) when read.</summary>
 /// <param name="EstimatedBytes">The engine's estimate before loading.</param>
-/// <param name="ResidentDeltaBytes">How much the process's resident size grew while it loaded.</param>
-/// <param name="PrivateBytes">Of that growth, memory not backed by the model file (anonymous, heap, engine buffers).</param>
+/// <param name="ResidentDeltaBytes">What the process grew by while it loaded: its anonymous memory plus the resident pages of the model file (libraries the engine mapped are not counted).</param>
+/// <param name="PrivateBytes">Of that growth, memory not backed by the model file (anonymous: heap, engine buffers).</param>
 /// <param name="MappedFileBytes">Resident pages of the model file mapped now (file-backed, the kernel may drop them).</param>
 /// <param name="EngineBytes">What the engine itself counts (weights, caches; 0 when it cannot tell).</param>
 /// <param name="AccountedBytes">What the memory budget charges: the largest of the estimate and the measurements.</param>

@@ -1,3 +1,5 @@
+using Maas.Core.Formats;
+
 namespace Maas.Core.Hosting;
 
 /// <summary>
@@ -17,4 +19,11 @@ public interface IHostedModelSource
     /// version is not this source's or is gone.
     /// </summary>
     Task<ModelLoadRequest?> RefreshRequestAsync(HostedModelStatus model, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The load request of a version for an operator's explicit load or unload (null when it is not this source's
+    /// format or the version is gone). With <paramref name="forLoad"/>, an earlier unload of the whole model that the
+    /// source keeps itself is cleared first.
+    /// </summary>
+    Task<ModelLoadRequest?> OperatorRequestAsync(ModelKey key, ModelFormat format, bool forLoad, CancellationToken cancellationToken);
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Maas.Core.Formats;
 using Maas.Core.Observability;
+using Maas.Core.Registry;
 
 namespace Maas.Core.Hosting;
 
@@ -30,6 +31,9 @@ public sealed class ModelHost : IAsyncDisposable
     private readonly Dictionary<ModelKey, Entry> _entries = [];
     private readonly SemaphoreSlim _loadGate = new(1, 1);
     private readonly ITimer _sweeper;
+    private long _loads;
+    private long _reloads;
+    private long _evictions;
     private bool _disposed;
 
     /// <summary>Creates the host; idle models are looked for every <see cref="ModelHostOptions.IdleSweepInterval"/> on <paramref name="time"/>.</summary>
@@ -53,6 +57,30 @@ public sealed class ModelHost : IAsyncDisposable
 
     /// <summary>Raised when a sweep for idle models fails (the next sweep tries again).</summary>
     public event Action<Exception>? SweepFailed;
+
+    /// <summary>Raised when a loaded model was evicted to make room (in the memory budget or its tenant's quota).</summary>
+    public event Action<ModelEviction>? Evicted;
+
+    /// <summary>Raised when a request that had to wait for its model's load stops waiting (loaded, failed or timed out).</summary>
+    public event Action<ModelLoadWait>? LoadWaited;
+
+    /// <summary>
+    /// A tenant's memory quota in bytes (0: none), asked before each load of one of its models; null: no quotas. The
+    /// tenant's loaded models together stay under it by evicting its own least recently used idle ones.
+    /// </summary>
+    public Func<string, CancellationToken, ValueTask<long>>? TenantMemoryQuotas { get; init; }
+
+    /// <summary>Successful loads since start (first loads and reloads).</summary>
+    public long LoadCount => Interlocked.Read(ref _loads);
+
+    /// <summary>Successful loads of versions that had been loaded before and were unloaded or evicted since.</summary>
+    public long ReloadCount => Interlocked.Read(ref _reloads);
+
+    /// <summary>Models evicted to make room since start.</summary>
+    public long EvictionCount => Interlocked.Read(ref _evictions);
+
+    /// <summary>The tenant that owns the model of <paramref name="key"/> (its quota applies).</summary>
+    public static string TenantOf(ModelKey key) => ModelKeys.TrySplit(key.Name, out var owner, out _) ? owner : Model.DefaultOwner;
 
     /// <summary>True when some engine of this host loads <paramref name="format"/>.</summary>
     public bool CanLoad(ModelFormat format) => _engines.Any(e => e.Formats.Contains(format));
@@ -95,14 +123,22 @@ public sealed class ModelHost : IAsyncDisposable
             }
 
             Instance instance;
+            var waitStarted = Stopwatch.GetTimestamp();
             try
             {
                 instance = await loading.WaitAsync(_options.LoadWaitLimit, _time, cancellationToken).ConfigureAwait(false);
+                ReportWait(request, waitStarted, "loaded");
             }
             catch (TimeoutException)
             {
+                ReportWait(request, waitStarted, "timeout");
                 throw new ModelHostException(ModelHostErrorKind.LoadTimeout,
                     $"model {request.Key} did not load within {_options.LoadWaitLimit.TotalSeconds:0.###} s (the load goes on; try again later)");
+            }
+            catch (ModelHostException)
+            {
+                ReportWait(request, waitStarted, "failed");
+                throw;
             }
 
             lock (_lock)
@@ -126,15 +162,7 @@ public sealed class ModelHost : IAsyncDisposable
     /// <summary>Loads the version (clearing an operator's unload) and waits; returns its state, failed or not.</summary>
     public async Task<HostedModelStatus> LoadAsync(ModelLoadRequest request, CancellationToken cancellationToken)
     {
-        Task<Instance>? loading;
-        lock (_lock)
-        {
-            var entry = GetEntry(request);
-            entry.Held = false;
-            entry.Keep(request);
-            loading = entry.Current is null ? entry.Loading ?? StartLoad(entry, request) : null;
-        }
-
+        var loading = BeginLoad(request);
         if (loading is not null)
         {
             try
@@ -145,6 +173,18 @@ public sealed class ModelHost : IAsyncDisposable
             {
                 // The state carries the reason.
             }
+        }
+
+        return Status(request.Key)!;
+    }
+
+    /// <summary>Like <see cref="LoadAsync"/>, but a load that fails throws (with its kind: does not fit, over quota, failed).</summary>
+    /// <exception cref="ModelHostException">The version did not load.</exception>
+    public async Task<HostedModelStatus> EnsureLoadedAsync(ModelLoadRequest request, CancellationToken cancellationToken)
+    {
+        if (BeginLoad(request) is { } loading)
+        {
+            await loading.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
 
         return Status(request.Key)!;
@@ -413,6 +453,32 @@ public sealed class ModelHost : IAsyncDisposable
         }
     }
 
+    // Clears an operator's unload and starts a load unless loaded; the load in progress, or null when loaded.
+    private Task<Instance>? BeginLoad(ModelLoadRequest request)
+    {
+        lock (_lock)
+        {
+            var entry = GetEntry(request);
+            entry.Held = false;
+            entry.Keep(request);
+            return entry.Current is null ? entry.Loading ?? StartLoad(entry, request) : null;
+        }
+    }
+
+    private void ReportWait(ModelLoadRequest request, long started, string outcome)
+    {
+        if (LoadWaited is { } handler)
+        {
+            string engine;
+            lock (_lock)
+            {
+                engine = _entries.TryGetValue(request.Key, out var e) ? e.Engine.Name : "";
+            }
+
+            handler(new ModelLoadWait(request.Key, engine, Stopwatch.GetElapsedTime(started), outcome));
+        }
+    }
+
     // Called with _lock held.
     private Entry GetEntry(ModelLoadRequest request)
     {
@@ -457,9 +523,11 @@ public sealed class ModelHost : IAsyncDisposable
             lock (_lock)
             {
                 entry.Loading = null;
+                // Not fitting is no fault of the model: the next request tries again at once (others may be idle by then).
+                var noRoom = ex.Kind is ModelHostErrorKind.DoesNotFit or ModelHostErrorKind.QuotaExceeded;
                 entry.State = ModelState.Unavailable;
-                entry.Reason = ex.Kind == ModelHostErrorKind.DoesNotFit ? ex.Message : "load failed: " + ex.InnerException?.Message;
-                entry.FailedAt = ex.Kind == ModelHostErrorKind.DoesNotFit ? null : _time.GetUtcNow();
+                entry.Reason = noRoom ? ex.Message : "load failed: " + ex.InnerException?.Message;
+                entry.FailedAt = noRoom ? null : _time.GetUtcNow();
                 failed = Describe(entry, null);
             }
 
@@ -475,6 +543,13 @@ public sealed class ModelHost : IAsyncDisposable
             entry.State = ModelState.Ready;
             entry.Reason = "";
             entry.LastUsed = _time.GetUtcNow();
+            if (entry.EverLoaded)
+            {
+                _reloads++;
+            }
+
+            entry.EverLoaded = true;
+            _loads++;
             ready = Describe(entry, null);
         }
 
@@ -485,13 +560,27 @@ public sealed class ModelHost : IAsyncDisposable
     // Loads one instance, making room in the budget first, and measures what it took.
     private async Task<Instance> LoadInstanceAsync(Entry entry, ModelLoadRequest request, CancellationToken cancellationToken)
     {
-        var estimate = Math.Max(0, entry.Engine.EstimateMemoryBytes(request));
+        // A version loaded before is expected to take what it was measured to take then (engines' estimates run low).
+        var estimate = Math.Max(Math.Max(0, entry.Engine.EstimateMemoryBytes(request)), entry.LastMeasuredBytes);
         var started = Stopwatch.GetTimestamp();
+        var tenant = TenantOf(entry.Key);
+        var quota = TenantMemoryQuotas is { } quotas ? await quotas(tenant, cancellationToken).ConfigureAwait(false) : 0;
         await _loadGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await MakeRoomAsync(entry, estimate).ConfigureAwait(false);
-            var before = ProcessMemory.ResidentBytes();
+            // The tenant's own idle models make room for its quota first, then anyone's for the budget.
+            await MakeRoomAsync(entry, estimate, quota, e => TenantOf(e.Key) == tenant, "memory_quota", used => new ModelHostException(
+                ModelHostErrorKind.QuotaExceeded,
+                $"model {entry.Key} needs about {estimate} bytes, but tenant '{tenant}' has a memory quota of {quota} bytes (its limits.memory_quota_bytes) "
+                + $"with {used} bytes taken by its loaded models, each of them pinned or busy")
+            { LimitBytes = quota, UsedBytes = used }).ConfigureAwait(false);
+            var budget = _options.MemoryBudgetBytes;
+            await MakeRoomAsync(entry, estimate, budget, _ => true, "memory_budget", used => new ModelHostException(
+                ModelHostErrorKind.DoesNotFit,
+                $"model {entry.Key} needs about {estimate} bytes, but the memory budget (Maas:Hosting:MemoryBudgetBytes) of {budget} bytes "
+                + $"has {Math.Max(0, budget - used)} free and every other loaded model is pinned or busy")
+            { LimitBytes = budget, UsedBytes = used }).ConfigureAwait(false);
+            var before = ProcessMemory.AnonymousBytes();
             IHostedModel model;
             try
             {
@@ -503,10 +592,17 @@ public sealed class ModelHost : IAsyncDisposable
                 throw new ModelHostException(ModelHostErrorKind.LoadFailed, $"model {entry.Key} failed to load: {ex.Message}", ex);
             }
 
-            var delta = Math.Max(0, ProcessMemory.ResidentBytes() - before);
+            // The model's growth: anonymous memory (heap, engine buffers) plus the resident pages of its own file.
+            var privateBytes = Math.Max(0, ProcessMemory.AnonymousBytes() - before);
             var mappedAtLoad = ProcessMemory.MappedFileBytes([model.ArtifactPath])[model.ArtifactPath];
             LoadReported?.Invoke(new ModelLoadReport(entry.Key.Name, entry.Key.Version, entry.Engine.Name, Stopwatch.GetElapsedTime(started), true));
-            return new Instance(entry, model, request, estimate, delta, Math.Max(0, delta - mappedAtLoad), _time.GetUtcNow());
+            var instance = new Instance(entry, model, request, estimate, privateBytes + mappedAtLoad, privateBytes, _time.GetUtcNow());
+            entry.LastMeasuredBytes = Math.Max(privateBytes + mappedAtLoad, model.EngineMemoryBytes);
+
+            // Measured above the estimate: others make room now, so the budget and the quota hold after the load too.
+            await MakeRoomAsync(entry, instance.AccountedBytes, quota, e => TenantOf(e.Key) == tenant, "memory_quota", null).ConfigureAwait(false);
+            await MakeRoomAsync(entry, instance.AccountedBytes, _options.MemoryBudgetBytes, _ => true, "memory_budget", null).ConfigureAwait(false);
+            return instance;
         }
         finally
         {
@@ -514,11 +610,11 @@ public sealed class ModelHost : IAsyncDisposable
         }
     }
 
-    // Evicts least recently used idle, unpinned models until the estimate fits; refuses the load when it cannot.
-    private async Task MakeRoomAsync(Entry loading, long estimate)
+    // Evicts least recently used idle, unpinned models among those counted against a limit until the estimate fits
+    // under it (0: no limit); when it cannot, refuses the load (or, without a refusal, leaves it at that).
+    private async Task MakeRoomAsync(Entry loading, long estimate, long limit, Func<Entry, bool> counted, string cause, Func<long, ModelHostException>? refusal)
     {
-        var budget = _options.MemoryBudgetBytes;
-        if (budget <= 0)
+        if (limit <= 0)
         {
             return;
         }
@@ -529,31 +625,38 @@ public sealed class ModelHost : IAsyncDisposable
             long used;
             lock (_lock)
             {
-                used = _entries.Values.Where(e => e != loading).Sum(e => e.Current?.AccountedBytes ?? 0);
-                if (used + estimate <= budget)
+                var others = _entries.Values.Where(e => e != loading && counted(e)).ToArray();
+                used = others.Sum(e => e.Current?.AccountedBytes ?? 0);
+                if (used + estimate <= limit)
                 {
                     return;
                 }
 
-                var candidate = _entries.Values
-                    .Where(e => e != loading && e.Current is { InFlight: 0 } && !e.Pinned)
+                // A model larger than the whole limit is refused before anything is evicted for it.
+                var candidate = refusal is not null && estimate > limit ? null : others
+                    .Where(e => e.Current is { InFlight: 0 } && !e.Pinned)
                     .OrderBy(e => e.LastUsed)
                     .FirstOrDefault();
                 victim = candidate?.Current;
                 if (candidate is not null)
                 {
-                    Detach(candidate, ModelState.Unloading, "evicted to make room in the memory budget");
+                    Detach(candidate, ModelState.Unloading, $"evicted to make room ({cause.Replace('_', ' ')})");
+                    _evictions++;
                 }
             }
 
             if (victim is null)
             {
-                throw new ModelHostException(ModelHostErrorKind.DoesNotFit,
-                    $"model {loading.Key} needs about {estimate} bytes, but the memory budget (Maas:Hosting:MemoryBudgetBytes) of {budget} bytes "
-                    + $"has {Math.Max(0, budget - used)} free and every other loaded model is pinned or busy");
+                if (refusal is null)
+                {
+                    return;
+                }
+
+                throw refusal(used);
             }
 
-            await FinishUnloadAsync(victim, "evicted to make room in the memory budget; loads on its next request").ConfigureAwait(false);
+            Evicted?.Invoke(new ModelEviction(victim.Entry.Key, victim.Entry.Engine.Name, cause, victim.AccountedBytes));
+            await FinishUnloadAsync(victim, $"evicted to make room ({cause.Replace('_', ' ')}); loads on its next request").ConfigureAwait(false);
         }
     }
 
@@ -662,6 +765,10 @@ public sealed class ModelHost : IAsyncDisposable
         public DateTimeOffset? FailedAt { get; set; }
 
         public bool Held { get; set; }
+
+        public bool EverLoaded { get; set; }
+
+        public long LastMeasuredBytes { get; set; }
 
         public bool Pinned { get; private set; }
 

@@ -18,6 +18,9 @@ public enum ModelHostErrorKind
     /// <summary>The model does not fit the memory budget even after evicting every idle model.</summary>
     DoesNotFit,
 
+    /// <summary>The model would take its tenant past its memory quota even after evicting the tenant's idle models.</summary>
+    QuotaExceeded,
+
     /// <summary>The host is shutting down.</summary>
     ShuttingDown,
 }
@@ -27,4 +30,10 @@ public sealed class ModelHostException(ModelHostErrorKind kind, string message, 
 {
     /// <summary>What went wrong.</summary>
     public ModelHostErrorKind Kind { get; } = kind;
+
+    /// <summary>For <see cref="ModelHostErrorKind.DoesNotFit"/> and <see cref="ModelHostErrorKind.QuotaExceeded"/>: the limit in bytes.</summary>
+    public long? LimitBytes { get; init; }
+
+    /// <summary>For <see cref="ModelHostErrorKind.DoesNotFit"/> and <see cref="ModelHostErrorKind.QuotaExceeded"/>: what the other models counted against it take.</summary>
+    public long? UsedBytes { get; init; }
 }

@@ -21,6 +21,35 @@ public static class ProcessMemory
     }
 
     /// <summary>
+    /// Resident anonymous memory in bytes (RssAnon of /proc/self/status): heap and engine buffers, without the pages of
+    /// mapped files and libraries (a first load maps the engine's own library, which is no model's). Elsewhere the
+    /// resident size.
+    /// </summary>
+    public static long AnonymousBytes()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+            {
+                if (line.StartsWith("RssAnon:", StringComparison.Ordinal))
+                {
+                    return KiloBytes("Rss:" + line["RssAnon:".Length..]) * 1024;
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // No /proc: the fallback below.
+        }
+        catch (UnauthorizedAccessException)
+        {
+            // Likewise.
+        }
+
+        return ResidentBytes();
+    }
+
+    /// <summary>
     /// Resident bytes of the mappings of each file in <paramref name="paths"/> (/proc/self/smaps): file-backed pages the
     /// kernel can drop and read again, unlike private memory. One pass over smaps for all of them.
     /// </summary>

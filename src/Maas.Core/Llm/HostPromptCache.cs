@@ -7,8 +7,11 @@ namespace Maas.Core.Llm;
 /// <remarks>Not thread-safe: the engine loop that owns the KV cache owns this too.</remarks>
 public sealed class HostPromptCache
 {
+    /// <summary>A slot's prompt is saved only when overwriting it loses at least this many tokens.</summary>
+    public const int SaveMinimum = 32;
+
     private readonly PrefixCacheIndex _index = new();
-    private readonly Dictionary<int, byte[]> _states = [];
+    private readonly Dictionary<int, SavedPrompt> _states = [];
     private int _nextId;
 
     /// <summary>A cache holding at most <paramref name="budgetBytes"/> bytes of state (0: keeps nothing).</summary>
@@ -33,8 +36,26 @@ public sealed class HostPromptCache
     /// <summary>The tokens an entry holds (empty for an unknown entry).</summary>
     public IReadOnlyList<int> TokensOf(int entryId) => _index.TokensOf(entryId);
 
-    /// <summary>The entry sharing the longest prefix with <paramref name="prompt"/>, or null.</summary>
-    public PrefixMatch? FindLongest(IReadOnlyList<int> prompt) => _index.FindLongest(prompt);
+    /// <summary>
+    /// The entry sharing the longest prefix with <paramref name="prompt"/>, or null; <see cref="PrefixMatch.Complete"/>
+    /// when it holds the whole prompt with the logits after it.
+    /// </summary>
+    public PrefixMatch? FindLongest(IReadOnlyList<int> prompt) =>
+        _index.FindLongest(prompt) is { } match
+            ? match with { Complete = match.Length == prompt.Count && _index.OutputAt(match.EntryId) == prompt.Count }
+            : null;
+
+    /// <summary>
+    /// Whether a slot holding <paramref name="held"/> tokens should be saved before a new prompt keeps only its first
+    /// <paramref name="kept"/>: when at least <see cref="SaveMinimum"/> tokens and at least half of what it holds would be
+    /// lost (llama-server's rule). A save copies everything the slot holds and sits in the new request's way, so it is
+    /// not worth it for a slot that keeps most of its prompt (the same prompt again, losing only the last answer).
+    /// </summary>
+    public static bool WorthSaving(int held, int kept)
+    {
+        var lost = held - Math.Clamp(kept, 0, held);
+        return lost >= SaveMinimum && 2L * lost >= held;
+    }
 
     /// <summary>
     /// Whether saving <paramref name="tokens"/> is worth it: it fits the budget and no entry already holds them all.
@@ -43,14 +64,22 @@ public sealed class HostPromptCache
         bytes > 0 && bytes <= BudgetBytes && tokens.Count > 0 && _index.FindLongest(tokens)?.Length != tokens.Count;
 
     /// <summary>
-    /// Saves the state of <paramref name="tokens"/>; entries it makes redundant (their tokens begin it) go, then the
-    /// least recently used until it fits. False (and nothing changes) when it is not <see cref="Wants">wanted</see>.
+    /// Saves the state of <paramref name="tokens"/>, with the logits after the first <paramref name="logitsAt"/> of them
+    /// when given; entries it makes redundant (their tokens begin it) go, then the least recently used until it fits.
+    /// False (and nothing changes) when it is not <see cref="Wants">wanted</see>.
     /// </summary>
-    public bool Add(IReadOnlyList<int> tokens, byte[] state)
+    public bool Add(IReadOnlyList<int> tokens, byte[] state, float[]? logits = null, int logitsAt = 0)
     {
         ArgumentNullException.ThrowIfNull(tokens);
         ArgumentNullException.ThrowIfNull(state);
-        if (!Wants(tokens, state.Length))
+        if (logits is not null)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(logitsAt, 1);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(logitsAt, tokens.Count);
+        }
+
+        var size = state.Length + (logits is null ? 0 : 4L * logits.Length);
+        if (!Wants(tokens, size))
         {
             if (_index.FindLongest(tokens) is { } held && held.Length == tokens.Count)
             {
@@ -69,7 +98,7 @@ public sealed class HostPromptCache
             }
         }
 
-        while (Bytes + state.Length > BudgetBytes && _index.LeastRecentlyUsed(_ => true) is { } oldest)
+        while (Bytes + size > BudgetBytes && _index.LeastRecentlyUsed(_ => true) is { } oldest)
         {
             Drop(oldest);
             Evictions++;
@@ -77,22 +106,31 @@ public sealed class HostPromptCache
 
         var entry = _nextId++;
         _index.Append(entry, tokens is int[] array ? array : [.. tokens]);
-        _states[entry] = state;
-        Bytes += state.Length;
+        if (logits is not null)
+        {
+            _index.MarkOutput(entry, logitsAt);
+        }
+
+        _states[entry] = new SavedPrompt(state, logits, size);
+        Bytes += size;
         return true;
     }
 
-    /// <summary>Removes an entry and hands back its tokens and state (to restore into a slot, which then holds them).</summary>
-    public (int[] Tokens, byte[] State) Take(int entryId)
+    /// <summary>
+    /// Removes an entry and hands back its tokens, state and the logits it kept (after the first
+    /// <c>LogitsAt</c> tokens; null and 0 when none), to restore into a slot, which then holds them.
+    /// </summary>
+    public (int[] Tokens, byte[] State, float[]? Logits, int LogitsAt) Take(int entryId)
     {
-        if (!_states.TryGetValue(entryId, out var state))
+        if (!_states.TryGetValue(entryId, out var saved))
         {
             throw new KeyNotFoundException($"no host cache entry {entryId}");
         }
 
         int[] tokens = [.. _index.TokensOf(entryId)];
+        var logitsAt = saved.Logits is null ? 0 : _index.OutputAt(entryId);
         Drop(entryId);
-        return (tokens, state);
+        return (tokens, saved.State, saved.Logits, logitsAt);
     }
 
     /// <summary>Drops everything.</summary>
@@ -106,7 +144,7 @@ public sealed class HostPromptCache
 
     private void Drop(int entryId)
     {
-        Bytes -= _states[entryId].Length;
+        Bytes -= _states[entryId].Bytes;
         _states.Remove(entryId);
         _index.Remove(entryId);
     }
@@ -123,4 +161,6 @@ public sealed class HostPromptCache
 
         return true;
     }
+
+    private sealed record SavedPrompt(byte[] State, float[]? Logits, long Bytes);
 }

@@ -2,7 +2,10 @@ namespace Maas.Core.Llm;
 
 /// <summary>Where a new request runs: its slot, how many leading prompt tokens it reuses, and where their KV comes from.</summary>
 /// <param name="Target">The slot (KV sequence id) the request takes.</param>
-/// <param name="Reuse">Leading prompt tokens whose KV is reused (already in the target, copied or restored into it).</param>
+/// <param name="Reuse">
+/// Leading prompt tokens whose KV is reused (already in the target, copied or restored into it); the whole prompt when
+/// the source also kept the logits after it, so the first token is sampled from those without a decode.
+/// </param>
 /// <param name="CopyFrom">The slot whose KV is copied into the target first; null when none is.</param>
 /// <param name="RestoreFrom">The host prompt cache entry restored into the target first; null when none is.</param>
 public readonly record struct SlotPlan(int Target, int Reuse, int? CopyFrom, int? RestoreFrom = null);
@@ -17,7 +20,8 @@ public readonly record struct SlotPlan(int Target, int Reuse, int? CopyFrom, int
 /// restore, plus the tokens of another conversation the slot would lose, plus a decode pass per step when per-slot
 /// buffers leave the slot apart from the running ones. So a conversation's next turn goes back to its own slot
 /// (nothing lost, most reused), and a prompt sharing only a common preamble (a template, a system prompt) with a
-/// slot takes an empty slot rather than cost that slot's conversation its KV. With every slot holding something,
+/// slot takes an empty slot rather than cost that slot's conversation its KV; the same prompt again goes back to the
+/// slot that evaluated it (its old answer is moot) rather than to a copy. With every slot holding something,
 /// the least recently used one is stale: losing it costs nothing here (the engine saves it to host memory first).
 /// </remarks>
 public sealed class KvSlotPlanner
@@ -67,21 +71,27 @@ public sealed class KvSlotPlanner
         ArgumentNullException.ThrowIfNull(index);
         ArgumentNullException.ThrowIfNull(idle);
 
-        // The last prompt token is always decoded again: its logits start the generation.
+        // The last prompt token is decoded again, its logits starting the generation, unless the entry kept those
+        // logits from when it evaluated this very prompt: then nothing is decoded before the first token.
         var limit = Math.Max(0, prompt.Count - 1);
         var shared = new int[Slots];
+        var repeats = new bool[Slots];
         var anyRunning = false;
         var anyEmpty = false;
         for (var id = 0; id < Slots; id++)
         {
-            shared[id] = PrefixCache ? Math.Min(CommonPrefix(index.TokensOf(id), prompt), limit) : 0;
+            var common = PrefixCache ? CommonPrefix(index.TokensOf(id), prompt) : 0;
+            repeats[id] = common == prompt.Count && index.OutputAt(id) == prompt.Count;
+            shared[id] = repeats[id] ? common : Math.Min(common, limit);
             anyRunning |= !idle(id);
             anyEmpty |= idle(id) && index.LengthOf(id) == 0;
         }
 
         // With no empty slot, the least recently used idle one is stale: its loss is not counted.
         var stale = anyEmpty ? null : index.LeastRecentlyUsed(id => idle(id) && index.LengthOf(id) > 0);
-        var hostReuse = PrefixCache && host is { } h ? Math.Min(h.Length, limit) : 0;
+        var hostReuse = PrefixCache && host is { } h
+            ? (h.Complete && h.Length == prompt.Count ? h.Length : Math.Min(h.Length, limit))
+            : 0;
 
         SlotPlan? best = null;
         var bestCost = long.MaxValue;
@@ -92,7 +102,8 @@ public sealed class KvSlotPlanner
                 continue;
             }
 
-            var lost = target == stale ? 0 : index.LengthOf(target) - shared[target];
+            // The same prompt as the slot last evaluated: what follows it there is the old answer, moot now.
+            var lost = target == stale || repeats[target] ? 0 : index.LengthOf(target) - shared[target];
             long fixedCost = lost + PassCost(target, anyRunning, idle);
 
             // Its own prefix in place, a longer one copied from another slot, or one restored from host memory.

@@ -50,6 +50,11 @@ public sealed class LlmEngineManager(ModelHost host)
                 throw engineSaid; // the engine's own reason and code, as it gave them
             }
 
+            if (ex.Kind == ModelHostErrorKind.QuotaExceeded)
+            {
+                throw new LlmException(LlmErrorKind.QueueFull, ex.Message, "model", "memory_quota_exceeded", ex);
+            }
+
             var reason = ex.InnerException?.Message ?? ex.Message;
             throw new LlmException(LlmErrorKind.Unavailable, $"model '{request.Key.Name}' version {request.Key.Version} could not be loaded: {reason}", "model", "model_load_failed", ex);
         }

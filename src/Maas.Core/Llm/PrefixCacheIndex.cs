@@ -3,7 +3,10 @@ namespace Maas.Core.Llm;
 /// <summary>The longest cached prefix of a prompt, and which cache entry (KV sequence) holds it.</summary>
 /// <param name="EntryId">The entry (for the engine: the slot's sequence id).</param>
 /// <param name="Length">How many leading tokens of the prompt the entry already holds.</param>
-public readonly record struct PrefixMatch(int EntryId, int Length);
+/// <param name="Complete">
+/// The entry holds the whole prompt and the logits after its last token, so generation can start without a decode.
+/// </param>
+public readonly record struct PrefixMatch(int EntryId, int Length, bool Complete = false);
 
 /// <summary>
 /// A token trie over the sequences held in KV cache: finds which entry shares the longest prefix with a new prompt,
@@ -63,6 +66,22 @@ public sealed class PrefixCacheIndex
         entry.LastUsed = ++_clock;
     }
 
+    /// <summary>
+    /// Records that the engine keeps the logits after the first <paramref name="length"/> tokens of an entry (the end of
+    /// a prompt it evaluated), so a later prompt of exactly those tokens needs no decode to start generating. An entry
+    /// keeps one such mark, the latest; it goes when the entry is cut shorter than it.
+    /// </summary>
+    public void MarkOutput(int entryId, int length)
+    {
+        if (_entries.TryGetValue(entryId, out var entry) && length > 0 && length <= entry.Tokens.Count)
+        {
+            entry.OutputAt = length;
+        }
+    }
+
+    /// <summary>The length after which an entry's logits are kept (see <see cref="MarkOutput"/>), or 0.</summary>
+    public int OutputAt(int entryId) => _entries.TryGetValue(entryId, out var e) ? e.OutputAt : 0;
+
     /// <summary>Appends one token to an entry.</summary>
     public void Append(int entryId, int token) => Append(entryId, [token]);
 
@@ -75,6 +94,11 @@ public sealed class PrefixCacheIndex
         }
 
         length = Math.Max(0, length);
+        if (entry.OutputAt > length)
+        {
+            entry.OutputAt = 0;
+        }
+
         for (var i = entry.Path.Count - 1; i >= length; i--)
         {
             Detach(entry.Path[i], entryId);
@@ -187,5 +211,7 @@ public sealed class PrefixCacheIndex
         public List<Node> Path { get; } = [];
 
         public long LastUsed { get; set; }
+
+        public int OutputAt { get; set; }
     }
 }

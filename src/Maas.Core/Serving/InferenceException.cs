@@ -42,7 +42,7 @@ public sealed class InferenceException : Exception
     public TimeSpan? RetryAfter { get; init; }
 
     /// <summary>For <see cref="InferenceErrorKind.QueueFull"/>: the value of the limit that was reached.</summary>
-    public int? Limit { get; init; }
+    public long? Limit { get; init; }
 
     /// <summary>For <see cref="InferenceErrorKind.QueueFull"/>: which limit (<c>queue_limit</c>, <c>queue_time_budget_ms</c>).</summary>
     public string? LimitName { get; init; }

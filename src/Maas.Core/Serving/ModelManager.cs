@@ -314,6 +314,35 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
         }
     }
 
+    /// <inheritdoc />
+    async Task<ModelLoadRequest?> IHostedModelSource.OperatorRequestAsync(ModelKey key, Formats.ModelFormat format, bool forLoad, CancellationToken cancellationToken)
+    {
+        if (format != Formats.ModelFormat.Onnx)
+        {
+            return null;
+        }
+
+        ServableModel servable;
+        try
+        {
+            servable = await ResolveAsync(key.Name, key.Version.ToString(CultureInfo.InvariantCulture), cancellationToken, fresh: true).ConfigureAwait(false);
+        }
+        catch (InferenceException)
+        {
+            return null;
+        }
+
+        if (forLoad)
+        {
+            lock (_lock)
+            {
+                _unloadedModels.Remove(servable.Name);
+            }
+        }
+
+        return RequestFor(servable);
+    }
+
     /// <summary>How the host loads <paramref name="servable"/> (its scheduling, keep-alive, pin and statistics).</summary>
     public ModelLoadRequest RequestFor(ServableModel servable) => new()
     {
@@ -368,6 +397,12 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
             $"model '{servable.Name}' version {servable.Version} is {servable.Format}, which this server cannot serve over the inference protocol", ex),
         ModelHostErrorKind.LoadFailed when ex.InnerException is { } inner => new InferenceException(InferenceErrorKind.Unavailable,
             $"model '{servable.Name}' version {servable.Version} failed to load: {inner.Message}", inner),
+        // The tenant's own limit, like a rate limit: 429 with its value; it passes once its other models are idle.
+        ModelHostErrorKind.QuotaExceeded => new InferenceException(InferenceErrorKind.QueueFull, ex.Message, ex)
+        {
+            LimitName = "memory_quota_bytes",
+            Limit = ex.LimitBytes,
+        },
         _ => new InferenceException(InferenceErrorKind.Unavailable, ex.Message, ex),
     };
 

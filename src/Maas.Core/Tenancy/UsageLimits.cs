@@ -34,6 +34,12 @@ public sealed record UsageLimits
     /// </summary>
     public long? StorageQuotaBytes { get; init; }
 
+    /// <summary>
+    /// Tenants only: the most bytes the tenant's loaded models may take together on each server (0 = no quota); a load
+    /// over it evicts the tenant's own least recently used idle models, else is refused.
+    /// </summary>
+    public long? MemoryQuotaBytes { get; init; }
+
     /// <summary>No limits at all.</summary>
     public static UsageLimits None { get; } = new();
 
@@ -52,6 +58,13 @@ public sealed record UsageLimits
             errors.Add(tenant
                 ? $"limits.storage_quota_bytes must be 0 (no quota) or more, not {quota}"
                 : "limits.storage_quota_bytes is a tenant's limit; set it on the tenant (PATCH /api/v1/tenants/{name}), not on a key");
+        }
+
+        if (MemoryQuotaBytes is { } memory && (!tenant || memory < 0))
+        {
+            errors.Add(tenant
+                ? $"limits.memory_quota_bytes must be 0 (no quota) or more, not {memory}"
+                : "limits.memory_quota_bytes is a tenant's limit; set it on the tenant (PATCH /api/v1/tenants/{name}), not on a key");
         }
 
         Positive(RequestsPerMinute, "requests_per_minute");

@@ -38,10 +38,13 @@ public sealed record OnnxComparisonResult
 /// <summary>Runs a source model and its rewrite side by side on ONNX Runtime (CPU, one thread each).</summary>
 public static class OnnxComparison
 {
-    /// <summary>Compares on <paramref name="samples"/> random inputs from <paramref name="seed"/>, timing <paramref name="timedRuns"/> calls of each.</summary>
+    /// <summary>
+    /// Compares on <paramref name="samples"/> inputs, timing <paramref name="timedRuns"/> calls of each: random ones from
+    /// <paramref name="seed"/>, or those <paramref name="given"/> makes for each sample index (in input order; disposed here).
+    /// </summary>
     /// <exception cref="OnnxRuntimeException">A model does not load or run.</exception>
     /// <exception cref="NotSupportedException">An input's type cannot be sampled, or the two models' signatures differ.</exception>
-    public static OnnxComparisonResult Compare(string source, string candidate, int samples, int seed, int timedRuns, CancellationToken cancellationToken)
+    public static OnnxComparisonResult Compare(string source, string candidate, int samples, int seed, int timedRuns, CancellationToken cancellationToken, Func<int, OnnxTensor[]>? given = null)
     {
         using var sourceSession = Open(source);
         using var candidateSession = Open(candidate);
@@ -60,7 +63,7 @@ public static class OnnxComparison
             for (var s = 0; s < samples; s++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var inputs = sourceSession.Inputs.Select(i => Sample(i, random)).ToArray();
+                var inputs = given?.Invoke(s) ?? sourceSession.Inputs.Select(i => Sample(i, random)).ToArray();
                 first ??= inputs;
                 var named = sourceSession.Inputs.Select((info, k) => new KeyValuePair<string, OnnxTensor>(info.Name, inputs[k])).ToArray();
                 using var expected = sourceSession.Run(named, cancellationToken: cancellationToken);

@@ -12,9 +12,6 @@ internal sealed class LlamaKvCache
     // Cells idle slots' cached prefixes may always keep in a unified cache (see TrimIdle).
     private const int IdleCacheFloor = 512;
 
-    // Saving a slot to host memory is worth it only for a prompt this long or longer.
-    private const int SaveMinimum = 32;
-
     private readonly LlamaContext _context;
     private readonly LlmModelSpec _spec;
     private readonly LlamaSequence?[] _occupants;
@@ -23,6 +20,9 @@ internal sealed class LlamaKvCache
     private readonly HostPromptCache? _host;
     private readonly LlamaEngineCounters _counters;
     private readonly Func<int, bool> _idle;
+
+    // Per slot: the logits after the prompt it last evaluated (valid while the index marks that length).
+    private readonly float[]?[] _logits;
 
     public LlamaKvCache(LlamaContext context, LlmModelSpec spec, LlamaEngineCounters counters)
     {
@@ -33,6 +33,7 @@ internal sealed class LlamaKvCache
         _planner = new KvSlotPlanner(spec.Slots, spec.UnifiedKvCache, spec.PrefixCache);
         _host = spec.PrefixCache && spec.PromptCacheBytes > 0 ? new HostPromptCache(spec.PromptCacheBytes) : null;
         _idle = Idle;
+        _logits = new float[]?[spec.Slots];
     }
 
     /// <summary>The number of slots.</summary>
@@ -55,22 +56,25 @@ internal sealed class LlamaKvCache
         var memory = _context.Memory;
         var (target, reuse, copyFrom, restoreFrom) = _planner.Plan(prompt, _index, _idle, _host?.FindLongest(prompt));
 
-        // At least the last prompt token is decoded again: its logits start the generation.
-        reuse = Math.Min(reuse, prompt.Length - 1);
+        // The last prompt token is decoded again (its logits start the generation) unless its logits were kept.
+        reuse = Math.Min(reuse, prompt.Length);
         // Taken before the target is saved, which could otherwise push the entry out of the budget.
         var restored = restoreFrom is { } entry ? _host!.Take(entry) : default;
         Save(target, copyFrom is null && restoreFrom is null ? reuse : 0);
         if (restoreFrom is not null)
         {
             reuse = Restore(restored.Tokens, restored.State, target, reuse);
+            KeepLogits(target, restored.Logits, restored.LogitsAt, reuse);
         }
         else if (copyFrom is { } from)
         {
+            var logitsAt = _index.OutputAt(from);
             _index.Remove(target);
             reuse = memory.CopyPrefix(from, target, reuse) ? reuse : 0;
             if (reuse > 0)
             {
                 _index.Append(target, prompt.AsSpan(0, reuse));
+                KeepLogits(target, _logits[from], logitsAt, reuse);
             }
         }
         else if (!memory.Remove(target, reuse, -1))
@@ -85,6 +89,22 @@ internal sealed class LlamaKvCache
             _index.Truncate(target, reuse);
         }
 
+        if (reuse == prompt.Length && _index.OutputAt(target) != reuse)
+        {
+            // No logits to start from after all (a failed restore or copy cut it short): decode the last token.
+            reuse--;
+            if (memory.Remove(target, reuse, -1))
+            {
+                _index.Truncate(target, reuse);
+            }
+            else
+            {
+                memory.Remove(target);
+                _index.Remove(target);
+                reuse = 0;
+            }
+        }
+
         _index.Touch(target);
         _occupants[target] = sequence;
         sequence.Slot = target;
@@ -93,11 +113,12 @@ internal sealed class LlamaKvCache
         sequence.Cached = reuse;
     }
 
-    // Keeps what a slot holds beyond its first `kept` tokens in host memory before they are overwritten.
+    // Keeps what a slot holds in host memory before all but its first `kept` tokens are overwritten, when enough of it
+    // would be lost to be worth the copy (HostPromptCache.WorthSaving).
     private void Save(int slot, int kept)
     {
         var tokens = _index.TokensOf(slot);
-        if (_host is null || tokens.Count - kept < SaveMinimum)
+        if (_host is null || !HostPromptCache.WorthSaving(tokens.Count, kept))
         {
             return;
         }
@@ -108,13 +129,54 @@ internal sealed class LlamaKvCache
             return;
         }
 
-        if (_host.Add([.. tokens], _context.SaveSequenceState(slot)))
+        var logitsAt = _index.OutputAt(slot);
+        var logits = logitsAt > 0 ? _logits[slot]!.ToArray() : null;
+        if (_host.Add([.. tokens], _context.SaveSequenceState(slot, size), logits, logitsAt))
         {
             _counters.HostSaved();
         }
 
         _counters.HostCache(_host);
     }
+
+    // The slot now holds the first `reuse` tokens of a source that kept the logits after its first `logitsAt`: they
+    // stay valid when within what the slot holds.
+    private void KeepLogits(int slot, float[]? logits, int logitsAt, int reuse)
+    {
+        if (logits is null || logitsAt <= 0 || logitsAt > reuse)
+        {
+            return;
+        }
+
+        var buffer = _logits[slot] ??= new float[logits.Length];
+        logits.CopyTo(buffer, 0);
+        _index.MarkOutput(slot, logitsAt);
+    }
+
+    /// <summary>
+    /// Keeps the logits after a prompt just evaluated in <paramref name="slot"/> (its first <paramref name="length"/>
+    /// tokens), so the same prompt again starts generating without a decode.
+    /// </summary>
+    public void PromptEvaluated(int slot, int length, ReadOnlySpan<float> logits)
+    {
+        if (!_spec.PrefixCache)
+        {
+            return;
+        }
+
+        var buffer = _logits[slot];
+        if (buffer is null || buffer.Length != logits.Length)
+        {
+            _logits[slot] = buffer = new float[logits.Length];
+        }
+
+        logits.CopyTo(buffer);
+        _index.MarkOutput(slot, length);
+    }
+
+    /// <summary>The logits kept after the prompt a slot last evaluated (see <see cref="PromptEvaluated"/>).</summary>
+    public ReadOnlySpan<float> OutputLogits(int slot) =>
+        _index.OutputAt(slot) > 0 && _logits[slot] is { } logits ? logits : throw new InvalidOperationException($"slot {slot} kept no logits");
 
     // Loads a saved prompt into the slot and cuts it to the part the new prompt shares; the entry moves to the slot.
     private int Restore(int[] tokens, byte[] state, int slot, int reuse)

@@ -235,6 +235,11 @@ internal sealed class LlamaScheduler : IDisposable
         sequence.Request.Progress?.Admitted();
         _active.Add(sequence);
         Interlocked.Increment(ref _running);
+        if (sequence.PromptCursor == sequence.Prompt.Length)
+        {
+            // The slot kept the logits after this very prompt: the first token comes without a decode.
+            Sample(sequence, _cache.OutputLogits(sequence.Slot));
+        }
     }
 
     // True while a running sequence is still decoding a prompt prefix this one shares (at least
@@ -369,6 +374,11 @@ internal sealed class LlamaScheduler : IDisposable
             sequence.Position += sequence.StepTokens;
             if (sequence.OutputIndex >= 0)
             {
+                if (sequence.Generated == 0)
+                {
+                    _cache.PromptEvaluated(sequence.Slot, sequence.Prompt.Length, _context.GetLogits(sequence.OutputIndex));
+                }
+
                 Sample(sequence);
             }
         }
@@ -376,9 +386,12 @@ internal sealed class LlamaScheduler : IDisposable
         _counters.KvCells(_cache.CellsUsed());
     }
 
-    private void Sample(LlamaSequence sequence)
+    // Samples the next token from the logits of the sequence's last decoded token, or from those its slot kept after
+    // the same prompt (cached).
+    private void Sample(LlamaSequence sequence, ReadOnlySpan<float> cached = default)
     {
-        if (sequence.Sampler.Sample(_context, sequence.OutputIndex, out var token) is not LlamaSampleOutcome.Token and var outcome)
+        var picked = cached.IsEmpty ? sequence.Sampler.Sample(_context, sequence.OutputIndex, out var token) : sequence.Sampler.Sample(cached, out token);
+        if (picked is not LlamaSampleOutcome.Token and var outcome)
         {
             EndConstrained(sequence, outcome);
             return;
@@ -397,7 +410,7 @@ internal sealed class LlamaScheduler : IDisposable
         TokenLogprob? logprob = null;
         if (sequence.Request.Logprobs)
         {
-            logprob = Logprob(_context.GetLogits(sequence.OutputIndex), token, sequence.Request.TopLogprobs);
+            logprob = Logprob(cached.IsEmpty ? _context.GetLogits(sequence.OutputIndex) : cached, token, sequence.Request.TopLogprobs);
         }
 
         var text = sequence.Stop.Push(sequence.Detokenizer.Append(token));

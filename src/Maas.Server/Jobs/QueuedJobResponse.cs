@@ -4,23 +4,33 @@ using Maas.Core.Jobs.Queue;
 
 namespace Maas.Server.Jobs;
 
-/// <summary>A worker-run job (optimisation, training, ...) as /api/v1/jobs shows it.</summary>
-public sealed record QueuedJobResponse
+/// <summary>What every worker-run job shows: its state, progress, outcome and times (the API views add what they name).</summary>
+public abstract record WorkerJobView
 {
-    /// <summary>The job id.</summary>
-    public required string Id { get; init; }
+    /// <summary>Fills the common part from <paramref name="job"/>; models in its result are named as <paramref name="tenant"/> names them (null: by key).</summary>
+    protected WorkerJobView(QueuedJob job, string? tenant)
+    {
+        Id = job.Id;
+        Status = job.Status.ToString().ToLowerInvariant();
+        Progress = job.Status == JobStatus.Succeeded ? 100 : Math.Round(job.Progress.Percent, 2);
+        Stage = job.IsFinished ? null : job.Progress.Stage;
+        Result = ResultOf(job, tenant);
+        Error = job.Error;
+        Attempts = job.Attempts;
+        Worker = job.Worker;
+        CancelRequested = job.CancelRequested;
+        CreatedBy = job.CreatedBy;
+        CreatedAt = job.CreatedAt;
+        StartedAt = job.StartedAt;
+        UpdatedAt = job.UpdatedAt;
+        FinishedAt = job.FinishedAt;
+    }
 
-    /// <summary>What it does ("optimization", "training", ...).</summary>
-    public required string Kind { get; init; }
+    /// <summary>The job id.</summary>
+    public string Id { get; init; }
 
     /// <summary>queued, running, succeeded, failed or cancelled.</summary>
-    public required string Status { get; init; }
-
-    /// <summary>The model it works on (from its spec).</summary>
-    public string? Model { get; init; }
-
-    /// <summary>The version it works on (from its spec), when it has one.</summary>
-    public int? Version { get; init; }
+    public string Status { get; init; }
 
     /// <summary>Percent done.</summary>
     public double Progress { get; init; }
@@ -44,7 +54,7 @@ public sealed record QueuedJobResponse
     public bool CancelRequested { get; init; }
 
     /// <summary>Who submitted it.</summary>
-    public string CreatedBy { get; init; } = "";
+    public string CreatedBy { get; init; }
 
     /// <summary>When it was submitted.</summary>
     public DateTimeOffset CreatedAt { get; init; }
@@ -59,51 +69,60 @@ public sealed record QueuedJobResponse
     public DateTimeOffset? FinishedAt { get; init; }
 
     /// <summary>Its URL.</summary>
-    public string Url => $"/api/v1/jobs/{Id}";
+    public abstract string Url { get; }
 
     /// <summary>Its events' URL.</summary>
-    public string EventsUrl => $"/api/v1/jobs/{Id}/events";
+    public string EventsUrl => Url + "/events";
 
-    /// <summary>The API view of a queued job; models are named as <paramref name="tenant"/> names them (null: by key).</summary>
-    public static QueuedJobResponse From(QueuedJob job, string? tenant = null)
+    /// <summary>A model key as <paramref name="tenant"/> names it (null: the key).</summary>
+    protected static string? Named(string? key, string? tenant) =>
+        key is not null && tenant is not null ? Maas.Core.Registry.ModelKeys.RelativeTo(key, tenant) : key;
+
+    // Workers record models by key; the caller sees its own by their short name, others' as owner/name.
+    private static JsonElement? ResultOf(QueuedJob job, string? tenant)
     {
-        JsonElement? result = null;
-        if (job.Result is { } text)
+        if (job.Result is not { } text)
         {
-            // Workers record models by key; the caller sees its own by their short name, others' as owner/name.
-            var node = System.Text.Json.Nodes.JsonNode.Parse(text);
-            if (tenant is not null && node is System.Text.Json.Nodes.JsonObject o && o["model"] is System.Text.Json.Nodes.JsonValue v && v.TryGetValue<string>(out var key))
-            {
-                o["model"] = Maas.Core.Registry.ModelKeys.RelativeTo(key, tenant);
-            }
-
-            using var document = JsonDocument.Parse(node?.ToJsonString() ?? "null");
-            result = document.RootElement.Clone();
+            return null;
         }
 
-        var (model, version) = Subject(job.Spec);
-        model = model is not null && tenant is not null ? Maas.Core.Registry.ModelKeys.RelativeTo(model, tenant) : model;
-        return new QueuedJobResponse
+        var node = System.Text.Json.Nodes.JsonNode.Parse(text);
+        if (tenant is not null && node is System.Text.Json.Nodes.JsonObject o && o["model"] is System.Text.Json.Nodes.JsonValue v && v.TryGetValue<string>(out var key))
         {
-            Id = job.Id,
-            Kind = job.Kind,
-            Status = job.Status.ToString().ToLowerInvariant(),
-            Model = model,
-            Version = version,
-            Progress = job.Status == JobStatus.Succeeded ? 100 : Math.Round(job.Progress.Percent, 2),
-            Stage = job.IsFinished ? null : job.Progress.Stage,
-            Result = result,
-            Error = job.Error,
-            Attempts = job.Attempts,
-            Worker = job.Worker,
-            CancelRequested = job.CancelRequested,
-            CreatedBy = job.CreatedBy,
-            CreatedAt = job.CreatedAt,
-            StartedAt = job.StartedAt,
-            UpdatedAt = job.UpdatedAt,
-            FinishedAt = job.FinishedAt,
-        };
+            o["model"] = Maas.Core.Registry.ModelKeys.RelativeTo(key, tenant);
+        }
+
+        using var document = JsonDocument.Parse(node?.ToJsonString() ?? "null");
+        return document.RootElement.Clone();
     }
+}
+
+/// <summary>A worker-run job (optimisation, training, ...) as /api/v1/jobs shows it.</summary>
+public sealed record QueuedJobResponse : WorkerJobView
+{
+    private QueuedJobResponse(QueuedJob job, string? tenant)
+        : base(job, tenant)
+    {
+        Kind = job.Kind;
+        var (model, version) = Subject(job.Spec);
+        Model = Named(model, tenant);
+        Version = version;
+    }
+
+    /// <summary>What it does ("optimization", "training", ...).</summary>
+    public string Kind { get; init; }
+
+    /// <summary>The model it works on (from its spec).</summary>
+    public string? Model { get; init; }
+
+    /// <summary>The version it works on (from its spec), when it has one.</summary>
+    public int? Version { get; init; }
+
+    /// <inheritdoc />
+    public override string Url => $"/api/v1/jobs/{Id}";
+
+    /// <summary>The API view of a queued job; models are named as <paramref name="tenant"/> names them (null: by key).</summary>
+    public static QueuedJobResponse From(QueuedJob job, string? tenant = null) => new(job, tenant);
 
     /// <summary>The model (and version) a job's spec names, read without knowing its kind.</summary>
     public static (string? Model, int? Version) Subject(string spec)

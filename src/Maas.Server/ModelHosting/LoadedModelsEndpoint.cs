@@ -26,15 +26,19 @@ internal static class LoadedModelsEndpoint
             memory_budget_bytes = host.Options.MemoryBudgetBytes,
             accounted_bytes = host.AccountedBytes(),
             process_resident_bytes = ProcessMemory.ResidentBytes(),
+            loads = host.LoadCount,
+            reloads = host.ReloadCount,
+            evictions = host.EvictionCount,
             models = visible.Select(m => Describe(m, context.GetCaller()?.Tenant)),
         });
     }
 
     // Models are named as the caller would name them: its own by their short name, another tenant's as owner/name.
-    private static object Describe(HostedModelStatus m, string? tenant) => new
+    public static object Describe(HostedModelStatus m, string? tenant) => new
     {
         model = tenant is null ? m.Key.Name : Maas.Core.Registry.ModelKeys.RelativeTo(m.Key.Name, tenant),
         version = m.Key.Version,
+        tenant = ModelHost.TenantOf(m.Key),
         engine = m.Engine,
         format = m.Format.ToString().ToLowerInvariant(),
         state = m.State.ToLabel(),

@@ -7,7 +7,8 @@ namespace Maas.Server.ModelHosting;
 
 /// <summary>
 /// The model host's metrics for every engine, labelled by <c>engine</c>: versions loaded, each version's state and
-/// measured memory, the memory budget, and load attempts with their duration.
+/// measured memory, the memory budget, load attempts with their duration, evictions, reloads and how long requests
+/// waited for a load.
 /// </summary>
 public sealed class ModelHostMetrics
 {
@@ -29,6 +30,17 @@ public sealed class ModelHostMetrics
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300] });
         var loadFailures = meter.CreateCounter<long>("maas.model.load.failures", unit: "{load}",
             description: "Failed load attempts per model version and engine.");
+        var evictions = meter.CreateCounter<long>("maas.model.evictions", unit: "{model}",
+            description: "Loaded model versions evicted to make room, per version, engine and cause (memory_budget, memory_quota).");
+        meter.CreateObservableCounter("maas.model.reloads", () => host.ReloadCount, unit: "{load}",
+            description: "Loads of versions that had been loaded before and were evicted or unloaded since.");
+        var loadWait = meter.CreateHistogram<double>("maas.model.load.wait", unit: "s",
+            description: "How long requests waited for their model to load, per version, engine and outcome (loaded, failed, timeout).",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300] });
+        host.Evicted += e => evictions.Add(1, new("model", e.Key.Name), new("version", e.Key.Version.ToString(CultureInfo.InvariantCulture)),
+            new("engine", e.Engine), new("cause", e.Cause));
+        host.LoadWaited += w => loadWait.Record(w.Duration.TotalSeconds, new("model", w.Key.Name),
+            new("version", w.Key.Version.ToString(CultureInfo.InvariantCulture)), new("engine", w.Engine), new("outcome", w.Outcome));
         host.LoadReported += r =>
         {
             var model = new KeyValuePair<string, object?>("model", r.Model);

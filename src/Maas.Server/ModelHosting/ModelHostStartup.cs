@@ -6,7 +6,8 @@ namespace Maas.Server.ModelHosting;
 
 /// <summary>
 /// The model host's start-up and upkeep for every engine: loads the versions configured to load at start or pinned
-/// (in the background; readiness waits for them), reloads loaded versions whose serving configuration changed,
+/// (in the background; readiness waits for them), reloads loaded versions whose serving configuration changed, loads
+/// versions pinned since,
 /// unloads deleted ones, logs state changes, and unloads everything (draining requests) when the server stops.
 /// </summary>
 internal sealed class ModelHostStartup(
@@ -130,6 +131,19 @@ internal sealed class ModelHostStartup(
                         && await host.RefreshAsync(request, _stopping.Token))
                     {
                         logger.LogInformation("Model {Model} reloaded with its new serving configuration", loaded.Key);
+                    }
+                }
+            }
+
+            // A version pinned just now loads at once, as it would at start (unless an operator unloaded it).
+            foreach (var source in sources)
+            {
+                foreach (var request in (await source.LoadAtStartAsync(_stopping.Token)).Where(r => r.Key.Name == model && r.Pinned))
+                {
+                    if (host.Status(request.Key) is not { Reason: ModelHost.UnloadedReason } and not { State: ModelState.Ready or ModelState.Loading })
+                    {
+                        var state = await host.LoadAsync(request, _stopping.Token);
+                        logger.LogInformation("Pinned model {Model}: {State} {Reason}", request.Key, state.State.ToProtocolName(), state.Reason);
                     }
                 }
             }

@@ -19,14 +19,21 @@ public static class ModelHostingExtensions
         services.AddSingleton(sp => new ModelHost(
             sp.GetServices<IModelEngine>(),
             sp.GetRequiredService<IOptions<ModelHostingOptions>>().Value.ToHostOptions(),
-            sp.GetService<TimeProvider>()));
+            sp.GetService<TimeProvider>())
+        {
+            // An admin sets a tenant's quota in its limits (cached with the tenant's other limits).
+            TenantMemoryQuotas = async (tenant, cancellationToken) =>
+                sp.GetService<ApiKeyAuthenticator>() is { } keys
+                    ? (await keys.GetTenantLimitsAsync(tenant, cancellationToken)).MemoryQuotaBytes ?? 0
+                    : 0,
+        });
         services.AddSingleton<ModelHostMetrics>();
         services.AddSingleton<Maas.Core.Registry.IVersionUseCheck, HostedVersionUseCheck>();
         services.AddHostedService<ModelHostStartup>();
         return builder;
     }
 
-    /// <summary>Maps <c>GET /api/v1/loaded-models</c>.</summary>
+    /// <summary>Maps <c>GET /api/v1/loaded-models</c> and the explicit <c>:load</c> and <c>:unload</c> of a version.</summary>
     public static IEndpointRouteBuilder MapMaasModelHosting(this IEndpointRouteBuilder app)
     {
         if (app.ServiceProvider.GetRequiredService<IOptions<Maas.Server.Observability.ObservabilityOptions>>().Value.Metrics)
@@ -35,6 +42,7 @@ public static class ModelHostingExtensions
         }
 
         app.MapGet("/api/v1/loaded-models", LoadedModelsEndpoint.ListAsync).WithTags("Models").RequireScope(MaasScopes.Admin, MaasScopes.ModelsRead);
+        ModelControlEndpoints.Map(app);
         return app;
     }
 }

@@ -108,8 +108,16 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
         }
 
         // The caller's name is resolved once: from here on the model is named by its key.
-        var resolved = await resolver.ResolveAsync(access.Reference, cancellationToken);
+        // A model with a deployment answers from the version its split picks (a named alias or version bypasses it).
+        var reference = access.Reference;
+        if (context.RequestServices.GetService<Deployments.DeploymentRouter>()?.Route(context, reference) is { } route)
+        {
+            reference = $"{reference}/versions/{route.VersionText}";
+        }
+
+        var resolved = await resolver.ResolveAsync(reference, cancellationToken);
         usage.ReportModel(resolved.Spec.Name, resolved.Spec.Version);
+        Deployments.DeploymentRouter.SetVersionHeader(context, resolved.Spec.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var lease = await manager.AcquireAsync(resolved.Request, cancellationToken);
         var payloads = await payloadLog.IsOnAsync(resolved.Spec.Name, cancellationToken) ? payloadLog : null;
         return new LlmSession(context, lease, resolved, metrics.Start(resolved, context, model), payloads);

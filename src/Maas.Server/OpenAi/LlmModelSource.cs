@@ -46,4 +46,21 @@ internal sealed class LlmModelSource(IModelRegistry registry, LlmModelResolver r
             return null; // gone from the registry; the deletion path unloads it
         }
     }
+
+    public async Task<ModelLoadRequest?> OperatorRequestAsync(ModelKey key, ModelFormat format, bool forLoad, CancellationToken cancellationToken)
+    {
+        if (format != ModelFormat.Gguf)
+        {
+            return null;
+        }
+
+        try
+        {
+            return (await resolver.ResolveAsync(new ModelReference(key.Name, Version: key.Version), key.Name, cancellationToken)).Request;
+        }
+        catch (LlmException)
+        {
+            return null;
+        }
+    }
 }

@@ -1,9 +1,14 @@
 using System.Text.Json;
+using Maas.Core.Datasets;
 using Maas.Core.Jobs;
 using Maas.Core.Jobs.Queue;
 using Maas.Core.Registry;
+using Maas.Core.Tenancy;
+using Maas.Core.Training;
 using Maas.Optimization;
+using Maas.Optimization.Onnx;
 using Maas.Server.Auth;
+using Maas.Server.Datasets;
 using Maas.Server.Errors;
 using Maas.Server.Jobs;
 using Maas.Server.Registry;
@@ -19,7 +24,7 @@ internal static class OptimizationEndpoints
 {
     public static void Map(RouteGroupBuilder api) => api.MapPost("/models/{name}/versions/{version}:optimize", OptimizeAsync);
 
-    private static async Task<IResult> OptimizeAsync(string name, string version, HttpContext context, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, TimeProvider time)
+    private static async Task<IResult> OptimizeAsync(string name, string version, HttpContext context, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, DatasetCatalog datasets, TimeProvider time)
     {
         var body = await ApiRequests.ReadJsonAsync<OptimizeRequest>(context.Request, context.RequestAborted);
         var model = await registry.GetModelAsync(name, context.RequestAborted);
@@ -28,6 +33,10 @@ internal static class OptimizationEndpoints
         try
         {
             spec = OptimizationRequestParser.Parse(source, body.Method, body.Options, body.Gate, body.Alias, ApiRequests.Caller(context));
+            if (spec.CalibrationReference is { } reference)
+            {
+                spec = await ResolveCalibrationAsync(spec, reference, source, context, datasets);
+            }
         }
         catch (OptimizationRequestException e)
         {
@@ -41,5 +50,35 @@ internal static class OptimizationEndpoints
         var response = QueuedJobResponse.From(job, context.CallerTenant());
         context.Response.Headers.Location = response.Url;
         return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
+    }
+
+    // The calibration dataset must be one the caller may read, with number columns that fill the model's input.
+    private static async Task<OptimizationSpec> ResolveCalibrationAsync(OptimizationSpec spec, string reference, ModelVersion source, HttpContext context, DatasetCatalog datasets)
+    {
+        var (name, number) = OptimizationRequestParser.DatasetReference(reference);
+
+        // Calibrating reads the dataset, so the key must be allowed to read datasets as well as to write models.
+        if (context.GetCaller() is { } caller && !caller.Has(MaasScopes.DatasetsRead))
+        {
+            throw new ApiException(StatusCodes.Status403Forbidden, "insufficient_scope", $"options.calibration reads a dataset, which needs the scope {MaasScopes.DatasetsRead}; the key has {string.Join(", ", caller.Scopes)}");
+        }
+
+        DatasetVersion version;
+        try
+        {
+            await DatasetEndpoints.VisibleAsync(name, context, datasets);
+            version = await datasets.GetVersionAsync(name, number, context.RequestAborted);
+        }
+        catch (ApiException e) when (e.Status == StatusCodes.Status404NotFound)
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "dataset_not_found", $"options.calibration: {e.Message}");
+        }
+        catch (RegistryException e) when (e.Kind is RegistryErrorKind.NotFound or RegistryErrorKind.Invalid)
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, e.Kind == RegistryErrorKind.NotFound ? "dataset_not_found" : "invalid_calibration", $"options.calibration: {e.Message}");
+        }
+
+        var columns = CalibrationData.Columns(version, spec.CalibrationColumns, CalibrationData.InputShape(source));
+        return spec with { Calibration = new DatasetReference(version.Dataset, version.Version, version.Sha256), CalibrationColumns = columns };
     }
 }

@@ -196,7 +196,7 @@ internal static class TrainingEndpoints
         };
         var now = time.GetUtcNow();
         var job = await Jobs.JobSubmission.EnqueueAsync(jobs, workers, "train_", TrainingSpec.Kind, caller?.Tenant ?? tenant, spec, spec.CreatedBy, now, context.RequestAborted);
-        var response = TrainingJobResponse.From(job);
+        var response = TrainingJobResponse.From(job, context.CallerTenant());
         context.Response.Headers.Location = response.Url;
         return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
     }
@@ -284,11 +284,11 @@ internal static class TrainingEndpoints
 
         var tenant = context.GetCaller() is { IsAdmin: false } caller ? caller.Tenant : null;
         var list = await jobs.ListAsync(TrainingSpec.Kind, tenant, limit, offset, context.RequestAborted);
-        return Results.Json(new { jobs = list.Select(TrainingJobResponse.From).ToArray(), limit, offset }, RegistryJson.Options);
+        return Results.Json(new { jobs = list.Select(j => TrainingJobResponse.From(j, context.CallerTenant())).ToArray(), limit, offset }, RegistryJson.Options);
     }
 
     private static async Task<IResult> GetAsync(string id, HttpContext context, IJobQueueStore jobs) =>
-        Results.Json(TrainingJobResponse.From(await VisibleJobAsync(id, context, jobs)), RegistryJson.Options);
+        Results.Json(TrainingJobResponse.From(await VisibleJobAsync(id, context, jobs), context.CallerTenant()), RegistryJson.Options);
 
     private static async Task<IResult> CancelAsync(string id, HttpContext context, IJobQueueStore jobs, TimeProvider time)
     {
@@ -301,7 +301,7 @@ internal static class TrainingEndpoints
         var now = time.GetUtcNow();
         var after = await jobs.RequestCancelAsync(id, now, context.RequestAborted) ?? job;
         await jobs.AddEventAsync(id, "cancel_requested", JsonSerializer.Serialize(new { by = ApiRequests.Caller(context) }, RegistryJson.Options), now, CancellationToken.None);
-        return Results.Json(TrainingJobResponse.From(after), RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
+        return Results.Json(TrainingJobResponse.From(after, context.CallerTenant()), RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
     }
 
     // Server-sent events while the job runs (Accept: text/event-stream), else a JSON page of the stored events.

@@ -66,7 +66,7 @@ public static class TrainingWorkerHost
         var datasets = new DatasetCatalog(datasetStore, artifacts, store, staging, Bind<DatasetOptions>(DatasetOptions.Section));
         var fineTuningHandler = new FineTuning.FineTuningJobHandler(registry, artifacts, fineTuning, host.Services.GetRequiredService<ILogger<FineTuning.FineTuningJobHandler>>());
         var queue = new SqlJobQueueStore(store.Dialect);
-        var optimization = new Maas.Optimization.OptimizationJobHandler(registry, optimizationOptions);
+        var optimization = new Maas.Optimization.OptimizationJobHandler(registry, datasets, optimizationOptions);
         IJobHandler[] handlers = [new TrainingJobHandler(datasets, datasetStore, registry, training.Threads), new TrialJobHandler(datasets, training.Threads), fineTuningHandler, optimization];
         var workers = Enumerable.Range(0, Math.Max(1, training.Workers)).Select(i =>
         {

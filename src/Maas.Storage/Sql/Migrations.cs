@@ -19,6 +19,7 @@ public static class Migrations
         .. Datasets.DatasetMigrations.All,
         .. Jobs.JobQueueMigrations.All,
         .. FineTuning.FineTuningFileMigrations.All,
+        .. Deployments.DeploymentMigrations.All,
     ];
 
     // Jobs belong to their model's owner; jobs of models deleted since then stay visible to admins only.

@@ -52,7 +52,7 @@ public sealed class HostPromptCacheTests
         cache.Add([4, 5, 6], state);
         var match = cache.FindLongest([4, 5, 6, 7])!.Value;
 
-        var (tokens, taken) = cache.Take(match.EntryId);
+        var (tokens, taken, _, _) = cache.Take(match.EntryId);
 
         Assert.Equal([4, 5, 6], tokens);
         Assert.Same(state, taken);
@@ -60,4 +60,35 @@ public sealed class HostPromptCacheTests
         Assert.Null(cache.FindLongest([4, 5]));
         Assert.Throws<KeyNotFoundException>(() => cache.Take(match.EntryId));
     }
+
+    [Fact]
+    public void Kept_logits_count_in_the_budget_and_come_back_with_the_state()
+    {
+        var cache = new HostPromptCache(1000);
+        float[] logits = [0.5f, -1f, 2f];
+        Assert.True(cache.Add([1, 2, 3, 4, 5], new byte[100], logits, logitsAt: 3));
+
+        Assert.Equal(112, cache.Bytes);
+        Assert.Equal(new PrefixMatch(0, 3, Complete: true), cache.FindLongest([1, 2, 3])); // the prompt those logits followed
+        Assert.Equal(new PrefixMatch(0, 4, Complete: false), cache.FindLongest([1, 2, 3, 4])); // no logits after 4 tokens
+        Assert.False(cache.FindLongest([1, 2, 3, 9])!.Value.Complete);
+
+        var (tokens, _, taken, at) = cache.Take(0);
+        Assert.Equal([1, 2, 3, 4, 5], tokens);
+        Assert.Same(logits, taken);
+        Assert.Equal(3, at);
+        Assert.Equal(0, cache.Bytes);
+        Assert.Throws<ArgumentOutOfRangeException>(() => cache.Add([1, 2], new byte[1], logits, logitsAt: 3));
+    }
+
+    [Theory]
+    [InlineData(600, 599, false)] // the same prompt again, only the old answer lost: the slot still holds it
+    [InlineData(600, 350, false)] // most of it kept
+    [InlineData(600, 300, true)] // half of it lost
+    [InlineData(600, 10, true)] // another conversation sharing only the template
+    [InlineData(600, 0, true)] // evicted whole
+    [InlineData(40, 10, false)] // too little lost to be worth a copy
+    [InlineData(0, 0, false)]
+    public void A_slot_is_saved_only_when_overwriting_it_loses_at_least_half(int held, int kept, bool saved) =>
+        Assert.Equal(saved, HostPromptCache.WorthSaving(held, kept));
 }

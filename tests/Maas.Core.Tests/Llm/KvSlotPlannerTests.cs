@@ -97,6 +97,56 @@ public sealed class KvSlotPlannerTests
         Assert.Equal(new SlotPlan(1, evicted.Length, null, 42), plan);
     }
 
+    [Theory]
+    [InlineData(4)] // empty slots to copy into
+    [InlineData(2)] // only a stale one
+    public void The_same_prompt_again_goes_back_to_the_slot_that_evaluated_it_whole_rather_than_to_a_copy(int slots)
+    {
+        var planner = new KvSlotPlanner(slots, unified: false, prefixCache: true);
+        var index = new PrefixCacheIndex();
+        var prompt = Conversation(1000, 500);
+        index.Append(0, Conversation(2000, 600)); // another, older prompt
+        index.Append(1, prompt);
+        index.MarkOutput(1, prompt.Length); // the engine kept the logits after it
+        index.Append(1, [.. Enumerable.Range(7000, 48)]); // the answer it got
+
+        Assert.Equal(new SlotPlan(1, prompt.Length, null), planner.Plan(prompt, index, _ => true));
+
+        // A longer prompt (the conversation going on) cannot start from those logits, and keeps the answer.
+        Assert.Equal(new SlotPlan(1, prompt.Length + 48, null), planner.Plan([.. prompt, .. Enumerable.Range(7000, 48), 5], index, _ => true));
+
+        // A prompt that only begins like it is not a repeat: the slot's tokens beyond it count as lost.
+        var shorter = prompt[..400];
+        Assert.NotEqual(1, planner.Plan(shorter, index, _ => true).Target);
+    }
+
+    [Fact]
+    public void A_recurring_prompt_held_by_a_busy_slot_is_copied_whole_with_its_logits()
+    {
+        var planner = new KvSlotPlanner(4, unified: false, prefixCache: true);
+        var index = new PrefixCacheIndex();
+        var prompt = Conversation(1000, 500);
+        index.Append(1, prompt);
+        index.MarkOutput(1, prompt.Length);
+        var running = new HashSet<int> { 1 };
+
+        var plan = planner.Plan(prompt, index, id => !running.Contains(id));
+
+        Assert.Equal(new SlotPlan(0, prompt.Length, 1), plan);
+    }
+
+    [Fact]
+    public void A_prompt_saved_in_host_memory_with_its_logits_is_restored_whole()
+    {
+        var planner = new KvSlotPlanner(2, unified: false, prefixCache: true);
+        var index = new PrefixCacheIndex();
+        index.Append(0, Conversation(1000, 100));
+        var evicted = Conversation(2000, 100);
+
+        Assert.Equal(new SlotPlan(1, evicted.Length, null, 42), planner.Plan(evicted, index, _ => true, new PrefixMatch(42, evicted.Length, Complete: true)));
+        Assert.Equal(new SlotPlan(1, evicted.Length - 1, null, 42), planner.Plan(evicted, index, _ => true, new PrefixMatch(42, evicted.Length)));
+    }
+
     [Fact]
     public void A_unified_buffer_copies_a_longer_prefix_held_by_a_busy_slot()
     {

@@ -95,4 +95,24 @@ public sealed class PrefixCacheIndexTests
         var prompt = shared.Concat(new[] { 10_005, 10_005, 1 }).ToList();
         Assert.Equal(new PrefixMatch(5, 4002), index.FindLongest(prompt));
     }
+
+    [Fact]
+    public void An_output_mark_stays_while_the_entry_still_holds_its_tokens()
+    {
+        var index = new PrefixCacheIndex();
+        index.Append(0, [1, 2, 3, 4]);
+        index.MarkOutput(0, 3);
+        index.MarkOutput(5, 1); // unknown entry: ignored
+        index.MarkOutput(0, 9); // beyond what it holds: ignored
+
+        Assert.Equal(3, index.OutputAt(0));
+        index.Append(0, [5, 6]);
+        index.Truncate(0, 3);
+        Assert.Equal(3, index.OutputAt(0));
+        index.Truncate(0, 2);
+        Assert.Equal(0, index.OutputAt(0));
+        index.Append(0, [3]);
+        Assert.Equal(0, index.OutputAt(0)); // the same tokens again, but their logits were not kept
+        Assert.Equal(0, index.OutputAt(5));
+    }
 }

@@ -158,7 +158,11 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
 
     [Theory]
     [InlineData("""{"method": "onnx-int4", "options": {"block_size": 24}}""", "invalid_options")]
-    [InlineData("""{"method": "onnx-int8-static"}""", "unsupported_method")]
+    [InlineData("""{"method": "onnx-int8-static"}""", "invalid_options")]
+    [InlineData("""{"method": "onnx-int8-static", "options": {"calibration": "cal", "calibration_method": "median"}}""", "invalid_options")]
+    [InlineData("""{"method": "onnx-int8-static", "options": {"calibration": "cal", "percentile": 99}}""", "invalid_options")]
+    [InlineData("""{"method": "onnx-int8-static", "options": {"calibration": "cal:x"}}""", "invalid_calibration")]
+    [InlineData("""{"method": "onnx-int8-static", "options": {"calibration": "no-such-dataset"}}""", "dataset_not_found")]
     [InlineData("""{"method": "prune-structured", "options": {"ratio": 0}}""", "invalid_options")]
     [InlineData("""{"method": "shrink"}""", "invalid_method")]
     [InlineData("""{}""", "invalid_method")]
@@ -177,11 +181,83 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         await client.UploadAsync(model, Mlp(), "model.onnx");
 
         using var response = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json(body));
-        var error = await response.ErrorAsync(HttpStatusCode.BadRequest, code);
-        if (code == "unsupported_method")
+        await response.ErrorAsync(HttpStatusCode.BadRequest, code);
+    }
+
+    // A CSV of rows of 32 numbers uniform in [-1, 1] (the MLP's input) and a label column that is not a number.
+    private static async Task<string> CalibrationDatasetAsync(HttpClient client, int columns = 32, string visibility = "private")
+    {
+        var name = Names.Unique("cal");
+        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}", "visibility": "{{visibility}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        var random = new Random(4);
+        var csv = new System.Text.StringBuilder(string.Join(",", Enumerable.Range(0, columns).Select(i => $"x{i}")) + ",label\n");
+        for (var r = 0; r < 48; r++)
         {
-            Assert.Contains("onnx-int8-dynamic", (string?)error["message"]);
+            csv.Append(string.Join(",", Enumerable.Range(0, columns).Select(_ => ((random.NextDouble() * 2) - 1).ToString("F4", CultureInfo.InvariantCulture)))).Append(",c").Append(r % 3).Append('\n');
         }
+
+        using var uploaded = await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(csv.ToString())), "cal.csv"));
+        await uploaded.JsonAsync(HttpStatusCode.Created);
+        return name;
+    }
+
+    [Fact]
+    public async Task Static_int8_calibrated_on_a_dataset_version_is_a_ready_qdq_version_that_serves()
+    {
+        var (_, _, client) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite, MaasScopes.Infer, MaasScopes.DatasetsRead, MaasScopes.DatasetsWrite);
+        var model = await client.CreateModelAsync();
+        var source = (int)(await client.UploadAsync(model, Mlp(), "model.onnx"))["version"]!;
+        var dataset = await CalibrationDatasetAsync(client);
+
+        var job = await OptimizeAsync(client, model, source, $$$"""{"method": "onnx-int8-static", "options": {"calibration": "{{{dataset}}}:1", "calibration_method": "percentile", "percentile": 99.9}, "gate": {"max_relative_mean_abs_diff": 0.05, "max_size_ratio": 0.6}}""");
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        var result = job["result"]!;
+        var report = result["report"]!;
+        Assert.True((string?)result["status"] == "ready", report.ToJsonString());
+        Assert.Equal("calibration rows", (string?)report["compared_on"]);
+        Assert.Equal(48, (int)report["samples"]!);
+        var rewrite = report["rewrite"]!;
+        Assert.Equal(2, (int)rewrite["matmuls_quantized"]!);
+        Assert.Equal(6, (int)rewrite["qdq_nodes"]!);
+        Assert.Equal(dataset, (string?)rewrite["calibration"]!["dataset"]);
+        Assert.Equal(48, (int)rewrite["calibration"]!["rows"]!);
+        Assert.Equal("percentile", (string?)rewrite["calibration"]!["method"]);
+        Assert.Equal(32, rewrite["calibration"]!["columns"]!.AsArray().Count);
+        var input = rewrite["calibration"]!["ranges"]!["input"]!.AsArray();
+        Assert.InRange((double)input[1]!, 0.9, 1);
+        using var served = await InferAsync(client, model, (int)result["version"]!);
+        Assert.Equal(8, (await served.JsonAsync(HttpStatusCode.OK))["outputs"]![0]!["data"]!.AsArray().Count);
+        using var delete = await client.DeleteAsync($"api/v1/datasets/{dataset}/versions/1");
+        Assert.Equal(HttpStatusCode.Conflict, delete.StatusCode); // the quantised version's lineage names it
+    }
+
+    [Fact]
+    public async Task Bad_calibration_datasets_get_400_and_a_key_without_datasets_read_gets_403()
+    {
+        var (tenant, _, client) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite, MaasScopes.DatasetsRead, MaasScopes.DatasetsWrite);
+        var (_, _, stranger) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite, MaasScopes.DatasetsRead, MaasScopes.DatasetsWrite);
+        var (_, modelsOnly) = await Host.CreateKeyAsync(tenant, [MaasScopes.ModelsRead, MaasScopes.ModelsWrite]);
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, Mlp(), "model.onnx");
+        var narrow = await CalibrationDatasetAsync(client, columns: 3);
+        var good = await CalibrationDatasetAsync(client);
+        var private_ = await CalibrationDatasetAsync(stranger);
+
+        async Task<JsonNode> Refused(HttpClient caller, string options, HttpStatusCode status, string code)
+        {
+            using var response = await caller.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json($$$"""{"method": "onnx-int8-static", "options": {{{options}}}}"""));
+            return await response.ErrorAsync(status, code);
+        }
+
+        var narrowError = await Refused(client, $$"""{"calibration": "{{narrow}}"}""", HttpStatusCode.BadRequest, "invalid_calibration");
+        Assert.Contains("32 values per row", (string?)narrowError["message"]);
+        await Refused(client, $$"""{"calibration": "{{good}}:2"}""", HttpStatusCode.BadRequest, "dataset_not_found");
+        await Refused(client, $$"""{"calibration": "{{private_}}"}""", HttpStatusCode.BadRequest, "dataset_not_found");
+        await Refused(client, $$"""{"calibration": "{{good}}", "columns": ["x0", "label"]}""", HttpStatusCode.BadRequest, "invalid_calibration");
+        await Refused(Host.Client(modelsOnly), $$"""{"calibration": "{{good}}"}""", HttpStatusCode.Forbidden, "insufficient_scope");
+        var versions = await (await client.GetAsync($"api/v1/models/{model}/versions")).JsonAsync(HttpStatusCode.OK);
+        Assert.Single(versions["versions"]!.AsArray());
     }
 
     [Fact]

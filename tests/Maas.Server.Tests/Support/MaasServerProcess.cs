@@ -62,8 +62,9 @@ public sealed partial class MaasServerProcess : IAsyncDisposable
         return File.Exists(built) ? built : throw new FileNotFoundException("Maas.Server.dll not found; build src/Maas.Server first", built);
     }
 
-    /// <summary>Starts the server on a free loopback port with <paramref name="dataDir"/> and waits until it listens.</summary>
-    public static async Task<MaasServerProcess> StartAsync(string dataDir, IReadOnlyDictionary<string, string?>? settings = null, TimeSpan? timeout = null)
+    /// <summary>Starts the server on a free loopback port with <paramref name="dataDir"/> (and extra <paramref name="environment"/>) and waits until it listens.</summary>
+    public static async Task<MaasServerProcess> StartAsync(
+        string dataDir, IReadOnlyDictionary<string, string?>? settings = null, TimeSpan? timeout = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -92,6 +93,11 @@ public sealed partial class MaasServerProcess : IAsyncDisposable
 
         info.Environment["MAAS_DATA_DIR"] = dataDir;
         info.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
+
         var process = Process.Start(info) ?? throw new InvalidOperationException("dotnet did not start");
         var server = new MaasServerProcess(process, dataDir);
         process.OutputDataReceived += (_, e) => server.OnLine(e.Data);

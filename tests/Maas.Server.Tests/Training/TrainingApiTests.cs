@@ -44,6 +44,29 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
         client.WaitForJobAsync(id, timeout ?? TimeSpan.FromMinutes(4), "api/v1/training/jobs");
 
     [Fact]
+    public async Task A_tenant_sees_its_training_job_and_result_under_its_own_short_model_name()
+    {
+        var server = await servers.GetAsync(Db.Sqlite);
+        var tenant = Names.Unique("t");
+        await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
+            $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["datasets:write", "datasets:read", "training:write", "training:read", "models:read", "models:write"]}"""))).JsonAsync(HttpStatusCode.Created);
+        using var client = server.CreateClient((string)key["key"]!);
+        var dataset = await DatasetAsync(client, Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n"))), "line.csv");
+        var model = Names.Unique("line");
+
+        var job = await TrainAsync(client, $$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}""");
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        Assert.Equal((model, model), ((string?)job["model"], (string?)job["result"]!["model"]));
+        var listed = await (await client.GetAsync("api/v1/training/jobs")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(model, (string?)listed["jobs"]!.AsArray().Single(j => (string?)j!["id"] == (string?)job["id"])!["model"]);
+
+        // The admin names it by owner and name.
+        var seen = await (await server.Client.GetAsync($"api/v1/training/jobs/{job["id"]}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal($"{tenant}/{model}", (string?)seen["model"]);
+    }
+
+    [Fact]
     public async Task Linear_regression_of_y_2x_plus_1_is_trained_registered_and_predicts_through_predict()
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;

@@ -1,5 +1,6 @@
 using Maas.Core.Formats.Onnx;
 using Maas.Core.Registry;
+using Maas.Server.Hosting;
 
 namespace Maas.Server.Inference.Demo;
 
@@ -27,41 +28,17 @@ public static class DemoModel
     /// <summary>The file in the data folder that records the demo was offered, so a deleted demo stays deleted.</summary>
     public const string MarkerFile = "inference-demo-seeded";
 
-    /// <summary>
-    /// Registers the demo on the first start whose registry holds no ONNX model; returns true when it did.
-    /// Other kinds of models (the LLM demo) do not count, so both demos appear on a fresh data folder.
-    /// </summary>
-    public static async Task<bool> SeedAsync(IModelRegistry registry, string dataDir, CancellationToken cancellationToken)
-    {
-        var marker = Path.Combine(dataDir, MarkerFile);
-        if (File.Exists(marker))
-        {
-            return false;
-        }
+    /// <summary>How the demo is registered.</summary>
+    public static readonly DemoSpec Spec = new(
+        Name,
+        MarkerFile,
+        Core.Formats.ModelFormat.Onnx,
+        "Demo: a small MLP classifier (4 features -> 3 class probabilities) to try the inference APIs with",
+        "tabular-classification",
+        "demo-classifier.onnx",
+        path => File.WriteAllBytes(path, Build()));
 
-        var existing = await registry.ListModelsAsync(new ModelQuery { Format = Core.Formats.ModelFormat.Onnx, Limit = 1 }, cancellationToken);
-        if (existing.Total == 0)
-        {
-            await RegisterAsync(registry, cancellationToken);
-        }
-
-        Directory.CreateDirectory(dataDir);
-        await File.WriteAllTextAsync(marker, $"{DateTimeOffset.UtcNow:O}\n", cancellationToken);
-        return existing.Total == 0;
-    }
-
-    private static async Task RegisterAsync(IModelRegistry registry, CancellationToken cancellationToken)
-    {
-        await registry.CreateModelAsync(
-            new NewModel(Name, "Demo: a small MLP classifier (4 features -> 3 class probabilities) to try the inference APIs with",
-                ["demo"], "tabular-classification", ModelVisibility.Shared, Model.DefaultOwner, "maas"),
-            cancellationToken);
-        await using var draft = await registry.BeginVersionAsync(Name, new NewVersionOptions { CreatedBy = "maas" }, cancellationToken);
-        using (var content = new MemoryStream(Build()))
-        {
-            await draft.AddFileAsync("demo-classifier.onnx", content, null, cancellationToken);
-        }
-
-        await registry.CommitVersionAsync(draft, cancellationToken);
-    }
+    /// <summary>Registers the demo on the first start whose registry holds no ONNX model; returns true when it did.</summary>
+    public static Task<bool> SeedAsync(IModelRegistry registry, string dataDir, CancellationToken cancellationToken) =>
+        DemoSeeder.SeedAsync(registry, dataDir, Spec, cancellationToken);
 }

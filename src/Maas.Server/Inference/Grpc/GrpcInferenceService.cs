@@ -191,11 +191,21 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         var model = await ModelAsync(ctx, header.ModelName, false, token);
         var payloads = await PayloadLog.ForAsync(ctx, model);
         payloads?.Write(ctx, model, "request", PayloadLog.Describe(request.Inputs));
-        using var response = await manager.InferAsync(model, Version(header.ModelVersion), request, token);
+        var version = Version(header.ModelVersion);
+        // A call without a version follows the model's deployment, if it has one.
+        var route = version is null ? ctx.RequestServices.GetService<Deployments.DeploymentRouter>()?.Route(ctx, model) : null;
+        var shadows = route is null ? null : ctx.RequestServices.GetService<Deployments.ShadowQueue>();
+        var capture = shadows?.Capture(route, request);
+        using var response = await manager.InferAsync(model, version ?? route?.VersionText, request, token);
         ctx.Usage().ReportInference(response);
         payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
-        using var encode = manager.Telemetry.StartEncode(response, "v2-grpc");
-        await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, ModelKeys.RelativeTo(response.ModelName, ctx.CallerTenant()), streamField: null, token, codec.Response, codec.CompressFrom);
+        Deployments.DeploymentRouter.SetVersionHeader(ctx, response.ModelVersion);
+        using (manager.Telemetry.StartEncode(response, "v2-grpc"))
+        {
+            await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, ModelKeys.RelativeTo(response.ModelName, ctx.CallerTenant()), streamField: null, token, codec.Response, codec.CompressFrom);
+        }
+
+        shadows?.Offer(capture, response);
     }
 
     // Each request message gets a response message; errors travel in error_message and the stream goes on.
@@ -248,7 +258,10 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
                 var model = await ModelAsync(ctx, header.ModelName, false, token);
                 var payloads = await PayloadLog.ForAsync(ctx, model);
                 payloads?.Write(ctx, model, "request", PayloadLog.Describe(request.Inputs));
-                using var response = await manager.InferAsync(model, Version(header.ModelVersion), request, token);
+                // Each message of a stream follows the deployment on its own (its answer names the version).
+                var version = Version(header.ModelVersion)
+                    ?? ctx.RequestServices.GetService<Deployments.DeploymentRouter>()?.Route(ctx, model, recordOnCompletion: false)?.VersionText;
+                using var response = await manager.InferAsync(model, version, request, token);
                 ctx.Usage().ReportInference(response);
                 admission?.Charge(response.ComputeTime); // the next message is checked against this one's compute
                 payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));

@@ -43,6 +43,7 @@ internal static class PredictEndpoint
         {
             InferenceErrorKind.InvalidInput => "invalid_input",
             InferenceErrorKind.NotFound => "model_not_found",
+            InferenceErrorKind.QueueFull when ex.LimitName == "memory_quota_bytes" => "memory_quota_exceeded",
             InferenceErrorKind.QueueFull => "queue_full",
             InferenceErrorKind.Unavailable => "model_unavailable",
             InferenceErrorKind.Timeout => "timeout",
@@ -54,6 +55,9 @@ internal static class PredictEndpoint
 
     private static async Task PredictCoreAsync(HttpContext ctx, ModelManager manager, InferenceOptions options, string model, string? version)
     {
+        // A call without a version follows the model's deployment, if it has one.
+        var route = version is null ? ctx.RequestServices.GetService<Deployments.DeploymentRouter>()?.Route(ctx, model) : null;
+        version ??= route?.VersionText;
         if (ctx.Request.ContentLength > options.MaxRequestBodyBytes)
         {
             throw InferenceErrors.Invalid($"the request body is {ctx.Request.ContentLength} bytes, over the limit of {options.MaxRequestBodyBytes} bytes (Maas:Inference:MaxRequestBodyBytes)");
@@ -133,9 +137,13 @@ internal static class PredictEndpoint
             };
             var payloads = await PayloadLog.ForAsync(ctx, model);
             payloads?.Write(ctx, model, "request", PayloadLog.Describe(request.Inputs));
+            var shadows = route is null ? null : ctx.RequestServices.GetService<Deployments.ShadowQueue>();
+            var capture = shadows?.Capture(route, request);
             using var response = await manager.InferAsync(model, version, request, ctx.RequestAborted);
             ctx.Usage().ReportInference(response);
             payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
+            Deployments.DeploymentRouter.SetVersionHeader(ctx, response.ModelVersion);
+            shadows?.Offer(capture, response);
             using var encode = manager.Telemetry.StartEncode(response, "predict");
             await V2Endpoints.Json(ctx, StatusCodes.Status200OK, w =>
             {

@@ -74,6 +74,9 @@ internal static class V2Endpoints
 
     private static Task Infer(HttpContext ctx, ModelManager manager, InferenceOptions options, string model, string? version) => Guard(ctx, async () =>
     {
+        // A call without a version follows the model's deployment, if it has one.
+        var route = version is null ? ctx.RequestServices.GetService<Deployments.DeploymentRouter>()?.Route(ctx, model) : null;
+        version ??= route?.VersionText;
         // Admitted before the body is read, so that a refusal under overload costs the headers only.
         QueueTicket ticket;
         try
@@ -91,6 +94,8 @@ internal static class V2Endpoints
         var call = await V2RequestReader.ReadAsync(ctx.Request, options, ctx.RequestAborted);
         var payloads = await PayloadLog.ForAsync(ctx, model);
         payloads?.Write(ctx, model, "request", PayloadLog.Describe(call.Request.Inputs));
+        var shadows = route is null ? null : ctx.RequestServices.GetService<Deployments.ShadowQueue>();
+        var capture = shadows?.Capture(route, call.Request);
 
         // A version swapped out while the body was read (a changed configuration) no longer takes requests: ask again.
         using var response = ticket.Scheduler.IsDraining
@@ -98,8 +103,13 @@ internal static class V2Endpoints
             : await ticket.Scheduler.InferAsync(call.Request, ticket, ctx.RequestAborted);
         ctx.Usage().ReportInference(response);
         payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
-        using var encode = manager.Telemetry.StartEncode(response, "v2-rest");
-        await V2ResponseWriter.WriteAsync(ctx.Response, response, call, ctx.RequestAborted);
+        Deployments.DeploymentRouter.SetVersionHeader(ctx, response.ModelVersion);
+        using (manager.Telemetry.StartEncode(response, "v2-rest"))
+        {
+            await V2ResponseWriter.WriteAsync(ctx.Response, response, call, ctx.RequestAborted);
+        }
+
+        shadows?.Offer(capture, response);
     });
 
     private static Task Metadata(HttpContext ctx, ModelManager manager, string model, string? version) => Guard(ctx, async () =>

@@ -1,0 +1,156 @@
+using System.Collections.Concurrent;
+
+namespace Maas.Core.Deployments;
+
+/// <summary>What one version did in one window of a deployment (since its current step began), as seen by this server.</summary>
+public sealed record VersionWindow
+{
+    /// <summary>The version.</summary>
+    public required int Version { get; init; }
+
+    /// <summary>Live requests it answered (or a shadow's copies it ran).</summary>
+    public long Requests { get; init; }
+
+    /// <summary>Of those, the failed ones (server-side errors).</summary>
+    public long Errors { get; init; }
+
+    /// <summary>The 99th percentile latency in milliseconds (0 without requests).</summary>
+    public double P99Ms { get; init; }
+
+    /// <summary>Answers compared with the reference version's.</summary>
+    public long Comparisons { get; init; }
+
+    /// <summary>Of those, the identical ones.</summary>
+    public long ExactMatches { get; init; }
+
+    /// <summary>The largest absolute output difference seen.</summary>
+    public double MaxAbsError { get; init; }
+
+    /// <summary>The largest relative output difference seen.</summary>
+    public double MaxRelError { get; init; }
+
+    /// <summary>Copies dropped because the shadow queue was full.</summary>
+    public long Dropped { get; init; }
+
+    /// <summary>Errors / requests (0 without requests).</summary>
+    public double ErrorRate => Requests == 0 ? 0 : (double)Errors / Requests;
+
+    /// <summary>Exact matches / comparisons (1 without comparisons).</summary>
+    public double ExactMatchRate => Comparisons == 0 ? 1 : (double)ExactMatches / Comparisons;
+}
+
+/// <summary>
+/// Per-deployment, per-version counters of this server: requests, errors, latency, and output comparisons. A window
+/// is keyed by the deployment's model and the start of its current step, so a new step (or a rollback) starts clean.
+/// </summary>
+public sealed class DeploymentMetrics
+{
+    // Latency samples kept per version and window: enough for a p99, bounded in memory.
+    private const int LatencySamples = 4096;
+
+    private readonly ConcurrentDictionary<(string Model, long Window, int Version), Counters> _counters = new();
+
+    /// <summary>Counts one answered request.</summary>
+    public void RecordRequest(string model, DateTimeOffset window, int version, double latencyMs, bool failed)
+    {
+        var c = Get(model, window, version);
+        lock (c)
+        {
+            c.Requests++;
+            if (failed)
+            {
+                c.Errors++;
+            }
+
+            c.Latencies[(int)(c.LatencyCount++ % LatencySamples)] = latencyMs;
+        }
+    }
+
+    /// <summary>Counts one comparison of <paramref name="version"/>'s answer with the reference's.</summary>
+    public void RecordComparison(string model, DateTimeOffset window, int version, OutputDifference difference)
+    {
+        var c = Get(model, window, version);
+        lock (c)
+        {
+            c.Comparisons++;
+            if (difference.ExactMatch)
+            {
+                c.ExactMatches++;
+            }
+
+            c.MaxAbs = Math.Max(c.MaxAbs, difference.MaxAbsError);
+            c.MaxRel = Math.Max(c.MaxRel, difference.MaxRelError);
+        }
+    }
+
+    /// <summary>Counts a copy that was dropped (queue full).</summary>
+    public void RecordDropped(string model, DateTimeOffset window, int version)
+    {
+        var c = Get(model, window, version);
+        lock (c)
+        {
+            c.Dropped++;
+        }
+    }
+
+    /// <summary>The window of <paramref name="version"/>, or an empty one.</summary>
+    public VersionWindow Window(string model, DateTimeOffset window, int version)
+    {
+        if (!_counters.TryGetValue((model, window.UtcTicks, version), out var c))
+        {
+            return new VersionWindow { Version = version };
+        }
+
+        lock (c)
+        {
+            var n = (int)Math.Min(c.LatencyCount, LatencySamples);
+            double p99 = 0;
+            if (n > 0)
+            {
+                var sorted = c.Latencies.AsSpan(0, n).ToArray();
+                Array.Sort(sorted);
+                p99 = sorted[Math.Min(n - 1, (int)Math.Ceiling(0.99 * n) - 1)];
+            }
+
+            return new VersionWindow
+            {
+                Version = version,
+                Requests = c.Requests,
+                Errors = c.Errors,
+                P99Ms = p99,
+                Comparisons = c.Comparisons,
+                ExactMatches = c.ExactMatches,
+                MaxAbsError = c.MaxAbs,
+                MaxRelError = c.MaxRel,
+                Dropped = c.Dropped,
+            };
+        }
+    }
+
+    /// <summary>Drops every window of <paramref name="model"/> but the current one (called when a step changes or the deployment goes).</summary>
+    public void Forget(string model, DateTimeOffset? keep)
+    {
+        foreach (var key in _counters.Keys)
+        {
+            if (key.Model == model && (keep is null || key.Window != keep.Value.UtcTicks))
+            {
+                _counters.TryRemove(key, out _);
+            }
+        }
+    }
+
+    private Counters Get(string model, DateTimeOffset window, int version) => _counters.GetOrAdd((model, window.UtcTicks, version), _ => new Counters());
+
+    private sealed class Counters
+    {
+        public long Requests;
+        public long Errors;
+        public long LatencyCount;
+        public long Comparisons;
+        public long ExactMatches;
+        public long Dropped;
+        public double MaxAbs;
+        public double MaxRel;
+        public readonly double[] Latencies = new double[LatencySamples];
+    }
+}

@@ -1,0 +1,49 @@
+using Maas.Core.Deployments;
+using Maas.Core.Tenancy;
+using Maas.Server.Auth;
+using Maas.Server.Errors;
+using Maas.Server.Registry;
+using Maas.Storage.Deployments;
+using Maas.Storage.Sql;
+
+namespace Maas.Server.Deployments;
+
+/// <summary>The deployments feature: traffic splits, shadows, sticky routing, rollouts with analysis, and their API.</summary>
+public static class DeploymentExtensions
+{
+    /// <summary>Registers the store, the router, the shadow queue, the analysis loop and the sync with other servers.</summary>
+    public static WebApplicationBuilder AddMaasDeployments(this WebApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<DeploymentOptions>()
+            .Bind(builder.Configuration.GetSection(DeploymentOptions.Section))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.AddSingleton<IDeploymentStore>(sp => new SqlDeploymentStore(sp.GetRequiredService<SqlRegistryStore>().Dialect));
+        services.AddSingleton<DeploymentMetrics>();
+        services.AddSingleton<DeploymentRouter>();
+        services.AddSingleton<DeploymentService>();
+        services.AddSingleton<ShadowQueue>();
+        services.AddHostedService(sp => sp.GetRequiredService<ShadowQueue>());
+        services.AddHostedService<DeploymentSync>();
+        services.AddHostedService<DeploymentAnalysis>();
+        services.AddHostedService<DeploymentUnloader>();
+        return builder;
+    }
+
+    /// <summary>Maps /api/v1/deployments (models:read to read, models:write to change).</summary>
+    public static IEndpointRouteBuilder MapMaasDeployments(this IEndpointRouteBuilder app)
+    {
+        var api = app.MapGroup("/api/v1/deployments").WithApiErrors().RequireReadWriteScopes([MaasScopes.ModelsRead], [MaasScopes.ModelsWrite]);
+        api.AddEndpointFilter(async (invocation, next) =>
+        {
+            await invocation.HttpContext.RequestServices.GetRequiredService<RegistryStartup>().Ready.WaitAsync(invocation.HttpContext.RequestAborted);
+            return await next(invocation);
+        });
+        DeploymentEndpoints.Map(api);
+        return app;
+    }
+
+    /// <summary>This server's deployment metrics.</summary>
+    internal static DeploymentMetrics Metrics(this DeploymentService service) => service.Router.Metrics;
+}

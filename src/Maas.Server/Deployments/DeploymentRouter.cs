@@ -1,0 +1,165 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Maas.Core.Deployments;
+using Maas.Core.Registry;
+using Maas.Server.Auth;
+
+namespace Maas.Server.Deployments;
+
+/// <summary>The version a deployment picked for one request, and the window its metrics count in.</summary>
+public sealed record DeploymentRoute(Deployment Deployment, int Version)
+{
+    /// <summary>The version as the protocols write it.</summary>
+    public string VersionText => Version.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>True when the request went to the rollout's canary.</summary>
+    public bool IsCanary => Deployment.Canary == Version && Deployment.Stable != Version;
+}
+
+/// <summary>
+/// Picks the version of a call that names a model without a version: by the model's deployment split (weighted
+/// random, or sticky by a header value or the API key), from an in-memory copy of every deployment that is
+/// refreshed when this server changes one and when the database's change counter moves.
+/// </summary>
+public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics metrics, ILogger<DeploymentRouter> logger)
+{
+    /// <summary>The header every inference answer carries with the version that produced it.</summary>
+    public const string VersionHeader = "X-Maas-Model-Version";
+
+    private readonly SemaphoreSlim _refresh = new(1, 1);
+    private volatile IReadOnlyDictionary<string, Deployment> _byModel = new Dictionary<string, Deployment>(StringComparer.Ordinal);
+    private long _seen = -1;
+
+    /// <summary>The metrics every route records into.</summary>
+    public DeploymentMetrics Metrics => metrics;
+
+    /// <summary>Every deployment as this server last read them, by model key.</summary>
+    public IReadOnlyDictionary<string, Deployment> Current => _byModel;
+
+    /// <summary>Raised after the copy changed (old, new), for the hot swap's unloads and the metrics' cleanup.</summary>
+    public event Action<IReadOnlyDictionary<string, Deployment>, IReadOnlyDictionary<string, Deployment>>? Changed;
+
+    /// <summary>
+    /// Picks the version for a call naming <paramref name="model"/> (a model key, as the auth gate rewrote it) without a
+    /// version or alias; null when the model has no deployment. Records the answer's status and latency when it
+    /// completes (unless <paramref name="recordOnCompletion"/> is false: one message of a stream).
+    /// </summary>
+    public DeploymentRoute? Route(HttpContext context, string model, bool recordOnCompletion = true)
+    {
+        if (_byModel.Count == 0 || model.Contains(':', StringComparison.Ordinal) || !_byModel.TryGetValue(ModelKeys.Normalize(ModelKeys.UnescapeSlash(model)), out var deployment))
+        {
+            return null;
+        }
+
+        var route = new DeploymentRoute(deployment, Pick(deployment, context));
+        SetVersionHeader(context, route.VersionText);
+        if (!recordOnCompletion)
+        {
+            return route;
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        context.Response.OnCompleted(() =>
+        {
+            metrics.RecordRequest(deployment.Model, deployment.StepStartedAt, route.Version, Stopwatch.GetElapsedTime(started).TotalMilliseconds, Failed(context));
+            return Task.CompletedTask;
+        });
+        return route;
+    }
+
+    /// <summary>Writes <see cref="VersionHeader"/> (before the answer starts).</summary>
+    public static void SetVersionHeader(HttpContext context, string version)
+    {
+        if (!context.Response.HasStarted)
+        {
+            context.Response.Headers[VersionHeader] = version;
+        }
+    }
+
+    /// <summary>Reads every deployment again when the database's change counter moved (or <paramref name="force"/>).</summary>
+    public async Task RefreshAsync(bool force, CancellationToken cancellationToken)
+    {
+        await _refresh.WaitAsync(cancellationToken);
+        try
+        {
+            var counter = await store.ChangeCounterAsync(cancellationToken);
+            if (!force && counter == Interlocked.Read(ref _seen))
+            {
+                return;
+            }
+
+            var all = await store.ListAsync(null, cancellationToken);
+            var old = _byModel;
+            var fresh = all.ToDictionary(d => d.Model, StringComparer.Ordinal);
+            _byModel = fresh;
+            Interlocked.Exchange(ref _seen, counter);
+            try
+            {
+                Changed?.Invoke(old, fresh);
+            }
+            catch (Exception e)
+            {
+                logger.LogError(e, "A deployment change handler failed");
+            }
+        }
+        finally
+        {
+            _refresh.Release();
+        }
+    }
+
+    /// <summary>The version for one request: sticky callers hash to a fixed point of the split, others draw at random.</summary>
+    public static int Pick(Deployment deployment, HttpContext? context)
+    {
+        var point = StickyValue(deployment, context) is { } value ? Bucket(deployment.Name, value) : Random.Shared.Next(100);
+        var sum = 0;
+        foreach (var share in deployment.Traffic)
+        {
+            sum += share.Percent;
+            if (point < sum)
+            {
+                return share.Version;
+            }
+        }
+
+        return deployment.Stable;
+    }
+
+    // 0..99 from a stable hash of the deployment and the caller's value: one caller, one point, on every server.
+    private static int Bucket(string deployment, string value)
+    {
+        var hash = BinaryPrimitives.ReadUInt64LittleEndian(SHA256.HashData(Encoding.UTF8.GetBytes(deployment + "\n" + value)));
+        return (int)(hash % 100);
+    }
+
+    private static string? StickyValue(Deployment deployment, HttpContext? context)
+    {
+        if (deployment.Sticky is not { } sticky || context is null)
+        {
+            return null;
+        }
+
+        if (sticky.Header is { Length: > 0 } header)
+        {
+            return context.Request.Headers[header].ToString() is { Length: > 0 } value ? value : null;
+        }
+
+        return context.GetCaller()?.KeyId;
+    }
+
+    // A failure of the version (not of the caller): a 5xx, or a gRPC status that means the server failed.
+    private static bool Failed(HttpContext context)
+    {
+        if (context.Response.StatusCode >= 500)
+        {
+            return true;
+        }
+
+        var trailers = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseTrailersFeature>()?.Trailers;
+        var status = trailers is not null && trailers.TryGetValue("grpc-status", out var t) ? t.ToString() : context.Response.Headers["grpc-status"].ToString();
+        return status is "2" or "4" or "13" or "14" or "15";
+    }
+}

@@ -1,0 +1,328 @@
+using System.Globalization;
+using Maas.Core.Deployments;
+using Maas.Core.Formats;
+using Maas.Core.Hosting;
+using Maas.Core.Registry;
+using Maas.Core.Serving;
+using Maas.Core.Tenancy;
+using Maas.Server.Auth;
+using Microsoft.Extensions.Options;
+
+namespace Maas.Server.Deployments;
+
+/// <summary>What a caller asks for when creating or changing a deployment (fields left null keep their value).</summary>
+public sealed record DeploymentSpec(
+    IReadOnlyList<TrafficShare>? Traffic,
+    IReadOnlyList<ShadowTarget>? Shadow,
+    StickyRouting? Sticky,
+    RolloutPlan? Plan);
+
+/// <summary>
+/// Every change of a deployment: checks it, warms the versions about to get traffic (load plus one sample request),
+/// stores it atomically with its history row, and refreshes this server's router at once.
+/// </summary>
+public sealed class DeploymentService(
+    IDeploymentStore store,
+    IModelRegistry registry,
+    DeploymentRouter router,
+    IServiceProvider services,
+    UsageRecorder recorder,
+    TimeProvider time,
+    IOptions<DeploymentOptions> options,
+    ILogger<DeploymentService> logger)
+{
+    /// <summary>The most history rows one request returns.</summary>
+    public const int MaxHistory = 1000;
+
+    /// <summary>The store.</summary>
+    public IDeploymentStore Store => store;
+
+    /// <summary>This server's router (and its metrics).</summary>
+    public DeploymentRouter Router => router;
+
+    /// <summary>Creates a deployment for the model of <paramref name="modelKey"/>.</summary>
+    public async Task<Deployment> CreateAsync(string modelKey, string? name, DeploymentSpec spec, string actor, CancellationToken cancellationToken)
+    {
+        ModelKeys.TrySplit(modelKey, out var tenant, out var modelName);
+        name = string.IsNullOrEmpty(name) ? modelName : name;
+        RegistryNames.ValidateName(name, "deployment");
+        var now = time.GetUtcNow();
+        var draft = Build(
+            new Deployment { Tenant = tenant, Name = name, Model = modelKey, Traffic = [], Stable = 0, CreatedBy = actor, CreatedAt = now },
+            spec with { Shadow = spec.Shadow ?? [] },
+            now);
+        await CheckVersionsAsync(draft, cancellationToken);
+        await WarmAsync(draft, null, cancellationToken);
+        var created = await store.CreateAsync(draft, Event(actor, "create", null, draft, now), cancellationToken);
+        await router.RefreshAsync(force: true, cancellationToken);
+        return created;
+    }
+
+    /// <summary>Changes the split, shadows, stickiness or plan; a new split without a plan ends a running rollout.</summary>
+    public async Task<Deployment> UpdateAsync(Deployment current, DeploymentSpec spec, long? expectedRevision, string actor, CancellationToken cancellationToken)
+    {
+        CheckRevision(current, expectedRevision);
+        var now = time.GetUtcNow();
+        var merged = new DeploymentSpec(
+            spec.Traffic ?? current.Traffic,
+            spec.Shadow ?? current.Shadow,
+            spec.Sticky ?? current.Sticky,
+            spec.Plan ?? (spec.Traffic is null ? current.Plan : null));
+        var next = Build(current with { State = DeploymentState.Active, Reason = null }, merged, now);
+        if (spec.Plan is null && spec.Traffic is null && current.Plan is not null)
+        {
+            // Only shadows or stickiness changed: a running rollout keeps its step and split.
+            next = next with { Traffic = current.Traffic, Step = current.Step, StepStartedAt = current.StepStartedAt, State = current.State, Reason = current.Reason, Stable = current.Stable, Canary = current.Canary };
+        }
+
+        await CheckVersionsAsync(next, cancellationToken);
+        await WarmAsync(next, current, cancellationToken);
+        return await SaveAsync(current, next, Event(actor, "update", null, next, now), cancellationToken);
+    }
+
+    /// <summary>Runs a caller's action: promote (optionally a given version), pause, resume or abort.</summary>
+    public async Task<Deployment> ActAsync(Deployment current, string action, int? version, long? expectedRevision, string actor, CancellationToken cancellationToken)
+    {
+        CheckRevision(current, expectedRevision);
+        DeploymentRules.CheckTransition(current, action);
+        var now = time.GetUtcNow();
+        Deployment next;
+        switch (action)
+        {
+            case "pause":
+                next = current with { State = DeploymentState.Paused, Reason = "paused by " + actor };
+                break;
+            case "resume":
+                // The step starts over: what was measured before the pause no longer decides.
+                next = current with { State = DeploymentState.Active, Reason = null, StepStartedAt = now };
+                break;
+            case "abort":
+                next = current with { State = DeploymentState.Aborted, Traffic = [new TrafficShare(current.Stable, 100)], Reason = "aborted by " + actor, StepStartedAt = now };
+                break;
+            default:
+                var target = version ?? current.Canary ?? current.Traffic.Where(t => t.Version != current.Stable).OrderByDescending(t => t.Percent).Select(t => (int?)t.Version).FirstOrDefault() ?? current.Stable;
+                next = Promoted(current, target, "promoted by " + actor, now);
+                await CheckVersionsAsync(next, cancellationToken);
+                await WarmAsync(next, current, cancellationToken);
+                break;
+        }
+
+        return await SaveAsync(current, next, Event(actor, action, next.Reason, next, now), cancellationToken);
+    }
+
+    /// <summary>Applies the analysis loop's decision (actor "system"), audited with its reason; false when another server got there first.</summary>
+    public async Task<bool> ApplyAsync(Deployment current, RolloutDecision decision, string reason, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        Deployment next;
+        string action;
+        switch (decision)
+        {
+            case RolloutDecision.Rollback:
+                next = current with { State = DeploymentState.RolledBack, Traffic = [new TrafficShare(current.Stable, 100)], Reason = reason, StepStartedAt = now };
+                action = "rollback";
+                break;
+            case RolloutDecision.Promote:
+                next = Promoted(current, current.Canary!.Value, reason, now);
+                action = "promote";
+                break;
+            case RolloutDecision.Advance:
+                var step = current.Step + 1;
+                next = current with
+                {
+                    Step = step,
+                    Traffic = DeploymentRules.StepTraffic(current.Stable, current.Canary!.Value, current.Plan!.Steps[step]),
+                    StepStartedAt = now,
+                    Reason = reason,
+                };
+                action = "step";
+                break;
+            default:
+                return false;
+        }
+
+        try
+        {
+            await SaveAsync(current, next, Event("system", action, reason, next, now), cancellationToken);
+        }
+        catch (RegistryException e) when (e.Kind is RegistryErrorKind.Conflict or RegistryErrorKind.NotFound)
+        {
+            await router.RefreshAsync(force: true, cancellationToken);
+            return false;
+        }
+
+        var log = decision == RolloutDecision.Rollback ? LogLevel.Warning : LogLevel.Information;
+        logger.Log(log, "Deployment {Tenant}/{Name}: {Action}: {Reason}", current.Tenant, current.Name, action, reason);
+        var target = $"{current.Tenant}/{current.Name}: {reason}";
+        recorder.Audit(new AuditEntry
+        {
+            At = now,
+            Actor = "system",
+            ActorTenant = current.Tenant,
+            Action = "deployments." + action,
+            Target = target.Length <= 1000 ? target : target[..1000],
+            Status = StatusCodes.Status200OK,
+            Result = "success",
+        });
+        return true;
+    }
+
+    /// <summary>Deletes a deployment: its model's calls take the registry's default version again.</summary>
+    public async Task<bool> DeleteAsync(Deployment current, CancellationToken cancellationToken)
+    {
+        var deleted = await store.DeleteAsync(current.Tenant, current.Name, cancellationToken);
+        await router.RefreshAsync(force: true, cancellationToken);
+        return deleted;
+    }
+
+    private static Deployment Promoted(Deployment current, int version, string reason, DateTimeOffset now) => current with
+    {
+        State = DeploymentState.Promoted,
+        Traffic = [new TrafficShare(version, 100)],
+        Stable = version,
+        Canary = null,
+        Reason = reason,
+        StepStartedAt = now,
+    };
+
+    private static Deployment Build(Deployment baseline, DeploymentSpec spec, DateTimeOffset now)
+    {
+        DeploymentRules.CheckTraffic(spec.Traffic);
+        var traffic = spec.Traffic!.Select(t => new TrafficShare(t.Version, t.Percent)).ToArray();
+        var shadow = spec.Shadow ?? [];
+        DeploymentRules.CheckSticky(spec.Sticky);
+        int? canary = null;
+        var step = 0;
+        IReadOnlyList<TrafficShare> live = traffic;
+        if (spec.Plan is { } plan)
+        {
+            canary = DeploymentRules.CheckPlan(plan, traffic);
+            var stableOfPlan = DeploymentRules.StableOf(traffic, canary);
+            live = DeploymentRules.StepTraffic(stableOfPlan, canary.Value, plan.Steps[0]);
+        }
+
+        DeploymentRules.CheckShadow(shadow, live);
+        return baseline with
+        {
+            Traffic = live,
+            Shadow = shadow.Select(s => new ShadowTarget(s.Version)).ToArray(),
+            Sticky = spec.Sticky,
+            Plan = spec.Plan is { } p ? p with { Canary = canary } : null,
+            Stable = DeploymentRules.StableOf(traffic, canary),
+            Canary = canary,
+            Step = step,
+            StepStartedAt = now,
+            UpdatedAt = now,
+        };
+    }
+
+    private async Task<Deployment> SaveAsync(Deployment current, Deployment next, DeploymentEvent change, CancellationToken cancellationToken)
+    {
+        var saved = await store.UpdateAsync(next with { UpdatedAt = change.At }, current.Revision, change, cancellationToken);
+        await router.RefreshAsync(force: true, cancellationToken);
+        return saved;
+    }
+
+    private static void CheckRevision(Deployment current, long? expected)
+    {
+        if (expected is { } revision && revision != current.Revision)
+        {
+            throw RegistryException.Conflict(
+                "deployment_changed",
+                $"deployment '{current.Name}' is at revision {current.Revision}, not {revision}; read it again and retry",
+                new Dictionary<string, object?> { ["revision"] = current.Revision });
+        }
+    }
+
+    private async Task CheckVersionsAsync(Deployment deployment, CancellationToken cancellationToken)
+    {
+        var versions = deployment.Traffic.Select(t => t.Version).Concat(deployment.Shadow.Select(s => s.Version)).Append(deployment.Stable).Distinct();
+        ModelFormat? format = null;
+        foreach (var v in versions)
+        {
+            ModelVersion version;
+            try
+            {
+                version = await registry.GetVersionAsync(deployment.Model, v, cancellationToken);
+            }
+            catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
+            {
+                throw RegistryException.NotFound("version_not_found", $"model '{ModelKeys.RelativeTo(deployment.Model, deployment.Tenant)}' has no version {v}");
+            }
+
+            if (version.Status != VersionStatus.Ready)
+            {
+                throw RegistryException.Conflict("version_not_ready", $"version {v} of model '{ModelKeys.RelativeTo(deployment.Model, deployment.Tenant)}' is {version.Status.ToString().ToLowerInvariant()}, not ready");
+            }
+
+            if (format is { } f && version.Format != f)
+            {
+                throw RegistryException.Invalid("invalid_traffic", $"version {v} is {version.Format}, the others {f}: one deployment serves one kind of model");
+            }
+
+            format = version.Format;
+        }
+    }
+
+    /// <summary>
+    /// The hot swap's first half: every version about to get traffic (or a shadow's copies) that had none is loaded
+    /// and answers one request built from its signature before the split changes; a version that cannot is refused
+    /// (409) and the deployment stays as it was. Versions that lose their traffic unload later (<see cref="DeploymentUnloader"/>).
+    /// </summary>
+    private async Task WarmAsync(Deployment next, Deployment? current, CancellationToken cancellationToken)
+    {
+        if (!options.Value.WarmUp || services.GetService<ModelManager>() is not { } models)
+        {
+            return;
+        }
+
+        var already = current is null ? [] : DeploymentRules.LiveVersions(current).ToHashSet();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(options.Value.WarmUpTimeoutSeconds));
+        foreach (var v in DeploymentRules.LiveVersions(next).Where(v => !already.Contains(v)))
+        {
+            var version = await registry.GetVersionAsync(next.Model, v, cancellationToken);
+            if (version.Format != ModelFormat.Onnx)
+            {
+                continue; // language models load on their first request
+            }
+
+            var text = v.ToString(CultureInfo.InvariantCulture);
+            try
+            {
+                await models.LoadAsync(next.Model, text, timeout.Token);
+                var description = await models.DescribeAsync(next.Model, text, timeout.Token);
+                using var response = await models.InferAsync(next.Model, text, SampleRequest(description), timeout.Token);
+            }
+            catch (Exception e) when (e is InferenceException or ModelHostException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+            {
+                throw RegistryException.Conflict(
+                    "warm_up_failed",
+                    $"version {v} did not load and answer a sample request (within Maas:Deployments:WarmUpTimeoutSeconds = {options.Value.WarmUpTimeoutSeconds}): {e.Message}; the deployment is unchanged");
+            }
+        }
+    }
+
+    // One row of zeros (empty strings for text) in each input's shape, dynamic dimensions taken as 1.
+    private static InferenceRequest SampleRequest(ModelDescription description) => new()
+    {
+        Inputs = description.Inputs.Select(input =>
+        {
+            var shape = input.Shape.Select(d => d < 0 ? 1 : d).ToArray();
+            var count = shape.Aggregate(1L, (a, b) => a * b);
+            return input.DataType == TensorDataType.Bytes
+                ? Tensor.FromStrings(input.Name, shape, Enumerable.Repeat("", (int)count))
+                : Tensor.Wrap(input.Name, input.DataType, shape, new byte[count * input.DataType.ElementSize()]);
+        }).ToArray(),
+    };
+
+    private static DeploymentEvent Event(string actor, string action, string? reason, Deployment next, DateTimeOffset now) => new()
+    {
+        At = now,
+        Actor = actor,
+        Action = action,
+        Reason = reason,
+        State = next.State,
+        Traffic = next.Traffic,
+    };
+}

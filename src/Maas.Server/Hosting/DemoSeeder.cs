@@ -1,0 +1,75 @@
+using Maas.Core.Formats;
+using Maas.Core.Registry;
+
+namespace Maas.Server.Hosting;
+
+/// <summary>A demo model offered once on a fresh data folder: what it is and how its file is written.</summary>
+/// <param name="Name">Registry name (default tenant, shared).</param>
+/// <param name="MarkerFile">The file in the data folder that records the demo was offered, so a deleted demo stays deleted.</param>
+/// <param name="Format">The demo is registered only when the registry holds no model of this format.</param>
+/// <param name="Description">The model's description.</param>
+/// <param name="Task">The model's task.</param>
+/// <param name="FileName">The artifact's file name.</param>
+/// <param name="WriteFile">Writes the artifact to a path (the same bytes on every machine).</param>
+/// <param name="Metadata">Version metadata.</param>
+public sealed record DemoSpec(
+    string Name, string MarkerFile, ModelFormat Format, string Description, string Task, string FileName, Action<string> WriteFile, IReadOnlyDictionary<string, string>? Metadata = null);
+
+/// <summary>Registers the demo models on the first start.</summary>
+public static class DemoSeeder
+{
+    /// <summary>
+    /// Registers <paramref name="demo"/> on the first start whose registry holds no model of its format; returns true
+    /// when it did. Other formats do not count, so every demo appears on a fresh data folder.
+    /// </summary>
+    public static async Task<bool> SeedAsync(IModelRegistry registry, string dataDir, DemoSpec demo, CancellationToken cancellationToken)
+    {
+        var marker = Path.Combine(dataDir, demo.MarkerFile);
+        if (File.Exists(marker))
+        {
+            return false;
+        }
+
+        var existing = await registry.ListModelsAsync(new ModelQuery { Format = demo.Format, Limit = 1 }, cancellationToken);
+        if (existing.Total == 0)
+        {
+            await RegisterAsync(registry, demo, cancellationToken);
+        }
+
+        Directory.CreateDirectory(dataDir);
+        await File.WriteAllTextAsync(marker, $"{DateTimeOffset.UtcNow:O}\n", cancellationToken);
+        return existing.Total == 0;
+    }
+
+    private static async Task RegisterAsync(IModelRegistry registry, DemoSpec demo, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await registry.CreateModelAsync(
+                new NewModel(demo.Name, demo.Description, ["demo"], demo.Task, ModelVisibility.Shared, Model.DefaultOwner, "maas"),
+                cancellationToken);
+        }
+        catch (RegistryException ex) when (ex.Kind == RegistryErrorKind.Conflict)
+        {
+            return; // another node sharing the database registered it
+        }
+
+        var staged = Path.Combine(Path.GetTempPath(), $"maas-{demo.Name}-{Guid.NewGuid():N}");
+        try
+        {
+            demo.WriteFile(staged);
+            var options = new NewVersionOptions { CreatedBy = "maas", Metadata = demo.Metadata ?? new Dictionary<string, string>() };
+            await using var draft = await registry.BeginVersionAsync(demo.Name, options, cancellationToken);
+            await using (var content = File.OpenRead(staged))
+            {
+                await draft.AddFileAsync(demo.FileName, content, null, cancellationToken);
+            }
+
+            await registry.CommitVersionAsync(draft, cancellationToken);
+        }
+        finally
+        {
+            File.Delete(staged);
+        }
+    }
+}

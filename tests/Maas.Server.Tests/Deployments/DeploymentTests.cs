@@ -1,0 +1,324 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Maas.Core.Hosting;
+using Maas.Core.Tenancy;
+using Maas.Server.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Maas.Server.Tests.Deployments;
+
+/// <summary>Servers whose analysis loop and change polling run fast, so rollouts are judged within a test's seconds.</summary>
+public sealed class DeploymentServers : ServerPerDb
+{
+    /// <summary>The settings of every deployment test server.</summary>
+    public static Dictionary<string, string?> Fast { get; } = new()
+    {
+        ["Maas:Deployments:AnalysisIntervalMs"] = "100",
+        ["Maas:Deployments:RefreshMs"] = "100",
+        ["Maas:Usage:FlushMs"] = "20",
+    };
+
+    /// <inheritdoc />
+    protected override IReadOnlyDictionary<string, string?> Settings => Fast;
+}
+
+/// <summary>Deployments over HTTP on a real server with generated ONNX models: splits, stickiness, shadows, rollouts, hot swap.</summary>
+public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<DeploymentServers>
+{
+    private static readonly TimeSpan Ceiling = TimeSpan.FromSeconds(60);
+
+    // Seeds 1 and 2 give different weights (different outputs); seed 1 twice gives identical models.
+    private static async Task<string> ModelAsync(HttpClient client, params int[] seeds)
+    {
+        var name = await client.CreateModelAsync();
+        foreach (var seed in seeds)
+        {
+            await client.UploadAsync(name, TestArtifacts.Onnx(seed), "model.onnx");
+        }
+
+        return name;
+    }
+
+    private static async Task<JsonNode> CreateAsync(HttpClient client, string body, HttpStatusCode expected = HttpStatusCode.Created)
+    {
+        using var response = await client.PostAsync("api/v1/deployments", Api.Json(body));
+        return await response.JsonAsync(expected);
+    }
+
+    private static async Task<JsonNode> GetAsync(HttpClient client, string name)
+    {
+        using var response = await client.GetAsync($"api/v1/deployments/{name}");
+        return await response.JsonAsync(HttpStatusCode.OK);
+    }
+
+    private sealed record Answer(int Status, string? Header, string? BodyVersion, float[] Outputs);
+
+    private static async Task<Answer> InferAsync(HttpClient client, string model, int? version = null, string? user = null)
+    {
+        var path = version is null ? $"v2/models/{model}/infer" : $"v2/models/{model}/versions/{version}/infer";
+        using var request = new HttpRequestMessage(HttpMethod.Post, path)
+        {
+            Content = Api.Json("""{"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [0.5, -1.25, 2.0, 0.75]}]}"""),
+        };
+        if (user is not null)
+        {
+            request.Headers.Add("X-User", user);
+        }
+
+        using var response = await client.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        var header = response.Headers.TryGetValues("X-Maas-Model-Version", out var values) ? values.Single() : null;
+        if (response.StatusCode != HttpStatusCode.OK)
+        {
+            return new Answer((int)response.StatusCode, header, null, []);
+        }
+
+        var body = JsonNode.Parse(text)!;
+        var outputs = body["outputs"]![0]!["data"]!.AsArray().Select(v => (float)v!).ToArray();
+        return new Answer(200, header, (string?)body["model_version"], outputs);
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + Ceiling;
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting until {what}");
+            await Task.Delay(50);
+        }
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task Bad_splits_unknown_versions_and_wrong_states_get_api_errors_and_every_action_is_in_history_and_audit(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var model = await ModelAsync(client, 1, 2);
+
+        using (var r = await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 20}]}""")))
+        {
+            Assert.Contains("sum to 100, not 110", (string?)(await r.ErrorAsync(HttpStatusCode.BadRequest, "invalid_traffic"))["message"]);
+        }
+
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 1, "percent": 50}]}""")))
+            .ErrorAsync(HttpStatusCode.BadRequest, "invalid_traffic");
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 9, "percent": 100}]}""")))
+            .ErrorAsync(HttpStatusCode.NotFound, "version_not_found");
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}], "shadow": [{"version": 1}]}""")))
+            .ErrorAsync(HttpStatusCode.BadRequest, "invalid_shadow");
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {"steps": [10, 50]} }""")))
+            .ErrorAsync(HttpStatusCode.BadRequest, "invalid_plan");
+        await (await client.PostAsync("api/v1/deployments", Api.Json("""{"model": "no-such-model", "traffic": [{"version": 1, "percent": 100}]}""")))
+            .ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}], "colour": "red"}""")))
+            .ErrorAsync(HttpStatusCode.BadRequest, "invalid_json");
+
+        // Created under the model's name, with a Location and an ETag.
+        JsonNode created;
+        using (var r = await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}]}""")))
+        {
+            created = await r.JsonAsync(HttpStatusCode.Created);
+            Assert.Equal($"/api/v1/deployments/{model}", r.Headers.Location?.ToString());
+            Assert.Equal("\"1\"", r.Headers.ETag?.ToString());
+        }
+
+        Assert.Equal(model, (string?)created["name"]);
+        Assert.Equal("active", (string?)created["state"]);
+        Assert.Equal(1, (int)created["stable"]!);
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}""")))
+            .ErrorAsync(HttpStatusCode.Conflict, "deployment_exists");
+        Assert.Contains((await (await client.GetAsync("api/v1/deployments")).JsonAsync(HttpStatusCode.OK))["deployments"]!.AsArray(), d => (string?)d!["name"] == model);
+        await (await client.GetAsync("api/v1/deployments/no-such-deployment")).ErrorAsync(HttpStatusCode.NotFound, "deployment_not_found");
+
+        // States: resume needs a pause; a stale If-Match is refused; abort sends all traffic to the stable version.
+        await (await client.PostAsync($"api/v1/deployments/{model}:resume", null)).ErrorAsync(HttpStatusCode.Conflict, "invalid_deployment_state");
+        using (var stale = new HttpRequestMessage(HttpMethod.Patch, $"api/v1/deployments/{model}") { Content = Api.Json("""{"traffic": [{"version": 2, "percent": 100}]}""") })
+        {
+            stale.Headers.TryAddWithoutValidation("If-Match", "\"7\"");
+            await (await client.SendAsync(stale)).ErrorAsync(HttpStatusCode.Conflict, "deployment_changed");
+        }
+
+        Assert.Equal("paused", (string?)(await (await client.PostAsync($"api/v1/deployments/{model}:pause", null)).JsonAsync(HttpStatusCode.OK))["state"]);
+        Assert.Equal("active", (string?)(await (await client.PostAsync($"api/v1/deployments/{model}:resume", null)).JsonAsync(HttpStatusCode.OK))["state"]);
+        var updated = await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(50, (int)updated["traffic"]![1]!["percent"]!);
+        var aborted = await (await client.PostAsync($"api/v1/deployments/{model}:abort", null)).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal("aborted", (string?)aborted["state"]);
+        Assert.Equal("""[{"version":1,"percent":100}]""", aborted["traffic"]!.ToJsonString());
+        await (await client.PostAsync($"api/v1/deployments/{model}:abort", null)).ErrorAsync(HttpStatusCode.Conflict, "invalid_deployment_state");
+
+        var history = (await (await client.GetAsync($"api/v1/deployments/{model}/history")).JsonAsync(HttpStatusCode.OK))["history"]!.AsArray();
+        Assert.Equal(["abort", "update", "resume", "pause", "create"], history.Select(h => (string?)h!["action"]));
+        Assert.Equal([5L, 4, 3, 2, 1], history.Select(h => (long)h!["revision"]!));
+        Assert.Single(history.Select(h => (string?)h!["actor"]).Distinct());
+        Assert.NotEqual("system", (string?)history[0]!["actor"]);
+
+        // Every change is in the audit log under its action.
+        await WaitUntilAsync(
+            async () =>
+            {
+                var entries = (await (await client.GetAsync("api/v1/audit?action=deployments.&limit=500")).JsonAsync(HttpStatusCode.OK))["entries"]!.AsArray();
+                var mine = entries.Where(e => ((string?)e!["target"])?.EndsWith("/" + model, StringComparison.Ordinal) == true).Select(e => (string?)e!["action"]).ToArray();
+                return new[] { "deployments.create", "deployments.pause", "deployments.resume", "deployments.update", "deployments.abort" }.All(mine.Contains);
+            },
+            "the audit log shows every deployment action");
+
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/deployments/{model}")).StatusCode);
+        await (await client.GetAsync($"api/v1/deployments/{model}")).ErrorAsync(HttpStatusCode.NotFound, "deployment_not_found");
+    }
+
+    [Theory]
+    [OnSqlite]
+    public async Task A_90_10_split_is_counted_within_binomial_bounds_and_every_answer_names_its_version(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var model = await ModelAsync(client, 1, 2);
+        var v1 = (await InferAsync(client, model, 1)).Outputs;
+        var v2 = (await InferAsync(client, model, 2)).Outputs;
+        Assert.NotEqual(v1, v2);
+
+        // Without a deployment the header names the registry's default version (the newest).
+        Assert.Equal("2", (await InferAsync(client, model)).Header);
+        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}]}""");
+
+        const int n = 1000;
+        var answers = new List<Answer>();
+        for (var batch = 0; batch < n / 20; batch++)
+        {
+            answers.AddRange(await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => InferAsync(client, model))));
+        }
+
+        Assert.All(answers, a =>
+        {
+            Assert.Equal(200, a.Status);
+            Assert.Equal(a.BodyVersion, a.Header);
+            Assert.Equal(a.Header == "1" ? v1 : v2, a.Outputs); // the version named is the one that answered
+        });
+
+        // Binomial(1000, 0.1): mean 100, sd 9.5; 5 sd either side fails a correct split about once in 1.7 million runs.
+        var second = answers.Count(a => a.Header == "2");
+        Assert.InRange(second, 100 - 48, 100 + 48);
+
+        // A version in the path bypasses the deployment.
+        var pinned = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => InferAsync(client, model, 2)));
+        Assert.All(pinned, a => Assert.Equal("2", a.Header));
+
+        // /predict follows the split and names the version too.
+        using var predict = await client.PostAsync($"api/v1/models/{model}/predict", Api.Json("""{"inputs": {"input": [[0.5, -1.25, 2.0, 0.75]]}}"""));
+        var body = await predict.JsonAsync(HttpStatusCode.OK);
+        Assert.Equal((string?)body["model_version"], predict.Headers.GetValues("X-Maas-Model-Version").Single());
+
+        // The deployment counts what it routed.
+        var metrics = (await GetAsync(client, model))["metrics"]!.AsArray();
+        Assert.True((long)metrics.Single(m => (int)m!["version"]! == 1)!["requests"]! >= n - second);
+    }
+
+    [Theory]
+    [OnSqlite]
+    public async Task A_sticky_header_keeps_each_client_on_one_version(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var model = await ModelAsync(client, 1, 2);
+        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}], "sticky": {"header": "X-User"} }""");
+
+        var seen = new Dictionary<string, HashSet<string>>();
+        for (var user = 0; user < 24; user++)
+        {
+            var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => InferAsync(client, model, user: $"user-{user}")));
+            seen[$"user-{user}"] = answers.Select(a => a.Header!).ToHashSet();
+        }
+
+        Assert.All(seen.Values, versions => Assert.Single(versions));
+        // 24 users on a 50/50 split all landing on one version: 2 in 16.7 million.
+        Assert.Equal(2, seen.Values.Select(v => v.Single()).Distinct().Count());
+    }
+
+    [Theory]
+    [OnSqlite]
+    public async Task A_shadow_never_answers_a_client_yet_its_comparisons_are_recorded(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        // Version 2 differs from version 1; version 3 is the same model as version 1.
+        var model = await ModelAsync(client, 1, 2, 1);
+        var v1 = (await InferAsync(client, model, 1)).Outputs;
+        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}], "shadow": [{"version": 2}, {"version": 3}]}""");
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => InferAsync(client, model)));
+        Assert.All(answers, a =>
+        {
+            Assert.Equal("1", a.Header);
+            Assert.Equal("1", a.BodyVersion);
+            Assert.Equal(v1, a.Outputs);
+        });
+
+        JsonNode Version(JsonNode deployment, int version) => deployment["metrics"]!.AsArray().Single(m => (int)m!["version"]! == version)!;
+        JsonNode? last = null;
+        await WaitUntilAsync(
+            async () =>
+            {
+                last = await GetAsync(client, model);
+                return (long)Version(last, 2)["comparisons"]! + (long)Version(last, 2)["dropped"]! == 40
+                    && (long)Version(last, 3)["comparisons"]! + (long)Version(last, 3)["dropped"]! == 40;
+            },
+            "every copy was compared (or dropped)");
+        Assert.True((long)Version(last!, 2)["comparisons"]! > 0);
+        Assert.True((double)Version(last!, 2)["max_abs_error"]! > 1e-4, last!.ToJsonString());
+        Assert.Equal(0, (double)Version(last!, 2)["exact_match_rate"]!);
+        Assert.Equal(0, (double)Version(last!, 3)["max_abs_error"]!);
+        Assert.Equal(1, (double)Version(last!, 3)["exact_match_rate"]!);
+        Assert.Equal(40, (long)Version(last!, 1)["requests"]!);
+    }
+
+    [Theory]
+    [OnSqlite]
+    public async Task A_canary_with_different_outputs_is_rolled_back_within_one_analysis_step_and_a_matching_one_is_promoted(Db db)
+    {
+        var server = await servers.GetAsync(db);
+        var client = server.Client;
+        var model = await ModelAsync(client, 1, 2, 1);
+
+        // The step would hold for an hour: only the analysis can end it.
+        var plan = """{"steps": [50, 100], "dwell_seconds": 3600, "min_requests": 5, "max_abs_error": 0.001}""";
+        var created = await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {{plan}} }""");
+        Assert.Equal(2, (int)created["canary"]!);
+        Assert.Equal(50, (int)created["traffic"]!.AsArray().Single(t => (int)t!["version"]! == 2)!["percent"]!);
+
+        JsonNode? deployment = null;
+        await WaitUntilAsync(
+            async () =>
+            {
+                await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => InferAsync(client, model)));
+                deployment = await GetAsync(client, model);
+                return (string?)deployment["state"] == "rolled-back";
+            },
+            "the bad canary is rolled back");
+        Assert.Equal("""[{"version":1,"percent":100}]""", deployment!["traffic"]!.ToJsonString());
+        Assert.Contains("max_abs_error", (string?)deployment["reason"]);
+        var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => InferAsync(client, model)));
+        Assert.All(answers, a => Assert.Equal("1", a.Header));
+
+        var history = (await (await client.GetAsync($"api/v1/deployments/{model}/history")).JsonAsync(HttpStatusCode.OK))["history"]!.AsArray();
+        Assert.Equal("rollback", (string?)history[0]!["action"]);
+        Assert.Equal("system", (string?)history[0]!["actor"]);
+        Assert.Contains("max_abs_error", (string?)history[0]!["reason"]);
+        await WaitUntilAsync(
+            async () => (await (await client.GetAsync("api/v1/audit?actor=system&action=deployments.rollback&limit=500")).JsonAsync(HttpStatusCode.OK))["entries"]!.AsArray()
+                .Any(e => ((string?)e!["target"])?.Contains("/" + model + ":", StringComparison.Ordinal) == true && ((string?)e["target"])!.Contains("max_abs_error", StringComparison.Ordinal)),
+            "the rollback and its reason are in the audit log");
+
+        // Version 3 answers exactly like version 1: each step passes after its (zero) dwell and the last promotes it.
+        await (await client.PutAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 90}, {"version": 3, "percent": 10}], "plan": {"steps": [50, 100], "dwell_seconds": 0, "min_requests": 5, "max_abs_error": 0.001, "max_error_rate": 0.01} }"""))).JsonAsync(HttpStatusCode.OK);
+        await WaitUntilAsync(
+            async () =>
+            {
+                await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => InferAsync(client, model)));
+                deployment = await GetAsync(client, model);
+                return (string?)deployment["state"] == "promoted";
+            },
+            "the matching canary is promoted");
+        Assert.Equal(3, (int)deployment!["stable"]!);
+        history = (await (await client.GetAsync($"api/v1/deployments/{model}/history")).JsonAsync(HttpStatusCode.OK))["history"]!.AsArray();
+        Assert.Equal(["promote", "step", "update"], history.Take(3).Select(h => (string?)h!["action"]));
+    }
+}
