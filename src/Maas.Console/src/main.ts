@@ -11,6 +11,7 @@ import { jobsPage } from './pages/jobs';
 import { datasetPage, datasetsPage } from './pages/datasets';
 import { trainingJobPage, trainingPage } from './pages/training';
 import { fineTuningJobPage, fineTuningPage } from './pages/finetuning';
+import { deploymentPage, deploymentsPage } from './pages/deployments';
 
 /** What every page gets: the caller, where to draw, and the route's parameters. */
 export interface PageContext { me: Me; root: HTMLElement; params: string[]; query: URLSearchParams }
@@ -32,6 +33,8 @@ const routes: Route[] = [
   { path: /^training\/([^/]+)$/, title: 'Training job', allowed: (me) => can(me, 'training:read'), page: trainingJobPage },
   { path: /^fine-tuning$/, title: 'Fine-tuning', nav: '#/fine-tuning', allowed: (me) => can(me, 'training:read'), page: fineTuningPage },
   { path: /^fine-tuning\/([^/]+)$/, title: 'Fine-tuning job', allowed: (me) => can(me, 'training:read'), page: fineTuningJobPage },
+  { path: /^deployments$/, title: 'Deployments', nav: '#/deployments', allowed: (me) => can(me, 'models:read'), page: deploymentsPage },
+  { path: /^deployments\/([^/]+(?:\/[^/]+)?)$/, title: 'Deployment', allowed: (me) => can(me, 'models:read'), page: deploymentPage },
   { path: /^jobs$/, title: 'Jobs', nav: '#/jobs', allowed: (me) => can(me, 'models:read') || can(me, 'training:read'), page: jobsPage },
   { path: /^keys$/, title: 'Tenants and keys', nav: '#/keys', allowed: (me) => can(me, 'admin'), page: keysPage },
 ];

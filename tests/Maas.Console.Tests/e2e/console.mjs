@@ -477,5 +477,29 @@ await scenario('fine_tuning', async () => {
   return `${model}; ${legend.trim()}`;
 });
 
+await scenario('deployments', async () => {
+  // shapes-model has v1 (trained) and v2 (its float16 rewrite, ready) by now.
+  await page.goto(`${baseUrl}#/deployments`);
+  await page.getByRole('heading', { name: 'Create a deployment' }).waitFor();
+  await page.getByLabel('Model', { exact: true }).fill('shapes-model');
+  await page.getByLabel('Traffic (version:percent, ...)').fill('1:90, 2:10');
+  await page.getByRole('button', { name: 'Create deployment' }).click();
+  await page.locator('#deployment-status[data-state="active"]').waitFor({ timeout: 60000 });
+  const traffic = (await page.locator('#deployment-status').textContent()).replace(/\s+/g, ' ');
+  if (!/v1 90% · v2 10%/.test(traffic)) throw new Error(`the split reads ${traffic}`);
+  await page.locator('#deployment-history tr[data-action="create"]').waitFor();
+  await check('deployment');
+  await page.getByRole('button', { name: 'Abort' }).click();
+  await page.getByRole('button', { name: 'Really abort?' }).click();
+  await page.locator('#deployment-status[data-state="aborted"]').waitFor();
+  await page.locator('#deployment-history tr[data-action="abort"]').waitFor();
+  const after = (await page.locator('#deployment-status').textContent()).replace(/\s+/g, ' ');
+  if (!/v1 100%/.test(after)) throw new Error(`after the abort the split reads ${after}`);
+  await page.goto(`${baseUrl}#/deployments`);
+  await page.locator('tr[data-deployment="shapes-model"][data-state="aborted"]').waitFor();
+  await check('deployments');
+  return `created with v1 90% · v2 10%, aborted back to v1 100%`;
+});
+
 await browser.close();
 process.stdout.write(JSON.stringify(report));

@@ -179,6 +179,29 @@ public sealed class TenantIsolationTests(IsolationHostFixture fixture) : IClassF
         return (string)error["message"]!;
     }
 
+    [Fact]
+    public async Task Worker_run_jobs_are_listed_only_for_their_own_tenant_and_by_kind()
+    {
+        var (_, _, a) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite);
+        var (_, _, b) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite);
+        var model = await a.CreateModelAsync();
+        await a.UploadAsync(model, TestArtifacts.Onnx(seed: 84), "model.onnx");
+        using var started = await a.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json("""{"method": "onnx-fp16"}"""));
+        var id = (string)(await started.JsonAsync(HttpStatusCode.Accepted))["id"]!;
+
+        // GET /api/v1/jobs lists the optimisation beside the imports, for its tenant and admins only.
+        Assert.Contains(id, await JobIdsAsync(a));
+        Assert.Contains(id, await JobIdsAsync(Host.Admin));
+        Assert.DoesNotContain(id, await JobIdsAsync(b));
+        var optimisations = await (await a.GetAsync("api/v1/jobs?kind=optimization")).JsonAsync(HttpStatusCode.OK);
+        Assert.All(optimisations["jobs"]!.AsArray(), j => Assert.Equal("optimization", (string?)j!["kind"]));
+        Assert.Contains(id, optimisations["jobs"]!.AsArray().Select(j => (string?)j!["id"]));
+        var imports = await (await a.GetAsync("api/v1/jobs?kind=import")).JsonAsync(HttpStatusCode.OK);
+        Assert.DoesNotContain(id, imports["jobs"]!.AsArray().Select(j => (string?)j!["id"]));
+        await (await a.GetAsync("api/v1/jobs?kind=nope")).ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
+        await a.WaitForJobAsync(id);
+    }
+
     private static async Task<string[]> JobIdsAsync(HttpClient client)
     {
         var list = await (await client.GetAsync("api/v1/jobs?limit=1000")).JsonAsync(HttpStatusCode.OK);

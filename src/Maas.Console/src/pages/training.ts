@@ -161,7 +161,7 @@ export async function trainingJobPage({ me, root, params }: PageContext): Promis
         h('p', null, 'Registered as ', h('a', { href: `#/models/${seg(job.result.model)}` }, `${job.result.model} version ${job.result.version}`), '.'),
         evaluation ? metricsTable(Object.fromEntries(Object.entries(evaluation).filter((e): e is [string, number] => typeof e[1] === 'number'))) : null) : null,
       h('section', { 'aria-label': 'Events' }, h('h2', null, 'Events'), h('ol', { class: 'events' },
-        events.filter((e) => e.type !== 'progress' && e.type !== 'checkpoint').slice(-50).map((e) => h('li', null, `${new Date(e.at).toLocaleTimeString()} ${e.type}: ${describe(e.data)}`)))));
+        events.filter((e) => e.type !== 'progress' && e.type !== 'checkpoint').slice(-50).map((e) => h('li', null, `${new Date(e.at).toLocaleTimeString()} ${e.type}: ${describe(e.data, e.type)}`)))));
   }
 
   await tick();
@@ -196,8 +196,9 @@ function metricsTable(metrics: Record<string, number>): HTMLElement {
     h('tbody', null, Object.entries(metrics).map(([k, v]) => h('tr', null, h('th', { scope: 'row' }, k), h('td', null, num(v, 4))))));
 }
 
-function describe(data: Record<string, unknown>): string {
+/** An event's fields as text; the field named like the event (a status event's status) is given by its value alone. */
+function describe(data: Record<string, unknown>, type: string): string {
   if (typeof data['message'] === 'string') return data['message'];
-  return Object.entries(data).filter(([, v]) => v !== null && typeof v !== 'object').map(([k, v]) => `${k} ${typeof v === 'number' ? num(v, 4) : String(v)}`).join(', ')
+  return Object.entries(data).filter(([, v]) => v !== null && typeof v !== 'object').map(([k, v]) => `${k === type ? '' : k + ' '}${typeof v === 'number' ? num(v, 4) : String(v)}`).join(', ')
     + (typeof data['metrics'] === 'object' && data['metrics'] ? ` ${Object.entries(data['metrics'] as Record<string, unknown>).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k} ${num(v as number, 4)}`).join(', ')}` : '');
 }

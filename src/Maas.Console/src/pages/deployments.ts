@@ -1,0 +1,114 @@
+// Deployments: the traffic split of each model over its versions, shadows, a rollout's state, this server's metrics
+// per version, the history of changes, and the actions (create, promote, pause, resume, abort, delete).
+import { api, can, seg } from '../api';
+import { confirmButton, field, h, num, replace, statusLine, when } from '../dom';
+import type { PageContext } from '../main';
+
+interface Share { version: number; percent: number }
+interface Deployment {
+  name: string; tenant: string; model: string; traffic: Share[]; shadow: { version: number }[]; sticky?: Record<string, unknown> | null;
+  plan?: Record<string, unknown> | null; state: string; stable: number; canary?: number | null; step?: number | null; reason?: string | null;
+  revision: number; created_at?: string; updated_at?: string; url: string;
+  metrics: { version: number; requests: number; errors: number; error_rate: number; p99_ms: number; comparisons: number; exact_match_rate: number; max_abs_error: number; max_rel_error: number; dropped: number }[];
+}
+interface HistoryRow { at: string; actor: string; action: string; reason?: string | null; state: string; traffic: Share[]; revision: number }
+
+/** How a deployment is named in its URL (another tenant's as tenant%2Fname, for admins). */
+const routeName = (d: Deployment): string => decodeURIComponent(d.url.slice(d.url.lastIndexOf('/') + 1));
+const split = (traffic: Share[]): string => traffic.map((t) => `v${t.version} ${t.percent}%`).join(' · ');
+
+/** The split as a bar of shares (widths by class, since the Content-Security-Policy allows no inline styles). */
+function splitBar(traffic: Share[]): HTMLElement {
+  return h('div', { class: 'split', role: 'img', 'aria-label': `Traffic: ${split(traffic)}` },
+    traffic.map((t, i) => h('span', { class: `share c${i % 8} w${Math.round(t.percent / 5) * 5}` }, t.percent >= 10 ? `v${t.version}` : '')));
+}
+
+export async function deploymentsPage({ me, root }: PageContext): Promise<void> {
+  const status = statusLine();
+  const { deployments } = await api<{ deployments: Deployment[] }>('/api/v1/deployments');
+  const model = h('input', { type: 'text', required: true, placeholder: 'model' });
+  const traffic = h('input', { type: 'text', required: true, placeholder: '1:90, 2:10', pattern: '\\s*\\d+\\s*:\\s*\\d+\\s*(,\\s*\\d+\\s*:\\s*\\d+\\s*)*' });
+  const shadow = h('input', { type: 'text', placeholder: 'optional: 3' });
+  const form = h('form', { class: 'card' },
+    h('div', { class: 'row' }, field('Model', model), field('Traffic (version:percent, ...)', traffic), field('Shadow versions', shadow)),
+    h('button', { type: 'submit', class: 'primary' }, 'Create deployment'), status);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    try {
+      const shares = traffic.value.split(',').map((part) => part.split(':').map((x) => Number(x.trim()))).map(([version, percent]) => ({ version: version!, percent: percent! }));
+      const shadows = shadow.value.split(',').map((x) => x.trim()).filter(Boolean).map((x) => ({ version: Number(x) }));
+      const created = await api<Deployment>('/api/v1/deployments', { json: { model: model.value.trim(), traffic: shares, shadow: shadows.length ? shadows : undefined } });
+      location.hash = `#/deployments/${seg(routeName(created))}`;
+    } catch (err) { status.error(err as Error); }
+  });
+  replace(root, h('h1', null, 'Deployments'),
+    deployments.length === 0 ? h('p', null, 'No deployments: calls take each model\'s default version.') : h('table', { class: 'list' },
+      h('caption', { class: 'sr-only' }, 'Deployments'),
+      h('thead', null, h('tr', null, ['Name', 'Model', 'State', 'Traffic', 'Shadows', 'Rollout step', 'Updated'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', null, deployments.map((d) => h('tr', { 'data-deployment': d.name, 'data-state': d.state },
+        h('td', null, h('a', { href: `#/deployments/${seg(routeName(d))}` }, d.name)), h('td', null, d.model),
+        h('td', null, h('span', { class: `badge ${d.state}` }, d.state)), h('td', null, splitBar(d.traffic), split(d.traffic)),
+        h('td', null, d.shadow.map((s) => `v${s.version}`).join(', ') || '–'), h('td', null, d.step === null || d.step === undefined ? '–' : String(d.step)),
+        h('td', null, when(d.updated_at)))))),
+    can(me, 'models:write') ? h('section', { 'aria-label': 'Create a deployment' }, h('h2', null, 'Create a deployment'), form) : null);
+}
+
+export async function deploymentPage({ me, root, params }: PageContext): Promise<() => void> {
+  const name = params[0]!;
+  const base = `/api/v1/deployments/${seg(name)}`;
+  const status = statusLine();
+  const view = h('div');
+  let timer = 0;
+  let stopped = false;
+  const writable = can(me, 'models:write');
+
+  async function act(action: string): Promise<void> {
+    try { await api(`${base}:${action}`, { method: 'POST', json: {} }); await draw(); status.ok(`Done: ${action}.`); } catch (e) { status.error(e as Error); }
+  }
+
+  async function draw(): Promise<Deployment> {
+    const d = await api<Deployment>(base);
+    const { history } = await api<{ history: HistoryRow[] }>(`${base}/history?limit=50`);
+    const running = d.state === 'active' || d.state === 'paused';
+    replace(view,
+      h('dl', { class: 'facts', id: 'deployment-status', 'data-state': d.state },
+        h('dt', null, 'State'), h('dd', null, h('span', { class: `badge ${d.state}` }, d.state), d.reason ? ` (${d.reason})` : ''),
+        h('dt', null, 'Model'), h('dd', null, h('a', { href: `#/models/${seg(d.model)}` }, d.model)),
+        h('dt', null, 'Traffic'), h('dd', null, splitBar(d.traffic), split(d.traffic)),
+        h('dt', null, 'Stable'), h('dd', null, `v${d.stable}`), h('dt', null, 'Canary'), h('dd', null, d.canary ? `v${d.canary}` : '–'),
+        h('dt', null, 'Shadows'), h('dd', null, d.shadow.map((s) => `v${s.version}`).join(', ') || '–'),
+        h('dt', null, 'Sticky'), h('dd', null, d.sticky ? JSON.stringify(d.sticky) : 'no'),
+        h('dt', null, 'Rollout plan'), h('dd', null, d.plan ? `${JSON.stringify(d.plan)} · step ${d.step ?? '–'}` : 'none'),
+        h('dt', null, 'Revision'), h('dd', null, String(d.revision)), h('dt', null, 'Updated'), h('dd', null, when(d.updated_at))),
+      writable ? h('div', { class: 'actions' },
+        running && d.canary ? h('button', { type: 'button', onclick: () => void act('promote') }, 'Promote the canary') : null,
+        d.state === 'active' && d.plan ? h('button', { type: 'button', onclick: () => void act('pause') }, 'Pause') : null,
+        d.state === 'paused' ? h('button', { type: 'button', onclick: () => void act('resume') }, 'Resume') : null,
+        running ? confirmButton('Abort', 'Really abort?', () => act('abort')) : null,
+        confirmButton('Delete deployment', 'Really delete?', async () => {
+          try { await api(base, { method: 'DELETE' }); location.hash = '#/deployments'; } catch (e) { status.error(e as Error); }
+        })) : null,
+      h('section', { 'aria-label': 'Metrics per version' }, h('h2', null, 'Metrics per version (this server, current step)'), h('table', { class: 'list compact' },
+        h('thead', null, h('tr', null, ['Version', 'Requests', 'Errors', 'Error rate', 'p99 ms', 'Comparisons', 'Exact match', 'Max abs error', 'Dropped'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', null, d.metrics.map((m) => h('tr', null, h('th', { scope: 'row' }, `v${m.version}`), h('td', null, String(m.requests)), h('td', null, String(m.errors)),
+          h('td', null, num(m.error_rate, 3)), h('td', null, num(m.p99_ms, 1)), h('td', null, String(m.comparisons)), h('td', null, num(m.exact_match_rate, 3)),
+          h('td', null, m.max_abs_error > 1e300 ? 'outputs differ in shape' : num(m.max_abs_error, 4)), h('td', null, String(m.dropped))))))),
+      h('section', { 'aria-label': 'History' }, h('h2', null, 'History'), h('table', { class: 'list', id: 'deployment-history' },
+        h('thead', null, h('tr', null, ['When', 'Actor', 'Action', 'State', 'Traffic', 'Reason', 'Revision'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', null, history.map((r) => h('tr', { 'data-action': r.action },
+          h('td', null, when(r.at)), h('td', null, r.actor), h('td', null, r.action), h('td', null, r.state), h('td', null, split(r.traffic)),
+          h('td', null, r.reason ?? '–'), h('td', null, String(r.revision))))))));
+    return d;
+  }
+
+  // A rollout moves on its own: its page follows it; a plain split changes only by the buttons, which redraw it.
+  async function loop(): Promise<void> {
+    let moving = false;
+    try { const d = await draw(); moving = d.state === 'active' && !!d.plan; } catch (e) { status.error(e as Error); }
+    if (moving && !stopped) timer = window.setTimeout(() => void loop(), 3000);
+  }
+
+  replace(root, h('p', null, h('a', { href: '#/deployments' }, '← Deployments')), h('h1', null, `Deployment ${name}`), status, view);
+  await loop();
+  return () => { stopped = true; clearTimeout(timer); };
+}
