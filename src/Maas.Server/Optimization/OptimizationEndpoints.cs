@@ -35,7 +35,15 @@ internal static class OptimizationEndpoints
             spec = OptimizationRequestParser.Parse(source, body.Method, body.Options, body.Gate, body.Alias, ApiRequests.Caller(context));
             if (spec.CalibrationReference is { } reference)
             {
-                spec = await ResolveCalibrationAsync(spec, reference, source, context, datasets);
+                var rows = await DatasetAsync(reference, "calibration", context, datasets);
+                var columns = CalibrationData.Columns(rows, spec.CalibrationColumns, CalibrationData.InputShape(source));
+                spec = spec with { Calibration = new DatasetReference(rows.Dataset, rows.Version, rows.Sha256), CalibrationColumns = columns };
+            }
+
+            if (spec.ImatrixReference is { } text and not OptimizationRequestParser.BuiltInText)
+            {
+                var texts = await DatasetAsync(text, "imatrix", context, datasets);
+                spec = spec with { ImatrixDataset = new DatasetReference(texts.Dataset, texts.Version, texts.Sha256), ImatrixColumn = TextColumn(texts, spec.ImatrixColumn) };
             }
         }
         catch (OptimizationRequestException e)
@@ -52,15 +60,15 @@ internal static class OptimizationEndpoints
         return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
     }
 
-    // The calibration dataset must be one the caller may read, with number columns that fill the model's input.
-    private static async Task<OptimizationSpec> ResolveCalibrationAsync(OptimizationSpec spec, string reference, ModelVersion source, HttpContext context, DatasetCatalog datasets)
+    // A dataset version named by options.<option>, which the caller must be allowed to read.
+    private static async Task<DatasetVersion> DatasetAsync(string reference, string option, HttpContext context, DatasetCatalog datasets)
     {
-        var (name, number) = OptimizationRequestParser.DatasetReference(reference);
+        var (name, number) = OptimizationRequestParser.DatasetReference(reference, option);
 
         // Calibrating reads the dataset, so the key must be allowed to read datasets as well as to write models.
         if (context.GetCaller() is { } caller && !caller.Has(MaasScopes.DatasetsRead))
         {
-            throw new ApiException(StatusCodes.Status403Forbidden, "insufficient_scope", $"options.calibration reads a dataset, which needs the scope {MaasScopes.DatasetsRead}; the key has {string.Join(", ", caller.Scopes)}");
+            throw new ApiException(StatusCodes.Status403Forbidden, "insufficient_scope", $"options.{option} reads a dataset, which needs the scope {MaasScopes.DatasetsRead}; the key has {string.Join(", ", caller.Scopes)}");
         }
 
         DatasetVersion version;
@@ -71,14 +79,28 @@ internal static class OptimizationEndpoints
         }
         catch (ApiException e) when (e.Status == StatusCodes.Status404NotFound)
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, "dataset_not_found", $"options.calibration: {e.Message}");
+            throw new ApiException(StatusCodes.Status400BadRequest, "dataset_not_found", $"options.{option}: {e.Message}");
         }
         catch (RegistryException e) when (e.Kind is RegistryErrorKind.NotFound or RegistryErrorKind.Invalid)
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, e.Kind == RegistryErrorKind.NotFound ? "dataset_not_found" : "invalid_calibration", $"options.calibration: {e.Message}");
+            throw new ApiException(StatusCodes.Status400BadRequest, e.Kind == RegistryErrorKind.NotFound ? "dataset_not_found" : "invalid_calibration", $"options.{option}: {e.Message}");
         }
 
-        var columns = CalibrationData.Columns(version, spec.CalibrationColumns, CalibrationData.InputShape(source));
-        return spec with { Calibration = new DatasetReference(version.Dataset, version.Version, version.Sha256), CalibrationColumns = columns };
+        return version;
+    }
+
+    // The text column an importance matrix reads: the one named, or the dataset's only text column.
+    private static string TextColumn(DatasetVersion version, string? requested)
+    {
+        var texts = version.Schema.Where(c => c.Type == DatasetColumnType.String).Select(c => c.Name).ToArray();
+        var label = $"{version.Dataset}:{version.Version}";
+        if (requested is not null)
+        {
+            return texts.Contains(requested, StringComparer.Ordinal) ? requested
+                : throw new OptimizationRequestException("invalid_calibration", $"options.imatrix_column '{RegistryNames.Shorten(requested)}' is not a text column of {label} (its text columns: {string.Join(", ", texts.Take(20).DefaultIfEmpty("none"))})");
+        }
+
+        return texts.Length == 1 ? texts[0]
+            : throw new OptimizationRequestException("invalid_calibration", $"{label} has {texts.Length} text columns; name the one to read with options.imatrix_column ({string.Join(", ", texts.Take(20))})");
     }
 }

@@ -156,6 +156,104 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         Assert.Equal("quantized", (string?)version["derived_from"]!["relation"]);
     }
 
+    // A generated Llama whose rows of 256 values take the k-quant types, with weights small enough not to be chaotic.
+    private async Task<string> UploadLlamaAsync(HttpClient client, string model)
+    {
+        var path = Path.Combine(Host.Server.DataDir, Names.Unique("gen") + ".gguf");
+        GgufLlamaModelFactory.Write(path, GgufLlamaModelOptions.Demo with { EmbeddingLength = 256, BlockCount = 2, HeadCount = 4, KeyValueHeadCount = 2, FeedForwardLength = 512, VocabularySize = 1000, ContextLength = 1024, WeightStd = 0.05f });
+        await client.UploadAsync(model, await File.ReadAllBytesAsync(path), "model.gguf");
+        File.Delete(path);
+        return model;
+    }
+
+    private static async Task<string> TextDatasetAsync(HttpClient client, bool twoTextColumns = false)
+    {
+        var name = Names.Unique("txt");
+        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        var lines = new[]
+        {
+            "The carpenter planed the oak board until it was smooth enough to write on.",
+            "Rain fell on the harbour all night, and in the morning the boats were full of water.",
+            "She counted the coins twice, wrote the total in the ledger, and locked the drawer.",
+            "Two trains left the junction at noon, one heading north to the hills and one south to the sea.",
+            "The orchard gave more apples that year than anyone could remember, and most were made into cider.",
+        };
+        var csv = (twoTextColumns ? "id,text,topic\n" : "id,text\n") + string.Join("\n", Enumerable.Range(0, 30).Select(i => $"{i},\"{lines[i % lines.Length]}\"" + (twoTextColumns ? ",misc" : ""))) + "\n";
+        using var uploaded = await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(csv)), "text.csv"));
+        await uploaded.JsonAsync(HttpStatusCode.Created);
+        return name;
+    }
+
+    [Fact]
+    public async Task Q4_k_m_with_an_importance_matrix_from_the_built_in_passage_reports_it_answers_and_is_no_worse_than_without()
+    {
+        var client = Host.Admin;
+        var model = await UploadLlamaAsync(client, await client.CreateModelAsync());
+
+        var plain = await OptimizeAsync(client, model, 1, """{"method": "gguf-quantize", "options": {"type": "q4_k_m"}, "gate": {"max_perplexity_increase": 0.5}}""");
+        var weighted = await OptimizeAsync(client, model, 1, """{"method": "gguf-quantize", "options": {"type": "q4_k_m", "imatrix": "builtin"}, "gate": {"max_perplexity_increase": 0.5}, "alias": "iq"}""");
+
+        Assert.True((string?)weighted["status"] == "succeeded", weighted.ToJsonString());
+        Assert.True((string?)plain["status"] == "succeeded", plain.ToJsonString());
+        var report = weighted["result"]!["report"]!;
+        Assert.Equal("ready", (string?)weighted["result"]!["status"]);
+        var imatrix = report["rewrite"]!["imatrix"]!;
+        Assert.Equal("built-in passage", (string?)imatrix["text"]);
+        Assert.Equal(14, (int)imatrix["entries"]!); // seven weights in each of two layers
+        Assert.True((int)imatrix["tokens"]! > 200, imatrix.ToJsonString());
+        Assert.Null(plain["result"]!["report"]!["rewrite"]!["imatrix"]);
+        Assert.Equal((long)plain["result"]!["report"]!["size_bytes"]!, (long)report["size_bytes"]!);
+        var with = Math.Abs((double)report["perplexity_increase"]!);
+        var without = Math.Abs((double)plain["result"]!["report"]!["perplexity_increase"]!);
+        Assert.True(with <= without + 0.02, $"perplexity change with the matrix {with:P2}, without {without:P2}");
+
+        using var answer = await client.PostAsync("v1/completions", Api.Json($$"""{"model": "{{model}}:iq", "prompt": "The ferry left", "max_tokens": 4}"""));
+        var completion = await answer.JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(4, (int)completion["usage"]!["completion_tokens"]!);
+    }
+
+    [SharedModelFact("llama-2-tiny-random.gguf")]
+    public async Task The_shared_tiny_llama_quantizes_with_an_importance_matrix_from_a_dataset_text_column_and_answers()
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, await File.ReadAllBytesAsync(SharedModels.PathOf("llama-2-tiny-random.gguf")), "tiny.gguf");
+        var text = await TextDatasetAsync(client);
+
+        var job = await OptimizeAsync(client, model, 1, $$$"""{"method": "gguf-quantize", "options": {"type": "q8_0", "imatrix": "{{{text}}}"}, "gate": {"max_perplexity_increase": 0.5}, "alias": "iq"}""");
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        var report = job["result"]!["report"]!;
+        Assert.Equal($"{text}:1 column text", (string?)report["rewrite"]!["imatrix"]!["text"]);
+        Assert.True((double)report["perplexity"]! > 1 && (double)report["source_perplexity"]! > 1, report.ToJsonString());
+        using var answer = await client.PostAsync("v1/completions", Api.Json($$"""{"model": "{{model}}:iq", "prompt": "Hello", "max_tokens": 3}"""));
+        Assert.Equal(3, (int)(await answer.JsonAsync(HttpStatusCode.OK))["usage"]!["completion_tokens"]!);
+    }
+
+    [Fact]
+    public async Task Bad_importance_matrix_texts_get_400()
+    {
+        var client = Host.Admin;
+        var model = await UploadLlamaAsync(client, await client.CreateModelAsync());
+        var two = await TextDatasetAsync(client, twoTextColumns: true);
+
+        async Task Refused(string options, string code)
+        {
+            using var response = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json($$$"""{"method": "gguf-quantize", "options": {{{options}}}}"""));
+            await response.ErrorAsync(HttpStatusCode.BadRequest, code);
+        }
+
+        await Refused("""{"type": "q4_k_m", "imatrix": "no-such-text"}""", "dataset_not_found");
+        await Refused($$"""{"type": "q4_k_m", "imatrix": "{{two}}"}""", "invalid_calibration");
+        await Refused($$"""{"type": "q4_k_m", "imatrix": "{{two}}", "imatrix_column": "id"}""", "invalid_calibration");
+        await Refused("""{"type": "q4_k_m", "imatrix_column": "text"}""", "invalid_options");
+        await Refused("""{"type": "q4_k_m", "imatrix": 1}""", "invalid_options");
+        using var fine = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json($$$"""{"method": "gguf-quantize", "options": {"type": "q4_k_m", "imatrix": "{{{two}}}", "imatrix_column": "topic"}}"""));
+        var job = await client.WaitForJobAsync((string)(await fine.JsonAsync(HttpStatusCode.Accepted))["id"]!, TimeSpan.FromMinutes(3));
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        Assert.Equal($"{two}:1 column topic", (string?)job["result"]!["report"]!["rewrite"]!["imatrix"]!["text"]);
+    }
+
     [Theory]
     [InlineData("""{"method": "onnx-int4", "options": {"block_size": 24}}""", "invalid_options")]
     [InlineData("""{"method": "onnx-int8-static"}""", "invalid_options")]
