@@ -19,10 +19,45 @@ namespace Maas.Server.Optimization;
 /// <summary>POST /api/v1/models/{name}/versions/{n}:optimize.</summary>
 public sealed record OptimizeRequest(string? Method, JsonElement? Options, JsonElement? Gate, string? Alias);
 
-/// <summary><c>:optimize</c>: checked here against the source version, queued, run by a job worker, read at /api/v1/jobs/{id}.</summary>
+/// <summary>POST /api/v1/models/{name}/versions/{n}:force-serve: serve (true) or stop serving (false) a version its gate rejected.</summary>
+public sealed record ForceServeRequest(bool? Serve, string? Reason);
+
+/// <summary>
+/// <c>:optimize</c>: checked here against the source version, queued, run by a job worker, read at /api/v1/jobs/{id}.
+/// <c>:force-serve</c>: an administrator's choice to serve a rejected version anyway, kept in its optimisation record and audited.
+/// </summary>
 internal static class OptimizationEndpoints
 {
-    public static void Map(RouteGroupBuilder api) => api.MapPost("/models/{name}/versions/{version}:optimize", OptimizeAsync);
+    /// <summary>The longest reason a force may carry.</summary>
+    public const int MaxReasonLength = 500;
+
+    public static void Map(RouteGroupBuilder api)
+    {
+        api.MapPost("/models/{name}/versions/{version}:optimize", OptimizeAsync);
+        api.MapPost("/models/{name}/versions/{version}:force-serve", ForceServeAsync).RequireScope(MaasScopes.Admin).WithAuditAction("versions.force_serve");
+    }
+
+    private static async Task<IResult> ForceServeAsync(string name, string version, HttpContext context, IModelRegistry registry, TimeProvider time)
+    {
+        var body = await ApiRequests.ReadJsonAsync<ForceServeRequest>(context.Request, context.RequestAborted);
+        if (body.Reason is { Length: > MaxReasonLength })
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_reason", $"reason may have at most {MaxReasonLength} characters, not {body.Reason.Length}");
+        }
+
+        var found = await registry.GetVersionAsync(name, ApiRequests.Version(version), context.RequestAborted);
+        if (!OptimizationMetadata.IsRejected(found))
+        {
+            throw new ApiException(StatusCodes.Status409Conflict, "version_not_rejected", $"version {found.Version} of '{RegistryNames.Shorten(name)}' was not rejected by an optimisation gate; it is served as it is");
+        }
+
+        var serve = body.Serve ?? true;
+        var forced = serve
+            ? new Dictionary<string, object?> { ["by"] = ApiRequests.Caller(context), ["at"] = time.GetUtcNow(), ["reason"] = body.Reason }
+            : null;
+        var updated = await registry.SetVersionMetadataAsync(found.Model, found.Version, OptimizationMetadata.Key, OptimizationMetadata.WithForced(found, forced), context.RequestAborted);
+        return Results.Json(VersionResponse.From(updated, context.CallerTenant()), RegistryJson.Options);
+    }
 
     private static async Task<IResult> OptimizeAsync(string name, string version, HttpContext context, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, DatasetCatalog datasets, TimeProvider time)
     {

@@ -401,6 +401,65 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         Assert.Equal(HttpStatusCode.OK, forced.StatusCode);
     }
 
+    // Serving caches what a name resolves to for a moment: wait for the answer to change, with a generous ceiling.
+    private static async Task InferEventuallyAsync(HttpClient client, string model, int version, HttpStatusCode expected)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            using var response = await InferAsync(client, model, version);
+            if (response.StatusCode == expected)
+            {
+                return;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"still {response.StatusCode} after 60 s: {await response.Content.ReadAsStringAsync()}");
+            await Task.Delay(100);
+        }
+    }
+
+    [Fact]
+    public async Task An_administrator_forces_a_rejected_version_through_the_api_audited_and_can_withdraw_it()
+    {
+        var (_, ownerKey, owner) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite, MaasScopes.Infer);
+        var model = await owner.CreateModelAsync();
+        var source = (int)(await owner.UploadAsync(model, Mlp(scale: 1e6f, softmax: false), "model.onnx"))["version"]!;
+        var job = await OptimizeAsync(owner, model, source, """{"method": "onnx-fp16"}""");
+        Assert.Equal("rejected", (string?)job["result"]!["status"]);
+        var rejected = (int)job["result"]!["version"]!;
+        var key = (string)(await (await owner.GetAsync($"api/v1/models/{model}/versions/{rejected}")).JsonAsync(HttpStatusCode.OK))["model"]!;
+        var path = $"api/v1/models/{Uri.EscapeDataString(key)}/versions/{rejected}:force-serve";
+        using (var refused = await InferAsync(owner, model, rejected))
+        {
+            Assert.Contains(":force-serve", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        // Only an administrator may serve what the gate rejected.
+        await (await owner.PostAsync(path, Api.Json("""{"reason": "mine anyway"}"""))).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
+
+        var forced = await (await Host.Admin.PostAsync(path, Api.Json("""{"reason": "checked by hand on the production inputs"}"""))).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal("rejected", (string?)forced["optimization"]!["status"]);
+        Assert.Equal("checked by hand on the production inputs", (string?)forced["optimization"]!["forced"]!["reason"]);
+        Assert.False(string.IsNullOrEmpty((string?)forced["optimization"]!["forced"]!["by"]));
+        await InferEventuallyAsync(owner, model, rejected, HttpStatusCode.OK);
+
+        var shown = await (await owner.GetAsync($"api/v1/models/{model}/versions/{rejected}")).JsonAsync(HttpStatusCode.OK);
+        Assert.NotNull(shown["optimization"]!["forced"]);
+        Assert.NotNull(shown["optimization"]!["report"]); // the numbers stay with it
+
+        var withdrawn = await (await Host.Admin.PostAsync(path, Api.Json("""{"serve": false}"""))).JsonAsync(HttpStatusCode.OK);
+        Assert.Null(withdrawn["optimization"]!["forced"]);
+        await InferEventuallyAsync(owner, model, rejected, HttpStatusCode.BadRequest); // once the resolution cache (Maas:Inference:ResolveCacheMs) lets go
+
+        await (await Host.Admin.PostAsync($"api/v1/models/{Uri.EscapeDataString(key)}/versions/{source}:force-serve", Api.Json("{}"))).ErrorAsync(HttpStatusCode.Conflict, "version_not_rejected");
+        await (await Host.Admin.PostAsync(path, Api.Json($$"""{"reason": "{{new string('x', 501)}}"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_reason");
+
+        var audit = (await (await Host.Admin.GetAsync("api/v1/audit?limit=1000&action=versions.force_serve")).JsonAsync(HttpStatusCode.OK))["entries"]!.AsArray();
+        var mine = audit.Where(e => ((string?)e!["target"])?.Contains($"version={rejected}", StringComparison.Ordinal) == true && ((string?)e["target"])!.Contains(model, StringComparison.Ordinal)).ToArray();
+        Assert.Contains(mine, e => (string?)e!["result"] == "denied" && (string?)e["actor"] == ownerKey);
+        Assert.Equal(2, mine.Count(e => (string?)e!["result"] == "success"));
+    }
+
     [Fact]
     public async Task Magnitude_pruning_is_a_pruned_version_whose_report_gives_both_compressed_sizes()
     {
