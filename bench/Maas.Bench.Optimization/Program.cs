@@ -7,8 +7,20 @@ using Maas.Optimization.Onnx;
 using Maas.Runtimes.Llama;
 
 // Usage: dotnet run -c Release --project bench/Maas.Bench.Optimization [shared models folder] [output.md]
+//        dotnet run -c Release --project bench/Maas.Bench.Optimization -- --vs-llama-quantize <llama-quantize> [output.md]
+//        (llama-quantize from `TARGET=llama-quantize bench/llama-server/build.sh`, the same llama.cpp source as MaaS's engine)
 // Each rewrite is compared with its source in the same process: sizes, p50 latency at batch 1 (interleaved, one
 // thread each), output differences on seeded sample inputs; GGUF perplexity on the built-in passage and tokens/s.
+if (args.Length > 1 && args[0] == "--vs-llama-quantize")
+{
+    var table = LlamaQuantizeComparison.Run(args[1], runs: 5, threads: 2);
+    var path = args.Length > 2 ? args[2] : "bench/results/llama-quantize.md";
+    Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+    File.WriteAllText(path, table);
+    Console.WriteLine(table);
+    return;
+}
+
 var shared = args.Length > 0 ? args[0] : Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../../shared/models"));
 var outputPath = args.Length > 1 ? args[1] : "bench/results/optimisation.md";
 var folder = Directory.CreateTempSubdirectory("maas-bench-opt-").FullName;

@@ -6,6 +6,7 @@
 #
 #   bench/llama-server/build.sh            # build (or reuse) and print the binary's path
 #   MAAS_LLAMA_SERVER_DIR=/opt/ls JOBS=2 bench/llama-server/build.sh
+#   TARGET=llama-quantize bench/llama-server/build.sh   # another tool of the same build (the optimisation benchmark's reference)
 #
 # Threading matches the engine MaaS loads: node-llama-cpp's prebuilt CPU backends use ggml's own thread pool,
 # not OpenMP, so this build turns OpenMP off too (GGML_OPENMP=OFF); otherwise the two would differ in how their
@@ -15,7 +16,8 @@ set -euo pipefail
 VERSION="3.22.1"
 ROOT="${MAAS_LLAMA_SERVER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/maas/llama-server}"
 OUT="$ROOT/$VERSION"
-BIN="$OUT/build/bin/llama-server"
+TARGET="${TARGET:-llama-server}"
+BIN="$OUT/build/bin/$TARGET"
 JOBS="${JOBS:-$(nproc)}"
 # Static libraries, native CPU code, ggml's thread pool, no network at build time (no curl, no prebuilt web UI).
 FLAGS=(
@@ -57,7 +59,7 @@ if [[ ! -d src/.git ]]; then
 fi
 
 cmake -S src -B build -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" "${FLAGS[@]}" >&2
-cmake --build build --target llama-server -j "$JOBS" >&2
+cmake --build build --target "$TARGET" -j "$JOBS" >&2
 echo "${FLAGS[*]}" > "$STAMP"
 
 echo "$BIN"

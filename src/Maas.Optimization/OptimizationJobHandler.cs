@@ -23,6 +23,9 @@ public sealed record OptimizationOptions
     /// <summary>Threads llama.cpp quantises and measures with.</summary>
     public int Threads { get; init; } = 2;
 
+    /// <summary>The most tokens of text an importance matrix is gathered from (the rest of the text is not read).</summary>
+    public int ImatrixMaxTokens { get; init; } = 8192;
+
     /// <summary>Timed calls of each ONNX model (source and rewrite) for the p50 latency.</summary>
     public int TimedRuns { get; init; } = 20;
 
@@ -51,6 +54,11 @@ public sealed record OptimizationOptions
         if (Threads is < 1 or > 256)
         {
             errors.Add($"{Section}:Threads must be from 1 to 256, not {Threads}");
+        }
+
+        if (ImatrixMaxTokens is < 16 or > 1_000_000)
+        {
+            errors.Add($"{Section}:ImatrixMaxTokens must be from 16 to 1000000, not {ImatrixMaxTokens}");
         }
 
         if (TimedRuns is < 1 or > 10_000)
@@ -94,8 +102,9 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         var sourcePath = await registry.GetLocalArtifactPathAsync(source, token);
         var output = Path.Combine(run.WorkDir, method.Format == ModelFormat.Gguf ? "optimized.gguf" : "optimized.onnx");
         var calibration = spec.Method == OptimizationMethods.OnnxInt8Static ? await LoadCalibrationAsync(spec, source, token) : null;
-        await run.ReportAsync(new JobProgress { Percent = 10, Stage = calibration is null ? "rewriting" : "calibrating" });
-        var rewrite = Rewrite(spec, sourcePath, output, calibration, token);
+        var imatrixText = spec.ImatrixReference is null ? null : await LoadImatrixTextAsync(spec, token);
+        await run.ReportAsync(new JobProgress { Percent = 10, Stage = calibration is null && imatrixText is null ? "rewriting" : "calibrating" });
+        var rewrite = Rewrite(spec, sourcePath, output, calibration, imatrixText, token);
         await run.EventAsync("log", new { message = $"{spec.Method} wrote {new FileInfo(output).Length} bytes", rewrite });
         token.ThrowIfCancellationRequested();
 
@@ -127,7 +136,7 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
 
         await run.ReportAsync(new JobProgress { Percent = 90, Stage = "registering" });
         var number = await RegisterAsync(run, spec, method, source, output, status, report);
-        if (spec.Calibration is { } used)
+        foreach (var used in new[] { spec.Calibration, spec.ImatrixDataset }.OfType<Maas.Core.Training.DatasetReference>())
         {
             await datasets.RecordUseAsync(new DatasetUse(used.Name, used.Version, spec.Model, number), CancellationToken.None);
         }
@@ -177,7 +186,45 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         }
     }
 
-    private Dictionary<string, object?> Rewrite(OptimizationSpec spec, string sourcePath, string output, Calibration? calibration, CancellationToken token)
+    // The text an importance matrix is gathered from: the built-in passage, or a dataset's text column (its cells in row order).
+    private async Task<string> LoadImatrixTextAsync(OptimizationSpec spec, CancellationToken token)
+    {
+        if (spec.ImatrixDataset is not { } reference)
+        {
+            return CalibrationText.Passage;
+        }
+
+        var version = await datasets.GetVersionAsync(reference.Name, reference.Version, token);
+        if (version.Sha256 != reference.Sha256)
+        {
+            throw new JobFailedException("dataset_changed", $"dataset '{reference.Name}' version {reference.Version} no longer has the content the job was submitted with");
+        }
+
+        var table = await datasets.LoadAsync(version, token);
+        var column = table.IndexOf(spec.ImatrixColumn ?? "");
+        if (column < 0)
+        {
+            throw new JobFailedException("invalid_calibration", $"{reference.Name}:{reference.Version} has no column '{spec.ImatrixColumn}'");
+        }
+
+        // Roughly four characters a token: enough text for the token limit, never the whole of a huge dataset.
+        var text = new System.Text.StringBuilder();
+        foreach (var row in table.Rows)
+        {
+            if (row[column] is string cell && cell.Length > 0)
+            {
+                text.Append(cell).Append("\n\n");
+                if (text.Length > options.ImatrixMaxTokens * 16L)
+                {
+                    break;
+                }
+            }
+        }
+
+        return text.Length > 0 ? text.ToString() : throw new JobFailedException("invalid_calibration", $"column '{spec.ImatrixColumn}' of {reference.Name}:{reference.Version} holds no text");
+    }
+
+    private Dictionary<string, object?> Rewrite(OptimizationSpec spec, string sourcePath, string output, Calibration? calibration, string? imatrixText, CancellationToken token)
     {
         try
         {
@@ -185,8 +232,23 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
             {
                 case OptimizationMethods.GgufQuantize:
                     var type = GgufQuantTypes.ByName[spec.Type!];
-                    LlamaQuantizer.Quantize(sourcePath, output, new LlamaQuantizeOptions { FileType = type, Threads = options.Threads, AllowRequantize = true });
-                    return new() { ["type"] = spec.Type, ["quantization"] = GgufReader.Read(output).Quantization };
+                    var imatrix = imatrixText is null ? null : ImportanceMatrix(spec, sourcePath, imatrixText, token);
+                    LlamaQuantizer.Quantize(sourcePath, output, new LlamaQuantizeOptions { FileType = type, Threads = options.Threads, AllowRequantize = true, ImportanceMatrix = imatrix });
+                    var gguf = new Dictionary<string, object?> { ["type"] = spec.Type, ["quantization"] = GgufReader.Read(output).Quantization };
+                    if (imatrix is not null)
+                    {
+                        gguf["imatrix"] = new Dictionary<string, object?>
+                        {
+                            ["text"] = spec.ImatrixDataset is { } d ? $"{d.Name}:{d.Version} column {spec.ImatrixColumn}" : "built-in passage",
+                            ["tokens"] = imatrix.Tokens,
+                            ["max_tokens"] = options.ImatrixMaxTokens,
+                            ["chunks"] = imatrix.Chunks,
+                            ["chunk_tokens"] = ImatrixChunkTokens,
+                            ["entries"] = imatrix.Entries.Count,
+                        };
+                    }
+
+                    return gguf;
                 case OptimizationMethods.OnnxOptimize:
                     OnnxGraphOptimizer.Optimize(sourcePath, output, spec.Level!);
                     return Validated(output, new() { ["level"] = spec.Level });
@@ -244,6 +306,20 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         catch (InvalidModelFileException e)
         {
             throw new JobFailedException("rewrite_failed", $"the model could not be rewritten: {e.Message}", e);
+        }
+    }
+
+    private const int ImatrixChunkTokens = 256;
+
+    private LlamaImportanceMatrix ImportanceMatrix(OptimizationSpec spec, string sourcePath, string text, CancellationToken token)
+    {
+        try
+        {
+            return LlamaImportanceMatrix.Compute(sourcePath, text, options.Threads, ImatrixChunkTokens, options.ImatrixMaxTokens, token);
+        }
+        catch (ArgumentException e)
+        {
+            throw new JobFailedException("invalid_calibration", $"the importance matrix's text ({spec.ImatrixReference}) is too short: {e.Message}", e);
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Maas.Core.Registry;
 
 namespace Maas.Optimization;
@@ -32,6 +33,49 @@ public static class OptimizationMetadata
             return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("status", out var status) && status.ValueKind == JsonValueKind.String
                 ? status.GetString()
                 : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// True when an administrator chose to serve <paramref name="version"/> although its gate rejected it (a "forced"
+    /// object in its optimisation record, written by <c>:force-serve</c>).
+    /// </summary>
+    public static bool IsForced(ModelVersion version) => Record(version) is { } record && record["forced"] is JsonObject;
+
+    /// <summary>
+    /// The optimisation record of <paramref name="version"/> with its "forced" entry set to <paramref name="forced"/>
+    /// (removed when null), as the metadata value to store; null when the version has no record.
+    /// </summary>
+    public static string? WithForced(ModelVersion version, object? forced)
+    {
+        if (Record(version) is not { } record)
+        {
+            return null;
+        }
+
+        record["forced"] = forced is null ? null : JsonSerializer.SerializeToNode(forced, RegistryJson.Options);
+        if (forced is null)
+        {
+            record.Remove("forced");
+        }
+
+        return record.ToJsonString(RegistryJson.Options);
+    }
+
+    private static JsonObject? Record(ModelVersion version)
+    {
+        if (!version.Metadata.TryGetValue(Key, out var text))
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonNode.Parse(text) as JsonObject;
         }
         catch (JsonException)
         {

@@ -37,7 +37,7 @@ public static class OptimizationMethods
     /// <summary>The methods that work, by name.</summary>
     public static IReadOnlyDictionary<string, OptimizationMethod> Available { get; } = new OptimizationMethod[]
     {
-        new(GgufQuantize, ModelFormat.Gguf, "quantized", ["type"]),
+        new(GgufQuantize, ModelFormat.Gguf, "quantized", ["type", "imatrix", "imatrix_column"]),
         new(OnnxOptimize, ModelFormat.Onnx, "optimized", ["level", .. OnnxCommon]),
         new(OnnxFp16, ModelFormat.Onnx, "quantized", OnnxCommon),
         new(OnnxInt8Dynamic, ModelFormat.Onnx, "quantized", OnnxCommon),

@@ -70,7 +70,18 @@ public static class OptimizationRequestParser
                     throw new OptimizationRequestException("invalid_options", $"options.type must be one of {string.Join(", ", GgufQuantTypes.ByName.Keys)}, not '{RegistryNames.Shorten(type)}'");
                 }
 
-                return spec with { Type = type };
+                var imatrix = String(given, "imatrix");
+                var column = String(given, "imatrix_column");
+                if (imatrix is not null and not BuiltInText)
+                {
+                    DatasetReference(imatrix, "imatrix");
+                }
+                else if (column is not null)
+                {
+                    throw new OptimizationRequestException("invalid_options", "options.imatrix_column names a column of the dataset in options.imatrix");
+                }
+
+                return spec with { Type = type, ImatrixReference = imatrix, ImatrixColumn = column };
             case OptimizationMethods.OnnxOptimize:
                 var level = String(given, "level") ?? "extended";
                 if (level is not ("basic" or "extended"))
@@ -127,8 +138,11 @@ public static class OptimizationRequestParser
         return spec with { Samples = (int)samples, Seed = (int)seed };
     }
 
-    /// <summary>The dataset name and version (null: the newest) of a reference "name" or "name:version".</summary>
-    public static (string Name, int? Version) DatasetReference(string reference)
+    /// <summary>options.imatrix naming the built-in passage rather than a dataset.</summary>
+    public const string BuiltInText = "builtin";
+
+    /// <summary>The dataset name and version (null: the newest) of a reference "name" or "name:version" given as options.<paramref name="option"/>.</summary>
+    public static (string Name, int? Version) DatasetReference(string reference, string option = "calibration")
     {
         var colon = reference.LastIndexOf(':');
         if (colon < 0)
@@ -138,7 +152,7 @@ public static class OptimizationRequestParser
 
         return int.TryParse(reference.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 && colon > 0
             ? (reference[..colon], n)
-            : throw new OptimizationRequestException("invalid_calibration", $"options.calibration must be 'name' or 'name:version' of a dataset, not '{RegistryNames.Shorten(reference)}'");
+            : throw new OptimizationRequestException("invalid_calibration", $"options.{option} must be {(option == "imatrix" ? $"'{BuiltInText}', " : "")}'name' or 'name:version' of a dataset, not '{RegistryNames.Shorten(reference)}'");
     }
 
     // onnx-int8-static's options; the dataset itself is resolved by the caller (it needs the dataset catalogue and the caller's rights).

@@ -21,6 +21,15 @@ public sealed record OptimizationSpec
     /// <summary>gguf-quantize: the type ("q4_k_m").</summary>
     public string? Type { get; init; }
 
+    /// <summary>gguf-quantize: where the importance matrix's text comes from: "builtin" or a dataset reference (null: no matrix).</summary>
+    public string? ImatrixReference { get; init; }
+
+    /// <summary>gguf-quantize: the dataset version of the importance matrix's text, resolved when the job was submitted.</summary>
+    public Maas.Core.Training.DatasetReference? ImatrixDataset { get; init; }
+
+    /// <summary>gguf-quantize: the dataset's text column the importance matrix is gathered from.</summary>
+    public string? ImatrixColumn { get; init; }
+
     /// <summary>onnx-optimize: basic or extended.</summary>
     public string? Level { get; init; }
 

@@ -27,16 +27,19 @@ public sealed class LlamaImportanceMatrix
     public int Chunks { get; }
 
     /// <summary>
-    /// Runs the model at <paramref name="modelPath"/> over <paramref name="text"/> in chunks of up to
-    /// <paramref name="chunkTokens"/> tokens (each from an empty cache) and returns the mean squared activations.
+    /// Runs the model at <paramref name="modelPath"/> over <paramref name="text"/> (its first <paramref name="maxTokens"/>
+    /// tokens) in chunks of up to <paramref name="chunkTokens"/> tokens, each from an empty cache, and returns the mean
+    /// squared activations.
     /// </summary>
     /// <exception cref="LlamaException">llama.cpp failed to load or run the model, or gathered nothing.</exception>
     /// <exception cref="ArgumentException">The text is shorter than two tokens.</exception>
-    public static LlamaImportanceMatrix Compute(string modelPath, string text, int threads, int chunkTokens = 256, CancellationToken cancellationToken = default)
+    public static LlamaImportanceMatrix Compute(string modelPath, string text, int threads, int chunkTokens = 256, int maxTokens = int.MaxValue, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkTokens, 2);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxTokens, 2);
         using var model = LlamaModel.Load(modelPath, cancellationToken: cancellationToken);
         var tokens = model.Tokenizer.Tokenize(text, addSpecial: false);
+        tokens = tokens.Length > maxTokens ? tokens[..maxTokens] : tokens;
         if (tokens.Length < 2)
         {
             throw new ArgumentException("the calibration text is shorter than two tokens", nameof(text));

@@ -40,6 +40,9 @@ public interface IModelRegistry
     /// <summary>Deletes a version; one that is aliased or in use needs <paramref name="force"/> (which removes its aliases).</summary>
     Task DeleteVersionAsync(string model, int version, bool force, CancellationToken cancellationToken);
 
+    /// <summary>Sets (or, with a null <paramref name="value"/>, removes) one metadata entry of a ready version; the artifact is unchanged.</summary>
+    Task<ModelVersion> SetVersionMetadataAsync(string model, int version, string key, string? value, CancellationToken cancellationToken);
+
     /// <summary>Opens a version's primary file (<paramref name="file"/> null) or one of its external data files.</summary>
     Task<ArtifactContent> OpenArtifactAsync(ModelVersion version, string? file, CancellationToken cancellationToken);
 

@@ -52,6 +52,9 @@ public interface IRegistryStore
     /// </summary>
     Task<string?> DeleteVersionAsync(long modelId, int version, bool removeAliases, CancellationToken cancellationToken);
 
+    /// <summary>Replaces the metadata of a ready version; false when there is no such ready version.</summary>
+    Task<bool> ReplaceVersionMetadataAsync(long modelId, int version, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken);
+
     /// <summary>True when any version row (ready or uploading) uses the artifact.</summary>
     Task<bool> IsArtifactReferencedAsync(string artifactKey, CancellationToken cancellationToken);
 

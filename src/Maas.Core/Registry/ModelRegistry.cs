@@ -471,6 +471,28 @@ public sealed class ModelRegistry : IModelRegistry
     }
 
     /// <inheritdoc />
+    public async Task<ModelVersion> SetVersionMetadataAsync(string model, int version, string key, string? value, CancellationToken cancellationToken)
+    {
+        var found = await GetVersionAsync(model, version, cancellationToken).ConfigureAwait(false);
+        var metadata = found.Metadata.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        if (value is null)
+        {
+            metadata.Remove(key);
+        }
+        else
+        {
+            metadata[key] = value;
+        }
+
+        if (!await _store.ReplaceVersionMetadataAsync(found.ModelId, found.Version, metadata, cancellationToken).ConfigureAwait(false))
+        {
+            throw RegistryException.VersionNotFound(found.Model, version);
+        }
+
+        return await GetVersionAsync(model, version, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
     public async Task DeleteVersionAsync(string model, int version, bool force, CancellationToken cancellationToken)
     {
         var found = await GetVersionAsync(model, version, cancellationToken).ConfigureAwait(false);

@@ -19,10 +19,45 @@ namespace Maas.Server.Optimization;
 /// <summary>POST /api/v1/models/{name}/versions/{n}:optimize.</summary>
 public sealed record OptimizeRequest(string? Method, JsonElement? Options, JsonElement? Gate, string? Alias);
 
-/// <summary><c>:optimize</c>: checked here against the source version, queued, run by a job worker, read at /api/v1/jobs/{id}.</summary>
+/// <summary>POST /api/v1/models/{name}/versions/{n}:force-serve: serve (true) or stop serving (false) a version its gate rejected.</summary>
+public sealed record ForceServeRequest(bool? Serve, string? Reason);
+
+/// <summary>
+/// <c>:optimize</c>: checked here against the source version, queued, run by a job worker, read at /api/v1/jobs/{id}.
+/// <c>:force-serve</c>: an administrator's choice to serve a rejected version anyway, kept in its optimisation record and audited.
+/// </summary>
 internal static class OptimizationEndpoints
 {
-    public static void Map(RouteGroupBuilder api) => api.MapPost("/models/{name}/versions/{version}:optimize", OptimizeAsync);
+    /// <summary>The longest reason a force may carry.</summary>
+    public const int MaxReasonLength = 500;
+
+    public static void Map(RouteGroupBuilder api)
+    {
+        api.MapPost("/models/{name}/versions/{version}:optimize", OptimizeAsync);
+        api.MapPost("/models/{name}/versions/{version}:force-serve", ForceServeAsync).RequireScope(MaasScopes.Admin).WithAuditAction("versions.force_serve");
+    }
+
+    private static async Task<IResult> ForceServeAsync(string name, string version, HttpContext context, IModelRegistry registry, TimeProvider time)
+    {
+        var body = await ApiRequests.ReadJsonAsync<ForceServeRequest>(context.Request, context.RequestAborted);
+        if (body.Reason is { Length: > MaxReasonLength })
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_reason", $"reason may have at most {MaxReasonLength} characters, not {body.Reason.Length}");
+        }
+
+        var found = await registry.GetVersionAsync(name, ApiRequests.Version(version), context.RequestAborted);
+        if (!OptimizationMetadata.IsRejected(found))
+        {
+            throw new ApiException(StatusCodes.Status409Conflict, "version_not_rejected", $"version {found.Version} of '{RegistryNames.Shorten(name)}' was not rejected by an optimisation gate; it is served as it is");
+        }
+
+        var serve = body.Serve ?? true;
+        var forced = serve
+            ? new Dictionary<string, object?> { ["by"] = ApiRequests.Caller(context), ["at"] = time.GetUtcNow(), ["reason"] = body.Reason }
+            : null;
+        var updated = await registry.SetVersionMetadataAsync(found.Model, found.Version, OptimizationMetadata.Key, OptimizationMetadata.WithForced(found, forced), context.RequestAborted);
+        return Results.Json(VersionResponse.From(updated, context.CallerTenant()), RegistryJson.Options);
+    }
 
     private static async Task<IResult> OptimizeAsync(string name, string version, HttpContext context, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, DatasetCatalog datasets, TimeProvider time)
     {
@@ -35,7 +70,15 @@ internal static class OptimizationEndpoints
             spec = OptimizationRequestParser.Parse(source, body.Method, body.Options, body.Gate, body.Alias, ApiRequests.Caller(context));
             if (spec.CalibrationReference is { } reference)
             {
-                spec = await ResolveCalibrationAsync(spec, reference, source, context, datasets);
+                var rows = await DatasetAsync(reference, "calibration", context, datasets);
+                var columns = CalibrationData.Columns(rows, spec.CalibrationColumns, CalibrationData.InputShape(source));
+                spec = spec with { Calibration = new DatasetReference(rows.Dataset, rows.Version, rows.Sha256), CalibrationColumns = columns };
+            }
+
+            if (spec.ImatrixReference is { } text and not OptimizationRequestParser.BuiltInText)
+            {
+                var texts = await DatasetAsync(text, "imatrix", context, datasets);
+                spec = spec with { ImatrixDataset = new DatasetReference(texts.Dataset, texts.Version, texts.Sha256), ImatrixColumn = TextColumn(texts, spec.ImatrixColumn) };
             }
         }
         catch (OptimizationRequestException e)
@@ -52,15 +95,15 @@ internal static class OptimizationEndpoints
         return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
     }
 
-    // The calibration dataset must be one the caller may read, with number columns that fill the model's input.
-    private static async Task<OptimizationSpec> ResolveCalibrationAsync(OptimizationSpec spec, string reference, ModelVersion source, HttpContext context, DatasetCatalog datasets)
+    // A dataset version named by options.<option>, which the caller must be allowed to read.
+    private static async Task<DatasetVersion> DatasetAsync(string reference, string option, HttpContext context, DatasetCatalog datasets)
     {
-        var (name, number) = OptimizationRequestParser.DatasetReference(reference);
+        var (name, number) = OptimizationRequestParser.DatasetReference(reference, option);
 
         // Calibrating reads the dataset, so the key must be allowed to read datasets as well as to write models.
         if (context.GetCaller() is { } caller && !caller.Has(MaasScopes.DatasetsRead))
         {
-            throw new ApiException(StatusCodes.Status403Forbidden, "insufficient_scope", $"options.calibration reads a dataset, which needs the scope {MaasScopes.DatasetsRead}; the key has {string.Join(", ", caller.Scopes)}");
+            throw new ApiException(StatusCodes.Status403Forbidden, "insufficient_scope", $"options.{option} reads a dataset, which needs the scope {MaasScopes.DatasetsRead}; the key has {string.Join(", ", caller.Scopes)}");
         }
 
         DatasetVersion version;
@@ -71,14 +114,28 @@ internal static class OptimizationEndpoints
         }
         catch (ApiException e) when (e.Status == StatusCodes.Status404NotFound)
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, "dataset_not_found", $"options.calibration: {e.Message}");
+            throw new ApiException(StatusCodes.Status400BadRequest, "dataset_not_found", $"options.{option}: {e.Message}");
         }
         catch (RegistryException e) when (e.Kind is RegistryErrorKind.NotFound or RegistryErrorKind.Invalid)
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, e.Kind == RegistryErrorKind.NotFound ? "dataset_not_found" : "invalid_calibration", $"options.calibration: {e.Message}");
+            throw new ApiException(StatusCodes.Status400BadRequest, e.Kind == RegistryErrorKind.NotFound ? "dataset_not_found" : "invalid_calibration", $"options.{option}: {e.Message}");
         }
 
-        var columns = CalibrationData.Columns(version, spec.CalibrationColumns, CalibrationData.InputShape(source));
-        return spec with { Calibration = new DatasetReference(version.Dataset, version.Version, version.Sha256), CalibrationColumns = columns };
+        return version;
+    }
+
+    // The text column an importance matrix reads: the one named, or the dataset's only text column.
+    private static string TextColumn(DatasetVersion version, string? requested)
+    {
+        var texts = version.Schema.Where(c => c.Type == DatasetColumnType.String).Select(c => c.Name).ToArray();
+        var label = $"{version.Dataset}:{version.Version}";
+        if (requested is not null)
+        {
+            return texts.Contains(requested, StringComparer.Ordinal) ? requested
+                : throw new OptimizationRequestException("invalid_calibration", $"options.imatrix_column '{RegistryNames.Shorten(requested)}' is not a text column of {label} (its text columns: {string.Join(", ", texts.Take(20).DefaultIfEmpty("none"))})");
+        }
+
+        return texts.Length == 1 ? texts[0]
+            : throw new OptimizationRequestException("invalid_calibration", $"{label} has {texts.Length} text columns; name the one to read with options.imatrix_column ({string.Join(", ", texts.Take(20))})");
     }
 }

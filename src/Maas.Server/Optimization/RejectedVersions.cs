@@ -10,7 +10,7 @@ internal static class RejectedVersions
     /// <summary>Why <paramref name="version"/> may not be served, or null when it may.</summary>
     public static string? Refusal(IServiceProvider services, ModelVersion version)
     {
-        if (!OptimizationMetadata.IsRejected(version))
+        if (!OptimizationMetadata.IsRejected(version) || OptimizationMetadata.IsForced(version))
         {
             return null;
         }
@@ -18,6 +18,6 @@ internal static class RejectedVersions
         var options = services.GetService<IOptions<OptimizationOptions>>()?.Value;
         return options?.Forces(version.Model, version.Version) == true
             ? null
-            : OptimizationMetadata.RejectedMessage(version) + $" (an administrator may serve it by listing '{version.Model}/versions/{version.Version}' in {OptimizationOptions.Section}:ServeRejected)";
+            : OptimizationMetadata.RejectedMessage(version) + $" (an administrator may serve it with POST /api/v1/models/{version.Model}/versions/{version.Version}:force-serve, or by listing '{version.Model}/versions/{version.Version}' in {OptimizationOptions.Section}:ServeRejected)";
     }
 }

@@ -444,6 +444,18 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     }
 
     /// <inheritdoc />
+    public async Task<bool> ReplaceVersionMetadataAsync(long modelId, int version, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var changed = await connection.ExecuteAsync(Command(
+            "UPDATE model_versions SET metadata = @Metadata WHERE model_id = @ModelId AND version = @Version AND status = 'ready'",
+            new { Metadata = RegistryJson.Serialize(metadata), ModelId = modelId, Version = (long)version },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return changed == 1;
+    }
+
+    /// <inheritdoc />
     public async Task<string?> DeleteVersionAsync(long modelId, int version, bool removeAliases, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);

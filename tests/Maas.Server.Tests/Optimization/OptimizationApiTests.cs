@@ -156,6 +156,104 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         Assert.Equal("quantized", (string?)version["derived_from"]!["relation"]);
     }
 
+    // A generated Llama whose rows of 256 values take the k-quant types, with weights small enough not to be chaotic.
+    private async Task<string> UploadLlamaAsync(HttpClient client, string model)
+    {
+        var path = Path.Combine(Host.Server.DataDir, Names.Unique("gen") + ".gguf");
+        GgufLlamaModelFactory.Write(path, GgufLlamaModelOptions.Demo with { EmbeddingLength = 256, BlockCount = 2, HeadCount = 4, KeyValueHeadCount = 2, FeedForwardLength = 512, VocabularySize = 1000, ContextLength = 1024, WeightStd = 0.05f });
+        await client.UploadAsync(model, await File.ReadAllBytesAsync(path), "model.gguf");
+        File.Delete(path);
+        return model;
+    }
+
+    private static async Task<string> TextDatasetAsync(HttpClient client, bool twoTextColumns = false)
+    {
+        var name = Names.Unique("txt");
+        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        var lines = new[]
+        {
+            "The carpenter planed the oak board until it was smooth enough to write on.",
+            "Rain fell on the harbour all night, and in the morning the boats were full of water.",
+            "She counted the coins twice, wrote the total in the ledger, and locked the drawer.",
+            "Two trains left the junction at noon, one heading north to the hills and one south to the sea.",
+            "The orchard gave more apples that year than anyone could remember, and most were made into cider.",
+        };
+        var csv = (twoTextColumns ? "id,text,topic\n" : "id,text\n") + string.Join("\n", Enumerable.Range(0, 30).Select(i => $"{i},\"{lines[i % lines.Length]}\"" + (twoTextColumns ? ",misc" : ""))) + "\n";
+        using var uploaded = await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(csv)), "text.csv"));
+        await uploaded.JsonAsync(HttpStatusCode.Created);
+        return name;
+    }
+
+    [Fact]
+    public async Task Q4_k_m_with_an_importance_matrix_from_the_built_in_passage_reports_it_answers_and_is_no_worse_than_without()
+    {
+        var client = Host.Admin;
+        var model = await UploadLlamaAsync(client, await client.CreateModelAsync());
+
+        var plain = await OptimizeAsync(client, model, 1, """{"method": "gguf-quantize", "options": {"type": "q4_k_m"}, "gate": {"max_perplexity_increase": 0.5}}""");
+        var weighted = await OptimizeAsync(client, model, 1, """{"method": "gguf-quantize", "options": {"type": "q4_k_m", "imatrix": "builtin"}, "gate": {"max_perplexity_increase": 0.5}, "alias": "iq"}""");
+
+        Assert.True((string?)weighted["status"] == "succeeded", weighted.ToJsonString());
+        Assert.True((string?)plain["status"] == "succeeded", plain.ToJsonString());
+        var report = weighted["result"]!["report"]!;
+        Assert.Equal("ready", (string?)weighted["result"]!["status"]);
+        var imatrix = report["rewrite"]!["imatrix"]!;
+        Assert.Equal("built-in passage", (string?)imatrix["text"]);
+        Assert.Equal(14, (int)imatrix["entries"]!); // seven weights in each of two layers
+        Assert.True((int)imatrix["tokens"]! > 200, imatrix.ToJsonString());
+        Assert.Null(plain["result"]!["report"]!["rewrite"]!["imatrix"]);
+        Assert.Equal((long)plain["result"]!["report"]!["size_bytes"]!, (long)report["size_bytes"]!);
+        var with = Math.Abs((double)report["perplexity_increase"]!);
+        var without = Math.Abs((double)plain["result"]!["report"]!["perplexity_increase"]!);
+        Assert.True(with <= without + 0.02, $"perplexity change with the matrix {with:P2}, without {without:P2}");
+
+        using var answer = await client.PostAsync("v1/completions", Api.Json($$"""{"model": "{{model}}:iq", "prompt": "The ferry left", "max_tokens": 4}"""));
+        var completion = await answer.JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(4, (int)completion["usage"]!["completion_tokens"]!);
+    }
+
+    [SharedModelFact("llama-2-tiny-random.gguf")]
+    public async Task The_shared_tiny_llama_quantizes_with_an_importance_matrix_from_a_dataset_text_column_and_answers()
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, await File.ReadAllBytesAsync(SharedModels.PathOf("llama-2-tiny-random.gguf")), "tiny.gguf");
+        var text = await TextDatasetAsync(client);
+
+        var job = await OptimizeAsync(client, model, 1, $$$"""{"method": "gguf-quantize", "options": {"type": "q8_0", "imatrix": "{{{text}}}"}, "gate": {"max_perplexity_increase": 0.5}, "alias": "iq"}""");
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        var report = job["result"]!["report"]!;
+        Assert.Equal($"{text}:1 column text", (string?)report["rewrite"]!["imatrix"]!["text"]);
+        Assert.True((double)report["perplexity"]! > 1 && (double)report["source_perplexity"]! > 1, report.ToJsonString());
+        using var answer = await client.PostAsync("v1/completions", Api.Json($$"""{"model": "{{model}}:iq", "prompt": "Hello", "max_tokens": 3}"""));
+        Assert.Equal(3, (int)(await answer.JsonAsync(HttpStatusCode.OK))["usage"]!["completion_tokens"]!);
+    }
+
+    [Fact]
+    public async Task Bad_importance_matrix_texts_get_400()
+    {
+        var client = Host.Admin;
+        var model = await UploadLlamaAsync(client, await client.CreateModelAsync());
+        var two = await TextDatasetAsync(client, twoTextColumns: true);
+
+        async Task Refused(string options, string code)
+        {
+            using var response = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json($$$"""{"method": "gguf-quantize", "options": {{{options}}}}"""));
+            await response.ErrorAsync(HttpStatusCode.BadRequest, code);
+        }
+
+        await Refused("""{"type": "q4_k_m", "imatrix": "no-such-text"}""", "dataset_not_found");
+        await Refused($$"""{"type": "q4_k_m", "imatrix": "{{two}}"}""", "invalid_calibration");
+        await Refused($$"""{"type": "q4_k_m", "imatrix": "{{two}}", "imatrix_column": "id"}""", "invalid_calibration");
+        await Refused("""{"type": "q4_k_m", "imatrix_column": "text"}""", "invalid_options");
+        await Refused("""{"type": "q4_k_m", "imatrix": 1}""", "invalid_options");
+        using var fine = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json($$$"""{"method": "gguf-quantize", "options": {"type": "q4_k_m", "imatrix": "{{{two}}}", "imatrix_column": "topic"}}"""));
+        var job = await client.WaitForJobAsync((string)(await fine.JsonAsync(HttpStatusCode.Accepted))["id"]!, TimeSpan.FromMinutes(3));
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        Assert.Equal($"{two}:1 column topic", (string?)job["result"]!["report"]!["rewrite"]!["imatrix"]!["text"]);
+    }
+
     [Theory]
     [InlineData("""{"method": "onnx-int4", "options": {"block_size": 24}}""", "invalid_options")]
     [InlineData("""{"method": "onnx-int8-static"}""", "invalid_options")]
@@ -301,6 +399,65 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         Assert.Equal(2, (int)job["result"]!["version"]!);
         using var forced = await InferAsync(client, model, 2);
         Assert.Equal(HttpStatusCode.OK, forced.StatusCode);
+    }
+
+    // Serving caches what a name resolves to for a moment: wait for the answer to change, with a generous ceiling.
+    private static async Task InferEventuallyAsync(HttpClient client, string model, int version, HttpStatusCode expected)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            using var response = await InferAsync(client, model, version);
+            if (response.StatusCode == expected)
+            {
+                return;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"still {response.StatusCode} after 60 s: {await response.Content.ReadAsStringAsync()}");
+            await Task.Delay(100);
+        }
+    }
+
+    [Fact]
+    public async Task An_administrator_forces_a_rejected_version_through_the_api_audited_and_can_withdraw_it()
+    {
+        var (_, ownerKey, owner) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite, MaasScopes.Infer);
+        var model = await owner.CreateModelAsync();
+        var source = (int)(await owner.UploadAsync(model, Mlp(scale: 1e6f, softmax: false), "model.onnx"))["version"]!;
+        var job = await OptimizeAsync(owner, model, source, """{"method": "onnx-fp16"}""");
+        Assert.Equal("rejected", (string?)job["result"]!["status"]);
+        var rejected = (int)job["result"]!["version"]!;
+        var key = (string)(await (await owner.GetAsync($"api/v1/models/{model}/versions/{rejected}")).JsonAsync(HttpStatusCode.OK))["model"]!;
+        var path = $"api/v1/models/{Uri.EscapeDataString(key)}/versions/{rejected}:force-serve";
+        using (var refused = await InferAsync(owner, model, rejected))
+        {
+            Assert.Contains(":force-serve", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        // Only an administrator may serve what the gate rejected.
+        await (await owner.PostAsync(path, Api.Json("""{"reason": "mine anyway"}"""))).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
+
+        var forced = await (await Host.Admin.PostAsync(path, Api.Json("""{"reason": "checked by hand on the production inputs"}"""))).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal("rejected", (string?)forced["optimization"]!["status"]);
+        Assert.Equal("checked by hand on the production inputs", (string?)forced["optimization"]!["forced"]!["reason"]);
+        Assert.False(string.IsNullOrEmpty((string?)forced["optimization"]!["forced"]!["by"]));
+        await InferEventuallyAsync(owner, model, rejected, HttpStatusCode.OK);
+
+        var shown = await (await owner.GetAsync($"api/v1/models/{model}/versions/{rejected}")).JsonAsync(HttpStatusCode.OK);
+        Assert.NotNull(shown["optimization"]!["forced"]);
+        Assert.NotNull(shown["optimization"]!["report"]); // the numbers stay with it
+
+        var withdrawn = await (await Host.Admin.PostAsync(path, Api.Json("""{"serve": false}"""))).JsonAsync(HttpStatusCode.OK);
+        Assert.Null(withdrawn["optimization"]!["forced"]);
+        await InferEventuallyAsync(owner, model, rejected, HttpStatusCode.BadRequest); // once the resolution cache (Maas:Inference:ResolveCacheMs) lets go
+
+        await (await Host.Admin.PostAsync($"api/v1/models/{Uri.EscapeDataString(key)}/versions/{source}:force-serve", Api.Json("{}"))).ErrorAsync(HttpStatusCode.Conflict, "version_not_rejected");
+        await (await Host.Admin.PostAsync(path, Api.Json($$"""{"reason": "{{new string('x', 501)}}"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_reason");
+
+        var audit = (await (await Host.Admin.GetAsync("api/v1/audit?limit=1000&action=versions.force_serve")).JsonAsync(HttpStatusCode.OK))["entries"]!.AsArray();
+        var mine = audit.Where(e => ((string?)e!["target"])?.Contains($"version={rejected}", StringComparison.Ordinal) == true && ((string?)e["target"])!.Contains(model, StringComparison.Ordinal)).ToArray();
+        Assert.Contains(mine, e => (string?)e!["result"] == "denied" && (string?)e["actor"] == ownerKey);
+        Assert.Equal(2, mine.Count(e => (string?)e!["result"] == "success"));
     }
 
     [Fact]
