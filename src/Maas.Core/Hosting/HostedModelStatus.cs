@@ -34,4 +34,5 @@ public sealed record HostedModelStatus(
 /// <param name="MappedFileBytes">Resident pages of the model file mapped now (file-backed, the kernel may drop them).</param>
 /// <param name="EngineBytes">What the engine itself counts (weights, caches; 0 when it cannot tell).</param>
 /// <param name="AccountedBytes">What the memory budget charges: the largest of the estimate and the measurements.</param>
-public sealed record ModelMemory(long EstimatedBytes, long ResidentDeltaBytes, long PrivateBytes, long MappedFileBytes, long EngineBytes, long AccountedBytes);
+/// <param name="LoadPeakBytes">How far the process's resident size rose above its size before the load while it ran (0 when the system cannot tell); room is made for this much when the version loads again.</param>
+public sealed record ModelMemory(long EstimatedBytes, long ResidentDeltaBytes, long PrivateBytes, long MappedFileBytes, long EngineBytes, long AccountedBytes, long LoadPeakBytes = 0);

@@ -561,7 +561,9 @@ public sealed class ModelHost : IAsyncDisposable
     private async Task<Instance> LoadInstanceAsync(Entry entry, ModelLoadRequest request, CancellationToken cancellationToken)
     {
         // A version loaded before is expected to take what it was measured to take then (engines' estimates run low).
-        var estimate = Math.Max(Math.Max(0, entry.Engine.EstimateMemoryBytes(request)), entry.LastMeasuredBytes);
+        // Room is made for its peak while loading (an engine parses the file next to the weights it builds), as measured
+        // at its last load.
+        var estimate = Math.Max(Math.Max(0, entry.Engine.EstimateMemoryBytes(request)), Math.Max(entry.LastMeasuredBytes, entry.LastPeakBytes));
         var started = Stopwatch.GetTimestamp();
         var tenant = TenantOf(entry.Key);
         var quota = TenantMemoryQuotas is { } quotas ? await quotas(tenant, cancellationToken).ConfigureAwait(false) : 0;
@@ -581,6 +583,8 @@ public sealed class ModelHost : IAsyncDisposable
                 + $"has {Math.Max(0, budget - used)} free and every other loaded model is pinned or busy")
             { LimitBytes = budget, UsedBytes = used }).ConfigureAwait(false);
             var before = ProcessMemory.AnonymousBytes();
+            var residentBefore = ProcessMemory.ResidentBytes();
+            var peakKnown = ProcessMemory.ResetPeakResident();
             IHostedModel model;
             try
             {
@@ -598,6 +602,7 @@ public sealed class ModelHost : IAsyncDisposable
             LoadReported?.Invoke(new ModelLoadReport(entry.Key.Name, entry.Key.Version, entry.Engine.Name, Stopwatch.GetElapsedTime(started), true));
             var instance = new Instance(entry, model, request, estimate, privateBytes + mappedAtLoad, privateBytes, _time.GetUtcNow());
             entry.LastMeasuredBytes = Math.Max(privateBytes + mappedAtLoad, model.EngineMemoryBytes);
+            entry.LastPeakBytes = peakKnown ? Math.Max(0, ProcessMemory.PeakResidentBytes() - residentBefore) : 0;
 
             // Measured above the estimate: others make room now, so the budget and the quota hold after the load too.
             await MakeRoomAsync(entry, instance.AccountedBytes, quota, e => TenantOf(e.Key) == tenant, "memory_quota", null).ConfigureAwait(false);
@@ -740,7 +745,7 @@ public sealed class ModelHost : IAsyncDisposable
         {
             var file = mapped is not null && mapped.TryGetValue(c.Model.ArtifactPath, out var m) ? m : 0;
             var engine = c.Model.EngineMemoryBytes;
-            memory = new ModelMemory(c.EstimatedBytes, c.ResidentDeltaBytes, c.PrivateBytes, file, engine, c.AccountedBytes);
+            memory = new ModelMemory(c.EstimatedBytes, c.ResidentDeltaBytes, c.PrivateBytes, file, engine, c.AccountedBytes, e.LastPeakBytes);
         }
 
         return new HostedModelStatus(e.Key, e.Engine.Name, e.Format, e.State, e.Reason, c?.InFlight ?? 0, e.Pinned, e.KeepAlive, e.LastUsed, c?.LoadedAt, memory);
@@ -769,6 +774,8 @@ public sealed class ModelHost : IAsyncDisposable
         public bool EverLoaded { get; set; }
 
         public long LastMeasuredBytes { get; set; }
+
+        public long LastPeakBytes { get; set; }
 
         public bool Pinned { get; private set; }
 

@@ -50,6 +50,44 @@ public static class ProcessMemory
     }
 
     /// <summary>
+    /// Starts the peak resident size (VmHWM) again from the current size (Linux: "5" to /proc/self/clear_refs); false
+    /// when this system cannot, and <see cref="PeakResidentBytes"/> then means the peak since the process started.
+    /// </summary>
+    public static bool ResetPeakResident()
+    {
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>The peak resident size in bytes (VmHWM of /proc/self/status) since the start or the last reset; 0 elsewhere.</summary>
+    public static long PeakResidentBytes()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+            {
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                {
+                    return KiloBytes("Rss:" + line["VmHWM:".Length..]) * 1024;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // No /proc.
+        }
+
+        return 0;
+    }
+
+    /// <summary>
     /// Resident bytes of the mappings of each file in <paramref name="paths"/> (/proc/self/smaps): file-backed pages the
     /// kernel can drop and read again, unlike private memory. One pass over smaps for all of them.
     /// </summary>

@@ -57,6 +57,7 @@ internal static class LoadedModelsEndpoint
                 mapped_file_bytes = b.MappedFileBytes,
                 engine_bytes = b.EngineBytes,
                 accounted_bytes = b.AccountedBytes,
+                load_peak_bytes = b.LoadPeakBytes,
             }
             : null,
     };

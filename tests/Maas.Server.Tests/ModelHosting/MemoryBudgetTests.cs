@@ -81,24 +81,29 @@ public sealed class MemoryBudgetTests
     }
 
     [Fact]
-    public async Task A_pinned_model_loads_at_start_and_is_never_evicted_while_the_others_take_turns()
+    public async Task A_pinned_model_loads_at_start_and_is_never_evicted_while_three_others_take_turns()
     {
         using var data = new TempDirectory("maas-pin-budget");
         long measured;
+        long peak;
         await using (var first = await MaasServerProcess.StartAsync(data.Path, environment: Malloc))
         {
             await RegisterAsync(first.Client, "warm", TestModelsTiny());
             await RegisterAsync(first.Client, "p", Model(10), new { pinned = true });
             await RegisterAsync(first.Client, "a", Model(11));
             await RegisterAsync(first.Client, "b", Model(12));
+            await RegisterAsync(first.Client, "c", Model(13));
             Assert.Equal(HttpStatusCode.OK, (await InferAsync(first.Client, "warm")).Status);
             Assert.Equal(HttpStatusCode.OK, (await InferAsync(first.Client, "a")).Status);
-            measured = Entry(await LoadedAsync(first.Client), "a")!.Value.GetProperty("memory").GetProperty("accounted_bytes").GetInt64();
+            var memory = Entry(await LoadedAsync(first.Client), "a")!.Value.GetProperty("memory");
+            measured = memory.GetProperty("accounted_bytes").GetInt64();
+            peak = Math.Max(measured, memory.GetProperty("load_peak_bytes").GetInt64());
             await first.StopAsync();
         }
 
-        // Room for the pinned model and one more of the same size, not for all three.
-        var budget = measured * 5 / 2;
+        // Room for the pinned model and the load of one more (room is made for a reload's peak, about twice a loaded
+        // model), so for about two of the three others loaded, not for all four.
+        var budget = measured + peak + (measured / 2);
         await using var server = await MaasServerProcess.StartAsync(data.Path, new Dictionary<string, string?> { ["Maas:Hosting:MemoryBudgetBytes"] = budget.ToString(CultureInfo.InvariantCulture) }, environment: Malloc);
         var client = server.Client;
         var started = await WaitForAsync(client, l => Entry(l, "p")?.GetProperty("state").GetString() == "ready", "the pinned model's load at start");
@@ -109,7 +114,7 @@ public sealed class MemoryBudgetTests
 
         for (var round = 0; round < 3; round++)
         {
-            foreach (var name in new[] { "a", "b" })
+            foreach (var name in new[] { "a", "b", "c" })
             {
                 var (status, _, body) = await InferAsync(client, name);
                 Assert.True(status == HttpStatusCode.OK, $"round {round}, {name}: {(int)status} {body}");
@@ -120,7 +125,7 @@ public sealed class MemoryBudgetTests
         }
 
         var final = await LoadedAsync(client);
-        Assert.True(final.GetProperty("evictions").GetInt64() >= 4, final.ToString());
+        Assert.True(final.GetProperty("evictions").GetInt64() >= 3, final.ToString());
         var metrics = await client.GetStringAsync("/metrics");
         Assert.True(Sum(metrics, "maas_model_evictions_total", "model=\"a\"") >= 2, metrics);
         Assert.Equal(0, Sum(metrics, "maas_model_evictions_total", "model=\"p\""));

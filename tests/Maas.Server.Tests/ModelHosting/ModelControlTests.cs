@@ -39,6 +39,28 @@ public sealed class ModelControlTests
     }
 
     [Fact]
+    public async Task An_llm_version_is_loaded_and_unloaded_explicitly_like_a_tensor_model()
+    {
+        using var files = new TempDirectory("maas-llm-control");
+        await using var server = await MaasTestServer.StartAsync(settings: new Dictionary<string, string?>(OpenAi.LlmServerFixture.Settings) { ["Maas:Inference:GrpcUrl"] = "" });
+        var gguf = Path.Combine(files.Path, "words.gguf");
+        Maas.Core.Formats.Gguf.GgufLlamaModelFactory.Write(gguf, new Maas.Core.Formats.Gguf.GgufLlamaModelOptions { Name = "maas-test-llm", Seed = 7 });
+        await OpenAi.LlmServerFixture.RegisterAsync(server.Client, "words", await File.ReadAllBytesAsync(gguf), "words.gguf");
+        const string completion = """{"model":"words","prompt":"x","max_tokens":1}""";
+
+        var (status, loaded, _) = await server.Client.PostJsonAsync("/api/v1/loaded-models/words/versions/1:load", "");
+        Assert.True(status == HttpStatusCode.OK, loaded.ToString());
+        Assert.Equal(("llama.cpp", "ready"), (loaded.GetProperty("engine").GetString(), loaded.GetProperty("state").GetString()));
+
+        Assert.Equal(HttpStatusCode.OK, (await server.Client.PostJsonAsync("/api/v1/loaded-models/words/versions/1:unload", "")).Status);
+        var refused = await server.Client.PostJsonAsync("/v1/completions", completion);
+        Assert.True(refused.Status == HttpStatusCode.ServiceUnavailable, refused.Body.ToString());
+
+        Assert.Equal(HttpStatusCode.OK, (await server.Client.PostJsonAsync("/api/v1/loaded-models/words/versions/1:load", "")).Status);
+        Assert.Equal(HttpStatusCode.OK, (await server.Client.PostJsonAsync("/v1/completions", completion)).Status);
+    }
+
+    [Fact]
     public async Task Only_an_admin_or_the_owner_with_models_write_controls_a_model()
     {
         await using var server = await MaasTestServer.StartAsync();
