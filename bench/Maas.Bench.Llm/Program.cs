@@ -206,7 +206,7 @@ foreach (var dir in new[] { dataDir, otherDir }.Where(Directory.Exists))
     }
 }
 
-var section = Report.Markdown(results, modelOptions, threads, slots, contextPerSlot, maxTokens, rounds, engines, $"{loadBefore} at the start, {LoadAverage()} at the end");
+var section = Report.Markdown(results, modelOptions, threads, slots, contextPerSlot, maxTokens, rounds, engines, $"{loadBefore} at the start, {LoadAverage()} at the end", args);
 Console.WriteLine(section);
 if (!argsList.Contains("--no-write"))
 {

@@ -10,13 +10,13 @@ public static class Report
     private const string Start = "<!-- maas-bench-llm:start -->";
     private const string End = "<!-- maas-bench-llm:end -->";
 
-    public static string Markdown(IReadOnlyList<ScenarioResult> results, GgufLlamaModelOptions model, int threads, int slots, int contextPerSlot, int maxTokens, int rounds, string engineStats, string load)
+    public static string Markdown(IReadOnlyList<ScenarioResult> results, GgufLlamaModelOptions model, int threads, int slots, int contextPerSlot, int maxTokens, int rounds, string engineStats, string load, IReadOnlyList<string> args)
     {
         var s = new StringBuilder();
         s.AppendLine(Start);
         s.AppendLine("## LLM serving: MaaS vs llama-server");
         s.AppendLine();
-        s.AppendLine(Inv($"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by `dotnet run -c Release --project bench/Maas.Bench.Llm` on {Environment.ProcessorCount} cores ({System.Runtime.InteropServices.RuntimeInformation.OSDescription})."));
+        s.AppendLine(Inv($"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by `dotnet run -c Release --project bench/Maas.Bench.Llm{(args.Count == 0 ? "" : " -- " + string.Join(' ', args))}` on {Environment.ProcessorCount} cores ({System.Runtime.InteropServices.RuntimeInformation.OSDescription})."));
         s.AppendLine(Inv($"Model: generated random-weight Llama, dim {model.EmbeddingLength}, {model.BlockCount} layers, vocabulary {model.VocabularySize}, {model.ParameterCount / 1e6:F0}M parameters, Q8_0 (our GGUF writer). "));
         s.AppendLine(Inv($"Both servers: {threads} threads, {slots} slots x {contextPerSlot} tokens, batch 512; llama-server built from the same llama.cpp source (node-llama-cpp 3.22.1's bundle, `bench/llama-server/build.sh`: native CPU flags, ggml's own thread pool rather than OpenMP, as in the prebuilt engine MaaS loads). "));
         s.AppendLine(Inv($"Workload: streamed chat completions, {maxTokens} tokens each (`ignore_eos`, temperature 0), N concurrent streams; {rounds} rounds per scenario with the servers taking turns (tokens/s: the median round; latencies: every request of every round). Each server runs in its own process (MaaS with server GC, as `Maas.Server` runs); the load generator shares the cores with both. Server CPU ms/token: the server process's CPU time (all threads, ggml's spinning workers included) over the tokens it generated."));
@@ -88,9 +88,13 @@ public static class Report
         var line = Inv($"- {scenario} x{concurrency}{label}: tokens/s ratio {ratio:F2}x ({(ratio >= 1.0 ? "met" : "MISSED")})");
         var perRound = maas.RoundTokensPerSecond.Zip(llama.RoundTokensPerSecond, (m, l) => (m / l).ToString("F2", CultureInfo.InvariantCulture));
         line += Inv($" (round by round: {string.Join(", ", perRound)}; server CPU per token {maas.CpuMsPerToken / llama.CpuMsPerToken:F2}x)");
-        if (scenario.StartsWith("shared", StringComparison.Ordinal) || scenario is "multi-turn" or "recurring-identical-prompts")
+        var ttft = maas.TtftP50 / llama.TtftP50;
+        if (!(scenario.StartsWith("shared", StringComparison.Ordinal) || scenario is "multi-turn" or "recurring-identical-prompts"))
         {
-            var ttft = maas.TtftP50 / llama.TtftP50;
+            line += Inv($"; p50 TTFT ratio {ttft:F2}x");
+        }
+        else
+        {
             line += Inv($"; p50 TTFT ratio {ttft:F2}x ({(ttft <= 0.5 ? "met" : "MISSED")})");
             var cached = maas.Samples.Where(x => x.CachedTokens >= 0).Select(x => (double)x.CachedTokens).DefaultIfEmpty(0).Average();
             line += Inv($"; MaaS reported {cached:F0} cached prompt tokens per request on average");
