@@ -19,6 +19,7 @@ var root = new RootCommand("maas: the MaaS command line (docs/cli.md)")
 };
 root.Subcommands.Add(LoginCommand.Create());
 root.Subcommands.Add(ModelsCommands.Create());
+root.Subcommands.Add(DeploymentsCommands.Create());
 root.Subcommands.Add(TenancyCommands.Keys());
 root.Subcommands.Add(TenancyCommands.Tenants());
 root.Subcommands.Add(TenancyCommands.Usage());

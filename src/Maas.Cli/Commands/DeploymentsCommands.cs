@@ -1,0 +1,219 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Maas.Cli.Hosting;
+using Maas.Client;
+using Maas.Client.Deployments;
+using Spectre.Console;
+
+namespace Maas.Cli.Commands;
+
+/// <summary><c>maas deployments list|show|create|promote|pause|resume|abort|history|rm</c>: a model's live traffic split over its versions.</summary>
+public static class DeploymentsCommands
+{
+    /// <summary>The <c>deployments</c> command with its subcommands.</summary>
+    public static Command Create()
+    {
+        var deployments = new Command("deployments", "Split a model's live traffic over its versions: list, show, create, promote, pause, resume, abort, history, rm");
+        deployments.Subcommands.Add(List());
+        deployments.Subcommands.Add(Show());
+        deployments.Subcommands.Add(CreateCommand());
+        deployments.Subcommands.Add(Promote());
+        deployments.Subcommands.Add(Act("pause", "Hold the rollout (the split stays)", (c, n, ct) => c.PauseDeploymentAsync(n, ct)));
+        deployments.Subcommands.Add(Act("resume", "Continue a paused rollout (its step's dwell and metrics start afresh)", (c, n, ct) => c.ResumeDeploymentAsync(n, ct)));
+        deployments.Subcommands.Add(Act("abort", "Send all traffic back to the stable version", (c, n, ct) => c.AbortDeploymentAsync(n, ct)));
+        deployments.Subcommands.Add(History());
+        deployments.Subcommands.Add(Remove());
+        return deployments;
+    }
+
+    private static Command List()
+    {
+        var command = new Command("list", "The deployments this key may see (JSON: an array of deployments, each with its name)");
+        command.Aliases.Add("ls");
+        command.SetAction(async (parse, client, ct) =>
+        {
+            var list = await client.ListDeploymentsAsync(ct);
+            return CliHost.Print(parse, list.Deployments, items =>
+            {
+                var table = CliHost.Table("NAME", "TENANT", "MODEL", "TRAFFIC", "SHADOW", "STATE", "STABLE", "CANARY", "UPDATED");
+                foreach (var d in items)
+                {
+                    table.Row(d.Name, d.Tenant, d.Model, Split(d.Traffic), Shadows(d), d.State, d.Stable, d.Canary, d.UpdatedAt);
+                }
+
+                AnsiConsole.Write(table);
+            });
+        });
+        return command;
+    }
+
+    private static Command Show()
+    {
+        var name = new Argument<string>("deployment") { Description = "Deployment name (an admin names another tenant's as tenant/name)" };
+        var command = new Command("show", "A deployment with its split, state and this server's metrics per version") { name };
+        command.SetAction(async (parse, client, ct) =>
+            CliHost.Print(parse, await client.GetDeploymentAsync(parse.GetValue(name)!, ct), Describe));
+        return command;
+    }
+
+    private static Command CreateCommand()
+    {
+        var model = new Argument<string>("model") { Description = "The model to deploy ('name' or 'tenant/name', without version or alias)" };
+        var split = new Option<string>("--split") { Description = "VERSION=PERCENT,... summing to 100, e.g. 1=90,2=10", Required = true };
+        var name = new Option<string?>("--name") { Description = "Deployment name (default: the model's)" };
+        var shadow = new Option<string?>("--shadow") { Description = "VERSION,...: versions that get a copy of live requests" };
+        var stickyHeader = new Option<string?>("--sticky-header") { Description = "A request header whose value keeps one client on one version, e.g. X-User-Id" };
+        var stickyKey = new Option<bool>("--sticky-key") { Description = "Keep each API key on one version" };
+        var plan = new Option<FileInfo?>("--plan") { Description = "A JSON file with a rollout plan (fields in docs/api.md)" };
+        var command = new Command("create", "Deploy a model with a traffic split, shadows, stickiness and an optional rollout plan") { model, split, name, shadow, stickyHeader, stickyKey, plan };
+        command.SetAction(async (parse, client, ct) =>
+        {
+            var header = parse.GetValue(stickyHeader);
+            var key = parse.GetValue(stickyKey);
+            var request = new NewDeployment(parse.GetValue(model)!, ParseSplit(parse.GetValue(split)!))
+            {
+                Name = parse.GetValue(name),
+                Shadow = parse.GetValue(shadow) is { } s ? [.. Versions(s, "--shadow").Select(v => new ShadowTargetInfo(v))] : null,
+                Sticky = header is not null || key ? new StickyRoutingInfo { Header = header, Key = key ? true : null } : null,
+                Plan = parse.GetValue(plan) is { } file ? ReadPlan(file) : null,
+            };
+            var created = await client.CreateDeploymentAsync(request, ct);
+            return CliHost.Print(parse, created, d =>
+            {
+                Console.Out.WriteLine($"created deployment {d.Name} of {d.Model}: {Split(d.Traffic)}");
+                Describe(d);
+            });
+        });
+        return command;
+    }
+
+    private static Command Promote()
+    {
+        var name = new Argument<string>("deployment") { Description = "Deployment name" };
+        var version = new Option<int?>("--version") { Description = "The version to promote (default: the canary, else the version with the larger share besides the stable one)" };
+        var command = new Command("promote", "Send all traffic to the canary (or --version), which becomes the stable version") { name, version };
+        command.SetAction(async (parse, client, ct) =>
+            CliHost.Print(parse, await client.PromoteDeploymentAsync(parse.GetValue(name)!, parse.GetValue(version), ct), Changed));
+        return command;
+    }
+
+    private static Command Act(string action, string description, Func<MaasClient, string, CancellationToken, Task<DeploymentInfo>> call)
+    {
+        var name = new Argument<string>("deployment") { Description = "Deployment name" };
+        var command = new Command(action, description + " (409 invalid_deployment_state when it cannot now)") { name };
+        command.SetAction(async (parse, client, ct) => CliHost.Print(parse, await call(client, parse.GetValue(name)!, ct), Changed));
+        return command;
+    }
+
+    private static Command History()
+    {
+        var name = new Argument<string>("deployment") { Description = "Deployment name" };
+        var limit = new Option<int?>("--limit", "-n") { Description = "Changes to show (default 100, at most 1000)" };
+        var command = new Command("history", "Every change of a deployment, newest first (JSON: {name, history})") { name, limit };
+        command.SetAction(async (parse, client, ct) =>
+        {
+            var history = await client.GetDeploymentHistoryAsync(parse.GetValue(name)!, parse.GetValue(limit), ct);
+            return CliHost.Print(parse, history, h =>
+            {
+                var table = CliHost.Table("AT", "ACTOR", "ACTION", "STATE", "TRAFFIC", "REVISION", "REASON");
+                foreach (var e in h.History)
+                {
+                    table.Row(e.At, e.Actor, e.Action, e.State, Split(e.Traffic), e.Revision, e.Reason);
+                }
+
+                AnsiConsole.Write(table);
+            });
+        });
+        return command;
+    }
+
+    private static Command Remove()
+    {
+        var name = new Argument<string>("deployment") { Description = "Deployment name" };
+        var command = new Command("rm", "Delete a deployment: calls take the registry's default version again") { name };
+        command.SetAction(async (parse, client, ct) =>
+        {
+            var deployment = parse.GetValue(name)!;
+            await client.DeleteDeploymentAsync(deployment, ct);
+            return CliHost.Print(parse, new { deleted = deployment }, _ => Console.Out.WriteLine($"deleted deployment {deployment}"));
+        });
+        return command;
+    }
+
+    private static void Changed(DeploymentInfo d) =>
+        Console.Out.WriteLine($"deployment {d.Name} is {d.State}: {Split(d.Traffic)} (stable {d.Stable}{(d.Reason is { } r ? "; " + r : "")})");
+
+    private static void Describe(DeploymentInfo d)
+    {
+        var grid = new Grid().AddColumn().AddColumn();
+        void Add(string label, object? value) => grid.AddRow($"[bold]{label}[/]", Markup.Escape(CliHost.Format(value)));
+        Add("name", d.Name);
+        Add("tenant", d.Tenant);
+        Add("model", d.Model);
+        Add("traffic", Split(d.Traffic));
+        Add("shadow", Shadows(d));
+        Add("sticky", d.Sticky switch { { Header: { } h } => "header " + h, { Key: true } => "API key", _ => null });
+        Add("state", d.State);
+        Add("stable", d.Stable);
+        Add("canary", d.Canary);
+        Add("step", d.Step);
+        Add("reason", d.Reason);
+        Add("revision", d.Revision);
+        Add("created", d.CreatedAt);
+        Add("updated", d.UpdatedAt);
+        AnsiConsole.Write(grid);
+        if (d.Metrics is { Count: > 0 } metrics)
+        {
+            var table = CliHost.Table("VERSION", "REQUESTS", "ERRORS", "ERROR RATE", "P99 MS", "COMPARISONS", "EXACT MATCH", "MAX ABS ERR", "DROPPED");
+            foreach (var m in metrics)
+            {
+                table.Row(m.Version, m.Requests, m.Errors, m.ErrorRate, m.P99Ms, m.Comparisons, m.ExactMatchRate, m.MaxAbsError, m.Dropped);
+            }
+
+            AnsiConsole.Write(table);
+        }
+    }
+
+    private static string Split(IReadOnlyList<TrafficShareInfo> traffic) =>
+        string.Join(", ", traffic.Select(t => $"v{t.Version} {t.Percent}%"));
+
+    private static string? Shadows(DeploymentInfo d) =>
+        d.Shadow is { Count: > 0 } shadow ? string.Join(", ", shadow.Select(s => "v" + s.Version.ToString(CultureInfo.InvariantCulture))) : null;
+
+    // "1=90,2=10": the server checks the sum and the versions; here only the form.
+    private static IReadOnlyList<TrafficShareInfo> ParseSplit(string text)
+    {
+        var shares = new List<TrafficShareInfo>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var pair = part.Split('=', 2, StringSplitOptions.TrimEntries);
+            if (pair.Length != 2 || !int.TryParse(pair[0], NumberStyles.None, CultureInfo.InvariantCulture, out var version)
+                || !int.TryParse(pair[1], NumberStyles.None, CultureInfo.InvariantCulture, out var percent))
+            {
+                throw new CliException("invalid_split", $"--split takes VERSION=PERCENT,... (e.g. 1=90,2=10), not '{text}'", ExitCodes.Usage);
+            }
+
+            shares.Add(new TrafficShareInfo(version, percent));
+        }
+
+        return shares.Count > 0 ? shares : throw new CliException("invalid_split", "--split needs at least one VERSION=PERCENT", ExitCodes.Usage);
+    }
+
+    private static IEnumerable<int> Versions(string text, string option) =>
+        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v =>
+            int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n)
+                ? n
+                : throw new CliException("invalid_version", $"{option} takes version numbers (e.g. 3 or 3,4), not '{text}'", ExitCodes.Usage)).ToArray();
+
+    private static JsonElement ReadPlan(FileInfo file)
+    {
+        if (!file.Exists)
+        {
+            throw new CliException("file_not_found", $"no file {file.FullName}");
+        }
+
+        using var document = JsonDocument.Parse(File.ReadAllText(file.FullName));
+        return document.RootElement.Clone();
+    }
+}
