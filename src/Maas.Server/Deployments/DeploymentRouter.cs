@@ -31,6 +31,7 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
 
     private readonly SemaphoreSlim _refresh = new(1, 1);
     private volatile IReadOnlyDictionary<string, Deployment> _byModel = new Dictionary<string, Deployment>(StringComparer.Ordinal);
+    private static readonly object FailedKey = new();
     private long _seen = -1;
 
     /// <summary>The metrics every route records into.</summary>
@@ -68,6 +69,28 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
             return Task.CompletedTask;
         });
         return route;
+    }
+
+    /// <summary>
+    /// Runs a routed call's inference, noting when the version failed to answer (any inference error but a
+    /// cancellation: an input the engine refuses counts too, since the stable version took the same input).
+    /// </summary>
+    public static async Task<Maas.Core.Serving.InferenceResponse> WatchAsync(HttpContext context, DeploymentRoute? route, Task<Maas.Core.Serving.InferenceResponse> call)
+    {
+        if (route is null)
+        {
+            return await call;
+        }
+
+        try
+        {
+            return await call;
+        }
+        catch (Maas.Core.Serving.InferenceException e) when (e.Kind != Maas.Core.Serving.InferenceErrorKind.Cancelled)
+        {
+            context.Items[FailedKey] = true;
+            throw;
+        }
     }
 
     /// <summary>Writes <see cref="VersionHeader"/> (before the answer starts).</summary>
@@ -150,10 +173,10 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
         return context.GetCaller()?.KeyId;
     }
 
-    // A failure of the version (not of the caller): a 5xx, or a gRPC status that means the server failed.
+    // A failure of the version: its inference failed (WatchAsync), a 5xx, or a gRPC status that means the server failed.
     private static bool Failed(HttpContext context)
     {
-        if (context.Response.StatusCode >= 500)
+        if (context.Response.StatusCode >= 500 || context.Items.ContainsKey(FailedKey))
         {
             return true;
         }
