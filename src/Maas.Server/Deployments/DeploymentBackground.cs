@@ -140,6 +140,12 @@ public sealed class DeploymentUnloader(DeploymentRouter router, IServiceProvider
                 return;
             }
 
+            // Calls this server already sent to the version finish first: unloading under them would fail them.
+            if (!await router.WaitForRoutedCallsAsync(model, version, TimeSpan.FromMinutes(5), CancellationToken.None))
+            {
+                logger.LogWarning("{Model} version {Version} still has calls after 5 minutes; unloading it anyway (they drain first)", model, version);
+            }
+
             if (services.GetService<ModelHost>() is { } host)
             {
                 await host.UnloadAsync(new ModelKey(model, version), hold: false);

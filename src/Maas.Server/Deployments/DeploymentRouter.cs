@@ -31,6 +31,8 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
 
     private readonly SemaphoreSlim _refresh = new(1, 1);
     private volatile IReadOnlyDictionary<string, Deployment> _byModel = new Dictionary<string, Deployment>(StringComparer.Ordinal);
+    private static readonly object FailedKey = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Model, int Version), InFlight> _inFlight = new();
     private long _seen = -1;
 
     /// <summary>The metrics every route records into.</summary>
@@ -49,25 +51,89 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
     /// </summary>
     public DeploymentRoute? Route(HttpContext context, string model, bool recordOnCompletion = true)
     {
-        if (_byModel.Count == 0 || model.Contains(':', StringComparison.Ordinal) || !_byModel.TryGetValue(ModelKeys.Normalize(ModelKeys.UnescapeSlash(model)), out var deployment))
+        var key = ModelKeys.Normalize(ModelKeys.UnescapeSlash(model));
+        while (true)
         {
-            return null;
-        }
+            var snapshot = _byModel;
+            if (snapshot.Count == 0 || model.Contains(':', StringComparison.Ordinal) || !snapshot.TryGetValue(key, out var deployment))
+            {
+                return null;
+            }
 
-        var route = new DeploymentRoute(deployment, Pick(deployment, context));
-        SetVersionHeader(context, route.VersionText);
-        if (!recordOnCompletion)
-        {
+            var route = new DeploymentRoute(deployment, Pick(deployment, context));
+            if (!recordOnCompletion)
+            {
+                SetVersionHeader(context, route.VersionText);
+                return route;
+            }
+
+            // Counted before the copy is read again: a change either sees this call in flight (and its unload
+            // waits for it) or is seen here (and the call picks again from the new split).
+            var counter = _inFlight.GetOrAdd((deployment.Model, route.Version), _ => new InFlight());
+            Interlocked.Increment(ref counter.Count);
+            if (!ReferenceEquals(_byModel, snapshot))
+            {
+                Interlocked.Decrement(ref counter.Count);
+                continue;
+            }
+
+            SetVersionHeader(context, route.VersionText);
+            var started = Stopwatch.GetTimestamp();
+            context.Response.OnCompleted(() =>
+            {
+                Interlocked.Decrement(ref counter.Count);
+                metrics.RecordRequest(deployment.Model, deployment.StepStartedAt, route.Version, Stopwatch.GetElapsedTime(started).TotalMilliseconds, Failed(context));
+                return Task.CompletedTask;
+            });
             return route;
         }
+    }
 
-        var started = Stopwatch.GetTimestamp();
-        context.Response.OnCompleted(() =>
+    /// <summary>
+    /// Waits until no call this server routed to <paramref name="version"/> is still running (at most
+    /// <paramref name="ceiling"/>); false when some still were. New calls no longer pick it once the split moved.
+    /// </summary>
+    public async Task<bool> WaitForRoutedCallsAsync(string model, int version, TimeSpan ceiling, CancellationToken cancellationToken)
+    {
+        if (!_inFlight.TryGetValue((model, version), out var counter))
         {
-            metrics.RecordRequest(deployment.Model, deployment.StepStartedAt, route.Version, Stopwatch.GetElapsedTime(started).TotalMilliseconds, Failed(context));
-            return Task.CompletedTask;
-        });
-        return route;
+            return true;
+        }
+
+        var deadline = Stopwatch.GetTimestamp() + (long)(ceiling.TotalSeconds * Stopwatch.Frequency);
+        while (Volatile.Read(ref counter.Count) > 0)
+        {
+            if (Stopwatch.GetTimestamp() > deadline)
+            {
+                return false;
+            }
+
+            await Task.Delay(10, cancellationToken);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Runs a routed call's inference, noting when the version failed to answer (any inference error but a
+    /// cancellation: an input the engine refuses counts too, since the stable version took the same input).
+    /// </summary>
+    public static async Task<Maas.Core.Serving.InferenceResponse> WatchAsync(HttpContext context, DeploymentRoute? route, Task<Maas.Core.Serving.InferenceResponse> call)
+    {
+        if (route is null)
+        {
+            return await call;
+        }
+
+        try
+        {
+            return await call;
+        }
+        catch (Maas.Core.Serving.InferenceException e) when (e.Kind != Maas.Core.Serving.InferenceErrorKind.Cancelled)
+        {
+            context.Items[FailedKey] = true;
+            throw;
+        }
     }
 
     /// <summary>Writes <see cref="VersionHeader"/> (before the answer starts).</summary>
@@ -150,10 +216,10 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
         return context.GetCaller()?.KeyId;
     }
 
-    // A failure of the version (not of the caller): a 5xx, or a gRPC status that means the server failed.
+    // A failure of the version: its inference failed (WatchAsync), a 5xx, or a gRPC status that means the server failed.
     private static bool Failed(HttpContext context)
     {
-        if (context.Response.StatusCode >= 500)
+        if (context.Response.StatusCode >= 500 || context.Items.ContainsKey(FailedKey))
         {
             return true;
         }
@@ -161,5 +227,10 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
         var trailers = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseTrailersFeature>()?.Trailers;
         var status = trailers is not null && trailers.TryGetValue("grpc-status", out var t) ? t.ToString() : context.Response.Headers["grpc-status"].ToString();
         return status is "2" or "4" or "13" or "14" or "15";
+    }
+
+    private sealed class InFlight
+    {
+        public int Count;
     }
 }

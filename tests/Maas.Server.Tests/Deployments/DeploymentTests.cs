@@ -321,4 +321,44 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         history = (await (await client.GetAsync($"api/v1/deployments/{model}/history")).JsonAsync(HttpStatusCode.OK))["history"]!.AsArray();
         Assert.Equal(["promote", "step", "update"], history.Take(3).Select(h => (string?)h!["action"]));
     }
+
+    // Loads and answers the warm-up's zeros, but fails every live call: the inputs, cast to integers, index a
+    // one-entry table, and 2.0 is out of its bounds (ONNX Runtime refuses the run).
+    private static byte[] FailsOnLiveInputs() =>
+        new Maas.Core.Formats.Onnx.OnnxModelWriter("fails")
+            .Input("input", Maas.Core.Formats.Onnx.OnnxElementType.Float, "batch", 4)
+            .Output("output", Maas.Core.Formats.Onnx.OnnxElementType.Float, "batch", 3)
+            .Initializer("table", [1f], [1])
+            .Initializer("weight", new float[12], [4, 3])
+            .Node("Cast", ["input"], ["index"], Maas.Core.Formats.Onnx.OnnxAttribute.Int("to", 7))
+            .Node("Gather", ["table", "index"], ["gathered"], Maas.Core.Formats.Onnx.OnnxAttribute.Int("axis", 0))
+            .Node("MatMul", ["gathered", "weight"], ["output"])
+            .Producer("maas-tests", "1")
+            .ToBytes();
+
+    [Theory]
+    [OnSqlite]
+    public async Task A_canary_that_fails_every_live_request_is_rolled_back_on_its_error_rate(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
+        await client.UploadAsync(model, FailsOnLiveInputs(), "fails.onnx");
+        var failing = await InferAsync(client, model, 2);
+        Assert.True(failing.Status >= 400, $"the planted version answered {failing.Status}");
+
+        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {"steps": [50, 100], "dwell_seconds": 3600, "min_requests": 5, "max_error_rate": 0.05} }""");
+        JsonNode? deployment = null;
+        await WaitUntilAsync(
+            async () =>
+            {
+                await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => InferAsync(client, model)));
+                deployment = await GetAsync(client, model);
+                return (string?)deployment["state"] == "rolled-back";
+            },
+            "the failing canary is rolled back");
+        Assert.Contains("error rate", (string?)deployment!["reason"]);
+        var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => InferAsync(client, model)));
+        Assert.All(answers, a => Assert.Equal((200, "1"), (a.Status, a.Header)));
+    }
 }

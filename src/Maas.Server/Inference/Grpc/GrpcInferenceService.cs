@@ -196,7 +196,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         var route = version is null ? ctx.RequestServices.GetService<Deployments.DeploymentRouter>()?.Route(ctx, model) : null;
         var shadows = route is null ? null : ctx.RequestServices.GetService<Deployments.ShadowQueue>();
         var capture = shadows?.Capture(route, request);
-        using var response = await manager.InferAsync(model, version ?? route?.VersionText, request, token);
+        using var response = await Deployments.DeploymentRouter.WatchAsync(ctx, route, manager.InferAsync(model, version ?? route?.VersionText, request, token));
         ctx.Usage().ReportInference(response);
         payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
         Deployments.DeploymentRouter.SetVersionHeader(ctx, response.ModelVersion);

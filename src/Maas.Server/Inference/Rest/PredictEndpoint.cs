@@ -139,7 +139,7 @@ internal static class PredictEndpoint
             payloads?.Write(ctx, model, "request", PayloadLog.Describe(request.Inputs));
             var shadows = route is null ? null : ctx.RequestServices.GetService<Deployments.ShadowQueue>();
             var capture = shadows?.Capture(route, request);
-            using var response = await manager.InferAsync(model, version, request, ctx.RequestAborted);
+            using var response = await Deployments.DeploymentRouter.WatchAsync(ctx, route, manager.InferAsync(model, version, request, ctx.RequestAborted));
             ctx.Usage().ReportInference(response);
             payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
             Deployments.DeploymentRouter.SetVersionHeader(ctx, response.ModelVersion);

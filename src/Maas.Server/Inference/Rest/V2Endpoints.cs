@@ -98,9 +98,9 @@ internal static class V2Endpoints
         var capture = shadows?.Capture(route, call.Request);
 
         // A version swapped out while the body was read (a changed configuration) no longer takes requests: ask again.
-        using var response = ticket.Scheduler.IsDraining
-            ? await manager.InferAsync(model, version, call.Request, ctx.RequestAborted)
-            : await ticket.Scheduler.InferAsync(call.Request, ticket, ctx.RequestAborted);
+        using var response = await Deployments.DeploymentRouter.WatchAsync(ctx, route, ticket.Scheduler.IsDraining
+            ? manager.InferAsync(model, version, call.Request, ctx.RequestAborted)
+            : ticket.Scheduler.InferAsync(call.Request, ticket, ctx.RequestAborted));
         ctx.Usage().ReportInference(response);
         payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
         Deployments.DeploymentRouter.SetVersionHeader(ctx, response.ModelVersion);
