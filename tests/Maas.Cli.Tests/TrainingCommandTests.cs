@@ -142,7 +142,7 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         var listed = (await fixture.RunAsync("jobs", "list", "--kind", "optimization", "--json")).Json().AsArray();
         Assert.Contains((string?)job["id"], listed.Select(j => (string?)j!["id"]));
 
-        (await fixture.RunAsync("optimize", name, "1", "--method", "onnx-int8-static")).AssertFailure(ExitCodes.Failure, "unsupported_method");
+        (await fixture.RunAsync("optimize", name, "1", "--method", "no-such-method")).AssertFailure(ExitCodes.Failure, "invalid_method");
         (await fixture.RunAsync("optimize", name, "9", "--method", "onnx-fp16")).AssertFailure(ExitCodes.NotFound, "version_not_found");
     }
 

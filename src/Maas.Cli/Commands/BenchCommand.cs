@@ -46,7 +46,7 @@ public static class BenchCommand
             Func<CancellationToken, Task<long>> call;
             if (isLlm)
             {
-                var request = new ChatRequest(reference, [new ChatMessage("user", parse.GetValue(prompt)!)]) { MaxTokens = parse.GetValue(maxTokens) };
+                var request = new ChatRequest(reference, [new ChatMessage("user", parse.GetValue(prompt)!)]) { MaxTokens = parse.GetValue(maxTokens), IgnoreEos = true }; // every answer the same length, so runs compare
                 call = async token =>
                 {
                     long tokens = 0;

@@ -19,6 +19,10 @@ public sealed record ChatRequest(string Model, IReadOnlyList<ChatMessage> Messag
 
     public JsonObject? ResponseFormat { get; init; }
 
+    /// <summary>Generate until max_tokens even past an end-of-generation token (the server's extension, as in vLLM).</summary>
+    [JsonPropertyName("ignore_eos")]
+    public bool? IgnoreEos { get; init; }
+
     /// <summary>Set by the client: true for the streaming call.</summary>
     public bool? Stream { get; init; }
 

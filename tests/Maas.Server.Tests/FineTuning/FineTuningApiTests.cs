@@ -286,7 +286,8 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
     {
         var server = await servers.ServerAsync();
         var client = server.Client;
-        var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(24, seed: 10)))).JsonAsync(HttpStatusCode.OK))["id"]!;
+        // Enough chats that 50 epochs take far longer than a cancel takes to arrive (24 trained in about 2 s on a fast machine).
+        var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(240, seed: 10)))).JsonAsync(HttpStatusCode.OK))["id"]!;
         var job = await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
             $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "cancelled", "hyperparameters": {"n_epochs": 50}}"""))).JsonAsync(HttpStatusCode.OK);
         var id = (string)job["id"]!;

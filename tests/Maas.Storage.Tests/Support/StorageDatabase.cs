@@ -70,7 +70,11 @@ public sealed class StorageDatabase : IAsyncDisposable
     public SqlDialect Dialect()
     {
         SqlDialect dialect = Kind == Db.Sqlite ? new SqliteDialect(ConnectionString) : new PostgresDialect(ConnectionString);
-        _dialects.Add(dialect);
+        lock (_dialects) // tests ask for dialects from parallel tasks; List.Add is not thread-safe
+        {
+            _dialects.Add(dialect);
+        }
+
         return dialect;
     }
 
