@@ -97,7 +97,7 @@ internal static class OverloadScenario
         lines.Add(string.Create(CultureInfo.InvariantCulture, $"A single client: {single.PerSecond:0.0}/s, p50 {single.P50Ms:0} ms, p99 {single.P99Ms:0} ms; server RSS when idle {rssIdle:0} MB."));
         numbers["single_request_p50_ms"] = single.P50Ms;
         var unloadedP99 = numbers["unloaded_p99_ms"];
-        var met = ratios.Where(kv => kv.Key.Mode is "5x" or "50x").All(kv => kv.Value >= 0.9 && kv.Key.P99Ms <= BudgetMs + unloadedP99);
+        var met = ratios.Where(kv => kv.Key.Mode is "5x" or "50x").All(kv => kv.Value >= 0.9 && kv.Key.P99Ms <= BudgetMs);
         return new ScenarioResult(
             "overload",
             $"UltraFace RFB-320 (../shared/models), REST binary, 900 KiB bodies, 1 instance x {Threads} threads, queue_time_budget_ms = {BudgetMs}, default queue_limit (256). "
@@ -108,7 +108,7 @@ internal static class OverloadScenario
             [.. steps.Select(s => s.ToMeasurement())],
             [.. steps.Select(s => new ModeSummary(s.Mode, s.Clients, s.PerSecond, s.P50Ms, s.P99Ms, s.Refused + s.Failures, s.ServerCpuUsPerCall))],
             numbers,
-            $"goodput at 5x and 50x overload >= 0.9x unloaded, admitted p99 within the queue time budget ({BudgetMs} ms) plus the unloaded p99",
+            $"goodput at 5x and 50x overload >= 0.9x unloaded, admitted p99 within the queue time budget ({BudgetMs} ms, which covers the queue and the run)",
             met)
         {
             Lines = lines,

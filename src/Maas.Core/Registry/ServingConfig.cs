@@ -22,7 +22,7 @@ public sealed record ServingConfig
     /// <summary>Per-request timeout in milliseconds.</summary>
     public int? TimeoutMs { get; init; }
 
-    /// <summary>ONNX: how long a request may wait in the queue, in milliseconds (0 = no budget); longer waits are refused early.</summary>
+    /// <summary>ONNX: how long an admitted request may spend queued and running, in milliseconds (0 = no budget); longer waits are refused early.</summary>
     public int? QueueTimeBudgetMs { get; init; }
 
     /// <summary>LLM: the context size in tokens (0 = the model's own).</summary>

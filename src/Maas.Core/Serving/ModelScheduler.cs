@@ -314,10 +314,12 @@ public sealed class ModelScheduler : IAsyncDisposable
             };
         }
 
-        if (_budgetTicks > 0 && ExpectedWaitTicks() is var wait && wait > _budgetTicks * AdmittedShareOfBudget)
+        // The budget bounds an admitted request's queue time and its own run together, so the run is counted here; a
+        // request that would start at once is always admitted.
+        if (_budgetTicks > 0 && ExpectedWaitTicks() is var wait && wait > 0 && wait + RunTicksInBudget() > _budgetTicks * AdmittedShareOfBudget)
         {
             return new InferenceException(InferenceErrorKind.QueueFull,
-                $"{_label} is too busy: a new request would wait about {TicksToMs(wait):0} ms in its queue, over {AdmittedShareOfBudget * 100:0}% of its queue time budget of {_options.QueueTimeBudget.TotalMilliseconds:0} ms (queue_time_budget_ms); retry later")
+                $"{_label} is too busy: a new request would wait about {TicksToMs(wait):0} ms in its queue and run about {TicksToMs(RunTicksInBudget()):0} ms, over {AdmittedShareOfBudget * 100:0}% of its queue time budget of {_options.QueueTimeBudget.TotalMilliseconds:0} ms (queue_time_budget_ms); retry later")
             {
                 Limit = (int)Math.Min(int.MaxValue, _options.QueueTimeBudget.TotalMilliseconds),
                 LimitName = "queue_time_budget_ms",
@@ -370,7 +372,8 @@ public sealed class ModelScheduler : IAsyncDisposable
         }
     }
 
-    // Called with _lock held, on the queue's head: a request queued past the budget is dropped rather than run late.
+    // Called with _lock held, on the queue's head as it is about to run: a request that would finish past the budget
+    // (its wait so far plus the recent run time) is dropped rather than answered late.
     private bool DropIfOverBudget(PendingRequest head)
     {
         if (_budgetTicks <= 0)
@@ -379,7 +382,7 @@ public sealed class ModelScheduler : IAsyncDisposable
         }
 
         var waited = Stopwatch.GetTimestamp() - head.EnqueuedTicks;
-        if (waited <= _budgetTicks)
+        if (waited + RunTicksInBudget() <= _budgetTicks)
         {
             return false;
         }
@@ -389,7 +392,7 @@ public sealed class ModelScheduler : IAsyncDisposable
         _queuedRows -= head.Rows;
         head.Node = null;
         var error = new InferenceException(InferenceErrorKind.QueueFull,
-            $"the request waited {TicksToMs(waited):0} ms in the queue of {_label}, over its queue time budget of {_options.QueueTimeBudget.TotalMilliseconds:0} ms (queue_time_budget_ms), and was dropped rather than run late; retry later")
+            $"the request waited {TicksToMs(waited):0} ms in the queue of {_label} and would run about {TicksToMs(RunTicksInBudget()):0} ms more, over its queue time budget of {_options.QueueTimeBudget.TotalMilliseconds:0} ms (queue_time_budget_ms), and was dropped rather than run late; retry later")
         {
             Limit = (int)Math.Min(int.MaxValue, _options.QueueTimeBudget.TotalMilliseconds),
             LimitName = "queue_time_budget_ms",
@@ -406,6 +409,10 @@ public sealed class ModelScheduler : IAsyncDisposable
         CheckDrained();
         return true;
     }
+
+    // Called with _lock held. The share of the budget kept for a request's own run: the recent batch run time, but at most
+    // half the budget, so that a model whose runs take longer than its budget still serves requests that waited little.
+    private double RunTicksInBudget() => Math.Min(_batchTicks, _budgetTicks / 2.0);
 
     private static double TicksToMs(double ticks) => ticks * 1000 / Stopwatch.Frequency;
 

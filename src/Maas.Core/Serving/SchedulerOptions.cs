@@ -28,9 +28,9 @@ public sealed record SchedulerOptions
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
-    /// The longest a request should wait in the queue (zero: no budget). A request whose expected wait (observed run
-    /// time per row x the rows ahead of it) is longer is refused at once; one still queued past it is dropped rather
-    /// than run late. Both are <see cref="InferenceErrorKind.QueueFull"/>.
+    /// The longest an admitted request should spend queued and running (zero: no budget). A request whose expected wait
+    /// plus run is longer than most of it is refused at once; a queued one that would finish past it is dropped rather
+    /// than answered late. Both are <see cref="InferenceErrorKind.QueueFull"/>.
     /// </summary>
     public TimeSpan QueueTimeBudget { get; init; } = TimeSpan.Zero;
 

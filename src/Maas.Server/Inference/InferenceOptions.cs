@@ -79,8 +79,9 @@ public sealed class InferenceOptions
     public int TimeoutMs { get; set; } = 60_000;
 
     /// <summary>
-    /// How long a request may wait in a model's queue, in milliseconds (0: no budget), unless the model's configuration
-    /// says otherwise: a request expected to wait longer is refused at once, one queued past it is dropped.
+    /// How long an admitted request may spend queued and running in a model, in milliseconds (0: no budget), unless the
+    /// model's configuration says otherwise: a request expected to take longer is refused at once, one that would finish
+    /// past it is dropped.
     /// </summary>
     [Range(0, 86_400_000, ErrorMessage = "Maas:Inference:QueueTimeBudgetMs must be between 0 (no budget) and 86400000")]
     public int QueueTimeBudgetMs { get; set; } = 10_000;

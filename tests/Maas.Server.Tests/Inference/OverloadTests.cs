@@ -87,7 +87,7 @@ public sealed class OverloadTests : IAsyncLifetime
         Assert.Equal("1", dropped.Headers.GetValues("Retry-After").Single());
         using (var error = JsonDocument.Parse(await dropped.Content.ReadAsStringAsync()))
         {
-            Assert.Matches("waited \\d+ ms in the queue of model 'budget' version 1, over its queue time budget of 200 ms \\(queue_time_budget_ms\\), and was dropped", error.RootElement.GetProperty("error").GetString());
+            Assert.Matches("waited \\d+ ms in the queue of model 'budget' version 1 and would run about \\d+ ms more, over its queue time budget of 200 ms \\(queue_time_budget_ms\\), and was dropped", error.RootElement.GetProperty("error").GetString());
             Assert.Equal("queue_time_budget_ms", error.RootElement.GetProperty("limit").GetString());
             Assert.Equal(200, error.RootElement.GetProperty("limit_value").GetInt32());
         }
@@ -103,7 +103,7 @@ public sealed class OverloadTests : IAsyncLifetime
         Assert.Equal("close", refused.Headers.Connection.Single(), ignoreCase: true);
         using (var error = JsonDocument.Parse(await refused.Content.ReadAsStringAsync()))
         {
-            Assert.Matches("model 'budget' version 1 is too busy: a new request would wait about \\d+ ms in its queue, over 80% of its queue time budget of 200 ms \\(queue_time_budget_ms\\)", error.RootElement.GetProperty("error").GetString());
+            Assert.Matches("model 'budget' version 1 is too busy: a new request would wait about \\d+ ms in its queue and run about \\d+ ms, over 80% of its queue time budget of 200 ms \\(queue_time_budget_ms\\)", error.RootElement.GetProperty("error").GetString());
             Assert.Equal(200, error.RootElement.GetProperty("limit_value").GetInt32());
         }
 
