@@ -10,7 +10,11 @@ namespace Maas.Bench.Llm;
 /// <param name="GapsMs">Times between consecutive content chunks (inter-token latency).</param>
 /// <param name="Tokens">Completion tokens (from usage, else the number of content chunks).</param>
 /// <param name="CachedTokens">Prompt tokens the server reports as cached (-1 when it does not say).</param>
-public sealed record RequestSample(double TtftMs, IReadOnlyList<double> GapsMs, int Tokens, int CachedTokens);
+/// <param name="Error">Why the request failed (an error status, a stream that ended early), or null when it completed.</param>
+public sealed record RequestSample(double TtftMs, IReadOnlyList<double> GapsMs, int Tokens, int CachedTokens, string? Error = null)
+{
+    public bool Failed => Error is not null;
+}
 
 /// <summary>The outcome of one scenario on one server: one round, or several (tokens/s is then the median round's).</summary>
 public sealed record ScenarioResult(string Server, string Scenario, int Concurrency, double WallSeconds, IReadOnlyList<RequestSample> Samples)
@@ -18,6 +22,13 @@ public sealed record ScenarioResult(string Server, string Scenario, int Concurre
     private double? _tokensPerSecond;
 
     public int Tokens => Samples.Sum(s => s.Tokens);
+
+    /// <summary>Requests that failed (counted in the table, left out of the latency percentiles).</summary>
+    public int Failed => Samples.Count(s => s.Failed);
+
+    // Latencies of completed requests only: a stream cut short has no meaningful last gaps, one that failed before
+    // its first token no first-token time.
+    private IEnumerable<RequestSample> Completed => Samples.Where(s => !s.Failed);
 
     public int Rounds { get; init; } = 1;
 
@@ -42,13 +53,13 @@ public sealed record ScenarioResult(string Server, string Scenario, int Concurre
             _tokensPerSecond = Percentile(rounds.Select(r => r.TokensPerSecond), 0.5),
         };
 
-    public double TtftP50 => Percentile(Samples.Select(s => s.TtftMs), 0.50);
+    public double TtftP50 => Percentile(Completed.Select(s => s.TtftMs), 0.50);
 
-    public double TtftP99 => Percentile(Samples.Select(s => s.TtftMs), 0.99);
+    public double TtftP99 => Percentile(Completed.Select(s => s.TtftMs), 0.99);
 
-    public double ItlP50 => Percentile(Samples.SelectMany(s => s.GapsMs), 0.50);
+    public double ItlP50 => Percentile(Completed.SelectMany(s => s.GapsMs), 0.50);
 
-    public double ItlP99 => Percentile(Samples.SelectMany(s => s.GapsMs), 0.99);
+    public double ItlP99 => Percentile(Completed.SelectMany(s => s.GapsMs), 0.99);
 
     public static double Percentile(IEnumerable<double> values, double p)
     {
@@ -202,15 +213,19 @@ public sealed class ChatWorkload(HttpClient http, string baseUrl, string model, 
                 // A keep-alive connection the server closed as we reused it (cpp-httplib does after 5 s idle or
                 // 100 requests): nothing was processed, so send it again on a fresh connection.
             }
+            catch (Exception e) when (e is HttpRequestException or IOException)
+            {
+                return (new RequestSample(double.NaN, [], 0, -1, $"send: {e.Message}"), "");
+            }
         }
 
         using var _ = response;
         if (!response.IsSuccessStatusCode)
         {
-            throw new InvalidOperationException($"{baseUrl}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+            var error = await response.Content.ReadAsStringAsync();
+            return (new RequestSample(double.NaN, [], 0, -1, $"{(int)response.StatusCode} {error[..Math.Min(error.Length, 200)]}"), "");
         }
 
-        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
         double ttft = double.NaN;
         long last = 0;
         var gaps = new List<double>();
@@ -218,51 +233,77 @@ public sealed class ChatWorkload(HttpClient http, string baseUrl, string model, 
         var text = new StringBuilder();
         int? usageTokens = null;
         var cached = -1;
-        while (await reader.ReadLineAsync() is { } line)
+        var done = false;
+        string? failure = null;
+        try
         {
-            if (!line.StartsWith("data: ", StringComparison.Ordinal))
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            while (await reader.ReadLineAsync() is { } line)
             {
-                continue;
-            }
-
-            var data = line.AsSpan(6);
-            if (data.SequenceEqual("[DONE]"))
-            {
-                break;
-            }
-
-            var now = Stopwatch.GetTimestamp();
-            using var chunk = JsonDocument.Parse(line[6..]);
-            var root = chunk.RootElement;
-            if (root.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object)
-            {
-                usageTokens = usage.GetProperty("completion_tokens").GetInt32();
-                if (usage.TryGetProperty("prompt_tokens_details", out var details) && details.ValueKind == JsonValueKind.Object
-                    && details.TryGetProperty("cached_tokens", out var c))
+                if (!line.StartsWith("data: ", StringComparison.Ordinal))
                 {
-                    cached = c.GetInt32();
-                }
-            }
-
-            if (root.TryGetProperty("choices", out var choices) && choices.GetArrayLength() > 0
-                && choices[0].TryGetProperty("delta", out var delta) && delta.TryGetProperty("content", out var content)
-                && content.ValueKind == JsonValueKind.String && content.GetString()!.Length > 0)
-            {
-                chunks++;
-                text.Append(content.GetString());
-                if (double.IsNaN(ttft))
-                {
-                    ttft = Stopwatch.GetElapsedTime(sent, now).TotalMilliseconds;
-                }
-                else
-                {
-                    gaps.Add(Stopwatch.GetElapsedTime(last, now).TotalMilliseconds);
+                    continue;
                 }
 
-                last = now;
+                var data = line.AsSpan(6);
+                if (data.SequenceEqual("[DONE]"))
+                {
+                    done = true;
+                    break;
+                }
+
+                var now = Stopwatch.GetTimestamp();
+                using var chunk = JsonDocument.Parse(line[6..]);
+                var root = chunk.RootElement;
+                if (root.TryGetProperty("error", out var streamedError))
+                {
+                    failure = "streamed error: " + streamedError.ToString();
+                    break;
+                }
+
+                if (root.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object)
+                {
+                    usageTokens = usage.GetProperty("completion_tokens").GetInt32();
+                    if (usage.TryGetProperty("prompt_tokens_details", out var details) && details.ValueKind == JsonValueKind.Object
+                        && details.TryGetProperty("cached_tokens", out var c))
+                    {
+                        cached = c.GetInt32();
+                    }
+                }
+
+                if (root.TryGetProperty("choices", out var choices) && choices.GetArrayLength() > 0
+                    && choices[0].TryGetProperty("delta", out var delta) && delta.TryGetProperty("content", out var content)
+                    && content.ValueKind == JsonValueKind.String && content.GetString()!.Length > 0)
+                {
+                    chunks++;
+                    text.Append(content.GetString());
+                    if (double.IsNaN(ttft))
+                    {
+                        ttft = Stopwatch.GetElapsedTime(sent, now).TotalMilliseconds;
+                    }
+                    else
+                    {
+                        gaps.Add(Stopwatch.GetElapsedTime(last, now).TotalMilliseconds);
+                    }
+
+                    last = now;
+                }
             }
         }
+        catch (Exception e) when (e is HttpRequestException or IOException or JsonException)
+        {
+            // The server closed the stream mid-answer (llama-server did once under load): a failed request, counted,
+            // and the run goes on.
+            failure = $"stream: {e.Message}";
+        }
 
-        return (new RequestSample(ttft, gaps, usageTokens ?? chunks, cached), text.ToString());
+        if (failure is null && !done)
+        {
+            failure = "stream ended before [DONE]";
+        }
+
+        // A failed request still counts the tokens that reached the client.
+        var tokens = failure is null ? usageTokens ?? chunks : chunks;
+        return (new RequestSample(ttft, gaps, tokens, cached, failure), text.ToString());
     }
 }

@@ -172,7 +172,8 @@ foreach (var (name, concurrency, requests, system) in scenarios)
                 _ => await workload.RunAsync(server, name, concurrency, requests, system, seed + (round * requests)),
             };
             r = r with { CpuSeconds = (cpu() - cpuBefore).TotalSeconds };
-            Console.WriteLine($"{server}: {name} x{concurrency} round {round + 1}: {r.TokensPerSecond:F1} tok/s, TTFT p50 {r.TtftP50:F0} ms, ITL p50 {r.ItlP50:F1} ms, cached {r.Samples.Average(x => x.CachedTokens):F0}, server CPU {r.CpuMsPerToken:F1} ms/token");
+            Console.WriteLine($"{server}: {name} x{concurrency} round {round + 1}: {r.TokensPerSecond:F1} tok/s, TTFT p50 {r.TtftP50:F0} ms, ITL p50 {r.ItlP50:F1} ms, cached {r.Samples.Average(x => x.CachedTokens):F0}, server CPU {r.CpuMsPerToken:F1} ms/token"
+                + (r.Failed == 0 ? "" : $", {r.Failed} FAILED (first: {r.Samples.First(x => x.Failed).Error})"));
             perServer[server].Add(r);
         }
     }

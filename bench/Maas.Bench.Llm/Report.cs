@@ -19,13 +19,13 @@ public static class Report
         s.AppendLine(Inv($"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by `dotnet run -c Release --project bench/Maas.Bench.Llm{(args.Count == 0 ? "" : " -- " + string.Join(' ', args))}` on {Environment.ProcessorCount} cores ({System.Runtime.InteropServices.RuntimeInformation.OSDescription})."));
         s.AppendLine(Inv($"Model: generated random-weight Llama, dim {model.EmbeddingLength}, {model.BlockCount} layers, vocabulary {model.VocabularySize}, {model.ParameterCount / 1e6:F0}M parameters, Q8_0 (our GGUF writer). "));
         s.AppendLine(Inv($"Both servers: {threads} threads, {slots} slots x {contextPerSlot} tokens, batch 512; llama-server built from the same llama.cpp source (node-llama-cpp 3.22.1's bundle, `bench/llama-server/build.sh`: native CPU flags, ggml's own thread pool rather than OpenMP, as in the prebuilt engine MaaS loads). "));
-        s.AppendLine(Inv($"Workload: streamed chat completions, {maxTokens} tokens each (`ignore_eos`, temperature 0), N concurrent streams; {rounds} rounds per scenario with the servers taking turns (tokens/s: the median round; latencies: every request of every round). Each server runs in its own process (MaaS with server GC, as `Maas.Server` runs); the load generator shares the cores with both. Server CPU ms/token: the server process's CPU time (all threads, ggml's spinning workers included) over the tokens it generated."));
+        s.AppendLine(Inv($"Workload: streamed chat completions, {maxTokens} tokens each (`ignore_eos`, temperature 0), N concurrent streams; {rounds} rounds per scenario with the servers taking turns (tokens/s: the median round; latencies: every completed request of every round; a request that got an error status or whose stream ended before `[DONE]` counts as failed, its tokens that arrived still count). Each server runs in its own process (MaaS with server GC, as `Maas.Server` runs); the load generator shares the cores with both. Server CPU ms/token: the server process's CPU time (all threads, ggml's spinning workers included) over the tokens it generated."));
         s.AppendLine();
-        s.AppendLine("| scenario | streams | server | tokens/s | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | server CPU ms/token | requests |");
-        s.AppendLine("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        s.AppendLine("| scenario | streams | server | tokens/s | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | server CPU ms/token | requests | failed |");
+        s.AppendLine("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var r in results)
         {
-            s.AppendLine(Inv($"| {r.Scenario} | {r.Concurrency} | {r.Server} | {r.TokensPerSecond:F1} | {r.TtftP50:F0} | {r.TtftP99:F0} | {r.ItlP50:F1} | {r.ItlP99:F1} | {r.CpuMsPerToken:F1} | {r.Samples.Count} |"));
+            s.AppendLine(Inv($"| {r.Scenario} | {r.Concurrency} | {r.Server} | {r.TokensPerSecond:F1} | {r.TtftP50:F0} | {r.TtftP99:F0} | {r.ItlP50:F1} | {r.ItlP99:F1} | {r.CpuMsPerToken:F1} | {r.Samples.Count} | {r.Failed} |"));
         }
 
         s.AppendLine();
@@ -100,6 +100,11 @@ public static class Report
             line += Inv($"; MaaS reported {cached:F0} cached prompt tokens per request on average");
             var llamaCached = llama.Samples.Where(x => x.CachedTokens >= 0).Select(x => (double)x.CachedTokens).DefaultIfEmpty(0).Average();
             line += Inv($", llama-server {llamaCached:F0}");
+        }
+
+        if (maas.Failed + llama.Failed > 0)
+        {
+            line += Inv($"; FAILED requests: MaaS {maas.Failed}, llama-server {llama.Failed}");
         }
 
         return line;

@@ -165,6 +165,9 @@ public sealed record LlmEngineStatistics
     /// <summary>Decode steps (one llama_decode each).</summary>
     public long Steps { get; init; }
 
+    /// <summary>Micro-batches the steps were decoded in (passes over the weights; more than one per step when slots are apart).</summary>
+    public long DecodePasses { get; init; }
+
     /// <summary>Tokens submitted over all steps (prompt chunks plus one per generating sequence).</summary>
     public long BatchTokens { get; init; }
 
@@ -236,6 +239,9 @@ public sealed record LlmEngineStatistics
 
     /// <summary>Tokens per step on average.</summary>
     public double TokensPerStep => Steps == 0 ? 0 : (double)BatchTokens / Steps;
+
+    /// <summary>Passes over the weights per step on average.</summary>
+    public double PassesPerStep => Steps == 0 ? 0 : (double)DecodePasses / Steps;
 
     /// <summary>Sequences per step on average.</summary>
     public double SequencesPerStep => Steps == 0 ? 0 : (double)BatchSequences / Steps;

@@ -17,8 +17,8 @@ public readonly record struct SlotPlan(int Target, int Reuse, int? CopyFrom, int
 /// </summary>
 /// <remarks>
 /// Every idle slot is weighed in token-equivalents: prompt tokens still to compute, plus the cost of a copy or a
-/// restore, plus the tokens of another conversation the slot would lose, plus a decode pass per step when per-slot
-/// buffers leave the slot apart from the running ones. So a conversation's next turn goes back to its own slot
+/// restore, plus the tokens of another conversation the slot would lose, plus a decode pass per step (for the steps
+/// the request may run) when per-slot buffers leave the slot apart from the running ones. So a conversation's next turn goes back to its own slot
 /// (nothing lost, most reused), and a prompt sharing only a common preamble (a template, a system prompt) with a
 /// slot takes an empty slot rather than cost that slot's conversation its KV; the same prompt again goes back to the
 /// slot that evaluated it (its old answer is moot) rather than to a copy. With every slot holding something,
@@ -34,9 +34,17 @@ public sealed class KvSlotPlanner
 
     /// <summary>
     /// With per-slot buffers llama.cpp decodes each run of consecutive sequence ids in one pass; a slot apart from the
-    /// running ones adds a pass over the weights to every step it runs in, counted as this many prompt tokens.
+    /// running ones adds a pass over the weights to every step it runs in, each counted as this many prompt tokens
+    /// (a pass for a few tokens re-reads every weight: on the benchmark's 270M Q8_0 model with 2 threads a one-token
+    /// step takes 10-11 ms where a prompt token in a large batch takes 5-6 ms).
     /// </summary>
-    public const int ExtraPassCost = 64;
+    public const int ExtraPassCostPerStep = 2;
+
+    /// <summary>
+    /// The steps an extra pass is counted for: the request's max_tokens, at most this many (an answer usually ends
+    /// before a large max_tokens; past this the pass outweighs any prefix a slot may lose anyway).
+    /// </summary>
+    public const int MaxCountedSteps = 256;
 
     /// <summary>A planner for <paramref name="slots"/> slots.</summary>
     /// <param name="slots">The number of slots (sequence ids 0 to slots - 1).</param>
@@ -64,8 +72,9 @@ public sealed class KvSlotPlanner
     /// <param name="index">What each slot holds.</param>
     /// <param name="idle">Whether a slot has no running request.</param>
     /// <param name="host">The longest prefix of the prompt saved in host memory (entry and length), if any.</param>
+    /// <param name="steps">The most tokens the request may generate: the steps a slot apart from the running ones would cost a pass in.</param>
     /// <exception cref="InvalidOperationException">No slot is idle.</exception>
-    public SlotPlan Plan(IReadOnlyList<int> prompt, PrefixCacheIndex index, Func<int, bool> idle, PrefixMatch? host = null)
+    public SlotPlan Plan(IReadOnlyList<int> prompt, PrefixCacheIndex index, Func<int, bool> idle, PrefixMatch? host = null, int steps = MaxCountedSteps)
     {
         ArgumentNullException.ThrowIfNull(prompt);
         ArgumentNullException.ThrowIfNull(index);
@@ -104,7 +113,7 @@ public sealed class KvSlotPlanner
 
             // The same prompt as the slot last evaluated: what follows it there is the old answer, moot now.
             var lost = target == stale || repeats[target] ? 0 : index.LengthOf(target) - shared[target];
-            long fixedCost = lost + PassCost(target, anyRunning, idle);
+            long fixedCost = lost + PassCost(target, anyRunning, idle, steps);
 
             // Its own prefix in place, a longer one copied from another slot, or one restored from host memory.
             var plan = new SlotPlan(target, shared[target], null);
@@ -139,8 +148,10 @@ public sealed class KvSlotPlanner
 
     // Per-slot buffers: a slot with no running neighbour starts one more run of consecutive ids (one more pass per
     // step), one with a running neighbour on each side joins two runs into one (a pass fewer).
-    private long PassCost(int target, bool anyRunning, Func<int, bool> idle) =>
-        Unified || !anyRunning ? 0 : (1 - Neighbours(target, idle)) * (long)ExtraPassCost;
+    // Over the steps the request may run: a pass per step costs far more than most prefixes a neighbouring slot holds
+    // (64 tokens for the whole request, as this was, left 8 streams over 16 slots in 2-3 runs per step under churn).
+    private long PassCost(int target, bool anyRunning, Func<int, bool> idle, int steps) =>
+        Unified || !anyRunning ? 0 : (1 - Neighbours(target, idle)) * (long)ExtraPassCostPerStep * Math.Clamp(steps, 1, MaxCountedSteps);
 
     private int Neighbours(int id, Func<int, bool> idle) =>
         (id > 0 && !idle(id - 1) ? 1 : 0) + (id < Slots - 1 && !idle(id + 1) ? 1 : 0);

@@ -7,6 +7,7 @@ internal sealed class LlamaEngineCounters
 {
     private readonly object _lock = new();
     private long _steps;
+    private long _passes;
     private long _batchTokens;
     private long _batchSequences;
     private long _multiSequenceSteps;
@@ -27,12 +28,16 @@ internal sealed class LlamaEngineCounters
     private int _hostEntries;
     private long _hostBytes;
 
-    /// <summary>One decode step of <paramref name="tokens"/> tokens over <paramref name="sequences"/> sequences, <paramref name="prompts"/> of them prompts.</summary>
-    public void Step(int tokens, int sequences, int prompts)
+    /// <summary>
+    /// One decode step of <paramref name="tokens"/> tokens over <paramref name="sequences"/> sequences,
+    /// <paramref name="prompts"/> of them prompts, that llama.cpp decodes in <paramref name="passes"/> micro-batches.
+    /// </summary>
+    public void Step(int tokens, int sequences, int prompts, int passes)
     {
         lock (_lock)
         {
             _steps++;
+            _passes += passes;
             _batchTokens += tokens;
             _batchSequences += sequences;
             _multiSequenceSteps += sequences > 1 ? 1 : 0;
@@ -131,6 +136,7 @@ internal sealed class LlamaEngineCounters
             return new LlmEngineStatistics
             {
                 Steps = _steps,
+                DecodePasses = _passes,
                 BatchTokens = _batchTokens,
                 BatchSequences = _batchSequences,
                 MultiSequenceSteps = _multiSequenceSteps,

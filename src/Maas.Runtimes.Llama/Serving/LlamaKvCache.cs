@@ -54,7 +54,7 @@ internal sealed class LlamaKvCache
     {
         var prompt = sequence.Prompt;
         var memory = _context.Memory;
-        var (target, reuse, copyFrom, restoreFrom) = _planner.Plan(prompt, _index, _idle, _host?.FindLongest(prompt));
+        var (target, reuse, copyFrom, restoreFrom) = _planner.Plan(prompt, _index, _idle, _host?.FindLongest(prompt), sequence.Request.MaxTokens);
 
         // The last prompt token is decoded again (its logits start the generation) unless its logits were kept.
         reuse = Math.Min(reuse, prompt.Length);

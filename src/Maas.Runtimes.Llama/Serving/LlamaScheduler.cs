@@ -356,7 +356,7 @@ internal sealed class LlamaScheduler : IDisposable
             return;
         }
 
-        _counters.Step(batch.Count, inStep.Count, prompts);
+        _counters.Step(batch.Count, inStep.Count, prompts, Passes(inStep));
         foreach (var sequence in inStep)
         {
             // The decoded tokens are in the KV cache now: record them for prefix matching.
@@ -384,6 +384,20 @@ internal sealed class LlamaScheduler : IDisposable
         }
 
         _counters.KvCells(_cache.CellsUsed());
+    }
+
+    // The micro-batches llama.cpp splits this step into (inStep is in batch order).
+    private int Passes(List<LlamaSequence> inStep)
+    {
+        Span<int> slots = stackalloc int[inStep.Count];
+        Span<int> tokens = stackalloc int[inStep.Count];
+        for (var i = 0; i < inStep.Count; i++)
+        {
+            slots[i] = inStep[i].Slot;
+            tokens[i] = inStep[i].StepTokens;
+        }
+
+        return LlamaMicroBatches.Count(slots, tokens, _context.MicroBatchSize, _context.UnifiedKvCache);
     }
 
     // Samples the next token from the logits of the sequence's last decoded token, or from those its slot kept after

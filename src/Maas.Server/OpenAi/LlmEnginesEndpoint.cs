@@ -52,6 +52,8 @@ internal static class LlmEnginesEndpoint
     private static object Statistics(LlmEngineStatistics s) => new
     {
         steps = s.Steps,
+        decode_passes = s.DecodePasses,
+        passes_per_step = s.PassesPerStep,
         batch_tokens = s.BatchTokens,
         batch_sequences = s.BatchSequences,
         multi_sequence_steps = s.MultiSequenceSteps,
