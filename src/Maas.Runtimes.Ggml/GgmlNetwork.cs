@@ -11,6 +11,7 @@ namespace Maas.Runtimes.Ggml;
 public sealed unsafe class GgmlNetwork : IDisposable
 {
     private const int GraphSize = 2048;
+
     private const float NormEpsilon = 1e-5f;
 
     // PyTorch's default: each batch moves the running statistics a tenth of the way to its own.
@@ -38,7 +39,15 @@ public sealed unsafe class GgmlNetwork : IDisposable
     private readonly IntPtr inferGraph;
     private readonly Random random;
     private readonly float[] ones;
+    private readonly GgmlOptOptimizerParams settings;
+    private readonly List<(IntPtr M, IntPtr V, long Count)> moments = [];
+    private readonly List<string> parameterNames = [];
     private int epoch;
+
+    // Optimiser steps of the whole run (a resumed one included), and those this ggml-opt context took: ggml counts
+    // its own steps from 1 for AdamW's bias correction, so a resumed run corrects for the difference.
+    private long steps;
+    private long contextSteps;
 
     private GgmlNetwork(IReadOnlyList<NetworkLayer> layers, IReadOnlyList<NetworkShape> shapes, NetworkShape input, int classes, GgmlTrainingOptions options)
     {
@@ -89,6 +98,12 @@ public sealed unsafe class GgmlNetwork : IDisposable
             optimizerParams.AdamwBeta1 = (float)options.Beta1;
             optimizerParams.AdamwBeta2 = (float)options.Beta2;
             opt = SafeGgmlOptHandle.Create(backend.Sched, trainContext, trainInput, output, optimizer, optimizerParams);
+            settings = optimizerParams;
+            if (optimizer == GgmlOptimizerType.AdamW)
+            {
+                FindMoments();
+            }
+
             trainResult = SafeGgmlOptResultHandle.Wrap(GgmlApi.ggml_opt_result_init(), "ggml_opt_result_init");
 
             inferContext = Context((4 * GraphSize * overhead) + graphBytes);
@@ -154,10 +169,14 @@ public sealed unsafe class GgmlNetwork : IDisposable
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         epoch++;
+
+        // Each epoch's shuffle and dropout come from the seed and the epoch's number, so a run resumed after epoch
+        // n draws what an uninterrupted one would.
+        var draws = new Random(unchecked((Options.Seed * 1_000_003) + epoch));
         var batch = Options.BatchSize;
         var size = (int)Input.Size;
         var order = (int[])rows.Clone();
-        random.Shuffle(order);
+        draws.Shuffle(order);
         var batches = order.Length / batch;
         var x = new float[batch * size];
         var y = new float[batch * Classes];
@@ -181,7 +200,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
                 var mask = masks[d];
                 for (var k = 0; k < mask.Length; k++)
                 {
-                    mask[k] = random.NextDouble() < keep ? scale : 0f;
+                    mask[k] = draws.NextDouble() < keep ? scale : 0f;
                 }
 
                 Set(dropouts[d].Mask, mask);
@@ -190,7 +209,10 @@ public sealed unsafe class GgmlNetwork : IDisposable
             GgmlApi.ggml_opt_alloc(opt, true);
             Set(trainInput, x);
             Set(GgmlApi.ggml_opt_labels(opt), y);
+            SetStepSettings();
             GgmlApi.ggml_opt_eval(opt, trainResult);
+            steps++;
+            contextSteps++;
             UpdateRunningStatistics();
             batchDone?.Invoke(b + 1, batches);
         }
@@ -299,6 +321,39 @@ public sealed unsafe class GgmlNetwork : IDisposable
         }
     }
 
+    /// <summary>
+    /// The optimiser's state after the epochs trained so far: the epoch and step counts and, for AdamW, the first and
+    /// second moments of every weight tensor (in <see cref="Weights"/>' order, m then v); SGD keeps none.
+    /// </summary>
+    public GgmlOptimizerState OptimizerState() =>
+        new(epoch, steps, moments.SelectMany(m => new[] { Get(m.M, m.Count), Get(m.V, m.Count) }).ToArray());
+
+    /// <summary>
+    /// Puts back a state taken by <see cref="OptimizerState"/> (with the weights, by <see cref="Restore"/>), so training
+    /// goes on as the run it came from would have: same moments, same bias correction, same epoch numbering.
+    /// </summary>
+    public void RestoreOptimizer(GgmlOptimizerState state)
+    {
+        if (state.Moments.Count != 2 * moments.Count)
+        {
+            throw new ArgumentException($"the optimiser keeps {2 * moments.Count} moment tensors, not {state.Moments.Count}", nameof(state));
+        }
+
+        for (var k = 0; k < moments.Count; k++)
+        {
+            if (state.Moments[2 * k].Length != moments[k].Count || state.Moments[(2 * k) + 1].Length != moments[k].Count)
+            {
+                throw new ArgumentException($"moment tensor {k} has {moments[k].Count} values, not {state.Moments[2 * k].Length}", nameof(state));
+            }
+
+            Set(moments[k].M, state.Moments[2 * k]);
+            Set(moments[k].V, state.Moments[(2 * k) + 1]);
+        }
+
+        epoch = state.Epochs;
+        steps = state.Steps;
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {
@@ -368,6 +423,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
             };
             GgmlApi.ggml_set_name(tensor, $"l{index}.{name}");
             GgmlApi.ggml_set_param(tensor);
+            parameterNames.Add($"l{index}.{name}");
             parameters.Add((tensor, ne.Aggregate(1L, (a, b) => a * b)));
             return tensor;
         }
@@ -416,6 +472,53 @@ public sealed unsafe class GgmlNetwork : IDisposable
         }
 
         return new LayerTensors(parameters, IntPtr.Zero);
+    }
+
+    // ggml-opt names each parameter's update "adamw step for <parameter>" in the compute context it was given (ours)
+    // and keeps the moments it allocated for it as that step's third and fourth sources; ggml-opt has no accessor.
+    private void FindMoments()
+    {
+        foreach (var ((_, count), name) in tensors.SelectMany(t => t.Parameters).Zip(parameterNames))
+        {
+            var step = GgmlApi.ggml_get_tensor(trainContext, $"adamw step for {name}");
+            if (step == IntPtr.Zero)
+            {
+                throw new GgmlException($"ggml-opt built no AdamW step for '{name}'");
+            }
+
+            var head = (GgmlTensorHead*)step;
+            var (m, v) = ((IntPtr)head->Src[2], (IntPtr)head->Src[3]);
+            if (m == IntPtr.Zero || v == IntPtr.Zero || Elements(m) != count || Elements(v) != count)
+            {
+                throw new GgmlException($"the AdamW step for '{name}' does not have the moments it should");
+            }
+
+            moments.Add((m, v, count));
+        }
+    }
+
+    private static long Elements(IntPtr tensor)
+    {
+        var head = (GgmlTensorHead*)tensor;
+        return head->Ne[0] * head->Ne[1] * head->Ne[2] * head->Ne[3];
+    }
+
+    // AdamW divides the moments by 1 - β^k with ggml's own step count k; a resumed run is at step t > k. Scaling the
+    // learning rate by (1 - β1^k)/(1 - β1^t) · √((1 - β2^t)/(1 - β2^k)) gives the update of step t (up to ε), and
+    // dividing the weight decay by the same keeps the decay of step t (ggml applies 1 - α·wd).
+    private void SetStepSettings()
+    {
+        if (moments.Count == 0 || steps == contextSteps)
+        {
+            return;
+        }
+
+        double k = contextSteps + 1, t = steps + 1, beta1 = settings.AdamwBeta1, beta2 = settings.AdamwBeta2;
+        var scale = (1 - Math.Pow(beta1, k)) / (1 - Math.Pow(beta1, t)) * Math.Sqrt((1 - Math.Pow(beta2, t)) / (1 - Math.Pow(beta2, k)));
+        var corrected = settings;
+        corrected.AdamwAlpha = (float)(settings.AdamwAlpha * scale);
+        corrected.AdamwWd = (float)(settings.AdamwWd / scale);
+        opt.Settings = corrected;
     }
 
     // Moves each batch-norm layer's running mean and (unbiased) variance towards the batch's, as PyTorch does.
@@ -648,6 +751,9 @@ public sealed unsafe class GgmlNetwork : IDisposable
         public float[] Variance { get; } = Enumerable.Repeat(1f, channels).ToArray();
     }
 }
+
+/// <summary>An optimiser's state to resume from: epochs and steps done, AdamW's moments (m, v per weight tensor).</summary>
+public sealed record GgmlOptimizerState(int Epochs, long Steps, IReadOnlyList<float[]> Moments);
 
 /// <summary>
 /// A network's trained values by layer index: dense [weight [out, in] row-major, bias [out]], conv2d [weight

@@ -125,6 +125,73 @@ public sealed class GgmlNetworkTests
         Assert.Equal(before, network.Logits(x, held));
     }
 
+    [Fact]
+    public void A_run_resumed_with_its_adamw_moments_follows_the_uninterrupted_loss_trajectory()
+    {
+        var (images, labels) = TinyImages.Generate(160, Size, seed: 5);
+        var x = TinyImages.Floats(images);
+        var rows = Enumerable.Range(0, 160).ToArray();
+        NetworkLayer[] layers =
+        [
+            new() { Type = "conv2d", Filters = 4, Kernel = 3, Padding = 1 },
+            new() { Type = "batch_norm" },
+            new() { Type = "relu" },
+            new() { Type = "max_pool", Kernel = 2 },
+            new() { Type = "flatten" },
+            new() { Type = "dropout", Rate = 0.2 },
+            new() { Type = "dense" },
+        ];
+        var options = new GgmlTrainingOptions { BatchSize = 16, LearningRate = 0.003, WeightDecay = 0.01, Seed = 11, Threads = 1 };
+        GgmlNetwork Create() => GgmlNetwork.Create(layers, new([1, Size, Size]), 3, options);
+
+        double[] uninterrupted;
+        using (var network = Create())
+        {
+            uninterrupted = Enumerable.Range(0, 5).Select(_ => network.TrainEpoch(x, labels, rows, CancellationToken.None).TrainLoss).ToArray();
+        }
+
+        // Two epochs, then everything a checkpoint keeps; a new network (a new ggml-opt context) goes on from it.
+        GgmlWeights weights;
+        GgmlOptimizerState state;
+        using (var first = Create())
+        {
+            first.TrainEpoch(x, labels, rows, CancellationToken.None);
+            first.TrainEpoch(x, labels, rows, CancellationToken.None);
+            (weights, state) = (first.Weights(), first.OptimizerState());
+        }
+
+        Assert.Equal(2, state.Epochs);
+        Assert.Equal(20, state.Steps);
+        Assert.Equal(2 * 6, state.Moments.Count); // m and v of conv weight, bias, norm scale, shift, dense weight, bias
+        Assert.Contains(state.Moments[1], v => v > 0);
+
+        double[] Resume(bool withMoments)
+        {
+            using var resumed = Create();
+            resumed.Restore(weights);
+            if (withMoments)
+            {
+                resumed.RestoreOptimizer(state);
+            }
+            else
+            {
+                resumed.RestoreOptimizer(state with { Moments = state.Moments.Select(m => new float[m.Length]).ToArray(), Steps = 0 });
+            }
+
+            return Enumerable.Range(0, 3).Select(_ => resumed.TrainEpoch(x, labels, rows, CancellationToken.None).TrainLoss).ToArray();
+        }
+
+        var continued = Resume(withMoments: true);
+        for (var e = 0; e < 3; e++)
+        {
+            Assert.True(Math.Abs(continued[e] - uninterrupted[e + 2]) <= 1e-4 * Math.Abs(uninterrupted[e + 2]), $"epoch {e + 3}: resumed {continued[e]}, uninterrupted {uninterrupted[e + 2]}");
+        }
+
+        // Restarted moments (the old behaviour) leave that trajectory: the comparison above can tell them apart.
+        var restarted = Resume(withMoments: false);
+        Assert.True(Math.Abs(restarted[0] - uninterrupted[2]) > 1e-3 * Math.Abs(uninterrupted[2]), $"restarted moments gave {restarted[0]}, the same as {uninterrupted[2]}");
+    }
+
     internal static double Accuracy(float[] logits, int[] labels, int[] rows)
     {
         var classes = logits.Length / rows.Length;

@@ -195,7 +195,24 @@ public sealed class ImageWorkerKillTests
             Assert.True((double)version["evaluation"]!["accuracy"]! >= 0.9, version["evaluation"]!.ToJsonString());
 
             var events = (await (await client.GetAsync($"api/v1/training/jobs/{id}/events?limit=1000")).JsonAsync(HttpStatusCode.OK))["events"]!.AsArray();
-            Assert.Contains(events, e => (string?)e!["type"] == "log" && ((string?)e["data"]!["message"])!.StartsWith("resumed after epoch", StringComparison.Ordinal));
+            Assert.Contains(events, e => (string?)e!["type"] == "log" && ((string?)e["data"]!["message"])!.StartsWith("resumed after epoch", StringComparison.Ordinal)
+                && ((string?)e["data"]!["message"])!.Contains("with the optimiser's state", StringComparison.Ordinal));
+
+            // The same job never interrupted (same seed, same single thread) has the same loss trajectory: the
+            // checkpoint carried AdamW's moments and step count, and each epoch's shuffle comes from the seed.
+            var again = Names.Unique("uninterrupted");
+            using var resubmitted = await client.PostAsync("api/v1/training/jobs", Api.Json(body.Replace(model, again, StringComparison.Ordinal)));
+            var againId = (string)(await resubmitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
+            var finished = await TrainingApiTests.WaitAsync(client, againId, TimeSpan.FromMinutes(5));
+            Assert.True((string?)finished["status"] == "succeeded", finished.ToJsonString());
+            var uninterrupted = await (await client.GetAsync($"api/v1/models/{again}/versions/1")).JsonAsync(HttpStatusCode.OK);
+            var resumedLosses = version["evaluation"]!["epochs"]!.AsArray().Select(e => (double)e!["train_loss"]!).ToArray();
+            var plainLosses = uninterrupted["evaluation"]!["epochs"]!.AsArray().Select(e => (double)e!["train_loss"]!).ToArray();
+            Assert.Equal(epochs, plainLosses.Length);
+            for (var e = 0; e < epochs; e++)
+            {
+                Assert.True(Math.Abs(resumedLosses[e] - plainLosses[e]) <= 1e-4 * Math.Abs(plainLosses[e]), $"epoch {e + 1}: resumed {resumedLosses[e]}, uninterrupted {plainLosses[e]}");
+            }
         }
         finally
         {
