@@ -11,7 +11,11 @@ namespace Maas.Runtimes.Ggml;
 public sealed unsafe class GgmlNetwork : IDisposable
 {
     private const int GraphSize = 2048;
+
     private const float NormEpsilon = 1e-5f;
+
+    // PyTorch's default: each batch moves the running statistics a tenth of the way to its own.
+    private const float BatchNormMomentum = 0.1f;
 
     // The tanh form of GELU: x·σ(√(8/π)·(x + 0.044715·x³)); the ONNX export writes the same formula.
     private const float GeluScale = 1.5957691216057308f;
@@ -23,6 +27,8 @@ public sealed unsafe class GgmlNetwork : IDisposable
     private readonly SafeGgmlContextHandle trainContext;
     private readonly SafeGgmlContextHandle inferContext;
     private readonly SafeGgmlBufferHandle staticBuffer;
+    private readonly SafeGgmlContextHandle statisticsContext;
+    private readonly SafeGgmlBufferHandle? statisticsBuffer;
     private readonly SafeGgmlOptHandle opt;
     private readonly SafeGgmlOptResultHandle trainResult;
     private readonly List<LayerTensors> tensors = [];
@@ -33,7 +39,15 @@ public sealed unsafe class GgmlNetwork : IDisposable
     private readonly IntPtr inferGraph;
     private readonly Random random;
     private readonly float[] ones;
+    private readonly GgmlOptOptimizerParams settings;
+    private readonly List<(IntPtr M, IntPtr V, long Count)> moments = [];
+    private readonly List<string> parameterNames = [];
     private int epoch;
+
+    // Optimiser steps of the whole run (a resumed one included), and those this ggml-opt context took: ggml counts
+    // its own steps from 1 for AdamW's bias correction, so a resumed run corrects for the difference.
+    private long steps;
+    private long contextSteps;
 
     private GgmlNetwork(IReadOnlyList<NetworkLayer> layers, IReadOnlyList<NetworkShape> shapes, NetworkShape input, int classes, GgmlTrainingOptions options)
     {
@@ -66,8 +80,17 @@ public sealed unsafe class GgmlNetwork : IDisposable
 
             var graphBytes = (long)GgmlApi.ggml_graph_overhead_custom(GraphSize, true);
             trainContext = Context((16 * GraphSize * overhead) + (4 * graphBytes));
+            statisticsContext = Context((2 * layers.Count + 1) * overhead);
             var output = Forward(trainContext, trainInput, training: true);
             CheckShape(output, classes, batch);
+
+            // ggml-opt computes a copy of the graph; a result that already has memory keeps it in the copy (as
+            // ggml-opt's own loss does), so the batch statistics are allocated here to be readable after each step.
+            if (tensors.Any(t => t.Norm is not null))
+            {
+                statisticsBuffer = SafeGgmlBufferHandle.Wrap(GgmlApi.ggml_backend_alloc_ctx_tensors(statisticsContext, backend.Backend), "ggml_backend_alloc_ctx_tensors");
+            }
+
             var optimizerParams = GgmlApi.ggml_opt_get_default_optimizer_params(IntPtr.Zero);
             var optimizer = options.Optimizer == "sgd" ? GgmlOptimizerType.Sgd : GgmlOptimizerType.AdamW;
             optimizerParams.AdamwAlpha = optimizerParams.SgdAlpha = (float)options.LearningRate;
@@ -75,6 +98,12 @@ public sealed unsafe class GgmlNetwork : IDisposable
             optimizerParams.AdamwBeta1 = (float)options.Beta1;
             optimizerParams.AdamwBeta2 = (float)options.Beta2;
             opt = SafeGgmlOptHandle.Create(backend.Sched, trainContext, trainInput, output, optimizer, optimizerParams);
+            settings = optimizerParams;
+            if (optimizer == GgmlOptimizerType.AdamW)
+            {
+                FindMoments();
+            }
+
             trainResult = SafeGgmlOptResultHandle.Wrap(GgmlApi.ggml_opt_result_init(), "ggml_opt_result_init");
 
             inferContext = Context((4 * GraphSize * overhead) + graphBytes);
@@ -140,10 +169,14 @@ public sealed unsafe class GgmlNetwork : IDisposable
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         epoch++;
+
+        // Each epoch's shuffle and dropout come from the seed and the epoch's number, so a run resumed after epoch
+        // n draws what an uninterrupted one would.
+        var draws = new Random(unchecked((Options.Seed * 1_000_003) + epoch));
         var batch = Options.BatchSize;
         var size = (int)Input.Size;
         var order = (int[])rows.Clone();
-        random.Shuffle(order);
+        draws.Shuffle(order);
         var batches = order.Length / batch;
         var x = new float[batch * size];
         var y = new float[batch * Classes];
@@ -167,7 +200,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
                 var mask = masks[d];
                 for (var k = 0; k < mask.Length; k++)
                 {
-                    mask[k] = random.NextDouble() < keep ? scale : 0f;
+                    mask[k] = draws.NextDouble() < keep ? scale : 0f;
                 }
 
                 Set(dropouts[d].Mask, mask);
@@ -176,7 +209,11 @@ public sealed unsafe class GgmlNetwork : IDisposable
             GgmlApi.ggml_opt_alloc(opt, true);
             Set(trainInput, x);
             Set(GgmlApi.ggml_opt_labels(opt), y);
+            SetStepSettings();
             GgmlApi.ggml_opt_eval(opt, trainResult);
+            steps++;
+            contextSteps++;
+            UpdateRunningStatistics();
             batchDone?.Invoke(b + 1, batches);
         }
 
@@ -198,6 +235,12 @@ public sealed unsafe class GgmlNetwork : IDisposable
         var x = new float[batch * size];
         var scores = new float[batch * Classes];
         var result = new float[rows.Count * Classes];
+        foreach (var norm in tensors.Select(t => t.Norm).OfType<BatchNormState>())
+        {
+            Set(norm.RunningMean, norm.Mean);
+            Set(norm.RunningInverseStd, norm.Variance.Select(v => 1f / MathF.Sqrt(v + NormEpsilon)).ToArray());
+        }
+
         for (var start = 0; start < rows.Count; start += batch)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -234,7 +277,8 @@ public sealed unsafe class GgmlNetwork : IDisposable
         {
             if (tensors[i].Parameters.Count > 0)
             {
-                result[i] = tensors[i].Parameters.Select(p => Get(p.Tensor, p.Count)).ToArray();
+                var values = tensors[i].Parameters.Select(p => Get(p.Tensor, p.Count));
+                result[i] = (tensors[i].Norm is { } norm ? values.Append((float[])norm.Mean.Clone()).Append((float[])norm.Variance.Clone()) : values).ToArray();
             }
         }
 
@@ -247,12 +291,25 @@ public sealed unsafe class GgmlNetwork : IDisposable
         foreach (var (layer, values) in weights.Layers)
         {
             var parameters = tensors[layer].Parameters;
-            if (parameters.Count != values.Count)
+            var norm = tensors[layer].Norm;
+            var expected = parameters.Count + (norm is null ? 0 : 2);
+            if (expected != values.Count)
             {
-                throw new ArgumentException($"layer {layer} has {parameters.Count} weight tensors, not {values.Count}", nameof(weights));
+                throw new ArgumentException($"layer {layer} has {expected} weight tensors, not {values.Count}", nameof(weights));
             }
 
-            for (var k = 0; k < values.Count; k++)
+            if (norm is not null)
+            {
+                if (values[^2].Length != norm.Mean.Length || values[^1].Length != norm.Variance.Length)
+                {
+                    throw new ArgumentException($"layer {layer}'s running statistics have {norm.Mean.Length} values, not {values[^2].Length}", nameof(weights));
+                }
+
+                values[^2].CopyTo(norm.Mean, 0);
+                values[^1].CopyTo(norm.Variance, 0);
+            }
+
+            for (var k = 0; k < parameters.Count; k++)
             {
                 if (values[k].Length != parameters[k].Count)
                 {
@@ -262,6 +319,39 @@ public sealed unsafe class GgmlNetwork : IDisposable
                 Set(parameters[k].Tensor, values[k]);
             }
         }
+    }
+
+    /// <summary>
+    /// The optimiser's state after the epochs trained so far: the epoch and step counts and, for AdamW, the first and
+    /// second moments of every weight tensor (in <see cref="Weights"/>' order, m then v); SGD keeps none.
+    /// </summary>
+    public GgmlOptimizerState OptimizerState() =>
+        new(epoch, steps, moments.SelectMany(m => new[] { Get(m.M, m.Count), Get(m.V, m.Count) }).ToArray());
+
+    /// <summary>
+    /// Puts back a state taken by <see cref="OptimizerState"/> (with the weights, by <see cref="Restore"/>), so training
+    /// goes on as the run it came from would have: same moments, same bias correction, same epoch numbering.
+    /// </summary>
+    public void RestoreOptimizer(GgmlOptimizerState state)
+    {
+        if (state.Moments.Count != 2 * moments.Count)
+        {
+            throw new ArgumentException($"the optimiser keeps {2 * moments.Count} moment tensors, not {state.Moments.Count}", nameof(state));
+        }
+
+        for (var k = 0; k < moments.Count; k++)
+        {
+            if (state.Moments[2 * k].Length != moments[k].Count || state.Moments[(2 * k) + 1].Length != moments[k].Count)
+            {
+                throw new ArgumentException($"moment tensor {k} has {moments[k].Count} values, not {state.Moments[2 * k].Length}", nameof(state));
+            }
+
+            Set(moments[k].M, state.Moments[2 * k]);
+            Set(moments[k].V, state.Moments[(2 * k) + 1]);
+        }
+
+        epoch = state.Epochs;
+        steps = state.Steps;
     }
 
     /// <inheritdoc />
@@ -274,6 +364,8 @@ public sealed unsafe class GgmlNetwork : IDisposable
         backend?.Dispose();
         trainContext?.Dispose();
         inferContext?.Dispose();
+        statisticsBuffer?.Dispose();
+        statisticsContext?.Dispose();
         staticBuffer?.Dispose();
         staticContext?.Dispose();
     }
@@ -331,6 +423,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
             };
             GgmlApi.ggml_set_name(tensor, $"l{index}.{name}");
             GgmlApi.ggml_set_param(tensor);
+            parameterNames.Add($"l{index}.{name}");
             parameters.Add((tensor, ne.Aggregate(1L, (a, b) => a * b)));
             return tensor;
         }
@@ -349,6 +442,26 @@ public sealed unsafe class GgmlNetwork : IDisposable
                 Parameter("scale", before.Size);
                 Parameter("shift", before.Size);
                 break;
+            case "batch_norm":
+                {
+                    // One scale and shift per channel, shaped to broadcast over [W, H, C, N] (or [F, N] once flat).
+                    var channels = before.Dims[0];
+                    long[] shape = before.Flat ? [channels] : [1, 1, channels, 1];
+                    Parameter("scale", shape);
+                    Parameter("shift", shape);
+                    IntPtr Statistic(string name)
+                    {
+                        var tensor = before.Flat
+                            ? GgmlApi.ggml_new_tensor_1d(staticContext, GgmlType.F32, channels)
+                            : GgmlApi.ggml_new_tensor_4d(staticContext, GgmlType.F32, 1, 1, channels, 1);
+                        GgmlApi.ggml_set_name(tensor, $"l{index}.{name}");
+                        return tensor;
+                    }
+
+                    var perChannel = before.Flat ? Options.BatchSize : (long)before.Dims[1] * before.Dims[2] * Options.BatchSize;
+                    return new LayerTensors(parameters, IntPtr.Zero, new BatchNormState(channels, perChannel, Statistic("running_mean"), Statistic("running_inv_std")));
+                }
+
             case "dropout":
                 var mask = before.Flat
                     ? GgmlApi.ggml_new_tensor_2d(staticContext, GgmlType.F32, before.Size, Options.BatchSize)
@@ -359,6 +472,69 @@ public sealed unsafe class GgmlNetwork : IDisposable
         }
 
         return new LayerTensors(parameters, IntPtr.Zero);
+    }
+
+    // ggml-opt names each parameter's update "adamw step for <parameter>" in the compute context it was given (ours)
+    // and keeps the moments it allocated for it as that step's third and fourth sources; ggml-opt has no accessor.
+    private void FindMoments()
+    {
+        foreach (var ((_, count), name) in tensors.SelectMany(t => t.Parameters).Zip(parameterNames))
+        {
+            var step = GgmlApi.ggml_get_tensor(trainContext, $"adamw step for {name}");
+            if (step == IntPtr.Zero)
+            {
+                throw new GgmlException($"ggml-opt built no AdamW step for '{name}'");
+            }
+
+            var head = (GgmlTensorHead*)step;
+            var (m, v) = ((IntPtr)head->Src[2], (IntPtr)head->Src[3]);
+            if (m == IntPtr.Zero || v == IntPtr.Zero || Elements(m) != count || Elements(v) != count)
+            {
+                throw new GgmlException($"the AdamW step for '{name}' does not have the moments it should");
+            }
+
+            moments.Add((m, v, count));
+        }
+    }
+
+    private static long Elements(IntPtr tensor)
+    {
+        var head = (GgmlTensorHead*)tensor;
+        return head->Ne[0] * head->Ne[1] * head->Ne[2] * head->Ne[3];
+    }
+
+    // AdamW divides the moments by 1 - β^k with ggml's own step count k; a resumed run is at step t > k. Scaling the
+    // learning rate by (1 - β1^k)/(1 - β1^t) · √((1 - β2^t)/(1 - β2^k)) gives the update of step t (up to ε), and
+    // dividing the weight decay by the same keeps the decay of step t (ggml applies 1 - α·wd).
+    private void SetStepSettings()
+    {
+        if (moments.Count == 0 || steps == contextSteps)
+        {
+            return;
+        }
+
+        double k = contextSteps + 1, t = steps + 1, beta1 = settings.AdamwBeta1, beta2 = settings.AdamwBeta2;
+        var scale = (1 - Math.Pow(beta1, k)) / (1 - Math.Pow(beta1, t)) * Math.Sqrt((1 - Math.Pow(beta2, t)) / (1 - Math.Pow(beta2, k)));
+        var corrected = settings;
+        corrected.AdamwAlpha = (float)(settings.AdamwAlpha * scale);
+        corrected.AdamwWd = (float)(settings.AdamwWd / scale);
+        opt.Settings = corrected;
+    }
+
+    // Moves each batch-norm layer's running mean and (unbiased) variance towards the batch's, as PyTorch does.
+    private void UpdateRunningStatistics()
+    {
+        foreach (var norm in tensors.Select(t => t.Norm).OfType<BatchNormState>())
+        {
+            var mean = Get(norm.BatchMean, norm.Mean.Length);
+            var variance = Get(norm.BatchVariance, norm.Variance.Length);
+            var unbiased = norm.PerChannel > 1 ? norm.PerChannel / (float)(norm.PerChannel - 1) : 1f;
+            for (var c = 0; c < mean.Length; c++)
+            {
+                norm.Mean[c] += BatchNormMomentum * (mean[c] - norm.Mean[c]);
+                norm.Variance[c] += BatchNormMomentum * ((variance[c] * unbiased) - norm.Variance[c]);
+            }
+        }
     }
 
     // He-uniform weights (fan-in scaled, suited to ReLU), zero biases, unit layer-norm scales, all from the seed.
@@ -384,7 +560,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
                         break;
                     }
 
-                case "layer_norm":
+                case "layer_norm" or "batch_norm":
                     {
                         var scale = new float[parameters[0].Count];
                         Array.Fill(scale, 1f);
@@ -453,6 +629,9 @@ public sealed unsafe class GgmlNetwork : IDisposable
                         break;
                     }
 
+                case "batch_norm":
+                    x = BatchNorm(ctx, x, before, tensors[i], training);
+                    break;
                 case "relu":
                     x = GgmlApi.ggml_relu(ctx, x);
                     break;
@@ -509,11 +688,76 @@ public sealed unsafe class GgmlNetwork : IDisposable
         return GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, shaped, 0, 1, 3, 2));
     }
 
-    private sealed record LayerTensors(List<(IntPtr Tensor, long Count)> Parameters, IntPtr Mask);
+    // Training: normalise by the batch's own per-channel mean and variance (read back after each step to update the
+    // running statistics); inference: by the running statistics, as ONNX's BatchNormalization does. The activations
+    // are viewed as [S, C, N] (S = W·H, or 1 once flat) and never permuted: a permuted input would hand the layers
+    // below it a non-contiguous gradient, which ggml's backward pass refuses. Only the small [C, N] sums are transposed.
+    private IntPtr BatchNorm(SafeGgmlContextHandle ctx, IntPtr x, NetworkShape before, LayerTensors layer, bool training)
+    {
+        var norm = layer.Norm!;
+        var batch = Options.BatchSize;
+        long channels = before.Dims[0];
+        var spatial = before.Flat ? 1L : (long)before.Dims[1] * before.Dims[2];
+        var viewed = GgmlApi.ggml_reshape_4d(ctx, x, spatial, channels, batch, 1);
+        IntPtr Broadcast(IntPtr perChannel) => GgmlApi.ggml_repeat(ctx, GgmlApi.ggml_reshape_4d(ctx, perChannel, 1, channels, 1, 1), viewed);
+        IntPtr normed;
+        if (training)
+        {
+            IntPtr ChannelMean(IntPtr t)
+            {
+                var sums = GgmlApi.ggml_reshape_2d(ctx, GgmlApi.ggml_sum_rows(ctx, t), channels, batch);
+                return GgmlApi.ggml_scale(statisticsContext, GgmlApi.ggml_sum_rows(ctx, GgmlApi.ggml_cont(ctx, GgmlApi.ggml_transpose(ctx, sums))), 1f / norm.PerChannel);
+            }
+
+            var mean = ChannelMean(viewed);
+            var centred = GgmlApi.ggml_sub(ctx, viewed, Broadcast(mean));
+            var variance = ChannelMean(GgmlApi.ggml_sqr(ctx, centred));
+            var deviation = GgmlApi.ggml_sqrt(ctx, GgmlApi.ggml_scale_bias(ctx, variance, 1f, NormEpsilon));
+            normed = GgmlApi.ggml_div(ctx, centred, Broadcast(deviation));
+            GgmlApi.ggml_set_output(mean);
+            GgmlApi.ggml_set_output(variance);
+            norm.BatchMean = mean;
+            norm.BatchVariance = variance;
+        }
+        else
+        {
+            normed = GgmlApi.ggml_mul(ctx, GgmlApi.ggml_sub(ctx, viewed, Broadcast(norm.RunningMean)), Broadcast(norm.RunningInverseStd));
+        }
+
+        var shaped = before.Flat
+            ? GgmlApi.ggml_reshape_2d(ctx, normed, channels, batch)
+            : GgmlApi.ggml_reshape_4d(ctx, normed, before.Dims[2], before.Dims[1], channels, batch);
+        return GgmlApi.ggml_add(ctx, GgmlApi.ggml_mul(ctx, shaped, layer.Parameters[0].Tensor), layer.Parameters[1].Tensor);
+    }
+
+    private sealed record LayerTensors(List<(IntPtr Tensor, long Count)> Parameters, IntPtr Mask, BatchNormState? Norm = null);
+
+    // A batch-norm layer's statistics: the training graph's batch mean and variance (outputs read after each step),
+    // the running values kept here, and the static tensors the inference graph reads them from.
+    private sealed class BatchNormState(int channels, long perChannel, IntPtr runningMean, IntPtr runningInverseStd)
+    {
+        public long PerChannel { get; } = perChannel;
+
+        public IntPtr RunningMean { get; } = runningMean;
+
+        public IntPtr RunningInverseStd { get; } = runningInverseStd;
+
+        public IntPtr BatchMean { get; set; }
+
+        public IntPtr BatchVariance { get; set; }
+
+        public float[] Mean { get; } = new float[channels];
+
+        public float[] Variance { get; } = Enumerable.Repeat(1f, channels).ToArray();
+    }
 }
+
+/// <summary>An optimiser's state to resume from: epochs and steps done, AdamW's moments (m, v per weight tensor).</summary>
+public sealed record GgmlOptimizerState(int Epochs, long Steps, IReadOnlyList<float[]> Moments);
 
 /// <summary>
 /// A network's trained values by layer index: dense [weight [out, in] row-major, bias [out]], conv2d [weight
-/// [filters, channels, k, k], bias [filters]], layer_norm [scale, shift] over the example's shape.
+/// [filters, channels, k, k], bias [filters]], layer_norm [scale, shift] over the example's shape, batch_norm [scale,
+/// shift, running mean, running variance] per channel (per feature once flat).
 /// </summary>
 public sealed record GgmlWeights(IReadOnlyDictionary<int, IReadOnlyList<float[]>> Layers);

@@ -82,6 +82,17 @@ public static class NetworkOnnx
                         break;
                     }
 
+                case "batch_norm":
+                    {
+                        long channels = before.Dims[0];
+                        writer.Initializer($"l{i}.scale", values![0], [channels])
+                            .Initializer($"l{i}.shift", values[1], [channels])
+                            .Initializer($"l{i}.mean", values[2], [channels])
+                            .Initializer($"l{i}.var", values[3], [channels])
+                            .Node("BatchNormalization", [current, $"l{i}.scale", $"l{i}.shift", $"l{i}.mean", $"l{i}.var"], [output], OnnxAttribute.Float("epsilon", 1e-5f));
+                        break;
+                    }
+
                 case "relu":
                     writer.Node("Relu", [current], [output]);
                     break;

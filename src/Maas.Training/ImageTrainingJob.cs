@@ -125,11 +125,19 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
             if (checkpoints && run.Job.Checkpoint is { Stage: EpochStage, Data: { } saved } && await run.CheckpointFileAsync() is { } file)
             {
                 state = JsonSerializer.Deserialize<CheckpointState>(saved, RegistryJson.Options) ?? new();
-                var (current, best) = WeightsFile.Read(file);
+                var (current, best, optimizer) = WeightsFile.Read(file);
                 network.Restore(current);
                 state.Best = best;
                 history.AddRange(state.History);
-                await run.EventAsync("log", new { message = $"resumed after epoch {state.Epoch} from the checkpoint of an earlier attempt (the optimiser's moments restart)" });
+                if (optimizer is not null)
+                {
+                    network.RestoreOptimizer(optimizer);
+                    await run.EventAsync("log", new { message = $"resumed after epoch {state.Epoch} from the checkpoint of an earlier attempt, with the optimiser's state (step {optimizer.Steps})" });
+                }
+                else
+                {
+                    await run.EventAsync("log", new { message = $"resumed after epoch {state.Epoch} from the checkpoint of an earlier attempt (the checkpoint has no optimiser state: the optimiser's moments restart)" });
+                }
             }
 
             for (var epoch = state.Epoch + 1; epoch <= epochs && !state.Stopped; epoch++)
@@ -165,7 +173,7 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
                 state.History = history;
                 if (checkpoints)
                 {
-                    WeightsFile.Write(weightsFile, network.Weights(), state.Best!);
+                    WeightsFile.Write(weightsFile, network.Weights(), state.Best!, network.OptimizerState());
                     await run.SaveCheckpointAsync(EpochStage, weightsFile, state);
                 }
 
@@ -234,10 +242,13 @@ public sealed record ImageModelInfo(string Input, int[] Shape, string LogitsOutp
     public const string MetadataKey = "maas.image";
 }
 
-/// <summary>Two weight sets (the latest and the best epoch's) in one little-endian file, for checkpoints.</summary>
+/// <summary>
+/// Two weight sets (the latest and the best epoch's) and the optimiser's state in one little-endian file, for
+/// checkpoints; files written before the optimiser's state was kept end after the weights.
+/// </summary>
 internal static class WeightsFile
 {
-    public static void Write(string path, GgmlWeights current, GgmlWeights best)
+    public static void Write(string path, GgmlWeights current, GgmlWeights best, GgmlOptimizerState optimizer)
     {
         using var writer = new BinaryWriter(File.Create(path));
         foreach (var weights in new[] { current, best })
@@ -254,9 +265,18 @@ internal static class WeightsFile
                 }
             }
         }
+
+        writer.Write(optimizer.Epochs);
+        writer.Write(optimizer.Steps);
+        writer.Write(optimizer.Moments.Count);
+        foreach (var moment in optimizer.Moments)
+        {
+            writer.Write(moment.Length);
+            writer.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(moment.AsSpan()));
+        }
     }
 
-    public static (GgmlWeights Current, GgmlWeights Best) Read(string path)
+    public static (GgmlWeights Current, GgmlWeights Best, GgmlOptimizerState? Optimizer) Read(string path)
     {
         using var reader = new BinaryReader(File.OpenRead(path));
         GgmlWeights One()
@@ -279,6 +299,21 @@ internal static class WeightsFile
             return new GgmlWeights(layers);
         }
 
-        return (One(), One());
+        var (current, best) = (One(), One());
+        if (reader.BaseStream.Position == reader.BaseStream.Length)
+        {
+            return (current, best, null);
+        }
+
+        var epochs = reader.ReadInt32();
+        var steps = reader.ReadInt64();
+        var moments = new float[reader.ReadInt32()][];
+        for (var m = 0; m < moments.Length; m++)
+        {
+            moments[m] = new float[reader.ReadInt32()];
+            reader.BaseStream.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(moments[m].AsSpan()));
+        }
+
+        return (current, best, new GgmlOptimizerState(epochs, steps, moments));
     }
 }

@@ -43,6 +43,7 @@ public sealed class GgmlNetworkTests
         NetworkLayer[] layers =
         [
             new() { Type = "conv2d", Filters = 4, Kernel = 3, Padding = 1 },
+            new() { Type = "batch_norm" },
             new() { Type = "layer_norm" },
             new() { Type = "gelu" },
             new() { Type = "avg_pool", Kernel = 2 },
@@ -54,6 +55,7 @@ public sealed class GgmlNetworkTests
             new() { Type = "dense", Units = 16 },
             new() { Type = "sigmoid" },
             new() { Type = "layer_norm" },
+            new() { Type = "batch_norm" },
             new() { Type = "dense" },
             new() { Type = "softmax" },
         ];
@@ -76,8 +78,118 @@ public sealed class GgmlNetworkTests
         NetworkLayer[] tooBig = [new() { Type = "conv2d", Filters = 2, Kernel = 13 }, new() { Type = "flatten" }, new() { Type = "dense" }];
         Assert.Contains("layer 0 (conv2d)", Assert.Throws<NetworkException>(() => GgmlNetwork.Create(tooBig, new([1, Size, Size]), 3, new())).Message);
 
-        NetworkLayer[] batchNorm = [new() { Type = "flatten" }, new() { Type = "batch_norm" }, new() { Type = "dense" }];
-        Assert.Contains("layer 1 (batch_norm)", Assert.Throws<NetworkException>(() => GgmlNetwork.Create(batchNorm, new([1, Size, Size]), 3, new())).Message);
+        NetworkLayer[] unknown = [new() { Type = "flatten" }, new() { Type = "group_norm" }, new() { Type = "dense" }];
+        var unknownError = Assert.Throws<NetworkException>(() => GgmlNetwork.Create(unknown, new([1, Size, Size]), 3, new())).Message;
+        Assert.Contains("layer 1 (group_norm)", unknownError);
+        Assert.Contains("batch_norm", unknownError);
+    }
+
+    [Fact]
+    public void Batch_norm_trains_on_batch_statistics_and_keeps_running_ones_for_serving()
+    {
+        var (images, labels) = TinyImages.Generate(200, Size, seed: 4);
+        var x = TinyImages.Floats(images);
+        var train = Enumerable.Range(0, 160).ToArray();
+        var held = Enumerable.Range(160, 40).ToArray();
+        NetworkLayer[] layers =
+        [
+            new() { Type = "conv2d", Filters = 6, Kernel = 3, Padding = 1 },
+            new() { Type = "batch_norm" },
+            new() { Type = "relu" },
+            new() { Type = "max_pool", Kernel = 2 },
+            new() { Type = "flatten" },
+            new() { Type = "dense", Units = 16 },
+            new() { Type = "batch_norm" },
+            new() { Type = "relu" },
+            new() { Type = "dense" },
+        ];
+        using var network = GgmlNetwork.Create(layers, new([1, Size, Size]), 3, new() { BatchSize = 16, LearningRate = 0.01, Seed = 3, Threads = 1 });
+        var epochs = Enumerable.Range(0, 5).Select(_ => network.TrainEpoch(x, labels, train, CancellationToken.None)).ToList();
+        Assert.True(epochs[^1].TrainLoss < epochs[0].TrainLoss, $"loss {epochs[0].TrainLoss} → {epochs[^1].TrainLoss}");
+        Assert.True(Accuracy(network.Logits(x, held), labels, held) >= 0.9, "held-out accuracy with running statistics");
+
+        // The running statistics moved away from their start (mean 0, variance 1), one per channel / feature.
+        var weights = network.Weights();
+        Assert.Equal(4, weights.Layers[1].Count);
+        Assert.Equal(6, weights.Layers[1][2].Length);
+        Assert.Equal(16, weights.Layers[6][3].Length);
+        Assert.Contains(weights.Layers[1][2], m => Math.Abs(m) > 1e-3);
+        Assert.Contains(weights.Layers[6][3], v => Math.Abs(v - 1) > 1e-3);
+        Assert.All(weights.Layers[6][3], v => Assert.True(v > 0));
+
+        // Restoring weights restores the running statistics too: the same scores come back.
+        var before = network.Logits(x, held);
+        network.TrainEpoch(x, labels, train, CancellationToken.None);
+        Assert.NotEqual(before, network.Logits(x, held));
+        network.Restore(weights);
+        Assert.Equal(before, network.Logits(x, held));
+    }
+
+    [Fact]
+    public void A_run_resumed_with_its_adamw_moments_follows_the_uninterrupted_loss_trajectory()
+    {
+        var (images, labels) = TinyImages.Generate(160, Size, seed: 5);
+        var x = TinyImages.Floats(images);
+        var rows = Enumerable.Range(0, 160).ToArray();
+        NetworkLayer[] layers =
+        [
+            new() { Type = "conv2d", Filters = 4, Kernel = 3, Padding = 1 },
+            new() { Type = "batch_norm" },
+            new() { Type = "relu" },
+            new() { Type = "max_pool", Kernel = 2 },
+            new() { Type = "flatten" },
+            new() { Type = "dropout", Rate = 0.2 },
+            new() { Type = "dense" },
+        ];
+        var options = new GgmlTrainingOptions { BatchSize = 16, LearningRate = 0.003, WeightDecay = 0.01, Seed = 11, Threads = 1 };
+        GgmlNetwork Create() => GgmlNetwork.Create(layers, new([1, Size, Size]), 3, options);
+
+        double[] uninterrupted;
+        using (var network = Create())
+        {
+            uninterrupted = Enumerable.Range(0, 5).Select(_ => network.TrainEpoch(x, labels, rows, CancellationToken.None).TrainLoss).ToArray();
+        }
+
+        // Two epochs, then everything a checkpoint keeps; a new network (a new ggml-opt context) goes on from it.
+        GgmlWeights weights;
+        GgmlOptimizerState state;
+        using (var first = Create())
+        {
+            first.TrainEpoch(x, labels, rows, CancellationToken.None);
+            first.TrainEpoch(x, labels, rows, CancellationToken.None);
+            (weights, state) = (first.Weights(), first.OptimizerState());
+        }
+
+        Assert.Equal(2, state.Epochs);
+        Assert.Equal(20, state.Steps);
+        Assert.Equal(2 * 6, state.Moments.Count); // m and v of conv weight, bias, norm scale, shift, dense weight, bias
+        Assert.Contains(state.Moments[1], v => v > 0);
+
+        double[] Resume(bool withMoments)
+        {
+            using var resumed = Create();
+            resumed.Restore(weights);
+            if (withMoments)
+            {
+                resumed.RestoreOptimizer(state);
+            }
+            else
+            {
+                resumed.RestoreOptimizer(state with { Moments = state.Moments.Select(m => new float[m.Length]).ToArray(), Steps = 0 });
+            }
+
+            return Enumerable.Range(0, 3).Select(_ => resumed.TrainEpoch(x, labels, rows, CancellationToken.None).TrainLoss).ToArray();
+        }
+
+        var continued = Resume(withMoments: true);
+        for (var e = 0; e < 3; e++)
+        {
+            Assert.True(Math.Abs(continued[e] - uninterrupted[e + 2]) <= 1e-4 * Math.Abs(uninterrupted[e + 2]), $"epoch {e + 3}: resumed {continued[e]}, uninterrupted {uninterrupted[e + 2]}");
+        }
+
+        // Restarted moments (the old behaviour) leave that trajectory: the comparison above can tell them apart.
+        var restarted = Resume(withMoments: false);
+        Assert.True(Math.Abs(restarted[0] - uninterrupted[2]) > 1e-3 * Math.Abs(uninterrupted[2]), $"restarted moments gave {restarted[0]}, the same as {uninterrupted[2]}");
     }
 
     internal static double Accuracy(float[] logits, int[] labels, int[] rows)

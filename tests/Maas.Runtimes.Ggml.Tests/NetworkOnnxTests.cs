@@ -16,6 +16,7 @@ public sealed class NetworkOnnxTests
         NetworkLayer[] layers =
         [
             new() { Type = "conv2d", Filters = 4, Kernel = 3, Padding = 1 },
+            new() { Type = "batch_norm" },
             new() { Type = "layer_norm" },
             new() { Type = "relu" },
             new() { Type = "max_pool", Kernel = 2 },
@@ -26,6 +27,7 @@ public sealed class NetworkOnnxTests
             new() { Type = "dropout", Rate = 0.1 },
             new() { Type = "dense", Units = 12 },
             new() { Type = "tanh" },
+            new() { Type = "batch_norm" },
             new() { Type = "layer_norm" },
             new() { Type = "dense", Units = 8 },
             new() { Type = "sigmoid" },

@@ -105,4 +105,19 @@ public interface IDatasetStore
 
     /// <summary>True when a dataset version stores its file under <paramref name="artifactKey"/>.</summary>
     Task<bool> IsArtifactReferencedAsync(string artifactKey, CancellationToken cancellationToken);
+
+    /// <summary>Records a new resumable upload session.</summary>
+    Task CreateUploadSessionAsync(DatasetUploadSession session, CancellationToken cancellationToken);
+
+    /// <summary>A session (its <see cref="DatasetUploadSession.Offset"/> is 0: the staged file knows the real one), or null.</summary>
+    Task<DatasetUploadSession?> GetUploadSessionAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>Every session, oldest first (for expiry and the start-up sweep).</summary>
+    Task<IReadOnlyList<DatasetUploadSession>> ListUploadSessionsAsync(CancellationToken cancellationToken);
+
+    /// <summary>How many sessions a tenant has open.</summary>
+    Task<int> CountUploadSessionsAsync(string owner, CancellationToken cancellationToken);
+
+    /// <summary>Forgets a session.</summary>
+    Task DeleteUploadSessionAsync(string id, CancellationToken cancellationToken);
 }

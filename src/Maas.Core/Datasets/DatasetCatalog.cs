@@ -17,6 +17,12 @@ public sealed class DatasetCatalog(
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
 
+    // Resumable uploads keep their bytes in a folder of their own, so the registry's start-up sweep (which knows only
+    // its own sessions) leaves them alone.
+    private readonly ResumableFiles _uploads = new(new StagingArea(Path.Combine(staging.Root, "datasets")));
+    private readonly SemaphoreSlim _sweepOnce = new(1, 1);
+    private bool _swept;
+
     /// <summary>The limits in use.</summary>
     public DatasetOptions Options => options;
 
@@ -87,43 +93,235 @@ public sealed class DatasetCatalog(
                 sha256 = Convert.ToHexStringLower(hash.GetHashAndReset());
             }
 
-            var table = await Task.Run(() => ParseFile(path, format, gzip, ReadOptions(choices?.ImageSize), choices?.Schema), cancellationToken).ConfigureAwait(false);
-            if (table.Rows.Count == 0)
-            {
-                throw RegistryException.Invalid("invalid_dataset", "the file has a header but no rows");
-            }
-
-            var statistics = DatasetStatisticsCalculator.Compute(table);
-            await artifacts.CommitAsync(sha256, path, bundle: false, cancellationToken).ConfigureAwait(false);
-            try
-            {
-                return await store.AddVersionAsync(
-                    new DatasetVersion
-                    {
-                        Dataset = name,
-                        Format = table.DetectedFormat ?? format,
-                        Gzip = gzip,
-                        FileName = fileName,
-                        Sha256 = sha256,
-                        SizeBytes = size,
-                        Rows = table.Rows.Count,
-                        Schema = table.Columns,
-                        Statistics = statistics,
-                        CreatedBy = createdBy,
-                        CreatedAt = _time.GetUtcNow(),
-                    },
-                    CancellationToken.None).ConfigureAwait(false);
-            }
-            catch
-            {
-                await DeleteArtifactIfUnusedAsync(sha256).ConfigureAwait(false);
-                throw;
-            }
+            return await AddStagedVersionAsync(name, fileName, format, gzip, path, sha256, size, createdBy, choices, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             StagingArea.DeleteQuietly(folder);
         }
+    }
+
+    // Parses and describes a staged file, then commits it under its SHA-256 as the dataset's next version.
+    private async Task<DatasetVersion> AddStagedVersionAsync(
+        string name,
+        string fileName,
+        DatasetFormat format,
+        bool gzip,
+        string path,
+        string sha256,
+        long size,
+        string createdBy,
+        DatasetUploadChoices? choices,
+        CancellationToken cancellationToken)
+    {
+        var table = await Task.Run(() => ParseFile(path, format, gzip, ReadOptions(choices?.ImageSize), choices?.Schema), cancellationToken).ConfigureAwait(false);
+        if (table.Rows.Count == 0)
+        {
+            throw RegistryException.Invalid("invalid_dataset", "the file has a header but no rows");
+        }
+
+        var statistics = DatasetStatisticsCalculator.Compute(table);
+        await artifacts.CommitAsync(sha256, path, bundle: false, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await store.AddVersionAsync(
+                new DatasetVersion
+                {
+                    Dataset = name,
+                    Format = table.DetectedFormat ?? format,
+                    Gzip = gzip,
+                    FileName = fileName,
+                    Sha256 = sha256,
+                    SizeBytes = size,
+                    Rows = table.Rows.Count,
+                    Schema = table.Columns,
+                    Statistics = statistics,
+                    CreatedBy = createdBy,
+                    CreatedAt = _time.GetUtcNow(),
+                },
+                CancellationToken.None).ConfigureAwait(false);
+        }
+        catch
+        {
+            await DeleteArtifactIfUnusedAsync(sha256).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    // ---- resumable uploads (the registry's protocol: chunks at offsets, resumed after a broken connection) ----
+
+    /// <summary>
+    /// Opens a resumable upload of <paramref name="fileName"/> into dataset <paramref name="name"/>; refused when the
+    /// announced size is over the limit or the tenant has too many open (429 too_many_upload_sessions).
+    /// </summary>
+    public async Task<DatasetUploadSession> CreateUploadAsync(string name, string fileName, long? totalBytes, string? sha256, string createdBy, CancellationToken cancellationToken)
+    {
+        var dataset = await GetAsync(name, cancellationToken).ConfigureAwait(false);
+        RegistryNames.ValidateFilePath(fileName);
+        _ = DatasetFormats.FromFileName(fileName)
+            ?? throw RegistryException.Invalid("unsupported_format", $"'{RegistryNames.Shorten(fileName)}' has no dataset extension; use {DatasetFormats.Accepted}");
+        if (totalBytes is < 0)
+        {
+            throw RegistryException.Invalid("invalid_upload", $"size must not be negative, not {totalBytes}");
+        }
+
+        if (totalBytes > options.MaxUploadBytes)
+        {
+            throw HashingCopy.TooLarge(options.MaxUploadBytes);
+        }
+
+        sha256 = ModelRegistry.NormalizeSha256(sha256);
+        await PrepareUploadsAsync(cancellationToken).ConfigureAwait(false);
+        var open = await store.CountUploadSessionsAsync(dataset.Owner, cancellationToken).ConfigureAwait(false);
+        if (open >= options.MaxUploadSessionsPerTenant)
+        {
+            throw new RegistryException(
+                RegistryErrorKind.Busy,
+                "too_many_upload_sessions",
+                $"tenant '{dataset.Owner}' has {open} open dataset uploads, the most allowed ({DatasetOptions.Section}:MaxUploadSessionsPerTenant = {options.MaxUploadSessionsPerTenant}); complete or delete one first",
+                new Dictionary<string, object?> { ["limit"] = options.MaxUploadSessionsPerTenant, ["retry_after_seconds"] = 60 });
+        }
+
+        var now = _time.GetUtcNow();
+        var session = new DatasetUploadSession
+        {
+            Id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)),
+            Dataset = dataset.Name,
+            Owner = dataset.Owner,
+            FileName = fileName,
+            TotalBytes = totalBytes,
+            ExpectedSha256 = sha256,
+            CreatedBy = createdBy,
+            CreatedAt = now,
+            ExpiresAt = now + TimeSpan.FromHours(options.UploadSessionTtlHours),
+        };
+
+        // The row first: a file without a row is a leftover the sweep may remove at any time.
+        await store.CreateUploadSessionAsync(session, cancellationToken).ConfigureAwait(false);
+        await _uploads.CreateAsync(session.Id, cancellationToken).ConfigureAwait(false);
+        return session;
+    }
+
+    /// <summary>A live session with its current offset; 404 upload_not_found otherwise.</summary>
+    public async Task<DatasetUploadSession> GetUploadAsync(string id, CancellationToken cancellationToken)
+    {
+        var session = await FindSessionAsync(id, cancellationToken).ConfigureAwait(false);
+        return session with { Offset = _uploads.Length(id) };
+    }
+
+    /// <summary>Appends a chunk that starts at <paramref name="offset"/> (409 offset_mismatch otherwise) and returns the session.</summary>
+    public async Task<DatasetUploadSession> AppendUploadAsync(string id, long offset, Stream chunk, CancellationToken cancellationToken)
+    {
+        var session = await FindSessionAsync(id, cancellationToken).ConfigureAwait(false);
+        using var held = _uploads.Lock(id, "retry");
+        var length = await _uploads.AppendAsync(id, offset, chunk, session.TotalBytes, options.MaxUploadBytes, long.MaxValue, null, fsync: false, cancellationToken).ConfigureAwait(false);
+        return session with { Offset = length };
+    }
+
+    /// <summary>Abandons a session and its bytes.</summary>
+    public async Task CancelUploadAsync(string id, CancellationToken cancellationToken)
+    {
+        await FindSessionAsync(id, cancellationToken).ConfigureAwait(false);
+        using var held = _uploads.Lock(id, "cancel");
+        await DropUploadAsync(id, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Turns a full session into the dataset's next version, exactly as a raw upload of the same bytes would be
+    /// (parsed, described, content-addressed). The session is used up whatever the outcome, as the registry's are.
+    /// </summary>
+    public async Task<DatasetVersion> CompleteUploadAsync(string id, string createdBy, DatasetUploadChoices? choices, CancellationToken cancellationToken)
+    {
+        var session = await FindSessionAsync(id, cancellationToken).ConfigureAwait(false);
+        using var held = _uploads.Lock(id, "complete it");
+        var length = _uploads.Length(id);
+        if (session.TotalBytes is { } total && length != total)
+        {
+            throw RegistryException.Conflict(
+                "upload_incomplete",
+                $"upload '{id}' has {length} of its {total} bytes",
+                new Dictionary<string, object?> { ["offset"] = length, ["total_bytes"] = total });
+        }
+
+        if (length == 0)
+        {
+            throw RegistryException.Invalid("empty_upload", $"upload '{id}' has no bytes yet");
+        }
+
+        try
+        {
+            var (format, gzip) = DatasetFormats.FromFileName(session.FileName)!.Value;
+            var path = _uploads.PathOf(id);
+            var sha256 = _uploads.TakeHash(id, length) ?? await HashingCopy.HashFileAsync(path, cancellationToken).ConfigureAwait(false);
+            if (session.ExpectedSha256 is { } expected && expected != sha256)
+            {
+                throw ModelRegistry.ChecksumMismatch(session.FileName, expected, sha256);
+            }
+
+            await GetAsync(session.Dataset, cancellationToken).ConfigureAwait(false);
+            return await AddStagedVersionAsync(session.Dataset, session.FileName, format, gzip, path, sha256, length, createdBy, choices, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await DropUploadAsync(id, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<DatasetUploadSession> FindSessionAsync(string id, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(id) || id.Length != 32 || !id.All(char.IsAsciiHexDigitLower))
+        {
+            throw RegistryException.NotFound("upload_not_found", $"upload '{RegistryNames.Shorten(id)}' does not exist");
+        }
+
+        if (!_swept)
+        {
+            await PrepareUploadsAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var session = await store.GetUploadSessionAsync(id, cancellationToken).ConfigureAwait(false);
+        if (session is null || session.ExpiresAt <= _time.GetUtcNow())
+        {
+            throw RegistryException.NotFound("upload_not_found", $"upload '{id}' does not exist or has expired");
+        }
+
+        return session;
+    }
+
+    // Once per process, before any session is touched: drop files no session owns (left by a crash). Every time:
+    // drop sessions whose time ran out, unless a chunk of one is arriving right now.
+    private async Task PrepareUploadsAsync(CancellationToken cancellationToken)
+    {
+        await _sweepOnce.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var now = _time.GetUtcNow();
+            var sessions = await store.ListUploadSessionsAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var expired in sessions.Where(s => s.ExpiresAt <= now))
+            {
+                using var held = _uploads.TryLock(expired.Id);
+                if (held is not null)
+                {
+                    await DropUploadAsync(expired.Id, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            if (!_swept)
+            {
+                _uploads.Staging.Sweep(sessions.Where(s => s.ExpiresAt > now).Select(s => s.Id).ToHashSet(StringComparer.Ordinal));
+                _swept = true;
+            }
+        }
+        finally
+        {
+            _sweepOnce.Release();
+        }
+    }
+
+    private async Task DropUploadAsync(string id, CancellationToken cancellationToken)
+    {
+        await store.DeleteUploadSessionAsync(id, cancellationToken).ConfigureAwait(false);
+        _uploads.Drop(id);
     }
 
     /// <summary>Parses a stored file, with column types replaced by <paramref name="schema"/>; a bad file is a 400 naming the line or record.</summary>
@@ -195,6 +393,11 @@ public sealed class DatasetCatalog(
         }
 
         var keys = await store.DeleteDatasetAsync(name, cancellationToken).ConfigureAwait(false) ?? throw NotFound(name);
+        foreach (var session in (await store.ListUploadSessionsAsync(CancellationToken.None).ConfigureAwait(false)).Where(s => s.Dataset == name))
+        {
+            await DropUploadAsync(session.Id, CancellationToken.None).ConfigureAwait(false);
+        }
+
         foreach (var key in keys.Distinct(StringComparer.Ordinal))
         {
             await DeleteArtifactIfUnusedAsync(key).ConfigureAwait(false);

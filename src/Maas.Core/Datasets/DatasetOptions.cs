@@ -18,6 +18,12 @@ public sealed class DatasetOptions
     /// <summary>The most rows a preview returns (default 1000).</summary>
     public int MaxPreviewRows { get; set; } = 1000;
 
+    /// <summary>How long an unfinished resumable upload is kept, in hours (default 24).</summary>
+    public double UploadSessionTtlHours { get; set; } = 24;
+
+    /// <summary>The most resumable uploads a tenant may have open at once (default 16).</summary>
+    public int MaxUploadSessionsPerTenant { get; set; } = 16;
+
     /// <summary>The problems with these settings, each naming its key.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -40,6 +46,16 @@ public sealed class DatasetOptions
         if (MaxPreviewRows is < 1 or > 100_000)
         {
             errors.Add($"{Section}:MaxPreviewRows must be between 1 and 100000, not {MaxPreviewRows}");
+        }
+
+        if (UploadSessionTtlHours <= 0)
+        {
+            errors.Add($"{Section}:UploadSessionTtlHours must be positive, not {UploadSessionTtlHours}");
+        }
+
+        if (MaxUploadSessionsPerTenant is < 1 or > 100_000)
+        {
+            errors.Add($"{Section}:MaxUploadSessionsPerTenant must be between 1 and 100000, not {MaxUploadSessionsPerTenant}");
         }
 
         return errors;

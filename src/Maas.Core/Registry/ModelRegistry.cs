@@ -20,10 +20,9 @@ public sealed class ModelRegistry : IModelRegistry
     // Commit and delete of the same artifact key must not interleave: a dedup commit could otherwise find the file,
     // then lose it to a delete that saw no reference yet.
     private readonly KeyedLock _artifactLocks = new();
-    private readonly KeyedLock _sessionLocks = new();
 
-    // The running hash of a session whose chunks arrived in order in this process, so completing it needs no re-read.
-    private readonly ConcurrentDictionary<string, SessionHash> _sessionHashes = new(StringComparer.Ordinal);
+    // The sessions' bytes: locks, offsets and running hashes.
+    private readonly ResumableFiles _sessionFiles;
 
     /// <summary>Creates the registry.</summary>
     public ModelRegistry(
@@ -39,6 +38,7 @@ public sealed class ModelRegistry : IModelRegistry
         _store = store;
         _artifacts = artifacts;
         _staging = staging;
+        _sessionFiles = new ResumableFiles(staging);
         _options = options;
         _useChecks = useChecks?.ToArray() ?? [];
         _time = time ?? TimeProvider.System;
@@ -110,7 +110,7 @@ public sealed class ModelRegistry : IModelRegistry
         {
             if (session.ExpiresAt <= Now)
             {
-                using var held = _sessionLocks.TryAcquire(session.Id);
+                using var held = _sessionFiles.TryLock(session.Id);
                 if (held is null)
                 {
                     continue; // A chunk is arriving right now; the next round takes it.
@@ -229,7 +229,7 @@ public sealed class ModelRegistry : IModelRegistry
         var keys = await _store.DeleteModelAsync(name, cancellationToken).ConfigureAwait(false) ?? throw RegistryException.ModelNotFound(name);
         foreach (var session in sessions)
         {
-            DropSessionFile(session.Id);
+            _sessionFiles.Drop(session.Id);
         }
 
         foreach (var key in keys.Distinct(StringComparer.Ordinal))
@@ -686,7 +686,7 @@ public sealed class ModelRegistry : IModelRegistry
             CreatedAt = now,
             ExpiresAt = now + TimeSpan.FromHours(_options.UploadSessionTtlHours),
         };
-        await File.WriteAllBytesAsync(_staging.SessionFile(session.Id), [], cancellationToken).ConfigureAwait(false);
+        await _sessionFiles.CreateAsync(session.Id, cancellationToken).ConfigureAwait(false);
         await _store.CreateUploadSessionAsync(session, owner.Id, cancellationToken).ConfigureAwait(false);
         return session;
     }
@@ -695,91 +695,17 @@ public sealed class ModelRegistry : IModelRegistry
     public async Task<UploadSession> GetUploadSessionAsync(string id, CancellationToken cancellationToken)
     {
         var session = await FindSessionAsync(id, cancellationToken).ConfigureAwait(false);
-        return session with { Offset = SessionLength(id) };
+        return session with { Offset = _sessionFiles.Length(id) };
     }
 
     /// <inheritdoc />
     public async Task<UploadSession> AppendUploadAsync(string id, long offset, Stream chunk, CancellationToken cancellationToken)
     {
         var session = await FindSessionAsync(id, cancellationToken).ConfigureAwait(false);
-        using var held = _sessionLocks.TryAcquire(id) ?? throw RegistryException.Conflict(
+        using var held = _sessionFiles.TryLock(id) ?? throw RegistryException.Conflict(
             "upload_busy", $"another chunk of upload '{id}' is being received; retry after it finishes");
-        var path = _staging.SessionFile(id);
-        var current = SessionLength(id);
-        if (offset != current)
-        {
-            throw RegistryException.Conflict(
-                "offset_mismatch",
-                $"the chunk starts at offset {offset} but upload '{id}' has {current} bytes; send from offset {current}",
-                new Dictionary<string, object?> { ["offset"] = current });
-        }
-
-        var limit = Math.Min(session.TotalBytes ?? long.MaxValue, _options.MaxUploadBytes) - current;
-        var room = FreeBytesAboveFloor();
-        var diskBound = room < limit;
-        limit = Math.Min(limit, room);
-        _sessionHashes.TryGetValue(id, out var running);
-        if (running is not null && running.Length != current)
-        {
-            _sessionHashes.TryRemove(id, out _);
-            running.Dispose();
-            running = null;
-        }
-
-        if (running is null && current == 0)
-        {
-            running = new SessionHash();
-            _sessionHashes[id] = running;
-        }
-
-        try
-        {
-            await using var file = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.Read, 1, FileOptions.None);
-            file.Seek(current, SeekOrigin.Begin);
-            long written = 0;
-            try
-            {
-                written = await HashingCopy.CopyAsync(chunk, file, running?.Hash, limit, null, cancellationToken, _options.MaxUploadBytes).ConfigureAwait(false);
-            }
-            catch (RegistryException e) when (e.Kind == RegistryErrorKind.TooLarge)
-            {
-                // A refused chunk leaves nothing behind: the caller may retry it from the same offset, smaller.
-                file.SetLength(current);
-                ForgetHash(id);
-                if (diskBound)
-                {
-                    throw LowOnDisk();
-                }
-
-                if (session.TotalBytes is { } total && total < _options.MaxUploadBytes)
-                {
-                    throw RegistryException.Invalid(
-                        "upload_length_exceeded",
-                        $"the chunk goes past the size announced for upload '{id}' ({total} bytes)",
-                        new Dictionary<string, object?> { ["total_bytes"] = total, ["offset"] = current });
-                }
-
-                throw;
-            }
-
-            if (_options.FsyncUploads)
-            {
-                file.Flush(flushToDisk: true);
-            }
-
-            if (running is not null)
-            {
-                running.Length = current + written;
-            }
-        }
-        catch (Exception e) when (e is not RegistryException)
-        {
-            // A broken connection keeps what reached the disk (the next chunk resumes there) but the hash may be ahead of it.
-            ForgetHash(id);
-            throw;
-        }
-
-        return session with { Offset = SessionLength(id) };
+        await _sessionFiles.AppendAsync(id, offset, chunk, session.TotalBytes, _options.MaxUploadBytes, FreeBytesAboveFloor(), LowOnDisk, _options.FsyncUploads, cancellationToken).ConfigureAwait(false);
+        return session with { Offset = _sessionFiles.Length(id) };
     }
 
     /// <inheritdoc />
@@ -794,14 +720,14 @@ public sealed class ModelRegistry : IModelRegistry
             foreach (var sessionId in ids)
             {
                 var session = await FindSessionAsync(sessionId, cancellationToken).ConfigureAwait(false);
-                locks.Add(_sessionLocks.TryAcquire(sessionId) ?? throw RegistryException.Conflict(
+                locks.Add(_sessionFiles.TryLock(sessionId) ?? throw RegistryException.Conflict(
                     "upload_busy", $"a chunk of upload '{sessionId}' is still being received"));
                 if (sessions.Count > 0 && session.Model != sessions[0].Model)
                 {
                     throw RegistryException.Invalid("invalid_upload", $"upload '{sessionId}' is for model '{session.Model}', not '{sessions[0].Model}'");
                 }
 
-                var length = SessionLength(sessionId);
+                var length = _sessionFiles.Length(sessionId);
                 if (session.TotalBytes is { } total && length != total)
                 {
                     throw RegistryException.Conflict(
@@ -818,16 +744,8 @@ public sealed class ModelRegistry : IModelRegistry
             {
                 foreach (var session in sessions)
                 {
-                    string? sha = null;
-                    if (_sessionHashes.TryRemove(session.Id, out var running))
-                    {
-                        using (running)
-                        {
-                            sha = running.Length == session.Offset ? Convert.ToHexStringLower(running.Hash.GetHashAndReset()) : null;
-                        }
-                    }
-
-                    var file = await draft.AddStagedFileAsync(session.FileName, _staging.SessionFile(session.Id), sha, cancellationToken).ConfigureAwait(false);
+                    var sha = _sessionFiles.TakeHash(session.Id, session.Offset);
+                    var file = await draft.AddStagedFileAsync(session.FileName, _sessionFiles.PathOf(session.Id), sha, cancellationToken).ConfigureAwait(false);
                     if (session.ExpectedSha256 is { } expected && expected != file.Sha256)
                     {
                         throw ChecksumMismatch(session.FileName, expected, file.Sha256);
@@ -858,7 +776,7 @@ public sealed class ModelRegistry : IModelRegistry
     public async Task CancelUploadAsync(string id, CancellationToken cancellationToken)
     {
         await FindSessionAsync(id, cancellationToken).ConfigureAwait(false);
-        using var held = _sessionLocks.TryAcquire(id) ?? throw RegistryException.Conflict(
+        using var held = _sessionFiles.TryLock(id) ?? throw RegistryException.Conflict(
             "upload_busy", $"a chunk of upload '{id}' is being received; cancel after it finishes");
         await DropSessionAsync(id, cancellationToken).ConfigureAwait(false);
     }
@@ -899,30 +817,10 @@ public sealed class ModelRegistry : IModelRegistry
         return session;
     }
 
-    private long SessionLength(string id)
-    {
-        var info = new FileInfo(_staging.SessionFile(id));
-        return info.Exists ? info.Length : 0;
-    }
-
     private async Task DropSessionAsync(string id, CancellationToken cancellationToken)
     {
         await _store.DeleteUploadSessionAsync(id, cancellationToken).ConfigureAwait(false);
-        DropSessionFile(id);
-    }
-
-    private void DropSessionFile(string id)
-    {
-        ForgetHash(id);
-        StagingArea.DeleteQuietly(_staging.SessionFile(id));
-    }
-
-    private void ForgetHash(string id)
-    {
-        if (_sessionHashes.TryRemove(id, out var running))
-        {
-            running.Dispose();
-        }
+        _sessionFiles.Drop(id);
     }
 
     // ---- helpers ----
@@ -1028,14 +926,5 @@ public sealed class ModelRegistry : IModelRegistry
                 // A subscriber's failure must not turn a committed change into an error for the caller.
             }
         }
-    }
-
-    private sealed class SessionHash : IDisposable
-    {
-        public IncrementalHash Hash { get; } = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-
-        public long Length { get; set; }
-
-        public void Dispose() => Hash.Dispose();
     }
 }

@@ -6,7 +6,7 @@ namespace Maas.Core.Training;
 /// </summary>
 public sealed record NetworkLayer
 {
-    /// <summary>dense, conv2d, max_pool, avg_pool, flatten, dropout, layer_norm, relu, gelu, tanh, sigmoid or softmax.</summary>
+    /// <summary>dense, conv2d, max_pool, avg_pool, flatten, dropout, batch_norm, layer_norm, relu, gelu, tanh, sigmoid or softmax.</summary>
     public string Type { get; init; } = "";
 
     /// <summary>dense: output features (the last dense layer may leave it out: one per class).</summary>
@@ -29,7 +29,7 @@ public sealed record NetworkLayer
 
     /// <summary>The layer types networks may use.</summary>
     public static IReadOnlyList<string> Types { get; } =
-        ["dense", "conv2d", "max_pool", "avg_pool", "flatten", "dropout", "layer_norm", "relu", "gelu", "tanh", "sigmoid", "softmax"];
+        ["dense", "conv2d", "max_pool", "avg_pool", "flatten", "dropout", "batch_norm", "layer_norm", "relu", "gelu", "tanh", "sigmoid", "softmax"];
 }
 
 /// <summary>The shape of the activations after a layer: [channels, height, width] for images, [features] once flat.</summary>
@@ -214,12 +214,14 @@ public static class NetworkShapes
 
                     break;
                 case "batch_norm":
-                    throw Bad("ggml has no batch-statistics operation to train it; use layer_norm");
+                    // Per channel (images) or per feature (flat): a scale and a shift, plus running statistics.
+                    parameters += 2 * shape.Dims[0];
+                    break;
                 default:
                     throw Bad($"type must be one of {string.Join(", ", NetworkLayer.Types)}");
             }
 
-            nodes += layer.Type switch { "conv2d" => 10, "layer_norm" => 10, "gelu" => 12, "tanh" => 6, "sigmoid" => 4, _ => 2 };
+            nodes += layer.Type switch { "conv2d" => 10, "layer_norm" => 10, "batch_norm" => 20, "gelu" => 12, "tanh" => 6, "sigmoid" => 4, _ => 2 };
             if (nodes > MaxForwardNodes)
             {
                 throw Bad($"the network needs more than {MaxForwardNodes} ggml operations before this layer ends; use fewer layers");

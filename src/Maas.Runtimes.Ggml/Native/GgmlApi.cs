@@ -78,6 +78,21 @@ internal static unsafe partial class GgmlApi
     internal static partial IntPtr ggml_mul(SafeGgmlContextHandle context, IntPtr a, IntPtr b);
 
     [LibraryImport(GgmlLibrary.GgmlBase)]
+    internal static partial IntPtr ggml_div(SafeGgmlContextHandle context, IntPtr a, IntPtr b);
+
+    [LibraryImport(GgmlLibrary.GgmlBase)]
+    internal static partial IntPtr ggml_sqr(SafeGgmlContextHandle context, IntPtr a);
+
+    [LibraryImport(GgmlLibrary.GgmlBase)]
+    internal static partial IntPtr ggml_sqrt(SafeGgmlContextHandle context, IntPtr a);
+
+    [LibraryImport(GgmlLibrary.GgmlBase)]
+    internal static partial IntPtr ggml_transpose(SafeGgmlContextHandle context, IntPtr a);
+
+    [LibraryImport(GgmlLibrary.GgmlBase, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial IntPtr ggml_get_tensor(SafeGgmlContextHandle context, string name);
+
+    [LibraryImport(GgmlLibrary.GgmlBase)]
     internal static partial IntPtr ggml_repeat(SafeGgmlContextHandle context, IntPtr a, IntPtr shapeOf);
 
     [LibraryImport(GgmlLibrary.GgmlBase)]

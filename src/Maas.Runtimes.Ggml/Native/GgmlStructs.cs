@@ -42,7 +42,10 @@ internal struct GgmlOptParams
     public GgmlOptimizerType Optimizer;
 }
 
-/// <summary>The head of <c>struct ggml_tensor</c> (ggml.h) up to its sizes, read to check shapes ggml computed.</summary>
+/// <summary>
+/// The head of <c>struct ggml_tensor</c> (ggml.h) up to its sources: sizes, read to check shapes ggml computed, and
+/// sources, read to reach the AdamW moments ggml-opt keeps as the third and fourth source of each optimiser step.
+/// </summary>
 [StructLayout(LayoutKind.Sequential)]
 internal unsafe struct GgmlTensorHead
 {
@@ -50,6 +53,14 @@ internal unsafe struct GgmlTensorHead
     public IntPtr Buffer;
     public fixed long Ne[4];
     public fixed ulong Nb[4];
+    public int Op;
+
+    /// <summary>GGML_MAX_OP_PARAMS (64 bytes) as int32s.</summary>
+    public fixed int OpParams[16];
+    public int Flags;
+
+    /// <summary>GGML_MAX_SRC (10) tensor pointers.</summary>
+    public fixed long Src[10];
 }
 
 /// <summary><c>enum ggml_type</c>: the element types MaaS uses.</summary>

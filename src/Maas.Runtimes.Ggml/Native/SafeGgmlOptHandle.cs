@@ -43,6 +43,13 @@ internal sealed unsafe class SafeGgmlOptHandle : SafeHandleZeroOrMinusOneIsInval
         return handle;
     }
 
+    /// <summary>The settings ggml reads before the next step (a resumed run scales them; see GgmlNetwork).</summary>
+    public GgmlOptOptimizerParams Settings
+    {
+        get => *settings;
+        set => *settings = value;
+    }
+
     protected override bool ReleaseHandle()
     {
         GgmlApi.ggml_opt_free(handle);

@@ -55,3 +55,11 @@ public sealed record DatasetVersionResponse(
         v.CreatedAt,
         $"/api/v1/datasets/{v.Dataset}/versions/{v.Version}");
 }
+
+/// <summary>A resumable dataset upload as the API shows it (the registry's session shape, with its dataset).</summary>
+public sealed record DatasetUploadResponse(string Id, string Dataset, string Filename, long? Size, long Offset, string? Sha256, DateTimeOffset CreatedAt, DateTimeOffset ExpiresAt, string Url)
+{
+    /// <summary>The API view of a session.</summary>
+    public static DatasetUploadResponse From(DatasetUploadSession s) =>
+        new(s.Id, s.Dataset, s.FileName, s.TotalBytes, s.Offset, s.ExpectedSha256, s.CreatedAt, s.ExpiresAt, $"/api/v1/datasets/{s.Dataset}/uploads/{s.Id}");
+}

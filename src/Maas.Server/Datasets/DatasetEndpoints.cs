@@ -21,6 +21,12 @@ internal static class DatasetEndpoints
         api.MapGet("/datasets/{name}/versions/{version}", GetVersionAsync);
         api.MapGet("/datasets/{name}/versions/{version}/preview", PreviewAsync);
         api.MapDelete("/datasets/{name}/versions/{version}", DeleteVersionAsync);
+        api.MapPost("/datasets/{name}/uploads", CreateUploadAsync);
+        api.MapGet("/datasets/{name}/uploads/{id}", GetUploadAsync);
+        api.MapMethods("/datasets/{name}/uploads/{id}", ["HEAD"], HeadUploadAsync);
+        api.MapMethods("/datasets/{name}/uploads/{id}", ["PATCH"], PatchUploadAsync);
+        api.MapPut("/datasets/{name}/uploads/{id}", PutUploadAsync);
+        api.MapDelete("/datasets/{name}/uploads/{id}", CancelUploadAsync);
     }
 
     private static async Task<IResult> CreateAsync(HttpContext context, DatasetCatalog catalog)
@@ -74,6 +80,11 @@ internal static class DatasetEndpoints
     {
         await ChangeableAsync(name, context, catalog);
         var request = context.Request;
+        if (request.Query["upload"].ToString() is { Length: > 0 } uploadId)
+        {
+            return await CompleteUploadAsync(name, uploadId, context, catalog);
+        }
+
         ApiRequests.AllowLargeBody(context);
         if (request.ContentLength > catalog.Options.MaxUploadBytes)
         {
@@ -97,6 +108,105 @@ internal static class DatasetEndpoints
         {
             throw TooLarge(catalog.Options.MaxUploadBytes);
         }
+    }
+
+    // POST .../versions?upload={id}: the finished resumable upload becomes the version, read as a raw body would be.
+    private static async Task<IResult> CompleteUploadAsync(string name, string id, HttpContext context, DatasetCatalog catalog)
+    {
+        await OwnUploadAsync(name, id, context, catalog);
+        var choices = UploadChoices(context.Request.Query);
+        var version = await catalog.CompleteUploadAsync(id, ApiRequests.Caller(context), choices, context.RequestAborted);
+        return Results.Json(DatasetVersionResponse.From(version), RegistryJson.Options, statusCode: StatusCodes.Status201Created);
+    }
+
+    private static async Task<IResult> CreateUploadAsync(string name, HttpContext context, DatasetCatalog catalog)
+    {
+        await ChangeableAsync(name, context, catalog);
+        var body = await ApiRequests.ReadJsonAsync<CreateUploadRequest>(context.Request, context.RequestAborted);
+        if (string.IsNullOrEmpty(body.Filename))
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "missing_filename", "filename is required (e.g. data.csv); its extension picks the format");
+        }
+
+        try
+        {
+            var session = await catalog.CreateUploadAsync(name, body.Filename, body.Size, body.Sha256, ApiRequests.Caller(context), context.RequestAborted);
+            UploadEndpoints.SetOffsetHeaders(context, session.Offset, session.TotalBytes);
+            var response = DatasetUploadResponse.From(session);
+            return ModelEndpoints.CreatedAt.Json(response.Url, response);
+        }
+        catch (RegistryException e) when (e.Code == "upload_too_large")
+        {
+            throw TooLarge(catalog.Options.MaxUploadBytes);
+        }
+    }
+
+    private static async Task<IResult> GetUploadAsync(string name, string id, HttpContext context, DatasetCatalog catalog)
+    {
+        var session = await OwnUploadAsync(name, id, context, catalog);
+        UploadEndpoints.SetOffsetHeaders(context, session.Offset, session.TotalBytes);
+        return Results.Json(DatasetUploadResponse.From(session), RegistryJson.Options);
+    }
+
+    private static async Task<IResult> HeadUploadAsync(string name, string id, HttpContext context, DatasetCatalog catalog)
+    {
+        var session = await OwnUploadAsync(name, id, context, catalog);
+        UploadEndpoints.SetOffsetHeaders(context, session.Offset, session.TotalBytes);
+        return Results.Ok();
+    }
+
+    private static async Task<IResult> PatchUploadAsync(string name, string id, HttpContext context, DatasetCatalog catalog)
+    {
+        var session = await AppendUploadAsync(name, id, UploadEndpoints.PatchOffset(context.Request), context, catalog);
+        UploadEndpoints.SetOffsetHeaders(context, session.Offset, session.TotalBytes);
+        return Results.NoContent();
+    }
+
+    private static async Task<IResult> PutUploadAsync(string name, string id, HttpContext context, DatasetCatalog catalog)
+    {
+        var session = await AppendUploadAsync(name, id, UploadEndpoints.PutOffset(context.Request), context, catalog);
+        UploadEndpoints.SetOffsetHeaders(context, session.Offset, session.TotalBytes);
+        return Results.Json(DatasetUploadResponse.From(session), RegistryJson.Options);
+    }
+
+    private static async Task<DatasetUploadSession> AppendUploadAsync(string name, string id, long offset, HttpContext context, DatasetCatalog catalog)
+    {
+        await OwnUploadAsync(name, id, context, catalog);
+        ApiRequests.AllowLargeBody(context);
+        if (context.Request.ContentLength > catalog.Options.MaxUploadBytes)
+        {
+            throw TooLarge(catalog.Options.MaxUploadBytes);
+        }
+
+        try
+        {
+            return await catalog.AppendUploadAsync(id, offset, context.Request.Body, context.RequestAborted);
+        }
+        catch (RegistryException e) when (e.Code == "upload_too_large")
+        {
+            throw TooLarge(catalog.Options.MaxUploadBytes);
+        }
+    }
+
+    private static async Task<IResult> CancelUploadAsync(string name, string id, HttpContext context, DatasetCatalog catalog)
+    {
+        await OwnUploadAsync(name, id, context, catalog);
+        await catalog.CancelUploadAsync(id, context.RequestAborted);
+        return Results.NoContent();
+    }
+
+    // The session if it is for this dataset, the caller may change the dataset and opened the session (or is an
+    // admin); else "not found", worded exactly as for a session that does not exist.
+    private static async Task<DatasetUploadSession> OwnUploadAsync(string name, string id, HttpContext context, DatasetCatalog catalog)
+    {
+        await ChangeableAsync(name, context, catalog);
+        var session = await catalog.GetUploadAsync(id, context.RequestAborted);
+        if (session.Dataset != name || (context.GetCaller() is { IsAdmin: false } caller && !string.Equals(session.CreatedBy, caller.Actor, StringComparison.Ordinal)))
+        {
+            throw RegistryException.NotFound("upload_not_found", $"upload '{id}' does not exist or has expired");
+        }
+
+        return session;
     }
 
     // ?schema=zip:string,flag:boolean overrides inferred column types; ?image_size=64x64 resizes an image-folder archive.

@@ -61,44 +61,48 @@ internal static class UploadEndpoints
 
     private static async Task<IResult> PatchAsync(string id, HttpContext context, IModelRegistry registry, IOptions<RegistryOptions> options)
     {
-        var header = context.Request.Headers[OffsetHeader].ToString();
-        if (!long.TryParse(header, NumberStyles.None, CultureInfo.InvariantCulture, out var offset))
-        {
-            throw new ApiException(StatusCodes.Status400BadRequest, "missing_offset", $"a chunk needs the {OffsetHeader} header with the offset it starts at");
-        }
-
-        var session = await AppendAsync(id, offset, context, registry, options.Value);
+        var session = await AppendAsync(id, PatchOffset(context.Request), context, registry, options.Value);
         SetOffsetHeaders(context, session);
         return Results.NoContent();
     }
 
     private static async Task<IResult> PutAsync(string id, HttpContext context, IModelRegistry registry, IOptions<RegistryOptions> options)
     {
-        long offset;
-        if (context.Request.Headers.ContentRange.ToString() is { Length: > 0 } range)
+        var session = await AppendAsync(id, PutOffset(context.Request), context, registry, options.Value);
+        SetOffsetHeaders(context, session);
+        return Results.Json(UploadResponse.From(session, context.CallerTenant()), RegistryJson.Options);
+    }
+
+    /// <summary>The offset a PATCH chunk starts at: its <see cref="OffsetHeader"/> header (400 missing_offset without one).</summary>
+    public static long PatchOffset(HttpRequest request)
+    {
+        var header = request.Headers[OffsetHeader].ToString();
+        return long.TryParse(header, NumberStyles.None, CultureInfo.InvariantCulture, out var offset)
+            ? offset
+            : throw new ApiException(StatusCodes.Status400BadRequest, "missing_offset", $"a chunk needs the {OffsetHeader} header with the offset it starts at");
+    }
+
+    /// <summary>The offset a PUT chunk starts at: its Content-Range (checked against the body's length) or ?offset=N.</summary>
+    public static long PutOffset(HttpRequest request)
+    {
+        if (request.Headers.ContentRange.ToString() is { Length: > 0 } range)
         {
             if (!ContentRangeHeaderValue.TryParse(range, out var parsed) || parsed.From is not { } from || parsed.To is not { } to)
             {
                 throw new ApiException(StatusCodes.Status400BadRequest, "invalid_range", $"Content-Range '{RegistryNames.Shorten(range)}' must be 'bytes first-last/total' or 'bytes first-last/*'");
             }
 
-            if (context.Request.ContentLength is { } length && length != to - from + 1)
+            if (request.ContentLength is { } length && length != to - from + 1)
             {
                 throw new ApiException(StatusCodes.Status400BadRequest, "invalid_range", $"Content-Range covers {to - from + 1} bytes but the body has {length}");
             }
 
-            offset = from;
-        }
-        else
-        {
-            offset = ApiRequests.OptionalInt(context.Request.Query["offset"], "offset") is { } fromQuery and >= 0
-                ? fromQuery
-                : throw new ApiException(StatusCodes.Status400BadRequest, "missing_offset", "a chunk needs Content-Range (bytes first-last/total) or ?offset=N");
+            return from;
         }
 
-        var session = await AppendAsync(id, offset, context, registry, options.Value);
-        SetOffsetHeaders(context, session);
-        return Results.Json(UploadResponse.From(session, context.CallerTenant()), RegistryJson.Options);
+        return ApiRequests.OptionalInt(request.Query["offset"], "offset") is { } fromQuery and >= 0
+            ? fromQuery
+            : throw new ApiException(StatusCodes.Status400BadRequest, "missing_offset", "a chunk needs Content-Range (bytes first-last/total) or ?offset=N");
     }
 
     private static async Task<UploadSession> AppendAsync(string id, long offset, HttpContext context, IModelRegistry registry, RegistryOptions options)
@@ -147,11 +151,14 @@ internal static class UploadEndpoints
         return session;
     }
 
-    private static void SetOffsetHeaders(HttpContext context, UploadSession session)
+    private static void SetOffsetHeaders(HttpContext context, UploadSession session) => SetOffsetHeaders(context, session.Offset, session.TotalBytes);
+
+    /// <summary>Tells the caller where the next chunk starts (and the announced total), never cached.</summary>
+    public static void SetOffsetHeaders(HttpContext context, long offset, long? totalBytes)
     {
         var headers = context.Response.Headers;
-        headers[OffsetHeader] = session.Offset.ToString(CultureInfo.InvariantCulture);
-        if (session.TotalBytes is { } total)
+        headers[OffsetHeader] = offset.ToString(CultureInfo.InvariantCulture);
+        if (totalBytes is { } total)
         {
             headers[LengthHeader] = total.ToString(CultureInfo.InvariantCulture);
         }

@@ -9,7 +9,23 @@ public static class DatasetMigrations
     public static IReadOnlyList<Migration> All { get; } =
     [
         new(200, "datasets", Sqlite, Postgres),
+        new(201, "dataset_upload_sessions", UploadSessions, UploadSessions),
     ];
+
+    // The bytes live in the staging area; a row outlives a restart so the upload can go on where it stopped.
+    private const string UploadSessions = """
+        CREATE TABLE dataset_upload_sessions (
+            id TEXT PRIMARY KEY,
+            dataset TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            file_name TEXT NOT NULL,
+            total_bytes BIGINT NULL,
+            expected_sha256 TEXT NULL,
+            created_by TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL);
+        CREATE INDEX ix_dataset_upload_sessions_owner ON dataset_upload_sessions (owner);
+        """;
 
     // dataset_uses follows model versions: deleting the model version drops the use, so the dataset is free again.
     private const string Sqlite = """

@@ -17,6 +17,8 @@ public sealed class SqlDatasetStore : IDatasetStore
     private const string VersionColumns =
         "dataset, version, format, gzip, file_name, sha256, size_bytes, row_count, column_schema, statistics, created_by, created_at";
 
+    private const string SessionColumns = "id, dataset, owner, file_name, total_bytes, expected_sha256, created_by, created_at, expires_at";
+
     static SqlDatasetStore()
     {
         DefaultTypeMap.MatchNamesWithUnderscores = true;
@@ -217,6 +219,64 @@ public sealed class SqlDatasetStore : IDatasetStore
             "SELECT COUNT(*) FROM dataset_versions WHERE sha256 = @Key", new { Key = artifactKey }, null, cancellationToken)).ConfigureAwait(false) > 0;
     }
 
+    /// <inheritdoc />
+    public async Task CreateUploadSessionAsync(DatasetUploadSession session, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(Command(
+            """
+            INSERT INTO dataset_upload_sessions (id, dataset, owner, file_name, total_bytes, expected_sha256, created_by, created_at, expires_at)
+            VALUES (@Id, @Dataset, @Owner, @FileName, @TotalBytes, @ExpectedSha256, @CreatedBy, @CreatedAt, @ExpiresAt)
+            """,
+            new
+            {
+                session.Id,
+                session.Dataset,
+                session.Owner,
+                session.FileName,
+                session.TotalBytes,
+                session.ExpectedSha256,
+                session.CreatedBy,
+                CreatedAt = session.CreatedAt.ToUnixTimeMilliseconds(),
+                ExpiresAt = session.ExpiresAt.ToUnixTimeMilliseconds(),
+            },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<DatasetUploadSession?> GetUploadSessionAsync(string id, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var row = await connection.QuerySingleOrDefaultAsync<SessionRow>(Command(
+            $"SELECT {SessionColumns} FROM dataset_upload_sessions WHERE id = @Id", new { Id = id }, null, cancellationToken)).ConfigureAwait(false);
+        return row?.ToSession();
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<DatasetUploadSession>> ListUploadSessionsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<SessionRow>(Command(
+            $"SELECT {SessionColumns} FROM dataset_upload_sessions ORDER BY created_at", null, null, cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => r.ToSession()).ToArray();
+    }
+
+    /// <inheritdoc />
+    public async Task<int> CountUploadSessionsAsync(string owner, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return (int)await connection.ExecuteScalarAsync<long>(Command(
+            "SELECT COUNT(*) FROM dataset_upload_sessions WHERE owner = @Owner", new { Owner = owner }, null, cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task DeleteUploadSessionAsync(string id, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(Command("DELETE FROM dataset_upload_sessions WHERE id = @Id", new { Id = id }, null, cancellationToken)).ConfigureAwait(false);
+    }
+
     private static CommandDefinition Command(string sql, object? parameters, DbTransaction? transaction, CancellationToken cancellationToken) =>
         new(sql, parameters, transaction, cancellationToken: cancellationToken);
 
@@ -288,6 +348,40 @@ public sealed class SqlDatasetStore : IDatasetStore
             Statistics = RegistryJson.Deserialize<List<ColumnStatistics>>(Statistics, []),
             CreatedBy = CreatedBy,
             CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(CreatedAt),
+        };
+    }
+
+    private sealed class SessionRow
+    {
+        public string Id { get; set; } = "";
+
+        public string Dataset { get; set; } = "";
+
+        public string Owner { get; set; } = "";
+
+        public string FileName { get; set; } = "";
+
+        public long? TotalBytes { get; set; }
+
+        public string? ExpectedSha256 { get; set; }
+
+        public string CreatedBy { get; set; } = "";
+
+        public long CreatedAt { get; set; }
+
+        public long ExpiresAt { get; set; }
+
+        public DatasetUploadSession ToSession() => new()
+        {
+            Id = Id,
+            Dataset = Dataset,
+            Owner = Owner,
+            FileName = FileName,
+            TotalBytes = TotalBytes,
+            ExpectedSha256 = ExpectedSha256,
+            CreatedBy = CreatedBy,
+            CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(CreatedAt),
+            ExpiresAt = DateTimeOffset.FromUnixTimeMilliseconds(ExpiresAt),
         };
     }
 

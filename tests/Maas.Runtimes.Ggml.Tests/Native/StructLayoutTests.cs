@@ -62,11 +62,17 @@ public sealed class StructLayoutTests
     [Fact]
     public void Tensor_head_matches_ggml_h()
     {
-        // type 0, (4 padding) buffer 8, ne[4] 16..40, nb[4] 48..72: the part of struct ggml_tensor MaaS reads.
+        // type 0, (4 padding) buffer 8, ne[4] 16..40, nb[4] 48..72, op 80, op_params[16] 84..144, flags 148,
+        // src[10] 152..224: the part of struct ggml_tensor MaaS reads.
         Assert.Equal(0, (int)Marshal.OffsetOf<GgmlTensorHead>(nameof(GgmlTensorHead.Type)));
         Assert.Equal(8, (int)Marshal.OffsetOf<GgmlTensorHead>(nameof(GgmlTensorHead.Buffer)));
         Assert.Equal(16, (int)Marshal.OffsetOf<GgmlTensorHead>(nameof(GgmlTensorHead.Ne)));
         Assert.Equal(48, (int)Marshal.OffsetOf<GgmlTensorHead>(nameof(GgmlTensorHead.Nb)));
+        Assert.Equal(80, (int)Marshal.OffsetOf<GgmlTensorHead>(nameof(GgmlTensorHead.Op)));
+        Assert.Equal(84, (int)Marshal.OffsetOf<GgmlTensorHead>(nameof(GgmlTensorHead.OpParams)));
+        Assert.Equal(148, (int)Marshal.OffsetOf<GgmlTensorHead>(nameof(GgmlTensorHead.Flags)));
+        Assert.Equal(152, (int)Marshal.OffsetOf<GgmlTensorHead>(nameof(GgmlTensorHead.Src)));
+        Assert.Equal(232, Marshal.SizeOf<GgmlTensorHead>());
     }
 
     [Fact]

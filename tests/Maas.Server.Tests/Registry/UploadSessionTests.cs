@@ -204,8 +204,8 @@ public sealed class UploadSessionTests(ServerPerDb servers) : IClassFixture<Serv
         await badName.ErrorAsync(HttpStatusCode.BadRequest, "invalid_filename");
     }
 
-    // Sends part of its bytes, then waits until told to fail as a dropped connection would.
-    private sealed class FailingStream(byte[] bytes, int failAfter) : Stream
+    /// <summary>A request body that stops after <c>failAfter</c> bytes and, once told to break, fails like a dropped connection.</summary>
+    internal sealed class FailingStream(byte[] bytes, int failAfter) : Stream
     {
         private readonly TaskCompletionSource _break = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private int _position;

@@ -76,6 +76,48 @@ public sealed class ImageTrainingApiTests(ImageTrainingServer servers) : IClassF
     }
 
     [Fact]
+    public async Task A_batch_norm_network_is_checked_against_ggml_on_every_test_row_and_served_over_oip_v2()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var (images, labels) = TinyImages.Generate(240, Size, seed: 12);
+        var dataset = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(images, labels, Size, Size), "norms.zip");
+        var model = Names.Unique("norms");
+        var job = await TrainingApiTests.TrainAsync(client, $$"""
+            {"model": "{{model}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label",
+             "network": [{"type": "conv2d", "filters": 6, "kernel": 3, "padding": 1}, {"type": "batch_norm"}, {"type": "relu"},
+                         {"type": "max_pool", "kernel": 2}, {"type": "flatten"}, {"type": "dense", "units": 16}, {"type": "batch_norm"},
+                         {"type": "relu"}, {"type": "dense"}, {"type": "softmax"}],
+             "hyperparameters": {"epochs": 4, "batch_size": 16, "learning_rate": 0.01}, "split": {"validation": 0.1, "test": 0.25, "seed": 3} }
+            """);
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        var number = (int)job["result"]!["version"]!;
+        var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{number}")).JsonAsync(HttpStatusCode.OK);
+        var evaluation = version["evaluation"]!;
+
+        // The job compared ONNX Runtime's scores of the exported file with ggml's on every test row before registering.
+        Assert.Equal(60, (int)evaluation["onnx_check"]!["rows"]!);
+        Assert.Equal(0, (int)evaluation["onnx_check"]!["mismatches"]!);
+        Assert.True((double)evaluation["accuracy"]! >= 0.9, evaluation.ToJsonString());
+        Assert.Equal(2, version["lineage"]!["network"]!.AsArray().Count(l => (string?)l!["type"] == "batch_norm"));
+
+        var pictures = Enumerable.Range(0, 8).ToArray();
+        var request = new JsonObject
+        {
+            ["inputs"] = new JsonArray(new JsonObject
+            {
+                ["name"] = "image",
+                ["shape"] = new JsonArray(pictures.Length, 1, Size, Size),
+                ["datatype"] = "FP32",
+                ["data"] = new JsonArray(pictures.SelectMany(i => images[i]).Select(b => (JsonNode)(b / 255.0)).ToArray()),
+            }),
+        };
+        var answer = await (await client.PostAsync($"v2/models/{model}/versions/{number}/infer", Api.Json(request.ToJsonString()))).JsonAsync(HttpStatusCode.OK);
+        var values = answer["outputs"]!.AsArray().Single(o => (string?)o!["name"] == "probabilities")!["data"]!.AsArray().Select(v => (double)v!).ToArray();
+        var right = pictures.Count(i => Array.IndexOf(values[(i * 3)..((i * 3) + 3)], values[(i * 3)..((i * 3) + 3)].Max()) == labels[i]);
+        Assert.True(right >= 7, $"{right} of {pictures.Length} served answers right");
+    }
+
+    [Fact]
     public async Task A_search_over_the_learning_rate_trains_a_network_per_trial_and_registers_the_best()
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
@@ -195,7 +237,24 @@ public sealed class ImageWorkerKillTests
             Assert.True((double)version["evaluation"]!["accuracy"]! >= 0.9, version["evaluation"]!.ToJsonString());
 
             var events = (await (await client.GetAsync($"api/v1/training/jobs/{id}/events?limit=1000")).JsonAsync(HttpStatusCode.OK))["events"]!.AsArray();
-            Assert.Contains(events, e => (string?)e!["type"] == "log" && ((string?)e["data"]!["message"])!.StartsWith("resumed after epoch", StringComparison.Ordinal));
+            Assert.Contains(events, e => (string?)e!["type"] == "log" && ((string?)e["data"]!["message"])!.StartsWith("resumed after epoch", StringComparison.Ordinal)
+                && ((string?)e["data"]!["message"])!.Contains("with the optimiser's state", StringComparison.Ordinal));
+
+            // The same job never interrupted (same seed, same single thread) has the same loss trajectory: the
+            // checkpoint carried AdamW's moments and step count, and each epoch's shuffle comes from the seed.
+            var again = Names.Unique("uninterrupted");
+            using var resubmitted = await client.PostAsync("api/v1/training/jobs", Api.Json(body.Replace(model, again, StringComparison.Ordinal)));
+            var againId = (string)(await resubmitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
+            var finished = await TrainingApiTests.WaitAsync(client, againId, TimeSpan.FromMinutes(5));
+            Assert.True((string?)finished["status"] == "succeeded", finished.ToJsonString());
+            var uninterrupted = await (await client.GetAsync($"api/v1/models/{again}/versions/1")).JsonAsync(HttpStatusCode.OK);
+            var resumedLosses = version["evaluation"]!["epochs"]!.AsArray().Select(e => (double)e!["train_loss"]!).ToArray();
+            var plainLosses = uninterrupted["evaluation"]!["epochs"]!.AsArray().Select(e => (double)e!["train_loss"]!).ToArray();
+            Assert.Equal(epochs, plainLosses.Length);
+            for (var e = 0; e < epochs; e++)
+            {
+                Assert.True(Math.Abs(resumedLosses[e] - plainLosses[e]) <= 1e-4 * Math.Abs(plainLosses[e]), $"epoch {e + 1}: resumed {resumedLosses[e]}, uninterrupted {plainLosses[e]}");
+            }
         }
         finally
         {

@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.IO.Compression;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Maas.Core.Training;
+using Maas.Runtimes.Ggml;
+
+// Trains MaaS's default CNN on Fashion-MNIST with the ggml trainer and the same network with PyTorch, one after the
+// other in one run, and reports images per second (training only) and final test accuracy for each, as ratios.
+var settings = Settings.Parse(args);
+var data = settings.Data;
+if (!File.Exists(Path.Combine(data, "train-images-idx3-ubyte.gz")))
+{
+    Console.Error.WriteLine($"no Fashion-MNIST under {data}: install Debian's dataset-fashion-mnist or pass --data DIR");
+    return 2;
+}
+
+var (trainImages, trainLabels) = Idx.Read(data, "train", settings.TrainLimit);
+var (testImages, testLabels) = Idx.Read(data, "t10k", 0);
+Console.WriteLine($"Fashion-MNIST: {trainLabels.Length} training and {testLabels.Length} test images; {settings.Epochs} epochs, batch {settings.Batch}, {settings.Threads} threads, AdamW lr {settings.LearningRate}");
+
+// MaaS: the trainer image-classification jobs use, without the job around it (no validation pass, no checkpoint).
+var options = new GgmlTrainingOptions { BatchSize = settings.Batch, Threads = settings.Threads, LearningRate = settings.LearningRate, Seed = 42 };
+var maasEpochs = new List<GgmlEpoch>();
+double maasAccuracy;
+using (var network = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, 28, 28]), 10, options))
+{
+    var rows = Enumerable.Range(0, trainLabels.Length).ToArray();
+    for (var e = 0; e < settings.Epochs; e++)
+    {
+        var epoch = network.TrainEpoch(trainImages, trainLabels, rows, CancellationToken.None);
+        maasEpochs.Add(epoch);
+        Console.WriteLine($"  maas  epoch {epoch.Epoch}: {epoch.Seconds:F1} s, {epoch.Examples / epoch.Seconds:F0} images/s, loss {epoch.TrainLoss:F4}");
+    }
+
+    var test = Enumerable.Range(0, testLabels.Length).ToArray();
+    var logits = network.Logits(testImages, test);
+    maasAccuracy = test.Count(i => ArgMax(logits.AsSpan(i * 10, 10)) == testLabels[i]) / (double)test.Length;
+}
+
+// PyTorch: the same network, optimiser settings, batch size, epochs and threads, in a child process.
+var script = Path.Combine(AppContext.BaseDirectory, "torch_fashion.py");
+var interpreter = Environment.GetEnvironmentVariable("MAAS_BENCH_PYTHON") is { Length: > 0 } chosen ? chosen : "/usr/bin/python3";
+var start = new ProcessStartInfo(interpreter) { RedirectStandardOutput = true, RedirectStandardError = true };
+foreach (var a in new[] { script, "--data", data, "--epochs", $"{settings.Epochs}", "--batch", $"{settings.Batch}", "--threads", $"{settings.Threads}", "--lr", settings.LearningRate.ToString(CultureInfo.InvariantCulture), "--train-limit", $"{settings.TrainLimit}" })
+{
+    start.ArgumentList.Add(a);
+}
+
+using var python = Process.Start(start)!;
+var stderr = python.StandardError.ReadToEndAsync();
+var output = await python.StandardOutput.ReadToEndAsync();
+await python.WaitForExitAsync();
+if (python.ExitCode != 0)
+{
+    Console.Error.WriteLine($"PyTorch's side failed ({python.ExitCode}): {await stderr}");
+    return 1;
+}
+
+var torch = JsonNode.Parse(output.Trim().Split('\n')[^1])!;
+var torchEpochs = torch["epochs"]!.AsArray().Select(e => (Seconds: (double)e!["seconds"]!, Images: (long)e["images"]!, Loss: (double)e["train_loss"]!)).ToArray();
+foreach (var (e, i) in torchEpochs.Select((e, i) => (e, i)))
+{
+    Console.WriteLine($"  torch epoch {i + 1}: {e.Seconds:F1} s, {e.Images / e.Seconds:F0} images/s, loss {e.Loss:F4}");
+}
+
+var maasRate = maasEpochs.Sum(e => e.Examples) / maasEpochs.Sum(e => e.Seconds);
+var torchRate = torchEpochs.Sum(e => e.Images) / torchEpochs.Sum(e => e.Seconds);
+var torchAccuracy = (double)torch["test_accuracy"]!;
+var report = new JsonObject
+{
+    ["benchmark"] = "training-fashion-mnist",
+    ["when"] = DateTimeOffset.UtcNow.ToString("u", CultureInfo.InvariantCulture),
+    ["machine"] = $"{Environment.ProcessorCount} cores",
+    ["network"] = "conv3x3(8,pad1) relu maxpool2 conv3x3(16,pad1) relu maxpool2 flatten dense64 relu dense10",
+    ["epochs"] = settings.Epochs,
+    ["batch"] = settings.Batch,
+    ["threads"] = settings.Threads,
+    ["learning_rate"] = settings.LearningRate,
+    ["train_images"] = trainLabels.Length,
+    ["torch_version"] = (string?)torch["torch"],
+    ["maas_seconds_per_epoch"] = maasEpochs.Average(e => e.Seconds),
+    ["torch_seconds_per_epoch"] = torchEpochs.Average(e => e.Seconds),
+    ["maas_images_per_second"] = maasRate,
+    ["torch_images_per_second"] = torchRate,
+    ["images_per_second_ratio"] = maasRate / torchRate,
+    ["maas_test_accuracy"] = maasAccuracy,
+    ["torch_test_accuracy"] = torchAccuracy,
+};
+Console.WriteLine();
+Console.WriteLine("| trainer | s/epoch | images/s | test accuracy |");
+Console.WriteLine("|---|---|---|---|");
+Console.WriteLine($"| MaaS (ggml) | {maasEpochs.Average(e => e.Seconds):F1} | {maasRate:F0} | {maasAccuracy:F4} |");
+Console.WriteLine($"| PyTorch {torch["torch"]} | {torchEpochs.Average(e => e.Seconds):F1} | {torchRate:F0} | {torchAccuracy:F4} |");
+Console.WriteLine($"MaaS / PyTorch images per second: {maasRate / torchRate:F2}x");
+if (settings.Output is { } path)
+{
+    Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+    await File.WriteAllTextAsync(path, report.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+}
+
+return 0;
+
+static int ArgMax(ReadOnlySpan<float> scores)
+{
+    var best = 0;
+    for (var c = 1; c < scores.Length; c++)
+    {
+        best = scores[c] > scores[best] ? c : best;
+    }
+
+    return best;
+}
+
+/// <summary>The benchmark's command line.</summary>
+internal sealed record Settings(string Data, int Epochs, int Batch, int Threads, double LearningRate, int TrainLimit, string? Output)
+{
+    public static Settings Parse(string[] args)
+    {
+        string? Value(string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+        int Int(string name, int fallback) => Value(name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+        return new(
+            Value("--data") ?? "/usr/share/datasets/fashion-mnist",
+            Int("--epochs", 2),
+            Int("--batch", 32),
+            Int("--threads", 2),
+            Value("--lr") is { } lr ? double.Parse(lr, CultureInfo.InvariantCulture) : 1e-3,
+            Int("--train-limit", 0),
+            Value("--out"));
+    }
+}
+
+/// <summary>Reads a gzip IDX pair (images scaled to 0..1, labels) as MNIST and Fashion-MNIST ship them.</summary>
+internal static class Idx
+{
+    public static (float[] Images, int[] Labels) Read(string folder, string prefix, int limit)
+    {
+        var images = Load(Path.Combine(folder, $"{prefix}-images-idx3-ubyte.gz"), out var imageDims);
+        var labels = Load(Path.Combine(folder, $"{prefix}-labels-idx1-ubyte.gz"), out _);
+        var count = limit > 0 ? Math.Min(limit, imageDims[0]) : imageDims[0];
+        var size = imageDims[1] * imageDims[2];
+        var pixels = new float[(long)count * size];
+        for (var i = 0; i < pixels.Length; i++)
+        {
+            pixels[i] = images[i] / 255f;
+        }
+
+        return (pixels, labels.Take(count).Select(b => (int)b).ToArray());
+    }
+
+    private static byte[] Load(string path, out int[] dims)
+    {
+        using var stream = new MemoryStream();
+        using (var gzip = new GZipStream(File.OpenRead(path), CompressionMode.Decompress))
+        {
+            gzip.CopyTo(stream);
+        }
+
+        var bytes = stream.ToArray();
+        var rank = bytes[3];
+        dims = Enumerable.Range(0, rank).Select(d => System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(4 + (4 * d)))).ToArray();
+        return bytes[(4 + (4 * rank))..];
+    }
+}
