@@ -24,6 +24,7 @@ public static class DeploymentExtensions
         services.AddSingleton<DeploymentRouter>();
         services.AddSingleton<DeploymentService>();
         services.AddSingleton<ShadowQueue>();
+        services.AddSingleton<TextShadowRuns>();
         services.AddHostedService(sp => sp.GetRequiredService<ShadowQueue>());
         services.AddHostedService<DeploymentSync>();
         services.AddHostedService<DeploymentAnalysis>();
