@@ -151,6 +151,11 @@ public sealed class DeploymentService(
             return false;
         }
 
+        if (decision == RolloutDecision.Rollback)
+        {
+            router.Metrics.RecordRollback(current.Model, current.Canary ?? current.Stable);
+        }
+
         var log = decision == RolloutDecision.Rollback ? LogLevel.Warning : LogLevel.Information;
         logger.Log(log, "Deployment {Tenant}/{Name}: {Action}: {Reason}", current.Tenant, current.Name, action, reason);
         var target = $"{current.Tenant}/{current.Name}: {reason}";

@@ -155,7 +155,7 @@ public sealed class ShadowQueue : BackgroundService
             if (copy.CandidateIsRun)
             {
                 // A shadow's own run counts as its request (the canary's live request was counted by the router).
-                _metrics.RecordRequest(d.Model, d.StepStartedAt, copy.RecordAs, Stopwatch.GetElapsedTime(started).TotalMilliseconds, failed: false);
+                _metrics.RecordRequest(d.Model, d.StepStartedAt, copy.RecordAs, Stopwatch.GetElapsedTime(started).TotalMilliseconds, failed: false, shadow: true);
             }
 
             _metrics.RecordComparison(d.Model, d.StepStartedAt, copy.RecordAs, diff);
@@ -168,7 +168,7 @@ public sealed class ShadowQueue : BackgroundService
         {
             if (copy.CandidateIsRun)
             {
-                _metrics.RecordRequest(d.Model, d.StepStartedAt, copy.RecordAs, Stopwatch.GetElapsedTime(started).TotalMilliseconds, failed: true);
+                _metrics.RecordRequest(d.Model, d.StepStartedAt, copy.RecordAs, Stopwatch.GetElapsedTime(started).TotalMilliseconds, failed: true, shadow: true);
             }
 
             _logger.LogDebug("Shadow run of {Model} version {Version} failed: {Message}", d.Model, copy.Run, e.Message);
