@@ -24,7 +24,7 @@ public static class DeploymentExtensions
         services.AddSingleton<DeploymentRouter>();
         services.AddSingleton<DeploymentService>();
         services.AddSingleton<ShadowQueue>();
-        services.AddSingleton<TextShadowRuns>();
+        services.AddSingleton<TextVersionRuns>();
         services.AddSingleton<DeploymentMeters>();
         services.AddHostedService(sp => sp.GetRequiredService<ShadowQueue>());
         services.AddHostedService<DeploymentSync>();

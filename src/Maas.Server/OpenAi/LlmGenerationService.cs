@@ -207,7 +207,7 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
     public static void OfferCopies(LlmSession session, GenerationParameters p, Func<ILlmEngine, IReadOnlyList<Deployments.TextPrompt>> prompts)
     {
         var services = session.Context.RequestServices;
-        if (session.CopiesFor is { } route && services.GetService<Deployments.TextShadowRuns>() is { } runs)
+        if (session.CopiesFor is { } route && services.GetService<Deployments.TextVersionRuns>() is { } runs)
         {
             services.GetRequiredService<Deployments.ShadowQueue>().OfferText(route, session.Texts, (version, cancellationToken) => runs.GenerateAsync(route.Deployment.Model, version, p, prompts, cancellationToken));
         }

@@ -226,4 +226,30 @@ public sealed class TextShadowTests(TextShadowServers servers) : IClassFixture<T
         Assert.Equal(sent, (long)Metrics(settled, 1)["requests"]!);
         Assert.Equal(0, (long)Metrics(settled, 1)["errors"]!);
     }
+
+    [Fact]
+    public async Task A_language_model_version_is_loaded_and_has_generated_before_a_deployment_gives_it_traffic()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var model = await ModelAsync(client, 1, 2);
+
+        async Task<JsonNode?> EngineAsync(int version) =>
+            (await (await client.GetAsync("api/v1/llm/engines")).JsonAsync(HttpStatusCode.OK)).AsArray()
+                .SingleOrDefault(e => (string?)e!["model"] == model && (int)e["version"]! == version);
+
+        Assert.Null(await EngineAsync(1));
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}""")))
+            .JsonAsync(HttpStatusCode.Created);
+        Assert.True((long)(await EngineAsync(1))!["statistics"]!["completed_requests"]! >= 1);
+
+        // The hot swap: version 2 answers its warm-up before the split moves, so the first call finds it ready.
+        Assert.Null(await EngineAsync(2));
+        await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 2, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.OK);
+        var warmed = await EngineAsync(2);
+        Assert.NotNull(warmed);
+        Assert.Equal(1, (long)warmed["statistics"]!["completed_requests"]!);
+        Assert.True((long)warmed["statistics"]!["generated_tokens"]! >= 1);
+        var answer = await CallAsync(client, Calls(model, model)[0]);
+        Assert.Equal("2", answer.Version);
+    }
 }

@@ -10,12 +10,33 @@ namespace Maas.Server.Deployments;
 internal sealed record TextPrompt(IReadOnlyList<int> Tokens, IReadOnlyList<string> ExtraStops);
 
 /// <summary>
-/// Runs a copy of a live OpenAI text call on another version of the model: the same messages or prompts, rendered and
-/// tokenized by that version's own engine, with the same sampling, generated whole (never streamed). The copy holds
-/// the engine and the server's token budget like a live call, but is billed to nobody.
+/// Runs text generations on a given version of a language model, outside any client's call: a shadow copy of a live
+/// OpenAI call (the same messages or prompts, rendered and tokenized by that version's own engine, with the same
+/// sampling, generated whole and never streamed), and the short generation that warms a version before it takes
+/// traffic. These runs hold the engine and the server's token budget like a live call, but are billed to nobody.
 /// </summary>
-internal sealed class TextShadowRuns(LlmModelResolver resolver, LlmEngineManager engines, LlmGenerationService generation, TokenBudget budget, IOptions<LlmServingOptions> options)
+internal sealed class TextVersionRuns(LlmModelResolver resolver, LlmEngineManager engines, LlmGenerationService generation, TokenBudget budget, IOptions<LlmServingOptions> options)
 {
+    /// <summary>The most tokens a warm-up generates.</summary>
+    public const int WarmUpTokens = 2;
+
+    /// <summary>Loads <paramref name="version"/> of <paramref name="model"/> (a model key) and generates a few tokens from a short prompt.</summary>
+    /// <exception cref="LlmException">It could not be loaded or did not generate.</exception>
+    public async Task WarmUpAsync(string model, int version, CancellationToken cancellationToken)
+    {
+        var resolved = await resolver.ResolveAsync($"{model}/versions/{version.ToString(CultureInfo.InvariantCulture)}", cancellationToken);
+        using var lease = await engines.AcquireAsync(resolved.Request, cancellationToken);
+        var engine = lease.Engine;
+        var tokens = engine.Tokenize("Hello", addSpecial: true, parseSpecial: false);
+        IReadOnlyList<int> prompt = tokens.Count > 0 ? tokens : [0];
+        using var reservation = budget.Reserve(prompt.Count + WarmUpTokens);
+        var request = new GenerationRequest { PromptTokens = prompt, MaxTokens = WarmUpTokens, RequestId = "warm-up-" + Guid.NewGuid().ToString("N") };
+        await foreach (var _ in generation.Start(engine, [request], cancellationToken))
+        {
+            // Only that it answers counts.
+        }
+    }
+
     /// <summary>
     /// The text per choice that <paramref name="version"/> of <paramref name="model"/> (a model key) generates for the
     /// copied call; null when the engine's queue or the token budget is full (the copy is dropped, not failed).
