@@ -5,6 +5,7 @@ using Maas.Bench;
 //   dotnet run -c Release --project bench/Maas.Bench [-- --seconds 4 --rounds 3 --overhead-rounds 12 --overhead-seconds 3 --only ultraface,batching,latency,overhead --write no]
 //   ... -- --only overload [--overload-seconds 20]: goodput under 5x and 50x overload (not run by default: it takes a few minutes)
 //   ... -- --only eviction: N models under a memory budget for N/3, Zipf-skewed calls (hit rate, miss latency, RSS vs budget)
+//   ... -- --only deployment-sync: two servers on one database, how soon the second sees a deployment change made on the first
 //   ... -- --only baseline --baseline ../other-worktree/bench/Maas.Bench/bin/Release/net10.0/Maas.Bench.dll: this build's server against another build's
 // With --only, the scenarios not run keep their previous results in docs/benchmarks.md and bench/results/onnx-serving.json.
 // "serve" is the child-process mode the benchmark starts the server in.
@@ -46,6 +47,11 @@ if (options.Runs("eviction"))
     await EvictionScenario.RunAsync(options);
 }
 
+if (options.Runs("deployment-sync"))
+{
+    await DeploymentSyncScenario.RunAsync(options);
+}
+
 if (options.Runs("overhead"))
 {
     report.Add(await Scenarios.ObservabilityOverheadAsync(options));
@@ -61,7 +67,7 @@ if (Directory.Exists(Scenarios.ScratchFolder))
     Directory.Delete(Scenarios.ScratchFolder, recursive: true);
 }
 
-if (options.Write && options.Only.Except(["baseline", "eviction"]).Any())
+if (options.Write && options.Only.Except(["baseline", "eviction", "deployment-sync"]).Any())
 {
     report.Write();
     Console.WriteLine($"wrote {options.JsonPath} and the ONNX serving section of {options.DocsPath} ({string.Join(", ", options.Only)})");

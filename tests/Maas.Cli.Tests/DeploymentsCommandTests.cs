@@ -106,4 +106,36 @@ public sealed class DeploymentsCommandTests(CliServerFixture fixture) : IDisposa
         (await fixture.RunAsync("deployments", "create", model, "--split", "1:90")).AssertFailure(ExitCodes.Usage, "invalid_split");
         (await fixture.RunAsync("deployments", "create", "no-such-model", "--split", "1=100")).AssertFailure(ExitCodes.NotFound, "model_not_found");
     }
+
+    [Fact]
+    public async Task Deployments_update_changes_the_split_compare_and_set_and_a_stale_revision_exits_5_leaving_it_unchanged()
+    {
+        var model = await ModelAsync(1, 2, 3);
+        Assert.Equal(0, (await fixture.RunAsync("deployments", "create", model, "--split", "1=90,2=10")).ExitCode);
+
+        // Without --if-revision the revision just read is the precondition; each change raises it.
+        var updated = await fixture.RunAsync("deployments", "update", model, "--split", "1=50,2=50");
+        Assert.True(updated.ExitCode == 0, updated.ToString());
+        Assert.Contains($"deployment {model} is active: v1 50%, v2 50% (stable 1)", updated.Stdout);
+        var shown = (await fixture.RunAsync("deployments", "show", model, "--json")).Json();
+        Assert.Equal(2, (long?)shown["revision"]);
+
+        var json = (await fixture.RunAsync("deployments", "update", model, "--split", "1=80,2=20", "--shadow", "3", "--if-revision", "2", "--json")).Json();
+        Assert.Equal([1, 80, 2, 20], Split(json));
+        Assert.Equal(3, (int?)json["shadow"]![0]!["version"]);
+        Assert.Equal(3, (long?)json["revision"]);
+
+        // A revision someone else already moved past: refused in one clear line, exit 5, nothing changed.
+        var stale = await fixture.RunAsync("deployments", "update", model, "--split", "2=100", "--if-revision", "2");
+        stale.AssertFailure(ExitCodes.Conflict, "deployment_changed");
+        Assert.Contains("is at revision 3, not 2", stale.Stderr);
+        var after = (await fixture.RunAsync("deployments", "show", model, "--json")).Json();
+        Assert.Equal([1, 80, 2, 20], Split(after));
+        Assert.Equal(3, (long?)after["revision"]);
+
+        // Shadows can be cleared; an update with nothing to change never reaches the server.
+        Assert.Empty((await fixture.RunAsync("deployments", "update", model, "--shadow", "none", "--json")).Json()["shadow"]!.AsArray());
+        (await fixture.RunAsync("deployments", "update", model)).AssertFailure(ExitCodes.Usage, "nothing_to_update");
+        (await fixture.RunAsync("deployments", "update", "no-such-deployment", "--split", "1=100")).AssertFailure(ExitCodes.NotFound, "deployment_not_found");
+    }
 }

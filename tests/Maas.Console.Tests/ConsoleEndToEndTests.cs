@@ -60,7 +60,7 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Fine_tunes_an_llm_from_the_console_and_draws_the_loss_per_epoch() => run.AssertScenario("fine_tuning");
 
     [BrowserFact]
-    public void Creates_a_deployment_with_a_split_shows_its_history_and_aborts_it() => run.AssertScenario("deployments");
+    public void Creates_a_deployment_with_a_split_changes_the_split_refuses_a_stale_change_shows_its_history_and_aborts_it() => run.AssertScenario("deployments");
 
     [BrowserFact]
     public void Every_page_passes_axe_without_serious_or_critical_violations()

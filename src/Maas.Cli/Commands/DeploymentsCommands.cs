@@ -8,16 +8,17 @@ using Spectre.Console;
 
 namespace Maas.Cli.Commands;
 
-/// <summary><c>maas deployments list|show|create|promote|pause|resume|abort|history|rm</c>: a model's live traffic split over its versions.</summary>
+/// <summary><c>maas deployments list|show|create|update|promote|pause|resume|abort|history|rm</c>: a model's live traffic split over its versions.</summary>
 public static class DeploymentsCommands
 {
     /// <summary>The <c>deployments</c> command with its subcommands.</summary>
     public static Command Create()
     {
-        var deployments = new Command("deployments", "Split a model's live traffic over its versions: list, show, create, promote, pause, resume, abort, history, rm");
+        var deployments = new Command("deployments", "Split a model's live traffic over its versions: list, show, create, update, promote, pause, resume, abort, history, rm");
         deployments.Subcommands.Add(List());
         deployments.Subcommands.Add(Show());
         deployments.Subcommands.Add(CreateCommand());
+        deployments.Subcommands.Add(Update());
         deployments.Subcommands.Add(Promote());
         deployments.Subcommands.Add(Act("pause", "Hold the rollout (the split stays)", (c, n, ct) => c.PauseDeploymentAsync(n, ct)));
         deployments.Subcommands.Add(Act("resume", "Continue a paused rollout (its step's dwell and metrics start afresh)", (c, n, ct) => c.ResumeDeploymentAsync(n, ct)));
@@ -84,6 +85,50 @@ public static class DeploymentsCommands
                 Console.Out.WriteLine($"created deployment {d.Name} of {d.Model}: {Split(d.Traffic)}");
                 Describe(d);
             });
+        });
+        return command;
+    }
+
+    private static Command Update()
+    {
+        var name = new Argument<string>("deployment") { Description = "Deployment name" };
+        var split = new Option<string?>("--split") { Description = "The new split, VERSION=PERCENT,... summing to 100 (without --plan it ends a running rollout)" };
+        var shadow = new Option<string?>("--shadow") { Description = "The new shadow versions, VERSION,... ('none' for none)" };
+        var plan = new Option<FileInfo?>("--plan") { Description = "A JSON file with a new rollout plan (fields in docs/api.md)" };
+        var revision = new Option<long?>("--if-revision") { Description = "Change it only if it is still at this revision (as 'show' printed it); default: the revision read just before the change" };
+        var command = new Command("update", "Change a deployment's split, shadows or plan, compare-and-set on its revision (If-Match); a deployment changed meanwhile exits 5 (deployment_changed) and stays as it was") { name, split, shadow, plan, revision };
+        command.SetAction(async (parse, client, ct) =>
+        {
+            var deployment = parse.GetValue(name)!;
+            var update = new DeploymentUpdate
+            {
+                Traffic = parse.GetValue(split) is { } sp ? ParseSplit(sp) : null,
+                Shadow = parse.GetValue(shadow) is { } sh ? (sh == "none" ? [] : [.. Versions(sh, "--shadow").Select(v => new ShadowTargetInfo(v))]) : null,
+                Plan = parse.GetValue(plan) is { } file ? ReadPlan(file) : null,
+            };
+            if (update is { Traffic: null, Shadow: null, Plan: null })
+            {
+                throw new CliException("nothing_to_update", "give --split, --shadow or --plan", ExitCodes.Usage);
+            }
+
+            // Without --if-revision, the revision read now: a change the analysis loop or another user makes between
+            // this read and the write is not overwritten.
+            var expected = parse.GetValue(revision) ?? (await client.GetDeploymentAsync(deployment, ct)).Revision;
+            DeploymentInfo updated;
+            try
+            {
+                updated = await client.UpdateDeploymentAsync(deployment, update, expected, ct);
+            }
+            catch (MaasApiException e) when (e.Code == "deployment_changed")
+            {
+                var now = e.Body is { } body && body.TryGetProperty("error", out var error) && error.TryGetProperty("revision", out var r) ? r.ToString() : "another";
+                throw new CliException(
+                    "deployment_changed",
+                    $"deployment {deployment} is at revision {now}, not {expected}: someone changed it meanwhile and nothing was updated; check it with 'maas deployments show {deployment}' and retry",
+                    ExitCodes.Conflict);
+            }
+
+            return CliHost.Print(parse, updated, Changed);
         });
         return command;
     }

@@ -105,6 +105,22 @@ public sealed record NewDeployment(string Model, IReadOnlyList<TrafficShareInfo>
     public JsonElement? Plan { get; init; }
 }
 
+/// <summary>A change of a deployment: each field given replaces its value (a new split without a plan ends a running rollout).</summary>
+public sealed record DeploymentUpdate
+{
+    /// <summary>The new split, summing to 100.</summary>
+    public IReadOnlyList<TrafficShareInfo>? Traffic { get; init; }
+
+    /// <summary>The new shadow versions (empty: none).</summary>
+    public IReadOnlyList<ShadowTargetInfo>? Shadow { get; init; }
+
+    /// <summary>The new sticky routing.</summary>
+    public StickyRoutingInfo? Sticky { get; init; }
+
+    /// <summary>A new rollout plan, sent as it is.</summary>
+    public JsonElement? Plan { get; init; }
+}
+
 /// <summary>One change of a deployment: who did what, and the split and state it left.</summary>
 public sealed record DeploymentEvent
 {

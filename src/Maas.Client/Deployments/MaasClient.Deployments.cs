@@ -18,6 +18,23 @@ public sealed partial class MaasClient
     public Task<DeploymentInfo> CreateDeploymentAsync(NewDeployment deployment, CancellationToken cancellationToken = default) =>
         SendAsync<DeploymentInfo>(HttpMethod.Post, "api/v1/deployments", deployment, cancellationToken);
 
+    /// <summary>
+    /// Changes a deployment's split, shadows, stickiness or plan (fields left null keep their value). With
+    /// <paramref name="ifRevision"/> it is compare-and-set (<c>If-Match</c>): a deployment changed since that revision is
+    /// left alone and the call fails with 409 <c>deployment_changed</c>.
+    /// </summary>
+    public async Task<DeploymentInfo> UpdateDeploymentAsync(string name, DeploymentUpdate update, long? ifRevision = null, CancellationToken cancellationToken = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Patch, $"api/v1/deployments/{Escape(name)}") { Content = JsonBody(update) };
+        if (ifRevision is { } revision)
+        {
+            request.Headers.IfMatch.Add(new System.Net.Http.Headers.EntityTagHeaderValue($"\"{revision.ToString(CultureInfo.InvariantCulture)}\""));
+        }
+
+        using var response = await SendRawAsync(request, cancellationToken);
+        return await ReadAsync<DeploymentInfo>(response, cancellationToken);
+    }
+
     /// <summary>Sends all traffic to the canary (or to <paramref name="version"/>), which becomes the stable version.</summary>
     public Task<DeploymentInfo> PromoteDeploymentAsync(string name, int? version = null, CancellationToken cancellationToken = default) =>
         SendAsync<DeploymentInfo>(HttpMethod.Post, $"api/v1/deployments/{Escape(name)}:promote", version is null ? null : new { version }, cancellationToken);

@@ -50,9 +50,22 @@ public sealed class DeploymentMetrics
 
     private readonly ConcurrentDictionary<(string Model, long Window, int Version), Counters> _counters = new();
 
-    /// <summary>Counts one answered request.</summary>
-    public void RecordRequest(string model, DateTimeOffset window, int version, double latencyMs, bool failed)
+    /// <summary>Raised for every counted request (model, version, latency in ms, failed, a shadow's copy), for the exported metrics.</summary>
+    public event Action<string, int, double, bool, bool>? RequestRecorded;
+
+    /// <summary>Raised for every comparison (model, version, the difference).</summary>
+    public event Action<string, int, OutputDifference>? ComparisonRecorded;
+
+    /// <summary>Raised for every dropped copy (model, version).</summary>
+    public event Action<string, int>? DroppedRecorded;
+
+    /// <summary>Raised when this server rolled a deployment back (model, the version that lost its traffic).</summary>
+    public event Action<string, int>? RollbackRecorded;
+
+    /// <summary>Counts one answered request (<paramref name="shadow"/>: a shadow version's run of a copy).</summary>
+    public void RecordRequest(string model, DateTimeOffset window, int version, double latencyMs, bool failed, bool shadow = false)
     {
+        RequestRecorded?.Invoke(model, version, latencyMs, failed, shadow);
         var c = Get(model, window, version);
         lock (c)
         {
@@ -69,6 +82,7 @@ public sealed class DeploymentMetrics
     /// <summary>Counts one comparison of <paramref name="version"/>'s answer with the reference's.</summary>
     public void RecordComparison(string model, DateTimeOffset window, int version, OutputDifference difference)
     {
+        ComparisonRecorded?.Invoke(model, version, difference);
         var c = Get(model, window, version);
         lock (c)
         {
@@ -86,12 +100,16 @@ public sealed class DeploymentMetrics
     /// <summary>Counts a copy that was dropped (queue full).</summary>
     public void RecordDropped(string model, DateTimeOffset window, int version)
     {
+        DroppedRecorded?.Invoke(model, version);
         var c = Get(model, window, version);
         lock (c)
         {
             c.Dropped++;
         }
     }
+
+    /// <summary>Notes a rollback this server decided (counted once over all servers: only one wins the compare-and-set).</summary>
+    public void RecordRollback(string model, int version) => RollbackRecorded?.Invoke(model, version);
 
     /// <summary>The window of <paramref name="version"/>, or an empty one.</summary>
     public VersionWindow Window(string model, DateTimeOffset window, int version)

@@ -50,6 +50,10 @@ public readonly record struct OutputDifference(double MaxAbsError, double MaxRel
     public static OutputDifference OfText(string candidate, string reference) =>
         new(0, 0, string.Equals(candidate, reference, StringComparison.Ordinal));
 
+    /// <summary>Compares the texts of several choices: an exact match only when there are as many and each one is identical.</summary>
+    public static OutputDifference OfTexts(IReadOnlyList<string> candidate, IReadOnlyList<string> reference) =>
+        new(0, 0, candidate.Count == reference.Count && candidate.Zip(reference).All(p => string.Equals(p.First, p.Second, StringComparison.Ordinal)));
+
     private static bool IsNumeric(TensorDataType type) => type is not (TensorDataType.Bytes or TensorDataType.Bool);
 
     private static double Element(Tensor t, long index)

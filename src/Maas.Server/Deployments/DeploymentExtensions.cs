@@ -24,6 +24,8 @@ public static class DeploymentExtensions
         services.AddSingleton<DeploymentRouter>();
         services.AddSingleton<DeploymentService>();
         services.AddSingleton<ShadowQueue>();
+        services.AddSingleton<TextVersionRuns>();
+        services.AddSingleton<DeploymentMeters>();
         services.AddHostedService(sp => sp.GetRequiredService<ShadowQueue>());
         services.AddHostedService<DeploymentSync>();
         services.AddHostedService<DeploymentAnalysis>();
@@ -34,6 +36,11 @@ public static class DeploymentExtensions
     /// <summary>Maps /api/v1/deployments (models:read to read, models:write to change).</summary>
     public static IEndpointRouteBuilder MapMaasDeployments(this IEndpointRouteBuilder app)
     {
+        if (app.ServiceProvider.GetRequiredService<Microsoft.Extensions.Options.IOptions<Observability.ObservabilityOptions>>().Value.Metrics)
+        {
+            _ = app.ServiceProvider.GetRequiredService<DeploymentMeters>(); // counts from the start, not from the first scrape
+        }
+
         var api = app.MapGroup("/api/v1/deployments").WithApiErrors().RequireReadWriteScopes([MaasScopes.ModelsRead], [MaasScopes.ModelsWrite]);
         api.AddEndpointFilter(async (invocation, next) =>
         {

@@ -24,7 +24,7 @@ public sealed class DeploymentOptions
     [Range(1, 64, ErrorMessage = "Maas:Deployments:ShadowConcurrency must be between 1 and 64")]
     public int ShadowConcurrency { get; set; } = 2;
 
-    /// <summary>Before a version gets traffic, load it and run one request built from its signature.</summary>
+    /// <summary>Before a version gets traffic, load it and run one request (built from its signature, or a short generation for a language model).</summary>
     public bool WarmUp { get; set; } = true;
 
     /// <summary>The longest a warm-up (load and sample request) may take before the change is refused, in seconds.</summary>

@@ -151,6 +151,11 @@ public sealed class DeploymentService(
             return false;
         }
 
+        if (decision == RolloutDecision.Rollback)
+        {
+            router.Metrics.RecordRollback(current.Model, current.Canary ?? current.Stable);
+        }
+
         var log = decision == RolloutDecision.Rollback ? LogLevel.Warning : LogLevel.Information;
         logger.Log(log, "Deployment {Tenant}/{Name}: {Action}: {Reason}", current.Tenant, current.Name, action, reason);
         var target = $"{current.Tenant}/{current.Name}: {reason}";
@@ -266,7 +271,8 @@ public sealed class DeploymentService(
 
     /// <summary>
     /// The hot swap's first half: every version about to get traffic (or a shadow's copies) that had none is loaded
-    /// and answers one request built from its signature before the split changes; a version that cannot is refused
+    /// and answers one request before the split changes (tensor models one built from their signature, language
+    /// models a short generation); a version that cannot is refused
     /// (409) and the deployment stays as it was. Versions that lose their traffic unload later (<see cref="DeploymentUnloader"/>).
     /// </summary>
     private async Task WarmAsync(Deployment next, Deployment? current, CancellationToken cancellationToken)
@@ -282,19 +288,25 @@ public sealed class DeploymentService(
         foreach (var v in DeploymentRules.LiveVersions(next).Where(v => !already.Contains(v)))
         {
             var version = await registry.GetVersionAsync(next.Model, v, cancellationToken);
-            if (version.Format != ModelFormat.Onnx)
-            {
-                continue; // language models load on their first request
-            }
-
             var text = v.ToString(CultureInfo.InvariantCulture);
             try
             {
+                if (version.Format == ModelFormat.Gguf)
+                {
+                    // A language model: loaded and asked for a couple of tokens (a server without LLM serving has nothing to warm).
+                    if (services.GetService<TextVersionRuns>() is { } runs)
+                    {
+                        await runs.WarmUpAsync(next.Model, v, timeout.Token);
+                    }
+
+                    continue;
+                }
+
                 await models.LoadAsync(next.Model, text, timeout.Token);
                 var description = await models.DescribeAsync(next.Model, text, timeout.Token);
                 using var response = await models.InferAsync(next.Model, text, SampleRequest(description), timeout.Token);
             }
-            catch (Exception e) when (e is InferenceException or ModelHostException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+            catch (Exception e) when (e is InferenceException or ModelHostException or Maas.Core.Llm.LlmException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
             {
                 throw RegistryException.Conflict(
                     "warm_up_failed",

@@ -16,11 +16,9 @@ internal static class ChatCompletionsEndpoint
             using var session = await service.OpenAsync(context, p.Model, aborted);
             var engine = session.Engine;
             var messages = request.Tools is { } tools ? ToolCalling.WithInstructions(request.Messages, tools) : request.Messages;
-            var prompt = ChatPromptTokenizer.Tokenize(engine, messages);
-            // Models without their own template get ChatML; its end-of-turn marker may be plain text to them.
-            string[] extraStops = engine.Info.ChatFormat == "chatml" ? [ChatMlFormat.EndOfTurn] : [];
+            var prompt = Render(engine, messages);
             var id = OpenAiJson.NewId("chatcmpl-");
-            var requests = service.Prepare(session, prompt, p, extraStops, id);
+            var requests = service.Prepare(session, prompt.Tokens, p, prompt.ExtraStops, id);
             var events = service.Start(engine, requests, aborted);
             if (p.Stream)
             {
@@ -30,8 +28,14 @@ internal static class ChatCompletionsEndpoint
             {
                 await RespondAsync(context, session, p, request.Tools, id, events, aborted);
             }
+
+            LlmGenerationService.OfferCopies(session, p, other => [Render(other, messages)]);
         });
     }
+
+    // The chat in the engine's template; models without their own template get ChatML, whose end-of-turn marker may be plain text to them.
+    private static Deployments.TextPrompt Render(ILlmEngine engine, IReadOnlyList<ChatMessage> messages) =>
+        new(ChatPromptTokenizer.Tokenize(engine, messages), engine.Info.ChatFormat == "chatml" ? [ChatMlFormat.EndOfTurn] : []);
 
     private static async Task RespondAsync(HttpContext context, LlmSession session, GenerationParameters p, ToolSelection? tools, string id, IAsyncEnumerable<ChoiceEvent> events, CancellationToken aborted)
     {

@@ -37,6 +37,8 @@ internal static class CompletionsEndpoint
             {
                 await RespondAsync(context, session, p, id, events, total, promptTokens, echoes, aborted);
             }
+
+            LlmGenerationService.OfferCopies(session, p, other => [.. request.Prompts.Select(input => new Deployments.TextPrompt(input.Tokens ?? other.Tokenize(input.Text!, addSpecial: true, parseSpecial: true), []))]);
         });
     }
 

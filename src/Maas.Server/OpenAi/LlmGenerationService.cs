@@ -10,8 +10,10 @@ using Microsoft.Extensions.Options;
 namespace Maas.Server.OpenAi;
 
 /// <summary>A request's hold on a loaded model: the engine, what the registry said, and its token reservation.</summary>
-internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, ResolvedLlm resolved, LlmMetrics.Timer timer, PayloadLog? payloads) : IDisposable
+internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, ResolvedLlm resolved, LlmMetrics.Timer timer, PayloadLog? payloads, Deployments.DeploymentRoute? copiesFor = null) : IDisposable
 {
+    // Generated text is kept per choice for the payload log and for a deployment's copies of the call.
+    private readonly bool _keepText = payloads is not null || copiesFor is not null;
     private readonly List<IDisposable> _reservations = [];
     private readonly List<GenerationProgress> _choices = [];
     private readonly List<string> _prompts = [];
@@ -25,6 +27,12 @@ internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, Reso
 
     public LlmMetrics.Timer Timer { get; } = timer;
 
+    /// <summary>The call's deployment route when its deployment wants copies of it (shadows, a comparing canary); null otherwise.</summary>
+    public Deployments.DeploymentRoute? CopiesFor { get; } = copiesFor;
+
+    /// <summary>The text generated per choice (kept only for the payload log or a deployment's copies).</summary>
+    public IReadOnlyList<string> Texts => [.. _outputs.Select(o => o.ToString())];
+
     public void Hold(IDisposable reservation) => _reservations.Add(reservation);
 
     /// <summary>A counter for one more choice's generated tokens, metered when the session ends.</summary>
@@ -32,7 +40,7 @@ internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, Reso
     {
         var progress = new GenerationProgress();
         _choices.Add(progress);
-        if (payloads is not null)
+        if (_keepText)
         {
             _outputs.Add(new StringBuilder());
         }
@@ -52,7 +60,7 @@ internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, Reso
     /// <summary>Keeps a choice's generated text for the payload log (only when the model's payloads are logged).</summary>
     public void KeepOutput(ChoiceEvent choice)
     {
-        if (payloads is not null && choice.Index < _outputs.Count)
+        if (_keepText && choice.Index < _outputs.Count)
         {
             _outputs[choice.Index].Append(choice.Event.Text);
         }
@@ -110,7 +118,8 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
         // The caller's name is resolved once: from here on the model is named by its key.
         // A model with a deployment answers from the version its split picks (a named alias or version bypasses it).
         var reference = access.Reference;
-        if (context.RequestServices.GetService<Deployments.DeploymentRouter>()?.Route(context, reference) is { } route)
+        var route = context.RequestServices.GetService<Deployments.DeploymentRouter>()?.Route(context, reference);
+        if (route is not null)
         {
             reference = $"{reference}/versions/{route.VersionText}";
         }
@@ -120,7 +129,8 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
         Deployments.DeploymentRouter.SetVersionHeader(context, resolved.Spec.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var lease = await manager.AcquireAsync(resolved.Request, cancellationToken);
         var payloads = await payloadLog.IsOnAsync(resolved.Spec.Name, cancellationToken) ? payloadLog : null;
-        return new LlmSession(context, lease, resolved, metrics.Start(resolved, context, model), payloads);
+        var copiesFor = context.RequestServices.GetService<Deployments.ShadowQueue>() is { } shadows && shadows.WantsCopies(route) ? route : null;
+        return new LlmSession(context, lease, resolved, metrics.Start(resolved, context, model), payloads, copiesFor);
     }
 
     /// <summary>Checks the prompt against the context and limits and builds one generation request per choice.</summary>
@@ -128,6 +138,19 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
     public IReadOnlyList<GenerationRequest> Prepare(LlmSession session, IReadOnlyList<int> prompt, GenerationParameters p, IReadOnlyList<string> extraStops, string requestId)
     {
         var engine = session.Engine;
+        Check(engine, prompt, p);
+        var maxTokens = GenerationLimits.Resolve(prompt.Count, p.MaxTokens, engine.Info.ContextPerSlot, options.Value.MaxTokensPerRequest, p.MaxTokensParam);
+        session.Hold(budget.Reserve((long)(prompt.Count + maxTokens) * p.N));
+        session.Context.Usage().ReportTokens(prompt.Count, 0);
+        session.KeepPrompt(prompt);
+        var requests = Choices(prompt, p, maxTokens, extraStops, requestId, session.Track);
+        session.Timer.Prepared(p, maxTokens, prompt.Count, requests);
+        return requests;
+    }
+
+    /// <summary>Refuses a prompt or logit bias the engine's vocabulary cannot take (400).</summary>
+    public static void Check(ILlmEngine engine, IReadOnlyList<int> prompt, GenerationParameters p)
+    {
         var info = engine.Info;
         foreach (var token in p.LogitBias.Keys)
         {
@@ -149,11 +172,11 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
                 throw LlmException.Invalid($"the prompt holds token {token}, but the model's vocabulary has {info.VocabularySize} tokens", "prompt");
             }
         }
+    }
 
-        var maxTokens = GenerationLimits.Resolve(prompt.Count, p.MaxTokens, info.ContextPerSlot, options.Value.MaxTokensPerRequest, p.MaxTokensParam);
-        session.Hold(budget.Reserve((long)(prompt.Count + maxTokens) * p.N));
-        session.Context.Usage().ReportTokens(prompt.Count, 0);
-        session.KeepPrompt(prompt);
+    /// <summary>One generation request per choice of <paramref name="p"/>.</summary>
+    public static GenerationRequest[] Choices(IReadOnlyList<int> prompt, GenerationParameters p, int maxTokens, IReadOnlyList<string> extraStops, string requestId, Func<GenerationProgress?> progress)
+    {
         var stops = p.Stop.Concat(extraStops).ToArray();
         var requests = new GenerationRequest[p.N];
         for (var i = 0; i < p.N; i++)
@@ -169,12 +192,25 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
                 Logprobs = p.Logprobs,
                 TopLogprobs = p.TopLogprobs,
                 RequestId = p.N == 1 ? requestId : $"{requestId}/{i}",
-                Progress = session.Track(),
+                Progress = progress(),
             };
         }
 
-        session.Timer.Prepared(p, maxTokens, prompt.Count, requests);
         return requests;
+    }
+
+    /// <summary>
+    /// After a live answer was written whole: queues copies of the call for its deployment's shadow versions (or the
+    /// stable version of a comparing canary), each rendering the same request with <paramref name="prompts"/> for its
+    /// own engine; they run later and never touch this response.
+    /// </summary>
+    public static void OfferCopies(LlmSession session, GenerationParameters p, Func<ILlmEngine, IReadOnlyList<Deployments.TextPrompt>> prompts)
+    {
+        var services = session.Context.RequestServices;
+        if (session.CopiesFor is { } route && services.GetService<Deployments.TextVersionRuns>() is { } runs)
+        {
+            services.GetRequiredService<Deployments.ShadowQueue>().OfferText(route, session.Texts, (version, cancellationToken) => runs.GenerateAsync(route.Deployment.Model, version, p, prompts, cancellationToken));
+        }
     }
 
     /// <summary>Meters an event's latency (completion tokens are billed when the session ends, see <see cref="LlmSession.Dispose"/>).</summary>

@@ -489,6 +489,20 @@ await scenario('deployments', async () => {
   if (!/v1 90% · v2 10%/.test(traffic)) throw new Error(`the split reads ${traffic}`);
   await page.locator('#deployment-history tr[data-action="create"]').waitFor();
   await check('deployment');
+  // The split form: a change at the revision shown goes through; one made on a revision another client moved past is refused.
+  await page.getByLabel('New traffic split (version:percent, ...)').fill('1:50, 2:50');
+  await page.getByRole('button', { name: 'Change the split' }).click();
+  await page.locator('#deployment-split[data-revision="2"]').waitFor();
+  const changed = (await page.locator('#deployment-status').textContent()).replace(/\s+/g, ' ');
+  if (!/v1 50% · v2 50%/.test(changed)) throw new Error(`after the change the split reads ${changed}`);
+  await page.locator('#deployment-history tr[data-action="update"]').waitFor();
+  const elsewhere = await api('/api/v1/deployments/shapes-model', { method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ traffic: [{ version: 1, percent: 70 }, { version: 2, percent: 30 }] }) });
+  if (elsewhere.status !== 200) throw new Error(`the concurrent change answered ${elsewhere.status}`);
+  await page.getByLabel('New traffic split (version:percent, ...)').fill('1:20, 2:80');
+  await page.getByRole('button', { name: 'Change the split' }).click();
+  await page.locator('p.status.error', { hasText: 'is at revision 3, not 2' }).waitFor();
+  const current = await (await api('/api/v1/deployments/shapes-model')).json();
+  if (current.traffic[0].percent !== 70) throw new Error(`the stale change went through: ${JSON.stringify(current.traffic)}`);
   await page.getByRole('button', { name: 'Abort' }).click();
   await page.getByRole('button', { name: 'Really abort?' }).click();
   await page.locator('#deployment-status[data-state="aborted"]').waitFor();
@@ -498,7 +512,7 @@ await scenario('deployments', async () => {
   await page.goto(`${baseUrl}#/deployments`);
   await page.locator('tr[data-deployment="shapes-model"][data-state="aborted"]').waitFor();
   await check('deployments');
-  return `created with v1 90% · v2 10%, aborted back to v1 100%`;
+  return `created with v1 90% · v2 10%, changed to 50/50, a stale change refused, aborted back to v1 100%`;
 });
 
 await browser.close();

@@ -98,5 +98,9 @@ public sealed class RolloutAnalysisTests
         Assert.True(double.IsPositiveInfinity(OutputDifference.Of([other], [a]).MaxAbsError));
         Assert.True(OutputDifference.OfText("hello", "hello").ExactMatch);
         Assert.False(OutputDifference.OfText("hello", "hullo").ExactMatch);
+        // Several choices: all identical, in order and number.
+        Assert.True(OutputDifference.OfTexts(["a", "b"], ["a", "b"]).ExactMatch);
+        Assert.False(OutputDifference.OfTexts(["a", "b"], ["a", "c"]).ExactMatch);
+        Assert.False(OutputDifference.OfTexts(["a"], ["a", "b"]).ExactMatch);
     }
 }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using Maas.Core.Hosting;
 using Maas.Core.Tenancy;
+using Maas.Server.Tests.ModelHosting;
 using Maas.Server.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -212,6 +213,20 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         // The deployment counts what it routed.
         var metrics = (await GetAsync(client, model))["metrics"]!.AsArray();
         Assert.True((long)metrics.Single(m => (int)m!["version"]! == 1)!["requests"]! >= n - second);
+
+        // So does /metrics, per version (the predict call included), with the split's shares.
+        var viaPredict = (string?)body["model_version"] == "2" ? 1 : 0;
+        var label = $"model=\"{model}\"";
+        await WaitUntilAsync(
+            async () => Placement.Sum(await client.GetStringAsync("metrics"), "maas_deployment_requests_total", label, "version=\"2\"", "kind=\"live\"", "status=\"success\"") == second + viaPredict,
+            "/metrics counts every routed call of version 2");
+        var text = await client.GetStringAsync("metrics");
+        Assert.Equal(n + 1, Placement.Sum(text, "maas_deployment_requests_total", label, "kind=\"live\""));
+        Assert.Equal(n + 1, Placement.Sum(text, "maas_deployment_request_duration_seconds_count", label));
+        Assert.Equal(0, Placement.Sum(text, "maas_deployment_requests_total", label, "status=\"failure\""));
+        Assert.Equal(90, Placement.Sum(text, "maas_deployment_traffic_percent", label, "version=\"1\"", "role=\"stable\""));
+        Assert.Equal(10, Placement.Sum(text, "maas_deployment_traffic_percent", label, "version=\"2\""));
+        Assert.Equal(1, Placement.Sum(text, "maas_deployment_state", label, "state=\"active\""));
     }
 
     [Theory]
@@ -268,6 +283,18 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         Assert.Equal(0, (double)Version(last!, 3)["max_abs_error"]!);
         Assert.Equal(1, (double)Version(last!, 3)["exact_match_rate"]!);
         Assert.Equal(40, (long)Version(last!, 1)["requests"]!);
+
+        // /metrics has the same comparisons by result, the shadows' own runs, and the shadows' role.
+        var text = await client.GetStringAsync("metrics");
+        var label = $"model=\"{model}\"";
+        Assert.Equal((long)Version(last!, 3)["comparisons"]!, Placement.Sum(text, "maas_deployment_comparisons_total", label, "version=\"3\"", "result=\"match\""));
+        Assert.Equal(0, Placement.Sum(text, "maas_deployment_comparisons_total", label, "version=\"3\"", "result=\"mismatch\""));
+        Assert.Equal((long)Version(last!, 2)["comparisons"]!, Placement.Sum(text, "maas_deployment_comparisons_total", label, "version=\"2\"", "result=\"mismatch\""));
+        Assert.Equal((long)Version(last!, 2)["dropped"]!, Placement.Sum(text, "maas_deployment_copies_dropped_total", label, "version=\"2\""));
+        Assert.Equal((long)Version(last!, 2)["requests"]!, Placement.Sum(text, "maas_deployment_requests_total", label, "version=\"2\"", "kind=\"shadow\""));
+        Assert.Equal(0, Placement.Sum(text, "maas_deployment_requests_total", label, "version=\"2\"", "kind=\"live\""));
+        Assert.Contains(text.Split('\n'), l => l.StartsWith("maas_deployment_traffic_percent{", StringComparison.Ordinal) && l.Contains(label, StringComparison.Ordinal)
+            && l.Contains("role=\"shadow\"", StringComparison.Ordinal) && l.Contains("version=\"3\"", StringComparison.Ordinal) && l.EndsWith(" 0", StringComparison.Ordinal));
     }
 
     [Theory]
@@ -318,6 +345,11 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
             },
             "the matching canary is promoted");
         Assert.Equal(3, (int)deployment!["stable"]!);
+        var text = await client.GetStringAsync("metrics");
+        Assert.Equal(1, Placement.Sum(text, "maas_deployment_rollbacks_total", $"model=\"{model}\"", "version=\"2\""));
+        Assert.Equal(1, Placement.Sum(text, "maas_deployment_rollbacks_total", $"model=\"{model}\""));
+        Assert.Equal(1, Placement.Sum(text, "maas_deployment_state", $"model=\"{model}\"", "state=\"promoted\""));
+        Assert.Equal(100, Placement.Sum(text, "maas_deployment_traffic_percent", $"model=\"{model}\"", "version=\"3\"", "role=\"stable\""));
         history = (await (await client.GetAsync($"api/v1/deployments/{model}/history")).JsonAsync(HttpStatusCode.OK))["history"]!.AsArray();
         Assert.Equal(["promote", "step", "update"], history.Take(3).Select(h => (string?)h!["action"]));
     }

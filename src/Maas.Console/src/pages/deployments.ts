@@ -1,5 +1,5 @@
 // Deployments: the traffic split of each model over its versions, shadows, a rollout's state, this server's metrics
-// per version, the history of changes, and the actions (create, promote, pause, resume, abort, delete).
+// per version, the history of changes, and the actions (create, edit the split, promote, pause, resume, abort, delete).
 import { api, can, seg } from '../api';
 import { confirmButton, field, h, num, replace, statusLine, when } from '../dom';
 import type { PageContext } from '../main';
@@ -16,6 +16,10 @@ interface HistoryRow { at: string; actor: string; action: string; reason?: strin
 /** How a deployment is named in its URL (another tenant's as tenant%2Fname, for admins). */
 const routeName = (d: Deployment): string => decodeURIComponent(d.url.slice(d.url.lastIndexOf('/') + 1));
 const split = (traffic: Share[]): string => traffic.map((t) => `v${t.version} ${t.percent}%`).join(' · ');
+const splitPattern = '\\s*\\d+\\s*:\\s*\\d+\\s*(,\\s*\\d+\\s*:\\s*\\d+\\s*)*';
+/** "1:90, 2:10" as shares (the form's pattern has checked the shape; the server checks the sum and the versions). */
+const parseSplit = (text: string): Share[] =>
+  text.split(',').map((part) => part.split(':').map((x) => Number(x.trim()))).map(([version, percent]) => ({ version: version!, percent: percent! }));
 
 /** The split as a bar of shares (widths by class, since the Content-Security-Policy allows no inline styles). */
 function splitBar(traffic: Share[]): HTMLElement {
@@ -27,7 +31,7 @@ export async function deploymentsPage({ me, root }: PageContext): Promise<void> 
   const status = statusLine();
   const { deployments } = await api<{ deployments: Deployment[] }>('/api/v1/deployments');
   const model = h('input', { type: 'text', required: true, placeholder: 'model' });
-  const traffic = h('input', { type: 'text', required: true, placeholder: '1:90, 2:10', pattern: '\\s*\\d+\\s*:\\s*\\d+\\s*(,\\s*\\d+\\s*:\\s*\\d+\\s*)*' });
+  const traffic = h('input', { type: 'text', required: true, placeholder: '1:90, 2:10', pattern: splitPattern });
   const shadow = h('input', { type: 'text', placeholder: 'optional: 3' });
   const form = h('form', { class: 'card' },
     h('div', { class: 'row' }, field('Model', model), field('Traffic (version:percent, ...)', traffic), field('Shadow versions', shadow)),
@@ -35,7 +39,7 @@ export async function deploymentsPage({ me, root }: PageContext): Promise<void> 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     try {
-      const shares = traffic.value.split(',').map((part) => part.split(':').map((x) => Number(x.trim()))).map(([version, percent]) => ({ version: version!, percent: percent! }));
+      const shares = parseSplit(traffic.value);
       const shadows = shadow.value.split(',').map((x) => x.trim()).filter(Boolean).map((x) => ({ version: Number(x) }));
       const created = await api<Deployment>('/api/v1/deployments', { json: { model: model.value.trim(), traffic: shares, shadow: shadows.length ? shadows : undefined } });
       location.hash = `#/deployments/${seg(routeName(created))}`;
@@ -66,6 +70,24 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
     try { await api(`${base}:${action}`, { method: 'POST', json: {} }); await draw(); status.ok(`Done: ${action}.`); } catch (e) { status.error(e as Error); }
   }
 
+  // The split form sends the revision it was drawn from (If-Match): a deployment changed meanwhile is refused, not overwritten.
+  function splitForm(d: Deployment): HTMLElement {
+    const input = h('input', { type: 'text', required: true, value: d.traffic.map((t) => `${t.version}:${t.percent}`).join(', '), pattern: splitPattern });
+    const form = h('form', { class: 'card', id: 'deployment-split', 'data-revision': String(d.revision) },
+      h('div', { class: 'row' }, field('New traffic split (version:percent, ...)', input)),
+      h('button', { type: 'submit', class: 'primary' }, 'Change the split'));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      try {
+        await api(base, { method: 'PATCH', json: { traffic: parseSplit(input.value) }, headers: { 'If-Match': `"${d.revision}"` } });
+        await draw();
+        status.ok('Split changed.');
+      } catch (err) { status.error(err as Error); }
+    });
+    return h('section', { 'aria-label': 'Change the split' }, h('h2', null, 'Change the split'),
+      d.plan && d.state === 'active' ? h('p', null, 'A new split ends the running rollout.') : null, form);
+  }
+
   async function draw(): Promise<Deployment> {
     const d = await api<Deployment>(base);
     const { history } = await api<{ history: HistoryRow[] }>(`${base}/history?limit=50`);
@@ -88,6 +110,7 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
         confirmButton('Delete deployment', 'Really delete?', async () => {
           try { await api(base, { method: 'DELETE' }); location.hash = '#/deployments'; } catch (e) { status.error(e as Error); }
         })) : null,
+      writable ? splitForm(d) : null,
       h('section', { 'aria-label': 'Metrics per version' }, h('h2', null, 'Metrics per version (this server, current step)'), h('table', { class: 'list compact' },
         h('thead', null, h('tr', null, ['Version', 'Requests', 'Errors', 'Error rate', 'p99 ms', 'Comparisons', 'Exact match', 'Max abs error', 'Dropped'].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', null, d.metrics.map((m) => h('tr', null, h('th', { scope: 'row' }, `v${m.version}`), h('td', null, String(m.requests)), h('td', null, String(m.errors)),
