@@ -8,14 +8,31 @@ using Maas.Runtimes.Llama;
 using Maas.Runtimes.Onnx;
 
 // Usage: dotnet run -c Release --project bench/Maas.Bench.Optimization [shared models folder] [output.md] [--onnx-only]
-//        dotnet run -c Release --project bench/Maas.Bench.Optimization -- --vs-llama-quantize <llama-quantize> [output.md]
+//        dotnet run -c Release --project bench/Maas.Bench.Optimization -- --vs-llama-quantize <llama-quantize> [--also LABEL=PATH]... [output.md]
+//        dotnet run -c Release --project bench/Maas.Bench.Optimization -- --write-llama <path.gguf>   (that comparison's source model)
 //        (llama-quantize from `TARGET=llama-quantize bench/llama-server/build.sh`, the same llama.cpp source as MaaS's engine)
 // Each rewrite is compared with its source in the same process: sizes, p50 latency at batch 1 (interleaved, one
 // thread each), output differences on seeded sample inputs; GGUF perplexity on the built-in passage and tokens/s.
+if (args.Length > 1 && args[0] == "--write-llama")
+{
+    // The generated Llama the comparison quantises, for profiling the tools on their own.
+    LlamaQuantizeComparison.WriteSource(args[1]);
+    return;
+}
+
 if (args.Length > 1 && args[0] == "--vs-llama-quantize")
 {
-    var table = LlamaQuantizeComparison.Run(args[1], runs: 5, threads: 2);
-    var path = args.Length > 2 ? args[2] : "bench/results/llama-quantize.md";
+    // More tools to time beside it: --also LABEL=PATH (a generic build, a probe linked against MaaS's own library).
+    var tools = new List<(string Label, string Path)> { ("llama-quantize", args[1]) };
+    for (var i = 2; i + 1 < args.Length && args[i] == "--also"; i += 2)
+    {
+        var eq = args[i + 1].IndexOf('=', StringComparison.Ordinal);
+        tools.Add((args[i + 1][..eq], args[i + 1][(eq + 1)..]));
+    }
+
+    var rest = args.Skip(2 + (2 * (tools.Count - 1))).ToArray();
+    var table = LlamaQuantizeComparison.Run(tools, runs: 5, threads: 2);
+    var path = rest.Length > 0 ? rest[0] : "bench/results/llama-quantize.md";
     Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
     File.WriteAllText(path, table);
     Console.WriteLine(table);
