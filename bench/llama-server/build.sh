@@ -7,6 +7,7 @@
 #   bench/llama-server/build.sh            # build (or reuse) and print the binary's path
 #   MAAS_LLAMA_SERVER_DIR=/opt/ls JOBS=2 bench/llama-server/build.sh
 #   TARGET=llama-quantize bench/llama-server/build.sh   # another tool of the same build (the optimisation benchmark's reference)
+#   NATIVE=OFF TARGET=llama-quantize bench/llama-server/build.sh   # generic x86-64 code (GGML_NATIVE=OFF), in build-generic/
 #
 # Threading matches the engine MaaS loads: node-llama-cpp's prebuilt CPU backends use ggml's own thread pool,
 # not OpenMP, so this build turns OpenMP off too (GGML_OPENMP=OFF); otherwise the two would differ in how their
@@ -17,13 +18,17 @@ VERSION="3.22.1"
 ROOT="${MAAS_LLAMA_SERVER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/maas/llama-server}"
 OUT="$ROOT/$VERSION"
 TARGET="${TARGET:-llama-server}"
-BIN="$OUT/build/bin/$TARGET"
+NATIVE="${NATIVE:-ON}"
+# A generic build (no -march=native) gets a folder of its own, so both can be compared side by side.
+BUILD="$OUT/build"
+[[ "$NATIVE" == "ON" ]] || BUILD="$OUT/build-generic"
+BIN="$BUILD/bin/$TARGET"
 JOBS="${JOBS:-$(nproc)}"
 # Static libraries, native CPU code, ggml's thread pool, no network at build time (no curl, no prebuilt web UI).
 FLAGS=(
   -DCMAKE_BUILD_TYPE=Release
   -DBUILD_SHARED_LIBS=OFF
-  -DGGML_NATIVE=ON
+  -DGGML_NATIVE="$NATIVE"
   -DGGML_OPENMP=OFF
   -DLLAMA_BUILD_TESTS=OFF
   -DLLAMA_BUILD_EXAMPLES=OFF
@@ -32,7 +37,7 @@ FLAGS=(
   -DLLAMA_USE_PREBUILT_UI=OFF
   -DLLAMA_BUILD_UI=OFF
 )
-STAMP="$OUT/build/maas-flags"
+STAMP="$BUILD/maas-flags"
 
 if [[ -x "$BIN" && -f "$STAMP" && "$(cat "$STAMP")" == "${FLAGS[*]}" ]]; then
   echo "$BIN"
@@ -58,8 +63,8 @@ if [[ ! -d src/.git ]]; then
   git clone --quiet gitRelease.bundle src
 fi
 
-cmake -S src -B build -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" "${FLAGS[@]}" >&2
-cmake --build build --target "$TARGET" -j "$JOBS" >&2
+cmake -S src -B "$BUILD" -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" "${FLAGS[@]}" >&2
+cmake --build "$BUILD" --target "$TARGET" -j "$JOBS" >&2
 echo "${FLAGS[*]}" > "$STAMP"
 
 echo "$BIN"

@@ -170,20 +170,71 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
 
         try
         {
+            var max = spec.CalibrationRows ?? CalibrationData.MaxRows;
+            if (spec.CalibrationImageColumn is { } imageColumn)
+            {
+                return ImageCalibration(spec, source, await datasets.LoadAsync(version, token), imageColumn, max);
+            }
+
             var shape = CalibrationData.InputShape(source);
             var columns = CalibrationData.Columns(version, spec.CalibrationColumns, shape);
-            var (rows, skipped) = CalibrationData.Rows(await datasets.LoadAsync(version, token), columns, spec.CalibrationRows ?? CalibrationData.MaxRows);
+            var (rows, skipped) = CalibrationData.Rows(await datasets.LoadAsync(version, token), columns, max);
             if (rows.Count == 0)
             {
                 throw new JobFailedException("invalid_calibration", $"{reference.Name}:{reference.Version} has no row with every calibration column filled ({skipped} skipped)");
             }
 
-            return new Calibration(source.Signature.Inputs![0].Name, shape, rows, skipped) { Columns = columns };
+            return new Calibration(source.Signature.Inputs![0].Name, shape, rows.Count, i => rows[i], skipped) { Columns = columns };
         }
         catch (OptimizationRequestException e)
         {
             throw new JobFailedException(e.Code, e.Message, e);
         }
+    }
+
+    // The pictures of the image column, turned into inputs one at a time as calibration and comparison read them
+    // (a few hundred pictures as floats would take far more memory than their bytes).
+    private static Calibration ImageCalibration(OptimizationSpec spec, ModelVersion source, DatasetTable table, string column, int max)
+    {
+        var label = $"{spec.Calibration!.Name}:{spec.Calibration.Version}";
+        var index = table.IndexOf(column);
+        var dims = index >= 0 ? table.Columns[index].Shape : null;
+        var layout = source.Signature.Inputs is [var input] ? ImageInputLayout.Of(input) : null;
+        if (dims is not { Count: 2 or 3 } || layout is null || spec.Preprocessing is not { } preprocessing)
+        {
+            throw new JobFailedException("invalid_calibration", $"{label} column '{column}' or the model's input no longer fits a calibration on pictures");
+        }
+
+        var (height, width, channels) = (dims[0], dims[1], dims.Count == 3 ? dims[2] : 1);
+        var pictures = new List<byte[]>();
+        var skipped = 0;
+        foreach (var row in table.Rows)
+        {
+            if (pictures.Count == max)
+            {
+                break;
+            }
+
+            if (row[index] is byte[] pixels && pixels.Length == height * width * channels)
+            {
+                pictures.Add(pixels);
+            }
+            else
+            {
+                skipped++;
+            }
+        }
+
+        if (pictures.Count == 0)
+        {
+            throw new JobFailedException("invalid_calibration", $"{label} has no picture in column '{column}' ({skipped} skipped)");
+        }
+
+        return new Calibration(source.Signature.Inputs![0].Name, layout.Shape(height, width), pictures.Count, i => CalibrationImages.ToInput(pictures[i], height, width, channels, layout, preprocessing), skipped)
+        {
+            Columns = [column],
+            Picture = [height, width, channels],
+        };
     }
 
     // The text an importance matrix is gathered from: the built-in passage, or a dataset's text column (its cells in row order).
@@ -347,13 +398,23 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
             ["activations_quantized"] = q.ActivationsQuantized,
             ["qdq_nodes"] = q.QdqNodes,
             ["per_channel_weights"] = q.PerChannel,
+            ["opset_upgraded_from"] = q.OpsetUpgradedFrom,
             ["weight_inputs_removed"] = graph.WeightInputsRemoved,
             ["calibration"] = new Dictionary<string, object?>
             {
                 ["dataset"] = spec.Calibration!.Name,
                 ["version"] = spec.Calibration.Version,
                 ["columns"] = calibration.Columns,
-                ["rows"] = calibration.Rows.Count,
+                ["rows"] = calibration.Count,
+                ["pictures"] = calibration.Picture is { } picture ? new Dictionary<string, object?>
+                {
+                    ["stored_shape"] = picture,
+                    ["input_shape"] = calibration.Shape,
+                    ["mean"] = spec.Preprocessing!.Mean,
+                    ["std"] = spec.Preprocessing.Std,
+                    ["channel_order"] = spec.Preprocessing.Bgr ? "bgr" : "rgb",
+                    ["preprocess_from"] = spec.Preprocessing.From,
+                } : null,
                 ["rows_skipped"] = calibration.Skipped,
                 ["method"] = spec.CalibrationMethod,
                 ["percentile"] = spec.Percentile,
@@ -385,7 +446,7 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
             // A statically quantised model is compared on the rows it was calibrated for: random inputs outside its ranges would clip by design.
             c = calibration is null
                 ? OnnxComparison.Compare(sourcePath, output, spec.Samples, spec.Seed, options.TimedRuns, token)
-                : OnnxComparison.Compare(sourcePath, output, Math.Min(spec.Samples, calibration.Rows.Count), spec.Seed, options.TimedRuns, token, calibration.Feed);
+                : OnnxComparison.Compare(sourcePath, output, Math.Min(spec.Samples, calibration.Count), spec.Seed, options.TimedRuns, token, calibration.Feed);
         }
         catch (OnnxRuntimeException e)
         {
@@ -410,7 +471,7 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
             ["source_latency_p50_ms"] = c.SourceLatencyP50Ms,
             ["latency_ratio"] = c.SourceLatencyP50Ms > 0 ? c.LatencyP50Ms / c.SourceLatencyP50Ms : null,
             ["batch"] = 1,
-            ["compared_on"] = calibration is null ? "seeded random inputs" : "calibration rows",
+            ["compared_on"] = calibration is null ? "seeded random inputs" : calibration.Picture is null ? "calibration rows" : "calibration pictures",
         };
         if (spec.Method == OptimizationMethods.PruneMagnitude)
         {
@@ -510,14 +571,17 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         return number;
     }
 
-    // Dataset rows fed to the model's one float input at batch 1.
-    private sealed record Calibration(string Input, long[] Shape, IReadOnlyList<float[]> Rows, int Skipped)
+    // Dataset rows (or pictures) fed to the model's one float input at batch 1; Row makes the values of one.
+    private sealed record Calibration(string Input, long[] Shape, int Count, Func<int, float[]> Row, int Skipped)
     {
         public IReadOnlyList<string> Columns { get; init; } = [];
 
-        public OnnxTensor[] Feed(int row) => [OnnxTensor.Create(Rows[row % Rows.Count], Shape)];
+        // The stored pictures' [height, width, channels]; null for rows of number columns.
+        public int[]? Picture { get; init; }
 
-        public IEnumerable<KeyValuePair<string, OnnxTensor>[]> Feeds() => Rows.Select(r => new[] { new KeyValuePair<string, OnnxTensor>(Input, OnnxTensor.Create(r, Shape)) });
+        public OnnxTensor[] Feed(int row) => [OnnxTensor.Create(Row(row % Count), Shape)];
+
+        public IEnumerable<KeyValuePair<string, OnnxTensor>[]> Feeds() => Enumerable.Range(0, Count).Select(i => new[] { new KeyValuePair<string, OnnxTensor>(Input, OnnxTensor.Create(Row(i), Shape)) });
     }
 
     // Counts the bytes written through it and keeps none.

@@ -41,7 +41,7 @@ public static class OptimizationMethods
         new(OnnxOptimize, ModelFormat.Onnx, "optimized", ["level", .. OnnxCommon]),
         new(OnnxFp16, ModelFormat.Onnx, "quantized", OnnxCommon),
         new(OnnxInt8Dynamic, ModelFormat.Onnx, "quantized", OnnxCommon),
-        new(OnnxInt8Static, ModelFormat.Onnx, "quantized", ["calibration", "calibration_method", "percentile", "columns", "rows", .. OnnxCommon]),
+        new(OnnxInt8Static, ModelFormat.Onnx, "quantized", ["calibration", "calibration_method", "percentile", "columns", "rows", "preprocess", "channel_order", .. OnnxCommon]),
         new(OnnxInt4, ModelFormat.Onnx, "quantized", ["block_size", .. OnnxCommon]),
         new(PruneMagnitude, ModelFormat.Onnx, "pruned", ["sparsity", .. OnnxCommon]),
         new(PruneStructured, ModelFormat.Onnx, "pruned", ["ratio", .. OnnxCommon]),

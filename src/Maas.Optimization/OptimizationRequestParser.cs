@@ -191,8 +191,28 @@ public static class OptimizationRequestParser
             columns = c.EnumerateArray().Select(e => e.GetString()!).ToArray();
         }
 
+        // The preprocessing is checked against the model's channels once the dataset is known to hold pictures.
+        string? preprocess = null;
+        if (given.TryGetValue("preprocess", out var p) && p.ValueKind != JsonValueKind.Null)
+        {
+            if (p.ValueKind is not (JsonValueKind.String or JsonValueKind.Object))
+            {
+                throw new OptimizationRequestException("invalid_options", $"options.preprocess must be a preset name ({string.Join(", ", Onnx.ImagePreprocessing.Presets.Keys)}) or an object {{\"mean\": [...], \"std\": [...]}}");
+            }
+
+            preprocess = p.GetRawText();
+        }
+
+        var channelOrder = String(given, "channel_order");
+        if (channelOrder is not (null or "rgb" or "bgr"))
+        {
+            throw new OptimizationRequestException("invalid_options", $"options.channel_order must be rgb or bgr, not '{RegistryNames.Shorten(channelOrder)}'");
+        }
+
         return spec with
         {
+            PreprocessOption = preprocess,
+            ChannelOrder = channelOrder,
             CalibrationReference = reference,
             CalibrationMethod = calibrationMethod,
             Percentile = calibrationMethod == "percentile" ? percentile ?? 99.99 : null,

@@ -51,6 +51,18 @@ public sealed record OptimizationSpec
     /// <summary>onnx-int8-static: the number columns a row is read from, in input order.</summary>
     public IReadOnlyList<string>? CalibrationColumns { get; init; }
 
+    /// <summary>onnx-int8-static on pictures: the dataset's image column, resolved when the job was submitted.</summary>
+    public string? CalibrationImageColumn { get; init; }
+
+    /// <summary>onnx-int8-static on pictures: options.preprocess as given (JSON), resolved into <see cref="Preprocessing"/> at submission.</summary>
+    public string? PreprocessOption { get; init; }
+
+    /// <summary>onnx-int8-static on pictures: options.channel_order as given.</summary>
+    public string? ChannelOrder { get; init; }
+
+    /// <summary>onnx-int8-static on pictures: how pixels become input values, resolved when the job was submitted.</summary>
+    public Onnx.ImagePreprocessing? Preprocessing { get; init; }
+
     /// <summary>onnx-int8-static: "minmax" or "percentile".</summary>
     public string? CalibrationMethod { get; init; }
 

@@ -103,6 +103,35 @@ public sealed class OnnxStaticQuantizeTests : IDisposable
     }
 
     [Fact]
+    public void An_opset_9_model_upgraded_to_13_computes_the_same_outputs()
+    {
+        // Opset-9 forms: Slice, Unsqueeze, Squeeze and Clip take attributes; Softmax at axis 1 of a rank-3 tensor is over
+        // the flattened last two dimensions, which opset 13's single-axis Softmax would not be.
+        var source = Path.Combine(_folder, "opset9.onnx");
+        var batch = OnnxDimension.Symbolic("batch");
+        new OnnxModelWriter("old", opset: 9, irVersion: 4)
+            .Input("input", OnnxElementType.Float, batch, OnnxDimension.Fixed(4), OnnxDimension.Fixed(6))
+            .Output("output", OnnxElementType.Float, batch, OnnxDimension.Fixed(4), OnnxDimension.Fixed(4))
+            .Node("Slice", ["input"], ["sliced"], OnnxAttribute.Ints("starts", 1), OnnxAttribute.Ints("ends", 5), OnnxAttribute.Ints("axes", 2))
+            .Node("Unsqueeze", ["sliced"], ["wide"], OnnxAttribute.Ints("axes", 1))
+            .Node("Squeeze", ["wide"], ["narrow"], OnnxAttribute.Ints("axes", 1))
+            .Node("Clip", ["narrow"], ["clipped"], OnnxAttribute.Float("min", -0.5f), OnnxAttribute.Float("max", 0.5f))
+            .Node("Softmax", ["clipped"], ["output"], OnnxAttribute.Int("axis", 1))
+            .Save(source);
+
+        var graph = OnnxGraph.Load(source);
+        Assert.Empty(OnnxOpsetUpgrader.Blocking(graph));
+        Assert.Equal(5, OnnxOpsetUpgrader.Upgrade(graph));
+        var output = Path.Combine(_folder, "opset13.onnx");
+        graph.Save(output);
+
+        Assert.Equal(13, OnnxGraph.Load(output).Opset);
+        var c = OnnxComparison.Compare(source, output, samples: 4, seed: 3, timedRuns: 1, CancellationToken.None);
+        Assert.True(c.MaxAbsDiff < 1e-6, $"max diff {c.MaxAbsDiff}");
+        Assert.True(c.SourceMeanAbs is > 0.01 and < 0.2, $"the softmax spreads over 16 values: mean {c.SourceMeanAbs}");
+    }
+
+    [Fact]
     public void The_range_collector_finds_percentiles_to_about_one_percent_whatever_the_spread()
     {
         var collector = new OnnxCalibrator.RangeCollector();

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using Maas.Core.Datasets;
 using Maas.Core.Registry;
 
@@ -6,12 +7,60 @@ namespace Maas.Optimization.Onnx;
 
 /// <summary>
 /// Calibration rows from a dataset version: for a model with one float input, each row's number columns (all of
-/// them in file order, or the ones named) become one input of batch 1, as many values as the input takes per item.
+/// them in file order, or the ones named) become one input of batch 1, as many values as the input takes per item;
+/// for an image model (rank 4, 1 or 3 channels) and a dataset with an image column, each row's picture does, through
+/// <see cref="CalibrationImages"/>.
 /// </summary>
 public static class CalibrationData
 {
     /// <summary>The most rows a calibration may read.</summary>
     public const int MaxRows = 10_000;
+
+    /// <summary>
+    /// <paramref name="spec"/> with its calibration resolved against <paramref name="version"/> (the dataset version the
+    /// reference named) and the <paramref name="source"/> model: the number columns, or the image column and the
+    /// preprocessing; or throws <see cref="OptimizationRequestException"/> saying what does not fit.
+    /// </summary>
+    public static OptimizationSpec Resolve(OptimizationSpec spec, DatasetVersion version, ModelVersion source)
+    {
+        var reference = new Maas.Core.Training.DatasetReference(version.Dataset, version.Version, version.Sha256);
+        var label = $"{version.Dataset}:{version.Version.ToString(CultureInfo.InvariantCulture)}";
+        var images = version.Schema.Where(c => c.Type == DatasetColumnType.Image).Select(c => c.Name).ToArray();
+        var inputs = source.Signature.Inputs ?? [];
+        var layout = inputs.Count == 1 ? ImageInputLayout.Of(inputs[0]) : null;
+        var requested = spec.CalibrationColumns;
+        var namesImage = requested is { Count: 1 } && images.Contains(requested[0], StringComparer.Ordinal);
+        if (layout is null || images.Length == 0 || (requested is not null && !namesImage))
+        {
+            if (namesImage)
+            {
+                throw new OptimizationRequestException("invalid_calibration", $"'{RegistryNames.Shorten(requested![0])}' is an image column of {label}, but the model's input is not an image (an FP32 input [batch, channels, height, width] or [batch, height, width, channels] of 1 or 3 channels)");
+            }
+
+            if (spec.PreprocessOption is not null || spec.ChannelOrder is not null)
+            {
+                throw new OptimizationRequestException("invalid_options", $"options.preprocess and options.channel_order apply to calibration on pictures; {label} is read as rows of number columns for this model");
+            }
+
+            return spec with { Calibration = reference, CalibrationColumns = Columns(version, requested, InputShape(source)) };
+        }
+
+        if (images.Length > 1 && requested is null)
+        {
+            throw new OptimizationRequestException("invalid_calibration", $"{label} has {images.Length} image columns; name the one to read with options.columns ({string.Join(", ", images)})");
+        }
+
+        var column = requested?[0] ?? images[0];
+        var shape = version.Schema.First(c => c.Name == column).Shape ?? [];
+        if (shape.Count is not (2 or 3) || (shape.Count == 3 && shape[2] is not (1 or 3)))
+        {
+            throw new OptimizationRequestException("invalid_calibration", $"image column '{column}' of {label} has shape [{string.Join(", ", shape)}]; calibration reads grey [height, width] or colour [height, width, 3] pictures");
+        }
+
+        JsonElement? given = spec.PreprocessOption is { } json ? JsonDocument.Parse(json).RootElement.Clone() : null;
+        var preprocessing = ImagePreprocessing.Resolve(given, spec.ChannelOrder, source, layout.Channels);
+        return spec with { Calibration = reference, CalibrationColumns = [column], CalibrationImageColumn = column, Preprocessing = preprocessing };
+    }
 
     /// <summary>The one input's shape at batch 1, or throws <see cref="OptimizationRequestException"/> saying why the model cannot be calibrated from rows.</summary>
     public static long[] InputShape(ModelVersion source)

@@ -7,7 +7,11 @@ namespace Maas.Optimization.Onnx;
 public sealed record ActivationRange(float Min, float Max);
 
 /// <summary>What the static int8 rewrite changed.</summary>
-public sealed record StaticInt8Rewrite(int MatMulsQuantized, int GemmsQuantized, int ConvsQuantized, long WeightsQuantized, int ActivationsQuantized, int QdqNodes, bool PerChannel);
+public sealed record StaticInt8Rewrite(int MatMulsQuantized, int GemmsQuantized, int ConvsQuantized, long WeightsQuantized, int ActivationsQuantized, int QdqNodes, bool PerChannel)
+{
+    /// <summary>The opset the model was upgraded from to opset 13 for per-channel weights; null when it was not.</summary>
+    public long? OpsetUpgradedFrom { get; init; }
+}
 
 /// <summary>
 /// Static QDQ int8 quantisation: for every MatMul, Gemm and Conv with a constant float weight, the activation input
@@ -32,9 +36,18 @@ public static class OnnxStaticQuantizer
     /// <exception cref="InvalidOperationException">An activation to quantise has no range.</exception>
     public static StaticInt8Rewrite Rewrite(OnnxGraph graph, IReadOnlyDictionary<string, ActivationRange> ranges)
     {
-        if (graph.Opset < MinOpset)
+        // Per-channel weights need opset 13; an older model is upgraded when all its operators have a known opset-13
+        // form (UltraFace, for one, is opset 9), and otherwise keeps per-tensor weights from opset 10.
+        long? upgradedFrom = null;
+        var source = graph.Opset;
+        if (source is >= 9 and < OnnxOpsetUpgrader.Target && OnnxOpsetUpgrader.Blocking(graph).Count == 0)
         {
-            throw new NotSupportedException($"static int8 quantisation needs QuantizeLinear (opset {MinOpset} or later); this model imports opset {graph.Opset}");
+            OnnxOpsetUpgrader.Upgrade(graph);
+            upgradedFrom = source;
+        }
+        else if (graph.Opset < MinOpset)
+        {
+            throw new NotSupportedException($"static int8 quantisation needs QuantizeLinear (opset {MinOpset} or later); this model imports opset {graph.Opset} and cannot be upgraded (operators without a known opset-{OnnxOpsetUpgrader.Target} form: {string.Join(", ", OnnxOpsetUpgrader.Blocking(graph))})");
         }
 
         var perChannel = graph.Opset >= 13;
@@ -95,7 +108,7 @@ public static class OnnxStaticQuantizer
 
         graph.Graph.Node.Clear();
         graph.Graph.Node.Add(rewritten);
-        return new StaticInt8Rewrite(matmuls, gemms, convs, weights, dequantized.Count, qdq, perChannel);
+        return new StaticInt8Rewrite(matmuls, gemms, convs, weights, dequantized.Count, qdq, perChannel) { OpsetUpgradedFrom = upgradedFrom };
     }
 
     /// <summary>The uint8 scale and zero point of <paramref name="range"/>, widened to hold 0 exactly (padding and ReLU need it).</summary>

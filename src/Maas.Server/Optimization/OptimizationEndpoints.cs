@@ -70,9 +70,7 @@ internal static class OptimizationEndpoints
             spec = OptimizationRequestParser.Parse(source, body.Method, body.Options, body.Gate, body.Alias, ApiRequests.Caller(context));
             if (spec.CalibrationReference is { } reference)
             {
-                var rows = await DatasetAsync(reference, "calibration", context, datasets);
-                var columns = CalibrationData.Columns(rows, spec.CalibrationColumns, CalibrationData.InputShape(source));
-                spec = spec with { Calibration = new DatasetReference(rows.Dataset, rows.Version, rows.Sha256), CalibrationColumns = columns };
+                spec = CalibrationData.Resolve(spec, await DatasetAsync(reference, "calibration", context, datasets), source);
             }
 
             if (spec.ImatrixReference is { } text and not OptimizationRequestParser.BuiltInText)

@@ -331,6 +331,62 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
     }
 
     [Fact]
+    public async Task Static_int8_calibrated_on_an_image_folder_resizes_and_normalises_the_pictures_as_options_or_metadata_say()
+    {
+        var (_, _, client) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite, MaasScopes.Infer, MaasScopes.DatasetsRead, MaasScopes.DatasetsWrite);
+        var model = await client.CreateModelAsync();
+        var convnet = ConvModels.Classifier(size: 16, classes: 4, seed: 3).ToBytes();
+        await client.UploadAsync(model, convnet, "convnet.onnx");
+        var described = MaasTestServer.Artifact(convnet, "convnet.onnx");
+        described.Headers.Add("X-Maas-Metadata", """{"maas.preprocess": "unit"}""");
+        await (await client.PostAsync($"api/v1/models/{model}/versions", described)).JsonAsync(HttpStatusCode.Created);
+
+        // 12 colour pictures of 24x20 in two class folders; the model takes 16x16.
+        var pictures = Names.Unique("pics");
+        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{pictures}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        var zip = DatasetFiles.Zip(ConvModels.Pictures(12, 24, 20, seed: 5).Select((png, i) => ($"class{i % 2}/{i}.png", png)).ToArray());
+        await (await client.PostAsync($"api/v1/datasets/{pictures}/versions", MaasTestServer.Artifact(zip, "pictures.zip"))).JsonAsync(HttpStatusCode.Created);
+
+        var job = await OptimizeAsync(client, model, 1, $$$"""{"method": "onnx-int8-static", "options": {"calibration": "{{{pictures}}}", "preprocess": "symmetric"}}""");
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        var report = job["result"]!["report"]!;
+        Assert.True((string?)job["result"]!["status"] == "ready", report.ToJsonString());
+        Assert.Equal("calibration pictures", (string?)report["compared_on"]);
+        Assert.Equal(12, (int)report["samples"]!);
+        var calibration = report["rewrite"]!["calibration"]!;
+        Assert.Equal(2, (int)report["rewrite"]!["convs_quantized"]!);
+        Assert.Equal(12, (int)calibration["rows"]!);
+        Assert.Equal("[20,24,3]", calibration["pictures"]!["stored_shape"]!.ToJsonString());
+        Assert.Equal("[1,3,16,16]", calibration["pictures"]!["input_shape"]!.ToJsonString());
+        Assert.Equal("options (symmetric)", (string?)calibration["pictures"]!["preprocess_from"]);
+        Assert.InRange((double)calibration["ranges"]!["input"]![0]!, -0.995, -0.5); // (pixel - 127) / 128
+        Assert.InRange((double)calibration["ranges"]!["input"]![1]!, 0.5, 1.0);
+
+        // Version 2 says how it is normalised in its metadata: pixels / 255.
+        var fromMetadata = await OptimizeAsync(client, model, 2, $$$"""{"method": "onnx-int8-static", "options": {"calibration": "{{{pictures}}}:1", "rows": 4}}""");
+        var unit = fromMetadata["result"]!["report"]!["rewrite"]!["calibration"]!;
+        Assert.Equal("metadata maas.preprocess (unit)", (string?)unit["pictures"]!["preprocess_from"]);
+        Assert.Equal(4, (int)unit["rows"]!);
+        Assert.InRange((double)unit["ranges"]!["input"]![0]!, 0, 0.25);
+        Assert.InRange((double)unit["ranges"]!["input"]![1]!, 0.75, 1.0);
+
+        // Version 1 says nothing, so the request must; a preset must be known; a table of numbers takes no preprocessing.
+        async Task<JsonNode> Refused(int version, string options, string code)
+        {
+            using var response = await client.PostAsync($"api/v1/models/{model}/versions/{version}:optimize", Api.Json($$$"""{"method": "onnx-int8-static", "options": {{{options}}}}"""));
+            return await response.ErrorAsync(HttpStatusCode.BadRequest, code);
+        }
+
+        Assert.Contains("options.preprocess", (string?)(await Refused(1, $$"""{"calibration": "{{pictures}}"}""", "invalid_calibration"))["message"]);
+        await Refused(1, $$"""{"calibration": "{{pictures}}", "preprocess": "bright"}""", "invalid_options");
+        await Refused(1, $$$"""{"calibration": "{{{pictures}}}", "preprocess": {"mean": [1, 2], "std": [1]}}""", "invalid_options");
+        await Refused(1, $$"""{"calibration": "{{pictures}}", "preprocess": "unit", "channel_order": "gbr"}""", "invalid_options");
+        var numbers = await CalibrationDatasetAsync(client, columns: 768);
+        await Refused(1, $$"""{"calibration": "{{numbers}}", "preprocess": "unit"}""", "invalid_options");
+    }
+
+    [Fact]
     public async Task Bad_calibration_datasets_get_400_and_a_key_without_datasets_read_gets_403()
     {
         var (tenant, _, client) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite, MaasScopes.DatasetsRead, MaasScopes.DatasetsWrite);
