@@ -7,6 +7,7 @@
 #   bench/llama-server/build.sh            # build (or reuse) and print the binary's path
 #   MAAS_LLAMA_SERVER_DIR=/opt/ls JOBS=2 bench/llama-server/build.sh
 #   TARGET=llama-quantize bench/llama-server/build.sh   # another tool of the same build (the optimisation benchmark's reference)
+#   TARGET=llama-finetune bench/llama-server/build.sh   # an example program (the fine-tuning benchmark's reference), built in build-examples/
 #
 # Threading matches the engine MaaS loads: node-llama-cpp's prebuilt CPU backends use ggml's own thread pool,
 # not OpenMP, so this build turns OpenMP off too (GGML_OPENMP=OFF); otherwise the two would differ in how their
@@ -17,7 +18,14 @@ VERSION="3.22.1"
 ROOT="${MAAS_LLAMA_SERVER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/maas/llama-server}"
 OUT="$ROOT/$VERSION"
 TARGET="${TARGET:-llama-server}"
-BIN="$OUT/build/bin/$TARGET"
+# Example programs (llama-finetune) need LLAMA_BUILD_EXAMPLES; they get a build folder of their own, so switching
+# the flag never reconfigures (or rebuilds) the server's build.
+BUILD="build"
+EXAMPLES=OFF
+case "$TARGET" in
+  llama-finetune) BUILD="build-examples"; EXAMPLES=ON ;;
+esac
+BIN="$OUT/$BUILD/bin/$TARGET"
 JOBS="${JOBS:-$(nproc)}"
 # Static libraries, native CPU code, ggml's thread pool, no network at build time (no curl, no prebuilt web UI).
 FLAGS=(
@@ -26,13 +34,13 @@ FLAGS=(
   -DGGML_NATIVE=ON
   -DGGML_OPENMP=OFF
   -DLLAMA_BUILD_TESTS=OFF
-  -DLLAMA_BUILD_EXAMPLES=OFF
+  -DLLAMA_BUILD_EXAMPLES=$EXAMPLES
   -DLLAMA_BUILD_SERVER=ON
   -DLLAMA_OPENSSL=OFF
   -DLLAMA_USE_PREBUILT_UI=OFF
   -DLLAMA_BUILD_UI=OFF
 )
-STAMP="$OUT/build/maas-flags"
+STAMP="$OUT/$BUILD/maas-flags"
 
 if [[ -x "$BIN" && -f "$STAMP" && "$(cat "$STAMP")" == "${FLAGS[*]}" ]]; then
   echo "$BIN"
@@ -58,8 +66,8 @@ if [[ ! -d src/.git ]]; then
   git clone --quiet gitRelease.bundle src
 fi
 
-cmake -S src -B build -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" "${FLAGS[@]}" >&2
-cmake --build build --target "$TARGET" -j "$JOBS" >&2
+cmake -S src -B "$BUILD" -G "$(command -v ninja >/dev/null && echo Ninja || echo 'Unix Makefiles')" "${FLAGS[@]}" >&2
+cmake --build "$BUILD" --target "$TARGET" -j "$JOBS" >&2
 echo "${FLAGS[*]}" > "$STAMP"
 
 echo "$BIN"
