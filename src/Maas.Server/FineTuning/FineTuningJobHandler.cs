@@ -82,7 +82,7 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
                     Epochs = spec.Epochs,
                     LearningRate = (float)spec.LearningRate,
                     Window = spec.Window,
-                    TokensPerStep = StepTokens(spec, training),
+                    ChatsPerStep = spec.BatchSize,
                     Threads = threads,
                     Seed = spec.Seed,
                     TrainedLayers = spec.TrainedLayers,
@@ -116,33 +116,12 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
         }
 
         await run.ReportAsync(new JobProgress { Percent = 96, Stage = "registering" });
-        var trainedTokens = result.Windows * (long)spec.Window * spec.Epochs;
+        var trainedTokens = result.Windows * (long)result.Window * spec.Epochs;
         var version = await RegisterAsync(run, spec, baseVersion, result, epochs, trainedTokens, baseValidationLoss);
         // Named as its tenant calls it: the short name of its own model.
         var fineTuned = $"{ModelKeys.RelativeTo(spec.TargetModel, run.Job.Tenant)}:{run.Job.Id}";
         await Message(run, $"The fine-tuned model {fineTuned} (version {version}) is ready");
         return JsonSerializer.Serialize(new FineTuningResult(fineTuned, spec.TargetModel, version, trainedTokens, baseValidationLoss ?? result.BaseValidationLoss, epochs), RegistryJson.Options);
-    }
-
-    /// <summary>Tokens per optimizer step for the asked batch size: about that many chats, rounded to a divisor of the window.</summary>
-    private static int? StepTokens(FineTuningSpec spec, IReadOnlyList<LlamaTrainingChat> chats)
-    {
-        if (spec.BatchSize is not { } batch)
-        {
-            return null;
-        }
-
-        var meanChars = chats.Average(c => c.Messages.Sum(m => m.Content.Length + 16));
-        var wanted = batch * Math.Max(1, meanChars / 3); // about 3 characters per token
-        for (var step = 256; step < spec.Window; step *= 2)
-        {
-            if (step >= wanted && spec.Window % step == 0)
-            {
-                return step;
-            }
-        }
-
-        return spec.Window;
     }
 
     private async Task OnEpoch(JobRun run, FineTuningSpec spec, LlamaFineTuneEpoch epoch, List<FineTuningEpochMetrics> epochs, double? baseValidationLoss)

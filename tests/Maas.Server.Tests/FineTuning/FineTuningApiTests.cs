@@ -445,6 +445,24 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         await OpenAiErrorAsync(await other.GetAsync($"v1/fine_tuning/jobs/{id}/checkpoints"), HttpStatusCode.NotFound, "fine_tuning_job_not_found");
     }
 
+    [Fact]
+    public async Task Batch_size_is_the_number_of_chats_per_optimizer_step()
+    {
+        var server = await servers.ServerAsync();
+        var client = server.Client;
+        var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(7, seed: 51)))).JsonAsync(HttpStatusCode.OK))["id"]!;
+        var id = (string)(await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
+            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "batch", "hyperparameters": {"n_epochs": 2, "batch_size": 2}}"""))).JsonAsync(HttpStatusCode.OK))["id"]!;
+        var ended = await client.WaitForJobAsync(id, TimeSpan.FromMinutes(5), "v1/fine_tuning/jobs");
+        Assert.True((string?)ended["status"] == "succeeded", ended.ToJsonString());
+        Assert.Equal(2, (int)ended["hyperparameters"]!["batch_size"]!);
+
+        // 7 chats, 2 per step: 4 steps an epoch (the last takes one chat), each a 256-token window.
+        var checkpoints = (await (await client.GetAsync($"v1/fine_tuning/jobs/{id}/checkpoints")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray();
+        Assert.Equal([8L, 4L], checkpoints.Select(c => (long)c!["step_number"]!));
+        Assert.Equal(2 * 4 * 256, (long)ended["trained_tokens"]!);
+    }
+
     private static async Task<HttpClient> TenantClientAsync(MaasTestServer server) => (await TenantClientAsync(server, [])).Client;
 
     private static async Task<(string Tenant, HttpClient Client)> TenantClientAsync(MaasTestServer server, params string[] moreScopes)
