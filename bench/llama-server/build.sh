@@ -20,12 +20,12 @@ OUT="$ROOT/$VERSION"
 TARGET="${TARGET:-llama-server}"
 # Example programs (llama-finetune) need LLAMA_BUILD_EXAMPLES; they get a build folder of their own, so switching
 # the flag never reconfigures (or rebuilds) the server's build.
-BUILD="build"
+BUILD="$OUT/build"
 EXAMPLES=OFF
 case "$TARGET" in
-  llama-finetune) BUILD="build-examples"; EXAMPLES=ON ;;
+  llama-finetune) BUILD="$OUT/build-examples"; EXAMPLES=ON ;;
 esac
-BIN="$OUT/$BUILD/bin/$TARGET"
+BIN="$BUILD/bin/$TARGET"
 JOBS="${JOBS:-$(nproc)}"
 # Static libraries, native CPU code, ggml's thread pool, no network at build time (no curl, no prebuilt web UI).
 FLAGS=(
@@ -40,7 +40,7 @@ FLAGS=(
   -DLLAMA_USE_PREBUILT_UI=OFF
   -DLLAMA_BUILD_UI=OFF
 )
-STAMP="$OUT/$BUILD/maas-flags"
+STAMP="$BUILD/maas-flags"
 
 if [[ -x "$BIN" && -f "$STAMP" && "$(cat "$STAMP")" == "${FLAGS[*]}" ]]; then
   echo "$BIN"
