@@ -5,12 +5,12 @@ using System.Text.RegularExpressions;
 using Maas.Runtimes.Llama;
 using Maas.Runtimes.Llama.Training;
 
-// Usage: dotnet run -c Release --project bench/Maas.Bench.FineTuning -- <llama-finetune> [base.gguf] [chats] [epochs] [output.md]
+// Usage: dotnet run -c Release --project bench/Maas.Bench.FineTuning -- <llama-finetune> [base.gguf] [chats] [epochs] [output.md] [llama-first]
 //        (llama-finetune from `TARGET=llama-finetune bench/llama-server/build.sh`, the same llama.cpp source as MaaS's engine;
 //        the base defaults to ../shared/models/llama-2-tiny-random.gguf)
 // Both train the same F32 copy of the base for the same epochs on the same chats (rendered with the same template as
 // one text for llama-finetune), with 256-token windows, one AdamW step per window, the same learning rate and 2 threads.
-// MaaS runs first, then llama-finetune, each once: compare as ratios of this one run.
+// MaaS runs first, then llama-finetune (or the other way with llama-first), each once: compare as ratios of this one run.
 if (args.Length < 1)
 {
     Console.Error.WriteLine("usage: Maas.Bench.FineTuning <llama-finetune> [base.gguf] [chats] [epochs] [output.md]");
@@ -54,59 +54,88 @@ try
     File.WriteAllText(data, text);
 
     // MaaS: packed windows, loss on assistant tokens.
-    var ours = new List<LlamaFineTuneEpoch>();
-    var clock = Stopwatch.StartNew();
-    var result = LlamaFineTuner.Run(
-        f32,
-        chats,
-        [],
-        new LlamaFineTuneOptions { Epochs = epochs, LearningRate = LearningRate, Window = Window, Threads = Threads, Seed = 1, WorkFolder = Path.Combine(folder, "maas") },
-        ours.Add);
-    var oursWall = clock.Elapsed.TotalSeconds;
-    Console.Error.WriteLine($"MaaS: {oursWall:0.0} s, {result.Windows} windows an epoch");
+    (List<LlamaFineTuneEpoch> Epochs, LlamaFineTuneResult Result, double Wall) RunMaas()
+    {
+        var epochsDone = new List<LlamaFineTuneEpoch>();
+        var clock = Stopwatch.StartNew();
+        var result = LlamaFineTuner.Run(
+            f32,
+            chats,
+            [],
+            new LlamaFineTuneOptions { Epochs = epochs, LearningRate = LearningRate, Window = Window, Threads = Threads, Seed = 1, WorkFolder = Path.Combine(folder, "maas") },
+            e =>
+            {
+                epochsDone.Add(e);
+                Console.Error.WriteLine($"MaaS epoch {e.Epoch}: {e.Seconds:0.0} s, loss {e.TrainingLoss:0.000}");
+            });
+        return (epochsDone, result, clock.Elapsed.TotalSeconds);
+    }
 
     // llama-finetune: windows of the text at a stride of half a window, loss on every token, no validation split.
-    var info = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true };
-    foreach (var arg in new[]
+    (string Stderr, double Wall) RunLlama()
     {
-        "-m", f32, "-f", data, "-c", $"{Window}", "-b", $"{Window}", "-ub", $"{Window}", "-t", $"{Threads}", "-tb", $"{Threads}",
-        "-epochs", $"{epochs}", "-lr", LearningRate.ToString(invariant), "-wd", "0", "-val-split", "0", "-o", Path.Combine(folder, "llama-finetune.gguf"),
-    })
-    {
-        info.ArgumentList.Add(arg);
+        var info = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[]
+        {
+            "-m", f32, "-f", data, "-c", $"{Window}", "-b", $"{Window}", "-ub", $"{Window}", "-t", $"{Threads}", "-tb", $"{Threads}",
+            "-epochs", $"{epochs}", "-lr", LearningRate.ToString(invariant), "-wd", "0", "-val-split", "0", "-o", Path.Combine(folder, "llama-finetune.gguf"),
+        })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        var clock = Stopwatch.StartNew();
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {tool}");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        _ = stdout.Result;
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{tool} exited with {process.ExitCode}: {stderr[^Math.Min(stderr.Length, 2000)..]}");
+        }
+
+        Console.Error.WriteLine($"llama-finetune: {clock.Elapsed.TotalSeconds:0.0} s");
+        return (stderr, clock.Elapsed.TotalSeconds);
     }
 
-    clock.Restart();
-    using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {tool}");
-    var stdout = process.StandardOutput.ReadToEndAsync();
-    var stderr = process.StandardError.ReadToEnd();
-    process.WaitForExit();
-    var theirsWall = clock.Elapsed.TotalSeconds;
-    _ = stdout.Result;
-    if (process.ExitCode != 0)
+    // One run each; "llama-first" swaps the order, so a second run can check that the order (cache, load) did not decide.
+    var llamaFirst = args.Length > 5 && args[5] == "llama-first";
+    var (stderr, theirsWall) = llamaFirst ? RunLlama() : default;
+    var (ours, result, oursWall) = RunMaas();
+    if (!llamaFirst)
     {
-        throw new InvalidOperationException($"{tool} exited with {process.ExitCode}: {stderr[^Math.Min(stderr.Length, 2000)..]}");
+        (stderr, theirsWall) = RunLlama();
     }
 
-    // Its progress bar ends each epoch with a newline; the last update of each epoch has its loss and elapsed time.
-    var bar = new Regex(@"train: \[.*?\] data=(\d+)/(\d+) loss=([0-9.]+).*? t=(\d+):(\d+):(\d+)");
-    var theirs = stderr.Split('\n')
-        .Select(line => line.Split('\r').Select(part => bar.Match(part)).LastOrDefault(m => m.Success))
-        .OfType<Match>()
-        .Select(m => (Loss: double.Parse(m.Groups[3].Value, invariant), Seconds: (int.Parse(m.Groups[4].Value, invariant) * 3600) + (int.Parse(m.Groups[5].Value, invariant) * 60) + int.Parse(m.Groups[6].Value, invariant)))
-        .ToList();
+    // Its progress bar reports after each window (data=i/n); the report with i = n closes an epoch, with its loss and elapsed time.
+    var bar = new Regex(@"train: \[[^\]]*\] data=(\d+)/(\d+) loss=([0-9.]+).*? t=(\d+):(\d+):(\d+)");
+    var theirs = new List<(double Loss, int Seconds)>();
+    var theirWindows = 0;
+    var closed = false;
+    foreach (Match m in bar.Matches(stderr))
+    {
+        var last = m.Groups[1].Value == m.Groups[2].Value;
+        if (last && !closed)
+        {
+            theirWindows = int.Parse(m.Groups[2].Value, invariant); // its datapoints: windows at a stride of half a window
+            theirs.Add((double.Parse(m.Groups[3].Value, invariant), (int.Parse(m.Groups[4].Value, invariant) * 3600) + (int.Parse(m.Groups[5].Value, invariant) * 60) + int.Parse(m.Groups[6].Value, invariant)));
+        }
+
+        closed = last;
+    }
+
     if (theirs.Count != epochs)
     {
         throw new InvalidOperationException($"found {theirs.Count} epochs in llama-finetune's output, not {epochs}: {stderr[^Math.Min(stderr.Length, 2000)..]}");
     }
 
-    var theirWindows = (textTokens - Window - 1) / (Window / 2); // common_opt_dataset_init's datapoints
     var oursEpoch = ours.Average(e => e.Seconds);
     var theirsEpoch = theirs.Average(e => (double)e.Seconds);
     var oursRate = result.Windows * (double)Window / oursEpoch;
     var theirsRate = theirWindows * (double)Window / theirsEpoch;
     var report = new StringBuilder();
-    report.AppendLine(invariant, $"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores (load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]} at the end: a busy machine), {Threads} threads each, one run of each.");
+    report.AppendLine(invariant, $"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores (load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]} at the end: a busy machine), {Threads} threads each, one run of each, {(llamaFirst ? "llama-finetune" : "MaaS")} first.");
     report.AppendLine(invariant, $"Base: {Path.GetFileName(basePath)} converted to F32; {chatCount} chats ({textTokens} tokens as one text), {epochs} epochs, {Window}-token windows, one AdamW step per window, learning rate {LearningRate.ToString(invariant)}, no weight decay.");
     report.AppendLine();
     report.AppendLine("| | windows / epoch | s / epoch (training) | window tokens / s | final training loss | wall s (load, train, save) |");
