@@ -8,6 +8,7 @@
 #   MAAS_LLAMA_SERVER_DIR=/opt/ls JOBS=2 bench/llama-server/build.sh
 #   TARGET=llama-quantize bench/llama-server/build.sh   # another tool of the same build (the optimisation benchmark's reference)
 #   NATIVE=OFF TARGET=llama-quantize bench/llama-server/build.sh   # generic x86-64 code (GGML_NATIVE=OFF), in build-generic/
+#   TARGET=llama-finetune bench/llama-server/build.sh   # an example program (the fine-tuning benchmark's reference), built in build-examples/
 #
 # Threading matches the engine MaaS loads: node-llama-cpp's prebuilt CPU backends use ggml's own thread pool,
 # not OpenMP, so this build turns OpenMP off too (GGML_OPENMP=OFF); otherwise the two would differ in how their
@@ -19,9 +20,15 @@ ROOT="${MAAS_LLAMA_SERVER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/maas/llama-server
 OUT="$ROOT/$VERSION"
 TARGET="${TARGET:-llama-server}"
 NATIVE="${NATIVE:-ON}"
-# A generic build (no -march=native) gets a folder of its own, so both can be compared side by side.
+# A generic build (no -march=native) gets a folder of its own, so both can be compared side by side. Example programs
+# (llama-finetune) need LLAMA_BUILD_EXAMPLES; they get a folder of their own too, so switching the flag never
+# reconfigures (or rebuilds) the server's build.
 BUILD="$OUT/build"
 [[ "$NATIVE" == "ON" ]] || BUILD="$OUT/build-generic"
+EXAMPLES=OFF
+case "$TARGET" in
+  llama-finetune) BUILD="$BUILD-examples"; EXAMPLES=ON ;;
+esac
 BIN="$BUILD/bin/$TARGET"
 JOBS="${JOBS:-$(nproc)}"
 # Static libraries, native CPU code, ggml's thread pool, no network at build time (no curl, no prebuilt web UI).
@@ -31,7 +38,7 @@ FLAGS=(
   -DGGML_NATIVE="$NATIVE"
   -DGGML_OPENMP=OFF
   -DLLAMA_BUILD_TESTS=OFF
-  -DLLAMA_BUILD_EXAMPLES=OFF
+  -DLLAMA_BUILD_EXAMPLES=$EXAMPLES
   -DLLAMA_BUILD_SERVER=ON
   -DLLAMA_OPENSSL=OFF
   -DLLAMA_USE_PREBUILT_UI=OFF

@@ -33,6 +33,9 @@ public sealed class FineTuningOptions
     /// <summary>Largest n_epochs a job may ask for.</summary>
     public int MaxEpochs { get; set; } = 50;
 
+    /// <summary>How many of a succeeded job's last epochs stay callable as checkpoint models (OpenAI keeps 3); earlier ones are dropped.</summary>
+    public int KeptCheckpoints { get; set; } = 3;
+
     /// <summary>The problems with these settings, each naming its key.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -80,6 +83,11 @@ public sealed class FineTuningOptions
         if (DefaultEpochs < 1 || DefaultEpochs > MaxEpochs)
         {
             errors.Add($"{Section}:DefaultEpochs must be between 1 and MaxEpochs ({MaxEpochs}), not {DefaultEpochs}");
+        }
+
+        if (KeptCheckpoints is < 1 or > 1000)
+        {
+            errors.Add($"{Section}:KeptCheckpoints must be between 1 and 1000, not {KeptCheckpoints}");
         }
 
         return errors;

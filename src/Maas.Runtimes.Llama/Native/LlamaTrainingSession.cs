@@ -5,7 +5,7 @@ namespace Maas.Runtimes.Llama.Native;
 
 /// <summary>How a <see cref="LlamaTrainingSession"/> sizes its context and optimizer.</summary>
 /// <param name="Window">Tokens per packed training window (the context size, n_ctx).</param>
-/// <param name="TokensPerStep">Tokens per optimizer step (n_batch; divides <paramref name="Window"/>).</param>
+/// <param name="TokensPerStep">Tokens per optimizer step (n_batch; divides <paramref name="Window"/>; the window itself makes one step per window).</param>
 /// <param name="MicroBatch">Tokens per forward/backward graph (n_ubatch; divides <paramref name="TokensPerStep"/>).</param>
 /// <param name="Threads">CPU threads the computations use.</param>
 /// <param name="FirstTrainedLayer">Layers below this index stay frozen (0 trains every layer); output and norms outside the layers always train.</param>
@@ -110,6 +110,9 @@ internal sealed unsafe class LlamaTrainingSession : IDisposable
         }
     }
 
+    /// <summary>AdamW steps taken: ggml asks for the optimizer's parameters once per step, right before it.</summary>
+    public long OptimizerSteps { get; private set; }
+
     /// <summary>AdamW's learning rate for the next optimizer steps.</summary>
     public float LearningRate
     {
@@ -176,8 +179,8 @@ internal sealed unsafe class LlamaTrainingSession : IDisposable
             NCtxTrain = 0,
             ParamFilter = (IntPtr)(delegate* unmanaged[Cdecl]<IntPtr, IntPtr, byte>)&OnParamFilter,
             ParamFilterUserData = GCHandle.ToIntPtr(self),
-            GetOptPars = NativeApi.ConstantOptimizerParamsFunction(),
-            GetOptParsUserData = (IntPtr)optimizer,
+            GetOptPars = (IntPtr)(delegate* unmanaged[Cdecl]<IntPtr, GgmlOptOptimizerParams>)&OnOptimizerStep,
+            GetOptParsUserData = GCHandle.ToIntPtr(self),
             OptimizerType = GgmlOptOptimizerType.AdamW,
         };
         NativeApi.llama_opt_init(context, model, parameters);
@@ -334,6 +337,19 @@ internal sealed unsafe class LlamaTrainingSession : IDisposable
         {
             session.optContext = optContext;
         }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static GgmlOptOptimizerParams OnOptimizerStep(IntPtr userData)
+    {
+        // Cannot fail while the session lives (it owns the handle); ggml's defaults keep native code safe regardless.
+        if (GCHandle.FromIntPtr(userData).Target is not LlamaTrainingSession session)
+        {
+            return NativeApi.ggml_opt_get_default_optimizer_params(IntPtr.Zero);
+        }
+
+        session.OptimizerSteps++;
+        return *session.optimizer;
     }
 
     [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]

@@ -62,8 +62,4 @@ internal static unsafe partial class NativeApi
 
     [LibraryImport(LlamaLibrary.GgmlBase)]
     internal static partial void ggml_backend_tensor_set(IntPtr tensor, void* data, nuint offset, nuint size);
-
-    /// <summary>The address of ggml's <c>ggml_opt_get_constant_optimizer_params</c>: it returns <c>*(ggml_opt_optimizer_params *)userdata</c>.</summary>
-    internal static IntPtr ConstantOptimizerParamsFunction() =>
-        NativeLibrary.GetExport(LlamaLibrary.Load(LlamaLibrary.GgmlBase), "ggml_opt_get_constant_optimizer_params");
 }

@@ -10,12 +10,17 @@ public sealed record LlamaFineTuneOptions
     public float LearningRate { get; init; } = 1e-4f;
 
     /// <summary>Tokens per packed window (the training context, a multiple of 256); chats are packed whole into windows of this size.</summary>
+    /// <remarks>With <see cref="ChatsPerStep"/>, the upper bound: the window is the smallest multiple of 256 that holds each step's chats.</remarks>
     public int Window { get; init; } = 512;
 
-    /// <summary>Tokens per optimizer step: a divisor of <see cref="Window"/> and a multiple of <see cref="MicroBatch"/>; null: one step per window.</summary>
-    public int? TokensPerStep { get; init; }
+    /// <summary>
+    /// Chats per optimizer step (OpenAI's batch_size): consecutive groups of this many chats, each packed alone into
+    /// one window that is one step (the last group holds the rest); null packs as many whole chats as fit into each
+    /// window, one step per window.
+    /// </summary>
+    public int? ChatsPerStep { get; init; }
 
-    /// <summary>Tokens per forward/backward graph (bounds the compute buffers); null: the smaller of the step and 256.</summary>
+    /// <summary>Tokens per forward/backward graph (bounds the compute buffers; divides the window); null: 256.</summary>
     public int? MicroBatch { get; init; }
 
     /// <summary>CPU threads for training (kept below the core count so serving continues).</summary>
@@ -49,7 +54,7 @@ public sealed record LlamaTrainingChat(IReadOnlyList<LlamaChatMessage> Messages)
 /// <param name="TrainingLoss">Mean cross-entropy per assistant token over the epoch's training windows.</param>
 /// <param name="ValidationLoss">Mean cross-entropy per assistant token on the validation chats, or null without them.</param>
 /// <param name="Checkpoint">The GGUF written after this epoch.</param>
-/// <param name="Steps">Optimizer steps so far.</param>
+/// <param name="Steps">Optimizer steps so far (AdamW steps ggml took, counted where it asks for the step's parameters).</param>
 /// <param name="TrainedTokens">Tokens (window positions) trained in this epoch.</param>
 /// <param name="Seconds">Wall time of the epoch's training windows.</param>
 /// <param name="StartValidationLoss">The validation loss of the model this run started from (the base, or the resumed checkpoint).</param>
@@ -61,7 +66,8 @@ public sealed record LlamaFineTuneEpoch(int Epoch, double TrainingLoss, double? 
 /// <param name="Epochs">Every completed epoch, in order.</param>
 /// <param name="Windows">Packed training windows per epoch.</param>
 /// <param name="TrainedFileType">llama.cpp's name of the type the weights were trained in.</param>
-public sealed record LlamaFineTuneResult(string ModelPath, double? BaseValidationLoss, IReadOnlyList<LlamaFineTuneEpoch> Epochs, int Windows, string TrainedFileType);
+/// <param name="Window">Tokens per window as trained (below <see cref="LlamaFineTuneOptions.Window"/> when fewer hold each step's chats).</param>
+public sealed record LlamaFineTuneResult(string ModelPath, double? BaseValidationLoss, IReadOnlyList<LlamaFineTuneEpoch> Epochs, int Windows, string TrainedFileType, int Window);
 
 /// <summary>The base model or the data cannot be fine-tuned; the message says why (a caller's mistake, not an engine failure).</summary>
 public sealed class LlamaFineTuneRefusedException(string message) : Exception(message);

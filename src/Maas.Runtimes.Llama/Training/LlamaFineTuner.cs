@@ -64,7 +64,7 @@ public static class LlamaFineTuner
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var (step, micro) = Sizes(options);
+        CheckSizes(options);
         if (options.Epochs < 1 || options.Threads < 1 || options.LearningRate is not (> 0f and <= 1f))
         {
             throw new ArgumentOutOfRangeException(nameof(options), "Epochs and Threads must be positive, LearningRate in (0, 1]");
@@ -120,12 +120,22 @@ public static class LlamaFineTuner
                 throw new LlamaFineTuneRefusedException($"the training window of {options.Window} tokens is longer than the model's context of {model.TrainingContextLength}");
             }
 
-            var trainWindows = TrainingWindows.Pack(model, training, options.Window, "training");
-            var validWindows = validation.Count > 0 ? TrainingWindows.Pack(model, validation, options.Window, "validation") : null;
+            var trainChats = TrainingWindows.Render(model, training, options.Window, "training");
+            var validChats = TrainingWindows.Render(model, validation, options.Window, "validation");
+            var window = options.ChatsPerStep is { } per ? TrainingWindows.FitWindow(trainChats, validChats, per, options.Window) : options.Window;
+            var pad = model.Tokenizer.Padding ?? model.Tokenizer.Eos ?? 0;
+            var trainWindows = TrainingWindows.Pack(trainChats, window, options.ChatsPerStep, pad);
+            var validWindows = validChats.Count > 0 ? TrainingWindows.Pack(validChats, window, null, pad) : null;
+            var micro = options.MicroBatch ?? 256;
+            if (window % micro != 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(options), $"MicroBatch ({micro}) must divide the window ({window})");
+            }
 
+            // One window is one optimizer step: n_batch is the whole window, whose micro-batches ggml accumulates.
             using var session = LlamaTrainingSession.Create(
                 model.Handle,
-                new TrainingSessionSettings(options.Window, step, micro, options.Threads, options.TrainedLayers is { } layers ? Math.Max(0, model.LayerCount - layers) : 0),
+                new TrainingSessionSettings(window, window, micro, options.Threads, options.TrainedLayers is { } layers ? Math.Max(0, model.LayerCount - layers) : 0),
                 model.VocabularySize);
             session.LearningRate = options.LearningRate;
 
@@ -133,7 +143,7 @@ public static class LlamaFineTuner
             var epochs = new List<LlamaFineTuneEpoch>();
             var total = (double)(options.Epochs - options.ResumeAfterEpoch) * trainWindows.Windows.Count;
             var done = 0;
-            long steps = (long)options.ResumeAfterEpoch * trainWindows.Windows.Count * (options.Window / step);
+            var stepsBefore = (long)options.ResumeAfterEpoch * trainWindows.Windows.Count;
             var order = Enumerable.Range(0, trainWindows.Windows.Count).ToArray();
             for (var epoch = options.ResumeAfterEpoch + 1; epoch <= options.Epochs; epoch++)
             {
@@ -148,7 +158,6 @@ public static class LlamaFineTuner
                     var (sum, count) = session.Train(tokens, next, trained);
                     lossSum += sum;
                     lossTokens += count;
-                    steps += options.Window / step;
                     onProgress?.Invoke(++done / total);
                 }
 
@@ -157,7 +166,7 @@ public static class LlamaFineTuner
                 var checkpoint = Path.Combine(options.WorkFolder, $"checkpoint-epoch-{epoch}.gguf");
                 SaveCheckpoint(session, baseFile, checkpoint);
                 var record = new LlamaFineTuneEpoch(
-                    epoch, lossTokens == 0 ? 0 : lossSum / lossTokens, validationLoss, checkpoint, steps, (long)trainWindows.Windows.Count * options.Window, seconds, baseValidation);
+                    epoch, lossTokens == 0 ? 0 : lossSum / lossTokens, validationLoss, checkpoint, stepsBefore + session.OptimizerSteps, (long)trainWindows.Windows.Count * window, seconds, baseValidation);
                 epochs.Add(record);
                 onEpoch?.Invoke(record);
             }
@@ -179,7 +188,7 @@ public static class LlamaFineTuner
                 Rewrite(last, result, metadata);
             }
 
-            return new LlamaFineTuneResult(result, baseValidation, epochs, trainWindows.Windows.Count, "F32");
+            return new LlamaFineTuneResult(result, baseValidation, epochs, trainWindows.Windows.Count, "F32", window);
         }
         finally
         {
@@ -191,7 +200,7 @@ public static class LlamaFineTuner
         }
     }
 
-    private static (int Step, int Micro) Sizes(LlamaFineTuneOptions options)
+    private static void CheckSizes(LlamaFineTuneOptions options)
     {
         // llama.cpp pads every context to a multiple of 256 tokens, and a window must fill its context exactly.
         if (options.Window < 256 || options.Window % 256 != 0)
@@ -199,15 +208,10 @@ public static class LlamaFineTuner
             throw new ArgumentOutOfRangeException(nameof(options), options.Window, "Window must be a positive multiple of 256 tokens");
         }
 
-        var step = options.TokensPerStep ?? options.Window;
-        var micro = options.MicroBatch ?? (step % 256 == 0 ? 256 : step);
-        if (step <= 0 || micro <= 0 || options.Window % step != 0 || step % micro != 0)
+        if (options.ChatsPerStep is < 1 || options.MicroBatch is < 1)
         {
-            throw new ArgumentOutOfRangeException(
-                nameof(options), $"TokensPerStep ({step}) must divide Window ({options.Window}) and MicroBatch ({micro}) must divide TokensPerStep");
+            throw new ArgumentOutOfRangeException(nameof(options), "ChatsPerStep and MicroBatch must be positive");
         }
-
-        return (step, micro);
     }
 
     private static double Evaluate(LlamaTrainingSession session, TrainingWindows windows, CancellationToken cancellationToken)

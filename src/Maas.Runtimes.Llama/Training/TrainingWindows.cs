@@ -15,15 +15,68 @@ internal sealed class TrainingWindows
     /// <summary>Assistant tokens across all windows (the positions the loss counts).</summary>
     public long AssistantTokens { get; }
 
-    /// <summary>Renders, tokenizes and packs <paramref name="chats"/>; <paramref name="what"/> names the file in errors ("training", "validation").</summary>
-    /// <exception cref="LlamaFineTuneRefusedException">A chat has no assistant message, does not fit a window, or the template cannot be split by message.</exception>
-    public static TrainingWindows Pack(LlamaModel model, IReadOnlyList<LlamaTrainingChat> chats, int window, string what)
+    /// <summary>Renders and tokenizes <paramref name="chats"/>; <paramref name="what"/> names the file in errors ("training", "validation").</summary>
+    /// <exception cref="LlamaFineTuneRefusedException">A chat has no assistant message, does not fit <paramref name="window"/>, or the template cannot be split by message.</exception>
+    public static List<(List<int> Tokens, List<bool> Assistant)> Render(LlamaModel model, IReadOnlyList<LlamaTrainingChat> chats, int window, string what)
     {
         var template = model.ChatTemplate ?? LlamaChatTemplates.Default;
-        var pad = model.Tokenizer.Padding ?? model.Tokenizer.Eos ?? 0;
+        var rendered = new List<(List<int>, List<bool>)>(chats.Count);
+        for (var i = 0; i < chats.Count; i++)
+        {
+            var (tokens, mask) = Render(model, template, chats[i], $"{what} file line {i + 1}");
+            if (tokens.Count > window + 1)
+            {
+                throw new LlamaFineTuneRefusedException(
+                    $"{what} file line {i + 1}: the chat is {tokens.Count} tokens long, longer than the training window of {window} tokens");
+            }
+
+            rendered.Add((tokens, mask));
+        }
+
+        return rendered;
+    }
+
+    /// <summary>
+    /// The smallest window (a multiple of 256, llama.cpp's context padding) that holds every group of
+    /// <paramref name="chatsPerWindow"/> consecutive training chats and every validation chat; refused when a group
+    /// needs more than <paramref name="maxWindow"/>.
+    /// </summary>
+    public static int FitWindow(
+        IReadOnlyList<(List<int> Tokens, List<bool> Assistant)> training, IReadOnlyList<(List<int> Tokens, List<bool> Assistant)> validation, int chatsPerWindow, int maxWindow)
+    {
+        var longest = validation.Select(c => c.Tokens.Count).DefaultIfEmpty(1).Max();
+        for (var start = 0; start < training.Count; start += chatsPerWindow)
+        {
+            var end = Math.Min(training.Count, start + chatsPerWindow);
+            var tokens = 0;
+            for (var i = start; i < end; i++)
+            {
+                tokens += training[i].Tokens.Count;
+            }
+
+            // A window of W positions reads W + 1 tokens.
+            if (tokens > maxWindow + 1)
+            {
+                throw new LlamaFineTuneRefusedException(
+                    $"batch_size {chatsPerWindow}: the chats of training file lines {start + 1} to {end} are {tokens} tokens long together, more than the training window of {maxWindow} tokens holds; use a smaller batch_size");
+            }
+
+            longest = Math.Max(longest, tokens);
+        }
+
+        return Math.Min(maxWindow, Math.Max(256, (longest - 1 + 255) / 256 * 256));
+    }
+
+    /// <summary>
+    /// Packs rendered chats, whole and in order, into windows of <paramref name="window"/> positions: as many as fit
+    /// each window, or exactly <paramref name="chatsPerWindow"/> per window when given (they must fit).
+    /// </summary>
+    public static TrainingWindows Pack(IReadOnlyList<(List<int> Tokens, List<bool> Assistant)> chats, int window, int? chatsPerWindow, int pad)
+    {
         var windows = new List<(int[], int[], bool[])>();
         var tokens = new List<int>(window + 1);
         var assistant = new List<bool>(window + 1);
+        var inWindow = 0;
         long assistantTokens = 0;
 
         void Flush()
@@ -43,25 +96,25 @@ internal sealed class TrainingWindows
             windows.Add(([.. tokens[..window]], [.. tokens[1..]], [.. assistant[1..]]));
             tokens.Clear();
             assistant.Clear();
+            inWindow = 0;
         }
 
-        for (var i = 0; i < chats.Count; i++)
+        foreach (var (chatTokens, chatMask) in chats)
         {
-            var (chatTokens, chatMask) = Render(model, template, chats[i], $"{what} file line {i + 1}");
-            if (chatTokens.Count > window + 1)
+            if (chatsPerWindow is { } per ? inWindow == per : tokens.Count + chatTokens.Count > window + 1)
             {
-                throw new LlamaFineTuneRefusedException(
-                    $"{what} file line {i + 1}: the chat is {chatTokens.Count} tokens long, longer than the training window of {window} tokens");
+                Flush();
             }
 
             if (tokens.Count + chatTokens.Count > window + 1)
             {
-                Flush();
+                throw new InvalidOperationException($"a group of chats does not fit the window of {window} tokens"); // FitWindow sized it
             }
 
             tokens.AddRange(chatTokens);
             assistant.AddRange(chatMask);
             assistantTokens += chatMask.Count(m => m);
+            inWindow++;
         }
 
         Flush();

@@ -22,6 +22,7 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
     public const string ValidatingStage = "validating_files";
     public const string JobMetadataKey = "maas.fine_tuning.job";
     public const string LineageMetadataKey = "maas.lineage";
+    public const string CheckpointMetadataKey = "maas.fine_tuning.checkpoint";
 
     /// <inheritdoc />
     public string Kind => FineTuningSpec.Kind;
@@ -81,7 +82,7 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
                     Epochs = spec.Epochs,
                     LearningRate = (float)spec.LearningRate,
                     Window = spec.Window,
-                    TokensPerStep = StepTokens(spec, training),
+                    ChatsPerStep = spec.BatchSize,
                     Threads = threads,
                     Seed = spec.Seed,
                     TrainedLayers = spec.TrainedLayers,
@@ -115,33 +116,12 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
         }
 
         await run.ReportAsync(new JobProgress { Percent = 96, Stage = "registering" });
-        var trainedTokens = result.Windows * (long)spec.Window * spec.Epochs;
+        var trainedTokens = result.Windows * (long)result.Window * spec.Epochs;
         var version = await RegisterAsync(run, spec, baseVersion, result, epochs, trainedTokens, baseValidationLoss);
         // Named as its tenant calls it: the short name of its own model.
         var fineTuned = $"{ModelKeys.RelativeTo(spec.TargetModel, run.Job.Tenant)}:{run.Job.Id}";
         await Message(run, $"The fine-tuned model {fineTuned} (version {version}) is ready");
         return JsonSerializer.Serialize(new FineTuningResult(fineTuned, spec.TargetModel, version, trainedTokens, baseValidationLoss ?? result.BaseValidationLoss, epochs), RegistryJson.Options);
-    }
-
-    /// <summary>Tokens per optimizer step for the asked batch size: about that many chats, rounded to a divisor of the window.</summary>
-    private static int? StepTokens(FineTuningSpec spec, IReadOnlyList<LlamaTrainingChat> chats)
-    {
-        if (spec.BatchSize is not { } batch)
-        {
-            return null;
-        }
-
-        var meanChars = chats.Average(c => c.Messages.Sum(m => m.Content.Length + 16));
-        var wanted = batch * Math.Max(1, meanChars / 3); // about 3 characters per token
-        for (var step = 256; step < spec.Window; step *= 2)
-        {
-            if (step >= wanted && spec.Window % step == 0)
-            {
-                return step;
-            }
-        }
-
-        return spec.Window;
     }
 
     private async Task OnEpoch(JobRun run, FineTuningSpec spec, LlamaFineTuneEpoch epoch, List<FineTuningEpochMetrics> epochs, double? baseValidationLoss)
@@ -188,6 +168,12 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
     private static string TargetName(FineTuningSpec spec) =>
         ModelKeys.TrySplit(spec.TargetModel, out _, out var name) ? name : spec.TargetModel;
 
+    /// <summary>The alias of a job's epoch checkpoint in its target model: <c>fine_tuned_model_checkpoint</c> is <c>&lt;target&gt;:&lt;alias&gt;</c>.</summary>
+    public static string CheckpointAlias(string jobId, int epoch) => $"{jobId}-epoch-{epoch}";
+
+    /// <summary>The first epoch whose checkpoint a succeeded job keeps callable (the last <paramref name="kept"/> epochs).</summary>
+    public static int FirstKeptEpoch(int epochs, int kept) => Math.Max(1, epochs - kept + 1);
+
     private async Task<int> RegisterAsync(
         JobRun run, FineTuningSpec spec, ResolvedVersion baseVersion, LlamaFineTuneResult result, List<FineTuningEpochMetrics> epochs, long trainedTokens, double? baseValidationLoss)
     {
@@ -211,55 +197,129 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
             }
         }
 
-        var existing = (await registry.ListVersionsAsync(spec.TargetModel, CancellationToken.None))
-            .FirstOrDefault(v => v.Metadata.TryGetValue(JobMetadataKey, out var job) && job == run.Job.Id);
-        int number;
+        // The kept epochs' checkpoints before the final model, so the model's latest version is the final one. Each is
+        // a version of its own (from the checkpoint file the job stored, shared content-addressed), aliased
+        // "<job>-epoch-<n>"; the last epoch's alias points at the final model, which is that epoch's weights.
+        var versions = await registry.ListVersionsAsync(spec.TargetModel, CancellationToken.None);
+        var stored = await CheckpointFilesAsync(run);
+        var firstKept = FirstKeptEpoch(spec.Epochs, options.KeptCheckpoints);
+        for (var epoch = firstKept; epoch < spec.Epochs; epoch++)
+        {
+            var marker = $"{run.Job.Id}/epoch-{epoch}";
+            var number = versions.FirstOrDefault(v => v.Metadata.TryGetValue(CheckpointMetadataKey, out var m) && m == marker)?.Version;
+            if (number is null)
+            {
+                if (!stored.TryGetValue(epoch, out var key))
+                {
+                    await Message(run, $"The checkpoint of epoch {epoch} was not stored, so it is not callable");
+                    continue;
+                }
+
+                var metadata = new Dictionary<string, string>
+                {
+                    [CheckpointMetadataKey] = marker,
+                    [LineageMetadataKey] = JsonSerializer.Serialize(Lineage(run, spec, baseVersion, baseValidationLoss ?? result.BaseValidationLoss, [.. epochs.Where(e => e.Epoch <= epoch)], null, epoch), RegistryJson.Options),
+                };
+                number = await RegisterFileAsync(spec, baseVersion, metadata, await artifacts.GetLocalPathAsync(key, null, CancellationToken.None));
+            }
+
+            await registry.SetAliasAsync(spec.TargetModel, CheckpointAlias(run.Job.Id, epoch), number.Value, AliasPrecondition.None, spec.CreatedBy, CancellationToken.None);
+        }
+
+        var existing = versions.FirstOrDefault(v => v.Metadata.TryGetValue(JobMetadataKey, out var job) && job == run.Job.Id);
+        int final;
         if (existing is not null)
         {
-            number = existing.Version; // an earlier attempt registered it and died before it could say so
+            final = existing.Version; // an earlier attempt registered it and died before it could say so
         }
         else
         {
-            var lineage = new Dictionary<string, object?>
-            {
-                ["base_model"] = new Dictionary<string, object?> { ["name"] = baseVersion.Model.Key, ["version"] = baseVersion.Version.Version, ["sha256"] = baseVersion.Version.Sha256 },
-                ["training_file"] = new Dictionary<string, object?> { ["id"] = spec.TrainingFile, ["sha256"] = spec.TrainingSha256 },
-                ["validation_file"] = spec.ValidationFile is null ? null : new Dictionary<string, object?> { ["id"] = spec.ValidationFile, ["sha256"] = spec.ValidationSha256 },
-                ["hyperparameters"] = new Dictionary<string, object?>
-                {
-                    ["n_epochs"] = spec.Epochs,
-                    ["batch_size"] = spec.BatchSize,
-                    ["learning_rate_multiplier"] = spec.LearningRateMultiplier,
-                    ["learning_rate"] = spec.LearningRate,
-                    ["train_last_layers"] = spec.TrainedLayers,
-                    ["window"] = spec.Window,
-                    ["optimizer"] = "adamw",
-                },
-                ["seed"] = spec.Seed,
-                ["job"] = run.Job.Id,
-                ["base_validation_loss"] = baseValidationLoss ?? result.BaseValidationLoss,
-                ["epochs"] = epochs,
-                ["trained_tokens"] = trainedTokens,
-                ["engine"] = "llama.cpp llama_opt (node-llama-cpp 3.22.1 build)",
-            };
             var metadata = new Dictionary<string, string>
             {
                 [JobMetadataKey] = run.Job.Id,
-                [LineageMetadataKey] = JsonSerializer.Serialize(lineage, RegistryJson.Options),
+                [LineageMetadataKey] = JsonSerializer.Serialize(Lineage(run, spec, baseVersion, baseValidationLoss ?? result.BaseValidationLoss, epochs, trainedTokens), RegistryJson.Options),
             };
-            await using var draft = await registry.BeginVersionAsync(
-                spec.TargetModel,
-                new NewVersionOptions { Metadata = metadata, CreatedBy = spec.CreatedBy, DerivedFrom = new Lineage(baseVersion.Model.Key, baseVersion.Version.Version, "fine-tuned") },
-                CancellationToken.None);
-            await using (var file = File.OpenRead(result.ModelPath))
-            {
-                await draft.AddFileAsync("model.gguf", file, null, CancellationToken.None);
-            }
-
-            number = (await registry.CommitVersionAsync(draft, CancellationToken.None)).Version;
+            final = await RegisterFileAsync(spec, baseVersion, metadata, result.ModelPath);
         }
 
-        await registry.SetAliasAsync(spec.TargetModel, run.Job.Id, number, AliasPrecondition.None, spec.CreatedBy, CancellationToken.None);
-        return number;
+        await registry.SetAliasAsync(spec.TargetModel, run.Job.Id, final, AliasPrecondition.None, spec.CreatedBy, CancellationToken.None);
+        await registry.SetAliasAsync(spec.TargetModel, CheckpointAlias(run.Job.Id, spec.Epochs), final, AliasPrecondition.None, spec.CreatedBy, CancellationToken.None);
+
+        // The checkpoints of epochs no longer kept are dropped (unless something else holds the same file).
+        foreach (var (epoch, key) in stored)
+        {
+            if (epoch < firstKept && !await run.Queue.IsArtifactReferencedAsync(key, CancellationToken.None))
+            {
+                await artifacts.DeleteAsync(key, CancellationToken.None);
+            }
+        }
+
+        return final;
     }
+
+    /// <summary>The stored checkpoint file of each finished epoch, from the job's checkpoint events (a later attempt's wins).</summary>
+    private static async Task<Dictionary<int, string>> CheckpointFilesAsync(JobRun run)
+    {
+        var files = new Dictionary<int, string>();
+        for (long after = 0; ;)
+        {
+            var page = await run.Queue.ListEventsAsync(run.Job.Id, after, 1000, CancellationToken.None);
+            foreach (var e in page.Where(e => e.Type == "checkpoint"))
+            {
+                using var data = JsonDocument.Parse(e.Data);
+                if (data.RootElement.TryGetProperty("stage", out var stage) && stage.GetString() is { } name && name.StartsWith("epoch-", StringComparison.Ordinal)
+                    && int.TryParse(name.AsSpan(6), NumberStyles.None, CultureInfo.InvariantCulture, out var epoch)
+                    && data.RootElement.TryGetProperty("artifact", out var artifact) && artifact.GetString() is { } key)
+                {
+                    files[epoch] = key;
+                }
+            }
+
+            if (page.Count < 1000)
+            {
+                return files;
+            }
+
+            after = page[^1].Seq;
+        }
+    }
+
+    private async Task<int> RegisterFileAsync(FineTuningSpec spec, ResolvedVersion baseVersion, Dictionary<string, string> metadata, string path)
+    {
+        await using var draft = await registry.BeginVersionAsync(
+            spec.TargetModel,
+            new NewVersionOptions { Metadata = metadata, CreatedBy = spec.CreatedBy, DerivedFrom = new Lineage(baseVersion.Model.Key, baseVersion.Version.Version, "fine-tuned") },
+            CancellationToken.None);
+        await using (var file = File.OpenRead(path))
+        {
+            await draft.AddFileAsync("model.gguf", file, null, CancellationToken.None);
+        }
+
+        return (await registry.CommitVersionAsync(draft, CancellationToken.None)).Version;
+    }
+
+    private static Dictionary<string, object?> Lineage(
+        JobRun run, FineTuningSpec spec, ResolvedVersion baseVersion, double? baseValidationLoss, IReadOnlyList<FineTuningEpochMetrics> epochs, long? trainedTokens, int? checkpointEpoch = null) => new()
+        {
+            ["base_model"] = new Dictionary<string, object?> { ["name"] = baseVersion.Model.Key, ["version"] = baseVersion.Version.Version, ["sha256"] = baseVersion.Version.Sha256 },
+            ["training_file"] = new Dictionary<string, object?> { ["id"] = spec.TrainingFile, ["sha256"] = spec.TrainingSha256 },
+            ["validation_file"] = spec.ValidationFile is null ? null : new Dictionary<string, object?> { ["id"] = spec.ValidationFile, ["sha256"] = spec.ValidationSha256 },
+            ["hyperparameters"] = new Dictionary<string, object?>
+            {
+                ["n_epochs"] = spec.Epochs,
+                ["batch_size"] = spec.BatchSize,
+                ["learning_rate_multiplier"] = spec.LearningRateMultiplier,
+                ["learning_rate"] = spec.LearningRate,
+                ["train_last_layers"] = spec.TrainedLayers,
+                ["window"] = spec.Window,
+                ["optimizer"] = "adamw",
+            },
+            ["seed"] = spec.Seed,
+            ["job"] = run.Job.Id,
+            ["checkpoint_epoch"] = checkpointEpoch,
+            ["base_validation_loss"] = baseValidationLoss,
+            ["epochs"] = epochs,
+            ["trained_tokens"] = trainedTokens,
+            ["engine"] = "llama.cpp llama_opt (node-llama-cpp 3.22.1 build)",
+        };
 }

@@ -344,12 +344,19 @@ internal static class FineTuningJobsEndpoints
         return Results.Json(PageOf(views, limit, after));
     }
 
-    private static async Task<IResult> CheckpointsAsync(string id, HttpContext context, IJobQueueStore jobs)
+    private static async Task<IResult> CheckpointsAsync(string id, HttpContext context, IJobQueueStore jobs, IOptions<FineTuningOptions> options)
     {
         var job = await VisibleJobAsync(id, context, jobs);
         var (limit, after) = Page(context);
         var all = await AllEventsAsync(id, jobs, context.RequestAborted);
-        var views = all.Where(e => e.Type == FineTuningJobHandler.CheckpointEventType).Select(e => FineTuningViews.Checkpoint(job, e)).Reverse().ToList();
+        // A succeeded job keeps its last epochs' checkpoints (registered, callable); while it runs, every epoch's is listed.
+        var spec = JsonSerializer.Deserialize<FineTuningSpec>(job.Spec, RegistryJson.Options)!;
+        var firstKept = job.Status == JobStatus.Succeeded ? FineTuningJobHandler.FirstKeptEpoch(spec.Epochs, options.Value.KeptCheckpoints) : 1;
+        var views = all.Where(e => e.Type == FineTuningJobHandler.CheckpointEventType)
+            .Select(e => (Event: e, Metrics: JsonSerializer.Deserialize<FineTuningEpochMetrics>(e.Data, RegistryJson.Options)!))
+            .Where(c => c.Metrics.Epoch >= firstKept)
+            .GroupBy(c => c.Metrics.Epoch).Select(g => g.Last()) // an epoch trained again after a worker died: its last run
+            .Select(c => FineTuningViews.Checkpoint(job, spec, c.Event, c.Metrics)).Reverse().ToList();
         return Results.Json(PageOf(views, limit, after));
     }
 

@@ -26,7 +26,7 @@ internal sealed record FineTuningSpec
     /// <summary>Epochs (resolved from "auto").</summary>
     public required int Epochs { get; init; }
 
-    /// <summary>Chats per optimizer step as asked; null for "auto" (one packed window per step).</summary>
+    /// <summary>Chats per optimizer step as asked (exactly that many per step); null for "auto" (as many as fit one window per step).</summary>
     public int? BatchSize { get; init; }
 
     /// <summary>How many of the last transformer layers train; null ("auto") trains every layer.</summary>

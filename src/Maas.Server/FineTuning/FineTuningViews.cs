@@ -86,16 +86,16 @@ internal static class FineTuningViews
         };
     }
 
-    public static Dictionary<string, object?> Checkpoint(QueuedJob job, JobEvent e)
+    /// <summary>An epoch's checkpoint; its name calls it through the chat API once the job has succeeded (it is then a registered version).</summary>
+    public static Dictionary<string, object?> Checkpoint(QueuedJob job, FineTuningSpec spec, JobEvent e, FineTuningEpochMetrics metrics)
     {
-        var metrics = JsonSerializer.Deserialize<FineTuningEpochMetrics>(e.Data, RegistryJson.Options)!;
         return new Dictionary<string, object?>
         {
             ["object"] = "fine_tuning.job.checkpoint",
             ["id"] = $"ftckpt-{job.Id[6..]}-{metrics.Epoch}",
             ["created_at"] = e.At.ToUnixTimeSeconds(),
-            // Checkpoints stay with the job (to resume it); only the final model is registered and callable.
-            ["fine_tuned_model_checkpoint"] = $"{job.Id}:epoch-{metrics.Epoch}",
+            // Named as its tenant calls it, like fine_tuned_model: "<target>:<job>-epoch-<n>".
+            ["fine_tuned_model_checkpoint"] = $"{ModelKeys.RelativeTo(spec.TargetModel, job.Tenant)}:{FineTuningJobHandler.CheckpointAlias(job.Id, metrics.Epoch)}",
             ["fine_tuning_job_id"] = job.Id,
             ["step_number"] = metrics.Step,
             ["metrics"] = new Dictionary<string, object?>

@@ -142,6 +142,44 @@ public sealed class FineTuneTests(LlamaTestModels models, ITestOutputHelper outp
     }
 
     [Fact]
+    public void Each_optimizer_step_takes_batch_size_chats_as_ggml_counts_its_steps()
+    {
+        _ = models.Generated;
+        var chats = PatternChats(10, seed: 8);
+        LlamaFineTuneResult Train(int? chatsPerStep, int epochs, string folder) => LlamaFineTuner.Run(
+            models.GeneratedPath,
+            chats,
+            PatternChats(2, seed: 9),
+            new LlamaFineTuneOptions { Epochs = epochs, LearningRate = 1e-2f, Window = 512, ChatsPerStep = chatsPerStep, Threads = 2, WorkFolder = Path.Combine(models.Folder, folder) });
+
+        // 10 chats in steps of 3: 3 + 3 + 3 + 1, so 4 AdamW steps an epoch (counted by ggml's calls for step parameters).
+        var three = Train(3, 2, "finetune-batch-3");
+        Assert.Equal([4L, 8L], three.Epochs.Select(e => e.Steps));
+        Assert.Equal(4, three.Windows);
+        Assert.Equal(256, three.Window); // the smallest window that holds 3 short chats, not the 512 allowed
+        Assert.True(three.Epochs[^1].ValidationLoss < three.BaseValidationLoss, $"{three.BaseValidationLoss} -> {three.Epochs[^1].ValidationLoss}");
+
+        Assert.Equal(10, Assert.Single(Train(1, 1, "finetune-batch-1").Epochs).Steps);
+
+        // "auto": as many whole chats as fit the 512-token window, which is all 10, so one step.
+        var auto = Train(null, 1, "finetune-batch-auto");
+        Assert.Equal(1, Assert.Single(auto.Epochs).Steps);
+        Assert.Equal(512, auto.Window);
+    }
+
+    [Fact]
+    public void A_batch_too_long_for_the_window_is_refused_naming_the_batch_size()
+    {
+        _ = models.Generated;
+        var e = Assert.Throws<LlamaFineTuneRefusedException>(() => LlamaFineTuner.Run(
+            models.GeneratedPath,
+            PatternChats(64, seed: 10),
+            [],
+            new LlamaFineTuneOptions { Epochs = 1, Window = 256, ChatsPerStep = 64, Threads = 2, WorkFolder = Path.Combine(models.Folder, "finetune-batch-long") }));
+        Assert.Contains("batch_size 64: the chats of training file lines 1 to 64", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_run_resumes_after_the_last_finished_epoch_from_its_checkpoint()
     {
         _ = models.Generated;

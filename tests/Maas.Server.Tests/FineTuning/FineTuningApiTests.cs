@@ -154,13 +154,14 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         var events = await (await server.Client.GetAsync($"v1/fine_tuning/jobs/{job.JobId}/events?limit=100")).JsonAsync(HttpStatusCode.OK);
         var metrics = events["data"]!.AsArray().Where(e => (string?)e!["type"] == "metrics").ToList();
         Assert.Equal(3, metrics.Count);
-        Assert.Contains(events["data"]!.AsArray(), e => ((string?)e!["message"])!.Contains($"{fineTuned} (version 1) is ready", StringComparison.Ordinal));
+        // Epochs 1 and 2 are versions 1 and 2 (callable checkpoints), the final model version 3.
+        Assert.Contains(events["data"]!.AsArray(), e => ((string?)e!["message"])!.Contains($"{fineTuned} (version 3) is ready", StringComparison.Ordinal));
         var checkpoints = await (await server.Client.GetAsync($"v1/fine_tuning/jobs/{job.JobId}/checkpoints")).JsonAsync(HttpStatusCode.OK);
         Assert.Equal(3, checkpoints["data"]!.AsArray().Count);
 
         // The held-out loss dropped by at least half; lineage names the base, files and hyperparameters.
         var versions = await (await server.Client.GetAsync($"api/v1/models/{FineTuningServer.Base}-ft-pattern/versions")).JsonAsync(HttpStatusCode.OK);
-        var version = versions["versions"]!.AsArray().Single()!;
+        var version = versions["versions"]!.AsArray().Single(v => v!["metadata"]!["maas.fine_tuning.job"] is not null)!;
         var lineage = JsonNode.Parse((string)version["metadata"]!["maas.lineage"]!)!;
         Assert.Equal(FineTuningServer.Base, (string?)lineage["base_model"]!["name"]);
         Assert.Equal(training.Id, (string?)lineage["training_file"]!["id"]);
@@ -385,8 +386,12 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
             // Every epoch once (the first worker's are kept, not repeated), one registered version, and a resume message.
             var events = (await (await client.GetAsync($"v1/fine_tuning/jobs/{id}/events?limit=100")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray();
             Assert.Contains(events, e => ((string?)e!["message"])!.StartsWith("Resuming from the checkpoint of epoch", StringComparison.Ordinal));
+            // The final model once, and the last two epochs before it as checkpoints (the last is the final model).
             var versions = (await (await client.GetAsync("api/v1/models/killbase-ft/versions")).JsonAsync(HttpStatusCode.OK))["versions"]!.AsArray();
-            var lineage = JsonNode.Parse((string)Assert.Single(versions)!["metadata"]!["maas.lineage"]!)!;
+            Assert.Equal(3, versions.Count);
+            var final = Assert.Single(versions, v => v!["metadata"]!["maas.fine_tuning.job"] is not null)!;
+            Assert.Equal(3, (int)final["version"]!);
+            var lineage = JsonNode.Parse((string)final["metadata"]!["maas.lineage"]!)!;
             Assert.Equal(Enumerable.Range(1, epochs), lineage["epochs"]!.AsArray().Select(e => (int)e!["epoch"]!));
         }
         finally
@@ -402,6 +407,60 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
                 process?.Dispose();
             }
         }
+    }
+
+    [Fact]
+    public async Task An_epoch_checkpoint_is_callable_by_its_name_and_only_by_its_tenant()
+    {
+        var server = await servers.ServerAsync();
+        var client = server.Client;
+        var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(8, seed: 41)))).JsonAsync(HttpStatusCode.OK))["id"]!;
+        var id = (string)(await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
+            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "ckpt", "hyperparameters": {"n_epochs": 2}}"""))).JsonAsync(HttpStatusCode.OK))["id"]!;
+        var ended = await client.WaitForJobAsync(id, TimeSpan.FromMinutes(5), "v1/fine_tuning/jobs");
+        Assert.True((string?)ended["status"] == "succeeded", ended.ToJsonString());
+
+        // Newest first: epoch 2 (the final model's weights), then epoch 1.
+        var checkpoints = (await (await client.GetAsync($"v1/fine_tuning/jobs/{id}/checkpoints")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray();
+        Assert.Equal(2, checkpoints.Count);
+        var first = (string)checkpoints[1]!["fine_tuned_model_checkpoint"]!;
+        Assert.Equal($"{FineTuningServer.Base}-ft-ckpt:{id}-epoch-1", first);
+        Assert.Equal($"{FineTuningServer.Base}-ft-ckpt:{id}-epoch-2", (string?)checkpoints[0]!["fine_tuned_model_checkpoint"]);
+
+        // The epoch-1 checkpoint is a version of its own; the epoch-2 name is the final model.
+        var aliases = (await (await client.GetAsync($"api/v1/models/{FineTuningServer.Base}-ft-ckpt/aliases")).JsonAsync(HttpStatusCode.OK))["aliases"]!.AsArray();
+        int VersionOf(string alias) => (int)aliases.Single(a => (string?)a!["name"] == alias)!["version"]!;
+        Assert.NotEqual(VersionOf(id), VersionOf($"{id}-epoch-1"));
+        Assert.Equal(VersionOf(id), VersionOf($"{id}-epoch-2"));
+
+        var chat = await (await client.PostAsync("v1/chat/completions", Api.Json(
+            $$"""{"model": "{{first}}", "max_tokens": 4, "temperature": 0, "messages": [{"role": "user", "content": "hi"}]}"""))).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(first, (string?)chat["model"]);
+        Assert.False(string.IsNullOrEmpty((string?)chat["choices"]![0]!["message"]!["content"]));
+
+        // Another tenant: the same name is not a model it can call, nor a job it can see.
+        var (_, other) = await TenantClientAsync(server, MaasScopes.Infer);
+        await OpenAiErrorAsync(await other.PostAsync("v1/chat/completions", Api.Json(
+            $$"""{"model": "{{first}}", "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]}""")), HttpStatusCode.NotFound, "model_not_found");
+        await OpenAiErrorAsync(await other.GetAsync($"v1/fine_tuning/jobs/{id}/checkpoints"), HttpStatusCode.NotFound, "fine_tuning_job_not_found");
+    }
+
+    [Fact]
+    public async Task Batch_size_is_the_number_of_chats_per_optimizer_step()
+    {
+        var server = await servers.ServerAsync();
+        var client = server.Client;
+        var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(7, seed: 51)))).JsonAsync(HttpStatusCode.OK))["id"]!;
+        var id = (string)(await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
+            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "batch", "hyperparameters": {"n_epochs": 2, "batch_size": 2}}"""))).JsonAsync(HttpStatusCode.OK))["id"]!;
+        var ended = await client.WaitForJobAsync(id, TimeSpan.FromMinutes(5), "v1/fine_tuning/jobs");
+        Assert.True((string?)ended["status"] == "succeeded", ended.ToJsonString());
+        Assert.Equal(2, (int)ended["hyperparameters"]!["batch_size"]!);
+
+        // 7 chats, 2 per step: 4 steps an epoch (the last takes one chat), each a 256-token window.
+        var checkpoints = (await (await client.GetAsync($"v1/fine_tuning/jobs/{id}/checkpoints")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray();
+        Assert.Equal([8L, 4L], checkpoints.Select(c => (long)c!["step_number"]!));
+        Assert.Equal(2 * 4 * 256, (long)ended["trained_tokens"]!);
     }
 
     private static async Task<HttpClient> TenantClientAsync(MaasTestServer server) => (await TenantClientAsync(server, [])).Client;

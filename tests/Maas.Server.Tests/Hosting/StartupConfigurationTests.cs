@@ -8,6 +8,7 @@ public sealed class StartupConfigurationTests
 {
     [Theory]
     [InlineData("Maas:Llm:Slots", "0", "Maas:Llm:Slots must be between 1 and 256, not 0")]
+    [InlineData("Maas:FineTuning:KeptCheckpoints", "0", "Maas:FineTuning:KeptCheckpoints must be between 1 and 1000, not 0")]
     [InlineData("Maas:Llm:PromptAdmission", "sometimes", "'sometimes' at 'Maas:Llm:PromptAdmission'")]
     [InlineData("Maas:Llm:PromptAdmission", "7", "Maas:Llm:PromptAdmission must be auto, batched or staggered, not 7")]
     [InlineData("Maas:Llm:QueueLimit", "many", "'many' at 'Maas:Llm:QueueLimit'")]
