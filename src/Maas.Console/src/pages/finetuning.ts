@@ -2,9 +2,9 @@
 // job's page with its progress, the training and validation loss per epoch, and the model to chat with.
 import { api, authHeaders, can, seg, toError } from '../api';
 import { field, h, replace, statusLine } from '../dom';
+import { follow, isFinished, jobCharts, jobList, statusBadge } from '../joblist';
 import type { PageContext } from '../main';
 import type { JobEvent } from '../types';
-import { jobCharts } from './training';
 
 interface FineTuningJob {
   id: string; model: string; status: string; fine_tuned_model?: string | null; training_file: string; validation_file?: string | null;
@@ -12,40 +12,23 @@ interface FineTuningJob {
   created_at: number; finished_at?: number | null; progress?: number | null;
 }
 
-const finished = ['succeeded', 'failed', 'cancelled'];
 const time = (unix: number | null | undefined): string => (unix ? new Date(unix * 1000).toLocaleString() : '–');
 
 export async function fineTuningPage({ me, root }: PageContext): Promise<() => void> {
-  const list = h('div');
-  const status = statusLine();
-  let timer = 0;
-  let stopped = false;
-
-  async function load(): Promise<void> {
-    try {
-      const { data } = await api<{ data: FineTuningJob[] }>('/v1/fine_tuning/jobs?limit=100');
-      replace(list, data.length === 0 ? h('p', null, 'No fine-tuning jobs yet.') : h('table', { class: 'list' },
-        h('caption', { class: 'sr-only' }, 'Fine-tuning jobs'),
-        h('thead', null, h('tr', null, ['Job', 'Status', 'Progress', 'Base', 'Fine-tuned model', 'Created'].map((t) => h('th', { scope: 'col' }, t)))),
-        h('tbody', null, data.map((j) => h('tr', { 'data-job': j.id, 'data-status': j.status },
-          h('td', null, h('a', { href: `#/fine-tuning/${seg(j.id)}` }, j.id)),
-          h('td', null, h('span', { class: `badge ${j.status}` }, j.status)),
-          h('td', null, h('span', { class: 'progress-cell' }, h('progress', { max: 100, value: j.progress ?? 0, 'aria-label': `Progress of ${j.id}` }), ` ${(j.progress ?? 0).toFixed(0)}%`)),
-          h('td', null, j.model), h('td', null, j.fine_tuned_model ?? '–'), h('td', null, time(j.created_at)))))));
-      status.ok(`${data.length} job${data.length === 1 ? '' : 's'}. Updated ${new Date().toLocaleTimeString()}.`);
-    } catch (e) { status.error(e as Error); }
-  }
-
-  async function loop(): Promise<void> {
-    await load();
-    if (!stopped) timer = window.setTimeout(() => void loop(), 2000);
-  }
-
+  const form = can(me, 'training:write') ? await createForm() : null;
+  const jobs = await jobList<FineTuningJob>({
+    caption: 'Fine-tuning jobs',
+    empty: 'No fine-tuning jobs yet.',
+    load: async () => (await api<{ data: FineTuningJob[] }>('/v1/fine_tuning/jobs?limit=100')).data,
+    id: (j) => j.id, status: (j) => j.status, progress: (j) => j.progress ?? 0, href: (j) => `#/fine-tuning/${seg(j.id)}`,
+    columns: [
+      { title: 'Base', cell: (j) => j.model }, { title: 'Fine-tuned model', cell: (j) => j.fine_tuned_model ?? '–' }, { title: 'Created', cell: (j) => time(j.created_at) },
+    ],
+  });
   replace(root, h('h1', null, 'Fine-tuning'),
-    can(me, 'training:write') ? h('section', { 'aria-label': 'Fine-tune an LLM' }, h('h2', null, 'Fine-tune an LLM'), await createForm()) : null,
-    h('section', { 'aria-label': 'Fine-tuning jobs' }, h('h2', null, 'Jobs'), status, list));
-  await loop();
-  return () => { stopped = true; clearTimeout(timer); };
+    form ? h('section', { 'aria-label': 'Fine-tune an LLM' }, h('h2', null, 'Fine-tune an LLM'), form) : null,
+    h('section', { 'aria-label': 'Fine-tuning jobs' }, h('h2', null, 'Jobs'), jobs.element));
+  return jobs.stop;
 }
 
 async function createForm(): Promise<HTMLElement> {
@@ -95,13 +78,11 @@ async function createForm(): Promise<HTMLElement> {
 export async function fineTuningJobPage({ me, root, params }: PageContext): Promise<() => void> {
   const id = params[0]!;
   const events: JobEvent[] = [];
-  let timer = 0;
-  let stopped = false;
   const view = h('div');
   const status = statusLine();
   replace(root, h('p', null, h('a', { href: '#/fine-tuning' }, '← Fine-tuning')), h('h1', null, `Fine-tuning job ${id}`), status, view);
 
-  async function tick(): Promise<void> {
+  async function tick(): Promise<boolean> {
     try {
       const job = await api<FineTuningJob>(`/v1/fine_tuning/jobs/${seg(id)}`);
       // OpenAI's events come newest first: per epoch a metrics event with the losses, and messages.
@@ -112,9 +93,8 @@ export async function fineTuningJobPage({ me, root, params }: PageContext): Prom
       })));
       draw(job);
       status.ok(`Updated ${new Date().toLocaleTimeString()}.`);
-      if (finished.includes(job.status)) return;
-    } catch (e) { status.error(e as Error); }
-    if (!stopped) timer = window.setTimeout(() => void tick(), 1000);
+      return isFinished(job.status);
+    } catch (e) { status.error(e as Error); return false; }
   }
 
   function draw(job: FineTuningJob): void {
@@ -122,7 +102,7 @@ export async function fineTuningJobPage({ me, root, params }: PageContext): Prom
     const messages = events.filter((e) => e.type === 'fine_tuning.message' || e.type === 'log');
     replace(view,
       h('dl', { class: 'facts', id: 'fine-tuning-status', 'data-status': job.status },
-        h('dt', null, 'Status'), h('dd', null, h('span', { class: `badge ${job.status}` }, job.status)),
+        h('dt', null, 'Status'), h('dd', null, statusBadge(job.status)),
         h('dt', null, 'Base'), h('dd', null, job.model),
         h('dt', null, 'Fine-tuned model'), h('dd', null, job.fine_tuned_model ? h('a', { href: `#/playground?tab=chat&model=${seg(job.fine_tuned_model)}` }, job.fine_tuned_model) : '–'),
         h('dt', null, 'Training file'), h('dd', null, job.training_file), h('dt', null, 'Validation file'), h('dd', null, job.validation_file ?? '–'),
@@ -131,7 +111,7 @@ export async function fineTuningJobPage({ me, root, params }: PageContext): Prom
         h('dt', null, 'Created'), h('dd', null, time(job.created_at)), h('dt', null, 'Finished'), h('dd', null, time(job.finished_at))),
       h('progress', { max: 100, value: job.progress ?? 0, 'aria-label': 'Fine-tuning progress' }), h('p', null, `${(job.progress ?? 0).toFixed(0)}% done`),
       job.error ? h('p', { class: 'status error', role: 'alert' }, `${job.error.code}: ${job.error.message}`) : null,
-      can(me, 'training:write') && !finished.includes(job.status)
+      can(me, 'training:write') && !isFinished(job.status)
         ? h('button', { type: 'button', onclick: async () => { try { await api(`/v1/fine_tuning/jobs/${seg(id)}/cancel`, { method: 'POST' }); } catch (e) { status.error(e as Error); } } }, 'Cancel job')
         : null,
       charts.length ? h('section', { 'aria-label': 'Loss' }, h('h2', null, 'Loss'), h('div', { class: 'charts' }, charts)) : null,
@@ -139,6 +119,5 @@ export async function fineTuningJobPage({ me, root, params }: PageContext): Prom
         messages.slice(-50).map((e) => h('li', null, `${new Date(e.at).toLocaleTimeString()} ${String(e.data['message'] ?? '')}`)))) : null);
   }
 
-  await tick();
-  return () => { stopped = true; clearTimeout(timer); };
+  return follow(tick);
 }

@@ -2,22 +2,16 @@
 // outcome, cancel, and a loss curve for any job that reports metrics per epoch.
 import { api, ApiError, can, seg } from '../api';
 import { lineChart, short } from '../chart';
-import { bytes, confirmButton, h, replace, statusLine, when } from '../dom';
+import { bytes, confirmButton, h, replace, when } from '../dom';
+import { isFinished, jobList } from '../joblist';
 import type { PageContext } from '../main';
 import type { Job } from '../types';
 
 /** Routes that list jobs; a route this server does not have (404) is skipped. */
 const sources = ['/api/v1/jobs', '/api/v1/training/jobs'];
-const finished = ['succeeded', 'failed', 'cancelled'];
 
 export async function jobsPage({ me, root, query }: PageContext): Promise<() => void> {
-  const status = statusLine();
-  const list = h('div');
-  const open = new Set<string>(query.get('job') ? [query.get('job')!] : []);
-  let timer = 0;
-  let stopped = false;
-
-  async function fetchAll(): Promise<Job[]> {
+  async function fetchAll(): Promise<(Job & { source: string })[]> {
     const jobs = new Map<string, Job & { source: string }>();
     for (const source of sources) {
       try {
@@ -31,45 +25,32 @@ export async function jobsPage({ me, root, query }: PageContext): Promise<() => 
     return [...jobs.values()].sort((a, b) => String(b.created_at ?? '').localeCompare(String(a.created_at ?? '')));
   }
 
-  async function load(): Promise<void> {
-    try {
-      const jobs = await fetchAll();
-      replace(list, jobs.length === 0 ? h('p', null, 'No jobs yet. Imports (model page) and training jobs show here.') : h('table', { class: 'list' },
-        h('caption', { class: 'sr-only' }, 'Jobs'),
-        h('thead', null, h('tr', null, ['Job', 'Kind', 'Model', 'Status', 'Progress', 'Stage', 'Created', ''].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
-        h('tbody', null, jobs.flatMap((job) => {
-          const row = h('tr', { 'data-job': job.id, 'data-status': job.status },
-            h('td', null, h('button', { type: 'button', class: 'link', 'aria-expanded': open.has(job.id) ? 'true' : 'false', onclick: () => { open.has(job.id) ? open.delete(job.id) : open.add(job.id); void load(); } }, job.id.slice(0, 12))),
-            h('td', null, job.kind === 'training' ? h('a', { href: `#/training/${seg(job.id)}` }, 'training') : job.kind === 'fine-tune' ? h('a', { href: `#/fine-tuning/${seg(job.id)}` }, 'fine-tune') : job.kind),
-            h('td', null, job.model ? h('a', { href: `#/models/${seg(job.model)}` }, `${job.model}${job.version ? ' v' + job.version : ''}`) : '–'),
-            h('td', null, h('span', { class: `badge ${job.status}` }, job.status)),
-            h('td', null, progressOf(job)),
-            h('td', null, job.stage ?? (job.error ? job.error.code : '–')),
-            h('td', null, when(job.created_at)),
-            h('td', null, (can(me, 'models:write') || can(me, 'training:write')) && !finished.includes(job.status)
-              ? confirmButton('Cancel', 'Really cancel?', async () => { await api(`${(job as Job & { source: string }).source}/${seg(job.id)}`, { method: 'DELETE' }); await load(); })
-              : null));
-          return open.has(job.id) ? [row, h('tr', { class: 'details' }, h('td', { colspan: 8 }, details(job)))] : [row];
-        }))));
-      status.ok(`${jobs.length} job${jobs.length === 1 ? '' : 's'}; ${jobs.filter((j) => !finished.includes(j.status)).length} running. Updated ${new Date().toLocaleTimeString()}.`);
-    } catch (e) { status.error(e as Error); }
-  }
-
-  async function loop(): Promise<void> {
-    await load();
-    if (!stopped) timer = window.setTimeout(() => void loop(), 1000);
-  }
-
-  replace(root, h('h1', null, 'Jobs'), status, list);
-  await loop();
-  return () => { stopped = true; clearTimeout(timer); };
+  const list = await jobList<Job & { source: string }>({
+    caption: 'Jobs',
+    empty: 'No jobs yet. Imports (model page) and training jobs show here.',
+    load: fetchAll,
+    id: (j) => j.id, status: (j) => j.status, progress: percentOf,
+    progressLabel: (j) => { const pct = percentOf(j); return pct === null ? (j.bytes_done ? bytes(j.bytes_done) : '–') : `${pct.toFixed(0)}%`; },
+    columns: [
+      { title: 'Kind', cell: (j) => (j.kind === 'training' ? h('a', { href: `#/training/${seg(j.id)}` }, 'training') : j.kind === 'fine-tune' ? h('a', { href: `#/fine-tuning/${seg(j.id)}` }, 'fine-tune') : j.kind) },
+      { title: 'Model', cell: (j) => (j.model ? h('a', { href: `#/models/${seg(j.model)}` }, `${j.model}${j.version ? ' v' + j.version : ''}`) : '–') },
+      { title: 'Stage', cell: (j) => j.stage ?? (j.error ? j.error.code : '–') },
+      { title: 'Created', cell: (j) => when(j.created_at) },
+    ],
+    details,
+    open: query.get('job') ? [query.get('job')!] : [],
+    actions: (j, reload) => ((can(me, 'models:write') || can(me, 'training:write')) && !isFinished(j.status)
+      ? confirmButton('Cancel', 'Really cancel?', async () => { await api(`${j.source}/${seg(j.id)}`, { method: 'DELETE' }); await reload(); })
+      : null),
+    intervalMs: 1000,
+  });
+  replace(root, h('h1', null, 'Jobs'), list.element);
+  return list.stop;
 }
 
-function progressOf(job: Job): HTMLElement {
-  const pct = job.progress ?? (typeof job['epoch'] === 'number' && typeof job['epochs'] === 'number' ? (100 * (job['epoch'] as number)) / (job['epochs'] as number) : null);
-  const label = pct === null ? (job.bytes_done ? bytes(job.bytes_done) : '–') : `${pct.toFixed(0)}%`;
-  return h('span', { class: 'progress-cell' },
-    h('progress', { max: 100, value: pct ?? undefined, 'aria-label': `Progress of job ${job.id.slice(0, 12)}` }), ' ', label);
+/** Percent done: the job's own, else its epoch of epochs, else unknown. */
+function percentOf(job: Job): number | null {
+  return job.progress ?? (typeof job['epoch'] === 'number' && typeof job['epochs'] === 'number' ? (100 * (job['epoch'] as number)) / (job['epochs'] as number) : null);
 }
 
 function details(job: Job): HTMLElement {
