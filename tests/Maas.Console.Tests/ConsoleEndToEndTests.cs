@@ -57,7 +57,7 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Chats_with_tools_and_shows_the_tool_call() => run.AssertScenario("chat_tools");
 
     [BrowserFact]
-    public void Fine_tunes_an_llm_from_the_console_and_draws_the_loss_per_epoch() => run.AssertScenario("fine_tuning");
+    public void Fine_tunes_an_llm_from_the_console_with_an_upload_progress_bar_and_draws_the_loss_per_epoch() => run.AssertScenario("fine_tuning");
 
     [BrowserFact]
     public void Creates_a_deployment_with_a_split_shows_its_history_and_aborts_it() => run.AssertScenario("deployments");

@@ -40,6 +40,21 @@ page.setDefaultTimeout(30000);
 page.on('console', (m) => { if (/Content.Security.Policy|Refused to/i.test(m.text())) report.cspViolations.push(m.text()); });
 page.on('pageerror', (e) => report.pageErrors.push(String(e)));
 
+// Records every value the page sets on a progress bar, by the bar's label: sampling the bar from here could miss
+// the values of a fast upload.
+const recordBars = () => page.evaluate(() => {
+  if (window.__bars) return;
+  window.__bars = {};
+  const value = Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, 'value');
+  Object.defineProperty(HTMLProgressElement.prototype, 'value', {
+    configurable: true,
+    get() { return value.get.call(this); },
+    set(v) { value.set.call(this, v); (window.__bars[this.getAttribute('aria-label') ?? ''] ??= []).push(value.get.call(this)); },
+  });
+});
+// The values a bar was set to, in order, each repeat dropped.
+const barValues = (label) => page.evaluate((l) => (window.__bars?.[l] ?? []).filter((v, i, all) => i === 0 || v !== all[i - 1]), label);
+
 async function check(name) {
   const file = path.join(outDir, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
@@ -94,24 +109,17 @@ await scenario('upload_with_progress', async () => {
   await page.getByRole('button', { name: 'Create model' }).click();
   await page.getByRole('heading', { name: 'big-mlp', level: 1 }).waitFor();
   await page.getByLabel('Model file (.onnx or .gguf)').setInputFiles(config.bigModel);
-  const seen = new Set();
-  const watch = (async () => {
-    for (let i = 0; i < 600 && !(await page.locator('#upload-result').count()); i++) {
-      const v = await page.locator('progress[aria-label="Upload progress"]').evaluate((p) => p.value).catch(() => null);
-      if (v !== null) seen.add(v);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  })();
+  await recordBars();
   await page.getByRole('button', { name: 'Upload', exact: true }).click();
   await page.locator('#upload-result').waitFor({ timeout: 60000 });
-  await watch;
+  const seen = await barValues('Upload progress');
   const text = await page.locator('#upload-result').textContent();
   if (!/version 1/.test(text)) throw new Error(`unexpected result: ${text}`);
-  const middle = [...seen].filter((v) => v > 0 && v < 100);
-  if (middle.length === 0) throw new Error(`the progress bar never showed a value between 0 and 100 (saw ${[...seen]})`);
+  const middle = seen.filter((v) => v > 0 && v < 100);
+  if (middle.length === 0 || seen[seen.length - 1] !== 100) throw new Error(`the progress bar did not go through values between 0 and 100 to 100 (it was set to ${seen})`);
   await page.locator('details#v1').evaluate((d) => { d.open = true; });
   await check('model');
-  return `${text.trim()} progress values seen: ${[...seen].sort((a, b) => a - b).join(', ')}`;
+  return `${text.trim()} progress values set: ${seen.join(', ')}`;
 });
 
 await scenario('chat_streaming', async () => {
@@ -458,8 +466,14 @@ await scenario('fine_tuning', async () => {
   await page.getByLabel('Epochs').fill('2');
   await page.getByLabel('Suffix').fill('console');
   await page.getByLabel(/^Training chats/).setInputFiles(config.chats);
+  await page.getByLabel('Validation chats (optional)').setInputFiles(config.chats);
+  // One bar for both files: it passes the training file's share on its way to 100.
+  await recordBars();
   await page.getByRole('button', { name: 'Start fine-tuning' }).click();
   await page.getByRole('heading', { name: /^Fine-tuning job ftjob-/ }).waitFor();
+  const bar = await barValues('Chats upload progress');
+  const middle = bar.filter((v) => v > 0 && v < 100);
+  if (middle.length === 0 || bar[bar.length - 1] !== 100) throw new Error(`the upload bar did not go through values between 0 and 100 to 100 (it was set to ${bar})`);
   await until('the fine-tuning job to succeed', async () => {
     const status = await page.locator('#fine-tuning-status').getAttribute('data-status').catch(() => null);
     if (status === 'failed' || status === 'cancelled') throw new Error(`the job ${status}: ${await page.locator('.status.error').allTextContents()}`);
@@ -474,7 +488,7 @@ await scenario('fine_tuning', async () => {
   await page.goto(`${baseUrl}#/fine-tuning`);
   await page.locator('tr[data-status="succeeded"]').first().waitFor();
   await check('fine-tuning');
-  return `${model}; ${legend.trim()}`;
+  return `${model}; ${legend.trim()}; upload bar values ${bar.join(', ')}`;
 });
 
 await scenario('deployments', async () => {

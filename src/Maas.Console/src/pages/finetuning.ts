@@ -1,7 +1,7 @@
-// Fine-tuning (OpenAI's files and fine-tuning routes): start a job from a file of chats, the list of jobs, and a
+// Fine-tuning (OpenAI's files and fine-tuning routes): start a job from a file of chats (uploaded with a progress bar), the list of jobs, and a
 // job's page with its progress, the training and validation loss per epoch, and the model to chat with.
-import { api, authHeaders, can, seg, toError } from '../api';
-import { field, h, replace, statusLine } from '../dom';
+import { api, can, seg, sendWithProgress } from '../api';
+import { bytes, field, h, replace, statusLine } from '../dom';
 import { follow, isFinished, jobCharts, jobList, statusBadge } from '../joblist';
 import type { PageContext } from '../main';
 import type { JobEvent } from '../types';
@@ -37,6 +37,7 @@ async function createForm(): Promise<HTMLElement> {
   const validation = h('input', { type: 'file', accept: '.jsonl,.ndjson,.json' });
   const epochs = h('input', { type: 'number', min: 1, max: 100, placeholder: 'auto' });
   const suffix = h('input', { type: 'text', placeholder: 'optional', pattern: '[A-Za-z0-9._-]*' });
+  const progress = h('progress', { max: 100, value: 0, 'aria-label': 'Chats upload progress' });
   const status = statusLine();
   try {
     const { data } = await api<{ data: { id: string }[] }>('/v1/models');
@@ -44,30 +45,38 @@ async function createForm(): Promise<HTMLElement> {
     if (data.length === 0) status.error('No LLM (GGUF model) is visible to this key.');
   } catch (e) { status.error(e as Error); }
 
-  async function upload(chosen: File): Promise<string> {
+  // One bar for both files: each file's share of the bytes, filled as its upload goes.
+  async function upload(chosen: File, before: number, total: number): Promise<string> {
     const form = new FormData();
     form.append('purpose', 'fine-tune');
     form.append('file', chosen, chosen.name);
-    const res = await fetch('/v1/files', { method: 'POST', headers: authHeaders(), body: form });
-    if (!res.ok) throw await toError(res);
-    return ((await res.json()) as { id: string }).id;
+    const res = await sendWithProgress('POST', '/v1/files', form, {}, (sent, size) => {
+      const done = before + (size > 0 ? Math.min(1, sent / size) : 0) * chosen.size;
+      progress.value = total > 0 ? Math.round((100 * done) / total) : 0;
+      status.ok(`Uploading ${chosen.name}: ${bytes(done)} of ${bytes(total)} (${progress.value}%)`);
+    });
+    return (res.json as { id: string }).id;
   }
 
   const form = h('form', { class: 'card' },
     h('div', { class: 'row' }, field('Base model', base), field('Epochs', epochs), field('Suffix', suffix)),
     field('Training chats (JSON Lines of {"messages": [...]})', file),
     field('Validation chats (optional)', validation),
-    h('button', { type: 'submit', class: 'primary' }, 'Start fine-tuning'), status);
+    h('button', { type: 'submit', class: 'primary' }, 'Start fine-tuning'), progress, status);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const chosen = file.files?.[0];
     if (!chosen) return;
+    const held = validation.files?.[0];
+    const total = chosen.size + (held?.size ?? 0);
     try {
-      status.ok(`Uploading ${chosen.name}…`);
-      const training = await upload(chosen);
-      const held = validation.files?.[0] ? await upload(validation.files[0]) : undefined;
+      progress.value = 0;
+      const training = await upload(chosen, 0, total);
+      const validationFile = held ? await upload(held, chosen.size, total) : undefined;
+      progress.value = 100;
+      status.ok(`Uploaded ${held ? `${chosen.name} and ${held.name}` : chosen.name} (${bytes(total)}); starting the job…`);
       const job = await api<FineTuningJob>('/v1/fine_tuning/jobs', {
-        json: { model: base.value, training_file: training, validation_file: held, suffix: suffix.value.trim() || undefined, hyperparameters: epochs.value ? { n_epochs: Number(epochs.value) } : undefined },
+        json: { model: base.value, training_file: training, validation_file: validationFile, suffix: suffix.value.trim() || undefined, hyperparameters: epochs.value ? { n_epochs: Number(epochs.value) } : undefined },
       });
       location.hash = `#/fine-tuning/${seg(job.id)}`;
     } catch (err) { status.error(err as Error); }
