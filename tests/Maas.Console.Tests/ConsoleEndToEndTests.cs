@@ -45,6 +45,9 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Follows_a_tabular_regression_with_a_search_to_succeeded_and_draws_the_metric_per_trial() => run.AssertScenario("training_follow");
 
     [BrowserFact]
+    public void Shows_a_tabular_classifier_without_a_search_as_final_metrics_per_split_and_a_confusion_matrix() => run.AssertScenario("tabular_final_metrics");
+
+    [BrowserFact]
     public void Follows_an_image_training_job_to_succeeded_and_draws_the_loss_per_epoch() => run.AssertScenario("image_training_epochs");
 
     [BrowserFact]

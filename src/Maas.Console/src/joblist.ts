@@ -1,7 +1,7 @@
 // Jobs as the training, fine-tuning and jobs pages show them: one live table (link, status badge, progress bar and
 // the page's own columns, refreshed until the page is left), and the pieces a job's own page draws with the same look.
-import { lineChart, short } from './chart';
-import { h, replace, statusLine, type Child } from './dom';
+import { barChart, lineChart, short } from './chart';
+import { h, num, replace, statusLine, type Child } from './dom';
 import type { JobEvent } from './types';
 
 /** Statuses after which a job no longer changes. */
@@ -117,7 +117,7 @@ export async function follow(tick: () => Promise<boolean>, intervalMs = 1000): P
   return () => { stopped = true; clearTimeout(timer); };
 }
 
-/** The curves in a worker job's events: loss and accuracy per epoch, and the validation metrics per search trial. */
+/** The charts of a worker job's events: loss and accuracy per epoch, the validation metrics per search trial, the final metrics per split. */
 export function jobCharts(events: JobEvent[]): HTMLElement[] {
   const charts: HTMLElement[] = [];
   const epochs = events.filter((e) => e.type === 'epoch' || e.type === 'fine_tuning.metrics').map((e) => e.data);
@@ -136,5 +136,34 @@ export function jobCharts(events: JobEvent[]): HTMLElement[] {
     const keys = [...new Set(metrics.flatMap((m) => Object.keys(m)))].filter((k) => metrics.some((m) => typeof m[k] === 'number'));
     charts.push(lineChart('Validation metrics per trial', trials.map((t) => Number(t['trial'])), keys.map((k) => ({ name: k, values: metrics.map((m) => (typeof m[k] === 'number' ? m[k] : null)) })), short, (x) => `trial ${x}`));
   }
+  charts.push(...finalMetrics(events));
   return charts;
+}
+
+/**
+ * The trained model's evaluation on each split (metrics events): bars per metric, and the test split's confusion
+ * matrix for a classifier. A tabular job without a search has no epochs or trials, so this is what it can show.
+ */
+function finalMetrics(events: JobEvent[]): HTMLElement[] {
+  // The last event of a split wins: a retried job evaluates again.
+  const splits = new Map(events
+    .filter((e) => e.type === 'metrics' && typeof e.data['split'] === 'string' && typeof e.data['metrics'] === 'object' && e.data['metrics'] !== null)
+    .map((e) => [String(e.data['split']), e.data['metrics'] as Record<string, unknown>]));
+  if (splits.size === 0) return [];
+  const out: HTMLElement[] = [];
+  const names = [...new Set([...splits.values()].flatMap((m) => Object.keys(m)))].filter((k) => k !== 'rows' && [...splits.values()].some((m) => typeof m[k] === 'number'));
+  if (names.length) {
+    out.push(barChart('Final metrics per split', names, [...splits].map(([split, m]) => ({ name: split, values: names.map((k) => (typeof m[k] === 'number' ? (m[k] as number) : null)) })), (v) => num(v, 4)));
+  }
+  const [split, metrics] = splits.has('test') ? ['test', splits.get('test')!] : [...splits].pop()!;
+  const confusion = metrics['confusion_matrix'] as { labels?: unknown[]; matrix?: unknown[][] } | undefined;
+  if (confusion && Array.isArray(confusion.labels) && Array.isArray(confusion.matrix)) {
+    const labels = confusion.labels.map(String);
+    out.push(h('figure', { class: 'chart-box', id: 'confusion-matrix' }, h('figcaption', null, `Confusion matrix (${split}): rows are the true class, columns the predicted one`),
+      h('div', { class: 'scroll' }, h('table', { class: 'list compact' },
+        h('thead', null, h('tr', null, h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'True class')), labels.map((l) => h('th', { scope: 'col' }, l)))),
+        h('tbody', null, confusion.matrix.map((row, i) => h('tr', null, h('th', { scope: 'row' }, labels[i] ?? String(i)),
+          (Array.isArray(row) ? row : []).map((n, j) => h('td', { class: i === j ? 'diagonal' : null }, String(n))))))))));
+  }
+  return out;
 }

@@ -377,6 +377,43 @@ await scenario('training_follow', async () => {
   return `statuses seen ${[...seen].join(' → ')}; ${points} points on ${lines} line(s); ${result.trim().slice(0, 120)}`;
 });
 
+await scenario('tabular_final_metrics', async () => {
+  // No search and no epochs: the page shows the evaluation per split as bars, and a classifier's confusion matrix.
+  await page.goto(`${baseUrl}#/training?dataset=line-data`);
+  await page.getByRole('heading', { name: 'Train a model' }).waitFor();
+  await page.getByLabel('Model name').fill('colour-model');
+  await page.getByLabel('Task', { exact: true }).selectOption('binary-classification');
+  await until('the label choices', async () => (await page.locator('select option[value="colour"]').count()) > 0);
+  await page.getByLabel('Label column').selectOption('colour');
+  await page.getByRole('button', { name: 'Start training' }).click();
+  const heading = page.getByRole('heading', { name: /^Training job train_/ });
+  await heading.waitFor();
+  const id = (await heading.textContent()).replace('Training job ', '').trim();
+  await until('the classifier to succeed', async () => {
+    const status = await page.locator('#training-status').getAttribute('data-status').catch(() => null);
+    if (status === 'failed' || status === 'cancelled') throw new Error(`the job ${status}: ${await page.locator('.status.error').allTextContents()}`);
+    return status === 'succeeded';
+  }, 120000);
+  const bars = page.locator('figure.chart-box', { hasText: 'Final metrics per split' });
+  await until('bars for the test and validation splits', async () => (await bars.locator('rect.bar[data-series="test"][data-category="accuracy"]').count()) === 1
+    && (await bars.locator('rect.bar[data-series="validation"][data-category="accuracy"]').count()) === 1);
+  const job = await (await api(`/api/v1/training/jobs/${id}`)).json();
+  const accuracy = job.result.evaluation.accuracy;
+  const label = await bars.locator('svg').getAttribute('aria-label');
+  if (!label.includes(`accuracy validation`) || !label.includes(`test ${Number.isInteger(accuracy) ? accuracy : accuracy.toFixed(4)}`)) throw new Error(`the bars read ${label}; the test accuracy is ${accuracy}`);
+  if ((await bars.locator('rect.bar[data-category="rows"]').count()) !== 0) throw new Error('the row count is drawn as a metric');
+  const lines = await page.locator('figure.chart-box path.line').count();
+  if (lines !== 0) throw new Error(`${lines} curve(s) drawn for a job without epochs or trials`);
+  const matrix = page.locator('#confusion-matrix');
+  const labels = (await matrix.locator('thead th').allTextContents()).slice(1);
+  if (labels.join(',') !== 'blue,red') throw new Error(`the confusion matrix's classes are ${labels}`);
+  const cells = (await matrix.locator('tbody td').allTextContents()).map(Number);
+  const total = cells.reduce((a, b) => a + b, 0);
+  if (cells.length !== 4 || total !== job.result.evaluation.rows) throw new Error(`the matrix holds ${cells} (${total}); the test split has ${job.result.evaluation.rows} rows`);
+  await check('training-tabular-job');
+  return `test accuracy ${accuracy}; confusion matrix ${cells.join(' ')} over ${total} test rows; bars: ${label.slice(0, 160)}`;
+});
+
 await scenario('image_training_epochs', async () => {
   await api('/api/v1/datasets', json({ name: 'shapes' }));
   await upload('/api/v1/datasets/shapes/versions', config.shapesZip, 'shapes.zip');

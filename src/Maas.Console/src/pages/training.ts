@@ -1,6 +1,7 @@
 // Training: a form that submits a job, the list of jobs, and a job's page that follows it live: progress, stage,
 // epoch, the loss and accuracy curves per epoch (image training) or the metric per trial (a hyperparameter search),
-// the latest metrics, and the registered version with its evaluation.
+// the final metrics per split as bars (all a tabular job without a search has) with a classifier's confusion matrix, the latest
+// metrics, and the registered version with its evaluation.
 import { api, can, seg } from '../api';
 import { confirmButton, field, h, num, replace, statusLine, when } from '../dom';
 import { follow, isFinished, jobCharts, jobList, statusBadge } from '../joblist';
@@ -135,7 +136,7 @@ export async function trainingJobPage({ me, root, params }: PageContext): Promis
       h('progress', { max: 100, value: job.progress, 'aria-label': 'Training progress' }), h('p', null, `${job.progress.toFixed(0)}% done`),
       job.error ? h('p', { class: 'status error', role: 'alert' }, `${job.error.code}: ${job.error.message}`) : null,
       can(me, 'training:write') && !isFinished(job.status) ? confirmButton('Cancel job', 'Really cancel?', async () => { await api(`${base}/cancel`, { method: 'POST' }); }) : null,
-      charts.length ? h('section', { 'aria-label': 'Curves' }, h('h2', null, 'Curves'), h('div', { class: 'charts' }, charts)) : null,
+      charts.length ? h('section', { 'aria-label': 'Charts' }, h('h2', null, 'Charts'), h('div', { class: 'charts' }, charts)) : null,
       Object.keys(job.metrics ?? {}).length ? h('section', { 'aria-label': 'Latest metrics' }, h('h2', null, 'Latest metrics'), metricsTable(job.metrics ?? {})) : null,
       job.result?.model ? h('section', { 'aria-label': 'Result' }, h('h2', null, 'Result'),
         h('p', null, 'Registered as ', h('a', { href: `#/models/${seg(job.result.model)}` }, `${job.result.model} version ${job.result.version}`), '.'),
