@@ -30,6 +30,9 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Creates_a_key_shows_its_secret_once_limits_its_pages_to_its_scopes_and_revokes_it() => run.AssertScenario("create_and_revoke_key");
 
     [BrowserFact]
+    public void Creates_a_key_with_dataset_and_training_scopes_whose_pages_follow_them() => run.AssertScenario("training_key_scopes");
+
+    [BrowserFact]
     public void Follows_an_import_job_to_the_end_on_the_jobs_page() => run.AssertScenario("follow_a_job");
 
     [BrowserFact]

@@ -238,6 +238,40 @@ await scenario('create_and_revoke_key', async () => {
   return `infer-only key's nav: ${nav.join(', ')}; key ${who.key_prefix}… worked (200), revoked in the page, then refused (${after.status}); secret box still open: ${shownAgain === 1}`;
 });
 
+await scenario('training_key_scopes', async () => {
+  // A key for a training pipeline: the form offers every scope, and the pages follow the ones given.
+  await page.goto(`${baseUrl}#/keys`);
+  await page.getByRole('heading', { name: 'API keys' }).waitFor();
+  await page.getByLabel('Key name').fill('e2e-trainer');
+  await page.getByLabel('infer', { exact: true }).uncheck();
+  await page.getByLabel('datasets:read', { exact: true }).check();
+  await page.getByLabel('training:write', { exact: true }).check();
+  await page.getByRole('button', { name: 'Create key' }).click();
+  await page.locator('.secret-box h3', { hasText: 'e2e-trainer' }).waitFor();
+  const secret = await page.locator('#new-key-secret').inputValue();
+  const who = await (await fetch(new URL('/api/v1/me', baseUrl), { headers: { Authorization: `Bearer ${secret}` } })).json();
+  if ([...who.scopes].sort().join(',') !== 'datasets:read,training:write') throw new Error(`the key has scopes ${who.scopes}`);
+  const other = await context.browser().newContext();
+  let nav;
+  try {
+    const limited = await other.newPage();
+    await limited.goto(baseUrl);
+    await limited.getByLabel('API key').fill(secret);
+    await limited.getByRole('button', { name: 'Sign in' }).click();
+    await limited.getByRole('heading', { name: 'Datasets', level: 1 }).waitFor();
+    nav = await limited.locator('header nav a').allTextContents();
+    if (nav.join(',') !== 'Datasets,Training,Fine-tuning,Jobs') throw new Error(`a datasets:read + training:write key sees ${nav}`);
+    if (await limited.getByRole('heading', { name: 'Upload a dataset' }).count()) throw new Error('a key without datasets:write is offered the dataset upload');
+    await limited.goto(`${baseUrl}#/training`);
+    await limited.getByRole('heading', { name: 'Train a model' }).waitFor();
+  } finally {
+    await other.close();
+  }
+  const revoked = await api(`/api/v1/keys/${who.key_id}`, { method: 'DELETE' });
+  if (!revoked.ok) throw new Error(`revoking the key answered ${revoked.status}`);
+  return `scopes ${who.scopes.join(', ')}; nav ${nav.join(', ')}; the training form is offered, the dataset upload is not`;
+});
+
 await scenario('follow_a_job', async () => {
   // A slow loopback file host, so the import runs long enough to be watched.
   const file = fs.readFileSync(config.bigModel);
