@@ -57,7 +57,7 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Classifies_a_picture_with_the_trained_image_model_and_names_its_class() => run.AssertScenario("image_classes");
 
     [BrowserFact]
-    public void Optimises_a_version_from_the_model_page_and_shows_its_status_report_and_gate() => run.AssertScenario("optimise_version");
+    public void Optimises_a_version_from_the_model_page_and_shows_its_status_report_gate_and_job_events() => run.AssertScenario("optimise_version");
 
     [BrowserFact]
     public void Chats_with_tools_and_shows_the_tool_call() => run.AssertScenario("chat_tools");

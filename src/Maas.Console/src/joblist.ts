@@ -167,3 +167,21 @@ function finalMetrics(events: JobEvent[]): HTMLElement[] {
   }
   return out;
 }
+
+/** A worker job's last events as a list (progress and checkpoint events left out: the bar shows them). */
+export function eventList(events: JobEvent[]): HTMLElement {
+  return h('ol', { class: 'events' },
+    events.filter((e) => e.type !== 'progress' && e.type !== 'checkpoint').slice(-50).map((e) => h('li', null, `${new Date(e.at).toLocaleTimeString()} ${e.type}: ${describe(e.data, e.type)}`)));
+}
+
+/** An event's fields as text; the field named like the event (a status event's status) is given by its value alone. */
+function describe(data: Record<string, unknown>, type: string): string {
+  if (typeof data['message'] === 'string') return data['message'];
+  return Object.entries(data).filter(([, v]) => v !== null && typeof v !== 'object').map(([k, v]) => `${k === type ? '' : k + ' '}${typeof v === 'number' ? num(v, 4) : clip(String(v))}`).join(', ')
+    + (typeof data['metrics'] === 'object' && data['metrics'] ? ` ${Object.entries(data['metrics'] as Record<string, unknown>).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k} ${num(v as number, 4)}`).join(', ')}` : '');
+}
+
+// A long value (an optimisation's report as JSON text) is cut: the job's own JSON has it whole.
+function clip(text: string): string {
+  return text.length > 160 ? `${text.slice(0, 160)}…` : text;
+}

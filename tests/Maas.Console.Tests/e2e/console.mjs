@@ -501,7 +501,23 @@ await scenario('optimise_version', async () => {
   const report = (await result.textContent()).replace(/\s+/g, ' ');
   if (!/size_ratio/.test(report) || !/finite_outputs/.test(report)) throw new Error(`report: ${report.slice(0, 300)}`);
   await check('model-optimised');
-  return `version 2 ${status}: ${report.slice(0, 160)}`;
+  // The jobs page opens the optimisation job with its events: the rewrite's log line, the report, the end.
+  const job = (await (await api('/api/v1/jobs?kind=optimization')).json()).jobs[0];
+  await page.goto(`${baseUrl}#/jobs?job=${job.id}`);
+  const open = page.locator('tr.details');
+  await open.locator('.job-events li', { hasText: 'onnx-fp16 wrote' }).waitFor();
+  await open.locator('.job-events li', { hasText: 'metrics:' }).waitFor();
+  await open.locator('.job-events li', { hasText: 'status: succeeded' }).waitFor();
+  const lines = await open.locator('.job-events li').count();
+  // Training jobs are listed once, as training, with a link to their page.
+  const trainingRows = page.locator('tr[data-job^="train_"]');
+  await trainingRows.first().waitFor();
+  const kinds = [...new Set(await trainingRows.locator('td:nth-child(4)').allTextContents())];
+  if (kinds.join(',') !== 'training') throw new Error(`training jobs are listed as ${kinds}`);
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  if (width > 1280) throw new Error(`the jobs page is ${width} px wide in a 1280 px window`);
+  await check('jobs-optimisation');
+  return `version 2 ${status}: ${report.slice(0, 160)}; ${lines} events of ${job.id} on the jobs page`;
 });
 
 await scenario('chat_tools', async () => {

@@ -1,11 +1,11 @@
 // Jobs of every kind (imports, training, optimisation, fine-tuning): progress, stage,
-// outcome, cancel, and a loss curve for any job that reports metrics per epoch.
+// outcome, cancel, and, opened, a worker-run job's events and charts (or a loss curve from the job's own fields).
 import { api, ApiError, can, seg } from '../api';
 import { lineChart, short } from '../chart';
 import { bytes, confirmButton, h, replace, when } from '../dom';
-import { isFinished, jobList } from '../joblist';
+import { eventList, isFinished, jobCharts, jobList } from '../joblist';
 import type { PageContext } from '../main';
-import type { Job } from '../types';
+import type { Job, JobEvent } from '../types';
 
 /** Routes that list jobs; a route this server does not have (404) is skipped. */
 const sources = ['/api/v1/jobs', '/api/v1/training/jobs'];
@@ -16,7 +16,8 @@ export async function jobsPage({ me, root, query }: PageContext): Promise<() => 
     for (const source of sources) {
       try {
         const res = await api<{ jobs: Job[] }>(`${source}?limit=100`);
-        for (const job of res.jobs ?? []) jobs.set(job.id, { ...job, source });
+        // The first route that lists a job keeps it (the jobs route names its kind; the training route's list does not).
+        for (const job of res.jobs ?? []) if (!jobs.has(job.id)) jobs.set(job.id, { ...job, kind: job.kind ?? (source.includes('/training/') ? 'training' : 'job'), source });
       } catch (e) {
         // A route this server lacks (404) or this key may not read (403) is left out; the other source still shows.
         if (!(e instanceof ApiError && (e.status === 404 || e.status === 405 || e.status === 403))) throw e;
@@ -53,12 +54,38 @@ function percentOf(job: Job): number | null {
   return job.progress ?? (typeof job['epoch'] === 'number' && typeof job['epochs'] === 'number' ? (100 * (job['epoch'] as number)) / (job['epochs'] as number) : null);
 }
 
-function details(job: Job): HTMLElement {
+// Events of the worker-run jobs whose details are open, fetched from where the last fetch ended.
+const events = new Map<string, { after: number; list: JobEvent[]; busy: boolean; done: boolean }>();
+
+function details(job: Job & { source?: string }): HTMLElement {
   const curve = lossCurve(job);
+  const worker = job.kind !== 'import';
+  if (worker) void fetchEvents(job);
+  const seen = events.get(job.id)?.list ?? [];
+  const charts = jobCharts(seen);
   return h('div', { class: 'job-details' },
     job.error ? h('p', { class: 'status error' }, `${job.error.code}: ${job.error.message}`) : null,
     curve,
+    charts.length ? h('div', { class: 'charts' }, charts) : null,
+    worker ? h('div', { class: 'job-events' }, h('h3', null, 'Events'), seen.length ? eventList(seen) : h('p', { class: 'muted' }, 'Loading the events…')) : null,
     h('pre', { tabindex: 0 }, JSON.stringify(job, null, 2)));
+}
+
+async function fetchEvents(job: Job & { source?: string }): Promise<void> {
+  const state = events.get(job.id) ?? { after: 0, list: [], busy: false, done: false };
+  events.set(job.id, state);
+  if (state.busy || state.done) return;
+  state.busy = true;
+  try {
+    for (;;) {
+      const page = await api<{ events: JobEvent[]; next_after: number }>(`${job.source ?? '/api/v1/jobs'}/${seg(job.id)}/events?after=${state.after}&limit=1000`);
+      state.list.push(...page.events);
+      state.after = page.next_after;
+      if (page.events.length < 1000) break;
+    }
+    // A finished job's events are all in once fetched after it ended.
+    state.done = isFinished(job.status);
+  } catch { /* the list's next refresh tries again */ } finally { state.busy = false; }
 }
 
 /** Finds per-epoch metrics anywhere in the job (metrics, history, epochs, result.metrics) and draws every numeric series. */

@@ -4,7 +4,7 @@
 // metrics, and the registered version with its evaluation.
 import { api, can, seg } from '../api';
 import { confirmButton, field, h, num, replace, statusLine, when } from '../dom';
-import { follow, isFinished, jobCharts, jobList, statusBadge } from '../joblist';
+import { eventList, follow, isFinished, jobCharts, jobList, statusBadge } from '../joblist';
 import type { PageContext } from '../main';
 import type { Dataset, DatasetVersion, JobEvent, TrainingJob } from '../types';
 
@@ -141,8 +141,7 @@ export async function trainingJobPage({ me, root, params }: PageContext): Promis
       job.result?.model ? h('section', { 'aria-label': 'Result' }, h('h2', null, 'Result'),
         h('p', null, 'Registered as ', h('a', { href: `#/models/${seg(job.result.model)}` }, `${job.result.model} version ${job.result.version}`), '.'),
         evaluation ? metricsTable(Object.fromEntries(Object.entries(evaluation).filter((e): e is [string, number] => typeof e[1] === 'number'))) : null) : null,
-      h('section', { 'aria-label': 'Events' }, h('h2', null, 'Events'), h('ol', { class: 'events' },
-        events.filter((e) => e.type !== 'progress' && e.type !== 'checkpoint').slice(-50).map((e) => h('li', null, `${new Date(e.at).toLocaleTimeString()} ${e.type}: ${describe(e.data, e.type)}`)))));
+      h('section', { 'aria-label': 'Events' }, h('h2', null, 'Events'), eventList(events)));
   }
 
   return follow(tick);
@@ -152,11 +151,4 @@ function metricsTable(metrics: Record<string, number>): HTMLElement {
   return h('table', { class: 'list compact' },
     h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Metric'), h('th', { scope: 'col' }, 'Value'))),
     h('tbody', null, Object.entries(metrics).map(([k, v]) => h('tr', null, h('th', { scope: 'row' }, k), h('td', null, num(v, 4))))));
-}
-
-/** An event's fields as text; the field named like the event (a status event's status) is given by its value alone. */
-function describe(data: Record<string, unknown>, type: string): string {
-  if (typeof data['message'] === 'string') return data['message'];
-  return Object.entries(data).filter(([, v]) => v !== null && typeof v !== 'object').map(([k, v]) => `${k === type ? '' : k + ' '}${typeof v === 'number' ? num(v, 4) : String(v)}`).join(', ')
-    + (typeof data['metrics'] === 'object' && data['metrics'] ? ` ${Object.entries(data['metrics'] as Record<string, unknown>).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k} ${num(v as number, 4)}`).join(', ')}` : '');
 }
