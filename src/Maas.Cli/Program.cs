@@ -12,7 +12,7 @@ if (Console.IsOutputRedirected)
     AnsiConsole.Profile.Capabilities.ColorSystem = ColorSystem.NoColors;
 }
 
-var root = new RootCommand("maas: the MaaS command line (docs/cli.md)")
+var root = new RootCommand($"maas: the MaaS command line (docs/cli.md).\n{ExitCodes.Summary}")
 {
     CliHost.Json,
     CliHost.Url,

@@ -147,6 +147,35 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Optimize_whose_gate_rejects_the_version_exits_9_with_the_report_and_the_failed_check()
+    {
+        var name = Names.Unique("optrej");
+        var file = Path.Combine(_files.Path, "mlp.onnx");
+        await File.WriteAllBytesAsync(file, TestArtifacts.Onnx(seed: 6));
+        (await fixture.RunAsync("models", "push", name, file, "--json")).Json();
+
+        // No float16 file is a hundredth of its float32 source, so a size ratio of 0.01 cannot pass: the job succeeds, the version is rejected.
+        var human = await fixture.RunAsync("optimize", name, "1", "--method", "onnx-fp16", "-o", "samples=4", "--gate", "max_size_ratio=0.01");
+        var line = human.AssertFailure(ExitCodes.Rejected, "optimization_rejected");
+        Assert.Matches(@": max_size_ratio \d+(\.\d+)? > 0\.01$", line);
+        Assert.Contains($"{name} version 2: rejected", human.Stdout);
+        Assert.Matches(@"max_size_ratio\s*│.*│\s*false", human.Stdout);
+
+        // Scripts get the ended job on stdout as with any outcome, and the same exit code.
+        var scripted = await fixture.RunAsync("optimize", name, "1", "--method", "onnx-fp16", "--gate", "max_size_ratio=0.01", "--json");
+        scripted.AssertFailure(ExitCodes.Rejected, "optimization_rejected");
+        var job = System.Text.Json.Nodes.JsonNode.Parse(scripted.Stdout)!;
+        Assert.Equal("succeeded", (string?)job["status"]);
+        Assert.Equal("rejected", (string?)job["result"]!["status"]);
+        Assert.Equal(3, (int?)job["result"]!["version"]);
+        Assert.Equal(3, (await fixture.Client.GetVersionAsync(name, 3)).Version); // registered, though rejected
+
+        // A gate it passes still exits 0, and the help lists the code.
+        Assert.Equal(ExitCodes.Ok, (await fixture.RunAsync("optimize", name, "1", "--method", "onnx-fp16", "--gate", "max_size_ratio=10", "--json")).ExitCode);
+        Assert.Contains("9 an optimisation the gate rejected", (await fixture.RunAsync("--help")).Stdout);
+    }
+
+    [Fact]
     public async Task Fine_tune_uploads_the_chats_follows_the_job_and_names_the_model_to_chat_with()
     {
         var name = Names.Unique("ftbase");

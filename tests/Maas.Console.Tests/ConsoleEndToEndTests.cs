@@ -30,6 +30,9 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Creates_a_key_shows_its_secret_once_limits_its_pages_to_its_scopes_and_revokes_it() => run.AssertScenario("create_and_revoke_key");
 
     [BrowserFact]
+    public void Creates_a_key_with_dataset_and_training_scopes_whose_pages_follow_them() => run.AssertScenario("training_key_scopes");
+
+    [BrowserFact]
     public void Follows_an_import_job_to_the_end_on_the_jobs_page() => run.AssertScenario("follow_a_job");
 
     [BrowserFact]
@@ -45,19 +48,22 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Follows_a_tabular_regression_with_a_search_to_succeeded_and_draws_the_metric_per_trial() => run.AssertScenario("training_follow");
 
     [BrowserFact]
+    public void Shows_a_tabular_classifier_without_a_search_as_final_metrics_per_split_and_a_confusion_matrix() => run.AssertScenario("tabular_final_metrics");
+
+    [BrowserFact]
     public void Follows_an_image_training_job_to_succeeded_and_draws_the_loss_per_epoch() => run.AssertScenario("image_training_epochs");
 
     [BrowserFact]
     public void Classifies_a_picture_with_the_trained_image_model_and_names_its_class() => run.AssertScenario("image_classes");
 
     [BrowserFact]
-    public void Optimises_a_version_from_the_model_page_and_shows_its_status_report_and_gate() => run.AssertScenario("optimise_version");
+    public void Optimises_a_version_from_the_model_page_and_shows_its_status_report_gate_and_job_events() => run.AssertScenario("optimise_version");
 
     [BrowserFact]
     public void Chats_with_tools_and_shows_the_tool_call() => run.AssertScenario("chat_tools");
 
     [BrowserFact]
-    public void Fine_tunes_an_llm_from_the_console_and_draws_the_loss_per_epoch() => run.AssertScenario("fine_tuning");
+    public void Fine_tunes_an_llm_from_the_console_with_an_upload_progress_bar_and_draws_the_loss_per_epoch() => run.AssertScenario("fine_tuning");
 
     [BrowserFact]
     public void Creates_a_deployment_with_a_split_changes_the_split_refuses_a_stale_change_shows_its_history_and_aborts_it() => run.AssertScenario("deployments");

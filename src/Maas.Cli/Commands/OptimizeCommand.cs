@@ -21,7 +21,7 @@ public static class OptimizeCommand
         var gate = new Option<string[]>("--gate") { Description = "A gate threshold name=number (repeatable): max_relative_mean_abs_diff=0.05, min_top1_agreement=0.99, max_perplexity_increase=0.1, ..." };
         var alias = new Option<string?>("--alias") { Description = "Point this alias at the new version when the gate passes" };
         var noWait = new Option<bool>("--no-wait") { Description = "Print the job and return at once" };
-        var command = new Command("optimize", "Make a new version with an optimisation method, measured against its source and registered ready or rejected by a gate")
+        var command = new Command("optimize", $"Make a new version with an optimisation method, measured against its source and registered ready or rejected by a gate; a version the gate rejects exits {ExitCodes.Rejected}")
         {
             model, version, method, option, gate, alias, noWait,
         };
@@ -68,10 +68,36 @@ public static class OptimizeCommand
 
         return job.Status switch
         {
+            "succeeded" when Rejected(job) is { } failed => CliHost.Fail("optimization_rejected", $"the gate rejected the new version (job {job.Id}){failed}", ExitCodes.Rejected),
             "succeeded" => ExitCodes.Ok,
             "failed" => CliHost.Fail(job.Error?.Code ?? "job_failed", $"job {job.Id} failed: {job.Error?.Message ?? "no reason given"}", ExitCodes.JobFailed),
             _ => CliHost.Fail("job_cancelled", $"job {job.Id} was cancelled", ExitCodes.JobFailed),
         };
+    }
+
+    // Null when the new version is ready; else the checks that failed, as " (name value > threshold, ...)".
+    private static string? Rejected(JobInfo job)
+    {
+        if (job.Result is not { ValueKind: JsonValueKind.Object } result || !result.TryGetProperty("status", out var status) || status.GetString() != "rejected")
+        {
+            return null;
+        }
+
+        var failed = result.TryGetProperty("report", out var report) && report.ValueKind == JsonValueKind.Object
+            && report.TryGetProperty("gate", out var gate) && gate.TryGetProperty("checks", out var checks) && checks.ValueKind == JsonValueKind.Array
+            ? checks.EnumerateArray().Where(c => c.TryGetProperty("passed", out var p) && p.ValueKind == JsonValueKind.False).Select(Check).ToList()
+            : [];
+        return failed.Count == 0 ? "" : $": {string.Join(", ", failed)}";
+    }
+
+    private static string Check(JsonElement check)
+    {
+        string Text(string name) => check.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null
+            ? v.ValueKind == JsonValueKind.Number ? WorkerJobFollower.Number(v.GetDouble()) : v.ToString()
+            : "none";
+        var name = Text("name");
+        var threshold = Text("threshold");
+        return threshold == "none" ? $"{name} failed" : $"{name} {Text("value")} {(name.StartsWith("min_", StringComparison.Ordinal) ? "<" : ">")} {threshold}";
     }
 
     private static void Describe(JsonElement result)

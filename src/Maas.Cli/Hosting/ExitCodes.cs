@@ -32,6 +32,16 @@ public static class ExitCodes
     /// <summary>A job the command waited for failed or was cancelled.</summary>
     public const int JobFailed = 8;
 
+    /// <summary>
+    /// An optimisation whose gate rejected the new version: the job succeeded and the version is registered as
+    /// rejected, but a script that asked for a usable version did not get one.
+    /// </summary>
+    public const int Rejected = 9;
+
+    /// <summary>The exit codes in one line, for <c>maas --help</c>.</summary>
+    public const string Summary = "Exit codes: 0 ok, 1 other failure (400), 2 usage, 3 authentication (401/403), 4 not found (404), 5 conflict (409), "
+        + "6 limit (413/429), 7 server failed or unreachable, 8 a followed job failed or was cancelled, 9 an optimisation the gate rejected, 130 interrupted.";
+
     /// <summary>Interrupted (Ctrl+C), as shells report SIGINT.</summary>
     public const int Interrupted = 130;
 

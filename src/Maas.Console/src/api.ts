@@ -58,12 +58,12 @@ export async function api<T = unknown>(path: string, init: { method?: string; js
 }
 
 /** Sends a body with XMLHttpRequest so its upload progress can be shown (fetch cannot report it). */
-export function sendWithProgress(method: string, path: string, body: Blob, headers: Record<string, string>, onProgress: (sent: number, total: number) => void): Promise<{ status: number; json: unknown; headers: (name: string) => string | null }> {
+export function sendWithProgress(method: string, path: string, body: Blob | FormData, headers: Record<string, string>, onProgress: (sent: number, total: number) => void): Promise<{ status: number; json: unknown; headers: (name: string) => string | null }> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open(method, path);
     for (const [k, v] of Object.entries(authHeaders(headers))) xhr.setRequestHeader(k, v);
-    xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : body.size);
+    xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : body instanceof Blob ? body.size : 0);
     xhr.onerror = () => reject(new ApiError(0, 'network_error', `the connection to the server broke during ${method} ${path}`, null));
     xhr.onload = () => {
       let json: unknown = null;

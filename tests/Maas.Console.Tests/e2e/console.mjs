@@ -40,6 +40,21 @@ page.setDefaultTimeout(30000);
 page.on('console', (m) => { if (/Content.Security.Policy|Refused to/i.test(m.text())) report.cspViolations.push(m.text()); });
 page.on('pageerror', (e) => report.pageErrors.push(String(e)));
 
+// Records every value the page sets on a progress bar, by the bar's label: sampling the bar from here could miss
+// the values of a fast upload.
+const recordBars = () => page.evaluate(() => {
+  if (window.__bars) return;
+  window.__bars = {};
+  const value = Object.getOwnPropertyDescriptor(HTMLProgressElement.prototype, 'value');
+  Object.defineProperty(HTMLProgressElement.prototype, 'value', {
+    configurable: true,
+    get() { return value.get.call(this); },
+    set(v) { value.set.call(this, v); (window.__bars[this.getAttribute('aria-label') ?? ''] ??= []).push(value.get.call(this)); },
+  });
+});
+// The values a bar was set to, in order, each repeat dropped.
+const barValues = (label) => page.evaluate((l) => (window.__bars?.[l] ?? []).filter((v, i, all) => i === 0 || v !== all[i - 1]), label);
+
 async function check(name) {
   const file = path.join(outDir, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
@@ -94,24 +109,17 @@ await scenario('upload_with_progress', async () => {
   await page.getByRole('button', { name: 'Create model' }).click();
   await page.getByRole('heading', { name: 'big-mlp', level: 1 }).waitFor();
   await page.getByLabel('Model file (.onnx or .gguf)').setInputFiles(config.bigModel);
-  const seen = new Set();
-  const watch = (async () => {
-    for (let i = 0; i < 600 && !(await page.locator('#upload-result').count()); i++) {
-      const v = await page.locator('progress[aria-label="Upload progress"]').evaluate((p) => p.value).catch(() => null);
-      if (v !== null) seen.add(v);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  })();
+  await recordBars();
   await page.getByRole('button', { name: 'Upload', exact: true }).click();
   await page.locator('#upload-result').waitFor({ timeout: 60000 });
-  await watch;
+  const seen = await barValues('Upload progress');
   const text = await page.locator('#upload-result').textContent();
   if (!/version 1/.test(text)) throw new Error(`unexpected result: ${text}`);
-  const middle = [...seen].filter((v) => v > 0 && v < 100);
-  if (middle.length === 0) throw new Error(`the progress bar never showed a value between 0 and 100 (saw ${[...seen]})`);
+  const middle = seen.filter((v) => v > 0 && v < 100);
+  if (middle.length === 0 || seen[seen.length - 1] !== 100) throw new Error(`the progress bar did not go through values between 0 and 100 to 100 (it was set to ${seen})`);
   await page.locator('details#v1').evaluate((d) => { d.open = true; });
   await check('model');
-  return `${text.trim()} progress values seen: ${[...seen].sort((a, b) => a - b).join(', ')}`;
+  return `${text.trim()} progress values set: ${seen.join(', ')}`;
 });
 
 await scenario('chat_streaming', async () => {
@@ -228,6 +236,40 @@ await scenario('create_and_revoke_key', async () => {
   if (after.status !== 401) throw new Error(`the revoked key still works: ${after.status}`);
   const shownAgain = await page.locator('#new-key-secret').count();
   return `infer-only key's nav: ${nav.join(', ')}; key ${who.key_prefix}… worked (200), revoked in the page, then refused (${after.status}); secret box still open: ${shownAgain === 1}`;
+});
+
+await scenario('training_key_scopes', async () => {
+  // A key for a training pipeline: the form offers every scope, and the pages follow the ones given.
+  await page.goto(`${baseUrl}#/keys`);
+  await page.getByRole('heading', { name: 'API keys' }).waitFor();
+  await page.getByLabel('Key name').fill('e2e-trainer');
+  await page.getByLabel('infer', { exact: true }).uncheck();
+  await page.getByLabel('datasets:read', { exact: true }).check();
+  await page.getByLabel('training:write', { exact: true }).check();
+  await page.getByRole('button', { name: 'Create key' }).click();
+  await page.locator('.secret-box h3', { hasText: 'e2e-trainer' }).waitFor();
+  const secret = await page.locator('#new-key-secret').inputValue();
+  const who = await (await fetch(new URL('/api/v1/me', baseUrl), { headers: { Authorization: `Bearer ${secret}` } })).json();
+  if ([...who.scopes].sort().join(',') !== 'datasets:read,training:write') throw new Error(`the key has scopes ${who.scopes}`);
+  const other = await context.browser().newContext();
+  let nav;
+  try {
+    const limited = await other.newPage();
+    await limited.goto(baseUrl);
+    await limited.getByLabel('API key').fill(secret);
+    await limited.getByRole('button', { name: 'Sign in' }).click();
+    await limited.getByRole('heading', { name: 'Datasets', level: 1 }).waitFor();
+    nav = await limited.locator('header nav a').allTextContents();
+    if (nav.join(',') !== 'Datasets,Training,Fine-tuning,Jobs') throw new Error(`a datasets:read + training:write key sees ${nav}`);
+    if (await limited.getByRole('heading', { name: 'Upload a dataset' }).count()) throw new Error('a key without datasets:write is offered the dataset upload');
+    await limited.goto(`${baseUrl}#/training`);
+    await limited.getByRole('heading', { name: 'Train a model' }).waitFor();
+  } finally {
+    await other.close();
+  }
+  const revoked = await api(`/api/v1/keys/${who.key_id}`, { method: 'DELETE' });
+  if (!revoked.ok) throw new Error(`revoking the key answered ${revoked.status}`);
+  return `scopes ${who.scopes.join(', ')}; nav ${nav.join(', ')}; the training form is offered, the dataset upload is not`;
 });
 
 await scenario('follow_a_job', async () => {
@@ -369,6 +411,43 @@ await scenario('training_follow', async () => {
   return `statuses seen ${[...seen].join(' → ')}; ${points} points on ${lines} line(s); ${result.trim().slice(0, 120)}`;
 });
 
+await scenario('tabular_final_metrics', async () => {
+  // No search and no epochs: the page shows the evaluation per split as bars, and a classifier's confusion matrix.
+  await page.goto(`${baseUrl}#/training?dataset=line-data`);
+  await page.getByRole('heading', { name: 'Train a model' }).waitFor();
+  await page.getByLabel('Model name').fill('colour-model');
+  await page.getByLabel('Task', { exact: true }).selectOption('binary-classification');
+  await until('the label choices', async () => (await page.locator('select option[value="colour"]').count()) > 0);
+  await page.getByLabel('Label column').selectOption('colour');
+  await page.getByRole('button', { name: 'Start training' }).click();
+  const heading = page.getByRole('heading', { name: /^Training job train_/ });
+  await heading.waitFor();
+  const id = (await heading.textContent()).replace('Training job ', '').trim();
+  await until('the classifier to succeed', async () => {
+    const status = await page.locator('#training-status').getAttribute('data-status').catch(() => null);
+    if (status === 'failed' || status === 'cancelled') throw new Error(`the job ${status}: ${await page.locator('.status.error').allTextContents()}`);
+    return status === 'succeeded';
+  }, 120000);
+  const bars = page.locator('figure.chart-box', { hasText: 'Final metrics per split' });
+  await until('bars for the test and validation splits', async () => (await bars.locator('rect.bar[data-series="test"][data-category="accuracy"]').count()) === 1
+    && (await bars.locator('rect.bar[data-series="validation"][data-category="accuracy"]').count()) === 1);
+  const job = await (await api(`/api/v1/training/jobs/${id}`)).json();
+  const accuracy = job.result.evaluation.accuracy;
+  const label = await bars.locator('svg').getAttribute('aria-label');
+  if (!label.includes(`accuracy validation`) || !label.includes(`test ${Number.isInteger(accuracy) ? accuracy : accuracy.toFixed(4)}`)) throw new Error(`the bars read ${label}; the test accuracy is ${accuracy}`);
+  if ((await bars.locator('rect.bar[data-category="rows"]').count()) !== 0) throw new Error('the row count is drawn as a metric');
+  const lines = await page.locator('figure.chart-box path.line').count();
+  if (lines !== 0) throw new Error(`${lines} curve(s) drawn for a job without epochs or trials`);
+  const matrix = page.locator('#confusion-matrix');
+  const labels = (await matrix.locator('thead th').allTextContents()).slice(1);
+  if (labels.join(',') !== 'blue,red') throw new Error(`the confusion matrix's classes are ${labels}`);
+  const cells = (await matrix.locator('tbody td').allTextContents()).map(Number);
+  const total = cells.reduce((a, b) => a + b, 0);
+  if (cells.length !== 4 || total !== job.result.evaluation.rows) throw new Error(`the matrix holds ${cells} (${total}); the test split has ${job.result.evaluation.rows} rows`);
+  await check('training-tabular-job');
+  return `test accuracy ${accuracy}; confusion matrix ${cells.join(' ')} over ${total} test rows; bars: ${label.slice(0, 160)}`;
+});
+
 await scenario('image_training_epochs', async () => {
   await api('/api/v1/datasets', json({ name: 'shapes' }));
   await upload('/api/v1/datasets/shapes/versions', config.shapesZip, 'shapes.zip');
@@ -422,7 +501,23 @@ await scenario('optimise_version', async () => {
   const report = (await result.textContent()).replace(/\s+/g, ' ');
   if (!/size_ratio/.test(report) || !/finite_outputs/.test(report)) throw new Error(`report: ${report.slice(0, 300)}`);
   await check('model-optimised');
-  return `version 2 ${status}: ${report.slice(0, 160)}`;
+  // The jobs page opens the optimisation job with its events: the rewrite's log line, the report, the end.
+  const job = (await (await api('/api/v1/jobs?kind=optimization')).json()).jobs[0];
+  await page.goto(`${baseUrl}#/jobs?job=${job.id}`);
+  const open = page.locator('tr.details');
+  await open.locator('.job-events li', { hasText: 'onnx-fp16 wrote' }).waitFor();
+  await open.locator('.job-events li', { hasText: 'metrics:' }).waitFor();
+  await open.locator('.job-events li', { hasText: 'status: succeeded' }).waitFor();
+  const lines = await open.locator('.job-events li').count();
+  // Training jobs are listed once, as training, with a link to their page.
+  const trainingRows = page.locator('tr[data-job^="train_"]');
+  await trainingRows.first().waitFor();
+  const kinds = [...new Set(await trainingRows.locator('td:nth-child(4)').allTextContents())];
+  if (kinds.join(',') !== 'training') throw new Error(`training jobs are listed as ${kinds}`);
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  if (width > 1280) throw new Error(`the jobs page is ${width} px wide in a 1280 px window`);
+  await check('jobs-optimisation');
+  return `version 2 ${status}: ${report.slice(0, 160)}; ${lines} events of ${job.id} on the jobs page`;
 });
 
 await scenario('chat_tools', async () => {
@@ -458,8 +553,14 @@ await scenario('fine_tuning', async () => {
   await page.getByLabel('Epochs').fill('2');
   await page.getByLabel('Suffix').fill('console');
   await page.getByLabel(/^Training chats/).setInputFiles(config.chats);
+  await page.getByLabel('Validation chats (optional)').setInputFiles(config.chats);
+  // One bar for both files: it passes the training file's share on its way to 100.
+  await recordBars();
   await page.getByRole('button', { name: 'Start fine-tuning' }).click();
   await page.getByRole('heading', { name: /^Fine-tuning job ftjob-/ }).waitFor();
+  const bar = await barValues('Chats upload progress');
+  const middle = bar.filter((v) => v > 0 && v < 100);
+  if (middle.length === 0 || bar[bar.length - 1] !== 100) throw new Error(`the upload bar did not go through values between 0 and 100 to 100 (it was set to ${bar})`);
   await until('the fine-tuning job to succeed', async () => {
     const status = await page.locator('#fine-tuning-status').getAttribute('data-status').catch(() => null);
     if (status === 'failed' || status === 'cancelled') throw new Error(`the job ${status}: ${await page.locator('.status.error').allTextContents()}`);
@@ -474,7 +575,7 @@ await scenario('fine_tuning', async () => {
   await page.goto(`${baseUrl}#/fine-tuning`);
   await page.locator('tr[data-status="succeeded"]').first().waitFor();
   await check('fine-tuning');
-  return `${model}; ${legend.trim()}`;
+  return `${model}; ${legend.trim()}; upload bar values ${bar.join(', ')}`;
 });
 
 await scenario('deployments', async () => {

@@ -1,10 +1,10 @@
-// Fine-tuning (OpenAI's files and fine-tuning routes): start a job from a file of chats, the list of jobs, and a
+// Fine-tuning (OpenAI's files and fine-tuning routes): start a job from a file of chats (uploaded with a progress bar), the list of jobs, and a
 // job's page with its progress, the training and validation loss per epoch, and the model to chat with.
-import { api, authHeaders, can, seg, toError } from '../api';
-import { field, h, replace, statusLine } from '../dom';
+import { api, can, seg, sendWithProgress } from '../api';
+import { bytes, field, h, replace, statusLine } from '../dom';
+import { follow, isFinished, jobCharts, jobList, statusBadge } from '../joblist';
 import type { PageContext } from '../main';
 import type { JobEvent } from '../types';
-import { jobCharts } from './training';
 
 interface FineTuningJob {
   id: string; model: string; status: string; fine_tuned_model?: string | null; training_file: string; validation_file?: string | null;
@@ -12,40 +12,23 @@ interface FineTuningJob {
   created_at: number; finished_at?: number | null; progress?: number | null;
 }
 
-const finished = ['succeeded', 'failed', 'cancelled'];
 const time = (unix: number | null | undefined): string => (unix ? new Date(unix * 1000).toLocaleString() : '–');
 
 export async function fineTuningPage({ me, root }: PageContext): Promise<() => void> {
-  const list = h('div');
-  const status = statusLine();
-  let timer = 0;
-  let stopped = false;
-
-  async function load(): Promise<void> {
-    try {
-      const { data } = await api<{ data: FineTuningJob[] }>('/v1/fine_tuning/jobs?limit=100');
-      replace(list, data.length === 0 ? h('p', null, 'No fine-tuning jobs yet.') : h('table', { class: 'list' },
-        h('caption', { class: 'sr-only' }, 'Fine-tuning jobs'),
-        h('thead', null, h('tr', null, ['Job', 'Status', 'Progress', 'Base', 'Fine-tuned model', 'Created'].map((t) => h('th', { scope: 'col' }, t)))),
-        h('tbody', null, data.map((j) => h('tr', { 'data-job': j.id, 'data-status': j.status },
-          h('td', null, h('a', { href: `#/fine-tuning/${seg(j.id)}` }, j.id)),
-          h('td', null, h('span', { class: `badge ${j.status}` }, j.status)),
-          h('td', null, h('span', { class: 'progress-cell' }, h('progress', { max: 100, value: j.progress ?? 0, 'aria-label': `Progress of ${j.id}` }), ` ${(j.progress ?? 0).toFixed(0)}%`)),
-          h('td', null, j.model), h('td', null, j.fine_tuned_model ?? '–'), h('td', null, time(j.created_at)))))));
-      status.ok(`${data.length} job${data.length === 1 ? '' : 's'}. Updated ${new Date().toLocaleTimeString()}.`);
-    } catch (e) { status.error(e as Error); }
-  }
-
-  async function loop(): Promise<void> {
-    await load();
-    if (!stopped) timer = window.setTimeout(() => void loop(), 2000);
-  }
-
+  const form = can(me, 'training:write') ? await createForm() : null;
+  const jobs = await jobList<FineTuningJob>({
+    caption: 'Fine-tuning jobs',
+    empty: 'No fine-tuning jobs yet.',
+    load: async () => (await api<{ data: FineTuningJob[] }>('/v1/fine_tuning/jobs?limit=100')).data,
+    id: (j) => j.id, status: (j) => j.status, progress: (j) => j.progress ?? 0, href: (j) => `#/fine-tuning/${seg(j.id)}`,
+    columns: [
+      { title: 'Base', cell: (j) => j.model }, { title: 'Fine-tuned model', cell: (j) => j.fine_tuned_model ?? '–' }, { title: 'Created', cell: (j) => time(j.created_at) },
+    ],
+  });
   replace(root, h('h1', null, 'Fine-tuning'),
-    can(me, 'training:write') ? h('section', { 'aria-label': 'Fine-tune an LLM' }, h('h2', null, 'Fine-tune an LLM'), await createForm()) : null,
-    h('section', { 'aria-label': 'Fine-tuning jobs' }, h('h2', null, 'Jobs'), status, list));
-  await loop();
-  return () => { stopped = true; clearTimeout(timer); };
+    form ? h('section', { 'aria-label': 'Fine-tune an LLM' }, h('h2', null, 'Fine-tune an LLM'), form) : null,
+    h('section', { 'aria-label': 'Fine-tuning jobs' }, h('h2', null, 'Jobs'), jobs.element));
+  return jobs.stop;
 }
 
 async function createForm(): Promise<HTMLElement> {
@@ -54,6 +37,7 @@ async function createForm(): Promise<HTMLElement> {
   const validation = h('input', { type: 'file', accept: '.jsonl,.ndjson,.json' });
   const epochs = h('input', { type: 'number', min: 1, max: 100, placeholder: 'auto' });
   const suffix = h('input', { type: 'text', placeholder: 'optional', pattern: '[A-Za-z0-9._-]*' });
+  const progress = h('progress', { max: 100, value: 0, 'aria-label': 'Chats upload progress' });
   const status = statusLine();
   try {
     const { data } = await api<{ data: { id: string }[] }>('/v1/models');
@@ -61,30 +45,38 @@ async function createForm(): Promise<HTMLElement> {
     if (data.length === 0) status.error('No LLM (GGUF model) is visible to this key.');
   } catch (e) { status.error(e as Error); }
 
-  async function upload(chosen: File): Promise<string> {
+  // One bar for both files: each file's share of the bytes, filled as its upload goes.
+  async function upload(chosen: File, before: number, total: number): Promise<string> {
     const form = new FormData();
     form.append('purpose', 'fine-tune');
     form.append('file', chosen, chosen.name);
-    const res = await fetch('/v1/files', { method: 'POST', headers: authHeaders(), body: form });
-    if (!res.ok) throw await toError(res);
-    return ((await res.json()) as { id: string }).id;
+    const res = await sendWithProgress('POST', '/v1/files', form, {}, (sent, size) => {
+      const done = before + (size > 0 ? Math.min(1, sent / size) : 0) * chosen.size;
+      progress.value = total > 0 ? Math.round((100 * done) / total) : 0;
+      status.ok(`Uploading ${chosen.name}: ${bytes(done)} of ${bytes(total)} (${progress.value}%)`);
+    });
+    return (res.json as { id: string }).id;
   }
 
   const form = h('form', { class: 'card' },
     h('div', { class: 'row' }, field('Base model', base), field('Epochs', epochs), field('Suffix', suffix)),
     field('Training chats (JSON Lines of {"messages": [...]})', file),
     field('Validation chats (optional)', validation),
-    h('button', { type: 'submit', class: 'primary' }, 'Start fine-tuning'), status);
+    h('button', { type: 'submit', class: 'primary' }, 'Start fine-tuning'), progress, status);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const chosen = file.files?.[0];
     if (!chosen) return;
+    const held = validation.files?.[0];
+    const total = chosen.size + (held?.size ?? 0);
     try {
-      status.ok(`Uploading ${chosen.name}…`);
-      const training = await upload(chosen);
-      const held = validation.files?.[0] ? await upload(validation.files[0]) : undefined;
+      progress.value = 0;
+      const training = await upload(chosen, 0, total);
+      const validationFile = held ? await upload(held, chosen.size, total) : undefined;
+      progress.value = 100;
+      status.ok(`Uploaded ${held ? `${chosen.name} and ${held.name}` : chosen.name} (${bytes(total)}); starting the job…`);
       const job = await api<FineTuningJob>('/v1/fine_tuning/jobs', {
-        json: { model: base.value, training_file: training, validation_file: held, suffix: suffix.value.trim() || undefined, hyperparameters: epochs.value ? { n_epochs: Number(epochs.value) } : undefined },
+        json: { model: base.value, training_file: training, validation_file: validationFile, suffix: suffix.value.trim() || undefined, hyperparameters: epochs.value ? { n_epochs: Number(epochs.value) } : undefined },
       });
       location.hash = `#/fine-tuning/${seg(job.id)}`;
     } catch (err) { status.error(err as Error); }
@@ -95,13 +87,11 @@ async function createForm(): Promise<HTMLElement> {
 export async function fineTuningJobPage({ me, root, params }: PageContext): Promise<() => void> {
   const id = params[0]!;
   const events: JobEvent[] = [];
-  let timer = 0;
-  let stopped = false;
   const view = h('div');
   const status = statusLine();
   replace(root, h('p', null, h('a', { href: '#/fine-tuning' }, '← Fine-tuning')), h('h1', null, `Fine-tuning job ${id}`), status, view);
 
-  async function tick(): Promise<void> {
+  async function tick(): Promise<boolean> {
     try {
       const job = await api<FineTuningJob>(`/v1/fine_tuning/jobs/${seg(id)}`);
       // OpenAI's events come newest first: per epoch a metrics event with the losses, and messages.
@@ -112,9 +102,8 @@ export async function fineTuningJobPage({ me, root, params }: PageContext): Prom
       })));
       draw(job);
       status.ok(`Updated ${new Date().toLocaleTimeString()}.`);
-      if (finished.includes(job.status)) return;
-    } catch (e) { status.error(e as Error); }
-    if (!stopped) timer = window.setTimeout(() => void tick(), 1000);
+      return isFinished(job.status);
+    } catch (e) { status.error(e as Error); return false; }
   }
 
   function draw(job: FineTuningJob): void {
@@ -122,7 +111,7 @@ export async function fineTuningJobPage({ me, root, params }: PageContext): Prom
     const messages = events.filter((e) => e.type === 'fine_tuning.message' || e.type === 'log');
     replace(view,
       h('dl', { class: 'facts', id: 'fine-tuning-status', 'data-status': job.status },
-        h('dt', null, 'Status'), h('dd', null, h('span', { class: `badge ${job.status}` }, job.status)),
+        h('dt', null, 'Status'), h('dd', null, statusBadge(job.status)),
         h('dt', null, 'Base'), h('dd', null, job.model),
         h('dt', null, 'Fine-tuned model'), h('dd', null, job.fine_tuned_model ? h('a', { href: `#/playground?tab=chat&model=${seg(job.fine_tuned_model)}` }, job.fine_tuned_model) : '–'),
         h('dt', null, 'Training file'), h('dd', null, job.training_file), h('dt', null, 'Validation file'), h('dd', null, job.validation_file ?? '–'),
@@ -131,7 +120,7 @@ export async function fineTuningJobPage({ me, root, params }: PageContext): Prom
         h('dt', null, 'Created'), h('dd', null, time(job.created_at)), h('dt', null, 'Finished'), h('dd', null, time(job.finished_at))),
       h('progress', { max: 100, value: job.progress ?? 0, 'aria-label': 'Fine-tuning progress' }), h('p', null, `${(job.progress ?? 0).toFixed(0)}% done`),
       job.error ? h('p', { class: 'status error', role: 'alert' }, `${job.error.code}: ${job.error.message}`) : null,
-      can(me, 'training:write') && !finished.includes(job.status)
+      can(me, 'training:write') && !isFinished(job.status)
         ? h('button', { type: 'button', onclick: async () => { try { await api(`/v1/fine_tuning/jobs/${seg(id)}/cancel`, { method: 'POST' }); } catch (e) { status.error(e as Error); } } }, 'Cancel job')
         : null,
       charts.length ? h('section', { 'aria-label': 'Loss' }, h('h2', null, 'Loss'), h('div', { class: 'charts' }, charts)) : null,
@@ -139,6 +128,5 @@ export async function fineTuningJobPage({ me, root, params }: PageContext): Prom
         messages.slice(-50).map((e) => h('li', null, `${new Date(e.at).toLocaleTimeString()} ${String(e.data['message'] ?? '')}`)))) : null);
   }
 
-  await tick();
-  return () => { stopped = true; clearTimeout(timer); };
+  return follow(tick);
 }

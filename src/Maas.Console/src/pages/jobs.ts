@@ -1,28 +1,23 @@
 // Jobs of every kind (imports, training, optimisation, fine-tuning): progress, stage,
-// outcome, cancel, and a loss curve for any job that reports metrics per epoch.
+// outcome, cancel, and, opened, a worker-run job's events and charts (or a loss curve from the job's own fields).
 import { api, ApiError, can, seg } from '../api';
 import { lineChart, short } from '../chart';
-import { bytes, confirmButton, h, replace, statusLine, when } from '../dom';
+import { bytes, confirmButton, h, replace, when } from '../dom';
+import { eventList, isFinished, jobCharts, jobList } from '../joblist';
 import type { PageContext } from '../main';
-import type { Job } from '../types';
+import type { Job, JobEvent } from '../types';
 
 /** Routes that list jobs; a route this server does not have (404) is skipped. */
 const sources = ['/api/v1/jobs', '/api/v1/training/jobs'];
-const finished = ['succeeded', 'failed', 'cancelled'];
 
 export async function jobsPage({ me, root, query }: PageContext): Promise<() => void> {
-  const status = statusLine();
-  const list = h('div');
-  const open = new Set<string>(query.get('job') ? [query.get('job')!] : []);
-  let timer = 0;
-  let stopped = false;
-
-  async function fetchAll(): Promise<Job[]> {
+  async function fetchAll(): Promise<(Job & { source: string })[]> {
     const jobs = new Map<string, Job & { source: string }>();
     for (const source of sources) {
       try {
         const res = await api<{ jobs: Job[] }>(`${source}?limit=100`);
-        for (const job of res.jobs ?? []) jobs.set(job.id, { ...job, source });
+        // The first route that lists a job keeps it (the jobs route names its kind; the training route's list does not).
+        for (const job of res.jobs ?? []) if (!jobs.has(job.id)) jobs.set(job.id, { ...job, kind: job.kind ?? (source.includes('/training/') ? 'training' : 'job'), source });
       } catch (e) {
         // A route this server lacks (404) or this key may not read (403) is left out; the other source still shows.
         if (!(e instanceof ApiError && (e.status === 404 || e.status === 405 || e.status === 403))) throw e;
@@ -31,53 +26,66 @@ export async function jobsPage({ me, root, query }: PageContext): Promise<() => 
     return [...jobs.values()].sort((a, b) => String(b.created_at ?? '').localeCompare(String(a.created_at ?? '')));
   }
 
-  async function load(): Promise<void> {
-    try {
-      const jobs = await fetchAll();
-      replace(list, jobs.length === 0 ? h('p', null, 'No jobs yet. Imports (model page) and training jobs show here.') : h('table', { class: 'list' },
-        h('caption', { class: 'sr-only' }, 'Jobs'),
-        h('thead', null, h('tr', null, ['Job', 'Kind', 'Model', 'Status', 'Progress', 'Stage', 'Created', ''].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
-        h('tbody', null, jobs.flatMap((job) => {
-          const row = h('tr', { 'data-job': job.id, 'data-status': job.status },
-            h('td', null, h('button', { type: 'button', class: 'link', 'aria-expanded': open.has(job.id) ? 'true' : 'false', onclick: () => { open.has(job.id) ? open.delete(job.id) : open.add(job.id); void load(); } }, job.id.slice(0, 12))),
-            h('td', null, job.kind === 'training' ? h('a', { href: `#/training/${seg(job.id)}` }, 'training') : job.kind === 'fine-tune' ? h('a', { href: `#/fine-tuning/${seg(job.id)}` }, 'fine-tune') : job.kind),
-            h('td', null, job.model ? h('a', { href: `#/models/${seg(job.model)}` }, `${job.model}${job.version ? ' v' + job.version : ''}`) : '–'),
-            h('td', null, h('span', { class: `badge ${job.status}` }, job.status)),
-            h('td', null, progressOf(job)),
-            h('td', null, job.stage ?? (job.error ? job.error.code : '–')),
-            h('td', null, when(job.created_at)),
-            h('td', null, (can(me, 'models:write') || can(me, 'training:write')) && !finished.includes(job.status)
-              ? confirmButton('Cancel', 'Really cancel?', async () => { await api(`${(job as Job & { source: string }).source}/${seg(job.id)}`, { method: 'DELETE' }); await load(); })
-              : null));
-          return open.has(job.id) ? [row, h('tr', { class: 'details' }, h('td', { colspan: 8 }, details(job)))] : [row];
-        }))));
-      status.ok(`${jobs.length} job${jobs.length === 1 ? '' : 's'}; ${jobs.filter((j) => !finished.includes(j.status)).length} running. Updated ${new Date().toLocaleTimeString()}.`);
-    } catch (e) { status.error(e as Error); }
-  }
-
-  async function loop(): Promise<void> {
-    await load();
-    if (!stopped) timer = window.setTimeout(() => void loop(), 1000);
-  }
-
-  replace(root, h('h1', null, 'Jobs'), status, list);
-  await loop();
-  return () => { stopped = true; clearTimeout(timer); };
+  const list = await jobList<Job & { source: string }>({
+    caption: 'Jobs',
+    empty: 'No jobs yet. Imports (model page) and training jobs show here.',
+    load: fetchAll,
+    id: (j) => j.id, status: (j) => j.status, progress: percentOf,
+    progressLabel: (j) => { const pct = percentOf(j); return pct === null ? (j.bytes_done ? bytes(j.bytes_done) : '–') : `${pct.toFixed(0)}%`; },
+    columns: [
+      { title: 'Kind', cell: (j) => (j.kind === 'training' ? h('a', { href: `#/training/${seg(j.id)}` }, 'training') : j.kind === 'fine-tune' ? h('a', { href: `#/fine-tuning/${seg(j.id)}` }, 'fine-tune') : j.kind) },
+      { title: 'Model', cell: (j) => (j.model ? h('a', { href: `#/models/${seg(j.model)}` }, `${j.model}${j.version ? ' v' + j.version : ''}`) : '–') },
+      { title: 'Stage', cell: (j) => j.stage ?? (j.error ? j.error.code : '–') },
+      { title: 'Created', cell: (j) => when(j.created_at) },
+    ],
+    details,
+    open: query.get('job') ? [query.get('job')!] : [],
+    actions: (j, reload) => ((can(me, 'models:write') || can(me, 'training:write')) && !isFinished(j.status)
+      ? confirmButton('Cancel', 'Really cancel?', async () => { await api(`${j.source}/${seg(j.id)}`, { method: 'DELETE' }); await reload(); })
+      : null),
+    intervalMs: 1000,
+  });
+  replace(root, h('h1', null, 'Jobs'), list.element);
+  return list.stop;
 }
 
-function progressOf(job: Job): HTMLElement {
-  const pct = job.progress ?? (typeof job['epoch'] === 'number' && typeof job['epochs'] === 'number' ? (100 * (job['epoch'] as number)) / (job['epochs'] as number) : null);
-  const label = pct === null ? (job.bytes_done ? bytes(job.bytes_done) : '–') : `${pct.toFixed(0)}%`;
-  return h('span', { class: 'progress-cell' },
-    h('progress', { max: 100, value: pct ?? undefined, 'aria-label': `Progress of job ${job.id.slice(0, 12)}` }), ' ', label);
+/** Percent done: the job's own, else its epoch of epochs, else unknown. */
+function percentOf(job: Job): number | null {
+  return job.progress ?? (typeof job['epoch'] === 'number' && typeof job['epochs'] === 'number' ? (100 * (job['epoch'] as number)) / (job['epochs'] as number) : null);
 }
 
-function details(job: Job): HTMLElement {
+// Events of the worker-run jobs whose details are open, fetched from where the last fetch ended.
+const events = new Map<string, { after: number; list: JobEvent[]; busy: boolean; done: boolean }>();
+
+function details(job: Job & { source?: string }): HTMLElement {
   const curve = lossCurve(job);
+  const worker = job.kind !== 'import';
+  if (worker) void fetchEvents(job);
+  const seen = events.get(job.id)?.list ?? [];
+  const charts = jobCharts(seen);
   return h('div', { class: 'job-details' },
     job.error ? h('p', { class: 'status error' }, `${job.error.code}: ${job.error.message}`) : null,
     curve,
+    charts.length ? h('div', { class: 'charts' }, charts) : null,
+    worker ? h('div', { class: 'job-events' }, h('h3', null, 'Events'), seen.length ? eventList(seen) : h('p', { class: 'muted' }, 'Loading the events…')) : null,
     h('pre', { tabindex: 0 }, JSON.stringify(job, null, 2)));
+}
+
+async function fetchEvents(job: Job & { source?: string }): Promise<void> {
+  const state = events.get(job.id) ?? { after: 0, list: [], busy: false, done: false };
+  events.set(job.id, state);
+  if (state.busy || state.done) return;
+  state.busy = true;
+  try {
+    for (;;) {
+      const page = await api<{ events: JobEvent[]; next_after: number }>(`${job.source ?? '/api/v1/jobs'}/${seg(job.id)}/events?after=${state.after}&limit=1000`);
+      state.list.push(...page.events);
+      state.after = page.next_after;
+      if (page.events.length < 1000) break;
+    }
+    // A finished job's events are all in once fetched after it ended.
+    state.done = isFinished(job.status);
+  } catch { /* the list's next refresh tries again */ } finally { state.busy = false; }
 }
 
 /** Finds per-epoch metrics anywhere in the job (metrics, history, epochs, result.metrics) and draws every numeric series. */

@@ -5,7 +5,8 @@ import type { PageContext } from '../main';
 
 interface Tenant { name: string; limits?: Record<string, number | null>; created_at?: string }
 interface Key { id: string; prefix: string; name: string; tenant: string; scopes: string[]; models: string[]; status: string; expires_at?: string | null; last_used_at?: string | null; created_at?: string }
-const scopes = ['infer', 'models:read', 'models:write', 'admin'];
+// Every scope the server knows (MaasScopes.All), so a key for datasets and training can be made here too.
+const scopes = ['infer', 'models:read', 'models:write', 'datasets:read', 'datasets:write', 'training:read', 'training:write', 'admin'];
 
 export async function keysPage({ root }: PageContext): Promise<void> {
   const tenantsOut = h('div');

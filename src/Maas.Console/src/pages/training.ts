@@ -1,48 +1,32 @@
 // Training: a form that submits a job, the list of jobs, and a job's page that follows it live: progress, stage,
 // epoch, the loss and accuracy curves per epoch (image training) or the metric per trial (a hyperparameter search),
-// the latest metrics, and the registered version with its evaluation.
+// the final metrics per split as bars (all a tabular job without a search has) with a classifier's confusion matrix, the latest
+// metrics, and the registered version with its evaluation.
 import { api, can, seg } from '../api';
-import { lineChart, short } from '../chart';
 import { confirmButton, field, h, num, replace, statusLine, when } from '../dom';
+import { eventList, follow, isFinished, jobCharts, jobList, statusBadge } from '../joblist';
 import type { PageContext } from '../main';
 import type { Dataset, DatasetVersion, JobEvent, TrainingJob } from '../types';
 
 const tasks = ['regression', 'binary-classification', 'multiclass-classification', 'image-classification'];
 const trainers = ['', 'lightgbm', 'fasttree', 'sdca', 'lbfgs', 'adamw', 'sgd'];
-const finished = ['succeeded', 'failed', 'cancelled'];
 
 export async function trainingPage({ me, root, query }: PageContext): Promise<() => void> {
-  const list = h('div');
-  const status = statusLine();
-  let timer = 0;
-  let stopped = false;
-
-  async function load(): Promise<void> {
-    try {
-      const { jobs } = await api<{ jobs: TrainingJob[] }>('/api/v1/training/jobs?limit=100');
-      replace(list, jobs.length === 0 ? h('p', null, 'No training jobs yet.') : h('table', { class: 'list' },
-        h('caption', { class: 'sr-only' }, 'Training jobs'),
-        h('thead', null, h('tr', null, ['Job', 'Status', 'Progress', 'Stage', 'Model', 'Dataset', 'Task', 'Trainer', 'Created'].map((t) => h('th', { scope: 'col' }, t)))),
-        h('tbody', null, jobs.map((j) => h('tr', { 'data-job': j.id, 'data-status': j.status },
-          h('td', null, h('a', { href: `#/training/${seg(j.id)}` }, j.id)),
-          h('td', null, h('span', { class: `badge ${j.status}` }, j.status)),
-          h('td', null, h('span', { class: 'progress-cell' }, h('progress', { max: 100, value: j.progress, 'aria-label': `Progress of ${j.id}` }), ` ${j.progress.toFixed(0)}%`)),
-          h('td', null, j.stage ?? '–'), h('td', null, j.model ?? '–'), h('td', null, j.dataset ?? '–'), h('td', null, j.task ?? '–'), h('td', null, j.trainer ?? '–'),
-          h('td', null, when(j.created_at)))))));
-      status.ok(`${jobs.length} job${jobs.length === 1 ? '' : 's'}; ${jobs.filter((j) => !finished.includes(j.status)).length} running. Updated ${new Date().toLocaleTimeString()}.`);
-    } catch (e) { status.error(e as Error); }
-  }
-
-  async function loop(): Promise<void> {
-    await load();
-    if (!stopped) timer = window.setTimeout(() => void loop(), 2000);
-  }
-
+  const form = can(me, 'training:write') ? await submitForm(query) : null;
+  const jobs = await jobList<TrainingJob>({
+    caption: 'Training jobs',
+    empty: 'No training jobs yet.',
+    load: async () => (await api<{ jobs: TrainingJob[] }>('/api/v1/training/jobs?limit=100')).jobs,
+    id: (j) => j.id, status: (j) => j.status, progress: (j) => j.progress, href: (j) => `#/training/${seg(j.id)}`,
+    columns: [
+      { title: 'Stage', cell: (j) => j.stage ?? '–' }, { title: 'Model', cell: (j) => j.model ?? '–' }, { title: 'Dataset', cell: (j) => j.dataset ?? '–' },
+      { title: 'Task', cell: (j) => j.task ?? '–' }, { title: 'Trainer', cell: (j) => j.trainer ?? '–' }, { title: 'Created', cell: (j) => when(j.created_at) },
+    ],
+  });
   replace(root, h('h1', null, 'Training'),
-    can(me, 'training:write') ? h('section', { 'aria-label': 'Train a model' }, h('h2', null, 'Train a model'), await submitForm(query)) : null,
-    h('section', { 'aria-label': 'Training jobs' }, h('h2', null, 'Jobs'), status, list));
-  await loop();
-  return () => { stopped = true; clearTimeout(timer); };
+    form ? h('section', { 'aria-label': 'Train a model' }, h('h2', null, 'Train a model'), form) : null,
+    h('section', { 'aria-label': 'Training jobs' }, h('h2', null, 'Jobs'), jobs.element));
+  return jobs.stop;
 }
 
 async function submitForm(query: URLSearchParams): Promise<HTMLElement> {
@@ -119,13 +103,11 @@ export async function trainingJobPage({ me, root, params }: PageContext): Promis
   const base = `/api/v1/training/jobs/${seg(id)}`;
   const events: JobEvent[] = [];
   let after = 0;
-  let timer = 0;
-  let stopped = false;
   const view = h('div');
   const status = statusLine();
   replace(root, h('p', null, h('a', { href: '#/training' }, '← Training')), h('h1', null, `Training job ${id}`), status, view);
 
-  async function tick(): Promise<void> {
+  async function tick(): Promise<boolean> {
     try {
       const job = await api<TrainingJob>(base);
       for (;;) {
@@ -136,9 +118,8 @@ export async function trainingJobPage({ me, root, params }: PageContext): Promis
       }
       draw(job);
       status.ok(`Updated ${new Date().toLocaleTimeString()}.`);
-      if (finished.includes(job.status)) return;
-    } catch (e) { status.error(e as Error); }
-    if (!stopped) timer = window.setTimeout(() => void tick(), 1000);
+      return isFinished(job.status);
+    } catch (e) { status.error(e as Error); return false; }
   }
 
   function draw(job: TrainingJob): void {
@@ -146,7 +127,7 @@ export async function trainingJobPage({ me, root, params }: PageContext): Promis
     const charts = jobCharts(events);
     replace(view,
       h('dl', { class: 'facts', id: 'training-status', 'data-status': job.status },
-        h('dt', null, 'Status'), h('dd', null, h('span', { class: `badge ${job.status}` }, job.status), job.cancel_requested && !finished.includes(job.status) ? ' (cancel requested)' : ''),
+        h('dt', null, 'Status'), h('dd', null, statusBadge(job.status), job.cancel_requested && !isFinished(job.status) ? ' (cancel requested)' : ''),
         h('dt', null, 'Model'), h('dd', null, job.model ?? '–'), h('dt', null, 'Dataset'), h('dd', null, job.dataset ?? '–'),
         h('dt', null, 'Task'), h('dd', null, job.task ?? '–'), h('dt', null, 'Trainer'), h('dd', null, job.trainer ?? '–'),
         h('dt', null, 'Stage'), h('dd', null, job.stage ?? '–'), h('dt', null, 'Epoch'), h('dd', null, job.epoch === null || job.epoch === undefined ? '–' : String(job.epoch)),
@@ -154,51 +135,20 @@ export async function trainingJobPage({ me, root, params }: PageContext): Promis
         h('dt', null, 'Created'), h('dd', null, when(job.created_at)), h('dt', null, 'Finished'), h('dd', null, when(job.finished_at))),
       h('progress', { max: 100, value: job.progress, 'aria-label': 'Training progress' }), h('p', null, `${job.progress.toFixed(0)}% done`),
       job.error ? h('p', { class: 'status error', role: 'alert' }, `${job.error.code}: ${job.error.message}`) : null,
-      can(me, 'training:write') && !finished.includes(job.status) ? confirmButton('Cancel job', 'Really cancel?', async () => { await api(`${base}/cancel`, { method: 'POST' }); }) : null,
-      charts.length ? h('section', { 'aria-label': 'Curves' }, h('h2', null, 'Curves'), h('div', { class: 'charts' }, charts)) : null,
+      can(me, 'training:write') && !isFinished(job.status) ? confirmButton('Cancel job', 'Really cancel?', async () => { await api(`${base}/cancel`, { method: 'POST' }); }) : null,
+      charts.length ? h('section', { 'aria-label': 'Charts' }, h('h2', null, 'Charts'), h('div', { class: 'charts' }, charts)) : null,
       Object.keys(job.metrics ?? {}).length ? h('section', { 'aria-label': 'Latest metrics' }, h('h2', null, 'Latest metrics'), metricsTable(job.metrics ?? {})) : null,
       job.result?.model ? h('section', { 'aria-label': 'Result' }, h('h2', null, 'Result'),
         h('p', null, 'Registered as ', h('a', { href: `#/models/${seg(job.result.model)}` }, `${job.result.model} version ${job.result.version}`), '.'),
         evaluation ? metricsTable(Object.fromEntries(Object.entries(evaluation).filter((e): e is [string, number] => typeof e[1] === 'number'))) : null) : null,
-      h('section', { 'aria-label': 'Events' }, h('h2', null, 'Events'), h('ol', { class: 'events' },
-        events.filter((e) => e.type !== 'progress' && e.type !== 'checkpoint').slice(-50).map((e) => h('li', null, `${new Date(e.at).toLocaleTimeString()} ${e.type}: ${describe(e.data, e.type)}`)))));
+      h('section', { 'aria-label': 'Events' }, h('h2', null, 'Events'), eventList(events)));
   }
 
-  await tick();
-  return () => { stopped = true; clearTimeout(timer); };
-}
-
-/** The curves in a worker job's events: loss and accuracy per epoch, and the validation metrics per search trial. */
-export function jobCharts(events: JobEvent[]): HTMLElement[] {
-  const charts: HTMLElement[] = [];
-  const epochs = events.filter((e) => e.type === 'epoch' || e.type === 'fine_tuning.metrics').map((e) => e.data);
-  if (epochs.length) {
-    const xs = epochs.map((d, i) => (typeof d['epoch'] === 'number' ? d['epoch'] : i + 1));
-    const keys = [...new Set(epochs.flatMap((d) => Object.keys(d)))].filter((k) => k !== 'epoch' && epochs.some((d) => typeof d[k] === 'number'));
-    const series = (match: (k: string) => boolean) => keys.filter(match).map((k) => ({ name: k, values: epochs.map((d) => (typeof d[k] === 'number' ? d[k] : null)) }));
-    const losses = series((k) => k.includes('loss'));
-    const accuracies = series((k) => k.includes('accuracy'));
-    if (losses.length) charts.push(lineChart('Loss per epoch', xs, losses, short, (x) => `epoch ${x}`));
-    if (accuracies.length) charts.push(lineChart('Accuracy per epoch', xs, accuracies, short, (x) => `epoch ${x}`));
-  }
-  const trials = events.filter((e) => e.type === 'trial').map((e) => e.data).sort((a, b) => Number(a['trial']) - Number(b['trial']));
-  if (trials.length) {
-    const metrics = trials.map((t) => (t['metrics'] ?? {}) as Record<string, unknown>);
-    const keys = [...new Set(metrics.flatMap((m) => Object.keys(m)))].filter((k) => metrics.some((m) => typeof m[k] === 'number'));
-    charts.push(lineChart('Validation metrics per trial', trials.map((t) => Number(t['trial'])), keys.map((k) => ({ name: k, values: metrics.map((m) => (typeof m[k] === 'number' ? m[k] : null)) })), short, (x) => `trial ${x}`));
-  }
-  return charts;
+  return follow(tick);
 }
 
 function metricsTable(metrics: Record<string, number>): HTMLElement {
   return h('table', { class: 'list compact' },
     h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Metric'), h('th', { scope: 'col' }, 'Value'))),
     h('tbody', null, Object.entries(metrics).map(([k, v]) => h('tr', null, h('th', { scope: 'row' }, k), h('td', null, num(v, 4))))));
-}
-
-/** An event's fields as text; the field named like the event (a status event's status) is given by its value alone. */
-function describe(data: Record<string, unknown>, type: string): string {
-  if (typeof data['message'] === 'string') return data['message'];
-  return Object.entries(data).filter(([, v]) => v !== null && typeof v !== 'object').map(([k, v]) => `${k === type ? '' : k + ' '}${typeof v === 'number' ? num(v, 4) : String(v)}`).join(', ')
-    + (typeof data['metrics'] === 'object' && data['metrics'] ? ` ${Object.entries(data['metrics'] as Record<string, unknown>).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k} ${num(v as number, 4)}`).join(', ')}` : '');
 }
