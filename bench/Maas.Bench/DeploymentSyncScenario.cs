@@ -1,18 +1,17 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Net.Http.Json;
 using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Maas.Core.Formats.Onnx;
+using Npgsql;
 
 namespace Maas.Bench;
 
 /// <summary>
 /// How long a deployment change made on one server takes to be seen by a second server on the same database (one
-/// SQLite file, one data folder): server A flips a deployment's split between two versions, server B is called back to
-/// back until it answers from the new version. Reports the delay from A's 200 to B's first answer naming the new
-/// version, and how long A's change itself took. Writes bench/results/deployment-sync.json.
+/// data folder; the SQLite file in it, and with --postgres also a fresh PostgreSQL database, in one run): server A
+/// flips a deployment's split between two versions, server B is called back to back until it answers from the new
+/// version. Reports the delay from A's 200 to B's first answer naming the new version, and how long A's change itself
+/// took. Writes bench/results/deployment-sync.json.
 /// </summary>
 internal static class DeploymentSyncScenario
 {
@@ -20,10 +19,53 @@ internal static class DeploymentSyncScenario
 
     public static async Task RunAsync(BenchOptions options)
     {
+        var numbers = new Dictionary<string, double> { ["changes"] = Changes, ["refresh_ms"] = 250 }; // Maas:Deployments:RefreshMs's default, which the servers run with
+        foreach (var (key, value) in await RunOnAsync(options, []))
+        {
+            numbers["sqlite." + key] = value;
+        }
+
+        if (options.Postgres is { } server)
+        {
+            // A database of its own, dropped afterwards, on the server the connection string names.
+            var database = "maas_bench_sync_" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
+            await PostgresAsync(server, $"CREATE DATABASE {database}");
+            try
+            {
+                var connection = new NpgsqlConnectionStringBuilder(server) { Database = database }.ConnectionString;
+                foreach (var (key, value) in await RunOnAsync(options, ["--Maas:Database:Provider=postgres", $"--Maas:Database:ConnectionString={connection}"]))
+                {
+                    numbers["postgres." + key] = value;
+                }
+            }
+            finally
+            {
+                NpgsqlConnection.ClearAllPools();
+                await PostgresAsync(server, $"DROP DATABASE IF EXISTS {database} WITH (FORCE)");
+            }
+
+            numbers["seen_p50_ratio_postgres_vs_sqlite"] = numbers["postgres.seen_p50_ms"] / numbers["sqlite.seen_p50_ms"];
+            numbers["change_p50_ratio_postgres_vs_sqlite"] = numbers["postgres.change_p50_ms"] / numbers["sqlite.change_p50_ms"];
+        }
+
+        await ScenarioResults.ReportAsync(options, "deployment-sync", numbers);
+    }
+
+    private static async Task PostgresAsync(string connectionString, string sql)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private static async Task<Dictionary<string, double>> RunOnAsync(BenchOptions options, string[] database)
+    {
+        Console.WriteLine($"deployment-sync: {(database.Length == 0 ? "SQLite" : "PostgreSQL")}");
         var shared = Directory.CreateTempSubdirectory("maas-bench-sync-").FullName;
         try
         {
-            string[] args = [$"--Maas:DataDir={shared}"];
+            string[] args = [$"--Maas:DataDir={shared}", .. database];
             await using var a = await ServerProcess.StartAsync(options, null, args);
             await using var b = await ServerProcess.StartAsync(options, null, args);
             (await a.Client.PostAsJsonAsync("/api/v1/models", new { name = "sync" })).EnsureSuccessStatusCode();
@@ -56,36 +98,16 @@ internal static class DeploymentSyncScenario
                 delays.Add(Stopwatch.GetElapsedTime(committed).TotalMilliseconds);
             }
 
-            var refreshMs = 250; // Maas:Deployments:RefreshMs's default, which both servers run with
-            var numbers = new Dictionary<string, double>
+            return new Dictionary<string, double>
             {
-                ["changes"] = Changes,
-                ["refresh_ms"] = refreshMs,
-                ["seen_p50_ms"] = Percentile(delays, 0.5),
-                ["seen_p95_ms"] = Percentile(delays, 0.95),
+                ["seen_p50_ms"] = ScenarioResults.Percentile(delays, 0.5),
+                ["seen_p95_ms"] = ScenarioResults.Percentile(delays, 0.95),
                 ["seen_max_ms"] = delays.Max(),
                 ["seen_mean_ms"] = delays.Average(),
-                ["change_p50_ms"] = Percentile(changes, 0.5),
+                ["change_p50_ms"] = ScenarioResults.Percentile(changes, 0.5),
                 ["change_max_ms"] = changes.Max(),
                 ["calls_to_b_per_change"] = (double)calls / Changes,
             };
-            foreach (var (key, value) in numbers)
-            {
-                Console.WriteLine($"  {key} = {value.ToString("0.###", CultureInfo.InvariantCulture)}");
-            }
-
-            if (options.Write)
-            {
-                var path = Path.Combine(options.RepoRoot, "bench", "results", "deployment-sync.json");
-                var json = new JsonObject { ["scenario"] = "deployment-sync", ["cores"] = Environment.ProcessorCount, ["at"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture) };
-                foreach (var (key, value) in numbers)
-                {
-                    json[key] = Math.Round(value, 3);
-                }
-
-                await File.WriteAllTextAsync(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-                Console.WriteLine($"wrote {path}");
-            }
         }
         finally
         {
@@ -113,11 +135,5 @@ internal static class DeploymentSyncScenario
                 throw new InvalidOperationException($"the second server did not answer from version {version} within {ceiling}");
             }
         }
-    }
-
-    private static double Percentile(List<double> values, double p)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
     }
 }

@@ -1,9 +1,7 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using Maas.Core.Formats.Onnx;
 
 namespace Maas.Bench;
@@ -12,7 +10,9 @@ namespace Maas.Bench;
 /// More models than fit: N generated MLPs (about 17 MB of weights each) under a memory budget for about N/3 of them,
 /// called one request at a time in a skewed (Zipf, s = 1) order. Reports the eviction policy's hit rate, the latency a
 /// miss adds (the request waits for an eviction and a load) against a hit, and the server's resident size against the
-/// budget. Writes bench/results/eviction.json; the docs section is written by hand from it.
+/// budget, twice in one run: with room made for a reload's measured load peak (the default) and for what the model
+/// keeps only (Maas:Hosting:ReserveLoadPeak=false), on the same request sequence. Writes bench/results/eviction.json;
+/// the docs section is written by hand from it.
 /// </summary>
 internal static class EvictionScenario
 {
@@ -39,7 +39,34 @@ internal static class EvictionScenario
         }
 
         var budget = perModel * Models / 3;
-        await using var server = await ServerProcess.StartAsync(options, null, [$"--Maas:Hosting:MemoryBudgetBytes={budget}"], Malloc);
+        var numbers = new Dictionary<string, double>
+        {
+            ["models"] = Models,
+            ["requests"] = Requests,
+            ["file_mb_per_model"] = models[0].Length / 1e6,
+            ["measured_mb_per_model"] = perModel / 1e6,
+            ["budget_mb"] = budget / 1e6,
+        };
+        var modes = new (string Name, bool ReservePeak)[] { ("peak_reserved", true), ("kept_size_only", false) };
+        foreach (var (name, reservePeak) in modes)
+        {
+            Console.WriteLine($"eviction: {name} (Maas:Hosting:ReserveLoadPeak={reservePeak})");
+            foreach (var (key, value) in await RunModeAsync(options, models, budget, reservePeak))
+            {
+                numbers[$"{name}.{key}"] = value;
+            }
+        }
+
+        // The trade in one run: what reserving the load peak costs in hits and saves in resident size.
+        numbers["hit_rate_ratio_peak_reserved_vs_kept_size_only"] = numbers["peak_reserved.hit_rate"] / numbers["kept_size_only.hit_rate"];
+        numbers["rss_peak_over_base_ratio_peak_reserved_vs_kept_size_only"] = numbers["peak_reserved.rss_peak_over_base_mb"] / numbers["kept_size_only.rss_peak_over_base_mb"];
+        await ScenarioResults.ReportAsync(options, "eviction", numbers);
+    }
+
+    private static async Task<Dictionary<string, double>> RunModeAsync(BenchOptions options, byte[][] models, long budget, bool reservePeak)
+    {
+        await using var server = await ServerProcess.StartAsync(
+            options, null, [$"--Maas:Hosting:MemoryBudgetBytes={budget}", $"--Maas:Hosting:ReserveLoadPeak={(reservePeak ? "true" : "false")}"], Malloc);
         await RegisterAsync(server, "warm", OnnxModelWriter.Mlp(4, [8], 3, seed: 1).ToBytes());
         for (var i = 0; i < Models; i++)
         {
@@ -61,6 +88,7 @@ internal static class EvictionScenario
             }
         });
 
+        // The same seed in every mode: the same request sequence.
         var random = new Random(42);
         var weights = Enumerable.Range(1, Models).Select(k => 1 / Math.Pow(k, ZipfS)).ToArray();
         var total = weights.Sum();
@@ -94,53 +122,20 @@ internal static class EvictionScenario
         await sampler;
         var rssPeak = server.PeakRss(reset: false);
         var final = await LoadedAsync(server);
-        var numbers = new Dictionary<string, double>
+        return new Dictionary<string, double>
         {
-            ["models"] = Models,
-            ["requests"] = Requests,
-            ["file_mb_per_model"] = models[0].Length / 1e6,
-            ["measured_mb_per_model"] = perModel / 1e6,
-            ["budget_mb"] = budget / 1e6,
             ["hit_rate"] = (double)hits.Count / Requests,
             ["evictions"] = final.GetProperty("evictions").GetInt64(),
-            ["hit_p50_ms"] = Percentile(hits, 0.5),
-            ["hit_p99_ms"] = Percentile(hits, 0.99),
-            ["miss_p50_ms"] = Percentile(misses, 0.5),
-            ["miss_p99_ms"] = Percentile(misses, 0.99),
+            ["hit_p50_ms"] = ScenarioResults.Percentile(hits, 0.5),
+            ["hit_p99_ms"] = ScenarioResults.Percentile(hits, 0.99),
+            ["miss_p50_ms"] = ScenarioResults.Percentile(misses, 0.5),
+            ["miss_p99_ms"] = ScenarioResults.Percentile(misses, 0.99),
             ["accounted_max_mb"] = maxAccounted / 1e6,
             ["rss_base_mb"] = rssBase / 1e6,
             ["rss_peak_mb"] = rssPeak / 1e6,
             ["rss_peak_over_base_mb"] = (rssPeak - rssBase) / 1e6,
             ["rss_end_mb"] = final.GetProperty("process_resident_bytes").GetInt64() / 1e6,
         };
-        foreach (var (key, value) in numbers)
-        {
-            Console.WriteLine($"  {key} = {value.ToString("0.###", CultureInfo.InvariantCulture)}");
-        }
-
-        if (options.Write)
-        {
-            var path = Path.Combine(options.RepoRoot, "bench", "results", "eviction.json");
-            var json = new JsonObject { ["scenario"] = "eviction", ["cores"] = Environment.ProcessorCount, ["at"] = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture) };
-            foreach (var (key, value) in numbers)
-            {
-                json[key] = Math.Round(value, 3);
-            }
-
-            await File.WriteAllTextAsync(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-            Console.WriteLine($"wrote {path}");
-        }
-    }
-
-    private static double Percentile(List<double> values, double p)
-    {
-        if (values.Count == 0)
-        {
-            return double.NaN;
-        }
-
-        var sorted = values.Order().ToArray();
-        return sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
     }
 
     private static async Task RegisterAsync(ServerProcess server, string name, byte[] onnx)

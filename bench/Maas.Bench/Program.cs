@@ -5,7 +5,7 @@ using Maas.Bench;
 //   dotnet run -c Release --project bench/Maas.Bench [-- --seconds 4 --rounds 3 --overhead-rounds 12 --overhead-seconds 3 --only ultraface,batching,latency,overhead --write no]
 //   ... -- --only overload [--overload-seconds 20]: goodput under 5x and 50x overload (not run by default: it takes a few minutes)
 //   ... -- --only eviction: N models under a memory budget for N/3, Zipf-skewed calls (hit rate, miss latency, RSS vs budget)
-//   ... -- --only deployment-sync: two servers on one database, how soon the second sees a deployment change made on the first
+//   ... -- --only deployment-sync [--postgres 'Host=127.0.0.1;Port=55432;Username=postgres;Database=postgres']: two servers on one database, how soon the second sees a deployment change made on the first (SQLite, and PostgreSQL in the same run when given)
 //   ... -- --only baseline --baseline ../other-worktree/bench/Maas.Bench/bin/Release/net10.0/Maas.Bench.dll: this build's server against another build's
 // With --only, the scenarios not run keep their previous results in docs/benchmarks.md and bench/results/onnx-serving.json.
 // "serve" is the child-process mode the benchmark starts the server in.
@@ -115,6 +115,9 @@ internal sealed record BenchOptions
     /// <summary>Environment variables for this build's server in the "baseline" scenario (--server-env KEY=VALUE, repeatable).</summary>
     public IReadOnlyDictionary<string, string> ServerEnvironment { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>An Npgsql connection string of a PostgreSQL server where deployment-sync may create (and drop) a database of its own.</summary>
+    public string? Postgres { get; init; }
+
     public bool Runs(string scenario) => Only.Contains(scenario);
 
     public static BenchOptions Parse(string[] args)
@@ -132,8 +135,9 @@ internal sealed record BenchOptions
                 "--only" => options with { Only = [.. args[i + 1].Split(',')] },
                 "--write" => options with { Write = args[i + 1] != "no" },
                 "--baseline" => options with { Baseline = Path.GetFullPath(args[i + 1]) },
+                "--postgres" => options with { Postgres = args[i + 1] },
                 "--server-env" => options with { ServerEnvironment = new Dictionary<string, string>(options.ServerEnvironment) { [args[i + 1].Split('=')[0]] = args[i + 1][(args[i + 1].IndexOf('=', StringComparison.Ordinal) + 1)..] } },
-                _ => throw new ArgumentException($"unknown option {args[i]}; use --seconds, --rounds, --overhead-rounds, --overhead-seconds, --overload-seconds, --only, --write, --baseline, --server-env"),
+                _ => throw new ArgumentException($"unknown option {args[i]}; use --seconds, --rounds, --overhead-rounds, --overhead-seconds, --overload-seconds, --only, --write, --baseline, --server-env, --postgres"),
             };
         }
 

@@ -329,6 +329,58 @@ public sealed class ModelHost : IAsyncDisposable
         return states;
     }
 
+    /// <summary>
+    /// Brings every tenant whose loaded models together take more than its memory quota now (a quota lowered since they
+    /// loaded, on this server or on another one sharing the database) back under it by evicting its least recently
+    /// used idle, unpinned models; busy ones are looked at again at the next sweep. Returns how many were evicted.
+    /// </summary>
+    public async Task<long> EnforceQuotasAsync(CancellationToken cancellationToken)
+    {
+        if (TenantMemoryQuotas is not { } quotas)
+        {
+            return 0;
+        }
+
+        Dictionary<string, long> used = [];
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return 0;
+            }
+
+            foreach (var entry in _entries.Values.Where(e => e.Current is not null))
+            {
+                var tenant = TenantOf(entry.Key);
+                used[tenant] = used.GetValueOrDefault(tenant) + entry.Current!.AccountedBytes;
+            }
+        }
+
+        long evicted = 0;
+        foreach (var (tenant, bytes) in used)
+        {
+            var quota = await quotas(tenant, cancellationToken).ConfigureAwait(false);
+            // A load running now applies the quota itself when it ends; this one waits for the next sweep.
+            if (quota <= 0 || bytes <= quota || !await _loadGate.WaitAsync(0, cancellationToken).ConfigureAwait(false))
+            {
+                continue;
+            }
+
+            try
+            {
+                var before = EvictionCount;
+                await MakeRoomAsync(null, 0, quota, e => TenantOf(e.Key) == tenant, "memory_quota", null).ConfigureAwait(false);
+                evicted += EvictionCount - before;
+            }
+            finally
+            {
+                _loadGate.Release();
+            }
+        }
+
+        return evicted;
+    }
+
     /// <summary>The state of one version (null when the host has never seen it).</summary>
     public HostedModelStatus? Status(ModelKey key)
     {
@@ -446,6 +498,7 @@ public sealed class ModelHost : IAsyncDisposable
         try
         {
             await UnloadIdleAsync().ConfigureAwait(false);
+            await EnforceQuotasAsync(CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -563,7 +616,7 @@ public sealed class ModelHost : IAsyncDisposable
         // A version loaded before is expected to take what it was measured to take then (engines' estimates run low).
         // Room is made for its peak while loading (an engine parses the file next to the weights it builds), as measured
         // at its last load.
-        var estimate = Math.Max(Math.Max(0, entry.Engine.EstimateMemoryBytes(request)), Math.Max(entry.LastMeasuredBytes, entry.LastPeakBytes));
+        var estimate = Math.Max(Math.Max(0, entry.Engine.EstimateMemoryBytes(request)), Math.Max(entry.LastMeasuredBytes, _options.ReserveLoadPeak ? entry.LastPeakBytes : 0));
         var started = Stopwatch.GetTimestamp();
         var tenant = TenantOf(entry.Key);
         var quota = TenantMemoryQuotas is { } quotas ? await quotas(tenant, cancellationToken).ConfigureAwait(false) : 0;
@@ -617,7 +670,7 @@ public sealed class ModelHost : IAsyncDisposable
 
     // Evicts least recently used idle, unpinned models among those counted against a limit until the estimate fits
     // under it (0: no limit); when it cannot, refuses the load (or, without a refusal, leaves it at that).
-    private async Task MakeRoomAsync(Entry loading, long estimate, long limit, Func<Entry, bool> counted, string cause, Func<long, ModelHostException>? refusal)
+    private async Task MakeRoomAsync(Entry? loading, long estimate, long limit, Func<Entry, bool> counted, string cause, Func<long, ModelHostException>? refusal)
     {
         if (limit <= 0)
         {

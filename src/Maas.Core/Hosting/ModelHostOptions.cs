@@ -14,4 +14,10 @@ public sealed record ModelHostOptions
 
     /// <summary>Bytes all loaded models may take together (0: no budget); a load that does not fit evicts idle models.</summary>
     public long MemoryBudgetBytes { get; init; }
+
+    /// <summary>
+    /// Make room for a version's measured load peak (not only what it keeps) before it loads again: the resident size
+    /// stays near the budget during loads, at the cost of fewer models loaded at once.
+    /// </summary>
+    public bool ReserveLoadPeak { get; init; } = true;
 }

@@ -29,6 +29,9 @@ public sealed class ModelHostingOptions
     [Range(1, 100, ErrorMessage = "Maas:Hosting:MemoryBudgetPercent must be between 1 and 100")]
     public int MemoryBudgetPercent { get; set; } = 75;
 
+    /// <summary>Make room for a version's measured load peak before it loads again (false: only for what it keeps once loaded).</summary>
+    public bool ReserveLoadPeak { get; set; } = true;
+
     /// <summary>The budget in bytes these settings give on this machine.</summary>
     public long EffectiveBudgetBytes => MemoryBudgetBytes > 0 ? MemoryBudgetBytes : ProcessMemory.MachineBytes() / 100 * MemoryBudgetPercent;
 
@@ -39,5 +42,6 @@ public sealed class ModelHostingOptions
         RetryFailedLoadAfter = TimeSpan.FromMilliseconds(RetryFailedLoadMs),
         LoadWaitLimit = TimeSpan.FromMilliseconds(LoadWaitMs),
         MemoryBudgetBytes = EffectiveBudgetBytes,
+        ReserveLoadPeak = ReserveLoadPeak,
     };
 }

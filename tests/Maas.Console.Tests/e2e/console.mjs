@@ -604,6 +604,27 @@ await scenario('deployments', async () => {
   await page.locator('p.status.error', { hasText: 'is at revision 3, not 2' }).waitFor();
   const current = await (await api('/api/v1/deployments/shapes-model')).json();
   if (current.traffic[0].percent !== 70) throw new Error(`the stale change went through: ${JSON.stringify(current.traffic)}`);
+  // After the refusal the page shows revision 3 and keeps the typed split, to be sent again against it.
+  await page.locator('#deployment-split[data-revision="3"]').waitFor();
+  const kept = await page.getByLabel('New traffic split (version:percent, ...)').inputValue();
+  if (kept !== '1:20, 2:80') throw new Error(`after the refusal the split form holds ${kept}`);
+  // A running rollout redraws its page every 3 s: what is typed in the split form, and its focus, outlive the redraws.
+  const planned = await api('/api/v1/deployments/shapes-model', { method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ traffic: [{ version: 1, percent: 90 }, { version: 2, percent: 10 }], plan: { steps: [10, 50, 100], dwell_seconds: 3600 } }) });
+  if (planned.status !== 200) throw new Error(`the rollout answered ${planned.status}: ${await planned.text()}`);
+  await page.reload();
+  await page.locator('#deployment-status[data-state="active"]').waitFor();
+  await page.getByText('A new split ends the running rollout.').waitFor();
+  const splitInput = page.getByLabel('New traffic split (version:percent, ...)');
+  await splitInput.fill('1:60, 2:40');
+  for (let redraw = 1; redraw <= 2; redraw += 1) {
+    await page.locator('#deployment-status').evaluate((el) => { el.dataset.seen = 'yes'; });
+    await page.waitForFunction(() => document.querySelector('#deployment-status') && !document.querySelector('#deployment-status[data-seen]'), null, { timeout: 30000 });
+    const typed = await splitInput.inputValue();
+    const focused = await splitInput.evaluate((el) => document.activeElement === el);
+    if (typed !== '1:60, 2:40' || !focused) throw new Error(`after redraw ${redraw} the split form holds "${typed}", focused: ${focused}`);
+  }
+  await splitInput.press('Enter');
+  await until('the split changed during the rollout', async () => /v1 60% · v2 40%/.test((await page.locator('#deployment-status').textContent()).replace(/\s+/g, ' ')));
   await page.getByRole('button', { name: 'Abort' }).click();
   await page.getByRole('button', { name: 'Really abort?' }).click();
   await page.locator('#deployment-status[data-state="aborted"]').waitFor();
@@ -613,7 +634,7 @@ await scenario('deployments', async () => {
   await page.goto(`${baseUrl}#/deployments`);
   await page.locator('tr[data-deployment="shapes-model"][data-state="aborted"]').waitFor();
   await check('deployments');
-  return `created with v1 90% · v2 10%, changed to 50/50, a stale change refused, aborted back to v1 100%`;
+  return `created with v1 90% · v2 10%, changed to 50/50, a stale change refused (typed split kept), typed split and focus kept over two rollout redraws and sent, aborted back to v1 100%`;
 });
 
 await browser.close();

@@ -1,6 +1,6 @@
 // Deployments: the traffic split of each model over its versions, shadows, a rollout's state, this server's metrics
 // per version, the history of changes, and the actions (create, edit the split, promote, pause, resume, abort, delete).
-import { api, can, seg } from '../api';
+import { api, ApiError, can, seg } from '../api';
 import { confirmButton, field, h, num, replace, statusLine, when } from '../dom';
 import type { PageContext } from '../main';
 
@@ -61,7 +61,9 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
   const name = params[0]!;
   const base = `/api/v1/deployments/${seg(name)}`;
   const status = statusLine();
+  // What a redraw replaces: the facts and actions above the split form, the metrics and history below it.
   const view = h('div');
+  const details = h('div');
   let timer = 0;
   let stopped = false;
   const writable = can(me, 'models:write');
@@ -70,23 +72,46 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
     try { await api(`${base}:${action}`, { method: 'POST', json: {} }); await draw(); status.ok(`Done: ${action}.`); } catch (e) { status.error(e as Error); }
   }
 
-  // The split form sends the revision it was drawn from (If-Match): a deployment changed meanwhile is refused, not overwritten.
-  function splitForm(d: Deployment): HTMLElement {
-    const input = h('input', { type: 'text', required: true, value: d.traffic.map((t) => `${t.version}:${t.percent}`).join(', '), pattern: splitPattern });
-    const form = h('form', { class: 'card', id: 'deployment-split', 'data-revision': String(d.revision) },
+  // The split form is built once and never redrawn (a rollout's page redraws every 3 s): what is typed there, the caret
+  // and the focus stay. Until something is typed it follows the deployment; from then on it keeps the revision the
+  // typing started from and sends it (If-Match), so a change made meanwhile is refused, not overwritten. After such a
+  // refusal the page shows the current state and the typed split may be sent again against it.
+  function splitForm(): { section: HTMLElement; follow(d: Deployment): void } {
+    let revision = 0;
+    let typed = false;
+    const input = h('input', { type: 'text', required: true, pattern: splitPattern });
+    const note = h('p', { hidden: true }, 'A new split ends the running rollout.');
+    const form = h('form', { class: 'card', id: 'deployment-split' },
       h('div', { class: 'row' }, field('New traffic split (version:percent, ...)', input)),
       h('button', { type: 'submit', class: 'primary' }, 'Change the split'));
+    const setRevision = (r: number): void => { revision = r; form.dataset.revision = String(r); };
+    input.addEventListener('input', () => { typed = true; });
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       try {
-        await api(base, { method: 'PATCH', json: { traffic: parseSplit(input.value) }, headers: { 'If-Match': `"${d.revision}"` } });
+        await api(base, { method: 'PATCH', json: { traffic: parseSplit(input.value) }, headers: { 'If-Match': `"${revision}"` } });
+        typed = false;
         await draw();
         status.ok('Split changed.');
-      } catch (err) { status.error(err as Error); }
+      } catch (err) {
+        status.error(err as Error);
+        if (err instanceof ApiError && err.code === 'deployment_changed') {
+          try { setRevision((await draw()).revision); } catch { /* the refusal stays on screen */ }
+        }
+      }
     });
-    return h('section', { 'aria-label': 'Change the split' }, h('h2', null, 'Change the split'),
-      d.plan && d.state === 'active' ? h('p', null, 'A new split ends the running rollout.') : null, form);
+    return {
+      section: h('section', { 'aria-label': 'Change the split' }, h('h2', null, 'Change the split'), note, form),
+      follow(d: Deployment): void {
+        note.hidden = !(d.plan && d.state === 'active');
+        if (typed) return;
+        input.value = d.traffic.map((t) => `${t.version}:${t.percent}`).join(', ');
+        setRevision(d.revision);
+      },
+    };
   }
+
+  const splitEditor = writable ? splitForm() : null;
 
   async function draw(): Promise<Deployment> {
     const d = await api<Deployment>(base);
@@ -109,8 +134,9 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
         running ? confirmButton('Abort', 'Really abort?', () => act('abort')) : null,
         confirmButton('Delete deployment', 'Really delete?', async () => {
           try { await api(base, { method: 'DELETE' }); location.hash = '#/deployments'; } catch (e) { status.error(e as Error); }
-        })) : null,
-      writable ? splitForm(d) : null,
+        })) : null);
+    splitEditor?.follow(d);
+    replace(details,
       h('section', { 'aria-label': 'Metrics per version' }, h('h2', null, 'Metrics per version (this server, current step)'), h('table', { class: 'list compact' },
         h('thead', null, h('tr', null, ['Version', 'Requests', 'Errors', 'Error rate', 'p99 ms', 'Comparisons', 'Exact match', 'Max abs error', 'Dropped'].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', null, d.metrics.map((m) => h('tr', null, h('th', { scope: 'row' }, `v${m.version}`), h('td', null, String(m.requests)), h('td', null, String(m.errors)),
@@ -131,7 +157,7 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
     if (moving && !stopped) timer = window.setTimeout(() => void loop(), 3000);
   }
 
-  replace(root, h('p', null, h('a', { href: '#/deployments' }, '← Deployments')), h('h1', null, `Deployment ${name}`), status, view);
+  replace(root, h('p', null, h('a', { href: '#/deployments' }, '← Deployments')), h('h1', null, `Deployment ${name}`), status, view, splitEditor?.section ?? null, details);
   await loop();
   return () => { stopped = true; clearTimeout(timer); };
 }
