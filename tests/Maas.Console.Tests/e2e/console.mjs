@@ -52,6 +52,19 @@ const recordBars = () => page.evaluate(() => {
     set(v) { value.set.call(this, v); (window.__bars[this.getAttribute('aria-label') ?? ''] ??= []).push(value.get.call(this)); },
   });
 });
+// Records every text a status line of the page shows, in order (a message may last only a moment).
+const recordStatuses = () => page.evaluate(() => {
+  window.__statuses = [];
+  if (window.__statusObserver) return;
+  window.__statusObserver = new MutationObserver(() => {
+    for (const el of document.querySelectorAll('main .status')) {
+      const text = el.textContent ?? '';
+      if (text && window.__statuses.at(-1) !== text) window.__statuses.push(text);
+    }
+  });
+  window.__statusObserver.observe(document.body, { subtree: true, childList: true, characterData: true });
+});
+const statuses = () => page.evaluate(() => window.__statuses ?? []);
 // The values a bar was set to, in order, each repeat dropped.
 const barValues = (label) => page.evaluate((l) => (window.__bars?.[l] ?? []).filter((v, i, all) => i === 0 || v !== all[i - 1]), label);
 
@@ -158,9 +171,13 @@ await scenario('upload_with_progress', async () => {
   await page.getByRole('heading', { name: 'big-mlp', level: 1 }).waitFor();
   await page.getByLabel('Model file (.onnx or .gguf)').setInputFiles(config.bigModel);
   await recordBars();
+  await recordStatuses();
   await page.getByRole('button', { name: 'Upload', exact: true }).click();
   await page.locator('#upload-result').waitFor({ timeout: 60000 });
   const seen = await barValues('Upload progress');
+  // After the last chunk the page says the server is checking the file, until the version is there.
+  const said = await statuses();
+  if (!said.some((t) => /^Sent big-mlp\.onnx .*the server is checking it/.test(t))) throw new Error(`the status line said: ${said.join(' | ')}`);
   const text = await page.locator('#upload-result').textContent();
   if (!/version 1/.test(text)) throw new Error(`unexpected result: ${text}`);
   const middle = seen.filter((v) => v > 0 && v < 100);
@@ -426,9 +443,15 @@ await scenario('dataset_upload', async () => {
   await page.getByRole('heading', { name: 'Datasets', level: 1 }).waitFor();
   await page.getByLabel('Dataset name').fill('line-data');
   await page.getByLabel(/^File \(CSV/).setInputFiles(config.lineCsv);
+  await recordStatuses();
   await page.getByRole('button', { name: 'Upload dataset' }).click();
   const colour = page.locator('#dataset-upload-result tr[data-column="colour"]');
   await colour.waitFor();
+  // Between the last byte sent and the answer, the page says the server is still at work.
+  const said = await statuses();
+  const reading = said.findIndex((t) => /^Sent line\.csv .*the server is reading it/.test(t));
+  const uploaded = said.findIndex((t) => /^Uploaded line\.csv as line-data version 1/.test(t));
+  if (reading < 0 || uploaded < reading) throw new Error(`the status line said: ${said.join(' | ')}`);
   const row = (await colour.textContent()).replace(/\s+/g, ' ');
   if (!/string/.test(row) || !/blue: 40, red: 20/.test(row)) throw new Error(`the colour column reads ${row}`);
   const x = (await page.locator('#dataset-upload-result tr[data-column="x"]').textContent()).replace(/\s+/g, ' ');

@@ -151,7 +151,10 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
       if (!chosen) return;
       const show = (sent: number, total: number): void => {
         progress.value = total > 0 ? Math.round((100 * sent) / total) : 0;
-        status.ok(`Uploading ${chosen.name}: ${bytes(sent)} of ${bytes(total)} (${progress.value}%)`);
+        // Once every byte is sent the server still checks the model: say so, or a big file looks stuck at 100%.
+        status.ok(total > 0 && sent >= total
+          ? `Sent ${chosen.name} (${bytes(total)}); the server is checking it…`
+          : `Uploading ${chosen.name}: ${bytes(sent)} of ${bytes(total)} (${progress.value}%)`);
       };
       try {
         const version = chosen.size >= ResumableFrom ? await resumableUpload(base, chosen, show) : await rawUpload(base, chosen, show);
