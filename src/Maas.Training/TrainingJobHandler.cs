@@ -71,8 +71,14 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
             await run.ReportAsync(new JobProgress { Percent = 10, Stage = "training" });
             run.CancellationToken.ThrowIfCancellationRequested();
             var fitClock = Stopwatch.StartNew();
-            model = trainer.Fit(labelMapping.Transform(trainView));
+            var mappedTrain = labelMapping.Transform(trainView);
+            model = trainer.Fit(mappedTrain);
             run.CancellationToken.ThrowIfCancellationRequested();
+            if (spec.Trainer is "lightgbm" or "fasttree")
+            {
+                await ReportIterationsAsync(run, trainer, model, data, mappedTrain, train, validation);
+            }
+
             trainer.Save(model, trainView, zip);
             await run.SaveCheckpointAsync(TrainedStage, zip, new { fit_seconds = fitClock.Elapsed.TotalSeconds });
         }
@@ -112,6 +118,53 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
 
         var registered = await RegisterAsync(run, spec, metadata, trainerLineage, evaluation, onnx);
         return JsonSerializer.Serialize(new TrainingResult(spec.Model, registered, evaluation) { Search = searchReport }, RegistryJson.Options);
+    }
+
+    /// <summary>
+    /// Emits an "iteration" event per boosting iteration (every n-th for long runs) with the training and validation
+    /// metrics of the model made of the trees up to it, like the "epoch" events of a network, and reports it as progress.
+    /// </summary>
+    private static async Task ReportIterationsAsync(JobRun run, TabularTrainer trainer, ITransformer model, TabularData data, IDataView mappedTrain, int[] train, int[] validation)
+    {
+        var (curve, reason) = BoostedTreeCurve.From(model, data.Spec.Task);
+        BoostedTreeCurve.Rows? trainRows = null, validationRows = null;
+        if (curve is not null)
+        {
+            (trainRows, reason) = curve.Prepare(model.Transform(mappedTrain), train, data);
+        }
+
+        if (curve is not null && trainRows is not null && validation.Length > 0)
+        {
+            var view = trainer.Load(data.Write(Path.Combine(run.WorkDir, "curve-validation.tsv"), validation, withLabel: false), withLabel: false);
+            (validationRows, reason) = curve.Prepare(model.Transform(view), validation, data);
+        }
+
+        if (curve is null || trainRows is null || (validation.Length > 0 && validationRows is null))
+        {
+            await run.EventAsync("log", new { message = $"no per-iteration curve: {reason}" });
+            return;
+        }
+
+        var iterations = curve.Iterations;
+        var step = Math.Max(1, (int)Math.Ceiling(iterations / (double)BoostedTreeCurve.MaxPoints));
+        for (var k = Math.Min(step, iterations); k <= iterations; k = k == iterations ? k + 1 : Math.Min(k + step, iterations))
+        {
+            run.CancellationToken.ThrowIfCancellationRequested();
+            var metrics = curve.Point(trainRows, k, "train_");
+            foreach (var (name, value) in validationRows is null ? [] : curve.Point(validationRows, k, "validation_"))
+            {
+                metrics[name] = value;
+            }
+
+            var row = new Dictionary<string, object?> { ["iteration"] = k };
+            foreach (var (name, value) in metrics)
+            {
+                row[name] = double.IsFinite(value) ? value : null;
+            }
+
+            await run.EventAsync("iteration", row);
+            await run.ReportAsync(new JobProgress { Percent = 55 + (15.0 * k / iterations), Stage = "iterations", Iteration = k, Metrics = metrics.Where(kv => double.IsFinite(kv.Value)).ToDictionary() });
+        }
     }
 
     internal static Dictionary<string, object?> Evaluate(TabularData data, int[] rows, Predictions predicted)

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Maas.Cli.Hosting;
 using Maas.Cli.Tests.Support;
+using Maas.Core.Formats.Onnx;
 using Maas.Server.Tests.Support;
 
 namespace Maas.Cli.Tests;
@@ -99,13 +100,62 @@ public sealed class ModelCommandTests(CliServerFixture fixture) : IDisposable
     public async Task Import_follows_the_job_to_the_end_and_jobs_list_show_and_logs_report_it()
     {
         var name = Names.Unique("import");
-        var onnx = TestArtifacts.Onnx(seed: 4);
-        var url = fixture.Files.Add("/files/model.onnx", new ServedFile(onnx));
+        // About 1.2 MiB, sent 64 KiB at a time; at each quarter the host waits until the CLI has printed the
+        // percentage it reached (its lines come every 10%), so the run is paced by the CLI's own output.
+        var onnx = OnnxModelWriter.Mlp(64, [512, 512], 10, seed: 4).ToBytes();
+        var printed = new List<int>();
+        var signal = new SemaphoreSlim(0);
+        string? gateFailure = null;
+        var quarters = new Queue<long>([onnx.Length / 4, onnx.Length / 2, 3L * onnx.Length / 4]);
+        async Task Gate(long sent)
+        {
+            while (quarters.TryPeek(out var quarter) && sent >= quarter)
+            {
+                quarters.Dequeue();
+                var expected = (int)(100 * sent / onnx.Length) / 10 * 10;
+                using var ceiling = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+                while (Printed() < expected)
+                {
+                    if (!await signal.WaitAsync(TimeSpan.FromSeconds(1), CancellationToken.None) && ceiling.IsCancellationRequested)
+                    {
+                        gateFailure = $"the CLI printed {string.Join(", ", printed)} but never {expected}% in a minute";
+                        return;
+                    }
+                }
+            }
+        }
 
-        var run = await fixture.RunAsync("models", "import", name, url.ToString(), "--sha256", TestArtifacts.Sha256(onnx));
+        int Printed()
+        {
+            lock (printed)
+            {
+                return printed.Count == 0 ? -1 : printed.Max();
+            }
+        }
+
+        var url = fixture.Files.Add("/files/model.onnx", new ServedFile(onnx) { BeforeChunk = Gate });
+        var run = await fixture.RunWatchingAsync(
+            line =>
+            {
+                if (System.Text.RegularExpressions.Regex.Match(line, @"\(import\): (\d+)%$") is { Success: true } m)
+                {
+                    lock (printed)
+                    {
+                        printed.Add(int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+                    }
+
+                    signal.Release();
+                }
+            },
+            "models", "import", name, url.ToString(), "--sha256", TestArtifacts.Sha256(onnx));
         Assert.True(run.ExitCode == 0, run.ToString());
-        Assert.Contains("100%", run.Stdout);
+        Assert.Null(gateFailure);
         Assert.Contains("succeeded", run.Stdout);
+
+        // What the CLI printed of its bar: rising percentages, at least one per quarter on the way, ending at 100%.
+        Assert.Equal(printed.Order(), printed);
+        Assert.True(printed.Count(p => p is > 0 and < 100) >= 3, $"printed {string.Join(", ", printed)}");
+        Assert.Equal(100, printed[^1]);
 
         var jobs = (await fixture.RunAsync("jobs", "list", "--json")).Json().AsArray();
         var job = jobs.First(j => (string?)j!["model"] == name)!;

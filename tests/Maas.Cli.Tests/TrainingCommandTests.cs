@@ -79,6 +79,21 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Train_follow_prints_a_line_per_boosting_iteration_of_a_lightgbm_job()
+    {
+        var dataset = Names.Unique("line");
+        (await fixture.RunAsync("datasets", "push", dataset, LineCsv(), "--json")).Json();
+        var run = await fixture.RunAsync("train", "--model", Names.Unique("trees"), "--dataset", dataset, "--task", "regression", "--label", "y",
+            "--trainer", "lightgbm", "--hp", "iterations=12", "--hp", "min_examples_per_leaf=3", "--follow");
+        Assert.True(run.ExitCode == 0, run.ToString());
+
+        // What the CLI printed: iterations 1 to 12 in order, each with its training and validation RMSE.
+        var lines = run.Stdout.Split('\n').Where(l => l.Contains(" iteration ", StringComparison.Ordinal)).ToArray();
+        Assert.Equal(Enumerable.Range(1, 12), lines.Select(l => int.Parse(l.Split(" iteration ")[1].Split(':')[0], CultureInfo.InvariantCulture)));
+        Assert.All(lines, l => Assert.Matches(@": train_rmse [0-9.]+, validation_rmse [0-9.]+$", l.TrimEnd()));
+    }
+
+    [Fact]
     public async Task Train_follows_a_regression_to_the_end_and_jobs_list_logs_and_cancel_cover_training_jobs()
     {
         var dataset = Names.Unique("line");

@@ -15,6 +15,15 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Signs_in_with_a_key_and_lists_and_searches_models() => run.AssertScenario("sign_in");
 
     [BrowserFact]
+    public void A_new_server_shows_every_empty_list_in_words_and_no_error() => run.AssertScenario("empty_states");
+
+    [BrowserFact]
+    public void A_model_that_does_not_exist_gets_a_page_with_its_heading_and_the_servers_message() => run.AssertScenario("not_found_page");
+
+    [BrowserFact]
+    public void A_failed_confirmed_action_shows_its_error_in_the_page() => run.AssertScenario("failed_action_in_page");
+
+    [BrowserFact]
     public void Uploads_a_big_model_through_the_resumable_api_with_a_moving_progress_bar() => run.AssertScenario("upload_with_progress");
 
     [BrowserFact]
@@ -33,7 +42,7 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Creates_a_key_with_dataset_and_training_scopes_whose_pages_follow_them() => run.AssertScenario("training_key_scopes");
 
     [BrowserFact]
-    public void Follows_an_import_job_to_the_end_on_the_jobs_page() => run.AssertScenario("follow_a_job");
+    public void Follows_an_import_job_on_the_jobs_page_through_each_percentage_the_page_drew_to_100() => run.AssertScenario("follow_a_job");
 
     [BrowserFact]
     public void Moves_an_alias_and_deletes_a_version_and_the_model() => run.AssertScenario("alias_and_delete");
@@ -49,6 +58,9 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
 
     [BrowserFact]
     public void Shows_a_tabular_classifier_without_a_search_as_final_metrics_per_split_and_a_confusion_matrix() => run.AssertScenario("tabular_final_metrics");
+
+    [BrowserFact]
+    public void Follows_a_lightgbm_regression_and_draws_its_rmse_per_boosting_iteration() => run.AssertScenario("tabular_iterations");
 
     [BrowserFact]
     public void Follows_an_image_training_job_to_succeeded_and_draws_the_loss_per_epoch() => run.AssertScenario("image_training_epochs");

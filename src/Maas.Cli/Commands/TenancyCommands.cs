@@ -14,7 +14,7 @@ public static class TenancyCommands
         var keys = new Command("keys", "API keys (admin): create, list, revoke");
         var name = new Argument<string>("name") { Description = "A name for the key" };
         var tenant = new Option<string?>("--tenant") { Description = "Tenant of the key (default: yours)" };
-        var scopes = new Option<string[]>("--scope", "-s") { Description = "Scope (repeatable): admin, models:write, models:read, infer", Required = true };
+        var scopes = new Option<string[]>("--scope", "-s") { Description = "Scope (repeatable): admin, models:write, models:read, infer, datasets:write, datasets:read, training:write, training:read", Required = true };
         var models = new Option<string[]>("--model") { Description = "Model name or glob the key may use (repeatable; none: every model the tenant sees)" };
         var expires = new Option<DateTimeOffset?>("--expires") { Description = "Expiry time (ISO 8601)" };
         var create = new Command("create", "Create a key; its secret is shown this once") { name, tenant, scopes, models, expires };

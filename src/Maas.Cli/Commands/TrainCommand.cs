@@ -29,7 +29,7 @@ public static class TrainCommand
         var network = new Option<string?>("--network") { Description = "The image network's layers as JSON, or @FILE" };
         var alias = new Option<string?>("--alias") { Description = "Point this alias at the trained version" };
         var visibility = new Option<string?>("--visibility") { Description = "private or shared, when the model is created" };
-        var follow = new Option<bool>("--follow") { Description = "Follow the job to its end: a progress bar with the epoch and metrics; exits 8 when it fails" };
+        var follow = new Option<bool>("--follow") { Description = "Follow the job to its end: a progress bar with the epoch or iteration and metrics; exits 8 when it fails" };
         var command = new Command("train", "Submit a training job (and follow it with --follow)")
         {
             file, model, dataset, task, label, feature, trainer, hyperparameter, validation, test, seed, search, network, alias, visibility, follow,
@@ -91,7 +91,7 @@ public static class TrainCommand
         return command;
     }
 
-    /// <summary>Follows a training job with its epoch and latest metrics on the bar.</summary>
+    /// <summary>Follows a training job with its epoch (or boosting iteration) and latest metrics on the bar.</summary>
     public static Task<TrainingJobInfo> FollowAsync(ParseResult parse, MaasClient client, string id, CancellationToken ct) =>
         WorkerJobFollower.FollowAsync(
             parse,
@@ -101,7 +101,7 @@ public static class TrainCommand
                 token => client.GetTrainingJobAsync(id, token),
                 j => j.Finished,
                 j => j.Progress,
-                j => string.Join(" ", new[] { j.Stage, j.Epoch is { } e ? $"epoch {e}" : null, WorkerJobFollower.Metrics(j.Metrics) }.Where(s => !string.IsNullOrEmpty(s)))),
+                j => string.Join(" ", new[] { j.Stage, j.Epoch is { } e ? $"epoch {e}" : null, j.Iteration is { } i ? $"iteration {i}" : null, WorkerJobFollower.Metrics(j.Metrics) }.Where(s => !string.IsNullOrEmpty(s)))),
             ct);
 
     /// <summary>Prints the ended job and turns its status into the exit code.</summary>

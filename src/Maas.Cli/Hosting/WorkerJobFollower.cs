@@ -142,6 +142,8 @@ public static class WorkerJobFollower
                 return $"{when} {Text(data, "message")}";
             case "epoch":
                 return $"{when} epoch {Scalar(data, "epoch")}: {Flatten(data, skip: "epoch")}";
+            case "iteration":
+                return $"{when} iteration {Scalar(data, "iteration")}: {Flatten(data, skip: "iteration")}";
             case "fine_tuning.metrics":
                 return $"{when} epoch {Scalar(data, "epoch")}: {Flatten(data, skip: "epoch")}";
             case "trial":

@@ -91,7 +91,7 @@ export function num(v: number | null | undefined, digits = 2): string {
   return Number.isInteger(v) ? String(v) : v.toFixed(digits);
 }
 
-/** A button that asks once more before acting ("Delete" then "Really delete?"). */
+/** A button that asks once more before acting ("Delete" then "Really delete?"); a failed action is shown in the page. */
 export function confirmButton(label: string, confirmLabel: string, action: () => Promise<void> | void, cls = 'danger'): HTMLButtonElement {
   const button = h('button', { type: 'button', class: cls }, label);
   let armed = false;
@@ -103,7 +103,21 @@ export function confirmButton(label: string, confirmLabel: string, action: () =>
       return;
     }
     button.disabled = true;
-    try { await action(); } finally { button.disabled = false; armed = false; button.textContent = label; button.classList.remove('armed'); }
+    try { await action(); } catch (e) { actionError(button, `${label}: ${(e as Error).message}`); } finally { button.disabled = false; armed = false; button.textContent = label; button.classList.remove('armed'); }
   });
   return button;
+}
+
+/**
+ * Shows why an action failed under the page's heading, where a list that redraws itself (jobs, keys) does not wipe
+ * it, so a failure is never only in the browser's console. The next failure replaces it; leaving the page clears it.
+ */
+export function actionError(from: Element, message: string): void {
+  const main = from.closest('main') ?? document.querySelector('main');
+  if (!main) return;
+  main.querySelector('.action-error')?.remove();
+  const alert = h('p', { class: 'status error action-error', role: 'alert' }, message);
+  const heading = main.querySelector('h1');
+  if (heading) heading.after(alert); else main.prepend(alert);
+  alert.scrollIntoView({ block: 'nearest' });
 }

@@ -18,7 +18,8 @@ export function statusBadge(status: string): HTMLElement {
 /** A progress bar with its label beside it; a null percent draws an indeterminate bar (the amount may still be known). */
 export function progressCell(name: string, percent: number | null, label?: string): HTMLElement {
   return h('span', { class: 'progress-cell' },
-    h('progress', { max: 100, value: percent ?? undefined, 'aria-label': `Progress of ${name}` }), ' ', label ?? (percent === null ? '–' : `${percent.toFixed(0)}%`));
+    // The label comes before the value, so whatever watches the value sees which bar it is.
+    h('progress', { max: 100, 'aria-label': `Progress of ${name}`, value: percent ?? undefined }), ' ', label ?? (percent === null ? '–' : `${percent.toFixed(0)}%`));
 }
 
 /** One column a page adds to the list. */
@@ -117,19 +118,14 @@ export async function follow(tick: () => Promise<boolean>, intervalMs = 1000): P
   return () => { stopped = true; clearTimeout(timer); };
 }
 
-/** The charts of a worker job's events: loss and accuracy per epoch, the validation metrics per search trial, the final metrics per split. */
+/**
+ * The charts of a worker job's events: loss and accuracy per epoch (networks) or per boosting iteration (LightGBM and
+ * FastTree, whose regressions report RMSE), the validation metrics per search trial, the final metrics per split.
+ */
 export function jobCharts(events: JobEvent[]): HTMLElement[] {
   const charts: HTMLElement[] = [];
-  const epochs = events.filter((e) => e.type === 'epoch' || e.type === 'fine_tuning.metrics').map((e) => e.data);
-  if (epochs.length) {
-    const xs = epochs.map((d, i) => (typeof d['epoch'] === 'number' ? d['epoch'] : i + 1));
-    const keys = [...new Set(epochs.flatMap((d) => Object.keys(d)))].filter((k) => k !== 'epoch' && epochs.some((d) => typeof d[k] === 'number'));
-    const series = (match: (k: string) => boolean) => keys.filter(match).map((k) => ({ name: k, values: epochs.map((d) => (typeof d[k] === 'number' ? d[k] : null)) }));
-    const losses = series((k) => k.includes('loss'));
-    const accuracies = series((k) => k.includes('accuracy'));
-    if (losses.length) charts.push(lineChart('Loss per epoch', xs, losses, short, (x) => `epoch ${x}`));
-    if (accuracies.length) charts.push(lineChart('Accuracy per epoch', xs, accuracies, short, (x) => `epoch ${x}`));
-  }
+  charts.push(...curves(events.filter((e) => e.type === 'epoch' || e.type === 'fine_tuning.metrics').map((e) => e.data), 'epoch'));
+  charts.push(...curves(events.filter((e) => e.type === 'iteration').map((e) => e.data), 'iteration'));
   const trials = events.filter((e) => e.type === 'trial').map((e) => e.data).sort((a, b) => Number(a['trial']) - Number(b['trial']));
   if (trials.length) {
     const metrics = trials.map((t) => (t['metrics'] ?? {}) as Record<string, unknown>);
@@ -137,6 +133,24 @@ export function jobCharts(events: JobEvent[]): HTMLElement[] {
     charts.push(lineChart('Validation metrics per trial', trials.map((t) => Number(t['trial'])), keys.map((k) => ({ name: k, values: metrics.map((m) => (typeof m[k] === 'number' ? m[k] : null)) })), short, (x) => `trial ${x}`));
   }
   charts.push(...finalMetrics(events));
+  return charts;
+}
+
+/** Line charts of rows keyed by `step` (an epoch or iteration number): losses, accuracies and RMSEs, one chart each. */
+function curves(all: Record<string, unknown>[], step: string): HTMLElement[] {
+  // A job taken over by another worker repeats its steps: the last row of a step wins.
+  const byStep = new Map<number, Record<string, unknown>>();
+  all.forEach((d, i) => byStep.set(typeof d[step] === 'number' ? d[step] : i + 1, d));
+  const xs = [...byStep.keys()].sort((a, b) => a - b);
+  const rows = xs.map((x) => byStep.get(x)!);
+  if (!rows.length) return [];
+  const keys = [...new Set(rows.flatMap((d) => Object.keys(d)))].filter((k) => k !== step && rows.some((d) => typeof d[k] === 'number'));
+  const series = (match: (k: string) => boolean) => keys.filter(match).map((k) => ({ name: k, values: rows.map((d) => (typeof d[k] === 'number' ? d[k] : null)) }));
+  const charts: HTMLElement[] = [];
+  for (const [title, match] of [['Loss', (k: string) => k.includes('loss')], ['Accuracy', (k: string) => k.includes('accuracy')], ['RMSE', (k: string) => k.endsWith('rmse')]] as const) {
+    const lines = series(match);
+    if (lines.length) charts.push(lineChart(`${title} per ${step}`, xs, lines, short, (x) => `${step} ${x}`));
+  }
   return charts;
 }
 
@@ -170,7 +184,8 @@ function finalMetrics(events: JobEvent[]): HTMLElement[] {
 
 /** A worker job's last events as a list (progress and checkpoint events left out: the bar shows them). */
 export function eventList(events: JobEvent[]): HTMLElement {
-  return h('ol', { class: 'events' },
+  // Focusable, so a keyboard can scroll a long list.
+  return h('ol', { class: 'events', tabindex: 0, 'aria-label': 'Job events' },
     events.filter((e) => e.type !== 'progress' && e.type !== 'checkpoint').slice(-50).map((e) => h('li', null, `${new Date(e.at).toLocaleTimeString()} ${e.type}: ${describe(e.data, e.type)}`)));
 }
 

@@ -116,6 +116,8 @@ async function route(): Promise<void> {
   try {
     cleanup = await target.page({ me, root: main, params, query: new URLSearchParams(queryPart ?? '') });
   } catch (err) {
+    // A page that failed before drawing (a model that does not exist) still says where the user is.
+    if (!main.querySelector('h1')) main.prepend(h('h1', null, params[0] ? `${target.title} ${params[0]}` : target.title));
     main.appendChild(h('p', { class: 'status error', role: 'alert' }, (err as Error).message));
   }
 }

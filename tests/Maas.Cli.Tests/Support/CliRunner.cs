@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Maas.Testing;
@@ -55,8 +56,11 @@ public static class CliRunner
         return File.Exists(built) ? built : throw new FileNotFoundException("maas.dll not found; build src/Maas.Cli first", built);
     }
 
-    /// <summary>Runs <c>maas args</c> with <paramref name="environment"/> (null removes a variable) and waits for it (3 minutes at most).</summary>
-    public static async Task<CliRun> RunAsync(IEnumerable<string> args, IReadOnlyDictionary<string, string?> environment, string? stdin = null)
+    /// <summary>
+    /// Runs <c>maas args</c> with <paramref name="environment"/> (null removes a variable) and waits for it (3 minutes
+    /// at most); <paramref name="onLine"/> sees each stdout line as the CLI prints it.
+    /// </summary>
+    public static async Task<CliRun> RunAsync(IEnumerable<string> args, IReadOnlyDictionary<string, string?> environment, string? stdin = null, Action<string>? onLine = null)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -88,7 +92,7 @@ public static class CliRunner
         }
 
         using var process = Process.Start(info) ?? throw new InvalidOperationException("dotnet did not start");
-        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stdout = onLine is null ? process.StandardOutput.ReadToEndAsync() : ReadLinesAsync(process.StandardOutput, onLine);
         var stderr = process.StandardError.ReadToEndAsync();
         if (stdin is not null)
         {
@@ -108,5 +112,17 @@ public static class CliRunner
         }
 
         return new CliRun(process.ExitCode, await stdout, await stderr);
+    }
+
+    private static async Task<string> ReadLinesAsync(StreamReader reader, Action<string> onLine)
+    {
+        var all = new StringBuilder();
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            all.Append(line).Append('\n');
+            onLine(line);
+        }
+
+        return all.ToString();
     }
 }

@@ -51,6 +51,9 @@ public sealed class CliServerFixture : IAsyncLifetime
     /// <summary>Runs the CLI against this server with <paramref name="apiKey"/>.</summary>
     public Task<CliRun> RunWithKeyAsync(string apiKey, params string[] args) => CliRunner.RunAsync(args, Environment(apiKey));
 
+    /// <summary>Runs the CLI against this server with the admin key; <paramref name="onLine"/> sees each stdout line as it is printed.</summary>
+    public Task<CliRun> RunWatchingAsync(Action<string> onLine, params string[] args) => CliRunner.RunAsync(args, Environment(MaasTestServer.AdminKey), onLine: onLine);
+
     /// <summary>Runs the CLI with text on its stdin.</summary>
     public Task<CliRun> RunWithInputAsync(string stdin, params string[] args) => CliRunner.RunAsync(args, Environment(MaasTestServer.AdminKey), stdin);
 

@@ -52,6 +52,19 @@ const recordBars = () => page.evaluate(() => {
     set(v) { value.set.call(this, v); (window.__bars[this.getAttribute('aria-label') ?? ''] ??= []).push(value.get.call(this)); },
   });
 });
+// Records every text a status line of the page shows, in order (a message may last only a moment).
+const recordStatuses = () => page.evaluate(() => {
+  window.__statuses = [];
+  if (window.__statusObserver) return;
+  window.__statusObserver = new MutationObserver(() => {
+    for (const el of document.querySelectorAll('main .status')) {
+      const text = el.textContent ?? '';
+      if (text && window.__statuses.at(-1) !== text) window.__statuses.push(text);
+    }
+  });
+  window.__statusObserver.observe(document.body, { subtree: true, childList: true, characterData: true });
+});
+const statuses = () => page.evaluate(() => window.__statuses ?? []);
 // The values a bar was set to, in order, each repeat dropped.
 const barValues = (label) => page.evaluate((l) => (window.__bars?.[l] ?? []).filter((v, i, all) => i === 0 || v !== all[i - 1]), label);
 
@@ -102,6 +115,54 @@ await scenario('sign_in', async () => {
   return `wrong key refused (${refused.trim()}); nav: ${nav.join(', ')}`;
 });
 
+await scenario('empty_states', async () => {
+  // A new server: every list says it is empty in words, and the training form's missing dataset is a hint with a
+  // link, not an error.
+  const empty = {
+    datasets: 'No datasets yet.', training: 'No training jobs yet.', 'fine-tuning': 'No fine-tuning jobs yet.',
+    jobs: 'No jobs yet.', deployments: 'No deployments',
+  };
+  for (const [route, text] of Object.entries(empty)) {
+    await page.goto(`${baseUrl}#/${route}`);
+    await page.locator('main').getByText(text).first().waitFor();
+    if (route === 'training') {
+      await page.locator('#training-hint a[href="#/datasets"]').waitFor();
+      const errors = await page.locator('section[aria-label="Train a model"] .status.error').allTextContents();
+      if (errors.some((e) => e.trim())) throw new Error(`the training form shows an error on an empty server: ${errors}`);
+      await check('training-empty');
+    }
+  }
+  return `empty states: ${Object.values(empty).join(' | ')}`;
+});
+
+await scenario('not_found_page', async () => {
+  // A model that does not exist: the page still has its heading, and the server's message is in the page.
+  await page.goto(`${baseUrl}#/models/no-such-model`);
+  await page.getByRole('heading', { name: 'Model no-such-model', level: 1 }).waitFor();
+  const alert = await page.locator('main [role="alert"]').textContent();
+  if (!/no-such-model/.test(alert)) throw new Error(`the page says "${alert}"`);
+  await check('model-not-found');
+  return `heading "Model no-such-model", alert "${alert.trim()}"`;
+});
+
+await scenario('failed_action_in_page', async () => {
+  // An action whose target went away meanwhile (an alias removed by someone else): the failure is shown in the page.
+  const put = await api('/api/v1/models/demo-classifier/aliases/stale', { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ version: 1 }) });
+  if (!put.ok) throw new Error(`setting the alias answered ${put.status}`);
+  await page.goto(`${baseUrl}#/models/demo-classifier`);
+  const remove = page.locator('tr', { hasText: 'stale' }).getByRole('button', { name: 'Remove' });
+  await remove.click();
+  const removed = await api('/api/v1/models/demo-classifier/aliases/stale', { method: 'DELETE' });
+  if (!removed.ok) throw new Error(`removing the alias answered ${removed.status}`);
+  await page.locator('tr', { hasText: 'stale' }).getByRole('button', { name: /Really remove/ }).click();
+  const alert = page.locator('main .action-error[role="alert"]');
+  await alert.waitFor();
+  const text = await alert.textContent();
+  if (!/^Remove: .*stale/.test(text)) throw new Error(`the alert says "${text}"`);
+  await check('failed-action');
+  return `alert: ${text}`;
+});
+
 await scenario('upload_with_progress', async () => {
   await page.goto(`${baseUrl}#/models`);
   await page.getByLabel('Name', { exact: true }).fill('big-mlp');
@@ -110,9 +171,13 @@ await scenario('upload_with_progress', async () => {
   await page.getByRole('heading', { name: 'big-mlp', level: 1 }).waitFor();
   await page.getByLabel('Model file (.onnx or .gguf)').setInputFiles(config.bigModel);
   await recordBars();
+  await recordStatuses();
   await page.getByRole('button', { name: 'Upload', exact: true }).click();
   await page.locator('#upload-result').waitFor({ timeout: 60000 });
   const seen = await barValues('Upload progress');
+  // After the last chunk the page says the server is checking the file, until the version is there.
+  const said = await statuses();
+  if (!said.some((t) => /^Sent big-mlp\.onnx .*the server is checking it/.test(t))) throw new Error(`the status line said: ${said.join(' | ')}`);
   const text = await page.locator('#upload-result').textContent();
   if (!/version 1/.test(text)) throw new Error(`unexpected result: ${text}`);
   const middle = seen.filter((v) => v > 0 && v < 100);
@@ -273,38 +338,54 @@ await scenario('training_key_scopes', async () => {
 });
 
 await scenario('follow_a_job', async () => {
-  // A slow loopback file host, so the import runs long enough to be watched.
+  // A loopback file host that sends the model in parts, each only once the jobs page has drawn the bytes before it:
+  // the import's bar must pass through every part's percentage, paced by what the page shows rather than by delays.
   const file = fs.readFileSync(config.bigModel);
+  const parts = 4;
+  let jobId = null;
+  let hostError = null;
   const server = http.createServer(async (req, res) => {
-    res.writeHead(200, { 'Content-Length': file.length, 'Content-Type': 'application/octet-stream' });
-    for (let at = 0; at < file.length; at += 256 * 1024) {
-      if (!res.write(file.subarray(at, at + 256 * 1024))) await new Promise((r) => res.once('drain', r));
-      await new Promise((r) => setTimeout(r, 60));
-    }
-    res.end();
+    try {
+      res.writeHead(200, { 'Content-Length': file.length, 'Content-Type': 'application/octet-stream' });
+      for (let part = 1; part <= parts; part++) {
+        const end = Math.round((file.length * part) / parts);
+        if (!res.write(file.subarray(Math.round((file.length * (part - 1)) / parts), end))) await new Promise((r) => res.once('drain', r));
+        if (part === parts) break;
+        const percent = (100 * end) / file.length;
+        await until(`the jobs page to show ${percent.toFixed(0)}%`, async () => jobId !== null && (await barValues(`Progress of ${jobId}`)).some((v) => v >= percent - 0.01), 60000);
+      }
+      res.end();
+    } catch (e) { hostError = e; res.destroy(); }
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   try {
     const url = `http://127.0.0.1:${server.address().port}/big-mlp.onnx`;
     await page.goto(`${baseUrl}#/models/big-mlp`);
+    await recordBars();
     await page.getByLabel('URL', { exact: true }).fill(url);
     await page.getByRole('button', { name: 'Import' }).click();
-    await page.locator('.status.ok', { hasText: 'Job ' }).waitFor();
+    const started = await page.locator('.status.ok', { hasText: 'Job ' }).textContent();
+    jobId = /Job (\S+?)[\s.:,]/.exec(`${started} `)?.[1] ?? null;
+    if (!jobId) throw new Error(`no job id in "${started}"`);
     await page.goto(`${baseUrl}#/jobs`);
-    const row = page.locator('tr[data-job]').first();
-    await row.waitFor();
-    const seen = new Set();
+    const row = page.locator(`tr[data-job="${jobId}"]`);
     await until('the job to succeed', async () => {
-      const v = await row.locator('progress').evaluate((p) => (p.hasAttribute('value') ? p.value : null)).catch(() => null);
-      if (v !== null) seen.add(Math.round(v));
-      return (await row.getAttribute('data-status')) === 'succeeded';
-    }, 60000);
+      if (hostError) throw hostError;
+      const status = await row.getAttribute('data-status').catch(() => null);
+      if (status === 'failed' || status === 'cancelled') throw new Error(`the import ${status}`);
+      return status === 'succeeded';
+    }, 120000);
+    await until('the bar at 100%', async () => (await barValues(`Progress of ${jobId}`)).at(-1) === 100);
     await row.getByRole('button').first().click();
     await page.locator('tr.details').waitFor();
     await check('jobs');
-    const middle = [...seen].filter((v) => v > 0 && v < 100);
-    if (middle.length === 0) throw new Error(`no progress between 0 and 100 was shown (saw ${[...seen]})`);
-    return `import progress seen on the jobs page: ${[...seen].sort((a, b) => a - b).join(', ')}`;
+    // What the page itself set on the bar, in order: every part's percentage on the way, rising, ending at 100.
+    const values = await barValues(`Progress of ${jobId}`);
+    const middle = [...new Set(values.filter((v) => v > 0 && v < 100).map((v) => Math.round(v)))];
+    if (middle.length < parts - 1) throw new Error(`the bar showed ${values.join(', ')}: fewer than ${parts - 1} percentages between 0 and 100`);
+    if (values.some((v, i) => i > 0 && v < values[i - 1])) throw new Error(`the bar went back: ${values.join(', ')}`);
+    if (values.at(-1) !== 100) throw new Error(`the bar ended at ${values.at(-1)}`);
+    return `import progress the jobs page drew: ${values.map((v) => v.toFixed(0)).join(', ')}`;
   } finally {
     server.close();
   }
@@ -362,9 +443,15 @@ await scenario('dataset_upload', async () => {
   await page.getByRole('heading', { name: 'Datasets', level: 1 }).waitFor();
   await page.getByLabel('Dataset name').fill('line-data');
   await page.getByLabel(/^File \(CSV/).setInputFiles(config.lineCsv);
+  await recordStatuses();
   await page.getByRole('button', { name: 'Upload dataset' }).click();
   const colour = page.locator('#dataset-upload-result tr[data-column="colour"]');
   await colour.waitFor();
+  // Between the last byte sent and the answer, the page says the server is still at work.
+  const said = await statuses();
+  const reading = said.findIndex((t) => /^Sent line\.csv .*the server is reading it/.test(t));
+  const uploaded = said.findIndex((t) => /^Uploaded line\.csv as line-data version 1/.test(t));
+  if (reading < 0 || uploaded < reading) throw new Error(`the status line said: ${said.join(' | ')}`);
   const row = (await colour.textContent()).replace(/\s+/g, ' ');
   if (!/string/.test(row) || !/blue: 40, red: 20/.test(row)) throw new Error(`the colour column reads ${row}`);
   const x = (await page.locator('#dataset-upload-result tr[data-column="x"]').textContent()).replace(/\s+/g, ' ');
@@ -446,6 +533,42 @@ await scenario('tabular_final_metrics', async () => {
   if (cells.length !== 4 || total !== job.result.evaluation.rows) throw new Error(`the matrix holds ${cells} (${total}); the test split has ${job.result.evaluation.rows} rows`);
   await check('training-tabular-job');
   return `test accuracy ${accuracy}; confusion matrix ${cells.join(' ')} over ${total} test rows; bars: ${label.slice(0, 160)}`;
+});
+
+await scenario('tabular_iterations', async () => {
+  // A boosted-tree regression: its iteration events draw an RMSE curve per boosting iteration, like a network's epochs.
+  await page.goto(`${baseUrl}#/training?dataset=line-data`);
+  await page.getByRole('heading', { name: 'Train a model' }).waitFor();
+  await page.getByLabel('Model name').fill('line-trees');
+  await page.getByLabel('Task', { exact: true }).selectOption('regression');
+  await until('the label choices', async () => (await page.locator('select option[value="y"]').count()) > 0);
+  await page.getByLabel('Label column').selectOption('y');
+  await page.getByLabel('Trainer', { exact: true }).selectOption('lightgbm');
+  await page.getByLabel('Hyperparameters (JSON, optional)').fill('{"iterations": 20, "min_examples_per_leaf": 3}');
+  await page.getByRole('button', { name: 'Start training' }).click();
+  const heading = page.getByRole('heading', { name: /^Training job train_/ });
+  await heading.waitFor();
+  const id = (await heading.textContent()).replace('Training job ', '').trim();
+  await until('the boosted-tree job to succeed', async () => {
+    const status = await page.locator('#training-status').getAttribute('data-status').catch(() => null);
+    if (status === 'failed' || status === 'cancelled') throw new Error(`the job ${status}: ${await page.locator('.status.error').allTextContents()}`);
+    return status === 'succeeded';
+  }, 120000);
+  const events = (await (await api(`/api/v1/training/jobs/${id}/events?limit=1000`)).json()).events.filter((e) => e.type === 'iteration').map((e) => e.data);
+  if (events.length !== 20 || events.at(-1).iteration !== 20) throw new Error(`the job emitted iterations ${events.map((e) => e.iteration)}`);
+  const series = Object.keys(events[0]).filter((k) => k.endsWith('rmse'));
+  const chart = page.locator('figure.chart-box', { hasText: 'RMSE per iteration' });
+  await until('one point per iteration and series', async () => (await chartPoints('RMSE per iteration')) === events.length * series.length);
+  const drawn = await chart.locator('path.line').evaluateAll((paths) => paths.map((p) => p.getAttribute('data-series')));
+  if (drawn.join(',') !== series.join(',')) throw new Error(`lines drawn for ${drawn}; the events carry ${series}`);
+  const ticks = await chart.locator('text.tick').allTextContents();
+  if (!ticks.includes('iteration 1') || !ticks.includes('iteration 20')) throw new Error(`x axis reads ${ticks}`);
+  const legend = await chart.locator('ul.legend').textContent();
+  const first = events[0].train_rmse;
+  const last = events.at(-1).train_rmse;
+  if (!(last < first)) throw new Error(`train_rmse went from ${first} to ${last}`);
+  await check('training-iterations');
+  return `${events.length} iterations; train_rmse ${first.toFixed(3)} → ${last.toFixed(3)}; legend: ${legend.trim()}`;
 });
 
 await scenario('image_training_epochs', async () => {

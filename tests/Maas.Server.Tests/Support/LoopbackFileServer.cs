@@ -17,6 +17,12 @@ public sealed record ServedFile(byte[] Content)
     /// <summary>A pause after every 64 KiB sent (a slow source, to watch progress).</summary>
     public TimeSpan ChunkDelay { get; init; }
 
+    /// <summary>
+    /// Awaited before each 64 KiB with the bytes sent so far (after flushing them): a test paces the download by
+    /// what it has seen happen, instead of by delays.
+    /// </summary>
+    public Func<long, Task>? BeforeChunk { get; init; }
+
     /// <summary>Answer Range requests with the whole file (200), as some servers do.</summary>
     public bool IgnoreRange { get; init; }
 
@@ -153,6 +159,12 @@ public sealed class LoopbackFileServer : IAsyncDisposable
 
                 context.Abort();
                 return;
+            }
+
+            if (file.BeforeChunk is { } gate && position > start)
+            {
+                await context.Response.Body.FlushAsync();
+                await gate(position).WaitAsync(context.RequestAborted);
             }
 
             await context.Response.Body.WriteAsync(content.AsMemory((int)position, count));

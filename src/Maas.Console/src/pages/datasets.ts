@@ -54,7 +54,10 @@ function uploadForm(reload: () => Promise<void>): HTMLElement {
         { 'Content-Type': 'application/octet-stream', 'X-Maas-Filename': chosen.name },
         (sent, total) => {
           progress.value = total > 0 ? Math.round((100 * sent) / total) : 0;
-          status.ok(`Uploading ${chosen.name}: ${bytes(sent)} of ${bytes(total)} (${progress.value}%)`);
+          // Once every byte is sent the server still parses the file: say so, or a big file looks stuck at 100%.
+          status.ok(total > 0 && sent >= total
+            ? `Sent ${chosen.name} (${bytes(total)}); the server is reading it (schema and statistics)…`
+            : `Uploading ${chosen.name}: ${bytes(sent)} of ${bytes(total)} (${progress.value}%)`);
         });
       const version = res.json as DatasetVersion;
       progress.value = 100;

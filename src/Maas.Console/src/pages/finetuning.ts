@@ -118,7 +118,7 @@ export async function fineTuningJobPage({ me, root, params }: PageContext): Prom
         h('dt', null, 'Hyperparameters'), h('dd', null, JSON.stringify(job.hyperparameters ?? {})),
         h('dt', null, 'Trained tokens'), h('dd', null, job.trained_tokens ? String(job.trained_tokens) : '–'),
         h('dt', null, 'Created'), h('dd', null, time(job.created_at)), h('dt', null, 'Finished'), h('dd', null, time(job.finished_at))),
-      h('progress', { max: 100, value: job.progress ?? 0, 'aria-label': 'Fine-tuning progress' }), h('p', null, `${(job.progress ?? 0).toFixed(0)}% done`),
+      h('progress', { max: 100, 'aria-label': 'Fine-tuning progress', value: job.progress ?? 0 }), h('p', null, `${(job.progress ?? 0).toFixed(0)}% done`),
       job.error ? h('p', { class: 'status error', role: 'alert' }, `${job.error.code}: ${job.error.message}`) : null,
       can(me, 'training:write') && !isFinished(job.status)
         ? h('button', { type: 'button', onclick: async () => { try { await api(`/v1/fine_tuning/jobs/${seg(id)}/cancel`, { method: 'POST' }); } catch (e) { status.error(e as Error); } } }, 'Cancel job')

@@ -1,7 +1,7 @@
 // One model: versions with signature, lineage, size and format; aliases (move); serving config; evaluation;
 // upload (resumable for big files) and import from a URL, both with progress; delete.
 import { api, can, seg, sendWithProgress } from '../api';
-import { bytes, confirmButton, field, h, num, replace, statusLine, when } from '../dom';
+import { actionError, bytes, confirmButton, field, h, num, replace, statusLine, when } from '../dom';
 import type { PageContext } from '../main';
 import type { Alias, Job, Model, TensorSpec, Version } from '../types';
 
@@ -111,7 +111,7 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
         const outcome = job.result as { model: string; version: number; status: string; report?: Record<string, unknown> };
         status.ok(`Job ${job.id} done: version ${outcome.version} is ${outcome.status}.`);
         replace(result, resultView(outcome.version, outcome.status, outcome.report ?? {}),
-          h('button', { type: 'button', onclick: () => void draw() }, 'Show the new version'));
+          h('button', { type: 'button', onclick: (e: Event) => void draw().catch((err) => actionError(e.target as Element, (err as Error).message)) }, 'Show the new version'));
       } catch (err) { status.error(err as Error); } finally { button.disabled = false; }
     });
     return form;
@@ -151,7 +151,10 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
       if (!chosen) return;
       const show = (sent: number, total: number): void => {
         progress.value = total > 0 ? Math.round((100 * sent) / total) : 0;
-        status.ok(`Uploading ${chosen.name}: ${bytes(sent)} of ${bytes(total)} (${progress.value}%)`);
+        // Once every byte is sent the server still checks the model: say so, or a big file looks stuck at 100%.
+        status.ok(total > 0 && sent >= total
+          ? `Sent ${chosen.name} (${bytes(total)}); the server is checking it…`
+          : `Uploading ${chosen.name}: ${bytes(sent)} of ${bytes(total)} (${progress.value}%)`);
       };
       try {
         const version = chosen.size >= ResumableFrom ? await resumableUpload(base, chosen, show) : await rawUpload(base, chosen, show);

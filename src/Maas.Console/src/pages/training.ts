@@ -1,10 +1,12 @@
 // Training: a form that submits a job, the list of jobs, and a job's page that follows it live: progress, stage,
-// epoch, the loss and accuracy curves per epoch (image training) or the metric per trial (a hyperparameter search),
+// epoch or iteration, the loss and accuracy curves per epoch (image training) or per boosting iteration (LightGBM,
+// FastTree), the metric per trial (a hyperparameter search),
 // the final metrics per split as bars (all a tabular job without a search has) with a classifier's confusion matrix, the latest
 // metrics, and the registered version with its evaluation.
 import { api, can, seg } from '../api';
 import { confirmButton, field, h, num, replace, statusLine, when } from '../dom';
 import { eventList, follow, isFinished, jobCharts, jobList, statusBadge } from '../joblist';
+import type { Me } from '../api';
 import type { PageContext } from '../main';
 import type { Dataset, DatasetVersion, JobEvent, TrainingJob } from '../types';
 
@@ -12,7 +14,7 @@ const tasks = ['regression', 'binary-classification', 'multiclass-classification
 const trainers = ['', 'lightgbm', 'fasttree', 'sdca', 'lbfgs', 'adamw', 'sgd'];
 
 export async function trainingPage({ me, root, query }: PageContext): Promise<() => void> {
-  const form = can(me, 'training:write') ? await submitForm(query) : null;
+  const form = can(me, 'training:write') ? await submitForm(me, query) : null;
   const jobs = await jobList<TrainingJob>({
     caption: 'Training jobs',
     empty: 'No training jobs yet.',
@@ -29,7 +31,7 @@ export async function trainingPage({ me, root, query }: PageContext): Promise<()
   return jobs.stop;
 }
 
-async function submitForm(query: URLSearchParams): Promise<HTMLElement> {
+async function submitForm(me: Me, query: URLSearchParams): Promise<HTMLElement> {
   const model = h('input', { type: 'text', required: true, pattern: '[A-Za-z0-9][A-Za-z0-9._-]*', placeholder: 'my-model' });
   const dataset = h('select', { required: true });
   const version = h('select', null);
@@ -40,6 +42,7 @@ async function submitForm(query: URLSearchParams): Promise<HTMLElement> {
   const search = h('textarea', { rows: 2, placeholder: '{"method": "grid", "space": {"l2": [0.01, 0.1, 1]}}' });
   const network = h('textarea', { rows: 2, placeholder: 'image-classification: [{"type": "conv2d", "filters": 8, "kernel": 3, "padding": 1}, ...] (default: a small CNN)' });
   const status = statusLine();
+  const hint = h('p', { class: 'muted', id: 'training-hint' });
   let schema: DatasetVersion | null = null;
 
   const wanted = query.get('dataset') ?? '';
@@ -48,7 +51,8 @@ async function submitForm(query: URLSearchParams): Promise<HTMLElement> {
     const { datasets } = await api<{ datasets: Dataset[] }>('/api/v1/datasets');
     for (const d of datasets.filter((x) => x.latest_version)) dataset.appendChild(h('option', { value: d.name }, d.name));
     if (wantedName) dataset.value = wantedName;
-    if (datasets.length === 0) status.error('No dataset yet: upload one on the Datasets page first.');
+    // An empty state, not an error: the way on is a link.
+    if (datasets.length === 0) replace(hint, 'No dataset yet: ', can(me, 'datasets:write') ? h('a', { href: '#/datasets' }, 'upload one on the Datasets page') : 'ask for one to be shared with you', ' first.');
   } catch (e) { status.error(e as Error); }
 
   async function loadVersions(): Promise<void> {
@@ -74,7 +78,7 @@ async function submitForm(query: URLSearchParams): Promise<HTMLElement> {
   version.addEventListener('change', () => void loadColumns().catch((e) => status.error(e as Error)));
   try { await loadVersions(); } catch (e) { status.error(e as Error); }
 
-  const form = h('form', { class: 'card' },
+  const form = h('form', { class: 'card' }, hint,
     h('div', { class: 'row' }, field('Model name', model, 'Created when it does not exist.'), field('Dataset', dataset), field('Dataset version', version)),
     h('div', { class: 'row' }, field('Task', task), field('Label column', label), field('Trainer', trainer)),
     field('Hyperparameters (JSON, optional)', hyperparameters),
@@ -130,10 +134,12 @@ export async function trainingJobPage({ me, root, params }: PageContext): Promis
         h('dt', null, 'Status'), h('dd', null, statusBadge(job.status), job.cancel_requested && !isFinished(job.status) ? ' (cancel requested)' : ''),
         h('dt', null, 'Model'), h('dd', null, job.model ?? '–'), h('dt', null, 'Dataset'), h('dd', null, job.dataset ?? '–'),
         h('dt', null, 'Task'), h('dd', null, job.task ?? '–'), h('dt', null, 'Trainer'), h('dd', null, job.trainer ?? '–'),
-        h('dt', null, 'Stage'), h('dd', null, job.stage ?? '–'), h('dt', null, 'Epoch'), h('dd', null, job.epoch === null || job.epoch === undefined ? '–' : String(job.epoch)),
+        h('dt', null, 'Stage'), h('dd', null, job.stage ?? '–'), job.iteration === null || job.iteration === undefined
+          ? [h('dt', null, 'Epoch'), h('dd', null, job.epoch === null || job.epoch === undefined ? '–' : String(job.epoch))]
+          : [h('dt', null, 'Iteration'), h('dd', null, String(job.iteration))],
         h('dt', null, 'Time left'), h('dd', null, job.eta_seconds ? `about ${Math.ceil(job.eta_seconds)} s` : '–'),
         h('dt', null, 'Created'), h('dd', null, when(job.created_at)), h('dt', null, 'Finished'), h('dd', null, when(job.finished_at))),
-      h('progress', { max: 100, value: job.progress, 'aria-label': 'Training progress' }), h('p', null, `${job.progress.toFixed(0)}% done`),
+      h('progress', { max: 100, 'aria-label': 'Training progress', value: job.progress }), h('p', null, `${job.progress.toFixed(0)}% done`),
       job.error ? h('p', { class: 'status error', role: 'alert' }, `${job.error.code}: ${job.error.message}`) : null,
       can(me, 'training:write') && !isFinished(job.status) ? confirmButton('Cancel job', 'Really cancel?', async () => { await api(`${base}/cancel`, { method: 'POST' }); }) : null,
       charts.length ? h('section', { 'aria-label': 'Charts' }, h('h2', null, 'Charts'), h('div', { class: 'charts' }, charts)) : null,
