@@ -14,6 +14,7 @@ namespace Maas.Core.Hosting;
 /// <param name="LastUsed">When a request last took or released it.</param>
 /// <param name="LoadedAt">When the loaded instance finished loading (null when not loaded).</param>
 /// <param name="Memory">Its memory while loaded (null when not loaded).</param>
+/// <param name="Instances">Engine instances serving it (0 when not loaded).</param>
 public sealed record HostedModelStatus(
     ModelKey Key,
     string Engine,
@@ -25,7 +26,8 @@ public sealed record HostedModelStatus(
     TimeSpan KeepAlive,
     DateTimeOffset LastUsed,
     DateTimeOffset? LoadedAt,
-    ModelMemory? Memory);
+    ModelMemory? Memory,
+    int Instances = 0);
 
 /// <summary>A loaded model's memory, measured when it loaded and (mapped pages) when read.</summary>
 /// <param name="EstimatedBytes">The engine's estimate before loading.</param>

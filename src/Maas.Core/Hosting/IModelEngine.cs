@@ -33,6 +33,9 @@ public interface IHostedModel : IAsyncDisposable
 
     /// <summary>Memory the engine itself counts for the model (weights, caches), in bytes; 0 when it cannot tell.</summary>
     long EngineMemoryBytes { get; }
+
+    /// <summary>Engine instances serving the model (a tensor engine's sessions; one for an engine with a single loop).</summary>
+    int InstanceCount => 1;
 }
 
 /// <summary>What the host needs to load, keep and reload one model version.</summary>

@@ -14,4 +14,10 @@ public sealed record ModelHostOptions
 
     /// <summary>Bytes all loaded models may take together (0: no budget); a load that does not fit evicts idle models.</summary>
     public long MemoryBudgetBytes { get; init; }
+
+    /// <summary>
+    /// How long a reading of the model files' resident pages (one pass over /proc/self/smaps, which walks the page
+    /// tables of every mapping, KV caches included) is reused by <see cref="ModelHost.Models"/>; zero: read on every call.
+    /// </summary>
+    public TimeSpan MappedMemoryRefreshInterval { get; init; } = TimeSpan.FromSeconds(30);
 }

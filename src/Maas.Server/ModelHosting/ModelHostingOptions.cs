@@ -29,6 +29,10 @@ public sealed class ModelHostingOptions
     [Range(1, 100, ErrorMessage = "Maas:Hosting:MemoryBudgetPercent must be between 1 and 100")]
     public int MemoryBudgetPercent { get; set; } = 75;
 
+    /// <summary>How long a reading of the model files' resident pages (/proc/self/smaps) serves metrics and loaded-models, in milliseconds; 0 reads on every call.</summary>
+    [Range(0, 3_600_000, ErrorMessage = "Maas:Hosting:MappedMemoryRefreshMs must be between 0 and 3600000")]
+    public int MappedMemoryRefreshMs { get; set; } = 30_000;
+
     /// <summary>The budget in bytes these settings give on this machine.</summary>
     public long EffectiveBudgetBytes => MemoryBudgetBytes > 0 ? MemoryBudgetBytes : ProcessMemory.MachineBytes() / 100 * MemoryBudgetPercent;
 
@@ -39,5 +43,6 @@ public sealed class ModelHostingOptions
         RetryFailedLoadAfter = TimeSpan.FromMilliseconds(RetryFailedLoadMs),
         LoadWaitLimit = TimeSpan.FromMilliseconds(LoadWaitMs),
         MemoryBudgetBytes = EffectiveBudgetBytes,
+        MappedMemoryRefreshInterval = TimeSpan.FromMilliseconds(MappedMemoryRefreshMs),
     };
 }
