@@ -14,6 +14,7 @@ namespace Maas.Core.Hosting;
 /// <param name="LastUsed">When a request last took or released it.</param>
 /// <param name="LoadedAt">When the loaded instance finished loading (null when not loaded).</param>
 /// <param name="Memory">Its memory while loaded (null when not loaded).</param>
+/// <param name="Instances">Engine instances serving it (0 when not loaded).</param>
 public sealed record HostedModelStatus(
     ModelKey Key,
     string Engine,
@@ -25,14 +26,5 @@ public sealed record HostedModelStatus(
     TimeSpan KeepAlive,
     DateTimeOffset LastUsed,
     DateTimeOffset? LoadedAt,
-    ModelMemory? Memory);
-
-/// <summary>A loaded model's memory, measured when it loaded and (mapped pages) when read.</summary>
-/// <param name="EstimatedBytes">The engine's estimate before loading.</param>
-/// <param name="ResidentDeltaBytes">What the process grew by while it loaded: its anonymous memory plus the resident pages of the model file (libraries the engine mapped are not counted).</param>
-/// <param name="PrivateBytes">Of that growth, memory not backed by the model file (anonymous: heap, engine buffers).</param>
-/// <param name="MappedFileBytes">Resident pages of the model file mapped now (file-backed, the kernel may drop them).</param>
-/// <param name="EngineBytes">What the engine itself counts (weights, caches; 0 when it cannot tell).</param>
-/// <param name="AccountedBytes">What the memory budget charges: the largest of the estimate and the measurements.</param>
-/// <param name="LoadPeakBytes">How far the process's resident size rose above its size before the load while it ran (0 when the system cannot tell); room is made for this much when the version loads again.</param>
-public sealed record ModelMemory(long EstimatedBytes, long ResidentDeltaBytes, long PrivateBytes, long MappedFileBytes, long EngineBytes, long AccountedBytes, long LoadPeakBytes = 0);
+    ModelMemory? Memory,
+    int Instances = 0);

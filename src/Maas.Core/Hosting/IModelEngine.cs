@@ -24,35 +24,3 @@ public interface IModelEngine
     /// <summary>True when a model loaded with <paramref name="loaded"/> serves <paramref name="fresh"/> as it is (no reload).</summary>
     bool SameSettings(ModelLoadRequest loaded, ModelLoadRequest fresh) => Equals(loaded.Settings, fresh.Settings);
 }
-
-/// <summary>A model an engine loaded; disposing it unloads it (the host does so only once no request holds it).</summary>
-public interface IHostedModel : IAsyncDisposable
-{
-    /// <summary>The model file it was loaded from (its mapped pages are counted as the model's).</summary>
-    string ArtifactPath { get; }
-
-    /// <summary>Memory the engine itself counts for the model (weights, caches), in bytes; 0 when it cannot tell.</summary>
-    long EngineMemoryBytes { get; }
-}
-
-/// <summary>What the host needs to load, keep and reload one model version.</summary>
-public sealed record ModelLoadRequest
-{
-    /// <summary>The version to load.</summary>
-    public required ModelKey Key { get; init; }
-
-    /// <summary>Its file format, which picks the engine.</summary>
-    public required ModelFormat Format { get; init; }
-
-    /// <summary>The engine's own settings (a scheduler configuration, an LLM spec); a change reloads the model.</summary>
-    public object? Settings { get; init; }
-
-    /// <summary>Unload after this long without requests (zero: stay loaded).</summary>
-    public TimeSpan KeepAlive { get; init; }
-
-    /// <summary>Never evicted for memory nor unloaded when idle (loaded at start).</summary>
-    public bool Pinned { get; init; }
-
-    /// <summary>The size of the model file in bytes (0 when unknown), the base of the memory estimate.</summary>
-    public long ArtifactBytes { get; init; }
-}

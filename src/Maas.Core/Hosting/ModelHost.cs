@@ -31,6 +31,10 @@ public sealed class ModelHost : IAsyncDisposable
     private readonly Dictionary<ModelKey, Entry> _entries = [];
     private readonly SemaphoreSlim _loadGate = new(1, 1);
     private readonly ITimer _sweeper;
+    private readonly Lock _mappedLock = new();
+    private IReadOnlyDictionary<string, long> _mapped = new Dictionary<string, long>(StringComparer.Ordinal);
+    private DateTimeOffset? _mappedAt;
+    private long _mappedReads;
     private long _loads;
     private long _reloads;
     private long _evictions;
@@ -79,14 +83,26 @@ public sealed class ModelHost : IAsyncDisposable
     /// <summary>Models evicted to make room since start.</summary>
     public long EvictionCount => Interlocked.Read(ref _evictions);
 
+    /// <summary>Passes over /proc/self/smaps made to measure model files' resident pages (at loads, and by <see cref="Models"/> at most once per <see cref="ModelHostOptions.MappedMemoryRefreshInterval"/>).</summary>
+    public long MappedMemoryReads => Interlocked.Read(ref _mappedReads);
+
+    /// <summary>When the resident pages of the model files reported by <see cref="Models"/> were read (null: never).</summary>
+    public DateTimeOffset? MappedMemoryReadAt
+    {
+        get
+        {
+            lock (_mappedLock)
+            {
+                return _mappedAt;
+            }
+        }
+    }
+
     /// <summary>The tenant that owns the model of <paramref name="key"/> (its quota applies).</summary>
     public static string TenantOf(ModelKey key) => ModelKeys.TrySplit(key.Name, out var owner, out _) ? owner : Model.DefaultOwner;
 
     /// <summary>True when some engine of this host loads <paramref name="format"/>.</summary>
     public bool CanLoad(ModelFormat format) => _engines.Any(e => e.Formats.Contains(format));
-
-    /// <summary>The engine that loads <paramref name="format"/>, or null.</summary>
-    public string? EngineFor(ModelFormat format) => _engines.FirstOrDefault(e => e.Formats.Contains(format))?.Name;
 
     /// <summary>
     /// Holds the version of <paramref name="request"/>, loading it first when needed (concurrent callers share one
@@ -395,7 +411,8 @@ public sealed class ModelHost : IAsyncDisposable
 
     /// <summary>
     /// Every version the host knows, loaded or not; with <paramref name="measureMappedFiles"/> the resident pages of
-    /// their files are read now (one pass over /proc for all), else reported as 0.
+    /// their files (one pass over /proc for all, reused for <see cref="ModelHostOptions.MappedMemoryRefreshInterval"/>
+    /// unless a file is new to it), else reported as 0.
     /// </summary>
     public IReadOnlyList<HostedModelStatus> Models(bool measureMappedFiles = false)
     {
@@ -406,7 +423,7 @@ public sealed class ModelHost : IAsyncDisposable
         }
 
         var paths = all.Select(e => e.Current?.Model.ArtifactPath).OfType<string>().ToArray();
-        var mapped = measureMappedFiles ? ProcessMemory.MappedFileBytes(paths) : null;
+        var mapped = measureMappedFiles ? MappedFiles(paths) : null;
         lock (_lock)
         {
             return [.. all.Select(e => Describe(e, mapped)).OrderBy(s => s.Key.Name, StringComparer.Ordinal).ThenBy(s => s.Key.Version)];
@@ -651,7 +668,7 @@ public sealed class ModelHost : IAsyncDisposable
 
             // The model's growth: anonymous memory (heap, engine buffers) plus the resident pages of its own file.
             var privateBytes = Math.Max(0, ProcessMemory.AnonymousBytes() - before);
-            var mappedAtLoad = ProcessMemory.MappedFileBytes([model.ArtifactPath])[model.ArtifactPath];
+            var mappedAtLoad = MeasureMappedFileAtLoad(model.ArtifactPath);
             LoadReported?.Invoke(new ModelLoadReport(entry.Key.Name, entry.Key.Version, entry.Engine.Name, Stopwatch.GetElapsedTime(started), true));
             var instance = new Instance(entry, model, request, estimate, privateBytes + mappedAtLoad, privateBytes, _time.GetUtcNow());
             entry.LastMeasuredBytes = Math.Max(privateBytes + mappedAtLoad, model.EngineMemoryBytes);
@@ -789,8 +806,40 @@ public sealed class ModelHost : IAsyncDisposable
         await instance.Model.DisposeAsync().ConfigureAwait(false);
     }
 
+    // The resident pages of the files, from the last reading while it is fresh and knows them all: a scrape every few
+    // seconds would otherwise walk the page tables of every mapping each time (~5% of an LLM server's CPU).
+    private IReadOnlyDictionary<string, long> MappedFiles(string[] paths)
+    {
+        lock (_mappedLock)
+        {
+            var now = _time.GetUtcNow();
+            var fresh = _mappedAt is { } at && now - at < _options.MappedMemoryRefreshInterval;
+            if (!fresh || !paths.All(_mapped.ContainsKey))
+            {
+                _mapped = ProcessMemory.MappedFileBytes(paths);
+                _mappedAt = now;
+                Interlocked.Increment(ref _mappedReads);
+            }
+
+            return _mapped;
+        }
+    }
+
+    // A load measures its own file at once; later readings start from that value (copied: readers hold the old one).
+    private long MeasureMappedFileAtLoad(string path)
+    {
+        var bytes = ProcessMemory.MappedFileBytes([path])[path];
+        Interlocked.Increment(ref _mappedReads);
+        lock (_mappedLock)
+        {
+            _mapped = new Dictionary<string, long>(_mapped, StringComparer.Ordinal) { [path] = bytes };
+        }
+
+        return bytes;
+    }
+
     // Called with _lock held.
-    private static HostedModelStatus Describe(Entry e, Dictionary<string, long>? mapped)
+    private static HostedModelStatus Describe(Entry e, IReadOnlyDictionary<string, long>? mapped)
     {
         var c = e.Current;
         ModelMemory? memory = null;
@@ -801,7 +850,8 @@ public sealed class ModelHost : IAsyncDisposable
             memory = new ModelMemory(c.EstimatedBytes, c.ResidentDeltaBytes, c.PrivateBytes, file, engine, c.AccountedBytes, e.LastPeakBytes);
         }
 
-        return new HostedModelStatus(e.Key, e.Engine.Name, e.Format, e.State, e.Reason, c?.InFlight ?? 0, e.Pinned, e.KeepAlive, e.LastUsed, c?.LoadedAt, memory);
+        return new HostedModelStatus(e.Key, e.Engine.Name, e.Format, e.State, e.Reason, c?.InFlight ?? 0, e.Pinned, e.KeepAlive, e.LastUsed, c?.LoadedAt, memory,
+            c?.Model.InstanceCount ?? 0);
     }
 
     internal sealed class Entry(ModelKey key, IModelEngine engine, ModelFormat format, DateTimeOffset created)
@@ -879,31 +929,5 @@ public sealed class ModelHost : IAsyncDisposable
 
         // What the budget charges: measured growth can read low (a collection during the load), so never below the estimate.
         public long AccountedBytes => Math.Max(Math.Max(EstimatedBytes, ResidentDeltaBytes), Model.EngineMemoryBytes);
-    }
-}
-
-/// <summary>A request's hold on a loaded model: the model is not unloaded while any lease is out.</summary>
-public sealed class ModelLease : IDisposable
-{
-    private readonly ModelHost _host;
-    private readonly ModelHost.Instance _instance;
-    private int _disposed;
-
-    internal ModelLease(ModelHost host, ModelHost.Instance instance)
-    {
-        _host = host;
-        _instance = instance;
-    }
-
-    /// <summary>The loaded model.</summary>
-    public IHostedModel Model => _instance.Model;
-
-    /// <inheritdoc />
-    public void Dispose()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
-        {
-            _host.Release(_instance);
-        }
     }
 }

@@ -20,4 +20,10 @@ public sealed record ModelHostOptions
     /// stays near the budget during loads, at the cost of fewer models loaded at once.
     /// </summary>
     public bool ReserveLoadPeak { get; init; } = true;
+
+    /// <summary>
+    /// How long a reading of the model files' resident pages (one pass over /proc/self/smaps, which walks the page
+    /// tables of every mapping, KV caches included) is reused by <see cref="ModelHost.Models"/>; zero: read on every call.
+    /// </summary>
+    public TimeSpan MappedMemoryRefreshInterval { get; init; } = TimeSpan.FromSeconds(30);
 }

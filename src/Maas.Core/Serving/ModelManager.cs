@@ -141,22 +141,6 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
         return results;
     }
 
-    /// <summary>
-    /// Every version this manager has seen, loaded or not, with its state and engine instances (0 when not loaded):
-    /// for gauges read on every scrape.
-    /// </summary>
-    public IReadOnlyList<ModelVersionLoad> Versions()
-    {
-        ModelKey[] keys;
-        lock (_lock)
-        {
-            keys = [.. _known.Keys];
-        }
-
-        return [.. keys.Select(k => new ModelVersionLoad(k.Name, k.Version, State(k.Name, k.Version).State,
-            _host.Peek(k) is HostedScheduler s ? s.Scheduler.InstanceCount : 0))];
-    }
-
     /// <summary>Requests queued or running on a loaded version (0 when it is not loaded).</summary>
     public int ActiveRequests(string name, int version) => _host.InFlight(new ModelKey(name, version));
 

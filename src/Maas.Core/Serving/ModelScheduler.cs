@@ -630,27 +630,7 @@ public sealed class ModelScheduler : IAsyncDisposable
         IReadOnlyList<Tensor>? outputs = null;
         try
         {
-            IReadOnlyList<Tensor> inputs;
-            if (batch.Count == 1)
-            {
-                inputs = batch[0].Request.Inputs;
-            }
-            else
-            {
-                foreach (var meta in _backend.Inputs)
-                {
-                    var parts = new Tensor[batch.Count];
-                    for (var i = 0; i < batch.Count; i++)
-                    {
-                        parts[i] = batch[i].Input(meta.Name);
-                    }
-
-                    assembled.Add(BatchAssembler.Concatenate(meta.Name, parts));
-                }
-
-                inputs = assembled;
-            }
-
+            var inputs = Inputs(batch, assembled);
             var runStart = Stopwatch.GetTimestamp();
             timings.InputTicks += runStart - start;
             var outputNames = OutputNames(batch);
@@ -661,22 +641,7 @@ public sealed class ModelScheduler : IAsyncDisposable
             }
 
             var splitStart = Stopwatch.GetTimestamp();
-            var perRequest = new Tensor[batch.Count][];
-            if (batch.Count == 1)
-            {
-                perRequest[0] = [.. outputs];
-                outputs = null; // handed over as they are
-            }
-            else
-            {
-                var rows = batch.Select(p => p.Rows).ToArray();
-                var split = outputs.Select(o => BatchAssembler.Split(o, rows)).ToArray();
-                for (var i = 0; i < batch.Count; i++)
-                {
-                    perRequest[i] = split.Select(s => s[i]).ToArray();
-                }
-            }
-
+            var perRequest = Split(batch, ref outputs);
             timings.OutputTicks += Stopwatch.GetTimestamp() - splitStart;
             long totalRows = 0;
             foreach (var p in batch)
@@ -692,34 +657,7 @@ public sealed class ModelScheduler : IAsyncDisposable
                 ComputeTimings.ToNanoseconds(timings.OutputTicks));
             _telemetry.Executed(_batchDimension ? totalRows : 1, ComputeTimings.ToNanoseconds(timings.InferTicks));
             ran = true;
-
-            var computeTicks = timings.InputTicks + timings.InferTicks + timings.OutputTicks;
-            for (var i = 0; i < batch.Count; i++)
-            {
-                var p = batch[i];
-                var response = new InferenceResponse
-                {
-                    ModelName = ModelName,
-                    ModelVersion = Version,
-                    Id = p.Request.Id,
-                    Outputs = Select(perRequest[i], outputNames, p.Request.RequestedOutputs),
-                    BatchItems = _batchDimension ? p.Rows : 1,
-                    ComputeTime = ComputeShare(computeTicks, _batchDimension ? p.Rows : 1, _batchDimension ? totalRows : batch.Count),
-                };
-                // Counted before the caller is released, so statistics and metrics read right after a response include it.
-                if (!p.Completion.Task.IsCompleted)
-                {
-                    var totalNs = ElapsedNs(p.EnqueuedTicks);
-                    var queueNs = ComputeTimings.ToNanoseconds(start - p.EnqueuedTicks);
-                    _statistics.RecordSuccess(p.Rows, totalNs, queueNs);
-                    _telemetry.RequestCompleted(true, totalNs, queueNs);
-                }
-
-                if (!Complete(p, response, null))
-                {
-                    response.Dispose(); // the caller gave up while the batch ran
-                }
-            }
+            Respond(batch, perRequest, outputNames, start, timings.InputTicks + timings.InferTicks + timings.OutputTicks, totalRows);
 
             // After the callers are released: the spans are built from timestamps taken above, so they lose nothing,
             // and building them no longer delays the responses.
@@ -727,19 +665,7 @@ public sealed class ModelScheduler : IAsyncDisposable
         }
         catch (Exception ex)
         {
-            var error = ex as InferenceException
-                ?? new InferenceException(InferenceErrorKind.Internal, $"{_label} failed to run: {ex.Message}", ex);
-            foreach (var p in batch)
-            {
-                if (!p.Completion.Task.IsCompleted)
-                {
-                    var ns = ElapsedNs(p.EnqueuedTicks);
-                    _statistics.RecordFailure(ns);
-                    _telemetry.RequestCompleted(false, ns, 0);
-                }
-
-                Complete(p, null, error);
-            }
+            Fail(batch, ex as InferenceException ?? new InferenceException(InferenceErrorKind.Internal, $"{_label} failed to run: {ex.Message}", ex));
         }
         finally
         {
@@ -761,29 +687,125 @@ public sealed class ModelScheduler : IAsyncDisposable
                 p.Request.Dispose();
             }
 
-            lock (_lock)
-            {
-                _running -= batch.Count;
-                _runningBatches--;
-                if (ran)
-                {
-                    // Moving averages over the last few batches: quick to follow a change of load, steady enough to plan by.
-                    var now = Stopwatch.GetTimestamp();
-                    var ticks = (double)(now - start);
-                    _batchTicks = _batchTicks == 0 ? ticks : (_batchTicks * 0.8) + (ticks * 0.2);
-                    _requestsPerBatch = (_requestsPerBatch * 0.8) + (batch.Count * 0.2);
-                    if (_busy)
-                    {
-                        var served = (double)(now - _lastCompletion) / batch.Count;
-                        _servedTicks = _servedTicks == 0 ? served : (_servedTicks * 0.8) + (served * 0.2);
-                    }
+            Finished(batch, start, ran);
+        }
+    }
 
-                    _lastCompletion = now;
-                    _busy = _queue.Count > 0 || _running > 0;
+    // One request's inputs as they are; several requests' inputs stacked row-wise (into tensors the caller disposes).
+    private IReadOnlyList<Tensor> Inputs(List<PendingRequest> batch, List<Tensor> assembled)
+    {
+        if (batch.Count == 1)
+        {
+            return batch[0].Request.Inputs;
+        }
+
+        foreach (var meta in _backend.Inputs)
+        {
+            var parts = new Tensor[batch.Count];
+            for (var i = 0; i < batch.Count; i++)
+            {
+                parts[i] = batch[i].Input(meta.Name);
+            }
+
+            assembled.Add(BatchAssembler.Concatenate(meta.Name, parts));
+        }
+
+        return assembled;
+    }
+
+    // Each request's rows of the outputs: one request takes the outputs themselves (and they are no longer the
+    // batch's to dispose), several get views split off by their row counts.
+    private static Tensor[][] Split(List<PendingRequest> batch, ref IReadOnlyList<Tensor>? outputs)
+    {
+        var perRequest = new Tensor[batch.Count][];
+        if (batch.Count == 1)
+        {
+            perRequest[0] = [.. outputs!];
+            outputs = null; // handed over as they are
+            return perRequest;
+        }
+
+        var rows = batch.Select(p => p.Rows).ToArray();
+        var split = outputs!.Select(o => BatchAssembler.Split(o, rows)).ToArray();
+        for (var i = 0; i < batch.Count; i++)
+        {
+            perRequest[i] = split.Select(s => s[i]).ToArray();
+        }
+
+        return perRequest;
+    }
+
+    // Answers every request of a batch that ran, counting each before its caller is released.
+    private void Respond(List<PendingRequest> batch, Tensor[][] perRequest, List<string> outputNames, long start, long computeTicks, long totalRows)
+    {
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var p = batch[i];
+            var response = new InferenceResponse
+            {
+                ModelName = ModelName,
+                ModelVersion = Version,
+                Id = p.Request.Id,
+                Outputs = Select(perRequest[i], outputNames, p.Request.RequestedOutputs),
+                BatchItems = _batchDimension ? p.Rows : 1,
+                ComputeTime = ComputeShare(computeTicks, _batchDimension ? p.Rows : 1, _batchDimension ? totalRows : batch.Count),
+            };
+            // Counted before the caller is released, so statistics and metrics read right after a response include it.
+            if (!p.Completion.Task.IsCompleted)
+            {
+                var totalNs = ElapsedNs(p.EnqueuedTicks);
+                var queueNs = ComputeTimings.ToNanoseconds(start - p.EnqueuedTicks);
+                _statistics.RecordSuccess(p.Rows, totalNs, queueNs);
+                _telemetry.RequestCompleted(true, totalNs, queueNs);
+            }
+
+            if (!Complete(p, response, null))
+            {
+                response.Dispose(); // the caller gave up while the batch ran
+            }
+        }
+    }
+
+    private void Fail(List<PendingRequest> batch, InferenceException error)
+    {
+        foreach (var p in batch)
+        {
+            if (!p.Completion.Task.IsCompleted)
+            {
+                var ns = ElapsedNs(p.EnqueuedTicks);
+                _statistics.RecordFailure(ns);
+                _telemetry.RequestCompleted(false, ns, 0);
+            }
+
+            Complete(p, null, error);
+        }
+    }
+
+    // The batch's slots are free again; a batch that ran updates the timings admission and dispatch plan by.
+    private void Finished(List<PendingRequest> batch, long start, bool ran)
+    {
+        lock (_lock)
+        {
+            _running -= batch.Count;
+            _runningBatches--;
+            if (ran)
+            {
+                // Moving averages over the last few batches: quick to follow a change of load, steady enough to plan by.
+                var now = Stopwatch.GetTimestamp();
+                var ticks = (double)(now - start);
+                _batchTicks = _batchTicks == 0 ? ticks : (_batchTicks * 0.8) + (ticks * 0.2);
+                _requestsPerBatch = (_requestsPerBatch * 0.8) + (batch.Count * 0.2);
+                if (_busy)
+                {
+                    var served = (double)(now - _lastCompletion) / batch.Count;
+                    _servedTicks = _servedTicks == 0 ? served : (_servedTicks * 0.8) + (served * 0.2);
                 }
 
-                CheckDrained();
+                _lastCompletion = now;
+                _busy = _queue.Count > 0 || _running > 0;
             }
+
+            CheckDrained();
         }
     }
 

@@ -5,11 +5,6 @@ using Maas.Core.Observability;
 
 namespace Maas.Core.Serving;
 
-/// <summary>What a tensor model is loaded with: its scheduling and the statistics that outlive its reloads.</summary>
-/// <param name="Servable">The resolved version with its scheduling.</param>
-/// <param name="Statistics">The version's statistics (kept across loads).</param>
-public sealed record TensorModelSettings(ServableModel Servable, InferenceStatistics Statistics);
-
 /// <summary>
 /// A tensor engine (ONNX Runtime) plugged into the <see cref="ModelHost"/>: loads a backend through its factory and
 /// puts the dynamic batcher (<see cref="ModelScheduler"/>) in front of it.
@@ -59,20 +54,4 @@ public sealed class TensorModelEngine(IModelBackendFactory factory, IServableMod
 
     private static TensorModelSettings Settings(ModelLoadRequest request) =>
         request.Settings as TensorModelSettings ?? throw new ArgumentException("a tensor model is loaded with TensorModelSettings", nameof(request));
-}
-
-/// <summary>A loaded tensor model: its scheduler (which owns the backend); unloading drains the scheduler's queue.</summary>
-public sealed class HostedScheduler(ModelScheduler scheduler, string artifactPath) : IHostedModel
-{
-    /// <summary>The dynamic batcher in front of the backend.</summary>
-    public ModelScheduler Scheduler { get; } = scheduler;
-
-    /// <inheritdoc />
-    public string ArtifactPath { get; } = artifactPath;
-
-    /// <inheritdoc />
-    public long EngineMemoryBytes => 0;
-
-    /// <inheritdoc />
-    public ValueTask DisposeAsync() => Scheduler.DisposeAsync();
 }

@@ -1,25 +1,10 @@
 using System.Diagnostics;
-using Maas.Core.Formats;
 using Maas.Core.Formats.Onnx;
 using Maas.Core.Serving;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Maas.Runtimes.Onnx.Serving;
-
-/// <summary>Loads ONNX model versions as <see cref="OnnxBackend"/>s.</summary>
-/// <param name="logger">Where a GPU provider this build lacks is reported; null reports nowhere.</param>
-public sealed class OnnxBackendFactory(ILogger? logger = null) : IModelBackendFactory
-{
-    /// <inheritdoc />
-    public string Engine => "onnxruntime";
-
-    /// <inheritdoc />
-    public bool CanLoad(ModelFormat format) => format == ModelFormat.Onnx;
-
-    /// <inheritdoc />
-    public IModelBackend Load(ModelLoadSpec spec, CancellationToken cancellationToken) => OnnxBackend.Load(spec, logger);
-}
 
 /// <summary>
 /// An ONNX model on ONNX Runtime: one session per instance, each with its own intra-op threads. Inputs are fed as

@@ -102,79 +102,12 @@ public sealed class AuthPipeline
             return;
         }
 
-        var client = context.Connection.RemoteIpAddress;
         var (secret, problem) = Credentials.Read(context.Request.Headers);
-        KeyEntry? entry = null;
-        Caller caller;
-        if (problem == CredentialProblem.Ambiguous)
+        var (caller, entry, failure) = await IdentifyAsync(context, rule, secret, problem);
+        if (failure is not null || caller is null)
         {
-            _failures.RecordFailure(client);
-            await AuthErrors.WriteAsync(context, style, new AuthFailure(
-                StatusCodes.Status400BadRequest,
-                "ambiguous_credentials",
-                "send exactly one credential: one 'Authorization: Bearer <key>' header or one 'x-api-key' header, not both or several"));
+            await AuthErrors.WriteAsync(context, style, failure!);
             return;
-        }
-
-        if (secret is null)
-        {
-            if (problem == CredentialProblem.None && AllowsAnonymous(context, rule))
-            {
-                caller = AnonymousCaller;
-            }
-            else
-            {
-                if (problem == CredentialProblem.BadScheme)
-                {
-                    _failures.RecordFailure(client);
-                }
-
-                await AuthErrors.WriteAsync(context, style, problem == CredentialProblem.BadScheme
-                    ? new AuthFailure(StatusCodes.Status401Unauthorized, "invalid_authorization", "the Authorization header must be 'Bearer <key>'")
-                    : new AuthFailure(StatusCodes.Status401Unauthorized, "missing_api_key", "this route needs an API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'"));
-                return;
-            }
-        }
-        else
-        {
-            if (_failures.BlockedFor(client, secret) is { } wait)
-            {
-                await AuthErrors.WriteAsync(context, style, new AuthFailure(
-                    StatusCodes.Status429TooManyRequests,
-                    "too_many_failed_attempts",
-                    $"too many failed authentication attempts from this address or with this key (Maas:Auth:FailedAttemptsPerWindow = {_options.FailedAttemptsPerWindow} per address, FailedAttemptsPerKeyPrefix = {_options.FailedAttemptsPerKeyPrefix} per key, per {_options.FailedAttemptWindowSeconds.ToString(CultureInfo.InvariantCulture)} s); try again later",
-                    RetryAfter: wait));
-                return;
-            }
-
-            KeyStatus status;
-            try
-            {
-                (status, entry) = await _keys.AuthenticateAsync(secret, context.RequestAborted);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                _logger.LogError("Key lookup failed: {Message}", e.Message);
-                await AuthErrors.WriteAsync(context, style, new AuthFailure(
-                    StatusCodes.Status503ServiceUnavailable, "auth_unavailable", "keys cannot be checked right now (database unavailable); try again", RetryAfter: TimeSpan.FromSeconds(1)));
-                return;
-            }
-
-            if (status != KeyStatus.Valid || entry is null)
-            {
-                _failures.RecordFailure(client, secret);
-                await AuthErrors.WriteAsync(context, style, status switch
-                {
-                    KeyStatus.Revoked => new AuthFailure(StatusCodes.Status401Unauthorized, "api_key_revoked", $"the API key {entry?.Key.Prefix}... was revoked"),
-                    KeyStatus.Expired => new AuthFailure(StatusCodes.Status401Unauthorized, "api_key_expired", $"the API key {entry?.Key.Prefix}... has expired"),
-                    _ => new AuthFailure(StatusCodes.Status401Unauthorized, "invalid_api_key", "the API key is not valid"),
-                });
-                return;
-            }
-
-            _failures.RecordSuccess(secret);
-            caller = entry.Caller;
-            context.User = entry.Principal;
         }
 
         var usage = new RequestUsage(caller, _models);
@@ -184,55 +117,23 @@ public sealed class AuthPipeline
             usage.ReportRequestedModel(model, VersionOf(context));
         }
 
-        var keyCounters = entry?.KeyCounters;
-        var tenantCounters = entry?.TenantCounters ?? _tracker.ForTenant(caller.Tenant);
-        var keyLimits = entry?.Key.Limits ?? UsageLimits.None;
-        var tenantLimits = entry?.TenantLimits ?? await _keys.GetTenantLimitsAsync(caller.Tenant, context.RequestAborted);
-
-        var refusal = await CheckAccessAsync(context, rule, style, caller, model);
-        Admission admission = default;
-        if (refusal is null)
-        {
-            if (keyCounters is not null && _tracker.NeedsSeed(keyCounters, keyLimits))
-            {
-                await _recorder.SeedAsync(caller.KeyId, null, keyCounters, context.RequestAborted);
-            }
-
-            if (_tracker.NeedsSeed(tenantCounters, tenantLimits))
-            {
-                await _recorder.SeedAsync(null, caller.Tenant, tenantCounters, context.RequestAborted);
-            }
-
-            admission = _tracker.TryAdmit(keyCounters, keyLimits, tenantCounters, tenantLimits);
-            if (admission.Rejection is { } rejection)
-            {
-                refusal = AuthErrors.RateLimited(rejection, _time.GetUtcNow());
-            }
-        }
-
+        var limits = new CallLimits(
+            entry?.KeyCounters,
+            entry?.Key.Limits ?? UsageLimits.None,
+            entry?.TenantCounters ?? _tracker.ForTenant(caller.Tenant),
+            entry?.TenantLimits ?? await _keys.GetTenantLimitsAsync(caller.Tenant, context.RequestAborted));
+        var (refusal, admission) = await AdmitAsync(context, rule, style, caller, model, limits);
         if (refusal is not null)
         {
             SetWindowHeaders(context, admission, refusal.Limit);
             await AuthErrors.WriteAsync(context, style, refusal);
-            Finish(context, rule, usage, entry, keyCounters, tenantCounters, at, started, refusal.Status);
+            Finish(context, rule, usage, entry, limits.KeyCounters, limits.TenantCounters, at, started, refusal.Status);
             return;
         }
 
         SetWindowHeaders(context, admission, null);
         _recorder.RequestStarted();
-        CallRevocation? revocation = null;
-        if (secret is not null && entry is not null)
-        {
-            if (style == ErrorStyle.Grpc)
-            {
-                revocation = new CallRevocation();
-                context.Features.Set(revocation);
-                context.Features.Set(new StreamAdmission(this, secret, keyCounters, keyLimits, tenantCounters, tenantLimits));
-            }
-
-            _open.Add(context, secret, revocation);
-        }
-
+        var revocation = secret is not null && entry is not null ? Open(context, style, secret, limits) : null;
         var statusCode = 0;
         try
         {
@@ -251,28 +152,146 @@ public sealed class AuthPipeline
         }
         finally
         {
-            _open.Remove(context);
-            revocation?.Dispose();
-            LimitTracker.Release(keyCounters, tenantCounters);
-            if (statusCode == 0)
-            {
-                statusCode = context.Response.StatusCode;
-            }
-
-            if (style == ErrorStyle.Grpc && statusCode == StatusCodes.Status200OK)
-            {
-                statusCode = GrpcOutcome(context);
-            }
-
-            Finish(context, rule, usage, entry, keyCounters, tenantCounters, at, started, statusCode);
-            if (context.Features.Get<StreamAdmission>() is { ChargedMs: > 0 } stream)
-            {
-                // The record just counted the call's whole compute; what its messages counted already comes out again.
-                _tracker.AddPending(keyCounters, tenantCounters, 0, -stream.ChargedMs);
-            }
-
-            _recorder.RequestEnded();
+            Close(context, rule, style, usage, entry, limits, revocation, at, started, statusCode);
         }
+    }
+
+    // Who calls: a valid key's caller (the key and its cached limits), the anonymous caller where the route and the
+    // server allow it, or the failure to answer with (recorded against the client and the key for lockouts).
+    private async ValueTask<(Caller? Caller, KeyEntry? Entry, AuthFailure? Failure)> IdentifyAsync(
+        HttpContext context, AccessRule rule, string? secret, CredentialProblem problem)
+    {
+        var client = context.Connection.RemoteIpAddress;
+        if (problem == CredentialProblem.Ambiguous)
+        {
+            _failures.RecordFailure(client);
+            return (null, null, new AuthFailure(
+                StatusCodes.Status400BadRequest,
+                "ambiguous_credentials",
+                "send exactly one credential: one 'Authorization: Bearer <key>' header or one 'x-api-key' header, not both or several"));
+        }
+
+        if (secret is null)
+        {
+            if (problem == CredentialProblem.None && AllowsAnonymous(context, rule))
+            {
+                return (AnonymousCaller, null, null);
+            }
+
+            if (problem == CredentialProblem.BadScheme)
+            {
+                _failures.RecordFailure(client);
+            }
+
+            return (null, null, problem == CredentialProblem.BadScheme
+                ? new AuthFailure(StatusCodes.Status401Unauthorized, "invalid_authorization", "the Authorization header must be 'Bearer <key>'")
+                : new AuthFailure(StatusCodes.Status401Unauthorized, "missing_api_key", "this route needs an API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'"));
+        }
+
+        if (_failures.BlockedFor(client, secret) is { } wait)
+        {
+            return (null, null, new AuthFailure(
+                StatusCodes.Status429TooManyRequests,
+                "too_many_failed_attempts",
+                $"too many failed authentication attempts from this address or with this key (Maas:Auth:FailedAttemptsPerWindow = {_options.FailedAttemptsPerWindow} per address, FailedAttemptsPerKeyPrefix = {_options.FailedAttemptsPerKeyPrefix} per key, per {_options.FailedAttemptWindowSeconds.ToString(CultureInfo.InvariantCulture)} s); try again later",
+                RetryAfter: wait));
+        }
+
+        KeyStatus status;
+        KeyEntry? entry;
+        try
+        {
+            (status, entry) = await _keys.AuthenticateAsync(secret, context.RequestAborted);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _logger.LogError("Key lookup failed: {Message}", e.Message);
+            return (null, null, new AuthFailure(
+                StatusCodes.Status503ServiceUnavailable, "auth_unavailable", "keys cannot be checked right now (database unavailable); try again", RetryAfter: TimeSpan.FromSeconds(1)));
+        }
+
+        if (status != KeyStatus.Valid || entry is null)
+        {
+            _failures.RecordFailure(client, secret);
+            return (null, null, status switch
+            {
+                KeyStatus.Revoked => new AuthFailure(StatusCodes.Status401Unauthorized, "api_key_revoked", $"the API key {entry?.Key.Prefix}... was revoked"),
+                KeyStatus.Expired => new AuthFailure(StatusCodes.Status401Unauthorized, "api_key_expired", $"the API key {entry?.Key.Prefix}... has expired"),
+                _ => new AuthFailure(StatusCodes.Status401Unauthorized, "invalid_api_key", "the API key is not valid"),
+            });
+        }
+
+        _failures.RecordSuccess(secret);
+        context.User = entry.Principal;
+        return (entry.Caller, entry, null);
+    }
+
+    // The route's scope and the model's tenant first, then the key's and the tenant's limits (seeded from recorded
+    // usage the first time a window is used); the refusal, if any, and the admission with its window for the headers.
+    private async ValueTask<(AuthFailure? Refusal, Admission Admission)> AdmitAsync(
+        HttpContext context, AccessRule rule, ErrorStyle style, Caller caller, string? model, CallLimits limits)
+    {
+        var refusal = await CheckAccessAsync(context, rule, style, caller, model);
+        if (refusal is not null)
+        {
+            return (refusal, default);
+        }
+
+        if (limits.KeyCounters is not null && _tracker.NeedsSeed(limits.KeyCounters, limits.KeyLimits))
+        {
+            await _recorder.SeedAsync(caller.KeyId, null, limits.KeyCounters, context.RequestAborted);
+        }
+
+        if (_tracker.NeedsSeed(limits.TenantCounters, limits.TenantLimits))
+        {
+            await _recorder.SeedAsync(null, caller.Tenant, limits.TenantCounters, context.RequestAborted);
+        }
+
+        var admission = _tracker.TryAdmit(limits.KeyCounters, limits.KeyLimits, limits.TenantCounters, limits.TenantLimits);
+        return (admission.Rejection is { } rejection ? AuthErrors.RateLimited(rejection, _time.GetUtcNow()) : null, admission);
+    }
+
+    // A keyed call is listed as open (a key revoked meanwhile ends it); a gRPC stream also gets its per-message admission.
+    private CallRevocation? Open(HttpContext context, ErrorStyle style, string secret, CallLimits limits)
+    {
+        CallRevocation? revocation = null;
+        if (style == ErrorStyle.Grpc)
+        {
+            revocation = new CallRevocation();
+            context.Features.Set(revocation);
+            context.Features.Set(new StreamAdmission(this, secret, limits.KeyCounters, limits.KeyLimits, limits.TenantCounters, limits.TenantLimits));
+        }
+
+        _open.Add(context, secret, revocation);
+        return revocation;
+    }
+
+    // The end of an admitted call, however it ended: release its limits, record its usage with its final status.
+    private void Close(
+        HttpContext context, AccessRule rule, ErrorStyle style, RequestUsage usage, KeyEntry? entry, CallLimits limits,
+        CallRevocation? revocation, DateTimeOffset at, long started, int statusCode)
+    {
+        _open.Remove(context);
+        revocation?.Dispose();
+        LimitTracker.Release(limits.KeyCounters, limits.TenantCounters);
+        if (statusCode == 0)
+        {
+            statusCode = context.Response.StatusCode;
+        }
+
+        if (style == ErrorStyle.Grpc && statusCode == StatusCodes.Status200OK)
+        {
+            statusCode = GrpcOutcome(context);
+        }
+
+        Finish(context, rule, usage, entry, limits.KeyCounters, limits.TenantCounters, at, started, statusCode);
+        if (context.Features.Get<StreamAdmission>() is { ChargedMs: > 0 } stream)
+        {
+            // The record just counted the call's whole compute; what its messages counted already comes out again.
+            _tracker.AddPending(limits.KeyCounters, limits.TenantCounters, 0, -stream.ChargedMs);
+        }
+
+        _recorder.RequestEnded();
     }
 
     private async ValueTask<AuthFailure?> CheckAccessAsync(HttpContext context, AccessRule rule, ErrorStyle style, Caller caller, string? model)
@@ -490,4 +509,8 @@ public sealed class AuthPipeline
         var minutes = ((long)span.TotalMinutes % 60).ToString(CultureInfo.InvariantCulture) + "m";
         return span < TimeSpan.FromHours(1) ? minutes + seconds : ((long)span.TotalHours).ToString(CultureInfo.InvariantCulture) + "h" + minutes + seconds;
     }
+
+    // A call's counters and limits: its key's (none for the anonymous caller) and its tenant's.
+    private readonly record struct CallLimits(LimitCounters? KeyCounters, UsageLimits KeyLimits, LimitCounters TenantCounters, UsageLimits TenantLimits);
+
 }

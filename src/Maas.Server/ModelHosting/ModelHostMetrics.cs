@@ -6,9 +6,9 @@ using Maas.Core.Observability;
 namespace Maas.Server.ModelHosting;
 
 /// <summary>
-/// The model host's metrics for every engine, labelled by <c>engine</c>: versions loaded, each version's state and
-/// measured memory, the memory budget, load attempts with their duration, evictions, reloads and how long requests
-/// waited for a load.
+/// The model host's metrics for every engine, labelled by <c>engine</c>: versions loaded, each version's state, engine
+/// instances and measured memory, the memory budget, load attempts with their duration, evictions, reloads and how
+/// long requests waited for a load.
 /// </summary>
 public sealed class ModelHostMetrics
 {
@@ -20,6 +20,8 @@ public sealed class ModelHostMetrics
         meter.CreateObservableGauge("maas.model.state", () => host.Models().Select(s => new Measurement<int>(1,
             Tags(s, new("state", s.State.ToLabel())))), unit: "{model}",
             description: "One per model version the host knows, labelled with its state (ready, loading, unloading, unavailable).");
+        meter.CreateObservableGauge("maas.model.instances", () => host.Models().Select(s => new Measurement<int>(s.Instances, Tags(s))),
+            unit: "{instance}", description: "Engine instances loaded per model version the host knows (0 while not loaded).");
         meter.CreateObservableGauge("maas.model.memory", () => Memory(host), unit: "By",
             description: "Memory of each loaded version by kind: accounted (what the budget charges), private, mapped_file, engine, estimated.");
         meter.CreateObservableGauge("maas.model.memory.budget", () => host.Options.MemoryBudgetBytes, unit: "By",
@@ -80,6 +82,9 @@ public sealed class ModelHostMetrics
 
         return points;
     }
+
+    private static KeyValuePair<string, object?>[] Tags(HostedModelStatus s) =>
+        [new("model", s.Key.Name), new("version", s.Key.Version.ToString(CultureInfo.InvariantCulture)), new("engine", s.Engine)];
 
     private static KeyValuePair<string, object?>[] Tags(HostedModelStatus s, KeyValuePair<string, object?> extra) =>
         [new("model", s.Key.Name), new("version", s.Key.Version.ToString(CultureInfo.InvariantCulture)), new("engine", s.Engine), extra];

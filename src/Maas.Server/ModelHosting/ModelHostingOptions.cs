@@ -32,6 +32,10 @@ public sealed class ModelHostingOptions
     /// <summary>Make room for a version's measured load peak before it loads again (false: only for what it keeps once loaded).</summary>
     public bool ReserveLoadPeak { get; set; } = true;
 
+    /// <summary>How long a reading of the model files' resident pages (/proc/self/smaps) serves metrics and loaded-models, in milliseconds; 0 reads on every call.</summary>
+    [Range(0, 3_600_000, ErrorMessage = "Maas:Hosting:MappedMemoryRefreshMs must be between 0 and 3600000")]
+    public int MappedMemoryRefreshMs { get; set; } = 30_000;
+
     /// <summary>The budget in bytes these settings give on this machine.</summary>
     public long EffectiveBudgetBytes => MemoryBudgetBytes > 0 ? MemoryBudgetBytes : ProcessMemory.MachineBytes() / 100 * MemoryBudgetPercent;
 
@@ -43,5 +47,6 @@ public sealed class ModelHostingOptions
         LoadWaitLimit = TimeSpan.FromMilliseconds(LoadWaitMs),
         MemoryBudgetBytes = EffectiveBudgetBytes,
         ReserveLoadPeak = ReserveLoadPeak,
+        MappedMemoryRefreshInterval = TimeSpan.FromMilliseconds(MappedMemoryRefreshMs),
     };
 }

@@ -7,9 +7,10 @@ namespace Maas.Server.Observability;
 
 /// <summary>Collects System.Diagnostics.Metrics measurements and renders them in the Prometheus text format.</summary>
 /// <remarks>
-/// The OpenTelemetry Prometheus exporter and prometheus-net are not available to us, so this is a small
-/// exporter of our own: cumulative counters, gauges from up-down counters and observable instruments,
-/// and histograms with fixed buckets (the instrument's advice, else a default chosen by unit).
+/// A small exporter of our own: cumulative counters, gauges from up-down counters and observable instruments,
+/// and histograms with fixed buckets (the instrument's advice, else a default chosen by unit). It listens only to
+/// the meters the filter accepts (this app's), which OpenTelemetry's exporter cannot; prometheus-net's meter adapter
+/// drops the histograms (docs/observability.md, "Why the own exporter stays").
 /// </remarks>
 public sealed class PrometheusExporter : IDisposable
 {

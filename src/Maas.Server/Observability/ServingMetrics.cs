@@ -1,13 +1,11 @@
 using System.Diagnostics.Metrics;
 using System.Globalization;
-using Maas.Core.Formats;
-using Maas.Core.Hosting;
 using Maas.Core.Observability;
 using Maas.Core.Serving;
 
 namespace Maas.Server.Observability;
 
-/// <summary>Per model and version metrics of ONNX serving, read from the schedulers' own counters at scrape time (LLM metrics: OpenAi/LlmMetrics; load, state and memory of every engine: ModelHosting/ModelHostMetrics).</summary>
+/// <summary>Per model and version metrics of ONNX serving, read from the schedulers' own counters at scrape time (LLM metrics: OpenAi/LlmMetrics; load, state, instances and memory of every engine: ModelHosting/ModelHostMetrics).</summary>
 /// <remarks>
 /// The schedulers and engine loops already keep lock-free cumulative counters (the statistics extension reads
 /// them too); exporting those as observable instruments costs the hot path nothing. The per-request histograms
@@ -18,7 +16,7 @@ public sealed class ServingMetrics
     private const double NsPerSecond = 1e9;
 
     /// <summary>Registers the observable instruments on this app's "Maas" meter.</summary>
-    public ServingMetrics(ModelManager models, ModelHost host, IMeterFactory meters)
+    public ServingMetrics(ModelManager models, IMeterFactory meters)
     {
         var meter = meters.Create(MaasTelemetry.Name);
         meter.CreateObservableCounter("maas.inference.requests", () => Onnx(models, s =>
@@ -41,9 +39,6 @@ public sealed class ServingMetrics
         meter.CreateObservableGauge("maas.inference.active.requests", () => Onnx(models, s =>
             [Point(models.ActiveRequests(s.Name, int.Parse(s.Version, CultureInfo.InvariantCulture)), s)]),
             unit: "{request}", description: "Requests queued or running per model version.");
-
-        meter.CreateObservableGauge("maas.model.instances", () => Instances(models, host), unit: "{instance}",
-            description: "Engine instances loaded per model version and engine.");
     }
 
     private static IEnumerable<Measurement<double>> Onnx(ModelManager models, Func<ModelStatisticsSnapshot, Measurement<double>[]> select)
@@ -55,20 +50,4 @@ public sealed class ServingMetrics
         key is null
             ? new(value, new("model", s.Name), new("version", s.Version))
             : new(value, new("model", s.Name), new("version", s.Version), new(key, tag));
-
-    private static IEnumerable<Measurement<int>> Instances(ModelManager models, ModelHost host)
-    {
-        // Tensor versions report their instance count (0 while not loaded); other engines one per loaded version.
-        var tensor = models.Versions();
-        var known = tensor.Select(v => new ModelKey(v.Name, v.Version)).ToHashSet();
-        var tensorEngine = host.EngineFor(ModelFormat.Onnx) ?? "onnxruntime";
-        var points = tensor.Select(v => new Measurement<int>(v.Instances, Tags(v.Name, v.Version,
-            host.Status(new ModelKey(v.Name, v.Version))?.Engine ?? tensorEngine)));
-        var others = host.Models().Where(s => s.State == ModelState.Ready && !known.Contains(s.Key))
-            .Select(s => new Measurement<int>(1, Tags(s.Key.Name, s.Key.Version, s.Engine)));
-        return [.. points, .. others];
-    }
-
-    private static KeyValuePair<string, object?>[] Tags(string model, int version, string engine) =>
-        [new("model", model), new("version", version.ToString(CultureInfo.InvariantCulture)), new("engine", engine)];
 }

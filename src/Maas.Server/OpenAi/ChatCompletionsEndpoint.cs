@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using Maas.Core.Llm;
 
 namespace Maas.Server.OpenAi;
@@ -92,24 +93,10 @@ internal static class ChatCompletionsEndpoint
     private static async Task StreamAsync(HttpContext context, LlmSession session, GenerationParameters p, ToolSelection? tools, string id, IAsyncEnumerable<ChoiceEvent> events, CancellationToken aborted)
     {
         var sse = new SseWriter(context.Response);
-        var created = OpenAiJson.Now();
-        var fingerprint = OpenAiJson.Fingerprint(session.Resolved);
+        var header = new ChunkHeader(id, OpenAiJson.Now(), p.Model, OpenAiJson.Fingerprint(session.Resolved));
         var usages = new LlmUsage?[p.N];
         var finished = 0;
-
-        // With tools, a reply that may be a tool call is held back until it is known to be one (or not).
-        var held = tools is null ? null : Enumerable.Range(0, p.N).Select(_ => new StringBuilder()).ToArray();
-        var holding = Enumerable.Repeat(tools is not null, p.N).ToArray();
-        var opened = new bool[p.N]; // the held reply began with '{': it stays held until it ends
-
-        void Header(System.Text.Json.Utf8JsonWriter json)
-        {
-            json.WriteString("id", id);
-            json.WriteString("object", "chat.completion.chunk");
-            json.WriteNumber("created", created);
-            json.WriteString("model", p.Model);
-            json.WriteString("system_fingerprint", fingerprint);
-        }
+        var held = tools is null ? null : new ToolCallHold(p.N, tools);
 
         await using var enumerator = events.GetAsyncEnumerator(aborted);
         // Wait for the first token before sending headers, so a failure before it still gets a proper status.
@@ -118,30 +105,7 @@ internal static class ChatCompletionsEndpoint
         for (var i = 0; i < p.N; i++)
         {
             var index = i;
-            await sse.WriteAsync(
-                json =>
-                {
-                    json.WriteStartObject();
-                    Header(json);
-                    json.WriteStartArray("choices");
-                    json.WriteStartObject();
-                    json.WriteNumber("index", index);
-                    json.WriteStartObject("delta");
-                    json.WriteString("role", "assistant");
-                    json.WriteString("content", "");
-                    json.WriteEndObject();
-                    json.WriteNull("logprobs");
-                    json.WriteNull("finish_reason");
-                    json.WriteEndObject();
-                    json.WriteEndArray();
-                    if (p.IncludeUsage)
-                    {
-                        json.WriteNull("usage");
-                    }
-
-                    json.WriteEndObject();
-                },
-                aborted);
+            await sse.WriteAsync(json => WriteRoleChunk(json, header, index, p.IncludeUsage), aborted);
         }
 
         for (var more = hasFirst; more; more = await enumerator.MoveNextAsync())
@@ -154,87 +118,15 @@ internal static class ChatCompletionsEndpoint
                 finished++;
             }
 
-            var text = e.Text;
-            IReadOnlyList<ToolCall>? calls = null;
-            if (holding[index])
-            {
-                held![index].Append(e.Text);
-                text = "";
-                if (e.Finish is not null)
-                {
-                    calls = ToolCalling.Parse(held[index].ToString(), tools!);
-                    text = calls is null ? held[index].ToString() : "";
-                    holding[index] = false;
-                }
-                else if (!opened[index] && ToolCalling.FirstVisible(e.Text) is { } first)
-                {
-                    if (first == '{')
-                    {
-                        opened[index] = true;
-                    }
-                    else
-                    {
-                        text = held[index].ToString();
-                        holding[index] = false;
-                    }
-                }
-            }
-
+            var (text, calls) = held is null ? (e.Text, null) : held.Take(index, e);
             if (text.Length == 0 && e.Finish is null && (e.Logprobs is null || e.Logprobs.Count == 0))
             {
                 continue;
             }
 
-            var last = finished == p.N && e.Finish is not null;
-            await sse.WriteAsync(
-                json =>
-                {
-                    json.WriteStartObject();
-                    Header(json);
-                    json.WriteStartArray("choices");
-                    json.WriteStartObject();
-                    json.WriteNumber("index", index);
-                    json.WriteStartObject("delta");
-                    if (text.Length > 0)
-                    {
-                        json.WriteString("content", text);
-                    }
-
-                    if (calls is not null)
-                    {
-                        ToolCalling.Write(json, calls, delta: true);
-                    }
-
-                    json.WriteEndObject();
-                    OpenAiJson.WriteChatLogprobs(json, p.Logprobs ? e.Logprobs ?? [] : null);
-                    if (calls is not null)
-                    {
-                        json.WriteString("finish_reason", "tool_calls");
-                    }
-                    else if (e.Finish is { } reason)
-                    {
-                        json.WriteString("finish_reason", OpenAiJson.FinishReasonText(reason));
-                    }
-                    else
-                    {
-                        json.WriteNull("finish_reason");
-                    }
-
-                    json.WriteEndObject();
-                    json.WriteEndArray();
-                    if (p.IncludeUsage)
-                    {
-                        json.WriteNull("usage");
-                    }
-                    else if (last)
-                    {
-                        // Not asked for, but harmless to clients and useful: the totals ride on the last chunk (as llama-server does).
-                        OpenAiJson.WriteUsage(json, LlmUsage.Combine(usages.Select(u => u!).ToArray()));
-                    }
-
-                    json.WriteEndObject();
-                },
-                aborted);
+            // Not asked for, but harmless to clients and useful: the totals ride on the last chunk (as llama-server does).
+            var totals = !p.IncludeUsage && finished == p.N && e.Finish is not null ? usages : null;
+            await sse.WriteAsync(json => WriteDeltaChunk(json, header, index, text, calls, e, p, totals), aborted);
         }
 
         if (p.IncludeUsage)
@@ -243,7 +135,7 @@ internal static class ChatCompletionsEndpoint
                 json =>
                 {
                     json.WriteStartObject();
-                    Header(json);
+                    header.Write(json);
                     json.WriteStartArray("choices");
                     json.WriteEndArray();
                     OpenAiJson.WriteUsage(json, LlmUsage.Combine(usages.Select(u => u!).ToArray()));
@@ -253,6 +145,93 @@ internal static class ChatCompletionsEndpoint
         }
 
         await sse.DoneAsync(aborted);
+    }
+
+    // The first chunk of each choice: its role and empty content.
+    private static void WriteRoleChunk(Utf8JsonWriter json, ChunkHeader header, int index, bool includeUsage)
+    {
+        json.WriteStartObject();
+        header.Write(json);
+        json.WriteStartArray("choices");
+        json.WriteStartObject();
+        json.WriteNumber("index", index);
+        json.WriteStartObject("delta");
+        json.WriteString("role", "assistant");
+        json.WriteString("content", "");
+        json.WriteEndObject();
+        json.WriteNull("logprobs");
+        json.WriteNull("finish_reason");
+        json.WriteEndObject();
+        json.WriteEndArray();
+        if (includeUsage)
+        {
+            json.WriteNull("usage");
+        }
+
+        json.WriteEndObject();
+    }
+
+    // A chunk of one choice: new text or tool calls, logprobs, and at its end the finish reason (and, on the very
+    // last chunk, the totals when they were not asked for as a chunk of their own).
+    private static void WriteDeltaChunk(
+        Utf8JsonWriter json, ChunkHeader header, int index, string text, IReadOnlyList<ToolCall>? calls, GenerationEvent e, GenerationParameters p, LlmUsage?[]? totals)
+    {
+        json.WriteStartObject();
+        header.Write(json);
+        json.WriteStartArray("choices");
+        json.WriteStartObject();
+        json.WriteNumber("index", index);
+        json.WriteStartObject("delta");
+        if (text.Length > 0)
+        {
+            json.WriteString("content", text);
+        }
+
+        if (calls is not null)
+        {
+            ToolCalling.Write(json, calls, delta: true);
+        }
+
+        json.WriteEndObject();
+        OpenAiJson.WriteChatLogprobs(json, p.Logprobs ? e.Logprobs ?? [] : null);
+        if (calls is not null)
+        {
+            json.WriteString("finish_reason", "tool_calls");
+        }
+        else if (e.Finish is { } reason)
+        {
+            json.WriteString("finish_reason", OpenAiJson.FinishReasonText(reason));
+        }
+        else
+        {
+            json.WriteNull("finish_reason");
+        }
+
+        json.WriteEndObject();
+        json.WriteEndArray();
+        if (p.IncludeUsage)
+        {
+            json.WriteNull("usage");
+        }
+        else if (totals is not null)
+        {
+            OpenAiJson.WriteUsage(json, LlmUsage.Combine(totals.Select(u => u!).ToArray()));
+        }
+
+        json.WriteEndObject();
+    }
+
+    /// <summary>The fields every chunk of one streamed answer starts with.</summary>
+    private readonly record struct ChunkHeader(string Id, long Created, string Model, string Fingerprint)
+    {
+        public void Write(Utf8JsonWriter json)
+        {
+            json.WriteString("id", Id);
+            json.WriteString("object", "chat.completion.chunk");
+            json.WriteNumber("created", Created);
+            json.WriteString("model", Model);
+            json.WriteString("system_fingerprint", Fingerprint);
+        }
     }
 
     /// <summary>The pieces of one choice gathered for a non-streamed answer.</summary>

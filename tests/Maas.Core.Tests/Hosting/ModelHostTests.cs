@@ -19,10 +19,18 @@ public sealed class ModelHostTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private ServableModel Add(string name, TimeSpan? keepAlive = null, bool pinned = false)
+    private ServableModel Add(string name, TimeSpan? keepAlive = null, bool pinned = false, int fileBytes = 0)
     {
         var path = Path.Combine(_dir, $"{name}-1.onnx");
-        File.WriteAllText(path, "model");
+        if (fileBytes > 0)
+        {
+            File.WriteAllBytes(path, new byte[fileBytes]);
+        }
+        else
+        {
+            File.WriteAllText(path, "model");
+        }
+
         _catalog.Paths[(name, 1)] = path;
         var servable = new ServableModel
         {
@@ -38,11 +46,12 @@ public sealed class ModelHostTests : IDisposable
         return servable;
     }
 
-    private (ModelHost Host, ModelManager Manager) Create(long budget = 0)
+    private (ModelHost Host, ModelManager Manager) Create(long budget = 0, TimeSpan? mappedRefresh = null)
     {
+        var options = new ModelHostOptions { MemoryBudgetBytes = budget, IdleSweepInterval = TimeSpan.FromSeconds(1) };
         var host = new ModelHost(
             [new TensorModelEngine(_factory, _catalog)],
-            new ModelHostOptions { MemoryBudgetBytes = budget, IdleSweepInterval = TimeSpan.FromSeconds(1) },
+            mappedRefresh is { } refresh ? options with { MappedMemoryRefreshInterval = refresh } : options,
             _time);
         return (host, new ModelManager(_catalog, host, new ModelManagerOptions { ResolveCacheTime = TimeSpan.Zero }));
     }
@@ -157,6 +166,42 @@ public sealed class ModelHostTests : IDisposable
             Assert.Contains("Maas:Hosting:MemoryBudgetBytes", refused.Message, StringComparison.Ordinal);
             Assert.Contains("2500000", refused.Message, StringComparison.Ordinal);
         }
+    }
+
+    [Fact]
+    public async Task A_loaded_models_mapped_pages_are_read_once_per_refresh_interval_however_often_they_are_asked_for()
+    {
+        const int FileBytes = 4 << 20;
+        Add("mapped", fileBytes: FileBytes);
+        _factory.MapWeights = true;
+        var (host, manager) = Create(mappedRefresh: TimeSpan.FromSeconds(30));
+        await using var _ = host;
+        (await manager.InferAsync("mapped", null, Requests.Rows(1), default)).Dispose();
+        var key = new ModelKey("mapped", 1);
+        Assert.Equal(1, host.MappedMemoryReads); // the load measures its own file
+
+        var first = host.Models(measureMappedFiles: true).Single(m => m.Key == key).Memory!;
+        Assert.InRange(first.MappedFileBytes, FileBytes / 2, FileBytes + (1 << 20));
+        Assert.Equal(2, host.MappedMemoryReads);
+        var readAt = host.MappedMemoryReadAt;
+        Assert.Equal((DateTimeOffset?)_time.GetUtcNow(), readAt);
+
+        // Scrapes within the interval reuse that reading; the model's numbers stay.
+        for (var scrape = 0; scrape < 5; scrape++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(5));
+            Assert.Equal(first.MappedFileBytes, host.Models(measureMappedFiles: true).Single(m => m.Key == key).Memory!.MappedFileBytes);
+        }
+
+        Assert.Equal((2L, readAt), (host.MappedMemoryReads, host.MappedMemoryReadAt));
+
+        // Past it the next one reads again; a reading without measuring (state gauges) never reads.
+        _time.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal(ModelState.Ready, host.Models().Single(m => m.Key == key).State);
+        Assert.Equal(2, host.MappedMemoryReads);
+        var again = host.Models(measureMappedFiles: true).Single(m => m.Key == key).Memory!;
+        Assert.InRange(again.MappedFileBytes, FileBytes / 2, FileBytes + (1 << 20));
+        Assert.Equal((3L, (DateTimeOffset?)_time.GetUtcNow()), (host.MappedMemoryReads, host.MappedMemoryReadAt));
     }
 
     [Fact]

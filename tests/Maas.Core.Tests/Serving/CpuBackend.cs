@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.IO.MemoryMappedFiles;
 using System.Text;
 using Maas.Core.Formats;
 using Maas.Core.Serving;
@@ -45,6 +46,9 @@ internal sealed class CpuBackend : IModelBackend
     public int Started => _started;
 
     public bool Disposed { get; private set; }
+
+    /// <summary>The model file mapped into memory while loaded (as llama.cpp maps its weights), or null.</summary>
+    public IDisposable? Weights { get; init; }
 
     /// <summary>When set, the next runs throw this message.</summary>
     public string? FailWith { get; set; }
@@ -111,7 +115,11 @@ internal sealed class CpuBackend : IModelBackend
         return result;
     }
 
-    public void Dispose() => Disposed = true;
+    public void Dispose()
+    {
+        Weights?.Dispose();
+        Disposed = true;
+    }
 }
 
 /// <summary>Loads <see cref="CpuBackend"/>s for the model manager tests; counts loads.</summary>
@@ -127,6 +135,9 @@ internal sealed class CpuBackendFactory : IModelBackendFactory
 
     public string Engine => "cpu_test";
 
+    /// <summary>Map the model file and read every page of it at load, so its pages are resident and file-backed.</summary>
+    public bool MapWeights { get; set; }
+
     public bool CanLoad(ModelFormat format) => format == ModelFormat.Onnx;
 
     public IModelBackend Load(ModelLoadSpec spec, CancellationToken cancellationToken)
@@ -138,13 +149,36 @@ internal sealed class CpuBackendFactory : IModelBackendFactory
             throw new FileNotFoundException($"no model file at {spec.ArtifactPath}");
         }
 
-        var backend = new CpuBackend(instances: spec.InstanceCount);
+        var backend = new CpuBackend(instances: spec.InstanceCount) { Weights = MapWeights ? MapAndTouch(spec.ArtifactPath) : null };
         lock (Loaded)
         {
             Loaded.Add(backend);
         }
 
         return backend;
+    }
+
+    private static MappedWeights MapAndTouch(string path)
+    {
+        var length = new FileInfo(path).Length;
+        var file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        var view = file.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
+        for (long offset = 0; offset < length; offset += Environment.SystemPageSize)
+        {
+            view.ReadByte(offset);
+        }
+
+        return new MappedWeights(file, view);
+    }
+
+    // The mapping lasts as long as the view; both go when the backend unloads.
+    private sealed class MappedWeights(MemoryMappedFile file, MemoryMappedViewAccessor view) : IDisposable
+    {
+        public void Dispose()
+        {
+            view.Dispose();
+            file.Dispose();
+        }
     }
 }
 

@@ -52,6 +52,17 @@ public sealed class LoadedModelsTests
             llm.GetProperty("accounted_bytes").GetInt64(),
             Sample(metrics, "maas_model_memory_bytes", "engine=\"llama.cpp\"", "model=\"words\"", "kind=\"accounted\""));
         Assert.Equal(1, Sample(metrics, "maas_models_loaded", "engine=\"llama.cpp\""));
+
+        // Engine instances come from the host for every engine, labelled by the engine that loaded the version, and
+        // an unloaded version of any engine reports 0 instead of leaving the family.
+        Assert.Equal(1, Sample(metrics, "maas_model_instances", "engine=\"onnxruntime\"", "model=\"tensor\""));
+        Assert.Equal(1, Sample(metrics, "maas_model_instances", "engine=\"llama.cpp\"", "model=\"words\""));
+        var (unloadStatus, unloaded, _) = await server.Client.PostJsonAsync("/api/v1/loaded-models/words/versions/1:unload", "");
+        Assert.True(unloadStatus == System.Net.HttpStatusCode.OK, unloaded.ToString());
+        var after = await server.Client.GetStringAsync("/metrics");
+        Assert.Equal(0, Sample(after, "maas_model_instances", "engine=\"llama.cpp\"", "model=\"words\""));
+        Assert.Equal(1, Sample(after, "maas_model_state", "engine=\"llama.cpp\"", "model=\"words\"", "state=\"unavailable\""));
+        Assert.Equal(1, Sample(after, "maas_model_instances", "engine=\"onnxruntime\"", "model=\"tensor\""));
     }
 
     [Fact]
