@@ -43,6 +43,7 @@ public sealed class ModelScheduler : IAsyncDisposable
     private double _servedTicks; // time between completions per request while work was waiting (moving average, ticks)
     private long _lastCompletion;
     private bool _busy; // work was waiting when the last batch completed
+    private readonly RetryAfterHint _retryAfter;
     private Task? _disposeTask;
 
     /// <summary>Starts the workers for a loaded backend; the scheduler owns and finally disposes the backend.</summary>
@@ -64,6 +65,7 @@ public sealed class ModelScheduler : IAsyncDisposable
         _largestPreferred = _preferred.Count == 0 ? int.MaxValue : _preferred.Max();
         _delayTicks = (long)(options.MaxQueueDelay.TotalSeconds * Stopwatch.Frequency);
         _budgetTicks = (long)(options.QueueTimeBudget.TotalSeconds * Stopwatch.Frequency);
+        _retryAfter = new RetryAfterHint(options.RetryAfter, options.MaxRetryAfter, Stopwatch.GetTimestamp());
         _workers = new Thread[backend.InstanceCount];
         for (var i = 0; i < _workers.Length; i++)
         {
@@ -162,6 +164,7 @@ public sealed class ModelScheduler : IAsyncDisposable
                 throw refusal;
             }
 
+            _retryAfter.Admitted(Stopwatch.GetTimestamp());
             var ticket = new QueueTicket(this, Stopwatch.GetTimestamp());
             ticket.Node = _reservations.AddLast(ticket);
             return ticket;
@@ -242,6 +245,11 @@ public sealed class ModelScheduler : IAsyncDisposable
             }
 
             pending.EnqueuedTicks = Stopwatch.GetTimestamp();
+            if (!admitted)
+            {
+                _retryAfter.Admitted(pending.EnqueuedTicks);
+            }
+
             pending.Node = _queue.AddLast(pending);
             _queuedRows += pending.Rows;
 
@@ -310,7 +318,7 @@ public sealed class ModelScheduler : IAsyncDisposable
             {
                 Limit = _options.QueueLimit,
                 LimitName = "queue_limit",
-                RetryAfter = _options.RetryAfter,
+                RetryAfter = _retryAfter.Refused(Stopwatch.GetTimestamp()),
             };
         }
 
@@ -323,7 +331,7 @@ public sealed class ModelScheduler : IAsyncDisposable
             {
                 Limit = (int)Math.Min(int.MaxValue, _options.QueueTimeBudget.TotalMilliseconds),
                 LimitName = "queue_time_budget_ms",
-                RetryAfter = _options.RetryAfter,
+                RetryAfter = _retryAfter.Refused(Stopwatch.GetTimestamp()),
             };
         }
 
@@ -396,7 +404,7 @@ public sealed class ModelScheduler : IAsyncDisposable
         {
             Limit = (int)Math.Min(int.MaxValue, _options.QueueTimeBudget.TotalMilliseconds),
             LimitName = "queue_time_budget_ms",
-            RetryAfter = _options.RetryAfter,
+            RetryAfter = _retryAfter.Refused(Stopwatch.GetTimestamp()),
         };
         if (Complete(head, null, error))
         {

@@ -34,8 +34,14 @@ public sealed record SchedulerOptions
     /// </summary>
     public TimeSpan QueueTimeBudget { get; init; } = TimeSpan.Zero;
 
-    /// <summary>The Retry-After hint given with a queue-full rejection.</summary>
+    /// <summary>The Retry-After hint given with a queue-full rejection (the least; see <see cref="MaxRetryAfter"/>).</summary>
     public TimeSpan RetryAfter { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// The longest Retry-After hint: while refusals outnumber admissions the hint grows (in whole seconds) so that the
+    /// refused clients come back about as fast as places open, rather than all at once.
+    /// </summary>
+    public TimeSpan MaxRetryAfter { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first setting out of range.</summary>
     public void Validate()

@@ -86,9 +86,13 @@ public sealed class InferenceOptions
     [Range(0, 86_400_000, ErrorMessage = "Maas:Inference:QueueTimeBudgetMs must be between 0 (no budget) and 86400000")]
     public int QueueTimeBudgetMs { get; set; } = 10_000;
 
-    /// <summary>The Retry-After given with a queue-full rejection, in seconds.</summary>
+    /// <summary>The Retry-After given with a queue-full rejection, in seconds (the least; it grows with the refusals).</summary>
     [Range(1, 3600)]
     public int RetryAfterSeconds { get; set; } = 1;
+
+    /// <summary>The longest Retry-After a queue-full rejection gives while refusals outnumber admissions, in seconds.</summary>
+    [Range(1, 3600)]
+    public int MaxRetryAfterSeconds { get; set; } = 30;
 
     /// <summary>How long a resolved model name or alias is reused before asking the registry again, in milliseconds.</summary>
     [Range(0, 600_000)]
@@ -105,5 +109,6 @@ public sealed class InferenceOptions
         Timeout = TimeSpan.FromMilliseconds(TimeoutMs),
         QueueTimeBudget = TimeSpan.FromMilliseconds(QueueTimeBudgetMs),
         RetryAfter = TimeSpan.FromSeconds(RetryAfterSeconds),
+        MaxRetryAfter = TimeSpan.FromSeconds(Math.Max(RetryAfterSeconds, MaxRetryAfterSeconds)),
     };
 }
