@@ -20,7 +20,11 @@ public static class OptimizationGate
         ["min_top1_agreement"] = "top1_agreement",
         ["max_latency_ratio"] = "latency_ratio",
         ["max_size_ratio"] = "size_ratio",
+        ["max_accuracy_drop"] = "accuracy_drop",
     };
+
+    /// <summary>The accuracy drop (source minus result, as a fraction) a fine-tuned version may have by default: 1 point.</summary>
+    public const double DefaultMaxAccuracyDrop = 0.01;
 
     /// <summary>Gate keys of GGUF methods and the report metric each bounds.</summary>
     public static IReadOnlyDictionary<string, string> GgufChecks { get; } = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -31,9 +35,13 @@ public static class OptimizationGate
         ["min_prompt_speedup"] = "prompt_speedup",
     };
 
-    /// <summary>The gate used when a job gives none.</summary>
-    public static IReadOnlyDictionary<string, double> Default(ModelFormat format) => format == ModelFormat.Gguf
+    /// <summary>
+    /// The gate used when a job gives none; a job that measured accuracy on labelled rows (a fine-tune) is held to
+    /// that, since training moves the outputs away from the source's by design.
+    /// </summary>
+    public static IReadOnlyDictionary<string, double> Default(ModelFormat format, bool accuracy = false) => format == ModelFormat.Gguf
         ? new Dictionary<string, double> { ["max_perplexity_increase"] = 0.10 }
+        : accuracy ? new Dictionary<string, double> { ["max_accuracy_drop"] = DefaultMaxAccuracyDrop }
         : new Dictionary<string, double> { ["max_relative_mean_abs_diff"] = 0.05, ["min_top1_agreement"] = 0.9 };
 
     /// <summary>The keys a gate of <paramref name="format"/> may hold.</summary>
@@ -50,7 +58,7 @@ public static class OptimizationGate
             : metrics.GetValueOrDefault("nonfinite_values") is 0;
         checks.Add(new GateCheck(format == ModelFormat.Gguf ? "finite_perplexity" : "finite_outputs", finiteMetric, metrics.GetValueOrDefault(finiteMetric), null, finite));
         var known = Checks(format);
-        foreach (var (name, threshold) in gate ?? Default(format))
+        foreach (var (name, threshold) in gate ?? Default(format, metrics.GetValueOrDefault("accuracy_drop") is not null))
         {
             var metric = known[name];
             var value = metrics.GetValueOrDefault(metric);

@@ -7,8 +7,10 @@ using Maas.Core.Formats.Onnx;
 using Maas.Core.Jobs;
 using Maas.Core.Jobs.Queue;
 using Maas.Core.Registry;
+using Maas.Optimization.FineTuning;
 using Maas.Optimization.Gguf;
 using Maas.Optimization.Onnx;
+using Maas.Runtimes.Ggml;
 using Maas.Runtimes.Llama;
 using Maas.Runtimes.Onnx;
 
@@ -107,9 +109,19 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         var rewrite = Rewrite(spec, sourcePath, output, calibration, imatrixText, token);
         await run.EventAsync("log", new { message = $"{spec.Method} wrote {new FileInfo(output).Length} bytes", rewrite });
         token.ThrowIfCancellationRequested();
+        Dictionary<string, object?>? accuracy = null;
+        if (spec.FineTune is { } fineTune)
+        {
+            (calibration, accuracy) = await FineTuneAsync(run, spec, fineTune, sourcePath, output);
+        }
 
         await run.ReportAsync(new JobProgress { Percent = 40, Stage = "measuring" });
         var report = method.Format == ModelFormat.Gguf ? MeasureGguf(sourcePath, output, token) : MeasureOnnx(spec, sourcePath, output, calibration, token);
+        foreach (var (key, value) in accuracy ?? [])
+        {
+            report[key] = value;
+        }
+
         var size = new FileInfo(output).Length;
         report["size_bytes"] = size;
         report["source_size_bytes"] = source.SizeBytes;
@@ -136,7 +148,7 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
 
         await run.ReportAsync(new JobProgress { Percent = 90, Stage = "registering" });
         var number = await RegisterAsync(run, spec, method, source, output, status, report);
-        foreach (var used in new[] { spec.Calibration, spec.ImatrixDataset }.OfType<Maas.Core.Training.DatasetReference>())
+        foreach (var used in new[] { spec.Calibration, spec.ImatrixDataset, spec.FineTune?.Dataset }.OfType<Maas.Core.Training.DatasetReference>())
         {
             await datasets.RecordUseAsync(new DatasetUse(used.Name, used.Version, spec.Model, number), CancellationToken.None);
         }
@@ -157,6 +169,56 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
     };
 
     private static double? Finite(double? value) => value is { } d && double.IsFinite(d) ? d : null;
+
+    // Trains the pruned network in `output` on the fine-tune dataset and writes the result over it; returns the test
+    // pictures the comparison runs on and the accuracies of source, pruned and fine-tuned versions on them.
+    private async Task<(Calibration TestRows, Dictionary<string, object?> Accuracy)> FineTuneAsync(JobRun run, OptimizationSpec spec, FineTuneSpec fineTune, string sourcePath, string output)
+    {
+        var token = run.CancellationToken;
+        var reference = fineTune.Dataset ?? throw new JobFailedException("invalid_spec", "the job's fine-tune names no resolved dataset");
+        await run.ReportAsync(new JobProgress { Percent = 15, Stage = "fine-tuning" });
+        var version = await datasets.GetVersionAsync(reference.Name, reference.Version, token);
+        if (version.Sha256 != reference.Sha256)
+        {
+            throw new JobFailedException("dataset_changed", $"dataset '{reference.Name}' version {reference.Version} no longer has the content the job was submitted with");
+        }
+
+        var data = PrunedFineTune.Data(fineTune, await datasets.LoadAsync(version, token));
+        var pruned = Path.Combine(run.WorkDir, "pruned.onnx");
+        File.Copy(output, pruned, overwrite: true);
+        var info = await PrunedFineTune.RunAsync(run, fineTune, data, pruned, output, keepZeros: spec.Method == OptimizationMethods.PruneMagnitude, options.Threads, 15, 38);
+        Validated(output, []);
+        double sourceAccuracy, prunedAccuracy, accuracy;
+        try
+        {
+            var classes = fineTune.Classes!.Count;
+            sourceAccuracy = PrunedFineTune.Accuracy(sourcePath, NetworkOnnx.Input, NetworkOnnx.Logits, data, data.Test, classes);
+            prunedAccuracy = PrunedFineTune.Accuracy(pruned, NetworkOnnx.Input, NetworkOnnx.Logits, data, data.Test, classes);
+            accuracy = PrunedFineTune.Accuracy(output, NetworkOnnx.Input, NetworkOnnx.Logits, data, data.Test, classes);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new JobFailedException("invalid_rewrite", $"ONNX Runtime cannot run the fine-tuned model: {e.Message}", e);
+        }
+
+        info["accuracy_before"] = prunedAccuracy;
+        await run.EventAsync("metrics", new { split = "test", source_accuracy = sourceAccuracy, pruned_accuracy = prunedAccuracy, accuracy });
+        var shape = data.Shape.Dims;
+        var test = new Calibration(NetworkOnnx.Input, [1, shape[0], shape[1], shape[2]], data.Test.Length, i => data.Picture(data.Test[i]), 0)
+        {
+            Columns = [fineTune.Image!],
+            ComparedOn = "fine-tune test rows",
+        };
+        return (test, new Dictionary<string, object?>
+        {
+            ["accuracy"] = accuracy,
+            ["source_accuracy"] = sourceAccuracy,
+            ["accuracy_drop"] = sourceAccuracy - accuracy,
+            ["accuracy_rows"] = data.Test.Length,
+            ["accuracy_on"] = $"{reference.Name}:{reference.Version} test split",
+            ["fine_tune"] = info,
+        });
+    }
 
     // The calibration rows of onnx-int8-static, read from the dataset version resolved at submission.
     private async Task<Calibration> LoadCalibrationAsync(OptimizationSpec spec, ModelVersion source, CancellationToken token)
@@ -396,6 +458,9 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
             ["convs_quantized"] = q.ConvsQuantized,
             ["weights_quantized"] = q.WeightsQuantized,
             ["activations_quantized"] = q.ActivationsQuantized,
+            ["conv_outputs_quantized"] = q.ConvOutputsQuantized,
+            ["biases_quantized"] = q.BiasesQuantized,
+            ["batch_norms_folded"] = q.BatchNormsFolded,
             ["qdq_nodes"] = q.QdqNodes,
             ["per_channel_weights"] = q.PerChannel,
             ["opset_upgraded_from"] = q.OpsetUpgradedFrom,
@@ -471,7 +536,7 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
             ["source_latency_p50_ms"] = c.SourceLatencyP50Ms,
             ["latency_ratio"] = c.SourceLatencyP50Ms > 0 ? c.LatencyP50Ms / c.SourceLatencyP50Ms : null,
             ["batch"] = 1,
-            ["compared_on"] = calibration is null ? "seeded random inputs" : calibration.Picture is null ? "calibration rows" : "calibration pictures",
+            ["compared_on"] = calibration is null ? "seeded random inputs" : calibration.ComparedOn ?? (calibration.Picture is null ? "calibration rows" : "calibration pictures"),
         };
         if (spec.Method == OptimizationMethods.PruneMagnitude)
         {
@@ -578,6 +643,9 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
 
         // The stored pictures' [height, width, channels]; null for rows of number columns.
         public int[]? Picture { get; init; }
+
+        // What the rows are, when not calibration rows (a fine-tune's test split).
+        public string? ComparedOn { get; init; }
 
         public OnnxTensor[] Feed(int row) => [OnnxTensor.Create(Row(row % Count), Shape)];
 

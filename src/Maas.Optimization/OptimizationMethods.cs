@@ -43,8 +43,8 @@ public static class OptimizationMethods
         new(OnnxInt8Dynamic, ModelFormat.Onnx, "quantized", OnnxCommon),
         new(OnnxInt8Static, ModelFormat.Onnx, "quantized", ["calibration", "calibration_method", "percentile", "columns", "rows", "preprocess", "channel_order", .. OnnxCommon]),
         new(OnnxInt4, ModelFormat.Onnx, "quantized", ["block_size", .. OnnxCommon]),
-        new(PruneMagnitude, ModelFormat.Onnx, "pruned", ["sparsity", .. OnnxCommon]),
-        new(PruneStructured, ModelFormat.Onnx, "pruned", ["ratio", .. OnnxCommon]),
+        new(PruneMagnitude, ModelFormat.Onnx, "pruned", ["sparsity", "fine_tune", .. OnnxCommon]),
+        new(PruneStructured, ModelFormat.Onnx, "pruned", ["ratio", "fine_tune", .. OnnxCommon]),
     }.ToDictionary(m => m.Name, StringComparer.Ordinal);
 
     /// <summary>Methods the API names that are not built yet: asking for one is a 400, never a stub.</summary>

@@ -123,6 +123,11 @@ public static class OptimizationRequestParser
                 break;
         }
 
+        if (given.TryGetValue("fine_tune", out var fineTune) && fineTune.ValueKind != JsonValueKind.Null)
+        {
+            spec = spec with { FineTune = FineTuning.FineTuneSpec.Parse(fineTune) };
+        }
+
         var samples = Number(given, "samples") ?? (method == OptimizationMethods.OnnxInt8Static ? 64 : 8);
         if (samples != Math.Floor(samples) || samples is < 1 or > MaxSamples)
         {
@@ -152,7 +157,7 @@ public static class OptimizationRequestParser
 
         return int.TryParse(reference.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 && colon > 0
             ? (reference[..colon], n)
-            : throw new OptimizationRequestException("invalid_calibration", $"options.{option} must be {(option == "imatrix" ? $"'{BuiltInText}', " : "")}'name' or 'name:version' of a dataset, not '{RegistryNames.Shorten(reference)}'");
+            : throw new OptimizationRequestException(option == "fine_tune.dataset" ? "invalid_fine_tune" : "invalid_calibration", $"options.{option} must be {(option == "imatrix" ? $"'{BuiltInText}', " : "")}'name' or 'name:version' of a dataset, not '{RegistryNames.Shorten(reference)}'");
     }
 
     // onnx-int8-static's options; the dataset itself is resolved by the caller (it needs the dataset catalogue and the caller's rights).

@@ -39,6 +39,9 @@ public sealed record OptimizationSpec
     /// <summary>prune-structured: the share of each dense layer's hidden units removed.</summary>
     public double? Ratio { get; init; }
 
+    /// <summary>prune-magnitude and prune-structured: the fine-tune of the pruned network (null: none).</summary>
+    public FineTuning.FineTuneSpec? FineTune { get; init; }
+
     /// <summary>onnx-int4: values per quantisation block along K.</summary>
     public int? BlockSize { get; init; }
 

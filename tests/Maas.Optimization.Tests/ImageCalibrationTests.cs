@@ -62,7 +62,9 @@ public sealed class ImageCalibrationTests : IDisposable
 
         Assert.Equal(2, info.ConvsQuantized);
         Assert.Equal(1, info.GemmsQuantized);
-        Assert.Equal(3, info.ActivationsQuantized); // the picture, the first ReLU, the pooled features
+        Assert.Equal(4, info.ActivationsQuantized); // the picture, both ReLUs after the convolutions, the pooled features
+        Assert.Equal(2, info.ConvOutputsQuantized);
+        Assert.Equal(2, info.BiasesQuantized);
         Assert.InRange(ranges["input"].Min, -127 / 128f, -0.5f); // symmetric preprocessing: pixels of 0-255 land in [-0.99, 1]
         Assert.InRange(ranges["input"].Max, 0.5f, 1f);
         Assert.True(ranges["conv0.relu"].Min >= 0);
@@ -92,6 +94,9 @@ public sealed class ImageCalibrationTests : IDisposable
         Assert.True(info.ConvsQuantized > 20, $"{info.ConvsQuantized} convs");
         Assert.Equal(9, info.OpsetUpgradedFrom); // UltraFace is opset 9: upgraded to 13 for per-channel weights
         Assert.True(info.PerChannel);
+        Assert.True(info.BatchNormsFolded > 20, $"{info.BatchNormsFolded} batch norms folded");
+        Assert.True(info.ConvOutputsQuantized > 20, $"{info.ConvOutputsQuantized} conv outputs quantised");
+        Assert.Equal(info.ConvsQuantized, info.BiasesQuantized);
         Assert.True(new FileInfo(output).Length < new FileInfo(source).Length * 0.5);
 
         // The sample picture at the model's size, as the inference tests read it.

@@ -121,6 +121,78 @@ public sealed class OnnxRewriteTests : IDisposable
     }
 
     [Fact]
+    public void Structured_pruning_of_gemm_layers_with_transposed_weights_removes_the_units_that_carry_nothing()
+    {
+        // The ggml trainer's form: Gemm with transB (weights [units, inputs]). Hidden units 0, 4, ..., 28 have no
+        // outgoing weight, so removing them (a quarter of 32) must leave the outputs as they were.
+        var random = new Random(5);
+        float[] Values(int count) => Enumerable.Range(0, count).Select(_ => (random.NextSingle() * 2) - 1).ToArray();
+        var w1 = Values(4 * 32);
+        for (var row = 0; row < 4; row++)
+        {
+            for (var unit = 0; unit < 32; unit += 4)
+            {
+                w1[(row * 32) + unit] = 0;
+            }
+        }
+
+        var source = Path.Combine(_folder, "gemm.onnx");
+        new OnnxModelWriter("gemm")
+            .Input("input", OnnxElementType.Float, OnnxDimension.Symbolic("N"), OnnxDimension.Fixed(16))
+            .Output("output", OnnxElementType.Float, OnnxDimension.Symbolic("N"), OnnxDimension.Fixed(4))
+            .Initializer("l0.weight", Values(32 * 16), [32, 16])
+            .Initializer("l0.bias", Values(32), [32])
+            .Initializer("l1.weight", w1, [4, 32])
+            .Initializer("l1.bias", Values(4), [4])
+            .Node("Gemm", ["input", "l0.weight", "l0.bias"], ["hidden"], OnnxAttribute.Int("transB", 1))
+            .Node("Relu", ["hidden"], ["relu"])
+            .Node("Gemm", ["relu", "l1.weight", "l1.bias"], ["output"], OnnxAttribute.Int("transB", 1))
+            .Save(source);
+        StructuredPruneRewrite? info = null;
+        var output = Rewrite(source, g => info = OnnxStructuredPruner.Rewrite(g, 0.25));
+
+        Assert.Equal(1, info!.LayersPruned);
+        Assert.Equal(8, info.UnitsRemoved);
+        var weights = OnnxGraph.Load(output).Graph.Initializer.ToDictionary(t => t.Name, t => t.Dims.ToArray());
+        Assert.Equal([24L, 16], weights["l0.weight"]);
+        Assert.Equal([24L], weights["l0.bias"]);
+        Assert.Equal([4L, 24], weights["l1.weight"]);
+        var kept = OnnxGraph.Floats(OnnxGraph.Load(output).Graph.Initializer.Single(t => t.Name == "l1.weight"));
+        Assert.DoesNotContain(0f, kept);
+        var c = OnnxComparison.Compare(source, output, samples: 8, seed: 1, timedRuns: 2, CancellationToken.None);
+        Assert.True(c.MaxAbsDiff < 1e-5, $"max diff {c.MaxAbsDiff}");
+    }
+
+    [Fact]
+    public void Folding_batch_norms_into_convs_keeps_what_the_model_computes()
+    {
+        var random = new Random(9);
+        float[] Values(int count, float low, float high) => Enumerable.Range(0, count).Select(_ => low + (random.NextSingle() * (high - low))).ToArray();
+        var source = Path.Combine(_folder, "conv-bn.onnx");
+        new OnnxModelWriter("convbn")
+            .Input("input", OnnxElementType.Float, OnnxDimension.Symbolic("N"), OnnxDimension.Fixed(3), OnnxDimension.Fixed(8), OnnxDimension.Fixed(8))
+            .Output("output", OnnxElementType.Float, OnnxDimension.Symbolic("N"), OnnxDimension.Fixed(6), OnnxDimension.Fixed(8), OnnxDimension.Fixed(8))
+            .Initializer("conv.weight", Values(6 * 3 * 9, -0.5f, 0.5f), [6, 3, 3, 3])
+            .Initializer("bn.scale", Values(6, 0.5f, 2f), [6])
+            .Initializer("bn.shift", Values(6, -1f, 1f), [6])
+            .Initializer("bn.mean", Values(6, -0.5f, 0.5f), [6])
+            .Initializer("bn.var", Values(6, 0.1f, 2f), [6])
+            .Node("Conv", ["input", "conv.weight"], ["conv"], OnnxAttribute.Ints("pads", 1, 1, 1, 1), OnnxAttribute.Ints("kernel_shape", 3, 3))
+            .Node("BatchNormalization", ["conv", "bn.scale", "bn.shift", "bn.mean", "bn.var"], ["bn"], OnnxAttribute.Float("epsilon", 1e-3f))
+            .Node("Relu", ["bn"], ["output"])
+            .Save(source);
+        var folded = 0;
+        var output = Rewrite(source, g => folded = OnnxBatchNormFolder.Fold(g));
+
+        Assert.Equal(1, folded);
+        var graph = OnnxGraph.Load(output);
+        Assert.Equal(["Conv", "Relu"], graph.Graph.Node.Select(n => n.OpType));
+        Assert.DoesNotContain(graph.Graph.Initializer, t => t.Name.StartsWith("bn.", StringComparison.Ordinal));
+        var c = OnnxComparison.Compare(source, output, samples: 4, seed: 1, timedRuns: 2, CancellationToken.None);
+        Assert.True(c.MaxAbsDiff < 1e-4, $"max diff {c.MaxAbsDiff}");
+    }
+
+    [Fact]
     public void Int4_matmulnbits_of_a_generated_mlp_loads_in_onnx_runtime_and_stays_close()
     {
         var source = Mlp("int4.onnx");

@@ -11,6 +11,15 @@ public sealed record StaticInt8Rewrite(int MatMulsQuantized, int GemmsQuantized,
 {
     /// <summary>The opset the model was upgraded from to opset 13 for per-channel weights; null when it was not.</summary>
     public long? OpsetUpgradedFrom { get; init; }
+
+    /// <summary>BatchNormalizations folded into the Conv before them.</summary>
+    public int BatchNormsFolded { get; init; }
+
+    /// <summary>Conv outputs (after their ReLU, where one follows) quantised, so ONNX Runtime runs those convolutions in int8.</summary>
+    public int ConvOutputsQuantized { get; init; }
+
+    /// <summary>Conv biases stored as int32 in the scale of input times weight.</summary>
+    public int BiasesQuantized { get; init; }
 }
 
 /// <summary>
@@ -18,7 +27,10 @@ public sealed record StaticInt8Rewrite(int MatMulsQuantized, int GemmsQuantized,
 /// goes through QuantizeLinear → DequantizeLinear (uint8, asymmetric, with the scale and zero point of its calibrated
 /// range) and the weight is stored as int8 (symmetric, per output channel from opset 13, per tensor before) read back
 /// by DequantizeLinear. The arithmetic between stays float, so any runtime runs it, and ONNX Runtime fuses the pattern
-/// into its integer kernels.
+/// into its integer kernels. ONNX Runtime makes a Conv integer (QLinearConv) only when every input comes from a
+/// DequantizeLinear and its output goes to a QuantizeLinear, so Conv biases are stored int32 and Conv outputs are
+/// quantised too: after the ReLU that follows, where one does (its range starts at 0, so ONNX Runtime drops the ReLU),
+/// with BatchNormalizations folded into the Conv first.
 /// </summary>
 public static class OnnxStaticQuantizer
 {
@@ -28,9 +40,34 @@ public static class OnnxStaticQuantizer
     /// <summary>The opset QuantizeLinear and DequantizeLinear first appear in.</summary>
     public const long MinOpset = 10;
 
-    /// <summary>The activations (first inputs) of the nodes the rewrite quantises: what calibration must measure.</summary>
-    public static IReadOnlyList<string> Activations(OnnxGraph graph) =>
-        graph.Graph.Node.Where(n => Eligible(graph, n) is not null).Select(n => n.Input[0]).Distinct(StringComparer.Ordinal).ToArray();
+    /// <summary>
+    /// The values the rewrite quantises, which calibration must measure: the activations (first inputs) of the nodes it
+    /// quantises and the outputs of its Convs (the names they have in the source, batch norms not yet folded).
+    /// </summary>
+    public static IReadOnlyList<string> Activations(OnnxGraph graph)
+    {
+        var eligible = graph.Graph.Node.Where(n => Eligible(graph, n) is not null).ToArray();
+        return eligible.Select(n => n.Input[0]).Concat(eligible.Select(n => ConvOutput(graph, n)).OfType<string>()).Distinct(StringComparer.Ordinal).ToArray();
+    }
+
+    // The value a quantised Conv's output is quantised at: its output, or the BatchNormalization's that will be folded
+    // into it, or the ReLU's after either when that ReLU alone reads it; null for other nodes and for graph outputs.
+    private static string? ConvOutput(OnnxGraph graph, NodeProto node)
+    {
+        if (node.OpType != "Conv" || node.Output.Count != 1)
+        {
+            return null;
+        }
+
+        var value = OnnxBatchNormFolder.Foldable(graph, node) is { } bn ? bn.Output[0] : node.Output[0];
+        if (graph.Consumers(value) == 1 && graph.Graph.Output.All(o => o.Name != value)
+            && graph.Graph.Node.FirstOrDefault(n => n.Input.Contains(value)) is { OpType: "Relu", Domain: "" or "ai.onnx" } relu)
+        {
+            value = relu.Output[0];
+        }
+
+        return graph.Graph.Output.Any(o => o.Name == value) ? null : value;
+    }
 
     /// <summary>Rewrites <paramref name="graph"/> in place with the activation <paramref name="ranges"/> from calibration.</summary>
     /// <exception cref="InvalidOperationException">An activation to quantise has no range.</exception>
@@ -50,65 +87,104 @@ public static class OnnxStaticQuantizer
             throw new NotSupportedException($"static int8 quantisation needs QuantizeLinear (opset {MinOpset} or later); this model imports opset {graph.Opset} and cannot be upgraded (operators without a known opset-{OnnxOpsetUpgrader.Target} form: {string.Join(", ", OnnxOpsetUpgrader.Blocking(graph))})");
         }
 
+        var folded = OnnxBatchNormFolder.Fold(graph);
         var perChannel = graph.Opset >= 13;
-        int matmuls = 0, gemms = 0, convs = 0, qdq = 0;
-        long weights = 0;
+        var eligible = graph.Graph.Node.Select(n => (Node: n, Weight: Eligible(graph, n))).Where(e => e.Weight is not null)
+            .ToDictionary(e => e.Node, e => e.Weight!, new ReferenceComparer<NodeProto>()); // nodes compare by value and change below
+        var inputs = eligible.Keys.Select(n => n.Input[0]).ToHashSet(StringComparer.Ordinal);
+        var outputs = eligible.Keys.Select(n => ConvOutput(graph, n)).OfType<string>().ToHashSet(StringComparer.Ordinal);
+        var quantized = inputs.Concat(outputs).ToHashSet(StringComparer.Ordinal);
+
+        // One Q → DQ pair per value, right after the node that makes it (graph inputs: first); every reader takes the
+        // DQ's output, so a Conv whose output is quantised feeds nothing but the QuantizeLinear.
+        var scales = new Dictionary<string, float>(StringComparer.Ordinal);
         var dequantized = new Dictionary<string, string>(StringComparer.Ordinal);
-        var rewritten = new List<NodeProto>(graph.Graph.Node.Count * 2);
+        var rewritten = new List<NodeProto>(graph.Graph.Node.Count * 3);
+        int matmuls = 0, gemms = 0, convs = 0, qdq = 0, biases = 0;
+        long weights = 0;
+        void Pair(string value)
+        {
+            var range = ranges.GetValueOrDefault(value) ?? throw new InvalidOperationException($"calibration measured no range for '{value}'");
+            var (scale, zeroPoint) = Uint8(range);
+            var sName = graph.NewName(value + "_scale");
+            var zName = graph.NewName(value + "_zero_point");
+            graph.Graph.Initializer.Add(OnnxGraph.Tensor<float>(sName, OnnxElementType.Float, [scale], []));
+            graph.Graph.Initializer.Add(OnnxGraph.Tensor<byte>(zName, OnnxElementType.UInt8, [zeroPoint], []));
+            var q = graph.NewName(value + "_quantized");
+            var dq = graph.NewName(value + "_dequantized");
+            rewritten.Add(graph.Node("QuantizeLinear", [value, sName, zName], [q]));
+            rewritten.Add(graph.Node("DequantizeLinear", [q, sName, zName], [dq]));
+            dequantized[value] = dq;
+            scales[value] = scale;
+            qdq += 2;
+        }
+
+        var produced = graph.Graph.Node.SelectMany(n => n.Output).ToHashSet(StringComparer.Ordinal);
+        foreach (var value in quantized.Where(v => !produced.Contains(v)).Order(StringComparer.Ordinal))
+        {
+            Pair(value);
+        }
+
         foreach (var node in graph.Graph.Node.ToArray())
         {
-            if (Eligible(graph, node) is not { } weight)
+            var activation = node.Input.Count > 0 ? node.Input[0] : "";
+            for (var i = 0; i < node.Input.Count; i++)
             {
-                rewritten.Add(node);
-                continue;
+                if (dequantized.TryGetValue(node.Input[i], out var dq))
+                {
+                    node.Input[i] = dq;
+                }
             }
 
-            // One Q/DQ pair per activation, placed before its first quantised consumer (so the order stays topological).
-            var activation = node.Input[0];
-            if (!dequantized.TryGetValue(activation, out var dq))
+            if (eligible.TryGetValue(node, out var weight))
             {
-                var range = ranges.GetValueOrDefault(activation) ?? throw new InvalidOperationException($"calibration measured no range for '{activation}'");
-                var (scale, zeroPoint) = Uint8(range);
-                var sName = graph.NewName(activation + "_scale");
-                var zName = graph.NewName(activation + "_zero_point");
-                graph.Graph.Initializer.Add(OnnxGraph.Tensor<float>(sName, OnnxElementType.Float, [scale], []));
-                graph.Graph.Initializer.Add(OnnxGraph.Tensor<byte>(zName, OnnxElementType.UInt8, [zeroPoint], []));
-                var quantized = graph.NewName(activation + "_quantized");
-                dq = graph.NewName(activation + "_dequantized");
-                rewritten.Add(graph.Node("QuantizeLinear", [activation, sName, zName], [quantized]));
-                rewritten.Add(graph.Node("DequantizeLinear", [quantized, sName, zName], [dq]));
-                dequantized[activation] = dq;
-                qdq += 2;
+                var axis = node.OpType switch
+                {
+                    "Conv" => 0,
+                    "Gemm" when OnnxGraph.Int(node, "transB", 0) != 0 => 0,
+                    _ => 1,
+                };
+                var (dequantize, weightScales) = Weight(graph, node, weight, perChannel ? axis : null);
+                rewritten.Add(dequantize);
+                qdq++;
+                if (node.OpType == "Conv" && Bias(graph, node, scales[activation], weightScales) is { } bias)
+                {
+                    rewritten.Add(bias);
+                    qdq++;
+                    biases++;
+                }
+
+                weights += OnnxGraph.Count(weight);
+                switch (node.OpType)
+                {
+                    case "MatMul":
+                        matmuls++;
+                        break;
+                    case "Gemm":
+                        gemms++;
+                        break;
+                    default:
+                        convs++;
+                        break;
+                }
             }
 
-            var axis = node.OpType switch
-            {
-                "Conv" => 0,
-                "Gemm" when OnnxGraph.Int(node, "transB", 0) != 0 => 0,
-                _ => 1,
-            };
-            rewritten.Add(Weight(graph, node, weight, perChannel ? axis : null));
-            qdq++;
-            node.Input[0] = dq;
             rewritten.Add(node);
-            weights += OnnxGraph.Count(weight);
-            switch (node.OpType)
+            foreach (var output in node.Output.Where(quantized.Contains))
             {
-                case "MatMul":
-                    matmuls++;
-                    break;
-                case "Gemm":
-                    gemms++;
-                    break;
-                default:
-                    convs++;
-                    break;
+                Pair(output);
             }
         }
 
         graph.Graph.Node.Clear();
         graph.Graph.Node.Add(rewritten);
-        return new StaticInt8Rewrite(matmuls, gemms, convs, weights, dequantized.Count, qdq, perChannel) { OpsetUpgradedFrom = upgradedFrom };
+        return new StaticInt8Rewrite(matmuls, gemms, convs, weights, dequantized.Count, qdq, perChannel)
+        {
+            OpsetUpgradedFrom = upgradedFrom,
+            BatchNormsFolded = folded,
+            ConvOutputsQuantized = outputs.Count,
+            BiasesQuantized = biases,
+        };
     }
 
     /// <summary>The uint8 scale and zero point of <paramref name="range"/>, widened to hold 0 exactly (padding and ReLU need it).</summary>
@@ -149,8 +225,41 @@ public static class OnnxStaticQuantizer
         return rankOk(w.Dims.Count) && OnnxGraph.Count(w) >= MinValues && graph.Consumers(w.Name) == 1 ? w : null;
     }
 
-    // The weight as int8 (symmetric: zero point 0), one scale per slice along axis, or one scale when axis is null.
-    private static NodeProto Weight(OnnxGraph graph, NodeProto consumer, TensorProto weight, int? axis)
+    // A Conv's constant float bias as int32 in the scale of its input times its weight (per output channel, zero point
+    // 0), read back by DequantizeLinear: the form ONNX Runtime needs to run the Conv as QLinearConv. Null without a bias.
+    private static NodeProto? Bias(OnnxGraph graph, NodeProto conv, float inputScale, float[] weightScales)
+    {
+        if (conv.Input.Count < 3 || graph.Constant(conv.Input[2]) is not { } bias || bias.DataType != (int)OnnxElementType.Float || bias.Dims.Count != 1 || graph.Consumers(bias.Name) != 1)
+        {
+            return null;
+        }
+
+        var values = OnnxGraph.Floats(bias);
+        var perChannel = weightScales.Length > 1;
+        if (perChannel && weightScales.Length != values.Length)
+        {
+            return null;
+        }
+
+        var scales = values.Select((_, c) => inputScale * weightScales[perChannel ? c : 0]).ToArray();
+        var quantized = values.Select((v, c) => (int)Math.Clamp(Math.Round((double)v / scales[c]), int.MinValue + 1, int.MaxValue)).ToArray();
+        graph.Graph.Initializer.Remove(bias);
+        var qName = graph.NewName(bias.Name + "_int32");
+        var sName = graph.NewName(bias.Name + "_scale");
+        graph.Graph.Initializer.Add(OnnxGraph.Tensor<int>(qName, OnnxElementType.Int32, quantized, [values.Length]));
+        graph.Graph.Initializer.Add(perChannel
+            ? OnnxGraph.Tensor<float>(sName, OnnxElementType.Float, scales, [values.Length])
+            : OnnxGraph.Tensor<float>(sName, OnnxElementType.Float, [scales[0]], []));
+        var dequantized = graph.NewName(bias.Name + "_dequantized");
+        conv.Input[2] = dequantized;
+        return perChannel
+            ? graph.Node("DequantizeLinear", [qName, sName], [dequantized], OnnxGraph.IntAttribute("axis", 0))
+            : graph.Node("DequantizeLinear", [qName, sName], [dequantized]);
+    }
+
+    // The weight as int8 (symmetric: zero point 0), one scale per slice along axis, or one scale when axis is null;
+    // returns the DequantizeLinear that reads it back and the scales.
+    private static (NodeProto Dequantize, float[] Scales) Weight(OnnxGraph graph, NodeProto consumer, TensorProto weight, int? axis)
     {
         var values = OnnxGraph.Floats(weight);
         var dims = weight.Dims.ToArray();
@@ -185,8 +294,17 @@ public static class OnnxStaticQuantizer
         graph.Graph.Initializer.Add(OnnxGraph.Tensor<sbyte>(zName, OnnxElementType.Int8, new sbyte[channels], scaleDims));
         var dequantized = graph.NewName(weight.Name + "_dequantized");
         consumer.Input[1] = dequantized;
-        return axis is { } x
+        return (axis is { } x
             ? graph.Node("DequantizeLinear", [qName, sName, zName], [dequantized], OnnxGraph.IntAttribute("axis", x))
-            : graph.Node("DequantizeLinear", [qName, sName, zName], [dequantized]);
+            : graph.Node("DequantizeLinear", [qName, sName, zName], [dequantized]), scales);
     }
+}
+
+// Nodes by identity: protobuf messages compare (and hash) by value, which changes as the rewrite edits their inputs.
+internal sealed class ReferenceComparer<T> : IEqualityComparer<T>
+    where T : class
+{
+    public bool Equals(T? x, T? y) => ReferenceEquals(x, y);
+
+    public int GetHashCode(T obj) => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(obj);
 }

@@ -7,9 +7,9 @@ namespace Maas.Optimization.Onnx;
 public sealed record StructuredPruneRewrite(int LayersPruned, long UnitsBefore, long UnitsRemoved);
 
 /// <summary>
-/// Structured pruning of the hidden units of dense layers: in every MatMul [+ Add bias] → elementwise activation →
-/// MatMul chain with constant weights, the units whose weights carry least (the product of the norms of their column
-/// in the first weight and their row in the second) are removed, so both matrices shrink and the model gets faster.
+/// Structured pruning of the hidden units of dense layers: in every MatMul or Gemm [+ bias] → elementwise activation →
+/// MatMul or Gemm chain with constant weights, the units whose weights carry least (the product of the norms of their
+/// weights in the first layer and in the second) are removed, so both matrices shrink and the model gets faster.
 /// </summary>
 public static class OnnxStructuredPruner
 {
@@ -28,20 +28,31 @@ public static class OnnxStructuredPruner
             return readers.Length == 1 && graph.Consumers(value) == 1 && graph.Graph.Output.All(o => o.Name != value) ? readers[0] : null;
         }
 
-        foreach (var first in nodes.Where(n => n.OpType == "MatMul" && n.Domain is "" or "ai.onnx").ToArray())
+        foreach (var first in nodes.Where(Dense).ToArray())
         {
             if (graph.Constant(first.Input[1]) is not { } w1 || w1.DataType != (int)OnnxElementType.Float || w1.Dims.Count != 2 || graph.Consumers(w1.Name) != 1)
             {
                 continue;
             }
 
+            // A Gemm with transB holds its weight as [units, inputs]; MatMul and plain Gemm as [inputs, units].
+            var firstByRows = Transposed(first);
+            var h = w1.Dims[firstByRows ? 0 : 1];
             var next = Only(first.Output[0]);
             TensorProto? bias = null;
-            if (next is { OpType: "Add" })
+            if (first.OpType == "Gemm" && first.Input.Count > 2 && first.Input[2].Length > 0)
+            {
+                bias = graph.Constant(first.Input[2]);
+                if (bias is null || !Bias(graph, bias, h))
+                {
+                    continue;
+                }
+            }
+            else if (next is { OpType: "Add" })
             {
                 var other = next.Input[0] == first.Output[0] ? next.Input[1] : next.Input[0];
                 bias = graph.Constant(other);
-                if (bias is null || bias.DataType != (int)OnnxElementType.Float || OnnxGraph.Count(bias) != w1.Dims[1] || bias.Dims.Count != 1 || graph.Consumers(bias.Name) != 1)
+                if (bias is null || !Bias(graph, bias, h))
                 {
                     continue;
                 }
@@ -49,13 +60,18 @@ public static class OnnxStructuredPruner
                 next = Only(next.Output[0]);
             }
 
-            if (next is null || !Elementwise.Contains(next.OpType) || Only(next.Output[0]) is not { OpType: "MatMul" } second || second.Input[0] != next.Output[0]
-                || graph.Constant(second.Input[1]) is not { } w2 || w2.DataType != (int)OnnxElementType.Float || w2.Dims.Count != 2 || w2.Dims[0] != w1.Dims[1] || graph.Consumers(w2.Name) != 1)
+            if (next is null || !Elementwise.Contains(next.OpType) || Only(next.Output[0]) is not { } second || !Dense(second) || second.Input[0] != next.Output[0]
+                || graph.Constant(second.Input[1]) is not { } w2 || w2.DataType != (int)OnnxElementType.Float || w2.Dims.Count != 2 || graph.Consumers(w2.Name) != 1)
             {
                 continue;
             }
 
-            long k = w1.Dims[0], h = w1.Dims[1], n = w2.Dims[1];
+            var secondByRows = !Transposed(second);
+            if (w2.Dims[secondByRows ? 0 : 1] != h)
+            {
+                continue;
+            }
+
             var drop = (int)Math.Floor(h * ratio);
             if (drop < 1 || drop >= h)
             {
@@ -64,46 +80,14 @@ public static class OnnxStructuredPruner
 
             var a = OnnxGraph.Floats(w1);
             var b = OnnxGraph.Floats(w2);
-            var score = new double[h];
-            for (var j = 0; j < h; j++)
-            {
-                double c = 0, r = 0;
-                for (var i = 0; i < k; i++)
-                {
-                    c += (double)a[(i * h) + j] * a[(i * h) + j];
-                }
-
-                for (var i = 0; i < n; i++)
-                {
-                    r += (double)b[(j * n) + i] * b[(j * n) + i];
-                }
-
-                score[j] = Math.Sqrt(c) * Math.Sqrt(r);
-            }
-
-            var keep = Enumerable.Range(0, (int)h).OrderByDescending(j => score[j]).Take((int)h - drop).Order().ToArray();
-            var kept = keep.Length;
-            var newW1 = new float[k * kept];
-            for (var i = 0; i < k; i++)
-            {
-                for (var j = 0; j < kept; j++)
-                {
-                    newW1[(i * kept) + j] = a[(i * h) + keep[j]];
-                }
-            }
-
-            var newW2 = new float[kept * n];
-            for (var j = 0; j < kept; j++)
-            {
-                Array.Copy(b, keep[j] * n, newW2, j * n, n);
-            }
-
-            Replace(graph, w1, OnnxGraph.Tensor<float>(w1.Name, OnnxElementType.Float, newW1, [k, kept]));
-            Replace(graph, w2, OnnxGraph.Tensor<float>(w2.Name, OnnxElementType.Float, newW2, [kept, n]));
+            var (na, nb) = (Norms(a, w1.Dims[0], w1.Dims[1], firstByRows), Norms(b, w2.Dims[0], w2.Dims[1], secondByRows));
+            var keep = Enumerable.Range(0, (int)h).OrderByDescending(j => na[j] * nb[j]).Take((int)h - drop).Order().ToArray();
+            Replace(graph, w1, Keep(w1, a, keep, firstByRows));
+            Replace(graph, w2, Keep(w2, b, keep, secondByRows));
             if (bias is not null)
             {
                 var values = OnnxGraph.Floats(bias);
-                Replace(graph, bias, OnnxGraph.Tensor<float>(bias.Name, OnnxElementType.Float, keep.Select(j => values[j]).ToArray(), [kept]));
+                Replace(graph, bias, OnnxGraph.Tensor<float>(bias.Name, OnnxElementType.Float, keep.Select(j => values[j]).ToArray(), [keep.Length]));
             }
 
             layers++;
@@ -118,6 +102,58 @@ public static class OnnxStructuredPruner
         }
 
         return new StructuredPruneRewrite(layers, before, removed);
+    }
+
+    private static bool Dense(NodeProto node) =>
+        node.Domain is "" or "ai.onnx" && node.Input.Count >= 2
+        && (node.OpType == "MatMul" || (node.OpType == "Gemm" && OnnxGraph.Int(node, "transA", 0) == 0));
+
+    private static bool Transposed(NodeProto node) => node.OpType == "Gemm" && OnnxGraph.Int(node, "transB", 0) != 0;
+
+    private static bool Bias(OnnxGraph graph, TensorProto bias, long units) =>
+        bias.DataType == (int)OnnxElementType.Float && bias.Dims.Count == 1 && OnnxGraph.Count(bias) == units && graph.Consumers(bias.Name) == 1;
+
+    // The Euclidean norm of each unit's weights: rows of a [units, other] matrix, or columns of an [other, units] one.
+    private static double[] Norms(float[] values, long rows, long columns, bool unitsAreRows)
+    {
+        var norms = new double[unitsAreRows ? rows : columns];
+        for (long r = 0; r < rows; r++)
+        {
+            for (long c = 0; c < columns; c++)
+            {
+                var v = (double)values[(r * columns) + c];
+                norms[unitsAreRows ? r : c] += v * v;
+            }
+        }
+
+        return norms.Select(Math.Sqrt).ToArray();
+    }
+
+    // The matrix with only the kept units (rows or columns).
+    private static TensorProto Keep(TensorProto tensor, float[] values, int[] keep, bool unitsAreRows)
+    {
+        long rows = tensor.Dims[0], columns = tensor.Dims[1];
+        if (unitsAreRows)
+        {
+            var kept = new float[keep.Length * columns];
+            for (var j = 0; j < keep.Length; j++)
+            {
+                Array.Copy(values, keep[j] * columns, kept, j * columns, columns);
+            }
+
+            return OnnxGraph.Tensor<float>(tensor.Name, OnnxElementType.Float, kept, [keep.Length, columns]);
+        }
+
+        var narrowed = new float[rows * keep.Length];
+        for (long r = 0; r < rows; r++)
+        {
+            for (var j = 0; j < keep.Length; j++)
+            {
+                narrowed[(r * keep.Length) + j] = values[(r * columns) + keep[j]];
+            }
+        }
+
+        return OnnxGraph.Tensor<float>(tensor.Name, OnnxElementType.Float, narrowed, [rows, keep.Length]);
     }
 
     private static void Replace(OnnxGraph graph, TensorProto old, TensorProto replacement) =>

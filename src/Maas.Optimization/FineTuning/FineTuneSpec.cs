@@ -1,0 +1,203 @@
+using System.Globalization;
+using System.Text.Json;
+using Maas.Core.Datasets;
+using Maas.Core.Registry;
+using Maas.Core.Training;
+
+namespace Maas.Optimization.FineTuning;
+
+/// <summary>
+/// <c>options.fine_tune</c> of the pruning methods: the pruned network trains on a dataset version with the ggml
+/// trainer before it is measured. The names are the training job's: dataset, label, features, trainer,
+/// hyperparameters, split; what is not given comes from the source's own training (its lineage).
+/// </summary>
+public sealed record FineTuneSpec
+{
+    /// <summary>The dataset as given ("name" or "name:version").</summary>
+    public required string Reference { get; init; }
+
+    /// <summary>The dataset version, resolved when the job was submitted.</summary>
+    public DatasetReference? Dataset { get; init; }
+
+    /// <summary>The label column (null until resolved: the source's).</summary>
+    public string? Label { get; init; }
+
+    /// <summary>The image column (null until resolved: the source's one feature).</summary>
+    public string? Image { get; init; }
+
+    /// <summary>adamw or sgd (null until resolved: the source's trainer, else adamw).</summary>
+    public string? Trainer { get; init; }
+
+    /// <summary>epochs, batch_size, learning_rate, weight_decay, patience, beta1, beta2 as given.</summary>
+    public IReadOnlyDictionary<string, double> Hyperparameters { get; init; } = new Dictionary<string, double>();
+
+    /// <summary>Validation and test fractions and the seed (null until resolved: the source's split, so its test rows stay unseen).</summary>
+    public TrainingSplit? Split { get; init; }
+
+    /// <summary>The class labels in score order (the source's), resolved when the job was submitted.</summary>
+    public IReadOnlyList<string>? Classes { get; init; }
+
+    /// <summary>The epochs trained when hyperparameters.epochs is not given.</summary>
+    public const int DefaultEpochs = 5;
+
+    /// <summary>The keys <c>options.fine_tune</c> takes.</summary>
+    public static IReadOnlyList<string> Keys { get; } = ["dataset", "label", "features", "trainer", "hyperparameters", "split"];
+
+    /// <summary>Checks <c>options.fine_tune</c> as given, or throws <see cref="OptimizationRequestException"/>; the dataset is resolved later.</summary>
+    public static FineTuneSpec Parse(JsonElement element)
+    {
+        if (element.ValueKind != JsonValueKind.Object)
+        {
+            throw Invalid("options.fine_tune must be an object {\"dataset\": \"name:version\", \"hyperparameters\": {\"epochs\": n, ...}, ...}");
+        }
+
+        var given = element.EnumerateObject().ToDictionary(p => p.Name, p => p.Value, StringComparer.Ordinal);
+        foreach (var key in given.Keys.Where(k => !Keys.Contains(k)))
+        {
+            throw Invalid($"options.fine_tune takes {string.Join(", ", Keys)}, not '{RegistryNames.Shorten(key)}'");
+        }
+
+        string? Text(string key) => !given.TryGetValue(key, out var v) || v.ValueKind == JsonValueKind.Null ? null
+            : v.ValueKind == JsonValueKind.String ? v.GetString() : throw Invalid($"options.fine_tune.{key} must be a string");
+        var dataset = Text("dataset") ?? throw Invalid("options.fine_tune.dataset (the dataset version to train on: 'name' or 'name:version') is required");
+        OptimizationRequestParser.DatasetReference(dataset, "fine_tune.dataset");
+        var trainer = Text("trainer");
+        if (trainer is not (null or "adamw" or "sgd"))
+        {
+            throw Invalid($"options.fine_tune.trainer must be adamw or sgd, not '{RegistryNames.Shorten(trainer)}'");
+        }
+
+        string? image = null;
+        if (given.TryGetValue("features", out var f) && f.ValueKind != JsonValueKind.Null)
+        {
+            if (f.ValueKind != JsonValueKind.Array || f.GetArrayLength() != 1 || f[0].ValueKind != JsonValueKind.String)
+            {
+                throw Invalid("options.fine_tune.features must name the one image column, e.g. [\"image\"]");
+            }
+
+            image = f[0].GetString();
+        }
+
+        var hyperparameters = new Dictionary<string, double>(StringComparer.Ordinal);
+        if (given.TryGetValue("hyperparameters", out var h) && h.ValueKind != JsonValueKind.Null)
+        {
+            if (h.ValueKind != JsonValueKind.Object)
+            {
+                throw Invalid("options.fine_tune.hyperparameters must be an object of numbers");
+            }
+
+            var ranges = TrainingNames.Hyperparameters[trainer ?? "adamw"];
+            foreach (var p in h.EnumerateObject())
+            {
+                if (!ranges.TryGetValue(p.Name, out var range))
+                {
+                    throw Invalid($"options.fine_tune.hyperparameters takes {string.Join(", ", ranges.Keys)}, not '{RegistryNames.Shorten(p.Name)}'");
+                }
+
+                if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetDouble(out var value) || value < range.Min || value > range.Max
+                    || (p.Name is "epochs" or "batch_size" or "patience" && value != Math.Floor(value)))
+                {
+                    throw Invalid($"options.fine_tune.hyperparameters.{p.Name} must be a {(p.Name is "epochs" or "batch_size" or "patience" ? "whole number" : "number")} from {range.Min.ToString(CultureInfo.InvariantCulture)} to {range.Max.ToString(CultureInfo.InvariantCulture)}");
+                }
+
+                hyperparameters[p.Name] = value;
+            }
+        }
+
+        TrainingSplit? split = null;
+        if (given.TryGetValue("split", out var s) && s.ValueKind != JsonValueKind.Null)
+        {
+            split = ParseSplit(s);
+        }
+
+        return new FineTuneSpec { Reference = dataset, Label = Text("label"), Image = image, Trainer = trainer, Hyperparameters = hyperparameters, Split = split };
+    }
+
+    /// <summary>
+    /// This spec resolved against the dataset <paramref name="version"/> and the <paramref name="source"/> model (which
+    /// must be a classifier the ggml trainer made: its metadata says its input, shape and classes); or throws
+    /// <see cref="OptimizationRequestException"/> saying what does not fit.
+    /// </summary>
+    public FineTuneSpec Resolve(DatasetVersion version, ModelVersion source)
+    {
+        var label = $"{version.Dataset}:{version.Version.ToString(CultureInfo.InvariantCulture)}";
+        if (!source.Metadata.TryGetValue("maas.image", out var imageJson))
+        {
+            throw new OptimizationRequestException("fine_tune_not_applicable", $"options.fine_tune trains the pruned network with MaaS's ggml trainer, which reads image classifiers it trained itself; version {source.Version} of '{source.Model}' was not trained by it (no maas.image metadata)");
+        }
+
+        using var image = JsonDocument.Parse(imageJson);
+        var classes = image.RootElement.GetProperty("classes").EnumerateArray().Select(c => c.GetString() ?? "").ToArray();
+        var shape = image.RootElement.GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()).ToArray();
+        JsonElement? lineage = source.Metadata.TryGetValue("maas.lineage", out var lineageJson) ? JsonDocument.Parse(lineageJson).RootElement.Clone() : null;
+        string? FromLineage(string key) => lineage is { } l && l.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+        var labelColumn = Label ?? FromLineage("label") ?? throw Invalid("options.fine_tune.label is required: the source's lineage names no label column");
+        var imageColumn = Image ?? (lineage is { } li && li.TryGetProperty("features", out var fs) && fs.ValueKind == JsonValueKind.Array && fs.GetArrayLength() == 1 ? fs[0].GetString() : null)
+            ?? throw Invalid("options.fine_tune.features is required: the source's lineage names no image column");
+        var column = version.Schema.FirstOrDefault(c => c.Name == imageColumn);
+        if (column is not { Type: DatasetColumnType.Image, Shape: { } dims })
+        {
+            throw new OptimizationRequestException("invalid_fine_tune", $"{label} has no image column '{RegistryNames.Shorten(imageColumn)}' (its image columns: {string.Join(", ", version.Schema.Where(c => c.Type == DatasetColumnType.Image).Select(c => c.Name).DefaultIfEmpty("none"))})");
+        }
+
+        // The network reads [channels, height, width]; the pictures are stored [height, width(, channels)].
+        int[] stored = dims.Count switch { 2 => [1, dims[0], dims[1]], 3 => [dims[2], dims[0], dims[1]], _ => [] };
+        if (!stored.SequenceEqual(shape))
+        {
+            throw new OptimizationRequestException("invalid_fine_tune", $"image column '{imageColumn}' of {label} holds pictures of [{string.Join(", ", dims)}]; the model takes [channels, height, width] = [{string.Join(", ", shape)}]");
+        }
+
+        if (version.Schema.All(c => c.Name != labelColumn))
+        {
+            throw new OptimizationRequestException("invalid_fine_tune", $"{label} has no label column '{RegistryNames.Shorten(labelColumn)}'");
+        }
+
+        var split = Split;
+        if (split is null && lineage is { } ls && ls.TryGetProperty("split", out var sp) && sp.ValueKind == JsonValueKind.Object)
+        {
+            split = JsonSerializer.Deserialize<TrainingSplit>(sp.GetRawText(), RegistryJson.Options);
+        }
+
+        var trainer = Trainer ?? (FromLineage("trainer") is "adamw" or "sgd" ? FromLineage("trainer") : "adamw");
+        return this with
+        {
+            Dataset = new DatasetReference(version.Dataset, version.Version, version.Sha256),
+            Label = labelColumn,
+            Image = imageColumn,
+            Trainer = trainer,
+            Split = split ?? new TrainingSplit(),
+            Classes = classes,
+        };
+    }
+
+    private static TrainingSplit ParseSplit(JsonElement s)
+    {
+        if (s.ValueKind != JsonValueKind.Object)
+        {
+            throw Invalid("options.fine_tune.split must be an object {\"validation\", \"test\", \"seed\"}");
+        }
+
+        var split = new TrainingSplit();
+        foreach (var p in s.EnumerateObject())
+        {
+            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetDouble(out var value))
+            {
+                throw Invalid($"options.fine_tune.split.{RegistryNames.Shorten(p.Name)} must be a number");
+            }
+
+            split = p.Name switch
+            {
+                "validation" when value is >= 0 and <= 0.5 => split with { Validation = value },
+                "test" when value is >= 0.05 and <= 0.5 => split with { Test = value },
+                "seed" when value == Math.Floor(value) && value is >= 0 and <= int.MaxValue => split with { Seed = (int)value },
+                "validation" or "test" or "seed" => throw Invalid($"options.fine_tune.split: validation is 0 to 0.5, test 0.05 to 0.5, seed a whole number; {p.Name} is {value.ToString(CultureInfo.InvariantCulture)}"),
+                _ => throw Invalid($"options.fine_tune.split takes validation, test and seed, not '{RegistryNames.Shorten(p.Name)}'"),
+            };
+        }
+
+        return split;
+    }
+
+    private static OptimizationRequestException Invalid(string message) => new("invalid_fine_tune", message);
+}

@@ -1,0 +1,197 @@
+using Maas.Core.Formats.Onnx;
+using Maas.Core.Formats.Onnx.Proto;
+using Maas.Core.Training;
+using Maas.Optimization.Onnx;
+using Maas.Runtimes.Ggml;
+
+namespace Maas.Optimization.FineTuning;
+
+/// <summary>A network read back from ONNX: the layers, the input shape, the classes and the weights to start training from.</summary>
+public sealed record ImportedNetwork(IReadOnlyList<NetworkLayer> Layers, NetworkShape Input, int Classes, GgmlWeights Weights, string InputName, string LogitsName);
+
+/// <summary>A graph that is not one the import reads; the message names the node.</summary>
+public sealed class NetworkImportException(string message) : Exception(message);
+
+/// <summary>
+/// Reads the ONNX form the ggml trainer exports (<see cref="NetworkOnnx"/>: one image input [N, C, H, W], a chain of
+/// Conv, MaxPool/AveragePool, Flatten, Gemm, BatchNormalization, LayerNormalization, Relu, Sigmoid, Tanh and
+/// Identity nodes ending at the logits, then a Softmax) back into layers and weights, so ggml can train on from the
+/// weights a rewrite left (a pruned one has fewer units: the sizes come from the weights, not from the lineage).
+/// </summary>
+public static class OnnxNetworkImport
+{
+    /// <summary>The network of <paramref name="graph"/>, or throws <see cref="NetworkImportException"/> naming what does not fit.</summary>
+    public static ImportedNetwork Read(OnnxGraph graph)
+    {
+        var g = graph.Graph;
+        if (g.Input.Count != 1 || g.Input[0].Type?.TensorType is not { } inputType || inputType.ElemType != (int)OnnxElementType.Float || inputType.Shape?.Dim.Count != 4
+            || inputType.Shape.Dim.Skip(1).Any(d => d.DimValue <= 0))
+        {
+            throw new NetworkImportException("the model must have one float image input [N, channels, height, width] of fixed size");
+        }
+
+        var dims = inputType.Shape.Dim.Skip(1).Select(d => checked((int)d.DimValue)).ToArray();
+        var input = new NetworkShape(dims);
+        var layers = new List<NetworkLayer>();
+        var weights = new Dictionary<int, IReadOnlyList<float[]>>();
+        var shape = input;
+        var current = g.Input[0].Name;
+        var units = 0;
+        string? probabilities = null;
+        foreach (var node in g.Node)
+        {
+            if (node.Domain is not ("" or "ai.onnx") || node.Input.Count == 0 || node.Input[0] != current || probabilities is not null)
+            {
+                throw Unreadable(node, "is not the next step of a chain of layers");
+            }
+
+            float[] Weight(int index, params long[] expected)
+            {
+                var tensor = node.Input.Count > index ? graph.Constant(node.Input[index]) : null;
+                if (tensor is null || tensor.DataType != (int)OnnxElementType.Float || !tensor.Dims.SequenceEqual(expected))
+                {
+                    throw Unreadable(node, $"input {index} must be a float constant of shape [{string.Join(", ", expected)}]");
+                }
+
+                return OnnxGraph.Floats(tensor);
+            }
+
+            switch (node.OpType)
+            {
+                case "Gemm":
+                    {
+                        if (!shape.Flat || OnnxGraph.Int(node, "transA", 0) != 0 || OnnxGraph.Float(node, "alpha", 1) != 1 || OnnxGraph.Float(node, "beta", 1) != 1)
+                        {
+                            throw Unreadable(node, "must be a plain dense layer on flat features (transA 0, alpha and beta 1)");
+                        }
+
+                        var transposed = OnnxGraph.Int(node, "transB", 0) != 0;
+                        var tensor = graph.Constant(node.Input[1]) ?? throw Unreadable(node, "has no constant weight");
+                        units = checked((int)tensor.Dims[transposed ? 0 : 1]);
+                        var w = Weight(1, transposed ? new long[] { units, shape.Size } : new long[] { shape.Size, units });
+                        var b = node.Input.Count > 2 && node.Input[2].Length > 0 ? Weight(2, units) : new float[units];
+                        weights[layers.Count] = [transposed ? w : Transpose(w, (int)shape.Size, units), b];
+                        layers.Add(new NetworkLayer { Type = "dense", Units = units });
+                        shape = new NetworkShape([units]);
+                        break;
+                    }
+
+                case "Conv":
+                    {
+                        var kernel = Ints(node, "kernel_shape");
+                        var strides = Ints(node, "strides");
+                        var pads = Ints(node, "pads");
+                        if (shape.Flat || kernel is not [var k, var k2] || k != k2 || OnnxGraph.Int(node, "group", 1) != 1 || Ints(node, "dilations") is not ([] or [1, 1])
+                            || strides is not ([] or [_, _]) || (strides is [var s1, var s2] && s1 != s2) || pads is not ([] or [_, _, _, _]) || (pads.Length == 4 && pads.Distinct().Count() != 1))
+                        {
+                            throw Unreadable(node, "must be a square convolution with equal strides and padding, one group, no dilation");
+                        }
+
+                        var tensor = graph.Constant(node.Input[1]) ?? throw Unreadable(node, "has no constant weight");
+                        var filters = checked((int)tensor.Dims[0]);
+                        var (stride, padding) = ((int)(strides.Length == 0 ? 1 : strides[0]), (int)(pads.Length == 0 ? 0 : pads[0]));
+                        var w = Weight(1, filters, shape.Dims[0], k, k);
+                        var b = node.Input.Count > 2 && node.Input[2].Length > 0 ? Weight(2, filters) : new float[filters];
+                        weights[layers.Count] = [w, b];
+                        layers.Add(new NetworkLayer { Type = "conv2d", Filters = filters, Kernel = (int)k, Stride = stride, Padding = padding });
+                        shape = new NetworkShape([filters, ((shape.Dims[1] + (2 * padding) - (int)k) / stride) + 1, ((shape.Dims[2] + (2 * padding) - (int)k) / stride) + 1]);
+                        break;
+                    }
+
+                case "MaxPool" or "AveragePool":
+                    {
+                        var kernel = Ints(node, "kernel_shape");
+                        var strides = Ints(node, "strides");
+                        if (shape.Flat || kernel is not [var k, var k2] || k != k2 || (strides.Length > 0 && (strides.Length != 2 || strides[0] != strides[1])) || Ints(node, "pads").Any(p => p != 0))
+                        {
+                            throw Unreadable(node, "must be a square pooling window with equal strides and no padding");
+                        }
+
+                        var stride = (int)(strides.Length == 0 ? 1 : strides[0]);
+                        layers.Add(new NetworkLayer { Type = node.OpType == "MaxPool" ? "max_pool" : "avg_pool", Kernel = (int)k, Stride = stride });
+                        shape = new NetworkShape([shape.Dims[0], ((shape.Dims[1] - (int)k) / stride) + 1, ((shape.Dims[2] - (int)k) / stride) + 1]);
+                        break;
+                    }
+
+                case "Flatten":
+                    if (OnnxGraph.Int(node, "axis", 1) != 1)
+                    {
+                        throw Unreadable(node, "must flatten from axis 1");
+                    }
+
+                    layers.Add(new NetworkLayer { Type = "flatten" });
+                    shape = new NetworkShape([checked((int)shape.Size)]);
+                    break;
+                case "BatchNormalization":
+                    {
+                        var channels = shape.Dims[0];
+                        weights[layers.Count] = [Weight(1, channels), Weight(2, channels), Weight(3, channels), Weight(4, channels)];
+                        RequireEpsilon(node);
+                        layers.Add(new NetworkLayer { Type = "batch_norm" });
+                        break;
+                    }
+
+                case "LayerNormalization":
+                    {
+                        var all = shape.Dims.Select(d => (long)d).ToArray();
+                        if (OnnxGraph.Int(node, "axis", -1) != 1)
+                        {
+                            throw Unreadable(node, "must normalise over the whole example (axis 1)");
+                        }
+
+                        weights[layers.Count] = [Weight(1, all), Weight(2, all)];
+                        RequireEpsilon(node);
+                        layers.Add(new NetworkLayer { Type = "layer_norm" });
+                        break;
+                    }
+
+                case "Relu" or "Sigmoid" or "Tanh":
+                    layers.Add(new NetworkLayer { Type = node.OpType.ToLowerInvariant() });
+                    break;
+                case "Identity":
+                    break;
+                case "Softmax":
+                    probabilities = node.Output[0];
+                    continue;
+                default:
+                    throw Unreadable(node, $"is a {node.OpType}, which the ggml trainer does not build");
+            }
+
+            current = node.Output[0];
+        }
+
+        if (layers.Count == 0 || layers[^1].Type != "dense" || g.Output.All(o => o.Name != current))
+        {
+            throw new NetworkImportException("the chain of layers must end with a dense layer whose output (the class scores) is a graph output");
+        }
+
+        return new ImportedNetwork(layers, input, units, new GgmlWeights(weights), g.Input[0].Name, current);
+
+        void RequireEpsilon(NodeProto node)
+        {
+            // ggml normalises with an epsilon of 1e-5; another would change what the network computes.
+            if (Math.Abs(OnnxGraph.Float(node, "epsilon", 1e-5f) - 1e-5f) > 1e-9f)
+            {
+                throw Unreadable(node, "must use epsilon 1e-5 (ggml's)");
+            }
+        }
+    }
+
+    private static long[] Ints(NodeProto node, string name) => node.Attribute.FirstOrDefault(a => a.Name == name)?.Ints.ToArray() ?? [];
+
+    private static NetworkImportException Unreadable(NodeProto node, string why) => new($"node '{node.Name}' ({node.OpType}) {why}");
+
+    private static float[] Transpose(float[] values, int rows, int columns)
+    {
+        var result = new float[values.Length];
+        for (var r = 0; r < rows; r++)
+        {
+            for (var c = 0; c < columns; c++)
+            {
+                result[(c * rows) + r] = values[(r * columns) + c];
+            }
+        }
+
+        return result;
+    }
+}

@@ -1,0 +1,341 @@
+using System.Diagnostics;
+using Maas.Core.Datasets;
+using Maas.Core.Jobs;
+using Maas.Core.Jobs.Queue;
+using Maas.Core.Training;
+using Maas.Optimization.Onnx;
+using Maas.Runtimes.Ggml;
+using Maas.Runtimes.Onnx;
+
+namespace Maas.Optimization.FineTuning;
+
+/// <summary>The pictures of a fine-tune dataset as the trainer reads them, its split, and the test rows' accuracy per model.</summary>
+public sealed record FineTuneData(float[] Images, int[] Labels, NetworkShape Shape, int[] Train, int[] Validation, int[] Test, int Skipped)
+{
+    /// <summary>The values of one picture ([channels, height, width]).</summary>
+    public float[] Picture(int row)
+    {
+        var size = (int)Shape.Size;
+        return Images.AsSpan(row * size, size).ToArray();
+    }
+}
+
+/// <summary>
+/// Fine-tunes a pruned network: reads the rewrite back (<see cref="OnnxNetworkImport"/>), trains it on the dataset
+/// version with ggml (the trainer's <see cref="GgmlNetwork"/>, starting from the pruned weights), keeps the epoch with
+/// the best validation loss, and exports it with the trainer's own <see cref="NetworkOnnx"/>. Weights magnitude pruning
+/// set to zero are set back to zero after every step, so the sparsity stays what was asked.
+/// </summary>
+public static class PrunedFineTune
+{
+    /// <summary>
+    /// Reads the pictures and labels of <paramref name="table"/> as the ggml trainer does (pixels / 255, channels first)
+    /// and splits the labelled rows as a training job with the same split does, so the source's test rows stay unseen.
+    /// </summary>
+    public static FineTuneData Data(FineTuneSpec spec, DatasetTable table)
+    {
+        var label = $"{spec.Dataset!.Name}:{spec.Dataset.Version}";
+        var image = table.IndexOf(spec.Image!);
+        var labelIndex = table.IndexOf(spec.Label!);
+        if (image < 0 || labelIndex < 0 || table.Columns[image].Shape is not { Count: 2 or 3 } dims)
+        {
+            throw new JobFailedException("invalid_fine_tune", $"{label} no longer has the image column '{spec.Image}' and label column '{spec.Label}'");
+        }
+
+        var (height, width, channels) = (dims[0], dims[1], dims.Count == 3 ? dims[2] : 1);
+        var size = height * width * channels;
+        var classes = spec.Classes!;
+        var images = new float[(long)table.Rows.Count * size];
+        var labels = new int[table.Rows.Count];
+        for (var r = 0; r < table.Rows.Count; r++)
+        {
+            var row = table.Rows[r];
+            labels[r] = row[labelIndex] is { } value ? IndexOf(classes, DatasetStatisticsCalculator.Key(value)) : -1;
+            if (row[image] is not byte[] pixels || pixels.Length != size)
+            {
+                labels[r] = -1;
+                continue;
+            }
+
+            var offset = (long)r * size;
+            for (var y = 0; y < height; y++)
+            {
+                for (var x = 0; x < width; x++)
+                {
+                    for (var c = 0; c < channels; c++)
+                    {
+                        images[offset + ((long)c * height * width) + (y * width) + x] = pixels[(((y * width) + x) * channels) + c] / 255f;
+                    }
+                }
+            }
+        }
+
+        // The training job's split: labelled rows grouped by class (groups in ordinal order of their key), each group
+        // shuffled by one generator seeded with the split's seed, test then validation taken from its front.
+        var split = spec.Split!;
+        var random = new Random(split.Seed);
+        var labelled = Enumerable.Range(0, table.Rows.Count).Where(r => table.Rows[r][labelIndex] is not null).ToArray();
+        var groups = labelled.GroupBy(r => DatasetStatisticsCalculator.Key(table.Rows[r][labelIndex]!)).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => g.ToArray()).ToArray();
+        List<int> train = [], validation = [], test = [];
+        foreach (var group in groups)
+        {
+            random.Shuffle(group);
+            var nTest = (int)Math.Round(group.Length * split.Test);
+            var nValidation = (int)Math.Round(group.Length * split.Validation);
+            if (group.Length - nTest - nValidation < 1)
+            {
+                nValidation = Math.Max(0, group.Length - nTest - 1);
+            }
+
+            test.AddRange(group.Take(nTest));
+            validation.AddRange(group.Skip(nTest).Take(nValidation));
+            train.AddRange(group.Skip(nTest + nValidation));
+        }
+
+        // Rows whose picture is unreadable or whose class the model does not know take no part.
+        int[] Usable(List<int> rows) => [.. rows.Where(r => labels[r] >= 0).Order()];
+        var (trainRows, validationRows, testRows) = (Usable(train), Usable(validation), Usable(test));
+        if (trainRows.Length < 1 || testRows.Length < 1)
+        {
+            throw new JobFailedException("dataset_too_small", $"{label} leaves {trainRows.Length} training and {testRows.Length} test pictures of the model's classes; fine-tuning needs both");
+        }
+
+        return new FineTuneData(images, labels, new NetworkShape([channels, height, width]), trainRows, validationRows, testRows, labelled.Length - trainRows.Length - validationRows.Length - testRows.Length);
+    }
+
+    /// <summary>
+    /// Trains the network of <paramref name="pruned"/> on <paramref name="data"/> and writes the best epoch's export to
+    /// <paramref name="output"/>; progress goes from <paramref name="fromPercent"/> to <paramref name="toPercent"/>. Returns
+    /// what the report shows of the run.
+    /// </summary>
+    public static async Task<Dictionary<string, object?>> RunAsync(JobRun run, FineTuneSpec spec, FineTuneData data, string pruned, string output, bool keepZeros, int threads, double fromPercent, double toPercent)
+    {
+        var token = run.CancellationToken;
+        ImportedNetwork imported;
+        try
+        {
+            imported = OnnxNetworkImport.Read(OnnxGraph.Load(pruned));
+        }
+        catch (NetworkImportException e)
+        {
+            throw new JobFailedException("fine_tune_not_applicable", $"the pruned model is not a network the ggml trainer can train on: {e.Message}", e);
+        }
+
+        if (!imported.Input.Dims.SequenceEqual(data.Shape.Dims) || imported.Classes != spec.Classes!.Count)
+        {
+            throw new JobFailedException("fine_tune_not_applicable", $"the model takes {imported.Input} and gives {imported.Classes} scores; the dataset has pictures of {data.Shape} and {spec.Classes!.Count} classes");
+        }
+
+        double Hyper(string name, double fallback) => spec.Hyperparameters.TryGetValue(name, out var v) ? v : fallback;
+        var epochs = (int)Hyper("epochs", FineTuneSpec.DefaultEpochs);
+        var patience = (int)Hyper("patience", 3);
+        var options = new GgmlTrainingOptions
+        {
+            Optimizer = spec.Trainer!,
+            LearningRate = Hyper("learning_rate", 1e-3),
+            WeightDecay = Hyper("weight_decay", 0),
+            Beta1 = Hyper("beta1", 0.9),
+            Beta2 = Hyper("beta2", 0.999),
+            BatchSize = Math.Min((int)Hyper("batch_size", 32), data.Train.Length),
+            Threads = threads,
+            Seed = spec.Split!.Seed,
+        };
+
+        GgmlNetwork network;
+        try
+        {
+            network = GgmlNetwork.Create(imported.Layers, imported.Input, imported.Classes, options);
+        }
+        catch (NetworkException e)
+        {
+            throw new JobFailedException("fine_tune_not_applicable", $"ggml cannot build the pruned network: {e.Message}", e);
+        }
+
+        using var trained = network;
+        network.Restore(imported.Weights);
+
+        // Magnitude pruning's zeros: their positions per layer tensor, put back to zero after every optimiser step.
+        var zeros = keepZeros ? Zeros(imported) : [];
+        void Mask()
+        {
+            if (zeros.Count == 0)
+            {
+                return;
+            }
+
+            var current = network.Weights();
+            foreach (var ((layer, tensor), positions) in zeros)
+            {
+                var values = current.Layers[layer][tensor];
+                foreach (var p in positions)
+                {
+                    values[p] = 0;
+                }
+            }
+
+            network.Restore(current);
+        }
+
+        var clock = Stopwatch.StartNew();
+        var history = new List<Dictionary<string, object?>>();
+        GgmlWeights? best = null;
+        double bestLoss = double.MaxValue;
+        int bestEpoch = 0, sinceBest = 0;
+        for (var epoch = 1; epoch <= epochs; epoch++)
+        {
+            var result = network.TrainEpoch(data.Images, data.Labels, data.Train, token, (_, _) => Mask());
+            var (validationLoss, validationAccuracy) = data.Validation.Length > 0
+                ? Score(network.Logits(data.Images, data.Validation, token), data.Validation.Select(r => data.Labels[r]).ToArray(), imported.Classes)
+                : (double.NaN, double.NaN);
+            var row = new Dictionary<string, object?>
+            {
+                ["phase"] = "fine_tune",
+                ["epoch"] = epoch,
+                ["train_loss"] = Finite(result.TrainLoss),
+                ["train_accuracy"] = Finite(result.TrainAccuracy),
+                ["validation_loss"] = Finite(validationLoss),
+                ["validation_accuracy"] = Finite(validationAccuracy),
+                ["seconds"] = result.Seconds,
+            };
+            history.Add(row);
+            await run.EventAsync("epoch", row);
+            var monitored = data.Validation.Length > 0 ? validationLoss : result.TrainLoss;
+            var stop = false;
+            if (best is null || monitored < bestLoss)
+            {
+                (best, bestLoss, bestEpoch, sinceBest) = (network.Weights(), monitored, epoch, 0);
+            }
+            else if (data.Validation.Length > 0 && patience > 0 && ++sinceBest >= patience)
+            {
+                stop = true;
+            }
+
+            var done = (double)epoch / epochs;
+            var metrics = row.Where(kv => kv.Value is double && kv.Key != "seconds").ToDictionary(kv => kv.Key, kv => (double)kv.Value!);
+            await run.ReportAsync(new JobProgress { Percent = fromPercent + ((toPercent - fromPercent) * done), Stage = "fine-tuning", Epoch = epoch, Metrics = metrics, EtaSeconds = clock.Elapsed.TotalSeconds * (1 - done) / done });
+            if (stop)
+            {
+                await run.EventAsync("log", new { message = $"fine-tune stopped early after epoch {epoch}: no better validation loss for {patience} epochs; keeping epoch {bestEpoch}" });
+                break;
+            }
+        }
+
+        NetworkOnnx.Export(network, best!).Save(output);
+        var zeroCount = zeros.Values.Sum(p => (long)p.Length);
+        return new Dictionary<string, object?>
+        {
+            ["dataset"] = spec.Dataset!.Name,
+            ["version"] = spec.Dataset.Version,
+            ["label"] = spec.Label,
+            ["features"] = new[] { spec.Image },
+            ["trainer"] = spec.Trainer,
+            ["hyperparameters"] = spec.Hyperparameters,
+            ["split"] = spec.Split,
+            ["train_rows"] = data.Train.Length,
+            ["validation_rows"] = data.Validation.Length,
+            ["test_rows"] = data.Test.Length,
+            ["rows_skipped"] = data.Skipped,
+            ["epochs"] = history,
+            ["best_epoch"] = bestEpoch,
+            ["network"] = imported.Layers,
+            ["zeros_kept"] = keepZeros ? zeroCount : null,
+            ["engine"] = GgmlNetwork.Engine,
+            ["seconds"] = clock.Elapsed.TotalSeconds,
+        };
+    }
+
+    /// <summary>The share of <paramref name="rows"/> whose largest logit the model at <paramref name="path"/> (run by ONNX Runtime) puts on the row's label.</summary>
+    public static double Accuracy(string path, string input, string logits, FineTuneData data, int[] rows, int classes)
+    {
+        using var options = new OnnxSessionOptions { IntraOpThreads = 1, InterOpThreads = 1 };
+        using var session = OnnxSession.Open(path, options);
+        var size = (int)data.Shape.Size;
+        var right = 0;
+        const int Batch = 256;
+        for (var start = 0; start < rows.Length; start += Batch)
+        {
+            var count = Math.Min(Batch, rows.Length - start);
+            var values = new float[count * size];
+            for (var i = 0; i < count; i++)
+            {
+                Array.Copy(data.Images, (long)rows[start + i] * size, values, (long)i * size, size);
+            }
+
+            using var tensor = OnnxTensor.Create(values, count, data.Shape.Dims[0], data.Shape.Dims[1], data.Shape.Dims[2]);
+            using var outputs = session.Run([new(input, tensor)], [logits]);
+            var scores = outputs[0].GetData<float>();
+            for (var i = 0; i < count; i++)
+            {
+                var row = scores.Slice(i * classes, classes);
+                var top = 0;
+                for (var c = 1; c < classes; c++)
+                {
+                    top = row[c] > row[top] ? c : top;
+                }
+
+                right += top == data.Labels[rows[start + i]] ? 1 : 0;
+            }
+        }
+
+        return (double)right / rows.Length;
+    }
+
+    // The zeros of each dense and conv2d weight (their first tensor; biases and norms are not pruned).
+    private static Dictionary<(int Layer, int Tensor), int[]> Zeros(ImportedNetwork network)
+    {
+        var result = new Dictionary<(int, int), int[]>();
+        foreach (var (layer, tensors) in network.Weights.Layers)
+        {
+            var w = tensors[0];
+            var positions = network.Layers[layer].Type is "dense" or "conv2d" ? Enumerable.Range(0, w.Length).Where(i => w[i] == 0).ToArray() : [];
+            if (positions.Length > 0)
+            {
+                result[(layer, 0)] = positions;
+            }
+        }
+
+        return result;
+    }
+
+    private static (double Loss, double Accuracy) Score(float[] logits, int[] labels, int classes)
+    {
+        double loss = 0;
+        var right = 0;
+        for (var i = 0; i < labels.Length; i++)
+        {
+            var row = logits.AsSpan(i * classes, classes);
+            var max = float.NegativeInfinity;
+            var top = 0;
+            for (var c = 0; c < classes; c++)
+            {
+                (max, top) = row[c] > max ? (row[c], c) : (max, top);
+            }
+
+            double sum = 0;
+            foreach (var v in row)
+            {
+                sum += Math.Exp(v - max);
+            }
+
+            loss -= row[labels[i]] - max - Math.Log(sum);
+            right += top == labels[i] ? 1 : 0;
+        }
+
+        return (loss / labels.Length, (double)right / labels.Length);
+    }
+
+    private static double? Finite(double value) => double.IsFinite(value) ? value : null;
+
+    private static int IndexOf(IReadOnlyList<string> classes, string key)
+    {
+        for (var i = 0; i < classes.Count; i++)
+        {
+            if (classes[i] == key)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+}
