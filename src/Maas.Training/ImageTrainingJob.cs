@@ -153,6 +153,7 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
                     ["validation_accuracy"] = Finite(validationAccuracy),
                     ["seconds"] = result.Seconds,
                     ["images_per_second"] = result.Seconds > 0 ? result.Examples / result.Seconds : null,
+                    ["threads"] = result.Threads,
                 };
                 history.Add(row);
                 await run.EventAsync("epoch", row);
