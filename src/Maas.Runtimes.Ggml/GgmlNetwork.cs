@@ -43,6 +43,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
     private readonly List<(IntPtr M, IntPtr V, long Count)> moments = [];
     private readonly List<string> parameterNames = [];
     private readonly ThreadChooser threadChooser;
+    private readonly NiceThread? niceThread;
     private readonly Dictionary<int, (int Conv, bool Relu)> biasAfterPool;
     private int epoch;
 
@@ -60,6 +61,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
         Options = options;
         random = new Random(options.Seed);
         threadChooser = new ThreadChooser(options.Threads);
+        niceThread = options.Nice > 0 ? new NiceThread("ggml training", options.Nice) : null;
         biasAfterPool = BiasAfterPool(layers);
         var batch = options.BatchSize;
         backend = GgmlCpuBackend.Create(options.Threads, GraphSize * 2);
@@ -156,6 +158,11 @@ public sealed unsafe class GgmlNetwork : IDisposable
             throw new NetworkException($"the input must be [channels, height, width], not {input}");
         }
 
+        if (options.Nice is < 0 or > 19)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), $"the nice value must be between 0 and 19, not {options.Nice}");
+        }
+
         if (options.BatchSize < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(options), "the batch size must be at least 1");
@@ -169,7 +176,16 @@ public sealed unsafe class GgmlNetwork : IDisposable
     /// One epoch of mini-batch training over <paramref name="rows"/> of <paramref name="images"/> (each example
     /// <see cref="NetworkShape.Size"/> floats) in a shuffled order; a last partial batch is left out.
     /// </summary>
-    public GgmlEpoch TrainEpoch(float[] images, int[] labels, int[] rows, CancellationToken cancellationToken, Action<int, int>? batchDone = null)
+    public GgmlEpoch TrainEpoch(float[] images, int[] labels, int[] rows, CancellationToken cancellationToken, Action<int, int>? batchDone = null) =>
+        niceThread is null
+            ? TrainEpochHere(images, labels, rows, cancellationToken, batchDone)
+            : niceThread.Run(() => TrainEpochHere(images, labels, rows, cancellationToken, batchDone));
+
+    /// <summary>The class scores (logits) of <paramref name="rows"/>, <see cref="Classes"/> per example, from the graph without dropout.</summary>
+    public float[] Logits(float[] images, IReadOnlyList<int> rows, CancellationToken cancellationToken = default) =>
+        niceThread is null ? LogitsHere(images, rows, cancellationToken) : niceThread.Run(() => LogitsHere(images, rows, cancellationToken));
+
+    private GgmlEpoch TrainEpochHere(float[] images, int[] labels, int[] rows, CancellationToken cancellationToken, Action<int, int>? batchDone)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         epoch++;
@@ -235,8 +251,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
         return new GgmlEpoch(epoch, loss, accuracy, null, null, clock.Elapsed.TotalSeconds, (long)batches * batch, threadChooser.Chosen);
     }
 
-    /// <summary>The class scores (logits) of <paramref name="rows"/>, <see cref="Classes"/> per example, from the graph without dropout.</summary>
-    public float[] Logits(float[] images, IReadOnlyList<int> rows, CancellationToken cancellationToken = default)
+    private float[] LogitsHere(float[] images, IReadOnlyList<int> rows, CancellationToken cancellationToken)
     {
         var batch = Options.BatchSize;
         var size = (int)Input.Size;
@@ -367,6 +382,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
     public void Dispose()
     {
         // Users before what they use: the optimiser reads the compute context; both read the static buffer.
+        niceThread?.Dispose();
         trainResult?.Dispose();
         opt?.Dispose();
         inferSched?.Dispose();

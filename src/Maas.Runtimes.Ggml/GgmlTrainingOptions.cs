@@ -27,6 +27,12 @@ public sealed record GgmlTrainingOptions
     /// </summary>
     public int Threads { get; init; } = 1;
 
+    /// <summary>
+    /// 0 computes on the caller's thread; 1 to 19 computes on a thread of its own at that nice value (Linux), so
+    /// training gives way to other work such as serving on the same machine.
+    /// </summary>
+    public int Nice { get; init; }
+
     /// <summary>Seeds the weights, the shuffle and dropout: the same seed trains the same network.</summary>
     public int Seed { get; init; } = 42;
 }
