@@ -31,7 +31,7 @@ using (var network = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, 28, 28
     {
         var epoch = network.TrainEpoch(trainImages, trainLabels, rows, CancellationToken.None);
         maasEpochs.Add(epoch);
-        Console.WriteLine($"  maas  epoch {epoch.Epoch}: {epoch.Seconds:F1} s, {epoch.Examples / epoch.Seconds:F0} images/s, loss {epoch.TrainLoss:F4}");
+        Console.WriteLine($"  maas  epoch {epoch.Epoch}: {epoch.Seconds:F1} s, {epoch.Examples / epoch.Seconds:F0} images/s, loss {epoch.TrainLoss:F4}, ggml on {epoch.Threads} of {settings.Threads} threads at the end");
     }
 
     var test = Enumerable.Range(0, testLabels.Length).ToArray();
@@ -77,6 +77,7 @@ var report = new JsonObject
     ["epochs"] = settings.Epochs,
     ["batch"] = settings.Batch,
     ["threads"] = settings.Threads,
+    ["maas_threads_chosen"] = new JsonArray([.. maasEpochs.Select(e => JsonValue.Create(e.Threads))]),
     ["learning_rate"] = settings.LearningRate,
     ["train_images"] = trainLabels.Length,
     ["torch_version"] = (string?)torch["torch"],

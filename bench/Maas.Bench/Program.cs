@@ -6,6 +6,7 @@ using Maas.Bench;
 //   ... -- --only overload [--overload-seconds 20]: goodput under 5x and 50x overload (not run by default: it takes a few minutes)
 //   ... -- --only eviction: N models under a memory budget for N/3, Zipf-skewed calls (hit rate, miss latency, RSS vs budget)
 //   ... -- --only deployment-sync [--postgres 'Host=127.0.0.1;Port=55432;Username=postgres;Database=postgres']: two servers on one database, how soon the second sees a deployment change made on the first (SQLite, and PostgreSQL in the same run when given)
+//   ... -- --only training-serving: an MLP's REST throughput idle and while a Fashion-MNIST training job runs on the same server
 //   ... -- --only baseline --baseline ../other-worktree/bench/Maas.Bench/bin/Release/net10.0/Maas.Bench.dll: this build's server against another build's
 // With --only, the scenarios not run keep their previous results in docs/benchmarks.md and bench/results/onnx-serving.json.
 // "serve" is the child-process mode the benchmark starts the server in.
@@ -52,6 +53,11 @@ if (options.Runs("deployment-sync"))
     await DeploymentSyncScenario.RunAsync(options);
 }
 
+if (options.Runs("training-serving"))
+{
+    await TrainingServingScenario.RunAsync(options);
+}
+
 if (options.Runs("overhead"))
 {
     report.Add(await Scenarios.ObservabilityOverheadAsync(options));
@@ -67,7 +73,7 @@ if (Directory.Exists(Scenarios.ScratchFolder))
     Directory.Delete(Scenarios.ScratchFolder, recursive: true);
 }
 
-if (options.Write && options.Only.Except(["baseline", "eviction", "deployment-sync"]).Any())
+if (options.Write && options.Only.Except(["baseline", "eviction", "deployment-sync", "training-serving"]).Any())
 {
     report.Write();
     Console.WriteLine($"wrote {options.JsonPath} and the ONNX serving section of {options.DocsPath} ({string.Join(", ", options.Only)})");

@@ -42,6 +42,9 @@ public sealed unsafe class GgmlNetwork : IDisposable
     private readonly GgmlOptOptimizerParams settings;
     private readonly List<(IntPtr M, IntPtr V, long Count)> moments = [];
     private readonly List<string> parameterNames = [];
+    private readonly ThreadChooser threadChooser;
+    private readonly NiceThread? niceThread;
+    private readonly Dictionary<int, (int Conv, bool Relu)> biasAfterPool;
     private int epoch;
 
     // Optimiser steps of the whole run (a resumed one included), and those this ggml-opt context took: ggml counts
@@ -57,6 +60,9 @@ public sealed unsafe class GgmlNetwork : IDisposable
         Classes = classes;
         Options = options;
         random = new Random(options.Seed);
+        threadChooser = new ThreadChooser(options.Threads);
+        niceThread = options.Nice > 0 ? new NiceThread("ggml training", options.Nice) : null;
+        biasAfterPool = BiasAfterPool(layers);
         var batch = options.BatchSize;
         backend = GgmlCpuBackend.Create(options.Threads, GraphSize * 2);
         try
@@ -152,6 +158,11 @@ public sealed unsafe class GgmlNetwork : IDisposable
             throw new NetworkException($"the input must be [channels, height, width], not {input}");
         }
 
+        if (options.Nice is < 0 or > 19)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), $"the nice value must be between 0 and 19, not {options.Nice}");
+        }
+
         if (options.BatchSize < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(options), "the batch size must be at least 1");
@@ -165,7 +176,16 @@ public sealed unsafe class GgmlNetwork : IDisposable
     /// One epoch of mini-batch training over <paramref name="rows"/> of <paramref name="images"/> (each example
     /// <see cref="NetworkShape.Size"/> floats) in a shuffled order; a last partial batch is left out.
     /// </summary>
-    public GgmlEpoch TrainEpoch(float[] images, int[] labels, int[] rows, CancellationToken cancellationToken, Action<int, int>? batchDone = null)
+    public GgmlEpoch TrainEpoch(float[] images, int[] labels, int[] rows, CancellationToken cancellationToken, Action<int, int>? batchDone = null) =>
+        niceThread is null
+            ? TrainEpochHere(images, labels, rows, cancellationToken, batchDone)
+            : niceThread.Run(() => TrainEpochHere(images, labels, rows, cancellationToken, batchDone));
+
+    /// <summary>The class scores (logits) of <paramref name="rows"/>, <see cref="Classes"/> per example, from the graph without dropout.</summary>
+    public float[] Logits(float[] images, IReadOnlyList<int> rows, CancellationToken cancellationToken = default) =>
+        niceThread is null ? LogitsHere(images, rows, cancellationToken) : niceThread.Run(() => LogitsHere(images, rows, cancellationToken));
+
+    private GgmlEpoch TrainEpochHere(float[] images, int[] labels, int[] rows, CancellationToken cancellationToken, Action<int, int>? batchDone)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         epoch++;
@@ -210,7 +230,11 @@ public sealed unsafe class GgmlNetwork : IDisposable
             Set(trainInput, x);
             Set(GgmlApi.ggml_opt_labels(opt), y);
             SetStepSettings();
+            var threads = threadChooser.Next();
+            backend.SetThreads(threads);
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             GgmlApi.ggml_opt_eval(opt, trainResult);
+            threadChooser.Record(threads, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
             steps++;
             contextSteps++;
             UpdateRunningStatistics();
@@ -224,17 +248,17 @@ public sealed unsafe class GgmlNetwork : IDisposable
             GgmlApi.ggml_opt_result_accuracy(trainResult, &accuracy, &uncertainty);
         }
 
-        return new GgmlEpoch(epoch, loss, accuracy, null, null, clock.Elapsed.TotalSeconds, (long)batches * batch);
+        return new GgmlEpoch(epoch, loss, accuracy, null, null, clock.Elapsed.TotalSeconds, (long)batches * batch, threadChooser.Chosen);
     }
 
-    /// <summary>The class scores (logits) of <paramref name="rows"/>, <see cref="Classes"/> per example, from the graph without dropout.</summary>
-    public float[] Logits(float[] images, IReadOnlyList<int> rows, CancellationToken cancellationToken = default)
+    private float[] LogitsHere(float[] images, IReadOnlyList<int> rows, CancellationToken cancellationToken)
     {
         var batch = Options.BatchSize;
         var size = (int)Input.Size;
         var x = new float[batch * size];
         var scores = new float[batch * Classes];
         var result = new float[rows.Count * Classes];
+        backend.SetThreads(threadChooser.Chosen);
         foreach (var norm in tensors.Select(t => t.Norm).OfType<BatchNormState>())
         {
             Set(norm.RunningMean, norm.Mean);
@@ -358,6 +382,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
     public void Dispose()
     {
         // Users before what they use: the optimiser reads the compute context; both read the static buffer.
+        niceThread?.Dispose();
         trainResult?.Dispose();
         opt?.Dispose();
         inferSched?.Dispose();
@@ -595,7 +620,12 @@ public sealed unsafe class GgmlNetwork : IDisposable
                     {
                         var s = layer.Stride!.Value;
                         var p = layer.Padding!.Value;
-                        x = GgmlApi.ggml_add(ctx, Conv2d(ctx, parameters[0].Tensor, x, s, p, layer.Filters!.Value, Shapes[i]), parameters[1].Tensor);
+                        x = Conv2d(ctx, parameters[0].Tensor, x, s, p, layer.Filters!.Value, Shapes[i]);
+                        if (!biasAfterPool.Values.Any(f => f.Conv == i))
+                        {
+                            x = GgmlApi.ggml_add(ctx, x, parameters[1].Tensor);
+                        }
+
                         break;
                     }
 
@@ -604,6 +634,12 @@ public sealed unsafe class GgmlNetwork : IDisposable
                         var k = layer.Kernel!.Value;
                         var s = layer.Stride!.Value;
                         x = GgmlApi.ggml_pool_2d(ctx, x, layer.Type == "max_pool" ? GgmlPool.Max : GgmlPool.Average, k, k, s, s, 0, 0);
+                        if (biasAfterPool.TryGetValue(i, out var folded))
+                        {
+                            x = GgmlApi.ggml_add(ctx, x, tensors[folded.Conv].Parameters[1].Tensor);
+                            x = folded.Relu ? GgmlApi.ggml_relu(ctx, x) : x;
+                        }
+
                         break;
                     }
 
@@ -633,7 +669,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
                     x = BatchNorm(ctx, x, before, tensors[i], training);
                     break;
                 case "relu":
-                    x = GgmlApi.ggml_relu(ctx, x);
+                    x = biasAfterPool.Values.Any(f => f.Relu && f.Conv == i - 1) ? x : GgmlApi.ggml_relu(ctx, x);
                     break;
                 case "sigmoid":
                     // ggml's sigmoid and tanh have no backward pass; these forms use operations that do.
@@ -672,6 +708,30 @@ public sealed unsafe class GgmlNetwork : IDisposable
         }
 
         return x;
+    }
+
+    // A convolution's bias (and a ReLU after it) commutes with the max-pool that follows: max(a + b) = max(a) + b per
+    // channel, exactly in floats too (rounding is monotone), and a ReLU is monotone. Added after the pool, the bias, the
+    // ReLU and their gradients cover a quarter of the values (for a 2×2 pool). Pool layer index → (conv index, ReLU?).
+    private static Dictionary<int, (int Conv, bool Relu)> BiasAfterPool(IReadOnlyList<NetworkLayer> layers)
+    {
+        var folds = new Dictionary<int, (int, bool)>();
+        for (var i = 0; i < layers.Count; i++)
+        {
+            if (layers[i].Type != "conv2d")
+            {
+                continue;
+            }
+
+            var relu = i + 1 < layers.Count && layers[i + 1].Type == "relu";
+            var pool = i + (relu ? 2 : 1);
+            if (pool < layers.Count && layers[pool].Type == "max_pool")
+            {
+                folds[pool] = (i, relu);
+            }
+        }
+
+        return folds;
     }
 
     // ggml_conv_2d unrolls the input to F16, which loses the precision the ONNX export must match: the same

@@ -21,12 +21,24 @@ public sealed record GgmlTrainingOptions
     /// <summary>Examples per optimiser step (the graph is built for this many).</summary>
     public int BatchSize { get; init; } = 32;
 
-    /// <summary>CPU threads ggml computes with.</summary>
+    /// <summary>
+    /// The most CPU threads ggml computes with: now and then the trainer times a step on one thread against all of
+    /// them and goes on with the faster (ggml's threads spin while they wait for each other).
+    /// </summary>
     public int Threads { get; init; } = 1;
+
+    /// <summary>
+    /// 0 computes on the caller's thread; 1 to 19 computes on a thread of its own at that nice value (Linux), so
+    /// training gives way to other work such as serving on the same machine.
+    /// </summary>
+    public int Nice { get; init; }
 
     /// <summary>Seeds the weights, the shuffle and dropout: the same seed trains the same network.</summary>
     public int Seed { get; init; } = 42;
 }
 
-/// <summary>One epoch's numbers: training loss and accuracy from ggml-opt, validation ones from a forward pass.</summary>
-public sealed record GgmlEpoch(int Epoch, double TrainLoss, double TrainAccuracy, double? ValidationLoss, double? ValidationAccuracy, double Seconds, long Examples);
+/// <summary>
+/// One epoch's numbers: training loss and accuracy from ggml-opt, validation ones from a forward pass, and the
+/// threads the last timing found fastest (see <see cref="GgmlTrainingOptions.Threads"/>).
+/// </summary>
+public sealed record GgmlEpoch(int Epoch, double TrainLoss, double TrainAccuracy, double? ValidationLoss, double? ValidationAccuracy, double Seconds, long Examples, int Threads = 1);

@@ -14,7 +14,7 @@ namespace Maas.Training;
 /// "epoch" event after each; early stopping on the validation loss), keeps the best epoch's weights, evaluates on the
 /// test split, exports to ONNX, checks ONNX Runtime's scores against ggml's on every test row, and registers.
 /// </summary>
-internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularData data, int threads)
+internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularData data, int threads, int nice)
 {
     private const string EpochStage = "epoch";
 
@@ -113,6 +113,7 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
             Beta2 = Hyper("beta2", 0.999),
             BatchSize = Math.Min((int)Hyper("batch_size", 32), train.Length),
             Threads = threads,
+            Nice = nice,
             Seed = spec.Split.Seed,
         };
         var classes = data.Classes!.Count;
@@ -153,6 +154,7 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
                     ["validation_accuracy"] = Finite(validationAccuracy),
                     ["seconds"] = result.Seconds,
                     ["images_per_second"] = result.Seconds > 0 ? result.Examples / result.Seconds : null,
+                    ["threads"] = result.Threads,
                 };
                 history.Add(row);
                 await run.EventAsync("epoch", row);

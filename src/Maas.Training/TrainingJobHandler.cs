@@ -17,7 +17,7 @@ namespace Maas.Training;
 /// worker that takes the job over skips a finished fit), evaluates on the test split, exports to ONNX, checks that
 /// ONNX Runtime answers like ML.NET on every test row, and registers the version once.
 /// </summary>
-public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore datasetStore, IModelRegistry registry, int threads) : IJobHandler
+public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore datasetStore, IModelRegistry registry, int threads, int nice = 0) : IJobHandler
 {
     private const string TrainedStage = "trained";
 
@@ -47,7 +47,7 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
         var data = TabularData.From(spec, table);
         if (spec.Task == TrainingNames.ImageClassification)
         {
-            return await new ImageTrainingJob(run, spec, data, threads).RunAsync((metadata, lineage, evaluation, onnx) => RegisterAsync(run, spec, metadata, lineage, evaluation, onnx), searchReport);
+            return await new ImageTrainingJob(run, spec, data, threads, nice).RunAsync((metadata, lineage, evaluation, onnx) => RegisterAsync(run, spec, metadata, lineage, evaluation, onnx), searchReport);
         }
 
         var (train, validation, test) = data.Split();

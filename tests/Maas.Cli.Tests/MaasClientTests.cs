@@ -1,7 +1,10 @@
+using System.Globalization;
 using System.Net;
+using System.Text;
 using Maas.Cli.Tests.Support;
 using Maas.Client;
 using Maas.Client.Chat;
+using Maas.Client.Datasets;
 using Maas.Client.Registry;
 using Maas.Client.Tenancy;
 using Maas.Server.Tests.Support;
@@ -95,6 +98,41 @@ public sealed class MaasClientTests(CliServerFixture fixture)
         Assert.Equal(TestArtifacts.Sha256(bytes), version.Sha256);
         var gone = await Assert.ThrowsAsync<MaasApiException>(() => Client.GetUploadAsync(session.Id));
         Assert.Equal(HttpStatusCode.NotFound, gone.Status);
+    }
+
+    [Fact]
+    public async Task A_resumable_dataset_upload_goes_on_after_a_broken_connection_and_becomes_a_version()
+    {
+        var name = Names.Unique("ds-resume");
+        await Client.CreateDatasetAsync(name);
+        using var folder = new TempDirectory("maas-client-ds-resume");
+        var path = Path.Combine(folder.Path, "rows.csv");
+        var csv = new StringBuilder("x,y\n");
+        for (var i = 0; i < 20_000; i++)
+        {
+            csv.Append(CultureInfo.InvariantCulture, $"{i},{(2 * i) + 1}\n");
+        }
+
+        await File.WriteAllTextAsync(path, csv.ToString());
+        var bytes = await File.ReadAllBytesAsync(path);
+        Assert.True(bytes.Length > 3 * 64 * 1024, $"the file ({bytes.Length} bytes) should take several chunks");
+
+        // The connection is reset in the middle of the second chunk's body; the client asks where the server is and goes on.
+        await using var relay = CuttingRelay.To(fixture.Server.BaseAddress);
+        using var client = new MaasClient(relay.Address, MaasTestServer.AdminKey);
+        relay.CutAfter(100_000);
+        var reports = new List<long>();
+        DatasetUploadSession? started = null;
+        var version = await client.UploadDatasetVersionResumableAsync(
+            name, path, null, new ResumableUploadOptions { ChunkBytes = 64 * 1024 }, s => started = s, new SyncProgress(reports.Add));
+
+        Assert.Equal(1, relay.Cuts);
+        Assert.Equal(TestArtifacts.Sha256(bytes), version.Sha256);
+        Assert.Equal((1, 20_000L), (version.Version, version.Rows));
+        Assert.Equal(bytes.Length, reports[^1]);
+        Assert.Equal(reports.Order(), reports); // the bytes the server holds never went back
+        var gone = await Assert.ThrowsAsync<MaasApiException>(() => Client.GetDatasetUploadAsync(name, started!.Id));
+        Assert.Equal("upload_not_found", gone.Code);
     }
 
     [Fact]

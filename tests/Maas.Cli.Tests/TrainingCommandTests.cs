@@ -32,6 +32,29 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Datasets_upload_resumable_makes_a_version_and_resume_goes_on_from_where_the_server_is()
+    {
+        var name = Names.Unique("ds-up");
+        var file = LineCsv();
+        var whole = (await fixture.RunAsync("datasets", "upload", name, file, "--resumable", "--json")).Json();
+        Assert.Equal((1, 60L), ((int?)whole["version"], (long?)whole["rows"]));
+
+        // A first client sent half of the file and went away; push --resume sends the rest and makes the version.
+        var bytes = await File.ReadAllBytesAsync(file);
+        var session = await fixture.Client.CreateDatasetUploadAsync(name, "line.csv", bytes.Length);
+        Assert.Equal(bytes.Length / 2, await fixture.Client.UploadDatasetChunkAsync(name, session.Id, 0, bytes.AsMemory(0, bytes.Length / 2)));
+        var resumed = await fixture.RunAsync("datasets", "push", name, file, "--resume", session.Id);
+        Assert.True(resumed.ExitCode == 0, resumed.ToString());
+        Assert.Contains($"upload session {session.Id}", resumed.Stdout);
+        Assert.Contains("uploading line.csv: 100%", resumed.Stdout);
+        Assert.Contains($"pushed {name} version 2 (csv, 60 rows", resumed.Stdout);
+        Assert.Equal((string?)whole["sha256"], (await fixture.Client.GetDatasetVersionAsync(name, 2)).Sha256);
+
+        // A session that is gone is the server's 404 in one line.
+        (await fixture.RunAsync("datasets", "push", name, file, "--resume", session.Id)).AssertFailure(ExitCodes.NotFound, "upload_not_found");
+    }
+
+    [Fact]
     public async Task Datasets_push_shows_the_schema_then_list_show_preview_and_rm_work_with_json_shapes()
     {
         var name = Names.Unique("ds");

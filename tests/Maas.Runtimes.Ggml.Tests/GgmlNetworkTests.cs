@@ -35,6 +35,62 @@ public sealed class GgmlNetworkTests
     }
 
     [Fact]
+    public void Two_threads_and_a_nice_compute_thread_train_the_same_weights_as_one()
+    {
+        // The trainer switches between one thread and all allowed as it times them, and may compute on a thread of its
+        // own at a lower priority; neither may change anything but the speed.
+        var (images, labels) = TinyImages.Generate(120, Size, seed: 4);
+        var x = TinyImages.Floats(images);
+        var rows = Enumerable.Range(0, 120).ToArray();
+        GgmlWeights Train(int threads, int nice = 0)
+        {
+            using var network = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, Size, Size]), 3, new() { BatchSize = 10, Seed = 5, Threads = threads, Nice = nice });
+            network.TrainEpoch(x, labels, rows, CancellationToken.None);
+            return network.Weights();
+        }
+
+        var one = Train(1);
+        foreach (var other in new[] { Train(2), Train(1, nice: 5) })
+        {
+            Assert.Equal(one.Layers.Keys, other.Layers.Keys);
+            foreach (var (layer, values) in one.Layers)
+            {
+                Assert.Equal(values, other.Layers[layer]);
+            }
+        }
+    }
+
+    [Fact]
+    public void The_thread_count_is_the_one_timed_faster_and_is_timed_again_later()
+    {
+        var chooser = new ThreadChooser(4);
+        List<int> Steps(int count, Func<int, double> seconds)
+        {
+            var used = new List<int>();
+            for (var i = 0; i < count; i++)
+            {
+                var threads = chooser.Next();
+                used.Add(threads);
+                chooser.Record(threads, seconds(threads));
+            }
+
+            return used;
+        }
+
+        // A probe alternates one thread and all four, then the faster one runs until the next probe.
+        Assert.Equal([1, 4, 1, 4, 1, 4], Steps(6, t => t == 1 ? 0.01 : 0.05));
+        Assert.Equal(1, chooser.Chosen);
+        Assert.All(Steps(200, _ => 0.01), t => Assert.Equal(1, t));
+        Assert.Equal([1, 4, 1, 4, 1, 4], Steps(6, t => t == 1 ? 0.05 : 0.01));
+        Assert.Equal(4, chooser.Chosen);
+        Assert.Equal(4, chooser.Next());
+
+        // One allowed thread is never probed.
+        var single = new ThreadChooser(1);
+        Assert.Equal(1, single.Next());
+    }
+
+    [Fact]
     public void Every_layer_type_trains_with_both_optimisers()
     {
         var (images, labels) = TinyImages.Generate(120, Size, seed: 2);

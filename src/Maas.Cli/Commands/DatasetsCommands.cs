@@ -4,6 +4,7 @@ using System.Text.Json;
 using Maas.Cli.Hosting;
 using Maas.Client;
 using Maas.Client.Datasets;
+using Maas.Client.Registry;
 using Spectre.Console;
 
 namespace Maas.Cli.Commands;
@@ -101,7 +102,11 @@ public static class DatasetsCommands
         var imageSize = new Option<string?>("--image-size") { Description = "WIDTHxHEIGHT: resize every picture of an image folder to it" };
         var visibility = new Option<string?>("--visibility") { Description = "private (default) or shared, when the dataset is created" };
         var description = new Option<string?>("--description") { Description = "Description, when the dataset is created" };
-        var command = new Command("push", "Upload a file as a new dataset version (with a progress bar); prints its schema and statistics") { name, file, schema, imageSize, visibility, description };
+        var resumable = new Option<bool>("--resumable") { Description = "Upload in chunks through a resumable session, retried from where the server is after a broken connection" };
+        var resume = new Option<string?>("--resume") { Description = "Go on with an interrupted resumable upload (its session id)" };
+        var chunk = new Option<int>("--chunk-mib") { Description = "Chunk size of a resumable upload in MiB", DefaultValueFactory = _ => 8 };
+        var command = new Command("push", "Upload a file as a new dataset version (with a progress bar); prints its schema and statistics") { name, file, schema, imageSize, visibility, description, resumable, resume, chunk };
+        command.Aliases.Add("upload");
         command.SetAction(async (parse, client, ct) =>
         {
             var dataset = parse.GetValue(name)!;
@@ -121,8 +126,28 @@ public static class DatasetsCommands
             }
 
             var options = new DatasetUploadOptions { Schema = parse.GetValue(schema), ImageSize = parse.GetValue(imageSize) };
+            var sessionId = parse.GetValue(resume);
             var created = await ProgressDisplay.RunAsync(parse, $"uploading {path.Name}", path.Length, bytes: true, async progress =>
             {
+                if (parse.GetValue(resumable) || sessionId is not null)
+                {
+                    var chunks = new ResumableUploadOptions { SessionId = sessionId, ChunkBytes = Math.Clamp(parse.GetValue(chunk), 1, 1024) << 20 };
+                    return await client.UploadDatasetVersionResumableAsync(
+                        dataset,
+                        path.FullName,
+                        options,
+                        chunks,
+                        session =>
+                        {
+                            if (!parse.WantsJson())
+                            {
+                                Console.Out.WriteLine($"upload session {session.Id} (if interrupted: maas datasets push {dataset} {path.Name} --resume {session.Id})");
+                            }
+                        },
+                        progress,
+                        ct);
+                }
+
                 await using var stream = path.OpenRead();
                 return await client.UploadDatasetVersionAsync(dataset, stream, path.Name, options, progress, ct);
             });

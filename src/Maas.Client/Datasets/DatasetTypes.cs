@@ -104,3 +104,6 @@ public sealed record DatasetUploadOptions
     /// <summary><c>WIDTHxHEIGHT</c> (or one number): pictures of an image folder resized to it.</summary>
     public string? ImageSize { get; init; }
 }
+
+/// <summary>A resumable upload of a dataset file: where it stands (<see cref="Offset"/>) and when it expires.</summary>
+public sealed record DatasetUploadSession(string Id, string Dataset, string Filename, long? Size, long Offset, string? Sha256, DateTimeOffset? CreatedAt, DateTimeOffset? ExpiresAt, string? Url);

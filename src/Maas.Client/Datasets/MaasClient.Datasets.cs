@@ -5,7 +5,7 @@ using Maas.Client.Registry;
 
 namespace Maas.Client;
 
-/// <summary>Datasets: create, list, upload versions (with schema and statistics), preview, delete.</summary>
+/// <summary>Datasets: create, list, upload versions (in one request or resumable, with schema and statistics), preview, delete.</summary>
 public sealed partial class MaasClient
 {
     /// <summary>The datasets the key may see.</summary>
@@ -56,5 +56,63 @@ public sealed partial class MaasClient
         using var request = new HttpRequestMessage(HttpMethod.Post, $"api/v1/datasets/{Escape(name)}/versions{query}") { Content = body };
         using var response = await SendRawAsync(request, cancellationToken);
         return await ReadAsync<DatasetVersionInfo>(response, cancellationToken);
+    }
+
+    /// <summary>Starts a resumable upload of <paramref name="fileName"/> (its extension picks the format) into a dataset.</summary>
+    public Task<DatasetUploadSession> CreateDatasetUploadAsync(string name, string fileName, long? size = null, string? sha256 = null, CancellationToken cancellationToken = default) =>
+        SendAsync<DatasetUploadSession>(HttpMethod.Post, $"api/v1/datasets/{Escape(name)}/uploads", new { filename = fileName, size, sha256 }, cancellationToken);
+
+    /// <summary>A resumable dataset upload with the offset the next chunk must start at.</summary>
+    public Task<DatasetUploadSession> GetDatasetUploadAsync(string name, string id, CancellationToken cancellationToken = default) =>
+        SendAsync<DatasetUploadSession>(HttpMethod.Get, $"api/v1/datasets/{Escape(name)}/uploads/{Escape(id)}", null, cancellationToken);
+
+    /// <summary>Abandons a resumable dataset upload and its bytes.</summary>
+    public Task DeleteDatasetUploadAsync(string name, string id, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Delete, $"api/v1/datasets/{Escape(name)}/uploads/{Escape(id)}", null, cancellationToken);
+
+    /// <summary>Sends one chunk of a dataset upload at <paramref name="offset"/>; returns the session's new offset.</summary>
+    public Task<long> UploadDatasetChunkAsync(string name, string id, long offset, ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken = default) =>
+        PatchChunkAsync($"api/v1/datasets/{Escape(name)}/uploads/{Escape(id)}", offset, chunk, cancellationToken);
+
+    /// <summary>Turns a finished resumable upload into the dataset's next version, read as a raw upload would be.</summary>
+    public async Task<DatasetVersionInfo> CompleteDatasetUploadAsync(string name, string id, DatasetUploadOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new DatasetUploadOptions();
+        var query = Query(("upload", id), ("schema", options.Schema), ("image_size", options.ImageSize));
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"api/v1/datasets/{Escape(name)}/versions{query}");
+        using var response = await SendRawAsync(request, cancellationToken);
+        return await ReadAsync<DatasetVersionInfo>(response, cancellationToken);
+    }
+
+    /// <summary>
+    /// Uploads a file as a new dataset version in chunks through a resumable session: a broken connection is retried
+    /// from the offset the server holds, and an interrupted upload goes on later with
+    /// <see cref="ResumableUploadOptions.SessionId"/>. <paramref name="sessionStarted"/> gets the session once it exists.
+    /// </summary>
+    public async Task<DatasetVersionInfo> UploadDatasetVersionResumableAsync(
+        string name,
+        string path,
+        DatasetUploadOptions? options = null,
+        ResumableUploadOptions? resumable = null,
+        Action<DatasetUploadSession>? sessionStarted = null,
+        IProgress<long>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        resumable ??= new ResumableUploadOptions();
+        CheckChunkSize(resumable);
+        await using var file = File.OpenRead(path);
+        var session = resumable.SessionId is { } existing
+            ? await GetDatasetUploadAsync(name, existing, cancellationToken)
+            : await CreateDatasetUploadAsync(name, Path.GetFileName(path), file.Length, null, cancellationToken);
+        sessionStarted?.Invoke(session);
+        await SendFileInChunksAsync(
+            file,
+            session.Offset,
+            resumable,
+            (offset, chunk) => UploadDatasetChunkAsync(name, session.Id, offset, chunk, cancellationToken),
+            async () => (await GetDatasetUploadAsync(name, session.Id, cancellationToken)).Offset,
+            progress,
+            cancellationToken);
+        return await CompleteDatasetUploadAsync(name, session.Id, options, cancellationToken);
     }
 }

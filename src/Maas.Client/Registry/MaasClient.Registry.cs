@@ -107,17 +107,8 @@ public sealed partial class MaasClient
         SendAsync(HttpMethod.Delete, $"api/v1/uploads/{Escape(id)}", null, cancellationToken);
 
     /// <summary>Sends one chunk at <paramref name="offset"/>; returns the session's new offset.</summary>
-    public async Task<long> UploadChunkAsync(string id, long offset, ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken = default)
-    {
-        using var body = new ReadOnlyMemoryContent(chunk);
-        body.Headers.ContentType = new MediaTypeHeaderValue("application/offset+octet-stream");
-        using var request = new HttpRequestMessage(HttpMethod.Patch, $"api/v1/uploads/{Escape(id)}") { Content = body };
-        request.Headers.Add("Upload-Offset", offset.ToString(CultureInfo.InvariantCulture));
-        using var response = await SendRawAsync(request, cancellationToken);
-        return response.Headers.TryGetValues("Upload-Offset", out var values) && long.TryParse(values.FirstOrDefault(), CultureInfo.InvariantCulture, out var next)
-            ? next
-            : offset + chunk.Length;
-    }
+    public Task<long> UploadChunkAsync(string id, long offset, ReadOnlyMemory<byte> chunk, CancellationToken cancellationToken = default) =>
+        PatchChunkAsync($"api/v1/uploads/{Escape(id)}", offset, chunk, cancellationToken);
 
     /// <summary>Completes a resumable upload session into a version.</summary>
     public Task<VersionInfo> CompleteUploadAsync(string id, UploadOptions? options = null, IReadOnlyList<string>? files = null, CancellationToken cancellationToken = default)
@@ -138,58 +129,22 @@ public sealed partial class MaasClient
         string name, string path, UploadOptions? options = null, ResumableUploadOptions? resumable = null, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
         resumable ??= new ResumableUploadOptions();
-        if (resumable.ChunkBytes <= 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(resumable), "ChunkBytes must be positive");
-        }
-
+        CheckChunkSize(resumable);
         await using var file = File.OpenRead(path);
         var session = resumable.SessionId is { } existing
             ? await GetUploadAsync(existing, cancellationToken)
             : await CreateUploadAsync(name, Path.GetFileName(path), file.Length, options?.Sha256, cancellationToken);
         resumable.SessionStarted?.Invoke(session);
-        var offset = session.Offset;
-        progress?.Report(offset);
-        var buffer = new byte[resumable.ChunkBytes];
-        while (offset < file.Length)
-        {
-            file.Position = offset;
-            var read = await file.ReadAtLeastAsync(buffer, (int)Math.Min(buffer.Length, file.Length - offset), throwOnEndOfStream: true, cancellationToken);
-            offset = await SendChunkWithRetriesAsync(session.Id, offset, buffer.AsMemory(0, read), resumable.MaxAttempts, cancellationToken);
-            progress?.Report(offset);
-        }
-
+        await SendFileInChunksAsync(
+            file,
+            session.Offset,
+            resumable,
+            (offset, chunk) => UploadChunkAsync(session.Id, offset, chunk, cancellationToken),
+            async () => (await GetUploadAsync(session.Id, cancellationToken)).Offset,
+            progress,
+            cancellationToken);
         return await CompleteUploadAsync(session.Id, options, null, cancellationToken);
     }
-
-    private async Task<long> SendChunkWithRetriesAsync(string id, long offset, ReadOnlyMemory<byte> chunk, int maxAttempts, CancellationToken cancellationToken)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                return await UploadChunkAsync(id, offset, chunk, cancellationToken);
-            }
-            catch (Exception e) when (attempt < maxAttempts && IsTransient(e, cancellationToken))
-            {
-                // Some bytes may have arrived before the break: the caller goes on from where the server is.
-                await Task.Delay(TimeSpan.FromMilliseconds(200 * attempt), cancellationToken);
-                var held = (await GetUploadAsync(id, cancellationToken)).Offset;
-                if (held != offset)
-                {
-                    return held;
-                }
-            }
-        }
-    }
-
-    private static bool IsTransient(Exception e, CancellationToken cancellationToken) => e switch
-    {
-        HttpRequestException or IOException => true,
-        TaskCanceledException => !cancellationToken.IsCancellationRequested,
-        MaasApiException api => api.Code == "offset_mismatch" || api.Status is HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout,
-        _ => false,
-    };
 
     /// <summary>Starts an import from a URL; the download runs on the server as a job.</summary>
     public Task<JobInfo> ImportVersionAsync(string name, ImportRequest request, CancellationToken cancellationToken = default) =>

@@ -157,35 +157,16 @@ public sealed class DatasetCatalog(
     public async Task<DatasetUploadSession> CreateUploadAsync(string name, string fileName, long? totalBytes, string? sha256, string createdBy, CancellationToken cancellationToken)
     {
         var dataset = await GetAsync(name, cancellationToken).ConfigureAwait(false);
-        RegistryNames.ValidateFilePath(fileName);
+        sha256 = ResumableFiles.CheckNew(fileName, totalBytes, options.MaxUploadBytes, sha256);
         _ = DatasetFormats.FromFileName(fileName)
             ?? throw RegistryException.Invalid("unsupported_format", $"'{RegistryNames.Shorten(fileName)}' has no dataset extension; use {DatasetFormats.Accepted}");
-        if (totalBytes is < 0)
-        {
-            throw RegistryException.Invalid("invalid_upload", $"size must not be negative, not {totalBytes}");
-        }
-
-        if (totalBytes > options.MaxUploadBytes)
-        {
-            throw HashingCopy.TooLarge(options.MaxUploadBytes);
-        }
-
-        sha256 = ModelRegistry.NormalizeSha256(sha256);
         await PrepareUploadsAsync(cancellationToken).ConfigureAwait(false);
         var open = await store.CountUploadSessionsAsync(dataset.Owner, cancellationToken).ConfigureAwait(false);
-        if (open >= options.MaxUploadSessionsPerTenant)
-        {
-            throw new RegistryException(
-                RegistryErrorKind.Busy,
-                "too_many_upload_sessions",
-                $"tenant '{dataset.Owner}' has {open} open dataset uploads, the most allowed ({DatasetOptions.Section}:MaxUploadSessionsPerTenant = {options.MaxUploadSessionsPerTenant}); complete or delete one first",
-                new Dictionary<string, object?> { ["limit"] = options.MaxUploadSessionsPerTenant, ["retry_after_seconds"] = 60 });
-        }
-
+        ResumableFiles.CheckRoom(dataset.Owner, open, options.MaxUploadSessionsPerTenant, "dataset uploads", $"{DatasetOptions.Section}:MaxUploadSessionsPerTenant");
         var now = _time.GetUtcNow();
         var session = new DatasetUploadSession
         {
-            Id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)),
+            Id = ResumableFiles.NewId(),
             Dataset = dataset.Name,
             Owner = dataset.Owner,
             FileName = fileName,
@@ -234,15 +215,7 @@ public sealed class DatasetCatalog(
     {
         var session = await FindSessionAsync(id, cancellationToken).ConfigureAwait(false);
         using var held = _uploads.Lock(id, "complete it");
-        var length = _uploads.Length(id);
-        if (session.TotalBytes is { } total && length != total)
-        {
-            throw RegistryException.Conflict(
-                "upload_incomplete",
-                $"upload '{id}' has {length} of its {total} bytes",
-                new Dictionary<string, object?> { ["offset"] = length, ["total_bytes"] = total });
-        }
-
+        var length = _uploads.CompleteLength(session);
         if (length == 0)
         {
             throw RegistryException.Invalid("empty_upload", $"upload '{id}' has no bytes yet");
@@ -252,12 +225,8 @@ public sealed class DatasetCatalog(
         {
             var (format, gzip) = DatasetFormats.FromFileName(session.FileName)!.Value;
             var path = _uploads.PathOf(id);
-            var sha256 = _uploads.TakeHash(id, length) ?? await HashingCopy.HashFileAsync(path, cancellationToken).ConfigureAwait(false);
-            if (session.ExpectedSha256 is { } expected && expected != sha256)
-            {
-                throw ModelRegistry.ChecksumMismatch(session.FileName, expected, sha256);
-            }
-
+            var sha256 = await _uploads.Sha256Async(id, length, cancellationToken).ConfigureAwait(false);
+            ResumableFiles.CheckSha256(session, sha256);
             await GetAsync(session.Dataset, cancellationToken).ConfigureAwait(false);
             return await AddStagedVersionAsync(session.Dataset, session.FileName, format, gzip, path, sha256, length, createdBy, choices, cancellationToken).ConfigureAwait(false);
         }
@@ -267,26 +236,19 @@ public sealed class DatasetCatalog(
         }
     }
 
-    private async Task<DatasetUploadSession> FindSessionAsync(string id, CancellationToken cancellationToken)
-    {
-        if (string.IsNullOrEmpty(id) || id.Length != 32 || !id.All(char.IsAsciiHexDigitLower))
-        {
-            throw RegistryException.NotFound("upload_not_found", $"upload '{RegistryNames.Shorten(id)}' does not exist");
-        }
+    private Task<DatasetUploadSession> FindSessionAsync(string id, CancellationToken cancellationToken) =>
+        ResumableFiles.FindAsync(
+            id,
+            async () =>
+            {
+                if (!_swept)
+                {
+                    await PrepareUploadsAsync(cancellationToken).ConfigureAwait(false);
+                }
 
-        if (!_swept)
-        {
-            await PrepareUploadsAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        var session = await store.GetUploadSessionAsync(id, cancellationToken).ConfigureAwait(false);
-        if (session is null || session.ExpiresAt <= _time.GetUtcNow())
-        {
-            throw RegistryException.NotFound("upload_not_found", $"upload '{id}' does not exist or has expired");
-        }
-
-        return session;
-    }
+                return await store.GetUploadSessionAsync(id, cancellationToken).ConfigureAwait(false);
+            },
+            _time.GetUtcNow());
 
     // Once per process, before any session is touched: drop files no session owns (left by a crash). Every time:
     // drop sessions whose time ran out, unless a chunk of one is arriving right now.

@@ -645,29 +645,10 @@ public sealed class ModelRegistry : IModelRegistry
     /// <inheritdoc />
     public async Task<UploadSession> CreateUploadSessionAsync(string model, string fileName, long? totalBytes, string? sha256, string createdBy, CancellationToken cancellationToken)
     {
-        RegistryNames.ValidateFilePath(fileName);
-        if (totalBytes is < 0)
-        {
-            throw RegistryException.Invalid("invalid_upload", $"size must not be negative, not {totalBytes}");
-        }
-
-        if (totalBytes > _options.MaxUploadBytes)
-        {
-            throw HashingCopy.TooLarge(_options.MaxUploadBytes);
-        }
-
-        sha256 = NormalizeSha256(sha256);
+        sha256 = ResumableFiles.CheckNew(fileName, totalBytes, _options.MaxUploadBytes, sha256);
         var owner = await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
         var open = await _store.CountUploadSessionsAsync(owner.Owner, cancellationToken).ConfigureAwait(false);
-        if (open >= _options.MaxUploadSessionsPerTenant)
-        {
-            throw new RegistryException(
-                RegistryErrorKind.Busy,
-                "too_many_upload_sessions",
-                $"tenant '{owner.Owner}' has {open} open upload sessions, the most allowed ({RegistryOptions.Section}:MaxUploadSessionsPerTenant = {_options.MaxUploadSessionsPerTenant}); complete or delete one first",
-                new Dictionary<string, object?> { ["limit"] = _options.MaxUploadSessionsPerTenant, ["retry_after_seconds"] = 60 });
-        }
-
+        ResumableFiles.CheckRoom(owner.Owner, open, _options.MaxUploadSessionsPerTenant, "upload sessions", $"{RegistryOptions.Section}:MaxUploadSessionsPerTenant");
         var (room, overLimit) = await StorageLimitAsync(owner.Owner, cancellationToken).ConfigureAwait(false);
         if (totalBytes > room)
         {
@@ -677,7 +658,7 @@ public sealed class ModelRegistry : IModelRegistry
         var now = Now;
         var session = new UploadSession
         {
-            Id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)),
+            Id = ResumableFiles.NewId(),
             Model = owner.Key,
             FileName = fileName,
             TotalBytes = totalBytes,
@@ -727,16 +708,7 @@ public sealed class ModelRegistry : IModelRegistry
                     throw RegistryException.Invalid("invalid_upload", $"upload '{sessionId}' is for model '{session.Model}', not '{sessions[0].Model}'");
                 }
 
-                var length = _sessionFiles.Length(sessionId);
-                if (session.TotalBytes is { } total && length != total)
-                {
-                    throw RegistryException.Conflict(
-                        "upload_incomplete",
-                        $"upload '{sessionId}' has {length} of its {total} bytes",
-                        new Dictionary<string, object?> { ["offset"] = length, ["total_bytes"] = total });
-                }
-
-                sessions.Add(session with { Offset = length });
+                sessions.Add(session with { Offset = _sessionFiles.CompleteLength(session) });
             }
 
             await using var draft = await BeginVersionAsync(sessions[0].Model, options, cancellationToken).ConfigureAwait(false);
@@ -746,10 +718,7 @@ public sealed class ModelRegistry : IModelRegistry
                 {
                     var sha = _sessionFiles.TakeHash(session.Id, session.Offset);
                     var file = await draft.AddStagedFileAsync(session.FileName, _sessionFiles.PathOf(session.Id), sha, cancellationToken).ConfigureAwait(false);
-                    if (session.ExpectedSha256 is { } expected && expected != file.Sha256)
-                    {
-                        throw ChecksumMismatch(session.FileName, expected, file.Sha256);
-                    }
+                    ResumableFiles.CheckSha256(session, file.Sha256);
                 }
 
                 return await CommitVersionAsync(draft, cancellationToken).ConfigureAwait(false);
@@ -801,21 +770,8 @@ public sealed class ModelRegistry : IModelRegistry
             : throw RegistryException.Invalid("invalid_sha256", $"'{RegistryNames.Shorten(sha256)}' is not a SHA-256 (64 hexadecimal characters)");
     }
 
-    private async Task<UploadSession> FindSessionAsync(string id, CancellationToken cancellationToken)
-    {
-        if (string.IsNullOrEmpty(id) || id.Length != 32 || !id.All(char.IsAsciiHexDigitLower))
-        {
-            throw RegistryException.NotFound("upload_not_found", $"upload '{RegistryNames.Shorten(id)}' does not exist");
-        }
-
-        var session = await _store.GetUploadSessionAsync(id, cancellationToken).ConfigureAwait(false);
-        if (session is null || session.ExpiresAt <= Now)
-        {
-            throw RegistryException.NotFound("upload_not_found", $"upload '{id}' does not exist or has expired");
-        }
-
-        return session;
-    }
+    private Task<UploadSession> FindSessionAsync(string id, CancellationToken cancellationToken) =>
+        ResumableFiles.FindAsync(id, () => _store.GetUploadSessionAsync(id, cancellationToken), Now);
 
     private async Task DropSessionAsync(string id, CancellationToken cancellationToken)
     {

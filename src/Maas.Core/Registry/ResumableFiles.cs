@@ -4,9 +4,10 @@ using System.Security.Cryptography;
 namespace Maas.Core.Registry;
 
 /// <summary>
-/// The bytes of resumable uploads, whatever they are for (model files, dataset files): one staged file per session,
-/// chunks appended only at the offset it has, hashed as they arrive when they come in order. The session's record
-/// (owner, target, expiry) is its user's business.
+/// Resumable uploads, whatever they are for (model files, dataset files): the rules every session follows (its id,
+/// size and checksum checks, the per-tenant limit, expiry, completion) and its bytes, one staged file per session with
+/// chunks appended only at the offset it has, hashed as they arrive when they come in order. Where the session's
+/// record is stored and what its bytes become is its user's business.
 /// </summary>
 public sealed class ResumableFiles(StagingArea staging)
 {
@@ -14,6 +15,94 @@ public sealed class ResumableFiles(StagingArea staging)
 
     // The running hash of a session whose chunks arrived in order in this process, so completing it needs no re-read.
     private readonly ConcurrentDictionary<string, SessionHash> _hashes = new(StringComparer.Ordinal);
+
+    /// <summary>A new session's id: 128 random bits in lowercase hex.</summary>
+    public static string NewId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+
+    /// <summary>
+    /// Checks what a caller asks of a new session (a safe file path, a size neither negative nor over
+    /// <paramref name="maxBytes"/>, a well-formed SHA-256) and returns the SHA-256 lowercased (null stays null).
+    /// </summary>
+    public static string? CheckNew(string fileName, long? totalBytes, long maxBytes, string? sha256)
+    {
+        RegistryNames.ValidateFilePath(fileName);
+        if (totalBytes is < 0)
+        {
+            throw RegistryException.Invalid("invalid_upload", $"size must not be negative, not {totalBytes}");
+        }
+
+        if (totalBytes > maxBytes)
+        {
+            throw HashingCopy.TooLarge(maxBytes);
+        }
+
+        return ModelRegistry.NormalizeSha256(sha256);
+    }
+
+    /// <summary>
+    /// 429 too_many_upload_sessions when tenant <paramref name="owner"/> has <paramref name="open"/> sessions of
+    /// <paramref name="kind"/> open and <paramref name="limit"/> (the value of <paramref name="setting"/>) are allowed.
+    /// </summary>
+    public static void CheckRoom(string owner, int open, int limit, string kind, string setting)
+    {
+        if (open >= limit)
+        {
+            throw new RegistryException(
+                RegistryErrorKind.Busy,
+                "too_many_upload_sessions",
+                $"tenant '{owner}' has {open} open {kind}, the most allowed ({setting} = {limit}); complete or delete one first",
+                new Dictionary<string, object?> { ["limit"] = limit, ["retry_after_seconds"] = 60 });
+        }
+    }
+
+    /// <summary>
+    /// The session <paramref name="load"/> reads for <paramref name="id"/> while it has not expired at
+    /// <paramref name="now"/>; 404 upload_not_found for a malformed id (never looked up), a missing or an expired one.
+    /// </summary>
+    public static async Task<T> FindAsync<T>(string id, Func<Task<T?>> load, DateTimeOffset now)
+        where T : ResumableSession
+    {
+        if (string.IsNullOrEmpty(id) || id.Length != 32 || !id.All(char.IsAsciiHexDigitLower))
+        {
+            throw RegistryException.NotFound("upload_not_found", $"upload '{RegistryNames.Shorten(id)}' does not exist");
+        }
+
+        var session = await load().ConfigureAwait(false);
+        return session is not null && session.ExpiresAt > now
+            ? session
+            : throw RegistryException.NotFound("upload_not_found", $"upload '{id}' does not exist or has expired");
+    }
+
+    /// <summary>
+    /// The bytes <paramref name="session"/> holds, once all of an announced size are there (409 upload_incomplete with
+    /// the offset otherwise). The caller holds the session's lock.
+    /// </summary>
+    public long CompleteLength(ResumableSession session)
+    {
+        var length = Length(session.Id);
+        if (session.TotalBytes is { } total && length != total)
+        {
+            throw RegistryException.Conflict(
+                "upload_incomplete",
+                $"upload '{session.Id}' has {length} of its {total} bytes",
+                new Dictionary<string, object?> { ["offset"] = length, ["total_bytes"] = total });
+        }
+
+        return length;
+    }
+
+    /// <summary>The SHA-256 of a session's <paramref name="length"/> bytes (hashed on arrival, or read again now), forgotten after.</summary>
+    public async Task<string> Sha256Async(string id, long length, CancellationToken cancellationToken) =>
+        TakeHash(id, length) ?? await HashingCopy.HashFileAsync(PathOf(id), cancellationToken).ConfigureAwait(false);
+
+    /// <summary>400 checksum_mismatch when the caller announced another SHA-256 than <paramref name="actual"/>.</summary>
+    public static void CheckSha256(ResumableSession session, string actual)
+    {
+        if (session.ExpectedSha256 is { } expected && expected != actual)
+        {
+            throw ModelRegistry.ChecksumMismatch(session.FileName, expected, actual);
+        }
+    }
 
     /// <summary>The staging area the session files live in.</summary>
     public StagingArea Staging => staging;

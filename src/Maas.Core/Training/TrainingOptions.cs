@@ -12,6 +12,12 @@ public sealed class TrainingOptions
     /// <summary>Threads one job's trainer may use; default half the cores (at least 1), so serving keeps the rest.</summary>
     public int Threads { get; set; } = Math.Max(1, Environment.ProcessorCount / 2);
 
+    /// <summary>
+    /// The nice value (0 to 19) a neural network's training computes at, on Linux: above 0 it gives way to serving on
+    /// the same cores (docs/training.md). 0, the default, computes at normal priority.
+    /// </summary>
+    public int Nice { get; set; }
+
     /// <summary>Seconds a worker's claim lasts without a heartbeat; a dead worker's job is taken over after this.</summary>
     public int LeaseSeconds { get; set; } = 30;
 
@@ -36,6 +42,11 @@ public sealed class TrainingOptions
         if (Threads is < 1 or > 1024)
         {
             errors.Add($"{Section}:Threads must be between 1 and 1024, not {Threads}");
+        }
+
+        if (Nice is < 0 or > 19)
+        {
+            errors.Add($"{Section}:Nice must be between 0 and 19, not {Nice}");
         }
 
         if (LeaseSeconds is < 2 or > 3600)

@@ -6,15 +6,32 @@ internal sealed unsafe class GgmlCpuBackend : IDisposable
     private static readonly Lock Gate = new();
     private static bool backendsLoaded;
 
-    private GgmlCpuBackend(SafeGgmlBackendHandle backend, SafeGgmlSchedHandle sched)
+    private readonly delegate* unmanaged[Cdecl]<IntPtr, int, void> setThreads;
+
+    private GgmlCpuBackend(SafeGgmlBackendHandle backend, SafeGgmlSchedHandle sched, delegate* unmanaged[Cdecl]<IntPtr, int, void> setThreads, int threads)
     {
         Backend = backend;
         Sched = sched;
+        this.setThreads = setThreads;
+        Threads = threads;
     }
 
     public SafeGgmlBackendHandle Backend { get; }
 
     public SafeGgmlSchedHandle Sched { get; }
+
+    /// <summary>The threads the next graph computes with.</summary>
+    public int Threads { get; private set; }
+
+    /// <summary>Sets the threads of the graphs computed from now on (the backend reads it at each compute).</summary>
+    public void SetThreads(int threads)
+    {
+        if (threads != Threads && setThreads != null)
+        {
+            setThreads(Backend.DangerousGetHandle(), threads);
+            Threads = threads;
+        }
+    }
 
     /// <summary>Another scheduler over the same backend, for a graph that must keep its own allocation.</summary>
     public SafeGgmlSchedHandle NewSched(int graphSize)
@@ -31,15 +48,15 @@ internal sealed unsafe class GgmlCpuBackend : IDisposable
         try
         {
             // The CPU backend lives in a library loaded at run time: its thread setter is found through the registry.
-            var setThreads = GgmlApi.ggml_backend_reg_get_proc_address(GgmlApi.ggml_backend_dev_backend_reg(device), "ggml_backend_set_n_threads");
-            if (setThreads != IntPtr.Zero)
+            var setThreads = (delegate* unmanaged[Cdecl]<IntPtr, int, void>)GgmlApi.ggml_backend_reg_get_proc_address(GgmlApi.ggml_backend_dev_backend_reg(device), "ggml_backend_set_n_threads");
+            if (setThreads != null)
             {
-                ((delegate* unmanaged[Cdecl]<IntPtr, int, void>)setThreads)(backend.DangerousGetHandle(), threads);
+                setThreads(backend.DangerousGetHandle(), threads);
             }
 
             var raw = backend.DangerousGetHandle();
             var sched = SafeGgmlSchedHandle.Wrap(GgmlApi.ggml_backend_sched_new(&raw, null, 1, (nuint)graphSize, false, false), "ggml_backend_sched_new");
-            return new GgmlCpuBackend(backend, sched);
+            return new GgmlCpuBackend(backend, sched, setThreads, threads);
         }
         catch
         {

@@ -27,8 +27,10 @@ public static class TrainingExtensions
             sp.GetRequiredService<DatasetCatalog>(),
             sp.GetRequiredService<IDatasetStore>(),
             sp.GetRequiredService<IModelRegistry>(),
-            sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Threads));
-        services.AddSingleton<IJobHandler>(sp => new TrialJobHandler(sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Threads));
+            sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Threads,
+            sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Nice));
+        services.AddSingleton<IJobHandler>(sp => new TrialJobHandler(
+            sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Threads, sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Nice));
         services.AddSingleton<TrainingWorkers>();
         services.AddHostedService(sp => sp.GetRequiredService<TrainingWorkers>());
         return builder;

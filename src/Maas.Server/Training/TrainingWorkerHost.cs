@@ -67,7 +67,7 @@ public static class TrainingWorkerHost
         var fineTuningHandler = new FineTuning.FineTuningJobHandler(registry, artifacts, fineTuning, host.Services.GetRequiredService<ILogger<FineTuning.FineTuningJobHandler>>());
         var queue = new SqlJobQueueStore(store.Dialect);
         var optimization = new Maas.Optimization.OptimizationJobHandler(registry, datasets, optimizationOptions);
-        IJobHandler[] handlers = [new TrainingJobHandler(datasets, datasetStore, registry, training.Threads), new TrialJobHandler(datasets, training.Threads), fineTuningHandler, optimization];
+        IJobHandler[] handlers = [new TrainingJobHandler(datasets, datasetStore, registry, training.Threads, training.Nice), new TrialJobHandler(datasets, training.Threads, training.Nice), fineTuningHandler, optimization];
         var workers = Enumerable.Range(0, Math.Max(1, training.Workers)).Select(i =>
         {
             var worker = new JobWorker(queue, artifacts, handlers, Path.Combine(dataDir, "tmp", "jobs"), TrainingWorkers.Options(training, $"{Environment.MachineName}:{Environment.ProcessId}:{i}"));

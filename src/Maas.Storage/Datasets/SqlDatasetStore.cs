@@ -17,7 +17,7 @@ public sealed class SqlDatasetStore : IDatasetStore
     private const string VersionColumns =
         "dataset, version, format, gzip, file_name, sha256, size_bytes, row_count, column_schema, statistics, created_by, created_at";
 
-    private const string SessionColumns = "id, dataset, owner, file_name, total_bytes, expected_sha256, created_by, created_at, expires_at";
+    private const string SessionColumns = "id, dataset AS target, owner, file_name, total_bytes, expected_sha256, created_by, created_at, expires_at";
 
     static SqlDatasetStore()
     {
@@ -223,23 +223,12 @@ public sealed class SqlDatasetStore : IDatasetStore
     public async Task CreateUploadSessionAsync(DatasetUploadSession session, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var parameters = UploadSessionRow.Parameters(session);
+        parameters.Add("Dataset", session.Dataset);
+        parameters.Add("Owner", session.Owner);
         await connection.ExecuteAsync(Command(
-            """
-            INSERT INTO dataset_upload_sessions (id, dataset, owner, file_name, total_bytes, expected_sha256, created_by, created_at, expires_at)
-            VALUES (@Id, @Dataset, @Owner, @FileName, @TotalBytes, @ExpectedSha256, @CreatedBy, @CreatedAt, @ExpiresAt)
-            """,
-            new
-            {
-                session.Id,
-                session.Dataset,
-                session.Owner,
-                session.FileName,
-                session.TotalBytes,
-                session.ExpectedSha256,
-                session.CreatedBy,
-                CreatedAt = session.CreatedAt.ToUnixTimeMilliseconds(),
-                ExpiresAt = session.ExpiresAt.ToUnixTimeMilliseconds(),
-            },
+            $"INSERT INTO dataset_upload_sessions ({UploadSessionRow.InsertColumns}, dataset, owner) VALUES ({UploadSessionRow.InsertValues}, @Dataset, @Owner)",
+            parameters,
             null,
             cancellationToken)).ConfigureAwait(false);
     }
@@ -248,18 +237,18 @@ public sealed class SqlDatasetStore : IDatasetStore
     public async Task<DatasetUploadSession?> GetUploadSessionAsync(string id, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
-        var row = await connection.QuerySingleOrDefaultAsync<SessionRow>(Command(
+        var row = await connection.QuerySingleOrDefaultAsync<UploadSessionRow>(Command(
             $"SELECT {SessionColumns} FROM dataset_upload_sessions WHERE id = @Id", new { Id = id }, null, cancellationToken)).ConfigureAwait(false);
-        return row?.ToSession();
+        return row is null ? null : ToSession(row);
     }
 
     /// <inheritdoc />
     public async Task<IReadOnlyList<DatasetUploadSession>> ListUploadSessionsAsync(CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
-        var rows = await connection.QueryAsync<SessionRow>(Command(
+        var rows = await connection.QueryAsync<UploadSessionRow>(Command(
             $"SELECT {SessionColumns} FROM dataset_upload_sessions ORDER BY created_at", null, null, cancellationToken)).ConfigureAwait(false);
-        return rows.Select(r => r.ToSession()).ToArray();
+        return rows.Select(ToSession).ToArray();
     }
 
     /// <inheritdoc />
@@ -276,6 +265,9 @@ public sealed class SqlDatasetStore : IDatasetStore
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(Command("DELETE FROM dataset_upload_sessions WHERE id = @Id", new { Id = id }, null, cancellationToken)).ConfigureAwait(false);
     }
+
+    private static DatasetUploadSession ToSession(UploadSessionRow row) =>
+        row.Fill(new DatasetUploadSession { Id = row.Id, FileName = row.FileName, Dataset = row.Target, Owner = row.Owner });
 
     private static CommandDefinition Command(string sql, object? parameters, DbTransaction? transaction, CancellationToken cancellationToken) =>
         new(sql, parameters, transaction, cancellationToken: cancellationToken);
@@ -348,40 +340,6 @@ public sealed class SqlDatasetStore : IDatasetStore
             Statistics = RegistryJson.Deserialize<List<ColumnStatistics>>(Statistics, []),
             CreatedBy = CreatedBy,
             CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(CreatedAt),
-        };
-    }
-
-    private sealed class SessionRow
-    {
-        public string Id { get; set; } = "";
-
-        public string Dataset { get; set; } = "";
-
-        public string Owner { get; set; } = "";
-
-        public string FileName { get; set; } = "";
-
-        public long? TotalBytes { get; set; }
-
-        public string? ExpectedSha256 { get; set; }
-
-        public string CreatedBy { get; set; } = "";
-
-        public long CreatedAt { get; set; }
-
-        public long ExpiresAt { get; set; }
-
-        public DatasetUploadSession ToSession() => new()
-        {
-            Id = Id,
-            Dataset = Dataset,
-            Owner = Owner,
-            FileName = FileName,
-            TotalBytes = TotalBytes,
-            ExpectedSha256 = ExpectedSha256,
-            CreatedBy = CreatedBy,
-            CreatedAt = DateTimeOffset.FromUnixTimeMilliseconds(CreatedAt),
-            ExpiresAt = DateTimeOffset.FromUnixTimeMilliseconds(ExpiresAt),
         };
     }
 

@@ -20,6 +20,8 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         v.files, v.signature, v.metadata, v.derived_from_model, v.derived_from_version, v.derivation, v.created_by, v.created_at
         """;
 
+    private const string SessionColumns = "s.id, m.name AS target, m.owner, s.file_name, s.total_bytes, s.expected_sha256, s.created_by, s.created_at, s.expires_at";
+
     private const string JobColumns = """
         id, kind, status, model, version, bytes_done, bytes_total, stage, error_code, error_message, result, created_by, created_at, updated_at, finished_at, tenant
         """;
@@ -726,22 +728,11 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     public async Task CreateUploadSessionAsync(UploadSession session, long modelId, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var parameters = UploadSessionRow.Parameters(session);
+        parameters.Add("ModelId", modelId);
         await connection.ExecuteAsync(Command(
-            """
-            INSERT INTO upload_sessions (id, model_id, file_name, total_bytes, expected_sha256, created_by, created_at, expires_at)
-            VALUES (@Id, @ModelId, @FileName, @TotalBytes, @ExpectedSha256, @CreatedBy, @CreatedAt, @ExpiresAt)
-            """,
-            new
-            {
-                session.Id,
-                ModelId = modelId,
-                session.FileName,
-                session.TotalBytes,
-                session.ExpectedSha256,
-                session.CreatedBy,
-                CreatedAt = session.CreatedAt.ToUnixTimeMilliseconds(),
-                ExpiresAt = session.ExpiresAt.ToUnixTimeMilliseconds(),
-            },
+            $"INSERT INTO upload_sessions ({UploadSessionRow.InsertColumns}, model_id) VALUES ({UploadSessionRow.InsertValues}, @ModelId)",
+            parameters,
             null,
             cancellationToken)).ConfigureAwait(false);
     }
@@ -750,24 +741,24 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     public async Task<UploadSession?> GetUploadSessionAsync(string id, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
-        var row = await connection.QuerySingleOrDefaultAsync<SessionRow>(Command(
-            "SELECT s.id, m.name AS model, m.owner, s.file_name, s.total_bytes, s.expected_sha256, s.created_by, s.created_at, s.expires_at FROM upload_sessions s JOIN models m ON m.id = s.model_id WHERE s.id = @Id",
+        var row = await connection.QuerySingleOrDefaultAsync<UploadSessionRow>(Command(
+            $"SELECT {SessionColumns} FROM upload_sessions s JOIN models m ON m.id = s.model_id WHERE s.id = @Id",
             new { Id = id },
             null,
             cancellationToken)).ConfigureAwait(false);
-        return row?.ToSession();
+        return row is null ? null : ToSession(row);
     }
 
     /// <inheritdoc />
     public async Task<IReadOnlyList<UploadSession>> ListUploadSessionsAsync(CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
-        var rows = await connection.QueryAsync<SessionRow>(Command(
-            "SELECT s.id, m.name AS model, m.owner, s.file_name, s.total_bytes, s.expected_sha256, s.created_by, s.created_at, s.expires_at FROM upload_sessions s JOIN models m ON m.id = s.model_id ORDER BY s.created_at",
+        var rows = await connection.QueryAsync<UploadSessionRow>(Command(
+            $"SELECT {SessionColumns} FROM upload_sessions s JOIN models m ON m.id = s.model_id ORDER BY s.created_at",
             null,
             null,
             cancellationToken)).ConfigureAwait(false);
-        return rows.Select(r => r.ToSession()).ToArray();
+        return rows.Select(ToSession).ToArray();
     }
 
     /// <inheritdoc />
@@ -904,6 +895,9 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
 
     private static DateTimeOffset FromUnix(long milliseconds) => DateTimeOffset.FromUnixTimeMilliseconds(milliseconds);
 
+    private static UploadSession ToSession(UploadSessionRow row) =>
+        row.Fill(new UploadSession { Id = row.Id, FileName = row.FileName, Model = ModelKeys.Of(row.Owner, row.Target) });
+
     /// <inheritdoc />
     public ValueTask DisposeAsync() => Dialect.DisposeAsync();
 
@@ -1022,39 +1016,6 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         public long UpdatedAt { get; set; }
 
         public ModelAlias ToAlias() => new(Alias, (int)Version, Revision, FromUnix(UpdatedAt), UpdatedBy);
-    }
-
-    private sealed class SessionRow
-    {
-        public string Id { get; set; } = "";
-
-        public string Model { get; set; } = "";
-
-        public string Owner { get; set; } = "";
-
-        public string FileName { get; set; } = "";
-
-        public long? TotalBytes { get; set; }
-
-        public string? ExpectedSha256 { get; set; }
-
-        public string CreatedBy { get; set; } = "";
-
-        public long CreatedAt { get; set; }
-
-        public long ExpiresAt { get; set; }
-
-        public UploadSession ToSession() => new()
-        {
-            Id = Id,
-            Model = ModelKeys.Of(Owner, Model),
-            FileName = FileName,
-            TotalBytes = TotalBytes,
-            ExpectedSha256 = ExpectedSha256,
-            CreatedBy = CreatedBy,
-            CreatedAt = FromUnix(CreatedAt),
-            ExpiresAt = FromUnix(ExpiresAt),
-        };
     }
 
     private sealed class JobRow
