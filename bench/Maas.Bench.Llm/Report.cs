@@ -100,6 +100,11 @@ public static class Report
             line += Inv($"; MaaS reported {cached:F0} cached prompt tokens per request on average");
             var llamaCached = llama.Samples.Where(x => x.CachedTokens >= 0).Select(x => (double)x.CachedTokens).DefaultIfEmpty(0).Average();
             line += Inv($", llama-server {llamaCached:F0}");
+            if (maas.Turns.Count > 0)
+            {
+                // Where the first token goes: the cold first turn, or later turns that extend a cached conversation.
+                line += "; p50 TTFT ratio by turn: " + string.Join(", ", maas.Turns.Select(t => Inv($"{t}: {maas.TtftP50OfTurn(t) / llama.TtftP50OfTurn(t):F2}x ({maas.TtftP50OfTurn(t):F0} / {llama.TtftP50OfTurn(t):F0} ms)")));
+            }
         }
 
         if (maas.Failed + llama.Failed > 0)
