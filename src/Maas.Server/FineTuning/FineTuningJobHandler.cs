@@ -245,15 +245,7 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
         await registry.SetAliasAsync(spec.TargetModel, run.Job.Id, final, AliasPrecondition.None, spec.CreatedBy, CancellationToken.None);
         await registry.SetAliasAsync(spec.TargetModel, CheckpointAlias(run.Job.Id, spec.Epochs), final, AliasPrecondition.None, spec.CreatedBy, CancellationToken.None);
 
-        // The checkpoints of epochs no longer kept are dropped (unless something else holds the same file).
-        foreach (var (epoch, key) in stored)
-        {
-            if (epoch < firstKept && !await run.Queue.IsArtifactReferencedAsync(key, CancellationToken.None))
-            {
-                await artifacts.DeleteAsync(key, CancellationToken.None);
-            }
-        }
-
+        // The checkpoints of epochs no longer kept are not versions, so the worker drops their files when the job ends.
         return final;
     }
 

@@ -149,7 +149,7 @@ public sealed class SqlJobQueueStore : IJobQueueStore
         return await connection.ExecuteAsync(Command(
             $"""
             UPDATE queued_jobs SET status = @Status, result = @Result, error_code = @ErrorCode, error_message = @ErrorMessage, lease_expires_at = NULL,
-                updated_at = @Now, finished_at = @Now{progress}{(status == JobStatus.Succeeded ? ", checkpoint_key = NULL" : "")}
+                updated_at = @Now, finished_at = @Now, checkpoint_key = NULL{progress}
             WHERE id = @Id AND worker = @Worker AND status = 'running'
             """,
             new

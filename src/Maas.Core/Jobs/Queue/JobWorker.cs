@@ -248,8 +248,12 @@ public sealed class JobWorker
         var now = Time.GetUtcNow();
         if (job.Attempts > Options.MaxAttempts)
         {
-            await Store.CompleteAsync(job.Id, Options.Name, JobStatus.Failed, null, new JobError("worker_lost", $"the job's worker stopped {job.Attempts - 1} times before it finished (at most {Options.MaxAttempts} attempts)"), now, CancellationToken.None).ConfigureAwait(false);
-            await AddEventQuietlyAsync(job.Id, "status", new { status = "failed", reason = "worker_lost" }).ConfigureAwait(false);
+            if (await Store.CompleteAsync(job.Id, Options.Name, JobStatus.Failed, null, new JobError("worker_lost", $"the job's worker stopped {job.Attempts - 1} times before it finished (at most {Options.MaxAttempts} attempts)"), now, CancellationToken.None).ConfigureAwait(false))
+            {
+                await AddEventQuietlyAsync(job.Id, "status", new { status = "failed", reason = "worker_lost" }).ConfigureAwait(false);
+                await DeleteCheckpointFilesAsync(job.Id, job.Checkpoint?.ArtifactKey).ConfigureAwait(false);
+            }
+
             return;
         }
 
@@ -344,18 +348,63 @@ public sealed class JobWorker
             if (await Store.CompleteAsync(job.Id, Options.Name, status, result, error, Time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false))
             {
                 await AddEventQuietlyAsync(job.Id, "status", new { status = status.ToString().ToLowerInvariant(), error }).ConfigureAwait(false);
-                var latest = await Store.GetAsync(job.Id, CancellationToken.None).ConfigureAwait(false);
-                var checkpointKey = run.Job.Checkpoint?.ArtifactKey ?? latest?.Checkpoint?.ArtifactKey;
-                // The store is content-addressed: a version registered from the last checkpoint unchanged shares its file.
-                if (checkpointKey is not null && status == JobStatus.Succeeded && !await Store.IsArtifactReferencedAsync(checkpointKey, CancellationToken.None).ConfigureAwait(false))
-                {
-                    await Artifacts.DeleteAsync(checkpointKey, CancellationToken.None).ConfigureAwait(false);
-                }
+                await DeleteCheckpointFilesAsync(job.Id, run.Job.Checkpoint?.ArtifactKey).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             Crashed?.Invoke(job.Id, e);
+        }
+    }
+
+    // An ended job (succeeded, failed or cancelled) is never resumed, so none of the files it saved as checkpoints is
+    // needed any more; one the registry now holds (a version registered from a checkpoint unchanged shares its
+    // content-addressed file) or another job still points at stays.
+    private async Task DeleteCheckpointFilesAsync(string id, string? claimedWith)
+    {
+        try
+        {
+            foreach (var key in await CheckpointFilesAsync(id, claimedWith).ConfigureAwait(false))
+            {
+                if (!await Store.IsArtifactReferencedAsync(key, CancellationToken.None).ConfigureAwait(false))
+                {
+                    await Artifacts.DeleteAsync(key, CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            Crashed?.Invoke(id, e); // The files stay until the next start-up's sweep of unreferenced files.
+        }
+    }
+
+    // Every file the job saved as a checkpoint, from its checkpoint events (and the one it was claimed with).
+    private async Task<HashSet<string>> CheckpointFilesAsync(string id, string? claimedWith)
+    {
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        if (claimedWith is not null)
+        {
+            keys.Add(claimedWith);
+        }
+
+        for (long after = 0; ;)
+        {
+            var page = await Store.ListEventsAsync(id, after, 1000, CancellationToken.None).ConfigureAwait(false);
+            foreach (var e in page.Where(e => e.Type == "checkpoint"))
+            {
+                using var data = JsonDocument.Parse(e.Data);
+                if (data.RootElement.TryGetProperty("artifact", out var artifact) && artifact.GetString() is { } key)
+                {
+                    keys.Add(key);
+                }
+            }
+
+            if (page.Count < 1000)
+            {
+                return keys;
+            }
+
+            after = page[^1].Seq;
         }
     }
 
