@@ -14,6 +14,9 @@ namespace Maas.Bench.Llm;
 public sealed record RequestSample(double TtftMs, IReadOnlyList<double> GapsMs, int Tokens, int CachedTokens, string? Error = null)
 {
     public bool Failed => Error is not null;
+
+    /// <summary>The request's turn in its conversation (1 for the first), or 0 outside the multi-turn scenario.</summary>
+    public int Turn { get; init; }
 }
 
 /// <summary>The outcome of one scenario on one server: one round, or several (tokens/s is then the median round's).</summary>
@@ -54,6 +57,15 @@ public sealed record ScenarioResult(string Server, string Scenario, int Concurre
         };
 
     public double TtftP50 => Percentile(Completed.Select(s => s.TtftMs), 0.50);
+
+    /// <summary>The turns of the multi-turn scenario, first to last (empty elsewhere).</summary>
+    public IReadOnlyList<int> Turns => [.. Samples.Select(s => s.Turn).Where(t => t > 0).Distinct().Order()];
+
+    /// <summary>TTFT p50 of the requests of one conversation turn: the first turn's prompts are cold, later ones extend a cached conversation.</summary>
+    public double TtftP50OfTurn(int turn) => Percentile(Completed.Where(s => s.Turn == turn).Select(s => s.TtftMs), 0.50);
+
+    /// <summary>Cached prompt tokens the server reported per request of one turn, on average.</summary>
+    public double CachedOfTurn(int turn) => Samples.Where(s => s.Turn == turn && s.CachedTokens >= 0).Select(s => (double)s.CachedTokens).DefaultIfEmpty(0).Average();
 
     public double TtftP99 => Percentile(Completed.Select(s => s.TtftMs), 0.99);
 
@@ -119,7 +131,7 @@ public sealed class ChatWorkload(HttpClient http, string baseUrl, string model, 
                     history.Add(new { role = "user", content = UserPrompt(seedOffset + (c * turns) + turn) });
                     var (sample, answer) = await OneAsync(history);
                     history.Add(new { role = "assistant", content = answer });
-                    samples[(turn * conversations) + c] = sample;
+                    samples[(turn * conversations) + c] = sample with { Turn = turn + 1 };
                 }
             }
         });

@@ -173,7 +173,8 @@ foreach (var (name, concurrency, requests, system) in scenarios)
             };
             r = r with { CpuSeconds = (cpu() - cpuBefore).TotalSeconds };
             Console.WriteLine($"{server}: {name} x{concurrency} round {round + 1}: {r.TokensPerSecond:F1} tok/s, TTFT p50 {r.TtftP50:F0} ms, ITL p50 {r.ItlP50:F1} ms, cached {r.Samples.Average(x => x.CachedTokens):F0}, server CPU {r.CpuMsPerToken:F1} ms/token"
-                + (r.Failed == 0 ? "" : $", {r.Failed} FAILED (first: {r.Samples.First(x => x.Failed).Error})"));
+                + (r.Failed == 0 ? "" : $", {r.Failed} FAILED (first: {r.Samples.First(x => x.Failed).Error})")
+                + (r.Turns.Count == 0 ? "" : "; TTFT p50 by turn: " + string.Join(", ", r.Turns.Select(t => $"{t}: {r.TtftP50OfTurn(t):F0} ms (cached {r.CachedOfTurn(t):F0})"))));
             perServer[server].Add(r);
         }
     }

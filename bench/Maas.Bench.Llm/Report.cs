@@ -47,14 +47,21 @@ public static class Report
         s.AppendLine();
         s.AppendLine(Inv($"Notes: the machine is shared and noisy (1-minute load average {load}); the same server varies by 10-20% between rounds, so ratios near 1.0 are within noise. ")
             + "Both servers compute on persistent ggml thread pools with ggml's default polling, and both keep one KV buffer per slot (llama-server's "
-            + "default; MaaS's `Maas:Llm:UnifiedKvCache=false`), so a token's attention walks only its own slot's cells. MaaS places a new request in an "
-            + "idle slot next to the running ones and orders each batch by slot, because llama.cpp decodes per-slot buffers in one pass only for a run of "
-            + "consecutive sequence ids; llama-server picks slots by prompt similarity or least recent use, so its running slots scatter at 8 streams. "
+            + "default; MaaS's `Maas:Llm:UnifiedKvCache=false`), so a token's attention walks only its own slot's cells. MaaS's slot planner "
+            + "(`KvSlotPlanner`) weighs each idle slot in prompt-token equivalents: the prompt tokens left to compute, 32 for a copy of another slot's "
+            + "per-slot buffer, 16 for a restore from the host prompt cache, the tokens of another conversation the slot would lose (none for the slot's "
+            + "own last prompt, none for the least recently used slot once no slot is empty), and 2 per step over the request's `max_tokens` (at most "
+            + "256) for a slot apart from the running ones, because llama.cpp decodes per-slot buffers in one pass only for a run of consecutive "
+            + "sequence ids; each batch is ordered by slot. llama-server picks slots by prompt similarity or least recent use, so its running slots "
+            + "scatter at 8 streams. "
             + "A prefix cached in another slot (the shared system prompt) is copied buffer to buffer into the new request's slot and cut to the shared "
             + "part, where llama-server recomputes it or restores it from its host-memory prompt cache. Like llama-server, MaaS lets every waiting prompt into "
             + "the next step (`Maas:Llm:PromptAdmission=auto`: batched with per-slot buffers), since llama.cpp decodes a step's prompts in passes of their "
-            + "own over the weights and a wave of prompts then costs few passes; with `--compare PromptAdmission=staggered` a second MaaS admits one prompt "
-            + "per step instead (first tokens in arrival order: a much lower TTFT p50 at 8 and 16 streams, for some tokens/s). MaaS loads node-llama-cpp's prebuilt CPU backend (the best x86-64 variant ggml picks at run time) while "
+            + "own over the weights and a wave of prompts then costs few passes; with `--compare PromptAdmission=staggered` a second MaaS staggers "
+            + "prompts instead (`PromptStepPlanner`): the prompt with the fewest tokens left goes first, alone unless the step then holds at most 32 "
+            + "prompt tokens, and a longer one in chunks of `Maas:Llm:PromptChunkTokens` (128) over the next steps (a prompt passed over 8 steps in a "
+            + "row goes first), so a mostly cached conversation turn gets its first token after one short step rather than behind every prompt that "
+            + "arrived with it. MaaS loads node-llama-cpp's prebuilt CPU backend (the best x86-64 variant ggml picks at run time) while "
             + "llama-server is compiled for this CPU (`GGML_NATIVE`). With `--compare-kv` (short for `--compare UnifiedKvCache=true`) a second MaaS with the unified KV cache runs alongside: it shares "
             + "a prefix across slots without copies and reads shared cells once per step (ahead with the shared prompt), but every token's attention "
             + "walks the cells of all slots (behind at 1 stream).");
@@ -100,6 +107,11 @@ public static class Report
             line += Inv($"; MaaS reported {cached:F0} cached prompt tokens per request on average");
             var llamaCached = llama.Samples.Where(x => x.CachedTokens >= 0).Select(x => (double)x.CachedTokens).DefaultIfEmpty(0).Average();
             line += Inv($", llama-server {llamaCached:F0}");
+            if (maas.Turns.Count > 0)
+            {
+                // Where the first token goes: the cold first turn, or later turns that extend a cached conversation.
+                line += "; p50 TTFT ratio by turn: " + string.Join(", ", maas.Turns.Select(t => Inv($"{t}: {maas.TtftP50OfTurn(t) / llama.TtftP50OfTurn(t):F2}x ({maas.TtftP50OfTurn(t):F0} / {llama.TtftP50OfTurn(t):F0} ms)")));
+            }
         }
 
         if (maas.Failed + llama.Failed > 0)

@@ -77,6 +77,43 @@ public sealed class EngineAdmissionTests(LlamaTestModels models)
         }
     }
 
+    [Fact]
+    public async Task Staggered_a_long_prompt_is_decoded_in_chunks_after_a_short_one_and_generates_what_it_does_whole()
+    {
+        await using var engine = models.ContextSensitiveEngine(batchSize: 512, prefixCache: false, unified: false, LlmPromptAdmission.Staggered, slots: 2, promptChunkTokens: 16);
+        int[] Prompt(string word, int sentences) => [.. engine.Tokenize(string.Concat(Enumerable.Range(0, sentences).Select(i => $"{word} {i} waits. ")), addSpecial: true, parseSpecial: false)];
+        var longPrompt = Prompt("amber", 40);
+        var shortPrompt = Prompt("basil", 1);
+        Assert.True(longPrompt.Length > 8 * 16, $"a prompt of {longPrompt.Length} tokens is not many chunks long");
+        Assert.True(shortPrompt.Length <= 16, $"a prompt of {shortPrompt.Length} tokens is more than a chunk");
+
+        // Both slots busy, so the two prompts wait together.
+        var firstTokens = Enumerable.Range(0, 2).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
+        var holders = Enumerable.Range(0, 2).Select(i => DrainAsync(engine, LlamaTestModels.Greedy([.. engine.Tokenize($"hold {i}", addSpecial: true, parseSpecial: false)], 200), firstTokens[i])).ToArray();
+        await Task.WhenAll(firstTokens.Select(t => t.Task));
+        var queued = new[] { RunAsync(engine, longPrompt), RunAsync(engine, shortPrompt) };
+        await WaitUntilAsync(() => engine.GetStatistics().Waiting == 2);
+        Assert.All(holders, h => Assert.False(h.IsCompleted, "a holder finished before the prompts queued: make its generation longer"));
+        var before = engine.GetStatistics();
+        var results = await Task.WhenAll(queued);
+        await Task.WhenAll(holders);
+        var after = engine.GetStatistics();
+
+        // One step for the short prompt (which the long one's chunks never join: the short one's first token waits for
+        // no more than its own tokens), one per chunk of the long one.
+        var chunks = (longPrompt.Length + 15) / 16;
+        Assert.True(after.PromptSteps - before.PromptSteps == 1 + chunks, $"{after.PromptSteps - before.PromptSteps} prompt steps for {chunks} chunks and a short prompt");
+
+        // Decoded in chunks, the long prompt generates what it generates in one piece on an engine of its own.
+        await using var alone = Load(LlmPromptAdmission.Batched, unified: false, prefixCache: false);
+        var expected = await RunAsync(alone, longPrompt);
+        Assert.Equal(expected.Select(l => l.TokenId), results[0].Select(l => l.TokenId));
+        for (var k = 0; k < expected.Count; k++)
+        {
+            Assert.Equal(expected[k].Logprob, results[0][k].Logprob, 0.02);
+        }
+    }
+
     private LlamaEngine Load(LlmPromptAdmission admission, bool unified, bool prefixCache = true) =>
         models.ContextSensitiveEngine(batchSize: 512, prefixCache, unified, admission);
 

@@ -82,6 +82,9 @@ public sealed record LlmModelSpec
     /// <summary>How new prompts join the decode steps (see <see cref="LlmPromptAdmission"/>).</summary>
     public LlmPromptAdmission PromptAdmission { get; init; }
 
+    /// <summary>The most prompt tokens a staggered step decodes; a longer prompt goes on in chunks over the next steps.</summary>
+    public int PromptChunkTokens { get; init; } = 128;
+
     /// <summary>
     /// Bytes of host memory for prompts' KV saved when their slot is overwritten, restored when a later prompt starts
     /// with them (0 = off).

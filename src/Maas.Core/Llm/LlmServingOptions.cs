@@ -39,6 +39,9 @@ public sealed class LlmServingOptions
     /// <summary>How new prompts join the decode steps: all waiting ones together, or one after another.</summary>
     public LlmPromptAdmission PromptAdmission { get; set; }
 
+    /// <summary>The most prompt tokens a staggered step decodes; a longer prompt goes on in chunks over the next steps.</summary>
+    public int PromptChunkTokens { get; set; } = 128;
+
     /// <summary>
     /// Bytes of host memory per loaded model for prompts' KV saved when their slot is overwritten (0 = off; unset:
     /// <see cref="DefaultPromptCacheBytes"/>).
@@ -82,6 +85,7 @@ public sealed class LlmServingOptions
         Check(errors, nameof(Slots), Slots, 1, 256);
         Check(errors, nameof(ContextPerSlot), ContextPerSlot, 16, 1 << 20);
         Check(errors, nameof(BatchSize), BatchSize, 1, 1 << 16);
+        Check(errors, nameof(PromptChunkTokens), PromptChunkTokens, 1, 1 << 16);
         Check(errors, nameof(QueueLimit), QueueLimit, 0, 1_000_000);
         Check(errors, nameof(MaxTokensPerRequest), MaxTokensPerRequest, 0, 1 << 22);
         Check(errors, nameof(KeepAliveSeconds), KeepAliveSeconds, 0, 31_536_000);

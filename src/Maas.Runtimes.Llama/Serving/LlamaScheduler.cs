@@ -11,7 +11,6 @@ namespace Maas.Runtimes.Llama.Serving;
 internal sealed class LlamaScheduler : IDisposable
 {
     private const int SharedPrefixMinimum = 32;
-    private const int PromptPackTokens = 32;
 
     private readonly LlmModelSpec _spec;
     private readonly LlamaModel _model;
@@ -23,6 +22,8 @@ internal sealed class LlamaScheduler : IDisposable
     private readonly List<LlamaSequence> _active = [];
     private readonly List<LlamaSequence> _deferred = [];
     private readonly List<LlamaSequence> _inStep = [];
+    private readonly List<LlamaSequence> _pending = [];
+    private readonly PromptStepPlanner _prompts;
     private readonly LlmRequestQueue<LlamaSequence> _queue;
     private readonly ManualResetEventSlim _wake = new(false);
     private readonly Thread _loop;
@@ -37,6 +38,7 @@ internal sealed class LlamaScheduler : IDisposable
         _samplers = samplers;
         _counters = counters;
         _queue = new LlmRequestQueue<LlamaSequence>(spec.QueueLimit);
+        _prompts = new PromptStepPlanner(spec.StaggersPrompts, spec.PromptChunkTokens);
         var batchSize = Math.Max(spec.BatchSize, spec.Slots);
         _context = model.CreateContext(new LlamaContextOptions
         {
@@ -290,25 +292,41 @@ internal sealed class LlamaScheduler : IDisposable
             }
         }
 
-        // Then prompts, oldest first, up to the batch size. Staggered, more prompts join only while the step holds
-        // few prompt tokens, so a burst gets its first tokens one after the other instead of all after one long step.
-        var promptTokens = 0;
-        var prompts = 0;
-        var stagger = _spec.StaggersPrompts;
+        // Then prompts, as the prompt step planner says: all of them oldest first (batched), or the shortest first
+        // and in chunks (staggered), so a prompt that is mostly cached gets its first token without waiting for
+        // long cold ones.
+        var pending = _pending;
+        pending.Clear();
         foreach (var sequence in _active)
         {
-            if (budget == 0 || (stagger && promptTokens >= PromptPackTokens))
-            {
-                break;
-            }
-
             if (sequence.PendingToken is null && sequence.PromptCursor < sequence.Prompt.Length)
             {
-                var count = Math.Min(sequence.Prompt.Length - sequence.PromptCursor, budget);
-                sequence.StepTokens = count;
-                budget -= count;
-                promptTokens += count;
-                prompts++;
+                pending.Add(sequence);
+            }
+        }
+
+        var prompts = 0;
+        if (pending.Count > 0)
+        {
+            Span<PendingPrompt> demands = pending.Count <= 256 ? stackalloc PendingPrompt[pending.Count] : new PendingPrompt[pending.Count];
+            Span<int> chunks = pending.Count <= 256 ? stackalloc int[pending.Count] : new int[pending.Count];
+            for (var i = 0; i < pending.Count; i++)
+            {
+                demands[i] = new PendingPrompt(pending[i].Prompt.Length - pending[i].PromptCursor, pending[i].PassedOver);
+            }
+
+            prompts = _prompts.Plan(demands, budget, chunks);
+            for (var i = 0; i < pending.Count; i++)
+            {
+                var sequence = pending[i];
+                if (chunks[i] == 0)
+                {
+                    sequence.PassedOver++;
+                    continue;
+                }
+
+                sequence.PassedOver = 0;
+                sequence.StepTokens = chunks[i];
                 inStep.Add(sequence);
             }
         }

@@ -42,6 +42,9 @@ internal sealed class LlamaSequence(GenerationRequest request, LlamaSequenceSamp
 
     public int StepTokens { get; set; }
 
+    // Steps in a row its prompt got no tokens (see PromptStepPlanner.MaxPassOvers).
+    public int PassedOver { get; set; }
+
     /// <summary>Marks the request over; true for the one caller that did so.</summary>
     public bool TryEnd() => Interlocked.Exchange(ref Done, 1) == 0;
 }

@@ -83,6 +83,7 @@ internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServ
             PrefixCache = o.PrefixCache,
             UnifiedKvCache = o.UnifiedKvCache,
             PromptAdmission = o.PromptAdmission,
+            PromptChunkTokens = o.PromptChunkTokens,
             PromptCacheBytes = o.PrefixCache ? o.EffectivePromptCacheBytes : 0,
         };
         var keepAlive = TimeSpan.FromSeconds(config.KeepAliveSeconds ?? o.KeepAliveSeconds);

@@ -11,6 +11,7 @@ public sealed class StartupConfigurationTests
     [InlineData("Maas:FineTuning:KeptCheckpoints", "0", "Maas:FineTuning:KeptCheckpoints must be between 1 and 1000, not 0")]
     [InlineData("Maas:Llm:PromptAdmission", "sometimes", "'sometimes' at 'Maas:Llm:PromptAdmission'")]
     [InlineData("Maas:Llm:PromptAdmission", "7", "Maas:Llm:PromptAdmission must be auto, batched or staggered, not 7")]
+    [InlineData("Maas:Llm:PromptChunkTokens", "0", "Maas:Llm:PromptChunkTokens must be between 1 and 65536, not 0")]
     [InlineData("Maas:Llm:QueueLimit", "many", "'many' at 'Maas:Llm:QueueLimit'")]
     [InlineData("Maas:Inference:GrpcMaxStreamsPerConnection", "0", "Maas:Inference:GrpcMaxStreamsPerConnection must be between 1 and 10000")]
     [InlineData("Maas:ServingLimits:MaxInstanceCount", "0", "Maas:ServingLimits:MaxInstanceCount must be between 1 and 64, not 0")]
