@@ -37,17 +37,7 @@ internal sealed record ImageData(float[] Images, int[] Labels, NetworkShape Shap
                 continue;
             }
 
-            var offset = (long)r * size;
-            for (var y = 0; y < height; y++)
-            {
-                for (var x = 0; x < width; x++)
-                {
-                    for (var c = 0; c < channels; c++)
-                    {
-                        images[offset + ((long)c * height * width) + (y * width) + x] = pixels[(((y * width) + x) * channels) + c] / 255f;
-                    }
-                }
-            }
+            ImagePixels.ToChannelsFirst(pixels, images, (long)r * size, height, width, channels);
         }
 
         return new ImageData(images, labels, new NetworkShape([channels, height, width]));

@@ -57,17 +57,7 @@ public static class PrunedFineTune
                 continue;
             }
 
-            var offset = (long)r * size;
-            for (var y = 0; y < height; y++)
-            {
-                for (var x = 0; x < width; x++)
-                {
-                    for (var c = 0; c < channels; c++)
-                    {
-                        images[offset + ((long)c * height * width) + (y * width) + x] = pixels[(((y * width) + x) * channels) + c] / 255f;
-                    }
-                }
-            }
+            ImagePixels.ToChannelsFirst(pixels, images, (long)r * size, height, width, channels);
         }
 
         // The training job's split: labelled rows grouped by class (groups in ordinal order of their key), each group
