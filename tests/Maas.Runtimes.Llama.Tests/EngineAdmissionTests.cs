@@ -1,5 +1,6 @@
 using Maas.Core.Llm;
 using Maas.Runtimes.Llama.Serving;
+using static Maas.Testing.Conditions;
 
 namespace Maas.Runtimes.Llama.Tests;
 
@@ -117,7 +118,6 @@ public sealed class EngineAdmissionTests(LlamaTestModels models)
     private LlamaEngine Load(LlmPromptAdmission admission, bool unified, bool prefixCache = true) =>
         models.ContextSensitiveEngine(batchSize: 512, prefixCache, unified, admission);
 
-
     private static async Task<List<TokenLogprob>> RunAsync(LlamaEngine engine, int[] prompt)
     {
         var logprobs = new List<TokenLogprob>();
@@ -134,16 +134,6 @@ public sealed class EngineAdmissionTests(LlamaTestModels models)
         await foreach (var _ in engine.GenerateAsync(request, CancellationToken.None))
         {
             firstToken.TrySetResult();
-        }
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var until = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < until, "condition not reached in 10 s");
-            await Task.Delay(2);
         }
     }
 }

@@ -667,8 +667,9 @@ public sealed class ModelRegistry : IModelRegistry
             CreatedAt = now,
             ExpiresAt = now + TimeSpan.FromHours(_options.UploadSessionTtlHours),
         };
-        await _sessionFiles.CreateAsync(session.Id, cancellationToken).ConfigureAwait(false);
+        // The row first, as for dataset uploads: a session file without a row is a leftover that a sweep may remove.
         await _store.CreateUploadSessionAsync(session, owner.Id, cancellationToken).ConfigureAwait(false);
+        await _sessionFiles.CreateAsync(session.Id, cancellationToken).ConfigureAwait(false);
         return session;
     }
 

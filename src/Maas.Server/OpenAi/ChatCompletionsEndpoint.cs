@@ -198,25 +198,14 @@ internal static class ChatCompletionsEndpoint
         {
             json.WriteString("finish_reason", "tool_calls");
         }
-        else if (e.Finish is { } reason)
-        {
-            json.WriteString("finish_reason", OpenAiJson.FinishReasonText(reason));
-        }
         else
         {
-            json.WriteNull("finish_reason");
+            OpenAiJson.WriteStreamFinishReason(json, e.Finish);
         }
 
         json.WriteEndObject();
         json.WriteEndArray();
-        if (p.IncludeUsage)
-        {
-            json.WriteNull("usage");
-        }
-        else if (totals is not null)
-        {
-            OpenAiJson.WriteUsage(json, LlmUsage.Combine(totals.Select(u => u!).ToArray()));
-        }
+        OpenAiJson.WriteStreamUsage(json, p.IncludeUsage, totals is null ? null : () => LlmUsage.Combine(totals.Select(u => u!).ToArray()));
 
         json.WriteEndObject();
     }

@@ -138,25 +138,10 @@ internal static class CompletionsEndpoint
                     json.WriteString("text", text);
                     json.WriteNumber("index", index);
                     OpenAiJson.WriteCompletionLogprobs(json, p.Logprobs ? e.Logprobs ?? [] : null, offset);
-                    if (e.Finish is { } reason)
-                    {
-                        json.WriteString("finish_reason", OpenAiJson.FinishReasonText(reason));
-                    }
-                    else
-                    {
-                        json.WriteNull("finish_reason");
-                    }
-
+                    OpenAiJson.WriteStreamFinishReason(json, e.Finish);
                     json.WriteEndObject();
                     json.WriteEndArray();
-                    if (p.IncludeUsage)
-                    {
-                        json.WriteNull("usage");
-                    }
-                    else if (last)
-                    {
-                        OpenAiJson.WriteUsage(json, Usage(usages, promptTokens));
-                    }
+                    OpenAiJson.WriteStreamUsage(json, p.IncludeUsage, last ? () => Usage(usages, promptTokens) : null);
 
                     json.WriteEndObject();
                 },

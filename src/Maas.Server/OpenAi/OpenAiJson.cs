@@ -17,6 +17,35 @@ internal static class OpenAiJson
 
     public static string FinishReasonText(FinishReason reason) => reason == FinishReason.Length ? "length" : "stop";
 
+    /// <summary>A streamed choice's finish_reason: null until its last chunk.</summary>
+    public static void WriteStreamFinishReason(Utf8JsonWriter json, FinishReason? reason)
+    {
+        if (reason is { } finished)
+        {
+            json.WriteString("finish_reason", FinishReasonText(finished));
+        }
+        else
+        {
+            json.WriteNull("finish_reason");
+        }
+    }
+
+    /// <summary>
+    /// The usage of a streamed chunk: null on every chunk when the totals come as a chunk of their own
+    /// (<c>stream_options.include_usage</c>), else the totals on the last chunk only.
+    /// </summary>
+    public static void WriteStreamUsage(Utf8JsonWriter json, bool includeUsage, Func<LlmUsage>? lastChunkTotals)
+    {
+        if (includeUsage)
+        {
+            json.WriteNull("usage");
+        }
+        else if (lastChunkTotals is not null)
+        {
+            WriteUsage(json, lastChunkTotals());
+        }
+    }
+
     /// <summary>usage with OpenAI's token details (cached prompt tokens come from the prefix cache).</summary>
     public static void WriteUsage(Utf8JsonWriter json, LlmUsage usage)
     {

@@ -3,6 +3,7 @@ using Maas.Core.Formats;
 using Maas.Core.Hosting;
 using Maas.Core.Serving;
 using Maas.Core.Tests.Serving;
+using Maas.Testing;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Maas.Core.Tests.Hosting;
@@ -72,7 +73,7 @@ public sealed class ModelHostTests : IDisposable
         Assert.Equal(ModelState.Ready, host.Status(new ModelKey("brief", 1))!.State);
 
         _time.Advance(TimeSpan.FromSeconds(2));
-        await Requests.WaitUntil(() => host.Status(new ModelKey("brief", 1))!.State == ModelState.Unavailable, 30_000);
+        await Conditions.WaitUntilAsync(() => host.Status(new ModelKey("brief", 1))!.State == ModelState.Unavailable);
         Assert.Equal(ModelHost.NotLoadedReason, host.Status(new ModelKey("brief", 1))!.Reason);
         Assert.Equal(ModelState.Ready, host.Status(new ModelKey("pinned", 1))!.State);
         Assert.True(_factory.Loaded[0].Disposed);

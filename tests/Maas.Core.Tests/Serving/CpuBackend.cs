@@ -226,18 +226,4 @@ internal static class Requests
 
     public static float[] Floats(this InferenceResponse response, string name) =>
         response.Outputs.Single(o => o.Name == name).AsSpan<float>().ToArray();
-
-    public static async Task WaitUntil(Func<bool> condition, int timeoutMs = 60_000)
-    {
-        var until = DateTime.UtcNow.AddMilliseconds(timeoutMs);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > until)
-            {
-                throw new TimeoutException("condition not reached");
-            }
-
-            await Task.Delay(5);
-        }
-    }
 }

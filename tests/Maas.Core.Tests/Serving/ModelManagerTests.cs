@@ -1,5 +1,6 @@
 using Maas.Core.Formats;
 using Maas.Core.Serving;
+using Maas.Testing;
 
 namespace Maas.Core.Tests.Serving;
 
@@ -64,9 +65,9 @@ public sealed class ModelManagerTests : IDisposable
         var backend = _factory.Loaded.Single();
         backend.Close();
         var inFlight = manager.InferAsync("m", "2", Requests.Rows(1), default);
-        await Requests.WaitUntil(() => backend.Started == 1);
+        await Conditions.WaitUntilAsync(() => backend.Started == 1);
         var unloading = manager.UnloadAsync("m", "2", default);
-        await Requests.WaitUntil(() => manager.State("m", 2).State == "UNLOADING");
+        await Conditions.WaitUntilAsync(() => manager.State("m", 2).State == "UNLOADING");
         Assert.False(unloading.IsCompleted);
         backend.Open();
         var states = await unloading;
@@ -187,12 +188,12 @@ public sealed class ModelManagerTests : IDisposable
         backend.Close();
         var running = manager.InferAsync("m", "1", Requests.Rows(1), default);
         var queued = manager.InferAsync("m", "1", Requests.Rows(2, rows: 2), default);
-        await Requests.WaitUntil(() => manager.ActiveRequests("m", 1) == 2);
+        await Conditions.WaitUntilAsync(() => manager.ActiveRequests("m", 1) == 2);
         Assert.Equal(0, manager.ActiveRequests("m", 2));
         backend.Open();
         await Task.WhenAll(running, queued);
 
         // A request stops counting as its work ends, which may be just after its caller has the answer.
-        await Requests.WaitUntil(() => manager.ActiveRequests("m", 1) == 0);
+        await Conditions.WaitUntilAsync(() => manager.ActiveRequests("m", 1) == 0);
     }
 }

@@ -1,4 +1,5 @@
 using Maas.Core.Serving;
+using Maas.Testing;
 
 namespace Maas.Core.Tests.Serving;
 
@@ -37,9 +38,9 @@ public sealed class ModelSchedulerTests
         await using var s = Start(backend, new SchedulerOptions { MaxBatchSize = 16 }, stats);
         backend.Close();
         var first = s.InferAsync(Requests.Rows(0));
-        await Requests.WaitUntil(() => backend.Started == 1);
+        await Conditions.WaitUntilAsync(() => backend.Started == 1);
         var queued = Enumerable.Range(1, 5).Select(i => s.InferAsync(Requests.Rows(i * 100, rows: i % 2 + 1))).ToArray();
-        await Requests.WaitUntil(() => s.QueueLength == 5);
+        await Conditions.WaitUntilAsync(() => s.QueueLength == 5);
         backend.Open();
         (await first).Dispose();
         for (var i = 1; i <= 5; i++)
@@ -69,9 +70,9 @@ public sealed class ModelSchedulerTests
         await using var s = Start(backend, new SchedulerOptions { MaxBatchSize = 4 });
         backend.Close();
         var first = s.InferAsync(Requests.Rows(0));
-        await Requests.WaitUntil(() => backend.Started == 1);
+        await Conditions.WaitUntilAsync(() => backend.Started == 1);
         var queued = Enumerable.Range(1, 10).Select(i => s.InferAsync(Requests.Rows(i))).ToArray();
-        await Requests.WaitUntil(() => s.QueueLength == 10);
+        await Conditions.WaitUntilAsync(() => s.QueueLength == 10);
         backend.Open();
         await first;
         await Task.WhenAll(queued);
@@ -121,7 +122,7 @@ public sealed class ModelSchedulerTests
         var backend = new CpuBackend();
         await using var s = Start(backend, new SchedulerOptions { MaxBatchSize = 6, MaxQueueDelay = delay });
         var early = Enumerable.Range(0, 2).Select(i => s.InferAsync(Requests.Rows(i))).ToArray();
-        await Requests.WaitUntil(() => s.QueueLength == 2);
+        await Conditions.WaitUntilAsync(() => s.QueueLength == 2);
         var late = Enumerable.Range(2, 2).Select(i => s.InferAsync(Requests.Rows(i))).ToArray();
         Assert.Equal(4, s.QueueLength);
         await Task.WhenAll(early.Concat(late));
@@ -141,11 +142,11 @@ public sealed class ModelSchedulerTests
         await using var s = Start(backend, new SchedulerOptions { MaxBatchSize = 8 });
         backend.Close();
         var first = s.InferAsync(Requests.Rows(0, width: 2));
-        await Requests.WaitUntil(() => backend.Started == 1);
+        await Conditions.WaitUntilAsync(() => backend.Started == 1);
         var a = s.InferAsync(Requests.Rows(1, width: 2));
         var b = s.InferAsync(Requests.Rows(2, width: 3));
         var c = s.InferAsync(Requests.Rows(3, width: 2));
-        await Requests.WaitUntil(() => s.QueueLength == 3);
+        await Conditions.WaitUntilAsync(() => s.QueueLength == 3);
         backend.Open();
         await Task.WhenAll(first, a, b, c);
         Assert.Equal([1L, 2L, 1L], backend.RunRows);
@@ -161,7 +162,7 @@ public sealed class ModelSchedulerTests
         Assert.False(s.Batching);
         backend.Close();
         var tasks = Enumerable.Range(0, 4).Select(i => s.InferAsync(Requests.Rows(i))).ToArray();
-        await Requests.WaitUntil(() => backend.Started == 1 && s.QueueLength == 3);
+        await Conditions.WaitUntilAsync(() => backend.Started == 1 && s.QueueLength == 3);
         backend.Open();
         await Task.WhenAll(tasks);
         Assert.Equal([1L, 1L, 1L, 1L], backend.RunRows);
@@ -176,10 +177,10 @@ public sealed class ModelSchedulerTests
         backend.Close();
         InferenceRequest Text(params string[] words) => new() { Inputs = [Tensor.FromStrings("text", [words.Length], words)] };
         var first = s.InferAsync(Text("zero"));
-        await Requests.WaitUntil(() => backend.Started == 1);
+        await Conditions.WaitUntilAsync(() => backend.Started == 1);
         var a = s.InferAsync(Text("ab", "", "héllo"));
         var b = s.InferAsync(Text("x"));
-        await Requests.WaitUntil(() => s.QueueLength == 2);
+        await Conditions.WaitUntilAsync(() => s.QueueLength == 2);
         backend.Open();
         await first;
         Assert.Equal(["AB", "", "HÉLLO"], (await a).Outputs[0].GetStrings());
@@ -195,7 +196,7 @@ public sealed class ModelSchedulerTests
         await using var s = Start(backend, new SchedulerOptions { QueueLimit = 2, MaxBatchSize = 1, RetryAfter = TimeSpan.FromSeconds(2) }, stats);
         backend.Close();
         var running = s.InferAsync(Requests.Rows(0));
-        await Requests.WaitUntil(() => backend.Started == 1);
+        await Conditions.WaitUntilAsync(() => backend.Started == 1);
         var q1 = s.InferAsync(Requests.Rows(1));
         var q2 = s.InferAsync(Requests.Rows(2));
         var ex = await Assert.ThrowsAsync<InferenceException>(() => s.InferAsync(Requests.Rows(3)));
@@ -216,11 +217,11 @@ public sealed class ModelSchedulerTests
         await using var s = Start(backend, new SchedulerOptions { MaxBatchSize = 8 });
         backend.Close();
         var running = s.InferAsync(Requests.Rows(0));
-        await Requests.WaitUntil(() => backend.Started == 1);
+        await Conditions.WaitUntilAsync(() => backend.Started == 1);
         using var cts = new CancellationTokenSource();
         var leaving = s.InferAsync(Requests.Rows(1, rows: 3), cts.Token);
         var staying = s.InferAsync(Requests.Rows(2));
-        await Requests.WaitUntil(() => s.QueueLength == 2);
+        await Conditions.WaitUntilAsync(() => s.QueueLength == 2);
         cts.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => leaving);
         Assert.Equal(1, s.QueueLength);
@@ -238,7 +239,7 @@ public sealed class ModelSchedulerTests
         using var cts = new CancellationTokenSource();
         var leaving = s.InferAsync(Requests.Rows(1), cts.Token);
         var staying = s.InferAsync(Requests.Rows(2));
-        await Requests.WaitUntil(() => backend.Started == 1);
+        await Conditions.WaitUntilAsync(() => backend.Started == 1);
         cts.Cancel();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => leaving.WaitAsync(TimeSpan.FromSeconds(5)));
         Assert.False(staying.IsCompleted);
@@ -256,7 +257,7 @@ public sealed class ModelSchedulerTests
         await using var s = Start(backend, new SchedulerOptions(), stats);
         backend.Close();
         var running = s.InferAsync(Requests.Rows(0));
-        await Requests.WaitUntil(() => backend.Started == 1);
+        await Conditions.WaitUntilAsync(() => backend.Started == 1);
         var ex = await Assert.ThrowsAsync<InferenceException>(() => s.InferAsync(Requests.Rows(1, timeout: TimeSpan.FromMilliseconds(100))));
         Assert.Equal(InferenceErrorKind.Timeout, ex.Kind);
         Assert.Contains("still queued", ex.Message);
@@ -320,7 +321,7 @@ public sealed class ModelSchedulerTests
         backend.Close();
         var a = s.InferAsync(Requests.Rows(0));
         var b = s.InferAsync(Requests.Rows(1));
-        await Requests.WaitUntil(() => backend.Started == 2);
+        await Conditions.WaitUntilAsync(() => backend.Started == 2);
         backend.Open();
         await Task.WhenAll(a, b);
     }
@@ -332,7 +333,7 @@ public sealed class ModelSchedulerTests
         var s = Start(backend, new SchedulerOptions { MaxBatchSize = 1 });
         backend.Close();
         var running = s.InferAsync(Requests.Rows(0));
-        await Requests.WaitUntil(() => backend.Started == 1);
+        await Conditions.WaitUntilAsync(() => backend.Started == 1);
         var queued = s.InferAsync(Requests.Rows(1));
         var disposing = s.DisposeAsync().AsTask();
         var refused = await Assert.ThrowsAsync<InferenceException>(() => s.InferAsync(Requests.Rows(2)));

@@ -6,6 +6,7 @@ using Maas.Core.Tenancy;
 using Maas.Server.Tests.Support;
 using Maas.Server.Tests.Tenancy;
 using Microsoft.Extensions.DependencyInjection;
+using static Maas.Testing.Conditions;
 
 namespace Maas.Server.Tests.Deployments;
 
@@ -13,17 +14,6 @@ namespace Maas.Server.Tests.Deployments;
 public sealed class DeploymentSwapAndTenancyTests(DeploymentServers servers) : IClassFixture<DeploymentServers>
 {
     private const string Input = """{"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [0.5, -1.25, 2.0, 0.75]}]}""";
-    private static readonly TimeSpan Ceiling = TimeSpan.FromSeconds(60);
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Ceiling;
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting until {what}");
-            await Task.Delay(50);
-        }
-    }
 
     private static async Task<(HttpStatusCode Status, string? Version)> InferAsync(HttpClient client, string model, List<string>? failures = null)
     {

@@ -5,6 +5,7 @@ using Maas.Core.Tenancy;
 using Maas.Server.Tests.ModelHosting;
 using Maas.Server.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
+using static Maas.Testing.Conditions;
 
 namespace Maas.Server.Tests.Deployments;
 
@@ -26,8 +27,6 @@ public sealed class DeploymentServers : ServerPerDb
 /// <summary>Deployments over HTTP on a real server with generated ONNX models: splits, stickiness, shadows, rollouts, hot swap.</summary>
 public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<DeploymentServers>
 {
-    private static readonly TimeSpan Ceiling = TimeSpan.FromSeconds(60);
-
     // Seeds 1 and 2 give different weights (different outputs); seed 1 twice gives identical models.
     private static async Task<string> ModelAsync(HttpClient client, params int[] seeds)
     {
@@ -77,16 +76,6 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         var body = JsonNode.Parse(text)!;
         var outputs = body["outputs"]![0]!["data"]!.AsArray().Select(v => (float)v!).ToArray();
         return new Answer(200, header, (string?)body["model_version"], outputs);
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Ceiling;
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting until {what}");
-            await Task.Delay(50);
-        }
     }
 
     [Theory]

@@ -8,6 +8,7 @@ using Maas.Core.Serving;
 using Maas.Server.Inference.Grpc.Protocol;
 using Maas.Server.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
+using static Maas.Testing.Conditions;
 
 namespace Maas.Server.Tests.Inference;
 
@@ -39,9 +40,9 @@ public sealed class OverloadTests : IAsyncLifetime
         (await Client.PostAsync("/v2/models/full/infer", Rows(1))).EnsureSuccessStatusCode();
         var scheduler = await SchedulerOf("full");
         var running = Client.PostAsync("/v2/models/full/infer", Rows(4096));
-        await WaitUntil(() => scheduler.Executing == 1);
+        await WaitUntilAsync(() => scheduler.Executing == 1);
         var queued = Client.PostAsync("/v2/models/full/infer", Rows(1));
-        await WaitUntil(() => scheduler.QueueLength == 1);
+        await WaitUntilAsync(() => scheduler.QueueLength == 1);
 
         // Announce a 32 MB body, send 64 KB of it, and wait: the answer must come without the rest.
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
@@ -77,9 +78,9 @@ public sealed class OverloadTests : IAsyncLifetime
         Assert.Equal(TimeSpan.FromMilliseconds(200), scheduler.Options.QueueTimeBudget);
         var before = await InferenceCount("budget");
         var running = Client.PostAsync("/v2/models/budget/infer", Rows(4096));
-        await WaitUntil(() => scheduler.Executing == 1);
+        await WaitUntilAsync(() => scheduler.Executing == 1);
         var late = Client.PostAsync("/v2/models/budget/infer", Rows(2));
-        await WaitUntil(() => scheduler.QueueLength == 1);
+        await WaitUntilAsync(() => scheduler.QueueLength == 1);
 
         Assert.Equal(HttpStatusCode.OK, (await running).StatusCode);
         var dropped = await late;
@@ -96,7 +97,7 @@ public sealed class OverloadTests : IAsyncLifetime
 
         // Now the run time per row is known: while a big batch runs, a new request would wait past the budget.
         var again = Client.PostAsync("/v2/models/budget/infer", Rows(4096));
-        await WaitUntil(() => scheduler.Executing == 1);
+        await WaitUntilAsync(() => scheduler.Executing == 1);
         Assert.True(scheduler.ExpectedQueueWait > TimeSpan.FromMilliseconds(200), $"expected wait {scheduler.ExpectedQueueWait}");
         var refused = await Client.PostAsync("/v2/models/budget/infer", Rows(1));
         Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
@@ -182,15 +183,5 @@ public sealed class OverloadTests : IAsyncLifetime
         }
 
         return (int.Parse(lines[0].AsSpan(9, 3), System.Globalization.CultureInfo.InvariantCulture), headers, body, closed);
-    }
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        var watch = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), "condition not reached in 30 s");
-            await Task.Delay(5);
-        }
     }
 }

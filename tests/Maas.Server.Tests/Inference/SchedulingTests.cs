@@ -7,6 +7,7 @@ using Maas.Core.Serving;
 using Maas.Server.Inference.Grpc.Protocol;
 using Maas.Server.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
+using static Maas.Testing.Conditions;
 
 namespace Maas.Server.Tests.Inference;
 
@@ -83,9 +84,9 @@ public sealed class SchedulingTests : IAsyncLifetime
         var scheduler = await SchedulerOf("slow");
         // About two seconds of work: the refusals below must come while it still runs, on a busy machine too.
         var running = Client.PostAsync("/v2/models/slow/infer", Rows(4096, SlowWidth));
-        await WaitUntil(() => scheduler.Executing == 1);
+        await WaitUntilAsync(() => scheduler.Executing == 1);
         var queued = Client.PostAsync("/v2/models/slow/infer", Rows(1, SlowWidth));
-        await WaitUntil(() => scheduler.QueueLength == 1);
+        await WaitUntilAsync(() => scheduler.QueueLength == 1);
 
         var refused = await Client.PostAsync("/v2/models/slow/infer", Rows(1, SlowWidth));
         Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
@@ -125,7 +126,7 @@ public sealed class SchedulingTests : IAsyncLifetime
 
         // Long enough (seconds) that the server notices the departed caller before the instance frees up.
         var running = Client.PostAsync("/v2/models/slow/infer", Rows(8192, SlowWidth));
-        await WaitUntil(() => scheduler.Executing == 1);
+        await WaitUntilAsync(() => scheduler.Executing == 1);
         var raw = InferenceHost.Floats(new float[3 * SlowWidth]);
         var json = $$$"""{"inputs":[{"name":"input","shape":[3,{{{SlowWidth}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}],"parameters":{"timeout":50000}}""";
         var timedOut = await Client.PostAsync("/v2/models/slow/infer", InferenceHost.BinaryBody(json, raw));
@@ -135,10 +136,10 @@ public sealed class SchedulingTests : IAsyncLifetime
 
         using var leaving = new CancellationTokenSource();
         var gone = Client.PostAsync("/v2/models/slow/infer", Rows(5, SlowWidth), leaving.Token);
-        await WaitUntil(() => scheduler.QueueLength == 1);
+        await WaitUntilAsync(() => scheduler.QueueLength == 1);
         await leaving.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => gone);
-        await WaitUntil(() => scheduler.QueueLength == 0);
+        await WaitUntilAsync(() => scheduler.QueueLength == 0);
         Assert.Equal(HttpStatusCode.OK, (await running).StatusCode);
         Assert.Equal(before + 8192, await InferenceCount()); // neither the timed-out nor the departed rows ran
     }
@@ -155,7 +156,7 @@ public sealed class SchedulingTests : IAsyncLifetime
             new StringContent("""{"max_batch_size": 8, "queue_limit": 3}""", System.Text.Encoding.UTF8, "application/json"));
         put.EnsureSuccessStatusCode();
         ModelScheduler? after = null;
-        await WaitUntil(() => (after = SchedulerOf("reconfigured").Result) is { Options.QueueLimit: 3 });
+        await WaitUntilAsync(() => (after = SchedulerOf("reconfigured").Result) is { Options.QueueLimit: 3 });
         Assert.Equal(8, after!.Options.MaxBatchSize);
         var response = await Client.PostAsync("/v2/models/reconfigured/infer", Rows(2, 16));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -167,15 +168,5 @@ public sealed class SchedulingTests : IAsyncLifetime
     {
         var (_, stats) = await Client.GetJsonAsync("/v2/models/slow/stats");
         return stats.GetProperty("model_stats")[0].GetProperty("inference_count").GetInt64();
-    }
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        var watch = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), "condition not reached in 10 s");
-            await Task.Delay(5);
-        }
     }
 }

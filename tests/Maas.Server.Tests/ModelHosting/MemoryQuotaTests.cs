@@ -52,7 +52,11 @@ public sealed class MemoryQuotaTests
         var infer = await InferAsync(acme, "q1");
         Assert.True(infer.Status == HttpStatusCode.TooManyRequests, infer.Body.ToString());
         Assert.Equal(("memory_quota_bytes", small), (infer.Body.GetProperty("limit").GetString(), infer.Body.GetProperty("limit_value").GetInt64()));
-        Assert.Equal("ready", Entry(await LoadedAsync(admin), "acme/q2")!.Value.GetProperty("state").GetString()); // nothing evicted for a load that cannot fit
+
+        // The quota lowered below what acme has loaded: the host's sweep brings it back under by evicting q2 (idle, unpinned).
+        await WaitForAsync(admin, l => Entry(l, "acme/q2") is null, "the sweep's eviction of acme/q2 under the lowered quota");
+        Assert.Equal(1, Sum(await admin.GetStringAsync("/metrics"), "maas_model_evictions_total", "cause=\"memory_quota\"", "model=\"acme/q2\""));
+        Assert.Equal("ready", Entry(await LoadedAsync(admin), "house")!.Value.GetProperty("state").GetString()); // another tenant's model is not its to evict
 
         // The quota is a tenant's limit: a key cannot carry one, and it is never negative.
         var onKey = await admin.PostAsJsonAsync("/api/v1/keys", new { name = "k", tenant = "acme", scopes = new[] { "infer" }, limits = new { memory_quota_bytes = 1 } });

@@ -3,6 +3,7 @@ using System.Net;
 using System.Security.Cryptography;
 using Maas.Server.Tests.Support;
 using Xunit.Abstractions;
+using static Maas.Testing.Conditions;
 
 namespace Maas.Server.Tests.Registry;
 
@@ -147,14 +148,4 @@ public sealed class ServerProcessTests(ITestOutputHelper output)
     private static long StagedBytes(string drafts) => Directory.Exists(drafts)
         ? Directory.EnumerateFiles(drafts, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length)
         : 0;
-
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
-            await Task.Delay(50);
-        }
-    }
 }

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using Maas.Core.Tenancy;
 using Maas.Server.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
+using static Maas.Testing.Conditions;
 
 namespace Maas.Server.Tests.Tenancy;
 
@@ -101,16 +102,6 @@ public sealed class LimitTests(ShortWindowFixture fixture) : IClassFixture<Short
     private static string? Header(HttpResponseMessage response, string name) =>
         response.Headers.TryGetValues(name, out var values) ? values.Single() : null;
 
-
-    internal static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not reached in time");
-            await Task.Delay(10);
-        }
-    }
 
     /// <summary>A JSON body that is sent only once the test releases it.</summary>
     private sealed class HeldBackContent : HttpContent

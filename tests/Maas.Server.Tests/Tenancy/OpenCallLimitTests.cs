@@ -10,6 +10,7 @@ using Maas.Server.Inference.Grpc.Protocol;
 using Maas.Server.Tests.Inference;
 using Maas.Server.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
+using static Maas.Testing.Conditions;
 
 namespace Maas.Server.Tests.Tenancy;
 
@@ -218,16 +219,6 @@ public sealed class OpenCallLimitTests
         var message = new byte[BinaryPrimitives.ReadUInt32BigEndian(prefix.AsSpan(1))];
         await stream.ReadExactlyAsync(message);
         return message;
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var watch = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), "condition not reached in 30 s");
-            await Task.Delay(10);
-        }
     }
 
     // A request body the test writes piece by piece, kept open until the channel completes.

@@ -1,0 +1,30 @@
+namespace Maas.Testing;
+
+/// <summary>
+/// Waiting in tests on a condition, never on a sleep: the condition is polled until it holds or a generous ceiling
+/// passes (CI machines are busy; a ceiling only bounds how long a failing test takes to say so).
+/// </summary>
+public static class Conditions
+{
+    /// <summary>How long a condition may take before the test fails.</summary>
+    public static readonly TimeSpan Ceiling = TimeSpan.FromSeconds(60);
+
+    /// <summary>Polls <paramref name="condition"/> until it holds; fails the test naming <paramref name="what"/> after the ceiling.</summary>
+    public static Task WaitUntilAsync(Func<bool> condition, string what = "the condition") =>
+        WaitUntilAsync(() => Task.FromResult(condition()), what);
+
+    /// <summary>Polls an asynchronous <paramref name="condition"/> until it holds; fails the test naming <paramref name="what"/> after the ceiling.</summary>
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, string what = "the condition")
+    {
+        var deadline = DateTime.UtcNow + Ceiling;
+        var pause = TimeSpan.FromMilliseconds(2);
+        while (!await condition())
+        {
+            Xunit.Assert.True(DateTime.UtcNow < deadline, $"timed out after {Ceiling.TotalSeconds:F0} s waiting until {what}");
+
+            // Quick to see a condition that is about to hold, without spinning on one that takes seconds.
+            await Task.Delay(pause);
+            pause = TimeSpan.FromMilliseconds(Math.Min(50, pause.TotalMilliseconds * 2));
+        }
+    }
+}
