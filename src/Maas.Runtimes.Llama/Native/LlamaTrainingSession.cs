@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
@@ -263,32 +264,23 @@ internal sealed unsafe class LlamaTrainingSession : IDisposable
             NativeApi.ggml_backend_tensor_get(logits, all, 0, (nuint)(elements * sizeof(float)));
             for (var r = 0; r < count; r++, position++)
             {
+                // log-sum-exp and softmax over the vocabulary, vectorised: this runs on every position of every window
+                // (a large share of a step with a big vocabulary and small layers).
                 var row = new Span<float>(all + ((long)r * vocabulary), vocabulary);
-                var max = float.NegativeInfinity;
-                foreach (var v in row)
-                {
-                    max = MathF.Max(max, v);
-                }
-
-                double sum = 0;
-                foreach (var v in row)
-                {
-                    sum += Math.Exp(v - max);
-                }
-
+                var max = TensorPrimitives.Max(row);
+                var label = row[labels[position]];
+                TensorPrimitives.Subtract(row, max, row);
+                TensorPrimitives.Exp(row, row);
+                var sum = (double)TensorPrimitives.Sum(row);
                 if (trained[position])
                 {
-                    lossSum += max + Math.Log(sum) - row[labels[position]];
+                    lossSum += max + Math.Log(sum) - label;
                     lossTokens++;
                 }
                 else if (backward)
                 {
-                    var scale = 1.0 / sum;
-                    for (var i = 0; i < row.Length; i++)
-                    {
-                        row[i] = (float)(Math.Exp(row[i] - max) * scale);
-                    }
-
+                    // The label of an untrained position is the model's own distribution: its gradient is zero.
+                    TensorPrimitives.Multiply(row, (float)(1.0 / sum), row);
                     NativeApi.ggml_backend_tensor_set(labelTensor, all + ((long)r * vocabulary), (nuint)((long)r * vocabulary * sizeof(float)), (nuint)(vocabulary * sizeof(float)));
                 }
             }
