@@ -214,6 +214,75 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Optimize_sends_a_nested_fine_tune_from_flags_json_and_dotted_options_and_the_pruned_network_trains_on()
+    {
+        // An MLP a training job made on generated pictures of three classes.
+        const int Size = 12;
+        var (images, labels) = Maas.Testing.TinyImages.Generate(300, Size, seed: 21);
+        var zip = Path.Combine(_files.Path, "shapes.zip");
+        await File.WriteAllBytesAsync(zip, Maas.Testing.IdxFiles.Zip(images, labels, Size, Size));
+        var dataset = Names.Unique("shapes");
+        Assert.Equal(1, (int?)(await fixture.RunAsync("datasets", "push", dataset, zip, "--json")).Json()["version"]);
+        var model = Names.Unique("mlp");
+        var trained = await fixture.RunAsync("train", "--model", model, "--dataset", dataset, "--task", "image-classification", "--label", "label",
+            "--network", """[{"type": "flatten"}, {"type": "dense", "units": 24}, {"type": "relu"}, {"type": "dense"}]""",
+            "--hp", "epochs=3", "--hp", "batch_size=16", "--hp", "learning_rate=0.003", "--seed", "5", "--follow", "--json");
+        Assert.True(trained.ExitCode == 0, trained.ToString());
+
+        // The dataset and epochs from flags, the learning rate from an options file, the batch size from a dotted -o.
+        var file = Path.Combine(_files.Path, "options.json");
+        await File.WriteAllTextAsync(file, """{"ratio": 0.5, "samples": 4, "fine_tune": {"hyperparameters": {"learning_rate": 0.01, "batch_size": 64}}}""");
+        var run = await fixture.RunAsync("optimize", model, "1", "--method", "prune-structured", "--options-file", file,
+            "-o", "fine_tune.hyperparameters.batch_size=16", "--fine-tune", $"{dataset}:1", "--fine-tune-epochs", "3", "--gate", "max_accuracy_drop=1", "--json");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        var id = (string)run.Json()["id"]!;
+
+        // Read back from the server: the job's report says what the fine-tune was given and that it trained.
+        var job = (await fixture.RunAsync("jobs", "show", id, "--json")).Json();
+        Assert.Equal("succeeded", (string?)job["status"]);
+        Assert.Equal("ready", (string?)job["result"]!["status"]);
+        var report = job["result"]!["report"]!;
+        var fineTune = report["fine_tune"]!;
+        Assert.Equal(dataset, (string?)fineTune["dataset"]);
+        Assert.Equal(1, (int?)fineTune["version"]);
+        Assert.Equal(3.0, (double?)fineTune["hyperparameters"]!["epochs"]);
+        Assert.Equal(0.01, (double?)fineTune["hyperparameters"]!["learning_rate"]);
+        Assert.Equal(16.0, (double?)fineTune["hyperparameters"]!["batch_size"]);
+        Assert.Equal(3, fineTune["epochs"]!.AsArray().Count);
+        Assert.All(fineTune["epochs"]!.AsArray(), e => Assert.Equal("fine_tune", (string?)e!["phase"]));
+        Assert.Equal(12, (int)report["rewrite"]!["units_removed"]!); // half of the 24 hidden units
+        Assert.Equal(12, (int)fineTune["network"]!.AsArray().First(l => (string?)l!["type"] == "dense")!["units"]!);
+        Assert.Equal("fine-tune test rows", (string?)report["compared_on"]);
+        Assert.InRange((double)report["accuracy"]!, 0, 1);
+        var version = await fixture.Client.GetVersionAsync(model, (int)job["result"]!["version"]!);
+        Assert.Equal("pruned", version.DerivedFrom?.GetProperty("relation").GetString());
+        var logs = await fixture.RunAsync("jobs", "logs", id);
+        Assert.True(logs.ExitCode == 0, logs.ToString());
+        Assert.Contains(" epoch 3: ", logs.Stdout);
+        Assert.Contains("phase fine_tune", logs.Stdout);
+
+        // The mistakes the CLI can see are usage errors (exit 2) naming the flag; the server's are its own codes.
+        async Task<string> Usage(params string[] args)
+        {
+            var refused = await fixture.RunAsync(["optimize", model, "1", .. args]);
+            return refused.AssertFailure(ExitCodes.Usage, "usage");
+        }
+
+        Assert.Contains("--fine-tune DATASET", await Usage("--method", "prune-structured", "-o", "ratio=0.5", "--fine-tune-epochs", "3"));
+        Assert.Contains("--fine-tune-epochs must be 1 or more, not 0", await Usage("--method", "prune-structured", "-o", "ratio=0.5", "--fine-tune", dataset, "--fine-tune-epochs", "0"));
+        Assert.Contains("prune-magnitude and prune-structured", await Usage("--method", "onnx-fp16", "--fine-tune", dataset));
+        Assert.Contains("name or name:version", await Usage("--method", "prune-structured", "-o", "ratio=0.5", "--fine-tune", $"{dataset}:latest"));
+        Assert.Contains("must be a JSON object such as", await Usage("--method", "prune-structured", "--options", "[0.5]"));
+        Assert.Contains("options.ratio is already 0.5", await Usage("--method", "prune-structured", "--options", """{"ratio": 0.5}""", "-o", "ratio.x=1"));
+        Assert.Contains("is not name=value", await Usage("--method", "prune-structured", "-o", "fine_tune..epochs=1"));
+        (await fixture.RunAsync("optimize", model, "1", "--method", "prune-structured", "--options", "{\"ratio\": 0.5,")).AssertFailure(ExitCodes.Usage, "invalid_json");
+        (await fixture.RunAsync("optimize", model, "1", "--method", "prune-structured", "--options-file", Path.Combine(_files.Path, "missing.json"))).AssertFailure(ExitCodes.Failure, "file_not_found");
+        Assert.Contains("not both", await Usage("--method", "prune-structured", "--options", "{}", "--options-file", file));
+        var server = await fixture.RunAsync("optimize", model, "1", "--method", "prune-structured", "-o", "ratio=0.5", "--fine-tune", dataset, "-o", "fine_tune.optimizer=sgd");
+        Assert.Contains("not 'optimizer'", server.AssertFailure(ExitCodes.Failure, "invalid_fine_tune"));
+    }
+
+    [Fact]
     public async Task Fine_tune_uploads_the_chats_follows_the_job_and_names_the_model_to_chat_with()
     {
         var name = Names.Unique("ftbase");

@@ -163,6 +163,67 @@ public sealed class OnnxRewriteTests : IDisposable
         Assert.True(c.MaxAbsDiff < 1e-5, $"max diff {c.MaxAbsDiff}");
     }
 
+    [Theory]
+    [InlineData("trainer")]
+    [InlineData("pytorch")]
+    public void Structured_pruning_reaches_through_a_written_out_gelu_and_dropout_between_the_dense_layers(string exporter)
+    {
+        // As the transposed test above, with GELU written out in nodes and a dropout between the layers: the ggml
+        // trainer's export (sigmoid-form GELU, dropout as Identity) or PyTorch's (erf GELU, an inference Dropout).
+        var random = new Random(6);
+        float[] Values(int count) => Enumerable.Range(0, count).Select(_ => (random.NextSingle() * 2) - 1).ToArray();
+        var w1 = Values(4 * 32);
+        for (var row = 0; row < 4; row++)
+        {
+            for (var unit = 1; unit < 32; unit += 4)
+            {
+                w1[(row * 32) + unit] = 0;
+            }
+        }
+
+        var source = Path.Combine(_folder, $"gelu-{exporter}.onnx");
+        var writer = new OnnxModelWriter("gelu")
+            .Input("input", OnnxElementType.Float, OnnxDimension.Symbolic("N"), OnnxDimension.Fixed(16))
+            .Output("output", OnnxElementType.Float, OnnxDimension.Symbolic("N"), OnnxDimension.Fixed(4))
+            .Initializer("l0.weight", Values(32 * 16), [32, 16])
+            .Initializer("l0.bias", Values(32), [32])
+            .Initializer("l1.weight", w1, [4, 32])
+            .Initializer("l1.bias", Values(4), [4])
+            .Node("Gemm", ["input", "l0.weight", "l0.bias"], ["hidden"], OnnxAttribute.Int("transB", 1));
+        if (exporter == "trainer")
+        {
+            writer.Initializer("cubic", [0.044715f], []).Initializer("scale", [1.5957691216057308f], [])
+                .Node("Mul", ["hidden", "hidden"], ["sq"]).Node("Mul", ["sq", "hidden"], ["cube"]).Node("Mul", ["cube", "cubic"], ["cubic_term"])
+                .Node("Add", ["hidden", "cubic_term"], ["inner"]).Node("Mul", ["inner", "scale"], ["scaled"]).Node("Sigmoid", ["scaled"], ["gate"])
+                .Node("Mul", ["hidden", "gate"], ["activated"])
+                .Node("Identity", ["activated"], ["dropped"]);
+        }
+        else
+        {
+            writer.Initializer("sqrt2", [MathF.Sqrt(2)], []).Initializer("one", [1f], []).Initializer("half", [0.5f], []).Initializer("ratio", [0.1f], [])
+                .Node("Div", ["hidden", "sqrt2"], ["scaled"]).Node("Erf", ["scaled"], ["erf"]).Node("Add", ["erf", "one"], ["plus1"])
+                .Node("Mul", ["hidden", "plus1"], ["times"]).Node("Mul", ["times", "half"], ["activated"])
+                .Node("Dropout", ["activated", "ratio"], ["dropped", "mask"]);
+        }
+
+        writer.Node("Gemm", ["dropped", "l1.weight", "l1.bias"], ["output"], OnnxAttribute.Int("transB", 1)).Save(source);
+        StructuredPruneRewrite? info = null;
+        var output = Rewrite(source, g => info = OnnxStructuredPruner.Rewrite(g, 0.25));
+
+        Assert.Equal(1, info!.LayersPruned);
+        Assert.Equal(8, info.UnitsRemoved);
+        var weights = OnnxGraph.Load(output).Graph.Initializer.ToDictionary(t => t.Name, t => t.Dims.ToArray());
+        Assert.Equal([24L, 16], weights["l0.weight"]);
+        Assert.Equal([4L, 24], weights["l1.weight"]);
+        var c = OnnxComparison.Compare(source, output, samples: 8, seed: 1, timedRuns: 2, CancellationToken.None);
+        Assert.True(c.MaxAbsDiff < 1e-5, $"max diff {c.MaxAbsDiff}");
+
+        // A GELU's value read outside the block (here: also a graph output) is not a chain to prune.
+        var branched = OnnxGraph.Load(source);
+        branched.Graph.Output.Add(new Maas.Core.Formats.Onnx.Proto.ValueInfoProto { Name = exporter == "trainer" ? "gate" : "erf" });
+        Assert.Equal(0, OnnxStructuredPruner.Rewrite(branched, 0.25).LayersPruned);
+    }
+
     [Fact]
     public void Folding_batch_norms_into_convs_keeps_what_the_model_computes()
     {

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Maas.Cli.Hosting;
 using Maas.Client;
 using Maas.Client.Jobs;
@@ -16,19 +17,23 @@ public static class OptimizeCommand
     {
         var model = new Argument<string>("model") { Description = "Model name" };
         var version = new Argument<int>("version") { Description = "The source version" };
-        var method = new Option<string>("--method") { Description = "gguf-quantize, onnx-fp16, onnx-int8-dynamic, onnx-int4, onnx-optimize, prune-magnitude, prune-structured", Required = true };
-        var option = new Option<string[]>("--option", "-o") { Description = "A method option name=value (repeatable): type=q4_k_m, level=extended, sparsity=0.5, samples=8, ..." };
+        var method = new Option<string>("--method") { Description = "gguf-quantize, onnx-fp16, onnx-int8-dynamic, onnx-int8-static, onnx-int4, onnx-optimize, prune-magnitude, prune-structured", Required = true };
+        var option = new Option<string[]>("--option", "-o") { Description = "A method option name=value (repeatable): type=q4_k_m, level=extended, sparsity=0.5, samples=8, ...; a dotted name sets a nested field (fine_tune.hyperparameters.learning_rate=0.01), a value starting with { or [ is JSON" };
+        var optionsJson = new Option<string?>("--options") { Description = "The whole options object as JSON (nested objects such as fine_tune); -o and the --fine-tune flags replace its fields" };
+        var optionsFile = new Option<FileInfo?>("--options-file") { Description = "The whole options object as JSON in a file, instead of --options" };
+        var fineTune = new Option<string?>("--fine-tune") { Description = "prune-magnitude, prune-structured: fine-tune the pruned network on this dataset (name or name:version), options.fine_tune.dataset" };
+        var fineTuneEpochs = new Option<int?>("--fine-tune-epochs") { Description = "Epochs of the fine-tune (options.fine_tune.hyperparameters.epochs; the server's default is 5)" };
         var gate = new Option<string[]>("--gate") { Description = "A gate threshold name=number (repeatable): max_relative_mean_abs_diff=0.05, min_top1_agreement=0.99, max_perplexity_increase=0.1, ..." };
         var alias = new Option<string?>("--alias") { Description = "Point this alias at the new version when the gate passes" };
         var noWait = new Option<bool>("--no-wait") { Description = "Print the job and return at once" };
         var command = new Command("optimize", $"Make a new version with an optimisation method, measured against its source and registered ready or rejected by a gate; a version the gate rejects exits {ExitCodes.Rejected}")
         {
-            model, version, method, option, gate, alias, noWait,
+            model, version, method, option, optionsJson, optionsFile, fineTune, fineTuneEpochs, gate, alias, noWait,
         };
         command.Aliases.Add("optimise");
         command.SetAction(async (parse, client, ct) =>
         {
-            var options = ModelsCommands.ParsePairs(parse.GetValue(option))?.ToDictionary(kv => kv.Key, kv => Value(kv.Value), StringComparer.Ordinal);
+            var options = Options(parse.GetValue(method)!, await OptionsJsonAsync(parse.GetValue(optionsJson), parse.GetValue(optionsFile), ct), parse.GetValue(option), parse.GetValue(fineTune), parse.GetValue(fineTuneEpochs));
             var thresholds = ModelsCommands.ParsePairs(parse.GetValue(gate))?.ToDictionary(
                 kv => kv.Key,
                 kv => double.TryParse(kv.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : throw new CliException("usage", $"--gate {kv.Key}={kv.Value}: the value is not a number", ExitCodes.Usage),
@@ -128,14 +133,149 @@ public static class OptimizeCommand
         }
     }
 
-    // Numbers and booleans as JSON numbers and booleans, anything else as text (type=q4_k_m).
-    private static JsonElement Value(string text)
+    /// <summary>
+    /// The options object sent: <paramref name="json"/> (from --options or --options-file), then each -o name=value (dotted names reach
+    /// into nested objects), then --fine-tune and --fine-tune-epochs into <c>fine_tune</c>; null when none is given.
+    /// Mistakes the CLI can see are usage errors naming the flag.
+    /// </summary>
+    public static Dictionary<string, JsonElement>? Options(string method, JsonElement? json, string[]? pairs, string? fineTuneDataset, int? fineTuneEpochs)
     {
-        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number))
+        if (json is null && pairs is null or { Length: 0 } && fineTuneDataset is null && fineTuneEpochs is null)
         {
-            return JsonSerializer.SerializeToElement(number);
+            return null;
         }
 
-        return bool.TryParse(text, out var flag) ? JsonSerializer.SerializeToElement(flag) : JsonSerializer.SerializeToElement(text);
+        if (json is { } given && given.ValueKind != JsonValueKind.Object)
+        {
+            throw Usage($"--options (or the file of --options-file) must be a JSON object such as {{\"ratio\": 0.5, \"fine_tune\": {{\"dataset\": \"shapes:1\"}}}}, not a {Kind(given.ValueKind)}");
+        }
+
+        var options = json is { } o ? JsonNode.Parse(o.GetRawText())!.AsObject() : new JsonObject();
+        foreach (var pair in pairs ?? [])
+        {
+            var split = pair.IndexOf('=', StringComparison.Ordinal);
+            var path = split > 0 ? pair[..split].Split('.') : [];
+            if (path.Length == 0 || path.Any(string.IsNullOrEmpty))
+            {
+                throw Usage($"-o '{pair}' is not name=value (a nested field: fine_tune.hyperparameters.epochs=3)");
+            }
+
+            var parent = options;
+            for (var i = 0; i < path.Length - 1; i++)
+            {
+                parent = Child(parent, path[i], $"-o {pair}", string.Join('.', path[..(i + 1)]));
+            }
+
+            parent[path[^1]] = Value(pair[(split + 1)..], $"-o {pair}");
+        }
+
+        if (fineTuneDataset is not null || fineTuneEpochs is not null)
+        {
+            if (method is not ("prune-magnitude" or "prune-structured"))
+            {
+                throw Usage($"--fine-tune and --fine-tune-epochs go with prune-magnitude and prune-structured (they train the pruned network), not {method}");
+            }
+
+            var fineTune = Child(options, "fine_tune", fineTuneDataset is not null ? "--fine-tune" : "--fine-tune-epochs", "fine_tune");
+            if (fineTuneDataset is not null)
+            {
+                var colon = fineTuneDataset.LastIndexOf(':');
+                if (fineTuneDataset.Length == 0 || colon == 0
+                    || (colon > 0 && !(int.TryParse(fineTuneDataset[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var number) && number >= 1)))
+                {
+                    throw Usage($"--fine-tune takes a dataset as name or name:version (a version number from 1), not '{fineTuneDataset}'");
+                }
+
+                fineTune["dataset"] = fineTuneDataset;
+            }
+
+            if (fineTuneEpochs is { } epochs)
+            {
+                if (epochs < 1)
+                {
+                    throw Usage($"--fine-tune-epochs must be 1 or more, not {epochs}");
+                }
+
+                if (fineTune["dataset"] is null)
+                {
+                    throw Usage("--fine-tune-epochs needs the dataset to train on: --fine-tune DATASET[:VERSION] (or fine_tune.dataset in --options)");
+                }
+
+                Child(fineTune, "hyperparameters", "--fine-tune-epochs", "fine_tune.hyperparameters")["epochs"] = epochs;
+            }
+        }
+
+        return options.ToDictionary(p => p.Key, p => JsonSerializer.SerializeToElement(p.Value), StringComparer.Ordinal);
     }
+
+    // --options or --options-file (an @FILE argument would be read by the command-line parser as a response file).
+    private static async Task<JsonElement?> OptionsJsonAsync(string? text, FileInfo? file, CancellationToken ct)
+    {
+        if (file is null)
+        {
+            return TrainCommand.Json(text, "--options");
+        }
+
+        if (text is not null)
+        {
+            throw Usage("give the options with --options or with --options-file, not both");
+        }
+
+        if (!file.Exists)
+        {
+            throw new CliException("file_not_found", $"--options-file: no file {file.FullName}");
+        }
+
+        return TrainCommand.Json(await File.ReadAllTextAsync(file.FullName, ct), "--options-file");
+    }
+
+    // The object under name in parent, made when missing; anything else there is a usage error.
+    private static JsonObject Child(JsonObject parent, string name, string flag, string path)
+    {
+        switch (parent[name])
+        {
+            case JsonObject existing:
+                return existing;
+            case null:
+                var made = new JsonObject();
+                parent[name] = made;
+                return made;
+            case var other:
+                throw Usage($"{flag}: options.{path} is already {other.ToJsonString()}, not an object to set a field in");
+        }
+    }
+
+    // Numbers and booleans as JSON numbers and booleans, { or [ as JSON, anything else as text (type=q4_k_m).
+    private static JsonNode? Value(string text, string flag)
+    {
+        if (text.StartsWith('{') || text.StartsWith('['))
+        {
+            try
+            {
+                return JsonNode.Parse(text);
+            }
+            catch (JsonException e)
+            {
+                throw Usage($"{flag}: the value is not valid JSON: {e.Message}");
+            }
+        }
+
+        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number))
+        {
+            return number;
+        }
+
+        return bool.TryParse(text, out var flagValue) ? JsonValue.Create(flagValue) : JsonValue.Create(text);
+    }
+
+    private static string Kind(JsonValueKind kind) => kind switch
+    {
+        JsonValueKind.Array => "list",
+        JsonValueKind.String => "string",
+        JsonValueKind.Number => "number",
+        JsonValueKind.True or JsonValueKind.False => "boolean",
+        _ => "null",
+    };
+
+    private static CliException Usage(string message) => new("usage", message, ExitCodes.Usage);
 }

@@ -6,20 +6,39 @@ using Maas.Runtimes.Ggml;
 
 namespace Maas.Optimization.FineTuning;
 
-/// <summary>A network read back from ONNX: the layers, the input shape, the classes and the weights to start training from.</summary>
-public sealed record ImportedNetwork(IReadOnlyList<NetworkLayer> Layers, NetworkShape Input, int Classes, GgmlWeights Weights, string InputName, string LogitsName);
+/// <summary>
+/// A network read back from ONNX: the layers, the input shape, the classes and the weights to start training from, and
+/// notes on nodes read as something close to but not exactly what they compute (erf GELU, Dropout).
+/// </summary>
+public sealed record ImportedNetwork(IReadOnlyList<NetworkLayer> Layers, NetworkShape Input, int Classes, GgmlWeights Weights, string InputName, string LogitsName, IReadOnlyList<string> Notes);
 
 /// <summary>A graph that is not one the import reads; the message names the node.</summary>
 public sealed class NetworkImportException(string message) : Exception(message);
 
 /// <summary>
 /// Reads the ONNX form the ggml trainer exports (<see cref="NetworkOnnx"/>: one image input [N, C, H, W], a chain of
-/// Conv, MaxPool/AveragePool, Flatten, Gemm, BatchNormalization, LayerNormalization, Relu, Sigmoid, Tanh and
+/// Conv, MaxPool/AveragePool, Flatten, Gemm, BatchNormalization, LayerNormalization, Relu, Sigmoid, Tanh, GELU and
 /// Identity nodes ending at the logits, then a Softmax) back into layers and weights, so ggml can train on from the
 /// weights a rewrite left (a pruned one has fewer units: the sizes come from the weights, not from the lineage).
 /// </summary>
+/// <remarks>
+/// GELU is read as the <c>Gelu</c> operator (opset 20, <c>approximate</c> none or tanh; or <c>com.microsoft</c>
+/// Gelu and FastGelu without a bias) or written out in elementwise nodes (<see cref="OnnxGeluBlock"/>). ggml trains
+/// the tanh form only, so an erf GELU becomes the tanh form (at most 4.7e-4 apart per value; the fine-tune trains
+/// the weights with it, and the result is exported with it). Dropout is the identity it is at inference and is not
+/// applied while fine-tuning: the trainer's own export writes dropout as Identity with no rate, so networks MaaS
+/// trained fine-tune without it anyway, and a short fine-tune from trained weights of a layer pruning made narrower
+/// has little to gain from dropping a share of what is left.
+/// </remarks>
 public static class OnnxNetworkImport
 {
+    // The operators the import reads (beside GELU written out in elementwise nodes).
+    private static readonly string[] Supported =
+    [
+        "Gemm", "Conv", "MaxPool", "AveragePool", "Flatten", "BatchNormalization", "LayerNormalization",
+        "Relu", "Sigmoid", "Tanh", "Gelu", "FastGelu", "Dropout", "Identity", "Softmax",
+    ];
+
     /// <summary>The network of <paramref name="graph"/>, or throws <see cref="NetworkImportException"/> naming what does not fit.</summary>
     public static ImportedNetwork Read(OnnxGraph graph)
     {
@@ -38,9 +57,40 @@ public static class OnnxNetworkImport
         var current = g.Input[0].Name;
         var units = 0;
         string? probabilities = null;
-        foreach (var node in g.Node)
+        var notes = new List<string>();
+        for (var n = 0; n < g.Node.Count; n++)
         {
-            if (node.Domain is not ("" or "ai.onnx") || node.Input.Count == 0 || node.Input[0] != current || probabilities is not null)
+            var node = g.Node[n];
+            if (probabilities is not null)
+            {
+                throw Unreadable(node, "comes after the Softmax that ends the network");
+            }
+
+            if (OnnxGeluBlock.Find(graph, n, current) is { } written)
+            {
+                layers.Add(new NetworkLayer { Type = "gelu" });
+                if (written.Form == OnnxGeluBlock.Form.Erf)
+                {
+                    notes.Add(ErfNote($"GELU written out in nodes '{node.Name}' to '{g.Node[written.Last].Name}'"));
+                }
+
+                current = written.Output;
+                n = written.Last;
+                continue;
+            }
+
+            var contrib = node.Domain == "com.microsoft" && node.OpType is "Gelu" or "FastGelu";
+            if (node.Domain is not ("" or "ai.onnx") && !contrib)
+            {
+                throw Unreadable(node, $"is an operator of domain '{node.Domain}', which the ggml trainer does not build");
+            }
+
+            if (!Supported.Contains(node.OpType))
+            {
+                throw Unreadable(node, $"is a {node.OpType}, which the ggml trainer does not build (it reads {string.Join(", ", Supported)})");
+            }
+
+            if (node.Input.Count == 0 || node.Input[0] != current)
             {
                 throw Unreadable(node, "is not the next step of a chain of layers");
             }
@@ -148,13 +198,50 @@ public static class OnnxNetworkImport
                 case "Relu" or "Sigmoid" or "Tanh":
                     layers.Add(new NetworkLayer { Type = node.OpType.ToLowerInvariant() });
                     break;
+                case "Gelu" or "FastGelu":
+                    {
+                        var approximate = node.Attribute.FirstOrDefault(a => a.Name == "approximate")?.S.ToStringUtf8() ?? "none";
+                        if (approximate is not ("none" or "tanh") || (node.OpType == "FastGelu" && !contrib) || node.Input.Skip(1).Any(i => i.Length > 0))
+                        {
+                            throw Unreadable(node, "must be a GELU of its one input (approximate none or tanh, no bias; FastGelu in the com.microsoft domain)");
+                        }
+
+                        layers.Add(new NetworkLayer { Type = "gelu" });
+                        if (node.OpType == "Gelu" && approximate == "none")
+                        {
+                            notes.Add(ErfNote($"node '{node.Name}' ({node.OpType})"));
+                        }
+
+                        break;
+                    }
+
+                case "Dropout":
+                    {
+                        // At inference Dropout passes its input through; a graph that reads its mask or runs it in
+                        // training mode computes something else.
+                        var mask = node.Output.Count > 1 ? node.Output[1] : "";
+                        if (mask.Length > 0 && (graph.Consumers(mask) > 0 || g.Output.Any(o => o.Name == mask)))
+                        {
+                            throw Unreadable(node, "has its mask output read; only a Dropout whose mask nothing reads is the identity");
+                        }
+
+                        if ((node.Input.Count > 2 && node.Input[2].Length > 0 && !OnnxGraph.IsConstantFalse(graph.Constant(node.Input[2]))) || OnnxGraph.Int(node, "is_test", 1) == 0)
+                        {
+                            throw Unreadable(node, "must not run in training mode (training_mode absent or a constant false), where it drops values at random");
+                        }
+
+                        var ratio = node.Input.Count > 1 && node.Input[1].Length > 0
+                            ? graph.Constant(node.Input[1]) is { DataType: (int)OnnxElementType.Float } r && OnnxGraph.Count(r) == 1 ? OnnxGraph.Floats(r)[0] : (float?)null
+                            : OnnxGraph.Float(node, "ratio", 0.5f);
+                        notes.Add($"node '{node.Name}' (Dropout{(ratio is { } v ? $", ratio {v.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : "")}) is the identity, as at inference; the fine-tune does not apply it");
+                        break;
+                    }
+
                 case "Identity":
                     break;
                 case "Softmax":
                     probabilities = node.Output[0];
                     continue;
-                default:
-                    throw Unreadable(node, $"is a {node.OpType}, which the ggml trainer does not build");
             }
 
             current = node.Output[0];
@@ -165,7 +252,7 @@ public static class OnnxNetworkImport
             throw new NetworkImportException("the chain of layers must end with a dense layer whose output (the class scores) is a graph output");
         }
 
-        return new ImportedNetwork(layers, input, units, new GgmlWeights(weights), g.Input[0].Name, current);
+        return new ImportedNetwork(layers, input, units, new GgmlWeights(weights), g.Input[0].Name, current, notes);
 
         void RequireEpsilon(NodeProto node)
         {
@@ -176,6 +263,9 @@ public static class OnnxNetworkImport
             }
         }
     }
+
+    private static string ErfNote(string what) =>
+        $"{what} is the exact (erf) GELU; ggml trains and exports the tanh form, at most 4.7e-4 apart per value";
 
     private static long[] Ints(NodeProto node, string name) => node.Attribute.FirstOrDefault(a => a.Name == name)?.Ints.ToArray() ?? [];
 

@@ -228,6 +228,7 @@ public static class PrunedFineTune
             ["epochs"] = history,
             ["best_epoch"] = bestEpoch,
             ["network"] = imported.Layers,
+            ["import_notes"] = imported.Notes.Count > 0 ? imported.Notes : null,
             ["zeros_kept"] = keepZeros ? zeroCount : null,
             ["engine"] = GgmlNetwork.Engine,
             ["seconds"] = clock.Elapsed.TotalSeconds,

@@ -145,6 +145,11 @@ public sealed class OnnxGraph
         return [.. tensor.FloatData];
     }
 
+    /// <summary>True when <paramref name="tensor"/> is a boolean of one element that is false (Dropout's training_mode).</summary>
+    public static bool IsConstantFalse(TensorProto? tensor) =>
+        tensor is { DataType: (int)OnnxElementType.Bool } && Count(tensor) == 1
+        && (tensor.RawData.IsEmpty ? tensor.Int32Data.Count == 1 && tensor.Int32Data[0] == 0 : tensor.RawData[0] == 0);
+
     /// <summary>Element count of a tensor from its dims.</summary>
     public static long Count(TensorProto tensor) => tensor.Dims.Aggregate(1L, (a, d) => a * d);
 

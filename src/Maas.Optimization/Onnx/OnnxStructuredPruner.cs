@@ -10,6 +10,9 @@ public sealed record StructuredPruneRewrite(int LayersPruned, long UnitsBefore, 
 /// Structured pruning of the hidden units of dense layers: in every MatMul or Gemm [+ bias] → elementwise activation →
 /// MatMul or Gemm chain with constant weights, the units whose weights carry least (the product of the norms of their
 /// weights in the first layer and in the second) are removed, so both matrices shrink and the model gets faster.
+/// The activation may be GELU written out in nodes (<see cref="FineTuning.OnnxGeluBlock"/>), and Identity or an
+/// inference Dropout may stand before or after it (the ggml trainer exports dropout as Identity), since each of
+/// these acts on every unit alone too.
 /// </summary>
 public static class OnnxStructuredPruner
 {
@@ -38,7 +41,8 @@ public static class OnnxStructuredPruner
             // A Gemm with transB holds its weight as [units, inputs]; MatMul and plain Gemm as [inputs, units].
             var firstByRows = Transposed(first);
             var h = w1.Dims[firstByRows ? 0 : 1];
-            var next = Only(first.Output[0]);
+            var hidden = first.Output[0];
+            var next = Only(hidden);
             TensorProto? bias = null;
             if (first.OpType == "Gemm" && first.Input.Count > 2 && first.Input[2].Length > 0)
             {
@@ -57,10 +61,10 @@ public static class OnnxStructuredPruner
                     continue;
                 }
 
-                next = Only(next.Output[0]);
+                hidden = next.Output[0];
             }
 
-            if (next is null || !Elementwise.Contains(next.OpType) || Only(next.Output[0]) is not { } second || !Dense(second) || second.Input[0] != next.Output[0]
+            if (Activated(graph, hidden) is not { } activated || Only(activated) is not { } second || !Dense(second) || second.Input[0] != activated
                 || graph.Constant(second.Input[1]) is not { } w2 || w2.DataType != (int)OnnxElementType.Float || w2.Dims.Count != 2 || graph.Consumers(w2.Name) != 1)
             {
                 continue;
@@ -102,6 +106,67 @@ public static class OnnxStructuredPruner
         }
 
         return new StructuredPruneRewrite(layers, before, removed);
+    }
+
+    // The value after the steps from a dense layer's output to the next dense layer that act on each unit alone: at
+    // least one activation (an elementwise operator or a written-out GELU), and any Identity or inference Dropout;
+    // null when there is no activation or a step's values are read elsewhere.
+    private static string? Activated(OnnxGraph graph, string value)
+    {
+        var nodes = graph.Graph.Node;
+        var activations = 0;
+        for (var step = 0; step < 8 && graph.Graph.Output.All(o => o.Name != value); step++)
+        {
+            var readers = Enumerable.Range(0, nodes.Count).Where(i => nodes[i].Input.Contains(value)).ToArray();
+            if (readers.Length == 0)
+            {
+                break;
+            }
+
+            // A written-out GELU reads its input several times; every reading must be one of the block's nodes.
+            var start = readers[0];
+            while (start > 0 && nodes[start - 1].OpType == "Constant")
+            {
+                start--;
+            }
+
+            if (FineTuning.OnnxGeluBlock.Find(graph, start, value) is { } gelu && readers[^1] <= gelu.Last
+                && graph.Consumers(value) == readers.Sum(i => nodes[i].Input.Count(input => input == value)))
+            {
+                (value, activations) = (gelu.Output, activations + 1);
+                continue;
+            }
+
+            var node = nodes[readers[0]];
+            if (readers.Length != 1 || graph.Consumers(value) != 1 || node.Domain is not ("" or "ai.onnx") || node.Input[0] != value)
+            {
+                break;
+            }
+
+            if (Elementwise.Contains(node.OpType) && node.Input.Count == 1)
+            {
+                (value, activations) = (node.Output[0], activations + 1);
+            }
+            else if (node.OpType == "Identity" || (node.OpType == "Dropout" && InferenceDropout(graph, node)))
+            {
+                value = node.Output[0];
+            }
+            else
+            {
+                break;
+            }
+        }
+
+        return activations > 0 ? value : null;
+    }
+
+    // A Dropout that is the identity: its mask not read and not in training mode.
+    private static bool InferenceDropout(OnnxGraph graph, NodeProto node)
+    {
+        var mask = node.Output.Count > 1 ? node.Output[1] : "";
+        return (mask.Length == 0 || (graph.Consumers(mask) == 0 && graph.Graph.Output.All(o => o.Name != mask)))
+            && (node.Input.Count < 3 || node.Input[2].Length == 0 || OnnxGraph.IsConstantFalse(graph.Constant(node.Input[2])))
+            && OnnxGraph.Int(node, "is_test", 1) != 0;
     }
 
     private static bool Dense(NodeProto node) =>

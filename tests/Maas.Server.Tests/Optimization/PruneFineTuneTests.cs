@@ -107,6 +107,37 @@ public sealed class PruneFineTuneTests(FineTuneServer servers) : IClassFixture<F
     }
 
     [Fact]
+    public async Task A_network_trained_with_gelu_and_dropout_is_pruned_through_them_and_fine_tuned()
+    {
+        // The trainer exports GELU as seven elementwise nodes and dropout as Identity; both pruning and the import read them.
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var (images, labels) = TinyImages.Generate(600, Size, seed: 22);
+        var dataset = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(images, labels, Size, Size), "shapes.zip");
+        var model = Names.Unique("gelu");
+        var trained = await TrainingApiTests.TrainAsync(client, $$"""
+            {"model": "{{model}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label",
+             "network": [{"type": "flatten"}, {"type": "dense", "units": 32}, {"type": "gelu"}, {"type": "dropout", "rate": 0.1}, {"type": "dense"}],
+             "hyperparameters": {"epochs": 6, "batch_size": 16, "learning_rate": 0.003, "patience": 0}, "split": {"validation": 0.1, "test": 0.2, "seed": 5} }
+            """);
+        Assert.True((string?)trained["status"] == "succeeded", trained.ToJsonString());
+
+        var job = await OptimizeAsync(client, model, $$"""
+            {"method": "prune-structured", "options": {"ratio": 0.5, "fine_tune": {"dataset": "{{dataset}}:1", "hyperparameters": {"epochs": 4, "learning_rate": 0.01, "batch_size": 16} } },
+             "gate": {"max_accuracy_drop": 0.05} }
+            """);
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        var report = job["result"]!["report"]!;
+        Assert.Equal(16, (int)report["rewrite"]!["units_removed"]!);
+        var network = report["fine_tune"]!["network"]!.AsArray();
+        Assert.Equal(["flatten", "dense", "gelu", "dense"], network.Select(l => (string?)l!["type"]));
+        Assert.Equal(16, (int)network[1]!["units"]!);
+        Assert.Null(report["fine_tune"]!["import_notes"]); // the trainer's own GELU and dropout: nothing approximated
+        Assert.True((double)report["accuracy_drop"]! <= 0.05, report.ToJsonString());
+        Assert.Equal("ready", (string?)job["result"]!["status"]);
+    }
+
+    [Fact]
     public async Task Magnitude_pruning_with_a_fine_tune_keeps_its_zeros_and_its_accuracy()
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
