@@ -34,7 +34,8 @@ root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(PsCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
 
-var parse = root.Parse(args.Length == 0 ? ["--help"] : args);
+// No response files: "@FILE" is an option's value here (--search @FILE, --network @FILE), read by the command itself.
+var parse = root.Parse(args.Length == 0 ? ["--help"] : args, new ParserConfiguration { ResponseFileTokenReplacer = null });
 if (parse.Errors.Count > 0)
 {
     // One line, like every other failure (an unknown word says more than a missing command); --help shows the usage.

@@ -224,8 +224,14 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         var dataset = Names.Unique("shapes");
         Assert.Equal(1, (int?)(await fixture.RunAsync("datasets", "push", dataset, zip, "--json")).Json()["version"]);
         var model = Names.Unique("mlp");
+
+        // The network from an @FILE value (not a response file of the parser's: a missing one is the command's own error).
+        var network = Path.Combine(_files.Path, "network.json");
+        await File.WriteAllTextAsync(network, """[{"type": "flatten"}, {"type": "dense", "units": 24}, {"type": "relu"}, {"type": "dense"}]""");
+        (await fixture.RunAsync("train", "--model", model, "--dataset", dataset, "--task", "image-classification", "--label", "label",
+            "--network", "@" + network + ".missing")).AssertFailure(ExitCodes.Failure, "file_not_found");
         var trained = await fixture.RunAsync("train", "--model", model, "--dataset", dataset, "--task", "image-classification", "--label", "label",
-            "--network", """[{"type": "flatten"}, {"type": "dense", "units": 24}, {"type": "relu"}, {"type": "dense"}]""",
+            "--network", "@" + network,
             "--hp", "epochs=3", "--hp", "batch_size=16", "--hp", "learning_rate=0.003", "--seed", "5", "--follow", "--json");
         Assert.True(trained.ExitCode == 0, trained.ToString());
 

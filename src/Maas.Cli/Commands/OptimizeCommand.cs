@@ -208,7 +208,7 @@ public static class OptimizeCommand
         return options.ToDictionary(p => p.Key, p => JsonSerializer.SerializeToElement(p.Value), StringComparer.Ordinal);
     }
 
-    // --options or --options-file (an @FILE argument would be read by the command-line parser as a response file).
+    // --options (JSON, or @FILE) or --options-file.
     private static async Task<JsonElement?> OptionsJsonAsync(string? text, FileInfo? file, CancellationToken ct)
     {
         if (file is null)

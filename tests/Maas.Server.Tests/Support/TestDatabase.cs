@@ -1,3 +1,5 @@
+using Maas.Testing;
+
 namespace Maas.Server.Tests.Support;
 
 /// <summary>
