@@ -25,6 +25,7 @@ internal static class EvictionScenario
 
     public static async Task RunAsync(BenchOptions options)
     {
+        var loadAtStart = ScenarioResults.LoadAverage();
         var models = Enumerable.Range(0, Models).Select(i => OnnxModelWriter.Mlp(4, [2048, 2048], 3, seed: 100 + i).ToBytes()).ToArray();
 
         // A first server measures what one model takes once loaded; the budget is set from that.
@@ -46,6 +47,7 @@ internal static class EvictionScenario
             ["file_mb_per_model"] = models[0].Length / 1e6,
             ["measured_mb_per_model"] = perModel / 1e6,
             ["budget_mb"] = budget / 1e6,
+            ["load_average_1m_at_start"] = loadAtStart,
         };
         var modes = new (string Name, bool ReservePeak)[] { ("peak_reserved", true), ("kept_size_only", false) };
         foreach (var (name, reservePeak) in modes)

@@ -22,9 +22,30 @@ internal static class ScenarioResults
         return sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
     }
 
-    /// <summary>Prints the numbers and, unless the run is a trial (--write no), writes them to bench/results/<paramref name="scenario"/>.json.</summary>
+    /// <summary>
+    /// The machine's one-minute load average now (/proc/loadavg; NaN where there is none): the machine is shared, so
+    /// every result says how busy it was around the run.
+    /// </summary>
+    public static double LoadAverage()
+    {
+        try
+        {
+            var first = File.ReadAllText("/proc/loadavg").Split(' ')[0];
+            return double.Parse(first, CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        {
+            return double.NaN;
+        }
+    }
+
+    /// <summary>
+    /// Prints the numbers and, unless the run is a trial (--write no), writes them to bench/results/<paramref name="scenario"/>.json,
+    /// with the load average at the end of the run (<c>load_average_1m_at_end</c>) next to the scenario's own numbers.
+    /// </summary>
     public static async Task ReportAsync(BenchOptions options, string scenario, IReadOnlyDictionary<string, double> numbers)
     {
+        numbers = new Dictionary<string, double>(numbers) { ["load_average_1m_at_end"] = LoadAverage() };
         foreach (var (key, value) in numbers)
         {
             Console.WriteLine($"  {key} = {value.ToString("0.###", CultureInfo.InvariantCulture)}");
@@ -42,7 +63,8 @@ internal static class ScenarioResults
             json[key] = double.IsFinite(value) ? Math.Round(value, 3) : null;
         }
 
-        await File.WriteAllTextAsync(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        // Relaxed escaping: the time's "+00:00" stays readable (the file is never embedded in HTML).
+        await File.WriteAllTextAsync(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
         Console.WriteLine($"wrote {path}");
     }
 }

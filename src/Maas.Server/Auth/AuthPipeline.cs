@@ -112,10 +112,6 @@ public sealed class AuthPipeline
 
         var usage = new RequestUsage(caller, _models);
         context.Features.Set(usage);
-        if (model is not null)
-        {
-            usage.ReportRequestedModel(model, VersionOf(context));
-        }
 
         var limits = new CallLimits(
             entry?.KeyCounters,
@@ -408,7 +404,7 @@ public sealed class AuthPipeline
                 Tenant = caller.Tenant,
                 KeyId = caller.KeyId,
                 Model = usage.Model,
-                Version = usage.Version,
+                Version = usage.RecordedVersion(status),
                 Protocol = rule.Protocol,
                 Operation = rule.Operation,
                 Status = status,

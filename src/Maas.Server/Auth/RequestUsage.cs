@@ -50,9 +50,9 @@ public sealed class RequestUsage
     /// <summary>Names the model (and version) the request used, by its key (<see cref="ModelKeys"/>), once resolved.</summary>
     /// <remarks>
     /// The record names the model as the caller's tenant does: its short name for the tenant's own model, else
-    /// <c>owner/name</c> (metric series turn it back into the key). Only a well-formed name is kept: the name goes into
-    /// the usage table and metric labels, and a caller's text (a NUL, a megabyte, a new label value per request) must
-    /// reach neither.
+    /// <c>owner/name</c> (metric series turn it back into the key). Only a model that resolved is ever named: the
+    /// name goes into the usage table and metric labels, so a name the caller made up (or another tenant's private
+    /// model, answered alike) must reach neither; such a request is recorded with no model.
     /// </remarks>
     public void ReportModel(string model, int? version = null)
     {
@@ -61,30 +61,11 @@ public sealed class RequestUsage
         Version = version ?? Version;
     }
 
-    /// <summary>Names the model as the caller wrote it, before it is resolved (kept when it is not).</summary>
-    public void ReportRequestedModel(string model, int? version = null)
-    {
-        var name = ModelPatterns.ModelNameOf(ModelKeys.UnescapeSlash(model));
-        Model = IsRecordableModelName(name) ? name : null;
-        Version = version ?? Version;
-    }
-
     /// <summary>
-    /// True for a name the registry could hold: a model name, or <c>tenant/name</c>, each part of registry name
-    /// characters (so never a control character, a quote or a long text).
+    /// The version the usage record and the request metrics name: none without a resolved model, and none on a 404
+    /// (the version named in the route did not exist, and a made-up number must not become a label value).
     /// </summary>
-    public static bool IsRecordableModelName(string? name)
-    {
-        if (string.IsNullOrEmpty(name) || name.Length > (2 * RegistryNames.MaxNameLength) + 1)
-        {
-            return false;
-        }
-
-        var slash = name.IndexOf('/', StringComparison.Ordinal);
-        return slash < 0
-            ? RegistryNames.IsValidName(name)
-            : RegistryNames.IsValidName(name[..slash]) && RegistryNames.IsValidName(name[(slash + 1)..]);
-    }
+    public int? RecordedVersion(int status) => Model is null || status == StatusCodes.Status404NotFound ? null : Version;
 
     /// <summary>Adds LLM tokens (call once at the end, or per chunk while streaming).</summary>
     public void ReportTokens(long promptTokens, long completionTokens)

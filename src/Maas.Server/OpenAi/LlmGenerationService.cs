@@ -108,7 +108,6 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
     public async Task<LlmSession> OpenAsync(HttpContext context, string model, CancellationToken cancellationToken)
     {
         var usage = context.Usage();
-        usage.ReportRequestedModel(model);
         var access = await context.CheckModelAccessAsync(model, write: false, cancellationToken);
         if (access.Result == ModelAccessResult.Hidden)
         {

@@ -382,4 +382,81 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => InferAsync(client, model)));
         Assert.All(answers, a => Assert.Equal((200, "1"), (a.Status, a.Header)));
     }
+
+    [Theory]
+    [OnSqlite]
+    public async Task A_rollout_switched_to_a_version_that_loads_but_fails_at_run_time_rolls_back_on_its_error_rate_while_the_stable_version_serves(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
+        await client.UploadAsync(model, TestArtifacts.OnnxFailingOnLiveInputs(), "reshape.onnx");
+
+        // The planted version is real: it loads and answers zeros, and ONNX Runtime refuses every live input.
+        using (var zeros = await client.PostAsync($"v2/models/{model}/versions/2/infer", Api.Json("""{"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [0, 0, 0, 0]}]}""")))
+        {
+            await zeros.JsonAsync(HttpStatusCode.OK);
+        }
+
+        var direct = await InferAsync(client, model, 2);
+        Assert.True(direct.Status >= 500, $"the planted version answered a live input with {direct.Status}");
+
+        // Serving version 1, then switched to a rollout of version 2: the switch's warm-up (a row of zeros) passes.
+        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}""");
+        var switched = await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {"steps": [50, 100], "dwell_seconds": 3600, "min_requests": 5, "max_error_rate": 0.05} }"""))).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(2, (int)switched["canary"]!);
+        Assert.Equal("active", (string?)switched["state"]);
+
+        // Clients call until the analysis rolls the canary back. Every answer is version 1's success or a failure
+        // (an error answer carries no version header; the deployment's counters below say whose it was).
+        var answers = new List<Answer>();
+        JsonNode? deployment = null;
+        await WaitUntilAsync(
+            async () =>
+            {
+                answers.AddRange(await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => InferAsync(client, model))));
+                deployment = await GetAsync(client, model);
+                return (string?)deployment["state"] == "rolled-back";
+            },
+            "the canary that fails at run time is rolled back");
+        Assert.All(answers, a => Assert.True(a.Status == 200 ? (a.Header, a.BodyVersion) == ("1", "1") : a.Status >= 500, $"{a.Status} from version {a.Header}"));
+        Assert.Contains(answers, a => a.Status == 200);
+        Assert.Contains(answers, a => a.Status != 200);
+        Assert.Equal("""[{"version":1,"percent":100}]""", deployment!["traffic"]!.ToJsonString());
+        Assert.Equal(1, (int)deployment["stable"]!);
+        var reason = (string?)deployment["reason"];
+        Assert.Contains("version 2 failed step 1: error rate", reason);
+        Assert.Contains("all traffic back to version 1", reason);
+
+        // The reason is in the deployment's history (by the system) and in the audit log.
+        var history = (await (await client.GetAsync($"api/v1/deployments/{model}/history")).JsonAsync(HttpStatusCode.OK))["history"]!.AsArray();
+        Assert.Equal(["rollback", "update", "create"], history.Select(h => (string?)h!["action"]));
+        Assert.Equal("system", (string?)history[0]!["actor"]);
+        Assert.Equal(reason, (string?)history[0]!["reason"]);
+        await WaitUntilAsync(
+            async () => (await (await client.GetAsync("api/v1/audit?actor=system&action=deployments.rollback&limit=500")).JsonAsync(HttpStatusCode.OK))["entries"]!.AsArray()
+                .Any(e => ((string?)e!["target"])?.EndsWith("/" + model + ": " + reason, StringComparison.Ordinal) == true),
+            "the rollback and its reason are in the audit log");
+
+        // From now on every client is served by the stable version.
+        var after = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => InferAsync(client, model)));
+        Assert.All(after, a => Assert.Equal((200, "1", "1"), (a.Status, a.Header, a.BodyVersion)));
+
+        // Whose answers were whose: every routed call of version 1 succeeded, every failure was version 2's.
+        var served = answers.Count(a => a.Status == 200) + after.Length;
+        var failed = answers.Count(a => a.Status != 200);
+        var metrics = "";
+        await WaitUntilAsync(
+            async () =>
+            {
+                metrics = await client.GetStringAsync("metrics");
+                return Placement.Sum(metrics, "maas_deployment_requests_total", $"model=\"{model}\"", "kind=\"live\"") >= served + failed;
+            },
+            "every routed call is counted");
+        Assert.Equal(served, Placement.Sum(metrics, "maas_deployment_requests_total", $"model=\"{model}\"", "version=\"1\"", "status=\"success\""));
+        Assert.Equal(0, Placement.Sum(metrics, "maas_deployment_requests_total", $"model=\"{model}\"", "version=\"1\"", "status=\"failure\""));
+        Assert.Equal(failed, Placement.Sum(metrics, "maas_deployment_requests_total", $"model=\"{model}\"", "version=\"2\"", "status=\"failure\""));
+        Assert.Equal(0, Placement.Sum(metrics, "maas_deployment_requests_total", $"model=\"{model}\"", "version=\"2\"", "status=\"success\""));
+        Assert.Equal(1, Placement.Sum(metrics, "maas_deployment_rollbacks_total", $"model=\"{model}\"", "version=\"2\""));
+    }
 }

@@ -10,6 +10,29 @@ public static class TestArtifacts
     /// <summary>A small ONNX MLP, input "input" FP32 [batch, 4], output "output" FP32 [batch, 3]; <paramref name="seed"/> changes its bytes.</summary>
     public static byte[] Onnx(int seed = 1) => OnnxModelWriter.Mlp(4, [8], 3, seed).Producer("maas-tests", "1").ToBytes();
 
+    /// <summary>
+    /// An ONNX model with the same signature as <see cref="Onnx"/> that loads and answers a row of zeros (what a
+    /// deployment's warm-up sends) but fails at run time on any input with a value of magnitude 1 or more: its Reshape
+    /// asks for a shape made from the input's values, [1, 1, 1, 4] plus each column's largest magnitude (truncated), and
+    /// for such an input that shape holds more elements than the input has, which ONNX Runtime refuses when it runs.
+    /// </summary>
+    public static byte[] OnnxFailingOnLiveInputs() =>
+        new OnnxModelWriter("fails-on-live-inputs")
+            .Input("input", OnnxElementType.Float, "batch", 4)
+            .Output("output", OnnxElementType.Float, "batch", 3)
+            .Initializer("shape_base", new long[] { 1, 1, 1, 4 }, [4])
+            .Initializer("rows", new long[] { -1, 4 }, [2])
+            .Initializer("weight", Enumerable.Range(0, 12).Select(i => (i % 5) * 0.25f).ToArray(), [4, 3])
+            .Node("Abs", ["input"], ["magnitude"])
+            .Node("ReduceMax", ["magnitude"], ["column_max"], OnnxAttribute.Ints("axes", 0), OnnxAttribute.Int("keepdims", 0))
+            .Node("Cast", ["column_max"], ["column_int"], OnnxAttribute.Int("to", 7))
+            .Node("Add", ["column_int", "shape_base"], ["target_shape"])
+            .Node("Reshape", ["input", "target_shape"], ["reshaped"])
+            .Node("Reshape", ["reshaped", "rows"], ["flat"])
+            .Node("MatMul", ["flat", "weight"], ["output"])
+            .Producer("maas-tests", "1")
+            .ToBytes();
+
     /// <summary>Writes an ONNX MLP whose weights live in an external data file; returns both paths.</summary>
     public static (string Model, string Data) OnnxWithExternalData(string folder, int seed = 1)
     {
