@@ -21,8 +21,10 @@ var (testImages, testLabels) = Idx.Read(data, "t10k", 0);
 Console.WriteLine($"Fashion-MNIST: {trainLabels.Length} training and {testLabels.Length} test images; {settings.Epochs} epochs, batch {settings.Batch}, {settings.Threads} threads, AdamW lr {settings.LearningRate}");
 
 // MaaS: the trainer image-classification jobs use, without the job around it (no validation pass, no checkpoint).
-(List<GgmlEpoch> Epochs, double Accuracy) TrainMaas(bool gatherColumns, string label)
+(List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds) TrainMaas(bool gatherColumns, string label)
 {
+    using var self = Process.GetCurrentProcess();
+    var cpu = self.TotalProcessorTime;
     var options = new GgmlTrainingOptions { BatchSize = settings.Batch, Threads = settings.Threads, LearningRate = settings.LearningRate, Seed = 42, GatherColumns = gatherColumns };
     var epochs = new List<GgmlEpoch>();
     using var network = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, 28, 28]), 10, options);
@@ -34,18 +36,36 @@ Console.WriteLine($"Fashion-MNIST: {trainLabels.Length} training and {testLabels
         Console.WriteLine($"  {label} epoch {epoch.Epoch}: {epoch.Seconds:F1} s, {epoch.Examples / epoch.Seconds:F0} images/s, loss {epoch.TrainLoss:F4}, ggml on {epoch.Threads} of {settings.Threads} threads at the end");
     }
 
+    self.Refresh();
+    var cpuSeconds = (self.TotalProcessorTime - cpu).TotalSeconds;
     var test = Enumerable.Range(0, testLabels.Length).ToArray();
     var logits = network.Logits(testImages, test);
-    return (epochs, test.Count(i => ArgMax(logits.AsSpan(i * 10, 10)) == testLabels[i]) / (double)test.Length);
+    return (epochs, test.Count(i => ArgMax(logits.AsSpan(i * 10, 10)) == testLabels[i]) / (double)test.Length, cpuSeconds);
 }
 
 static double Rate(List<GgmlEpoch> epochs) => epochs.Sum(e => e.Examples) / epochs.Sum(e => e.Seconds);
 
-var (maasEpochs, maasAccuracy) = TrainMaas(gatherColumns: true, "maas ");
+// Warm-up, untimed: the first network trained in a process ran about 1.5x slower than the next whichever convolution
+// path it used (one-time costs of the runtime and of ggml's first graphs), which would decide a comparison by order.
+using (var warmUp = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, 28, 28]), 10, new GgmlTrainingOptions { BatchSize = settings.Batch, Threads = settings.Threads }))
+{
+    warmUp.TrainEpoch(trainImages, trainLabels, Enumerable.Range(0, Math.Min(trainLabels.Length, 20 * settings.Batch)).ToArray(), CancellationToken.None);
+}
+
+var (maasEpochs, maasAccuracy, maasCpu) = TrainMaas(gatherColumns: true, "maas ");
 
 // --compare-im2col: the same network with the second convolution's columns unrolled by im2col (the path before the
-// gathered columns), in the same run, so the two are compared under the same load.
-var im2col = settings.CompareIm2col ? TrainMaas(gatherColumns: false, "im2col") : default((List<GgmlEpoch> Epochs, double Accuracy)?);
+// gathered columns), in the same run, so the two are compared under the same load: gathered, im2col, im2col, gathered,
+// so that a load that rises or falls during the run falls on both alike. The process's CPU seconds are reported too.
+var im2col = default((List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds)?);
+if (settings.CompareIm2col)
+{
+    var first = TrainMaas(gatherColumns: false, "im2col");
+    var second = TrainMaas(gatherColumns: false, "im2col");
+    var again = TrainMaas(gatherColumns: true, "maas ");
+    im2col = ([.. first.Epochs, .. second.Epochs], first.Accuracy, first.CpuSeconds + second.CpuSeconds);
+    (maasEpochs, maasCpu) = ([.. maasEpochs, .. again.Epochs], maasCpu + again.CpuSeconds);
+}
 
 // PyTorch: the same network, optimiser settings, batch size, epochs and threads, in a child process.
 var script = Path.Combine(AppContext.BaseDirectory, "torch_fashion.py");
@@ -67,7 +87,7 @@ if (python.ExitCode != 0)
 }
 
 var torch = JsonNode.Parse(output.Trim().Split('\n')[^1])!;
-var torchEpochs = torch["epochs"]!.AsArray().Select(e => (Seconds: (double)e!["seconds"]!, Images: (long)e["images"]!, Loss: (double)e["train_loss"]!)).ToArray();
+var torchEpochs = torch["epochs"]!.AsArray().Select(e => (Seconds: (double)e!["seconds"]!, CpuSeconds: (double)e["cpu_seconds"]!, Images: (long)e["images"]!, Loss: (double)e["train_loss"]!)).ToArray();
 foreach (var (e, i) in torchEpochs.Select((e, i) => (e, i)))
 {
     Console.WriteLine($"  torch epoch {i + 1}: {e.Seconds:F1} s, {e.Images / e.Seconds:F0} images/s, loss {e.Loss:F4}");
@@ -97,9 +117,13 @@ var report = new JsonObject
     ["maas_test_accuracy"] = maasAccuracy,
     ["torch_test_accuracy"] = torchAccuracy,
 };
+report["maas_images_per_cpu_second"] = maasEpochs.Sum(e => e.Examples) / maasCpu;
+report["torch_images_per_cpu_second"] = torchEpochs.Sum(e => e.Images) / torchEpochs.Sum(e => e.CpuSeconds);
+report["images_per_cpu_second_ratio"] = (double)report["maas_images_per_cpu_second"]! / (double)report["torch_images_per_cpu_second"]!;
 if (im2col is { } before)
 {
     report["maas_im2col_images_per_second"] = Rate(before.Epochs);
+    report["maas_im2col_images_per_cpu_second"] = before.Epochs.Sum(e => e.Examples) / before.CpuSeconds;
     report["maas_im2col_test_accuracy"] = before.Accuracy;
 }
 
@@ -113,10 +137,11 @@ if (im2col is { } old)
 }
 
 Console.WriteLine($"| PyTorch {torch["torch"]} | {torchEpochs.Average(e => e.Seconds):F1} | {torchRate:F0} | {torchAccuracy:F4} |");
-Console.WriteLine($"MaaS / PyTorch images per second: {maasRate / torchRate:F2}x");
+Console.WriteLine($"MaaS / PyTorch images per second: {maasRate / torchRate:F2}x; per CPU second: {(double)report["images_per_cpu_second_ratio"]!:F2}x");
 if (im2col is { } earlier)
 {
-    Console.WriteLine($"MaaS with im2col / PyTorch: {Rate(earlier.Epochs) / torchRate:F2}x; gathered / im2col: {maasRate / Rate(earlier.Epochs):F2}x");
+    var cpuRatio = maasEpochs.Sum(e => e.Examples) / maasCpu / (earlier.Epochs.Sum(e => e.Examples) / earlier.CpuSeconds);
+    Console.WriteLine($"MaaS with im2col / PyTorch: {Rate(earlier.Epochs) / torchRate:F2}x; gathered / im2col: {maasRate / Rate(earlier.Epochs):F2}x (images per CPU second: {cpuRatio:F2}x)");
 }
 if (settings.Output is { } path)
 {
