@@ -21,22 +21,50 @@ var (testImages, testLabels) = Idx.Read(data, "t10k", 0);
 Console.WriteLine($"Fashion-MNIST: {trainLabels.Length} training and {testLabels.Length} test images; {settings.Epochs} epochs, batch {settings.Batch}, {settings.Threads} threads, AdamW lr {settings.LearningRate}");
 
 // MaaS: the trainer image-classification jobs use, without the job around it (no validation pass, no checkpoint).
-var options = new GgmlTrainingOptions { BatchSize = settings.Batch, Threads = settings.Threads, LearningRate = settings.LearningRate, Seed = 42 };
-var maasEpochs = new List<GgmlEpoch>();
-double maasAccuracy;
-using (var network = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, 28, 28]), 10, options))
+(List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds) TrainMaas(bool gatherColumns, string label)
 {
+    using var self = Process.GetCurrentProcess();
+    var cpu = self.TotalProcessorTime;
+    var options = new GgmlTrainingOptions { BatchSize = settings.Batch, Threads = settings.Threads, LearningRate = settings.LearningRate, Seed = 42, GatherColumns = gatherColumns };
+    var epochs = new List<GgmlEpoch>();
+    using var network = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, 28, 28]), 10, options);
     var rows = Enumerable.Range(0, trainLabels.Length).ToArray();
     for (var e = 0; e < settings.Epochs; e++)
     {
         var epoch = network.TrainEpoch(trainImages, trainLabels, rows, CancellationToken.None);
-        maasEpochs.Add(epoch);
-        Console.WriteLine($"  maas  epoch {epoch.Epoch}: {epoch.Seconds:F1} s, {epoch.Examples / epoch.Seconds:F0} images/s, loss {epoch.TrainLoss:F4}, ggml on {epoch.Threads} of {settings.Threads} threads at the end");
+        epochs.Add(epoch);
+        Console.WriteLine($"  {label} epoch {epoch.Epoch}: {epoch.Seconds:F1} s, {epoch.Examples / epoch.Seconds:F0} images/s, loss {epoch.TrainLoss:F4}, ggml on {epoch.Threads} of {settings.Threads} threads at the end");
     }
 
+    self.Refresh();
+    var cpuSeconds = (self.TotalProcessorTime - cpu).TotalSeconds;
     var test = Enumerable.Range(0, testLabels.Length).ToArray();
     var logits = network.Logits(testImages, test);
-    maasAccuracy = test.Count(i => ArgMax(logits.AsSpan(i * 10, 10)) == testLabels[i]) / (double)test.Length;
+    return (epochs, test.Count(i => ArgMax(logits.AsSpan(i * 10, 10)) == testLabels[i]) / (double)test.Length, cpuSeconds);
+}
+
+static double Rate(List<GgmlEpoch> epochs) => epochs.Sum(e => e.Examples) / epochs.Sum(e => e.Seconds);
+
+// Warm-up, untimed: the first network trained in a process ran about 1.5x slower than the next whichever convolution
+// path it used (one-time costs of the runtime and of ggml's first graphs), which would decide a comparison by order.
+using (var warmUp = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, 28, 28]), 10, new GgmlTrainingOptions { BatchSize = settings.Batch, Threads = settings.Threads }))
+{
+    warmUp.TrainEpoch(trainImages, trainLabels, Enumerable.Range(0, Math.Min(trainLabels.Length, 20 * settings.Batch)).ToArray(), CancellationToken.None);
+}
+
+var (maasEpochs, maasAccuracy, maasCpu) = TrainMaas(gatherColumns: true, "maas ");
+
+// --compare-im2col: the same network with the second convolution's columns unrolled by im2col (the path before the
+// gathered columns), in the same run, so the two are compared under the same load: gathered, im2col, im2col, gathered,
+// so that a load that rises or falls during the run falls on both alike. The process's CPU seconds are reported too.
+var im2col = default((List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds)?);
+if (settings.CompareIm2col)
+{
+    var first = TrainMaas(gatherColumns: false, "im2col");
+    var second = TrainMaas(gatherColumns: false, "im2col");
+    var again = TrainMaas(gatherColumns: true, "maas ");
+    im2col = ([.. first.Epochs, .. second.Epochs], first.Accuracy, first.CpuSeconds + second.CpuSeconds);
+    (maasEpochs, maasCpu) = ([.. maasEpochs, .. again.Epochs], maasCpu + again.CpuSeconds);
 }
 
 // PyTorch: the same network, optimiser settings, batch size, epochs and threads, in a child process.
@@ -59,13 +87,13 @@ if (python.ExitCode != 0)
 }
 
 var torch = JsonNode.Parse(output.Trim().Split('\n')[^1])!;
-var torchEpochs = torch["epochs"]!.AsArray().Select(e => (Seconds: (double)e!["seconds"]!, Images: (long)e["images"]!, Loss: (double)e["train_loss"]!)).ToArray();
+var torchEpochs = torch["epochs"]!.AsArray().Select(e => (Seconds: (double)e!["seconds"]!, CpuSeconds: (double)e["cpu_seconds"]!, Images: (long)e["images"]!, Loss: (double)e["train_loss"]!)).ToArray();
 foreach (var (e, i) in torchEpochs.Select((e, i) => (e, i)))
 {
     Console.WriteLine($"  torch epoch {i + 1}: {e.Seconds:F1} s, {e.Images / e.Seconds:F0} images/s, loss {e.Loss:F4}");
 }
 
-var maasRate = maasEpochs.Sum(e => e.Examples) / maasEpochs.Sum(e => e.Seconds);
+var maasRate = Rate(maasEpochs);
 var torchRate = torchEpochs.Sum(e => e.Images) / torchEpochs.Sum(e => e.Seconds);
 var torchAccuracy = (double)torch["test_accuracy"]!;
 var report = new JsonObject
@@ -89,12 +117,32 @@ var report = new JsonObject
     ["maas_test_accuracy"] = maasAccuracy,
     ["torch_test_accuracy"] = torchAccuracy,
 };
+report["maas_images_per_cpu_second"] = maasEpochs.Sum(e => e.Examples) / maasCpu;
+report["torch_images_per_cpu_second"] = torchEpochs.Sum(e => e.Images) / torchEpochs.Sum(e => e.CpuSeconds);
+report["images_per_cpu_second_ratio"] = (double)report["maas_images_per_cpu_second"]! / (double)report["torch_images_per_cpu_second"]!;
+if (im2col is { } before)
+{
+    report["maas_im2col_images_per_second"] = Rate(before.Epochs);
+    report["maas_im2col_images_per_cpu_second"] = before.Epochs.Sum(e => e.Examples) / before.CpuSeconds;
+    report["maas_im2col_test_accuracy"] = before.Accuracy;
+}
+
 Console.WriteLine();
 Console.WriteLine("| trainer | s/epoch | images/s | test accuracy |");
 Console.WriteLine("|---|---|---|---|");
 Console.WriteLine($"| MaaS (ggml) | {maasEpochs.Average(e => e.Seconds):F1} | {maasRate:F0} | {maasAccuracy:F4} |");
+if (im2col is { } old)
+{
+    Console.WriteLine($"| MaaS (ggml, im2col) | {old.Epochs.Average(e => e.Seconds):F1} | {Rate(old.Epochs):F0} | {old.Accuracy:F4} |");
+}
+
 Console.WriteLine($"| PyTorch {torch["torch"]} | {torchEpochs.Average(e => e.Seconds):F1} | {torchRate:F0} | {torchAccuracy:F4} |");
-Console.WriteLine($"MaaS / PyTorch images per second: {maasRate / torchRate:F2}x");
+Console.WriteLine($"MaaS / PyTorch images per second: {maasRate / torchRate:F2}x; per CPU second: {(double)report["images_per_cpu_second_ratio"]!:F2}x");
+if (im2col is { } earlier)
+{
+    var cpuRatio = maasEpochs.Sum(e => e.Examples) / maasCpu / (earlier.Epochs.Sum(e => e.Examples) / earlier.CpuSeconds);
+    Console.WriteLine($"MaaS with im2col / PyTorch: {Rate(earlier.Epochs) / torchRate:F2}x; gathered / im2col: {maasRate / Rate(earlier.Epochs):F2}x (images per CPU second: {cpuRatio:F2}x)");
+}
 if (settings.Output is { } path)
 {
     Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
@@ -115,7 +163,7 @@ static int ArgMax(ReadOnlySpan<float> scores)
 }
 
 /// <summary>The benchmark's command line.</summary>
-internal sealed record Settings(string Data, int Epochs, int Batch, int Threads, double LearningRate, int TrainLimit, string? Output)
+internal sealed record Settings(string Data, int Epochs, int Batch, int Threads, double LearningRate, int TrainLimit, string? Output, bool CompareIm2col)
 {
     public static Settings Parse(string[] args)
     {
@@ -128,7 +176,8 @@ internal sealed record Settings(string Data, int Epochs, int Batch, int Threads,
             Int("--threads", 2),
             Value("--lr") is { } lr ? double.Parse(lr, CultureInfo.InvariantCulture) : 1e-3,
             Int("--train-limit", 0),
-            Value("--out"));
+            Value("--out"),
+            args.Contains("--compare-im2col"));
     }
 }
 

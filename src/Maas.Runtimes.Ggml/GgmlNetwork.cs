@@ -69,7 +69,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
         {
             inferSched = backend.NewSched(GraphSize);
             var overhead = (long)GgmlApi.ggml_tensor_overhead();
-            staticContext = Context((4 * layers.Count + 8) * overhead);
+            staticContext = Context((6 * layers.Count + 8) * overhead);
             var c = input.Dims;
             trainInput = GgmlApi.ggml_new_tensor_4d(staticContext, GgmlType.F32, c[2], c[1], c[0], batch);
             GgmlApi.ggml_set_name(trainInput, "input");
@@ -81,6 +81,15 @@ public sealed unsafe class GgmlNetwork : IDisposable
             }
 
             staticBuffer = SafeGgmlBufferHandle.Wrap(GgmlApi.ggml_backend_alloc_ctx_tensors(staticContext, backend.Backend), "ggml_backend_alloc_ctx_tensors");
+            foreach (var gather in tensors.Select(t => t.Gather).OfType<ColumnGather>())
+            {
+                fixed (int* p = gather.Index)
+                {
+                    GgmlApi.ggml_backend_tensor_set(gather.Rows, p, 0, (nuint)(gather.Index.Length * sizeof(int)));
+                }
+
+                Set(gather.Zeros, new float[Elements(gather.Zeros)]);
+            }
             ones = new float[dropouts.Count == 0 ? 0 : dropouts.Max(d => d.Size) * batch];
             Array.Fill(ones, 1f);
 
@@ -149,6 +158,9 @@ public sealed unsafe class GgmlNetwork : IDisposable
 
     /// <summary>The training settings.</summary>
     public GgmlTrainingOptions Options { get; }
+
+    /// <summary>Convolutions that gather their columns with get_rows (the others use im2col).</summary>
+    internal int GatheredConvolutions => tensors.Count(t => t.Gather is not null);
 
     /// <summary>Checks <paramref name="layers"/> for images of <paramref name="input"/> and builds the graphs (the weights initialised from the seed).</summary>
     public static GgmlNetwork Create(IReadOnlyList<NetworkLayer> layers, NetworkShape input, int classes, GgmlTrainingOptions options)
@@ -460,9 +472,16 @@ public sealed unsafe class GgmlNetwork : IDisposable
                 Parameter("bias", layer.Units!.Value);
                 break;
             case "conv2d":
-                Parameter("weight", layer.Kernel!.Value, layer.Kernel!.Value, before.Dims[0], layer.Filters!.Value);
-                Parameter("bias", 1, 1, layer.Filters!.Value, 1);
-                break;
+                {
+                    Parameter("weight", layer.Kernel!.Value, layer.Kernel!.Value, before.Dims[0], layer.Filters!.Value);
+                    Parameter("bias", 1, 1, layer.Filters!.Value, 1);
+
+                    // Only a convolution whose input has a gradient (some layer below it has weights) has an
+                    // im2col_back to avoid; the first one keeps im2col.
+                    var inputHasGradient = tensors.Any(t => t.Parameters.Count > 0);
+                    return new LayerTensors(parameters, IntPtr.Zero, Gather: inputHasGradient && Options.GatherColumns ? ColumnGather.Create(staticContext, index, layer, before, Shapes[index], Options.BatchSize) : null);
+                }
+
             case "layer_norm":
                 Parameter("scale", before.Size);
                 Parameter("shift", before.Size);
@@ -620,7 +639,9 @@ public sealed unsafe class GgmlNetwork : IDisposable
                     {
                         var s = layer.Stride!.Value;
                         var p = layer.Padding!.Value;
-                        x = Conv2d(ctx, parameters[0].Tensor, x, s, p, layer.Filters!.Value, Shapes[i]);
+                        x = tensors[i].Gather is { } gather
+                            ? GatheredConv2d(ctx, parameters[0].Tensor, x, gather, before, Shapes[i])
+                            : Conv2d(ctx, parameters[0].Tensor, x, s, p, layer.Filters!.Value, Shapes[i]);
                         if (!biasAfterPool.Values.Any(f => f.Conv == i))
                         {
                             x = GgmlApi.ggml_add(ctx, x, parameters[1].Tensor);
@@ -748,6 +769,31 @@ public sealed unsafe class GgmlNetwork : IDisposable
         return GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, shaped, 0, 1, 3, 2));
     }
 
+    // The same convolution with columns gathered by ggml_get_rows, whose backward pass is a scatter-add of rows
+    // (get_rows_back) instead of im2col_back's per-element integer divisions, the largest cost of the default CNN's
+    // step. The input is copied channel-last ([C, W, H, N], one row of C values per pixel) with a zero row after the
+    // last pixel for the padding; a column is then the rows of its k·k pixels, ordered (c, kx, ky) from fastest, and the
+    // kernel is permuted to the same order. The reshapes of x and of the kernel before the permutes are there for the
+    // backward pass: a permute's gradient is a permuted view, and a reshape's backward makes it contiguous again
+    // before it reaches the layer below or the optimiser.
+    private IntPtr GatheredConv2d(SafeGgmlContextHandle ctx, IntPtr kernel, IntPtr x, ColumnGather gather, NetworkShape input, NetworkShape output)
+    {
+        var batch = Options.BatchSize;
+        long channels = input.Dims[0], height = input.Dims[1], width = input.Dims[2];
+        var filters = output.Dims[0];
+        var k = (long)gather.Kernel;
+        var pixels = width * height * batch;
+        var channelLast = GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, GgmlApi.ggml_reshape_4d(ctx, x, width, height, channels, batch), 1, 2, 0, 3));
+        var zeros = (GgmlTensorHead*)gather.Zeros;
+        var padded = GgmlApi.ggml_acc(ctx, gather.Zeros, GgmlApi.ggml_reshape_2d(ctx, channelLast, channels * pixels, 1), (nuint)zeros->Nb[1], (nuint)zeros->Nb[2], (nuint)zeros->Nb[3], 0);
+        var columns = GgmlApi.ggml_get_rows(ctx, GgmlApi.ggml_reshape_2d(ctx, padded, channels, pixels + 1), gather.Rows);
+        var positions = (long)output.Dims[2] * output.Dims[1] * batch;
+        var flatKernel = GgmlApi.ggml_reshape_2d(ctx, GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, GgmlApi.ggml_reshape_4d(ctx, kernel, k, k, channels, filters), 1, 2, 0, 3)), channels * k * k, filters);
+        var product = GgmlApi.ggml_mul_mat(ctx, GgmlApi.ggml_reshape_2d(ctx, columns, channels * k * k, positions), flatKernel);
+        var shaped = GgmlApi.ggml_reshape_4d(ctx, product, output.Dims[2], output.Dims[1], batch, filters);
+        return GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, shaped, 0, 1, 3, 2));
+    }
+
     // Training: normalise by the batch's own per-channel mean and variance (read back after each step to update the
     // running statistics); inference: by the running statistics, as ONNX's BatchNormalization does. The activations
     // are viewed as [S, C, N] (S = W·H, or 1 once flat) and never permuted: a permuted input would hand the layers
@@ -790,7 +836,56 @@ public sealed unsafe class GgmlNetwork : IDisposable
         return GgmlApi.ggml_add(ctx, GgmlApi.ggml_mul(ctx, shaped, layer.Parameters[0].Tensor), layer.Parameters[1].Tensor);
     }
 
-    private sealed record LayerTensors(List<(IntPtr Tensor, long Count)> Parameters, IntPtr Mask, BatchNormState? Norm = null);
+    private sealed record LayerTensors(List<(IntPtr Tensor, long Count)> Parameters, IntPtr Mask, BatchNormState? Norm = null, ColumnGather? Gather = null);
+
+    // A gathered convolution's static tensors: the pixel row of every (kx, ky) of every output position (the zero row
+    // after the last pixel where the kernel reaches into the padding) and the zeros the channel-last copy is added to.
+    private sealed record ColumnGather(int Kernel, IntPtr Rows, IntPtr Zeros, int[] Index)
+    {
+        // Past this many rows (four bytes each, in the static buffer) the convolution keeps im2col.
+        private const long MaxRows = 1L << 24;
+
+        public static ColumnGather? Create(SafeGgmlContextHandle context, int layer, NetworkLayer conv, NetworkShape input, NetworkShape output, int batch)
+        {
+            int k = conv.Kernel!.Value, s = conv.Stride!.Value, p = conv.Padding!.Value;
+            int channels = input.Dims[0], height = input.Dims[1], width = input.Dims[2];
+            int outHeight = output.Dims[1], outWidth = output.Dims[2];
+            var count = (long)batch * outHeight * outWidth * k * k;
+            var pixels = (long)batch * height * width;
+            // ggml_acc keeps its strides as 32-bit integers: the padded copy's bytes must fit one.
+            if (count > MaxRows || (pixels + 1) * channels * sizeof(float) > int.MaxValue)
+            {
+                return null;
+            }
+
+            var index = new int[count];
+            var zeroRow = (int)pixels;
+            var at = 0;
+            for (var n = 0; n < batch; n++)
+            {
+                for (var oy = 0; oy < outHeight; oy++)
+                {
+                    for (var ox = 0; ox < outWidth; ox++)
+                    {
+                        for (var ky = 0; ky < k; ky++)
+                        {
+                            for (var kx = 0; kx < k; kx++)
+                            {
+                                int y = (oy * s) + ky - p, x = (ox * s) + kx - p;
+                                index[at++] = y < 0 || y >= height || x < 0 || x >= width ? zeroRow : (((n * height) + y) * width) + x;
+                            }
+                        }
+                    }
+                }
+            }
+
+            var rows = GgmlApi.ggml_new_tensor_1d(context, GgmlType.I32, count);
+            GgmlApi.ggml_set_name(rows, $"l{layer}.column_rows");
+            var zeros = GgmlApi.ggml_new_tensor_2d(context, GgmlType.F32, (pixels + 1) * channels, 1);
+            GgmlApi.ggml_set_name(zeros, $"l{layer}.column_zeros");
+            return new ColumnGather(k, rows, zeros, index);
+        }
+    }
 
     // A batch-norm layer's statistics: the training graph's batch mean and variance (outputs read after each step),
     // the running values kept here, and the static tensors the inference graph reads them from.

@@ -33,6 +33,12 @@ public sealed record GgmlTrainingOptions
     /// </summary>
     public int Nice { get; init; }
 
+    /// <summary>
+    /// Whether a convolution whose input has a gradient gathers its columns with ggml_get_rows (true) or unrolls them
+    /// with im2col (false, the path before; kept to check the gradients of one against the other).
+    /// </summary>
+    internal bool GatherColumns { get; init; } = true;
+
     /// <summary>Seeds the weights, the shuffle and dropout: the same seed trains the same network.</summary>
     public int Seed { get; init; } = 42;
 }

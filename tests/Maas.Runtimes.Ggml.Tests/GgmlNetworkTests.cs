@@ -61,6 +61,29 @@ public sealed class GgmlNetworkTests
     }
 
     [Fact]
+    public void Training_computes_on_a_thread_at_the_nice_value_asked_for()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return; // nice values are per thread on Linux only; elsewhere training runs at normal priority
+        }
+
+        var (images, labels) = TinyImages.Generate(40, Size, seed: 4);
+        var x = TinyImages.Floats(images);
+        var rows = Enumerable.Range(0, 40).ToArray();
+        var callerNice = ThisThreadNice();
+        foreach (var nice in new[] { 0, 7 })
+        {
+            using var network = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, Size, Size]), 3, new() { BatchSize = 10, Threads = 1, Nice = nice });
+            var seen = new List<(int Nice, string Name)>();
+            network.TrainEpoch(x, labels, rows, CancellationToken.None, (_, _) => seen.Add((ThisThreadNice(), ThisThreadName())));
+            Assert.Equal(4, seen.Count);
+            Assert.All(seen, s => Assert.Equal(nice == 0 ? callerNice : nice, s.Nice));
+            Assert.All(seen, s => Assert.Equal(nice == 0 ? ThisThreadName() : "ggml training", s.Name));
+        }
+    }
+
+    [Fact]
     public void The_thread_count_is_the_one_timed_faster_and_is_timed_again_later()
     {
         var chooser = new ThreadChooser(4);
@@ -247,6 +270,15 @@ public sealed class GgmlNetworkTests
         var restarted = Resume(withMoments: false);
         Assert.True(Math.Abs(restarted[0] - uninterrupted[2]) > 1e-3 * Math.Abs(uninterrupted[2]), $"restarted moments gave {restarted[0]}, the same as {uninterrupted[2]}");
     }
+
+    // Field 19 of /proc/thread-self/stat (after the thread's name in parentheses, which may hold spaces).
+    private static int ThisThreadNice()
+    {
+        var stat = File.ReadAllText("/proc/thread-self/stat");
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19 - 3], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static string ThisThreadName() => File.ReadAllText("/proc/thread-self/comm").TrimEnd('\n');
 
     internal static double Accuracy(float[] logits, int[] labels, int[] rows)
     {

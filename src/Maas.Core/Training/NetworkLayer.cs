@@ -221,7 +221,8 @@ public static class NetworkShapes
                     throw Bad($"type must be one of {string.Join(", ", NetworkLayer.Types)}");
             }
 
-            nodes += layer.Type switch { "conv2d" => 10, "layer_norm" => 10, "batch_norm" => 20, "gelu" => 12, "tanh" => 6, "sigmoid" => 4, _ => 2 };
+            // A convolution after the first gathers its columns with get_rows: 17 nodes with its bias (GgmlNetwork).
+            nodes += layer.Type switch { "conv2d" => 18, "layer_norm" => 10, "batch_norm" => 20, "gelu" => 12, "tanh" => 6, "sigmoid" => 4, _ => 2 };
             if (nodes > MaxForwardNodes)
             {
                 throw Bad($"the network needs more than {MaxForwardNodes} ggml operations before this layer ends; use fewer layers");

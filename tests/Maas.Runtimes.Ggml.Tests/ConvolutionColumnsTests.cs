@@ -1,0 +1,86 @@
+using Maas.Core.Training;
+using Maas.Testing;
+
+namespace Maas.Runtimes.Ggml.Tests;
+
+/// <summary>
+/// A convolution after the first gathers its columns with ggml_get_rows (its backward pass a scatter-add of rows);
+/// the im2col path it replaced must give the same loss and gradients for the same seed.
+/// </summary>
+public sealed class ConvolutionColumnsTests
+{
+    private const int Size = 12;
+
+    private static readonly NetworkLayer[] StridedAfterAveragePool =
+    [
+        new() { Type = "conv2d", Filters = 4, Kernel = 3, Padding = 1 },
+        new() { Type = "relu" },
+        new() { Type = "avg_pool", Kernel = 2 },
+        new() { Type = "conv2d", Filters = 5, Kernel = 3, Stride = 2, Padding = 1 },
+        new() { Type = "tanh" },
+        new() { Type = "flatten" },
+        new() { Type = "dense" },
+    ];
+
+    public static TheoryData<string> Networks => ["default", "strided"];
+
+    [Theory]
+    [MemberData(nameof(Networks))]
+    public void Gathered_columns_give_the_loss_and_gradients_of_im2col(string name)
+    {
+        var layers = name == "default" ? NetworkShapes.DefaultCnn : StridedAfterAveragePool;
+        var (images, labels) = TinyImages.Generate(20, Size, seed: 6);
+        var x = TinyImages.Floats(images);
+        var batch = Enumerable.Range(0, 20).ToArray();
+
+        // One SGD step with learning rate 1 and no weight decay moves each weight by minus its gradient.
+        (double Loss, GgmlWeights Before, GgmlWeights After) Step(bool gather)
+        {
+            var options = new GgmlTrainingOptions { Optimizer = "sgd", LearningRate = 1, BatchSize = 20, Seed = 9, Threads = 1, GatherColumns = gather };
+            using var network = GgmlNetwork.Create(layers, new([1, Size, Size]), 3, options);
+            Assert.Equal(gather ? 1 : 0, network.GatheredConvolutions); // the second convolution; the first has no input gradient
+            var before = network.Weights();
+            var loss = network.TrainEpoch(x, labels, batch, CancellationToken.None).TrainLoss;
+            return (loss, before, network.Weights());
+        }
+
+        var im2col = Step(gather: false);
+        var gathered = Step(gather: true);
+        Assert.True(Math.Abs(gathered.Loss - im2col.Loss) <= 1e-5 * Math.Abs(im2col.Loss), $"loss {gathered.Loss} with gathered columns, {im2col.Loss} with im2col");
+        foreach (var (layer, values) in im2col.Before.Layers)
+        {
+            Assert.Equal(values, gathered.Before.Layers[layer]);
+            for (var t = 0; t < values.Count; t++)
+            {
+                var expected = values[t].Zip(im2col.After.Layers[layer][t], (w0, w1) => w0 - w1).ToArray();
+                var actual = values[t].Zip(gathered.After.Layers[layer][t], (w0, w1) => w0 - w1).ToArray();
+                var scale = expected.Max(Math.Abs);
+                Assert.True(scale > 0, $"layer {layer} tensor {t} has no gradient");
+                var worst = expected.Zip(actual, (e, a) => Math.Abs(e - a)).Max();
+                Assert.True(worst <= 1e-4 * scale, $"layer {layer} tensor {t}: gradients differ by {worst} (largest {scale})");
+            }
+        }
+    }
+
+    [Fact]
+    public void Adamw_epochs_follow_the_same_losses_with_either_path()
+    {
+        var (images, labels) = TinyImages.Generate(120, Size, seed: 8);
+        var x = TinyImages.Floats(images);
+        var rows = Enumerable.Range(0, 120).ToArray();
+        double[] Losses(bool gather)
+        {
+            var options = new GgmlTrainingOptions { BatchSize = 10, LearningRate = 0.003, Seed = 2, Threads = 1, GatherColumns = gather };
+            using var network = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, Size, Size]), 3, options);
+            return Enumerable.Range(0, 3).Select(_ => network.TrainEpoch(x, labels, rows, CancellationToken.None).TrainLoss).ToArray();
+        }
+
+        var im2col = Losses(gather: false);
+        var gathered = Losses(gather: true);
+        Assert.True(im2col[^1] < im2col[0], $"loss {im2col[0]} → {im2col[^1]}");
+        for (var e = 0; e < im2col.Length; e++)
+        {
+            Assert.True(Math.Abs(gathered[e] - im2col[e]) <= 1e-4 * Math.Abs(im2col[e]), $"epoch {e + 1}: {gathered[e]} gathered, {im2col[e]} with im2col");
+        }
+    }
+}
