@@ -245,6 +245,7 @@ public sealed class ModelScheduler : IAsyncDisposable
             }
 
             pending.EnqueuedTicks = Stopwatch.GetTimestamp();
+            pending.BudgetStartTicks = BudgetStart(ticket, pending.EnqueuedTicks);
             if (!admitted)
             {
                 _retryAfter.Admitted(pending.EnqueuedTicks);
@@ -389,7 +390,8 @@ public sealed class ModelScheduler : IAsyncDisposable
             return false;
         }
 
-        var waited = Stopwatch.GetTimestamp() - head.EnqueuedTicks;
+        var now = Stopwatch.GetTimestamp();
+        var waited = now - head.BudgetStartTicks;
         if (waited + RunTicksInBudget() <= _budgetTicks)
         {
             return false;
@@ -400,7 +402,7 @@ public sealed class ModelScheduler : IAsyncDisposable
         _queuedRows -= head.Rows;
         head.Node = null;
         var error = new InferenceException(InferenceErrorKind.QueueFull,
-            $"the request waited {TicksToMs(waited):0} ms in the queue of {_label} and would run about {TicksToMs(RunTicksInBudget()):0} ms more, over its queue time budget of {_options.QueueTimeBudget.TotalMilliseconds:0} ms (queue_time_budget_ms), and was dropped rather than run late; retry later")
+            $"the request waited {TicksToMs(waited):0} ms for {_label} (its body read and its queue) and would run about {TicksToMs(RunTicksInBudget()):0} ms more, over its queue time budget of {_options.QueueTimeBudget.TotalMilliseconds:0} ms (queue_time_budget_ms), and was dropped rather than run late; retry later")
         {
             Limit = (int)Math.Min(int.MaxValue, _options.QueueTimeBudget.TotalMilliseconds),
             LimitName = "queue_time_budget_ms",
@@ -408,7 +410,8 @@ public sealed class ModelScheduler : IAsyncDisposable
         };
         if (Complete(head, null, error))
         {
-            var ns = ComputeTimings.ToNanoseconds(waited);
+            // Statistics count from the queue, as for every other request.
+            var ns = ComputeTimings.ToNanoseconds(now - head.EnqueuedTicks);
             _statistics.RecordFailure(ns);
             _telemetry.RequestCompleted(false, ns, ns);
         }
@@ -417,6 +420,12 @@ public sealed class ModelScheduler : IAsyncDisposable
         CheckDrained();
         return true;
     }
+
+    // Where a request's budget starts. A caller's wait starts when its headers arrive, so for a request admitted before
+    // its body was read (a ticket), the budget covers the body's read too; but the read counts for at most the share of
+    // the budget admission leaves for it, so a slow uploader is not dropped for its own pace.
+    private long BudgetStart(QueueTicket? ticket, long enqueued) =>
+        ticket is null ? enqueued : Math.Max(ticket.At, enqueued - (long)(_budgetTicks * (1 - AdmittedShareOfBudget)));
 
     // Called with _lock held. The share of the budget kept for a request's own run: the recent batch run time, but at most
     // half the budget, so that a model whose runs take longer than its budget still serves requests that waited little.
@@ -921,6 +930,9 @@ public sealed class ModelScheduler : IAsyncDisposable
         public TaskCompletionSource<InferenceResponse> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public long EnqueuedTicks { get; set; }
+
+        // When its queue time budget started (see BudgetStart).
+        public long BudgetStartTicks { get; set; }
 
         // The caller's span when tracing is on and listened to, else default.
         public ActivityContext TraceParent { get; set; }

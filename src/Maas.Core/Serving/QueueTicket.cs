@@ -12,7 +12,8 @@ public sealed class QueueTicket : IDisposable
     /// <summary>The scheduler that admitted the request.</summary>
     public ModelScheduler Scheduler { get; }
 
-    // When the place was taken (Stopwatch ticks): it is held for ModelScheduler.ReservationHold at most.
+    // When the place was taken (Stopwatch ticks): it is held for ModelScheduler.ReservationHold at most, and the
+    // request's queue time budget starts here (the caller has been waiting since its headers arrived).
     internal long At { get; }
 
     // Set while the place is held; cleared under the scheduler's lock when it is used, released or expires.

@@ -28,9 +28,11 @@ public sealed record SchedulerOptions
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
-    /// The longest an admitted request should spend queued and running (zero: no budget). A request whose expected wait
-    /// plus run is longer than most of it is refused at once; a queued one that would finish past it is dropped rather
-    /// than answered late. Both are <see cref="InferenceErrorKind.QueueFull"/>.
+    /// The longest an admitted request should spend queued and running (zero: no budget), counted from its admission when
+    /// it was admitted before its body was read (<see cref="ModelScheduler.Admit"/>), so the body's read is inside it
+    /// (for at most the 20% admission leaves for it). A request whose expected wait plus run is longer than most of it
+    /// is refused at once; a queued one that would finish past it is dropped rather than answered late. Both are
+    /// <see cref="InferenceErrorKind.QueueFull"/>.
     /// </summary>
     public TimeSpan QueueTimeBudget { get; init; } = TimeSpan.Zero;
 

@@ -5,6 +5,8 @@ using Maas.Runtimes.Onnx.Serving;
 using Maas.Server.Inference.Demo;
 using Maas.Server.Inference.Grpc;
 using Maas.Server.Inference.Rest;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Inference;
@@ -20,6 +22,11 @@ public static class InferenceExtensions
             .Bind(builder.Configuration.GetSection(InferenceOptions.Section))
             .ValidateDataAnnotations()
             .ValidateOnStart();
+        // Refused uploads stay in the socket: the listener reads only a little ahead of the handlers (plain and TLS).
+        services.AddOptions<SocketTransportOptions>()
+            .Configure<IOptions<InferenceOptions>>((transport, o) => transport.MaxReadBufferSize = o.Value.HttpReadAheadBytes);
+        services.AddOptions<KestrelServerOptions>()
+            .Configure<IOptions<InferenceOptions>>((kestrel, o) => kestrel.Limits.MaxRequestBufferSize = o.Value.HttpReadAheadBytes);
         services.AddSingleton<IServableModelCatalog, RegistryModelCatalog>();
         services.AddSingleton<IModelBackendFactory>(sp =>
         {

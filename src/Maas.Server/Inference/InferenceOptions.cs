@@ -13,6 +13,17 @@ public sealed class InferenceOptions
     [Range(1024, int.MaxValue)]
     public long MaxRequestBodyBytes { get; set; } = 64L * 1024 * 1024;
 
+    /// <summary>
+    /// How many bytes of a request the HTTP listener reads off a connection ahead of its handler (the socket transport's
+    /// read buffer and Kestrel's request buffer; Kestrel's own default is 1 MiB). Small, so that a request refused from
+    /// its headers (a full queue) leaves the rest of its upload unread in the socket when the connection is closed.
+    /// </summary>
+    [Range(MinHttpReadAheadBytes, 1L << 30, ErrorMessage = "Maas:Inference:HttpReadAheadBytes must be between 65536 and 1073741824")]
+    public long HttpReadAheadBytes { get; set; } = MinHttpReadAheadBytes;
+
+    /// <summary>The least read-ahead: Kestrel needs a request line (8 KiB) and its headers (32 KiB) to fit.</summary>
+    public const long MinHttpReadAheadBytes = 64 * 1024;
+
     /// <summary>The most elements one input tensor may hold.</summary>
     [Range(1, long.MaxValue)]
     public long MaxTensorElements { get; set; } = 16L * 1024 * 1024;
@@ -79,9 +90,9 @@ public sealed class InferenceOptions
     public int TimeoutMs { get; set; } = 60_000;
 
     /// <summary>
-    /// How long an admitted request may spend queued and running in a model, in milliseconds (0: no budget), unless the
-    /// model's configuration says otherwise: a request expected to take longer is refused at once, one that would finish
-    /// past it is dropped.
+    /// How long an admitted request may spend in a model (reading its body, queued and running), in milliseconds (0: no
+    /// budget), unless the model's configuration says otherwise: a request expected to take longer is refused at once,
+    /// one that would finish past it is dropped.
     /// </summary>
     [Range(0, 86_400_000, ErrorMessage = "Maas:Inference:QueueTimeBudgetMs must be between 0 (no budget) and 86400000")]
     public int QueueTimeBudgetMs { get; set; } = 10_000;

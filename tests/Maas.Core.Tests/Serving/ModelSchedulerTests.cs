@@ -298,6 +298,35 @@ public sealed class ModelSchedulerTests
     }
 
     [Fact]
+    public async Task The_budget_of_a_request_admitted_before_its_body_was_read_counts_the_read()
+    {
+        // The batch waits 0.9 s to fill; after a body read of 0.3 s (of which a fifth of the budget, 0.2 s, counts) the
+        // request has used 1.1 s of its 1 s budget by then, so it is dropped instead of run late.
+        var budget = TimeSpan.FromSeconds(1);
+        await using var s = Start(new CpuBackend(), new SchedulerOptions { MaxBatchSize = 8, MaxQueueDelay = TimeSpan.FromSeconds(0.9), QueueTimeBudget = budget });
+        var ticket = s.Admit();
+        var reading = System.Diagnostics.Stopwatch.StartNew();
+        await Requests.WaitUntil(() => reading.Elapsed >= TimeSpan.FromSeconds(0.3)); // the body "arrives" slowly
+        var ex = await Assert.ThrowsAsync<InferenceException>(() => s.InferAsync(Requests.Rows(1), ticket));
+        Assert.Equal(InferenceErrorKind.QueueFull, ex.Kind);
+        Assert.Equal("queue_time_budget_ms", ex.LimitName);
+        Assert.Contains("(its body read and its queue)", ex.Message);
+    }
+
+    [Fact]
+    public async Task A_slow_upload_counts_for_at_most_a_fifth_of_the_budget()
+    {
+        // A body that took longer than the whole budget to arrive is still run when the model is idle: the client's own
+        // pace is not the model's overload.
+        await using var s = Start(new CpuBackend(), new SchedulerOptions { QueueTimeBudget = TimeSpan.FromSeconds(1) });
+        var ticket = s.Admit();
+        var reading = System.Diagnostics.Stopwatch.StartNew();
+        await Requests.WaitUntil(() => reading.Elapsed >= TimeSpan.FromSeconds(1.5));
+        using var r = await s.InferAsync(Requests.Rows(1), ticket);
+        Assert.Equal(new float[] { 3, 5, 7, 9 }, r.Floats("y"));
+    }
+
+    [Fact]
     public async Task An_engine_failure_fails_that_batch_only()
     {
         var backend = new CpuBackend();

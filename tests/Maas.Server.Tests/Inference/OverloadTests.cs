@@ -70,6 +70,53 @@ public sealed class OverloadTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_refused_upload_is_answered_before_it_is_sent_and_the_server_never_takes_the_rest()
+    {
+        // The listener reads only a little ahead of the handler, so a refused body stays in the socket.
+        var transport = _server.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>>().Value;
+        Assert.Equal(64L << 10, transport.MaxReadBufferSize);
+
+        (await Client.PostAsync("/v2/models/full/infer", Rows(1))).EnsureSuccessStatusCode();
+        var scheduler = await SchedulerOf("full");
+        var running = Client.PostAsync("/v2/models/full/infer", Rows(4096));
+        await WaitUntil(() => scheduler.Executing == 1);
+        var queued = Client.PostAsync("/v2/models/full/infer", Rows(1));
+        await WaitUntil(() => scheduler.QueueLength == 1);
+
+        // Announce 48 MiB, send the headers and 16 KiB of it; the answer must come without the rest.
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(_server.BaseAddress.Host, _server.BaseAddress.Port);
+        const int declared = 48 << 20;
+        const int sent = 16 << 10;
+        var json = $$$"""{"inputs":[{"name":"input","shape":[{{{declared / 4 / Width}}},{{{Width}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{declared}}}}}]}""";
+        var head = $"POST /v2/models/full/infer HTTP/1.1\r\nHost: {_server.BaseAddress.Authority}\r\nAuthorization: Bearer {MaasTestServer.AdminKey}\r\n"
+            + $"Content-Type: application/octet-stream\r\nInference-Header-Content-Length: {json.Length}\r\nContent-Length: {json.Length + declared}\r\n\r\n{json}";
+        await socket.SendAsync(Encoding.ASCII.GetBytes(head));
+        await socket.SendAsync(new byte[sent]);
+
+        var (status, headers, body) = await ReadResponseHeadAndBodyAsync(socket);
+        Assert.Equal(429, status);
+        Assert.Equal("close", headers["connection"], ignoreCase: true);
+        Assert.Equal("1", headers["retry-after"]);
+        using (var error = JsonDocument.Parse(body))
+        {
+            Assert.Equal("queue_limit", error.RootElement.GetProperty("limit").GetString());
+        }
+
+        // Now try to send the rest. A server that read (or drained) the body would take all of it; this one closed the
+        // connection, so once the kernel's buffers are full (a few MiB at most) the send fails.
+        var accepted = await SendUntilRefusedAsync(socket, declared - sent);
+        Assert.True(accepted < declared - sent, $"the server took the whole refused upload ({accepted} bytes after the refusal)");
+        Assert.True(await ClosedAsync(socket), "the server must close the connection after the refusal");
+
+        // The refusal cost the admitted requests on other connections nothing, and new ones are served.
+        Assert.False(running.IsCompleted, "the refusal must come while the queue is full");
+        Assert.Equal(HttpStatusCode.OK, (await running).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await queued).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Client.PostAsync("/v2/models/full/infer", Rows(2))).StatusCode);
+    }
+
+    [Fact]
     public async Task The_queue_time_budget_drops_requests_that_waited_too_long_and_refuses_those_that_would()
     {
         // Loaded without a run, so the scheduler has no run time to estimate waits from: the small request is admitted.
@@ -88,7 +135,7 @@ public sealed class OverloadTests : IAsyncLifetime
         Assert.Equal("1", dropped.Headers.GetValues("Retry-After").Single());
         using (var error = JsonDocument.Parse(await dropped.Content.ReadAsStringAsync()))
         {
-            Assert.Matches("waited \\d+ ms in the queue of model 'budget' version 1 and would run about \\d+ ms more, over its queue time budget of 200 ms \\(queue_time_budget_ms\\), and was dropped", error.RootElement.GetProperty("error").GetString());
+            Assert.Matches("waited \\d+ ms for model 'budget' version 1 \\(its body read and its queue\\) and would run about \\d+ ms more, over its queue time budget of 200 ms \\(queue_time_budget_ms\\), and was dropped", error.RootElement.GetProperty("error").GetString());
             Assert.Equal("queue_time_budget_ms", error.RootElement.GetProperty("limit").GetString());
             Assert.Equal(200, error.RootElement.GetProperty("limit_value").GetInt32());
         }
@@ -150,6 +197,47 @@ public sealed class OverloadTests : IAsyncLifetime
     // Reads one HTTP/1.1 response (Content-Length framed), then whether the server closed the connection after it.
     private static async Task<(int Status, Dictionary<string, string> Headers, string Body, bool Closed)> ReadResponseAsync(Socket socket)
     {
+        var (status, headers, body) = await ReadResponseHeadAndBodyAsync(socket);
+        return (status, headers, body, await ClosedAsync(socket));
+    }
+
+    // Sends zeros until the connection refuses them (or all were taken); returns how many bytes the sends took.
+    private static async Task<long> SendUntilRefusedAsync(Socket socket, long count)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var chunk = new byte[1 << 20];
+        long taken = 0;
+        try
+        {
+            while (taken < count)
+            {
+                taken += await socket.SendAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, count - taken)), SocketFlags.None, timeout.Token);
+            }
+        }
+        catch (SocketException)
+        {
+            // Reset or broken pipe: the server is gone.
+        }
+
+        return taken;
+    }
+
+    // Whether the server has closed the connection: the next read ends (or is reset) rather than bringing data.
+    private static async Task<bool> ClosedAsync(Socket socket)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            return await socket.ReceiveAsync(new byte[1024].AsMemory(), timeout.Token) == 0;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.Shutdown)
+        {
+            return true; // closed with our unread upload in its buffer: a reset
+        }
+    }
+
+    private static async Task<(int Status, Dictionary<string, string> Headers, string Body)> ReadResponseHeadAndBodyAsync(Socket socket)
+    {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var buffer = new byte[1 << 16];
         var filled = 0;
@@ -172,16 +260,6 @@ public sealed class OverloadTests : IAsyncLifetime
         }
 
         var body = Encoding.UTF8.GetString(buffer, end + 4, length);
-        bool closed;
-        try
-        {
-            closed = await socket.ReceiveAsync(buffer.AsMemory(), timeout.Token) == 0;
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset)
-        {
-            closed = true; // closed with our unread upload in its buffer: a reset
-        }
-
-        return (int.Parse(lines[0].AsSpan(9, 3), System.Globalization.CultureInfo.InvariantCulture), headers, body, closed);
+        return (int.Parse(lines[0].AsSpan(9, 3), System.Globalization.CultureInfo.InvariantCulture), headers, body);
     }
 }

@@ -318,7 +318,9 @@ internal static class V2Endpoints
     /// Answers a refusal without reading the request body, and closes an HTTP/1.1 connection after it: Kestrel would
     /// otherwise read and discard the rest of the upload (for up to 5 s) to keep the connection, even with
     /// <c>Connection: close</c>. A body size limit of 0, set before anything was read, makes that drain stop at once.
-    /// HTTP/2 resets only the stream.
+    /// What the listener read ahead of the handler is all of the body the server ever took
+    /// (<see cref="InferenceOptions.HttpReadAheadBytes"/>); the rest is still in the socket when it closes. HTTP/2
+    /// resets only the stream.
     /// </summary>
     private static Task RefuseUnreadAsync(HttpContext ctx, InferenceException refusal)
     {
