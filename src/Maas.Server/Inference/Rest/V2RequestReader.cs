@@ -4,8 +4,6 @@ using System.IO.Pipelines;
 using System.Text.Json;
 using Maas.Core.Serving;
 using Microsoft.AspNetCore.Http.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Inference.Rest;
 
@@ -354,24 +352,16 @@ internal static class V2RequestReader
     internal const int MaxReadWindow = 256 * 1024;
 
     /// <summary>
-    /// How many bytes one read may wait for. Kestrel receives into 4 KiB blocks and wakes a waiting reader per
-    /// receive; a reader that asks for a larger minimum copies the body out in a few large slices instead of one per
-    /// block. On HTTP/1.x the minimum stays under half of what Kestrel buffers for a connection before it stops
-    /// receiving (MaxRequestBufferSize), or the read could wait for bytes that never come. HTTP/2 reads what
-    /// arrives: its flow-control windows open as the application consumes, and are shared by a connection's
-    /// streams, so several streams each waiting for a large minimum could starve each other.
+    /// How many bytes one read may wait for. Kestrel receives into 4 KiB blocks; a reader that asks for a larger
+    /// minimum copies the body out in a few large slices instead of one per block. Not the whole body at once: the
+    /// pipe would then hold all of it in Kestrel's pool blocks next to the tensor's own buffer (twice the memory for
+    /// a body of up to Maas:Inference:MaxRequestBodyBytes). HTTP/1.x only; HTTP/2 and HTTP/3 read what arrives, as
+    /// their flow control (shared by a connection's streams) was not measured with larger minimums.
     /// </summary>
     internal static int ReadWindow(HttpContext context)
     {
         var protocol = context.Request.Protocol;
-        if (!HttpProtocol.IsHttp11(protocol) && !HttpProtocol.IsHttp10(protocol))
-        {
-            return 1;
-        }
-
-        var limits = context.RequestServices.GetService<IOptions<KestrelServerOptions>>()?.Value.Limits;
-        var buffered = limits is null ? 0 : limits.MaxRequestBufferSize ?? long.MaxValue;
-        return (int)Math.Clamp(buffered / 2, 1, MaxReadWindow);
+        return HttpProtocol.IsHttp11(protocol) || HttpProtocol.IsHttp10(protocol) ? MaxReadWindow : 1;
     }
 
     private static async Task<PooledBuffer> ReadExactlyAsync(PipeReader body, long length, int window, CancellationToken cancellationToken, string what)
