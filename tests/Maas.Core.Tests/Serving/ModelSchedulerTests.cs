@@ -306,7 +306,7 @@ public sealed class ModelSchedulerTests
         await using var s = Start(new CpuBackend(), new SchedulerOptions { MaxBatchSize = 8, MaxQueueDelay = TimeSpan.FromSeconds(0.9), QueueTimeBudget = budget });
         var ticket = s.Admit();
         var reading = System.Diagnostics.Stopwatch.StartNew();
-        await Requests.WaitUntil(() => reading.Elapsed >= TimeSpan.FromSeconds(0.3)); // the body "arrives" slowly
+        await Conditions.WaitUntilAsync(() => reading.Elapsed >= TimeSpan.FromSeconds(0.3)); // the body "arrives" slowly
         var ex = await Assert.ThrowsAsync<InferenceException>(() => s.InferAsync(Requests.Rows(1), ticket));
         Assert.Equal(InferenceErrorKind.QueueFull, ex.Kind);
         Assert.Equal("queue_time_budget_ms", ex.LimitName);
@@ -321,7 +321,7 @@ public sealed class ModelSchedulerTests
         await using var s = Start(new CpuBackend(), new SchedulerOptions { QueueTimeBudget = TimeSpan.FromSeconds(1) });
         var ticket = s.Admit();
         var reading = System.Diagnostics.Stopwatch.StartNew();
-        await Requests.WaitUntil(() => reading.Elapsed >= TimeSpan.FromSeconds(1.5));
+        await Conditions.WaitUntilAsync(() => reading.Elapsed >= TimeSpan.FromSeconds(1.5));
         using var r = await s.InferAsync(Requests.Rows(1), ticket);
         Assert.Equal(new float[] { 3, 5, 7, 9 }, r.Floats("y"));
     }

@@ -79,9 +79,9 @@ public sealed class OverloadTests : IAsyncLifetime
         (await Client.PostAsync("/v2/models/full/infer", Rows(1))).EnsureSuccessStatusCode();
         var scheduler = await SchedulerOf("full");
         var running = Client.PostAsync("/v2/models/full/infer", Rows(4096));
-        await WaitUntil(() => scheduler.Executing == 1);
+        await WaitUntilAsync(() => scheduler.Executing == 1);
         var queued = Client.PostAsync("/v2/models/full/infer", Rows(1));
-        await WaitUntil(() => scheduler.QueueLength == 1);
+        await WaitUntilAsync(() => scheduler.QueueLength == 1);
 
         // Announce 48 MiB, send the headers and 16 KiB of it; the answer must come without the rest.
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
