@@ -11,25 +11,26 @@ public static class TestArtifacts
     public static byte[] Onnx(int seed = 1) => OnnxModelWriter.Mlp(4, [8], 3, seed).Producer("maas-tests", "1").ToBytes();
 
     /// <summary>
-    /// An ONNX model with the same signature as <see cref="Onnx"/> that loads and answers a row of zeros (what a
-    /// deployment's warm-up sends) but fails at run time on any input with a value of magnitude 1 or more: its Reshape
-    /// asks for a shape made from the input's values, [1, 1, 1, 4] plus each column's largest magnitude (truncated), and
-    /// for such an input that shape holds more elements than the input has, which ONNX Runtime refuses when it runs.
+    /// An ONNX model with the same signature as <see cref="Onnx"/> that loads and answers rows of zeros (what a
+    /// deployment's warm-up sends) but fails at run time on any input with a value of magnitude 1 or more, however many
+    /// rows a batch holds: its Reshape asks for [rows, 4 + s], s the sum of each column's largest magnitude (truncated),
+    /// which for such an input holds more elements than the input has, so ONNX Runtime refuses it when it runs.
     /// </summary>
     public static byte[] OnnxFailingOnLiveInputs() =>
         new OnnxModelWriter("fails-on-live-inputs")
             .Input("input", OnnxElementType.Float, "batch", 4)
             .Output("output", OnnxElementType.Float, "batch", 3)
-            .Initializer("shape_base", new long[] { 1, 1, 1, 4 }, [4])
-            .Initializer("rows", new long[] { -1, 4 }, [2])
+            .Initializer("zero", new long[] { 0 }, [1])
             .Initializer("weight", Enumerable.Range(0, 12).Select(i => (i % 5) * 0.25f).ToArray(), [4, 3])
             .Node("Abs", ["input"], ["magnitude"])
             .Node("ReduceMax", ["magnitude"], ["column_max"], OnnxAttribute.Ints("axes", 0), OnnxAttribute.Int("keepdims", 0))
             .Node("Cast", ["column_max"], ["column_int"], OnnxAttribute.Int("to", 7))
-            .Node("Add", ["column_int", "shape_base"], ["target_shape"])
+            .Node("ReduceSum", ["column_int"], ["grown_by"], OnnxAttribute.Int("keepdims", 1))
+            .Node("Concat", ["zero", "grown_by"], ["growth"], OnnxAttribute.Int("axis", 0))
+            .Node("Shape", ["input"], ["input_shape"])
+            .Node("Add", ["input_shape", "growth"], ["target_shape"])
             .Node("Reshape", ["input", "target_shape"], ["reshaped"])
-            .Node("Reshape", ["reshaped", "rows"], ["flat"])
-            .Node("MatMul", ["flat", "weight"], ["output"])
+            .Node("MatMul", ["reshaped", "weight"], ["output"])
             .Producer("maas-tests", "1")
             .ToBytes();
 
