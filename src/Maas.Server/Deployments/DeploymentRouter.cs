@@ -145,6 +145,20 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
         }
     }
 
+    /// <summary>
+    /// Clears a response that has not started for an error answer, keeping <see cref="VersionHeader"/>: an error says
+    /// which version failed as a success says which answered.
+    /// </summary>
+    public static void ClearForError(HttpContext context)
+    {
+        var version = context.Response.Headers[VersionHeader];
+        context.Response.Clear();
+        if (!Microsoft.Extensions.Primitives.StringValues.IsNullOrEmpty(version))
+        {
+            context.Response.Headers[VersionHeader] = version;
+        }
+    }
+
     /// <summary>Reads every deployment again when the database's change counter moved (or <paramref name="force"/>).</summary>
     public async Task RefreshAsync(bool force, CancellationToken cancellationToken)
     {

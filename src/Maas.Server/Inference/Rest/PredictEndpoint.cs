@@ -33,7 +33,7 @@ internal static class PredictEndpoint
             return Task.CompletedTask;
         }
 
-        ctx.Response.Clear();
+        Deployments.DeploymentRouter.ClearForError(ctx);
         if (ex.RetryAfter is { } retry)
         {
             ctx.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retry.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);

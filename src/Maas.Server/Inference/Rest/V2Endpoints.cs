@@ -344,7 +344,7 @@ internal static class V2Endpoints
             return Task.CompletedTask;
         }
 
-        ctx.Response.Clear();
+        Deployments.DeploymentRouter.ClearForError(ctx);
         if (close)
         {
             ctx.Response.Headers.Connection = "close";
