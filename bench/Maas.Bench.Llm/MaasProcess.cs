@@ -26,8 +26,8 @@ internal sealed class MaasProcess : IAsyncDisposable
         await app.StopAsync();
     }
 
-    /// <summary>Starts the child with these server arguments and returns once it listens.</summary>
-    public static async Task<MaasProcess> StartAsync(IEnumerable<string> serverArgs)
+    /// <summary>Starts the child with these server arguments and returns once it listens; its log goes to <paramref name="log"/>.</summary>
+    public static async Task<MaasProcess> StartAsync(IEnumerable<string> serverArgs, TextWriter log)
     {
         var host = Environment.ProcessPath!;
         var info = new ProcessStartInfo(host) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
@@ -50,6 +50,10 @@ internal sealed class MaasProcess : IAsyncDisposable
             if (e.Data == "READY")
             {
                 ready.TrySetResult();
+            }
+            else if (e.Data is not null)
+            {
+                log.WriteLine(e.Data);
             }
         };
         process.ErrorDataReceived += (_, e) =>

@@ -5,7 +5,9 @@ using Maas.Bench.Llm;
 using Maas.Core.Formats.Gguf;
 
 // MaaS vs llama-server on the same generated random-weight Llama (~270M parameters, Q8_0), same threads, one run.
-//   dotnet run -c Release --project bench/Maas.Bench.Llm [-- --threads 2 --tokens 48 --rounds 5 --only plainx8,shared --compare PromptAdmission=staggered --compare-kv --quick --no-write --no-llama-server]
+//   dotnet run -c Release --project bench/Maas.Bench.Llm [-- --threads 2 --tokens 48 --rounds 5 --only plainx8,shared --compare PromptAdmission=staggered --compare-kv --quick --no-write --no-llama-server --engine-log]
+// Logs go to ~/.cache/maas/bench: llama-server.log, maas.log and maas-other.log, maas-other2.log, ... (--engine-log: with each request's
+// timeline in the engine and the host prompt cache's saves and restores, the engine's Debug lines).
 if (args is [MaasProcess.ServeCommand, ..])
 {
     await MaasProcess.ServeAsync(args[1..]);
@@ -70,24 +72,38 @@ string[] MaasArgs(string url, string data) =>
     "--urls", url, "--Maas:DataDir=" + data, "--Maas:Llm:Demo=false", "--Maas:Inference:Demo=false", "--Maas:Inference:GrpcUrl=",
     "--Maas:Auth:AdminKey=" + adminKey,
     $"--Maas:Llm:Slots={slots}", $"--Maas:Llm:ContextPerSlot={contextPerSlot}", $"--Maas:Llm:Threads={threads}", "--Maas:Llm:BatchSize=512",
-    "--Logging:LogLevel:Default=Warning",
+    "--Logging:LogLevel:Default=Warning", "--Logging:Console:FormatterName=simple", "--Logging:Console:FormatterOptions:SingleLine=true",
+    .. argsList.Contains("--engine-log") ? ["--Logging:LogLevel:" + typeof(Maas.Runtimes.Llama.Serving.LlamaEngine).FullName + "=Debug"] : Array.Empty<string>(),
 ];
-var maas = await MaasProcess.StartAsync(MaasArgs(maasUrl, dataDir));
+TextWriter LogFile(string name) => TextWriter.Synchronized(new StreamWriter(Path.Combine(cache, name)) { AutoFlush = true });
+var maas = await MaasProcess.StartAsync(MaasArgs(maasUrl, dataDir), LogFile("maas.log"));
 
-// --compare KEY=VALUE[,KEY=VALUE]: a second MaaS with other Maas:Llm settings, measured alongside;
-// --compare-kv is short for --compare UnifiedKvCache=true.
-var otherSettings = argsList.IndexOf("--compare") is var c and >= 0 ? argsList[c + 1].Split(',')
-    : argsList.Contains("--compare-kv") ? ["UnifiedKvCache=true"] : [];
-var otherName = $"MaaS ({string.Join(", ", otherSettings)})";
-var otherDir = dataDir + "-other";
-var otherUrl = $"http://127.0.0.1:{FreePort()}";
-var other = otherSettings.Length > 0 ? await MaasProcess.StartAsync([.. MaasArgs(otherUrl, otherDir), .. otherSettings.Select(x => "--Maas:Llm:" + x)]) : null;
+// --compare KEY=VALUE[,KEY=VALUE]: another MaaS with other Maas:Llm settings, measured alongside; given more than once,
+// one MaaS each (--compare PromptAdmission=batched beside the default is an A/A twin: how much two processes of the
+// same settings differ). --compare-kv is short for --compare UnifiedKvCache=true.
+var compares = argsList.Select((a, i) => (a, i)).Where(x => x.a == "--compare").Select(x => argsList[x.i + 1].Split(',')).ToList();
+if (compares.Count == 0 && argsList.Contains("--compare-kv"))
+{
+    compares.Add(["UnifiedKvCache=true"]);
+}
+
+var others = new List<(string Name, string Url, string Dir, MaasProcess Process)>();
+foreach (var (settings, i) in compares.Select((x, i) => (x, i)))
+{
+    var name = $"MaaS ({string.Join(", ", settings)})";
+    name += others.Any(o => o.Name == name) ? $" #{i + 1}" : "";
+    var url = $"http://127.0.0.1:{FreePort()}";
+    var dir = $"{dataDir}-other{i + 1}";
+    var log = i == 0 ? "maas-other.log" : $"maas-other{i + 1}.log";
+    others.Add((name, url, dir, await MaasProcess.StartAsync([.. MaasArgs(url, dir), .. settings.Select(x => "--Maas:Llm:" + x)], LogFile(log))));
+}
+
 using var http = new HttpClient(new SocketsHttpHandler { PooledConnectionIdleTimeout = TimeSpan.FromSeconds(2) }) { Timeout = TimeSpan.FromMinutes(10) };
 http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", adminKey); // llama-server ignores it
 await RegisterAsync(http, maasUrl, "bench-270m", modelPath);
-if (other is not null)
+foreach (var other in others)
 {
-    await RegisterAsync(http, otherUrl, "bench-270m", modelPath);
+    await RegisterAsync(http, other.Url, "bench-270m", modelPath);
 }
 if (llamaServer is not null)
 {
@@ -109,9 +125,9 @@ if (llamaServer is not null)
     servers.Add(("llama-server", new ChatWorkload(http, $"http://127.0.0.1:{llamaPort}", "bench-270m", maxTokens), LlamaServerCpu));
 }
 
-if (other is not null)
+foreach (var other in others)
 {
-    servers.Add((otherName, new ChatWorkload(http, otherUrl, "bench-270m", maxTokens), other.CpuTime));
+    servers.Add((other.Name, new ChatWorkload(http, other.Url, "bench-270m", maxTokens), other.Process.CpuTime));
 }
 
 // Warm-up: load MaaS's engine, then a burst at full concurrency on each server (JIT, thread pools, connections).
@@ -143,9 +159,11 @@ var rounds = Arg("--rounds", quick ? 1 : 5);
 var only = argsList.IndexOf("--only") is var o and >= 0 ? argsList[o + 1] : null;
 if (only is not null)
 {
-    // Comma-separated prefixes of "<scenario>x<streams>", e.g. "plainx8,shared".
+    // Comma-separated "<scenario>x<streams>" names or prefixes, e.g. "plainx8,shared"; a whole name means that
+    // scenario alone ("plainx1" is not also "plainx16").
     var wanted = only.Split(',');
-    scenarios.RemoveAll(x => !wanted.Any(w => $"{x.Name}x{x.Concurrency}".StartsWith(w, StringComparison.Ordinal)));
+    var names = scenarios.Select(x => $"{x.Name}x{x.Concurrency}").ToHashSet();
+    scenarios.RemoveAll(x => !wanted.Any(w => $"{x.Name}x{x.Concurrency}" is var name && (name == w || (!names.Contains(w) && name.StartsWith(w, StringComparison.Ordinal)))));
 }
 
 var seed = 0;
@@ -184,6 +202,12 @@ foreach (var (name, concurrency, requests, system) in scenarios)
 }
 
 var engines = await http.GetStringAsync(maasUrl + "/api/v1/llm/engines");
+foreach (var other in others)
+{
+    // Printed only (the report keeps the default server's): how the other settings batched, passes per step included.
+    Console.WriteLine($"{other.Name} engine statistics: {await http.GetStringAsync(other.Url + "/api/v1/llm/engines")}");
+}
+
 if (llamaServer is not null)
 {
     llamaServer.Kill(entireProcessTree: true);
@@ -192,12 +216,12 @@ if (llamaServer is not null)
 
 llamaLog.Flush();
 await maas.DisposeAsync();
-if (other is not null)
+foreach (var other in others)
 {
-    await other.DisposeAsync();
+    await other.Process.DisposeAsync();
 }
 
-foreach (var dir in new[] { dataDir, otherDir }.Where(Directory.Exists))
+foreach (var dir in others.Select(x => x.Dir).Prepend(dataDir).Where(Directory.Exists))
 {
     try
     {

@@ -1,5 +1,8 @@
+using System.Text.RegularExpressions;
 using Maas.Core.Llm;
 using Maas.Runtimes.Llama.Serving;
+using Maas.Testing;
+using Microsoft.Extensions.Logging;
 
 namespace Maas.Runtimes.Llama.Tests;
 
@@ -62,6 +65,39 @@ public sealed class EngineHostPromptCacheTests(LlamaTestModels models)
         // Not a prompt-blind model: y generates something else.
         var (otherText, _, _) = await RunAsync(engine, y);
         Assert.NotEqual(coldText, otherText);
+    }
+
+    [Fact]
+    public async Task Saves_and_restores_and_each_request_timeline_are_logged_at_debug()
+    {
+        var logs = new CapturedLogs();
+        await using var engine = models.ContextSensitiveEngine(batchSize: 128, prefixCache: true, unified: false, slots: 1, promptCacheBytes: Plenty, logger: logs.Single("engine"));
+        var x = Prompt(engine, "fact");
+        var y = Prompt(engine, "rule");
+        await RunAsync(engine, x);
+        await RunAsync(engine, y); // x goes to host memory
+        var (_, _, usage) = await RunAsync(engine, x); // and comes back
+        var s = engine.GetStatistics();
+        var lines = logs.Lines.Where(l => l.Level == LogLevel.Debug).Select(l => l.Message).ToList();
+
+        // One save (x, with its answer) and one restore of the whole prompt, in bytes the cache counted.
+        var saves = lines.Select(l => Regex.Match(l, @"^Slot 0: saved (\d+) tokens \((\d+) bytes\) to the host prompt cache in [\d.]+ ms")).Where(m => m.Success).ToList();
+        var restores = lines.Select(l => Regex.Match(l, @"^Slot 0: restored (\d+) prompt tokens of a saved (\d+) \((\d+) bytes\) from the host prompt cache in [\d.]+ ms")).Where(m => m.Success).ToList();
+        Assert.True(saves.Count == 2, string.Join("\n", lines)); // x when y came, y when x came back
+        var restore = Assert.Single(restores);
+        Assert.Equal(x.Length, int.Parse(restore.Groups[1].Value));
+        // The prompt and the 11 answer tokens decoded after it (the 12th was sampled, never decoded): what was saved.
+        Assert.Equal(x.Length + 11, int.Parse(restore.Groups[2].Value));
+        Assert.Equal(saves[0].Groups[1].Value, restore.Groups[2].Value);
+        Assert.Equal(saves[0].Groups[2].Value, restore.Groups[3].Value);
+        Assert.Equal(s.PromptCacheRestoredTokens, x.Length);
+
+        // Each request's timeline when it ends: where its cached tokens came from, its tokens and steps.
+        var timelines = lines.Where(l => l.StartsWith("Request ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, timelines.Count);
+        Assert.Contains($"{x.Length} prompt tokens, 0 cached (none)", timelines[0], StringComparison.Ordinal);
+        Assert.Contains($"{x.Length} prompt tokens, {usage.CachedPromptTokens} cached (host)", timelines[2], StringComparison.Ordinal);
+        Assert.All(timelines, t => Assert.Matches(@"first token [\d.]+ ms after it was queued; 12 tokens in \d+ steps over [\d.]+ ms, of which its steps' decodes [\d.]+ ms", t));
     }
 
     [Fact]

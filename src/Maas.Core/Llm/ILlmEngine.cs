@@ -92,8 +92,9 @@ public sealed record LlmModelSpec
     public long PromptCacheBytes { get; init; }
 
     /// <summary>
-    /// Whether a step admits one new prompt (more only while the step holds few prompt tokens) rather than every
-    /// waiting one: <see cref="LlmPromptAdmission.Auto"/> staggers with a unified KV buffer only.
+    /// Whether a step admits the shortest new prompt first (others only while the step holds few prompt tokens, see
+    /// <see cref="PromptStepPlanner"/>) rather than every waiting one: <see cref="LlmPromptAdmission.Auto"/> staggers
+    /// with a unified KV buffer only.
     /// </summary>
     public bool StaggersPrompts => PromptAdmission == LlmPromptAdmission.Staggered
         || (PromptAdmission == LlmPromptAdmission.Auto && UnifiedKvCache);
@@ -112,8 +113,9 @@ public enum LlmPromptAdmission
     Batched,
 
     /// <summary>
-    /// One new prompt per step (more only while the step holds few prompt tokens): a burst of requests gets first
-    /// tokens one after the other rather than all after one long step. Cheap with a unified KV buffer, where a step
+    /// The shortest new prompt first, others only while the step holds few prompt tokens (see
+    /// <see cref="PromptStepPlanner"/>): a burst of requests gets first tokens a few at a time rather than all after one
+    /// long step. Cheap with a unified KV buffer, where a step
     /// is one pass whatever it holds.
     /// </summary>
     Staggered,

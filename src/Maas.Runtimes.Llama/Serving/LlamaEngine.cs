@@ -1,6 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Text;
 using Maas.Core.Llm;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Maas.Runtimes.Llama.Serving;
 
@@ -29,7 +31,7 @@ public sealed class LlamaEngine : ILlmEngine
     private volatile bool _stopping;
     private int _disposed;
 
-    private LlamaEngine(LlmModelSpec spec, LlamaModel model)
+    private LlamaEngine(LlmModelSpec spec, LlamaModel model, ILogger logger)
     {
         _spec = spec;
         _model = model;
@@ -39,7 +41,7 @@ public sealed class LlamaEngine : ILlmEngine
         _embedder = new LlamaEmbedder(model, spec.ContextPerSlot, threads);
         if (model.HasDecoder)
         {
-            _scheduler = new LlamaScheduler(spec, model, threads, _samplers, _counters);
+            _scheduler = new LlamaScheduler(spec, model, threads, _samplers, _counters, logger);
         }
 
         Info = new LlmModelInfo
@@ -65,13 +67,21 @@ public sealed class LlamaEngine : ILlmEngine
 
     /// <summary>Loads the model file and starts the engine loop.</summary>
     /// <exception cref="LlamaException">llama.cpp refused the file or the context.</exception>
-    public static LlamaEngine Load(LlmModelSpec spec, CancellationToken cancellationToken = default)
+    public static LlamaEngine Load(LlmModelSpec spec, CancellationToken cancellationToken = default) => Load(spec, null, cancellationToken);
+
+    /// <summary>Loads the model file and starts the engine loop, logging to <paramref name="logger"/>.</summary>
+    /// <remarks>
+    /// At Debug it logs each request's timeline when it ends (queue, placement, first token, decode and loop time) and
+    /// each save to and restore from the host prompt cache (tokens, bytes, time).
+    /// </remarks>
+    /// <exception cref="LlamaException">llama.cpp refused the file or the context.</exception>
+    public static LlamaEngine Load(LlmModelSpec spec, ILogger? logger, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(spec);
         var model = LlamaModel.Load(spec.Path, cancellationToken: cancellationToken);
         try
         {
-            return new LlamaEngine(spec, model);
+            return new LlamaEngine(spec, model, logger ?? NullLogger.Instance);
         }
         catch
         {

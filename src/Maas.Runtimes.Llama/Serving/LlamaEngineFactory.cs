@@ -1,10 +1,25 @@
 using Maas.Core.Llm;
+using Microsoft.Extensions.Logging;
 
 namespace Maas.Runtimes.Llama.Serving;
 
 /// <summary>Loads GGUF models into <see cref="LlamaEngine"/>s (the server's <see cref="ILlmEngineFactory"/>).</summary>
 public sealed class LlamaEngineFactory : ILlmEngineFactory
 {
+    private readonly ILogger? _logger;
+
+    /// <summary>A factory whose engines do not log.</summary>
+    public LlamaEngineFactory()
+    {
+    }
+
+    /// <summary>A factory whose engines log under <see cref="LlamaEngine"/>'s category (request timelines and host prompt cache traffic at Debug).</summary>
+    public LlamaEngineFactory(ILoggerFactory loggerFactory)
+    {
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+        _logger = loggerFactory.CreateLogger<LlamaEngine>();
+    }
+
     /// <inheritdoc />
     public string Engine => "llama.cpp";
 
@@ -14,7 +29,7 @@ public sealed class LlamaEngineFactory : ILlmEngineFactory
         // Loading reads and maps the file and allocates the KV cache: seconds for big models, so off the request thread.
         try
         {
-            return await Task.Run<ILlmEngine>(() => LlamaEngine.Load(spec, cancellationToken), cancellationToken).ConfigureAwait(false);
+            return await Task.Run<ILlmEngine>(() => LlamaEngine.Load(spec, _logger, cancellationToken), cancellationToken).ConfigureAwait(false);
         }
         catch (LlamaException ex)
         {

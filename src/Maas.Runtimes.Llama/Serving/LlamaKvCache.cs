@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using Maas.Core.Llm;
+using Microsoft.Extensions.Logging;
 
 namespace Maas.Runtimes.Llama.Serving;
 
@@ -12,6 +14,16 @@ internal sealed class LlamaKvCache
     // Cells idle slots' cached prefixes may always keep in a unified cache (see TrimIdle).
     private const int IdleCacheFloor = 512;
 
+    private static readonly Action<ILogger, int, int, int, long, double, Exception?> RestoredLog = LoggerMessage.Define<int, int, int, long, double>(
+        LogLevel.Debug,
+        new EventId(1, "PromptCacheRestore"),
+        "Slot {Slot}: restored {Tokens} prompt tokens of a saved {Saved} ({Bytes} bytes) from the host prompt cache in {Milliseconds:F2} ms");
+
+    private static readonly Action<ILogger, int, int, long, double, Exception?> SavedLog = LoggerMessage.Define<int, int, long, double>(
+        LogLevel.Debug,
+        new EventId(2, "PromptCacheSave"),
+        "Slot {Slot}: saved {Tokens} tokens ({Bytes} bytes) to the host prompt cache in {Milliseconds:F2} ms before it was overwritten");
+
     private readonly LlamaContext _context;
     private readonly LlmModelSpec _spec;
     private readonly LlamaSequence?[] _occupants;
@@ -20,13 +32,15 @@ internal sealed class LlamaKvCache
     private readonly HostPromptCache? _host;
     private readonly LlamaEngineCounters _counters;
     private readonly Func<int, bool> _idle;
+    private readonly ILogger _logger;
 
     // Per slot: the logits after the prompt it last evaluated (valid while the index marks that length).
     private readonly float[]?[] _logits;
 
-    public LlamaKvCache(LlamaContext context, LlmModelSpec spec, LlamaEngineCounters counters)
+    public LlamaKvCache(LlamaContext context, LlmModelSpec spec, LlamaEngineCounters counters, ILogger logger)
     {
         _context = context;
+        _logger = logger;
         _spec = spec;
         _counters = counters;
         _occupants = new LlamaSequence?[spec.Slots];
@@ -107,6 +121,7 @@ internal sealed class LlamaKvCache
 
         _index.Touch(target);
         _occupants[target] = sequence;
+        sequence.CacheSource = reuse == 0 ? "none" : restoreFrom is not null ? "host" : copyFrom is not null ? "copy" : "slot";
         sequence.Slot = target;
         sequence.PromptCursor = reuse;
         sequence.Position = reuse;
@@ -129,11 +144,16 @@ internal sealed class LlamaKvCache
             return;
         }
 
+        var started = Stopwatch.GetTimestamp();
         var logitsAt = _index.OutputAt(slot);
         var logits = logitsAt > 0 ? _logits[slot]!.ToArray() : null;
         if (_host.Add([.. tokens], _context.SaveSequenceState(slot, size), logits, logitsAt))
         {
             _counters.HostSaved();
+            if (_logger.IsEnabled(LogLevel.Debug))
+            {
+                SavedLog(_logger, slot, tokens.Count, size, Stopwatch.GetElapsedTime(started).TotalMilliseconds, null);
+            }
         }
 
         _counters.HostCache(_host);
@@ -181,6 +201,7 @@ internal sealed class LlamaKvCache
     // Loads a saved prompt into the slot and cuts it to the part the new prompt shares; the entry moves to the slot.
     private int Restore(int[] tokens, byte[] state, int slot, int reuse)
     {
+        var started = Stopwatch.GetTimestamp();
         _counters.HostCache(_host!);
         var memory = _context.Memory;
         _index.Remove(slot);
@@ -203,6 +224,11 @@ internal sealed class LlamaKvCache
 
         _index.Append(slot, tokens.AsSpan(0, reuse));
         _counters.HostRestored(reuse);
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            RestoredLog(_logger, slot, reuse, tokens.Length, state.LongLength, Stopwatch.GetElapsedTime(started).TotalMilliseconds, null);
+        }
+
         return reuse;
     }
 

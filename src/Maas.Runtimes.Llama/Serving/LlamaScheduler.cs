@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Text;
 using Maas.Core.Llm;
+using Microsoft.Extensions.Logging;
 
 namespace Maas.Runtimes.Llama.Serving;
 
@@ -12,6 +14,11 @@ internal sealed class LlamaScheduler : IDisposable
 {
     private const int SharedPrefixMinimum = 32;
 
+    private static readonly Action<ILogger, string, string, Exception?> RequestLog = LoggerMessage.Define<string, string>(
+        LogLevel.Debug,
+        new EventId(3, "GenerationTimeline"),
+        "Request {RequestId}: {Timeline}");
+
     private readonly LlmModelSpec _spec;
     private readonly LlamaModel _model;
     private readonly LlamaContext _context;
@@ -19,6 +26,7 @@ internal sealed class LlamaScheduler : IDisposable
     private readonly LlamaKvCache _cache;
     private readonly LlamaSamplerFactory _samplers;
     private readonly LlamaEngineCounters _counters;
+    private readonly ILogger _logger;
     private readonly List<LlamaSequence> _active = [];
     private readonly List<LlamaSequence> _deferred = [];
     private readonly List<LlamaSequence> _inStep = [];
@@ -31,9 +39,10 @@ internal sealed class LlamaScheduler : IDisposable
     private int _running;
     private int _deferredCount;
 
-    public LlamaScheduler(LlmModelSpec spec, LlamaModel model, int threads, LlamaSamplerFactory samplers, LlamaEngineCounters counters)
+    public LlamaScheduler(LlmModelSpec spec, LlamaModel model, int threads, LlamaSamplerFactory samplers, LlamaEngineCounters counters, ILogger logger)
     {
         _spec = spec;
+        _logger = logger;
         _model = model;
         _samplers = samplers;
         _counters = counters;
@@ -61,7 +70,7 @@ internal sealed class LlamaScheduler : IDisposable
             throw;
         }
 
-        _cache = new LlamaKvCache(_context, spec, counters);
+        _cache = new LlamaKvCache(_context, spec, counters, logger);
         _loop = new Thread(Run) { IsBackground = true, Name = $"llm {spec.Name} v{spec.Version}" };
         _loop.Start();
     }
@@ -78,6 +87,7 @@ internal sealed class LlamaScheduler : IDisposable
     /// <summary>Queues a request; throws <see cref="LlmException"/> when the queue is full.</summary>
     public void Enqueue(LlamaSequence sequence)
     {
+        sequence.QueuedAt = Stopwatch.GetTimestamp();
         _queue.Enqueue(sequence, _spec.Slots - Volatile.Read(ref _running));
         _wake.Set();
     }
@@ -232,7 +242,10 @@ internal sealed class LlamaScheduler : IDisposable
             return;
         }
 
+        var placing = Stopwatch.GetTimestamp();
         _cache.Place(sequence);
+        sequence.PlacedAt = Stopwatch.GetTimestamp();
+        sequence.PlaceTicks = sequence.PlacedAt - placing;
         _counters.Placed(sequence.Prompt.Length, sequence.Cached, _active.Count + 1);
         sequence.Request.Progress?.Admitted();
         _active.Add(sequence);
@@ -357,11 +370,14 @@ internal sealed class LlamaScheduler : IDisposable
             sequence.OutputIndex = completes ? last : -1;
         }
 
+        var decoding = Stopwatch.GetTimestamp();
         var status = _context.TryDecode(batch);
         if (status == 1 && _cache.EvictIdle())
         {
             status = _context.TryDecode(batch);
         }
+
+        var decodeTicks = Stopwatch.GetTimestamp() - decoding;
 
         if (status != 0)
         {
@@ -377,6 +393,9 @@ internal sealed class LlamaScheduler : IDisposable
         _counters.Step(batch.Count, inStep.Count, prompts, Passes(inStep));
         foreach (var sequence in inStep)
         {
+            sequence.DecodeTicks += decodeTicks;
+            sequence.Steps++;
+
             // The decoded tokens are in the KV cache now: record them for prefix matching.
             if (sequence.PendingToken is { } token)
             {
@@ -435,7 +454,11 @@ internal sealed class LlamaScheduler : IDisposable
             return;
         }
 
-        sequence.Generated++;
+        if (sequence.Generated++ == 0)
+        {
+            sequence.FirstTokenAt = Stopwatch.GetTimestamp();
+        }
+
         sequence.Request.Progress?.TokenGenerated();
         _counters.Generated();
 
@@ -539,5 +562,24 @@ internal sealed class LlamaScheduler : IDisposable
 
         sequence.Sampler.Dispose();
         _counters.Released(cancelled, _active.Count, _cache.CellsUsed());
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            RequestLog(_logger, sequence.Request.RequestId, Timeline(sequence, cancelled), null);
+        }
+    }
+
+    // Where a request's time went in the engine: the queue, placement (any host-cache save or restore included), the
+    // decodes of the steps it was in, and the rest (sampling, batch building, admitting others, steps without it).
+    private static string Timeline(LlamaSequence sequence, bool cancelled)
+    {
+        var now = Stopwatch.GetTimestamp();
+        static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
+        var placed = sequence.PlacedAt > 0 ? sequence.PlacedAt : now;
+        var text = $"{(cancelled ? "cancelled" : "ended")} in slot {sequence.Slot}; {sequence.Prompt.Length} prompt tokens, {sequence.Cached} cached ({sequence.CacheSource}); " +
+            $"waited {Ms(placed - sequence.QueuedAt):F2} ms for a slot, placed in {Ms(sequence.PlaceTicks):F2} ms; ";
+        text += sequence.FirstTokenAt > 0 ? $"first token {Ms(sequence.FirstTokenAt - sequence.QueuedAt):F2} ms after it was queued; " : "no token; ";
+        var running = Ms(now - placed);
+        var decode = Ms(sequence.DecodeTicks);
+        return text + $"{sequence.Generated} tokens in {sequence.Steps} steps over {running:F2} ms, of which its steps' decodes {decode:F2} ms and the rest {running - decode:F2} ms";
     }
 }

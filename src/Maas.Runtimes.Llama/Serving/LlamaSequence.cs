@@ -45,6 +45,22 @@ internal sealed class LlamaSequence(GenerationRequest request, LlamaSequenceSamp
     // Steps in a row its prompt got no tokens (see PromptStepPlanner.MaxPassOvers).
     public int PassedOver { get; set; }
 
+    // Where its timeline went (Stopwatch timestamps and ticks), for the engine's Debug line when it ends.
+    public long QueuedAt { get; set; }
+
+    public long PlacedAt { get; set; }
+
+    public long PlaceTicks { get; set; }
+
+    public long FirstTokenAt { get; set; }
+
+    public long DecodeTicks { get; set; }
+
+    public int Steps { get; set; }
+
+    // Where its cached prompt tokens came from: its slot's own, a copy of another slot's, or host memory.
+    public string CacheSource { get; set; } = "none";
+
     /// <summary>Marks the request over; true for the one caller that did so.</summary>
     public bool TryEnd() => Interlocked.Exchange(ref Done, 1) == 0;
 }

@@ -36,11 +36,27 @@ public sealed class PromptStepPlannerTests
     {
         var planner = new PromptStepPlanner(staggered: true, chunkTokens: 128);
 
-        // 10 and 12 fit in PackTokens together; 40 more would make everyone in the step wait for them.
+        // 10 and 12 fit in PackTokens together; 40 more would make the first wait for six times its own tokens.
         Assert.Equal([0, 10, 12], Plan(planner, 500, new(40), new(10), new(12)));
+    }
 
-        // Equal prompts: the oldest first.
-        Assert.Equal([30, 0, 0], Plan(planner, 500, new(30), new(30), new(30)));
+    [Fact]
+    public void Similar_prompts_share_a_step_while_the_first_waits_for_at_most_twice_its_own_tokens()
+    {
+        var planner = new PromptStepPlanner(staggered: true, chunkTokens: 128);
+
+        // A wave of cold prompts of one size (plain chats arriving together): three to a step, the oldest first,
+        // rather than one each and a pass over the weights each.
+        Assert.Equal([39, 39, 39, 0], Plan(planner, 500, new(39), new(39), new(39), new(39)));
+
+        // The shortest first (38), then whole prompts while the step holds at most 3 x 38 = 114 tokens: 39, not 40.
+        Assert.Equal([38, 0, 0, 39], Plan(planner, 500, new(38), new(40), new(41), new(39)));
+
+        // Never more than the chunk: two prompts of 60, not three.
+        Assert.Equal([60, 60, 0], Plan(planner, 500, new(60), new(60), new(60)));
+
+        // Nor more than the room the generating sequences left.
+        Assert.Equal([39, 39, 0], Plan(planner, 100, new(39), new(39), new(39)));
     }
 
     [Fact]
