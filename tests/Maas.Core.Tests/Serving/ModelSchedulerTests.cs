@@ -264,6 +264,9 @@ public sealed class ModelSchedulerTests
         Assert.Equal(0, s.QueueLength);
         backend.Open();
         await running;
+
+        // The caller sees the timeout the moment it happens; the failure is counted just after, on the timer's thread.
+        await Conditions.WaitUntilAsync(() => stats.Snapshot("m", "1").Fail.Count == 1, "the timed-out request is counted as a failure");
         Assert.Equal(1, stats.Snapshot("m", "1").Fail.Count);
     }
 
@@ -318,10 +321,11 @@ public sealed class ModelSchedulerTests
     {
         // A body that took longer than the whole budget to arrive is still run when the model is idle: the client's own
         // pace is not the model's overload.
-        await using var s = Start(new CpuBackend(), new SchedulerOptions { QueueTimeBudget = TimeSpan.FromSeconds(1) });
+        // (A budget of 2 s of which the read takes 0.4 s leaves 1.6 s for the idle model: room for a busy machine.)
+        await using var s = Start(new CpuBackend(), new SchedulerOptions { QueueTimeBudget = TimeSpan.FromSeconds(2) });
         var ticket = s.Admit();
         var reading = System.Diagnostics.Stopwatch.StartNew();
-        await Conditions.WaitUntilAsync(() => reading.Elapsed >= TimeSpan.FromSeconds(1.5));
+        await Conditions.WaitUntilAsync(() => reading.Elapsed >= TimeSpan.FromSeconds(2.5));
         using var r = await s.InferAsync(Requests.Rows(1), ticket);
         Assert.Equal(new float[] { 3, 5, 7, 9 }, r.Floats("y"));
     }
