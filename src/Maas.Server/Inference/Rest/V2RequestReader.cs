@@ -1,6 +1,4 @@
-using System.Buffers;
 using System.Globalization;
-using System.IO.Pipelines;
 using System.Text.Json;
 using Maas.Core.Serving;
 using Microsoft.AspNetCore.Http.Features;
@@ -25,8 +23,7 @@ internal sealed class V2InferCall
 
 /// <summary>
 /// Reads a v2 infer request body: JSON tensors, or a JSON header followed by binary tensors (Triton's binary data
-/// extension), each binary tensor copied once, straight from the server's receive buffers (the request's
-/// <see cref="PipeReader"/>) into its own pooled buffer, which the engine then reads in place.
+/// extension), each binary tensor read straight from the body into its own pooled buffer.
 /// </summary>
 internal static class V2RequestReader
 {
@@ -70,11 +67,9 @@ internal static class V2RequestReader
             headerLength = h;
         }
 
-        var body = http.BodyReader;
-        var window = ReadWindow(http.HttpContext);
         var (jsonBuffer, jsonLength) = headerLength is { } length
-            ? (await ReadExactlyAsync(body, length, window, cancellationToken, what: $"the JSON header ({HeaderLengthHeader}: {length})"), (int)length)
-            : await ReadToEndAsync(body, limit, cancellationToken);
+            ? (await ReadExactlyAsync(http.Body, length, cancellationToken, what: $"the JSON header ({HeaderLengthHeader}: {length})"), (int)length)
+            : await ReadToEndAsync(http.Body, limit, cancellationToken);
         using var json = jsonBuffer;
 
         JsonDocument document;
@@ -116,7 +111,7 @@ internal static class V2RequestReader
                         throw TooLarge(read, limit); // before renting a buffer a caller asked for
                     }
 
-                    var buffer = await ReadExactlyAsync(body, b.Size, window, cancellationToken,
+                    var buffer = await ReadExactlyAsync(http.Body, b.Size, cancellationToken,
                         what: $"binary data of input '{b.Name}' (binary_data_size {b.Size})");
 
                     try
@@ -130,7 +125,7 @@ internal static class V2RequestReader
                     }
                 }
 
-                if (headerLength is not null && contentLength is null && await HasMoreAsync(body, cancellationToken))
+                if (headerLength is not null && contentLength is null && await HasMoreAsync(http.Body, cancellationToken))
                 {
                     throw InferenceErrors.Invalid($"the body carries more bytes after the binary tensors than their binary_data_size values ({declared} bytes) declare");
                 }
@@ -348,28 +343,12 @@ internal static class V2RequestReader
     private static InferenceException TooLarge(long size, long limit) =>
         InferenceErrors.Invalid($"the request body is {size} bytes, over the limit of {limit} bytes (Maas:Inference:MaxRequestBodyBytes)");
 
-    /// <summary>The most bytes one read of a binary body waits for before copying them out (see <see cref="ReadWindow"/>).</summary>
-    internal const int MaxReadWindow = 256 * 1024;
-
-    /// <summary>
-    /// How many bytes one read may wait for. Kestrel receives into 4 KiB blocks; a reader that asks for a larger
-    /// minimum copies the body out in a few large slices instead of one per block. Not the whole body at once: the
-    /// pipe would then hold all of it in Kestrel's pool blocks next to the tensor's own buffer (twice the memory for
-    /// a body of up to Maas:Inference:MaxRequestBodyBytes). HTTP/1.x only; HTTP/2 and HTTP/3 read what arrives, as
-    /// their flow control (shared by a connection's streams) was not measured with larger minimums.
-    /// </summary>
-    internal static int ReadWindow(HttpContext context)
-    {
-        var protocol = context.Request.Protocol;
-        return HttpProtocol.IsHttp11(protocol) || HttpProtocol.IsHttp10(protocol) ? MaxReadWindow : 1;
-    }
-
-    private static async Task<PooledBuffer> ReadExactlyAsync(PipeReader body, long length, int window, CancellationToken cancellationToken, string what)
+    private static async Task<PooledBuffer> ReadExactlyAsync(Stream body, long length, CancellationToken cancellationToken, string what)
     {
         var buffer = PooledBuffer.Rent(length);
         try
         {
-            var read = await FillAsync(body, buffer.Memory, window, cancellationToken);
+            var read = await body.ReadAtLeastAsync(buffer.Memory, buffer.Length, throwOnEndOfStream: false, cancellationToken);
             if (read < length)
             {
                 throw InferenceErrors.Invalid($"the body ended after {read} bytes of {what}");
@@ -384,37 +363,7 @@ internal static class V2RequestReader
         }
     }
 
-    /// <summary>
-    /// Copies the next bytes of the body into <paramref name="destination"/> until it is full or the body ends, in
-    /// slices of up to <paramref name="window"/> bytes; returns how many were copied. Only the bytes taken are
-    /// consumed: whatever follows (the next input's bytes) stays in the pipe for the next read.
-    /// </summary>
-    internal static async ValueTask<int> FillAsync(PipeReader body, Memory<byte> destination, int window, CancellationToken cancellationToken)
-    {
-        var filled = 0;
-        while (filled < destination.Length)
-        {
-            var result = await body.ReadAtLeastAsync(Math.Min(destination.Length - filled, window), cancellationToken);
-            var buffer = result.Buffer;
-            var take = buffer.Slice(0, Math.Min(buffer.Length, destination.Length - filled));
-            take.CopyTo(destination.Span[filled..]);
-            filled += (int)take.Length;
-            body.AdvanceTo(take.End);
-            if (result.IsCanceled)
-            {
-                throw new OperationCanceledException("the request body read was cancelled");
-            }
-
-            if (result.IsCompleted && filled < destination.Length)
-            {
-                break; // the body ended early (everything it had was taken)
-            }
-        }
-
-        return filled;
-    }
-
-    private static async Task<(PooledBuffer Buffer, int Length)> ReadToEndAsync(PipeReader body, long limit, CancellationToken cancellationToken)
+    private static async Task<(PooledBuffer Buffer, int Length)> ReadToEndAsync(Stream body, long limit, CancellationToken cancellationToken)
     {
         var buffer = PooledBuffer.Rent(16 * 1024);
         var length = 0;
@@ -422,31 +371,24 @@ internal static class V2RequestReader
         {
             while (true)
             {
-                var result = await body.ReadAsync(cancellationToken);
-                var received = result.Buffer;
-                if (length + received.Length > limit)
+                if (length == buffer.Length)
                 {
-                    body.AdvanceTo(received.Start, received.End);
-                    throw TooLarge(length + received.Length, limit);
+                    var bigger = PooledBuffer.Rent(Math.Min((long)buffer.Length * 2, limit + 1));
+                    buffer.Memory.CopyTo(bigger.Memory);
+                    buffer.Dispose();
+                    buffer = bigger;
                 }
 
-                if (length + received.Length > buffer.Length)
-                {
-                    var grown = Math.Max((long)buffer.Length * 2, length + received.Length);
-                    buffer = PooledBuffer.Grow(buffer, Math.Min(grown, limit), length);
-                }
-
-                received.CopyTo(buffer.Span[length..]);
-                length += (int)received.Length;
-                body.AdvanceTo(received.End);
-                if (result.IsCanceled)
-                {
-                    throw new OperationCanceledException("the request body read was cancelled");
-                }
-
-                if (result.IsCompleted)
+                var n = await body.ReadAsync(buffer.Memory[length..], cancellationToken);
+                if (n == 0)
                 {
                     return (buffer, length);
+                }
+
+                length += n;
+                if (length > limit)
+                {
+                    throw TooLarge(length, limit);
                 }
             }
         }
@@ -457,11 +399,9 @@ internal static class V2RequestReader
         }
     }
 
-    private static async Task<bool> HasMoreAsync(PipeReader body, CancellationToken cancellationToken)
+    private static async Task<bool> HasMoreAsync(Stream body, CancellationToken cancellationToken)
     {
-        var result = await body.ReadAsync(cancellationToken);
-        var more = !result.Buffer.IsEmpty;
-        body.AdvanceTo(result.Buffer.Start, result.Buffer.End);
-        return more;
+        var one = new byte[1];
+        return await body.ReadAsync(one, cancellationToken) > 0;
     }
 }

@@ -9,10 +9,8 @@ namespace Maas.Server.Inference.Rest;
 /// <summary>Writes v2 infer responses: JSON tensors, or a JSON header followed by the binary outputs.</summary>
 internal static class V2ResponseWriter
 {
-    // Responses up to this size are written without flushing; Kestrel sends them when the request ends, in one
-    // vectored send rather than one flush (and transport wake-up) per part. 256 KiB takes in a detector's outputs
-    // (UltraFace: 104 KiB in two tensors) while still bounding what one response buffers.
-    private const long InlineResponseBytes = 256 * 1024;
+    // Responses up to this size are written without flushing; Kestrel sends them when the request ends.
+    private const long InlineResponseBytes = 64 * 1024;
 
     [ThreadStatic]
     private static ArrayBufferWriter<byte>? t_buffer;
