@@ -14,13 +14,27 @@ public static class Conditions
         WaitUntilAsync(() => Task.FromResult(condition()), what);
 
     /// <summary>Polls an asynchronous <paramref name="condition"/> until it holds; fails the test naming <paramref name="what"/> after the ceiling.</summary>
-    public static async Task WaitUntilAsync(Func<Task<bool>> condition, string what = "the condition")
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, string what = "the condition", TimeSpan? ceiling = null) =>
+        await ReadUntilAsync(condition, held => held, what, ceiling);
+
+    /// <summary>
+    /// Reads a value until <paramref name="condition"/> holds on it and returns that value; fails the test naming
+    /// <paramref name="what"/> after the ceiling (<see cref="Ceiling"/> unless given).
+    /// </summary>
+    public static async Task<T> ReadUntilAsync<T>(Func<Task<T>> read, Func<T, bool> condition, string what, TimeSpan? ceiling = null)
     {
-        var deadline = DateTime.UtcNow + Ceiling;
+        var limit = ceiling ?? Ceiling;
+        var deadline = DateTime.UtcNow + limit;
         var pause = TimeSpan.FromMilliseconds(2);
-        while (!await condition())
+        while (true)
         {
-            Xunit.Assert.True(DateTime.UtcNow < deadline, $"timed out after {Ceiling.TotalSeconds:F0} s waiting until {what}");
+            var value = await read();
+            if (condition(value))
+            {
+                return value;
+            }
+
+            Xunit.Assert.True(DateTime.UtcNow < deadline, $"timed out after {limit.TotalSeconds:F0} s waiting until {what}");
 
             // Quick to see a condition that is about to hold, without spinning on one that takes seconds.
             await Task.Delay(pause);

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Maas.Core.Tenancy;
 using Maas.Server.Tests.ModelHosting;
 using Maas.Server.Tests.Support;
+using Maas.Testing;
 
 namespace Maas.Server.Tests.Tenancy;
 
@@ -60,7 +61,7 @@ public sealed class UnknownModelRecordingTests
         var made = calls.Length + 2;
         // Series name a model by its key (the default tenant's models by their short name); usage rows as the caller does.
         var realLabel = $"model=\"{real}\"";
-        var metrics = await WaitForAsync(
+        var metrics = await Conditions.ReadUntilAsync(
             () => host.Admin.GetStringAsync("metrics"),
             text => Placement.Sum(text, "maas_request_duration_seconds_count", realLabel, Oip) >= 2
                 && Placement.Sum(text, "maas_request_duration_seconds_count", "model=\"\"", "status=\"404\"") >= calls.Length,
@@ -76,7 +77,7 @@ public sealed class UnknownModelRecordingTests
         Assert.Equal(2, Placement.Sum(metrics, "maas_tenant_requests_total", $"tenant=\"{tenant}\"", realLabel));
 
         // The usage table counts them all, in a row without a model; no row (and no CSV line) names the made-up model.
-        var usage = await WaitForAsync(
+        var usage = await Conditions.ReadUntilAsync(
             async () => await (await host.Admin.GetAsync($"api/v1/usage?key={keyId}")).JsonAsync(HttpStatusCode.OK),
             u => (long?)u["totals"]!["requests"] >= made,
             "every request is in the usage table");
@@ -89,22 +90,5 @@ public sealed class UnknownModelRecordingTests
         Assert.Equal(0, (long?)(await host.UsageTotalsAsync($"model={ghost}"))["requests"]);
         var csv = await host.Admin.GetStringAsync($"api/v1/usage?tenant={tenant}&format=csv");
         Assert.DoesNotContain(ghost, csv, StringComparison.Ordinal);
-    }
-
-    // Reads until the condition holds: a request's record lands just after its caller has the answer.
-    private static async Task<T> WaitForAsync<T>(Func<Task<T>> read, Func<T, bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            var value = await read();
-            if (condition(value))
-            {
-                return value;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting until {what}");
-            await Task.Delay(50);
-        }
     }
 }

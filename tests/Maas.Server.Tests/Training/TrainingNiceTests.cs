@@ -35,16 +35,23 @@ public sealed class TrainingNiceTests
             using var worker = WorkerKillTests.StartWorker(dir.Path, threads: 1, settings);
             try
             {
-                var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
-                int? nice;
-                while ((nice = TrainingThreadNice(worker.Id)) is null)
-                {
-                    var job = await (await client.GetAsync($"api/v1/training/jobs/{id}")).JsonAsync(HttpStatusCode.OK);
-                    Assert.True((string?)job["status"] is "queued" or "running", job.ToJsonString());
-                    Assert.False(worker.HasExited, "the worker process exited");
-                    Assert.True(DateTime.UtcNow < deadline, "no training thread appeared in the worker: " + job.ToJsonString());
-                    await Task.Delay(50);
-                }
+                // The job stays queued or running and the worker alive while its training thread is looked for.
+                var nice = await Conditions.ReadUntilAsync(
+                    async () =>
+                    {
+                        var found = TrainingThreadNice(worker.Id);
+                        if (found is null)
+                        {
+                            var job = await (await client.GetAsync($"api/v1/training/jobs/{id}")).JsonAsync(HttpStatusCode.OK);
+                            Assert.True((string?)job["status"] is "queued" or "running", job.ToJsonString());
+                            Assert.False(worker.HasExited, "the worker process exited");
+                        }
+
+                        return found;
+                    },
+                    found => found is not null,
+                    "a training thread appears in the worker",
+                    TimeSpan.FromMinutes(3));
 
                 Assert.Equal(expected, nice);
                 (await client.PostAsync($"api/v1/training/jobs/{id}/cancel", null)).EnsureSuccessStatusCode();
