@@ -37,12 +37,7 @@ public sealed class OverloadTests : IAsyncLifetime
     [Fact]
     public async Task A_full_queue_answers_429_before_reading_the_body_and_closes_the_connection()
     {
-        (await Client.PostAsync("/v2/models/full/infer", Rows(1))).EnsureSuccessStatusCode();
-        var scheduler = await SchedulerOf("full");
-        var running = Client.PostAsync("/v2/models/full/infer", Rows(4096));
-        await WaitUntilAsync(() => scheduler.Executing == 1);
-        var queued = Client.PostAsync("/v2/models/full/infer", Rows(1));
-        await WaitUntilAsync(() => scheduler.QueueLength == 1);
+        var (running, queued) = await FillQueueAsync();
 
         // Announce a 32 MB body, send 64 KB of it, and wait: the answer must come without the rest.
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
@@ -76,12 +71,7 @@ public sealed class OverloadTests : IAsyncLifetime
         var transport = _server.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>>().Value;
         Assert.Equal(64L << 10, transport.MaxReadBufferSize);
 
-        (await Client.PostAsync("/v2/models/full/infer", Rows(1))).EnsureSuccessStatusCode();
-        var scheduler = await SchedulerOf("full");
-        var running = Client.PostAsync("/v2/models/full/infer", Rows(4096));
-        await WaitUntilAsync(() => scheduler.Executing == 1);
-        var queued = Client.PostAsync("/v2/models/full/infer", Rows(1));
-        await WaitUntilAsync(() => scheduler.QueueLength == 1);
+        var (running, queued) = await FillQueueAsync();
 
         // Announce 48 MiB, send the headers and 16 KiB of it; the answer must come without the rest.
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
@@ -261,5 +251,17 @@ public sealed class OverloadTests : IAsyncLifetime
 
         var body = Encoding.UTF8.GetString(buffer, end + 4, length);
         return (int.Parse(lines[0].AsSpan(9, 3), System.Globalization.CultureInfo.InvariantCulture), headers, body);
+    }
+
+    // Model "full" (queue of one) busy with a big batch and one request waiting behind it: the next request is refused.
+    private async Task<(Task<HttpResponseMessage> Running, Task<HttpResponseMessage> Queued)> FillQueueAsync()
+    {
+        (await Client.PostAsync("/v2/models/full/infer", Rows(1))).EnsureSuccessStatusCode();
+        var scheduler = await SchedulerOf("full");
+        var running = Client.PostAsync("/v2/models/full/infer", Rows(4096));
+        await WaitUntilAsync(() => scheduler.Executing == 1);
+        var queued = Client.PostAsync("/v2/models/full/infer", Rows(1));
+        await WaitUntilAsync(() => scheduler.QueueLength == 1);
+        return (running, queued);
     }
 }
