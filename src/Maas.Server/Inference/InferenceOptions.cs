@@ -4,7 +4,7 @@ using Maas.Core.Serving;
 namespace Maas.Server.Inference;
 
 /// <summary>Settings of the inference protocols and the scheduler defaults, bound from "Maas:Inference".</summary>
-public sealed class InferenceOptions
+public sealed class InferenceOptions : IValidatableObject
 {
     /// <summary>The configuration section these options bind from.</summary>
     public const string Section = "Maas:Inference";
@@ -20,6 +20,18 @@ public sealed class InferenceOptions
     /// </summary>
     [Range(MinHttpReadAheadBytes, 1L << 30, ErrorMessage = "Maas:Inference:HttpReadAheadBytes must be between 65536 and 1073741824")]
     public long HttpReadAheadBytes { get; set; } = MinHttpReadAheadBytes;
+
+    /// <summary>
+    /// The size of the blocks the HTTP listener receives request bytes into (0: Kestrel's own pool of 4 KiB blocks). One
+    /// socket receive fills at most one block and wakes the request's reader once, so larger blocks mean fewer receives
+    /// and thread-pool hand-offs for large tensor bodies, at the cost of a block per connection that is receiving.
+    /// </summary>
+    [Range(0, 1024 * 1024, ErrorMessage = "Maas:Inference:HttpReceiveBlockBytes must be 0 (Kestrel's pool) or between 4096 and 1048576")]
+    public int HttpReceiveBlockBytes { get; set; } = 64 * 1024;
+
+    /// <summary>How many free receive blocks the listener keeps for reuse (more are released to the garbage collector).</summary>
+    [Range(0, 1_000_000)]
+    public int HttpReceiveBlocksRetained { get; set; } = 256;
 
     /// <summary>The least read-ahead: Kestrel needs a request line (8 KiB) and its headers (32 KiB) to fit.</summary>
     public const long MinHttpReadAheadBytes = 64 * 1024;
@@ -122,4 +134,15 @@ public sealed class InferenceOptions
         RetryAfter = TimeSpan.FromSeconds(RetryAfterSeconds),
         MaxRetryAfter = TimeSpan.FromSeconds(Math.Max(RetryAfterSeconds, MaxRetryAfterSeconds)),
     };
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (HttpReceiveBlockBytes is > 0 and < 4096)
+        {
+            yield return new ValidationResult(
+                $"Maas:Inference:HttpReceiveBlockBytes must be 0 (Kestrel's pool) or between 4096 and 1048576, not {HttpReceiveBlockBytes}",
+                [nameof(HttpReceiveBlockBytes)]);
+        }
+    }
 }
