@@ -31,6 +31,64 @@ public sealed class EngineHostPromptCacheTests(LlamaTestModels models)
         Assert.True(b2.CachedPromptTokens >= Turn("bob", 1).Length - 1, $"bob's second turn reused {b2.CachedPromptTokens} tokens");
     }
 
+    [Theory]
+    [InlineData(LlmPromptAdmission.Batched)]
+    [InlineData(LlmPromptAdmission.Staggered)]
+    public async Task Conversations_sharing_a_long_system_prompt_with_more_of_them_than_slots_get_their_turns_back_from_host_memory(LlmPromptAdmission admission)
+    {
+        // The bench's multi-turn shape, small: six conversations over three slots, two streams each taking its three
+        // conversations in turn, every turn resending the conversation (its answer as generated) plus a new message.
+        // The shared system prompt is most of what a slot holds, so another conversation taking that slot keeps it and
+        // loses less than half: the conversation's own turns must still go to host memory and come back from there.
+        var logs = new CapturedLogs();
+        await using var engine = models.ContextSensitiveEngine(batchSize: 128, prefixCache: true, unified: false, admission, slots: 3, promptCacheBytes: Plenty, logger: logs.Single("engine"));
+        int[] Words(string text, bool first = false) => [.. engine.Tokenize(text, addSpecial: first, parseSpecial: false)];
+        var system = Words(string.Concat(Enumerable.Range(0, 24).Select(i => $"Rule {i} applies to everyone. ")), first: true);
+        int[] Message(int conversation, int turn) => Words(string.Concat(Enumerable.Range(0, 5).Select(i => $" Guest {conversation} asks {turn}.{i}?")));
+        const int Conversations = 6, Streams = 2, Turns = 3, Answer = 8;
+        Assert.True(system.Length > Turns * (Message(0, 0).Length + Answer), $"system prompt {system.Length} tokens, a message {Message(0, 0).Length}");
+        Assert.True(Message(0, 0).Length > 2 * HostPromptCache.SaveMinimum, $"a message of {Message(0, 0).Length} tokens");
+
+        var turns = new (int[] Prompt, LlmUsage Usage)[Conversations, Turns];
+        await Task.WhenAll(Enumerable.Range(0, Streams).Select(stream => Task.Run(async () =>
+        {
+            var mine = Enumerable.Range(0, Conversations).Where(c => c % Streams == stream).ToArray();
+            var histories = mine.ToDictionary(c => c, _ => system);
+            for (var turn = 0; turn < Turns; turn++)
+            {
+                foreach (var c in mine)
+                {
+                    int[] prompt = [.. histories[c], .. Message(c, turn)];
+                    var (_, logprobs, usage) = await RunAsync(engine, prompt, Answer);
+                    turns[c, turn] = (prompt, usage);
+                    histories[c] = [.. prompt, .. logprobs.Select(l => l.TokenId)];
+                }
+            }
+        })));
+
+        var s = engine.GetStatistics();
+        var lines = logs.Lines.Select(l => l.Message).ToList();
+        var report = $"{admission}: {s.PromptCacheSaves} saves, {s.PromptCacheHits} restores\n" + string.Join("\n", lines);
+        for (var c = 0; c < Conversations; c++)
+        {
+            for (var turn = 1; turn < Turns; turn++)
+            {
+                // At least everything the conversation sent last time (the slot also kept most of the answer).
+                Assert.True(turns[c, turn].Usage.CachedPromptTokens >= turns[c, turn - 1].Prompt.Length, $"conversation {c} turn {turn + 1}: {turns[c, turn].Usage.CachedPromptTokens} of {turns[c, turn].Prompt.Length} cached\n{report}");
+            }
+        }
+
+        // Three slots, six conversations: a conversation's slot went to another before its next turn, and the turn came
+        // back from host memory; every restore shows in the statistics and in its request's timeline.
+        var fromHost = lines.Count(l => l.StartsWith("Request ", StringComparison.Ordinal) && l.Contains(" cached (host)", StringComparison.Ordinal));
+        Assert.True(s.PromptCacheHits >= Conversations, report);
+        Assert.Equal(s.PromptCacheHits, fromHost);
+        Assert.True(s.PromptCacheRestoredTokens >= s.PromptCacheHits * (system.Length + Message(0, 0).Length), report);
+        Assert.True(s.PromptCacheSaves >= s.PromptCacheHits, report);
+        Assert.InRange(s.PromptCacheBytes, 1, Plenty);
+        Assert.Equal(Conversations * Turns, s.CompletedRequests);
+    }
+
     [Fact]
     public async Task A_prompt_evicted_to_host_memory_is_restored_and_generates_what_it_did_cold()
     {
@@ -174,12 +232,12 @@ public sealed class EngineHostPromptCacheTests(LlamaTestModels models)
     private static int[] Prompt(LlamaEngine engine, string word) =>
         [.. engine.Tokenize(string.Concat(Enumerable.Range(0, 16).Select(i => $"{word} {i} holds. ")), addSpecial: true, parseSpecial: false)];
 
-    private static async Task<(string Text, List<TokenLogprob> Logprobs, LlmUsage Usage)> RunAsync(LlamaEngine engine, int[] prompt)
+    private static async Task<(string Text, List<TokenLogprob> Logprobs, LlmUsage Usage)> RunAsync(LlamaEngine engine, int[] prompt, int maxTokens = 12)
     {
         var text = "";
         var logprobs = new List<TokenLogprob>();
         LlmUsage? usage = null;
-        var request = LlamaTestModels.Greedy(prompt, 12) with { TopLogprobs = 3 };
+        var request = LlamaTestModels.Greedy(prompt, maxTokens) with { TopLogprobs = 3 };
         await foreach (var e in engine.GenerateAsync(request, CancellationToken.None))
         {
             text += e.Text;

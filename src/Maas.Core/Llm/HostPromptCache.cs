@@ -46,15 +46,23 @@ public sealed class HostPromptCache
             : null;
 
     /// <summary>
-    /// Whether a slot holding <paramref name="held"/> tokens should be saved before a new prompt keeps only its first
-    /// <paramref name="kept"/>: when at least <see cref="SaveMinimum"/> tokens and at least half of what it holds would be
-    /// lost (llama-server's rule). A save copies everything the slot holds and sits in the new request's way, so it is
-    /// not worth it for a slot that keeps most of its prompt (the same prompt again, losing only the last answer).
+    /// Whether a slot holding <paramref name="held"/> tokens, the first <paramref name="evaluated"/> of them the prompt it
+    /// last evaluated (0 when unknown), should be saved before a new prompt keeps only its first <paramref name="kept"/>:
+    /// when at least <see cref="SaveMinimum"/> tokens would be lost and either the new prompt parts from the slot's
+    /// prompt before its end (another conversation, however long the preamble they share) or at least half of what the
+    /// slot holds would be lost (llama-server's rule for a slot picked by similarity).
     /// </summary>
-    public static bool WorthSaving(int held, int kept)
+    /// <remarks>
+    /// A new prompt that holds the slot's whole prompt (the same prompt again, or the conversation's next turn) loses
+    /// only the old answer, which the slot's own next request never needs: not worth a copy of everything the slot
+    /// holds in the new request's way. One that parts earlier is another request, and a conversation whose turns share
+    /// a long system prompt with others loses less than half of its slot to it, yet its own turns are what its next
+    /// turn needs: without the save it came back to nothing but the shared preamble.
+    /// </remarks>
+    public static bool WorthSaving(int held, int kept, int evaluated = 0)
     {
         var lost = held - Math.Clamp(kept, 0, held);
-        return lost >= SaveMinimum && 2L * lost >= held;
+        return lost >= SaveMinimum && (kept < Math.Min(evaluated, held) || 2L * lost >= held);
     }
 
     /// <summary>

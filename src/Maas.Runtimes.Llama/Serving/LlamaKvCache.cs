@@ -129,11 +129,11 @@ internal sealed class LlamaKvCache
     }
 
     // Keeps what a slot holds in host memory before all but its first `kept` tokens are overwritten, when enough of it
-    // would be lost to be worth the copy (HostPromptCache.WorthSaving).
+    // would be lost to be worth the copy (HostPromptCache.WorthSaving: another request's prompt, or half the slot).
     private void Save(int slot, int kept)
     {
         var tokens = _index.TokensOf(slot);
-        if (_host is null || !HostPromptCache.WorthSaving(tokens.Count, kept))
+        if (_host is null || !HostPromptCache.WorthSaving(tokens.Count, kept, _index.OutputAt(slot)))
         {
             return;
         }

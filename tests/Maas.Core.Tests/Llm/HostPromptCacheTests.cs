@@ -82,13 +82,17 @@ public sealed class HostPromptCacheTests
     }
 
     [Theory]
-    [InlineData(600, 599, false)] // the same prompt again, only the old answer lost: the slot still holds it
-    [InlineData(600, 350, false)] // most of it kept
-    [InlineData(600, 300, true)] // half of it lost
-    [InlineData(600, 10, true)] // another conversation sharing only the template
-    [InlineData(600, 0, true)] // evicted whole
-    [InlineData(40, 10, false)] // too little lost to be worth a copy
-    [InlineData(0, 0, false)]
-    public void A_slot_is_saved_only_when_overwriting_it_loses_at_least_half(int held, int kept, bool saved) =>
-        Assert.Equal(saved, HostPromptCache.WorthSaving(held, kept));
+    [InlineData(600, 599, 0, false)] // the same prompt again, only the old answer lost: the slot still holds it
+    [InlineData(600, 552, 552, false)] // the same prompt again (552 tokens and a 48-token answer): the answer alone
+    [InlineData(600, 570, 552, false)] // the conversation's next turn: it holds the slot's prompt, and part of the answer
+    [InlineData(600, 350, 0, false)] // most of it kept, nothing known of its prompt
+    [InlineData(600, 350, 552, true)] // another conversation sharing a long system prompt: its own turns are lost
+    [InlineData(600, 580, 590, false)] // parts inside the prompt, but too little lost to be worth a copy
+    [InlineData(600, 300, 0, true)] // half of it lost
+    [InlineData(600, 10, 552, true)] // another conversation sharing only the template
+    [InlineData(600, 0, 0, true)] // evicted whole
+    [InlineData(40, 10, 30, false)] // too little lost to be worth a copy
+    [InlineData(0, 0, 0, false)]
+    public void A_slot_is_saved_when_another_prompt_parts_from_its_own_or_when_it_loses_at_least_half(int held, int kept, int evaluated, bool saved) =>
+        Assert.Equal(saved, HostPromptCache.WorthSaving(held, kept, evaluated));
 }
