@@ -115,6 +115,13 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
             throw new JobFailedException("training_failed", "llama.cpp failed while training; see the worker's log");
         }
 
+        // A cancel that came while the last windows trained: its caller was told "cancelled", so nothing may be
+        // registered. The worker's heartbeat turns the request into this run's cancellation within a beat.
+        if ((await run.Queue.GetAsync(run.Job.Id, run.CancellationToken))?.CancelRequested == true)
+        {
+            await Task.Delay(Timeout.InfiniteTimeSpan, run.CancellationToken);
+        }
+
         await run.ReportAsync(new JobProgress { Percent = 96, Stage = "registering" });
         var trainedTokens = result.Windows * (long)result.Window * spec.Epochs;
         var version = await RegisterAsync(run, spec, baseVersion, result, epochs, trainedTokens, baseValidationLoss);

@@ -362,7 +362,8 @@ internal static class FineTuningJobsEndpoints
 
     private static object PageOf(List<Dictionary<string, object?>> newestFirst, int limit, string? after)
     {
-        var start = after is null ? 0 : newestFirst.FindIndex(v => (string?)v["id"] == after) + 1;
+        // An "after" that names no entry gives an empty page, as the job list does (starting over would page forever).
+        var start = after is null ? 0 : newestFirst.FindIndex(v => (string?)v["id"] == after) is >= 0 and var found ? found + 1 : newestFirst.Count;
         var data = newestFirst.Skip(start).Take(limit).ToArray();
         return new { @object = "list", data, has_more = start + data.Length < newestFirst.Count };
     }

@@ -46,7 +46,15 @@ public sealed class FineTuneTests(LlamaTestModels models, ITestOutputHelper outp
         Assert.True(
             epochs[^1].ValidationLoss <= 0.5 * result.BaseValidationLoss,
             $"validation loss {result.BaseValidationLoss:F3} -> {string.Join(", ", epochs.Select(e => e.ValidationLoss?.ToString("F3")))}");
-        Assert.All(epochs, e => Assert.True(File.Exists(e.Checkpoint)));
+
+        // Every epoch's checkpoint is a GGUF llama.cpp loads, and each is a different model (the weights moved).
+        var sizes = new HashSet<string>();
+        foreach (var e in epochs)
+        {
+            using var checkpoint = LlamaModel.Load(e.Checkpoint);
+            Assert.Equal(LlamaFileType.AllF32, checkpoint.FileType);
+            Assert.True(sizes.Add(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(e.Checkpoint)))), $"epoch {e.Epoch}'s checkpoint repeats an earlier one");
+        }
 
         // The checkpoint is a loadable GGUF that keeps the base's chat template and context length.
         var header = GgufReader.Read(result.ModelPath);
@@ -65,21 +73,28 @@ public sealed class FineTuneTests(LlamaTestModels models, ITestOutputHelper outp
         }
     }
 
-    [Fact]
-    public void A_quantised_base_trains_in_f32_and_comes_back_in_its_own_type()
+    [Theory]
+    [InlineData(GgmlType.Q8_0, "Q8_0", LlamaFileType.MostlyQ8_0)]
+    [InlineData(GgmlType.F16, "F16", LlamaFileType.MostlyF16)]
+    public void A_quantised_or_half_precision_base_trains_in_f32_and_comes_back_in_its_own_type(GgmlType weights, string typeName, LlamaFileType fileType)
     {
-        var path = models.Written("q8.gguf", LlamaTestModels.GeneratedOptions with { WeightType = GgmlType.Q8_0 });
-        Assert.Equal("Q8_0", LlamaFineTuner.CheckBase(path));
+        var path = models.Written($"{typeName}.gguf", LlamaTestModels.GeneratedOptions with { WeightType = weights });
+        Assert.Equal(typeName, LlamaFineTuner.CheckBase(path));
         var result = LlamaFineTuner.Run(
             path,
             PatternChats(12, seed: 4),
-            [],
-            new LlamaFineTuneOptions { Epochs = 1, LearningRate = 1e-2f, Window = 256, Threads = 2, WorkFolder = Path.Combine(models.Folder, "finetune-q8") });
+            PatternChats(4, seed: 5),
+            new LlamaFineTuneOptions { Epochs = 1, LearningRate = 1e-2f, Window = 256, Threads = 2, WorkFolder = Path.Combine(models.Folder, $"finetune-{typeName}") });
 
         Assert.Equal("F32", result.TrainedFileType);
         Assert.Equal(GgmlType.F32, GgufReader.Read(result.Epochs[0].Checkpoint).Tensors.First(t => t.Name == "blk.0.attn_q.weight").Type);
+        Assert.True(result.Epochs[0].ValidationLoss < result.BaseValidationLoss, $"{result.BaseValidationLoss} -> {result.Epochs[0].ValidationLoss}");
+
+        // Back in the base's type, tensor by tensor, and loadable.
+        var baseTypes = GgufReader.Read(path).Tensors.ToDictionary(t => t.Name, t => t.Type);
+        Assert.All(GgufReader.Read(result.ModelPath).Tensors, t => Assert.Equal(baseTypes[t.Name], t.Type));
         using var tuned = LlamaModel.Load(result.ModelPath);
-        Assert.Equal(LlamaFileType.MostlyQ8_0, tuned.FileType);
+        Assert.Equal(fileType, tuned.FileType);
     }
 
     [Fact]
