@@ -208,6 +208,36 @@ public sealed class PruneFineTuneTests(FineTuneServer servers) : IClassFixture<F
     }
 
     [Fact]
+    public async Task A_calibration_set_that_clips_everything_looks_fine_on_its_own_rows_and_the_accuracy_gate_rejects_it()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var (dataset, model, _) = await TrainedMlpAsync(client);
+
+        // Near-black pictures (pixels 0-10 of 255): every activation range is tiny, so real pictures (stripes of 200
+        // on 30) clip to a flat grey in the int8 model.
+        var random = new Random(8);
+        var dark = Enumerable.Range(0, 60).Select(_ => Enumerable.Range(0, Size * Size).Select(_ => (byte)random.Next(0, 11)).ToArray()).ToArray();
+        var darkSet = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(dark, Enumerable.Range(0, dark.Length).Select(i => i % 3).ToArray(), Size, Size), "dark.zip");
+
+        var clipped = await OptimizeAsync(client, model, $$"""{"method": "onnx-int8-static", "options": {"calibration": "{{darkSet}}", "evaluation": {"dataset": "{{dataset}}"} } }""");
+
+        Assert.True((string?)clipped["status"] == "succeeded", clipped.ToJsonString());
+        var report = clipped["result"]!["report"]!;
+        Assert.Equal("calibration pictures", (string?)report["compared_on"]);
+        Assert.True((string?)clipped["result"]!["status"] == "rejected", report.ToJsonString());
+        var checks = report["gate"]!["checks"]!.AsArray().ToDictionary(c => (string)c!["name"]!, c => c!);
+        Assert.False((bool)checks["max_accuracy_drop"]["passed"]!);
+        Assert.True((double)report["accuracy_drop"]! > 0.2, report.ToJsonString());
+
+        // Calibrated on the training pictures themselves, the same method keeps the accuracy and is ready.
+        var calibrated = await OptimizeAsync(client, model, $$"""{"method": "onnx-int8-static", "options": {"calibration": "{{dataset}}", "evaluation": {"dataset": "{{dataset}}"} } }""");
+
+        Assert.True((string?)calibrated["status"] == "succeeded", calibrated.ToJsonString());
+        Assert.True((string?)calibrated["result"]!["status"] == "ready", calibrated["result"]!.ToJsonString());
+        Assert.True((double)calibrated["result"]!["report"]!["accuracy_drop"]! <= 0.01);
+    }
+
+    [Fact]
     public async Task Fine_tune_requests_that_cannot_work_get_400_with_a_code()
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
