@@ -21,6 +21,7 @@ public static class OptimizationGate
         ["max_latency_ratio"] = "latency_ratio",
         ["max_size_ratio"] = "size_ratio",
         ["max_accuracy_drop"] = "accuracy_drop",
+        ["min_throughput_ratio"] = "throughput_ratio",
     };
 
     /// <summary>The accuracy drop (source minus result, as a fraction) a fine-tuned version may have by default: 1 point.</summary>
@@ -36,19 +37,24 @@ public static class OptimizationGate
     };
 
     /// <summary>
-    /// The gate used when a job gives none; a job that measured accuracy on labelled rows (a fine-tune) is held to
-    /// that, since training moves the outputs away from the source's by design.
+    /// The gate used when a job gives none. A job that measured accuracy on labelled rows is held to at most
+    /// <see cref="DefaultMaxAccuracyDrop"/> below the source: a fine-tuned one to that alone, since training moves the
+    /// outputs away from the source's by design; an untrained rewrite (options.evaluation) to that as well as the output checks.
     /// </summary>
-    public static IReadOnlyDictionary<string, double> Default(ModelFormat format, bool accuracy = false) => format == ModelFormat.Gguf
+    public static IReadOnlyDictionary<string, double> Default(ModelFormat format, bool accuracy = false, bool trained = false) => format == ModelFormat.Gguf
         ? new Dictionary<string, double> { ["max_perplexity_increase"] = 0.10 }
-        : accuracy ? new Dictionary<string, double> { ["max_accuracy_drop"] = DefaultMaxAccuracyDrop }
+        : accuracy && trained ? new Dictionary<string, double> { ["max_accuracy_drop"] = DefaultMaxAccuracyDrop }
+        : accuracy ? new Dictionary<string, double> { ["max_relative_mean_abs_diff"] = 0.05, ["min_top1_agreement"] = 0.9, ["max_accuracy_drop"] = DefaultMaxAccuracyDrop }
         : new Dictionary<string, double> { ["max_relative_mean_abs_diff"] = 0.05, ["min_top1_agreement"] = 0.9 };
 
     /// <summary>The keys a gate of <paramref name="format"/> may hold.</summary>
     public static IReadOnlyDictionary<string, string> Checks(ModelFormat format) => format == ModelFormat.Gguf ? GgufChecks : OnnxChecks;
 
-    /// <summary>Evaluates <paramref name="gate"/> (or the default) on the report's <paramref name="metrics"/>; outputs must be finite whatever the gate.</summary>
-    public static GateResult Evaluate(ModelFormat format, IReadOnlyDictionary<string, double>? gate, IReadOnlyDictionary<string, double?> metrics)
+    /// <summary>
+    /// Evaluates <paramref name="gate"/> (or the default; <paramref name="trained"/>: the result was fine-tuned) on the
+    /// report's <paramref name="metrics"/>; outputs must be finite whatever the gate.
+    /// </summary>
+    public static GateResult Evaluate(ModelFormat format, IReadOnlyDictionary<string, double>? gate, IReadOnlyDictionary<string, double?> metrics, bool trained = false)
     {
         var explicitGate = gate is not null;
         var checks = new List<GateCheck>();
@@ -58,7 +64,7 @@ public static class OptimizationGate
             : metrics.GetValueOrDefault("nonfinite_values") is 0;
         checks.Add(new GateCheck(format == ModelFormat.Gguf ? "finite_perplexity" : "finite_outputs", finiteMetric, metrics.GetValueOrDefault(finiteMetric), null, finite));
         var known = Checks(format);
-        foreach (var (name, threshold) in gate ?? Default(format, metrics.GetValueOrDefault("accuracy_drop") is not null))
+        foreach (var (name, threshold) in gate ?? Default(format, metrics.GetValueOrDefault("accuracy_drop") is not null, trained))
         {
             var metric = known[name];
             var value = metrics.GetValueOrDefault(metric);

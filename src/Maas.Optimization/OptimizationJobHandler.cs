@@ -28,7 +28,7 @@ public sealed record OptimizationOptions
     /// <summary>The most tokens of text an importance matrix is gathered from (the rest of the text is not read).</summary>
     public int ImatrixMaxTokens { get; init; } = 8192;
 
-    /// <summary>Timed calls of each ONNX model (source and rewrite) for the p50 latency.</summary>
+    /// <summary>Timed calls of each ONNX model (source and rewrite) for the p50 latency, and as many at the throughput batch.</summary>
     public int TimedRuns { get; init; } = 20;
 
     /// <summary>
@@ -114,6 +114,12 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         {
             (calibration, accuracy) = await FineTuneAsync(run, spec, fineTune, sourcePath, output);
         }
+        else if (spec.Evaluation is { } evaluation)
+        {
+            // Static int8 stays compared on its calibration rows; the others on the labelled test pictures.
+            (var testRows, accuracy) = await EvaluateAsync(run, evaluation, sourcePath, output);
+            calibration ??= testRows;
+        }
 
         await run.ReportAsync(new JobProgress { Percent = 40, Stage = "measuring" });
         var report = method.Format == ModelFormat.Gguf ? MeasureGguf(sourcePath, output, token) : MeasureOnnx(spec, sourcePath, output, calibration, token);
@@ -129,7 +135,7 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         report["method"] = spec.Method;
         report["rewrite"] = rewrite;
         var metrics = report.Where(kv => kv.Value is double or long or int || kv.Value is null).ToDictionary(kv => kv.Key, kv => kv.Value is null ? (double?)null : Convert.ToDouble(kv.Value, System.Globalization.CultureInfo.InvariantCulture));
-        var gate = OptimizationGate.Evaluate(method.Format, spec.Gate, metrics);
+        var gate = OptimizationGate.Evaluate(method.Format, spec.Gate, metrics, trained: spec.FineTune is not null);
         report["gate"] = new Dictionary<string, object?>
         {
             ["passed"] = gate.Passed,
@@ -148,7 +154,7 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
 
         await run.ReportAsync(new JobProgress { Percent = 90, Stage = "registering" });
         var number = await RegisterAsync(run, spec, method, source, output, status, report);
-        foreach (var used in new[] { spec.Calibration, spec.ImatrixDataset, spec.FineTune?.Dataset }.OfType<Maas.Core.Training.DatasetReference>())
+        foreach (var used in new[] { spec.Calibration, spec.ImatrixDataset, spec.FineTune?.Dataset, spec.Evaluation?.Dataset }.OfType<Maas.Core.Training.DatasetReference>())
         {
             await datasets.RecordUseAsync(new DatasetUse(used.Name, used.Version, spec.Model, number), CancellationToken.None);
         }
@@ -174,16 +180,9 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
     // pictures the comparison runs on and the accuracies of source, pruned and fine-tuned versions on them.
     private async Task<(Calibration TestRows, Dictionary<string, object?> Accuracy)> FineTuneAsync(JobRun run, OptimizationSpec spec, FineTuneSpec fineTune, string sourcePath, string output)
     {
-        var token = run.CancellationToken;
-        var reference = fineTune.Dataset ?? throw new JobFailedException("invalid_spec", "the job's fine-tune names no resolved dataset");
         await run.ReportAsync(new JobProgress { Percent = 15, Stage = "fine-tuning" });
-        var version = await datasets.GetVersionAsync(reference.Name, reference.Version, token);
-        if (version.Sha256 != reference.Sha256)
-        {
-            throw new JobFailedException("dataset_changed", $"dataset '{reference.Name}' version {reference.Version} no longer has the content the job was submitted with");
-        }
-
-        var data = PrunedFineTune.Data(fineTune, await datasets.LoadAsync(version, token));
+        var data = await LabelledAsync(fineTune, run.CancellationToken);
+        var reference = fineTune.Dataset!;
         var pruned = Path.Combine(run.WorkDir, "pruned.onnx");
         File.Copy(output, pruned, overwrite: true);
         var info = await PrunedFineTune.RunAsync(run, fineTune, data, pruned, output, keepZeros: spec.Method == OptimizationMethods.PruneMagnitude, options.Threads, 15, 38);
@@ -203,13 +202,7 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
 
         info["accuracy_before"] = prunedAccuracy;
         await run.EventAsync("metrics", new { split = "test", source_accuracy = sourceAccuracy, pruned_accuracy = prunedAccuracy, accuracy });
-        var shape = data.Shape.Dims;
-        var test = new Calibration(NetworkOnnx.Input, [1, shape[0], shape[1], shape[2]], data.Test.Length, i => data.Picture(data.Test[i]), 0)
-        {
-            Columns = [fineTune.Image!],
-            ComparedOn = "fine-tune test rows",
-        };
-        return (test, new Dictionary<string, object?>
+        return (TestRows(fineTune, data), new Dictionary<string, object?>
         {
             ["accuracy"] = accuracy,
             ["source_accuracy"] = sourceAccuracy,
@@ -218,6 +211,69 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
             ["accuracy_on"] = $"{reference.Name}:{reference.Version} test split",
             ["fine_tune"] = info,
         });
+    }
+
+    // Accuracy of source and rewrite on the test split of options.evaluation's labelled dataset version (nothing trains).
+    private async Task<(Calibration TestRows, Dictionary<string, object?> Accuracy)> EvaluateAsync(JobRun run, FineTuneSpec evaluation, string sourcePath, string output)
+    {
+        await run.ReportAsync(new JobProgress { Percent = 30, Stage = "evaluating" });
+        var data = await LabelledAsync(evaluation, run.CancellationToken);
+        var reference = evaluation.Dataset!;
+        double sourceAccuracy, accuracy;
+        try
+        {
+            var classes = evaluation.Classes!.Count;
+            sourceAccuracy = PrunedFineTune.Accuracy(sourcePath, NetworkOnnx.Input, NetworkOnnx.Logits, data, data.Test, classes);
+            accuracy = PrunedFineTune.Accuracy(output, NetworkOnnx.Input, NetworkOnnx.Logits, data, data.Test, classes);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new JobFailedException("cannot_measure", $"ONNX Runtime cannot measure accuracy on {reference.Name}:{reference.Version}: {e.Message}", e);
+        }
+
+        await run.EventAsync("metrics", new { split = "test", source_accuracy = sourceAccuracy, accuracy });
+        return (TestRows(evaluation, data), new Dictionary<string, object?>
+        {
+            ["accuracy"] = accuracy,
+            ["source_accuracy"] = sourceAccuracy,
+            ["accuracy_drop"] = sourceAccuracy - accuracy,
+            ["accuracy_rows"] = data.Test.Length,
+            ["accuracy_on"] = $"{reference.Name}:{reference.Version} test split",
+            ["evaluation"] = new Dictionary<string, object?>
+            {
+                ["dataset"] = reference.Name,
+                ["version"] = reference.Version,
+                ["label"] = evaluation.Label,
+                ["features"] = new[] { evaluation.Image },
+                ["split"] = evaluation.Split,
+                ["test_rows"] = data.Test.Length,
+                ["rows_skipped"] = data.Skipped,
+            },
+        });
+    }
+
+    // The pictures and labels of a fine-tune's or evaluation's dataset version resolved at submission, split as the source's training was.
+    private async Task<FineTuneData> LabelledAsync(FineTuneSpec spec, CancellationToken token)
+    {
+        var reference = spec.Dataset ?? throw new JobFailedException("invalid_spec", $"the job's options.{spec.Option} names no resolved dataset");
+        var version = await datasets.GetVersionAsync(reference.Name, reference.Version, token);
+        if (version.Sha256 != reference.Sha256)
+        {
+            throw new JobFailedException("dataset_changed", $"dataset '{reference.Name}' version {reference.Version} no longer has the content the job was submitted with");
+        }
+
+        return PrunedFineTune.Data(spec, await datasets.LoadAsync(version, token));
+    }
+
+    // The test pictures, as the output comparison reads them.
+    private static Calibration TestRows(FineTuneSpec spec, FineTuneData data)
+    {
+        var shape = data.Shape.Dims;
+        return new Calibration(NetworkOnnx.Input, [1, shape[0], shape[1], shape[2]], data.Test.Length, i => data.Picture(data.Test[i]), 0)
+        {
+            Columns = [spec.Image!],
+            ComparedOn = spec.Option == FineTuneSpec.FineTuneOption ? "fine-tune test rows" : "evaluation test rows",
+        };
     }
 
     // The calibration rows of onnx-int8-static, read from the dataset version resolved at submission.
@@ -364,7 +420,20 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
                     return gguf;
                 case OptimizationMethods.OnnxOptimize:
                     OnnxGraphOptimizer.Optimize(sourcePath, output, spec.Level!);
-                    return Validated(output, new() { ["level"] = spec.Level });
+                    var layout = OnnxGraphOptimizer.MachineSpecificNodes(output);
+                    if (layout > 0 && !spec.MachineSpecific)
+                    {
+                        // Refused whatever the level: a file laid out for this CPU is registered only when asked for.
+                        throw new JobFailedException("machine_specific_layout", $"ONNX Runtime's {spec.Level} level wrote {layout} operators laid out for this machine's CPU ({OnnxGraphOptimizer.LayoutDomain}); set options.machine_specific to true to accept a file tied to machines like this one");
+                    }
+
+                    return Validated(output, new()
+                    {
+                        ["level"] = spec.Level,
+                        ["machine_specific"] = layout > 0,
+                        ["layout_nodes"] = layout,
+                        ["cpu_features"] = layout > 0 ? OnnxGraphOptimizer.CpuFeatures() : null,
+                    });
                 case OptimizationMethods.OnnxInt8Static:
                     return StaticInt8(spec, sourcePath, output, calibration!, token);
             }
@@ -510,8 +579,8 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         {
             // A statically quantised model is compared on the rows it was calibrated for: random inputs outside its ranges would clip by design.
             c = calibration is null
-                ? OnnxComparison.Compare(sourcePath, output, spec.Samples, spec.Seed, options.TimedRuns, token)
-                : OnnxComparison.Compare(sourcePath, output, Math.Min(spec.Samples, calibration.Count), spec.Seed, options.TimedRuns, token, calibration.Feed);
+                ? OnnxComparison.Compare(sourcePath, output, spec.Samples, spec.Seed, options.TimedRuns, token, batch: spec.ThroughputBatch)
+                : OnnxComparison.Compare(sourcePath, output, Math.Min(spec.Samples, calibration.Count), spec.Seed, options.TimedRuns, token, calibration.Feed, spec.ThroughputBatch);
         }
         catch (OnnxRuntimeException e)
         {
@@ -536,6 +605,11 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
             ["source_latency_p50_ms"] = c.SourceLatencyP50Ms,
             ["latency_ratio"] = c.SourceLatencyP50Ms > 0 ? c.LatencyP50Ms / c.SourceLatencyP50Ms : null,
             ["batch"] = 1,
+            ["throughput_batch"] = c.ThroughputBatch,
+            ["throughput_per_second"] = c.ThroughputPerSecond,
+            ["source_throughput_per_second"] = c.SourceThroughputPerSecond,
+            ["throughput_ratio"] = c.SourceThroughputPerSecond > 0 ? c.ThroughputPerSecond / c.SourceThroughputPerSecond : null,
+            ["throughput_note"] = c.ThroughputNote,
             ["compared_on"] = calibration is null ? "seeded random inputs" : calibration.ComparedOn ?? (calibration.Picture is null ? "calibration rows" : "calibration pictures"),
         };
         if (spec.Method == OptimizationMethods.PruneMagnitude)

@@ -32,13 +32,13 @@ public static class OptimizationMethods
     /// <summary>Removing hidden units of dense layers.</summary>
     public const string PruneStructured = "prune-structured";
 
-    private static readonly string[] OnnxCommon = ["samples", "seed"];
+    private static readonly string[] OnnxCommon = ["samples", "seed", "throughput_batch", "evaluation"];
 
     /// <summary>The methods that work, by name.</summary>
     public static IReadOnlyDictionary<string, OptimizationMethod> Available { get; } = new OptimizationMethod[]
     {
         new(GgufQuantize, ModelFormat.Gguf, "quantized", ["type", "imatrix", "imatrix_column"]),
-        new(OnnxOptimize, ModelFormat.Onnx, "optimized", ["level", .. OnnxCommon]),
+        new(OnnxOptimize, ModelFormat.Onnx, "optimized", ["level", "machine_specific", .. OnnxCommon]),
         new(OnnxFp16, ModelFormat.Onnx, "quantized", OnnxCommon),
         new(OnnxInt8Dynamic, ModelFormat.Onnx, "quantized", OnnxCommon),
         new(OnnxInt8Static, ModelFormat.Onnx, "quantized", ["calibration", "calibration_method", "percentile", "columns", "rows", "preprocess", "channel_order", .. OnnxCommon]),

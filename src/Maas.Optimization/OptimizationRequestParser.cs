@@ -19,6 +19,9 @@ public static class OptimizationRequestParser
     /// <summary>The most sample inputs an ONNX job compares.</summary>
     public const int MaxSamples = 256;
 
+    /// <summary>The largest batch throughput is measured at.</summary>
+    public const int MaxThroughputBatch = 1024;
+
     /// <summary>Builds the spec of <paramref name="method"/> on <paramref name="source"/>, or throws <see cref="OptimizationRequestException"/>.</summary>
     public static OptimizationSpec Parse(ModelVersion source, string? method, JsonElement? options, JsonElement? gate, string? alias, string createdBy)
     {
@@ -84,12 +87,20 @@ public static class OptimizationRequestParser
                 return spec with { Type = type, ImatrixReference = imatrix, ImatrixColumn = column };
             case OptimizationMethods.OnnxOptimize:
                 var level = String(given, "level") ?? "extended";
-                if (level is not ("basic" or "extended"))
+                var machineSpecific = Bool(given, "machine_specific") ?? false;
+                if (level is not ("basic" or "extended" or "all"))
                 {
-                    throw new OptimizationRequestException("invalid_options", $"options.level must be basic or extended (the all/layout level ties the file to this machine), not '{RegistryNames.Shorten(level)}'");
+                    throw new OptimizationRequestException("invalid_options", $"options.level must be basic, extended or all, not '{RegistryNames.Shorten(level)}'");
                 }
 
-                spec = spec with { Level = level };
+                // Level all lays convolutions out in blocks of this CPU's vector width (NCHWc): the file may not load, or
+                // may compute wrongly, on another machine, so it is made only when asked for by name.
+                if (level == "all" && !machineSpecific)
+                {
+                    throw new OptimizationRequestException("invalid_options", "options.level all saves layout optimisations (NCHWc operators) for this machine's CPU, which tie the file to machines like it; set options.machine_specific to true to accept that, or use basic or extended");
+                }
+
+                spec = spec with { Level = level, MachineSpecific = machineSpecific };
                 break;
             case OptimizationMethods.PruneMagnitude:
                 var sparsity = Number(given, "sparsity") ?? throw new OptimizationRequestException("invalid_options", "options.sparsity (the share of each weight tensor set to zero, above 0 and below 1) is required");
@@ -128,6 +139,27 @@ public static class OptimizationRequestParser
             spec = spec with { FineTune = FineTuning.FineTuneSpec.Parse(fineTune) };
         }
 
+        if (given.TryGetValue("evaluation", out var evaluation) && evaluation.ValueKind != JsonValueKind.Null)
+        {
+            if (spec.FineTune is not null)
+            {
+                throw new OptimizationRequestException("invalid_options", "options.evaluation and options.fine_tune do not go together: a fine-tune measures accuracy on its own dataset's test split");
+            }
+
+            spec = spec with { Evaluation = FineTuning.FineTuneSpec.Parse(evaluation, FineTuning.FineTuneSpec.EvaluationOption) };
+        }
+
+        if (m.Format == ModelFormat.Onnx)
+        {
+            var throughputBatch = Number(given, "throughput_batch") ?? 16;
+            if (throughputBatch != Math.Floor(throughputBatch) || throughputBatch is < 1 or > MaxThroughputBatch)
+            {
+                throw new OptimizationRequestException("invalid_options", $"options.throughput_batch must be a whole number from 1 to {MaxThroughputBatch}, not {throughputBatch.ToString(CultureInfo.InvariantCulture)}");
+            }
+
+            spec = spec with { ThroughputBatch = (int)throughputBatch };
+        }
+
         var samples = Number(given, "samples") ?? (method == OptimizationMethods.OnnxInt8Static ? 64 : 8);
         if (samples != Math.Floor(samples) || samples is < 1 or > MaxSamples)
         {
@@ -157,7 +189,7 @@ public static class OptimizationRequestParser
 
         return int.TryParse(reference.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0 && colon > 0
             ? (reference[..colon], n)
-            : throw new OptimizationRequestException(option == "fine_tune.dataset" ? "invalid_fine_tune" : "invalid_calibration", $"options.{option} must be {(option == "imatrix" ? $"'{BuiltInText}', " : "")}'name' or 'name:version' of a dataset, not '{RegistryNames.Shorten(reference)}'");
+            : throw new OptimizationRequestException(option switch { "fine_tune.dataset" => "invalid_fine_tune", "evaluation.dataset" => "invalid_evaluation", _ => "invalid_calibration" }, $"options.{option} must be {(option == "imatrix" ? $"'{BuiltInText}', " : "")}'name' or 'name:version' of a dataset, not '{RegistryNames.Shorten(reference)}'");
     }
 
     // onnx-int8-static's options; the dataset itself is resolved by the caller (it needs the dataset catalogue and the caller's rights).
@@ -272,6 +304,11 @@ public static class OptimizationRequestParser
         !options.TryGetValue(key, out var v) || v.ValueKind == JsonValueKind.Null ? null
         : v.ValueKind == JsonValueKind.String ? v.GetString()
         : throw new OptimizationRequestException("invalid_options", $"options.{key} must be a string");
+
+    private static bool? Bool(Dictionary<string, JsonElement> options, string key) =>
+        !options.TryGetValue(key, out var v) || v.ValueKind == JsonValueKind.Null ? null
+        : v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean()
+        : throw new OptimizationRequestException("invalid_options", $"options.{key} must be true or false");
 
     private static double? Number(Dictionary<string, JsonElement> options, string key) =>
         !options.TryGetValue(key, out var v) || v.ValueKind == JsonValueKind.Null ? null

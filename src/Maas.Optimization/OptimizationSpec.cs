@@ -81,6 +81,18 @@ public sealed record OptimizationSpec
     /// <summary>ONNX: the seed of the sample inputs.</summary>
     public int Seed { get; init; } = 1234;
 
+    /// <summary>ONNX: the batch throughput is measured at (batch 1 when the model's batch dimension is fixed).</summary>
+    public int ThroughputBatch { get; init; } = 16;
+
+    /// <summary>
+    /// ONNX without a fine-tune: the labelled dataset version accuracy is measured on for source and result (its test
+    /// split); the same resolution as a fine-tune's dataset, nothing trained. Null: no accuracy measured.
+    /// </summary>
+    public FineTuning.FineTuneSpec? Evaluation { get; init; }
+
+    /// <summary>onnx-optimize: the caller accepts a file laid out for this machine's CPU (level all, NCHWc operators).</summary>
+    public bool MachineSpecific { get; init; }
+
     /// <summary>The gate: threshold per check name; null takes the method's default gate.</summary>
     public IReadOnlyDictionary<string, double>? Gate { get; init; }
 

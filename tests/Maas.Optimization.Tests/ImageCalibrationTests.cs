@@ -113,6 +113,28 @@ public sealed class ImageCalibrationTests : IDisposable
         Assert.InRange(after.Count, before.Count - 1, before.Count + 1);
     }
 
+    [SharedModelFact("ultraface-rfb-320.onnx")]
+    public void UltraFace_int8_dynamic_keeps_every_face_of_the_sample_photo_at_box_iou_0_9()
+    {
+        // The threshold: each face the float model finds on the sample picture is found again with IoU >= 0.9.
+        const double MinIou = 0.9;
+        var source = SharedModels.PathOf("ultraface-rfb-320.onnx");
+        var graph = OnnxGraph.Load(source);
+        var info = OnnxInt8Quantizer.Rewrite(graph);
+        var output = Path.Combine(_folder, "ultraface-int8-dynamic.onnx");
+        graph.Save(output);
+        OnnxModelReader.Read(output);
+        Assert.True(info.ConvsQuantized > 20, $"{info.ConvsQuantized} convs");
+
+        var ppm = SamplePicture();
+        var before = Faces(source, ppm);
+        var after = Faces(output, ppm);
+        Assert.InRange(before.Count, 10, 80);
+        var ious = before.Select(face => after.Select(f => Iou(face, f)).DefaultIfEmpty(0).Max()).ToArray();
+        Assert.True(ious.All(iou => iou >= MinIou), $"{ious.Count(iou => iou < MinIou)} of {before.Count} faces have IoU below {MinIou} (smallest {ious.Min():0.000}); the int8 model finds {after.Count}");
+        Assert.InRange(after.Count, before.Count - 1, before.Count + 1);
+    }
+
     private static (byte[] Pixels, int Height, int Width) Rgb(SKBitmap photo, bool mirror, float brightness, SKRectI? crop)
     {
         var area = crop ?? new SKRectI(0, 0, photo.Width, photo.Height);

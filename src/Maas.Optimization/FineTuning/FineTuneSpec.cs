@@ -13,6 +13,18 @@ namespace Maas.Optimization.FineTuning;
 /// </summary>
 public sealed record FineTuneSpec
 {
+    /// <summary>The option of a fine-tune: <c>options.fine_tune</c>.</summary>
+    public const string FineTuneOption = "fine_tune";
+
+    /// <summary>
+    /// The option of an evaluation without training (<c>options.evaluation</c>): the same dataset, label, features and
+    /// split, resolved the same way, whose test split accuracy is measured on.
+    /// </summary>
+    public const string EvaluationOption = "evaluation";
+
+    /// <summary>The option this was given as: <see cref="FineTuneOption"/> or <see cref="EvaluationOption"/>; it names the errors.</summary>
+    public string Option { get; init; } = FineTuneOption;
+
     /// <summary>The dataset as given ("name" or "name:version").</summary>
     public required string Reference { get; init; }
 
@@ -43,24 +55,35 @@ public sealed record FineTuneSpec
     /// <summary>The keys <c>options.fine_tune</c> takes.</summary>
     public static IReadOnlyList<string> Keys { get; } = ["dataset", "label", "features", "trainer", "hyperparameters", "split"];
 
-    /// <summary>Checks <c>options.fine_tune</c> as given, or throws <see cref="OptimizationRequestException"/>; the dataset is resolved later.</summary>
-    public static FineTuneSpec Parse(JsonElement element)
+    /// <summary>The keys <c>options.evaluation</c> takes (nothing trains, so no trainer or hyperparameters).</summary>
+    public static IReadOnlyList<string> EvaluationKeys { get; } = ["dataset", "label", "features", "split"];
+
+    /// <summary>
+    /// Checks <c>options.fine_tune</c> (or, with <paramref name="option"/> <see cref="EvaluationOption"/>,
+    /// <c>options.evaluation</c>) as given, or throws <see cref="OptimizationRequestException"/>; the dataset is resolved later.
+    /// </summary>
+    public static FineTuneSpec Parse(JsonElement element, string option = FineTuneOption)
     {
+        var o = $"options.{option}";
+        OptimizationRequestException Invalid(string message) => new($"invalid_{option}", message);
         if (element.ValueKind != JsonValueKind.Object)
         {
-            throw Invalid("options.fine_tune must be an object {\"dataset\": \"name:version\", \"hyperparameters\": {\"epochs\": n, ...}, ...}");
+            throw Invalid(option == FineTuneOption
+                ? "options.fine_tune must be an object {\"dataset\": \"name:version\", \"hyperparameters\": {\"epochs\": n, ...}, ...}"
+                : "options.evaluation must be an object {\"dataset\": \"name:version\", \"label\"?, \"features\"?, \"split\"?}");
         }
 
+        var keys = option == FineTuneOption ? Keys : EvaluationKeys;
         var given = element.EnumerateObject().ToDictionary(p => p.Name, p => p.Value, StringComparer.Ordinal);
-        foreach (var key in given.Keys.Where(k => !Keys.Contains(k)))
+        foreach (var key in given.Keys.Where(k => !keys.Contains(k)))
         {
-            throw Invalid($"options.fine_tune takes {string.Join(", ", Keys)}, not '{RegistryNames.Shorten(key)}'");
+            throw Invalid($"{o} takes {string.Join(", ", keys)}, not '{RegistryNames.Shorten(key)}'");
         }
 
         string? Text(string key) => !given.TryGetValue(key, out var v) || v.ValueKind == JsonValueKind.Null ? null
-            : v.ValueKind == JsonValueKind.String ? v.GetString() : throw Invalid($"options.fine_tune.{key} must be a string");
-        var dataset = Text("dataset") ?? throw Invalid("options.fine_tune.dataset (the dataset version to train on: 'name' or 'name:version') is required");
-        OptimizationRequestParser.DatasetReference(dataset, "fine_tune.dataset");
+            : v.ValueKind == JsonValueKind.String ? v.GetString() : throw Invalid($"{o}.{key} must be a string");
+        var dataset = Text("dataset") ?? throw Invalid($"{o}.dataset (the labelled dataset version to {(option == FineTuneOption ? "train" : "measure accuracy")} on: 'name' or 'name:version') is required");
+        OptimizationRequestParser.DatasetReference(dataset, $"{option}.dataset");
         var trainer = Text("trainer");
         if (trainer is not (null or "adamw" or "sgd"))
         {
@@ -72,7 +95,7 @@ public sealed record FineTuneSpec
         {
             if (f.ValueKind != JsonValueKind.Array || f.GetArrayLength() != 1 || f[0].ValueKind != JsonValueKind.String)
             {
-                throw Invalid("options.fine_tune.features must name the one image column, e.g. [\"image\"]");
+                throw Invalid($"{o}.features must name the one image column, e.g. [\"image\"]");
             }
 
             image = f[0].GetString();
@@ -107,10 +130,10 @@ public sealed record FineTuneSpec
         TrainingSplit? split = null;
         if (given.TryGetValue("split", out var s) && s.ValueKind != JsonValueKind.Null)
         {
-            split = ParseSplit(s);
+            split = ParseSplit(s, o, Invalid);
         }
 
-        return new FineTuneSpec { Reference = dataset, Label = Text("label"), Image = image, Trainer = trainer, Hyperparameters = hyperparameters, Split = split };
+        return new FineTuneSpec { Option = option, Reference = dataset, Label = Text("label"), Image = image, Trainer = trainer, Hyperparameters = hyperparameters, Split = split };
     }
 
     /// <summary>
@@ -121,9 +144,13 @@ public sealed record FineTuneSpec
     public FineTuneSpec Resolve(DatasetVersion version, ModelVersion source)
     {
         var label = $"{version.Dataset}:{version.Version.ToString(CultureInfo.InvariantCulture)}";
+        var o = $"options.{Option}";
+        OptimizationRequestException Invalid(string message) => new($"invalid_{Option}", message);
         if (!source.Metadata.TryGetValue("maas.image", out var imageJson))
         {
-            throw new OptimizationRequestException("fine_tune_not_applicable", $"options.fine_tune trains the pruned network with MaaS's ggml trainer, which reads image classifiers it trained itself; version {source.Version} of '{source.Model}' was not trained by it (no maas.image metadata)");
+            throw new OptimizationRequestException($"{Option}_not_applicable", Option == FineTuneOption
+                ? $"options.fine_tune trains the pruned network with MaaS's ggml trainer, which reads image classifiers it trained itself; version {source.Version} of '{source.Model}' was not trained by it (no maas.image metadata)"
+                : $"options.evaluation measures accuracy of image classifiers MaaS trained (their metadata names the classes and the picture shape); version {source.Version} of '{source.Model}' was not trained by it (no maas.image metadata)");
         }
 
         using var image = JsonDocument.Parse(imageJson);
@@ -132,25 +159,25 @@ public sealed record FineTuneSpec
         JsonElement? lineage = source.Metadata.TryGetValue("maas.lineage", out var lineageJson) ? JsonDocument.Parse(lineageJson).RootElement.Clone() : null;
         string? FromLineage(string key) => lineage is { } l && l.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
-        var labelColumn = Label ?? FromLineage("label") ?? throw Invalid("options.fine_tune.label is required: the source's lineage names no label column");
+        var labelColumn = Label ?? FromLineage("label") ?? throw Invalid($"{o}.label is required: the source's lineage names no label column");
         var imageColumn = Image ?? (lineage is { } li && li.TryGetProperty("features", out var fs) && fs.ValueKind == JsonValueKind.Array && fs.GetArrayLength() == 1 ? fs[0].GetString() : null)
-            ?? throw Invalid("options.fine_tune.features is required: the source's lineage names no image column");
+            ?? throw Invalid($"{o}.features is required: the source's lineage names no image column");
         var column = version.Schema.FirstOrDefault(c => c.Name == imageColumn);
         if (column is not { Type: DatasetColumnType.Image, Shape: { } dims })
         {
-            throw new OptimizationRequestException("invalid_fine_tune", $"{label} has no image column '{RegistryNames.Shorten(imageColumn)}' (its image columns: {string.Join(", ", version.Schema.Where(c => c.Type == DatasetColumnType.Image).Select(c => c.Name).DefaultIfEmpty("none"))})");
+            throw Invalid($"{label} has no image column '{RegistryNames.Shorten(imageColumn)}' (its image columns: {string.Join(", ", version.Schema.Where(c => c.Type == DatasetColumnType.Image).Select(c => c.Name).DefaultIfEmpty("none"))})");
         }
 
         // The network reads [channels, height, width]; the pictures are stored [height, width(, channels)].
         int[] stored = dims.Count switch { 2 => [1, dims[0], dims[1]], 3 => [dims[2], dims[0], dims[1]], _ => [] };
         if (!stored.SequenceEqual(shape))
         {
-            throw new OptimizationRequestException("invalid_fine_tune", $"image column '{imageColumn}' of {label} holds pictures of [{string.Join(", ", dims)}]; the model takes [channels, height, width] = [{string.Join(", ", shape)}]");
+            throw Invalid($"image column '{imageColumn}' of {label} holds pictures of [{string.Join(", ", dims)}]; the model takes [channels, height, width] = [{string.Join(", ", shape)}]");
         }
 
         if (version.Schema.All(c => c.Name != labelColumn))
         {
-            throw new OptimizationRequestException("invalid_fine_tune", $"{label} has no label column '{RegistryNames.Shorten(labelColumn)}'");
+            throw Invalid($"{label} has no label column '{RegistryNames.Shorten(labelColumn)}'");
         }
 
         var split = Split;
@@ -171,11 +198,11 @@ public sealed record FineTuneSpec
         };
     }
 
-    private static TrainingSplit ParseSplit(JsonElement s)
+    private static TrainingSplit ParseSplit(JsonElement s, string o, Func<string, OptimizationRequestException> invalid)
     {
         if (s.ValueKind != JsonValueKind.Object)
         {
-            throw Invalid("options.fine_tune.split must be an object {\"validation\", \"test\", \"seed\"}");
+            throw invalid($"{o}.split must be an object {{\"validation\", \"test\", \"seed\"}}");
         }
 
         var split = new TrainingSplit();
@@ -183,7 +210,7 @@ public sealed record FineTuneSpec
         {
             if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetDouble(out var value))
             {
-                throw Invalid($"options.fine_tune.split.{RegistryNames.Shorten(p.Name)} must be a number");
+                throw invalid($"{o}.split.{RegistryNames.Shorten(p.Name)} must be a number");
             }
 
             split = p.Name switch
@@ -191,13 +218,11 @@ public sealed record FineTuneSpec
                 "validation" when value is >= 0 and <= 0.5 => split with { Validation = value },
                 "test" when value is >= 0.05 and <= 0.5 => split with { Test = value },
                 "seed" when value == Math.Floor(value) && value is >= 0 and <= int.MaxValue => split with { Seed = (int)value },
-                "validation" or "test" or "seed" => throw Invalid($"options.fine_tune.split: validation is 0 to 0.5, test 0.05 to 0.5, seed a whole number; {p.Name} is {value.ToString(CultureInfo.InvariantCulture)}"),
-                _ => throw Invalid($"options.fine_tune.split takes validation, test and seed, not '{RegistryNames.Shorten(p.Name)}'"),
+                "validation" or "test" or "seed" => throw invalid($"{o}.split: validation is 0 to 0.5, test 0.05 to 0.5, seed a whole number; {p.Name} is {value.ToString(CultureInfo.InvariantCulture)}"),
+                _ => throw invalid($"{o}.split takes validation, test and seed, not '{RegistryNames.Shorten(p.Name)}'"),
             };
         }
 
         return split;
     }
-
-    private static OptimizationRequestException Invalid(string message) => new("invalid_fine_tune", message);
 }

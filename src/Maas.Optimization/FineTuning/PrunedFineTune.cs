@@ -39,7 +39,7 @@ public static class PrunedFineTune
         var labelIndex = table.IndexOf(spec.Label!);
         if (image < 0 || labelIndex < 0 || table.Columns[image].Shape is not { Count: 2 or 3 } dims)
         {
-            throw new JobFailedException("invalid_fine_tune", $"{label} no longer has the image column '{spec.Image}' and label column '{spec.Label}'");
+            throw new JobFailedException($"invalid_{spec.Option}", $"{label} no longer has the image column '{spec.Image}' and label column '{spec.Label}'");
         }
 
         var (height, width, channels) = (dims[0], dims[1], dims.Count == 3 ? dims[2] : 1);
@@ -85,9 +85,12 @@ public static class PrunedFineTune
         // Rows whose picture is unreadable or whose class the model does not know take no part.
         int[] Usable(List<int> rows) => [.. rows.Where(r => labels[r] >= 0).Order()];
         var (trainRows, validationRows, testRows) = (Usable(train), Usable(validation), Usable(test));
-        if (trainRows.Length < 1 || testRows.Length < 1)
+        var training = spec.Option == FineTuneSpec.FineTuneOption;
+        if (testRows.Length < 1 || (training && trainRows.Length < 1))
         {
-            throw new JobFailedException("dataset_too_small", $"{label} leaves {trainRows.Length} training and {testRows.Length} test pictures of the model's classes; fine-tuning needs both");
+            throw new JobFailedException("dataset_too_small", training
+                ? $"{label} leaves {trainRows.Length} training and {testRows.Length} test pictures of the model's classes; fine-tuning needs both"
+                : $"{label} leaves no test picture of the model's classes to measure accuracy on");
         }
 
         return new FineTuneData(images, labels, new NetworkShape([channels, height, width]), trainRows, validationRows, testRows, labelled.Length - trainRows.Length - validationRows.Length - testRows.Length);

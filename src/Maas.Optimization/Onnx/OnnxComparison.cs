@@ -33,6 +33,18 @@ public sealed record OnnxComparisonResult
 
     /// <summary>Median milliseconds of one call at batch 1: the candidate.</summary>
     public required double LatencyP50Ms { get; init; }
+
+    /// <summary>The batch throughput was measured at: the one asked for when every input's first dimension is open, else 1.</summary>
+    public int ThroughputBatch { get; init; } = 1;
+
+    /// <summary>Items per second of the source at <see cref="ThroughputBatch"/> (median call time of interleaved calls).</summary>
+    public double SourceThroughputPerSecond { get; init; }
+
+    /// <summary>Items per second of the candidate at <see cref="ThroughputBatch"/>.</summary>
+    public double ThroughputPerSecond { get; init; }
+
+    /// <summary>Why throughput is at a smaller batch than asked for (a fixed batch dimension, the input size cap); null when it is not.</summary>
+    public string? ThroughputNote { get; init; }
 }
 
 /// <summary>Runs a source model and its rewrite side by side on ONNX Runtime (CPU, one thread each).</summary>
@@ -44,7 +56,7 @@ public static class OnnxComparison
     /// </summary>
     /// <exception cref="OnnxRuntimeException">A model does not load or run.</exception>
     /// <exception cref="NotSupportedException">An input's type cannot be sampled, or the two models' signatures differ.</exception>
-    public static OnnxComparisonResult Compare(string source, string candidate, int samples, int seed, int timedRuns, CancellationToken cancellationToken, Func<int, OnnxTensor[]>? given = null)
+    public static OnnxComparisonResult Compare(string source, string candidate, int samples, int seed, int timedRuns, CancellationToken cancellationToken, Func<int, OnnxTensor[]>? given = null, int batch = 1)
     {
         using var sourceSession = Open(source);
         using var candidateSession = Open(candidate);
@@ -120,6 +132,7 @@ public static class OnnxComparison
 
             var timed = sourceSession.Inputs.Select((info, k) => new KeyValuePair<string, OnnxTensor>(info.Name, first![k])).ToArray();
             var (sourceP50, candidateP50) = Time(sourceSession, candidateSession, timed, timedRuns, cancellationToken);
+            var (throughputBatch, sourceThroughput, candidateThroughput, throughputNote) = Throughput(sourceSession, candidateSession, first!, batch, sourceP50, candidateP50, timedRuns, cancellationToken);
             return new OnnxComparisonResult
             {
                 Samples = samples,
@@ -131,6 +144,10 @@ public static class OnnxComparison
                 MismatchedValues = mismatched,
                 SourceLatencyP50Ms = sourceP50,
                 LatencyP50Ms = candidateP50,
+                ThroughputBatch = throughputBatch,
+                SourceThroughputPerSecond = sourceThroughput,
+                ThroughputPerSecond = candidateThroughput,
+                ThroughputNote = throughputNote,
             };
         }
         finally
@@ -147,6 +164,58 @@ public static class OnnxComparison
         // One thread each: the job shares the machine, and ratios of like with like are what the gate reads.
         using var options = new OnnxSessionOptions { IntraOpThreads = 1, InterOpThreads = 1 };
         return OnnxSession.Open(path, options);
+    }
+
+    /// <summary>The most bytes of batched inputs a throughput measurement builds (the rest of the batch is dropped).</summary>
+    public const long MaxBatchInputBytes = 64L << 20;
+
+    // Items per second at `batch`: the first sample repeated along the first dimension when every input leaves it open
+    // and the sample has it at 1; otherwise (a fixed batch, as UltraFace's [1, 3, 240, 320]) the batch-1 timings.
+    private static (int Batch, double Source, double Candidate, string? Note) Throughput(OnnxSession source, OnnxSession candidate, OnnxTensor[] sample, int batch, double sourceP50, double candidateP50, int runs, CancellationToken cancellationToken)
+    {
+        static double PerSecond(int items, double ms) => ms > 0 ? items * 1000 / ms : 0;
+        if (batch <= 1)
+        {
+            return (1, PerSecond(1, sourceP50), PerSecond(1, candidateP50), null);
+        }
+
+        var open = source.Inputs.Zip(candidate.Inputs).All(p => p.First.Shape.Count > 0 && p.First.Shape[0].Value <= 0 && p.Second.Shape.Count > 0 && p.Second.Shape[0].Value <= 0)
+            && sample.All(t => t.ShapeSpan.Length > 0 && t.ShapeSpan[0] == 1 && t.ElementType != OnnxElementType.String);
+        if (!open)
+        {
+            return (1, PerSecond(1, sourceP50), PerSecond(1, candidateP50), $"batch {batch} asked for; the model's first input dimension is fixed, so throughput is at batch 1");
+        }
+
+        var itemBytes = sample.Sum(t => (long)t.GetBytes().Length);
+        var fits = (int)Math.Clamp(MaxBatchInputBytes / Math.Max(1, itemBytes), 1, batch);
+        var batched = new OnnxTensor?[sample.Length];
+        try
+        {
+            for (var k = 0; k < sample.Length; k++)
+            {
+                var item = sample[k].GetBytes();
+                var bytes = new byte[item.Length * fits];
+                for (var i = 0; i < fits; i++)
+                {
+                    item.CopyTo(bytes.AsSpan(i * item.Length));
+                }
+
+                var shape = sample[k].ShapeSpan.ToArray();
+                shape[0] = fits;
+                batched[k] = OnnxTensor.CreateFromBytes(sample[k].ElementType, bytes, shape);
+            }
+
+            var named = source.Inputs.Select((info, k) => new KeyValuePair<string, OnnxTensor>(info.Name, batched[k]!)).ToArray();
+            var (a, b) = Time(source, candidate, named, runs, cancellationToken);
+            return (fits, PerSecond(fits, a), PerSecond(fits, b), fits < batch ? $"batch {batch} asked for; {fits} items fit the {MaxBatchInputBytes >> 20} MiB of batched inputs" : null);
+        }
+        finally
+        {
+            foreach (var t in batched)
+            {
+                t?.Dispose();
+            }
+        }
     }
 
     // Interleaved, so a busy moment of the machine lands on both models alike.

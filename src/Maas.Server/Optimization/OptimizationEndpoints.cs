@@ -78,6 +78,11 @@ internal static class OptimizationEndpoints
                 spec = spec with { FineTune = fineTune.Resolve(await DatasetAsync(fineTune.Reference, "fine_tune.dataset", context, datasets), source) };
             }
 
+            if (spec.Evaluation is { } evaluation)
+            {
+                spec = spec with { Evaluation = evaluation.Resolve(await DatasetAsync(evaluation.Reference, "evaluation.dataset", context, datasets), source) };
+            }
+
             if (spec.ImatrixReference is { } text and not OptimizationRequestParser.BuiltInText)
             {
                 var texts = await DatasetAsync(text, "imatrix", context, datasets);
@@ -103,7 +108,7 @@ internal static class OptimizationEndpoints
     {
         var (name, number) = OptimizationRequestParser.DatasetReference(reference, option);
 
-        // Calibrating or fine-tuning reads the dataset, so the key must be allowed to read datasets as well as to write models.
+        // Calibrating, fine-tuning or evaluating reads the dataset, so the key must be allowed to read datasets as well as to write models.
         if (context.GetCaller() is { } caller && !caller.Has(MaasScopes.DatasetsRead))
         {
             throw new ApiException(StatusCodes.Status403Forbidden, "insufficient_scope", $"options.{option} reads a dataset, which needs the scope {MaasScopes.DatasetsRead}; the key has {string.Join(", ", caller.Scopes)}");

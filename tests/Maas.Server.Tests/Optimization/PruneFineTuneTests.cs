@@ -166,6 +166,78 @@ public sealed class PruneFineTuneTests(FineTuneServer servers) : IClassFixture<F
     }
 
     [Fact]
+    public async Task Without_a_fine_tune_accuracy_on_a_labelled_dataset_version_gates_the_rewrite()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var (dataset, model, trained) = await TrainedMlpAsync(client);
+
+        // int8 weights keep the trained MLP's accuracy: the default gate with an evaluation holds it within a point
+        // and keeps the output checks, compared on the same test pictures.
+        var quantised = await OptimizeAsync(client, model, $$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}:1"} } }""");
+
+        Assert.True((string?)quantised["status"] == "succeeded", quantised.ToJsonString());
+        var report = quantised["result"]!["report"]!;
+        Assert.True((string?)quantised["result"]!["status"] == "ready", report.ToJsonString());
+        Assert.Equal(trained, (double)report["source_accuracy"]!, 6); // the source's own test split, as its training measured it
+        Assert.Equal(120, (int)report["accuracy_rows"]!);
+        Assert.True((double)report["accuracy_drop"]! <= 0.01, report.ToJsonString());
+        Assert.Equal($"{dataset}:1 test split", (string?)report["accuracy_on"]);
+        Assert.Equal("evaluation test rows", (string?)report["compared_on"]);
+        Assert.Equal("label", (string?)report["evaluation"]!["label"]);
+        Assert.Null(report["fine_tune"]);
+        var checks = report["gate"]!["checks"]!.AsArray().Select(c => (string?)c!["name"]).ToArray();
+        Assert.Equal(["finite_outputs", "max_relative_mean_abs_diff", "min_top1_agreement", "max_accuracy_drop"], checks);
+
+        // Pruning 45 of 48 hidden units without training it back loses accuracy; the accuracy gate rejects that version.
+        var pruned = await OptimizeAsync(client, model, $$"""{"method": "prune-structured", "options": {"ratio": 0.95, "evaluation": {"dataset": "{{dataset}}"} }, "gate": {"max_accuracy_drop": 0.01}, "alias": "small"}""");
+
+        Assert.True((string?)pruned["status"] == "succeeded", pruned.ToJsonString());
+        var result = pruned["result"]!;
+        Assert.True((string?)result["status"] == "rejected", result.ToJsonString());
+        var check = result["report"]!["gate"]!["checks"]!.AsArray().Single(c => (string?)c!["name"] == "max_accuracy_drop")!;
+        Assert.False((bool)check["passed"]!);
+        Assert.True((double)check["value"]! > 0.01, check.ToJsonString());
+        Assert.Equal((double)result["report"]!["source_accuracy"]! - (double)result["report"]!["accuracy"]!, (double)check["value"]!, 9);
+        await (await client.GetAsync($"api/v1/models/{model}/aliases/small")).ErrorAsync(HttpStatusCode.NotFound, "alias_not_found");
+
+        // The same rewrite held to a drop it meets passes: the gate reads the threshold, not the method.
+        var drop = (double)check["value"]!;
+        var loose = await OptimizeAsync(client, model, $$"""{"method": "prune-structured", "options": {"ratio": 0.95, "evaluation": {"dataset": "{{dataset}}"} }, "gate": {"max_accuracy_drop": {{(drop + 0.01).ToString(System.Globalization.CultureInfo.InvariantCulture)}} } }""");
+        Assert.Equal("ready", (string?)loose["result"]!["status"]);
+        Assert.Equal(drop, (double)loose["result"]!["report"]!["accuracy_drop"]!, 9);
+    }
+
+    [Fact]
+    public async Task A_calibration_set_that_clips_everything_looks_fine_on_its_own_rows_and_the_accuracy_gate_rejects_it()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var (dataset, model, _) = await TrainedMlpAsync(client);
+
+        // Near-black pictures (pixels 0-10 of 255): every activation range is tiny, so real pictures (stripes of 200
+        // on 30) clip to a flat grey in the int8 model.
+        var random = new Random(8);
+        var dark = Enumerable.Range(0, 60).Select(_ => Enumerable.Range(0, Size * Size).Select(_ => (byte)random.Next(0, 11)).ToArray()).ToArray();
+        var darkSet = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(dark, Enumerable.Range(0, dark.Length).Select(i => i % 3).ToArray(), Size, Size), "dark.zip");
+
+        var clipped = await OptimizeAsync(client, model, $$"""{"method": "onnx-int8-static", "options": {"calibration": "{{darkSet}}", "evaluation": {"dataset": "{{dataset}}"} } }""");
+
+        Assert.True((string?)clipped["status"] == "succeeded", clipped.ToJsonString());
+        var report = clipped["result"]!["report"]!;
+        Assert.Equal("calibration pictures", (string?)report["compared_on"]);
+        Assert.True((string?)clipped["result"]!["status"] == "rejected", report.ToJsonString());
+        var checks = report["gate"]!["checks"]!.AsArray().ToDictionary(c => (string)c!["name"]!, c => c!);
+        Assert.False((bool)checks["max_accuracy_drop"]["passed"]!);
+        Assert.True((double)report["accuracy_drop"]! > 0.2, report.ToJsonString());
+
+        // Calibrated on the training pictures themselves, the same method keeps the accuracy and is ready.
+        var calibrated = await OptimizeAsync(client, model, $$"""{"method": "onnx-int8-static", "options": {"calibration": "{{dataset}}", "evaluation": {"dataset": "{{dataset}}"} } }""");
+
+        Assert.True((string?)calibrated["status"] == "succeeded", calibrated.ToJsonString());
+        Assert.True((string?)calibrated["result"]!["status"] == "ready", calibrated["result"]!.ToJsonString());
+        Assert.True((double)calibrated["result"]!["report"]!["accuracy_drop"]! <= 0.01);
+    }
+
+    [Fact]
     public async Task Fine_tune_requests_that_cannot_work_get_400_with_a_code()
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
@@ -188,5 +260,10 @@ public sealed class PruneFineTuneTests(FineTuneServer servers) : IClassFixture<F
         await Refused("""{"method": "prune-structured", "options": {"ratio": 0.5, "fine_tune": {}}}""", "invalid_fine_tune");
         await Refused($$"""{"method": "prune-structured", "options": {"ratio": 0.5, "fine_tune": {"dataset": "{{dataset}}", "hyperparameters": {"epochs": 0} } } }""", "invalid_fine_tune");
         await Refused($$"""{"method": "prune-structured", "options": {"ratio": 0.5, "fine_tune": {"dataset": "{{dataset}}", "optimizer": "adamw"} } }""", "invalid_fine_tune");
+
+        // options.evaluation: accuracy is measured on classifiers MaaS trained, never alongside a fine-tune.
+        await Refused($$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}"} } }""", "evaluation_not_applicable");
+        await Refused($$"""{"method": "prune-structured", "options": {"ratio": 0.5, "fine_tune": {"dataset": "{{dataset}}"}, "evaluation": {"dataset": "{{dataset}}"} } }""", "invalid_options");
+        await Refused($$"""{"method": "onnx-fp16", "options": {"evaluation": {"dataset": "{{dataset}}", "split": {"test": 0.9} } } }""", "invalid_evaluation");
     }
 }
