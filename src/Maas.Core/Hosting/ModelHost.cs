@@ -149,7 +149,10 @@ public sealed class ModelHost : IAsyncDisposable
             {
                 ReportWait(request, waitStarted, "timeout");
                 throw new ModelHostException(ModelHostErrorKind.LoadTimeout,
-                    $"model {request.Key} did not load within {_options.LoadWaitLimit.TotalSeconds:0.###} s (the load goes on; try again later)");
+                    $"model {request.Key} did not load within the load wait limit of {(long)_options.LoadWaitLimit.TotalMilliseconds} ms (Maas:Hosting:LoadWaitMs); the load goes on, try again later")
+                {
+                    WaitLimit = _options.LoadWaitLimit,
+                };
             }
             catch (ModelHostException)
             {

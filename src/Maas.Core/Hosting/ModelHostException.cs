@@ -36,4 +36,7 @@ public sealed class ModelHostException(ModelHostErrorKind kind, string message, 
 
     /// <summary>For <see cref="ModelHostErrorKind.DoesNotFit"/> and <see cref="ModelHostErrorKind.QuotaExceeded"/>: what the other models counted against it take.</summary>
     public long? UsedBytes { get; init; }
+
+    /// <summary>For <see cref="ModelHostErrorKind.LoadTimeout"/>: how long the request waited (the host's load wait limit).</summary>
+    public TimeSpan? WaitLimit { get; init; }
 }

@@ -55,6 +55,12 @@ public sealed class LlmEngineManager(ModelHost host)
                 throw new LlmException(LlmErrorKind.QueueFull, ex.Message, "model", "memory_quota_exceeded", ex);
             }
 
+            if (ex.Kind == ModelHostErrorKind.LoadTimeout)
+            {
+                // No inner exception: the message (the limit, no paths) is the caller's to read, not hidden as a server fault.
+                throw new LlmException(LlmErrorKind.Unavailable, ex.Message, "model", "model_load_timeout");
+            }
+
             var reason = ex.InnerException?.Message ?? ex.Message;
             throw new LlmException(LlmErrorKind.Unavailable, $"model '{request.Key.Name}' version {request.Key.Version} could not be loaded: {reason}", "model", "model_load_failed", ex);
         }

@@ -387,6 +387,12 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
             LimitName = "memory_quota_bytes",
             Limit = ex.LimitBytes,
         },
+        // The request waited as long as it may; the load goes on and a later request finds the version ready.
+        ModelHostErrorKind.LoadTimeout => new InferenceException(InferenceErrorKind.Unavailable, ex.Message, ex)
+        {
+            LimitName = "load_wait_ms",
+            Limit = ex.WaitLimit is { } wait ? (long)wait.TotalMilliseconds : null,
+        },
         _ => new InferenceException(InferenceErrorKind.Unavailable, ex.Message, ex),
     };
 

@@ -314,8 +314,9 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => InferAsync(client, model)));
         Assert.All(answers, a => Assert.Equal("1", a.Header));
 
+        // Rolled back within its first step: nothing advanced before it.
         var history = (await (await client.GetAsync($"api/v1/deployments/{model}/history")).JsonAsync(HttpStatusCode.OK))["history"]!.AsArray();
-        Assert.Equal("rollback", (string?)history[0]!["action"]);
+        Assert.Equal(["rollback", "create"], history.Select(h => (string?)h!["action"]));
         Assert.Equal("system", (string?)history[0]!["actor"]);
         Assert.Contains("max_abs_error", (string?)history[0]!["reason"]);
         await WaitUntilAsync(
@@ -379,6 +380,9 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
             },
             "the failing canary is rolled back");
         Assert.Contains("error rate", (string?)deployment!["reason"]);
+        var history = (await (await client.GetAsync($"api/v1/deployments/{model}/history")).JsonAsync(HttpStatusCode.OK))["history"]!.AsArray();
+        Assert.Equal(["rollback", "create"], history.Select(h => (string?)h!["action"]));
+        Assert.Equal(((string?)deployment["reason"], "system"), ((string?)history[0]!["reason"], (string?)history[0]!["actor"]));
         var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => InferAsync(client, model)));
         Assert.All(answers, a => Assert.Equal((200, "1"), (a.Status, a.Header)));
     }

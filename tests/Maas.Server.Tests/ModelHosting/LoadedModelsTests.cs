@@ -80,16 +80,10 @@ public sealed class LoadedModelsTests
         (await second.Client.PostJsonAsync("/v2/models/brief/infer", InferenceHost.InferJson("input", "FP32", [1, 4], new System.Text.Json.Nodes.JsonArray(1f, 2f, 3f, 4f)))).Response.EnsureSuccessStatusCode();
 
         // "brief" goes after its second without requests; "kept" loaded without any request and outlives it.
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        JsonElement list;
-        do
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the unpinned model did not unload after its keep-alive");
-            await Task.Delay(100);
-            (_, list) = await second.Client.GetJsonAsync("/api/v1/loaded-models");
-        }
-        while (list.GetProperty("models").EnumerateArray().Any(m => m.GetProperty("model").GetString() == "brief"));
-
+        var list = await Maas.Testing.Conditions.ReadUntilAsync(
+            async () => (await second.Client.GetJsonAsync("/api/v1/loaded-models")).Body,
+            l => l.GetProperty("models").EnumerateArray().All(m => m.GetProperty("model").GetString() != "brief"),
+            "the unpinned model unloads after its keep-alive");
         var kept = Single(list, "kept");
         Assert.Equal(("ready", true), (kept.GetProperty("state").GetString(), kept.GetProperty("pinned").GetBoolean()));
     }

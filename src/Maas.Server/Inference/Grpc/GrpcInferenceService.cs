@@ -15,8 +15,13 @@ namespace Maas.Server.Inference.Grpc;
 /// inference.GRPCInferenceService over HTTP/2: reads length-prefixed protobuf messages, calls the model manager,
 /// and ends every call with grpc-status / grpc-message trailers.
 /// </summary>
-internal sealed class GrpcInferenceService(ModelManager manager, IOptions<InferenceOptions> options, IHostApplicationLifetime lifetime, ILogger<GrpcInferenceService> logger)
+internal sealed class GrpcInferenceService(ModelManager manager, IOptions<InferenceOptions> options, IHostApplicationLifetime lifetime, IServiceProvider services, ILogger<GrpcInferenceService> logger)
 {
+    // The gRPC listener is a host of its own (GrpcServer): its calls' RequestServices do not hold the main app's
+    // services, so deployments are taken from the main container this service was built from.
+    private readonly Deployments.DeploymentRouter? _router = services.GetService<Deployments.DeploymentRouter>();
+    private readonly Deployments.ShadowQueue? _shadows = services.GetService<Deployments.ShadowQueue>();
+
     private const string ServicePrefix = "/inference.GRPCInferenceService/";
 
     /// <summary>Handles one HTTP/2 request as a gRPC call.</summary>
@@ -193,8 +198,8 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         payloads?.Write(ctx, model, "request", PayloadLog.Describe(request.Inputs));
         var version = Version(header.ModelVersion);
         // A call without a version follows the model's deployment, if it has one.
-        var route = version is null ? ctx.RequestServices.GetService<Deployments.DeploymentRouter>()?.Route(ctx, model) : null;
-        var shadows = route is null ? null : ctx.RequestServices.GetService<Deployments.ShadowQueue>();
+        var route = version is null ? _router?.Route(ctx, model) : null;
+        var shadows = route is null ? null : _shadows;
         var capture = shadows?.Capture(route, request);
         using var response = await Deployments.DeploymentRouter.WatchAsync(ctx, route, manager.InferAsync(model, version ?? route?.VersionText, request, token));
         ctx.Usage().ReportInference(response);
@@ -260,7 +265,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
                 payloads?.Write(ctx, model, "request", PayloadLog.Describe(request.Inputs));
                 // Each message of a stream follows the deployment on its own (its answer names the version).
                 var version = Version(header.ModelVersion)
-                    ?? ctx.RequestServices.GetService<Deployments.DeploymentRouter>()?.Route(ctx, model, recordOnCompletion: false)?.VersionText;
+                    ?? _router?.Route(ctx, model, recordOnCompletion: false)?.VersionText;
                 using var response = await manager.InferAsync(model, version, request, token);
                 ctx.Usage().ReportInference(response);
                 admission?.Charge(response.ComputeTime); // the next message is checked against this one's compute

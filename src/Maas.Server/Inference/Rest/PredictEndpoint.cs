@@ -45,6 +45,7 @@ internal static class PredictEndpoint
             InferenceErrorKind.NotFound => "model_not_found",
             InferenceErrorKind.QueueFull when ex.LimitName == "memory_quota_bytes" => "memory_quota_exceeded",
             InferenceErrorKind.QueueFull => "queue_full",
+            InferenceErrorKind.Unavailable when ex.LimitName == "load_wait_ms" => "model_load_timeout",
             InferenceErrorKind.Unavailable => "model_unavailable",
             InferenceErrorKind.Timeout => "timeout",
             _ => "internal_error",
@@ -94,6 +95,7 @@ internal static class PredictEndpoint
             }
 
             var description = await manager.DescribeAsync(model, version, ctx.RequestAborted);
+            Deployments.DeploymentRouter.SetVersionHeader(ctx, description.Version.ToString(System.Globalization.CultureInfo.InvariantCulture)); // errors from here on name the version too
             var tensors = new List<Tensor>();
             var added = false;
             try

@@ -82,6 +82,7 @@ internal static class V2Endpoints
         try
         {
             var scheduler = await manager.AcquireAsync(model, version, ctx.RequestAborted);
+            Deployments.DeploymentRouter.SetVersionHeader(ctx, scheduler.Version); // errors from here on name the version too
             ticket = scheduler.Admit();
         }
         catch (InferenceException ex) when (ex.Kind == InferenceErrorKind.QueueFull)
