@@ -68,8 +68,9 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
   let stopped = false;
   const writable = can(me, 'models:write');
 
+  // A resumed rollout moves again: the page follows it again (loop), as it stops following a paused one.
   async function act(action: string): Promise<void> {
-    try { await api(`${base}:${action}`, { method: 'POST', json: {} }); await draw(); status.ok(`Done: ${action}.`); } catch (e) { status.error(e as Error); }
+    try { await api(`${base}:${action}`, { method: 'POST', json: {} }); await loop(); status.ok(`Done: ${action}.`); } catch (e) { status.error(e as Error); }
   }
 
   // The split form is built once and never redrawn (a rollout's page redraws every 3 s): what is typed there, the caret
@@ -151,10 +152,14 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
   }
 
   // A rollout moves on its own: its page follows it; a plain split changes only by the buttons, which redraw it.
+  // Only the latest call schedules the next redraw, so a button pressed while one is due never starts a second chain.
+  let generation = 0;
   async function loop(): Promise<void> {
+    const mine = ++generation;
+    clearTimeout(timer);
     let moving = false;
     try { const d = await draw(); moving = d.state === 'active' && !!d.plan; } catch (e) { status.error(e as Error); }
-    if (moving && !stopped) timer = window.setTimeout(() => void loop(), 3000);
+    if (moving && !stopped && mine === generation) timer = window.setTimeout(() => void loop(), 3000);
   }
 
   replace(root, h('p', null, h('a', { href: '#/deployments' }, '← Deployments')), h('h1', null, `Deployment ${name}`), status, view, splitEditor?.section ?? null, details);
