@@ -169,6 +169,56 @@ public sealed class InferenceCommandTests(CliServerFixture fixture)
         Assert.True(run.Stdout.TrimEnd().Length > partial.TrimEnd().Length, $"nothing came after the first piece '{partial}': {run.Stdout}");
     }
 
+    [ToolFact("/usr/bin/script", "Debian package bsdutils")]
+    public async Task Chat_at_a_terminal_without_a_prompt_is_a_conversation_until_exit()
+    {
+        // script(1) gives the CLI a terminal for stdin and stdout, as a person at a shell has. Two questions, a /reset
+        // between them (no request), then /exit: the key, made for this test alone, is charged exactly two chat requests.
+        var key = await fixture.Client.CreateKeyAsync(new Maas.Client.Tenancy.NewApiKey(Names.Unique("chatter")) { Scopes = ["infer"] });
+        var info = new System.Diagnostics.ProcessStartInfo("/usr/bin/script")
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[] { "-qefc", $"dotnet '{CliRunner.CliDll()}' chat {DemoLlm} --max-tokens 4 --seed 1", "/dev/null" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        foreach (var (name, value) in fixture.Environment(key.Key))
+        {
+            info.Environment[name] = value;
+        }
+
+        info.Environment["DOTNET_NOLOGO"] = "1";
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.StandardInput.WriteAsync("Hello\n/reset\nAgain\n/exit\n");
+        await process.StandardInput.FlushAsync();
+        using var ceiling = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        try
+        {
+            await process.WaitForExitAsync(ceiling.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"the conversation did not end at /exit:\n{await stdout}");
+        }
+
+        var output = System.Text.RegularExpressions.Regex.Replace(await stdout, "\u001b\\[[0-9;?]*[A-Za-z]", "");
+        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}\n{output}\n{await stderr}");
+        Assert.Contains($"chatting with {DemoLlm}", output);
+        var requests = await Conditions.ReadUntilAsync(
+            async () => (await fixture.Client.GetUsageAsync(new Maas.Client.Tenancy.UsageQuery { Key = key.Id, GroupBy = "none" })).Totals?.Requests ?? 0,
+            n => n >= 2,
+            "the two questions to be counted");
+        Assert.Equal(2L, requests);
+    }
+
     [Fact]
     public async Task Bench_runs_concurrent_requests_and_reports_latency_percentiles()
     {

@@ -70,6 +70,19 @@ public sealed class ModelCommandTests(CliServerFixture fixture) : IDisposable
         var path = (string)pulled["files"]![0]!;
         Assert.Equal(onnx, await File.ReadAllBytesAsync(path));
 
+        // An alias moves only from the version it is expected at; it can be deleted.
+        (await fixture.RunAsync("models", "alias", name, "staging", "2", "--expected-version", "2")).AssertFailure(ExitCodes.Conflict, "alias_conflict");
+        var moved = await fixture.RunAsync("models", "alias", name, "staging", "2", "--expected-version", "1");
+        Assert.True(moved.ExitCode == 0, moved.ToString());
+        Assert.Contains($"{name}:staging -> version 2", moved.Stdout);
+        Assert.Equal("staging", (string?)(await fixture.RunAsync("models", "alias", name, "staging", "--delete", "--json")).Json()["deleted"]);
+        Assert.Equal(["production"], (await fixture.RunAsync("models", "alias", name, "--json")).Json().AsArray().Select(a => (string?)a!["name"]));
+
+        // One version goes with --version; the other stays.
+        Assert.Equal(1, (int?)(await fixture.RunAsync("models", "rm", name, "--version", "1", "--json")).Json()["version"]);
+        Assert.Equal([2], (await fixture.RunAsync("models", "show", name, "--json")).Json()["versions"]!.AsArray().Select(v => (int)v!["version"]!));
+        (await fixture.RunAsync("models", "rm", name, "--version", "1")).AssertFailure(ExitCodes.NotFound, "version_not_found");
+
         // A model with aliases is not deleted without --force: 409, one line, the server's code.
         (await fixture.RunAsync("models", "rm", name)).AssertFailure(ExitCodes.Conflict, "model_in_use");
         var removed = (await fixture.RunAsync("models", "rm", name, "--force", "--json")).Json();

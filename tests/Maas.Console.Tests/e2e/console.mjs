@@ -276,17 +276,29 @@ await scenario('chat_streaming', async () => {
 await scenario('ultraface_boxes', async () => {
   if (!config.ultraface || !config.faces) return 'skipped: ../shared/models is not present';
   await api('/api/v1/models', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'ultraface', task: 'detection' }) });
-  const up = await api('/api/v1/models/ultraface/versions', { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'X-Maas-Filename': 'ultraface-rfb-320.onnx' }, body: fs.readFileSync(config.ultraface) });
+  // The version's metadata says how its pictures are normalised (UltraFace's own (x-127)/128 at 320x240).
+  const metadata = JSON.stringify({ image_mean: '127,127,127', image_std: '128,128,128', image_size: '320x240' });
+  const up = await api('/api/v1/models/ultraface/versions', { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'X-Maas-Filename': 'ultraface-rfb-320.onnx', 'X-Maas-Metadata': metadata }, body: fs.readFileSync(config.ultraface) });
   if (!up.ok) throw new Error(`upload of ultraface failed: ${up.status} ${await up.text()}`);
   await page.goto(`${baseUrl}#/playground?tab=onnx&model=ultraface`);
   await page.getByRole('heading', { name: 'Inputs of ultraface' }).waitFor();
+  const preset = page.getByLabel(/^Image preset for/);
+  if (await preset.inputValue() !== 'metadata') throw new Error(`the preset offered first is ${await preset.inputValue()}, not the model's metadata`);
   await page.getByLabel(/input from a file/).setInputFiles(config.faces);
-  await page.getByRole('button', { name: 'Run' }).click();
-  await page.locator('#vision-summary').waitFor({ timeout: 60000 });
-  const boxes = Number(await page.locator('canvas.result-image').getAttribute('data-boxes'));
+  const run = async () => {
+    await page.evaluate(() => document.getElementById('vision-summary')?.remove());
+    await page.getByRole('button', { name: 'Run' }).click();
+    await page.locator('#vision-summary').waitFor({ timeout: 60000 });
+    return Number(await page.locator('canvas.result-image').getAttribute('data-boxes'));
+  };
+  const boxes = await run();
   if (!(boxes > 0)) throw new Error(`no boxes drawn (${await page.locator('#vision-summary').textContent()})`);
   await check('playground-onnx');
-  return `${boxes} face boxes drawn`;
+  // The built-in UltraFace preset normalises the same way: the same faces.
+  await preset.selectOption('ultraface');
+  const again = await run();
+  if (again !== boxes) throw new Error(`the metadata preset found ${boxes} faces, the UltraFace preset ${again}`);
+  return `${boxes} face boxes drawn with the model's metadata preset, the same with the UltraFace preset`;
 });
 
 await scenario('onnx_form_from_signature', async () => {
@@ -931,7 +943,13 @@ await scenario('fine_tuning', async () => {
   await page.goto(`${baseUrl}#/fine-tuning`);
   await page.locator('tr[data-status="succeeded"]').first().waitFor();
   await check('fine-tuning');
-  return `${model}; ${legend.trim()}; upload bar values ${bar.join(', ')}`;
+  // The jobs page lists it among the jobs of every kind, as a fine-tune linking to its page, done.
+  const id = model.split(':').pop();
+  await page.goto(`${baseUrl}#/jobs`);
+  const row = page.locator(`tr[data-job="${id}"]`);
+  await row.locator(`a[href="#/fine-tuning/${id}"]`, { hasText: 'fine-tune' }).waitFor();
+  if (await row.getAttribute('data-status') !== 'succeeded' || await row.locator('progress').evaluate((p) => p.value) !== 100) throw new Error(`the jobs page shows ${await row.textContent()}`);
+  return `${model}; ${legend.trim()}; upload bar values ${bar.join(', ')}; listed on the jobs page`;
 });
 
 await scenario('deployments', async () => {
@@ -1008,10 +1026,16 @@ await scenario('deployments', async () => {
   await page.getByRole('button', { name: 'Really delete?' }).click();
   await page.getByRole('heading', { name: 'Create a deployment' }).waitFor();
   if ((await api('/api/v1/deployments/shapes-model')).status !== 404) throw new Error('the deleted deployment is still there');
+  // This time a rollout plan and sticky routing from the form.
   await page.getByLabel('Model', { exact: true }).fill('shapes-model');
   await page.getByLabel('Traffic (version:percent, ...)').fill('1:90, 2:10');
+  await page.getByLabel('Sticky by header').fill('X-User');
+  await page.getByLabel('Rollout plan (JSON)').fill('{"steps": [10, 50, 100], "dwell_seconds": 3600}');
   await page.getByRole('button', { name: 'Create deployment' }).click();
   await page.locator('#deployment-status[data-state="active"]').waitFor();
+  const rollout = await (await api('/api/v1/deployments/shapes-model')).json();
+  if (rollout.plan?.dwell_seconds !== 3600 || rollout.step !== 0 || rollout.sticky?.header !== 'X-User' || rollout.canary !== 2) throw new Error(`the form made ${JSON.stringify(rollout)}`);
+  await page.getByRole('button', { name: 'Pause', exact: true }).waitFor();
   await page.getByRole('button', { name: 'Promote the canary' }).click();
   await page.locator('#deployment-status[data-state="promoted"]').waitFor();
   await page.locator('#deployment-history tr[data-action="promote"]').waitFor();
@@ -1020,7 +1044,7 @@ await scenario('deployments', async () => {
   const served = await (await api('/api/v1/deployments/shapes-model')).json();
   if (served.stable !== 2 || served.traffic.length !== 1 || served.traffic[0].version !== 2) throw new Error(`the server says ${JSON.stringify(served.traffic)}, stable ${served.stable}`);
   await check('deployment-promoted');
-  return `created with v1 90% · v2 10%, changed to 50/50, a stale change refused (typed split kept), typed split and focus kept over two rollout redraws, pause and resume, the split sent, aborted back to v1 100%; deleted, created again and promoted to v2 100%`;
+  return `created with v1 90% · v2 10%, changed to 50/50, a stale change refused (typed split kept), typed split and focus kept over two rollout redraws, pause and resume, the split sent, aborted back to v1 100%; deleted, created again with a plan and sticky routing from the form, and promoted to v2 100%`;
 });
 
 await browser.close();

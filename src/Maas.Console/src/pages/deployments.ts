@@ -33,15 +33,24 @@ export async function deploymentsPage({ me, root }: PageContext): Promise<void> 
   const model = h('input', { type: 'text', required: true, placeholder: 'model' });
   const traffic = h('input', { type: 'text', required: true, placeholder: '1:90, 2:10', pattern: splitPattern });
   const shadow = h('input', { type: 'text', placeholder: 'optional: 3' });
+  const sticky = h('input', { type: 'text', placeholder: 'optional: X-User-Id' });
+  const plan = h('textarea', { rows: 2, placeholder: 'optional: {"steps": [10, 50, 100], "dwell_seconds": 300}' });
   const form = h('form', { class: 'card' },
-    h('div', { class: 'row' }, field('Model', model), field('Traffic (version:percent, ...)', traffic), field('Shadow versions', shadow)),
+    h('div', { class: 'row' }, field('Model', model), field('Traffic (version:percent, ...)', traffic), field('Shadow versions', shadow), field('Sticky by header', sticky)),
+    field('Rollout plan (JSON)', plan, 'The canary\'s share step by step, each held for its dwell time while its checks pass; a failed check rolls it back (docs/api.md).'),
     h('button', { type: 'submit', class: 'primary' }, 'Create deployment'), status);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     try {
       const shares = parseSplit(traffic.value);
       const shadows = shadow.value.split(',').map((x) => x.trim()).filter(Boolean).map((x) => ({ version: Number(x) }));
-      const created = await api<Deployment>('/api/v1/deployments', { json: { model: model.value.trim(), traffic: shares, shadow: shadows.length ? shadows : undefined } });
+      let rollout: unknown = undefined;
+      if (plan.value.trim()) {
+        try { rollout = JSON.parse(plan.value); } catch (err) { throw new Error(`The rollout plan is not valid JSON: ${(err as Error).message}`); }
+      }
+      const created = await api<Deployment>('/api/v1/deployments', {
+        json: { model: model.value.trim(), traffic: shares, shadow: shadows.length ? shadows : undefined, sticky: sticky.value.trim() ? { header: sticky.value.trim() } : undefined, plan: rollout },
+      });
       location.hash = `#/deployments/${seg(routeName(created))}`;
     } catch (err) { status.error(err as Error); }
   });
