@@ -39,7 +39,7 @@ public sealed partial class ConsoleBuildTests(ConsoleServingTests.Server server)
         CopyFolder(Path.Combine(Sources, "src"), Path.Combine(copy, "src"));
         CopyFolder(Path.Combine(Sources, "static"), Path.Combine(copy, "static"));
 
-        // The registry points at a closed port: the packages can only come from npm's cache, as the lock file pins them.
+        // Offline, and with no way out: the packages can only come from npm's cache, as the lock file pins them.
         var install = await RunAsync(copy, "npm", "ci", "--offline", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error");
         Assert.True(install.ExitCode == 0, $"npm ci --offline: exit {install.ExitCode}\n{install.Output}\n{install.Error}");
 
@@ -95,7 +95,9 @@ public sealed partial class ConsoleBuildTests(ConsoleServingTests.Server server)
             info.ArgumentList.Add(arg);
         }
 
-        info.Environment["npm_config_registry"] = "http://127.0.0.1:9/";
+        // Any request npm might still make goes through a proxy on a closed port, so it fails rather than downloads.
+        info.Environment["npm_config_proxy"] = "http://127.0.0.1:9/";
+        info.Environment["npm_config_https_proxy"] = "http://127.0.0.1:9/";
         info.Environment["npm_config_update_notifier"] = "false";
         return await ChildProcess.RunAsync(info, TimeSpan.FromMinutes(5));
     }
