@@ -36,6 +36,21 @@ public sealed class InferenceCommandTests(CliServerFixture fixture)
         var full = (await fixture.RunAsync("infer", name, """{"inputs":[{"name":"input","datatype":"FP32","shape":[1,4],"data":[1,2,3,4]}]}""", "--json")).Json();
         Assert.Equal(Flatten(output["data"]), Flatten(full["outputs"]![0]!["data"]));
 
+        // The same tensors from a JSON file (--file), as an object of input name to values.
+        var file = Path.Combine(Path.GetTempPath(), $"{name}.json");
+        await File.WriteAllTextAsync(file, """{"input": [[1, 2, 3, 4]]}""");
+        try
+        {
+            var fromFile = (await fixture.RunAsync("infer", name, "--file", file, "--json")).Json();
+            Assert.Equal(Flatten(output["data"]), Flatten(fromFile["outputs"]![0]!["data"]));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+
+        (await fixture.RunAsync("infer", name, "--file", file)).AssertFailure(ExitCodes.Failure, "file_not_found");
+
         var table = await fixture.RunAsync("infer", name, "[1, 2, 3, 4]");
         Assert.Equal(ExitCodes.Ok, table.ExitCode);
         Assert.Contains("output", table.Stdout);
@@ -61,11 +76,14 @@ public sealed class InferenceCommandTests(CliServerFixture fixture)
         var fromPpm = await FaceScoresAsync(name, SharedModels.PathOf("faces-sample-320x240.ppm"));
         Assert.Contains(fromPpm, s => s > 0.9); // the sample shows faces
 
-        // The JPEG of the same photo (decoded with SkiaSharp, then resized to 320x240) finds the faces too.
+        // The JPEG of the same photo (decoded with SkiaSharp, then resized to 320x240) finds the faces too, given
+        // with --image or as the --file of an image model.
         if (SharedModels.Has("faces-sample.jpg"))
         {
             var fromJpeg = await FaceScoresAsync(name, SharedModels.PathOf("faces-sample.jpg"));
             Assert.Contains(fromJpeg, s => s > 0.9);
+            var fromFile = await FaceScoresAsync(name, SharedModels.PathOf("faces-sample.jpg"), "--file");
+            Assert.Equal(fromJpeg, fromFile);
         }
 
         var notAPicture = Path.Combine(Path.GetTempPath(), $"{name}.png");
@@ -80,9 +98,9 @@ public sealed class InferenceCommandTests(CliServerFixture fixture)
         }
     }
 
-    private async Task<List<double>> FaceScoresAsync(string model, string picture)
+    private async Task<List<double>> FaceScoresAsync(string model, string picture, string option = "--image")
     {
-        var result = (await fixture.RunAsync("infer", model, "--image", picture, "--preset", "symmetric", "--json")).Json();
+        var result = (await fixture.RunAsync("infer", model, option, picture, "--preset", "symmetric", "--json")).Json();
         var scores = result["outputs"]!.AsArray().Single(o => (string?)o!["name"] == "scores")!;
         Assert.Equal("[1,4420,2]", scores["shape"]!.ToJsonString());
         return Flatten(scores["data"]).Where((_, i) => i % 2 == 1).ToList();
@@ -107,6 +125,101 @@ public sealed class InferenceCommandTests(CliServerFixture fixture)
     }
 
     [Fact]
+    public async Task Chat_prints_the_first_words_of_the_answer_while_the_rest_is_still_coming()
+    {
+        // The relay lets the answer through up to its first piece of text and holds the rest back: a CLI that
+        // streams shows that piece now; one that waited for the whole answer would show nothing.
+        await using var relay = HoldingRelay.To(fixture.Server.BaseAddress);
+        var environment = fixture.Environment(MaasTestServer.AdminKey);
+        environment["MAAS_URL"] = relay.Address.ToString();
+        var printed = new System.Text.StringBuilder();
+        string Printed()
+        {
+            lock (printed)
+            {
+                return printed.ToString();
+            }
+        }
+
+        var running = CliRunner.RunAsync(
+            ["chat", DemoLlm, "Hello", "--max-tokens", "24", "--seed", "3"],
+            environment,
+            onText: piece =>
+            {
+                lock (printed)
+                {
+                    printed.Append(piece);
+                }
+            });
+        string partial;
+        try
+        {
+            await Conditions.WaitUntilAsync(() => relay.Holding && Printed().Length > 0, "the CLI printed part of the answer while the rest was held back");
+            partial = Printed();
+            Assert.True(relay.Holding, "the rest of the answer was still held back when the first words showed");
+        }
+        finally
+        {
+            relay.Release();
+        }
+
+        var run = await running;
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.StartsWith(partial, run.Stdout, StringComparison.Ordinal);
+        Assert.True(run.Stdout.TrimEnd().Length > partial.TrimEnd().Length, $"nothing came after the first piece '{partial}': {run.Stdout}");
+    }
+
+    [ToolFact("/usr/bin/script", "Debian package bsdutils")]
+    public async Task Chat_at_a_terminal_without_a_prompt_is_a_conversation_until_exit()
+    {
+        // script(1) gives the CLI a terminal for stdin and stdout, as a person at a shell has. Two questions, a /reset
+        // between them (no request), then /exit: the key, made for this test alone, is charged exactly two chat requests.
+        var key = await fixture.Client.CreateKeyAsync(new Maas.Client.Tenancy.NewApiKey(Names.Unique("chatter")) { Scopes = ["infer"] });
+        var info = new System.Diagnostics.ProcessStartInfo("/usr/bin/script")
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[] { "-qefc", $"dotnet '{CliRunner.CliDll()}' chat {DemoLlm} --max-tokens 4 --seed 1", "/dev/null" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        foreach (var (name, value) in fixture.Environment(key.Key))
+        {
+            info.Environment[name] = value;
+        }
+
+        info.Environment["DOTNET_NOLOGO"] = "1";
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.StandardInput.WriteAsync("Hello\n/reset\nAgain\n/exit\n");
+        await process.StandardInput.FlushAsync();
+        using var ceiling = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        try
+        {
+            await process.WaitForExitAsync(ceiling.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"the conversation did not end at /exit:\n{await stdout}");
+        }
+
+        var output = System.Text.RegularExpressions.Regex.Replace(await stdout, "\u001b\\[[0-9;?]*[A-Za-z]", "");
+        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}\n{output}\n{await stderr}");
+        Assert.Contains($"chatting with {DemoLlm}", output);
+        var requests = await Conditions.ReadUntilAsync(
+            async () => (await fixture.Client.GetUsageAsync(new Maas.Client.Tenancy.UsageQuery { Key = key.Id, GroupBy = "none" })).Totals?.Requests ?? 0,
+            n => n >= 2,
+            "the two questions to be counted");
+        Assert.Equal(2L, requests);
+    }
+
+    [Fact]
     public async Task Bench_runs_concurrent_requests_and_reports_latency_percentiles()
     {
         var result = (await fixture.RunAsync("bench", "demo-classifier", "-n", "40", "-c", "4", "--json")).Json();
@@ -120,6 +233,17 @@ public sealed class InferenceCommandTests(CliServerFixture fixture)
         Assert.True(table.ExitCode == 0, table.ToString());
         Assert.Contains("P99 MS", table.Stdout);
         Assert.Contains("8 tokens generated", table.Stdout);
+
+        // Not at a terminal, the live display is a line per 10% of the requests done, rising to 100%, then the table.
+        var progress = await fixture.RunAsync("bench", "demo-classifier", "-n", "20", "-c", "2");
+        Assert.True(progress.ExitCode == 0, progress.ToString());
+        var percents = progress.Stdout.Split('\n')
+            .Select(l => System.Text.RegularExpressions.Regex.Match(l, @"^bench demo-classifier \(20 requests, 2 at once\): (\d+)%$"))
+            .Where(m => m.Success).Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.True(percents.Count >= 10, progress.Stdout);
+        Assert.Equal(percents.Order(), percents);
+        Assert.Equal(100, percents[^1]);
+        Assert.True(progress.Stdout.IndexOf("P99 MS", StringComparison.Ordinal) > progress.Stdout.LastIndexOf("100%", StringComparison.Ordinal), progress.Stdout);
     }
 
     [Fact]

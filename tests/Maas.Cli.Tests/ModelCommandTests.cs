@@ -3,6 +3,7 @@ using Maas.Cli.Hosting;
 using Maas.Cli.Tests.Support;
 using Maas.Core.Formats.Onnx;
 using Maas.Server.Tests.Support;
+using Maas.Testing;
 
 namespace Maas.Cli.Tests;
 
@@ -68,6 +69,19 @@ public sealed class ModelCommandTests(CliServerFixture fixture) : IDisposable
         Assert.Equal(1, (int?)pulled["version"]);
         var path = (string)pulled["files"]![0]!;
         Assert.Equal(onnx, await File.ReadAllBytesAsync(path));
+
+        // An alias moves only from the version it is expected at; it can be deleted.
+        (await fixture.RunAsync("models", "alias", name, "staging", "2", "--expected-version", "2")).AssertFailure(ExitCodes.Conflict, "alias_conflict");
+        var moved = await fixture.RunAsync("models", "alias", name, "staging", "2", "--expected-version", "1");
+        Assert.True(moved.ExitCode == 0, moved.ToString());
+        Assert.Contains($"{name}:staging -> version 2", moved.Stdout);
+        Assert.Equal("staging", (string?)(await fixture.RunAsync("models", "alias", name, "staging", "--delete", "--json")).Json()["deleted"]);
+        Assert.Equal(["production"], (await fixture.RunAsync("models", "alias", name, "--json")).Json().AsArray().Select(a => (string?)a!["name"]));
+
+        // One version goes with --version; the other stays.
+        Assert.Equal(1, (int?)(await fixture.RunAsync("models", "rm", name, "--version", "1", "--json")).Json()["version"]);
+        Assert.Equal([2], (await fixture.RunAsync("models", "show", name, "--json")).Json()["versions"]!.AsArray().Select(v => (int)v!["version"]!));
+        (await fixture.RunAsync("models", "rm", name, "--version", "1")).AssertFailure(ExitCodes.NotFound, "version_not_found");
 
         // A model with aliases is not deleted without --force: 409, one line, the server's code.
         (await fixture.RunAsync("models", "rm", name)).AssertFailure(ExitCodes.Conflict, "model_in_use");
@@ -170,6 +184,42 @@ public sealed class ModelCommandTests(CliServerFixture fixture) : IDisposable
 
         (await fixture.RunAsync("jobs", "cancel", id)).AssertFailure(ExitCodes.Conflict, "job_finished");
         (await fixture.RunAsync("jobs", "show", "job_does_not_exist")).AssertFailure(ExitCodes.NotFound, "job_not_found");
+    }
+
+    [Fact]
+    public async Task Jobs_cancel_stops_a_running_import_and_logs_of_it_exit_with_the_job_failure_code()
+    {
+        var name = Names.Unique("cancel");
+        var onnx = OnnxModelWriter.Mlp(64, [512, 512], 10, seed: 5).ToBytes();
+        // The host sends the first 64 KiB and holds the rest until the test ends: the import runs until it is cancelled.
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var url = fixture.Files.Add("/files/held.onnx", new ServedFile(onnx) { BeforeChunk = sent => sent == 0 ? Task.CompletedTask : held.Task });
+        try
+        {
+            var started = (await fixture.RunAsync("models", "import", name, url.ToString(), "--no-wait", "--json")).Json();
+            var id = (string)started["id"]!;
+            await Conditions.ReadUntilAsync(() => fixture.Client.GetJobAsync(id), j => j is { Status: "running", BytesDone: > 0 }, "the import to be running with its first bytes in");
+            var running = (await fixture.RunAsync("jobs", "list", "--kind", "import", "--json")).Json().AsArray().Single(j => (string?)j!["id"] == id)!;
+            Assert.Equal("running", (string?)running["status"]);
+
+            var cancelled = (await fixture.RunAsync("jobs", "cancel", id, "--json")).Json();
+            Assert.Equal(id, (string?)cancelled["id"]);
+            Assert.Equal("cancelled", (string?)cancelled["status"]);
+            var human = await fixture.RunAsync("jobs", "show", id);
+            Assert.True(human.ExitCode == 0, human.ToString());
+            Assert.Matches(@"status\s+cancelled", human.Stdout);
+
+            // A script following the job learns it did not succeed: exit 8 and one line naming it.
+            var logs = await fixture.RunAsync("jobs", "logs", id);
+            Assert.Contains(id, logs.AssertFailure(ExitCodes.JobFailed, "job_cancelled"));
+            Assert.Contains("cancelled", logs.Stdout);
+            (await fixture.RunAsync("jobs", "cancel", id)).AssertFailure(ExitCodes.Conflict, "job_finished");
+            await Assert.ThrowsAsync<Maas.Client.MaasApiException>(() => fixture.Client.GetVersionAsync(name, 1));
+        }
+        finally
+        {
+            held.TrySetResult();
+        }
     }
 
     [Fact]

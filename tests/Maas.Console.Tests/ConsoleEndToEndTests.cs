@@ -12,7 +12,7 @@ namespace Maas.Console.Tests;
 public sealed class ConsoleEndToEndTests(ConsoleRun run)
 {
     [BrowserFact]
-    public void Signs_in_with_a_key_and_lists_and_searches_models() => run.AssertScenario("sign_in");
+    public void Signs_in_with_a_key_and_lists_searches_and_filters_models() => run.AssertScenario("sign_in");
 
     [BrowserFact]
     public void A_new_server_shows_every_empty_list_in_words_and_no_error() => run.AssertScenario("empty_states");
@@ -24,19 +24,25 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void A_failed_confirmed_action_shows_its_error_in_the_page() => run.AssertScenario("failed_action_in_page");
 
     [BrowserFact]
-    public void Uploads_a_big_model_through_the_resumable_api_with_a_moving_progress_bar() => run.AssertScenario("upload_with_progress");
+    public void Uploads_a_big_model_through_the_resumable_api_with_a_moving_progress_bar_going_on_after_a_broken_chunk() => run.AssertScenario("upload_with_progress");
 
     [BrowserFact]
-    public void Chats_with_the_demo_llm_and_the_answer_streams_in() => run.AssertScenario("chat_streaming");
+    public void Chats_with_the_demo_llm_with_its_system_prompt_and_parameters_and_the_answer_streams_in() => run.AssertScenario("chat_streaming");
+
+    [BrowserFact]
+    public void Runs_an_onnx_model_from_the_form_its_signature_makes_with_json_and_with_a_raw_file() => run.AssertScenario("onnx_form_from_signature");
 
     [BrowserFact(NeedsSharedModels = true)]
     public void Runs_ultraface_on_the_sample_photo_and_draws_face_boxes() => run.AssertScenario("ultraface_boxes");
 
     [BrowserFact]
-    public void The_requests_chart_moves_under_load() => run.AssertScenario("chart_moves_under_load");
+    public void The_requests_chart_moves_under_load_with_latency_percentiles_and_the_server_charts_beside_it() => run.AssertScenario("chart_moves_under_load");
 
     [BrowserFact]
-    public void Creates_a_key_shows_its_secret_once_limits_its_pages_to_its_scopes_and_revokes_it() => run.AssertScenario("create_and_revoke_key");
+    public void Creates_a_tenant_and_a_key_shows_its_secret_once_limits_its_pages_to_its_scopes_and_revokes_it() => run.AssertScenario("create_and_revoke_key");
+
+    [BrowserFact]
+    public void A_read_only_key_is_offered_nothing_that_writes() => run.AssertScenario("read_only_key");
 
     [BrowserFact]
     public void Creates_a_key_with_dataset_and_training_scopes_whose_pages_follow_them() => run.AssertScenario("training_key_scopes");
@@ -45,10 +51,13 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Follows_an_import_job_on_the_jobs_page_through_each_percentage_the_page_drew_to_100() => run.AssertScenario("follow_a_job");
 
     [BrowserFact]
+    public void Cancels_a_running_import_from_the_jobs_page_whose_question_outlives_its_redraws() => run.AssertScenario("cancel_a_job");
+
+    [BrowserFact]
     public void Moves_an_alias_and_deletes_a_version_and_the_model() => run.AssertScenario("alias_and_delete");
 
     [BrowserFact]
-    public void Shows_usage_and_exports_it_as_csv() => run.AssertScenario("usage_page");
+    public void Shows_usage_by_model_and_key_filters_it_and_exports_it_as_csv() => run.AssertScenario("usage_page");
 
     [BrowserFact]
     public void Uploads_a_csv_dataset_with_progress_and_shows_its_schema_statistics_and_first_rows() => run.AssertScenario("dataset_upload");
@@ -72,13 +81,16 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Optimises_a_version_from_the_model_page_and_shows_its_status_report_gate_and_job_events() => run.AssertScenario("optimise_version");
 
     [BrowserFact]
+    public void Shows_a_models_serving_config_signature_evaluation_and_lineage_of_trained_and_optimised_versions() => run.AssertScenario("model_details");
+
+    [BrowserFact]
     public void Chats_with_tools_and_shows_the_tool_call() => run.AssertScenario("chat_tools");
 
     [BrowserFact]
     public void Fine_tunes_an_llm_from_the_console_with_an_upload_progress_bar_and_draws_the_loss_per_epoch() => run.AssertScenario("fine_tuning");
 
     [BrowserFact]
-    public void Creates_a_deployment_with_a_split_changes_the_split_refuses_a_stale_change_shows_its_history_and_aborts_it() => run.AssertScenario("deployments");
+    public void Creates_a_deployment_with_a_split_changes_it_refuses_a_stale_change_pauses_resumes_aborts_deletes_and_promotes_with_its_history() => run.AssertScenario("deployments");
 
     [BrowserFact]
     public void Every_page_passes_axe_without_serious_or_critical_violations()

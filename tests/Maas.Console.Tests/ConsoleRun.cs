@@ -84,7 +84,7 @@ public sealed class ConsoleRun : IAsyncLifetime
                 ["ftBase"] = files.FineTuningBase,
                 ["chats"] = files.Chats,
             }));
-            var output = await RunNodeAsync(config, TimeSpan.FromMinutes(7));
+            var output = await RunNodeAsync(config, TimeSpan.FromMinutes(12));
             await File.WriteAllTextAsync(Path.Combine(OutDir, "report.json"), output);
             _report = JsonSerializer.Deserialize<ConsoleReport>(output, new JsonSerializerOptions { PropertyNameCaseInsensitive = true })
                 ?? throw new InvalidOperationException("the browser script printed no report");

@@ -25,6 +25,8 @@ public static class ProgressDisplay
             void Line(long done)
             {
                 var percent = total <= 0 ? 0 : (int)Math.Min(100, done * 100 / total);
+                var amount = bytes ? $" ({CliHost.Bytes(done)} of {CliHost.Bytes(total)})" : "";
+                // Written under the lock: reports from concurrent workers (bench) must not print out of order.
                 lock (lockObject)
                 {
                     if (percent / 10 <= lastStep)
@@ -33,10 +35,8 @@ public static class ProgressDisplay
                     }
 
                     lastStep = percent / 10;
+                    Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{description}: {percent}%{amount}"));
                 }
-
-                var amount = bytes ? $" ({CliHost.Bytes(done)} of {CliHost.Bytes(total)})" : "";
-                Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{description}: {percent}%{amount}"));
             }
 
             var result = await work(new Sink(Line));

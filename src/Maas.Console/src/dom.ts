@@ -91,19 +91,48 @@ export function num(v: number | null | undefined, digits = 2): string {
   return Number.isInteger(v) ? String(v) : v.toFixed(digits);
 }
 
-/** A button that asks once more before acting ("Delete" then "Really delete?"); a failed action is shown in the page. */
-export function confirmButton(label: string, confirmLabel: string, action: () => Promise<void> | void, cls = 'danger'): HTMLButtonElement {
+// Confirmations asked for and not yet answered, by the key of what they act on, and the one that had the focus: a
+// view that redraws itself every second (a job list, a running job) makes a new button each time, which must still
+// ask "Really ...?" and keep the focus, or the user could never confirm in time.
+const armedKeys = new Set<string>();
+let focusedKey: string | null = null;
+
+/**
+ * A button that asks once more before acting ("Delete" then "Really delete?"); a failed action is shown in the page.
+ * With a `key` (what it acts on, e.g. "cancel:job-id") a button drawn again while asking goes on asking.
+ */
+export function confirmButton(label: string, confirmLabel: string, action: () => Promise<void> | void, cls = 'danger', key?: string): HTMLButtonElement {
   const button = h('button', { type: 'button', class: cls }, label);
   let armed = false;
+  const arm = (): void => {
+    armed = true;
+    button.textContent = confirmLabel;
+    button.classList.add('armed');
+    if (key) armedKeys.add(key);
+  };
+  const disarm = (): void => {
+    armed = false;
+    button.textContent = label;
+    button.classList.remove('armed');
+    if (key) armedKeys.delete(key);
+  };
+  if (key) {
+    button.addEventListener('focus', () => { focusedKey = key; });
+    // Focus that moves on (not a button taken out by a redraw) is the user's choice: the next redraw leaves it there.
+    button.addEventListener('blur', () => { if (button.isConnected && focusedKey === key) focusedKey = null; });
+    if (armedKeys.has(key)) {
+      arm();
+      // The button it replaces had the focus: this one takes it once it is in the page (the redraw is synchronous).
+      if (focusedKey === key) queueMicrotask(() => { if (button.isConnected) button.focus(); });
+    }
+  }
   button.addEventListener('click', async () => {
     if (!armed) {
-      armed = true;
-      button.textContent = confirmLabel;
-      button.classList.add('armed');
+      arm();
       return;
     }
     button.disabled = true;
-    try { await action(); } catch (e) { actionError(button, `${label}: ${(e as Error).message}`); } finally { button.disabled = false; armed = false; button.textContent = label; button.classList.remove('armed'); }
+    try { await action(); } catch (e) { actionError(button, `${label}: ${(e as Error).message}`); } finally { button.disabled = false; disarm(); }
   });
   return button;
 }

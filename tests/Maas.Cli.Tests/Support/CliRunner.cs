@@ -58,9 +58,10 @@ public static class CliRunner
 
     /// <summary>
     /// Runs <c>maas args</c> with <paramref name="environment"/> (null removes a variable) and waits for it (3 minutes
-    /// at most); <paramref name="onLine"/> sees each stdout line as the CLI prints it.
+    /// at most); <paramref name="onLine"/> sees each stdout line as the CLI prints it, <paramref name="onText"/> each
+    /// piece of stdout as it arrives (also a line not yet ended, such as a streamed answer).
     /// </summary>
-    public static async Task<CliRun> RunAsync(IEnumerable<string> args, IReadOnlyDictionary<string, string?> environment, string? stdin = null, Action<string>? onLine = null)
+    public static async Task<CliRun> RunAsync(IEnumerable<string> args, IReadOnlyDictionary<string, string?> environment, string? stdin = null, Action<string>? onLine = null, Action<string>? onText = null)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -92,7 +93,8 @@ public static class CliRunner
         }
 
         using var process = Process.Start(info) ?? throw new InvalidOperationException("dotnet did not start");
-        var stdout = onLine is null ? process.StandardOutput.ReadToEndAsync() : ReadLinesAsync(process.StandardOutput, onLine);
+        var stdout = onText is not null ? ReadTextAsync(process.StandardOutput, onText)
+            : onLine is null ? process.StandardOutput.ReadToEndAsync() : ReadLinesAsync(process.StandardOutput, onLine);
         var stderr = process.StandardError.ReadToEndAsync();
         if (stdin is not null)
         {
@@ -112,6 +114,21 @@ public static class CliRunner
         }
 
         return new CliRun(process.ExitCode, await stdout, await stderr);
+    }
+
+    private static async Task<string> ReadTextAsync(StreamReader reader, Action<string> onText)
+    {
+        var all = new StringBuilder();
+        var buffer = new char[4096];
+        int read;
+        while ((read = await reader.ReadAsync(buffer)) > 0)
+        {
+            var piece = new string(buffer, 0, read);
+            all.Append(piece);
+            onText(piece);
+        }
+
+        return all.ToString();
     }
 
     private static async Task<string> ReadLinesAsync(StreamReader reader, Action<string> onLine)

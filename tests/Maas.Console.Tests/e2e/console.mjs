@@ -2,6 +2,7 @@
 // every scenario of issue 19, a screenshot of each page, and axe on each page. Prints one JSON report on stdout.
 //
 // Usage: node console.mjs <config.json>, with {baseUrl, adminKey, outDir, chromium, bigModel, ultraface?, faces?}
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -67,6 +68,14 @@ const recordStatuses = () => page.evaluate(() => {
 const statuses = () => page.evaluate(() => window.__statuses ?? []);
 // The values a bar was set to, in order, each repeat dropped.
 const barValues = (label) => page.evaluate((l) => (window.__bars?.[l] ?? []).filter((v, i, all) => i === 0 || v !== all[i - 1]), label);
+const upload = async (route, file, name) => {
+  const res = await api(route, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'X-Maas-Filename': name }, body: fs.readFileSync(file) });
+  if (!res.ok) throw new Error(`upload of ${name} to ${route} failed: ${res.status} ${await res.text()}`);
+  return res.json();
+};
+const json = (body) => ({ method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+// The points drawn for one series of a chart (each point is a circle of the series' colour).
+const chartPoints = (caption) => page.locator('figure.chart-box', { hasText: caption }).locator('circle').count();
 
 async function check(name) {
   const file = path.join(outDir, `${name}.png`);
@@ -111,8 +120,21 @@ await scenario('sign_in', async () => {
   await until('the search to narrow the list', async () => (await page.locator('table.list tbody tr').count()) === 1 && (await page.locator('a[href="#/models/demo-llm"]').count()) === 0);
   await page.getByLabel('Search').fill('');
   await page.locator('a[href="#/models/demo-llm"]').waitFor();
+  // The filters narrow the list as the API does: the format filter keeps the GGUF model alone, the task filter the classifier.
+  const listed = async () => (await page.locator('table.list tbody tr td:first-child a').allTextContents()).sort().join(',');
+  const filters = page.getByRole('search', { name: 'Filter models' });
+  await filters.getByLabel('Format').selectOption('gguf');
+  await until('only GGUF models listed', async () => (await listed()) === 'demo-llm');
+  await filters.getByLabel('Format').selectOption('');
+  const task = (await (await api('/api/v1/models/demo-classifier')).json()).task;
+  await filters.getByLabel('Task').fill(task);
+  await until(`only ${task} models listed`, async () => (await listed()) === 'demo-classifier');
+  await filters.getByLabel('Task').fill('no-such-task');
+  await page.locator('td', { hasText: 'No model matches.' }).waitFor();
+  await filters.getByLabel('Task').fill('');
+  await until('the whole list back', async () => (await listed()) === 'demo-classifier,demo-llm');
   await check('models');
-  return `wrong key refused (${refused.trim()}); nav: ${nav.join(', ')}`;
+  return `wrong key refused (${refused.trim()}); nav: ${nav.join(', ')}; format and task filters narrow the list`;
 });
 
 await scenario('empty_states', async () => {
@@ -172,8 +194,28 @@ await scenario('upload_with_progress', async () => {
   await page.getByLabel('Model file (.onnx or .gguf)').setInputFiles(config.bigModel);
   await recordBars();
   await recordStatuses();
+  // The second chunk's connection breaks: the page must ask the server how far it got and go on from there.
+  const calls = [];
+  const onRequest = (r) => { if (r.url().includes('/api/v1/uploads/')) calls.push(`${r.method()} ${new URL(r.url()).pathname.replace(/[^/]+$/, (id) => (id === 'complete' ? id : 'ID'))}`); };
+  page.on('request', onRequest);
+  let patches = 0;
+  const breakSecondChunk = async (route) => {
+    if (route.request().method() === 'PATCH' && ++patches === 2) {
+      await page.unroute('**/api/v1/uploads/**', breakSecondChunk);
+      await route.abort('connectionreset');
+      return;
+    }
+    await route.continue();
+  };
+  await page.route('**/api/v1/uploads/**', breakSecondChunk);
   await page.getByRole('button', { name: 'Upload', exact: true }).click();
   await page.locator('#upload-result').waitFor({ timeout: 60000 });
+  page.off('request', onRequest);
+  const broken = calls.indexOf('PATCH /api/v1/uploads/ID', calls.indexOf('PATCH /api/v1/uploads/ID') + 1);
+  if (broken < 0 || calls[broken + 1] !== 'GET /api/v1/uploads/ID' || calls[broken + 2] !== 'PATCH /api/v1/uploads/ID') throw new Error(`after the broken chunk the page sent ${calls.join(', ')}`);
+  const stored = await (await api('/api/v1/models/big-mlp/versions/1')).json();
+  const sha = crypto.createHash('sha256').update(fs.readFileSync(config.bigModel)).digest('hex');
+  if (stored.sha256 !== sha || stored.size_bytes !== fs.statSync(config.bigModel).size) throw new Error(`the stored version is ${stored.size_bytes} bytes, sha256 ${stored.sha256}; the file's is ${sha}`);
   const seen = await barValues('Upload progress');
   // After the last chunk the page says the server is checking the file, until the version is there.
   const said = await statuses();
@@ -184,14 +226,18 @@ await scenario('upload_with_progress', async () => {
   if (middle.length === 0 || seen[seen.length - 1] !== 100) throw new Error(`the progress bar did not go through values between 0 and 100 to 100 (it was set to ${seen})`);
   await page.locator('details#v1').evaluate((d) => { d.open = true; });
   await check('model');
-  return `${text.trim()} progress values set: ${seen.join(', ')}`;
+  return `${text.trim()} progress values set: ${seen.join(', ')}; requests: ${calls.join(', ')}`;
 });
 
 await scenario('chat_streaming', async () => {
   await page.goto(`${baseUrl}#/playground?tab=chat`);
   await page.getByLabel('Model', { exact: true }).selectOption('demo-llm');
   await page.getByLabel('Max tokens').fill('16');
+  await page.getByLabel('System prompt').fill('You are terse.');
+  await page.getByLabel('Temperature').fill('0.3');
+  await page.getByLabel('Seed').fill('7');
   await page.getByLabel('Message').fill('Hello there, who are you?');
+  const sent = page.waitForRequest((r) => r.url().endsWith('/v1/chat/completions') && r.method() === 'POST');
   // The page records every length the streaming answer takes (polling from here could miss a fast stream).
   await page.evaluate(() => {
     window.__streamLengths = [];
@@ -205,6 +251,10 @@ await scenario('chat_streaming', async () => {
     const streaming = await page.locator('.msg.assistant .text.streaming').count();
     return !streaming && (await page.locator('.status.ok', { hasText: 'Done' }).count()) > 0;
   }, 60000);
+  // What the page asked for: the system prompt first, the parameters as set, a stream.
+  const request = (await sent).postDataJSON();
+  if (request.messages[0]?.role !== 'system' || request.messages[0]?.content !== 'You are terse.' || request.messages[1]?.content !== 'Hello there, who are you?'
+    || request.temperature !== 0.3 || request.max_tokens !== 16 || request.seed !== 7 || request.stream !== true) throw new Error(`the page sent ${JSON.stringify(request)}`);
   const lengths = new Set(await page.evaluate(() => window.__streamLengths));
   const answer = await page.locator('.msg.assistant .text').last().textContent();
   if (!answer.length) throw new Error('no answer text');
@@ -226,17 +276,62 @@ await scenario('chat_streaming', async () => {
 await scenario('ultraface_boxes', async () => {
   if (!config.ultraface || !config.faces) return 'skipped: ../shared/models is not present';
   await api('/api/v1/models', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'ultraface', task: 'detection' }) });
-  const up = await api('/api/v1/models/ultraface/versions', { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'X-Maas-Filename': 'ultraface-rfb-320.onnx' }, body: fs.readFileSync(config.ultraface) });
+  // The version's metadata says how its pictures are normalised (UltraFace's own (x-127)/128 at 320x240).
+  const metadata = JSON.stringify({ image_mean: '127,127,127', image_std: '128,128,128', image_size: '320x240' });
+  const up = await api('/api/v1/models/ultraface/versions', { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'X-Maas-Filename': 'ultraface-rfb-320.onnx', 'X-Maas-Metadata': metadata }, body: fs.readFileSync(config.ultraface) });
   if (!up.ok) throw new Error(`upload of ultraface failed: ${up.status} ${await up.text()}`);
   await page.goto(`${baseUrl}#/playground?tab=onnx&model=ultraface`);
   await page.getByRole('heading', { name: 'Inputs of ultraface' }).waitFor();
+  const preset = page.getByLabel(/^Image preset for/);
+  if (await preset.inputValue() !== 'metadata') throw new Error(`the preset offered first is ${await preset.inputValue()}, not the model's metadata`);
   await page.getByLabel(/input from a file/).setInputFiles(config.faces);
-  await page.getByRole('button', { name: 'Run' }).click();
-  await page.locator('#vision-summary').waitFor({ timeout: 60000 });
-  const boxes = Number(await page.locator('canvas.result-image').getAttribute('data-boxes'));
+  const run = async () => {
+    await page.evaluate(() => document.getElementById('vision-summary')?.remove());
+    await page.getByRole('button', { name: 'Run' }).click();
+    await page.locator('#vision-summary').waitFor({ timeout: 60000 });
+    return Number(await page.locator('canvas.result-image').getAttribute('data-boxes'));
+  };
+  const boxes = await run();
   if (!(boxes > 0)) throw new Error(`no boxes drawn (${await page.locator('#vision-summary').textContent()})`);
   await check('playground-onnx');
-  return `${boxes} face boxes drawn`;
+  // The built-in UltraFace preset normalises the same way: the same faces.
+  await preset.selectOption('ultraface');
+  const again = await run();
+  if (again !== boxes) throw new Error(`the metadata preset found ${boxes} faces, the UltraFace preset ${again}`);
+  return `${boxes} face boxes drawn with the model's metadata preset, the same with the UltraFace preset`;
+});
+
+await scenario('onnx_form_from_signature', async () => {
+  // Any ONNX model gets a form from its signature: one field per input, filled with JSON or given a raw file.
+  const values = [5.1, 3.5, 1.4, 0.2];
+  const expected = await (await api('/v2/models/demo-classifier/infer', json({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: values }] }))).json();
+  const want = expected.outputs[0].data.map((v) => v.toFixed(5)).join(',');
+  await page.goto(`${baseUrl}#/playground?tab=onnx&model=demo-classifier`);
+  await page.getByRole('heading', { name: 'Inputs of demo-classifier' }).waitFor();
+  const legends = await page.locator('form fieldset legend').allTextContents();
+  if (legends.length !== 1 || !/^input · FP32/.test(legends[0])) throw new Error(`the form's inputs: ${legends}`);
+  const output = async () => {
+    const block = page.locator('details', { hasText: `${expected.outputs[0].name} · FP32` }).locator('pre');
+    await block.waitFor();
+    return JSON.parse(await block.textContent()).map((v) => v.toFixed(5)).join(',');
+  };
+  await page.getByLabel('input as JSON').fill(JSON.stringify([values]));
+  await page.getByRole('button', { name: 'Run' }).click();
+  await page.locator('.status.ok', { hasText: 'Ran demo-classifier' }).waitFor();
+  const fromJson = await output();
+  if (fromJson !== want) throw new Error(`from JSON the page shows ${fromJson}; the API answers ${want}`);
+  await check('playground-onnx-form');
+  // The same values as a raw little-endian float32 file.
+  const raw = path.join(outDir, 'demo-input.bin');
+  fs.writeFileSync(raw, Buffer.from(new Float32Array(values).buffer));
+  await page.getByLabel('input as JSON').fill('');
+  // The first run's output goes, so what is read next is the second run's.
+  await page.locator('details pre').evaluateAll((blocks) => blocks.forEach((b) => b.remove()));
+  await page.getByLabel(/^input from a file/).setInputFiles(raw);
+  await page.getByRole('button', { name: 'Run' }).click();
+  const fromFile = await output();
+  if (fromFile !== want) throw new Error(`from the raw file the page shows ${fromFile}; the API answers ${want}`);
+  return `outputs ${want} from JSON and from a raw file`;
 });
 
 await scenario('chart_moves_under_load', async () => {
@@ -255,10 +350,27 @@ await scenario('chart_moves_under_load', async () => {
   let loaded;
   let shapeUnderLoad;
   try {
+    // The whole server: every chart the issue names, the memory one with a value.
+    const captions = async () => page.locator('figure.chart-box figcaption').allTextContents();
+    const serverCharts = ['Requests per second', 'Latency percentiles (ms)', 'Generated tokens per second', 'Queue depth (queued or running)', 'Loaded models', 'Server memory (working set)'];
+    await until('the server charts', async () => (await captions()).join('|') === serverCharts.join('|'));
+    const memory = await until('the server memory in MiB', async () => {
+      const text = (await page.locator('figure.chart-box', { hasText: 'Server memory' }).locator('ul.legend li').first().textContent()).split(': ').pop();
+      return /^[0-9.]+ (MiB|GiB)$/.test(text) ? text : null;
+    });
     await until('demo-classifier in the chart selector', async () => (await page.locator('option[value="demo-classifier"]').count()) > 0, 30000);
     await page.getByLabel('Show').selectOption('demo-classifier');
     loaded = await until('requests/s above zero under load', async () => { const v = await legend(); return v > 0 ? v : null; }, 30000);
     shapeUnderLoad = await line();
+    // The model's latency percentiles have values under load, ordered p50 <= p95 <= p99.
+    const latency = await until('latency percentiles under load', async () => {
+      const items = await page.locator('figure.chart-box', { hasText: 'Latency percentiles' }).locator('ul.legend li').allTextContents();
+      const ms = items.map((t) => Number(t.split(': ').pop()));
+      return ms.length === 3 && ms.every((v) => v > 0) ? ms : null;
+    }, 30000);
+    if (!(latency[0] <= latency[1] && latency[1] <= latency[2])) throw new Error(`latency percentiles read ${latency}`);
+    const modelCharts = (await captions()).join('|');
+    if (modelCharts !== 'Requests per second|Latency percentiles (ms)|Generated tokens per second|Queue depth (queued or running)|Loaded instances') throw new Error(`a model's charts: ${modelCharts}`);
     await check('metrics');
   } finally {
     stop = true;
@@ -269,12 +381,17 @@ await scenario('chart_moves_under_load', async () => {
   // The line must change too; it is read again until it does (its samples and the legend's rounded value need not
   // reach zero in the same redraw).
   await until('the line redrawn after the load', async () => (await line()) !== shapeUnderLoad, 30000);
-  return `requests/s rose to ${loaded} under load (${sent} requests) and fell back to 0 after it`;
+  return `requests/s rose to ${loaded} under load (${sent} requests) and fell back to 0 after it; server memory ${memory}`;
 });
 
 await scenario('create_and_revoke_key', async () => {
   await page.goto(`${baseUrl}#/keys`);
   await page.getByRole('heading', { name: 'API keys' }).waitFor();
+  // A tenant made here is offered for the new key at once.
+  await page.getByLabel('New tenant').fill('e2e-team');
+  await page.getByRole('button', { name: 'Create tenant' }).click();
+  await page.locator('section[aria-labelledby="tenants-h"] td', { hasText: 'e2e-team' }).waitFor();
+  await page.getByLabel('Tenant', { exact: true }).selectOption('e2e-team');
   await page.getByLabel('Key name').fill('e2e-key');
   await page.getByRole('button', { name: 'Create key' }).click();
   await page.locator('#new-key-secret').waitFor();
@@ -283,6 +400,8 @@ await scenario('create_and_revoke_key', async () => {
   const me = await fetch(new URL('/api/v1/me', baseUrl), { headers: { Authorization: `Bearer ${secret}` } });
   if (me.status !== 200) throw new Error(`the new key is refused: ${me.status}`);
   const who = await me.json();
+  if (who.tenant !== 'e2e-team') throw new Error(`the key belongs to ${who.tenant}`);
+  if ((await page.locator('section[aria-labelledby="keys-h"] table').textContent()).includes(secret)) throw new Error('the key list shows the secret');
   // What a page offers follows the key's scopes: an infer-only key gets the playground only.
   const other = await context.browser().newContext();
   const limited = await other.newPage();
@@ -301,8 +420,14 @@ await scenario('create_and_revoke_key', async () => {
   await page.locator('.status.ok', { hasText: 'Revoked e2e-key' }).waitFor();
   const after = await fetch(new URL('/api/v1/me', baseUrl), { headers: { Authorization: `Bearer ${secret}` } });
   if (after.status !== 401) throw new Error(`the revoked key still works: ${after.status}`);
-  const shownAgain = await page.locator('#new-key-secret').count();
-  return `infer-only key's nav: ${nav.join(', ')}; key ${who.key_prefix}… worked (200), revoked in the page, then refused (${after.status}); secret box still open: ${shownAgain === 1}`;
+  // Shown once: back on the page, the secret is nowhere, and the revoked key is listed only when asked for.
+  await page.reload();
+  await page.getByRole('heading', { name: 'API keys' }).waitFor();
+  if (await page.locator(`tr[data-key="${who.key_id}"]`).count()) throw new Error('a revoked key is listed by default');
+  await page.getByLabel('show revoked and expired keys').check();
+  await page.locator(`tr[data-key="${who.key_id}"] .badge.revoked`).waitFor();
+  if (await page.locator('#new-key-secret').count() || (await page.locator('main').textContent()).includes(secret)) throw new Error('the secret is shown again');
+  return `tenant e2e-team created; infer-only key's nav: ${nav.join(', ')}; key ${who.key_prefix}… of e2e-team worked (200), revoked in the page, then refused (${after.status}); the secret is not shown again`;
 });
 
 await scenario('training_key_scopes', async () => {
@@ -337,6 +462,44 @@ await scenario('training_key_scopes', async () => {
   const revoked = await api(`/api/v1/keys/${who.key_id}`, { method: 'DELETE' });
   if (!revoked.ok) throw new Error(`revoking the key answered ${revoked.status}`);
   return `scopes ${who.scopes.join(', ')}; nav ${nav.join(', ')}; the training form is offered, the dataset upload is not`;
+});
+
+await scenario('read_only_key', async () => {
+  // A key that may read models but not change them sees the models, their pages and deployments without a single
+  // control that writes: no register, upload, import, alias, optimise or delete; no deployment form; no admin page.
+  const created = await (await api('/api/v1/keys', json({ name: 'e2e-reader', scopes: ['models:read', 'infer'] }))).json();
+  const other = await context.browser().newContext();
+  const offered = [];
+  try {
+    const reader = await other.newPage();
+    await reader.goto(baseUrl);
+    await reader.getByLabel('API key').fill(created.key);
+    await reader.getByRole('button', { name: 'Sign in' }).click();
+    await reader.getByRole('heading', { name: 'Models', level: 1 }).waitFor();
+    await reader.locator('a[href="#/models/demo-classifier"]').waitFor();
+    const nav = await reader.locator('header nav a').allTextContents();
+    if (nav.includes('Tenants and keys')) throw new Error(`a models:read key sees ${nav}`);
+    if (await reader.getByRole('heading', { name: 'Register a model' }).count()) offered.push('register a model');
+    await reader.goto(`${baseUrl}#/models/demo-classifier`);
+    await reader.getByRole('heading', { name: 'Versions' }).waitFor();
+    await reader.getByRole('heading', { name: 'Serving configuration' }).waitFor();
+    for (const heading of ['Upload a version', 'Import a version from a URL', 'Delete the model', 'Optimise version 1']) {
+      if (await reader.getByRole('heading', { name: heading }).count()) offered.push(heading);
+    }
+    for (const button of ['Move alias', 'Delete', 'Delete model', 'Remove']) {
+      if (await reader.getByRole('button', { name: button, exact: true }).count()) offered.push(`button ${button}`);
+    }
+    await reader.goto(`${baseUrl}#/deployments`);
+    await reader.getByRole('heading', { name: 'Deployments', level: 1 }).waitFor();
+    if (await reader.getByRole('heading', { name: 'Create a deployment' }).count()) offered.push('create a deployment');
+    await reader.goto(`${baseUrl}#/keys`);
+    await reader.getByRole('heading', { name: 'Not allowed' }).waitFor();
+  } finally {
+    await other.close();
+    await api(`/api/v1/keys/${created.id}`, { method: 'DELETE' });
+  }
+  if (offered.length) throw new Error(`a models:read key is offered: ${offered.join(', ')}`);
+  return 'a models:read key reads models and deployments and is offered nothing that writes';
 });
 
 await scenario('follow_a_job', async () => {
@@ -393,6 +556,47 @@ await scenario('follow_a_job', async () => {
   }
 });
 
+await scenario('cancel_a_job', async () => {
+  // A file host that sends the first part of the file and then holds the connection: the import runs until the jobs
+  // page cancels it.
+  const file = fs.readFileSync(config.bigModel);
+  const open = new Set();
+  const server = http.createServer((req, res) => {
+    open.add(res);
+    res.writeHead(200, { 'Content-Length': file.length, 'Content-Type': 'application/octet-stream' });
+    res.write(file.subarray(0, 256 * 1024));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    await api('/api/v1/models', json({ name: 'held-import' }));
+    const started = await api('/api/v1/models/held-import/versions:import', json({ url: `http://127.0.0.1:${server.address().port}/held.onnx` }));
+    if (started.status !== 202) throw new Error(`the import answered ${started.status}: ${await started.text()}`);
+    const job = await started.json();
+    await page.goto(`${baseUrl}#/jobs`);
+    const row = page.locator(`tr[data-job="${job.id}"]`);
+    await page.locator(`tr[data-job="${job.id}"][data-status="running"]`).waitFor();
+    await row.getByRole('button', { name: 'Cancel' }).click();
+    // The list redraws itself every second: the question, and its focus, outlive the redraw, so it can be answered.
+    await row.evaluate((el) => { el.dataset.seen = 'yes'; });
+    await page.waitForFunction((id) => { const r = document.querySelector(`tr[data-job="${id}"]`); return r && !r.dataset.seen; }, job.id);
+    const asking = page.locator(`tr[data-job="${job.id}"] button.armed`);
+    const question = await asking.textContent();
+    const focused = await asking.evaluate((b) => document.activeElement === b);
+    if (question !== 'Really cancel?' || !focused) throw new Error(`after a redraw the button says "${question}", focused: ${focused}`);
+    await asking.click();
+    await page.locator(`tr[data-job="${job.id}"][data-status="cancelled"]`).waitFor();
+    if (await page.locator(`tr[data-job="${job.id}"]`).getByRole('button', { name: 'Cancel' }).count()) throw new Error('a cancelled job still offers Cancel');
+    const after = await (await api(`/api/v1/jobs/${job.id}`)).json();
+    if (after.status !== 'cancelled') throw new Error(`the server says the job is ${after.status}`);
+    await check('jobs-cancelled');
+    return `import ${job.id} cancelled from the jobs page after ${after.bytes_done} bytes`;
+  } finally {
+    for (const res of open) res.destroy();
+    server.close();
+    await api('/api/v1/models/held-import?force=true', { method: 'DELETE' });
+  }
+});
+
 await scenario('alias_and_delete', async () => {
   await page.goto(`${baseUrl}#/models/big-mlp`);
   await page.getByRole('heading', { name: 'Aliases' }).waitFor();
@@ -422,6 +626,24 @@ await scenario('usage_page', async () => {
   await page.goto(`${baseUrl}#/usage`);
   await page.locator('table.list tbody tr').first().waitFor();
   await until('usage rows', async () => !(await page.locator('td', { hasText: 'No usage in this range.' }).count()));
+  // The chart splits by model, tenant or key: one line per model, then one per key.
+  const series = async () => page.locator('figure.chart-box path.line').evaluateAll((paths) => paths.map((p) => p.getAttribute('data-series')));
+  await page.getByLabel('Chart by').selectOption('model');
+  await until('a line for demo-classifier', async () => (await series()).includes('demo-classifier'));
+  await page.getByLabel('Chart by').selectOption('key_id');
+  await until('a line per key of the table', async () => {
+    const keys = [...new Set((await page.locator('table.list tbody tr td:nth-child(3)').allTextContents()).map((k) => (k === '–' ? '(none)' : k)))].sort();
+    return keys.length > 0 && (await series()).join(',') === keys.join(',');
+  });
+  // A filter on one model keeps only its rows.
+  await page.getByLabel('Model', { exact: true }).fill('demo-llm');
+  await page.getByRole('button', { name: 'Show', exact: true }).click();
+  await until('only demo-llm rows', async () => {
+    const models = await page.locator('table.list tbody tr td:nth-child(4)').allTextContents();
+    return models.length > 0 && models.every((m) => m === 'demo-llm');
+  });
+  await page.getByLabel('Model', { exact: true }).fill('');
+  await page.getByRole('button', { name: 'Show', exact: true }).click();
   const download = page.waitForEvent('download');
   await page.getByRole('button', { name: 'Export CSV' }).click();
   const file = await (await download).path();
@@ -431,14 +653,6 @@ await scenario('usage_page', async () => {
   return `CSV with ${csv.trim().split('\n').length - 1} rows`;
 });
 
-const upload = async (route, file, name) => {
-  const res = await api(route, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'X-Maas-Filename': name }, body: fs.readFileSync(file) });
-  if (!res.ok) throw new Error(`upload of ${name} to ${route} failed: ${res.status} ${await res.text()}`);
-  return res.json();
-};
-const json = (body) => ({ method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-// The points drawn for one series of a chart (each point is a circle of the series' colour).
-const chartPoints = (caption) => page.locator('figure.chart-box', { hasText: caption }).locator('circle').count();
 
 await scenario('dataset_upload', async () => {
   await page.goto(`${baseUrl}#/datasets`);
@@ -645,6 +859,35 @@ await scenario('optimise_version', async () => {
   return `version 2 ${status}: ${report.slice(0, 160)}; ${lines} events of ${job.id} on the jobs page`;
 });
 
+await scenario('model_details', async () => {
+  // shapes-model: v1 trained on the shapes dataset (evaluation, lineage), v2 its float16 rewrite (derived from v1).
+  const put = await api('/api/v1/models/shapes-model/config', { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ max_batch_size: 4, keep_alive_seconds: 600 }) });
+  if (!put.ok) throw new Error(`setting the serving config answered ${put.status}: ${await put.text()}`);
+  const v1 = await (await api('/api/v1/models/shapes-model/versions/1')).json();
+  await page.goto(`${baseUrl}#/models/shapes-model`);
+  await page.getByRole('heading', { name: 'shapes-model', level: 1 }).waitFor();
+  const config = (await page.locator('section[aria-label="Serving configuration"]').textContent()).replace(/\s+/g, ' ');
+  if (!/max_batch_size ?4/.test(config) || !/keep_alive_seconds ?600/.test(config)) throw new Error(`the serving configuration reads ${config}`);
+  const rows = page.locator('section[aria-label="Versions"] tbody tr');
+  const lineage = await rows.locator('td:nth-child(6)').allTextContents();
+  if (lineage[0] !== 'trained on shapes v1' || !/ shapes-model v1$/.test(lineage[1] ?? '')) throw new Error(`the lineage column reads ${lineage}`);
+  const sizes = await rows.locator('td:nth-child(3)').allTextContents();
+  const formats = await rows.locator('td:nth-child(2)').allTextContents();
+  if (formats.join(',') !== 'onnx,onnx' || sizes.some((x) => !/ (B|KiB|MiB)$/.test(x))) throw new Error(`formats ${formats}, sizes ${sizes}`);
+  const details = page.locator('details#v1');
+  await details.evaluate((d) => { d.open = true; });
+  const input = v1.signature.inputs[0];
+  const inputRow = (await details.locator('h3:text-is("Inputs") + table tbody tr').first().textContent()).replace(/\s+/g, ' ');
+  if (!inputRow.includes(input.name) || !inputRow.includes(input.datatype)) throw new Error(`the inputs table reads ${inputRow}; the signature says ${JSON.stringify(input)}`);
+  await details.locator('h3:text-is("Outputs")').waitFor();
+  const evaluation = await details.locator('h3:text-is("Evaluation report") + pre').textContent();
+  if (JSON.parse(evaluation).accuracy !== v1.evaluation.accuracy) throw new Error(`the evaluation report reads ${evaluation}`);
+  const trained = (await details.locator('.training-lineage dl').textContent()).replace(/\s+/g, ' ');
+  if (!/Dataset ?shapes v1/.test(trained) || !trained.includes(v1.lineage.job)) throw new Error(`the lineage reads ${trained}`);
+  await check('model-details');
+  return `config ${config.trim()}; lineage ${lineage.join(' | ')}; input ${input.name}; test accuracy ${v1.evaluation.accuracy}`;
+});
+
 await scenario('chat_tools', async () => {
   await page.goto(`${baseUrl}#/playground?tab=chat`);
   await page.getByLabel('Model', { exact: true }).selectOption('demo-llm');
@@ -700,7 +943,13 @@ await scenario('fine_tuning', async () => {
   await page.goto(`${baseUrl}#/fine-tuning`);
   await page.locator('tr[data-status="succeeded"]').first().waitFor();
   await check('fine-tuning');
-  return `${model}; ${legend.trim()}; upload bar values ${bar.join(', ')}`;
+  // The jobs page lists it among the jobs of every kind, as a fine-tune linking to its page, done.
+  const id = model.split(':').pop();
+  await page.goto(`${baseUrl}#/jobs`);
+  const row = page.locator(`tr[data-job="${id}"]`);
+  await row.locator(`a[href="#/fine-tuning/${id}"]`, { hasText: 'fine-tune' }).waitFor();
+  if (await row.getAttribute('data-status') !== 'succeeded' || await row.locator('progress').evaluate((p) => p.value) !== 100) throw new Error(`the jobs page shows ${await row.textContent()}`);
+  return `${model}; ${legend.trim()}; upload bar values ${bar.join(', ')}; listed on the jobs page`;
 });
 
 await scenario('deployments', async () => {
@@ -748,6 +997,17 @@ await scenario('deployments', async () => {
     const focused = await splitInput.evaluate((el) => document.activeElement === el);
     if (typed !== '1:60, 2:40' || !focused) throw new Error(`after redraw ${redraw} the split form holds "${typed}", focused: ${focused}`);
   }
+  // Pause holds the rollout, resume goes on; the typed split stays through both.
+  await page.getByRole('button', { name: 'Pause', exact: true }).click();
+  await page.locator('#deployment-status[data-state="paused"]').waitFor();
+  await page.locator('#deployment-history tr[data-action="pause"]').waitFor();
+  await page.getByRole('button', { name: 'Resume', exact: true }).click();
+  await page.locator('#deployment-status[data-state="active"]').waitFor();
+  await page.locator('#deployment-history tr[data-action="resume"]').waitFor();
+  // The resumed rollout is followed again: the page redraws on its own.
+  await page.locator('#deployment-status').evaluate((el) => { el.dataset.seen = 'yes'; });
+  await page.waitForFunction(() => document.querySelector('#deployment-status') && !document.querySelector('#deployment-status[data-seen]'), null, { timeout: 30000 });
+  if (await splitInput.inputValue() !== '1:60, 2:40') throw new Error(`after pause and resume the split form holds ${await splitInput.inputValue()}`);
   await splitInput.press('Enter');
   await until('the split changed during the rollout', async () => /v1 60% · v2 40%/.test((await page.locator('#deployment-status').textContent()).replace(/\s+/g, ' ')));
   await page.getByRole('button', { name: 'Abort' }).click();
@@ -759,7 +1019,32 @@ await scenario('deployments', async () => {
   await page.goto(`${baseUrl}#/deployments`);
   await page.locator('tr[data-deployment="shapes-model"][data-state="aborted"]').waitFor();
   await check('deployments');
-  return `created with v1 90% · v2 10%, changed to 50/50, a stale change refused (typed split kept), typed split and focus kept over two rollout redraws and sent, aborted back to v1 100%`;
+  // Delete it from its page, deploy again, and promote the canary: all traffic to v2, which becomes stable.
+  await page.locator('tr[data-deployment="shapes-model"] a').click();
+  await page.locator('#deployment-status[data-state="aborted"]').waitFor();
+  await page.getByRole('button', { name: 'Delete deployment' }).click();
+  await page.getByRole('button', { name: 'Really delete?' }).click();
+  await page.getByRole('heading', { name: 'Create a deployment' }).waitFor();
+  if ((await api('/api/v1/deployments/shapes-model')).status !== 404) throw new Error('the deleted deployment is still there');
+  // This time a rollout plan and sticky routing from the form.
+  await page.getByLabel('Model', { exact: true }).fill('shapes-model');
+  await page.getByLabel('Traffic (version:percent, ...)').fill('1:90, 2:10');
+  await page.getByLabel('Sticky by header').fill('X-User');
+  await page.getByLabel('Rollout plan (JSON)').fill('{"steps": [10, 50, 100], "dwell_seconds": 3600}');
+  await page.getByRole('button', { name: 'Create deployment' }).click();
+  await page.locator('#deployment-status[data-state="active"]').waitFor();
+  const rollout = await (await api('/api/v1/deployments/shapes-model')).json();
+  if (rollout.plan?.dwell_seconds !== 3600 || rollout.step !== 0 || rollout.sticky?.header !== 'X-User' || rollout.canary !== 2) throw new Error(`the form made ${JSON.stringify(rollout)}`);
+  await page.getByRole('button', { name: 'Pause', exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Promote the canary' }).click();
+  await page.locator('#deployment-status[data-state="promoted"]').waitFor();
+  await page.locator('#deployment-history tr[data-action="promote"]').waitFor();
+  const promoted = (await page.locator('#deployment-status').textContent()).replace(/\s+/g, ' ');
+  if (!/v2 100%/.test(promoted) || !/Stable ?v2/.test(promoted)) throw new Error(`after the promotion the deployment reads ${promoted}`);
+  const served = await (await api('/api/v1/deployments/shapes-model')).json();
+  if (served.stable !== 2 || served.traffic.length !== 1 || served.traffic[0].version !== 2) throw new Error(`the server says ${JSON.stringify(served.traffic)}, stable ${served.stable}`);
+  await check('deployment-promoted');
+  return `created with v1 90% · v2 10%, changed to 50/50, a stale change refused (typed split kept), typed split and focus kept over two rollout redraws, pause and resume, the split sent, aborted back to v1 100%; deleted, created again with a plan and sticky routing from the form, and promoted to v2 100%`;
 });
 
 await browser.close();

@@ -33,15 +33,24 @@ export async function deploymentsPage({ me, root }: PageContext): Promise<void> 
   const model = h('input', { type: 'text', required: true, placeholder: 'model' });
   const traffic = h('input', { type: 'text', required: true, placeholder: '1:90, 2:10', pattern: splitPattern });
   const shadow = h('input', { type: 'text', placeholder: 'optional: 3' });
+  const sticky = h('input', { type: 'text', placeholder: 'optional: X-User-Id' });
+  const plan = h('textarea', { rows: 2, placeholder: 'optional: {"steps": [10, 50, 100], "dwell_seconds": 300}' });
   const form = h('form', { class: 'card' },
-    h('div', { class: 'row' }, field('Model', model), field('Traffic (version:percent, ...)', traffic), field('Shadow versions', shadow)),
+    h('div', { class: 'row' }, field('Model', model), field('Traffic (version:percent, ...)', traffic), field('Shadow versions', shadow), field('Sticky by header', sticky)),
+    field('Rollout plan (JSON)', plan, 'The canary\'s share step by step, each held for its dwell time while its checks pass; a failed check rolls it back (docs/api.md).'),
     h('button', { type: 'submit', class: 'primary' }, 'Create deployment'), status);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     try {
       const shares = parseSplit(traffic.value);
       const shadows = shadow.value.split(',').map((x) => x.trim()).filter(Boolean).map((x) => ({ version: Number(x) }));
-      const created = await api<Deployment>('/api/v1/deployments', { json: { model: model.value.trim(), traffic: shares, shadow: shadows.length ? shadows : undefined } });
+      let rollout: unknown = undefined;
+      if (plan.value.trim()) {
+        try { rollout = JSON.parse(plan.value); } catch (err) { throw new Error(`The rollout plan is not valid JSON: ${(err as Error).message}`); }
+      }
+      const created = await api<Deployment>('/api/v1/deployments', {
+        json: { model: model.value.trim(), traffic: shares, shadow: shadows.length ? shadows : undefined, sticky: sticky.value.trim() ? { header: sticky.value.trim() } : undefined, plan: rollout },
+      });
       location.hash = `#/deployments/${seg(routeName(created))}`;
     } catch (err) { status.error(err as Error); }
   });
@@ -68,8 +77,9 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
   let stopped = false;
   const writable = can(me, 'models:write');
 
+  // A resumed rollout moves again: the page follows it again (loop), as it stops following a paused one.
   async function act(action: string): Promise<void> {
-    try { await api(`${base}:${action}`, { method: 'POST', json: {} }); await draw(); status.ok(`Done: ${action}.`); } catch (e) { status.error(e as Error); }
+    try { await api(`${base}:${action}`, { method: 'POST', json: {} }); await loop(); status.ok(`Done: ${action}.`); } catch (e) { status.error(e as Error); }
   }
 
   // The split form is built once and never redrawn (a rollout's page redraws every 3 s): what is typed there, the caret
@@ -151,10 +161,14 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
   }
 
   // A rollout moves on its own: its page follows it; a plain split changes only by the buttons, which redraw it.
+  // Only the latest call schedules the next redraw, so a button pressed while one is due never starts a second chain.
+  let generation = 0;
   async function loop(): Promise<void> {
+    const mine = ++generation;
+    clearTimeout(timer);
     let moving = false;
     try { const d = await draw(); moving = d.state === 'active' && !!d.plan; } catch (e) { status.error(e as Error); }
-    if (moving && !stopped) timer = window.setTimeout(() => void loop(), 3000);
+    if (moving && !stopped && mine === generation) timer = window.setTimeout(() => void loop(), 3000);
   }
 
   replace(root, h('p', null, h('a', { href: '#/deployments' }, '← Deployments')), h('h1', null, `Deployment ${name}`), status, view, splitEditor?.section ?? null, details);

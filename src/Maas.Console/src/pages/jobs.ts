@@ -41,7 +41,7 @@ export async function jobsPage({ me, root, query }: PageContext): Promise<() => 
     details,
     open: query.get('job') ? [query.get('job')!] : [],
     actions: (j, reload) => ((can(me, 'models:write') || can(me, 'training:write')) && !isFinished(j.status)
-      ? confirmButton('Cancel', 'Really cancel?', async () => { await api(`${j.source}/${seg(j.id)}`, { method: 'DELETE' }); await reload(); })
+      ? confirmButton('Cancel', 'Really cancel?', async () => { await api(`${j.source}/${seg(j.id)}`, { method: 'DELETE' }); await reload(); }, 'danger', `cancel:${j.id}`)
       : null),
     intervalMs: 1000,
   });

@@ -68,6 +68,7 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
       sig.inputs ? h('div', null, h('h3', null, 'Inputs'), tensorTable(sig.inputs)) : null,
       sig.outputs ? h('div', null, h('h3', null, 'Outputs'), tensorTable(sig.outputs)) : null,
       other.length ? h('div', null, h('h3', null, 'Signature'), h('dl', { class: 'facts' }, other.map(([k, val]) => fact(k, typeof val === 'object' ? JSON.stringify(val) : String(val))))) : null,
+      trainingLineage(v),
       Object.keys(v.metadata ?? {}).length ? h('div', null, h('h3', null, 'Metadata'), h('pre', { tabindex: 0 }, JSON.stringify(v.metadata, null, 2))) : null,
       evaluation ? h('div', null, h('h3', null, 'Evaluation report'), h('pre', { tabindex: 0 }, typeof evaluation === 'string' ? evaluation : JSON.stringify(evaluation, null, 2))) : null,
       (v.files?.length ?? 0) > 1 ? h('div', null, h('h3', null, 'Files'), h('ul', null, v.files!.map((f) => h('li', null, `${f.path} (${bytes(f.size_bytes)})`)))) : null,
@@ -202,9 +203,25 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
 function fact(term: string, value: string | Node): HTMLElement[] { return [h('dt', null, term), h('dd', null, value)]; }
 function section(title: string, content: HTMLElement): HTMLElement { return h('section', { 'aria-label': title }, h('h2', null, title), content); }
 
+/** Where a version came from: the version it was derived from, else the dataset a training job trained it on. */
 function lineage(v: Version): string {
   const d = v.derived_from as { model: string; version: number; relation: string } | null | undefined;
-  return d ? `${d.relation} ${d.model} v${d.version}` : '–';
+  if (d) return `${d.relation} ${d.model} v${d.version}`;
+  const dataset = (v['lineage'] as { dataset?: { name?: string; version?: number } } | null | undefined)?.dataset;
+  return dataset?.name ? `trained on ${dataset.name} v${dataset.version ?? '?'}` : '–';
+}
+
+/** A trained or fine-tuned version's lineage (dataset, job, trainer, hyperparameters) as the server recorded it. */
+function trainingLineage(v: Version): HTMLElement | null {
+  const record = v['lineage'] as Record<string, unknown> | null | undefined;
+  if (!record || typeof record !== 'object') return null;
+  const dataset = record['dataset'] as { name?: string; version?: number; sha256?: string } | undefined;
+  const scalar = Object.entries(record).filter(([, value]) => typeof value === 'string' || typeof value === 'number');
+  return h('div', { class: 'training-lineage' }, h('h3', null, 'Lineage'),
+    h('dl', { class: 'facts' },
+      dataset?.name ? fact('Dataset', `${dataset.name} v${dataset.version ?? '?'}`) : null,
+      scalar.map(([k, value]) => fact(k, String(value)))),
+    h('details', null, h('summary', null, 'The whole lineage record'), h('pre', { tabindex: 0 }, JSON.stringify(record, null, 2))));
 }
 
 function tensorTable(specs: TensorSpec[]): HTMLElement {

@@ -141,7 +141,7 @@ export async function trainingJobPage({ me, root, params }: PageContext): Promis
         h('dt', null, 'Created'), h('dd', null, when(job.created_at)), h('dt', null, 'Finished'), h('dd', null, when(job.finished_at))),
       h('progress', { max: 100, 'aria-label': 'Training progress', value: job.progress }), h('p', null, `${job.progress.toFixed(0)}% done`),
       job.error ? h('p', { class: 'status error', role: 'alert' }, `${job.error.code}: ${job.error.message}`) : null,
-      can(me, 'training:write') && !isFinished(job.status) ? confirmButton('Cancel job', 'Really cancel?', async () => { await api(`${base}/cancel`, { method: 'POST' }); }) : null,
+      can(me, 'training:write') && !isFinished(job.status) ? confirmButton('Cancel job', 'Really cancel?', async () => { await api(`${base}/cancel`, { method: 'POST' }); }, 'danger', `cancel:${job.id}`) : null,
       charts.length ? h('section', { 'aria-label': 'Charts' }, h('h2', null, 'Charts'), h('div', { class: 'charts' }, charts)) : null,
       Object.keys(job.metrics ?? {}).length ? h('section', { 'aria-label': 'Latest metrics' }, h('h2', null, 'Latest metrics'), metricsTable(job.metrics ?? {})) : null,
       job.result?.model ? h('section', { 'aria-label': 'Result' }, h('h2', null, 'Result'),
