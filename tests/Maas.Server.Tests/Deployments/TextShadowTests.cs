@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using Maas.Server.Tests.Support;
+using Maas.Testing;
 
 namespace Maas.Server.Tests.Deployments;
 
@@ -93,21 +94,13 @@ public sealed class TextShadowTests(TextShadowServers servers) : IClassFixture<T
     private static JsonNode Metrics(JsonNode deployment, int version) =>
         deployment["metrics"]!.AsArray().SingleOrDefault(m => (int)m!["version"]! == version) ?? new JsonObject { ["version"] = version, ["requests"] = 0, ["comparisons"] = 0, ["dropped"] = 0, ["exact_match_rate"] = 1 };
 
-    private static async Task<JsonNode> WaitForAsync(HttpClient client, string model, Func<JsonNode, bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Ceiling;
-        while (true)
-        {
-            var deployment = await (await client.GetAsync($"api/v1/deployments/{model}")).JsonAsync(HttpStatusCode.OK);
-            if (condition(deployment))
-            {
-                return deployment;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting until {what}: {deployment.ToJsonString()}");
-            await Task.Delay(50);
-        }
-    }
+    private static Task<JsonNode> WaitForAsync(HttpClient client, string model, Func<JsonNode, bool> condition, string what) =>
+        Conditions.ReadUntilAsync(
+            async () => await (await client.GetAsync($"api/v1/deployments/{model}")).JsonAsync(HttpStatusCode.OK),
+            condition,
+            what,
+            Ceiling,
+            deployment => deployment.ToJsonString());
 
     [Fact]
     public async Task Copies_of_chat_and_completion_calls_streamed_or_not_run_whole_on_the_shadows_and_are_compared_but_never_answer()

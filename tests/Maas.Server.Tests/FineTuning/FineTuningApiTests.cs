@@ -8,6 +8,7 @@ using Maas.Core.Formats.Gguf;
 using Maas.Core.Tenancy;
 using Maas.Server.Tests.OpenAi;
 using Maas.Server.Tests.Support;
+using Maas.Testing;
 using OpenAI.Chat;
 using OpenAI.Files;
 using OpenAI.FineTuning;
@@ -295,12 +296,10 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         Assert.Equal("queued", (string?)job["status"]);
 
         // Wait until it trains (an epoch event), then cancel.
-        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
-        while ((string?)(await (await client.GetAsync($"v1/fine_tuning/jobs/{id}")).JsonAsync(HttpStatusCode.OK))["status"] != "running")
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the job never started running");
-            await Task.Delay(50);
-        }
+        await Conditions.WaitUntilAsync(
+            async () => (string?)(await (await client.GetAsync($"v1/fine_tuning/jobs/{id}")).JsonAsync(HttpStatusCode.OK))["status"] == "running",
+            "the job starts running",
+            TimeSpan.FromMinutes(3));
 
         var cancelled = await (await client.PostAsync($"v1/fine_tuning/jobs/{id}/cancel", null)).JsonAsync(HttpStatusCode.OK);
         Assert.Equal("cancelled", (string?)cancelled["status"]);
@@ -367,12 +366,10 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         try
         {
             // Kill the worker (SIGKILL) once it has checkpointed an epoch and is still training.
-            var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
-            while ((await (await client.GetAsync($"v1/fine_tuning/jobs/{id}/checkpoints")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray().Count == 0)
-            {
-                Assert.True(DateTime.UtcNow < deadline, "the worker never finished an epoch");
-                await Task.Delay(50);
-            }
+            await Conditions.WaitUntilAsync(
+                async () => (await (await client.GetAsync($"v1/fine_tuning/jobs/{id}/checkpoints")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray().Count > 0,
+                "the worker finishes an epoch",
+                TimeSpan.FromMinutes(3));
 
             first.Kill();
             await first.WaitForExitAsync();

@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Maas.Server.Tests.Inference;
+using Maas.Testing;
 
 namespace Maas.Server.Tests.ModelHosting;
 
@@ -56,21 +57,8 @@ internal static class Placement
         list.GetProperty("models").EnumerateArray().Where(m => m.GetProperty("model").GetString() == model).Select(m => (JsonElement?)m).SingleOrDefault();
 
     /// <summary>Polls until <paramref name="condition"/> holds on the loaded-models list (60 s ceiling).</summary>
-    public static async Task<JsonElement> WaitForAsync(HttpClient client, Func<JsonElement, bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            var list = await LoadedAsync(client);
-            if (condition(list))
-            {
-                return list;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"{what} did not happen within 60 s: {list}");
-            await Task.Delay(50);
-        }
-    }
+    public static Task<JsonElement> WaitForAsync(HttpClient client, Func<JsonElement, bool> condition, string what) =>
+        Conditions.ReadUntilAsync(() => LoadedAsync(client), condition, what, show: list => list.ToString());
 
     /// <summary>The sum of a metric's samples whose lines contain every label (0 when none).</summary>
     public static double Sum(string metrics, string metric, params string[] labels) =>

@@ -458,21 +458,16 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
     }
 
     // Serving caches what a name resolves to for a moment: wait for the answer to change, with a generous ceiling.
-    private static async Task InferEventuallyAsync(HttpClient client, string model, int version, HttpStatusCode expected)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (true)
-        {
-            using var response = await InferAsync(client, model, version);
-            if (response.StatusCode == expected)
+    private static Task InferEventuallyAsync(HttpClient client, string model, int version, HttpStatusCode expected) =>
+        Conditions.ReadUntilAsync(
+            async () =>
             {
-                return;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"still {response.StatusCode} after 60 s: {await response.Content.ReadAsStringAsync()}");
-            await Task.Delay(100);
-        }
-    }
+                using var response = await InferAsync(client, model, version);
+                return (response.StatusCode, Body: await response.Content.ReadAsStringAsync());
+            },
+            answer => answer.StatusCode == expected,
+            $"version {version} answers {expected}",
+            show: answer => $"still {answer.StatusCode}: {answer.Body}");
 
     [Fact]
     public async Task An_administrator_forces_a_rejected_version_through_the_api_audited_and_can_withdraw_it()
