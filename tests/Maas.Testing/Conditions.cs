@@ -10,8 +10,8 @@ public static class Conditions
     public static readonly TimeSpan Ceiling = TimeSpan.FromSeconds(60);
 
     /// <summary>Polls <paramref name="condition"/> until it holds; fails the test naming <paramref name="what"/> after the ceiling.</summary>
-    public static Task WaitUntilAsync(Func<bool> condition, string what = "the condition") =>
-        WaitUntilAsync(() => Task.FromResult(condition()), what);
+    public static Task WaitUntilAsync(Func<bool> condition, string what = "the condition", TimeSpan? ceiling = null) =>
+        WaitUntilAsync(() => Task.FromResult(condition()), what, ceiling);
 
     /// <summary>Polls an asynchronous <paramref name="condition"/> until it holds; fails the test naming <paramref name="what"/> after the ceiling.</summary>
     public static async Task WaitUntilAsync(Func<Task<bool>> condition, string what = "the condition", TimeSpan? ceiling = null) =>
@@ -19,9 +19,10 @@ public static class Conditions
 
     /// <summary>
     /// Reads a value until <paramref name="condition"/> holds on it and returns that value; fails the test naming
-    /// <paramref name="what"/> after the ceiling (<see cref="Ceiling"/> unless given).
+    /// <paramref name="what"/> (and the last value, through <paramref name="show"/> when given) after the ceiling
+    /// (<see cref="Ceiling"/> unless given).
     /// </summary>
-    public static async Task<T> ReadUntilAsync<T>(Func<Task<T>> read, Func<T, bool> condition, string what, TimeSpan? ceiling = null)
+    public static async Task<T> ReadUntilAsync<T>(Func<Task<T>> read, Func<T, bool> condition, string what, TimeSpan? ceiling = null, Func<T, string>? show = null)
     {
         var limit = ceiling ?? Ceiling;
         var deadline = DateTime.UtcNow + limit;
@@ -34,7 +35,10 @@ public static class Conditions
                 return value;
             }
 
-            Xunit.Assert.True(DateTime.UtcNow < deadline, $"timed out after {limit.TotalSeconds:F0} s waiting until {what}");
+            if (DateTime.UtcNow >= deadline)
+            {
+                Xunit.Assert.Fail($"timed out after {limit.TotalSeconds:F0} s waiting until {what}" + (show is null ? "" : ": " + show(value)));
+            }
 
             // Quick to see a condition that is about to hold, without spinning on one that takes seconds.
             await Task.Delay(pause);

@@ -38,9 +38,9 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
     private readonly HashSet<string> _unloadedModels = [];
     private readonly ConcurrentDictionary<(string Model, string? Version), (ServableModel Model, long At)> _resolved = new();
 
-    /// <summary>Creates the manager with its own host over <paramref name="factories"/> (tests and tools).</summary>
-    public ModelManager(IServableModelCatalog catalog, IEnumerable<IModelBackendFactory> factories, ModelManagerOptions? options = null)
-        : this(catalog, OwnHost(catalog, factories, options ?? new ModelManagerOptions()), options)
+    /// <summary>Creates the manager with its own host over <paramref name="factories"/> (tests and tools); keep-alives run on <paramref name="time"/>.</summary>
+    public ModelManager(IServableModelCatalog catalog, IEnumerable<IModelBackendFactory> factories, ModelManagerOptions? options = null, TimeProvider? time = null)
+        : this(catalog, OwnHost(catalog, factories, options ?? new ModelManagerOptions(), time), options)
     {
         _ownsHost = true;
     }
@@ -338,10 +338,11 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
         ArtifactBytes = servable.SizeBytes,
     };
 
-    private static ModelHost OwnHost(IServableModelCatalog catalog, IEnumerable<IModelBackendFactory> factories, ModelManagerOptions options) =>
+    private static ModelHost OwnHost(IServableModelCatalog catalog, IEnumerable<IModelBackendFactory> factories, ModelManagerOptions options, TimeProvider? time) =>
         new([.. factories.Select(f => new TensorModelEngine(f, catalog, options.Telemetry))],
             // No sweep of its own: like the manager before the host, its owner calls UnloadIdleAsync when it wants one.
-            new ModelHostOptions { RetryFailedLoadAfter = options.RetryFailedLoadAfter, IdleSweepInterval = Timeout.InfiniteTimeSpan });
+            new ModelHostOptions { RetryFailedLoadAfter = options.RetryFailedLoadAfter, IdleSweepInterval = Timeout.InfiniteTimeSpan },
+            time);
 
     private bool IsMine(HostedModelStatus status)
     {

@@ -16,6 +16,9 @@ public sealed class TenancyChangeWatcher(
 {
     private long _seen = -1;
 
+    /// <summary>The change counter as this node last read it (-1 before its first check): its key cache has dropped every change up to it.</summary>
+    public long SeenEpoch => Interlocked.Read(ref _seen);
+
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -47,7 +50,7 @@ public sealed class TenancyChangeWatcher(
                         keys.Invalidate();
                     }
 
-                    _seen = epoch;
+                    Interlocked.Exchange(ref _seen, epoch);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {

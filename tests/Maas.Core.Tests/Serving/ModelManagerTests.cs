@@ -1,6 +1,7 @@
 using Maas.Core.Formats;
 using Maas.Core.Serving;
 using Maas.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Maas.Core.Tests.Serving;
 
@@ -38,7 +39,7 @@ public sealed class ModelManagerTests : IDisposable
         });
     }
 
-    private ModelManager Manager() => new(_catalog, [_factory], new ModelManagerOptions { ResolveCacheTime = TimeSpan.Zero });
+    private ModelManager Manager(TimeProvider? time = null) => new(_catalog, [_factory], new ModelManagerOptions { ResolveCacheTime = TimeSpan.Zero }, time);
 
     [Fact]
     public async Task The_first_requests_load_the_version_once_and_wait_for_it()
@@ -166,12 +167,13 @@ public sealed class ModelManagerTests : IDisposable
     [Fact]
     public async Task A_version_idle_past_its_keep_alive_unloads_and_loads_again_on_demand()
     {
-        Add("brief", 1, keepAlive: TimeSpan.FromSeconds(1)); // long enough that a busy machine cannot age it early
-        await using var manager = Manager();
+        Add("brief", 1, keepAlive: TimeSpan.FromSeconds(1));
+        var time = new FakeTimeProvider(); // the keep-alive passes when the test says, not when a busy machine gets round to it
+        await using var manager = Manager(time);
         (await manager.InferAsync("m", null, Requests.Rows(1), default)).Dispose();
-        (await manager.InferAsync("brief", null, Requests.Rows(1), default)).Dispose(); // last, so a slow first load cannot age it
+        (await manager.InferAsync("brief", null, Requests.Rows(1), default)).Dispose();
         Assert.Empty(await manager.UnloadIdleAsync());
-        await Task.Delay(1300);
+        time.Advance(TimeSpan.FromMilliseconds(1300));
         var unloaded = await manager.UnloadIdleAsync();
         Assert.Equal(["brief"], unloaded.Select(s => s.Name)); // "m" has no keep-alive
         Assert.True(await manager.IsReadyAsync("brief", null, default));

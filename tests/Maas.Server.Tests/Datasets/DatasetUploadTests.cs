@@ -82,34 +82,29 @@ public sealed class DatasetUploadTests(ServerPerDb servers) : IClassFixture<Serv
         {
             var failing = new UploadSessionTests.FailingStream(rest, failAfter: rest.Length / 2);
             var patch = PatchAsync(breaking, name, id, 2 * third, new StreamContent(failing));
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-            while (await OffsetAsync(client, name, id) == 2 * third)
-            {
-                Assert.True(DateTime.UtcNow < deadline, "no byte of the broken chunk reached the server");
-                await Task.Delay(20);
-            }
+            await Conditions.WaitUntilAsync(async () => await OffsetAsync(client, name, id) != 2 * third, "some bytes of the broken chunk reach the server");
 
             failing.Break();
             await Assert.ThrowsAnyAsync<HttpRequestException>(() => patch);
         }
 
         // Resume from wherever the server says (while it notices the broken connection it answers upload_busy).
-        var retryUntil = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (true)
-        {
-            var offset = await OffsetAsync(client, name, id);
-            Assert.InRange(offset, (2 * third) + 1, (2 * third) + (rest.Length / 2));
-            using var resumed = await PatchAsync(client, name, id, offset, new ByteArrayContent(csv[(int)offset..]));
-            if (resumed.StatusCode == HttpStatusCode.NoContent)
+        await Conditions.WaitUntilAsync(
+            async () =>
             {
-                break;
-            }
+                var offset = await OffsetAsync(client, name, id);
+                Assert.InRange(offset, (2 * third) + 1, (2 * third) + (rest.Length / 2));
+                using var resumed = await PatchAsync(client, name, id, offset, new ByteArrayContent(csv[(int)offset..]));
+                if (resumed.StatusCode == HttpStatusCode.NoContent)
+                {
+                    return true;
+                }
 
-            var body = await resumed.Content.ReadAsStringAsync();
-            Assert.True(resumed.StatusCode == HttpStatusCode.Conflict && (body.Contains("upload_busy", StringComparison.Ordinal) || body.Contains("offset_mismatch", StringComparison.Ordinal)), body);
-            Assert.True(DateTime.UtcNow < retryUntil, "the upload stayed busy: " + body);
-            await Task.Delay(50);
-        }
+                var body = await resumed.Content.ReadAsStringAsync();
+                Assert.True(resumed.StatusCode == HttpStatusCode.Conflict && (body.Contains("upload_busy", StringComparison.Ordinal) || body.Contains("offset_mismatch", StringComparison.Ordinal)), body);
+                return false;
+            },
+            "the upload takes the rest of the file (it answers upload_busy until it has noticed the broken connection)");
 
         Assert.Equal(csv.Length, await OffsetAsync(client, name, id));
         var version = await (await client.PostAsync($"api/v1/datasets/{name}/versions?upload={id}", null)).JsonAsync(HttpStatusCode.Created);

@@ -39,18 +39,12 @@ public sealed class FirstCallHintTests
     private static async Task<string> WaitForHintAsync(CapturedLogs logs, string what)
     {
         // The hints are logged once the listener is up, which can be just after StartAsync returns.
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (true)
-        {
-            var line = logs.Lines.Select(l => l.Message).FirstOrDefault(m => m.Contains(what, StringComparison.Ordinal) && m.Contains("Try: ", StringComparison.Ordinal));
-            if (line is not null)
-            {
-                return line[(line.IndexOf("Try: ", StringComparison.Ordinal) + 5)..];
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"no hint about the {what} was logged");
-            await Task.Delay(50);
-        }
+        var line = await Conditions.ReadUntilAsync(
+            () => Task.FromResult(logs.Lines.Select(l => l.Message).FirstOrDefault(m => m.Contains(what, StringComparison.Ordinal) && m.Contains("Try: ", StringComparison.Ordinal))),
+            found => found is not null,
+            $"a hint about the {what} is logged");
+        var hint = line!;
+        return hint[(hint.IndexOf("Try: ", StringComparison.Ordinal) + 5)..];
     }
 
     private static async Task<string> RunAsync(string command)

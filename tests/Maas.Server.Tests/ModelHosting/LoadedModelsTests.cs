@@ -4,6 +4,8 @@ using Maas.Core.Formats.Gguf;
 using Maas.Server.Tests.Inference;
 using Maas.Server.Tests.OpenAi;
 using Maas.Server.Tests.Support;
+using Maas.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Maas.Server.Tests.ModelHosting;
 
@@ -76,14 +78,18 @@ public sealed class LoadedModelsTests
             await first.RegisterAsync("brief", TestModels.Mlp(4, [8], 3), new { keep_alive_seconds = 1 });
         }
 
-        await using var second = await MaasTestServer.StartAsync(settings: settings, dataDir: data.Path);
+        var clock = new AdjustableClock();
+        await using var second = await MaasTestServer.StartAsync(settings: settings, dataDir: data.Path, configure: builder => builder.Services.AddSingleton<TimeProvider>(clock));
         (await second.Client.PostJsonAsync("/v2/models/brief/infer", InferenceHost.InferJson("input", "FP32", [1, 4], new System.Text.Json.Nodes.JsonArray(1f, 2f, 3f, 4f)))).Response.EnsureSuccessStatusCode();
 
-        // "brief" goes after its second without requests; "kept" loaded without any request and outlives it.
-        var list = await Maas.Testing.Conditions.ReadUntilAsync(
-            async () => (await second.Client.GetJsonAsync("/api/v1/loaded-models")).Body,
-            l => l.GetProperty("models").EnumerateArray().All(m => m.GetProperty("model").GetString() != "brief"),
+        // "brief" goes after its second without requests (which passes on the server's clock); "kept" loaded without
+        // any request and outlives it.
+        clock.Advance(TimeSpan.FromSeconds(1.5));
+        var list = await Placement.WaitForAsync(
+            second.Client,
+            l => !l.GetProperty("models").EnumerateArray().Any(m => m.GetProperty("model").GetString() == "brief"),
             "the unpinned model unloads after its keep-alive");
+
         var kept = Single(list, "kept");
         Assert.Equal(("ready", true), (kept.GetProperty("state").GetString(), kept.GetProperty("pinned").GetBoolean()));
     }

@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Maas.Server.Tests.Inference;
+using Maas.Testing;
 
 namespace Maas.Server.Tests.ModelHosting;
 
@@ -55,9 +56,9 @@ internal static class Placement
     public static JsonElement? Entry(JsonElement list, string model) =>
         list.GetProperty("models").EnumerateArray().Where(m => m.GetProperty("model").GetString() == model).Select(m => (JsonElement?)m).SingleOrDefault();
 
-    /// <summary>Reads the loaded-models list until <paramref name="condition"/> holds on it (<see cref="Maas.Testing.Conditions.Ceiling"/>).</summary>
+    /// <summary>Polls until <paramref name="condition"/> holds on the loaded-models list (60 s ceiling).</summary>
     public static Task<JsonElement> WaitForAsync(HttpClient client, Func<JsonElement, bool> condition, string what) =>
-        Maas.Testing.Conditions.ReadUntilAsync(() => LoadedAsync(client), condition, what);
+        Conditions.ReadUntilAsync(() => LoadedAsync(client), condition, what, show: list => list.ToString());
 
     /// <summary>The sum of a metric's samples whose lines contain every label (0 when none).</summary>
     public static double Sum(string metrics, string metric, params string[] labels) =>

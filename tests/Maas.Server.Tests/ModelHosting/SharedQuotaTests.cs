@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Maas.Server.Tests.Inference;
 using Maas.Server.Tests.Support;
+using Maas.Testing;
 using static Maas.Server.Tests.ModelHosting.Placement;
 
 namespace Maas.Server.Tests.ModelHosting;
@@ -65,27 +66,25 @@ public sealed class SharedQuotaTests
         patched = await admin.PatchAsJsonAsync($"/api/v1/tenants/{tenant}", new { limits = new { memory_quota_bytes = 0 } });
         Assert.True(patched.IsSuccessStatusCode, await patched.Content.ReadAsStringAsync());
         // Until the second server has seen the removal, a load there is still refused with the old quota (507).
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            var refusals = new List<string>();
-            foreach (var model in new[] { "q2", "q1" })
+        var refusals = new List<string>();
+        await Conditions.ReadUntilAsync(
+            async () =>
             {
-                var (status, body, _) = await onSecond.PostJsonAsync($"/api/v1/loaded-models/{model}/versions/1:load", "");
-                Assert.True(status is HttpStatusCode.OK or HttpStatusCode.InsufficientStorage, body.ToString());
-                if (status != HttpStatusCode.OK)
+                refusals.Clear();
+                foreach (var model in new[] { "q2", "q1" })
                 {
-                    refusals.Add(body.ToString());
+                    var (status, body, _) = await onSecond.PostJsonAsync($"/api/v1/loaded-models/{model}/versions/1:load", "");
+                    Assert.True(status is HttpStatusCode.OK or HttpStatusCode.InsufficientStorage, body.ToString());
+                    if (status != HttpStatusCode.OK)
+                    {
+                        refusals.Add(body.ToString());
+                    }
                 }
-            }
 
-            list = await LoadedAsync(second.Client);
-            if (Entry(list, $"{tenant}/q1") is not null && Entry(list, $"{tenant}/q2") is not null)
-            {
-                break;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"q1 and q2 were not loaded together within 60 s of the quota's removal: {list} {string.Join(' ', refusals)}");
-        }
+                return await LoadedAsync(second.Client);
+            },
+            loaded => Entry(loaded, $"{tenant}/q1") is not null && Entry(loaded, $"{tenant}/q2") is not null,
+            "q1 and q2 are loaded together on the second server after the quota's removal",
+            show: loaded => $"{loaded} {string.Join(' ', refusals)}");
     }
 }

@@ -5,6 +5,7 @@ using Maas.Core.Formats.Gguf;
 using Maas.Server.Tests.Inference;
 using Maas.Server.Tests.OpenAi;
 using Maas.Server.Tests.Support;
+using Maas.Testing;
 
 namespace Maas.Server.Tests.Observability;
 
@@ -183,20 +184,20 @@ public class MetricsEndpointTests
         (await server.Client.PostAsync("/api/v1/models", JsonContent("""{"name":"drained"}"""))).EnsureSuccessStatusCode();
         var model = TestModels.Mlp(4, [8], 3);
 
-        // An upload whose body arrives slowly is in flight when shutdown starts.
+        // An upload whose body arrives slowly is in flight when shutdown starts. It asks to continue, so its body is
+        // sent once the server reads it: once the upload's handler runs, past the refusal of new work.
         var slow = new SlowContent(model, TimeSpan.FromMilliseconds(1500));
         slow.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
         slow.Headers.Add("X-Maas-Filename", "drained.onnx");
-        var upload = server.Client.PostAsync("/api/v1/models/drained/versions", slow);
-        await Task.Delay(300);
+        using var uploader = new HttpClient(new SocketsHttpHandler { Expect100ContinueTimeout = Conditions.Ceiling }) { BaseAddress = server.BaseAddress, Timeout = Timeout.InfiniteTimeSpan };
+        uploader.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", MaasTestServer.AdminKey);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/models/drained/versions") { Content = slow };
+        request.Headers.ExpectContinue = true;
+        var upload = uploader.SendAsync(request);
+        await Conditions.WaitUntilAsync(() => slow.Sending, "the server reads the upload's body");
         var stopping = server.App.StopAsync();
 
-        var readiness = await server.Client.GetAsync("/health/ready");
-        for (var wait = Stopwatch.StartNew(); readiness.StatusCode == HttpStatusCode.OK && wait.ElapsedMilliseconds < 2000;)
-        {
-            await Task.Delay(20);
-            readiness = await server.Client.GetAsync("/health/ready");
-        }
+        var readiness = await Conditions.ReadUntilAsync(() => server.Client.GetAsync("/health/ready"), r => r.StatusCode != HttpStatusCode.OK, "readiness turns off");
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, readiness.StatusCode);
         Assert.Contains("stopping", await readiness.Content.ReadAsStringAsync());
@@ -227,21 +228,9 @@ public class MetricsEndpointTests
             .Where(l => l.StartsWith(prefix, StringComparison.Ordinal) && labels.All(x => l.Contains(x, StringComparison.Ordinal)))
             .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
 
-    // Scrapes until the condition holds (counters move just after callers are answered), at most 10 s.
-    private static async Task<string> ScrapeUntil(MaasTestServer server, Func<string, bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (true)
-        {
-            var text = await Scrape(server);
-            if (condition(text) || DateTime.UtcNow > deadline)
-            {
-                return text;
-            }
-
-            await Task.Delay(20);
-        }
-    }
+    // Scrapes until the condition holds (counters move just after callers are answered).
+    private static Task<string> ScrapeUntil(MaasTestServer server, Func<string, bool> condition) =>
+        Conditions.ReadUntilAsync(() => Scrape(server), condition, "the scraped metrics show the requests made", show: text => text);
 
     private static async Task<string> Scrape(MaasTestServer server)
     {
@@ -282,8 +271,14 @@ public class MetricsEndpointTests
     /// <summary>A body sent in small pieces over a given time, so the request stays in flight.</summary>
     private sealed class SlowContent(byte[] bytes, TimeSpan duration) : HttpContent
     {
+        private volatile bool _sending;
+
+        /// <summary>True once the body has started to go out.</summary>
+        public bool Sending => _sending;
+
         protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
         {
+            _sending = true;
             const int Pieces = 10;
             var size = (bytes.Length + Pieces - 1) / Pieces;
             for (var offset = 0; offset < bytes.Length; offset += size)

@@ -1,8 +1,8 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using Maas.Server.Tests.Inference;
 using Maas.Server.Tests.Support;
+using Maas.Testing;
 
 namespace Maas.Server.Tests.Observability;
 
@@ -76,18 +76,6 @@ public class ReadinessTests
         return (response.StatusCode, JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.Clone());
     }
 
-    private static async Task<(HttpStatusCode Status, JsonElement Body)> WaitForAsync(MaasTestServer server, Func<JsonElement, bool> condition)
-    {
-        var watch = Stopwatch.StartNew();
-        while (true)
-        {
-            var result = await ReadyAsync(server);
-            if (condition(result.Body) || watch.Elapsed > TimeSpan.FromSeconds(20))
-            {
-                return result;
-            }
-
-            await Task.Delay(50);
-        }
-    }
+    private static Task<(HttpStatusCode Status, JsonElement Body)> WaitForAsync(MaasTestServer server, Func<JsonElement, bool> condition) =>
+        Conditions.ReadUntilAsync(() => ReadyAsync(server), result => condition(result.Body), "the readiness probe says so", show: result => result.Body.ToString());
 }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Maas.Testing;
 
 namespace Maas.Server.Tests.Observability;
 
@@ -39,21 +40,16 @@ internal sealed class SpanCollector : IDisposable
         return (trace, span, $"00-{trace}-{span}-01");
     }
 
-    /// <summary>The trace's spans once <paramref name="complete"/> holds (or, after the timeout, whatever arrived).</summary>
-    public async Task<IReadOnlyList<Activity>> WaitAsync(ActivityTraceId trace, Func<IReadOnlyList<Activity>, bool> complete, int timeoutMs = 30000)
-    {
-        var watch = Stopwatch.StartNew();
-        while (true)
-        {
-            var spans = _traces[trace].ToArray();
-            if (complete(spans) || watch.ElapsedMilliseconds > timeoutMs)
-            {
-                return spans;
-            }
+    /// <summary>The trace's spans collected so far.</summary>
+    public IReadOnlyList<Activity> Spans(ActivityTraceId trace) => _traces[trace].ToArray();
 
-            await Task.Delay(20);
-        }
-    }
+    /// <summary>The trace's spans once <paramref name="complete"/> holds on them; fails the test when it never does.</summary>
+    public Task<IReadOnlyList<Activity>> WaitAsync(ActivityTraceId trace, Func<IReadOnlyList<Activity>, bool> complete) =>
+        Conditions.ReadUntilAsync(
+            () => Task.FromResult(Spans(trace)),
+            complete,
+            "the trace's spans are collected",
+            show: spans => "collected " + string.Join(", ", spans.Select(s => s.DisplayName)));
 
     public void Dispose() => _listener.Dispose();
 }

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Maas.Testing;
 using OpenAI.Chat;
 
 namespace Maas.Server.Tests.OpenAi;
@@ -144,18 +145,10 @@ public sealed class BatchingAndCacheTests(LlmServerFixture fixture)
     }
 
     // The long model's statistics once nothing runs on it (an earlier test's hung-up stream may still be ending).
-    private async Task<JsonElement> IdleStatisticsAsync()
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (true)
-        {
-            var statistics = await fixture.EngineStatisticsAsync(LlmServerFixture.LongModel);
-            if (statistics.GetProperty("running").GetInt32() == 0 || DateTime.UtcNow > deadline)
-            {
-                return statistics;
-            }
-
-            await Task.Delay(50);
-        }
-    }
+    private Task<JsonElement> IdleStatisticsAsync() =>
+        Conditions.ReadUntilAsync(
+            () => fixture.EngineStatisticsAsync(LlmServerFixture.LongModel),
+            statistics => statistics.GetProperty("running").GetInt32() == 0,
+            "nothing runs on the long model",
+            show: statistics => statistics.ToString());
 }

@@ -2,6 +2,7 @@ using System.ClientModel;
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Maas.Core.Hosting;
 using Maas.Core.Llm;
 using Maas.Server.OpenAi;
 using Maas.Testing;
@@ -124,12 +125,10 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
 
         var waiting = fixture.PostAsync("/v1/completions", """{"model":"one-slot","prompt":"y","max_tokens":1}""");
         // A generous ceiling: on a loaded machine the second request can take many seconds to reach the queue.
-        var deadline = DateTime.UtcNow.AddSeconds(90);
-        while ((await fixture.EngineStatisticsAsync("one-slot")).GetProperty("waiting").GetInt32() == 0)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the second request never reached the queue");
-            await Task.Delay(20);
-        }
+        await Conditions.WaitUntilAsync(
+            async () => (await fixture.EngineStatisticsAsync("one-slot")).GetProperty("waiting").GetInt32() > 0,
+            "the second request reaches the queue",
+            TimeSpan.FromSeconds(90));
 
         var started = DateTime.UtcNow;
         var (status, body) = await fixture.PostAsync("/v1/completions", """{"model":"one-slot","prompt":"z","max_tokens":1}""");
@@ -152,12 +151,11 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
         await fixture.PostOkAsync("/v1/completions", """{"model":"short-lived","prompt":"x","max_tokens":1}""");
         Assert.Contains("short-lived", await fixture.Server.Client.GetStringAsync("/api/v1/llm/engines"), StringComparison.Ordinal);
 
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while ((await fixture.Server.Client.GetStringAsync("/api/v1/llm/engines")).Contains("short-lived", StringComparison.Ordinal))
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the model did not unload");
-            await Task.Delay(200);
-        }
+        // Its keep-alive passes on the server's clock; the host's next idle sweep unloads it.
+        fixture.Clock.Advance(TimeSpan.FromSeconds(1.5));
+        await Conditions.WaitUntilAsync(
+            async () => !(await fixture.Server.Client.GetStringAsync("/api/v1/llm/engines")).Contains("short-lived", StringComparison.Ordinal),
+            "the idle model unloads");
 
         await fixture.PostOkAsync("/v1/completions", """{"model":"short-lived","prompt":"x","max_tokens":1}""");
         Assert.Contains("short-lived", await fixture.Server.Client.GetStringAsync("/api/v1/llm/engines"), StringComparison.Ordinal);
@@ -175,18 +173,16 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
         {
             var loadedAt = await LoadedAtAsync("kept");
             Assert.NotNull(loadedAt);
-            await Task.Delay(TimeSpan.FromSeconds(2.5));
+            // Far past the keep-alive on the server's clock, and a sweep for idle models after that.
+            fixture.Clock.Advance(TimeSpan.FromSeconds(2.5));
+            await fixture.Server.Services.GetRequiredService<ModelHost>().UnloadIdleAsync();
             Assert.Equal(loadedAt, await LoadedAtAsync("kept"));
             await fixture.PostOkAsync("/v1/completions", """{"model":"kept","prompt":"x","max_tokens":2}""");
             Assert.Equal(loadedAt, await LoadedAtAsync("kept")); // the same engine served it
         }
 
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while (await LoadedAtAsync("kept") is not null)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the model did not unload once released");
-            await Task.Delay(200);
-        }
+        fixture.Clock.Advance(TimeSpan.FromSeconds(1.5));
+        await Conditions.WaitUntilAsync(async () => await LoadedAtAsync("kept") is null, "the model unloads once released");
     }
 
     private async Task<string?> LoadedAtAsync(string model)

@@ -6,6 +6,7 @@ using System.Text.Json;
 using Maas.Core.Formats.Gguf;
 using Maas.Server.Tests.Support;
 using Maas.Testing;
+using Microsoft.Extensions.DependencyInjection;
 using OpenAI;
 
 namespace Maas.Server.Tests.OpenAi;
@@ -30,6 +31,9 @@ public sealed class LlmServerFixture : IAsyncLifetime
     /// <summary>The generated GGUF's path.</summary>
     public string GeneratedPath => Path.Combine(_files.Path, "gen.gguf");
 
+    /// <summary>The server's clock (keep-alives): the system's until a test moves it.</summary>
+    public AdjustableClock Clock { get; } = new();
+
     /// <summary>An official OpenAI client pointed at the server.</summary>
     public OpenAIClient OpenAi { get; private set; } = null!;
 
@@ -46,7 +50,7 @@ public sealed class LlmServerFixture : IAsyncLifetime
     /// <inheritdoc />
     public async Task InitializeAsync()
     {
-        Server = await MaasTestServer.StartAsync(settings: Settings);
+        Server = await MaasTestServer.StartAsync(settings: Settings, configure: builder => builder.Services.AddSingleton<TimeProvider>(Clock));
         OpenAi = ClientFor(Server);
         GgufLlamaModelFactory.Write(GeneratedPath, new GgufLlamaModelOptions { Name = "maas-test-llm", Seed = 7 });
         await RegisterAsync(Server.Client, "gen", await File.ReadAllBytesAsync(GeneratedPath), "gen.gguf");

@@ -28,8 +28,7 @@ public sealed class PruneFineTuneTests(FineTuneServer servers) : IClassFixture<F
     // An MLP trained by the training job on generated pictures of three classes; returns the dataset, model and its test accuracy.
     private static async Task<(string Dataset, string Model, double Accuracy)> TrainedMlpAsync(HttpClient client)
     {
-        var (images, labels) = TinyImages.Generate(600, Size, seed: 21);
-        var dataset = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(images, labels, Size, Size), "shapes.zip");
+        var (dataset, _, _) = await ImageDatasets.UploadAsync(client, 600, Size, seed: 21, "shapes.zip");
         var model = Names.Unique("mlp");
         var job = await TrainingApiTests.TrainAsync(client, $$"""
             {"model": "{{model}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label",
@@ -111,8 +110,7 @@ public sealed class PruneFineTuneTests(FineTuneServer servers) : IClassFixture<F
     {
         // The trainer exports GELU as seven elementwise nodes and dropout as Identity; both pruning and the import read them.
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
-        var (images, labels) = TinyImages.Generate(600, Size, seed: 22);
-        var dataset = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(images, labels, Size, Size), "shapes.zip");
+        var (dataset, _, _) = await ImageDatasets.UploadAsync(client, 600, Size, seed: 22, "shapes.zip");
         var model = Names.Unique("gelu");
         var trained = await TrainingApiTests.TrainAsync(client, $$"""
             {"model": "{{model}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label",
@@ -241,8 +239,7 @@ public sealed class PruneFineTuneTests(FineTuneServer servers) : IClassFixture<F
     public async Task Fine_tune_requests_that_cannot_work_get_400_with_a_code()
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
-        var (images, labels) = TinyImages.Generate(30, Size, seed: 3);
-        var dataset = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(images, labels, Size, Size), "shapes.zip");
+        var (dataset, _, _) = await ImageDatasets.UploadAsync(client, 30, Size, seed: 3, "shapes.zip");
         var uploaded = await client.CreateModelAsync();
         await client.UploadAsync(uploaded, OnnxModelWriter.Mlp(DenseLayer.RandomStack(32, [64], 8, seed: 11)).ToBytes(), "model.onnx");
 

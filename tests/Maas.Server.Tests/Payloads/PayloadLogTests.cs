@@ -142,15 +142,15 @@ public sealed class PayloadLogTests(PayloadLogFixture fixture) : IClassFixture<P
 
         using (var client = MaasTestServer.CreateClient(fixture.Server.BaseAddress, secret))
         {
-            var deadline = DateTime.UtcNow.AddSeconds(10);
-            HttpStatusCode status;
-            do
-            {
-                using var revoked = await client.GetAsync("v2/models/mlp-quiet");
-                status = revoked.StatusCode;
-                seen.Add(await revoked.Content.ReadAsStringAsync());
-            }
-            while (status != HttpStatusCode.Unauthorized && DateTime.UtcNow < deadline);
+            var status = await Conditions.ReadUntilAsync(
+                async () =>
+                {
+                    using var revoked = await client.GetAsync("v2/models/mlp-quiet");
+                    seen.Add(await revoked.Content.ReadAsStringAsync());
+                    return revoked.StatusCode;
+                },
+                s => s == HttpStatusCode.Unauthorized,
+                "the revoked key is refused");
             Assert.Equal(HttpStatusCode.Unauthorized, status);
         }
 

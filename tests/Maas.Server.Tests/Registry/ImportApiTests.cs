@@ -1,5 +1,6 @@
 using System.Net;
 using Maas.Server.Tests.Support;
+using Maas.Testing;
 
 namespace Maas.Server.Tests.Registry;
 
@@ -225,22 +226,18 @@ public sealed class ImportApiTests(ImportServers servers) : IClassFixture<Import
         var (id, response) = await StartImportAsync(client, name, $$"""{"url": "{{url}}"}""");
         response.Dispose();
 
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (true)
-        {
-            using var poll = await client.GetAsync($"api/v1/jobs/{id}");
-            var job = await poll.JsonAsync(HttpStatusCode.OK);
-            if (job["progress"] is { } progress && (double)progress is > 0 and < 100)
+        var running = await Conditions.ReadUntilAsync(
+            async () =>
             {
-                Assert.Equal("running", (string?)job["status"]);
-                Assert.Equal(big.Length, (long)job["bytes_total"]!);
-                Assert.Equal("downloading", (string?)job["stage"]);
-                break;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, "no progress between 0 and 100 was seen: " + job.ToJsonString());
-            await Task.Delay(20);
-        }
+                using var poll = await client.GetAsync($"api/v1/jobs/{id}");
+                return await poll.JsonAsync(HttpStatusCode.OK);
+            },
+            job => job["progress"] is { } progress && (double)progress is > 0 and < 100,
+            "the job shows progress between 0 and 100",
+            show: job => job.ToJsonString());
+        Assert.Equal("running", (string?)running["status"]);
+        Assert.Equal(big.Length, (long)running["bytes_total"]!);
+        Assert.Equal("downloading", (string?)running["stage"]);
 
         using (var cancel = await client.DeleteAsync($"api/v1/jobs/{id}"))
         {

@@ -1,5 +1,6 @@
 using System.Net;
 using Maas.Server.Tests.Support;
+using Maas.Testing;
 
 namespace Maas.Server.Tests.Registry;
 
@@ -44,16 +45,21 @@ public sealed class ImportLimitTests
         }
 
         // A cancelled job frees its place in the queue as it ends (its clean-up may trail its status by a moment).
-        var ceiling = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        HttpResponseMessage again;
-        while ((again = await client.PostAsync($"api/v1/models/{name}/versions:import", Api.Json($$"""{"url": "{{slow}}"}"""))).StatusCode == HttpStatusCode.TooManyRequests
-            && DateTime.UtcNow < ceiling)
-        {
-            again.Dispose();
-            await Task.Delay(50);
-        }
+        var again = await Conditions.ReadUntilAsync(
+            async Task<HttpResponseMessage?> () =>
+            {
+                var response = await client.PostAsync($"api/v1/models/{name}/versions:import", Api.Json($$"""{"url": "{{slow}}"}"""));
+                if (response.StatusCode == HttpStatusCode.TooManyRequests)
+                {
+                    response.Dispose();
+                    return null;
+                }
 
-        var last = (string)(await again.JsonAsync(HttpStatusCode.Accepted))["id"]!;
+                return response;
+            },
+            response => response is not null,
+            "an import is taken again");
+        var last = (string)(await again!.JsonAsync(HttpStatusCode.Accepted))["id"]!;
         again.Dispose();
         using var cancelLast = await client.DeleteAsync($"api/v1/jobs/{last}");
         await client.WaitForJobAsync(last);

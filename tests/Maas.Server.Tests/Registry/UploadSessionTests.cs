@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using Maas.Server.Tests.Support;
+using Maas.Testing;
 
 namespace Maas.Server.Tests.Registry;
 
@@ -115,12 +116,7 @@ public sealed class UploadSessionTests(ServerPerDb servers) : IClassFixture<Serv
         {
             var failing = new FailingStream(gguf, failAfter: gguf.Length / 2);
             var patch = PatchAsync(breaking, id, 0, new StreamContent(failing));
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-            while (await OffsetAsync(client, id) == 0)
-            {
-                Assert.True(DateTime.UtcNow < deadline, "no byte of the chunk reached the server");
-                await Task.Delay(20);
-            }
+            await Conditions.WaitUntilAsync(async () => await OffsetAsync(client, id) != 0, "some bytes of the chunk reach the server");
 
             failing.Break();
             await Assert.ThrowsAnyAsync<HttpRequestException>(() => patch);
@@ -128,22 +124,22 @@ public sealed class UploadSessionTests(ServerPerDb servers) : IClassFixture<Serv
 
         // The server keeps whatever reached it; ask where to go on from (it may still be noticing the broken
         // connection: while it does, the upload answers upload_busy).
-        var retryUntil = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (true)
-        {
-            var offset = await OffsetAsync(client, id);
-            Assert.InRange(offset, 1, gguf.Length / 2);
-            using var rest = await PatchAsync(client, id, offset, new ByteArrayContent(gguf[(int)offset..]));
-            if (rest.StatusCode == HttpStatusCode.NoContent)
+        await Conditions.WaitUntilAsync(
+            async () =>
             {
-                break;
-            }
+                var offset = await OffsetAsync(client, id);
+                Assert.InRange(offset, 1, gguf.Length / 2);
+                using var rest = await PatchAsync(client, id, offset, new ByteArrayContent(gguf[(int)offset..]));
+                if (rest.StatusCode == HttpStatusCode.NoContent)
+                {
+                    return true;
+                }
 
-            var body = await rest.Content.ReadAsStringAsync();
-            Assert.True(rest.StatusCode == HttpStatusCode.Conflict && (body.Contains("upload_busy", StringComparison.Ordinal) || body.Contains("offset_mismatch", StringComparison.Ordinal)), body);
-            Assert.True(DateTime.UtcNow < retryUntil, "the upload stayed busy: " + body);
-            await Task.Delay(50);
-        }
+                var body = await rest.Content.ReadAsStringAsync();
+                Assert.True(rest.StatusCode == HttpStatusCode.Conflict && (body.Contains("upload_busy", StringComparison.Ordinal) || body.Contains("offset_mismatch", StringComparison.Ordinal)), body);
+                return false;
+            },
+            "the upload takes the rest of the file (it answers upload_busy until it has noticed the broken connection)");
 
         using var completed = await client.PostAsync($"api/v1/uploads/{id}/complete", null);
         var version = await completed.JsonAsync(HttpStatusCode.Created);

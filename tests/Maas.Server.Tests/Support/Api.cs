@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using Maas.Testing;
 
 namespace Maas.Server.Tests.Support;
 
@@ -48,20 +49,15 @@ public static class Api
     }
 
     /// <summary>Waits until a job ends and returns it; <paramref name="jobs"/> is the route its kind of job lives under.</summary>
-    public static async Task<JsonNode> WaitForJobAsync(this HttpClient client, string id, TimeSpan? timeout = null, string jobs = "api/v1/jobs")
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
-        while (true)
-        {
-            using var response = await client.GetAsync($"{jobs}/{id}");
-            var job = await response.JsonAsync(HttpStatusCode.OK);
-            if ((string?)job["status"] is "succeeded" or "failed" or "cancelled")
+    public static Task<JsonNode> WaitForJobAsync(this HttpClient client, string id, TimeSpan? timeout = null, string jobs = "api/v1/jobs") =>
+        Conditions.ReadUntilAsync(
+            async () =>
             {
-                return job;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"job {id} did not end in time: {job.ToJsonString()}");
-            await Task.Delay(50);
-        }
-    }
+                using var response = await client.GetAsync($"{jobs}/{id}");
+                return await response.JsonAsync(HttpStatusCode.OK);
+            },
+            job => (string?)job["status"] is "succeeded" or "failed" or "cancelled",
+            $"job {id} ends",
+            timeout,
+            job => job.ToJsonString());
 }

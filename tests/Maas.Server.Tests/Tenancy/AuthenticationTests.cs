@@ -1,7 +1,11 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Maas.Core.Tenancy;
+using Maas.Server.Auth;
 using Maas.Server.Tests.Support;
+using Maas.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace Maas.Server.Tests.Tenancy;
 
@@ -148,8 +152,14 @@ public sealed class AuthenticationTests(TenancyHostFixture fixture) : IClassFixt
         Assert.True(Host.Keys.DatabaseLookups - before <= 1, "a valid key is read once, then served from the cache");
     }
 
-    // Creating a key drops the caches at once and again at the next change poll (200 ms in tests): let that pass.
-    private static Task SettleAsync() => Task.Delay(500);
+    // Creating a key drops the caches at once and again at the next change poll (200 ms in tests): wait until that
+    // poll has seen the latest change.
+    private async Task SettleAsync()
+    {
+        var epoch = await Host.Server.Services.GetRequiredService<ITenancyStore>().GetEpochAsync(CancellationToken.None);
+        var watcher = Host.Server.Services.GetServices<IHostedService>().OfType<TenancyChangeWatcher>().Single();
+        await Conditions.WaitUntilAsync(() => watcher.SeenEpoch >= epoch, "the change poll has seen the latest key change");
+    }
 
     [Fact]
     public async Task A_key_without_the_routes_scope_gets_403()
@@ -187,11 +197,12 @@ public sealed class AuthenticationTests(TenancyHostFixture fixture) : IClassFixt
     public async Task An_expired_key_fails_with_its_own_code()
     {
         var tenant = await Host.CreateTenantAsync();
-        var expires = DateTimeOffset.UtcNow.AddSeconds(1.5);
+        using var held = Host.Clock.Hold(); // the key is used before it expires however slow the machine
+        var expires = Host.Clock.GetUtcNow().AddSeconds(1.5);
         var (_, secret) = await Host.CreateKeyAsync(tenant, [MaasScopes.Infer], expiresAt: expires);
         using var client = Host.Client(secret);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("api/v1/me")).StatusCode);
-        await Task.Delay(expires - DateTimeOffset.UtcNow + TimeSpan.FromMilliseconds(100));
+        Host.Clock.Advance(expires - Host.Clock.GetUtcNow() + TimeSpan.FromMilliseconds(100));
         await (await client.GetAsync("api/v1/me")).ErrorAsync(HttpStatusCode.Unauthorized, "api_key_expired");
 
         await (await Host.Admin.PostAsync("api/v1/keys", Api.Json($$"""{"name": "x", "tenant": "{{tenant}}", "scopes": ["infer"], "expires_at": "2000-01-01T00:00:00Z"}""")))

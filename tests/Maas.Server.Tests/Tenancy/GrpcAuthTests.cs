@@ -75,7 +75,7 @@ public sealed class GrpcAuthTests(GrpcTenancyFixture fixture) : IClassFixture<Gr
         Assert.Equal(PermissionDenied, load.Status);
 
         // Two requests per window: the denied ones above did not count, one call passes, the next is refused.
-        await TenancyHost.WaitForFreshWindowAsync(2000);
+        using var held = Host.HoldAtFreshWindow(2000);
         Assert.Equal(Ok, (await grpc.CallAsync("ServerMetadata", new ServerMetadataRequest(), ServerMetadataResponse.Parser, Auth(read))).Status);
         Assert.Equal(Ok, (await grpc.CallAsync("ServerMetadata", new ServerMetadataRequest(), ServerMetadataResponse.Parser, Auth(read))).Status);
         var limited = await grpc.CallAsync("ServerMetadata", new ServerMetadataRequest(), ServerMetadataResponse.Parser, Auth(read));

@@ -36,7 +36,7 @@ public sealed class LimitTests(ShortWindowFixture fixture) : IClassFixture<Short
         var tenant = await Host.CreateTenantAsync();
         var (_, secret) = await Host.CreateKeyAsync(tenant, [MaasScopes.ModelsRead], limits: """{"requests_per_minute": 3}""");
         using var client = Host.Client(secret);
-        await TenancyHost.WaitForFreshWindowAsync(2000);
+        using var held = Host.HoldAtFreshWindow(2000);
         for (var remaining = 2; remaining >= 0; remaining--)
         {
             using var ok = await client.GetAsync("api/v1/me");
@@ -56,7 +56,7 @@ public sealed class LimitTests(ShortWindowFixture fixture) : IClassFixture<Short
         Assert.InRange(retryAfter.TotalSeconds, 1, 2);
         Assert.Equal("0", Header(refused, "x-ratelimit-remaining-requests"));
 
-        await Task.Delay(retryAfter);
+        Host.Clock.Advance(retryAfter);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("api/v1/me")).StatusCode);
     }
 
@@ -68,7 +68,7 @@ public sealed class LimitTests(ShortWindowFixture fixture) : IClassFixture<Short
         var (_, b) = await Host.CreateKeyAsync(tenant, [MaasScopes.ModelsRead]);
         using var clientA = Host.Client(a);
         using var clientB = Host.Client(b);
-        await TenancyHost.WaitForFreshWindowAsync(2000);
+        using var held = Host.HoldAtFreshWindow(2000);
         Assert.Equal(HttpStatusCode.OK, (await clientA.GetAsync("api/v1/me")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await clientB.GetAsync("api/v1/me")).StatusCode);
         var error = await (await clientA.GetAsync("api/v1/me")).ErrorAsync(HttpStatusCode.TooManyRequests, "rate_limit_exceeded");

@@ -6,6 +6,7 @@ using Maas.Core.Formats.Gguf;
 using Maas.Core.Tenancy;
 using Maas.Server.Tests.OpenAi;
 using Maas.Server.Tests.Support;
+using Maas.Testing;
 
 namespace Maas.Server.Tests.Tenancy;
 
@@ -116,14 +117,7 @@ public sealed class ServingUsageTests(ServingUsageFixture fixture) : IClassFixtu
 
         // The connection is gone after 5 content chunks of 4000 possible tokens; the record lands when the server notices.
         Assert.Equal(5, received);
-        JsonNode totals;
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        do
-        {
-            await Task.Delay(100);
-            totals = await Host.UsageTotalsAsync($"key={keyId}");
-        }
-        while ((long?)totals["requests"] == 0 && DateTime.UtcNow < deadline);
+        var totals = await Conditions.ReadUntilAsync(() => Host.UsageTotalsAsync($"key={keyId}"), t => (long?)t["requests"] != 0, "the abandoned stream is recorded");
 
         Assert.Equal(1, (long?)totals["requests"]);
         var completion = (long)totals["completion_tokens"]!;
@@ -137,7 +131,7 @@ public sealed class ServingUsageTests(ServingUsageFixture fixture) : IClassFixtu
         var tenant = await Host.CreateTenantAsync();
         var (_, secret) = await Host.CreateKeyAsync(tenant, [MaasScopes.Infer], limits: """{"tokens_per_minute": 40}""");
         using var client = Host.Client(secret);
-        await TenancyHost.WaitForFreshWindowAsync(3000);
+        using var held = Host.HoldAtFreshWindow(3000);
 
         // The first call uses its prompt plus 30 generated tokens, which crosses 40: the next is refused.
         using (var first = await client.PostAsync("v1/chat/completions", Chat(maxTokens: 30)))
@@ -155,7 +149,7 @@ public sealed class ServingUsageTests(ServingUsageFixture fixture) : IClassFixtu
         var retryAfter = refused.Headers.RetryAfter?.Delta ?? throw new InvalidOperationException("no Retry-After");
         Assert.InRange(retryAfter.TotalSeconds, 1, 3);
 
-        await Task.Delay(retryAfter);
+        Host.Clock.Advance(retryAfter);
         using var again = await client.PostAsync("v1/chat/completions", Chat(maxTokens: 3));
         await again.JsonAsync(HttpStatusCode.OK);
     }

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Maas.Core.Tenancy;
 using Maas.Server.Auth;
 using Maas.Server.Tests.Support;
+using Maas.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Maas.Server.Tests.Tenancy;
@@ -13,14 +14,18 @@ public sealed class TenancyHost : IAsyncDisposable
     /// <summary>The admin key every test server installs (Maas:Auth:AdminKey, as MAAS_ADMIN_KEY does).</summary>
     public const string AdminKey = MaasTestServer.AdminKey;
 
-    private TenancyHost(MaasTestServer server)
+    private TenancyHost(MaasTestServer server, AdjustableClock clock)
     {
         Server = server;
+        Clock = clock;
         Admin = Client(AdminKey);
     }
 
     /// <summary>The server.</summary>
     public MaasTestServer Server { get; }
+
+    /// <summary>The server's clock (rate windows, key expiry, failed-attempt windows): the system's until a test moves it.</summary>
+    public AdjustableClock Clock { get; }
 
     /// <summary>A client authenticated with the admin key.</summary>
     public HttpClient Admin { get; }
@@ -42,8 +47,12 @@ public sealed class TenancyHost : IAsyncDisposable
     }
 
     /// <summary>Starts a host.</summary>
-    public static async Task<TenancyHost> StartAsync(IReadOnlyDictionary<string, string?>? settings = null, TestDatabase? database = null, string? dataDir = null) =>
-        new(await MaasTestServer.StartAsync(database, Settings(settings), dataDir, ownsDatabase: false));
+    public static async Task<TenancyHost> StartAsync(IReadOnlyDictionary<string, string?>? settings = null, TestDatabase? database = null, string? dataDir = null)
+    {
+        var clock = new AdjustableClock();
+        var server = await MaasTestServer.StartAsync(database, Settings(settings), dataDir, builder => builder.Services.AddSingleton<TimeProvider>(clock), ownsDatabase: false);
+        return new(server, clock);
+    }
 
     /// <summary>A client that sends <paramref name="key"/> as a bearer token (none when null).</summary>
     public HttpClient Client(string? key) => Server.CreateClient(key);
@@ -96,16 +105,14 @@ public sealed class TenancyHost : IAsyncDisposable
     public ApiKeyAuthenticator Keys => Server.Services.GetRequiredService<ApiKeyAuthenticator>();
 
     /// <summary>
-    /// Rate windows are aligned to multiples of their length: waits, when needed, so that a burst starts in the first
-    /// half of one and does not straddle two.
+    /// Holds the server's clock still at the start of a fresh rate window (windows are aligned to multiples of their
+    /// length), so that a burst falls in one window however slow the machine; disposing the scope lets it run on.
     /// </summary>
-    public static async Task WaitForFreshWindowAsync(int windowMs)
+    public IDisposable HoldAtFreshWindow(int windowMs)
     {
-        var intoWindow = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() % windowMs;
-        if (intoWindow > windowMs / 2)
-        {
-            await Task.Delay(TimeSpan.FromMilliseconds(windowMs - intoWindow + 20));
-        }
+        var held = Clock.Hold();
+        Clock.AdvanceToWindowStart(TimeSpan.FromMilliseconds(windowMs));
+        return held;
     }
 
     /// <summary>Usage totals of one key (after the server wrote everything it recorded).</summary>

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text.RegularExpressions;
 using Maas.Core.Tenancy;
+using Maas.Testing;
 
 namespace Maas.Server.Tests.Tenancy;
 
@@ -37,12 +38,10 @@ public sealed class TenantMetricsTests
         Assert.Equal(HttpStatusCode.Forbidden, (await client.GetAsync("api/v1/keys")).StatusCode);
 
         // A request is counted as its handling ends, which may be just after its caller has the answer.
-        var metrics = await host.Admin.GetStringAsync("metrics");
-        for (var i = 0; i < 100 && !metrics.Contains("status=\"4xx\"", StringComparison.Ordinal); i++)
-        {
-            await Task.Delay(50);
-            metrics = await host.Admin.GetStringAsync("metrics");
-        }
+        var metrics = await Conditions.ReadUntilAsync(
+            () => host.Admin.GetStringAsync("metrics"),
+            text => text.Contains("status=\"4xx\"", StringComparison.Ordinal),
+            "the refused request is counted");
 
         Assert.Equal(3, Sample(metrics, "maas_tenant_requests_total", $"tenant=\"{tenant}\"", "status=\"2xx\""));
         Assert.Equal(1, Sample(metrics, "maas_tenant_requests_total", $"tenant=\"{tenant}\"", "status=\"4xx\""));

@@ -1,7 +1,11 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Maas.Core.Tenancy;
+using Maas.Server.Auth;
 using Maas.Server.Tests.Support;
+using Maas.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Tests.Tenancy;
 
@@ -107,14 +111,17 @@ public sealed class UsageTests(TenancyHostFixture fixture) : IClassFixture<Tenan
         var before = await (await Host.Admin.GetAsync($"api/v1/keys/{keyId}")).JsonAsync(HttpStatusCode.OK);
         Assert.Null(before["last_used_at"]);
         await client.GetAsync("api/v1/me");
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        JsonNode key;
-        do
-        {
-            await Task.Delay(200);
-            key = await (await Host.Admin.GetAsync($"api/v1/keys/{keyId}")).JsonAsync(HttpStatusCode.OK);
-        }
-        while (key["last_used_at"] is null && DateTime.UtcNow < deadline);
+
+        // Touched as its usage is recorded; the batch is written once its period has passed on the server's clock
+        // (should the move come first, the next period writes it).
+        await Conditions.WaitUntilAsync(async () => (long?)(await Host.UsageTotalsAsync($"key={keyId}"))["requests"] >= 1, "the request is recorded");
+        var period = Host.Server.Services.GetRequiredService<IOptions<UsageOptions>>().Value.LastUsedFlushSeconds;
+        Host.Clock.Advance(TimeSpan.FromSeconds(period));
+        var key = await Conditions.ReadUntilAsync(
+            async () => await (await Host.Admin.GetAsync($"api/v1/keys/{keyId}")).JsonAsync(HttpStatusCode.OK),
+            k => k["last_used_at"] is not null,
+            "the key's last use is written",
+            show: k => k.ToJsonString());
 
         Assert.NotNull(key["last_used_at"]);
     }

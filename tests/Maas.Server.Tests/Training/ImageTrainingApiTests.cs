@@ -26,8 +26,7 @@ public sealed class ImageTrainingApiTests(ImageTrainingServer servers) : IClassF
     public async Task Default_cnn_is_trained_on_an_idx_dataset_registered_with_evaluation_and_served_over_oip_v2()
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
-        var (images, labels) = TinyImages.Generate(300, Size, seed: 11);
-        var dataset = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(images, labels, Size, Size), "shapes.zip");
+        var (dataset, images, labels) = await ImageDatasets.UploadAsync(client, 300, Size, seed: 11, "shapes.zip");
         var model = Names.Unique("shapes");
         var job = await TrainingApiTests.TrainAsync(client, $$"""
             {"model": "{{model}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label",
@@ -79,8 +78,7 @@ public sealed class ImageTrainingApiTests(ImageTrainingServer servers) : IClassF
     public async Task A_batch_norm_network_is_checked_against_ggml_on_every_test_row_and_served_over_oip_v2()
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
-        var (images, labels) = TinyImages.Generate(240, Size, seed: 12);
-        var dataset = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(images, labels, Size, Size), "norms.zip");
+        var (dataset, images, labels) = await ImageDatasets.UploadAsync(client, 240, Size, seed: 12, "norms.zip");
         var model = Names.Unique("norms");
         var job = await TrainingApiTests.TrainAsync(client, $$"""
             {"model": "{{model}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label",
@@ -121,8 +119,7 @@ public sealed class ImageTrainingApiTests(ImageTrainingServer servers) : IClassF
     public async Task A_search_over_the_learning_rate_trains_a_network_per_trial_and_registers_the_best()
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
-        var (images, labels) = TinyImages.Generate(200, Size, seed: 12);
-        var dataset = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(images, labels, Size, Size), "shapes.zip");
+        var (dataset, _, _) = await ImageDatasets.UploadAsync(client, 200, Size, seed: 12, "shapes.zip");
         var model = Names.Unique("searched-cnn");
         var job = await TrainingApiTests.TrainAsync(client, $$"""
             {"model": "{{model}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label",
@@ -169,8 +166,7 @@ public sealed class ImageTrainingApiTests(ImageTrainingServer servers) : IClassF
     public async Task A_network_that_does_not_fit_the_images_is_refused_with_400_naming_the_layer()
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
-        var (images, labels) = TinyImages.Generate(30, Size, seed: 12);
-        var dataset = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(images, labels, Size, Size), "few.zip");
+        var (dataset, _, _) = await ImageDatasets.UploadAsync(client, 30, Size, seed: 12, "few.zip");
         async Task<string> Refused(string extra, string code)
         {
             using var response = await client.PostAsync("api/v1/training/jobs", Api.Json($$"""{"model": "{{Names.Unique("bad")}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label"{{extra}}}"""));
@@ -195,8 +191,7 @@ public sealed class ImageWorkerKillTests
         using var dir = new TempDirectory("maas-image-kill");
         await using var server = await MaasTestServer.StartAsync(dataDir: dir.Path, settings: new Dictionary<string, string?> { ["Maas:Training:Workers"] = "0" });
         var client = server.Client;
-        var (images, labels) = TinyImages.Generate(450, 16, seed: 21);
-        var dataset = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(images, labels, 16, 16), "kill.zip");
+        var (dataset, _, _) = await ImageDatasets.UploadAsync(client, 450, 16, seed: 21, "kill.zip");
         var model = Names.Unique("resumed");
         const int epochs = 25;
         var body = $$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label", "hyperparameters": {"epochs": {{epochs}}, "patience": 0, "batch_size": 16} }""";
@@ -208,19 +203,17 @@ public sealed class ImageWorkerKillTests
         try
         {
             // Kill the worker once it has checkpointed an epoch and is still training.
-            var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
-            while (true)
-            {
-                var job = await (await client.GetAsync($"api/v1/training/jobs/{id}")).JsonAsync(HttpStatusCode.OK);
-                if ((string?)job["status"] == "running" && job["epoch"] is { } epoch && (int)epoch >= 1)
+            await Conditions.ReadUntilAsync(
+                async () =>
                 {
-                    break;
-                }
-
-                Assert.True((string?)job["status"] is "queued" or "running", job.ToJsonString());
-                Assert.True(DateTime.UtcNow < deadline, "the worker never finished an epoch: " + job.ToJsonString());
-                await Task.Delay(50);
-            }
+                    var job = await (await client.GetAsync($"api/v1/training/jobs/{id}")).JsonAsync(HttpStatusCode.OK);
+                    Assert.True((string?)job["status"] is "queued" or "running", job.ToJsonString());
+                    return job;
+                },
+                job => (string?)job["status"] == "running" && job["epoch"] is { } epoch && (int)epoch >= 1,
+                "the worker finishes an epoch",
+                TimeSpan.FromMinutes(3),
+                job => job.ToJsonString());
 
             first.Kill();
             await first.WaitForExitAsync();

@@ -23,8 +23,7 @@ public sealed class TrainingNiceTests
         using var dir = new TempDirectory("maas-train-nice");
         await using var server = await MaasTestServer.StartAsync(dataDir: dir.Path, settings: new Dictionary<string, string?> { ["Maas:Training:Workers"] = "0" });
         var client = server.Client;
-        var (images, labels) = TinyImages.Generate(200, 12, seed: 3);
-        var dataset = await TrainingApiTests.DatasetAsync(client, IdxFiles.Zip(images, labels, 12, 12), "nice.zip");
+        var (dataset, _, _) = await ImageDatasets.UploadAsync(client, 200, 12, seed: 3, "nice.zip");
 
         foreach (var (settings, expected) in new[] { (Array.Empty<string>(), new TrainingOptions().Nice), (["--Maas:Training:Nice=4"], 4) })
         {

@@ -44,20 +44,18 @@ public sealed class WorkerKillTests
         var second = (Process?)null;
         try
         {
-            // Wait until the first worker holds the job, then kill it with SIGKILL.
-            var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
-            while (true)
-            {
-                var job = await (await client.GetAsync($"api/v1/training/jobs/{id}")).JsonAsync(HttpStatusCode.OK);
-                if ((string?)job["status"] == "running" && ((string?)job["worker"])?.Contains($":{first.Id}:", StringComparison.Ordinal) == true)
+            // Wait until the first worker holds the job (it stays queued or running meanwhile), then kill it with SIGKILL.
+            await Conditions.ReadUntilAsync(
+                async () =>
                 {
-                    break;
-                }
-
-                Assert.True((string?)job["status"] is "queued" or "running", job.ToJsonString());
-                Assert.True(DateTime.UtcNow < deadline, "the worker process never claimed the job: " + job.ToJsonString());
-                await Task.Delay(50);
-            }
+                    var job = await (await client.GetAsync($"api/v1/training/jobs/{id}")).JsonAsync(HttpStatusCode.OK);
+                    Assert.True((string?)job["status"] is "queued" or "running", job.ToJsonString());
+                    return job;
+                },
+                job => (string?)job["status"] == "running" && ((string?)job["worker"])?.Contains($":{first.Id}:", StringComparison.Ordinal) == true,
+                "the worker process claims the job",
+                TimeSpan.FromMinutes(2),
+                job => job.ToJsonString());
 
             first.Kill();
             await first.WaitForExitAsync();
