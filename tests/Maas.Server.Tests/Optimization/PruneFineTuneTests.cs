@@ -183,7 +183,7 @@ public sealed class PruneFineTuneTests(FineTuneServer servers) : IClassFixture<F
         Assert.Equal("evaluation test rows", (string?)report["compared_on"]);
         Assert.Equal("label", (string?)report["evaluation"]!["label"]);
         Assert.Null(report["fine_tune"]);
-        var checks = report["gate"]!["checks"]!.AsArray().Select(c => (string?)c!["name"]).ToArray();
+        var checks = report["gate"]!["checks"]!.AsArray().Select(c => (string)c!["name"]!).ToArray();
         Assert.Equal(["finite_outputs", "max_relative_mean_abs_diff", "min_top1_agreement", "max_accuracy_drop"], checks);
 
         // Pruning 45 of 48 hidden units without training it back loses accuracy; the accuracy gate rejects that version.
