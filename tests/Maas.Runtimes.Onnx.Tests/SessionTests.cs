@@ -237,10 +237,14 @@ public sealed class SessionTests : IDisposable
         using var input = OnnxTensor.Create(new float[384 * 384], 384, 384);
         using var cancellation = new CancellationTokenSource();
 
-        // Cancelled from a thread of its own: a timer needs the thread pool, which a busy machine may starve past the run.
+        // Cancelled from a thread of its own (a timer needs the thread pool, which a busy machine may starve past the
+        // run) once the run is under way: once this thread, which runs the graph (one intra-op thread), has used
+        // 50 ms of processor time more. A cancel that came before the run would stop it before the engine starts.
+        var runner = ThreadCpuTime.OfCurrentThread();
         var canceller = new Thread(() =>
         {
-            Thread.Sleep(200);
+            var before = runner.Ticks();
+            SpinWait.SpinUntil(() => runner.Ticks() >= before + 5, Maas.Testing.Conditions.Ceiling);
             cancellation.Cancel();
         });
         var clock = Stopwatch.StartNew();
@@ -274,5 +278,26 @@ public sealed class SessionTests : IDisposable
         Assert.Throws<ArgumentException>(() => OnnxTensor.CreateStrings(new[] { new ReadOnlyMemory<byte>([65, 0, 66]) }, [1]));
         using var tensor = OnnxTensor.Create(new float[2], 2);
         Assert.Throws<InvalidOperationException>(() => tensor.GetData<int>());
+    }
+
+    /// <summary>The processor time one thread has used, readable from any thread (Linux: /proc/self/task/&lt;tid&gt;/stat).</summary>
+    private sealed class ThreadCpuTime(string statPath)
+    {
+        /// <summary>The calling thread's.</summary>
+        public static ThreadCpuTime OfCurrentThread()
+        {
+            // /proc/thread-self links to "<pid>/task/<tid>" of the thread that reads it.
+            var task = new FileInfo("/proc/thread-self").LinkTarget ?? throw new InvalidOperationException("/proc/thread-self is not a link");
+            return new ThreadCpuTime($"/proc/self/task/{Path.GetFileName(task)}/stat");
+        }
+
+        /// <summary>User and system time in clock ticks (1/100 s).</summary>
+        public long Ticks()
+        {
+            // The fields after the command's closing parenthesis start at the state (field 3); utime and stime are 14 and 15.
+            var stat = File.ReadAllText(statPath);
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
+        }
     }
 }
