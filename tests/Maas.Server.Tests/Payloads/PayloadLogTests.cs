@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Maas.Core.Formats.Gguf;
+using Maas.Server.Inference.Grpc.Protocol;
 using Maas.Server.Tests.OpenAi;
 using Maas.Server.Tests.Support;
 using Maas.Testing;
@@ -20,7 +21,7 @@ public sealed class PayloadLogFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var settings = new Dictionary<string, string?>(LlmServerFixture.Settings) { ["Logging:LogLevel:Default"] = "Debug" };
+        var settings = new Dictionary<string, string?>(LlmServerFixture.Settings) { ["Logging:LogLevel:Default"] = "Debug", ["Maas:Inference:GrpcUrl"] = "http://127.0.0.1:0" };
         Server = await MaasTestServer.StartAsync(settings: settings, configure: b => b.Logging.AddProvider(Logs));
         var client = Server.Client;
         var gguf = Path.Combine(_files.Path, "gen.gguf");
@@ -80,6 +81,30 @@ public sealed class PayloadLogTests(PayloadLogFixture fixture) : IClassFixture<P
         Assert.Contains(payloads, m => m.Contains("response of mlp-logged", StringComparison.Ordinal) && m.Contains("output FP32[1,3]", StringComparison.Ordinal));
         Assert.DoesNotContain(fixture.Logs.Lines, l => l.Message.Contains("mlp-quiet", StringComparison.Ordinal) && l.Category == "Maas.Payloads");
         Assert.DoesNotContain(fixture.Logs.Lines, l => l.Message.Contains("12345.5", StringComparison.Ordinal) && !l.Message.Contains("mlp-logged", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Grpc_inference_payloads_are_logged_for_a_model_that_asks_and_never_otherwise()
+    {
+        // The gRPC listener is a host of its own: its calls must find the main application's payload log too.
+        const float GrpcMarker = 67890.25f;
+        using var grpc = new Inference.GrpcTestClient(Inference.InferenceHost.GrpcAddress(fixture.Server));
+        foreach (var suffix in new[] { "logged", "quiet" })
+        {
+            var request = new ModelInferRequest { ModelName = $"mlp-{suffix}" };
+            var input = new ModelInferRequest.Types.InferInputTensor { Name = "input", Datatype = "FP32", Contents = new InferTensorContents() };
+            input.Shape.Add([1, 4]);
+            input.Contents.Fp32Contents.Add([GrpcMarker, 1, 2, 3]);
+            request.Inputs.Add(input);
+            var answer = await grpc.CallAsync("ModelInfer", request, ModelInferResponse.Parser);
+            Assert.Equal(0, answer.Status);
+            Assert.Single(answer.Responses);
+        }
+
+        var payloads = fixture.Logs.Lines.Where(l => l.Category == "Maas.Payloads").Select(l => l.Message).ToList();
+        Assert.Contains(payloads, m => m.Contains("request of mlp-logged", StringComparison.Ordinal) && m.Contains("input FP32[1,4] = [67890.25, 1, 2, 3]", StringComparison.Ordinal));
+        Assert.Contains(payloads, m => m.Contains("response of mlp-logged", StringComparison.Ordinal) && m.Contains("output FP32[1,3]", StringComparison.Ordinal));
+        Assert.DoesNotContain(fixture.Logs.Lines, l => l.Message.Contains("67890.25", StringComparison.Ordinal) && !l.Message.Contains("mlp-logged", StringComparison.Ordinal));
     }
 
     [Fact]

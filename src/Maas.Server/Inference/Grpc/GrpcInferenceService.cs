@@ -21,6 +21,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
     // services, so deployments are taken from the main container this service was built from.
     private readonly Deployments.DeploymentRouter? _router = services.GetService<Deployments.DeploymentRouter>();
     private readonly Deployments.ShadowQueue? _shadows = services.GetService<Deployments.ShadowQueue>();
+    private readonly PayloadLog? _payloads = services.GetService<PayloadLog>();
 
     private const string ServicePrefix = "/inference.GRPCInferenceService/";
 
@@ -194,7 +195,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         }
 
         var model = await ModelAsync(ctx, header.ModelName, false, token);
-        var payloads = await PayloadLog.ForAsync(ctx, model);
+        var payloads = await PayloadLog.ForAsync(_payloads, ctx, model);
         payloads?.Write(ctx, model, "request", PayloadLog.Describe(request.Inputs));
         var version = Version(header.ModelVersion);
         // A call without a version follows the model's deployment, if it has one.
@@ -261,7 +262,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
             try
             {
                 var model = await ModelAsync(ctx, header.ModelName, false, token);
-                var payloads = await PayloadLog.ForAsync(ctx, model);
+                var payloads = await PayloadLog.ForAsync(_payloads, ctx, model);
                 payloads?.Write(ctx, model, "request", PayloadLog.Describe(request.Inputs));
                 // Each message of a stream follows the deployment on its own (its answer names the version).
                 var version = Version(header.ModelVersion)
