@@ -143,6 +143,38 @@ public sealed class FineTuneTests(LlamaTestModels models, ITestOutputHelper outp
         Assert.Contains("not a GGUF", e.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("bert", true, "architecture 'bert' cannot be fine-tuned")]
+    [InlineData("llama", false, "not a GGUF LLM (no general.architecture or vocabulary)")]
+    public void A_gguf_that_is_not_a_decoder_llm_is_refused_naming_why(string architecture, bool vocabulary, string reason)
+    {
+        var path = Path.Combine(models.Folder, $"not-an-llm-{architecture}.gguf");
+        File.WriteAllBytes(path, NotAnLlm(architecture, vocabulary));
+        var e = Assert.Throws<LlamaFineTuneRefusedException>(() => LlamaFineTuner.CheckBase(path));
+        Assert.Contains(reason, e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A valid GGUF that is not a decoder LLM: an encoder's architecture, or no vocabulary.</summary>
+    public static byte[] NotAnLlm(string architecture, bool vocabulary)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new GgufWriter(stream, leaveOpen: true))
+        {
+            writer.Add("general.architecture", architecture);
+            if (vocabulary)
+            {
+                writer.Add($"{architecture}.vocab_size", 100u);
+            }
+
+            writer.AddTensor("token_embd.weight", GgmlType.F32, 8, 100);
+            writer.WriteHeader();
+            writer.WriteTensorValues(new float[800]);
+            writer.Finish();
+        }
+
+        return stream.ToArray();
+    }
+
     [Fact]
     public void A_chat_longer_than_the_window_is_refused_naming_its_line()
     {

@@ -252,7 +252,7 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
     public async Task Bad_uploads_are_refused_naming_the_line_or_the_limit()
     {
         var server = await servers.ServerAsync();
-        var client = server.Client;
+        var client = await TenantClientAsync(server); // a tenant of its own, so the file list below is only this test's
         var malformed = Chats(1, seed: 4) + "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}\n";
         var error = await OpenAiErrorAsync(await client.PostAsync("v1/files", Upload(malformed)), HttpStatusCode.BadRequest, "invalid_file_format");
         Assert.Contains("line 2", (string?)error["message"], StringComparison.Ordinal);
@@ -265,6 +265,21 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         var noAssistant = Chats(2, seed: 5) + "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n";
         error = await OpenAiErrorAsync(await client.PostAsync("v1/files", Upload(noAssistant)), HttpStatusCode.BadRequest, "invalid_file_format");
         Assert.Contains("line 3", (string?)error["message"], StringComparison.Ordinal);
+
+        foreach (var (lines, where, what) in new[]
+        {
+            ("{\"messages\": [{\"role\": \"user\", \"content\": 5}, {\"role\": \"assistant\", \"content\": \"x\"}]}\n", "line 1", "content"),
+            (Chats(1, seed: 11) + "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"\"}]}\n", "line 2", "content"),
+            (Chats(2, seed: 12) + "{\"prompt\": \"hi\", \"completion\": \"x\"}\n", "line 3", "messages"),
+            ("{\"messages\": []}\n", "line 1", "empty"),
+            (Chats(1, seed: 13).TrimEnd('\n') + " {}\n", "line 1", "after the JSON object"),
+            ("", "line 1", "no examples"),
+        })
+        {
+            error = await OpenAiErrorAsync(await client.PostAsync("v1/files", Upload(lines)), HttpStatusCode.BadRequest, "invalid_file_format");
+            Assert.Contains(where, (string?)error["message"], StringComparison.Ordinal);
+            Assert.Contains(what, (string?)error["message"], StringComparison.Ordinal);
+        }
 
         await OpenAiErrorAsync(await client.PostAsync("v1/files", Upload(Chats(1, seed: 6), purpose: "assistants")), HttpStatusCode.BadRequest, "invalid_purpose");
 
@@ -280,6 +295,9 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         }
 
         await OpenAiErrorAsync(await client.PostAsync("v1/files", manyFields), HttpStatusCode.BadRequest, "invalid_multipart");
+
+        // None of the refused uploads was kept.
+        Assert.Empty((await (await client.GetAsync("v1/files")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray());
     }
 
     [Fact]
@@ -299,6 +317,12 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         var error = await Refused($$"""{"model": "ft-onnx", "training_file": "{{file}}"}""", HttpStatusCode.BadRequest, "model_not_fine_tunable");
         Assert.Equal("model", (string?)error["param"]);
         await Refused($$"""{"model": "no-such-model", "training_file": "{{file}}"}""", HttpStatusCode.NotFound, "model_not_found");
+
+        // A GGUF that is not a decoder LLM (an encoder's architecture): refused with the reason.
+        await client.CreateModelAsync("ft-bert");
+        await client.UploadAsync("ft-bert", BertGguf(), "model.gguf");
+        error = await Refused($$"""{"model": "ft-bert", "training_file": "{{file}}"}""", HttpStatusCode.BadRequest, "model_not_fine_tunable");
+        Assert.Contains("architecture 'bert'", (string?)error["message"], StringComparison.Ordinal);
 
         // Hyperparameters out of range, each named.
         foreach (var (hyper, param) in new[]
@@ -325,6 +349,7 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         var after = (await (await client.GetAsync("v1/fine_tuning/jobs?limit=100")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray().Count;
         Assert.Equal(before, after);
         await (await client.GetAsync("api/v1/models/ft-onnx-ft")).ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
+        await (await client.GetAsync("api/v1/models/ft-bert-ft")).ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
         await OpenAiErrorAsync(await client.GetAsync("v1/fine_tuning/jobs/ftjob-nope"), HttpStatusCode.NotFound, "fine_tuning_job_not_found");
     }
 
@@ -614,6 +639,23 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         Assert.Empty((await (await client.GetAsync($"v1/fine_tuning/jobs/{id}/checkpoints")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray());
         await (await client.GetAsync($"api/v1/models/{FineTuningServer.Base}-ft-toolong")).ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
         await OpenAiErrorAsync(await client.PostAsync($"v1/fine_tuning/jobs/{id}/cancel", null), HttpStatusCode.BadRequest, "job_finished");
+    }
+
+    // A valid GGUF of an encoder (BERT's architecture name, a vocabulary size, one tensor): not an LLM to fine-tune.
+    private static byte[] BertGguf()
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new GgufWriter(stream, leaveOpen: true))
+        {
+            writer.Add("general.architecture", "bert");
+            writer.Add("bert.vocab_size", 100u);
+            writer.AddTensor("token_embd.weight", GgmlType.F32, 8, 100);
+            writer.WriteHeader();
+            writer.WriteTensorValues(new float[800]);
+            writer.Finish();
+        }
+
+        return stream.ToArray();
     }
 
     private static async Task<HttpClient> TenantClientAsync(MaasTestServer server) => (await TenantClientAsync(server, [])).Client;
