@@ -143,6 +143,36 @@ public sealed class FineTuneTests(LlamaTestModels models, ITestOutputHelper outp
         Assert.Contains("not a GGUF", e.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void The_seed_orders_the_windows_so_a_run_repeats_bit_for_bit_with_its_seed_and_differs_with_another()
+    {
+        _ = models.Generated;
+        var chats = PatternChats(24, seed: 12);
+        byte[] Weights(int seed, string folder)
+        {
+            var result = LlamaFineTuner.Run(
+                models.GeneratedPath,
+                chats,
+                [],
+                new LlamaFineTuneOptions { Epochs = 1, LearningRate = 1e-2f, Window = 256, Threads = 1, Seed = seed, WorkFolder = Path.Combine(models.Folder, folder) });
+            Assert.True(result.Windows > 1, $"{result.Windows} window: the order cannot matter");
+            return File.ReadAllBytes(result.Epochs[0].Checkpoint);
+        }
+
+        var first = Weights(7, "finetune-seed-7a");
+        Assert.Equal(first, Weights(7, "finetune-seed-7b"));
+        Assert.NotEqual(first, Weights(8, "finetune-seed-8"));
+    }
+
+    [Fact]
+    public void The_window_order_is_a_function_of_the_seed_and_the_epoch_alone_in_every_process()
+    {
+        // Pinned: a job run again, or resumed by another worker process, trains each epoch's windows in the same order.
+        Assert.Equal([4, 6, 2, 8, 5, 7, 3, 0, 9, 1], LlamaFineTuner.WindowOrder(10, seed: 7, epoch: 1));
+        Assert.Equal([9, 0, 8, 1, 2, 6, 5, 3, 7, 4], LlamaFineTuner.WindowOrder(10, seed: 7, epoch: 2));
+        Assert.Equal([3, 1, 0, 5, 6, 9, 8, 7, 2, 4], LlamaFineTuner.WindowOrder(10, seed: 8, epoch: 1));
+    }
+
     [Theory]
     [InlineData("bert", true, "architecture 'bert' cannot be fine-tuned")]
     [InlineData("llama", false, "not a GGUF LLM (no general.architecture or vocabulary)")]
