@@ -144,10 +144,9 @@ public static class LlamaFineTuner
             var total = (double)(options.Epochs - options.ResumeAfterEpoch) * trainWindows.Windows.Count;
             var done = 0;
             var stepsBefore = (long)options.ResumeAfterEpoch * trainWindows.Windows.Count;
-            var order = Enumerable.Range(0, trainWindows.Windows.Count).ToArray();
             for (var epoch = options.ResumeAfterEpoch + 1; epoch <= options.Epochs; epoch++)
             {
-                new Random(HashCode.Combine(options.Seed, epoch)).Shuffle(order);
+                var order = WindowOrder(trainWindows.Windows.Count, options.Seed, epoch);
                 double lossSum = 0;
                 long lossTokens = 0;
                 var clock = Stopwatch.StartNew();
@@ -198,6 +197,17 @@ public static class LlamaFineTuner
                 File.Delete(trainable);
             }
         }
+    }
+
+    /// <summary>
+    /// The order an epoch trains its windows in: a shuffle that depends only on the seed and the epoch, so a job repeats
+    /// in any process (HashCode.Combine would not: .NET seeds it per process), and a resumed run takes the same order.
+    /// </summary>
+    internal static int[] WindowOrder(int windows, int seed, int epoch)
+    {
+        var order = Enumerable.Range(0, windows).ToArray();
+        new Random(unchecked((seed * 1_000_003) + epoch)).Shuffle(order);
+        return order;
     }
 
     private static void CheckSizes(LlamaFineTuneOptions options)

@@ -144,6 +144,68 @@ public sealed class FineTuneTests(LlamaTestModels models, ITestOutputHelper outp
     }
 
     [Fact]
+    public void The_seed_orders_the_windows_so_a_run_repeats_bit_for_bit_with_its_seed_and_differs_with_another()
+    {
+        _ = models.Generated;
+        var chats = PatternChats(24, seed: 12);
+        byte[] Weights(int seed, string folder)
+        {
+            var result = LlamaFineTuner.Run(
+                models.GeneratedPath,
+                chats,
+                [],
+                new LlamaFineTuneOptions { Epochs = 1, LearningRate = 1e-2f, Window = 256, Threads = 1, Seed = seed, WorkFolder = Path.Combine(models.Folder, folder) });
+            Assert.True(result.Windows > 1, $"{result.Windows} window: the order cannot matter");
+            return File.ReadAllBytes(result.Epochs[0].Checkpoint);
+        }
+
+        var first = Weights(7, "finetune-seed-7a");
+        Assert.Equal(first, Weights(7, "finetune-seed-7b"));
+        Assert.NotEqual(first, Weights(8, "finetune-seed-8"));
+    }
+
+    [Fact]
+    public void The_window_order_is_a_function_of_the_seed_and_the_epoch_alone_in_every_process()
+    {
+        // Pinned: a job run again, or resumed by another worker process, trains each epoch's windows in the same order.
+        Assert.Equal([4, 6, 2, 8, 5, 7, 3, 0, 9, 1], LlamaFineTuner.WindowOrder(10, seed: 7, epoch: 1));
+        Assert.Equal([9, 0, 8, 1, 2, 6, 5, 3, 7, 4], LlamaFineTuner.WindowOrder(10, seed: 7, epoch: 2));
+        Assert.Equal([3, 1, 0, 5, 6, 9, 8, 7, 2, 4], LlamaFineTuner.WindowOrder(10, seed: 8, epoch: 1));
+    }
+
+    [Theory]
+    [InlineData("bert", true, "architecture 'bert' cannot be fine-tuned")]
+    [InlineData("llama", false, "not a GGUF LLM (no general.architecture or vocabulary)")]
+    public void A_gguf_that_is_not_a_decoder_llm_is_refused_naming_why(string architecture, bool vocabulary, string reason)
+    {
+        var path = Path.Combine(models.Folder, $"not-an-llm-{architecture}.gguf");
+        File.WriteAllBytes(path, NotAnLlm(architecture, vocabulary));
+        var e = Assert.Throws<LlamaFineTuneRefusedException>(() => LlamaFineTuner.CheckBase(path));
+        Assert.Contains(reason, e.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>A valid GGUF that is not a decoder LLM: an encoder's architecture, or no vocabulary.</summary>
+    public static byte[] NotAnLlm(string architecture, bool vocabulary)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new GgufWriter(stream, leaveOpen: true))
+        {
+            writer.Add("general.architecture", architecture);
+            if (vocabulary)
+            {
+                writer.Add($"{architecture}.vocab_size", 100u);
+            }
+
+            writer.AddTensor("token_embd.weight", GgmlType.F32, 8, 100);
+            writer.WriteHeader();
+            writer.WriteTensorValues(new float[800]);
+            writer.Finish();
+        }
+
+        return stream.ToArray();
+    }
+
+    [Fact]
     public void A_chat_longer_than_the_window_is_refused_naming_its_line()
     {
         _ = models.Generated;

@@ -207,7 +207,7 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
     public async Task Bad_uploads_are_refused_naming_the_line_or_the_limit()
     {
         var server = await servers.ServerAsync();
-        var client = server.Client;
+        var client = await TenantClientAsync(server); // a tenant of its own, so the file list below is only this test's
         var malformed = Chats(1, seed: 4) + "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}\n";
         var error = await OpenAiErrorAsync(await client.PostAsync("v1/files", Upload(malformed)), HttpStatusCode.BadRequest, "invalid_file_format");
         Assert.Contains("line 2", (string?)error["message"], StringComparison.Ordinal);
@@ -220,6 +220,21 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         var noAssistant = Chats(2, seed: 5) + "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n";
         error = await OpenAiErrorAsync(await client.PostAsync("v1/files", Upload(noAssistant)), HttpStatusCode.BadRequest, "invalid_file_format");
         Assert.Contains("line 3", (string?)error["message"], StringComparison.Ordinal);
+
+        foreach (var (lines, where, what) in new[]
+        {
+            ("{\"messages\": [{\"role\": \"user\", \"content\": 5}, {\"role\": \"assistant\", \"content\": \"x\"}]}\n", "line 1", "content"),
+            (Chats(1, seed: 11) + "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"\"}]}\n", "line 2", "content"),
+            (Chats(2, seed: 12) + "{\"prompt\": \"hi\", \"completion\": \"x\"}\n", "line 3", "messages"),
+            ("{\"messages\": []}\n", "line 1", "empty"),
+            (Chats(1, seed: 13).TrimEnd('\n') + " {}\n", "line 1", "after the JSON object"),
+            ("", "line 1", "no examples"),
+        })
+        {
+            error = await OpenAiErrorAsync(await client.PostAsync("v1/files", Upload(lines)), HttpStatusCode.BadRequest, "invalid_file_format");
+            Assert.Contains(where, (string?)error["message"], StringComparison.Ordinal);
+            Assert.Contains(what, (string?)error["message"], StringComparison.Ordinal);
+        }
 
         await OpenAiErrorAsync(await client.PostAsync("v1/files", Upload(Chats(1, seed: 6), purpose: "assistants")), HttpStatusCode.BadRequest, "invalid_purpose");
 
@@ -235,6 +250,9 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         }
 
         await OpenAiErrorAsync(await client.PostAsync("v1/files", manyFields), HttpStatusCode.BadRequest, "invalid_multipart");
+
+        // None of the refused uploads was kept.
+        Assert.Empty((await (await client.GetAsync("v1/files")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray());
     }
 
     [Fact]
@@ -254,6 +272,12 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         var error = await Refused($$"""{"model": "ft-onnx", "training_file": "{{file}}"}""", HttpStatusCode.BadRequest, "model_not_fine_tunable");
         Assert.Equal("model", (string?)error["param"]);
         await Refused($$"""{"model": "no-such-model", "training_file": "{{file}}"}""", HttpStatusCode.NotFound, "model_not_found");
+
+        // A GGUF that is not a decoder LLM (an encoder's architecture): refused with the reason.
+        await client.CreateModelAsync("ft-bert");
+        await client.UploadAsync("ft-bert", BertGguf(), "model.gguf");
+        error = await Refused($$"""{"model": "ft-bert", "training_file": "{{file}}"}""", HttpStatusCode.BadRequest, "model_not_fine_tunable");
+        Assert.Contains("architecture 'bert'", (string?)error["message"], StringComparison.Ordinal);
 
         // Hyperparameters out of range, each named.
         foreach (var (hyper, param) in new[]
@@ -280,6 +304,7 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         var after = (await (await client.GetAsync("v1/fine_tuning/jobs?limit=100")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray().Count;
         Assert.Equal(before, after);
         await (await client.GetAsync("api/v1/models/ft-onnx-ft")).ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
+        await (await client.GetAsync("api/v1/models/ft-bert-ft")).ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
         await OpenAiErrorAsync(await client.GetAsync("v1/fine_tuning/jobs/ftjob-nope"), HttpStatusCode.NotFound, "fine_tuning_job_not_found");
     }
 
@@ -458,6 +483,129 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         var checkpoints = (await (await client.GetAsync($"v1/fine_tuning/jobs/{id}/checkpoints")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray();
         Assert.Equal([8L, 4L], checkpoints.Select(c => (long)c!["step_number"]!));
         Assert.Equal(2 * 4 * 256, (long)ended["trained_tokens"]!);
+    }
+
+    [Fact]
+    public async Task The_job_list_pages_newest_first_per_tenant_and_auto_hyperparameters_take_the_defaults()
+    {
+        var server = await servers.ServerAsync();
+        var (_, key) = await TenantKeyAsync(server, MaasScopes.ModelsRead, MaasScopes.ModelsWrite);
+        using var client = server.CreateClient(key);
+        var own = Names.Unique("paged");
+        await LlmServerFixture.RegisterAsync(client, own, await File.ReadAllBytesAsync(servers.BasePath), "base.gguf");
+        var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(2, seed: 61)))).JsonAsync(HttpStatusCode.OK))["id"]!;
+
+        // Five jobs, each cancelled at once (queued or barely started): the list is what is tested, not the training.
+        var ids = new List<string>();
+        for (var i = 0; i < 5; i++)
+        {
+            var job = await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
+                $$$"""{"model": "{{{own}}}", "training_file": "{{{file}}}", "hyperparameters": {"n_epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto", "train_last_layers": "auto"}}"""))).JsonAsync(HttpStatusCode.OK);
+            Assert.Equal("fine_tuning.job", (string?)job["object"]);
+            Assert.Equal("queued", (string?)job["status"]);
+            Assert.Null(job["fine_tuned_model"]);
+            var hyper = job["hyperparameters"]!;
+            Assert.Equal(3, (int)hyper["n_epochs"]!); // Maas:FineTuning:DefaultEpochs
+            Assert.Equal("auto", (string?)hyper["batch_size"]);
+            Assert.Equal(1.0, (double)hyper["learning_rate_multiplier"]!);
+            Assert.Equal("auto", (string?)hyper["train_last_layers"]);
+            Assert.Equal(hyper.ToJsonString(), job["method"]!["supervised"]!["hyperparameters"]!.ToJsonString());
+            Assert.True(job["seed"] is JsonValue, "a job without a seed is given one");
+            var cancelled = await (await client.PostAsync($"v1/fine_tuning/jobs/{job["id"]}/cancel", null)).JsonAsync(HttpStatusCode.OK);
+            Assert.Equal("cancelled", (string?)cancelled["status"]);
+            ids.Add((string)job["id"]!);
+        }
+
+        ids.Reverse(); // newest first
+        foreach (var id in ids)
+        {
+            Assert.Equal("cancelled", (string?)(await client.WaitForJobAsync(id, TimeSpan.FromMinutes(2), "v1/fine_tuning/jobs"))["status"]);
+        }
+
+        // Pages of two: after the last id of each page, until has_more is false; the tenant sees only its own five.
+        var seen = new List<string>();
+        string? after = null;
+        for (var pages = 1; ; pages++)
+        {
+            var page = await (await client.GetAsync($"v1/fine_tuning/jobs?limit=2{(after is null ? "" : $"&after={after}")}")).JsonAsync(HttpStatusCode.OK);
+            Assert.Equal("list", (string?)page["object"]);
+            var data = page["data"]!.AsArray().Select(j => (string)j!["id"]!).ToList();
+            seen.AddRange(data);
+            if (!(bool)page["has_more"]!)
+            {
+                Assert.Equal(3, pages);
+                Assert.Single(data);
+                break;
+            }
+
+            Assert.Equal(2, data.Count);
+            after = data[^1];
+        }
+
+        Assert.Equal(ids, seen);
+
+        // The official client pages the same way (limit and after) and gets the same list.
+        var listed = new List<string>();
+        await foreach (var job in new OpenAI.OpenAIClient(new ApiKeyCredential(key), new OpenAI.OpenAIClientOptions { Endpoint = new Uri(server.BaseAddress, "v1/") }).GetFineTuningClient().GetJobsAsync(new FineTuningJobCollectionOptions { PageSize = 2 }))
+        {
+            listed.Add(job.JobId);
+            Assert.True(listed.Count < 100, "the pages never end");
+        }
+
+        Assert.Equal(ids, listed);
+        // Every job was cancelled while queued or while it trained (this tiny one often ends its windows before the
+        // worker's next heartbeat sees the request): none registered a model.
+        await (await client.GetAsync($"api/v1/models/{own}-ft")).ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
+
+        // An "after" that names no event is an empty last page, not the first page again (which pages forever).
+        var unknownAfter = await (await client.GetAsync($"v1/fine_tuning/jobs/{ids[0]}/events?after=ftevent-unknown")).JsonAsync(HttpStatusCode.OK);
+        Assert.Empty(unknownAfter["data"]!.AsArray());
+        Assert.False((bool)unknownAfter["has_more"]!);
+        await OpenAiErrorAsync(await client.GetAsync("v1/fine_tuning/jobs?limit=0"), HttpStatusCode.BadRequest, "invalid_limit");
+        await OpenAiErrorAsync(await client.GetAsync("v1/fine_tuning/jobs?limit=101"), HttpStatusCode.BadRequest, "invalid_limit");
+    }
+
+    [Fact]
+    public async Task A_job_whose_chats_do_not_fit_the_window_fails_with_the_reason_and_registers_nothing()
+    {
+        var server = await servers.ServerAsync();
+        var client = server.Client;
+        // Valid JSON Lines, so the upload takes it; the third chat is longer than the server's 256-token window.
+        var tooLong = $$"""{"messages": [{"role": "user", "content": "{{string.Join(' ', Enumerable.Repeat("word", 400))}}"}, {"role": "assistant", "content": "ok"}]}""" + "\n";
+        var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(2, seed: 71) + tooLong))).JsonAsync(HttpStatusCode.OK))["id"]!;
+        var id = (string)(await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
+            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "suffix": "toolong", "hyperparameters": {"n_epochs": 1}}"""))).JsonAsync(HttpStatusCode.OK))["id"]!;
+
+        var ended = await client.WaitForJobAsync(id, TimeSpan.FromMinutes(3), "v1/fine_tuning/jobs");
+        Assert.True((string?)ended["status"] == "failed", ended.ToJsonString());
+        Assert.Null((string?)ended["fine_tuned_model"]);
+        Assert.Equal("invalid_training_data", (string?)ended["error"]!["code"]);
+        Assert.Contains("training file line 3", (string?)ended["error"]!["message"], StringComparison.Ordinal);
+        Assert.NotNull(ended["finished_at"]);
+
+        var events = (await (await client.GetAsync($"v1/fine_tuning/jobs/{id}/events")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray();
+        Assert.Equal("error", (string?)events[0]!["level"]);
+        Assert.StartsWith("Job status: failed", (string?)events[0]!["message"], StringComparison.Ordinal);
+        Assert.Empty((await (await client.GetAsync($"v1/fine_tuning/jobs/{id}/checkpoints")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray());
+        await (await client.GetAsync($"api/v1/models/{FineTuningServer.Base}-ft-toolong")).ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
+        await OpenAiErrorAsync(await client.PostAsync($"v1/fine_tuning/jobs/{id}/cancel", null), HttpStatusCode.BadRequest, "job_finished");
+    }
+
+    // A valid GGUF of an encoder (BERT's architecture name, a vocabulary size, one tensor): not an LLM to fine-tune.
+    private static byte[] BertGguf()
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new GgufWriter(stream, leaveOpen: true))
+        {
+            writer.Add("general.architecture", "bert");
+            writer.Add("bert.vocab_size", 100u);
+            writer.AddTensor("token_embd.weight", GgmlType.F32, 8, 100);
+            writer.WriteHeader();
+            writer.WriteTensorValues(new float[800]);
+            writer.Finish();
+        }
+
+        return stream.ToArray();
     }
 
     private static async Task<HttpClient> TenantClientAsync(MaasTestServer server) => (await TenantClientAsync(server, [])).Client;
