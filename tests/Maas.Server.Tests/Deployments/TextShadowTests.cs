@@ -165,19 +165,15 @@ public sealed class TextShadowTests(TextShadowServers servers) : IClassFixture<T
         await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {{plan}} }""")))
             .JsonAsync(HttpStatusCode.Created);
         var call = Calls(model, model)[0];
-        var deadline = DateTime.UtcNow + Ceiling;
-        JsonNode deployment;
-        while (true)
-        {
-            await CallAsync(client, call);
-            deployment = await (await client.GetAsync($"api/v1/deployments/{model}")).JsonAsync(HttpStatusCode.OK);
-            if ((string?)deployment["state"] == "rolled-back")
+        var deployment = await Maas.Testing.Conditions.ReadUntilAsync(
+            async () =>
             {
-                break;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for the rollback: {deployment.ToJsonString()}");
-        }
+                await CallAsync(client, call);
+                return await (await client.GetAsync($"api/v1/deployments/{model}")).JsonAsync(HttpStatusCode.OK);
+            },
+            d => (string?)d["state"] == "rolled-back",
+            "the canary is rolled back",
+            Ceiling);
 
         Assert.Contains("min_exact_match", (string?)deployment["reason"]);
         Assert.Equal("""[{"version":1,"percent":100}]""", deployment["traffic"]!.ToJsonString());
@@ -200,20 +196,17 @@ public sealed class TextShadowTests(TextShadowServers servers) : IClassFixture<T
         // Bursts of calls end together; one queue place and one worker cannot take all their copies.
         var call = Calls(model, model)[3];
         var sent = 0;
-        var deadline = DateTime.UtcNow + Ceiling;
-        while (true)
-        {
-            var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => CallAsync(client, call)));
-            Assert.All(answers, a => Assert.Equal("1", a.Version));
-            sent += answers.Length;
-            var deployment = await (await client.GetAsync($"api/v1/deployments/{model}")).JsonAsync(HttpStatusCode.OK);
-            if ((long)Metrics(deployment, 2)["dropped"]! > 0)
+        await Maas.Testing.Conditions.ReadUntilAsync(
+            async () =>
             {
-                break;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for a dropped copy: {deployment.ToJsonString()}");
-        }
+                var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => CallAsync(client, call)));
+                Assert.All(answers, a => Assert.Equal("1", a.Version));
+                sent += answers.Length;
+                return await (await client.GetAsync($"api/v1/deployments/{model}")).JsonAsync(HttpStatusCode.OK);
+            },
+            d => (long)Metrics(d, 2)["dropped"]! > 0,
+            "a copy is dropped",
+            Ceiling);
 
         var settled = await WaitForAsync(client, model, d => (long)Metrics(d, 2)["comparisons"]! + (long)Metrics(d, 2)["dropped"]! == sent, "every copy was compared or dropped");
         Assert.Equal(sent, (long)Metrics(settled, 1)["requests"]!);

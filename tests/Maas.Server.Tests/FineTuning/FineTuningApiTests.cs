@@ -144,17 +144,54 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
                 Seed = 7,
                 TrainingMethod = FineTuningTrainingMethod.CreateSupervised(epochCount: 3),
             });
-        var ended = await server.Client.WaitForJobAsync(job.JobId, TimeSpan.FromMinutes(5), "v1/fine_tuning/jobs");
-        Assert.True((string?)ended["status"] == "succeeded", ended.ToJsonString());
+
+        // Follow the events with the official client, which pages through them 4 at a time, until the newest says the job ended.
+        var messages = await Conditions.ReadUntilAsync(
+            async () =>
+            {
+                var read = new List<string>();
+                await foreach (var e in job.GetEventsAsync(new GetEventsOptions { PageSize = 4 }))
+                {
+                    read.Add(e.Message);
+                    Assert.True(read.Count < 1000, "the events never end: paging repeats itself");
+                }
+
+                return read;
+            },
+            read => read.Count > 0 && (read[0] is "Job status: succeeded" or "Job status: cancelled" || read[0].StartsWith("Job status: failed", StringComparison.Ordinal)),
+            "the job's events say it ended",
+            TimeSpan.FromMinutes(5));
+        Assert.Equal("Job status: succeeded", messages[0]);
+        Assert.Equal("Created fine-tuning job", messages[^1]);
+        Assert.Contains("Job status: running", messages);
+        await job.UpdateStatusAsync();
+        Assert.Equal(FineTuningStatus.Succeeded, job.Status);
+
+        var ended = await (await server.Client.GetAsync($"v1/fine_tuning/jobs/{job.JobId}")).JsonAsync(HttpStatusCode.OK);
         var fineTuned = (string)ended["fine_tuned_model"]!;
         Assert.Equal($"{FineTuningServer.Base}-ft-pattern:{job.JobId}", fineTuned);
         Assert.Equal(3, (int)ended["hyperparameters"]!["n_epochs"]!);
+        Assert.Equal("auto", (string?)ended["hyperparameters"]!["batch_size"]);
+        Assert.Equal(7, (int)ended["seed"]!);
+        Assert.Equal("pattern", (string?)ended["user_provided_suffix"]);
+        Assert.Equal(validation.Id, (string?)ended["validation_file"]);
+        Assert.Null(ended["error"]);
         Assert.True((long)ended["trained_tokens"]! > 0);
 
         // Events (newest first) carry the losses; one checkpoint per epoch.
         var events = await (await server.Client.GetAsync($"v1/fine_tuning/jobs/{job.JobId}/events?limit=100")).JsonAsync(HttpStatusCode.OK);
-        var metrics = events["data"]!.AsArray().Where(e => (string?)e!["type"] == "metrics").ToList();
-        Assert.Equal(3, metrics.Count);
+        Assert.Equal(messages, events["data"]!.AsArray().Select(e => (string)e!["message"]!)); // the client's pages, joined, are the whole list
+        Assert.All(events["data"]!.AsArray(), e => Assert.Equal("fine_tuning.job.event", (string?)e!["object"]));
+        var metrics = events["data"]!.AsArray().Where(e => (string?)e!["type"] == "metrics").Select(e => e!["data"]!).Reverse().ToList();
+        Assert.Equal([1, 2, 3], metrics.Select(m => (int)m["epoch"]!));
+        Assert.All(metrics, m => Assert.True((double)m["train_loss"]! > 0 && (double)m["valid_loss"]! > 0, m.ToJsonString()));
+        Assert.True((double)metrics[^1]["valid_loss"]! < (double)metrics[0]["valid_loss"]!, "the validation loss did not fall over the epochs");
+
+        // A page of the events and the next one after its last id.
+        var firstPage = await (await server.Client.GetAsync($"v1/fine_tuning/jobs/{job.JobId}/events?limit=3")).JsonAsync(HttpStatusCode.OK);
+        Assert.True((bool)firstPage["has_more"]!);
+        var secondPage = await (await server.Client.GetAsync($"v1/fine_tuning/jobs/{job.JobId}/events?limit=3&after={firstPage["data"]![2]!["id"]}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(messages.Skip(3).Take(3), secondPage["data"]!.AsArray().Select(e => (string)e!["message"]!));
         // Epochs 1 and 2 are versions 1 and 2 (callable checkpoints), the final model version 3.
         Assert.Contains(events["data"]!.AsArray(), e => ((string?)e!["message"])!.Contains($"{fineTuned} (version 3) is ready", StringComparison.Ordinal));
         var checkpoints = await (await server.Client.GetAsync($"v1/fine_tuning/jobs/{job.JobId}/checkpoints")).JsonAsync(HttpStatusCode.OK);
@@ -163,9 +200,17 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         // The held-out loss dropped by at least half; lineage names the base, files and hyperparameters.
         var versions = await (await server.Client.GetAsync($"api/v1/models/{FineTuningServer.Base}-ft-pattern/versions")).JsonAsync(HttpStatusCode.OK);
         var version = versions["versions"]!.AsArray().Single(v => v!["metadata"]!["maas.fine_tuning.job"] is not null)!;
+        Assert.Equal(FineTuningServer.Base, (string?)version["derived_from"]!["model"]);
+        Assert.Equal(1, (int)version["derived_from"]!["version"]!);
+        Assert.Equal("fine-tuned", (string?)version["derived_from"]!["relation"]);
         var lineage = JsonNode.Parse((string)version["metadata"]!["maas.lineage"]!)!;
         Assert.Equal(FineTuningServer.Base, (string?)lineage["base_model"]!["name"]);
+        Assert.Equal(1, (int)lineage["base_model"]!["version"]!);
         Assert.Equal(training.Id, (string?)lineage["training_file"]!["id"]);
+        Assert.Equal(validation.Id, (string?)lineage["validation_file"]!["id"]);
+        Assert.Equal(3, (int)lineage["hyperparameters"]!["n_epochs"]!);
+        Assert.Equal(7, (int)lineage["seed"]!);
+        Assert.Equal([1, 2, 3], lineage["epochs"]!.AsArray().Select(e => (int)e!["epoch"]!));
         var before = (double)lineage["base_validation_loss"]!;
         var after = (double)lineage["epochs"]!.AsArray()[^1]!["valid_loss"]!;
         Assert.True(after <= 0.5 * before, $"validation loss {before} -> {after}");
@@ -465,6 +510,11 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         await OpenAiErrorAsync(await other.PostAsync("v1/chat/completions", Api.Json(
             $$"""{"model": "{{first}}", "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]}""")), HttpStatusCode.NotFound, "model_not_found");
         await OpenAiErrorAsync(await other.GetAsync($"v1/fine_tuning/jobs/{id}/checkpoints"), HttpStatusCode.NotFound, "fine_tuning_job_not_found");
+        await OpenAiErrorAsync(await other.GetAsync($"v1/fine_tuning/jobs/{id}"), HttpStatusCode.NotFound, "fine_tuning_job_not_found");
+        await OpenAiErrorAsync(await other.GetAsync($"v1/fine_tuning/jobs/{id}/events"), HttpStatusCode.NotFound, "fine_tuning_job_not_found");
+        await OpenAiErrorAsync(await other.PostAsync($"v1/fine_tuning/jobs/{id}/cancel", null), HttpStatusCode.NotFound, "fine_tuning_job_not_found");
+        var theirs = await (await other.GetAsync("v1/fine_tuning/jobs?limit=100")).JsonAsync(HttpStatusCode.OK);
+        Assert.DoesNotContain(theirs["data"]!.AsArray(), j => (string?)j!["id"] == id);
     }
 
     [Fact]
@@ -612,10 +662,17 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
 
     private static async Task<(string Tenant, HttpClient Client)> TenantClientAsync(MaasTestServer server, params string[] moreScopes)
     {
+        var (tenant, key) = await TenantKeyAsync(server, moreScopes);
+        return (tenant, server.CreateClient(key));
+    }
+
+    /// <summary>A new tenant and a key of it with the training scopes and <paramref name="moreScopes"/>.</summary>
+    private static async Task<(string Tenant, string Key)> TenantKeyAsync(MaasTestServer server, params string[] moreScopes)
+    {
         var tenant = Names.Unique("t");
         await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
         var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
             $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": {{JsonSerializer.Serialize(moreScopes.Append(MaasScopes.TrainingWrite).Append(MaasScopes.TrainingRead))}}}"""))).JsonAsync(HttpStatusCode.Created);
-        return (tenant, server.CreateClient((string)key["key"]!));
+        return (tenant, (string)key["key"]!);
     }
 }

@@ -10,6 +10,19 @@ using Maas.Testing;
 
 namespace Maas.Server.Tests.Optimization;
 
+/// <summary>A fact that needs an x86-64 CPU with AVX2, where ONNX Runtime's layout level writes NCHWc operators.</summary>
+public sealed class X86VectorFactAttribute : FactAttribute
+{
+    /// <summary>Skipped, saying why, on CPUs without AVX2.</summary>
+    public X86VectorFactAttribute()
+    {
+        if (!System.Runtime.Intrinsics.X86.Avx2.IsSupported)
+        {
+            Skip = "needs an x86-64 CPU with AVX2: elsewhere ONNX Runtime writes no NCHWc operators to refuse";
+        }
+    }
+}
+
 /// <summary>A tenancy server whose in-process job worker polls fast and times few calls per model.</summary>
 public sealed class OptimizationHostFixture : IAsyncLifetime
 {
@@ -85,6 +98,18 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         Assert.True((double)report["latency_p50_ms"]! > 0 && (double)report["source_latency_p50_ms"]! > 0);
         Assert.Equal(2, (int)report["rewrite"]!["matmuls_quantized"]!);
 
+        // Throughput next to latency: items per second at the default batch of 16 (the MLP's batch dimension is open).
+        Assert.Equal(16, (int)report["throughput_batch"]!);
+        Assert.Null(report["throughput_note"]);
+        foreach (var (throughput, latency) in new[] { ("throughput_per_second", "latency_p50_ms"), ("source_throughput_per_second", "source_latency_p50_ms") })
+        {
+            var single = 1000 / (double)report[latency]!;
+            var items = (double)report[throughput]!;
+            Assert.True(items > single / 20 && items < single * 16 * 4, $"{throughput} {items:0} against {single:0} calls/s at batch 1: {report.ToJsonString()}");
+        }
+
+        Assert.Equal((double)report["throughput_per_second"]! / (double)report["source_throughput_per_second"]!, (double)report["throughput_ratio"]!, 6);
+
         var number = (int)result["version"]!;
         var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{number}")).JsonAsync(HttpStatusCode.OK);
         Assert.Equal(model, (string?)version["derived_from"]!["model"]);
@@ -103,6 +128,48 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         Assert.Contains("progress", types);
         Assert.Contains("metrics", types);
         Assert.True((bool)events["finished"]!);
+    }
+
+    [Fact]
+    public async Task A_gate_the_rewrite_cannot_meet_rejects_it_with_the_failed_checks_and_one_it_meets_passes()
+    {
+        var (_, _, client) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite, MaasScopes.Infer);
+        var model = await client.CreateModelAsync();
+        var source = (int)(await client.UploadAsync(model, Mlp(), "model.onnx"))["version"]!;
+
+        // int8 weights always move the outputs a little, and nothing runs 1000 times faster: both checks must fail.
+        var failing = await OptimizeAsync(client, model, source, """{"method": "onnx-int8-dynamic", "alias": "fast", "options": {"throughput_batch": 8}, "gate": {"max_abs_diff": 0, "min_throughput_ratio": 1000, "max_size_ratio": 0.6}}""");
+
+        Assert.True((string?)failing["status"] == "succeeded", failing.ToJsonString());
+        var result = failing["result"]!;
+        Assert.Equal("rejected", (string?)result["status"]);
+        var checks = result["report"]!["gate"]!["checks"]!.AsArray().ToDictionary(c => (string)c!["name"]!, c => c!);
+        Assert.False((bool)result["report"]!["gate"]!["passed"]!);
+        Assert.False((bool)checks["max_abs_diff"]["passed"]!);
+        Assert.True((double)checks["max_abs_diff"]["value"]! > 0);
+        Assert.Equal(0, (double)checks["max_abs_diff"]["threshold"]!);
+        Assert.False((bool)checks["min_throughput_ratio"]["passed"]!);
+        Assert.Equal((double)result["report"]!["throughput_ratio"]!, (double)checks["min_throughput_ratio"]["value"]!);
+        Assert.Equal(8, (int)result["report"]!["throughput_batch"]!);
+        Assert.True((bool)checks["max_size_ratio"]["passed"]!); // the report says which held, too
+        Assert.True((bool)checks["finite_outputs"]["passed"]!);
+        var rejected = (int)result["version"]!;
+        using (var refused = await InferAsync(client, model, rejected))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        }
+
+        await (await client.GetAsync($"api/v1/models/{model}/aliases/fast")).ErrorAsync(HttpStatusCode.NotFound, "alias_not_found");
+
+        // The same rewrite under thresholds it meets is ready, takes the alias and serves.
+        var passing = await OptimizeAsync(client, model, source, """{"method": "onnx-int8-dynamic", "alias": "fast", "gate": {"max_abs_diff": 0.5, "min_throughput_ratio": 0.01, "max_size_ratio": 0.6}}""");
+
+        Assert.Equal("ready", (string?)passing["result"]!["status"]);
+        Assert.All(passing["result"]!["report"]!["gate"]!["checks"]!.AsArray(), c => Assert.True((bool)c!["passed"]!, c.ToJsonString()));
+        var ready = (int)passing["result"]!["version"]!;
+        Assert.Equal(ready, (int)(await (await client.GetAsync($"api/v1/models/{model}/aliases/fast")).JsonAsync(HttpStatusCode.OK))["version"]!);
+        using var served = await InferAsync(client, model, ready);
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
     }
 
     [Fact]
@@ -269,6 +336,15 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
     [InlineData("""{"method": "prune-magnitude", "options": {"sparsity": 1.5}}""", "invalid_options")]
     [InlineData("""{"method": "onnx-fp16", "options": {"colour": "red"}}""", "invalid_options")]
     [InlineData("""{"method": "onnx-optimize", "options": {"level": "all"}}""", "invalid_options")]
+    [InlineData("""{"method": "onnx-optimize", "options": {"level": "all", "machine_specific": false}}""", "invalid_options")]
+    [InlineData("""{"method": "onnx-optimize", "options": {"level": "layout"}}""", "invalid_options")]
+    [InlineData("""{"method": "onnx-optimize", "options": {"level": "all", "machine_specific": "yes"}}""", "invalid_options")]
+    [InlineData("""{"method": "onnx-fp16", "options": {"throughput_batch": 0}}""", "invalid_options")]
+    [InlineData("""{"method": "onnx-fp16", "options": {"throughput_batch": 2.5}}""", "invalid_options")]
+    [InlineData("""{"method": "onnx-fp16", "gate": {"min_throughput_ratio": "fast"}}""", "invalid_gate")]
+    [InlineData("""{"method": "onnx-fp16", "options": {"evaluation": "shapes"}}""", "invalid_evaluation")]
+    [InlineData("""{"method": "onnx-fp16", "options": {"evaluation": {"dataset": "shapes", "trainer": "sgd"}}}""", "invalid_evaluation")]
+    [InlineData("""{"method": "onnx-fp16", "options": {"evaluation": {"dataset": "no-such-dataset"}}}""", "dataset_not_found")]
     [InlineData("""{"method": "onnx-fp16", "gate": {"max_perplexity_increase": 0.1}}""", "invalid_gate")]
     [InlineData("""{"method": "onnx-fp16", "gate": {"max_abs_diff": -1}}""", "invalid_gate")]
     [InlineData("""{"method": "onnx-fp16", "gate": [1]}""", "invalid_gate")]
@@ -575,8 +651,64 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
         Assert.Equal("ready", (string?)job["result"]!["status"]);
         Assert.Equal("basic", (string?)job["result"]!["report"]!["rewrite"]!["level"]);
+        Assert.False((bool)job["result"]!["report"]!["rewrite"]!["machine_specific"]!);
         var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{job["result"]!["version"]}")).JsonAsync(HttpStatusCode.OK);
         Assert.Equal("optimized", (string?)version["derived_from"]!["relation"]);
+    }
+
+    [X86VectorFact]
+    public async Task The_all_level_is_made_only_when_machine_specific_is_asked_for_and_says_so()
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, BlockedConvNet(), "blocked.onnx");
+
+        using (var refused = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json("""{"method": "onnx-optimize", "options": {"level": "all"}}""")))
+        {
+            var error = await refused.ErrorAsync(HttpStatusCode.BadRequest, "invalid_options");
+            Assert.Contains("machine_specific", (string?)error["message"], StringComparison.Ordinal);
+        }
+
+        var portable = await OptimizeAsync(client, model, 1, """{"method": "onnx-optimize", "options": {"level": "extended"}, "gate": {"max_abs_diff": 0.0001}}""");
+        Assert.Equal("ready", (string?)portable["result"]!["status"]);
+        Assert.False((bool)portable["result"]!["report"]!["rewrite"]!["machine_specific"]!);
+        Assert.Equal(0, (int)portable["result"]!["report"]!["rewrite"]!["layout_nodes"]!);
+
+        var job = await OptimizeAsync(client, model, 1, """{"method": "onnx-optimize", "options": {"level": "all", "machine_specific": true}, "gate": {"max_abs_diff": 0.0001}}""");
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        Assert.Equal("ready", (string?)job["result"]!["status"]);
+        var rewrite = job["result"]!["report"]!["rewrite"]!;
+        Assert.Equal("all", (string?)rewrite["level"]);
+        Assert.True((bool)rewrite["machine_specific"]!);
+        Assert.True((int)rewrite["layout_nodes"]! > 0, rewrite.ToJsonString());
+        Assert.Contains("avx2", rewrite["cpu_features"]!.AsArray().Select(f => (string?)f));
+        var number = (int)job["result"]!["version"]!;
+        var data = string.Join(",", Enumerable.Range(0, 16 * 8 * 8).Select(i => ((i % 7) / 7.0).ToString(CultureInfo.InvariantCulture)));
+        using var served = await client.PostAsync($"v2/models/{model}/versions/{number}/infer", Api.Json($$"""{"inputs": [{"name": "input", "shape": [1, 16, 8, 8], "datatype": "FP32", "data": [{{data}}]}]}"""));
+        Assert.Equal(32, (await served.JsonAsync(HttpStatusCode.OK))["outputs"]![0]!["data"]!.AsArray().Count); // on the machine that wrote it
+    }
+
+    // Conv 16→32 and 32→32 on [batch, 16, 8, 8]: channel counts ONNX Runtime's NCHWc blocks of 8 or 16 divide.
+    private static byte[] BlockedConvNet()
+    {
+        var random = new Random(7);
+        float[] Weights(int count) => Enumerable.Range(0, count).Select(_ => ((random.NextSingle() * 2) - 1) * 0.1f).ToArray();
+        var batch = OnnxDimension.Symbolic("batch");
+        return new OnnxModelWriter("blocked")
+            .Input("input", OnnxElementType.Float, batch, OnnxDimension.Fixed(16), OnnxDimension.Fixed(8), OnnxDimension.Fixed(8))
+            .Output("output", OnnxElementType.Float, batch, OnnxDimension.Fixed(32))
+            .Initializer("conv0.weight", Weights(32 * 16 * 9), [32, 16, 3, 3])
+            .Initializer("conv0.bias", Weights(32), [32])
+            .Initializer("conv1.weight", Weights(32 * 32 * 9), [32, 32, 3, 3])
+            .Initializer("conv1.bias", Weights(32), [32])
+            .Node("Conv", ["input", "conv0.weight", "conv0.bias"], ["conv0.out"], OnnxAttribute.Ints("pads", 1, 1, 1, 1), OnnxAttribute.Ints("kernel_shape", 3, 3))
+            .Node("Relu", ["conv0.out"], ["conv0.relu"])
+            .Node("Conv", ["conv0.relu", "conv1.weight", "conv1.bias"], ["conv1.out"], OnnxAttribute.Ints("pads", 1, 1, 1, 1), OnnxAttribute.Ints("kernel_shape", 3, 3))
+            .Node("Relu", ["conv1.out"], ["conv1.relu"])
+            .Node("GlobalAveragePool", ["conv1.relu"], ["pool"])
+            .Node("Flatten", ["pool"], ["output"])
+            .ToBytes();
     }
 
     [SharedModelFact("ultraface-rfb-320.onnx")]
@@ -594,6 +726,8 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         Assert.True((int)report["rewrite"]!["convs_quantized"]! > 0);
         Assert.True((double)report["relative_mean_abs_diff"]! < 0.05, report.ToJsonString());
         Assert.True((double)report["size_ratio"]! < 0.5);
+        Assert.Equal(1, (int)report["throughput_batch"]!); // UltraFace's batch dimension is fixed at 1
+        Assert.Contains("fixed", (string?)report["throughput_note"], StringComparison.Ordinal);
         var version = await (await client.GetAsync($"api/v1/models/{model}/versions/{job["result"]!["version"]}")).JsonAsync(HttpStatusCode.OK);
         Assert.Equal(["input"], version["signature"]!["inputs"]!.AsArray().Select(i => (string?)i!["name"]));
     }
