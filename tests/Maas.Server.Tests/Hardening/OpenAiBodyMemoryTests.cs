@@ -26,7 +26,7 @@ public sealed class OpenAiBodyMemoryTests(LlmServerProcess fixture, ITestOutputH
         var bodies = new (string Path, byte[] Body)[]
         {
             ("/v1/chat/completions", Encoding.UTF8.GetBytes($$"""{"model":"gen","max_tokens":1,"metadata":{"pad":"{{padding}}"},"messages":[{"role":"user","content":"hi"}]}""")),
-            ("/v1/completions", Encoding.UTF8.GetBytes($$"""{"model":"gen","max_tokens":1,"prompt":"hi","metadata":{"pad":"{{padding}}"}}""")),
+            ("/v1/completions", Encoding.UTF8.GetBytes($$$"""{"model":"gen","max_tokens":1,"prompt":"hi","metadata":{"pad":"{{{padding}}}"}}""")),
         };
 
         // Warm-up: the pooled buffers grow to the body's size once, and the code paths are compiled.
