@@ -139,6 +139,12 @@ public sealed class LlamaEngine : ILlmEngine
             throw LlmException.Invalid($"model '{_spec.Name}' is an embedding model and cannot generate text; use /v1/embeddings", "model", "model_not_generative");
         }
 
+        CheckVocabulary(request.PromptTokens, "prompt", "the prompt");
+        foreach (var token in request.Sampling.LogitBias.Keys)
+        {
+            CheckVocabulary(token, "logit_bias", "'logit_bias'");
+        }
+
         if (request.PromptTokens.Count == 0 || request.PromptTokens.Count + request.MaxTokens > _spec.ContextPerSlot)
         {
             throw new LlmException(LlmErrorKind.ContextOverflow, $"the prompt ({request.PromptTokens.Count} tokens) plus max_tokens ({request.MaxTokens}) must fit the context of {_spec.ContextPerSlot} tokens", "messages", "context_length_exceeded");
@@ -165,6 +171,11 @@ public sealed class LlamaEngine : ILlmEngine
     {
         ArgumentNullException.ThrowIfNull(inputs);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        for (var i = 0; i < inputs.Count; i++)
+        {
+            CheckVocabulary(inputs[i], "input", $"input {i}");
+        }
+
         return _embedder.EmbedAsync(inputs, normalize, cancellationToken);
     }
 
@@ -193,6 +204,28 @@ public sealed class LlamaEngine : ILlmEngine
         _scheduler?.Dispose();
         _model.Dispose();
     }
+
+    // llama.cpp reads its vocabulary tables at a token id without a bounds check (or throws across the C boundary),
+    // and an id llama_decode refuses fails every sequence in that batch, other callers' too: ids that came with a
+    // request are checked here, before the request reaches any native call.
+    private void CheckVocabulary(IReadOnlyList<int> tokens, string param, string holder)
+    {
+        foreach (var token in tokens)
+        {
+            CheckVocabulary(token, param, holder);
+        }
+    }
+
+    private void CheckVocabulary(int token, string param, string holder)
+    {
+        if (!_model.Tokenizer.IsValid(token))
+        {
+            throw LlmException.Invalid(VocabularyMessage(holder, token, _model.VocabularySize), param);
+        }
+    }
+
+    private static string VocabularyMessage(string holder, int token, int vocabularySize) =>
+        $"{holder} holds token id {token}, but the model's vocabulary has {vocabularySize} tokens (ids 0 to {vocabularySize - 1})";
 
     private static bool ModelTemplateWorks(LlamaModel model)
     {

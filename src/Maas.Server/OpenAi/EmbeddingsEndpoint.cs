@@ -34,9 +34,12 @@ internal static class EmbeddingsEndpoint
                         "context_length_exceeded");
                 }
 
-                if (tokens.Any(t => t >= info.VocabularySize))
+                foreach (var token in tokens)
                 {
-                    throw LlmException.Invalid($"input {inputs.Count} holds a token id outside the model's vocabulary of {info.VocabularySize}", "input");
+                    if ((uint)token >= (uint)info.VocabularySize)
+                    {
+                        throw LlmException.Invalid($"input {inputs.Count} holds token id {token}, but the model's vocabulary has {info.VocabularySize} tokens (ids 0 to {info.VocabularySize - 1})", "input");
+                    }
                 }
 
                 inputs.Add(tokens);

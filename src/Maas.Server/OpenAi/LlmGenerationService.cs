@@ -68,9 +68,9 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
         var info = engine.Info;
         foreach (var token in p.LogitBias.Keys)
         {
-            if (token >= info.VocabularySize)
+            if ((uint)token >= (uint)info.VocabularySize)
             {
-                throw LlmException.Invalid($"'logit_bias' names token {token}, but the model's vocabulary has {info.VocabularySize} tokens", "logit_bias");
+                throw LlmException.Invalid($"'logit_bias' holds token id {token}, but the model's vocabulary has {info.VocabularySize} tokens (ids 0 to {info.VocabularySize - 1})", "logit_bias");
             }
         }
 
@@ -81,9 +81,9 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
 
         foreach (var token in prompt)
         {
-            if (token >= info.VocabularySize)
+            if ((uint)token >= (uint)info.VocabularySize)
             {
-                throw LlmException.Invalid($"the prompt holds token {token}, but the model's vocabulary has {info.VocabularySize} tokens", "prompt");
+                throw LlmException.Invalid($"the prompt holds token id {token}, but the model's vocabulary has {info.VocabularySize} tokens (ids 0 to {info.VocabularySize - 1})", "prompt");
             }
         }
     }

@@ -70,6 +70,16 @@ internal static class OpenAiRequestReader
         {
             throw LlmException.Invalid($"the request body is not valid JSON: {ex.Message}", null, "invalid_json");
         }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            // Kestrel's body limit (Kestrel:Limits:MaxRequestBodySize) stopped the read: the caller's mistake, not ours.
+            var limit = request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize;
+            throw LlmException.Invalid($"the request body is larger than the {limit} bytes this server takes (Kestrel:Limits:MaxRequestBodySize)", null, "request_too_large");
+        }
+        catch (BadHttpRequestException ex)
+        {
+            throw LlmException.Invalid($"the request body could not be read: {ex.Message}", null, "invalid_request_body");
+        }
 
         request.HttpContext.Response.RegisterForDispose(document);
         if (document.RootElement.ValueKind != JsonValueKind.Object)
@@ -186,7 +196,7 @@ internal static class OpenAiRequestReader
             throw LlmException.Invalid("'suffix' (insertion) is not supported", "suffix", "unsupported_parameter");
         }
 
-        if (body.TryGetProperty("best_of", out var bestOf) && bestOf.ValueKind == JsonValueKind.Number && bestOf.GetInt32() != parameters.N)
+        if (body.TryGetProperty("best_of", out var bestOf) && bestOf.ValueKind == JsonValueKind.Number && !(bestOf.TryGetInt32(out var best) && best == parameters.N))
         {
             throw LlmException.Invalid("'best_of' other than n is not supported", "best_of", "unsupported_parameter");
         }
@@ -313,13 +323,15 @@ internal static class OpenAiRequestReader
 
             foreach (var entry in bias.EnumerateObject())
             {
-                if (!int.TryParse(entry.Name, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var token)
-                    || entry.Value.ValueKind != JsonValueKind.Number || entry.Value.GetDouble() is < -100 or > 100)
+                // A negative id parses here and is refused with the vocabulary's size once the model is known.
+                // TryGetDouble: a number past double's range (1e400) has no value; GetDouble would throw.
+                if (!int.TryParse(entry.Name, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var token)
+                    || entry.Value.ValueKind != JsonValueKind.Number || !entry.Value.TryGetDouble(out var value) || value is < -100 or > 100)
                 {
-                    throw LlmException.Invalid($"'logit_bias' entry '{entry.Name}' must be a token id mapped to a number between -100 and 100", "logit_bias");
+                    throw LlmException.Invalid($"'logit_bias' entry '{Excerpt(entry.Name)}' must be a token id mapped to a number between -100 and 100", "logit_bias");
                 }
 
-                logitBias[token] = (float)entry.Value.GetDouble();
+                logitBias[token] = (float)value;
             }
         }
 
@@ -507,14 +519,25 @@ internal static class OpenAiRequestReader
             var tokens = new List<int>();
             foreach (var t in array.EnumerateArray())
             {
-                tokens.Add(t.ValueKind == JsonValueKind.Number && t.TryGetInt32(out var id) && id >= 0
+                // The id's range is checked against the model's vocabulary once the model is known (a negative id too,
+                // so that the refusal can name the vocabulary's size).
+                tokens.Add(t.ValueKind == JsonValueKind.Number && t.TryGetInt32(out var id)
                     ? id
-                    : throw LlmException.Invalid($"'{param}' token ids must be non-negative integers", param));
+                    : throw LlmException.Invalid($"'{param}' holds {Excerpt(t)}, which is not a token id: token ids are integers from 0 to the model's vocabulary size less one", param));
             }
 
             return tokens;
         }
     }
+
+    // At most the first 40 bytes of a value's JSON, without copying a large value whole.
+    private static string Excerpt(JsonElement value)
+    {
+        var raw = System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(value);
+        return raw.Length <= 40 ? System.Text.Encoding.UTF8.GetString(raw) : System.Text.Encoding.UTF8.GetString(raw[..40]) + "...";
+    }
+
+    private static string Excerpt(string text) => text.Length <= 40 ? text : text[..40] + "...";
 
     private static string RequiredString(JsonElement body, string name)
     {
@@ -554,11 +577,12 @@ internal static class OpenAiRequestReader
             return null;
         }
 
-        if (v.ValueKind != JsonValueKind.Number || v.GetDouble() is var d && (double.IsNaN(d) || d < min || d > max))
+        // TryGetDouble: a number past double's range (1e400) has no value; GetDouble would throw.
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out var d) || d < min || d > max)
         {
             throw LlmException.Invalid($"'{name}' must be a number between {min} and {max}", name);
         }
 
-        return (float)v.GetDouble();
+        return (float)d;
     }
 }

@@ -290,7 +290,7 @@ public sealed class OpenAiParameterFuzzTests(LlmServerProcess fixture, ITestOutp
             Add(Pick("max_tokens", chat ? "max_completion_tokens" : "max_tokens"), Choose(["1", "2", "4", "6", "8"], ["0", "-3", "100000", "\"8\"", "null"]));
             if (Maybe())
             {
-                Add("temperature", Choose(["0", "0.2", "0.7", "1", "1.5", "2", "1e-30", "1e-7", "null"], ["-1", "2.5", "\"hot\""]));
+                Add("temperature", Choose(["0", "0.2", "0.7", "1", "1.5", "2", "1e-30", "1e-7", "null"], ["-1", "2.5", "\"hot\"", "1e400"]));
             }
 
             if (Maybe(0.3))
@@ -302,7 +302,7 @@ public sealed class OpenAiParameterFuzzTests(LlmServerProcess fixture, ITestOutp
             {
                 Add("logit_bias", Choose(
                     ["{" + string.Join(",", endTokens.Select(t => $"\"{t}\":-100")) + "}", $"{{\"{random.Next(2048)}\":{Number(-100, -50, 0, 5, 100)}, \"{random.Next(2048)}\":100}}", "{}"],
-                    ["{\"abc\":1}", "{\"99999999\":1}", "{\"5\":101}", "{\"-1\":5}", "{\"7\":\"x\"}", "[]"]));
+                    ["{\"abc\":1}", "{\"99999999\":1}", "{\"5\":101}", "{\"-1\":5}", "{\"7\":\"x\"}", "{\"5\":1e400}", "[]"]));
             }
 
             if (Maybe(0.35))
@@ -354,7 +354,7 @@ public sealed class OpenAiParameterFuzzTests(LlmServerProcess fixture, ITestOutp
                 ("repeat_penalty", ["0", "1", "1.3", "10"], ["11"]),
                 ("repeat_last_n", ["0", "64", "2000"], ["-1", "2000000"]),
                 ("top_k", ["0", "1", "40", "5000"], ["-1"]),
-                ("top_p", ["0", "0.5", "1"], ["1.5"]),
+                ("top_p", ["0", "0.5", "1"], ["1.5", "-1e309"]),
                 ("min_p", ["0", "0.05", "1"], ["-0.1"]),
                 ("seed", ["0", "42", "-1", "99999999999"], ["\"x\"", "1.5"]),
                 ("user", ["\"u\"", "\"\\u0000\""], ["\"\\ud800\"", "5"]),
@@ -412,7 +412,7 @@ public sealed class OpenAiParameterFuzzTests(LlmServerProcess fixture, ITestOutp
 
                 if (Maybe(0.15))
                 {
-                    Add("best_of", Pick("1", "2", "3"));
+                    Add("best_of", Pick("1", "2", "3", "1.5"));
                 }
 
                 if (Maybe(0.05))
