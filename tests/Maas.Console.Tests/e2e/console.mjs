@@ -365,6 +365,8 @@ await scenario('chart_moves_under_load', async () => {
     });
     await until('demo-classifier in the chart selector', async () => (await page.locator('option[value="demo-classifier"]').count()) > 0, 30000);
     await page.getByLabel('Show').selectOption('demo-classifier');
+    // The model's own charts are drawn (not the server's still on screen) before anything is read from them.
+    await page.locator('figure.chart-box figcaption', { hasText: 'Loaded instances' }).waitFor();
     loaded = await until('requests/s above zero under load', async () => { const v = await legend(); return v > 0 ? v : null; }, 30000);
     shapeUnderLoad = await line();
     // The model's latency percentiles have values under load, ordered p50 <= p95 <= p99.
