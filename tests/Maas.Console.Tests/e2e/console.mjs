@@ -199,18 +199,22 @@ await scenario('upload_with_progress', async () => {
   const onRequest = (r) => { if (r.url().includes('/api/v1/uploads/')) calls.push(`${r.method()} ${new URL(r.url()).pathname.replace(/[^/]+$/, (id) => (id === 'complete' ? id : 'ID'))}`); };
   page.on('request', onRequest);
   let patches = 0;
+  let routeError = null;
   const breakSecondChunk = async (route) => {
-    if (route.request().method() === 'PATCH' && ++patches === 2) {
-      await page.unroute('**/api/v1/uploads/**', breakSecondChunk);
-      await route.abort('connectionreset');
-      return;
-    }
-    await route.continue();
+    try {
+      if (route.request().method() === 'PATCH' && ++patches === 2) {
+        await route.abort('connectionreset');
+        await page.unroute('**/api/v1/uploads/**', breakSecondChunk);
+        return;
+      }
+      await route.continue();
+    } catch (e) { routeError ??= e; }
   };
   await page.route('**/api/v1/uploads/**', breakSecondChunk);
   await page.getByRole('button', { name: 'Upload', exact: true }).click();
   await page.locator('#upload-result').waitFor({ timeout: 60000 });
   page.off('request', onRequest);
+  if (routeError) throw routeError;
   const broken = calls.indexOf('PATCH /api/v1/uploads/ID', calls.indexOf('PATCH /api/v1/uploads/ID') + 1);
   if (broken < 0 || calls[broken + 1] !== 'GET /api/v1/uploads/ID' || calls[broken + 2] !== 'PATCH /api/v1/uploads/ID') throw new Error(`after the broken chunk the page sent ${calls.join(', ')}`);
   const stored = await (await api('/api/v1/models/big-mlp/versions/1')).json();
@@ -349,17 +353,20 @@ await scenario('chart_moves_under_load', async () => {
   })();
   let loaded;
   let shapeUnderLoad;
+  let memory;
   try {
     // The whole server: every chart the issue names, the memory one with a value.
     const captions = async () => page.locator('figure.chart-box figcaption').allTextContents();
     const serverCharts = ['Requests per second', 'Latency percentiles (ms)', 'Generated tokens per second', 'Queue depth (queued or running)', 'Loaded models', 'Server memory (working set)'];
     await until('the server charts', async () => (await captions()).join('|') === serverCharts.join('|'));
-    const memory = await until('the server memory in MiB', async () => {
+    memory = await until('the server memory in MiB', async () => {
       const text = (await page.locator('figure.chart-box', { hasText: 'Server memory' }).locator('ul.legend li').first().textContent()).split(': ').pop();
       return /^[0-9.]+ (MiB|GiB)$/.test(text) ? text : null;
     });
     await until('demo-classifier in the chart selector', async () => (await page.locator('option[value="demo-classifier"]').count()) > 0, 30000);
     await page.getByLabel('Show').selectOption('demo-classifier');
+    // The model's own charts are drawn (not the server's still on screen) before anything is read from them.
+    await page.locator('figure.chart-box figcaption', { hasText: 'Loaded instances' }).waitFor();
     loaded = await until('requests/s above zero under load', async () => { const v = await legend(); return v > 0 ? v : null; }, 30000);
     shapeUnderLoad = await line();
     // The model's latency percentiles have values under load, ordered p50 <= p95 <= p99.
@@ -1008,6 +1015,13 @@ await scenario('deployments', async () => {
   await page.locator('#deployment-status').evaluate((el) => { el.dataset.seen = 'yes'; });
   await page.waitForFunction(() => document.querySelector('#deployment-status') && !document.querySelector('#deployment-status[data-seen]'), null, { timeout: 30000 });
   if (await splitInput.inputValue() !== '1:60, 2:40') throw new Error(`after pause and resume the split form holds ${await splitInput.inputValue()}`);
+  // Pause and resume moved the revision past the one the typing started from: the split is refused once, the page
+  // moves to the current revision keeping what was typed, and sent again it goes through.
+  const before = Number(await page.locator('#deployment-split').getAttribute('data-revision'));
+  await splitInput.press('Enter');
+  await page.locator('p.status.error', { hasText: `not ${before}` }).waitFor();
+  await page.waitForFunction((r) => Number(document.querySelector('#deployment-split')?.dataset.revision) > r, before);
+  if (await splitInput.inputValue() !== '1:60, 2:40') throw new Error(`after the refusal the split form holds ${await splitInput.inputValue()}`);
   await splitInput.press('Enter');
   await until('the split changed during the rollout', async () => /v1 60% · v2 40%/.test((await page.locator('#deployment-status').textContent()).replace(/\s+/g, ' ')));
   await page.getByRole('button', { name: 'Abort' }).click();
