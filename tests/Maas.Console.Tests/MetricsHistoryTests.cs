@@ -17,6 +17,13 @@ public sealed class MetricsHistoryTests
         using var exporter = new PrometheusExporter(m => m == meter);
         var duration = meter.CreateHistogram("maas.request.duration", "s", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = ServingTelemetry.LatencyBuckets });
         var tokens = meter.CreateCounter<long>("maas.llm.generated_tokens", "{token}");
+        // Two loaded versions of "slow": its memory is their accounted bytes together (other kinds are not summed in).
+        meter.CreateObservableGauge("maas.model.memory", () => new[]
+        {
+            new Measurement<long>(3_000_000, new("model", "slow"), new("version", "1"), new("kind", "accounted")),
+            new Measurement<long>(1_000_000, new("model", "slow"), new("version", "2"), new("kind", "accounted")),
+            new Measurement<long>(9_000_000, new("model", "slow"), new("version", "1"), new("kind", "mapped_file")),
+        }, "By");
         var services = new ServiceCollection().AddSingleton(exporter).BuildServiceProvider();
         var history = new MetricsHistory(services, TimeProvider.System, Options.Create(new ConsoleOptions { SampleSeconds = 1, HistorySeconds = 60 }));
 
@@ -46,6 +53,8 @@ public sealed class MetricsHistoryTests
         Assert.InRange(point.Server.LatencyP50Ms!.Value, 1, 2.5); // 90% of the server's requests are fast
         Assert.InRange(point.Server.LatencyP99Ms!.Value, 500, 1000);
         Assert.True(point.Server.MemoryBytes > 0);
+        Assert.Equal(4_000_000, slow.MemoryBytes);
+        Assert.Null(fast.MemoryBytes); // not loaded: no memory series
 
         history.Sample(); // nothing new: no requests in this interval, so no percentile
         var idle = history.Points()[^1];

@@ -117,12 +117,10 @@ public static class ConsoleExtensions
             ["tokens_per_second"] = stats.Select(s => Round(s?.TokensPerSecond)).ToArray(),
             ["queue_depth"] = stats.Select(s => Round(s?.QueueDepth)).ToArray(),
             [server ? "loaded_models" : "instances"] = stats.Select(s => Round(s?.Loaded)).ToArray(),
-        };
-        if (server)
-        {
-            columns["memory_bytes"] = stats.Select(s => Round(s?.MemoryBytes)).ToArray();
-        }
 
+            // The server's working set; a model's accounted memory (what the memory budget charges for it).
+            ["memory_bytes"] = stats.Select(s => Round(s?.MemoryBytes)).ToArray(),
+        };
         return columns;
     }
 }

@@ -115,6 +115,9 @@ public sealed class MetricsHistory : BackgroundService
         public double Tokens;
         public double Queue;
         public double Loaded;
+
+        // A model's accounted memory (what the memory budget charges), summed over its loaded versions; null when none is loaded.
+        public double? Memory;
     }
 
     private sealed class Snapshot
@@ -179,6 +182,10 @@ public sealed class MetricsHistory : BackgroundService
                     case "maas_model_instances" when model.Length > 0:
                         snapshot.Model(model).Loaded += s.Value;
                         break;
+                    case "maas_model_memory_bytes" when model.Length > 0 && s.Label("kind") == "accounted":
+                        var totals = snapshot.Model(model);
+                        totals.Memory = (totals.Memory ?? 0) + s.Value;
+                        break;
                     case "maas_models_loaded":
                         snapshot.Server.Loaded += s.Value;
                         break;
@@ -198,7 +205,7 @@ public sealed class MetricsHistory : BackgroundService
             var models = new Dictionary<string, MetricsStats>(StringComparer.Ordinal);
             foreach (var (name, totals) in Models)
             {
-                models[name] = Stats(totals, before.Models.GetValueOrDefault(name), seconds, null);
+                models[name] = Stats(totals, before.Models.GetValueOrDefault(name), seconds, totals.Memory);
             }
 
             return new MetricsPoint(At, Stats(Server, before.Server, seconds, Memory), models);

@@ -354,6 +354,7 @@ await scenario('chart_moves_under_load', async () => {
   let loaded;
   let shapeUnderLoad;
   let memory;
+  let modelMemory;
   try {
     // The whole server: every chart the issue names, the memory one with a value.
     const captions = async () => page.locator('figure.chart-box figcaption').allTextContents();
@@ -377,7 +378,12 @@ await scenario('chart_moves_under_load', async () => {
     }, 30000);
     if (!(latency[0] <= latency[1] && latency[1] <= latency[2])) throw new Error(`latency percentiles read ${latency}`);
     const modelCharts = (await captions()).join('|');
-    if (modelCharts !== 'Requests per second|Latency percentiles (ms)|Generated tokens per second|Queue depth (queued or running)|Loaded instances') throw new Error(`a model's charts: ${modelCharts}`);
+    if (modelCharts !== 'Requests per second|Latency percentiles (ms)|Generated tokens per second|Queue depth (queued or running)|Loaded instances|Model memory (accounted)') throw new Error(`a model's charts: ${modelCharts}`);
+    // The model's own memory, as the memory budget charges it.
+    modelMemory = await until('the model memory', async () => {
+      const text = (await page.locator('figure.chart-box', { hasText: 'Model memory' }).locator('ul.legend li').first().textContent()).split(': ').pop();
+      return /^[0-9.]+ (B|KiB|MiB|GiB)$/.test(text) && !/^0(\.0+)? /.test(text) ? text : null;
+    });
     await check('metrics');
   } finally {
     stop = true;
@@ -388,7 +394,7 @@ await scenario('chart_moves_under_load', async () => {
   // The line must change too; it is read again until it does (its samples and the legend's rounded value need not
   // reach zero in the same redraw).
   await until('the line redrawn after the load', async () => (await line()) !== shapeUnderLoad, 30000);
-  return `requests/s rose to ${loaded} under load (${sent} requests) and fell back to 0 after it; server memory ${memory}`;
+  return `requests/s rose to ${loaded} under load (${sent} requests) and fell back to 0 after it; server memory ${memory}, demo-classifier ${modelMemory}`;
 });
 
 await scenario('create_and_revoke_key', async () => {

@@ -37,7 +37,11 @@ export async function metricsPage({ root }: PageContext): Promise<() => void> {
         lineChart('Generated tokens per second', times, [{ name: 'tokens/s', values: c('tokens_per_second') }]),
         lineChart('Queue depth (queued or running)', times, [{ name: 'queue', values: c('queue_depth') }]),
         lineChart(scope.value ? 'Loaded instances' : 'Loaded models', times, [{ name: scope.value ? 'instances' : 'models', values: c(scope.value ? 'instances' : 'loaded_models') }]),
-        cols['memory_bytes'] ? lineChart('Server memory (working set)', times, [{ name: 'memory', values: c('memory_bytes') }], (v) => bytes(v)) : null);
+        scope.value
+          ? lineChart('Model memory (accounted)', times, [{ name: 'memory', values: c('memory_bytes') }], (v) => bytes(v))
+          : data.server
+            ? lineChart('Server memory (working set)', times, [{ name: 'server', values: c('memory_bytes') }, ...perModel('memory_bytes')], (v) => bytes(v))
+            : lineChart('Models memory (accounted)', times, [{ name: 'models', values: c('memory_bytes') }, ...perModel('memory_bytes')], (v) => bytes(v)));
       status.ok(`${data.times.length} samples, every ${data.interval_seconds} s (history: ${data.history_seconds / 60} min). Updated ${new Date().toLocaleTimeString()}.`);
     } catch (e) { status.error(e as Error); }
   }
