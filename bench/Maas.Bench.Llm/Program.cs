@@ -71,6 +71,7 @@ string[] MaasArgs(string url, string data) =>
 [
     "--urls", url, "--Maas:DataDir=" + data, "--Maas:Llm:Demo=false", "--Maas:Inference:Demo=false", "--Maas:Inference:GrpcUrl=",
     "--Maas:Auth:AdminKey=" + adminKey,
+    "--Maas:Llm:KeepAliveSeconds=0", // a server idle while the others run keeps its engine, and the statistics read at the end
     $"--Maas:Llm:Slots={slots}", $"--Maas:Llm:ContextPerSlot={contextPerSlot}", $"--Maas:Llm:Threads={threads}", "--Maas:Llm:BatchSize=512",
     "--Logging:LogLevel:Default=Warning", "--Logging:Console:FormatterName=simple", "--Logging:Console:FormatterOptions:SingleLine=true",
     .. argsList.Contains("--engine-log") ? ["--Logging:LogLevel:" + typeof(Maas.Runtimes.Llama.Serving.LlamaEngine).FullName + "=Debug"] : Array.Empty<string>(),

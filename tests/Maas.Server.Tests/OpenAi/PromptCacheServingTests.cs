@@ -62,7 +62,7 @@ public sealed class PromptCacheServingTests
     }
 
     [Fact]
-    public async Task The_footprint_grows_by_what_the_cache_holds_and_a_cleared_cache_shrinks_it_again()
+    public async Task The_model_footprint_grows_by_exactly_what_the_host_prompt_cache_holds()
     {
         await using var server = await StartAsync([]);
         await ChatAsync(server, chats: 2, turns: 1); // two slots, two chats: nothing overwritten yet
