@@ -599,7 +599,7 @@ public sealed class ModelHost : IAsyncDisposable
                 // Not fitting is no fault of the model: the next request tries again at once (others may be idle by then).
                 var noRoom = ex.Kind is ModelHostErrorKind.DoesNotFit or ModelHostErrorKind.QuotaExceeded;
                 entry.State = ModelState.Unavailable;
-                entry.Reason = noRoom ? ex.Message : "load failed: " + ex.InnerException?.Message;
+                entry.Reason = noRoom ? ex.Message : "load failed: " + (ex.InnerException is { } inner ? EngineMessages.WithoutPaths(inner.Message) : ex.Message);
                 entry.FailedAt = noRoom ? null : _time.GetUtcNow();
                 failed = Describe(entry, null);
             }
@@ -666,7 +666,7 @@ public sealed class ModelHost : IAsyncDisposable
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
                 LoadReported?.Invoke(new ModelLoadReport(entry.Key.Name, entry.Key.Version, entry.Engine.Name, Stopwatch.GetElapsedTime(started), false));
-                throw new ModelHostException(ModelHostErrorKind.LoadFailed, $"model {entry.Key} failed to load: {ex.Message}", ex);
+                throw new ModelHostException(ModelHostErrorKind.LoadFailed, $"model {entry.Key} failed to load: {EngineMessages.WithoutPaths(ex.Message)}", ex);
             }
 
             // The model's growth: anonymous memory (heap, engine buffers) plus the resident pages of its own file.

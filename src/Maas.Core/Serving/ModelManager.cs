@@ -381,7 +381,7 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
         ModelHostErrorKind.NoEngine => new InferenceException(InferenceErrorKind.Unavailable,
             $"model '{servable.Name}' version {servable.Version} is {servable.Format}, which this server cannot serve over the inference protocol", ex),
         ModelHostErrorKind.LoadFailed when ex.InnerException is { } inner => new InferenceException(InferenceErrorKind.Unavailable,
-            $"model '{servable.Name}' version {servable.Version} failed to load: {inner.Message}", inner),
+            $"model '{servable.Name}' version {servable.Version} failed to load: {EngineMessages.WithoutPaths(inner.Message)}", inner),
         // The tenant's own limit, like a rate limit: 429 with its value; it passes once its other models are idle.
         ModelHostErrorKind.QuotaExceeded => new InferenceException(InferenceErrorKind.QueueFull, ex.Message, ex)
         {

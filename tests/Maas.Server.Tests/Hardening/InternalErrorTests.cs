@@ -41,4 +41,33 @@ public sealed class InternalErrorTests
         Assert.DoesNotContain("llama", message, StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain(".gguf", message, StringComparison.OrdinalIgnoreCase);
     }
+
+    [Fact]
+    public async Task An_onnx_model_whose_stored_file_broke_says_it_failed_to_load_without_the_servers_paths()
+    {
+        await using var server = await Inference.InferenceHost.StartAsync();
+        var onnx = TestArtifacts.Onnx(seed: 5);
+        await Inference.InferenceHost.RegisterAsync(server, "broken-onnx", onnx);
+        foreach (var file in Directory.EnumerateFiles(server.DataDir, "*", SearchOption.AllDirectories).Where(f => new FileInfo(f).Length == onnx.Length))
+        {
+            var bytes = new byte[onnx.Length];
+            onnx.AsSpan(0, 16).CopyTo(bytes); // the start of a model followed by zeros: ONNX Runtime cannot parse it
+            await File.WriteAllBytesAsync(file, bytes);
+        }
+
+        var body = """{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}""";
+        foreach (var route in new[] { "/v2/models/broken-onnx/infer", "/api/v1/models/broken-onnx/predict" })
+        {
+            using var response = await server.Client.PostAsync(route, new StringContent(route.EndsWith("/predict", StringComparison.Ordinal) ? """{"inputs":{"input":[[1,2,3,4]]}}""" : body, Encoding.UTF8, "application/json"));
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True((int)response.StatusCode == 503, $"{route}: {(int)response.StatusCode} {text}");
+            Assert.Contains("failed to load", text, StringComparison.Ordinal);
+            Assert.DoesNotContain(server.DataDir, text, StringComparison.Ordinal);
+            Assert.DoesNotContain("/artifacts", text, StringComparison.Ordinal);
+        }
+
+        // Readiness and the loaded-models list (keys may read them) say the same without the paths.
+        using var loaded = await server.Client.GetAsync("/api/v1/loaded-models");
+        Assert.DoesNotContain(server.DataDir, await loaded.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
 }

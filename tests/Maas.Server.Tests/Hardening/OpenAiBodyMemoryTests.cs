@@ -35,15 +35,22 @@ public sealed class OpenAiBodyMemoryTests(LlmServerProcess fixture, ITestOutputH
             await PostOkAsync(bodies[i % 2]);
         }
 
-        var before = await AllocatedBytesAsync();
-        for (var i = 0; i < Measured; i++)
+        // The least of three rounds: a copy of the body costs every round, while a pooled buffer the runtime trimmed
+        // after a full collection (on a busy machine) costs only the round it happened in.
+        var perRequest = double.MaxValue;
+        for (var round = 0; round < 3 && perRequest >= PaddingBytes / 2; round++)
         {
-            await PostOkAsync(bodies[i % 2]);
+            var before = await AllocatedBytesAsync();
+            for (var i = 0; i < Measured; i++)
+            {
+                await PostOkAsync(bodies[i % 2]);
+            }
+
+            var after = await AllocatedBytesAsync();
+            perRequest = Math.Min(perRequest, (after - before) / Measured);
+            output.WriteLine($"round {round + 1}: {(after - before) / Measured:N0} bytes allocated per request of {bodies[0].Body.Length:N0} bytes");
         }
 
-        var after = await AllocatedBytesAsync();
-        var perRequest = (after - before) / Measured;
-        output.WriteLine($"{perRequest:N0} bytes allocated per request of {bodies[0].Body.Length:N0} bytes");
         Assert.True(
             perRequest < PaddingBytes / 2,
             $"the server allocated {perRequest:N0} bytes per request of {bodies[0].Body.Length:N0} bytes: the body is copied after parsing");
