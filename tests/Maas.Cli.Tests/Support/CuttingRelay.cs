@@ -7,89 +7,40 @@ namespace Maas.Cli.Tests.Support;
 /// A TCP relay on 127.0.0.1 in front of a server that, once armed, resets the connection that carries the caller
 /// past a number of bytes: a real broken connection in the middle of a request body, for both sides.
 /// </summary>
-public sealed class CuttingRelay : IAsyncDisposable
+public sealed class CuttingRelay : LoopbackRelay
 {
-    private readonly TcpListener _listener;
-    private readonly IPEndPoint _target;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly List<Task> _connections = [];
-    private readonly Lock _gate = new();
-    private readonly Task _accepting;
     private long _budget = -1;
     private int _cuts;
 
     private CuttingRelay(IPEndPoint target)
+        : base(target)
     {
-        _target = target;
-        _listener = new TcpListener(IPAddress.Loopback, 0);
-        _listener.Start();
-        Address = new Uri($"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}/");
-        _accepting = AcceptAsync();
     }
-
-    /// <summary>Where callers connect.</summary>
-    public Uri Address { get; }
 
     /// <summary>How many connections were reset so far.</summary>
     public int Cuts => Volatile.Read(ref _cuts);
 
     /// <summary>Relays to the server at <paramref name="server"/> (an http://127.0.0.1:port address).</summary>
-    public static CuttingRelay To(Uri server) => new(new IPEndPoint(IPAddress.Loopback, server.Port));
+    public static CuttingRelay To(Uri server) => new(Loopback(server));
 
     /// <summary>Resets the connection on which the caller's bytes (counted over all connections from now) pass <paramref name="bytes"/>; once.</summary>
     public void CutAfter(long bytes)
     {
-        lock (_gate)
+        lock (Gate)
         {
             _budget = bytes;
         }
     }
 
     /// <inheritdoc />
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Stop();
-        await _accepting.ContinueWith(_ => { }, TaskScheduler.Default);
-        Task[] open;
-        lock (_gate)
-        {
-            open = [.. _connections];
-        }
-
-        await Task.WhenAll(open).ContinueWith(_ => { }, TaskScheduler.Default);
-        _stop.Dispose();
-    }
-
-    private async Task AcceptAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            TcpClient caller;
-            try
-            {
-                caller = await _listener.AcceptTcpClientAsync(_stop.Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-
-            lock (_gate)
-            {
-                _connections.Add(RelayAsync(caller));
-            }
-        }
-    }
-
-    private async Task RelayAsync(TcpClient caller)
+    protected override async Task RelayAsync(TcpClient caller)
     {
         using var server = new TcpClient();
-        using var links = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        using var links = CancellationTokenSource.CreateLinkedTokenSource(Stopping);
         var wasCut = false;
         try
         {
-            await server.ConnectAsync(_target, links.Token);
+            await server.ConnectAsync(Target, links.Token);
             var upstream = PumpAsync(caller.GetStream(), server.GetStream(), counted: true, links);
             var downstream = PumpAsync(server.GetStream(), caller.GetStream(), counted: false, links);
             await Task.WhenAny(upstream, downstream);
@@ -130,7 +81,7 @@ public sealed class CuttingRelay : IAsyncDisposable
             var cut = false;
             if (counted)
             {
-                lock (_gate)
+                lock (Gate)
                 {
                     if (_budget >= 0)
                     {

@@ -9,85 +9,38 @@ namespace Maas.Cli.Tests.Support;
 /// Server-Sent Event carrying text (<c>"content":"x</c>) and holds the rest back until <see cref="Release"/>: a
 /// stream that has only begun, so a test can see what a client shows of an answer that is not complete yet.
 /// </summary>
-public sealed class HoldingRelay : IAsyncDisposable
+public sealed class HoldingRelay : LoopbackRelay
 {
     private static readonly byte[] Content = Encoding.UTF8.GetBytes("\"content\":\"");
     private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
-    private readonly TcpListener _listener;
-    private readonly IPEndPoint _target;
-    private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly List<Task> _connections = [];
-    private readonly Lock _gate = new();
-    private readonly Task _accepting;
     private int _held;
 
     private HoldingRelay(IPEndPoint target)
+        : base(target)
     {
-        _target = target;
-        _listener = new TcpListener(IPAddress.Loopback, 0);
-        _listener.Start();
-        Address = new Uri($"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}/");
-        _accepting = AcceptAsync();
     }
-
-    /// <summary>Where callers connect.</summary>
-    public Uri Address { get; }
 
     /// <summary>True once the relay holds back the rest of an answer (after its first text event).</summary>
     public bool Holding => Volatile.Read(ref _held) == 1 && !_released.Task.IsCompleted;
 
     /// <summary>Relays to the server at <paramref name="server"/> (an http://127.0.0.1:port address).</summary>
-    public static HoldingRelay To(Uri server) => new(new IPEndPoint(IPAddress.Loopback, server.Port));
+    public static HoldingRelay To(Uri server) => new(Loopback(server));
 
     /// <summary>Lets the held-back rest through (and everything after it).</summary>
     public void Release() => _released.TrySetResult();
 
     /// <inheritdoc />
-    public async ValueTask DisposeAsync()
-    {
-        Release();
-        await _stop.CancelAsync();
-        _listener.Stop();
-        await _accepting.ContinueWith(_ => { }, TaskScheduler.Default);
-        Task[] open;
-        lock (_gate)
-        {
-            open = [.. _connections];
-        }
+    protected override void OnDisposing() => Release();
 
-        await Task.WhenAll(open).ContinueWith(_ => { }, TaskScheduler.Default);
-        _stop.Dispose();
-    }
-
-    private async Task AcceptAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            TcpClient caller;
-            try
-            {
-                caller = await _listener.AcceptTcpClientAsync(_stop.Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                return;
-            }
-
-            lock (_gate)
-            {
-                _connections.Add(RelayAsync(caller));
-            }
-        }
-    }
-
-    private async Task RelayAsync(TcpClient caller)
+    /// <inheritdoc />
+    protected override async Task RelayAsync(TcpClient caller)
     {
         using var server = new TcpClient();
-        using var links = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        using var links = CancellationTokenSource.CreateLinkedTokenSource(Stopping);
         try
         {
-            await server.ConnectAsync(_target, links.Token);
+            await server.ConnectAsync(Target, links.Token);
             var upstream = PumpAsync(caller.GetStream(), server.GetStream(), hold: false, links.Token);
             var downstream = PumpAsync(server.GetStream(), caller.GetStream(), hold: true, links.Token);
             await Task.WhenAny(upstream, downstream);
