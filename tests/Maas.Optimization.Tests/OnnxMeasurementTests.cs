@@ -32,27 +32,6 @@ public sealed class OnnxMeasurementTests : IDisposable
         return path;
     }
 
-    // Conv 16→32 and 32→32 (3x3, pad 1) on [batch, 16, 8, 8]: channel counts the NCHWc blocks of 8 (AVX2) and 16 (AVX-512) both divide.
-    internal static OnnxModelWriter BlockedConvNet(int seed = 7)
-    {
-        var random = new Random(seed);
-        float[] Weights(int count) => Enumerable.Range(0, count).Select(_ => ((random.NextSingle() * 2) - 1) * 0.1f).ToArray();
-        var batch = OnnxDimension.Symbolic("batch");
-        return new OnnxModelWriter("blocked")
-            .Input("input", OnnxElementType.Float, batch, OnnxDimension.Fixed(16), OnnxDimension.Fixed(8), OnnxDimension.Fixed(8))
-            .Output("output", OnnxElementType.Float, batch, OnnxDimension.Fixed(32))
-            .Initializer("conv0.weight", Weights(32 * 16 * 9), [32, 16, 3, 3])
-            .Initializer("conv0.bias", Weights(32), [32])
-            .Initializer("conv1.weight", Weights(32 * 32 * 9), [32, 32, 3, 3])
-            .Initializer("conv1.bias", Weights(32), [32])
-            .Node("Conv", ["input", "conv0.weight", "conv0.bias"], ["conv0.out"], OnnxAttribute.Ints("pads", 1, 1, 1, 1), OnnxAttribute.Ints("kernel_shape", 3, 3))
-            .Node("Relu", ["conv0.out"], ["conv0.relu"])
-            .Node("Conv", ["conv0.relu", "conv1.weight", "conv1.bias"], ["conv1.out"], OnnxAttribute.Ints("pads", 1, 1, 1, 1), OnnxAttribute.Ints("kernel_shape", 3, 3))
-            .Node("Relu", ["conv1.out"], ["conv1.relu"])
-            .Node("GlobalAveragePool", ["conv1.relu"], ["pool"])
-            .Node("Flatten", ["pool"], ["output"]);
-    }
-
     [Fact]
     public void Throughput_is_measured_at_the_batch_asked_for_when_the_batch_dimension_is_open()
     {
@@ -111,7 +90,7 @@ public sealed class OnnxMeasurementTests : IDisposable
     [X86VectorFact]
     public void The_all_level_writes_operators_laid_out_for_this_cpu_and_extended_writes_none()
     {
-        var source = Save(BlockedConvNet(), "blocked.onnx");
+        var source = Save(Maas.Testing.ConvModels.BlockedConvNet(), "blocked.onnx");
         var extended = Path.Combine(_folder, "blocked-extended.onnx");
         var all = Path.Combine(_folder, "blocked-all.onnx");
 

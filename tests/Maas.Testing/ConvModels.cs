@@ -61,4 +61,29 @@ public static class ConvModels
 
         return pictures;
     }
+
+    /// <summary>
+    /// Conv 16→32 and 32→32 (3x3, pad 1), Relu after each, GlobalAveragePool and Flatten on "input" float
+    /// [batch, 16, 8, 8] into "output" [batch, 32]: channel counts that ONNX Runtime's NCHWc blocks of 8 (AVX2) and 16
+    /// (AVX-512) both divide, so its layout optimisation has something to rewrite.
+    /// </summary>
+    public static OnnxModelWriter BlockedConvNet(int seed = 7)
+    {
+        var random = new Random(seed);
+        float[] Weights(int count) => Enumerable.Range(0, count).Select(_ => ((random.NextSingle() * 2) - 1) * 0.1f).ToArray();
+        var batch = OnnxDimension.Symbolic("batch");
+        return new OnnxModelWriter("blocked")
+            .Input("input", OnnxElementType.Float, batch, OnnxDimension.Fixed(16), OnnxDimension.Fixed(8), OnnxDimension.Fixed(8))
+            .Output("output", OnnxElementType.Float, batch, OnnxDimension.Fixed(32))
+            .Initializer("conv0.weight", Weights(32 * 16 * 9), [32, 16, 3, 3])
+            .Initializer("conv0.bias", Weights(32), [32])
+            .Initializer("conv1.weight", Weights(32 * 32 * 9), [32, 32, 3, 3])
+            .Initializer("conv1.bias", Weights(32), [32])
+            .Node("Conv", ["input", "conv0.weight", "conv0.bias"], ["conv0.out"], OnnxAttribute.Ints("pads", 1, 1, 1, 1), OnnxAttribute.Ints("kernel_shape", 3, 3))
+            .Node("Relu", ["conv0.out"], ["conv0.relu"])
+            .Node("Conv", ["conv0.relu", "conv1.weight", "conv1.bias"], ["conv1.out"], OnnxAttribute.Ints("pads", 1, 1, 1, 1), OnnxAttribute.Ints("kernel_shape", 3, 3))
+            .Node("Relu", ["conv1.out"], ["conv1.relu"])
+            .Node("GlobalAveragePool", ["conv1.relu"], ["pool"])
+            .Node("Flatten", ["pool"], ["output"]);
+    }
 }

@@ -661,7 +661,7 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
     {
         var client = Host.Admin;
         var model = await client.CreateModelAsync();
-        await client.UploadAsync(model, BlockedConvNet(), "blocked.onnx");
+        await client.UploadAsync(model, ConvModels.BlockedConvNet().ToBytes(), "blocked.onnx");
 
         using (var refused = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json("""{"method": "onnx-optimize", "options": {"level": "all"}}""")))
         {
@@ -687,28 +687,6 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         var data = string.Join(",", Enumerable.Range(0, 16 * 8 * 8).Select(i => ((i % 7) / 7.0).ToString(CultureInfo.InvariantCulture)));
         using var served = await client.PostAsync($"v2/models/{model}/versions/{number}/infer", Api.Json($$"""{"inputs": [{"name": "input", "shape": [1, 16, 8, 8], "datatype": "FP32", "data": [{{data}}]}]}"""));
         Assert.Equal(32, (await served.JsonAsync(HttpStatusCode.OK))["outputs"]![0]!["data"]!.AsArray().Count); // on the machine that wrote it
-    }
-
-    // Conv 16→32 and 32→32 on [batch, 16, 8, 8]: channel counts ONNX Runtime's NCHWc blocks of 8 or 16 divide.
-    private static byte[] BlockedConvNet()
-    {
-        var random = new Random(7);
-        float[] Weights(int count) => Enumerable.Range(0, count).Select(_ => ((random.NextSingle() * 2) - 1) * 0.1f).ToArray();
-        var batch = OnnxDimension.Symbolic("batch");
-        return new OnnxModelWriter("blocked")
-            .Input("input", OnnxElementType.Float, batch, OnnxDimension.Fixed(16), OnnxDimension.Fixed(8), OnnxDimension.Fixed(8))
-            .Output("output", OnnxElementType.Float, batch, OnnxDimension.Fixed(32))
-            .Initializer("conv0.weight", Weights(32 * 16 * 9), [32, 16, 3, 3])
-            .Initializer("conv0.bias", Weights(32), [32])
-            .Initializer("conv1.weight", Weights(32 * 32 * 9), [32, 32, 3, 3])
-            .Initializer("conv1.bias", Weights(32), [32])
-            .Node("Conv", ["input", "conv0.weight", "conv0.bias"], ["conv0.out"], OnnxAttribute.Ints("pads", 1, 1, 1, 1), OnnxAttribute.Ints("kernel_shape", 3, 3))
-            .Node("Relu", ["conv0.out"], ["conv0.relu"])
-            .Node("Conv", ["conv0.relu", "conv1.weight", "conv1.bias"], ["conv1.out"], OnnxAttribute.Ints("pads", 1, 1, 1, 1), OnnxAttribute.Ints("kernel_shape", 3, 3))
-            .Node("Relu", ["conv1.out"], ["conv1.relu"])
-            .Node("GlobalAveragePool", ["conv1.relu"], ["pool"])
-            .Node("Flatten", ["pool"], ["output"])
-            .ToBytes();
     }
 
     [SharedModelFact("ultraface-rfb-320.onnx")]
