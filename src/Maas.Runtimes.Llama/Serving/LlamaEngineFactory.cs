@@ -29,13 +29,38 @@ public sealed class LlamaEngineFactory : ILlmEngineFactory
         // Loading reads and maps the file and allocates the KV cache: seconds for big models, so off the request thread.
         try
         {
-            return await Task.Run<ILlmEngine>(() => LlamaEngine.Load(spec, _logger, cancellationToken), cancellationToken).ConfigureAwait(false);
+            return await Task.Run<ILlmEngine>(
+                () =>
+                {
+                    // The registry checked the file at upload, but it may predate a check, or have changed on disk since:
+                    // llama.cpp aborts the process on some malformed files, so the project's own reader sees it first.
+                    CheckFile(spec);
+                    return LlamaEngine.Load(spec, _logger, cancellationToken);
+                },
+                cancellationToken).ConfigureAwait(false);
         }
         catch (LlamaException ex)
         {
             throw new LlmException(
                 LlmErrorKind.Unavailable,
                 $"model '{spec.Name}' version {spec.Version} could not be loaded: {ex.Message}{(ex.NativeLog.Length > 0 ? " (" + ex.NativeLog.Trim() + ")" : "")}",
+                "model",
+                "model_load_failed",
+                ex);
+        }
+    }
+
+    private static void CheckFile(LlmModelSpec spec)
+    {
+        try
+        {
+            Maas.Core.Registry.GgufSignatures.Read(spec.Path);
+        }
+        catch (Exception ex) when (ex is Maas.Core.Formats.InvalidModelFileException or InvalidDataException or EndOfStreamException)
+        {
+            throw new LlmException(
+                LlmErrorKind.Unavailable,
+                $"model '{spec.Name}' version {spec.Version} could not be loaded: its file is not a usable GGUF ({ex.Message})",
                 "model",
                 "model_load_failed",
                 ex);

@@ -102,6 +102,42 @@ public sealed class HostileGgufLoadTests(ITestOutputHelper output) : IAsyncLifet
         Assert.Equal(HttpStatusCode.OK, live.StatusCode);
     }
 
+    [Fact]
+    public async Task A_stored_file_that_turned_hostile_after_its_upload_is_refused_at_load_and_the_server_lives()
+    {
+        // A file accepted before a check existed, or changed on disk since: the load reads it with the project's own
+        // reader again before llama.cpp sees it (two tokens spelled alike abort llama.cpp's loader).
+        var good = HostileModels.SmallGguf();
+        var hostile = CraftedVocabularies().First().Bytes;
+        Assert.Equal(good.Length, hostile.Length);
+        const string Name = "turned-hostile";
+        using (var created = await _server.Client.PostAsJsonAsync("/api/v1/models", new { name = Name, task = "text-generation" }))
+        {
+            Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
+        }
+
+        using (var uploaded = await _server.Client.PostAsync($"/api/v1/models/{Name}/versions", MaasTestServer.Artifact(good, "model.gguf")))
+        {
+            Assert.True(uploaded.StatusCode == HttpStatusCode.Created, await uploaded.Content.ReadAsStringAsync());
+        }
+
+        var stored = Directory.EnumerateFiles(_data.Path, "*", SearchOption.AllDirectories)
+            .Where(f => new FileInfo(f).Length == good.Length && File.ReadAllBytes(f).AsSpan().SequenceEqual(good)).ToList();
+        Assert.NotEmpty(stored);
+        foreach (var file in stored)
+        {
+            await File.WriteAllBytesAsync(file, hostile);
+        }
+
+        using var response = await _server.Client.PostAsync("/v1/completions", Api.Json($$"""{"model":"{{Name}}","prompt":"hi","max_tokens":2}"""));
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(_server.IsRunning, $"the server died loading the changed file:\n{_server.RecentOutput}");
+        Assert.True((int)response.StatusCode is 503 or 500, $"{(int)response.StatusCode} {text}");
+        Assert.Equal(JsonValueKind.String, JsonDocument.Parse(text).RootElement.GetProperty("error").GetProperty("message").ValueKind);
+        using var live = await _server.Client.GetAsync("/health/live");
+        Assert.Equal(HttpStatusCode.OK, live.StatusCode);
+    }
+
     // Vocabularies llama.cpp's loader asserts on (GGML_ASSERT aborts the process): two tokens with one text.
     private static IEnumerable<HostileModel> CraftedVocabularies()
     {
