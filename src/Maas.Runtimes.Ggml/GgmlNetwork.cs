@@ -557,11 +557,16 @@ public sealed unsafe class GgmlNetwork : IDisposable
             return;
         }
 
+        // ggml's step is w*(1 - alpha*wd) - alpha*beta1h(k)*m / (sqrt(v*beta2h(k)) + eps) with its own count k; with
+        // r = sqrt(beta2h(k)/beta2h(t)) the denominator is r*(sqrt(v*beta2h(t)) + eps/r), so eps scales by r as well,
+        // or weights whose second moment is tiny move differently from the uninterrupted run.
         double k = contextSteps + 1, t = steps + 1, beta1 = settings.AdamwBeta1, beta2 = settings.AdamwBeta2;
-        var scale = (1 - Math.Pow(beta1, k)) / (1 - Math.Pow(beta1, t)) * Math.Sqrt((1 - Math.Pow(beta2, t)) / (1 - Math.Pow(beta2, k)));
+        var r = Math.Sqrt((1 - Math.Pow(beta2, t)) / (1 - Math.Pow(beta2, k)));
+        var scale = (1 - Math.Pow(beta1, k)) / (1 - Math.Pow(beta1, t)) * r;
         var corrected = settings;
         corrected.AdamwAlpha = (float)(settings.AdamwAlpha * scale);
         corrected.AdamwWd = (float)(settings.AdamwWd / scale);
+        corrected.AdamwEps = (float)(settings.AdamwEps * r);
         opt.Settings = corrected;
     }
 

@@ -230,11 +230,19 @@ public sealed class ImageWorkerKillTests
             Assert.True((double)version["evaluation"]!["accuracy"]! >= 0.9, version["evaluation"]!.ToJsonString());
 
             var events = (await (await client.GetAsync($"api/v1/training/jobs/{id}/events?limit=1000")).JsonAsync(HttpStatusCode.OK))["events"]!.AsArray();
-            Assert.Contains(events, e => (string?)e!["type"] == "log" && ((string?)e["data"]!["message"])!.StartsWith("resumed after epoch", StringComparison.Ordinal)
-                && ((string?)e["data"]!["message"])!.Contains("with the optimiser's state", StringComparison.Ordinal));
+            var resumedMessage = events.Select(e => (string?)e!["data"]?["message"]).Single(m => m is not null && m.StartsWith("resumed after epoch ", StringComparison.Ordinal))!;
+            Assert.Contains("with the optimiser's state", resumedMessage, StringComparison.Ordinal);
+            var resumedAfter = int.Parse(resumedMessage.Split(' ')[3], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.InRange(resumedAfter, 1, epochs - 1);
 
             // The same job never interrupted (same seed, same single thread) has the same loss trajectory: the
-            // checkpoint carried AdamW's moments and step count, and each epoch's shuffle comes from the seed.
+            // checkpoint carried AdamW's moments and step count, and each epoch's shuffle comes from the seed. The first
+            // worker's epochs are the same computation bit for bit; the first resumed epoch agrees to float rounding (the
+            // new ggml-opt context counts its own steps, so the learning rate is rescaled for the bias correction, which
+            // is exact in arithmetic, not in float); rounding then grows epoch by epoch as two runs of the same training
+            // drift apart (about 1e-6 over 25 epochs measured; 2e-5 to 2e-4 before the rescaling covered AdamW's epsilon), so
+            // later epochs are held to a looser bound. Restarted moments miss the first bound by far
+            // (GgmlNetworkTests.A_run_resumed_with_its_adamw_moments_follows_the_uninterrupted_loss_trajectory).
             var again = Names.Unique("uninterrupted");
             using var resubmitted = await client.PostAsync("api/v1/training/jobs", Api.Json(body.Replace(model, again, StringComparison.Ordinal)));
             var againId = (string)(await resubmitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
@@ -246,7 +254,8 @@ public sealed class ImageWorkerKillTests
             Assert.Equal(epochs, plainLosses.Length);
             for (var e = 0; e < epochs; e++)
             {
-                Assert.True(Math.Abs(resumedLosses[e] - plainLosses[e]) <= 1e-4 * Math.Abs(plainLosses[e]), $"epoch {e + 1}: resumed {resumedLosses[e]}, uninterrupted {plainLosses[e]}");
+                var bound = e + 1 <= resumedAfter ? 0 : e + 1 == resumedAfter + 1 ? 1e-5 : 1e-4;
+                Assert.True(Math.Abs(resumedLosses[e] - plainLosses[e]) <= bound * Math.Abs(plainLosses[e]), $"epoch {e + 1} (resumed after {resumedAfter}): resumed {resumedLosses[e]}, uninterrupted {plainLosses[e]}");
             }
         }
         finally
