@@ -444,8 +444,8 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
                 OptimizationMethods.OnnxFp16 => OnnxFloat16Rewriter.Rewrite(graph) is var f
                     ? new() { ["tensors_converted"] = f.TensorsConverted, ["values_converted"] = f.ValuesConverted, ["values_overflowed"] = f.ValuesOverflowed }
                     : [],
-                OptimizationMethods.OnnxInt8Dynamic => OnnxInt8Quantizer.Rewrite(graph) is var q
-                    ? new() { ["matmuls_quantized"] = q.MatMulsQuantized, ["gemms_quantized"] = q.GemmsQuantized, ["convs_quantized"] = q.ConvsQuantized, ["weights_quantized"] = q.WeightsQuantized, ["skipped"] = q.Skipped.ToArray() }
+                OptimizationMethods.OnnxInt8Dynamic => OnnxInt8Quantizer.Rewrite(graph, spec.WeightEncoding()) is var q
+                    ? new() { ["matmuls_quantized"] = q.MatMulsQuantized, ["gemms_quantized"] = q.GemmsQuantized, ["convs_quantized"] = q.ConvsQuantized, ["weights_quantized"] = q.WeightsQuantized, ["weight_type"] = spec.WeightEncoding().Name, ["weight_levels"] = spec.WeightEncoding().Levels, ["skipped"] = q.Skipped.ToArray() }
                     : [],
                 OptimizationMethods.PruneMagnitude => OnnxMagnitudePruner.Rewrite(graph, spec.Sparsity!.Value) is var p
                     ? new() { ["sparsity"] = spec.Sparsity, ["tensors_pruned"] = p.TensorsPruned, ["weights"] = p.Weights, ["zeroed"] = p.Zeroed }
@@ -517,7 +517,7 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
 
         var method = spec.CalibrationMethod == "percentile" ? CalibrationMethod.Percentile : CalibrationMethod.MinMax;
         var ranges = OnnxCalibrator.Collect(sourcePath, activations, calibration.Feeds(), method, spec.Percentile ?? 100, token);
-        var q = OnnxStaticQuantizer.Rewrite(graph, ranges);
+        var q = OnnxStaticQuantizer.Rewrite(graph, ranges, spec.WeightEncoding());
         graph.Model.ProducerName = "maas-optimization";
         graph.Save(output);
         return Validated(output, new()
@@ -527,6 +527,8 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
             ["convs_quantized"] = q.ConvsQuantized,
             ["weights_quantized"] = q.WeightsQuantized,
             ["activations_quantized"] = q.ActivationsQuantized,
+            ["weight_type"] = spec.WeightEncoding().Name,
+            ["weight_levels"] = spec.WeightEncoding().Levels,
             ["conv_outputs_quantized"] = q.ConvOutputsQuantized,
             ["biases_quantized"] = q.BiasesQuantized,
             ["batch_norms_folded"] = q.BatchNormsFolded,

@@ -134,6 +134,25 @@ public static class OptimizationRequestParser
                 break;
         }
 
+        if (method is OptimizationMethods.OnnxInt8Dynamic or OptimizationMethods.OnnxInt8Static)
+        {
+            // uint8 weights are exact on every CPU; int8 ones are faster where VNNI or a GPU multiplies them, and are kept
+            // to 7 bits unless reduce_range is false (Onnx.Int8WeightEncoding says why).
+            var weightType = String(given, "weight_type") ?? "uint8";
+            if (weightType is not ("uint8" or "int8"))
+            {
+                throw new OptimizationRequestException("invalid_options", $"options.weight_type must be uint8 or int8, not '{RegistryNames.Shorten(weightType)}'");
+            }
+
+            var reduceRange = Bool(given, "reduce_range");
+            if (reduceRange is not null && weightType != "int8")
+            {
+                throw new OptimizationRequestException("invalid_options", "options.reduce_range applies to options.weight_type int8 (uint8 weights use all 8 bits on every CPU)");
+            }
+
+            spec = spec with { WeightType = weightType, ReduceRange = reduceRange ?? true };
+        }
+
         if (given.TryGetValue("fine_tune", out var fineTune) && fineTune.ValueKind != JsonValueKind.Null)
         {
             spec = spec with { FineTune = FineTuning.FineTuneSpec.Parse(fineTune) };

@@ -93,6 +93,15 @@ public sealed record OptimizationSpec
     /// <summary>onnx-optimize: the caller accepts a file laid out for this machine's CPU (level all, NCHWc operators).</summary>
     public bool MachineSpecific { get; init; }
 
+    /// <summary>onnx-int8-dynamic and onnx-int8-static: "uint8" (zero point 128, exact on every CPU) or "int8" weights.</summary>
+    public string WeightType { get; init; } = "uint8";
+
+    /// <summary>Int8 weights only: kept to 7 bits so CPUs without VNNI do not saturate (<see cref="Onnx.Int8WeightEncoding"/>).</summary>
+    public bool ReduceRange { get; init; } = true;
+
+    /// <summary>How the int8 rewrites store weights.</summary>
+    public Onnx.Int8WeightEncoding WeightEncoding() => new(WeightType != "int8", ReduceRange);
+
     /// <summary>The gate: threshold per check name; null takes the method's default gate.</summary>
     public IReadOnlyDictionary<string, double>? Gate { get; init; }
 

@@ -52,6 +52,40 @@ public sealed class OnnxRewriteTests : IDisposable
     }
 
     [Fact]
+    public void Int8_dynamic_feeds_matmulinteger_uint8_weights_with_zero_point_128_or_int8_weights_within_63()
+    {
+        var source = Mlp("mlp-encodings.onnx");
+        foreach (var encoding in new[] { Int8WeightEncoding.Default, new Int8WeightEncoding(Unsigned: false) })
+        {
+            var output = Rewrite(source, g => OnnxInt8Quantizer.Rewrite(g, encoding));
+            var graph = OnnxGraph.Load(output);
+            var matMuls = graph.Graph.Node.Where(n => n.OpType == "MatMulInteger").ToArray();
+            Assert.Equal(3, matMuls.Length);
+            foreach (var node in matMuls)
+            {
+                var weight = graph.Graph.Initializer.Single(t => t.Name == node.Input[1]);
+                Assert.Equal((int)encoding.ElementType, weight.DataType);
+                var values = weight.RawData.Select(b => encoding.Unsigned ? b - 128 : (sbyte)b).ToArray();
+                Assert.Equal(encoding.Levels, values.Max(Math.Abs));
+                if (encoding.Unsigned)
+                {
+                    // The weights' zero point, as MatMulInteger's fourth input.
+                    Assert.Equal(4, node.Input.Count);
+                    Assert.Equal(128, graph.Graph.Initializer.Single(t => t.Name == node.Input[3]).RawData.Single());
+                }
+                else
+                {
+                    Assert.Equal(3, node.Input.Count);
+                }
+            }
+
+            var c = OnnxComparison.Compare(source, output, samples: 16, seed: 5, timedRuns: 1, CancellationToken.None);
+            Assert.True(c.MeanAbsDiff / c.SourceMeanAbs < 0.05, $"{encoding}: relative mean diff {c.MeanAbsDiff / c.SourceMeanAbs}");
+            Assert.True(c.Top1Agreement >= 0.9, $"{encoding}: top-1 agreement {c.Top1Agreement}");
+        }
+    }
+
+    [Fact]
     public void Fp16_keeps_input_and_output_types_halves_the_file_and_passes_the_default_gate()
     {
         var source = Mlp("mlp16.onnx");

@@ -50,6 +50,51 @@ public sealed class OnnxStaticQuantizeTests : IDisposable
         OnnxComparison.Compare(source, candidate, rows.Length, seed: 1, timedRuns: 2, CancellationToken.None, s => [OnnxTensor.Create(rows[s], 1, 64)]);
 
     [Fact]
+    public void Weights_are_uint8_around_128_by_default_and_int8_within_63_unless_the_range_is_full()
+    {
+        var source = Mlp();
+        var rows = Rows(64, seed: 5);
+        var check = Rows(32, seed: 9);
+        foreach (var (encoding, type, low, high) in new[]
+        {
+            (Int8WeightEncoding.Default, OnnxElementType.UInt8, 1, 255),
+            (new Int8WeightEncoding(Unsigned: false), OnnxElementType.Int8, -63, 63),
+            (new Int8WeightEncoding(Unsigned: false, ReduceRange: false), OnnxElementType.Int8, -127, 127),
+        })
+        {
+            var graph = OnnxGraph.Load(source);
+            var ranges = OnnxCalibrator.Collect(source, OnnxStaticQuantizer.Activations(graph), Feeds(rows), CalibrationMethod.MinMax, 100, CancellationToken.None);
+            OnnxStaticQuantizer.Rewrite(graph, ranges, encoding);
+            var output = Path.Combine(_folder, $"static-{encoding.Name}-{encoding.Levels}.onnx");
+            graph.Save(output);
+            OnnxModelReader.Read(output);
+
+            var read = OnnxGraph.Load(output);
+            var weights = read.Graph.Initializer.Where(t => t.Dims.Count == 2).ToArray();
+            Assert.Equal(3, weights.Length);
+            Assert.All(weights, w => Assert.Equal((int)type, w.DataType));
+            var values = weights.SelectMany(w => type == OnnxElementType.UInt8 ? w.RawData.Select(b => (int)b) : w.RawData.Select(b => (int)(sbyte)b)).ToArray();
+            Assert.Equal(low, values.Min()); // each column's largest weight lands on the end of the range
+            Assert.Equal(high, values.Max());
+            var weightNames = weights.Select(w => w.Name).ToHashSet(StringComparer.Ordinal);
+            var zeroPoints = read.Graph.Node.Where(n => n.OpType == "DequantizeLinear" && weightNames.Contains(n.Input[0]))
+                .Select(n => read.Graph.Initializer.Single(t => t.Name == n.Input[2])).ToArray();
+            Assert.Equal(3, zeroPoints.Length);
+            Assert.All(zeroPoints, z => Assert.Equal((int)type, z.DataType));
+            Assert.All(zeroPoints, z => Assert.All(z.RawData, b => Assert.Equal(type == OnnxElementType.UInt8 ? 128 : 0, b)));
+
+            // uint8 (uint8 x uint8 kernels) and 7-bit int8 are exact on every CPU; full-range int8 saturates on CPUs without
+            // VNNI, so its accuracy is only held where the machine does not saturate (not asserted here).
+            if (encoding.Unsigned || encoding.ReduceRange)
+            {
+                var c = CompareOn(source, output, check);
+                Assert.True(c.MeanAbsDiff / c.SourceMeanAbs < 0.05, $"{encoding}: relative mean diff {c.MeanAbsDiff / c.SourceMeanAbs}");
+                Assert.True(c.Top1Agreement >= 0.9, $"{encoding}: top-1 agreement {c.Top1Agreement}");
+            }
+        }
+    }
+
+    [Fact]
     public void Min_max_static_int8_of_a_generated_mlp_has_qdq_pairs_is_smaller_and_within_tolerance()
     {
         var source = Mlp();
@@ -64,7 +109,7 @@ public sealed class OnnxStaticQuantizeTests : IDisposable
         var read = OnnxGraph.Load(output);
         Assert.Equal(3, read.Graph.Node.Count(n => n.OpType == "QuantizeLinear"));
         Assert.Equal(6, read.Graph.Node.Count(n => n.OpType == "DequantizeLinear"));
-        Assert.Equal(3, read.Graph.Initializer.Count(t => t.DataType == (int)OnnxElementType.Int8 && t.Dims.Count == 2));
+        Assert.Equal(3, read.Graph.Initializer.Count(t => t.DataType == (int)OnnxElementType.UInt8 && t.Dims.Count == 2)); // uint8 weights by default
         Assert.InRange(ranges["input"].Max, 0.9f, 1f);
         Assert.InRange(ranges["input"].Min, -1f, -0.9f);
         Assert.True(ranges["fc0.relu"].Min >= 0, "a ReLU output is never negative");

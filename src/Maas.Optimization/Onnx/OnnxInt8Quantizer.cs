@@ -3,12 +3,46 @@ using Maas.Core.Formats.Onnx.Proto;
 
 namespace Maas.Optimization.Onnx;
 
+/// <summary>
+/// How the int8 rewrites store the weights that integer kernels multiply with uint8 activations. x86 CPUs without VNNI
+/// (AVX2, AVX-512F) multiply uint8 by int8 with an instruction that adds two products in a saturating 16-bit lane:
+/// 2 x 255 x 127 overflows it and wrong sums follow. Unsigned weights (zero point 128) run the uint8 x uint8 kernels,
+/// which widen first and are exact everywhere at full 8-bit precision; signed weights run the uint8 x int8 kernels
+/// (faster on VNNI CPUs and GPUs), kept to -63..63 unless the reduced range is turned off.
+/// </summary>
+/// <param name="Unsigned">Weights stored as uint8 with zero point 128 (the default), or as int8 with zero point 0.</param>
+/// <param name="ReduceRange">Signed weights only: 7 bits (-63..63), exact on CPUs without VNNI.</param>
+public sealed record Int8WeightEncoding(bool Unsigned = true, bool ReduceRange = true)
+{
+    /// <summary>uint8, zero point 128: exact on every CPU.</summary>
+    public static Int8WeightEncoding Default { get; } = new();
+
+    /// <summary>The largest magnitude of a weight's quantised value around its zero point.</summary>
+    public int Levels => !Unsigned && ReduceRange ? 63 : 127;
+
+    /// <summary>The element type the weights are stored in.</summary>
+    public OnnxElementType ElementType => Unsigned ? OnnxElementType.UInt8 : OnnxElementType.Int8;
+
+    /// <summary>The option value that names it.</summary>
+    public string Name => Unsigned ? "uint8" : "int8";
+
+    /// <summary>Quantised values (-Levels..Levels around zero) as the stored tensor named <paramref name="name"/>.</summary>
+    public TensorProto Tensor(string name, sbyte[] values, long[] dims) => Unsigned
+        ? OnnxGraph.Tensor<byte>(name, OnnxElementType.UInt8, values.Select(v => (byte)(v + 128)).ToArray(), dims)
+        : OnnxGraph.Tensor<sbyte>(name, OnnxElementType.Int8, values, dims);
+
+    /// <summary>The zero point, <paramref name="count"/> times, as the tensor named <paramref name="name"/>.</summary>
+    public TensorProto ZeroPoint(string name, int count, long[] dims) => Unsigned
+        ? OnnxGraph.Tensor<byte>(name, OnnxElementType.UInt8, Enumerable.Repeat((byte)128, count).ToArray(), dims)
+        : OnnxGraph.Tensor<sbyte>(name, OnnxElementType.Int8, new sbyte[count], dims);
+}
+
 /// <summary>What the int8 rewrite changed.</summary>
 public sealed record Int8Rewrite(int MatMulsQuantized, int GemmsQuantized, int ConvsQuantized, int WeightOnly, long WeightsQuantized, IReadOnlyList<string> Skipped);
 
 /// <summary>
-/// Dynamic int8 quantisation: MatMul and Gemm weights become int8 per output column (symmetric, so no zero point) and
-/// their activations are quantised at run time (DynamicQuantizeLinear → MatMulInteger → Cast → Mul by both scales);
+/// Dynamic int8 quantisation: MatMul and Gemm weights become 8-bit per output column (symmetric: zero point 128 as
+/// uint8, the default, or 0 as int8; see <see cref="Int8WeightEncoding"/>) and their activations are quantised at run time (DynamicQuantizeLinear → MatMulInteger → Cast → Mul by both scales);
 /// Conv weights (and MatMul weights below opset 11, which lacks DynamicQuantizeLinear) become int8 per output channel
 /// read back through Cast and Mul by their scales: weight-only, valid in every opset, folded by ONNX Runtime at load.
 /// </summary>
@@ -17,9 +51,13 @@ public static class OnnxInt8Quantizer
     // Tiny weights (biases folded into MatMuls, 1x1 projections of a few values) are left as they are.
     private const int MinValues = 16;
 
-    /// <summary>Rewrites <paramref name="graph"/> in place.</summary>
-    public static Int8Rewrite Rewrite(OnnxGraph graph)
+    /// <summary>
+    /// Rewrites <paramref name="graph"/> in place; the weights MatMulInteger multiplies are stored as
+    /// <paramref name="encoding"/> says (default: <see cref="Int8WeightEncoding.Default"/>).
+    /// </summary>
+    public static Int8Rewrite Rewrite(OnnxGraph graph, Int8WeightEncoding? encoding = null)
     {
+        var levels = encoding ?? Int8WeightEncoding.Default;
         int matmuls = 0, gemms = 0, convs = 0, weightOnly = 0;
         var dynamic = graph.Opset >= 11;
         long weights = 0;
@@ -45,7 +83,7 @@ public static class OnnxInt8Quantizer
                     }
                     else
                     {
-                        rewritten.AddRange(MatMul(graph, node.Input[0], w, transposed: false, node.Output[0], bias: null));
+                        rewritten.AddRange(MatMul(graph, node.Input[0], w, transposed: false, node.Output[0], bias: null, levels));
                     }
 
                     matmuls++;
@@ -63,7 +101,7 @@ public static class OnnxInt8Quantizer
                         break;
                     }
 
-                    rewritten.AddRange(MatMul(graph, node.Input[0], w, OnnxGraph.Int(node, "transB", 0) != 0, node.Output[0], node.Input.Count > 2 && node.Input[2].Length > 0 ? node.Input[2] : null));
+                    rewritten.AddRange(MatMul(graph, node.Input[0], w, OnnxGraph.Int(node, "transB", 0) != 0, node.Output[0], node.Input.Count > 2 && node.Input[2].Length > 0 ? node.Input[2] : null, levels));
                     gemms++;
                     weights += OnnxGraph.Count(w);
                     break;
@@ -97,8 +135,9 @@ public static class OnnxInt8Quantizer
         return rankOk && OnnxGraph.Count(w) >= MinValues && graph.Consumers(w.Name) == 1 ? w : null;
     }
 
-    private static IEnumerable<NodeProto> MatMul(OnnxGraph graph, string activation, TensorProto weight, bool transposed, string output, string? bias)
+    private static IEnumerable<NodeProto> MatMul(OnnxGraph graph, string activation, TensorProto weight, bool transposed, string output, string? bias, Int8WeightEncoding encoding)
     {
+        var levels = encoding.Levels;
         var values = OnnxGraph.Floats(weight);
         long k = transposed ? weight.Dims[1] : weight.Dims[0];
         long n = transposed ? weight.Dims[0] : weight.Dims[1];
@@ -111,7 +150,7 @@ public static class OnnxInt8Quantizer
                 max = Math.Max(max, Math.Abs(values[transposed ? (c * k) + r : (r * n) + c]));
             }
 
-            scales[c] = max > 0 ? max / 127f : 1f;
+            scales[c] = max > 0 ? max / levels : 1f;
         }
 
         // Stored [K, N] whatever the source layout, as MatMulInteger wants.
@@ -121,15 +160,22 @@ public static class OnnxInt8Quantizer
             for (var c = 0; c < n; c++)
             {
                 var v = values[transposed ? (c * k) + r : (r * n) + c];
-                quantized[(r * n) + c] = (sbyte)Math.Clamp(MathF.Round(v / scales[c]), -127, 127);
+                quantized[(r * n) + c] = (sbyte)Math.Clamp(MathF.Round(v / scales[c]), -levels, levels);
             }
         }
 
         graph.Graph.Initializer.Remove(weight);
-        var qName = graph.NewName(weight.Name + "_int8");
+        var qName = graph.NewName(weight.Name + "_" + encoding.Name);
         var sName = graph.NewName(weight.Name + "_scale");
-        graph.Graph.Initializer.Add(OnnxGraph.Tensor<sbyte>(qName, OnnxElementType.Int8, quantized, [k, n]));
+        graph.Graph.Initializer.Add(encoding.Tensor(qName, quantized, [k, n]));
         graph.Graph.Initializer.Add(OnnxGraph.Tensor<float>(sName, OnnxElementType.Float, scales, [n]));
+        var matMulInputs = new List<string> { "aq", qName, "azero" };
+        if (encoding.Unsigned)
+        {
+            var zName = graph.NewName(weight.Name + "_zero_point");
+            graph.Graph.Initializer.Add(encoding.ZeroPoint(zName, 1, []));
+            matMulInputs.Add(zName);
+        }
 
         var aq = graph.NewName(activation + "_quantized");
         var aScale = graph.NewName(activation + "_scale");
@@ -139,7 +185,9 @@ public static class OnnxInt8Quantizer
         var scale = graph.NewName(output + "_scale");
         var scaled = bias is null ? output : graph.NewName(output + "_nobias");
         yield return graph.Node("DynamicQuantizeLinear", [activation], [aq, aScale, aZero]);
-        yield return graph.Node("MatMulInteger", [aq, qName, aZero], [product]);
+        matMulInputs[0] = aq;
+        matMulInputs[2] = aZero;
+        yield return graph.Node("MatMulInteger", [.. matMulInputs], [product]);
         yield return graph.Node("Cast", [product], [productFloat], OnnxGraph.IntAttribute("to", (long)OnnxElementType.Float));
         yield return graph.Node("Mul", [aScale, sName], [scale]);
         yield return graph.Node("Mul", [productFloat, scale], [scaled]);

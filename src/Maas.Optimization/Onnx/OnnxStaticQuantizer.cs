@@ -69,10 +69,14 @@ public static class OnnxStaticQuantizer
         return graph.Graph.Output.Any(o => o.Name == value) ? null : value;
     }
 
-    /// <summary>Rewrites <paramref name="graph"/> in place with the activation <paramref name="ranges"/> from calibration.</summary>
+    /// <summary>
+    /// Rewrites <paramref name="graph"/> in place with the activation <paramref name="ranges"/> from calibration; weights
+    /// are stored as <paramref name="encoding"/> says (default: <see cref="Int8WeightEncoding.Default"/>).
+    /// </summary>
     /// <exception cref="InvalidOperationException">An activation to quantise has no range.</exception>
-    public static StaticInt8Rewrite Rewrite(OnnxGraph graph, IReadOnlyDictionary<string, ActivationRange> ranges)
+    public static StaticInt8Rewrite Rewrite(OnnxGraph graph, IReadOnlyDictionary<string, ActivationRange> ranges, Int8WeightEncoding? encoding = null)
     {
+        var levels = encoding ?? Int8WeightEncoding.Default;
         // Per-channel weights need opset 13; an older model is upgraded when all its operators have a known opset-13
         // form (UltraFace, for one, is opset 9), and otherwise keeps per-tensor weights from opset 10.
         long? upgradedFrom = null;
@@ -144,7 +148,7 @@ public static class OnnxStaticQuantizer
                     "Gemm" when OnnxGraph.Int(node, "transB", 0) != 0 => 0,
                     _ => 1,
                 };
-                var (dequantize, weightScales) = Weight(graph, node, weight, perChannel ? axis : null);
+                var (dequantize, weightScales) = Weight(graph, node, weight, perChannel ? axis : null, levels);
                 rewritten.Add(dequantize);
                 qdq++;
                 if (node.OpType == "Conv" && Bias(graph, node, scales[activation], weightScales) is { } bias)
@@ -257,10 +261,11 @@ public static class OnnxStaticQuantizer
             : graph.Node("DequantizeLinear", [qName, sName], [dequantized]);
     }
 
-    // The weight as int8 (symmetric: zero point 0), one scale per slice along axis, or one scale when axis is null;
+    // The weight quantised symmetrically (zero point 0 as int8, 128 as uint8), one scale per slice along axis, or one scale when axis is null;
     // returns the DequantizeLinear that reads it back and the scales.
-    private static (NodeProto Dequantize, float[] Scales) Weight(OnnxGraph graph, NodeProto consumer, TensorProto weight, int? axis)
+    private static (NodeProto Dequantize, float[] Scales) Weight(OnnxGraph graph, NodeProto consumer, TensorProto weight, int? axis, Int8WeightEncoding encoding)
     {
+        var levels = encoding.Levels;
         var values = OnnxGraph.Floats(weight);
         var dims = weight.Dims.ToArray();
         var channels = axis is { } a ? (int)dims[a] : 1;
@@ -275,23 +280,23 @@ public static class OnnxStaticQuantizer
 
         for (var c = 0; c < channels; c++)
         {
-            scales[c] = scales[c] > 0 ? scales[c] / 127f : 1f;
+            scales[c] = scales[c] > 0 ? scales[c] / levels : 1f;
         }
 
         var quantized = new sbyte[values.Length];
         for (long i = 0; i < values.Length; i++)
         {
-            quantized[i] = (sbyte)Math.Clamp(MathF.Round(values[i] / scales[Channel(i)]), -127, 127);
+            quantized[i] = (sbyte)Math.Clamp(MathF.Round(values[i] / scales[Channel(i)]), -levels, levels);
         }
 
         graph.Graph.Initializer.Remove(weight);
-        var qName = graph.NewName(weight.Name + "_int8");
+        var qName = graph.NewName(weight.Name + "_" + encoding.Name);
         var sName = graph.NewName(weight.Name + "_scale");
         var zName = graph.NewName(weight.Name + "_zero_point");
         long[] scaleDims = axis is null ? [] : [channels];
-        graph.Graph.Initializer.Add(OnnxGraph.Tensor<sbyte>(qName, OnnxElementType.Int8, quantized, dims));
+        graph.Graph.Initializer.Add(encoding.Tensor(qName, quantized, dims));
         graph.Graph.Initializer.Add(OnnxGraph.Tensor<float>(sName, OnnxElementType.Float, scales, scaleDims));
-        graph.Graph.Initializer.Add(OnnxGraph.Tensor<sbyte>(zName, OnnxElementType.Int8, new sbyte[channels], scaleDims));
+        graph.Graph.Initializer.Add(encoding.ZeroPoint(zName, channels, scaleDims));
         var dequantized = graph.NewName(weight.Name + "_dequantized");
         consumer.Input[1] = dequantized;
         return (axis is { } x

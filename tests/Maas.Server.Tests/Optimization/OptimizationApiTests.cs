@@ -78,6 +78,22 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
     }
 
     [Fact]
+    public async Task Int8_weights_are_given_by_weight_type_and_keep_seven_bits_unless_reduce_range_is_false()
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        var source = (int)(await client.UploadAsync(model, Mlp(), "model.onnx"))["version"]!;
+        foreach (var (options, levels) in new[] { ("""{"weight_type": "int8"}""", 63), ("""{"weight_type": "int8", "reduce_range": false}""", 127) })
+        {
+            var job = await OptimizeAsync(client, model, source, $$$"""{"method": "onnx-int8-dynamic", "options": {{{options}}}, "gate": {"max_size_ratio": 0.6}}""");
+            Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+            var rewrite = job["result"]!["report"]!["rewrite"]!;
+            Assert.Equal("int8", (string?)rewrite["weight_type"]);
+            Assert.Equal(levels, (int)rewrite["weight_levels"]!);
+        }
+    }
+
+    [Fact]
     public async Task Int8_dynamic_of_an_uploaded_mlp_is_a_ready_version_derived_from_its_source_that_serves()
     {
         var (_, _, client) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite, MaasScopes.Infer);
@@ -97,6 +113,8 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         Assert.Contains(report["gate"]!["checks"]!.AsArray(), c => (string?)c!["name"] == "max_size_ratio" && (bool)c["passed"]!);
         Assert.True((double)report["latency_p50_ms"]! > 0 && (double)report["source_latency_p50_ms"]! > 0);
         Assert.Equal(2, (int)report["rewrite"]!["matmuls_quantized"]!);
+        Assert.Equal("uint8", (string?)report["rewrite"]!["weight_type"]); // exact on every CPU unless int8 is asked for
+        Assert.Equal(127, (int)report["rewrite"]!["weight_levels"]!);
 
         // Throughput next to latency: items per second at the default batch of 16 (the MLP's batch dimension is open).
         Assert.Equal(16, (int)report["throughput_batch"]!);
@@ -329,6 +347,10 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
     [InlineData("""{"method": "onnx-int8-static", "options": {"calibration": "cal:x"}}""", "invalid_calibration")]
     [InlineData("""{"method": "onnx-int8-static", "options": {"calibration": "no-such-dataset"}}""", "dataset_not_found")]
     [InlineData("""{"method": "prune-structured", "options": {"ratio": 0}}""", "invalid_options")]
+    [InlineData("""{"method": "onnx-int8-dynamic", "options": {"weight_type": "int4"}}""", "invalid_options")]
+    [InlineData("""{"method": "onnx-int8-dynamic", "options": {"reduce_range": false}}""", "invalid_options")]
+    [InlineData("""{"method": "onnx-int8-dynamic", "options": {"weight_type": "int8", "reduce_range": "no"}}""", "invalid_options")]
+    [InlineData("""{"method": "onnx-fp16", "options": {"weight_type": "int8"}}""", "invalid_options")]
     [InlineData("""{"method": "shrink"}""", "invalid_method")]
     [InlineData("""{}""", "invalid_method")]
     [InlineData("""{"method": "gguf-quantize", "options": {"type": "q4_k_m"}}""", "method_not_applicable")]
@@ -394,6 +416,7 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         var rewrite = report["rewrite"]!;
         Assert.Equal(2, (int)rewrite["matmuls_quantized"]!);
         Assert.Equal(6, (int)rewrite["qdq_nodes"]!);
+        Assert.Equal("uint8", (string?)rewrite["weight_type"]);
         Assert.Equal(dataset, (string?)rewrite["calibration"]!["dataset"]);
         Assert.Equal(48, (int)rewrite["calibration"]!["rows"]!);
         Assert.Equal("percentile", (string?)rewrite["calibration"]!["method"]);
