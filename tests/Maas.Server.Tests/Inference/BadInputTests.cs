@@ -52,6 +52,8 @@ public sealed class BadInputTests(SmallLimitsFixture fixture) : IClassFixture<Sm
         { "wrong rank", Input(shape: "[4]"), ["input 'input' has shape [4] (rank 1)", "expects [-1,4] (rank 2)"] },
         { "element count", Input(shape: "[2,4]"), ["input 'input'", "holds 4 values but shape [2,4] needs 8"] },
         { "data not matching the shape", Input(data: "[[1,2],[3,\"x\"]]"), ["input 'input'", "element 3 is \"x\", expected a number"] },
+        { "FP32 past its range", Input(data: "[1,2,3,1e39]"), ["input 'input'", "element 3 is 1e39, expected a number in the range of FP32 (±3.4028235E+38"] },
+        { "past double's range", Input(data: "[1,-1e400,3,4]"), ["input 'input'", "element 1 is -1e400, expected a number in the range of FP32"] },
         { "negative dimension", Input(shape: "[-1,4]"), ["input 'input'", "non-negative"] },
         { "over the element limit", Input(shape: "[300,4]", data: "[]"), ["input 'input' has 1200 elements", "limit of 1000 elements"] },
         { "malformed json", """{"inputs":[{"name":"input",""", ["malformed JSON"] },
@@ -74,6 +76,19 @@ public sealed class BadInputTests(SmallLimitsFixture fixture) : IClassFixture<Sm
         }
 
         await AssertStillServes();
+    }
+
+    [Fact]
+    public async Task The_largest_fp32_as_written_and_infinities_by_name_are_taken()
+    {
+        // 3.4028235E+38 is float.MaxValue as .NET writes it, a little above it as a double: it rounds to it, not past.
+        var (status, ok, _) = await Client.PostJsonAsync("/v2/models/m/infer", Input(data: "[3.4028235E+38,-3.4028235E+38,\"Infinity\",\"-Infinity\"]"));
+        Assert.Equal(HttpStatusCode.OK, status);
+        var data = ok.GetProperty("outputs")[0].GetProperty("data");
+        Assert.Equal(float.MaxValue, data[0].GetSingle());
+        Assert.Equal(-float.MaxValue, data[1].GetSingle());
+        Assert.Equal("Infinity", data[2].GetString());
+        Assert.Equal("-Infinity", data[3].GetString());
     }
 
     private async Task AssertStillServes()

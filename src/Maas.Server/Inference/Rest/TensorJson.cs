@@ -122,16 +122,16 @@ internal static class TensorJson
                     : throw Bad(name, index, e, "an integer in the range of UINT64"));
                 break;
             case TensorDataType.FP16:
-                BinaryPrimitives.WriteHalfLittleEndian(dest[(index * 2)..], (Half)Float(name, index, e));
+                BinaryPrimitives.WriteHalfLittleEndian(dest[(index * 2)..], Narrow(name, index, e, "FP16", "65504", d => (Half)d, Half.IsFinite));
                 break;
             case TensorDataType.BF16:
-                BinaryPrimitives.WriteUInt16LittleEndian(dest[(index * 2)..], ToBFloat16((float)Float(name, index, e)));
+                BinaryPrimitives.WriteUInt16LittleEndian(dest[(index * 2)..], Narrow(name, index, e, "BF16", "3.3895314E+38", d => ToBFloat16((float)d), b => (b & 0x7F80) != 0x7F80));
                 break;
             case TensorDataType.FP32:
-                BinaryPrimitives.WriteSingleLittleEndian(dest[(index * 4)..], (float)Float(name, index, e));
+                BinaryPrimitives.WriteSingleLittleEndian(dest[(index * 4)..], Narrow(name, index, e, "FP32", "3.4028235E+38", d => (float)d, float.IsFinite));
                 break;
             case TensorDataType.FP64:
-                BinaryPrimitives.WriteDoubleLittleEndian(dest[(index * 8)..], Float(name, index, e));
+                BinaryPrimitives.WriteDoubleLittleEndian(dest[(index * 8)..], Float(name, index, e, "FP64", "1.7976931348623157E+308"));
                 break;
             default:
                 throw new InvalidOperationException($"no JSON conversion for {type}");
@@ -148,11 +148,24 @@ internal static class TensorJson
         throw Bad(name, index, e, $"an integer in the range of {type} ({min}..{max})");
     }
 
-    private static double Float(string name, int index, JsonElement e)
+    // A JSON number must fit the datatype: one that rounds past its range would become an infinity the caller never
+    // sent (1e39 as FP32, 70000 as FP16), and one past double's (1e400) has no value at all. Infinities and NaN are asked
+    // for by name. Values that round to the largest finite one (3.4028235E+38 as written for FP32) are kept.
+    private static T Narrow<T>(string name, int index, JsonElement e, string type, string max, Func<double, T> convert, Func<T, bool> isFinite)
     {
-        if (e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out var d))
+        var d = Float(name, index, e, type, max);
+        var narrowed = convert(d);
+        return isFinite(narrowed) || !double.IsFinite(d) ? narrowed : throw OutOfRange(name, index, e, type, max);
+    }
+
+    private static InferenceException OutOfRange(string name, int index, JsonElement e, string type, string max) =>
+        Bad(name, index, e, $"a number in the range of {type} (±{max}; infinities are written \"Infinity\" and \"-Infinity\")");
+
+    private static double Float(string name, int index, JsonElement e, string type, string max)
+    {
+        if (e.ValueKind == JsonValueKind.Number)
         {
-            return d;
+            return e.TryGetDouble(out var d) && double.IsFinite(d) ? d : throw OutOfRange(name, index, e, type, max);
         }
 
         // JSON has no NaN or infinities; accept them spelled as strings, the way the responses write them.
