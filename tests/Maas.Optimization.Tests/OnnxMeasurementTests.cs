@@ -88,6 +88,35 @@ public sealed class OnnxMeasurementTests : IDisposable
     }
 
     [X86VectorFact]
+    public void Operators_laid_out_for_this_cpu_are_found_inside_subgraphs_too()
+    {
+        // ONNX Runtime optimises the branches of If and the bodies of Loop as well: a layout operator in a branch ties
+        // the file to this CPU as much as one in the main graph.
+        var source = Save(Maas.Testing.ConvModels.BlockedConvNet(), "blocked-branch.onnx");
+        var all = Path.Combine(_folder, "blocked-branch-all.onnx");
+        OnnxGraphOptimizer.Optimize(source, all, "all");
+        var graph = OnnxGraph.Load(all);
+        var inMain = OnnxGraphOptimizer.MachineSpecificNodes(all);
+        Assert.True(inMain > 0);
+
+        // The same nodes moved into the then-branch of an If: the main graph then holds none of them.
+        var branch = new Maas.Core.Formats.Onnx.Proto.GraphProto { Name = "then" };
+        branch.Node.Add(graph.Graph.Node);
+        branch.Output.Add(graph.Graph.Output);
+        var wrapper = new Maas.Core.Formats.Onnx.Proto.NodeProto { OpType = "If", Name = "wrap" };
+        wrapper.Input.Add("cond");
+        wrapper.Output.Add(graph.Graph.Output.Select(o => o.Name));
+        wrapper.Attribute.Add(new Maas.Core.Formats.Onnx.Proto.AttributeProto { Name = "then_branch", Type = Maas.Core.Formats.Onnx.Proto.AttributeType.Graph, G = branch });
+        graph.Graph.Node.Clear();
+        graph.Graph.Node.Add(wrapper);
+        var wrapped = Path.Combine(_folder, "blocked-branch-wrapped.onnx");
+        graph.Save(wrapped);
+
+        Assert.DoesNotContain(OnnxGraph.Load(wrapped).Graph.Node, n => n.Domain == OnnxGraphOptimizer.LayoutDomain);
+        Assert.Equal(inMain, OnnxGraphOptimizer.MachineSpecificNodes(wrapped));
+    }
+
+    [X86VectorFact]
     public void The_all_level_writes_operators_laid_out_for_this_cpu_and_extended_writes_none()
     {
         var source = Save(Maas.Testing.ConvModels.BlockedConvNet(), "blocked.onnx");

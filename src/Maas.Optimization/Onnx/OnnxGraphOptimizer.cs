@@ -31,8 +31,11 @@ public static class OnnxGraphOptimizer
         using var session = OnnxSession.Open(source, options);
     }
 
-    /// <summary>The nodes of the saved model at <paramref name="path"/> laid out for this machine's CPU (<see cref="LayoutDomain"/>).</summary>
-    public static int MachineSpecificNodes(string path) => OnnxGraph.Load(path).Graph.Node.Count(n => n.Domain == LayoutDomain);
+    /// <summary>
+    /// The nodes of the saved model at <paramref name="path"/> laid out for this machine's CPU (<see cref="LayoutDomain"/>),
+    /// in its subgraphs (If branches, Loop and Scan bodies) as well: ONNX Runtime optimises those too.
+    /// </summary>
+    public static int MachineSpecificNodes(string path) => OnnxGraph.AllNodes(OnnxGraph.Load(path).Graph).Count(n => n.Domain == LayoutDomain);
 
     /// <summary>The vector extensions of this CPU that decide the NCHWc block size, for the report of a machine-specific file.</summary>
     public static string[] CpuFeatures()
