@@ -180,10 +180,18 @@ public sealed class SqlJobQueueStore : IJobQueueStore
             parameters,
             null,
             cancellationToken)).ConfigureAwait(false);
-        await connection.ExecuteAsync(Command(
+        var running = await connection.ExecuteAsync(Command(
             "UPDATE queued_jobs SET cancel_requested = 1, updated_at = @Now WHERE id = @Id AND status = 'running'", parameters, null, cancellationToken)).ConfigureAwait(false);
+        if (running > 0)
+        {
+            CancelRequested?.Invoke(id);
+        }
+
         return await GetAsync(id, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <inheritdoc />
+    public event Action<string>? CancelRequested;
 
     /// <inheritdoc />
     public async Task<bool> SaveCheckpointAsync(string id, string worker, JobCheckpoint checkpoint, CancellationToken cancellationToken)

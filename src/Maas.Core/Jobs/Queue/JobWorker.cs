@@ -146,6 +146,10 @@ public sealed class JobWorker
     private readonly string _scratch;
     private readonly SemaphoreSlim _nudge = new(0, int.MaxValue);
 
+    // The job this worker runs and the semaphore that wakes its heartbeat early (a cancel requested in this process);
+    // a reference, so the store's event reads it whole from another thread.
+    private volatile RunningJob? _running;
+
     /// <summary>Creates a worker for <paramref name="handlers"/> with scratch folders under <paramref name="scratch"/>.</summary>
     public JobWorker(IJobQueueStore store, IArtifactStore artifacts, IEnumerable<IJobHandler> handlers, string scratch, JobWorkerOptions? options = null, TimeProvider? time = null)
     {
@@ -155,6 +159,7 @@ public sealed class JobWorker
         _scratch = scratch;
         Options = options ?? new JobWorkerOptions();
         Time = time ?? TimeProvider.System;
+        store.CancelRequested += BeatNowIfRunning;
     }
 
     /// <summary>Raised when a job's handler throws something unexpected, or bookkeeping fails (for logging).</summary>
@@ -171,6 +176,15 @@ public sealed class JobWorker
 
     /// <summary>Wakes an idle worker at once (a job was just queued in this process).</summary>
     public void Nudge() => _nudge.Release();
+
+    // A cancel asked for in this process: the job's heartbeat reads it now rather than at its next beat.
+    private void BeatNowIfRunning(string id)
+    {
+        if (_running is { } running && running.Id == id)
+        {
+            running.Beat.Release();
+        }
+    }
 
     /// <summary>Claims and runs jobs until <paramref name="stopping"/> fires; a running job is then left to its lease.</summary>
     public async Task RunAsync(CancellationToken stopping)
@@ -272,8 +286,11 @@ public sealed class JobWorker
             resumed_from = job.Checkpoint?.Stage,
         }).ConfigureAwait(false);
 
-        // The heartbeat keeps the lease and notices a cancel request or a lost lease.
+        // The heartbeat keeps the lease and notices a cancel request or a lost lease; a cancel requested in this process
+        // wakes it early.
         using var heartbeatStop = new CancellationTokenSource();
+        var beat = new SemaphoreSlim(0, int.MaxValue); // not disposed: a late release from the store's event stays harmless
+        _running = new RunningJob(job.Id, beat);
         var heartbeat = Task.Run(async () =>
         {
             var interval = Options.Lease / 3;
@@ -281,7 +298,7 @@ public sealed class JobWorker
             {
                 try
                 {
-                    await Task.Delay(interval, heartbeatStop.Token).ConfigureAwait(false);
+                    await beat.WaitAsync(interval, heartbeatStop.Token).ConfigureAwait(false);
                     var state = await RenewAsync(run, null).ConfigureAwait(false);
                     if (state == LeaseState.CancelRequested)
                     {
@@ -332,6 +349,7 @@ public sealed class JobWorker
         }
         finally
         {
+            _running = null;
             await heartbeatStop.CancelAsync().ConfigureAwait(false);
             await heartbeat.ConfigureAwait(false);
             StagingArea.DeleteQuietly(workDir);
@@ -449,3 +467,6 @@ public sealed class JobWorker
         }
     }
 }
+
+/// <summary>The job a worker runs, and what wakes its heartbeat.</summary>
+internal sealed record RunningJob(string Id, SemaphoreSlim Beat);

@@ -30,7 +30,7 @@ public sealed record QueuedJob
     /// <summary>Why it failed or was cancelled.</summary>
     public JobError? Error { get; init; }
 
-    /// <summary>True once a caller asked it to stop (the worker notices on its next heartbeat).</summary>
+    /// <summary>True once a caller asked it to stop (a worker in the same process at once, one elsewhere on its next heartbeat).</summary>
     public bool CancelRequested { get; init; }
 
     /// <summary>How many times a worker claimed it (more than one: a worker died or lost its lease).</summary>
@@ -134,6 +134,12 @@ public interface IJobQueueStore
 
     /// <summary>Asks a job to stop: a queued one is cancelled at once, a running one when its worker notices. Null when it does not exist.</summary>
     Task<QueuedJob?> RequestCancelAsync(string id, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Raised in this process after <see cref="RequestCancelAsync"/> recorded a request for a running job, so a worker of
+    /// this process that runs it stops at once instead of at its next heartbeat (workers elsewhere still notice there).
+    /// </summary>
+    event Action<string>? CancelRequested;
 
     /// <summary>Stores a checkpoint if <paramref name="worker"/> still holds the job; false when it does not.</summary>
     Task<bool> SaveCheckpointAsync(string id, string worker, JobCheckpoint checkpoint, CancellationToken cancellationToken);
