@@ -23,7 +23,7 @@ public sealed class ServingYieldApiTests
     {
         await using var server = await MaasTestServer.StartAsync(settings: Settings);
         var client = server.Client;
-        var (dataset, _, _) = await ImageDatasets.UploadAsync(client, 200, 12, seed: 7, "yield.zip");
+        var (dataset, _, _) = await ImageDatasets.UploadAsync(client, 600, 12, seed: 7, "yield.zip");
 
         // No serving: every epoch trains without a batch counted as overlapping serving, and no yielding is reported.
         var quiet = await TrainingApiTests.TrainAsync(client, Job(dataset, epochs: 3));
@@ -37,7 +37,7 @@ public sealed class ServingYieldApiTests
         // Serving while a long job trains: the job reports that it yields, and an epoch counts batches that overlapped serving.
         var model = await client.CreateModelAsync(Names.Unique("served"));
         await client.UploadAsync(model, TestArtifacts.Onnx(), "model.onnx");
-        using var submitted = await client.PostAsync("api/v1/training/jobs", Api.Json(Job(dataset, epochs: 10_000)));
+        using var submitted = await client.PostAsync("api/v1/training/jobs", Api.Json(Job(dataset, epochs: 1000)));
         var id = (string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
         await Conditions.ReadUntilAsync(() => JobAsync(client, id), j => (string?)j["status"] == "running", "the job runs");
 
