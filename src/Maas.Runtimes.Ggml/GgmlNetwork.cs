@@ -196,9 +196,13 @@ public sealed unsafe class GgmlNetwork : IDisposable
             ? TrainEpochHere(images, labels, rows, cancellationToken, batchDone, gate)
             : niceThread.Run(() => TrainEpochHere(images, labels, rows, cancellationToken, batchDone, gate));
 
-    /// <summary>The class scores (logits) of <paramref name="rows"/>, <see cref="Classes"/> per example, from the graph without dropout.</summary>
-    public float[] Logits(float[] images, IReadOnlyList<int> rows, CancellationToken cancellationToken = default) =>
-        niceThread is null ? LogitsHere(images, rows, cancellationToken) : niceThread.Run(() => LogitsHere(images, rows, cancellationToken));
+    /// <summary>
+    /// The class scores (logits) of <paramref name="rows"/>, <see cref="Classes"/> per example, from the graph without
+    /// dropout; <paramref name="gate"/> is asked after each batch like in <see cref="TrainEpoch"/> (a validation pass
+    /// gives way to serving too).
+    /// </summary>
+    public float[] Logits(float[] images, IReadOnlyList<int> rows, CancellationToken cancellationToken = default, ITrainingGate? gate = null) =>
+        niceThread is null ? LogitsHere(images, rows, cancellationToken, gate) : niceThread.Run(() => LogitsHere(images, rows, cancellationToken, gate));
 
     private GgmlEpoch TrainEpochHere(float[] images, int[] labels, int[] rows, CancellationToken cancellationToken, Action<int, int>? batchDone, ITrainingGate? gate)
     {
@@ -269,7 +273,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
         return new GgmlEpoch(epoch, loss, accuracy, null, null, clock.Elapsed.TotalSeconds, (long)batches * batch, threadChooser.Chosen);
     }
 
-    private float[] LogitsHere(float[] images, IReadOnlyList<int> rows, CancellationToken cancellationToken)
+    private float[] LogitsHere(float[] images, IReadOnlyList<int> rows, CancellationToken cancellationToken, ITrainingGate? gate)
     {
         var batch = Options.BatchSize;
         var size = (int)Input.Size;
@@ -286,6 +290,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
         for (var start = 0; start < rows.Count; start += batch)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            var batchStarted = System.Diagnostics.Stopwatch.GetTimestamp();
             var count = Math.Min(batch, rows.Count - start);
             Array.Clear(x);
             for (var j = 0; j < count; j++)
@@ -306,6 +311,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
             }
 
             Array.Copy(scores, 0, result, (long)start * Classes, (long)count * Classes);
+            gate?.AfterBatch(System.Diagnostics.Stopwatch.GetElapsedTime(batchStarted), cancellationToken);
         }
 
         return result;

@@ -194,7 +194,7 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
 
                 var (servingBatches, waited) = gate is null ? (0, TimeSpan.Zero) : (gate.ServingBatches, gate.Waited);
                 var result = network.TrainEpoch(images.Images, images.Labels, train, run.CancellationToken, BatchDone, gate);
-                var (validationLoss, validationAccuracy) = validation.Length > 0 ? images.Score(network.Logits(images.Images, validation, run.CancellationToken), validation, classes) : (double.NaN, double.NaN);
+                var (validationLoss, validationAccuracy) = validation.Length > 0 ? images.Score(network.Logits(images.Images, validation, run.CancellationToken, gate), validation, classes) : (double.NaN, double.NaN);
                 var row = new Dictionary<string, object?>
                 {
                     ["epoch"] = epoch,

@@ -23,12 +23,13 @@ public sealed class TrainingOptions
     /// The share of wall time (0 &lt; x &lt;= 1) an in-process neural network's training may compute while this process
     /// serves requests: after a batch that overlapped serving it waits (batch time x (1 - share) / share) before the
     /// next; at full speed when serving is idle. 1 turns it off. Workers in other processes do not see serving
-    /// (docs/training.md). The default, 0.5, kept serving at or above 0.8x of its idle throughput (docs/benchmarks.md).
+    /// (docs/training.md). The default, 0.25, kept serving at 0.82x of its idle throughput in the benchmark where 0.5
+    /// kept 0.77x and 1 (off) 0.58x (docs/benchmarks.md).
     /// </summary>
     public double ServingShare { get; set; } = DefaultServingShare;
 
     /// <summary>The default of <see cref="ServingShare"/>.</summary>
-    public const double DefaultServingShare = 0.5;
+    public const double DefaultServingShare = 0.25;
 
     /// <summary>Seconds a worker's claim lasts without a heartbeat; a dead worker's job is taken over after this.</summary>
     public int LeaseSeconds { get; set; } = 30;
