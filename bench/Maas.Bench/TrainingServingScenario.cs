@@ -10,7 +10,9 @@ namespace Maas.Bench;
 
 /// <summary>
 /// Serving throughput while a training job runs on the same server (issue #15: at least 0.8x of it without one):
-/// an MLP called by 4 clients over REST, measured idle, while a Fashion-MNIST CNN job trains, and idle again.
+/// an MLP called by 4 clients over REST, measured idle, while a Fashion-MNIST CNN job trains, and idle again. The job's
+/// training speed (optimiser steps per second, from its reported step) is measured alone and while serving, to show
+/// what yielding to serving (Maas:Training:ServingShare: the default, or --server-env Maas__Training__ServingShare=X) costs training.
 /// </summary>
 internal static class TrainingServingScenario
 {
@@ -21,12 +23,14 @@ internal static class TrainingServingScenario
     public static async Task RunAsync(BenchOptions options)
     {
         var results = new JsonObject();
-        foreach (var nice in new[] { 0, 10 })
+        // MAAS_BENCH_TRAINING_NICE=10 runs one nice value only (quicker comparisons of settings).
+        var nices = int.TryParse(Environment.GetEnvironmentVariable("MAAS_BENCH_TRAINING_NICE"), CultureInfo.InvariantCulture, out var only) ? new[] { only } : [0, 10];
+        foreach (var nice in nices)
         {
             results[$"nice_{nice}"] = await RunAsync(options, nice);
         }
 
-        if (options.Write && results.Count > 0 && results["nice_0"] is not null)
+        if (options.Write && results.Count > 0 && results.Any(r => r.Value is not null))
         {
             Directory.CreateDirectory(Path.Combine(options.RepoRoot, "bench", "results"));
             await File.WriteAllTextAsync(Path.Combine(options.RepoRoot, "bench", "results", "training-serving.json"), results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
@@ -41,7 +45,8 @@ internal static class TrainingServingScenario
             return null;
         }
 
-        await using var server = await ServerProcess.StartAsync(options, "--Maas:Training:PollMilliseconds=100", $"--Maas:Training:Nice={nice}");
+        var load = LoadAverage();
+        await using var server = await ServerProcess.StartAsync(options, null, ["--Maas:Training:PollMilliseconds=100", $"--Maas:Training:Nice={nice}"], options.ServerEnvironment);
         var mlp = OnnxModelWriter.Mlp(512, [1024, 1024], 10, seed: 42).ToBytes();
         await server.RegisterAsync("mlp-serving", mlp, new { max_batch_size = 32, instance_count = 1, threads = 1 });
         var random = new Random(1);
@@ -55,11 +60,16 @@ internal static class TrainingServingScenario
         await UploadDatasetAsync(server.Client);
 
         var rows = new List<(string Phase, Measurement Result)>();
+        var steps = new List<(double Alone, double Serving)>();
         for (var round = 1; round <= options.Rounds; round++)
         {
             rows.Add(("idle", await LoadGenerator.RunAsync("idle", Callers, options.Seconds, call)));
             var job = await StartJobAsync(server.Client);
-            rows.Add(("training", await LoadGenerator.RunAsync("training", Callers, options.Seconds, call)));
+            var alone = await StepsPerSecondAsync(server.Client, job, () => Task.Delay(TimeSpan.FromSeconds(options.Seconds)));
+            Measurement? measured = null;
+            var serving = await StepsPerSecondAsync(server.Client, job, async () => measured = await LoadGenerator.RunAsync("training", Callers, options.Seconds, call));
+            rows.Add(("training", measured!));
+            steps.Add((alone, serving));
             var state = await server.Client.GetFromJsonAsync<JsonObject>($"/api/v1/training/jobs/{job}");
             if ((string?)state!["status"] != "running")
             {
@@ -73,13 +83,18 @@ internal static class TrainingServingScenario
         rows.Add(("idle", await LoadGenerator.RunAsync("idle", Callers, options.Seconds, call)));
         var idle = Median(rows.Where(r => r.Phase == "idle").Select(r => r.Result.PerSecond));
         var training = Median(rows.Where(r => r.Phase == "training").Select(r => r.Result.PerSecond));
-        Console.WriteLine($"training-serving: {Callers} clients, MLP 512-1024-1024-10 (1 instance x 1 thread), {Environment.ProcessorCount} cores, Maas:Training:Threads default, Maas:Training:Nice={nice}");
+        var stepsAlone = Median(steps.Select(s => s.Alone));
+        var stepsServing = Median(steps.Select(s => s.Serving));
+        var loadEnd = LoadAverage();
+        Console.WriteLine($"training-serving: {Callers} clients, MLP 512-1024-1024-10 (1 instance x 1 thread), {Environment.ProcessorCount} cores, Maas:Training:Threads default, Maas:Training:Nice={nice}, Maas:Training:ServingShare {ShareText(options)}");
+        Console.WriteLine($"  load average (1 min) at start {load}, at end {loadEnd}");
         foreach (var (phase, result) in rows)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {phase,-8} {result.PerSecond,8:F0} calls/s  p50 {result.P50Ms,6:F2} ms  p99 {result.P99Ms,7:F2} ms  errors {result.Errors}"));
         }
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  median idle {idle:F0} calls/s, while training {training:F0} calls/s: {training / idle:F2}x (target at least 0.8x)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  training steps/s alone {string.Join(", ", steps.Select(s => s.Alone.ToString("F1", CultureInfo.InvariantCulture)))}; while serving {string.Join(", ", steps.Select(s => s.Serving.ToString("F1", CultureInfo.InvariantCulture)))}; medians {stepsAlone:F1} and {stepsServing:F1}: training keeps {stepsServing / stepsAlone:F2}x while serving"));
         var report = new JsonObject
         {
             ["benchmark"] = "training-serving",
@@ -92,6 +107,11 @@ internal static class TrainingServingScenario
             ["training_per_second"] = training,
             ["ratio"] = training / idle,
             ["nice"] = nice,
+            ["serving_share"] = ShareText(options),
+            ["training_steps_per_second_alone"] = stepsAlone,
+            ["training_steps_per_second_serving"] = stepsServing,
+            ["load_average_start"] = load,
+            ["load_average_end"] = loadEnd,
         };
         return report;
     }
@@ -174,6 +194,22 @@ internal static class TrainingServingScenario
             await Task.Delay(200);
         }
     }
+
+    // The job's optimiser steps per second while `phase` runs, from the step it reports (at most a second old at either end).
+    private static async Task<double> StepsPerSecondAsync(HttpClient client, string job, Func<Task> phase)
+    {
+        async Task<long> StepAsync() => (long?)(await client.GetFromJsonAsync<JsonObject>($"/api/v1/training/jobs/{job}"))!["iteration"] ?? 0;
+        var before = await StepAsync();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await phase();
+        var after = await StepAsync();
+        return (after - before) / clock.Elapsed.TotalSeconds;
+    }
+
+    // The share is set with --server-env Maas__Training__ServingShare=X (the server reads its environment).
+    private static string ShareText(BenchOptions options) => options.ServerEnvironment.TryGetValue("Maas__Training__ServingShare", out var share) ? share : "default";
+
+    private static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "n/a";
 
     private static double Median(IEnumerable<double> values)
     {

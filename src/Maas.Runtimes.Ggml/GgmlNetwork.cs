@@ -1,3 +1,4 @@
+using Maas.Core.Hosting;
 using Maas.Core.Training;
 using Maas.Runtimes.Ggml.Native;
 
@@ -186,18 +187,24 @@ public sealed unsafe class GgmlNetwork : IDisposable
 
     /// <summary>
     /// One epoch of mini-batch training over <paramref name="rows"/> of <paramref name="images"/> (each example
-    /// <see cref="NetworkShape.Size"/> floats) in a shuffled order; a last partial batch is left out.
+    /// <see cref="NetworkShape.Size"/> floats) in a shuffled order; a last partial batch is left out. After each batch
+    /// <paramref name="batchDone"/> hears (batches done, batches) and <paramref name="gate"/> is asked, with the batch's
+    /// compute time, whether to go on (it may wait, so that training gives way to serving).
     /// </summary>
-    public GgmlEpoch TrainEpoch(float[] images, int[] labels, int[] rows, CancellationToken cancellationToken, Action<int, int>? batchDone = null) =>
+    public GgmlEpoch TrainEpoch(float[] images, int[] labels, int[] rows, CancellationToken cancellationToken, Action<int, int>? batchDone = null, ITrainingGate? gate = null) =>
         niceThread is null
-            ? TrainEpochHere(images, labels, rows, cancellationToken, batchDone)
-            : niceThread.Run(() => TrainEpochHere(images, labels, rows, cancellationToken, batchDone));
+            ? TrainEpochHere(images, labels, rows, cancellationToken, batchDone, gate)
+            : niceThread.Run(() => TrainEpochHere(images, labels, rows, cancellationToken, batchDone, gate));
 
-    /// <summary>The class scores (logits) of <paramref name="rows"/>, <see cref="Classes"/> per example, from the graph without dropout.</summary>
-    public float[] Logits(float[] images, IReadOnlyList<int> rows, CancellationToken cancellationToken = default) =>
-        niceThread is null ? LogitsHere(images, rows, cancellationToken) : niceThread.Run(() => LogitsHere(images, rows, cancellationToken));
+    /// <summary>
+    /// The class scores (logits) of <paramref name="rows"/>, <see cref="Classes"/> per example, from the graph without
+    /// dropout; <paramref name="gate"/> is asked after each batch like in <see cref="TrainEpoch"/> (a validation pass
+    /// gives way to serving too).
+    /// </summary>
+    public float[] Logits(float[] images, IReadOnlyList<int> rows, CancellationToken cancellationToken = default, ITrainingGate? gate = null) =>
+        niceThread is null ? LogitsHere(images, rows, cancellationToken, gate) : niceThread.Run(() => LogitsHere(images, rows, cancellationToken, gate));
 
-    private GgmlEpoch TrainEpochHere(float[] images, int[] labels, int[] rows, CancellationToken cancellationToken, Action<int, int>? batchDone)
+    private GgmlEpoch TrainEpochHere(float[] images, int[] labels, int[] rows, CancellationToken cancellationToken, Action<int, int>? batchDone, ITrainingGate? gate)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         epoch++;
@@ -217,6 +224,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
         for (var b = 0; b < batches; b++)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            var batchStarted = System.Diagnostics.Stopwatch.GetTimestamp();
             Array.Clear(y);
             for (var j = 0; j < batch; j++)
             {
@@ -250,7 +258,9 @@ public sealed unsafe class GgmlNetwork : IDisposable
             steps++;
             contextSteps++;
             UpdateRunningStatistics();
+            var computed = System.Diagnostics.Stopwatch.GetElapsedTime(batchStarted);
             batchDone?.Invoke(b + 1, batches);
+            gate?.AfterBatch(computed, cancellationToken);
         }
 
         double loss = double.NaN, accuracy = double.NaN, uncertainty;
@@ -263,7 +273,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
         return new GgmlEpoch(epoch, loss, accuracy, null, null, clock.Elapsed.TotalSeconds, (long)batches * batch, threadChooser.Chosen);
     }
 
-    private float[] LogitsHere(float[] images, IReadOnlyList<int> rows, CancellationToken cancellationToken)
+    private float[] LogitsHere(float[] images, IReadOnlyList<int> rows, CancellationToken cancellationToken, ITrainingGate? gate)
     {
         var batch = Options.BatchSize;
         var size = (int)Input.Size;
@@ -280,6 +290,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
         for (var start = 0; start < rows.Count; start += batch)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            var batchStarted = System.Diagnostics.Stopwatch.GetTimestamp();
             var count = Math.Min(batch, rows.Count - start);
             Array.Clear(x);
             for (var j = 0; j < count; j++)
@@ -300,6 +311,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
             }
 
             Array.Copy(scores, 0, result, (long)start * Classes, (long)count * Classes);
+            gate?.AfterBatch(System.Diagnostics.Stopwatch.GetElapsedTime(batchStarted), cancellationToken);
         }
 
         return result;

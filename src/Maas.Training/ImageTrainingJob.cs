@@ -12,11 +12,21 @@ namespace Maas.Training;
 /// <summary>
 /// An image-classification job: trains the network on ggml epoch by epoch (a validation pass, a checkpoint and an
 /// "epoch" event after each; early stopping on the validation loss), keeps the best epoch's weights, evaluates on the
-/// test split, exports to ONNX, checks ONNX Runtime's scores against ggml's on every test row, and registers.
+/// test split, exports to ONNX, checks ONNX Runtime's scores against ggml's on every test row, and registers. With
+/// <paramref name="servingYield"/>, training gives way to serving in this process (its stage says so while it does).
 /// </summary>
-internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularData data, int threads, int nice)
+internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularData data, int threads, int nice, ServingYield? servingYield = null)
 {
+    /// <summary>The job's stage while it trains and serving is idle.</summary>
+    public const string TrainingStage = "training";
+
+    /// <summary>The job's stage while it trains and gives way to serving (epochs are slower).</summary>
+    public const string YieldingStage = "training (yielding to serving)";
+
     private const string EpochStage = "epoch";
+
+    // How often progress is reported within an epoch (an epoch of a large dataset takes minutes).
+    private static readonly TimeSpan BatchReportInterval = TimeSpan.FromSeconds(1);
 
     /// <summary>Registers the exported file: (metadata, lineage, evaluation, ONNX path) → version number.</summary>
     public delegate Task<int> Register(Dictionary<string, string> metadata, Dictionary<string, object?> lineage, Dictionary<string, object?> evaluation, string onnx);
@@ -118,6 +128,22 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
         };
         var classes = data.Classes!.Count;
         var network = CreateNetwork(images.Shape, classes, options);
+        var gate = servingYield?.NewGate();
+        string Stage() => gate is { Yielding: true } ? YieldingStage : TrainingStage;
+        if (gate is not null)
+        {
+            // Raised on the training thread, which is about to wait anyway: the report is written before it goes on.
+            gate.YieldingChanged += yielding =>
+            {
+                var share = gate.Share.ToString("P0", CultureInfo.InvariantCulture);
+                var message = yielding
+                    ? $"serving is busy in this process: training yields to it, computing at most {share} of the time (Maas:Training:ServingShare)"
+                    : $"serving has been idle for {ServingYieldGate.IdleAfter.TotalSeconds:0} s: training at full speed";
+                run.EventAsync("yielding", new { yielding, serving_share = gate.Share, message }).GetAwaiter().GetResult();
+                run.ReportAsync(run.Progress with { Stage = Stage() }).GetAwaiter().GetResult();
+            };
+        }
+
         try
         {
             var history = new List<Dictionary<string, object?>>();
@@ -141,10 +167,34 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
                 }
             }
 
+            var lastReport = run.Time.GetUtcNow();
             for (var epoch = state.Epoch + 1; epoch <= epochs && !state.Stopped; epoch++)
             {
-                var result = network.TrainEpoch(images.Images, images.Labels, train, run.CancellationToken);
-                var (validationLoss, validationAccuracy) = validation.Length > 0 ? images.Score(network.Logits(images.Images, validation, run.CancellationToken), validation, classes) : (double.NaN, double.NaN);
+                // Progress within the epoch, at most once per BatchReportInterval: percent, step and stage.
+                void BatchDone(int done, int batches)
+                {
+                    var now = run.Time.GetUtcNow();
+                    if (now - lastReport < BatchReportInterval)
+                    {
+                        return;
+                    }
+
+                    lastReport = now;
+                    var part = (epoch - 1 + ((double)done / batches)) / epochs;
+                    var progress = run.Progress with
+                    {
+                        Percent = 2 + (78 * part),
+                        Stage = Stage(),
+                        Epoch = epoch - 1,
+                        Iteration = ((long)(epoch - 1) * batches) + done,
+                        EtaSeconds = clock.Elapsed.TotalSeconds * (1 - part) / Math.Max(part, 1e-9),
+                    };
+                    run.ReportAsync(progress).GetAwaiter().GetResult();
+                }
+
+                var (servingBatches, waited) = gate is null ? (0, TimeSpan.Zero) : (gate.ServingBatches, gate.Waited);
+                var result = network.TrainEpoch(images.Images, images.Labels, train, run.CancellationToken, BatchDone, gate);
+                var (validationLoss, validationAccuracy) = validation.Length > 0 ? images.Score(network.Logits(images.Images, validation, run.CancellationToken, gate), validation, classes) : (double.NaN, double.NaN);
                 var row = new Dictionary<string, object?>
                 {
                     ["epoch"] = epoch,
@@ -156,6 +206,13 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
                     ["images_per_second"] = result.Seconds > 0 ? result.Examples / result.Seconds : null,
                     ["threads"] = result.Threads,
                 };
+                if (gate is not null)
+                {
+                    // Why an epoch was slower: the batches that overlapped serving, and the time it gave to serving.
+                    row["serving_batches"] = gate.ServingBatches - servingBatches;
+                    row["yielded_seconds"] = (gate.Waited - waited).TotalSeconds;
+                }
+
                 history.Add(row);
                 await run.EventAsync("epoch", row);
 
@@ -181,7 +238,7 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
 
                 var metrics = row.Where(kv => kv.Value is double && kv.Key != "seconds").ToDictionary(kv => kv.Key, kv => (double)kv.Value!);
                 var done = (double)epoch / epochs;
-                await run.ReportAsync(new JobProgress { Percent = 2 + (78 * done), Stage = "training", Epoch = epoch, Metrics = metrics, EtaSeconds = clock.Elapsed.TotalSeconds * (1 - done) / Math.Max(done, 1e-9) });
+                await run.ReportAsync(new JobProgress { Percent = 2 + (78 * done), Stage = Stage(), Epoch = epoch, Iteration = (long)epoch * (train.Length / options.BatchSize), Metrics = metrics, EtaSeconds = clock.Elapsed.TotalSeconds * (1 - done) / Math.Max(done, 1e-9) });
             }
 
             return (network, state);

@@ -15,9 +15,10 @@ namespace Maas.Training;
 /// <summary>
 /// Runs "training" jobs. Images go to <see cref="ImageTrainingJob"/> (ggml); for tables it loads the dataset version, splits it, fits the ML.NET pipeline (checkpointed, so a
 /// worker that takes the job over skips a finished fit), evaluates on the test split, exports to ONNX, checks that
-/// ONNX Runtime answers like ML.NET on every test row, and registers the version once.
+/// ONNX Runtime answers like ML.NET on every test row, and registers the version once. With <paramref name="servingYield"/>,
+/// a neural network's training gives way to serving in this process (ML.NET's fits do not: they have no batch loop to pause).
 /// </summary>
-public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore datasetStore, IModelRegistry registry, int threads, int nice = 0) : IJobHandler
+public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore datasetStore, IModelRegistry registry, int threads, int nice = 0, ServingYield? servingYield = null) : IJobHandler
 {
     private const string TrainedStage = "trained";
 
@@ -47,7 +48,7 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
         var data = TabularData.From(spec, table);
         if (spec.Task == TrainingNames.ImageClassification)
         {
-            return await new ImageTrainingJob(run, spec, data, threads, nice).RunAsync((metadata, lineage, evaluation, onnx) => RegisterAsync(run, spec, metadata, lineage, evaluation, onnx), searchReport);
+            return await new ImageTrainingJob(run, spec, data, threads, nice, servingYield).RunAsync((metadata, lineage, evaluation, onnx) => RegisterAsync(run, spec, metadata, lineage, evaluation, onnx), searchReport);
         }
 
         var (train, validation, test) = data.Split();

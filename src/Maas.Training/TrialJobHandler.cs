@@ -11,7 +11,7 @@ namespace Maas.Training;
 /// Runs one trial of a hyperparameter search: fits the trial's hyperparameters on the training split (the same split as
 /// its parent; ML.NET for tables, a ggml network for images) and reports the validation metrics. Nothing is exported or registered; the parent does that for the best.
 /// </summary>
-public sealed class TrialJobHandler(DatasetCatalog datasets, int threads, int nice = 0) : IJobHandler
+public sealed class TrialJobHandler(DatasetCatalog datasets, int threads, int nice = 0, ServingYield? servingYield = null) : IJobHandler
 {
     /// <inheritdoc />
     public string Kind => TrialSpec.Kind;
@@ -31,7 +31,7 @@ public sealed class TrialJobHandler(DatasetCatalog datasets, int threads, int ni
         var data = TabularData.From(spec, await datasets.LoadAsync(version, run.CancellationToken));
         if (spec.Task == TrainingNames.ImageClassification)
         {
-            var scores = await new ImageTrainingJob(run, spec, data, threads, nice).TrialAsync();
+            var scores = await new ImageTrainingJob(run, spec, data, threads, nice, servingYield).TrialAsync();
             return JsonSerializer.Serialize(new TrialResult(trial.Index, spec.Hyperparameters, scores), RegistryJson.Options);
         }
 

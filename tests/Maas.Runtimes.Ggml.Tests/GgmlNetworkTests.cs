@@ -84,6 +84,30 @@ public sealed class GgmlNetworkTests
     }
 
     [Fact]
+    public void The_gate_is_asked_after_every_batch_with_its_compute_time_and_a_cancel_in_it_stops_the_epoch()
+    {
+        var (images, labels) = TinyImages.Generate(40, Size, seed: 4);
+        var x = TinyImages.Floats(images);
+        var rows = Enumerable.Range(0, 40).ToArray();
+        foreach (var nice in new[] { 0, 7 })
+        {
+            using var network = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, Size, Size]), 3, new() { BatchSize = 10, Threads = 1, Nice = nice });
+            var gate = new CountingGate();
+            var done = new List<int>();
+            network.TrainEpoch(x, labels, rows, CancellationToken.None, (b, _) => done.Add(b), gate);
+            Assert.Equal([1, 2, 3, 4], done);
+            Assert.Equal(4, gate.Computed.Count);
+            Assert.All(gate.Computed, t => Assert.True(t > TimeSpan.Zero));
+
+            // A gate that is cancelled while it waits (a job cancelled while training yields) ends the epoch there.
+            using var cancel = new CancellationTokenSource();
+            var stopping = new CountingGate { OnBatch = () => cancel.Cancel() };
+            Assert.ThrowsAny<OperationCanceledException>(() => network.TrainEpoch(x, labels, rows, cancel.Token, gate: stopping));
+            Assert.Single(stopping.Computed);
+        }
+    }
+
+    [Fact]
     public void The_thread_count_is_the_one_timed_faster_and_is_timed_again_later()
     {
         var chooser = new ThreadChooser(4);
@@ -297,5 +321,20 @@ public sealed class GgmlNetworkTests
         }
 
         return (double)right / rows.Length;
+    }
+}
+
+/// <summary>A training gate that records what it is asked and never waits (unless told to do something).</summary>
+internal sealed class CountingGate : Maas.Core.Hosting.ITrainingGate
+{
+    public List<TimeSpan> Computed { get; } = [];
+
+    public Action? OnBatch { get; init; }
+
+    public void AfterBatch(TimeSpan computed, CancellationToken cancellationToken)
+    {
+        Computed.Add(computed);
+        OnBatch?.Invoke();
+        cancellationToken.ThrowIfCancellationRequested();
     }
 }

@@ -74,6 +74,9 @@ public sealed class ModelHost : IAsyncDisposable
     /// </summary>
     public Func<string, CancellationToken, ValueTask<long>>? TenantMemoryQuotas { get; init; }
 
+    /// <summary>Requests holding this host's models, for in-process work that gives way to serving (training).</summary>
+    public ServingActivity Activity { get; } = new();
+
     /// <summary>Successful loads since start (first loads and reloads).</summary>
     public long LoadCount => Interlocked.Read(ref _loads);
 
@@ -122,6 +125,7 @@ public sealed class ModelHost : IAsyncDisposable
                 if (entry.Current is { } ready)
                 {
                     ready.InFlight++;
+                    Activity.Started();
                     return new ModelLease(this, ready);
                 }
 
@@ -166,6 +170,7 @@ public sealed class ModelHost : IAsyncDisposable
                 if (!instance.Retired)
                 {
                     instance.InFlight++;
+                    Activity.Started();
                     instance.Entry.LastUsed = _time.GetUtcNow();
                     return new ModelLease(this, instance);
                 }
@@ -505,6 +510,7 @@ public sealed class ModelHost : IAsyncDisposable
         lock (_lock)
         {
             instance.InFlight--;
+            Activity.Ended();
             instance.Entry.LastUsed = _time.GetUtcNow();
             if (instance.InFlight == 0 && instance.Retired)
             {

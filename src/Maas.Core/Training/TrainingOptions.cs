@@ -19,6 +19,18 @@ public sealed class TrainingOptions
     /// </summary>
     public int Nice { get; set; } = 10;
 
+    /// <summary>
+    /// The share of wall time (0 &lt; x &lt;= 1) an in-process neural network's training may compute while this process
+    /// serves requests: after a batch that overlapped serving it waits (batch time x (1 - share) / share) before the
+    /// next; at full speed when serving is idle. 1 turns it off. Workers in other processes do not see serving
+    /// (docs/training.md). The default, 0.25, kept serving at 0.82x of its idle throughput in the benchmark where 0.5
+    /// kept 0.77x and 1 (off) 0.58x (docs/benchmarks.md).
+    /// </summary>
+    public double ServingShare { get; set; } = DefaultServingShare;
+
+    /// <summary>The default of <see cref="ServingShare"/>.</summary>
+    public const double DefaultServingShare = 0.25;
+
     /// <summary>Seconds a worker's claim lasts without a heartbeat; a dead worker's job is taken over after this.</summary>
     public int LeaseSeconds { get; set; } = 30;
 
@@ -48,6 +60,11 @@ public sealed class TrainingOptions
         if (Nice is < 0 or > 19)
         {
             errors.Add($"{Section}:Nice must be between 0 and 19, not {Nice}");
+        }
+
+        if (!(ServingShare > 0 && ServingShare <= 1))
+        {
+            errors.Add($"{Section}:ServingShare must be above 0 and at most 1 (1: training does not give way to serving), not {ServingShare.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
         }
 
         if (LeaseSeconds is < 2 or > 3600)

@@ -1,4 +1,5 @@
 using Maas.Core.Datasets;
+using Maas.Core.Hosting;
 using Maas.Core.Jobs.Queue;
 using Maas.Core.Registry;
 using Maas.Core.Tenancy;
@@ -28,9 +29,10 @@ public static class TrainingExtensions
             sp.GetRequiredService<IDatasetStore>(),
             sp.GetRequiredService<IModelRegistry>(),
             sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Threads,
-            sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Nice));
+            sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Nice,
+            ServingYieldOf(sp)));
         services.AddSingleton<IJobHandler>(sp => new TrialJobHandler(
-            sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Threads, sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Nice));
+            sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Threads, sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Nice, ServingYieldOf(sp)));
         services.AddSingleton<TrainingWorkers>();
         services.AddHostedService(sp => sp.GetRequiredService<TrainingWorkers>());
         return builder;
@@ -47,6 +49,14 @@ public static class TrainingExtensions
         });
         TrainingEndpoints.Map(api);
         return app;
+    }
+
+    // In-process training gives way to this process's serving (the model host's signal); null when it is off (share 1)
+    // or nothing serves here.
+    private static ServingYield? ServingYieldOf(IServiceProvider sp)
+    {
+        var share = sp.GetRequiredService<IOptions<TrainingOptions>>().Value.ServingShare;
+        return share < 1 && sp.GetService<ModelHost>() is { } host ? new ServingYield(host.Activity, share, sp.GetService<TimeProvider>()) : null;
     }
 
     private sealed class TrainingOptionsValidator : IValidateOptions<TrainingOptions>

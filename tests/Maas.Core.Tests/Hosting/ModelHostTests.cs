@@ -112,6 +112,33 @@ public sealed class ModelHostTests : IDisposable
     }
 
     [Fact]
+    public async Task The_serving_activity_counts_leases_taken_and_out()
+    {
+        var servable = Add("busy");
+        var (host, manager) = Create();
+        await using var _ = host;
+        var request = manager.RequestFor(servable);
+        var before = host.Activity.Read();
+        Assert.Equal(new ServingActivitySnapshot(0, 0), before);
+
+        var first = await host.AcquireAsync(request, default); // the load, then the lease
+        var second = await host.AcquireAsync(request, default);
+        Assert.Equal(new ServingActivitySnapshot(2, 2), host.Activity.Read());
+        Assert.True(host.Activity.Read().BusySince(before));
+        first.Dispose();
+        first.Dispose(); // a lease gives back once
+        second.Dispose();
+        var after = host.Activity.Read();
+        Assert.Equal(new ServingActivitySnapshot(2, 0), after);
+        Assert.False(host.Activity.Read().BusySince(after)); // nothing since: idle
+
+        // A request served through the manager (lease taken and given back) shows as activity since the last reading.
+        (await manager.InferAsync("busy", null, Requests.Rows(1), default)).Dispose();
+        Assert.True(host.Activity.Read().BusySince(after));
+        Assert.Equal(0, host.Activity.InFlight);
+    }
+
+    [Fact]
     public async Task A_budget_smaller_than_three_models_keeps_serving_all_three_by_evicting_the_least_recently_used()
     {
         string[] names = ["a", "b", "c"];

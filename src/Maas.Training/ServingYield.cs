@@ -1,0 +1,130 @@
+using Maas.Core.Hosting;
+
+namespace Maas.Training;
+
+/// <summary>How in-process training gives way to serving: the process's serving signal and the share of time training may compute while serving is busy.</summary>
+/// <param name="Activity">The serving signal of this process's model host.</param>
+/// <param name="Share">Share of wall time training computes while serving is busy (0 &lt; x &lt;= 1; 1: no yielding).</param>
+/// <param name="Time">The clock the waits run on (the system's when null).</param>
+public sealed record ServingYield(ServingActivity Activity, double Share, TimeProvider? Time = null)
+{
+    /// <summary>A gate for one job (it keeps that job's state), or null when training does not yield (share 1).</summary>
+    public ServingYieldGate? NewGate() => Share >= 1 ? null : new ServingYieldGate(Activity, Share, Time);
+}
+
+/// <summary>
+/// The duty cycle of training while serving is busy: after a batch that computed for t, wait t x (1 - share) / share,
+/// so training computes <c>share</c> of the wall time; no wait when serving was idle during the batch.
+/// </summary>
+public static class ServingDutyCycle
+{
+    /// <summary>The wait after a batch that computed for <paramref name="computed"/> (zero when serving was not <paramref name="busy"/>, or at share 1).</summary>
+    public static TimeSpan Wait(TimeSpan computed, double share, bool busy)
+    {
+        if (!(share > 0 && share <= 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(share), share, "the share must be above 0 and at most 1");
+        }
+
+        return !busy || share >= 1 || computed <= TimeSpan.Zero ? TimeSpan.Zero : computed * ((1 - share) / share);
+    }
+}
+
+/// <summary>
+/// A trainer's gate that yields to serving in this process (see <see cref="ServingDutyCycle"/>): a batch during which a
+/// request took a model, or while one held it, is followed by a wait; cancellation ends the wait at once. It is
+/// "yielding" from the first such batch until serving has been idle for <see cref="IdleAfter"/>, and says so through
+/// <see cref="YieldingChanged"/> (the job reports it). One gate per job, asked from the job's training thread.
+/// </summary>
+public sealed class ServingYieldGate : ITrainingGate
+{
+    /// <summary>How long serving must stay idle before training reports it no longer yields (so bursts do not flap the status).</summary>
+    public static readonly TimeSpan IdleAfter = TimeSpan.FromSeconds(2);
+
+    private readonly ServingActivity _activity;
+    private readonly TimeProvider _time;
+    private ServingActivitySnapshot _last;
+    private DateTimeOffset _lastBusy;
+    private long _batches;
+    private long _servingBatches;
+    private long _waitedTicks;
+    private int _waiting;
+    private int _yielding;
+
+    /// <summary>Creates the gate; <paramref name="share"/> is validated like <c>Maas:Training:ServingShare</c>.</summary>
+    public ServingYieldGate(ServingActivity activity, double share, TimeProvider? time = null)
+    {
+        _ = ServingDutyCycle.Wait(TimeSpan.Zero, share, busy: false); // validates the share
+        _activity = activity;
+        Share = share;
+        _time = time ?? TimeProvider.System;
+        _last = activity.Read();
+    }
+
+    /// <summary>Raised on the training thread when training starts (true) or stops (false) yielding to serving.</summary>
+    public event Action<bool>? YieldingChanged;
+
+    /// <summary>The share of time training computes while serving is busy.</summary>
+    public double Share { get; }
+
+    /// <summary>Batches seen.</summary>
+    public long Batches => Interlocked.Read(ref _batches);
+
+    /// <summary>Batches that overlapped serving (each followed by a wait).</summary>
+    public long ServingBatches => Interlocked.Read(ref _servingBatches);
+
+    /// <summary>Time spent waiting for serving (waits cut short by cancellation not counted).</summary>
+    public TimeSpan Waited => TimeSpan.FromTicks(Interlocked.Read(ref _waitedTicks));
+
+    /// <summary>True while a wait is under way.</summary>
+    public bool IsWaiting => Volatile.Read(ref _waiting) == 1;
+
+    /// <summary>True from a batch that overlapped serving until serving has been idle for <see cref="IdleAfter"/>.</summary>
+    public bool Yielding => Volatile.Read(ref _yielding) == 1;
+
+    /// <inheritdoc />
+    public void AfterBatch(TimeSpan computed, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        Interlocked.Increment(ref _batches);
+        var busy = _activity.Read().BusySince(_last);
+        var now = _time.GetUtcNow();
+        if (busy)
+        {
+            Interlocked.Increment(ref _servingBatches);
+            _lastBusy = now;
+            SetYielding(true);
+            var wait = ServingDutyCycle.Wait(computed, Share, busy);
+            if (wait > TimeSpan.Zero)
+            {
+                Volatile.Write(ref _waiting, 1);
+                try
+                {
+                    // A blocking wait on the training thread (the trainer is synchronous); cancelling ends it.
+                    Task.Delay(wait, _time, cancellationToken).GetAwaiter().GetResult();
+                }
+                finally
+                {
+                    Volatile.Write(ref _waiting, 0);
+                }
+
+                Interlocked.Add(ref _waitedTicks, wait.Ticks);
+            }
+        }
+        else if (Yielding && now - _lastBusy >= IdleAfter)
+        {
+            SetYielding(false);
+        }
+
+        // Read after the wait: the next batch answers for what happens while it computes.
+        _last = _activity.Read();
+    }
+
+    private void SetYielding(bool yielding)
+    {
+        if (Interlocked.Exchange(ref _yielding, yielding ? 1 : 0) != (yielding ? 1 : 0))
+        {
+            YieldingChanged?.Invoke(yielding);
+        }
+    }
+}
