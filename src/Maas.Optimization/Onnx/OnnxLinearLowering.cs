@@ -6,7 +6,7 @@ namespace Maas.Optimization.Onnx;
 /// <summary>
 /// Rewrites the ONNX-ML <c>LinearClassifier</c> (what ML.NET exports its linear multiclass trainers as, weights held in
 /// attributes) into default-domain operators that compute the same: scores <c>MatMul(X, Wᵀ) + b</c>, then the node's
-/// post transform (NONE, SOFTMAX or LOGISTIC), and the label as the scores' <c>ArgMax</c> (classes 0..K-1). The weight is
+/// post transform (NONE, SOFTMAX or LOGISTIC), and the label as the class of the scores' <c>ArgMax</c>. The weight is
 /// then an initializer the int8 quantiser and the magnitude pruner can rewrite like any dense layer's.
 /// </summary>
 public static class OnnxLinearLowering
@@ -46,9 +46,9 @@ public static class OnnxLinearLowering
         return lowered;
     }
 
-    private sealed record Linear(float[] Coefficients, float[] Intercepts, int Classes, int Features, string PostTransform);
+    private sealed record Linear(float[] Coefficients, float[] Intercepts, long[] Labels, int Classes, int Features, string PostTransform);
 
-    // Only the form whose meaning is plain: one weight row and intercept per class, integer labels 0..K-1.
+    // Only the form whose meaning is plain: one weight row and intercept per class, integer labels (ML.NET's count from 1).
     private static Linear? Lowerable(NodeProto node)
     {
         AttributeProto? Attribute(string name) => node.Attribute.FirstOrDefault(a => a.Name == name);
@@ -58,13 +58,13 @@ public static class OnnxLinearLowering
         var post = Attribute("post_transform")?.S.ToStringUtf8() is { Length: > 0 } p ? p : "NONE";
         var k = labels.Length;
         if (k < 2 || intercepts.Length != k || coefficients.Length == 0 || coefficients.Length % k != 0
-            || !labels.Select((l, i) => l == i).All(x => x) || post is not ("NONE" or "SOFTMAX" or "LOGISTIC")
+            || labels.Distinct().Count() != k || post is not ("NONE" or "SOFTMAX" or "LOGISTIC")
             || node.Input.Count != 1 || node.Output.Count != 2)
         {
             return null;
         }
 
-        return new Linear(coefficients, intercepts, k, coefficients.Length / k, post);
+        return new Linear(coefficients, intercepts, labels, k, coefficients.Length / k, post);
     }
 
     private static IEnumerable<NodeProto> Rewrite(OnnxGraph graph, NodeProto node, Linear linear)
@@ -101,7 +101,19 @@ public static class OnnxLinearLowering
         if (!string.IsNullOrEmpty(label))
         {
             // Both transforms keep the order of a row's scores, so the raw ones give the same label.
-            yield return graph.Node("ArgMax", [raw], [label], OnnxGraph.IntAttribute("axis", 1), OnnxGraph.IntAttribute("keepdims", 0));
+            if (linear.Labels.Select((l, i) => l == i).All(x => x))
+            {
+                yield return graph.Node("ArgMax", [raw], [label], OnnxGraph.IntAttribute("axis", 1), OnnxGraph.IntAttribute("keepdims", 0));
+            }
+            else
+            {
+                // Other labels: the class of each row's largest score, looked up by its index.
+                var index = graph.NewName(stem + ".argmax");
+                var labels = graph.NewName(stem + ".labels");
+                graph.Graph.Initializer.Add(OnnxGraph.Tensor<long>(labels, OnnxElementType.Int64, linear.Labels, [k]));
+                yield return graph.Node("ArgMax", [raw], [index], OnnxGraph.IntAttribute("axis", 1), OnnxGraph.IntAttribute("keepdims", 0));
+                yield return graph.Node("Gather", [labels, index], [label], OnnxGraph.IntAttribute("axis", 0));
+            }
         }
     }
 }

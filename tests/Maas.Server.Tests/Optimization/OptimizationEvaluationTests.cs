@@ -41,12 +41,22 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
     {
         var random = new Random(seed);
         var text = new StringBuilder("id,f0,f1,f2,f3,f4,f5,note,species\n");
-        for (var r = 0; r < rows; r++)
+        var scale = layer.Weight.Max(Math.Abs);
+        for (var r = 0; r < rows;)
         {
             var x = Enumerable.Range(0, layer.Inputs).Select(_ => Math.Round((random.NextDouble() * 2) - 1, 3)).ToArray();
             var scores = Enumerable.Range(0, layer.Outputs).Select(o => layer.Bias[o] + Enumerable.Range(0, layer.Inputs).Sum(i => x[i] * layer.Weight[(i * layer.Outputs) + o])).ToArray();
             var top = Array.IndexOf(scores, scores.Max());
+
+            // Rows near a class boundary are left out: int8 rounding may fairly flip those.
+            var sorted = scores.Order().ToArray();
+            if (sorted[^1] - sorted[^2] < 1.2 * scale)
+            {
+                continue;
+            }
+
             text.Append(CultureInfo.InvariantCulture, $"{r},{string.Join(",", x.Select(v => v.ToString(CultureInfo.InvariantCulture)))},row {r},{Animals[top]}\n");
+            r++;
         }
 
         return Encoding.UTF8.GetBytes(text.ToString());
@@ -137,13 +147,14 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
         const string Mapping = """ "label": "species", "features": ["f0", "f1", "f2", "f3", "f4", "f5"], "classes": ["cat", "dog", "fox"] """;
 
-        // A linear classifier of ordinary weights: int8 keeps its answers on every labelled row.
+        // A linear classifier of ordinary weights: int8 keeps its answers on the labelled rows (held to accuracy alone:
+        // on a layer this small the scores move by a few percent, the answers do not).
         var plain = Linear(3, 1, seed: 7);
         var dataset = await TrainingApiTests.DatasetAsync(client, Labelled(plain, 300, seed: 1), "animals.csv");
         var model = await client.CreateModelAsync();
         await client.UploadAsync(model, OnnxModelWriter.Mlp([plain]).ToBytes(), "model.onnx");
 
-        var quantised = await OptimizeAsync(client, model, $$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}", {{Mapping}} } } }""");
+        var quantised = await OptimizeAsync(client, model, $$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}", {{Mapping}} } }, "gate": {"max_accuracy_drop": 0.01} }""");
 
         Assert.True((string?)quantised["status"] == "succeeded", quantised.ToJsonString());
         var report = quantised["result"]!["report"]!;
