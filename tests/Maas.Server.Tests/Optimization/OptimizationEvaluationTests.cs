@@ -192,6 +192,49 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
     }
 
     [Fact]
+    public async Task An_uploaded_image_classifier_is_fed_its_picture_column_through_a_preset_and_scores_as_maas_scored_it()
+    {
+        // An MLP the training job made, uploaded again as a plain ONNX file: nothing but the request describes it now.
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var (dataset, _, _) = await ImageDatasets.UploadAsync(client, 600, 12, seed: 21, "shapes.zip");
+        var trainedModel = Names.Unique("mlp");
+        var trained = await TrainingApiTests.TrainAsync(client, $$"""
+            {"model": "{{trainedModel}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label",
+             "network": [{"type": "flatten"}, {"type": "dense", "units": 48}, {"type": "relu"}, {"type": "dense"}],
+             "hyperparameters": {"epochs": 6, "batch_size": 16, "learning_rate": 0.003, "patience": 0}, "split": {"validation": 0.1, "test": 0.2, "seed": 5} }
+            """);
+        Assert.True((string?)trained["status"] == "succeeded", trained.ToJsonString());
+        var trainedAccuracy = (double)trained["result"]!["evaluation"]!["accuracy"]!;
+        using var artifact = await client.GetAsync($"api/v1/models/{trainedModel}/versions/1/artifact");
+        Assert.Equal(HttpStatusCode.OK, artifact.StatusCode);
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, await artifact.Content.ReadAsByteArrayAsync(), "model.onnx");
+
+        // Without the training's metadata, MaaS does not guess how pixels are normalised.
+        using var unknown = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json($$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}", "label": "label"} } }"""));
+        var error = await unknown.ErrorAsync(HttpStatusCode.BadRequest, "invalid_evaluation");
+        Assert.Contains("options.evaluation.preprocess", (string?)error["message"], StringComparison.Ordinal);
+
+        var job = await OptimizeAsync(client, model, $$"""
+            {"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}", "label": "label", "preprocess": "unit", "split": {"validation": 0.1, "test": 0.2, "seed": 5} } },
+             "gate": {"max_accuracy_drop": 0.01} }
+            """);
+
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        var report = job["result"]!["report"]!;
+        Assert.True((string?)job["result"]!["status"] == "ready", report.ToJsonString());
+
+        // The same pictures, pixels / 255 and the training's split: the accuracy the training job measured.
+        Assert.Equal(trainedAccuracy, (double)report["source_accuracy"]!, 6);
+        Assert.Equal(120, (int)report["accuracy_rows"]!);
+        Assert.Single(report["evaluation"]!["features"]!.AsArray());
+        Assert.Equal("image", (string?)report["evaluation"]!["input"]);
+        Assert.Equal("scores", (string?)report["evaluation"]!["output_kind"]);
+        Assert.StartsWith("options", (string?)report["evaluation"]!["preprocess"]!["from"], StringComparison.Ordinal);
+        Assert.True((bool)Check(report, "max_accuracy_drop")["passed"]!);
+    }
+
+    [Fact]
     public async Task Evaluations_that_do_not_fit_the_model_or_the_dataset_get_400_invalid_evaluation_naming_what_is_wrong()
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
