@@ -117,7 +117,9 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         else if (spec.Evaluation is { } evaluation)
         {
             // Static int8 stays compared on its calibration rows; the others on the labelled test pictures.
-            (var testRows, accuracy) = await EvaluateAsync(run, evaluation, sourcePath, output);
+            (var testRows, accuracy) = evaluation.Kind is null
+                ? await EvaluateAsync(run, evaluation, sourcePath, output)
+                : await EvaluateLabelledAsync(run, evaluation, source, sourcePath, output);
             calibration ??= testRows;
         }
 
@@ -245,6 +247,77 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
                 ["version"] = reference.Version,
                 ["label"] = evaluation.Label,
                 ["features"] = new[] { evaluation.Image },
+                ["split"] = evaluation.Split,
+                ["test_rows"] = data.Test.Length,
+                ["rows_skipped"] = data.Skipped,
+            },
+        });
+    }
+
+    // Accuracy of source and rewrite of a table classifier MaaS trained (on its training's test split) or of an uploaded
+    // classifier (on every labelled row, or the test split asked for); nothing trains.
+    private async Task<(Calibration TestRows, Dictionary<string, object?> Accuracy)> EvaluateLabelledAsync(JobRun run, FineTuneSpec evaluation, ModelVersion source, string sourcePath, string output)
+    {
+        await run.ReportAsync(new JobProgress { Percent = 30, Stage = "evaluating" });
+        var reference = evaluation.Dataset ?? throw new JobFailedException("invalid_spec", "the job's options.evaluation names no resolved dataset");
+        var version = await datasets.GetVersionAsync(reference.Name, reference.Version, run.CancellationToken);
+        if (version.Sha256 != reference.Sha256)
+        {
+            throw new JobFailedException("dataset_changed", $"dataset '{reference.Name}' version {reference.Version} no longer has the content the job was submitted with");
+        }
+
+        var data = LabelledEvaluation.Data(evaluation, await datasets.LoadAsync(version, run.CancellationToken));
+        double sourceAccuracy, accuracy;
+        try
+        {
+            sourceAccuracy = LabelledEvaluation.Accuracy(sourcePath, evaluation, data, run.CancellationToken);
+            accuracy = LabelledEvaluation.Accuracy(output, evaluation, data, run.CancellationToken);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new JobFailedException("cannot_measure", $"ONNX Runtime cannot measure accuracy on {reference.Name}:{reference.Version}: {e.Message}", e);
+        }
+        catch (ArgumentException e)
+        {
+            // A cell the model's feature cannot read (TabularCodec names the row and column).
+            throw new JobFailedException("invalid_evaluation", $"{reference.Name}:{reference.Version}: {e.Message}", e);
+        }
+
+        var split = evaluation.Split is null ? "all labelled rows" : "test split";
+        await run.EventAsync("metrics", new { split = evaluation.Split is null ? "all" : "test", source_accuracy = sourceAccuracy, accuracy });
+
+        // The output comparison runs on the same rows, fed to every input of the model in its order.
+        var order = (source.Signature.Inputs ?? []).Select(i => i.Name).ToArray();
+        var positions = order.Select(n => data.InputNames.ToList().IndexOf(n)).ToArray();
+        var rows = new Calibration(order.FirstOrDefault() ?? "", [], data.Test.Length, _ => [], 0)
+        {
+            Columns = evaluation.Features ?? [],
+            ComparedOn = "evaluation test rows",
+            Tensors = i =>
+            {
+                var made = data.Inputs([data.Test[i]]);
+                return positions.All(p => p >= 0) ? positions.Select(p => made[p]).ToArray() : made;
+            },
+        };
+        return (rows, new Dictionary<string, object?>
+        {
+            ["accuracy"] = accuracy,
+            ["source_accuracy"] = sourceAccuracy,
+            ["accuracy_drop"] = sourceAccuracy - accuracy,
+            ["accuracy_rows"] = data.Test.Length,
+            ["accuracy_on"] = $"{reference.Name}:{reference.Version} {split}",
+            ["evaluation"] = new Dictionary<string, object?>
+            {
+                ["dataset"] = reference.Name,
+                ["version"] = reference.Version,
+                ["model"] = evaluation.Kind == LabelledEvaluation.Table ? "table classifier trained by MaaS" : "uploaded",
+                ["label"] = evaluation.Label,
+                ["features"] = evaluation.Features,
+                ["input"] = evaluation.Kind == LabelledEvaluation.Table ? null : evaluation.Input,
+                ["output"] = evaluation.Output,
+                ["output_kind"] = evaluation.Kind == LabelledEvaluation.Table ? (evaluation.Tabular!.LabelOutput is null ? LabelledEvaluation.Scores : LabelledEvaluation.Labels) : evaluation.OutputKind,
+                ["classes"] = evaluation.Classes,
+                ["preprocess"] = evaluation.Preprocessing is { } p ? new Dictionary<string, object?> { ["mean"] = p.Mean, ["std"] = p.Std, ["from"] = p.From } : null,
                 ["split"] = evaluation.Split,
                 ["test_rows"] = data.Test.Length,
                 ["rows_skipped"] = data.Skipped,
@@ -439,6 +512,9 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
             }
 
             var graph = OnnxGraph.Load(sourcePath);
+
+            // ML.NET's linear classifiers hold their weights in ONNX-ML attributes: lowered to a MatMul first, they quantise and prune.
+            var lowered = spec.Method is OptimizationMethods.OnnxInt8Dynamic or OptimizationMethods.PruneMagnitude ? OnnxLinearLowering.Lower(graph) : 0;
             Dictionary<string, object?> info = spec.Method switch
             {
                 OptimizationMethods.OnnxFp16 => OnnxFloat16Rewriter.Rewrite(graph) is var f
@@ -467,6 +543,11 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
             if (graph.WeightInputsRemoved > 0)
             {
                 info["weight_inputs_removed"] = graph.WeightInputsRemoved;
+            }
+
+            if (lowered > 0)
+            {
+                info["linear_classifiers_lowered"] = lowered;
             }
 
             graph.Model.ProducerName = "maas-optimization";
@@ -723,7 +804,10 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         // What the rows are, when not calibration rows (a fine-tune's test split).
         public string? ComparedOn { get; init; }
 
-        public OnnxTensor[] Feed(int row) => [OnnxTensor.Create(Row(row % Count), Shape)];
+        // Rows fed to several inputs, or not as one float tensor (an evaluation's test rows): the tensors, in input order.
+        public Func<int, OnnxTensor[]>? Tensors { get; init; }
+
+        public OnnxTensor[] Feed(int row) => Tensors is { } tensors ? tensors(row % Count) : [OnnxTensor.Create(Row(row % Count), Shape)];
 
         public IEnumerable<KeyValuePair<string, OnnxTensor>[]> Feeds() => Enumerable.Range(0, Count).Select(i => new[] { new KeyValuePair<string, OnnxTensor>(Input, OnnxTensor.Create(Row(i), Shape)) });
     }

@@ -46,8 +46,41 @@ public sealed record FineTuneSpec
     /// <summary>Validation and test fractions and the seed (null until resolved: the source's split, so its test rows stay unseen).</summary>
     public TrainingSplit? Split { get; init; }
 
-    /// <summary>The class labels in score order (the source's), resolved when the job was submitted.</summary>
+    /// <summary>The class labels in score order (the source's, or options.evaluation.classes), resolved when the job was submitted.</summary>
     public IReadOnlyList<string>? Classes { get; init; }
+
+    /// <summary>
+    /// options.evaluation: how the source is fed and read (<see cref="LabelledEvaluation"/>): null for an image classifier
+    /// MaaS trained, else <see cref="LabelledEvaluation.Table"/>, <see cref="LabelledEvaluation.Tensor"/> or <see cref="LabelledEvaluation.Picture"/>.
+    /// </summary>
+    public string? Kind { get; init; }
+
+    /// <summary>options.evaluation.features as given, then resolved: the columns the model is fed, in input order.</summary>
+    public IReadOnlyList<string>? Features { get; init; }
+
+    /// <summary>options.evaluation.output as given, then resolved: the output read (uploaded models).</summary>
+    public string? Output { get; init; }
+
+    /// <summary>Uploaded models: "scores" (argmax taken) or "labels" (compared as they are).</summary>
+    public string? OutputKind { get; init; }
+
+    /// <summary>Uploaded models: the one input fed.</summary>
+    public string? Input { get; init; }
+
+    /// <summary>Uploaded models: the input's shape for one row (batch 1).</summary>
+    public IReadOnlyList<long>? InputShape { get; init; }
+
+    /// <summary>Table classifiers MaaS trained: their metadata (features, classes, outputs).</summary>
+    public TabularModelInfo? Tabular { get; init; }
+
+    /// <summary>options.evaluation.preprocess as given (JSON), for uploaded image models.</summary>
+    public string? PreprocessOption { get; init; }
+
+    /// <summary>Uploaded image models: the input's layout.</summary>
+    public Onnx.ImageInputLayout? ImageLayout { get; init; }
+
+    /// <summary>Uploaded image models: how pixels become input values, resolved when the job was submitted.</summary>
+    public Onnx.ImagePreprocessing? Preprocessing { get; init; }
 
     /// <summary>The epochs trained when hyperparameters.epochs is not given.</summary>
     public const int DefaultEpochs = 5;
@@ -56,7 +89,7 @@ public sealed record FineTuneSpec
     public static IReadOnlyList<string> Keys { get; } = ["dataset", "label", "features", "trainer", "hyperparameters", "split"];
 
     /// <summary>The keys <c>options.evaluation</c> takes (nothing trains, so no trainer or hyperparameters).</summary>
-    public static IReadOnlyList<string> EvaluationKeys { get; } = ["dataset", "label", "features", "split"];
+    public static IReadOnlyList<string> EvaluationKeys { get; } = ["dataset", "label", "features", "split", "output", "classes", "preprocess"];
 
     /// <summary>
     /// Checks <c>options.fine_tune</c> (or, with <paramref name="option"/> <see cref="EvaluationOption"/>,
@@ -70,7 +103,7 @@ public sealed record FineTuneSpec
         {
             throw Invalid(option == FineTuneOption
                 ? "options.fine_tune must be an object {\"dataset\": \"name:version\", \"hyperparameters\": {\"epochs\": n, ...}, ...}"
-                : "options.evaluation must be an object {\"dataset\": \"name:version\", \"label\"?, \"features\"?, \"split\"?}");
+                : "options.evaluation must be an object {\"dataset\": \"name:version\", \"label\"?, \"features\"?, \"split\"?, \"output\"?, \"classes\"?, \"preprocess\"?}");
         }
 
         var keys = option == FineTuneOption ? Keys : EvaluationKeys;
@@ -91,14 +124,61 @@ public sealed record FineTuneSpec
         }
 
         string? image = null;
+        string[]? features = null;
         if (given.TryGetValue("features", out var f) && f.ValueKind != JsonValueKind.Null)
         {
-            if (f.ValueKind != JsonValueKind.Array || f.GetArrayLength() != 1 || f[0].ValueKind != JsonValueKind.String)
+            if (option == EvaluationOption)
             {
-                throw Invalid($"{o}.features must name the one image column, e.g. [\"image\"]");
+                // An evaluation may feed several number columns (a table classifier, or one float input of an uploaded model).
+                if (f.ValueKind != JsonValueKind.Array || f.GetArrayLength() == 0 || f.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.String))
+                {
+                    throw Invalid($"{o}.features must be a non-empty array of column names, e.g. [\"image\"] or [\"x1\", \"x2\"]");
+                }
+
+                features = f.EnumerateArray().Select(e => e.GetString()!).ToArray();
+                if (features.Distinct(StringComparer.Ordinal).Count() != features.Length)
+                {
+                    throw Invalid($"{o}.features names a column twice");
+                }
+
+                image = features.Length == 1 ? features[0] : null;
+            }
+            else
+            {
+                if (f.ValueKind != JsonValueKind.Array || f.GetArrayLength() != 1 || f[0].ValueKind != JsonValueKind.String)
+                {
+                    throw Invalid($"{o}.features must name the one image column, e.g. [\"image\"]");
+                }
+
+                image = f[0].GetString();
+            }
+        }
+
+        string[]? classes = null;
+        if (given.TryGetValue("classes", out var c) && c.ValueKind != JsonValueKind.Null)
+        {
+            if (c.ValueKind != JsonValueKind.Array || c.GetArrayLength() < 2 || c.EnumerateArray().Any(e => e.ValueKind is not (JsonValueKind.String or JsonValueKind.Number)))
+            {
+                throw Invalid($"{o}.classes must be an array of at least two label values (strings or numbers), in the order of the model's scores");
             }
 
-            image = f[0].GetString();
+            // Numbers as the dataset's label keys write them, so 1 and 1.0 both match a label cell of 1.
+            classes = c.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Number ? DatasetStatisticsCalculator.Key(e.GetDouble()) : e.GetString()!).ToArray();
+            if (classes.Distinct(StringComparer.Ordinal).Count() != classes.Length)
+            {
+                throw Invalid($"{o}.classes names a label twice");
+            }
+        }
+
+        string? preprocess = null;
+        if (given.TryGetValue("preprocess", out var pre) && pre.ValueKind != JsonValueKind.Null)
+        {
+            if (pre.ValueKind is not (JsonValueKind.String or JsonValueKind.Object))
+            {
+                throw Invalid($"{o}.preprocess must be a preset name ({string.Join(", ", Onnx.ImagePreprocessing.Presets.Keys)}) or an object {{\"mean\": [...], \"std\": [...]}}");
+            }
+
+            preprocess = pre.GetRawText();
         }
 
         var hyperparameters = new Dictionary<string, double>(StringComparer.Ordinal);
@@ -133,7 +213,20 @@ public sealed record FineTuneSpec
             split = ParseSplit(s, o, Invalid);
         }
 
-        return new FineTuneSpec { Option = option, Reference = dataset, Label = Text("label"), Image = image, Trainer = trainer, Hyperparameters = hyperparameters, Split = split };
+        return new FineTuneSpec
+        {
+            Option = option,
+            Reference = dataset,
+            Label = Text("label"),
+            Image = image,
+            Features = features,
+            Output = Text("output"),
+            Classes = classes,
+            PreprocessOption = preprocess,
+            Trainer = trainer,
+            Hyperparameters = hyperparameters,
+            Split = split,
+        };
     }
 
     /// <summary>
@@ -146,6 +239,17 @@ public sealed record FineTuneSpec
         var label = $"{version.Dataset}:{version.Version.ToString(CultureInfo.InvariantCulture)}";
         var o = $"options.{Option}";
         OptimizationRequestException Invalid(string message) => new($"invalid_{Option}", message);
+        if (Option == EvaluationOption && !source.Metadata.ContainsKey("maas.image"))
+        {
+            // Table classifiers MaaS trained, and uploaded classifiers described by the request.
+            return LabelledEvaluation.Resolve(this, version, source);
+        }
+
+        if (Option == EvaluationOption && (Output is not null || PreprocessOption is not null || Classes is not null || Features is { Count: > 1 }))
+        {
+            throw Invalid($"{o} of an image classifier MaaS trained takes dataset, label, one image column as features, and split: its metadata names its classes, output and preprocessing");
+        }
+
         if (!source.Metadata.TryGetValue("maas.image", out var imageJson))
         {
             throw new OptimizationRequestException($"{Option}_not_applicable", Option == FineTuneOption

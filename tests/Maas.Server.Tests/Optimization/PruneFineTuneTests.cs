@@ -258,8 +258,8 @@ public sealed class PruneFineTuneTests(FineTuneServer servers) : IClassFixture<F
         await Refused($$"""{"method": "prune-structured", "options": {"ratio": 0.5, "fine_tune": {"dataset": "{{dataset}}", "hyperparameters": {"epochs": 0} } } }""", "invalid_fine_tune");
         await Refused($$"""{"method": "prune-structured", "options": {"ratio": 0.5, "fine_tune": {"dataset": "{{dataset}}", "optimizer": "adamw"} } }""", "invalid_fine_tune");
 
-        // options.evaluation: accuracy is measured on classifiers MaaS trained, never alongside a fine-tune.
-        await Refused($$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}"} } }""", "evaluation_not_applicable");
+        // options.evaluation: a model MaaS did not train needs its label named; never alongside a fine-tune.
+        await Refused($$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}"} } }""", "invalid_evaluation");
         await Refused($$"""{"method": "prune-structured", "options": {"ratio": 0.5, "fine_tune": {"dataset": "{{dataset}}"}, "evaluation": {"dataset": "{{dataset}}"} } }""", "invalid_options");
         await Refused($$"""{"method": "onnx-fp16", "options": {"evaluation": {"dataset": "{{dataset}}", "split": {"test": 0.9} } } }""", "invalid_evaluation");
     }
