@@ -173,6 +173,21 @@ public sealed class OnnxTensor : IDisposable
         return new OnnxTensor(value);
     }
 
+    /// <summary>
+    /// The values of a label output (a classifier's answer) as longs: bool, uint8, int32, uint32, int64, or float holding
+    /// whole numbers; null for any other element type.
+    /// </summary>
+    public long[]? LabelsAsInt64() => ElementType switch
+    {
+        OnnxElementType.Bool => GetData<bool>().ToArray().Select(b => b ? 1L : 0L).ToArray(),
+        OnnxElementType.UInt8 => GetData<byte>().ToArray().Select(b => (long)b).ToArray(),
+        OnnxElementType.Int64 => GetData<long>().ToArray(),
+        OnnxElementType.Int32 => GetData<int>().ToArray().Select(v => (long)v).ToArray(),
+        OnnxElementType.UInt32 => GetData<uint>().ToArray().Select(v => (long)v).ToArray(),
+        OnnxElementType.Float => GetData<float>().ToArray().Select(v => (long)v).ToArray(),
+        _ => null,
+    };
+
     /// <summary>The elements, in place (no copy); <typeparamref name="T"/> must match the element type.</summary>
     public Span<T> GetData<T>()
         where T : unmanaged

@@ -52,14 +52,6 @@ internal static class TabularOnnx
     }
 
     /// <summary>A label output of any integer or boolean type, as longs.</summary>
-    public static long[] Integers(OnnxTensor tensor) => tensor.ElementType switch
-    {
-        OnnxElementType.Bool => tensor.GetData<bool>().ToArray().Select(b => b ? 1L : 0L).ToArray(),
-        OnnxElementType.UInt8 => tensor.GetData<byte>().ToArray().Select(b => (long)b).ToArray(),
-        OnnxElementType.Int64 => tensor.GetData<long>().ToArray(),
-        OnnxElementType.Int32 => tensor.GetData<int>().ToArray().Select(v => (long)v).ToArray(),
-        OnnxElementType.UInt32 => tensor.GetData<uint>().ToArray().Select(v => (long)v).ToArray(),
-        OnnxElementType.Float => tensor.GetData<float>().ToArray().Select(v => (long)v).ToArray(),
-        _ => throw new InvalidOperationException($"a label output of type {tensor.ElementType} is not understood"),
-    };
+    public static long[] Integers(OnnxTensor tensor) =>
+        tensor.LabelsAsInt64() ?? throw new InvalidOperationException($"a label output of type {tensor.ElementType} is not understood");
 }
