@@ -45,8 +45,13 @@ public sealed class JobCancelTests
             Started.TrySetResult();
 
             // Only the run's token ends this; the ceiling (far below the heartbeat) fails the job when it never fires.
-            await Task.Delay(Timeout.InfiniteTimeSpan, run.CancellationToken).WaitAsync(TimeSpan.FromMinutes(2));
-            return "{}";
+            var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (run.CancellationToken.Register(() => cancelled.TrySetResult()))
+            {
+                await cancelled.Task.WaitAsync(TimeSpan.FromMinutes(2));
+            }
+
+            throw new OperationCanceledException(run.CancellationToken);
         }
     }
 }
