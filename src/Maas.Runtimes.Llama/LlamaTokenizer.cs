@@ -72,26 +72,40 @@ public sealed class LlamaTokenizer
     /// <summary>Tokenizes UTF-8 text.</summary>
     public int[] Tokenize(ReadOnlySpan<byte> utf8, bool addSpecial = true, bool parseSpecial = false)
     {
-        // A token never covers less than one byte, plus room for BOS/EOS.
-        var tokens = new int[utf8.Length + 4];
-        var n = model.Handle.Tokenize(utf8, tokens, addSpecial, parseSpecial);
-        if (n == int.MinValue)
+        // Text runs at several bytes per token, so the first try gets a pooled buffer of half a token per byte (plus room
+        // for BOS/EOS) rather than one per byte: a 1 MB prompt no longer takes 4 MB of scratch. Text that needs more
+        // (llama_tokenize then answers the count, negated) is tokenized again into a buffer of exactly that size.
+        var rented = ArrayPool<int>.Shared.Rent(FirstTryTokens(utf8.Length));
+        try
         {
-            throw new LlamaException($"llama_tokenize overflowed on {utf8.Length} bytes of text");
-        }
+            var n = model.Handle.Tokenize(utf8, rented, addSpecial, parseSpecial);
+            if (n == int.MinValue)
+            {
+                throw new LlamaException($"llama_tokenize overflowed on {utf8.Length} bytes of text");
+            }
 
-        if (n < 0)
-        {
-            tokens = new int[-n];
+            if (n >= 0)
+            {
+                return rented.AsSpan(0, n).ToArray();
+            }
+
+            var tokens = new int[-n];
             n = model.Handle.Tokenize(utf8, tokens, addSpecial, parseSpecial);
-            if (n < 0)
+            if (n != tokens.Length)
             {
                 throw new LlamaException($"llama_tokenize failed on {utf8.Length} bytes of text (status {n})");
             }
-        }
 
-        return n == tokens.Length ? tokens : tokens[..n];
+            return tokens;
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(rented);
+        }
     }
+
+    /// <summary>The size of the first tokenizing try's buffer for <paramref name="bytes"/> of text.</summary>
+    internal static int FirstTryTokens(int bytes) => (bytes / 2) + 8;
 
     /// <summary>Turns tokens back into text.</summary>
     /// <param name="tokens">Token ids of this vocabulary.</param>

@@ -62,6 +62,25 @@ public sealed class TokenizerTests(LlamaTestModels models)
     }
 
     [Fact]
+    public void Text_of_more_tokens_than_the_first_try_holds_is_tokenized_whole()
+    {
+        // In this vocabulary an emoji is four byte-level tokens: one token per byte, twice what the first try's pooled
+        // buffer is sized for, so the tokenizer has to ask again with the count llama_tokenize gave.
+        var tokenizer = models.Generated.Tokenizer;
+        var text = string.Concat(Enumerable.Repeat("🎉", 1000));
+        var bytes = Encoding.UTF8.GetByteCount(text);
+        Assert.True(bytes > LlamaTokenizer.FirstTryTokens(bytes));
+
+        var tokens = tokenizer.Tokenize(text, addSpecial: false);
+
+        Assert.Equal(bytes, tokens.Length);
+        Assert.Equal(text, tokenizer.Detokenize(tokens));
+
+        // A text that fits the first try is the same whether it comes alone or after a long one reused the pool.
+        Assert.Equal(tokenizer.Tokenize("🎉", addSpecial: false), tokens[..4]);
+    }
+
+    [Fact]
     public void Streaming_detokenizer_holds_back_an_incomplete_character()
     {
         var tokenizer = models.Generated.Tokenizer;

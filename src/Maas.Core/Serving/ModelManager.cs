@@ -60,7 +60,14 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
     string IHostedModelSource.Name => "onnx";
 
     /// <summary>Runs a request on the resolved version, loading it first when needed. Takes ownership of <paramref name="request"/>.</summary>
-    public async Task<InferenceResponse> InferAsync(string model, string? version, InferenceRequest request, CancellationToken cancellationToken)
+    public Task<InferenceResponse> InferAsync(string model, string? version, InferenceRequest request, CancellationToken cancellationToken) =>
+        InferAsync(model, version, request, resolved: null, cancellationToken);
+
+    /// <summary>
+    /// Runs a request as <see cref="InferAsync(string, string?, InferenceRequest, CancellationToken)"/> does, telling
+    /// <paramref name="resolved"/> the version it runs on before it runs, so that an error answer can name it too.
+    /// </summary>
+    public async Task<InferenceResponse> InferAsync(string model, string? version, InferenceRequest request, Action<string>? resolved, CancellationToken cancellationToken)
     {
         ModelLease lease;
         try
@@ -75,7 +82,9 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
 
         using (lease)
         {
-            return await ((HostedScheduler)lease.Model).Scheduler.InferAsync(request, cancellationToken).ConfigureAwait(false);
+            var scheduler = ((HostedScheduler)lease.Model).Scheduler;
+            resolved?.Invoke(scheduler.Version);
+            return await scheduler.InferAsync(request, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -75,7 +75,8 @@ public static class AuthErrors
         _ => 13, // INTERNAL
     };
 
-    private static byte[] Body(ErrorStyle style, AuthFailure failure)
+    /// <summary>The JSON body of <paramref name="failure"/> in <paramref name="style"/> (not for gRPC, which has none).</summary>
+    internal static byte[] Body(ErrorStyle style, AuthFailure failure)
     {
         using var stream = new MemoryStream();
         using (var json = new Utf8JsonWriter(stream, ReadableErrorJson.WriterOptions))

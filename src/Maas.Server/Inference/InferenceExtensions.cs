@@ -34,6 +34,26 @@ public static class InferenceExtensions
 
         services.AddOptions<KestrelServerOptions>()
             .Configure<IOptions<InferenceOptions>>((kestrel, o) => kestrel.Limits.MaxRequestBufferSize = o.Value.HttpReadAheadBytes);
+
+        // A per-address rate of new connections, checked before a connection's first request is parsed.
+        if (builder.Configuration.GetValue<double?>($"{InferenceOptions.Section}:{nameof(InferenceOptions.HttpConnectionsPerSecondPerAddress)}") is > 0)
+        {
+            services.AddSingleton(sp =>
+            {
+                var o = sp.GetRequiredService<IOptions<InferenceOptions>>().Value;
+                var proxies = sp.GetRequiredService<IOptions<Auth.AuthOptions>>().Value.TrustedProxies
+                    .Select(Tenancy.TenancyExtensions.TrustedProxyNetwork).OfType<System.Net.IPNetwork>().ToList();
+                var rate = new AddressConnectionRate(o.HttpConnectionsPerSecondPerAddress, o.HttpConnectionBurstPerAddress, proxies, sp.GetService<TimeProvider>() ?? TimeProvider.System);
+                System.Diagnostics.Metrics.MeterFactoryExtensions.Create(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), Maas.Core.Observability.MaasTelemetry.Name).CreateObservableCounter(
+                    "maas.http.connections.refused", () => rate.Refused, unit: "{connection}",
+                    description: "New HTTP connections refused because their address opened more than Maas:Inference:HttpConnectionsPerSecondPerAddress.");
+                return rate;
+            });
+            services.AddOptions<KestrelServerOptions>()
+                .Configure<IServiceProvider>((kestrel, sp) => kestrel.ConfigureEndpointDefaults(listen => listen.Use(next =>
+                    new AddressConnectionRateMiddleware(next, sp.GetRequiredService<AddressConnectionRate>(), sp.GetRequiredService<IOptions<InferenceOptions>>().Value).OnConnectionAsync)));
+        }
+
         services.AddSingleton<IServableModelCatalog, RegistryModelCatalog>();
         services.AddSingleton<IModelBackendFactory>(sp =>
         {

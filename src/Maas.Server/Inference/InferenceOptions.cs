@@ -33,6 +33,19 @@ public sealed class InferenceOptions : IValidatableObject
     [Range(0, 1_000_000)]
     public int HttpReceiveBlocksRetained { get; set; } = 256;
 
+    /// <summary>
+    /// New HTTP connections a second one client address may open (IPv6 counted per /64; 0 turns the limit off). Over it,
+    /// a connection is answered 429 with Retry-After and closed before its request is parsed: it holds back clients that
+    /// ignore Retry-After and reconnect at once after every refusal. Connections from Maas:Auth:TrustedProxies are
+    /// never limited (they carry many clients); clients behind one NAT address share the rate.
+    /// </summary>
+    [Range(0, 1_000_000, ErrorMessage = "Maas:Inference:HttpConnectionsPerSecondPerAddress must be between 0 (off) and 1000000")]
+    public double HttpConnectionsPerSecondPerAddress { get; set; }
+
+    /// <summary>How many connections one address may open at once after a quiet spell, over <see cref="HttpConnectionsPerSecondPerAddress"/>.</summary>
+    [Range(1, 1_000_000, ErrorMessage = "Maas:Inference:HttpConnectionBurstPerAddress must be between 1 and 1000000")]
+    public int HttpConnectionBurstPerAddress { get; set; } = 50;
+
     /// <summary>The least read-ahead: Kestrel needs a request line (8 KiB) and its headers (32 KiB) to fit.</summary>
     public const long MinHttpReadAheadBytes = 64 * 1024;
 

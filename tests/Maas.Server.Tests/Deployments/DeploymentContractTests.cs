@@ -129,6 +129,10 @@ public sealed class DeploymentContractTests(DeploymentGrpcServers servers) : ICl
         Assert.Equal(3, failed.Status); // INVALID_ARGUMENT
         Assert.Equal("1", Header(failed.Http));
 
+        // Without a deployment a gRPC error names the version the name resolved to (the newest), as REST's do.
+        var plainFailed = await grpc.CallAsync("ModelInfer", GrpcRequest(plain, 0.5f, -1.25f, 2f), ModelInferResponse.Parser);
+        Assert.Equal((3, "2"), (plainFailed.Status, Header(plainFailed.Http)));
+
         // A gRPC stream: each message follows the deployment and names its version.
         var stream = await grpc.CallRawAsync(
             "ModelStreamInfer",

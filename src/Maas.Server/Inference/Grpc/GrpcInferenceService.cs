@@ -202,7 +202,8 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         var route = version is null ? _router?.Route(ctx, model) : null;
         var shadows = route is null ? null : _shadows;
         var capture = shadows?.Capture(route, request);
-        using var response = await Deployments.DeploymentRouter.WatchAsync(ctx, route, manager.InferAsync(model, version ?? route?.VersionText, request, token));
+        using var response = await Deployments.DeploymentRouter.WatchAsync(ctx, route, manager.InferAsync(
+            model, version ?? route?.VersionText, request, v => Deployments.DeploymentRouter.SetVersionHeader(ctx, v), token)); // errors name the version too
         ctx.Usage().ReportInference(response);
         payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
         Deployments.DeploymentRouter.SetVersionHeader(ctx, response.ModelVersion);
