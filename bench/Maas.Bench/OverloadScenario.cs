@@ -14,6 +14,8 @@ internal static class OverloadScenario
 {
     private const int Threads = 2;
     private const int BudgetMs = 500;
+    private const int LimitedConnectionsPerSecond = 20;
+    private static readonly string LimitedLabel = $", at most {LimitedConnectionsPerSecond} new connections/s per address";
 
     public static async Task<ScenarioResult> RunAsync(BenchOptions options)
     {
@@ -53,6 +55,22 @@ internal static class OverloadScenario
             Console.WriteLine($"  {steps[^1]}");
         }
 
+        // The retry-at-once load again, against a second server with a per-address rate of new connections (every
+        // client shares 127.0.0.1 here, so the rate holds back the whole step): reconnects over it are refused before
+        // their request is parsed.
+        await using (var limited = await ServerProcess.StartAsync(options, null, [
+            $"--Maas:Inference:HttpConnectionsPerSecondPerAddress={LimitedConnectionsPerSecond}",
+            $"--Maas:Inference:HttpConnectionBurstPerAddress={LimitedConnectionsPerSecond}"]))
+        {
+            await limited.RegisterAsync("ultraface", File.ReadAllBytes(path), new { instance_count = 1, threads = Threads, queue_time_budget_ms = BudgetMs });
+            foreach (var (factor, client) in new[] { (1, Client.RetryAfter), (100, Client.AtOnce), (1, Client.RetryAfter) })
+            {
+                var mode = factor == 1 ? "unloaded" : $"{factor}x, clients retry at once{LimitedLabel}";
+                steps.Add(await RunStepAsync(limited, request, mode, saturating * factor, seconds, client));
+                Console.WriteLine($"  {steps[^1]}");
+            }
+        }
+
         double Baseline(int i)
         {
             var before = steps.Take(i).Last(s => s.Mode == "unloaded");
@@ -80,7 +98,7 @@ internal static class OverloadScenario
             }
 
             ratios[s] = s.PerSecond / Math.Max(1e-9, Baseline(i));
-            var key = s.Mode.Replace(", clients retry at once", "_retry_at_once", StringComparison.Ordinal).Replace(", Expect: 100-continue", "_expect_continue", StringComparison.Ordinal);
+            var key = s.Mode.Replace(LimitedLabel, "_connection_rate_limited", StringComparison.Ordinal).Replace(", clients retry at once", "_retry_at_once", StringComparison.Ordinal).Replace(", Expect: 100-continue", "_expect_continue", StringComparison.Ordinal);
             numbers[$"server_queue_ms_{key}"] = s.QueueMs;
             numbers[$"goodput_ratio_{key}"] = ratios[s];
             numbers[$"admitted_p99_ms_{key}"] = s.P99Ms;
@@ -101,7 +119,7 @@ internal static class OverloadScenario
         return new ScenarioResult(
             "overload",
             $"UltraFace RFB-320 (../shared/models), REST binary, 900 KiB bodies, 1 instance x {Threads} threads, queue_time_budget_ms = {BudgetMs}, default queue_limit (256), HTTP read-ahead {ReadAhead()}. "
-            + $"Closed-loop clients on their own HTTP/1.1 connections; \"unloaded\" runs at the concurrency that saturates the instance ({saturating}), the overload steps at 5x, 50x and 100x as many connections (100x = 400 connections, the load of the issue's measurement), with an unloaded run between them. "
+            + $"Closed-loop clients on their own HTTP/1.1 connections; \"unloaded\" runs at the concurrency that saturates the instance ({saturating}), the overload steps at 5x, 50x and 100x as many connections (100x = 400 connections, the load of the issue's measurement), with an unloaded run between them; then, against a second server with `Maas:Inference:HttpConnectionsPerSecondPerAddress` = {LimitedConnectionsPerSecond}, the retry-at-once step again between two unloaded runs. "
             + "A refused client (429) waits the Retry-After the server gives (1 s) and reconnects when the server closed the connection; \"retry at once\" clients do not wait. "
             + "Clients send headers and body in one go, except \"Expect: 100-continue\" ones, which send the body once the server asks for it (as curl does for bodies over 1 MB), so a refused body is never sent. "
             + "Admitted latencies are those of answered (200) requests; peak RSS is the server process's resident memory sampled every 100 ms during the step.",
