@@ -102,6 +102,14 @@ internal static class OverloadScenario
             numbers[$"server_queue_ms_{key}"] = s.QueueMs;
             numbers[$"goodput_ratio_{key}"] = ratios[s];
             numbers[$"admitted_p99_ms_{key}"] = s.P99Ms;
+            if (s.Mode.Contains("retry at once", StringComparison.Ordinal) && s.Refused > 0)
+            {
+                // What a refusal costs the server: its CPU in the step less the answered calls at the unloaded runs' CPU
+                // per call, over the refusals (readable only where refusals dominate, as here).
+                var answered = s.PerSecond * s.Seconds;
+                var unloadedCpuUs = unloadedRuns.Average(u => u.ServerCpuUsPerCall);
+                numbers[$"server_cpu_ms_per_refusal_{key}"] = Math.Max(0, s.ServerCpuMs - (unloadedCpuUs * answered / 1000)) / s.Refused;
+            }
         }
 
         var lines = new List<string>
@@ -230,7 +238,8 @@ internal static class OverloadScenario
             failures.Sum(),
             server.PeakRss(reset: false) / 1e6,
             all.Length == 0 ? 0 : cpu.TotalMicroseconds / all.Length,
-            queueMs);
+            queueMs,
+            cpu.TotalMilliseconds);
     }
 
     /// <summary>How a client sends and what it does after a refusal.</summary>
@@ -252,7 +261,7 @@ internal static class OverloadScenario
         public byte[] Whole { get; } = [.. Head, .. Body];
     }
 
-    private sealed record Step(string Mode, int Clients, double Seconds, double PerSecond, double P50Ms, double P99Ms, long Refused, long Dropped, long Failures, double PeakRssMb, double ServerCpuUsPerCall, double QueueMs)
+    private sealed record Step(string Mode, int Clients, double Seconds, double PerSecond, double P50Ms, double P99Ms, long Refused, long Dropped, long Failures, double PeakRssMb, double ServerCpuUsPerCall, double QueueMs, double ServerCpuMs)
     {
         public double RefusedPerSecond => Refused / Seconds;
 
