@@ -90,7 +90,7 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Fine_tunes_an_llm_from_the_console_with_an_upload_progress_bar_and_draws_the_loss_per_epoch() => run.AssertScenario("fine_tuning");
 
     [BrowserFact]
-    public void Creates_a_deployment_with_a_split_changes_it_refuses_a_stale_change_pauses_resumes_aborts_deletes_and_promotes_with_its_history() => run.AssertScenario("deployments");
+    public void Creates_a_deployment_with_a_split_changes_it_refuses_a_stale_change_pauses_resumes_aborts_deletes_and_promotes_with_its_history_and_edits_stickiness_and_a_rollout_from_its_page() => run.AssertScenario("deployments");
 
     [BrowserFact]
     public void Every_page_passes_axe_without_serious_or_critical_violations()

@@ -41,6 +41,10 @@ public sealed record StickyRouting
 
     /// <summary>True to key on the caller's API key (its id, never the secret).</summary>
     public bool Key { get; init; }
+
+    /// <summary>Neither a header nor the key: in a change, turns stickiness off (<c>"sticky": {}</c>).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool IsOff => string.IsNullOrEmpty(Header) && !Key;
 }
 
 /// <summary>A rollout: the canary's traffic goes through <see cref="Steps"/>, each held for a dwell time and analysed.</summary>

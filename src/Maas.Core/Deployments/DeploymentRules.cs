@@ -95,7 +95,7 @@ public static class DeploymentRules
         var hasHeader = !string.IsNullOrEmpty(sticky.Header);
         if (hasHeader == sticky.Key)
         {
-            throw Invalid("invalid_sticky", "sticky needs exactly one of {\"header\": \"X-User-Id\"} or {\"key\": true}");
+            throw Invalid("invalid_sticky", "sticky needs exactly one of {\"header\": \"X-User-Id\"} or {\"key\": true} (a change may give {} to turn stickiness off)");
         }
 
         if (hasHeader && (sticky.Header!.Length > 128 || !sticky.Header.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_')))

@@ -66,7 +66,7 @@ public sealed class DeploymentService(
         var merged = new DeploymentSpec(
             spec.Traffic ?? current.Traffic,
             spec.Shadow ?? current.Shadow,
-            spec.Sticky ?? current.Sticky,
+            spec.Sticky is { IsOff: true } ? null : spec.Sticky ?? current.Sticky,
             spec.Plan ?? (spec.Traffic is null ? current.Plan : null));
         var next = Build(current with { State = DeploymentState.Active, Reason = null }, merged, now);
         if (spec.Plan is null && spec.Traffic is null && current.Plan is not null)

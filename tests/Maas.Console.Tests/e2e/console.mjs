@@ -1064,7 +1064,24 @@ await scenario('deployments', async () => {
   const served = await (await api('/api/v1/deployments/shapes-model')).json();
   if (served.stable !== 2 || served.traffic.length !== 1 || served.traffic[0].version !== 2) throw new Error(`the server says ${JSON.stringify(served.traffic)}, stable ${served.stable}`);
   await check('deployment-promoted');
-  return `created with v1 90% · v2 10%, changed to 50/50, a stale change refused (typed split kept), typed split and focus kept over two rollout redraws, pause and resume, the split sent, aborted back to v1 100%; deleted, created again with a plan and sticky routing from the form, and promoted to v2 100%`;
+  // The page's other change forms: stickiness turned off (the split untouched), then a new rollout started.
+  const stickyHeader = page.getByLabel('Sticky by request header');
+  await until('the stickiness form shows the header', async () => await stickyHeader.inputValue() === 'X-User');
+  await stickyHeader.fill('');
+  await page.getByRole('button', { name: 'Change shadows and stickiness' }).click();
+  await page.locator('p.status.ok', { hasText: 'Shadows and stickiness changed.' }).waitFor();
+  const unstuck = await (await api('/api/v1/deployments/shapes-model')).json();
+  if (unstuck.sticky || unstuck.traffic.length !== 1 || unstuck.traffic[0].version !== 2) throw new Error(`after turning stickiness off the server says ${JSON.stringify(unstuck)}`);
+  await page.getByLabel('Rollout traffic (version:percent, ...)').fill('2:90, 1:10');
+  await page.getByLabel('Rollout plan (JSON)').fill('{"steps": [10, 100], "dwell_seconds": 3600}');
+  await page.getByRole('button', { name: 'Start the rollout' }).click();
+  await page.locator('p.status.ok', { hasText: 'Rollout started.' }).waitFor();
+  await page.locator('#deployment-status[data-state="active"]').waitFor();
+  const restarted = await (await api('/api/v1/deployments/shapes-model')).json();
+  if (restarted.canary !== 1 || restarted.step !== 0 || restarted.plan?.dwell_seconds !== 3600 || restarted.sticky) throw new Error(`the rollout form made ${JSON.stringify(restarted)}`);
+  const firstStep = (await page.locator('#deployment-status').textContent()).replace(/\s+/g, ' ');
+  if (!/v2 90%/.test(firstStep) || !/v1 10%/.test(firstStep)) throw new Error(`the page shows the rollout's first step as ${firstStep}`);
+  return `created with v1 90% · v2 10%, changed to 50/50, a stale change refused (typed split kept), typed split and focus kept over two rollout redraws, pause and resume, the split sent, aborted back to v1 100%; deleted, created again with a plan and sticky routing from the form, promoted to v2 100%; stickiness turned off and a new rollout (v2 90% · v1 10%, canary v1) started from the page's forms`;
 });
 
 await browser.close();

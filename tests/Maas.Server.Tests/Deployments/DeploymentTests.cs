@@ -236,6 +236,15 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         Assert.All(seen.Values, versions => Assert.Single(versions));
         // 24 users on a 50/50 split all landing on one version: 2 in 16.7 million.
         Assert.Equal(2, seen.Values.Select(v => v.Single()).Distinct().Count());
+
+        // "sticky": {} in a change turns stickiness off and keeps the split; the deployment then reads without it.
+        var unstuck = await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"sticky": {}}"""))).JsonAsync(HttpStatusCode.OK);
+        Assert.Null(unstuck["sticky"]);
+        Assert.Equal([50, 50], unstuck["traffic"]!.AsArray().Select(t => (int)t!["percent"]!));
+        Assert.Null((await (await client.GetAsync($"api/v1/deployments/{model}")).JsonAsync(HttpStatusCode.OK))["sticky"]);
+        var spread = await Task.WhenAll(Enumerable.Range(0, 48).Select(_ => InferAsync(client, model, user: "user-0")));
+        // One user on a 50/50 split drawing one version 48 times: 2 in 2^48.
+        Assert.Equal(2, spread.Select(a => a.Header).Distinct().Count());
     }
 
     [Theory]

@@ -1,5 +1,6 @@
 // Deployments: the traffic split of each model over its versions, shadows, a rollout's state, this server's metrics
-// per version, the history of changes, and the actions (create, edit the split, promote, pause, resume, abort, delete).
+// per version, the history of changes, and the actions (create; change the split, shadows and stickiness, or start a
+// rollout; promote, pause, resume, abort, delete).
 import { api, ApiError, can, seg } from '../api';
 import { confirmButton, field, h, num, replace, statusLine, when } from '../dom';
 import type { PageContext } from '../main';
@@ -82,27 +83,25 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
     try { await api(`${base}:${action}`, { method: 'POST', json: {} }); await loop(); status.ok(`Done: ${action}.`); } catch (e) { status.error(e as Error); }
   }
 
-  // The split form is built once and never redrawn (a rollout's page redraws every 3 s): what is typed there, the caret
-  // and the focus stay. Until something is typed it follows the deployment; from then on it keeps the revision the
-  // typing started from and sends it (If-Match), so a change made meanwhile is refused, not overwritten. After such a
-  // refusal the page shows the current state and the typed split may be sent again against it.
-  function splitForm(): { section: HTMLElement; follow(d: Deployment): void } {
+  // The change forms are built once and never redrawn (a rollout's page redraws every 3 s): what is typed there, the
+  // caret and the focus stay. Until something is typed a form follows the deployment; from then on it keeps the
+  // revision the typing started from and sends it (If-Match), so a change made meanwhile is refused, not overwritten.
+  // After such a refusal the page shows the current state and the typed change may be sent again against it.
+  function changeForm(id: string, title: string, button: string, done: string, controls: HTMLElement[],
+    fill: (d: Deployment) => void, body: () => Record<string, unknown>, note?: HTMLElement): { section: HTMLElement; follow(d: Deployment): void } {
     let revision = 0;
     let typed = false;
-    const input = h('input', { type: 'text', required: true, pattern: splitPattern });
-    const note = h('p', { hidden: true }, 'A new split ends the running rollout.');
-    const form = h('form', { class: 'card', id: 'deployment-split' },
-      h('div', { class: 'row' }, field('New traffic split (version:percent, ...)', input)),
-      h('button', { type: 'submit', class: 'primary' }, 'Change the split'));
+    const form = h('form', { class: 'card', id }, h('div', { class: 'row' }, controls), h('button', { type: 'submit', class: 'primary' }, button));
     const setRevision = (r: number): void => { revision = r; form.dataset.revision = String(r); };
-    input.addEventListener('input', () => { typed = true; });
+    form.addEventListener('input', () => { typed = true; });
+    form.addEventListener('change', () => { typed = true; });
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       try {
-        await api(base, { method: 'PATCH', json: { traffic: parseSplit(input.value) }, headers: { 'If-Match': `"${revision}"` } });
+        await api(base, { method: 'PATCH', json: body(), headers: { 'If-Match': `"${revision}"` } });
         typed = false;
         await draw();
-        status.ok('Split changed.');
+        status.ok(done);
       } catch (err) {
         status.error(err as Error);
         if (err instanceof ApiError && err.code === 'deployment_changed') {
@@ -111,17 +110,62 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
       }
     });
     return {
-      section: h('section', { 'aria-label': 'Change the split' }, h('h2', null, 'Change the split'), note, form),
+      section: h('section', { 'aria-label': title }, h('h2', null, title), note ?? null, form),
       follow(d: Deployment): void {
-        note.hidden = !(d.plan && d.state === 'active');
         if (typed) return;
-        input.value = d.traffic.map((t) => `${t.version}:${t.percent}`).join(', ');
+        fill(d);
         setRevision(d.revision);
       },
     };
   }
 
-  const splitEditor = writable ? splitForm() : null;
+  const shares = (d: Deployment): string => d.traffic.map((t) => `${t.version}:${t.percent}`).join(', ');
+
+  function splitForm(): { section: HTMLElement; follow(d: Deployment): void } {
+    const input = h('input', { type: 'text', required: true, pattern: splitPattern });
+    const note = h('p', { hidden: true }, 'A new split ends the running rollout.');
+    const form = changeForm('deployment-split', 'Change the split', 'Change the split', 'Split changed.',
+      [field('New traffic split (version:percent, ...)', input)], (d) => { input.value = shares(d); }, () => ({ traffic: parseSplit(input.value) }), note);
+    return { section: form.section, follow(d) { note.hidden = !(d.plan && d.state === 'active'); form.follow(d); } };
+  }
+
+  // Shadows and stickiness change without touching the split: a running rollout keeps its step.
+  function routingForm(): { section: HTMLElement; follow(d: Deployment): void } {
+    const shadows = h('input', { type: 'text', placeholder: 'none, or e.g. 3, 4', pattern: '\\s*(\\d+\\s*(,\\s*\\d+\\s*)*)?' });
+    const header = h('input', { type: 'text', placeholder: 'none, or e.g. X-User-Id' });
+    const byKey = h('input', { type: 'checkbox' });
+    return changeForm('deployment-routing', 'Shadows and stickiness', 'Change shadows and stickiness', 'Shadows and stickiness changed.',
+      [field('Shadow versions (comma-separated)', shadows), field('Sticky by request header', header), field('Sticky by API key', byKey)],
+      (d) => {
+        shadows.value = d.shadow.map((x) => String(x.version)).join(', ');
+        header.value = typeof d.sticky?.header === 'string' ? d.sticky.header : '';
+        byKey.checked = d.sticky?.key === true;
+      },
+      () => {
+        const name = header.value.trim();
+        if (name && byKey.checked) throw new Error('Sticky routing keys on a header or on the API key, not both.');
+        return {
+          shadow: shadows.value.split(',').map((x) => x.trim()).filter(Boolean).map((x) => ({ version: Number(x) })),
+          sticky: name ? { header: name } : byKey.checked ? { key: true } : {}, // {} turns stickiness off
+        };
+      });
+  }
+
+  // A new rollout: the split to start from and the plan that moves the canary's share step by step.
+  function rolloutForm(): { section: HTMLElement; follow(d: Deployment): void } {
+    const traffic = h('input', { type: 'text', required: true, pattern: splitPattern });
+    const plan = h('textarea', { rows: 2, required: true, placeholder: '{"steps": [10, 50, 100], "dwell_seconds": 300}' });
+    return changeForm('deployment-rollout', 'Start a rollout', 'Start the rollout', 'Rollout started.',
+      [field('Rollout traffic (version:percent, ...)', traffic), field('Rollout plan (JSON)', plan, 'The canary\'s share step by step, each held for its dwell time while its checks pass (docs/api.md).')],
+      (d) => { traffic.value = shares(d); plan.value = d.plan ? JSON.stringify(d.plan) : ''; },
+      () => {
+        let parsed: unknown;
+        try { parsed = JSON.parse(plan.value); } catch (err) { throw new Error(`The rollout plan is not valid JSON: ${(err as Error).message}`); }
+        return { traffic: parseSplit(traffic.value), plan: parsed };
+      });
+  }
+
+  const editors = writable ? [splitForm(), routingForm(), rolloutForm()] : [];
 
   async function draw(): Promise<Deployment> {
     const d = await api<Deployment>(base);
@@ -145,7 +189,7 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
         confirmButton('Delete deployment', 'Really delete?', async () => {
           try { await api(base, { method: 'DELETE' }); location.hash = '#/deployments'; } catch (e) { status.error(e as Error); }
         })) : null);
-    splitEditor?.follow(d);
+    for (const editor of editors) editor.follow(d);
     replace(details,
       h('section', { 'aria-label': 'Metrics per version' }, h('h2', null, 'Metrics per version (this server, current step)'), h('table', { class: 'list compact' },
         h('thead', null, h('tr', null, ['Version', 'Requests', 'Errors', 'Error rate', 'p99 ms', 'Comparisons', 'Exact match', 'Max abs error', 'Dropped'].map((t) => h('th', { scope: 'col' }, t)))),
@@ -171,7 +215,7 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
     if (moving && !stopped && mine === generation) timer = window.setTimeout(() => void loop(), 3000);
   }
 
-  replace(root, h('p', null, h('a', { href: '#/deployments' }, '← Deployments')), h('h1', null, `Deployment ${name}`), status, view, splitEditor?.section ?? null, details);
+  replace(root, h('p', null, h('a', { href: '#/deployments' }, '← Deployments')), h('h1', null, `Deployment ${name}`), status, view, ...editors.map((e) => e.section), details);
   await loop();
   return () => { stopped = true; clearTimeout(timer); };
 }
