@@ -67,12 +67,13 @@ public sealed class DeploymentService(
             spec.Traffic ?? current.Traffic,
             spec.Shadow ?? current.Shadow,
             spec.Sticky is { IsOff: true } ? null : spec.Sticky ?? current.Sticky,
-            spec.Plan ?? (spec.Traffic is null ? current.Plan : null));
+            spec.Plan);
         var next = Build(current with { State = DeploymentState.Active, Reason = null }, merged, now);
         if (spec.Plan is null && spec.Traffic is null && current.Plan is not null)
         {
-            // Only shadows or stickiness changed: a running rollout keeps its step and split.
-            next = next with { Traffic = current.Traffic, Step = current.Step, StepStartedAt = current.StepStartedAt, State = current.State, Reason = current.Reason, Stable = current.Stable, Canary = current.Canary };
+            // Only shadows or stickiness changed: a rollout keeps its plan, step, split and state (running or ended: a
+            // promoted deployment's plan no longer fits its one-version split, so it is not checked again).
+            next = next with { Traffic = current.Traffic, Plan = current.Plan, Step = current.Step, StepStartedAt = current.StepStartedAt, State = current.State, Reason = current.Reason, Stable = current.Stable, Canary = current.Canary };
         }
 
         await CheckVersionsAsync(next, cancellationToken);

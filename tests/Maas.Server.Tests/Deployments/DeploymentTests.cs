@@ -351,6 +351,12 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         Assert.Equal(100, Placement.Sum(text, "maas_deployment_traffic_percent", $"model=\"{model}\"", "version=\"3\"", "role=\"stable\""));
         history = (await (await client.GetAsync($"api/v1/deployments/{model}/history")).JsonAsync(HttpStatusCode.OK))["history"]!.AsArray();
         Assert.Equal(["promote", "step", "update"], history.Take(3).Select(h => (string?)h!["action"]));
+
+        // A promoted deployment still takes a change of shadows or stickiness: its plan is not checked against its
+        // one-version split again, and it stays promoted with all traffic on version 3.
+        var shadowed = await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"shadow": [{"version": 1}], "sticky": {"key": true}}"""))).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(("promoted", 3, 1, true), ((string?)shadowed["state"], (int)shadowed["traffic"]![0]!["version"]!, (int)shadowed["shadow"]![0]!["version"]!, (bool)shadowed["sticky"]!["key"]!));
+        Assert.Single(shadowed["traffic"]!.AsArray());
     }
 
     // Loads and answers the warm-up's zeros, but fails every live call: the inputs, cast to integers, index a
