@@ -204,15 +204,7 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
 
         info["accuracy_before"] = prunedAccuracy;
         await run.EventAsync("metrics", new { split = "test", source_accuracy = sourceAccuracy, pruned_accuracy = prunedAccuracy, accuracy });
-        return (TestRows(fineTune, data), new Dictionary<string, object?>
-        {
-            ["accuracy"] = accuracy,
-            ["source_accuracy"] = sourceAccuracy,
-            ["accuracy_drop"] = sourceAccuracy - accuracy,
-            ["accuracy_rows"] = data.Test.Length,
-            ["accuracy_on"] = $"{reference.Name}:{reference.Version} test split",
-            ["fine_tune"] = info,
-        });
+        return (TestRows(fineTune, data), AccuracyReport(sourceAccuracy, accuracy, data.Test.Length, $"{reference.Name}:{reference.Version} test split", "fine_tune", info));
     }
 
     // Accuracy of source and rewrite on the test split of options.evaluation's labelled dataset version (nothing trains).
@@ -234,24 +226,16 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         }
 
         await run.EventAsync("metrics", new { split = "test", source_accuracy = sourceAccuracy, accuracy });
-        return (TestRows(evaluation, data), new Dictionary<string, object?>
+        return (TestRows(evaluation, data), AccuracyReport(sourceAccuracy, accuracy, data.Test.Length, $"{reference.Name}:{reference.Version} test split", "evaluation", new Dictionary<string, object?>
         {
-            ["accuracy"] = accuracy,
-            ["source_accuracy"] = sourceAccuracy,
-            ["accuracy_drop"] = sourceAccuracy - accuracy,
-            ["accuracy_rows"] = data.Test.Length,
-            ["accuracy_on"] = $"{reference.Name}:{reference.Version} test split",
-            ["evaluation"] = new Dictionary<string, object?>
-            {
-                ["dataset"] = reference.Name,
-                ["version"] = reference.Version,
-                ["label"] = evaluation.Label,
-                ["features"] = new[] { evaluation.Image },
-                ["split"] = evaluation.Split,
-                ["test_rows"] = data.Test.Length,
-                ["rows_skipped"] = data.Skipped,
-            },
-        });
+            ["dataset"] = reference.Name,
+            ["version"] = reference.Version,
+            ["label"] = evaluation.Label,
+            ["features"] = new[] { evaluation.Image },
+            ["split"] = evaluation.Split,
+            ["test_rows"] = data.Test.Length,
+            ["rows_skipped"] = data.Skipped,
+        }));
     }
 
     // Accuracy of source and rewrite of a table classifier MaaS trained (on its training's test split) or of an uploaded
@@ -299,31 +283,34 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
                 return positions.All(p => p >= 0) ? positions.Select(p => made[p]).ToArray() : made;
             },
         };
-        return (rows, new Dictionary<string, object?>
+        return (rows, AccuracyReport(sourceAccuracy, accuracy, data.Test.Length, $"{reference.Name}:{reference.Version} {split}", "evaluation", new Dictionary<string, object?>
         {
-            ["accuracy"] = accuracy,
-            ["source_accuracy"] = sourceAccuracy,
-            ["accuracy_drop"] = sourceAccuracy - accuracy,
-            ["accuracy_rows"] = data.Test.Length,
-            ["accuracy_on"] = $"{reference.Name}:{reference.Version} {split}",
-            ["evaluation"] = new Dictionary<string, object?>
-            {
-                ["dataset"] = reference.Name,
-                ["version"] = reference.Version,
-                ["model"] = evaluation.Kind == LabelledEvaluation.Table ? "table classifier trained by MaaS" : "uploaded",
-                ["label"] = evaluation.Label,
-                ["features"] = evaluation.Features,
-                ["input"] = evaluation.Kind == LabelledEvaluation.Table ? null : evaluation.Input,
-                ["output"] = evaluation.Output,
-                ["output_kind"] = evaluation.Kind == LabelledEvaluation.Table ? (evaluation.Tabular!.LabelOutput is null ? LabelledEvaluation.Scores : LabelledEvaluation.Labels) : evaluation.OutputKind,
-                ["classes"] = evaluation.Classes,
-                ["preprocess"] = evaluation.Preprocessing is { } p ? new Dictionary<string, object?> { ["mean"] = p.Mean, ["std"] = p.Std, ["from"] = p.From } : null,
-                ["split"] = evaluation.Split,
-                ["test_rows"] = data.Test.Length,
-                ["rows_skipped"] = data.Skipped,
-            },
-        });
+            ["dataset"] = reference.Name,
+            ["version"] = reference.Version,
+            ["model"] = evaluation.Kind == LabelledEvaluation.Table ? "table classifier trained by MaaS" : "uploaded",
+            ["label"] = evaluation.Label,
+            ["features"] = evaluation.Features,
+            ["input"] = evaluation.Kind == LabelledEvaluation.Table ? null : evaluation.Input,
+            ["output"] = evaluation.Output,
+            ["output_kind"] = evaluation.Kind == LabelledEvaluation.Table ? (evaluation.Tabular!.LabelOutput is null ? LabelledEvaluation.Scores : LabelledEvaluation.Labels) : evaluation.OutputKind,
+            ["classes"] = evaluation.Classes,
+            ["preprocess"] = evaluation.Preprocessing is { } p ? new Dictionary<string, object?> { ["mean"] = p.Mean, ["std"] = p.Std, ["from"] = p.From } : null,
+            ["split"] = evaluation.Split,
+            ["test_rows"] = data.Test.Length,
+            ["rows_skipped"] = data.Skipped,
+        }));
     }
+
+    // The accuracy part of a report, the same however accuracy was measured; `detail` (under `key`) says how.
+    private static Dictionary<string, object?> AccuracyReport(double sourceAccuracy, double accuracy, int rows, string on, string key, Dictionary<string, object?> detail) => new()
+    {
+        ["accuracy"] = accuracy,
+        ["source_accuracy"] = sourceAccuracy,
+        ["accuracy_drop"] = sourceAccuracy - accuracy,
+        ["accuracy_rows"] = rows,
+        ["accuracy_on"] = on,
+        [key] = detail,
+    };
 
     // The pictures and labels of a fine-tune's or evaluation's dataset version resolved at submission, split as the source's training was.
     private async Task<FineTuneData> LabelledAsync(FineTuneSpec spec, CancellationToken token)
@@ -514,7 +501,7 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
             var graph = OnnxGraph.Load(sourcePath);
 
             // ML.NET's linear classifiers hold their weights in ONNX-ML attributes: lowered to a MatMul first, they quantise and prune.
-            var lowered = spec.Method is OptimizationMethods.OnnxInt8Dynamic or OptimizationMethods.PruneMagnitude ? OnnxLinearLowering.Lower(graph) : 0;
+            var lowered = spec.Method is OptimizationMethods.OnnxInt8Dynamic or OptimizationMethods.PruneMagnitude ? OnnxLinearLowering.Lower(graph) : new LinearLoweringResult(0, 0);
             Dictionary<string, object?> info = spec.Method switch
             {
                 OptimizationMethods.OnnxFp16 => OnnxFloat16Rewriter.Rewrite(graph) is var f
@@ -545,9 +532,15 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
                 info["weight_inputs_removed"] = graph.WeightInputsRemoved;
             }
 
-            if (lowered > 0)
+            if (lowered.Classifiers > 0)
             {
-                info["linear_classifiers_lowered"] = lowered;
+                info["linear_classifiers_lowered"] = lowered.Classifiers;
+            }
+
+            if (lowered.Regressors > 0)
+            {
+                // ML.NET's binary linear classifiers: the score is a LinearRegressor, calibrated and thresholded after.
+                info["linear_regressors_lowered"] = lowered.Regressors;
             }
 
             graph.Model.ProducerName = "maas-optimization";

@@ -86,7 +86,9 @@ public static class OnnxComparison
                     var b = Values(actual[o]);
                     if (a is null || b is null)
                     {
-                        var same = expected[o].GetBytes().SequenceEqual(actual[o].GetBytes());
+                        var same = expected[o].ElementType == OnnxElementType.String
+                            ? expected[o].GetStrings().SequenceEqual(actual[o].GetStrings(), StringComparer.Ordinal)
+                            : expected[o].GetBytes().SequenceEqual(actual[o].GetBytes());
                         mismatched += same ? 0 : 1;
                         continue;
                     }
@@ -271,6 +273,8 @@ public static class OnnxComparison
         _ => null,
     };
 
+    private static readonly string[] SampleWords = ["", "a", "b", "yes", "no", "other"];
+
     // Batch 1 for symbolic dimensions; values in the ranges models usually take (normalised floats, small indices).
     private static OnnxTensor Sample(OnnxNodeInfo input, Random random)
     {
@@ -285,7 +289,10 @@ public static class OnnxComparison
             OnnxElementType.Int64 => OnnxTensor.Create(Enumerable.Range(0, count).Select(_ => (long)random.Next(0, 2)).ToArray(), shape),
             OnnxElementType.Int32 => OnnxTensor.Create(Enumerable.Range(0, count).Select(_ => random.Next(0, 2)).ToArray(), shape),
             OnnxElementType.Bool => OnnxTensor.Create(Enumerable.Range(0, count).Select(_ => random.Next(2) == 1).ToArray(), shape),
-            _ => throw new NotSupportedException($"input '{input.Name}' is {input.ElementType}; sample inputs are made for float, double, float16, int32, int64 and bool"),
+
+            // Table models' text columns: a few short words; categories a model does not know take its default path, in both models alike.
+            OnnxElementType.String => OnnxTensor.CreateStrings(Enumerable.Range(0, count).Select(_ => SampleWords[random.Next(SampleWords.Length)]).ToArray(), shape),
+            _ => throw new NotSupportedException($"input '{input.Name}' is {input.ElementType}; sample inputs are made for float, double, float16, int32, int64, bool and string"),
         };
     }
 }

@@ -68,6 +68,11 @@ internal static class OptimizationEndpoints
         try
         {
             spec = OptimizationRequestParser.Parse(source, body.Method, body.Options, body.Gate, body.Alias, ApiRequests.Caller(context));
+            if (source.Format == Maas.Core.Formats.ModelFormat.Onnx)
+            {
+                OptimizationApplicability.Check(spec, source, await registry.GetLocalArtifactPathAsync(source, context.RequestAborted));
+            }
+
             if (spec.CalibrationReference is { } reference)
             {
                 spec = CalibrationData.Resolve(spec, await DatasetAsync(reference, "calibration", context, datasets), source);

@@ -36,6 +36,23 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
 
     private static double Gaussian(Random random) => Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
 
+    // Two overlapping classes: eight informative columns, four of noise and a city the label does not depend on
+    // (16 feature slots once the city is one-hot encoded: enough weights for the int8 quantiser, which leaves fewer).
+    private static byte[] TwoClasses(int rows, int seed)
+    {
+        var random = new Random(seed);
+        string[] cities = ["lima", "oslo", "pune", "rome"];
+        var text = new StringBuilder("x0,x1,x2,x3,x4,x5,x6,x7,n0,n1,n2,n3,city,churn\n");
+        for (var r = 0; r < rows; r++)
+        {
+            var yes = r % 2 == 0;
+            var values = Enumerable.Range(0, 8).Select(i => (yes ? 0.4 : -0.4) * (i % 2 == 0 ? 1 : -1) + Gaussian(random)).Concat(Enumerable.Range(0, 4).Select(_ => Gaussian(random)));
+            text.Append(string.Join(",", values.Select(v => v.ToString("0.####", CultureInfo.InvariantCulture)))).Append(',').Append(cities[random.Next(4)]).Append(',').Append(yes ? "yes" : "no").Append('\n');
+        }
+
+        return Encoding.UTF8.GetBytes(text.ToString());
+    }
+
     // Rows of six numbers in [-1, 1] labelled by the layer's own argmax (so the source is right on every row), with an id and a note the model does not read.
     private static byte[] Labelled(DenseLayer layer, int rows, int seed)
     {
@@ -139,6 +156,92 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
         using var refused = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json($$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}", "features": ["x0"]} } }"""));
         var error = await refused.ErrorAsync(HttpStatusCode.BadRequest, "invalid_evaluation");
         Assert.Contains("takes the features x0, x1, x2, x3, n0, n1, n2, n3", (string?)error["message"], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_binary_table_classifier_maas_trained_is_quantised_and_pruned_within_a_point_on_its_own_test_split()
+    {
+        // ML.NET's binary linear trainers export their score as a LinearRegressor (then a calibrator and a threshold):
+        // lowered to a MatMul, it quantises and prunes; the text column makes the comparison feed strings too.
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var dataset = await TrainingApiTests.DatasetAsync(client, TwoClasses(800, seed: 11), "churn.csv");
+        foreach (var (trainer, method, options) in new[] { ("sdca", "onnx-int8-dynamic", ""), ("lbfgs", "prune-magnitude", "\"sparsity\": 0.25, ") })
+        {
+            var model = Names.Unique("binary");
+            var trained = await TrainingApiTests.TrainAsync(client, $$"""
+                {"model": "{{model}}", "dataset": "{{dataset}}", "task": "binary-classification", "label": "churn", "trainer": "{{trainer}}",
+                 "split": {"validation": 0.1, "test": 0.25, "seed": 5} }
+                """);
+            Assert.True((string?)trained["status"] == "succeeded", trained.ToJsonString());
+            var trainedAccuracy = (double)trained["result"]!["evaluation"]!["accuracy"]!;
+            Assert.InRange(trainedAccuracy, 0.6, 0.97); // overlapping classes: errors the rewrite could add to
+
+            var job = await OptimizeAsync(client, model, $$"""{"method": "{{method}}", "options": { {{options}}"evaluation": {"dataset": "{{dataset}}"} } }""");
+
+            Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+            var report = job["result"]!["report"]!;
+            Assert.True((string?)job["result"]!["status"] == "ready", report.ToJsonString());
+            Assert.Equal(1, (int)report["rewrite"]!["linear_regressors_lowered"]!);
+            Assert.Equal(1, (int)report["rewrite"]![method == "prune-magnitude" ? "tensors_pruned" : "matmuls_quantized"]!);
+            Assert.Equal(trainedAccuracy, (double)report["source_accuracy"]!, 6); // the training's own test split, decoded as /predict does
+            Assert.Equal(200, (int)report["accuracy_rows"]!);
+            var drop = Check(report, "max_accuracy_drop");
+            Assert.True((bool)drop["passed"]!, report.ToJsonString());
+            Assert.Equal(0.01, (double)drop["threshold"]!);
+            Assert.InRange((double)report["accuracy_drop"]!, -0.01, 0.01);
+
+            // The new version answers /predict with the source's labels and types.
+            var instance = """{"instances": [{"x0": 2, "x1": -2, "x2": 2, "x3": -2, "x4": 2, "x5": -2, "x6": 2, "x7": -2, "n0": 0, "n1": 0, "n2": 0, "n3": 0, "city": "oslo"}, {"x0": -2, "x1": 2, "x2": -2, "x3": 2, "x4": -2, "x5": 2, "x6": -2, "x7": 2, "n0": 0, "n1": 0, "n2": 0, "n3": 0, "city": "lima"}]}""";
+            var answer = await (await client.PostAsync($"api/v1/models/{model}/versions/{(int)job["result"]!["version"]!}/predict", Api.Json(instance))).JsonAsync(HttpStatusCode.OK);
+            Assert.Equal(["yes", "no"], answer["predictions"]!.AsArray().Select(p => (string?)p!["label"]));
+        }
+    }
+
+    [Fact]
+    public async Task A_tree_ensemble_is_refused_at_submission_by_methods_that_rewrite_weights_and_onnx_optimize_makes_a_checked_version()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var dataset = await TrainingApiTests.DatasetAsync(client, TwoClasses(400, seed: 12), "churn.csv");
+        var model = Names.Unique("trees");
+        var trained = await TrainingApiTests.TrainAsync(client, $$"""
+            {"model": "{{model}}", "dataset": "{{dataset}}", "task": "binary-classification", "label": "churn", "trainer": "lightgbm", "split": {"validation": 0.1, "test": 0.25, "seed": 5} }
+            """);
+        Assert.True((string?)trained["status"] == "succeeded", trained.ToJsonString());
+
+        // Thresholds and leaf values are node attributes: nothing float16, int8, int4 or pruning rewrites. A 400 at
+        // submission naming the operator, not a queued job that fails.
+        foreach (var (method, options) in new[]
+        {
+            ("onnx-fp16", "{}"), ("onnx-int8-dynamic", "{}"), ("onnx-int8-static", $$"""{"calibration": "{{dataset}}"}"""),
+            ("onnx-int4", "{}"), ("prune-magnitude", """{"sparsity": 0.5}"""), ("prune-structured", """{"ratio": 0.5}"""),
+        })
+        {
+            using var response = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json($$"""{"method": "{{method}}", "options": {{options}} }"""));
+            var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "method_not_applicable");
+            var message = (string?)error["message"];
+            Assert.True(message!.Contains($"{method} cannot apply to version 1", StringComparison.Ordinal), message);
+            Assert.Contains("tree ensemble (ai.onnx.ml TreeEnsembleRegressor)", message, StringComparison.Ordinal);
+            Assert.Contains("onnx-optimize applies to it", message, StringComparison.Ordinal);
+        }
+
+        // onnx-optimize: ONNX Runtime's graph optimisations apply to any graph; compared on seeded inputs (strings for the
+        // text column) and, with an evaluation, on the training's test split: the same answers.
+        foreach (var evaluation in new[] { "", $$""", "evaluation": {"dataset": "{{dataset}}"}""" })
+        {
+            var job = await OptimizeAsync(client, model, $$"""{"method": "onnx-optimize", "options": {"level": "extended"{{evaluation}} } }""");
+
+            Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+            var report = job["result"]!["report"]!;
+            Assert.True((string?)job["result"]!["status"] == "ready", report.ToJsonString());
+            Assert.InRange((double)report["max_abs_diff"]!, 0, 1e-6);
+            Assert.Equal(0, (long)report["mismatched_values"]!);
+            Assert.Equal(evaluation.Length == 0 ? "seeded random inputs" : "evaluation test rows", (string?)report["compared_on"]);
+            if (evaluation.Length > 0)
+            {
+                Assert.Equal((double)trained["result"]!["evaluation"]!["accuracy"]!, (double)report["source_accuracy"]!, 6);
+                Assert.Equal(0, (double)report["accuracy_drop"]!);
+            }
+        }
     }
 
     [Fact]
