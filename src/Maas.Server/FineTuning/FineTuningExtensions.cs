@@ -1,8 +1,8 @@
 using Maas.Core.FineTuning;
 using Maas.Core.Hosting;
-using Maas.Core.Training;
 using Maas.Core.Jobs.Queue;
 using Maas.Core.Registry;
+using Maas.Core.Training;
 using Maas.Server.Registry;
 using Maas.Storage.FineTuning;
 using Maas.Storage.Sql;
