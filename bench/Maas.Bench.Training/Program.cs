@@ -21,11 +21,11 @@ var (testImages, testLabels) = Idx.Read(data, "t10k", 0);
 Console.WriteLine($"Fashion-MNIST: {trainLabels.Length} training and {testLabels.Length} test images; {settings.Epochs} epochs, batch {settings.Batch}, {settings.Threads} threads, AdamW lr {settings.LearningRate}");
 
 // MaaS: the trainer image-classification jobs use, without the job around it (no validation pass, no checkpoint).
-(List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds) TrainMaas(bool gatherColumns, string label)
+(List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds) TrainMaas(bool gatherColumns, string label, bool padContraction = false)
 {
     using var self = Process.GetCurrentProcess();
     var cpu = self.TotalProcessorTime;
-    var options = new GgmlTrainingOptions { BatchSize = settings.Batch, Threads = settings.Threads, LearningRate = settings.LearningRate, Seed = 42, GatherColumns = gatherColumns };
+    var options = new GgmlTrainingOptions { BatchSize = settings.Batch, Threads = settings.Threads, LearningRate = settings.LearningRate, Seed = 42, GatherColumns = gatherColumns, PadContraction = padContraction };
     var epochs = new List<GgmlEpoch>();
     using var network = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, 28, 28]), 10, options);
     var rows = Enumerable.Range(0, trainLabels.Length).ToArray();
@@ -64,6 +64,19 @@ if (settings.CompareIm2col)
     var second = TrainMaas(gatherColumns: false, "im2col");
     var again = TrainMaas(gatherColumns: true, "maas ");
     im2col = ([.. first.Epochs, .. second.Epochs], first.Accuracy, first.CpuSeconds + second.CpuSeconds);
+    (maasEpochs, maasCpu) = ([.. maasEpochs, .. again.Epochs], maasCpu + again.CpuSeconds);
+}
+
+// --compare-padded: the same network with the first convolution's 3x3 kernel enlarged to 4x4 with zeros, so its
+// contraction of 9 becomes 16 and takes ggml's tiled GEMM (GgmlTrainingOptions.PadContraction, off by default),
+// ordered like --compare-im2col: default, padded, padded, default.
+var padded = default((List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds)?);
+if (settings.ComparePadded)
+{
+    var first = TrainMaas(gatherColumns: true, "padded", padContraction: true);
+    var second = TrainMaas(gatherColumns: true, "padded", padContraction: true);
+    var again = TrainMaas(gatherColumns: true, "maas ");
+    padded = ([.. first.Epochs, .. second.Epochs], first.Accuracy, first.CpuSeconds + second.CpuSeconds);
     (maasEpochs, maasCpu) = ([.. maasEpochs, .. again.Epochs], maasCpu + again.CpuSeconds);
 }
 
@@ -127,6 +140,13 @@ if (im2col is { } before)
     report["maas_im2col_test_accuracy"] = before.Accuracy;
 }
 
+if (padded is { } wide)
+{
+    report["maas_padded_images_per_second"] = Rate(wide.Epochs);
+    report["maas_padded_images_per_cpu_second"] = wide.Epochs.Sum(e => e.Examples) / wide.CpuSeconds;
+    report["maas_padded_test_accuracy"] = wide.Accuracy;
+}
+
 Console.WriteLine();
 Console.WriteLine("| trainer | s/epoch | images/s | test accuracy |");
 Console.WriteLine("|---|---|---|---|");
@@ -136,6 +156,11 @@ if (im2col is { } old)
     Console.WriteLine($"| MaaS (ggml, im2col) | {old.Epochs.Average(e => e.Seconds):F1} | {Rate(old.Epochs):F0} | {old.Accuracy:F4} |");
 }
 
+if (padded is { } wideRow)
+{
+    Console.WriteLine($"| MaaS (ggml, first convolution padded to 16) | {wideRow.Epochs.Average(e => e.Seconds):F1} | {Rate(wideRow.Epochs):F0} | {wideRow.Accuracy:F4} |");
+}
+
 Console.WriteLine($"| PyTorch {torch["torch"]} | {torchEpochs.Average(e => e.Seconds):F1} | {torchRate:F0} | {torchAccuracy:F4} |");
 Console.WriteLine($"MaaS / PyTorch images per second: {maasRate / torchRate:F2}x; per CPU second: {(double)report["images_per_cpu_second_ratio"]!:F2}x");
 if (im2col is { } earlier)
@@ -143,6 +168,13 @@ if (im2col is { } earlier)
     var cpuRatio = maasEpochs.Sum(e => e.Examples) / maasCpu / (earlier.Epochs.Sum(e => e.Examples) / earlier.CpuSeconds);
     Console.WriteLine($"MaaS with im2col / PyTorch: {Rate(earlier.Epochs) / torchRate:F2}x; gathered / im2col: {maasRate / Rate(earlier.Epochs):F2}x (images per CPU second: {cpuRatio:F2}x)");
 }
+
+if (padded is { } wideRatio)
+{
+    var cpuRatio = wideRatio.Epochs.Sum(e => e.Examples) / wideRatio.CpuSeconds / (maasEpochs.Sum(e => e.Examples) / maasCpu);
+    Console.WriteLine($"MaaS padded / PyTorch: {Rate(wideRatio.Epochs) / torchRate:F2}x; padded / default: {Rate(wideRatio.Epochs) / maasRate:F2}x (images per CPU second: {cpuRatio:F2}x)");
+}
+
 if (settings.Output is { } path)
 {
     Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
@@ -163,7 +195,7 @@ static int ArgMax(ReadOnlySpan<float> scores)
 }
 
 /// <summary>The benchmark's command line.</summary>
-internal sealed record Settings(string Data, int Epochs, int Batch, int Threads, double LearningRate, int TrainLimit, string? Output, bool CompareIm2col)
+internal sealed record Settings(string Data, int Epochs, int Batch, int Threads, double LearningRate, int TrainLimit, string? Output, bool CompareIm2col, bool ComparePadded)
 {
     public static Settings Parse(string[] args)
     {
@@ -177,7 +209,8 @@ internal sealed record Settings(string Data, int Epochs, int Batch, int Threads,
             Value("--lr") is { } lr ? double.Parse(lr, CultureInfo.InvariantCulture) : 1e-3,
             Int("--train-limit", 0),
             Value("--out"),
-            args.Contains("--compare-im2col"));
+            args.Contains("--compare-im2col"),
+            args.Contains("--compare-padded"));
     }
 }
 

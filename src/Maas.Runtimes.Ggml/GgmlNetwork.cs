@@ -91,6 +91,11 @@ public sealed unsafe class GgmlNetwork : IDisposable
 
                 Set(gather.Zeros, new float[Elements(gather.Zeros)]);
             }
+
+            foreach (var zeros in tensors.Select(t => t.KernelZeros).Where(z => z != IntPtr.Zero))
+            {
+                Set(zeros, new float[Elements(zeros)]);
+            }
             ones = new float[dropouts.Count == 0 ? 0 : dropouts.Max(d => d.Size) * batch];
             Array.Fill(ones, 1f);
 
@@ -162,6 +167,9 @@ public sealed unsafe class GgmlNetwork : IDisposable
 
     /// <summary>Convolutions that gather their columns with get_rows (the others use im2col).</summary>
     internal int GatheredConvolutions => tensors.Count(t => t.Gather is not null);
+
+    /// <summary>Convolutions whose kernel is enlarged so their contraction is a multiple of 16 (see <see cref="GgmlTrainingOptions.PadContraction"/>).</summary>
+    internal int PaddedConvolutions => tensors.Count(t => t.KernelZeros != IntPtr.Zero);
 
     /// <summary>Checks <paramref name="layers"/> for images of <paramref name="input"/> and builds the graphs (the weights initialised from the seed).</summary>
     public static GgmlNetwork Create(IReadOnlyList<NetworkLayer> layers, NetworkShape input, int classes, GgmlTrainingOptions options)
@@ -491,7 +499,21 @@ public sealed unsafe class GgmlNetwork : IDisposable
                     // Only a convolution whose input has a gradient (some layer below it has weights) has an
                     // im2col_back to avoid; the first one keeps im2col.
                     var inputHasGradient = tensors.Any(t => t.Parameters.Count > 0);
-                    return new LayerTensors(parameters, IntPtr.Zero, Gather: inputHasGradient && Options.GatherColumns ? ColumnGather.Create(staticContext, index, layer, before, Shapes[index], Options.BatchSize) : null);
+                    if (inputHasGradient)
+                    {
+                        return new LayerTensors(parameters, IntPtr.Zero, Gather: Options.GatherColumns ? ColumnGather.Create(staticContext, index, layer, before, Shapes[index], Options.BatchSize) : null);
+                    }
+
+                    // Its kernel enlarged by a row and a column of zeros when that makes the contraction a multiple of 16 (see Conv2d).
+                    int k = layer.Kernel!.Value, channels = before.Dims[0];
+                    if (!Options.PadContraction || (long)channels * k * k % PaddedContraction == 0 || (long)channels * (k + 1) * (k + 1) % PaddedContraction != 0)
+                    {
+                        return new LayerTensors(parameters, IntPtr.Zero);
+                    }
+
+                    var zeros = GgmlApi.ggml_new_tensor_4d(staticContext, GgmlType.F32, k + 1, k + 1, channels, layer.Filters!.Value);
+                    GgmlApi.ggml_set_name(zeros, $"l{index}.kernel_zeros");
+                    return new LayerTensors(parameters, IntPtr.Zero, KernelZeros: zeros);
                 }
 
             case "layer_norm":
@@ -638,6 +660,9 @@ public sealed unsafe class GgmlNetwork : IDisposable
         }
     }
 
+    // A contraction that is a multiple of this takes ggml's tiled GEMM with AVX2 (8) and AVX-512 (16).
+    private const long PaddedContraction = 16;
+
     private IntPtr Forward(SafeGgmlContextHandle ctx, IntPtr x, bool training)
     {
         var batch = Options.BatchSize;
@@ -658,7 +683,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
                         var p = layer.Padding!.Value;
                         x = tensors[i].Gather is { } gather
                             ? GatheredConv2d(ctx, parameters[0].Tensor, x, gather, before, Shapes[i])
-                            : Conv2d(ctx, parameters[0].Tensor, x, s, p, layer.Filters!.Value, Shapes[i]);
+                            : Conv2d(ctx, parameters[0].Tensor, x, s, p, layer.Filters!.Value, Shapes[i], tensors[i].KernelZeros);
                         if (!biasAfterPool.Values.Any(f => f.Conv == i))
                         {
                             x = GgmlApi.ggml_add(ctx, x, parameters[1].Tensor);
@@ -774,15 +799,39 @@ public sealed unsafe class GgmlNetwork : IDisposable
 
     // ggml_conv_2d unrolls the input to F16, which loses the precision the ONNX export must match: the same
     // im2col + matrix product in F32. [W, H, C, N] → columns [C·k·k, OW, OH, N] → [OW·OH·N, filters] → [OW, OH, filters, N].
-    private IntPtr Conv2d(SafeGgmlContextHandle ctx, IntPtr kernel, IntPtr x, int stride, int padding, int filters, NetworkShape output)
+    //
+    // With kernelZeros (a first convolution, whose input has no gradient, e.g. 3x3 on one channel) the kernel is
+    // enlarged to (k+1)x(k+1) with a leading row and column of zeros and the padding grows by one, so the contraction
+    // (9 → 16) is a multiple of 16: a product whose contraction is not a multiple of 8 (16 with AVX-512) falls back from
+    // ggml's tiled GEMM (llamafile's sgemm) to one ggml_vec_dot_f32 of 9 per output, the largest cost of the forward
+    // pass. The zeros add nothing: output (y, x) is the same sum; the enlarged kernel's last output row and column (when
+    // the grown padding makes one more) are dropped by a view. The kernel is copied into the zeros by ggml_acc, whose
+    // backward pass hands the kernel its slice of the enlarged kernel's gradient. (Padding the columns with ggml_pad
+    // instead costs more than it saves: its CPU kernel goes element by element.)
+    private IntPtr Conv2d(SafeGgmlContextHandle ctx, IntPtr kernel, IntPtr x, int stride, int padding, int filters, NetworkShape output, IntPtr kernelZeros = 0)
     {
         var batch = Options.BatchSize;
-        var columns = GgmlApi.ggml_im2col(ctx, kernel, x, stride, stride, padding, padding, 1, 1, true, GgmlType.F32);
+        long outWidth = output.Dims[2], outHeight = output.Dims[1];
+        if (kernelZeros != IntPtr.Zero)
+        {
+            var zeros = (GgmlTensorHead*)kernelZeros;
+            kernel = GgmlApi.ggml_acc(ctx, kernelZeros, kernel, (nuint)zeros->Nb[1], (nuint)zeros->Nb[2], (nuint)zeros->Nb[3], (nuint)(zeros->Nb[1] + zeros->Nb[0]));
+            padding++;
+        }
+
+        // im2col reads only the kernel's shape (its backward pass ignores it): the static zeros when enlarged.
+        var columns = GgmlApi.ggml_im2col(ctx, kernelZeros != IntPtr.Zero ? kernelZeros : kernel, x, stride, stride, padding, padding, 1, 1, true, GgmlType.F32);
         var head = (GgmlTensorHead*)columns;
-        var rows = head->Ne[0];
+        long rows = head->Ne[0], width = head->Ne[1], height = head->Ne[2];
         var flatKernel = GgmlApi.ggml_reshape_2d(ctx, kernel, rows, filters);
-        var product = GgmlApi.ggml_mul_mat(ctx, GgmlApi.ggml_reshape_2d(ctx, columns, rows, (long)output.Dims[2] * output.Dims[1] * batch), flatKernel);
-        var shaped = GgmlApi.ggml_reshape_4d(ctx, product, output.Dims[2], output.Dims[1], batch, filters);
+        var product = GgmlApi.ggml_mul_mat(ctx, GgmlApi.ggml_reshape_2d(ctx, columns, rows, width * height * batch), flatKernel);
+        var shaped = GgmlApi.ggml_reshape_4d(ctx, product, width, height, batch, filters);
+        if (width != outWidth || height != outHeight)
+        {
+            var s = (GgmlTensorHead*)shaped;
+            shaped = GgmlApi.ggml_view_4d(ctx, shaped, outWidth, outHeight, batch, filters, (nuint)s->Nb[1], (nuint)s->Nb[2], (nuint)s->Nb[3], 0);
+        }
+
         return GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, shaped, 0, 1, 3, 2));
     }
 
@@ -853,7 +902,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
         return GgmlApi.ggml_add(ctx, GgmlApi.ggml_mul(ctx, shaped, layer.Parameters[0].Tensor), layer.Parameters[1].Tensor);
     }
 
-    private sealed record LayerTensors(List<(IntPtr Tensor, long Count)> Parameters, IntPtr Mask, BatchNormState? Norm = null, ColumnGather? Gather = null);
+    private sealed record LayerTensors(List<(IntPtr Tensor, long Count)> Parameters, IntPtr Mask, BatchNormState? Norm = null, ColumnGather? Gather = null, IntPtr KernelZeros = 0);
 
     // A gathered convolution's static tensors: the pixel row of every (kx, ky) of every output position (the zero row
     // after the last pixel where the kernel reaches into the padding) and the zeros the channel-last copy is added to.

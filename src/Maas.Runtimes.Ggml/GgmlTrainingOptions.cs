@@ -39,6 +39,15 @@ public sealed record GgmlTrainingOptions
     /// </summary>
     internal bool GatherColumns { get; init; } = true;
 
+    /// <summary>
+    /// Whether a convolution whose input has no gradient (the first) enlarges its kxk kernel to (k+1)x(k+1) with zeros
+    /// when that makes its contraction C·k·k (e.g. 9) a multiple of 16, so its forward product takes ggml's tiled GEMM
+    /// instead of one short dot product per output. Off: it measured no faster per CPU second on the default CNN (the
+    /// larger im2col and the kernel gradient's out_prod, whose rows stay as short, ate the gain; docs/benchmarks.md);
+    /// kept, tested equal, for the benchmark's --compare-padded and for CPUs where the balance differs.
+    /// </summary>
+    internal bool PadContraction { get; init; }
+
     /// <summary>Seeds the weights, the shuffle and dropout: the same seed trains the same network.</summary>
     public int Seed { get; init; } = 42;
 }

@@ -62,6 +62,51 @@ public sealed class ConvolutionColumnsTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Networks))]
+    public void A_first_convolution_padded_to_a_contraction_of_16_gives_the_loss_and_gradients_of_the_unpadded_one(string name)
+    {
+        var layers = name == "default" ? NetworkShapes.DefaultCnn : StridedAfterAveragePool;
+        var (images, labels) = TinyImages.Generate(20, Size, seed: 6);
+        var x = TinyImages.Floats(images);
+        var batch = Enumerable.Range(0, 20).ToArray();
+        (double Loss, GgmlWeights Before, GgmlWeights After, float[] Logits) Step(bool pad)
+        {
+            var options = new GgmlTrainingOptions { Optimizer = "sgd", LearningRate = 1, BatchSize = 20, Seed = 9, Threads = 1, PadContraction = pad };
+            using var network = GgmlNetwork.Create(layers, new([1, Size, Size]), 3, options);
+            Assert.Equal(pad ? 1 : 0, network.PaddedConvolutions); // the first convolution's 3x3x1 = 9 becomes 16
+            var before = network.Weights();
+            var loss = network.TrainEpoch(x, labels, batch, CancellationToken.None).TrainLoss;
+            return (loss, before, network.Weights(), network.Logits(x, batch));
+        }
+
+        var plain = Step(pad: false);
+        var padded = Step(pad: true);
+        Assert.True(Math.Abs(padded.Loss - plain.Loss) <= 1e-5 * Math.Abs(plain.Loss), $"loss {padded.Loss} padded, {plain.Loss} not");
+        AssertSameGradients(plain.Before, plain.After, padded.Before, padded.After);
+
+        // The forward pass after the step (inference graph) agrees too.
+        var worstLogit = plain.Logits.Zip(padded.Logits, (a, b) => Math.Abs(a - b)).Max();
+        Assert.True(worstLogit <= 1e-4 * Math.Max(1, plain.Logits.Max(Math.Abs)), $"logits differ by {worstLogit}");
+    }
+
+    private static void AssertSameGradients(GgmlWeights expectedBefore, GgmlWeights expectedAfter, GgmlWeights actualBefore, GgmlWeights actualAfter)
+    {
+        foreach (var (layer, values) in expectedBefore.Layers)
+        {
+            Assert.Equal(values, actualBefore.Layers[layer]);
+            for (var t = 0; t < values.Count; t++)
+            {
+                var expected = values[t].Zip(expectedAfter.Layers[layer][t], (w0, w1) => w0 - w1).ToArray();
+                var actual = values[t].Zip(actualAfter.Layers[layer][t], (w0, w1) => w0 - w1).ToArray();
+                var scale = expected.Max(Math.Abs);
+                Assert.True(scale > 0, $"layer {layer} tensor {t} has no gradient");
+                var worst = expected.Zip(actual, (e, a) => Math.Abs(e - a)).Max();
+                Assert.True(worst <= 1e-4 * scale, $"layer {layer} tensor {t}: gradients differ by {worst} (largest {scale})");
+            }
+        }
+    }
+
     [Fact]
     public void Adamw_epochs_follow_the_same_losses_with_either_path()
     {

@@ -132,6 +132,9 @@ internal static unsafe partial class GgmlApi
     internal static partial IntPtr ggml_im2col(SafeGgmlContextHandle context, IntPtr kernel, IntPtr data, int s0, int s1, int p0, int p1, int d0, int d1, [MarshalAs(UnmanagedType.U1)] bool is2D, GgmlType dstType);
 
     [LibraryImport(GgmlLibrary.GgmlBase)]
+    internal static partial IntPtr ggml_view_4d(SafeGgmlContextHandle context, IntPtr a, long ne0, long ne1, long ne2, long ne3, nuint nb1, nuint nb2, nuint nb3, nuint offset);
+
+    [LibraryImport(GgmlLibrary.GgmlBase)]
     internal static partial IntPtr ggml_get_rows(SafeGgmlContextHandle context, IntPtr a, IntPtr rows);
 
     [LibraryImport(GgmlLibrary.GgmlBase)]

@@ -1,3 +1,5 @@
+using Maas.Core.Hosting;
+
 namespace Maas.Runtimes.Llama.Training;
 
 /// <summary>How <see cref="LlamaFineTuner"/> trains: epochs, AdamW's learning rate, window and thread sizes.</summary>
@@ -43,6 +45,12 @@ public sealed record LlamaFineTuneOptions
 
     /// <summary>The checkpoint to resume from, or null to start from the base.</summary>
     public string? ResumeCheckpoint { get; init; }
+
+    /// <summary>
+    /// Asked after every window (one optimizer step, or one validation window) with the time it computed, so training
+    /// gives way to serving in the same process (it may block); null never waits.
+    /// </summary>
+    public ITrainingGate? Gate { get; init; }
 }
 
 /// <summary>One chat to train on: the messages in order; only the assistant messages' tokens count in the loss.</summary>

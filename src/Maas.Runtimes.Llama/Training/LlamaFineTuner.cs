@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Maas.Core.Formats.Gguf;
+using Maas.Core.Hosting;
 using Maas.Runtimes.Llama.Native;
 
 namespace Maas.Runtimes.Llama.Training;
@@ -139,7 +140,8 @@ public static class LlamaFineTuner
                 model.VocabularySize);
             session.LearningRate = options.LearningRate;
 
-            double? baseValidation = validWindows is null ? null : Evaluate(session, validWindows, cancellationToken);
+            var gate = options.Gate;
+            double? baseValidation = validWindows is null ? null : Evaluate(session, validWindows, gate, cancellationToken);
             var epochs = new List<LlamaFineTuneEpoch>();
             var total = (double)(options.Epochs - options.ResumeAfterEpoch) * trainWindows.Windows.Count;
             var done = 0;
@@ -154,14 +156,18 @@ public static class LlamaFineTuner
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                     var (tokens, next, trained) = trainWindows.Windows[index];
+                    var started = Stopwatch.GetTimestamp();
                     var (sum, count) = session.Train(tokens, next, trained);
                     lossSum += sum;
                     lossTokens += count;
                     onProgress?.Invoke(++done / total);
+
+                    // One window is one optimizer step: the gate may hold the next one back while serving is busy.
+                    gate?.AfterBatch(Stopwatch.GetElapsedTime(started), cancellationToken);
                 }
 
                 var seconds = clock.Elapsed.TotalSeconds;
-                double? validationLoss = validWindows is null ? null : Evaluate(session, validWindows, cancellationToken);
+                double? validationLoss = validWindows is null ? null : Evaluate(session, validWindows, gate, cancellationToken);
                 var checkpoint = Path.Combine(options.WorkFolder, $"checkpoint-epoch-{epoch}.gguf");
                 SaveCheckpoint(session, baseFile, checkpoint);
                 var record = new LlamaFineTuneEpoch(
@@ -224,16 +230,18 @@ public static class LlamaFineTuner
         }
     }
 
-    private static double Evaluate(LlamaTrainingSession session, TrainingWindows windows, CancellationToken cancellationToken)
+    private static double Evaluate(LlamaTrainingSession session, TrainingWindows windows, ITrainingGate? gate, CancellationToken cancellationToken)
     {
         double sum = 0;
         long count = 0;
         foreach (var (tokens, next, trained) in windows.Windows)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            var started = Stopwatch.GetTimestamp();
             var (s, c) = session.Evaluate(tokens, next, trained);
             sum += s;
             count += c;
+            gate?.AfterBatch(Stopwatch.GetElapsedTime(started), cancellationToken); // validation computes on the same cores
         }
 
         return count == 0 ? 0 : sum / count;

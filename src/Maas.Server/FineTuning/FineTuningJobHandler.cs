@@ -6,6 +6,7 @@ using Maas.Core.Jobs.Queue;
 using Maas.Core.Registry;
 using Maas.Runtimes.Llama;
 using Maas.Runtimes.Llama.Training;
+using Maas.Training;
 
 namespace Maas.Server.FineTuning;
 
@@ -13,13 +14,18 @@ namespace Maas.Server.FineTuning;
 /// Runs "fine-tune" jobs in the job queue's workers: reads the files, trains the base GGUF with llama.cpp's training
 /// API (a checkpoint each epoch, so a worker that takes the job over resumes after the last finished epoch), and
 /// registers the result once as a version of the target model with its lineage and an alias named after the job.
+/// While this process serves, training gives way to it after every window (<paramref name="servingYield"/>, like table
+/// and image training).
 /// </summary>
-internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactStore artifacts, FineTuningOptions options, ILogger<FineTuningJobHandler> logger) : IJobHandler
+internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactStore artifacts, FineTuningOptions options, ILogger<FineTuningJobHandler> logger, ServingYield? servingYield = null) : IJobHandler
 {
     public const string CheckpointEventType = "fine_tuning.checkpoint";
     public const string MetricsEventType = "fine_tuning.metrics";
     public const string MessageEventType = "fine_tuning.message";
     public const string ValidatingStage = "validating_files";
+    public const string RunningStage = "running";
+    public const string YieldingStage = "running (yielding to serving)";
+    public const string YieldingEventType = "fine_tuning.yielding";
     public const string JobMetadataKey = "maas.fine_tuning.job";
     public const string LineageMetadataKey = "maas.lineage";
     public const string CheckpointMetadataKey = "maas.fine_tuning.checkpoint";
@@ -67,8 +73,25 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
             baseValidationLoss = saved.BaseValidationLoss;
         }
 
-        await run.ReportAsync(new JobProgress { Percent = 1, Stage = "running", Epoch = resumeAfter });
+        await run.ReportAsync(new JobProgress { Percent = 1, Stage = RunningStage, Epoch = resumeAfter });
         await Message(run, $"Fine-tuning {spec.BaseModel} version {spec.BaseVersion} on {training.Count} chats for {spec.Epochs} epochs");
+        var gate = servingYield?.NewGate();
+        string Stage() => gate is { Yielding: true } ? YieldingStage : RunningStage;
+        if (gate is not null)
+        {
+            // Raised on the training thread right before it waits: the event and the stage are written first.
+            gate.YieldingChanged += yielding =>
+            {
+                var share = gate.Share.ToString("P0", CultureInfo.InvariantCulture);
+                var message = yielding
+                    ? $"Serving is busy in this process: fine-tuning yields to it, computing at most {share} of the time (Maas:Training:ServingShare)"
+                    : $"Serving has been idle for {ServingYieldGate.IdleAfter.TotalSeconds:0} s: fine-tuning at full speed";
+                run.EventAsync(YieldingEventType, new { message, yielding, serving_share = gate.Share }).GetAwaiter().GetResult();
+                run.ReportAsync(run.Progress with { Stage = Stage() }).GetAwaiter().GetResult();
+            };
+        }
+
+        var counted = (Steps: 0L, Waited: TimeSpan.Zero);
         LlamaFineTuneResult result;
         try
         {
@@ -89,6 +112,7 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
                     WorkFolder = Path.Combine(run.WorkDir, "train"),
                     ResumeCheckpoint = resume,
                     ResumeAfterEpoch = resumeAfter,
+                    Gate = gate,
                     // Also makes the registered file differ from the last checkpoint, which the worker deletes on success.
                     ResultMetadata = new Dictionary<string, string>
                     {
@@ -96,11 +120,18 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
                         ["maas.fine_tuning.base"] = $"{spec.BaseModel}/versions/{spec.BaseVersion}",
                     },
                 },
-                epoch => OnEpoch(run, spec, epoch, epochs, baseValidationLoss).GetAwaiter().GetResult(),
+                epoch =>
+                {
+                    // What this epoch gave way to serving: the gate's counters since the last epoch.
+                    var now = (Steps: gate?.ServingBatches ?? 0, Waited: gate?.Waited ?? TimeSpan.Zero);
+                    var yielded = (Steps: now.Steps - counted.Steps, Seconds: (now.Waited - counted.Waited).TotalSeconds);
+                    counted = now;
+                    OnEpoch(run, spec, epoch, epochs, baseValidationLoss, yielded).GetAwaiter().GetResult();
+                },
                 fraction => run.ReportAsync(new JobProgress
                 {
                     Percent = Math.Round(1 + (fraction * 94), 2),
-                    Stage = "running",
+                    Stage = Stage(),
                     Epoch = epochs.Count > 0 ? epochs[^1].Epoch : resumeAfter,
                 }).GetAwaiter().GetResult(),
                 run.CancellationToken);
@@ -131,9 +162,10 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
         return JsonSerializer.Serialize(new FineTuningResult(fineTuned, spec.TargetModel, version, trainedTokens, baseValidationLoss ?? result.BaseValidationLoss, epochs), RegistryJson.Options);
     }
 
-    private async Task OnEpoch(JobRun run, FineTuningSpec spec, LlamaFineTuneEpoch epoch, List<FineTuningEpochMetrics> epochs, double? baseValidationLoss)
+    private async Task OnEpoch(JobRun run, FineTuningSpec spec, LlamaFineTuneEpoch epoch, List<FineTuningEpochMetrics> epochs, double? baseValidationLoss, (long Steps, double Seconds) yielded)
     {
-        var metrics = new FineTuningEpochMetrics(epoch.Epoch, epoch.Steps, epoch.TrainingLoss, epoch.ValidationLoss, epoch.Seconds > 0 ? epoch.TrainedTokens / epoch.Seconds : 0);
+        var metrics = new FineTuningEpochMetrics(
+            epoch.Epoch, epoch.Steps, epoch.TrainingLoss, epoch.ValidationLoss, epoch.Seconds > 0 ? epoch.TrainedTokens / epoch.Seconds : 0, yielded.Steps, Math.Round(yielded.Seconds, 3));
         epochs.Add(metrics);
         await run.EventAsync(MetricsEventType, metrics);
         await run.SaveCheckpointAsync($"epoch-{epoch.Epoch}", epoch.Checkpoint, new FineTuningCheckpointData(baseValidationLoss ?? epoch.StartValidationLoss, epochs));

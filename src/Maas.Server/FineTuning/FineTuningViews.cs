@@ -63,7 +63,7 @@ internal static class FineTuningViews
         var data = document.RootElement;
         string? message = e.Type switch
         {
-            FineTuningJobHandler.MessageEventType => data.GetProperty("message").GetString(),
+            FineTuningJobHandler.MessageEventType or FineTuningJobHandler.YieldingEventType => data.GetProperty("message").GetString(),
             FineTuningJobHandler.MetricsEventType => $"Step {data.GetProperty("step").GetInt64()}: training loss={data.GetProperty("train_loss").GetDouble():F4}",
             "status" => data.TryGetProperty("status", out var status) ? $"Job status: {status.GetString()}" + (data.TryGetProperty("error", out var error) && error.ValueKind == JsonValueKind.Object ? $" ({error.GetProperty("message").GetString()})" : "") : null,
             _ => null,
@@ -81,7 +81,8 @@ internal static class FineTuningViews
             ["created_at"] = e.At.ToUnixTimeSeconds(),
             ["level"] = failed ? "error" : "info",
             ["message"] = message,
-            ["data"] = e.Type == FineTuningJobHandler.MetricsEventType ? data.Clone() : null,
+            // Metrics, and whether training yields to serving ({"yielding", "serving_share"}), carry their data.
+            ["data"] = e.Type is FineTuningJobHandler.MetricsEventType or FineTuningJobHandler.YieldingEventType ? data.Clone() : null,
             ["type"] = e.Type == FineTuningJobHandler.MetricsEventType ? "metrics" : "message",
         };
     }
