@@ -6,8 +6,8 @@ namespace Maas.Runtimes.Llama.Tests;
 
 /// <summary>
 /// How new prompts join the decode steps: batched, every waiting prompt goes into the next step (with per-slot KV
-/// buffers llama.cpp then decodes them in few passes); staggered, one per step. Either way each request must generate
-/// exactly what it generates alone.
+/// buffers llama.cpp then decodes them in few passes); staggered, fewest tokens left first up to a token budget per
+/// step, longer ones chunked. Either way each request must generate exactly what it generates alone.
 /// </summary>
 [Collection(LlamaCollection.Name)]
 public sealed class EngineAdmissionTests(LlamaTestModels models)
@@ -18,15 +18,15 @@ public sealed class EngineAdmissionTests(LlamaTestModels models)
     [InlineData(LlmPromptAdmission.Staggered, false, true)]
     [InlineData(LlmPromptAdmission.Auto, true, true)]
     [InlineData(LlmPromptAdmission.Batched, true, false)]
-    public async Task Prompts_that_wait_together_share_a_step_when_batched_and_take_one_each_when_staggered(LlmPromptAdmission admission, bool unified, bool staggers)
+    public async Task Prompts_that_wait_together_share_a_step_when_batched_and_a_budget_of_tokens_a_step_when_staggered(LlmPromptAdmission admission, bool unified, bool staggers)
     {
         await using var engine = Load(admission, unified);
         Assert.Equal(staggers ? "staggered" : "batched", engine.Info.PromptAdmission);
         var slots = engine.Info.Slots;
         int[] Prompt(string word) => [.. engine.Tokenize(string.Concat(Enumerable.Range(0, 12).Select(i => $"{word} {i} waits. ")), addSpecial: true, parseSpecial: false)];
         var prompts = new[] { Prompt("amber"), Prompt("basil"), Prompt("cobalt") };
-        // One chunk (128) each, and too long for two to share a staggered step.
-        Assert.All(prompts, p => Assert.True(p.Length is > 64 and <= 128, $"a prompt of {p.Length} tokens is not more than half a chunk, or more than one"));
+        // One budget (128) each, and too long for two to share a staggered step whole.
+        Assert.All(prompts, p => Assert.True(p.Length is > 64 and <= 128, $"a prompt of {p.Length} tokens is not more than half a budget, or more than one"));
 
         // Generations of one length, started in one step, hold every slot while the three prompts queue; they end in
         // one step too, which frees every slot at once. (Whether the holders start in one step depends on how fast
@@ -58,12 +58,17 @@ public sealed class EngineAdmissionTests(LlamaTestModels models)
         var promptSteps = after.PromptSteps - before.PromptSteps;
         if (staggers)
         {
-            Assert.True(promptSteps == prompts.Length, $"{promptSteps} prompt steps; before {before}, after {after}");
+            // Never more than the budget in a step, so the three take two or three steps (the budget filled with a
+            // chunk of the next prompt when at least PromptStepPlanner.PackTokens of it fit).
+            Assert.True(after.MaxPromptTokensPerStep <= 128, $"{after.MaxPromptTokensPerStep} prompt tokens in a step");
+            var fewest = (prompts.Sum(p => p.Length) + 127) / 128;
+            Assert.True(promptSteps >= fewest && promptSteps <= prompts.Length, $"{promptSteps} prompt steps; before {before}, after {after}");
         }
         else
         {
             Assert.True(promptSteps is >= 1 and < 3, $"{promptSteps} prompt steps; before {before}, after {after}");
             Assert.True(after.MaxPromptsPerStep >= 2, $"at most {after.MaxPromptsPerStep} prompts per step");
+            Assert.True(after.MaxPromptTokensPerStep > 128, $"at most {after.MaxPromptTokensPerStep} prompt tokens per step");
         }
 
         // Decoded side by side, each prompt generates what it generates on an engine of its own.

@@ -82,7 +82,10 @@ public sealed record LlmModelSpec
     /// <summary>How new prompts join the decode steps (see <see cref="LlmPromptAdmission"/>).</summary>
     public LlmPromptAdmission PromptAdmission { get; init; }
 
-    /// <summary>The most prompt tokens a staggered step decodes; a longer prompt goes on in chunks over the next steps.</summary>
+    /// <summary>
+    /// The most prompt tokens a staggered step decodes (its token budget, filled fewest tokens left first); a longer
+    /// prompt goes on in chunks over the next steps.
+    /// </summary>
     public int PromptChunkTokens { get; init; } = 128;
 
     /// <summary>
@@ -92,7 +95,7 @@ public sealed record LlmModelSpec
     public long PromptCacheBytes { get; init; }
 
     /// <summary>
-    /// Whether a step admits the shortest new prompt first (others only while the step holds few prompt tokens, see
+    /// Whether a step admits new prompts fewest tokens left first up to <see cref="PromptChunkTokens"/> (see
     /// <see cref="PromptStepPlanner"/>) rather than every waiting one: <see cref="LlmPromptAdmission.Auto"/> staggers
     /// with a unified KV buffer only.
     /// </summary>
@@ -113,10 +116,10 @@ public enum LlmPromptAdmission
     Batched,
 
     /// <summary>
-    /// The shortest new prompt first, others only while the step holds few prompt tokens (see
-    /// <see cref="PromptStepPlanner"/>): a burst of requests gets first tokens a few at a time rather than all after one
-    /// long step. Cheap with a unified KV buffer, where a step
-    /// is one pass whatever it holds.
+    /// Token-budgeted (as vLLM's chunked prefill): a step takes prompts fewest tokens left first until it holds
+    /// <see cref="LlmModelSpec.PromptChunkTokens"/> prompt tokens, a longer one in chunks (see
+    /// <see cref="PromptStepPlanner"/>): a mostly cached conversation turn gets its first token after one short step
+    /// rather than behind cold prompts, and a burst of requests gets first tokens a budget at a time.
     /// </summary>
     Staggered,
 }
@@ -190,6 +193,9 @@ public sealed record LlmEngineStatistics
 
     /// <summary>The most prompts (of different requests) seen in one batch.</summary>
     public int MaxPromptsPerStep { get; init; }
+
+    /// <summary>The most prompt tokens seen in one batch (staggered: at most the prompt chunk size).</summary>
+    public int MaxPromptTokensPerStep { get; init; }
 
     /// <summary>Prompt tokens of all requests.</summary>
     public long PromptTokens { get; init; }

@@ -17,7 +17,8 @@ public readonly record struct SlotPlan(int Target, int Reuse, int? CopyFrom, int
 /// </summary>
 /// <remarks>
 /// Every idle slot is weighed in token-equivalents: prompt tokens still to compute, plus the cost of a copy or a
-/// restore, plus the tokens of another conversation the slot would lose, plus a decode pass per step (for the steps
+/// restore, plus the tokens of another conversation the slot would lose (with a host prompt cache that saves them
+/// first, a save and a later restore instead), plus a decode pass per step (for the steps
 /// the request may run) when per-slot buffers leave the slot apart from the running ones. So a conversation's next turn goes back to its own slot
 /// (nothing lost, most reused), and a prompt sharing only a common preamble (a template, a system prompt) with a
 /// slot takes an empty slot rather than cost that slot's conversation its KV; the same prompt again goes back to the
@@ -31,6 +32,13 @@ public sealed class KvSlotPlanner
 
     /// <summary>A restore from host memory is a memory copy: cheap, but not free.</summary>
     public const int RestoreCost = 16;
+
+    /// <summary>
+    /// Saving a slot to host memory before it is overwritten copies its whole state out, in the new request's way
+    /// (the trace in docs/benchmarks.md saw saves take 2-3 times as long as restores): what the slot held is then not
+    /// lost but costs this plus a <see cref="RestoreCost"/> when its conversation comes back.
+    /// </summary>
+    public const int SaveCost = 40;
 
     /// <summary>
     /// With per-slot buffers llama.cpp decodes each run of consecutive sequence ids in one pass; a slot apart from the
@@ -50,12 +58,17 @@ public sealed class KvSlotPlanner
     /// <param name="slots">The number of slots (sequence ids 0 to slots - 1).</param>
     /// <param name="unified">One KV buffer shared by all slots (a copy is metadata only, a step one pass) rather than one per slot.</param>
     /// <param name="prefixCache">Reuse cached prefixes at all.</param>
-    public KvSlotPlanner(int slots, bool unified, bool prefixCache)
+    /// <param name="hostCache">
+    /// A slot is saved to a host prompt cache before it is overwritten when <see cref="HostPromptCache.WorthSaving"/>
+    /// says so: its tokens then cost a save and a later restore, not their recomputation.
+    /// </param>
+    public KvSlotPlanner(int slots, bool unified, bool prefixCache, bool hostCache = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(slots, 1);
         Slots = slots;
         Unified = unified;
         PrefixCache = prefixCache;
+        HostCache = prefixCache && hostCache;
     }
 
     /// <summary>The number of slots.</summary>
@@ -66,6 +79,9 @@ public sealed class KvSlotPlanner
 
     /// <summary>Whether cached prefixes are reused.</summary>
     public bool PrefixCache { get; }
+
+    /// <summary>Whether a slot's content is saved to host memory before it is overwritten (see the constructor).</summary>
+    public bool HostCache { get; }
 
     /// <summary>Plans the placement of <paramref name="prompt"/>; at least one slot must be idle.</summary>
     /// <param name="prompt">The new request's prompt tokens.</param>
@@ -85,12 +101,18 @@ public sealed class KvSlotPlanner
         var limit = Math.Max(0, prompt.Count - 1);
         var shared = new int[Slots];
         var repeats = new bool[Slots];
+        var continues = new bool[Slots];
         var anyRunning = false;
         var anyEmpty = false;
         for (var id = 0; id < Slots; id++)
         {
             var common = PrefixCache ? CommonPrefix(index.TokensOf(id), prompt) : 0;
             repeats[id] = common == prompt.Count && index.OutputAt(id) == prompt.Count;
+
+            // The new prompt holds the whole prompt the slot last evaluated: what follows there is that request's
+            // answer, part of this prompt as far as the client sent it back the same, moot beyond (its text
+            // tokenized again differently, or another branch of the conversation). Nothing another conversation needs.
+            continues[id] = index.OutputAt(id) > 0 && common >= index.OutputAt(id);
             shared[id] = repeats[id] ? common : Math.Min(common, limit);
             anyRunning |= !idle(id);
             anyEmpty |= idle(id) && index.LengthOf(id) == 0;
@@ -112,7 +134,15 @@ public sealed class KvSlotPlanner
             }
 
             // The same prompt as the slot last evaluated: what follows it there is the old answer, moot now.
-            var lost = target == stale || repeats[target] ? 0 : index.LengthOf(target) - shared[target];
+            var lost = target == stale || repeats[target] || continues[target] ? 0 : index.LengthOf(target) - shared[target];
+
+            // Saved to host memory first (the engine's rule), the tokens are not lost: a save now and a restore when
+            // their conversation comes back, never more than recomputing them.
+            if (HostCache && HostPromptCache.WorthSaving(index.LengthOf(target), shared[target], index.OutputAt(target)))
+            {
+                lost = Math.Min(lost, SaveCost + RestoreCost);
+            }
+
             long fixedCost = lost + PassCost(target, anyRunning, idle, steps);
 
             // Its own prefix in place, a longer one copied from another slot, or one restored from host memory.

@@ -39,7 +39,10 @@ public sealed class LlmServingOptions
     /// <summary>How new prompts join the decode steps: all waiting ones together, or one after another.</summary>
     public LlmPromptAdmission PromptAdmission { get; set; }
 
-    /// <summary>The most prompt tokens a staggered step decodes; a longer prompt goes on in chunks over the next steps.</summary>
+    /// <summary>
+    /// The most prompt tokens a staggered step decodes (its token budget, filled fewest tokens left first); a longer
+    /// prompt goes on in chunks over the next steps.
+    /// </summary>
     public int PromptChunkTokens { get; set; } = 128;
 
     /// <summary>

@@ -12,34 +12,31 @@ public readonly record struct PendingPrompt(int Remaining, int PassedOver = 0);
 /// <remarks>
 /// A step costs about the same per token whatever it holds, and every sequence in it gets its result only when the
 /// whole step ends; so prompts batched together all wait for the longest, and a short prompt behind a long one waits
-/// for both. Staggered, a step takes the prompt with the fewest tokens left first (a conversation's next turn, whose
-/// earlier turns are cached, gets its first token after one short step rather than behind a cold prompt), and others
-/// only whole and while the step then holds at most <see cref="PackFactor"/> times the first one's tokens (at least
-/// <see cref="PackTokens"/>): the first token of the first waits for at most twice its own tokens of others, while a
-/// wave of similar prompts goes two or three to a step instead of one each, since with per-slot KV buffers each step with a prompt costs llama.cpp a
-/// pass of its own over the weights (one each, 16 cold prompts arriving together cost 16 such passes; staggered ran
-/// at 0.91x batched's tokens/s at 16 streams). The first takes at most the chunk size, and the step never more: a longer prompt goes
-/// on in chunks over the next steps, so whatever arrives meanwhile waits for one chunk, not for the whole prompt. A
-/// prompt passed over <see cref="MaxPassOvers"/> steps in a row goes first, so a long one cannot starve. Batched
-/// (llama-server's way), every prompt joins the next step in arrival order, up to the batch.
+/// for both. Staggered (token-budgeted, as vLLM's chunked prefill with max_num_batched_tokens), a step takes prompts
+/// in order of fewest tokens left until it holds the chunk size's worth of prompt tokens: a conversation's next turn,
+/// whose earlier turns are cached, gets its first token after one short step rather than behind a cold prompt, while
+/// a wave of similar prompts still goes several to a step (with per-slot KV buffers each prompt in a step costs
+/// llama.cpp a pass of its own over the weights, so one prompt per step would cost a pass per prompt and per step
+/// of its wait). The last prompt that fits only in part is chunked, when at least <see cref="PackTokens"/> of it fit
+/// (a smaller chunk would cost that pass for little), and goes on over the next steps, so whatever arrives meanwhile
+/// waits for one budget's worth of tokens, not for the whole prompt. A prompt passed over
+/// <see cref="MaxPassOvers"/> steps in a row goes first, so a long one cannot starve. Batched (llama-server's way),
+/// every prompt joins the next step in arrival order, up to the batch.
 /// </remarks>
 public sealed class PromptStepPlanner
 {
     /// <summary>
-    /// More prompts join a staggered step only whole and while it then holds at most <see cref="PackFactor"/> times the
-    /// first prompt's tokens, or this many when that is more (and never more than the chunk).
+    /// The fewest tokens of a prompt a staggered step starts as a chunk after another prompt (a prompt that fits whole
+    /// always joins while the budget has room).
     /// </summary>
     public const int PackTokens = 32;
-
-    /// <summary>A staggered step holds at most this many times the tokens of its first prompt (see <see cref="PackTokens"/>).</summary>
-    public const int PackFactor = 3;
 
     /// <summary>Steps in a row a staggered prompt may be passed over before it goes first.</summary>
     public const int MaxPassOvers = 8;
 
     /// <summary>A planner.</summary>
-    /// <param name="staggered">Shortest prompt first, one per step (more only while few tokens), chunked; else every prompt in arrival order.</param>
-    /// <param name="chunkTokens">The most prompt tokens a staggered step takes.</param>
+    /// <param name="staggered">Fewest tokens left first, up to <paramref name="chunkTokens"/> a step, chunked; else every prompt in arrival order.</param>
+    /// <param name="chunkTokens">The most prompt tokens a staggered step takes (its token budget).</param>
     public PromptStepPlanner(bool staggered, int chunkTokens)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkTokens, 1);
@@ -72,7 +69,6 @@ public sealed class PromptStepPlanner
         var limit = Staggered ? Math.Min(capacity, ChunkTokens) : capacity;
         var used = 0;
         var prompts = 0;
-        var pack = limit;
         Span<int> order = pending.Length <= 256 ? stackalloc int[pending.Length] : new int[pending.Length];
         Order(pending, order);
         foreach (var i in order)
@@ -83,16 +79,10 @@ public sealed class PromptStepPlanner
                 continue;
             }
 
-            // Staggered, a second prompt joins only whole and while the first one's first token waits for at most twice its
-            // own tokens of others (the step's tokens all finish together).
-            if (Staggered && prompts > 0 && (count < pending[i].Remaining || used + count > pack))
+            // Staggered, a prompt after the first is chunked only when enough of it fits to be worth its pass.
+            if (Staggered && prompts > 0 && count < pending[i].Remaining && count < PackTokens)
             {
                 continue;
-            }
-
-            if (Staggered && prompts == 0)
-            {
-                pack = Math.Min(limit, Math.Max(PackTokens, PackFactor * count));
             }
 
             chunks[i] = count;

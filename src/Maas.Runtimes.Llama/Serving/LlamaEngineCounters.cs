@@ -14,6 +14,7 @@ internal sealed class LlamaEngineCounters
     private int _maxSequencesPerStep;
     private long _promptSteps;
     private int _maxPromptsPerStep;
+    private int _maxPromptTokensPerStep;
     private long _promptTokens;
     private long _cachedPromptTokens;
     private long _generatedTokens;
@@ -32,7 +33,7 @@ internal sealed class LlamaEngineCounters
     /// One decode step of <paramref name="tokens"/> tokens over <paramref name="sequences"/> sequences,
     /// <paramref name="prompts"/> of them prompts, that llama.cpp decodes in <paramref name="passes"/> micro-batches.
     /// </summary>
-    public void Step(int tokens, int sequences, int prompts, int passes)
+    public void Step(int tokens, int sequences, int prompts, int promptTokens, int passes)
     {
         lock (_lock)
         {
@@ -44,6 +45,7 @@ internal sealed class LlamaEngineCounters
             _maxSequencesPerStep = Math.Max(_maxSequencesPerStep, sequences);
             _promptSteps += prompts > 0 ? 1 : 0;
             _maxPromptsPerStep = Math.Max(_maxPromptsPerStep, prompts);
+            _maxPromptTokensPerStep = Math.Max(_maxPromptTokensPerStep, promptTokens);
         }
     }
 
@@ -143,6 +145,7 @@ internal sealed class LlamaEngineCounters
                 MaxSequencesPerStep = _maxSequencesPerStep,
                 PromptSteps = _promptSteps,
                 MaxPromptsPerStep = _maxPromptsPerStep,
+                MaxPromptTokensPerStep = _maxPromptTokensPerStep,
                 PromptTokens = _promptTokens,
                 CachedPromptTokens = _cachedPromptTokens,
                 GeneratedTokens = _generatedTokens,

@@ -44,7 +44,7 @@ internal sealed class LlamaKvCache
         _spec = spec;
         _counters = counters;
         _occupants = new LlamaSequence?[spec.Slots];
-        _planner = new KvSlotPlanner(spec.Slots, spec.UnifiedKvCache, spec.PrefixCache);
+        _planner = new KvSlotPlanner(spec.Slots, spec.UnifiedKvCache, spec.PrefixCache, hostCache: spec.PromptCacheBytes > 0);
         _host = spec.PrefixCache && spec.PromptCacheBytes > 0 ? new HostPromptCache(spec.PromptCacheBytes) : null;
         _idle = Idle;
         _logits = new float[]?[spec.Slots];

@@ -305,9 +305,9 @@ internal sealed class LlamaScheduler : IDisposable
             }
         }
 
-        // Then prompts, as the prompt step planner says: all of them oldest first (batched), or the shortest first
-        // and in chunks (staggered), so a prompt that is mostly cached gets its first token without waiting for
-        // long cold ones.
+        // Then prompts, as the prompt step planner says: all of them oldest first (batched), or fewest tokens left
+        // first up to a token budget and in chunks (staggered), so a prompt that is mostly cached gets its first token
+        // without waiting for long cold ones.
         var pending = _pending;
         pending.Clear();
         foreach (var sequence in _active)
@@ -319,6 +319,7 @@ internal sealed class LlamaScheduler : IDisposable
         }
 
         var prompts = 0;
+        var promptTokens = 0;
         if (pending.Count > 0)
         {
             Span<PendingPrompt> demands = pending.Count <= 256 ? stackalloc PendingPrompt[pending.Count] : new PendingPrompt[pending.Count];
@@ -340,6 +341,7 @@ internal sealed class LlamaScheduler : IDisposable
 
                 sequence.PassedOver = 0;
                 sequence.StepTokens = chunks[i];
+                promptTokens += chunks[i];
                 inStep.Add(sequence);
             }
         }
@@ -390,7 +392,7 @@ internal sealed class LlamaScheduler : IDisposable
             return;
         }
 
-        _counters.Step(batch.Count, inStep.Count, prompts, Passes(inStep));
+        _counters.Step(batch.Count, inStep.Count, prompts, promptTokens, Passes(inStep));
         foreach (var sequence in inStep)
         {
             sequence.DecodeTicks += decodeTicks;

@@ -145,6 +145,70 @@ public sealed class KvSlotPlannerTests
     }
 
     [Fact]
+    public void A_conversation_saved_to_host_memory_first_is_not_counted_lost_so_a_slot_beside_the_running_ones_wins()
+    {
+        // Slot 0 runs; slot 1, beside it, holds another conversation's evaluated 160-token prompt; slots 2 and 3 lie
+        // apart (slot 3 empty). A new chat sharing only the template with slot 1:
+        var index = new PrefixCacheIndex();
+        var other = Conversation(2000, 150);
+        index.Append(1, other);
+        index.MarkOutput(1, other.Length);
+        index.Append(2, Conversation(3000, 20));
+        var running = new HashSet<int> { 0 };
+        bool Idle(int id) => !running.Contains(id);
+        int[] prompt = Conversation(4000, 30);
+
+        // Without a host cache, slot 1's 150 own tokens are lost: the empty slot apart costs less (a pass a step).
+        var without = new KvSlotPlanner(4, unified: false, prefixCache: true).Plan(prompt, index, Idle, steps: 48);
+        Assert.Equal(3, without.Target);
+
+        // With one, the engine saves slot 1 first (HostPromptCache.WorthSaving: another conversation takes it), so
+        // its tokens cost a save and a later restore, not 150 tokens of prefill: slot 1, beside the running one.
+        Assert.True(HostPromptCache.WorthSaving(other.Length, Template.Length, other.Length));
+        var with = new KvSlotPlanner(4, unified: false, prefixCache: true, hostCache: true).Plan(prompt, index, Idle, steps: 48);
+        Assert.Equal(new SlotPlan(1, Template.Length, null), with);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_shared_preamble_takes_an_empty_slot_rather_than_one_it_would_have_to_save(bool hostCache)
+    {
+        // Saving and restoring a conversation costs more than copying the preamble into an empty slot.
+        var planner = new KvSlotPlanner(4, unified: false, prefixCache: true, hostCache);
+        var index = new PrefixCacheIndex();
+        var a = Conversation(1000, 100);
+        index.Append(0, a);
+        index.MarkOutput(0, a.Length);
+
+        var plan = planner.Plan(Conversation(3000, 30), index, _ => true);
+
+        Assert.NotEqual(0, plan.Target);
+        Assert.Equal(0, index.LengthOf(plan.Target));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_conversations_next_turn_goes_back_to_its_slot_whatever_became_of_its_old_answer(bool hostCache)
+    {
+        // Slot 1 holds its evaluated prompt and the 40-token answer it generated; the next turn holds the whole prompt
+        // but the answer as the client sent it back tokenizes differently. The answer is that conversation's own,
+        // not another's: nothing is lost (it is not saved either: HostPromptCache.WorthSaving), so the slot is
+        // reused in place rather than its prompt copied into the empty slot.
+        var index = new PrefixCacheIndex();
+        var own = Conversation(1000, 100);
+        index.Append(1, own);
+        index.MarkOutput(1, own.Length);
+        index.Append(1, [.. Enumerable.Range(50_000, 40)]);
+        Assert.False(HostPromptCache.WorthSaving(own.Length + 40, own.Length, own.Length));
+
+        var plan = new KvSlotPlanner(2, unified: false, prefixCache: true, hostCache).Plan([.. own, 60_000, 60_001, 7, 8], index, _ => true);
+
+        Assert.Equal(new SlotPlan(1, own.Length, null), plan);
+    }
+
+    [Fact]
     public void A_prefix_saved_in_host_memory_is_restored_when_it_beats_every_slot()
     {
         var planner = new KvSlotPlanner(2, unified: false, prefixCache: true);

@@ -13,12 +13,12 @@ public sealed class PromptStepPlannerTests
     }
 
     [Fact]
-    public void A_mostly_cached_prompt_goes_before_an_older_cold_one_and_alone()
+    public void A_mostly_cached_prompt_goes_before_an_older_cold_one_which_gets_only_the_rest_of_the_budget()
     {
         var planner = new PromptStepPlanner(staggered: true, chunkTokens: 128);
 
         // A cold 500-token prompt arrived first; a conversation's next turn needs 40 tokens beyond its cached turns.
-        Assert.Equal([0, 40], Plan(planner, 500, new(500), new(40)));
+        Assert.Equal([88, 40], Plan(planner, 500, new(500), new(40)));
     }
 
     [Fact]
@@ -32,31 +32,91 @@ public sealed class PromptStepPlannerTests
     }
 
     [Fact]
-    public void Small_prompts_share_a_step_while_it_holds_few_tokens()
+    public void Prompts_join_a_step_fewest_tokens_first_until_its_token_budget()
     {
         var planner = new PromptStepPlanner(staggered: true, chunkTokens: 128);
 
-        // 10 and 12 fit in PackTokens together; 40 more would make the first wait for six times its own tokens.
-        Assert.Equal([0, 10, 12], Plan(planner, 500, new(40), new(10), new(12)));
-    }
-
-    [Fact]
-    public void Similar_prompts_share_a_step_while_the_first_waits_for_at_most_twice_its_own_tokens()
-    {
-        var planner = new PromptStepPlanner(staggered: true, chunkTokens: 128);
+        // Three conversation turns (40, 10, 12 tokens left) fit the budget together: one step, one wave.
+        Assert.Equal([40, 10, 12], Plan(planner, 500, new(40), new(10), new(12)));
 
         // A wave of cold prompts of one size (plain chats arriving together): three to a step, the oldest first,
-        // rather than one each and a pass over the weights each.
+        // rather than one each and a pass over the weights each; the fourth would fit only 11 tokens, not worth a pass.
         Assert.Equal([39, 39, 39, 0], Plan(planner, 500, new(39), new(39), new(39), new(39)));
 
-        // The shortest first (38), then whole prompts while the step holds at most 3 x 38 = 114 tokens: 39, not 40.
-        Assert.Equal([38, 0, 0, 39], Plan(planner, 500, new(38), new(40), new(41), new(39)));
-
-        // Never more than the chunk: two prompts of 60, not three.
-        Assert.Equal([60, 60, 0], Plan(planner, 500, new(60), new(60), new(60)));
+        // Fewest tokens left first, whatever arrived first: 38, 39, 40 (117 tokens); 41 would fit only 11.
+        Assert.Equal([38, 40, 0, 39], Plan(planner, 500, new(38), new(40), new(41), new(39)));
 
         // Nor more than the room the generating sequences left.
         Assert.Equal([39, 39, 0], Plan(planner, 100, new(39), new(39), new(39)));
+    }
+
+    [Fact]
+    public void A_short_turn_goes_in_the_next_step_while_a_cold_prompt_that_arrived_first_is_chunked_beside_it()
+    {
+        var planner = new PromptStepPlanner(staggered: true, chunkTokens: 256);
+
+        // The turn's 50 new tokens first, then the rest of the budget for the 900-token cold prompt.
+        Assert.Equal([206, 50], Plan(planner, 500, new(900), new(50)));
+
+        // With a budget of a few tokens left, no chunk of the cold prompt starts (it would cost a pass for little).
+        Assert.Equal([0, 240], Plan(planner, 500, new(900), new(240)));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void A_step_never_holds_more_than_its_budget_or_the_room_and_never_leaves_a_prompt_out_for_good(int seed)
+    {
+        const int budget = 128;
+        var planner = new PromptStepPlanner(staggered: true, chunkTokens: budget);
+        var random = new Random(seed);
+        var pending = new List<(int Id, PendingPrompt Prompt)>();
+        var arrivedAt = new Dictionary<int, int>();
+        var length = new Dictionary<int, int>();
+        var next = 0;
+        var longest = 0;
+        for (var step = 0; step < 2000; step++)
+        {
+            // Prompts arrive at random, most short (a conversation's next turn), some long and cold.
+            if (step < 1500 && pending.Count < 16 && random.Next(3) == 0)
+            {
+                arrivedAt[next] = step;
+                length[next] = random.Next(4) == 0 ? random.Next(200, 1500) : random.Next(5, 120);
+                pending.Add((next, new PendingPrompt(length[next])));
+                next++;
+            }
+
+            // The batch less the generating sequences' tokens: at least half the budget here.
+            var room = random.Next(budget / 2, 600);
+            var chunks = new int[pending.Count];
+            planner.Plan([.. pending.Select(p => p.Prompt)], room, chunks);
+
+            Assert.InRange(chunks.Sum(), pending.Count == 0 ? 0 : 1, Math.Min(budget, room));
+            for (var i = pending.Count - 1; i >= 0; i--)
+            {
+                var (id, prompt) = pending[i];
+                Assert.InRange(chunks[i], 0, prompt.Remaining);
+                if (chunks[i] == prompt.Remaining)
+                {
+                    // Done within a bounded wait however many shorter ones kept arriving: never more than
+                    // MaxPassOvers steps in a row passed over while not starved, then among the starved ones (at most
+                    // all 16) the longest waiting first, with at least half a budget a step.
+                    var chunksNeeded = (length[id] + (budget / 2) - 1) / (budget / 2);
+                    longest = Math.Max(longest, step - arrivedAt[id]);
+                    Assert.InRange(step - arrivedAt[id], 0, (chunksNeeded + 16) * (PromptStepPlanner.MaxPassOvers + 1));
+                    pending.RemoveAt(i);
+                }
+                else
+                {
+                    pending[i] = (id, new PendingPrompt(prompt.Remaining - chunks[i], chunks[i] == 0 ? prompt.PassedOver + 1 : 0));
+                }
+            }
+        }
+
+        // Every prompt got all its tokens once arrivals stopped.
+        Assert.Empty(pending);
+        Assert.True(longest > PromptStepPlanner.MaxPassOvers, $"the traffic never made a prompt wait ({longest} steps): the test proves nothing");
     }
 
     [Fact]
@@ -64,7 +124,7 @@ public sealed class PromptStepPlannerTests
     {
         var planner = new PromptStepPlanner(staggered: true, chunkTokens: 128);
 
-        Assert.Equal([0, 20], Plan(planner, 500, new(500, PromptStepPlanner.MaxPassOvers - 1), new(20)));
+        Assert.Equal([108, 20], Plan(planner, 500, new(500, PromptStepPlanner.MaxPassOvers - 1), new(20)));
         Assert.Equal([128, 0], Plan(planner, 500, new(500, PromptStepPlanner.MaxPassOvers), new(20)));
     }
 
