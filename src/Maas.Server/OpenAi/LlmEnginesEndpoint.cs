@@ -60,6 +60,7 @@ internal static class LlmEnginesEndpoint
         max_sequences_per_step = s.MaxSequencesPerStep,
         prompt_steps = s.PromptSteps,
         max_prompts_per_step = s.MaxPromptsPerStep,
+        max_prompt_tokens_per_step = s.MaxPromptTokensPerStep,
         tokens_per_step = s.TokensPerStep,
         sequences_per_step = s.SequencesPerStep,
         prompt_tokens = s.PromptTokens,
