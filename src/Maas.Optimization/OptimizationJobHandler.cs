@@ -513,7 +513,7 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
                 OptimizationMethods.PruneMagnitude => OnnxMagnitudePruner.Rewrite(graph, spec.Sparsity!.Value) is var p
                     ? new() { ["sparsity"] = spec.Sparsity, ["tensors_pruned"] = p.TensorsPruned, ["weights"] = p.Weights, ["zeroed"] = p.Zeroed }
                     : [],
-                OptimizationMethods.OnnxInt4 => OnnxInt4Quantizer.Rewrite(graph, spec.BlockSize ?? 32) is var q4
+                OptimizationMethods.OnnxInt4 => OnnxInt4Quantizer.Rewrite(graph, spec.BlockSize ?? OnnxInt4Quantizer.DefaultBlockSize) is var q4
                     ? new() { ["weights_quantized"] = q4.WeightsQuantized, ["matmuls_quantized"] = q4.MatMulsQuantized, ["block_size"] = q4.BlockSize }
                     : [],
                 OptimizationMethods.PruneStructured => OnnxStructuredPruner.Rewrite(graph, spec.Ratio!.Value) is var r

@@ -112,7 +112,7 @@ public static class OptimizationRequestParser
                 spec = spec with { Sparsity = sparsity };
                 break;
             case OptimizationMethods.OnnxInt4:
-                var block = Number(given, "block_size") ?? 32;
+                var block = Number(given, "block_size") ?? Onnx.OnnxInt4Quantizer.DefaultBlockSize;
                 if (block is not (16 or 32 or 64 or 128 or 256))
                 {
                     throw new OptimizationRequestException("invalid_options", $"options.block_size must be 16, 32, 64, 128 or 256, not {block.ToString(CultureInfo.InvariantCulture)}");

@@ -16,8 +16,15 @@ public static class OnnxInt4Quantizer
     /// <summary>The contrib operator domain.</summary>
     public const string Domain = "com.microsoft";
 
-    // Small weights gain little and lose most from 4 bits.
-    private const int MinValues = 1024;
+    /// <summary>The block size when a job names none.</summary>
+    public const int DefaultBlockSize = 32;
+
+    /// <summary>The fewest values a weight needs: small weights gain little and lose most from 4 bits.</summary>
+    public const int MinValues = 1024;
+
+    /// <summary>Whether a MatMul weight of this element type and shape is one the rewrite takes (when nothing else reads it).</summary>
+    public static bool Eligible(int dataType, IReadOnlyList<long> dims, int blockSize) =>
+        dataType == (int)OnnxElementType.Float && dims.Count == 2 && dims[0] * dims[1] >= MinValues && dims[0] >= blockSize;
 
     /// <summary>Rewrites <paramref name="graph"/> in place with blocks of <paramref name="blockSize"/> (a power of two, 16 or more).</summary>
     public static Int4Rewrite Rewrite(OnnxGraph graph, int blockSize)
@@ -27,7 +34,7 @@ public static class OnnxInt4Quantizer
         foreach (var node in graph.Graph.Node.ToArray())
         {
             if (node.OpType != "MatMul" || node.Domain is not ("" or "ai.onnx") || graph.Constant(node.Input[1]) is not { } w
-                || w.DataType != (int)OnnxElementType.Float || w.Dims.Count != 2 || OnnxGraph.Count(w) < MinValues || w.Dims[0] < blockSize || graph.Consumers(w.Name) != 1)
+                || !Eligible(w.DataType, w.Dims, blockSize) || graph.Consumers(w.Name) != 1)
             {
                 continue;
             }

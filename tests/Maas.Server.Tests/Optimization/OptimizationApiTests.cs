@@ -380,6 +380,21 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         await response.ErrorAsync(HttpStatusCode.BadRequest, code);
     }
 
+    [Fact]
+    public async Task Int4_on_a_model_without_a_matmul_weight_it_takes_is_refused_at_submission_naming_the_weights()
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, OnnxModelWriter.Mlp(8, [16], 4, seed: 3).ToBytes(), "model.onnx");
+
+        // 8 x 16 and 16 x 4 weights: under the 1 024 values MatMulNBits is worth it for, a 400 before any job is queued.
+        using var response = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json("""{"method": "onnx-int4"}"""));
+        var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "method_not_applicable");
+        Assert.Contains("its MatMul weights are fc0.weight [8, 16], fc1.weight [16, 4]", (string?)error["message"], StringComparison.Ordinal);
+        var jobs = await (await client.GetAsync("api/v1/jobs?kind=optimization")).JsonAsync(HttpStatusCode.OK);
+        Assert.DoesNotContain(model, jobs.ToJsonString(), StringComparison.Ordinal);
+    }
+
     // A CSV of rows of 32 numbers uniform in [-1, 1] (the MLP's input) and a label column that is not a number.
     private static async Task<string> CalibrationDatasetAsync(HttpClient client, int columns = 32, string visibility = "private")
     {
