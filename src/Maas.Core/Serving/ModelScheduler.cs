@@ -155,7 +155,10 @@ public sealed class ModelScheduler : IAsyncDisposable
     /// <see cref="InferAsync(InferenceRequest, QueueTicket?, CancellationToken)"/> or the ticket is disposed.
     /// A place is held for at most <see cref="ReservationHold"/>, so slow uploads cannot hold the queue.
     /// </summary>
-    public QueueTicket Admit()
+    public QueueTicket Admit() => Admit(Stopwatch.GetTimestamp());
+
+    // Tests admit "earlier" (a Stopwatch timestamp in the past) instead of waiting for a slow body in real time.
+    internal QueueTicket Admit(long admittedTimestamp)
     {
         lock (_lock)
         {
@@ -165,7 +168,7 @@ public sealed class ModelScheduler : IAsyncDisposable
             }
 
             _retryAfter.Admitted(Stopwatch.GetTimestamp());
-            var ticket = new QueueTicket(this, Stopwatch.GetTimestamp());
+            var ticket = new QueueTicket(this, admittedTimestamp);
             ticket.Node = _reservations.AddLast(ticket);
             return ticket;
         }

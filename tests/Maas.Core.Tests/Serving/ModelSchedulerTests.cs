@@ -5,6 +5,9 @@ namespace Maas.Core.Tests.Serving;
 
 public sealed class ModelSchedulerTests
 {
+    // A Stopwatch timestamp as long ago as the given time: the admission of a request whose body took that long.
+    private static long AdmittedAgo(TimeSpan ago) => System.Diagnostics.Stopwatch.GetTimestamp() - (long)(ago.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+
     private static ModelScheduler Start(CpuBackend backend, SchedulerOptions? options = null, InferenceStatistics? stats = null) =>
         new("m", "1", backend, options ?? new SchedulerOptions(), stats ?? new InferenceStatistics());
 
@@ -93,10 +96,10 @@ public sealed class ModelSchedulerTests
     public async Task A_preferred_batch_size_dispatches_without_waiting_for_the_delay()
     {
         var backend = new CpuBackend();
-        await using var s = Start(backend, new SchedulerOptions { MaxBatchSize = 8, PreferredBatchSizes = [2], MaxQueueDelay = TimeSpan.FromSeconds(5) });
+        await using var s = Start(backend, new SchedulerOptions { MaxBatchSize = 8, PreferredBatchSizes = [2], MaxQueueDelay = TimeSpan.FromSeconds(10) });
         var started = DateTime.UtcNow;
         await Task.WhenAll(s.InferAsync(Requests.Rows(0)), s.InferAsync(Requests.Rows(1)));
-        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(3));
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(9), "the batch waited for the delay");
         Assert.Equal([2L], backend.RunRows);
     }
 
@@ -105,10 +108,10 @@ public sealed class ModelSchedulerTests
     {
         // 3 + 2 rows never make exactly 4, but they are past it: waiting longer would only make the batch bigger.
         var backend = new CpuBackend();
-        await using var s = Start(backend, new SchedulerOptions { MaxBatchSize = 16, PreferredBatchSizes = [4], MaxQueueDelay = TimeSpan.FromSeconds(5) });
+        await using var s = Start(backend, new SchedulerOptions { MaxBatchSize = 16, PreferredBatchSizes = [4], MaxQueueDelay = TimeSpan.FromSeconds(10) });
         var started = DateTime.UtcNow;
         await Task.WhenAll(s.InferAsync(Requests.Rows(0, rows: 3)), s.InferAsync(Requests.Rows(1, rows: 2)));
-        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(3));
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(9), "the batch waited for the delay");
         Assert.Equal([5L], backend.RunRows);
     }
 
@@ -307,9 +310,7 @@ public sealed class ModelSchedulerTests
         // request has used 1.1 s of its 1 s budget by then, so it is dropped instead of run late.
         var budget = TimeSpan.FromSeconds(1);
         await using var s = Start(new CpuBackend(), new SchedulerOptions { MaxBatchSize = 8, MaxQueueDelay = TimeSpan.FromSeconds(0.9), QueueTimeBudget = budget });
-        var ticket = s.Admit();
-        var reading = System.Diagnostics.Stopwatch.StartNew();
-        await Conditions.WaitUntilAsync(() => reading.Elapsed >= TimeSpan.FromSeconds(0.3)); // the body "arrives" slowly
+        var ticket = s.Admit(AdmittedAgo(TimeSpan.FromSeconds(0.3))); // the body "arrived" slowly
         var ex = await Assert.ThrowsAsync<InferenceException>(() => s.InferAsync(Requests.Rows(1), ticket));
         Assert.Equal(InferenceErrorKind.QueueFull, ex.Kind);
         Assert.Equal("queue_time_budget_ms", ex.LimitName);
@@ -323,9 +324,7 @@ public sealed class ModelSchedulerTests
         // pace is not the model's overload.
         // (A budget of 2 s of which the read takes 0.4 s leaves 1.6 s for the idle model: room for a busy machine.)
         await using var s = Start(new CpuBackend(), new SchedulerOptions { QueueTimeBudget = TimeSpan.FromSeconds(2) });
-        var ticket = s.Admit();
-        var reading = System.Diagnostics.Stopwatch.StartNew();
-        await Conditions.WaitUntilAsync(() => reading.Elapsed >= TimeSpan.FromSeconds(2.5));
+        var ticket = s.Admit(AdmittedAgo(TimeSpan.FromSeconds(2.5)));
         using var r = await s.InferAsync(Requests.Rows(1), ticket);
         Assert.Equal(new float[] { 3, 5, 7, 9 }, r.Floats("y"));
     }

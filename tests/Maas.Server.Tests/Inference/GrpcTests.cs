@@ -1,6 +1,8 @@
 using Google.Protobuf;
 using Maas.Core.Serving;
 using Maas.Server.Inference.Grpc.Protocol;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Maas.Server.Tests.Inference;
 
@@ -32,6 +34,24 @@ public sealed class GrpcTests(ProtocolFixture fixture) : IClassFixture<ProtocolF
         Assert.Contains("nope", missing.Message);
         var unknown = await _grpc.CallAsync("Frobnicate", new ServerLiveRequest(), ServerLiveResponse.Parser);
         Assert.Equal(12, unknown.Status); // UNIMPLEMENTED
+    }
+
+    [Fact]
+    public async Task A_call_resolves_the_main_apps_services_from_its_request_services()
+    {
+        // The gRPC listener is a Kestrel host of its own; middleware added to it must still see the main container.
+        object? seen = null;
+        await using var server = await Support.MaasTestServer.StartAsync(
+            settings: new Dictionary<string, string?> { ["Maas:Inference:GrpcUrl"] = "http://127.0.0.1:0" },
+            configure: builder => builder.Services.Configure<Maas.Server.Inference.Grpc.GrpcPipelineOptions>(o => o.Use((app, _) => app.Use(async (context, next) =>
+            {
+                seen = context.RequestServices.GetService(typeof(ModelManager));
+                await next(context);
+            }))));
+        using var grpc = new GrpcTestClient(server.GrpcAddress());
+        Assert.True((await grpc.CallAsync("ServerLive", new ServerLiveRequest(), ServerLiveResponse.Parser)).Single.Live);
+        Assert.NotNull(seen);
+        Assert.Same(server.Services.GetService(typeof(ModelManager)), seen);
     }
 
     [Theory]

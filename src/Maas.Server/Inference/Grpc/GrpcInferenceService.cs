@@ -17,8 +17,7 @@ namespace Maas.Server.Inference.Grpc;
 /// </summary>
 internal sealed class GrpcInferenceService(ModelManager manager, IOptions<InferenceOptions> options, IHostApplicationLifetime lifetime, IServiceProvider services, ILogger<GrpcInferenceService> logger)
 {
-    // The gRPC listener is a host of its own (GrpcServer): its calls' RequestServices do not hold the main app's
-    // services, so deployments are taken from the main container this service was built from.
+    // Resolved once from the main container (a call's RequestServices is a scope of it too, see GrpcServer).
     private readonly Deployments.DeploymentRouter? _router = services.GetService<Deployments.DeploymentRouter>();
     private readonly Deployments.ShadowQueue? _shadows = services.GetService<Deployments.ShadowQueue>();
     private readonly PayloadLog? _payloads = services.GetService<PayloadLog>();

@@ -74,6 +74,15 @@ internal sealed class GrpcServer(
         });
         var app = builder.Build();
         var service = services.GetRequiredService<GrpcInferenceService>();
+
+        // This host's own container holds only Kestrel's services: each call resolves from a scope of the main app's,
+        // as a call on the main listener would, so middleware and handlers may use RequestServices alike on both.
+        app.Use(async (context, next) =>
+        {
+            await using var scope = services.CreateAsyncScope();
+            context.RequestServices = scope.ServiceProvider;
+            await next(context);
+        });
         foreach (var step in pipeline.Value.Steps)
         {
             step(app, services);
