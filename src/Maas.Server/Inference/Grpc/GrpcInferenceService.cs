@@ -27,38 +27,15 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
     /// <summary>Handles one HTTP/2 request as a gRPC call.</summary>
     public async Task HandleAsync(HttpContext ctx)
     {
-        var request = ctx.Request;
-        if (!HttpMethods.IsPost(request.Method) || request.ContentType is not { } contentType
-            || !contentType.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase))
+        if (StartCall(ctx) is not { } codec)
         {
-            ctx.Response.StatusCode = StatusCodes.Status415UnsupportedMediaType;
             return;
         }
 
-        ctx.Response.StatusCode = StatusCodes.Status200OK;
-        ctx.Response.ContentType = "application/grpc";
-        ctx.Response.Headers["grpc-accept-encoding"] = GrpcCompression.AcceptEncoding;
-        var path = request.Path.Value ?? "";
-        var requestEncodingName = request.Headers["grpc-encoding"].ToString();
-        if (!GrpcCompression.TryParse(requestEncodingName, out var requestEncoding))
-        {
-            // gRPC's compression spec: an encoding the server lacks is UNIMPLEMENTED, with what it accepts in grpc-accept-encoding.
-            Trailers(ctx, GrpcStatus.Unimplemented, $"grpc-encoding '{requestEncodingName}' is not supported; this server accepts {GrpcCompression.AcceptEncoding}");
-            return;
-        }
-
-        var codec = new Codec(
-            requestEncoding,
-            GrpcCompression.ChooseResponse(options.Value.GrpcResponseCompression, requestEncoding, request.Headers["grpc-accept-encoding"]),
-            options.Value.GrpcCompressionMinBytes);
-        if (codec.Response != GrpcEncoding.Identity)
-        {
-            ctx.Response.Headers["grpc-encoding"] = GrpcCompression.Name(codec.Response);
-        }
-
+        var path = ctx.Request.Path.Value ?? "";
         var method = path.StartsWith(ServicePrefix, StringComparison.Ordinal) ? path[ServicePrefix.Length..] : null;
 
-        using var deadline = GrpcStatus.ParseTimeout(request.Headers["grpc-timeout"]) is { } timeout
+        using var deadline = GrpcStatus.ParseTimeout(ctx.Request.Headers["grpc-timeout"]) is { } timeout
             ? new CancellationTokenSource(timeout)
             : null;
 
@@ -70,37 +47,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         var token = linked?.Token ?? ctx.RequestAborted;
         try
         {
-            await (method switch
-            {
-                "ModelInfer" => InferAsync(ctx, codec, token),
-                "ModelStreamInfer" => StreamInferAsync(ctx, codec, token),
-                "ServerLive" => Unary(ctx, codec, ServerLiveRequest.Parser, _ => Task.FromResult<IMessage>(new ServerLiveResponse { Live = true }), token),
-                "ServerReady" => Unary(ctx, codec, ServerReadyRequest.Parser, _ => Task.FromResult<IMessage>(
-                    new ServerReadyResponse { Ready = !lifetime.ApplicationStopping.IsCancellationRequested }), token),
-                "ServerMetadata" => Unary(ctx, codec, ServerMetadataRequest.Parser, _ => Task.FromResult<IMessage>(ServerMetadata()), token),
-                "ModelReady" => Unary(ctx, codec, ModelReadyRequest.Parser, async r => new ModelReadyResponse
-                {
-                    Ready = await manager.IsReadyAsync(await ModelAsync(ctx, r.Name, false, token), Version(r.Version), token),
-                }, token),
-                "ModelMetadata" => Unary(ctx, codec, ModelMetadataRequest.Parser, async r =>
-                    Metadata(await manager.DescribeAsync(await ModelAsync(ctx, r.Name, false, token), Version(r.Version), token)), token),
-                "ModelStatistics" => Unary(ctx, codec, ModelStatisticsRequest.Parser, async r => Statistics(
-                    await manager.StatisticsAsync(r.Name is { Length: > 0 } n ? await ModelAsync(ctx, n, false, token) : AdminOnly(ctx), Version(r.Version), token)), token),
-                "RepositoryIndex" => Unary(ctx, codec, RepositoryIndexRequest.Parser, async r => Index(await manager.IndexAsync(AdminOnly(ctx) is null && r.Ready, token)), token),
-                "RepositoryModelLoad" => Unary(ctx, codec, RepositoryModelLoadRequest.Parser, async r =>
-                {
-                    var state = await manager.LoadAsync(await ModelAsync(ctx, r.ModelName, true, token), VersionParameter(r.Parameters), token);
-                    return state.State == "READY"
-                        ? new RepositoryModelLoadResponse()
-                        : throw new InferenceException(InferenceErrorKind.Unavailable, $"model '{state.Name}' version {state.Version} failed to load: {state.Reason}");
-                }, token),
-                "RepositoryModelUnload" => Unary(ctx, codec, RepositoryModelUnloadRequest.Parser, async r =>
-                {
-                    await manager.UnloadAsync(await ModelAsync(ctx, r.ModelName, true, token), VersionParameter(r.Parameters), token);
-                    return new RepositoryModelUnloadResponse();
-                }, token),
-                _ => throw new GrpcCallException(GrpcStatus.Unimplemented, $"unknown method '{path}'; this endpoint serves inference.GRPCInferenceService"),
-            });
+            await CallAsync(ctx, path, method, codec, token);
             Trailers(ctx, GrpcStatus.Ok, null);
         }
         catch (InferenceException ex)
@@ -138,6 +85,73 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
             Trailers(ctx, GrpcStatus.Internal, $"internal error (request {ctx.TraceIdentifier}); the server log has the details");
         }
     }
+
+    // Answers a request that is not a gRPC call (415) or names an encoding this server lacks (UNIMPLEMENTED) and
+    // returns null; else sets the response headers of a call and returns its codec.
+    private Codec? StartCall(HttpContext ctx)
+    {
+        var request = ctx.Request;
+        if (!HttpMethods.IsPost(request.Method) || request.ContentType is not { } contentType
+            || !contentType.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase))
+        {
+            ctx.Response.StatusCode = StatusCodes.Status415UnsupportedMediaType;
+            return null;
+        }
+
+        ctx.Response.StatusCode = StatusCodes.Status200OK;
+        ctx.Response.ContentType = "application/grpc";
+        ctx.Response.Headers["grpc-accept-encoding"] = GrpcCompression.AcceptEncoding;
+        var requestEncodingName = request.Headers["grpc-encoding"].ToString();
+        if (!GrpcCompression.TryParse(requestEncodingName, out var requestEncoding))
+        {
+            // gRPC's compression spec: an encoding the server lacks is UNIMPLEMENTED, with what it accepts in grpc-accept-encoding.
+            Trailers(ctx, GrpcStatus.Unimplemented, $"grpc-encoding '{requestEncodingName}' is not supported; this server accepts {GrpcCompression.AcceptEncoding}");
+            return null;
+        }
+
+        var codec = new Codec(
+            requestEncoding,
+            GrpcCompression.ChooseResponse(options.Value.GrpcResponseCompression, requestEncoding, request.Headers["grpc-accept-encoding"]),
+            options.Value.GrpcCompressionMinBytes);
+        if (codec.Response != GrpcEncoding.Identity)
+        {
+            ctx.Response.Headers["grpc-encoding"] = GrpcCompression.Name(codec.Response);
+        }
+
+        return codec;
+    }
+
+    private Task CallAsync(HttpContext ctx, string path, string? method, Codec codec, CancellationToken token) => method switch
+    {
+        "ModelInfer" => InferAsync(ctx, codec, token),
+        "ModelStreamInfer" => StreamInferAsync(ctx, codec, token),
+        "ServerLive" => Unary(ctx, codec, ServerLiveRequest.Parser, _ => Task.FromResult<IMessage>(new ServerLiveResponse { Live = true }), token),
+        "ServerReady" => Unary(ctx, codec, ServerReadyRequest.Parser, _ => Task.FromResult<IMessage>(
+            new ServerReadyResponse { Ready = !lifetime.ApplicationStopping.IsCancellationRequested }), token),
+        "ServerMetadata" => Unary(ctx, codec, ServerMetadataRequest.Parser, _ => Task.FromResult<IMessage>(ServerMetadata()), token),
+        "ModelReady" => Unary(ctx, codec, ModelReadyRequest.Parser, async r => new ModelReadyResponse
+        {
+            Ready = await manager.IsReadyAsync(await ModelAsync(ctx, r.Name, false, token), Version(r.Version), token),
+        }, token),
+        "ModelMetadata" => Unary(ctx, codec, ModelMetadataRequest.Parser, async r =>
+            Metadata(await manager.DescribeAsync(await ModelAsync(ctx, r.Name, false, token), Version(r.Version), token)), token),
+        "ModelStatistics" => Unary(ctx, codec, ModelStatisticsRequest.Parser, async r => Statistics(
+            await manager.StatisticsAsync(r.Name is { Length: > 0 } n ? await ModelAsync(ctx, n, false, token) : AdminOnly(ctx), Version(r.Version), token)), token),
+        "RepositoryIndex" => Unary(ctx, codec, RepositoryIndexRequest.Parser, async r => Index(await manager.IndexAsync(AdminOnly(ctx) is null && r.Ready, token)), token),
+        "RepositoryModelLoad" => Unary(ctx, codec, RepositoryModelLoadRequest.Parser, async r =>
+        {
+            var state = await manager.LoadAsync(await ModelAsync(ctx, r.ModelName, true, token), VersionParameter(r.Parameters), token);
+            return state.State == "READY"
+                ? new RepositoryModelLoadResponse()
+                : throw new InferenceException(InferenceErrorKind.Unavailable, $"model '{state.Name}' version {state.Version} failed to load: {state.Reason}");
+        }, token),
+        "RepositoryModelUnload" => Unary(ctx, codec, RepositoryModelUnloadRequest.Parser, async r =>
+        {
+            await manager.UnloadAsync(await ModelAsync(ctx, r.ModelName, true, token), VersionParameter(r.Parameters), token);
+            return new RepositoryModelUnloadResponse();
+        }, token),
+        _ => throw new GrpcCallException(GrpcStatus.Unimplemented, $"unknown method '{path}'; this endpoint serves inference.GRPCInferenceService"),
+    };
 
     private static void Trailers(HttpContext ctx, int status, string? message, TimeSpan? retryAfter = null)
     {
