@@ -48,6 +48,14 @@ public sealed record GgmlTrainingOptions
     /// </summary>
     internal bool PadContraction { get; init; }
 
+    /// <summary>
+    /// Whether the training graph's first layer, a convolution on the input (which has no gradient) whose contraction
+    /// C·k·k is at most 32, reads columns unrolled on the managed side and padded with zero rows to 32 instead of
+    /// im2col's: its forward product then takes ggml's tiled GEMM and its kernel gradient vectorised multiply-adds
+    /// (docs/benchmarks.md). The inference graph keeps im2col.
+    /// </summary>
+    internal bool UnrollInput { get; init; }
+
     /// <summary>Seeds the weights, the shuffle and dropout: the same seed trains the same network.</summary>
     public int Seed { get; init; } = 42;
 }
