@@ -74,8 +74,8 @@ if (settings.CompareIm2col)
 var padded = default((List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds)?);
 if (settings.ComparePadded)
 {
-    var first = TrainMaas(gatherColumns: true, "padded", padContraction: true);
-    var second = TrainMaas(gatherColumns: true, "padded", padContraction: true);
+    var first = TrainMaas(gatherColumns: true, "padded", padContraction: true, unrollInput: false);
+    var second = TrainMaas(gatherColumns: true, "padded", padContraction: true, unrollInput: false);
     var again = TrainMaas(gatherColumns: true, "maas ");
     padded = ([.. first.Epochs, .. second.Epochs], first.Accuracy, first.CpuSeconds + second.CpuSeconds);
     (maasEpochs, maasCpu) = ([.. maasEpochs, .. again.Epochs], maasCpu + again.CpuSeconds);

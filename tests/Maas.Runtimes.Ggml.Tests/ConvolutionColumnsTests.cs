@@ -72,7 +72,7 @@ public sealed class ConvolutionColumnsTests
         var batch = Enumerable.Range(0, 20).ToArray();
         (double Loss, GgmlWeights Before, GgmlWeights After, float[] Logits) Step(bool pad)
         {
-            var options = new GgmlTrainingOptions { Optimizer = "sgd", LearningRate = 1, BatchSize = 20, Seed = 9, Threads = 1, PadContraction = pad };
+            var options = new GgmlTrainingOptions { Optimizer = "sgd", LearningRate = 1, BatchSize = 20, Seed = 9, Threads = 1, PadContraction = pad, UnrollInput = false };
             using var network = GgmlNetwork.Create(layers, new([1, Size, Size]), 3, options);
             Assert.Equal(pad ? 1 : 0, network.PaddedConvolutions); // the first convolution's 3x3x1 = 9 becomes 16
             var before = network.Weights();
