@@ -21,11 +21,12 @@ var (testImages, testLabels) = Idx.Read(data, "t10k", 0);
 Console.WriteLine($"Fashion-MNIST: {trainLabels.Length} training and {testLabels.Length} test images; {settings.Epochs} epochs, batch {settings.Batch}, {settings.Threads} threads, AdamW lr {settings.LearningRate}");
 
 // MaaS: the trainer image-classification jobs use, without the job around it (no validation pass, no checkpoint).
-(List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds) TrainMaas(bool gatherColumns, string label, bool padContraction = false)
+(List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds) TrainMaas(bool gatherColumns, string label, bool padContraction = false, bool? unrollInput = null)
 {
     using var self = Process.GetCurrentProcess();
     var cpu = self.TotalProcessorTime;
     var options = new GgmlTrainingOptions { BatchSize = settings.Batch, Threads = settings.Threads, LearningRate = settings.LearningRate, Seed = 42, GatherColumns = gatherColumns, PadContraction = padContraction };
+    options = unrollInput is { } unroll ? options with { UnrollInput = unroll } : options;
     var epochs = new List<GgmlEpoch>();
     using var network = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, 28, 28]), 10, options);
     var rows = Enumerable.Range(0, trainLabels.Length).ToArray();
@@ -73,11 +74,25 @@ if (settings.CompareIm2col)
 var padded = default((List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds)?);
 if (settings.ComparePadded)
 {
-    var first = TrainMaas(gatherColumns: true, "padded", padContraction: true);
-    var second = TrainMaas(gatherColumns: true, "padded", padContraction: true);
+    var first = TrainMaas(gatherColumns: true, "padded", padContraction: true, unrollInput: false);
+    var second = TrainMaas(gatherColumns: true, "padded", padContraction: true, unrollInput: false);
     var again = TrainMaas(gatherColumns: true, "maas ");
     padded = ([.. first.Epochs, .. second.Epochs], first.Accuracy, first.CpuSeconds + second.CpuSeconds);
     (maasEpochs, maasCpu) = ([.. maasEpochs, .. again.Epochs], maasCpu + again.CpuSeconds);
+}
+
+// --compare-unrolled: the same network with the first convolution's columns unrolled on the managed side and padded
+// to 32 (GgmlTrainingOptions.UnrollInput) against im2col's, ordered im2col, unrolled, unrolled, im2col; the default's
+// figures ("maas") are then the im2col ones.
+var unrolled = default((List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds)?);
+if (settings.CompareUnrolled)
+{
+    var plain = TrainMaas(gatherColumns: true, "im2col", unrollInput: false);
+    var first = TrainMaas(gatherColumns: true, "unrolled", unrollInput: true);
+    var second = TrainMaas(gatherColumns: true, "unrolled", unrollInput: true);
+    var again = TrainMaas(gatherColumns: true, "im2col", unrollInput: false);
+    unrolled = ([.. first.Epochs, .. second.Epochs], first.Accuracy, first.CpuSeconds + second.CpuSeconds);
+    (maasEpochs, maasAccuracy, maasCpu) = ([.. plain.Epochs, .. again.Epochs], plain.Accuracy, plain.CpuSeconds + again.CpuSeconds);
 }
 
 // PyTorch: the same network, optimiser settings, batch size, epochs and threads, in a child process.
@@ -147,6 +162,14 @@ if (padded is { } wide)
     report["maas_padded_test_accuracy"] = wide.Accuracy;
 }
 
+if (unrolled is { } managed)
+{
+    report["maas_unrolled_images_per_second"] = Rate(managed.Epochs);
+    report["maas_unrolled_images_per_cpu_second"] = managed.Epochs.Sum(e => e.Examples) / managed.CpuSeconds;
+    report["maas_unrolled_test_accuracy"] = managed.Accuracy;
+    report["maas_unrolled_to_torch_images_per_cpu_second_ratio"] = (double)report["maas_unrolled_images_per_cpu_second"]! / (double)report["torch_images_per_cpu_second"]!;
+}
+
 Console.WriteLine();
 Console.WriteLine("| trainer | s/epoch | images/s | test accuracy |");
 Console.WriteLine("|---|---|---|---|");
@@ -161,6 +184,11 @@ if (padded is { } wideRow)
     Console.WriteLine($"| MaaS (ggml, first convolution padded to 16) | {wideRow.Epochs.Average(e => e.Seconds):F1} | {Rate(wideRow.Epochs):F0} | {wideRow.Accuracy:F4} |");
 }
 
+if (unrolled is { } managedRow)
+{
+    Console.WriteLine($"| MaaS (ggml, first convolution's columns unrolled here, padded to 32) | {managedRow.Epochs.Average(e => e.Seconds):F1} | {Rate(managedRow.Epochs):F0} | {managedRow.Accuracy:F4} |");
+}
+
 Console.WriteLine($"| PyTorch {torch["torch"]} | {torchEpochs.Average(e => e.Seconds):F1} | {torchRate:F0} | {torchAccuracy:F4} |");
 Console.WriteLine($"MaaS / PyTorch images per second: {maasRate / torchRate:F2}x; per CPU second: {(double)report["images_per_cpu_second_ratio"]!:F2}x");
 if (im2col is { } earlier)
@@ -173,6 +201,12 @@ if (padded is { } wideRatio)
 {
     var cpuRatio = wideRatio.Epochs.Sum(e => e.Examples) / wideRatio.CpuSeconds / (maasEpochs.Sum(e => e.Examples) / maasCpu);
     Console.WriteLine($"MaaS padded / PyTorch: {Rate(wideRatio.Epochs) / torchRate:F2}x; padded / default: {Rate(wideRatio.Epochs) / maasRate:F2}x (images per CPU second: {cpuRatio:F2}x)");
+}
+
+if (unrolled is { } managedRatio)
+{
+    var cpuRatio = managedRatio.Epochs.Sum(e => e.Examples) / managedRatio.CpuSeconds / (maasEpochs.Sum(e => e.Examples) / maasCpu);
+    Console.WriteLine($"MaaS unrolled / PyTorch: {Rate(managedRatio.Epochs) / torchRate:F2}x (per CPU second {(double)report["maas_unrolled_to_torch_images_per_cpu_second_ratio"]!:F2}x); unrolled / im2col: {Rate(managedRatio.Epochs) / maasRate:F2}x (images per CPU second: {cpuRatio:F2}x)");
 }
 
 if (settings.Output is { } path)
@@ -195,7 +229,7 @@ static int ArgMax(ReadOnlySpan<float> scores)
 }
 
 /// <summary>The benchmark's command line.</summary>
-internal sealed record Settings(string Data, int Epochs, int Batch, int Threads, double LearningRate, int TrainLimit, string? Output, bool CompareIm2col, bool ComparePadded)
+internal sealed record Settings(string Data, int Epochs, int Batch, int Threads, double LearningRate, int TrainLimit, string? Output, bool CompareIm2col, bool ComparePadded, bool CompareUnrolled)
 {
     public static Settings Parse(string[] args)
     {
@@ -210,7 +244,8 @@ internal sealed record Settings(string Data, int Epochs, int Batch, int Threads,
             Int("--train-limit", 0),
             Value("--out"),
             args.Contains("--compare-im2col"),
-            args.Contains("--compare-padded"));
+            args.Contains("--compare-padded"),
+            args.Contains("--compare-unrolled"));
     }
 }
 

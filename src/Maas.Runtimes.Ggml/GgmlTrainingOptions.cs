@@ -48,6 +48,16 @@ public sealed record GgmlTrainingOptions
     /// </summary>
     internal bool PadContraction { get; init; }
 
+    /// <summary>
+    /// Whether the training graph's first layer, a convolution on the input (which has no gradient) whose contraction
+    /// C·k·k is at most 32, reads columns unrolled on the managed side and padded with zero rows to 32 instead of
+    /// im2col's: its forward product then takes ggml's tiled GEMM and its kernel gradient vectorised multiply-adds.
+    /// The inference graph keeps im2col. Off: on the default CNN it measured 0.97x to 1.21x the images per CPU second
+    /// of im2col from run to run, no reliable gain (3.5x the multiply-adds eat the vectorisation; docs/benchmarks.md);
+    /// kept, tested equal, for the benchmark's --compare-unrolled and for CPUs where the balance differs.
+    /// </summary>
+    internal bool UnrollInput { get; init; }
+
     /// <summary>Seeds the weights, the shuffle and dropout: the same seed trains the same network.</summary>
     public int Seed { get; init; } = 42;
 }

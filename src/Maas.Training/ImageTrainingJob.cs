@@ -129,20 +129,8 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
         var classes = data.Classes!.Count;
         var network = CreateNetwork(images.Shape, classes, options);
         var gate = servingYield?.NewGate();
-        string Stage() => gate is { Yielding: true } ? YieldingStage : TrainingStage;
-        if (gate is not null)
-        {
-            // Raised on the training thread, which is about to wait anyway: the report is written before it goes on.
-            gate.YieldingChanged += yielding =>
-            {
-                var share = gate.Share.ToString("P0", CultureInfo.InvariantCulture);
-                var message = yielding
-                    ? $"serving is busy in this process: training yields to it, computing at most {share} of the time (Maas:Training:ServingShare)"
-                    : $"serving has been idle for {ServingYieldGate.IdleAfter.TotalSeconds:0} s: training at full speed";
-                run.EventAsync("yielding", new { yielding, serving_share = gate.Share, message }).GetAwaiter().GetResult();
-                run.ReportAsync(run.Progress with { Stage = Stage() }).GetAwaiter().GetResult();
-            };
-        }
+        string Stage() => gate?.Stage(TrainingStage, YieldingStage) ?? TrainingStage;
+        gate?.ReportTo(run, "yielding", "training", TrainingStage, YieldingStage);
 
         try
         {

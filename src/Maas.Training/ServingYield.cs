@@ -1,4 +1,6 @@
+using System.Globalization;
 using Maas.Core.Hosting;
+using Maas.Core.Jobs.Queue;
 
 namespace Maas.Training;
 
@@ -81,6 +83,29 @@ public sealed class ServingYieldGate : ITrainingGate
 
     /// <summary>True from a batch that overlapped serving until serving has been idle for <see cref="IdleAfter"/>.</summary>
     public bool Yielding => Volatile.Read(ref _yielding) == 1;
+
+    /// <summary>The job's stage: <paramref name="yieldingStage"/> while <see cref="Yielding"/>, else <paramref name="runningStage"/>.</summary>
+    public string Stage(string runningStage, string yieldingStage) => Yielding ? yieldingStage : runningStage;
+
+    /// <summary>
+    /// Reports every change of <see cref="Yielding"/> to <paramref name="run"/>: an event of <paramref name="eventType"/>
+    /// (<c>{"message", "yielding", "serving_share"}</c>, the message naming <paramref name="what"/> trains) and the
+    /// progress with the stage of <see cref="Stage"/>. The change is raised on the training thread right before it
+    /// waits, so both are written before training goes on.
+    /// </summary>
+    public void ReportTo(JobRun run, string eventType, string what, string runningStage, string yieldingStage)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        YieldingChanged += yielding =>
+        {
+            var share = Share.ToString("P0", CultureInfo.InvariantCulture);
+            var message = yielding
+                ? $"Serving is busy in this process: {what} yields to it, computing at most {share} of the time (Maas:Training:ServingShare)"
+                : $"Serving has been idle for {IdleAfter.TotalSeconds:0} s: {what} at full speed";
+            run.EventAsync(eventType, new { message, yielding, serving_share = Share }).GetAwaiter().GetResult();
+            run.ReportAsync(run.Progress with { Stage = Stage(runningStage, yieldingStage) }).GetAwaiter().GetResult();
+        };
+    }
 
     /// <inheritdoc />
     public void AfterBatch(TimeSpan computed, CancellationToken cancellationToken)

@@ -76,20 +76,8 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
         await run.ReportAsync(new JobProgress { Percent = 1, Stage = RunningStage, Epoch = resumeAfter });
         await Message(run, $"Fine-tuning {spec.BaseModel} version {spec.BaseVersion} on {training.Count} chats for {spec.Epochs} epochs");
         var gate = servingYield?.NewGate();
-        string Stage() => gate is { Yielding: true } ? YieldingStage : RunningStage;
-        if (gate is not null)
-        {
-            // Raised on the training thread right before it waits: the event and the stage are written first.
-            gate.YieldingChanged += yielding =>
-            {
-                var share = gate.Share.ToString("P0", CultureInfo.InvariantCulture);
-                var message = yielding
-                    ? $"Serving is busy in this process: fine-tuning yields to it, computing at most {share} of the time (Maas:Training:ServingShare)"
-                    : $"Serving has been idle for {ServingYieldGate.IdleAfter.TotalSeconds:0} s: fine-tuning at full speed";
-                run.EventAsync(YieldingEventType, new { message, yielding, serving_share = gate.Share }).GetAwaiter().GetResult();
-                run.ReportAsync(run.Progress with { Stage = Stage() }).GetAwaiter().GetResult();
-            };
-        }
+        string Stage() => gate?.Stage(RunningStage, YieldingStage) ?? RunningStage;
+        gate?.ReportTo(run, YieldingEventType, "fine-tuning", RunningStage, YieldingStage);
 
         var counted = (Steps: 0L, Waited: TimeSpan.Zero);
         LlamaFineTuneResult result;
