@@ -45,42 +45,71 @@ internal static class UltraFaceCpuScenario
             BitConverter.TryWriteBytes(image.AsSpan(i * 4), ((i * 7919 % 255) - 127f) / 128f);
         }
 
+        // A: this build (with --server-env); B, with --compare-env: the same build with other runtime settings, measured
+        // in the same rounds (an A/B of a knob without the noise between runs).
         await using var server = await ServerProcess.StartAsync(options, null, [], options.ServerEnvironment);
-        await server.RegisterAsync("ultraface", File.ReadAllBytes(path), new { instance_count = 1, threads = Threads });
+        await using var other = options.CompareEnvironment.Count == 0 ? null
+            : await ServerProcess.StartAsync(options, null, [], options.CompareEnvironment.Aggregate(new Dictionary<string, string>(options.ServerEnvironment), (env, kv) => { env[kv.Key] = kv.Value; return env; }));
+        var servers = other is null ? new[] { server } : [server, other];
+        foreach (var s in servers)
+        {
+            await s.RegisterAsync("ultraface", File.ReadAllBytes(path), new { instance_count = 1, threads = Threads });
+        }
+
         using var local = new EngineWorker(path, Threads, "input", [1, 3, 240, 320], image);
-        var rest = Maas.Bench.Clients.RestBinary(server.Http, "ultraface", "input", [1, 3, 240, 320], image);
+        var calls = servers.Select(s => Maas.Bench.Clients.RestBinary(s.Http, "ultraface", "input", [1, 3, 240, 320], image)).ToArray();
         var serverEngine = EngineThreads("ultraface");
         var localEngine = EngineThreads(EngineWorker.ModelName);
         var self = Environment.ProcessId;
 
-        Console.WriteLine($"ultraface-cpu: warming the server up for {options.WarmupSeconds:0} s (JIT tiering), in process for {options.WarmupSeconds / 4:0} s; then {options.Rounds} rounds of {options.Seconds:0.#} s per side");
-        await LoadGenerator.RunAsync("warm-up, server", Clients, options.WarmupSeconds, rest);
+        Console.WriteLine($"ultraface-cpu: warming the server(s) up for {options.WarmupSeconds:0} s each (JIT tiering), in process for {options.WarmupSeconds / 4:0} s; then {options.Rounds} rounds of {options.Seconds:0.#} s per side");
+        foreach (var call in calls)
+        {
+            await LoadGenerator.RunAsync("warm-up, server", Clients, options.WarmupSeconds, call);
+        }
+
         await LoadGenerator.RunAsync("warm-up, in process", Clients, options.WarmupSeconds / 4, local.CallAsync);
         var rounds = new List<(Side Server, Side Local, double Load)>();
+        var others = new List<Side>();
+        var sides = servers.Length + 1;
         for (var r = 0; r < options.Rounds; r++)
         {
             var load = LoadAverage();
-            Side? s = null, l = null;
-            foreach (var first in r % 2 == 0 ? new[] { true, false } : [false, true])
+            var measured = new Side[sides];
+            // The side that goes first rotates every round, so a drift within a round favours none.
+            foreach (var i in Enumerable.Range(0, sides).Select(k => (k + r) % sides))
             {
-                if (first)
-                {
-                    s = await MeasureAsync(server.Pid, serverEngine, Clients, options.Seconds, rest);
-                }
-                else
-                {
-                    l = await MeasureAsync(self, localEngine, Clients, options.Seconds, local.CallAsync);
-                }
+                measured[i] = i < servers.Length
+                    ? await MeasureAsync(servers[i].Pid, serverEngine, Clients, options.Seconds, calls[i])
+                    : await MeasureAsync(self, localEngine, Clients, options.Seconds, local.CallAsync);
             }
 
-            rounds.Add((s!, l!, load));
+            var (s, l) = (measured[0], measured[^1]);
+            rounds.Add((s, l, load));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  round {r + 1} (load {load:0.0}): server {s!.TotalMs:0.000} ms/inference (engine {s.EngineMs:0.000}, rest {s.OtherMs:0.000}, {s.Calls} calls), in process {l!.TotalMs:0.000} (engine {l.EngineMs:0.000}, client loops {l.OtherMs:0.000}, {l.Calls} runs): total ratio {s.TotalMs / l.EngineMs:0.000}, engine ratio {s.EngineMs / l.EngineMs:0.000}"));
+                $"  round {r + 1} (load {load:0.0}): server {s.TotalMs:0.000} ms/inference (engine {s.EngineMs:0.000}, rest {s.OtherMs:0.000}, {s.Calls} calls), in process {l.TotalMs:0.000} (engine {l.EngineMs:0.000}, client loops {l.OtherMs:0.000}, {l.Calls} runs): total ratio {s.TotalMs / l.EngineMs:0.000}, engine ratio {s.EngineMs / l.EngineMs:0.000}"));
             Console.WriteLine("    server threads: " + string.Join(", ", s.TopThreads.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Name} {t.Ms:0.000}"))));
+            if (other is not null)
+            {
+                var o = measured[1];
+                others.Add(o);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"    compared server: {o.TotalMs:0.000} ms/inference (engine {o.EngineMs:0.000}, rest {o.OtherMs:0.000}, {o.Calls} calls): total ratio {o.TotalMs / l.EngineMs:0.000}, rest B/A {o.OtherMs / s.OtherMs:0.000}; threads: ")
+                    + string.Join(", ", o.TopThreads.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Name} {t.Ms:0.000}"))));
+            }
+
             Console.WriteLine("    in-process threads: " + string.Join(", ", l.TopThreads.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Name} {t.Ms:0.000}"))));
         }
 
         Write(options, rounds);
+        if (others.Count > 0)
+        {
+            var rest = others.Zip(rounds, (o, r) => o.OtherMs / r.Server.OtherMs).ToList();
+            var total = others.Zip(rounds, (o, r) => o.TotalMs / r.Local.EngineMs).ToList();
+            var perCall = others.Zip(rounds, (o, r) => o.TotalMs / r.Server.TotalMs).ToList();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"- with {string.Join(", ", options.CompareEnvironment.Select(kv => $"`{kv.Key}={kv.Value}`"))} (B) against without (A), same rounds: the rest (non-engine threads) B/A median {Median(rest):0.000} (rounds {string.Join(", ", rest.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))}); server CPU per inference B/A median {Median(perCall):0.000}; B's server / in-process engine median {Median(total):0.000} (rounds {string.Join(", ", total.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))})"));
+        }
     }
 
     private static void Write(BenchOptions options, List<(Side Server, Side Local, double Load)> rounds)
