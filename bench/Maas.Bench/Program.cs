@@ -7,6 +7,7 @@ using Maas.Bench;
 //   ... -- --only eviction: N models under a memory budget for N/3, Zipf-skewed calls (hit rate, miss latency, RSS vs budget)
 //   ... -- --only deployment-sync [--postgres 'Host=127.0.0.1;Port=55432;Username=postgres;Database=postgres']: two servers on one database, how soon the second sees a deployment change made on the first (SQLite, and PostgreSQL in the same run when given)
 //   ... -- --only training-serving: an MLP's REST throughput idle and while a Fashion-MNIST training job runs on the same server
+//   ... -- --only ultraface-cpu [--rounds 8 --seconds 10 --warmup-seconds 60 --compare-env KEY=VALUE]: UltraFace's server CPU per inference against ONNX Runtime's in process, per thread (console and bench/results/ultraface-cpu.json)
 //   ... -- --only baseline --baseline ../other-worktree/bench/Maas.Bench/bin/Release/net10.0/Maas.Bench.dll: this build's server against another build's
 // With --only, the scenarios not run keep their previous results in docs/benchmarks.md and bench/results/onnx-serving.json.
 // "serve" is the child-process mode the benchmark starts the server in.
@@ -43,6 +44,11 @@ if (options.Runs("baseline"))
     await BaselineComparison.RunAsync(options);
 }
 
+if (options.Runs("ultraface-cpu"))
+{
+    await UltraFaceCpuScenario.RunAsync(options);
+}
+
 if (options.Runs("eviction"))
 {
     await EvictionScenario.RunAsync(options);
@@ -73,7 +79,7 @@ if (Directory.Exists(Scenarios.ScratchFolder))
     Directory.Delete(Scenarios.ScratchFolder, recursive: true);
 }
 
-if (options.Write && options.Only.Except(["baseline", "eviction", "deployment-sync", "training-serving"]).Any())
+if (options.Write && options.Only.Except(["baseline", "ultraface-cpu", "eviction", "deployment-sync", "training-serving"]).Any())
 {
     report.Write();
     Console.WriteLine($"wrote {options.JsonPath} and the ONNX serving section of {options.DocsPath} ({string.Join(", ", options.Only)})");
@@ -104,6 +110,9 @@ internal sealed record BenchOptions
     /// <summary>Seconds per step of the overload scenario (each step also warms up for a quarter of it, at most 2 s).</summary>
     public double OverloadSeconds { get; init; } = 20;
 
+    /// <summary>Seconds the ultraface-cpu scenario drives the server before measuring: the JIT's tiering is over by then.</summary>
+    public double WarmupSeconds { get; init; } = 60;
+
     public HashSet<string> Only { get; init; } = ["latency", "batching", "ultraface", "overhead"];
 
     public string RepoRoot { get; init; } = FindRepoRoot();
@@ -120,6 +129,9 @@ internal sealed record BenchOptions
 
     /// <summary>Environment variables for this build's server in the "baseline" scenario (--server-env KEY=VALUE, repeatable).</summary>
     public IReadOnlyDictionary<string, string> ServerEnvironment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Environment variables of a second server the ultraface-cpu scenario measures in the same rounds (--compare-env KEY=VALUE, repeatable).</summary>
+    public IReadOnlyDictionary<string, string> CompareEnvironment { get; init; } = new Dictionary<string, string>();
 
     /// <summary>An Npgsql connection string of a PostgreSQL server where deployment-sync may create (and drop) a database of its own.</summary>
     public string? Postgres { get; init; }
@@ -138,12 +150,14 @@ internal sealed record BenchOptions
                 "--overhead-rounds" => options with { OverheadRounds = int.Parse(args[i + 1], CultureInfo.InvariantCulture) },
                 "--overhead-seconds" => options with { OverheadSeconds = double.Parse(args[i + 1], CultureInfo.InvariantCulture) },
                 "--overload-seconds" => options with { OverloadSeconds = double.Parse(args[i + 1], CultureInfo.InvariantCulture) },
+                "--warmup-seconds" => options with { WarmupSeconds = double.Parse(args[i + 1], CultureInfo.InvariantCulture) },
                 "--only" => options with { Only = [.. args[i + 1].Split(',')] },
                 "--write" => options with { Write = args[i + 1] != "no" },
                 "--baseline" => options with { Baseline = Path.GetFullPath(args[i + 1]) },
+                "--compare-env" => options with { CompareEnvironment = new Dictionary<string, string>(options.CompareEnvironment) { [args[i + 1].Split('=')[0]] = args[i + 1][(args[i + 1].IndexOf('=', StringComparison.Ordinal) + 1)..] } },
                 "--postgres" => options with { Postgres = args[i + 1] },
                 "--server-env" => options with { ServerEnvironment = new Dictionary<string, string>(options.ServerEnvironment) { [args[i + 1].Split('=')[0]] = args[i + 1][(args[i + 1].IndexOf('=', StringComparison.Ordinal) + 1)..] } },
-                _ => throw new ArgumentException($"unknown option {args[i]}; use --seconds, --rounds, --overhead-rounds, --overhead-seconds, --overload-seconds, --only, --write, --baseline, --server-env, --postgres"),
+                _ => throw new ArgumentException($"unknown option {args[i]}; use --seconds, --rounds, --overhead-rounds, --overhead-seconds, --overload-seconds, --warmup-seconds, --only, --write, --baseline, --server-env, --compare-env, --postgres"),
             };
         }
 

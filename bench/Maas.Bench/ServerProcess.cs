@@ -23,6 +23,9 @@ internal sealed class ServerProcess : IAsyncDisposable
 
     public Uri Http { get; }
 
+    /// <summary>The server's process id (for /proc).</summary>
+    public int Pid => _process.Id;
+
     public Uri Grpc { get; }
 
     /// <summary>The admin key the server is started with; every client sends it (the auth gate is always on).</summary>

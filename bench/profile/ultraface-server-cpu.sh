@@ -41,10 +41,23 @@ sleep ${WARM:-8}
 count() { curl -s -H "$H" $U/v2/models/ultraface/stats | python3 -c 'import json,sys;print(json.load(sys.stdin)["model_stats"][0]["inference_count"])'; }
 stat() { awk '{print $14, $15}' /proc/$SERVER_PID/stat; }
 SERVER_PID=$SERVER
-C0=$(count); read U0 S0 < <(stat)
+threads() { for t in /proc/$SERVER/task/*; do echo "$(basename $t) $(awk '{print $14+$15}' $t/stat 2>/dev/null) $(tr ' ' '_' < $t/comm)"; done; }
+C0=$(count); read U0 S0 < <(stat); threads > threads0
 if [ "${PERF:-1}" = 1 ]; then perf record -F 499 -g -o perf.data -p $SERVER -- sleep ${SECS:-10} 2> perf.err >/dev/null; else sleep ${SECS:-10}; fi
-C1=$(count); read U1 S1 < <(stat)
+C1=$(count); read U1 S1 < <(stat); threads > threads1
 echo "inferences $((C1-C0)) user_ms $(( (U1-U0)*10 )) sys_ms $(( (S1-S0)*10 )) per_inference_ms_user $(python3 -c "print(round(($U1-$U0)*10/max(1,$C1-$C0),3))") per_inference_ms_sys $(python3 -c "print(round(($S1-$S0)*10/max(1,$C1-$C0),3))") threads $(ls /proc/$SERVER/task | wc -l)"
+# Per thread: CPU ms per inference over the window (ticks of 10 ms), largest first; ORT's own threads carry the name
+# of the thread that opened the session.
+python3 - "$((C1-C0))" <<'PY'
+import sys
+n=max(1,int(sys.argv[1]))
+a={l.split()[0]:(int(l.split()[1]),l.split()[2]) for l in open("threads0") if len(l.split())==3}
+b={l.split()[0]:(int(l.split()[1]),l.split()[2]) for l in open("threads1") if len(l.split())==3}
+rows=sorted(((b[t][0]-a.get(t,(0,))[0],t,b[t][1]) for t in b),reverse=True)
+total=sum(r[0] for r in rows)
+for d,t,c in rows:
+    if d>0: print(f"thread {t:>8} {c:<20} {d*10/n:7.3f} ms/inference {100*d/max(1,total):5.1f}%")
+PY
 for p in "${PIDS[@]}"; do kill $p 2>/dev/null; done
 kill $HOLD 2>/dev/null; wait $SERVER 2>/dev/null
 rm -rf $DATA stdin.fifo

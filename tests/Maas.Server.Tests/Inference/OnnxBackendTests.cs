@@ -14,6 +14,28 @@ public sealed class OnnxBackendTests : IDisposable
     private OnnxBackend Load(string file, byte[] model, int instances = 1) =>
         OnnxBackend.Load(new ModelLoadSpec("m", 1, TestModels.Save(_dir, file, model), instances, 1));
 
+    [LinuxFact]
+    public void Onnx_runtime_threads_carry_the_models_name()
+    {
+        // Two intra-op threads: ONNX Runtime starts one thread of its own (the caller of Run is the other).
+        var model = TestModels.Save(_dir, "named.onnx", TestModels.Mlp(8, [16], 4));
+        using var backend = OnnxBackend.Load(new ModelLoadSpec("named-threads", 1, model, 1, 2));
+        Assert.Equal("onnx:named-thre", OnnxBackend.ThreadName("named-threads"));
+        Assert.Equal("onnx:m", OnnxBackend.ThreadName("m"));
+        var names = Directory.EnumerateDirectories("/proc/self/task").Select(task =>
+        {
+            try
+            {
+                return File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n');
+            }
+            catch (IOException)
+            {
+                return ""; // a thread that ended meanwhile
+            }
+        }).ToList();
+        Assert.Contains("onnx:named-thre", names);
+    }
+
     [Fact]
     public void Every_datatype_round_trips_through_an_identity_model()
     {
