@@ -14,7 +14,7 @@ public sealed class EngineAdmissionTests(LlamaTestModels models)
 {
     [Theory]
     [InlineData(LlmPromptAdmission.Batched, false, false)]
-    [InlineData(LlmPromptAdmission.Auto, false, false)]
+    [InlineData(LlmPromptAdmission.Auto, false, true)]
     [InlineData(LlmPromptAdmission.Staggered, false, true)]
     [InlineData(LlmPromptAdmission.Auto, true, true)]
     [InlineData(LlmPromptAdmission.Batched, true, false)]

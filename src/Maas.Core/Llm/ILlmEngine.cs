@@ -96,17 +96,19 @@ public sealed record LlmModelSpec
 
     /// <summary>
     /// Whether a step admits new prompts fewest tokens left first up to <see cref="PromptChunkTokens"/> (see
-    /// <see cref="PromptStepPlanner"/>) rather than every waiting one: <see cref="LlmPromptAdmission.Auto"/> staggers
-    /// with a unified KV buffer only.
+    /// <see cref="PromptStepPlanner"/>) rather than every waiting one: everything but
+    /// <see cref="LlmPromptAdmission.Batched"/> staggers.
     /// </summary>
-    public bool StaggersPrompts => PromptAdmission == LlmPromptAdmission.Staggered
-        || (PromptAdmission == LlmPromptAdmission.Auto && UnifiedKvCache);
+    public bool StaggersPrompts => PromptAdmission != LlmPromptAdmission.Batched;
 }
 
 /// <summary>How an engine lets new prompts into its decode steps.</summary>
 public enum LlmPromptAdmission
 {
-    /// <summary>Batched with per-slot KV buffers, staggered with a unified one.</summary>
+    /// <summary>
+    /// Staggered with either KV layout: measured against llama-server it got the first token of interleaved
+    /// conversations and of prompt bursts sooner without losing tokens/s (docs/benchmarks.md, issue #14).
+    /// </summary>
     Auto,
 
     /// <summary>

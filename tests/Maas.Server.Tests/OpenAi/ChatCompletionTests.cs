@@ -177,6 +177,6 @@ public sealed class ChatCompletionTests(LlmServerFixture fixture)
         var gen = doc.RootElement.EnumerateArray().First(e => e.GetProperty("model").GetString() == "gen");
         Assert.Equal("gguf", gen.GetProperty("info").GetProperty("chat_format").GetString());
         Assert.Equal("per-slot", gen.GetProperty("info").GetProperty("kv_cache").GetString()); // Maas:Llm:UnifiedKvCache is off by default
-        Assert.Equal("batched", gen.GetProperty("info").GetProperty("prompt_admission").GetString()); // auto, with per-slot buffers
+        Assert.Equal("staggered", gen.GetProperty("info").GetProperty("prompt_admission").GetString()); // auto staggers with either KV layout
     }
 }
