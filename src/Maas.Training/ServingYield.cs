@@ -122,11 +122,15 @@ public sealed class ServingYieldGate : ITrainingGate
             var wait = ServingDutyCycle.Wait(computed, Share, busy);
             if (wait > TimeSpan.Zero)
             {
+                // A blocking wait on the training thread (the trainer is synchronous); cancelling ends it. A timer of
+                // the exact wait (Task.Delay with a TimeProvider counts whole milliseconds), started before the gate
+                // says it waits, so a clock moved by the wait from then on ends it.
+                var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                using var timer = _time.CreateTimer(static s => ((TaskCompletionSource)s!).TrySetResult(), done, wait, Timeout.InfiniteTimeSpan);
                 Volatile.Write(ref _waiting, 1);
                 try
                 {
-                    // A blocking wait on the training thread (the trainer is synchronous); cancelling ends it.
-                    Task.Delay(wait, _time, cancellationToken).GetAwaiter().GetResult();
+                    done.Task.Wait(cancellationToken);
                 }
                 finally
                 {
