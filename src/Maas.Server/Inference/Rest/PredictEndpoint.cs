@@ -59,6 +59,47 @@ internal static class PredictEndpoint
         // A call without a version follows the model's deployment, if it has one.
         var route = version is null ? ctx.RequestServices.GetService<Deployments.DeploymentRouter>()?.Route(ctx, model) : null;
         version ??= route?.VersionText;
+        using var document = await ReadBodyAsync(ctx, options);
+        var root = document.RootElement;
+        if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("instances", out var instances))
+        {
+            // Row-by-row calls of a model trained from a table (KServe v1 / TF Serving shape).
+            await Training.TabularPredict.PredictAsync(ctx, manager, model, version, instances, options);
+            return;
+        }
+
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("inputs", out var inputs) || inputs.ValueKind != JsonValueKind.Object)
+        {
+            throw InferenceErrors.Invalid("the body must be {\"inputs\": {\"<input name>\": <nested arrays>}}");
+        }
+
+        var description = await manager.DescribeAsync(model, version, ctx.RequestAborted);
+        Deployments.DeploymentRouter.SetVersionHeader(ctx, description.Version.ToString(System.Globalization.CultureInfo.InvariantCulture)); // errors from here on name the version too
+        var (tensors, added) = ReadInputs(description, inputs, options);
+        var request = new InferenceRequest
+        {
+            Id = root.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : null,
+            Inputs = tensors,
+            RequestedOutputs = root.TryGetProperty("outputs", out var o) && o.ValueKind == JsonValueKind.Array
+                ? o.EnumerateArray().Select(e => e.GetString() ?? "").ToArray()
+                : null,
+        };
+        var payloads = await PayloadLog.ForAsync(ctx, model);
+        payloads?.Write(ctx, model, "request", PayloadLog.Describe(request.Inputs));
+        var shadows = route is null ? null : ctx.RequestServices.GetService<Deployments.ShadowQueue>();
+        var capture = shadows?.Capture(route, request);
+        using var response = await Deployments.DeploymentRouter.WatchAsync(ctx, route, manager.InferAsync(model, version, request, ctx.RequestAborted));
+        ctx.Usage().ReportInference(response);
+        payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
+        Deployments.DeploymentRouter.SetVersionHeader(ctx, response.ModelVersion);
+        shadows?.Offer(capture, response);
+        using var encode = manager.Telemetry.StartEncode(response, "predict");
+        await WriteOutputsAsync(ctx, response, added);
+    }
+
+    // The body as JSON, refused over Maas:Inference:MaxRequestBodyBytes whether or not it says its length.
+    private static async Task<JsonDocument> ReadBodyAsync(HttpContext ctx, InferenceOptions options)
+    {
         if (ctx.Request.ContentLength > options.MaxRequestBodyBytes)
         {
             throw InferenceErrors.Invalid($"the request body is {ctx.Request.ContentLength} bytes, over the limit of {options.MaxRequestBodyBytes} bytes (Maas:Inference:MaxRequestBodyBytes)");
@@ -69,104 +110,73 @@ internal static class PredictEndpoint
             sizeFeature.MaxRequestBodySize = options.MaxRequestBodyBytes + 1;
         }
 
-        JsonDocument document;
         try
         {
-            document = await JsonDocument.ParseAsync(new LimitedStream(ctx.Request.Body, options.MaxRequestBodyBytes), cancellationToken: ctx.RequestAborted);
+            return await JsonDocument.ParseAsync(new LimitedStream(ctx.Request.Body, options.MaxRequestBodyBytes), cancellationToken: ctx.RequestAborted);
         }
         catch (JsonException ex)
         {
             throw InferenceErrors.Invalid($"malformed JSON in the request body: {ex.Message}");
         }
+    }
 
-        using (document)
+    // The nested arrays as the model's input tensors; "added" when one example came without its batch dimension.
+    private static (List<Tensor> Tensors, bool Added) ReadInputs(ModelDescription description, JsonElement inputs, InferenceOptions options)
+    {
+        var tensors = new List<Tensor>();
+        var added = false;
+        try
         {
-            var root = document.RootElement;
-            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("instances", out var instances))
+            foreach (var property in inputs.EnumerateObject())
             {
-                // Row-by-row calls of a model trained from a table (KServe v1 / TF Serving shape).
-                await Training.TabularPredict.PredictAsync(ctx, manager, model, version, instances, options);
-                return;
-            }
-
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("inputs", out var inputs) || inputs.ValueKind != JsonValueKind.Object)
-            {
-                throw InferenceErrors.Invalid("the body must be {\"inputs\": {\"<input name>\": <nested arrays>}}");
-            }
-
-            var description = await manager.DescribeAsync(model, version, ctx.RequestAborted);
-            Deployments.DeploymentRouter.SetVersionHeader(ctx, description.Version.ToString(System.Globalization.CultureInfo.InvariantCulture)); // errors from here on name the version too
-            var tensors = new List<Tensor>();
-            var added = false;
-            try
-            {
-                foreach (var property in inputs.EnumerateObject())
+                var meta = description.Inputs.FirstOrDefault(i => i.Name == property.Name) ?? throw InferenceErrors.Invalid(
+                    $"unknown input '{property.Name}': model '{description.Name}' takes {string.Join(", ", description.Inputs.Select(RequestValidator.Describe))}");
+                var shape = InferShape(property.Name, property.Value);
+                if (shape.Length == meta.Shape.Length - 1 && meta.HasDynamicBatchDimension)
                 {
-                    var meta = description.Inputs.FirstOrDefault(i => i.Name == property.Name) ?? throw InferenceErrors.Invalid(
-                        $"unknown input '{property.Name}': model '{description.Name}' takes {string.Join(", ", description.Inputs.Select(RequestValidator.Describe))}");
-                    var shape = InferShape(property.Name, property.Value);
-                    if (shape.Length == meta.Shape.Length - 1 && meta.HasDynamicBatchDimension)
-                    {
-                        // One example without the batch dimension: send it as a batch of one and unwrap the outputs.
-                        shape = [1, .. shape];
-                        added = true;
-                    }
-
-                    var count = TensorShape.ElementCount(property.Name, shape);
-                    if (count > options.MaxTensorElements)
-                    {
-                        throw InferenceErrors.Invalid($"input '{property.Name}' has {count} elements, over the limit of {options.MaxTensorElements} elements per tensor (Maas:Inference:MaxTensorElements)");
-                    }
-
-                    tensors.Add(property.Value.ValueKind == JsonValueKind.Array
-                        ? TensorJson.Read(property.Name, meta.DataType, shape, count, property.Value)
-                        : Scalar(property.Name, meta.DataType, shape, property.Value));
-                }
-            }
-            catch
-            {
-                tensors.ForEach(t => t.Dispose());
-                throw;
-            }
-
-            var request = new InferenceRequest
-            {
-                Id = root.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : null,
-                Inputs = tensors,
-                RequestedOutputs = root.TryGetProperty("outputs", out var o) && o.ValueKind == JsonValueKind.Array
-                    ? o.EnumerateArray().Select(e => e.GetString() ?? "").ToArray()
-                    : null,
-            };
-            var payloads = await PayloadLog.ForAsync(ctx, model);
-            payloads?.Write(ctx, model, "request", PayloadLog.Describe(request.Inputs));
-            var shadows = route is null ? null : ctx.RequestServices.GetService<Deployments.ShadowQueue>();
-            var capture = shadows?.Capture(route, request);
-            using var response = await Deployments.DeploymentRouter.WatchAsync(ctx, route, manager.InferAsync(model, version, request, ctx.RequestAborted));
-            ctx.Usage().ReportInference(response);
-            payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
-            Deployments.DeploymentRouter.SetVersionHeader(ctx, response.ModelVersion);
-            shadows?.Offer(capture, response);
-            using var encode = manager.Telemetry.StartEncode(response, "predict");
-            await V2Endpoints.Json(ctx, StatusCodes.Status200OK, w =>
-            {
-                w.WriteString("model_name", ModelKeys.RelativeTo(response.ModelName, ctx.CallerTenant()));
-                w.WriteString("model_version", response.ModelVersion);
-                if (response.Id is { } rid)
-                {
-                    w.WriteString("id", rid);
+                    // One example without the batch dimension: send it as a batch of one and unwrap the outputs.
+                    shape = [1, .. shape];
+                    added = true;
                 }
 
-                w.WriteStartObject("outputs");
-                foreach (var output in response.Outputs)
+                var count = TensorShape.ElementCount(property.Name, shape);
+                if (count > options.MaxTensorElements)
                 {
-                    w.WritePropertyName(output.Name);
-                    TensorJson.WriteNested(w, output, added && output.Shape is [1, ..] ? 1 : 0);
+                    throw InferenceErrors.Invalid($"input '{property.Name}' has {count} elements, over the limit of {options.MaxTensorElements} elements per tensor (Maas:Inference:MaxTensorElements)");
                 }
 
-                w.WriteEndObject();
-            });
+                tensors.Add(property.Value.ValueKind == JsonValueKind.Array
+                    ? TensorJson.Read(property.Name, meta.DataType, shape, count, property.Value)
+                    : Scalar(property.Name, meta.DataType, shape, property.Value));
+            }
+
+            return (tensors, added);
+        }
+        catch
+        {
+            tensors.ForEach(t => t.Dispose());
+            throw;
         }
     }
+
+    private static Task WriteOutputsAsync(HttpContext ctx, InferenceResponse response, bool added) => V2Endpoints.Json(ctx, StatusCodes.Status200OK, w =>
+    {
+        w.WriteString("model_name", ModelKeys.RelativeTo(response.ModelName, ctx.CallerTenant()));
+        w.WriteString("model_version", response.ModelVersion);
+        if (response.Id is { } rid)
+        {
+            w.WriteString("id", rid);
+        }
+
+        w.WriteStartObject("outputs");
+        foreach (var output in response.Outputs)
+        {
+            w.WritePropertyName(output.Name);
+            TensorJson.WriteNested(w, output, added && output.Shape is [1, ..] ? 1 : 0);
+        }
+
+        w.WriteEndObject();
+    });
 
     /// <summary>The shape of a nested array; throws when it is ragged.</summary>
     public static long[] InferShape(string name, JsonElement value)
