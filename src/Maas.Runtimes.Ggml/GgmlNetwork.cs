@@ -47,6 +47,16 @@ public sealed unsafe class GgmlNetwork : IDisposable
     private readonly NiceThread? niceThread;
     private readonly Dictionary<int, (int Conv, bool Relu)> biasAfterPool;
     private readonly InputColumns? inputColumns;
+
+    // Data parallelism (GgmlTrainingOptions.DataParallel): the two halves' networks, the thread the second computes
+    // on, and, in a half's network, its share of the step (inputs, labels, dropout masks in; gradients out).
+    private readonly GgmlNetwork[]? halves;
+    private readonly NiceThread? halfThread;
+    private readonly IntPtr[] gradientTensors = [];
+    private readonly float[] halfInput = [];
+    private readonly float[] halfLabels = [];
+    private readonly float[][] halfMasks = [];
+    private readonly float[][] halfGradients = [];
     private int epoch;
 
     // Optimiser steps of the whole run (a resumed one included), and those this ggml-opt context took: ggml counts
@@ -54,7 +64,12 @@ public sealed unsafe class GgmlNetwork : IDisposable
     private long steps;
     private long contextSteps;
 
-    private GgmlNetwork(IReadOnlyList<NetworkLayer> layers, IReadOnlyList<NetworkShape> shapes, NetworkShape input, int classes, GgmlTrainingOptions options)
+    // A half's network accumulates its gradients over this many evaluations before ggml-opt would step (it never
+    // gets there: the accumulators are reset before each half-step). A power of two, so the loss scale 1/period that
+    // ggml-opt applies is exact and undone exactly.
+    private const int HalfPeriod = 1 << 30;
+
+    private GgmlNetwork(IReadOnlyList<NetworkLayer> layers, IReadOnlyList<NetworkShape> shapes, NetworkShape input, int classes, GgmlTrainingOptions options, bool half = false)
     {
         Layers = layers;
         Shapes = shapes;
@@ -122,9 +137,24 @@ public sealed unsafe class GgmlNetwork : IDisposable
             optimizerParams.AdamwWd = optimizerParams.SgdWd = (float)options.WeightDecay;
             optimizerParams.AdamwBeta1 = (float)options.Beta1;
             optimizerParams.AdamwBeta2 = (float)options.Beta2;
-            opt = SafeGgmlOptHandle.Create(backend.Sched, trainContext, trainInput, output, optimizer, optimizerParams);
+            opt = SafeGgmlOptHandle.Create(backend.Sched, trainContext, trainInput, output, optimizer, optimizerParams, half ? HalfPeriod : 1);
             settings = optimizerParams;
-            if (optimizer == GgmlOptimizerType.AdamW)
+            if (half)
+            {
+                // The gradient accumulators ggml-opt keeps for each weight, read after each half-step.
+                var parameters = tensors.SelectMany(t => t.Parameters).ToArray();
+                gradientTensors = parameters.Select(p => GgmlApi.ggml_opt_grad_acc(opt, p.Tensor)).ToArray();
+                if (gradientTensors.Zip(parameters).Any(g => g.First == IntPtr.Zero || Elements(g.First) != g.Second.Count))
+                {
+                    throw new GgmlException("ggml-opt keeps no gradient accumulator of a weight's size");
+                }
+
+                halfInput = new float[batch * input.Size];
+                halfLabels = new float[batch * classes];
+                halfMasks = dropouts.Select(d => new float[d.Size * batch]).ToArray();
+                halfGradients = parameters.Select(p => new float[p.Count]).ToArray();
+            }
+            else if (optimizer == GgmlOptimizerType.AdamW)
             {
                 FindMoments();
             }
@@ -143,6 +173,16 @@ public sealed unsafe class GgmlNetwork : IDisposable
             }
 
             InitializeWeights();
+
+            if (!half && options.DataParallel && options.Threads > 1 && batch > 1 && !tensors.Any(t => t.Norm is not null))
+            {
+                // Halves of ⌈B/2⌉ and ⌊B/2⌋ examples, single-threaded each, on a thread at the same nice value.
+                var first = options with { BatchSize = (batch + 1) / 2, Threads = 1, Nice = 0 };
+                halves = new GgmlNetwork[2];
+                halves[0] = new GgmlNetwork(layers, shapes, input, classes, first, half: true);
+                halves[1] = new GgmlNetwork(layers, shapes, input, classes, first with { BatchSize = batch / 2 }, half: true);
+                halfThread = new NiceThread("ggml training half", options.Nice);
+            }
         }
         catch
         {
@@ -174,6 +214,9 @@ public sealed unsafe class GgmlNetwork : IDisposable
 
     /// <summary>Convolutions whose kernel is enlarged so their contraction is a multiple of 16 (see <see cref="GgmlTrainingOptions.PadContraction"/>).</summary>
     internal int PaddedConvolutions => tensors.Count(t => t.KernelZeros != IntPtr.Zero) - (inputColumns is null ? 0 : 1);
+
+    /// <summary>Whether each step computes two halves of the batch on a thread each (see <see cref="GgmlTrainingOptions.DataParallel"/>).</summary>
+    internal bool DataParallel => halves is not null;
 
     /// <summary>Whether the training graph's first convolution reads columns unrolled here (see <see cref="GgmlTrainingOptions.UnrollInput"/>).</summary>
     internal bool UnrolledInput => inputColumns is not null;
@@ -237,61 +280,258 @@ public sealed unsafe class GgmlNetwork : IDisposable
         var y = new float[batch * Classes];
         var masks = dropouts.Select(d => new float[d.Size * batch]).ToArray();
         GgmlApi.ggml_opt_result_reset(trainResult);
-        for (var b = 0; b < batches; b++)
+        foreach (var h in halves ?? [])
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var batchStarted = System.Diagnostics.Stopwatch.GetTimestamp();
-            Array.Clear(y);
-            for (var j = 0; j < batch; j++)
-            {
-                var row = order[(b * batch) + j];
-                Array.Copy(images, (long)row * size, x, (long)j * size, size);
-                y[(j * Classes) + labels[row]] = 1f;
-            }
+            GgmlApi.ggml_opt_result_reset(h.trainResult);
+        }
 
-            for (var d = 0; d < dropouts.Count; d++)
+        // The halves' weights and optimiser moments live here during the epoch and go back to the tensors after it.
+        var state = halves is null ? null : LoadParallelState();
+        try
+        {
+            for (var b = 0; b < batches; b++)
             {
-                var keep = 1 - dropouts[d].Rate;
-                var scale = (float)(1 / keep);
-                var mask = masks[d];
-                for (var k = 0; k < mask.Length; k++)
+                cancellationToken.ThrowIfCancellationRequested();
+                var batchStarted = System.Diagnostics.Stopwatch.GetTimestamp();
+                Array.Clear(y);
+                for (var j = 0; j < batch; j++)
                 {
-                    mask[k] = draws.NextDouble() < keep ? scale : 0f;
+                    var row = order[(b * batch) + j];
+                    Array.Copy(images, (long)row * size, x, (long)j * size, size);
+                    y[(j * Classes) + labels[row]] = 1f;
                 }
 
-                Set(dropouts[d].Mask, mask);
-            }
+                for (var d = 0; d < dropouts.Count; d++)
+                {
+                    var keep = 1 - dropouts[d].Rate;
+                    var scale = (float)(1 / keep);
+                    var mask = masks[d];
+                    for (var k = 0; k < mask.Length; k++)
+                    {
+                        mask[k] = draws.NextDouble() < keep ? scale : 0f;
+                    }
 
-            GgmlApi.ggml_opt_alloc(opt, true);
-            if (columns is not null)
+                    if (halves is null)
+                    {
+                        Set(dropouts[d].Mask, mask);
+                    }
+                }
+
+                if (halves is not null)
+                {
+                    ParallelStep(state!, x, y, masks);
+                    steps++;
+                    var took = System.Diagnostics.Stopwatch.GetElapsedTime(batchStarted);
+                    batchDone?.Invoke(b + 1, batches);
+                    gate?.AfterBatch(took, cancellationToken);
+                    continue;
+                }
+
+                GgmlApi.ggml_opt_alloc(opt, true);
+                if (columns is not null)
+                {
+                    inputColumns!.Unroll(x, columns);
+                }
+
+                Set(trainInput, columns ?? x);
+                Set(GgmlApi.ggml_opt_labels(opt), y);
+                SetStepSettings();
+                var threads = threadChooser.Next();
+                backend.SetThreads(threads);
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                GgmlApi.ggml_opt_eval(opt, trainResult);
+                threadChooser.Record(threads, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+                steps++;
+                contextSteps++;
+                UpdateRunningStatistics();
+                var computed = System.Diagnostics.Stopwatch.GetElapsedTime(batchStarted);
+                batchDone?.Invoke(b + 1, batches);
+                gate?.AfterBatch(computed, cancellationToken);
+            }
+        }
+        finally
+        {
+            if (state is not null)
             {
-                inputColumns!.Unroll(x, columns);
+                StoreParallelState(state);
             }
-
-            Set(trainInput, columns ?? x);
-            Set(GgmlApi.ggml_opt_labels(opt), y);
-            SetStepSettings();
-            var threads = threadChooser.Next();
-            backend.SetThreads(threads);
-            var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            GgmlApi.ggml_opt_eval(opt, trainResult);
-            threadChooser.Record(threads, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
-            steps++;
-            contextSteps++;
-            UpdateRunningStatistics();
-            var computed = System.Diagnostics.Stopwatch.GetElapsedTime(batchStarted);
-            batchDone?.Invoke(b + 1, batches);
-            gate?.AfterBatch(computed, cancellationToken);
         }
 
         double loss = double.NaN, accuracy = double.NaN, uncertainty;
-        if (batches > 0)
+        if (halves is not null)
+        {
+            if (batches > 0)
+            {
+                (loss, accuracy) = HalvesResult();
+            }
+        }
+        else if (batches > 0)
         {
             GgmlApi.ggml_opt_result_loss(trainResult, &loss, &uncertainty);
             GgmlApi.ggml_opt_result_accuracy(trainResult, &accuracy, &uncertainty);
         }
 
         return new GgmlEpoch(epoch, loss, accuracy, null, null, clock.Elapsed.TotalSeconds, (long)batches * batch, threadChooser.Chosen);
+    }
+
+    // The weights (and AdamW's m and v, per weight tensor) as arrays for the steps of an epoch on halves.
+    private sealed record ParallelState(float[][] Weights, float[][] M, float[][] V);
+
+    private ParallelState LoadParallelState()
+    {
+        var parameters = tensors.SelectMany(t => t.Parameters).ToArray();
+        return new(
+            parameters.Select(p => Get(p.Tensor, p.Count)).ToArray(),
+            moments.Select(m => Get(m.M, m.Count)).ToArray(),
+            moments.Select(m => Get(m.V, m.Count)).ToArray());
+    }
+
+    private void StoreParallelState(ParallelState state)
+    {
+        var parameters = tensors.SelectMany(t => t.Parameters).ToArray();
+        for (var k = 0; k < parameters.Length; k++)
+        {
+            Set(parameters[k].Tensor, state.Weights[k]);
+        }
+
+        for (var k = 0; k < moments.Count; k++)
+        {
+            Set(moments[k].M, state.M[k]);
+            Set(moments[k].V, state.V[k]);
+        }
+    }
+
+    // One step on two halves of the batch: each half's network gets the weights and its examples, computes its mean
+    // loss's gradients single-threaded (both at once on two threads, or one after the other), and the batch's gradient
+    // is their mean weighted by the halves' sizes, summed in a fixed order, so the thread count does not change it.
+    // The optimiser step is ggml's (ggml_compute_forward_opt_step_adamw_f32 / _sgd_f32) on the arrays here.
+    private void ParallelStep(ParallelState state, float[] x, float[] y, float[][] masks)
+    {
+        var (first, second) = (halves![0], halves[1]);
+        var size = (int)Input.Size;
+        var split = first.Options.BatchSize;
+        Array.Copy(x, 0, first.halfInput, 0, (long)split * size);
+        Array.Copy(x, (long)split * size, second.halfInput, 0, (long)second.Options.BatchSize * size);
+        Array.Copy(y, 0, first.halfLabels, 0, (long)split * Classes);
+        Array.Copy(y, (long)split * Classes, second.halfLabels, 0, (long)second.Options.BatchSize * Classes);
+        for (var d = 0; d < masks.Length; d++)
+        {
+            var perExample = dropouts[d].Size;
+            Array.Copy(masks[d], 0, first.halfMasks[d], 0, split * perExample);
+            Array.Copy(masks[d], split * perExample, second.halfMasks[d], 0, second.Options.BatchSize * perExample);
+        }
+
+        foreach (var h in halves)
+        {
+            var parameters = h.tensors.SelectMany(t => t.Parameters).ToArray();
+            for (var k = 0; k < parameters.Length; k++)
+            {
+                Set(parameters[k].Tensor, state.Weights[k]);
+            }
+        }
+
+        var threads = threadChooser.Next();
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (threads > 1)
+        {
+            halfThread!.RunAlongside(second.HalfStep, first.HalfStep);
+        }
+        else
+        {
+            first.HalfStep();
+            second.HalfStep();
+        }
+
+        threadChooser.Record(threads, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+
+        // Each half's gradient is of its mean loss scaled by 1/HalfPeriod: the batch's mean loss weighs them n_h/B.
+        var batch = (float)Options.BatchSize;
+        float a = first.Options.BatchSize * (float)HalfPeriod / batch, c = second.Options.BatchSize * (float)HalfPeriod / batch;
+        var adamw = moments.Count > 0;
+        float alpha = adamw ? settings.AdamwAlpha : settings.SgdAlpha;
+        var keep = 1f - (alpha * (adamw ? settings.AdamwWd : settings.SgdWd));
+        float beta1 = settings.AdamwBeta1, beta2 = settings.AdamwBeta2, eps = settings.AdamwEps;
+
+        // ggml-opt's bias correction, in floats as it computes it, for this step of the whole run.
+        var iteration = (float)(steps + 1);
+        var beta1h = 1f / (1f - MathF.Pow(beta1, iteration));
+        var beta2h = 1f / (1f - MathF.Pow(beta2, iteration));
+        for (var k = 0; k < state.Weights.Length; k++)
+        {
+            var w = state.Weights[k];
+            var g1 = first.halfGradients[k];
+            var g2 = second.halfGradients[k];
+            if (!adamw)
+            {
+                for (var i = 0; i < w.Length; i++)
+                {
+                    w[i] = (w[i] * keep) - (alpha * ((g1[i] * a) + (g2[i] * c)));
+                }
+
+                continue;
+            }
+
+            var m = state.M[k];
+            var v = state.V[k];
+            for (var i = 0; i < w.Length; i++)
+            {
+                var g = (g1[i] * a) + (g2[i] * c);
+                m[i] = (m[i] * beta1) + (g * (1f - beta1));
+                v[i] = (v[i] * beta2) + (g * g * (1f - beta2));
+                var mh = m[i] * beta1h;
+                var vh = MathF.Sqrt(v[i] * beta2h) + eps;
+                w[i] = (w[i] * keep) - (alpha * mh / vh);
+            }
+        }
+    }
+
+    // A half's network: forward and backward on its examples, the gradients left in halfGradients.
+    private void HalfStep()
+    {
+        for (var d = 0; d < dropouts.Count; d++)
+        {
+            Set(dropouts[d].Mask, halfMasks[d]);
+        }
+
+        GgmlApi.ggml_opt_reset(opt, false);
+        GgmlApi.ggml_opt_alloc(opt, true);
+        if (inputColumns is { } unrolled)
+        {
+            var columns = new float[unrolled.Padded * unrolled.Positions];
+            unrolled.Unroll(halfInput, columns);
+            Set(trainInput, columns);
+        }
+        else
+        {
+            Set(trainInput, halfInput);
+        }
+
+        Set(GgmlApi.ggml_opt_labels(opt), halfLabels);
+        GgmlApi.ggml_opt_eval(opt, trainResult);
+        for (var k = 0; k < gradientTensors.Length; k++)
+        {
+            var gradient = halfGradients[k];
+            fixed (float* p = gradient)
+            {
+                GgmlApi.ggml_backend_tensor_get(gradientTensors[k], p, 0, (nuint)(gradient.Length * sizeof(float)));
+            }
+        }
+    }
+
+    // The epoch's mean loss and accuracy over both halves (each half's mean loss per batch weighed by its size).
+    private (double Loss, double Accuracy) HalvesResult()
+    {
+        double loss = 0, accuracy = 0, uncertainty;
+        foreach (var h in halves!)
+        {
+            double halfLoss, halfAccuracy;
+            GgmlApi.ggml_opt_result_loss(h.trainResult, &halfLoss, &uncertainty);
+            GgmlApi.ggml_opt_result_accuracy(h.trainResult, &halfAccuracy, &uncertainty);
+            loss += halfLoss * h.Options.BatchSize / Options.BatchSize;
+            accuracy += halfAccuracy * h.Options.BatchSize / Options.BatchSize;
+        }
+
+        return (loss, accuracy);
     }
 
     private float[] LogitsHere(float[] images, IReadOnlyList<int> rows, CancellationToken cancellationToken, ITrainingGate? gate)
@@ -428,6 +668,15 @@ public sealed unsafe class GgmlNetwork : IDisposable
     {
         // Users before what they use: the optimiser reads the compute context; both read the static buffer.
         niceThread?.Dispose();
+        halfThread?.Dispose();
+        if (halves is not null)
+        {
+            foreach (var h in halves)
+            {
+                h?.Dispose();
+            }
+        }
+
         trainResult?.Dispose();
         opt?.Dispose();
         inferSched?.Dispose();

@@ -58,6 +58,15 @@ public sealed record GgmlTrainingOptions
     /// </summary>
     internal bool UnrollInput { get; init; }
 
+    /// <summary>
+    /// Whether, with two or more threads, each step splits the batch in two halves whose forward and backward passes
+    /// run on one thread each (two single-threaded ggml graphs on the same weights), the gradients summed in a fixed
+    /// order and the optimiser step taken here: ggml's per-operation threading meets at a barrier after every node,
+    /// which a network this small does not pay for. Off for networks with batch norm (whose statistics are the whole
+    /// batch's). The same seed gives the same weights with one thread or two (docs/benchmarks.md, issue #15).
+    /// </summary>
+    internal bool DataParallel { get; init; } = true;
+
     /// <summary>Seeds the weights, the shuffle and dropout: the same seed trains the same network.</summary>
     public int Seed { get; init; } = 42;
 }
