@@ -46,7 +46,6 @@ public sealed unsafe class GgmlNetwork : IDisposable
     private readonly ThreadChooser threadChooser;
     private readonly NiceThread? niceThread;
     private readonly Dictionary<int, (int Conv, bool Relu)> biasAfterPool;
-    private readonly InputColumns? inputColumns;
 
     // Data parallelism (GgmlTrainingOptions.DataParallel): the two halves' networks, the thread the second computes
     // on, and, in a half's network, its share of the step (inputs, labels, dropout masks in; gradients out).
@@ -88,10 +87,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
             var overhead = (long)GgmlApi.ggml_tensor_overhead();
             staticContext = Context((6 * layers.Count + 8) * overhead);
             var c = input.Dims;
-            inputColumns = options.UnrollInput ? InputColumns.For(layers, input, shapes, batch) : null;
-            trainInput = inputColumns is { } unrolled
-                ? GgmlApi.ggml_new_tensor_2d(staticContext, GgmlType.F32, unrolled.Padded, unrolled.Positions)
-                : GgmlApi.ggml_new_tensor_4d(staticContext, GgmlType.F32, c[2], c[1], c[0], batch);
+            trainInput = GgmlApi.ggml_new_tensor_4d(staticContext, GgmlType.F32, c[2], c[1], c[0], batch);
             GgmlApi.ggml_set_name(trainInput, "input");
             inferInput = GgmlApi.ggml_new_tensor_4d(staticContext, GgmlType.F32, c[2], c[1], c[0], batch);
             GgmlApi.ggml_set_name(inferInput, "infer_input");
@@ -213,13 +209,10 @@ public sealed unsafe class GgmlNetwork : IDisposable
     internal int GatheredConvolutions => tensors.Count(t => t.Gather is not null);
 
     /// <summary>Convolutions whose kernel is enlarged so their contraction is a multiple of 16 (see <see cref="GgmlTrainingOptions.PadContraction"/>).</summary>
-    internal int PaddedConvolutions => tensors.Count(t => t.KernelZeros != IntPtr.Zero) - (inputColumns is null ? 0 : 1);
+    internal int PaddedConvolutions => tensors.Count(t => t.KernelZeros != IntPtr.Zero);
 
     /// <summary>Whether each step computes two halves of the batch on a thread each (see <see cref="GgmlTrainingOptions.DataParallel"/>).</summary>
     internal bool DataParallel => halves is not null;
-
-    /// <summary>Whether the training graph's first convolution reads columns unrolled here (see <see cref="GgmlTrainingOptions.UnrollInput"/>).</summary>
-    internal bool UnrolledInput => inputColumns is not null;
 
     /// <summary>Checks <paramref name="layers"/> for images of <paramref name="input"/> and builds the graphs (the weights initialised from the seed).</summary>
     public static GgmlNetwork Create(IReadOnlyList<NetworkLayer> layers, NetworkShape input, int classes, GgmlTrainingOptions options)
@@ -276,7 +269,6 @@ public sealed unsafe class GgmlNetwork : IDisposable
         draws.Shuffle(order);
         var batches = order.Length / batch;
         var x = new float[batch * size];
-        var columns = inputColumns is { } unrolled ? new float[unrolled.Padded * unrolled.Positions] : null;
         var y = new float[batch * Classes];
         var masks = dropouts.Select(d => new float[d.Size * batch]).ToArray();
         GgmlApi.ggml_opt_result_reset(trainResult);
@@ -328,12 +320,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
                 }
 
                 GgmlApi.ggml_opt_alloc(opt, true);
-                if (columns is not null)
-                {
-                    inputColumns!.Unroll(x, columns);
-                }
-
-                Set(trainInput, columns ?? x);
+                Set(trainInput, x);
                 Set(GgmlApi.ggml_opt_labels(opt), y);
                 SetStepSettings();
                 var threads = threadChooser.Next();
@@ -495,16 +482,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
 
         GgmlApi.ggml_opt_reset(opt, false);
         GgmlApi.ggml_opt_alloc(opt, true);
-        if (inputColumns is { } unrolled)
-        {
-            var columns = new float[unrolled.Padded * unrolled.Positions];
-            unrolled.Unroll(halfInput, columns);
-            Set(trainInput, columns);
-        }
-        else
-        {
-            Set(trainInput, halfInput);
-        }
+        Set(trainInput, halfInput);
 
         Set(GgmlApi.ggml_opt_labels(opt), halfLabels);
         GgmlApi.ggml_opt_eval(opt, trainResult);
@@ -766,13 +744,6 @@ public sealed unsafe class GgmlNetwork : IDisposable
                         return new LayerTensors(parameters, IntPtr.Zero, Gather: Options.GatherColumns ? ColumnGather.Create(staticContext, index, layer, before, Shapes[index], Options.BatchSize) : null);
                     }
 
-                    if (index == 0 && inputColumns is { } unrolled)
-                    {
-                        var kernelZeros = GgmlApi.ggml_new_tensor_2d(staticContext, GgmlType.F32, unrolled.Padded, layer.Filters!.Value);
-                        GgmlApi.ggml_set_name(kernelZeros, $"l{index}.kernel_zeros");
-                        return new LayerTensors(parameters, IntPtr.Zero, KernelZeros: kernelZeros);
-                    }
-
                     // Its kernel enlarged by a row and a column of zeros when that makes the contraction a multiple of 16 (see Conv2d).
                     int k = layer.Kernel!.Value, channels = before.Dims[0];
                     if (!Options.PadContraction || (long)channels * k * k % PaddedContraction == 0 || (long)channels * (k + 1) * (k + 1) % PaddedContraction != 0)
@@ -952,11 +923,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
                         var p = layer.Padding!.Value;
                         x = tensors[i].Gather is { } gather
                             ? GatheredConv2d(ctx, parameters[0].Tensor, x, gather, before, Shapes[i])
-                            : i == 0 && inputColumns is { } unrolled
-                                ? training
-                                    ? UnrolledConv2d(ctx, parameters[0].Tensor, x, unrolled, layer.Filters!.Value, Shapes[i], tensors[i].KernelZeros)
-                                    : Conv2d(ctx, parameters[0].Tensor, x, s, p, layer.Filters!.Value, Shapes[i])
-                                : Conv2d(ctx, parameters[0].Tensor, x, s, p, layer.Filters!.Value, Shapes[i], tensors[i].KernelZeros);
+                            : Conv2d(ctx, parameters[0].Tensor, x, s, p, layer.Filters!.Value, Shapes[i], tensors[i].KernelZeros);
                         if (!biasAfterPool.Values.Any(f => f.Conv == i))
                         {
                             x = GgmlApi.ggml_add(ctx, x, parameters[1].Tensor);
@@ -1133,19 +1100,6 @@ public sealed unsafe class GgmlNetwork : IDisposable
         return GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, shaped, 0, 1, 3, 2));
     }
 
-    // The training graph's first convolution on columns unrolled on the managed side (InputColumns): the kernel copied
-    // into Padded x filters zeros by ggml_acc (whose backward pass hands the kernel its slice of the gradient), then
-    // the product and layout of Conv2d. The columns' rows past C·k·k are zeros, so the sums are those of Conv2d.
-    private IntPtr UnrolledConv2d(SafeGgmlContextHandle ctx, IntPtr kernel, IntPtr columns, InputColumns unrolled, int filters, NetworkShape output, IntPtr kernelZeros)
-    {
-        var batch = Options.BatchSize;
-        var zeros = (GgmlTensorHead*)kernelZeros;
-        var flatKernel = GgmlApi.ggml_acc(ctx, kernelZeros, GgmlApi.ggml_reshape_2d(ctx, kernel, unrolled.Rows, filters), (nuint)zeros->Nb[1], (nuint)zeros->Nb[2], (nuint)zeros->Nb[3], 0);
-        var product = GgmlApi.ggml_mul_mat(ctx, columns, flatKernel);
-        var shaped = GgmlApi.ggml_reshape_4d(ctx, product, output.Dims[2], output.Dims[1], batch, filters);
-        return GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, shaped, 0, 1, 3, 2));
-    }
-
     // Training: normalise by the batch's own per-channel mean and variance (read back after each step to update the
     // running statistics); inference: by the running statistics, as ONNX's BatchNormalization does. The activations
     // are viewed as [S, C, N] (S = W·H, or 1 once flat) and never permuted: a permuted input would hand the layers
@@ -1236,68 +1190,6 @@ public sealed unsafe class GgmlNetwork : IDisposable
             var zeros = GgmlApi.ggml_new_tensor_2d(context, GgmlType.F32, (pixels + 1) * channels, 1);
             GgmlApi.ggml_set_name(zeros, $"l{layer}.column_zeros");
             return new ColumnGather(k, rows, zeros, index);
-        }
-    }
-
-    // The first convolution's columns for the training graph, unrolled here rather than by im2col: the layer's input
-    // has no gradient, so nothing needs im2col's backward pass, and the columns are padded with zero rows from C·k·k
-    // (9 for 3x3 on one channel) to 32. A contraction of 9 is too short for ggml's tiled GEMM (one 9-long dot product
-    // per output) and the kernel gradient's out_prod runs its rows of 9 in scalar code (ggml's vectorised
-    // multiply-add steps 32 floats at a time); at 32 both vectorise. Layout as im2col's: [C·k·k (c, ky, kx from
-    // slowest), OW, OH, N], then the zero rows.
-    private sealed record InputColumns(int Channels, int Height, int Width, int Kernel, int Stride, int Padding, int OutHeight, int OutWidth, int Batch)
-    {
-        // ggml_vec_mad_f32's step on x86 (GGML_F32_STEP, 32 floats with AVX2 and AVX-512 alike).
-        private const int Step = 32;
-
-        public int Rows => Channels * Kernel * Kernel;
-
-        public int Padded => Step;
-
-        public int Positions => OutHeight * OutWidth * Batch;
-
-        // A first layer that is a convolution whose contraction fits one step.
-        public static InputColumns? For(IReadOnlyList<NetworkLayer> layers, NetworkShape input, IReadOnlyList<NetworkShape> shapes, int batch)
-        {
-            if (layers.Count == 0 || layers[0].Type != "conv2d")
-            {
-                return null;
-            }
-
-            var conv = layers[0];
-            var unrolled = new InputColumns(input.Dims[0], input.Dims[1], input.Dims[2], conv.Kernel!.Value, conv.Stride!.Value, conv.Padding!.Value, shapes[0].Dims[1], shapes[0].Dims[2], batch);
-            return unrolled.Rows <= Step && (long)Step * unrolled.Positions <= int.MaxValue ? unrolled : null;
-        }
-
-        // images: Batch examples of [C, H, W]; columns: Padded x Positions, its zero rows left as they are.
-        public void Unroll(float[] images, float[] columns)
-        {
-            int k = Kernel, plane = Height * Width, at = 0;
-            for (var n = 0; n < Batch; n++)
-            {
-                var image = n * Channels * plane;
-                for (var oy = 0; oy < OutHeight; oy++)
-                {
-                    for (var ox = 0; ox < OutWidth; ox++, at += Step)
-                    {
-                        var row = at;
-                        for (var c = 0; c < Channels; c++)
-                        {
-                            for (var ky = 0; ky < k; ky++)
-                            {
-                                var y = (oy * Stride) + ky - Padding;
-                                var inside = y >= 0 && y < Height;
-                                var line = image + (c * plane) + (y * Width);
-                                for (var kx = 0; kx < k; kx++, row++)
-                                {
-                                    var x = (ox * Stride) + kx - Padding;
-                                    columns[row] = inside && x >= 0 && x < Width ? images[line + x] : 0f;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
         }
     }
 
