@@ -3,8 +3,8 @@
 # Needs Debian's dataset-fashion-mnist; installs python3-torch with apt-get when it is missing (a benchmark need,
 # not CI's). Arguments go to the benchmark: --epochs N (2), --threads N (2), --batch N (32), --train-limit N (all),
 # --compare-im2col (also trains with the im2col convolution path, in the same run), --compare-padded (also trains
-# with the first convolution's contraction padded from 9 to 16, in the same run), --compare-unrolled (the first
-# convolution's columns unrolled on the managed side and padded to 32 against im2col's, in the same run), --out FILE.
+# with the first convolution's contraction padded from 9 to 16, in the same run), --compare-whole-batch (also trains
+# with one ggml graph over the whole batch instead of two halves on a thread each, in the same run), --out FILE.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 # Debian's python3-torch belongs to Debian's interpreter, not to whatever python3 comes first on the PATH (pyenv).

@@ -46,7 +46,16 @@ public sealed unsafe class GgmlNetwork : IDisposable
     private readonly ThreadChooser threadChooser;
     private readonly NiceThread? niceThread;
     private readonly Dictionary<int, (int Conv, bool Relu)> biasAfterPool;
-    private readonly InputColumns? inputColumns;
+
+    // Data parallelism (GgmlTrainingOptions.DataParallel): the two halves' networks, the thread the second computes
+    // on, and, in a half's network, its share of the step (inputs, labels, dropout masks in; gradients out).
+    private readonly GgmlNetwork[]? halves;
+    private readonly NiceThread? halfThread;
+    private readonly IntPtr[] gradientTensors = [];
+    private readonly float[] halfInput = [];
+    private readonly float[] halfLabels = [];
+    private readonly float[][] halfMasks = [];
+    private readonly float[][] halfGradients = [];
     private int epoch;
 
     // Optimiser steps of the whole run (a resumed one included), and those this ggml-opt context took: ggml counts
@@ -54,7 +63,12 @@ public sealed unsafe class GgmlNetwork : IDisposable
     private long steps;
     private long contextSteps;
 
-    private GgmlNetwork(IReadOnlyList<NetworkLayer> layers, IReadOnlyList<NetworkShape> shapes, NetworkShape input, int classes, GgmlTrainingOptions options)
+    // A half's network accumulates its gradients over this many evaluations before ggml-opt would step (it never
+    // gets there: the accumulators are reset before each half-step). A power of two, so the loss scale 1/period that
+    // ggml-opt applies is exact and undone exactly.
+    private const int HalfPeriod = 1 << 30;
+
+    private GgmlNetwork(IReadOnlyList<NetworkLayer> layers, IReadOnlyList<NetworkShape> shapes, NetworkShape input, int classes, GgmlTrainingOptions options, bool half = false)
     {
         Layers = layers;
         Shapes = shapes;
@@ -73,10 +87,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
             var overhead = (long)GgmlApi.ggml_tensor_overhead();
             staticContext = Context((6 * layers.Count + 8) * overhead);
             var c = input.Dims;
-            inputColumns = options.UnrollInput ? InputColumns.For(layers, input, shapes, batch) : null;
-            trainInput = inputColumns is { } unrolled
-                ? GgmlApi.ggml_new_tensor_2d(staticContext, GgmlType.F32, unrolled.Padded, unrolled.Positions)
-                : GgmlApi.ggml_new_tensor_4d(staticContext, GgmlType.F32, c[2], c[1], c[0], batch);
+            trainInput = GgmlApi.ggml_new_tensor_4d(staticContext, GgmlType.F32, c[2], c[1], c[0], batch);
             GgmlApi.ggml_set_name(trainInput, "input");
             inferInput = GgmlApi.ggml_new_tensor_4d(staticContext, GgmlType.F32, c[2], c[1], c[0], batch);
             GgmlApi.ggml_set_name(inferInput, "infer_input");
@@ -122,9 +133,24 @@ public sealed unsafe class GgmlNetwork : IDisposable
             optimizerParams.AdamwWd = optimizerParams.SgdWd = (float)options.WeightDecay;
             optimizerParams.AdamwBeta1 = (float)options.Beta1;
             optimizerParams.AdamwBeta2 = (float)options.Beta2;
-            opt = SafeGgmlOptHandle.Create(backend.Sched, trainContext, trainInput, output, optimizer, optimizerParams);
+            opt = SafeGgmlOptHandle.Create(backend.Sched, trainContext, trainInput, output, optimizer, optimizerParams, half ? HalfPeriod : 1);
             settings = optimizerParams;
-            if (optimizer == GgmlOptimizerType.AdamW)
+            if (half)
+            {
+                // The gradient accumulators ggml-opt keeps for each weight, read after each half-step.
+                var parameters = tensors.SelectMany(t => t.Parameters).ToArray();
+                gradientTensors = parameters.Select(p => GgmlApi.ggml_opt_grad_acc(opt, p.Tensor)).ToArray();
+                if (gradientTensors.Zip(parameters).Any(g => g.First == IntPtr.Zero || Elements(g.First) != g.Second.Count))
+                {
+                    throw new GgmlException("ggml-opt keeps no gradient accumulator of a weight's size");
+                }
+
+                halfInput = new float[batch * input.Size];
+                halfLabels = new float[batch * classes];
+                halfMasks = dropouts.Select(d => new float[d.Size * batch]).ToArray();
+                halfGradients = parameters.Select(p => new float[p.Count]).ToArray();
+            }
+            else if (optimizer == GgmlOptimizerType.AdamW)
             {
                 FindMoments();
             }
@@ -143,6 +169,16 @@ public sealed unsafe class GgmlNetwork : IDisposable
             }
 
             InitializeWeights();
+
+            if (!half && options.DataParallel && options.Threads > 1 && batch > 1 && !tensors.Any(t => t.Norm is not null))
+            {
+                // Halves of ⌈B/2⌉ and ⌊B/2⌋ examples, single-threaded each, on a thread at the same nice value.
+                var first = options with { BatchSize = (batch + 1) / 2, Threads = 1, Nice = 0 };
+                halves = new GgmlNetwork[2];
+                halves[0] = new GgmlNetwork(layers, shapes, input, classes, first, half: true);
+                halves[1] = new GgmlNetwork(layers, shapes, input, classes, first with { BatchSize = batch / 2 }, half: true);
+                halfThread = new NiceThread("ggml training half", options.Nice);
+            }
         }
         catch
         {
@@ -173,10 +209,10 @@ public sealed unsafe class GgmlNetwork : IDisposable
     internal int GatheredConvolutions => tensors.Count(t => t.Gather is not null);
 
     /// <summary>Convolutions whose kernel is enlarged so their contraction is a multiple of 16 (see <see cref="GgmlTrainingOptions.PadContraction"/>).</summary>
-    internal int PaddedConvolutions => tensors.Count(t => t.KernelZeros != IntPtr.Zero) - (inputColumns is null ? 0 : 1);
+    internal int PaddedConvolutions => tensors.Count(t => t.KernelZeros != IntPtr.Zero);
 
-    /// <summary>Whether the training graph's first convolution reads columns unrolled here (see <see cref="GgmlTrainingOptions.UnrollInput"/>).</summary>
-    internal bool UnrolledInput => inputColumns is not null;
+    /// <summary>Whether each step computes two halves of the batch on a thread each (see <see cref="GgmlTrainingOptions.DataParallel"/>).</summary>
+    internal bool DataParallel => halves is not null;
 
     /// <summary>Checks <paramref name="layers"/> for images of <paramref name="input"/> and builds the graphs (the weights initialised from the seed).</summary>
     public static GgmlNetwork Create(IReadOnlyList<NetworkLayer> layers, NetworkShape input, int classes, GgmlTrainingOptions options)
@@ -233,65 +269,247 @@ public sealed unsafe class GgmlNetwork : IDisposable
         draws.Shuffle(order);
         var batches = order.Length / batch;
         var x = new float[batch * size];
-        var columns = inputColumns is { } unrolled ? new float[unrolled.Padded * unrolled.Positions] : null;
         var y = new float[batch * Classes];
         var masks = dropouts.Select(d => new float[d.Size * batch]).ToArray();
         GgmlApi.ggml_opt_result_reset(trainResult);
-        for (var b = 0; b < batches; b++)
+        foreach (var h in halves ?? [])
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var batchStarted = System.Diagnostics.Stopwatch.GetTimestamp();
-            Array.Clear(y);
-            for (var j = 0; j < batch; j++)
-            {
-                var row = order[(b * batch) + j];
-                Array.Copy(images, (long)row * size, x, (long)j * size, size);
-                y[(j * Classes) + labels[row]] = 1f;
-            }
+            GgmlApi.ggml_opt_result_reset(h.trainResult);
+        }
 
-            for (var d = 0; d < dropouts.Count; d++)
+        // The halves' weights and optimiser moments live here during the epoch and go back to the tensors after it.
+        var state = halves is null ? null : LoadParallelState();
+        try
+        {
+            for (var b = 0; b < batches; b++)
             {
-                var keep = 1 - dropouts[d].Rate;
-                var scale = (float)(1 / keep);
-                var mask = masks[d];
-                for (var k = 0; k < mask.Length; k++)
+                cancellationToken.ThrowIfCancellationRequested();
+                var batchStarted = System.Diagnostics.Stopwatch.GetTimestamp();
+                Array.Clear(y);
+                for (var j = 0; j < batch; j++)
                 {
-                    mask[k] = draws.NextDouble() < keep ? scale : 0f;
+                    var row = order[(b * batch) + j];
+                    Array.Copy(images, (long)row * size, x, (long)j * size, size);
+                    y[(j * Classes) + labels[row]] = 1f;
                 }
 
-                Set(dropouts[d].Mask, mask);
-            }
+                for (var d = 0; d < dropouts.Count; d++)
+                {
+                    var keep = 1 - dropouts[d].Rate;
+                    var scale = (float)(1 / keep);
+                    var mask = masks[d];
+                    for (var k = 0; k < mask.Length; k++)
+                    {
+                        mask[k] = draws.NextDouble() < keep ? scale : 0f;
+                    }
 
-            GgmlApi.ggml_opt_alloc(opt, true);
-            if (columns is not null)
+                    if (halves is null)
+                    {
+                        Set(dropouts[d].Mask, mask);
+                    }
+                }
+
+                if (halves is not null)
+                {
+                    ParallelStep(state!, x, y, masks);
+                    steps++;
+                    var took = System.Diagnostics.Stopwatch.GetElapsedTime(batchStarted);
+                    batchDone?.Invoke(b + 1, batches);
+                    gate?.AfterBatch(took, cancellationToken);
+                    continue;
+                }
+
+                GgmlApi.ggml_opt_alloc(opt, true);
+                Set(trainInput, x);
+                Set(GgmlApi.ggml_opt_labels(opt), y);
+                SetStepSettings();
+                var threads = threadChooser.Next();
+                backend.SetThreads(threads);
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                GgmlApi.ggml_opt_eval(opt, trainResult);
+                threadChooser.Record(threads, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+                steps++;
+                contextSteps++;
+                UpdateRunningStatistics();
+                var computed = System.Diagnostics.Stopwatch.GetElapsedTime(batchStarted);
+                batchDone?.Invoke(b + 1, batches);
+                gate?.AfterBatch(computed, cancellationToken);
+            }
+        }
+        finally
+        {
+            if (state is not null)
             {
-                inputColumns!.Unroll(x, columns);
+                StoreParallelState(state);
             }
-
-            Set(trainInput, columns ?? x);
-            Set(GgmlApi.ggml_opt_labels(opt), y);
-            SetStepSettings();
-            var threads = threadChooser.Next();
-            backend.SetThreads(threads);
-            var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            GgmlApi.ggml_opt_eval(opt, trainResult);
-            threadChooser.Record(threads, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
-            steps++;
-            contextSteps++;
-            UpdateRunningStatistics();
-            var computed = System.Diagnostics.Stopwatch.GetElapsedTime(batchStarted);
-            batchDone?.Invoke(b + 1, batches);
-            gate?.AfterBatch(computed, cancellationToken);
         }
 
         double loss = double.NaN, accuracy = double.NaN, uncertainty;
-        if (batches > 0)
+        if (halves is not null)
+        {
+            if (batches > 0)
+            {
+                (loss, accuracy) = HalvesResult();
+            }
+        }
+        else if (batches > 0)
         {
             GgmlApi.ggml_opt_result_loss(trainResult, &loss, &uncertainty);
             GgmlApi.ggml_opt_result_accuracy(trainResult, &accuracy, &uncertainty);
         }
 
         return new GgmlEpoch(epoch, loss, accuracy, null, null, clock.Elapsed.TotalSeconds, (long)batches * batch, threadChooser.Chosen);
+    }
+
+    // The weights (and AdamW's m and v, per weight tensor) as arrays for the steps of an epoch on halves.
+    private sealed record ParallelState(float[][] Weights, float[][] M, float[][] V);
+
+    private ParallelState LoadParallelState()
+    {
+        var parameters = tensors.SelectMany(t => t.Parameters).ToArray();
+        return new(
+            parameters.Select(p => Get(p.Tensor, p.Count)).ToArray(),
+            moments.Select(m => Get(m.M, m.Count)).ToArray(),
+            moments.Select(m => Get(m.V, m.Count)).ToArray());
+    }
+
+    private void StoreParallelState(ParallelState state)
+    {
+        var parameters = tensors.SelectMany(t => t.Parameters).ToArray();
+        for (var k = 0; k < parameters.Length; k++)
+        {
+            Set(parameters[k].Tensor, state.Weights[k]);
+        }
+
+        for (var k = 0; k < moments.Count; k++)
+        {
+            Set(moments[k].M, state.M[k]);
+            Set(moments[k].V, state.V[k]);
+        }
+    }
+
+    // One step on two halves of the batch: each half's network gets the weights and its examples, computes its mean
+    // loss's gradients single-threaded (both at once on two threads, or one after the other), and the batch's gradient
+    // is their mean weighted by the halves' sizes, summed in a fixed order, so the thread count does not change it.
+    // The optimiser step is ggml's (ggml_compute_forward_opt_step_adamw_f32 / _sgd_f32) on the arrays here.
+    private void ParallelStep(ParallelState state, float[] x, float[] y, float[][] masks)
+    {
+        var (first, second) = (halves![0], halves[1]);
+        var size = (int)Input.Size;
+        var split = first.Options.BatchSize;
+        Array.Copy(x, 0, first.halfInput, 0, (long)split * size);
+        Array.Copy(x, (long)split * size, second.halfInput, 0, (long)second.Options.BatchSize * size);
+        Array.Copy(y, 0, first.halfLabels, 0, (long)split * Classes);
+        Array.Copy(y, (long)split * Classes, second.halfLabels, 0, (long)second.Options.BatchSize * Classes);
+        for (var d = 0; d < masks.Length; d++)
+        {
+            var perExample = dropouts[d].Size;
+            Array.Copy(masks[d], 0, first.halfMasks[d], 0, split * perExample);
+            Array.Copy(masks[d], split * perExample, second.halfMasks[d], 0, second.Options.BatchSize * perExample);
+        }
+
+        foreach (var h in halves)
+        {
+            var parameters = h.tensors.SelectMany(t => t.Parameters).ToArray();
+            for (var k = 0; k < parameters.Length; k++)
+            {
+                Set(parameters[k].Tensor, state.Weights[k]);
+            }
+        }
+
+        var threads = threadChooser.Next();
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (threads > 1)
+        {
+            halfThread!.RunAlongside(second.HalfStep, first.HalfStep);
+        }
+        else
+        {
+            first.HalfStep();
+            second.HalfStep();
+        }
+
+        threadChooser.Record(threads, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+
+        // Each half's gradient is of its mean loss scaled by 1/HalfPeriod: the batch's mean loss weighs them n_h/B.
+        var batch = (float)Options.BatchSize;
+        float a = first.Options.BatchSize * (float)HalfPeriod / batch, c = second.Options.BatchSize * (float)HalfPeriod / batch;
+        var adamw = moments.Count > 0;
+        float alpha = adamw ? settings.AdamwAlpha : settings.SgdAlpha;
+        var keep = 1f - (alpha * (adamw ? settings.AdamwWd : settings.SgdWd));
+        float beta1 = settings.AdamwBeta1, beta2 = settings.AdamwBeta2, eps = settings.AdamwEps;
+
+        // ggml-opt's bias correction, in floats as it computes it, for this step of the whole run.
+        var iteration = (float)(steps + 1);
+        var beta1h = 1f / (1f - MathF.Pow(beta1, iteration));
+        var beta2h = 1f / (1f - MathF.Pow(beta2, iteration));
+        for (var k = 0; k < state.Weights.Length; k++)
+        {
+            var w = state.Weights[k];
+            var g1 = first.halfGradients[k];
+            var g2 = second.halfGradients[k];
+            if (!adamw)
+            {
+                for (var i = 0; i < w.Length; i++)
+                {
+                    w[i] = (w[i] * keep) - (alpha * ((g1[i] * a) + (g2[i] * c)));
+                }
+
+                continue;
+            }
+
+            var m = state.M[k];
+            var v = state.V[k];
+            for (var i = 0; i < w.Length; i++)
+            {
+                var g = (g1[i] * a) + (g2[i] * c);
+                m[i] = (m[i] * beta1) + (g * (1f - beta1));
+                v[i] = (v[i] * beta2) + (g * g * (1f - beta2));
+                var mh = m[i] * beta1h;
+                var vh = MathF.Sqrt(v[i] * beta2h) + eps;
+                w[i] = (w[i] * keep) - (alpha * mh / vh);
+            }
+        }
+    }
+
+    // A half's network: forward and backward on its examples, the gradients left in halfGradients.
+    private void HalfStep()
+    {
+        for (var d = 0; d < dropouts.Count; d++)
+        {
+            Set(dropouts[d].Mask, halfMasks[d]);
+        }
+
+        GgmlApi.ggml_opt_reset(opt, false);
+        GgmlApi.ggml_opt_alloc(opt, true);
+        Set(trainInput, halfInput);
+
+        Set(GgmlApi.ggml_opt_labels(opt), halfLabels);
+        GgmlApi.ggml_opt_eval(opt, trainResult);
+        for (var k = 0; k < gradientTensors.Length; k++)
+        {
+            var gradient = halfGradients[k];
+            fixed (float* p = gradient)
+            {
+                GgmlApi.ggml_backend_tensor_get(gradientTensors[k], p, 0, (nuint)(gradient.Length * sizeof(float)));
+            }
+        }
+    }
+
+    // The epoch's mean loss and accuracy over both halves (each half's mean loss per batch weighed by its size).
+    private (double Loss, double Accuracy) HalvesResult()
+    {
+        double loss = 0, accuracy = 0, uncertainty;
+        foreach (var h in halves!)
+        {
+            double halfLoss, halfAccuracy;
+            GgmlApi.ggml_opt_result_loss(h.trainResult, &halfLoss, &uncertainty);
+            GgmlApi.ggml_opt_result_accuracy(h.trainResult, &halfAccuracy, &uncertainty);
+            loss += halfLoss * h.Options.BatchSize / Options.BatchSize;
+            accuracy += halfAccuracy * h.Options.BatchSize / Options.BatchSize;
+        }
+
+        return (loss, accuracy);
     }
 
     private float[] LogitsHere(float[] images, IReadOnlyList<int> rows, CancellationToken cancellationToken, ITrainingGate? gate)
@@ -428,6 +646,15 @@ public sealed unsafe class GgmlNetwork : IDisposable
     {
         // Users before what they use: the optimiser reads the compute context; both read the static buffer.
         niceThread?.Dispose();
+        halfThread?.Dispose();
+        if (halves is not null)
+        {
+            foreach (var h in halves)
+            {
+                h?.Dispose();
+            }
+        }
+
         trainResult?.Dispose();
         opt?.Dispose();
         inferSched?.Dispose();
@@ -515,13 +742,6 @@ public sealed unsafe class GgmlNetwork : IDisposable
                     if (inputHasGradient)
                     {
                         return new LayerTensors(parameters, IntPtr.Zero, Gather: Options.GatherColumns ? ColumnGather.Create(staticContext, index, layer, before, Shapes[index], Options.BatchSize) : null);
-                    }
-
-                    if (index == 0 && inputColumns is { } unrolled)
-                    {
-                        var kernelZeros = GgmlApi.ggml_new_tensor_2d(staticContext, GgmlType.F32, unrolled.Padded, layer.Filters!.Value);
-                        GgmlApi.ggml_set_name(kernelZeros, $"l{index}.kernel_zeros");
-                        return new LayerTensors(parameters, IntPtr.Zero, KernelZeros: kernelZeros);
                     }
 
                     // Its kernel enlarged by a row and a column of zeros when that makes the contraction a multiple of 16 (see Conv2d).
@@ -703,11 +923,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
                         var p = layer.Padding!.Value;
                         x = tensors[i].Gather is { } gather
                             ? GatheredConv2d(ctx, parameters[0].Tensor, x, gather, before, Shapes[i])
-                            : i == 0 && inputColumns is { } unrolled
-                                ? training
-                                    ? UnrolledConv2d(ctx, parameters[0].Tensor, x, unrolled, layer.Filters!.Value, Shapes[i], tensors[i].KernelZeros)
-                                    : Conv2d(ctx, parameters[0].Tensor, x, s, p, layer.Filters!.Value, Shapes[i])
-                                : Conv2d(ctx, parameters[0].Tensor, x, s, p, layer.Filters!.Value, Shapes[i], tensors[i].KernelZeros);
+                            : Conv2d(ctx, parameters[0].Tensor, x, s, p, layer.Filters!.Value, Shapes[i], tensors[i].KernelZeros);
                         if (!biasAfterPool.Values.Any(f => f.Conv == i))
                         {
                             x = GgmlApi.ggml_add(ctx, x, parameters[1].Tensor);
@@ -884,19 +1100,6 @@ public sealed unsafe class GgmlNetwork : IDisposable
         return GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, shaped, 0, 1, 3, 2));
     }
 
-    // The training graph's first convolution on columns unrolled on the managed side (InputColumns): the kernel copied
-    // into Padded x filters zeros by ggml_acc (whose backward pass hands the kernel its slice of the gradient), then
-    // the product and layout of Conv2d. The columns' rows past C·k·k are zeros, so the sums are those of Conv2d.
-    private IntPtr UnrolledConv2d(SafeGgmlContextHandle ctx, IntPtr kernel, IntPtr columns, InputColumns unrolled, int filters, NetworkShape output, IntPtr kernelZeros)
-    {
-        var batch = Options.BatchSize;
-        var zeros = (GgmlTensorHead*)kernelZeros;
-        var flatKernel = GgmlApi.ggml_acc(ctx, kernelZeros, GgmlApi.ggml_reshape_2d(ctx, kernel, unrolled.Rows, filters), (nuint)zeros->Nb[1], (nuint)zeros->Nb[2], (nuint)zeros->Nb[3], 0);
-        var product = GgmlApi.ggml_mul_mat(ctx, columns, flatKernel);
-        var shaped = GgmlApi.ggml_reshape_4d(ctx, product, output.Dims[2], output.Dims[1], batch, filters);
-        return GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, shaped, 0, 1, 3, 2));
-    }
-
     // Training: normalise by the batch's own per-channel mean and variance (read back after each step to update the
     // running statistics); inference: by the running statistics, as ONNX's BatchNormalization does. The activations
     // are viewed as [S, C, N] (S = W·H, or 1 once flat) and never permuted: a permuted input would hand the layers
@@ -987,68 +1190,6 @@ public sealed unsafe class GgmlNetwork : IDisposable
             var zeros = GgmlApi.ggml_new_tensor_2d(context, GgmlType.F32, (pixels + 1) * channels, 1);
             GgmlApi.ggml_set_name(zeros, $"l{layer}.column_zeros");
             return new ColumnGather(k, rows, zeros, index);
-        }
-    }
-
-    // The first convolution's columns for the training graph, unrolled here rather than by im2col: the layer's input
-    // has no gradient, so nothing needs im2col's backward pass, and the columns are padded with zero rows from C·k·k
-    // (9 for 3x3 on one channel) to 32. A contraction of 9 is too short for ggml's tiled GEMM (one 9-long dot product
-    // per output) and the kernel gradient's out_prod runs its rows of 9 in scalar code (ggml's vectorised
-    // multiply-add steps 32 floats at a time); at 32 both vectorise. Layout as im2col's: [C·k·k (c, ky, kx from
-    // slowest), OW, OH, N], then the zero rows.
-    private sealed record InputColumns(int Channels, int Height, int Width, int Kernel, int Stride, int Padding, int OutHeight, int OutWidth, int Batch)
-    {
-        // ggml_vec_mad_f32's step on x86 (GGML_F32_STEP, 32 floats with AVX2 and AVX-512 alike).
-        private const int Step = 32;
-
-        public int Rows => Channels * Kernel * Kernel;
-
-        public int Padded => Step;
-
-        public int Positions => OutHeight * OutWidth * Batch;
-
-        // A first layer that is a convolution whose contraction fits one step.
-        public static InputColumns? For(IReadOnlyList<NetworkLayer> layers, NetworkShape input, IReadOnlyList<NetworkShape> shapes, int batch)
-        {
-            if (layers.Count == 0 || layers[0].Type != "conv2d")
-            {
-                return null;
-            }
-
-            var conv = layers[0];
-            var unrolled = new InputColumns(input.Dims[0], input.Dims[1], input.Dims[2], conv.Kernel!.Value, conv.Stride!.Value, conv.Padding!.Value, shapes[0].Dims[1], shapes[0].Dims[2], batch);
-            return unrolled.Rows <= Step && (long)Step * unrolled.Positions <= int.MaxValue ? unrolled : null;
-        }
-
-        // images: Batch examples of [C, H, W]; columns: Padded x Positions, its zero rows left as they are.
-        public void Unroll(float[] images, float[] columns)
-        {
-            int k = Kernel, plane = Height * Width, at = 0;
-            for (var n = 0; n < Batch; n++)
-            {
-                var image = n * Channels * plane;
-                for (var oy = 0; oy < OutHeight; oy++)
-                {
-                    for (var ox = 0; ox < OutWidth; ox++, at += Step)
-                    {
-                        var row = at;
-                        for (var c = 0; c < Channels; c++)
-                        {
-                            for (var ky = 0; ky < k; ky++)
-                            {
-                                var y = (oy * Stride) + ky - Padding;
-                                var inside = y >= 0 && y < Height;
-                                var line = image + (c * plane) + (y * Width);
-                                for (var kx = 0; kx < k; kx++, row++)
-                                {
-                                    var x = (ox * Stride) + kx - Padding;
-                                    columns[row] = inside && x >= 0 && x < Width ? images[line + x] : 0f;
-                                }
-                            }
-                        }
-                    }
-                }
-            }
         }
     }
 

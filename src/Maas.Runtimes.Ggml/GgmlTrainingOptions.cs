@@ -22,8 +22,9 @@ public sealed record GgmlTrainingOptions
     public int BatchSize { get; init; } = 32;
 
     /// <summary>
-    /// The most CPU threads ggml computes with: now and then the trainer times a step on one thread against all of
-    /// them and goes on with the faster (ggml's threads spin while they wait for each other).
+    /// The most CPU threads training computes with. With two or more, a step computes two halves of the batch on a
+    /// thread each (see <see cref="DataParallel"/>; ggml threads each operation instead for a network with batch norm).
+    /// Now and then the trainer times a step on one thread against all of them and goes on with the faster.
     /// </summary>
     public int Threads { get; init; } = 1;
 
@@ -49,14 +50,13 @@ public sealed record GgmlTrainingOptions
     internal bool PadContraction { get; init; }
 
     /// <summary>
-    /// Whether the training graph's first layer, a convolution on the input (which has no gradient) whose contraction
-    /// C·k·k is at most 32, reads columns unrolled on the managed side and padded with zero rows to 32 instead of
-    /// im2col's: its forward product then takes ggml's tiled GEMM and its kernel gradient vectorised multiply-adds.
-    /// The inference graph keeps im2col. Off: on the default CNN it measured 0.97x to 1.21x the images per CPU second
-    /// of im2col from run to run, no reliable gain (3.5x the multiply-adds eat the vectorisation; docs/benchmarks.md);
-    /// kept, tested equal, for the benchmark's --compare-unrolled and for CPUs where the balance differs.
+    /// Whether, with two or more threads, each step splits the batch in two halves whose forward and backward passes
+    /// run on one thread each (two single-threaded ggml graphs on the same weights), the gradients summed in a fixed
+    /// order and the optimiser step taken here: ggml's per-operation threading meets at a barrier after every node,
+    /// which a network this small does not pay for. Off for networks with batch norm (whose statistics are the whole
+    /// batch's). The same seed gives the same weights with one thread or two (docs/benchmarks.md, issue #15).
     /// </summary>
-    internal bool UnrollInput { get; init; }
+    internal bool DataParallel { get; init; } = true;
 
     /// <summary>Seeds the weights, the shuffle and dropout: the same seed trains the same network.</summary>
     public int Seed { get; init; } = 42;

@@ -4,8 +4,10 @@ namespace Maas.Runtimes.Ggml;
 /// Picks how many of the allowed threads ggml computes the next training step with, by timing one against all of
 /// them now and then. ggml's CPU threads meet at a spinning barrier after every graph node, so for a small network
 /// on a machine busy with other work a descheduled thread keeps the others spinning and one thread is many times
-/// faster than two; on an idle machine, or for a large network, more threads win. The number changes only the speed:
-/// ggml computes each weight's update on one thread whatever the count.
+/// faster than two; on an idle machine, or for a large network, more threads win. With the batch in two halves
+/// (GgmlTrainingOptions.DataParallel) one thread computes the halves one after the other, more both at once. The
+/// number changes only the speed: ggml computes each weight's update on one thread whatever the count, and the halves'
+/// gradients are summed in the same order.
 /// </summary>
 internal sealed class ThreadChooser
 {

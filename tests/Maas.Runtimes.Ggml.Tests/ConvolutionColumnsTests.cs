@@ -72,7 +72,7 @@ public sealed class ConvolutionColumnsTests
         var batch = Enumerable.Range(0, 20).ToArray();
         (double Loss, GgmlWeights Before, GgmlWeights After, float[] Logits) Step(bool pad)
         {
-            var options = new GgmlTrainingOptions { Optimizer = "sgd", LearningRate = 1, BatchSize = 20, Seed = 9, Threads = 1, PadContraction = pad, UnrollInput = false };
+            var options = new GgmlTrainingOptions { Optimizer = "sgd", LearningRate = 1, BatchSize = 20, Seed = 9, Threads = 1, PadContraction = pad };
             using var network = GgmlNetwork.Create(layers, new([1, Size, Size]), 3, options);
             Assert.Equal(pad ? 1 : 0, network.PaddedConvolutions); // the first convolution's 3x3x1 = 9 becomes 16
             var before = network.Weights();
@@ -88,78 +88,6 @@ public sealed class ConvolutionColumnsTests
         // The forward pass after the step (inference graph) agrees too.
         var worstLogit = plain.Logits.Zip(padded.Logits, (a, b) => Math.Abs(a - b)).Max();
         Assert.True(worstLogit <= 1e-4 * Math.Max(1, plain.Logits.Max(Math.Abs)), $"logits differ by {worstLogit}");
-    }
-
-    // A first convolution with two input channels and a stride, so the managed unroll's channel and stride arithmetic
-    // are checked against im2col's too.
-    private static readonly NetworkLayer[] TwoChannelsStrided =
-    [
-        new() { Type = "conv2d", Filters = 3, Kernel = 3, Stride = 2, Padding = 1 },
-        new() { Type = "relu" },
-        new() { Type = "flatten" },
-        new() { Type = "dense" },
-    ];
-
-    public static TheoryData<string> UnrolledNetworks => ["default", "strided", "two-channels"];
-
-    [Theory]
-    [MemberData(nameof(UnrolledNetworks))]
-    public void A_first_convolution_on_columns_unrolled_here_gives_the_loss_gradients_and_logits_of_im2col(string name)
-    {
-        var (layers, channels) = name switch
-        {
-            "default" => (NetworkShapes.DefaultCnn, 1),
-            "strided" => (StridedAfterAveragePool, 1),
-            _ => (TwoChannelsStrided, 2),
-        };
-        var (images, labels) = TinyImages.Generate(20, Size, seed: 6);
-        var x = TinyImages.Floats(images);
-        if (channels == 2)
-        {
-            // The second channel is the first upside down, so the two differ.
-            x = images.SelectMany(i => i.Concat(i.Reverse())).Select(b => b / 255f).ToArray();
-        }
-
-        var batch = Enumerable.Range(0, 20).ToArray();
-        (double Loss, GgmlWeights Before, GgmlWeights After, float[] Logits) Step(bool unroll)
-        {
-            var options = new GgmlTrainingOptions { Optimizer = "sgd", LearningRate = 1, BatchSize = 20, Seed = 9, Threads = 1, UnrollInput = unroll };
-            using var network = GgmlNetwork.Create(layers, new([channels, Size, Size]), 3, options);
-            Assert.Equal(unroll, network.UnrolledInput);
-            Assert.Equal(0, network.PaddedConvolutions);
-            var before = network.Weights();
-            var loss = network.TrainEpoch(x, labels, batch, CancellationToken.None).TrainLoss;
-            return (loss, before, network.Weights(), network.Logits(x, batch));
-        }
-
-        var plain = Step(unroll: false);
-        var unrolled = Step(unroll: true);
-        Assert.True(Math.Abs(unrolled.Loss - plain.Loss) <= 1e-5 * Math.Abs(plain.Loss), $"loss {unrolled.Loss} unrolled, {plain.Loss} with im2col");
-        AssertSameGradients(plain.Before, plain.After, unrolled.Before, unrolled.After);
-        var worstLogit = plain.Logits.Zip(unrolled.Logits, (a, b) => Math.Abs(a - b)).Max();
-        Assert.True(worstLogit <= 1e-4 * Math.Max(1, plain.Logits.Max(Math.Abs)), $"logits differ by {worstLogit}");
-    }
-
-    [Fact]
-    public void Adamw_epochs_follow_the_same_losses_with_the_first_convolution_unrolled_here()
-    {
-        var (images, labels) = TinyImages.Generate(120, Size, seed: 8);
-        var x = TinyImages.Floats(images);
-        var rows = Enumerable.Range(0, 120).ToArray();
-        double[] Losses(bool unroll)
-        {
-            var options = new GgmlTrainingOptions { BatchSize = 10, LearningRate = 0.003, Seed = 2, Threads = 1, UnrollInput = unroll };
-            using var network = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, Size, Size]), 3, options);
-            return Enumerable.Range(0, 3).Select(_ => network.TrainEpoch(x, labels, rows, CancellationToken.None).TrainLoss).ToArray();
-        }
-
-        var plain = Losses(unroll: false);
-        var unrolled = Losses(unroll: true);
-        Assert.True(plain[^1] < plain[0], $"loss {plain[0]} → {plain[^1]}");
-        for (var e = 0; e < plain.Length; e++)
-        {
-            Assert.True(Math.Abs(unrolled[e] - plain[e]) <= 1e-4 * Math.Abs(plain[e]), $"epoch {e + 1}: {unrolled[e]} unrolled, {plain[e]} with im2col");
-        }
     }
 
     private static void AssertSameGradients(GgmlWeights expectedBefore, GgmlWeights expectedAfter, GgmlWeights actualBefore, GgmlWeights actualAfter)

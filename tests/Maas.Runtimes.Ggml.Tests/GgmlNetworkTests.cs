@@ -42,9 +42,10 @@ public sealed class GgmlNetworkTests
         var (images, labels) = TinyImages.Generate(120, Size, seed: 4);
         var x = TinyImages.Floats(images);
         var rows = Enumerable.Range(0, 120).ToArray();
+        // (Two threads on halves of the batch are DataParallelTrainingTests'; here ggml's own threading of one graph.)
         GgmlWeights Train(int threads, int nice = 0)
         {
-            using var network = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, Size, Size]), 3, new() { BatchSize = 10, Seed = 5, Threads = threads, Nice = nice });
+            using var network = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, Size, Size]), 3, new() { BatchSize = 10, Seed = 5, Threads = threads, Nice = nice, DataParallel = false });
             network.TrainEpoch(x, labels, rows, CancellationToken.None);
             return network.Weights();
         }

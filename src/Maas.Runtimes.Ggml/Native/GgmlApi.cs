@@ -211,6 +211,12 @@ internal static unsafe partial class GgmlApi
     internal static partial void ggml_opt_eval(SafeGgmlOptHandle opt, SafeGgmlOptResultHandle result);
 
     [LibraryImport(GgmlLibrary.GgmlBase)]
+    internal static partial void ggml_opt_reset(SafeGgmlOptHandle opt, [MarshalAs(UnmanagedType.U1)] bool optimizer);
+
+    [LibraryImport(GgmlLibrary.GgmlBase)]
+    internal static partial IntPtr ggml_opt_grad_acc(SafeGgmlOptHandle opt, IntPtr node);
+
+    [LibraryImport(GgmlLibrary.GgmlBase)]
     internal static partial GgmlOptimizerType ggml_opt_context_optimizer_type(SafeGgmlOptHandle opt);
 
     [LibraryImport(GgmlLibrary.GgmlBase)]

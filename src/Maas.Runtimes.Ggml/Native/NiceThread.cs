@@ -64,6 +64,41 @@ internal sealed partial class NiceThread : IDisposable
         return result;
     }
 
+    /// <summary>
+    /// Runs <paramref name="there"/> on the thread while <paramref name="here"/> runs on the caller, and returns when
+    /// both are done (an exception of either is thrown after both finished).
+    /// </summary>
+    public void RunAlongside(Action there, Action here)
+    {
+        ExceptionDispatchInfo? error = null;
+        using var done = new ManualResetEventSlim();
+        work.Add(() =>
+        {
+            try
+            {
+                there();
+            }
+            catch (Exception e)
+            {
+                error = ExceptionDispatchInfo.Capture(e);
+            }
+            finally
+            {
+                done.Set();
+            }
+        });
+        try
+        {
+            here();
+        }
+        finally
+        {
+            done.Wait();
+        }
+
+        error?.Throw();
+    }
+
     public void Dispose()
     {
         work.CompleteAdding();

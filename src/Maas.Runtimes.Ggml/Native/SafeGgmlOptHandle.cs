@@ -18,9 +18,11 @@ internal sealed unsafe class SafeGgmlOptHandle : SafeHandleZeroOrMinusOneIsInval
 
     /// <summary>
     /// A context with static graphs over <paramref name="inputs"/> → <paramref name="outputs"/> built in
-    /// <paramref name="compute"/>, minimising cross-entropy with the given optimiser and constant settings.
+    /// <paramref name="compute"/>, minimising cross-entropy with the given optimiser and constant settings; an
+    /// <paramref name="optPeriod"/> above one accumulates the gradients of that many evaluations (each loss scaled by
+    /// its inverse) before a step.
     /// </summary>
-    public static SafeGgmlOptHandle Create(SafeGgmlSchedHandle sched, SafeGgmlContextHandle compute, IntPtr inputs, IntPtr outputs, GgmlOptimizerType optimizer, GgmlOptOptimizerParams optimizerParams)
+    public static SafeGgmlOptHandle Create(SafeGgmlSchedHandle sched, SafeGgmlContextHandle compute, IntPtr inputs, IntPtr outputs, GgmlOptimizerType optimizer, GgmlOptOptimizerParams optimizerParams, int optPeriod = 1)
     {
         var handle = new SafeGgmlOptHandle();
         handle.settings = (GgmlOptOptimizerParams*)NativeMemory.Alloc((nuint)sizeof(GgmlOptOptimizerParams));
@@ -30,6 +32,7 @@ internal sealed unsafe class SafeGgmlOptHandle : SafeHandleZeroOrMinusOneIsInval
         parameters.Inputs = inputs;
         parameters.Outputs = outputs;
         parameters.Optimizer = optimizer;
+        parameters.OptPeriod = optPeriod;
         parameters.GetOptPars = GgmlLibrary.Export(GgmlLibrary.GgmlBase, "ggml_opt_get_constant_optimizer_params");
         parameters.GetOptParsUserData = (IntPtr)handle.settings;
         var raw = GgmlApi.ggml_opt_init(parameters);
