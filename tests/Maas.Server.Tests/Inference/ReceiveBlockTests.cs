@@ -15,6 +15,7 @@ public sealed class ReceiveBlockTests
     [InlineData(0)]
     [InlineData(4096)]
     [InlineData(64 * 1024)]
+    [InlineData(256 * 1024)]
     [InlineData(1024 * 1024)]
     public async Task A_megabyte_binary_tensor_round_trips_with_every_block_size(int blockBytes)
     {
