@@ -24,16 +24,14 @@ public sealed class InferenceOptions : IValidatableObject
     /// <summary>
     /// The size of the blocks the HTTP listener receives request bytes into (0: Kestrel's own pool of 4 KiB blocks). One
     /// socket receive fills at most one block and wakes the request's reader once, so larger blocks mean fewer receives
-    /// and thread-pool hand-offs for large tensor bodies, at the cost of a block per connection that is receiving. 256 KiB:
-    /// a 900 KB tensor in about 4 receives (64 KiB: about 14), which cut the HTTP side's CPU per UltraFace inference by
-    /// about a tenth (docs/benchmarks.md, issue #13).
+    /// and thread-pool hand-offs for large tensor bodies, at the cost of a block per connection that is receiving.
     /// </summary>
     [Range(0, 1024 * 1024, ErrorMessage = "Maas:Inference:HttpReceiveBlockBytes must be 0 (Kestrel's pool) or between 4096 and 1048576")]
-    public int HttpReceiveBlockBytes { get; set; } = 256 * 1024;
+    public int HttpReceiveBlockBytes { get; set; } = 64 * 1024;
 
-    /// <summary>How many free receive blocks the listener keeps for reuse (more are released to the garbage collector): 64 of 256 KiB keep at most 16 MiB.</summary>
+    /// <summary>How many free receive blocks the listener keeps for reuse (more are released to the garbage collector).</summary>
     [Range(0, 1_000_000)]
-    public int HttpReceiveBlocksRetained { get; set; } = 64;
+    public int HttpReceiveBlocksRetained { get; set; } = 256;
 
     /// <summary>
     /// New HTTP connections a second one client address may open (IPv6 counted per /64; 0 turns the limit off). Over it,
