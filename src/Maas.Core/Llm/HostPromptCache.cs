@@ -33,6 +33,9 @@ public sealed class HostPromptCache
     /// <summary>Prompts dropped to stay within the budget, since the cache was made.</summary>
     public long Evictions { get; private set; }
 
+    /// <summary>The entries held now (to look them over, e.g. by text; not while adding or taking).</summary>
+    public IEnumerable<int> EntryIds => _states.Keys;
+
     /// <summary>The tokens an entry holds (empty for an unknown entry).</summary>
     public IReadOnlyList<int> TokensOf(int entryId) => _index.TokensOf(entryId);
 

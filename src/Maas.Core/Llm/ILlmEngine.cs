@@ -95,6 +95,13 @@ public sealed record LlmModelSpec
     public long PromptCacheBytes { get; init; }
 
     /// <summary>
+    /// Reuse cached KV by text (see <see cref="PromptTextMatcher"/>): when a prompt's text starts with what a slot or a
+    /// host prompt cache entry holds up to a token boundary, its cached tokens (an earlier answer's generated tokens
+    /// included) stand for that text, though the prompt tokenized it differently.
+    /// </summary>
+    public bool PromptReuseByText { get; init; }
+
+    /// <summary>
     /// Whether a step admits new prompts fewest tokens left first up to <see cref="PromptChunkTokens"/> (see
     /// <see cref="PromptStepPlanner"/>) rather than every waiting one: everything but
     /// <see cref="LlmPromptAdmission.Batched"/> staggers.
@@ -231,6 +238,9 @@ public sealed record LlmEngineStatistics
 
     /// <summary>Requests whose prompt prefix was restored from the host prompt cache.</summary>
     public long PromptCacheHits { get; init; }
+
+    /// <summary>Requests whose prompt reused a cached sequence's tokens by text (see <see cref="LlmModelSpec.PromptReuseByText"/>).</summary>
+    public long PromptsReusedByText { get; init; }
 
     /// <summary>Prompt tokens restored from the host prompt cache instead of being decoded (part of <see cref="CachedPromptTokens"/>).</summary>
     public long PromptCacheRestoredTokens { get; init; }

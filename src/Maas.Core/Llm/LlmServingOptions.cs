@@ -51,6 +51,13 @@ public sealed class LlmServingOptions
     /// </summary>
     public long? PromptCacheBytes { get; set; }
 
+    /// <summary>
+    /// Reuse a slot's (or a saved prompt's) KV when the new prompt's text starts with its text, even when the prompt
+    /// tokenized that text differently (a chat client resends the model's answer as text): the model's own tokens are
+    /// kept for it (see <see cref="LlmModelSpec.PromptReuseByText"/>).
+    /// </summary>
+    public bool PromptReuseByText { get; set; } = true;
+
     /// <summary>The default host prompt cache: an eighth of the machine's memory, at most 8 GiB.</summary>
     public static long DefaultPromptCacheBytes => Math.Min(8L << 30, MachineMemoryBytes / 8);
 

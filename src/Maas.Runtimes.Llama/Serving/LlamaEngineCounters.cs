@@ -28,6 +28,7 @@ internal sealed class LlamaEngineCounters
     private long _hostEvictions;
     private int _hostEntries;
     private long _hostBytes;
+    private long _spelledByText;
 
     /// <summary>
     /// One decode step of <paramref name="tokens"/> tokens over <paramref name="sequences"/> sequences,
@@ -110,6 +111,15 @@ internal sealed class LlamaEngineCounters
         }
     }
 
+    /// <summary>A prompt spelled with a cached sequence's tokens where they spell its text (reuse by text).</summary>
+    public void SpelledByText()
+    {
+        lock (_lock)
+        {
+            _spelledByText++;
+        }
+    }
+
     /// <summary>A prompt saved to the host prompt cache.</summary>
     public void HostSaved()
     {
@@ -162,6 +172,7 @@ internal sealed class LlamaEngineCounters
                 PromptCacheEntries = _hostEntries,
                 PromptCacheBytes = _hostBytes,
                 PromptCacheBudgetBytes = hostBudget,
+                PromptsReusedByText = _spelledByText,
                 MemoryBytes = fixedMemory + _hostBytes,
             };
         }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using Maas.Core.Llm;
 using Microsoft.Extensions.Logging;
 
@@ -34,10 +35,13 @@ internal sealed class LlamaKvCache
     private readonly Func<int, bool> _idle;
     private readonly ILogger _logger;
 
+    // Token texts for reuse by text (null: off).
+    private readonly LlamaTokenPieces? _pieces;
+
     // Per slot: the logits after the prompt it last evaluated (valid while the index marks that length).
     private readonly float[]?[] _logits;
 
-    public LlamaKvCache(LlamaContext context, LlmModelSpec spec, LlamaEngineCounters counters, ILogger logger)
+    public LlamaKvCache(LlamaContext context, LlmModelSpec spec, LlamaTokenizer tokenizer, LlamaEngineCounters counters, ILogger logger)
     {
         _context = context;
         _logger = logger;
@@ -48,6 +52,7 @@ internal sealed class LlamaKvCache
         _host = spec.PrefixCache && spec.PromptCacheBytes > 0 ? new HostPromptCache(spec.PromptCacheBytes) : null;
         _idle = Idle;
         _logits = new float[]?[spec.Slots];
+        _pieces = spec.PrefixCache && spec.PromptReuseByText ? new LlamaTokenPieces(tokenizer) : null;
     }
 
     /// <summary>The number of slots.</summary>
@@ -66,6 +71,7 @@ internal sealed class LlamaKvCache
     /// </summary>
     public void Place(LlamaSequence sequence)
     {
+        SpellByText(sequence);
         var prompt = sequence.Prompt;
         var memory = _context.Memory;
         var (target, reuse, copyFrom, restoreFrom) = _planner.Plan(prompt, _index, _idle, _host?.FindLongest(prompt), sequence.Request.MaxTokens);
@@ -125,7 +131,56 @@ internal sealed class LlamaKvCache
         sequence.Slot = target;
         sequence.PromptCursor = reuse;
         sequence.Position = reuse;
-        sequence.Cached = reuse;
+        // In the request's own tokens: all of them but those still to compute (the same as reuse unless spelled by text).
+        sequence.Cached = Math.Clamp(sequence.PromptLength - (prompt.Length - reuse), 0, sequence.PromptLength);
+    }
+
+    // Reuse by text (PromptTextMatcher): when a slot or a saved prompt spells more of the prompt's text than any token
+    // prefix match reaches, the prompt becomes that cached sequence's head plus the prompt's own tokens after it, and
+    // placement goes on with it as usual. Not when the new spelling would no longer fit the slot beside max_tokens.
+    private void SpellByText(LlamaSequence sequence)
+    {
+        if (_pieces is null)
+        {
+            return;
+        }
+
+        var prompt = sequence.Prompt;
+        var tokenMatch = Math.Max(_index.FindLongest(prompt)?.Length ?? 0, _host?.FindLongest(prompt)?.Length ?? 0);
+        var bestBytes = PromptTextMatcher.TextLength(prompt, tokenMatch, _pieces);
+        int[]? best = null;
+        for (var slot = 0; slot < _occupants.Length; slot++)
+        {
+            Consider(_index.TokensOf(slot));
+        }
+
+        foreach (var entry in _host?.EntryIds ?? [])
+        {
+            Consider(_host!.TokensOf(entry));
+        }
+
+        if (best is not null && (best.Length <= prompt.Length || best.Length + sequence.Request.MaxTokens <= _spec.ContextPerSlot))
+        {
+            sequence.Prompt = best;
+            sequence.SpelledByText = true;
+            _counters.SpelledByText();
+        }
+
+        void Consider(IReadOnlyList<int> cached)
+        {
+            if (cached.Count == 0)
+            {
+                return;
+            }
+
+            var tokens = cached is List<int> list ? CollectionsMarshal.AsSpan(list) : [.. cached];
+            var match = PromptTextMatcher.Match(tokens, prompt, _pieces);
+            if (match.Bytes > bestBytes)
+            {
+                bestBytes = match.Bytes;
+                best = PromptTextMatcher.Splice(tokens, prompt, match);
+            }
+        }
     }
 
     // Keeps what a slot holds in host memory before all but its first `kept` tokens are overwritten, when enough of it

@@ -70,7 +70,7 @@ internal sealed class LlamaScheduler : IDisposable
             throw;
         }
 
-        _cache = new LlamaKvCache(_context, spec, counters, logger);
+        _cache = new LlamaKvCache(_context, spec, model.Tokenizer, counters, logger);
         _loop = new Thread(Run) { IsBackground = true, Name = $"llm {spec.Name} v{spec.Version}" };
         _loop.Start();
     }
@@ -246,7 +246,7 @@ internal sealed class LlamaScheduler : IDisposable
         _cache.Place(sequence);
         sequence.PlacedAt = Stopwatch.GetTimestamp();
         sequence.PlaceTicks = sequence.PlacedAt - placing;
-        _counters.Placed(sequence.Prompt.Length, sequence.Cached, _active.Count + 1);
+        _counters.Placed(sequence.PromptLength, sequence.Cached, _active.Count + 1);
         sequence.Request.Progress?.Admitted();
         _active.Add(sequence);
         Interlocked.Increment(ref _running);
@@ -532,7 +532,7 @@ internal sealed class LlamaScheduler : IDisposable
             Text = text,
             Logprobs = logprob is null ? null : [logprob],
             Finish = reason,
-            Usage = new LlmUsage(sequence.Prompt.Length, sequence.Generated, sequence.Cached),
+            Usage = new LlmUsage(sequence.PromptLength, sequence.Generated, sequence.Cached),
         });
         // Counted as ended before the caller's stream ends, so statistics read after a request never still show it.
         Release(sequence, cancelled: false);
@@ -577,7 +577,8 @@ internal sealed class LlamaScheduler : IDisposable
         var now = Stopwatch.GetTimestamp();
         static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
         var placed = sequence.PlacedAt > 0 ? sequence.PlacedAt : now;
-        var text = $"{(cancelled ? "cancelled" : "ended")} in slot {sequence.Slot}; {sequence.Prompt.Length} prompt tokens, {sequence.Cached} cached ({sequence.CacheSource}); " +
+        var text = $"{(cancelled ? "cancelled" : "ended")} in slot {sequence.Slot}; {sequence.PromptLength} prompt tokens, {sequence.Cached} cached ({sequence.CacheSource}); " +
+            (sequence.SpelledByText ? $"spelled by text as {sequence.Prompt.Length} tokens; " : "") +
             $"waited {Ms(placed - sequence.QueuedAt):F2} ms for a slot, placed in {Ms(sequence.PlaceTicks):F2} ms; ";
         text += sequence.FirstTokenAt > 0 ? $"first token {Ms(sequence.FirstTokenAt - sequence.QueuedAt):F2} ms after it was queued; " : "no token; ";
         var running = Ms(now - placed);

@@ -13,7 +13,11 @@ internal sealed class LlamaSequence(GenerationRequest request, LlamaSequenceSamp
 
     public GenerationRequest Request { get; } = request;
 
-    public int[] Prompt { get; } = [.. request.PromptTokens];
+    // The tokens decoded for the prompt: the request's own, or its text spelled with a cached sequence's head (reuse by text).
+    public int[] Prompt { get; set; } = [.. request.PromptTokens];
+
+    // The prompt's length in the request's own tokens: what usage reports, whatever tokens spell the text.
+    public int PromptLength { get; } = request.PromptTokens.Count;
 
     public LlamaSequenceSampler Sampler { get; } = sampler;
 
@@ -36,6 +40,7 @@ internal sealed class LlamaSequence(GenerationRequest request, LlamaSequenceSamp
 
     public int Generated { get; set; }
 
+    // Prompt tokens not computed, in the request's own tokens (see LlamaKvCache.Place).
     public int Cached { get; set; }
 
     public int OutputIndex { get; set; } = -1;
@@ -60,6 +65,9 @@ internal sealed class LlamaSequence(GenerationRequest request, LlamaSequenceSamp
 
     // Where its cached prompt tokens came from: its slot's own, a copy of another slot's, or host memory.
     public string CacheSource { get; set; } = "none";
+
+    // Its prompt was spelled with a cached sequence's tokens where those spell the same text (reuse by text).
+    public bool SpelledByText { get; set; }
 
     /// <summary>Marks the request over; true for the one caller that did so.</summary>
     public bool TryEnd() => Interlocked.Exchange(ref Done, 1) == 0;

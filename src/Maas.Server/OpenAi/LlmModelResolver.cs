@@ -85,6 +85,7 @@ internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServ
             PromptAdmission = o.PromptAdmission,
             PromptChunkTokens = o.PromptChunkTokens,
             PromptCacheBytes = o.PrefixCache ? o.EffectivePromptCacheBytes : 0,
+            PromptReuseByText = o.PrefixCache && o.PromptReuseByText,
         };
         var keepAlive = TimeSpan.FromSeconds(config.KeepAliveSeconds ?? o.KeepAliveSeconds);
         return new ResolvedLlm(spec, keepAlive, resolved.Model, resolved.Version);
