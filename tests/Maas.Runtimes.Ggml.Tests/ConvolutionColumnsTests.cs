@@ -11,7 +11,8 @@ public sealed class ConvolutionColumnsTests
 {
     private const int Size = 12;
 
-    private static readonly NetworkLayer[] StridedAfterAveragePool =
+    /// <summary>A strided convolution after an average pool (other tests of the trainer reuse it).</summary>
+    internal static readonly NetworkLayer[] StridedAfterAveragePool =
     [
         new() { Type = "conv2d", Filters = 4, Kernel = 3, Padding = 1 },
         new() { Type = "relu" },

@@ -14,16 +14,7 @@ public sealed class DataParallelTrainingTests
 
     // A strided convolution after an average pool, then dropout: the halves' dropout masks are the whole batch's.
     private static readonly NetworkLayer[] StridedWithDropout =
-    [
-        new() { Type = "conv2d", Filters = 4, Kernel = 3, Padding = 1 },
-        new() { Type = "relu" },
-        new() { Type = "avg_pool", Kernel = 2 },
-        new() { Type = "conv2d", Filters = 5, Kernel = 3, Stride = 2, Padding = 1 },
-        new() { Type = "tanh" },
-        new() { Type = "flatten" },
-        new() { Type = "dropout", Rate = 0.3 },
-        new() { Type = "dense" },
-    ];
+        [.. ConvolutionColumnsTests.StridedAfterAveragePool[..^1], new() { Type = "dropout", Rate = 0.3 }, new() { Type = "dense" }];
 
     public static TheoryData<string, int> Networks => new() { { "default", 20 }, { "default", 7 }, { "strided-dropout", 20 } };
 
