@@ -37,9 +37,9 @@ internal static class BaselineComparison
             await server.RegisterAsync("mlp-unbatched", mlp, new { max_batch_size = 0, instance_count = 1, threads = Threads });
         }
 
-        var shared = Path.GetFullPath(Path.Combine(options.RepoRoot, "..", "shared", "models", "ultraface-rfb-320.onnx"));
+        var shared = Scenarios.SharedModel("ultraface-rfb-320.onnx", options);
         var image = ToBytes(Enumerable.Range(0, 3 * 240 * 320).Select(i => ((i * 7919 % 255) - 127f) / 128f).ToArray());
-        if (File.Exists(shared))
+        if (shared is not null)
         {
             ultrafacePath = shared;
             foreach (var server in new[] { current, baseline })

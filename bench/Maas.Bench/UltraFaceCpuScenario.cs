@@ -3,8 +3,8 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Maas.Core.Formats.Onnx;
-using Maas.Runtimes.Onnx;
+using Maas.Core.Serving;
+using Maas.Runtimes.Onnx.Serving;
 
 namespace Maas.Bench;
 
@@ -12,9 +12,10 @@ namespace Maas.Bench;
 /// UltraFace at 8 clients (REST binary, fixed batch, 1 instance x 2 threads, no spinning): the server's CPU per
 /// inference against ONNX Runtime's CPU per run in process, measured so that both sides count the same thing.
 /// <list type="bullet">
-/// <item>Both sides run the engine the same way: one worker thread per session that takes calls from a queue and
-/// completes them with a continuation on the thread pool (the server's scheduler), the session opened on a thread
-/// named after the model, so ONNX Runtime's own threads carry that name on both sides.</item>
+/// <item>Both sides run the same engine code: in process is the server's ONNX backend behind the server's scheduler
+/// (its worker thread, queue and completions on the thread pool, the server's scheduler defaults), fed a pooled input
+/// buffer filled just before each call as the server's request reading fills one; only HTTP is missing. ONNX
+/// Runtime's threads carry the model's name on both sides.</item>
 /// <item>The server warms up long enough for the JIT's tiering to be over before anything is measured.</item>
 /// <item>Rounds are equal in length and alternate which side goes first; the ratio is taken per round (adjacent
 /// measurements) and reported as the median with its spread.</item>
@@ -32,10 +33,9 @@ internal static class UltraFaceCpuScenario
 
     public static async Task RunAsync(BenchOptions options)
     {
-        var path = Path.GetFullPath(Path.Combine(options.RepoRoot, "..", "shared", "models", "ultraface-rfb-320.onnx"));
-        if (!File.Exists(path))
+        if (Scenarios.SharedModel("ultraface-rfb-320.onnx", options) is not { } path)
         {
-            Console.WriteLine($"ultraface-cpu: skipped, {path} is not present");
+            Console.WriteLine("ultraface-cpu: skipped, ultraface-rfb-320.onnx is not in the shared models folder (MAAS_SHARED_MODELS or ../shared/models)");
             return;
         }
 
@@ -56,7 +56,7 @@ internal static class UltraFaceCpuScenario
             await s.RegisterAsync("ultraface", File.ReadAllBytes(path), new { instance_count = 1, threads = Threads });
         }
 
-        using var local = new EngineWorker(path, Threads, "input", [1, 3, 240, 320], image);
+        await using var local = new EngineWorker(path, Threads, "input", [1, 3, 240, 320], image);
         var calls = servers.Select(s => Maas.Bench.Clients.RestBinary(s.Http, "ultraface", "input", [1, 3, 240, 320], image)).ToArray();
         var serverEngine = EngineThreads("ultraface");
         var localEngine = EngineThreads(EngineWorker.ModelName);
@@ -225,70 +225,48 @@ internal static class UltraFaceCpuScenario
     }
 
     /// <summary>
-    /// ONNX Runtime in process run as the server runs it: one worker thread takes calls from a queue and runs them one
-    /// at a time, each caller awaiting a completion whose continuation runs on the thread pool. The session is opened
-    /// on a thread with the name the server gives its model's ONNX Runtime threads, the worker named like the server's.
+    /// ONNX Runtime in process run exactly as the server runs it, minus HTTP: the server's own engine code, the ONNX
+    /// backend (<see cref="Maas.Runtimes.Onnx.Serving.OnnxBackend"/>: session options, threads named after the model,
+    /// an OrtValue over the input's buffer, the outputs copied out into pooled tensors) behind the server's scheduler
+    /// (<see cref="ModelScheduler"/>: its worker thread, queue, statistics and completions on the thread pool), with the
+    /// server's scheduler defaults. Each call's input is a pooled buffer the caller fills first, as the server's request
+    /// reading does, so ONNX Runtime reads an input written just before on another thread, not one array that stays in
+    /// the cache. The engine's threads are the same on both sides (the scheduler worker and ONNX Runtime's threads); the
+    /// caller's copy and the client loops are the rest.
     /// </summary>
-    private sealed class EngineWorker : IDisposable
+    private sealed class EngineWorker : IAsyncDisposable
     {
         public const string ModelName = "inproc";
 
-        private readonly System.Collections.Concurrent.BlockingCollection<TaskCompletionSource> _queue = [];
-        private readonly OnnxSession _session;
-        private readonly Thread _worker;
+        private readonly OnnxBackend _backend;
+        private readonly ModelScheduler _scheduler;
         private readonly string _input;
         private readonly long[] _shape;
         private readonly byte[] _data;
 
         public EngineWorker(string modelPath, int threads, string input, long[] shape, byte[] data)
         {
-            OnnxSession? session = null;
-            var opener = new Thread(() =>
-            {
-                using var options = new OnnxSessionOptions { IntraOpThreads = threads, InterOpThreads = 1 };
-                Maas.Runtimes.Onnx.Serving.OnnxBackend.ApplyServingDefaults(options); // the server's session settings, exactly
-                session = OnnxSession.Open(modelPath, options);
-            })
-            { Name = Maas.Runtimes.Onnx.Serving.OnnxBackend.ThreadName(ModelName) };
-            opener.Start();
-            opener.Join();
-            _session = session!;
+            _backend = OnnxBackend.Load(new ModelLoadSpec(ModelName, 1, modelPath, 1, threads));
+            var options = new Maas.Server.Inference.InferenceOptions().SchedulerDefaults() with { InstanceCount = 1, ThreadsPerInstance = threads };
+            _scheduler = new ModelScheduler(ModelName, "1", _backend, options, new InferenceStatistics());
             _input = input;
             _shape = shape;
             _data = data;
-            _worker = new Thread(Work) { IsBackground = true, Name = $"maas-{ModelName}-1-0" };
-            _worker.Start();
         }
 
         public async Task<bool> CallAsync(int client, CancellationToken ct)
         {
-            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _queue.Add(done, ct);
-            await done.Task;
-            return true;
+            var buffer = PooledBuffer.Rent(_data.Length);
+            _data.CopyTo(buffer.Span);
+            var request = new InferenceRequest { Inputs = [Tensor.Wrap(_input, TensorDataType.FP32, _shape, buffer.Memory, buffer)] };
+            using var response = await _scheduler.InferAsync(request, ct);
+            return response.Outputs.Count > 0;
         }
 
-        private void Work()
+        public async ValueTask DisposeAsync()
         {
-            foreach (var done in _queue.GetConsumingEnumerable())
-            {
-                // The server's backend feeds an OrtValue over the request's own buffer and copies the outputs out once.
-                using (var tensor = OnnxTensor.CreateFromBytes(OnnxElementType.Float, _data, _shape))
-                using (var outputs = _session.Run([new(_input, tensor)]))
-                {
-                    _ = outputs[0].GetBytes().Length;
-                }
-
-                done.TrySetResult();
-            }
-        }
-
-        public void Dispose()
-        {
-            _queue.CompleteAdding();
-            _worker.Join();
-            _session.Dispose();
-            _queue.Dispose();
+            await _scheduler.DisposeAsync();
+            _backend.Dispose();
         }
     }
 }
