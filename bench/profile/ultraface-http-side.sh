@@ -43,7 +43,7 @@ snap() { for t in /proc/$SERVER/task/*; do echo "$(basename $t) $(sed 's/.*) //'
 C0=$(count); snap > s0
 case "${PERF:-0}" in
  1) perf record -F 499 -g -o perf.data -p $SERVER -- sleep ${SECS:-10} 2> perf.err >/dev/null ;;
- stat) perf stat -e 'syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendmsg,syscalls:sys_enter_sendto,syscalls:sys_enter_futex,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_recvmsg,context-switches' -p $SERVER -o pstat.txt -- sleep ${SECS:-10} >/dev/null 2>&1 ;;
+ stat) perf stat -e 'syscalls:sys_enter_recvfrom,syscalls:sys_enter_sendmsg,syscalls:sys_enter_sendto,syscalls:sys_enter_futex,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_read,syscalls:sys_enter_write,syscalls:sys_enter_recvmsg,syscalls:sys_enter_sched_yield,context-switches' -p $SERVER -o pstat.txt -- sleep ${SECS:-10} >/dev/null 2>&1 ;;
  *) sleep ${SECS:-10} ;;
 esac
 C1=$(count); snap > s1
