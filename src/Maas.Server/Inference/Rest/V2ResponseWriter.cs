@@ -23,59 +23,8 @@ internal static class V2ResponseWriter
         buffer.ResetWrittenCount();
         try
         {
-            long binaryBytes = 0;
-            var anyBinary = false;
-            using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true, Encoder = V2Endpoints.JsonEncoder }))
-            {
-                writer.WriteStartObject();
-                // Named as the caller names it: its own models by their short names.
-                writer.WriteString("model_name", ModelKeys.RelativeTo(response.ModelName, http.HttpContext.CallerTenant()));
-                writer.WriteString("model_version", response.ModelVersion);
-                if (response.Id is { Length: > 0 } id)
-                {
-                    writer.WriteString("id", id);
-                }
-
-                if (response.Parameters is { Count: > 0 } parameters)
-                {
-                    writer.WritePropertyName("parameters");
-                    WriteParameters(writer, parameters);
-                }
-
-                writer.WriteStartArray("outputs");
-                foreach (var output in response.Outputs)
-                {
-                    writer.WriteStartObject();
-                    writer.WriteString("name", output.Name);
-                    writer.WriteString("datatype", output.DataType.Name());
-                    writer.WriteStartArray("shape");
-                    foreach (var d in output.Shape)
-                    {
-                        writer.WriteNumberValue(d);
-                    }
-
-                    writer.WriteEndArray();
-                    if (call.IsBinary(output.Name))
-                    {
-                        anyBinary = true;
-                        binaryBytes += output.Data.Length;
-                        writer.WriteStartObject("parameters");
-                        writer.WriteNumber("binary_data_size", output.Data.Length);
-                        writer.WriteEndObject();
-                    }
-                    else
-                    {
-                        writer.WritePropertyName("data");
-                        TensorJson.WriteFlat(writer, output);
-                    }
-
-                    writer.WriteEndObject();
-                }
-
-                writer.WriteEndArray();
-                writer.WriteEndObject();
-            }
-
+            var binaryBytes = WriteJsonPart(buffer, http, response, call);
+            var anyBinary = binaryBytes >= 0;
             http.StatusCode = StatusCodes.Status200OK;
             if (anyBinary)
             {
@@ -87,46 +36,127 @@ internal static class V2ResponseWriter
                 http.ContentType = "application/json";
             }
 
-            var total = buffer.WrittenCount + binaryBytes;
+            var total = buffer.WrittenCount + Math.Max(binaryBytes, 0);
             http.ContentLength = total;
-            var body = http.BodyWriter;
             if (total <= InlineResponseBytes)
             {
-                // Small responses go into Kestrel's pipe whole and leave in one send when the request ends:
-                // no flush per part (each would be its own syscall and TCP segment).
-                body.Write(buffer.WrittenSpan);
-                if (anyBinary)
-                {
-                    foreach (var output in response.Outputs)
-                    {
-                        if (call.IsBinary(output.Name))
-                        {
-                            body.Write(output.Data.Span);
-                        }
-                    }
-                }
-
+                WriteWhole(http.BodyWriter, buffer, response, call, anyBinary);
                 return;
             }
 
-            // Large ones are flushed part by part, so the pipe applies backpressure instead of buffering a copy.
-            await body.WriteAsync(buffer.WrittenMemory, cancellationToken);
-            if (anyBinary)
-            {
-                foreach (var output in response.Outputs)
-                {
-                    if (call.IsBinary(output.Name))
-                    {
-                        await body.WriteAsync(output.Data, cancellationToken);
-                    }
-                }
-            }
+            await SendInPartsAsync(http.BodyWriter, buffer, response, call, anyBinary, cancellationToken);
         }
         finally
         {
             if (buffer.Capacity <= 1 << 20)
             {
                 t_buffer = buffer; // keep modest buffers for the next response on this thread
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes the JSON document (the whole response, or the header before binary outputs); returns the bytes of the
+    /// binary outputs that follow it, or -1 when every output is in the JSON.
+    /// </summary>
+    private static long WriteJsonPart(ArrayBufferWriter<byte> buffer, HttpResponse http, InferenceResponse response, V2InferCall call)
+    {
+        long binaryBytes = -1;
+        using var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true, Encoder = V2Endpoints.JsonEncoder });
+        writer.WriteStartObject();
+        // Named as the caller names it: its own models by their short names.
+        writer.WriteString("model_name", ModelKeys.RelativeTo(response.ModelName, http.HttpContext.CallerTenant()));
+        writer.WriteString("model_version", response.ModelVersion);
+        if (response.Id is { Length: > 0 } id)
+        {
+            writer.WriteString("id", id);
+        }
+
+        if (response.Parameters is { Count: > 0 } parameters)
+        {
+            writer.WritePropertyName("parameters");
+            WriteParameters(writer, parameters);
+        }
+
+        writer.WriteStartArray("outputs");
+        foreach (var output in response.Outputs)
+        {
+            if (WriteOutput(writer, output, call.IsBinary(output.Name)))
+            {
+                binaryBytes = Math.Max(binaryBytes, 0) + output.Data.Length;
+            }
+        }
+
+        writer.WriteEndArray();
+        writer.WriteEndObject();
+        return binaryBytes;
+    }
+
+    /// <summary>Writes one output's object: its data inline, or its binary size when it follows the JSON (returns true).</summary>
+    private static bool WriteOutput(Utf8JsonWriter writer, Tensor output, bool binary)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("name", output.Name);
+        writer.WriteString("datatype", output.DataType.Name());
+        writer.WriteStartArray("shape");
+        foreach (var d in output.Shape)
+        {
+            writer.WriteNumberValue(d);
+        }
+
+        writer.WriteEndArray();
+        if (binary)
+        {
+            writer.WriteStartObject("parameters");
+            writer.WriteNumber("binary_data_size", output.Data.Length);
+            writer.WriteEndObject();
+        }
+        else
+        {
+            writer.WritePropertyName("data");
+            TensorJson.WriteFlat(writer, output);
+        }
+
+        writer.WriteEndObject();
+        return binary;
+    }
+
+    /// <summary>
+    /// Small responses go into Kestrel's pipe whole and leave in one send when the request ends: no flush per part
+    /// (each would be its own syscall and TCP segment).
+    /// </summary>
+    private static void WriteWhole(System.IO.Pipelines.PipeWriter body, ArrayBufferWriter<byte> json, InferenceResponse response, V2InferCall call, bool anyBinary)
+    {
+        body.Write(json.WrittenSpan);
+        if (!anyBinary)
+        {
+            return;
+        }
+
+        foreach (var output in response.Outputs)
+        {
+            if (call.IsBinary(output.Name))
+            {
+                body.Write(output.Data.Span);
+            }
+        }
+    }
+
+    /// <summary>Large responses are flushed part by part, so the pipe applies backpressure instead of buffering a copy.</summary>
+    private static async Task SendInPartsAsync(
+        System.IO.Pipelines.PipeWriter body, ArrayBufferWriter<byte> json, InferenceResponse response, V2InferCall call, bool anyBinary, CancellationToken cancellationToken)
+    {
+        await body.WriteAsync(json.WrittenMemory, cancellationToken);
+        if (!anyBinary)
+        {
+            return;
+        }
+
+        foreach (var output in response.Outputs)
+        {
+            if (call.IsBinary(output.Name))
+            {
+                await body.WriteAsync(output.Data, cancellationToken);
             }
         }
     }
