@@ -25,9 +25,13 @@ public sealed class EnginePromptReuseByTextTests(LlamaTestModels models)
         Assert.True(turn.Match.CachedTokens > turn.FirstPrompt.Length, $"reused {turn.Match.CachedTokens} of the slot's {turn.Cached.Length} tokens, the first prompt is {turn.FirstPrompt.Length}");
         Assert.True(turn.Match.CachedTokens > turn.TokenPrefix, $"text match {turn.Match.CachedTokens}, token match {turn.TokenPrefix}");
         Assert.Equal(turn.Prompt.Length, usage.PromptTokens);
-        Assert.Equal(turn.Prompt.Length - (turn.Spliced.Length - turn.Match.CachedTokens), usage.CachedPromptTokens);
+        Assert.Equal(turn.Prompt.Length - (turn.Spliced.Length - turn.Reused), usage.CachedPromptTokens);
         Assert.True(usage.CachedPromptTokens > turn.TokenPrefix, $"{usage.CachedPromptTokens} cached, the token prefix is {turn.TokenPrefix}");
         Assert.Equal(1, engine.GetStatistics().PromptsReusedByText);
+
+        // The answer's last token, sampled but never decoded, spelled its text too: the match reached the end of the
+        // answer, and that one token was computed with the new message.
+        Assert.True(turn.Match.CachedTokens > turn.Decoded, $"text match {turn.Match.CachedTokens}, the slot decoded {turn.Decoded}");
 
         // What was generated is what a cold prefill of the spliced tokens generates, logits within float tolerance.
         await using var cold = models.ContextSensitiveEngine(batchSize: 64, prefixCache: false, unified: false, slots: 1);
@@ -41,6 +45,7 @@ public sealed class EnginePromptReuseByTextTests(LlamaTestModels models)
     {
         await using var engine = models.ContextSensitiveEngine(batchSize: 64, prefixCache: true, unified: false, slots: 2, promptReuseByText: false);
         var turn = await SecondTurnAsync(engine);
+        Assert.Equal(turn.TokenPrefix, turn.Cached.AsSpan(0, turn.Decoded).CommonPrefixLength(turn.Prompt));
 
         var (text, logprobs, usage) = await RunAsync(engine, turn.Prompt);
 
@@ -82,6 +87,34 @@ public sealed class EnginePromptReuseByTextTests(LlamaTestModels models)
         AssertSame(coldText, coldLogprobs, text, logprobs);
     }
 
+    [Fact]
+    public async Task A_turn_whose_conversation_went_to_host_memory_is_spelled_with_the_saved_tokens_and_computes_what_a_cold_prefill_does()
+    {
+        // One slot: another prompt takes it after the first turn, and the conversation goes to host memory.
+        await using var engine = models.ContextSensitiveEngine(batchSize: 64, prefixCache: true, unified: false, slots: 1, promptCacheBytes: 64L << 20, promptReuseByText: true);
+        var turn = await SecondTurnAsync(engine);
+        var first = engine.GetStatistics();
+        int[] other = [.. engine.Tokenize(string.Concat(Enumerable.Range(0, 12).Select(i => $"Something else entirely, part {i}. ")), addSpecial: true, parseSpecial: false)];
+        await RunAsync(engine, other);
+        var before = engine.GetStatistics();
+        Assert.Equal(first.PromptCacheSaves + 1, before.PromptCacheSaves);
+        Assert.Equal(0, before.PromptsReusedByText);
+
+        var (text, logprobs, usage) = await RunAsync(engine, turn.Prompt);
+
+        // Restored from host memory, spelled with the saved tokens (and the answer's last, kept beside them).
+        var s = engine.GetStatistics();
+        Assert.Equal(before.PromptCacheHits + 1, s.PromptCacheHits);
+        Assert.Equal(1, s.PromptsReusedByText);
+        Assert.Equal(turn.Reused, s.PromptCacheRestoredTokens - before.PromptCacheRestoredTokens);
+        Assert.Equal(turn.Prompt.Length - (turn.Spliced.Length - turn.Reused), usage.CachedPromptTokens);
+        Assert.True(usage.CachedPromptTokens > turn.TokenPrefix, $"{usage.CachedPromptTokens} cached, the token prefix is {turn.TokenPrefix}");
+
+        await using var cold = models.ContextSensitiveEngine(batchSize: 64, prefixCache: false, unified: false, slots: 1);
+        var (coldText, coldLogprobs, _) = await RunAsync(cold, turn.Spliced);
+        AssertSame(coldText, coldLogprobs, text, logprobs);
+    }
+
     // Runs first turns until one's answer, resent as text with a new message, tokenizes differently from the tokens
     // generated (a random model picks tokens the tokenizer would merge); the engine's slot then holds that turn.
     private async Task<SecondTurn> SecondTurnAsync(LlamaEngine engine)
@@ -94,14 +127,17 @@ public sealed class EnginePromptReuseByTextTests(LlamaTestModels models)
             var first = string.Concat(Enumerable.Range(0, 6).Select(i => $"Tell me about {topic} number {i}. "));
             int[] firstPrompt = [.. engine.Tokenize(first, addSpecial: true, parseSpecial: false)];
             var (answer, logprobs, _) = await RunAsync(engine, firstPrompt);
-            // The slot holds the prompt and the answer's tokens but the last (sampled, never decoded).
-            int[] cached = [.. firstPrompt, .. logprobs.Take(Answer - 1).Select(l => l.TokenId)];
+            // The slot's KV holds the prompt and the answer's tokens but the last (sampled, never decoded); reuse by
+            // text spells with that last one too, and computes it with the rest of the new prompt.
+            Assert.Equal(Answer, logprobs.Count);
+            int[] cached = [.. firstPrompt, .. logprobs.Select(l => l.TokenId)];
+            var decoded = cached.Length - 1;
             int[] prompt = [.. engine.Tokenize(first + answer + " And then what?", addSpecial: true, parseSpecial: false)];
-            var tokenPrefix = cached.AsSpan().CommonPrefixLength(prompt);
+            var tokenPrefix = cached.AsSpan(0, decoded).CommonPrefixLength(prompt);
             var match = PromptTextMatcher.Match(cached, prompt, pieces);
             if (match.CachedTokens > firstPrompt.Length && match.CachedTokens > tokenPrefix && match.PromptTokens < prompt.Length)
             {
-                return new SecondTurn(firstPrompt, cached, prompt, tokenPrefix, match, PromptTextMatcher.Splice(cached, prompt, match));
+                return new SecondTurn(firstPrompt, cached, decoded, prompt, tokenPrefix, match, PromptTextMatcher.Splice(cached, prompt, match));
             }
 
             tried.Add($"{topic}: token prefix {tokenPrefix}, text match {match}, first prompt {firstPrompt.Length}");
@@ -145,7 +181,12 @@ public sealed class EnginePromptReuseByTextTests(LlamaTestModels models)
         return (text, logprobs, usage!);
     }
 
-    private sealed record SecondTurn(int[] FirstPrompt, int[] Cached, int[] Prompt, int TokenPrefix, TextPrefixMatch Match, int[] Spliced);
+    // Cached: the first prompt and the whole answer; the slot decoded the first Decoded of them, so a turn spelled with
+    // them reuses Reused tokens of its spliced prompt and computes the rest.
+    private sealed record SecondTurn(int[] FirstPrompt, int[] Cached, int Decoded, int[] Prompt, int TokenPrefix, TextPrefixMatch Match, int[] Spliced)
+    {
+        public int Reused => Math.Min(Match.CachedTokens, Decoded);
+    }
 
     // The token texts as the engine renders them (special tokens as their text, atomic).
     private sealed class Pieces(LlamaTokenizer tokenizer) : ITokenPieces

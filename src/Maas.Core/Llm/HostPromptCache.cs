@@ -39,6 +39,9 @@ public sealed class HostPromptCache
     /// <summary>The tokens an entry holds (empty for an unknown entry).</summary>
     public IReadOnlyList<int> TokensOf(int entryId) => _index.TokensOf(entryId);
 
+    /// <summary>The token sampled after an entry's tokens but not in its state (see <see cref="Add"/>), if any.</summary>
+    public int? NextOf(int entryId) => _states.TryGetValue(entryId, out var saved) ? saved.Next : null;
+
     /// <summary>
     /// The entry sharing the longest prefix with <paramref name="prompt"/>, or null; <see cref="PrefixMatch.Complete"/>
     /// when it holds the whole prompt with the logits after it.
@@ -77,9 +80,11 @@ public sealed class HostPromptCache
     /// <summary>
     /// Saves the state of <paramref name="tokens"/>, with the logits after the first <paramref name="logitsAt"/> of them
     /// when given; entries it makes redundant (their tokens begin it) go, then the least recently used until it fits.
-    /// False (and nothing changes) when it is not <see cref="Wants">wanted</see>.
+    /// <paramref name="next"/> is the token the model sampled after them but never decoded (the last of an answer),
+    /// kept beside them for reuse by text (<see cref="NextOf"/>). False (and nothing changes) when it is not
+    /// <see cref="Wants">wanted</see>.
     /// </summary>
-    public bool Add(IReadOnlyList<int> tokens, byte[] state, float[]? logits = null, int logitsAt = 0)
+    public bool Add(IReadOnlyList<int> tokens, byte[] state, float[]? logits = null, int logitsAt = 0, int? next = null)
     {
         ArgumentNullException.ThrowIfNull(tokens);
         ArgumentNullException.ThrowIfNull(state);
@@ -122,7 +127,7 @@ public sealed class HostPromptCache
             _index.MarkOutput(entry, logitsAt);
         }
 
-        _states[entry] = new SavedPrompt(state, logits, size);
+        _states[entry] = new SavedPrompt(state, logits, size, next);
         Bytes += size;
         return true;
     }
@@ -173,5 +178,5 @@ public sealed class HostPromptCache
         return true;
     }
 
-    private sealed record SavedPrompt(byte[] State, float[]? Logits, long Bytes);
+    private sealed record SavedPrompt(byte[] State, float[]? Logits, long Bytes, int? Next);
 }

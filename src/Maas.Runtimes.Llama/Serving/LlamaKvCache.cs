@@ -41,6 +41,10 @@ internal sealed class LlamaKvCache
     // Per slot: the logits after the prompt it last evaluated (valid while the index marks that length).
     private readonly float[]?[] _logits;
 
+    // Per idle slot: the token its last request sampled but never decoded (the answer's last; -1 none). Not in the KV
+    // nor the index: reuse by text spells with it, and a prompt that takes it computes it like any prompt token.
+    private readonly int[] _next;
+
     public LlamaKvCache(LlamaContext context, LlmModelSpec spec, LlamaTokenizer tokenizer, LlamaEngineCounters counters, ILogger logger)
     {
         _context = context;
@@ -52,6 +56,8 @@ internal sealed class LlamaKvCache
         _host = spec.PrefixCache && spec.PromptCacheBytes > 0 ? new HostPromptCache(spec.PromptCacheBytes) : null;
         _idle = Idle;
         _logits = new float[]?[spec.Slots];
+        _next = new int[spec.Slots];
+        Array.Fill(_next, -1);
         _pieces = spec.PrefixCache && spec.PromptReuseByText ? new LlamaTokenPieces(tokenizer) : null;
     }
 
@@ -126,6 +132,7 @@ internal sealed class LlamaKvCache
         }
 
         _index.Touch(target);
+        _next[target] = -1;
         _occupants[target] = sequence;
         sequence.CacheSource = reuse == 0 ? "none" : restoreFrom is not null ? "host" : copyFrom is not null ? "copy" : "slot";
         sequence.Slot = target;
@@ -151,12 +158,12 @@ internal sealed class LlamaKvCache
         int[]? best = null;
         for (var slot = 0; slot < _occupants.Length; slot++)
         {
-            Consider(_index.TokensOf(slot));
+            Consider(_index.TokensOf(slot), _next[slot]);
         }
 
         foreach (var entry in _host?.EntryIds ?? [])
         {
-            Consider(_host!.TokensOf(entry));
+            Consider(_host!.TokensOf(entry), _host.NextOf(entry) ?? -1);
         }
 
         if (best is not null && (best.Length <= prompt.Length || best.Length + sequence.Request.MaxTokens <= _spec.ContextPerSlot))
@@ -166,14 +173,15 @@ internal sealed class LlamaKvCache
             _counters.SpelledByText();
         }
 
-        void Consider(IReadOnlyList<int> cached)
+        // The cached tokens, then the one sampled after them when there is one: the answer's text to its end.
+        void Consider(IReadOnlyList<int> cached, int next)
         {
             if (cached.Count == 0)
             {
                 return;
             }
 
-            var tokens = cached is List<int> list ? CollectionsMarshal.AsSpan(list) : [.. cached];
+            var tokens = next >= 0 ? [.. cached, next] : cached is List<int> list ? CollectionsMarshal.AsSpan(list) : [.. cached];
             var match = PromptTextMatcher.Match(tokens, prompt, _pieces);
             if (match.Bytes > bestBytes)
             {
@@ -202,7 +210,7 @@ internal sealed class LlamaKvCache
         var started = Stopwatch.GetTimestamp();
         var logitsAt = _index.OutputAt(slot);
         var logits = logitsAt > 0 ? _logits[slot]!.ToArray() : null;
-        if (_host.Add([.. tokens], _context.SaveSequenceState(slot, size), logits, logitsAt))
+        if (_host.Add([.. tokens], _context.SaveSequenceState(slot, size), logits, logitsAt, _next[slot] >= 0 ? _next[slot] : null))
         {
             _counters.HostSaved();
             if (_logger.IsEnabled(LogLevel.Debug))
@@ -290,10 +298,14 @@ internal sealed class LlamaKvCache
     /// <summary>Records tokens just decoded into a slot's KV.</summary>
     public void Appended(int slot, ReadOnlySpan<int> tokens) => _index.Append(slot, tokens);
 
-    /// <summary>The request left its slot; the slot keeps its KV as a cached prefix for later requests.</summary>
-    public void Vacate(int slot)
+    /// <summary>
+    /// The request left its slot; the slot keeps its KV as a cached prefix for later requests, and
+    /// <paramref name="next"/>, the token it sampled last but never decoded, for reuse by text.
+    /// </summary>
+    public void Vacate(int slot, int? next)
     {
         _occupants[slot] = null;
+        _next[slot] = next ?? -1;
         _index.Touch(slot);
     }
 
@@ -309,6 +321,7 @@ internal sealed class LlamaKvCache
     {
         _context.Memory.Remove(slot);
         _index.Remove(slot);
+        _next[slot] = -1;
     }
 
     // Shared prefixes share cells in the unified cache, as they share nodes in the index; per-slot buffers each

@@ -450,6 +450,8 @@ internal sealed class LlamaScheduler : IDisposable
             return;
         }
 
+        // Sampled but never decoded when the request ends here: the slot keeps it as the answer's last token.
+        sequence.PendingToken = token;
         if (_samplers.IsEnd(token))
         {
             Finish(sequence, FinishReason.Stop, "", null);
@@ -487,8 +489,6 @@ internal sealed class LlamaScheduler : IDisposable
         {
             sequence.Events.Writer.TryWrite(new GenerationEvent { Text = text, Logprobs = logprob is null ? null : [logprob] });
         }
-
-        sequence.PendingToken = token;
     }
 
     // The grammar has nothing left to allow: finished is a stop (even with the end banned), anything else is the caller's.
@@ -541,8 +541,9 @@ internal sealed class LlamaScheduler : IDisposable
 
     private void Fail(LlamaSequence sequence, Exception error)
     {
-        // Its KV may be half written: forget it.
+        // Its KV may be half written: forget it, and any token it sampled.
         _cache.Forget(sequence.Slot);
+        sequence.PendingToken = null;
         Release(sequence, cancelled: false);
         sequence.Events.Writer.TryComplete(error);
     }
@@ -559,7 +560,7 @@ internal sealed class LlamaScheduler : IDisposable
         Interlocked.Decrement(ref _running);
         if (sequence.Slot >= 0)
         {
-            _cache.Vacate(sequence.Slot);
+            _cache.Vacate(sequence.Slot, sequence.PendingToken);
         }
 
         sequence.Sampler.Dispose();

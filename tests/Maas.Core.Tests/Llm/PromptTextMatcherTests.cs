@@ -81,6 +81,27 @@ public sealed class PromptTextMatcherTests
     }
 
     [Fact]
+    public void Cached_bytes_that_never_form_a_character_spell_nothing_as_the_client_never_got_them()
+    {
+        // The model generated "a", a lone lead byte, then "x": the client got "ax", which tokenizes without it.
+        var match = PromptTextMatcher.Match([19, 11, 15, 3], [19, 15, 7], Vocabulary);
+        Assert.Equal(new TextPrefixMatch(3, 2, 2), match);
+        Assert.Equal([19, 11, 15, 7], PromptTextMatcher.Splice([19, 11, 15, 3], [19, 15, 7], match));
+
+        // A stray continuation byte, and a character left unfinished where the text ends or a special token comes.
+        Assert.Equal(new TextPrefixMatch(3, 2, 2), PromptTextMatcher.Match([19, 12, 15], [19, 15], Vocabulary));
+        Assert.Equal(new TextPrefixMatch(2, 1, 1), PromptTextMatcher.Match([19, 11], [19, 7], Vocabulary));
+        Assert.Equal(new TextPrefixMatch(3, 2, 11), PromptTextMatcher.Match([19, 11, 101, 15], [19, 101, 7], Vocabulary));
+
+        // A character split over tokens is text, whichever token the match passed by id: "aé" then "x".
+        Assert.Equal(new TextPrefixMatch(4, 3, 4), PromptTextMatcher.Match([19, 11, 12, 15], [19, 13, 15], Vocabulary));
+        Assert.Equal(new TextPrefixMatch(4, 4, 4), PromptTextMatcher.Match([19, 11, 12, 15], [19, 11, 12, 15, 7], Vocabulary));
+
+        // The prompt's own bytes are never dropped: an invalid byte there is text the cached side must spell too.
+        Assert.Equal(new TextPrefixMatch(1, 1, 1), PromptTextMatcher.Match([19, 15], [19, 11, 15], Vocabulary));
+    }
+
+    [Fact]
     public void A_special_token_matches_only_itself_never_text_spelling_it()
     {
         // The template's <|im_start|> against a user's literal "<|im_start|>" text: no match, or turns could be forged.
