@@ -290,24 +290,69 @@ internal sealed class LlamaScheduler : IDisposable
     {
         var batch = _batch;
         batch.Clear();
-        var budget = batch.Capacity;
         var inStep = _inStep;
         inStep.Clear();
+        var budget = batch.Capacity - AddGenerating(inStep);
+        var (prompts, promptTokens) = AddPromptChunks(inStep, budget);
+        if (inStep.Count == 0)
+        {
+            return;
+        }
 
-        // Generating sequences first: one token each, so they advance every step whatever prompts arrive.
+        // In slot order: llama.cpp splits a batch over per-slot buffers into one pass per run of consecutive ids.
+        inStep.Sort(static (a, b) => a.Slot.CompareTo(b.Slot));
+        FillBatch(batch, inStep);
+
+        var decoding = Stopwatch.GetTimestamp();
+        var status = _context.TryDecode(batch);
+        if (status == 1 && _cache.EvictIdle())
+        {
+            status = _context.TryDecode(batch);
+        }
+
+        var decodeTicks = Stopwatch.GetTimestamp() - decoding;
+        if (status != 0)
+        {
+            var error = new LlmException(LlmErrorKind.Internal, $"llama_decode failed with status {status} on a batch of {batch.Count} tokens", code: "engine_error");
+            foreach (var sequence in inStep)
+            {
+                Fail(sequence, error);
+            }
+
+            return;
+        }
+
+        _counters.Step(batch.Count, inStep.Count, prompts, promptTokens, Passes(inStep));
+        foreach (var sequence in inStep)
+        {
+            Advance(sequence, decodeTicks);
+        }
+
+        _counters.KvCells(_cache.CellsUsed());
+    }
+
+    // Generating sequences go first: one token each, so they advance every step whatever prompts arrive.
+    private int AddGenerating(List<LlamaSequence> inStep)
+    {
+        var added = 0;
         foreach (var sequence in _active)
         {
             if (sequence.PendingToken is not null)
             {
                 sequence.StepTokens = 1;
-                budget--;
+                added++;
                 inStep.Add(sequence);
             }
         }
 
-        // Then prompts, as the prompt step planner says: all of them oldest first (batched), or fewest tokens left
-        // first up to a token budget and in chunks (staggered), so a prompt that is mostly cached gets its first token
-        // without waiting for long cold ones.
+        return added;
+    }
+
+    // Then prompts, as the prompt step planner says: all of them oldest first (batched), or fewest tokens left first up
+    // to a token budget and in chunks (staggered), so a prompt that is mostly cached gets its first token without
+    // waiting for long cold ones.
+    private (int Prompts, int PromptTokens) AddPromptChunks(List<LlamaSequence> inStep, int budget)
+    {
         var pending = _pending;
         pending.Clear();
         foreach (var sequence in _active)
@@ -318,41 +363,41 @@ internal sealed class LlamaScheduler : IDisposable
             }
         }
 
-        var prompts = 0;
+        if (pending.Count == 0)
+        {
+            return (0, 0);
+        }
+
+        Span<PendingPrompt> demands = pending.Count <= 256 ? stackalloc PendingPrompt[pending.Count] : new PendingPrompt[pending.Count];
+        Span<int> chunks = pending.Count <= 256 ? stackalloc int[pending.Count] : new int[pending.Count];
+        for (var i = 0; i < pending.Count; i++)
+        {
+            demands[i] = new PendingPrompt(pending[i].Prompt.Length - pending[i].PromptCursor, pending[i].PassedOver);
+        }
+
+        var prompts = _prompts.Plan(demands, budget, chunks);
         var promptTokens = 0;
-        if (pending.Count > 0)
+        for (var i = 0; i < pending.Count; i++)
         {
-            Span<PendingPrompt> demands = pending.Count <= 256 ? stackalloc PendingPrompt[pending.Count] : new PendingPrompt[pending.Count];
-            Span<int> chunks = pending.Count <= 256 ? stackalloc int[pending.Count] : new int[pending.Count];
-            for (var i = 0; i < pending.Count; i++)
+            var sequence = pending[i];
+            if (chunks[i] == 0)
             {
-                demands[i] = new PendingPrompt(pending[i].Prompt.Length - pending[i].PromptCursor, pending[i].PassedOver);
+                sequence.PassedOver++;
+                continue;
             }
 
-            prompts = _prompts.Plan(demands, budget, chunks);
-            for (var i = 0; i < pending.Count; i++)
-            {
-                var sequence = pending[i];
-                if (chunks[i] == 0)
-                {
-                    sequence.PassedOver++;
-                    continue;
-                }
-
-                sequence.PassedOver = 0;
-                sequence.StepTokens = chunks[i];
-                promptTokens += chunks[i];
-                inStep.Add(sequence);
-            }
+            sequence.PassedOver = 0;
+            sequence.StepTokens = chunks[i];
+            promptTokens += chunks[i];
+            inStep.Add(sequence);
         }
 
-        if (inStep.Count == 0)
-        {
-            return;
-        }
+        return (prompts, promptTokens);
+    }
 
-        // In slot order: llama.cpp splits a batch over per-slot buffers into one pass per run of consecutive ids.
-        inStep.Sort(static (a, b) => a.Slot.CompareTo(b.Slot));
+    // Each sequence's tokens of this step; logits only for a generating token and a prompt's last one.
+    private static void FillBatch(LlamaBatch batch, List<LlamaSequence> inStep)
+    {
         foreach (var sequence in inStep)
         {
             if (sequence.PendingToken is { } token)
@@ -371,58 +416,36 @@ internal sealed class LlamaScheduler : IDisposable
 
             sequence.OutputIndex = completes ? last : -1;
         }
+    }
 
-        var decoding = Stopwatch.GetTimestamp();
-        var status = _context.TryDecode(batch);
-        if (status == 1 && _cache.EvictIdle())
+    // After a decoded step: the tokens are in the KV cache (recorded for prefix matching), and a sequence with logits samples.
+    private void Advance(LlamaSequence sequence, long decodeTicks)
+    {
+        sequence.DecodeTicks += decodeTicks;
+        sequence.Steps++;
+        if (sequence.PendingToken is { } token)
         {
-            status = _context.TryDecode(batch);
+            _cache.Appended(sequence.Slot, [token]);
+            sequence.PendingToken = null;
+        }
+        else
+        {
+            _cache.Appended(sequence.Slot, sequence.Prompt.AsSpan(sequence.PromptCursor, sequence.StepTokens));
+            sequence.PromptCursor += sequence.StepTokens;
         }
 
-        var decodeTicks = Stopwatch.GetTimestamp() - decoding;
-
-        if (status != 0)
+        sequence.Position += sequence.StepTokens;
+        if (sequence.OutputIndex < 0)
         {
-            var error = new LlmException(LlmErrorKind.Internal, $"llama_decode failed with status {status} on a batch of {batch.Count} tokens", code: "engine_error");
-            foreach (var sequence in inStep)
-            {
-                Fail(sequence, error);
-            }
-
             return;
         }
 
-        _counters.Step(batch.Count, inStep.Count, prompts, promptTokens, Passes(inStep));
-        foreach (var sequence in inStep)
+        if (sequence.Generated == 0)
         {
-            sequence.DecodeTicks += decodeTicks;
-            sequence.Steps++;
-
-            // The decoded tokens are in the KV cache now: record them for prefix matching.
-            if (sequence.PendingToken is { } token)
-            {
-                _cache.Appended(sequence.Slot, [token]);
-                sequence.PendingToken = null;
-            }
-            else
-            {
-                _cache.Appended(sequence.Slot, sequence.Prompt.AsSpan(sequence.PromptCursor, sequence.StepTokens));
-                sequence.PromptCursor += sequence.StepTokens;
-            }
-
-            sequence.Position += sequence.StepTokens;
-            if (sequence.OutputIndex >= 0)
-            {
-                if (sequence.Generated == 0)
-                {
-                    _cache.PromptEvaluated(sequence.Slot, sequence.Prompt.Length, _context.GetLogits(sequence.OutputIndex));
-                }
-
-                Sample(sequence);
-            }
+            _cache.PromptEvaluated(sequence.Slot, sequence.Prompt.Length, _context.GetLogits(sequence.OutputIndex));
         }
 
-        _counters.KvCells(_cache.CellsUsed());
+        Sample(sequence);
     }
 
     // The micro-batches llama.cpp splits this step into (inStep is in batch order).
