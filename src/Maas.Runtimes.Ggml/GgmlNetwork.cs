@@ -235,6 +235,9 @@ public sealed unsafe class GgmlNetwork : IDisposable
     /// <summary>Convolutions whose kernel is enlarged so their contraction is a multiple of 16 (see <see cref="GgmlTrainingOptions.PadContraction"/>).</summary>
     internal int PaddedConvolutions => tensors.Count(t => t.KernelZeros != IntPtr.Zero);
 
+    /// <summary>Max-pools computed from their convolution's quadrants (see <see cref="GgmlTrainingOptions.PoolByQuadrants"/>).</summary>
+    internal int QuadrantPools => quadrantConvs.Count;
+
     /// <summary>Whether each step computes two halves of the batch on a thread each (see <see cref="GgmlTrainingOptions.DataParallel"/>).</summary>
     internal bool DataParallel => halves is not null;
 
