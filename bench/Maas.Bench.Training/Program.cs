@@ -21,11 +21,11 @@ var (testImages, testLabels) = Idx.Read(data, "t10k", 0);
 Console.WriteLine($"Fashion-MNIST: {trainLabels.Length} training and {testLabels.Length} test images; {settings.Epochs} epochs, batch {settings.Batch}, {settings.Threads} threads, AdamW lr {settings.LearningRate}");
 
 // MaaS: the trainer image-classification jobs use, without the job around it (no validation pass, no checkpoint).
-(List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds) TrainMaas(bool gatherColumns, string label, bool padContraction = false, bool dataParallel = true)
+(List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds) TrainMaas(bool gatherColumns, string label, bool padContraction = false, bool dataParallel = true, bool padGathered = true, bool quadrants = true)
 {
     using var self = Process.GetCurrentProcess();
     var cpu = self.TotalProcessorTime;
-    var options = new GgmlTrainingOptions { BatchSize = settings.Batch, Threads = settings.Threads, LearningRate = settings.LearningRate, Seed = 42, GatherColumns = gatherColumns, PadContraction = padContraction, DataParallel = dataParallel };
+    var options = new GgmlTrainingOptions { BatchSize = settings.Batch, Threads = settings.Threads, LearningRate = settings.LearningRate, Seed = 42, GatherColumns = gatherColumns, PadContraction = padContraction, DataParallel = dataParallel, PadGatheredContraction = padGathered, PoolByQuadrants = quadrants };
     var epochs = new List<GgmlEpoch>();
     using var network = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, 28, 28]), 10, options);
     var rows = Enumerable.Range(0, trainLabels.Length).ToArray();
@@ -90,6 +90,31 @@ if (settings.CompareWholeBatch)
     var second = TrainMaas(gatherColumns: true, "whole", dataParallel: false);
     var again = TrainMaas(gatherColumns: true, "maas ");
     whole = ([.. first.Epochs, .. second.Epochs], first.Accuracy, first.CpuSeconds + second.CpuSeconds);
+    (maasEpochs, maasCpu) = ([.. maasEpochs, .. again.Epochs], maasCpu + again.CpuSeconds);
+}
+
+// --compare-unpadded-gather: the same network with the second convolution's gathered contraction left at C·k·k (72)
+// instead of padded with zero rows to the tiled GEMM's multiple (GgmlTrainingOptions.PadGatheredContraction, on by
+// default), ordered default, unpadded, unpadded, default.
+var unpadded = default((List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds)?);
+if (settings.CompareUnpaddedGather)
+{
+    var first = TrainMaas(gatherColumns: true, "unpadded", padGathered: false);
+    var second = TrainMaas(gatherColumns: true, "unpadded", padGathered: false);
+    var again = TrainMaas(gatherColumns: true, "maas ");
+    unpadded = ([.. first.Epochs, .. second.Epochs], first.Accuracy, first.CpuSeconds + second.CpuSeconds);
+    (maasEpochs, maasCpu) = ([.. maasEpochs, .. again.Epochs], maasCpu + again.CpuSeconds);
+}
+
+// --compare-pool2d: the same network with ggml's pool_2d / pool_2d_back for the max-pools instead of the convolutions'
+// quadrants (GgmlTrainingOptions.PoolByQuadrants, on by default), ordered default, pool_2d, pool_2d, default.
+var pool2d = default((List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds)?);
+if (settings.ComparePool2d)
+{
+    var first = TrainMaas(gatherColumns: true, "pool_2d", quadrants: false);
+    var second = TrainMaas(gatherColumns: true, "pool_2d", quadrants: false);
+    var again = TrainMaas(gatherColumns: true, "maas ");
+    pool2d = ([.. first.Epochs, .. second.Epochs], first.Accuracy, first.CpuSeconds + second.CpuSeconds);
     (maasEpochs, maasCpu) = ([.. maasEpochs, .. again.Epochs], maasCpu + again.CpuSeconds);
 }
 
@@ -160,6 +185,20 @@ if (padded is { } wide)
     report["maas_padded_test_accuracy"] = wide.Accuracy;
 }
 
+if (unpadded is { } narrow)
+{
+    report["maas_unpadded_gather_images_per_second"] = Rate(narrow.Epochs);
+    report["maas_unpadded_gather_images_per_cpu_second"] = narrow.Epochs.Sum(e => e.Examples) / narrow.CpuSeconds;
+    report["maas_unpadded_gather_test_accuracy"] = narrow.Accuracy;
+}
+
+if (pool2d is { } pools)
+{
+    report["maas_pool2d_images_per_second"] = Rate(pools.Epochs);
+    report["maas_pool2d_images_per_cpu_second"] = pools.Epochs.Sum(e => e.Examples) / pools.CpuSeconds;
+    report["maas_pool2d_test_accuracy"] = pools.Accuracy;
+}
+
 if (whole is { } single)
 {
     report["maas_whole_batch_images_per_second"] = Rate(single.Epochs);
@@ -182,6 +221,16 @@ if (padded is { } wideRow)
     Console.WriteLine($"| MaaS (ggml, first convolution padded to 16) | {wideRow.Epochs.Average(e => e.Seconds):F1} | {Rate(wideRow.Epochs):F0} | {wideRow.Accuracy:F4} |");
 }
 
+if (unpadded is { } narrowRow)
+{
+    Console.WriteLine($"| MaaS (ggml, gathered contraction not padded) | {narrowRow.Epochs.Average(e => e.Seconds):F1} | {Rate(narrowRow.Epochs):F0} | {narrowRow.Accuracy:F4} |");
+}
+
+if (pool2d is { } poolRow)
+{
+    Console.WriteLine($"| MaaS (ggml, pool_2d max-pools) | {poolRow.Epochs.Average(e => e.Seconds):F1} | {Rate(poolRow.Epochs):F0} | {poolRow.Accuracy:F4} |");
+}
+
 if (whole is { } wholeRow)
 {
     Console.WriteLine($"| MaaS (ggml, one graph over the whole batch) | {wholeRow.Epochs.Average(e => e.Seconds):F1} | {Rate(wholeRow.Epochs):F0} | {wholeRow.Accuracy:F4} |");
@@ -199,6 +248,18 @@ if (padded is { } wideRatio)
 {
     var cpuRatio = wideRatio.Epochs.Sum(e => e.Examples) / wideRatio.CpuSeconds / (maasEpochs.Sum(e => e.Examples) / maasCpu);
     Console.WriteLine($"MaaS padded / PyTorch: {Rate(wideRatio.Epochs) / torchRate:F2}x; padded / default: {Rate(wideRatio.Epochs) / maasRate:F2}x (images per CPU second: {cpuRatio:F2}x)");
+}
+
+if (unpadded is { } narrowRatio)
+{
+    var cpuRatio = maasEpochs.Sum(e => e.Examples) / maasCpu / (narrowRatio.Epochs.Sum(e => e.Examples) / narrowRatio.CpuSeconds);
+    Console.WriteLine($"MaaS unpadded gather / PyTorch: {Rate(narrowRatio.Epochs) / torchRate:F2}x; default / unpadded: {maasRate / Rate(narrowRatio.Epochs):F2}x (images per CPU second: {cpuRatio:F2}x)");
+}
+
+if (pool2d is { } poolRatio)
+{
+    var cpuRatio = maasEpochs.Sum(e => e.Examples) / maasCpu / (poolRatio.Epochs.Sum(e => e.Examples) / poolRatio.CpuSeconds);
+    Console.WriteLine($"MaaS pool_2d / PyTorch: {Rate(poolRatio.Epochs) / torchRate:F2}x; default / pool_2d: {maasRate / Rate(poolRatio.Epochs):F2}x (images per CPU second: {cpuRatio:F2}x)");
 }
 
 if (whole is { } wholeRatio)
@@ -227,7 +288,7 @@ static int ArgMax(ReadOnlySpan<float> scores)
 }
 
 /// <summary>The benchmark's command line.</summary>
-internal sealed record Settings(string Data, int Epochs, int Batch, int Threads, double LearningRate, int TrainLimit, string? Output, bool CompareIm2col, bool ComparePadded, bool CompareWholeBatch)
+internal sealed record Settings(string Data, int Epochs, int Batch, int Threads, double LearningRate, int TrainLimit, string? Output, bool CompareIm2col, bool ComparePadded, bool CompareWholeBatch, bool CompareUnpaddedGather, bool ComparePool2d)
 {
     public static Settings Parse(string[] args)
     {
@@ -243,7 +304,9 @@ internal sealed record Settings(string Data, int Epochs, int Batch, int Threads,
             Value("--out"),
             args.Contains("--compare-im2col"),
             args.Contains("--compare-padded"),
-            args.Contains("--compare-whole-batch"));
+            args.Contains("--compare-whole-batch"),
+            args.Contains("--compare-unpadded-gather"),
+            args.Contains("--compare-pool2d"));
     }
 }
 

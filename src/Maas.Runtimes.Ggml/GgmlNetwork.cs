@@ -47,6 +47,10 @@ public sealed unsafe class GgmlNetwork : IDisposable
     private readonly NiceThread? niceThread;
     private readonly Dictionary<int, (int Conv, bool Relu)> biasAfterPool;
 
+    // Convolutions whose following max-pool the training graph computes from four quadrant products (see
+    // GgmlTrainingOptions.PoolByQuadrants), and the pool layers they stand for.
+    private readonly HashSet<int> quadrantConvs = [];
+
     // Data parallelism (GgmlTrainingOptions.DataParallel): the two halves' networks, the thread the second computes
     // on, and, in a half's network, its share of the step (inputs, labels, dropout masks in; gradients out).
     private readonly GgmlNetwork[]? halves;
@@ -56,6 +60,8 @@ public sealed unsafe class GgmlNetwork : IDisposable
     private readonly float[] halfLabels = [];
     private readonly float[][] halfMasks = [];
     private readonly float[][] halfGradients = [];
+    private readonly IntPtr[] parameterTensors;
+    private float[][] halfWeights = [];
     private int epoch;
 
     // Optimiser steps of the whole run (a resumed one included), and those this ggml-opt context took: ggml counts
@@ -91,11 +97,25 @@ public sealed unsafe class GgmlNetwork : IDisposable
             GgmlApi.ggml_set_name(trainInput, "input");
             inferInput = GgmlApi.ggml_new_tensor_4d(staticContext, GgmlType.F32, c[2], c[1], c[0], batch);
             GgmlApi.ggml_set_name(inferInput, "infer_input");
+            foreach (var (pool, fold) in biasAfterPool)
+            {
+                var p = layers[pool];
+                var o = shapes[fold.Conv];
+                if (options.PoolByQuadrants && p.Type == "max_pool" && p.Kernel == 2 && p.Stride == 2 && o.Dims[1] % 2 == 0 && o.Dims[2] % 2 == 0)
+                {
+                    quadrantConvs.Add(fold.Conv);
+                }
+            }
+
             for (var i = 0; i < layers.Count; i++)
             {
                 tensors.Add(CreateParameters(i, i == 0 ? input : shapes[i - 1]));
             }
 
+            // A convolution on im2col gets quadrants only as a first "same" convolution (see QuadrantConv2d).
+            quadrantConvs.RemoveWhere(i => tensors[i].Gather is null && !SameFirstConvolution(i));
+
+            parameterTensors = tensors.SelectMany(t => t.Parameters).Select(p => p.Tensor).ToArray();
             staticBuffer = SafeGgmlBufferHandle.Wrap(GgmlApi.ggml_backend_alloc_ctx_tensors(staticContext, backend.Backend), "ggml_backend_alloc_ctx_tensors");
             foreach (var gather in tensors.Select(t => t.Gather).OfType<ColumnGather>())
             {
@@ -105,6 +125,10 @@ public sealed unsafe class GgmlNetwork : IDisposable
                 }
 
                 Set(gather.Zeros, new float[Elements(gather.Zeros)]);
+                if (gather.KernelZeros != IntPtr.Zero)
+                {
+                    Set(gather.KernelZeros, new float[Elements(gather.KernelZeros)]);
+                }
             }
 
             foreach (var zeros in tensors.Select(t => t.KernelZeros).Where(z => z != IntPtr.Zero))
@@ -210,6 +234,9 @@ public sealed unsafe class GgmlNetwork : IDisposable
 
     /// <summary>Convolutions whose kernel is enlarged so their contraction is a multiple of 16 (see <see cref="GgmlTrainingOptions.PadContraction"/>).</summary>
     internal int PaddedConvolutions => tensors.Count(t => t.KernelZeros != IntPtr.Zero);
+
+    /// <summary>Max-pools computed from their convolution's quadrants (see <see cref="GgmlTrainingOptions.PoolByQuadrants"/>).</summary>
+    internal int QuadrantPools => quadrantConvs.Count;
 
     /// <summary>Whether each step computes two halves of the batch on a thread each (see <see cref="GgmlTrainingOptions.DataParallel"/>).</summary>
     internal bool DataParallel => halves is not null;
@@ -408,15 +435,8 @@ public sealed unsafe class GgmlNetwork : IDisposable
             Array.Copy(masks[d], split * perExample, second.halfMasks[d], 0, second.Options.BatchSize * perExample);
         }
 
-        foreach (var h in halves)
-        {
-            var parameters = h.tensors.SelectMany(t => t.Parameters).ToArray();
-            for (var k = 0; k < parameters.Length; k++)
-            {
-                Set(parameters[k].Tensor, state.Weights[k]);
-            }
-        }
-
+        // Each half copies the weights into its own tensors on its own thread (HalfStep).
+        first.halfWeights = second.halfWeights = state.Weights;
         var threads = threadChooser.Next();
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         if (threads > 1)
@@ -460,7 +480,8 @@ public sealed unsafe class GgmlNetwork : IDisposable
 
             var m = state.M[k];
             var v = state.V[k];
-            for (var i = 0; i < w.Length; i++)
+            var tail = AdamWVectors(w, g1, g2, m, v, new(a, c, beta1, beta2, beta1h, beta2h, eps, alpha, keep));
+            for (var i = tail; i < w.Length; i++)
             {
                 var g = (g1[i] * a) + (g2[i] * c);
                 m[i] = (m[i] * beta1) + (g * (1f - beta1));
@@ -472,9 +493,45 @@ public sealed unsafe class GgmlNetwork : IDisposable
         }
     }
 
+    private readonly record struct AdamWStep(float A, float C, float Beta1, float Beta2, float Beta1h, float Beta2h, float Eps, float Alpha, float Keep);
+
+    // The AdamW update of ParallelStep's scalar loop on whole vectors: the same operations on each lane in the same
+    // order (no fused multiply-adds), so the weights are bitwise the scalar loop's; returns where the scalar tail starts.
+    private static int AdamWVectors(float[] w, float[] g1, float[] g2, float[] m, float[] v, AdamWStep p)
+    {
+        var width = System.Numerics.Vector<float>.Count;
+        if (!System.Numerics.Vector.IsHardwareAccelerated || w.Length < width)
+        {
+            return 0;
+        }
+
+        System.Numerics.Vector<float> a = new(p.A), c = new(p.C), beta1 = new(p.Beta1), beta2 = new(p.Beta2);
+        System.Numerics.Vector<float> rest1 = new(1f - p.Beta1), rest2 = new(1f - p.Beta2), beta1h = new(p.Beta1h), beta2h = new(p.Beta2h);
+        System.Numerics.Vector<float> eps = new(p.Eps), alpha = new(p.Alpha), keep = new(p.Keep);
+        var i = 0;
+        for (; i <= w.Length - width; i += width)
+        {
+            var g = (new System.Numerics.Vector<float>(g1, i) * a) + (new System.Numerics.Vector<float>(g2, i) * c);
+            var mi = (new System.Numerics.Vector<float>(m, i) * beta1) + (g * rest1);
+            var vi = (new System.Numerics.Vector<float>(v, i) * beta2) + (g * g * rest2);
+            mi.CopyTo(m, i);
+            vi.CopyTo(v, i);
+            var mh = mi * beta1h;
+            var vh = System.Numerics.Vector.SquareRoot(vi * beta2h) + eps;
+            ((new System.Numerics.Vector<float>(w, i) * keep) - (alpha * mh / vh)).CopyTo(w, i);
+        }
+
+        return i;
+    }
+
     // A half's network: forward and backward on its examples, the gradients left in halfGradients.
     private void HalfStep()
     {
+        for (var k = 0; k < parameterTensors.Length; k++)
+        {
+            Set(parameterTensors[k], halfWeights[k]);
+        }
+
         for (var d = 0; d < dropouts.Count; d++)
         {
             Set(dropouts[d].Mask, halfMasks[d]);
@@ -741,7 +798,7 @@ public sealed unsafe class GgmlNetwork : IDisposable
                     var inputHasGradient = tensors.Any(t => t.Parameters.Count > 0);
                     if (inputHasGradient)
                     {
-                        return new LayerTensors(parameters, IntPtr.Zero, Gather: Options.GatherColumns ? ColumnGather.Create(staticContext, index, layer, before, Shapes[index], Options.BatchSize) : null);
+                        return new LayerTensors(parameters, IntPtr.Zero, Gather: Options.GatherColumns ? ColumnGather.Create(staticContext, index, layer, before, Shapes[index], Options.BatchSize, Options.PadGatheredContraction ? TiledContraction : 1, QuadrantPool(index)) : null);
                     }
 
                     // Its kernel enlarged by a row and a column of zeros when that makes the contraction a multiple of 16 (see Conv2d).
@@ -903,6 +960,10 @@ public sealed unsafe class GgmlNetwork : IDisposable
     // A contraction that is a multiple of this takes ggml's tiled GEMM with AVX2 (8) and AVX-512 (16).
     private const long PaddedContraction = 16;
 
+    // The multiple ggml's tiled GEMM (llamafile's tinyBLAS) needs of an F32 contraction on this CPU: ggml loads its
+    // best CPU variant, which is an AVX-512 one (16 floats a vector) where the CPU has AVX-512, else AVX2's 8.
+    private static int TiledContraction => System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? 16 : 8;
+
     private IntPtr Forward(SafeGgmlContextHandle ctx, IntPtr x, bool training)
     {
         var batch = Options.BatchSize;
@@ -923,7 +984,9 @@ public sealed unsafe class GgmlNetwork : IDisposable
                         var p = layer.Padding!.Value;
                         x = tensors[i].Gather is { } gather
                             ? GatheredConv2d(ctx, parameters[0].Tensor, x, gather, before, Shapes[i])
-                            : Conv2d(ctx, parameters[0].Tensor, x, s, p, layer.Filters!.Value, Shapes[i], tensors[i].KernelZeros);
+                            : quadrantConvs.Contains(i)
+                                ? QuadrantConv2d(ctx, parameters[0].Tensor, x, layer, before, Shapes[i])
+                                : Conv2d(ctx, parameters[0].Tensor, x, s, p, layer.Filters!.Value, Shapes[i], tensors[i].KernelZeros);
                         if (!biasAfterPool.Values.Any(f => f.Conv == i))
                         {
                             x = GgmlApi.ggml_add(ctx, x, parameters[1].Tensor);
@@ -936,8 +999,9 @@ public sealed unsafe class GgmlNetwork : IDisposable
                     {
                         var k = layer.Kernel!.Value;
                         var s = layer.Stride!.Value;
-                        x = GgmlApi.ggml_pool_2d(ctx, x, layer.Type == "max_pool" ? GgmlPool.Max : GgmlPool.Average, k, k, s, s, 0, 0);
-                        if (biasAfterPool.TryGetValue(i, out var folded))
+                        var pooled = biasAfterPool.TryGetValue(i, out var folded) && quadrantConvs.Contains(folded.Conv);
+                        x = pooled ? x : GgmlApi.ggml_pool_2d(ctx, x, layer.Type == "max_pool" ? GgmlPool.Max : GgmlPool.Average, k, k, s, s, 0, 0);
+                        if (biasAfterPool.ContainsKey(i))
                         {
                             x = GgmlApi.ggml_add(ctx, x, tensors[folded.Conv].Parameters[1].Tensor);
                             x = folded.Relu ? GgmlApi.ggml_relu(ctx, x) : x;
@@ -997,6 +1061,12 @@ public sealed unsafe class GgmlNetwork : IDisposable
             if (x == IntPtr.Zero)
             {
                 throw new GgmlException($"ggml could not build layer {i} ({layer.Type})");
+            }
+
+            // A convolution whose max-pool its quadrants computed is already pooled until the pool layer.
+            if (biasAfterPool.Any(f => quadrantConvs.Contains(f.Value.Conv) && f.Value.Conv <= i && i < f.Key))
+            {
+                continue;
             }
 
             var shape = Shapes[i];
@@ -1095,10 +1165,82 @@ public sealed unsafe class GgmlNetwork : IDisposable
         var columns = GgmlApi.ggml_get_rows(ctx, GgmlApi.ggml_reshape_2d(ctx, padded, channels, pixels + 1), gather.Rows);
         var positions = (long)output.Dims[2] * output.Dims[1] * batch;
         var flatKernel = GgmlApi.ggml_reshape_2d(ctx, GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, GgmlApi.ggml_reshape_4d(ctx, kernel, k, k, channels, filters), 1, 2, 0, 3)), channels * k * k, filters);
-        var product = GgmlApi.ggml_mul_mat(ctx, GgmlApi.ggml_reshape_2d(ctx, columns, channels * k * k, positions), flatKernel);
+        var contraction = channels * gather.RowsPerPosition;
+        if (gather.KernelZeros != IntPtr.Zero)
+        {
+            // The columns end in zero rows (the padding pixel) up to the tiled GEMM's multiple: the kernel is copied into
+            // as many zeros per filter, and ggml_acc's backward pass hands the kernel its slice of the gradient.
+            var kernelZeros = (GgmlTensorHead*)gather.KernelZeros;
+            flatKernel = GgmlApi.ggml_acc(ctx, gather.KernelZeros, flatKernel, (nuint)kernelZeros->Nb[1], (nuint)kernelZeros->Nb[2], (nuint)kernelZeros->Nb[3], 0);
+        }
+
+        if (gather.Quadrants)
+        {
+            // The index lists the four quadrants' positions one after the other: a product per quadrant, each its own
+            // get_rows (one gather viewed in four would hand its gradient back through four full-size copies).
+            var quarter = positions / 4;
+            var perQuadrant = quarter * gather.RowsPerPosition;
+            var padding = GgmlApi.ggml_reshape_2d(ctx, padded, channels, pixels + 1);
+            var products = new IntPtr[4];
+            for (var q = 0; q < 4; q++)
+            {
+                var rows = GgmlApi.ggml_view_1d(ctx, gather.Rows, perQuadrant, (nuint)(q * perQuadrant * sizeof(int)));
+                var quadrant = GgmlApi.ggml_get_rows(ctx, padding, rows);
+                products[q] = GgmlApi.ggml_mul_mat(ctx, GgmlApi.ggml_reshape_2d(ctx, quadrant, contraction, quarter), flatKernel);
+            }
+
+            return PoolQuadrants(ctx, products, output, filters);
+        }
+
+        var product = GgmlApi.ggml_mul_mat(ctx, GgmlApi.ggml_reshape_2d(ctx, columns, contraction, positions), flatKernel);
         var shaped = GgmlApi.ggml_reshape_4d(ctx, product, output.Dims[2], output.Dims[1], batch, filters);
         return GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, shaped, 0, 1, 3, 2));
     }
+
+    // A first "same" convolution (stride 1, odd k, padding (k-1)/2 >= 1, its input without gradient) whose 2x2 max-pool
+    // is computed from its quadrants: the outputs at (2·px + dx, 2·py + dy) are a stride-2 convolution, im2col'd with
+    // padding p where d = 0 and p - 1 where d = 1 over the input grown by a zero column (row) at the end, so the
+    // quadrant's last output reaches the same zeros the convolution's padding gives.
+    private IntPtr QuadrantConv2d(SafeGgmlContextHandle ctx, IntPtr kernel, IntPtr x, NetworkLayer layer, NetworkShape input, NetworkShape output)
+    {
+        var batch = Options.BatchSize;
+        int k = layer.Kernel!.Value, p = layer.Padding!.Value, filters = output.Dims[0];
+        var contraction = (long)input.Dims[0] * k * k;
+        var quarter = (long)output.Dims[1] * output.Dims[2] * batch / 4;
+        var flatKernel = GgmlApi.ggml_reshape_2d(ctx, kernel, contraction, filters);
+        var products = new IntPtr[4];
+        for (var q = 0; q < 4; q++)
+        {
+            int dx = q % 2, dy = q / 2;
+            var grown = dx == 0 && dy == 0 ? x : GgmlApi.ggml_pad(ctx, x, dx, dy, 0, 0);
+            var columns = GgmlApi.ggml_im2col(ctx, kernel, grown, 2, 2, p - dx, p - dy, 1, 1, true, GgmlType.F32);
+            products[q] = GgmlApi.ggml_mul_mat(ctx, GgmlApi.ggml_reshape_2d(ctx, columns, contraction, quarter), flatKernel);
+        }
+
+        return PoolQuadrants(ctx, products, output, filters);
+    }
+
+    // The 2x2 max-pool of four quadrant products ([PW·PH·N, F] each, quadrant q = 2·dy + dx) as [PW, PH, F, N]:
+    // max(a, b) = a + relu(b - a), whose gradient goes to a on equal values (relu's step is 0 at 0), so the first of
+    // equal values in the window's order takes it, as in pool_2d_back.
+    private IntPtr PoolQuadrants(SafeGgmlContextHandle ctx, IntPtr[] products, NetworkShape output, int filters)
+    {
+        IntPtr Max(IntPtr a, IntPtr b) => GgmlApi.ggml_add(ctx, a, GgmlApi.ggml_relu(ctx, GgmlApi.ggml_sub(ctx, b, a)));
+        var pooled = Max(Max(products[0], products[1]), Max(products[2], products[3]));
+        var shaped = GgmlApi.ggml_reshape_4d(ctx, pooled, output.Dims[2] / 2, output.Dims[1] / 2, Options.BatchSize, filters);
+        return GgmlApi.ggml_cont(ctx, GgmlApi.ggml_permute(ctx, shaped, 0, 1, 3, 2));
+    }
+
+    // Whether convolution i may compute its max-pool from quadrants on im2col (see QuadrantConv2d).
+    private bool SameFirstConvolution(int i)
+    {
+        var layer = Layers[i];
+        int k = layer.Kernel!.Value, p = layer.Padding!.Value;
+        return layer.Stride == 1 && k % 2 == 1 && p == (k - 1) / 2 && p >= 1 && tensors[i].KernelZeros == IntPtr.Zero
+            && !tensors.Take(i).Any(t => t.Parameters.Count > 0);
+    }
+
+    private bool QuadrantPool(int conv) => quadrantConvs.Contains(conv);
 
     // Training: normalise by the batch's own per-channel mean and variance (read back after each step to update the
     // running statistics); inference: by the running statistics, as ONNX's BatchNormalization does. The activations
@@ -1146,17 +1288,32 @@ public sealed unsafe class GgmlNetwork : IDisposable
 
     // A gathered convolution's static tensors: the pixel row of every (kx, ky) of every output position (the zero row
     // after the last pixel where the kernel reaches into the padding) and the zeros the channel-last copy is added to.
-    private sealed record ColumnGather(int Kernel, IntPtr Rows, IntPtr Zeros, int[] Index)
+    // RowsPerPosition is k·k, or more when zero rows pad the contraction C·RowsPerPosition to the tiled GEMM's multiple
+    // (KernelZeros then holds the [C·RowsPerPosition, filters] zeros the flat kernel is copied into).
+    // With Quadrants the positions are listed quadrant by quadrant (q = 2·dy + dx, then (px, py, n) of the outputs at
+    // (2·px + dx, 2·py + dy)) for a max-pool computed from them (see PoolQuadrants); else in output order.
+    private sealed record ColumnGather(int Kernel, int RowsPerPosition, IntPtr Rows, IntPtr Zeros, IntPtr KernelZeros, int[] Index, bool Quadrants)
     {
         // Past this many rows (four bytes each, in the static buffer) the convolution keeps im2col.
         private const long MaxRows = 1L << 24;
 
-        public static ColumnGather? Create(SafeGgmlContextHandle context, int layer, NetworkLayer conv, NetworkShape input, NetworkShape output, int batch)
+        public static ColumnGather? Create(SafeGgmlContextHandle context, int layer, NetworkLayer conv, NetworkShape input, NetworkShape output, int batch, int multiple, bool quadrants)
         {
             int k = conv.Kernel!.Value, s = conv.Stride!.Value, p = conv.Padding!.Value;
             int channels = input.Dims[0], height = input.Dims[1], width = input.Dims[2];
             int outHeight = output.Dims[1], outWidth = output.Dims[2];
-            var count = (long)batch * outHeight * outWidth * k * k;
+
+            // Zero rows per position that make the contraction a multiple of the tiled GEMM's (e.g. 8 channels x 9
+            // pixels = 72 -> 80 with AVX-512): at most k·k/4 more, or none.
+            var perPosition = k * k;
+            var extra = 0;
+            while ((long)channels * (perPosition + extra) % multiple != 0 && extra <= perPosition / 4)
+            {
+                extra++;
+            }
+
+            perPosition += (long)channels * (perPosition + extra) % multiple == 0 ? extra : 0;
+            var count = (long)batch * outHeight * outWidth * perPosition;
             var pixels = (long)batch * height * width;
             // ggml_acc keeps its strides as 32-bit integers: the padded copy's bytes must fit one.
             if (count > MaxRows || (pixels + 1) * channels * sizeof(float) > int.MaxValue)
@@ -1167,21 +1324,36 @@ public sealed unsafe class GgmlNetwork : IDisposable
             var index = new int[count];
             var zeroRow = (int)pixels;
             var at = 0;
-            for (var n = 0; n < batch; n++)
+            var order = new List<(int N, int Y, int X)>(batch * outHeight * outWidth);
+            foreach (var (dx, dy) in quadrants ? new[] { (0, 0), (1, 0), (0, 1), (1, 1) } : [(0, 0)])
             {
-                for (var oy = 0; oy < outHeight; oy++)
+                var step = quadrants ? 2 : 1;
+                for (var n = 0; n < batch; n++)
                 {
-                    for (var ox = 0; ox < outWidth; ox++)
+                    for (var oy = dy; oy < outHeight; oy += step)
                     {
-                        for (var ky = 0; ky < k; ky++)
+                        for (var ox = dx; ox < outWidth; ox += step)
                         {
-                            for (var kx = 0; kx < k; kx++)
-                            {
-                                int y = (oy * s) + ky - p, x = (ox * s) + kx - p;
-                                index[at++] = y < 0 || y >= height || x < 0 || x >= width ? zeroRow : (((n * height) + y) * width) + x;
-                            }
+                            order.Add((n, oy, ox));
                         }
                     }
+                }
+            }
+
+            foreach (var (n, oy, ox) in order)
+            {
+                for (var ky = 0; ky < k; ky++)
+                {
+                    for (var kx = 0; kx < k; kx++)
+                    {
+                        int y = (oy * s) + ky - p, x = (ox * s) + kx - p;
+                        index[at++] = y < 0 || y >= height || x < 0 || x >= width ? zeroRow : (((n * height) + y) * width) + x;
+                    }
+                }
+
+                for (var e = k * k; e < perPosition; e++)
+                {
+                    index[at++] = zeroRow;
                 }
             }
 
@@ -1189,7 +1361,14 @@ public sealed unsafe class GgmlNetwork : IDisposable
             GgmlApi.ggml_set_name(rows, $"l{layer}.column_rows");
             var zeros = GgmlApi.ggml_new_tensor_2d(context, GgmlType.F32, (pixels + 1) * channels, 1);
             GgmlApi.ggml_set_name(zeros, $"l{layer}.column_zeros");
-            return new ColumnGather(k, rows, zeros, index);
+            var kernelZeros = IntPtr.Zero;
+            if (perPosition > k * k)
+            {
+                kernelZeros = GgmlApi.ggml_new_tensor_2d(context, GgmlType.F32, (long)channels * perPosition, conv.Filters!.Value);
+                GgmlApi.ggml_set_name(kernelZeros, $"l{layer}.column_kernel_zeros");
+            }
+
+            return new ColumnGather(k, perPosition, rows, zeros, kernelZeros, index, quadrants);
         }
     }
 

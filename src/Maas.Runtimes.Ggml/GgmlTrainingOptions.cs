@@ -50,6 +50,25 @@ public sealed record GgmlTrainingOptions
     internal bool PadContraction { get; init; }
 
     /// <summary>
+    /// Whether a convolution with gathered columns (see <see cref="GatherColumns"/>) gathers zero rows after each
+    /// position's k·k pixels when that makes its contraction C·k·k a multiple of what ggml's tiled GEMM needs (16 floats
+    /// with AVX-512, 8 with AVX2; e.g. 72 -> 80 for the default CNN's second convolution on AVX-512), so its forward
+    /// product takes the tiled GEMM instead of one short dot product per output. The kernel is copied into zeros of the
+    /// padded size; the values are the same sums (docs/benchmarks.md, issue #15).
+    /// </summary>
+    internal bool PadGatheredContraction { get; init; } = true;
+
+    /// <summary>
+    /// Whether the training graph computes a 2x2, stride-2 max-pool that follows a convolution (and its ReLU) from the
+    /// convolution's four quadrants (the outputs at even/odd columns and rows, each its own product: gathered columns in
+    /// that order, or for a first "same" convolution four strided im2cols) as max(a, b) = a + relu(b - a), whose
+    /// operations and gradients are vectorised, instead of ggml's pool_2d / pool_2d_back (scalar loops). The first of
+    /// equal values takes the gradient, as in pool_2d_back. The inference graph computes the pool the same way (a
+    /// gathered convolution's index lists the quadrants); the values equal a max within a rounding of the largest.
+    /// </summary>
+    internal bool PoolByQuadrants { get; init; } = true;
+
+    /// <summary>
     /// Whether, with two or more threads, each step splits the batch in two halves whose forward and backward passes
     /// run on one thread each (two single-threaded ggml graphs on the same weights), the gradients summed in a fixed
     /// order and the optimiser step taken here: ggml's per-operation threading meets at a barrier after every node,

@@ -91,6 +91,58 @@ public sealed class ConvolutionColumnsTests
         Assert.True(worstLogit <= 1e-4 * Math.Max(1, plain.Logits.Max(Math.Abs)), $"logits differ by {worstLogit}");
     }
 
+    /// <summary>The max-pools computed from the convolutions' quadrants, and the gathered contraction padded with zero rows.</summary>
+    public static TheoryData<string, string> Formulations => new()
+    {
+        { "default", "quadrants" },
+        { "strided", "quadrants" },
+        { "quadrant-tail", "quadrants" },
+        { "default", "padded-gather" },
+        { "strided", "padded-gather" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Formulations))]
+    public void A_formulation_gives_the_loss_gradients_and_logits_of_the_one_it_replaces(string name, string formulation)
+    {
+        var layers = name switch
+        {
+            "default" => NetworkShapes.DefaultCnn,
+            "strided" => StridedAfterAveragePool,
+
+            // A max-pool after a gathered convolution whose output is odd (5x5 at 20x20 input): pool_2d there, quadrants
+            // for the two before it.
+            _ => [.. NetworkShapes.DefaultCnn.Take(6), new() { Type = "conv2d", Filters = 4, Kernel = 3, Padding = 1 }, new() { Type = "max_pool", Kernel = 2 }, new() { Type = "flatten" }, new() { Type = "dense" }],
+        };
+        var size = name == "quadrant-tail" ? 20 : Size;
+        var (images, labels) = TinyImages.Generate(20, size, seed: 6);
+        var x = TinyImages.Floats(images);
+        var batch = Enumerable.Range(0, 20).ToArray();
+        (double Loss, GgmlWeights Before, GgmlWeights After, float[] Logits) Step(bool on)
+        {
+            var options = new GgmlTrainingOptions { Optimizer = "sgd", LearningRate = 1, BatchSize = 20, Seed = 9, Threads = 1 };
+            options = formulation == "quadrants" ? options with { PoolByQuadrants = on } : options with { PadGatheredContraction = on };
+            using var network = GgmlNetwork.Create(layers, new([1, size, size]), 3, options);
+            if (formulation == "quadrants")
+            {
+                // The default CNN's two convolutions (12x12 and 6x6 before their pools); none in the strided network
+                // (an average pool); the first two of the third network, not its third (5x5 before the pool).
+                Assert.Equal(on ? (name == "strided" ? 0 : 2) : 0, network.QuadrantPools);
+            }
+
+            var before = network.Weights();
+            var loss = network.TrainEpoch(x, labels, batch, CancellationToken.None).TrainLoss;
+            return (loss, before, network.Weights(), network.Logits(x, batch));
+        }
+
+        var plain = Step(on: false);
+        var changed = Step(on: true);
+        Assert.True(Math.Abs(changed.Loss - plain.Loss) <= 1e-5 * Math.Abs(plain.Loss), $"loss {changed.Loss} with {formulation}, {plain.Loss} without");
+        AssertSameGradients(plain.Before, plain.After, changed.Before, changed.After);
+        var worstLogit = plain.Logits.Zip(changed.Logits, (a, b) => Math.Abs(a - b)).Max();
+        Assert.True(worstLogit <= 1e-4 * Math.Max(1, plain.Logits.Max(Math.Abs)), $"logits differ by {worstLogit}");
+    }
+
     private static void AssertSameGradients(GgmlWeights expectedBefore, GgmlWeights expectedAfter, GgmlWeights actualBefore, GgmlWeights actualAfter)
     {
         foreach (var (layer, values) in expectedBefore.Layers)

@@ -135,6 +135,12 @@ internal static unsafe partial class GgmlApi
     internal static partial IntPtr ggml_view_4d(SafeGgmlContextHandle context, IntPtr a, long ne0, long ne1, long ne2, long ne3, nuint nb1, nuint nb2, nuint nb3, nuint offset);
 
     [LibraryImport(GgmlLibrary.GgmlBase)]
+    internal static partial IntPtr ggml_view_1d(SafeGgmlContextHandle context, IntPtr a, long ne0, nuint offset);
+
+    [LibraryImport(GgmlLibrary.GgmlBase)]
+    internal static partial IntPtr ggml_pad(SafeGgmlContextHandle context, IntPtr a, int p0, int p1, int p2, int p3);
+
+    [LibraryImport(GgmlLibrary.GgmlBase)]
     internal static partial IntPtr ggml_get_rows(SafeGgmlContextHandle context, IntPtr a, IntPtr rows);
 
     [LibraryImport(GgmlLibrary.GgmlBase)]
