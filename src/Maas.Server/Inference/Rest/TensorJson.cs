@@ -8,6 +8,21 @@ namespace Maas.Server.Inference.Rest;
 /// <summary>Reads tensor data from JSON arrays (flat or nested, row-major) and writes it back, for every datatype.</summary>
 internal static class TensorJson
 {
+    /// <summary>Starts a tensor's object with its name, datatype and shape (the caller writes the rest and ends it).</summary>
+    public static void WriteStart(Utf8JsonWriter writer, string name, TensorDataType type, long[] shape)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("name", name);
+        writer.WriteString("datatype", type.Name());
+        writer.WriteStartArray("shape");
+        foreach (var d in shape)
+        {
+            writer.WriteNumberValue(d);
+        }
+
+        writer.WriteEndArray();
+    }
+
     /// <summary>Counts the leaf values of a (possibly nested) array.</summary>
     public static long CountLeaves(JsonElement data)
     {

@@ -137,16 +137,7 @@ internal static class V2Endpoints
         w.WriteStartArray(property);
         foreach (var t in tensors)
         {
-            w.WriteStartObject();
-            w.WriteString("name", t.Name);
-            w.WriteString("datatype", t.DataType.Name());
-            w.WriteStartArray("shape");
-            foreach (var d in t.Shape)
-            {
-                w.WriteNumberValue(d);
-            }
-
-            w.WriteEndArray();
+            TensorJson.WriteStart(w, t.Name, t.DataType, t.Shape);
             w.WriteEndObject();
         }
 

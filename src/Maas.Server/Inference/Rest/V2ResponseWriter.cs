@@ -95,16 +95,7 @@ internal static class V2ResponseWriter
     /// <summary>Writes one output's object: its data inline, or its binary size when it follows the JSON (returns true).</summary>
     private static bool WriteOutput(Utf8JsonWriter writer, Tensor output, bool binary)
     {
-        writer.WriteStartObject();
-        writer.WriteString("name", output.Name);
-        writer.WriteString("datatype", output.DataType.Name());
-        writer.WriteStartArray("shape");
-        foreach (var d in output.Shape)
-        {
-            writer.WriteNumberValue(d);
-        }
-
-        writer.WriteEndArray();
+        TensorJson.WriteStart(writer, output.Name, output.DataType, output.Shape);
         if (binary)
         {
             writer.WriteStartObject("parameters");
