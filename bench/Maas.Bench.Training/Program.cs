@@ -54,69 +54,43 @@ using (var warmUp = GgmlNetwork.Create(NetworkShapes.DefaultCnn, new([1, 28, 28]
 
 var (maasEpochs, maasAccuracy, maasCpu) = TrainMaas(gatherColumns: true, "maas ");
 
-// --compare-im2col: the same network with the second convolution's columns unrolled by im2col (the path before the
-// gathered columns), in the same run, so the two are compared under the same load: gathered, im2col, im2col, gathered,
-// so that a load that rises or falls during the run falls on both alike. The process's CPU seconds are reported too.
-var im2col = default((List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds)?);
-if (settings.CompareIm2col)
+// Each --compare-* option trains its variant twice and the default once more (the default ran first above): default,
+// variant, variant, default, so that a load that rises or falls during the run falls on both alike. The process's CPU
+// seconds are reported too.
+(List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds)? CompareWith(bool asked, Func<(List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds)> variant)
 {
-    var first = TrainMaas(gatherColumns: false, "im2col");
-    var second = TrainMaas(gatherColumns: false, "im2col");
+    if (!asked)
+    {
+        return null;
+    }
+
+    var first = variant();
+    var second = variant();
     var again = TrainMaas(gatherColumns: true, "maas ");
-    im2col = ([.. first.Epochs, .. second.Epochs], first.Accuracy, first.CpuSeconds + second.CpuSeconds);
     (maasEpochs, maasCpu) = ([.. maasEpochs, .. again.Epochs], maasCpu + again.CpuSeconds);
+    return ([.. first.Epochs, .. second.Epochs], first.Accuracy, first.CpuSeconds + second.CpuSeconds);
 }
+
+// --compare-im2col: the same network with the second convolution's columns unrolled by im2col (the path before the
+// gathered columns).
+var im2col = CompareWith(settings.CompareIm2col, () => TrainMaas(gatherColumns: false, "im2col"));
 
 // --compare-padded: the same network with the first convolution's 3x3 kernel enlarged to 4x4 with zeros, so its
-// contraction of 9 becomes 16 and takes ggml's tiled GEMM (GgmlTrainingOptions.PadContraction, off by default),
-// ordered like --compare-im2col: default, padded, padded, default.
-var padded = default((List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds)?);
-if (settings.ComparePadded)
-{
-    var first = TrainMaas(gatherColumns: true, "padded", padContraction: true);
-    var second = TrainMaas(gatherColumns: true, "padded", padContraction: true);
-    var again = TrainMaas(gatherColumns: true, "maas ");
-    padded = ([.. first.Epochs, .. second.Epochs], first.Accuracy, first.CpuSeconds + second.CpuSeconds);
-    (maasEpochs, maasCpu) = ([.. maasEpochs, .. again.Epochs], maasCpu + again.CpuSeconds);
-}
+// contraction of 9 becomes 16 and takes ggml's tiled GEMM (GgmlTrainingOptions.PadContraction, off by default).
+var padded = CompareWith(settings.ComparePadded, () => TrainMaas(gatherColumns: true, "padded", padContraction: true));
 
 // --compare-whole-batch: the same network trained by one ggml graph over the whole batch, ggml threading each
-// operation (GgmlTrainingOptions.DataParallel off; the path before the halves), ordered halves (the default network
-// above), whole, whole, halves, so a load that changes during the run falls on both alike.
-var whole = default((List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds)?);
-if (settings.CompareWholeBatch)
-{
-    var first = TrainMaas(gatherColumns: true, "whole", dataParallel: false);
-    var second = TrainMaas(gatherColumns: true, "whole", dataParallel: false);
-    var again = TrainMaas(gatherColumns: true, "maas ");
-    whole = ([.. first.Epochs, .. second.Epochs], first.Accuracy, first.CpuSeconds + second.CpuSeconds);
-    (maasEpochs, maasCpu) = ([.. maasEpochs, .. again.Epochs], maasCpu + again.CpuSeconds);
-}
+// operation (GgmlTrainingOptions.DataParallel off; the path before the halves).
+var whole = CompareWith(settings.CompareWholeBatch, () => TrainMaas(gatherColumns: true, "whole", dataParallel: false));
 
 // --compare-unpadded-gather: the same network with the second convolution's gathered contraction left at C·k·k (72)
 // instead of padded with zero rows to the tiled GEMM's multiple (GgmlTrainingOptions.PadGatheredContraction, on by
-// default), ordered default, unpadded, unpadded, default.
-var unpadded = default((List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds)?);
-if (settings.CompareUnpaddedGather)
-{
-    var first = TrainMaas(gatherColumns: true, "unpadded", padGathered: false);
-    var second = TrainMaas(gatherColumns: true, "unpadded", padGathered: false);
-    var again = TrainMaas(gatherColumns: true, "maas ");
-    unpadded = ([.. first.Epochs, .. second.Epochs], first.Accuracy, first.CpuSeconds + second.CpuSeconds);
-    (maasEpochs, maasCpu) = ([.. maasEpochs, .. again.Epochs], maasCpu + again.CpuSeconds);
-}
+// default).
+var unpadded = CompareWith(settings.CompareUnpaddedGather, () => TrainMaas(gatherColumns: true, "unpadded", padGathered: false));
 
 // --compare-pool2d: the same network with ggml's pool_2d / pool_2d_back for the max-pools instead of the convolutions'
-// quadrants (GgmlTrainingOptions.PoolByQuadrants, on by default), ordered default, pool_2d, pool_2d, default.
-var pool2d = default((List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds)?);
-if (settings.ComparePool2d)
-{
-    var first = TrainMaas(gatherColumns: true, "pool_2d", quadrants: false);
-    var second = TrainMaas(gatherColumns: true, "pool_2d", quadrants: false);
-    var again = TrainMaas(gatherColumns: true, "maas ");
-    pool2d = ([.. first.Epochs, .. second.Epochs], first.Accuracy, first.CpuSeconds + second.CpuSeconds);
-    (maasEpochs, maasCpu) = ([.. maasEpochs, .. again.Epochs], maasCpu + again.CpuSeconds);
-}
+// quadrants (GgmlTrainingOptions.PoolByQuadrants, on by default).
+var pool2d = CompareWith(settings.ComparePool2d, () => TrainMaas(gatherColumns: true, "pool_2d", quadrants: false));
 
 // PyTorch: the same network, optimiser settings, batch size, epochs and threads, in a child process.
 var script = Path.Combine(AppContext.BaseDirectory, "torch_fashion.py");
