@@ -25,6 +25,12 @@ public interface ILlmEngine : IAsyncDisposable
     /// <summary>Queues a generation; throws <see cref="LlmException"/> (queue full) at once when it cannot wait.</summary>
     IAsyncEnumerable<GenerationEvent> GenerateAsync(GenerationRequest request, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Queues generations that start together (the n choices of one call): the engine admits them at the same step,
+    /// or throws <see cref="LlmException"/> (queue full) with none of them queued. One event stream per request.
+    /// </summary>
+    IReadOnlyList<IAsyncEnumerable<GenerationEvent>> GenerateTogether(IReadOnlyList<GenerationRequest> requests, CancellationToken cancellationToken);
+
     /// <summary>Pooled embeddings of token sequences, one vector each, L2-normalised when asked.</summary>
     Task<IReadOnlyList<float[]>> EmbedAsync(IReadOnlyList<IReadOnlyList<int>> inputs, bool normalize, CancellationToken cancellationToken);
 

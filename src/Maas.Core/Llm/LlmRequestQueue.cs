@@ -34,11 +34,18 @@ public sealed class LlmRequestQueue<T>
     /// Adds a request, or throws <see cref="LlmException"/> (queue full) when <see cref="Limit"/> are already waiting
     /// beyond the <paramref name="freeSlots"/> that will take queued requests at the next step.
     /// </summary>
-    public void Enqueue(T item, int freeSlots = 0)
+    public void Enqueue(T item, int freeSlots = 0) => EnqueueAll([item], freeSlots);
+
+    /// <summary>
+    /// Adds requests that belong together (the n choices of one call) in one step, so a reader takes them at the same
+    /// time; all or none: throws <see cref="LlmException"/> (queue full) when they would not all fit.
+    /// </summary>
+    public void EnqueueAll(IReadOnlyList<T> items, int freeSlots = 0)
     {
+        ArgumentNullException.ThrowIfNull(items);
         lock (_lock)
         {
-            if (_items.Count >= Limit + Math.Max(0, freeSlots))
+            if (_items.Count + items.Count > Limit + Math.Max(0, freeSlots))
             {
                 throw new LlmException(
                     LlmErrorKind.QueueFull,
@@ -49,7 +56,10 @@ public sealed class LlmRequestQueue<T>
                 };
             }
 
-            _items.AddLast(item);
+            foreach (var item in items)
+            {
+                _items.AddLast(item);
+            }
         }
     }
 

@@ -133,37 +133,56 @@ public sealed class LlamaEngine : ILlmEngine
     public IAsyncEnumerable<GenerationEvent> GenerateAsync(GenerationRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
+        return GenerateTogether([request], cancellationToken)[0];
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Validation, the sampler chains (grammar included) and the queue check happen here, before the first await.</remarks>
+    public IReadOnlyList<IAsyncEnumerable<GenerationEvent>> GenerateTogether(IReadOnlyList<GenerationRequest> requests, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
         ObjectDisposedException.ThrowIf(_disposed != 0 || _stopping, this);
         if (_scheduler is null)
         {
             throw LlmException.Invalid($"model '{_spec.Name}' is an embedding model and cannot generate text; use /v1/embeddings", "model", "model_not_generative");
         }
 
-        CheckVocabulary(request.PromptTokens, "prompt", "the prompt");
-        foreach (var token in request.Sampling.LogitBias.Keys)
+        foreach (var request in requests)
         {
-            CheckVocabulary(token, "logit_bias", "'logit_bias'");
-        }
-
-        if (request.PromptTokens.Count == 0 || request.PromptTokens.Count + request.MaxTokens > _spec.ContextPerSlot)
-        {
-            throw new LlmException(LlmErrorKind.ContextOverflow, $"the prompt ({request.PromptTokens.Count} tokens) plus max_tokens ({request.MaxTokens}) must fit the context of {_spec.ContextPerSlot} tokens", "messages", "context_length_exceeded");
+            Check(request);
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        var sequence = new LlamaSequence(request, _samplers.Build(request), _model.Tokenizer.CreateStreamingDetokenizer(), new StopSequenceMatcher(request.Stop));
+        var sequences = new List<LlamaSequence>(requests.Count);
         try
         {
-            _scheduler.Enqueue(sequence);
+            foreach (var request in requests)
+            {
+                sequences.Add(new LlamaSequence(request, _samplers.Build(request), _model.Tokenizer.CreateStreamingDetokenizer(), new StopSequenceMatcher(request.Stop)));
+            }
+
+            // One queue operation: the loop admits all of them at the same step, or none was queued (queue full).
+            _scheduler.EnqueueAll(sequences);
         }
         catch
         {
-            sequence.Sampler.Dispose();
+            foreach (var sequence in sequences)
+            {
+                sequence.Sampler.Dispose();
+            }
+
             throw;
         }
 
-        sequence.Registration = cancellationToken.Register(() => Cancel(sequence));
-        return ReadAsync(sequence, cancellationToken);
+        var streams = new IAsyncEnumerable<GenerationEvent>[sequences.Count];
+        for (var i = 0; i < sequences.Count; i++)
+        {
+            var sequence = sequences[i];
+            sequence.Registration = cancellationToken.Register(() => Cancel(sequence));
+            streams[i] = ReadAsync(sequence, cancellationToken);
+        }
+
+        return streams;
     }
 
     /// <inheritdoc />
@@ -203,6 +222,21 @@ public sealed class LlamaEngine : ILlmEngine
         await _embedder.DisposeAsync().ConfigureAwait(false);
         _scheduler?.Dispose();
         _model.Dispose();
+    }
+
+    private void Check(GenerationRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        CheckVocabulary(request.PromptTokens, "prompt", "the prompt");
+        foreach (var token in request.Sampling.LogitBias.Keys)
+        {
+            CheckVocabulary(token, "logit_bias", "'logit_bias'");
+        }
+
+        if (request.PromptTokens.Count == 0 || request.PromptTokens.Count + request.MaxTokens > _spec.ContextPerSlot)
+        {
+            throw new LlmException(LlmErrorKind.ContextOverflow, $"the prompt ({request.PromptTokens.Count} tokens) plus max_tokens ({request.MaxTokens}) must fit the context of {_spec.ContextPerSlot} tokens", "messages", "context_length_exceeded");
+        }
     }
 
     // llama.cpp reads its vocabulary tables at a token id without a bounds check (or throws across the C boundary),

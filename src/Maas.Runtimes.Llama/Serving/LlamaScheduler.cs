@@ -84,11 +84,16 @@ internal sealed class LlamaScheduler : IDisposable
     /// <summary>Requests waiting for a slot.</summary>
     public int Waiting => _queue.Count + Volatile.Read(ref _deferredCount);
 
-    /// <summary>Queues a request; throws <see cref="LlmException"/> when the queue is full.</summary>
-    public void Enqueue(LlamaSequence sequence)
+    /// <summary>Queues requests that start together; throws <see cref="LlmException"/> (none queued) when the queue cannot hold them all.</summary>
+    public void EnqueueAll(IReadOnlyList<LlamaSequence> sequences)
     {
-        sequence.QueuedAt = Stopwatch.GetTimestamp();
-        _queue.Enqueue(sequence, _spec.Slots - Volatile.Read(ref _running));
+        var now = Stopwatch.GetTimestamp();
+        foreach (var sequence in sequences)
+        {
+            sequence.QueuedAt = now;
+        }
+
+        _queue.EnqueueAll(sequences, _spec.Slots - Volatile.Read(ref _running));
         _wake.Set();
     }
 

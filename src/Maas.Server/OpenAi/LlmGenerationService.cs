@@ -135,19 +135,16 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
     }
 
     /// <summary>
-    /// Submits every choice (a full queue throws here, before anything is sent) and returns their events merged in
-    /// the order they arrive.
+    /// Submits every choice in one queue operation, so they start at the same step (a full queue throws here, before
+    /// anything is sent), and returns their events merged in the order they arrive.
     /// </summary>
     public IAsyncEnumerable<ChoiceEvent> Start(ILlmEngine engine, IReadOnlyList<GenerationRequest> requests, CancellationToken cancellationToken)
     {
         var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var streams = new List<IAsyncEnumerable<GenerationEvent>>();
+        IReadOnlyList<IAsyncEnumerable<GenerationEvent>> streams;
         try
         {
-            foreach (var request in requests)
-            {
-                streams.Add(engine.GenerateAsync(request, cancel.Token));
-            }
+            streams = engine.GenerateTogether(requests, cancel.Token);
         }
         catch
         {
@@ -159,7 +156,7 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
         return Merge(streams, cancel);
     }
 
-    private static async IAsyncEnumerable<ChoiceEvent> Merge(List<IAsyncEnumerable<GenerationEvent>> streams, CancellationTokenSource cancel, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    private static async IAsyncEnumerable<ChoiceEvent> Merge(IReadOnlyList<IAsyncEnumerable<GenerationEvent>> streams, CancellationTokenSource cancel, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         using var owned = cancel;
         using var link = cancellationToken.Register(cancel.Cancel);

@@ -33,6 +33,19 @@ public sealed class RequestQueueAndLimitsTests
     }
 
     [Fact]
+    public void Choices_queued_together_are_all_queued_or_none()
+    {
+        var queue = new LlmRequestQueue<string>(3);
+        queue.Enqueue("a");
+        queue.EnqueueAll(["b", "c"]);
+        // Two more would make four waiting: neither is queued, not the first of them alone.
+        Assert.Equal(LlmErrorKind.QueueFull, Assert.Throws<LlmException>(() => queue.EnqueueAll(["d", "e"])).Kind);
+        Assert.Equal(3, queue.Count);
+        queue.EnqueueAll(["d", "e"], freeSlots: 2);
+        Assert.Equal(["a", "b", "c", "d", "e"], queue.DrainAll());
+    }
+
+    [Fact]
     public void Context_overflow_names_the_numbers()
     {
         var error = Assert.Throws<LlmException>(() => GenerationLimits.Resolve(100, 50, 128, 0));
