@@ -45,12 +45,23 @@ internal static class UltraFaceCpuScenario
             BitConverter.TryWriteBytes(image.AsSpan(i * 4), ((i * 7919 % 255) - 127f) / 128f);
         }
 
-        // A: this build (with --server-env); B, with --compare-env: the same build with other runtime settings, measured
-        // in the same rounds (an A/B of a knob without the noise between runs).
+        // A: this build (with --server-env). Compared in the same rounds (an A/B without the noise between runs): with
+        // --compare-env the same build with other settings, with --baseline another build's server (its "serve" mode).
         await using var server = await ServerProcess.StartAsync(options, null, [], options.ServerEnvironment);
-        await using var other = options.CompareEnvironment.Count == 0 ? null
-            : await ServerProcess.StartAsync(options, null, [], options.CompareEnvironment.Aggregate(new Dictionary<string, string>(options.ServerEnvironment), (env, kv) => { env[kv.Key] = kv.Value; return env; }));
-        var servers = other is null ? new[] { server } : [server, other];
+        var compared = new List<(string Label, ServerProcess Server)>();
+        await using var cleanup = new CompareCleanup(compared);
+        if (options.CompareEnvironment.Count > 0)
+        {
+            compared.Add(($"with {string.Join(", ", options.CompareEnvironment.Select(kv => $"`{kv.Key}={kv.Value}`"))}",
+                await ServerProcess.StartAsync(options, null, [], options.CompareEnvironment.Aggregate(new Dictionary<string, string>(options.ServerEnvironment), (env, kv) => { env[kv.Key] = kv.Value; return env; }))));
+        }
+
+        if (options.Baseline is { } baseline)
+        {
+            compared.Add(($"the baseline build {baseline}", await ServerProcess.StartAsync(options, baseline, [], options.ServerEnvironment)));
+        }
+
+        var servers = compared.Select(c => c.Server).Prepend(server).ToArray();
         foreach (var s in servers)
         {
             await s.RegisterAsync("ultraface", File.ReadAllBytes(path), new { instance_count = 1, threads = Threads });
@@ -70,7 +81,7 @@ internal static class UltraFaceCpuScenario
 
         await LoadGenerator.RunAsync("warm-up, in process", Clients, options.WarmupSeconds / 4, local.CallAsync);
         var rounds = new List<(Side Server, Side Local, double Load)>();
-        var others = new List<Side>();
+        var others = compared.Select(_ => new List<Side>()).ToList();
         var sides = servers.Length + 1;
         for (var r = 0; r < options.Rounds; r++)
         {
@@ -89,12 +100,12 @@ internal static class UltraFaceCpuScenario
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  round {r + 1} (load {load:0.0}): server {s.TotalMs:0.000} ms/inference (engine {s.EngineMs:0.000}, rest {s.OtherMs:0.000}, {s.Calls} calls), in process {l.TotalMs:0.000} (engine {l.EngineMs:0.000}, client loops {l.OtherMs:0.000}, {l.Calls} runs): total ratio {s.TotalMs / l.EngineMs:0.000}, engine ratio {s.EngineMs / l.EngineMs:0.000}"));
             Console.WriteLine("    server threads: " + string.Join(", ", s.TopThreads.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Name} {t.Ms:0.000}"))));
-            if (other is not null)
+            for (var c = 0; c < compared.Count; c++)
             {
-                var o = measured[1];
-                others.Add(o);
+                var o = measured[1 + c];
+                others[c].Add(o);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"    compared server: {o.TotalMs:0.000} ms/inference (engine {o.EngineMs:0.000}, rest {o.OtherMs:0.000}, {o.Calls} calls): total ratio {o.TotalMs / l.EngineMs:0.000}, rest B/A {o.OtherMs / s.OtherMs:0.000}; threads: ")
+                    $"    compared server {(char)('B' + c)}: {o.TotalMs:0.000} ms/inference (engine {o.EngineMs:0.000}, rest {o.OtherMs:0.000}, {o.Calls} calls): total ratio {o.TotalMs / l.EngineMs:0.000}, rest {(char)('B' + c)}/A {o.OtherMs / s.OtherMs:0.000}; threads: ")
                     + string.Join(", ", o.TopThreads.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Name} {t.Ms:0.000}"))));
             }
 
@@ -102,13 +113,26 @@ internal static class UltraFaceCpuScenario
         }
 
         Write(options, rounds);
-        if (others.Count > 0)
+        for (var c = 0; c < compared.Count; c++)
         {
-            var rest = others.Zip(rounds, (o, r) => o.OtherMs / r.Server.OtherMs).ToList();
-            var total = others.Zip(rounds, (o, r) => o.TotalMs / r.Local.EngineMs).ToList();
-            var perCall = others.Zip(rounds, (o, r) => o.TotalMs / r.Server.TotalMs).ToList();
+            var rest = others[c].Zip(rounds, (o, r) => o.OtherMs / r.Server.OtherMs).ToList();
+            var total = others[c].Zip(rounds, (o, r) => o.TotalMs / r.Local.EngineMs).ToList();
+            var perCall = others[c].Zip(rounds, (o, r) => o.TotalMs / r.Server.TotalMs).ToList();
+            var name = (char)('B' + c);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"- with {string.Join(", ", options.CompareEnvironment.Select(kv => $"`{kv.Key}={kv.Value}`"))} (B) against without (A), same rounds: the rest (non-engine threads) B/A median {Median(rest):0.000} (rounds {string.Join(", ", rest.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))}); server CPU per inference B/A median {Median(perCall):0.000}; B's server / in-process engine median {Median(total):0.000} (rounds {string.Join(", ", total.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))})"));
+                $"- {compared[c].Label} ({name}) against this build (A), same rounds: the rest (non-engine threads) {name}/A median {Median(rest):0.000} (rounds {string.Join(", ", rest.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))}); server CPU per inference {name}/A median {Median(perCall):0.000} (rounds {string.Join(", ", perCall.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))}); {name}'s server / in-process engine median {Median(total):0.000} (rounds {string.Join(", ", total.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)))})"));
+        }
+    }
+
+    // Stops the compared servers when the scenario ends.
+    private sealed class CompareCleanup(List<(string Label, ServerProcess Server)> compared) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var (_, server) in compared)
+            {
+                await server.DisposeAsync();
+            }
         }
     }
 
