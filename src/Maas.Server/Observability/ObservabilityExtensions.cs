@@ -129,6 +129,8 @@ public static class ObservabilityExtensions
     /// </summary>
     public static WebApplication UseMaasRequestId(this WebApplication app)
     {
+        // One logger for every request (the factory's lookup takes a lock per call).
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Maas.Request");
         app.Use(async (context, next) =>
         {
             var id = context.Request.Headers[RequestIdHeader].ToString();
@@ -139,7 +141,6 @@ public static class ObservabilityExtensions
 
             context.TraceIdentifier = id;
             context.Response.Headers[RequestIdHeader] = id;
-            var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Maas.Request");
             using (logger.BeginScope(new Dictionary<string, object> { ["RequestId"] = id }))
             {
                 await next(context);
