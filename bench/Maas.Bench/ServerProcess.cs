@@ -2,6 +2,9 @@ using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Maas.Server;
+using Maas.Server.Auth;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 
 namespace Maas.Bench;
 
@@ -66,6 +69,9 @@ internal sealed class ServerProcess : IAsyncDisposable
         // --trace-listener: record every span in process, as an exporter would (minus sending them anywhere).
         using var listener = args.Contains(TraceListenerFlag) ? SpanCounter.Start() : null;
         var app = MaasApp.Create([.. args.Where(a => a != TraceListenerFlag)]);
+        // The thread pool's completed work items so far: the benchmark counts hand-offs between threads per request.
+        app.MapGet(ThreadPoolPath, () => Results.Text(ThreadPool.CompletedWorkItemCount.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+            .RequireScope(Maas.Core.Tenancy.MaasScopes.Admin);
         await app.StartAsync();
         Console.WriteLine("READY");
         await Console.In.ReadToEndAsync(); // the parent closes stdin to stop us
@@ -74,6 +80,16 @@ internal sealed class ServerProcess : IAsyncDisposable
         {
             Console.Error.WriteLine($"spans recorded: {SpanCounter.Recorded}");
         }
+    }
+
+    /// <summary>Where a serve-mode server answers its thread pool's completed work item count (builds before it: 404).</summary>
+    public const string ThreadPoolPath = "/bench/thread-pool";
+
+    /// <summary>The server's thread pool's completed work items so far, or null when its build does not say.</summary>
+    public long? ThreadPoolWorkItems()
+    {
+        using var response = Client.GetAsync(ThreadPoolPath).GetAwaiter().GetResult();
+        return response.IsSuccessStatusCode && long.TryParse(response.Content.ReadAsStringAsync().GetAwaiter().GetResult(), out var n) ? n : null;
     }
 
     /// <summary>The serve-mode flag that turns the in-process span listener on.</summary>

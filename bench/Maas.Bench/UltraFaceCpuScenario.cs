@@ -29,7 +29,7 @@ internal static class UltraFaceCpuScenario
     private const int Threads = 2;
     private const int Clients = 8;
 
-    private sealed record Side(double TotalMs, double EngineMs, double OtherMs, int Calls, IReadOnlyList<(string Name, double Ms)> TopThreads);
+    private sealed record Side(double TotalMs, double EngineMs, double OtherMs, int Calls, IReadOnlyList<(string Name, double Ms)> TopThreads, double WorkItems);
 
     public static async Task RunAsync(BenchOptions options)
     {
@@ -91,21 +91,21 @@ internal static class UltraFaceCpuScenario
             foreach (var i in Enumerable.Range(0, sides).Select(k => (k + r) % sides))
             {
                 measured[i] = i < servers.Length
-                    ? await MeasureAsync(servers[i].Pid, serverEngine, Clients, options.Seconds, calls[i])
-                    : await MeasureAsync(self, localEngine, Clients, options.Seconds, local.CallAsync);
+                    ? await MeasureAsync(servers[i].Pid, serverEngine, Clients, options.Seconds, calls[i], servers[i].ThreadPoolWorkItems)
+                    : await MeasureAsync(self, localEngine, Clients, options.Seconds, local.CallAsync, () => ThreadPool.CompletedWorkItemCount);
             }
 
             var (s, l) = (measured[0], measured[^1]);
             rounds.Add((s, l, load));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  round {r + 1} (load {load:0.0}): server {s.TotalMs:0.000} ms/inference (engine {s.EngineMs:0.000}, rest {s.OtherMs:0.000}, {s.Calls} calls), in process {l.TotalMs:0.000} (engine {l.EngineMs:0.000}, client loops {l.OtherMs:0.000}, {l.Calls} runs): total ratio {s.TotalMs / l.EngineMs:0.000}, engine ratio {s.EngineMs / l.EngineMs:0.000}"));
+                $"  round {r + 1} (load {load:0.0}): server {s.TotalMs:0.000} ms/inference (engine {s.EngineMs:0.000}, rest {s.OtherMs:0.000}, {s.Calls} calls, {s.WorkItems:0.0} thread-pool work items each), in process {l.TotalMs:0.000} (engine {l.EngineMs:0.000}, client loops {l.OtherMs:0.000}, {l.Calls} runs, {l.WorkItems:0.0} work items each): total ratio {s.TotalMs / l.EngineMs:0.000}, engine ratio {s.EngineMs / l.EngineMs:0.000}"));
             Console.WriteLine("    server threads: " + string.Join(", ", s.TopThreads.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Name} {t.Ms:0.000}"))));
             for (var c = 0; c < compared.Count; c++)
             {
                 var o = measured[1 + c];
                 others[c].Add(o);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"    compared server {(char)('B' + c)}: {o.TotalMs:0.000} ms/inference (engine {o.EngineMs:0.000}, rest {o.OtherMs:0.000}, {o.Calls} calls): total ratio {o.TotalMs / l.EngineMs:0.000}, rest {(char)('B' + c)}/A {o.OtherMs / s.OtherMs:0.000}; threads: ")
+                    $"    compared server {(char)('B' + c)}: {o.TotalMs:0.000} ms/inference (engine {o.EngineMs:0.000}, rest {o.OtherMs:0.000}, {o.Calls} calls, {o.WorkItems:0.0} work items each): total ratio {o.TotalMs / l.EngineMs:0.000}, rest {(char)('B' + c)}/A {o.OtherMs / s.OtherMs:0.000}; threads: ")
                     + string.Join(", ", o.TopThreads.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Name} {t.Ms:0.000}"))));
             }
 
@@ -189,19 +189,23 @@ internal static class UltraFaceCpuScenario
         return name => name == onnx || name.StartsWith(worker, StringComparison.Ordinal) || (name.Length == 15 && worker.StartsWith(name, StringComparison.Ordinal));
     }
 
-    private static async Task<Side> MeasureAsync(int pid, Func<string, bool> engine, int clients, double seconds, Func<int, CancellationToken, Task<bool>> call)
+    // workItems: the side's thread pool work items completed so far (hand-offs between threads), or null when unknown.
+    private static async Task<Side> MeasureAsync(int pid, Func<string, bool> engine, int clients, double seconds, Func<int, CancellationToken, Task<bool>> call, Func<long?> workItems)
     {
         Dictionary<int, (string Name, long Ticks)>? before = null, after = null;
+        long? itemsBefore = null, itemsAfter = null;
         var m = await LoadGenerator.RunAsync("measure", clients, seconds, call, serverCpu: () =>
         {
             var snapshot = ThreadTicks(pid);
             if (before is null)
             {
                 before = snapshot;
+                itemsBefore = workItems();
             }
             else
             {
                 after = snapshot;
+                itemsAfter = workItems();
             }
 
             return TimeSpan.Zero;
@@ -212,7 +216,8 @@ internal static class UltraFaceCpuScenario
         var engineMs = deltas.Where(d => engine(d.Name)).Sum(d => d.Ms);
         var totalMs = deltas.Sum(d => d.Ms);
         var top = deltas.GroupBy(d => d.Name).Select(g => (g.Key, g.Sum(d => d.Ms))).Where(g => g.Item2 > 0).OrderByDescending(g => g.Item2).Take(8).ToList();
-        return new Side(totalMs, engineMs, totalMs - engineMs, calls, top);
+        var items = itemsAfter is { } a && itemsBefore is { } b0 ? (double)(a - b0) / Math.Max(1, calls) : double.NaN;
+        return new Side(totalMs, engineMs, totalMs - engineMs, calls, top, items);
     }
 
     /// <summary>Each thread's name and user + system CPU so far, in clock ticks.</summary>
