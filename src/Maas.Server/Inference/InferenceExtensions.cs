@@ -25,11 +25,7 @@ public static class InferenceExtensions
             .ValidateOnStart();
         // Refused uploads stay in the socket: the listener reads only a little ahead of the handlers (plain and TLS).
         services.AddOptions<SocketTransportOptions>()
-            .Configure<IOptions<InferenceOptions>>((transport, o) =>
-            {
-                transport.MaxReadBufferSize = o.Value.HttpReadAheadBytes;
-                transport.MaxWriteBufferSize = o.Value.HttpWriteBehindBytes;
-            });
+            .Configure<IOptions<InferenceOptions>>((transport, o) => transport.MaxReadBufferSize = o.Value.HttpReadAheadBytes);
         // Larger receive blocks for the listener (replaces Kestrel's factory of 4 KiB block pools; 0 keeps it).
         if (builder.Configuration.GetValue<int?>($"{InferenceOptions.Section}:{nameof(InferenceOptions.HttpReceiveBlockBytes)}") != 0)
         {
@@ -37,11 +33,7 @@ public static class InferenceExtensions
         }
 
         services.AddOptions<KestrelServerOptions>()
-            .Configure<IOptions<InferenceOptions>>((kestrel, o) =>
-            {
-                kestrel.Limits.MaxRequestBufferSize = o.Value.HttpReadAheadBytes;
-                kestrel.Limits.MaxResponseBufferSize = o.Value.HttpWriteBehindBytes;
-            });
+            .Configure<IOptions<InferenceOptions>>((kestrel, o) => kestrel.Limits.MaxRequestBufferSize = o.Value.HttpReadAheadBytes);
 
         // A per-address rate of new connections, checked before a connection's first request is parsed.
         if (builder.Configuration.GetValue<double?>($"{InferenceOptions.Section}:{nameof(InferenceOptions.HttpConnectionsPerSecondPerAddress)}") is > 0)

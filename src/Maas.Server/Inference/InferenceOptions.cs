@@ -22,15 +22,6 @@ public sealed class InferenceOptions : IValidatableObject
     public long HttpReadAheadBytes { get; set; } = MinHttpReadAheadBytes;
 
     /// <summary>
-    /// How many bytes of responses the HTTP listener holds for a connection before a handler's flush waits for them to be
-    /// sent (the socket transport's write buffer and Kestrel's response buffer; Kestrel's own default is 64 KiB). A
-    /// response that fits leaves in one flush that completes at once, so the request's thread goes straight on to the
-    /// connection's next request instead of waiting for the send loop to drain the pipe.
-    /// </summary>
-    [Range(MinHttpWriteBehindBytes, 1L << 30, ErrorMessage = "Maas:Inference:HttpWriteBehindBytes must be between 65536 and 1073741824")]
-    public long HttpWriteBehindBytes { get; set; } = 256 * 1024;
-
-    /// <summary>
     /// The size of the blocks the HTTP listener receives request bytes into (0: Kestrel's own pool of 4 KiB blocks). One
     /// socket receive fills at most one block and wakes the request's reader once, so larger blocks mean fewer receives
     /// and thread-pool hand-offs for large tensor bodies, at the cost of a block per connection that is receiving.
@@ -57,9 +48,6 @@ public sealed class InferenceOptions : IValidatableObject
 
     /// <summary>The least read-ahead: Kestrel needs a request line (8 KiB) and its headers (32 KiB) to fit.</summary>
     public const long MinHttpReadAheadBytes = 64 * 1024;
-
-    /// <summary>The least write buffer: Kestrel's own default.</summary>
-    public const long MinHttpWriteBehindBytes = 64 * 1024;
 
     /// <summary>The most elements one input tensor may hold.</summary>
     [Range(1, long.MaxValue)]

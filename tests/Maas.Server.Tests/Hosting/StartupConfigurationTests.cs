@@ -16,7 +16,6 @@ public sealed class StartupConfigurationTests
     [InlineData("Maas:Inference:GrpcMaxStreamsPerConnection", "0", "Maas:Inference:GrpcMaxStreamsPerConnection must be between 1 and 10000")]
     [InlineData("Maas:Inference:HttpReceiveBlockBytes", "1000", "Maas:Inference:HttpReceiveBlockBytes must be 0 (Kestrel's pool) or between 4096 and 1048576, not 1000")]
     [InlineData("Maas:Inference:HttpReadAheadBytes", "1024", "Maas:Inference:HttpReadAheadBytes must be between 65536 and 1073741824")]
-    [InlineData("Maas:Inference:HttpWriteBehindBytes", "1024", "Maas:Inference:HttpWriteBehindBytes must be between 65536 and 1073741824")]
     [InlineData("Maas:ServingLimits:MaxInstanceCount", "0", "Maas:ServingLimits:MaxInstanceCount must be between 1 and 64, not 0")]
     [InlineData("Maas:Hosting:MemoryBudgetPercent", "0", "Maas:Hosting:MemoryBudgetPercent must be between 1 and 100")]
     [InlineData("Maas:Llm:PromptCacheBytes", "-1", "Maas:Llm:PromptCacheBytes must be between 0 (off) and this machine's memory")]

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Net;
 using Maas.Core.Formats.Onnx;
 using Maas.Server.Inference;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Maas.Server.Tests.Inference;
 
@@ -34,42 +33,6 @@ public sealed class ReceiveBlockTests
         }
 
         var json = $$$"""{"inputs":[{"name":"input","shape":[{{{Rows}}},4],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}],"parameters":{"binary_data_output":true}}""";
-        for (var call = 0; call < 3; call++)
-        {
-            using var response = await server.Client.PostAsync("/v2/models/wide/infer", InferenceHost.BinaryBody(json, raw));
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            var (_, binary) = await InferenceHost.ReadBinaryResponseAsync(response);
-            Assert.Equal(raw, binary);
-        }
-    }
-
-    // Responses under the one-flush size (256 KiB) and over it, with Kestrel's write buffer and the default one: the
-    // listener holds what the write buffer allows and every byte arrives in order either way.
-    [Theory]
-    [InlineData(64 * 1024, 104 * 1024)]
-    [InlineData(64 * 1024, 300 * 1024)]
-    [InlineData(256 * 1024, 104 * 1024)]
-    [InlineData(256 * 1024, 300 * 1024)]
-    public async Task Binary_responses_round_trip_under_and_over_the_one_flush_size_with_either_write_buffer(int writeBehind, int responseBytes)
-    {
-        await using var server = await InferenceHost.StartAsync(new Dictionary<string, string?>
-        {
-            ["Maas:Inference:HttpWriteBehindBytes"] = writeBehind.ToString(CultureInfo.InvariantCulture),
-        });
-        var transport = server.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>>().Value;
-        var kestrel = server.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>>().Value;
-        Assert.Equal(writeBehind, transport.MaxWriteBufferSize);
-        Assert.Equal(writeBehind, kestrel.Limits.MaxResponseBufferSize);
-        await server.RegisterAsync("wide", OnnxModelWriter.Identity(OnnxElementType.Float, "batch", 4).ToBytes(), new { max_batch_size = 0 });
-
-        var rows = responseBytes / (4 * sizeof(float));
-        var raw = new byte[rows * 4 * sizeof(float)];
-        for (var i = 0; i < raw.Length / sizeof(float); i++)
-        {
-            BitConverter.TryWriteBytes(raw.AsSpan(i * sizeof(float)), (float)i);
-        }
-
-        var json = $$$"""{"inputs":[{"name":"input","shape":[{{{rows}}},4],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}],"parameters":{"binary_data_output":true}}""";
         for (var call = 0; call < 3; call++)
         {
             using var response = await server.Client.PostAsync("/v2/models/wide/infer", InferenceHost.BinaryBody(json, raw));
