@@ -7,7 +7,7 @@ using Maas.Bench;
 //   ... -- --only eviction: N models under a memory budget for N/3, Zipf-skewed calls (hit rate, miss latency, RSS vs budget)
 //   ... -- --only deployment-sync [--postgres 'Host=127.0.0.1;Port=55432;Username=postgres;Database=postgres']: two servers on one database, how soon the second sees a deployment change made on the first (SQLite, and PostgreSQL in the same run when given)
 //   ... -- --only training-serving: an MLP's REST throughput idle and while a Fashion-MNIST training job runs on the same server
-//   ... -- --only ultraface-cpu [--rounds 8 --seconds 10 --warmup-seconds 60 --compare-env KEY=VALUE]: UltraFace's server CPU per inference against ONNX Runtime's in process, per thread (console and bench/results/ultraface-cpu.json)
+//   ... -- --only ultraface-cpu [--rounds 8 --seconds 10 --warmup-seconds 60 --compare-env KEY=VALUE --baseline other/Maas.Bench.dll]: UltraFace's server CPU per inference against ONNX Runtime's in process, per thread, with thread-pool work items per inference; the compared servers in the same rounds (console and bench/results/ultraface-cpu.json)
 //   ... -- --only baseline --baseline ../other-worktree/bench/Maas.Bench/bin/Release/net10.0/Maas.Bench.dll: this build's server against another build's
 // With --only, the scenarios not run keep their previous results in docs/benchmarks.md and bench/results/onnx-serving.json.
 // "serve" is the child-process mode the benchmark starts the server in.
@@ -124,7 +124,7 @@ internal sealed record BenchOptions
 
     public string DocsPath => Path.Combine(RepoRoot, "docs", "benchmarks.md");
 
-    /// <summary>Another build's Maas.Bench.dll, whose server the "baseline" scenario runs next to this build's.</summary>
+    /// <summary>Another build's Maas.Bench.dll, whose server the "baseline" and "ultraface-cpu" scenarios run next to this build's.</summary>
     public string? Baseline { get; init; }
 
     /// <summary>Environment variables for this build's server in the "baseline" scenario (--server-env KEY=VALUE, repeatable).</summary>
