@@ -176,6 +176,11 @@ internal static class UltraFaceCpuScenario
             ["ratio_median"] = Median(total),
             ["engine_ratio_median"] = Median(engine),
         };
+        if (!options.Write)
+        {
+            return; // a trial (--write no): printed only, the reference results stay
+        }
+
         Directory.CreateDirectory(Path.GetDirectoryName(options.JsonPath)!);
         File.WriteAllText(Path.Combine(Path.GetDirectoryName(options.JsonPath)!, "ultraface-cpu.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
