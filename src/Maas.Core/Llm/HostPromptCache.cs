@@ -12,13 +12,17 @@ public sealed class HostPromptCache
 
     private readonly PrefixCacheIndex _index = new();
     private readonly Dictionary<int, SavedPrompt> _states = [];
+    private readonly Action<byte[]>? _dropped;
     private int _nextId;
 
     /// <summary>A cache holding at most <paramref name="budgetBytes"/> bytes of state (0: keeps nothing).</summary>
-    public HostPromptCache(long budgetBytes)
+    /// <param name="budgetBytes">The most bytes of state (and kept logits) held.</param>
+    /// <param name="dropped">Gets the state buffer of an entry dropped (evicted, replaced, cleared), not of one taken.</param>
+    public HostPromptCache(long budgetBytes, Action<byte[]>? dropped = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(budgetBytes);
         BudgetBytes = budgetBytes;
+        _dropped = dropped;
     }
 
     /// <summary>The most bytes of state the cache holds.</summary>
@@ -84,17 +88,28 @@ public sealed class HostPromptCache
     /// kept beside them for reuse by text (<see cref="NextOf"/>). False (and nothing changes) when it is not
     /// <see cref="Wants">wanted</see>.
     /// </summary>
-    public bool Add(IReadOnlyList<int> tokens, byte[] state, float[]? logits = null, int logitsAt = 0, int? next = null)
+    public bool Add(IReadOnlyList<int> tokens, byte[] state, float[]? logits = null, int logitsAt = 0, int? next = null) =>
+        Add(tokens, new ArraySegment<byte>(state), logits, logitsAt, next);
+
+    /// <summary>
+    /// As <see cref="Add(IReadOnlyList{int}, byte[], float[], int, int?)"/>, the state being the first
+    /// <c>state.Count</c> bytes of a larger buffer (one reused for it): the whole buffer counts in the budget.
+    /// </summary>
+    public bool Add(IReadOnlyList<int> tokens, ArraySegment<byte> state, float[]? logits = null, int logitsAt = 0, int? next = null)
     {
         ArgumentNullException.ThrowIfNull(tokens);
-        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(state.Array);
+        if (state.Offset != 0)
+        {
+            throw new ArgumentException("the state starts its buffer", nameof(state));
+        }
         if (logits is not null)
         {
             ArgumentOutOfRangeException.ThrowIfLessThan(logitsAt, 1);
             ArgumentOutOfRangeException.ThrowIfGreaterThan(logitsAt, tokens.Count);
         }
 
-        var size = state.Length + (logits is null ? 0 : 4L * logits.Length);
+        var size = state.Array.LongLength + (logits is null ? 0 : 4L * logits.Length);
         if (!Wants(tokens, size))
         {
             if (_index.FindLongest(tokens) is { } held && held.Length == tokens.Count)
@@ -138,6 +153,13 @@ public sealed class HostPromptCache
     /// </summary>
     public (int[] Tokens, byte[] State, float[]? Logits, int LogitsAt) Take(int entryId)
     {
+        var (tokens, state, logits, logitsAt) = TakeSegment(entryId);
+        return (tokens, state.Array!, logits, logitsAt);
+    }
+
+    /// <summary>As <see cref="Take"/>, the state as the part of its buffer it fills (the caller owns the buffer then).</summary>
+    public (int[] Tokens, ArraySegment<byte> State, float[]? Logits, int LogitsAt) TakeSegment(int entryId)
+    {
         if (!_states.TryGetValue(entryId, out var saved))
         {
             throw new KeyNotFoundException($"no host cache entry {entryId}");
@@ -145,7 +167,7 @@ public sealed class HostPromptCache
 
         int[] tokens = [.. _index.TokensOf(entryId)];
         var logitsAt = saved.Logits is null ? 0 : _index.OutputAt(entryId);
-        Drop(entryId);
+        Remove(entryId);
         return (tokens, saved.State, saved.Logits, logitsAt);
     }
 
@@ -159,6 +181,13 @@ public sealed class HostPromptCache
     }
 
     private void Drop(int entryId)
+    {
+        var state = _states[entryId].State.Array!;
+        Remove(entryId);
+        _dropped?.Invoke(state);
+    }
+
+    private void Remove(int entryId)
     {
         Bytes -= _states[entryId].Bytes;
         _states.Remove(entryId);
@@ -178,5 +207,5 @@ public sealed class HostPromptCache
         return true;
     }
 
-    private sealed record SavedPrompt(byte[] State, float[]? Logits, long Bytes, int? Next);
+    private sealed record SavedPrompt(ArraySegment<byte> State, float[]? Logits, long Bytes, int? Next);
 }

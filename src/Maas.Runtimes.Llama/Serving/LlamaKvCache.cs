@@ -20,10 +20,10 @@ internal sealed class LlamaKvCache
         new EventId(1, "PromptCacheRestore"),
         "Slot {Slot}: restored {Tokens} prompt tokens of a saved {Saved} ({Bytes} bytes) from the host prompt cache in {Milliseconds:F2} ms");
 
-    private static readonly Action<ILogger, int, int, long, double, Exception?> SavedLog = LoggerMessage.Define<int, int, long, double>(
+    private static readonly Action<ILogger, int, int, long, string, double, Exception?> SavedLog = LoggerMessage.Define<int, int, long, string, double>(
         LogLevel.Debug,
         new EventId(2, "PromptCacheSave"),
-        "Slot {Slot}: saved {Tokens} tokens ({Bytes} bytes) to the host prompt cache in {Milliseconds:F2} ms before it was overwritten");
+        "Slot {Slot}: saved {Tokens} tokens ({Bytes} bytes, into {Buffer} buffer) to the host prompt cache in {Milliseconds:F2} ms before it was overwritten");
 
     private readonly LlamaContext _context;
     private readonly LlmModelSpec _spec;
@@ -31,6 +31,9 @@ internal sealed class LlamaKvCache
     private readonly PrefixCacheIndex _index = new();
     private readonly KvSlotPlanner _planner;
     private readonly HostPromptCache? _host;
+
+    // The host cache's state buffers, handed back when restored or dropped and reused by the next save.
+    private readonly StateBufferPool _buffers;
     private readonly LlamaEngineCounters _counters;
     private readonly Func<int, bool> _idle;
     private readonly ILogger _logger;
@@ -45,6 +48,9 @@ internal sealed class LlamaKvCache
     // nor the index: reuse by text spells with it, and a prompt that takes it computes it like any prompt token.
     private readonly int[] _next;
 
+    // Whole per-slot buffers copied since the last TakeCopies (llama.cpp copies them at the next decode).
+    private int _copies;
+
     public LlamaKvCache(LlamaContext context, LlmModelSpec spec, LlamaTokenizer tokenizer, LlamaEngineCounters counters, ILogger logger)
     {
         _context = context;
@@ -53,7 +59,9 @@ internal sealed class LlamaKvCache
         _counters = counters;
         _occupants = new LlamaSequence?[spec.Slots];
         _planner = new KvSlotPlanner(spec.Slots, spec.UnifiedKvCache, spec.PrefixCache, hostCache: spec.PromptCacheBytes > 0);
-        _host = spec.PrefixCache && spec.PromptCacheBytes > 0 ? new HostPromptCache(spec.PromptCacheBytes) : null;
+        // Spare buffers: a few, at most a sixteenth of the host cache's budget beside it.
+        _buffers = new StateBufferPool(maxBuffers: 4, maxBytes: spec.PromptCacheBytes / 16);
+        _host = spec.PrefixCache && spec.PromptCacheBytes > 0 ? new HostPromptCache(spec.PromptCacheBytes, _buffers.Return) : null;
         _idle = Idle;
         _logits = new float[]?[spec.Slots];
         _next = new int[spec.Slots];
@@ -85,7 +93,7 @@ internal sealed class LlamaKvCache
         // The last prompt token is decoded again (its logits start the generation) unless its logits were kept.
         reuse = Math.Min(reuse, prompt.Length);
         // Taken before the target is saved, which could otherwise push the entry out of the budget.
-        var restored = restoreFrom is { } entry ? _host!.Take(entry) : default;
+        var restored = restoreFrom is { } entry ? _host!.TakeSegment(entry) : default;
         Save(target, copyFrom is null && restoreFrom is null ? reuse : 0);
         if (restoreFrom is not null)
         {
@@ -97,6 +105,7 @@ internal sealed class LlamaKvCache
             var logitsAt = _index.OutputAt(from);
             _index.Remove(target);
             reuse = memory.CopyPrefix(from, target, reuse) ? reuse : 0;
+            _copies += _spec.UnifiedKvCache ? 0 : 1;
             if (reuse > 0)
             {
                 _index.Append(target, prompt.AsSpan(0, reuse));
@@ -210,13 +219,21 @@ internal sealed class LlamaKvCache
         var started = Stopwatch.GetTimestamp();
         var logitsAt = _index.OutputAt(slot);
         var logits = logitsAt > 0 ? _logits[slot]!.ToArray() : null;
-        if (_host.Add([.. tokens], _context.SaveSequenceState(slot, size), logits, logitsAt, _next[slot] >= 0 ? _next[slot] : null))
+        var reused = _buffers.Reused;
+        var buffer = _buffers.Rent(size);
+        var state = new ArraySegment<byte>(buffer, 0, checked((int)size));
+        _context.SaveSequenceState(slot, state.AsSpan());
+        if (_host.Add([.. tokens], state, logits, logitsAt, _next[slot] >= 0 ? _next[slot] : null))
         {
             _counters.HostSaved();
             if (_logger.IsEnabled(LogLevel.Debug))
             {
-                SavedLog(_logger, slot, tokens.Count, size, Stopwatch.GetElapsedTime(started).TotalMilliseconds, null);
+                SavedLog(_logger, slot, tokens.Count, size, _buffers.Reused > reused ? "a reused" : "a new", Stopwatch.GetElapsedTime(started).TotalMilliseconds, null);
             }
+        }
+        else
+        {
+            _buffers.Return(buffer);
         }
 
         _counters.HostCache(_host);
@@ -262,7 +279,7 @@ internal sealed class LlamaKvCache
         _index.OutputAt(slot) > 0 && _logits[slot] is { } logits ? logits : throw new InvalidOperationException($"slot {slot} kept no logits");
 
     // Loads a saved prompt into the slot and cuts it to the part the new prompt shares; the entry moves to the slot.
-    private int Restore(int[] tokens, byte[] state, int slot, int reuse)
+    private int Restore(int[] tokens, ArraySegment<byte> state, int slot, int reuse)
     {
         var started = Stopwatch.GetTimestamp();
         _counters.HostCache(_host!);
@@ -271,12 +288,16 @@ internal sealed class LlamaKvCache
         memory.Remove(slot);
         try
         {
-            _context.LoadSequenceState(slot, state);
+            _context.LoadSequenceState(slot, state.AsSpan());
         }
         catch (LlamaException)
         {
             memory.Remove(slot); // llama.cpp empties the sequence when a restore fails; make sure of it
             return 0;
+        }
+        finally
+        {
+            _buffers.Return(state.Array!);
         }
 
         if (!memory.Remove(slot, reuse, -1))
@@ -289,10 +310,18 @@ internal sealed class LlamaKvCache
         _counters.HostRestored(reuse);
         if (_logger.IsEnabled(LogLevel.Debug))
         {
-            RestoredLog(_logger, slot, reuse, tokens.Length, state.LongLength, Stopwatch.GetElapsedTime(started).TotalMilliseconds, null);
+            RestoredLog(_logger, slot, reuse, tokens.Length, (long)state.Count, Stopwatch.GetElapsedTime(started).TotalMilliseconds, null);
         }
 
         return reuse;
+    }
+
+    /// <summary>Whole per-slot KV buffers copied since the last call: llama.cpp copies them in the next decode.</summary>
+    public int TakeCopies()
+    {
+        var copies = _copies;
+        _copies = 0;
+        return copies;
     }
 
     /// <summary>Records tokens just decoded into a slot's KV.</summary>
