@@ -20,10 +20,10 @@ internal sealed class LlamaKvCache
         new EventId(1, "PromptCacheRestore"),
         "Slot {Slot}: restored {Tokens} prompt tokens of a saved {Saved} ({Bytes} bytes) from the host prompt cache in {Milliseconds:F2} ms");
 
-    private static readonly Action<ILogger, int, int, long, string, double, Exception?> SavedLog = LoggerMessage.Define<int, int, long, string, double>(
+    private static readonly Action<ILogger, int, int, long, double, string, Exception?> SavedLog = LoggerMessage.Define<int, int, long, double, string>(
         LogLevel.Debug,
         new EventId(2, "PromptCacheSave"),
-        "Slot {Slot}: saved {Tokens} tokens ({Bytes} bytes, into {Buffer} buffer) to the host prompt cache in {Milliseconds:F2} ms before it was overwritten");
+        "Slot {Slot}: saved {Tokens} tokens ({Bytes} bytes) to the host prompt cache in {Milliseconds:F2} ms before it was overwritten, into {Buffer} buffer");
 
     private readonly LlamaContext _context;
     private readonly LlmModelSpec _spec;
@@ -228,7 +228,7 @@ internal sealed class LlamaKvCache
             _counters.HostSaved();
             if (_logger.IsEnabled(LogLevel.Debug))
             {
-                SavedLog(_logger, slot, tokens.Count, size, _buffers.Reused > reused ? "a reused" : "a new", Stopwatch.GetElapsedTime(started).TotalMilliseconds, null);
+                SavedLog(_logger, slot, tokens.Count, size, Stopwatch.GetElapsedTime(started).TotalMilliseconds, _buffers.Reused > reused ? "a reused" : "a new", null);
             }
         }
         else
