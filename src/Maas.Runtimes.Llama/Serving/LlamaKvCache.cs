@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Maas.Core.Llm;
@@ -10,7 +11,7 @@ namespace Maas.Runtimes.Llama.Serving;
 /// holds (the prefix index), where a new request goes (the slot planner), and eviction of idle slots' prefixes.
 /// </summary>
 /// <remarks>Runs on the engine loop thread only.</remarks>
-internal sealed class LlamaKvCache
+internal sealed class LlamaKvCache : IDisposable
 {
     // Cells idle slots' cached prefixes may always keep in a unified cache (see TrimIdle).
     private const int IdleCacheFloor = 512;
@@ -60,7 +61,7 @@ internal sealed class LlamaKvCache
         _occupants = new LlamaSequence?[spec.Slots];
         _planner = new KvSlotPlanner(spec.Slots, spec.UnifiedKvCache, spec.PrefixCache, hostCache: spec.PromptCacheBytes > 0);
         // Spare buffers: a few, at most a sixteenth of the host cache's budget beside it.
-        _buffers = new StateBufferPool(maxBuffers: 4, maxBytes: spec.PromptCacheBytes / 16);
+        _buffers = new StateBufferPool(maxBuffers: 4, maxBytes: spec.PromptCacheBytes / 16, Native.HugePageBuffer.Allocate);
         _host = spec.PrefixCache && spec.PromptCacheBytes > 0 ? new HostPromptCache(spec.PromptCacheBytes, _buffers.Return) : null;
         _idle = Idle;
         _logits = new float[]?[spec.Slots];
@@ -93,11 +94,11 @@ internal sealed class LlamaKvCache
         // The last prompt token is decoded again (its logits start the generation) unless its logits were kept.
         reuse = Math.Min(reuse, prompt.Length);
         // Taken before the target is saved, which could otherwise push the entry out of the budget.
-        var restored = restoreFrom is { } entry ? _host!.TakeSegment(entry) : default;
+        var restored = restoreFrom is { } entry ? _host!.TakeBuffer(entry) : default;
         Save(target, copyFrom is null && restoreFrom is null ? reuse : 0);
         if (restoreFrom is not null)
         {
-            reuse = Restore(restored.Tokens, restored.State, target, reuse);
+            reuse = Restore(restored.Tokens, restored.Buffer, restored.Length, target, reuse);
             KeepLogits(target, restored.Logits, restored.LogitsAt, reuse);
         }
         else if (copyFrom is { } from)
@@ -221,9 +222,8 @@ internal sealed class LlamaKvCache
         var logits = logitsAt > 0 ? _logits[slot]!.ToArray() : null;
         var reused = _buffers.Reused;
         var buffer = _buffers.Rent(size);
-        var state = new ArraySegment<byte>(buffer, 0, checked((int)size));
-        _context.SaveSequenceState(slot, state.AsSpan());
-        if (_host.Add([.. tokens], state, logits, logitsAt, _next[slot] >= 0 ? _next[slot] : null))
+        _context.SaveSequenceState(slot, buffer.Memory.Span[..checked((int)size)]);
+        if (_host.Add([.. tokens], buffer, (int)size, logits, logitsAt, _next[slot] >= 0 ? _next[slot] : null))
         {
             _counters.HostSaved();
             if (_logger.IsEnabled(LogLevel.Debug))
@@ -279,7 +279,7 @@ internal sealed class LlamaKvCache
         _index.OutputAt(slot) > 0 && _logits[slot] is { } logits ? logits : throw new InvalidOperationException($"slot {slot} kept no logits");
 
     // Loads a saved prompt into the slot and cuts it to the part the new prompt shares; the entry moves to the slot.
-    private int Restore(int[] tokens, ArraySegment<byte> state, int slot, int reuse)
+    private int Restore(int[] tokens, IMemoryOwner<byte> state, int length, int slot, int reuse)
     {
         var started = Stopwatch.GetTimestamp();
         _counters.HostCache(_host!);
@@ -288,7 +288,7 @@ internal sealed class LlamaKvCache
         memory.Remove(slot);
         try
         {
-            _context.LoadSequenceState(slot, state.AsSpan());
+            _context.LoadSequenceState(slot, state.Memory.Span[..length]);
         }
         catch (LlamaException)
         {
@@ -297,7 +297,7 @@ internal sealed class LlamaKvCache
         }
         finally
         {
-            _buffers.Return(state.Array!);
+            _buffers.Return(state);
         }
 
         if (!memory.Remove(slot, reuse, -1))
@@ -310,7 +310,7 @@ internal sealed class LlamaKvCache
         _counters.HostRestored(reuse);
         if (_logger.IsEnabled(LogLevel.Debug))
         {
-            RestoredLog(_logger, slot, reuse, tokens.Length, (long)state.Count, Stopwatch.GetElapsedTime(started).TotalMilliseconds, null);
+            RestoredLog(_logger, slot, reuse, tokens.Length, (long)length, Stopwatch.GetElapsedTime(started).TotalMilliseconds, null);
         }
 
         return reuse;
@@ -322,6 +322,13 @@ internal sealed class LlamaKvCache
         var copies = _copies;
         _copies = 0;
         return copies;
+    }
+
+    /// <summary>Frees the host cache's saved states and spare buffers (native memory); the loop has stopped.</summary>
+    public void Dispose()
+    {
+        _host?.Clear();
+        _buffers.Dispose();
     }
 
     /// <summary>Records tokens just decoded into a slot's KV.</summary>

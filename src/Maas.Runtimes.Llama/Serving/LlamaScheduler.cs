@@ -146,6 +146,7 @@ internal sealed class LlamaScheduler : IDisposable
     /// <summary>Frees the context; call after <see cref="StopAsync"/>.</summary>
     public void Dispose()
     {
+        _cache.Dispose();
         _batch.Dispose();
         _context.Dispose();
         _wake.Dispose();

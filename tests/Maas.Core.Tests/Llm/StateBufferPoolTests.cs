@@ -47,8 +47,8 @@ public sealed class StateBufferPoolTests
     public void The_smallest_buffer_that_fits_is_handed_out()
     {
         var pool = new StateBufferPool(maxBuffers: 4, maxBytes: 1 << 30);
-        var big = new byte[40_000];
-        var small = new byte[30_000];
+        var big = new ArrayBuffer(new byte[40_000]);
+        var small = new ArrayBuffer(new byte[30_000]);
         pool.Return(big);
         pool.Return(small);
 
@@ -60,7 +60,7 @@ public sealed class StateBufferPoolTests
     public void Never_holds_more_than_its_buffers_or_bytes_dropping_the_oldest()
     {
         var pool = new StateBufferPool(maxBuffers: 2, maxBytes: 250);
-        byte[][] buffers = [new byte[100], new byte[100], new byte[100], new byte[300]];
+        ArrayBuffer[] buffers = [new(new byte[100]), new(new byte[100]), new(new byte[100]), new(new byte[300])];
         foreach (var buffer in buffers)
         {
             pool.Return(buffer);
@@ -72,5 +72,37 @@ public sealed class StateBufferPoolTests
         Assert.Same(buffers[1], pool.Rent(60));
         Assert.Same(buffers[2], pool.Rent(60));
         Assert.Equal(0, new StateBufferPool(0, 1000).Count);
+    }
+
+    [Fact]
+    public void New_buffers_come_from_the_allocator_and_those_the_pool_lets_go_are_disposed_of()
+    {
+        var made = new List<Owner>();
+        var pool = new StateBufferPool(maxBuffers: 1, maxBytes: 1 << 20, allocate: n =>
+        {
+            var owner = new Owner(n);
+            made.Add(owner);
+            return owner;
+        });
+
+        var a = pool.Rent(5000);
+        var b = pool.Rent(5000);
+        Assert.Equal([5120, 5120], made.Select(m => m.Memory.Length));
+        pool.Return(a);
+        pool.Return(b); // one spare at most: a goes
+        Assert.True(made[0].Disposed);
+        Assert.False(made[1].Disposed);
+        pool.Dispose();
+        Assert.True(made[1].Disposed);
+        Assert.Equal(0, pool.Count);
+    }
+
+    private sealed class Owner(int bytes) : System.Buffers.IMemoryOwner<byte>
+    {
+        public bool Disposed { get; private set; }
+
+        public Memory<byte> Memory { get; } = new byte[bytes];
+
+        public void Dispose() => Disposed = true;
     }
 }
