@@ -22,7 +22,7 @@ internal sealed class LlamaScheduler : IDisposable
     private static readonly Action<ILogger, int, int, int, int, double, double, Exception?> StepLog = LoggerMessage.Define<int, int, int, int, double, double>(
         LogLevel.Debug,
         new EventId(4, "PromptStep"),
-        "Step: {Generating} generating, {Prompts} prompts of {PromptTokens} tokens, {Copies} slot buffers copied; decode {DecodeMs:F2} ms, {BetweenMs:F2} ms since the last decode ended");
+        "Step: {Generating} generating, {Prompts} prompts of {PromptTokens} tokens, {Copies} prefixes copied between slots before it; decode {DecodeMs:F2} ms, {BetweenMs:F2} ms since the last decode ended");
 
     private readonly LlmModelSpec _spec;
     private readonly LlamaModel _model;
