@@ -201,7 +201,7 @@ internal sealed class LlamaKvCache : IDisposable
     }
 
     // With one KV buffer per slot llama.cpp copies a sequence into another only as the whole buffer (2048 cells of every
-    // layer, 128 MB for the benchmark's model, at the next decode: 50-90 ms of that decode in the engine log's steps);
+    // layer, 128 MB for the benchmark's model, at the next decode: 20-60 ms of that decode in the engine log's steps);
     // through the sequence state API only the source's cells go, through a pooled buffer (about 3 ms for 380 tokens).
     // Then cut to the prefix. Returns the tokens the target holds: `reuse`, or 0 when the copy failed (target empty).
     private int CopyByState(int from, int target, int reuse)
