@@ -258,6 +258,20 @@ public sealed class LlamaContext : IDisposable
         return buffer;
     }
 
+    /// <summary>
+    /// Copies the state of one sequence into <paramref name="destination"/>, exactly its size
+    /// (<see cref="GetSequenceStateSize"/>): a buffer the caller reuses rather than one allocated per save.
+    /// </summary>
+    public void SaveSequenceState(int sequence, Span<byte> destination)
+    {
+        CheckSequence(sequence);
+        var written = Handle.GetSequenceState(sequence, destination);
+        if (written != destination.Length)
+        {
+            throw new LlamaException($"llama_state_seq_get_data(seq {sequence}) wrote {written} of {destination.Length} bytes", LlamaLogging.TakeErrors());
+        }
+    }
+
     /// <summary>Restores a saved sequence state into <paramref name="sequence"/> (which should be empty).</summary>
     /// <remarks>The target context must have the same model and KV layout (sequence count and unified setting) as the source.</remarks>
     public void LoadSequenceState(int sequence, ReadOnlySpan<byte> state)

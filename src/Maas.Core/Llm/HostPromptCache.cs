@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace Maas.Core.Llm;
 
 /// <summary>
@@ -12,13 +14,20 @@ public sealed class HostPromptCache
 
     private readonly PrefixCacheIndex _index = new();
     private readonly Dictionary<int, SavedPrompt> _states = [];
+    private readonly Action<IMemoryOwner<byte>>? _dropped;
     private int _nextId;
 
     /// <summary>A cache holding at most <paramref name="budgetBytes"/> bytes of state (0: keeps nothing).</summary>
-    public HostPromptCache(long budgetBytes)
+    /// <param name="budgetBytes">The most bytes of state (and kept logits) held.</param>
+    /// <param name="dropped">
+    /// Gets the state buffer of an entry dropped (evicted, replaced, cleared), not of one taken; without it such a
+    /// buffer is disposed of.
+    /// </param>
+    public HostPromptCache(long budgetBytes, Action<IMemoryOwner<byte>>? dropped = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(budgetBytes);
         BudgetBytes = budgetBytes;
+        _dropped = dropped;
     }
 
     /// <summary>The most bytes of state the cache holds.</summary>
@@ -86,15 +95,28 @@ public sealed class HostPromptCache
     /// </summary>
     public bool Add(IReadOnlyList<int> tokens, byte[] state, float[]? logits = null, int logitsAt = 0, int? next = null)
     {
-        ArgumentNullException.ThrowIfNull(tokens);
         ArgumentNullException.ThrowIfNull(state);
+        return Add(tokens, new ArrayBuffer(state), state.Length, logits, logitsAt, next);
+    }
+
+    /// <summary>
+    /// As <see cref="Add(IReadOnlyList{int}, byte[], float[], int, int?)"/>, the state being the first
+    /// <paramref name="length"/> bytes of <paramref name="buffer"/> (one reused for it), which the cache then owns when it
+    /// returns true: the whole buffer counts in the budget.
+    /// </summary>
+    public bool Add(IReadOnlyList<int> tokens, IMemoryOwner<byte> buffer, int length, float[]? logits = null, int logitsAt = 0, int? next = null)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        ArgumentNullException.ThrowIfNull(buffer);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, buffer.Memory.Length);
         if (logits is not null)
         {
             ArgumentOutOfRangeException.ThrowIfLessThan(logitsAt, 1);
             ArgumentOutOfRangeException.ThrowIfGreaterThan(logitsAt, tokens.Count);
         }
 
-        var size = state.Length + (logits is null ? 0 : 4L * logits.Length);
+        var size = (long)buffer.Memory.Length + (logits is null ? 0 : 4L * logits.Length);
         if (!Wants(tokens, size))
         {
             if (_index.FindLongest(tokens) is { } held && held.Length == tokens.Count)
@@ -127,7 +149,7 @@ public sealed class HostPromptCache
             _index.MarkOutput(entry, logitsAt);
         }
 
-        _states[entry] = new SavedPrompt(state, logits, size, next);
+        _states[entry] = new SavedPrompt(buffer, length, logits, size, next);
         Bytes += size;
         return true;
     }
@@ -138,6 +160,24 @@ public sealed class HostPromptCache
     /// </summary>
     public (int[] Tokens, byte[] State, float[]? Logits, int LogitsAt) Take(int entryId)
     {
+        var (tokens, buffer, length, logits, logitsAt) = TakeBuffer(entryId);
+        if (buffer is ArrayBuffer array && array.Array.Length == length)
+        {
+            return (tokens, array.Array, logits, logitsAt);
+        }
+
+        using (buffer)
+        {
+            return (tokens, buffer.Memory.Span[..length].ToArray(), logits, logitsAt);
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="Take"/>, the state as the buffer it fills the first <c>Length</c> bytes of (the caller owns the
+    /// buffer then).
+    /// </summary>
+    public (int[] Tokens, IMemoryOwner<byte> Buffer, int Length, float[]? Logits, int LogitsAt) TakeBuffer(int entryId)
+    {
         if (!_states.TryGetValue(entryId, out var saved))
         {
             throw new KeyNotFoundException($"no host cache entry {entryId}");
@@ -145,8 +185,8 @@ public sealed class HostPromptCache
 
         int[] tokens = [.. _index.TokensOf(entryId)];
         var logitsAt = saved.Logits is null ? 0 : _index.OutputAt(entryId);
-        Drop(entryId);
-        return (tokens, saved.State, saved.Logits, logitsAt);
+        Remove(entryId);
+        return (tokens, saved.Buffer, saved.Length, saved.Logits, logitsAt);
     }
 
     /// <summary>Drops everything.</summary>
@@ -159,6 +199,20 @@ public sealed class HostPromptCache
     }
 
     private void Drop(int entryId)
+    {
+        var buffer = _states[entryId].Buffer;
+        Remove(entryId);
+        if (_dropped is null)
+        {
+            buffer.Dispose();
+        }
+        else
+        {
+            _dropped(buffer);
+        }
+    }
+
+    private void Remove(int entryId)
     {
         Bytes -= _states[entryId].Bytes;
         _states.Remove(entryId);
@@ -178,5 +232,5 @@ public sealed class HostPromptCache
         return true;
     }
 
-    private sealed record SavedPrompt(byte[] State, float[]? Logits, long Bytes, int? Next);
+    private sealed record SavedPrompt(IMemoryOwner<byte> Buffer, int Length, float[]? Logits, long Bytes, int? Next);
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Maas.Core.Llm;
@@ -10,7 +11,7 @@ namespace Maas.Runtimes.Llama.Serving;
 /// holds (the prefix index), where a new request goes (the slot planner), and eviction of idle slots' prefixes.
 /// </summary>
 /// <remarks>Runs on the engine loop thread only.</remarks>
-internal sealed class LlamaKvCache
+internal sealed class LlamaKvCache : IDisposable
 {
     // Cells idle slots' cached prefixes may always keep in a unified cache (see TrimIdle).
     private const int IdleCacheFloor = 512;
@@ -20,10 +21,10 @@ internal sealed class LlamaKvCache
         new EventId(1, "PromptCacheRestore"),
         "Slot {Slot}: restored {Tokens} prompt tokens of a saved {Saved} ({Bytes} bytes) from the host prompt cache in {Milliseconds:F2} ms");
 
-    private static readonly Action<ILogger, int, int, long, double, Exception?> SavedLog = LoggerMessage.Define<int, int, long, double>(
+    private static readonly Action<ILogger, int, int, long, double, string, Exception?> SavedLog = LoggerMessage.Define<int, int, long, double, string>(
         LogLevel.Debug,
         new EventId(2, "PromptCacheSave"),
-        "Slot {Slot}: saved {Tokens} tokens ({Bytes} bytes) to the host prompt cache in {Milliseconds:F2} ms before it was overwritten");
+        "Slot {Slot}: saved {Tokens} tokens ({Bytes} bytes) to the host prompt cache in {Milliseconds:F2} ms before it was overwritten, into {Buffer} buffer");
 
     private readonly LlamaContext _context;
     private readonly LlmModelSpec _spec;
@@ -31,6 +32,9 @@ internal sealed class LlamaKvCache
     private readonly PrefixCacheIndex _index = new();
     private readonly KvSlotPlanner _planner;
     private readonly HostPromptCache? _host;
+
+    // The host cache's state buffers, handed back when restored or dropped and reused by the next save.
+    private readonly StateBufferPool _buffers;
     private readonly LlamaEngineCounters _counters;
     private readonly Func<int, bool> _idle;
     private readonly ILogger _logger;
@@ -45,6 +49,9 @@ internal sealed class LlamaKvCache
     // nor the index: reuse by text spells with it, and a prompt that takes it computes it like any prompt token.
     private readonly int[] _next;
 
+    // Prefixes copied from one per-slot buffer into another since the last TakeCopies (see CopyByState).
+    private int _copies;
+
     public LlamaKvCache(LlamaContext context, LlmModelSpec spec, LlamaTokenizer tokenizer, LlamaEngineCounters counters, ILogger logger)
     {
         _context = context;
@@ -53,7 +60,9 @@ internal sealed class LlamaKvCache
         _counters = counters;
         _occupants = new LlamaSequence?[spec.Slots];
         _planner = new KvSlotPlanner(spec.Slots, spec.UnifiedKvCache, spec.PrefixCache, hostCache: spec.PromptCacheBytes > 0);
-        _host = spec.PrefixCache && spec.PromptCacheBytes > 0 ? new HostPromptCache(spec.PromptCacheBytes) : null;
+        // Spare buffers: a few, at most a sixteenth of the host cache's budget beside it.
+        _buffers = new StateBufferPool(maxBuffers: 4, maxBytes: spec.PromptCacheBytes / 16, Native.HugePageBuffer.Allocate);
+        _host = spec.PrefixCache && spec.PromptCacheBytes > 0 ? new HostPromptCache(spec.PromptCacheBytes, _buffers.Return) : null;
         _idle = Idle;
         _logits = new float[]?[spec.Slots];
         _next = new int[spec.Slots];
@@ -85,18 +94,18 @@ internal sealed class LlamaKvCache
         // The last prompt token is decoded again (its logits start the generation) unless its logits were kept.
         reuse = Math.Min(reuse, prompt.Length);
         // Taken before the target is saved, which could otherwise push the entry out of the budget.
-        var restored = restoreFrom is { } entry ? _host!.Take(entry) : default;
+        var restored = restoreFrom is { } entry ? _host!.TakeBuffer(entry) : default;
         Save(target, copyFrom is null && restoreFrom is null ? reuse : 0);
         if (restoreFrom is not null)
         {
-            reuse = Restore(restored.Tokens, restored.State, target, reuse);
+            reuse = Restore(restored.Tokens, restored.Buffer, restored.Length, target, reuse);
             KeepLogits(target, restored.Logits, restored.LogitsAt, reuse);
         }
         else if (copyFrom is { } from)
         {
             var logitsAt = _index.OutputAt(from);
             _index.Remove(target);
-            reuse = memory.CopyPrefix(from, target, reuse) ? reuse : 0;
+            reuse = _spec.UnifiedKvCache ? (memory.CopyPrefix(from, target, reuse) ? reuse : 0) : CopyByState(from, target, reuse);
             if (reuse > 0)
             {
                 _index.Append(target, prompt.AsSpan(0, reuse));
@@ -191,6 +200,47 @@ internal sealed class LlamaKvCache
         }
     }
 
+    // With one KV buffer per slot llama.cpp copies a sequence into another only as the whole buffer (2048 cells of every
+    // layer, 128 MB for the benchmark's model, at the next decode: 20-60 ms of that decode in the engine log's steps);
+    // through the sequence state API only the source's cells go, through a pooled buffer (about 3 ms for 380 tokens).
+    // Then cut to the prefix. Returns the tokens the target holds: `reuse`, or 0 when the copy failed (target empty).
+    private int CopyByState(int from, int target, int reuse)
+    {
+        var memory = _context.Memory;
+        memory.Remove(target);
+        if (reuse <= 0)
+        {
+            return 0;
+        }
+
+        var size = _context.GetSequenceStateSize(from);
+        var buffer = _buffers.Rent(size);
+        try
+        {
+            var state = buffer.Memory.Span[..checked((int)size)];
+            _context.SaveSequenceState(from, state);
+            _context.LoadSequenceState(target, state);
+        }
+        catch (LlamaException)
+        {
+            memory.Remove(target);
+            return 0;
+        }
+        finally
+        {
+            _buffers.Return(buffer);
+        }
+
+        _copies++;
+        if (!memory.Remove(target, reuse, -1))
+        {
+            memory.Remove(target);
+            return 0;
+        }
+
+        return reuse;
+    }
+
     // Keeps what a slot holds in host memory before all but its first `kept` tokens are overwritten, when enough of it
     // would be lost to be worth the copy (HostPromptCache.WorthSaving: another request's prompt, or half the slot).
     private void Save(int slot, int kept)
@@ -210,13 +260,20 @@ internal sealed class LlamaKvCache
         var started = Stopwatch.GetTimestamp();
         var logitsAt = _index.OutputAt(slot);
         var logits = logitsAt > 0 ? _logits[slot]!.ToArray() : null;
-        if (_host.Add([.. tokens], _context.SaveSequenceState(slot, size), logits, logitsAt, _next[slot] >= 0 ? _next[slot] : null))
+        var reused = _buffers.Reused;
+        var buffer = _buffers.Rent(size);
+        _context.SaveSequenceState(slot, buffer.Memory.Span[..checked((int)size)]);
+        if (_host.Add([.. tokens], buffer, (int)size, logits, logitsAt, _next[slot] >= 0 ? _next[slot] : null))
         {
             _counters.HostSaved();
             if (_logger.IsEnabled(LogLevel.Debug))
             {
-                SavedLog(_logger, slot, tokens.Count, size, Stopwatch.GetElapsedTime(started).TotalMilliseconds, null);
+                SavedLog(_logger, slot, tokens.Count, size, Stopwatch.GetElapsedTime(started).TotalMilliseconds, _buffers.Reused > reused ? "a reused" : "a new", null);
             }
+        }
+        else
+        {
+            _buffers.Return(buffer);
         }
 
         _counters.HostCache(_host);
@@ -262,7 +319,7 @@ internal sealed class LlamaKvCache
         _index.OutputAt(slot) > 0 && _logits[slot] is { } logits ? logits : throw new InvalidOperationException($"slot {slot} kept no logits");
 
     // Loads a saved prompt into the slot and cuts it to the part the new prompt shares; the entry moves to the slot.
-    private int Restore(int[] tokens, byte[] state, int slot, int reuse)
+    private int Restore(int[] tokens, IMemoryOwner<byte> state, int length, int slot, int reuse)
     {
         var started = Stopwatch.GetTimestamp();
         _counters.HostCache(_host!);
@@ -271,12 +328,16 @@ internal sealed class LlamaKvCache
         memory.Remove(slot);
         try
         {
-            _context.LoadSequenceState(slot, state);
+            _context.LoadSequenceState(slot, state.Memory.Span[..length]);
         }
         catch (LlamaException)
         {
             memory.Remove(slot); // llama.cpp empties the sequence when a restore fails; make sure of it
             return 0;
+        }
+        finally
+        {
+            _buffers.Return(state);
         }
 
         if (!memory.Remove(slot, reuse, -1))
@@ -289,10 +350,25 @@ internal sealed class LlamaKvCache
         _counters.HostRestored(reuse);
         if (_logger.IsEnabled(LogLevel.Debug))
         {
-            RestoredLog(_logger, slot, reuse, tokens.Length, state.LongLength, Stopwatch.GetElapsedTime(started).TotalMilliseconds, null);
+            RestoredLog(_logger, slot, reuse, tokens.Length, (long)length, Stopwatch.GetElapsedTime(started).TotalMilliseconds, null);
         }
 
         return reuse;
+    }
+
+    /// <summary>Prefixes copied between per-slot KV buffers (at placement) since the last call.</summary>
+    public int TakeCopies()
+    {
+        var copies = _copies;
+        _copies = 0;
+        return copies;
+    }
+
+    /// <summary>Frees the host cache's saved states and spare buffers (native memory); the loop has stopped.</summary>
+    public void Dispose()
+    {
+        _host?.Clear();
+        _buffers.Dispose();
     }
 
     /// <summary>Records tokens just decoded into a slot's KV.</summary>

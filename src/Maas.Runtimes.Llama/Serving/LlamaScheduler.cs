@@ -19,6 +19,11 @@ internal sealed class LlamaScheduler : IDisposable
         new EventId(3, "GenerationTimeline"),
         "Request {RequestId}: {Timeline}");
 
+    private static readonly Action<ILogger, int, int, int, int, double, double, Exception?> StepLog = LoggerMessage.Define<int, int, int, int, double, double>(
+        LogLevel.Debug,
+        new EventId(4, "PromptStep"),
+        "Step: {Generating} generating, {Prompts} prompts of {PromptTokens} tokens, {Copies} prefixes copied between slots before it; decode {DecodeMs:F2} ms, {BetweenMs:F2} ms since the last decode ended");
+
     private readonly LlmModelSpec _spec;
     private readonly LlamaModel _model;
     private readonly LlamaContext _context;
@@ -38,6 +43,7 @@ internal sealed class LlamaScheduler : IDisposable
     private volatile bool _stopping;
     private int _running;
     private int _deferredCount;
+    private long _lastDecodeEnd;
 
     public LlamaScheduler(LlmModelSpec spec, LlamaModel model, int threads, LlamaSamplerFactory samplers, LlamaEngineCounters counters, ILogger logger)
     {
@@ -140,6 +146,7 @@ internal sealed class LlamaScheduler : IDisposable
     /// <summary>Frees the context; call after <see cref="StopAsync"/>.</summary>
     public void Dispose()
     {
+        _cache.Dispose();
         _batch.Dispose();
         _context.Dispose();
         _wake.Dispose();
@@ -327,7 +334,17 @@ internal sealed class LlamaScheduler : IDisposable
             return;
         }
 
-        _counters.Step(batch.Count, inStep.Count, prompts, promptTokens, Passes(inStep));
+        var passes = Passes(inStep);
+        _counters.Step(batch.Count, inStep.Count, prompts, promptTokens, passes);
+        var copies = _cache.TakeCopies();
+        if ((prompts > 0 || copies > 0) && _logger.IsEnabled(LogLevel.Debug))
+        {
+            // Steps with prompt work only (a step of generating tokens alone is the common case and would drown the log).
+            static double Ms(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
+            StepLog(_logger, inStep.Count - prompts, prompts, promptTokens, copies, Ms(decodeTicks), _lastDecodeEnd == 0 ? 0 : Ms(decoding - _lastDecodeEnd), null);
+        }
+
+        _lastDecodeEnd = decoding + decodeTicks;
         foreach (var sequence in inStep)
         {
             Advance(sequence, decodeTicks);

@@ -81,6 +81,43 @@ public sealed class HostPromptCacheTests
         Assert.Throws<ArgumentOutOfRangeException>(() => cache.Add([1, 2], new byte[1], logits, logitsAt: 3));
     }
 
+    [Fact]
+    public void A_state_in_a_larger_buffer_counts_the_buffer_and_comes_back_as_the_part_it_fills()
+    {
+        var cache = new HostPromptCache(1000);
+        var buffer = new ArrayBuffer(new byte[300]);
+        Assert.True(cache.Add([1, 2, 3], buffer, 120));
+        Assert.Equal(300, cache.Bytes);
+
+        var (_, taken, length, _, _) = cache.TakeBuffer(0);
+        Assert.Same(buffer, taken);
+        Assert.Equal(120, length);
+        Assert.Throws<ArgumentOutOfRangeException>(() => cache.Add([4], buffer, 301));
+
+        buffer.Array.AsSpan(0, 3).Fill(7);
+        Assert.True(cache.Add([5], buffer, 3));
+        Assert.Equal([7, 7, 7], cache.Take(cache.FindLongest([5])!.Value.EntryId).State); // the part it fills, as an array
+    }
+
+    [Fact]
+    public void Dropped_states_are_handed_back_but_taken_ones_are_not()
+    {
+        var dropped = new List<byte[]>();
+        var cache = new HostPromptCache(250, b => dropped.Add(((ArrayBuffer)b).Array));
+        byte[][] states = [new byte[100], new byte[100], new byte[100], new byte[100], new byte[100]];
+        cache.Add([1, 2], states[0]);
+        cache.Add([1, 2, 3], states[1]); // replaces [1, 2]
+        cache.Add([5], states[2]);
+        cache.Add([6], states[3]); // evicts [1, 2, 3], the least recently used
+        Assert.Equal([states[0], states[1]], dropped);
+
+        cache.Take(cache.FindLongest([5])!.Value.EntryId);
+        Assert.Equal(2, dropped.Count);
+        cache.Add([7], states[4]);
+        cache.Clear();
+        Assert.Equal([states[0], states[1], states[3], states[4]], dropped);
+    }
+
     [Theory]
     [InlineData(600, 599, 0, false)] // the same prompt again, only the old answer lost: the slot still holds it
     [InlineData(600, 552, 552, false)] // the same prompt again (552 tokens and a 48-token answer): the answer alone

@@ -1,0 +1,108 @@
+using Maas.Core.Llm;
+
+namespace Maas.Core.Tests.Llm;
+
+public sealed class StateBufferPoolTests
+{
+    [Theory]
+    [InlineData(0, 4096)]
+    [InlineData(4096, 4096)]
+    [InlineData(4097, 4608)]
+    [InlineData(25_039_804, 25_165_824)] // a 382-token state of the benchmark model: 24 MiB, within an eighth of 32 MiB
+    [InlineData(33_554_432, 33_554_432)]
+    public void Sizes_round_up_to_an_eighth_of_a_power_of_two(long bytes, long size)
+    {
+        Assert.Equal(size, StateBufferPool.SizeFor(bytes));
+        Assert.InRange(StateBufferPool.SizeFor(bytes), bytes, Math.Max(4096, bytes + (bytes / 8)));
+    }
+
+    [Fact]
+    public void A_buffer_handed_back_is_handed_out_again_for_a_state_about_its_size()
+    {
+        var pool = new StateBufferPool(maxBuffers: 4, maxBytes: 1 << 30);
+        var first = pool.Rent(25_039_804);
+        Assert.Equal(1, pool.Allocated);
+        pool.Return(first);
+
+        var again = pool.Rent(24_974_256); // a token fewer: the same size step
+        Assert.Same(first, again);
+        Assert.Equal(1, pool.Reused);
+        Assert.Equal(0, pool.Count);
+        Assert.Equal(0, pool.Bytes);
+    }
+
+    [Fact]
+    public void A_buffer_is_not_handed_out_for_a_state_under_half_its_size_nor_over_it()
+    {
+        var pool = new StateBufferPool(maxBuffers: 4, maxBytes: 1 << 30);
+        var large = pool.Rent(25_000_000);
+        pool.Return(large);
+
+        Assert.NotSame(large, pool.Rent(6_500_000)); // a 99-token state would hold a 24 MiB buffer
+        Assert.NotSame(large, pool.Rent(26_000_000)); // too small
+        Assert.Same(large, pool.Rent(13_000_000));
+    }
+
+    [Fact]
+    public void The_smallest_buffer_that_fits_is_handed_out()
+    {
+        var pool = new StateBufferPool(maxBuffers: 4, maxBytes: 1 << 30);
+        var big = new ArrayBuffer(new byte[40_000]);
+        var small = new ArrayBuffer(new byte[30_000]);
+        pool.Return(big);
+        pool.Return(small);
+
+        Assert.Same(small, pool.Rent(25_000));
+        Assert.Same(big, pool.Rent(25_000));
+    }
+
+    [Fact]
+    public void Never_holds_more_than_its_buffers_or_bytes_dropping_the_oldest()
+    {
+        var pool = new StateBufferPool(maxBuffers: 2, maxBytes: 250);
+        ArrayBuffer[] buffers = [new(new byte[100]), new(new byte[100]), new(new byte[100]), new(new byte[300])];
+        foreach (var buffer in buffers)
+        {
+            pool.Return(buffer);
+            Assert.InRange(pool.Count, 0, 2);
+            Assert.InRange(pool.Bytes, 0, 250);
+        }
+
+        Assert.Equal(2, pool.Count); // the 300-byte one was never taken, the first went
+        Assert.Same(buffers[1], pool.Rent(60));
+        Assert.Same(buffers[2], pool.Rent(60));
+        Assert.Equal(0, new StateBufferPool(0, 1000).Count);
+    }
+
+    [Fact]
+    public void New_buffers_come_from_the_allocator_and_those_the_pool_lets_go_are_disposed_of()
+    {
+        var made = new List<Owner>();
+        var pool = new StateBufferPool(maxBuffers: 1, maxBytes: 1 << 20, allocate: n =>
+        {
+            var owner = new Owner(n);
+            made.Add(owner);
+            return owner;
+        });
+
+        var a = pool.Rent(5000);
+        var b = pool.Rent(5000);
+        Assert.Equal([5120, 5120], made.Select(m => m.Memory.Length));
+        pool.Return(a);
+        pool.Return(b); // one spare at most: a goes
+        Assert.True(made[0].Disposed);
+        Assert.False(made[1].Disposed);
+        pool.Dispose();
+        Assert.True(made[1].Disposed);
+        Assert.Equal(0, pool.Count);
+    }
+
+    private sealed class Owner(int bytes) : System.Buffers.IMemoryOwner<byte>
+    {
+        public bool Disposed { get; private set; }
+
+        public Memory<byte> Memory { get; } = new byte[bytes];
+
+        public void Dispose() => Disposed = true;
+    }
+}
