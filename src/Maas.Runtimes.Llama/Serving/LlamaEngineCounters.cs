@@ -28,6 +28,7 @@ internal sealed class LlamaEngineCounters
     private long _hostEvictions;
     private int _hostEntries;
     private long _hostBytes;
+    private long _spareBufferBytes;
     private long _spelledByText;
 
     /// <summary>
@@ -129,14 +130,19 @@ internal sealed class LlamaEngineCounters
         }
     }
 
-    /// <summary>What the host prompt cache holds now.</summary>
-    public void HostCache(HostPromptCache cache)
+    /// <summary>What the host prompt cache holds now, and the spare state buffers kept beside it for the next saves.</summary>
+    public void HostCache(HostPromptCache? cache, long spareBufferBytes)
     {
         lock (_lock)
         {
-            _hostEntries = cache.Count;
-            _hostBytes = cache.Bytes;
-            _hostEvictions = cache.Evictions;
+            if (cache is not null)
+            {
+                _hostEntries = cache.Count;
+                _hostBytes = cache.Bytes;
+                _hostEvictions = cache.Evictions;
+            }
+
+            _spareBufferBytes = spareBufferBytes;
         }
     }
 
@@ -173,7 +179,7 @@ internal sealed class LlamaEngineCounters
                 PromptCacheBytes = _hostBytes,
                 PromptCacheBudgetBytes = hostBudget,
                 PromptsReusedByText = _spelledByText,
-                MemoryBytes = fixedMemory + _hostBytes,
+                MemoryBytes = fixedMemory + _hostBytes + _spareBufferBytes,
             };
         }
     }

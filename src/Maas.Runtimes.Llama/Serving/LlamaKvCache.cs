@@ -229,6 +229,7 @@ internal sealed class LlamaKvCache : IDisposable
         finally
         {
             _buffers.Return(buffer);
+            ReportMemory();
         }
 
         _copies++;
@@ -276,8 +277,11 @@ internal sealed class LlamaKvCache : IDisposable
             _buffers.Return(buffer);
         }
 
-        _counters.HostCache(_host);
+        ReportMemory();
     }
+
+    // The host cache's bytes and the spare buffers beside it count in the model's memory (statistics, placement).
+    private void ReportMemory() => _counters.HostCache(_host, _buffers.Bytes);
 
     // The slot now holds the first `reuse` tokens of a source that kept the logits after its first `logitsAt`: they
     // stay valid when within what the slot holds.
@@ -322,7 +326,6 @@ internal sealed class LlamaKvCache : IDisposable
     private int Restore(int[] tokens, IMemoryOwner<byte> state, int length, int slot, int reuse)
     {
         var started = Stopwatch.GetTimestamp();
-        _counters.HostCache(_host!);
         var memory = _context.Memory;
         _index.Remove(slot);
         memory.Remove(slot);
@@ -338,6 +341,7 @@ internal sealed class LlamaKvCache : IDisposable
         finally
         {
             _buffers.Return(state);
+            ReportMemory();
         }
 
         if (!memory.Remove(slot, reuse, -1))
