@@ -263,7 +263,10 @@ public sealed record LlmEngineStatistics
     /// <summary>The host prompt cache's budget in bytes (0 = off).</summary>
     public long PromptCacheBudgetBytes { get; init; }
 
-    /// <summary>The model's memory footprint: weights, KV cache and the host prompt cache's contents.</summary>
+    /// <summary>Bytes of spare state buffers kept beside the host prompt cache for the next saves (and slot copies).</summary>
+    public long PromptCacheSpareBytes { get; init; }
+
+    /// <summary>The model's memory footprint: weights, KV cache, the host prompt cache's contents and its spare buffers.</summary>
     public long MemoryBytes { get; init; }
 
     /// <summary>Tokens per step on average.</summary>

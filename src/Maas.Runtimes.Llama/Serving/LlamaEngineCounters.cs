@@ -178,6 +178,7 @@ internal sealed class LlamaEngineCounters
                 PromptCacheEntries = _hostEntries,
                 PromptCacheBytes = _hostBytes,
                 PromptCacheBudgetBytes = hostBudget,
+                PromptCacheSpareBytes = _spareBufferBytes,
                 PromptsReusedByText = _spelledByText,
                 MemoryBytes = fixedMemory + _hostBytes + _spareBufferBytes,
             };

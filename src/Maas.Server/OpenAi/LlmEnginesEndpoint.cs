@@ -80,6 +80,7 @@ internal static class LlmEnginesEndpoint
         prompt_cache_entries = s.PromptCacheEntries,
         prompt_cache_bytes = s.PromptCacheBytes,
         prompt_cache_budget_bytes = s.PromptCacheBudgetBytes,
+        prompt_cache_spare_bytes = s.PromptCacheSpareBytes,
         prompts_reused_by_text = s.PromptsReusedByText,
         memory_bytes = s.MemoryBytes,
     };
