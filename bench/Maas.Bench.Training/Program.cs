@@ -145,39 +145,27 @@ var report = new JsonObject
 report["maas_images_per_cpu_second"] = maasEpochs.Sum(e => e.Examples) / maasCpu;
 report["torch_images_per_cpu_second"] = torchEpochs.Sum(e => e.Images) / torchEpochs.Sum(e => e.CpuSeconds);
 report["images_per_cpu_second_ratio"] = (double)report["maas_images_per_cpu_second"]! / (double)report["torch_images_per_cpu_second"]!;
-if (im2col is { } before)
+// The compared variants in the report and the table: key prefix, label, run (null when not asked for).
+var variants = new (string Key, string Label, (List<GgmlEpoch> Epochs, double Accuracy, double CpuSeconds)? Run)[]
 {
-    report["maas_im2col_images_per_second"] = Rate(before.Epochs);
-    report["maas_im2col_images_per_cpu_second"] = before.Epochs.Sum(e => e.Examples) / before.CpuSeconds;
-    report["maas_im2col_test_accuracy"] = before.Accuracy;
-}
-
-if (padded is { } wide)
+    ("maas_im2col", "MaaS (ggml, im2col)", im2col),
+    ("maas_padded", "MaaS (ggml, first convolution padded to 16)", padded),
+    ("maas_unpadded_gather", "MaaS (ggml, gathered contraction not padded)", unpadded),
+    ("maas_pool2d", "MaaS (ggml, pool_2d max-pools)", pool2d),
+    ("maas_whole_batch", "MaaS (ggml, one graph over the whole batch)", whole),
+};
+foreach (var (key, _, run) in variants)
 {
-    report["maas_padded_images_per_second"] = Rate(wide.Epochs);
-    report["maas_padded_images_per_cpu_second"] = wide.Epochs.Sum(e => e.Examples) / wide.CpuSeconds;
-    report["maas_padded_test_accuracy"] = wide.Accuracy;
-}
-
-if (unpadded is { } narrow)
-{
-    report["maas_unpadded_gather_images_per_second"] = Rate(narrow.Epochs);
-    report["maas_unpadded_gather_images_per_cpu_second"] = narrow.Epochs.Sum(e => e.Examples) / narrow.CpuSeconds;
-    report["maas_unpadded_gather_test_accuracy"] = narrow.Accuracy;
-}
-
-if (pool2d is { } pools)
-{
-    report["maas_pool2d_images_per_second"] = Rate(pools.Epochs);
-    report["maas_pool2d_images_per_cpu_second"] = pools.Epochs.Sum(e => e.Examples) / pools.CpuSeconds;
-    report["maas_pool2d_test_accuracy"] = pools.Accuracy;
+    if (run is { } v)
+    {
+        report[$"{key}_images_per_second"] = Rate(v.Epochs);
+        report[$"{key}_images_per_cpu_second"] = v.Epochs.Sum(e => e.Examples) / v.CpuSeconds;
+        report[$"{key}_test_accuracy"] = v.Accuracy;
+    }
 }
 
 if (whole is { } single)
 {
-    report["maas_whole_batch_images_per_second"] = Rate(single.Epochs);
-    report["maas_whole_batch_images_per_cpu_second"] = single.Epochs.Sum(e => e.Examples) / single.CpuSeconds;
-    report["maas_whole_batch_test_accuracy"] = single.Accuracy;
     report["maas_whole_batch_threads_chosen"] = new JsonArray([.. single.Epochs.Select(e => JsonValue.Create(e.Threads))]);
 }
 
@@ -185,29 +173,12 @@ Console.WriteLine();
 Console.WriteLine("| trainer | s/epoch | images/s | test accuracy |");
 Console.WriteLine("|---|---|---|---|");
 Console.WriteLine($"| MaaS (ggml) | {maasEpochs.Average(e => e.Seconds):F1} | {maasRate:F0} | {maasAccuracy:F4} |");
-if (im2col is { } old)
+foreach (var (_, label, run) in variants)
 {
-    Console.WriteLine($"| MaaS (ggml, im2col) | {old.Epochs.Average(e => e.Seconds):F1} | {Rate(old.Epochs):F0} | {old.Accuracy:F4} |");
-}
-
-if (padded is { } wideRow)
-{
-    Console.WriteLine($"| MaaS (ggml, first convolution padded to 16) | {wideRow.Epochs.Average(e => e.Seconds):F1} | {Rate(wideRow.Epochs):F0} | {wideRow.Accuracy:F4} |");
-}
-
-if (unpadded is { } narrowRow)
-{
-    Console.WriteLine($"| MaaS (ggml, gathered contraction not padded) | {narrowRow.Epochs.Average(e => e.Seconds):F1} | {Rate(narrowRow.Epochs):F0} | {narrowRow.Accuracy:F4} |");
-}
-
-if (pool2d is { } poolRow)
-{
-    Console.WriteLine($"| MaaS (ggml, pool_2d max-pools) | {poolRow.Epochs.Average(e => e.Seconds):F1} | {Rate(poolRow.Epochs):F0} | {poolRow.Accuracy:F4} |");
-}
-
-if (whole is { } wholeRow)
-{
-    Console.WriteLine($"| MaaS (ggml, one graph over the whole batch) | {wholeRow.Epochs.Average(e => e.Seconds):F1} | {Rate(wholeRow.Epochs):F0} | {wholeRow.Accuracy:F4} |");
+    if (run is { } row)
+    {
+        Console.WriteLine($"| {label} | {row.Epochs.Average(e => e.Seconds):F1} | {Rate(row.Epochs):F0} | {row.Accuracy:F4} |");
+    }
 }
 
 Console.WriteLine($"| PyTorch {torch["torch"]} | {torchEpochs.Average(e => e.Seconds):F1} | {torchRate:F0} | {torchAccuracy:F4} |");
