@@ -241,20 +241,11 @@ public sealed class LlamaContext : IDisposable
     }
 
     /// <summary>Copies the state of one sequence out (to restore it later, in this or another context of the same model).</summary>
-    public byte[] SaveSequenceState(int sequence) => SaveSequenceState(sequence, GetSequenceStateSize(sequence));
-
-    /// <summary>Copies the state of one sequence out, its size already asked (<see cref="GetSequenceStateSize"/>).</summary>
     /// <remarks>The buffer is not zeroed first: llama.cpp writes every byte, and a prompt's state runs to megabytes.</remarks>
-    public byte[] SaveSequenceState(int sequence, long size)
+    public byte[] SaveSequenceState(int sequence)
     {
-        CheckSequence(sequence);
-        var buffer = GC.AllocateUninitializedArray<byte>(checked((int)size));
-        var written = Handle.GetSequenceState(sequence, buffer);
-        if (written != buffer.Length)
-        {
-            throw new LlamaException($"llama_state_seq_get_data(seq {sequence}) wrote {written} of {buffer.Length} bytes", LlamaLogging.TakeErrors());
-        }
-
+        var buffer = GC.AllocateUninitializedArray<byte>(checked((int)GetSequenceStateSize(sequence)));
+        SaveSequenceState(sequence, buffer);
         return buffer;
     }
 
