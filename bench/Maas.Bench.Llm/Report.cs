@@ -58,9 +58,10 @@ public static class Report
             + "part, where llama-server recomputes it or restores it from its host-memory prompt cache. Unlike llama-server, which lets every waiting prompt "
             + "into the next step (`--compare PromptAdmission=batched` runs a MaaS that does the same), MaaS staggers prompts by default "
             + "(`Maas:Llm:PromptAdmission=auto`, `PromptStepPlanner`, token-budgeted as vLLM's chunked prefill): prompts join a step fewest tokens left first until it "
-            + "holds `Maas:Llm:PromptChunkTokens` (128) prompt tokens, the last one chunked when at least 32 of it fit (a prompt passed over 8 steps in a "
-            + "row goes first), so a mostly cached conversation turn gets its first token after one short step rather than behind every prompt that "
-            + "arrived with it. MaaS loads node-llama-cpp's prebuilt CPU backend (the best x86-64 variant ggml picks at run time) while "
+            + "holds `Maas:Llm:PromptChunkTokens` (64) prompt tokens, a budget more for every `PromptBurstPrompts` (2) cold prompts (less than half cached) waiting beyond the first 2, "
+            + "the last one chunked when at least 32 of it fit (a prompt passed over 8 steps in a "
+            + "row goes first), so a conversation turn gets its first token after one short step of its own rather than behind every prompt that "
+            + "arrived with it, while a burst of cold chats goes a few to a step. MaaS loads node-llama-cpp's prebuilt CPU backend (the best x86-64 variant ggml picks at run time) while "
             + "llama-server is compiled for this CPU (`GGML_NATIVE`). With `--compare-kv` (short for `--compare UnifiedKvCache=true`) a second MaaS with the unified KV cache runs alongside: it shares "
             + "a prefix across slots without copies and reads shared cells once per step (ahead with the shared prompt), but every token's attention "
             + "walks the cells of all slots (behind at 1 stream).");

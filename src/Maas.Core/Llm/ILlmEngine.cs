@@ -92,7 +92,13 @@ public sealed record LlmModelSpec
     /// The most prompt tokens a staggered step decodes (its token budget, filled fewest tokens left first); a longer
     /// prompt goes on in chunks over the next steps.
     /// </summary>
-    public int PromptChunkTokens { get; init; } = 128;
+    public int PromptChunkTokens { get; init; } = 64;
+
+    /// <summary>
+    /// Staggered: a step's prompt budget grows by <see cref="PromptChunkTokens"/> for every this many cold prompts
+    /// waiting, less than half of each cached (0: a fixed budget; see <see cref="PromptStepPlanner.BudgetFor"/>).
+    /// </summary>
+    public int PromptBurstPrompts { get; init; } = 2;
 
     /// <summary>
     /// Bytes of host memory for prompts' KV saved when their slot is overwritten, restored when a later prompt starts

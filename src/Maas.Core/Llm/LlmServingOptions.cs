@@ -43,7 +43,14 @@ public sealed class LlmServingOptions
     /// The most prompt tokens a staggered step decodes (its token budget, filled fewest tokens left first); a longer
     /// prompt goes on in chunks over the next steps.
     /// </summary>
-    public int PromptChunkTokens { get; set; } = 128;
+    public int PromptChunkTokens { get; set; } = 64;
+
+    /// <summary>
+    /// Staggered admission: a step's prompt budget grows by <see cref="PromptChunkTokens"/> for every this many cold
+    /// prompts waiting (less than half of each cached), so a burst of new chats is drained a few to a step while
+    /// conversation turns go one a step (0: a fixed budget).
+    /// </summary>
+    public int PromptBurstPrompts { get; set; } = 2;
 
     /// <summary>
     /// Bytes of host memory per loaded model for prompts' KV saved when their slot is overwritten (0 = off; unset:
@@ -96,6 +103,7 @@ public sealed class LlmServingOptions
         Check(errors, nameof(ContextPerSlot), ContextPerSlot, 16, 1 << 20);
         Check(errors, nameof(BatchSize), BatchSize, 1, 1 << 16);
         Check(errors, nameof(PromptChunkTokens), PromptChunkTokens, 1, 1 << 16);
+        Check(errors, nameof(PromptBurstPrompts), PromptBurstPrompts, 0, 1024);
         Check(errors, nameof(QueueLimit), QueueLimit, 0, 1_000_000);
         Check(errors, nameof(MaxTokensPerRequest), MaxTokensPerRequest, 0, 1 << 22);
         Check(errors, nameof(KeepAliveSeconds), KeepAliveSeconds, 0, 31_536_000);

@@ -13,13 +13,18 @@ namespace Maas.Core.Llm;
 /// (which write into the KV buffer, long touched), in the way of the request that overwrites the slot and of every
 /// step after; the engine's allocator asks for huge pages to make the first touch cheap too. Buffers are sized in
 /// steps of an eighth of a power of two, so a state of about the same size takes a buffer another one left (at most an
-/// eighth more than it needs); a buffer is handed out only for a state of at least half its size. Not thread-safe:
-/// the engine loop owns it.
+/// eighth more than it needs); a buffer is handed out only for a state of at least half its size. A new buffer gets
+/// <see cref="GrowthDivisor">a quarter</see> more room than the state it is made for: a saved conversation comes back
+/// larger (its next turn), and the buffer its restore hands back must hold that next save (the engine log saw two
+/// thirds of saves need new memory when buffers were made to measure). Not thread-safe: the engine loop owns it.
 /// </remarks>
 public sealed class StateBufferPool : IDisposable
 {
     private readonly List<IMemoryOwner<byte>> _free = [];
     private readonly Func<int, IMemoryOwner<byte>> _allocate;
+
+    /// <summary>A new buffer holds its state plus this fraction of it (1/4) more: room for the conversation's next turn.</summary>
+    public const int GrowthDivisor = 4;
 
     /// <summary>A pool holding at most <paramref name="maxBuffers"/> spare buffers of at most <paramref name="maxBytes"/> bytes in all.</summary>
     /// <param name="maxBuffers">The most spare buffers held.</param>
@@ -67,7 +72,8 @@ public sealed class StateBufferPool : IDisposable
 
     /// <summary>
     /// A buffer of at least <paramref name="bytes"/> bytes (content undefined): the smallest spare one that fits and is
-    /// at most twice as large, else a new one of <see cref="SizeFor"/> bytes. The caller owns it (hand it back with
+    /// at most twice as large, else a new one with room for a quarter more (<see cref="SizeFor"/> of the bytes plus a
+    /// <see cref="GrowthDivisor"/>th of them). The caller owns it (hand it back with
     /// <see cref="Return"/>, or dispose of it).
     /// </summary>
     public IMemoryOwner<byte> Rent(long bytes)
@@ -93,7 +99,7 @@ public sealed class StateBufferPool : IDisposable
         }
 
         Allocated++;
-        return _allocate(checked((int)SizeFor(bytes)));
+        return _allocate(checked((int)SizeFor(bytes + (bytes / GrowthDivisor))));
     }
 
     /// <summary>Takes a buffer back for a later <see cref="Rent"/>; the oldest spare ones are disposed of when the pool is full.</summary>

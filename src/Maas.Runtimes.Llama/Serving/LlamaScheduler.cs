@@ -53,7 +53,7 @@ internal sealed class LlamaScheduler : IDisposable
         _samplers = samplers;
         _counters = counters;
         _queue = new LlmRequestQueue<LlamaSequence>(spec.QueueLimit);
-        _prompts = new PromptStepPlanner(spec.StaggersPrompts, spec.PromptChunkTokens);
+        _prompts = new PromptStepPlanner(spec.StaggersPrompts, spec.PromptChunkTokens, spec.PromptBurstPrompts);
         var batchSize = Math.Max(spec.BatchSize, spec.Slots);
         _context = model.CreateContext(new LlamaContextOptions
         {
@@ -394,7 +394,7 @@ internal sealed class LlamaScheduler : IDisposable
         Span<int> chunks = pending.Count <= 256 ? stackalloc int[pending.Count] : new int[pending.Count];
         for (var i = 0; i < pending.Count; i++)
         {
-            demands[i] = new PendingPrompt(pending[i].Prompt.Length - pending[i].PromptCursor, pending[i].PassedOver);
+            demands[i] = new PendingPrompt(pending[i].Prompt.Length - pending[i].PromptCursor, pending[i].PassedOver, Cold: pending[i].Cached * 2 < pending[i].PromptLength);
         }
 
         var prompts = _prompts.Plan(demands, budget, chunks);

@@ -84,6 +84,7 @@ internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServ
             UnifiedKvCache = o.UnifiedKvCache,
             PromptAdmission = o.PromptAdmission,
             PromptChunkTokens = o.PromptChunkTokens,
+            PromptBurstPrompts = o.PromptBurstPrompts,
             PromptCacheBytes = o.PrefixCache ? o.EffectivePromptCacheBytes : 0,
             PromptReuseByText = o.PrefixCache && o.PromptReuseByText,
         };

@@ -63,13 +63,15 @@ public sealed class PromptStepPlannerTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(3)]
-    public void A_step_never_holds_more_than_its_budget_or_the_room_and_never_leaves_a_prompt_out_for_good(int seed)
+    [InlineData(1, 0)]
+    [InlineData(2, 0)]
+    [InlineData(3, 0)]
+    [InlineData(4, 4)]
+    [InlineData(5, 2)]
+    public void A_step_never_holds_more_than_its_budget_or_the_room_and_never_leaves_a_prompt_out_for_good(int seed, int burstPrompts)
     {
         const int budget = 128;
-        var planner = new PromptStepPlanner(staggered: true, chunkTokens: budget);
+        var planner = new PromptStepPlanner(staggered: true, chunkTokens: budget, burstPrompts);
         var random = new Random(seed);
         var pending = new List<(int Id, PendingPrompt Prompt)>();
         var arrivedAt = new Dictionary<int, int>();
@@ -83,7 +85,7 @@ public sealed class PromptStepPlannerTests
             {
                 arrivedAt[next] = step;
                 length[next] = random.Next(4) == 0 ? random.Next(200, 1500) : random.Next(5, 120);
-                pending.Add((next, new PendingPrompt(length[next])));
+                pending.Add((next, new PendingPrompt(length[next], Cold: length[next] >= 100)));
                 next++;
             }
 
@@ -92,7 +94,7 @@ public sealed class PromptStepPlannerTests
             var chunks = new int[pending.Count];
             planner.Plan([.. pending.Select(p => p.Prompt)], room, chunks);
 
-            Assert.InRange(chunks.Sum(), pending.Count == 0 ? 0 : 1, Math.Min(budget, room));
+            Assert.InRange(chunks.Sum(), pending.Count == 0 ? 0 : 1, Math.Min(planner.BudgetFor(pending.Count(p => p.Prompt.Cold)), room));
             for (var i = pending.Count - 1; i >= 0; i--)
             {
                 var (id, prompt) = pending[i];
@@ -109,7 +111,7 @@ public sealed class PromptStepPlannerTests
                 }
                 else
                 {
-                    pending[i] = (id, new PendingPrompt(prompt.Remaining - chunks[i], chunks[i] == 0 ? prompt.PassedOver + 1 : 0));
+                    pending[i] = (id, prompt with { Remaining = prompt.Remaining - chunks[i], PassedOver = chunks[i] == 0 ? prompt.PassedOver + 1 : 0 });
                 }
             }
         }
@@ -117,6 +119,25 @@ public sealed class PromptStepPlannerTests
         // Every prompt got all its tokens once arrivals stopped.
         Assert.Empty(pending);
         Assert.True(longest > PromptStepPlanner.MaxPassOvers, $"the traffic never made a prompt wait ({longest} steps): the test proves nothing");
+    }
+
+    [Fact]
+    public void Conversation_turns_go_one_to_a_step_and_a_burst_of_cold_prompts_several_to_a_step()
+    {
+        var planner = new PromptStepPlanner(staggered: true, chunkTokens: 64, burstPrompts: 2);
+        Assert.Equal([64, 64, 64, 128, 128, 192, 256, 512], new[] { 0, 1, 2, 3, 4, 5, 8, 16 }.Select(planner.BudgetFor));
+
+        // Eight conversation turns of 51 tokens left (mostly cached): one a step however many wait (13 tokens of room
+        // are too few to start another).
+        var turns = Plan(planner, 500, [.. Enumerable.Repeat(new PendingPrompt(51), 8)]);
+        Assert.Equal([51, 0, 0, 0, 0, 0, 0, 0], turns);
+
+        // Eight cold chats of 39 tokens at once (a wave from 8 clients): six to a step.
+        var wave = Plan(planner, 500, [.. Enumerable.Repeat(new PendingPrompt(39, Cold: true), 8)]);
+        Assert.Equal([39, 39, 39, 39, 39, 39, 0, 0], wave);
+
+        // Without bursts the budget is fixed: one chat a step.
+        Assert.Equal(1, Plan(new PromptStepPlanner(true, 64), 500, [.. Enumerable.Repeat(new PendingPrompt(39, Cold: true), 8)]).Count(c => c > 0));
     }
 
     [Fact]

@@ -38,9 +38,23 @@ public sealed class StateBufferPoolTests
         var large = pool.Rent(25_000_000);
         pool.Return(large);
 
-        Assert.NotSame(large, pool.Rent(6_500_000)); // a 99-token state would hold a 24 MiB buffer
-        Assert.NotSame(large, pool.Rent(26_000_000)); // too small
-        Assert.Same(large, pool.Rent(13_000_000));
+        Assert.Equal(30 << 20, large.Memory.Length); // a quarter more room, rounded up
+        Assert.NotSame(large, pool.Rent(6_500_000)); // a 99-token state would hold a 30 MiB buffer
+        Assert.NotSame(large, pool.Rent(34_000_000)); // too small
+        Assert.Same(large, pool.Rent(17_000_000));
+    }
+
+    [Fact]
+    public void The_buffer_a_restored_conversation_hands_back_holds_its_next_turn()
+    {
+        // The benchmark model's states of one conversation: 480 tokens saved, restored, then 578 tokens saved again.
+        var pool = new StateBufferPool(maxBuffers: 4, maxBytes: 1 << 30);
+        var turn = pool.Rent(31_463_508);
+        pool.Return(turn);
+
+        Assert.Same(turn, pool.Rent(37_887_212));
+        Assert.Equal(1, pool.Allocated);
+        Assert.Equal(1, pool.Reused);
     }
 
     [Fact]
@@ -87,7 +101,7 @@ public sealed class StateBufferPoolTests
 
         var a = pool.Rent(5000);
         var b = pool.Rent(5000);
-        Assert.Equal([5120, 5120], made.Select(m => m.Memory.Length));
+        Assert.Equal([6656, 6656], made.Select(m => m.Memory.Length));
         pool.Return(a);
         pool.Return(b); // one spare at most: a goes
         Assert.True(made[0].Disposed);
