@@ -18,9 +18,12 @@ public sealed class EngineAdmissionTests(LlamaTestModels models)
     [InlineData(LlmPromptAdmission.Staggered, false, true)]
     [InlineData(LlmPromptAdmission.Auto, true, true)]
     [InlineData(LlmPromptAdmission.Batched, true, false)]
-    public async Task Prompts_that_wait_together_share_a_step_when_batched_and_a_budget_of_tokens_a_step_when_staggered(LlmPromptAdmission admission, bool unified, bool staggers)
+    [InlineData(LlmPromptAdmission.Staggered, false, true, 2)]
+    public async Task Prompts_that_wait_together_share_a_step_when_batched_and_a_budget_of_tokens_a_step_when_staggered(LlmPromptAdmission admission, bool unified, bool staggers, int burst = 0)
     {
-        await using var engine = Load(admission, unified);
+        // With bursts (PromptBurstPrompts), the three cold prompts waiting make the budget two budgets.
+        var budget = new PromptStepPlanner(staggers, 128, burst).BudgetFor(3);
+        await using var engine = models.ContextSensitiveEngine(batchSize: 512, prefixCache: true, unified, admission, promptBurstPrompts: burst);
         Assert.Equal(staggers ? "staggered" : "batched", engine.Info.PromptAdmission);
         var slots = engine.Info.Slots;
         int[] Prompt(string word) => [.. engine.Tokenize(string.Concat(Enumerable.Range(0, 12).Select(i => $"{word} {i} waits. ")), addSpecial: true, parseSpecial: false)];
@@ -60,9 +63,15 @@ public sealed class EngineAdmissionTests(LlamaTestModels models)
         {
             // Never more than the budget in a step, so the three take two or three steps (the budget filled with a
             // chunk of the next prompt when at least PromptStepPlanner.PackTokens of it fit).
-            Assert.True(after.MaxPromptTokensPerStep <= 128, $"{after.MaxPromptTokensPerStep} prompt tokens in a step");
-            var fewest = (prompts.Sum(p => p.Length) + 127) / 128;
+            Assert.True(after.MaxPromptTokensPerStep <= budget, $"{after.MaxPromptTokensPerStep} prompt tokens in a step of a {budget}-token budget");
+            var fewest = (prompts.Sum(p => p.Length) + budget - 1) / budget;
             Assert.True(promptSteps >= fewest && promptSteps <= prompts.Length, $"{promptSteps} prompt steps; before {before}, after {after}");
+            if (burst > 0)
+            {
+                Assert.Equal(256, budget);
+                // Two whole prompts (at most 128 tokens each) fit the first step, the third at most a second one.
+                Assert.True(promptSteps <= 2, $"{promptSteps} prompt steps for a burst of three: it did not share a step");
+            }
         }
         else
         {

@@ -71,8 +71,11 @@ public sealed class LlamaTestModels : IDisposable
     /// </summary>
     public string ContextSensitive => Written("context-sensitive.gguf", GeneratedOptions with { WeightStd = 0.3f, ContextLength = 8192 });
 
-    /// <summary>An engine on <see cref="ContextSensitive"/>: 3 slots (unless told) of 1024 tokens, 2 threads, no host prompt cache (unless told).</summary>
-    public LlamaEngine ContextSensitiveEngine(int batchSize, bool prefixCache, bool unified, LlmPromptAdmission admission = LlmPromptAdmission.Auto, int slots = 3, long promptCacheBytes = 0, int promptChunkTokens = 128, Microsoft.Extensions.Logging.ILogger? logger = null, bool promptReuseByText = false) => LlamaEngine.Load(new LlmModelSpec
+    /// <summary>
+    /// An engine on <see cref="ContextSensitive"/>: 3 slots (unless told) of 1024 tokens, 2 threads, no host prompt cache and a
+    /// fixed staggered budget (unless told).
+    /// </summary>
+    public LlamaEngine ContextSensitiveEngine(int batchSize, bool prefixCache, bool unified, LlmPromptAdmission admission = LlmPromptAdmission.Auto, int slots = 3, long promptCacheBytes = 0, int promptChunkTokens = 128, Microsoft.Extensions.Logging.ILogger? logger = null, bool promptReuseByText = false, int promptBurstPrompts = 0) => LlamaEngine.Load(new LlmModelSpec
     {
         Name = "generated",
         Version = 1,
@@ -86,6 +89,7 @@ public sealed class LlamaTestModels : IDisposable
         UnifiedKvCache = unified,
         PromptAdmission = admission,
         PromptChunkTokens = promptChunkTokens,
+        PromptBurstPrompts = promptBurstPrompts,
         PromptReuseByText = promptReuseByText,
     }, logger);
 
