@@ -12,8 +12,8 @@ namespace Maas.Core.Llm;
 /// every 4 KB page faults in first: the engine log saw such saves take 30 times as long as restores of the same state
 /// (which write into the KV buffer, long touched), in the way of the request that overwrites the slot and of every
 /// step after; the engine's allocator asks for huge pages to make the first touch cheap too. Buffers are sized in
-/// steps of an eighth of a power of two, so a state of about the same size takes a buffer another one left (at most an
-/// eighth more than it needs); a buffer is handed out only for a state of at least half its size. A new buffer gets
+/// steps of an eighth of a power of two, so a state of about the same size takes a buffer another one left (the rounding
+/// adds at most an eighth); a buffer is handed out only for a state of at least half its size. A new buffer gets
 /// <see cref="GrowthDivisor">a quarter</see> more room than the state it is made for: a saved conversation comes back
 /// larger (its next turn), and the buffer its restore hands back must hold that next save (the engine log saw two
 /// thirds of saves need new memory when buffers were made to measure). Not thread-safe: the engine loop owns it.
