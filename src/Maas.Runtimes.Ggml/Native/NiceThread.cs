@@ -26,6 +26,9 @@ internal sealed partial class NiceThread : IDisposable
                 _ = setpriority(PrioProcess, 0, nice);
             }
 
+            // Named only once its nice value is set: whoever finds the thread by name sees the priority it runs at.
+            Thread.CurrentThread.Name = name;
+
             foreach (var item in work.GetConsumingEnumerable())
             {
                 item();
@@ -33,7 +36,6 @@ internal sealed partial class NiceThread : IDisposable
         })
         {
             IsBackground = true,
-            Name = name,
         };
         thread.Start();
     }
