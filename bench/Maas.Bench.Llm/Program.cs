@@ -5,7 +5,7 @@ using Maas.Bench.Llm;
 using Maas.Core.Formats.Gguf;
 
 // MaaS vs llama-server on the same generated random-weight Llama (~270M parameters, Q8_0), same threads, one run.
-//   dotnet run -c Release --project bench/Maas.Bench.Llm [-- --threads 2 --tokens 48 --rounds 5 --only plainx8,shared --compare PromptAdmission=staggered --compare-kv --quick --no-write --no-llama-server --engine-log]
+//   dotnet run -c Release --project bench/Maas.Bench.Llm [-- --threads 2 --tokens 48 --rounds 5 --only plainx8,shared --compare PromptAdmission=staggered --compare-kv --quick --no-write --no-llama-server --engine-log --defaults]
 // Logs go to ~/.cache/maas/bench: llama-server.log, maas.log and maas-other.log, maas-other2.log, ... (--engine-log: with each request's
 // timeline in the engine and the host prompt cache's saves and restores, the engine's Debug lines).
 if (args is [MaasProcess.ServeCommand, ..])
@@ -19,7 +19,10 @@ int Arg(string name, int fallback) => argsList.IndexOf(name) is var i and >= 0 ?
 var quick = argsList.Contains("--quick");
 var threads = Arg("--threads", Environment.ProcessorCount);
 var maxTokens = Arg("--tokens", quick ? 16 : 48);
-var slots = 16;
+// --defaults: each server with its own defaults (no slots, context, threads or batch given to either), as a user who
+// starts both gets them; the section in docs/benchmarks.md is then left alone (the run is printed only).
+var defaults = argsList.Contains("--defaults");
+var slots = defaults ? new Maas.Core.Llm.LlmServingOptions().Slots : 16;
 var contextPerSlot = 2048;
 var repoRoot = FindRepoRoot();
 var cache = Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } x ? x : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "maas", "bench");
@@ -40,15 +43,18 @@ var withLlamaServer = !argsList.Contains("--no-llama-server");
 Console.WriteLine(withLlamaServer ? "building (or finding) llama-server ..." : "without llama-server");
 var llamaServerBin = withLlamaServer ? RunScript(Path.Combine(repoRoot, "bench", "llama-server", "build.sh")) : "";
 var llamaPort = FreePort();
-using var llamaServer = !withLlamaServer ? null : Process.Start(new ProcessStartInfo(llamaServerBin)
-{
-    ArgumentList =
-    {
-        "-m", modelPath, "--host", "127.0.0.1", "--port", llamaPort.ToString(CultureInfo.InvariantCulture),
+string[] llamaArgs =
+[
+    "-m", modelPath, "--host", "127.0.0.1", "--port", llamaPort.ToString(CultureInfo.InvariantCulture), "--no-webui",
+    .. defaults ? Array.Empty<string>() :
+    [
         "-t", threads.ToString(CultureInfo.InvariantCulture), "-tb", threads.ToString(CultureInfo.InvariantCulture),
         "-np", slots.ToString(CultureInfo.InvariantCulture), "-c", (slots * contextPerSlot).ToString(CultureInfo.InvariantCulture),
-        "-b", "512", "-ub", "512", "--no-webui",
-    },
+        "-b", "512", "-ub", "512",
+    ],
+];
+using var llamaServer = !withLlamaServer ? null : Process.Start(new ProcessStartInfo(llamaServerBin, llamaArgs)
+{
     RedirectStandardOutput = true,
     RedirectStandardError = true,
 })!;
@@ -72,7 +78,7 @@ string[] MaasArgs(string url, string data) =>
     "--urls", url, "--Maas:DataDir=" + data, "--Maas:Llm:Demo=false", "--Maas:Inference:Demo=false", "--Maas:Inference:GrpcUrl=",
     "--Maas:Auth:AdminKey=" + adminKey,
     "--Maas:Llm:KeepAliveSeconds=0", // a server idle while the others run keeps its engine, and the statistics read at the end
-    $"--Maas:Llm:Slots={slots}", $"--Maas:Llm:ContextPerSlot={contextPerSlot}", $"--Maas:Llm:Threads={threads}", "--Maas:Llm:BatchSize=512",
+    .. defaults ? Array.Empty<string>() : [$"--Maas:Llm:Slots={slots}", $"--Maas:Llm:ContextPerSlot={contextPerSlot}", $"--Maas:Llm:Threads={threads}", "--Maas:Llm:BatchSize=512"],
     "--Logging:LogLevel:Default=Warning", "--Logging:Console:FormatterName=simple", "--Logging:Console:FormatterOptions:SingleLine=true",
     .. argsList.Contains("--engine-log") ? ["--Logging:LogLevel:" + typeof(Maas.Runtimes.Llama.Serving.LlamaEngine).FullName + "=Debug"] : Array.Empty<string>(),
 ];
@@ -233,9 +239,12 @@ foreach (var dir in others.Select(x => x.Dir).Prepend(dataDir).Where(Directory.E
     }
 }
 
-var section = Report.Markdown(results, modelOptions, threads, slots, contextPerSlot, maxTokens, rounds, engines, $"{loadBefore} at the start, {LoadAverage()} at the end", args);
+var setup = defaults
+    ? "Each server with its own defaults (neither given slots, context, threads or batch): MaaS as `Maas:Llm` defaults it, llama-server as its command line does (its log, llama-server.log, says what it chose). "
+    : null;
+var section = Report.Markdown(results, modelOptions, threads, slots, contextPerSlot, maxTokens, rounds, engines, $"{loadBefore} at the start, {LoadAverage()} at the end", args, setup);
 Console.WriteLine(section);
-if (!argsList.Contains("--no-write"))
+if (!argsList.Contains("--no-write") && !defaults)
 {
     Report.WriteSection(Path.Combine(repoRoot, "docs", "benchmarks.md"), section);
     Console.WriteLine("written to docs/benchmarks.md");

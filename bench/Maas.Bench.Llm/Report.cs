@@ -10,7 +10,7 @@ public static class Report
     private const string Start = "<!-- maas-bench-llm:start -->";
     private const string End = "<!-- maas-bench-llm:end -->";
 
-    public static string Markdown(IReadOnlyList<ScenarioResult> results, GgufLlamaModelOptions model, int threads, int slots, int contextPerSlot, int maxTokens, int rounds, string engineStats, string load, IReadOnlyList<string> args)
+    public static string Markdown(IReadOnlyList<ScenarioResult> results, GgufLlamaModelOptions model, int threads, int slots, int contextPerSlot, int maxTokens, int rounds, string engineStats, string load, IReadOnlyList<string> args, string? setup = null)
     {
         var s = new StringBuilder();
         s.AppendLine(Start);
@@ -18,7 +18,8 @@ public static class Report
         s.AppendLine();
         s.AppendLine(Inv($"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC by `dotnet run -c Release --project bench/Maas.Bench.Llm{(args.Count == 0 ? "" : " -- " + string.Join(' ', args))}` on {Environment.ProcessorCount} cores ({System.Runtime.InteropServices.RuntimeInformation.OSDescription})."));
         s.AppendLine(Inv($"Model: generated random-weight Llama, dim {model.EmbeddingLength}, {model.BlockCount} layers, vocabulary {model.VocabularySize}, {model.ParameterCount / 1e6:F0}M parameters, Q8_0 (our GGUF writer). "));
-        s.AppendLine(Inv($"Both servers: {threads} threads, {slots} slots x {contextPerSlot} tokens, batch 512; llama-server built from the same llama.cpp source (node-llama-cpp 3.22.1's bundle, `bench/llama-server/build.sh`: native CPU flags, ggml's own thread pool rather than OpenMP, as in the prebuilt engine MaaS loads). "));
+        s.AppendLine(setup ?? Inv($"Both servers: {threads} threads, {slots} slots x {contextPerSlot} tokens, batch 512. "));
+        s.AppendLine(Inv($"llama-server built from the same llama.cpp source (node-llama-cpp 3.22.1's bundle, `bench/llama-server/build.sh`: native CPU flags, ggml's own thread pool rather than OpenMP, as in the prebuilt engine MaaS loads). "));
         s.AppendLine(Inv($"Workload: streamed chat completions, {maxTokens} tokens each (`ignore_eos`, temperature 0), N concurrent streams; {rounds} rounds per scenario with the servers taking turns (tokens/s: the median round; latencies: every completed request of every round; a request that got an error status or whose stream ended before `[DONE]` counts as failed, its tokens that arrived still count). Each server runs in its own process (MaaS with server GC, as `Maas.Server` runs); the load generator shares the cores with both. Server CPU ms/token: the server process's CPU time (all threads, ggml's spinning workers included) over the tokens it generated."));
         s.AppendLine();
         s.AppendLine("| scenario | streams | server | tokens/s | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | server CPU ms/token | requests | failed |");

@@ -159,6 +159,30 @@ public sealed class EngineHostPromptCacheTests(LlamaTestModels models)
     }
 
     [Fact]
+    public async Task Once_it_has_saved_an_idle_engine_makes_spare_buffers_and_the_next_save_writes_into_one()
+    {
+        var logs = new CapturedLogs();
+        await using var engine = models.ContextSensitiveEngine(batchSize: 128, prefixCache: true, unified: false, slots: 1, promptCacheBytes: Plenty, logger: logs.Single("engine"));
+        await RunAsync(engine, Prompt(engine, "fact"));
+        await RunAsync(engine, Prompt(engine, "rule")); // fact saved, into new memory: no spare buffer yet
+        var saves = SaveLines(logs);
+        Assert.EndsWith("into a new buffer", Assert.Single(saves), StringComparison.Ordinal);
+
+        // Idle after a save: spare buffers the size of that save's are made, within a sixteenth of the budget.
+        var idle = await Conditions.ReadUntilAsync(() => Task.FromResult(engine.GetStatistics()), s => s.PromptCacheSpareBytes > 0, "spare buffers made while idle");
+        Assert.InRange(idle.PromptCacheSpareBytes, 1, Plenty / 16);
+        Assert.True(idle.MemoryBytes > idle.PromptCacheBytes + idle.PromptCacheSpareBytes, idle.ToString());
+
+        await RunAsync(engine, Prompt(engine, "item")); // rule saved, into one of them
+        saves = SaveLines(logs);
+        Assert.Equal(2, saves.Count);
+        Assert.EndsWith("into a reused buffer", saves[1], StringComparison.Ordinal);
+
+        static List<string> SaveLines(CapturedLogs logs) =>
+            [.. logs.Lines.Select(l => l.Message).Where(m => m.StartsWith("Slot 0: saved ", StringComparison.Ordinal))];
+    }
+
+    [Fact]
     public async Task The_host_cache_never_exceeds_its_budget()
     {
         // Measure one prompt's state, then allow a little over two of them.

@@ -107,6 +107,13 @@ public sealed record LlmModelSpec
     public long PromptCacheBytes { get; init; }
 
     /// <summary>
+    /// Spare buffers for saved states kept beside the host prompt cache (at most a sixteenth of its budget): those
+    /// handed back by restored or dropped entries, and, once the engine has saved and then stands idle, new ones made
+    /// ahead so the next saves write into memory already touched (0: none kept, every save writes into new memory).
+    /// </summary>
+    public int PromptCacheSpareBuffers { get; init; } = 4;
+
+    /// <summary>
     /// Reuse cached KV by text (see <see cref="PromptTextMatcher"/>): when a prompt's text starts with what a slot or a
     /// host prompt cache entry holds up to a token boundary, its cached tokens (an earlier answer's generated tokens
     /// included) stand for that text, though the prompt tokenized it differently.

@@ -59,6 +59,12 @@ public sealed class LlmServingOptions
     public long? PromptCacheBytes { get; set; }
 
     /// <summary>
+    /// Spare state buffers kept beside the host prompt cache (at most a sixteenth of its budget), made ahead while the
+    /// engine is idle after it has saved: a save then writes into memory already touched (0 = none).
+    /// </summary>
+    public int PromptCacheSpareBuffers { get; set; } = 16;
+
+    /// <summary>
     /// Reuse a slot's (or a saved prompt's) KV when the new prompt's text starts with its text, even when the prompt
     /// tokenized that text differently (a chat client resends the model's answer as text): the model's own tokens are
     /// kept for it (see <see cref="LlmModelSpec.PromptReuseByText"/>).
@@ -104,6 +110,7 @@ public sealed class LlmServingOptions
         Check(errors, nameof(BatchSize), BatchSize, 1, 1 << 16);
         Check(errors, nameof(PromptChunkTokens), PromptChunkTokens, 1, 1 << 16);
         Check(errors, nameof(PromptBurstPrompts), PromptBurstPrompts, 0, 1024);
+        Check(errors, nameof(PromptCacheSpareBuffers), PromptCacheSpareBuffers, 0, 1024);
         Check(errors, nameof(QueueLimit), QueueLimit, 0, 1_000_000);
         Check(errors, nameof(MaxTokensPerRequest), MaxTokensPerRequest, 0, 1 << 22);
         Check(errors, nameof(KeepAliveSeconds), KeepAliveSeconds, 0, 31_536_000);

@@ -102,6 +102,31 @@ public sealed class StateBufferPool : IDisposable
         return _allocate(checked((int)SizeFor(bytes + (bytes / GrowthDivisor))));
     }
 
+    /// <summary>Buffers made ahead by <see cref="Prepare"/>.</summary>
+    public long Prepared { get; private set; }
+
+    /// <summary>
+    /// Makes a spare buffer ahead of need, as <see cref="Rent"/> would for a state of <paramref name="bytes"/> bytes, and
+    /// writes it through so its pages are faulted in now rather than in a later save's way; false (and nothing made)
+    /// when the pool already holds <see cref="MaxBuffers"/> buffers or the new one would pass <see cref="MaxBytes"/>.
+    /// </summary>
+    public bool Prepare(long bytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bytes);
+        var size = SizeFor(bytes + (bytes / GrowthDivisor));
+        if (_free.Count >= MaxBuffers || Bytes + size > MaxBytes)
+        {
+            return false;
+        }
+
+        var buffer = _allocate(checked((int)size));
+        buffer.Memory.Span.Clear();
+        _free.Add(buffer);
+        Bytes += buffer.Memory.Length;
+        Prepared++;
+        return true;
+    }
+
     /// <summary>Takes a buffer back for a later <see cref="Rent"/>; the oldest spare ones are disposed of when the pool is full.</summary>
     public void Return(IMemoryOwner<byte> buffer)
     {

@@ -35,6 +35,7 @@ internal sealed class LlamaKvCache : IDisposable
 
     // The host cache's state buffers, handed back when restored or dropped and reused by the next save.
     private readonly StateBufferPool _buffers;
+    private long _lastSaveBytes;
     private readonly LlamaEngineCounters _counters;
     private readonly Func<int, bool> _idle;
     private readonly ILogger _logger;
@@ -61,7 +62,7 @@ internal sealed class LlamaKvCache : IDisposable
         _occupants = new LlamaSequence?[spec.Slots];
         _planner = new KvSlotPlanner(spec.Slots, spec.UnifiedKvCache, spec.PrefixCache, hostCache: spec.PromptCacheBytes > 0);
         // Spare buffers: a few, at most a sixteenth of the host cache's budget beside it.
-        _buffers = new StateBufferPool(maxBuffers: 4, maxBytes: spec.PromptCacheBytes / 16, Native.HugePageBuffer.Allocate);
+        _buffers = new StateBufferPool(spec.PromptCacheSpareBuffers, maxBytes: spec.PromptCacheBytes / 16, Native.HugePageBuffer.Allocate);
         _host = spec.PrefixCache && spec.PromptCacheBytes > 0 ? new HostPromptCache(spec.PromptCacheBytes, _buffers.Return) : null;
         _idle = Idle;
         _logits = new float[]?[spec.Slots];
@@ -264,6 +265,7 @@ internal sealed class LlamaKvCache : IDisposable
         var reused = _buffers.Reused;
         var buffer = _buffers.Rent(size);
         _context.SaveSequenceState(slot, buffer.Memory.Span[..checked((int)size)]);
+        _lastSaveBytes = size;
         if (_host.Add([.. tokens], buffer, (int)size, logits, logitsAt, _next[slot] >= 0 ? _next[slot] : null))
         {
             _counters.HostSaved();
@@ -278,6 +280,22 @@ internal sealed class LlamaKvCache : IDisposable
         }
 
         ReportMemory();
+    }
+
+    /// <summary>
+    /// Makes one spare buffer for a save the size of the last one, ahead of need (the loop calls this while idle); false
+    /// when there is nothing to make: no host cache, no save yet (a workload that never saves gets no spares), or the
+    /// pool is full.
+    /// </summary>
+    public bool PrepareSaveBuffer()
+    {
+        if (_host is null || _lastSaveBytes == 0 || !_buffers.Prepare(_lastSaveBytes))
+        {
+            return false;
+        }
+
+        ReportMemory();
+        return true;
     }
 
     // The host cache's bytes and the spare buffers beside it count in the model's memory (statistics, placement).

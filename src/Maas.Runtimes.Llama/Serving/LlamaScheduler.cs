@@ -24,6 +24,10 @@ internal sealed class LlamaScheduler : IDisposable
         new EventId(4, "PromptStep"),
         "Step: {Generating} generating, {Prompts} prompts of {PromptTokens} tokens, {Copies} prefixes copied between slots before it; decode {DecodeMs:F2} ms, {BetweenMs:F2} ms since the last decode ended");
 
+    // How long the loop stands idle before it makes spare state buffers: longer than the gap between a closed-loop
+    // client's requests, so that work is done between bursts rather than in a request's way.
+    private static readonly TimeSpan IdleBeforeSpareBuffers = TimeSpan.FromMilliseconds(100);
+
     private readonly LlmModelSpec _spec;
     private readonly LlamaModel _model;
     private readonly LlamaContext _context;
@@ -164,7 +168,7 @@ internal sealed class LlamaScheduler : IDisposable
                 Admit();
                 if (_active.Count == 0)
                 {
-                    _wake.Wait();
+                    WaitIdle();
                     continue;
                 }
 
@@ -194,6 +198,23 @@ internal sealed class LlamaScheduler : IDisposable
                 sequence.Events.Writer.TryComplete(unloading);
             }
         }
+    }
+
+    // Nothing to run: once nothing has arrived for a moment, spare buffers for the host cache's next saves are made one
+    // at a time until work arrives or the pool is full, so a save under load writes into memory already faulted in
+    // (first writes to new memory cost several times the copy itself).
+    private void WaitIdle()
+    {
+        if (_wake.Wait(IdleBeforeSpareBuffers))
+        {
+            return;
+        }
+
+        while (!_wake.IsSet && !_stopping && _cache.PrepareSaveBuffer())
+        {
+        }
+
+        _wake.Wait();
     }
 
     private void DropCancelled()

@@ -86,6 +86,7 @@ internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServ
             PromptChunkTokens = o.PromptChunkTokens,
             PromptBurstPrompts = o.PromptBurstPrompts,
             PromptCacheBytes = o.PrefixCache ? o.EffectivePromptCacheBytes : 0,
+            PromptCacheSpareBuffers = o.PromptCacheSpareBuffers,
             PromptReuseByText = o.PrefixCache && o.PromptReuseByText,
         };
         var keepAlive = TimeSpan.FromSeconds(config.KeepAliveSeconds ?? o.KeepAliveSeconds);

@@ -32,6 +32,43 @@ public sealed class StateBufferPoolTests
     }
 
     [Fact]
+    public void Buffers_made_ahead_are_written_through_handed_out_for_the_next_saves_and_stay_within_the_limits()
+    {
+        var made = new List<byte[]>();
+        var pool = new StateBufferPool(maxBuffers: 3, maxBytes: 3 * StateBufferPool.SizeFor(125_000), bytes =>
+        {
+            var array = new byte[bytes];
+            array.AsSpan().Fill(0xAB); // as new memory may hold anything until written
+            made.Add(array);
+            return new ArrayBuffer(array);
+        });
+
+        Assert.True(pool.Prepare(100_000)); // room for a quarter more, as a buffer made for a save
+        Assert.True(pool.Prepare(100_000));
+        Assert.Equal(2, pool.Prepared);
+        Assert.Equal(2, pool.Count);
+        Assert.Equal(2 * StateBufferPool.SizeFor(125_000), pool.Bytes);
+        Assert.All(made, array => Assert.DoesNotContain((byte)0xAB, array)); // every page written
+
+        // The next saves of about that size take them, without new memory.
+        var first = pool.Rent(100_000);
+        var second = pool.Rent(120_000);
+        Assert.Equal(2, pool.Reused);
+        Assert.Equal(0, pool.Allocated);
+        Assert.Contains(made, array => ReferenceEquals(((ArrayBuffer)first).Array, array));
+        Assert.Contains(made, array => ReferenceEquals(((ArrayBuffer)second).Array, array));
+
+        // Never more buffers or bytes than the pool keeps.
+        Assert.True(pool.Prepare(100_000));
+        Assert.True(pool.Prepare(100_000));
+        Assert.True(pool.Prepare(100_000));
+        Assert.False(pool.Prepare(100_000));
+        Assert.Equal(3, pool.Count);
+        Assert.False(new StateBufferPool(maxBuffers: 4, maxBytes: StateBufferPool.SizeFor(125_000) - 1).Prepare(100_000));
+        Assert.False(new StateBufferPool(maxBuffers: 0, maxBytes: 1 << 30).Prepare(100_000));
+    }
+
+    [Fact]
     public void A_buffer_is_not_handed_out_for_a_state_under_half_its_size_nor_over_it()
     {
         var pool = new StateBufferPool(maxBuffers: 4, maxBytes: 1 << 30);

@@ -78,8 +78,8 @@ public sealed class PromptCacheServingTests
         var empty = await EngineStatisticsAsync(server);
         Assert.Equal(0, empty.GetProperty("prompt_cache_bytes").GetInt64());
         Assert.Equal(empty.GetProperty("memory_bytes").GetInt64(), (await LoadedMemoryAsync(server)).GetProperty("engine_bytes").GetInt64());
-        // The second chat's system prompt was copied from the first one's slot through a spare state buffer, which
-        // stays for the next save; spare buffers count in the footprint as the cache does.
+        // The second chat's system prompt was copied from the first one's slot through a state buffer; spare buffers
+        // (none kept here) count in the footprint as the cache does.
         var baseline = empty.GetProperty("memory_bytes").GetInt64() - empty.GetProperty("prompt_cache_spare_bytes").GetInt64();
 
         await ChatAsync(server, chats: Chats, turns: 1, firstChat: 2); // two more chats take the two slots
@@ -92,6 +92,23 @@ public sealed class PromptCacheServingTests
         Assert.InRange(spare, 0, held.GetProperty("prompt_cache_budget_bytes").GetInt64() / 16);
         Assert.Equal(baseline + bytes + spare, held.GetProperty("memory_bytes").GetInt64());
         Assert.Equal(baseline + bytes + spare, (await LoadedMemoryAsync(server)).GetProperty("engine_bytes").GetInt64());
+    }
+
+    [Fact]
+    public async Task Spare_buffers_made_while_the_engine_idles_count_in_the_footprint_within_a_sixteenth_of_the_budget()
+    {
+        await using var server = await StartAsync(new() { ["Maas:Llm:PromptCacheSpareBuffers"] = "3" });
+        await ChatAsync(server, chats: Chats, turns: 1); // four chats over two slots: two saves
+
+        // Once idle after its saves, the engine makes spare buffers, counted in the footprint.
+        var s = await Conditions.ReadUntilAsync(() => EngineStatisticsAsync(server), x => x.GetProperty("prompt_cache_spare_bytes").GetInt64() > 0, "spare buffers made while idle");
+        var spare = s.GetProperty("prompt_cache_spare_bytes").GetInt64();
+        Assert.InRange(spare, 1, s.GetProperty("prompt_cache_budget_bytes").GetInt64() / 16);
+        Assert.True(s.GetProperty("memory_bytes").GetInt64() > s.GetProperty("prompt_cache_bytes").GetInt64() + spare, s.ToString());
+
+        // Only the spare buffers change while it idles.
+        var later = await EngineStatisticsAsync(server);
+        Assert.Equal(s.GetProperty("memory_bytes").GetInt64() - spare, later.GetProperty("memory_bytes").GetInt64() - later.GetProperty("prompt_cache_spare_bytes").GetInt64());
     }
 
     [Fact]
@@ -119,6 +136,9 @@ public sealed class PromptCacheServingTests
         var settings = LlmServerFixture.Settings;
         settings["Maas:Llm:Slots"] = "2";
         settings["Maas:Llm:ContextPerSlot"] = "2048";
+        // No spare buffers: ones made while the engine idles would change the footprint between two reads compared here
+        // (EngineHostPromptCacheTests and the spare buffer test below cover them).
+        settings["Maas:Llm:PromptCacheSpareBuffers"] = "0";
         foreach (var (key, value) in overrides)
         {
             settings[key] = value;
