@@ -35,6 +35,8 @@ internal sealed class LlamaKvCache : IDisposable
 
     // The host cache's state buffers, handed back when restored or dropped and reused by the next save.
     private readonly StateBufferPool _buffers;
+
+    // The size of the last state saved: what spare buffers made while idle are made for (0 until a save).
     private long _lastSaveBytes;
     private readonly LlamaEngineCounters _counters;
     private readonly Func<int, bool> _idle;
@@ -61,7 +63,7 @@ internal sealed class LlamaKvCache : IDisposable
         _counters = counters;
         _occupants = new LlamaSequence?[spec.Slots];
         _planner = new KvSlotPlanner(spec.Slots, spec.UnifiedKvCache, spec.PrefixCache, hostCache: spec.PromptCacheBytes > 0);
-        // Spare buffers: a few, at most a sixteenth of the host cache's budget beside it.
+        // Spare buffers: as many as the spec keeps, at most a sixteenth of the host cache's budget beside it.
         _buffers = new StateBufferPool(spec.PromptCacheSpareBuffers, maxBytes: spec.PromptCacheBytes / 16, Native.HugePageBuffer.Allocate);
         _host = spec.PrefixCache && spec.PromptCacheBytes > 0 ? new HostPromptCache(spec.PromptCacheBytes, _buffers.Return) : null;
         _idle = Idle;
