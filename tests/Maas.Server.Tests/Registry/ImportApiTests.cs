@@ -162,6 +162,10 @@ public sealed class ImportApiTests(ImportServers servers) : IClassFixture<Import
         var missing = new Uri(servers.Files.BaseAddress, $"files/{Names.Unique("none")}/m.onnx");
         var notAModel = servers.Files.Add($"/files/{Names.Unique("f")}/notes.onnx", new ServedFile("just some text, not a model"u8.ToArray()));
 
+        // The class's server is shared: a draft of an earlier test's import may still be there, and is not this one's.
+        var drafts = Path.Combine(server.DataDir, "tmp", "staging", "drafts");
+        var before = Directory.EnumerateFileSystemEntries(drafts).ToHashSet();
+
         foreach (var (body, code) in new[]
         {
             ($$"""{"url": "{{good}}", "sha256": "{{new string('c', 64)}}"}""", "checksum_mismatch"),
@@ -182,7 +186,7 @@ public sealed class ImportApiTests(ImportServers servers) : IClassFixture<Import
             Assert.Empty((await versions.JsonAsync(HttpStatusCode.OK))["versions"]!.AsArray());
         }
 
-        Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(server.DataDir, "tmp", "staging", "drafts")));
+        await Conditions.WaitUntilAsync(() => Directory.EnumerateFileSystemEntries(drafts).All(before.Contains), "the failed imports' drafts are gone");
 
         foreach (var (body, status, code) in new[]
         {
