@@ -111,7 +111,7 @@ public sealed record LlmModelSpec
     /// handed back by restored or dropped entries, and, once the engine has saved and then stands idle, new ones made
     /// ahead so the next saves write into memory already touched (0: none kept, every save writes into new memory).
     /// </summary>
-    public int PromptCacheSpareBuffers { get; init; } = 4;
+    public int PromptCacheSpareBuffers { get; init; } = 16;
 
     /// <summary>
     /// Reuse cached KV by text (see <see cref="PromptTextMatcher"/>): when a prompt's text starts with what a slot or a

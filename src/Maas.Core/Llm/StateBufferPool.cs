@@ -99,7 +99,7 @@ public sealed class StateBufferPool : IDisposable
         }
 
         Allocated++;
-        return _allocate(checked((int)SizeFor(bytes + (bytes / GrowthDivisor))));
+        return _allocate(checked((int)NewBufferSize(bytes)));
     }
 
     /// <summary>Buffers made ahead by <see cref="Prepare"/>.</summary>
@@ -113,7 +113,7 @@ public sealed class StateBufferPool : IDisposable
     public bool Prepare(long bytes)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bytes);
-        var size = SizeFor(bytes + (bytes / GrowthDivisor));
+        var size = NewBufferSize(bytes);
         if (_free.Count >= MaxBuffers || Bytes + size > MaxBytes)
         {
             return false;
@@ -126,6 +126,9 @@ public sealed class StateBufferPool : IDisposable
         Prepared++;
         return true;
     }
+
+    // A new buffer for a state of `bytes`: a quarter more room, rounded to the size steps.
+    private static long NewBufferSize(long bytes) => SizeFor(bytes + (bytes / GrowthDivisor));
 
     /// <summary>Takes a buffer back for a later <see cref="Rent"/>; the oldest spare ones are disposed of when the pool is full.</summary>
     public void Return(IMemoryOwner<byte> buffer)
