@@ -7,10 +7,16 @@ using Maas.Bench;
 //   ... -- --only eviction: N models under a memory budget for N/3, Zipf-skewed calls (hit rate, miss latency, RSS vs budget)
 //   ... -- --only deployment-sync [--postgres 'Host=127.0.0.1;Port=55432;Username=postgres;Database=postgres']: two servers on one database, how soon the second sees a deployment change made on the first (SQLite, and PostgreSQL in the same run when given)
 //   ... -- --only training-serving: an MLP's REST throughput idle and while a Fashion-MNIST training job runs on the same server
-//   ... -- --only ultraface-cpu [--rounds 8 --seconds 10 --warmup-seconds 60 --compare-env KEY=VALUE --baseline other/Maas.Bench.dll]: UltraFace's server CPU per inference against ONNX Runtime's in process, per thread, with thread-pool work items per inference; the compared servers in the same rounds (console and bench/results/ultraface-cpu.json)
+//   ... -- --only ultraface-cpu [--rounds 8 --seconds 10 --warmup-seconds 60 --compare-env KEY=VALUE --baseline other/Maas.Bench.dll --floor yes|kestrel]: UltraFace's server CPU per inference against ONNX Runtime's in process, per thread, with thread-pool work items per inference; the compared servers in the same rounds (console and bench/results/ultraface-cpu.json)
 //   ... -- --only baseline --baseline ../other-worktree/bench/Maas.Bench/bin/Release/net10.0/Maas.Bench.dll: this build's server against another build's
 // With --only, the scenarios not run keep their previous results in docs/benchmarks.md and bench/results/onnx-serving.json.
 // "serve" is the child-process mode the benchmark starts the server in.
+if (args.Length > 0 && args[0] == FloorServer.Mode)
+{
+    await FloorServer.ServeAsync(args[1..]);
+    return 0;
+}
+
 if (args.Length > 0 && args[0] == "serve")
 {
     await ServerProcess.ServeAsync(args[1..]);
@@ -133,6 +139,12 @@ internal sealed record BenchOptions
     /// <summary>Environment variables of a second server the ultraface-cpu scenario measures in the same rounds (--compare-env KEY=VALUE, repeatable).</summary>
     public IReadOnlyDictionary<string, string> CompareEnvironment { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>The ultraface-cpu scenario also measures the floor server (--floor yes): the smallest HTTP server over the same engine.</summary>
+    public bool Floor { get; init; }
+
+    /// <summary>The floor server runs on Kestrel with its defaults instead (--floor kestrel): one endpoint, no middleware.</summary>
+    public bool FloorOnKestrel { get; init; }
+
     /// <summary>An Npgsql connection string of a PostgreSQL server where deployment-sync may create (and drop) a database of its own.</summary>
     public string? Postgres { get; init; }
 
@@ -156,8 +168,9 @@ internal sealed record BenchOptions
                 "--baseline" => options with { Baseline = Path.GetFullPath(args[i + 1]) },
                 "--compare-env" => options with { CompareEnvironment = new Dictionary<string, string>(options.CompareEnvironment) { [args[i + 1].Split('=')[0]] = args[i + 1][(args[i + 1].IndexOf('=', StringComparison.Ordinal) + 1)..] } },
                 "--postgres" => options with { Postgres = args[i + 1] },
+                "--floor" => options with { Floor = args[i + 1] is "yes" or "kestrel", FloorOnKestrel = args[i + 1] == "kestrel" },
                 "--server-env" => options with { ServerEnvironment = new Dictionary<string, string>(options.ServerEnvironment) { [args[i + 1].Split('=')[0]] = args[i + 1][(args[i + 1].IndexOf('=', StringComparison.Ordinal) + 1)..] } },
-                _ => throw new ArgumentException($"unknown option {args[i]}; use --seconds, --rounds, --overhead-rounds, --overhead-seconds, --overload-seconds, --warmup-seconds, --only, --write, --baseline, --server-env, --compare-env, --postgres"),
+                _ => throw new ArgumentException($"unknown option {args[i]}; use --seconds, --rounds, --overhead-rounds, --overhead-seconds, --overload-seconds, --warmup-seconds, --only, --write, --baseline, --server-env, --compare-env, --postgres, --floor"),
             };
         }
 

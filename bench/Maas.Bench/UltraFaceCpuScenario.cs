@@ -67,7 +67,12 @@ internal static class UltraFaceCpuScenario
             await s.RegisterAsync("ultraface", File.ReadAllBytes(path), new { instance_count = 1, threads = Threads });
         }
 
+        // --floor: the smallest HTTP server over the same engine code, in a process of its own, in the same rounds.
+        await using var floor = options.Floor ? await FloorServer.StartAsync(path, Threads, options.FloorOnKestrel) : null;
         await using var local = new EngineWorker(path, Threads, "input", [1, 3, 240, 320], image);
+        var floorCall = floor is null ? null : Maas.Bench.Clients.RestBinary(floor.Http, "ultraface", "input", [1, 3, 240, 320], image);
+        var floorEngine = EngineThreads(FloorServer.ModelName);
+        var floorRounds = new List<Side>();
         var calls = servers.Select(s => Maas.Bench.Clients.RestBinary(s.Http, "ultraface", "input", [1, 3, 240, 320], image)).ToArray();
         var serverEngine = EngineThreads("ultraface");
         var localEngine = EngineThreads(EngineWorker.ModelName);
@@ -79,10 +84,16 @@ internal static class UltraFaceCpuScenario
             await LoadGenerator.RunAsync("warm-up, server", Clients, options.WarmupSeconds, call);
         }
 
+        if (floorCall is not null)
+        {
+            await LoadGenerator.RunAsync("warm-up, floor server", Clients, options.WarmupSeconds / 2, floorCall);
+        }
+
         await LoadGenerator.RunAsync("warm-up, in process", Clients, options.WarmupSeconds / 4, local.CallAsync);
         var rounds = new List<(Side Server, Side Local, double Load)>();
         var others = compared.Select(_ => new List<Side>()).ToList();
-        var sides = servers.Length + 1;
+        var floorSide = floorCall is null ? -1 : servers.Length;
+        var sides = servers.Length + (floorCall is null ? 1 : 2);
         for (var r = 0; r < options.Rounds; r++)
         {
             var load = LoadAverage();
@@ -92,7 +103,9 @@ internal static class UltraFaceCpuScenario
             {
                 measured[i] = i < servers.Length
                     ? await MeasureAsync(servers[i].Pid, serverEngine, Clients, options.Seconds, calls[i], servers[i].ThreadPoolWorkItems)
-                    : await MeasureAsync(self, localEngine, Clients, options.Seconds, local.CallAsync, () => ThreadPool.CompletedWorkItemCount);
+                    : i == floorSide
+                        ? await MeasureAsync(floor!.Pid, floorEngine, Clients, options.Seconds, floorCall!, () => null)
+                        : await MeasureAsync(self, localEngine, Clients, options.Seconds, local.CallAsync, () => ThreadPool.CompletedWorkItemCount);
             }
 
             var (s, l) = (measured[0], measured[^1]);
@@ -109,10 +122,28 @@ internal static class UltraFaceCpuScenario
                     + string.Join(", ", o.TopThreads.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Name} {t.Ms:0.000}"))));
             }
 
+            if (floorSide >= 0)
+            {
+                var f = measured[floorSide];
+                floorRounds.Add(f);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"    floor server: {f.TotalMs:0.000} ms/inference (engine {f.EngineMs:0.000}, rest {f.OtherMs:0.000}, {f.Calls} calls): total ratio {f.TotalMs / l.EngineMs:0.000}, engine ratio {f.EngineMs / l.EngineMs:0.000}, rest / in-process engine {f.OtherMs / l.EngineMs:0.000}; threads: ")
+                    + string.Join(", ", f.TopThreads.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Name} {t.Ms:0.000}"))));
+            }
+
             Console.WriteLine("    in-process threads: " + string.Join(", ", l.TopThreads.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Name} {t.Ms:0.000}"))));
         }
 
         Write(options, rounds);
+        if (floorRounds.Count > 0)
+        {
+            var total = floorRounds.Zip(rounds, (f, r) => f.TotalMs / r.Local.EngineMs).ToList();
+            var engine = floorRounds.Zip(rounds, (f, r) => f.EngineMs / r.Local.EngineMs).ToList();
+            var rest = floorRounds.Zip(rounds, (f, r) => f.OtherMs / r.Local.EngineMs).ToList();
+            var serverOverFloor = floorRounds.Zip(rounds, (f, r) => r.Server.TotalMs / f.TotalMs).ToList();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"- the floor server (blocking thread per connection, the tensor received into its buffer, no middleware), same rounds: its CPU per inference / in-process engine median **{Median(total):0.000}** (rounds {Join(total)}); engine / engine median {Median(engine):0.000} (rounds {Join(engine)}); its non-engine threads / in-process engine median {Median(rest):0.000} (rounds {Join(rest)}); MaaS's server / the floor server median {Median(serverOverFloor):0.000} (rounds {Join(serverOverFloor)})"));
+        }
         for (var c = 0; c < compared.Count; c++)
         {
             var rest = others[c].Zip(rounds, (o, r) => o.OtherMs / r.Server.OtherMs).ToList();
@@ -249,6 +280,8 @@ internal static class UltraFaceCpuScenario
         return result;
     }
 
+    private static string Join(IEnumerable<double> values) => string.Join(", ", values.Select(v => v.ToString("0.000", CultureInfo.InvariantCulture)));
+
     private static double LoadAverage() =>
         double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], CultureInfo.InvariantCulture);
 
@@ -256,51 +289,5 @@ internal static class UltraFaceCpuScenario
     {
         var sorted = values.Order().ToArray();
         return sorted.Length == 0 ? double.NaN : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
-    }
-
-    /// <summary>
-    /// ONNX Runtime in process run exactly as the server runs it, minus HTTP: the server's own engine code, the ONNX
-    /// backend (<see cref="Maas.Runtimes.Onnx.Serving.OnnxBackend"/>: session options, threads named after the model,
-    /// an OrtValue over the input's buffer, the outputs copied out into pooled tensors) behind the server's scheduler
-    /// (<see cref="ModelScheduler"/>: its worker thread, queue, statistics and completions on the thread pool), with the
-    /// server's scheduler defaults. Each call's input is a pooled buffer the caller fills first, as the server's request
-    /// reading does, so ONNX Runtime reads an input written just before on another thread, not one array that stays in
-    /// the cache. The engine's threads are the same on both sides (the scheduler worker and ONNX Runtime's threads); the
-    /// caller's copy and the client loops are the rest.
-    /// </summary>
-    private sealed class EngineWorker : IAsyncDisposable
-    {
-        public const string ModelName = "inproc";
-
-        private readonly OnnxBackend _backend;
-        private readonly ModelScheduler _scheduler;
-        private readonly string _input;
-        private readonly long[] _shape;
-        private readonly byte[] _data;
-
-        public EngineWorker(string modelPath, int threads, string input, long[] shape, byte[] data)
-        {
-            _backend = OnnxBackend.Load(new ModelLoadSpec(ModelName, 1, modelPath, 1, threads));
-            var options = new Maas.Server.Inference.InferenceOptions().SchedulerDefaults() with { InstanceCount = 1, ThreadsPerInstance = threads };
-            _scheduler = new ModelScheduler(ModelName, "1", _backend, options, new InferenceStatistics());
-            _input = input;
-            _shape = shape;
-            _data = data;
-        }
-
-        public async Task<bool> CallAsync(int client, CancellationToken ct)
-        {
-            var buffer = PooledBuffer.Rent(_data.Length);
-            _data.CopyTo(buffer.Span);
-            var request = new InferenceRequest { Inputs = [Tensor.Wrap(_input, TensorDataType.FP32, _shape, buffer.Memory, buffer)] };
-            using var response = await _scheduler.InferAsync(request, ct);
-            return response.Outputs.Count > 0;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _scheduler.DisposeAsync();
-            _backend.Dispose();
-        }
     }
 }

@@ -21,6 +21,7 @@ public static class MaasApp
     /// <summary>Creates the app from command-line args; tests pass --urls and a data folder the same way.</summary>
     public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
+        Inference.Transport.ConnectionThreadRuntime.Prepare(args); // a runtime setting read once, before the host exists
         var builder = WebApplication.CreateBuilder(args);
         builder.AddMaasHosting(args);
         // Feature registrations (one line each).

@@ -34,6 +34,11 @@ public static class InferenceExtensions
 
         services.AddOptions<KestrelServerOptions>()
             .Configure<IOptions<InferenceOptions>>((kestrel, o) => kestrel.Limits.MaxRequestBufferSize = o.Value.HttpReadAheadBytes);
+        // A thread per connection instead of Kestrel's sockets (registered last, so Kestrel binds IP endpoints with it).
+        if (builder.Configuration[$"{InferenceOptions.Section}:{nameof(InferenceOptions.HttpTransport)}"] == "threads")
+        {
+            services.AddSingleton<IConnectionListenerFactory, Transport.ConnectionThreadTransportFactory>();
+        }
 
         // A per-address rate of new connections, checked before a connection's first request is parsed.
         if (builder.Configuration.GetValue<double?>($"{InferenceOptions.Section}:{nameof(InferenceOptions.HttpConnectionsPerSecondPerAddress)}") is > 0)

@@ -29,6 +29,15 @@ public sealed class InferenceOptions : IValidatableObject
     [Range(0, 1024 * 1024, ErrorMessage = "Maas:Inference:HttpReceiveBlockBytes must be 0 (Kestrel's pool) or between 4096 and 1048576")]
     public int HttpReceiveBlockBytes { get; set; } = 64 * 1024;
 
+    /// <summary>
+    /// The HTTP listener's transport: "sockets" (Kestrel's: connections share the thread pool) or "threads" (a thread per
+    /// connection that waits for its bytes itself and runs the request's reading inline; no thread-pool hand-offs or
+    /// spinning while a large body arrives, at the price of a thread per open connection, bounded by
+    /// Kestrel:Limits:MaxConcurrentConnections). For servers of few clients sending large tensors.
+    /// </summary>
+    [RegularExpression("^(sockets|threads)$", ErrorMessage = "Maas:Inference:HttpTransport must be sockets or threads")]
+    public string HttpTransport { get; set; } = "sockets";
+
     /// <summary>How many free receive blocks the listener keeps for reuse (more are released to the garbage collector).</summary>
     [Range(0, 1_000_000)]
     public int HttpReceiveBlocksRetained { get; set; } = 256;

@@ -15,6 +15,7 @@ public sealed class StartupConfigurationTests
     [InlineData("Maas:Llm:QueueLimit", "many", "'many' at 'Maas:Llm:QueueLimit'")]
     [InlineData("Maas:Inference:GrpcMaxStreamsPerConnection", "0", "Maas:Inference:GrpcMaxStreamsPerConnection must be between 1 and 10000")]
     [InlineData("Maas:Inference:HttpReceiveBlockBytes", "1000", "Maas:Inference:HttpReceiveBlockBytes must be 0 (Kestrel's pool) or between 4096 and 1048576, not 1000")]
+    [InlineData("Maas:Inference:HttpTransport", "fibers", "Maas:Inference:HttpTransport must be sockets or threads")]
     [InlineData("Maas:Inference:HttpReadAheadBytes", "1024", "Maas:Inference:HttpReadAheadBytes must be between 65536 and 1073741824")]
     [InlineData("Maas:ServingLimits:MaxInstanceCount", "0", "Maas:ServingLimits:MaxInstanceCount must be between 1 and 64, not 0")]
     [InlineData("Maas:Hosting:MemoryBudgetPercent", "0", "Maas:Hosting:MemoryBudgetPercent must be between 1 and 100")]

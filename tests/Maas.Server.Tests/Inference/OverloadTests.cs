@@ -16,7 +16,7 @@ namespace Maas.Server.Tests.Inference;
 /// Overload is refused cheaply: a model whose queue is full answers 429 before reading the body (and closes the
 /// connection), and a queue-time budget refuses requests that would wait too long and drops those that waited too long.
 /// </summary>
-public sealed class OverloadTests : IAsyncLifetime
+public class OverloadTests : IAsyncLifetime
 {
     private const int Width = 512;
     private MaasTestServer _server = null!;
@@ -25,7 +25,7 @@ public sealed class OverloadTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _server = await InferenceHost.StartAsync();
+        _server = await InferenceHost.StartAsync(Settings);
 
         // About a second per 2048 rows on one thread: a big request holds the only instance busy on purpose.
         await _server.RegisterAsync("full", TestModels.Mlp(Width, [4096], Width, seed: 3), new { max_batch_size = 0, queue_limit = 1, instance_count = 1, threads = 1 });
@@ -33,6 +33,9 @@ public sealed class OverloadTests : IAsyncLifetime
     }
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    /// <summary>The server's settings: Kestrel's sockets here, a thread per connection in the derived class.</summary>
+    protected virtual IReadOnlyDictionary<string, string?> Settings => new Dictionary<string, string?>();
 
     [Fact]
     public async Task A_full_queue_answers_429_before_reading_the_body_and_closes_the_connection()
@@ -132,8 +135,10 @@ public sealed class OverloadTests : IAsyncLifetime
 
         Assert.Equal(before + 4096, await InferenceCount("budget")); // the late request never ran
 
-        // Now the run time per row is known: while a big batch runs, a new request would wait past the budget.
-        var again = Client.PostAsync("/v2/models/budget/infer", Rows(4096));
+        // Now the run time per row is known: while a big batch runs, a new request would wait past the budget. Twice the
+        // first run's rows, so the wait left is well over the budget even when this host runs them fast and the check
+        // comes late in the run.
+        var again = Client.PostAsync("/v2/models/budget/infer", Rows(8192));
         await WaitUntilAsync(() => scheduler.Executing == 1);
         Assert.True(scheduler.ExpectedQueueWait > TimeSpan.FromMilliseconds(200), $"expected wait {scheduler.ExpectedQueueWait}");
         var refused = await Client.PostAsync("/v2/models/budget/infer", Rows(1));
@@ -264,4 +269,11 @@ public sealed class OverloadTests : IAsyncLifetime
         await WaitUntilAsync(() => scheduler.QueueLength == 1);
         return (running, queued);
     }
+}
+
+/// <summary>The same overload behaviour with a thread per connection (<c>Maas:Inference:HttpTransport=threads</c>).</summary>
+public sealed class OverloadOnConnectionThreadsTests : OverloadTests
+{
+    protected override IReadOnlyDictionary<string, string?> Settings =>
+        new Dictionary<string, string?> { ["Maas:Inference:HttpTransport"] = "threads" };
 }

@@ -15,16 +15,19 @@ namespace Maas.Server.Tests.Inference;
 /// Scheduling through the real server: concurrent requests are served in batches (the statistics extension says so),
 /// a full queue answers 429 / RESOURCE_EXHAUSTED at once, timeouts and disconnects leave the queue.
 /// </summary>
-public sealed class SchedulingTests : IAsyncLifetime
+public class SchedulingTests : IAsyncLifetime
 {
     private const int SlowWidth = 512;
     private MaasTestServer _server = null!;
 
     private HttpClient Client => _server.Client;
 
+    /// <summary>The server's settings: Kestrel's sockets here, a thread per connection in the derived class.</summary>
+    protected virtual IReadOnlyDictionary<string, string?> Settings => new Dictionary<string, string?>();
+
     public async Task InitializeAsync()
     {
-        _server = await InferenceHost.StartAsync();
+        _server = await InferenceHost.StartAsync(Settings);
         await _server.RegisterAsync("mlp", TestModels.Mlp(16, [32], 4, seed: 11), new { max_batch_size = 32, max_queue_delay_ms = 30, threads = 1 });
 
         // A model slow enough (about a second for 2048 rows on one thread) to hold the instance busy on purpose.
@@ -169,4 +172,14 @@ public sealed class SchedulingTests : IAsyncLifetime
         var (_, stats) = await Client.GetJsonAsync("/v2/models/slow/stats");
         return stats.GetProperty("model_stats")[0].GetProperty("inference_count").GetInt64();
     }
+}
+
+/// <summary>
+/// The same scheduling behaviour with a thread per connection (<c>Maas:Inference:HttpTransport=threads</c>); among it, a
+/// caller that disconnects while queued leaves the queue (the transport reports the departed client).
+/// </summary>
+public sealed class SchedulingOnConnectionThreadsTests : SchedulingTests
+{
+    protected override IReadOnlyDictionary<string, string?> Settings =>
+        new Dictionary<string, string?> { ["Maas:Inference:HttpTransport"] = "threads" };
 }
