@@ -80,8 +80,10 @@ internal sealed class ConnectionThreadConnection : ConnectionContext,
     public override void Abort(ConnectionAbortedException abortReason)
     {
         _aborted = abortReason;
-        // Disposing the socket wakes a receive or send blocked on it; the send loop's pending read ends too.
+        // The receive thread notices the disposed socket (within a second when it waits in poll), or stops waiting for
+        // a reader that is behind; the send loop's pending read ends too.
         _socket.Dispose();
+        _input.Writer.CancelPendingFlush();
         _output.Reader.CancelPendingRead();
     }
 
@@ -101,14 +103,34 @@ internal sealed class ConnectionThreadConnection : ConnectionContext,
         var writer = _input.Writer;
         try
         {
+            var drained = true; // nothing received yet, or the last receive took all there was
             while (true)
             {
+                // An idle connection holds no block: it waits for bytes before it takes one (Kestrel's sockets do too).
+                if (drained)
+                {
+                    WaitReadable();
+                }
+
                 var memory = writer.GetMemory(1);
-                var received = Receive(memory.Span);
+                var received = _socket.Receive(memory.Span, SocketFlags.None, out var socketError);
+                if (socketError == SocketError.WouldBlock)
+                {
+                    drained = true; // readable, then taken by nothing: poll again
+                    continue;
+                }
+
+                if (socketError != SocketError.Success)
+                {
+                    throw new SocketException((int)socketError);
+                }
+
                 if (received == 0)
                 {
                     break; // the client finished sending
                 }
+
+                drained = received < memory.Length;
 
                 writer.Advance(received);
                 // Runs Kestrel's reader here; blocks only while the reader is a whole read-ahead behind (back-pressure).
@@ -230,27 +252,13 @@ internal sealed class ConnectionThreadConnection : ConnectionContext,
         }
     }
 
-    // The next bytes from the client, waiting on this thread until some arrive (0 when the client has finished sending).
-    private int Receive(Span<byte> into)
+    // Waits on this thread until the client's bytes (or its end) can be received. A second at most per poll, so a socket
+    // closed by another thread is noticed even where closing does not wake a poll in progress (Poll on a disposed
+    // socket throws).
+    private void WaitReadable()
     {
-        while (true)
+        while (!_socket.Poll(1_000_000, SelectMode.SelectRead))
         {
-            var received = _socket.Receive(into, SocketFlags.None, out var error);
-            if (error == SocketError.Success)
-            {
-                return received;
-            }
-
-            if (error != SocketError.WouldBlock)
-            {
-                throw new SocketException((int)error);
-            }
-
-            // Nothing yet: wait in poll. A second at most per wait, so a socket closed by another thread is noticed
-            // even where closing does not wake a poll in progress (Poll on a disposed socket throws).
-            while (!_socket.Poll(1_000_000, SelectMode.SelectRead))
-            {
-            }
         }
     }
 
