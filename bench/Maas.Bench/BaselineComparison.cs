@@ -159,8 +159,6 @@ internal static class BaselineComparison
         }
 
         md.AppendLine(End);
-        Directory.CreateDirectory(Path.GetDirectoryName(options.JsonPath)!);
-        File.WriteAllText(Path.Combine(Path.GetDirectoryName(options.JsonPath)!, "baseline-comparison.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         var existing = File.ReadAllText(options.DocsPath);
         var start = existing.IndexOf(Begin, StringComparison.Ordinal);
         var stop = existing.IndexOf(End, StringComparison.Ordinal);
@@ -169,6 +167,9 @@ internal static class BaselineComparison
             : existing.TrimEnd('\n') + "\n\n" + md;
         if (options.Write)
         {
+            // A trial (--write no) leaves both the page and the reference results as they were.
+            Directory.CreateDirectory(Path.GetDirectoryName(options.JsonPath)!);
+            File.WriteAllText(Path.Combine(Path.GetDirectoryName(options.JsonPath)!, "baseline-comparison.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             File.WriteAllText(options.DocsPath, updated.TrimEnd('\n') + "\n");
         }
 

@@ -142,7 +142,7 @@ internal static class UltraFaceCpuScenario
             var rest = floorRounds.Zip(rounds, (f, r) => f.OtherMs / r.Local.EngineMs).ToList();
             var serverOverFloor = floorRounds.Zip(rounds, (f, r) => r.Server.TotalMs / f.TotalMs).ToList();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"- the floor server (blocking thread per connection, the tensor received into its buffer, no middleware), same rounds: its CPU per inference / in-process engine median **{Median(total):0.000}** (rounds {Join(total)}); engine / engine median {Median(engine):0.000} (rounds {Join(engine)}); its non-engine threads / in-process engine median {Median(rest):0.000} (rounds {Join(rest)}); MaaS's server / the floor server median {Median(serverOverFloor):0.000} (rounds {Join(serverOverFloor)})"));
+                $"- the floor server ({(options.FloorOnKestrel ? "one endpoint on plain Kestrel with its defaults" : "a blocking thread per connection, the tensor received into its buffer")}, no middleware), same rounds: its CPU per inference / in-process engine median **{Median(total):0.000}** (rounds {Join(total)}); engine / engine median {Median(engine):0.000} (rounds {Join(engine)}); its non-engine threads / in-process engine median {Median(rest):0.000} (rounds {Join(rest)}); MaaS's server / the floor server median {Median(serverOverFloor):0.000} (rounds {Join(serverOverFloor)})"));
         }
         for (var c = 0; c < compared.Count; c++)
         {
