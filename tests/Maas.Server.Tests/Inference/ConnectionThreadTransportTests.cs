@@ -140,19 +140,11 @@ public sealed class ConnectionThreadTransportTests : IAsyncLifetime
     [Fact]
     public void The_thread_pool_does_not_spin_for_the_threads_transport_unless_told_otherwise()
     {
-        const string Key = "System.Threading.ThreadPool.UnfairSemaphoreSpinLimit";
-        var before = AppContext.GetData(Key);
-        try
-        {
-            ConnectionThreadRuntime.Prepare(["--Maas:Inference:HttpTransport=sockets"]);
-            Assert.Equal(before, AppContext.GetData(Key));
-            ConnectionThreadRuntime.Prepare(["--Maas:Inference:HttpTransport=threads"]);
-            Assert.Equal(Environment.GetEnvironmentVariable("DOTNET_ThreadPool_UnfairSemaphoreSpinLimit") is null && before is null ? "0" : before, AppContext.GetData(Key));
-        }
-        finally
-        {
-            AppContext.SetData(Key, before);
-        }
+        const string Threads = "--Maas:Inference:HttpTransport=threads";
+        Assert.Equal("0", ConnectionThreadRuntime.SpinLimitToSet([Threads], environmentValue: null, configuredValue: null));
+        Assert.Null(ConnectionThreadRuntime.SpinLimitToSet(["--Maas:Inference:HttpTransport=sockets"], null, null));
+        Assert.Null(ConnectionThreadRuntime.SpinLimitToSet([Threads], environmentValue: "70", configuredValue: null));
+        Assert.Null(ConnectionThreadRuntime.SpinLimitToSet([Threads], environmentValue: null, configuredValue: "9"));
     }
 
     private async Task<Socket> ConnectAsync(MaasTestServer? server = null)

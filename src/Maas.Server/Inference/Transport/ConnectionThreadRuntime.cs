@@ -14,14 +14,20 @@ internal static class ConnectionThreadRuntime
 
     public static void Prepare(string[] args)
     {
+        if (SpinLimitToSet(args, Environment.GetEnvironmentVariable("DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"), AppContext.GetData(SpinLimit)) is { } limit)
+        {
+            AppContext.SetData(SpinLimit, limit);
+        }
+    }
+
+    /// <summary>The spin limit to set for these arguments (null: leave the runtime's), given what the environment and the runtime config already say.</summary>
+    internal static string? SpinLimitToSet(string[] args, string? environmentValue, object? configuredValue)
+    {
         var transport = new ConfigurationBuilder()
             .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true, reloadOnChange: false)
             .AddEnvironmentVariables()
             .AddCommandLine(args)
             .Build()[$"{InferenceOptions.Section}:{nameof(InferenceOptions.HttpTransport)}"];
-        if (transport == "threads" && Environment.GetEnvironmentVariable("DOTNET_ThreadPool_UnfairSemaphoreSpinLimit") is null && AppContext.GetData(SpinLimit) is null)
-        {
-            AppContext.SetData(SpinLimit, "0");
-        }
+        return transport == "threads" && environmentValue is null && configuredValue is null ? "0" : null;
     }
 }
