@@ -85,8 +85,9 @@ public class SchedulingTests : IAsyncLifetime
     {
         (await Client.PostAsync("/v2/models/slow/infer", Rows(1, SlowWidth))).EnsureSuccessStatusCode();
         var scheduler = await SchedulerOf("slow");
-        // About two seconds of work: the refusals below must come while it still runs, on a busy machine too.
-        var running = Client.PostAsync("/v2/models/slow/infer", Rows(4096, SlowWidth));
+        // Seconds of work: the refusals below must come while it still runs, on a busy machine too (4096 rows ended
+        // before the next request arrived once in CI, on a host that runs them in about a second).
+        var running = Client.PostAsync("/v2/models/slow/infer", Rows(8192, SlowWidth));
         await WaitUntilAsync(() => scheduler.Executing == 1);
         var queued = Client.PostAsync("/v2/models/slow/infer", Rows(1, SlowWidth));
         await WaitUntilAsync(() => scheduler.QueueLength == 1);

@@ -114,10 +114,12 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     public async Task A_full_queue_answers_429_at_once()
     {
         await LlmServerFixture.RegisterAsync(fixture.Server.Client, "one-slot", await File.ReadAllBytesAsync(SharedModels.PathOf(Tiny)), Tiny,
-            new { parallel_sequences = 1, queue_limit = 1 });
+            new { parallel_sequences = 1, queue_limit = 1, context_size = 4096 });
+        // Long enough that the second request reaches the queue before the first ends, on a loaded machine too (480
+        // tokens ended first once in CI); hanging up below ends it early.
         var busy = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
         {
-            Content = new StringContent("""{"model":"one-slot","prompt":"x","max_tokens":480,"ignore_eos":true,"stream":true}""", Encoding.UTF8, "application/json"),
+            Content = new StringContent("""{"model":"one-slot","prompt":"x","max_tokens":4000,"ignore_eos":true,"stream":true}""", Encoding.UTF8, "application/json"),
         };
         var running = await fixture.Server.Client.SendAsync(busy, HttpCompletionOption.ResponseHeadersRead);
         var reader = new StreamReader(await running.Content.ReadAsStreamAsync());
