@@ -172,33 +172,11 @@ public sealed class ConnectionThreadTransportTests : IAsyncLifetime
     private int RunningThreads() =>
         _server.Services.GetServices<IConnectionListenerFactory>().OfType<ConnectionThreadTransportFactory>().Single().RunningThreads;
 
-    // Reads one HTTP/1.1 answer with Content-Length; returns its status and the bytes after its JSON header.
+    // The status of the next answer and the bytes after its JSON header (the binary outputs).
     private static async Task<(int Status, byte[] Binary)> ReadBinaryAnswerAsync(Socket socket)
     {
-        var buffer = new List<byte>();
-        var block = new byte[64 * 1024];
-        int headEnd;
-        while ((headEnd = IndexOf(buffer, "\r\n\r\n"u8.ToArray())) < 0)
-        {
-            var n = await socket.ReceiveAsync(block).WaitAsync(Ceiling);
-            Assert.True(n > 0, "the server closed the connection before answering");
-            buffer.AddRange(block.AsSpan(0, n));
-        }
-
-        var head = Encoding.ASCII.GetString([.. buffer.Take(headEnd)]);
-        var headers = head.Split("\r\n").Skip(1).Select(l => l.Split(':', 2)).ToDictionary(p => p[0].Trim().ToLowerInvariant(), p => p[1].Trim());
-        var length = int.Parse(headers["content-length"], System.Globalization.CultureInfo.InvariantCulture);
-        while (buffer.Count < headEnd + 4 + length)
-        {
-            var n = await socket.ReceiveAsync(block).WaitAsync(Ceiling);
-            Assert.True(n > 0, "the server closed the connection inside the answer");
-            buffer.AddRange(block.AsSpan(0, n));
-        }
-
-        var jsonLength = headers.TryGetValue("inference-header-content-length", out var j) ? int.Parse(j, System.Globalization.CultureInfo.InvariantCulture) : length;
-        return (int.Parse(head.AsSpan(9, 3), System.Globalization.CultureInfo.InvariantCulture), [.. buffer.Skip(headEnd + 4 + jsonLength).Take(length - jsonLength)]);
+        var response = await RawHttpResponse.ReadAsync(socket);
+        var jsonLength = int.Parse(response.Headers["inference-header-content-length"], System.Globalization.CultureInfo.InvariantCulture);
+        return (response.Status, response.Body[jsonLength..]);
     }
-
-    private static int IndexOf(List<byte> data, byte[] pattern) =>
-        System.Runtime.InteropServices.CollectionsMarshal.AsSpan(data).IndexOf(pattern);
 }

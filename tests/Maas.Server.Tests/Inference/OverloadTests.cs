@@ -233,29 +233,8 @@ public class OverloadTests : IAsyncLifetime
 
     private static async Task<(int Status, Dictionary<string, string> Headers, string Body)> ReadResponseHeadAndBodyAsync(Socket socket)
     {
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var buffer = new byte[1 << 16];
-        var filled = 0;
-        int end;
-        while ((end = buffer.AsSpan(0, filled).IndexOf("\r\n\r\n"u8)) < 0)
-        {
-            var n = await socket.ReceiveAsync(buffer.AsMemory(filled), timeout.Token);
-            Assert.True(n > 0, "the connection closed before a response");
-            filled += n;
-        }
-
-        var lines = Encoding.ASCII.GetString(buffer, 0, end).Split("\r\n");
-        var headers = lines.Skip(1).Select(l => l.Split(':', 2)).ToDictionary(p => p[0].Trim().ToLowerInvariant(), p => p[1].Trim());
-        var length = int.Parse(headers["content-length"], System.Globalization.CultureInfo.InvariantCulture);
-        while (filled - (end + 4) < length)
-        {
-            var n = await socket.ReceiveAsync(buffer.AsMemory(filled), timeout.Token);
-            Assert.True(n > 0, "the connection closed inside the response body");
-            filled += n;
-        }
-
-        var body = Encoding.UTF8.GetString(buffer, end + 4, length);
-        return (int.Parse(lines[0].AsSpan(9, 3), System.Globalization.CultureInfo.InvariantCulture), headers, body);
+        var response = await RawHttpResponse.ReadAsync(socket);
+        return (response.Status, response.Headers, response.Text);
     }
 
     // Model "full" (queue of one) busy with a big batch and one request waiting behind it: the next request is refused.
