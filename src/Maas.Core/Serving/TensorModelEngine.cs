@@ -29,7 +29,8 @@ public sealed class TensorModelEngine(IModelBackendFactory factory, IServableMod
         var options = servable.Scheduler;
         var path = await catalog.GetArtifactPathAsync(servable, cancellationToken).ConfigureAwait(false);
         var spec = new ModelLoadSpec(servable.Name, servable.Version, path, options.InstanceCount, options.ThreadsPerInstance) { Providers = options.Providers };
-        var backend = factory.Load(spec, cancellationToken);
+        // Opening a session blocks for as long as the engine takes (seconds for big models): not on a pool thread.
+        var backend = await DedicatedThread.Run("maas-load", () => factory.Load(spec, cancellationToken)).ConfigureAwait(false);
         try
         {
             var scheduler = new ModelScheduler(servable.Name, servable.Version.ToString(CultureInfo.InvariantCulture), backend, options, statistics, telemetry);

@@ -1,3 +1,4 @@
+using Maas.Core.Hosting;
 using Maas.Core.Llm;
 using Microsoft.Extensions.Logging;
 
@@ -26,18 +27,19 @@ public sealed class LlamaEngineFactory : ILlmEngineFactory
     /// <inheritdoc />
     public async Task<ILlmEngine> LoadAsync(LlmModelSpec spec, CancellationToken cancellationToken)
     {
-        // Loading reads and maps the file and allocates the KV cache: seconds for big models, so off the request thread.
+        // Loading reads and maps the file and allocates the KV cache: seconds for big models, so on a thread of its own.
         try
         {
-            return await Task.Run<ILlmEngine>(
+            cancellationToken.ThrowIfCancellationRequested();
+            return await DedicatedThread.Run<ILlmEngine>(
+                "maas-load",
                 () =>
                 {
                     // The registry checked the file at upload, but it may predate a check, or have changed on disk since:
                     // llama.cpp aborts the process on some malformed files, so the project's own reader sees it first.
                     CheckFile(spec);
                     return LlamaEngine.Load(spec, _logger, cancellationToken);
-                },
-                cancellationToken).ConfigureAwait(false);
+                }).ConfigureAwait(false);
         }
         catch (LlamaException ex)
         {

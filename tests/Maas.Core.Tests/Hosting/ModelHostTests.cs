@@ -90,6 +90,16 @@ public sealed class ModelHostTests : IDisposable
     }
 
     [Fact]
+    public async Task A_load_blocks_a_thread_of_its_own_and_none_of_the_thread_pool()
+    {
+        Add("own");
+        var (host, manager) = Create();
+        await using var _ = host;
+        (await manager.InferAsync("own", null, Requests.Rows(1), default)).Dispose();
+        Assert.Equal([false], _factory.LoadedOnPoolThread);
+    }
+
+    [Fact]
     public async Task A_held_model_is_not_unloaded_idle_and_an_unload_waits_for_its_leases()
     {
         var servable = Add("held", keepAlive: TimeSpan.FromSeconds(5));

@@ -140,9 +140,13 @@ internal sealed class CpuBackendFactory : IModelBackendFactory
 
     public bool CanLoad(ModelFormat format) => format == ModelFormat.Onnx;
 
+    /// <summary>For every load, whether it ran on a thread-pool thread.</summary>
+    public ConcurrentQueue<bool> LoadedOnPoolThread { get; } = new();
+
     public IModelBackend Load(ModelLoadSpec spec, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _loads);
+        LoadedOnPoolThread.Enqueue(Thread.CurrentThread.IsThreadPoolThread);
         Thread.Sleep(LoadTime);
         if (!File.Exists(spec.ArtifactPath))
         {

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using Maas.Core.Hosting;
 using Maas.Core.Registry;
 
 namespace Maas.Core.Jobs.Queue;
@@ -427,27 +428,8 @@ public sealed class JobWorker
     }
 
     // Training is CPU-bound and synchronous inside: it gets a thread of its own, never one from the request pool.
-    private static Task<string> RunOnDedicatedThread(IJobHandler handler, JobRun run)
-    {
-        var done = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                done.SetResult(handler.RunAsync(run).GetAwaiter().GetResult());
-            }
-            catch (Exception e)
-            {
-                done.SetException(e);
-            }
-        })
-        {
-            IsBackground = true,
-            Name = $"maas-job-{run.Job.Kind}",
-        };
-        thread.Start();
-        return done.Task;
-    }
+    private static Task<string> RunOnDedicatedThread(IJobHandler handler, JobRun run) =>
+        DedicatedThread.Run($"maas-job-{run.Job.Kind}", () => handler.RunAsync(run).GetAwaiter().GetResult());
 
     internal async Task<LeaseState> RenewAsync(JobRun run, JobProgress? progress)
     {
