@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Maas.Core.Hosting;
 using Maas.Core.Registry;
 
 namespace Maas.Core.Datasets;
@@ -114,7 +115,9 @@ public sealed class DatasetCatalog(
         DatasetUploadChoices? choices,
         CancellationToken cancellationToken)
     {
-        var table = await Task.Run(() => ParseFile(path, format, gzip, ReadOptions(choices?.ImageSize), choices?.Schema), cancellationToken).ConfigureAwait(false);
+        // Parsing a large file takes seconds of CPU: on a thread of its own, not one of the pool's that serve requests.
+        cancellationToken.ThrowIfCancellationRequested();
+        var table = await DedicatedThread.Run("maas-dataset", () => ParseFile(path, format, gzip, ReadOptions(choices?.ImageSize), choices?.Schema)).ConfigureAwait(false);
         if (table.Rows.Count == 0)
         {
             throw RegistryException.Invalid("invalid_dataset", "the file has a header but no rows");
@@ -319,14 +322,15 @@ public sealed class DatasetCatalog(
         // The stored schema keeps what the upload chose: the picture size and any overridden column types.
         var image = version.Schema.FirstOrDefault(c => c.Type == DatasetColumnType.Image && c.Shape is { Count: >= 2 });
         var imageSize = version.Format == DatasetFormat.ImageFolder && image is not null ? new DatasetImageSize(image.Shape![1], image.Shape[0]) : null;
-        return await Task.Run(
+        cancellationToken.ThrowIfCancellationRequested();
+        return await DedicatedThread.Run(
+            "maas-dataset",
             () =>
             {
                 var table = ParseFile(path, version.Format, version.Gzip, ReadOptions(imageSize));
                 var kept = DatasetSchemaOverride.Differences(version.Schema, table);
                 return kept.Count > 0 ? DatasetSchemaOverride.Apply(table, kept) : table;
-            },
-            cancellationToken).ConfigureAwait(false);
+            }).ConfigureAwait(false);
     }
 
     /// <summary>Deletes a version; refused while a model version's lineage names it, unless <paramref name="force"/>.</summary>
