@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Maas.Core.Formats.Onnx;
+using Maas.Core.Hosting;
 using Maas.Core.Serving;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -90,30 +91,8 @@ public sealed class OnnxBackend : IModelBackend
     // ONNX Runtime creates a session's intra-op threads when it opens it, and a new native thread starts with its
     // creator's name (Linux copies it), so opening on a thread named after the model makes its engine threads
     // findable in top -H, perf and /proc/<pid>/task (the benchmark counts the engine's CPU per inference by name).
-    private static T OnNamedThread<T>(string name, Func<T> open)
-    {
-        T? result = default;
-        System.Runtime.ExceptionServices.ExceptionDispatchInfo? error = null;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                result = open();
-            }
-            catch (Exception ex)
-            {
-                error = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex);
-            }
-        })
-        {
-            IsBackground = true,
-            Name = name,
-        };
-        thread.Start();
-        thread.Join();
-        error?.Throw();
-        return result!;
-    }
+    // The opener waits: the load as a whole already runs on a thread of its own (TensorModelEngine).
+    private static T OnNamedThread<T>(string name, Func<T> open) => DedicatedThread.Run(name, open).GetAwaiter().GetResult();
 
     /// <summary>
     /// The configured providers this ONNX Runtime build has, with CPU last. A GPU provider the build lacks is left out
