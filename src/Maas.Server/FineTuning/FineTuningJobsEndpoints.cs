@@ -198,8 +198,8 @@ internal static class FineTuningJobsEndpoints
             CreatedAt = now,
             UpdatedAt = now,
         };
-        await jobs.EnqueueAsync(job, CancellationToken.None);
-        await jobs.AddEventAsync(job.Id, FineTuningJobHandler.MessageEventType, JsonSerializer.Serialize(new { message = "Created fine-tuning job" }, RegistryJson.Options), now, CancellationToken.None);
+        // With its first event in the same write: a worker that takes the job at once must not log "running" first.
+        await jobs.EnqueueAsync(job, FineTuningJobHandler.MessageEventType, JsonSerializer.Serialize(new { message = "Created fine-tuning job" }, RegistryJson.Options), CancellationToken.None);
         workers.Nudge();
         return Results.Json(FineTuningViews.Job(job));
     }

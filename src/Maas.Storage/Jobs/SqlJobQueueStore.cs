@@ -35,15 +35,32 @@ public sealed class SqlJobQueueStore : IJobQueueStore
     public async Task EnqueueAsync(QueuedJob job, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await InsertJobAsync(connection, job, null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task EnqueueAsync(QueuedJob job, string firstEventType, string firstEventData, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await InsertJobAsync(connection, job, transaction, cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(Command(
+            "INSERT INTO queued_job_events (job_id, seq, at, type, data) VALUES (@Id, 1, @Now, @Type, @Data)",
+            new { job.Id, Now = job.CreatedAt.ToUnixTimeMilliseconds(), Type = firstEventType, Data = firstEventData },
+            transaction,
+            cancellationToken)).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static Task InsertJobAsync(DbConnection connection, QueuedJob job, DbTransaction? transaction, CancellationToken cancellationToken) =>
+        connection.ExecuteAsync(Command(
             """
             INSERT INTO queued_jobs (id, kind, tenant, status, spec, progress, cancel_requested, attempts, created_by, created_at, updated_at)
             VALUES (@Id, @Kind, @Tenant, 'queued', @Spec, @Progress, 0, 0, @CreatedBy, @Now, @Now)
             """,
             new { job.Id, job.Kind, job.Tenant, job.Spec, Progress = RegistryJson.Serialize(job.Progress), job.CreatedBy, Now = job.CreatedAt.ToUnixTimeMilliseconds() },
-            null,
-            cancellationToken)).ConfigureAwait(false);
-    }
+            transaction,
+            cancellationToken));
 
     /// <inheritdoc />
     public async Task<QueuedJob?> GetAsync(string id, CancellationToken cancellationToken)

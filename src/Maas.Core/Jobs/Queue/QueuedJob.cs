@@ -111,6 +111,12 @@ public interface IJobQueueStore
     /// <summary>Stores a new queued job.</summary>
     Task EnqueueAsync(QueuedJob job, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Stores a new queued job with its first event, at once: a worker that claims the job at once cannot write an
+    /// event before this one.
+    /// </summary>
+    Task EnqueueAsync(QueuedJob job, string firstEventType, string firstEventData, CancellationToken cancellationToken);
+
     /// <summary>One job, or null.</summary>
     Task<QueuedJob?> GetAsync(string id, CancellationToken cancellationToken);
 
