@@ -77,7 +77,7 @@ internal static class GrpcTensors
             Inputs = tensors,
             Parameters = parameters,
             RequestedOutputs = header.Outputs.Count > 0 ? header.Outputs.Select(o => o.Name).ToArray() : null,
-            Timeout = parameters?.TryGetValue("timeout", out var t) == true && t is long us && us > 0 ? TimeSpan.FromMicroseconds(us) : null,
+            Timeout = InferenceTimeouts.FromParameters(parameters),
         };
         return (header, request);
     }

@@ -242,7 +242,7 @@ internal static class V2RequestReader
                 Inputs = tensors,
                 Parameters = parameters,
                 RequestedOutputs = requested is { Count: > 0 } ? requested : null,
-                Timeout = TimeoutOf(parameters),
+                Timeout = InferenceTimeouts.FromParameters(parameters),
             },
             BinaryByDefault = parameters?.TryGetValue("binary_data_output", out var bdo) == true && bdo is true,
         };
@@ -253,10 +253,6 @@ internal static class V2RequestReader
 
         return call;
     }
-
-    // Triton's "timeout" request parameter is in microseconds.
-    private static TimeSpan? TimeoutOf(IReadOnlyDictionary<string, object>? parameters) =>
-        parameters?.TryGetValue("timeout", out var t) == true && t is long us && us > 0 ? TimeSpan.FromMicroseconds(us) : null;
 
     /// <summary>Reads name, datatype and shape of an input object, checking the element limit.</summary>
     public static (string Name, TensorDataType Type, long[] Shape, long Count) ReadTensorHeader(JsonElement input, int index, InferenceOptions options)
