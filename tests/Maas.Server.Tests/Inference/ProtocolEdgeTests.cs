@@ -39,6 +39,39 @@ public sealed class ProtocolEdgeTests(SmallLimitsFixture fixture) : IClassFixtur
         Assert.Equal(16, untimed.Single.RawOutputContents[0].Length);
     }
 
+    // "\ud800" is valid JSON but no text: reading it as a string threw InvalidOperationException, a 500.
+    public static TheoryData<string, string> LoneSurrogates() => new()
+    {
+        { "/v2/models/m/infer", """{"id":"\ud800","inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}""" },
+        { "/v2/models/m/infer", """{"inputs":[{"name":"in\ud800put","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}""" },
+        { "/v2/models/m/infer", Body(""","parameters":{"\ud800":1}""") },
+        { "/v2/models/m/infer", Body(""","outputs":[{"name":"\udc00"}]""") },
+        { "/v2/repository/models/m/load", """{"parameters":{"version":"\ud800"}}""" },
+        { "/api/v1/models/m/predict", """{"id":"\ud800","inputs":{"input":[[1,2,3,4]]}}""" },
+        { "/api/v1/models/m/predict", """{"inputs":{"in\ud800put":[[1,2,3,4]]}}""" },
+    };
+
+    [Theory]
+    [MemberData(nameof(LoneSurrogates))]
+    public async Task A_string_with_a_lone_surrogate_escape_gets_400(string path, string body)
+    {
+        var (status, error, _) = await Client.PostJsonAsync(path, body);
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status} {error}");
+        var message = error.GetProperty("error") is { ValueKind: System.Text.Json.JsonValueKind.Object } api
+            ? api.GetProperty("message").GetString()
+            : error.GetProperty("error").GetString();
+        Assert.Contains("cannot be read as text", message);
+    }
+
+    [Fact]
+    public async Task Predict_outputs_that_are_not_names_get_400()
+    {
+        var (status, error, _) = await Client.PostJsonAsync("/api/v1/models/m/predict", """{"inputs":{"input":[[1,2,3,4]]},"outputs":[5]}""");
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status} {error}");
+        Assert.Equal("invalid_input", error.GetProperty("error").GetProperty("code").GetString());
+        Assert.Contains("\"outputs\" must list output names as strings, not a number", error.GetProperty("error").GetProperty("message").GetString());
+    }
+
     private static ModelInferRequest Request()
     {
         var request = new ModelInferRequest { ModelName = "m" };

@@ -250,15 +250,22 @@ internal static class V2Endpoints
         }
 
         using var body = await ReadSmallJsonAsync(ctx);
-        if (body?.RootElement is { ValueKind: JsonValueKind.Object } root && root.TryGetProperty("parameters", out var p)
-            && p.ValueKind == JsonValueKind.Object && p.TryGetProperty("version", out var v))
+        try
         {
-            return v.ValueKind switch
+            if (body?.RootElement is { ValueKind: JsonValueKind.Object } root && root.TryGetProperty("parameters", out var p)
+                && p.ValueKind == JsonValueKind.Object && p.TryGetProperty("version", out var v))
             {
-                JsonValueKind.String => v.GetString(),
-                JsonValueKind.Number => v.GetRawText(),
-                _ => throw InferenceErrors.Invalid("parameters.version must be a string or a number"),
-            };
+                return v.ValueKind switch
+                {
+                    JsonValueKind.String => v.GetString(),
+                    JsonValueKind.Number => v.GetRawText(),
+                    _ => throw InferenceErrors.Invalid("parameters.version must be a string or a number"),
+                };
+            }
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw TensorJson.UnreadableText(ex);
         }
 
         return null;

@@ -87,7 +87,17 @@ internal static class V2RequestReader
             var tensors = new List<Tensor>();
             try
             {
-                var call = Parse(document.RootElement, options, tensors, out var binaryInputs);
+                V2InferCall call;
+                List<BinaryInput> binaryInputs;
+                try
+                {
+                    call = Parse(document.RootElement, options, tensors, out binaryInputs);
+                }
+                catch (InvalidOperationException ex)
+                {
+                    throw TensorJson.UnreadableText(ex);
+                }
+
                 long declared = binaryInputs.Sum(b => b.Size);
                 if (headerLength is null && binaryInputs.Count > 0)
                 {
