@@ -34,10 +34,9 @@ internal static class V2RequestReader
     public static async Task<V2InferCall> ReadAsync(HttpRequest http, InferenceOptions options, CancellationToken cancellationToken)
     {
         var limit = options.MaxRequestBodyBytes;
-        var contentLength = http.ContentLength;
-        if (contentLength > limit)
+        if (http.ContentLength > limit)
         {
-            throw TooLarge(contentLength.Value, limit);
+            throw TooLarge(http.ContentLength.Value, limit);
         }
 
         if (http.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
@@ -46,6 +45,33 @@ internal static class V2RequestReader
             sizeFeature.MaxRequestBodySize = limit + 1;
         }
 
+        var encoding = http.Headers.ContentEncoding.ToString().Trim();
+        if (encoding.Length == 0 || encoding.Equals("identity", StringComparison.OrdinalIgnoreCase))
+        {
+            return await ReadBodyAsync(http, http.Body, http.ContentLength, options, cancellationToken);
+        }
+
+        // Triton's HTTP clients compress requests with gzip or deflate (request_compression_algorithm). The binary
+        // header's length and every limit then count decoded bytes, so the body's own length says nothing.
+        await using var decoded = encoding.ToLowerInvariant() switch
+        {
+            "gzip" or "x-gzip" => new System.IO.Compression.GZipStream(http.Body, System.IO.Compression.CompressionMode.Decompress, leaveOpen: true),
+            "deflate" => (Stream)new System.IO.Compression.ZLibStream(http.Body, System.IO.Compression.CompressionMode.Decompress, leaveOpen: true),
+            _ => throw InferenceErrors.Invalid($"Content-Encoding '{encoding}' is not supported; send the body as is, gzip or deflate"),
+        };
+        try
+        {
+            return await ReadBodyAsync(http, decoded, null, options, cancellationToken);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw InferenceErrors.Invalid($"the request body is not valid {encoding} data: {ex.Message}");
+        }
+    }
+
+    private static async Task<V2InferCall> ReadBodyAsync(HttpRequest http, Stream body, long? contentLength, InferenceOptions options, CancellationToken cancellationToken)
+    {
+        var limit = options.MaxRequestBodyBytes;
         long? headerLength = null;
         if (http.Headers.TryGetValue(HeaderLengthHeader, out var headerValue))
         {
@@ -68,8 +94,8 @@ internal static class V2RequestReader
         }
 
         var (jsonBuffer, jsonLength) = headerLength is { } length
-            ? (await ReadExactlyAsync(http.Body, length, cancellationToken, what: $"the JSON header ({HeaderLengthHeader}: {length})"), (int)length)
-            : await ReadToEndAsync(http.Body, limit, cancellationToken);
+            ? (await ReadExactlyAsync(body, length, cancellationToken, what: $"the JSON header ({HeaderLengthHeader}: {length})"), (int)length)
+            : await ReadToEndAsync(body, limit, cancellationToken);
         using var json = jsonBuffer;
 
         JsonDocument document;
@@ -121,7 +147,7 @@ internal static class V2RequestReader
                         throw TooLarge(read, limit); // before renting a buffer a caller asked for
                     }
 
-                    var buffer = await ReadExactlyAsync(http.Body, b.Size, cancellationToken,
+                    var buffer = await ReadExactlyAsync(body, b.Size, cancellationToken,
                         what: $"binary data of input '{b.Name}' (binary_data_size {b.Size})");
 
                     try
@@ -135,7 +161,7 @@ internal static class V2RequestReader
                     }
                 }
 
-                if (headerLength is not null && contentLength is null && await HasMoreAsync(http.Body, cancellationToken))
+                if (headerLength is not null && contentLength is null && await HasMoreAsync(body, cancellationToken))
                 {
                     throw InferenceErrors.Invalid($"the body carries more bytes after the binary tensors than their binary_data_size values ({declared} bytes) declare");
                 }
