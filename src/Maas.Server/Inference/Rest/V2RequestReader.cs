@@ -220,7 +220,15 @@ internal static class V2RequestReader
 
                 if (sizeValue is not long size || size < 0)
                 {
-                    throw InferenceErrors.Invalid($"input '{name}': binary_data_size must be a non-negative integer, not {sizeValue}");
+                    // As sent: 16.0 and "16" would both read as 16.
+                    throw InferenceErrors.Invalid($"input '{name}': binary_data_size must be a non-negative integer, not {ip.GetProperty("binary_data_size").GetRawText()}");
+                }
+
+                if (size > options.MaxRequestBodyBytes)
+                {
+                    // Refused here, so the sizes' sum cannot overflow either.
+                    throw InferenceErrors.Invalid(
+                        $"input '{name}': binary_data_size is {size} bytes, over the limit of {options.MaxRequestBodyBytes} bytes for the whole body (Maas:Inference:MaxRequestBodyBytes)");
                 }
 
                 if (type != TensorDataType.Bytes && size != count * type.ElementSize())
