@@ -134,6 +134,19 @@ public sealed class ProtocolEdgeTests(SmallLimitsFixture fixture) : IClassFixtur
         Assert.Contains(expected, System.Text.Json.JsonDocument.Parse(text).RootElement.GetProperty("error").GetString());
     }
 
+    [Theory]
+    [InlineData("POST", "/v2/models/m/infers")]
+    [InlineData("GET", "/v2/models/m/infer")]
+    [InlineData("PUT", "/v2/repository/index")]
+    public async Task Unknown_v2_routes_get_404_in_the_protocols_error_shape(string method, string path)
+    {
+        using var request = new HttpRequestMessage(new HttpMethod(method), path) { Content = new StringContent(Body(""), System.Text.Encoding.UTF8, "application/json") };
+        var response = await Client.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.NotFound, $"{(int)response.StatusCode} {text}");
+        Assert.Contains($"no route {method} {path}", System.Text.Json.JsonDocument.Parse(text).RootElement.GetProperty("error").GetString());
+    }
+
     private static ModelInferRequest Request()
     {
         var request = new ModelInferRequest { ModelName = "m" };
