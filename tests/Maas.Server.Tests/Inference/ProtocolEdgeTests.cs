@@ -147,6 +147,24 @@ public sealed class ProtocolEdgeTests(SmallLimitsFixture fixture) : IClassFixtur
         Assert.Contains($"no route {method} {path}", System.Text.Json.JsonDocument.Parse(text).RootElement.GetProperty("error").GetString());
     }
 
+    // Numbers that are no version (0, past int) were looked up as aliases: "model 'm' has no alias '0'".
+    [Theory]
+    [InlineData("0")]
+    [InlineData("99999999999999999999")]
+    public async Task A_version_number_that_cannot_exist_is_reported_as_a_missing_version(string version)
+    {
+        var (status, error) = await Client.GetJsonAsync($"/v2/models/m/versions/{version}");
+        Assert.True(status == HttpStatusCode.NotFound, $"{(int)status} {error}");
+        Assert.Equal($"model 'm' has no version {version}", error.GetProperty("error").GetString());
+
+        using var grpc = new GrpcTestClient(fixture.Server.GrpcAddress());
+        var request = Request();
+        request.ModelVersion = version;
+        var result = await grpc.CallAsync("ModelInfer", request, ModelInferResponse.Parser);
+        Assert.Equal(5, result.Status); // NOT_FOUND
+        Assert.Equal($"model 'm' has no version {version}", result.Message);
+    }
+
     private static ModelInferRequest Request()
     {
         var request = new ModelInferRequest { ModelName = "m" };
