@@ -165,6 +165,32 @@ public sealed class ProtocolEdgeTests(SmallLimitsFixture fixture) : IClassFixtur
         Assert.Equal($"model 'm' has no version {version}", result.Message);
     }
 
+    // Parameters the server acts on, of another type, were silently ignored: the caller's timeout or binary choice
+    // did not apply and nothing said so.
+    [Theory]
+    [InlineData(""","parameters":{"timeout":"5000000"}""", "the request parameter \"timeout\" must be a non-negative integer (microseconds), not \"5000000\"")]
+    [InlineData(""","parameters":{"timeout":1.5e6}""", "the request parameter \"timeout\" must be a non-negative integer (microseconds), not 1.5e6")]
+    [InlineData(""","parameters":{"timeout":-1}""", "the request parameter \"timeout\" must be a non-negative integer (microseconds), not -1")]
+    [InlineData(""","parameters":{"binary_data_output":1}""", "the request parameter \"binary_data_output\" must be true or false, not 1")]
+    [InlineData(""","outputs":[{"name":"output","parameters":{"binary_data":"yes"}}]""", "output 'output': parameter \"binary_data\" must be true or false, not \"yes\"")]
+    public async Task Parameters_the_server_acts_on_must_have_their_type(string rest, string expected)
+    {
+        var (status, error, _) = await Client.PostJsonAsync("/v2/models/m/infer", Body(rest));
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status} {error}");
+        Assert.Equal(expected, error.GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public async Task A_grpc_timeout_parameter_that_is_not_an_integer_gets_invalid_argument()
+    {
+        using var grpc = new GrpcTestClient(fixture.Server.GrpcAddress());
+        var request = Request();
+        request.Parameters["timeout"] = new InferParameter { StringParam = "5000000" };
+        var result = await grpc.CallAsync("ModelInfer", request, ModelInferResponse.Parser);
+        Assert.Equal(3, result.Status); // INVALID_ARGUMENT
+        Assert.Contains("the request parameter \"timeout\" must be a non-negative int64_param or a uint64_param", result.Message);
+    }
+
     private static ModelInferRequest Request()
     {
         var request = new ModelInferRequest { ModelName = "m" };

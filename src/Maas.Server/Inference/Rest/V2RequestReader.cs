@@ -199,6 +199,18 @@ internal static class V2RequestReader
         }
 
         var parameters = root.TryGetProperty("parameters", out var p) ? ReadParameters(p, "request") : null;
+        // The parameters the server acts on must have their type (as Triton requires): one of another type was
+        // silently ignored, and the caller went on believing its timeout or binary outputs applied.
+        if (parameters?.TryGetValue("timeout", out var timeout) == true && timeout is not (long and >= 0 or ulong))
+        {
+            throw InferenceErrors.Invalid($"the request parameter \"timeout\" must be a non-negative integer (microseconds), not {p.GetProperty("timeout").GetRawText()}");
+        }
+
+        if (parameters?.TryGetValue("binary_data_output", out var binaryOutput) == true && binaryOutput is not bool)
+        {
+            throw InferenceErrors.Invalid($"the request parameter \"binary_data_output\" must be true or false, not {p.GetProperty("binary_data_output").GetRawText()}");
+        }
+
         if (!root.TryGetProperty("inputs", out var inputs) || inputs.ValueKind != JsonValueKind.Array)
         {
             throw InferenceErrors.Invalid("the request needs an \"inputs\" array");
@@ -273,7 +285,8 @@ internal static class V2RequestReader
                 if (output.TryGetProperty("parameters", out var op) && ReadParameters(op, $"output '{name}'") is { } outputParameters
                     && outputParameters.TryGetValue("binary_data", out var binary))
                 {
-                    binaryOutputs[name] = binary is true;
+                    binaryOutputs[name] = binary as bool? ?? throw InferenceErrors.Invalid(
+                        $"output '{name}': parameter \"binary_data\" must be true or false, not {op.GetProperty("binary_data").GetRawText()}");
                 }
             }
         }
