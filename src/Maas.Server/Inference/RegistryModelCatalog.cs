@@ -104,6 +104,12 @@ internal sealed class RegistryModelCatalog(IServiceProvider services, IOptions<I
             return new ModelReference(model, Version: number);
         }
 
+        if (version.Length > 0 && version.All(char.IsAsciiDigit))
+        {
+            // Versions count from 1: "0" or a number past int is no version, not an alias to look up.
+            throw new InferenceException(InferenceErrorKind.NotFound, $"model '{RegistryNames.Shorten(model)}' has no version {RegistryNames.Shorten(version)}");
+        }
+
         return RegistryNames.IsValidName(version)
             ? new ModelReference(model, Alias: version)
             : throw InferenceErrors.Invalid($"'{RegistryNames.Shorten(version)}' is neither a version number nor an alias");

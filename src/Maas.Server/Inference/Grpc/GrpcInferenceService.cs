@@ -36,7 +36,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         var method = path.StartsWith(ServicePrefix, StringComparison.Ordinal) ? path[ServicePrefix.Length..] : null;
 
         using var deadline = GrpcStatus.ParseTimeout(ctx.Request.Headers["grpc-timeout"]) is { } timeout
-            ? new CancellationTokenSource(timeout)
+            ? new CancellationTokenSource(InferenceTimeouts.Clamp(timeout))
             : null;
 
         // A key revoked while the call runs ends it with UNAUTHENTICATED (Auth/OpenCalls).

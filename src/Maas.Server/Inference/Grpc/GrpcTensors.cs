@@ -71,13 +71,21 @@ internal static class GrpcTensors
         }
 
         var parameters = Parameters(header.Parameters);
+        if (header.Parameters.TryGetValue("timeout", out var timeout)
+            && timeout is not ({ ParameterChoiceCase: InferParameter.ParameterChoiceOneofCase.Int64Param, Int64Param: >= 0 } or { ParameterChoiceCase: InferParameter.ParameterChoiceOneofCase.Uint64Param }))
+        {
+            // Ignoring it would leave the caller believing its timeout applied (Triton refuses it too).
+            tensors.ForEach(t => t.Dispose());
+            throw InferenceErrors.Invalid($"the request parameter \"timeout\" must be a non-negative int64_param or a uint64_param (microseconds), not {timeout}");
+        }
+
         var request = new InferenceRequest
         {
             Id = header.Id is { Length: > 0 } id ? id : null,
             Inputs = tensors,
             Parameters = parameters,
             RequestedOutputs = header.Outputs.Count > 0 ? header.Outputs.Select(o => o.Name).ToArray() : null,
-            Timeout = parameters?.TryGetValue("timeout", out var t) == true && t is long us && us > 0 ? TimeSpan.FromMicroseconds(us) : null,
+            Timeout = InferenceTimeouts.FromParameters(parameters),
         };
         return (header, request);
     }

@@ -75,14 +75,30 @@ internal static class PredictEndpoint
 
         var description = await manager.DescribeAsync(model, version, ctx.RequestAborted);
         Deployments.DeploymentRouter.SetVersionHeader(ctx, description.Version.ToString(System.Globalization.CultureInfo.InvariantCulture)); // errors from here on name the version too
-        var (tensors, added) = ReadInputs(description, inputs, options);
+        string? requestId;
+        string[]? requested;
+        List<Tensor> tensors;
+        bool added;
+        try
+        {
+            requestId = root.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : null;
+            requested = root.TryGetProperty("outputs", out var o) && o.ValueKind == JsonValueKind.Array
+                ? o.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String
+                    ? e.GetString()!
+                    : throw InferenceErrors.Invalid($"\"outputs\" must list output names as strings, not {TensorJson.Kind(e)}")).ToArray()
+                : null;
+            (tensors, added) = ReadInputs(description, inputs, options);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw TensorJson.UnreadableText(ex);
+        }
+
         var request = new InferenceRequest
         {
-            Id = root.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : null,
+            Id = requestId,
             Inputs = tensors,
-            RequestedOutputs = root.TryGetProperty("outputs", out var o) && o.ValueKind == JsonValueKind.Array
-                ? o.EnumerateArray().Select(e => e.GetString() ?? "").ToArray()
-                : null,
+            RequestedOutputs = requested,
         };
         var payloads = await PayloadLog.ForAsync(ctx, model);
         payloads?.Write(ctx, model, "request", PayloadLog.Describe(request.Inputs));

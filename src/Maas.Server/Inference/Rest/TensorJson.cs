@@ -209,6 +209,14 @@ internal static class TensorJson
         return raw.Length > 40 ? raw[..37] + "..." : raw;
     }
 
+    /// <summary>
+    /// The caller's error for System.Text.Json refusing to read a request string: an escaped lone UTF-16 surrogate
+    /// ("\ud800") is valid JSON but no text, and GetString and property names throw InvalidOperationException on it.
+    /// Request parsing catches that exception around its reading (nothing else there throws it).
+    /// </summary>
+    public static InferenceException UnreadableText(InvalidOperationException ex) =>
+        InferenceErrors.Invalid($"the request body holds a string that cannot be read as text: {ex.Message}");
+
     /// <summary>The JSON kind as a word for messages.</summary>
     public static string Kind(JsonElement e) => e.ValueKind switch
     {

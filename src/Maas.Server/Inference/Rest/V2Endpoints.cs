@@ -54,6 +54,10 @@ internal static class V2Endpoints
             v2.MapPost(prefix + "/infer", (HttpContext ctx, ModelManager m, IOptions<InferenceOptions> o, string model, string? version) => Infer(ctx, m, o.Value, model, version)).RequireScope(MaasScopes.Infer);
         }
 
+        // A mistyped route (/infers, a GET of /infer) answers in the protocol's error shape, not with an empty 404 that
+        // a client cannot tell from a missing model.
+        app.MapFallback("/v2/{**rest}", (HttpContext ctx) => Json(ctx, StatusCodes.Status404NotFound, w =>
+            w.WriteString("error", $"no route {ctx.Request.Method} {ctx.Request.Path}; the Open Inference Protocol routes are listed in docs/api.md")));
         v2.MapPost("/repository/index", RepositoryIndex).RequireScope(MaasScopes.Admin);
         v2.MapPost("/repository/models/{model}/load", (HttpContext ctx, ModelManager m, string model) => Guard(ctx, async () =>
         {
@@ -250,15 +254,22 @@ internal static class V2Endpoints
         }
 
         using var body = await ReadSmallJsonAsync(ctx);
-        if (body?.RootElement is { ValueKind: JsonValueKind.Object } root && root.TryGetProperty("parameters", out var p)
-            && p.ValueKind == JsonValueKind.Object && p.TryGetProperty("version", out var v))
+        try
         {
-            return v.ValueKind switch
+            if (body?.RootElement is { ValueKind: JsonValueKind.Object } root && root.TryGetProperty("parameters", out var p)
+                && p.ValueKind == JsonValueKind.Object && p.TryGetProperty("version", out var v))
             {
-                JsonValueKind.String => v.GetString(),
-                JsonValueKind.Number => v.GetRawText(),
-                _ => throw InferenceErrors.Invalid("parameters.version must be a string or a number"),
-            };
+                return v.ValueKind switch
+                {
+                    JsonValueKind.String => v.GetString(),
+                    JsonValueKind.Number => v.GetRawText(),
+                    _ => throw InferenceErrors.Invalid("parameters.version must be a string or a number"),
+                };
+            }
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw TensorJson.UnreadableText(ex);
         }
 
         return null;

@@ -34,10 +34,9 @@ internal static class V2RequestReader
     public static async Task<V2InferCall> ReadAsync(HttpRequest http, InferenceOptions options, CancellationToken cancellationToken)
     {
         var limit = options.MaxRequestBodyBytes;
-        var contentLength = http.ContentLength;
-        if (contentLength > limit)
+        if (http.ContentLength > limit)
         {
-            throw TooLarge(contentLength.Value, limit);
+            throw TooLarge(http.ContentLength.Value, limit);
         }
 
         if (http.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeFeature)
@@ -46,6 +45,33 @@ internal static class V2RequestReader
             sizeFeature.MaxRequestBodySize = limit + 1;
         }
 
+        var encoding = http.Headers.ContentEncoding.ToString().Trim();
+        if (encoding.Length == 0 || encoding.Equals("identity", StringComparison.OrdinalIgnoreCase))
+        {
+            return await ReadBodyAsync(http, http.Body, http.ContentLength, options, cancellationToken);
+        }
+
+        // Triton's HTTP clients compress requests with gzip or deflate (request_compression_algorithm). The binary
+        // header's length and every limit then count decoded bytes, so the body's own length says nothing.
+        await using var decoded = encoding.ToLowerInvariant() switch
+        {
+            "gzip" or "x-gzip" => new System.IO.Compression.GZipStream(http.Body, System.IO.Compression.CompressionMode.Decompress, leaveOpen: true),
+            "deflate" => (Stream)new System.IO.Compression.ZLibStream(http.Body, System.IO.Compression.CompressionMode.Decompress, leaveOpen: true),
+            _ => throw InferenceErrors.Invalid($"Content-Encoding '{encoding}' is not supported; send the body as is, gzip or deflate"),
+        };
+        try
+        {
+            return await ReadBodyAsync(http, decoded, null, options, cancellationToken);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw InferenceErrors.Invalid($"the request body is not valid {encoding} data: {ex.Message}");
+        }
+    }
+
+    private static async Task<V2InferCall> ReadBodyAsync(HttpRequest http, Stream body, long? contentLength, InferenceOptions options, CancellationToken cancellationToken)
+    {
+        var limit = options.MaxRequestBodyBytes;
         long? headerLength = null;
         if (http.Headers.TryGetValue(HeaderLengthHeader, out var headerValue))
         {
@@ -68,8 +94,8 @@ internal static class V2RequestReader
         }
 
         var (jsonBuffer, jsonLength) = headerLength is { } length
-            ? (await ReadExactlyAsync(http.Body, length, cancellationToken, what: $"the JSON header ({HeaderLengthHeader}: {length})"), (int)length)
-            : await ReadToEndAsync(http.Body, limit, cancellationToken);
+            ? (await ReadExactlyAsync(body, length, cancellationToken, what: $"the JSON header ({HeaderLengthHeader}: {length})"), (int)length)
+            : await ReadToEndAsync(body, limit, cancellationToken);
         using var json = jsonBuffer;
 
         JsonDocument document;
@@ -87,7 +113,17 @@ internal static class V2RequestReader
             var tensors = new List<Tensor>();
             try
             {
-                var call = Parse(document.RootElement, options, tensors, out var binaryInputs);
+                V2InferCall call;
+                List<BinaryInput> binaryInputs;
+                try
+                {
+                    call = Parse(document.RootElement, options, tensors, out binaryInputs);
+                }
+                catch (InvalidOperationException ex)
+                {
+                    throw TensorJson.UnreadableText(ex);
+                }
+
                 long declared = binaryInputs.Sum(b => b.Size);
                 if (headerLength is null && binaryInputs.Count > 0)
                 {
@@ -111,7 +147,7 @@ internal static class V2RequestReader
                         throw TooLarge(read, limit); // before renting a buffer a caller asked for
                     }
 
-                    var buffer = await ReadExactlyAsync(http.Body, b.Size, cancellationToken,
+                    var buffer = await ReadExactlyAsync(body, b.Size, cancellationToken,
                         what: $"binary data of input '{b.Name}' (binary_data_size {b.Size})");
 
                     try
@@ -125,7 +161,7 @@ internal static class V2RequestReader
                     }
                 }
 
-                if (headerLength is not null && contentLength is null && await HasMoreAsync(http.Body, cancellationToken))
+                if (headerLength is not null && contentLength is null && await HasMoreAsync(body, cancellationToken))
                 {
                     throw InferenceErrors.Invalid($"the body carries more bytes after the binary tensors than their binary_data_size values ({declared} bytes) declare");
                 }
@@ -163,6 +199,18 @@ internal static class V2RequestReader
         }
 
         var parameters = root.TryGetProperty("parameters", out var p) ? ReadParameters(p, "request") : null;
+        // The parameters the server acts on must have their type (as Triton requires): one of another type was
+        // silently ignored, and the caller went on believing its timeout or binary outputs applied.
+        if (parameters?.TryGetValue("timeout", out var timeout) == true && timeout is not (long and >= 0 or ulong))
+        {
+            throw InferenceErrors.Invalid($"the request parameter \"timeout\" must be a non-negative integer (microseconds), not {p.GetProperty("timeout").GetRawText()}");
+        }
+
+        if (parameters?.TryGetValue("binary_data_output", out var binaryOutput) == true && binaryOutput is not bool)
+        {
+            throw InferenceErrors.Invalid($"the request parameter \"binary_data_output\" must be true or false, not {p.GetProperty("binary_data_output").GetRawText()}");
+        }
+
         if (!root.TryGetProperty("inputs", out var inputs) || inputs.ValueKind != JsonValueKind.Array)
         {
             throw InferenceErrors.Invalid("the request needs an \"inputs\" array");
@@ -184,7 +232,15 @@ internal static class V2RequestReader
 
                 if (sizeValue is not long size || size < 0)
                 {
-                    throw InferenceErrors.Invalid($"input '{name}': binary_data_size must be a non-negative integer, not {sizeValue}");
+                    // As sent: 16.0 and "16" would both read as 16.
+                    throw InferenceErrors.Invalid($"input '{name}': binary_data_size must be a non-negative integer, not {ip.GetProperty("binary_data_size").GetRawText()}");
+                }
+
+                if (size > options.MaxRequestBodyBytes)
+                {
+                    // Refused here, so the sizes' sum cannot overflow either.
+                    throw InferenceErrors.Invalid(
+                        $"input '{name}': binary_data_size is {size} bytes, over the limit of {options.MaxRequestBodyBytes} bytes for the whole body (Maas:Inference:MaxRequestBodyBytes)");
                 }
 
                 if (type != TensorDataType.Bytes && size != count * type.ElementSize())
@@ -229,7 +285,8 @@ internal static class V2RequestReader
                 if (output.TryGetProperty("parameters", out var op) && ReadParameters(op, $"output '{name}'") is { } outputParameters
                     && outputParameters.TryGetValue("binary_data", out var binary))
                 {
-                    binaryOutputs[name] = binary is true;
+                    binaryOutputs[name] = binary as bool? ?? throw InferenceErrors.Invalid(
+                        $"output '{name}': parameter \"binary_data\" must be true or false, not {op.GetProperty("binary_data").GetRawText()}");
                 }
             }
         }
@@ -242,7 +299,7 @@ internal static class V2RequestReader
                 Inputs = tensors,
                 Parameters = parameters,
                 RequestedOutputs = requested is { Count: > 0 } ? requested : null,
-                Timeout = TimeoutOf(parameters),
+                Timeout = InferenceTimeouts.FromParameters(parameters),
             },
             BinaryByDefault = parameters?.TryGetValue("binary_data_output", out var bdo) == true && bdo is true,
         };
@@ -253,10 +310,6 @@ internal static class V2RequestReader
 
         return call;
     }
-
-    // Triton's "timeout" request parameter is in microseconds.
-    private static TimeSpan? TimeoutOf(IReadOnlyDictionary<string, object>? parameters) =>
-        parameters?.TryGetValue("timeout", out var t) == true && t is long us && us > 0 ? TimeSpan.FromMicroseconds(us) : null;
 
     /// <summary>Reads name, datatype and shape of an input object, checking the element limit.</summary>
     public static (string Name, TensorDataType Type, long[] Shape, long Count) ReadTensorHeader(JsonElement input, int index, InferenceOptions options)
