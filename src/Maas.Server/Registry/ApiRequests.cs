@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Maas.Core.Registry;
+using Maas.Core.Tenancy;
+using Maas.Server.Auth;
 using Maas.Server.Errors;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -89,6 +91,18 @@ internal static class ApiRequests
         "shared" => ModelVisibility.Shared,
         _ => throw new ApiException(StatusCodes.Status400BadRequest, "invalid_visibility", $"visibility must be 'private' or 'shared', not '{RegistryNames.Shorten(text)}'"),
     };
+
+    /// <summary>
+    /// An owner named in a body must be a tenant: a model or dataset of a tenant that does not exist would belong to nobody
+    /// (no key of it can be made). The caller's own tenant needs no look-up.
+    /// </summary>
+    public static async Task RequireTenantAsync(ITenancyStore tenants, string owner, HttpContext context)
+    {
+        if (owner != context.CallerTenant() && await tenants.GetTenantAsync(owner, context.RequestAborted) is null)
+        {
+            throw new ApiException(StatusCodes.Status404NotFound, "tenant_not_found", $"tenant '{RegistryNames.Shorten(owner)}' does not exist");
+        }
+    }
 
     /// <summary>Who is calling: the authenticated name when tenancy sets one, else "anonymous".</summary>
     public static string Caller(HttpContext context) => context.User.Identity?.Name is { Length: > 0 } name ? name : "anonymous";
