@@ -152,6 +152,11 @@ internal static class TrainingEndpoints
             {
                 throw Bad("invalid_hyperparameters", $"{key} must be between {range.Min} and {range.Max}, not {value}");
             }
+
+            if (TrainingNames.WholeNumberHyperparameters.Contains(key) && value != Math.Floor(value))
+            {
+                throw Bad("invalid_hyperparameters", $"{key} must be a whole number, not {value}");
+            }
         }
 
         if (body.Alias is { } alias)
