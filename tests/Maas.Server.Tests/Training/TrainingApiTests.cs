@@ -67,6 +67,24 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
     }
 
     [Fact]
+    public async Task A_result_the_registry_refuses_fails_the_job_with_the_registrys_code_not_an_internal_error()
+    {
+        var server = await servers.GetAsync(Db.Sqlite);
+        var tenant = Names.Unique("t");
+        await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}", "limits": {"storage_quota_bytes": 1} }"""))).JsonAsync(HttpStatusCode.Created);
+        var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
+            $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["datasets:write", "training:write", "models:write"]}"""))).JsonAsync(HttpStatusCode.Created);
+        using var client = server.CreateClient((string)key["key"]!);
+        var dataset = await DatasetAsync(client, Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n"))), "line.csv");
+
+        // The fit succeeds; registering its version would take the tenant past its 1-byte storage quota.
+        var job = await TrainAsync(client, $$"""{"model": "{{Names.Unique("line")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}""");
+        Assert.True((string?)job["status"] == "failed", job.ToJsonString());
+        Assert.Equal("storage_quota_exceeded", (string?)job["error"]!["code"]);
+        Assert.Contains("storage quota of 1 bytes", (string?)job["error"]!["message"], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Linear_regression_of_y_2x_plus_1_is_trained_registered_and_predicts_through_predict()
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
