@@ -5,6 +5,7 @@ using System.IO.Compression;
 using System.Text;
 using System.Text.Json;
 using Maas.Core.Datasets.Readers;
+using Maas.Core.Registry;
 
 namespace Maas.Core.Datasets;
 
@@ -73,7 +74,8 @@ public static class DatasetParser
             throw new DatasetFormatException("line 1: the file is not UTF-8 text");
         }
 
-        if (header is null || header.All(string.IsNullOrWhiteSpace))
+        // Only a missing or blank first line is an empty file; a header of blank names (",,") is a header without names.
+        if (header is null || (header.Length == 1 && string.IsNullOrWhiteSpace(header[0])))
         {
             throw new DatasetFormatException("line 1: the file is empty; it needs a header row naming the columns");
         }
@@ -281,6 +283,18 @@ public static class DatasetParser
                 var row = new Cell?[Math.Max(names.Count, 4)];
                 foreach (var property in document.RootElement.EnumerateObject())
                 {
+                    // As a CSV header: a column needs a name to be picked as a label or feature.
+                    if (property.Name.Trim().Length == 0)
+                    {
+                        throw new DatasetFormatException($"line {lineNumber}: a key has no name");
+                    }
+
+                    // A number past a double's range would otherwise be stored as missing without a word.
+                    if (property.Value.ValueKind == JsonValueKind.Number && !TryNumber(property.Value.GetRawText(), out _))
+                    {
+                        throw new DatasetFormatException($"line {lineNumber}: key '{RegistryNames.Shorten(property.Name)}' holds {RegistryNames.Shorten(property.Value.GetRawText())}, a number outside the range of a double");
+                    }
+
                     if (!index.TryGetValue(property.Name, out var column))
                     {
                         if (names.Count >= MaxColumns)

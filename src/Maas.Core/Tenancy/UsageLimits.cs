@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Maas.Core.Tenancy;
 
 /// <summary>The limits of a key or a tenant; null leaves a limit off.</summary>
@@ -44,9 +46,11 @@ public sealed record UsageLimits
     public static UsageLimits None { get; } = new();
 
     /// <summary>True when no limit is set.</summary>
+    [JsonIgnore] // Derived, not a limit: tenant and key answers list only the limits.
     public bool IsEmpty => this == None;
 
     /// <summary>True when a daily or monthly budget is set (the tracker then needs the period's usage so far).</summary>
+    [JsonIgnore]
     public bool HasBudget => DailyTokens is not null || MonthlyTokens is not null || DailyComputeSeconds is not null || MonthlyComputeSeconds is not null;
 
     /// <summary>The problems with these limits, each naming its field; <paramref name="tenant"/> when they are a tenant's.</summary>

@@ -72,14 +72,19 @@ public static class TrainingSearchPlanner
             dimensions.Add(Dimension.Parse(property.Name, property.Value, range));
         }
 
-        var method = search.TryGetProperty("method", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString()! : dimensions.All(d => d.Values is not null) ? "grid" : "random";
+        // A field of the wrong JSON type is the caller's mistake: reading it as a string or number would throw (a 500).
+        var method = !search.TryGetProperty("method", out var m) || m.ValueKind == JsonValueKind.Null
+            ? dimensions.All(d => d.Values is not null) ? "grid" : "random"
+            : m.ValueKind == JsonValueKind.String ? m.GetString()! : throw new ArgumentException("search.method must be \"grid\" or \"random\"");
         int? budget = search.TryGetProperty("trials", out var t) ? t.ValueKind == JsonValueKind.Number && t.TryGetInt32(out var n) && n >= 1 ? n : throw new ArgumentException("search.trials must be a whole number of at least 1") : null;
         if (budget > maxTrials)
         {
             throw new ArgumentException($"search.trials is {budget}, over the limit of {maxTrials} (Maas:Training:MaxSearchTrials)");
         }
 
-        var seed = search.TryGetProperty("seed", out var s) && s.TryGetInt32(out var given) ? given : defaultSeed;
+        var seed = !search.TryGetProperty("seed", out var s) || s.ValueKind == JsonValueKind.Null
+            ? defaultSeed
+            : s.ValueKind == JsonValueKind.Number && s.TryGetInt32(out var given) ? given : throw new ArgumentException("search.seed must be a whole number");
         List<Dictionary<string, double>> trials;
         switch (method)
         {
@@ -143,9 +148,13 @@ public static class TrainingSearchPlanner
                 ? v
                 : throw new ArgumentException($"search.space.{name}: {v.ToString(CultureInfo.InvariantCulture)} is outside {range.Min.ToString(CultureInfo.InvariantCulture)} to {range.Max.ToString(CultureInfo.InvariantCulture)}");
 
+            double Whole(double v) => !TrainingNames.WholeNumberHyperparameters.Contains(name) || v == Math.Floor(v)
+                ? v
+                : throw new ArgumentException($"search.space.{name}: {v.ToString(CultureInfo.InvariantCulture)} is not a whole number");
+
             if (value.ValueKind == JsonValueKind.Array)
             {
-                var values = value.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.Number ? Check(v.GetDouble()) : throw new ArgumentException($"search.space.{name}: values must be numbers")).Distinct().ToArray();
+                var values = value.EnumerateArray().Select(v => v.ValueKind == JsonValueKind.Number ? Whole(Check(v.GetDouble())) : throw new ArgumentException($"search.space.{name}: values must be numbers")).Distinct().ToArray();
                 return values.Length == 0 ? throw new ArgumentException($"search.space.{name}: the list is empty") : new Dimension(name, values, values.Min(), values.Max(), false, false);
             }
 
@@ -161,18 +170,19 @@ public static class TrainingSearchPlanner
                 throw new ArgumentException($"search.space.{name}: min is above max");
             }
 
-            var scale = value.TryGetProperty("scale", out var sc) ? sc.GetString() : "linear";
+            var scale = !value.TryGetProperty("scale", out var sc) ? "linear" : sc.ValueKind == JsonValueKind.String ? sc.GetString() : null;
             if (scale is not ("linear" or "log") || (scale == "log" && min <= 0))
             {
                 throw new ArgumentException($"search.space.{name}: scale must be linear or log (log needs min above 0)");
             }
 
-            var integer = value.TryGetProperty("integer", out var i) && i.ValueKind == JsonValueKind.True;
+            // A count (iterations, leaves, ...) is drawn as a whole number whether or not the range says "integer".
+            var integer = (value.TryGetProperty("integer", out var i) && i.ValueKind == JsonValueKind.True) || TrainingNames.WholeNumberHyperparameters.Contains(name);
             var log = scale == "log";
             IReadOnlyList<double>? points = null;
             if (value.TryGetProperty("steps", out var st))
             {
-                var steps = st.TryGetInt32(out var k) && k is >= 2 and <= 100 ? k : throw new ArgumentException($"search.space.{name}: steps must be 2 to 100");
+                var steps = st.ValueKind == JsonValueKind.Number && st.TryGetInt32(out var k) && k is >= 2 and <= 100 ? k : throw new ArgumentException($"search.space.{name}: steps must be 2 to 100");
                 points = [.. Enumerable.Range(0, steps).Select(j => Round(Interpolate(min, max, log, j / (double)(steps - 1)), integer)).Distinct()];
             }
 

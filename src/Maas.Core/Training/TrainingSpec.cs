@@ -170,6 +170,13 @@ public static class TrainingNames
         };
 
     /// <summary>
+    /// The hyperparameters that count something (iterations, trees, leaves, rows, epochs, pictures): whole numbers only, since a
+    /// trainer would silently round 2.5 while the lineage kept 2.5.
+    /// </summary>
+    public static IReadOnlySet<string> WholeNumberHyperparameters { get; } =
+        new HashSet<string>(StringComparer.Ordinal) { "iterations", "trees", "leaves", "min_examples_per_leaf", "epochs", "batch_size", "patience" };
+
+    /// <summary>
     /// What the ggml trainers take: epochs (default 10), batch_size (32), learning_rate (0.001), weight_decay (0),
     /// patience (epochs without a better validation loss before stopping early; 3, 0 never stops), beta1 and beta2 (AdamW).
     /// </summary>

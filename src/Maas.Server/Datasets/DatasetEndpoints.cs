@@ -29,7 +29,7 @@ internal static class DatasetEndpoints
         api.MapDelete("/datasets/{name}/uploads/{id}", CancelUploadAsync);
     }
 
-    private static async Task<IResult> CreateAsync(HttpContext context, DatasetCatalog catalog)
+    private static async Task<IResult> CreateAsync(HttpContext context, DatasetCatalog catalog, ITenancyStore tenants)
     {
         var body = await ApiRequests.ReadJsonAsync<CreateDatasetRequest>(context.Request, context.RequestAborted);
         if (string.IsNullOrEmpty(body.Name))
@@ -43,6 +43,8 @@ internal static class DatasetEndpoints
         {
             throw new ApiException(StatusCodes.Status403Forbidden, "insufficient_scope", "only an admin key may create a dataset for another tenant");
         }
+
+        await ApiRequests.RequireTenantAsync(tenants, owner, context);
 
         var dataset = await catalog.CreateAsync(
             body.Name,

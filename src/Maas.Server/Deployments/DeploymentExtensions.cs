@@ -26,6 +26,7 @@ public static class DeploymentExtensions
         services.AddSingleton<ShadowQueue>();
         services.AddSingleton<TextVersionRuns>();
         services.AddSingleton<DeploymentMeters>();
+        services.AddSingleton<Maas.Core.Registry.IVersionUseCheck, DeployedVersionUseCheck>();
         services.AddHostedService(sp => sp.GetRequiredService<ShadowQueue>());
         services.AddHostedService<DeploymentSync>();
         services.AddHostedService<DeploymentAnalysis>();

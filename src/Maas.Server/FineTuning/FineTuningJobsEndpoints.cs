@@ -257,12 +257,30 @@ internal static class FineTuningJobsEndpoints
     private static async Task<QueuedJob> VisibleJobAsync(string id, HttpContext context, IJobQueueStore jobs)
     {
         var job = await jobs.GetAsync(id, context.RequestAborted);
-        if (job is null || job.Kind != FineTuningSpec.Kind || (context.GetCaller() is { IsAdmin: false } caller && caller.Tenant != job.Tenant))
+        if (job is null || job.Kind != FineTuningSpec.Kind || !Visible(context.GetCaller(), job))
         {
             throw OpenAiApiError.NotFound($"No such fine-tuning job: {RegistryNames.Shorten(id)}", "fine_tuning_job_id", "fine_tuning_job_not_found");
         }
 
         return job;
+    }
+
+    // The tenant's jobs, narrowed by the key's models as /api/v1/jobs narrows them: a job on a base model the key may not
+    // use, for a result it may not use, answers like one that does not exist.
+    private static bool Visible(Maas.Core.Tenancy.Caller? caller, QueuedJob job)
+    {
+        if (caller is null || caller.IsAdmin)
+        {
+            return true;
+        }
+
+        if (caller.Tenant != job.Tenant)
+        {
+            return false;
+        }
+
+        var spec = JsonSerializer.Deserialize<FineTuningSpec>(job.Spec, RegistryJson.Options)!;
+        return Maas.Core.Tenancy.ModelPatterns.Allows(caller.Models, spec.BaseModel) || Maas.Core.Tenancy.ModelPatterns.Allows(caller.Models, spec.TargetModel);
     }
 
     private static (int Limit, string? After) Page(HttpContext context)
@@ -281,7 +299,8 @@ internal static class FineTuningJobsEndpoints
     private static async Task<IResult> ListAsync(HttpContext context, IJobQueueStore jobs)
     {
         var (limit, after) = Page(context);
-        var tenant = context.GetCaller() is { IsAdmin: false } caller ? caller.Tenant : null;
+        var caller = context.GetCaller();
+        var tenant = caller is { IsAdmin: false } ? caller.Tenant : null;
         var page = new List<QueuedJob>();
         var skipping = after is not null;
         var hasMore = false;
@@ -295,6 +314,11 @@ internal static class FineTuningJobsEndpoints
                 if (skipping)
                 {
                     skipping = job.Id != after;
+                    continue;
+                }
+
+                if (!Visible(caller, job))
+                {
                     continue;
                 }
 

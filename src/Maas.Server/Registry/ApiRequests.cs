@@ -2,6 +2,8 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Maas.Core.Registry;
+using Maas.Core.Tenancy;
+using Maas.Server.Auth;
 using Maas.Server.Errors;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -49,7 +51,7 @@ internal static class ApiRequests
         catch (JsonException e)
         {
             var where = e.Path is { Length: > 1 } path ? $" at {path}" : "";
-            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_json", $"the JSON body is invalid{where}: {FirstSentence(e.Message)}");
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_json", $"the JSON body is invalid{where}: {Explain(FirstSentence(e.Message))}");
         }
     }
 
@@ -57,6 +59,41 @@ internal static class ApiRequests
     {
         var end = message.IndexOf(". Path:", StringComparison.Ordinal);
         return end > 0 ? message[..end] : message;
+    }
+
+    private const string NotConverted = "The JSON value could not be converted to ";
+    private const string NotMapped = "The JSON property '";
+
+    /// <summary>
+    /// The serializer's sentences name .NET types ("System.Nullable`1[System.Int64]", "Maas.Server.Registry.SetAliasRequest"),
+    /// which say nothing to a caller of a JSON API: say what JSON was expected instead.
+    /// </summary>
+    private static string Explain(string message)
+    {
+        if (message.StartsWith(NotMapped, StringComparison.Ordinal) && message.IndexOf('\'', NotMapped.Length) is var end and > 0)
+        {
+            return $"unknown field '{RegistryNames.Shorten(message[NotMapped.Length..end])}'";
+        }
+
+        if (!message.StartsWith(NotConverted, StringComparison.Ordinal))
+        {
+            return message;
+        }
+
+        var type = message[NotConverted.Length..];
+        type = type.StartsWith("System.Nullable`1[", StringComparison.Ordinal) ? type["System.Nullable`1[".Length..^1] : type;
+        return type switch
+        {
+            "System.String" => "expected a string",
+            "System.Int32" or "System.Int64" or "System.UInt32" or "System.UInt64" or "System.Int16" or "System.Byte" => "expected a whole number",
+            "System.Double" or "System.Single" or "System.Decimal" => "expected a number",
+            "System.Boolean" => "expected true or false",
+            "System.DateTimeOffset" or "System.DateTime" => "expected an ISO 8601 time such as \"2030-01-31T12:00:00Z\"",
+            "System.String[]" => "expected a list of strings",
+            _ when type.Contains("List`1", StringComparison.Ordinal) || type.EndsWith("[]", StringComparison.Ordinal) => "expected a list",
+            _ when type.Contains("Dictionary`2", StringComparison.Ordinal) => "expected an object",
+            _ => "this value has the wrong type",
+        };
     }
 
     /// <summary>Parses a version number from the path; 400 invalid_version otherwise.</summary>
@@ -89,6 +126,18 @@ internal static class ApiRequests
         "shared" => ModelVisibility.Shared,
         _ => throw new ApiException(StatusCodes.Status400BadRequest, "invalid_visibility", $"visibility must be 'private' or 'shared', not '{RegistryNames.Shorten(text)}'"),
     };
+
+    /// <summary>
+    /// An owner named in a body must be a tenant: a model or dataset of a tenant that does not exist would belong to nobody
+    /// (no key of it can be made). The caller's own tenant needs no look-up.
+    /// </summary>
+    public static async Task RequireTenantAsync(ITenancyStore tenants, string owner, HttpContext context)
+    {
+        if (owner != context.CallerTenant() && await tenants.GetTenantAsync(owner, context.RequestAborted) is null)
+        {
+            throw new ApiException(StatusCodes.Status404NotFound, "tenant_not_found", $"tenant '{RegistryNames.Shorten(owner)}' does not exist");
+        }
+    }
 
     /// <summary>Who is calling: the authenticated name when tenancy sets one, else "anonymous".</summary>
     public static string Caller(HttpContext context) => context.User.Identity?.Name is { Length: > 0 } name ? name : "anonymous";

@@ -21,7 +21,7 @@ internal static class ModelEndpoints
         api.MapGet("/resolve", ResolveAsync);
     }
 
-    private static async Task<IResult> CreateAsync(HttpContext context, IModelRegistry registry)
+    private static async Task<IResult> CreateAsync(HttpContext context, IModelRegistry registry, ITenancyStore tenants)
     {
         var body = await ApiRequests.ReadJsonAsync<CreateModelRequest>(context.Request, context.RequestAborted);
         if (string.IsNullOrEmpty(body.Name))
@@ -36,6 +36,8 @@ internal static class ModelEndpoints
         {
             throw new ApiException(StatusCodes.Status403Forbidden, "insufficient_scope", "only an admin key may create a model for another tenant");
         }
+
+        await ApiRequests.RequireTenantAsync(tenants, owner, context);
 
         if (caller is not null && !ModelPatterns.Allows(caller.Models, ModelKeys.Qualified(owner, body.Name)))
         {

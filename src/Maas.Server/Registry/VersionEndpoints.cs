@@ -233,6 +233,11 @@ internal static class VersionEndpoints
         {
             throw new ApiException(StatusCodes.Status400BadRequest, "bad_request", $"the multipart body is malformed: {e.Message}");
         }
+        catch (IOException e) when (!cancellationToken.IsCancellationRequested && e.Source == "Microsoft.AspNetCore.WebUtilities")
+        {
+            // The multipart reader's own "Unexpected end of Stream": the body ends before its closing boundary.
+            throw new ApiException(StatusCodes.Status400BadRequest, "bad_request", $"the multipart body ends before its closing boundary '--{boundary}--'");
+        }
         finally
         {
             if (draft is not null)

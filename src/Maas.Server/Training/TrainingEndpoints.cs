@@ -152,6 +152,11 @@ internal static class TrainingEndpoints
             {
                 throw Bad("invalid_hyperparameters", $"{key} must be between {range.Min} and {range.Max}, not {value}");
             }
+
+            if (TrainingNames.WholeNumberHyperparameters.Contains(key) && value != Math.Floor(value))
+            {
+                throw Bad("invalid_hyperparameters", $"{key} must be a whole number, not {value}");
+            }
         }
 
         if (body.Alias is { } alias)
@@ -265,7 +270,7 @@ internal static class TrainingEndpoints
     private static async Task<QueuedJob> VisibleJobAsync(string id, HttpContext context, IJobQueueStore jobs)
     {
         var job = await jobs.GetAsync(id, context.RequestAborted);
-        if (job is null || job.Kind is not (TrainingSpec.Kind or TrialSpec.Kind) || (context.GetCaller() is { IsAdmin: false } caller && caller.Tenant != job.Tenant))
+        if (job is null || job.Kind is not (TrainingSpec.Kind or TrialSpec.Kind) || !Visible(context.GetCaller(), job))
         {
             throw new ApiException(StatusCodes.Status404NotFound, "job_not_found", $"training job '{RegistryNames.Shorten(id)}' does not exist");
         }
@@ -282,10 +287,17 @@ internal static class TrainingEndpoints
             throw Bad("invalid_query", $"limit must be between 1 and 1000 and offset not negative (given {limit} and {offset})");
         }
 
-        var tenant = context.GetCaller() is { IsAdmin: false } caller ? caller.Tenant : null;
+        var caller = context.GetCaller();
+        var tenant = caller is { IsAdmin: false } ? caller.Tenant : null;
         var list = await jobs.ListAsync(TrainingSpec.Kind, tenant, limit, offset, context.RequestAborted);
-        return Results.Json(new { jobs = list.Select(j => TrainingJobResponse.From(j, context.CallerTenant())).ToArray(), limit, offset }, RegistryJson.Options);
+        return Results.Json(new { jobs = list.Where(j => Visible(caller, j)).Select(j => TrainingJobResponse.From(j, context.CallerTenant())).ToArray(), limit, offset }, RegistryJson.Options);
     }
+
+    // The tenant's jobs, narrowed as /api/v1/jobs narrows them by the key's models: a job of a model outside the key's
+    // list answers like one that does not exist (its metrics and events tell about that model).
+    private static bool Visible(Maas.Core.Tenancy.Caller? caller, QueuedJob job) =>
+        caller is null || caller.IsAdmin
+        || (caller.Tenant == job.Tenant && (Jobs.QueuedJobResponse.Subject(job.Spec).Model is not { } model || Maas.Core.Tenancy.ModelPatterns.Allows(caller.Models, model)));
 
     private static async Task<IResult> GetAsync(string id, HttpContext context, IJobQueueStore jobs) =>
         Results.Json(TrainingJobResponse.From(await VisibleJobAsync(id, context, jobs), context.CallerTenant()), RegistryJson.Options);

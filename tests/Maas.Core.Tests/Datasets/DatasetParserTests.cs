@@ -38,6 +38,24 @@ public sealed class DatasetParserTests
     }
 
     [Fact]
+    public void Json_lines_refuse_a_number_out_of_range_and_a_key_without_a_name_rather_than_lose_them()
+    {
+        // 1e999 used to become a missing value without a word, so a column silently lost data.
+        var huge = Assert.Throws<DatasetFormatException>(() => Parse("{\"a\": 1}\n{\"a\": 1e999}\n", DatasetFormat.JsonLines)).Message;
+        Assert.Contains("line 2", huge, StringComparison.Ordinal);
+        Assert.Contains("1e999", huge, StringComparison.Ordinal);
+        Assert.Contains("line 1: a key has no name", Assert.Throws<DatasetFormatException>(() => Parse("{\"\": 1}\n", DatasetFormat.JsonLines)).Message, StringComparison.Ordinal);
+        Assert.Equal(1e300, Parse("{\"a\": 1e300}\n", DatasetFormat.JsonLines).Rows[0][0]);
+    }
+
+    [Fact]
+    public void A_csv_header_of_blank_names_says_so_rather_than_that_the_file_is_empty()
+    {
+        Assert.Contains("line 1: column 1 has no name", Assert.Throws<DatasetFormatException>(() => Parse(",,\n1,2,3\n", DatasetFormat.Csv)).Message, StringComparison.Ordinal);
+        Assert.Contains("the file is empty", Assert.Throws<DatasetFormatException>(() => Parse("\n", DatasetFormat.Csv)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Json_lines_take_the_union_of_keys_and_gzip_is_read()
     {
         using var compressed = new MemoryStream();

@@ -44,5 +44,15 @@ public sealed class TrainingSearchPlannerTests
         Assert.Contains("8 points", Assert.Throws<ArgumentException>(() => Plan("""{"space": {"iterations": [1, 2, 3, 4], "learning_rate": [0.1, 0.2]}, "trials": 5}""")).Message);
         Assert.Contains("linear or log", Assert.Throws<ArgumentException>(() => Plan("""{"trials": 2, "space": {"learning_rate": {"min": 0.1, "max": 1, "scale": "cubic"}}}""")).Message);
         Assert.Contains("limit of 3", Assert.Throws<ArgumentException>(() => Plan("""{"trials": 4, "method": "random", "space": {"iterations": [1, 2]}}""", max: 3)).Message);
+        Assert.Contains("not a whole number", Assert.Throws<ArgumentException>(() => Plan("""{"space": {"iterations": [10, 12.5]}}""")).Message);
+        Assert.Contains("search.seed", Assert.Throws<ArgumentException>(() => Plan("""{"space": {"iterations": [1]}, "seed": "x"}""")).Message);
+    }
+
+    [Fact]
+    public void A_count_drawn_from_a_range_is_a_whole_number_without_saying_integer()
+    {
+        var search = Plan("""{"method": "random", "trials": 10, "space": {"iterations": {"min": 5, "max": 50}, "min_examples_per_leaf": {"min": 1, "max": 20, "steps": 4}}}""");
+        Assert.All(search.Trials, t => Assert.Equal(Math.Round(t["iterations"]), t["iterations"]));
+        Assert.All(search.Trials, t => Assert.Equal(Math.Round(t["min_examples_per_leaf"]), t["min_examples_per_leaf"]));
     }
 }

@@ -158,6 +158,27 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         await (await client.GetAsync($"api/v1/deployments/{model}")).ErrorAsync(HttpStatusCode.NotFound, "deployment_not_found");
     }
 
+    [Fact]
+    public async Task A_version_a_deployment_routes_to_or_shadows_is_not_deleted_without_force()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var model = await ModelAsync(client, 1, 2, 1);
+        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 0}, {"version": 2, "percent": 100}], "shadow": [{"version": 3}]}""");
+
+        // Deleting version 2 used to succeed, and every call the deployment then routed answered 404.
+        var taken = await (await client.DeleteAsync($"api/v1/models/{model}/versions/2")).ErrorAsync(HttpStatusCode.Conflict, "version_in_use");
+        Assert.Contains($"deployment '{model}' gives it 100% of the traffic", (string?)taken["message"], StringComparison.Ordinal);
+        var shadowed = await (await client.DeleteAsync($"api/v1/models/{model}/versions/3")).ErrorAsync(HttpStatusCode.Conflict, "version_in_use");
+        Assert.Contains("shadow", (string?)shadowed["message"], StringComparison.Ordinal);
+        await (await client.DeleteAsync($"api/v1/models/{model}")).ErrorAsync(HttpStatusCode.Conflict, "model_in_use");
+        Assert.Equal(200, (await InferAsync(client, model)).Status);
+
+        // force is still the way to do it; a version the deployment no longer names is free.
+        await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"shadow": []}"""))).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}/versions/3")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}/versions/2?force=true")).StatusCode);
+    }
+
     [Theory]
     [OnSqlite]
     public async Task A_90_10_split_is_counted_within_binomial_bounds_and_every_answer_names_its_version(Db db)

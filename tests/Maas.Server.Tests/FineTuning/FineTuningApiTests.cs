@@ -394,6 +394,19 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         var job = await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
             $$$"""{"model": "{{{own}}}", "training_file": "{{{file}}}", "hyperparameters": {"n_epochs": 1, "train_last_layers": 1}}"""))).JsonAsync(HttpStatusCode.OK);
         Assert.Equal(1, (int)job["hyperparameters"]!["train_last_layers"]!);
+
+        // A key of the tenant limited to other models neither lists nor reaches the job, as /api/v1/jobs already hid it.
+        var narrowKey = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
+            $$"""{"name": "narrow", "tenant": "{{tenant}}", "scopes": ["training:write"], "models": ["other-*"]}"""))).JsonAsync(HttpStatusCode.Created);
+        using var narrow = server.CreateClient((string)narrowKey["key"]!);
+        foreach (var path in new[] { $"v1/fine_tuning/jobs/{job["id"]}", $"v1/fine_tuning/jobs/{job["id"]}/events", $"v1/fine_tuning/jobs/{job["id"]}/checkpoints" })
+        {
+            await OpenAiErrorAsync(await narrow.GetAsync(path), HttpStatusCode.NotFound, "fine_tuning_job_not_found");
+        }
+
+        await OpenAiErrorAsync(await narrow.PostAsync($"v1/fine_tuning/jobs/{job["id"]}/cancel", null), HttpStatusCode.NotFound, "fine_tuning_job_not_found");
+        Assert.DoesNotContain((await (await narrow.GetAsync("v1/fine_tuning/jobs")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray(), j => (string?)j!["id"] == (string?)job["id"]);
+        Assert.Contains((await (await client.GetAsync("v1/fine_tuning/jobs")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray(), j => (string?)j!["id"] == (string?)job["id"]);
         var ended = await client.WaitForJobAsync((string)job["id"]!, TimeSpan.FromMinutes(5), "v1/fine_tuning/jobs");
         Assert.True((string?)ended["status"] == "succeeded", ended.ToJsonString());
 

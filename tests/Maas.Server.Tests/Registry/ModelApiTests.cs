@@ -161,7 +161,23 @@ public sealed class ModelApiTests(ServerPerDb servers) : IClassFixture<ServerPer
 
         using (var response = await client.PostAsync("api/v1/models", Api.Json("""{"name": 42}""")))
         {
-            await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_json");
+            var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_json");
+            Assert.Equal("the JSON body is invalid at $.name: this value has the wrong type", (string?)error["message"]);
+        }
+
+        // Messages say what JSON was expected, never the server's .NET type names.
+        foreach (var (route, body, message) in new[]
+        {
+            ("api/v1/models", """{"name": "x", "nmae": "typo"}""", "the JSON body is invalid at $.nmae: unknown field 'nmae'"),
+            ("api/v1/models", """{"name": "x", "tags": "vision"}""", "the JSON body is invalid at $.tags: expected a list of strings"),
+            ("api/v1/tenants", """{"name": "x", "limits": {"requests_per_minute": "ten"}}""", "the JSON body is invalid at $.limits.requests_per_minute: expected a whole number"),
+            ("api/v1/keys", """{"name": "x", "scopes": ["infer"], "expires_at": "tomorrow"}""", "the JSON body is invalid at $.expires_at: expected an ISO 8601 time such as \"2030-01-31T12:00:00Z\""),
+        })
+        {
+            using var response = await client.PostAsync(route, Api.Json(body));
+            var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_json");
+            Assert.Equal(message, (string?)error["message"]);
+            Assert.DoesNotContain("System.", (string?)error["message"], StringComparison.Ordinal);
         }
 
         using (var response = await client.PostAsync("api/v1/models", Api.Json("")))

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Text;
 using System.Text.Json.Nodes;
 using Maas.Server.Tests.Support;
 using Maas.Testing;
@@ -302,6 +303,20 @@ public sealed class VersionApiTests(ServerPerDb servers) : IClassFixture<ServerP
         using var emptyForm = new MultipartFormDataContent { { new StringContent("{}"), "metadata" } };
         using var noFile = await client.PostAsync($"api/v1/models/{name}/versions", emptyForm);
         await noFile.ErrorAsync(HttpStatusCode.BadRequest, "empty_upload");
+
+        // A body that never reaches its closing boundary (no boundary at all, or cut off inside a file part) is the
+        // caller's mistake: it used to be a 500.
+        var onnx = TestArtifacts.Onnx();
+        var cut = Encoding.ASCII.GetBytes("--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"model.onnx\"\r\n\r\n").Concat(onnx[..(onnx.Length / 2)]).ToArray();
+        foreach (var body in new[] { Encoding.ASCII.GetBytes("garbage"), cut })
+        {
+            using var content = new ByteArrayContent(body);
+            content.Headers.TryAddWithoutValidation("Content-Type", "multipart/form-data; boundary=x");
+            using var response = await client.PostAsync($"api/v1/models/{name}/versions", content);
+            await response.ErrorAsync(HttpStatusCode.BadRequest, "bad_request");
+        }
+
+        Assert.Empty((await (await client.GetAsync($"api/v1/models/{name}/versions")).JsonAsync(HttpStatusCode.OK))["versions"]!.AsArray());
     }
 
     [Theory]

@@ -238,6 +238,14 @@ public sealed class AuthenticationTests(TenancyHostFixture fixture) : IClassFixt
             .JsonAsync(HttpStatusCode.OK);
         Assert.Equal(4, (int?)patched["limits"]!["concurrent_requests"]);
         Assert.Null(patched["limits"]!["requests_per_minute"]);
+
+        // Limits list the limits only, not the server's derived flags (is_empty, has_budget), for tenants and keys alike.
+        Assert.Equal(["concurrent_requests"], patched["limits"]!.AsObject().Select(p => p.Key));
+        var shown = await (await Host.Admin.GetAsync($"api/v1/tenants/{name}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(["concurrent_requests"], shown["limits"]!.AsObject().Select(p => p.Key));
+        var key = await (await Host.Admin.PostAsync("api/v1/keys", Api.Json($$"""{"name": "k", "tenant": "{{name}}", "scopes": ["infer"], "limits": {"daily_tokens": 10} }""")))
+            .JsonAsync(HttpStatusCode.Created);
+        Assert.Equal(["daily_tokens"], key["limits"]!.AsObject().Select(p => p.Key));
     }
 }
 

@@ -63,6 +63,26 @@ public sealed class ModelTenancyTests(TenancyHostFixture fixture) : IClassFixtur
     }
 
     [Fact]
+    public async Task An_admin_cannot_create_a_model_or_dataset_for_a_tenant_that_does_not_exist()
+    {
+        // Such a model or dataset would belong to nobody: no key can be made for that tenant to reach it.
+        var ghost = Names.Unique("ghost");
+        var name = Names.Unique("orphan");
+        await (await Host.Admin.PostAsync("api/v1/models", Api.Json($$"""{"name": "{{name}}", "owner": "{{ghost}}"}""")))
+            .ErrorAsync(HttpStatusCode.NotFound, "tenant_not_found");
+        await (await Host.Admin.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}", "owner": "{{ghost}}"}""")))
+            .ErrorAsync(HttpStatusCode.NotFound, "tenant_not_found");
+        await (await Host.Admin.GetAsync($"api/v1/models/{ghost}%2F{name}")).ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
+
+        // An existing tenant still works.
+        var tenant = await Host.CreateTenantAsync();
+        var model = await (await Host.Admin.PostAsync("api/v1/models", Api.Json($$"""{"name": "{{name}}", "owner": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        Assert.Equal(tenant, (string?)model["owner"]);
+        var dataset = await (await Host.Admin.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}", "owner": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        Assert.Equal(tenant, (string?)dataset["owner"]);
+    }
+
+    [Fact]
     public async Task Inference_calls_are_metered_per_model()
     {
         var (tenant, keyId, client) = await Host.TenantWithKeyAsync(MaasScopes.ModelsWrite, MaasScopes.Infer);

@@ -67,6 +67,58 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
     }
 
     [Fact]
+    public async Task A_key_limited_to_some_models_neither_lists_nor_reaches_training_jobs_of_other_models()
+    {
+        var server = await servers.GetAsync(Db.Sqlite);
+        var tenant = Names.Unique("t");
+        await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        async Task<HttpClient> KeyAsync(string models)
+        {
+            var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
+                $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["datasets:write", "training:write", "models:write"], "models": {{models}} }"""))).JsonAsync(HttpStatusCode.Created);
+            return server.CreateClient((string)key["key"]!);
+        }
+
+        using var all = await KeyAsync("[]");
+        using var narrow = await KeyAsync("""["other-*"]""");
+        using var matching = await KeyAsync("""["line-*"]""");
+        var dataset = await DatasetAsync(all, Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n"))), "line.csv");
+        using var submitted = await all.PostAsync("api/v1/training/jobs", Api.Json($$"""{"model": "{{Names.Unique("line")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));
+        var id = (string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
+
+        // As /api/v1/jobs/{id} already answered: the job of a model outside the key's list does not exist for it.
+        await (await narrow.GetAsync($"api/v1/jobs/{id}")).ErrorAsync(HttpStatusCode.NotFound, "job_not_found");
+        await (await narrow.GetAsync($"api/v1/training/jobs/{id}")).ErrorAsync(HttpStatusCode.NotFound, "job_not_found");
+        await (await narrow.GetAsync($"api/v1/training/jobs/{id}/events")).ErrorAsync(HttpStatusCode.NotFound, "job_not_found");
+        await (await narrow.PostAsync($"api/v1/training/jobs/{id}/cancel", null)).ErrorAsync(HttpStatusCode.NotFound, "job_not_found");
+        var listed = await (await narrow.GetAsync("api/v1/training/jobs")).JsonAsync(HttpStatusCode.OK);
+        Assert.DoesNotContain(listed["jobs"]!.AsArray(), j => (string?)j!["id"] == id);
+
+        var seen = await (await matching.GetAsync("api/v1/training/jobs")).JsonAsync(HttpStatusCode.OK);
+        Assert.Contains(seen["jobs"]!.AsArray(), j => (string?)j!["id"] == id);
+        Assert.Equal(id, (string?)(await (await matching.GetAsync($"api/v1/training/jobs/{id}")).JsonAsync(HttpStatusCode.OK))["id"]);
+        await WaitAsync(all, id);
+    }
+
+    [Fact]
+    public async Task A_result_the_registry_refuses_fails_the_job_with_the_registrys_code_not_an_internal_error()
+    {
+        var server = await servers.GetAsync(Db.Sqlite);
+        var tenant = Names.Unique("t");
+        await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}", "limits": {"storage_quota_bytes": 1} }"""))).JsonAsync(HttpStatusCode.Created);
+        var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
+            $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["datasets:write", "training:write", "models:write"]}"""))).JsonAsync(HttpStatusCode.Created);
+        using var client = server.CreateClient((string)key["key"]!);
+        var dataset = await DatasetAsync(client, Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n"))), "line.csv");
+
+        // The fit succeeds; registering its version would take the tenant past its 1-byte storage quota.
+        var job = await TrainAsync(client, $$"""{"model": "{{Names.Unique("line")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}""");
+        Assert.True((string?)job["status"] == "failed", job.ToJsonString());
+        Assert.Equal("storage_quota_exceeded", (string?)job["error"]!["code"]);
+        Assert.Contains("storage quota of 1 bytes", (string?)job["error"]!["message"], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Linear_regression_of_y_2x_plus_1_is_trained_registered_and_predicts_through_predict()
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;

@@ -82,5 +82,17 @@ public sealed class TrainingSearchTests(TrainingServer servers) : IClassFixture<
         Assert.Contains("search.trials", await RefusedAsync("""{"method": "random", "space": {"l2": {"min": 0, "max": 1}}}"""));
         Assert.Contains("MaxSearchTrials", await RefusedAsync("""{"space": {"iterations": {"min": 1, "max": 100, "steps": 60}}}"""));
         Assert.Contains("validation", await RefusedAsync("""{"space": {"l2": [0, 1]}}""", """, "split": {"validation": 0, "test": 0.2}"""));
+
+        // Fields of the wrong JSON type were read as if they had the right one and answered 500.
+        Assert.Contains("linear or log", await RefusedAsync("""{"method": "random", "trials": 2, "space": {"l2": {"min": 0, "max": 1, "scale": 5}}}"""));
+        Assert.Contains("steps", await RefusedAsync("""{"space": {"l2": {"min": 0, "max": 1, "steps": "x"}}}"""));
+        Assert.Contains("search.seed", await RefusedAsync("""{"space": {"l2": [0, 1]}, "seed": "x"}"""));
+        Assert.Contains("search.method", await RefusedAsync("""{"space": {"l2": [0, 1]}, "method": 5}"""));
+
+        // A count is a whole number, in a search as in plain hyperparameters.
+        Assert.Contains("not a whole number", await RefusedAsync("""{"space": {"iterations": [2.5, 3]}}"""));
+        var body = $$"""{"model": "{{Names.Unique("m")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca", "hyperparameters": {"iterations": 2.5} }""";
+        var error = await (await client.PostAsync("api/v1/training/jobs", Api.Json(body))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_hyperparameters");
+        Assert.Contains("whole number", (string?)error["message"], StringComparison.Ordinal);
     }
 }

@@ -342,6 +342,13 @@ public sealed class JobWorker
             status = JobStatus.Failed;
             error = new JobError(e.Code, e.Message);
         }
+        catch (RegistryException e) when (e.Kind != RegistryErrorKind.Unavailable)
+        {
+            // The registry refused the job's result (the tenant's storage quota, the model deleted meanwhile, ...): a
+            // fact the caller can act on, with its code and message, not an unexpected error.
+            status = JobStatus.Failed;
+            error = new JobError(e.Code, e.Message);
+        }
         catch (Exception e)
         {
             status = JobStatus.Failed;

@@ -1,0 +1,36 @@
+using System.Globalization;
+using Maas.Core.Deployments;
+using Maas.Core.Registry;
+
+namespace Maas.Server.Deployments;
+
+/// <summary>
+/// Tells the registry a version is in use while a deployment names it in its split or shadows: deleting it would leave the
+/// deployment routing calls to a version that no longer exists (every call it picks would be a 404), so it needs force.
+/// </summary>
+internal sealed class DeployedVersionUseCheck(IDeploymentStore store) : IVersionUseCheck
+{
+    public async ValueTask<string?> GetUseAsync(ModelVersion version, CancellationToken cancellationToken)
+    {
+        // The database, not the router's copy: another server may have just deployed it.
+        foreach (var deployment in await store.ListAsync(null, cancellationToken).ConfigureAwait(false))
+        {
+            if (deployment.Model != version.Model)
+            {
+                continue;
+            }
+
+            if (deployment.Traffic.FirstOrDefault(t => t.Version == version.Version) is { } share)
+            {
+                return $"deployment '{deployment.Name}' gives it {share.Percent.ToString(CultureInfo.InvariantCulture)}% of the traffic";
+            }
+
+            if (deployment.Shadow.Any(s => s.Version == version.Version))
+            {
+                return $"deployment '{deployment.Name}' copies calls to it as a shadow";
+            }
+        }
+
+        return null;
+    }
+}
