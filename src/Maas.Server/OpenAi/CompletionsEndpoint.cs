@@ -27,7 +27,7 @@ internal static class CompletionsEndpoint
                 echoes.Add(!request.Echo ? "" : input.Text ?? engine.Detokenize(tokens, renderSpecial: false));
             }
 
-            var events = service.Start(engine, requests, aborted);
+            var events = service.Start(session, requests, aborted);
             var total = requests.Count;
             if (p.Stream)
             {

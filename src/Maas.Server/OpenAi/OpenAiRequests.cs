@@ -360,9 +360,12 @@ internal static class OpenAiRequestReader
 
         var stream = Bool(body, "stream") ?? false;
         var includeUsage = false;
-        if (body.TryGetProperty("stream_options", out var streamOptions) && streamOptions.ValueKind == JsonValueKind.Object)
+        if (body.TryGetProperty("stream_options", out var streamOptions) && streamOptions.ValueKind != JsonValueKind.Null)
         {
-            includeUsage = Bool(streamOptions, "include_usage", "stream_options.include_usage") ?? false;
+            // Any other type would silently drop include_usage, and the client would wait for a usage chunk that never comes.
+            includeUsage = streamOptions.ValueKind == JsonValueKind.Object
+                ? Bool(streamOptions, "include_usage", "stream_options.include_usage") ?? false
+                : throw LlmException.Invalid("'stream_options' must be an object such as {\"include_usage\": true}", "stream_options");
         }
 
         var sampling = new SamplingOptions
