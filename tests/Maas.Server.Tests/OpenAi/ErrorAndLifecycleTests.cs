@@ -125,6 +125,20 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     }
 
     [Fact]
+    public async Task Unknown_v1_routes_and_wrong_methods_answer_in_openai_format()
+    {
+        var (status, body) = await fixture.PostAsync("/v1/chat/completion", """{"model":"gen"}""");
+        Assert.Equal(HttpStatusCode.NotFound, status);
+        var error = Error(body);
+        Assert.Equal("invalid_request_error", error.GetProperty("type").GetString());
+        Assert.Contains("POST /v1/chat/completion", error.GetProperty("message").GetString()!, StringComparison.Ordinal);
+
+        using var get = await fixture.Server.Client.GetAsync("/v1/chat/completions");
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, get.StatusCode);
+        Assert.Contains("GET /v1/chat/completions", Error(await get.Content.ReadAsStringAsync()).GetProperty("message").GetString()!, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Stream_options_that_is_not_an_object_is_400()
     {
         var (status, body) = await fixture.PostAsync("/v1/chat/completions", """{"model":"gen","stream":true,"stream_options":true,"max_tokens":1,"messages":[{"role":"user","content":"x"}]}""");
