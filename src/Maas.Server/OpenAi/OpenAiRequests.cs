@@ -55,6 +55,9 @@ internal static class OpenAiRequestReader
     /// <summary>The most inputs one embeddings request may carry.</summary>
     public const int MaxEmbeddingInputs = 2048;
 
+    /// <summary>The most tokens one embeddings request may carry, all inputs together (OpenAI's limit).</summary>
+    public const int MaxEmbeddingTokens = 300_000;
+
     /// <summary>
     /// Parses the body once: the document lives until the response is done (no second copy of a large body) and every
     /// string in it is checked to be valid Unicode, so no later read of a value can fail on a lone surrogate.

@@ -113,4 +113,18 @@ public sealed class CompletionAndEmbeddingTests(LlmServerFixture fixture)
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Equal("dimensions", JsonDocument.Parse(error).RootElement.GetProperty("error").GetProperty("param").GetString());
     }
+
+    [Fact]
+    public async Task Embedding_inputs_of_more_than_300000_tokens_together_are_400_naming_the_limit()
+    {
+        // 2048 inputs of 147 tokens: each fits the context, together 301056 tokens, which would hold the model's
+        // embedder (and every other embeddings call on it) for as long as they take. OpenAI caps a request at 300000.
+        var input = JsonSerializer.Serialize(Enumerable.Repeat(Enumerable.Repeat(5, 147), 2048));
+        var (status, body) = await fixture.PostAsync("/v1/embeddings", $$"""{"model":"gen","input":{{input}}}""");
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status}: {body[..Math.Min(body.Length, 300)]}");
+        var error = JsonDocument.Parse(body).RootElement.GetProperty("error");
+        Assert.Equal("input", error.GetProperty("param").GetString());
+        Assert.Equal("max_tokens_per_request", error.GetProperty("code").GetString());
+        Assert.Contains("300000", error.GetProperty("message").GetString()!, StringComparison.Ordinal);
+    }
 }
