@@ -115,6 +115,16 @@ public sealed class CompletionAndEmbeddingTests(LlmServerFixture fixture)
     }
 
     [Fact]
+    public async Task Cached_tokens_of_several_prompts_count_every_prompt()
+    {
+        const string Body = """{"model":"gen","prompt":["the first prompt of this pair, long enough","and the second prompt, which is a little longer than the first"],"max_tokens":1}""";
+        await fixture.PostOkAsync("/v1/completions", Body);
+        // The same prompts again come back whole from the prefix cache: all of both, not just the longer one.
+        var usage = (await fixture.PostOkAsync("/v1/completions", Body)).GetProperty("usage");
+        Assert.Equal(usage.GetProperty("prompt_tokens").GetInt32(), usage.GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32());
+    }
+
+    [Fact]
     public async Task Embedding_inputs_of_more_than_300000_tokens_together_are_400_naming_the_limit()
     {
         // 2048 inputs of 147 tokens: each fits the context, together 301056 tokens, which would hold the model's
