@@ -194,12 +194,13 @@ internal static class OpenAiRequestReader
             throw LlmException.Invalid("'prompt' is required", "prompt", "missing_required_parameter");
         }
 
-        if (body.TryGetProperty("suffix", out var suffix) && suffix.ValueKind == JsonValueKind.String && suffix.GetString()!.Length > 0)
+        // String() and Int() refuse other types: a number suffix or a string best_of must not pass unnoticed.
+        if (String(body, "suffix") is { Length: > 0 })
         {
             throw LlmException.Invalid("'suffix' (insertion) is not supported", "suffix", "unsupported_parameter");
         }
 
-        if (body.TryGetProperty("best_of", out var bestOf) && bestOf.ValueKind == JsonValueKind.Number && !(bestOf.TryGetInt32(out var best) && best == parameters.N))
+        if (Int(body, "best_of", 1, 20) is { } best && best != parameters.N)
         {
             throw LlmException.Invalid("'best_of' other than n is not supported", "best_of", "unsupported_parameter");
         }

@@ -114,6 +114,16 @@ public sealed class CompletionAndEmbeddingTests(LlmServerFixture fixture)
         Assert.Equal("dimensions", JsonDocument.Parse(error).RootElement.GetProperty("error").GetProperty("param").GetString());
     }
 
+    [Theory]
+    [InlineData("\"suffix\":5", "suffix")]
+    [InlineData("\"best_of\":\"3\"", "best_of")]
+    public async Task Suffix_and_best_of_of_a_wrong_type_are_400(string field, string param)
+    {
+        var (status, body) = await fixture.PostAsync("/v1/completions", $$"""{"model":"gen","prompt":"x","max_tokens":1,{{field}}}""");
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status}: {body}");
+        Assert.Equal(param, JsonDocument.Parse(body).RootElement.GetProperty("error").GetProperty("param").GetString());
+    }
+
     [Fact]
     public async Task Cached_tokens_of_several_prompts_count_every_prompt()
     {
