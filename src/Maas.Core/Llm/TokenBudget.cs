@@ -20,13 +20,15 @@ public sealed class TokenBudget
     public long Reserved => Interlocked.Read(ref _reserved);
 
     /// <summary>Reserves tokens for one request; dispose the result to give them back.</summary>
+    /// <param name="tokens">The tokens to reserve now.</param>
+    /// <param name="held">Tokens the same request reserved already (its other prompts): with them it may never fit.</param>
     /// <exception cref="LlmException">The budget cannot hold them now (queue full, 429), or ever (400).</exception>
-    public IDisposable Reserve(long tokens)
+    public IDisposable Reserve(long tokens, long held = 0)
     {
-        if (Limit > 0 && tokens > Limit)
+        if (Limit > 0 && held + tokens > Limit)
         {
             throw LlmException.Invalid(
-                $"the request needs {tokens} tokens (prompt plus max_tokens) but the server allows at most {Limit} tokens in flight",
+                $"the request needs {held + tokens} tokens (prompt plus max_tokens) but the server allows at most {Limit} tokens in flight",
                 "max_tokens",
                 "token_limit_exceeded");
         }

@@ -20,7 +20,7 @@ internal static class ChatCompletionsEndpoint
             var prompt = Render(engine, messages);
             var id = OpenAiJson.NewId("chatcmpl-");
             var requests = service.Prepare(session, prompt.Tokens, p, prompt.ExtraStops, id);
-            var events = service.Start(engine, requests, aborted);
+            var events = service.Start(session, requests, aborted);
             if (p.Stream)
             {
                 await StreamAsync(context, session, p, request.Tools, id, events, aborted);

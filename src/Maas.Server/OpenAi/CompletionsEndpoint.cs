@@ -27,7 +27,7 @@ internal static class CompletionsEndpoint
                 echoes.Add(!request.Echo ? "" : input.Text ?? engine.Detokenize(tokens, renderSpecial: false));
             }
 
-            var events = service.Start(engine, requests, aborted);
+            var events = service.Start(session, requests, aborted);
             var total = requests.Count;
             if (p.Stream)
             {
@@ -42,11 +42,18 @@ internal static class CompletionsEndpoint
         });
     }
 
-    private static LlmUsage Usage(IEnumerable<LlmUsage?> parts, int promptTokens)
+    private static LlmUsage Usage(IEnumerable<LlmUsage?> parts, int promptTokens, int n)
     {
         var list = parts.Select(u => u!).ToArray();
-        // Each prompt counts once however many choices it has; cached tokens likewise come from each prompt's first choice.
-        return new LlmUsage(promptTokens, list.Sum(u => u.CompletionTokens), list.Max(u => u.CachedPromptTokens));
+        // Each prompt counts once however many choices it has; cached tokens likewise come from each prompt's first
+        // choice, summed over the prompts (choices are in prompt order, n per prompt).
+        var cached = 0;
+        for (var i = 0; i < list.Length; i += n)
+        {
+            cached += list[i].CachedPromptTokens;
+        }
+
+        return new LlmUsage(promptTokens, list.Sum(u => u.CompletionTokens), cached);
     }
 
     private static async Task RespondAsync(HttpContext context, LlmSession session, GenerationParameters p, string id, IAsyncEnumerable<ChoiceEvent> events, int total, int promptTokens, List<string> echoes, CancellationToken aborted)
@@ -79,7 +86,7 @@ internal static class CompletionsEndpoint
             }
 
             json.WriteEndArray();
-            OpenAiJson.WriteUsage(json, Usage(choices.Select(c => c.Usage), promptTokens));
+            OpenAiJson.WriteUsage(json, Usage(choices.Select(c => c.Usage), promptTokens, p.N));
             json.WriteEndObject();
         });
         context.Response.ContentType = "application/json";
@@ -141,7 +148,7 @@ internal static class CompletionsEndpoint
                     OpenAiJson.WriteStreamFinishReason(json, e.Finish);
                     json.WriteEndObject();
                     json.WriteEndArray();
-                    OpenAiJson.WriteStreamUsage(json, p.IncludeUsage, last ? () => Usage(usages, promptTokens) : null);
+                    OpenAiJson.WriteStreamUsage(json, p.IncludeUsage, last ? () => Usage(usages, promptTokens, p.N) : null);
 
                     json.WriteEndObject();
                 },
@@ -160,7 +167,7 @@ internal static class CompletionsEndpoint
                     json.WriteString("model", p.Model);
                     json.WriteStartArray("choices");
                     json.WriteEndArray();
-                    OpenAiJson.WriteUsage(json, Usage(usages, promptTokens));
+                    OpenAiJson.WriteUsage(json, Usage(usages, promptTokens, p.N));
                     json.WriteEndObject();
                 },
                 aborted);

@@ -22,9 +22,20 @@ internal static class EmbeddingsEndpoint
             }
 
             var inputs = new List<IReadOnlyList<int>>();
+            long total = 0;
             foreach (var input in request.Inputs)
             {
                 var tokens = input.Tokens ?? engine.Tokenize(input.Text!, addSpecial: true, parseSpecial: false);
+                // One request holds the model's embedder until it is done, with every other embeddings call waiting behind it.
+                total += tokens.Count;
+                if (total > OpenAiRequestReader.MaxEmbeddingTokens)
+                {
+                    throw LlmException.Invalid(
+                        $"'input' holds more than {OpenAiRequestReader.MaxEmbeddingTokens} tokens (inputs 0 to {inputs.Count} have {total}); at most {OpenAiRequestReader.MaxEmbeddingTokens} tokens summed across all inputs are allowed per request",
+                        "input",
+                        "max_tokens_per_request");
+                }
+
                 if (tokens.Count > info.ContextPerSlot)
                 {
                     throw new LlmException(

@@ -54,7 +54,8 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
         var engine = session.Engine;
         Check(engine, prompt, p);
         var maxTokens = GenerationLimits.Resolve(prompt.Count, p.MaxTokens, engine.Info.ContextPerSlot, options.Value.MaxTokensPerRequest, p.MaxTokensParam);
-        session.Hold(budget.Reserve((long)(prompt.Count + maxTokens) * p.N));
+        var tokens = (long)(prompt.Count + maxTokens) * p.N;
+        session.Hold(budget.Reserve(tokens, session.ReservedTokens), tokens);
         session.Context.Usage().ReportTokens(prompt.Count, 0);
         session.KeepPrompt(prompt);
         var requests = Choices(prompt, p, maxTokens, extraStops, requestId, session.Track);
@@ -138,6 +139,25 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
     /// Submits every choice in one queue operation, so they start at the same step (a full queue throws here, before
     /// anything is sent), and returns their events merged in the order they arrive.
     /// </summary>
+    /// <remarks>A request of more sequences than the model's slots and queue hold together is refused (400).</remarks>
+    public IAsyncEnumerable<ChoiceEvent> Start(LlmSession session, IReadOnlyList<GenerationRequest> requests, CancellationToken cancellationToken)
+    {
+        var engine = session.Engine;
+        // All choices are queued at once: more than the slots plus the queue hold never fit, so a retry (429) cannot help.
+        var spec = session.Resolved.Spec;
+        var most = (long)engine.Info.Slots + spec.QueueLimit;
+        if (requests.Count > most)
+        {
+            throw LlmException.Invalid(
+                $"the request asks for {requests.Count} sequences (prompts times n), but model '{spec.Name}' takes at most {most} at once ({engine.Info.Slots} slots and a queue of {spec.QueueLimit}: Maas:Llm:Slots and Maas:Llm:QueueLimit, or the model's parallel_sequences and queue_limit)",
+                "n",
+                "too_many_sequences");
+        }
+
+        return Start(engine, requests, cancellationToken);
+    }
+
+    /// <summary>As <see cref="Start(LlmSession, IReadOnlyList{GenerationRequest}, CancellationToken)"/> without a caller's session (a deployment's copies).</summary>
     public IAsyncEnumerable<ChoiceEvent> Start(ILlmEngine engine, IReadOnlyList<GenerationRequest> requests, CancellationToken cancellationToken)
     {
         var cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

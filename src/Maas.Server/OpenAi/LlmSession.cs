@@ -30,7 +30,14 @@ internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, Reso
     /// <summary>The text generated per choice (kept only for the payload log or a deployment's copies).</summary>
     public IReadOnlyList<string> Texts => [.. _outputs.Select(o => o.ToString())];
 
-    public void Hold(IDisposable reservation) => _reservations.Add(reservation);
+    /// <summary>Tokens this request reserved so far in the server's token budget (all its prompts and choices).</summary>
+    public long ReservedTokens { get; private set; }
+
+    public void Hold(IDisposable reservation, long tokens)
+    {
+        _reservations.Add(reservation);
+        ReservedTokens += tokens;
+    }
 
     /// <summary>A counter for one more choice's generated tokens, metered when the session ends.</summary>
     public GenerationProgress Track()

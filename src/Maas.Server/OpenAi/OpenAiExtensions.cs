@@ -41,6 +41,24 @@ public static class OpenAiExtensions
     /// <summary>Maps the OpenAI routes under <c>/v1</c> and the engine statistics under <c>/api/v1/llm/engines</c>.</summary>
     public static WebApplication MapMaasOpenAi(this WebApplication app)
     {
+        // An unknown /v1 route or a method a route lacks gets the framework's bare 404/405, which OpenAI clients show as
+        // an error without a message: give it OpenAI's error body, as OpenAI itself answers ("Invalid URL (POST /v1/x)").
+        app.Use(async (context, next) =>
+        {
+            await next(context);
+            if (context.Response is { HasStarted: false, StatusCode: StatusCodes.Status404NotFound or StatusCodes.Status405MethodNotAllowed }
+                && context.Request.Path.StartsWithSegments("/v1", StringComparison.Ordinal))
+            {
+                var wrongMethod = context.Response.StatusCode == StatusCodes.Status405MethodNotAllowed;
+                var error = new LlmException(
+                    LlmErrorKind.NotFound,
+                    $"Invalid {(wrongMethod ? "method for URL" : "URL")} ({context.Request.Method} {context.Request.Path})",
+                    code: wrongMethod ? "method_not_allowed" : "unknown_url");
+                context.Response.ContentType = "application/json";
+                await context.Response.Body.WriteAsync(OpenAiErrors.Body(error, "invalid_request_error"), context.RequestAborted);
+            }
+        });
+
         var v1 = app.MapGroup("/v1").WithTags("OpenAI");
         // OpenAI clients list models with the key they infer with, so either scope reads the list.
         v1.MapGet("/models", ModelsEndpoint.ListAsync).RequireScope(MaasScopes.Infer, MaasScopes.ModelsRead);

@@ -55,6 +55,9 @@ internal static class OpenAiRequestReader
     /// <summary>The most inputs one embeddings request may carry.</summary>
     public const int MaxEmbeddingInputs = 2048;
 
+    /// <summary>The most tokens one embeddings request may carry, all inputs together (OpenAI's limit).</summary>
+    public const int MaxEmbeddingTokens = 300_000;
+
     /// <summary>
     /// Parses the body once: the document lives until the response is done (no second copy of a large body) and every
     /// string in it is checked to be valid Unicode, so no later read of a value can fail on a lone surrogate.
@@ -191,12 +194,13 @@ internal static class OpenAiRequestReader
             throw LlmException.Invalid("'prompt' is required", "prompt", "missing_required_parameter");
         }
 
-        if (body.TryGetProperty("suffix", out var suffix) && suffix.ValueKind == JsonValueKind.String && suffix.GetString()!.Length > 0)
+        // String() and Int() refuse other types: a number suffix or a string best_of must not pass unnoticed.
+        if (String(body, "suffix") is { Length: > 0 })
         {
             throw LlmException.Invalid("'suffix' (insertion) is not supported", "suffix", "unsupported_parameter");
         }
 
-        if (body.TryGetProperty("best_of", out var bestOf) && bestOf.ValueKind == JsonValueKind.Number && !(bestOf.TryGetInt32(out var best) && best == parameters.N))
+        if (Int(body, "best_of", 1, 20) is { } best && best != parameters.N)
         {
             throw LlmException.Invalid("'best_of' other than n is not supported", "best_of", "unsupported_parameter");
         }
@@ -360,9 +364,12 @@ internal static class OpenAiRequestReader
 
         var stream = Bool(body, "stream") ?? false;
         var includeUsage = false;
-        if (body.TryGetProperty("stream_options", out var streamOptions) && streamOptions.ValueKind == JsonValueKind.Object)
+        if (body.TryGetProperty("stream_options", out var streamOptions) && streamOptions.ValueKind != JsonValueKind.Null)
         {
-            includeUsage = Bool(streamOptions, "include_usage", "stream_options.include_usage") ?? false;
+            // Any other type would silently drop include_usage, and the client would wait for a usage chunk that never comes.
+            includeUsage = streamOptions.ValueKind == JsonValueKind.Object
+                ? Bool(streamOptions, "include_usage", "stream_options.include_usage") ?? false
+                : throw LlmException.Invalid("'stream_options' must be an object such as {\"include_usage\": true}", "stream_options");
         }
 
         var sampling = new SamplingOptions

@@ -96,7 +96,13 @@ internal static class ToolCalling
             }
         }
 
-        var parallel = !body.TryGetProperty("parallel_tool_calls", out var p) || p.ValueKind != JsonValueKind.False;
+        // A string "false" would otherwise read as true and allow several calls.
+        var parallel = !body.TryGetProperty("parallel_tool_calls", out var p) || p.ValueKind switch
+        {
+            JsonValueKind.Null or JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw LlmException.Invalid("'parallel_tool_calls' must be true or false", "parallel_tool_calls"),
+        };
         return mode == "none" ? null : new ToolSelection(functions, mode, forced, parallel && forced is null);
     }
 

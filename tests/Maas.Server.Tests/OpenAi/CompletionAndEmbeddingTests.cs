@@ -113,4 +113,38 @@ public sealed class CompletionAndEmbeddingTests(LlmServerFixture fixture)
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Equal("dimensions", JsonDocument.Parse(error).RootElement.GetProperty("error").GetProperty("param").GetString());
     }
+
+    [Theory]
+    [InlineData("\"suffix\":5", "suffix")]
+    [InlineData("\"best_of\":\"3\"", "best_of")]
+    public async Task Suffix_and_best_of_of_a_wrong_type_are_400(string field, string param)
+    {
+        var (status, body) = await fixture.PostAsync("/v1/completions", $$"""{"model":"gen","prompt":"x","max_tokens":1,{{field}}}""");
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status}: {body}");
+        Assert.Equal(param, JsonDocument.Parse(body).RootElement.GetProperty("error").GetProperty("param").GetString());
+    }
+
+    [Fact]
+    public async Task Cached_tokens_of_several_prompts_count_every_prompt()
+    {
+        const string Body = """{"model":"gen","prompt":["the first prompt of this pair, long enough","and the second prompt, which is a little longer than the first"],"max_tokens":1}""";
+        await fixture.PostOkAsync("/v1/completions", Body);
+        // The same prompts again come back whole from the prefix cache: all of both, not just the longer one.
+        var usage = (await fixture.PostOkAsync("/v1/completions", Body)).GetProperty("usage");
+        Assert.Equal(usage.GetProperty("prompt_tokens").GetInt32(), usage.GetProperty("prompt_tokens_details").GetProperty("cached_tokens").GetInt32());
+    }
+
+    [Fact]
+    public async Task Embedding_inputs_of_more_than_300000_tokens_together_are_400_naming_the_limit()
+    {
+        // 2048 inputs of 147 tokens: each fits the context, together 301056 tokens, which would hold the model's
+        // embedder (and every other embeddings call on it) for as long as they take. OpenAI caps a request at 300000.
+        var input = JsonSerializer.Serialize(Enumerable.Repeat(Enumerable.Repeat(5, 147), 2048));
+        var (status, body) = await fixture.PostAsync("/v1/embeddings", $$"""{"model":"gen","input":{{input}}}""");
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status}: {body[..Math.Min(body.Length, 300)]}");
+        var error = JsonDocument.Parse(body).RootElement.GetProperty("error");
+        Assert.Equal("input", error.GetProperty("param").GetString());
+        Assert.Equal("max_tokens_per_request", error.GetProperty("code").GetString());
+        Assert.Contains("300000", error.GetProperty("message").GetString()!, StringComparison.Ordinal);
+    }
 }

@@ -110,6 +110,42 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
     }
 
+    [Fact]
+    public async Task More_sequences_than_slots_plus_queue_is_400_not_a_429_that_never_clears()
+    {
+        // 5 prompts x n=16 = 80 sequences queued at once, on 4 slots and a queue of 64: no retry can ever fit them.
+        var prompts = JsonSerializer.Serialize(Enumerable.Range(0, 5).Select(i => $"p{i}"));
+        var (status, body) = await fixture.PostAsync("/v1/completions", $$"""{"model":"gen","prompt":{{prompts}},"n":16,"max_tokens":1}""");
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status}: {body}");
+        var error = Error(body);
+        Assert.Equal("too_many_sequences", error.GetProperty("code").GetString());
+        Assert.Equal("n", error.GetProperty("param").GetString());
+        Assert.Contains("80 sequences", error.GetProperty("message").GetString()!, StringComparison.Ordinal);
+        Assert.Contains("at most 68", error.GetProperty("message").GetString()!, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Unknown_v1_routes_and_wrong_methods_answer_in_openai_format()
+    {
+        var (status, body) = await fixture.PostAsync("/v1/chat/completion", """{"model":"gen"}""");
+        Assert.Equal(HttpStatusCode.NotFound, status);
+        var error = Error(body);
+        Assert.Equal("invalid_request_error", error.GetProperty("type").GetString());
+        Assert.Contains("POST /v1/chat/completion", error.GetProperty("message").GetString()!, StringComparison.Ordinal);
+
+        using var get = await fixture.Server.Client.GetAsync("/v1/chat/completions");
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, get.StatusCode);
+        Assert.Contains("GET /v1/chat/completions", Error(await get.Content.ReadAsStringAsync()).GetProperty("message").GetString()!, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Stream_options_that_is_not_an_object_is_400()
+    {
+        var (status, body) = await fixture.PostAsync("/v1/chat/completions", """{"model":"gen","stream":true,"stream_options":true,"max_tokens":1,"messages":[{"role":"user","content":"x"}]}""");
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status}: {body}");
+        Assert.Equal("stream_options", Error(body).GetProperty("param").GetString());
+    }
+
     [SharedModelFact(Tiny)]
     public async Task A_full_queue_answers_429_at_once()
     {

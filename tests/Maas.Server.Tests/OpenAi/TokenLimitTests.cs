@@ -72,9 +72,38 @@ public sealed class TokenLimitTests
             "the budget is given back after the stream ended");
     }
 
-    private static async Task<(HttpStatusCode Status, JsonElement Error)> PostAsync(MaasTestServer server, string json)
+    [Fact]
+    public async Task Prompts_that_together_never_fit_the_budget_are_400_and_the_cap_names_the_parameter_used()
     {
-        using var response = await server.Client.PostAsync("/v1/completions", new StringContent(json, Encoding.UTF8, "application/json"));
+        await using var server = await MaasTestServer.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Maas:Llm:Demo"] = "true",
+            ["Maas:Llm:MaxTokensPerRequest"] = PerRequest.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Maas:Llm:MaxTokensInFlight"] = InFlight.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+
+        // Each prompt fits the budget alone, both together never do: a 429 would have the client retry for ever
+        // against its own first reservation.
+        var (status, error) = await PostAsync(server, $$"""{"model":"{{LlmDemoModel.Name}}","prompt":["Hello","Hello"],"max_tokens":1000}""");
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status}: {error}");
+        Assert.Equal("token_limit_exceeded", error.GetProperty("code").GetString());
+        Assert.Contains($"at most {InFlight} tokens in flight", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+
+        // The per-request cap names the parameter the caller sent, and the setting.
+        (status, error) = await PostAsync(
+            server,
+            $$"""{"model":"{{LlmDemoModel.Name}}","max_completion_tokens":{{PerRequest + 1}},"messages":[{"role":"user","content":"hi"}]}""",
+            "/v1/chat/completions");
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("max_completion_tokens", error.GetProperty("param").GetString());
+        var message = error.GetProperty("message").GetString()!;
+        Assert.Contains($"'max_completion_tokens' is {PerRequest + 1}", message, StringComparison.Ordinal);
+        Assert.Contains("Maas:Llm:MaxTokensPerRequest", message, StringComparison.Ordinal);
+    }
+
+    private static async Task<(HttpStatusCode Status, JsonElement Error)> PostAsync(MaasTestServer server, string json, string path = "/v1/completions")
+    {
+        using var response = await server.Client.PostAsync(path, new StringContent(json, Encoding.UTF8, "application/json"));
         var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
         return (response.StatusCode, body.TryGetProperty("error", out var error) ? error.Clone() : body.Clone());
     }

@@ -34,6 +34,15 @@ public sealed class ToolCallingTests(LlmServerFixture fixture)
         Assert.True(root.GetProperty("days").TryGetInt64(out _), arguments);
     }
 
+    [Fact]
+    public async Task Parallel_tool_calls_that_is_not_a_boolean_is_400()
+    {
+        var (status, body) = await fixture.PostAsync("/v1/chat/completions",
+            """{"model":"gen","tools":[{"type":"function","function":{"name":"f"}}],"parallel_tool_calls":"false","max_tokens":1,"messages":[{"role":"user","content":"x"}]}""");
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status}: {body}");
+        Assert.Equal("parallel_tool_calls", JsonDocument.Parse(body).RootElement.GetProperty("error").GetProperty("param").GetString());
+    }
+
     [SharedModelFact(Tiny)]
     public async Task A_required_tool_choice_answers_with_calls_whose_arguments_fit_the_schema()
     {
