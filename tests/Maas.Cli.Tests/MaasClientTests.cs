@@ -60,6 +60,7 @@ public sealed class MaasClientTests(CliServerFixture fixture)
         var tenant = Names.Unique("t");
         var name = Names.Unique("client-ns");
         var qualified = $"{tenant}/{name}";
+        await Client.CreateTenantAsync(tenant); // a model's owner must be a tenant
         var created = await Client.CreateModelAsync(new NewModel(name) { Owner = tenant });
         Assert.Equal((tenant, qualified), (created.Owner, created.QualifiedName));
 
