@@ -51,6 +51,7 @@ internal static class UsageEndpoints
             To = Time(q["to"], "to"),
             GroupBy = grouping,
             Limit = Math.Clamp(ApiRequests.OptionalInt(Text(q["limit"]), "limit") ?? 10_000, 1, MaxRows),
+            Keep = caller is { IsAdmin: false, Models.Count: > 0 } ? row => Narrowed(caller, row) : null,
         };
 
         // What this node recorded up to now is written first, so the answer counts every finished request.
@@ -86,6 +87,13 @@ internal static class UsageEndpoints
             },
             RegistryJson.Options);
     }
+
+    // A key limited to some models reads the usage of those models (by any key of its tenant, as /api/v1/jobs shows
+    // their jobs), and its own calls that named no model; never another model's, nor another key's other calls.
+    private static bool Narrowed(Caller caller, UsageRow row) =>
+        row.Model is { } model
+            ? ModelPatterns.Allows(caller.Models, model.Contains('/', StringComparison.Ordinal) ? model : ModelKeys.Qualified(row.Tenant, model))
+            : caller.KeyId is not null && string.Equals(row.KeyId, caller.KeyId, StringComparison.Ordinal);
 
     private static async Task<IResult> AuditAsync(HttpContext context, ITenancyStore store, UsageRecorder recorder, CancellationToken ct)
     {
