@@ -50,7 +50,7 @@ internal static class UsageEndpoints
             From = Time(q["from"], "from"),
             To = Time(q["to"], "to"),
             GroupBy = grouping,
-            Limit = Math.Clamp(ApiRequests.OptionalInt(Text(q["limit"]), "limit") ?? 10_000, 1, MaxRows),
+            Limit = Limit(q, 10_000, MaxRows),
             Keep = caller is { IsAdmin: false, Models.Count: > 0 } ? row => Narrowed(caller, row) : null,
         };
 
@@ -106,7 +106,7 @@ internal static class UsageEndpoints
             From = Time(q["from"], "from"),
             To = Time(q["to"], "to"),
             Before = ApiRequests.OptionalInt(Text(q["before"]), "before"),
-            Limit = Math.Clamp(ApiRequests.OptionalInt(Text(q["limit"]), "limit") ?? 100, 1, 1000),
+            Limit = Limit(q, 100, 1000),
         };
         await recorder.FlushAsync(ct);
         var entries = await store.QueryAuditAsync(query, ct);
@@ -136,6 +136,15 @@ internal static class UsageEndpoints
 
     private static string Field(string? value) =>
         value is null ? "" : value.AsSpan().IndexOfAny(",\"\r\n") < 0 ? value : "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+
+    // As every other list route: a limit out of range is refused with the range, never quietly clamped.
+    private static int Limit(IQueryCollection q, int fallback, int max)
+    {
+        var limit = ApiRequests.OptionalInt(Text(q["limit"]), "limit") ?? fallback;
+        return limit >= 1 && limit <= max
+            ? limit
+            : throw new ApiException(StatusCodes.Status400BadRequest, "invalid_query", $"limit must be between 1 and {max}, not {limit}");
+    }
 
     private static string? Text(Microsoft.Extensions.Primitives.StringValues values) => values.FirstOrDefault() is { Length: > 0 } v ? v : null;
 

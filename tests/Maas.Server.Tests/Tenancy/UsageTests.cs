@@ -141,6 +141,21 @@ public sealed class UsageTests(TenancyHostFixture fixture) : IClassFixture<Tenan
         Assert.DoesNotContain(tm, csv, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("usage", "0")]
+    [InlineData("usage", "-1")]
+    [InlineData("usage", "100001")]
+    [InlineData("audit", "0")]
+    [InlineData("audit", "-1")]
+    [InlineData("audit", "100000")]
+    public async Task A_limit_out_of_range_is_refused_naming_the_range(string route, string limit)
+    {
+        var error = await (await Host.Admin.GetAsync($"api/v1/{route}?limit={limit}")).ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
+        Assert.Contains(route == "usage" ? "between 1 and 100000" : "between 1 and 1000", error.ToJsonString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await Host.Admin.GetAsync($"api/v1/{route}?limit={(route == "usage" ? 100000 : 1000)}")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Host.Admin.GetAsync($"api/v1/{route}?limit=1")).StatusCode);
+    }
+
     [Fact]
     public async Task Last_used_is_written_in_batches()
     {
