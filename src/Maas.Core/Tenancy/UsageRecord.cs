@@ -82,6 +82,12 @@ public sealed record UsageQuery
 
     /// <summary>The most rows returned.</summary>
     public int Limit { get; init; } = 10_000;
+
+    /// <summary>
+    /// When set, only the rows it keeps are returned (and counted against <see cref="Limit"/>): how a key limited to
+    /// some models is narrowed to them, its patterns being globs the database cannot match.
+    /// </summary>
+    public Func<UsageRow, bool>? Keep { get; init; }
 }
 
 /// <summary>One row of a usage report: totals of one tenant, key and model in one bucket.</summary>

@@ -64,17 +64,30 @@ internal static class FineTuningJobsEndpoints
 
         // Hyperparameters come at the top level (older clients) or in method.supervised (newer ones).
         var hyper = body.TryGetProperty("hyperparameters", out var h) ? h : default;
-        if (body.TryGetProperty("method", out var method) && method.ValueKind == JsonValueKind.Object)
+        if (body.TryGetProperty("method", out var method) && method.ValueKind != JsonValueKind.Null)
         {
+            if (method.ValueKind != JsonValueKind.Object)
+            {
+                throw Bad($"method must be an object such as {{\"type\": \"supervised\"}}, not {RegistryNames.Shorten(method.GetRawText())}", "method", "invalid_method");
+            }
+
             var type = String(method, "type");
             if (type is not null and not "supervised")
             {
                 throw Bad($"method.type '{RegistryNames.Shorten(type)}' is not available: this server fine-tunes with supervised learning only", "method.type", "unsupported_method");
             }
 
-            if (method.TryGetProperty("supervised", out var supervised) && supervised.TryGetProperty("hyperparameters", out var sh))
+            if (method.TryGetProperty("supervised", out var supervised) && supervised.ValueKind != JsonValueKind.Null)
             {
-                hyper = sh;
+                if (supervised.ValueKind != JsonValueKind.Object)
+                {
+                    throw Bad($"method.supervised must be an object, not {RegistryNames.Shorten(supervised.GetRawText())}", "method.supervised", "invalid_method");
+                }
+
+                if (supervised.TryGetProperty("hyperparameters", out var sh))
+                {
+                    hyper = sh;
+                }
             }
         }
 

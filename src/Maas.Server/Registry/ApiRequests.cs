@@ -108,7 +108,12 @@ internal static class ApiRequests
             ? null
             : int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v)
                 ? v
-                : throw new ApiException(StatusCodes.Status400BadRequest, "invalid_query", $"{name} must be a whole number, not '{RegistryNames.Shorten(text)}'");
+                : throw new ApiException(
+                    StatusCodes.Status400BadRequest,
+                    "invalid_query",
+                    System.Numerics.BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _)
+                        ? $"{name} '{RegistryNames.Shorten(text)}' is out of range (at most {int.MaxValue})"
+                        : $"{name} must be a whole number, not '{RegistryNames.Shorten(text)}'");
 
     /// <summary>Parses a true/false query value (absent is false).</summary>
     public static bool Flag(string? text, string name) => text switch

@@ -73,13 +73,18 @@ internal static class UploadEndpoints
         return Results.Json(UploadResponse.From(session, context.CallerTenant()), RegistryJson.Options);
     }
 
-    /// <summary>The offset a PATCH chunk starts at: its <see cref="OffsetHeader"/> header (400 missing_offset without one).</summary>
+    /// <summary>The offset a PATCH chunk starts at: its <see cref="OffsetHeader"/> header (400 missing_offset without one, invalid_offset when it is not a number of 0 or more).</summary>
     public static long PatchOffset(HttpRequest request)
     {
         var header = request.Headers[OffsetHeader].ToString();
+        if (header.Length == 0)
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "missing_offset", $"a chunk needs the {OffsetHeader} header with the offset it starts at");
+        }
+
         return long.TryParse(header, NumberStyles.None, CultureInfo.InvariantCulture, out var offset)
             ? offset
-            : throw new ApiException(StatusCodes.Status400BadRequest, "missing_offset", $"a chunk needs the {OffsetHeader} header with the offset it starts at");
+            : throw new ApiException(StatusCodes.Status400BadRequest, "invalid_offset", $"the {OffsetHeader} header '{RegistryNames.Shorten(header)}' is not a valid offset: it must be the byte the chunk starts at (0 or more)");
     }
 
     /// <summary>The offset a PUT chunk starts at: its Content-Range (checked against the body's length) or ?offset=N.</summary>

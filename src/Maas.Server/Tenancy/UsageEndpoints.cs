@@ -50,7 +50,8 @@ internal static class UsageEndpoints
             From = Time(q["from"], "from"),
             To = Time(q["to"], "to"),
             GroupBy = grouping,
-            Limit = Math.Clamp(ApiRequests.OptionalInt(Text(q["limit"]), "limit") ?? 10_000, 1, MaxRows),
+            Limit = Limit(q, 10_000, MaxRows),
+            Keep = caller is { IsAdmin: false, Models.Count: > 0 } ? row => Narrowed(caller, row) : null,
         };
 
         // What this node recorded up to now is written first, so the answer counts every finished request.
@@ -87,6 +88,13 @@ internal static class UsageEndpoints
             RegistryJson.Options);
     }
 
+    // A key limited to some models reads the usage of those models (by any key of its tenant, as /api/v1/jobs shows
+    // their jobs), and its own calls that named no model; never another model's, nor another key's other calls.
+    private static bool Narrowed(Caller caller, UsageRow row) =>
+        row.Model is { } model
+            ? ModelPatterns.Allows(caller.Models, model.Contains('/', StringComparison.Ordinal) ? model : ModelKeys.Qualified(row.Tenant, model))
+            : caller.KeyId is not null && string.Equals(row.KeyId, caller.KeyId, StringComparison.Ordinal);
+
     private static async Task<IResult> AuditAsync(HttpContext context, ITenancyStore store, UsageRecorder recorder, CancellationToken ct)
     {
         var q = context.Request.Query;
@@ -98,7 +106,7 @@ internal static class UsageEndpoints
             From = Time(q["from"], "from"),
             To = Time(q["to"], "to"),
             Before = ApiRequests.OptionalInt(Text(q["before"]), "before"),
-            Limit = Math.Clamp(ApiRequests.OptionalInt(Text(q["limit"]), "limit") ?? 100, 1, 1000),
+            Limit = Limit(q, 100, 1000),
         };
         await recorder.FlushAsync(ct);
         var entries = await store.QueryAuditAsync(query, ct);
@@ -128,6 +136,15 @@ internal static class UsageEndpoints
 
     private static string Field(string? value) =>
         value is null ? "" : value.AsSpan().IndexOfAny(",\"\r\n") < 0 ? value : "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+
+    // As every other list route: a limit out of range is refused with the range, never quietly clamped.
+    private static int Limit(IQueryCollection q, int fallback, int max)
+    {
+        var limit = ApiRequests.OptionalInt(Text(q["limit"]), "limit") ?? fallback;
+        return limit >= 1 && limit <= max
+            ? limit
+            : throw new ApiException(StatusCodes.Status400BadRequest, "invalid_query", $"limit must be between 1 and {max}, not {limit}");
+    }
 
     private static string? Text(Microsoft.Extensions.Primitives.StringValues values) => values.FirstOrDefault() is { Length: > 0 } v ? v : null;
 

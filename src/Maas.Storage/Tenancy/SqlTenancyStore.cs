@@ -345,7 +345,9 @@ public sealed class SqlTenancyStore : ITenancyStore
         };
         // The bucket is a constant of ours, not caller input, so it is written into the SQL (one expression to group by).
         var period = bucket == 0 ? "CAST(NULL AS BIGINT)" : string.Create(CultureInfo.InvariantCulture, $"(u.at / {bucket}) * {bucket}");
+        // A row filter runs here, on the grouped rows, so the limit counts only the rows it keeps.
         parameters.Add("Limit", (long)query.Limit);
+        var limit = query.Keep is null ? "LIMIT @Limit" : "";
         var sql = $"""
             SELECT {period} AS period, u.tenant, u.key_id, u.model,
                    COUNT(*) AS requests,
@@ -360,11 +362,13 @@ public sealed class SqlTenancyStore : ITenancyStore
             WHERE {where}
             GROUP BY 1, u.tenant, u.key_id, u.model
             ORDER BY 1, u.tenant, u.key_id, u.model
-            LIMIT @Limit
+            {limit}
             """;
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         var rows = await connection.QueryAsync<UsageRowData>(Command(sql, parameters, null, cancellationToken)).ConfigureAwait(false);
-        return rows.Select(r => r.ToRow()).ToArray();
+        return query.Keep is { } keep
+            ? rows.Select(r => r.ToRow()).Where(keep).Take(query.Limit).ToArray()
+            : rows.Select(r => r.ToRow()).ToArray();
     }
 
     /// <inheritdoc />

@@ -338,6 +338,13 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
             Assert.Equal($"hyperparameters.{param}", (string?)error["param"]);
         }
 
+        // A method that is not an object (or whose supervised part is not one) is refused, not ignored.
+        foreach (var (method, param) in new[] { ("5", "method"), ("\"supervised\"", "method"), ("{\"type\": \"supervised\", \"supervised\": 3}", "method.supervised") })
+        {
+            error = await Refused($$"""{"model": "{{FineTuningServer.Base}}", "training_file": "{{file}}", "method": {{method}}}""", HttpStatusCode.BadRequest, "invalid_method");
+            Assert.Equal(param, (string?)error["param"]);
+        }
+
         // Files that do not exist, or belong to another tenant: 404.
         await Refused($$"""{"model": "{{FineTuningServer.Base}}", "training_file": "file-nope"}""", HttpStatusCode.NotFound, "file_not_found");
         var other = await TenantClientAsync(server);

@@ -196,6 +196,25 @@ public sealed class UploadSessionTests(ServerPerDb servers) : IClassFixture<Serv
             await noOffset.ErrorAsync(HttpStatusCode.BadRequest, "missing_offset");
         }
 
+        // An offset that is there but not a number says so, rather than that the header is missing.
+        foreach (var offset in new[] { "-1", "abc" })
+        {
+            var request = new HttpRequestMessage(HttpMethod.Patch, $"api/v1/uploads/{await CreateSessionAsync(client, name, "x.onnx")}") { Content = new ByteArrayContent([1]) };
+            request.Headers.TryAddWithoutValidation("Upload-Offset", offset);
+            using var invalid = await client.SendAsync(request);
+            var error = await invalid.ErrorAsync(HttpStatusCode.BadRequest, "invalid_offset");
+            Assert.Contains($"'{offset}'", (string?)error["message"], StringComparison.Ordinal);
+        }
+
+        // A version number past what a version can be is out of range, not "not a whole number".
+        var hugeRequest = new HttpRequestMessage(HttpMethod.Post, $"api/v1/models/{name}/versions?version=99999999999") { Content = new ByteArrayContent([1]) };
+        hugeRequest.Headers.Add("X-Maas-Filename", "model.onnx");
+        using (var huge = await client.SendAsync(hugeRequest))
+        {
+            var error = await huge.ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
+            Assert.Contains("out of range", (string?)error["message"], StringComparison.Ordinal);
+        }
+
         using var badName = await client.PostAsync($"api/v1/models/{name}/uploads", Api.Json("""{"filename": "../x.onnx"}"""));
         await badName.ErrorAsync(HttpStatusCode.BadRequest, "invalid_filename");
     }

@@ -105,6 +105,58 @@ public sealed class UsageTests(TenancyHostFixture fixture) : IClassFixture<Tenan
     }
 
     [Fact]
+    public async Task A_key_limited_to_some_models_reads_only_their_usage_and_its_own()
+    {
+        var tenant = await Host.CreateTenantAsync();
+        var m1 = "m1-" + Guid.NewGuid().ToString("n")[..8];
+        var tm = "tm-" + Guid.NewGuid().ToString("n")[..8];
+        foreach (var name in new[] { m1, tm })
+        {
+            await (await Host.Admin.PostAsync("api/v1/models", Api.Json($$"""{"name": "{{name}}", "owner": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        }
+
+        var (limitedId, limitedSecret) = await Host.CreateKeyAsync(tenant, [MaasScopes.ModelsRead], models: [m1]);
+        var (otherId, otherSecret) = await Host.CreateKeyAsync(tenant, [MaasScopes.ModelsRead]);
+        using var limited = Host.Client(limitedSecret);
+        using var other = Host.Client(otherSecret);
+        Assert.Equal(HttpStatusCode.OK, (await other.GetAsync($"api/v1/models/{m1}")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await other.GetAsync($"api/v1/models/{tm}")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await other.GetAsync("api/v1/me")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await limited.GetAsync("api/v1/me")).StatusCode);
+
+        // The admin sees the other key's call of tm; the limited key does not, asked by name or not.
+        Assert.Equal(1, (long?)(await Host.UsageTotalsAsync($"tenant={tenant}&model={tm}"))["requests"]);
+        var asked = await (await limited.GetAsync($"api/v1/usage?model={tm}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Empty(asked["rows"]!.AsArray());
+        Assert.Equal(0, (long?)asked["totals"]!["requests"]);
+
+        var all = await (await limited.GetAsync("api/v1/usage")).JsonAsync(HttpStatusCode.OK);
+        var rows = all["rows"]!.AsArray();
+        Assert.All(rows, r => Assert.True((string?)r!["model"] == m1 || ((string?)r["model"] is null && (string?)r["key_id"] == limitedId), r.ToJsonString()));
+        Assert.Contains(rows, r => (string?)r!["model"] == m1 && (string?)r["key_id"] == otherId);
+        Assert.Contains(rows, r => (string?)r!["model"] is null && (string?)r["key_id"] == limitedId);
+
+        using var csvRequest = new HttpRequestMessage(HttpMethod.Get, "api/v1/usage?format=csv");
+        var csv = await (await limited.SendAsync(csvRequest)).Content.ReadAsStringAsync();
+        Assert.DoesNotContain(tm, csv, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("usage", "0")]
+    [InlineData("usage", "-1")]
+    [InlineData("usage", "100001")]
+    [InlineData("audit", "0")]
+    [InlineData("audit", "-1")]
+    [InlineData("audit", "100000")]
+    public async Task A_limit_out_of_range_is_refused_naming_the_range(string route, string limit)
+    {
+        var error = await (await Host.Admin.GetAsync($"api/v1/{route}?limit={limit}")).ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
+        Assert.Contains(route == "usage" ? "between 1 and 100000" : "between 1 and 1000", error.ToJsonString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await Host.Admin.GetAsync($"api/v1/{route}?limit={(route == "usage" ? 100000 : 1000)}")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Host.Admin.GetAsync($"api/v1/{route}?limit=1")).StatusCode);
+    }
+
+    [Fact]
     public async Task Last_used_is_written_in_batches()
     {
         var (_, keyId, client) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead);
