@@ -148,6 +148,36 @@ public class SchedulingTests : IAsyncLifetime
         Assert.Equal(before + 8192, await InferenceCount()); // neither the timed-out nor the departed rows ran
     }
 
+    // grpc-timeout was only a deadline on the call: the scheduler still used the server's timeout, so a call asking
+    // for 300 s got DEADLINE_EXCEEDED after the model's 300 ms, unlike REST's "timeout" parameter.
+    [Fact]
+    public async Task Grpc_timeout_sets_the_calls_inference_timeout_past_the_servers()
+    {
+        await _server.RegisterAsync("brief", TestModels.Mlp(SlowWidth, [4096], SlowWidth, seed: 3),
+            new { max_batch_size = 0, instance_count = 1, threads = 1, timeout_ms = 300, queue_time_budget_ms = 0 });
+        (await Client.PostAsync("/v2/models/brief/infer", Rows(1, SlowWidth))).EnsureSuccessStatusCode();
+        var scheduler = await SchedulerOf("brief");
+
+        // Seconds of work, with its own long timeout (REST's parameter, microseconds): the calls below queue behind it.
+        var raw = InferenceHost.Floats(new float[8192 * SlowWidth]);
+        var json = $$$"""{"inputs":[{"name":"input","shape":[8192,{{{SlowWidth}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}],"parameters":{"timeout":300000000}}""";
+        var running = Client.PostAsync("/v2/models/brief/infer", InferenceHost.BinaryBody(json, raw));
+        await WaitUntilAsync(() => scheduler.Executing == 1);
+
+        using var grpc = new GrpcTestClient(_server.GrpcAddress());
+        var request = SlowRequest(1);
+        request.ModelName = "brief";
+        var untimed = await grpc.CallAsync("ModelInfer", request, ModelInferResponse.Parser);
+        Assert.Equal(4, untimed.Status); // DEADLINE_EXCEEDED after the model's 300 ms
+        Assert.Contains("timeout of 300 ms", untimed.Message);
+        Assert.False(running.IsCompleted, "the long request must still run for the next call to queue behind it");
+
+        var timed = await grpc.CallAsync("ModelInfer", request, ModelInferResponse.Parser, new Dictionary<string, string> { ["grpc-timeout"] = "300S" });
+        Assert.True(timed.Status == 0, $"status {timed.Status} {timed.Message}");
+        Assert.Equal(SlowWidth * 4, timed.Single.RawOutputContents[0].Length);
+        Assert.Equal(HttpStatusCode.OK, (await running).StatusCode);
+    }
+
     [Fact]
     public async Task A_changed_serving_configuration_applies_to_the_loaded_version_without_a_restart()
     {

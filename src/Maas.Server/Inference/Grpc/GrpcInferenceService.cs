@@ -35,9 +35,10 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         var path = ctx.Request.Path.Value ?? "";
         var method = path.StartsWith(ServicePrefix, StringComparison.Ordinal) ? path[ServicePrefix.Length..] : null;
 
-        using var deadline = GrpcStatus.ParseTimeout(ctx.Request.Headers["grpc-timeout"]) is { } timeout
-            ? new CancellationTokenSource(InferenceTimeouts.Clamp(timeout))
-            : null;
+        // grpc-timeout is the call's deadline and, like REST's "timeout" parameter, the inference timeout of its
+        // requests (the time left of it), in place of the server's or model's timeout: longer or shorter.
+        var callDeadline = CallDeadline.From(GrpcStatus.ParseTimeout(ctx.Request.Headers["grpc-timeout"]));
+        using var deadline = callDeadline.Timeout is { } timeout ? new CancellationTokenSource(timeout) : null;
 
         // A key revoked while the call runs ends it with UNAUTHENTICATED (Auth/OpenCalls).
         var revocation = ctx.Features.Get<Auth.CallRevocation>();
@@ -47,7 +48,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         var token = linked?.Token ?? ctx.RequestAborted;
         try
         {
-            await CallAsync(ctx, path, method, codec, token);
+            await CallAsync(ctx, path, method, codec, callDeadline, token);
             Trailers(ctx, GrpcStatus.Ok, null);
         }
         catch (InferenceException ex)
@@ -121,10 +122,10 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         return codec;
     }
 
-    private Task CallAsync(HttpContext ctx, string path, string? method, Codec codec, CancellationToken token) => method switch
+    private Task CallAsync(HttpContext ctx, string path, string? method, Codec codec, CallDeadline callDeadline, CancellationToken token) => method switch
     {
-        "ModelInfer" => InferAsync(ctx, codec, token),
-        "ModelStreamInfer" => StreamInferAsync(ctx, codec, token),
+        "ModelInfer" => InferAsync(ctx, codec, callDeadline, token),
+        "ModelStreamInfer" => StreamInferAsync(ctx, codec, callDeadline, token),
         "ServerLive" => Unary(ctx, codec, ServerLiveRequest.Parser, _ => Task.FromResult<IMessage>(new ServerLiveResponse { Live = true }), token),
         "ServerReady" => Unary(ctx, codec, ServerReadyRequest.Parser, _ => Task.FromResult<IMessage>(
             new ServerReadyResponse { Ready = !lifetime.ApplicationStopping.IsCancellationRequested }), token),
@@ -198,13 +199,13 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         await GrpcFraming.ReadMessageAsync(ctx.Request.BodyReader, codec.Request, options.Value.MaxRequestBodyBytes, token)
         ?? throw InferenceErrors.Invalid("the call carries no request message");
 
-    private async Task InferAsync(HttpContext ctx, Codec codec, CancellationToken token)
+    private async Task InferAsync(HttpContext ctx, Codec codec, CallDeadline callDeadline, CancellationToken token)
     {
         InferenceRequest request;
         ModelInferRequest header;
         using (var buffer = await ReadSingleAsync(ctx, codec, token))
         {
-            (header, request) = GrpcTensors.ParseInferRequest(buffer.Span, options.Value);
+            (header, request) = GrpcTensors.ParseInferRequest(buffer.Span, options.Value, callDeadline.Remaining());
         }
 
         var model = await ModelAsync(ctx, header.ModelName, false, token);
@@ -231,7 +232,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
     // Each request message gets a response message; errors travel in error_message and the stream goes on.
     // The call was admitted as a whole; every message after the first is admitted again (revoked key, rate limits,
     // budgets), so a stream opened once cannot outrun its limits.
-    private async Task StreamInferAsync(HttpContext ctx, Codec codec, CancellationToken token)
+    private async Task StreamInferAsync(HttpContext ctx, Codec codec, CallDeadline callDeadline, CancellationToken token)
     {
         var admission = ctx.Features.Get<Auth.StreamAdmission>();
 
@@ -264,7 +265,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
 
                 try
                 {
-                    (header, request) = GrpcTensors.ParseInferRequest(buffer.Span, options.Value);
+                    (header, request) = GrpcTensors.ParseInferRequest(buffer.Span, options.Value, callDeadline.Remaining());
                 }
                 catch (InferenceException ex)
                 {
@@ -412,6 +413,17 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         ctx.GetCaller() is { IsAdmin: false }
             ? throw new GrpcCallException(7, "listing every model needs an admin key; ask for one model by name")
             : null;
+
+    // A call's grpc-timeout (clamped to the longest timer) and when it started; Remaining is what is left of it.
+    private readonly record struct CallDeadline(TimeSpan? Timeout, long Started)
+    {
+        public static CallDeadline From(TimeSpan? timeout) =>
+            new(timeout is { } t ? InferenceTimeouts.Clamp(t) : null, System.Diagnostics.Stopwatch.GetTimestamp());
+
+        public TimeSpan? Remaining() => Timeout is { } t
+            ? TimeSpan.FromTicks(Math.Max(0, (t - System.Diagnostics.Stopwatch.GetElapsedTime(Started)).Ticks))
+            : null;
+    }
 
     // How one call's messages are encoded: the request's (from grpc-encoding) and the response's (chosen per call).
     private readonly record struct Codec(GrpcEncoding Request, GrpcEncoding Response, long CompressFrom);

@@ -16,7 +16,8 @@ internal static class GrpcTensors
     /// Parses a ModelInferRequest. The raw_input_contents entries are not materialised as ByteStrings: each is copied
     /// once, from the pooled message buffer into its input's own pooled tensor buffer.
     /// </summary>
-    public static (ModelInferRequest Header, InferenceRequest Request) ParseInferRequest(ReadOnlySpan<byte> message, InferenceOptions options)
+    /// <param name="callTimeout">What is left of the call's grpc-timeout: the request's timeout, or the "timeout" parameter's when shorter.</param>
+    public static (ModelInferRequest Header, InferenceRequest Request) ParseInferRequest(ReadOnlySpan<byte> message, InferenceOptions options, TimeSpan? callTimeout = null)
     {
         var raws = new List<Range>();
         var header = ParseWithoutRaw(message, raws);
@@ -85,7 +86,7 @@ internal static class GrpcTensors
             Inputs = tensors,
             Parameters = parameters,
             RequestedOutputs = header.Outputs.Count > 0 ? header.Outputs.Select(o => o.Name).ToArray() : null,
-            Timeout = InferenceTimeouts.FromParameters(parameters),
+            Timeout = InferenceTimeouts.FromParameters(parameters) is { } t && (callTimeout is null || t < callTimeout) ? t : callTimeout,
         };
         return (header, request);
     }
