@@ -72,6 +72,20 @@ public sealed class ProtocolEdgeTests(SmallLimitsFixture fixture) : IClassFixtur
         Assert.Contains("\"outputs\" must list output names as strings, not a number", error.GetProperty("error").GetProperty("message").GetString());
     }
 
+    // "outputs":"output" returned every output and "id":7 was dropped: both silently, unlike /v2 infer.
+    [Theory]
+    [InlineData("""
+        ,"outputs":"output"
+        """, "\"outputs\" must be an array of output names, not a string")]
+    [InlineData(""","id":7""", "\"id\" must be a string, not a number")]
+    public async Task Predict_outputs_or_id_of_the_wrong_type_get_400(string rest, string expected)
+    {
+        var (status, error, _) = await Client.PostJsonAsync("/api/v1/models/m/predict", """{"inputs":{"input":[[1,2,3,4]]}""" + rest + "}");
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status} {error}");
+        Assert.Equal("invalid_input", error.GetProperty("error").GetProperty("code").GetString());
+        Assert.Contains(expected, error.GetProperty("error").GetProperty("message").GetString());
+    }
+
     // Triton's HTTP clients compress request bodies (request_compression_algorithm "gzip" or "deflate"); the JSON
     // header length then counts decoded bytes. Such bodies were read as they came: "malformed JSON ... '0x1F'".
     [Theory]

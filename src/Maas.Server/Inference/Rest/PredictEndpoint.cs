@@ -81,12 +81,15 @@ internal static class PredictEndpoint
         bool added;
         try
         {
-            requestId = root.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : null;
-            requested = root.TryGetProperty("outputs", out var o) && o.ValueKind == JsonValueKind.Array
-                ? o.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String
+            // Of another type, "id" would be dropped and "outputs" would return every output: refused, as /v2 does.
+            requestId = !root.TryGetProperty("id", out var id) ? null
+                : id.ValueKind == JsonValueKind.String ? id.GetString()
+                : throw InferenceErrors.Invalid($"\"id\" must be a string, not {TensorJson.Kind(id)}");
+            requested = !root.TryGetProperty("outputs", out var o) ? null
+                : o.ValueKind != JsonValueKind.Array ? throw InferenceErrors.Invalid($"\"outputs\" must be an array of output names, not {TensorJson.Kind(o)}")
+                : o.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String
                     ? e.GetString()!
-                    : throw InferenceErrors.Invalid($"\"outputs\" must list output names as strings, not {TensorJson.Kind(e)}")).ToArray()
-                : null;
+                    : throw InferenceErrors.Invalid($"\"outputs\" must list output names as strings, not {TensorJson.Kind(e)}")).ToArray();
             (tensors, added) = ReadInputs(description, inputs, options);
         }
         catch (InvalidOperationException ex)
