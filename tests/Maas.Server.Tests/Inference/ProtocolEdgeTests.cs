@@ -86,6 +86,21 @@ public sealed class ProtocolEdgeTests(SmallLimitsFixture fixture) : IClassFixtur
         Assert.Contains(expected, error.GetProperty("error").GetProperty("message").GetString());
     }
 
+    // Repository bodies of the wrong type were ignored: a load with "parameters":5 loaded everything's latest
+    // version (200), an index with "ready":"yes" listed every version, and Triton's config override was dropped.
+    [Theory]
+    [InlineData("/v2/repository/models/m/load", """{"parameters":5}""", "\"parameters\" must be an object, not a number")]
+    [InlineData("/v2/repository/models/m/unload", """{"parameters":[]}""", "\"parameters\" must be an object, not an array")]
+    [InlineData("/v2/repository/models/m/load", """{"parameters":{"config":"{}"}}""", "parameter \"config\" is not supported")]
+    [InlineData("/v2/repository/index", """{"ready":"yes"}""", "\"ready\" must be true or false, not \"yes\"")]
+    [InlineData("/v2/repository/index", "[]", "the request body must be a JSON object, not an array")]
+    public async Task Repository_bodies_of_the_wrong_type_get_400(string path, string body, string expected)
+    {
+        var (status, error, _) = await Client.PostJsonAsync(path, body);
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status} {error}");
+        Assert.Contains(expected, error.GetProperty("error").GetString());
+    }
+
     // Triton's HTTP clients compress request bodies (request_compression_algorithm "gzip" or "deflate"); the JSON
     // header length then counts decoded bytes. Such bodies were read as they came: "malformed JSON ... '0x1F'".
     [Theory]

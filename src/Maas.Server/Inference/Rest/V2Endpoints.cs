@@ -220,10 +220,16 @@ internal static class V2Endpoints
         var readyOnly = false;
         if (ctx.Request.ContentLength is > 0 || ctx.Request.Headers.TransferEncoding.Count > 0)
         {
+            // Of another type, "ready" would list every version: refused.
             using var body = await ReadSmallJsonAsync(ctx);
-            if (body?.RootElement.ValueKind == JsonValueKind.Object && body.RootElement.TryGetProperty("ready", out var r))
+            if (body is not null && ObjectBody(body).TryGetProperty("ready", out var r))
             {
-                readyOnly = r.ValueKind == JsonValueKind.True;
+                readyOnly = r.ValueKind switch
+                {
+                    JsonValueKind.True => true,
+                    JsonValueKind.False => false,
+                    _ => throw InferenceErrors.Invalid($"\"ready\" must be true or false, not {r.GetRawText()}"),
+                };
             }
         }
 
@@ -256,8 +262,29 @@ internal static class V2Endpoints
         using var body = await ReadSmallJsonAsync(ctx);
         try
         {
-            if (body?.RootElement is { ValueKind: JsonValueKind.Object } root && root.TryGetProperty("parameters", out var p)
-                && p.ValueKind == JsonValueKind.Object && p.TryGetProperty("version", out var v))
+            // "parameters" of another type was ignored (the latest version loaded or unloaded), and so was Triton's
+            // config override, which has no counterpart here (a model's serving configuration is set with
+            // PUT /api/v1/models/{name}/config): both refused.
+            if (body is null || !ObjectBody(body).TryGetProperty("parameters", out var p))
+            {
+                return null;
+            }
+
+            if (p.ValueKind != JsonValueKind.Object)
+            {
+                throw InferenceErrors.Invalid($"\"parameters\" must be an object, not {TensorJson.Kind(p)}");
+            }
+
+            foreach (var parameter in p.EnumerateObject())
+            {
+                if (parameter.Name == "config" || parameter.Name.StartsWith("file:", StringComparison.Ordinal))
+                {
+                    throw InferenceErrors.Invalid(
+                        $"parameter \"{parameter.Name}\" is not supported: models load from the registry with their own serving configuration (set it with PUT /api/v1/models/{{name}}/config)");
+                }
+            }
+
+            if (p.TryGetProperty("version", out var v))
             {
                 return v.ValueKind switch
                 {
@@ -274,6 +301,10 @@ internal static class V2Endpoints
 
         return null;
     }
+
+    private static JsonElement ObjectBody(JsonDocument body) => body.RootElement.ValueKind == JsonValueKind.Object
+        ? body.RootElement
+        : throw InferenceErrors.Invalid($"the request body must be a JSON object, not {TensorJson.Kind(body.RootElement)}");
 
     private static async Task<JsonDocument?> ReadSmallJsonAsync(HttpContext ctx)
     {
