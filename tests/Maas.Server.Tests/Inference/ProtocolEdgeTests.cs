@@ -101,6 +101,19 @@ public sealed class ProtocolEdgeTests(SmallLimitsFixture fixture) : IClassFixtur
         Assert.Contains(expected, error.GetProperty("error").GetString());
     }
 
+    // A ModelInferRequest field sent with another wire type (raw_input_contents as a varint) went to the parser's
+    // unknown fields: dropped, and the call answered OK as if it had not been sent.
+    [Theory]
+    [InlineData(new byte[] { 7 << 3, 1 }, "raw_input_contents")] // field 7 as a varint
+    [InlineData(new byte[] { (3 << 3) | 5, 1, 2, 3, 4 }, "id")] // field 3 as fixed32
+    public async Task A_model_infer_field_of_the_wrong_wire_type_gets_invalid_argument(byte[] stray, string field)
+    {
+        using var grpc = new GrpcTestClient(fixture.Server.GrpcAddress());
+        var result = await grpc.CallRawAsync("ModelInfer", [[.. Request().ToByteArray(), .. stray]], ModelInferResponse.Parser);
+        Assert.True(result.Status == 3, $"status {result.Status} {result.Message}"); // INVALID_ARGUMENT
+        Assert.Contains($"field {stray[0] >> 3} ({field})", result.Message);
+    }
+
     // Triton's HTTP clients compress request bodies (request_compression_algorithm "gzip" or "deflate"); the JSON
     // header length then counts decoded bytes. Such bodies were read as they came: "malformed JSON ... '0x1F'".
     [Theory]
