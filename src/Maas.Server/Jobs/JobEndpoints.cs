@@ -133,7 +133,9 @@ public static class JobEndpoints
         return VisibleQueued(context.GetCaller(), job) ? job : null;
     }
 
-    private static bool VisibleQueued(Caller? caller, QueuedJob job)
+    // A queued job is the caller's when it is of the caller's tenant and of a model the key may use (any, for a job of
+    // no model); the training routes narrow by the same rule.
+    internal static bool VisibleQueued(Caller? caller, QueuedJob job)
     {
         var model = QueuedJobResponse.Subject(job.Spec).Model;
         return caller is null || caller.IsAdmin || (caller.Tenant == job.Tenant && (model is null || ModelPatterns.Allows(caller.Models, model)));

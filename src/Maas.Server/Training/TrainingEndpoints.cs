@@ -295,9 +295,7 @@ internal static class TrainingEndpoints
 
     // The tenant's jobs, narrowed as /api/v1/jobs narrows them by the key's models: a job of a model outside the key's
     // list answers like one that does not exist (its metrics and events tell about that model).
-    private static bool Visible(Maas.Core.Tenancy.Caller? caller, QueuedJob job) =>
-        caller is null || caller.IsAdmin
-        || (caller.Tenant == job.Tenant && (Jobs.QueuedJobResponse.Subject(job.Spec).Model is not { } model || Maas.Core.Tenancy.ModelPatterns.Allows(caller.Models, model)));
+    private static bool Visible(Maas.Core.Tenancy.Caller? caller, QueuedJob job) => Jobs.JobEndpoints.VisibleQueued(caller, job);
 
     private static async Task<IResult> GetAsync(string id, HttpContext context, IJobQueueStore jobs) =>
         Results.Json(TrainingJobResponse.From(await VisibleJobAsync(id, context, jobs), context.CallerTenant()), RegistryJson.Options);
