@@ -233,6 +233,8 @@ public static class DatasetParser
 
     // ---- JSON Lines ----
 
+    private static readonly JsonDocumentOptions NoDuplicateKeys = new() { AllowDuplicateProperties = false };
+
     private static DatasetTable ParseJsonLines(Stream input)
     {
         using var reader = new StreamReader(input, new UTF8Encoding(false, throwOnInvalidBytes: true), true, 1 << 16, leaveOpen: true);
@@ -266,7 +268,8 @@ public static class DatasetParser
             JsonDocument document;
             try
             {
-                document = JsonDocument.Parse(line);
+                // A key given twice would keep one of its values without a word.
+                document = JsonDocument.Parse(line, NoDuplicateKeys);
             }
             catch (JsonException e)
             {

@@ -49,6 +49,14 @@ public sealed class DatasetParserTests
     }
 
     [Fact]
+    public void Json_lines_refuse_a_key_given_twice_rather_than_keep_one_of_its_values()
+    {
+        var twice = Assert.Throws<DatasetFormatException>(() => Parse("{\"a\": 1}\n{\"a\": 1, \"a\": 2}\n", DatasetFormat.JsonLines)).Message;
+        Assert.Contains("line 2", twice, StringComparison.Ordinal);
+        Assert.Contains("'a'", twice, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_csv_header_of_blank_names_says_so_rather_than_that_the_file_is_empty()
     {
         Assert.Contains("line 1: column 1 has no name", Assert.Throws<DatasetFormatException>(() => Parse(",,\n1,2,3\n", DatasetFormat.Csv)).Message, StringComparison.Ordinal);
