@@ -40,6 +40,9 @@ public sealed class ModelHost : IAsyncDisposable
     private long _evictions;
     private bool _disposed;
 
+    // Set (under _lock) while a load waits for a busy model to finish so it can be evicted; released models signal it.
+    private TaskCompletionSource? _modelIdle;
+
     /// <summary>Creates the host; idle models are looked for every <see cref="ModelHostOptions.IdleSweepInterval"/> on <paramref name="time"/>.</summary>
     public ModelHost(IEnumerable<IModelEngine> engines, ModelHostOptions? options = null, TimeProvider? time = null)
     {
@@ -478,6 +481,7 @@ public sealed class ModelHost : IAsyncDisposable
 
             _disposed = true;
             all = [.. _entries.Values];
+            SignalModelIdle();
         }
 
         await _sweeper.DisposeAsync().ConfigureAwait(false);
@@ -512,11 +516,23 @@ public sealed class ModelHost : IAsyncDisposable
             instance.InFlight--;
             Activity.Ended();
             instance.Entry.LastUsed = _time.GetUtcNow();
-            if (instance.InFlight == 0 && instance.Retired)
+            if (instance.InFlight == 0)
             {
-                instance.Drained.TrySetResult();
+                if (instance.Retired)
+                {
+                    instance.Drained.TrySetResult();
+                }
+
+                SignalModelIdle();
             }
         }
+    }
+
+    // Called with _lock held.
+    private void SignalModelIdle()
+    {
+        _modelIdle?.TrySetResult();
+        _modelIdle = null;
     }
 
     private async Task SweepAsync()
@@ -650,16 +666,16 @@ public sealed class ModelHost : IAsyncDisposable
         try
         {
             // The tenant's own idle models make room for its quota first, then anyone's for the budget.
-            await MakeRoomAsync(entry, estimate, quota, e => TenantOf(e.Key) == tenant, "memory_quota", used => new ModelHostException(
+            await MakeRoomAsync(entry, estimate, quota, e => TenantOf(e.Key) == tenant, "memory_quota", (used, waited) => new ModelHostException(
                 ModelHostErrorKind.QuotaExceeded,
                 $"model {entry.Key} needs about {estimate} bytes, but tenant '{tenant}' has a memory quota of {quota} bytes (its limits.memory_quota_bytes) "
-                + $"with {used} bytes taken by its loaded models, each of them pinned or busy")
+                + $"with {used} bytes taken by its loaded models, each of them pinned or busy{waited}")
             { LimitBytes = quota, UsedBytes = used }).ConfigureAwait(false);
             var budget = _options.MemoryBudgetBytes;
-            await MakeRoomAsync(entry, estimate, budget, _ => true, "memory_budget", used => new ModelHostException(
+            await MakeRoomAsync(entry, estimate, budget, _ => true, "memory_budget", (used, waited) => new ModelHostException(
                 ModelHostErrorKind.DoesNotFit,
                 $"model {entry.Key} needs about {estimate} bytes, but the memory budget (Maas:Hosting:MemoryBudgetBytes) of {budget} bytes "
-                + $"has {Math.Max(0, budget - used)} free and every other loaded model is pinned or busy")
+                + $"has {Math.Max(0, budget - used)} free and every other loaded model is pinned or busy{waited}")
             { LimitBytes = budget, UsedBytes = used }).ConfigureAwait(false);
             var before = ProcessMemory.AnonymousBytes();
             var residentBefore = ProcessMemory.ResidentBytes();
@@ -695,18 +711,23 @@ public sealed class ModelHost : IAsyncDisposable
     }
 
     // Evicts least recently used idle, unpinned models among those counted against a limit until the estimate fits
-    // under it (0: no limit); when it cannot, refuses the load (or, without a refusal, leaves it at that).
-    private async Task MakeRoomAsync(Entry? loading, long estimate, long limit, Func<Entry, bool> counted, string cause, Func<long, ModelHostException>? refusal)
+    // under it (0: no limit); when it cannot, refuses the load (or, without a refusal, leaves it at that). A load that
+    // would fit once a busy model finishes waits for that, up to RoomWaitLimit, as a client sending its next request
+    // right after a response can find the previous model still busy for a moment (its lease ends after the response).
+    // Called with the load gate held.
+    private async Task MakeRoomAsync(Entry? loading, long estimate, long limit, Func<Entry, bool> counted, string cause, Func<long, string, ModelHostException>? refusal)
     {
         if (limit <= 0)
         {
             return;
         }
 
+        long? waitStarted = null;
         while (true)
         {
             Instance? victim;
             long used;
+            Task? modelIdle = null;
             lock (_lock)
             {
                 var others = _entries.Values.Where(e => e != loading && counted(e)).ToArray();
@@ -727,6 +748,38 @@ public sealed class ModelHost : IAsyncDisposable
                     Detach(candidate, ModelState.Unloading, $"evicted to make room ({cause.Replace('_', ' ')})");
                     _evictions++;
                 }
+                else if (refusal is not null && loading is not null && !_disposed && FitsOnceBusyModelsFinish(others, estimate, limit))
+                {
+                    waitStarted ??= _time.GetTimestamp();
+                    var remaining = _options.RoomWaitLimit - _time.GetElapsedTime(waitStarted.Value);
+                    if (remaining > TimeSpan.Zero)
+                    {
+                        // The timer is set before the state says so, for whoever watches the state.
+                        _modelIdle ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                        modelIdle = _modelIdle.Task.WaitAsync(remaining, _time);
+                        loading.Reason = $"waiting for a busy model to finish to make room ({cause.Replace('_', ' ')})";
+                    }
+                }
+            }
+
+            if (modelIdle is not null)
+            {
+                // Called with the load gate held: other loads, which may fit, go ahead while this one waits.
+                _loadGate.Release();
+                try
+                {
+                    await modelIdle.ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    // Looked at once more, then refused.
+                }
+                finally
+                {
+                    await _loadGate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+
+                continue;
             }
 
             if (victim is null)
@@ -736,13 +789,19 @@ public sealed class ModelHost : IAsyncDisposable
                     return;
                 }
 
-                throw refusal(used);
+                throw refusal(used, waitStarted is null ? ""
+                    : $" (waited {(long)_options.RoomWaitLimit.TotalMilliseconds} ms, Maas:Hosting:RoomWaitMs, for a busy one to finish)");
             }
 
             Evicted?.Invoke(new ModelEviction(victim.Entry.Key, victim.Entry.Engine.Name, cause, victim.AccountedBytes));
             await FinishUnloadAsync(victim, $"evicted to make room ({cause.Replace('_', ' ')}); loads on its next request").ConfigureAwait(false);
         }
     }
+
+    // Called with _lock held: evicting every busy model that is not pinned would make room for the estimate.
+    private static bool FitsOnceBusyModelsFinish(Entry[] others, long estimate, long limit) =>
+        others.Any(e => e.Current is { InFlight: > 0 } && !e.Pinned)
+        && others.Where(e => e.Pinned).Sum(e => e.Current?.AccountedBytes ?? 0) + estimate <= limit;
 
     private async Task UnloadEntryAsync(Entry entry, string reason)
     {

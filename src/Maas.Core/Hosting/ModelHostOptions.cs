@@ -12,6 +12,12 @@ public sealed record ModelHostOptions
     /// <summary>How long a request waits for its model to load before it is refused (the load goes on).</summary>
     public TimeSpan LoadWaitLimit { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>
+    /// How long a load that does not fit waits for a busy model to finish so it can be evicted, before it is refused
+    /// (zero: refused at once).
+    /// </summary>
+    public TimeSpan RoomWaitLimit { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Bytes all loaded models may take together (0: no budget); a load that does not fit evicts idle models.</summary>
     public long MemoryBudgetBytes { get; init; }
 

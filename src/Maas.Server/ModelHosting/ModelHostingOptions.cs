@@ -21,6 +21,10 @@ public sealed class ModelHostingOptions
     [Range(1, 86_400_000, ErrorMessage = "Maas:Hosting:LoadWaitMs must be between 1 and 86400000")]
     public int LoadWaitMs { get; set; } = 300_000;
 
+    /// <summary>How long a load that does not fit waits for a busy model to finish so it can be evicted, in milliseconds; 0 refuses at once.</summary>
+    [Range(0, 86_400_000, ErrorMessage = "Maas:Hosting:RoomWaitMs must be between 0 and 86400000")]
+    public int RoomWaitMs { get; set; } = 30_000;
+
     /// <summary>Bytes all loaded models may take together; 0 takes <see cref="MemoryBudgetPercent"/> of the machine's memory.</summary>
     [Range(0, long.MaxValue, ErrorMessage = "Maas:Hosting:MemoryBudgetBytes must be 0 (a share of the machine) or more")]
     public long MemoryBudgetBytes { get; set; }
@@ -45,6 +49,7 @@ public sealed class ModelHostingOptions
         IdleSweepInterval = TimeSpan.FromMilliseconds(IdleSweepMs),
         RetryFailedLoadAfter = TimeSpan.FromMilliseconds(RetryFailedLoadMs),
         LoadWaitLimit = TimeSpan.FromMilliseconds(LoadWaitMs),
+        RoomWaitLimit = TimeSpan.FromMilliseconds(RoomWaitMs),
         MemoryBudgetBytes = EffectiveBudgetBytes,
         ReserveLoadPeak = ReserveLoadPeak,
         MappedMemoryRefreshInterval = TimeSpan.FromMilliseconds(MappedMemoryRefreshMs),

@@ -204,15 +204,66 @@ public sealed class ModelHostTests : IDisposable
         Assert.Equal((ModelState.Ready, loadedAt), (pinned.State, pinned.LoadedAt));
         Assert.Equal(1 + 6, _factory.Loads); // x and y took turns in the one free place
 
-        // With y busy, x has nowhere to go: refused, naming the budget.
+        // With y busy, x has nowhere to go: it waits the room wait limit for y to finish, then is refused, naming the
+        // budget and the wait.
         var y = await host.AcquireAsync(manager.RequestFor(_catalog.Models.Single(m => m.Name == "y")), default);
         using (y)
         {
-            var refused = await Assert.ThrowsAsync<InferenceException>(() => manager.InferAsync("x", null, Requests.Rows(1), default));
+            var x = manager.InferAsync("x", null, Requests.Rows(1), default);
+            await WaitUntilWaitingForRoomAsync(host, "x");
+            _time.Advance(TimeSpan.FromSeconds(30)); // the wait runs on the host's clock
+            var refused = await Assert.ThrowsAsync<InferenceException>(() => x);
             Assert.Contains("Maas:Hosting:MemoryBudgetBytes", refused.Message, StringComparison.Ordinal);
             Assert.Contains("2500000", refused.Message, StringComparison.Ordinal);
+            Assert.Contains("waited 30000 ms, Maas:Hosting:RoomWaitMs", refused.Message, StringComparison.Ordinal);
+            Assert.Equal(ModelState.Ready, host.Status(new ModelKey("y", 1))!.State);
         }
     }
+
+    [Fact]
+    public async Task A_load_that_needs_a_busy_models_place_waits_for_it_to_finish_and_then_evicts_it()
+    {
+        Add("x");
+        Add("y");
+        var (host, manager) = Create(budget: (long)(1.5 * ModelBytes));
+        await using var _ = host;
+        var y = await host.AcquireAsync(manager.RequestFor(_catalog.Models.Single(m => m.Name == "y")), default);
+        Task<InferenceResponse> x;
+        using (y)
+        {
+            x = manager.InferAsync("x", null, Requests.Rows(1), default);
+            await WaitUntilWaitingForRoomAsync(host, "x");
+            Assert.False(x.IsCompleted);
+            Assert.Equal(ModelState.Ready, host.Status(new ModelKey("y", 1))!.State);
+        }
+
+        // y's lease ends (as a response's does after it is written): x takes its place without the clock moving.
+        (await x).Dispose();
+        Assert.Equal(ModelState.Ready, host.Status(new ModelKey("x", 1))!.State);
+        Assert.Contains("evicted", host.Status(new ModelKey("y", 1))!.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_load_that_would_not_fit_even_without_the_busy_models_is_refused_at_once()
+    {
+        Add("pinned", pinned: true);
+        Add("x");
+        Add("y");
+        var (host, manager) = Create(budget: (long)(1.5 * ModelBytes));
+        await using var _ = host;
+        (await manager.InferAsync("pinned", null, Requests.Rows(1), default)).Dispose();
+        _time.Advance(TimeSpan.FromSeconds(1));
+
+        // Only the pinned model's place is left over, and it never frees: no wait, the clock never moves.
+        var refused = await Assert.ThrowsAsync<InferenceException>(() => manager.InferAsync("x", null, Requests.Rows(1), default));
+        Assert.Contains("pinned or busy", refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("waited", refused.Message, StringComparison.Ordinal);
+    }
+
+    private static Task WaitUntilWaitingForRoomAsync(ModelHost host, string name) =>
+        Conditions.WaitUntilAsync(
+            () => host.Status(new ModelKey(name, 1)) is { State: ModelState.Loading } s && s.Reason.StartsWith("waiting for a busy model", StringComparison.Ordinal),
+            $"{name} waits for a busy model to finish");
 
     [Fact]
     public async Task A_loaded_models_mapped_pages_are_read_once_per_refresh_interval_however_often_they_are_asked_for()
