@@ -461,19 +461,32 @@ internal static class OpenAiRequestReader
 
         var contentPath = path + ".content";
         var content = "";
-        if (message.TryGetProperty("content", out var c))
+        if (message.TryGetProperty("content", out var c) && c.ValueKind != JsonValueKind.Null)
         {
             content = c.ValueKind switch
             {
                 JsonValueKind.String => c.GetString()!,
-                JsonValueKind.Null => "",
                 JsonValueKind.Array => string.Concat(c.EnumerateArray().Select((part, i) => TextPart(part, $"{contentPath}[{i}]"))),
                 _ => throw LlmException.Invalid($"'{contentPath}' must be a string or an array of text parts", contentPath),
             };
+
+            // OpenAI refuses a user turn that says nothing (400); other roles may be empty (a tool that printed nothing).
+            if (role == "user" && c.ValueKind == JsonValueKind.Array && c.GetArrayLength() == 0)
+            {
+                throw LlmException.Invalid($"'{contentPath}' must hold at least one text part", contentPath, "empty_array");
+            }
+
+            if (role == "user" && c.ValueKind == JsonValueKind.String && content.Length == 0)
+            {
+                throw LlmException.Invalid($"'{contentPath}' must not be empty", contentPath, "empty_string");
+            }
         }
         else if (role != "assistant")
         {
-            throw LlmException.Invalid($"'{contentPath}' is required", contentPath, "missing_required_parameter");
+            // Only an assistant turn may go without content (one that called tools has none); null is as absent.
+            throw c.ValueKind == JsonValueKind.Null
+                ? LlmException.Invalid($"'{contentPath}' must be a string or an array of text parts, not null: only an assistant message may have null content", contentPath)
+                : LlmException.Invalid($"'{contentPath}' is required for a {role} message", contentPath, "missing_required_parameter");
         }
 
         // An assistant turn that called tools carries no text; show the calls so the model sees what happened.

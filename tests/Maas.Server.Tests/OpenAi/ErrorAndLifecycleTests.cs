@@ -75,7 +75,12 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}""", "messages[0].content[0]")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":7}]}""", "messages[0].content")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","name":7,"content":"x"}]}""", "messages[0].name")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":null}]}""", "messages[0].content")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":""}]}""", "messages[0].content")]
+    [InlineData("""{"model":"gen","messages":[{"role":"system","content":"be brief"},{"role":"user","content":[]}]}""", "messages[1].content")]
     [InlineData("""{"model":"gen","messages":[{"role":"user"}]}""", "messages[0].content")]
+    [InlineData("""{"model":"gen","messages":[{"role":"system","content":null},{"role":"user","content":"x"}]}""", "messages[0].content")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"tool","tool_call_id":"c1","content":null}]}""", "messages[1].content")]
     [InlineData("""{"model":"gen","response_format":{"type":"yaml"},"messages":[{"role":"user","content":"x"}]}""", "response_format")]
     [InlineData("""{"model":"gen","n":0,"messages":[{"role":"user","content":"x"}]}""", "n")]
     public async Task Bad_parameters_are_400_naming_the_parameter(string json, string param)
@@ -83,6 +88,32 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
         var (status, body) = await fixture.PostAsync("/v1/chat/completions", json);
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Equal(param, Error(body).GetProperty("param").GetString());
+    }
+
+    [Fact]
+    public async Task An_assistant_turn_with_tool_calls_and_null_content_is_accepted()
+    {
+        // OpenAI's own clients send the tool-calling turn back this way; only user content must say something.
+        var (status, body) = await fixture.PostAsync("/v1/chat/completions", """
+            {"model":"gen","max_tokens":2,"messages":[
+              {"role":"user","content":"pick one"},
+              {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"pick","arguments":"{}"}}]},
+              {"role":"tool","tool_call_id":"c1","content":"done"},
+              {"role":"assistant","content":null},
+              {"role":"user","content":[{"type":"text","text":"and now?"}]}]}
+            """);
+        Assert.True(status == HttpStatusCode.OK, $"{(int)status}: {body}");
+    }
+
+    [Fact]
+    public async Task An_empty_user_message_is_refused_naming_it_in_the_message_and_param()
+    {
+        var (status, body) = await fixture.PostAsync("/v1/chat/completions", """{"model":"gen","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"hello"},{"role":"user","content":""}]}""");
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        var error = Error(body);
+        Assert.Equal("invalid_request_error", error.GetProperty("type").GetString());
+        Assert.Equal("messages[2].content", error.GetProperty("param").GetString());
+        Assert.Contains("'messages[2].content' must not be empty", error.GetProperty("message").GetString(), StringComparison.Ordinal);
     }
 
     [Fact]
