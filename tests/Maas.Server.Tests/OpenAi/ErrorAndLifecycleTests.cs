@@ -117,6 +117,21 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     }
 
     [Fact]
+    public async Task An_unknown_model_by_route_names_the_model_param_as_by_body()
+    {
+        using var missing = await fixture.Server.Client.GetAsync("/v1/models/none-such");
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        var byRoute = Error(await missing.Content.ReadAsStringAsync());
+        Assert.Equal("model_not_found", byRoute.GetProperty("code").GetString());
+        Assert.Equal("invalid_request_error", byRoute.GetProperty("type").GetString());
+        Assert.Equal("model", byRoute.GetProperty("param").GetString());
+
+        var (status, body) = await fixture.PostAsync("/v1/embeddings", """{"model":"none-such","input":"x"}""");
+        Assert.Equal(HttpStatusCode.NotFound, status);
+        Assert.Equal(byRoute.GetProperty("param").GetString(), Error(body).GetProperty("param").GetString());
+    }
+
+    [Fact]
     public async Task Malformed_json_is_400()
     {
         var (status, body) = await fixture.PostAsync("/v1/chat/completions", "{\"model\": ");
