@@ -131,6 +131,26 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
         Assert.Equal(byRoute.GetProperty("param").GetString(), Error(body).GetProperty("param").GetString());
     }
 
+    [Theory]
+    [InlineData("gen/versions/0")]
+    [InlineData("gen/versions/latest")]
+    [InlineData("gen/v/1")]
+    public async Task A_model_name_that_is_no_reference_gets_a_hint_listing_every_form(string model)
+    {
+        var (status, body) = await fixture.PostAsync("/v1/chat/completions", $$"""{"model":"{{model}}","max_tokens":1,"messages":[{"role":"user","content":"x"}]}""");
+        Assert.Equal(HttpStatusCode.NotFound, status);
+        var error = Error(body);
+        Assert.Equal("model", error.GetProperty("param").GetString());
+        var message = error.GetProperty("message").GetString()!;
+        foreach (var form in new[] { "'name'", "'name:alias'", "'name/versions/N'", "'tenant/'" })
+        {
+            Assert.Contains(form, message, StringComparison.Ordinal);
+        }
+
+        // The form the hint offers is one the server takes.
+        await fixture.PostOkAsync("/v1/chat/completions", """{"model":"gen/versions/1","max_tokens":1,"messages":[{"role":"user","content":"x"}]}""");
+    }
+
     [Fact]
     public async Task Malformed_json_is_400()
     {
