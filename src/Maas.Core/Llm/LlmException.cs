@@ -18,6 +18,9 @@ public enum LlmErrorKind
     /// <summary>The model cannot be loaded or is shutting down (503).</summary>
     Unavailable,
 
+    /// <summary>The request waited for the model longer than the server allows (504, as a queued inference request's timeout).</summary>
+    Timeout,
+
     /// <summary>The engine failed (500).</summary>
     Internal,
 }
@@ -43,7 +46,7 @@ public sealed class LlmException : Exception
     /// <summary>A stable machine-readable code (OpenAI's <c>code</c>), e.g. "context_length_exceeded".</summary>
     public string? Code { get; }
 
-    /// <summary>For <see cref="LlmErrorKind.QueueFull"/>: when a retry may succeed.</summary>
+    /// <summary>For <see cref="LlmErrorKind.QueueFull"/> and <see cref="LlmErrorKind.Timeout"/>: when a retry may succeed.</summary>
     public TimeSpan? RetryAfter { get; init; }
 
     /// <summary>A 400 for a bad parameter.</summary>

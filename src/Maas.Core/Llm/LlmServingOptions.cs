@@ -18,6 +18,15 @@ public sealed class LlmServingOptions
     /// <summary>Requests per model that may wait for a free slot before callers get 429.</summary>
     public int QueueLimit { get; set; } = 64;
 
+    /// <summary>
+    /// Embeddings requests per model that may wait while its embedder computes another (it computes one at a time)
+    /// before callers get 429.
+    /// </summary>
+    public int EmbeddingQueueLimit { get; set; } = 16;
+
+    /// <summary>The longest an embeddings request may wait for its model's embedder, in milliseconds, before it gets 504.</summary>
+    public int EmbeddingQueueTimeoutMs { get; set; } = 60_000;
+
     /// <summary>The largest max_tokens a request may ask for, and the cap when it asks for none (0 = context only).</summary>
     public int MaxTokensPerRequest { get; set; } = 4096;
 
@@ -112,6 +121,8 @@ public sealed class LlmServingOptions
         Check(errors, nameof(PromptBurstPrompts), PromptBurstPrompts, 0, 1024);
         Check(errors, nameof(PromptCacheSpareBuffers), PromptCacheSpareBuffers, 0, 1024);
         Check(errors, nameof(QueueLimit), QueueLimit, 0, 1_000_000);
+        Check(errors, nameof(EmbeddingQueueLimit), EmbeddingQueueLimit, 0, 1_000_000);
+        Check(errors, nameof(EmbeddingQueueTimeoutMs), EmbeddingQueueTimeoutMs, 1, 3_600_000);
         Check(errors, nameof(MaxTokensPerRequest), MaxTokensPerRequest, 0, 1 << 22);
         Check(errors, nameof(KeepAliveSeconds), KeepAliveSeconds, 0, 31_536_000);
         Check(errors, nameof(Threads), Threads, 0, 1024);

@@ -17,6 +17,9 @@ public sealed record ModelReference(string Model, string? Alias = null, int? Ver
     /// <summary>The alias a plain model name follows when it exists.</summary>
     public const string DefaultAlias = "production";
 
+    /// <summary>Every form <see cref="TryParse"/> takes, for messages that tell a caller how to name a model.</summary>
+    public const string Forms = "'name', 'name:alias' or 'name/versions/N' (N a version number from 1), with 'tenant/' in front for another tenant's shared model";
+
     /// <summary>The owner tenant written in the reference, or null for a short name.</summary>
     public string? Owner => Model.IndexOf('/', StringComparison.Ordinal) is var slash and >= 0 ? Model[..slash] : null;
 
@@ -29,7 +32,7 @@ public sealed record ModelReference(string Model, string? Alias = null, int? Ver
             ? reference
             : throw RegistryException.Invalid(
                 "invalid_reference",
-                $"'{RegistryNames.Shorten(text)}' is not a model reference: use 'model', 'model:alias' or 'model/versions/N', with 'tenant/' in front for another tenant's shared model");
+                $"'{RegistryNames.Shorten(text)}' is not a model reference: use {Forms}");
 
     /// <summary>Parses a reference, returning false when it is malformed.</summary>
     public static bool TryParse(string? text, out ModelReference reference)

@@ -354,7 +354,8 @@ public sealed class AuthPipeline
         model = ModelKeys.UnescapeSlash(model);
         var shown = RegistryNames.Shorten(style == ErrorStyle.OpenAi ? model : ModelPatterns.ModelNameOf(model));
         var message = hint ?? (style == ErrorStyle.OpenAi ? $"The model '{shown}' does not exist" : $"model '{shown}' does not exist");
-        return new AuthFailure(StatusCodes.Status404NotFound, "model_not_found", message);
+        // "model", as every other model_not_found of the OpenAI routes names it.
+        return new AuthFailure(StatusCodes.Status404NotFound, "model_not_found", message, Param: "model");
     }
 
     // A gRPC call is HTTP 200 whatever happened; its grpc-status (trailer, or header when trailers-only) says how it went.

@@ -122,7 +122,7 @@ internal static class FineTuningJobsEndpoints
         var access = await context.CheckModelAccessAsync(model, write: false, context.RequestAborted);
         if (access.Result == ModelAccessResult.Hidden || !ModelReference.TryParse(access.Reference, out var reference))
         {
-            throw OpenAiApiError.NotFound($"The model '{RegistryNames.Shorten(model)}' does not exist: use 'name', 'name:alias' or 'name/versions/N' of a model in the registry", "model", "model_not_found");
+            throw OpenAiApiError.NotFound($"The model '{RegistryNames.Shorten(model)}' does not exist: name a model in the registry as {ModelReference.Forms}", "model", "model_not_found");
         }
 
         ResolvedVersion resolved;

@@ -7,7 +7,7 @@ namespace Maas.Server.OpenAi;
 /// <summary><c>POST /v1/embeddings</c>: pooled sentence embeddings of one or many inputs, as floats or base64.</summary>
 internal static class EmbeddingsEndpoint
 {
-    public static async Task HandleAsync(HttpContext context, LlmGenerationService service, ILoggerFactory loggers)
+    public static async Task HandleAsync(HttpContext context, LlmGenerationService service, EmbeddingQueues queues, ILoggerFactory loggers)
     {
         var aborted = context.RequestAborted;
         await OpenAiEndpoint.RunAsync(context, loggers, async () =>
@@ -26,7 +26,6 @@ internal static class EmbeddingsEndpoint
             foreach (var input in request.Inputs)
             {
                 var tokens = input.Tokens ?? engine.Tokenize(input.Text!, addSpecial: true, parseSpecial: false);
-                // One request holds the model's embedder until it is done, with every other embeddings call waiting behind it.
                 total += tokens.Count;
                 if (total > OpenAiRequestReader.MaxEmbeddingTokens)
                 {
@@ -56,7 +55,14 @@ internal static class EmbeddingsEndpoint
                 inputs.Add(tokens);
             }
 
-            var vectors = await engine.EmbedAsync(inputs, request.Normalize, aborted);
+            // The embedder computes one request at a time: the others wait in a bounded line, for a bounded time, and
+            // leave it when their caller hangs up.
+            IReadOnlyList<float[]> vectors;
+            using (await queues.For(engine).EnterAsync(request.Model, aborted))
+            {
+                vectors = await engine.EmbedAsync(inputs, request.Normalize, aborted);
+            }
+
             var promptTokens = inputs.Sum(t => t.Count);
             context.Usage().ReportTokens(promptTokens, 0);
             var buffer = OpenAiJson.Build(json =>

@@ -9,7 +9,7 @@ namespace Maas.Server.OpenAi;
 /// </summary>
 internal static class LlmEnginesEndpoint
 {
-    public static async Task<IResult> List(HttpContext context, LlmEngineManager manager)
+    public static async Task<IResult> List(HttpContext context, LlmEngineManager manager, EmbeddingQueues embeddings)
     {
         var visible = new List<LoadedLlmEngine>();
         foreach (var engine in manager.Loaded())
@@ -21,11 +21,11 @@ internal static class LlmEnginesEndpoint
             }
         }
 
-        return Describe(visible, context.CallerTenant());
+        return Describe(visible, context.CallerTenant(), embeddings);
     }
 
     // Each engine's model named as the caller names it: short for its own tenant's, owner/name for another's.
-    private static IResult Describe(IEnumerable<LoadedLlmEngine> engines, string tenant) =>
+    private static IResult Describe(IEnumerable<LoadedLlmEngine> engines, string tenant, EmbeddingQueues embeddings) =>
         Results.Json(engines.Select(e => new
         {
             model = Maas.Core.Registry.ModelKeys.RelativeTo(e.Name, tenant),
@@ -47,7 +47,16 @@ internal static class LlmEnginesEndpoint
                 loaded_at = e.Engine.Info.LoadedAt,
             },
             statistics = Statistics(e.Engine.GetStatistics()),
+            embedding_queue = EmbeddingQueue(embeddings.For(e.Engine)),
         }));
+
+    private static object EmbeddingQueue(EmbeddingQueue queue) => new
+    {
+        running = queue.Running,
+        waiting = queue.Waiting,
+        limit = queue.Limit,
+        timeout_ms = (long)queue.Timeout.TotalMilliseconds,
+    };
 
     private static object Statistics(LlmEngineStatistics s) => new
     {

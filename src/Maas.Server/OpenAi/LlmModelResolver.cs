@@ -23,7 +23,7 @@ internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServ
     {
         if (!ModelReference.TryParse(model, out var reference))
         {
-            throw new LlmException(LlmErrorKind.NotFound, $"The model '{Shorten(model)}' does not exist: use 'name' or 'name:alias' of a model in the registry", "model", "model_not_found");
+            throw new LlmException(LlmErrorKind.NotFound, $"The model '{Shorten(model)}' does not exist: name a model in the registry as {ModelReference.Forms}", "model", "model_not_found");
         }
 
         return await ResolveAsync(reference, model, cancellationToken);

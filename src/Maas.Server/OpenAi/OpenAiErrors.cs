@@ -16,6 +16,7 @@ internal static class OpenAiErrors
         LlmErrorKind.NotFound => (StatusCodes.Status404NotFound, "invalid_request_error"),
         LlmErrorKind.QueueFull => (StatusCodes.Status429TooManyRequests, "rate_limit_error"),
         LlmErrorKind.Unavailable => (StatusCodes.Status503ServiceUnavailable, "server_error"),
+        LlmErrorKind.Timeout => (StatusCodes.Status504GatewayTimeout, "server_error"),
         _ => (StatusCodes.Status500InternalServerError, "server_error"),
     };
 

@@ -96,6 +96,8 @@ internal static class OpenAiRequestReader
 
     // JSON may escape half of a surrogate pair (\ud800); such a string has no UTF-8 form, and reading it throws.
     // Only an escaped string can hold one (the parser refuses invalid UTF-8), so only those are decoded here.
+    // The refusal names the top-level parameter, or within 'messages' the exact place (messages[i].content), as the
+    // message checks do.
     private static void CheckUnicode(JsonElement element, string? param)
     {
         switch (element.ValueKind)
@@ -108,14 +110,17 @@ internal static class OpenAiRequestReader
                         Decode(property.Value, param, name: property);
                     }
 
-                    CheckUnicode(property.Value, param ?? property.Name);
+                    // The name is read only once it is known to be text.
+                    CheckUnicode(property.Value, param is null ? property.Name : InMessages(param) ? $"{param}.{property.Name}" : param);
                 }
 
                 break;
             case JsonValueKind.Array:
+                var i = 0;
                 foreach (var item in element.EnumerateArray())
                 {
-                    CheckUnicode(item, param);
+                    CheckUnicode(item, param is not null && InMessages(param) ? $"{param}[{i}]" : param);
+                    i++;
                 }
 
                 break;
@@ -124,6 +129,8 @@ internal static class OpenAiRequestReader
                 break;
         }
     }
+
+    private static bool InMessages(string param) => param.StartsWith("messages", StringComparison.Ordinal) && (param.Length == 8 || param[8] is '[');
 
     private static bool Escaped(ReadOnlySpan<byte> raw) => raw.IndexOf("\\u"u8) >= 0;
 
@@ -438,33 +445,48 @@ internal static class OpenAiRequestReader
         }
     }
 
+    // Every refusal names the exact place, messages[i] or messages[i].field, as OpenAI's own errors do.
     private static ChatMessage ReadMessage(JsonElement message, string path)
     {
         if (message.ValueKind != JsonValueKind.Object)
         {
-            throw LlmException.Invalid($"'{path}' must be an object with 'role' and 'content'", "messages");
+            throw LlmException.Invalid($"'{path}' must be an object with 'role' and 'content'", path);
         }
 
-        var role = String(message, "role", path + ".role") ?? throw LlmException.Invalid($"'{path}.role' is required", "messages");
+        var role = String(message, "role", path + ".role") ?? throw LlmException.Invalid($"'{path}.role' is required", path + ".role", "missing_required_parameter");
         if (!ChatMessage.Roles.Contains(role))
         {
-            throw LlmException.Invalid($"'{path}.role' must be one of system, developer, user, assistant, tool; not '{role}'", "messages");
+            throw LlmException.Invalid($"'{path}.role' must be one of system, developer, user, assistant, tool; not '{role}'", path + ".role");
         }
 
+        var contentPath = path + ".content";
         var content = "";
-        if (message.TryGetProperty("content", out var c))
+        if (message.TryGetProperty("content", out var c) && c.ValueKind != JsonValueKind.Null)
         {
             content = c.ValueKind switch
             {
                 JsonValueKind.String => c.GetString()!,
-                JsonValueKind.Null => "",
-                JsonValueKind.Array => string.Concat(c.EnumerateArray().Select((part, i) => TextPart(part, $"{path}.content[{i}]"))),
-                _ => throw LlmException.Invalid($"'{path}.content' must be a string or an array of text parts", "messages"),
+                JsonValueKind.Array => string.Concat(c.EnumerateArray().Select((part, i) => TextPart(part, $"{contentPath}[{i}]"))),
+                _ => throw LlmException.Invalid($"'{contentPath}' must be a string or an array of text parts", contentPath),
             };
+
+            // OpenAI refuses a user turn that says nothing (400); other roles may be empty (a tool that printed nothing).
+            if (role == "user" && c.ValueKind == JsonValueKind.Array && c.GetArrayLength() == 0)
+            {
+                throw LlmException.Invalid($"'{contentPath}' must hold at least one text part", contentPath, "empty_array");
+            }
+
+            if (role == "user" && c.ValueKind == JsonValueKind.String && content.Length == 0)
+            {
+                throw LlmException.Invalid($"'{contentPath}' must not be empty", contentPath, "empty_string");
+            }
         }
         else if (role != "assistant")
         {
-            throw LlmException.Invalid($"'{path}.content' is required", "messages");
+            // Only an assistant turn may go without content (one that called tools has none); null is as absent.
+            throw c.ValueKind == JsonValueKind.Null
+                ? LlmException.Invalid($"'{contentPath}' must be a string or an array of text parts, not null: only an assistant message may have null content", contentPath)
+                : LlmException.Invalid($"'{contentPath}' is required for a {role} message", contentPath, "missing_required_parameter");
         }
 
         // An assistant turn that called tools carries no text; show the calls so the model sees what happened.
@@ -484,7 +506,7 @@ internal static class OpenAiRequestReader
             return String(part, "text", path + ".text") ?? "";
         }
 
-        throw LlmException.Invalid($"'{path}' must be a text part: only text content is supported by this model", "messages", "unsupported_content");
+        throw LlmException.Invalid($"'{path}' must be a text part: only text content is supported by this model", path, "unsupported_content");
     }
 
     private static List<PromptInput> ReadInputs(JsonElement value, string param, bool allowEmptyText)

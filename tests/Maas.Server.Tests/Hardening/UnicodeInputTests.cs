@@ -15,7 +15,8 @@ public sealed class UnicodeInputTests(LlmServerProcess fixture)
     }
 
     [Theory]
-    [InlineData("/v1/chat/completions", """{"model":"gen","max_tokens":2,"messages":[{"role":"user","content":"a\ud800b"}]}""", "messages")]
+    [InlineData("/v1/chat/completions", """{"model":"gen","max_tokens":2,"messages":[{"role":"user","content":"a\ud800b"}]}""", "messages[0].content")]
+    [InlineData("/v1/chat/completions", """{"model":"gen","max_tokens":2,"messages":[{"role":"user","content":"hi"},{"role":"user","content":[{"type":"text","text":"\udc00"}]}]}""", "messages[1].content[0].text")]
     [InlineData("/v1/chat/completions", """{"model":"gen","max_tokens":2,"stop":["\udc00"],"messages":[{"role":"user","content":"hi"}]}""", "stop")]
     [InlineData("/v1/chat/completions", """{"model":"gen","max_tokens":2,"user":"\ud83d","messages":[{"role":"user","content":"hi"}]}""", "user")]
     [InlineData("/v1/completions", """{"model":"gen","max_tokens":2,"prompt":["ok","\ude00 tail"]}""", "prompt")]

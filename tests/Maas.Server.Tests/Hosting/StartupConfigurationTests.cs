@@ -13,6 +13,8 @@ public sealed class StartupConfigurationTests
     [InlineData("Maas:Llm:PromptAdmission", "7", "Maas:Llm:PromptAdmission must be auto, batched or staggered, not 7")]
     [InlineData("Maas:Llm:PromptChunkTokens", "0", "Maas:Llm:PromptChunkTokens must be between 1 and 65536, not 0")]
     [InlineData("Maas:Llm:QueueLimit", "many", "'many' at 'Maas:Llm:QueueLimit'")]
+    [InlineData("Maas:Llm:EmbeddingQueueLimit", "-1", "Maas:Llm:EmbeddingQueueLimit must be between 0 and 1000000, not -1")]
+    [InlineData("Maas:Llm:EmbeddingQueueTimeoutMs", "0", "Maas:Llm:EmbeddingQueueTimeoutMs must be between 1 and 3600000, not 0")]
     [InlineData("Maas:Inference:GrpcMaxStreamsPerConnection", "0", "Maas:Inference:GrpcMaxStreamsPerConnection must be between 1 and 10000")]
     [InlineData("Maas:Inference:HttpReceiveBlockBytes", "1000", "Maas:Inference:HttpReceiveBlockBytes must be 0 (Kestrel's pool) or between 4096 and 1048576, not 1000")]
     [InlineData("Maas:Inference:HttpTransport", "fibers", "Maas:Inference:HttpTransport must be sockets or threads")]

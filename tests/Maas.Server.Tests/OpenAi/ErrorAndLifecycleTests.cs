@@ -69,8 +69,18 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     [InlineData("""{"model":"gen","stop":7,"messages":[{"role":"user","content":"x"}]}""", "stop")]
     [InlineData("""{"model":"gen","top_logprobs":3,"messages":[{"role":"user","content":"x"}]}""", "top_logprobs")]
     [InlineData("""{"model":"gen","logit_bias":{"999999":5},"messages":[{"role":"user","content":"x"}]}""", "logit_bias")]
-    [InlineData("""{"model":"gen","messages":[{"role":"wizard","content":"x"}]}""", "messages")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}""", "messages")]
+    [InlineData("""{"model":"gen","messages":[{"role":"wizard","content":"x"}]}""", "messages[0].role")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"content":"y"}]}""", "messages[1].role")]
+    [InlineData("""{"model":"gen","messages":["hi"]}""", "messages[0]")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}""", "messages[0].content[0]")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":7}]}""", "messages[0].content")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","name":7,"content":"x"}]}""", "messages[0].name")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":null}]}""", "messages[0].content")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":""}]}""", "messages[0].content")]
+    [InlineData("""{"model":"gen","messages":[{"role":"system","content":"be brief"},{"role":"user","content":[]}]}""", "messages[1].content")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user"}]}""", "messages[0].content")]
+    [InlineData("""{"model":"gen","messages":[{"role":"system","content":null},{"role":"user","content":"x"}]}""", "messages[0].content")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"tool","tool_call_id":"c1","content":null}]}""", "messages[1].content")]
     [InlineData("""{"model":"gen","response_format":{"type":"yaml"},"messages":[{"role":"user","content":"x"}]}""", "response_format")]
     [InlineData("""{"model":"gen","n":0,"messages":[{"role":"user","content":"x"}]}""", "n")]
     public async Task Bad_parameters_are_400_naming_the_parameter(string json, string param)
@@ -78,6 +88,67 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
         var (status, body) = await fixture.PostAsync("/v1/chat/completions", json);
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Equal(param, Error(body).GetProperty("param").GetString());
+    }
+
+    [Fact]
+    public async Task An_assistant_turn_with_tool_calls_and_null_content_is_accepted()
+    {
+        // OpenAI's own clients send the tool-calling turn back this way; only user content must say something.
+        var (status, body) = await fixture.PostAsync("/v1/chat/completions", """
+            {"model":"gen","max_tokens":2,"messages":[
+              {"role":"user","content":"pick one"},
+              {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"pick","arguments":"{}"}}]},
+              {"role":"tool","tool_call_id":"c1","content":"done"},
+              {"role":"assistant","content":null},
+              {"role":"user","content":[{"type":"text","text":"and now?"}]}]}
+            """);
+        Assert.True(status == HttpStatusCode.OK, $"{(int)status}: {body}");
+    }
+
+    [Fact]
+    public async Task An_empty_user_message_is_refused_naming_it_in_the_message_and_param()
+    {
+        var (status, body) = await fixture.PostAsync("/v1/chat/completions", """{"model":"gen","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"hello"},{"role":"user","content":""}]}""");
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        var error = Error(body);
+        Assert.Equal("invalid_request_error", error.GetProperty("type").GetString());
+        Assert.Equal("messages[2].content", error.GetProperty("param").GetString());
+        Assert.Contains("'messages[2].content' must not be empty", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unknown_model_by_route_names_the_model_param_as_by_body()
+    {
+        using var missing = await fixture.Server.Client.GetAsync("/v1/models/none-such");
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        var byRoute = Error(await missing.Content.ReadAsStringAsync());
+        Assert.Equal("model_not_found", byRoute.GetProperty("code").GetString());
+        Assert.Equal("invalid_request_error", byRoute.GetProperty("type").GetString());
+        Assert.Equal("model", byRoute.GetProperty("param").GetString());
+
+        var (status, body) = await fixture.PostAsync("/v1/embeddings", """{"model":"none-such","input":"x"}""");
+        Assert.Equal(HttpStatusCode.NotFound, status);
+        Assert.Equal(byRoute.GetProperty("param").GetString(), Error(body).GetProperty("param").GetString());
+    }
+
+    [Theory]
+    [InlineData("gen/versions/0")]
+    [InlineData("gen/versions/latest")]
+    [InlineData("gen/v/1")]
+    public async Task A_model_name_that_is_no_reference_gets_a_hint_listing_every_form(string model)
+    {
+        var (status, body) = await fixture.PostAsync("/v1/chat/completions", $$"""{"model":"{{model}}","max_tokens":1,"messages":[{"role":"user","content":"x"}]}""");
+        Assert.Equal(HttpStatusCode.NotFound, status);
+        var error = Error(body);
+        Assert.Equal("model", error.GetProperty("param").GetString());
+        var message = error.GetProperty("message").GetString()!;
+        foreach (var form in new[] { "'name'", "'name:alias'", "'name/versions/N'", "'tenant/'" })
+        {
+            Assert.Contains(form, message, StringComparison.Ordinal);
+        }
+
+        // The form the hint offers is one the server takes.
+        await fixture.PostOkAsync("/v1/chat/completions", """{"model":"gen/versions/1","max_tokens":1,"messages":[{"role":"user","content":"x"}]}""");
     }
 
     [Fact]

@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Maas.Core.Llm;
+using Maas.Server.OpenAi;
+using Maas.Server.OpenAi.Demo;
+using Maas.Server.Tests.Support;
+using Maas.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Maas.Server.Tests.OpenAi;
+
+/// <summary>
+/// The line in front of a model's embedder (Maas:Llm:EmbeddingQueueLimit, EmbeddingQueueTimeoutMs): bounded, timed,
+/// and left by callers that hang up.
+/// </summary>
+public sealed class EmbeddingQueueTests
+{
+    private const string Body = $$"""{"model":"{{LlmDemoModel.Name}}","input":["the cat sat","on the mat"]}""";
+
+    [Fact]
+    public async Task A_full_line_answers_429_naming_its_limit_and_a_caller_that_hangs_up_leaves_it()
+    {
+        await using var server = await StartAsync(limit: 1, timeoutMs: 600_000);
+        using var turn = await HoldEmbedderAsync(server);
+
+        // One request waits behind the held embedder: the line (of 1) is full.
+        using var hangUp = new CancellationTokenSource();
+        var waiting = PostAsync(server, hangUp.Token);
+        await WaitForLineAsync(server, waiting: 1);
+
+        using (var refused = await server.Client.PostAsync("/v1/embeddings", Json(Body)))
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+            Assert.NotNull(refused.Headers.RetryAfter);
+            var error = JsonDocument.Parse(await refused.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
+            Assert.Equal("rate_limit_error", error.GetProperty("type").GetString());
+            Assert.Equal("queue_full", error.GetProperty("code").GetString());
+            Assert.Contains("Maas:Llm:EmbeddingQueueLimit = 1", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        }
+
+        // The waiting caller hangs up: it leaves the line, and the next request takes its place instead of a 429.
+        await hangUp.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
+        await WaitForLineAsync(server, waiting: 0);
+        var next = PostAsync(server, CancellationToken.None);
+        await WaitForLineAsync(server, waiting: 1);
+
+        // Once the embedder is free the waiting request is served.
+        turn.Dispose();
+        using var served = await next;
+        Assert.True(served.StatusCode == HttpStatusCode.OK, await served.Content.ReadAsStringAsync());
+        Assert.Equal(2, JsonDocument.Parse(await served.Content.ReadAsStringAsync()).RootElement.GetProperty("data").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task A_request_that_waits_past_the_timeout_gets_504_naming_it()
+    {
+        const int TimeoutMs = 400;
+        await using var server = await StartAsync(limit: 4, timeoutMs: TimeoutMs);
+        using (await HoldEmbedderAsync(server))
+        {
+            var started = Stopwatch.StartNew();
+            using var timedOut = await PostAsync(server, CancellationToken.None);
+            var waited = started.Elapsed;
+            var text = await timedOut.Content.ReadAsStringAsync();
+            Assert.True(timedOut.StatusCode == HttpStatusCode.GatewayTimeout, $"{(int)timedOut.StatusCode}: {text}");
+            Assert.NotNull(timedOut.Headers.RetryAfter);
+            var error = JsonDocument.Parse(text).RootElement.GetProperty("error");
+            Assert.Equal("queue_timeout", error.GetProperty("code").GetString());
+            Assert.Contains($"Maas:Llm:EmbeddingQueueTimeoutMs = {TimeoutMs}", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+            // A lower bound only (a timer may round a little): the refusal came from the timeout, not at once.
+            Assert.True(waited >= TimeSpan.FromMilliseconds(TimeoutMs * 0.9), $"answered after {waited.TotalMilliseconds:0} ms, before the timeout");
+            await WaitForLineAsync(server, waiting: 0);
+        }
+
+        // The line is empty again and the embedder free: the same request is served.
+        using var served = await PostAsync(server, CancellationToken.None);
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+    }
+
+    private static async Task<MaasTestServer> StartAsync(int limit, int timeoutMs)
+    {
+        var server = await MaasTestServer.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Maas:Llm:Demo"] = "true",
+            ["Maas:Llm:ContextPerSlot"] = "256",
+            ["Maas:Llm:Threads"] = "1",
+            ["Maas:Llm:EmbeddingQueueLimit"] = limit.ToString(CultureInfo.InvariantCulture),
+            ["Maas:Llm:EmbeddingQueueTimeoutMs"] = timeoutMs.ToString(CultureInfo.InvariantCulture),
+        });
+        try
+        {
+            // A first request loads the model; its engine's line then shows its settings.
+            using var first = await PostAsync(server, CancellationToken.None);
+            Assert.True(first.StatusCode == HttpStatusCode.OK, await first.Content.ReadAsStringAsync());
+            var line = await LineAsync(server);
+            Assert.Equal(limit, line.GetProperty("limit").GetInt32());
+            Assert.Equal(timeoutMs, line.GetProperty("timeout_ms").GetInt64());
+            return server;
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
+    }
+
+    // Takes the embedder's turn the way a running request does, for as long as the test needs it busy.
+    private static async Task<IDisposable> HoldEmbedderAsync(MaasTestServer server)
+    {
+        var engine = server.Services.GetRequiredService<LlmEngineManager>().Loaded().Single().Engine;
+        var turn = await server.Services.GetRequiredService<EmbeddingQueues>().For(engine).EnterAsync(LlmDemoModel.Name, CancellationToken.None);
+        Assert.Equal(1, (await LineAsync(server)).GetProperty("running").GetInt32());
+        return turn;
+    }
+
+    private static async Task WaitForLineAsync(MaasTestServer server, int waiting) =>
+        await Conditions.WaitUntilAsync(
+            async () => (await LineAsync(server)).GetProperty("waiting").GetInt32() == waiting,
+            $"{waiting} embeddings requests waiting");
+
+    private static async Task<JsonElement> LineAsync(MaasTestServer server)
+    {
+        using var engines = JsonDocument.Parse(await server.Client.GetStringAsync("/api/v1/llm/engines"));
+        return engines.RootElement.EnumerateArray().Single().GetProperty("embedding_queue").Clone();
+    }
+
+    private static Task<HttpResponseMessage> PostAsync(MaasTestServer server, CancellationToken cancellationToken) =>
+        server.Client.PostAsync("/v1/embeddings", Json(Body), cancellationToken);
+
+    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+}
