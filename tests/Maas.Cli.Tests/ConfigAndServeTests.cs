@@ -59,6 +59,19 @@ public sealed class ConfigAndServeTests(CliServerFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Login_with_nothing_on_stdin_says_no_key_was_read_from_it_and_saves_nothing()
+    {
+        var environment = new Dictionary<string, string?> { ["MAAS_CONFIG"] = ConfigPath };
+        foreach (var stdin in new[] { "", " \n" })
+        {
+            var run = await CliRunner.RunAsync(["login", fixture.Server.BaseAddress.ToString(), "--key-stdin"], environment, stdin);
+            Assert.Contains("no API key was read from standard input", run.AssertFailure(ExitCodes.Auth, "missing_api_key"));
+        }
+
+        Assert.False(File.Exists(ConfigPath));
+    }
+
+    [Fact]
     public async Task A_typed_value_that_does_not_convert_names_the_option_and_what_it_wants_not_a_dotnet_type()
     {
         (string[] Args, string Message)[] cases =
