@@ -113,8 +113,9 @@ public static class ModelsCommands
                 throw new CliException("file_not_found", $"no file {path.FullName}");
             }
 
+            // Checked before the model is created and the file sent.
+            var options = new UploadOptions { Version = parse.GetValue(version), Metadata = ParsePairs(parse.GetValue(metadata), "--metadata") };
             await EnsureModelAsync(client, model, parse.GetValue(task), parse.GetValue(description), ct);
-            var options = new UploadOptions { Version = parse.GetValue(version), Metadata = ParsePairs(parse.GetValue(metadata)) };
             var sessionId = parse.GetValue(resume);
             var created = await ProgressDisplay.RunAsync(parse, $"uploading {path.Name}", path.Length, bytes: true, progress =>
                 parse.GetValue(resumable) || sessionId is not null
@@ -294,8 +295,8 @@ public static class ModelsCommands
         return command;
     }
 
-    /// <summary>Parses repeated key=value options.</summary>
-    public static Dictionary<string, string>? ParsePairs(string[]? pairs)
+    /// <summary>Parses repeated key=value values of <paramref name="option"/>; a value without a key and '=' is a usage error naming the option.</summary>
+    public static Dictionary<string, string>? ParsePairs(string[]? pairs, string option)
     {
         if (pairs is null or { Length: 0 })
         {
@@ -308,7 +309,7 @@ public static class ModelsCommands
             var split = pair.IndexOf('=', StringComparison.Ordinal);
             if (split <= 0)
             {
-                throw new CliException("invalid_metadata", $"'{pair}' is not key=value", ExitCodes.Usage);
+                throw new CliException("usage", $"{option}: '{pair}' is not key=value", ExitCodes.Usage);
             }
 
             result[pair[..split]] = pair[(split + 1)..];
