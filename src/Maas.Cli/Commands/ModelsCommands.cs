@@ -95,7 +95,7 @@ public static class ModelsCommands
     {
         var name = new Argument<string>("model") { Description = "Model name (created when it does not exist)" };
         var file = new Argument<FileInfo>("file") { Description = "The .onnx or .gguf file" };
-        var version = new Option<int?>("--version") { Description = "Version number to use (default: the next one)" };
+        var version = new Option<int?>("--version") { Description = "Version number to use (default: the next one)" }.VersionNumber();
         var alias = new Option<string?>("--alias") { Description = "Point this alias at the new version" };
         var task = new Option<string?>("--task") { Description = "Task of the model, when it is created" };
         var description = new Option<string?>("--description") { Description = "Description of the model, when it is created" };
@@ -210,7 +210,7 @@ public static class ModelsCommands
         var url = new Argument<string>("url") { Description = "http(s):// or hf://owner/repo/path URL of the file" };
         var sha = new Option<string?>("--sha256") { Description = "Expected SHA-256 of the file" };
         var fileName = new Option<string?>("--filename") { Description = "File name in the version (default: the URL's last segment)" };
-        var version = new Option<int?>("--version") { Description = "Version number to use" };
+        var version = new Option<int?>("--version") { Description = "Version number to use" }.VersionNumber();
         var noWait = new Option<bool>("--no-wait") { Description = "Print the job and return without following it" };
         var command = new Command("import", "Import a version from a URL (a server-side job, followed with a progress bar)") { name, url, sha, fileName, version, noWait };
         command.SetAction(async (parse, client, ct) =>
@@ -234,7 +234,7 @@ public static class ModelsCommands
     private static Command Remove()
     {
         var name = new Argument<string>("model") { Description = "Model name" };
-        var version = new Option<int?>("--version") { Description = "Delete only this version" };
+        var version = new Option<int?>("--version") { Description = "Delete only this version" }.VersionNumber();
         var force = new Option<bool>("--force", "-f") { Description = "Also when it has aliases or is in use" };
         var command = new Command("rm", "Delete a model with all its versions, or one version") { name, version, force };
         command.SetAction(async (parse, client, ct) =>
