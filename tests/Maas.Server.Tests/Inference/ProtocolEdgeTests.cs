@@ -173,6 +173,31 @@ public sealed class ProtocolEdgeTests(SmallLimitsFixture fixture) : IClassFixtur
         Assert.Contains("field 2 (parameters[\"version\"].int64_param) has wire type 2", load.Message);
     }
 
+    // gRPC's RepositoryModelLoad ignored Triton's config override (and file: contents) that REST refuses: it loaded the
+    // registry's model as if the override applied. Both now answer with the same message.
+    [Theory]
+    [InlineData("RepositoryModelLoad", "load", "config", """{"max_batch_size": 8}""")]
+    [InlineData("RepositoryModelLoad", "load", "file:1/model.onnx", "b25ueA==")]
+    [InlineData("RepositoryModelUnload", "unload", "config", "{}")]
+    public async Task Repository_config_and_file_parameters_get_the_same_refusal_over_grpc_as_over_rest(string method, string route, string parameter, string value)
+    {
+        var (status, error, _) = await Client.PostJsonAsync($"/v2/repository/models/m/{route}", System.Text.Json.JsonSerializer.Serialize(new { parameters = new Dictionary<string, string> { [parameter] = value } }));
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status} {error}");
+        var rest = error.GetProperty("error").GetString();
+
+        var parameters = new Google.Protobuf.Collections.MapField<string, ModelRepositoryParameter>
+        {
+            [parameter] = parameter == "config" ? new ModelRepositoryParameter { StringParam = value } : new ModelRepositoryParameter { BytesParam = ByteString.FromBase64(value) },
+        };
+        using var grpc = new GrpcTestClient(fixture.Server.GrpcAddress());
+        var (code, message) = method == "RepositoryModelLoad"
+            ? await grpc.CallAsync(method, new RepositoryModelLoadRequest { ModelName = "m", Parameters = { parameters } }, RepositoryModelLoadResponse.Parser) is var l ? (l.Status, l.Message) : default
+            : await grpc.CallAsync(method, new RepositoryModelUnloadRequest { ModelName = "m", Parameters = { parameters } }, RepositoryModelUnloadResponse.Parser) is var u ? (u.Status, u.Message) : default;
+        Assert.True(code == 3, $"status {code} {message}"); // INVALID_ARGUMENT
+        Assert.Equal(rest, message);
+        Assert.Contains($"parameter \"{parameter}\" is not supported", message);
+    }
+
     // Triton's HTTP clients compress request bodies (request_compression_algorithm "gzip" or "deflate"); the JSON
     // header length then counts decoded bytes. Such bodies were read as they came: "malformed JSON ... '0x1F'".
     [Theory]

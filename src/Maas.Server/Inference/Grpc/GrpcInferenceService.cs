@@ -303,6 +303,11 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
 
     private static string? VersionParameter(IDictionary<string, ModelRepositoryParameter> parameters)
     {
+        foreach (var name in parameters.Keys)
+        {
+            RepositoryParameters.CheckSupported(name);
+        }
+
         if (!parameters.TryGetValue("version", out var p))
         {
             return null;
