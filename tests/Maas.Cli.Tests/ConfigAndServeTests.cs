@@ -59,6 +59,39 @@ public sealed class ConfigAndServeTests(CliServerFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Login_with_nothing_on_stdin_says_no_key_was_read_from_it_and_saves_nothing()
+    {
+        var environment = new Dictionary<string, string?> { ["MAAS_CONFIG"] = ConfigPath };
+        foreach (var stdin in new[] { "", " \n" })
+        {
+            var run = await CliRunner.RunAsync(["login", fixture.Server.BaseAddress.ToString(), "--key-stdin"], environment, stdin);
+            Assert.Contains("no API key was read from standard input", run.AssertFailure(ExitCodes.Auth, "missing_api_key"));
+        }
+
+        Assert.False(File.Exists(ConfigPath));
+    }
+
+    [Fact]
+    public async Task A_typed_value_that_does_not_convert_names_the_option_and_what_it_wants_not_a_dotnet_type()
+    {
+        (string[] Args, string Message)[] cases =
+        [
+            (["models", "list", "--limit", "abc"], "--limit: 'abc' is not a whole number"),
+            (["models", "list", "--limit", "99999999999"], "--limit: '99999999999' is out of range (-2147483648 to 2147483647)"),
+            (["chat", "demo-llm", "hi", "--seed", "1.5"], "--seed: '1.5' is not a whole number"),
+            (["train", "--validation", "a tenth"], "--validation: 'a tenth' is not a number"),
+            (["keys", "create", "--scope", "infer", "--expires", "tomorrow"], "--expires: 'tomorrow' is not a date and time"),
+            (["models", "alias", "demo-classifier", "staging", "two"], "<version>: 'two' is not a whole number"),
+        ];
+        foreach (var (args, message) in cases)
+        {
+            var line = (await fixture.RunAsync(args)).AssertFailure(ExitCodes.Usage, "usage");
+            Assert.Contains(message, line);
+            Assert.DoesNotContain("System.", line);
+        }
+    }
+
+    [Fact]
     public async Task Serve_runs_the_server_until_stopped()
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };

@@ -92,6 +92,32 @@ public sealed class ModelCommandTests(CliServerFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Push_with_a_version_that_is_not_a_version_number_is_refused_before_anything_is_sent()
+    {
+        var existing = Names.Unique("badver");
+        await fixture.Client.CreateModelAsync(new Maas.Client.Registry.NewModel(existing));
+        var missing = Names.Unique("badver-new");
+        var file = Path.Combine(_files.Path, "mlp.onnx");
+        await File.WriteAllBytesAsync(file, TestArtifacts.Onnx(seed: 6));
+
+        foreach (var (model, version) in new[] { (existing, "0"), (existing, "-1"), (missing, "0") })
+        {
+            var line = (await fixture.RunAsync("models", "push", model, file, "--version", version)).AssertFailure(ExitCodes.Usage, "usage");
+            Assert.Contains($"--version: '{version}' is not a version number (1, 2, ...)", line);
+        }
+
+        // Nothing reached the server: no version uploaded, no model created on the way.
+        Assert.Empty((await fixture.Client.GetModelAsync(existing)).Versions ?? []);
+        var notCreated = await Assert.ThrowsAsync<Maas.Client.MaasApiException>(() => fixture.Client.GetModelAsync(missing));
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, notCreated.Status);
+
+        // A bad --metadata is refused before the model is created too, naming the option.
+        var metadata = (await fixture.RunAsync("models", "push", missing, file, "--metadata", "source")).AssertFailure(ExitCodes.Usage, "usage");
+        Assert.Contains("--metadata: 'source' is not key=value", metadata);
+        await Assert.ThrowsAsync<Maas.Client.MaasApiException>(() => fixture.Client.GetModelAsync(missing));
+    }
+
+    [Fact]
     public async Task A_resumable_push_sends_chunks_and_ends_with_the_same_bytes()
     {
         var name = Names.Unique("chunks");

@@ -157,6 +157,20 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task A_hyperparameter_without_a_value_is_a_usage_error_naming_hp_and_nothing_is_submitted()
+    {
+        var model = Names.Unique("hp");
+        foreach (var (hp, message) in new[] { ("iterations", "--hp: 'iterations' is not key=value"), ("=5", "--hp: '=5' is not key=value"), ("epochs=many", "--hp epochs=many: the value is not a number") })
+        {
+            var run = await fixture.RunAsync("train", "--model", model, "--dataset", "line", "--task", "regression", "--label", "y", "--hp", hp);
+            Assert.Contains(message, run.AssertFailure(ExitCodes.Usage, "usage"));
+        }
+
+        var jobs = (await fixture.RunAsync("jobs", "list", "--kind", "training", "--json")).Json().AsArray();
+        Assert.DoesNotContain(jobs, j => (string?)j!["model"] == model);
+    }
+
+    [Fact]
     public async Task Optimize_registers_a_float16_version_with_its_report_and_a_bad_method_exits_1()
     {
         var name = Names.Unique("opt");

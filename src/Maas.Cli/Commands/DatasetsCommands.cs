@@ -48,7 +48,7 @@ public static class DatasetsCommands
     private static Command Show()
     {
         var name = new Argument<string>("dataset") { Description = "Dataset name" };
-        var version = new Option<int?>("--version") { Description = "One version with its schema and column statistics (default: the dataset with its versions, and the latest version's schema)" };
+        var version = new Option<int?>("--version") { Description = "One version with its schema and column statistics (default: the dataset with its versions, and the latest version's schema)" }.VersionNumber();
         var command = new Command("show", "A dataset with its versions, and a version's schema and column statistics") { name, version };
         command.SetAction(async (parse, client, ct) =>
         {
@@ -163,7 +163,7 @@ public static class DatasetsCommands
     private static Command Preview()
     {
         var name = new Argument<string>("dataset") { Description = "Dataset name" };
-        var version = new Option<int?>("--version") { Description = "The version (default: the latest)" };
+        var version = new Option<int?>("--version") { Description = "The version (default: the latest)" }.VersionNumber();
         var limit = new Option<int?>("--limit", "-n") { Description = "Rows to show (default 20)" };
         var command = new Command("preview", "The first rows of a dataset version (JSON: {dataset, version, rows_total, columns, rows})") { name, version, limit };
         command.SetAction(async (parse, client, ct) =>
@@ -190,7 +190,7 @@ public static class DatasetsCommands
     private static Command Remove()
     {
         var name = new Argument<string>("dataset") { Description = "Dataset name" };
-        var version = new Option<int?>("--version") { Description = "Delete only this version" };
+        var version = new Option<int?>("--version") { Description = "Delete only this version" }.VersionNumber();
         var force = new Option<bool>("--force") { Description = "Delete even while model versions name it in their lineage" };
         var command = new Command("rm", "Delete a dataset or one version (409 dataset_in_use while models were trained from it, unless --force)") { name, version, force };
         command.SetAction(async (parse, client, ct) =>

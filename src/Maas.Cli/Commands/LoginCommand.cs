@@ -21,6 +21,11 @@ public static class LoginCommand
             if (parse.GetValue(keyStdin))
             {
                 key = (await Console.In.ReadToEndAsync(ct)).Trim();
+                if (key.Length == 0)
+                {
+                    // The generic advice below would tell the user to pass --key-stdin, which they did.
+                    throw new CliException("missing_api_key", "--key-stdin: no API key was read from standard input (pipe it in: maas login --key-stdin < KEYFILE)", ExitCodes.Auth);
+                }
             }
             else if (Environment.GetEnvironmentVariable("MAAS_API_KEY") is { Length: > 0 } fromEnvironment)
             {

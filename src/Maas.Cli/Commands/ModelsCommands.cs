@@ -95,7 +95,7 @@ public static class ModelsCommands
     {
         var name = new Argument<string>("model") { Description = "Model name (created when it does not exist)" };
         var file = new Argument<FileInfo>("file") { Description = "The .onnx or .gguf file" };
-        var version = new Option<int?>("--version") { Description = "Version number to use (default: the next one)" };
+        var version = new Option<int?>("--version") { Description = "Version number to use (default: the next one)" }.VersionNumber();
         var alias = new Option<string?>("--alias") { Description = "Point this alias at the new version" };
         var task = new Option<string?>("--task") { Description = "Task of the model, when it is created" };
         var description = new Option<string?>("--description") { Description = "Description of the model, when it is created" };
@@ -113,8 +113,9 @@ public static class ModelsCommands
                 throw new CliException("file_not_found", $"no file {path.FullName}");
             }
 
+            // Checked before the model is created and the file sent.
+            var options = new UploadOptions { Version = parse.GetValue(version), Metadata = ParsePairs(parse.GetValue(metadata), "--metadata") };
             await EnsureModelAsync(client, model, parse.GetValue(task), parse.GetValue(description), ct);
-            var options = new UploadOptions { Version = parse.GetValue(version), Metadata = ParsePairs(parse.GetValue(metadata)) };
             var sessionId = parse.GetValue(resume);
             var created = await ProgressDisplay.RunAsync(parse, $"uploading {path.Name}", path.Length, bytes: true, progress =>
                 parse.GetValue(resumable) || sessionId is not null
@@ -209,7 +210,7 @@ public static class ModelsCommands
         var url = new Argument<string>("url") { Description = "http(s):// or hf://owner/repo/path URL of the file" };
         var sha = new Option<string?>("--sha256") { Description = "Expected SHA-256 of the file" };
         var fileName = new Option<string?>("--filename") { Description = "File name in the version (default: the URL's last segment)" };
-        var version = new Option<int?>("--version") { Description = "Version number to use" };
+        var version = new Option<int?>("--version") { Description = "Version number to use" }.VersionNumber();
         var noWait = new Option<bool>("--no-wait") { Description = "Print the job and return without following it" };
         var command = new Command("import", "Import a version from a URL (a server-side job, followed with a progress bar)") { name, url, sha, fileName, version, noWait };
         command.SetAction(async (parse, client, ct) =>
@@ -233,7 +234,7 @@ public static class ModelsCommands
     private static Command Remove()
     {
         var name = new Argument<string>("model") { Description = "Model name" };
-        var version = new Option<int?>("--version") { Description = "Delete only this version" };
+        var version = new Option<int?>("--version") { Description = "Delete only this version" }.VersionNumber();
         var force = new Option<bool>("--force", "-f") { Description = "Also when it has aliases or is in use" };
         var command = new Command("rm", "Delete a model with all its versions, or one version") { name, version, force };
         command.SetAction(async (parse, client, ct) =>
@@ -294,8 +295,8 @@ public static class ModelsCommands
         return command;
     }
 
-    /// <summary>Parses repeated key=value options.</summary>
-    public static Dictionary<string, string>? ParsePairs(string[]? pairs)
+    /// <summary>Parses repeated key=value values of <paramref name="option"/>; a value without a key and '=' is a usage error naming the option.</summary>
+    public static Dictionary<string, string>? ParsePairs(string[]? pairs, string option)
     {
         if (pairs is null or { Length: 0 })
         {
@@ -308,7 +309,7 @@ public static class ModelsCommands
             var split = pair.IndexOf('=', StringComparison.Ordinal);
             if (split <= 0)
             {
-                throw new CliException("invalid_metadata", $"'{pair}' is not key=value", ExitCodes.Usage);
+                throw new CliException("usage", $"{option}: '{pair}' is not key=value", ExitCodes.Usage);
             }
 
             result[pair[..split]] = pair[(split + 1)..];

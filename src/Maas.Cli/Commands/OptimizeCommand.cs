@@ -34,7 +34,7 @@ public static class OptimizeCommand
         command.SetAction(async (parse, client, ct) =>
         {
             var options = Options(parse.GetValue(method)!, await OptionsJsonAsync(parse.GetValue(optionsJson), parse.GetValue(optionsFile), ct), parse.GetValue(option), parse.GetValue(fineTune), parse.GetValue(fineTuneEpochs));
-            var thresholds = ModelsCommands.ParsePairs(parse.GetValue(gate))?.ToDictionary(
+            var thresholds = ModelsCommands.ParsePairs(parse.GetValue(gate), "--gate")?.ToDictionary(
                 kv => kv.Key,
                 kv => double.TryParse(kv.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : throw new CliException("usage", $"--gate {kv.Key}={kv.Value}: the value is not a number", ExitCodes.Usage),
                 StringComparer.Ordinal);

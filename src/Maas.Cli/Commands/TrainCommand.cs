@@ -138,7 +138,7 @@ public static class TrainCommand
 
     private static Dictionary<string, double>? Numbers(string[]? pairs, Dictionary<string, double>? from)
     {
-        var parsed = ModelsCommands.ParsePairs(pairs);
+        var parsed = ModelsCommands.ParsePairs(pairs, "--hp");
         if (parsed is null)
         {
             return from;

@@ -114,6 +114,90 @@ public sealed class ProtocolEdgeTests(SmallLimitsFixture fixture) : IClassFixtur
         Assert.Contains($"field {stray[0] >> 3} ({field})", result.Message);
     }
 
+    // Inside the request's messages the parser dropped a field of the wrong wire type the same way (an input's shape
+    // as fixed32, a parameter's bool as 64 bits): the call answered OK without it.
+    public static TheoryData<string, byte[], string, string> NestedStrays() => new()
+    {
+        { "input", [(3 << 3) | 5, 1, 0, 0, 0], "field 3 (inputs[0].shape) has wire type 5", "a varint (wire type 0) or packed (wire type 2)" },
+        { "input", [2 << 3, 1], "field 2 (inputs[0].datatype) has wire type 0", "length-delimited (wire type 2)" },
+        { "input", [5 << 3, 1], "field 5 (inputs[0].contents) has wire type 0", "length-delimited (wire type 2)" },
+        { "input", Field(4, [.. Field(1, "k"u8.ToArray()), .. Field(2, [(1 << 3) | 1, 1, 0, 0, 0, 0, 0, 0, 0])]), "field 1 (inputs[0].parameters[\"k\"].bool_param) has wire type 1", "a varint (wire type 0)" },
+        { "contents", [6 << 3, 1], "field 6 (inputs[0].contents.fp32_contents) has wire type 0", "32-bit (wire type 5) or packed (wire type 2)" },
+        { "output", [1 << 3, 1], "field 1 (outputs[0].name) has wire type 0", "length-delimited (wire type 2)" },
+        { "request", Field(4, [.. Field(1, "priority"u8.ToArray()), .. Field(2, Field(2, [1]))]), "field 2 (parameters[\"priority\"].int64_param) has wire type 2", "a varint (wire type 0)" },
+    };
+
+    [Theory]
+    [MemberData(nameof(NestedStrays))]
+    public async Task A_nested_field_of_the_wrong_wire_type_gets_invalid_argument_naming_its_path(string where, byte[] stray, string field, string expected)
+    {
+        using var grpc = new GrpcTestClient(fixture.Server.GrpcAddress());
+        var result = await grpc.CallRawAsync("ModelInfer", [TypedRequest(where, stray)], ModelInferResponse.Parser);
+        Assert.True(result.Status == 3, $"status {result.Status} {result.Message}"); // INVALID_ARGUMENT
+        Assert.StartsWith($"malformed ModelInferRequest: {field} at byte ", result.Message);
+        Assert.EndsWith($", but it is {expected}", result.Message);
+
+        // Without the stray bytes the same request is served.
+        var clean = await grpc.CallRawAsync("ModelInfer", [TypedRequest(where, [])], ModelInferResponse.Parser);
+        Assert.True(clean.Status == 0, $"status {clean.Status} {clean.Message}");
+    }
+
+    // The check knows the other legal encodings: repeated numbers one by one instead of packed are served.
+    [Fact]
+    public async Task Unpacked_shape_and_contents_are_served()
+    {
+        byte[] input =
+        [
+            .. Field(1, "input"u8.ToArray()), .. Field(2, "FP32"u8.ToArray()),
+            3 << 3, 1, 3 << 3, 4, // shape 1, 4 as two varints
+            .. Field(5, [.. new float[] { 1, 2, 3, 4 }.SelectMany(f => (byte[])[(6 << 3) | 5, .. BitConverter.GetBytes(f)])]),
+        ];
+        using var grpc = new GrpcTestClient(fixture.Server.GrpcAddress());
+        var result = await grpc.CallRawAsync("ModelInfer", [[.. new ModelInferRequest { ModelName = "m" }.ToByteArray(), .. Field(5, input)]], ModelInferResponse.Parser);
+        Assert.True(result.Status == 0, $"status {result.Status} {result.Message}");
+        Assert.Equal(InferenceHost.Floats([1, 2, 3, 4]), result.Single.RawOutputContents[0].ToByteArray());
+    }
+
+    // The other calls' parsers dropped such fields too: a name as a varint asked about the model "".
+    [Fact]
+    public async Task A_field_of_the_wrong_wire_type_in_another_call_gets_invalid_argument()
+    {
+        using var grpc = new GrpcTestClient(fixture.Server.GrpcAddress());
+        var ready = await grpc.CallRawAsync("ModelReady", [[.. new ModelReadyRequest { Name = "m" }.ToByteArray(), 1 << 3, 1]], ModelReadyResponse.Parser);
+        Assert.True(ready.Status == 3, $"status {ready.Status} {ready.Message}");
+        Assert.Contains("malformed ModelReadyRequest: field 1 (name) has wire type 0", ready.Message);
+
+        byte[] version = Field(3, [.. Field(1, "version"u8.ToArray()), .. Field(2, Field(2, [1]))]); // int64_param as length-delimited
+        var load = await grpc.CallRawAsync("RepositoryModelLoad", [[.. new RepositoryModelLoadRequest { ModelName = "m" }.ToByteArray(), .. version]], RepositoryModelLoadResponse.Parser);
+        Assert.True(load.Status == 3, $"status {load.Status} {load.Message}");
+        Assert.Contains("field 2 (parameters[\"version\"].int64_param) has wire type 2", load.Message);
+    }
+
+    // gRPC's RepositoryModelLoad ignored Triton's config override (and file: contents) that REST refuses: it loaded the
+    // registry's model as if the override applied. Both now answer with the same message.
+    [Theory]
+    [InlineData("RepositoryModelLoad", "load", "config", """{"max_batch_size": 8}""")]
+    [InlineData("RepositoryModelLoad", "load", "file:1/model.onnx", "b25ueA==")]
+    [InlineData("RepositoryModelUnload", "unload", "config", "{}")]
+    public async Task Repository_config_and_file_parameters_get_the_same_refusal_over_grpc_as_over_rest(string method, string route, string parameter, string value)
+    {
+        var (status, error, _) = await Client.PostJsonAsync($"/v2/repository/models/m/{route}", System.Text.Json.JsonSerializer.Serialize(new { parameters = new Dictionary<string, string> { [parameter] = value } }));
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status} {error}");
+        var rest = error.GetProperty("error").GetString();
+
+        var parameters = new Google.Protobuf.Collections.MapField<string, ModelRepositoryParameter>
+        {
+            [parameter] = parameter == "config" ? new ModelRepositoryParameter { StringParam = value } : new ModelRepositoryParameter { BytesParam = ByteString.FromBase64(value) },
+        };
+        using var grpc = new GrpcTestClient(fixture.Server.GrpcAddress());
+        var (code, message) = method == "RepositoryModelLoad"
+            ? await grpc.CallAsync(method, new RepositoryModelLoadRequest { ModelName = "m", Parameters = { parameters } }, RepositoryModelLoadResponse.Parser) is var l ? (l.Status, l.Message) : default
+            : await grpc.CallAsync(method, new RepositoryModelUnloadRequest { ModelName = "m", Parameters = { parameters } }, RepositoryModelUnloadResponse.Parser) is var u ? (u.Status, u.Message) : default;
+        Assert.True(code == 3, $"status {code} {message}"); // INVALID_ARGUMENT
+        Assert.Equal(rest, message);
+        Assert.Contains($"parameter \"{parameter}\" is not supported", message);
+    }
+
     // Triton's HTTP clients compress request bodies (request_compression_algorithm "gzip" or "deflate"); the JSON
     // header length then counts decoded bytes. Such bodies were read as they came: "malformed JSON ... '0x1F'".
     [Theory]
@@ -231,6 +315,22 @@ public sealed class ProtocolEdgeTests(SmallLimitsFixture fixture) : IClassFixtur
         var result = await grpc.CallAsync("ModelInfer", request, ModelInferResponse.Parser);
         Assert.Equal(3, result.Status); // INVALID_ARGUMENT
         Assert.Contains("the request parameter \"timeout\" must be a non-negative int64_param or a uint64_param", result.Message);
+    }
+
+    // A length-delimited field (payloads under 128 bytes: a one-byte length).
+    private static byte[] Field(int number, byte[] payload) =>
+        payload.Length < 128 ? [(byte)((number << 3) | 2), (byte)payload.Length, .. payload] : throw new ArgumentException("payload too long", nameof(payload));
+
+    // A request for "m" with typed contents and a requested output, with stray bytes appended to one of its messages.
+    private static byte[] TypedRequest(string where, byte[] stray)
+    {
+        var contents = new InferTensorContents();
+        contents.Fp32Contents.Add([1, 2, 3, 4]);
+        var input = new ModelInferRequest.Types.InferInputTensor { Name = "input", Datatype = "FP32" };
+        input.Shape.Add([1, 4]);
+        byte[] inputBytes = [.. input.ToByteArray(), .. Field(5, [.. contents.ToByteArray(), .. where == "contents" ? stray : []]), .. where == "input" ? stray : []];
+        byte[] output = [.. new ModelInferRequest.Types.InferRequestedOutputTensor { Name = "output" }.ToByteArray(), .. where == "output" ? stray : []];
+        return [.. new ModelInferRequest { ModelName = "m" }.ToByteArray(), .. Field(5, inputBytes), .. Field(6, output), .. where == "request" ? stray : []];
     }
 
     private static ModelInferRequest Request()

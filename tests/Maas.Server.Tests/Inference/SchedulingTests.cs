@@ -207,7 +207,9 @@ public class SchedulingTests : IAsyncLifetime
 
 /// <summary>
 /// The same scheduling behaviour with a thread per connection (<c>Maas:Inference:HttpTransport=threads</c>); among it, a
-/// caller that disconnects while queued leaves the queue (the transport reports the departed client).
+/// caller that disconnects while queued leaves the queue (the transport reports the departed client). The setting is the
+/// main listener's: the inherited gRPC calls (grpc-timeout, RESOURCE_EXHAUSTED) still reach the gRPC listener, a Kestrel
+/// host of its own on sockets, so here they run beside REST requests on connection threads, not on one.
 /// </summary>
 public sealed class SchedulingOnConnectionThreadsTests : SchedulingTests
 {

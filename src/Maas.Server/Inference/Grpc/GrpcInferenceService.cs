@@ -189,6 +189,9 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
             {
                 throw InferenceErrors.Invalid($"malformed {typeof(TRequest).Name}: {ex.Message}");
             }
+
+            // The parser dropped a known field of the wrong wire type as unknown (a load's parameters, a name as a varint).
+            ProtobufWireTypes.Check(buffer.Span, message.Descriptor);
         }
 
         var response = await handler(message);
@@ -300,6 +303,11 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
 
     private static string? VersionParameter(IDictionary<string, ModelRepositoryParameter> parameters)
     {
+        foreach (var name in parameters.Keys)
+        {
+            RepositoryParameters.CheckSupported(name);
+        }
+
         if (!parameters.TryGetValue("version", out var p))
         {
             return null;

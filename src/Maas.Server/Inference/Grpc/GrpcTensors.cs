@@ -94,6 +94,10 @@ internal static class GrpcTensors
     // Splits field 7 off the top-level message; everything else goes to the generated parser.
     private static ModelInferRequest ParseWithoutRaw(ReadOnlySpan<byte> message, List<Range> raws)
     {
+        // The generated parser would drop a known field of the wrong wire type, at any depth (raw_input_contents as a
+        // varint, an input's shape as fixed32): the call would be answered as if it had not been sent.
+        ProtobufWireTypes.Check(message, ModelInferRequest.Descriptor);
+
         byte[]? rest = null;
         var restLength = 0;
         var position = 0;
@@ -102,16 +106,6 @@ internal static class GrpcTensors
             var start = position;
             var tag = GrpcFraming.ReadVarint(message, ref position);
             var wireType = (int)(tag & 7);
-
-            // Every field of ModelInferRequest is length-delimited (strings, messages, a map, bytes). With another wire
-            // type the generated parser would keep it as an unknown field: dropped, and the call answered as if it
-            // had not been sent.
-            if (wireType != 2 && tag >> 3 <= int.MaxValue && ModelInferRequest.Descriptor.FindFieldByNumber((int)(tag >> 3)) is { } known)
-            {
-                throw InferenceErrors.Invalid(
-                    $"malformed ModelInferRequest: field {known.FieldNumber} ({known.Name}) has wire type {wireType} at byte {start}, but it is length-delimited (wire type 2)");
-            }
-
             switch (wireType)
             {
                 case 0:

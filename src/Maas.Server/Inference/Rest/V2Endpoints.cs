@@ -262,9 +262,8 @@ internal static class V2Endpoints
         using var body = await ReadSmallJsonAsync(ctx);
         try
         {
-            // "parameters" of another type was ignored (the latest version loaded or unloaded), and so was Triton's
-            // config override, which has no counterpart here (a model's serving configuration is set with
-            // PUT /api/v1/models/{name}/config): both refused.
+            // "parameters" of another type was ignored (the latest version loaded or unloaded): refused, and so are
+            // Triton's config and file overrides (RepositoryParameters).
             if (body is null || !ObjectBody(body).TryGetProperty("parameters", out var p))
             {
                 return null;
@@ -277,11 +276,7 @@ internal static class V2Endpoints
 
             foreach (var parameter in p.EnumerateObject())
             {
-                if (parameter.Name == "config" || parameter.Name.StartsWith("file:", StringComparison.Ordinal))
-                {
-                    throw InferenceErrors.Invalid(
-                        $"parameter \"{parameter.Name}\" is not supported: models load from the registry with their own serving configuration (set it with PUT /api/v1/models/{{name}}/config)");
-                }
+                RepositoryParameters.CheckSupported(parameter.Name);
             }
 
             if (p.TryGetProperty("version", out var v))
