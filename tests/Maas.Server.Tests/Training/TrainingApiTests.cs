@@ -101,6 +101,43 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
     }
 
     [Fact]
+    public async Task The_generic_job_routes_hold_a_training_job_to_the_training_scopes()
+    {
+        var server = await servers.GetAsync(Db.Sqlite);
+        var tenant = Names.Unique("t");
+        await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        async Task<HttpClient> KeyAsync(string scopes)
+        {
+            var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
+                $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": {{scopes}} }"""))).JsonAsync(HttpStatusCode.Created);
+            return server.CreateClient((string)key["key"]!);
+        }
+
+        using var trainer = await KeyAsync("""["datasets:write", "training:write"]""");
+        using var modelsWriter = await KeyAsync("""["models:write"]""");
+        using var trainingReader = await KeyAsync("""["training:read"]""");
+        var dataset = await DatasetAsync(trainer, Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n"))), "line.csv");
+        using var submitted = await trainer.PostAsync("api/v1/training/jobs", Api.Json($$"""{"model": "{{Names.Unique("line")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));
+        var id = (string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
+
+        // A models:write key (which implies models:read) used to read and cancel training jobs at /api/v1/jobs: a key
+        // given no training scope on purpose could stop the tenant's training. It is now refused before the job's state counts.
+        await (await modelsWriter.DeleteAsync($"api/v1/jobs/{id}")).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
+        await (await modelsWriter.GetAsync($"api/v1/jobs/{id}")).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
+        await (await modelsWriter.GetAsync($"api/v1/jobs/{id}/events")).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
+        var listed = await (await modelsWriter.GetAsync("api/v1/jobs")).JsonAsync(HttpStatusCode.OK);
+        Assert.DoesNotContain(listed["jobs"]!.AsArray(), j => (string?)j!["id"] == id);
+        Assert.False((bool)(await (await trainer.GetAsync($"api/v1/training/jobs/{id}")).JsonAsync(HttpStatusCode.OK))["cancel_requested"]!);
+
+        // A training:read key, refused by these routes before, now sees the job there as on the training routes.
+        Assert.Equal(id, (string?)(await (await trainingReader.GetAsync($"api/v1/jobs/{id}")).JsonAsync(HttpStatusCode.OK))["id"]);
+        var seen = await (await trainingReader.GetAsync("api/v1/jobs?kind=training")).JsonAsync(HttpStatusCode.OK);
+        Assert.Contains(seen["jobs"]!.AsArray(), j => (string?)j!["id"] == id);
+        await (await trainingReader.DeleteAsync($"api/v1/jobs/{id}")).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
+        await WaitAsync(trainer, id);
+    }
+
+    [Fact]
     public async Task A_result_the_registry_refuses_fails_the_job_with_the_registrys_code_not_an_internal_error()
     {
         var server = await servers.GetAsync(Db.Sqlite);
