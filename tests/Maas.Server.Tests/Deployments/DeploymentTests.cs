@@ -179,6 +179,27 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}/versions/2?force=true")).StatusCode);
     }
 
+    [Fact]
+    public async Task A_model_deleted_with_force_takes_its_deployment_along_and_a_new_model_of_that_name_starts_clean()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var model = await ModelAsync(client, 1, 2);
+        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}""");
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}?force=true")).StatusCode);
+
+        // The deployment used to outlive its model: hidden from the API while the model was gone, then routing a new
+        // model of the same name to the old split (version 1 here, not the latest) and refusing a new deployment.
+        await client.CreateModelAsync(model);
+        await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
+        await client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
+        await (await client.GetAsync($"api/v1/deployments/{model}")).ErrorAsync(HttpStatusCode.NotFound, "deployment_not_found");
+        var answer = await InferAsync(client, model);
+        Assert.Equal((200, "2"), (answer.Status, answer.Header));
+        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 2, "percent": 100}]}""");
+        var history = (await (await client.GetAsync($"api/v1/deployments/{model}/history")).JsonAsync(HttpStatusCode.OK))["history"]!.AsArray();
+        Assert.Equal(["create"], history.Select(h => (string?)h!["action"]));
+    }
+
     [Theory]
     [OnSqlite]
     public async Task A_90_10_split_is_counted_within_binomial_bounds_and_every_answer_names_its_version(Db db)
