@@ -138,6 +138,52 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
     }
 
     [Fact]
+    public async Task A_tenant_may_have_only_so_many_jobs_unfinished_and_the_limit_is_reported()
+    {
+        // No worker here: every job stays queued, so the count is exact.
+        await using var server = await MaasTestServer.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Maas:Training:Workers"] = "0",
+            ["Maas:Training:MaxUnfinishedJobsPerTenant"] = "2",
+        });
+        async Task<HttpClient> TenantAsync()
+        {
+            var tenant = Names.Unique("t");
+            await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
+            var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
+                $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["datasets:write", "training:write", "models:write"]}"""))).JsonAsync(HttpStatusCode.Created);
+            return server.CreateClient((string)key["key"]!);
+        }
+
+        using var busy = await TenantAsync();
+        using var other = await TenantAsync();
+        var csv = Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n")));
+        async Task<HttpResponseMessage> SubmitAsync(HttpClient client, string dataset, string model) =>
+            await client.PostAsync("api/v1/training/jobs", Api.Json($$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));
+
+        var dataset = await DatasetAsync(busy, csv, "line.csv");
+        var first = (string)(await (await SubmitAsync(busy, dataset, Names.Unique("m"))).JsonAsync(HttpStatusCode.Accepted))["id"]!;
+        await (await SubmitAsync(busy, dataset, Names.Unique("m"))).JsonAsync(HttpStatusCode.Accepted);
+
+        // Nothing stopped a tenant from queueing jobs without end, ahead of every other tenant's.
+        var refusedModel = Names.Unique("m");
+        var refused = await (await SubmitAsync(busy, dataset, refusedModel)).ErrorAsync(HttpStatusCode.TooManyRequests, "too_many_jobs");
+        Assert.Equal(2, (int)refused["limit"]!);
+        Assert.Contains("Maas:Training:MaxUnfinishedJobsPerTenant", (string?)refused["message"]);
+        await (await busy.GetAsync($"api/v1/models/{refusedModel}")).ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
+
+        // Optimisation jobs count against the same limit.
+        var source = await busy.CreateModelAsync();
+        await busy.UploadAsync(source, TestArtifacts.Onnx(1), "model.onnx");
+        await (await busy.PostAsync($"api/v1/models/{source}/versions/1:optimize", Api.Json("""{"method": "onnx-fp16"}"""))).ErrorAsync(HttpStatusCode.TooManyRequests, "too_many_jobs");
+
+        // Another tenant is not held up; a cancelled job frees its place.
+        await (await SubmitAsync(other, await DatasetAsync(other, csv, "line.csv"), Names.Unique("m"))).JsonAsync(HttpStatusCode.Accepted);
+        await (await busy.DeleteAsync($"api/v1/training/jobs/{first}")).JsonAsync(HttpStatusCode.Accepted);
+        await (await SubmitAsync(busy, dataset, Names.Unique("m"))).JsonAsync(HttpStatusCode.Accepted);
+    }
+
+    [Fact]
     public async Task A_result_the_registry_refuses_fails_the_job_with_the_registrys_code_not_an_internal_error()
     {
         var server = await servers.GetAsync(Db.Sqlite);
