@@ -115,6 +115,13 @@ public sealed class DatasetCatalog(
         DatasetUploadChoices? choices,
         CancellationToken cancellationToken)
     {
+        var table = await ParseStagedAsync(path, format, gzip, choices, cancellationToken).ConfigureAwait(false);
+        return await CommitStagedAsync(name, fileName, format, gzip, path, sha256, size, createdBy, table, cancellationToken).ConfigureAwait(false);
+    }
+
+    // Reads a staged file as the choices say; leaves the file where it is.
+    private async Task<DatasetTable> ParseStagedAsync(string path, DatasetFormat format, bool gzip, DatasetUploadChoices? choices, CancellationToken cancellationToken)
+    {
         // Parsing a large file takes seconds of CPU: on a thread of its own, not one of the pool's that serve requests.
         cancellationToken.ThrowIfCancellationRequested();
         var table = await DedicatedThread.Run("maas-dataset", () => ParseFile(path, format, gzip, ReadOptions(choices?.ImageSize), choices?.Schema)).ConfigureAwait(false);
@@ -123,6 +130,22 @@ public sealed class DatasetCatalog(
             throw RegistryException.Invalid("invalid_dataset", "the file has a header but no rows");
         }
 
+        return table;
+    }
+
+    // Moves a parsed staged file into the artifact store under its SHA-256 and records it as the dataset's next version.
+    private async Task<DatasetVersion> CommitStagedAsync(
+        string name,
+        string fileName,
+        DatasetFormat format,
+        bool gzip,
+        string path,
+        string sha256,
+        long size,
+        string createdBy,
+        DatasetTable table,
+        CancellationToken cancellationToken)
+    {
         var statistics = DatasetStatisticsCalculator.Compute(table);
         await artifacts.CommitAsync(sha256, path, bundle: false, cancellationToken).ConfigureAwait(false);
         try
@@ -224,6 +247,7 @@ public sealed class DatasetCatalog(
             throw RegistryException.Invalid("empty_upload", $"upload '{id}' has no bytes yet");
         }
 
+        var keep = false;
         try
         {
             var (format, gzip) = DatasetFormats.FromFileName(session.FileName)!.Value;
@@ -231,11 +255,28 @@ public sealed class DatasetCatalog(
             var sha256 = await _uploads.Sha256Async(id, length, cancellationToken).ConfigureAwait(false);
             ResumableFiles.CheckSha256(session, sha256);
             await GetAsync(session.Dataset, cancellationToken).ConfigureAwait(false);
-            return await AddStagedVersionAsync(session.Dataset, session.FileName, format, gzip, path, sha256, length, createdBy, choices, cancellationToken).ConfigureAwait(false);
+            DatasetTable table;
+            try
+            {
+                table = await ParseStagedAsync(path, format, gzip, choices, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RegistryException e) when (e.Kind == RegistryErrorKind.Invalid)
+            {
+                // The bytes stay (until DELETE or expiry): a 400 such as a picture of another size without ?image_size= or
+                // a ?schema= type that does not convert is fixed by completing again with other choices, and used to
+                // cost the whole upload.
+                keep = true;
+                throw;
+            }
+
+            return await CommitStagedAsync(session.Dataset, session.FileName, format, gzip, path, sha256, length, createdBy, table, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
-            await DropUploadAsync(id, CancellationToken.None).ConfigureAwait(false);
+            if (!keep)
+            {
+                await DropUploadAsync(id, CancellationToken.None).ConfigureAwait(false);
+            }
         }
     }
 

@@ -237,6 +237,12 @@ public sealed class ModelRegistry : IModelRegistry
             await DeleteArtifactIfUnusedAsync(key, cancellationToken).ConfigureAwait(false);
         }
 
+        foreach (var check in _useChecks)
+        {
+            // Not the caller's token: the model is gone, so what named it must go too even if the caller hung up.
+            await check.ModelDeletedAsync(name, CancellationToken.None).ConfigureAwait(false);
+        }
+
         Raise(new RegistryChange(RegistryChangeKind.ModelDeleted, name));
     }
 

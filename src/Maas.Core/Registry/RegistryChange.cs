@@ -22,9 +22,15 @@ public enum RegistryChangeKind
 /// <summary>One registry change: the model (by its key), and the version or alias it concerns.</summary>
 public sealed record RegistryChange(RegistryChangeKind Kind, string Model, int? Version = null, string? Alias = null);
 
-/// <summary>Lets serving refuse to delete a version it is running ("deployed") unless forced.</summary>
+/// <summary>Lets serving refuse to delete a version it is running ("deployed") unless forced, and drop its hold once a model is gone.</summary>
 public interface IVersionUseCheck
 {
     /// <summary>Why <paramref name="version"/> is in use, or null when it is free to delete.</summary>
     ValueTask<string?> GetUseAsync(ModelVersion version, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Called after the model of key <paramref name="model"/> was deleted (forced past its uses), before the delete
+    /// answers: whatever still names it goes too, so a model created later under the same name starts clean.
+    /// </summary>
+    ValueTask ModelDeletedAsync(string model, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 }

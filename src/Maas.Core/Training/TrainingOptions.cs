@@ -43,6 +43,12 @@ public sealed class TrainingOptions
     /// <summary>The most trials one hyperparameter search may run (default 50).</summary>
     public int MaxSearchTrials { get; set; } = 50;
 
+    /// <summary>
+    /// The most training, fine-tuning and optimisation jobs one tenant may have queued or running (a search's trials
+    /// not counted): the queue is first come, first served, so without it one tenant could hold every worker for days.
+    /// </summary>
+    public int MaxUnfinishedJobsPerTenant { get; set; } = 100;
+
     /// <summary>The problems with these settings, each naming its key.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -75,6 +81,11 @@ public sealed class TrainingOptions
         if (PollMilliseconds is < 10 or > 60_000)
         {
             errors.Add($"{Section}:PollMilliseconds must be between 10 and 60000, not {PollMilliseconds}");
+        }
+
+        if (MaxUnfinishedJobsPerTenant is < 1 or > 1_000_000)
+        {
+            errors.Add($"{Section}:MaxUnfinishedJobsPerTenant must be between 1 and 1000000, not {MaxUnfinishedJobsPerTenant}");
         }
 
         if (MaxSearchTrials is < 1 or > 10_000)

@@ -7,9 +7,24 @@ namespace Maas.Server.Deployments;
 /// <summary>
 /// Tells the registry a version is in use while a deployment names it in its split or shadows: deleting it would leave the
 /// deployment routing calls to a version that no longer exists (every call it picks would be a 404), so it needs force.
+/// A model deleted with force takes its deployment with it.
 /// </summary>
-internal sealed class DeployedVersionUseCheck(IDeploymentStore store) : IVersionUseCheck
+internal sealed class DeployedVersionUseCheck(IDeploymentStore store, DeploymentRouter router) : IVersionUseCheck
 {
+    public async ValueTask ModelDeletedAsync(string model, CancellationToken cancellationToken)
+    {
+        // Left behind, the deployment kept routing the model's name: hidden from its API (no model, so 404), yet a model
+        // created later under that name silently took its split, pinned to the old version numbers.
+        foreach (var deployment in await store.ListAsync(null, cancellationToken).ConfigureAwait(false))
+        {
+            if (deployment.Model == model)
+            {
+                await store.DeleteAsync(deployment.Tenant, deployment.Name, cancellationToken).ConfigureAwait(false);
+                await router.RefreshAsync(force: true, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
     public async ValueTask<string?> GetUseAsync(ModelVersion version, CancellationToken cancellationToken)
     {
         // The database, not the router's copy: another server may have just deployed it.

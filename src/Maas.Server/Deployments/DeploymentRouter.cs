@@ -230,17 +230,18 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
         return context.GetCaller()?.KeyId;
     }
 
-    // A failure of the version: its inference failed (WatchAsync), a 5xx, or a gRPC status that means the server failed.
+    // A failure of the version: its inference failed (WatchAsync), a 5xx, a 404 (the model has a deployment, so the
+    // version it picked is what was not found: deleted with force), or a gRPC status that means the server failed.
     private static bool Failed(HttpContext context)
     {
-        if (context.Response.StatusCode >= 500 || context.Items.ContainsKey(FailedKey))
+        if (context.Response.StatusCode is >= 500 or StatusCodes.Status404NotFound || context.Items.ContainsKey(FailedKey))
         {
             return true;
         }
 
         var trailers = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseTrailersFeature>()?.Trailers;
         var status = trailers is not null && trailers.TryGetValue("grpc-status", out var t) ? t.ToString() : context.Response.Headers["grpc-status"].ToString();
-        return status is "2" or "4" or "13" or "14" or "15";
+        return status is "2" or "4" or "5" or "13" or "14" or "15";
     }
 
     private sealed class InFlight

@@ -114,6 +114,15 @@ public sealed class DeploymentService(
     /// <summary>Applies the analysis loop's decision (actor "system"), audited with its reason; false when another server got there first.</summary>
     public async Task<bool> ApplyAsync(Deployment current, RolloutDecision decision, string reason, CancellationToken cancellationToken)
     {
+        if (decision is RolloutDecision.Advance or RolloutDecision.Promote && current.Canary is { } canary
+            && await UnservableAsync(current.Model, canary, cancellationToken) is { } why)
+        {
+            // A canary deleted with force answers 404, which its window did not count as failures: the rollout used to
+            // go on and promote a version that no longer exists, so every call failed.
+            decision = RolloutDecision.Rollback;
+            reason = $"version {canary} failed step {current.Step + 1}: {why}; all traffic back to version {current.Stable}";
+        }
+
         var now = time.GetUtcNow();
         Deployment next;
         string action;
@@ -179,6 +188,20 @@ public sealed class DeploymentService(
         var deleted = await store.DeleteAsync(current.Tenant, current.Name, cancellationToken);
         await router.RefreshAsync(force: true, cancellationToken);
         return deleted;
+    }
+
+    // Why the registry can no longer serve the version (deleted, or no longer ready), or null when it can.
+    private async Task<string?> UnservableAsync(string model, int version, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var found = await registry.GetVersionAsync(model, version, cancellationToken);
+            return found.Status == VersionStatus.Ready ? null : $"it is {found.Status.ToString().ToLowerInvariant()}, not ready";
+        }
+        catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
+        {
+            return "it no longer exists in the registry (deleted)";
+        }
     }
 
     private static Deployment Promoted(Deployment current, int version, string reason, DateTimeOffset now) => current with

@@ -199,6 +199,7 @@ internal static class FineTuningJobsEndpoints
             Window = o.Window,
             CreatedBy = ApiRequests.Caller(context),
         };
+        await Jobs.JobSubmission.CheckRoomAsync(context, tenant);
         var now = time.GetUtcNow();
         var job = new QueuedJob
         {

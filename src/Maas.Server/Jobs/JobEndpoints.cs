@@ -15,11 +15,34 @@ public static class JobEndpoints
     /// <summary>Maps /jobs routes onto the API group.</summary>
     public static RouteGroupBuilder MapMaasJobs(this RouteGroupBuilder api)
     {
-        api.MapGet("/jobs", ListAsync);
-        api.MapGet("/jobs/{id}", GetAsync);
-        api.MapDelete("/jobs/{id}", CancelAsync);
-        api.MapGet("/jobs/{id}/events", EventsAsync);
+        // A key with the training scopes reaches its training and fine-tuning jobs here too; each job is then held to
+        // the scope of its own kind (ScopesOf), so models:write cannot cancel a training job nor models:read read one.
+        api.MapGet("/jobs", ListAsync).RequireScope(MaasScopes.ModelsRead, MaasScopes.TrainingRead);
+        api.MapGet("/jobs/{id}", GetAsync).RequireScope(MaasScopes.ModelsRead, MaasScopes.TrainingRead);
+        api.MapDelete("/jobs/{id}", CancelAsync).RequireScope(MaasScopes.ModelsWrite, MaasScopes.TrainingWrite);
+        api.MapGet("/jobs/{id}/events", EventsAsync).RequireScope(MaasScopes.ModelsRead, MaasScopes.TrainingRead);
         return api;
+    }
+
+    // Imports and optimisations change models (models:*); training, its search trials and fine-tuning are training:*,
+    // as on their own routes.
+    private static string ScopeOf(string kind, bool write) => kind is "import" or "optimization"
+        ? (write ? MaasScopes.ModelsWrite : MaasScopes.ModelsRead)
+        : (write ? MaasScopes.TrainingWrite : MaasScopes.TrainingRead);
+
+    private static bool HasScopeFor(Caller? caller, string kind, bool write) => caller is null || caller.Has(ScopeOf(kind, write));
+
+    private static void RequireScopeFor(HttpContext context, string kind, bool write)
+    {
+        var caller = context.GetCaller();
+        if (!HasScopeFor(caller, kind, write))
+        {
+            var scope = ScopeOf(kind, write);
+            throw new ApiException(
+                StatusCodes.Status403Forbidden,
+                "insufficient_scope",
+                $"{(write ? "cancelling" : "reading")} a {kind} job needs the scope {scope}; the key has {(caller!.Scopes.Count == 0 ? "none" : string.Join(", ", caller.Scopes))}");
+        }
     }
 
     // Worker-run kinds listed beside the imports (a search's trials are listed under their parent's training job).
@@ -43,7 +66,7 @@ public static class JobEndpoints
         var tenant = caller is null || caller.IsAdmin ? null : caller.Tenant;
         var callerTenant = context.CallerTenant();
         var views = new List<(DateTimeOffset CreatedAt, object View)>();
-        if (kind.Length == 0 || kind == "import")
+        if ((kind.Length == 0 || kind == "import") && HasScopeFor(caller, "import", write: false))
         {
             var list = await jobs.ListAsync(limit, tenant, context.RequestAborted);
             views.AddRange(list.Where(j => Visible(caller, j)).Select(j => (j.CreatedAt, (object)JobResponse.From(j, callerTenant))));
@@ -52,7 +75,7 @@ public static class JobEndpoints
         // Training, optimisation and fine-tuning jobs too, so one list shows every job the caller has.
         if (context.RequestServices.GetService<IJobQueueStore>() is { } store)
         {
-            foreach (var queuedKind in QueuedKinds.Where(k => kind.Length == 0 || k == kind))
+            foreach (var queuedKind in QueuedKinds.Where(k => (kind.Length == 0 || k == kind) && HasScopeFor(caller, k, write: false)))
             {
                 var queued = await store.ListAsync(queuedKind, tenant, limit, 0, context.RequestAborted);
                 views.AddRange(queued.Where(j => VisibleQueued(caller, j)).Select(j => (j.CreatedAt, (object)QueuedJobResponse.From(j, callerTenant))));
@@ -67,10 +90,12 @@ public static class JobEndpoints
         // Worker-run jobs (optimisation, training...) live in the job queue; the same URL shows them.
         if (await QueuedAsync(id, context) is { } queued)
         {
+            RequireScopeFor(context, queued.Kind, write: false);
             return Results.Json(QueuedJobResponse.From(queued, context.CallerTenant()), RegistryJson.Options);
         }
 
         var job = await FindAsync(id, context, jobs);
+        RequireScopeFor(context, job.Kind, write: false);
         return Results.Json(JobResponse.From(job, context.CallerTenant()), RegistryJson.Options);
     }
 
@@ -78,6 +103,7 @@ public static class JobEndpoints
     {
         if (await QueuedAsync(id, context) is { } queued)
         {
+            RequireScopeFor(context, queued.Kind, write: true);
             if (queued.IsFinished)
             {
                 throw new ApiException(StatusCodes.Status409Conflict, "job_finished", $"job '{id}' already ended ({queued.Status.ToString().ToLowerInvariant()})");
@@ -91,6 +117,7 @@ public static class JobEndpoints
         }
 
         var job = await FindAsync(id, context, jobs);
+        RequireScopeFor(context, job.Kind, write: true);
         if (job.IsFinished)
         {
             throw new ApiException(StatusCodes.Status409Conflict, "job_finished", $"job '{id}' already ended ({job.Status.ToString().ToLowerInvariant()})");
@@ -106,6 +133,7 @@ public static class JobEndpoints
     private static async Task<IResult> EventsAsync(string id, HttpContext context)
     {
         var job = await QueuedAsync(id, context) ?? throw NotFound(id);
+        RequireScopeFor(context, job.Kind, write: false);
         var after = (long)(ApiRequests.OptionalInt(context.Request.Query["after"], "after") ?? 0);
         var limit = ApiRequests.OptionalInt(context.Request.Query["limit"], "limit") ?? 100;
         if (limit is < 1 or > 1000 || after < 0)

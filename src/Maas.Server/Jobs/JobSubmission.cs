@@ -3,13 +3,37 @@ using System.Text.Json;
 using Maas.Core.Jobs;
 using Maas.Core.Jobs.Queue;
 using Maas.Core.Registry;
+using Maas.Core.Training;
+using Maas.Server.Errors;
 using Maas.Server.Training;
+using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Jobs;
 
 /// <summary>Puts a checked job spec on the worker queue: a fresh id, the "queued" event, and the local workers woken.</summary>
 internal static class JobSubmission
 {
+    // The kinds a caller submits; a search's trials are its parent's work and do not count again.
+    private static readonly string[] SubmittedKinds = ["training", "optimization", "fine-tune"];
+
+    /// <summary>
+    /// 429 too_many_jobs (with the limit) when <paramref name="tenant"/> already has Maas:Training:MaxUnfinishedJobsPerTenant
+    /// jobs queued or running; checked before a submission changes anything (training creates its model).
+    /// </summary>
+    public static async Task CheckRoomAsync(HttpContext context, string tenant)
+    {
+        var limit = context.RequestServices.GetRequiredService<IOptions<TrainingOptions>>().Value.MaxUnfinishedJobsPerTenant;
+        var unfinished = await context.RequestServices.GetRequiredService<IJobQueueStore>().CountUnfinishedAsync(tenant, SubmittedKinds, context.RequestAborted);
+        if (unfinished >= limit)
+        {
+            throw new ApiException(
+                StatusCodes.Status429TooManyRequests,
+                "too_many_jobs",
+                $"tenant '{RegistryNames.Shorten(tenant)}' already has {unfinished} training, fine-tuning and optimisation jobs queued or running, the limit of Maas:Training:MaxUnfinishedJobsPerTenant ({limit}); submit again when one has ended, or cancel one",
+                new Dictionary<string, object?> { ["limit"] = limit });
+        }
+    }
+
     public static async Task<QueuedJob> EnqueueAsync(
         IJobQueueStore jobs, TrainingWorkers workers, string idPrefix, string kind, string tenant, object spec, string createdBy, DateTimeOffset now, CancellationToken cancellationToken)
     {

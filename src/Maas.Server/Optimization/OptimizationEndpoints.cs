@@ -102,6 +102,7 @@ internal static class OptimizationEndpoints
         var now = time.GetUtcNow();
 
         // The model's owner: the only tenant that may change it (the auth layer checked the caller).
+        await JobSubmission.CheckRoomAsync(context, model.Owner);
         var job = await JobSubmission.EnqueueAsync(jobs, workers, "opt_", OptimizationSpec.Kind, model.Owner, spec, spec.CreatedBy, now, context.RequestAborted);
         var response = QueuedJobResponse.From(job, context.CallerTenant());
         context.Response.Headers.Location = response.Url;

@@ -182,6 +182,8 @@ internal static class TrainingEndpoints
             }
         }
 
+        await Jobs.JobSubmission.CheckRoomAsync(context, caller?.Tenant ?? tenant);
+
         // The result goes into the caller's tenant's model of that name: the job names it by its key.
         await EnsureModelAsync(context, registry, body.Model, tenant, task, body.Visibility);
         var spec = new TrainingSpec

@@ -82,6 +82,31 @@ public sealed class SqlJobQueueStore : IJobQueueStore
     }
 
     /// <inheritdoc />
+    public async Task<int> CountUnfinishedAsync(string tenant, IReadOnlyList<string> kinds, CancellationToken cancellationToken)
+    {
+        if (kinds.Count == 0)
+        {
+            return 0;
+        }
+
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        // Kinds spelled out as parameters, as in ClaimAsync.
+        var parameters = new DynamicParameters(new { Tenant = tenant });
+        for (var i = 0; i < kinds.Count; i++)
+        {
+            parameters.Add($"Kind{i}", kinds[i]);
+        }
+
+        var names = string.Join(", ", Enumerable.Range(0, kinds.Count).Select(i => $"@Kind{i}"));
+        var count = await connection.ExecuteScalarAsync<long>(Command(
+            $"SELECT COUNT(*) FROM queued_jobs WHERE tenant = @Tenant AND status IN ('queued', 'running') AND kind IN ({names})",
+            parameters,
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return (int)count;
+    }
+
+    /// <inheritdoc />
     public async Task<QueuedJob?> ClaimAsync(IReadOnlyList<string> kinds, string worker, DateTimeOffset leaseUntil, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);

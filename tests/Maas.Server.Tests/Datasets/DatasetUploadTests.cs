@@ -120,6 +120,26 @@ public sealed class DatasetUploadTests(ServerPerDb servers) : IClassFixture<Serv
         await (await client.PostAsync($"api/v1/datasets/{name}/versions?upload={id}", null)).ErrorAsync(HttpStatusCode.NotFound, "upload_not_found");
     }
 
+    [Fact]
+    public async Task A_completion_refused_for_its_choices_keeps_the_bytes_for_another_try()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var name = await CreateDatasetAsync(client);
+        var csv = Csv(30);
+        var id = await SessionAsync(client, name, "retry.csv", csv.Length);
+        Assert.Equal(HttpStatusCode.NoContent, (await PatchAsync(client, name, id, 0, new ByteArrayContent(csv))).StatusCode);
+
+        // A type that does not convert is the caller's choice, not the bytes' fault: the session used to be dropped here,
+        // so fixing the query meant uploading the whole file again.
+        var refused = await (await client.PostAsync($"api/v1/datasets/{name}/versions?upload={id}&schema=label:boolean", null)).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        Assert.Contains("column 'label'", (string?)refused["message"]);
+        Assert.Equal(csv.Length, await OffsetAsync(client, name, id));
+
+        var version = await (await client.PostAsync($"api/v1/datasets/{name}/versions?upload={id}&schema=label:string", null)).JsonAsync(HttpStatusCode.Created);
+        Assert.Equal(30, (int)version["rows"]!);
+        await (await client.GetAsync($"api/v1/datasets/{name}/uploads/{id}")).ErrorAsync(HttpStatusCode.NotFound, "upload_not_found");
+    }
+
     [Theory]
     [OnSqlite]
     public async Task Wrong_offsets_and_sizes_get_4xx_in_the_error_format_and_limits_are_reported(Db db)

@@ -179,6 +179,74 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}/versions/2?force=true")).StatusCode);
     }
 
+    [Fact]
+    public async Task A_model_deleted_with_force_takes_its_deployment_along_and_a_new_model_of_that_name_starts_clean()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var model = await ModelAsync(client, 1, 2);
+        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}""");
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}?force=true")).StatusCode);
+
+        // The deployment used to outlive its model: hidden from the API while the model was gone, then routing a new
+        // model of the same name to the old split (version 1 here, not the latest) and refusing a new deployment.
+        await client.CreateModelAsync(model);
+        await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
+        await client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
+        await (await client.GetAsync($"api/v1/deployments/{model}")).ErrorAsync(HttpStatusCode.NotFound, "deployment_not_found");
+        var answer = await InferAsync(client, model);
+        Assert.Equal((200, "2"), (answer.Status, answer.Header));
+        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 2, "percent": 100}]}""");
+        var history = (await (await client.GetAsync($"api/v1/deployments/{model}/history")).JsonAsync(HttpStatusCode.OK))["history"]!.AsArray();
+        Assert.Equal(["create"], history.Select(h => (string?)h!["action"]));
+    }
+
+    [Fact]
+    public async Task A_canary_deleted_with_force_is_rolled_back_rather_than_promoted()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var model = await ModelAsync(client, 1, 1);
+        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}], "plan": {"steps": [50, 100], "dwell_seconds": 0, "min_requests": 3} }""");
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}/versions/2?force=true")).StatusCode);
+
+        // The canary's calls now fail (404); no plan threshold is set, so only the check before a step catches it. It
+        // used to advance and promote version 2, after which every call failed.
+        JsonNode? deployment = null;
+        await WaitUntilAsync(
+            async () =>
+            {
+                await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => InferAsync(client, model)));
+                deployment = await GetAsync(client, model);
+                return (string?)deployment["state"] != "active";
+            },
+            "the rollout ends");
+        Assert.Equal("rolled-back", (string?)deployment!["state"]);
+        Assert.Contains("version 2 failed step 1: it no longer exists", (string?)deployment["reason"]);
+        Assert.Equal("""[{"version":1,"percent":100}]""", deployment["traffic"]!.ToJsonString());
+        var answers = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => InferAsync(client, model)));
+        Assert.All(answers, a => Assert.Equal((200, "1"), (a.Status, a.Header)));
+    }
+
+    [Fact]
+    public async Task A_canary_deleted_with_force_counts_its_404s_as_errors()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var model = await ModelAsync(client, 1, 1);
+        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}], "plan": {"steps": [50, 100], "dwell_seconds": 3600, "min_requests": 3, "max_error_rate": 0.05} }""");
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}/versions/2?force=true")).StatusCode);
+
+        // Its 404s used to count as answers, so the error-rate check never fired: half the calls failed for the whole dwell.
+        JsonNode? deployment = null;
+        await WaitUntilAsync(
+            async () =>
+            {
+                await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => InferAsync(client, model)));
+                deployment = await GetAsync(client, model);
+                return (string?)deployment["state"] == "rolled-back";
+            },
+            "the canary is rolled back on its error rate");
+        Assert.Contains("version 2 failed step 1: error rate", (string?)deployment!["reason"]);
+    }
+
     [Theory]
     [OnSqlite]
     public async Task A_90_10_split_is_counted_within_binomial_bounds_and_every_answer_names_its_version(Db db)

@@ -101,6 +101,89 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
     }
 
     [Fact]
+    public async Task The_generic_job_routes_hold_a_training_job_to_the_training_scopes()
+    {
+        var server = await servers.GetAsync(Db.Sqlite);
+        var tenant = Names.Unique("t");
+        await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        async Task<HttpClient> KeyAsync(string scopes)
+        {
+            var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
+                $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": {{scopes}} }"""))).JsonAsync(HttpStatusCode.Created);
+            return server.CreateClient((string)key["key"]!);
+        }
+
+        using var trainer = await KeyAsync("""["datasets:write", "training:write"]""");
+        using var modelsWriter = await KeyAsync("""["models:write"]""");
+        using var trainingReader = await KeyAsync("""["training:read"]""");
+        var dataset = await DatasetAsync(trainer, Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n"))), "line.csv");
+        using var submitted = await trainer.PostAsync("api/v1/training/jobs", Api.Json($$"""{"model": "{{Names.Unique("line")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));
+        var id = (string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
+
+        // A models:write key (which implies models:read) used to read and cancel training jobs at /api/v1/jobs: a key
+        // given no training scope on purpose could stop the tenant's training. It is now refused before the job's state counts.
+        await (await modelsWriter.DeleteAsync($"api/v1/jobs/{id}")).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
+        await (await modelsWriter.GetAsync($"api/v1/jobs/{id}")).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
+        await (await modelsWriter.GetAsync($"api/v1/jobs/{id}/events")).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
+        var listed = await (await modelsWriter.GetAsync("api/v1/jobs")).JsonAsync(HttpStatusCode.OK);
+        Assert.DoesNotContain(listed["jobs"]!.AsArray(), j => (string?)j!["id"] == id);
+        Assert.False((bool)(await (await trainer.GetAsync($"api/v1/training/jobs/{id}")).JsonAsync(HttpStatusCode.OK))["cancel_requested"]!);
+
+        // A training:read key, refused by these routes before, now sees the job there as on the training routes.
+        Assert.Equal(id, (string?)(await (await trainingReader.GetAsync($"api/v1/jobs/{id}")).JsonAsync(HttpStatusCode.OK))["id"]);
+        var seen = await (await trainingReader.GetAsync("api/v1/jobs?kind=training")).JsonAsync(HttpStatusCode.OK);
+        Assert.Contains(seen["jobs"]!.AsArray(), j => (string?)j!["id"] == id);
+        await (await trainingReader.DeleteAsync($"api/v1/jobs/{id}")).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
+        await WaitAsync(trainer, id);
+    }
+
+    [Fact]
+    public async Task A_tenant_may_have_only_so_many_jobs_unfinished_and_the_limit_is_reported()
+    {
+        // No worker here: every job stays queued, so the count is exact.
+        await using var server = await MaasTestServer.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Maas:Training:Workers"] = "0",
+            ["Maas:Training:MaxUnfinishedJobsPerTenant"] = "2",
+        });
+        async Task<HttpClient> TenantAsync()
+        {
+            var tenant = Names.Unique("t");
+            await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
+            var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
+                $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["datasets:write", "training:write", "models:write"]}"""))).JsonAsync(HttpStatusCode.Created);
+            return server.CreateClient((string)key["key"]!);
+        }
+
+        using var busy = await TenantAsync();
+        using var other = await TenantAsync();
+        var csv = Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n")));
+        async Task<HttpResponseMessage> SubmitAsync(HttpClient client, string dataset, string model) =>
+            await client.PostAsync("api/v1/training/jobs", Api.Json($$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));
+
+        var dataset = await DatasetAsync(busy, csv, "line.csv");
+        var first = (string)(await (await SubmitAsync(busy, dataset, Names.Unique("m"))).JsonAsync(HttpStatusCode.Accepted))["id"]!;
+        await (await SubmitAsync(busy, dataset, Names.Unique("m"))).JsonAsync(HttpStatusCode.Accepted);
+
+        // Nothing stopped a tenant from queueing jobs without end, ahead of every other tenant's.
+        var refusedModel = Names.Unique("m");
+        var refused = await (await SubmitAsync(busy, dataset, refusedModel)).ErrorAsync(HttpStatusCode.TooManyRequests, "too_many_jobs");
+        Assert.Equal(2, (int)refused["limit"]!);
+        Assert.Contains("Maas:Training:MaxUnfinishedJobsPerTenant", (string?)refused["message"]);
+        await (await busy.GetAsync($"api/v1/models/{refusedModel}")).ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
+
+        // Optimisation jobs count against the same limit.
+        var source = await busy.CreateModelAsync();
+        await busy.UploadAsync(source, TestArtifacts.Onnx(1), "model.onnx");
+        await (await busy.PostAsync($"api/v1/models/{source}/versions/1:optimize", Api.Json("""{"method": "onnx-fp16"}"""))).ErrorAsync(HttpStatusCode.TooManyRequests, "too_many_jobs");
+
+        // Another tenant is not held up; a cancelled job frees its place.
+        await (await SubmitAsync(other, await DatasetAsync(other, csv, "line.csv"), Names.Unique("m"))).JsonAsync(HttpStatusCode.Accepted);
+        await (await busy.DeleteAsync($"api/v1/training/jobs/{first}")).JsonAsync(HttpStatusCode.Accepted);
+        await (await SubmitAsync(busy, dataset, Names.Unique("m"))).JsonAsync(HttpStatusCode.Accepted);
+    }
+
+    [Fact]
     public async Task A_result_the_registry_refuses_fails_the_job_with_the_registrys_code_not_an_internal_error()
     {
         var server = await servers.GetAsync(Db.Sqlite);

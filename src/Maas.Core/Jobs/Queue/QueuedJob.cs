@@ -120,6 +120,9 @@ public interface IJobQueueStore
     /// <summary>One job, or null.</summary>
     Task<QueuedJob?> GetAsync(string id, CancellationToken cancellationToken);
 
+    /// <summary>How many of <paramref name="tenant"/>'s jobs of <paramref name="kinds"/> are queued or running.</summary>
+    Task<int> CountUnfinishedAsync(string tenant, IReadOnlyList<string> kinds, CancellationToken cancellationToken);
+
     /// <summary>Jobs of a kind, newest first; only the tenant's when <paramref name="tenant"/> is given.</summary>
     Task<IReadOnlyList<QueuedJob>> ListAsync(string kind, string? tenant, int limit, int offset, CancellationToken cancellationToken);
 
