@@ -693,8 +693,21 @@ public sealed class ModelRegistry : IModelRegistry
     /// <inheritdoc />
     public async Task<ModelVersion> CompleteUploadAsync(string id, IReadOnlyList<string> otherSessionIds, NewVersionOptions options, CancellationToken cancellationToken)
     {
+        // A caller's mistake, refused before any session is used up: dropping the id without a word hid it.
+        if (otherSessionIds.Contains(id, StringComparer.Ordinal))
+        {
+            throw RegistryException.Invalid(
+                "invalid_upload",
+                $"files lists upload '{RegistryNames.Shorten(id)}', the upload being completed; it is the version's main file already, so list only the other uploads (such as external-data files)");
+        }
+
+        if (otherSessionIds.GroupBy(o => o, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
+        {
+            throw RegistryException.Invalid("invalid_upload", $"files lists upload '{RegistryNames.Shorten(twice.Key)}' more than once");
+        }
+
         var ids = new List<string> { id };
-        ids.AddRange(otherSessionIds.Where(o => o != id).Distinct(StringComparer.Ordinal));
+        ids.AddRange(otherSessionIds);
         var locks = new List<IDisposable>();
         try
         {
