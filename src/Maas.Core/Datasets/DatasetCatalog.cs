@@ -7,11 +7,13 @@ namespace Maas.Core.Datasets;
 /// <summary>
 /// The rules of datasets over a store and the artifact store: names, uploads parsed and described before they are
 /// kept, files content-addressed like model artifacts, deletes refused while a model version's lineage names them.
+/// Uploads are held to the storage limits of <paramref name="models"/>: one quota per tenant over models and datasets.
 /// </summary>
 public sealed class DatasetCatalog(
     IDatasetStore store,
     IArtifactStore artifacts,
     IRegistryStore registry,
+    ModelRegistry models,
     StagingArea staging,
     DatasetOptions options,
     TimeProvider? time = null)
@@ -73,11 +75,12 @@ public sealed class DatasetCatalog(
     /// </summary>
     public async Task<DatasetVersion> AddVersionAsync(string name, string fileName, Stream content, string createdBy, CancellationToken cancellationToken, DatasetUploadChoices? choices = null)
     {
-        await GetAsync(name, cancellationToken).ConfigureAwait(false);
+        var dataset = await GetAsync(name, cancellationToken).ConfigureAwait(false);
         RegistryNames.ValidateFilePath(fileName);
         var (format, gzip) = DatasetFormats.FromFileName(fileName)
             ?? throw RegistryException.Invalid("unsupported_format", $"'{RegistryNames.Shorten(fileName)}' has no dataset extension; use {DatasetFormats.Accepted}");
 
+        var (limit, overLimit) = await models.StorageLimitAsync(dataset.Owner, options.MaxUploadBytes, cancellationToken).ConfigureAwait(false);
         var folder = staging.CreateDraftFolder();
         try
         {
@@ -88,7 +91,14 @@ public sealed class DatasetCatalog(
             {
                 await using (var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous))
                 {
-                    size = await HashingCopy.CopyAsync(content, file, hash, options.MaxUploadBytes, null, cancellationToken, options.MaxUploadBytes).ConfigureAwait(false);
+                    try
+                    {
+                        size = await HashingCopy.CopyAsync(content, file, hash, limit, null, cancellationToken, options.MaxUploadBytes).ConfigureAwait(false);
+                    }
+                    catch (RegistryException e) when (e.Kind == RegistryErrorKind.TooLarge && overLimit is not null)
+                    {
+                        throw overLimit(); // the quota or the disk's floor stopped it, not the size limit
+                    }
                 }
 
                 sha256 = Convert.ToHexStringLower(hash.GetHashAndReset());
@@ -178,7 +188,8 @@ public sealed class DatasetCatalog(
 
     /// <summary>
     /// Opens a resumable upload of <paramref name="fileName"/> into dataset <paramref name="name"/>; refused when the
-    /// announced size is over the limit or the tenant has too many open (429 too_many_upload_sessions).
+    /// announced size is over the limit or the tenant's storage room (507), or the tenant has too many open (429
+    /// too_many_upload_sessions).
     /// </summary>
     public async Task<DatasetUploadSession> CreateUploadAsync(string name, string fileName, long? totalBytes, string? sha256, string createdBy, CancellationToken cancellationToken)
     {
@@ -189,6 +200,7 @@ public sealed class DatasetCatalog(
         await PrepareUploadsAsync(cancellationToken).ConfigureAwait(false);
         var open = await store.CountUploadSessionsAsync(dataset.Owner, cancellationToken).ConfigureAwait(false);
         ResumableFiles.CheckRoom(dataset.Owner, open, options.MaxUploadSessionsPerTenant, "dataset uploads", $"{DatasetOptions.Section}:MaxUploadSessionsPerTenant");
+        await CheckStorageAsync(dataset.Owner, totalBytes ?? 0, cancellationToken).ConfigureAwait(false);
         var now = _time.GetUtcNow();
         var session = new DatasetUploadSession
         {
@@ -235,7 +247,8 @@ public sealed class DatasetCatalog(
 
     /// <summary>
     /// Turns a full session into the dataset's next version, exactly as a raw upload of the same bytes would be
-    /// (parsed, described, content-addressed). The session is used up whatever the outcome, as the registry's are.
+    /// (parsed, described, content-addressed; 507 past the tenant's storage room). The session is used up whatever the
+    /// outcome, as the registry's are, except a 400 of reading the file, which other choices may mend.
     /// </summary>
     public async Task<DatasetVersion> CompleteUploadAsync(string id, string createdBy, DatasetUploadChoices? choices, CancellationToken cancellationToken)
     {
@@ -254,7 +267,8 @@ public sealed class DatasetCatalog(
             var path = _uploads.PathOf(id);
             var sha256 = await _uploads.Sha256Async(id, length, cancellationToken).ConfigureAwait(false);
             ResumableFiles.CheckSha256(session, sha256);
-            await GetAsync(session.Dataset, cancellationToken).ConfigureAwait(false);
+            var dataset = await GetAsync(session.Dataset, cancellationToken).ConfigureAwait(false);
+            await CheckStorageAsync(dataset.Owner, length, cancellationToken).ConfigureAwait(false);
             DatasetTable table;
             try
             {
@@ -277,6 +291,16 @@ public sealed class DatasetCatalog(
             {
                 await DropUploadAsync(id, CancellationToken.None).ConfigureAwait(false);
             }
+        }
+    }
+
+    // 507 when a version of this many bytes would take the tenant past its storage quota or the disk below its floor.
+    private async Task CheckStorageAsync(string owner, long bytes, CancellationToken cancellationToken)
+    {
+        var (room, overLimit) = await models.StorageLimitAsync(owner, options.MaxUploadBytes, cancellationToken).ConfigureAwait(false);
+        if (bytes > room)
+        {
+            throw overLimit?.Invoke() ?? HashingCopy.TooLarge(options.MaxUploadBytes);
         }
     }
 

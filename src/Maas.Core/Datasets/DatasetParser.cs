@@ -62,7 +62,7 @@ public static class DatasetParser
 
     private static DatasetTable ParseDelimited(Stream input, char separator)
     {
-        using var reader = new StreamReader(input, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16, leaveOpen: true);
+        using var reader = DatasetText.Open(input);
         var records = new DelimitedReader(reader, separator);
         string[]? header;
         try
@@ -71,7 +71,7 @@ public static class DatasetParser
         }
         catch (DecoderFallbackException)
         {
-            throw new DatasetFormatException("line 1: the file is not UTF-8 text");
+            throw DatasetText.NotText(reader, 1);
         }
 
         // Only a missing or blank first line is an empty file; a header of blank names (",,") is a header without names.
@@ -92,7 +92,7 @@ public static class DatasetParser
             }
             catch (DecoderFallbackException)
             {
-                throw new DatasetFormatException($"line {records.Line}: the file is not UTF-8 text");
+                throw DatasetText.NotText(reader, records.Line);
             }
 
             if (fields is null)
@@ -237,7 +237,7 @@ public static class DatasetParser
 
     private static DatasetTable ParseJsonLines(Stream input)
     {
-        using var reader = new StreamReader(input, new UTF8Encoding(false, throwOnInvalidBytes: true), true, 1 << 16, leaveOpen: true);
+        using var reader = DatasetText.Open(input);
         var names = new List<string>();
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
         var rows = new List<Cell?[]>();
@@ -251,7 +251,7 @@ public static class DatasetParser
             }
             catch (DecoderFallbackException)
             {
-                throw new DatasetFormatException($"line {lineNumber + 1}: the file is not UTF-8 text");
+                throw DatasetText.NotText(reader, lineNumber + 1);
             }
 
             if (line is null)

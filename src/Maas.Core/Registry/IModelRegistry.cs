@@ -73,7 +73,10 @@ public interface IModelRegistry
     /// <summary>Appends a chunk that must start at the session's current offset (else offset_mismatch).</summary>
     Task<UploadSession> AppendUploadAsync(string id, long offset, Stream chunk, CancellationToken cancellationToken);
 
-    /// <summary>Turns finished sessions (the model file plus its external data files) into a ready version.</summary>
+    /// <summary>
+    /// Turns finished sessions (the model file plus its external data files) into a ready version; 400 invalid_upload,
+    /// with every session left as it was, when <paramref name="otherSessionIds"/> names <paramref name="id"/> or one upload twice.
+    /// </summary>
     Task<ModelVersion> CompleteUploadAsync(string id, IReadOnlyList<string> otherSessionIds, NewVersionOptions options, CancellationToken cancellationToken);
 
     /// <summary>Abandons a session and its bytes.</summary>

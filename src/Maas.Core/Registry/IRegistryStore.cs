@@ -88,7 +88,10 @@ public interface IRegistryStore
     /// <summary>Deletes a session row.</summary>
     Task DeleteUploadSessionAsync(string id, CancellationToken cancellationToken);
 
-    /// <summary>The bytes of every version (ready or being written) of the models <paramref name="owner"/> owns.</summary>
+    /// <summary>
+    /// The bytes a tenant's storage quota counts: every version (ready or being written) of the models
+    /// <paramref name="owner"/> owns, and every version of the datasets it owns.
+    /// </summary>
     Task<long> GetOwnerStorageBytesAsync(string owner, CancellationToken cancellationToken);
 
     /// <summary>The open upload sessions on models <paramref name="owner"/> owns.</summary>

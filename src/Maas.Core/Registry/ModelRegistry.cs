@@ -253,7 +253,7 @@ public sealed class ModelRegistry : IModelRegistry
     {
         var owner = await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
         await ValidateOptionsAsync(options, cancellationToken).ConfigureAwait(false);
-        var (limit, overLimit) = await StorageLimitAsync(owner.Owner, cancellationToken).ConfigureAwait(false);
+        var (limit, overLimit) = await StorageLimitAsync(owner.Owner, _options.MaxUploadBytes, cancellationToken).ConfigureAwait(false);
         var number = await _store.ReserveVersionAsync(owner.Id, options.Version, options.CreatedBy, Now, cancellationToken).ConfigureAwait(false);
         string folder;
         try
@@ -276,24 +276,26 @@ public sealed class ModelRegistry : IModelRegistry
     public Func<string, CancellationToken, ValueTask<long?>>? TenantStorageQuotas { get; init; }
 
     /// <summary>
-    /// How many bytes a new version of a model of <paramref name="tenant"/> may have now: the configured maximum, or
-    /// less when the tenant's storage quota or the disk's free space above its floor leaves less (with the error that
-    /// names that limit). Throws 507 when nothing is left.
+    /// How many bytes a new model version or dataset version of <paramref name="tenant"/> may have now:
+    /// <paramref name="maxBytes"/> (the upload limit of its kind), or less when the tenant's storage quota (its models
+    /// and datasets together) or the disk's free space above its floor leaves less, with the error that names that
+    /// limit (null when <paramref name="maxBytes"/> is what limits). Throws 507 when nothing is left.
     /// </summary>
-    private async Task<(long Limit, Func<RegistryException>? OverLimit)> StorageLimitAsync(string tenant, CancellationToken cancellationToken)
+    public async Task<(long Limit, Func<RegistryException>? OverLimit)> StorageLimitAsync(string tenant, long maxBytes, CancellationToken cancellationToken)
     {
-        var limit = _options.MaxUploadBytes;
+        var limit = maxBytes;
         Func<RegistryException>? overLimit = null;
         var own = TenantStorageQuotas is { } quotas ? await quotas(tenant, cancellationToken).ConfigureAwait(false) : null;
         var quota = own ?? _options.TenantStorageQuotaBytes;
         if (quota > 0)
         {
+            // The one count of a tenant's stored bytes: its model versions and dataset versions.
             var used = await _store.GetOwnerStorageBytesAsync(tenant, cancellationToken).ConfigureAwait(false);
             var source = own is null ? $"{RegistryOptions.Section}:TenantStorageQuotaBytes" : "the tenant's limits.storage_quota_bytes";
             RegistryException QuotaExceeded() => new(
                 RegistryErrorKind.InsufficientStorage,
                 "storage_quota_exceeded",
-                $"tenant '{tenant}' would go past its storage quota of {quota} bytes ({source}); its models hold {used} bytes",
+                $"tenant '{tenant}' would go past its storage quota of {quota} bytes ({source}); its models and datasets hold {used} bytes",
                 new Dictionary<string, object?> { ["limit_bytes"] = quota, ["used_bytes"] = used });
             if (used >= quota)
             {
@@ -655,7 +657,7 @@ public sealed class ModelRegistry : IModelRegistry
         var owner = await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
         var open = await _store.CountUploadSessionsAsync(owner.Owner, cancellationToken).ConfigureAwait(false);
         ResumableFiles.CheckRoom(owner.Owner, open, _options.MaxUploadSessionsPerTenant, "upload sessions", $"{RegistryOptions.Section}:MaxUploadSessionsPerTenant");
-        var (room, overLimit) = await StorageLimitAsync(owner.Owner, cancellationToken).ConfigureAwait(false);
+        var (room, overLimit) = await StorageLimitAsync(owner.Owner, _options.MaxUploadBytes, cancellationToken).ConfigureAwait(false);
         if (totalBytes > room)
         {
             throw overLimit?.Invoke() ?? HashingCopy.TooLarge(_options.MaxUploadBytes);
@@ -699,8 +701,21 @@ public sealed class ModelRegistry : IModelRegistry
     /// <inheritdoc />
     public async Task<ModelVersion> CompleteUploadAsync(string id, IReadOnlyList<string> otherSessionIds, NewVersionOptions options, CancellationToken cancellationToken)
     {
+        // A caller's mistake, refused before any session is used up: dropping the id without a word hid it.
+        if (otherSessionIds.Contains(id, StringComparer.Ordinal))
+        {
+            throw RegistryException.Invalid(
+                "invalid_upload",
+                $"files lists upload '{RegistryNames.Shorten(id)}', the upload being completed; it is the version's main file already, so list only the other uploads (such as external-data files)");
+        }
+
+        if (otherSessionIds.GroupBy(o => o, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
+        {
+            throw RegistryException.Invalid("invalid_upload", $"files lists upload '{RegistryNames.Shorten(twice.Key)}' more than once");
+        }
+
         var ids = new List<string> { id };
-        ids.AddRange(otherSessionIds.Where(o => o != id).Distinct(StringComparer.Ordinal));
+        ids.AddRange(otherSessionIds);
         var locks = new List<IDisposable>();
         try
         {

@@ -24,6 +24,7 @@ public static class DatasetExtensions
             sp.GetRequiredService<IDatasetStore>(),
             sp.GetRequiredService<IArtifactStore>(),
             sp.GetRequiredService<IRegistryStore>(),
+            sp.GetRequiredService<ModelRegistry>(),
             sp.GetRequiredService<StagingArea>(),
             sp.GetRequiredService<IOptions<DatasetOptions>>().Value,
             sp.GetService<TimeProvider>()));

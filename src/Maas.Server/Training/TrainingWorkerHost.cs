@@ -63,7 +63,7 @@ public static class TrainingWorkerHost
         var staging = new StagingArea(Path.Combine(dataDir, "tmp", "staging"));
         var registry = new ModelRegistry(store, artifacts, staging, Bind<RegistryOptions>(RegistryOptions.Section));
         var datasetStore = new SqlDatasetStore(store.Dialect);
-        var datasets = new DatasetCatalog(datasetStore, artifacts, store, staging, Bind<DatasetOptions>(DatasetOptions.Section));
+        var datasets = new DatasetCatalog(datasetStore, artifacts, store, registry, staging, Bind<DatasetOptions>(DatasetOptions.Section));
         var fineTuningHandler = new FineTuning.FineTuningJobHandler(registry, artifacts, fineTuning, host.Services.GetRequiredService<ILogger<FineTuning.FineTuningJobHandler>>());
         var queue = new SqlJobQueueStore(store.Dialect);
         var optimization = new Maas.Optimization.OptimizationJobHandler(registry, datasets, optimizationOptions);

@@ -766,7 +766,10 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         return await connection.ExecuteScalarAsync<long>(Command(
-            "SELECT COALESCE(SUM(v.size_bytes), 0) FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.owner = @Owner",
+            """
+            SELECT (SELECT COALESCE(SUM(v.size_bytes), 0) FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.owner = @Owner)
+                + (SELECT COALESCE(SUM(v.size_bytes), 0) FROM dataset_versions v JOIN datasets d ON d.name = v.dataset WHERE d.owner = @Owner)
+            """,
             new { Owner = owner },
             null,
             cancellationToken)).ConfigureAwait(false);

@@ -25,6 +25,71 @@ public sealed class DatasetParserTests
         Assert.Null(table.Rows[2][2]);
     }
 
+    public static TheoryData<string, bool> Encodings => new()
+    {
+        { "utf-8", false }, { "utf-8", true }, { "utf-16LE", true }, { "utf-16BE", true }, { "utf-32LE", true }, { "utf-32BE", true },
+    };
+
+    [Theory]
+    [MemberData(nameof(Encodings))]
+    public void Text_files_with_a_byte_order_mark_are_read_in_its_encoding_plain_or_gzipped(string name, bool mark)
+    {
+        var encoding = Encoding.GetEncoding(name);
+        byte[] Bytes(string text) => (mark ? encoding.GetPreamble() : []).Concat(encoding.GetBytes(text)).ToArray();
+
+        // Accents, a character outside the BMP (a surrogate pair in UTF-16) and CRLF line ends.
+        var csv = Bytes("name,city\r\nZoë,Kraków\r\n\U0001F600,\"a, b\"\r\n");
+        foreach (var gzip in new[] { false, true })
+        {
+            var table = DatasetParser.Parse(new MemoryStream(gzip ? Gzip(csv) : csv), DatasetFormat.Csv, gzip);
+            Assert.Equal(["name", "city"], table.Columns.Select(c => c.Name));
+            Assert.Equal(2, table.Rows.Count);
+            Assert.Equal("Kraków", table.Rows[0][1]);
+            Assert.Equal("\U0001F600", table.Rows[1][0]);
+            Assert.Equal("a, b", table.Rows[1][1]);
+        }
+
+        var tsv = DatasetParser.Parse(new MemoryStream(Bytes("x\ty\n1\té\n")), DatasetFormat.Tsv, false);
+        Assert.Equal("é", tsv.Rows.Single()[1]);
+        var jsonl = DatasetParser.Parse(new MemoryStream(Bytes("{\"x\": 1, \"y\": \"ü\"}\n")), DatasetFormat.JsonLines, false);
+        Assert.Equal("ü", jsonl.Rows.Single()[1]);
+    }
+
+    [Fact]
+    public void Utf16_that_is_not_text_or_has_no_byte_order_mark_is_refused_saying_so()
+    {
+        // A lone surrogate used to become U+FFFD without a word, where bad UTF-8 was refused.
+        var lone = Encoding.Unicode.GetPreamble().Concat(Encoding.Unicode.GetBytes("a,b\n1,2\n")).Concat(new byte[] { 0x00, 0xD8, (byte)',', 0, (byte)'3', 0, (byte)'\n', 0 }).ToArray();
+        var error = Assert.Throws<DatasetFormatException>(() => DatasetParser.Parse(new MemoryStream(lone), DatasetFormat.Csv, false)).Message;
+        Assert.Contains("the file is not valid UTF-16 (little endian) text", error, StringComparison.Ordinal);
+
+        var odd = Encoding.BigEndianUnicode.GetPreamble().Concat(Encoding.BigEndianUnicode.GetBytes("{\"a\": 1}\n")).Append((byte)'{').ToArray();
+        Assert.Contains("not valid UTF-16 (big endian) text", Assert.Throws<DatasetFormatException>(() => DatasetParser.Parse(new MemoryStream(odd), DatasetFormat.JsonLines, false)).Message, StringComparison.Ordinal);
+
+        // Without a byte order mark it was read as UTF-8 full of NULs: column names with NULs, or a count of fields.
+        foreach (var encoding in new[] { Encoding.Unicode, Encoding.BigEndianUnicode })
+        {
+            foreach (var (text, format) in new[] { ("a,b\n1,2\n", DatasetFormat.Csv), ("label\ncat\n", DatasetFormat.Csv), ("{\"a\": 1}\n", DatasetFormat.JsonLines) })
+            {
+                var message = Assert.Throws<DatasetFormatException>(() => DatasetParser.Parse(new MemoryStream(encoding.GetBytes(text)), format, false)).Message;
+                Assert.Contains("line 1: the file starts with NUL bytes; it looks like UTF-16 without a byte order mark", message, StringComparison.Ordinal);
+            }
+        }
+
+        Assert.Contains("the file is not valid UTF-8 text", Assert.Throws<DatasetFormatException>(() => DatasetParser.Parse(new MemoryStream([(byte)'a', (byte)'\n', 0xFF, (byte)'\n']), DatasetFormat.Csv, false)).Message, StringComparison.Ordinal);
+    }
+
+    private static byte[] Gzip(byte[] bytes)
+    {
+        using var output = new MemoryStream();
+        using (var gzip = new GZipStream(output, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            gzip.Write(bytes);
+        }
+
+        return output.ToArray();
+    }
+
     [Fact]
     public void Bad_files_name_the_line_or_record()
     {

@@ -62,6 +62,30 @@ public sealed class DatasetApiTests(ServerPerDb servers) : IClassFixture<ServerP
 
     [Theory]
     [OnSqlite]
+    public async Task A_utf16_csv_with_a_byte_order_mark_is_read_as_its_text_and_one_without_gets_400_saying_so(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var name = Names.Unique("ds");
+        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        const string csv = "city,temp\r\nKraków,3.5\r\nZürich,-1\r\n";
+        foreach (var encoding in new[] { Encoding.Unicode, Encoding.BigEndianUnicode })
+        {
+            var bytes = encoding.GetPreamble().Concat(encoding.GetBytes(csv)).ToArray();
+            var version = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(bytes, "cities.csv"))).JsonAsync(HttpStatusCode.Created);
+            Assert.Equal(2, (int)version["rows"]!);
+            Assert.Equal(["city:string", "temp:number"], version["schema"]!.AsArray().Select(c => $"{c!["name"]}:{c["type"]}"));
+            var preview = await (await client.GetAsync($"api/v1/datasets/{name}/versions/{version["version"]}/preview")).JsonAsync(HttpStatusCode.OK);
+            Assert.Equal("Kraków", (string?)preview["rows"]![0]!["city"]);
+            Assert.Equal(-1, (double)preview["rows"]![1]!["temp"]!);
+        }
+
+        var unmarked = Encoding.Unicode.GetBytes(csv);
+        var error = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(unmarked, "cities.csv"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        Assert.Contains("line 1: the file starts with NUL bytes; it looks like UTF-16 without a byte order mark. Save it as UTF-8, or UTF-16 or UTF-32 with a byte order mark", (string?)error["message"], StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [OnSqlite]
     public async Task Bad_files_get_400_naming_the_line_and_nothing_is_kept(Db db)
     {
         var client = (await servers.GetAsync(db)).Client;

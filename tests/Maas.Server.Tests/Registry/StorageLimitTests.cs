@@ -1,7 +1,11 @@
+using System.Globalization;
 using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
 using Maas.Core.Tenancy;
 using Maas.Server.Tests.Support;
 using Maas.Server.Tests.Tenancy;
+using Maas.Testing;
 
 namespace Maas.Server.Tests.Registry;
 
@@ -50,6 +54,98 @@ public sealed class StorageLimitTests
 
             await writer.UploadAsync(name, TestArtifacts.Onnx(seed: 83), "model.onnx");
         }
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task Datasets_share_the_tenants_storage_quota_with_models_and_past_it_get_the_same_507(Db db)
+    {
+        var onnx = TestArtifacts.Onnx(seed: 88);
+        var first = CsvOfAtLeast(onnx.Length); // a dataset version as big as a model version
+        var quota = onnx.Length + first.Length + (onnx.Length / 2); // one of each fits, and not much more
+        await using var database = await TestDatabase.CreateAsync(db);
+        await using var host = await TenancyHost.StartAsync(
+            new Dictionary<string, string?> { ["Maas:Registry:TenantStorageQuotaBytes"] = quota.ToString(CultureInfo.InvariantCulture) },
+            database);
+        var (_, _, writer) = await host.TenantWithKeyAsync(MaasScopes.ModelsWrite, MaasScopes.DatasetsWrite);
+        using (writer)
+        {
+            var model = await writer.CreateModelAsync();
+            await writer.UploadAsync(model, onnx, "model.onnx");
+            var dataset = Names.Unique("ds");
+            await (await writer.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{dataset}}"}"""))).JsonAsync(HttpStatusCode.Created);
+            await (await writer.PostAsync($"api/v1/datasets/{dataset}/versions", MaasTestServer.Artifact(first, "first.csv"))).JsonAsync(HttpStatusCode.Created);
+            var used = onnx.Length + first.Length;
+
+            void IsQuotaError(JsonNode error)
+            {
+                Assert.Equal(quota, (long?)error["limit_bytes"]);
+                Assert.Equal(used, (long?)error["used_bytes"]);
+                Assert.Contains($"storage quota of {quota} bytes (Maas:Registry:TenantStorageQuotaBytes); its models and datasets hold {used} bytes", (string?)error["message"], StringComparison.Ordinal);
+            }
+
+            // The dataset's bytes count for a model upload: without them a second model version would fit.
+            using (var secondModel = await writer.PostAsync($"api/v1/models/{model}/versions", MaasTestServer.Artifact(TestArtifacts.Onnx(seed: 89), "model.onnx")))
+            {
+                IsQuotaError(await secondModel.ErrorAsync(HttpStatusCode.InsufficientStorage, "storage_quota_exceeded"));
+            }
+
+            // A dataset version past the quota is refused as a model version is: raw, announced, and completed.
+            var second = CsvOfAtLeast(onnx.Length, start: 1000);
+            using (var raw = await writer.PostAsync($"api/v1/datasets/{dataset}/versions", MaasTestServer.Artifact(second, "second.csv")))
+            {
+                IsQuotaError(await raw.ErrorAsync(HttpStatusCode.InsufficientStorage, "storage_quota_exceeded"));
+            }
+
+            using (var announced = await writer.PostAsync($"api/v1/datasets/{dataset}/uploads", Api.Json($$"""{"filename": "second.csv", "size": {{second.Length}}}""")))
+            {
+                IsQuotaError(await announced.ErrorAsync(HttpStatusCode.InsufficientStorage, "storage_quota_exceeded"));
+            }
+
+            string session;
+            using (var opened = await writer.PostAsync($"api/v1/datasets/{dataset}/uploads", Api.Json("""{"filename": "second.csv"}""")))
+            {
+                session = (string)(await opened.JsonAsync(HttpStatusCode.Created))["id"]!;
+            }
+
+            var chunk = new HttpRequestMessage(HttpMethod.Patch, $"api/v1/datasets/{dataset}/uploads/{session}") { Content = new ByteArrayContent(second) };
+            chunk.Headers.Add("Upload-Offset", "0");
+            using (var sent = await writer.SendAsync(chunk))
+            {
+                Assert.Equal(HttpStatusCode.NoContent, sent.StatusCode);
+            }
+
+            using (var completed = await writer.PostAsync($"api/v1/datasets/{dataset}/versions?upload={session}", null))
+            {
+                IsQuotaError(await completed.ErrorAsync(HttpStatusCode.InsufficientStorage, "storage_quota_exceeded"));
+            }
+
+            using (var versions = await writer.GetAsync($"api/v1/datasets/{dataset}/versions"))
+            {
+                Assert.Single((await versions.JsonAsync(HttpStatusCode.OK))["versions"]!.AsArray());
+            }
+
+            // Deleting the dataset version frees its bytes for either kind.
+            using (var deleted = await writer.DeleteAsync($"api/v1/datasets/{dataset}/versions/1"))
+            {
+                Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+            }
+
+            await (await writer.PostAsync($"api/v1/datasets/{dataset}/versions", MaasTestServer.Artifact(second, "second.csv"))).JsonAsync(HttpStatusCode.Created);
+        }
+    }
+
+    // A CSV of at least that many bytes, its values from start on (so two of them differ).
+    private static byte[] CsvOfAtLeast(int bytes, int start = 0)
+    {
+        var text = new StringBuilder("x,label\n");
+        for (var i = start; text.Length < bytes; i++)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"{i},{(i % 2 == 0 ? "even" : "odd")}\n");
+        }
+
+        return Encoding.UTF8.GetBytes(text.ToString());
     }
 
     [Fact]
@@ -183,8 +279,22 @@ public sealed class StorageLimitTests
             Assert.Contains($"free-space floor of {floor} bytes (Maas:Registry:MinFreeDiskBytes)", (string?)error["message"], StringComparison.Ordinal);
         }
 
-        using var session = await client.PostAsync($"api/v1/models/{name}/uploads", Api.Json("""{"filename": "model.onnx"}"""));
-        await session.ErrorAsync(HttpStatusCode.InsufficientStorage, "insufficient_storage");
+        using (var session = await client.PostAsync($"api/v1/models/{name}/uploads", Api.Json("""{"filename": "model.onnx"}""")))
+        {
+            await session.ErrorAsync(HttpStatusCode.InsufficientStorage, "insufficient_storage");
+        }
+
+        // Dataset versions are stored on the same disk and held to the same floor.
+        var dataset = Names.Unique("ds");
+        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{dataset}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        using (var upload = await client.PostAsync($"api/v1/datasets/{dataset}/versions", MaasTestServer.Artifact(CsvOfAtLeast(100), "data.csv")))
+        {
+            var error = await upload.ErrorAsync(HttpStatusCode.InsufficientStorage, "insufficient_storage");
+            Assert.Equal(floor, (long?)error["floor_bytes"]);
+        }
+
+        using var datasetSession = await client.PostAsync($"api/v1/datasets/{dataset}/uploads", Api.Json("""{"filename": "data.csv"}"""));
+        await datasetSession.ErrorAsync(HttpStatusCode.InsufficientStorage, "insufficient_storage");
     }
 
     [Fact]

@@ -219,6 +219,42 @@ public sealed class UploadSessionTests(ServerPerDb servers) : IClassFixture<Serv
         await badName.ErrorAsync(HttpStatusCode.BadRequest, "invalid_filename");
     }
 
+    [Theory]
+    [OnSqlite]
+    public async Task Completing_with_the_uploads_own_id_or_one_id_twice_in_files_is_400_and_uses_nothing_up(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var name = await client.CreateModelAsync();
+        using var folder = new TempDirectory();
+        var (modelPath, dataPath) = TestArtifacts.OnnxWithExternalData(folder.Path, seed: 6);
+        var model = await File.ReadAllBytesAsync(modelPath);
+        var data = await File.ReadAllBytesAsync(dataPath);
+        var modelSession = await CreateSessionAsync(client, name, "mlp.onnx", model.Length);
+        var dataSession = await CreateSessionAsync(client, name, "mlp.weights", data.Length);
+        (await PatchAsync(client, modelSession, 0, new ByteArrayContent(model))).Dispose();
+        (await PatchAsync(client, dataSession, 0, new ByteArrayContent(data))).Dispose();
+
+        // The upload's own id used to be dropped without a word, and so was an id given twice.
+        using (var itself = await client.PostAsync($"api/v1/uploads/{modelSession}/complete", Api.Json($$"""{"files": ["{{modelSession}}", "{{dataSession}}"]}""")))
+        {
+            var error = await itself.ErrorAsync(HttpStatusCode.BadRequest, "invalid_upload");
+            Assert.Contains($"files lists upload '{modelSession}', the upload being completed", (string?)error["message"], StringComparison.Ordinal);
+        }
+
+        using (var twice = await client.PostAsync($"api/v1/uploads/{modelSession}/complete", Api.Json($$"""{"files": ["{{dataSession}}", "{{dataSession}}"]}""")))
+        {
+            var error = await twice.ErrorAsync(HttpStatusCode.BadRequest, "invalid_upload");
+            Assert.Contains($"files lists upload '{dataSession}' more than once", (string?)error["message"], StringComparison.Ordinal);
+        }
+
+        // Both sessions are still there, whole, and complete as they should.
+        Assert.Equal(model.Length, await OffsetAsync(client, modelSession));
+        Assert.Equal(data.Length, await OffsetAsync(client, dataSession));
+        using var completed = await client.PostAsync($"api/v1/uploads/{modelSession}/complete", Api.Json($$"""{"files": ["{{dataSession}}"]}"""));
+        var version = await completed.JsonAsync(HttpStatusCode.Created);
+        Assert.Equal(["mlp.onnx", "mlp.weights"], version["files"]!.AsArray().Select(f => (string?)f!["path"]));
+    }
+
     /// <summary>A request body that stops after <c>failAfter</c> bytes and, once told to break, fails like a dropped connection.</summary>
     internal sealed class FailingStream(byte[] bytes, int failAfter) : Stream
     {
