@@ -470,15 +470,11 @@ internal static class OpenAiRequestReader
                 _ => throw LlmException.Invalid($"'{contentPath}' must be a string or an array of text parts", contentPath),
             };
 
-            // OpenAI refuses a user turn that says nothing (400); other roles may be empty (a tool that printed nothing).
+            // OpenAI refuses a user turn with no parts (400 empty_array) but takes an empty string, as vLLM and Ollama do
+            // (clients send "" for a turn that says nothing); other roles may be empty (a tool that printed nothing).
             if (role == "user" && c.ValueKind == JsonValueKind.Array && c.GetArrayLength() == 0)
             {
                 throw LlmException.Invalid($"'{contentPath}' must hold at least one text part", contentPath, "empty_array");
-            }
-
-            if (role == "user" && c.ValueKind == JsonValueKind.String && content.Length == 0)
-            {
-                throw LlmException.Invalid($"'{contentPath}' must not be empty", contentPath, "empty_string");
             }
         }
         else if (role != "assistant")
