@@ -90,7 +90,8 @@ public interface IRegistryStore
 
     /// <summary>
     /// The bytes a tenant's storage quota counts: every version (ready or being written) of the models
-    /// <paramref name="owner"/> owns, and every version of the datasets it owns.
+    /// <paramref name="owner"/> owns, every version of the datasets it owns, and every file it uploaded through
+    /// OpenAI's files API (<c>/v1/files</c>).
     /// </summary>
     Task<long> GetOwnerStorageBytesAsync(string owner, CancellationToken cancellationToken);
 

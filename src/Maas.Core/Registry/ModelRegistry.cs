@@ -276,10 +276,10 @@ public sealed class ModelRegistry : IModelRegistry
     public Func<string, CancellationToken, ValueTask<long?>>? TenantStorageQuotas { get; init; }
 
     /// <summary>
-    /// How many bytes a new model version or dataset version of <paramref name="tenant"/> may have now:
-    /// <paramref name="maxBytes"/> (the upload limit of its kind), or less when the tenant's storage quota (its models
-    /// and datasets together) or the disk's free space above its floor leaves less, with the error that names that
-    /// limit (null when <paramref name="maxBytes"/> is what limits). Throws 507 when nothing is left.
+    /// How many bytes a new model version, dataset version or uploaded file of <paramref name="tenant"/> may have now:
+    /// <paramref name="maxBytes"/> (the upload limit of its kind), or less when the tenant's storage quota (its models,
+    /// datasets and files together) or the disk's free space above its floor leaves less, with the error that names
+    /// that limit (null when <paramref name="maxBytes"/> is what limits). Throws 507 when nothing is left.
     /// </summary>
     public async Task<(long Limit, Func<RegistryException>? OverLimit)> StorageLimitAsync(string tenant, long maxBytes, CancellationToken cancellationToken)
     {
@@ -289,13 +289,13 @@ public sealed class ModelRegistry : IModelRegistry
         var quota = own ?? _options.TenantStorageQuotaBytes;
         if (quota > 0)
         {
-            // The one count of a tenant's stored bytes: its model versions and dataset versions.
+            // The one count of a tenant's stored bytes: its model versions, dataset versions and uploaded files.
             var used = await _store.GetOwnerStorageBytesAsync(tenant, cancellationToken).ConfigureAwait(false);
             var source = own is null ? $"{RegistryOptions.Section}:TenantStorageQuotaBytes" : "the tenant's limits.storage_quota_bytes";
             RegistryException QuotaExceeded() => new(
                 RegistryErrorKind.InsufficientStorage,
                 "storage_quota_exceeded",
-                $"tenant '{tenant}' would go past its storage quota of {quota} bytes ({source}); its models and datasets hold {used} bytes",
+                $"tenant '{tenant}' would go past its storage quota of {quota} bytes ({source}); its models, datasets and files hold {used} bytes",
                 new Dictionary<string, object?> { ["limit_bytes"] = quota, ["used_bytes"] = used });
             if (used >= quota)
             {

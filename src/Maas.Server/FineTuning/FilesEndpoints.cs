@@ -48,7 +48,7 @@ internal static class FilesEndpoints
         return file;
     }
 
-    private static async Task<IResult> UploadAsync(HttpContext context, IFineTuningFileStore files, IArtifactStore artifacts, IOptions<FineTuningOptions> options, IOptions<MaasOptions> maas, TimeProvider time)
+    private static async Task<IResult> UploadAsync(HttpContext context, IFineTuningFileStore files, IArtifactStore artifacts, ModelRegistry registry, IOptions<FineTuningOptions> options, IOptions<MaasOptions> maas, TimeProvider time)
     {
         var o = options.Value;
         var request = context.Request;
@@ -63,6 +63,11 @@ internal static class FilesEndpoints
         {
             throw new OpenAiApiError(StatusCodes.Status413PayloadTooLarge, $"the upload is {request.ContentLength} bytes; files may have at most {o.MaxFileBytes} bytes (Maas:FineTuning:MaxFileBytes)", "file", "file_too_large");
         }
+
+        // Files count against the tenant's storage quota with its models and datasets (the one check, the one sum):
+        // a tenant already at it is refused before its body is read, a file bigger than what is left once it is in.
+        var tenant = context.CallerTenant();
+        var (room, overLimit) = await registry.StorageLimitAsync(tenant, o.MaxFileBytes, context.RequestAborted);
 
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
         {
@@ -112,6 +117,11 @@ internal static class FilesEndpoints
             throw new OpenAiApiError(StatusCodes.Status413PayloadTooLarge, $"the file is {upload.Length} bytes; files may have at most {o.MaxFileBytes} bytes (Maas:FineTuning:MaxFileBytes)", "file", "file_too_large");
         }
 
+        if (overLimit is not null && upload.Length > room)
+        {
+            throw overLimit();
+        }
+
         var filename = Path.GetFileName(upload.FileName);
         if (string.IsNullOrWhiteSpace(filename) || filename.Length > 256)
         {
@@ -152,7 +162,7 @@ internal static class FilesEndpoints
         var file = new FineTuningFile
         {
             Id = "file-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)),
-            Tenant = context.CallerTenant(),
+            Tenant = tenant,
             Filename = filename,
             Purpose = purpose,
             Bytes = content.Length,

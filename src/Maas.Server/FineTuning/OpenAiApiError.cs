@@ -37,6 +37,14 @@ internal sealed class OpenAiApiError(int status, string message, string? param, 
         {
             return Body(StatusCodes.Status400BadRequest, "invalid_request_error", e.Message, null, e.Code);
         }
+        catch (Maas.Core.Registry.RegistryException e) when (e.Kind == Maas.Core.Registry.RegistryErrorKind.InsufficientStorage)
+        {
+            // The tenant's storage quota is a quota like its token quotas: 429 insufficient_quota as on the rest of
+            // /v1 (507 is not OpenAI's); the server's own disk below its floor is the server's trouble: 503.
+            return e.Code == "storage_quota_exceeded"
+                ? Body(StatusCodes.Status429TooManyRequests, "insufficient_quota", e.Message, null, e.Code, e.Details)
+                : Body(StatusCodes.Status503ServiceUnavailable, "server_error", e.Message, null, e.Code, e.Details);
+        }
         catch (Exception e) when (e is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
         {
             context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Maas.FineTuning")
@@ -45,6 +53,15 @@ internal sealed class OpenAiApiError(int status, string message, string? param, 
         }
     }
 
-    private static IResult Body(int status, string type, string message, string? param, string code) =>
-        Results.Json(new { error = new { message, type, param, code } }, Maas.Server.Errors.ReadableErrorJson.SerializerOptions, statusCode: status);
+    // Details (such as limit_bytes and used_bytes) go beside OpenAI's four fields, as the limits' 429s add theirs.
+    private static IResult Body(int status, string type, string message, string? param, string code, IReadOnlyDictionary<string, object?>? details = null)
+    {
+        var error = new Dictionary<string, object?> { ["message"] = message, ["type"] = type, ["param"] = param, ["code"] = code };
+        foreach (var (name, value) in details ?? new Dictionary<string, object?>())
+        {
+            error.TryAdd(name, value);
+        }
+
+        return Results.Json(new Dictionary<string, object?> { ["error"] = error }, Maas.Server.Errors.ReadableErrorJson.SerializerOptions, statusCode: status);
+    }
 }

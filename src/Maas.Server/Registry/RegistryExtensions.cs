@@ -45,10 +45,8 @@ public static class RegistryExtensions
             sp.GetRequiredService<IOptions<ServingLimits>>().Value)
         {
             // An admin may give a tenant its own quota in its limits (cached with the tenant's other limits).
-            TenantStorageQuotas = async (tenant, cancellationToken) =>
-                sp.GetService<Auth.ApiKeyAuthenticator>() is { } keys
-                    ? (await keys.GetTenantLimitsAsync(tenant, cancellationToken)).StorageQuotaBytes
-                    : null,
+            TenantStorageQuotas = StorageQuotasFromLimits(async (tenant, cancellationToken) =>
+                sp.GetService<Auth.ApiKeyAuthenticator>() is { } keys ? await keys.GetTenantLimitsAsync(tenant, cancellationToken) : null),
         });
         services.AddSingleton<IModelRegistry>(sp => sp.GetRequiredService<ModelRegistry>());
         services.AddSingleton(sp =>
@@ -82,6 +80,14 @@ public static class RegistryExtensions
         services.AddSingleton<IReadinessCheck, RegistryReadiness>();
         return builder;
     }
+
+    /// <summary>
+    /// <see cref="ModelRegistry.TenantStorageQuotas"/> from a tenant's limits: its own <c>storage_quota_bytes</c> when an
+    /// admin set one, else null (the server-wide quota). The server reads the limits through its key cache, a separate
+    /// training worker (<see cref="Training.TrainingWorkerHost"/>) straight from the tenancy store; both apply this.
+    /// </summary>
+    internal static Func<string, CancellationToken, ValueTask<long?>> StorageQuotasFromLimits(Func<string, CancellationToken, ValueTask<UsageLimits?>> limitsOf) =>
+        async (tenant, cancellationToken) => (await limitsOf(tenant, cancellationToken))?.StorageQuotaBytes;
 
     /// <summary>Maps the registry and job routes under /api/v1, with JSON errors and a JSON 404 for unknown routes.</summary>
     public static IEndpointRouteBuilder MapMaasRegistry(this IEndpointRouteBuilder app)

@@ -7,6 +7,7 @@ using Maas.Storage;
 using Maas.Storage.Datasets;
 using Maas.Storage.Jobs;
 using Maas.Storage.Sql;
+using Maas.Storage.Tenancy;
 using Maas.Training;
 
 namespace Maas.Server.Training;
@@ -61,7 +62,14 @@ public static class TrainingWorkerHost
         await store.MigrateAsync(CancellationToken.None);
         var artifacts = StorageFactory.CreateArtifactStore(artifactOptions, dataDir);
         var staging = new StagingArea(Path.Combine(dataDir, "tmp", "staging"));
-        var registry = new ModelRegistry(store, artifacts, staging, Bind<RegistryOptions>(RegistryOptions.Section));
+        var tenancy = new SqlTenancyStore(store.Dialect);
+        var registry = new ModelRegistry(store, artifacts, staging, Bind<RegistryOptions>(RegistryOptions.Section))
+        {
+            // The server's per-tenant quotas: a tenant's own storage_quota_bytes holds for what a worker registers too
+            // (read from the database at each registration: a worker has no key cache to keep it in).
+            TenantStorageQuotas = Registry.RegistryExtensions.StorageQuotasFromLimits(async (tenant, cancellationToken) =>
+                (await tenancy.GetTenantAsync(tenant, cancellationToken))?.Limits),
+        };
         var datasetStore = new SqlDatasetStore(store.Dialect);
         var datasets = new DatasetCatalog(datasetStore, artifacts, store, registry, staging, Bind<DatasetOptions>(DatasetOptions.Section));
         var fineTuningHandler = new FineTuning.FineTuningJobHandler(registry, artifacts, fineTuning, host.Services.GetRequiredService<ILogger<FineTuning.FineTuningJobHandler>>());

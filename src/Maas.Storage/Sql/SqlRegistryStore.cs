@@ -769,6 +769,7 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
             """
             SELECT (SELECT COALESCE(SUM(v.size_bytes), 0) FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.owner = @Owner)
                 + (SELECT COALESCE(SUM(v.size_bytes), 0) FROM dataset_versions v JOIN datasets d ON d.name = v.dataset WHERE d.owner = @Owner)
+                + (SELECT COALESCE(SUM(f.bytes), 0) FROM openai_files f WHERE f.tenant = @Owner)
             """,
             new { Owner = owner },
             null,

@@ -82,7 +82,7 @@ public sealed class StorageLimitTests
             {
                 Assert.Equal(quota, (long?)error["limit_bytes"]);
                 Assert.Equal(used, (long?)error["used_bytes"]);
-                Assert.Contains($"storage quota of {quota} bytes (Maas:Registry:TenantStorageQuotaBytes); its models and datasets hold {used} bytes", (string?)error["message"], StringComparison.Ordinal);
+                Assert.Contains($"storage quota of {quota} bytes (Maas:Registry:TenantStorageQuotaBytes); its models, datasets and files hold {used} bytes", (string?)error["message"], StringComparison.Ordinal);
             }
 
             // The dataset's bytes count for a model upload: without them a second model version would fit.
@@ -134,6 +134,77 @@ public sealed class StorageLimitTests
 
             await (await writer.PostAsync($"api/v1/datasets/{dataset}/versions", MaasTestServer.Artifact(second, "second.csv"))).JsonAsync(HttpStatusCode.Created);
         }
+    }
+
+    [Fact]
+    public async Task Files_uploaded_for_fine_tuning_count_in_the_tenants_storage_and_past_it_get_openais_429_insufficient_quota()
+    {
+        var onnx = TestArtifacts.Onnx(seed: 90);
+        var file = ChatsOfAtLeast(onnx.Length); // a file as big as a model version
+        var quota = file.Length + (onnx.Length / 2); // the file fits, and not much more
+        await using var host = await TenancyHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Maas:Registry:TenantStorageQuotaBytes"] = quota.ToString(CultureInfo.InvariantCulture),
+        });
+        var (_, _, writer) = await host.TenantWithKeyAsync(MaasScopes.ModelsWrite, MaasScopes.TrainingWrite, MaasScopes.TrainingRead);
+        using (writer)
+        {
+            var id = (string)(await (await writer.PostAsync("v1/files", FileUpload(file))).JsonAsync(HttpStatusCode.OK))["id"]!;
+            var used = file.Length;
+
+            // The file's bytes count for a model upload: without them the model version would fit.
+            var model = await writer.CreateModelAsync();
+            using (var refused = await writer.PostAsync($"api/v1/models/{model}/versions", MaasTestServer.Artifact(onnx, "model.onnx")))
+            {
+                var error = await refused.ErrorAsync(HttpStatusCode.InsufficientStorage, "storage_quota_exceeded");
+                Assert.Equal(quota, (long?)error["limit_bytes"]);
+                Assert.Equal(used, (long?)error["used_bytes"]);
+                Assert.Contains($"its models, datasets and files hold {used} bytes", (string?)error["message"], StringComparison.Ordinal);
+            }
+
+            // A second file past the quota: OpenAI's shape and the /v1 quota refusal (429 insufficient_quota), not 507.
+            var second = ChatsOfAtLeast(onnx.Length, seed: 1);
+            using (var over = await writer.PostAsync("v1/files", FileUpload(second)))
+            {
+                var text = await over.Content.ReadAsStringAsync();
+                Assert.True(over.StatusCode == HttpStatusCode.TooManyRequests, $"expected 429, got {(int)over.StatusCode}: {text}");
+                var error = JsonNode.Parse(text)!["error"]!;
+                Assert.Equal("insufficient_quota", (string?)error["type"]);
+                Assert.Equal("storage_quota_exceeded", (string?)error["code"]);
+                Assert.Equal(quota, (long?)error["limit_bytes"]);
+                Assert.Equal(used, (long?)error["used_bytes"]);
+                Assert.Contains(
+                    $"storage quota of {quota} bytes (Maas:Registry:TenantStorageQuotaBytes); its models, datasets and files hold {used} bytes",
+                    (string?)error["message"],
+                    StringComparison.Ordinal);
+            }
+
+            var list = await (await writer.GetAsync("v1/files")).JsonAsync(HttpStatusCode.OK);
+            Assert.Single(list["data"]!.AsArray());
+
+            // Deleting the file frees its bytes.
+            await (await writer.DeleteAsync($"v1/files/{id}")).JsonAsync(HttpStatusCode.OK);
+            await (await writer.PostAsync("v1/files", FileUpload(second))).JsonAsync(HttpStatusCode.OK);
+        }
+    }
+
+    // Chat fine-tuning data (JSON Lines) of at least that many bytes; seeds give different files.
+    private static byte[] ChatsOfAtLeast(int bytes, int seed = 0)
+    {
+        var text = new StringBuilder();
+        for (var i = 0; text.Length < bytes; i++)
+        {
+            text.Append(CultureInfo.InvariantCulture, $$"""{"messages": [{"role": "user", "content": "question {{seed}}-{{i}}"}, {"role": "assistant", "content": "answer {{i}}"}]}""").Append('\n');
+        }
+
+        return Encoding.UTF8.GetBytes(text.ToString());
+    }
+
+    private static MultipartFormDataContent FileUpload(byte[] content)
+    {
+        var form = new MultipartFormDataContent { { new StringContent("fine-tune"), "purpose" } };
+        form.Add(new ByteArrayContent(content), "file", "chats.jsonl");
+        return form;
     }
 
     // A CSV of at least that many bytes, its values from start on (so two of them differ).
