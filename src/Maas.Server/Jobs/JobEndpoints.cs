@@ -104,9 +104,9 @@ public static class JobEndpoints
         if (await QueuedAsync(id, context) is { } queued)
         {
             RequireScopeFor(context, queued.Kind, write: true);
-            if (queued.IsFinished)
+            if (JobCancellation.Refusal(queued) is { } refusal)
             {
-                throw new ApiException(StatusCodes.Status409Conflict, "job_finished", $"job '{id}' already ended ({queued.Status.ToString().ToLowerInvariant()})");
+                throw new ApiException(StatusCodes.Status409Conflict, "job_finished", refusal);
             }
 
             var store = context.RequestServices.GetRequiredService<IJobQueueStore>();

@@ -305,9 +305,9 @@ internal static class TrainingEndpoints
     private static async Task<IResult> CancelAsync(string id, HttpContext context, IJobQueueStore jobs, TimeProvider time)
     {
         var job = await VisibleJobAsync(id, context, jobs);
-        if (job.IsFinished)
+        if (Jobs.JobCancellation.Refusal(job) is { } refusal)
         {
-            throw new ApiException(StatusCodes.Status409Conflict, "job_finished", $"job '{id}' already ended ({job.Status.ToString().ToLowerInvariant()})");
+            throw new ApiException(StatusCodes.Status409Conflict, "job_finished", refusal);
         }
 
         var now = time.GetUtcNow();
