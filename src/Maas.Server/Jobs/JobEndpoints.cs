@@ -134,7 +134,7 @@ public static class JobEndpoints
     {
         var job = await QueuedAsync(id, context) ?? throw NotFound(id);
         RequireScopeFor(context, job.Kind, write: false);
-        var after = (long)(ApiRequests.OptionalInt(context.Request.Query["after"], "after") ?? 0);
+        var after = ApiRequests.OptionalLong(context.Request.Query["after"], "after") ?? 0;
         var limit = ApiRequests.OptionalInt(context.Request.Query["limit"], "limit") ?? 100;
         if (limit is < 1 or > 1000 || after < 0)
         {

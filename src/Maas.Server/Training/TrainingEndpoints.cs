@@ -320,7 +320,7 @@ internal static class TrainingEndpoints
     private static async Task<IResult> EventsAsync(string id, HttpContext context, IJobQueueStore jobs)
     {
         await VisibleJobAsync(id, context, jobs);
-        var after = (long)(ApiRequests.OptionalInt(context.Request.Query["after"], "after") ?? 0);
+        var after = ApiRequests.OptionalLong(context.Request.Query["after"], "after") ?? 0;
         var limit = ApiRequests.OptionalInt(context.Request.Query["limit"], "limit") ?? 100;
         if (limit is < 1 or > 1000 || after < 0)
         {
