@@ -62,6 +62,15 @@ public sealed class JobCancelTests
         var events = await EventsAsync(client, $"api/v1/training/jobs/{id}/events");
         Assert.Single(events, e => (string?)e!["type"] == "cancel_requested");
         Assert.Single(await EventsAsync(client, $"api/v1/jobs/{id}/events"), e => (string?)e!["type"] == "cancel_requested");
+
+        // Event numbers are 64-bit, and so is "after" (it stopped at 2147483647 with 400 "out of range").
+        foreach (var route in new[] { $"api/v1/training/jobs/{id}/events", $"api/v1/jobs/{id}/events" })
+        {
+            var far = await (await client.GetAsync($"{route}?after={long.MaxValue}")).JsonAsync(HttpStatusCode.OK);
+            Assert.Equal((0, long.MaxValue), (far["events"]!.AsArray().Count, (long)far["next_after"]!));
+            var beyond = await (await client.GetAsync($"{route}?after=9223372036854775808")).ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
+            Assert.Contains("out of range", (string?)beyond["message"]);
+        }
     }
 
     [Fact]
