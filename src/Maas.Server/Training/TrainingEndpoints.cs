@@ -164,6 +164,10 @@ internal static class TrainingEndpoints
             RegistryNames.ValidateName(alias, "alias");
         }
 
+        // Checked whether or not the model exists (it only sets a new model's visibility): a bad value was accepted and
+        // ignored when the model was already there.
+        var visibility = ApiRequests.Visibility(body.Visibility);
+
         TrainingSearch? search = null;
         if (body.Search is { ValueKind: not JsonValueKind.Null } searchRequest)
         {
@@ -185,7 +189,7 @@ internal static class TrainingEndpoints
         await Jobs.JobSubmission.CheckRoomAsync(context, caller?.Tenant ?? tenant);
 
         // The result goes into the caller's tenant's model of that name: the job names it by its key.
-        await EnsureModelAsync(context, registry, body.Model, tenant, task, body.Visibility);
+        await EnsureModelAsync(context, registry, body.Model, tenant, task, visibility);
         var spec = new TrainingSpec
         {
             Model = ModelKeys.Of(tenant, body.Model),
@@ -236,7 +240,7 @@ internal static class TrainingEndpoints
     }
 
     // The result goes into a model the caller's tenant owns: an existing one it may change, or a new private one.
-    private static async Task EnsureModelAsync(HttpContext context, IModelRegistry registry, string name, string tenant, string task, string? visibility)
+    private static async Task EnsureModelAsync(HttpContext context, IModelRegistry registry, string name, string tenant, string task, ModelVisibility? visibility)
     {
         var caller = context.GetCaller();
         try
@@ -259,7 +263,7 @@ internal static class TrainingEndpoints
             try
             {
                 await registry.CreateModelAsync(
-                    new NewModel(name, "", ["trained"], task, ApiRequests.Visibility(visibility) ?? ModelVisibility.Private, tenant, ApiRequests.Caller(context)),
+                    new NewModel(name, "", ["trained"], task, visibility ?? ModelVisibility.Private, tenant, ApiRequests.Caller(context)),
                     context.RequestAborted);
             }
             catch (RegistryException exists) when (exists.Code == "model_exists")
