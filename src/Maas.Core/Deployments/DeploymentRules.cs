@@ -207,11 +207,17 @@ public static class DeploymentRules
         }
     }
 
+    // A JSON number too large for a double (1e400) arrives as infinity: it is out of range, not "not 0 or more".
     private static void CheckPositive(double? value, string name)
     {
         if (value is { } v && (double.IsNaN(v) || double.IsInfinity(v) || v < 0))
         {
-            throw Invalid("invalid_plan", $"plan.{name} must be a number of 0 or more");
+            var range = $"0 to {double.MaxValue.ToString("R", CultureInfo.InvariantCulture)}";
+            throw Invalid(
+                "invalid_plan",
+                double.IsPositiveInfinity(v) ? $"plan.{name} is out of range: it must be a number from {range}"
+                : double.IsNaN(v) ? $"plan.{name} must be a number from {range}"
+                : $"plan.{name} must be a number from {range}, not {(double.IsNegativeInfinity(v) ? "below that" : v.ToString("R", CultureInfo.InvariantCulture))}");
         }
     }
 

@@ -360,7 +360,9 @@ internal static class FineTuningJobsEndpoints
     private static async Task<IResult> CancelAsync(string id, HttpContext context, IJobQueueStore jobs, TimeProvider time)
     {
         var job = await VisibleJobAsync(id, context, jobs);
-        if (job.IsFinished)
+        // A job whose cancel was asked for already reads "cancelled" (as the first cancel answered): a second one is
+        // refused like a finished job's, and adds no second "Cancellation requested" event.
+        if (job.IsFinished || job.CancelRequested)
         {
             throw Bad($"the job already ended ({FineTuningViews.Status(job)}); only a running or queued job can be cancelled", "fine_tuning_job_id", "job_finished");
         }

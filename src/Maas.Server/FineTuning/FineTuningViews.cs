@@ -12,6 +12,10 @@ internal static class FineTuningViews
     public static string Status(QueuedJob job) => job.Status switch
     {
         JobStatus.Queued => "queued",
+
+        // Its cancel was answered "cancelled" (as OpenAI answers), and nothing is registered after it: it reads so until
+        // its worker stops it.
+        JobStatus.Running when job.CancelRequested => "cancelled",
         JobStatus.Running when job.Progress.Stage == FineTuningJobHandler.ValidatingStage => "validating_files",
         JobStatus.Running => "running",
         JobStatus.Succeeded => "succeeded",

@@ -104,9 +104,9 @@ public static class JobEndpoints
         if (await QueuedAsync(id, context) is { } queued)
         {
             RequireScopeFor(context, queued.Kind, write: true);
-            if (queued.IsFinished)
+            if (JobCancellation.Refusal(queued) is { } refusal)
             {
-                throw new ApiException(StatusCodes.Status409Conflict, "job_finished", $"job '{id}' already ended ({queued.Status.ToString().ToLowerInvariant()})");
+                throw new ApiException(StatusCodes.Status409Conflict, "job_finished", refusal);
             }
 
             var store = context.RequestServices.GetRequiredService<IJobQueueStore>();
@@ -129,18 +129,21 @@ public static class JobEndpoints
         return Results.Json(JobResponse.From(ended, context.CallerTenant()), RegistryJson.Options);
     }
 
-    // A worker-run job's events, oldest first, a page at a time (?after=seq&limit=n).
-    private static async Task<IResult> EventsAsync(string id, HttpContext context)
+    // A job's events, oldest first, a page at a time (?after=seq&limit=n). Imports keep no event log (their state is
+    // the job itself): theirs is an empty page, not the 404 "does not exist" it was, for a job GET /jobs/{id} shows.
+    private static async Task<IResult> EventsAsync(string id, HttpContext context, JobRunner jobs)
     {
-        var job = await QueuedAsync(id, context) ?? throw NotFound(id);
-        RequireScopeFor(context, job.Kind, write: false);
-        var after = (long)(ApiRequests.OptionalInt(context.Request.Query["after"], "after") ?? 0);
-        var limit = ApiRequests.OptionalInt(context.Request.Query["limit"], "limit") ?? 100;
-        if (limit is < 1 or > 1000 || after < 0)
+        var job = await QueuedAsync(id, context);
+        if (job is null)
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_query", $"limit must be between 1 and 1000 and after not negative (given {limit} and {after})");
+            var import = await FindAsync(id, context, jobs);
+            RequireScopeFor(context, import.Kind, write: false);
+            var (importAfter, _) = EventsPage(context);
+            return Results.Json(new { events = Array.Empty<object>(), next_after = importAfter, finished = import.IsFinished }, RegistryJson.Options);
         }
 
+        RequireScopeFor(context, job.Kind, write: false);
+        var (after, limit) = EventsPage(context);
         var page = await context.RequestServices.GetRequiredService<IJobQueueStore>().ListEventsAsync(id, after, limit, context.RequestAborted);
         var events = page.Select(e =>
         {
@@ -148,6 +151,18 @@ public static class JobEndpoints
             return new { seq = e.Seq, at = e.At, type = e.Type, data = document.RootElement.Clone() };
         }).ToArray();
         return Results.Json(new { events, next_after = page.Count > 0 ? page[^1].Seq : after, finished = job.IsFinished }, RegistryJson.Options);
+    }
+
+    private static (long After, int Limit) EventsPage(HttpContext context)
+    {
+        var after = ApiRequests.OptionalLong(context.Request.Query["after"], "after") ?? 0;
+        var limit = ApiRequests.OptionalInt(context.Request.Query["limit"], "limit") ?? 100;
+        if (limit is < 1 or > 1000 || after < 0)
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_query", $"limit must be between 1 and 1000 and after not negative (given {limit} and {after})");
+        }
+
+        return (after, limit);
     }
 
     // A job of the worker queue this caller may see, or null (no queue in this host, no such job, or another tenant's).

@@ -13,7 +13,8 @@ public abstract record WorkerJobView
         Id = job.Id;
         Status = job.Status.ToString().ToLowerInvariant();
         Progress = job.Status == JobStatus.Succeeded ? 100 : Math.Round(job.Progress.Percent, 2);
-        Stage = job.IsFinished ? null : job.Progress.Stage;
+        // A running job asked to stop says so until its worker stops it (an ML.NET fit, say, runs to its end first).
+        Stage = job.IsFinished ? null : job.Status == JobStatus.Running && job.CancelRequested ? CancellingStage : job.Progress.Stage;
         Result = ResultOf(job, tenant);
         Error = job.Error;
         Attempts = job.Attempts;
@@ -35,7 +36,10 @@ public abstract record WorkerJobView
     /// <summary>Percent done.</summary>
     public double Progress { get; init; }
 
-    /// <summary>What it is doing now.</summary>
+    /// <summary>The stage of a running job whose cancel was asked for, until its worker stops it.</summary>
+    public const string CancellingStage = "cancelling";
+
+    /// <summary>What it is doing now (<see cref="CancellingStage"/> once a cancel was asked for).</summary>
     public string? Stage { get; init; }
 
     /// <summary>What it produced, once succeeded.</summary>

@@ -115,6 +115,19 @@ internal static class ApiRequests
                         ? $"{name} '{RegistryNames.Shorten(text)}' is out of range (at most {int.MaxValue})"
                         : $"{name} must be a whole number, not '{RegistryNames.Shorten(text)}'");
 
+    /// <summary>Parses an optional 64-bit numeric query value (event sequence numbers, ...).</summary>
+    public static long? OptionalLong(string? text, string name) =>
+        string.IsNullOrEmpty(text)
+            ? null
+            : long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v)
+                ? v
+                : throw new ApiException(
+                    StatusCodes.Status400BadRequest,
+                    "invalid_query",
+                    System.Numerics.BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _)
+                        ? $"{name} '{RegistryNames.Shorten(text)}' is out of range (at most {long.MaxValue})"
+                        : $"{name} must be a whole number, not '{RegistryNames.Shorten(text)}'");
+
     /// <summary>Parses a true/false query value (absent is false).</summary>
     public static bool Flag(string? text, string name) => text switch
     {

@@ -164,6 +164,10 @@ internal static class TrainingEndpoints
             RegistryNames.ValidateName(alias, "alias");
         }
 
+        // Checked whether or not the model exists (it only sets a new model's visibility): a bad value was accepted and
+        // ignored when the model was already there.
+        var visibility = ApiRequests.Visibility(body.Visibility);
+
         TrainingSearch? search = null;
         if (body.Search is { ValueKind: not JsonValueKind.Null } searchRequest)
         {
@@ -185,7 +189,7 @@ internal static class TrainingEndpoints
         await Jobs.JobSubmission.CheckRoomAsync(context, caller?.Tenant ?? tenant);
 
         // The result goes into the caller's tenant's model of that name: the job names it by its key.
-        await EnsureModelAsync(context, registry, body.Model, tenant, task, body.Visibility);
+        await EnsureModelAsync(context, registry, body.Model, tenant, task, visibility);
         var spec = new TrainingSpec
         {
             Model = ModelKeys.Of(tenant, body.Model),
@@ -236,7 +240,7 @@ internal static class TrainingEndpoints
     }
 
     // The result goes into a model the caller's tenant owns: an existing one it may change, or a new private one.
-    private static async Task EnsureModelAsync(HttpContext context, IModelRegistry registry, string name, string tenant, string task, string? visibility)
+    private static async Task EnsureModelAsync(HttpContext context, IModelRegistry registry, string name, string tenant, string task, ModelVisibility? visibility)
     {
         var caller = context.GetCaller();
         try
@@ -259,7 +263,7 @@ internal static class TrainingEndpoints
             try
             {
                 await registry.CreateModelAsync(
-                    new NewModel(name, "", ["trained"], task, ApiRequests.Visibility(visibility) ?? ModelVisibility.Private, tenant, ApiRequests.Caller(context)),
+                    new NewModel(name, "", ["trained"], task, visibility ?? ModelVisibility.Private, tenant, ApiRequests.Caller(context)),
                     context.RequestAborted);
             }
             catch (RegistryException exists) when (exists.Code == "model_exists")
@@ -305,9 +309,9 @@ internal static class TrainingEndpoints
     private static async Task<IResult> CancelAsync(string id, HttpContext context, IJobQueueStore jobs, TimeProvider time)
     {
         var job = await VisibleJobAsync(id, context, jobs);
-        if (job.IsFinished)
+        if (Jobs.JobCancellation.Refusal(job) is { } refusal)
         {
-            throw new ApiException(StatusCodes.Status409Conflict, "job_finished", $"job '{id}' already ended ({job.Status.ToString().ToLowerInvariant()})");
+            throw new ApiException(StatusCodes.Status409Conflict, "job_finished", refusal);
         }
 
         var now = time.GetUtcNow();
@@ -320,7 +324,7 @@ internal static class TrainingEndpoints
     private static async Task<IResult> EventsAsync(string id, HttpContext context, IJobQueueStore jobs)
     {
         await VisibleJobAsync(id, context, jobs);
-        var after = (long)(ApiRequests.OptionalInt(context.Request.Query["after"], "after") ?? 0);
+        var after = ApiRequests.OptionalLong(context.Request.Query["after"], "after") ?? 0;
         var limit = ApiRequests.OptionalInt(context.Request.Query["limit"], "limit") ?? 100;
         if (limit is < 1 or > 1000 || after < 0)
         {

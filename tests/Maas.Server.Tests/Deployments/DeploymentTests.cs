@@ -99,6 +99,17 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
             .ErrorAsync(HttpStatusCode.BadRequest, "invalid_shadow");
         await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {"steps": [10, 50]} }""")))
             .ErrorAsync(HttpStatusCode.BadRequest, "invalid_plan");
+
+        // A number past a double's range (read as infinity) was "must be a number of 0 or more"; it is out of range, and the range is given.
+        foreach (var (value, says) in new[] { ("1e400", "out of range"), ("-1e400", "below that"), ("-2", "not -2") })
+        {
+            using var r = await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}], "plan": {"steps": [10, 100], "max_p99_ms": {{value}}} }"""));
+            var message = (string?)(await r.ErrorAsync(HttpStatusCode.BadRequest, "invalid_plan"))["message"];
+            Assert.Contains("plan.max_p99_ms", message);
+            Assert.Contains("0 to 1.7976931348623157E+308", message);
+            Assert.Contains(says, message);
+        }
+
         await (await client.PostAsync("api/v1/deployments", Api.Json("""{"model": "no-such-model", "traffic": [{"version": 1, "percent": 100}]}""")))
             .ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
         await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}], "colour": "red"}""")))

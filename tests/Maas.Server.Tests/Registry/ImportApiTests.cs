@@ -216,6 +216,28 @@ public sealed class ImportApiTests(ImportServers servers) : IClassFixture<Import
         await unknownJob.ErrorAsync(HttpStatusCode.NotFound, "job_not_found");
     }
 
+    [Fact]
+    public async Task An_import_jobs_events_are_an_empty_page_not_a_job_that_does_not_exist()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var name = await client.CreateModelAsync();
+        var url = servers.Files.Add($"/files/{Names.Unique("f")}/m.onnx", new ServedFile(TestArtifacts.Onnx(seed: 36)));
+        var (id, response) = await StartImportAsync(client, name, $$"""{"url": "{{url}}"}""");
+        response.Dispose();
+        Assert.Equal("succeeded", (string?)(await client.WaitForJobAsync(id))["status"]);
+
+        // GET /api/v1/jobs/{id} shows the job; its events answered 404 "job ... does not exist". Imports keep no event log.
+        var page = await (await client.GetAsync($"api/v1/jobs/{id}/events")).JsonAsync(HttpStatusCode.OK);
+        Assert.Empty(page["events"]!.AsArray());
+        Assert.Equal((0L, true), ((long)page["next_after"]!, (bool)page["finished"]!));
+
+        // Sequence numbers are 64-bit: an after past the 32-bit range is a position, not a 400.
+        var far = await (await client.GetAsync($"api/v1/jobs/{id}/events?after=4294967296")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(4294967296L, (long)far["next_after"]!);
+        await (await client.GetAsync($"api/v1/jobs/{id}/events?limit=0")).ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
+        await (await client.GetAsync("api/v1/jobs/0123456789abcdef01234567/events")).ErrorAsync(HttpStatusCode.NotFound, "job_not_found");
+    }
+
     [Theory]
     [OnSqlite]
     [OnPostgres]

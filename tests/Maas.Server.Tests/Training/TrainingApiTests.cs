@@ -184,6 +184,31 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
     }
 
     [Fact]
+    public async Task Visibility_is_checked_whether_or_not_the_model_exists_and_a_missing_dataset_version_has_its_own_code()
+    {
+        var server = await servers.GetAsync(Db.Sqlite);
+        var client = server.Client;
+        var dataset = await DatasetAsync(client, Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n"))), "line.csv");
+        var existing = await client.CreateModelAsync();
+        string Body(string model, string extra = "", string? datasetRef = null) =>
+            $$"""{"model": "{{model}}", "dataset": "{{datasetRef ?? dataset}}", "task": "regression", "label": "y", "trainer": "sdca"{{extra}}}""";
+
+        // "pub" was accepted and ignored for a model that exists; it was refused only for a new one.
+        foreach (var model in new[] { existing, Names.Unique("new") })
+        {
+            var error = await (await client.PostAsync("api/v1/training/jobs", Api.Json(Body(model, ""","visibility": "pub" """)))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_visibility");
+            Assert.Contains("visibility", (string?)error["message"]);
+        }
+
+        var jobs = await (await client.GetAsync("api/v1/training/jobs")).JsonAsync(HttpStatusCode.OK);
+        Assert.DoesNotContain(jobs["jobs"]!.AsArray(), j => (string?)j!["model"] == existing);
+
+        // The codes docs/api.md lists: an unknown version of a dataset that exists is the more precise dataset_version_not_found.
+        await (await client.PostAsync("api/v1/training/jobs", Api.Json(Body(Names.Unique("m"), datasetRef: dataset + ":9")))).ErrorAsync(HttpStatusCode.BadRequest, "dataset_version_not_found");
+        await (await client.PostAsync("api/v1/training/jobs", Api.Json(Body(Names.Unique("m"), datasetRef: Names.Unique("nods"))))).ErrorAsync(HttpStatusCode.BadRequest, "dataset_not_found");
+    }
+
+    [Fact]
     public async Task A_result_the_registry_refuses_fails_the_job_with_the_registrys_code_not_an_internal_error()
     {
         var server = await servers.GetAsync(Db.Sqlite);
