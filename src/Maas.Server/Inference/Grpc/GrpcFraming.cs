@@ -129,6 +129,47 @@ internal static class GrpcFraming
         writer.Advance(i);
     }
 
+    /// <summary>
+    /// Moves <paramref name="position"/> past the value of a field whose tag (of <paramref name="wireType"/>) was read;
+    /// returns a length-delimited value's bytes (an empty range for the others). A value that runs past the end, or a wire
+    /// type protobuf does not have, is INVALID_ARGUMENT: "malformed <paramref name="what"/>", with byte <paramref name="at"/>.
+    /// </summary>
+    public static Range SkipValue(ReadOnlySpan<byte> message, ref int position, int wireType, string what, long at)
+    {
+        Range payload = default;
+        switch (wireType)
+        {
+            case 0:
+                ReadVarint(message, ref position);
+                break;
+            case 1:
+                position += 8;
+                break;
+            case 5:
+                position += 4;
+                break;
+            case 2:
+                var length = ReadVarint(message, ref position);
+                if (length > (ulong)(message.Length - position))
+                {
+                    throw InferenceErrors.Invalid($"malformed {what}: a field runs past the end of the message");
+                }
+
+                payload = new Range(position, position + (int)length);
+                position += (int)length;
+                break;
+            default:
+                throw InferenceErrors.Invalid($"malformed {what}: wire type {wireType} at byte {at}");
+        }
+
+        if (position > message.Length)
+        {
+            throw InferenceErrors.Invalid($"malformed {what}: a field runs past the end of the message");
+        }
+
+        return payload;
+    }
+
     /// <summary>Reads a varint from a protobuf buffer; throws on truncation.</summary>
     public static ulong ReadVarint(ReadOnlySpan<byte> data, ref int position)
     {

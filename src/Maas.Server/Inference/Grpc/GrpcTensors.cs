@@ -106,41 +106,12 @@ internal static class GrpcTensors
             var start = position;
             var tag = GrpcFraming.ReadVarint(message, ref position);
             var wireType = (int)(tag & 7);
-            switch (wireType)
+            var value = GrpcFraming.SkipValue(message, ref position, wireType, "protobuf message", start);
+            if (wireType == 2 && (tag >> 3) == RawInputContentsField)
             {
-                case 0:
-                    GrpcFraming.ReadVarint(message, ref position);
-                    break;
-                case 1:
-                    position += 8;
-                    break;
-                case 5:
-                    position += 4;
-                    break;
-                case 2:
-                    var length = GrpcFraming.ReadVarint(message, ref position);
-                    if (length > (ulong)(message.Length - position))
-                    {
-                        throw InferenceErrors.Invalid("malformed protobuf message: a field runs past the end of the message");
-                    }
-
-                    if ((tag >> 3) == RawInputContentsField)
-                    {
-                        raws.Add(new Range(position, position + (int)length));
-                        position += (int)length;
-                        rest ??= CopyPrefix(message, start, ref restLength);
-                        continue;
-                    }
-
-                    position += (int)length;
-                    break;
-                default:
-                    throw InferenceErrors.Invalid($"malformed protobuf message: wire type {wireType} at byte {start}");
-            }
-
-            if (position > message.Length)
-            {
-                throw InferenceErrors.Invalid("malformed protobuf message: a field runs past the end of the message");
+                raws.Add(value);
+                rest ??= CopyPrefix(message, start, ref restLength);
+                continue;
             }
 
             if (rest is not null)

@@ -36,55 +36,29 @@ internal static class ProtobufWireTypes
             var tag = GrpcFraming.ReadVarint(message, ref position);
             var wireType = (int)(tag & 7);
             var field = tag >> 3 is > 0 and <= int.MaxValue ? descriptor.FindFieldByNumber((int)(tag >> 3)) : null;
-            // A map entry's value is named by the map and its key: parameters["timeout"].int64_param.
-            var name = field is null ? null : mapEntry && field.FieldNumber == 2 ? path : Join(path, field.Name);
             if (field is not null && !Allows(field, wireType))
             {
                 throw InferenceErrors.Invalid(
-                    $"malformed {root}: field {field.FieldNumber} ({name}) has wire type {wireType} at byte {offset + start}, but it is {Expected(field)}");
+                    $"malformed {root}: field {field.FieldNumber} ({NameOf(field, mapEntry, path)}) has wire type {wireType} at byte {offset + start}, but it is {Expected(field)}");
             }
 
-            switch (wireType)
+            var value = GrpcFraming.SkipValue(message, ref position, wireType, root, offset + start);
+            if (wireType == 2 && field is { FieldType: FieldType.Message })
             {
-                case 0:
-                    GrpcFraming.ReadVarint(message, ref position);
-                    break;
-                case 1:
-                    position += 8;
-                    break;
-                case 5:
-                    position += 4;
-                    break;
-                case 2:
-                    var length = GrpcFraming.ReadVarint(message, ref position);
-                    if (length > (ulong)(message.Length - position))
-                    {
-                        throw InferenceErrors.Invalid($"malformed {root}: a field runs past the end of the message");
-                    }
-
-                    if (field is { FieldType: FieldType.Message })
-                    {
-                        var payload = message.Slice(position, (int)length);
-                        var child = field.IsMap ? $"{name}[{MapKey(payload)}]"
-                            : field.IsRepeated ? $"{name}[{Next(ref indexes, field.FieldNumber)}]"
-                            : name!;
-                        Walk(payload, field.MessageType, root, child, offset + position, depth + 1);
-                    }
-
-                    position += (int)length;
-                    break;
-                default:
-                    throw InferenceErrors.Invalid($"malformed {root}: wire type {wireType} at byte {offset + start}");
-            }
-
-            if (position > message.Length)
-            {
-                throw InferenceErrors.Invalid($"malformed {root}: a field runs past the end of the message");
+                var payload = message[value];
+                var name = NameOf(field, mapEntry, path);
+                var child = field.IsMap ? $"{name}[{MapKey(payload)}]"
+                    : field.IsRepeated ? $"{name}[{Next(ref indexes, field.FieldNumber)}]"
+                    : name;
+                Walk(payload, field.MessageType, root, child, offset + value.Start.Value, depth + 1);
             }
         }
     }
 
-    private static string Join(string path, string name) => path.Length == 0 ? name : $"{path}.{name}";
+    // Named only when needed (an error, a message inside): unpacked repeated numbers are walked one by one.
+    // A map entry's value is named by the map and its key: parameters["timeout"].int64_param.
+    private static string NameOf(FieldDescriptor field, bool mapEntry, string path) =>
+        mapEntry && field.FieldNumber == 2 ? path : path.Length == 0 ? field.Name : $"{path}.{field.Name}";
 
     private static int Next(ref Dictionary<int, int>? indexes, int field)
     {
