@@ -48,6 +48,13 @@ public static class AuthErrors
             response.Headers.RetryAfter = Math.Max(1, (long)Math.Ceiling(retry.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
         }
 
+        if (IsQuota(failure) && style != ErrorStyle.Grpc)
+        {
+            // OpenAI's clients retry every 429 twice unless told not to; a spent daily or monthly quota will not come back
+            // within their backoff.
+            response.Headers[ShouldRetryHeader] = "false";
+        }
+
         if (failure.Status == StatusCodes.Status401Unauthorized && style != ErrorStyle.Grpc)
         {
             response.Headers.WWWAuthenticate = "Bearer realm=\"maas\"";
@@ -133,10 +140,17 @@ public static class AuthErrors
         return stream.ToArray();
     }
 
+    /// <summary>The header OpenAI's clients read to decide whether to retry a failed request.</summary>
+    public const string ShouldRetryHeader = "x-should-retry";
+
+    // A daily or monthly budget spent: no retry within seconds can succeed.
+    private static bool IsQuota(AuthFailure failure) => failure.Status == StatusCodes.Status429TooManyRequests
+        && failure.Limit?.Kind is LimitKind.DailyTokens or LimitKind.MonthlyTokens or LimitKind.DailyComputeSeconds or LimitKind.MonthlyComputeSeconds;
+
     private static string OpenAiType(AuthFailure failure) => failure.Status switch
     {
         429 when failure.Limit?.Kind is LimitKind.TokensPerMinute => "tokens",
-        429 when failure.Limit?.Kind is LimitKind.DailyTokens or LimitKind.MonthlyTokens or LimitKind.DailyComputeSeconds or LimitKind.MonthlyComputeSeconds => "insufficient_quota",
+        429 when IsQuota(failure) => "insufficient_quota",
         429 => "requests",
         403 => "permission_error",
         401 => "invalid_request_error",

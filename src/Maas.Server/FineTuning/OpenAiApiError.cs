@@ -41,9 +41,14 @@ internal sealed class OpenAiApiError(int status, string message, string? param, 
         {
             // The tenant's storage quota is a quota like its token quotas: 429 insufficient_quota as on the rest of
             // /v1 (507 is not OpenAI's); the server's own disk below its floor is the server's trouble: 503.
-            return e.Code == "storage_quota_exceeded"
-                ? Body(StatusCodes.Status429TooManyRequests, "insufficient_quota", e.Message, null, e.Code, e.Details)
-                : Body(StatusCodes.Status503ServiceUnavailable, "server_error", e.Message, null, e.Code, e.Details);
+            if (e.Code != "storage_quota_exceeded")
+            {
+                return Body(StatusCodes.Status503ServiceUnavailable, "server_error", e.Message, null, e.Code, e.Details);
+            }
+
+            // OpenAI's clients would send the refused file twice more: room is made by deleting, not by waiting.
+            context.Response.Headers[Maas.Server.Auth.AuthErrors.ShouldRetryHeader] = "false";
+            return Body(StatusCodes.Status429TooManyRequests, "insufficient_quota", e.Message, null, e.Code, e.Details);
         }
         catch (Exception e) when (e is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
         {

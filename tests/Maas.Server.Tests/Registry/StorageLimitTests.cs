@@ -171,6 +171,7 @@ public sealed class StorageLimitTests
                 var error = JsonNode.Parse(text)!["error"]!;
                 Assert.Equal("insufficient_quota", (string?)error["type"]);
                 Assert.Equal("storage_quota_exceeded", (string?)error["code"]);
+                Assert.Equal(["false"], over.Headers.GetValues("x-should-retry")); // OpenAI's clients would send it twice more
                 Assert.Equal(quota, (long?)error["limit_bytes"]);
                 Assert.Equal(used, (long?)error["used_bytes"]);
                 Assert.Contains(

@@ -171,6 +171,7 @@ public sealed class ServingUsageTests(ServingUsageFixture fixture) : IClassFixtu
         Assert.Equal("tenant", (string?)error["scope"]);
         Assert.Equal(50, (int?)error["value"]);
         Assert.NotNull(error["reset_at"]);
+        Assert.Equal(["false"], refused.Headers.GetValues("x-should-retry")); // OpenAI's clients would retry a 429 twice
 
         // A second key of the same tenant shares the budget.
         var (_, other) = await Host.CreateKeyAsync(tenant, [MaasScopes.Infer]);
