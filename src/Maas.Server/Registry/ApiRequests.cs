@@ -103,17 +103,12 @@ internal static class ApiRequests
             : throw new ApiException(StatusCodes.Status400BadRequest, "invalid_version", $"'{RegistryNames.Shorten(text)}' is not a version number (1, 2, ...)");
 
     /// <summary>Parses an optional numeric query value.</summary>
-    public static int? OptionalInt(string? text, string name) =>
-        string.IsNullOrEmpty(text)
-            ? null
-            : int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v)
-                ? v
-                : throw new ApiException(
-                    StatusCodes.Status400BadRequest,
-                    "invalid_query",
-                    System.Numerics.BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _)
-                        ? $"{name} '{RegistryNames.Shorten(text)}' is out of range (at most {int.MaxValue})"
-                        : $"{name} must be a whole number, not '{RegistryNames.Shorten(text)}'");
+    public static int? OptionalInt(string? text, string name) => OptionalLong(text, name) switch
+    {
+        null => null,
+        var v and >= int.MinValue and <= int.MaxValue => (int)v,
+        _ => throw OutOfRange(text!, name, int.MaxValue),
+    };
 
     /// <summary>Parses an optional 64-bit numeric query value (event sequence numbers, ...).</summary>
     public static long? OptionalLong(string? text, string name) =>
@@ -121,12 +116,12 @@ internal static class ApiRequests
             ? null
             : long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var v)
                 ? v
-                : throw new ApiException(
-                    StatusCodes.Status400BadRequest,
-                    "invalid_query",
-                    System.Numerics.BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _)
-                        ? $"{name} '{RegistryNames.Shorten(text)}' is out of range (at most {long.MaxValue})"
-                        : $"{name} must be a whole number, not '{RegistryNames.Shorten(text)}'");
+                : throw (System.Numerics.BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _)
+                    ? OutOfRange(text, name, long.MaxValue)
+                    : new ApiException(StatusCodes.Status400BadRequest, "invalid_query", $"{name} must be a whole number, not '{RegistryNames.Shorten(text)}'"));
+
+    private static ApiException OutOfRange(string text, string name, long most) =>
+        new(StatusCodes.Status400BadRequest, "invalid_query", $"{name} '{RegistryNames.Shorten(text)}' is out of range (at most {most})");
 
     /// <summary>Parses a true/false query value (absent is false).</summary>
     public static bool Flag(string? text, string name) => text switch

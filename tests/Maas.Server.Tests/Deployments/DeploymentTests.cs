@@ -214,23 +214,12 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
     [Fact]
     public async Task A_canary_deleted_with_force_is_rolled_back_rather_than_promoted()
     {
-        var client = (await servers.GetAsync(Db.Sqlite)).Client;
-        var model = await ModelAsync(client, 1, 1);
-        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}], "plan": {"steps": [50, 100], "dwell_seconds": 0, "min_requests": 3} }""");
-        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}/versions/2?force=true")).StatusCode);
+        var (client, model) = await CanaryDeletedWithForceAsync("""{"steps": [50, 100], "dwell_seconds": 0, "min_requests": 3}""");
 
         // The canary's calls now fail (404); no plan threshold is set, so only the check before a step catches it. It
         // used to advance and promote version 2, after which every call failed.
-        JsonNode? deployment = null;
-        await WaitUntilAsync(
-            async () =>
-            {
-                await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => InferAsync(client, model)));
-                deployment = await GetAsync(client, model);
-                return (string?)deployment["state"] != "active";
-            },
-            "the rollout ends");
-        Assert.Equal("rolled-back", (string?)deployment!["state"]);
+        var deployment = await CallUntilAsync(client, model, d => (string?)d["state"] != "active", "the rollout ends");
+        Assert.Equal("rolled-back", (string?)deployment["state"]);
         Assert.Contains("version 2 failed step 1: it no longer exists", (string?)deployment["reason"]);
         Assert.Equal("""[{"version":1,"percent":100}]""", deployment["traffic"]!.ToJsonString());
         var answers = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => InferAsync(client, model)));
@@ -240,22 +229,36 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
     [Fact]
     public async Task A_canary_deleted_with_force_counts_its_404s_as_errors()
     {
-        var client = (await servers.GetAsync(Db.Sqlite)).Client;
-        var model = await ModelAsync(client, 1, 1);
-        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}], "plan": {"steps": [50, 100], "dwell_seconds": 3600, "min_requests": 3, "max_error_rate": 0.05} }""");
-        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}/versions/2?force=true")).StatusCode);
+        var (client, model) = await CanaryDeletedWithForceAsync("""{"steps": [50, 100], "dwell_seconds": 3600, "min_requests": 3, "max_error_rate": 0.05}""");
 
         // Its 404s used to count as answers, so the error-rate check never fired: half the calls failed for the whole dwell.
+        var deployment = await CallUntilAsync(client, model, d => (string?)d["state"] == "rolled-back", "the canary is rolled back on its error rate");
+        Assert.Contains("version 2 failed step 1: error rate", (string?)deployment["reason"]);
+    }
+
+    // A model of versions 1 and 2 deployed half and half with the plan, then its canary (2) deleted with force.
+    private async Task<(HttpClient Client, string Model)> CanaryDeletedWithForceAsync(string plan)
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var model = await ModelAsync(client, 1, 1);
+        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}], "plan": {{plan}} }""");
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}/versions/2?force=true")).StatusCode);
+        return (client, model);
+    }
+
+    // Sends rounds of ten calls through the deployment until its state satisfies the condition; returns that state.
+    private static async Task<JsonNode> CallUntilAsync(HttpClient client, string model, Func<JsonNode, bool> condition, string what)
+    {
         JsonNode? deployment = null;
         await WaitUntilAsync(
             async () =>
             {
                 await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => InferAsync(client, model)));
                 deployment = await GetAsync(client, model);
-                return (string?)deployment["state"] == "rolled-back";
+                return condition(deployment);
             },
-            "the canary is rolled back on its error rate");
-        Assert.Contains("version 2 failed step 1: error rate", (string?)deployment!["reason"]);
+            what);
+        return deployment!;
     }
 
     [Theory]

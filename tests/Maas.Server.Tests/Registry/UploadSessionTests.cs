@@ -153,14 +153,7 @@ public sealed class UploadSessionTests(ServerPerDb servers) : IClassFixture<Serv
     {
         var client = (await servers.GetAsync(db)).Client;
         var name = await client.CreateModelAsync();
-        using var folder = new TempDirectory();
-        var (modelPath, dataPath) = TestArtifacts.OnnxWithExternalData(folder.Path, seed: 5);
-        var model = await File.ReadAllBytesAsync(modelPath);
-        var data = await File.ReadAllBytesAsync(dataPath);
-        var modelSession = await CreateSessionAsync(client, name, "mlp.onnx", model.Length);
-        var dataSession = await CreateSessionAsync(client, name, "mlp.weights", data.Length);
-        (await PatchAsync(client, modelSession, 0, new ByteArrayContent(model))).Dispose();
-        (await PatchAsync(client, dataSession, 0, new ByteArrayContent(data))).Dispose();
+        var (modelSession, dataSession, _, _) = await UploadedWithExternalDataAsync(client, name, seed: 5);
         using (var completed = await client.PostAsync($"api/v1/uploads/{modelSession}/complete", Api.Json($$"""{"files": ["{{dataSession}}"], "version": 3}""")))
         {
             var version = await completed.JsonAsync(HttpStatusCode.Created);
@@ -225,14 +218,7 @@ public sealed class UploadSessionTests(ServerPerDb servers) : IClassFixture<Serv
     {
         var client = (await servers.GetAsync(db)).Client;
         var name = await client.CreateModelAsync();
-        using var folder = new TempDirectory();
-        var (modelPath, dataPath) = TestArtifacts.OnnxWithExternalData(folder.Path, seed: 6);
-        var model = await File.ReadAllBytesAsync(modelPath);
-        var data = await File.ReadAllBytesAsync(dataPath);
-        var modelSession = await CreateSessionAsync(client, name, "mlp.onnx", model.Length);
-        var dataSession = await CreateSessionAsync(client, name, "mlp.weights", data.Length);
-        (await PatchAsync(client, modelSession, 0, new ByteArrayContent(model))).Dispose();
-        (await PatchAsync(client, dataSession, 0, new ByteArrayContent(data))).Dispose();
+        var (modelSession, dataSession, model, data) = await UploadedWithExternalDataAsync(client, name, seed: 6);
 
         // The upload's own id used to be dropped without a word, and so was an id given twice.
         using (var itself = await client.PostAsync($"api/v1/uploads/{modelSession}/complete", Api.Json($$"""{"files": ["{{modelSession}}", "{{dataSession}}"]}""")))
@@ -253,6 +239,20 @@ public sealed class UploadSessionTests(ServerPerDb servers) : IClassFixture<Serv
         using var completed = await client.PostAsync($"api/v1/uploads/{modelSession}/complete", Api.Json($$"""{"files": ["{{dataSession}}"]}"""));
         var version = await completed.JsonAsync(HttpStatusCode.Created);
         Assert.Equal(["mlp.onnx", "mlp.weights"], version["files"]!.AsArray().Select(f => (string?)f!["path"]));
+    }
+
+    // An ONNX model with external data uploaded as two full sessions (the model's, then its data's), not yet completed.
+    private static async Task<(string ModelSession, string DataSession, byte[] Model, byte[] Data)> UploadedWithExternalDataAsync(HttpClient client, string name, int seed)
+    {
+        using var folder = new TempDirectory();
+        var (modelPath, dataPath) = TestArtifacts.OnnxWithExternalData(folder.Path, seed);
+        var model = await File.ReadAllBytesAsync(modelPath);
+        var data = await File.ReadAllBytesAsync(dataPath);
+        var modelSession = await CreateSessionAsync(client, name, "mlp.onnx", model.Length);
+        var dataSession = await CreateSessionAsync(client, name, "mlp.weights", data.Length);
+        (await PatchAsync(client, modelSession, 0, new ByteArrayContent(model))).Dispose();
+        (await PatchAsync(client, dataSession, 0, new ByteArrayContent(data))).Dispose();
+        return (modelSession, dataSession, model, data);
     }
 
     /// <summary>A request body that stops after <c>failAfter</c> bytes and, once told to break, fails like a dropped connection.</summary>
