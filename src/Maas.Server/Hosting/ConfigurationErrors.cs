@@ -34,6 +34,10 @@ public static class ConfigurationErrors
                     // The binder's message names the value, the key and the type; the inner one says what is wrong.
                     problems.Add($"{unreadable.Message} {inner.Message}");
                     break;
+                case IOException { InnerException: Microsoft.AspNetCore.Connections.AddressInUseException } inUse:
+                    // Kestrel's message names the address; a second server on the same port is the usual cause.
+                    problems.Add($"urls: {inUse.Message.TrimEnd('.')}; stop what listens there (another MaaS server?) or choose another address with urls (ASPNETCORE_URLS, --urls)");
+                    break;
                 default:
                     return null;
             }

@@ -3,7 +3,7 @@ using Maas.Server.Tests.Support;
 
 namespace Maas.Server.Tests.Hosting;
 
-/// <summary>A bad setting stops the server process before it listens, with one line naming the key and exit code 2.</summary>
+/// <summary>A bad setting (or an address already in use) stops the server process with one line naming the key and exit code 2.</summary>
 public sealed class StartupConfigurationTests
 {
     [Theory]
@@ -24,10 +24,39 @@ public sealed class StartupConfigurationTests
     [InlineData("Maas:Llm:PromptCacheBytes", "-1", "Maas:Llm:PromptCacheBytes must be between 0 (off) and this machine's memory")]
     public async Task A_bad_setting_ends_the_start_with_one_line_per_problem(string key, string value, string expected)
     {
+        var (exitCode, output, error) = await StartAsync("--urls", "http://127.0.0.1:0", $"--{key}={value}");
+
+        var lines = error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, exitCode);
+        Assert.Contains(lines, l => l.StartsWith("maas: configuration: ", StringComparison.Ordinal) && l.Contains(expected, StringComparison.Ordinal));
+        Assert.Equal("maas: not started; see docs/configuration.md", lines[^1]);
+        Assert.DoesNotContain("   at ", error + output, StringComparison.Ordinal); // no stack trace
+    }
+
+    [Fact]
+    public async Task An_address_in_use_ends_the_start_with_one_line_naming_urls_not_an_unhandled_exception()
+    {
+        // Another process (here a plain listener) already holds the port, as a second server started by mistake would.
+        using var holder = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        holder.Start();
+        var address = $"http://127.0.0.1:{((System.Net.IPEndPoint)holder.LocalEndpoint).Port}";
+
+        var (exitCode, output, error) = await StartAsync("--urls", address);
+
+        var lines = error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, exitCode);
+        Assert.Contains(lines, l => l.StartsWith("maas: configuration: urls: ", StringComparison.Ordinal) && l.Contains(address, StringComparison.Ordinal)
+            && l.Contains("ASPNETCORE_URLS", StringComparison.Ordinal));
+        Assert.Equal("maas: not started; see docs/configuration.md", lines[^1]);
+        Assert.DoesNotContain("Unhandled exception", error + output, StringComparison.Ordinal);
+    }
+
+    private static async Task<(int ExitCode, string Output, string Error)> StartAsync(params string[] arguments)
+    {
         using var data = new TempDirectory("maas-bad-config");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         info.ArgumentList.Add(MaasServerProcess.ServerDll());
-        foreach (var argument in new[] { "--urls", "http://127.0.0.1:0", $"--{key}={value}" })
+        foreach (var argument in arguments)
         {
             info.ArgumentList.Add(argument);
         }
@@ -39,11 +68,6 @@ public sealed class StartupConfigurationTests
         var error = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await process.WaitForExitAsync(timeout.Token);
-
-        var lines = (await error).Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(2, process.ExitCode);
-        Assert.Contains(lines, l => l.StartsWith("maas: configuration: ", StringComparison.Ordinal) && l.Contains(expected, StringComparison.Ordinal));
-        Assert.Equal("maas: not started; see docs/configuration.md", lines[^1]);
-        Assert.DoesNotContain("   at ", (await error) + (await output), StringComparison.Ordinal); // no stack trace
+        return (process.ExitCode, await output, await error);
     }
 }
