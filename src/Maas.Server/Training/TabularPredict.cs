@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Maas.Core.Datasets;
 using Maas.Core.Registry;
 using Maas.Core.Serving;
 using Maas.Core.Training;
@@ -17,27 +18,15 @@ internal static class TabularPredict
 {
     public static async Task PredictAsync(HttpContext ctx, ModelManager manager, string model, string? version, JsonElement instances, InferenceOptions options)
     {
-        var description = await manager.DescribeAsync(model, version, ctx.RequestAborted);
-        var registry = ctx.RequestServices.GetRequiredService<IModelRegistry>();
-        var stored = await registry.GetVersionAsync(description.Name, (int)description.Version, ctx.RequestAborted);
-        if (!stored.Metadata.TryGetValue(TabularModelInfo.MetadataKey, out var text)
-            || JsonSerializer.Deserialize<TabularModelInfo>(text, RegistryJson.Options) is not { } info)
-        {
-            throw InferenceErrors.Invalid($"model '{description.Name}' version {description.Version} was not trained from a table, so it takes no instances; send {{\"inputs\": {{\"<input name>\": <nested arrays>}}}}");
-        }
-
+        var (description, info) = await DescribeAsync(ctx, manager, model, version);
         if (instances.ValueKind != JsonValueKind.Array || instances.GetArrayLength() == 0)
         {
             throw InferenceErrors.Invalid("instances must be a non-empty array of objects, one per row: [{\"column\": value, ...}]");
         }
 
         var rows = instances.GetArrayLength();
-        if ((long)rows * info.Features.Count > options.MaxTensorElements)
-        {
-            throw InferenceErrors.Invalid($"{rows} instances of {info.Features.Count} features are over the limit of {options.MaxTensorElements} elements per request (Maas:Inference:MaxTensorElements)");
-        }
-
-        var index = info.Features.Select((f, i) => (f.Name, i)).ToDictionary(p => p.Name, p => p.i, StringComparer.Ordinal);
+        CheckSize(rows, info, options);
+        var index = FeatureIndex(info);
         var cells = info.Features.Select(_ => new object?[rows]).ToArray();
         var r = 0;
         foreach (var instance in instances.EnumerateArray())
@@ -51,7 +40,7 @@ internal static class TabularPredict
             {
                 if (!index.TryGetValue(property.Name, out var f))
                 {
-                    throw InferenceErrors.Invalid($"instance {r}: '{RegistryNames.Shorten(property.Name)}' is not a feature of model '{description.Name}'; it takes {string.Join(", ", info.Features.Select(x => $"{x.Name} ({x.Type})"))}");
+                    throw InferenceErrors.Invalid($"instance {r}: '{RegistryNames.Shorten(property.Name)}' is not a feature of model '{description.Name}'; it takes {Describe(info)}");
                 }
 
                 cells[f][r] = property.Value.ValueKind switch
@@ -68,6 +57,80 @@ internal static class TabularPredict
             r++;
         }
 
+        await RunAsync(ctx, manager, description, info, rows, cells, ignoredColumns: null);
+    }
+
+    /// <summary>
+    /// The same for rows sent as a table file (CSV, TSV or JSON Lines with a header, as a dataset is uploaded): columns
+    /// that are not features (the label, an id) are left out and named in <c>ignored_columns</c>, so a dataset's own
+    /// file can be sent as it is; a feature the table lacks is missing in every row.
+    /// </summary>
+    public static async Task PredictAsync(HttpContext ctx, ModelManager manager, string model, string? version, DatasetTable table, InferenceOptions options)
+    {
+        var (description, info) = await DescribeAsync(ctx, manager, model, version);
+        var rows = table.Rows.Count;
+        if (rows == 0)
+        {
+            throw InferenceErrors.Invalid("the table has a header but no rows");
+        }
+
+        CheckSize(rows, info, options);
+        var index = FeatureIndex(info);
+        var cells = info.Features.Select(_ => new object?[rows]).ToArray();
+        var ignored = new List<string>();
+        for (var c = 0; c < table.Columns.Count; c++)
+        {
+            if (!index.TryGetValue(table.Columns[c].Name, out var f))
+            {
+                ignored.Add(table.Columns[c].Name);
+                continue;
+            }
+
+            for (var r = 0; r < rows; r++)
+            {
+                cells[f][r] = table.Rows[r][c] is byte[]
+                    ? throw InferenceErrors.Invalid($"column '{table.Columns[c].Name}' holds pictures; model '{description.Name}' takes {Describe(info)}")
+                    : table.Rows[r][c];
+            }
+        }
+
+        if (ignored.Count == table.Columns.Count)
+        {
+            throw InferenceErrors.Invalid($"no column of the table is a feature of model '{description.Name}'; it takes {Describe(info)}");
+        }
+
+        await RunAsync(ctx, manager, description, info, rows, cells, ignored);
+    }
+
+    private static async Task<(ModelDescription Description, TabularModelInfo Info)> DescribeAsync(HttpContext ctx, ModelManager manager, string model, string? version)
+    {
+        var description = await manager.DescribeAsync(model, version, ctx.RequestAborted);
+        var registry = ctx.RequestServices.GetRequiredService<IModelRegistry>();
+        var stored = await registry.GetVersionAsync(description.Name, (int)description.Version, ctx.RequestAborted);
+        if (!stored.Metadata.TryGetValue(TabularModelInfo.MetadataKey, out var text)
+            || JsonSerializer.Deserialize<TabularModelInfo>(text, RegistryJson.Options) is not { } info)
+        {
+            throw InferenceErrors.Invalid($"model '{description.Name}' version {description.Version} was not trained from a table, so it takes no instances; send {{\"inputs\": {{\"<input name>\": <nested arrays>}}}}");
+        }
+
+        return (description, info);
+    }
+
+    private static void CheckSize(int rows, TabularModelInfo info, InferenceOptions options)
+    {
+        if ((long)rows * info.Features.Count > options.MaxTensorElements)
+        {
+            throw InferenceErrors.Invalid($"{rows} instances of {info.Features.Count} features are over the limit of {options.MaxTensorElements} elements per request (Maas:Inference:MaxTensorElements)");
+        }
+    }
+
+    private static Dictionary<string, int> FeatureIndex(TabularModelInfo info) =>
+        info.Features.Select((f, i) => (f.Name, i)).ToDictionary(p => p.Name, p => p.i, StringComparer.Ordinal);
+
+    private static string Describe(TabularModelInfo info) => string.Join(", ", info.Features.Select(x => $"{x.Name} ({x.Type})"));
+
+    private static async Task RunAsync(HttpContext ctx, ModelManager manager, ModelDescription description, TabularModelInfo info, int rows, object?[][] cells, List<string>? ignoredColumns)
+    {
         var tensors = new List<Tensor>();
         try
         {
@@ -140,6 +203,12 @@ internal static class TabularPredict
             }
 
             w.WriteEndArray();
+            if (ignoredColumns is not null)
+            {
+                w.WriteStartArray("ignored_columns");
+                ignoredColumns.ForEach(w.WriteStringValue);
+                w.WriteEndArray();
+            }
         });
     }
 

@@ -274,6 +274,21 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
             Assert.True(Math.Abs(predictions[i] - ((2 * x) + 1)) <= 0.5, $"x = {x}: predicted {predictions[i]}, expected {(2 * x) + 1} within 0.5");
         }
 
+        // The same rows as a CSV with a header (here with the label column, as the dataset's file has it): the label is
+        // left out and named, the answers are the JSON route's; TSV and JSON Lines read the same way.
+        var table = await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("text/csv", "y,x\n100,2\n100,3\n,4\n-1,5\n"))).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(predictions, table["predictions"]!.AsArray().Select(p => (double)p!));
+        Assert.Equal(["y"], table["ignored_columns"]!.AsArray().Select(c => (string?)c));
+        var tsv = await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("text/tab-separated-values; charset=utf-8", "x\n2\n5\n"))).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal([predictions[0], predictions[3]], tsv["predictions"]!.AsArray().Select(p => (double)p!));
+        var lines = await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("application/x-ndjson", "{\"x\": 3}\n{\"x\": 4, \"id\": \"a\"}\n"))).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal([predictions[1], predictions[2]], lines["predictions"]!.AsArray().Select(p => (double)p!));
+        Assert.Equal(["id"], lines["ignored_columns"]!.AsArray().Select(c => (string?)c));
+        Assert.Contains("no rows", (string?)(await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("text/csv", "x\n"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input"))["message"], StringComparison.Ordinal);
+        Assert.Contains("no column of the table is a feature", (string?)(await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("text/csv", "z\n2\n"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input"))["message"], StringComparison.Ordinal);
+        Assert.Contains("not valid CSV: line 2", (string?)(await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("text/csv", "x,y\n2\n"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input"))["message"], StringComparison.Ordinal);
+        Assert.Contains("must be a number", (string?)(await (await client.PostAsync($"api/v1/models/{model}/predict", Rows("text/csv", "x\ntwo\n"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input"))["message"], StringComparison.Ordinal);
+
         // Bad rows are the caller's mistake, in the management API's error format.
         await (await client.PostAsync($"api/v1/models/{model}/predict", Api.Json("""{"instances": [{"z": 2}]}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input");
         await (await client.PostAsync($"api/v1/models/{model}/predict", Api.Json("""{"instances": [{"x": "two"}]}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input");
@@ -288,6 +303,13 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
         Assert.Contains("checkpoint", types);
         Assert.Contains("metrics", types);
         Assert.Equal("succeeded", (string?)events["events"]!.AsArray().Last()!["data"]!["status"]);
+    }
+
+    private static ByteArrayContent Rows(string contentType, string text)
+    {
+        var content = new ByteArrayContent(Encoding.UTF8.GetBytes(text));
+        content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse(contentType);
+        return content;
     }
 
     [SharedDatasetFact("iris.csv")]
@@ -354,5 +376,12 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
         }
 
         Assert.True(correct >= 0.9 * truth.Count, $"{correct} of {truth.Count} rows classified right through /predict");
+
+        // The dataset's own file as the body: the label column is left out, the answers are the same.
+        using var body = new ByteArrayContent(bytes);
+        body.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("text/csv");
+        var fromFile = await (await client.PostAsync($"api/v1/models/{model}/predict", body)).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(predictions.Select(p => p!.ToJsonString()), fromFile["predictions"]!.AsArray().Select(p => p!.ToJsonString()));
+        Assert.Equal([label], fromFile["ignored_columns"]!.AsArray().Select(c => (string?)c));
     }
 }

@@ -59,6 +59,14 @@ internal static class PredictEndpoint
         // A call without a version follows the model's deployment, if it has one.
         var route = version is null ? ctx.RequestServices.GetService<Deployments.DeploymentRouter>()?.Route(ctx, model) : null;
         version ??= route?.VersionText;
+        if (TableFormat(ctx.Request.ContentType) is { } format)
+        {
+            // Rows as a table file (a CSV with a header, as datasets are uploaded) for a model trained from a table.
+            var table = await ReadTableAsync(ctx, options, format);
+            await Training.TabularPredict.PredictAsync(ctx, manager, model, version, table, options);
+            return;
+        }
+
         using var document = await ReadBodyAsync(ctx, options);
         var root = document.RootElement;
         if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("instances", out var instances))
@@ -116,8 +124,48 @@ internal static class PredictEndpoint
         await WriteOutputsAsync(ctx, response, added);
     }
 
-    // The body as JSON, refused over Maas:Inference:MaxRequestBodyBytes whether or not it says its length.
+    // The body as JSON.
     private static async Task<JsonDocument> ReadBodyAsync(HttpContext ctx, InferenceOptions options)
+    {
+        try
+        {
+            return await JsonDocument.ParseAsync(LimitedBody(ctx, options), cancellationToken: ctx.RequestAborted);
+        }
+        catch (JsonException ex)
+        {
+            throw InferenceErrors.Invalid($"malformed JSON in the request body: {ex.Message}");
+        }
+    }
+
+    // text/csv, text/tab-separated-values and JSON Lines bodies hold rows; anything else is read as JSON.
+    private static Maas.Core.Datasets.DatasetFormat? TableFormat(string? contentType) =>
+        Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var media) ? media.MediaType.Value?.ToLowerInvariant() switch
+        {
+            "text/csv" => Maas.Core.Datasets.DatasetFormat.Csv,
+            "text/tab-separated-values" => Maas.Core.Datasets.DatasetFormat.Tsv,
+            "application/jsonl" or "application/x-ndjson" or "application/jsonlines" => Maas.Core.Datasets.DatasetFormat.JsonLines,
+            _ => null,
+        } : null;
+
+    // The body as a table, held to Maas:Inference:MaxRequestBodyBytes as a JSON body is; a bad file names its line.
+    private static async Task<Maas.Core.Datasets.DatasetTable> ReadTableAsync(HttpContext ctx, InferenceOptions options, Maas.Core.Datasets.DatasetFormat format)
+    {
+        using var body = new MemoryStream();
+        await LimitedBody(ctx, options).CopyToAsync(body, ctx.RequestAborted);
+        body.Position = 0;
+        try
+        {
+            return Maas.Core.Datasets.DatasetParser.Parse(body, format, gzip: false);
+        }
+        catch (Maas.Core.Datasets.DatasetFormatException ex)
+        {
+            var name = format == Maas.Core.Datasets.DatasetFormat.JsonLines ? "JSON Lines" : format.ToString().ToUpperInvariant();
+            throw InferenceErrors.Invalid($"the rows are not valid {name}: {ex.Message}");
+        }
+    }
+
+    // The body, refused over Maas:Inference:MaxRequestBodyBytes whether or not it says its length.
+    private static LimitedStream LimitedBody(HttpContext ctx, InferenceOptions options)
     {
         if (ctx.Request.ContentLength > options.MaxRequestBodyBytes)
         {
@@ -129,14 +177,7 @@ internal static class PredictEndpoint
             sizeFeature.MaxRequestBodySize = options.MaxRequestBodyBytes + 1;
         }
 
-        try
-        {
-            return await JsonDocument.ParseAsync(new LimitedStream(ctx.Request.Body, options.MaxRequestBodyBytes), cancellationToken: ctx.RequestAborted);
-        }
-        catch (JsonException ex)
-        {
-            throw InferenceErrors.Invalid($"malformed JSON in the request body: {ex.Message}");
-        }
+        return new LimitedStream(ctx.Request.Body, options.MaxRequestBodyBytes);
     }
 
     // The nested arrays as the model's input tensors; "added" when one example came without its batch dimension.
