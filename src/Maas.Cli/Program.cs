@@ -29,6 +29,7 @@ root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(OptimizeCommand.Create());
 root.Subcommands.Add(FineTuneCommand.Create());
 root.Subcommands.Add(InferCommand.Create());
+root.Subcommands.Add(PredictCommand.Create());
 root.Subcommands.Add(ChatCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(PsCommand.Create());

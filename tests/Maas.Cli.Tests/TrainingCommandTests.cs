@@ -157,6 +157,58 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Predict_scores_json_rows_and_the_datasets_own_csv_with_a_trained_classifier()
+    {
+        // Two classes split at x = 5, 80 rows; the label column stays in the file predict is given.
+        var random = new Random(3);
+        var csv = new StringBuilder("x,noise,side\n");
+        var truth = new List<string>();
+        for (var i = 0; i < 80; i++)
+        {
+            var x = random.NextDouble() * 10;
+            truth.Add(x < 5 ? "left" : "right");
+            csv.Append(CultureInfo.InvariantCulture, $"{x:R},{random.NextDouble():R},{truth[^1]}\n");
+        }
+
+        var file = Path.Combine(_files.Path, "sides.csv");
+        await File.WriteAllTextAsync(file, csv.ToString());
+        var dataset = Names.Unique("sides");
+        (await fixture.RunAsync("datasets", "push", dataset, file, "--json")).Json();
+        var model = Names.Unique("sides");
+        var trained = await fixture.RunAsync("train", "--model", model, "--dataset", dataset, "--task", "multiclass-classification", "--label", "side",
+            "--trainer", "lbfgs", "--alias", "production", "--follow", "--json");
+        Assert.True(trained.ExitCode == 0, trained.ToString());
+
+        // For people: a row per instance with its label, the label's probability and the top classes.
+        var one = await fixture.RunAsync("predict", $"{model}:production", """{"x": 0.5, "noise": 0.3}""");
+        Assert.True(one.ExitCode == 0, one.ToString());
+        Assert.Contains($"{model} version 1, 1 rows", one.Stdout);
+        Assert.Matches(@"│ 0\s*│ left\s*│ 0\.\d+\s*│ left: 0\.\d+  right: 0\.\d+", one.Stdout);
+
+        // The dataset's own file: the label column is left out and said so; the answers agree with the truth.
+        var table = await fixture.RunAsync("predict", model, "--file", file, "--top", "1");
+        Assert.True(table.ExitCode == 0, table.ToString());
+        Assert.Contains("left out (not features): side", table.Stdout);
+        var scored = (await fixture.RunAsync("predict", model, "-f", file, "--json")).Json();
+        Assert.Equal(["side"], scored["ignored_columns"]!.AsArray().Select(c => (string?)c));
+        var labels = scored["predictions"]!.AsArray().Select(p => (string?)p!["label"]).ToList();
+        Assert.Equal(truth.Count, labels.Count);
+        Assert.True(labels.Zip(truth).Count(p => p.First == p.Second) >= 0.9 * truth.Count, string.Join(",", labels));
+
+        // JSON from stdin and in the request's own shape give the same answer as the argument.
+        var fromStdin = (await fixture.RunWithInputAsync("""{"instances": [{"x": 0.5, "noise": 0.3}]}""", "predict", model, "-", "--json")).Json();
+        Assert.Equal("left", (string?)fromStdin["predictions"]![0]!["label"]);
+
+        // Mistakes: the server's 400 in one line; what the CLI can tell before sending is a usage error.
+        (await fixture.RunAsync("predict", model, "[1]")).AssertFailure(ExitCodes.Failure, "invalid_input");
+        (await fixture.RunAsync("predict", model, """{"colour": "red"}""")).AssertFailure(ExitCodes.Failure, "invalid_input");
+        (await fixture.RunAsync("predict", model)).AssertFailure(ExitCodes.Usage, "missing_input");
+        (await fixture.RunAsync("predict", model, "{x")).AssertFailure(ExitCodes.Usage, "invalid_json");
+        (await fixture.RunAsync("predict", model, "-f", file, "--top", "0")).AssertFailure(ExitCodes.Usage, "usage");
+        (await fixture.RunAsync("predict", model, "-f", Path.Combine(_files.Path, "absent.csv"))).AssertFailure(ExitCodes.Failure, "file_not_found");
+    }
+
+    [Fact]
     public async Task A_hyperparameter_without_a_value_is_a_usage_error_naming_hp_and_nothing_is_submitted()
     {
         var model = Names.Unique("hp");

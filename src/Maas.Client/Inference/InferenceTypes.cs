@@ -27,3 +27,12 @@ public sealed record TensorSpec(string Name, string Datatype, IReadOnlyList<long
 
 /// <summary>OIP v2 model metadata.</summary>
 public sealed record ModelMetadata(string Name, IReadOnlyList<string>? Versions, string? Platform, IReadOnlyList<TensorSpec> Inputs, IReadOnlyList<TensorSpec> Outputs);
+
+/// <summary>
+/// The answers of <c>POST /api/v1/models/{m}/predict</c> for rows: per row a number (regression) or
+/// <c>{"label", "probabilities": {"class": p}}</c> (classification), and the columns of a table body that are not features.
+/// </summary>
+public sealed record RowPredictions(string ModelName, string? ModelVersion, IReadOnlyList<JsonNode?> Predictions)
+{
+    public IReadOnlyList<string>? IgnoredColumns { get; init; }
+}
