@@ -69,6 +69,9 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Shows_a_tabular_classifier_without_a_search_as_final_metrics_per_split_and_a_confusion_matrix() => run.AssertScenario("tabular_final_metrics");
 
     [BrowserFact]
+    public void Predicts_with_the_trained_table_classifier_from_a_form_of_its_features_and_from_the_datasets_own_csv() => run.AssertScenario("tabular_playground");
+
+    [BrowserFact]
     public void Follows_a_lightgbm_regression_and_draws_its_rmse_per_boosting_iteration() => run.AssertScenario("tabular_iterations");
 
     [BrowserFact]

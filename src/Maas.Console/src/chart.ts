@@ -56,10 +56,10 @@ export function lineChart(title: string, times: number[], series: Series[], form
 
 /**
  * Grouped horizontal bars: one group per category (a metric), one bar per series (a split) in it. Each group is scaled
- * to its own largest magnitude, since metrics differ in scale (an RMSE of 0.06 beside an R² of 0.99); the value is
- * written at each bar's end.
+ * to its own largest magnitude, since metrics differ in scale (an RMSE of 0.06 beside an R² of 0.99), unless `scaleMax`
+ * puts every group on one scale (probabilities on 0..1, counts of one kind); the value is written at each bar's end.
  */
-export function barChart(title: string, categories: string[], series: Series[], format: (v: number) => string = (v) => short(v)): HTMLElement {
+export function barChart(title: string, categories: string[], series: Series[], format: (v: number) => string = (v) => short(v), scaleMax?: number): HTMLElement {
   const width = 560;
   const left = 150;
   const right = 70;
@@ -71,7 +71,7 @@ export function barChart(title: string, categories: string[], series: Series[], 
   categories.forEach((category, i) => {
     const top = gap + i * groupHeight;
     const magnitudes = series.map((x) => x.values[i]).filter((v): v is number => v !== null && v !== undefined && Number.isFinite(v)).map(Math.abs);
-    const max = magnitudes.length ? Math.max(...magnitudes) : 0;
+    const max = scaleMax ?? (magnitudes.length ? Math.max(...magnitudes) : 0);
     svg.appendChild(s('text', { x: left - 8, y: top + (series.length * bar) / 2 + 4, 'text-anchor': 'end', class: 'tick category' }, category));
     series.forEach((x, j) => {
       const v = x.values[i];

@@ -764,6 +764,34 @@ await scenario('tabular_final_metrics', async () => {
   return `test accuracy ${accuracy}; confusion matrix ${cells.join(' ')} over ${total} test rows; bars: ${label.slice(0, 160)}`;
 });
 
+await scenario('tabular_playground', async () => {
+  // A model trained from a table is called with rows, not tensors: a field per feature, and the dataset's own file.
+  await page.goto(`${baseUrl}#/playground?tab=onnx&model=colour-model`);
+  await page.getByRole('heading', { name: /^A row for colour-model/ }).waitFor();
+  const features = await page.locator('#tabular-row input').evaluateAll((inputs) => inputs.map((i) => `${i.name}:${i.type}`));
+  if (features.join(',') !== 'x:number,y:number') throw new Error(`the form's fields are ${features}`);
+  await page.getByLabel('x (number)').fill('4.5');
+  await page.getByLabel('y (number)').fill('10');
+  await page.getByRole('button', { name: 'Predict', exact: true }).click();
+  const said = await page.locator('#tabular-label').textContent();
+  const expected = (await (await api('/api/v1/models/colour-model/predict', json({ instances: [{ x: 4.5, y: 10 }] }))).json()).predictions[0];
+  const percent = (100 * expected.probabilities[expected.label]).toFixed(1);
+  if (said !== `Predicted: ${expected.label} (${percent}%)`) throw new Error(`the page says ${said}; the API answers ${expected.label} at ${percent}%`);
+  // The bars share one 0..1 scale, so their lengths compare as the probabilities do (not each drawn full).
+  const widths = await page.locator('#tabular-result rect.bar').evaluateAll((rects) => rects.map((r) => Number(r.getAttribute('width'))));
+  const p = Object.values(expected.probabilities);
+  if (widths.length !== 2 || Math.abs(widths[0] / widths[1] - p[0] / p[1]) > 0.02 * (p[0] / p[1])) throw new Error(`bar widths ${widths} for probabilities ${p}`);
+  await check('playground-tabular');
+  // The dataset's file as it is: its label column is left out and said so, every row gets an answer.
+  await page.getByLabel(/^A CSV, TSV or JSON Lines file/).setInputFiles(config.lineCsv);
+  await page.getByRole('button', { name: 'Predict every row' }).click();
+  const status = await page.locator('.status.ok', { hasText: 'Predicted 60 row(s)' }).textContent();
+  if (!status.includes('Left out (not features): colour')) throw new Error(`the status says ${status}`);
+  const rows = await page.locator('#tabular-rows tbody tr').count();
+  if (rows !== 60) throw new Error(`the table shows ${rows} rows, not 60`);
+  return `${features}; one row: ${said}; the file: ${rows} rows, ${status.trim()}`;
+});
+
 await scenario('tabular_iterations', async () => {
   // A boosted-tree regression: its iteration events draw an RMSE curve per boosting iteration, like a network's epochs.
   await page.goto(`${baseUrl}#/training?dataset=line-data`);

@@ -4,6 +4,7 @@ import { api, authHeaders, can, seg, toError } from '../api';
 import { field, h, replace, statusLine } from '../dom';
 import type { PageContext } from '../main';
 import type { Model, TensorSpec } from '../types';
+import { tabularForm, tabularModelInfo } from '../tabular';
 import { detections, drawResult, imageLayout, imageModelInfo, presetFromMetadata, presets, toTensor, topClasses, unitPreset, type ImageModelInfo, type ImagePreset } from '../vision';
 
 export async function playgroundPage(ctx: PageContext): Promise<() => void> {
@@ -225,7 +226,8 @@ async function onnx({ me, query }: PageContext, root: HTMLElement): Promise<void
       if (can(me, 'models:read')) {
         try { metadata = (await api<{ metadata?: Record<string, unknown> }>(`/api/v1/resolve?ref=${seg(name)}`) as { version?: { metadata?: Record<string, unknown> } }).version?.metadata; } catch { metadata = undefined; }
       }
-      replace(formArea, inferForm(name, meta, metadata));
+      const tabular = tabularModelInfo(metadata);
+      replace(formArea, tabular ? tabularForm(name, tabular) : inferForm(name, meta, metadata));
       status.ok(`${meta.name}: ${meta.inputs.length} input(s), ${meta.outputs.length} output(s).`);
     } catch (e) { status.error(e as Error); }
   }
