@@ -433,7 +433,9 @@ internal static class OpenAiRequestReader
             case "json_schema":
                 if (!format.TryGetProperty("json_schema", out var wrapper) || wrapper.ValueKind != JsonValueKind.Object)
                 {
-                    throw LlmException.Invalid("'response_format.json_schema' is required for type json_schema", JsonSchemaGrammar.Param);
+                    throw wrapper.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null
+                        ? LlmException.Invalid("'response_format.json_schema' is required for type json_schema", "response_format.json_schema", "missing_required_parameter")
+                        : LlmException.Invalid("'response_format.json_schema' must be an object such as {\"name\": ..., \"schema\": {...}}", "response_format.json_schema");
                 }
 
                 // OpenAI nests the schema under json_schema.schema; a bare schema is taken too.
@@ -441,7 +443,7 @@ internal static class OpenAiRequestReader
                 CheckSchemaSize(schema, JsonSchemaGrammar.Param, limits);
                 return JsonSchemaGrammar.FromSchema(schema, limits.MaxGrammarRules);
             default:
-                throw LlmException.Invalid($"'response_format.type' must be text, json_object or json_schema, not '{type}'", JsonSchemaGrammar.Param);
+                throw LlmException.Invalid($"'response_format.type' must be text, json_object or json_schema, not '{type}'", "response_format.type");
         }
     }
 
@@ -460,6 +462,7 @@ internal static class OpenAiRequestReader
         }
 
         var contentPath = path + ".content";
+        var calls = ToolCalls(message, role, path);
         var content = "";
         if (message.TryGetProperty("content", out var c) && c.ValueKind != JsonValueKind.Null)
         {
@@ -477,22 +480,37 @@ internal static class OpenAiRequestReader
                 throw LlmException.Invalid($"'{contentPath}' must hold at least one text part", contentPath, "empty_array");
             }
         }
-        else if (role != "assistant")
+        else if (calls is null && !(role == "assistant" && message.TryGetProperty("function_call", out var fc) && fc.ValueKind == JsonValueKind.Object))
         {
-            // Only an assistant turn may go without content (one that called tools has none); null is as absent.
+            // Content is required unless an assistant turn called tools (or, in the legacy shape, a function): OpenAI
+            // refuses an assistant turn with neither (400, param messages[i].content); null is as absent.
+            var who = role == "assistant" ? "an assistant message without 'tool_calls'" : $"a {role} message";
             throw c.ValueKind == JsonValueKind.Null
-                ? LlmException.Invalid($"'{contentPath}' must be a string or an array of text parts, not null: only an assistant message may have null content", contentPath)
-                : LlmException.Invalid($"'{contentPath}' is required for a {role} message", contentPath, "missing_required_parameter");
+                ? LlmException.Invalid($"'{contentPath}' must be a string or an array of text parts, not null: only an assistant message with 'tool_calls' may have null content", contentPath)
+                : LlmException.Invalid($"'{contentPath}' is required for {who}", contentPath, "missing_required_parameter");
         }
 
         // An assistant turn that called tools carries no text; show the calls so the model sees what happened.
         // They are written in the shape the tool instructions ask for (see ToolCalling), so the model sees its own replies.
-        if (role == "assistant" && content.Length == 0 && message.TryGetProperty("tool_calls", out var calls) && calls.ValueKind == JsonValueKind.Array)
+        if (calls is { } toolCalls && content.Length == 0)
         {
-            content = ToolCalling.ReplyText(calls);
+            content = ToolCalling.ReplyText(toolCalls);
         }
 
         return new ChatMessage(role == "developer" ? "system" : role, content, String(message, "name", path + ".name"), String(message, "tool_call_id", path + ".tool_call_id"));
+    }
+
+    // An assistant turn's tool_calls: null when absent; OpenAI refuses an empty array (400 empty_array) and any other type.
+    private static JsonElement? ToolCalls(JsonElement message, string role, string path)
+    {
+        if (role != "assistant" || !message.TryGetProperty("tool_calls", out var calls) || calls.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        return calls.ValueKind != JsonValueKind.Array ? throw LlmException.Invalid($"'{path}.tool_calls' must be an array of tool calls", path + ".tool_calls")
+            : calls.GetArrayLength() == 0 ? throw LlmException.Invalid($"'{path}.tool_calls' must hold at least one tool call, or be left out", path + ".tool_calls", "empty_array")
+            : calls;
     }
 
     private static string TextPart(JsonElement part, string path)

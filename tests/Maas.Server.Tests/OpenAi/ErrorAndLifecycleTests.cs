@@ -80,7 +80,14 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     [InlineData("""{"model":"gen","messages":[{"role":"user"}]}""", "messages[0].content")]
     [InlineData("""{"model":"gen","messages":[{"role":"system","content":null},{"role":"user","content":"x"}]}""", "messages[0].content")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"tool","tool_call_id":"c1","content":null}]}""", "messages[1].content")]
-    [InlineData("""{"model":"gen","response_format":{"type":"yaml"},"messages":[{"role":"user","content":"x"}]}""", "response_format")]
+    [InlineData("""{"model":"gen","response_format":{"type":"yaml"},"messages":[{"role":"user","content":"x"}]}""", "response_format.type")]
+    [InlineData("""{"model":"gen","response_format":{"type":"json_schema"},"messages":[{"role":"user","content":"x"}]}""", "response_format.json_schema")]
+    [InlineData("""{"model":"gen","response_format":{"type":"json_schema","json_schema":"x"},"messages":[{"role":"user","content":"x"}]}""", "response_format.json_schema")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant"},{"role":"user","content":"y"}]}""", "messages[1].content")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null},{"role":"user","content":"y"}]}""", "messages[1].content")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":null},{"role":"user","content":"y"}]}""", "messages[1].content")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[]},{"role":"user","content":"y"}]}""", "messages[1].tool_calls")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"z","tool_calls":{}},{"role":"user","content":"y"}]}""", "messages[1].tool_calls")]
     [InlineData("""{"model":"gen","n":0,"messages":[{"role":"user","content":"x"}]}""", "n")]
     public async Task Bad_parameters_are_400_naming_the_parameter(string json, string param)
     {
@@ -92,13 +99,16 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     [Fact]
     public async Task An_assistant_turn_with_tool_calls_and_null_content_is_accepted()
     {
-        // OpenAI's own clients send the tool-calling turn back this way; only user content must say something.
+        // OpenAI's own clients send the tool-calling turn back this way (content null or absent); an assistant turn with
+        // neither content nor tool_calls is refused (see Bad_parameters_are_400_naming_the_parameter), as OpenAI does.
         var (status, body) = await fixture.PostAsync("/v1/chat/completions", """
             {"model":"gen","max_tokens":2,"messages":[
               {"role":"user","content":"pick one"},
               {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"pick","arguments":"{}"}}]},
               {"role":"tool","tool_call_id":"c1","content":"done"},
-              {"role":"assistant","content":null},
+              {"role":"assistant","tool_calls":[{"id":"c2","type":"function","function":{"name":"pick","arguments":"{}"}}]},
+              {"role":"tool","tool_call_id":"c2","content":"done"},
+              {"role":"assistant","content":""},
               {"role":"user","content":[{"type":"text","text":"and now?"}]}]}
             """);
         Assert.True(status == HttpStatusCode.OK, $"{(int)status}: {body}");
