@@ -387,7 +387,11 @@ internal static class ToolCalling
             throw LlmException.Invalid($"'{namePath}' must be 1-64 letters, digits, underscores or dashes", namePath);
         }
 
-        var description = function.TryGetProperty("description", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString() : null;
+        string? description = null;
+        if (function.TryGetProperty("description", out var d) && d.ValueKind != JsonValueKind.Null)
+        {
+            description = d.ValueKind == JsonValueKind.String ? d.GetString() : throw LlmException.Invalid($"'{path}.function.description' must be a string", path + ".function.description");
+        }
         JsonElement? parameters = null;
         if (function.TryGetProperty("parameters", out var ps) && ps.ValueKind != JsonValueKind.Null)
         {

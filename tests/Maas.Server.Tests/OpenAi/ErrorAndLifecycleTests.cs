@@ -88,6 +88,14 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":null},{"role":"user","content":"y"}]}""", "messages[1].content")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[]},{"role":"user","content":"y"}]}""", "messages[1].tool_calls")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"z","tool_calls":{}},{"role":"user","content":"y"}]}""", "messages[1].tool_calls")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[5]},{"role":"user","content":"y"}]}""", "messages[1].tool_calls[0]")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}},{"id":"d"}]}]}""", "messages[1].tool_calls[1].function")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"arguments":"{}"}}]}]}""", "messages[1].tool_calls[0].function.name")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"tool","content":"r"}]}""", "messages[1].tool_call_id")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text"}]}]}""", "messages[0].content[1].text")]
+    [InlineData("""{"model":"gen","response_format":{},"messages":[{"role":"user","content":"x"}]}""", "response_format.type")]
+    [InlineData("""{"model":"gen","stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}""", "stream_options")]
+    [InlineData("""{"model":"gen","stream":false,"stream_options":{"include_usage":false},"messages":[{"role":"user","content":"x"}]}""", "stream_options")]
     [InlineData("""{"model":"gen","n":0,"messages":[{"role":"user","content":"x"}]}""", "n")]
     public async Task Bad_parameters_are_400_naming_the_parameter(string json, string param)
     {
@@ -124,9 +132,12 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
         Assert.Equal("messages[2].content", error.GetProperty("param").GetString());
         Assert.Equal("empty_array", error.GetProperty("code").GetString());
 
-        // OpenAI serves "" (a turn that says nothing), and so do vLLM and Ollama: clients send it.
+        // OpenAI serves "" (a turn that says nothing), and so do vLLM and Ollama: clients send it. Parts whose texts are
+        // all "" say the same, and are served the same.
         var (emptyStatus, emptyBody) = await fixture.PostAsync("/v1/chat/completions", """{"model":"gen","max_tokens":1,"messages":[{"role":"user","content":""}]}""");
         Assert.True(emptyStatus == HttpStatusCode.OK, $"{(int)emptyStatus}: {emptyBody}");
+        var (partsStatus, partsBody) = await fixture.PostAsync("/v1/chat/completions", """{"model":"gen","max_tokens":1,"messages":[{"role":"user","content":[{"type":"text","text":""},{"type":"text","text":""}]}]}""");
+        Assert.True(partsStatus == HttpStatusCode.OK, $"{(int)partsStatus}: {partsBody}");
     }
 
     [Fact]

@@ -181,6 +181,7 @@ public sealed class ToolCallingTests(LlmServerFixture fixture)
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"description":"no name"}}]}""", "tools[1].function.name")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"bad name!"}}]}""", "tools[0].function.name")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":"object"}}]}""", "tools[0].function.parameters")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","description":5}}]}""", "tools[0].function.description")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"name":"g"}},{"type":"function","function":{"name":"f"}}]}""", "tools[2].function.name")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tool_choice":"required"}""", "tool_choice")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"sometimes"}""", "tool_choice")]
