@@ -99,7 +99,7 @@ internal static class OpenAiRequestReader
     // two kinds are decoded here (escaped, or not valid UTF-8), so valid text costs one vectorised scan.
     // The refusal names the top-level parameter, or within 'messages' the exact place (messages[i].content), as the
     // message checks do.
-    private static void CheckUnicode(JsonElement element, string? param)
+    public static void CheckUnicode(JsonElement element, string? param)
     {
         switch (element.ValueKind)
         {

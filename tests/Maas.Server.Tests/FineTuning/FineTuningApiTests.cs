@@ -338,6 +338,16 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
             Assert.Equal($"hyperparameters.{param}", (string?)error["param"]);
         }
 
+        // A string that is not text, escaped (a lone surrogate) or raw (bytes that are not UTF-8), is the caller's 400.
+        error = await Refused("""{"model": "x", "training_file": "\ud800"}""", HttpStatusCode.BadRequest, "invalid_unicode");
+        Assert.Equal("training_file", (string?)error["param"]);
+        using (var raw = new ByteArrayContent([.. Encoding.UTF8.GetBytes("""{"model": "x", "suffix": "a"""), 0xFF, .. Encoding.UTF8.GetBytes("\"}")]))
+        {
+            raw.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            error = await OpenAiErrorAsync(await client.PostAsync("v1/fine_tuning/jobs", raw), HttpStatusCode.BadRequest, "invalid_unicode");
+            Assert.Equal("suffix", (string?)error["param"]);
+        }
+
         // A method that is not an object (or whose supervised part is not one) is refused, not ignored.
         foreach (var (method, param) in new[] { ("5", "method"), ("\"supervised\"", "method"), ("{\"type\": \"supervised\", \"supervised\": 3}", "method.supervised") })
         {
