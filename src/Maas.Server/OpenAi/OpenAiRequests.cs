@@ -441,9 +441,7 @@ internal static class OpenAiRequestReader
             case "json_schema":
                 if (!format.TryGetProperty("json_schema", out var wrapper) || wrapper.ValueKind != JsonValueKind.Object)
                 {
-                    throw wrapper.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null
-                        ? LlmException.Invalid("'response_format.json_schema' is required for type json_schema", "response_format.json_schema", "missing_required_parameter")
-                        : LlmException.Invalid("'response_format.json_schema' must be an object such as {\"name\": ..., \"schema\": {...}}", "response_format.json_schema");
+                    throw Required(wrapper, "response_format.json_schema", "an object such as {\"name\": ..., \"schema\": {...}} for type json_schema");
                 }
 
                 // OpenAI nests the schema under json_schema.schema; a bare schema is taken too.
@@ -545,7 +543,7 @@ internal static class OpenAiRequestReader
 
             if (!call.TryGetProperty("function", out var function) || function.ValueKind != JsonValueKind.Object)
             {
-                throw LlmException.Invalid($"'{at}.function' is required and must be an object", at + ".function", "missing_required_parameter");
+                throw Required(function, at + ".function", "an object {\"name\", \"arguments\"}");
             }
 
             _ = String(function, "name", at + ".function.name") ?? throw LlmException.Invalid($"'{at}.function.name' is required", at + ".function.name", "missing_required_parameter");
@@ -622,6 +620,15 @@ internal static class OpenAiRequestReader
     }
 
     private static string Excerpt(string text) => text.Length <= 40 ? text : text[..40] + "...";
+
+    /// <summary>
+    /// The refusal of a required value at <paramref name="param"/>: absent or null is 400 missing_required_parameter,
+    /// present but not <paramref name="shape"/> 400 invalid_value.
+    /// </summary>
+    public static LlmException Required(JsonElement value, string param, string shape) =>
+        value.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null
+            ? LlmException.Invalid($"'{param}' is required ({shape})", param, "missing_required_parameter")
+            : LlmException.Invalid($"'{param}' must be {shape}", param);
 
     private static string RequiredString(JsonElement body, string name)
     {

@@ -234,12 +234,12 @@ internal static class ToolCalling
 
         if (!choice.TryGetProperty("function", out var f) || f.ValueKind != JsonValueKind.Object)
         {
-            throw LlmException.Invalid("'tool_choice.function' is required and must be {\"name\": ...} when 'tool_choice' is an object", "tool_choice.function", "missing_required_parameter");
+            throw OpenAiRequestReader.Required(f, "tool_choice.function", "an object {\"name\": ...} when 'tool_choice' is an object");
         }
 
         return f.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String
             ? n.GetString()!
-            : throw LlmException.Invalid("'tool_choice.function.name' is required and must be a string", "tool_choice.function.name", "missing_required_parameter");
+            : throw OpenAiRequestReader.Required(n, "tool_choice.function.name", "a string");
     }
 
     /// <summary>
@@ -365,20 +365,18 @@ internal static class ToolCalling
 
         if (!tool.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String || type.GetString() != "function")
         {
-            throw type.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null
-                ? LlmException.Invalid($"'{path}.type' is required", path + ".type", "missing_required_parameter")
-                : LlmException.Invalid($"'{path}.type' must be 'function': only function tools are supported", path + ".type");
+            throw OpenAiRequestReader.Required(type, path + ".type", "'function': only function tools are supported");
         }
 
         if (!tool.TryGetProperty("function", out var function) || function.ValueKind != JsonValueKind.Object)
         {
-            throw LlmException.Invalid($"'{path}.function' is required and must be an object", path + ".function", "missing_required_parameter");
+            throw OpenAiRequestReader.Required(function, path + ".function", "an object {\"name\", \"description\", \"parameters\"}");
         }
 
         var namePath = path + ".function.name";
         if (!function.TryGetProperty("name", out var n) || n.ValueKind == JsonValueKind.Null)
         {
-            throw LlmException.Invalid($"'{namePath}' is required", namePath, "missing_required_parameter");
+            throw OpenAiRequestReader.Required(n, namePath, "1-64 letters, digits, underscores or dashes");
         }
 
         var name = n.ValueKind == JsonValueKind.String ? n.GetString()! : "";

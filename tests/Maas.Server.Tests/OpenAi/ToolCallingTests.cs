@@ -173,6 +173,19 @@ public sealed class ToolCallingTests(LlmServerFixture fixture)
     }
 
     [Theory]
+    [InlineData("""[{"type":"function"}]""", "missing_required_parameter")]
+    [InlineData("""[{"type":"function","function":null}]""", "missing_required_parameter")]
+    [InlineData("""[{"type":"function","function":"f"}]""", "invalid_value")]
+    public async Task A_required_part_that_is_missing_and_one_of_the_wrong_shape_get_their_own_codes(string tools, string code)
+    {
+        var (status, body) = await fixture.PostAsync("/v1/chat/completions", $$"""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":{{tools}}}""");
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status}: {body}");
+        var error = JsonDocument.Parse(body).RootElement.GetProperty("error");
+        Assert.Equal("tools[0].function", error.GetProperty("param").GetString());
+        Assert.Equal(code, error.GetProperty("code").GetString());
+    }
+
+    [Theory]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":{}}""", "tools")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":["f"]}""", "tools[0]")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}},{"type":"retrieval"}]}""", "tools[1].type")]
