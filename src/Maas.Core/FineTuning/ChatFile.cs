@@ -75,51 +75,63 @@ public static class ChatFile
 
         using (document)
         {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array)
+            try
             {
-                throw new ChatFileException(line, "each line must be a JSON object with a \"messages\" array");
+                return Messages(document.RootElement, line);
             }
-
-            var result = new List<ChatFileMessage>();
-            var index = 0;
-            foreach (var message in messages.EnumerateArray())
+            catch (InvalidOperationException)
             {
-                index++;
-                if (message.ValueKind != JsonValueKind.Object)
-                {
-                    throw new ChatFileException(line, $"message {index} is not a JSON object");
-                }
-
-                if (!message.TryGetProperty("role", out var role) || role.ValueKind != JsonValueKind.String || !Roles.Contains(role.GetString()!))
-                {
-                    throw new ChatFileException(line, $"message {index} needs a \"role\" of {string.Join(", ", Roles)}");
-                }
-
-                if (message.TryGetProperty("tool_calls", out _) || message.TryGetProperty("function_call", out _))
-                {
-                    throw new ChatFileException(line, $"message {index}: tool and function calls cannot be trained here");
-                }
-
-                if (!message.TryGetProperty("content", out var content) || content.ValueKind != JsonValueKind.String || content.GetString()!.Length == 0)
-                {
-                    throw new ChatFileException(line, $"message {index} ({role.GetString()}) needs a non-empty string \"content\"");
-                }
-
-                result.Add(new ChatFileMessage(role.GetString()!, content.GetString()!));
+                // The reader does not check the bytes inside strings: reading one that is not text throws here.
+                throw new ChatFileException(line, "a string is not valid Unicode text: it holds bytes that are not UTF-8, or a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair)");
             }
-
-            if (result.Count == 0)
-            {
-                throw new ChatFileException(line, "\"messages\" is empty");
-            }
-
-            if (!result.Any(m => m.Role == "assistant"))
-            {
-                throw new ChatFileException(line, "the chat has no assistant message to learn from");
-            }
-
-            return result;
         }
+    }
+
+    private static List<ChatFileMessage> Messages(JsonElement root, int line)
+    {
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array)
+        {
+            throw new ChatFileException(line, "each line must be a JSON object with a \"messages\" array");
+        }
+
+        var result = new List<ChatFileMessage>();
+        var index = 0;
+        foreach (var message in messages.EnumerateArray())
+        {
+            index++;
+            if (message.ValueKind != JsonValueKind.Object)
+            {
+                throw new ChatFileException(line, $"message {index} is not a JSON object");
+            }
+
+            if (!message.TryGetProperty("role", out var role) || role.ValueKind != JsonValueKind.String || !Roles.Contains(role.GetString()!))
+            {
+                throw new ChatFileException(line, $"message {index} needs a \"role\" of {string.Join(", ", Roles)}");
+            }
+
+            if (message.TryGetProperty("tool_calls", out _) || message.TryGetProperty("function_call", out _))
+            {
+                throw new ChatFileException(line, $"message {index}: tool and function calls cannot be trained here");
+            }
+
+            if (!message.TryGetProperty("content", out var content) || content.ValueKind != JsonValueKind.String || content.GetString()!.Length == 0)
+            {
+                throw new ChatFileException(line, $"message {index} ({role.GetString()}) needs a non-empty string \"content\"");
+            }
+
+            result.Add(new ChatFileMessage(role.GetString()!, content.GetString()!));
+        }
+
+        if (result.Count == 0)
+        {
+            throw new ChatFileException(line, "\"messages\" is empty");
+        }
+
+        if (!result.Any(m => m.Role == "assistant"))
+        {
+            throw new ChatFileException(line, "the chat has no assistant message to learn from");
+        }
+
+        return result;
     }
 }

@@ -72,6 +72,12 @@ public sealed record LlmModelSpec
     /// <summary>Requests that may wait for a free slot before callers get 429.</summary>
     public int QueueLimit { get; init; } = 64;
 
+    /// <summary>Embeddings requests that may wait while the embedder computes another before callers get 429.</summary>
+    public int EmbeddingQueueLimit { get; init; } = 16;
+
+    /// <summary>The longest an embeddings request may wait for the embedder, in milliseconds, before it gets 504.</summary>
+    public int EmbeddingQueueTimeoutMs { get; init; } = 60_000;
+
     /// <summary>Compute threads; 0 uses every core.</summary>
     public int Threads { get; init; }
 

@@ -8,7 +8,8 @@ namespace Maas.Core.Llm;
 /// <param name="Engine">The engine.</param>
 /// <param name="ActiveRequests">Requests holding it now.</param>
 /// <param name="IdleSince">When the last request let go (null while requests run).</param>
-public sealed record LoadedLlmEngine(string Name, int Version, ILlmEngine Engine, int ActiveRequests, DateTimeOffset? IdleSince);
+/// <param name="Spec">How it was loaded and is served.</param>
+public sealed record LoadedLlmEngine(string Name, int Version, ILlmEngine Engine, int ActiveRequests, DateTimeOffset? IdleSince, LlmModelSpec Spec);
 
 /// <summary>
 /// LLM serving's view of the <see cref="ModelHost"/>: a request holds its engine through an
@@ -72,7 +73,7 @@ public sealed class LlmEngineManager(ModelHost host)
             .Where(s => s.State == ModelState.Ready)
             .Select(s => (Status: s, Model: host.Peek(s.Key) as HostedLlm))
             .Where(x => x.Model is not null)
-            .Select(x => new LoadedLlmEngine(x.Status.Key.Name, x.Status.Key.Version, x.Model!.Engine, x.Status.InFlight, x.Status.InFlight == 0 ? x.Status.LastUsed : null))];
+            .Select(x => new LoadedLlmEngine(x.Status.Key.Name, x.Status.Key.Version, x.Model!.Engine, x.Status.InFlight, x.Status.InFlight == 0 ? x.Status.LastUsed : null, x.Model.Spec))];
 }
 
 /// <summary>A request's hold on a loaded engine; the engine is not unloaded until every lease is disposed.</summary>

@@ -27,7 +27,7 @@ public sealed class LlmModelEngine(ILlmEngineFactory factory) : IModelEngine
     public async Task<IHostedModel> LoadAsync(ModelLoadRequest request, CancellationToken cancellationToken)
     {
         var spec = Spec(request);
-        return new HostedLlm(await factory.LoadAsync(spec, cancellationToken).ConfigureAwait(false), spec.Path);
+        return new HostedLlm(await factory.LoadAsync(spec, cancellationToken).ConfigureAwait(false), spec);
     }
 
     private static LlmModelSpec Spec(ModelLoadRequest request) =>
@@ -35,13 +35,16 @@ public sealed class LlmModelEngine(ILlmEngineFactory factory) : IModelEngine
 }
 
 /// <summary>A loaded LLM: its engine (with its continuous-batching loop).</summary>
-public sealed class HostedLlm(ILlmEngine engine, string artifactPath) : IHostedModel
+public sealed class HostedLlm(ILlmEngine engine, LlmModelSpec spec) : IHostedModel
 {
     /// <summary>The engine.</summary>
     public ILlmEngine Engine { get; } = engine;
 
+    /// <summary>How it was loaded and is served.</summary>
+    public LlmModelSpec Spec { get; } = spec;
+
     /// <inheritdoc />
-    public string ArtifactPath { get; } = artifactPath;
+    public string ArtifactPath => Spec.Path;
 
     /// <inheritdoc />
     public long EngineMemoryBytes => Engine.GetStatistics().MemoryBytes;

@@ -20,11 +20,14 @@ public sealed class LlmServingOptions
 
     /// <summary>
     /// Embeddings requests per model that may wait while its embedder computes another (it computes one at a time)
-    /// before callers get 429.
+    /// before callers get 429; a model's embedding_queue_limit overrides it.
     /// </summary>
     public int EmbeddingQueueLimit { get; set; } = 16;
 
-    /// <summary>The longest an embeddings request may wait for its model's embedder, in milliseconds, before it gets 504.</summary>
+    /// <summary>
+    /// The longest an embeddings request may wait for its model's embedder, in milliseconds, before it gets 504; a
+    /// model's embedding_queue_timeout_ms overrides it.
+    /// </summary>
     public int EmbeddingQueueTimeoutMs { get; set; } = 60_000;
 
     /// <summary>The largest max_tokens a request may ask for, and the cap when it asks for none (0 = context only).</summary>

@@ -19,6 +19,15 @@ public sealed record ServingConfig
     /// <summary>Requests that may wait in the queue before callers get 429.</summary>
     public int? QueueLimit { get; init; }
 
+    /// <summary>
+    /// LLM: <c>/v1/embeddings</c> requests that may wait while the model's embedder computes another (it computes one at
+    /// a time) before callers get 429; 0 = none waits.
+    /// </summary>
+    public int? EmbeddingQueueLimit { get; init; }
+
+    /// <summary>LLM: the longest an embeddings request may wait for the model's embedder, in milliseconds, before it gets 504.</summary>
+    public int? EmbeddingQueueTimeoutMs { get; init; }
+
     /// <summary>Per-request timeout in milliseconds.</summary>
     public int? TimeoutMs { get; init; }
 
@@ -62,6 +71,8 @@ public sealed record ServingConfig
         Range(errors, "instance_count", InstanceCount, 1, 64);
         Range(errors, "max_batch_size", MaxBatchSize, 0, 65536);
         Range(errors, "queue_limit", QueueLimit, 0, 1_000_000);
+        Range(errors, "embedding_queue_limit", EmbeddingQueueLimit, 0, 1_000_000);
+        Range(errors, "embedding_queue_timeout_ms", EmbeddingQueueTimeoutMs, 1, 3_600_000);
         Range(errors, "timeout_ms", TimeoutMs, 0, 86_400_000);
         Range(errors, "queue_time_budget_ms", QueueTimeBudgetMs, 0, 86_400_000);
         Range(errors, "context_size", ContextSize, 0, 1 << 22);

@@ -32,10 +32,10 @@ public sealed class ServingLimits
     /// <summary>The largest <c>max_batch_size</c> (rows the ONNX batcher stacks into one run).</summary>
     public int MaxBatchSize { get; set; } = 1024;
 
-    /// <summary>The largest <c>queue_limit</c> (requests that may wait per model).</summary>
+    /// <summary>The largest <c>queue_limit</c> and <c>embedding_queue_limit</c> (requests that may wait per model).</summary>
     public int MaxQueueLimit { get; set; } = 4096;
 
-    /// <summary>The largest <c>timeout_ms</c>.</summary>
+    /// <summary>The largest <c>timeout_ms</c> and <c>embedding_queue_timeout_ms</c>.</summary>
     public int MaxTimeoutMs { get; set; } = 600_000;
 
     /// <summary>The problems with these settings, each naming its key.</summary>
@@ -64,7 +64,9 @@ public sealed class ServingLimits
         AtMost(errors, "parallel_sequences", config.ParallelSequences, MaxParallelSequences, nameof(MaxParallelSequences));
         AtMost(errors, "max_batch_size", config.MaxBatchSize, MaxBatchSize, nameof(MaxBatchSize));
         AtMost(errors, "queue_limit", config.QueueLimit, MaxQueueLimit, nameof(MaxQueueLimit));
+        AtMost(errors, "embedding_queue_limit", config.EmbeddingQueueLimit, MaxQueueLimit, nameof(MaxQueueLimit));
         AtMost(errors, "timeout_ms", config.TimeoutMs, MaxTimeoutMs, nameof(MaxTimeoutMs));
+        AtMost(errors, "embedding_queue_timeout_ms", config.EmbeddingQueueTimeoutMs, MaxTimeoutMs, nameof(MaxTimeoutMs));
 
         // Products in 64 bits: two in-range ints never overflow a long.
         if (config.InstanceCount is { } instances && config.Threads is { } threads && (long)instances * threads > MaxTotalThreads)

@@ -232,14 +232,28 @@ internal static class FineTuningJobsEndpoints
             throw Bad(buffer.Length == 0 ? "a JSON body is required" : "the JSON body may have at most 1048576 bytes", null, "invalid_request");
         }
 
+        JsonDocument document;
         try
         {
-            return JsonDocument.Parse(buffer.ToArray(), new JsonDocumentOptions { MaxDepth = 16 });
+            document = JsonDocument.Parse(buffer.ToArray(), new JsonDocumentOptions { MaxDepth = 16 });
         }
         catch (JsonException e)
         {
             throw Bad($"the body is not valid JSON: {e.Message}", null, "invalid_json");
         }
+
+        // A string that is not text (raw bytes that are not UTF-8, a lone surrogate escape) would throw when read.
+        try
+        {
+            OpenAi.OpenAiRequestReader.CheckUnicode(document.RootElement, null);
+        }
+        catch (Maas.Core.Llm.LlmException e)
+        {
+            document.Dispose();
+            throw Bad(e.Message, e.Param, e.Code ?? "invalid_unicode");
+        }
+
+        return document;
     }
 
     // More layers than any model has: a larger count is a caller's mistake.

@@ -58,7 +58,7 @@ internal static class EmbeddingsEndpoint
             // The embedder computes one request at a time: the others wait in a bounded line, for a bounded time, and
             // leave it when their caller hangs up.
             IReadOnlyList<float[]> vectors;
-            using (await queues.For(engine).EnterAsync(request.Model, aborted))
+            using (await queues.For(engine, session.Resolved.Spec).EnterAsync(request.Model, aborted))
             {
                 vectors = await engine.EmbedAsync(inputs, request.Normalize, aborted);
             }

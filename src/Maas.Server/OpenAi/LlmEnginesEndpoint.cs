@@ -47,7 +47,7 @@ internal static class LlmEnginesEndpoint
                 loaded_at = e.Engine.Info.LoadedAt,
             },
             statistics = Statistics(e.Engine.GetStatistics()),
-            embedding_queue = EmbeddingQueue(embeddings.For(e.Engine)),
+            embedding_queue = EmbeddingQueue(embeddings.For(e.Engine, e.Spec)),
         }));
 
     private static object EmbeddingQueue(EmbeddingQueue queue) => new

@@ -79,6 +79,8 @@ internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServ
             ContextPerSlot = contextPerSlot,
             BatchSize = o.BatchSize,
             QueueLimit = config.QueueLimit is { } q ? Math.Min(q, max.MaxQueueLimit) : o.QueueLimit,
+            EmbeddingQueueLimit = config.EmbeddingQueueLimit is { } eq ? Math.Min(eq, max.MaxQueueLimit) : o.EmbeddingQueueLimit,
+            EmbeddingQueueTimeoutMs = config.EmbeddingQueueTimeoutMs is { } et ? Math.Min(et, max.MaxTimeoutMs) : o.EmbeddingQueueTimeoutMs,
             Threads = config.Threads is { } t ? Math.Min(t, max.MaxThreads) : o.Threads,
             PrefixCache = o.PrefixCache,
             UnifiedKvCache = o.UnifiedKvCache,

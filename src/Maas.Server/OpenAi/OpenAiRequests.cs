@@ -94,18 +94,19 @@ internal static class OpenAiRequestReader
         return document.RootElement;
     }
 
-    // JSON may escape half of a surrogate pair (\ud800); such a string has no UTF-8 form, and reading it throws.
-    // Only an escaped string can hold one (the parser refuses invalid UTF-8), so only those are decoded here.
+    // JSON may escape half of a surrogate pair (\ud800); such a string has no UTF-8 form, and reading it throws. So does
+    // a string of raw bytes that are not UTF-8 ("\xff"): the parser does not check the bytes inside strings. Only those
+    // two kinds are decoded here (escaped, or not valid UTF-8), so valid text costs one vectorised scan.
     // The refusal names the top-level parameter, or within 'messages' the exact place (messages[i].content), as the
     // message checks do.
-    private static void CheckUnicode(JsonElement element, string? param)
+    public static void CheckUnicode(JsonElement element, string? param)
     {
         switch (element.ValueKind)
         {
             case JsonValueKind.Object:
                 foreach (var property in element.EnumerateObject())
                 {
-                    if (Escaped(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8PropertyName(property)))
+                    if (Suspect(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8PropertyName(property)))
                     {
                         Decode(property.Value, param, name: property);
                     }
@@ -124,7 +125,7 @@ internal static class OpenAiRequestReader
                 }
 
                 break;
-            case JsonValueKind.String when Escaped(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(element)):
+            case JsonValueKind.String when Suspect(System.Runtime.InteropServices.JsonMarshal.GetRawUtf8Value(element)):
                 Decode(element, param, name: null);
                 break;
         }
@@ -132,7 +133,7 @@ internal static class OpenAiRequestReader
 
     private static bool InMessages(string param) => param.StartsWith("messages", StringComparison.Ordinal) && (param.Length == 8 || param[8] is '[');
 
-    private static bool Escaped(ReadOnlySpan<byte> raw) => raw.IndexOf("\\u"u8) >= 0;
+    private static bool Suspect(ReadOnlySpan<byte> raw) => raw.IndexOf("\\u"u8) >= 0 || !System.Text.Unicode.Utf8.IsValid(raw);
 
     private static void Decode(JsonElement value, string? param, JsonProperty? name)
     {
@@ -143,7 +144,7 @@ internal static class OpenAiRequestReader
         catch (InvalidOperationException)
         {
             throw LlmException.Invalid(
-                $"{(name is not null || param is null ? "a property name" : $"'{param}'")} holds a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair), which is not text",
+                $"{(name is not null || param is null ? "a property name" : $"'{param}'")} is not valid Unicode text: it holds bytes that are not UTF-8, or a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair)",
                 param,
                 "invalid_unicode");
         }
@@ -377,6 +378,12 @@ internal static class OpenAiRequestReader
             includeUsage = streamOptions.ValueKind == JsonValueKind.Object
                 ? Bool(streamOptions, "include_usage", "stream_options.include_usage") ?? false
                 : throw LlmException.Invalid("'stream_options' must be an object such as {\"include_usage\": true}", "stream_options");
+
+            // As OpenAI: options for a stream that is not asked for are a mistake, not something to ignore.
+            if (!stream)
+            {
+                throw LlmException.Invalid("'stream_options' is only allowed when 'stream' is true", "stream_options");
+            }
         }
 
         var sampling = new SamplingOptions
@@ -423,17 +430,18 @@ internal static class OpenAiRequestReader
             throw LlmException.Invalid("'response_format' must be an object with a 'type'", JsonSchemaGrammar.Param);
         }
 
-        var type = String(format, "type", "response_format.type");
+        var type = String(format, "type", "response_format.type")
+            ?? throw LlmException.Invalid("'response_format.type' is required: text, json_object or json_schema", "response_format.type", "missing_required_parameter");
         switch (type)
         {
-            case null or "text":
+            case "text":
                 return null;
             case "json_object":
                 return JsonSchemaGrammar.AnyJsonObject();
             case "json_schema":
                 if (!format.TryGetProperty("json_schema", out var wrapper) || wrapper.ValueKind != JsonValueKind.Object)
                 {
-                    throw LlmException.Invalid("'response_format.json_schema' is required for type json_schema", JsonSchemaGrammar.Param);
+                    throw Required(wrapper, "response_format.json_schema", "an object such as {\"name\": ..., \"schema\": {...}} for type json_schema");
                 }
 
                 // OpenAI nests the schema under json_schema.schema; a bare schema is taken too.
@@ -441,7 +449,7 @@ internal static class OpenAiRequestReader
                 CheckSchemaSize(schema, JsonSchemaGrammar.Param, limits);
                 return JsonSchemaGrammar.FromSchema(schema, limits.MaxGrammarRules);
             default:
-                throw LlmException.Invalid($"'response_format.type' must be text, json_object or json_schema, not '{type}'", JsonSchemaGrammar.Param);
+                throw LlmException.Invalid($"'response_format.type' must be text, json_object or json_schema, not '{type}'", "response_format.type");
         }
     }
 
@@ -460,6 +468,7 @@ internal static class OpenAiRequestReader
         }
 
         var contentPath = path + ".content";
+        var calls = ToolCalls(message, role, path);
         var content = "";
         if (message.TryGetProperty("content", out var c) && c.ValueKind != JsonValueKind.Null)
         {
@@ -477,29 +486,77 @@ internal static class OpenAiRequestReader
                 throw LlmException.Invalid($"'{contentPath}' must hold at least one text part", contentPath, "empty_array");
             }
         }
-        else if (role != "assistant")
+        else if (calls is null && !(role == "assistant" && message.TryGetProperty("function_call", out var fc) && fc.ValueKind == JsonValueKind.Object))
         {
-            // Only an assistant turn may go without content (one that called tools has none); null is as absent.
+            // Content is required unless an assistant turn called tools (or, in the legacy shape, a function): OpenAI
+            // refuses an assistant turn with neither (400, param messages[i].content); null is as absent.
+            var who = role == "assistant" ? "an assistant message without 'tool_calls'" : $"a {role} message";
             throw c.ValueKind == JsonValueKind.Null
-                ? LlmException.Invalid($"'{contentPath}' must be a string or an array of text parts, not null: only an assistant message may have null content", contentPath)
-                : LlmException.Invalid($"'{contentPath}' is required for a {role} message", contentPath, "missing_required_parameter");
+                ? LlmException.Invalid($"'{contentPath}' must be a string or an array of text parts, not null: only an assistant message with 'tool_calls' may have null content", contentPath)
+                : LlmException.Invalid($"'{contentPath}' is required for {who}", contentPath, "missing_required_parameter");
+        }
+
+        // As OpenAI: a tool's result must say which call it answers.
+        if (role == "tool" && String(message, "tool_call_id", path + ".tool_call_id") is null)
+        {
+            throw LlmException.Invalid($"'{path}.tool_call_id' is required: a tool message answers the tool call it names", path + ".tool_call_id", "missing_required_parameter");
         }
 
         // An assistant turn that called tools carries no text; show the calls so the model sees what happened.
         // They are written in the shape the tool instructions ask for (see ToolCalling), so the model sees its own replies.
-        if (role == "assistant" && content.Length == 0 && message.TryGetProperty("tool_calls", out var calls) && calls.ValueKind == JsonValueKind.Array)
+        if (calls is { } toolCalls && content.Length == 0)
         {
-            content = ToolCalling.ReplyText(calls);
+            content = ToolCalling.ReplyText(toolCalls);
         }
 
         return new ChatMessage(role == "developer" ? "system" : role, content, String(message, "name", path + ".name"), String(message, "tool_call_id", path + ".tool_call_id"));
+    }
+
+    // An assistant turn's tool_calls: null when absent; OpenAI refuses an empty array (400 empty_array) and any other type.
+    private static JsonElement? ToolCalls(JsonElement message, string role, string path)
+    {
+        if (role != "assistant" || !message.TryGetProperty("tool_calls", out var calls) || calls.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (calls.ValueKind != JsonValueKind.Array)
+        {
+            throw LlmException.Invalid($"'{path}.tool_calls' must be an array of tool calls", path + ".tool_calls");
+        }
+
+        if (calls.GetArrayLength() == 0)
+        {
+            throw LlmException.Invalid($"'{path}.tool_calls' must hold at least one tool call, or be left out", path + ".tool_calls", "empty_array");
+        }
+
+        // Each call as OpenAI's own replies have it: {"id", "type": "function", "function": {"name", "arguments"}}; the
+        // function and its name are what the model is shown, so they must be there.
+        var i = 0;
+        foreach (var call in calls.EnumerateArray())
+        {
+            var at = $"{path}.tool_calls[{i++}]";
+            if (call.ValueKind != JsonValueKind.Object)
+            {
+                throw LlmException.Invalid($"'{at}' must be a tool call {{\"id\", \"type\": \"function\", \"function\": {{\"name\", \"arguments\"}}}}", at);
+            }
+
+            if (!call.TryGetProperty("function", out var function) || function.ValueKind != JsonValueKind.Object)
+            {
+                throw Required(function, at + ".function", "an object {\"name\", \"arguments\"}");
+            }
+
+            _ = String(function, "name", at + ".function.name") ?? throw LlmException.Invalid($"'{at}.function.name' is required", at + ".function.name", "missing_required_parameter");
+        }
+
+        return calls;
     }
 
     private static string TextPart(JsonElement part, string path)
     {
         if (part.ValueKind == JsonValueKind.Object && String(part, "type", path + ".type") == "text")
         {
-            return String(part, "text", path + ".text") ?? "";
+            return String(part, "text", path + ".text") ?? throw LlmException.Invalid($"'{path}.text' is required", path + ".text", "missing_required_parameter");
         }
 
         throw LlmException.Invalid($"'{path}' must be a text part: only text content is supported by this model", path, "unsupported_content");
@@ -563,6 +620,15 @@ internal static class OpenAiRequestReader
     }
 
     private static string Excerpt(string text) => text.Length <= 40 ? text : text[..40] + "...";
+
+    /// <summary>
+    /// The refusal of a required value at <paramref name="param"/>: absent or null is 400 missing_required_parameter,
+    /// present but not <paramref name="shape"/> 400 invalid_value.
+    /// </summary>
+    public static LlmException Required(JsonElement value, string param, string shape) =>
+        value.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null
+            ? LlmException.Invalid($"'{param}' is required ({shape})", param, "missing_required_parameter")
+            : LlmException.Invalid($"'{param}' must be {shape}", param);
 
     private static string RequiredString(JsonElement body, string name)
     {

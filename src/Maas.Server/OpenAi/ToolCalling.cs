@@ -58,10 +58,14 @@ internal static class ToolCalling
                 throw LlmException.Invalid($"'tools' holds {functions.Count} functions; at most {MaxTools} are allowed", "tools");
             }
 
-            var duplicate = functions.GroupBy(f => f.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
-            if (duplicate is not null)
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            for (var k = 0; k < functions.Count; k++)
             {
-                throw LlmException.Invalid($"'tools' names the function '{duplicate.Key}' twice", "tools");
+                if (!seen.Add(functions[k].Name))
+                {
+                    // The later one is at fault: the path names it, as every other refusal names the exact place.
+                    throw LlmException.Invalid($"'tools[{k}].function.name' names the function '{functions[k].Name}', which an earlier tool already names", $"tools[{k}].function.name");
+                }
             }
         }
 
@@ -75,10 +79,7 @@ internal static class ToolCalling
                     mode = choice.GetString()!;
                     break;
                 case JsonValueKind.Object:
-                    forced = choice.TryGetProperty("function", out var f) && f.ValueKind == JsonValueKind.Object
-                        && f.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String
-                        ? n.GetString()!
-                        : throw LlmException.Invalid("'tool_choice' as an object must be {\"type\": \"function\", \"function\": {\"name\": ...}}", "tool_choice");
+                    forced = ReadForced(choice);
                     mode = "function";
                     break;
                 default:
@@ -92,7 +93,7 @@ internal static class ToolCalling
 
             if (forced is not null && functions.All(fn => fn.Name != forced))
             {
-                throw LlmException.Invalid($"'tool_choice' names the function '{forced}', which is not in 'tools'", "tool_choice");
+                throw LlmException.Invalid($"'tool_choice.function.name' names the function '{forced}', which is not in 'tools'", "tool_choice.function.name");
             }
         }
 
@@ -193,9 +194,52 @@ internal static class ToolCalling
         }
         catch (LlmException e)
         {
-            // The schema problem is in a function's parameters: say so, under the parameter the caller wrote.
-            throw LlmException.Invalid(e.Message.Replace("response_format json_schema", "tools parameters", StringComparison.Ordinal), "tools", e.Code);
+            throw Locate(tools, e, maxRules);
         }
+    }
+
+    // A schema refused in the combined grammar is refused again on its own, so that the refusal names the function's
+    // parameters (tools[i].function.parameters) and the place inside them; a problem only the whole has (too many rules
+    // together) stays under 'tools'.
+    private static LlmException Locate(ToolSelection tools, LlmException combined, int maxRules)
+    {
+        for (var i = 0; i < tools.Functions.Count; i++)
+        {
+            if (tools.Functions[i].Parameters is not { } ps || (tools.Forced is { } forced && tools.Functions[i].Name != forced))
+            {
+                continue;
+            }
+
+            try
+            {
+                JsonSchemaGrammar.FromSchema(ps, maxRules);
+            }
+            catch (LlmException e)
+            {
+                var path = $"tools[{i}].function.parameters";
+                return LlmException.Invalid(e.Message.Replace("response_format json_schema", $"'{path}'", StringComparison.Ordinal), path, e.Code);
+            }
+        }
+
+        return LlmException.Invalid(combined.Message.Replace("response_format json_schema", "'tools' parameters", StringComparison.Ordinal), "tools", combined.Code);
+    }
+
+    // tool_choice as an object: {"type": "function", "function": {"name": ...}}, each refusal at the exact place.
+    private static string ReadForced(JsonElement choice)
+    {
+        if (choice.TryGetProperty("type", out var type) && type.ValueKind != JsonValueKind.Null && (type.ValueKind != JsonValueKind.String || type.GetString() != "function"))
+        {
+            throw LlmException.Invalid("'tool_choice.type' must be 'function'", "tool_choice.type");
+        }
+
+        if (!choice.TryGetProperty("function", out var f) || f.ValueKind != JsonValueKind.Object)
+        {
+            throw OpenAiRequestReader.Required(f, "tool_choice.function", "an object {\"name\": ...} when 'tool_choice' is an object");
+        }
+
+        return f.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String
+            ? n.GetString()!
+            : throw OpenAiRequestReader.Required(n, "tool_choice.function.name", "a string");
     }
 
     /// <summary>
@@ -314,30 +358,44 @@ internal static class ToolCalling
 
     private static ToolFunction ReadFunction(JsonElement tool, string path)
     {
-        if (tool.ValueKind != JsonValueKind.Object
-            || !tool.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String || type.GetString() != "function")
+        if (tool.ValueKind != JsonValueKind.Object)
         {
-            throw LlmException.Invalid($"'{path}' must be {{\"type\": \"function\", \"function\": {{...}}}}: only function tools are supported", "tools");
+            throw LlmException.Invalid($"'{path}' must be {{\"type\": \"function\", \"function\": {{...}}}}", path);
+        }
+
+        if (!tool.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String || type.GetString() != "function")
+        {
+            throw OpenAiRequestReader.Required(type, path + ".type", "'function': only function tools are supported");
         }
 
         if (!tool.TryGetProperty("function", out var function) || function.ValueKind != JsonValueKind.Object)
         {
-            throw LlmException.Invalid($"'{path}.function' is required", "tools");
+            throw OpenAiRequestReader.Required(function, path + ".function", "an object {\"name\", \"description\", \"parameters\"}");
         }
 
-        var name = function.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! : "";
+        var namePath = path + ".function.name";
+        if (!function.TryGetProperty("name", out var n) || n.ValueKind == JsonValueKind.Null)
+        {
+            throw OpenAiRequestReader.Required(n, namePath, "1-64 letters, digits, underscores or dashes");
+        }
+
+        var name = n.ValueKind == JsonValueKind.String ? n.GetString()! : "";
         if (name.Length is 0 or > 64 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-'))
         {
-            throw LlmException.Invalid($"'{path}.function.name' must be 1-64 letters, digits, underscores or dashes", "tools");
+            throw LlmException.Invalid($"'{namePath}' must be 1-64 letters, digits, underscores or dashes", namePath);
         }
 
-        var description = function.TryGetProperty("description", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString() : null;
+        string? description = null;
+        if (function.TryGetProperty("description", out var d) && d.ValueKind != JsonValueKind.Null)
+        {
+            description = d.ValueKind == JsonValueKind.String ? d.GetString() : throw LlmException.Invalid($"'{path}.function.description' must be a string", path + ".function.description");
+        }
         JsonElement? parameters = null;
         if (function.TryGetProperty("parameters", out var ps) && ps.ValueKind != JsonValueKind.Null)
         {
             parameters = ps.ValueKind == JsonValueKind.Object
                 ? ps.Clone()
-                : throw LlmException.Invalid($"'{path}.function.parameters' must be a JSON schema object", "tools");
+                : throw LlmException.Invalid($"'{path}.function.parameters' must be a JSON schema object", path + ".function.parameters");
         }
 
         return new ToolFunction(name, description, parameters);

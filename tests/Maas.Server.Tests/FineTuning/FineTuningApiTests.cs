@@ -274,11 +274,21 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
             ("{\"messages\": []}\n", "line 1", "empty"),
             (Chats(1, seed: 13).TrimEnd('\n') + " {}\n", "line 1", "after the JSON object"),
             ("", "line 1", "no examples"),
+            (Chats(1, seed: 14) + "{\"messages\": [{\"role\": \"user\", \"content\": \"a\\ud800\"}, {\"role\": \"assistant\", \"content\": \"x\"}]}\n", "line 2", "not valid Unicode"),
         })
         {
             error = await OpenAiErrorAsync(await client.PostAsync("v1/files", Upload(lines)), HttpStatusCode.BadRequest, "invalid_file_format");
             Assert.Contains(where, (string?)error["message"], StringComparison.Ordinal);
             Assert.Contains(what, (string?)error["message"], StringComparison.Ordinal);
+        }
+
+        // Raw bytes that are not UTF-8 inside a string are refused the same way (the JSON reader does not check them).
+        using (var raw = new MultipartFormDataContent())
+        {
+            raw.Add(new StringContent("fine-tune"), "purpose");
+            raw.Add(new ByteArrayContent([.. Encoding.UTF8.GetBytes("{\"messages\": [{\"role\": \"user\", \"content\": \"a"), 0xFF, .. Encoding.UTF8.GetBytes("\"}, {\"role\": \"assistant\", \"content\": \"x\"}]}\n")]), "file", "raw.jsonl");
+            error = await OpenAiErrorAsync(await client.PostAsync("v1/files", raw), HttpStatusCode.BadRequest, "invalid_file_format");
+            Assert.Contains("line 1: a string is not valid Unicode", (string?)error["message"], StringComparison.Ordinal);
         }
 
         await OpenAiErrorAsync(await client.PostAsync("v1/files", Upload(Chats(1, seed: 6), purpose: "assistants")), HttpStatusCode.BadRequest, "invalid_purpose");
@@ -336,6 +346,16 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         {
             error = await Refused($$"""{"model": "{{FineTuningServer.Base}}", "training_file": "{{file}}", "hyperparameters": {{hyper}}}""", HttpStatusCode.BadRequest, "invalid_hyperparameters");
             Assert.Equal($"hyperparameters.{param}", (string?)error["param"]);
+        }
+
+        // A string that is not text, escaped (a lone surrogate) or raw (bytes that are not UTF-8), is the caller's 400.
+        error = await Refused("""{"model": "x", "training_file": "\ud800"}""", HttpStatusCode.BadRequest, "invalid_unicode");
+        Assert.Equal("training_file", (string?)error["param"]);
+        using (var raw = new ByteArrayContent([.. Encoding.UTF8.GetBytes("""{"model": "x", "suffix": "a"""), 0xFF, .. Encoding.UTF8.GetBytes("\"}")]))
+        {
+            raw.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            error = await OpenAiErrorAsync(await client.PostAsync("v1/fine_tuning/jobs", raw), HttpStatusCode.BadRequest, "invalid_unicode");
+            Assert.Equal("suffix", (string?)error["param"]);
         }
 
         // A method that is not an object (or whose supervised part is not one) is refused, not ignored.

@@ -56,7 +56,7 @@ public sealed class RequestCapTests : IAsyncLifetime
             Chat("""
                 "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"a":{"type":"array","maxItems":50000}},"required":["a"]}}}],"tool_choice":"required"
                 """),
-            "tools", "8192 grammar rules"
+            "tools[0].function.parameters", "8192 grammar rules"
         },
     };
 

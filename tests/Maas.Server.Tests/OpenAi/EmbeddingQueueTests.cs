@@ -38,7 +38,7 @@ public sealed class EmbeddingQueueTests
             var error = JsonDocument.Parse(await refused.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
             Assert.Equal("rate_limit_error", error.GetProperty("type").GetString());
             Assert.Equal("queue_full", error.GetProperty("code").GetString());
-            Assert.Contains("Maas:Llm:EmbeddingQueueLimit = 1", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+            Assert.Contains("(1: the model's embedding_queue_limit, else Maas:Llm:EmbeddingQueueLimit)", error.GetProperty("message").GetString(), StringComparison.Ordinal);
         }
 
         // The waiting caller hangs up: it leaves the line, and the next request takes its place instead of a 429.
@@ -70,7 +70,7 @@ public sealed class EmbeddingQueueTests
             Assert.NotNull(timedOut.Headers.RetryAfter);
             var error = JsonDocument.Parse(text).RootElement.GetProperty("error");
             Assert.Equal("queue_timeout", error.GetProperty("code").GetString());
-            Assert.Contains($"Maas:Llm:EmbeddingQueueTimeoutMs = {TimeoutMs}", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+            Assert.Contains($"({TimeoutMs} ms: the model's embedding_queue_timeout_ms, else Maas:Llm:EmbeddingQueueTimeoutMs)", error.GetProperty("message").GetString(), StringComparison.Ordinal);
             // A lower bound only (a timer may round a little): the refusal came from the timeout, not at once.
             Assert.True(waited >= TimeSpan.FromMilliseconds(TimeoutMs * 0.9), $"answered after {waited.TotalMilliseconds:0} ms, before the timeout");
             await WaitForLineAsync(server, waiting: 0);
@@ -79,6 +79,44 @@ public sealed class EmbeddingQueueTests
         // The line is empty again and the embedder free: the same request is served.
         using var served = await PostAsync(server, CancellationToken.None);
         Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_models_own_embedding_queue_settings_override_the_servers()
+    {
+        // The server's line would hold 16 for a minute; the model's serving configuration holds 1 for 300 ms.
+        await using var server = await StartAsync(limit: 16, timeoutMs: 60_000);
+        using (var configured = await server.Client.PutAsync(
+            $"/api/v1/models/{LlmDemoModel.Name}/config", Json("""{"embedding_queue_limit": 1, "embedding_queue_timeout_ms": 300}""")))
+        {
+            Assert.True(configured.StatusCode == HttpStatusCode.OK, await configured.Content.ReadAsStringAsync());
+        }
+
+        // The engine is loaded again with its new settings on its next request; its line shows them.
+        using (var first = await PostAsync(server, CancellationToken.None))
+        {
+            Assert.True(first.StatusCode == HttpStatusCode.OK, await first.Content.ReadAsStringAsync());
+        }
+
+        await Conditions.WaitUntilAsync(async () => (await LineAsync(server)).GetProperty("limit").GetInt32() == 1, "the engine's line holds the model's limit");
+        Assert.Equal(300, (await LineAsync(server)).GetProperty("timeout_ms").GetInt64());
+
+        using (await HoldEmbedderAsync(server))
+        {
+            // One waits (and times out at the model's 300 ms, not the server's minute); the next finds the line full.
+            var waiting = PostAsync(server, CancellationToken.None);
+            await WaitForLineAsync(server, waiting: 1);
+            using (var refused = await PostAsync(server, CancellationToken.None))
+            {
+                Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+                var error = JsonDocument.Parse(await refused.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
+                Assert.Contains("(1: the model's embedding_queue_limit", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+            }
+
+            using var timedOut = await waiting;
+            Assert.Equal(HttpStatusCode.GatewayTimeout, timedOut.StatusCode);
+            Assert.Contains("(300 ms: the model's embedding_queue_timeout_ms", await timedOut.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
     }
 
     private static async Task<MaasTestServer> StartAsync(int limit, int timeoutMs)
@@ -111,8 +149,8 @@ public sealed class EmbeddingQueueTests
     // Takes the embedder's turn the way a running request does, for as long as the test needs it busy.
     private static async Task<IDisposable> HoldEmbedderAsync(MaasTestServer server)
     {
-        var engine = server.Services.GetRequiredService<LlmEngineManager>().Loaded().Single().Engine;
-        var turn = await server.Services.GetRequiredService<EmbeddingQueues>().For(engine).EnterAsync(LlmDemoModel.Name, CancellationToken.None);
+        var loaded = server.Services.GetRequiredService<LlmEngineManager>().Loaded().Single();
+        var turn = await server.Services.GetRequiredService<EmbeddingQueues>().For(loaded.Engine, loaded.Spec).EnterAsync(LlmDemoModel.Name, CancellationToken.None);
         Assert.Equal(1, (await LineAsync(server)).GetProperty("running").GetInt32());
         return turn;
     }

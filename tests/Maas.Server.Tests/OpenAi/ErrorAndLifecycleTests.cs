@@ -80,7 +80,22 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     [InlineData("""{"model":"gen","messages":[{"role":"user"}]}""", "messages[0].content")]
     [InlineData("""{"model":"gen","messages":[{"role":"system","content":null},{"role":"user","content":"x"}]}""", "messages[0].content")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"tool","tool_call_id":"c1","content":null}]}""", "messages[1].content")]
-    [InlineData("""{"model":"gen","response_format":{"type":"yaml"},"messages":[{"role":"user","content":"x"}]}""", "response_format")]
+    [InlineData("""{"model":"gen","response_format":{"type":"yaml"},"messages":[{"role":"user","content":"x"}]}""", "response_format.type")]
+    [InlineData("""{"model":"gen","response_format":{"type":"json_schema"},"messages":[{"role":"user","content":"x"}]}""", "response_format.json_schema")]
+    [InlineData("""{"model":"gen","response_format":{"type":"json_schema","json_schema":"x"},"messages":[{"role":"user","content":"x"}]}""", "response_format.json_schema")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant"},{"role":"user","content":"y"}]}""", "messages[1].content")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null},{"role":"user","content":"y"}]}""", "messages[1].content")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":null},{"role":"user","content":"y"}]}""", "messages[1].content")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[]},{"role":"user","content":"y"}]}""", "messages[1].tool_calls")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","content":"z","tool_calls":{}},{"role":"user","content":"y"}]}""", "messages[1].tool_calls")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[5]},{"role":"user","content":"y"}]}""", "messages[1].tool_calls[0]")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}},{"id":"d"}]}]}""", "messages[1].tool_calls[1].function")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"arguments":"{}"}}]}]}""", "messages[1].tool_calls[0].function.name")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"tool","content":"r"}]}""", "messages[1].tool_call_id")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text"}]}]}""", "messages[0].content[1].text")]
+    [InlineData("""{"model":"gen","response_format":{},"messages":[{"role":"user","content":"x"}]}""", "response_format.type")]
+    [InlineData("""{"model":"gen","stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}""", "stream_options")]
+    [InlineData("""{"model":"gen","stream":false,"stream_options":{"include_usage":false},"messages":[{"role":"user","content":"x"}]}""", "stream_options")]
     [InlineData("""{"model":"gen","n":0,"messages":[{"role":"user","content":"x"}]}""", "n")]
     public async Task Bad_parameters_are_400_naming_the_parameter(string json, string param)
     {
@@ -92,13 +107,16 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     [Fact]
     public async Task An_assistant_turn_with_tool_calls_and_null_content_is_accepted()
     {
-        // OpenAI's own clients send the tool-calling turn back this way; only user content must say something.
+        // OpenAI's own clients send the tool-calling turn back this way (content null or absent); an assistant turn with
+        // neither content nor tool_calls is refused (see Bad_parameters_are_400_naming_the_parameter), as OpenAI does.
         var (status, body) = await fixture.PostAsync("/v1/chat/completions", """
             {"model":"gen","max_tokens":2,"messages":[
               {"role":"user","content":"pick one"},
               {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"pick","arguments":"{}"}}]},
               {"role":"tool","tool_call_id":"c1","content":"done"},
-              {"role":"assistant","content":null},
+              {"role":"assistant","tool_calls":[{"id":"c2","type":"function","function":{"name":"pick","arguments":"{}"}}]},
+              {"role":"tool","tool_call_id":"c2","content":"done"},
+              {"role":"assistant","content":""},
               {"role":"user","content":[{"type":"text","text":"and now?"}]}]}
             """);
         Assert.True(status == HttpStatusCode.OK, $"{(int)status}: {body}");
@@ -114,9 +132,12 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
         Assert.Equal("messages[2].content", error.GetProperty("param").GetString());
         Assert.Equal("empty_array", error.GetProperty("code").GetString());
 
-        // OpenAI serves "" (a turn that says nothing), and so do vLLM and Ollama: clients send it.
+        // OpenAI serves "" (a turn that says nothing), and so do vLLM and Ollama: clients send it. Parts whose texts are
+        // all "" say the same, and are served the same.
         var (emptyStatus, emptyBody) = await fixture.PostAsync("/v1/chat/completions", """{"model":"gen","max_tokens":1,"messages":[{"role":"user","content":""}]}""");
         Assert.True(emptyStatus == HttpStatusCode.OK, $"{(int)emptyStatus}: {emptyBody}");
+        var (partsStatus, partsBody) = await fixture.PostAsync("/v1/chat/completions", """{"model":"gen","max_tokens":1,"messages":[{"role":"user","content":[{"type":"text","text":""},{"type":"text","text":""}]}]}""");
+        Assert.True(partsStatus == HttpStatusCode.OK, $"{(int)partsStatus}: {partsBody}");
     }
 
     [Fact]

@@ -173,14 +173,37 @@ public sealed class ToolCallingTests(LlmServerFixture fixture)
     }
 
     [Theory]
+    [InlineData("""[{"type":"function"}]""", "missing_required_parameter")]
+    [InlineData("""[{"type":"function","function":null}]""", "missing_required_parameter")]
+    [InlineData("""[{"type":"function","function":"f"}]""", "invalid_value")]
+    public async Task A_required_part_that_is_missing_and_one_of_the_wrong_shape_get_their_own_codes(string tools, string code)
+    {
+        var (status, body) = await fixture.PostAsync("/v1/chat/completions", $$"""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":{{tools}}}""");
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status}: {body}");
+        var error = JsonDocument.Parse(body).RootElement.GetProperty("error");
+        Assert.Equal("tools[0].function", error.GetProperty("param").GetString());
+        Assert.Equal(code, error.GetProperty("code").GetString());
+    }
+
+    [Theory]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":{}}""", "tools")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"retrieval"}]}""", "tools")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"bad name!"}}]}""", "tools")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"name":"f"}}]}""", "tools")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":["f"]}""", "tools[0]")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}},{"type":"retrieval"}]}""", "tools[1].type")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"function":{"name":"f"}}]}""", "tools[0].type")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function"}]}""", "tools[0].function")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"description":"no name"}}]}""", "tools[1].function.name")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"bad name!"}}]}""", "tools[0].function.name")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":"object"}}]}""", "tools[0].function.parameters")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","description":5}}]}""", "tools[0].function.description")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"name":"g"}},{"type":"function","function":{"name":"f"}}]}""", "tools[2].function.name")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tool_choice":"required"}""", "tool_choice")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"sometimes"}""", "tool_choice")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}}""", "tool_choice")]
-    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"s":{"type":"string","pattern":"^a+$"}}}}}],"tool_choice":"required"}""", "tools")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}}""", "tool_choice.function.name")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function"}}""", "tool_choice.function")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{}}}""", "tool_choice.function.name")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"tool","function":{"name":"f"}}}""", "tool_choice.type")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"s":{"type":"string","pattern":"^a+$"}}}}}],"tool_choice":"required"}""", "tools[0].function.parameters")]
+    [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"name":"g","parameters":{"type":"object","properties":{"n":{"type":"decimal"}}}}}],"tool_choice":{"type":"function","function":{"name":"g"}}}""", "tools[1].function.parameters")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"required","response_format":{"type":"json_object"}}""", "response_format")]
     public async Task Bad_tools_are_400_naming_the_parameter(string json, string param)
     {

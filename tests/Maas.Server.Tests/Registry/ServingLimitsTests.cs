@@ -49,4 +49,41 @@ public sealed class ServingLimitsTests
             await within.JsonAsync(HttpStatusCode.OK);
         }
     }
+
+    [Fact]
+    public async Task Embedding_queue_settings_are_checked_as_the_other_queue_settings_are()
+    {
+        await using var host = await TenancyHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Maas:ServingLimits:MaxQueueLimit"] = "100",
+            ["Maas:ServingLimits:MaxTimeoutMs"] = "5000",
+        });
+        var (_, _, client) = await host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite);
+        using (client)
+        {
+            var name = await client.CreateModelAsync();
+            var config = $"api/v1/models/{name}/config";
+
+            using (var range = await client.PutAsync(config, Api.Json("""{"embedding_queue_limit": -1, "embedding_queue_timeout_ms": 0}""")))
+            {
+                var error = await range.ErrorAsync(HttpStatusCode.BadRequest, "invalid_config");
+                var message = (string?)error["message"];
+                Assert.Contains("embedding_queue_limit must be between 0 and 1000000, not -1", message);
+                Assert.Contains("embedding_queue_timeout_ms must be between 1 and 3600000, not 0", message);
+            }
+
+            using (var above = await client.PutAsync(config, Api.Json("""{"embedding_queue_limit": 101, "embedding_queue_timeout_ms": 5001}""")))
+            {
+                var error = await above.ErrorAsync(HttpStatusCode.BadRequest, "invalid_config");
+                var message = (string?)error["message"];
+                Assert.Contains("embedding_queue_limit = 101 is above the server's maximum of 100 (Maas:ServingLimits:MaxQueueLimit)", message);
+                Assert.Contains("embedding_queue_timeout_ms = 5001 is above the server's maximum of 5000 (Maas:ServingLimits:MaxTimeoutMs)", message);
+            }
+
+            using var within = await client.PutAsync(config, Api.Json("""{"embedding_queue_limit": 0, "embedding_queue_timeout_ms": 5000}"""));
+            var stored = await within.JsonAsync(HttpStatusCode.OK);
+            Assert.Equal(0, (int)stored["embedding_queue_limit"]!);
+            Assert.Equal(5000, (int)stored["embedding_queue_timeout_ms"]!);
+        }
+    }
 }
