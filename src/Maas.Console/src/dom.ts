@@ -68,6 +68,18 @@ export function statusLine(): HTMLElement & { ok(text: string): void; error(text
   return el;
 }
 
+/**
+ * Puts a page's state (filters, page) in the address without drawing the page again, so a reload or a copied link
+ * shows the same view. Only while the page is still the one shown.
+ */
+export function keepQuery(route: string, query: URLSearchParams): void {
+  const current = location.hash.replace(/^#\/?/, '').split('?')[0];
+  if (current !== route) return;
+  const text = query.toString();
+  const hash = `#/${route}${text ? `?${text}` : ''}`;
+  if (location.hash !== hash) history.replaceState(history.state, '', hash);
+}
+
 /** Bytes for people: 1.2 MiB. */
 export function bytes(n: number | null | undefined): string {
   if (n === null || n === undefined) return '–';
