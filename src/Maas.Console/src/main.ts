@@ -115,6 +115,7 @@ async function route(): Promise<void> {
     replace(main, h('h1', null, 'Not allowed'), h('p', { id: 'not-allowed' }, target
       ? `This key cannot open ${target.title.toLowerCase()}: the page needs the scope ${target.scopes.join(' or ')}; ${has}. Ask an admin for a key with it.`
       : `This key cannot use any page of this console; ${has}.`));
+    focusHeading(main);
     return;
   }
   const params = (target.path.exec(path) ?? []).slice(1).map(decodeURIComponent);
@@ -126,6 +127,19 @@ async function route(): Promise<void> {
     if (!main.querySelector('h1')) main.prepend(h('h1', null, params[0] ? `${target.title} ${params[0]}` : target.title));
     main.appendChild(h('p', { class: 'status error', role: 'alert' }, (err as Error).message));
   }
+  focusHeading(main);
+}
+
+// Drawing a page replaces the header too, so the link or button that led there is gone and the focus falls to the
+// document: a keyboard user would start again from the top and a screen reader would say nothing. The new page's
+// heading takes the focus instead (unless the page gave it to something else, or the user moved it meanwhile).
+function focusHeading(main: HTMLElement): void {
+  const active = document.activeElement;
+  if (active && active !== document.body && active.isConnected) return;
+  const heading = main.querySelector('h1');
+  if (!heading || !main.isConnected) return;
+  heading.tabIndex = -1;
+  heading.focus({ preventScroll: true });
 }
 
 // A key that stops working while signed in (revoked, expired) ends the session; at sign-in the form shows the reason.

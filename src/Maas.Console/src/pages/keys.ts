@@ -1,6 +1,6 @@
 // Tenants and API keys (admin): create (the secret is shown once), list, revoke.
 import { api, seg } from '../api';
-import { confirmButton, field, h, replace, statusLine, when } from '../dom';
+import { confirmButton, field, h, nameInput, replace, statusLine, when } from '../dom';
 import type { PageContext } from '../main';
 
 interface Tenant { name: string; limits?: Record<string, number | null>; created_at?: string }
@@ -39,7 +39,7 @@ export async function keysPage({ root }: PageContext): Promise<void> {
         }) : null))))));
   }
 
-  const tenantName = h('input', { type: 'text', required: true, pattern: '[a-z0-9][a-z0-9._\\-]{0,63}' });
+  const tenantName = nameInput({});
   const tenantForm = h('form', { class: 'row' }, field('New tenant', tenantName), h('button', { type: 'submit' }, 'Create tenant'));
   tenantForm.addEventListener('submit', async (e) => {
     e.preventDefault();

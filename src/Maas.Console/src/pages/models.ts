@@ -1,7 +1,7 @@
 // Models: the registry's list with search, filters and pages (kept in the address, so a reload or a link shows the
 // same list), and a form to register a new model.
 import { api, can, seg } from '../api';
-import { field, h, keepQuery, replace, statusLine, when } from '../dom';
+import { field, h, keepQuery, nameInput, replace, statusLine, when } from '../dom';
 import type { PageContext } from '../main';
 import type { Model } from '../types';
 
@@ -85,7 +85,7 @@ export async function modelsPage({ me, root, query }: PageContext): Promise<void
 }
 
 function newModelForm(): HTMLElement {
-  const name = h('input', { type: 'text', required: true, pattern: '[a-z0-9][a-z0-9._\\-]{0,63}', placeholder: 'faces' });
+  const name = nameInput({ placeholder: 'faces' });
   const task = h('input', { type: 'text', placeholder: 'detection, text-generation, ...' });
   const description = h('input', { type: 'text' });
   const status = statusLine();

@@ -4,7 +4,7 @@
 // the final metrics per split as bars (all a tabular job without a search has) with a classifier's confusion matrix, the latest
 // metrics, and the registered version with its evaluation.
 import { api, can, seg } from '../api';
-import { confirmButton, field, h, num, replace, statusLine, when } from '../dom';
+import { confirmButton, field, h, nameInput, num, replace, statusLine, when } from '../dom';
 import { eventList, follow, isFinished, jobCharts, jobList, statusBadge } from '../joblist';
 import type { Me } from '../api';
 import type { PageContext } from '../main';
@@ -32,7 +32,7 @@ export async function trainingPage({ me, root, query }: PageContext): Promise<()
 }
 
 async function submitForm(me: Me, query: URLSearchParams): Promise<HTMLElement> {
-  const model = h('input', { type: 'text', required: true, pattern: '[A-Za-z0-9][A-Za-z0-9._-]*', placeholder: 'my-model' });
+  const model = nameInput({ placeholder: 'my-model' });
   // A key that may train but not read datasets types the dataset and its label column: the API takes them so.
   const readsDatasets = can(me, 'datasets:read');
   const dataset = readsDatasets ? h('select', { required: true }) : h('input', { type: 'text', required: true, placeholder: 'name or name:version', value: query.get('dataset') ?? '' });
