@@ -167,15 +167,15 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
 
   const editors = writable ? [splitForm(), routingForm(), rolloutForm()] : [];
 
-  // The facts and buttons are drawn again only when the deployment changed (its state, split, revision...), so a
-  // button keeps the focus while the metrics below follow the traffic.
+  // A running rollout's facts and buttons are drawn each time (it moves on its own); any other deployment's only when
+  // it changed (state, split, revision...), so a button keeps the focus while the metrics below follow the traffic.
   let shown = '';
   async function draw(): Promise<Deployment> {
     const d = await api<Deployment>(base);
     const { history } = await api<{ history: HistoryRow[] }>(`${base}/history?limit=50`);
     const running = d.state === 'active' || d.state === 'paused';
     const facts = JSON.stringify({ ...d, metrics: undefined });
-    if (facts !== shown) drawFacts(d, running);
+    if (facts !== shown || (d.state === 'active' && d.plan)) drawFacts(d, running);
     shown = facts;
     for (const editor of editors) editor.follow(d);
     drawDetails(d, history);
