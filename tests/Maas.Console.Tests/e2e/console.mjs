@@ -836,6 +836,7 @@ await scenario('scope_messages', async () => {
   // and a page the key cannot open names the scope it needs.
   const trainer = await newKey('e2e-train-only', ['training:write']);
   const reader = await newKey('e2e-models-read', ['models:read']);
+  const caller = await newKey('e2e-infer-only', ['infer']);
   try {
     const trained = await signedIn(trainer.key, 'Training', async (own) => {
       const form = own.locator('section[aria-label="Train a model"]');
@@ -876,9 +877,18 @@ await scenario('scope_messages', async () => {
       return forbidden;
     });
     if (refused.length) throw new Error(`the jobs page of a models:read key was refused ${refused.join(', ')}`);
-    return `training:write alone trained typed-model from a typed dataset (${job.dataset}); the fine-tuning form takes a typed base; "${trained.refusal}"; no 403 on the jobs page of a models:read key`;
+    // An infer-only key in the ONNX playground is told to type the model (it cannot list them), and that works.
+    const inputs = await signedIn(caller.key, 'Playground', async (own) => {
+      await own.goto(`${baseUrl}#/playground?tab=onnx`);
+      await own.locator('.hint', { hasText: 'cannot list models (it lacks the scope models:read)' }).waitFor();
+      await own.getByLabel('ONNX model').fill('demo-classifier');
+      await own.getByRole('button', { name: 'Load signature' }).click();
+      await own.locator('main .status.ok', { hasText: 'demo-classifier: 1 input(s)' }).waitFor();
+      return own.locator('main .status.ok').first().textContent();
+    });
+    return `training:write alone trained typed-model from a typed dataset (${job.dataset}); the fine-tuning form takes a typed base; "${trained.refusal}"; no 403 on the jobs page of a models:read key; an infer-only key typed the ONNX model (${inputs})`;
   } finally {
-    for (const key of [trainer, reader]) await api(`/api/v1/keys/${key.id}`, { method: 'DELETE' });
+    for (const key of [trainer, reader, caller]) await api(`/api/v1/keys/${key.id}`, { method: 'DELETE' });
   }
 });
 

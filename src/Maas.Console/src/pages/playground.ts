@@ -330,7 +330,7 @@ async function onnx({ me, query }: PageContext, root: HTMLElement): Promise<void
   }
 
   const pick = h('form', { class: 'row', onsubmit: (e: Event) => { e.preventDefault(); void loadSignature(); } },
-    field('ONNX model', modelName), datalist, h('button', { type: 'submit' }, 'Load signature'));
+    field('ONNX model', modelName, can(me, 'models:read') ? undefined : 'This key cannot list models (it lacks the scope models:read): type the model\'s name.'), datalist, h('button', { type: 'submit' }, 'Load signature'));
   replace(root, pick, status, formArea);
   if (modelName.value) await loadSignature();
 }

@@ -64,7 +64,7 @@ export async function usagePage({ me, root, query }: PageContext): Promise<void>
           h('tbody', null, usage.rows.length === 0 ? h('tr', null, h('td', { colspan: 10 }, 'No usage in this range.')) : usage.rows.map((r) => h('tr', null,
             h('td', null, r.period ? fmt(new Date(r.period).getTime()) : '–'), h('td', null, r.tenant ?? '–'), h('td', null, r.key_id ?? '–'), h('td', null, r.model ?? '–'),
             h('td', null, r.requests), h('td', null, r.errors), h('td', null, r.total_tokens), h('td', null, num(r.compute_ms, 1)), h('td', null, num(r.avg_latency_ms, 2)), h('td', null, num(r.max_latency_ms, 2)))))));
-      status.ok(`${usage.rows.length} rows.`);
+      status.ok(`${usage.rows.length} row${usage.rows.length === 1 ? '' : 's'}.`);
     } catch (e) { status.error(e as Error); }
   }
 
