@@ -145,6 +145,9 @@ function focusHeading(main: HTMLElement): void {
 // A key that stops working while signed in (revoked, expired) ends the session; at sign-in the form shows the reason.
 onUnauthorized.handler = () => { if (me) { clearKey(); signIn('The key is no longer accepted (revoked or expired); sign in again.'); } };
 window.addEventListener('hashchange', () => { void route(); });
+// A field the browser refuses inside a closed <details> (the playground's parameters folded away) could not show why,
+// and the form would do nothing: its section opens so the browser's message points at it.
+document.addEventListener('invalid', (e) => { (e.target as Element).closest('details')?.setAttribute('open', ''); }, true);
 
 async function start(): Promise<void> {
   if (!getKey()) { signIn(); return; }

@@ -272,7 +272,18 @@ await scenario('keyboard_and_names', async () => {
       if (await page.getByLabel(label).evaluate((e) => e.validity.valid)) throw new Error(`the dataset form takes "${bad}"`);
     }
     if (posts.length) throw new Error(`the refused name was sent: ${posts}`);
-    return `focus on the Datasets heading after a keyboard navigation; "Faces" refused with "${message}"`;
+    // A parameter out of range in the playground's folded-away parameters: the section opens to show why.
+    await page.goto(`${baseUrl}#/playground?tab=chat`);
+    await page.getByLabel('Temperature').fill('5');
+    await page.locator('summary', { hasText: 'Model and parameters' }).click();
+    if (await page.getByLabel('Temperature').isVisible()) throw new Error('the parameters did not fold away');
+    await page.getByLabel('Message').fill('Hello');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByLabel('Temperature').waitFor({ state: 'visible' });
+    const why = await page.getByLabel('Temperature').evaluate((e) => e.validationMessage);
+    if (!why) throw new Error('the temperature is not refused');
+    if (posts.length) throw new Error(`the refused name was sent: ${posts}`);
+    return `focus on the Datasets heading after a keyboard navigation; "Faces" refused with "${message}"; the folded parameters opened on "${why}"`;
   } finally {
     page.off('request', onRequest);
   }
