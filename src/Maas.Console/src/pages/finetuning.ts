@@ -1,6 +1,6 @@
 // Fine-tuning (OpenAI's files and fine-tuning routes): start a job from a file of chats (uploaded with a progress bar), the list of jobs, and a
 // job's page with its progress, the training and validation loss per epoch, and the model to chat with.
-import { api, can, seg, sendWithProgress } from '../api';
+import { api, can, cannotList, seg, sendWithProgress } from '../api';
 import { bytes, field, h, replace, statusLine } from '../dom';
 import { follow, isFinished, jobCharts, jobList, statusBadge } from '../joblist';
 import type { Me } from '../api';
@@ -44,7 +44,7 @@ async function createForm(me: Me): Promise<HTMLElement> {
   const status = statusLine();
   const hint = h('p', { class: 'muted', id: 'fine-tuning-hint' });
   if (!listsModels) {
-    replace(hint, `This key cannot list models (it lacks the scopes infer and models:read): type the base model's name.`);
+    replace(hint, cannotList('models', ['infer', 'models:read'], "type the base model's name"));
   } else {
     try {
       const { data } = await api<{ data: { id: string }[] }>('/v1/models');

@@ -6,7 +6,7 @@ import type { PageContext } from '../main';
 import type { Model } from '../types';
 
 /** Models per page: the API's default page. */
-export const modelsPageSize = 100;
+const modelsPageSize = 100;
 
 export async function modelsPage({ me, root, query }: PageContext): Promise<void> {
   const q = h('input', { type: 'search', value: query.get('q') ?? '', placeholder: 'part of the name' });

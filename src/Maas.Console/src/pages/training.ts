@@ -3,7 +3,7 @@
 // FastTree), the metric per trial (a hyperparameter search),
 // the final metrics per split as bars (all a tabular job without a search has) with a classifier's confusion matrix, the latest
 // metrics, and the registered version with its evaluation.
-import { api, can, seg } from '../api';
+import { api, can, cannotList, seg } from '../api';
 import { confirmButton, field, h, nameInput, num, replace, statusLine, when } from '../dom';
 import { eventList, follow, isFinished, jobCharts, jobList, statusBadge } from '../joblist';
 import type { Me } from '../api';
@@ -50,7 +50,7 @@ async function submitForm(me: Me, query: URLSearchParams): Promise<HTMLElement> 
   const wanted = query.get('dataset') ?? '';
   const [wantedName, wantedVersion] = wanted.split(':');
   if (!readsDatasets) {
-    replace(hint, `This key cannot list datasets (it lacks the scope datasets:read): type the dataset's name (name:version for one version) and its label column.`);
+    replace(hint, cannotList('datasets', ['datasets:read'], "type the dataset's name (name:version for one version) and its label column"));
   } else {
     try {
       const { datasets } = await api<{ datasets: Dataset[] }>('/api/v1/datasets');
