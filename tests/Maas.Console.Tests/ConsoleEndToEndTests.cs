@@ -105,6 +105,9 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void A_deployments_page_follows_its_metrics_per_version_and_keeps_an_asked_abort() => run.AssertScenario("deployment_metrics_follow");
 
     [BrowserFact]
+    public void Revoking_the_key_of_the_session_warns_that_it_signs_out() => run.AssertScenario("own_key_revoke_warning");
+
+    [BrowserFact]
     public void Every_page_passes_axe_without_serious_or_critical_violations()
     {
         var report = run.Report;

@@ -289,6 +289,28 @@ await scenario('keyboard_and_names', async () => {
   }
 });
 
+await scenario('own_key_revoke_warning', async () => {
+  // Revoking the key the console is signed in with ends the session: the question says so (another key's does not).
+  const self = await (await api('/api/v1/me')).json();
+  await page.goto(`${baseUrl}#/keys`);
+  const own = page.locator(`tr[data-key="${self.key_id}"]`).getByRole('button', { name: 'Revoke' });
+  await own.click();
+  const asked = await own.textContent();
+  if (!asked.includes('you will be signed out')) throw new Error(`revoking the session's key asks "${asked}"`);
+  const other = await newKey('e2e-other', ['infer']);
+  try {
+    await page.goto(`${baseUrl}#/models`);
+    await page.goto(`${baseUrl}#/keys`);
+    const button = page.locator(`tr[data-key="${other.id}"]`).getByRole('button', { name: 'Revoke' });
+    await button.click();
+    const plain = await button.textContent();
+    if (plain !== 'Really revoke e2e-other?') throw new Error(`revoking another key asks "${plain}"`);
+  } finally {
+    await api(`/api/v1/keys/${other.id}`, { method: 'DELETE' });
+  }
+  return `own key: "${asked}"`;
+});
+
 await scenario('upload_with_progress', async () => {
   await page.goto(`${baseUrl}#/models`);
   await page.getByLabel('Name', { exact: true }).fill('big-mlp');
