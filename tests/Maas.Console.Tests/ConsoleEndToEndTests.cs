@@ -96,6 +96,21 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Creates_a_deployment_with_a_split_changes_it_refuses_a_stale_change_pauses_resumes_aborts_deletes_and_promotes_with_its_history_and_edits_stickiness_and_a_rollout_from_its_page() => run.AssertScenario("deployments");
 
     [BrowserFact]
+    public void Pages_through_more_models_than_a_page_and_keeps_the_filters_and_the_page_across_a_reload() => run.AssertScenario("models_paging");
+
+    [BrowserFact]
+    public void Puts_the_focus_on_the_new_pages_heading_and_refuses_a_name_the_api_would_refuse_saying_what_a_name_may_be() => run.AssertScenario("keyboard_and_names");
+
+    [BrowserFact]
+    public void A_key_without_a_scope_a_page_uses_is_told_so_and_can_still_train_from_a_typed_dataset() => run.AssertScenario("scope_messages");
+
+    [BrowserFact]
+    public void A_deployments_page_follows_its_metrics_per_version_and_keeps_an_asked_abort() => run.AssertScenario("deployment_metrics_follow");
+
+    [BrowserFact]
+    public void Revoking_the_key_of_the_session_warns_that_it_signs_out() => run.AssertScenario("own_key_revoke_warning");
+
+    [BrowserFact]
     public void Every_page_passes_axe_without_serious_or_critical_violations()
     {
         var report = run.Report;

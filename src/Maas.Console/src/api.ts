@@ -20,6 +20,11 @@ export function can(me: Me, scope: string): boolean {
     || (scope === 'datasets:read' && me.scopes.includes('datasets:write'));
 }
 
+/** What a form says instead of a list the key may not read: "This key cannot list models (it lacks ...): type ...". */
+export function cannotList(what: string, scopes: string[], instead: string): string {
+  return `This key cannot list ${what} (it lacks the scope${scopes.length > 1 ? 's' : ''} ${scopes.join(' and ')}): ${instead}.`;
+}
+
 export function authHeaders(extra?: Record<string, string>): Record<string, string> {
   const key = getKey();
   return { ...(key ? { Authorization: `Bearer ${key}` } : {}), ...(extra ?? {}) };

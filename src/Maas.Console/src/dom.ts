@@ -53,6 +53,21 @@ export function uid(prefix = 'f'): string {
   return `${prefix}-${ids}`;
 }
 
+const nameTitle = "1 to 64 characters from a-z, 0-9, '.', '_' and '-', starting with a letter or digit, without '..'";
+
+/**
+ * A text input for the name of a model, dataset or tenant (RegistryNames' rule): the browser refuses a name the API
+ * would refuse, and its message says what a name may be instead of only "match the requested format".
+ */
+export function nameInput(attrs: Record<string, unknown>): HTMLInputElement {
+  const input = h('input', { type: 'text', required: true, pattern: '[a-z0-9](?!.*\\.\\.)[a-z0-9._\\-]{0,63}', title: nameTitle, ...attrs });
+  input.addEventListener('input', () => {
+    input.setCustomValidity('');
+    if (input.validity.patternMismatch) input.setCustomValidity(`Not a valid name: use ${nameTitle}.`);
+  });
+  return input;
+}
+
 /** A labelled form field: the label, then the control. */
 export function field(label: string, control: HTMLElement, hint?: string): HTMLElement {
   if (!control.id) control.id = uid();
@@ -66,6 +81,18 @@ export function statusLine(): HTMLElement & { ok(text: string): void; error(text
   el.error = (e) => { el.className = 'status error'; el.textContent = typeof e === 'string' ? e : e.message; };
   el.clear = () => { el.className = 'status'; el.textContent = ''; };
   return el;
+}
+
+/**
+ * Puts a page's state (filters, page) in the address without drawing the page again, so a reload or a copied link
+ * shows the same view. Only while the page is still the one shown.
+ */
+export function keepQuery(route: string, query: URLSearchParams): void {
+  const current = location.hash.replace(/^#\/?/, '').split('?')[0];
+  if (current !== route) return;
+  const text = query.toString();
+  const hash = `#/${route}${text ? `?${text}` : ''}`;
+  if (location.hash !== hash) history.replaceState(history.state, '', hash);
 }
 
 /** Bytes for people: 1.2 MiB. */

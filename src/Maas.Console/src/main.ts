@@ -18,25 +18,28 @@ export interface PageContext { me: Me; root: HTMLElement; params: string[]; quer
 /** A page draws itself and may return a clean-up (timers, streams) for when the user leaves it. */
 export type Page = (ctx: PageContext) => Promise<(() => void) | void>;
 
-interface Route { path: RegExp; title: string; nav?: string; allowed: (me: Me) => boolean; page: Page }
+/** A route and the scopes that open it (any one of them). */
+interface Route { path: RegExp; title: string; nav?: string; scopes: string[]; page: Page }
+
+const allowed = (route: Route, who: Me): boolean => route.scopes.some((scope) => can(who, scope));
 
 const routes: Route[] = [
-  { path: /^models$/, title: 'Models', nav: '#/models', allowed: (me) => can(me, 'models:read'), page: modelsPage },
+  { path: /^models$/, title: 'Models', nav: '#/models', scopes: ['models:read'], page: modelsPage },
   // A model page is for `name` (the caller's own) or `owner/name` (another tenant's shared model).
-  { path: /^models\/([^/]+(?:\/[^/]+)?)$/, title: 'Model', allowed: (me) => can(me, 'models:read'), page: modelPage },
-  { path: /^playground$/, title: 'Playground', nav: '#/playground', allowed: (me) => can(me, 'infer'), page: playgroundPage },
-  { path: /^metrics$/, title: 'Metrics', nav: '#/metrics', allowed: (me) => can(me, 'models:read'), page: metricsPage },
-  { path: /^usage$/, title: 'Usage', nav: '#/usage', allowed: (me) => can(me, 'models:read'), page: usagePage },
-  { path: /^datasets$/, title: 'Datasets', nav: '#/datasets', allowed: (me) => can(me, 'datasets:read'), page: datasetsPage },
-  { path: /^datasets\/([^/]+(?:\/[^/]+)?)$/, title: 'Dataset', allowed: (me) => can(me, 'datasets:read'), page: datasetPage },
-  { path: /^training$/, title: 'Training', nav: '#/training', allowed: (me) => can(me, 'training:read'), page: trainingPage },
-  { path: /^training\/([^/]+)$/, title: 'Training job', allowed: (me) => can(me, 'training:read'), page: trainingJobPage },
-  { path: /^fine-tuning$/, title: 'Fine-tuning', nav: '#/fine-tuning', allowed: (me) => can(me, 'training:read'), page: fineTuningPage },
-  { path: /^fine-tuning\/([^/]+)$/, title: 'Fine-tuning job', allowed: (me) => can(me, 'training:read'), page: fineTuningJobPage },
-  { path: /^deployments$/, title: 'Deployments', nav: '#/deployments', allowed: (me) => can(me, 'models:read'), page: deploymentsPage },
-  { path: /^deployments\/([^/]+(?:\/[^/]+)?)$/, title: 'Deployment', allowed: (me) => can(me, 'models:read'), page: deploymentPage },
-  { path: /^jobs$/, title: 'Jobs', nav: '#/jobs', allowed: (me) => can(me, 'models:read') || can(me, 'training:read'), page: jobsPage },
-  { path: /^keys$/, title: 'Tenants and keys', nav: '#/keys', allowed: (me) => can(me, 'admin'), page: keysPage },
+  { path: /^models\/([^/]+(?:\/[^/]+)?)$/, title: 'Model', scopes: ['models:read'], page: modelPage },
+  { path: /^playground$/, title: 'Playground', nav: '#/playground', scopes: ['infer'], page: playgroundPage },
+  { path: /^metrics$/, title: 'Metrics', nav: '#/metrics', scopes: ['models:read'], page: metricsPage },
+  { path: /^usage$/, title: 'Usage', nav: '#/usage', scopes: ['models:read'], page: usagePage },
+  { path: /^datasets$/, title: 'Datasets', nav: '#/datasets', scopes: ['datasets:read'], page: datasetsPage },
+  { path: /^datasets\/([^/]+(?:\/[^/]+)?)$/, title: 'Dataset', scopes: ['datasets:read'], page: datasetPage },
+  { path: /^training$/, title: 'Training', nav: '#/training', scopes: ['training:read'], page: trainingPage },
+  { path: /^training\/([^/]+)$/, title: 'Training job', scopes: ['training:read'], page: trainingJobPage },
+  { path: /^fine-tuning$/, title: 'Fine-tuning', nav: '#/fine-tuning', scopes: ['training:read'], page: fineTuningPage },
+  { path: /^fine-tuning\/([^/]+)$/, title: 'Fine-tuning job', scopes: ['training:read'], page: fineTuningJobPage },
+  { path: /^deployments$/, title: 'Deployments', nav: '#/deployments', scopes: ['models:read'], page: deploymentsPage },
+  { path: /^deployments\/([^/]+(?:\/[^/]+)?)$/, title: 'Deployment', scopes: ['models:read'], page: deploymentPage },
+  { path: /^jobs$/, title: 'Jobs', nav: '#/jobs', scopes: ['models:read', 'training:read'], page: jobsPage },
+  { path: /^keys$/, title: 'Tenants and keys', nav: '#/keys', scopes: ['admin'], page: keysPage },
 ];
 
 const app = document.getElementById('app')!;
@@ -81,7 +84,7 @@ function signOut(): void {
 function layout(current: Route | undefined): HTMLElement {
   const who = me!;
   const nav = h('nav', { 'aria-label': 'Console' },
-    h('ul', null, routes.filter((r) => r.nav && r.allowed(who)).map((r) =>
+    h('ul', null, routes.filter((r) => r.nav && allowed(r, who)).map((r) =>
       h('li', null, h('a', { href: r.nav, 'aria-current': current === r || (current !== undefined && !current.nav && r.nav !== undefined && current.path.source.startsWith(r.path.source.slice(0, -1) + '\\/')) ? 'page' : false }, r.title)))));
   const main = h('main', { id: 'main' });
   replace(app,
@@ -102,13 +105,17 @@ async function route(): Promise<void> {
   const path = decodeURIComponent(pathPart ?? '');
   const target = routes.find((r) => r.path.test(path));
   if (!target) {
-    const first = routes.find((r) => r.nav && r.allowed(me!));
+    const first = routes.find((r) => r.nav && allowed(r, me!));
     if (first) { location.replace(first.nav!); return; }
   }
   const main = layout(target);
-  if (!target || !target.allowed(me)) {
+  if (!target || !allowed(target, me)) {
     document.title = 'Not allowed · MaaS console';
-    replace(main, h('h1', null, 'Not allowed'), h('p', null, target ? `This page needs a scope your key (${me.scopes.join(', ')}) does not have.` : 'Your key has no scope this console can use.'));
+    const has = `your key has ${me.scopes.join(', ') || 'none'}`;
+    replace(main, h('h1', null, 'Not allowed'), h('p', { id: 'not-allowed' }, target
+      ? `This key cannot open ${target.title.toLowerCase()}: the page needs the scope ${target.scopes.join(' or ')}; ${has}. Ask an admin for a key with it.`
+      : `This key cannot use any page of this console; ${has}.`));
+    focusHeading(main);
     return;
   }
   const params = (target.path.exec(path) ?? []).slice(1).map(decodeURIComponent);
@@ -120,11 +127,27 @@ async function route(): Promise<void> {
     if (!main.querySelector('h1')) main.prepend(h('h1', null, params[0] ? `${target.title} ${params[0]}` : target.title));
     main.appendChild(h('p', { class: 'status error', role: 'alert' }, (err as Error).message));
   }
+  focusHeading(main);
+}
+
+// Drawing a page replaces the header too, so the link or button that led there is gone and the focus falls to the
+// document: a keyboard user would start again from the top and a screen reader would say nothing. The new page's
+// heading takes the focus instead (unless the page gave it to something else, or the user moved it meanwhile).
+function focusHeading(main: HTMLElement): void {
+  const active = document.activeElement;
+  if (active && active !== document.body && active.isConnected) return;
+  const heading = main.querySelector('h1');
+  if (!heading || !main.isConnected) return;
+  heading.tabIndex = -1;
+  heading.focus({ preventScroll: true });
 }
 
 // A key that stops working while signed in (revoked, expired) ends the session; at sign-in the form shows the reason.
 onUnauthorized.handler = () => { if (me) { clearKey(); signIn('The key is no longer accepted (revoked or expired); sign in again.'); } };
 window.addEventListener('hashchange', () => { void route(); });
+// A field the browser refuses inside a closed <details> (the playground's parameters folded away) could not show why,
+// and the form would do nothing: its section opens so the browser's message points at it.
+document.addEventListener('invalid', (e) => { (e.target as Element).closest('details')?.setAttribute('open', ''); }, true);
 
 async function start(): Promise<void> {
   if (!getKey()) { signIn(); return; }

@@ -101,6 +101,27 @@ async function scenario(name, body) {
   }
 }
 
+// Runs body with a page of its own, signed in with the key, and closes it (the main page stays signed in as admin).
+async function signedIn(secret, landing, body) {
+  const other = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const own = await other.newPage();
+    own.on('pageerror', (e) => report.pageErrors.push(String(e)));
+    await own.goto(baseUrl);
+    await own.getByLabel('API key').fill(secret);
+    await own.getByRole('button', { name: 'Sign in' }).click();
+    await own.getByRole('heading', { name: landing, level: 1 }).waitFor();
+    return await body(own);
+  } finally {
+    await other.close();
+  }
+}
+const newKey = async (name, scopes) => {
+  const res = await api('/api/v1/keys', json({ name, scopes }));
+  if (res.status !== 201) throw new Error(`creating the key ${name} answered ${res.status}: ${await res.text()}`);
+  return res.json();
+};
+
 await scenario('sign_in', async () => {
   await page.goto(baseUrl);
   await check('sign-in');
@@ -183,6 +204,111 @@ await scenario('failed_action_in_page', async () => {
   if (!/^Remove: .*stale/.test(text)) throw new Error(`the alert says "${text}"`);
   await check('failed-action');
   return `alert: ${text}`;
+});
+
+await scenario('models_paging', async () => {
+  // More models than a page: Previous and Next go through them all, the count says which are shown, and the filters
+  // and the page are in the address, so a reload (or a copied link) shows the same page.
+  const names = Array.from({ length: 101 }, (_, i) => `paged-${String(i).padStart(3, '0')}`);
+  for (let i = 0; i < names.length; i += 10) {
+    await Promise.all(names.slice(i, i + 10).map(async (name) => {
+      const res = await api('/api/v1/models', json({ name, task: 'paging-e2e' }));
+      if (res.status !== 201) throw new Error(`creating ${name} answered ${res.status}`);
+    }));
+  }
+  try {
+    const count = page.locator('#models-count');
+    const shown = async () => page.locator('table.list tbody tr td:first-child a').allTextContents();
+    await page.goto(`${baseUrl}#/models`);
+    await page.getByRole('search', { name: 'Filter models' }).getByLabel('Task').fill('paging-e2e');
+    await until('the first page', async () => (await count.textContent()) === '101 models, 1–100 shown' && (await shown()).length === 100);
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await until('the second page', async () => (await count.textContent()) === '101 models, 101–101 shown' && (await shown()).join() === 'paged-100');
+    if (!(await page.getByRole('button', { name: 'Next page' }).isDisabled())) throw new Error('Next is offered on the last page');
+    const address = await page.evaluate(() => location.hash);
+    if (address !== '#/models?task=paging-e2e&offset=100') throw new Error(`the address is ${address}`);
+    await page.reload();
+    await page.getByRole('heading', { name: 'Models', level: 1 }).waitFor();
+    await until('the same page after a reload', async () => (await count.textContent()) === '101 models, 101–101 shown' && (await shown()).join() === 'paged-100');
+    const kept = await page.getByRole('search', { name: 'Filter models' }).getByLabel('Task').inputValue();
+    if (kept !== 'paging-e2e') throw new Error(`after the reload the task filter holds "${kept}"`);
+    await check('models-paged');
+    await page.getByRole('button', { name: 'Previous page' }).click();
+    await until('the first page again', async () => (await shown())[0] === 'paged-000' && (await count.textContent()) === '101 models, 1–100 shown');
+    const back = await page.evaluate(() => location.hash);
+    if (back !== '#/models?task=paging-e2e') throw new Error(`back on the first page the address is ${back}`);
+    return `101 models: 1–100, then 101–101 (${address}), the same after a reload, then back to the first page`;
+  } finally {
+    for (let i = 0; i < names.length; i += 10) await Promise.all(names.slice(i, i + 10).map((name) => api(`/api/v1/models/${name}`, { method: 'DELETE' })));
+  }
+});
+
+await scenario('keyboard_and_names', async () => {
+  // A link followed from the keyboard: the page it opens has the focus on its heading (the header is drawn again, so
+  // the focus would fall to the document). A name the API would refuse is refused in the form, saying what a name may be.
+  await page.goto(`${baseUrl}#/models`);
+  await page.getByRole('heading', { name: 'Models', level: 1 }).waitFor();
+  await page.locator('header nav a', { hasText: 'Datasets' }).focus();
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Datasets', level: 1 }).waitFor();
+  await until('the focus on the heading', async () => page.evaluate(() => document.activeElement?.tagName === 'H1' && document.activeElement.textContent === 'Datasets'));
+  await page.keyboard.press('Tab');
+  const next = await page.evaluate(() => document.activeElement?.closest('main') !== null);
+  if (!next) throw new Error('Tab from the heading leaves the page');
+  await page.goto(`${baseUrl}#/models`);
+  await page.getByRole('heading', { name: 'Register a model' }).waitFor();
+  const posts = [];
+  const onRequest = (r) => { if (r.method() === 'POST' && new URL(r.url()).pathname === '/api/v1/models') posts.push(r.url()); };
+  page.on('request', onRequest);
+  try {
+    const name = page.getByLabel('Name', { exact: true });
+    await name.fill('Faces');
+    await page.getByRole('button', { name: 'Create model' }).click();
+    const message = await name.evaluate((e) => e.validationMessage);
+    if (!/a-z, 0-9/.test(message)) throw new Error(`the form says "${message}"`);
+    for (const [label, bad] of [['Dataset name', 'My-Data'], ['Dataset name', 'a..b']]) {
+      await page.goto(`${baseUrl}#/datasets`);
+      await page.getByLabel(label).fill(bad);
+      if (await page.getByLabel(label).evaluate((e) => e.validity.valid)) throw new Error(`the dataset form takes "${bad}"`);
+    }
+    if (posts.length) throw new Error(`the refused name was sent: ${posts}`);
+    // A parameter out of range in the playground's folded-away parameters: the section opens to show why.
+    await page.goto(`${baseUrl}#/playground?tab=chat`);
+    await page.getByLabel('Temperature').fill('5');
+    await page.locator('summary', { hasText: 'Model and parameters' }).click();
+    if (await page.getByLabel('Temperature').isVisible()) throw new Error('the parameters did not fold away');
+    await page.getByLabel('Message').fill('Hello');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByLabel('Temperature').waitFor({ state: 'visible' });
+    const why = await page.getByLabel('Temperature').evaluate((e) => e.validationMessage);
+    if (!why) throw new Error('the temperature is not refused');
+    if (posts.length) throw new Error(`the refused name was sent: ${posts}`);
+    return `focus on the Datasets heading after a keyboard navigation; "Faces" refused with "${message}"; the folded parameters opened on "${why}"`;
+  } finally {
+    page.off('request', onRequest);
+  }
+});
+
+await scenario('own_key_revoke_warning', async () => {
+  // Revoking the key the console is signed in with ends the session: the question says so (another key's does not).
+  const self = await (await api('/api/v1/me')).json();
+  await page.goto(`${baseUrl}#/keys`);
+  const own = page.locator(`tr[data-key="${self.key_id}"]`).getByRole('button', { name: 'Revoke' });
+  await own.click();
+  const asked = await own.textContent();
+  if (!asked.includes('you will be signed out')) throw new Error(`revoking the session's key asks "${asked}"`);
+  const other = await newKey('e2e-other', ['infer']);
+  try {
+    await page.goto(`${baseUrl}#/models`);
+    await page.goto(`${baseUrl}#/keys`);
+    const button = page.locator(`tr[data-key="${other.id}"]`).getByRole('button', { name: 'Revoke' });
+    await button.click();
+    const plain = await button.textContent();
+    if (plain !== 'Really revoke e2e-other?') throw new Error(`revoking another key asks "${plain}"`);
+  } finally {
+    await api(`/api/v1/keys/${other.id}`, { method: 'DELETE' });
+  }
+  return `own key: "${asked}"`;
 });
 
 await scenario('upload_with_progress', async () => {
@@ -655,6 +781,16 @@ await scenario('usage_page', async () => {
     const models = await page.locator('table.list tbody tr td:nth-child(4)').allTextContents();
     return models.length > 0 && models.every((m) => m === 'demo-llm');
   });
+  // The choices are in the address: a reload shows the same view.
+  const address = await page.evaluate(() => location.hash);
+  if (address !== '#/usage?model=demo-llm&by=key_id') throw new Error(`the address is ${address}`);
+  await page.reload();
+  await page.getByRole('heading', { name: 'Usage', level: 1 }).waitFor();
+  await until('the same view after a reload', async () => {
+    const models = await page.locator('table.list tbody tr td:nth-child(4)').allTextContents();
+    return models.length > 0 && models.every((m) => m === 'demo-llm') && (await page.getByLabel('Model', { exact: true }).inputValue()) === 'demo-llm'
+      && (await page.getByLabel('Chart by').inputValue()) === 'key_id';
+  });
   await page.getByLabel('Model', { exact: true }).fill('');
   await page.getByRole('button', { name: 'Show', exact: true }).click();
   const download = page.waitForEvent('download');
@@ -663,7 +799,7 @@ await scenario('usage_page', async () => {
   const csv = fs.readFileSync(file, 'utf8');
   if (!/requests/.test(csv.split('\n')[0])) throw new Error(`not a usage CSV: ${csv.slice(0, 200)}`);
   await check('usage');
-  return `CSV with ${csv.trim().split('\n').length - 1} rows`;
+  return `CSV with ${csv.trim().split('\n').length - 1} rows; ${address} kept across a reload`;
 });
 
 
@@ -725,6 +861,68 @@ await scenario('training_follow', async () => {
   await page.locator('tr[data-status="succeeded"]').first().waitFor();
   await check('training');
   return `statuses seen ${[...seen].join(' → ')}; ${points} points on ${lines} line(s); ${result.trim().slice(0, 120)}`;
+});
+
+await scenario('scope_messages', async () => {
+  // A key without a scope a page would use gets a page that says so, never a raw 403 in an empty form: training
+  // without datasets:read takes a typed dataset (and trains), fine-tuning without infer or models:read a typed base,
+  // and a page the key cannot open names the scope it needs.
+  const trainer = await newKey('e2e-train-only', ['training:write']);
+  const reader = await newKey('e2e-models-read', ['models:read']);
+  const caller = await newKey('e2e-infer-only', ['infer']);
+  try {
+    const trained = await signedIn(trainer.key, 'Training', async (own) => {
+      const form = own.locator('section[aria-label="Train a model"]');
+      await form.locator('#training-hint', { hasText: 'cannot list datasets (it lacks the scope datasets:read)' }).waitFor();
+      const errors = (await form.locator('.status.error').allTextContents()).filter((e) => e.trim());
+      if (errors.length) throw new Error(`the training form shows ${errors}`);
+      await own.getByLabel('Model name').fill('typed-model');
+      await own.getByRole('textbox', { name: 'Dataset' }).fill('line-data');
+      await own.getByLabel('Task', { exact: true }).selectOption('regression');
+      await own.getByRole('textbox', { name: 'Label column' }).fill('y');
+      await own.getByRole('button', { name: 'Start training' }).click();
+      await own.getByRole('heading', { name: /^Training job train_/ }).waitFor();
+      const id = decodeURIComponent(new URL(own.url()).hash.replace('#/training/', ''));
+      await own.goto(`${baseUrl}#/fine-tuning`);
+      await own.locator('#fine-tuning-hint', { hasText: 'cannot list models (it lacks the scopes infer and models:read)' }).waitFor();
+      const ftErrors = (await own.locator('section[aria-label="Fine-tune an LLM"] .status.error').allTextContents()).filter((e) => e.trim());
+      if (ftErrors.length) throw new Error(`the fine-tuning form shows ${ftErrors}`);
+      await own.getByRole('textbox', { name: 'Base model' }).waitFor();
+      await own.goto(`${baseUrl}#/models`);
+      const refusal = await own.locator('#not-allowed').textContent();
+      if (!refusal.includes('needs the scope models:read; your key has training:write')) throw new Error(`the models page says "${refusal}"`);
+      return { id, refusal };
+    });
+    const job = await until('the typed training job to finish', async () => {
+      const j = await (await api(`/api/v1/training/jobs/${trained.id}`)).json();
+      return ['succeeded', 'failed', 'cancelled'].includes(j.status) ? j : null;
+    }, 120000);
+    if (job.status !== 'succeeded' || job.dataset !== 'line-data:1') throw new Error(`the typed job: ${JSON.stringify(job)}`);
+    // A models:read key on the jobs page: the training list (training:read) is not asked for every second and refused.
+    const refused = await signedIn(reader.key, 'Models', async (own) => {
+      const forbidden = [];
+      own.on('response', (r) => { if (r.status() === 403) forbidden.push(new URL(r.url()).pathname); });
+      await own.goto(`${baseUrl}#/jobs`);
+      await own.getByRole('heading', { name: 'Jobs', level: 1 }).waitFor();
+      await until('the list', async () => (await own.locator('main .status').first().textContent())?.includes('Updated'), 10000);
+      const first = await own.locator('main .status').first().textContent();
+      await until('another refresh', async () => (await own.locator('main .status').first().textContent()) !== first, 10000);
+      return forbidden;
+    });
+    if (refused.length) throw new Error(`the jobs page of a models:read key was refused ${refused.join(', ')}`);
+    // An infer-only key in the ONNX playground is told to type the model (it cannot list them), and that works.
+    const inputs = await signedIn(caller.key, 'Playground', async (own) => {
+      await own.goto(`${baseUrl}#/playground?tab=onnx`);
+      await own.locator('.hint', { hasText: 'cannot list models (it lacks the scope models:read)' }).waitFor();
+      await own.getByLabel('ONNX model').fill('demo-classifier');
+      await own.getByRole('button', { name: 'Load signature' }).click();
+      await own.locator('main .status.ok', { hasText: 'demo-classifier: 1 input(s)' }).waitFor();
+      return own.locator('main .status.ok').first().textContent();
+    });
+    return `training:write alone trained typed-model from a typed dataset (${job.dataset}); the fine-tuning form takes a typed base; "${trained.refusal}"; no 403 on the jobs page of a models:read key; an infer-only key typed the ONNX model (${inputs})`;
+  } finally {
+    for (const key of [trainer, reader, caller]) await api(`/api/v1/keys/${key.id}`, { method: 'DELETE' });
+  }
 });
 
 await scenario('tabular_final_metrics', async () => {
@@ -1110,6 +1308,31 @@ await scenario('deployments', async () => {
   const firstStep = (await page.locator('#deployment-status').textContent()).replace(/\s+/g, ' ');
   if (!/v2 90%/.test(firstStep) || !/v1 10%/.test(firstStep)) throw new Error(`the page shows the rollout's first step as ${firstStep}`);
   return `created with v1 90% · v2 10%, changed to 50/50, a stale change refused (typed split kept), typed split and focus kept over two rollout redraws, pause and resume, the split sent, aborted back to v1 100%; deleted, created again with a plan and sticky routing from the form, promoted to v2 100%; stickiness turned off and a new rollout (v2 90% · v1 10%, canary v1) started from the page's forms`;
+});
+
+await scenario('deployment_metrics_follow', async () => {
+  // A deployment without a rollout: its page follows the metrics per version as calls come in (no reload), and an
+  // Abort asked for keeps its question and the focus while the page refreshes.
+  const created = await api('/api/v1/deployments', json({ model: 'demo-classifier', traffic: [{ version: 1, percent: 100 }] }));
+  if (created.status !== 201) throw new Error(`creating the deployment answered ${created.status}: ${await created.text()}`);
+  try {
+    await page.goto(`${baseUrl}#/deployments/demo-classifier`);
+    await page.locator('#deployment-status[data-state="active"]').waitFor();
+    const requests = page.locator('section[aria-label="Metrics per version"] tbody tr', { hasText: 'v1' }).locator('td').first();
+    const before = Number(await requests.textContent());
+    await page.getByRole('button', { name: 'Abort' }).click();
+    for (let i = 0; i < 3; i++) {
+      const res = await api('/v2/models/demo-classifier/infer', json({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }] }));
+      if (!res.ok) throw new Error(`the call answered ${res.status}`);
+    }
+    await until('the requests of v1 to move on the page', async () => Number(await requests.textContent()) === before + 3, 15000);
+    const armed = await page.evaluate(() => document.activeElement?.textContent);
+    if (armed !== 'Really abort?') throw new Error(`after the refresh the focus is on "${armed}"`);
+    await check('deployment-metrics');
+    return `v1 requests ${before} → ${before + 3} without a reload; Abort still asks "${armed}" with the focus`;
+  } finally {
+    await api('/api/v1/deployments/demo-classifier', { method: 'DELETE' });
+  }
 });
 
 await browser.close();

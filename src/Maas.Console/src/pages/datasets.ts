@@ -1,7 +1,7 @@
 // Datasets: the list, an upload with a progress bar that shows the schema and column statistics it found, and a
 // dataset's page with its versions, schema, statistics and first rows.
 import { api, ApiError, can, seg, sendWithProgress } from '../api';
-import { bytes, confirmButton, field, h, num, replace, statusLine, when } from '../dom';
+import { bytes, confirmButton, field, h, nameInput, num, replace, statusLine, when } from '../dom';
 import type { PageContext } from '../main';
 import type { Dataset, DatasetVersion } from '../types';
 
@@ -27,7 +27,7 @@ export async function datasetsPage({ me, root }: PageContext): Promise<void> {
 }
 
 function uploadForm(reload: () => Promise<void>): HTMLElement {
-  const name = h('input', { type: 'text', required: true, pattern: '[A-Za-z0-9][A-Za-z0-9._-]*', placeholder: 'my-data' });
+  const name = nameInput({ placeholder: 'my-data' });
   const visibility = h('select', null, h('option', { value: 'private' }, 'private'), h('option', { value: 'shared' }, 'shared'));
   const schema = h('input', { type: 'text', placeholder: 'optional: zip:string,flag:boolean' });
   const file = h('input', { type: 'file', required: true, accept: '.csv,.tsv,.tab,.jsonl,.ndjson,.parquet,.gz,.zip,.tar,.tgz' });

@@ -167,10 +167,22 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
 
   const editors = writable ? [splitForm(), routingForm(), rolloutForm()] : [];
 
+  // A running rollout's facts and buttons are drawn each time (it moves on its own); any other deployment's only when
+  // it changed (state, split, revision...), so a button keeps the focus while the metrics below follow the traffic.
+  let shown = '';
   async function draw(): Promise<Deployment> {
     const d = await api<Deployment>(base);
     const { history } = await api<{ history: HistoryRow[] }>(`${base}/history?limit=50`);
     const running = d.state === 'active' || d.state === 'paused';
+    const facts = JSON.stringify({ ...d, metrics: undefined });
+    if (facts !== shown || (d.state === 'active' && d.plan)) drawFacts(d, running);
+    shown = facts;
+    for (const editor of editors) editor.follow(d);
+    drawDetails(d, history);
+    return d;
+  }
+
+  function drawFacts(d: Deployment, running: boolean): void {
     replace(view,
       h('dl', { class: 'facts', id: 'deployment-status', 'data-state': d.state },
         h('dt', null, 'State'), h('dd', null, h('span', { class: `badge ${d.state}` }, d.state), d.reason ? ` (${d.reason})` : ''),
@@ -185,11 +197,13 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
         running && d.canary ? h('button', { type: 'button', onclick: () => void act('promote') }, 'Promote the canary') : null,
         d.state === 'active' && d.plan ? h('button', { type: 'button', onclick: () => void act('pause') }, 'Pause') : null,
         d.state === 'paused' ? h('button', { type: 'button', onclick: () => void act('resume') }, 'Resume') : null,
-        running ? confirmButton('Abort', 'Really abort?', () => act('abort')) : null,
+        running ? confirmButton('Abort', 'Really abort?', () => act('abort'), 'danger', `abort:${name}`) : null,
         confirmButton('Delete deployment', 'Really delete?', async () => {
           try { await api(base, { method: 'DELETE' }); location.hash = '#/deployments'; } catch (e) { status.error(e as Error); }
-        })) : null);
-    for (const editor of editors) editor.follow(d);
+        }, 'danger', `delete-deployment:${name}`)) : null);
+  }
+
+  function drawDetails(d: Deployment, history: HistoryRow[]): void {
     replace(details,
       h('section', { 'aria-label': 'Metrics per version' }, h('h2', null, 'Metrics per version (this server, current step)'), h('table', { class: 'list compact' },
         h('thead', null, h('tr', null, ['Version', 'Requests', 'Errors', 'Error rate', 'p99 ms', 'Comparisons', 'Exact match', 'Max abs error', 'Dropped'].map((t) => h('th', { scope: 'col' }, t)))),
@@ -201,18 +215,17 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
         h('tbody', null, history.map((r) => h('tr', { 'data-action': r.action },
           h('td', null, when(r.at)), h('td', null, r.actor), h('td', null, r.action), h('td', null, r.state), h('td', null, split(r.traffic)),
           h('td', null, r.reason ?? '–'), h('td', null, String(r.revision))))))));
-    return d;
   }
 
-  // A rollout moves on its own: its page follows it; a plain split changes only by the buttons, which redraw it.
+  // The page follows the deployment while it is open: a rollout moves on its own, and the metrics per version move
+  // with the traffic of any deployment (the numbers to watch before promoting or aborting a canary).
   // Only the latest call schedules the next redraw, so a button pressed while one is due never starts a second chain.
   let generation = 0;
   async function loop(): Promise<void> {
     const mine = ++generation;
     clearTimeout(timer);
-    let moving = false;
-    try { const d = await draw(); moving = d.state === 'active' && !!d.plan; } catch (e) { status.error(e as Error); }
-    if (moving && !stopped && mine === generation) timer = window.setTimeout(() => void loop(), 3000);
+    try { await draw(); } catch (e) { status.error(e as Error); }
+    if (!stopped && mine === generation) timer = window.setTimeout(() => void loop(), 3000);
   }
 
   replace(root, h('p', null, h('a', { href: '#/deployments' }, '← Deployments')), h('h1', null, `Deployment ${name}`), status, view, ...editors.map((e) => e.section), details);

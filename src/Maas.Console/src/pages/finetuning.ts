@@ -1,8 +1,9 @@
 // Fine-tuning (OpenAI's files and fine-tuning routes): start a job from a file of chats (uploaded with a progress bar), the list of jobs, and a
 // job's page with its progress, the training and validation loss per epoch, and the model to chat with.
-import { api, can, seg, sendWithProgress } from '../api';
+import { api, can, cannotList, seg, sendWithProgress } from '../api';
 import { bytes, field, h, replace, statusLine } from '../dom';
 import { follow, isFinished, jobCharts, jobList, statusBadge } from '../joblist';
+import type { Me } from '../api';
 import type { PageContext } from '../main';
 import type { JobEvent } from '../types';
 
@@ -15,7 +16,7 @@ interface FineTuningJob {
 const time = (unix: number | null | undefined): string => (unix ? new Date(unix * 1000).toLocaleString() : '–');
 
 export async function fineTuningPage({ me, root }: PageContext): Promise<() => void> {
-  const form = can(me, 'training:write') ? await createForm() : null;
+  const form = can(me, 'training:write') ? await createForm(me) : null;
   const jobs = await jobList<FineTuningJob>({
     caption: 'Fine-tuning jobs',
     empty: 'No fine-tuning jobs yet.',
@@ -31,19 +32,26 @@ export async function fineTuningPage({ me, root }: PageContext): Promise<() => v
   return jobs.stop;
 }
 
-async function createForm(): Promise<HTMLElement> {
-  const base = h('select', { required: true });
+async function createForm(me: Me): Promise<HTMLElement> {
+  // A key that may fine-tune but not list models (neither infer nor models:read) types the base model's name.
+  const listsModels = can(me, 'infer') || can(me, 'models:read');
+  const base = listsModels ? h('select', { required: true }) : h('input', { type: 'text', required: true, placeholder: 'e.g. demo-llm' });
   const file = h('input', { type: 'file', required: true, accept: '.jsonl,.ndjson,.json' });
   const validation = h('input', { type: 'file', accept: '.jsonl,.ndjson,.json' });
   const epochs = h('input', { type: 'number', min: 1, max: 100, placeholder: 'auto' });
   const suffix = h('input', { type: 'text', placeholder: 'optional', pattern: '[A-Za-z0-9._-]*' });
   const progress = h('progress', { max: 100, value: 0, 'aria-label': 'Chats upload progress' });
   const status = statusLine();
-  try {
-    const { data } = await api<{ data: { id: string }[] }>('/v1/models');
-    for (const m of data) base.appendChild(h('option', { value: m.id }, m.id));
-    if (data.length === 0) status.error('No LLM (GGUF model) is visible to this key.');
-  } catch (e) { status.error(e as Error); }
+  const hint = h('p', { class: 'muted', id: 'fine-tuning-hint' });
+  if (!listsModels) {
+    replace(hint, cannotList('models', ['infer', 'models:read'], "type the base model's name"));
+  } else {
+    try {
+      const { data } = await api<{ data: { id: string }[] }>('/v1/models');
+      for (const m of data) base.appendChild(h('option', { value: m.id }, m.id));
+      if (data.length === 0) status.error('No LLM (GGUF model) is visible to this key.');
+    } catch (e) { status.error(e as Error); }
+  }
 
   // One bar for both files: each file's share of the bytes, filled as its upload goes.
   async function upload(chosen: File, before: number, total: number): Promise<string> {
@@ -58,7 +66,7 @@ async function createForm(): Promise<HTMLElement> {
     return (res.json as { id: string }).id;
   }
 
-  const form = h('form', { class: 'card' },
+  const form = h('form', { class: 'card' }, hint,
     h('div', { class: 'row' }, field('Base model', base), field('Epochs', epochs), field('Suffix', suffix)),
     field('Training chats (JSON Lines of {"messages": [...]})', file),
     field('Validation chats (optional)', validation),
@@ -76,7 +84,7 @@ async function createForm(): Promise<HTMLElement> {
       progress.value = 100;
       status.ok(`Uploaded ${held ? `${chosen.name} and ${held.name}` : chosen.name} (${bytes(total)}); starting the job…`);
       const job = await api<FineTuningJob>('/v1/fine_tuning/jobs', {
-        json: { model: base.value, training_file: training, validation_file: validationFile, suffix: suffix.value.trim() || undefined, hyperparameters: epochs.value ? { n_epochs: Number(epochs.value) } : undefined },
+        json: { model: base.value.trim(), training_file: training, validation_file: validationFile, suffix: suffix.value.trim() || undefined, hyperparameters: epochs.value ? { n_epochs: Number(epochs.value) } : undefined },
       });
       location.hash = `#/fine-tuning/${seg(job.id)}`;
     } catch (err) { status.error(err as Error); }

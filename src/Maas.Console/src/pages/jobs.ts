@@ -7,10 +7,10 @@ import { eventList, isFinished, jobCharts, jobList } from '../joblist';
 import type { PageContext } from '../main';
 import type { Job, JobEvent } from '../types';
 
-/** Routes that list jobs; a route this server does not have (404) is skipped. */
-const sources = ['/api/v1/jobs', '/api/v1/training/jobs'];
-
 export async function jobsPage({ me, root, query }: PageContext): Promise<() => void> {
+  // Routes that list jobs; a route this server does not have (404) is skipped. /api/v1/jobs takes models:read or
+  // training:read; the training list is asked for only with training:read (not refused once a second).
+  const sources = ['/api/v1/jobs', ...(can(me, 'training:read') ? ['/api/v1/training/jobs'] : [])];
   async function fetchAll(): Promise<(Job & { source: string })[]> {
     const jobs = new Map<string, Job & { source: string }>();
     for (const source of sources) {

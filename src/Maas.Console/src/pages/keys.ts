@@ -1,6 +1,6 @@
 // Tenants and API keys (admin): create (the secret is shown once), list, revoke.
 import { api, seg } from '../api';
-import { confirmButton, field, h, replace, statusLine, when } from '../dom';
+import { confirmButton, field, h, nameInput, replace, statusLine, when } from '../dom';
 import type { PageContext } from '../main';
 
 interface Tenant { name: string; limits?: Record<string, number | null>; created_at?: string }
@@ -8,7 +8,7 @@ interface Key { id: string; prefix: string; name: string; tenant: string; scopes
 // Every scope the server knows (MaasScopes.All), so a key for datasets and training can be made here too.
 const scopes = ['infer', 'models:read', 'models:write', 'datasets:read', 'datasets:write', 'training:read', 'training:write', 'admin'];
 
-export async function keysPage({ root }: PageContext): Promise<void> {
+export async function keysPage({ me, root }: PageContext): Promise<void> {
   const tenantsOut = h('div');
   const keysOut = h('div');
   const secretOut = h('div', { 'aria-live': 'polite' });
@@ -32,14 +32,15 @@ export async function keysPage({ root }: PageContext): Promise<void> {
       h('tbody', null, keys.map((k) => h('tr', { 'data-key': k.id },
         h('td', null, k.name), h('td', null, h('code', null, `${k.prefix}…`)), h('td', null, k.tenant), h('td', null, k.scopes.join(', ')),
         h('td', null, k.models.join(', ') || 'all'), h('td', null, h('span', { class: `badge ${k.status}` }, k.status)), h('td', null, when(k.last_used_at)), h('td', null, when(k.expires_at)),
-        h('td', null, k.status === 'active' ? confirmButton('Revoke', `Really revoke ${k.name}?`, async () => {
+        // The key this console is signed in with ends the session when revoked: the question says so.
+        h('td', null, k.status === 'active' ? confirmButton('Revoke', k.id === me.key_id ? `Really revoke ${k.name}? It is the key of this session: you will be signed out.` : `Really revoke ${k.name}?`, async () => {
           await api(`/api/v1/keys/${seg(k.id)}`, { method: 'DELETE' });
           status.ok(`Revoked ${k.name} (${k.prefix}…).`);
           await load();
         }) : null))))));
   }
 
-  const tenantName = h('input', { type: 'text', required: true, pattern: '[a-z0-9][a-z0-9._\\-]{0,63}' });
+  const tenantName = nameInput({});
   const tenantForm = h('form', { class: 'row' }, field('New tenant', tenantName), h('button', { type: 'submit' }, 'Create tenant'));
   tenantForm.addEventListener('submit', async (e) => {
     e.preventDefault();

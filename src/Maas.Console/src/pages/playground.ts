@@ -1,6 +1,6 @@
 // The playground: chat with any LLM (streamed from /v1/chat/completions) and run any ONNX model from a form made
 // from its signature, with an image mode that turns a picture into the input tensor and draws what comes back.
-import { api, authHeaders, can, seg, toError } from '../api';
+import { api, authHeaders, can, cannotList, seg, toError } from '../api';
 import { field, h, replace, statusLine } from '../dom';
 import type { PageContext } from '../main';
 import type { Model, TensorSpec } from '../types';
@@ -332,7 +332,7 @@ async function onnx({ me, query }: PageContext, root: HTMLElement): Promise<void
   }
 
   const pick = h('form', { class: 'row', onsubmit: (e: Event) => { e.preventDefault(); void loadSignature(); } },
-    field('ONNX model', modelName), datalist, h('button', { type: 'submit' }, 'Load signature'));
+    field('ONNX model', modelName, can(me, 'models:read') ? undefined : cannotList('models', ['models:read'], "type the model's name")), datalist, h('button', { type: 'submit' }, 'Load signature'));
   replace(root, pick, status, formArea);
   if (modelName.value) await loadSignature();
 }

@@ -3,8 +3,8 @@
 // FastTree), the metric per trial (a hyperparameter search),
 // the final metrics per split as bars (all a tabular job without a search has) with a classifier's confusion matrix, the latest
 // metrics, and the registered version with its evaluation.
-import { api, can, seg } from '../api';
-import { confirmButton, field, h, num, replace, statusLine, when } from '../dom';
+import { api, can, cannotList, seg } from '../api';
+import { confirmButton, field, h, nameInput, num, replace, statusLine, when } from '../dom';
 import { eventList, follow, isFinished, jobCharts, jobList, statusBadge } from '../joblist';
 import type { Me } from '../api';
 import type { PageContext } from '../main';
@@ -32,11 +32,13 @@ export async function trainingPage({ me, root, query }: PageContext): Promise<()
 }
 
 async function submitForm(me: Me, query: URLSearchParams): Promise<HTMLElement> {
-  const model = h('input', { type: 'text', required: true, pattern: '[A-Za-z0-9][A-Za-z0-9._-]*', placeholder: 'my-model' });
-  const dataset = h('select', { required: true });
+  const model = nameInput({ placeholder: 'my-model' });
+  // A key that may train but not read datasets types the dataset and its label column: the API takes them so.
+  const readsDatasets = can(me, 'datasets:read');
+  const dataset = readsDatasets ? h('select', { required: true }) : h('input', { type: 'text', required: true, placeholder: 'name or name:version', value: query.get('dataset') ?? '' });
   const version = h('select', null);
   const task = h('select', null, tasks.map((t) => h('option', { value: t }, t)));
-  const label = h('select', { required: true });
+  const label = readsDatasets ? h('select', { required: true }) : h('input', { type: 'text', required: true, placeholder: 'e.g. label' });
   const trainer = h('select', null, trainers.map((t) => h('option', { value: t }, t || 'default for the task and size')));
   const hyperparameters = h('textarea', { rows: 2, placeholder: '{"iterations": 100} or, for images, {"epochs": 5, "batch_size": 32, "learning_rate": 0.001}' });
   const search = h('textarea', { rows: 2, placeholder: '{"method": "grid", "space": {"l2": [0.01, 0.1, 1]}}' });
@@ -47,16 +49,20 @@ async function submitForm(me: Me, query: URLSearchParams): Promise<HTMLElement> 
 
   const wanted = query.get('dataset') ?? '';
   const [wantedName, wantedVersion] = wanted.split(':');
-  try {
-    const { datasets } = await api<{ datasets: Dataset[] }>('/api/v1/datasets');
-    for (const d of datasets.filter((x) => x.latest_version)) dataset.appendChild(h('option', { value: d.name }, d.name));
-    if (wantedName) dataset.value = wantedName;
-    // An empty state, not an error: the way on is a link.
-    if (datasets.length === 0) replace(hint, 'No dataset yet: ', can(me, 'datasets:write') ? h('a', { href: '#/datasets' }, 'upload one on the Datasets page') : 'ask for one to be shared with you', ' first.');
-  } catch (e) { status.error(e as Error); }
+  if (!readsDatasets) {
+    replace(hint, cannotList('datasets', ['datasets:read'], "type the dataset's name (name:version for one version) and its label column"));
+  } else {
+    try {
+      const { datasets } = await api<{ datasets: Dataset[] }>('/api/v1/datasets');
+      for (const d of datasets.filter((x) => x.latest_version)) dataset.appendChild(h('option', { value: d.name }, d.name));
+      if (wantedName) dataset.value = wantedName;
+      // An empty state, not an error: the way on is a link.
+      if (datasets.length === 0) replace(hint, 'No dataset yet: ', can(me, 'datasets:write') ? h('a', { href: '#/datasets' }, 'upload one on the Datasets page') : 'ask for one to be shared with you', ' first.');
+    } catch (e) { status.error(e as Error); }
+  }
 
   async function loadVersions(): Promise<void> {
-    if (!dataset.value) return;
+    if (!readsDatasets || !dataset.value) return;
     const d = await api<Dataset>(`/api/v1/datasets/${seg(dataset.value)}`);
     replace(version, (d.versions ?? []).slice().reverse().map((v) => h('option', { value: String(v.version) }, `v${v.version} (${v.rows} rows)`)));
     if (wantedVersion && dataset.value === wantedName) version.value = wantedVersion;
@@ -64,7 +70,7 @@ async function submitForm(me: Me, query: URLSearchParams): Promise<HTMLElement> 
   }
 
   async function loadColumns(): Promise<void> {
-    if (!dataset.value || !version.value) return;
+    if (!readsDatasets || !dataset.value || !version.value) return;
     schema = await api<DatasetVersion>(`/api/v1/datasets/${seg(dataset.value)}/versions/${version.value}`);
     const current = label.value;
     replace(label, schema.schema.filter((c) => c.type !== 'image').map((c) => h('option', { value: c.name }, `${c.name} (${c.type})`)));
@@ -79,7 +85,7 @@ async function submitForm(me: Me, query: URLSearchParams): Promise<HTMLElement> 
   try { await loadVersions(); } catch (e) { status.error(e as Error); }
 
   const form = h('form', { class: 'card' }, hint,
-    h('div', { class: 'row' }, field('Model name', model, 'Created when it does not exist.'), field('Dataset', dataset), field('Dataset version', version)),
+    h('div', { class: 'row' }, field('Model name', model, 'Created when it does not exist.'), field('Dataset', dataset), readsDatasets ? field('Dataset version', version) : null),
     h('div', { class: 'row' }, field('Task', task), field('Label column', label), field('Trainer', trainer)),
     field('Hyperparameters (JSON, optional)', hyperparameters),
     field('Hyperparameter search (JSON, optional)', search),
@@ -87,7 +93,7 @@ async function submitForm(me: Me, query: URLSearchParams): Promise<HTMLElement> 
     h('button', { type: 'submit', class: 'primary' }, 'Start training'), status);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    const body: Record<string, unknown> = { model: model.value.trim(), dataset: `${dataset.value}:${version.value}`, task: task.value, label: label.value };
+    const body: Record<string, unknown> = { model: model.value.trim(), dataset: readsDatasets ? `${dataset.value}:${version.value}` : dataset.value.trim(), task: task.value, label: label.value.trim() };
     if (trainer.value) body['trainer'] = trainer.value;
     try {
       for (const [key, area] of [['hyperparameters', hyperparameters], ['search', search], ['network', network]] as const) {

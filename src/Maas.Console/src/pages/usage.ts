@@ -1,16 +1,17 @@
-// Usage per tenant, key and model over time (GET /api/v1/usage): a chart, a table and CSV export.
+// Usage per tenant, key and model over time (GET /api/v1/usage): a chart, a table and CSV export. The choices are
+// kept in the address, so a reload or a copied link shows the same view.
 import { api, authHeaders, can, toError } from '../api';
 import { lineChart } from '../chart';
-import { field, h, num, replace, statusLine } from '../dom';
+import { field, h, keepQuery, num, replace, statusLine } from '../dom';
 import type { PageContext } from '../main';
 
 interface Row { period?: string | null; tenant?: string; key_id?: string; model?: string | null; requests: number; errors: number; total_tokens: number; prompt_tokens: number; completion_tokens: number; compute_ms: number; avg_latency_ms: number; max_latency_ms: number }
 interface Usage { group_by: string; rows: Row[]; totals: Partial<Row> }
 
-export async function usagePage({ me, root }: PageContext): Promise<void> {
-  const tenant = h('input', { type: 'text', placeholder: can(me, 'admin') ? 'all tenants' : me.tenant, disabled: !can(me, 'admin') });
-  const key = h('input', { type: 'text', placeholder: 'any key id' });
-  const model = h('input', { type: 'text', placeholder: 'any model' });
+export async function usagePage({ me, root, query }: PageContext): Promise<void> {
+  const tenant = h('input', { type: 'text', placeholder: can(me, 'admin') ? 'all tenants' : me.tenant, disabled: !can(me, 'admin'), value: can(me, 'admin') ? query.get('tenant') ?? '' : '' });
+  const key = h('input', { type: 'text', placeholder: 'any key id', value: query.get('key') ?? '' });
+  const model = h('input', { type: 'text', placeholder: 'any model', value: query.get('model') ?? '' });
   const hours = h('select', null, [['1', 'last hour'], ['24', 'last 24 hours'], ['168', 'last 7 days'], ['720', 'last 30 days']].map(([v, t]) => h('option', { value: v }, t)));
   hours.value = '24';
   const groupBy = h('select', null, ['hour', 'day'].map((g) => h('option', { value: g }, g)));
@@ -18,6 +19,13 @@ export async function usagePage({ me, root }: PageContext): Promise<void> {
   const measure = h('select', null, [['requests', 'requests'], ['total_tokens', 'tokens'], ['compute_ms', 'compute ms'], ['errors', 'errors']].map(([v, t]) => h('option', { value: v }, t)));
   const status = statusLine();
   const out = h('div');
+  // A choice from the address only when the list offers it (an old or edited link falls back to the default).
+  const choices: [HTMLSelectElement, string][] = [[hours, 'hours'], [groupBy, 'group_by'], [split, 'by'], [measure, 'measure']];
+  const defaults = new Map(choices.map(([select]) => [select, select.value]));
+  for (const [select, name] of choices) {
+    const wanted = query.get(name);
+    if (wanted && [...select.options].some((o) => o.value === wanted)) select.value = wanted;
+  }
 
   function params(): URLSearchParams {
     const p = new URLSearchParams();
@@ -31,6 +39,10 @@ export async function usagePage({ me, root }: PageContext): Promise<void> {
   }
 
   async function load(): Promise<void> {
+    const kept = new URLSearchParams();
+    for (const [input, name] of [[tenant, 'tenant'], [key, 'key'], [model, 'model']] as const) if (input.value.trim()) kept.set(name, input.value.trim());
+    for (const [select, name] of choices) if (select.value !== defaults.get(select)) kept.set(name, select.value);
+    keepQuery('usage', kept);
     try {
       const usage = await api<Usage>(`/api/v1/usage?${params()}`);
       const periods = [...new Set(usage.rows.map((r) => r.period ?? ''))].sort();
@@ -52,7 +64,7 @@ export async function usagePage({ me, root }: PageContext): Promise<void> {
           h('tbody', null, usage.rows.length === 0 ? h('tr', null, h('td', { colspan: 10 }, 'No usage in this range.')) : usage.rows.map((r) => h('tr', null,
             h('td', null, r.period ? fmt(new Date(r.period).getTime()) : '–'), h('td', null, r.tenant ?? '–'), h('td', null, r.key_id ?? '–'), h('td', null, r.model ?? '–'),
             h('td', null, r.requests), h('td', null, r.errors), h('td', null, r.total_tokens), h('td', null, num(r.compute_ms, 1)), h('td', null, num(r.avg_latency_ms, 2)), h('td', null, num(r.max_latency_ms, 2)))))));
-      status.ok(`${usage.rows.length} rows.`);
+      status.ok(`${usage.rows.length} row${usage.rows.length === 1 ? '' : 's'}.`);
     } catch (e) { status.error(e as Error); }
   }
 
