@@ -132,6 +132,16 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         Assert.Contains((await (await client.GetAsync("api/v1/deployments")).JsonAsync(HttpStatusCode.OK))["deployments"]!.AsArray(), d => (string?)d!["name"] == model);
         await (await client.GetAsync("api/v1/deployments/no-such-deployment")).ErrorAsync(HttpStatusCode.NotFound, "deployment_not_found");
 
+        // The other codes docs/api.md lists: a history limit out of range, an If-Match that is no ETag, a change of nothing.
+        await (await client.GetAsync($"api/v1/deployments/{model}/history?limit=0")).ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
+        using (var noEtag = new HttpRequestMessage(HttpMethod.Patch, $"api/v1/deployments/{model}") { Content = Api.Json("""{"shadow": []}""") })
+        {
+            noEtag.Headers.TryAddWithoutValidation("If-Match", "seven");
+            await (await client.SendAsync(noEtag)).ErrorAsync(HttpStatusCode.BadRequest, "invalid_precondition");
+        }
+
+        await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("{}"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_json");
+
         // States: resume needs a pause; a stale If-Match is refused; abort sends all traffic to the stable version.
         await (await client.PostAsync($"api/v1/deployments/{model}:resume", null)).ErrorAsync(HttpStatusCode.Conflict, "invalid_deployment_state");
         using (var stale = new HttpRequestMessage(HttpMethod.Patch, $"api/v1/deployments/{model}") { Content = Api.Json("""{"traffic": [{"version": 2, "percent": 100}]}""") })
