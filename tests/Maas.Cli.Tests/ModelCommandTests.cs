@@ -117,6 +117,29 @@ public sealed class ModelCommandTests(CliServerFixture fixture) : IDisposable
         await Assert.ThrowsAsync<Maas.Client.MaasApiException>(() => fixture.Client.GetModelAsync(missing));
     }
 
+    // Each used to reach the server (the model, dataset or deployment here does not exist, so a request would exit 4
+    // not found, or 1 for the server's 400), or to send a fine-tune's file first: a usage error, naming the flag.
+    [Theory]
+    [InlineData("<version>: '0' is not a version number (1, 2, ...)", "models", "alias", "no-such-model", "prod", "0")]
+    [InlineData("--expected-version: '0' is not a version number (1, 2, ...)", "models", "alias", "no-such-model", "prod", "2", "--expected-version", "0")]
+    [InlineData("--expected-version: '-3' is not a version number (1, 2, ...)", "models", "alias", "no-such-model", "prod", "2", "--expected-version", "-3")]
+    [InlineData("<version>: '0' is not a version number (1, 2, ...)", "optimize", "no-such-model", "0", "--method", "onnx-fp16")]
+    [InlineData("--limit: '0' is out of range (1 to 1000)", "models", "list", "--limit", "0")]
+    [InlineData("--limit: '1001' is out of range (1 to 1000)", "jobs", "list", "--limit", "1001")]
+    [InlineData("--limit: '0' is out of range (1 to 1000)", "deployments", "history", "no-such-deployment", "--limit", "0")]
+    [InlineData("--if-revision: '0' is out of range (1 to 9223372036854775807)", "deployments", "update", "no-such-deployment", "--split", "1=100", "--if-revision", "0")]
+    [InlineData("--limit: '-1' is out of range (1 to 2147483647)", "datasets", "preview", "no-such-dataset", "--limit", "-1")]
+    [InlineData("--max-tokens: '0' is out of range (1 to 2147483647)", "chat", "no-such-model", "hello", "--max-tokens", "0")]
+    [InlineData("--max-tokens: '0' is out of range (1 to 2147483647)", "bench", "no-such-model", "--max-tokens", "0")]
+    [InlineData("--epochs: '0' is out of range (1 to 2147483647)", "fine-tune", "no-such-model", "no-such-chats.jsonl", "--epochs", "0")]
+    [InlineData("--batch-size: '257' is out of range (1 to 256)", "fine-tune", "no-such-model", "no-such-chats.jsonl", "--batch-size", "257")]
+    [InlineData("--seed: '-1' is out of range (0 to 2147483647)", "fine-tune", "no-such-model", "no-such-chats.jsonl", "--seed", "-1")]
+    public async Task Whole_numbers_the_server_always_refuses_are_usage_errors_before_anything_is_sent(string message, params string[] args)
+    {
+        var line = (await fixture.RunAsync(args)).AssertFailure(ExitCodes.Usage, "usage");
+        Assert.Contains(message, line);
+    }
+
     [Fact]
     public async Task A_resumable_push_sends_chunks_and_ends_with_the_same_bytes()
     {

@@ -5,7 +5,10 @@ using Maas.Storage.Tests.Support;
 
 namespace Maas.Storage.Tests;
 
-/// <summary>A cancel asked for in the process whose worker runs the job reaches the job at once, not at the next heartbeat.</summary>
+/// <summary>
+/// A cancel asked for in the process whose worker runs the job reaches the job at once, not at the next heartbeat; of
+/// many cancels of one job at the same instant, exactly one is recorded.
+/// </summary>
 public sealed class JobCancelTests
 {
     [Theory]
@@ -26,12 +29,46 @@ public sealed class JobCancelTests
         await handler.Started.Task.WaitAsync(TimeSpan.FromMinutes(1));
 
         var asked = await queue.RequestCancelAsync(id, DateTimeOffset.UtcNow, CancellationToken.None);
-        Assert.True(asked!.CancelRequested);
+        Assert.True(asked is { Recorded: true, Job.CancelRequested: true });
         Assert.True(await running);
 
         var job = await queue.GetAsync(id, CancellationToken.None);
         Assert.True(job!.Status == JobStatus.Cancelled, $"{job.Status}: {job.Error?.Code} {job.Error?.Message}");
         Assert.Equal("cancelled", job.Error?.Code);
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task Of_cancels_of_one_job_at_the_same_instant_exactly_one_is_recorded_whether_it_is_queued_or_running(Db db)
+    {
+        await using var h = await RegistryHarness.CreateAsync(db);
+        var queue = new SqlJobQueueStore(h.Store.Dialect);
+        var now = DateTimeOffset.UtcNow;
+        const string Kind = "cancelled-at-once-test";
+        foreach (var claimed in new[] { false, true })
+        {
+            var id = "job_" + Guid.NewGuid().ToString("n")[..12];
+            await queue.EnqueueAsync(new QueuedJob { Id = id, Kind = Kind, Tenant = "default", Status = JobStatus.Queued, CreatedAt = now, UpdatedAt = now }, CancellationToken.None);
+            if (claimed)
+            {
+                Assert.Equal(id, (await queue.ClaimAsync([Kind], "remote-worker", now.AddHours(1), now, CancellationToken.None))?.Id);
+            }
+
+            var signalled = 0;
+            void Count(string job) => Interlocked.Add(ref signalled, job == id ? 1 : 0);
+            queue.CancelRequested += Count;
+            var outcomes = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => queue.RequestCancelAsync(id, now, CancellationToken.None))));
+            queue.CancelRequested -= Count;
+
+            // Each saw the job cancelled (or being cancelled); only one changed it, and a worker here heard of it once.
+            Assert.All(outcomes, o => Assert.True(o!.Job.CancelRequested && o.Job.Status == (claimed ? JobStatus.Running : JobStatus.Cancelled)));
+            Assert.Single(outcomes, o => o!.Recorded);
+            Assert.Equal(claimed ? 1 : 0, signalled);
+            Assert.False((await queue.RequestCancelAsync(id, now, CancellationToken.None))!.Recorded);
+        }
+
+        Assert.Null(await queue.RequestCancelAsync("job_missing", now, CancellationToken.None));
     }
 
     private sealed class WaitsForCancellation : IJobHandler

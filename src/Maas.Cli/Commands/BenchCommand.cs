@@ -29,7 +29,7 @@ public static class BenchCommand
         var concurrency = new Option<int>("--concurrency", "-c") { Description = "Requests in flight at once", DefaultValueFactory = _ => 4 };
         var input = new Option<string?>("--input") { Description = "A v2 request JSON for ONNX models (default: zeros shaped by the model, batch 1)" };
         var prompt = new Option<string>("--prompt") { Description = "Prompt for LLMs", DefaultValueFactory = _ => "Hello" };
-        var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens per LLM answer", DefaultValueFactory = _ => 16 };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens per LLM answer", DefaultValueFactory = _ => 16 }.Between(1, int.MaxValue);
         var command = new Command("bench", "Concurrent load on a model with a live progress display and a latency table") { model, requests, concurrency, input, prompt, maxTokens };
         command.SetAction(async (parse, client, ct) =>
         {

@@ -164,7 +164,7 @@ public static class DatasetsCommands
     {
         var name = new Argument<string>("dataset") { Description = "Dataset name" };
         var version = new Option<int?>("--version") { Description = "The version (default: the latest)" }.VersionNumber();
-        var limit = new Option<int?>("--limit", "-n") { Description = "Rows to show (default 20)" };
+        var limit = new Option<int?>("--limit", "-n") { Description = "Rows to show (default 20)" }.Between(1, int.MaxValue);
         var command = new Command("preview", "The first rows of a dataset version (JSON: {dataset, version, rows_total, columns, rows})") { name, version, limit };
         command.SetAction(async (parse, client, ct) =>
         {

@@ -95,7 +95,7 @@ public static class DeploymentsCommands
         var split = new Option<string?>("--split") { Description = "The new split, VERSION=PERCENT,... summing to 100 (without --plan it ends a running rollout)" };
         var shadow = new Option<string?>("--shadow") { Description = "The new shadow versions, VERSION,... ('none' for none)" };
         var plan = new Option<FileInfo?>("--plan") { Description = "A JSON file with a new rollout plan (fields in docs/api.md)" };
-        var revision = new Option<long?>("--if-revision") { Description = "Change it only if it is still at this revision (as 'show' printed it); default: the revision read just before the change" };
+        var revision = new Option<long?>("--if-revision") { Description = "Change it only if it is still at this revision (as 'show' printed it); default: the revision read just before the change" }.Between(1, long.MaxValue);
         var command = new Command("update", "Change a deployment's split, shadows or plan, compare-and-set on its revision (If-Match); a deployment changed meanwhile exits 5 (deployment_changed) and stays as it was") { name, split, shadow, plan, revision };
         command.SetAction(async (parse, client, ct) =>
         {
@@ -154,7 +154,7 @@ public static class DeploymentsCommands
     private static Command History()
     {
         var name = new Argument<string>("deployment") { Description = "Deployment name" };
-        var limit = new Option<int?>("--limit", "-n") { Description = "Changes to show (default 100, at most 1000)" };
+        var limit = new Option<int?>("--limit", "-n") { Description = "Changes to show (default 100, at most 1000)" }.Between(1, 1000);
         var command = new Command("history", "Every change of a deployment, newest first (JSON: {name, history})") { name, limit };
         command.SetAction(async (parse, client, ct) =>
         {

@@ -15,11 +15,11 @@ public static class FineTuneCommand
         var model = new Argument<string>("model") { Description = "The base: a GGUF LLM of the registry (name or name:alias)" };
         var file = new Argument<FileInfo>("file") { Description = "Training chats, JSON Lines of {\"messages\": [...]}" };
         var validation = new Option<FileInfo?>("--validation-file") { Description = "Validation chats (evaluated each epoch, never trained on)" };
-        var epochs = new Option<int?>("--epochs") { Description = "n_epochs (default: the server's)" };
-        var batch = new Option<int?>("--batch-size") { Description = "Chats per optimizer step (default auto)" };
+        var epochs = new Option<int?>("--epochs") { Description = "n_epochs (default: the server's)" }.Between(1, int.MaxValue);
+        var batch = new Option<int?>("--batch-size") { Description = "Chats per optimizer step (default auto)" }.Between(1, 256);
         var rate = new Option<double?>("--lr-multiplier") { Description = "learning_rate_multiplier" };
         var suffix = new Option<string?>("--suffix") { Description = "The result goes into <base>-ft-<suffix>" };
-        var seed = new Option<int?>("--seed") { Description = "Seed of the window order" };
+        var seed = new Option<int?>("--seed") { Description = "Seed of the window order" }.Between(0, int.MaxValue);
         var noWait = new Option<bool>("--no-wait") { Description = "Print the job and return at once" };
         var command = new Command("fine-tune", "Fine-tune an LLM on chats: upload the file, create the job, follow it with the loss per epoch")
         {

@@ -14,7 +14,7 @@ public static class JobsCommands
     public static Command Create()
     {
         var jobs = new Command("jobs", "Background jobs (imports, training, optimisation, fine-tuning): list, show, cancel, logs");
-        var limit = new Option<int?>("--limit") { Description = "At most this many (default 100)" };
+        var limit = new Option<int?>("--limit") { Description = "At most this many (1-1000, default 100)" }.Between(1, 1000);
         var kind = new Option<string?>("--kind") { Description = "Only jobs of this kind: import, training, optimization, fine-tune" };
         var list = new Command("list", "The newest jobs of every kind") { limit, kind };
         list.Aliases.Add("ls");

@@ -33,7 +33,7 @@ public static class ModelsCommands
         var tag = new Option<string[]>("--tag") { Description = "Only models with this tag (repeatable: all must match)" };
         var task = new Option<string?>("--task") { Description = "Only models of this task" };
         var format = new Option<string?>("--format") { Description = "Only models with a ready version in this format (onnx, gguf)" };
-        var limit = new Option<int?>("--limit") { Description = "At most this many (1-1000, default 100)" };
+        var limit = new Option<int?>("--limit") { Description = "At most this many (1-1000, default 100)" }.Between(1, 1000);
         var command = new Command("list", "List models (JSON: an array of models, each with its name)") { search, tag, task, format, limit };
         command.Aliases.Add("ls");
         command.SetAction(async (parse, client, ct) =>
@@ -259,9 +259,9 @@ public static class ModelsCommands
     {
         var name = new Argument<string>("model") { Description = "Model name" };
         var alias = new Argument<string?>("alias") { Description = "Alias to set or delete (none: list the aliases)", Arity = ArgumentArity.ZeroOrOne };
-        var version = new Argument<int?>("version") { Description = "Version to point the alias at", Arity = ArgumentArity.ZeroOrOne };
+        var version = new Argument<int?>("version") { Description = "Version to point the alias at", Arity = ArgumentArity.ZeroOrOne }.VersionNumber();
         var delete = new Option<bool>("--delete", "-d") { Description = "Delete the alias" };
-        var expected = new Option<int?>("--expected-version") { Description = "Move only if the alias points at this version now" };
+        var expected = new Option<int?>("--expected-version") { Description = "Move only if the alias points at this version now" }.VersionNumber();
         var command = new Command("alias", "List a model's aliases, point one at a version, or delete one") { name, alias, version, delete, expected };
         command.SetAction(async (parse, client, ct) =>
         {

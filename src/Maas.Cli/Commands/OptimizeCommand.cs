@@ -16,7 +16,7 @@ public static class OptimizeCommand
     public static Command Create()
     {
         var model = new Argument<string>("model") { Description = "Model name" };
-        var version = new Argument<int>("version") { Description = "The source version" };
+        var version = new Argument<int>("version") { Description = "The source version" }.VersionNumber();
         var method = new Option<string>("--method") { Description = "gguf-quantize, onnx-fp16, onnx-int8-dynamic, onnx-int8-static, onnx-int4, onnx-optimize, prune-magnitude, prune-structured", Required = true };
         var option = new Option<string[]>("--option", "-o") { Description = "A method option name=value (repeatable): type=q4_k_m, level=extended, sparsity=0.5, samples=8, ...; a dotted name sets a nested field (fine_tune.hyperparameters.learning_rate=0.01), a value starting with { or [ is JSON" };
         var optionsJson = new Option<string?>("--options") { Description = "The whole options object as JSON (nested objects such as fine_tune); -o and the --fine-tune flags replace its fields" };

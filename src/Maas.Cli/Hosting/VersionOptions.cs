@@ -1,8 +1,13 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
 
 namespace Maas.Cli.Hosting;
 
-/// <summary>Options that name a version: checked when the command line is parsed, before anything is sent.</summary>
+/// <summary>
+/// Whole-number options and arguments whose values the server refuses outside a range (a version number, a page
+/// size): checked when the command line is parsed, before anything is sent, and refused as usage errors.
+/// </summary>
 public static class VersionOptions
 {
     /// <summary>
@@ -11,13 +16,46 @@ public static class VersionOptions
     /// </summary>
     public static Option<int?> VersionNumber(this Option<int?> option)
     {
+        option.Validators.Add(result => CheckVersion(result, option.Name));
+        return option;
+    }
+
+    /// <summary>Accepts only version numbers (1, 2, ...) for <paramref name="argument"/>.</summary>
+    public static Argument<int?> VersionNumber(this Argument<int?> argument)
+    {
+        argument.Validators.Add(result => CheckVersion(result, $"<{argument.Name}>"));
+        return argument;
+    }
+
+    /// <summary>Accepts only version numbers (1, 2, ...) for <paramref name="argument"/>.</summary>
+    public static Argument<int> VersionNumber(this Argument<int> argument)
+    {
+        argument.Validators.Add(result => CheckVersion(result, $"<{argument.Name}>"));
+        return argument;
+    }
+
+    /// <summary>Accepts only <paramref name="min"/> to <paramref name="max"/> for <paramref name="option"/>, the range the server takes.</summary>
+    public static Option<T> Between<T>(this Option<T> option, long min, long max)
+    {
         option.Validators.Add(result =>
         {
-            if (result.Tokens is [{ Value: var text }] && int.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var version) && version < 1)
+            if (Whole(result) is (var text, var value) && (value < min || value > max))
             {
-                result.AddError($"{option.Name}: '{text}' is not a version number (1, 2, ...)");
+                result.AddError($"{option.Name}: '{text}' is out of range ({min.ToString(CultureInfo.InvariantCulture)} to {max.ToString(CultureInfo.InvariantCulture)})");
             }
         });
         return option;
     }
+
+    private static void CheckVersion(SymbolResult result, string name)
+    {
+        if (Whole(result) is (var text, var version) && version < 1)
+        {
+            result.AddError($"{name}: '{text}' is not a version number (1, 2, ...)");
+        }
+    }
+
+    // The one whole number given, or null (none given, or text that does not convert: UsageErrors says why).
+    private static (string Text, long Value)? Whole(SymbolResult result) =>
+        result.Tokens is [{ Value: var text }] && long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? (text, value) : null;
 }

@@ -539,6 +539,12 @@ public sealed class ModelRegistry : IModelRegistry
             }
         }
 
+        foreach (var check in _useChecks)
+        {
+            // Not the caller's token: the version is gone, so what routes to it must move even if the caller hung up.
+            await check.VersionDeletedAsync(found, CancellationToken.None).ConfigureAwait(false);
+        }
+
         Raise(new RegistryChange(RegistryChangeKind.VersionDeleted, model, version));
     }
 

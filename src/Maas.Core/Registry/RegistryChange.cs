@@ -33,4 +33,10 @@ public interface IVersionUseCheck
     /// answers: whatever still names it goes too, so a model created later under the same name starts clean.
     /// </summary>
     ValueTask ModelDeletedAsync(string model, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    /// <summary>
+    /// Called after <paramref name="version"/> was deleted (with force when it was in use), before the delete answers:
+    /// whatever still routes to it moves off it.
+    /// </summary>
+    ValueTask VersionDeletedAsync(ModelVersion version, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 }

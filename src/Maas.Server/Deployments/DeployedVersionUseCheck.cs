@@ -7,10 +7,15 @@ namespace Maas.Server.Deployments;
 /// <summary>
 /// Tells the registry a version is in use while a deployment names it in its split or shadows: deleting it would leave the
 /// deployment routing calls to a version that no longer exists (every call it picks would be a 404), so it needs force.
-/// A model deleted with force takes its deployment with it.
+/// A model deleted with force takes its deployment with it; a version deleted with force is taken out of its deployment
+/// (<see cref="DeploymentService.VersionDeletedAsync"/>).
 /// </summary>
-internal sealed class DeployedVersionUseCheck(IDeploymentStore store, DeploymentRouter router) : IVersionUseCheck
+internal sealed class DeployedVersionUseCheck(IDeploymentStore store, DeploymentRouter router, IServiceProvider services) : IVersionUseCheck
 {
+    // The service is resolved when called: it needs the registry, which is built with this check.
+    public async ValueTask VersionDeletedAsync(ModelVersion version, CancellationToken cancellationToken) =>
+        await services.GetRequiredService<DeploymentService>().VersionDeletedAsync(version.Model, version.Version, cancellationToken).ConfigureAwait(false);
+
     public async ValueTask ModelDeletedAsync(string model, CancellationToken cancellationToken)
     {
         // Left behind, the deployment kept routing the model's name: hidden from its API (no model, so 404), yet a model

@@ -166,8 +166,99 @@ public sealed class DeploymentService(
             router.Metrics.RecordRollback(current.Model, current.Canary ?? current.Stable);
         }
 
-        var log = decision == RolloutDecision.Rollback ? LogLevel.Warning : LogLevel.Information;
-        logger.Log(log, "Deployment {Tenant}/{Name}: {Action}: {Reason}", current.Tenant, current.Name, action, reason);
+        AuditSystem(current, action, reason, decision == RolloutDecision.Rollback ? LogLevel.Warning : LogLevel.Information, now);
+        return true;
+    }
+
+    /// <summary>
+    /// After the registry deleted <paramref name="version"/> of <paramref name="model"/> (with force when it was in use),
+    /// each deployment that routes to it or shadows it stops, so no call the deployment picks is a 404 and no later
+    /// change of it is refused for naming a version that is gone. Its stable version: while a rollout's canary takes
+    /// traffic, all traffic moves to the canary (the one other version the deployment serves; it becomes the stable
+    /// version, state <c>promoted</c>); otherwise the deployment is deleted and calls take the registry's default version
+    /// again. Another version of a split: its share goes to the stable version. A shadow: it is dropped. Each change is
+    /// in the history and the audit log as actor <c>system</c>. A deleted canary is left to the analysis loop, which
+    /// rolls it back.
+    /// </summary>
+    public async Task VersionDeletedAsync(string model, int version, CancellationToken cancellationToken)
+    {
+        foreach (var listed in await store.ListAsync(null, cancellationToken))
+        {
+            // Compare-and-set against another server's change (its analysis loop, a caller): read again and decide again.
+            var current = listed;
+            for (var attempt = 0; attempt < 5 && current is not null && current.Model == model; attempt++)
+            {
+                if (await MoveOffAsync(current, version, cancellationToken))
+                {
+                    break;
+                }
+
+                current = await store.GetAsync(current.Tenant, current.Name, cancellationToken);
+            }
+        }
+    }
+
+    // VersionDeletedAsync for one deployment; false when another change got there first.
+    private async Task<bool> MoveOffAsync(Deployment current, int deleted, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        string action, reason;
+        Deployment next;
+        if (current.Stable == deleted)
+        {
+            if (current.Canary is not { } canary || canary == deleted || !current.Traffic.Any(t => t.Version == canary && t.Percent > 0)
+                || await UnservableAsync(current.Model, canary, cancellationToken) is not null)
+            {
+                await DeleteAsync(current, cancellationToken);
+                AuditSystem(current, "delete", $"version {deleted}, its stable version, was deleted with force; calls take the registry's default version again", LogLevel.Warning, now);
+                return true;
+            }
+
+            (action, reason) = ("promote", $"version {deleted}, the stable version, was deleted with force; all traffic to version {canary}, the canary, at step {current.Step + 1} of its rollout");
+            next = Promoted(current, canary, reason, now);
+        }
+        else if (current.Canary == deleted || !(current.Traffic.Any(t => t.Version == deleted) || current.Shadow.Any(s => s.Version == deleted)))
+        {
+            return true; // not named, or the canary: the analysis loop rolls it back (its 404s count as its errors)
+        }
+        else
+        {
+            var share = current.Traffic.FirstOrDefault(t => t.Version == deleted)?.Percent ?? 0;
+            (action, reason) = ("update", share > 0
+                ? $"version {deleted} was deleted with force; its {share}% of the traffic to version {current.Stable}, the stable version"
+                : $"version {deleted} was deleted with force; no longer in the deployment");
+            next = current with
+            {
+                Traffic = current.Traffic.Where(t => t.Version != deleted).Select(t => t.Version == current.Stable ? t with { Percent = t.Percent + share } : t).ToArray(),
+                Shadow = current.Shadow.Where(s => s.Version != deleted).ToArray(),
+            };
+        }
+
+        try
+        {
+            await SaveAsync(current, next, Event("system", action, reason, next, now), cancellationToken);
+        }
+        catch (RegistryException e) when (e.Kind is RegistryErrorKind.Conflict or RegistryErrorKind.NotFound)
+        {
+            return false;
+        }
+
+        AuditSystem(current, action, reason, LogLevel.Warning, now);
+        return true;
+    }
+
+    /// <summary>Deletes a deployment: its model's calls take the registry's default version again.</summary>
+    public async Task<bool> DeleteAsync(Deployment current, CancellationToken cancellationToken)
+    {
+        var deleted = await store.DeleteAsync(current.Tenant, current.Name, cancellationToken);
+        await router.RefreshAsync(force: true, cancellationToken);
+        return deleted;
+    }
+
+    // A change the server made itself (actor "system"): logged, and audited with its reason in the target.
+    private void AuditSystem(Deployment current, string action, string reason, LogLevel level, DateTimeOffset now)
+    {
+        logger.Log(level, "Deployment {Tenant}/{Name}: {Action}: {Reason}", current.Tenant, current.Name, action, reason);
         var target = $"{current.Tenant}/{current.Name}: {reason}";
         recorder.Audit(new AuditEntry
         {
@@ -179,15 +270,6 @@ public sealed class DeploymentService(
             Status = StatusCodes.Status200OK,
             Result = "success",
         });
-        return true;
-    }
-
-    /// <summary>Deletes a deployment: its model's calls take the registry's default version again.</summary>
-    public async Task<bool> DeleteAsync(Deployment current, CancellationToken cancellationToken)
-    {
-        var deleted = await store.DeleteAsync(current.Tenant, current.Name, cancellationToken);
-        await router.RefreshAsync(force: true, cancellationToken);
-        return deleted;
     }
 
     // Why the registry can no longer serve the version (deleted, or no longer ready), or null when it can.

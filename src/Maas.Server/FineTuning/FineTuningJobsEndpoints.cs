@@ -374,15 +374,16 @@ internal static class FineTuningJobsEndpoints
     private static async Task<IResult> CancelAsync(string id, HttpContext context, IJobQueueStore jobs, TimeProvider time)
     {
         var job = await VisibleJobAsync(id, context, jobs);
-        // A job whose cancel was asked for already reads "cancelled" (as the first cancel answered): a second one is
-        // refused like a finished job's, and adds no second "Cancellation requested" event.
-        if (job.IsFinished || job.CancelRequested)
-        {
-            throw Bad($"the job already ended ({FineTuningViews.Status(job)}); only a running or queued job can be cancelled", "fine_tuning_job_id", "job_finished");
-        }
-
+        // A job whose cancel was asked for already reads "cancelled" (as the first cancel answered): a second one, even
+        // one that arrived at the same instant, is refused like a finished job's, and adds no second "Cancellation
+        // requested" event.
         var now = time.GetUtcNow();
-        var after = await jobs.RequestCancelAsync(id, now, CancellationToken.None) ?? job;
+        var after = await Jobs.JobCancellation.RequestAsync(
+            jobs,
+            job,
+            now,
+            (current, _) => Bad($"the job already ended ({FineTuningViews.Status(current)}); only a running or queued job can be cancelled", "fine_tuning_job_id", "job_finished"),
+            CancellationToken.None);
         await jobs.AddEventAsync(id, FineTuningJobHandler.MessageEventType, JsonSerializer.Serialize(new { message = "Cancellation requested" }, RegistryJson.Options), now, CancellationToken.None);
 
         // Still running until its worker notices; OpenAI answers "cancelled" at once, and the job follows within a heartbeat.

@@ -1,5 +1,7 @@
+using Maas.Core.Jobs;
 using Maas.Core.Jobs.Queue;
 using Maas.Core.Registry;
+using Maas.Server.Errors;
 
 namespace Maas.Server.Jobs;
 
@@ -15,4 +17,32 @@ internal static class JobCancellation
         job.IsFinished ? $"job '{RegistryNames.Shorten(job.Id)}' already ended ({job.Status.ToString().ToLowerInvariant()})"
         : job.CancelRequested ? $"job '{RegistryNames.Shorten(job.Id)}' is already being cancelled: it ends cancelled when its worker stops"
         : null;
+
+    /// <summary>The API's answer to a refused cancel: 409 <c>job_finished</c>.</summary>
+    public static Exception Conflict(QueuedJob job, string refusal) => new ApiException(StatusCodes.Status409Conflict, "job_finished", refusal);
+
+    /// <summary>
+    /// Cancels <paramref name="job"/> unless <see cref="Refusal"/> refuses it, and returns the job as it is afterwards;
+    /// the caller then logs its one cancel event. Of two cancels at the same instant (both read the job before either
+    /// changed it) only the one whose request changed the row gets here; the other is refused by
+    /// <paramref name="refused"/> (given the job as it is and <see cref="Refusal"/>'s reason), as it would have been had it come a moment later.
+    /// </summary>
+    public static async Task<QueuedJob> RequestAsync(
+        IJobQueueStore store, QueuedJob job, DateTimeOffset now, Func<QueuedJob, string, Exception> refused, CancellationToken cancellationToken)
+    {
+        if (Refusal(job) is { } refusal)
+        {
+            throw refused(job, refusal);
+        }
+
+        var outcome = await store.RequestCancelAsync(job.Id, now, cancellationToken);
+        if (outcome is not { Recorded: true })
+        {
+            // Cancelled (or ended, or deleted) between the read and the change: refused as it would be now.
+            var current = outcome?.Job ?? job with { Status = JobStatus.Cancelled };
+            throw refused(current, Refusal(current) ?? Refusal(current with { CancelRequested = true })!);
+        }
+
+        return outcome.Job;
+    }
 }

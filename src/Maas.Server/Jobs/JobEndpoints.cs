@@ -104,14 +104,9 @@ public static class JobEndpoints
         if (await QueuedAsync(id, context) is { } queued)
         {
             RequireScopeFor(context, queued.Kind, write: true);
-            if (JobCancellation.Refusal(queued) is { } refusal)
-            {
-                throw new ApiException(StatusCodes.Status409Conflict, "job_finished", refusal);
-            }
-
             var store = context.RequestServices.GetRequiredService<IJobQueueStore>();
             var now = DateTimeOffset.UtcNow;
-            var after = await store.RequestCancelAsync(id, now, context.RequestAborted) ?? queued;
+            var after = await JobCancellation.RequestAsync(store, queued, now, JobCancellation.Conflict, context.RequestAborted);
             await store.AddEventAsync(id, "cancel_requested", JsonSerializer.Serialize(new { by = ApiRequests.Caller(context) }, RegistryJson.Options), now, CancellationToken.None);
             return Results.Json(QueuedJobResponse.From(after, context.CallerTenant()), RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
         }

@@ -132,7 +132,8 @@ internal static class OptimizationEndpoints
         }
         catch (RegistryException e) when (e.Kind is RegistryErrorKind.NotFound or RegistryErrorKind.Invalid)
         {
-            throw new ApiException(StatusCodes.Status400BadRequest, e.Kind == RegistryErrorKind.NotFound ? "dataset_not_found" : "invalid_calibration", $"options.{option}: {e.Message}");
+            // A missing version is dataset_version_not_found, as a training job answers it; a missing dataset dataset_not_found.
+            throw new ApiException(StatusCodes.Status400BadRequest, e.Kind == RegistryErrorKind.NotFound ? e.Code : "invalid_calibration", $"options.{option}: {e.Message}");
         }
 
         return version;

@@ -309,13 +309,8 @@ internal static class TrainingEndpoints
     private static async Task<IResult> CancelAsync(string id, HttpContext context, IJobQueueStore jobs, TimeProvider time)
     {
         var job = await VisibleJobAsync(id, context, jobs);
-        if (Jobs.JobCancellation.Refusal(job) is { } refusal)
-        {
-            throw new ApiException(StatusCodes.Status409Conflict, "job_finished", refusal);
-        }
-
         var now = time.GetUtcNow();
-        var after = await jobs.RequestCancelAsync(id, now, context.RequestAborted) ?? job;
+        var after = await Jobs.JobCancellation.RequestAsync(jobs, job, now, Jobs.JobCancellation.Conflict, context.RequestAborted);
         await jobs.AddEventAsync(id, "cancel_requested", JsonSerializer.Serialize(new { by = ApiRequests.Caller(context) }, RegistryJson.Options), now, CancellationToken.None);
         return Results.Json(TrainingJobResponse.From(after, context.CallerTenant()), RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
     }

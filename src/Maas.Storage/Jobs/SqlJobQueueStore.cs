@@ -210,11 +210,12 @@ public sealed class SqlJobQueueStore : IJobQueueStore
     }
 
     /// <inheritdoc />
-    public async Task<QueuedJob?> RequestCancelAsync(string id, DateTimeOffset now, CancellationToken cancellationToken)
+    public async Task<CancelOutcome?> RequestCancelAsync(string id, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         var parameters = new { Id = id, Now = now.ToUnixTimeMilliseconds() };
-        await connection.ExecuteAsync(Command(
+        // Each UPDATE re-checks its row under the row lock: of two requests at once, one changes it and the other nothing.
+        var queued = await connection.ExecuteAsync(Command(
             """
             UPDATE queued_jobs SET status = 'cancelled', cancel_requested = 1, error_code = 'cancelled', error_message = 'the job was cancelled', updated_at = @Now, finished_at = @Now
             WHERE id = @Id AND status = 'queued'
@@ -223,13 +224,16 @@ public sealed class SqlJobQueueStore : IJobQueueStore
             null,
             cancellationToken)).ConfigureAwait(false);
         var running = await connection.ExecuteAsync(Command(
-            "UPDATE queued_jobs SET cancel_requested = 1, updated_at = @Now WHERE id = @Id AND status = 'running'", parameters, null, cancellationToken)).ConfigureAwait(false);
+            "UPDATE queued_jobs SET cancel_requested = 1, updated_at = @Now WHERE id = @Id AND status = 'running' AND cancel_requested = 0",
+            parameters,
+            null,
+            cancellationToken)).ConfigureAwait(false);
         if (running > 0)
         {
             CancelRequested?.Invoke(id);
         }
 
-        return await GetAsync(id, cancellationToken).ConfigureAwait(false);
+        return await GetAsync(id, cancellationToken).ConfigureAwait(false) is { } job ? new CancelOutcome(job, queued + running > 0) : null;
     }
 
     /// <inheritdoc />

@@ -132,6 +132,16 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         Assert.Contains((await (await client.GetAsync("api/v1/deployments")).JsonAsync(HttpStatusCode.OK))["deployments"]!.AsArray(), d => (string?)d!["name"] == model);
         await (await client.GetAsync("api/v1/deployments/no-such-deployment")).ErrorAsync(HttpStatusCode.NotFound, "deployment_not_found");
 
+        // The other codes docs/api.md lists: a history limit out of range, an If-Match that is no ETag, a change of nothing.
+        await (await client.GetAsync($"api/v1/deployments/{model}/history?limit=0")).ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
+        using (var noEtag = new HttpRequestMessage(HttpMethod.Patch, $"api/v1/deployments/{model}") { Content = Api.Json("""{"shadow": []}""") })
+        {
+            noEtag.Headers.TryAddWithoutValidation("If-Match", "seven");
+            await (await client.SendAsync(noEtag)).ErrorAsync(HttpStatusCode.BadRequest, "invalid_precondition");
+        }
+
+        await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("{}"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_json");
+
         // States: resume needs a pause; a stale If-Match is refused; abort sends all traffic to the stable version.
         await (await client.PostAsync($"api/v1/deployments/{model}:resume", null)).ErrorAsync(HttpStatusCode.Conflict, "invalid_deployment_state");
         using (var stale = new HttpRequestMessage(HttpMethod.Patch, $"api/v1/deployments/{model}") { Content = Api.Json("""{"traffic": [{"version": 2, "percent": 100}]}""") })
@@ -234,6 +244,81 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         // Its 404s used to count as answers, so the error-rate check never fired: half the calls failed for the whole dwell.
         var deployment = await CallUntilAsync(client, model, d => (string?)d["state"] == "rolled-back", "the canary is rolled back on its error rate");
         Assert.Contains("version 2 failed step 1: error rate", (string?)deployment["reason"]);
+    }
+
+    [Fact]
+    public async Task A_stable_version_deleted_with_force_moves_a_running_rollout_onto_its_canary()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var model = await ModelAsync(client, 1, 1);
+        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}], "plan": {"steps": [50, 100], "dwell_seconds": 3600, "min_requests": 3} }""");
+        await (await client.DeleteAsync($"api/v1/models/{model}/versions/1")).ErrorAsync(HttpStatusCode.Conflict, "version_in_use");
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}/versions/1?force=true")).StatusCode);
+
+        // The deployment went on sending half the calls to version 1, each a 404, with nothing to end it.
+        var deployment = await GetAsync(client, model);
+        Assert.Equal(("promoted", 2), ((string?)deployment["state"], (int)deployment["stable"]!));
+        Assert.Null(deployment["canary"]);
+        Assert.Equal("""[{"version":2,"percent":100}]""", deployment["traffic"]!.ToJsonString());
+        var last = (await (await client.GetAsync($"api/v1/deployments/{model}/history")).JsonAsync(HttpStatusCode.OK))["history"]![0]!;
+        Assert.Equal(("system", "promote"), ((string?)last["actor"], (string?)last["action"]));
+        Assert.Contains("version 1, the stable version, was deleted with force", (string?)last["reason"]);
+        var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => InferAsync(client, model)));
+        Assert.All(answers, a => Assert.Equal((200, "2"), (a.Status, a.Header)));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_stable_version_deleted_with_force_takes_a_deployment_without_a_live_canary_along(bool abortedRollout)
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var model = await ModelAsync(client, 1, 2, 1);
+        if (abortedRollout)
+        {
+            // An aborted rollout keeps its canary's number but gives it no traffic: the deployment is not moved onto it.
+            await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}], "plan": {"steps": [50, 100], "dwell_seconds": 3600} }""");
+            await (await client.PostAsync($"api/v1/deployments/{model}:abort", null)).JsonAsync(HttpStatusCode.OK);
+        }
+        else
+        {
+            await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}], "shadow": [{"version": 2}]}""");
+        }
+
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}/versions/1?force=true")).StatusCode);
+
+        // The deployment used to stay, routing every call to version 1: a 404 for each.
+        await (await client.GetAsync($"api/v1/deployments/{model}")).ErrorAsync(HttpStatusCode.NotFound, "deployment_not_found");
+        var answers = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => InferAsync(client, model)));
+        Assert.All(answers, a => Assert.Equal((200, "3"), (a.Status, a.Header)));
+        await WaitUntilAsync(
+            async () => (await (await client.GetAsync("api/v1/audit?action=deployments.delete&limit=500")).JsonAsync(HttpStatusCode.OK))["entries"]!.AsArray()
+                .Any(e => (string?)e!["actor"] == "system" && ((string?)e["target"])?.Contains($"/{model}: version 1, its stable version, was deleted with force", StringComparison.Ordinal) == true),
+            "the audit log shows the deployment's deletion by the system");
+    }
+
+    [Fact]
+    public async Task A_split_version_or_shadow_deleted_with_force_leaves_the_deployment_and_its_share_goes_to_the_stable_version()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var model = await ModelAsync(client, 1, 2, 1);
+        await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 70}, {"version": 2, "percent": 30}], "shadow": [{"version": 3}]}""");
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}/versions/2?force=true")).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}/versions/3?force=true")).StatusCode);
+
+        // Version 2 kept its 30%, each call of it a 404, and every later change of the deployment was refused 404
+        // version_not_found for naming the versions that were gone.
+        var deployment = await GetAsync(client, model);
+        Assert.Equal(("active", 1), ((string?)deployment["state"], (int)deployment["stable"]!));
+        Assert.Equal("""[{"version":1,"percent":100}]""", deployment["traffic"]!.ToJsonString());
+        Assert.Empty(deployment["shadow"]!.AsArray());
+        var history = (await (await client.GetAsync($"api/v1/deployments/{model}/history")).JsonAsync(HttpStatusCode.OK))["history"]!.AsArray();
+        Assert.Equal(["update", "update", "create"], history.Select(h => (string?)h!["action"]));
+        Assert.Equal("system", (string?)history[1]!["actor"]);
+        Assert.Contains("version 2 was deleted with force; its 30% of the traffic to version 1", (string?)history[1]!["reason"]);
+        await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"sticky": {"key": true}}"""))).JsonAsync(HttpStatusCode.OK);
+        var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => InferAsync(client, model)));
+        Assert.All(answers, a => Assert.Equal((200, "1"), (a.Status, a.Header)));
     }
 
     // A model of versions 1 and 2 deployed half and half with the plan, then its canary (2) deleted with force.

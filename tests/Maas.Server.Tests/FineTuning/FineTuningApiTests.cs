@@ -373,6 +373,13 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         await Refused("{\"model\": \"x\"", HttpStatusCode.BadRequest, "invalid_json");
         await Refused($$"""{"training_file": "{{file}}"}""", HttpStatusCode.BadRequest, "missing_model");
 
+        // The rest of the codes docs/api.md lists for a job's body.
+        await Refused($$"""{"model": "{{FineTuningServer.Base}}"}""", HttpStatusCode.BadRequest, "missing_training_file");
+        await Refused("[1]", HttpStatusCode.BadRequest, "invalid_request");
+        await Refused($$"""{"model": "{{FineTuningServer.Base}}", "training_file": "{{file}}", "seed": -1}""", HttpStatusCode.BadRequest, "invalid_seed");
+        await Refused($$"""{"model": "{{FineTuningServer.Base}}", "training_file": "{{file}}", "suffix": "-dash"}""", HttpStatusCode.BadRequest, "invalid_suffix");
+        await Refused($$"""{"model": "{{FineTuningServer.Base}}", "training_file": "{{file}}", "method": {"type": "dpo"} }""", HttpStatusCode.BadRequest, "unsupported_method");
+
         var after = (await (await client.GetAsync("v1/fine_tuning/jobs?limit=100")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray().Count;
         Assert.Equal(before, after);
         await (await client.GetAsync("api/v1/models/ft-onnx-ft")).ErrorAsync(HttpStatusCode.NotFound, "model_not_found");

@@ -521,7 +521,8 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
 
         var narrowError = await Refused(client, $$"""{"calibration": "{{narrow}}"}""", HttpStatusCode.BadRequest, "invalid_calibration");
         Assert.Contains("32 values per row", (string?)narrowError["message"]);
-        await Refused(client, $$"""{"calibration": "{{good}}:2"}""", HttpStatusCode.BadRequest, "dataset_not_found");
+        // A missing version is named as training names it (it was dataset_not_found, as if the dataset were missing).
+        await Refused(client, $$"""{"calibration": "{{good}}:2"}""", HttpStatusCode.BadRequest, "dataset_version_not_found");
         await Refused(client, $$"""{"calibration": "{{private_}}"}""", HttpStatusCode.BadRequest, "dataset_not_found");
         await Refused(client, $$"""{"calibration": "{{good}}", "columns": ["x0", "label"]}""", HttpStatusCode.BadRequest, "invalid_calibration");
         await Refused(Host.Client(modelsOnly), $$"""{"calibration": "{{good}}"}""", HttpStatusCode.Forbidden, "insufficient_scope");

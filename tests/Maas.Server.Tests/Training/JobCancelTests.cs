@@ -15,12 +15,13 @@ namespace Maas.Server.Tests.Training;
 /// <summary>
 /// Cancelling a job that is already being cancelled, on every cancel route. The server has no worker: a job is made
 /// "running" by claiming it from the queue as a worker in another process would, so it stays running (its cancel
-/// pending) for as long as the test needs, with no training at all.
+/// pending) for as long as the test needs, with no training at all. Cancels that arrive at the same instant are made
+/// to meet inside the job store, after each has read the job.
 /// </summary>
 public sealed class JobCancelTests
 {
-    private static async Task<MaasTestServer> StartAsync() =>
-        await MaasTestServer.StartAsync(settings: new Dictionary<string, string?> { ["Maas:Training:Workers"] = "0" });
+    private static async Task<MaasTestServer> StartAsync(CancelsMeet? meeting = null) =>
+        await MaasTestServer.StartAsync(settings: new Dictionary<string, string?> { ["Maas:Training:Workers"] = "0" }, configure: b => meeting?.Replace(b.Services));
 
     private static async Task<QueuedJob> ClaimAsync(MaasTestServer server, string kind)
     {
@@ -41,10 +42,7 @@ public sealed class JobCancelTests
     {
         await using var server = await StartAsync();
         var client = server.Client;
-        var dataset = await TrainingApiTests.DatasetAsync(client, Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n"))), "line.csv");
-        var id = (string)(await (await client.PostAsync("api/v1/training/jobs", Api.Json(
-            $$"""{"model": "{{Names.Unique("line")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""))).JsonAsync(HttpStatusCode.Accepted))["id"]!;
-        Assert.Equal(id, (await ClaimAsync(server, "training")).Id);
+        var id = await RunningTrainingJobAsync(server);
 
         var first = await (await client.DeleteAsync($"api/v1/training/jobs/{id}")).JsonAsync(HttpStatusCode.Accepted);
         Assert.Equal(("running", true), ((string?)first["status"], (bool)first["cancel_requested"]!));
@@ -78,6 +76,79 @@ public sealed class JobCancelTests
     {
         await using var server = await StartAsync();
         var client = server.Client;
+        var id = await RunningFineTuningJobAsync(server);
+
+        Assert.Equal("cancelled", (string?)(await (await client.PostAsync($"v1/fine_tuning/jobs/{id}/cancel", null)).JsonAsync(HttpStatusCode.OK))["status"]);
+
+        // It read "running" again right after being answered "cancelled", and a second cancel answered 200 with a second
+        // "Cancellation requested" event.
+        Assert.Equal("cancelled", (string?)(await (await client.GetAsync($"v1/fine_tuning/jobs/{id}")).JsonAsync(HttpStatusCode.OK))["status"]);
+        await FineTuningRefusedAsync(await client.PostAsync($"v1/fine_tuning/jobs/{id}/cancel", null));
+        await (await client.DeleteAsync($"api/v1/jobs/{id}")).ErrorAsync(HttpStatusCode.Conflict, "job_finished");
+
+        var events = await EventsAsync(client, $"v1/fine_tuning/jobs/{id}/events");
+        Assert.Single(events, e => (string?)e!["message"] == "Cancellation requested");
+    }
+
+    // Two cancels that both read the job before either changed it: both passed the route's "already being cancelled"
+    // check, both answered as the first cancel and both logged a cancel event. The store now says which one changed it.
+    [Theory]
+    [InlineData("api/v1/training/jobs", "api/v1/training/jobs")]
+    [InlineData("api/v1/jobs", "api/v1/training/jobs")]
+    [InlineData("api/v1/jobs", "api/v1/jobs")]
+    public async Task Of_two_cancels_of_a_training_job_at_the_same_instant_one_is_accepted_and_one_is_job_finished(string first, string second)
+    {
+        var meeting = new CancelsMeet();
+        await using var server = await StartAsync(meeting);
+        var client = server.Client;
+        var id = await RunningTrainingJobAsync(server);
+
+        meeting.Expect(2);
+        var answers = await Task.WhenAll(client.DeleteAsync($"{first}/{id}"), client.DeleteAsync($"{second}/{id}"));
+        Assert.Single(answers, a => a.StatusCode == HttpStatusCode.Accepted);
+        var refused = await answers.Single(a => a.StatusCode != HttpStatusCode.Accepted).ErrorAsync(HttpStatusCode.Conflict, "job_finished");
+        Assert.Contains("already being cancelled", (string?)refused["message"]);
+        Assert.Single(await EventsAsync(client, $"api/v1/jobs/{id}/events"), e => (string?)e!["type"] == "cancel_requested");
+    }
+
+    [Fact]
+    public async Task Of_two_fine_tuning_cancels_at_the_same_instant_one_is_answered_cancelled_and_one_is_job_finished()
+    {
+        var meeting = new CancelsMeet();
+        await using var server = await StartAsync(meeting);
+        var client = server.Client;
+        var id = await RunningFineTuningJobAsync(server);
+
+        meeting.Expect(2);
+        var answers = await Task.WhenAll(client.PostAsync($"v1/fine_tuning/jobs/{id}/cancel", null), client.PostAsync($"v1/fine_tuning/jobs/{id}/cancel", null));
+        Assert.Equal("cancelled", (string?)(await answers.Single(a => a.StatusCode == HttpStatusCode.OK).JsonAsync(HttpStatusCode.OK))["status"]);
+        await FineTuningRefusedAsync(answers.Single(a => a.StatusCode != HttpStatusCode.OK));
+        Assert.Single(await EventsAsync(client, $"v1/fine_tuning/jobs/{id}/events"), e => (string?)e!["message"] == "Cancellation requested");
+    }
+
+    private static async Task FineTuningRefusedAsync(HttpResponseMessage response)
+    {
+        using (response)
+        {
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.BadRequest, text);
+            Assert.Equal("job_finished", (string?)JsonNode.Parse(text)!["error"]!["code"]);
+        }
+    }
+
+    // A training job a remote worker runs.
+    private static async Task<string> RunningTrainingJobAsync(MaasTestServer server)
+    {
+        var dataset = await TrainingApiTests.DatasetAsync(server.Client, Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n"))), "line.csv");
+        var id = (string)(await (await server.Client.PostAsync("api/v1/training/jobs", Api.Json(
+            $$"""{"model": "{{Names.Unique("line")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""))).JsonAsync(HttpStatusCode.Accepted))["id"]!;
+        Assert.Equal(id, (await ClaimAsync(server, "training")).Id);
+        return id;
+    }
+
+    // A fine-tuning job a remote worker runs (stored directly: no base model or file is needed to cancel it).
+    private static async Task<string> RunningFineTuningJobAsync(MaasTestServer server)
+    {
         var now = DateTimeOffset.UtcNow;
         var spec = new FineTuningSpec
         {
@@ -107,19 +178,83 @@ public sealed class JobCancelTests
             },
             CancellationToken.None);
         Assert.Equal(id, (await ClaimAsync(server, FineTuningSpec.Kind)).Id);
+        return id;
+    }
 
-        Assert.Equal("cancelled", (string?)(await (await client.PostAsync($"v1/fine_tuning/jobs/{id}/cancel", null)).JsonAsync(HttpStatusCode.OK))["status"]);
+    /// <summary>
+    /// The server's job store, whose cancels, once <see cref="Expect"/> is called, wait for one another: each enters
+    /// the store only when all the expected ones have read the job and got there, as requests at the same instant can.
+    /// </summary>
+    private sealed class CancelsMeet : IJobQueueStore
+    {
+        private readonly TaskCompletionSource _met = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private IJobQueueStore _inner = null!;
+        private int _waiting = -1;
 
-        // It read "running" again right after being answered "cancelled", and a second cancel answered 200 with a second
-        // "Cancellation requested" event.
-        Assert.Equal("cancelled", (string?)(await (await client.GetAsync($"v1/fine_tuning/jobs/{id}")).JsonAsync(HttpStatusCode.OK))["status"]);
-        using var second = await client.PostAsync($"v1/fine_tuning/jobs/{id}/cancel", null);
-        var text = await second.Content.ReadAsStringAsync();
-        Assert.True(second.StatusCode == HttpStatusCode.BadRequest, text);
-        Assert.Equal("job_finished", (string?)JsonNode.Parse(text)!["error"]!["code"]);
-        await (await client.DeleteAsync($"api/v1/jobs/{id}")).ErrorAsync(HttpStatusCode.Conflict, "job_finished");
+        public event Action<string>? CancelRequested
+        {
+            add => _inner.CancelRequested += value;
+            remove => _inner.CancelRequested -= value;
+        }
 
-        var events = await EventsAsync(client, $"v1/fine_tuning/jobs/{id}/events");
-        Assert.Single(events, e => (string?)e!["message"] == "Cancellation requested");
+        public void Expect(int count) => Volatile.Write(ref _waiting, count);
+
+        public void Replace(IServiceCollection services)
+        {
+            var registered = services.Last(d => d.ServiceType == typeof(IJobQueueStore));
+            services.AddSingleton<IJobQueueStore>(sp =>
+            {
+                _inner = (IJobQueueStore)registered.ImplementationFactory!(sp);
+                return this;
+            });
+        }
+
+        public async Task<CancelOutcome?> RequestCancelAsync(string id, DateTimeOffset now, CancellationToken cancellationToken)
+        {
+            if (Volatile.Read(ref _waiting) > 0)
+            {
+                if (Interlocked.Decrement(ref _waiting) == 0)
+                {
+                    _met.SetResult();
+                }
+
+                await _met.Task.WaitAsync(TimeSpan.FromMinutes(1), CancellationToken.None);
+            }
+
+            return await _inner.RequestCancelAsync(id, now, cancellationToken);
+        }
+
+        public Task EnqueueAsync(QueuedJob job, CancellationToken cancellationToken) => _inner.EnqueueAsync(job, cancellationToken);
+
+        public Task EnqueueAsync(QueuedJob job, string firstEventType, string firstEventData, CancellationToken cancellationToken) =>
+            _inner.EnqueueAsync(job, firstEventType, firstEventData, cancellationToken);
+
+        public Task<QueuedJob?> GetAsync(string id, CancellationToken cancellationToken) => _inner.GetAsync(id, cancellationToken);
+
+        public Task<int> CountUnfinishedAsync(string tenant, IReadOnlyList<string> kinds, CancellationToken cancellationToken) =>
+            _inner.CountUnfinishedAsync(tenant, kinds, cancellationToken);
+
+        public Task<IReadOnlyList<QueuedJob>> ListAsync(string kind, string? tenant, int limit, int offset, CancellationToken cancellationToken) =>
+            _inner.ListAsync(kind, tenant, limit, offset, cancellationToken);
+
+        public Task<QueuedJob?> ClaimAsync(IReadOnlyList<string> kinds, string worker, DateTimeOffset leaseUntil, DateTimeOffset now, CancellationToken cancellationToken) =>
+            _inner.ClaimAsync(kinds, worker, leaseUntil, now, cancellationToken);
+
+        public Task<LeaseState> RenewAsync(string id, string worker, DateTimeOffset leaseUntil, JobProgress? progress, DateTimeOffset now, CancellationToken cancellationToken) =>
+            _inner.RenewAsync(id, worker, leaseUntil, progress, now, cancellationToken);
+
+        public Task<bool> IsArtifactReferencedAsync(string key, CancellationToken cancellationToken) => _inner.IsArtifactReferencedAsync(key, cancellationToken);
+
+        public Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, DateTimeOffset now, CancellationToken cancellationToken) =>
+            _inner.CompleteAsync(id, worker, status, result, error, now, cancellationToken);
+
+        public Task<bool> SaveCheckpointAsync(string id, string worker, JobCheckpoint checkpoint, CancellationToken cancellationToken) =>
+            _inner.SaveCheckpointAsync(id, worker, checkpoint, cancellationToken);
+
+        public Task<long> AddEventAsync(string id, string type, string data, DateTimeOffset now, CancellationToken cancellationToken) =>
+            _inner.AddEventAsync(id, type, data, now, cancellationToken);
+
+        public Task<IReadOnlyList<JobEvent>> ListEventsAsync(string id, long after, int limit, CancellationToken cancellationToken) =>
+            _inner.ListEventsAsync(id, after, limit, cancellationToken);
     }
 }

@@ -105,6 +105,12 @@ public enum LeaseState
     Lost,
 }
 
+/// <summary>
+/// What <see cref="IJobQueueStore.RequestCancelAsync"/> did: the job as it is afterwards, and whether this request changed
+/// it (false when it had ended or its cancel was already asked for, maybe by a request that arrived at the same instant).
+/// </summary>
+public sealed record CancelOutcome(QueuedJob Job, bool Recorded);
+
 /// <summary>Persistence of queued jobs, their leases, checkpoints and events.</summary>
 public interface IJobQueueStore
 {
@@ -141,8 +147,12 @@ public interface IJobQueueStore
     /// <summary>Ends the job if <paramref name="worker"/> still holds it; false when it does not.</summary>
     Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, DateTimeOffset now, CancellationToken cancellationToken);
 
-    /// <summary>Asks a job to stop: a queued one is cancelled at once, a running one when its worker notices. Null when it does not exist.</summary>
-    Task<QueuedJob?> RequestCancelAsync(string id, DateTimeOffset now, CancellationToken cancellationToken);
+    /// <summary>
+    /// Asks a job to stop: a queued one is cancelled at once, a running one when its worker notices. Null when it does
+    /// not exist. Of two requests at the same instant only one is <see cref="CancelOutcome.Recorded"/>: the check and
+    /// the change are one statement.
+    /// </summary>
+    Task<CancelOutcome?> RequestCancelAsync(string id, DateTimeOffset now, CancellationToken cancellationToken);
 
     /// <summary>
     /// Raised in this process after <see cref="RequestCancelAsync"/> recorded a request for a running job, so a worker of
