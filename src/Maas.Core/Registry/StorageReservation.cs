@@ -3,20 +3,29 @@ namespace Maas.Core.Registry;
 /// <summary>What <see cref="IRegistryStore.ReserveStorageAsync"/> is asked for.</summary>
 /// <param name="Id">The reservation's id: an upload session's id, or a random one for one request's upload.</param>
 /// <param name="Owner">The tenant whose quota it counts against.</param>
-/// <param name="Bytes">The bytes it holds once granted (replacing what it held).</param>
+/// <param name="Bytes">The bytes it needs (replacing what it held).</param>
+/// <param name="Ahead">How many more it would like, to ask less often: granted up to half of what the quota leaves beyond <paramref name="Bytes"/>.</param>
 /// <param name="Quota">The tenant's storage quota (greater than 0).</param>
 /// <param name="Now">Reservations that expired by then no longer count (and are removed).</param>
 /// <param name="ExpiresAt">When this one stops counting unless renewed.</param>
 /// <param name="Replaces">Reservations that this one takes over (a completed session's): dropped in the same step.</param>
-public sealed record StorageReservationRequest(string Id, string Owner, long Bytes, long Quota, DateTimeOffset Now, DateTimeOffset ExpiresAt, IReadOnlyList<string> Replaces);
+public sealed record StorageReservationRequest(string Id, string Owner, long Bytes, long Ahead, long Quota, DateTimeOffset Now, DateTimeOffset ExpiresAt, IReadOnlyList<string> Replaces);
 
-/// <summary>What a tenant holds besides one reservation: its stored bytes and the bytes its other uploads in progress reserved.</summary>
-public sealed record StorageUse(long Stored, long Reserved, bool Granted);
+/// <summary>
+/// What a tenant holds besides one reservation (its stored bytes, the bytes its other uploads in progress reserved),
+/// and what that reservation was granted (null when refused).
+/// </summary>
+public sealed record StorageUse(long Stored, long Reserved, long? Granted)
+{
+    /// <summary>Whether the reservation was granted.</summary>
+    public bool IsGranted => Granted is not null;
+}
 
 /// <summary>
 /// The bytes an upload in progress holds of its tenant's storage quota, in the database so that every server process
 /// on it sees them. Reserved before they are written: what the upload declared (a Content-Length, a resumable
-/// session's size) at once, otherwise what has arrived, in steps of <see cref="GrowStep"/>. Every grant is checked
+/// session's size) at once, otherwise what has arrived and a step ahead of it (at most <see cref="GrowStep"/>, and at
+/// most half of what the quota leaves, so one upload does not starve the others). Every grant is checked
 /// against the tenant's stored bytes plus all its other reservations in one step, so finished and in-flight uploads
 /// together never pass the quota. A request's reservation is renewed while its bytes arrive and dropped when it ends
 /// (<see cref="DisposeAsync"/>); a crashed process's lapses after <see cref="Lifetime"/>. A resumable session's lives
@@ -51,7 +60,7 @@ public sealed class StorageReservation : IAsyncDisposable
         _time = time;
         _expiresAt = expiresAt;
         _quotaExceeded = quotaExceeded;
-        _use = new StorageUse(0, 0, true);
+        _use = new StorageUse(0, 0, null);
         Id = id;
         Tenant = tenant;
         Quota = quota;
@@ -109,20 +118,17 @@ public sealed class StorageReservation : IAsyncDisposable
             exact = true;
         }
 
-        // Ahead of need only within the quota: a step that does not fit is asked for again as exactly what is needed.
-        if (!exact && await TryHoldAsync(Math.Min(total + GrowStep, Math.Max(total, Quota)), cancellationToken).ConfigureAwait(false))
-        {
-            return;
-        }
-
-        if (!await TryHoldAsync(total, cancellationToken).ConfigureAwait(false))
+        if (!await TryHoldAsync(total, cancellationToken, ahead: exact ? 0 : GrowStep).ConfigureAwait(false))
         {
             throw QuotaExceeded();
         }
     }
 
-    /// <summary>Sets what is held to exactly <paramref name="bytes"/>; false (nothing changed) when the quota has no room for them.</summary>
-    internal async Task<bool> TryHoldAsync(long bytes, CancellationToken cancellationToken, IReadOnlyList<string>? replaces = null)
+    /// <summary>
+    /// Sets what is held to <paramref name="bytes"/> (and up to <paramref name="ahead"/> more, if the quota leaves
+    /// twice that); false (nothing changed) when the quota has no room for them.
+    /// </summary>
+    internal async Task<bool> TryHoldAsync(long bytes, CancellationToken cancellationToken, IReadOnlyList<string>? replaces = null, long ahead = 0)
     {
         if (_store is null)
         {
@@ -131,16 +137,16 @@ public sealed class StorageReservation : IAsyncDisposable
 
         var now = _time.GetUtcNow();
         var use = await _store.ReserveStorageAsync(
-            new StorageReservationRequest(Id, Tenant, bytes, Quota, now, _expiresAt ?? now + Lifetime, replaces ?? []),
+            new StorageReservationRequest(Id, Tenant, bytes, ahead, Quota, now, _expiresAt ?? now + Lifetime, replaces ?? []),
             cancellationToken).ConfigureAwait(false);
         _use = use;
-        if (use.Granted)
+        if (use.IsGranted)
         {
-            Reserved = bytes;
+            Reserved = use.Granted!.Value;
             _renewAt = now + (Lifetime / 4);
         }
 
-        return use.Granted;
+        return use.IsGranted;
     }
 
     /// <summary>Drops the reservation: the upload finished (its bytes are counted as stored now) or failed.</summary>

@@ -798,19 +798,21 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
             new { request.Owner },
             transaction,
             cancellationToken)).ConfigureAwait(false);
-        if (stored + reserved + request.Bytes > request.Quota)
+        var left = request.Quota - stored - reserved - request.Bytes;
+        if (left < 0)
         {
             await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
-            return new StorageUse(stored, reserved, false);
+            return new StorageUse(stored, reserved, null);
         }
 
+        var granted = request.Bytes + Math.Min(request.Ahead, left / 2);
         await connection.ExecuteAsync(Command(
             "INSERT INTO storage_reservations (id, owner, bytes, expires_at) VALUES (@Id, @Owner, @Bytes, @ExpiresAt)",
-            new { request.Id, request.Owner, request.Bytes, ExpiresAt = request.ExpiresAt.ToUnixTimeMilliseconds() },
+            new { request.Id, request.Owner, Bytes = granted, ExpiresAt = request.ExpiresAt.ToUnixTimeMilliseconds() },
             transaction,
             cancellationToken)).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return new StorageUse(stored, reserved, true);
+        return new StorageUse(stored, reserved, granted);
     }
 
     /// <inheritdoc />
