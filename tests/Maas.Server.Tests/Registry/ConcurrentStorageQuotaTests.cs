@@ -39,7 +39,8 @@ public sealed class ConcurrentStorageQuotaTests
         await using var second = await TenancyHost.StartAsync(settings, dataDir: first.Server.DataDir); // another server on the same database
         var (_, key) = await first.CreateKeyAsync(await first.CreateTenantAsync(), [MaasScopes.ModelsWrite, MaasScopes.ModelsRead, MaasScopes.DatasetsWrite, MaasScopes.DatasetsRead, MaasScopes.TrainingWrite, MaasScopes.TrainingRead]);
         using var onFirst = first.Client(key);
-        using var onSecond = second.Client(key);
+        using var uploadToFirst = Uploader(first, key);
+        using var uploadToSecond = Uploader(second, key);
 
         var target = kind switch
         {
@@ -48,7 +49,8 @@ public sealed class ConcurrentStorageQuotaTests
             _ => "v1/files",
         };
 
-        // Each body stops halfway until every upload has begun: all are in flight at once.
+        // Each body is sent only once its server has checked the quota and starts reading it (Expect: 100-continue), and
+        // stops halfway until every upload has either begun so or been refused: all are in flight at once.
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var started = bodies.Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
         var contents = new List<HttpContent>();
@@ -57,7 +59,7 @@ public sealed class ConcurrentStorageQuotaTests
             contents.Add(await GatedAsync(kind, bodies[i], i, declared, started[i], gate.Task));
         }
 
-        var uploads = contents.Select((content, i) => (i == 1 ? onSecond : onFirst).PostAsync(target, content)).ToArray();
+        var uploads = contents.Select((content, i) => (i == 1 ? uploadToSecond : uploadToFirst).PostAsync(target, content)).ToArray();
         await Task.WhenAll(started.Select((s, i) => Task.WhenAny(s.Task, uploads[i]))).WaitAsync(TimeSpan.FromSeconds(60));
         gate.SetResult();
         var responses = await Task.WhenAll(uploads).WaitAsync(TimeSpan.FromSeconds(120));
@@ -186,6 +188,19 @@ public sealed class ConcurrentStorageQuotaTests
                 Assert.Contains($"its models, datasets and files hold {size * 2} bytes", (string?)error["message"], StringComparison.Ordinal);
             }
         }
+    }
+
+    // A client that sends a body only when the server asks for it (100 Continue: it has begun to read it), however long that takes.
+    private static HttpClient Uploader(TenancyHost host, string key)
+    {
+        var client = new HttpClient(new SocketsHttpHandler { Expect100ContinueTimeout = TimeSpan.FromMinutes(5) })
+        {
+            BaseAddress = host.Server.BaseAddress,
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        client.DefaultRequestHeaders.ExpectContinue = true;
+        return client;
     }
 
     private static async Task<long> ReservationsAsync(TenancyHost host)
