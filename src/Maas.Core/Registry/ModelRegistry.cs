@@ -841,7 +841,32 @@ public sealed class ModelRegistry : IModelRegistry
             }
 
             // The draft takes over what the sessions reserved: their bytes are counted once, and their room is theirs.
-            await using var draft = await BeginVersionAsync(sessions[0].Model, options, sessions.Sum(s => s.Offset), ids, cancellationToken).ConfigureAwait(false);
+            VersionDraft started;
+            try
+            {
+                started = await BeginVersionAsync(sessions[0].Model, options, sessions.Sum(s => s.Offset), ids, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                // Refused (a version number taken, ...): the sessions stay, so what they hold counts again (a take-over
+                // the refusal undid already is set to the same bytes).
+                try
+                {
+                    var owner = (await GetModelAsync(sessions[0].Model, CancellationToken.None).ConfigureAwait(false)).Owner;
+                    foreach (var session in sessions)
+                    {
+                        await HoldSessionStorageAsync(owner, session.Id, session.ExpiresAt, session.Offset, CancellationToken.None).ConfigureAwait(false);
+                    }
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // Not held again: they count once more at their next chunk, and stop when they end.
+                }
+
+                throw;
+            }
+
+            await using var draft = started;
             try
             {
                 foreach (var session in sessions)

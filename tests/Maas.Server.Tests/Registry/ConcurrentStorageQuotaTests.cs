@@ -174,9 +174,25 @@ public sealed class ConcurrentStorageQuotaTests
                 Assert.True(dropped.IsSuccessStatusCode, await dropped.Content.ReadAsStringAsync());
             }
 
-            foreach (var id in new[] { declared, undeclared })
+            using (var completed = await writer.PostAsync($"api/v1/uploads/{undeclared}/complete", Api.Json("{}")))
             {
-                using var completed = await writer.PostAsync($"api/v1/uploads/{id}/complete", Api.Json("{}"));
+                await completed.JsonAsync(HttpStatusCode.Created);
+            }
+
+            // A completion refused after it took the session's bytes over (its version number is taken): they count again.
+            using (var taken = await writer.PostAsync($"api/v1/uploads/{declared}/complete", Api.Json("""{"version": 1}""")))
+            {
+                Assert.Equal(HttpStatusCode.Conflict, taken.StatusCode);
+            }
+
+            using (var still = await OpenAsync(size))
+            {
+                var error = await still.ErrorAsync(HttpStatusCode.InsufficientStorage, "storage_quota_exceeded");
+                Assert.Equal(size * 2, (long?)error["used_bytes"]);
+            }
+
+            using (var completed = await writer.PostAsync($"api/v1/uploads/{declared}/complete", Api.Json("{}")))
+            {
                 await completed.JsonAsync(HttpStatusCode.Created);
             }
 
