@@ -191,7 +191,6 @@ public sealed class ResumableFiles(StagingArea staging)
         bool fsync,
         CancellationToken cancellationToken)
     {
-
         var limit = Math.Min(totalBytes ?? long.MaxValue, maxBytes) - current;
         var diskBound = roomOnDisk < limit;
         limit = Math.Min(limit, roomOnDisk);
