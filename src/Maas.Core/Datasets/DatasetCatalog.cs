@@ -71,16 +71,30 @@ public sealed class DatasetCatalog(
 
     /// <summary>
     /// Stores <paramref name="content"/> as a new version: streamed to staging while hashed (size limit checked as it
-    /// arrives), parsed by the format its file name says, described, then committed under its SHA-256.
+    /// arrives), parsed by the format its file name says, described, then committed under its SHA-256. Its bytes
+    /// (<paramref name="declaredBytes"/> at once when the caller declared them) count against the tenant's storage
+    /// quota while it is stored.
     /// </summary>
-    public async Task<DatasetVersion> AddVersionAsync(string name, string fileName, Stream content, string createdBy, CancellationToken cancellationToken, DatasetUploadChoices? choices = null)
+    public async Task<DatasetVersion> AddVersionAsync(
+        string name, string fileName, Stream content, string createdBy, CancellationToken cancellationToken, DatasetUploadChoices? choices = null, long? declaredBytes = null)
     {
         var dataset = await GetAsync(name, cancellationToken).ConfigureAwait(false);
         RegistryNames.ValidateFilePath(fileName);
         var (format, gzip) = DatasetFormats.FromFileName(fileName)
             ?? throw RegistryException.Invalid("unsupported_format", $"'{RegistryNames.Shorten(fileName)}' has no dataset extension; use {DatasetFormats.Accepted}");
 
-        var (limit, overLimit) = await models.StorageLimitAsync(dataset.Owner, options.MaxUploadBytes, cancellationToken).ConfigureAwait(false);
+        await using var reservation = await models.ReserveStorageAsync(dataset.Owner, options.MaxUploadBytes, 0, cancellationToken).ConfigureAwait(false);
+        var (limit, overLimit) = (reservation.Limit, reservation.OverLimit);
+        if (declaredBytes > limit)
+        {
+            throw overLimit?.Invoke() ?? HashingCopy.TooLarge(options.MaxUploadBytes);
+        }
+
+        if (declaredBytes is { } declared)
+        {
+            await reservation.EnsureAsync(declared, cancellationToken, exact: true).ConfigureAwait(false);
+        }
+
         var folder = staging.CreateDraftFolder();
         try
         {
@@ -93,7 +107,8 @@ public sealed class DatasetCatalog(
                 {
                     try
                     {
-                        size = await HashingCopy.CopyAsync(content, file, hash, limit, null, cancellationToken, options.MaxUploadBytes).ConfigureAwait(false);
+                        size = await HashingCopy.CopyAsync(
+                            content, file, hash, limit, null, cancellationToken, options.MaxUploadBytes, (total, ct) => reservation.EnsureAsync(total, ct)).ConfigureAwait(false);
                     }
                     catch (RegistryException e) when (e.Kind == RegistryErrorKind.TooLarge && overLimit is not null)
                     {
@@ -200,11 +215,15 @@ public sealed class DatasetCatalog(
         await PrepareUploadsAsync(cancellationToken).ConfigureAwait(false);
         var open = await store.CountUploadSessionsAsync(dataset.Owner, cancellationToken).ConfigureAwait(false);
         ResumableFiles.CheckRoom(dataset.Owner, open, options.MaxUploadSessionsPerTenant, "dataset uploads", $"{DatasetOptions.Section}:MaxUploadSessionsPerTenant");
-        await CheckStorageAsync(dataset.Owner, totalBytes ?? 0, cancellationToken).ConfigureAwait(false);
         var now = _time.GetUtcNow();
+        var id = ResumableFiles.NewId();
+        var expiresAt = now + TimeSpan.FromHours(options.UploadSessionTtlHours);
+
+        // The declared size counts against the tenant's quota from now until the session ends.
+        var reservation = await models.ReserveSessionStorageAsync(dataset.Owner, options.MaxUploadBytes, id, expiresAt, totalBytes ?? 0, cancellationToken).ConfigureAwait(false);
         var session = new DatasetUploadSession
         {
-            Id = ResumableFiles.NewId(),
+            Id = id,
             Dataset = dataset.Name,
             Owner = dataset.Owner,
             FileName = fileName,
@@ -212,11 +231,20 @@ public sealed class DatasetCatalog(
             ExpectedSha256 = sha256,
             CreatedBy = createdBy,
             CreatedAt = now,
-            ExpiresAt = now + TimeSpan.FromHours(options.UploadSessionTtlHours),
+            ExpiresAt = expiresAt,
         };
 
-        // The row first: a file without a row is a leftover the sweep may remove at any time.
-        await store.CreateUploadSessionAsync(session, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // The row first: a file without a row is a leftover the sweep may remove at any time.
+            await store.CreateUploadSessionAsync(session, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await reservation.ReleaseAsync().ConfigureAwait(false);
+            throw;
+        }
+
         await _uploads.CreateAsync(session.Id, cancellationToken).ConfigureAwait(false);
         return session;
     }
@@ -233,7 +261,17 @@ public sealed class DatasetCatalog(
     {
         var session = await FindSessionAsync(id, cancellationToken).ConfigureAwait(false);
         using var held = _uploads.Lock(id, "retry");
-        var length = await _uploads.AppendAsync(id, offset, chunk, session.TotalBytes, options.MaxUploadBytes, long.MaxValue, null, fsync: false, cancellationToken).ConfigureAwait(false);
+        var length = await _uploads.AppendAsync(
+            id,
+            offset,
+            chunk,
+            session.TotalBytes,
+            options.MaxUploadBytes,
+            long.MaxValue,
+            null,
+            (bytes, ct) => models.HoldSessionStorageAsync(session.Owner, id, session.ExpiresAt, bytes, ct),
+            fsync: false,
+            cancellationToken).ConfigureAwait(false);
         return session with { Offset = length };
     }
 
@@ -268,7 +306,8 @@ public sealed class DatasetCatalog(
             var sha256 = await _uploads.Sha256Async(id, length, cancellationToken).ConfigureAwait(false);
             ResumableFiles.CheckSha256(session, sha256);
             var dataset = await GetAsync(session.Dataset, cancellationToken).ConfigureAwait(false);
-            await CheckStorageAsync(dataset.Owner, length, cancellationToken).ConfigureAwait(false);
+            // The session's own reservation, now exactly its bytes: held until the version is stored and the session dropped.
+            await models.ReserveSessionStorageAsync(dataset.Owner, options.MaxUploadBytes, id, session.ExpiresAt, length, cancellationToken).ConfigureAwait(false);
             DatasetTable table;
             try
             {
@@ -291,16 +330,6 @@ public sealed class DatasetCatalog(
             {
                 await DropUploadAsync(id, CancellationToken.None).ConfigureAwait(false);
             }
-        }
-    }
-
-    // 507 when a version of this many bytes would take the tenant past its storage quota or the disk below its floor.
-    private async Task CheckStorageAsync(string owner, long bytes, CancellationToken cancellationToken)
-    {
-        var (room, overLimit) = await models.StorageLimitAsync(owner, options.MaxUploadBytes, cancellationToken).ConfigureAwait(false);
-        if (bytes > room)
-        {
-            throw overLimit?.Invoke() ?? HashingCopy.TooLarge(options.MaxUploadBytes);
         }
     }
 
@@ -352,6 +381,7 @@ public sealed class DatasetCatalog(
     {
         await store.DeleteUploadSessionAsync(id, cancellationToken).ConfigureAwait(false);
         _uploads.Drop(id);
+        await models.ReleaseStorageAsync(id).ConfigureAwait(false);
     }
 
     /// <summary>Parses a stored file, with column types replaced by <paramref name="schema"/>; a bad file is a 400 naming the line or record.</summary>

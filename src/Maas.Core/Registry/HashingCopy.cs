@@ -13,6 +13,8 @@ public static class HashingCopy
     /// Copies <paramref name="source"/> to <paramref name="destination"/> and feeds every byte to <paramref name="hash"/>.
     /// Throws upload_too_large as soon as more than <paramref name="limit"/> bytes have arrived, naming
     /// <paramref name="reportedLimit"/> (the configured limit, when <paramref name="limit"/> is what is left of it).
+    /// <paramref name="beforeWrite"/>, when given, is awaited with the bytes that arrived so far before they are written
+    /// (a storage reservation grows there, and refuses by throwing).
     /// </summary>
     /// <returns>The number of bytes copied.</returns>
     public static async Task<long> CopyAsync(
@@ -22,7 +24,8 @@ public static class HashingCopy
         long limit,
         Action<long>? progress,
         CancellationToken cancellationToken,
-        long? reportedLimit = null)
+        long? reportedLimit = null,
+        Func<long, CancellationToken, ValueTask>? beforeWrite = null)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
@@ -40,6 +43,11 @@ public static class HashingCopy
                 if (total > limit)
                 {
                     throw TooLarge(reportedLimit ?? limit);
+                }
+
+                if (beforeWrite is not null)
+                {
+                    await beforeWrite(total, cancellationToken).ConfigureAwait(false);
                 }
 
                 hash?.AppendData(buffer, 0, read);

@@ -95,6 +95,19 @@ public interface IRegistryStore
     /// </summary>
     Task<long> GetOwnerStorageBytesAsync(string owner, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// In one step that no other reservation of <paramref name="request"/>'s owner interleaves with (across processes
+    /// on the database): drops the reservations <see cref="StorageReservationRequest.Replaces"/> names and those past
+    /// their expiry, then gives <see cref="StorageReservationRequest.Id"/> exactly
+    /// <see cref="StorageReservationRequest.Bytes"/> bytes if the owner's stored bytes
+    /// (<see cref="GetOwnerStorageBytesAsync"/>), its other live reservations and these stay within
+    /// <see cref="StorageReservationRequest.Quota"/>. Refused, nothing changes. Returns what the owner holds besides it.
+    /// </summary>
+    Task<StorageUse> ReserveStorageAsync(StorageReservationRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Drops a storage reservation (nothing when there is none).</summary>
+    Task ReleaseStorageAsync(string id, CancellationToken cancellationToken);
+
     /// <summary>The open upload sessions on models <paramref name="owner"/> owns.</summary>
     Task<int> CountUploadSessionsAsync(string owner, CancellationToken cancellationToken);
 }

@@ -73,6 +73,7 @@ public sealed class ModelRegistry : IModelRegistry
             if (session.ExpiresAt <= Now)
             {
                 await _store.DeleteUploadSessionAsync(session.Id, cancellationToken).ConfigureAwait(false);
+                await ReleaseStorageAsync(session.Id).ConfigureAwait(false);
                 expired++;
             }
             else
@@ -230,6 +231,7 @@ public sealed class ModelRegistry : IModelRegistry
         foreach (var session in sessions)
         {
             _sessionFiles.Drop(session.Id);
+            await ReleaseStorageAsync(session.Id).ConfigureAwait(false);
         }
 
         foreach (var key in keys.Distinct(StringComparer.Ordinal))
@@ -249,24 +251,36 @@ public sealed class ModelRegistry : IModelRegistry
     // ---- versions ----
 
     /// <inheritdoc />
-    public async Task<VersionDraft> BeginVersionAsync(string model, NewVersionOptions options, CancellationToken cancellationToken)
+    public Task<VersionDraft> BeginVersionAsync(string model, NewVersionOptions options, CancellationToken cancellationToken) =>
+        BeginVersionAsync(model, options, 0, [], cancellationToken);
+
+    // A draft whose reservation starts at bytes, taking over the reservations of the sessions replaces names.
+    private async Task<VersionDraft> BeginVersionAsync(string model, NewVersionOptions options, long bytes, IReadOnlyList<string> replaces, CancellationToken cancellationToken)
     {
         var owner = await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
         await ValidateOptionsAsync(options, cancellationToken).ConfigureAwait(false);
-        var (limit, overLimit) = await StorageLimitAsync(owner.Owner, _options.MaxUploadBytes, cancellationToken).ConfigureAwait(false);
-        var number = await _store.ReserveVersionAsync(owner.Id, options.Version, options.CreatedBy, Now, cancellationToken).ConfigureAwait(false);
-        string folder;
+        var reservation = await ReserveStorageAsync(owner.Owner, _options.MaxUploadBytes, bytes, cancellationToken, replaces: replaces).ConfigureAwait(false);
         try
         {
-            folder = _staging.CreateDraftFolder();
+            var number = await _store.ReserveVersionAsync(owner.Id, options.Version, options.CreatedBy, Now, cancellationToken).ConfigureAwait(false);
+            string folder;
+            try
+            {
+                folder = _staging.CreateDraftFolder();
+            }
+            catch
+            {
+                await _store.AbandonVersionAsync(owner.Id, number, CancellationToken.None).ConfigureAwait(false);
+                throw;
+            }
+
+            return new VersionDraft(owner, number, folder, options, reservation, _options.FsyncUploads, AbandonAsync);
         }
         catch
         {
-            await _store.AbandonVersionAsync(owner.Id, number, CancellationToken.None).ConfigureAwait(false);
+            await reservation.ReleaseAsync().ConfigureAwait(false);
             throw;
         }
-
-        return new VersionDraft(owner, number, folder, options, limit, _options.FsyncUploads, AbandonAsync, overLimit);
     }
 
     /// <summary>
@@ -276,47 +290,118 @@ public sealed class ModelRegistry : IModelRegistry
     public Func<string, CancellationToken, ValueTask<long?>>? TenantStorageQuotas { get; init; }
 
     /// <summary>
-    /// How many bytes a new model version, dataset version or uploaded file of <paramref name="tenant"/> may have now:
-    /// <paramref name="maxBytes"/> (the upload limit of its kind), or less when the tenant's storage quota (its models,
-    /// datasets and files together) or the disk's free space above its floor leaves less, with the error that names
-    /// that limit (null when <paramref name="maxBytes"/> is what limits). Throws 507 when nothing is left.
+    /// Reserves <paramref name="bytes"/> of <paramref name="tenant"/>'s storage quota (its models, datasets and files
+    /// together) for a new model version, dataset version or uploaded file, and says how many bytes it may have now:
+    /// <paramref name="maxBytes"/> (the upload limit of its kind), or less when the quota (less what the tenant stores
+    /// and its other uploads in progress reserved) or the disk's free space above its floor leaves less, with the error
+    /// that names that limit (<see cref="StorageReservation.OverLimit"/>, null when <paramref name="maxBytes"/> is what
+    /// limits). Throws 507 when nothing is left. The upload grows the reservation as its bytes arrive
+    /// (<see cref="StorageReservation.EnsureAsync"/>) and disposes of it when it ends. With
+    /// <paramref name="sessionId"/>, the reservation is that resumable session's (it lives until
+    /// <paramref name="sessionExpiresAt"/> unless the session is dropped first: <see cref="ReleaseStorageAsync"/>);
+    /// <paramref name="replaces"/> names session reservations this one takes over.
     /// </summary>
-    public async Task<(long Limit, Func<RegistryException>? OverLimit)> StorageLimitAsync(string tenant, long maxBytes, CancellationToken cancellationToken)
+    public async Task<StorageReservation> ReserveStorageAsync(
+        string tenant,
+        long maxBytes,
+        long bytes,
+        CancellationToken cancellationToken,
+        string? sessionId = null,
+        DateTimeOffset? sessionExpiresAt = null,
+        IReadOnlyList<string>? replaces = null)
     {
+        var onDisk = FreeBytesAboveFloor(); // first: a disk below its floor refuses before anything is reserved
+        var reservation = await NewReservationAsync(tenant, sessionId, sessionExpiresAt, cancellationToken).ConfigureAwait(false);
         var limit = maxBytes;
         Func<RegistryException>? overLimit = null;
-        var own = TenantStorageQuotas is { } quotas ? await quotas(tenant, cancellationToken).ConfigureAwait(false) : null;
-        var quota = own ?? _options.TenantStorageQuotaBytes;
-        if (quota > 0)
+        if (reservation.Quota > 0)
         {
-            // The one count of a tenant's stored bytes: its model versions, dataset versions and uploaded files.
-            var used = await _store.GetOwnerStorageBytesAsync(tenant, cancellationToken).ConfigureAwait(false);
-            var source = own is null ? $"{RegistryOptions.Section}:TenantStorageQuotaBytes" : "the tenant's limits.storage_quota_bytes";
-            RegistryException QuotaExceeded() => new(
-                RegistryErrorKind.InsufficientStorage,
-                "storage_quota_exceeded",
-                $"tenant '{tenant}' would go past its storage quota of {quota} bytes ({source}); its models, datasets and files hold {used} bytes",
-                new Dictionary<string, object?> { ["limit_bytes"] = quota, ["used_bytes"] = used });
-            if (used >= quota)
+            // At least one byte: a tenant with nothing left is refused before its upload is read.
+            if (!await reservation.TryHoldAsync(Math.Max(bytes, 1), cancellationToken, replaces).ConfigureAwait(false))
             {
-                throw QuotaExceeded();
+                throw reservation.QuotaExceeded();
             }
 
-            if (quota - used < limit)
+            var room = reservation.Quota - reservation.Use.Stored - reservation.Use.Reserved;
+            if (room < limit)
             {
-                limit = quota - used;
-                overLimit = QuotaExceeded;
+                limit = room;
+                overLimit = reservation.QuotaExceeded;
             }
         }
 
-        var room = FreeBytesAboveFloor();
-        if (room < limit)
+        if (onDisk < limit)
         {
-            limit = room;
+            limit = onDisk;
             overLimit = LowOnDisk;
         }
 
-        return (limit, overLimit);
+        reservation.Limit = limit;
+        reservation.OverLimit = overLimit;
+        return reservation;
+    }
+
+    /// <summary>
+    /// Reserves <paramref name="bytes"/> for resumable session <paramref name="sessionId"/> (being opened with that
+    /// size, or completed with those bytes) until <paramref name="expiresAt"/>; refused (and nothing kept) when they
+    /// go past what the upload limit, the quota or the disk leave.
+    /// </summary>
+    public async Task<StorageReservation> ReserveSessionStorageAsync(string tenant, long maxBytes, string sessionId, DateTimeOffset expiresAt, long bytes, CancellationToken cancellationToken)
+    {
+        var reservation = await ReserveStorageAsync(tenant, maxBytes, bytes, cancellationToken, sessionId, expiresAt).ConfigureAwait(false);
+        if (bytes > reservation.Limit)
+        {
+            await reservation.ReleaseAsync().ConfigureAwait(false);
+            throw reservation.OverLimit?.Invoke() ?? HashingCopy.TooLarge(maxBytes);
+        }
+
+        return reservation;
+    }
+
+    /// <summary>
+    /// A resumable session's reservation set to exactly <paramref name="bytes"/> (what it declared, or what it holds);
+    /// the quota refusal when the tenant has no room for them. The session's chunks grow it as they arrive.
+    /// </summary>
+    public async Task<StorageReservation> HoldSessionStorageAsync(string tenant, string sessionId, DateTimeOffset expiresAt, long bytes, CancellationToken cancellationToken)
+    {
+        var reservation = await NewReservationAsync(tenant, sessionId, expiresAt, cancellationToken).ConfigureAwait(false);
+        return await reservation.TryHoldAsync(bytes, cancellationToken).ConfigureAwait(false) ? reservation : throw reservation.QuotaExceeded();
+    }
+
+    // A reservation that holds nothing yet, with the tenant's quota and the refusal that names it.
+    private async Task<StorageReservation> NewReservationAsync(string tenant, string? sessionId, DateTimeOffset? sessionExpiresAt, CancellationToken cancellationToken)
+    {
+        var own = TenantStorageQuotas is { } quotas ? await quotas(tenant, cancellationToken).ConfigureAwait(false) : null;
+        var quota = own ?? _options.TenantStorageQuotaBytes;
+        var source = own is null ? $"{RegistryOptions.Section}:TenantStorageQuotaBytes" : "the tenant's limits.storage_quota_bytes";
+        RegistryException QuotaExceeded(StorageUse use) => new(
+            RegistryErrorKind.InsufficientStorage,
+            "storage_quota_exceeded",
+            $"tenant '{tenant}' would go past its storage quota of {quota} bytes ({source}); its models, datasets and files hold {use.Stored} bytes"
+                + (use.Reserved > 0 ? $" and its other uploads in progress reserve {use.Reserved} more" : ""),
+            new Dictionary<string, object?> { ["limit_bytes"] = quota, ["used_bytes"] = use.Stored + use.Reserved });
+
+        return new StorageReservation(
+            quota > 0 ? _store : null,
+            _time,
+            sessionId ?? ResumableFiles.NewId(),
+            tenant,
+            Math.Max(quota, 0),
+            sessionId is null ? null : sessionExpiresAt ?? Now + TimeSpan.FromHours(_options.UploadSessionTtlHours),
+            QuotaExceeded);
+    }
+
+    /// <summary>Drops a resumable session's storage reservation (its session ended); left behind on an error, it lapses with the session.</summary>
+    public async Task ReleaseStorageAsync(string sessionId)
+    {
+        try
+        {
+            await _store.ReleaseStorageAsync(sessionId, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // It stops counting when the session would have expired.
+        }
     }
 
     /// <summary>Free bytes on the staging disk above <see cref="RegistryOptions.MinFreeDiskBytes"/>; throws 507 when there are none.</summary>
@@ -353,6 +438,7 @@ public sealed class ModelRegistry : IModelRegistry
     {
         draft.Finished = true;
         StagingArea.DeleteQuietly(draft.Folder);
+        await draft.Reservation.ReleaseAsync().ConfigureAwait(false);
         try
         {
             await _store.AbandonVersionAsync(draft.Model.Id, draft.Version, CancellationToken.None).ConfigureAwait(false);
@@ -425,6 +511,7 @@ public sealed class ModelRegistry : IModelRegistry
 
         draft.Finished = true;
         StagingArea.DeleteQuietly(draft.Folder);
+        await draft.Reservation.ReleaseAsync().ConfigureAwait(false); // its bytes count as the version's now
         Raise(new RegistryChange(RegistryChangeKind.VersionReady, ready.Model, ready.Version));
         return ready;
     }
@@ -663,26 +750,35 @@ public sealed class ModelRegistry : IModelRegistry
         var owner = await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
         var open = await _store.CountUploadSessionsAsync(owner.Owner, cancellationToken).ConfigureAwait(false);
         ResumableFiles.CheckRoom(owner.Owner, open, _options.MaxUploadSessionsPerTenant, "upload sessions", $"{RegistryOptions.Section}:MaxUploadSessionsPerTenant");
-        var (room, overLimit) = await StorageLimitAsync(owner.Owner, _options.MaxUploadBytes, cancellationToken).ConfigureAwait(false);
-        if (totalBytes > room)
-        {
-            throw overLimit?.Invoke() ?? HashingCopy.TooLarge(_options.MaxUploadBytes);
-        }
-
         var now = Now;
+        var id = ResumableFiles.NewId();
+        var expiresAt = now + TimeSpan.FromHours(_options.UploadSessionTtlHours);
+
+        // The declared size counts against the tenant's quota from now until the session ends.
+        var reservation = await ReserveSessionStorageAsync(owner.Owner, _options.MaxUploadBytes, id, expiresAt, totalBytes ?? 0, cancellationToken).ConfigureAwait(false);
+
         var session = new UploadSession
         {
-            Id = ResumableFiles.NewId(),
+            Id = id,
             Model = owner.Key,
             FileName = fileName,
             TotalBytes = totalBytes,
             ExpectedSha256 = sha256,
             CreatedBy = createdBy,
             CreatedAt = now,
-            ExpiresAt = now + TimeSpan.FromHours(_options.UploadSessionTtlHours),
+            ExpiresAt = expiresAt,
         };
-        // The row first, as for dataset uploads: a session file without a row is a leftover that a sweep may remove.
-        await _store.CreateUploadSessionAsync(session, owner.Id, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // The row first, as for dataset uploads: a session file without a row is a leftover that a sweep may remove.
+            await _store.CreateUploadSessionAsync(session, owner.Id, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await reservation.ReleaseAsync().ConfigureAwait(false);
+            throw;
+        }
+
         await _sessionFiles.CreateAsync(session.Id, cancellationToken).ConfigureAwait(false);
         return session;
     }
@@ -700,7 +796,18 @@ public sealed class ModelRegistry : IModelRegistry
         var session = await FindSessionAsync(id, cancellationToken).ConfigureAwait(false);
         using var held = _sessionFiles.TryLock(id) ?? throw RegistryException.Conflict(
             "upload_busy", $"another chunk of upload '{id}' is being received; retry after it finishes");
-        await _sessionFiles.AppendAsync(id, offset, chunk, session.TotalBytes, _options.MaxUploadBytes, FreeBytesAboveFloor(), LowOnDisk, _options.FsyncUploads, cancellationToken).ConfigureAwait(false);
+        var owner = await GetModelAsync(session.Model, cancellationToken).ConfigureAwait(false);
+        await _sessionFiles.AppendAsync(
+            id,
+            offset,
+            chunk,
+            session.TotalBytes,
+            _options.MaxUploadBytes,
+            FreeBytesAboveFloor(),
+            LowOnDisk,
+            (bytes, ct) => HoldSessionStorageAsync(owner.Owner, id, session.ExpiresAt, bytes, ct),
+            _options.FsyncUploads,
+            cancellationToken).ConfigureAwait(false);
         return session with { Offset = _sessionFiles.Length(id) };
     }
 
@@ -739,7 +846,33 @@ public sealed class ModelRegistry : IModelRegistry
                 sessions.Add(session with { Offset = _sessionFiles.CompleteLength(session) });
             }
 
-            await using var draft = await BeginVersionAsync(sessions[0].Model, options, cancellationToken).ConfigureAwait(false);
+            // The draft takes over what the sessions reserved: their bytes are counted once, and their room is theirs.
+            VersionDraft started;
+            try
+            {
+                started = await BeginVersionAsync(sessions[0].Model, options, sessions.Sum(s => s.Offset), ids, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                // Refused (a version number taken, ...): the sessions stay, so what they hold counts again (a take-over
+                // the refusal undid already is set to the same bytes).
+                try
+                {
+                    var owner = (await GetModelAsync(sessions[0].Model, CancellationToken.None).ConfigureAwait(false)).Owner;
+                    foreach (var session in sessions)
+                    {
+                        await HoldSessionStorageAsync(owner, session.Id, session.ExpiresAt, session.Offset, CancellationToken.None).ConfigureAwait(false);
+                    }
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // Not held again: they count once more at their next chunk, and stop when they end.
+                }
+
+                throw;
+            }
+
+            await using var draft = started;
             try
             {
                 foreach (var session in sessions)
@@ -805,6 +938,7 @@ public sealed class ModelRegistry : IModelRegistry
     {
         await _store.DeleteUploadSessionAsync(id, cancellationToken).ConfigureAwait(false);
         _sessionFiles.Drop(id);
+        await ReleaseStorageAsync(id).ConfigureAwait(false);
     }
 
     // ---- helpers ----

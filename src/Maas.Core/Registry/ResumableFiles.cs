@@ -132,6 +132,9 @@ public sealed class ResumableFiles(StagingArea staging)
     /// is the session's length) and returns the new length. The caller holds the session's lock. A chunk that would go
     /// past <paramref name="totalBytes"/>, <paramref name="maxBytes"/> or <paramref name="roomOnDisk"/> leaves nothing
     /// behind and is refused (upload_length_exceeded, upload_too_large, or <paramref name="lowOnDisk"/>'s error).
+    /// <paramref name="holdStorage"/>, when the tenant has a storage quota, sets the session's reservation to what it
+    /// declared or holds (the bytes a session holds count against the quota until it ends); the chunk grows it as its
+    /// bytes arrive, and one that the quota has no room for is refused the same way (storage_quota_exceeded).
     /// </summary>
     public async Task<long> AppendAsync(
         string id,
@@ -141,6 +144,7 @@ public sealed class ResumableFiles(StagingArea staging)
         long maxBytes,
         long roomOnDisk,
         Func<Exception>? lowOnDisk,
+        Func<long, CancellationToken, Task<StorageReservation>>? holdStorage,
         bool fsync,
         CancellationToken cancellationToken)
     {
@@ -153,6 +157,40 @@ public sealed class ResumableFiles(StagingArea staging)
                 new Dictionary<string, object?> { ["offset"] = current });
         }
 
+        var reservation = holdStorage is null ? null : await holdStorage(Math.Max(totalBytes ?? 0, current), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await AppendAsync(id, current, chunk, totalBytes, maxBytes, roomOnDisk, lowOnDisk, reservation, fsync, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (reservation is not null && totalBytes is null)
+            {
+                // An undeclared session reserved ahead of its bytes: back to what it holds, so others may have the rest.
+                try
+                {
+                    await reservation.TryHoldAsync(Length(id), CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // Kept a little ahead until its next chunk or its end.
+                }
+            }
+        }
+    }
+
+    private async Task<long> AppendAsync(
+        string id,
+        long current,
+        Stream chunk,
+        long? totalBytes,
+        long maxBytes,
+        long roomOnDisk,
+        Func<Exception>? lowOnDisk,
+        StorageReservation? reservation,
+        bool fsync,
+        CancellationToken cancellationToken)
+    {
         var limit = Math.Min(totalBytes ?? long.MaxValue, maxBytes) - current;
         var diskBound = roomOnDisk < limit;
         limit = Math.Min(limit, roomOnDisk);
@@ -176,7 +214,22 @@ public sealed class ResumableFiles(StagingArea staging)
             long written;
             try
             {
-                written = await HashingCopy.CopyAsync(chunk, file, running?.Hash, limit, null, cancellationToken, maxBytes).ConfigureAwait(false);
+                written = await HashingCopy.CopyAsync(
+                    chunk,
+                    file,
+                    running?.Hash,
+                    limit,
+                    null,
+                    cancellationToken,
+                    maxBytes,
+                    reservation is null ? null : (total, ct) => reservation.EnsureAsync(current + total, ct)).ConfigureAwait(false);
+            }
+            catch (RegistryException e) when (e.Kind == RegistryErrorKind.InsufficientStorage)
+            {
+                // Past the storage quota: refused like a chunk past the size, leaving nothing behind.
+                file.SetLength(current);
+                Forget(id);
+                throw;
             }
             catch (RegistryException e) when (e.Kind == RegistryErrorKind.TooLarge)
             {

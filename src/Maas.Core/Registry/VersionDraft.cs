@@ -12,16 +12,14 @@ public sealed class VersionDraft : IAsyncDisposable
     private readonly List<ArtifactFile> _files = [];
     private readonly Func<VersionDraft, ValueTask> _abandon;
     private readonly bool _fsync;
-    private readonly Func<RegistryException>? _overLimit;
 
-    internal VersionDraft(Model model, int version, string folder, NewVersionOptions options, long limit, bool fsync, Func<VersionDraft, ValueTask> abandon, Func<RegistryException>? overLimit = null)
+    internal VersionDraft(Model model, int version, string folder, NewVersionOptions options, StorageReservation reservation, bool fsync, Func<VersionDraft, ValueTask> abandon)
     {
-        _overLimit = overLimit;
         Model = model;
         Version = version;
         Folder = folder;
         Options = options;
-        Limit = limit;
+        Reservation = reservation;
         _fsync = fsync;
         _abandon = abandon;
     }
@@ -39,13 +37,33 @@ public sealed class VersionDraft : IAsyncDisposable
     public NewVersionOptions Options { get; set; }
 
     /// <summary>The size limit of all files together.</summary>
-    public long Limit { get; }
+    public long Limit => Reservation.Limit;
+
+    /// <summary>
+    /// The bytes of its tenant's storage quota the draft holds until it is committed or abandoned: grown as files
+    /// arrive, so that uploads running at once cannot together pass the quota.
+    /// </summary>
+    public StorageReservation Reservation { get; }
 
     /// <summary>
     /// The error for going past <see cref="Limit"/>: upload_too_large naming the configured maximum, or, when what
     /// was left of the tenant's storage quota or of the disk above its free-space floor set the limit, that.
     /// </summary>
-    public RegistryException OverLimit() => _overLimit?.Invoke() ?? HashingCopy.TooLarge(Limit);
+    public RegistryException OverLimit() => Reservation.OverLimit?.Invoke() ?? HashingCopy.TooLarge(Limit);
+
+    /// <summary>
+    /// Holds <paramref name="bytes"/> more of the tenant's quota at once, for a file whose size is declared (a
+    /// Content-Length): refused now, as the copy would be later, when they do not fit.
+    /// </summary>
+    public async Task DeclareAsync(long bytes, CancellationToken cancellationToken)
+    {
+        if (TotalBytes + bytes > Limit)
+        {
+            throw OverLimit();
+        }
+
+        await Reservation.EnsureAsync(TotalBytes + bytes, cancellationToken, exact: true).ConfigureAwait(false);
+    }
 
     /// <summary>The staged files in the order they arrived.</summary>
     public IReadOnlyList<ArtifactFile> Files => _files;
@@ -65,9 +83,11 @@ public sealed class VersionDraft : IAsyncDisposable
         {
             try
             {
-                size = await HashingCopy.CopyAsync(content, file, hash, Limit - TotalBytes, progress, cancellationToken, Limit).ConfigureAwait(false);
+                var before = TotalBytes;
+                size = await HashingCopy.CopyAsync(
+                    content, file, hash, Limit - before, progress, cancellationToken, Limit, (total, ct) => Reservation.EnsureAsync(before + total, ct)).ConfigureAwait(false);
             }
-            catch (RegistryException e) when (e.Kind == RegistryErrorKind.TooLarge && _overLimit is not null)
+            catch (RegistryException e) when (e.Kind == RegistryErrorKind.TooLarge && Reservation.OverLimit is not null)
             {
                 throw OverLimit();
             }
@@ -93,6 +113,8 @@ public sealed class VersionDraft : IAsyncDisposable
         {
             throw OverLimit();
         }
+
+        await Reservation.EnsureAsync(TotalBytes + size, cancellationToken, exact: true).ConfigureAwait(false);
 
         var path = PrepareTarget(fileName);
         if (!string.Equals(Path.GetFullPath(stagedPath), path, StringComparison.Ordinal))

@@ -102,7 +102,7 @@ internal static class DatasetEndpoints
         var choices = UploadChoices(request.Query);
         try
         {
-            var version = await catalog.AddVersionAsync(name, fileName, request.Body, ApiRequests.Caller(context), context.RequestAborted, choices);
+            var version = await catalog.AddVersionAsync(name, fileName, request.Body, ApiRequests.Caller(context), context.RequestAborted, choices, request.ContentLength);
             var response = DatasetVersionResponse.From(version);
             return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status201Created);
         }

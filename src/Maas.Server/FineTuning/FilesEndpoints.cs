@@ -66,8 +66,11 @@ internal static class FilesEndpoints
 
         // Files count against the tenant's storage quota with its models and datasets (the one check, the one sum):
         // a tenant already at it is refused before its body is read, a file bigger than what is left once it is in.
+        // The file's bytes are reserved from then until it is stored (or refused), so files uploaded at once cannot
+        // together pass the quota.
         var tenant = context.CallerTenant();
-        var (room, overLimit) = await registry.StorageLimitAsync(tenant, o.MaxFileBytes, context.RequestAborted);
+        await using var reservation = await registry.ReserveStorageAsync(tenant, o.MaxFileBytes, 0, context.RequestAborted);
+        var (room, overLimit) = (reservation.Limit, reservation.OverLimit);
 
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
         {
@@ -121,6 +124,8 @@ internal static class FilesEndpoints
         {
             throw overLimit();
         }
+
+        await reservation.EnsureAsync(upload.Length, context.RequestAborted, exact: true);
 
         var filename = Path.GetFileName(upload.FileName);
         if (string.IsNullOrWhiteSpace(filename) || filename.Length > 256)

@@ -35,19 +35,16 @@ public static class RegistryExtensions
         services.AddSingleton<IJobStore>(sp => sp.GetRequiredService<SqlRegistryStore>());
         services.AddSingleton(sp => StorageFactory.CreateArtifactStore(sp.GetRequiredService<IOptions<ArtifactStoreOptions>>().Value, DataDir(sp)));
         services.AddSingleton(sp => new StagingArea(Path.Combine(DataDir(sp), "tmp", "staging")));
-        services.AddSingleton(sp => new ModelRegistry(
+        services.AddSingleton(sp => CreateModelRegistry(
             sp.GetRequiredService<IRegistryStore>(),
             sp.GetRequiredService<IArtifactStore>(),
             sp.GetRequiredService<StagingArea>(),
             sp.GetRequiredService<IOptions<RegistryOptions>>().Value,
+            sp.GetRequiredService<IOptions<ServingLimits>>().Value,
             sp.GetServices<IVersionUseCheck>(),
             sp.GetService<TimeProvider>(),
-            sp.GetRequiredService<IOptions<ServingLimits>>().Value)
-        {
             // An admin may give a tenant its own quota in its limits (cached with the tenant's other limits).
-            TenantStorageQuotas = StorageQuotasFromLimits(async (tenant, cancellationToken) =>
-                sp.GetService<Auth.ApiKeyAuthenticator>() is { } keys ? await keys.GetTenantLimitsAsync(tenant, cancellationToken) : null),
-        });
+            async (tenant, cancellationToken) => sp.GetService<Auth.ApiKeyAuthenticator>() is { } keys ? await keys.GetTenantLimitsAsync(tenant, cancellationToken) : null));
         services.AddSingleton<IModelRegistry>(sp => sp.GetRequiredService<ModelRegistry>());
         services.AddSingleton(sp =>
         {
@@ -82,11 +79,31 @@ public static class RegistryExtensions
     }
 
     /// <summary>
+    /// The one construction of the model registry, for the server and for a separate training worker
+    /// (<see cref="Training.TrainingWorkerHost"/>): its options (<see cref="RegistryOptions.Section"/>) and serving
+    /// maxima (<see cref="ServingLimits.Section"/>), the checks that refuse deleting a version in use, the clock, and
+    /// each tenant's own storage quota read through <paramref name="limitsOf"/>.
+    /// </summary>
+    internal static ModelRegistry CreateModelRegistry(
+        IRegistryStore store,
+        IArtifactStore artifacts,
+        StagingArea staging,
+        RegistryOptions options,
+        ServingLimits servingLimits,
+        IEnumerable<IVersionUseCheck> useChecks,
+        TimeProvider? time,
+        Func<string, CancellationToken, ValueTask<UsageLimits?>> limitsOf) =>
+        new(store, artifacts, staging, options, useChecks, time, servingLimits)
+        {
+            TenantStorageQuotas = StorageQuotasFromLimits(limitsOf),
+        };
+
+    /// <summary>
     /// <see cref="ModelRegistry.TenantStorageQuotas"/> from a tenant's limits: its own <c>storage_quota_bytes</c> when an
     /// admin set one, else null (the server-wide quota). The server reads the limits through its key cache, a separate
     /// training worker (<see cref="Training.TrainingWorkerHost"/>) straight from the tenancy store; both apply this.
     /// </summary>
-    internal static Func<string, CancellationToken, ValueTask<long?>> StorageQuotasFromLimits(Func<string, CancellationToken, ValueTask<UsageLimits?>> limitsOf) =>
+    private static Func<string, CancellationToken, ValueTask<long?>> StorageQuotasFromLimits(Func<string, CancellationToken, ValueTask<UsageLimits?>> limitsOf) =>
         async (tenant, cancellationToken) => (await limitsOf(tenant, cancellationToken))?.StorageQuotaBytes;
 
     /// <summary>Maps the registry and job routes under /api/v1, with JSON errors and a JSON 404 for unknown routes.</summary>

@@ -144,6 +144,12 @@ internal static class VersionEndpoints
             cancellationToken);
 
         await using var draft = await registry.BeginVersionAsync(name, versionOptions, cancellationToken);
+        if (request.ContentLength is { } declared)
+        {
+            // The declared size counts against the tenant's storage quota before the first byte is read.
+            await draft.DeclareAsync(declared, cancellationToken);
+        }
+
         var file = await draft.AddFileAsync(fileName, request.Body, null, cancellationToken);
         if (expected is not null && expected != file.Sha256)
         {

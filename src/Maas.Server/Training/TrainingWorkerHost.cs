@@ -45,7 +45,10 @@ public static class TrainingWorkerHost
         var artifactOptions = Bind<ArtifactStoreOptions>(ArtifactStoreOptions.Section);
         var fineTuning = Bind<Maas.Core.FineTuning.FineTuningOptions>(Maas.Core.FineTuning.FineTuningOptions.Section);
         var optimizationOptions = Bind<Maas.Optimization.OptimizationOptions>(Maas.Optimization.OptimizationOptions.Section);
-        var problems = training.Validate().Concat(database.Validate()).Concat(artifactOptions.Validate()).Concat(fineTuning.Validate()).Concat(optimizationOptions.Validate()).ToArray();
+        var registryOptions = Bind<RegistryOptions>(RegistryOptions.Section);
+        var servingLimits = Bind<ServingLimits>(ServingLimits.Section);
+        var problems = training.Validate().Concat(database.Validate()).Concat(artifactOptions.Validate()).Concat(fineTuning.Validate()).Concat(optimizationOptions.Validate())
+            .Concat(registryOptions.Validate()).Concat(servingLimits.Validate()).ToArray();
         if (problems.Length > 0)
         {
             foreach (var problem in problems)
@@ -63,13 +66,19 @@ public static class TrainingWorkerHost
         var artifacts = StorageFactory.CreateArtifactStore(artifactOptions, dataDir);
         var staging = new StagingArea(Path.Combine(dataDir, "tmp", "staging"));
         var tenancy = new SqlTenancyStore(store.Dialect);
-        var registry = new ModelRegistry(store, artifacts, staging, Bind<RegistryOptions>(RegistryOptions.Section))
-        {
-            // The server's per-tenant quotas: a tenant's own storage_quota_bytes holds for what a worker registers too
-            // (read from the database at each registration: a worker has no key cache to keep it in).
-            TenantStorageQuotas = Registry.RegistryExtensions.StorageQuotasFromLimits(async (tenant, cancellationToken) =>
-                (await tenancy.GetTenantAsync(tenant, cancellationToken))?.Limits),
-        };
+        // The server's registry, built the same way. No version-use checks: they refuse deleting a version that a
+        // deployment routes to or that this process hosts, and a worker deletes no version or model and hosts none
+        // (the server that does keeps its checks). The per-tenant quotas are read from the database at each
+        // registration: a worker has no key cache to keep them in.
+        var registry = Registry.RegistryExtensions.CreateModelRegistry(
+            store,
+            artifacts,
+            staging,
+            registryOptions,
+            servingLimits,
+            useChecks: [],
+            host.Services.GetService<TimeProvider>(),
+            async (tenant, cancellationToken) => (await tenancy.GetTenantAsync(tenant, cancellationToken))?.Limits);
         var datasetStore = new SqlDatasetStore(store.Dialect);
         var datasets = new DatasetCatalog(datasetStore, artifacts, store, registry, staging, Bind<DatasetOptions>(DatasetOptions.Section));
         var fineTuningHandler = new FineTuning.FineTuningJobHandler(registry, artifacts, fineTuning, host.Services.GetRequiredService<ILogger<FineTuning.FineTuningJobHandler>>());

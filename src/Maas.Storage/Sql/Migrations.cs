@@ -20,7 +20,19 @@ public static class Migrations
         .. Jobs.JobQueueMigrations.All,
         .. FineTuning.FineTuningFileMigrations.All,
         .. Deployments.DeploymentMigrations.All,
+        new(800, "storage_reservations", StorageReservations, StorageReservations),
     ];
+
+    // Bytes uploads in progress hold of their tenant's storage quota (ModelRegistry.ReserveStorageAsync): a row per
+    // upload request or resumable session, counted with the stored bytes until it is dropped or expires.
+    private const string StorageReservations = """
+        CREATE TABLE storage_reservations (
+            id TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            bytes BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL);
+        CREATE INDEX ix_storage_reservations_owner ON storage_reservations (owner, expires_at);
+        """;
 
     // Jobs belong to their model's owner; jobs of models deleted since then stay visible to admins only.
     private const string JobsTenant = """

@@ -9,6 +9,9 @@ public sealed class PostgresDialect : SqlDialect
     // An arbitrary constant: the advisory lock id every MaaS server takes while it migrates.
     private const long MigrationLockId = 0x4D61615352656701;
 
+    // Another arbitrary constant: the first key of the per-owner advisory locks that storage reservations take.
+    private const int StorageLockClass = 0x4D616153;
+
     private readonly NpgsqlDataSource _dataSource;
 
     /// <summary>Connects with <paramref name="connectionString"/>.</summary>
@@ -30,6 +33,19 @@ public sealed class PostgresDialect : SqlDialect
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = $"SELECT pg_advisory_xact_lock({MigrationLockId})";
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public override async Task LockOwnerStorageAsync(DbConnection connection, DbTransaction transaction, string owner, CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = $"SELECT pg_advisory_xact_lock({StorageLockClass}, hashtext(@owner))";
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = "owner";
+        parameter.Value = owner;
+        command.Parameters.Add(parameter);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 

@@ -41,6 +41,12 @@ public abstract class SqlDialect : IAsyncDisposable
     /// <summary>Keeps two servers starting at once from migrating together (the transaction holds the lock).</summary>
     public abstract Task LockForMigrationAsync(DbConnection connection, DbTransaction transaction, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Keeps two storage reservations of <paramref name="owner"/> from being checked at once, on any server (the
+    /// transaction holds the lock until it ends).
+    /// </summary>
+    public abstract Task LockOwnerStorageAsync(DbConnection connection, DbTransaction transaction, string owner, CancellationToken cancellationToken);
+
     /// <inheritdoc />
     public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

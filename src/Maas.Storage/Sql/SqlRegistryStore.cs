@@ -761,19 +761,65 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         return rows.Select(ToSession).ToArray();
     }
 
+    // The one sum of a tenant's stored bytes: its model versions, dataset versions and uploaded files.
+    private const string OwnerStorageBytes = """
+        SELECT (SELECT COALESCE(SUM(v.size_bytes), 0) FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.owner = @Owner)
+            + (SELECT COALESCE(SUM(v.size_bytes), 0) FROM dataset_versions v JOIN datasets d ON d.name = v.dataset WHERE d.owner = @Owner)
+            + (SELECT COALESCE(SUM(f.bytes), 0) FROM openai_files f WHERE f.tenant = @Owner)
+        """;
+
     /// <inheritdoc />
     public async Task<long> GetOwnerStorageBytesAsync(string owner, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
-        return await connection.ExecuteScalarAsync<long>(Command(
-            """
-            SELECT (SELECT COALESCE(SUM(v.size_bytes), 0) FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.owner = @Owner)
-                + (SELECT COALESCE(SUM(v.size_bytes), 0) FROM dataset_versions v JOIN datasets d ON d.name = v.dataset WHERE d.owner = @Owner)
-                + (SELECT COALESCE(SUM(f.bytes), 0) FROM openai_files f WHERE f.tenant = @Owner)
-            """,
-            new { Owner = owner },
-            null,
+        return await connection.ExecuteScalarAsync<long>(Command(OwnerStorageBytes, new { Owner = owner }, null, cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<StorageUse> ReserveStorageAsync(StorageReservationRequest request, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await Dialect.LockOwnerStorageAsync(connection, transaction, request.Owner, cancellationToken).ConfigureAwait(false);
+        var now = request.Now.ToUnixTimeMilliseconds();
+        await connection.ExecuteAsync(Command(
+            "DELETE FROM storage_reservations WHERE owner = @Owner AND (expires_at <= @Now OR id = @Id)",
+            new { request.Owner, request.Id, Now = now },
+            transaction,
             cancellationToken)).ConfigureAwait(false);
+        foreach (var replaced in request.Replaces)
+        {
+            await connection.ExecuteAsync(Command("DELETE FROM storage_reservations WHERE id = @Id", new { Id = replaced }, transaction, cancellationToken)).ConfigureAwait(false);
+        }
+
+        var stored = await connection.ExecuteScalarAsync<long>(Command(OwnerStorageBytes, new { request.Owner }, transaction, cancellationToken)).ConfigureAwait(false);
+        var reserved = await connection.ExecuteScalarAsync<long>(Command(
+            "SELECT COALESCE(SUM(bytes), 0) FROM storage_reservations WHERE owner = @Owner",
+            new { request.Owner },
+            transaction,
+            cancellationToken)).ConfigureAwait(false);
+        var left = request.Quota - stored - reserved - request.Bytes;
+        if (left < 0)
+        {
+            await transaction.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
+            return new StorageUse(stored, reserved, null);
+        }
+
+        var granted = request.Bytes + Math.Min(request.Ahead, left / 2);
+        await connection.ExecuteAsync(Command(
+            "INSERT INTO storage_reservations (id, owner, bytes, expires_at) VALUES (@Id, @Owner, @Bytes, @ExpiresAt)",
+            new { request.Id, request.Owner, Bytes = granted, ExpiresAt = request.ExpiresAt.ToUnixTimeMilliseconds() },
+            transaction,
+            cancellationToken)).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return new StorageUse(stored, reserved, granted);
+    }
+
+    /// <inheritdoc />
+    public async Task ReleaseStorageAsync(string id, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(Command("DELETE FROM storage_reservations WHERE id = @Id", new { Id = id }, null, cancellationToken)).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

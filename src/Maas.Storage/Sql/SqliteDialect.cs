@@ -95,6 +95,10 @@ public sealed class SqliteDialect : SqlDialect
         Task.CompletedTask; // Microsoft.Data.Sqlite begins transactions IMMEDIATE: the write lock is already held.
 
     /// <inheritdoc />
+    public override Task LockOwnerStorageAsync(DbConnection connection, DbTransaction transaction, string owner, CancellationToken cancellationToken) =>
+        Task.CompletedTask; // the IMMEDIATE transaction holds the database's one write lock already
+
+    /// <inheritdoc />
     public override bool IsUniqueViolation(Exception exception) =>
         exception is SqliteException { SqliteErrorCode: SqliteConstraint } e
         && e.SqliteExtendedErrorCode is SqliteConstraintUnique or SqliteConstraintPrimaryKey;

@@ -109,16 +109,17 @@ public sealed class StorageLimitTests
                 session = (string)(await opened.JsonAsync(HttpStatusCode.Created))["id"]!;
             }
 
+            // A session without a size: its chunk is held to the quota as it arrives, not only at completion.
             var chunk = new HttpRequestMessage(HttpMethod.Patch, $"api/v1/datasets/{dataset}/uploads/{session}") { Content = new ByteArrayContent(second) };
             chunk.Headers.Add("Upload-Offset", "0");
             using (var sent = await writer.SendAsync(chunk))
             {
-                Assert.Equal(HttpStatusCode.NoContent, sent.StatusCode);
+                IsQuotaError(await sent.ErrorAsync(HttpStatusCode.InsufficientStorage, "storage_quota_exceeded"));
             }
 
             using (var completed = await writer.PostAsync($"api/v1/datasets/{dataset}/versions?upload={session}", null))
             {
-                IsQuotaError(await completed.ErrorAsync(HttpStatusCode.InsufficientStorage, "storage_quota_exceeded"));
+                await completed.ErrorAsync(HttpStatusCode.BadRequest, "empty_upload"); // the refused chunk left nothing behind
             }
 
             using (var versions = await writer.GetAsync($"api/v1/datasets/{dataset}/versions"))

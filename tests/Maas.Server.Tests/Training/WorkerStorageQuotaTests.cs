@@ -9,6 +9,40 @@ namespace Maas.Server.Tests.Training;
 /// <summary>A training worker in its own process holds a tenant's results to the tenant's own storage quota, as the server does.</summary>
 public sealed class WorkerStorageQuotaTests
 {
+    [Theory]
+    [InlineData("Maas:ServingLimits:MaxThreads", "0")]
+    [InlineData("Maas:Registry:MaxUploadBytes", "0")]
+    public async Task A_separate_worker_refuses_registry_settings_the_server_refuses(string key, string value)
+    {
+        using var dir = new TempDirectory("maas-worker-config");
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in new[] { MaasServerProcess.ServerDll(), "worker", $"--Maas:DataDir={dir.Path}", $"--{key}={value}" })
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        info.Environment["DOTNET_NOLOGO"] = "1";
+        using var worker = Process.Start(info)!;
+        var error = worker.StandardError.ReadToEndAsync();
+        var output = worker.StandardOutput.ReadToEndAsync();
+        try
+        {
+            await worker.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
+        }
+        finally
+        {
+            if (!worker.HasExited)
+            {
+                worker.Kill(); // it started working instead of refusing the settings
+            }
+        }
+
+        // The same registry as the server's, from the same settings: what the server would not start with, neither does the worker.
+        Assert.True(worker.ExitCode == 2, $"exit {worker.ExitCode}: {await output} {await error}");
+        Assert.Contains("maas worker: configuration:", await error, StringComparison.Ordinal);
+        Assert.Contains(key.Split(':')[^1], await error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_separate_worker_applies_the_tenants_own_storage_quota_to_the_version_it_registers()
     {

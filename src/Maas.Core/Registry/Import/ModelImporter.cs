@@ -167,7 +167,7 @@ public sealed class ModelImporter
         context.ReportStage("downloading");
         var path = draft.PathOf(fileName);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var download = await DownloadAsync(context, token, source, path, draft.Limit, draft.OverLimit).ConfigureAwait(false);
+        var download = await DownloadAsync(context, token, source, path, draft, draft.OverLimit).ConfigureAwait(false);
 
         var want = expected ?? download.SourceSha256;
         if (want is not null && want != download.Sha256)
@@ -199,8 +199,23 @@ public sealed class ModelImporter
 
     private sealed record Downloaded(string Sha256, string? SourceSha256);
 
-    private async Task<Downloaded> DownloadAsync(JobContext context, CancellationToken token, ImportSource source, string path, long limit, Func<RegistryException> overLimit)
+    // The bytes count against the tenant's storage quota as they arrive (the draft's reservation): the size the source
+    // declares at once, otherwise what has arrived.
+    private async Task<Downloaded> DownloadAsync(JobContext context, CancellationToken token, ImportSource source, string path, VersionDraft draft, Func<RegistryException> overLimit)
     {
+        var limit = draft.Limit;
+        async Task HoldAsync(long bytes, bool declared)
+        {
+            try
+            {
+                await draft.Reservation.EnsureAsync(bytes, token, exact: declared).ConfigureAwait(false);
+            }
+            catch (RegistryException e)
+            {
+                throw new JobFailedException(e.Code, e.Message, e);
+            }
+        }
+
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         await using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1, FileOptions.None);
         long done = 0;
@@ -252,6 +267,11 @@ public sealed class ModelImporter
                         throw new JobFailedException(tooLarge.Code, tooLarge.Message);
                     }
 
+                    if (total is { } declaredTotal)
+                    {
+                        await HoldAsync(declaredTotal, declared: true).ConfigureAwait(false);
+                    }
+
                     file.Seek(done, SeekOrigin.Begin);
                     context.ReportProgress(done, total);
                     await using var body = await message.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
@@ -280,6 +300,7 @@ public sealed class ModelImporter
                             throw new JobFailedException(tooLarge.Code, tooLarge.Message);
                         }
 
+                        await HoldAsync(done + read, declared: false).ConfigureAwait(false);
                         hash.AppendData(buffer, 0, read);
                         await file.WriteAsync(buffer.AsMemory(0, read), token).ConfigureAwait(false);
                         done += read;
