@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+
 namespace Maas.Server.Tests.Support;
 
 /// <summary>
@@ -10,6 +12,12 @@ public class ServerPerDb : IAsyncLifetime
 
     /// <summary>Settings of every server of this fixture.</summary>
     protected virtual IReadOnlyDictionary<string, string?> Settings => new Dictionary<string, string?>();
+
+    /// <summary>What this fixture's servers logged (warnings and errors by default), for a failing test to show.</summary>
+    public CapturedLogs Logs { get; } = new();
+
+    /// <summary>The logged errors, one per line, for an assertion's message.</summary>
+    public string Errors() => string.Join("\n", Logs.Lines.Where(l => l.Level >= LogLevel.Error).Select(l => $"{l.Category}: {l.Message}"));
 
     /// <summary>The server on <paramref name="db"/>.</summary>
     public Task<MaasTestServer> GetAsync(Db db)
@@ -29,7 +37,7 @@ public class ServerPerDb : IAsyncLifetime
     private async Task<MaasTestServer> StartAsync(Db db)
     {
         var database = await TestDatabase.CreateAsync(db);
-        return await MaasTestServer.StartAsync(database, Settings, ownsDatabase: true);
+        return await MaasTestServer.StartAsync(database, Settings, configure: b => b.Logging.AddProvider(Logs), ownsDatabase: true);
     }
 
     /// <inheritdoc />
