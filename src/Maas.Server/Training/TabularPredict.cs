@@ -88,9 +88,12 @@ internal static class TabularPredict
 
             for (var r = 0; r < rows; r++)
             {
-                cells[f][r] = table.Rows[r][c] is byte[]
-                    ? throw InferenceErrors.Invalid($"column '{table.Columns[c].Name}' holds pictures; model '{description.Name}' takes {Describe(info)}")
-                    : table.Rows[r][c];
+                if (table.Rows[r][c] is byte[])
+                {
+                    throw InferenceErrors.Invalid($"column '{table.Columns[c].Name}' holds pictures; model '{description.Name}' takes {Describe(info)}");
+                }
+
+                cells[f][r] = table.Rows[r][c];
             }
         }
 
