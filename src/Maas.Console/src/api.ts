@@ -86,3 +86,16 @@ export function sendWithProgress(method: string, path: string, body: Blob | Form
 
 /** URL-safe path segment. */
 export const seg = encodeURIComponent;
+
+/**
+ * A version metadata entry that holds JSON (stored as text, e.g. "maas.image", "maas.tabular"), parsed, or null when
+ * it is absent, not JSON or fails `valid`.
+ */
+export function metadataJson<T>(metadata: Record<string, unknown> | undefined, key: string, valid: (value: T) => boolean): T | null {
+  const raw = metadata?.[key];
+  if (!raw) return null;
+  try {
+    const value = (typeof raw === 'string' ? JSON.parse(raw) : raw) as T;
+    return valid(value) ? value : null;
+  } catch { return null; }
+}

@@ -1,7 +1,7 @@
 // A model trained from a table (version metadata "maas.tabular") is called with rows of column values, not tensors:
 // a form with a field per feature, or a CSV/TSV file of rows, sent to /api/v1/models/{m}/predict; the answer is the
 // label with its class probabilities as bars (classification) or the predicted number (regression).
-import { api, authHeaders, seg, toError } from './api';
+import { api, authHeaders, metadataJson, seg, toError } from './api';
 import { barChart } from './chart';
 import { field, h, replace, statusLine } from './dom';
 
@@ -10,12 +10,7 @@ export interface TabularModelInfo { task: string; features: { name: string; type
 
 /** The "maas.tabular" metadata of a version (stored as JSON text), or null. */
 export function tabularModelInfo(metadata: Record<string, unknown> | undefined): TabularModelInfo | null {
-  const raw = metadata?.['maas.tabular'];
-  if (!raw) return null;
-  try {
-    const info = (typeof raw === 'string' ? JSON.parse(raw) : raw) as TabularModelInfo;
-    return Array.isArray(info.features) ? info : null;
-  } catch { return null; }
+  return metadataJson<TabularModelInfo>(metadata, 'maas.tabular', (info) => Array.isArray(info.features));
 }
 
 type Prediction = number | { label: string | number; probabilities: Record<string, number> };

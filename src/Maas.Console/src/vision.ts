@@ -1,4 +1,5 @@
 // Images to input tensors (resize + normalise per a preset) and detections or classes back onto the picture.
+import { metadataJson } from './api';
 
 /** How a picture becomes a tensor: channel order, size and per-channel (x - mean) / std on 0..255 values. */
 export interface ImagePreset { id: string; label: string; width: number; height: number; mean: [number, number, number]; std: [number, number, number]; bgr?: boolean }
@@ -26,12 +27,7 @@ export interface ImageModelInfo { input: string; shape: number[]; logits_output:
 
 /** The "maas.image" metadata of a version (stored as JSON text), or null. */
 export function imageModelInfo(metadata: Record<string, unknown> | undefined): ImageModelInfo | null {
-  const raw = metadata?.['maas.image'];
-  if (!raw) return null;
-  try {
-    const info = (typeof raw === 'string' ? JSON.parse(raw) : raw) as ImageModelInfo;
-    return Array.isArray(info.classes) ? info : null;
-  } catch { return null; }
+  return metadataJson<ImageModelInfo>(metadata, 'maas.image', (info) => Array.isArray(info.classes));
 }
 
 /** Pixels scaled to 0..1, as MaaS's image training feeds its networks. */
