@@ -198,7 +198,6 @@ public sealed class ConsoleRun : IAsyncLifetime
             await _app.DisposeAsync();
         }
 
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         try
         {
             Directory.Delete(_work, recursive: true);

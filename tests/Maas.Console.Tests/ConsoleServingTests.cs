@@ -135,7 +135,6 @@ public sealed partial class ConsoleServingTests(ConsoleServingTests.Server serve
                 await _app.DisposeAsync();
             }
 
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             try
             {
                 Directory.Delete(_data, recursive: true);

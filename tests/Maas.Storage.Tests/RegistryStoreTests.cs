@@ -14,7 +14,7 @@ public sealed class RegistryStoreTests
     private static async Task<Model> ModelAsync(SqlRegistryStore store, string name = "m") =>
         await store.CreateModelAsync(new NewModel(name, "", ["t1"], null, ModelVisibility.Private, "default", "tests"), Now, CancellationToken.None);
 
-    private static async Task<int> ReadyVersionAsync(SqlRegistryStore store, Model model, int? number = null)
+    private static async Task<int> ReadyVersionAsync(SqlRegistryStore store, Model model, int? number = null, long size = 1, string? releasedReservation = null)
     {
         var version = await store.ReserveVersionAsync(model.Id, number, "tests", Now, CancellationToken.None);
         await store.CompleteVersionAsync(
@@ -28,11 +28,12 @@ public sealed class RegistryStoreTests
                 Sha256 = new string('a', 64),
                 ArtifactKey = new string('a', 64),
                 FileName = "m.onnx",
-                Files = [new ArtifactFile("m.onnx", new string('a', 64), 1)],
-                SizeBytes = 1,
+                Files = [new ArtifactFile("m.onnx", new string('a', 64), size)],
+                SizeBytes = size,
             },
             Now,
-            CancellationToken.None);
+            CancellationToken.None,
+            releasedReservation);
         return version;
     }
 
@@ -166,5 +167,52 @@ public sealed class RegistryStoreTests
         Assert.Equal(JobStatus.Failed, failed!.Status);
         Assert.Equal("interrupted", failed.Error!.Code);
         Assert.Equal(JobStatus.Succeeded, (await store.GetJobAsync("job2", CancellationToken.None))!.Status);
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task Bytes_of_a_stored_version_count_once_never_as_both_stored_and_reserved_nor_as_neither(Db db)
+    {
+        await using var database = await StorageDatabase.CreateAsync(db);
+        var store = await database.StoreAsync();
+        var model = await ModelAsync(store);
+        var owner = model.Owner;
+        StorageReservationRequest Request(string id, long bytes) => new(id, owner, bytes, 0, long.MaxValue / 4, Now, Now.AddHours(1), []);
+
+        // A reader checks the tenant's use over and over while uploads of 100 bytes each reserve, then store, their
+        // bytes: what it sees only grows (a version stored before its reservation is dropped, or read between the two,
+        // would show a step back).
+        var rounds = 25;
+        var done = new CancellationTokenSource();
+        var seen = new List<long>();
+        var reader = Task.Run(async () =>
+        {
+            var probe = new SqlRegistryStore(database.Dialect());
+            while (!done.IsCancellationRequested)
+            {
+                var use = await probe.ReserveStorageAsync(Request("probe", 1), CancellationToken.None);
+                seen.Add(use.Stored + use.Reserved);
+            }
+        });
+
+        for (var i = 1; i <= rounds; i++)
+        {
+            var reserved = await store.ReserveStorageAsync(Request($"upload-{i}", 100), CancellationToken.None);
+            Assert.Equal(100, reserved.Granted);
+            await ReadyVersionAsync(store, model, size: 100, releasedReservation: $"upload-{i}");
+        }
+
+        await done.CancelAsync();
+        await reader;
+        done.Dispose();
+        await store.ReleaseStorageAsync("probe", CancellationToken.None);
+        var after = await store.ReserveStorageAsync(Request("after", 1), CancellationToken.None);
+        Assert.Equal((100L * rounds, 0L), (after.Stored, after.Reserved));
+        Assert.NotEmpty(seen);
+        for (var i = 1; i < seen.Count; i++)
+        {
+            Assert.True(seen[i] >= seen[i - 1], $"the tenant's use went from {seen[i - 1]} to {seen[i]} bytes at read {i}: " + string.Join(", ", seen));
+        }
     }
 }

@@ -82,8 +82,11 @@ public interface IDatasetStore
     /// <summary>Datasets by name; only those <paramref name="visibleTo"/> owns or shares when given.</summary>
     Task<IReadOnlyList<Dataset>> ListDatasetsAsync(string? visibleTo, CancellationToken cancellationToken);
 
-    /// <summary>Adds a version with the next free number and returns it.</summary>
-    Task<DatasetVersion> AddVersionAsync(DatasetVersion version, CancellationToken cancellationToken);
+    /// <summary>
+    /// Adds a version with the next free number and returns it, dropping storage reservation
+    /// <paramref name="releasedReservation"/> in the same step (its bytes count as the version's from then on).
+    /// </summary>
+    Task<DatasetVersion> AddVersionAsync(DatasetVersion version, CancellationToken cancellationToken, string? releasedReservation = null);
 
     /// <summary>One version, or null.</summary>
     Task<DatasetVersion?> GetVersionAsync(string dataset, int version, CancellationToken cancellationToken);

@@ -119,7 +119,7 @@ public sealed class DatasetCatalog(
                 sha256 = Convert.ToHexStringLower(hash.GetHashAndReset());
             }
 
-            return await AddStagedVersionAsync(name, fileName, format, gzip, path, sha256, size, createdBy, choices, cancellationToken).ConfigureAwait(false);
+            return await AddStagedVersionAsync(name, fileName, format, gzip, path, sha256, size, createdBy, choices, reservation.HeldId, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -138,10 +138,11 @@ public sealed class DatasetCatalog(
         long size,
         string createdBy,
         DatasetUploadChoices? choices,
+        string? releasedReservation,
         CancellationToken cancellationToken)
     {
         var table = await ParseStagedAsync(path, format, gzip, choices, cancellationToken).ConfigureAwait(false);
-        return await CommitStagedAsync(name, fileName, format, gzip, path, sha256, size, createdBy, table, cancellationToken).ConfigureAwait(false);
+        return await CommitStagedAsync(name, fileName, format, gzip, path, sha256, size, createdBy, table, releasedReservation, cancellationToken).ConfigureAwait(false);
     }
 
     // Reads a staged file as the choices say; leaves the file where it is.
@@ -169,6 +170,7 @@ public sealed class DatasetCatalog(
         long size,
         string createdBy,
         DatasetTable table,
+        string? releasedReservation,
         CancellationToken cancellationToken)
     {
         var statistics = DatasetStatisticsCalculator.Compute(table);
@@ -190,7 +192,8 @@ public sealed class DatasetCatalog(
                     CreatedBy = createdBy,
                     CreatedAt = _time.GetUtcNow(),
                 },
-                CancellationToken.None).ConfigureAwait(false);
+                CancellationToken.None,
+                releasedReservation).ConfigureAwait(false);
         }
         catch
         {
@@ -307,7 +310,7 @@ public sealed class DatasetCatalog(
             ResumableFiles.CheckSha256(session, sha256);
             var dataset = await GetAsync(session.Dataset, cancellationToken).ConfigureAwait(false);
             // The session's own reservation, now exactly its bytes: held until the version is stored and the session dropped.
-            await models.ReserveSessionStorageAsync(dataset.Owner, options.MaxUploadBytes, id, session.ExpiresAt, length, cancellationToken).ConfigureAwait(false);
+            var reservation = await models.ReserveSessionStorageAsync(dataset.Owner, options.MaxUploadBytes, id, session.ExpiresAt, length, cancellationToken).ConfigureAwait(false);
             DatasetTable table;
             try
             {
@@ -322,7 +325,7 @@ public sealed class DatasetCatalog(
                 throw;
             }
 
-            return await CommitStagedAsync(session.Dataset, session.FileName, format, gzip, path, sha256, length, createdBy, table, cancellationToken).ConfigureAwait(false);
+            return await CommitStagedAsync(session.Dataset, session.FileName, format, gzip, path, sha256, length, createdBy, table, reservation.HeldId, cancellationToken).ConfigureAwait(false);
         }
         finally
         {

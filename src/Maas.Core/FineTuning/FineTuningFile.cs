@@ -34,8 +34,11 @@ public sealed record FineTuningFile
 /// <summary>Persistence of <see cref="FineTuningFile"/> metadata.</summary>
 public interface IFineTuningFileStore
 {
-    /// <summary>Stores a new file's metadata.</summary>
-    Task AddAsync(FineTuningFile file, CancellationToken cancellationToken);
+    /// <summary>
+    /// Stores a new file's metadata, dropping storage reservation <paramref name="releasedReservation"/> in the same
+    /// step (its bytes count as the file's from then on).
+    /// </summary>
+    Task AddAsync(FineTuningFile file, CancellationToken cancellationToken, string? releasedReservation = null);
 
     /// <summary>One file, or null.</summary>
     Task<FineTuningFile?> GetAsync(string id, CancellationToken cancellationToken);

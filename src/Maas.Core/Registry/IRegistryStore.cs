@@ -31,8 +31,12 @@ public interface IRegistryStore
     /// <summary>Takes a version number (the next free one, or <paramref name="version"/>) as an uploading row.</summary>
     Task<int> ReserveVersionAsync(long modelId, int? version, string createdBy, DateTimeOffset now, CancellationToken cancellationToken);
 
-    /// <summary>Turns an uploading row into a ready version with everything the artifact gave; throws when the row is gone.</summary>
-    Task<ModelVersion> CompleteVersionAsync(ModelVersion version, DateTimeOffset now, CancellationToken cancellationToken);
+    /// <summary>
+    /// Turns an uploading row into a ready version with everything the artifact gave; throws when the row is gone.
+    /// Drops storage reservation <paramref name="releasedReservation"/> in the same step: the bytes count once, as the
+    /// version's, never as both (a concurrent upload of the tenant refused for a moment) or neither.
+    /// </summary>
+    Task<ModelVersion> CompleteVersionAsync(ModelVersion version, DateTimeOffset now, CancellationToken cancellationToken, string? releasedReservation = null);
 
     /// <summary>Removes an uploading row that will not become ready.</summary>
     Task AbandonVersionAsync(long modelId, int version, CancellationToken cancellationToken);

@@ -496,7 +496,7 @@ public sealed class ModelRegistry : IModelRegistry
             try
             {
                 // The one atomic step: until this row says ready, no reader sees the version.
-                ready = await _store.CompleteVersionAsync(version, Now, CancellationToken.None).ConfigureAwait(false);
+                ready = await _store.CompleteVersionAsync(version, Now, CancellationToken.None, draft.Reservation.HeldId).ConfigureAwait(false);
             }
             catch
             {
@@ -511,7 +511,7 @@ public sealed class ModelRegistry : IModelRegistry
 
         draft.Finished = true;
         StagingArea.DeleteQuietly(draft.Folder);
-        await draft.Reservation.ReleaseAsync().ConfigureAwait(false); // its bytes count as the version's now
+        await draft.Reservation.ReleaseAsync().ConfigureAwait(false); // dropped with the commit already; this only marks it
         Raise(new RegistryChange(RegistryChangeKind.VersionReady, ready.Model, ready.Version));
         return ready;
     }

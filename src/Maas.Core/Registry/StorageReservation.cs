@@ -69,6 +69,12 @@ public sealed class StorageReservation : IAsyncDisposable
     /// <summary>The reservation's id.</summary>
     public string Id { get; }
 
+    /// <summary>
+    /// The id to hand to the store step that records the upload's bytes (they then stop counting as reserved in that
+    /// same step); null when nothing is reserved (no quota).
+    /// </summary>
+    public string? HeldId => _store is null ? null : Id;
+
     /// <summary>The tenant it counts against.</summary>
     public string Tenant { get; }
 

@@ -176,7 +176,7 @@ internal static class FilesEndpoints
             CreatedBy = Registry.ApiRequests.Caller(context),
             CreatedAt = time.GetUtcNow(),
         };
-        await files.AddAsync(file, CancellationToken.None);
+        await files.AddAsync(file, CancellationToken.None, reservation.HeldId);
         return Results.Json(View(file));
     }
 

@@ -86,7 +86,7 @@ public sealed class SqlDatasetStore : IDatasetStore
     }
 
     /// <inheritdoc />
-    public async Task<DatasetVersion> AddVersionAsync(DatasetVersion version, CancellationToken cancellationToken)
+    public async Task<DatasetVersion> AddVersionAsync(DatasetVersion version, CancellationToken cancellationToken, string? releasedReservation = null)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
@@ -120,6 +120,7 @@ public sealed class SqlDatasetStore : IDatasetStore
             },
             transaction,
             cancellationToken)).ConfigureAwait(false);
+        await SqlRegistryStore.ReleaseStorageAsync(connection, transaction, releasedReservation, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return numbered;
     }

@@ -15,9 +15,10 @@ public sealed class SqlFineTuningFileStore(SqlDialect dialect) : IFineTuningFile
     }
 
     /// <inheritdoc />
-    public async Task AddAsync(FineTuningFile file, CancellationToken cancellationToken)
+    public async Task AddAsync(FineTuningFile file, CancellationToken cancellationToken, string? releasedReservation = null)
     {
         await using var connection = await dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(new CommandDefinition(
             $"INSERT INTO openai_files ({Columns}) VALUES (@Id, @Tenant, @Filename, @Purpose, @Bytes, @Sha256, @Examples, @CreatedBy, @CreatedAt)",
             new
@@ -32,7 +33,10 @@ public sealed class SqlFineTuningFileStore(SqlDialect dialect) : IFineTuningFile
                 file.CreatedBy,
                 CreatedAt = file.CreatedAt.ToUnixTimeMilliseconds(),
             },
+            transaction,
             cancellationToken: cancellationToken)).ConfigureAwait(false);
+        await SqlRegistryStore.ReleaseStorageAsync(connection, transaction, releasedReservation, cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />

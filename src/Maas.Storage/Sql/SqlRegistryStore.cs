@@ -332,10 +332,11 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     }
 
     /// <inheritdoc />
-    public async Task<ModelVersion> CompleteVersionAsync(ModelVersion version, DateTimeOffset now, CancellationToken cancellationToken)
+    public async Task<ModelVersion> CompleteVersionAsync(ModelVersion version, DateTimeOffset now, CancellationToken cancellationToken, string? releasedReservation = null)
     {
         await using (var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false))
         {
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             var changed = await connection.ExecuteAsync(Command(
                 """
                 UPDATE model_versions SET status = 'ready', format = @Format, sha256 = @Sha256, size_bytes = @SizeBytes, file_name = @FileName,
@@ -360,7 +361,7 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
                     version.ModelId,
                     Version = (long)version.Version,
                 },
-                null,
+                transaction,
                 cancellationToken)).ConfigureAwait(false);
             if (changed == 0)
             {
@@ -368,6 +369,9 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
                     "upload_aborted",
                     $"version {version.Version} of model '{version.Model}' is no longer being uploaded (the model or the reservation was deleted meanwhile)");
             }
+
+            await ReleaseStorageAsync(connection, transaction, releasedReservation, cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
 
         return await GetVersionAsync(version.Model, version.Version, cancellationToken).ConfigureAwait(false)
@@ -762,11 +766,18 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     }
 
     // The one sum of a tenant's stored bytes: its model versions, dataset versions and uploaded files.
-    private const string OwnerStorageBytes = """
-        SELECT (SELECT COALESCE(SUM(v.size_bytes), 0) FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.owner = @Owner)
+    private const string OwnerStoredSum = """
+        (SELECT COALESCE(SUM(v.size_bytes), 0) FROM model_versions v JOIN models m ON m.id = v.model_id WHERE m.owner = @Owner)
             + (SELECT COALESCE(SUM(v.size_bytes), 0) FROM dataset_versions v JOIN datasets d ON d.name = v.dataset WHERE d.owner = @Owner)
             + (SELECT COALESCE(SUM(f.bytes), 0) FROM openai_files f WHERE f.tenant = @Owner)
         """;
+
+    private const string OwnerStorageBytes = "SELECT " + OwnerStoredSum;
+
+    // Stored and reserved bytes read in one statement, so one snapshot: PostgreSQL's read committed gives each
+    // statement its own, and an upload that stored its bytes between two reads (dropping its reservation in the same
+    // step) would count in neither.
+    private const string OwnerStorageUse = "SELECT " + OwnerStoredSum + " AS stored, (SELECT COALESCE(SUM(bytes), 0) FROM storage_reservations WHERE owner = @Owner) AS reserved";
 
     /// <inheritdoc />
     public async Task<long> GetOwnerStorageBytesAsync(string owner, CancellationToken cancellationToken)
@@ -792,12 +803,8 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
             await connection.ExecuteAsync(Command("DELETE FROM storage_reservations WHERE id = @Id", new { Id = replaced }, transaction, cancellationToken)).ConfigureAwait(false);
         }
 
-        var stored = await connection.ExecuteScalarAsync<long>(Command(OwnerStorageBytes, new { request.Owner }, transaction, cancellationToken)).ConfigureAwait(false);
-        var reserved = await connection.ExecuteScalarAsync<long>(Command(
-            "SELECT COALESCE(SUM(bytes), 0) FROM storage_reservations WHERE owner = @Owner",
-            new { request.Owner },
-            transaction,
-            cancellationToken)).ConfigureAwait(false);
+        var use = await connection.QuerySingleAsync<StorageUseRow>(Command(OwnerStorageUse, new { request.Owner }, transaction, cancellationToken)).ConfigureAwait(false);
+        var (stored, reserved) = (use.Stored, use.Reserved);
         var left = request.Quota - stored - reserved - request.Bytes;
         if (left < 0)
         {
@@ -819,7 +826,17 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     public async Task ReleaseStorageAsync(string id, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await connection.ExecuteAsync(Command("DELETE FROM storage_reservations WHERE id = @Id", new { Id = id }, null, cancellationToken)).ConfigureAwait(false);
+        await ReleaseStorageAsync(connection, null, id, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Drops storage reservation <paramref name="id"/> (none when null) within <paramref name="transaction"/>: the step that stores its bytes.</summary>
+    public static async Task ReleaseStorageAsync(DbConnection connection, DbTransaction? transaction, string? id, CancellationToken cancellationToken)
+    {
+        if (id is not null)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                "DELETE FROM storage_reservations WHERE id = @Id", new { Id = id }, transaction, cancellationToken: cancellationToken)).ConfigureAwait(false);
+        }
     }
 
     /// <inheritdoc />
@@ -1120,5 +1137,12 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
             UpdatedAt = FromUnix(UpdatedAt),
             FinishedAt = FinishedAt is { } f ? FromUnix(f) : null,
         };
+    }
+
+    private sealed class StorageUseRow
+    {
+        public long Stored { get; init; }
+
+        public long Reserved { get; init; }
     }
 }

@@ -125,8 +125,12 @@ public sealed class SqliteDialect : SqlDialect
     /// <inheritdoc />
     public override ValueTask DisposeAsync()
     {
-        // Releases the pooled handles so the file can be deleted (tests) and the WAL is checkpointed.
-        SqliteConnection.ClearAllPools();
+        // Releases this database's pooled handles so the file can be deleted and the WAL is checkpointed. Only its own
+        // pool: clearing every pool disposes handles that another database's OpenAsync may be taking at that moment
+        // (Microsoft.Data.Sqlite then throws ObjectDisposedException from Open), as when one of several servers in a
+        // process stops.
+        using var connection = new SqliteConnection(_connectionString);
+        SqliteConnection.ClearPool(connection);
         return ValueTask.CompletedTask;
     }
 }

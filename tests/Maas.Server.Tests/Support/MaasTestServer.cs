@@ -135,7 +135,6 @@ public sealed class MaasTestServer : IAsyncDisposable
                 await _ownedDatabase.DisposeAsync();
             }
 
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             _ownedDataDir?.Dispose();
         }
     }

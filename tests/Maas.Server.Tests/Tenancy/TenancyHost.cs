@@ -5,6 +5,7 @@ using Maas.Server.Auth;
 using Maas.Server.Tests.Support;
 using Maas.Testing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Maas.Server.Tests.Tenancy;
 
@@ -14,12 +15,19 @@ public sealed class TenancyHost : IAsyncDisposable
     /// <summary>The admin key every test server installs (Maas:Auth:AdminKey, as MAAS_ADMIN_KEY does).</summary>
     public const string AdminKey = MaasTestServer.AdminKey;
 
-    private TenancyHost(MaasTestServer server, AdjustableClock clock)
+    private TenancyHost(MaasTestServer server, AdjustableClock clock, CapturedLogs logs)
     {
         Server = server;
         Clock = clock;
+        Logs = logs;
         Admin = Client(AdminKey);
     }
+
+    /// <summary>What the server logged, for a failing test to show.</summary>
+    public CapturedLogs Logs { get; }
+
+    /// <summary>The logged errors, one per line, for an assertion's message.</summary>
+    public string Errors() => string.Join("\n", Logs.Lines.Where(l => l.Level >= LogLevel.Error).Select(l => $"{l.Category}: {l.Message}"));
 
     /// <summary>The server.</summary>
     public MaasTestServer Server { get; }
@@ -50,8 +58,18 @@ public sealed class TenancyHost : IAsyncDisposable
     public static async Task<TenancyHost> StartAsync(IReadOnlyDictionary<string, string?>? settings = null, TestDatabase? database = null, string? dataDir = null)
     {
         var clock = new AdjustableClock();
-        var server = await MaasTestServer.StartAsync(database, Settings(settings), dataDir, builder => builder.Services.AddSingleton<TimeProvider>(clock), ownsDatabase: false);
-        return new(server, clock);
+        var logs = new CapturedLogs();
+        var server = await MaasTestServer.StartAsync(
+            database,
+            Settings(settings),
+            dataDir,
+            builder =>
+            {
+                builder.Services.AddSingleton<TimeProvider>(clock);
+                builder.Logging.AddProvider(logs);
+            },
+            ownsDatabase: false);
+        return new(server, clock, logs);
     }
 
     /// <summary>A client that sends <paramref name="key"/> as a bearer token (none when null).</summary>

@@ -67,7 +67,6 @@ public sealed class StorageDatabase : IAsyncDisposable
 
         if (_folder is not null)
         {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             Directory.Delete(_folder, recursive: true);
         }
 
