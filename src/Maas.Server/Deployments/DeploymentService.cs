@@ -177,8 +177,8 @@ public sealed class DeploymentService(
     /// traffic, all traffic moves to the canary (the one other version the deployment serves; it becomes the stable
     /// version, state <c>promoted</c>); otherwise the deployment is deleted and calls take the registry's default version
     /// again. Another version of a split: its share goes to the stable version. A shadow: it is dropped. Each change is
-    /// in the history and the audit log as actor <c>system</c>. A deleted canary is left to the analysis loop, which
-    /// rolls it back.
+    /// in the history and the audit log as actor <c>system</c>. A rollout's canary that still takes traffic: the rollout
+    /// is rolled back at once (all traffic to the stable version), as its analysis would have after counting its 404s.
     /// </summary>
     public async Task VersionDeletedAsync(string model, int version, CancellationToken cancellationToken)
     {
@@ -217,9 +217,21 @@ public sealed class DeploymentService(
             (action, reason) = ("promote", $"version {deleted}, the stable version, was deleted with force; all traffic to version {canary}, the canary, at step {current.Step + 1} of its rollout");
             next = Promoted(current, canary, reason, now);
         }
-        else if (current.Canary == deleted || !(current.Traffic.Any(t => t.Version == deleted) || current.Shadow.Any(s => s.Version == deleted)))
+        else if (current.Canary == deleted && current.Traffic.Any(t => t.Version == deleted && t.Percent > 0))
         {
-            return true; // not named, or the canary: the analysis loop rolls it back (its 404s count as its errors)
+            (action, reason) = ("rollback", $"version {deleted}, the canary, was deleted with force at step {current.Step + 1} of its rollout; all traffic back to version {current.Stable}");
+            next = current with
+            {
+                State = DeploymentState.RolledBack,
+                Traffic = [new TrafficShare(current.Stable, 100)],
+                Shadow = current.Shadow.Where(s => s.Version != deleted).ToArray(),
+                Reason = reason,
+                StepStartedAt = now,
+            };
+        }
+        else if (!(current.Traffic.Any(t => t.Version == deleted) || current.Shadow.Any(s => s.Version == deleted)))
+        {
+            return true; // not named (or a canary that no longer takes traffic)
         }
         else
         {
@@ -241,6 +253,11 @@ public sealed class DeploymentService(
         catch (RegistryException e) when (e.Kind is RegistryErrorKind.Conflict or RegistryErrorKind.NotFound)
         {
             return false;
+        }
+
+        if (action == "rollback")
+        {
+            router.Metrics.RecordRollback(current.Model, deleted);
         }
 
         AuditSystem(current, action, reason, LogLevel.Warning, now);

@@ -221,29 +221,26 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
         Assert.Equal(["create"], history.Select(h => (string?)h!["action"]));
     }
 
-    [Fact]
-    public async Task A_canary_deleted_with_force_is_rolled_back_rather_than_promoted()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_canary_deleted_with_force_is_rolled_back_at_once_and_no_call_fails(bool paused)
     {
-        var (client, model) = await CanaryDeletedWithForceAsync("""{"steps": [50, 100], "dwell_seconds": 0, "min_requests": 3}""");
+        // The rollout would go on for an hour (or is paused): neither the analysis loop nor an error rate decides here.
+        var (client, model) = await CanaryDeletedWithForceAsync("""{"steps": [50, 100], "dwell_seconds": 3600, "min_requests": 3, "max_error_rate": 0.05}""", paused);
 
-        // The canary's calls now fail (404); no plan threshold is set, so only the check before a step catches it. It
-        // used to advance and promote version 2, after which every call failed.
-        var deployment = await CallUntilAsync(client, model, d => (string?)d["state"] != "active", "the rollout ends");
+        // Half the calls used to fail (404) until the analysis loop counted enough of them to roll back; before that,
+        // a rollout without an error-rate threshold could promote the deleted version.
+        var deployment = await GetAsync(client, model);
         Assert.Equal("rolled-back", (string?)deployment["state"]);
-        Assert.Contains("version 2 failed step 1: it no longer exists", (string?)deployment["reason"]);
+        Assert.Contains("version 2, the canary, was deleted with force at step 1 of its rollout; all traffic back to version 1", (string?)deployment["reason"]);
         Assert.Equal("""[{"version":1,"percent":100}]""", deployment["traffic"]!.ToJsonString());
-        var answers = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => InferAsync(client, model)));
+        var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => InferAsync(client, model)));
         Assert.All(answers, a => Assert.Equal((200, "1"), (a.Status, a.Header)));
-    }
 
-    [Fact]
-    public async Task A_canary_deleted_with_force_counts_its_404s_as_errors()
-    {
-        var (client, model) = await CanaryDeletedWithForceAsync("""{"steps": [50, 100], "dwell_seconds": 3600, "min_requests": 3, "max_error_rate": 0.05}""");
-
-        // Its 404s used to count as answers, so the error-rate check never fired: half the calls failed for the whole dwell.
-        var deployment = await CallUntilAsync(client, model, d => (string?)d["state"] == "rolled-back", "the canary is rolled back on its error rate");
-        Assert.Contains("version 2 failed step 1: error rate", (string?)deployment["reason"]);
+        var history = (await (await client.GetAsync($"api/v1/deployments/{model}/history")).JsonAsync(HttpStatusCode.OK))["history"]!.AsArray();
+        var last = history[0]!; // newest first
+        Assert.Equal(("rollback", "system"), ((string?)last["action"], (string?)last["actor"]));
     }
 
     [Fact]
@@ -322,11 +319,17 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
     }
 
     // A model of versions 1 and 2 deployed half and half with the plan, then its canary (2) deleted with force.
-    private async Task<(HttpClient Client, string Model)> CanaryDeletedWithForceAsync(string plan)
+    private async Task<(HttpClient Client, string Model)> CanaryDeletedWithForceAsync(string plan, bool paused = false)
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
         var model = await ModelAsync(client, 1, 1);
         await CreateAsync(client, $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}], "plan": {{plan}} }""");
+        if (paused)
+        {
+            using var pause = await client.PostAsync($"api/v1/deployments/{model}:pause", Api.Json("{}"));
+            Assert.Equal("paused", (string?)(await pause.JsonAsync(HttpStatusCode.OK))["state"]);
+        }
+
         Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}/versions/2?force=true")).StatusCode);
         return (client, model);
     }
