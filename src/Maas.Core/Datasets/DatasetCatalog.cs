@@ -270,8 +270,8 @@ public sealed class DatasetCatalog(
             chunk,
             session.TotalBytes,
             options.MaxUploadBytes,
-            long.MaxValue,
-            null,
+            models.FreeBytesAboveFloor(), // the registry's floor: datasets and models share the disk
+            models.LowOnDisk,
             (bytes, ct) => models.HoldSessionStorageAsync(session.Owner, id, session.ExpiresAt, bytes, ct),
             fsync: false,
             cancellationToken).ConfigureAwait(false);

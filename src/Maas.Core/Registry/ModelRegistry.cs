@@ -405,7 +405,7 @@ public sealed class ModelRegistry : IModelRegistry
     }
 
     /// <summary>Free bytes on the staging disk above <see cref="RegistryOptions.MinFreeDiskBytes"/>; throws 507 when there are none.</summary>
-    private long FreeBytesAboveFloor()
+    public long FreeBytesAboveFloor()
     {
         if (_options.MinFreeDiskBytes <= 0)
         {
@@ -428,7 +428,8 @@ public sealed class ModelRegistry : IModelRegistry
         }
     }
 
-    private RegistryException LowOnDisk() => new(
+    /// <summary>The 507 for an upload that would take the staging disk below its free-space floor.</summary>
+    public RegistryException LowOnDisk() => new(
         RegistryErrorKind.InsufficientStorage,
         "insufficient_storage",
         $"the server's disk is below its free-space floor of {_options.MinFreeDiskBytes} bytes ({RegistryOptions.Section}:MinFreeDiskBytes); uploads are refused until space is freed",

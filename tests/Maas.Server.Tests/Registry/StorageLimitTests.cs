@@ -371,6 +371,39 @@ public sealed class StorageLimitTests
     }
 
     [Fact]
+    public async Task Chunks_of_sessions_opened_before_the_disk_fell_below_its_floor_get_507_too()
+    {
+        // Sessions opened on a server with room; their chunks arrive at a server on the same data folder whose floor
+        // the disk is below (as when the disk fills while the sessions are open).
+        await using var roomy = await MaasTestServer.StartAsync();
+        const long floor = 1L << 60;
+        await using var full = await MaasTestServer.StartAsync(
+            settings: new Dictionary<string, string?> { ["Maas:Registry:MinFreeDiskBytes"] = floor.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            dataDir: roomy.DataDir);
+        var name = await roomy.Client.CreateModelAsync();
+        var dataset = Names.Unique("ds");
+        await (await roomy.Client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{dataset}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        foreach (var (open, chunkPath, body) in new[]
+        {
+            ($"api/v1/models/{name}/uploads", "api/v1/uploads/{0}", TestArtifacts.Onnx(seed: 85)),
+            ($"api/v1/datasets/{dataset}/uploads", $"api/v1/datasets/{dataset}/uploads/{{0}}", CsvOfAtLeast(100)),
+        })
+        {
+            using var opened = await roomy.Client.PostAsync(open, Api.Json(open.Contains("datasets", StringComparison.Ordinal) ? """{"filename": "data.csv"}""" : """{"filename": "model.onnx"}"""));
+            var id = (string)(await opened.JsonAsync(HttpStatusCode.Created))["id"]!;
+            using var chunk = new HttpRequestMessage(HttpMethod.Patch, string.Format(System.Globalization.CultureInfo.InvariantCulture, chunkPath, id)) { Content = new ByteArrayContent(body) };
+            chunk.Headers.Add("Upload-Offset", "0");
+            using var refused = await full.Client.SendAsync(chunk);
+            var error = await refused.ErrorAsync(HttpStatusCode.InsufficientStorage, "insufficient_storage");
+            Assert.Equal(floor, (long?)error["floor_bytes"]);
+
+            // Nothing of the refused chunk was kept: the session is where it was.
+            using var state = await roomy.Client.GetAsync(string.Format(System.Globalization.CultureInfo.InvariantCulture, chunkPath, id));
+            Assert.Equal(0, (long?)(await state.JsonAsync(HttpStatusCode.OK))["offset"]);
+        }
+    }
+
+    [Fact]
     public async Task Open_upload_sessions_are_capped_per_tenant()
     {
         await using var host = await TenancyHost.StartAsync(new Dictionary<string, string?>
