@@ -227,9 +227,11 @@ internal static class ToolCalling
     // tool_choice as an object: {"type": "function", "function": {"name": ...}}, each refusal at the exact place.
     private static string ReadForced(JsonElement choice)
     {
-        if (choice.TryGetProperty("type", out var type) && type.ValueKind != JsonValueKind.Null && (type.ValueKind != JsonValueKind.String || type.GetString() != "function"))
+        // Required, as a tool's own type is (OpenAI's API refuses a choice without it too).
+        choice.TryGetProperty("type", out var type);
+        if (type.ValueKind != JsonValueKind.String || type.GetString() != "function")
         {
-            throw LlmException.Invalid("'tool_choice.type' must be 'function'", "tool_choice.type");
+            throw OpenAiRequestReader.Required(type, "tool_choice.type", "'function'");
         }
 
         if (!choice.TryGetProperty("function", out var f) || f.ValueKind != JsonValueKind.Object)
