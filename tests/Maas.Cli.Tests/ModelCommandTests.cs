@@ -134,7 +134,14 @@ public sealed class ModelCommandTests(CliServerFixture fixture) : IDisposable
     [InlineData("--epochs: '0' is out of range (1 to 2147483647)", "fine-tune", "no-such-model", "no-such-chats.jsonl", "--epochs", "0")]
     [InlineData("--batch-size: '257' is out of range (1 to 256)", "fine-tune", "no-such-model", "no-such-chats.jsonl", "--batch-size", "257")]
     [InlineData("--seed: '-1' is out of range (0 to 2147483647)", "fine-tune", "no-such-model", "no-such-chats.jsonl", "--seed", "-1")]
-    public async Task Whole_numbers_the_server_always_refuses_are_usage_errors_before_anything_is_sent(string message, params string[] args)
+    [InlineData("--temperature: '2.5' is out of range (0 to 2)", "chat", "no-such-model", "hello", "--temperature", "2.5")]
+    [InlineData("--temperature: 'NaN' is out of range (0 to 2)", "chat", "no-such-model", "hello", "--temperature", "NaN")]
+    [InlineData("--lr-multiplier: '0' is out of range (above 0 up to 1000)", "fine-tune", "no-such-model", "no-such-chats.jsonl", "--lr-multiplier", "0")]
+    [InlineData("--validation: '0.6' is out of range (0 to 0.5)", "train", "--model", "no-such-model", "--dataset", "no-such-dataset", "--validation", "0.6")]
+    [InlineData("--test: '0.01' is out of range (0.05 to 0.5)", "train", "--model", "no-such-model", "--dataset", "no-such-dataset", "--test", "0.01")]
+    [InlineData("--hp epochs=Infinity: the value is not a number", "train", "--model", "no-such-model", "--dataset", "no-such-dataset", "--hp", "epochs=Infinity")]
+    [InlineData("--gate max_abs_error=NaN: the value is not a number", "optimize", "no-such-model", "1", "--method", "onnx-fp16", "--gate", "max_abs_error=NaN")]
+    public async Task Numbers_the_server_always_refuses_are_usage_errors_before_anything_is_sent(string message, params string[] args)
     {
         var line = (await fixture.RunAsync(args)).AssertFailure(ExitCodes.Usage, "usage");
         Assert.Contains(message, line);

@@ -20,7 +20,7 @@ public static class ChatCommand
         var prompt = new Argument<string?>("prompt") { Description = "Ask once and print the answer (else stdin when piped, else a conversation)", Arity = ArgumentArity.ZeroOrOne };
         var system = new Option<string?>("--system") { Description = "System prompt" };
         var maxTokens = new Option<int?>("--max-tokens") { Description = "Most tokens per answer" }.Between(1, int.MaxValue);
-        var temperature = new Option<double?>("--temperature") { Description = "Sampling temperature (0 = greedy)" };
+        var temperature = new Option<double?>("--temperature") { Description = "Sampling temperature (0 = greedy)" }.Within(0, 2);
         var seed = new Option<long?>("--seed") { Description = "Sampling seed" };
         var command = new Command("chat", "Chat with an LLM, streamed (one-shot with a prompt or stdin, interactive otherwise)") { model, prompt, system, maxTokens, temperature, seed };
         command.SetAction(async (parse, client, ct) =>

@@ -17,7 +17,7 @@ public static class FineTuneCommand
         var validation = new Option<FileInfo?>("--validation-file") { Description = "Validation chats (evaluated each epoch, never trained on)" };
         var epochs = new Option<int?>("--epochs") { Description = "n_epochs (default: the server's)" }.Between(1, int.MaxValue);
         var batch = new Option<int?>("--batch-size") { Description = "Chats per optimizer step (default auto)" }.Between(1, 256);
-        var rate = new Option<double?>("--lr-multiplier") { Description = "learning_rate_multiplier" };
+        var rate = new Option<double?>("--lr-multiplier") { Description = "learning_rate_multiplier" }.Within(0, 1000, aboveMin: true);
         var suffix = new Option<string?>("--suffix") { Description = "The result goes into <base>-ft-<suffix>" };
         var seed = new Option<int?>("--seed") { Description = "Seed of the window order" }.Between(0, int.MaxValue);
         var noWait = new Option<bool>("--no-wait") { Description = "Print the job and return at once" };

@@ -36,7 +36,7 @@ public static class OptimizeCommand
             var options = Options(parse.GetValue(method)!, await OptionsJsonAsync(parse.GetValue(optionsJson), parse.GetValue(optionsFile), ct), parse.GetValue(option), parse.GetValue(fineTune), parse.GetValue(fineTuneEpochs));
             var thresholds = ModelsCommands.ParsePairs(parse.GetValue(gate), "--gate")?.ToDictionary(
                 kv => kv.Key,
-                kv => double.TryParse(kv.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : throw new CliException("usage", $"--gate {kv.Key}={kv.Value}: the value is not a number", ExitCodes.Usage),
+                kv => double.TryParse(kv.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d) ? d : throw new CliException("usage", $"--gate {kv.Key}={kv.Value}: the value is not a number", ExitCodes.Usage),
                 StringComparer.Ordinal);
             var job = await client.OptimizeVersionAsync(parse.GetValue(model)!, parse.GetValue(version), parse.GetValue(method)!, options, thresholds, parse.GetValue(alias), ct);
             if (parse.GetValue(noWait))
@@ -260,7 +260,8 @@ public static class OptimizeCommand
             }
         }
 
-        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number))
+        // NaN and infinities are no JSON numbers: they stay text, which the server refuses by name.
+        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && double.IsFinite(number))
         {
             return number;
         }

@@ -22,8 +22,8 @@ public static class TrainCommand
         var feature = new Option<string[]>("--feature") { Description = "A feature column (repeatable; default: every other column)" };
         var trainer = new Option<string?>("--trainer") { Description = "lightgbm, fasttree, sdca, lbfgs (tables) or adamw, sgd (images)" };
         var hyperparameter = new Option<string[]>("--hp") { Description = "A hyperparameter name=number (repeatable), e.g. --hp epochs=5" };
-        var validation = new Option<double?>("--validation") { Description = "Share of rows for validation (default 0.1)" };
-        var test = new Option<double?>("--test") { Description = "Share of rows for the test (default 0.2)" };
+        var validation = new Option<double?>("--validation") { Description = "Share of rows for validation (default 0.1)" }.Within(0, 0.5);
+        var test = new Option<double?>("--test") { Description = "Share of rows for the test (default 0.2)" }.Within(0.05, 0.5);
         var seed = new Option<int?>("--seed") { Description = "Seed of the split (and the network's weights)" };
         var search = new Option<string?>("--search") { Description = "A hyperparameter search as JSON, or @FILE" };
         var network = new Option<string?>("--network") { Description = "The image network's layers as JSON, or @FILE" };
@@ -147,7 +147,8 @@ public static class TrainCommand
         var result = new Dictionary<string, double>(from ?? [], StringComparer.Ordinal);
         foreach (var (key, text) in parsed)
         {
-            result[key] = double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value)
+            // NaN and infinities are no JSON numbers: refused here rather than failing to serialise.
+            result[key] = double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value)
                 ? value
                 : throw new CliException("usage", $"--hp {key}={text}: the value is not a number", ExitCodes.Usage);
         }

@@ -5,8 +5,8 @@ using System.Globalization;
 namespace Maas.Cli.Hosting;
 
 /// <summary>
-/// Whole-number options and arguments whose values the server refuses outside a range (a version number, a page
-/// size): checked when the command line is parsed, before anything is sent, and refused as usage errors.
+/// Number options and arguments whose values the server refuses outside a range (a version number, a page size, a
+/// temperature): checked when the command line is parsed, before anything is sent, and refused as usage errors.
 /// </summary>
 public static class VersionOptions
 {
@@ -42,6 +42,27 @@ public static class VersionOptions
             if (Whole(result) is (var text, var value) && (value < min || value > max))
             {
                 result.AddError($"{option.Name}: '{text}' is out of range ({min.ToString(CultureInfo.InvariantCulture)} to {max.ToString(CultureInfo.InvariantCulture)})");
+            }
+        });
+        return option;
+    }
+
+    /// <summary>
+    /// Accepts only <paramref name="min"/> to <paramref name="max"/> for a decimal <paramref name="option"/> (above
+    /// <paramref name="min"/> when <paramref name="aboveMin"/>), the range the server takes.
+    /// </summary>
+    public static Option<double?> Within(this Option<double?> option, double min, double max, bool aboveMin = false)
+    {
+        option.Validators.Add(result =>
+        {
+            if (result.Tokens is [{ Value: var text }]
+                && double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value)
+                && (double.IsNaN(value) || (aboveMin ? value <= min : value < min) || value > max))
+            {
+                var range = aboveMin
+                    ? $"above {min.ToString(CultureInfo.InvariantCulture)} up to {max.ToString(CultureInfo.InvariantCulture)}"
+                    : $"{min.ToString(CultureInfo.InvariantCulture)} to {max.ToString(CultureInfo.InvariantCulture)}";
+                result.AddError($"{option.Name}: '{text}' is out of range ({range})");
             }
         });
         return option;
