@@ -118,44 +118,59 @@ export function num(v: number | null | undefined, digits = 2): string {
   return Number.isInteger(v) ? String(v) : v.toFixed(digits);
 }
 
-// Confirmations asked for and not yet answered, by the key of what they act on, and the one that had the focus: a
-// view that redraws itself every second (a job list, a running job) makes a new button each time, which must still
-// ask "Really ...?" and keep the focus, or the user could never confirm in time.
-const armedKeys = new Set<string>();
+// Confirmations asked for and not yet answered, by the key of what they act on (with when they were asked), and the
+// one that had the focus: a view that redraws itself every second (a job list, a running job) makes a new button each
+// time, which must still ask "Really ...?" and keep the focus, or the user could never confirm in time.
+const armedKeys = new Map<string, number>();
 let focusedKey: string | null = null;
+
+/** How long a question waits for its answer: one asked and left must not turn a much later click into the action. */
+export const confirmWaitMs = 6000;
 
 /**
  * A button that asks once more before acting ("Delete" then "Really delete?"); a failed action is shown in the page.
- * With a `key` (what it acts on, e.g. "cancel:job-id") a button drawn again while asking goes on asking.
+ * The question lapses after `confirmWaitMs` or on Escape. With a `key` (what it acts on, e.g. "cancel:job-id") a
+ * button drawn again while asking goes on asking, until the same moment.
  */
 export function confirmButton(label: string, confirmLabel: string, action: () => Promise<void> | void, cls = 'danger', key?: string): HTMLButtonElement {
   const button = h('button', { type: 'button', class: cls }, label);
   let armed = false;
-  const arm = (): void => {
+  let askedAt = 0;
+  let lapse: ReturnType<typeof setTimeout> | undefined;
+  const arm = (at: number): void => {
     armed = true;
+    askedAt = at;
     button.textContent = confirmLabel;
     button.classList.add('armed');
-    if (key) armedKeys.add(key);
+    if (key) armedKeys.set(key, at);
+    clearTimeout(lapse);
+    lapse = setTimeout(() => { if (armed) disarm(); }, Math.max(0, at + confirmWaitMs - Date.now()));
   };
   const disarm = (): void => {
     armed = false;
+    clearTimeout(lapse);
     button.textContent = label;
     button.classList.remove('armed');
-    if (key) armedKeys.delete(key);
+    // A button a redraw took out must not end the question its successor goes on asking (or asked again).
+    if (key && armedKeys.get(key) === askedAt) armedKeys.delete(key);
   };
+  button.addEventListener('keydown', (e) => { if (e.key === 'Escape' && armed) disarm(); });
   if (key) {
     button.addEventListener('focus', () => { focusedKey = key; });
     // Focus that moves on (not a button taken out by a redraw) is the user's choice: the next redraw leaves it there.
     button.addEventListener('blur', () => { if (button.isConnected && focusedKey === key) focusedKey = null; });
-    if (armedKeys.has(key)) {
-      arm();
+    const asked = armedKeys.get(key);
+    if (asked !== undefined && Date.now() - asked < confirmWaitMs) {
+      arm(asked);
       // The button it replaces had the focus: this one takes it once it is in the page (the redraw is synchronous).
       if (focusedKey === key) queueMicrotask(() => { if (button.isConnected) button.focus(); });
+    } else if (asked !== undefined) {
+      armedKeys.delete(key);
     }
   }
   button.addEventListener('click', async () => {
     if (!armed) {
-      arm();
+      arm(Date.now());
       return;
     }
     button.disabled = true;

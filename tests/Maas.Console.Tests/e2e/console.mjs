@@ -305,6 +305,15 @@ await scenario('own_key_revoke_warning', async () => {
     await button.click();
     const plain = await button.textContent();
     if (plain !== 'Really revoke e2e-other?') throw new Error(`revoking another key asks "${plain}"`);
+    // Escape takes the question back; one left unanswered lapses, so a much later click asks again.
+    await button.press('Escape');
+    if (await button.textContent() !== 'Revoke') throw new Error(`after Escape the button says "${await button.textContent()}"`);
+    await button.click();
+    await page.waitForFunction((id) => document.querySelector(`tr[data-key="${id}"] button`)?.textContent === 'Revoke', other.id, { timeout: 30000 });
+    await button.click();
+    if (await button.textContent() !== 'Really revoke e2e-other?') throw new Error('a lapsed question does not ask again');
+    const still = await (await api(`/api/v1/keys/${other.id}`)).json();
+    if (still.status !== 'active') throw new Error(`the key is ${still.status} although no question was answered`);
   } finally {
     await api(`/api/v1/keys/${other.id}`, { method: 'DELETE' });
   }
