@@ -29,14 +29,29 @@ public sealed class ConcurrentStorageQuotaTests
 
     [Theory]
     [MemberData(nameof(Kinds))]
-    public async Task Uploads_started_together_never_take_the_tenant_past_its_quota_even_across_servers(string kind, bool declared)
+    public Task Uploads_started_together_never_take_the_tenant_past_its_quota_even_across_servers(string kind, bool declared) =>
+        UploadTogetherAsync(kind, declared, null);
+
+    // PostgreSQL serialises a tenant's reservations with an advisory lock (SQLite with its one writer): every kind, on it.
+    [Theory]
+    [OnPostgres]
+    public async Task Uploads_started_together_never_take_the_tenant_past_its_quota_on_PostgreSQL_either(Db db)
+    {
+        foreach (var row in Kinds)
+        {
+            await using var database = await TestDatabase.CreateAsync(db);
+            await UploadTogetherAsync((string)row[0], (bool)row[1], database);
+        }
+    }
+
+    private static async Task UploadTogetherAsync(string kind, bool declared, TestDatabase? database)
     {
         var bodies = Enumerable.Range(0, 3).Select(i => Body(kind, i)).ToArray();
         var sizes = bodies.Select(b => (long)b.Length).Order().ToArray();
         var quota = sizes[1] + sizes[2] + (sizes[0] / 2); // any two fit, all three do not
         var settings = new Dictionary<string, string?> { ["Maas:Registry:TenantStorageQuotaBytes"] = quota.ToString(CultureInfo.InvariantCulture) };
-        await using var first = await TenancyHost.StartAsync(settings);
-        await using var second = await TenancyHost.StartAsync(settings, dataDir: first.Server.DataDir); // another server on the same database
+        await using var first = await TenancyHost.StartAsync(settings, database);
+        await using var second = await TenancyHost.StartAsync(settings, database, dataDir: first.Server.DataDir); // another server on the same database
         var (_, key) = await first.CreateKeyAsync(await first.CreateTenantAsync(), [MaasScopes.ModelsWrite, MaasScopes.ModelsRead, MaasScopes.DatasetsWrite, MaasScopes.DatasetsRead, MaasScopes.TrainingWrite, MaasScopes.TrainingRead]);
         using var onFirst = first.Client(key);
         using var uploadToFirst = Uploader(first, key);
