@@ -1,9 +1,15 @@
 // The console talks to the same public API as every other client, with the key the user signed in with.
 const KeyName = 'maas.apiKey';
+/** The playground's conversation, kept in the tab beside the key (and cleared with it). */
+export const ChatStoreName = 'maas.playground.chat';
 
 export function getKey(): string | null { return sessionStorage.getItem(KeyName); }
 export function setKey(key: string): void { sessionStorage.setItem(KeyName, key); }
-export function clearKey(): void { sessionStorage.removeItem(KeyName); }
+export function clearKey(): void {
+  sessionStorage.removeItem(KeyName);
+  // What the last key did in this tab (the playground's conversation) is not the next key's.
+  sessionStorage.removeItem(ChatStoreName);
+}
 
 /** An error answer of any of the server's protocols (management, OpenAI, OIP v2). */
 export class ApiError extends Error {

@@ -399,6 +399,13 @@ await scenario('chat_streaming', async () => {
   if (!answer.length) throw new Error('no answer text');
   if (lengths.size < 2) throw new Error(`the answer did not grow while streaming (lengths seen: ${[...lengths]})`);
   const status = await page.locator('.status.ok').last().textContent();
+  // A reload keeps the conversation (and its system prompt), and the next turn sends it.
+  await page.reload();
+  await page.locator('.msg.user .text', { hasText: 'Hello there, who are you?' }).waitFor();
+  const kept = await page.locator('.msg.assistant .text').allTextContents();
+  if (kept.length !== 1 || kept[0] !== answer) throw new Error(`after a reload the transcript holds ${JSON.stringify(kept)}, not the answer ${JSON.stringify(answer)}`);
+  if (await page.getByLabel('System prompt').inputValue() !== 'You are terse.') throw new Error('the system prompt was lost on reload');
+  const followUp = page.waitForRequest((r) => r.url().endsWith('/v1/chat/completions') && r.method() === 'POST');
   // JSON-schema mode: the grammar holds even a random-weight model to the schema.
   await page.getByLabel('Response format').selectOption('json_schema');
   await page.getByLabel('JSON schema').fill('{"type": "object", "properties": {"answer": {"type": "string", "maxLength": 12}}, "required": ["answer"], "additionalProperties": false}');
@@ -408,6 +415,8 @@ await scenario('chat_streaming', async () => {
   await until('the JSON answer', async () => (await page.locator('.msg.assistant .text').count()) === 2 && !(await page.locator('.msg.assistant .text.streaming').count()) && (await page.locator('.status.ok', { hasText: 'Done' }).count()) > 0, 60000);
   const json = JSON.parse(await page.locator('.msg.assistant .text').last().textContent());
   if (typeof json.answer !== 'string') throw new Error(`the answer does not fit the schema: ${JSON.stringify(json)}`);
+  const history = (await followUp).postDataJSON().messages.map((m) => `${m.role}:${m.content}`);
+  if (history.join('|') !== `system:You are terse.|user:Hello there, who are you?|assistant:${answer}|user:Answer in JSON.`) throw new Error(`the turn after the reload sent ${JSON.stringify(history)}`);
   await check('playground-chat');
   return `${lengths.size} partial lengths while streaming; ${status.trim()}; JSON-schema answer ${JSON.stringify(json).slice(0, 80)}`;
 });

@@ -1,6 +1,6 @@
 // The playground: chat with any LLM (streamed from /v1/chat/completions) and run any ONNX model from a form made
 // from its signature, with an image mode that turns a picture into the input tensor and draws what comes back.
-import { api, authHeaders, can, cannotList, seg, toError } from '../api';
+import { api, authHeaders, can, ChatStoreName, cannotList, seg, toError } from '../api';
 import { field, h, replace, statusLine } from '../dom';
 import type { PageContext } from '../main';
 import type { Model, TensorSpec } from '../types';
@@ -20,6 +20,30 @@ export async function playgroundPage(ctx: PageContext): Promise<() => void> {
 }
 
 interface ChatMessage { role: string; content: string | null; tool_calls?: unknown[]; tool_call_id?: string }
+
+// The conversation outlives a reload (or a visit to another page) in the tab's session storage, beside the key: a
+// reload used to lose it. Signing out clears it (api.ts).
+interface SavedChat { model: string; system: string; messages: ChatMessage[] }
+
+function loadChat(): SavedChat | null {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(ChatStoreName) ?? 'null') as SavedChat | null;
+    return saved && typeof saved.model === 'string' && typeof saved.system === 'string' && Array.isArray(saved.messages) ? saved : null;
+  } catch { return null; }
+}
+
+function saveChat(chat: SavedChat | null): void {
+  try {
+    if (chat && chat.messages.length) sessionStorage.setItem(ChatStoreName, JSON.stringify(chat));
+    else sessionStorage.removeItem(ChatStoreName);
+  } catch { /* storage full or off: the chat is only not kept */ }
+}
+
+/** How an assistant turn reads in the transcript: its text, or a line per tool call. */
+function turnText(message: ChatMessage): string {
+  const calls = (message.tool_calls ?? []) as ToolCallDelta[];
+  return calls.length ? calls.map((c) => `tool call: ${c.function.name}(${compactJson(c.function.arguments)})`).join('\n') : message.content ?? '';
+}
 
 async function chat({ query }: PageContext, root: HTMLElement): Promise<() => void> {
   const model = h('select', { required: true });
@@ -48,6 +72,9 @@ async function chat({ query }: PageContext, root: HTMLElement): Promise<() => vo
     if (query.get('model')) model.value = query.get('model')!;
     if (list.data.length === 0) status.error('No LLM (GGUF model) is visible to this key.');
   } catch (e) { status.error(e as Error); }
+  const saved = loadChat();
+  // Taken up again unless the address asks for another model, or the model is no longer there.
+  const resume = saved && (!query.get('model') || query.get('model') === saved.model) && [...model.options].some((o) => o.value === saved.model) ? saved : null;
 
   const schemaField = field('JSON schema', schema);
   schemaField.hidden = true;
@@ -72,8 +99,17 @@ async function chat({ query }: PageContext, root: HTMLElement): Promise<() => vo
     h('div', { class: 'actions' }, send, stop, clear),
     status);
 
+  if (resume) {
+    model.value = resume.model;
+    system.value = resume.system;
+    for (const message of resume.messages) {
+      messages.push(message);
+      bubble(message.role, message.role === 'assistant' ? turnText(message) : message.content ?? '');
+    }
+  }
+
   prompt.addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) form.requestSubmit(); });
-  clear.addEventListener('click', () => { messages.length = 0; transcript.replaceChildren(); status.clear(); });
+  clear.addEventListener('click', () => { messages.length = 0; transcript.replaceChildren(); status.clear(); saveChat(null); });
   stop.addEventListener('click', () => abort?.abort());
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -129,7 +165,7 @@ async function chat({ query }: PageContext, root: HTMLElement): Promise<() => vo
           }
           if (choice.delta?.tool_calls) {
             mergeToolCalls(toolCalls, choice.delta.tool_calls as ToolCallDelta[]);
-            out.textContent = toolCalls.map((c) => `tool call: ${c.function.name}(${compactJson(c.function.arguments)})`).join('\n');
+            out.textContent = turnText({ role: 'assistant', content: null, tool_calls: toolCalls });
             out.dataset['toolCalls'] = String(toolCalls.length);
           }
           if (choice.finish_reason) finish = choice.finish_reason;
@@ -149,6 +185,7 @@ async function chat({ query }: PageContext, root: HTMLElement): Promise<() => vo
       send.disabled = false;
       stop.disabled = true;
       abort = null;
+      saveChat({ model: model.value, system: system.value, messages });
     }
   });
   replace(root, form);
