@@ -54,6 +54,9 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Cancels_a_running_import_from_the_jobs_page_whose_question_outlives_its_redraws() => run.AssertScenario("cancel_a_job");
 
     [BrowserFact]
+    public void Pages_through_more_jobs_than_a_page_with_a_later_page_unmoved_by_a_new_job_and_a_reload() => run.AssertScenario("jobs_paging");
+
+    [BrowserFact]
     public void Moves_an_alias_and_deletes_a_version_and_the_model() => run.AssertScenario("alias_and_delete");
 
     [BrowserFact]

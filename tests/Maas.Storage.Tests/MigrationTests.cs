@@ -92,7 +92,7 @@ public sealed class MigrationTests
         await using var store = new SqlRegistryStore(dialect);
         Assert.Equal("acme", (await store.GetJobAsync("j1", CancellationToken.None))!.Tenant);
         Assert.Null((await store.GetJobAsync("j2", CancellationToken.None))!.Tenant); // Admins only.
-        Assert.Equal(["j1"], (await store.ListJobsAsync(10, "acme", CancellationToken.None)).Select(j => j.Id));
+        Assert.Equal(["j1"], (await store.ListJobsAsync(10, "acme", null, CancellationToken.None)).Select(j => j.Id));
     }
 
     [Theory]

@@ -157,10 +157,10 @@ public sealed class RegistryStoreTests
         await store.CreateJobAsync(job, CancellationToken.None);
         await store.CreateJobAsync(job with { Id = "job2", Status = JobStatus.Succeeded, CreatedAt = Now.AddSeconds(1), Result = new Dictionary<string, object?> { ["version"] = 2 } }, CancellationToken.None);
         Assert.Equal(25, (await store.GetJobAsync("job1", CancellationToken.None))!.Progress);
-        Assert.Equal(["job2", "job1"], (await store.ListJobsAsync(10, null, CancellationToken.None)).Select(j => j.Id));
+        Assert.Equal(["job2", "job1"], (await store.ListJobsAsync(10, null, null, CancellationToken.None)).Select(j => j.Id));
         await store.CreateJobAsync(job with { Id = "job3", Tenant = "other", CreatedAt = Now.AddSeconds(2) }, CancellationToken.None);
-        Assert.Equal(["job2", "job1"], (await store.ListJobsAsync(10, "acme", CancellationToken.None)).Select(j => j.Id));
-        Assert.Equal(["job3"], (await store.ListJobsAsync(10, "other", CancellationToken.None)).Select(j => j.Id));
+        Assert.Equal(["job2", "job1"], (await store.ListJobsAsync(10, "acme", null, CancellationToken.None)).Select(j => j.Id));
+        Assert.Equal(["job3"], (await store.ListJobsAsync(10, "other", null, CancellationToken.None)).Select(j => j.Id));
         Assert.Equal("acme", (await store.GetJobAsync("job1", CancellationToken.None))!.Tenant);
         Assert.Equal(2, await store.FailUnfinishedJobsAsync(new JobError("interrupted", "restart"), Now, CancellationToken.None));
         var failed = await store.GetJobAsync("job1", CancellationToken.None);

@@ -14,14 +14,22 @@ public static class JobsCommands
     public static Command Create()
     {
         var jobs = new Command("jobs", "Background jobs (imports, training, optimisation, fine-tuning): list, show, cancel, logs");
-        var limit = new Option<int?>("--limit") { Description = "At most this many (1-1000, default 100)" }.Between(1, 1000);
+        var limit = new Option<int?>("--limit") { Description = "At most this many, newest first (default 100); more than 1000 are read a page at a time" }.Between(1, int.MaxValue);
+        var all = new Option<bool>("--all") { Description = "Every job, read a page of 1000 at a time (instead of --limit)" };
+        var before = new Option<string?>("--before") { Description = "Start after this place: the 'older jobs' cursor an earlier list printed (next_before)" };
         var kind = new Option<string?>("--kind") { Description = "Only jobs of this kind: import, training, optimization, fine-tune" };
-        var list = new Command("list", "The newest jobs of every kind") { limit, kind };
+        var list = new Command("list", "The newest jobs of every kind") { limit, all, before, kind };
         list.Aliases.Add("ls");
         list.SetAction(async (parse, client, ct) =>
         {
-            var found = await client.ListJobsAsync(parse.GetValue(limit), parse.GetValue(kind), ct);
-            return CliHost.Print(parse, found.Jobs, items =>
+            var wantsAll = parse.GetValue(all);
+            if (wantsAll && parse.GetValue(limit) is not null)
+            {
+                throw new CliException("usage", "give --limit or --all, not both", ExitCodes.Usage);
+            }
+
+            var (found, next) = await ListAsync(client, parse.GetValue(kind), parse.GetValue(before), wantsAll ? null : parse.GetValue(limit) ?? 100, ct);
+            return CliHost.Print(parse, found, items =>
             {
                 var table = CliHost.Table("ID", "KIND", "STATUS", "MODEL", "VERSION", "PROGRESS", "STAGE", "CREATED");
                 foreach (var j in items)
@@ -30,6 +38,10 @@ public static class JobsCommands
                 }
 
                 AnsiConsole.Write(table);
+                if (next is not null)
+                {
+                    AnsiConsole.WriteLine($"older jobs: maas jobs list --before {next}{(parse.GetValue(kind) is { } k ? $" --kind {k}" : "")}");
+                }
             });
         });
 
@@ -91,6 +103,24 @@ public static class JobsCommands
         jobs.Subcommands.Add(cancel);
         jobs.Subcommands.Add(logs);
         return jobs;
+    }
+
+    /// <summary>
+    /// Up to <paramref name="max"/> jobs (every job when null) after <paramref name="before"/>, newest first, following
+    /// the server's pages of at most 1000; and where the next page would start (null when no job follows).
+    /// </summary>
+    internal static async Task<(List<JobInfo> Jobs, string? Next)> ListAsync(MaasClient client, string? kind, string? before, int? max, CancellationToken ct)
+    {
+        var jobs = new List<JobInfo>();
+        var next = before;
+        do
+        {
+            var page = await client.ListJobsBeforeAsync(next, Math.Min(1000, max is { } m ? m - jobs.Count : 1000), kind, ct);
+            jobs.AddRange(page.Jobs);
+            next = page.NextBefore;
+        }
+        while (next is not null && (max is null || jobs.Count < max));
+        return (jobs, next);
     }
 
     /// <summary>Follows a job with a progress bar until it ends; prints it, and fails with its error when it failed.</summary>

@@ -52,8 +52,12 @@ public sealed record JobInfo
 /// <summary>Why a job failed.</summary>
 public sealed record JobErrorInfo(string Code, string Message);
 
-/// <summary>The newest jobs.</summary>
-public sealed record JobList(IReadOnlyList<JobInfo> Jobs);
+/// <summary>A page of jobs, newest first; <see cref="NextBefore"/> asks for the page after it.</summary>
+public sealed record JobList(IReadOnlyList<JobInfo> Jobs)
+{
+    /// <summary>Where the next (older) page starts, for <c>ListJobsBeforeAsync</c>; null when no job follows.</summary>
+    public string? NextBefore { get; init; }
+}
 
 /// <summary>One event of a worker-run job: <c>status</c>, <c>progress</c>, <c>epoch</c>, <c>trial</c>, <c>metrics</c>, <c>log</c>, ...</summary>
 public sealed record JobEvent(long Seq, DateTimeOffset At, string Type, JsonElement Data);

@@ -91,8 +91,11 @@ public interface IJobStore
     /// <summary>One job, or null.</summary>
     Task<Job?> GetJobAsync(string id, CancellationToken cancellationToken);
 
-    /// <summary>The newest jobs first; of one tenant only when <paramref name="tenant"/> is given.</summary>
-    Task<IReadOnlyList<Job>> ListJobsAsync(int limit, string? tenant, CancellationToken cancellationToken);
+    /// <summary>
+    /// The newest jobs first (by creation time, then id: <see cref="JobPosition"/>'s order); of one tenant only when
+    /// <paramref name="tenant"/> is given; only those after <paramref name="before"/> in that order when it is given.
+    /// </summary>
+    Task<IReadOnlyList<Job>> ListJobsAsync(int limit, string? tenant, JobPosition? before, CancellationToken cancellationToken);
 
     /// <summary>Marks every queued or running job failed with <paramref name="error"/> (they died with a previous process).</summary>
     Task<int> FailUnfinishedJobsAsync(JobError error, DateTimeOffset now, CancellationToken cancellationToken);

@@ -107,10 +107,13 @@ public sealed class JobRunner : IAsyncDisposable
         return await _store.GetJobAsync(id, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>The newest jobs (of <paramref name="tenant"/> only, when given), with live state for those running here.</summary>
-    public async Task<IReadOnlyList<Job>> ListAsync(int limit, string? tenant, CancellationToken cancellationToken)
+    /// <summary>
+    /// The newest jobs (of <paramref name="tenant"/> only, when given; only those older than <paramref name="before"/>
+    /// in <see cref="JobPosition"/>'s order, when given), with live state for those running here.
+    /// </summary>
+    public async Task<IReadOnlyList<Job>> ListAsync(int limit, string? tenant, JobPosition? before, CancellationToken cancellationToken)
     {
-        var stored = await _store.ListJobsAsync(limit, tenant, cancellationToken).ConfigureAwait(false);
+        var stored = await _store.ListJobsAsync(limit, tenant, before, cancellationToken).ConfigureAwait(false);
         return stored.Select(j =>
         {
             if (_running.TryGetValue(j.Id, out var running))

@@ -48,6 +48,11 @@ public static class JobEndpoints
     // Worker-run kinds listed beside the imports (a search's trials are listed under their parent's training job).
     private static readonly string[] QueuedKinds = ["training", "optimization", "fine-tune"];
 
+    // Rounds a page reads past jobs the key may not see (of models outside its list) before it answers with fewer jobs
+    // than asked for and a next_before to go on from.
+    private const int MaxListRounds = 4;
+
+    // Newest first across every source, a page at a time: ?before= takes the next_before of the page before it.
     private static async Task<IResult> ListAsync(HttpContext context, JobRunner jobs)
     {
         var limit = ApiRequests.OptionalInt(context.Request.Query["limit"], "limit") ?? 100;
@@ -62,14 +67,17 @@ public static class JobEndpoints
             throw new ApiException(StatusCodes.Status400BadRequest, "invalid_query", $"kind must be import, {string.Join(", ", QueuedKinds)}, not '{RegistryNames.Shorten(kind)}'");
         }
 
+        var before = Before(context.Request.Query["before"].ToString());
         var caller = context.GetCaller();
         var tenant = caller is null || caller.IsAdmin ? null : caller.Tenant;
         var callerTenant = context.CallerTenant();
-        var views = new List<(DateTimeOffset CreatedAt, object View)>();
+        var aborted = context.RequestAborted;
+        var sources = new List<JobPageSource<object>>();
         if ((kind.Length == 0 || kind == "import") && HasScopeFor(caller, "import", write: false))
         {
-            var list = await jobs.ListAsync(limit, tenant, context.RequestAborted);
-            views.AddRange(list.Where(j => Visible(caller, j)).Select(j => (j.CreatedAt, (object)JobResponse.From(j, callerTenant))));
+            sources.Add(async (after, count) => (await jobs.ListAsync(count, tenant, after, aborted))
+                .Select(j => new ListedJob<object>(JobPosition.Of(j.CreatedAt, j.Id), Visible(caller, j) ? JobResponse.From(j, callerTenant) : null))
+                .ToArray());
         }
 
         // Training, optimisation and fine-tuning jobs too, so one list shows every job the caller has.
@@ -77,12 +85,29 @@ public static class JobEndpoints
         {
             foreach (var queuedKind in QueuedKinds.Where(k => (kind.Length == 0 || k == kind) && HasScopeFor(caller, k, write: false)))
             {
-                var queued = await store.ListAsync(queuedKind, tenant, limit, 0, context.RequestAborted);
-                views.AddRange(queued.Where(j => VisibleQueued(caller, j)).Select(j => (j.CreatedAt, (object)QueuedJobResponse.From(j, callerTenant))));
+                sources.Add(async (after, count) => (await store.ListBeforeAsync(queuedKind, tenant, after, count, aborted))
+                    .Select(j => new ListedJob<object>(JobPosition.Of(j.CreatedAt, j.Id), VisibleQueued(caller, j) ? QueuedJobResponse.From(j, callerTenant) : null))
+                    .ToArray());
             }
         }
 
-        return Results.Json(new { jobs = views.OrderByDescending(v => v.CreatedAt).Take(limit).Select(v => v.View).ToArray() }, RegistryJson.Options);
+        var page = await JobPages.ReadAsync(sources, before, limit, MaxListRounds);
+        return Results.Json(new { jobs = page.Jobs, next_before = page.Next?.ToString() }, RegistryJson.Options);
+    }
+
+    private static JobPosition? Before(string text)
+    {
+        if (text.Length == 0)
+        {
+            return null;
+        }
+
+        return JobPosition.TryParse(text, out var position)
+            ? position
+            : throw new ApiException(
+                StatusCodes.Status400BadRequest,
+                "invalid_query",
+                $"before must be the next_before of an earlier page (milliseconds.id), not '{RegistryNames.Shorten(text)}'");
     }
 
     private static async Task<IResult> GetAsync(string id, HttpContext context, JobRunner jobs)

@@ -82,6 +82,22 @@ public sealed class SqlJobQueueStore : IJobQueueStore
     }
 
     /// <inheritdoc />
+    public async Task<IReadOnlyList<QueuedJob>> ListBeforeAsync(string kind, string? tenant, JobPosition? before, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var (beforeAt, beforeId) = JobPageSql.Parameters(before);
+        var rows = await connection.QueryAsync<Row>(Command(
+            $"""
+            SELECT {Columns} FROM queued_jobs WHERE kind = @Kind {(tenant is null ? "" : "AND tenant = @Tenant")} {(before is null ? "" : $"AND {JobPageSql.After(Dialect)}")}
+            {JobPageSql.Order(Dialect)} LIMIT @Limit
+            """,
+            new { Kind = kind, Tenant = tenant, BeforeAt = beforeAt, BeforeId = beforeId, Limit = (long)limit },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => r.ToJob()).ToArray();
+    }
+
+    /// <inheritdoc />
     public async Task<int> CountUnfinishedAsync(string tenant, IReadOnlyList<string> kinds, CancellationToken cancellationToken)
     {
         if (kinds.Count == 0)

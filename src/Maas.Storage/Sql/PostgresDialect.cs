@@ -71,6 +71,9 @@ public sealed class PostgresDialect : SqlDialect
     public override string Contains(string column, string parameter) => $"strpos({column}, {parameter}) > 0";
 
     /// <inheritdoc />
+    public override string Ordinal(string column) => $"{column} COLLATE \"C\"";
+
+    /// <inheritdoc />
     public override string Ddl(Migration migration) => migration.Postgres;
 
     /// <inheritdoc />

@@ -26,6 +26,12 @@ public abstract class SqlDialect : IAsyncDisposable
     /// <summary>SQL that is true when <paramref name="column"/> contains the text of <paramref name="parameter"/>.</summary>
     public abstract string Contains(string column, string parameter);
 
+    /// <summary>
+    /// SQL for <paramref name="column"/> as text compared and sorted by character codes (as .NET's ordinal comparison
+    /// does), whatever the database's collation: for orders that code outside the database must repeat.
+    /// </summary>
+    public abstract string Ordinal(string column);
+
     /// <summary>The DDL of a migration for this database.</summary>
     public abstract string Ddl(Migration migration);
 

@@ -4,6 +4,7 @@ using Dapper;
 using Maas.Core.Formats;
 using Maas.Core.Jobs;
 using Maas.Core.Registry;
+using Maas.Storage.Jobs;
 
 namespace Maas.Storage.Sql;
 
@@ -915,12 +916,27 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<Job>> ListJobsAsync(int limit, string? tenant, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<Job>> ListJobsAsync(int limit, string? tenant, JobPosition? before, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
-        var where = tenant is null ? "" : "WHERE tenant = @Tenant ";
+        var conditions = new List<string>();
+        if (tenant is not null)
+        {
+            conditions.Add("tenant = @Tenant");
+        }
+
+        if (before is not null)
+        {
+            conditions.Add(JobPageSql.After(Dialect));
+        }
+
+        var where = conditions.Count == 0 ? "" : $"WHERE {string.Join(" AND ", conditions)} ";
+        var (beforeAt, beforeId) = JobPageSql.Parameters(before);
         var rows = await connection.QueryAsync<JobRow>(Command(
-            $"SELECT {JobColumns} FROM jobs {where}ORDER BY created_at DESC, id LIMIT @Limit", new { Limit = (long)limit, Tenant = tenant }, null, cancellationToken)).ConfigureAwait(false);
+            $"SELECT {JobColumns} FROM jobs {where}{JobPageSql.Order(Dialect)} LIMIT @Limit",
+            new { Limit = (long)limit, Tenant = tenant, BeforeAt = beforeAt, BeforeId = beforeId },
+            null,
+            cancellationToken)).ConfigureAwait(false);
         return rows.Select(r => r.ToJob()).ToArray();
     }
 

@@ -120,6 +120,9 @@ public sealed class SqliteDialect : SqlDialect
     public override string Contains(string column, string parameter) => $"instr({column}, {parameter}) > 0";
 
     /// <inheritdoc />
+    public override string Ordinal(string column) => column; // BINARY, SQLite's default collation: byte order of UTF-8
+
+    /// <inheritdoc />
     public override string Ddl(Migration migration) => migration.Sqlite;
 
     /// <inheritdoc />

@@ -1353,5 +1353,69 @@ await scenario('deployment_metrics_follow', async () => {
   }
 });
 
+await scenario('jobs_paging', async () => {
+  // More jobs than a page: Next page goes on from where the first page ended (its next_before, kept in the address),
+  // a job created meanwhile shows on the first page and moves nothing on the second, a reload keeps the page, and
+  // Previous goes back. The imports come from a loopback host that answers 404, so each fails at once.
+  const server = http.createServer((req, res) => { res.writeHead(404); res.end(); });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${server.address().port}/missing.onnx`;
+  const importOne = async () => {
+    const res = await api('/api/v1/models/paged-jobs/versions:import', json({ url }));
+    if (res.status !== 202) throw new Error(`the import answered ${res.status}: ${await res.text()}`);
+    return (await res.json()).id;
+  };
+  const ended = (id) => until(`job ${id} to end`, async () => ['failed', 'succeeded', 'cancelled'].includes((await (await api(`/api/v1/jobs/${id}`)).json()).status));
+  const listed = async (query) => (await api(`/api/v1/jobs?limit=100${query}`)).json();
+  const shown = () => page.locator('table.list tbody tr[data-job]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-job')).join());
+  try {
+    const model = await api('/api/v1/models', json({ name: 'paged-jobs' }));
+    if (model.status !== 201) throw new Error(`creating the model answered ${model.status}`);
+    // Ten at a time, each batch ended before the next: far below the import queue's limit.
+    for (let i = 0; i < 101; i += 10) {
+      const ids = await Promise.all(Array.from({ length: Math.min(10, 101 - i) }, importOne));
+      await Promise.all(ids.map(ended));
+    }
+    const first = await listed('');
+    if (first.jobs.length !== 100 || !first.next_before) throw new Error(`the API's first page: ${first.jobs.length} jobs, next_before ${first.next_before}`);
+    const second = await listed(`&before=${encodeURIComponent(first.next_before)}`);
+    await page.goto(`${baseUrl}#/jobs`);
+    await until('the first page', async () => (await shown()) === first.jobs.map((j) => j.id).join());
+    if (await page.getByRole('button', { name: 'Previous page' }).isEnabled()) throw new Error('Previous is offered on the first page');
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await until('the second page', async () => (await shown()) === second.jobs.map((j) => j.id).join());
+    const address = await page.evaluate(() => location.hash);
+    if (address !== `#/jobs?before=${encodeURIComponent(first.next_before)}`) throw new Error(`the address is ${address}`);
+
+    // A new job while the second page is shown: two refreshes of that page later it holds the same jobs.
+    let refreshes = 0;
+    const counted = (r) => { if (r.url().includes('/api/v1/jobs?') && r.url().includes('before=')) refreshes += 1; };
+    const newer = await importOne();
+    await ended(newer);
+    page.on('requestfinished', counted);
+    try {
+      await until('two refreshes of the second page', async () => refreshes >= 2);
+    } finally {
+      page.off('requestfinished', counted);
+    }
+    const after = await shown();
+    if (after !== second.jobs.map((j) => j.id).join()) throw new Error(`the second page moved: ${after.split(',').slice(0, 3)} ...`);
+    if (after.includes(newer)) throw new Error('the new job is on the second page');
+    await check('jobs-paged');
+
+    await page.reload();
+    await page.getByRole('heading', { name: 'Jobs', level: 1 }).waitFor();
+    await until('the same page after a reload', async () => (await shown()) === second.jobs.map((j) => j.id).join());
+    await page.getByRole('button', { name: 'Previous page' }).click();
+    await until('the first page with the new job on top', async () => (await shown()).split(',')[0] === newer);
+    const back = await page.evaluate(() => location.hash);
+    if (back !== '#/jobs') throw new Error(`back on the first page the address is ${back}`);
+    return `first page ${first.jobs.length} jobs, second ${second.jobs.length} (${address}), unmoved by job ${newer} and a reload; Previous shows it on top`;
+  } finally {
+    server.close();
+    await api('/api/v1/models/paged-jobs?force=true', { method: 'DELETE' });
+  }
+});
+
 await browser.close();
 process.stdout.write(JSON.stringify(report));

@@ -237,6 +237,9 @@ public sealed class JobCancelTests
         public Task<IReadOnlyList<QueuedJob>> ListAsync(string kind, string? tenant, int limit, int offset, CancellationToken cancellationToken) =>
             _inner.ListAsync(kind, tenant, limit, offset, cancellationToken);
 
+        public Task<IReadOnlyList<QueuedJob>> ListBeforeAsync(string kind, string? tenant, JobPosition? before, int limit, CancellationToken cancellationToken) =>
+            _inner.ListBeforeAsync(kind, tenant, before, limit, cancellationToken);
+
         public Task<QueuedJob?> ClaimAsync(IReadOnlyList<string> kinds, string worker, DateTimeOffset leaseUntil, DateTimeOffset now, CancellationToken cancellationToken) =>
             _inner.ClaimAsync(kinds, worker, leaseUntil, now, cancellationToken);
 

@@ -2,34 +2,54 @@
 // outcome, cancel, and, opened, a worker-run job's events and charts (or a loss curve from the job's own fields).
 import { api, ApiError, can, seg } from '../api';
 import { lineChart, short } from '../chart';
-import { bytes, confirmButton, h, replace, when } from '../dom';
+import { bytes, confirmButton, h, keepQuery, replace, when } from '../dom';
 import { eventList, isFinished, jobCharts, jobList } from '../joblist';
 import type { PageContext } from '../main';
 import type { Job, JobEvent } from '../types';
 
+/** Jobs per page: the API's default page, as on the models page. */
+const jobsPageSize = 100;
+
 export async function jobsPage({ me, root, query }: PageContext): Promise<() => void> {
-  // Routes that list jobs; a route this server does not have (404) is skipped. /api/v1/jobs takes models:read or
-  // training:read; the training list is asked for only with training:read (not refused once a second).
-  const sources = ['/api/v1/jobs', ...(can(me, 'training:read') ? ['/api/v1/training/jobs'] : [])];
-  async function fetchAll(): Promise<(Job & { source: string })[]> {
-    const jobs = new Map<string, Job & { source: string }>();
-    for (const source of sources) {
+  // One route lists every kind the key may read (imports and optimisations with models:read, training and fine-tuning
+  // with training:read), a page at a time: a page goes on from where the one before ended (next_before), so jobs
+  // created meanwhile never move a later page. The page is kept in the address, so a reload or a link shows it again.
+  let before = query.get('before') ?? '';
+  const earlier: string[] = []; // where the pages before this one started ('' is the first page)
+  const previous = h('button', { type: 'button', disabled: before === '' }, 'Previous page');
+  const next = h('button', { type: 'button', disabled: true }, 'Next page');
+  let nextBefore: string | null = null;
+
+  async function fetchPage(): Promise<(Job & { source: string })[]> {
+    for (;;) {
+      const asked = before;
+      const params = new URLSearchParams({ limit: String(jobsPageSize) });
+      if (asked) params.set('before', asked);
+      let res: { jobs: Job[]; next_before?: string };
       try {
-        const res = await api<{ jobs: Job[] }>(`${source}?limit=100`);
-        // The first route that lists a job keeps it (the jobs route names its kind; the training route's list does not).
-        for (const job of res.jobs ?? []) if (!jobs.has(job.id)) jobs.set(job.id, { ...job, kind: job.kind ?? (source.includes('/training/') ? 'training' : 'job'), source });
+        res = await api<{ jobs: Job[]; next_before?: string }>(`/api/v1/jobs?${params}`);
       } catch (e) {
-        // A route this server lacks (404) or this key may not read (403) is left out; the other source still shows.
-        if (!(e instanceof ApiError && (e.status === 404 || e.status === 405 || e.status === 403))) throw e;
+        // A place no page gave (an edited address) starts again from the newest jobs.
+        if (asked && e instanceof ApiError && e.status === 400 && before === asked) { before = ''; earlier.length = 0; continue; }
+        throw e;
       }
+      // Another page was asked for while this one was read: read that one.
+      if (asked !== before) continue;
+      nextBefore = res.next_before ?? null;
+      next.disabled = nextBefore === null;
+      previous.disabled = before === '';
+      const kept = new URLSearchParams();
+      if (before) kept.set('before', before);
+      if (query.get('job')) kept.set('job', query.get('job')!);
+      keepQuery('jobs', kept);
+      return (res.jobs ?? []).map((job) => ({ ...job, kind: job.kind ?? 'job', source: '/api/v1/jobs' }));
     }
-    return [...jobs.values()].sort((a, b) => String(b.created_at ?? '').localeCompare(String(a.created_at ?? '')));
   }
 
   const list = await jobList<Job & { source: string }>({
     caption: 'Jobs',
     empty: 'No jobs yet. Imports (model page) and training jobs show here.',
-    load: fetchAll,
+    load: fetchPage,
     id: (j) => j.id, status: (j) => j.status, progress: percentOf,
     progressLabel: (j) => { const pct = percentOf(j); return pct === null ? (j.bytes_done ? bytes(j.bytes_done) : '–') : `${pct.toFixed(0)}%`; },
     columns: [
@@ -45,7 +65,9 @@ export async function jobsPage({ me, root, query }: PageContext): Promise<() => 
       : null),
     intervalMs: 1000,
   });
-  replace(root, h('h1', null, 'Jobs'), list.element);
+  next.addEventListener('click', () => { if (nextBefore === null) return; earlier.push(before); before = nextBefore; void list.reload(); });
+  previous.addEventListener('click', () => { before = earlier.pop() ?? ''; void list.reload(); });
+  replace(root, h('h1', null, 'Jobs'), list.element, h('nav', { class: 'pager', 'aria-label': 'Pages of jobs' }, previous, next));
   return list.stop;
 }
 

@@ -133,6 +133,13 @@ public interface IJobQueueStore
     Task<IReadOnlyList<QueuedJob>> ListAsync(string kind, string? tenant, int limit, int offset, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Jobs of a kind in <see cref="JobPosition"/>'s order (newest first, then by id), only the tenant's when
+    /// <paramref name="tenant"/> is given, only those after <paramref name="before"/> when it is given: a page that
+    /// stays where it is while new jobs arrive.
+    /// </summary>
+    Task<IReadOnlyList<QueuedJob>> ListBeforeAsync(string kind, string? tenant, JobPosition? before, int limit, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Claims the oldest job of one of <paramref name="kinds"/> that is queued or whose lease has expired, for
     /// <paramref name="worker"/> until <paramref name="leaseUntil"/>; null when there is none.
     /// </summary>
