@@ -1410,6 +1410,9 @@ await scenario('jobs_paging', async () => {
     await until('the first page with the new job on top', async () => (await shown()).split(',')[0] === newer);
     const back = await page.evaluate(() => location.hash);
     if (back !== '#/jobs') throw new Error(`back on the first page the address is ${back}`);
+    const failed = (await (await api(`/api/v1/jobs/${newer}`)).json()).error?.code;
+    const row = await page.locator(`tr[data-job="${newer}"]`).textContent();
+    if (!failed || !row.includes(failed)) throw new Error(`the failed job's row says "${row}", not its error ${failed}`);
     return `first page ${first.jobs.length} jobs, second ${second.jobs.length} (${address}), unmoved by job ${newer} and a reload; Previous shows it on top`;
   } finally {
     server.close();

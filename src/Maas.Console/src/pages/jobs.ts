@@ -55,7 +55,8 @@ export async function jobsPage({ me, root, query }: PageContext): Promise<() => 
     columns: [
       { title: 'Kind', cell: (j) => (j.kind === 'training' ? h('a', { href: `#/training/${seg(j.id)}` }, 'training') : j.kind === 'fine-tune' ? h('a', { href: `#/fine-tuning/${seg(j.id)}` }, 'fine-tune') : j.kind) },
       { title: 'Model', cell: (j) => (j.model ? h('a', { href: `#/models/${seg(j.model)}` }, `${j.model}${j.version ? ' v' + j.version : ''}`) : '–') },
-      { title: 'Stage', cell: (j) => j.stage ?? (j.error ? j.error.code : '–') },
+      // A job that failed says why (and where), not the stage it was in as if still there.
+      { title: 'Stage', cell: (j) => (j.error ? `${j.error.code}${j.stage ? ` (at ${j.stage})` : ''}` : j.stage ?? '–') },
       { title: 'Created', cell: (j) => when(j.created_at) },
     ],
     details,
