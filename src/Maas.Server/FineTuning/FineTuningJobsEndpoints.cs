@@ -330,21 +330,28 @@ internal static class FineTuningJobsEndpoints
         var caller = context.GetCaller();
         var tenant = caller is { IsAdmin: false } ? caller.Tenant : null;
         var page = new List<QueuedJob>();
-        var skipping = after is not null;
         var hasMore = false;
 
-        // Newest first, as OpenAI lists them; "after" is the last id of the previous page.
-        for (var offset = 0; ; offset += 200)
+        // Newest first, as OpenAI lists them; "after" is the last id of the previous page, and the page goes on from
+        // that job's place in the database's order (it used to read the tenant's jobs from the newest to find it). An
+        // "after" that names no fine-tuning job gives an empty page, as it always did.
+        JobPosition? from = null;
+        if (after is not null)
         {
-            var batch = await jobs.ListAsync(FineTuningSpec.Kind, tenant, 200, offset, context.RequestAborted);
+            // Another tenant's job is no place in this caller's list: its time is not given away either.
+            if (await jobs.GetAsync(after, context.RequestAborted) is not { Kind: FineTuningSpec.Kind } last || (tenant is not null && last.Tenant != tenant))
+            {
+                return Results.Json(new { @object = "list", data = Array.Empty<object>(), has_more = false });
+            }
+
+            from = JobPosition.Of(last.CreatedAt, last.Id);
+        }
+
+        while (!hasMore)
+        {
+            var batch = await jobs.ListBeforeAsync(FineTuningSpec.Kind, tenant, from, 200, context.RequestAborted);
             foreach (var job in batch)
             {
-                if (skipping)
-                {
-                    skipping = job.Id != after;
-                    continue;
-                }
-
                 if (!Visible(caller, job))
                 {
                     continue;
@@ -359,10 +366,12 @@ internal static class FineTuningJobsEndpoints
                 page.Add(job);
             }
 
-            if (hasMore || batch.Count < 200)
+            if (batch.Count < 200)
             {
                 break;
             }
+
+            from = JobPosition.Of(batch[^1].CreatedAt, batch[^1].Id);
         }
 
         return Results.Json(new { @object = "list", data = page.Select(FineTuningViews.Job).ToArray(), has_more = hasMore });

@@ -654,6 +654,11 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         // worker's next heartbeat sees the request): none registered a model.
         await (await client.GetAsync($"api/v1/models/{own}-ft")).ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
 
+        // An "after" that names no job (or another tenant's) is an empty last page too.
+        var noJob = await (await client.GetAsync("v1/fine_tuning/jobs?after=ftjob-unknown")).JsonAsync(HttpStatusCode.OK);
+        Assert.Empty(noJob["data"]!.AsArray());
+        Assert.False((bool)noJob["has_more"]!);
+
         // An "after" that names no event is an empty last page, not the first page again (which pages forever).
         var unknownAfter = await (await client.GetAsync($"v1/fine_tuning/jobs/{ids[0]}/events?after=ftevent-unknown")).JsonAsync(HttpStatusCode.OK);
         Assert.Empty(unknownAfter["data"]!.AsArray());
