@@ -95,7 +95,8 @@ public static class JobEndpoints
         return Results.Json(new { jobs = page.Jobs, next_before = page.Next?.ToString() }, RegistryJson.Options);
     }
 
-    private static JobPosition? Before(string text)
+    /// <summary>A list's <c>before</c> (the <c>next_before</c> of an earlier page), null when not given; 400 invalid_query otherwise.</summary>
+    internal static JobPosition? Before(string text)
     {
         if (text.Length == 0)
         {

@@ -293,10 +293,24 @@ internal static class TrainingEndpoints
             throw Bad("invalid_query", $"limit must be between 1 and 1000 and offset not negative (given {limit} and {offset})");
         }
 
+        // "before" (a next_before) goes on from a place in the list, which jobs submitted meanwhile do not move, as an
+        // offset does; the two do not mix.
+        var before = Jobs.JobEndpoints.Before(context.Request.Query["before"].ToString());
+        if (before is not null && offset > 0)
+        {
+            throw Bad("invalid_query", "give before (the next_before of an earlier page) or offset, not both");
+        }
+
         var caller = context.GetCaller();
         var tenant = caller is { IsAdmin: false } ? caller.Tenant : null;
-        var list = await jobs.ListAsync(TrainingSpec.Kind, tenant, limit, offset, context.RequestAborted);
-        return Results.Json(new { jobs = list.Where(j => Visible(caller, j)).Select(j => TrainingJobResponse.From(j, context.CallerTenant())).ToArray(), limit, offset }, RegistryJson.Options);
+        var list = offset > 0
+            ? await jobs.ListAsync(TrainingSpec.Kind, tenant, limit, offset, context.RequestAborted)
+            : await jobs.ListBeforeAsync(TrainingSpec.Kind, tenant, before, limit, context.RequestAborted);
+        // From the last job read, visible or not: a key limited to some models may get a short page, never a gap.
+        var next = list.Count == limit ? JobPosition.Of(list[^1].CreatedAt, list[^1].Id).ToString() : null;
+        return Results.Json(
+            new { jobs = list.Where(j => Visible(caller, j)).Select(j => TrainingJobResponse.From(j, context.CallerTenant())).ToArray(), limit, offset, next_before = next },
+            RegistryJson.Options);
     }
 
     // The tenant's jobs, narrowed as /api/v1/jobs narrows them by the key's models: a job of a model outside the key's

@@ -199,6 +199,44 @@ public sealed class JobListPagingTests(JobPagingServers servers) : IClassFixture
         }
     }
 
+    [Theory]
+    [OnSqlite]
+    public async Task The_training_job_list_pages_with_before_as_well_and_new_jobs_move_no_later_page(Db db)
+    {
+        var server = await servers.GetAsync(db);
+        var tenant = await TenantAsync(server);
+        var client = await KeyAsync(server, tenant, [MaasScopes.TrainingRead]);
+        var start = Start();
+        var training = new List<Added>();
+        for (var i = 0; i < 12; i++)
+        {
+            training.Add(await AddAsync(server, "training", tenant, start.AddMilliseconds(i / 4)));
+            await AddAsync(server, "fine-tune", tenant, start.AddMilliseconds(i / 4)); // another kind: not on this list
+        }
+
+        async Task<(List<string> Ids, string? Next)> TrainingPageAsync(string query)
+        {
+            var body = await (await client.GetAsync($"api/v1/training/jobs?limit=5{query}")).JsonAsync(HttpStatusCode.OK);
+            return (body["jobs"]!.AsArray().Select(j => (string)j!["id"]!).ToList(), (string?)body["next_before"]);
+        }
+
+        var first = await TrainingPageAsync("");
+        // Submitted between pages: it goes on top of the first page and moves nothing on the later ones (an offset did).
+        await AddAsync(server, "training", tenant, DateTimeOffset.UtcNow);
+        var seen = new List<string>(first.Ids);
+        for (var next = first.Next; next is not null;)
+        {
+            var page = await TrainingPageAsync($"&before={Uri.EscapeDataString(next)}");
+            seen.AddRange(page.Ids);
+            next = page.Next;
+        }
+
+        Assert.Equal(Ordered(training), seen);
+        var both = await client.GetAsync($"api/v1/training/jobs?offset=5&before={Uri.EscapeDataString(first.Next!)}");
+        Assert.Contains("not both", (string?)(await both.ErrorAsync(HttpStatusCode.BadRequest, "invalid_query"))["message"], StringComparison.Ordinal);
+        await (await client.GetAsync("api/v1/training/jobs?before=yesterday")).ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
+    }
+
     private sealed record Added(string Id, string Kind, string Tenant, string? Model, JobPosition Position);
 
     private sealed record Page(List<string> Ids, JsonArray Jobs, string? Next);
@@ -225,7 +263,18 @@ public sealed class JobListPagingTests(JobPagingServers servers) : IClassFixture
         }
 
         var queuedId = kind switch { "training" => "train_", "optimization" => "opt_", _ => "ftjob-" } + hex;
-        var spec = model is null ? "{}" : new JsonObject { ["model"] = model }.ToJsonString();
+        var fields = model is null ? new JsonObject() : new JsonObject { ["model"] = model };
+        if (kind == "training")
+        {
+            // What the training routes read back besides the model (a job as its route stores it).
+            fields["dataset"] = new JsonObject { ["name"] = "paged-data", ["version"] = 1, ["sha256"] = new string('a', 64) };
+            fields["task"] = "regression";
+            fields["label"] = "y";
+            fields["features"] = new JsonArray(new JsonObject { ["name"] = "x", ["type"] = "number" });
+            fields["trainer"] = "sdca";
+        }
+
+        var spec = fields.ToJsonString();
         await server.Services.GetRequiredService<IJobQueueStore>().EnqueueAsync(
             new QueuedJob { Id = queuedId, Kind = kind, Tenant = tenant, Spec = spec, CreatedBy = "test", CreatedAt = at, UpdatedAt = at },
             CancellationToken.None);
