@@ -512,7 +512,7 @@ public sealed class ModelRegistry : IModelRegistry
 
         draft.Finished = true;
         StagingArea.DeleteQuietly(draft.Folder);
-        await draft.Reservation.ReleaseAsync().ConfigureAwait(false); // dropped with the commit already; this only marks it
+        await draft.Reservation.ReleaseAsync().ConfigureAwait(false); // the commit dropped its row already: this deletes nothing
         Raise(new RegistryChange(RegistryChangeKind.VersionReady, ready.Model, ready.Version));
         return ready;
     }
