@@ -30,10 +30,7 @@ public sealed record TrainingJobResponse : WorkerJobView
     private TrainingJobResponse(QueuedJob job, string? tenant)
         : base(job, tenant)
     {
-        // A search's trials are shown like training jobs: their spec wraps the training they run.
-        var spec = job.Kind == TrialSpec.Kind
-            ? JsonSerializer.Deserialize<TrialSpec>(job.Spec, RegistryJson.Options)?.Training
-            : JsonSerializer.Deserialize<TrainingSpec>(job.Spec, RegistryJson.Options);
+        var spec = ReadSpec(job);
         Model = Named(spec?.Model, tenant);
         Dataset = spec is null ? null : $"{spec.Dataset.Name}:{spec.Dataset.Version}";
         Task = spec?.Task;
@@ -42,6 +39,23 @@ public sealed record TrainingJobResponse : WorkerJobView
         Iteration = job.Progress.Iteration;
         Metrics = job.Progress.Metrics ?? new Dictionary<string, double>();
         EtaSeconds = job.IsFinished ? null : job.Progress.EtaSeconds;
+    }
+
+    // A search's trials are shown like training jobs: their spec wraps the training they run. A spec this version
+    // cannot read (written by another version of the server) leaves its fields empty: one such job used to turn the
+    // whole list into a 400 "the request body is not valid JSON".
+    private static TrainingSpec? ReadSpec(QueuedJob job)
+    {
+        try
+        {
+            return job.Kind == TrialSpec.Kind
+                ? JsonSerializer.Deserialize<TrialSpec>(job.Spec, RegistryJson.Options)?.Training
+                : JsonSerializer.Deserialize<TrainingSpec>(job.Spec, RegistryJson.Options);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The model it registers into.</summary>

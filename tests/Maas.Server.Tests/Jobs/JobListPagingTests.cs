@@ -232,6 +232,15 @@ public sealed class JobListPagingTests(JobPagingServers servers) : IClassFixture
         }
 
         Assert.Equal(Ordered(training), seen);
+
+        // A job whose stored spec this version cannot read (another version wrote it) is listed with what is known.
+        var unreadable = "train_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(10));
+        await server.Services.GetRequiredService<IJobQueueStore>().EnqueueAsync(
+            new QueuedJob { Id = unreadable, Kind = "training", Tenant = tenant, Spec = """{"model": "paged-model", "dataset": "an older shape"}""", CreatedBy = "test", CreatedAt = DateTimeOffset.UtcNow, UpdatedAt = DateTimeOffset.UtcNow },
+            CancellationToken.None);
+        var listed = await (await client.GetAsync("api/v1/training/jobs?limit=1000")).JsonAsync(HttpStatusCode.OK);
+        var shown = listed["jobs"]!.AsArray().Single(j => (string?)j!["id"] == unreadable)!;
+        Assert.Equal(("queued", null), ((string?)shown["status"], (string?)shown["dataset"]));
         var both = await client.GetAsync($"api/v1/training/jobs?offset=5&before={Uri.EscapeDataString(first.Next!)}");
         Assert.Contains("not both", (string?)(await both.ErrorAsync(HttpStatusCode.BadRequest, "invalid_query"))["message"], StringComparison.Ordinal);
         await (await client.GetAsync("api/v1/training/jobs?before=yesterday")).ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
