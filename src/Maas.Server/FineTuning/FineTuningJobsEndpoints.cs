@@ -329,8 +329,6 @@ internal static class FineTuningJobsEndpoints
         var (limit, after) = Page(context);
         var caller = context.GetCaller();
         var tenant = caller is { IsAdmin: false } ? caller.Tenant : null;
-        var page = new List<QueuedJob>();
-        var hasMore = false;
 
         // Newest first, as OpenAI lists them; "after" is the last id of the previous page, and the page goes on from
         // that job's place in the database's order (it used to read the tenant's jobs from the newest to find it). An
@@ -347,34 +345,8 @@ internal static class FineTuningJobsEndpoints
             from = JobPosition.Of(last.CreatedAt, last.Id);
         }
 
-        while (!hasMore)
-        {
-            var batch = await jobs.ListBeforeAsync(FineTuningSpec.Kind, tenant, from, 200, context.RequestAborted);
-            foreach (var job in batch)
-            {
-                if (!Visible(caller, job))
-                {
-                    continue;
-                }
-
-                if (page.Count == limit)
-                {
-                    hasMore = true;
-                    break;
-                }
-
-                page.Add(job);
-            }
-
-            if (batch.Count < 200)
-            {
-                break;
-            }
-
-            from = JobPosition.Of(batch[^1].CreatedAt, batch[^1].Id);
-        }
-
-        return Results.Json(new { @object = "list", data = page.Select(FineTuningViews.Job).ToArray(), has_more = hasMore });
+        var page = await Jobs.JobEndpoints.QueuedPageAsync(jobs, FineTuningSpec.Kind, tenant, job => Visible(caller, job), from, limit, context.RequestAborted);
+        return Results.Json(new { @object = "list", data = page.Jobs.Select(FineTuningViews.Job).ToArray(), has_more = page.Next is not null });
     }
 
     private static async Task<IResult> GetAsync(string id, HttpContext context, IJobQueueStore jobs) =>

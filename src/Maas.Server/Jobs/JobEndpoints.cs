@@ -197,6 +197,21 @@ public static class JobEndpoints
         return VisibleQueued(context.GetCaller(), job) ? job : null;
     }
 
+    /// <summary>
+    /// A page of one worker-run kind, read as this route reads each of its sources (<see cref="JobPages"/>): the
+    /// tenant's jobs (all for null) in the list's order after <paramref name="before"/>, those <paramref name="visible"/>
+    /// refuses passed over; the training and fine-tuning lists page with it.
+    /// </summary>
+    internal static Task<JobPage<QueuedJob>> QueuedPageAsync(
+        IJobQueueStore store, string kind, string? tenant, Func<QueuedJob, bool> visible, JobPosition? before, int limit, CancellationToken cancellationToken) =>
+        JobPages.ReadAsync<QueuedJob>(
+            [async (after, count) => (await store.ListBeforeAsync(kind, tenant, after, count, cancellationToken))
+                .Select(j => new ListedJob<QueuedJob>(JobPosition.Of(j.CreatedAt, j.Id), visible(j) ? j : null))
+                .ToArray()],
+            before,
+            limit,
+            MaxListRounds);
+
     // A queued job is the caller's when it is of the caller's tenant and of a model the key may use (any, for a job of
     // no model); the training routes narrow by the same rule.
     internal static bool VisibleQueued(Caller? caller, QueuedJob job)

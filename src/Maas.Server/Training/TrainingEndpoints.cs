@@ -303,13 +303,21 @@ internal static class TrainingEndpoints
 
         var caller = context.GetCaller();
         var tenant = caller is { IsAdmin: false } ? caller.Tenant : null;
-        var list = offset > 0
-            ? await jobs.ListAsync(TrainingSpec.Kind, tenant, limit, offset, context.RequestAborted)
-            : await jobs.ListBeforeAsync(TrainingSpec.Kind, tenant, before, limit, context.RequestAborted);
-        // From the last job read, visible or not: a key limited to some models may get a short page, never a gap.
-        var next = list.Count == limit ? JobPosition.Of(list[^1].CreatedAt, list[^1].Id).ToString() : null;
+        IReadOnlyList<QueuedJob> list;
+        string? next = null;
+        if (offset > 0)
+        {
+            list = (await jobs.ListAsync(TrainingSpec.Kind, tenant, limit, offset, context.RequestAborted)).Where(j => Visible(caller, j)).ToArray();
+        }
+        else
+        {
+            // Read as GET /api/v1/jobs reads it: a key limited to some models may get a short page, never a gap.
+            var page = await Jobs.JobEndpoints.QueuedPageAsync(jobs, TrainingSpec.Kind, tenant, j => Visible(caller, j), before, limit, context.RequestAborted);
+            (list, next) = (page.Jobs, page.Next?.ToString());
+        }
+
         return Results.Json(
-            new { jobs = list.Where(j => Visible(caller, j)).Select(j => TrainingJobResponse.From(j, context.CallerTenant())).ToArray(), limit, offset, next_before = next },
+            new { jobs = list.Select(j => TrainingJobResponse.From(j, context.CallerTenant())).ToArray(), limit, offset, next_before = next },
             RegistryJson.Options);
     }
 
