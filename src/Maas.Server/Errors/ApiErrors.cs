@@ -60,8 +60,10 @@ public static class ApiErrors
     }
 
     /// <summary>
-    /// Turns what a handler threw into the error body: <see cref="ApiException"/>, <see cref="RegistryException"/>,
-    /// Kestrel's bad-request errors and malformed JSON; anything else is logged and answered 500 without details.
+    /// Turns what a handler threw into the error body: <see cref="ApiException"/>, <see cref="RegistryException"/> and
+    /// Kestrel's bad-request errors; anything else is logged and answered 500 without details. A request body's JSON is
+    /// checked where it is read (400 invalid_json there), so a <see cref="JsonException"/> reaching this point is the
+    /// server's own stored data it cannot read: a 500 with the log, not the caller's mistake.
     /// Null when the client is gone (nothing to answer).
     /// </summary>
     public static IResult? FromException(Exception exception, HttpContext context, ILogger logger)
@@ -81,8 +83,6 @@ public static class ApiErrors
                 return Result(bad.StatusCode, "request_too_large", "the request body is larger than the server accepts on this route");
             case BadHttpRequestException bad:
                 return context.RequestAborted.IsCancellationRequested ? null : Result(bad.StatusCode, "bad_request", bad.Message);
-            case JsonException json:
-                return Result(StatusCodes.Status400BadRequest, "invalid_json", $"the request body is not valid JSON for this route: {json.Message}");
             case OperationCanceledException or IOException when context.RequestAborted.IsCancellationRequested:
                 return null;
             default:

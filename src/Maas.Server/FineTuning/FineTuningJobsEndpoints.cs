@@ -307,8 +307,10 @@ internal static class FineTuningJobsEndpoints
             return false;
         }
 
-        var spec = JsonSerializer.Deserialize<FineTuningSpec>(job.Spec, RegistryJson.Options)!;
-        return Maas.Core.Tenancy.ModelPatterns.Allows(caller.Models, spec.BaseModel) || Maas.Core.Tenancy.ModelPatterns.Allows(caller.Models, spec.TargetModel);
+        // A spec this version cannot read names no model: only keys not limited to some models see the job.
+        return FineTuningSpec.Read(job) is { } spec
+            ? Maas.Core.Tenancy.ModelPatterns.Allows(caller.Models, spec.BaseModel) || Maas.Core.Tenancy.ModelPatterns.Allows(caller.Models, spec.TargetModel)
+            : caller.Models.Count == 0;
     }
 
     private static (int Limit, string? After) Page(HttpContext context)
@@ -386,7 +388,12 @@ internal static class FineTuningJobsEndpoints
         var (limit, after) = Page(context);
         var all = await AllEventsAsync(id, jobs, context.RequestAborted);
         // A succeeded job keeps its last epochs' checkpoints (registered, callable); while it runs, every epoch's is listed.
-        var spec = JsonSerializer.Deserialize<FineTuningSpec>(job.Spec, RegistryJson.Options)!;
+        // A spec this version cannot read names no target model to call the checkpoints by: none are listed.
+        if (FineTuningSpec.Read(job) is not { } spec)
+        {
+            return Results.Json(PageOf([], limit, after));
+        }
+
         var firstKept = job.Status == JobStatus.Succeeded ? FineTuningJobHandler.FirstKeptEpoch(spec.Epochs, options.Value.KeptCheckpoints) : 1;
         var views = all.Where(e => e.Type == FineTuningJobHandler.CheckpointEventType)
             .Select(e => (Event: e, Metrics: JsonSerializer.Deserialize<FineTuningEpochMetrics>(e.Data, RegistryJson.Options)!))

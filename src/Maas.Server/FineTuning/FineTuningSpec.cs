@@ -1,3 +1,7 @@
+using System.Text.Json;
+using Maas.Core.Jobs.Queue;
+using Maas.Core.Registry;
+
 namespace Maas.Server.FineTuning;
 
 /// <summary>What a fine-tuning job was asked to do, resolved and checked when it was created (the queued job's spec).</summary>
@@ -49,6 +53,22 @@ internal sealed record FineTuningSpec
     public required int Window { get; init; }
 
     public string CreatedBy { get; init; } = "";
+
+    /// <summary>
+    /// The job's spec, or null where this version cannot read it (another version of the server wrote it): such a job is
+    /// shown with what the queue knows instead of failing the whole list.
+    /// </summary>
+    public static FineTuningSpec? Read(QueuedJob job)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<FineTuningSpec>(job.Spec, RegistryJson.Options);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
 }
 
 /// <summary>What a succeeded fine-tuning job made.</summary>

@@ -25,39 +25,52 @@ internal static class FineTuningViews
 
     public static Dictionary<string, object?> Job(QueuedJob job)
     {
-        var spec = JsonSerializer.Deserialize<FineTuningSpec>(job.Spec, RegistryJson.Options)!;
-        var result = job.Result is { } r ? JsonSerializer.Deserialize<FineTuningResult>(r, RegistryJson.Options) : null;
+        var spec = FineTuningSpec.Read(job);
+        var result = ReadResult(job);
         var hyperparameters = new Dictionary<string, object?>
         {
-            ["n_epochs"] = spec.Epochs,
-            ["batch_size"] = spec.BatchSize is { } b ? b : "auto",
-            ["learning_rate_multiplier"] = spec.LearningRateMultiplier,
-            ["train_last_layers"] = spec.TrainedLayers is { } layers ? layers : "auto",
+            ["n_epochs"] = spec?.Epochs,
+            ["batch_size"] = spec is null ? null : spec.BatchSize is { } b ? b : "auto",
+            ["learning_rate_multiplier"] = spec?.LearningRateMultiplier,
+            ["train_last_layers"] = spec is null ? null : spec.TrainedLayers is { } layers ? layers : "auto",
         };
         return new Dictionary<string, object?>
         {
             ["object"] = "fine_tuning.job",
             ["id"] = job.Id,
-            ["model"] = spec.Model,
+            ["model"] = spec?.Model,
             ["created_at"] = job.CreatedAt.ToUnixTimeSeconds(),
             ["finished_at"] = job.FinishedAt?.ToUnixTimeSeconds(),
             ["fine_tuned_model"] = result?.FineTunedModel,
             ["organization_id"] = job.Tenant,
             ["result_files"] = Array.Empty<string>(),
             ["status"] = Status(job),
-            ["validation_file"] = spec.ValidationFile,
-            ["training_file"] = spec.TrainingFile,
+            ["validation_file"] = spec?.ValidationFile,
+            ["training_file"] = spec?.TrainingFile,
             ["hyperparameters"] = hyperparameters,
             ["method"] = new Dictionary<string, object?> { ["type"] = "supervised", ["supervised"] = new Dictionary<string, object?> { ["hyperparameters"] = hyperparameters } },
             ["trained_tokens"] = result?.TrainedTokens,
             ["error"] = job.Status is JobStatus.Failed && job.Error is { } e ? new Dictionary<string, object?> { ["code"] = e.Code, ["message"] = e.Message, ["param"] = null } : null,
-            ["seed"] = spec.Seed,
-            ["user_provided_suffix"] = spec.Suffix,
+            ["seed"] = spec?.Seed,
+            ["user_provided_suffix"] = spec?.Suffix,
             ["estimated_finish"] = job.Progress.EtaSeconds is { } eta ? DateTimeOffset.UtcNow.AddSeconds(eta).ToUnixTimeSeconds() : null,
             ["integrations"] = Array.Empty<object>(),
             ["metadata"] = null,
             ["progress"] = job.Progress.Percent,
         };
+    }
+
+    // A result another version of the server wrote, unreadable here, shows as none (the job's status still says it succeeded).
+    private static FineTuningResult? ReadResult(QueuedJob job)
+    {
+        try
+        {
+            return job.Result is { } r ? JsonSerializer.Deserialize<FineTuningResult>(r, RegistryJson.Options) : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     /// <summary>An event in OpenAI's shape, or null for bookkeeping events callers need not see.</summary>

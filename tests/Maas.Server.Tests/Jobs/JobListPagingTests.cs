@@ -246,6 +246,35 @@ public sealed class JobListPagingTests(JobPagingServers servers) : IClassFixture
         await (await client.GetAsync("api/v1/training/jobs?before=yesterday")).ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
     }
 
+    [Theory]
+    [OnSqlite]
+    public async Task Stored_data_this_version_cannot_read_is_shown_with_what_is_known_and_never_blamed_on_the_caller(Db db)
+    {
+        var server = await servers.GetAsync(db);
+        var tenant = await TenantAsync(server);
+        var client = await KeyAsync(server, tenant, [MaasScopes.TrainingRead]);
+        var limited = await KeyAsync(server, tenant, [MaasScopes.TrainingRead], ["paged-model"]);
+
+        // AddAsync stores a fine-tuning job whose spec is only {"model": ...}: not a spec this version can read.
+        var job = await AddAsync(server, "fine-tune", tenant, DateTimeOffset.UtcNow);
+        var shown = await (await client.GetAsync($"v1/fine_tuning/jobs/{job.Id}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(("fine_tuning.job", "queued", null, null), ((string?)shown["object"], (string?)shown["status"], (string?)shown["model"], (string?)shown["training_file"]));
+        var listed = await (await client.GetAsync("v1/fine_tuning/jobs?limit=100")).JsonAsync(HttpStatusCode.OK);
+        Assert.Contains(job.Id, listed["data"]!.AsArray().Select(j => (string?)j!["id"]));
+        var checkpoints = await (await client.GetAsync($"v1/fine_tuning/jobs/{job.Id}/checkpoints")).JsonAsync(HttpStatusCode.OK);
+        Assert.Empty(checkpoints["data"]!.AsArray());
+
+        // A key limited to some models cannot tell whether the job is on one of them: it does not see it.
+        await (await limited.GetAsync($"v1/fine_tuning/jobs/{job.Id}")).JsonAsync(HttpStatusCode.NotFound);
+        var limitedList = await (await limited.GetAsync("v1/fine_tuning/jobs?limit=100")).JsonAsync(HttpStatusCode.OK);
+        Assert.DoesNotContain(job.Id, limitedList["data"]!.AsArray().Select(j => (string?)j!["id"]));
+
+        // An event the server cannot read is its own fault: a 500 with the request id, not "the request body is not valid JSON".
+        await server.Services.GetRequiredService<IJobQueueStore>().AddEventAsync(job.Id, "note", "not json", DateTimeOffset.UtcNow, CancellationToken.None);
+        var error = await (await client.GetAsync($"api/v1/jobs/{job.Id}/events")).ErrorAsync(HttpStatusCode.InternalServerError, "internal_error");
+        Assert.Contains("request", (string?)error["message"], StringComparison.Ordinal);
+    }
+
     private sealed record Added(string Id, string Kind, string Tenant, string? Model, JobPosition Position);
 
     private sealed record Page(List<string> Ids, JsonArray Jobs, string? Next);
