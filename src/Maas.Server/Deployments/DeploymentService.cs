@@ -129,7 +129,7 @@ public sealed class DeploymentService(
         switch (decision)
         {
             case RolloutDecision.Rollback:
-                next = current with { State = DeploymentState.RolledBack, Traffic = [new TrafficShare(current.Stable, 100)], Reason = reason, StepStartedAt = now };
+                next = RolledBack(current, reason, now);
                 action = "rollback";
                 break;
             case RolloutDecision.Promote:
@@ -220,14 +220,7 @@ public sealed class DeploymentService(
         else if (current.Canary == deleted && current.Traffic.Any(t => t.Version == deleted && t.Percent > 0))
         {
             (action, reason) = ("rollback", $"version {deleted}, the canary, was deleted with force at step {current.Step + 1} of its rollout; all traffic back to version {current.Stable}");
-            next = current with
-            {
-                State = DeploymentState.RolledBack,
-                Traffic = [new TrafficShare(current.Stable, 100)],
-                Shadow = current.Shadow.Where(s => s.Version != deleted).ToArray(),
-                Reason = reason,
-                StepStartedAt = now,
-            };
+            next = RolledBack(current, reason, now) with { Shadow = current.Shadow.Where(s => s.Version != deleted).ToArray() };
         }
         else if (!(current.Traffic.Any(t => t.Version == deleted) || current.Shadow.Any(s => s.Version == deleted)))
         {
@@ -309,6 +302,14 @@ public sealed class DeploymentService(
         Traffic = [new TrafficShare(version, 100)],
         Stable = version,
         Canary = null,
+        Reason = reason,
+        StepStartedAt = now,
+    };
+
+    private static Deployment RolledBack(Deployment current, string reason, DateTimeOffset now) => current with
+    {
+        State = DeploymentState.RolledBack,
+        Traffic = [new TrafficShare(current.Stable, 100)],
         Reason = reason,
         StepStartedAt = now,
     };
