@@ -1,0 +1,110 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Maas.Core.Hosting;
+using Maas.Core.Registry;
+
+namespace Maas.Core.Jobs.Queue;
+
+/// <summary>What a handler's job reports through: progress, events, checkpoints; and its cancellation.</summary>
+public sealed class JobRun
+{
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
+    private readonly JobWorker _worker;
+    private DateTimeOffset _lastProgress;
+
+    internal JobRun(JobWorker worker, QueuedJob job, CancellationToken cancellationToken, string workDir)
+    {
+        _worker = worker;
+        Job = job;
+        CancellationToken = cancellationToken;
+        WorkDir = workDir;
+    }
+
+    /// <summary>The job as claimed (its checkpoint, if an earlier worker saved one, is in <see cref="QueuedJob.Checkpoint"/>).</summary>
+    public QueuedJob Job { get; }
+
+    /// <summary>Fires when a caller cancels the job, the worker stops, or the lease is lost.</summary>
+    public CancellationToken CancellationToken { get; }
+
+    /// <summary>A private scratch folder, deleted when the job ends here.</summary>
+    public string WorkDir { get; }
+
+    /// <summary>The worker's name (for lineage and logs).</summary>
+    public string WorkerName => _worker.Options.Name;
+
+    /// <summary>The latest progress reported.</summary>
+    public JobProgress Progress { get; private set; } = new();
+
+    /// <summary>Stores progress (at most a few times a second; stage changes at once) and extends the lease.</summary>
+    public async Task ReportAsync(JobProgress progress)
+    {
+        var stageChanged = progress.Stage != Progress.Stage;
+        Progress = progress;
+        var now = _worker.Time.GetUtcNow();
+        if (stageChanged || now - _lastProgress >= ProgressInterval)
+        {
+            _lastProgress = now;
+            await _worker.RenewAsync(this, progress).ConfigureAwait(false);
+            await EventAsync("progress", progress).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Appends an event (<paramref name="data"/> serialized as JSON).</summary>
+    public Task EventAsync(string type, object data) =>
+        _worker.Store.AddEventAsync(Job.Id, type, JsonSerializer.Serialize(data, RegistryJson.Options), _worker.Time.GetUtcNow(), CancellationToken.None);
+
+    /// <summary>Saves a checkpoint: a stage name, optionally a file (stored content-addressed) and JSON data.</summary>
+    public async Task SaveCheckpointAsync(string stage, string? file, object? data)
+    {
+        string? key = null;
+        if (file is not null)
+        {
+            key = await HashingCopy.HashFileAsync(file, CancellationToken).ConfigureAwait(false);
+            var staged = Path.Combine(WorkDir, $"checkpoint-{Guid.NewGuid():n}");
+            File.Copy(file, staged);
+            await _worker.Artifacts.CommitAsync(key, staged, bundle: false, CancellationToken).ConfigureAwait(false);
+        }
+
+        var checkpoint = new JobCheckpoint(stage, key, data is null ? null : JsonSerializer.Serialize(data, RegistryJson.Options), _worker.Time.GetUtcNow());
+        if (!await _worker.Store.SaveCheckpointAsync(Job.Id, WorkerName, checkpoint, CancellationToken.None).ConfigureAwait(false))
+        {
+            throw new OperationCanceledException("the job's lease was lost");
+        }
+
+        await EventAsync("checkpoint", new { stage, artifact = key }).ConfigureAwait(false);
+    }
+
+    /// <summary>A local copy of the file of the checkpoint this job was taken over with; null when it has none.</summary>
+    public async Task<string?> CheckpointFileAsync()
+    {
+        if (Job.Checkpoint?.ArtifactKey is not { } key)
+        {
+            return null;
+        }
+
+        return await _worker.Artifacts.GetLocalPathAsync(key, null, CancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The queue this job lives in (for jobs that enqueue and follow child jobs).</summary>
+    public IJobQueueStore Queue => _worker.Store;
+
+    /// <summary>The worker's clock.</summary>
+    public TimeProvider Time => _worker.Time;
+
+    /// <summary>
+    /// Claims one waiting job of <paramref name="kind"/> and runs it here, inside this job, before returning; false when
+    /// none waits or this worker has no handler for the kind. A job that waits for child jobs calls this instead of
+    /// idling, so its children run even when its own worker is the only one.
+    /// </summary>
+    public Task<bool> RunWaitingJobAsync(string kind) => _worker.RunWaitingAsync(kind, CancellationToken);
+
+    /// <summary>Throws unless this worker still holds the job (call right before an effect that must happen once).</summary>
+    public async Task EnsureLeaseAsync()
+    {
+        CancellationToken.ThrowIfCancellationRequested();
+        if (await _worker.RenewAsync(this, null).ConfigureAwait(false) == LeaseState.Lost)
+        {
+            throw new OperationCanceledException("the job's lease was lost");
+        }
+    }
+}
