@@ -124,48 +124,7 @@ internal static class V2RequestReader
                     throw TensorJson.UnreadableText(ex);
                 }
 
-                long declared = binaryInputs.Sum(b => b.Size);
-                if (headerLength is null && binaryInputs.Count > 0)
-                {
-                    throw InferenceErrors.Invalid(
-                        $"input '{binaryInputs[0].Name}' has binary_data_size but the request has no {HeaderLengthHeader} header saying where the JSON ends");
-                }
-
-                if (headerLength is { } h && contentLength is { } total && total - h != declared)
-                {
-                    throw InferenceErrors.Invalid(
-                        $"the body carries {total - h} bytes after the JSON header but the inputs' binary_data_size values add up to {declared} bytes"
-                        + (binaryInputs.Count > 0 ? $" ({string.Join(", ", binaryInputs.Select(b => $"'{b.Name}': {b.Size}"))})" : ""));
-                }
-
-                long read = jsonLength;
-                foreach (var b in binaryInputs)
-                {
-                    read += b.Size;
-                    if (read > limit)
-                    {
-                        throw TooLarge(read, limit); // before renting a buffer a caller asked for
-                    }
-
-                    var buffer = await ReadExactlyAsync(body, b.Size, cancellationToken,
-                        what: $"binary data of input '{b.Name}' (binary_data_size {b.Size})");
-
-                    try
-                    {
-                        tensors[b.Index] = Tensor.Wrap(b.Name, b.Type, b.Shape, buffer.Memory, buffer);
-                    }
-                    catch
-                    {
-                        buffer.Dispose();
-                        throw;
-                    }
-                }
-
-                if (headerLength is not null && contentLength is null && await HasMoreAsync(body, cancellationToken))
-                {
-                    throw InferenceErrors.Invalid($"the body carries more bytes after the binary tensors than their binary_data_size values ({declared} bytes) declare");
-                }
-
+                await ReadBinaryInputsAsync(body, binaryInputs, tensors, jsonLength, headerLength, contentLength, limit, cancellationToken);
                 return call;
             }
             catch
@@ -180,6 +139,54 @@ internal static class V2RequestReader
         }
     }
 
+    // The binary part: each input's bytes straight into its own pooled buffer, after checking that the sizes the
+    // JSON declares add up to what the body carries.
+    private static async Task ReadBinaryInputsAsync(
+        Stream body, List<BinaryInput> binaryInputs, List<Tensor> tensors, long jsonLength, long? headerLength, long? contentLength, long limit, CancellationToken cancellationToken)
+    {
+        long declared = binaryInputs.Sum(b => b.Size);
+        if (headerLength is null && binaryInputs.Count > 0)
+        {
+            throw InferenceErrors.Invalid(
+                $"input '{binaryInputs[0].Name}' has binary_data_size but the request has no {HeaderLengthHeader} header saying where the JSON ends");
+        }
+
+        if (headerLength is { } h && contentLength is { } total && total - h != declared)
+        {
+            throw InferenceErrors.Invalid(
+                $"the body carries {total - h} bytes after the JSON header but the inputs' binary_data_size values add up to {declared} bytes"
+                + (binaryInputs.Count > 0 ? $" ({string.Join(", ", binaryInputs.Select(b => $"'{b.Name}': {b.Size}"))})" : ""));
+        }
+
+        long read = jsonLength;
+        foreach (var b in binaryInputs)
+        {
+            read += b.Size;
+            if (read > limit)
+            {
+                throw TooLarge(read, limit); // before renting a buffer a caller asked for
+            }
+
+            var buffer = await ReadExactlyAsync(body, b.Size, cancellationToken,
+                what: $"binary data of input '{b.Name}' (binary_data_size {b.Size})");
+
+            try
+            {
+                tensors[b.Index] = Tensor.Wrap(b.Name, b.Type, b.Shape, buffer.Memory, buffer);
+            }
+            catch
+            {
+                buffer.Dispose();
+                throw;
+            }
+        }
+
+        if (headerLength is not null && contentLength is null && await HasMoreAsync(body, cancellationToken))
+        {
+            throw InferenceErrors.Invalid($"the body carries more bytes after the binary tensors than their binary_data_size values ({declared} bytes) declare");
+        }
+    }
+
     private sealed record BinaryInput(int Index, string Name, TensorDataType Type, long[] Shape, long Size);
 
     private static V2InferCall Parse(JsonElement root, InferenceOptions options, List<Tensor> tensors, out List<BinaryInput> binaryInputs)
@@ -190,27 +197,7 @@ internal static class V2RequestReader
             throw InferenceErrors.Invalid($"the request body must be a JSON object, not {TensorJson.Kind(root)}");
         }
 
-        string? id = null;
-        if (root.TryGetProperty("id", out var idElement))
-        {
-            id = idElement.ValueKind == JsonValueKind.String
-                ? idElement.GetString()
-                : throw InferenceErrors.Invalid($"\"id\" must be a string, not {TensorJson.Kind(idElement)}");
-        }
-
-        var parameters = root.TryGetProperty("parameters", out var p) ? ReadParameters(p, "request") : null;
-        // The parameters the server acts on must have their type (as Triton requires): one of another type was
-        // silently ignored, and the caller went on believing its timeout or binary outputs applied.
-        if (parameters?.TryGetValue("timeout", out var timeout) == true && timeout is not (long and >= 0 or ulong))
-        {
-            throw InferenceErrors.Invalid($"the request parameter \"timeout\" must be a non-negative integer (microseconds), not {p.GetProperty("timeout").GetRawText()}");
-        }
-
-        if (parameters?.TryGetValue("binary_data_output", out var binaryOutput) == true && binaryOutput is not bool)
-        {
-            throw InferenceErrors.Invalid($"the request parameter \"binary_data_output\" must be true or false, not {p.GetProperty("binary_data_output").GetRawText()}");
-        }
-
+        var (id, parameters) = ReadRequestFields(root);
         if (!root.TryGetProperty("inputs", out var inputs) || inputs.ValueKind != JsonValueKind.Array)
         {
             throw InferenceErrors.Invalid("the request needs an \"inputs\" array");
@@ -219,45 +206,14 @@ internal static class V2RequestReader
         var index = 0;
         foreach (var input in inputs.EnumerateArray())
         {
-            tensors.Add(null!); // filled below or after the binary part is read
-            var (name, type, shape, count) = ReadTensorHeader(input, index, options);
-            var inputParameters = input.TryGetProperty("parameters", out var ip) ? ReadParameters(ip, $"input '{name}'") : null;
-            var hasData = input.TryGetProperty("data", out var data);
-            if (inputParameters is not null && inputParameters.TryGetValue("binary_data_size", out var sizeValue))
+            tensors.Add(null!); // filled here or after the binary part is read
+            if (ReadInput(input, index, options, out var tensor) is { } binary)
             {
-                if (hasData)
-                {
-                    throw InferenceErrors.Invalid($"input '{name}' has both \"data\" and binary_data_size; give one");
-                }
-
-                if (sizeValue is not long size || size < 0)
-                {
-                    // As sent: 16.0 and "16" would both read as 16.
-                    throw InferenceErrors.Invalid($"input '{name}': binary_data_size must be a non-negative integer, not {ip.GetProperty("binary_data_size").GetRawText()}");
-                }
-
-                if (size > options.MaxRequestBodyBytes)
-                {
-                    // Refused here, so the sizes' sum cannot overflow either.
-                    throw InferenceErrors.Invalid(
-                        $"input '{name}': binary_data_size is {size} bytes, over the limit of {options.MaxRequestBodyBytes} bytes for the whole body (Maas:Inference:MaxRequestBodyBytes)");
-                }
-
-                if (type != TensorDataType.Bytes && size != count * type.ElementSize())
-                {
-                    throw InferenceErrors.Invalid(
-                        $"input '{name}': binary_data_size is {size} bytes but {type.Name()} shape {TensorShape.Format(shape)} needs {count * type.ElementSize()} bytes ({count} elements of {type.ElementSize()})");
-                }
-
-                binaryInputs.Add(new BinaryInput(index, name, type, shape, size));
-            }
-            else if (!hasData)
-            {
-                throw InferenceErrors.Invalid($"input '{name}' has no \"data\" (and no binary_data_size parameter)");
+                binaryInputs.Add(binary);
             }
             else
             {
-                tensors[index] = TensorJson.Read(name, type, shape, count, data);
+                tensors[index] = tensor!;
             }
 
             index++;
@@ -309,6 +265,75 @@ internal static class V2RequestReader
         }
 
         return call;
+    }
+
+    // The request's id and parameters; the parameters the server acts on must have their type.
+    private static (string? Id, Dictionary<string, object>? Parameters) ReadRequestFields(JsonElement root)
+    {
+        string? id = null;
+        if (root.TryGetProperty("id", out var idElement))
+        {
+            id = idElement.ValueKind == JsonValueKind.String
+                ? idElement.GetString()
+                : throw InferenceErrors.Invalid($"\"id\" must be a string, not {TensorJson.Kind(idElement)}");
+        }
+
+        var parameters = root.TryGetProperty("parameters", out var p) ? ReadParameters(p, "request") : null;
+        // The parameters the server acts on must have their type (as Triton requires): one of another type was
+        // silently ignored, and the caller went on believing its timeout or binary outputs applied.
+        if (parameters?.TryGetValue("timeout", out var timeout) == true && timeout is not (long and >= 0 or ulong))
+        {
+            throw InferenceErrors.Invalid($"the request parameter \"timeout\" must be a non-negative integer (microseconds), not {p.GetProperty("timeout").GetRawText()}");
+        }
+
+        if (parameters?.TryGetValue("binary_data_output", out var binaryOutput) == true && binaryOutput is not bool)
+        {
+            throw InferenceErrors.Invalid($"the request parameter \"binary_data_output\" must be true or false, not {p.GetProperty("binary_data_output").GetRawText()}");
+        }
+
+        return (id, parameters);
+    }
+
+    // One input: its tensor from "data", or (returned) where its bytes lie in the binary part of the body.
+    private static BinaryInput? ReadInput(JsonElement input, int index, InferenceOptions options, out Tensor? tensor)
+    {
+        tensor = null;
+        var (name, type, shape, count) = ReadTensorHeader(input, index, options);
+        var inputParameters = input.TryGetProperty("parameters", out var ip) ? ReadParameters(ip, $"input '{name}'") : null;
+        var hasData = input.TryGetProperty("data", out var data);
+        if (inputParameters is null || !inputParameters.TryGetValue("binary_data_size", out var sizeValue))
+        {
+            tensor = hasData
+                ? TensorJson.Read(name, type, shape, count, data)
+                : throw InferenceErrors.Invalid($"input '{name}' has no \"data\" (and no binary_data_size parameter)");
+            return null;
+        }
+
+        if (hasData)
+        {
+            throw InferenceErrors.Invalid($"input '{name}' has both \"data\" and binary_data_size; give one");
+        }
+
+        if (sizeValue is not long size || size < 0)
+        {
+            // As sent: 16.0 and "16" would both read as 16.
+            throw InferenceErrors.Invalid($"input '{name}': binary_data_size must be a non-negative integer, not {ip.GetProperty("binary_data_size").GetRawText()}");
+        }
+
+        if (size > options.MaxRequestBodyBytes)
+        {
+            // Refused here, so the sizes' sum cannot overflow either.
+            throw InferenceErrors.Invalid(
+                $"input '{name}': binary_data_size is {size} bytes, over the limit of {options.MaxRequestBodyBytes} bytes for the whole body (Maas:Inference:MaxRequestBodyBytes)");
+        }
+
+        if (type != TensorDataType.Bytes && size != count * type.ElementSize())
+        {
+            throw InferenceErrors.Invalid(
+                $"input '{name}': binary_data_size is {size} bytes but {type.Name()} shape {TensorShape.Format(shape)} needs {count * type.ElementSize()} bytes ({count} elements of {type.ElementSize()})");
+        }
+
+        return new BinaryInput(index, name, type, shape, size);
     }
 
     /// <summary>Reads name, datatype and shape of an input object, checking the element limit.</summary>
