@@ -241,6 +241,47 @@ internal static class OpenAiRequestReader
             maxTokens = 16;
         }
 
+        var stop = ReadStop(body, limits);
+        var logitBias = ReadLogitBias(body, limits);
+        var (logprobs, topLogprobs) = ReadLogprobs(body, chat);
+        var seed = body.TryGetProperty("seed", out var seedValue) && seedValue.ValueKind != JsonValueKind.Null
+            ? seedValue.ValueKind == JsonValueKind.Number && seedValue.TryGetInt64(out var s64) ? (uint?)unchecked((uint)s64) : throw LlmException.Invalid("'seed' must be an integer", "seed")
+            : null;
+        var (stream, includeUsage) = ReadStreaming(body);
+        var sampling = new SamplingOptions
+        {
+            Temperature = Float(body, "temperature", 0, 2) ?? 1f,
+            TopP = Float(body, "top_p", 0, 1) ?? 1f,
+            TopK = Int(body, "top_k", 0, 1_000_000) ?? 0,
+            MinP = Float(body, "min_p", 0, 1) ?? 0f,
+            PresencePenalty = Float(body, "presence_penalty", -2, 2) ?? 0f,
+            FrequencyPenalty = Float(body, "frequency_penalty", -2, 2) ?? 0f,
+            RepeatPenalty = Float(body, "repeat_penalty", 0, 10) ?? 1f,
+            PenaltyLastN = Int(body, "repeat_last_n", 0, 1 << 20) ?? 64,
+            Seed = seed,
+            IgnoreEos = Bool(body, "ignore_eos") ?? false,
+        };
+
+        return new GenerationParameters
+        {
+            Model = model,
+            MaxTokens = maxTokens,
+            MaxTokensParam = maxTokensParam,
+            N = Int(body, "n", 1, MaxChoices) ?? 1,
+            Stop = stop,
+            Sampling = sampling,
+            LogitBias = logitBias,
+            Logprobs = logprobs,
+            TopLogprobs = topLogprobs,
+            Grammar = ReadResponseFormat(body, limits),
+            Stream = stream,
+            IncludeUsage = includeUsage,
+            User = String(body, "user"),
+        };
+    }
+
+    private static List<string> ReadStop(JsonElement body, LlmServingOptions limits)
+    {
         var stop = new List<string>();
         if (body.TryGetProperty("stop", out var stopValue))
         {
@@ -273,6 +314,11 @@ internal static class OpenAiRequestReader
             throw LlmException.Invalid($"a 'stop' string is {longStop.Length} characters long; at most {limits.MaxStopLength} are allowed (Maas:Llm:MaxStopLength)", "stop");
         }
 
+        return stop;
+    }
+
+    private static Dictionary<int, float> ReadLogitBias(JsonElement body, LlmServingOptions limits)
+    {
         var logitBias = new Dictionary<int, float>();
         if (body.TryGetProperty("logit_bias", out var bias) && bias.ValueKind != JsonValueKind.Null)
         {
@@ -304,6 +350,11 @@ internal static class OpenAiRequestReader
             }
         }
 
+        return logitBias;
+    }
+
+    private static (bool Logprobs, int TopLogprobs) ReadLogprobs(JsonElement body, bool chat)
+    {
         bool logprobs;
         int topLogprobs;
         if (chat)
@@ -323,10 +374,11 @@ internal static class OpenAiRequestReader
             topLogprobs = legacy ?? 0;
         }
 
-        var seed = body.TryGetProperty("seed", out var seedValue) && seedValue.ValueKind != JsonValueKind.Null
-            ? seedValue.ValueKind == JsonValueKind.Number && seedValue.TryGetInt64(out var s64) ? (uint?)unchecked((uint)s64) : throw LlmException.Invalid("'seed' must be an integer", "seed")
-            : null;
+        return (logprobs, topLogprobs);
+    }
 
+    private static (bool Stream, bool IncludeUsage) ReadStreaming(JsonElement body)
+    {
         var stream = Bool(body, "stream") ?? false;
         var includeUsage = false;
         if (body.TryGetProperty("stream_options", out var streamOptions) && streamOptions.ValueKind != JsonValueKind.Null)
@@ -343,36 +395,7 @@ internal static class OpenAiRequestReader
             }
         }
 
-        var sampling = new SamplingOptions
-        {
-            Temperature = Float(body, "temperature", 0, 2) ?? 1f,
-            TopP = Float(body, "top_p", 0, 1) ?? 1f,
-            TopK = Int(body, "top_k", 0, 1_000_000) ?? 0,
-            MinP = Float(body, "min_p", 0, 1) ?? 0f,
-            PresencePenalty = Float(body, "presence_penalty", -2, 2) ?? 0f,
-            FrequencyPenalty = Float(body, "frequency_penalty", -2, 2) ?? 0f,
-            RepeatPenalty = Float(body, "repeat_penalty", 0, 10) ?? 1f,
-            PenaltyLastN = Int(body, "repeat_last_n", 0, 1 << 20) ?? 64,
-            Seed = seed,
-            IgnoreEos = Bool(body, "ignore_eos") ?? false,
-        };
-
-        return new GenerationParameters
-        {
-            Model = model,
-            MaxTokens = maxTokens,
-            MaxTokensParam = maxTokensParam,
-            N = Int(body, "n", 1, MaxChoices) ?? 1,
-            Stop = stop,
-            Sampling = sampling,
-            LogitBias = logitBias,
-            Logprobs = logprobs,
-            TopLogprobs = topLogprobs,
-            Grammar = ReadResponseFormat(body, limits),
-            Stream = stream,
-            IncludeUsage = includeUsage,
-            User = String(body, "user"),
-        };
+        return (stream, includeUsage);
     }
 
     private static string? ReadResponseFormat(JsonElement body, LlmServingOptions limits)
