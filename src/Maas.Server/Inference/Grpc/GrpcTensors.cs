@@ -200,23 +200,7 @@ internal static class GrpcTensors
                     break;
                 case TensorDataType.Int8 or TensorDataType.Int16 or TensorDataType.Int32:
                     Check(name, contents.IntContents.Count, count, "int_contents");
-                    for (var i = 0; i < count; i++)
-                    {
-                        var v = contents.IntContents[i];
-                        switch (type)
-                        {
-                            case TensorDataType.Int8:
-                                d[i] = (byte)(sbyte)Range(name, i, v, sbyte.MinValue, sbyte.MaxValue);
-                                break;
-                            case TensorDataType.Int16:
-                                BinaryPrimitives.WriteInt16LittleEndian(d[(i * 2)..], (short)Range(name, i, v, short.MinValue, short.MaxValue));
-                                break;
-                            default:
-                                BinaryPrimitives.WriteInt32LittleEndian(d[(i * 4)..], v);
-                                break;
-                        }
-                    }
-
+                    WriteInts(name, type, count, contents.IntContents, d);
                     break;
                 case TensorDataType.Int64:
                     Check(name, contents.Int64Contents.Count, count, "int64_contents");
@@ -224,23 +208,7 @@ internal static class GrpcTensors
                     break;
                 case TensorDataType.UInt8 or TensorDataType.UInt16 or TensorDataType.UInt32:
                     Check(name, contents.UintContents.Count, count, "uint_contents");
-                    for (var i = 0; i < count; i++)
-                    {
-                        var v = contents.UintContents[i];
-                        switch (type)
-                        {
-                            case TensorDataType.UInt8:
-                                d[i] = (byte)Range(name, i, v, 0, byte.MaxValue);
-                                break;
-                            case TensorDataType.UInt16:
-                                BinaryPrimitives.WriteUInt16LittleEndian(d[(i * 2)..], (ushort)Range(name, i, v, 0, ushort.MaxValue));
-                                break;
-                            default:
-                                BinaryPrimitives.WriteUInt32LittleEndian(d[(i * 4)..], v);
-                                break;
-                        }
-                    }
-
+                    WriteUInts(name, type, count, contents.UintContents, d);
                     break;
                 case TensorDataType.UInt64:
                     Check(name, contents.Uint64Contents.Count, count, "uint64_contents");
@@ -264,6 +232,48 @@ internal static class GrpcTensors
         {
             tensor.Dispose();
             throw;
+        }
+    }
+
+    // int_contents carries INT8, INT16 and INT32 alike: each value range-checked into its element size.
+    private static void WriteInts(string name, TensorDataType type, long count, Google.Protobuf.Collections.RepeatedField<int> values, Span<byte> d)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            var v = values[i];
+            switch (type)
+            {
+                case TensorDataType.Int8:
+                    d[i] = (byte)(sbyte)Range(name, i, v, sbyte.MinValue, sbyte.MaxValue);
+                    break;
+                case TensorDataType.Int16:
+                    BinaryPrimitives.WriteInt16LittleEndian(d[(i * 2)..], (short)Range(name, i, v, short.MinValue, short.MaxValue));
+                    break;
+                default:
+                    BinaryPrimitives.WriteInt32LittleEndian(d[(i * 4)..], v);
+                    break;
+            }
+        }
+    }
+
+    // uint_contents carries UINT8, UINT16 and UINT32 alike.
+    private static void WriteUInts(string name, TensorDataType type, long count, Google.Protobuf.Collections.RepeatedField<uint> values, Span<byte> d)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            var v = values[i];
+            switch (type)
+            {
+                case TensorDataType.UInt8:
+                    d[i] = (byte)Range(name, i, v, 0, byte.MaxValue);
+                    break;
+                case TensorDataType.UInt16:
+                    BinaryPrimitives.WriteUInt16LittleEndian(d[(i * 2)..], (ushort)Range(name, i, v, 0, ushort.MaxValue));
+                    break;
+                default:
+                    BinaryPrimitives.WriteUInt32LittleEndian(d[(i * 4)..], v);
+                    break;
+            }
         }
     }
 
