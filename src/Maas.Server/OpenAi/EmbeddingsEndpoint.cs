@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.InteropServices;
 using Maas.Core.Llm;
 using Maas.Server.Auth;
@@ -21,39 +22,7 @@ internal static class EmbeddingsEndpoint
                 throw LlmException.Invalid($"'dimensions' is {dimensions}, but this model's embeddings have {info.EmbeddingSize} dimensions and cannot be shortened", "dimensions", "unsupported_value");
             }
 
-            var inputs = new List<IReadOnlyList<int>>();
-            long total = 0;
-            foreach (var input in request.Inputs)
-            {
-                var tokens = input.Tokens ?? engine.Tokenize(input.Text!, addSpecial: true, parseSpecial: false);
-                total += tokens.Count;
-                if (total > OpenAiRequestReader.MaxEmbeddingTokens)
-                {
-                    throw LlmException.Invalid(
-                        $"'input' holds more than {OpenAiRequestReader.MaxEmbeddingTokens} tokens (inputs 0 to {inputs.Count} have {total}); at most {OpenAiRequestReader.MaxEmbeddingTokens} tokens summed across all inputs are allowed per request",
-                        "input",
-                        "max_tokens_per_request");
-                }
-
-                if (tokens.Count > info.ContextPerSlot)
-                {
-                    throw new LlmException(
-                        LlmErrorKind.ContextOverflow,
-                        $"This model's maximum context length is {info.ContextPerSlot} tokens, however input {inputs.Count} has {tokens.Count} tokens. Please reduce the length of the input.",
-                        "input",
-                        "context_length_exceeded");
-                }
-
-                foreach (var token in tokens)
-                {
-                    if ((uint)token >= (uint)info.VocabularySize)
-                    {
-                        throw LlmException.Invalid($"input {inputs.Count} holds token id {token}, but the model's vocabulary has {info.VocabularySize} tokens (ids 0 to {info.VocabularySize - 1})", "input");
-                    }
-                }
-
-                inputs.Add(tokens);
-            }
+            var inputs = Tokenize(request, engine);
 
             // The embedder computes one request at a time: the others wait in a bounded line, for a bounded time, and
             // leave it when their caller hangs up.
@@ -65,45 +34,91 @@ internal static class EmbeddingsEndpoint
 
             var promptTokens = inputs.Sum(t => t.Count);
             context.Usage().ReportTokens(promptTokens, 0);
-            var buffer = OpenAiJson.Build(json =>
-            {
-                json.WriteStartObject();
-                json.WriteString("object", "list");
-                json.WriteStartArray("data");
-                for (var i = 0; i < vectors.Count; i++)
-                {
-                    json.WriteStartObject();
-                    json.WriteString("object", "embedding");
-                    json.WriteNumber("index", i);
-                    if (request.Base64)
-                    {
-                        // Little-endian float32, as OpenAI's base64 encoding is.
-                        json.WriteBase64String("embedding", MemoryMarshal.AsBytes(vectors[i].AsSpan()));
-                    }
-                    else
-                    {
-                        json.WriteStartArray("embedding");
-                        foreach (var v in vectors[i])
-                        {
-                            json.WriteNumberValue(float.IsFinite(v) ? v : 0f);
-                        }
-
-                        json.WriteEndArray();
-                    }
-
-                    json.WriteEndObject();
-                }
-
-                json.WriteEndArray();
-                json.WriteString("model", request.Model);
-                json.WriteStartObject("usage");
-                json.WriteNumber("prompt_tokens", promptTokens);
-                json.WriteNumber("total_tokens", promptTokens);
-                json.WriteEndObject();
-                json.WriteEndObject();
-            });
+            var buffer = Response(request, vectors, promptTokens);
             context.Response.ContentType = "application/json";
             await context.Response.Body.WriteAsync(buffer.WrittenMemory, aborted);
+        });
+    }
+
+    // Every input's tokens, checked against the per-request total, the model's context and its vocabulary.
+    private static List<IReadOnlyList<int>> Tokenize(EmbeddingRequest request, ILlmEngine engine)
+    {
+        var info = engine.Info;
+        var inputs = new List<IReadOnlyList<int>>();
+        long total = 0;
+        foreach (var input in request.Inputs)
+        {
+            var tokens = input.Tokens ?? engine.Tokenize(input.Text!, addSpecial: true, parseSpecial: false);
+            total += tokens.Count;
+            if (total > OpenAiRequestReader.MaxEmbeddingTokens)
+            {
+                throw LlmException.Invalid(
+                    $"'input' holds more than {OpenAiRequestReader.MaxEmbeddingTokens} tokens (inputs 0 to {inputs.Count} have {total}); at most {OpenAiRequestReader.MaxEmbeddingTokens} tokens summed across all inputs are allowed per request",
+                    "input",
+                    "max_tokens_per_request");
+            }
+
+            if (tokens.Count > info.ContextPerSlot)
+            {
+                throw new LlmException(
+                    LlmErrorKind.ContextOverflow,
+                    $"This model's maximum context length is {info.ContextPerSlot} tokens, however input {inputs.Count} has {tokens.Count} tokens. Please reduce the length of the input.",
+                    "input",
+                    "context_length_exceeded");
+            }
+
+            foreach (var token in tokens)
+            {
+                if ((uint)token >= (uint)info.VocabularySize)
+                {
+                    throw LlmException.Invalid($"input {inputs.Count} holds token id {token}, but the model's vocabulary has {info.VocabularySize} tokens (ids 0 to {info.VocabularySize - 1})", "input");
+                }
+            }
+
+            inputs.Add(tokens);
+        }
+
+        return inputs;
+    }
+
+    private static ArrayBufferWriter<byte> Response(EmbeddingRequest request, IReadOnlyList<float[]> vectors, int promptTokens)
+    {
+        return OpenAiJson.Build(json =>
+        {
+            json.WriteStartObject();
+            json.WriteString("object", "list");
+            json.WriteStartArray("data");
+            for (var i = 0; i < vectors.Count; i++)
+            {
+                json.WriteStartObject();
+                json.WriteString("object", "embedding");
+                json.WriteNumber("index", i);
+                if (request.Base64)
+                {
+                    // Little-endian float32, as OpenAI's base64 encoding is.
+                    json.WriteBase64String("embedding", MemoryMarshal.AsBytes(vectors[i].AsSpan()));
+                }
+                else
+                {
+                    json.WriteStartArray("embedding");
+                    foreach (var v in vectors[i])
+                    {
+                        json.WriteNumberValue(float.IsFinite(v) ? v : 0f);
+                    }
+
+                    json.WriteEndArray();
+                }
+
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteString("model", request.Model);
+            json.WriteStartObject("usage");
+            json.WriteNumber("prompt_tokens", promptTokens);
+            json.WriteNumber("total_tokens", promptTokens);
+            json.WriteEndObject();
+            json.WriteEndObject();
         });
     }
 }
