@@ -93,7 +93,11 @@ internal sealed class TabularTrainer
             pipeline = pipeline.Append(Context.Transforms.NormalizeMinMax(FeaturesColumn));
         }
 
-        return pipeline.Append(Trainer()).Fit(train);
+        // The featurised rows cached in memory before the trainer: its passes (SDCA's epochs, L-BFGS's iterations,
+        // the trees' bins) then read and shuffle them in place. Without it every pass went through ML.NET's row
+        // shuffler, which hands rows between threads: on a host whose cores are taken by other work (serving beside
+        // training) each hand-off waits for the scheduler, and a 40-row fit ran for minutes.
+        return pipeline.AppendCacheCheckpoint(Context).Append(Trainer()).Fit(train);
     }
 
     private double? Hyper(string name) => Spec.Hyperparameters.TryGetValue(name, out var v) ? v : null;

@@ -46,47 +46,9 @@ internal static class TrainingEndpoints
             throw Bad("invalid_task", $"task must be one of {string.Join(", ", TrainingNames.Trainers.Keys)}, not '{RegistryNames.Shorten(task)}'");
         }
 
-        // The dataset: "name" (newest version) or "name:version", visible to the caller.
-        var reference = body.Dataset ?? throw Bad("invalid_dataset", "dataset is required: 'name' or 'name:version'");
-        var colon = reference.LastIndexOf(':');
-        var datasetName = colon < 0 ? reference : reference[..colon];
-        int? datasetVersion = colon < 0 ? null : int.TryParse(reference[(colon + 1)..], out var n) && n > 0 ? n : throw Bad("invalid_dataset", $"'{RegistryNames.Shorten(reference)}' is not 'name' or 'name:version'");
-        DatasetVersion version;
-        try
-        {
-            await DatasetEndpoints.VisibleAsync(datasetName, context, datasets);
-            version = await datasets.GetVersionAsync(datasetName, datasetVersion, context.RequestAborted);
-        }
-        catch (ApiException e) when (e.Status == StatusCodes.Status404NotFound)
-        {
-            throw Bad("dataset_not_found", e.Message);
-        }
-        catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
-        {
-            throw Bad(e.Code, e.Message);
-        }
-
+        var (datasetName, version) = await ResolveDatasetAsync(body.Dataset, context, datasets);
         var schema = version.Schema.ToDictionary(c => c.Name, StringComparer.Ordinal);
-        var label = body.Label ?? throw Bad("invalid_label", "label (the column to predict) is required");
-        if (!schema.TryGetValue(label, out var labelColumn) || labelColumn.Type == DatasetColumnType.Image)
-        {
-            throw Bad("invalid_label", $"label '{RegistryNames.Shorten(label)}' is not a column of {datasetName}:{version.Version} ({string.Join(", ", schema.Keys.Take(20))})");
-        }
-
-        if (task == TrainingNames.Regression && labelColumn.Type != DatasetColumnType.Number)
-        {
-            throw Bad("invalid_label", $"regression needs a numeric label; '{label}' is {labelColumn.Type.ToString().ToLowerInvariant()}");
-        }
-
-        if (task != TrainingNames.Regression)
-        {
-            var balance = version.Statistics.FirstOrDefault(s => s.Name == label)?.ClassBalance
-                ?? throw Bad("invalid_label", $"'{label}' has more than {DatasetStatisticsCalculator.MaxClasses} distinct values; classification needs fewer classes");
-            if (balance.Count < 2 || (task == TrainingNames.Binary && balance.Count != 2))
-            {
-                throw Bad("invalid_label", $"{task} needs {(task == TrainingNames.Binary ? "exactly 2" : "at least 2")} classes in '{label}', which has {balance.Count}");
-            }
-        }
+        var label = CheckLabel(body.Label, task, schema, datasetName, version);
 
         var imageTask = task == TrainingNames.ImageClassification;
         if (!imageTask && body.Network is not null)
@@ -94,33 +56,7 @@ internal static class TrainingEndpoints
             throw Bad("invalid_network", "network (layers of a neural network) is only for image-classification");
         }
 
-        var featureNames = body.Features ?? schema.Values.Where(c => c.Name != label && (c.Type == DatasetColumnType.Image) == imageTask).Select(c => c.Name).ToArray();
-        var features = new List<TabularFeature>();
-        if (imageTask)
-        {
-            features.Add(ImageFeature(featureNames, schema, label, version, body.Network, version.Statistics.First(s => s.Name == label).ClassBalance!.Count));
-        }
-
-        foreach (var name in imageTask ? [] : featureNames)
-        {
-            if (!schema.TryGetValue(name, out var column))
-            {
-                throw Bad("invalid_features", $"feature '{RegistryNames.Shorten(name)}' is not a column of {datasetName}:{version.Version}");
-            }
-
-            if (name == label || column.Type == DatasetColumnType.Image || features.Any(f => f.Name == name))
-            {
-                throw Bad("invalid_features", $"feature '{name}' cannot be used: it is the label, an image or named twice");
-            }
-
-            features.Add(new TabularFeature(name, column.Type == DatasetColumnType.String ? TabularFeature.Category : TabularFeature.Number));
-        }
-
-        if (features.Count == 0)
-        {
-            throw Bad("invalid_features", "at least one feature column is needed");
-        }
-
+        var features = ReadFeatures(body, imageTask, label, schema, datasetName, version);
         var split = new TrainingSplit
         {
             Validation = body.Split?.Validation ?? 0.1,
@@ -140,24 +76,7 @@ internal static class TrainingEndpoints
         }
 
         var hyperparameters = body.Hyperparameters ?? [];
-        var allowed = TrainingNames.Hyperparameters[trainer];
-        foreach (var (key, value) in hyperparameters)
-        {
-            if (!allowed.TryGetValue(key, out var range))
-            {
-                throw Bad("invalid_hyperparameters", $"{trainer} takes {string.Join(", ", allowed.Keys)}, not '{RegistryNames.Shorten(key)}'");
-            }
-
-            if (!double.IsFinite(value) || value < range.Min || value > range.Max)
-            {
-                throw Bad("invalid_hyperparameters", $"{key} must be between {range.Min} and {range.Max}, not {value}");
-            }
-
-            if (TrainingNames.WholeNumberHyperparameters.Contains(key) && value != Math.Floor(value))
-            {
-                throw Bad("invalid_hyperparameters", $"{key} must be a whole number, not {value}");
-            }
-        }
+        CheckHyperparameters(trainer, hyperparameters);
 
         if (body.Alias is { } alias)
         {
@@ -210,6 +129,111 @@ internal static class TrainingEndpoints
         var response = TrainingJobResponse.From(job, context.CallerTenant());
         context.Response.Headers.Location = response.Url;
         return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
+    }
+
+    // The dataset: "name" (newest version) or "name:version", visible to the caller.
+    private static async Task<(string Name, DatasetVersion Version)> ResolveDatasetAsync(string? dataset, HttpContext context, DatasetCatalog datasets)
+    {
+        var reference = dataset ?? throw Bad("invalid_dataset", "dataset is required: 'name' or 'name:version'");
+        var colon = reference.LastIndexOf(':');
+        var datasetName = colon < 0 ? reference : reference[..colon];
+        int? datasetVersion = colon < 0 ? null : int.TryParse(reference[(colon + 1)..], out var n) && n > 0 ? n : throw Bad("invalid_dataset", $"'{RegistryNames.Shorten(reference)}' is not 'name' or 'name:version'");
+        try
+        {
+            await DatasetEndpoints.VisibleAsync(datasetName, context, datasets);
+            return (datasetName, await datasets.GetVersionAsync(datasetName, datasetVersion, context.RequestAborted));
+        }
+        catch (ApiException e) when (e.Status == StatusCodes.Status404NotFound)
+        {
+            throw Bad("dataset_not_found", e.Message);
+        }
+        catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
+        {
+            throw Bad(e.Code, e.Message);
+        }
+    }
+
+    // The column to predict: a column of the dataset that the task can learn (a number for regression, 2 or more classes otherwise).
+    private static string CheckLabel(string? given, string task, Dictionary<string, DatasetColumn> schema, string datasetName, DatasetVersion version)
+    {
+        var label = given ?? throw Bad("invalid_label", "label (the column to predict) is required");
+        if (!schema.TryGetValue(label, out var labelColumn) || labelColumn.Type == DatasetColumnType.Image)
+        {
+            throw Bad("invalid_label", $"label '{RegistryNames.Shorten(label)}' is not a column of {datasetName}:{version.Version} ({string.Join(", ", schema.Keys.Take(20))})");
+        }
+
+        if (task == TrainingNames.Regression && labelColumn.Type != DatasetColumnType.Number)
+        {
+            throw Bad("invalid_label", $"regression needs a numeric label; '{label}' is {labelColumn.Type.ToString().ToLowerInvariant()}");
+        }
+
+        if (task != TrainingNames.Regression)
+        {
+            var balance = version.Statistics.FirstOrDefault(s => s.Name == label)?.ClassBalance
+                ?? throw Bad("invalid_label", $"'{label}' has more than {DatasetStatisticsCalculator.MaxClasses} distinct values; classification needs fewer classes");
+            if (balance.Count < 2 || (task == TrainingNames.Binary && balance.Count != 2))
+            {
+                throw Bad("invalid_label", $"{task} needs {(task == TrainingNames.Binary ? "exactly 2" : "at least 2")} classes in '{label}', which has {balance.Count}");
+            }
+        }
+
+        return label;
+    }
+
+    // The input columns: those named, or every other column of the task's kind (images for image-classification).
+    private static List<TabularFeature> ReadFeatures(
+        TrainingJobRequest body, bool imageTask, string label, Dictionary<string, DatasetColumn> schema, string datasetName, DatasetVersion version)
+    {
+        var featureNames = body.Features ?? schema.Values.Where(c => c.Name != label && (c.Type == DatasetColumnType.Image) == imageTask).Select(c => c.Name).ToArray();
+        var features = new List<TabularFeature>();
+        if (imageTask)
+        {
+            features.Add(ImageFeature(featureNames, schema, label, version, body.Network, version.Statistics.First(s => s.Name == label).ClassBalance!.Count));
+        }
+
+        foreach (var name in imageTask ? [] : featureNames)
+        {
+            if (!schema.TryGetValue(name, out var column))
+            {
+                throw Bad("invalid_features", $"feature '{RegistryNames.Shorten(name)}' is not a column of {datasetName}:{version.Version}");
+            }
+
+            if (name == label || column.Type == DatasetColumnType.Image || features.Any(f => f.Name == name))
+            {
+                throw Bad("invalid_features", $"feature '{name}' cannot be used: it is the label, an image or named twice");
+            }
+
+            features.Add(new TabularFeature(name, column.Type == DatasetColumnType.String ? TabularFeature.Category : TabularFeature.Number));
+        }
+
+        if (features.Count == 0)
+        {
+            throw Bad("invalid_features", "at least one feature column is needed");
+        }
+
+        return features;
+    }
+
+    private static void CheckHyperparameters(string trainer, Dictionary<string, double> hyperparameters)
+    {
+        var allowed = TrainingNames.Hyperparameters[trainer];
+        foreach (var (key, value) in hyperparameters)
+        {
+            if (!allowed.TryGetValue(key, out var range))
+            {
+                throw Bad("invalid_hyperparameters", $"{trainer} takes {string.Join(", ", allowed.Keys)}, not '{RegistryNames.Shorten(key)}'");
+            }
+
+            if (!double.IsFinite(value) || value < range.Min || value > range.Max)
+            {
+                throw Bad("invalid_hyperparameters", $"{key} must be between {range.Min} and {range.Max}, not {value}");
+            }
+
+            if (TrainingNames.WholeNumberHyperparameters.Contains(key) && value != Math.Floor(value))
+            {
+                throw Bad("invalid_hyperparameters", $"{key} must be a whole number, not {value}");
+            }
+        }
     }
 
     // image-classification: exactly one image column of a shape networks take, and a network (given or the default)

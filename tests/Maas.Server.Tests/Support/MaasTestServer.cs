@@ -42,6 +42,10 @@ public sealed class MaasTestServer : IAsyncDisposable
         ["Maas:Auth:AdminKey"] = AdminKey,
         ["Maas:Shutdown:DrainSeconds"] = "0",
         ["Logging:LogLevel:Default"] = "Warning",
+        // Training at normal priority: beside the other tests' servers on a busy host, the default nice 10 starved the
+        // training thread (a one-second fit ran past three minutes with three busy processes beside it). Training's
+        // own nice value is tested by TrainingNiceTests, on a worker process.
+        ["Maas:Training:Nice"] = "0",
     };
 
     /// <summary>The running app (its <see cref="WebApplication.Services"/> reach every service).</summary>

@@ -31,7 +31,7 @@ public sealed class TrainingNiceTests
             var body = $$"""{"model": "{{Names.Unique("nice")}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label", "hyperparameters": {"epochs": 500, "patience": 0, "batch_size": 8} }""";
             using var submitted = await client.PostAsync("api/v1/training/jobs", Api.Json(body));
             var id = (string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
-            using var worker = WorkerKillTests.StartWorker(dir.Path, threads: 1, settings);
+            using var worker = WorkerKillTests.StartWorkerAtDefaultNice(dir.Path, threads: 1, settings);
             try
             {
                 // The job stays queued or running and the worker alive while its training thread is looked for.

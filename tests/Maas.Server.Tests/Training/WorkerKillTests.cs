@@ -8,7 +8,14 @@ namespace Maas.Server.Tests.Training;
 /// <summary>A training worker in its own process, killed with SIGKILL mid-job: another worker takes the job up once the lease expires.</summary>
 public sealed class WorkerKillTests
 {
-    internal static Process StartWorker(string dataDir, int threads = 2, params string[] settings)
+    /// <summary>A worker process on <paramref name="dataDir"/>'s database; it trains at normal priority (see <see cref="MaasTestServer.DefaultSettings"/>).</summary>
+    internal static Process StartWorker(string dataDir, int threads = 2, params string[] settings) =>
+        StartWorkerAt(dataDir, threads, ["--Maas:Training:Nice=0", .. settings]);
+
+    /// <summary>A worker process with the server's own default nice value for training unless <paramref name="settings"/> set one.</summary>
+    internal static Process StartWorkerAtDefaultNice(string dataDir, int threads, params string[] settings) => StartWorkerAt(dataDir, threads, settings);
+
+    private static Process StartWorkerAt(string dataDir, int threads, string[] settings)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add(MaasServerProcess.ServerDll());
