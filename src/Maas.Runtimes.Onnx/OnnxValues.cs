@@ -1,11 +1,3 @@
-using System.Buffers;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using System.Text;
-using Maas.Core.Formats.Onnx;
-using Microsoft.ML.OnnxRuntime;
-using Microsoft.ML.OnnxRuntime.Tensors;
-
 namespace Maas.Runtimes.Onnx;
 
 /// <summary>Tensors returned by a run, in the order asked for, also reachable by name; disposing disposes them all.</summary>

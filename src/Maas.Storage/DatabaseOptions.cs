@@ -1,5 +1,3 @@
-using Maas.Storage.Artifacts;
-
 namespace Maas.Storage;
 
 /// <summary>Which database holds the registry ("Maas:Database" section).</summary>

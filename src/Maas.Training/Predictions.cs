@@ -1,5 +1,3 @@
-using Maas.Core.Training;
-
 namespace Maas.Training;
 
 /// <summary>One model's answers for a set of rows: a value (regression) or a class index with class probabilities.</summary>

@@ -1,6 +1,4 @@
-using System.Globalization;
 using Maas.Core.Hosting;
-using Maas.Core.Jobs.Queue;
 
 namespace Maas.Training;
 

@@ -1,10 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Text.Json;
-using Maas.Core.Jobs;
-using Maas.Core.Jobs.Queue;
-using Maas.Core.Registry;
-using Maas.Core.Training;
 using Maas.Runtimes.Ggml;
 
 namespace Maas.Training;

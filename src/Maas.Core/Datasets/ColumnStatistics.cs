@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Maas.Core.Datasets;
 
 /// <summary>The statistics of one column: counts, range and mean for numbers, class balance for few distinct values.</summary>

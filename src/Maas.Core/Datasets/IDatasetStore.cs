@@ -1,5 +1,3 @@
-using Maas.Core.Registry;
-
 namespace Maas.Core.Datasets;
 
 /// <summary>Persistence of datasets, their versions and the model versions trained from them.</summary>

@@ -1,5 +1,3 @@
-using System.Text.Json.Serialization;
-
 namespace Maas.Core.Deployments;
 
 /// <summary>Where deployments live (the registry's database); every change is one transaction with its history row.</summary>

@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-
 namespace Maas.Core.Tenancy;
 
 /// <summary>The live counters of one key or tenant on this node.</summary>

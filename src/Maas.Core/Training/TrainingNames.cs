@@ -1,5 +1,3 @@
-using System.Text.Json.Serialization;
-
 namespace Maas.Core.Training;
 
 /// <summary>The task and trainer names training accepts.</summary>

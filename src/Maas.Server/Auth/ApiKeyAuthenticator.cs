@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Security.Claims;
 using Maas.Core.Tenancy;
 using Microsoft.Extensions.Options;
 

@@ -1,7 +1,5 @@
-using System.Collections.Concurrent;
 using System.Security.Claims;
 using Maas.Core.Tenancy;
-using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Auth;
 

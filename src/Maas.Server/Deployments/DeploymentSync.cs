@@ -1,6 +1,3 @@
-using Maas.Core.Deployments;
-using Maas.Core.Hosting;
-using Maas.Core.Registry;
 using Maas.Server.Registry;
 using Microsoft.Extensions.Options;
 

@@ -1,8 +1,6 @@
 using Maas.Core.Deployments;
 using Maas.Core.Hosting;
 using Maas.Core.Registry;
-using Maas.Server.Registry;
-using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Deployments;
 

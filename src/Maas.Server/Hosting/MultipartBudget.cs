@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text;
 using Maas.Core.Registry;
 using Maas.Server.Errors;

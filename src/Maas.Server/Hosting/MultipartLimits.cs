@@ -1,7 +1,4 @@
 using System.Globalization;
-using System.Text;
-using Maas.Core.Registry;
-using Maas.Server.Errors;
 
 namespace Maas.Server.Hosting;
 

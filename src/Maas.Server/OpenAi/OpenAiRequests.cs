@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Maas.Core.Llm;
 
 namespace Maas.Server.OpenAi;

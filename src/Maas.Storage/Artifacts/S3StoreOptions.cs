@@ -1,10 +1,3 @@
-using System.Net;
-using System.Runtime.CompilerServices;
-using Amazon.Runtime;
-using Amazon.S3;
-using Amazon.S3.Model;
-using Maas.Core.Registry;
-
 namespace Maas.Storage.Artifacts;
 
 /// <summary>Settings of the S3-compatible artifact store.</summary>

@@ -1,6 +1,4 @@
-using System.Security.Cryptography;
 using System.Text.Json;
-using Maas.Core.Hosting;
 using Maas.Core.Registry;
 
 namespace Maas.Core.Jobs.Queue;
