@@ -62,40 +62,7 @@ internal static class FineTuningJobsEndpoints
             ? seedValue.ValueKind == JsonValueKind.Number && seedValue.TryGetInt32(out var s) && s >= 0 ? s : throw Bad("seed must be an integer from 0 to 2147483647", "seed", "invalid_seed")
             : RandomNumberGenerator.GetInt32(int.MaxValue);
 
-        // Hyperparameters come at the top level (older clients) or in method.supervised (newer ones).
-        var hyper = body.TryGetProperty("hyperparameters", out var h) ? h : default;
-        if (body.TryGetProperty("method", out var method) && method.ValueKind != JsonValueKind.Null)
-        {
-            if (method.ValueKind != JsonValueKind.Object)
-            {
-                throw Bad($"method must be an object such as {{\"type\": \"supervised\"}}, not {RegistryNames.Shorten(method.GetRawText())}", "method", "invalid_method");
-            }
-
-            var type = String(method, "type");
-            if (type is not null and not "supervised")
-            {
-                throw Bad($"method.type '{RegistryNames.Shorten(type)}' is not available: this server fine-tunes with supervised learning only", "method.type", "unsupported_method");
-            }
-
-            if (method.TryGetProperty("supervised", out var supervised) && supervised.ValueKind != JsonValueKind.Null)
-            {
-                if (supervised.ValueKind != JsonValueKind.Object)
-                {
-                    throw Bad($"method.supervised must be an object, not {RegistryNames.Shorten(supervised.GetRawText())}", "method.supervised", "invalid_method");
-                }
-
-                if (supervised.TryGetProperty("hyperparameters", out var sh))
-                {
-                    hyper = sh;
-                }
-            }
-        }
-
-        if (hyper.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null or JsonValueKind.Object))
-        {
-            throw Bad("hyperparameters must be an object", "hyperparameters", "invalid_hyperparameters");
-        }
-
+        var hyper = HyperparametersOf(body);
         var epochs = Hyper(hyper, "n_epochs", 1, o.MaxEpochs, integer: true) is { } e ? (int)e : o.DefaultEpochs;
         var batch = Hyper(hyper, "batch_size", 1, MaxBatchSize, integer: true) is { } b ? (int?)b : null;
         var multiplier = Hyper(hyper, "learning_rate_multiplier", double.Epsilon, MaxLearningRateMultiplier, integer: false) ?? 1.0;
@@ -117,68 +84,9 @@ internal static class FineTuningJobsEndpoints
             }
         }
 
-        // The base: a GGUF LLM the caller may see.
-        // Named as the caller names models: its own by the short name, another tenant's shared one as owner/name.
-        var access = await context.CheckModelAccessAsync(model, write: false, context.RequestAborted);
-        if (access.Result == ModelAccessResult.Hidden || !ModelReference.TryParse(access.Reference, out var reference))
-        {
-            throw OpenAiApiError.NotFound($"The model '{RegistryNames.Shorten(model)}' does not exist: name a model in the registry as {ModelReference.Forms}", "model", "model_not_found");
-        }
-
-        ResolvedVersion resolved;
-        try
-        {
-            resolved = await registry.ResolveAsync(reference, context.RequestAborted);
-        }
-        catch (RegistryException ex) when (ex.Kind == RegistryErrorKind.NotFound)
-        {
-            throw OpenAiApiError.NotFound($"The model '{RegistryNames.Shorten(model)}' does not exist", "model", "model_not_found");
-        }
-
-        if (!context.CanSee(resolved.Model))
-        {
-            throw OpenAiApiError.NotFound($"The model '{RegistryNames.Shorten(model)}' does not exist", "model", "model_not_found");
-        }
-
-        if (resolved.Version.Format != ModelFormat.Gguf)
-        {
-            throw Bad($"The model '{model}' cannot be fine-tuned: version {resolved.Version.Version} is {resolved.Version.Format}, and only GGUF LLMs can be", "model", "model_not_fine_tunable");
-        }
-
-        try
-        {
-            LlamaFineTuner.CheckBase(await registry.GetLocalArtifactPathAsync(resolved.Version, context.RequestAborted));
-        }
-        catch (LlamaFineTuneRefusedException ex)
-        {
-            throw Bad($"The model '{model}' cannot be fine-tuned: {ex.Message}", "model", "model_not_fine_tunable");
-        }
-
-        // The result goes into a model of the caller's tenant, "<base>-ft" or "<base>-ft-<suffix>".
-        var target = suffix is null ? $"{resolved.Model.Name}-ft" : $"{resolved.Model.Name}-ft-{suffix}";
-        if (!RegistryNames.IsValidName(target))
-        {
-            throw Bad($"the fine-tuned model's name '{RegistryNames.Shorten(target)}' is too long; use a shorter suffix", "suffix", "invalid_suffix");
-        }
-
+        var resolved = await ResolveBaseAsync(context, registry, model);
         var tenant = context.CallerTenant();
-        var targetKey = ModelKeys.Of(tenant, target);
-        try
-        {
-            var existing = await registry.GetModelAsync(targetKey, context.RequestAborted);
-            if (context.GetCaller() is { } caller && !caller.CanChange(existing.Name, existing.Owner))
-            {
-                throw Bad($"the model '{target}' that would hold the result belongs to another tenant; choose another suffix", "suffix", "model_name_taken");
-            }
-        }
-        catch (RegistryException ex) when (ex.Code == "model_not_found")
-        {
-            if (context.GetCaller() is { } caller && !Maas.Core.Tenancy.ModelPatterns.Allows(caller.Models, target))
-            {
-                throw Bad($"this key may only use models matching {string.Join(", ", caller.Models)}, and the result would be '{target}'", "suffix", "model_not_allowed");
-            }
-        }
-
+        var targetKey = await TargetAsync(context, registry, resolved, suffix, tenant);
         var spec = new FineTuningSpec
         {
             Model = model,
@@ -216,6 +124,116 @@ internal static class FineTuningJobsEndpoints
         await jobs.EnqueueAsync(job, FineTuningJobHandler.MessageEventType, JsonSerializer.Serialize(new { message = "Created fine-tuning job" }, RegistryJson.Options), CancellationToken.None);
         workers.Nudge();
         return Results.Json(FineTuningViews.Job(job));
+    }
+
+    // Hyperparameters come at the top level (older clients) or in method.supervised (newer ones).
+    private static JsonElement HyperparametersOf(JsonElement body)
+    {
+        var hyper = body.TryGetProperty("hyperparameters", out var h) ? h : default;
+        if (body.TryGetProperty("method", out var method) && method.ValueKind != JsonValueKind.Null)
+        {
+            if (method.ValueKind != JsonValueKind.Object)
+            {
+                throw Bad($"method must be an object such as {{\"type\": \"supervised\"}}, not {RegistryNames.Shorten(method.GetRawText())}", "method", "invalid_method");
+            }
+
+            var type = String(method, "type");
+            if (type is not null and not "supervised")
+            {
+                throw Bad($"method.type '{RegistryNames.Shorten(type)}' is not available: this server fine-tunes with supervised learning only", "method.type", "unsupported_method");
+            }
+
+            if (method.TryGetProperty("supervised", out var supervised) && supervised.ValueKind != JsonValueKind.Null)
+            {
+                if (supervised.ValueKind != JsonValueKind.Object)
+                {
+                    throw Bad($"method.supervised must be an object, not {RegistryNames.Shorten(supervised.GetRawText())}", "method.supervised", "invalid_method");
+                }
+
+                if (supervised.TryGetProperty("hyperparameters", out var sh))
+                {
+                    hyper = sh;
+                }
+            }
+        }
+
+        if (hyper.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null or JsonValueKind.Object))
+        {
+            throw Bad("hyperparameters must be an object", "hyperparameters", "invalid_hyperparameters");
+        }
+
+        return hyper;
+    }
+
+    // The base: a GGUF LLM the caller may see.
+    private static async Task<ResolvedVersion> ResolveBaseAsync(HttpContext context, IModelRegistry registry, string model)
+    {
+        // Named as the caller names models: its own by the short name, another tenant's shared one as owner/name.
+        var access = await context.CheckModelAccessAsync(model, write: false, context.RequestAborted);
+        if (access.Result == ModelAccessResult.Hidden || !ModelReference.TryParse(access.Reference, out var reference))
+        {
+            throw OpenAiApiError.NotFound($"The model '{RegistryNames.Shorten(model)}' does not exist: name a model in the registry as {ModelReference.Forms}", "model", "model_not_found");
+        }
+
+        ResolvedVersion resolved;
+        try
+        {
+            resolved = await registry.ResolveAsync(reference, context.RequestAborted);
+        }
+        catch (RegistryException ex) when (ex.Kind == RegistryErrorKind.NotFound)
+        {
+            throw OpenAiApiError.NotFound($"The model '{RegistryNames.Shorten(model)}' does not exist", "model", "model_not_found");
+        }
+
+        if (!context.CanSee(resolved.Model))
+        {
+            throw OpenAiApiError.NotFound($"The model '{RegistryNames.Shorten(model)}' does not exist", "model", "model_not_found");
+        }
+
+        if (resolved.Version.Format != ModelFormat.Gguf)
+        {
+            throw Bad($"The model '{model}' cannot be fine-tuned: version {resolved.Version.Version} is {resolved.Version.Format}, and only GGUF LLMs can be", "model", "model_not_fine_tunable");
+        }
+
+        try
+        {
+            LlamaFineTuner.CheckBase(await registry.GetLocalArtifactPathAsync(resolved.Version, context.RequestAborted));
+        }
+        catch (LlamaFineTuneRefusedException ex)
+        {
+            throw Bad($"The model '{model}' cannot be fine-tuned: {ex.Message}", "model", "model_not_fine_tunable");
+        }
+
+        return resolved;
+    }
+
+    // The result goes into a model of the caller's tenant, "<base>-ft" or "<base>-ft-<suffix>": its key.
+    private static async Task<string> TargetAsync(HttpContext context, IModelRegistry registry, ResolvedVersion resolved, string? suffix, string tenant)
+    {
+        var target = suffix is null ? $"{resolved.Model.Name}-ft" : $"{resolved.Model.Name}-ft-{suffix}";
+        if (!RegistryNames.IsValidName(target))
+        {
+            throw Bad($"the fine-tuned model's name '{RegistryNames.Shorten(target)}' is too long; use a shorter suffix", "suffix", "invalid_suffix");
+        }
+
+        var targetKey = ModelKeys.Of(tenant, target);
+        try
+        {
+            var existing = await registry.GetModelAsync(targetKey, context.RequestAborted);
+            if (context.GetCaller() is { } caller && !caller.CanChange(existing.Name, existing.Owner))
+            {
+                throw Bad($"the model '{target}' that would hold the result belongs to another tenant; choose another suffix", "suffix", "model_name_taken");
+            }
+        }
+        catch (RegistryException ex) when (ex.Code == "model_not_found")
+        {
+            if (context.GetCaller() is { } caller && !Maas.Core.Tenancy.ModelPatterns.Allows(caller.Models, target))
+            {
+                throw Bad($"this key may only use models matching {string.Join(", ", caller.Models)}, and the result would be '{target}'", "suffix", "model_not_allowed");
+            }
+        }
+
+        return targetKey;
     }
 
     private static async Task<JsonDocument> ReadBodyAsync(HttpContext context)
