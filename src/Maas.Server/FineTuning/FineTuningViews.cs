@@ -38,7 +38,8 @@ internal static class FineTuningViews
         {
             ["object"] = "fine_tuning.job",
             ["id"] = job.Id,
-            ["model"] = spec?.Model,
+            // An unreadable spec still names its model where it has a "model" field.
+            ["model"] = spec?.Model ?? Jobs.QueuedJobResponse.Subject(job.Spec).Model,
             ["created_at"] = job.CreatedAt.ToUnixTimeSeconds(),
             ["finished_at"] = job.FinishedAt?.ToUnixTimeSeconds(),
             ["fine_tuned_model"] = result?.FineTunedModel,

@@ -258,7 +258,7 @@ public sealed class JobListPagingTests(JobPagingServers servers) : IClassFixture
         // AddAsync stores a fine-tuning job whose spec is only {"model": ...}: not a spec this version can read.
         var job = await AddAsync(server, "fine-tune", tenant, DateTimeOffset.UtcNow);
         var shown = await (await client.GetAsync($"v1/fine_tuning/jobs/{job.Id}")).JsonAsync(HttpStatusCode.OK);
-        Assert.Equal(("fine_tuning.job", "queued", null, null), ((string?)shown["object"], (string?)shown["status"], (string?)shown["model"], (string?)shown["training_file"]));
+        Assert.Equal(("fine_tuning.job", "queued", "paged-model", null), ((string?)shown["object"], (string?)shown["status"], (string?)shown["model"], (string?)shown["training_file"]));
         var listed = await (await client.GetAsync("v1/fine_tuning/jobs?limit=100")).JsonAsync(HttpStatusCode.OK);
         Assert.Contains(job.Id, listed["data"]!.AsArray().Select(j => (string?)j!["id"]));
         var checkpoints = await (await client.GetAsync($"v1/fine_tuning/jobs/{job.Id}/checkpoints")).JsonAsync(HttpStatusCode.OK);
