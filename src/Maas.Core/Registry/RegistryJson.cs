@@ -33,4 +33,21 @@ public static class RegistryJson
     /// <summary>Deserializes with <see cref="Options"/>; empty text gives <paramref name="fallback"/>.</summary>
     public static T Deserialize<T>(string? json, T fallback) =>
         string.IsNullOrEmpty(json) ? fallback : JsonSerializer.Deserialize<T>(json, Options) ?? fallback;
+
+    /// <summary>
+    /// Deserializes a stored document with <see cref="Options"/>, or null where it is empty or this version cannot read
+    /// it (another version of the server wrote it): views show such a record with what else is known instead of failing.
+    /// </summary>
+    public static T? TryDeserialize<T>(string? json)
+        where T : class
+    {
+        try
+        {
+            return string.IsNullOrEmpty(json) ? null : JsonSerializer.Deserialize<T>(json, Options);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
 }

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Maas.Core.Jobs.Queue;
 using Maas.Core.Registry;
 
@@ -58,17 +57,7 @@ internal sealed record FineTuningSpec
     /// The job's spec, or null where this version cannot read it (another version of the server wrote it): such a job is
     /// shown with what the queue knows instead of failing the whole list.
     /// </summary>
-    public static FineTuningSpec? Read(QueuedJob job)
-    {
-        try
-        {
-            return JsonSerializer.Deserialize<FineTuningSpec>(job.Spec, RegistryJson.Options);
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
+    public static FineTuningSpec? Read(QueuedJob job) => RegistryJson.TryDeserialize<FineTuningSpec>(job.Spec);
 }
 
 /// <summary>What a succeeded fine-tuning job made.</summary>

@@ -62,17 +62,7 @@ internal static class FineTuningViews
     }
 
     // A result another version of the server wrote, unreadable here, shows as none (the job's status still says it succeeded).
-    private static FineTuningResult? ReadResult(QueuedJob job)
-    {
-        try
-        {
-            return job.Result is { } r ? JsonSerializer.Deserialize<FineTuningResult>(r, RegistryJson.Options) : null;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
+    private static FineTuningResult? ReadResult(QueuedJob job) => RegistryJson.TryDeserialize<FineTuningResult>(job.Result);
 
     /// <summary>An event in OpenAI's shape, or null for bookkeeping events callers need not see.</summary>
     public static Dictionary<string, object?>? Event(string jobId, JobEvent e)

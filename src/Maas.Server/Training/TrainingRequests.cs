@@ -44,19 +44,9 @@ public sealed record TrainingJobResponse : WorkerJobView
     // A search's trials are shown like training jobs: their spec wraps the training they run. A spec this version
     // cannot read (written by another version of the server) leaves its fields empty: one such job used to turn the
     // whole list into a 400 "the request body is not valid JSON".
-    private static TrainingSpec? ReadSpec(QueuedJob job)
-    {
-        try
-        {
-            return job.Kind == TrialSpec.Kind
-                ? JsonSerializer.Deserialize<TrialSpec>(job.Spec, RegistryJson.Options)?.Training
-                : JsonSerializer.Deserialize<TrainingSpec>(job.Spec, RegistryJson.Options);
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
+    private static TrainingSpec? ReadSpec(QueuedJob job) => job.Kind == TrialSpec.Kind
+        ? RegistryJson.TryDeserialize<TrialSpec>(job.Spec)?.Training
+        : RegistryJson.TryDeserialize<TrainingSpec>(job.Spec);
 
     /// <summary>The model it registers into.</summary>
     public string? Model { get; init; }
