@@ -1,3 +1,4 @@
+using Maas.Server.Auth;
 using Maas.Server.Datasets;
 using Maas.Server.Deployments;
 using Maas.Server.FineTuning;
@@ -8,6 +9,7 @@ using Maas.Server.ModelHosting;
 using Maas.Server.Observability;
 using Maas.Server.OpenAi;
 using Maas.Server.Optimization;
+using Maas.Server.Payloads;
 using Maas.Server.Registry;
 using Maas.Server.Tenancy;
 using Maas.Server.Training;
@@ -26,7 +28,9 @@ public static class MaasApp
         builder.AddMaasHosting(args);
         // Feature registrations (one line each).
         builder.AddMaasRegistry();
+        builder.AddMaasAuth();
         builder.AddMaasTenancy();
+        builder.AddMaasPayloadLogging();
         builder.AddMaasObservability();
         builder.AddMaasHealth();
         builder.AddMaasModelHosting();

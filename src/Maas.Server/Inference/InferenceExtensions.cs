@@ -47,7 +47,7 @@ public static class InferenceExtensions
             {
                 var o = sp.GetRequiredService<IOptions<InferenceOptions>>().Value;
                 var proxies = sp.GetRequiredService<IOptions<Auth.AuthOptions>>().Value.TrustedProxies
-                    .Select(Tenancy.TenancyExtensions.TrustedProxyNetwork).OfType<System.Net.IPNetwork>().ToList();
+                    .Select(Auth.AuthExtensions.TrustedProxyNetwork).OfType<System.Net.IPNetwork>().ToList();
                 var rate = new AddressConnectionRate(o.HttpConnectionsPerSecondPerAddress, o.HttpConnectionBurstPerAddress, proxies, sp.GetService<TimeProvider>() ?? TimeProvider.System);
                 System.Diagnostics.Metrics.MeterFactoryExtensions.Create(sp.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>(), Maas.Core.Observability.MaasTelemetry.Name).CreateObservableCounter(
                     "maas.http.connections.refused", () => rate.Refused, unit: "{connection}",
@@ -79,6 +79,7 @@ public static class InferenceExtensions
                 Telemetry = sp.GetService<Maas.Core.Observability.ServingTelemetry>(),
             }));
         services.AddSingleton<IHostedModelSource>(sp => sp.GetRequiredService<ModelManager>());
+        services.AddSingleton<ServingMetrics>();
         services.AddSingleton<GrpcInferenceService>();
         services.AddSingleton<GrpcServer>();
         services.AddHostedService<InferenceStartup>();
@@ -86,9 +87,14 @@ public static class InferenceExtensions
         return builder;
     }
 
-    /// <summary>Maps /v2 (Open Inference Protocol) and /api/v1/models/{model}/predict.</summary>
+    /// <summary>Maps /v2 (Open Inference Protocol) and /api/v1/models/{model}/predict, and starts the serving metrics.</summary>
     public static IEndpointRouteBuilder MapMaasInference(this IEndpointRouteBuilder app)
     {
+        if (app.ServiceProvider.GetRequiredService<IOptions<Observability.ObservabilityOptions>>().Value.Metrics)
+        {
+            _ = app.ServiceProvider.GetRequiredService<ServingMetrics>(); // its instruments exist from the start, not from the first scrape
+        }
+
         V2Endpoints.Map(app);
         PredictEndpoint.Map(app);
         return app;

@@ -21,7 +21,7 @@ public static class ObservabilityExtensions
         || meterName is "System.Runtime"
         || (httpServerMetrics && meterName is "Microsoft.AspNetCore.Hosting" or "Microsoft.AspNetCore.Server.Kestrel");
 
-    /// <summary>Registers the Prometheus exporter, the serving telemetry and, when Maas:Logging:Json is on, JSON console logs.</summary>
+    /// <summary>Registers the Prometheus exporter, request metrics, the serving telemetry and, when Maas:Logging:Json is on, JSON console logs.</summary>
     public static WebApplicationBuilder AddMaasObservability(this WebApplicationBuilder builder)
     {
         var switches = builder.Configuration.GetSection(ObservabilityOptions.Section).Get<ObservabilityOptions>() ?? new ObservabilityOptions();
@@ -37,7 +37,6 @@ public static class ObservabilityExtensions
                 var factory = sp.GetRequiredService<IMeterFactory>();
                 return new PrometheusExporter(m => IsExportedMeter(m.Name, switches.HttpServerMetrics) && (m.Scope is null || ReferenceEquals(m.Scope, factory)), switches.MaxSeriesPerMetric);
             });
-            builder.Services.AddSingleton<ServingMetrics>();
             builder.Services.AddSingleton<RequestMetrics>();
         }
 
@@ -149,21 +148,15 @@ public static class ObservabilityExtensions
         return app;
     }
 
-    /// <summary>Maps GET /metrics and starts the feature metrics that must count from the first request.</summary>
+    /// <summary>Maps GET /metrics (each feature starts its own metrics in its MapMaas... call).</summary>
     public static WebApplication MapMaasObservability(this WebApplication app)
     {
         // Touch the exporter so it listens from the first request on, not from the first scrape.
         var exporter = app.Services.GetService<PrometheusExporter>();
-        _ = app.Services.GetService<ServingMetrics>();
 
         // Resolved once, so the container owns the OTLP providers and disposes them (a last export) on shutdown.
         _ = app.Services.GetService<TracerProvider>();
         _ = app.Services.GetService<MeterProvider>();
-        if (exporter is not null)
-        {
-            // Its gauges exist from the start, so /metrics shows "0 LLMs loaded" before the first LLM request.
-            _ = app.Services.GetService<Maas.Server.OpenAi.LlmMetrics>();
-        }
         if (exporter is not null)
         {
             app.MapGet("/metrics", () => Results.Text(exporter.Scrape(), "text/plain; version=0.0.4; charset=utf-8"));

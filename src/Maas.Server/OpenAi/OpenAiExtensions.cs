@@ -60,6 +60,12 @@ public static class OpenAiExtensions
             }
         });
 
+        if (app.Services.GetRequiredService<IOptions<Observability.ObservabilityOptions>>().Value.Metrics)
+        {
+            // Its gauges exist from the start, so /metrics shows "0 LLMs loaded" before the first LLM request.
+            _ = app.Services.GetRequiredService<LlmMetrics>();
+        }
+
         var v1 = app.MapGroup("/v1").WithTags("OpenAI");
         // OpenAI clients list models with the key they infer with, so either scope reads the list.
         v1.MapGet("/models", ModelsEndpoint.ListAsync).RequireScope(MaasScopes.Infer, MaasScopes.ModelsRead);

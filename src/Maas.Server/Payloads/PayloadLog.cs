@@ -1,4 +1,3 @@
-using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Text;
 using Maas.Core.Serving;
@@ -94,15 +93,4 @@ public sealed class PayloadLog(ModelDirectory models, ILoggerFactory loggers, IO
 
         return list;
     }
-}
-
-/// <summary>Payload log settings, bound from "Maas:Logging".</summary>
-public sealed class PayloadLogOptions
-{
-    /// <summary>The configuration section these options bind from.</summary>
-    public const string Section = "Maas:Logging";
-
-    /// <summary>The longest payload entry, in characters; longer ones are cut and say their full length.</summary>
-    [Range(256, 100_000_000)]
-    public int PayloadMaxChars { get; set; } = 16_384;
 }

@@ -3,7 +3,7 @@ using System.Globalization;
 using Maas.Core.Observability;
 using Maas.Core.Serving;
 
-namespace Maas.Server.Observability;
+namespace Maas.Server.Inference;
 
 /// <summary>Per model and version metrics of ONNX serving, read from the schedulers' own counters at scrape time (LLM metrics: OpenAi/LlmMetrics; load, state, instances and memory of every engine: ModelHosting/ModelHostMetrics).</summary>
 /// <remarks>
