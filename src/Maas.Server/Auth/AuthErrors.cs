@@ -154,6 +154,7 @@ public static class AuthErrors
         429 => "requests",
         403 => "permission_error",
         401 => "invalid_request_error",
+        >= 500 => "server_error",
         _ => "invalid_request_error",
     };
 

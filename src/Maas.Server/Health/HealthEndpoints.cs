@@ -23,7 +23,10 @@ public static class HealthEndpoints
         return builder;
     }
 
-    /// <summary>Refuses new work (503, except the health probes) once shutdown has begun.</summary>
+    private static readonly AuthFailure ShuttingDown = new(
+        StatusCodes.Status503ServiceUnavailable, "shutting_down", "the server is shutting down; retry on another node or once it is back", RetryAfter: TimeSpan.FromSeconds(1));
+
+    /// <summary>Refuses new work (503 in the route's error format, except the health probes) once shutdown has begun.</summary>
     public static WebApplication UseMaasShutdownGate(this WebApplication app)
     {
         var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
@@ -33,10 +36,9 @@ public static class HealthEndpoints
         {
             if (shutdown.IsStopping && !context.Request.Path.StartsWithSegments("/health"))
             {
-                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                // In the route's own error format, so clients of each protocol read why and retry elsewhere.
                 context.Response.Headers.Connection = "close";
-                context.Response.Headers.RetryAfter = "1";
-                await context.Response.WriteAsJsonAsync(new { error = "the server is shutting down" });
+                await AuthErrors.WriteAsync(context, AuthErrors.StyleOf(context.Request.Path), ShuttingDown);
                 return;
             }
 

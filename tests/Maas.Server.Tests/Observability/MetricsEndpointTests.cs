@@ -209,6 +209,49 @@ public class MetricsEndpointTests
         await stopping;
     }
 
+    [Fact]
+    public async Task New_work_during_shutdown_is_refused_in_each_protocols_error_format()
+    {
+        // A long drain holds the listener open while the refusals are read; cancelling the stop ends it.
+        await using var server = await MaasTestServer.StartAsync(settings: new Dictionary<string, string?> { ["Maas:Shutdown:DrainSeconds"] = "300" });
+        using var cancelDrain = new CancellationTokenSource();
+        var stopping = server.App.StopAsync(cancelDrain.Token);
+        await Conditions.ReadUntilAsync(() => server.Client.GetAsync("/health/ready"), r => r.StatusCode != HttpStatusCode.OK, "readiness turns off");
+
+        var management = await server.Client.GetAsync("/api/v1/models");
+        var openAi = await server.Client.GetAsync("/v1/models");
+        var oip = await server.Client.GetAsync("/v2");
+
+        foreach (var refused in new[] { management, openAi, oip })
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+            Assert.Equal("1", refused.Headers.RetryAfter?.Delta?.TotalSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal("application/json", refused.Content.Headers.ContentType?.MediaType);
+        }
+
+        using (var body = System.Text.Json.JsonDocument.Parse(await management.Content.ReadAsStringAsync()))
+        {
+            Assert.Equal("shutting_down", body.RootElement.GetProperty("error").GetProperty("code").GetString());
+            Assert.Contains("shutting down", body.RootElement.GetProperty("error").GetProperty("message").GetString());
+        }
+
+        using (var body = System.Text.Json.JsonDocument.Parse(await openAi.Content.ReadAsStringAsync()))
+        {
+            var error = body.RootElement.GetProperty("error");
+            Assert.Equal("server_error", error.GetProperty("type").GetString());
+            Assert.Equal("shutting_down", error.GetProperty("code").GetString());
+            Assert.Contains("shutting down", error.GetProperty("message").GetString());
+        }
+
+        using (var body = System.Text.Json.JsonDocument.Parse(await oip.Content.ReadAsStringAsync()))
+        {
+            Assert.Contains("shutting down", body.RootElement.GetProperty("error").GetString());
+        }
+
+        await cancelDrain.CancelAsync();
+        await stopping;
+    }
+
     private static readonly string[] Histograms =
     [
         "maas_inference_request_latency_seconds_count{model=\"metered\",status=\"success\",version=\"1\"}",
