@@ -50,6 +50,7 @@ public static class MaasApp
         app.UseMaasRequestId();
         app.UseMaasAuth();
         app.UseMaasShutdownGate();
+        app.UseMaasOpenAiErrors();
 
         // Feature endpoints (one line each).
         app.MapMaasObservability();

@@ -39,11 +39,12 @@ public static class OpenAiExtensions
         return builder;
     }
 
-    /// <summary>Maps the OpenAI routes under <c>/v1</c> and the engine statistics under <c>/api/v1/llm/engines</c>.</summary>
-    public static WebApplication MapMaasOpenAi(this WebApplication app)
+    /// <summary>
+    /// Gives an unknown <c>/v1</c> route, or a method a route lacks, OpenAI's error body instead of the framework's bare
+    /// 404/405 (which OpenAI clients show as an error without a message), as OpenAI itself answers ("Invalid URL (POST /v1/x)").
+    /// </summary>
+    public static WebApplication UseMaasOpenAiErrors(this WebApplication app)
     {
-        // An unknown /v1 route or a method a route lacks gets the framework's bare 404/405, which OpenAI clients show as
-        // an error without a message: give it OpenAI's error body, as OpenAI itself answers ("Invalid URL (POST /v1/x)").
         app.Use(async (context, next) =>
         {
             await next(context);
@@ -59,7 +60,12 @@ public static class OpenAiExtensions
                 await context.Response.Body.WriteAsync(OpenAiErrors.Body(error, "invalid_request_error"), context.RequestAborted);
             }
         });
+        return app;
+    }
 
+    /// <summary>Maps the OpenAI routes under <c>/v1</c> and the engine statistics under <c>/api/v1/llm/engines</c>.</summary>
+    public static WebApplication MapMaasOpenAi(this WebApplication app)
+    {
         if (app.Services.GetRequiredService<IOptions<Observability.ObservabilityOptions>>().Value.Metrics)
         {
             // Its gauges exist from the start, so /metrics shows "0 LLMs loaded" before the first LLM request.

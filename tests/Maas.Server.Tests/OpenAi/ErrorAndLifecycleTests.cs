@@ -46,6 +46,22 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     }
 
     [Fact]
+    public async Task An_unknown_route_or_method_under_v1_is_answered_in_openai_format()
+    {
+        var (status, body) = await fixture.PostAsync("/v1/no-such-route", "{}");
+        Assert.Equal(HttpStatusCode.NotFound, status);
+        var error = Error(body);
+        Assert.Equal("unknown_url", error.GetProperty("code").GetString());
+        Assert.Equal("Invalid URL (POST /v1/no-such-route)", error.GetProperty("message").GetString());
+
+        using var wrongMethod = await fixture.Server.Client.GetAsync("/v1/chat/completions");
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, wrongMethod.StatusCode);
+        error = Error(await wrongMethod.Content.ReadAsStringAsync());
+        Assert.Equal("method_not_allowed", error.GetProperty("code").GetString());
+        Assert.Equal("invalid_request_error", error.GetProperty("type").GetString());
+    }
+
+    [Fact]
     public async Task Context_overflow_is_400_with_the_numbers()
     {
         var (status, body) = await fixture.PostAsync("/v1/chat/completions", """{"model":"gen","max_tokens":3000,"messages":[{"role":"user","content":"x"}]}""");
