@@ -48,7 +48,7 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
         await run.ReportAsync(new JobProgress { Percent = 80, Stage = "evaluating", Epoch = state.Epoch });
         var logits = network.Logits(images.Images, test, run.CancellationToken);
         var probabilities = test.Select((_, i) => ImageData.Softmax(logits.AsSpan(i * classes, classes))).ToArray();
-        var predictions = new Predictions(null, probabilities.Select(p => Array.IndexOf(p, p.Max())).ToArray(), probabilities);
+        var predictions = TrainingJobHandler.Finite(new Predictions(null, probabilities.Select(p => Array.IndexOf(p, p.Max())).ToArray(), probabilities), "test");
         var evaluation = Evaluator.Classification(test.Select(r => images.Labels[r]).ToArray(), predictions, data.Classes, binary: classes == 2);
         evaluation["epochs"] = state.History;
         evaluation["best_epoch"] = state.BestEpoch;
@@ -244,7 +244,7 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
         var classes = data.Classes!.Count;
         var logits = network.Logits(images.Images, rows, run.CancellationToken);
         var probabilities = rows.Select((_, i) => ImageData.Softmax(logits.AsSpan(i * classes, classes))).ToArray();
-        var predictions = new Predictions(null, probabilities.Select(p => Array.IndexOf(p, p.Max())).ToArray(), probabilities);
+        var predictions = TrainingJobHandler.Finite(new Predictions(null, probabilities.Select(p => Array.IndexOf(p, p.Max())).ToArray(), probabilities), "validation");
         return Evaluator.Classification(rows.Select(r => images.Labels[r]).ToArray(), predictions, data.Classes, binary: classes == 2);
     }
 

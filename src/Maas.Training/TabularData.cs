@@ -79,13 +79,7 @@ internal sealed class TabularData
         foreach (var group in groups)
         {
             random.Shuffle(group);
-            var nTest = (int)Math.Round(group.Length * Spec.Split.Test);
-            var nValidation = (int)Math.Round(group.Length * Spec.Split.Validation);
-            if (group.Length - nTest - nValidation < 1)
-            {
-                nValidation = Math.Max(0, group.Length - nTest - 1);
-            }
-
+            var (nValidation, nTest) = Spec.Split.Counts(group.Length);
             test.AddRange(group.Take(nTest));
             validation.AddRange(group.Skip(nTest).Take(nValidation));
             train.AddRange(group.Skip(nTest + nValidation));

@@ -73,7 +73,7 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
             run.CancellationToken.ThrowIfCancellationRequested();
             var fitClock = Stopwatch.StartNew();
             var mappedTrain = labelMapping.Transform(trainView);
-            model = trainer.Fit(mappedTrain);
+            model = Fit(trainer, mappedTrain, spec);
             run.CancellationToken.ThrowIfCancellationRequested();
             if (spec.Trainer is "lightgbm" or "fasttree")
             {
@@ -88,12 +88,12 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
         Dictionary<string, double>? validationHeadline = null;
         if (validation.Length > 0)
         {
-            var validationMetrics = Evaluate(data, validation, Predict(trainer, model, data, validation, run.WorkDir, "validation"));
+            var validationMetrics = Evaluate(data, validation, Finite(Predict(trainer, model, data, validation, run.WorkDir, "validation"), "validation"));
             validationHeadline = Evaluator.Headline(validationMetrics, "validation_");
             await run.EventAsync("metrics", new { split = "validation", metrics = validationMetrics });
         }
 
-        var mlnet = Predict(trainer, model, data, test, run.WorkDir, "test");
+        var mlnet = Finite(Predict(trainer, model, data, test, run.WorkDir, "test"), "test");
         var evaluation = Evaluate(data, test, mlnet);
         await run.EventAsync("metrics", new { split = "test", metrics = evaluation });
         var headline = Evaluator.Headline(evaluation, "test_");
@@ -166,6 +166,42 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
             await run.EventAsync("iteration", row);
             await run.ReportAsync(new JobProgress { Percent = 55 + (15.0 * k / iterations), Stage = "iterations", Iteration = k, Metrics = metrics.Where(kv => double.IsFinite(kv.Value)).ToDictionary() });
         }
+    }
+
+    /// <summary>
+    /// Fits the pipeline; ML.NET refusing the data (no rows left once non-finite labels are dropped, a non-finite bias or
+    /// weight from features it cannot scale) fails the job with its reason instead of as an unexpected error.
+    /// </summary>
+    internal static ITransformer Fit(TabularTrainer trainer, IDataView train, TrainingSpec spec)
+    {
+        try
+        {
+            return trainer.Fit(train);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException && e is not ObjectDisposedException)
+        {
+            throw new JobFailedException("training_failed", $"ML.NET could not fit {spec.Trainer} ({spec.Task}) on this data: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// The predictions when every score is a finite number; a model that scores NaN or infinity (a fit that diverged)
+    /// fails the job, so it is neither evaluated into metrics JSON cannot carry nor registered.
+    /// </summary>
+    internal static Predictions Finite(Predictions predicted, string split)
+    {
+        var rows = predicted.Values?.Length ?? predicted.Probabilities?.Length ?? 0;
+        var bad = predicted.Values?.Count(v => !double.IsFinite(v))
+            ?? predicted.Probabilities?.Count(p => p.Any(x => !double.IsFinite(x)))
+            ?? 0;
+        if (bad > 0)
+        {
+            throw new JobFailedException(
+                "training_diverged",
+                $"the fitted model scores {bad} of {rows} {split} rows as NaN or infinity (the fit diverged); nothing was registered. Rescale the columns or lower the learning rate");
+        }
+
+        return predicted;
     }
 
     internal static Dictionary<string, object?> Evaluate(TabularData data, int[] rows, Predictions predicted)

@@ -44,11 +44,11 @@ public sealed class TrialJobHandler(DatasetCatalog datasets, int threads, int ni
         await run.ReportAsync(new JobProgress { Percent = 20, Stage = "training" });
         var trainer = new TabularTrainer(data, threads);
         var trainView = trainer.Load(data.Write(Path.Combine(run.WorkDir, "train.tsv"), train), withLabel: true);
-        var model = trainer.Fit(trainer.LabelMapping(trainView).Transform(trainView));
+        var model = TrainingJobHandler.Fit(trainer, trainer.LabelMapping(trainView).Transform(trainView), spec);
         run.CancellationToken.ThrowIfCancellationRequested();
 
         await run.ReportAsync(new JobProgress { Percent = 80, Stage = "evaluating" });
-        var metrics = TrainingJobHandler.Evaluate(data, validation, TrainingJobHandler.Predict(trainer, model, data, validation, run.WorkDir, "validation"));
+        var metrics = TrainingJobHandler.Evaluate(data, validation, TrainingJobHandler.Finite(TrainingJobHandler.Predict(trainer, model, data, validation, run.WorkDir, "validation"), "validation"));
         var headline = Evaluator.Headline(metrics, "");
         await run.EventAsync("metrics", new { split = "validation", metrics });
         return JsonSerializer.Serialize(new TrialResult(trial.Index, spec.Hyperparameters, headline), RegistryJson.Options);

@@ -30,10 +30,12 @@ public static class DatasetParser
         options ??= new DatasetReadOptions();
         var budget = new DecompressionBudget(options.MaxDecompressedBytes);
         var archive = format is DatasetFormat.Idx or DatasetFormat.ImageFolder;
-        var input = gzip && !archive ? new BoundedReadStream(new GZipStream(content, CompressionMode.Decompress, leaveOpen: true), budget) : content;
+        var origin = content.CanSeek ? content.Position : -1;
+        var expanded = gzip && !archive ? new BoundedReadStream(new GZipStream(content, CompressionMode.Decompress, leaveOpen: true), budget) : null;
+        var input = expanded ?? (Stream)content;
         try
         {
-            return format switch
+            var table = format switch
             {
                 DatasetFormat.Csv => ParseDelimited(input, ','),
                 DatasetFormat.Tsv => ParseDelimited(input, '\t'),
@@ -41,6 +43,15 @@ public static class DatasetParser
                 DatasetFormat.Parquet => ParquetDatasetReader.Read(input, budget),
                 _ => ParseArchive(input, gzip, options, budget),
             };
+
+            CheckWhole(content, origin, expanded);
+            return table;
+        }
+        catch (DatasetFormatException) when (expanded is not null)
+        {
+            // A cut in the middle of a row reads as a short last row: say what is wrong with the file, not with that row.
+            CheckWhole(content, origin, expanded);
+            throw;
         }
         catch (InvalidDataException e)
         {
@@ -48,10 +59,18 @@ public static class DatasetParser
         }
         finally
         {
-            if (!ReferenceEquals(input, content))
-            {
-                input.Dispose();
-            }
+            expanded?.Dispose();
+        }
+    }
+
+    // gzip that stops early ends quietly; its trailer says whether the rows read were all of them (the file is read once
+    // more for that, since where its last member starts in the expanded data is known only from the trailer).
+    private static void CheckWhole(Stream content, long origin, BoundedReadStream? expanded)
+    {
+        if (expanded is not null && origin >= 0)
+        {
+            expanded.CopyTo(Stream.Null);
+            GzipIntegrity.Check(content, origin, expanded.Total, "the file");
         }
     }
 
@@ -207,12 +226,15 @@ public static class DatasetParser
                     field.Clear();
                     wasQuoted = false;
                 }
-                else if (ch == '\r' && reader.Peek() == '\n')
+                else if (ch is '\n' or '\r')
                 {
-                    // The '\n' ends the record next round.
-                }
-                else if (ch == '\n')
-                {
+                    // CRLF, LF, or a lone CR (classic Mac line ends, as Excel for Mac still writes "CSV (Macintosh)"):
+                    // read as LF, a file of CR-ended lines was one header row of glued-together names.
+                    if (ch == '\r' && reader.Peek() == '\n')
+                    {
+                        reader.Read();
+                    }
+
                     Line++;
                     fields.Add(field.ToString());
                     return fields;
@@ -505,6 +527,7 @@ public static class DatasetParser
             using var gz = new BoundedReadStream(new GZipStream(new MemoryStream(data), CompressionMode.Decompress), budget);
             using var output = new MemoryStream();
             gz.CopyTo(output);
+            GzipIntegrity.Check(data, output.GetBuffer().AsSpan(0, (int)output.Length), $"entry '{name}'");
             return output.ToArray();
         }
         catch (InvalidDataException e)
@@ -519,8 +542,21 @@ public static class DatasetParser
         var buffer = new MemoryStream();
         if (gzip)
         {
-            using var gz = new BoundedReadStream(new GZipStream(input, CompressionMode.Decompress, leaveOpen: true), budget);
-            gz.CopyTo(buffer);
+            // Checked whole as a gzipped table is (a cut .tar.gz reads as a tar of fewer entries).
+            var compressed = input.CanSeek ? input : new MemoryStream();
+            if (!input.CanSeek)
+            {
+                input.CopyTo(compressed);
+                compressed.Position = 0;
+            }
+
+            var origin = compressed.Position;
+            using (var gz = new BoundedReadStream(new GZipStream(compressed, CompressionMode.Decompress, leaveOpen: true), budget))
+            {
+                gz.CopyTo(buffer);
+            }
+
+            GzipIntegrity.Check(compressed, origin, buffer.Length, "the archive");
         }
         else
         {

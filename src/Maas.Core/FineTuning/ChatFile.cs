@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Maas.Core.Registry;
 
 namespace Maas.Core.FineTuning;
 
@@ -29,6 +30,12 @@ public static class ChatFile
     {
         var chats = new List<IReadOnlyList<ChatFileMessage>>();
         var line = 0;
+        // A UTF-8 byte order mark (Windows editors save "UTF-8" with one) is not part of the first line's JSON.
+        if (content.StartsWith("\uFEFF"u8))
+        {
+            content = content[3..];
+        }
+
         while (!content.IsEmpty)
         {
             line++;
@@ -94,6 +101,15 @@ public static class ChatFile
             throw new ChatFileException(line, "each line must be a JSON object with a \"messages\" array");
         }
 
+        // Tool definitions go into the prompt OpenAI trains on; left out here, the chat would train without them.
+        foreach (var key in new[] { "tools", "functions" })
+        {
+            if (root.TryGetProperty(key, out var defined) && defined.ValueKind != JsonValueKind.Null)
+            {
+                throw new ChatFileException(line, $"\"{key}\": tool and function definitions cannot be trained here");
+            }
+        }
+
         var result = new List<ChatFileMessage>();
         var index = 0;
         foreach (var message in messages.EnumerateArray())
@@ -114,9 +130,16 @@ public static class ChatFile
                 throw new ChatFileException(line, $"message {index}: tool and function calls cannot be trained here");
             }
 
-            if (!message.TryGetProperty("content", out var content) || content.ValueKind != JsonValueKind.String || content.GetString()!.Length == 0)
+            if (!message.TryGetProperty("content", out var content) || content.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(content.GetString()))
             {
                 throw new ChatFileException(line, $"message {index} ({role.GetString()}) needs a non-empty string \"content\"");
+            }
+
+            // OpenAI's weight 0 leaves an assistant message out of the loss; every message here is trained, so a 0 (or
+            // anything but 1) would be ignored without a word.
+            if (message.TryGetProperty("weight", out var weight) && !(weight.ValueKind == JsonValueKind.Number && weight.TryGetDouble(out var w) && w == 1))
+            {
+                throw new ChatFileException(line, $"message {index} ({role.GetString()}) has \"weight\": {RegistryNames.Shorten(weight.GetRawText())}; every message is trained here, so only a weight of 1 is accepted: leave the message out of the file instead of weighting it 0");
             }
 
             result.Add(new ChatFileMessage(role.GetString()!, content.GetString()!));

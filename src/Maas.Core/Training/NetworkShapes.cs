@@ -47,6 +47,12 @@ public static class NetworkShapes
         var lastDense = -1;
         for (var i = 0; i < layers.Count; i++)
         {
+            // A JSON null in the list (a trailing comma's leftover, a generated list with a gap) is no layer at all.
+            if (layers[i] is null)
+            {
+                throw new NetworkException($"layer {i} is null; each layer is an object such as {{\"type\": \"relu\"}}");
+            }
+
             if (layers[i].Type == "dense")
             {
                 lastDense = i;

@@ -59,6 +59,23 @@ public sealed record TrainingSplit
 
     /// <summary>The shuffle seed (also the trainers' seed).</summary>
     public int Seed { get; init; } = 42;
+
+    /// <summary>
+    /// How many of a group's <paramref name="rows"/> (one class's labelled rows, or every labelled row for regression) go
+    /// to validation and to test; the rest train. Each share is rounded, and validation gives way so at least one row
+    /// trains. The job splits by this, and submission checks by it that no split it needs is left empty.
+    /// </summary>
+    public (int Validation, int Test) Counts(int rows)
+    {
+        var test = (int)Math.Round(rows * Test);
+        var validation = (int)Math.Round(rows * Validation);
+        if (rows - test - validation < 1)
+        {
+            validation = Math.Max(0, rows - test - 1);
+        }
+
+        return (validation, test);
+    }
 }
 
 /// <summary>One input column of a tabular model: its name and whether it is a number or a category.</summary>

@@ -75,6 +75,11 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
 
         await run.ReportAsync(new JobProgress { Percent = 1, Stage = RunningStage, Epoch = resumeAfter });
         await Message(run, $"Fine-tuning {spec.BaseModel} version {spec.BaseVersion} on {training.Count} chats for {spec.Epochs} epochs");
+        if (spec.ValidationSha256 is not null && spec.ValidationSha256 == spec.TrainingSha256 && resume is null)
+        {
+            await Message(run, "The validation file holds the same chats as the training file: its loss measures chats the model trains on, not held-out ones");
+        }
+
         var gate = servingYield?.NewGate();
         string Stage() => gate?.Stage(RunningStage, YieldingStage) ?? RunningStage;
         gate?.ReportTo(run, YieldingEventType, "fine-tuning", RunningStage, YieldingStage);
@@ -152,6 +157,7 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
 
     private async Task OnEpoch(JobRun run, FineTuningSpec spec, LlamaFineTuneEpoch epoch, List<FineTuningEpochMetrics> epochs, double? baseValidationLoss, (long Steps, double Seconds) yielded)
     {
+        CheckFinite(epoch, spec.LearningRate);
         var metrics = new FineTuningEpochMetrics(
             epoch.Epoch, epoch.Steps, epoch.TrainingLoss, epoch.ValidationLoss, epoch.Seconds > 0 ? epoch.TrainedTokens / epoch.Seconds : 0, yielded.Steps, Math.Round(yielded.Seconds, 3));
         epochs.Add(metrics);
@@ -160,6 +166,23 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
         await run.EventAsync(CheckpointEventType, metrics);
         var valid = epoch.ValidationLoss is { } loss ? $", validation loss {loss.ToString("F4", CultureInfo.InvariantCulture)}" : "";
         await Message(run, $"Epoch {epoch.Epoch}/{spec.Epochs}: training loss {epoch.TrainingLoss.ToString("F4", CultureInfo.InvariantCulture)}{valid}");
+    }
+
+    /// <summary>
+    /// A loss that is not a number means the weights are no longer numbers either: the job fails saying so (nothing to
+    /// keep), rather than on the JSON of its metrics event, which cannot carry NaN, as an unexpected error.
+    /// </summary>
+    internal static void CheckFinite(LlamaFineTuneEpoch epoch, double learningRate)
+    {
+        if (!double.IsFinite(epoch.TrainingLoss) || epoch.ValidationLoss is { } v && !double.IsFinite(v))
+        {
+            var which = !double.IsFinite(epoch.TrainingLoss)
+                ? $"training loss {epoch.TrainingLoss.ToString(CultureInfo.InvariantCulture)}"
+                : $"validation loss {epoch.ValidationLoss!.Value.ToString(CultureInfo.InvariantCulture)}";
+            throw new JobFailedException(
+                "training_diverged",
+                $"epoch {epoch.Epoch}: the {which} is not a finite number (training diverged at learning rate {learningRate.ToString("G3", CultureInfo.InvariantCulture)}); nothing was registered. Lower learning_rate_multiplier");
+        }
     }
 
     private static Task Message(JobRun run, string message) => run.EventAsync(MessageEventType, new { message });

@@ -22,6 +22,9 @@ internal static class FineTuningJobsEndpoints
     private const int MaxBatchSize = 256;
     private const double MaxLearningRateMultiplier = 1000;
 
+    // OpenAI's supervised hyperparameters and MaaS's own train_last_layers.
+    private static readonly string[] HyperparameterNames = ["n_epochs", "batch_size", "learning_rate_multiplier", "train_last_layers"];
+
     public static void Map(RouteGroupBuilder v1)
     {
         v1.MapPost("/fine_tuning/jobs", CreateAsync).RequireScope(MaasScopes.TrainingWrite);
@@ -160,6 +163,16 @@ internal static class FineTuningJobsEndpoints
         if (hyper.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null or JsonValueKind.Object))
         {
             throw Bad("hyperparameters must be an object", "hyperparameters", "invalid_hyperparameters");
+        }
+
+        // A misspelt name ("n_epoch", "learning_rate") would otherwise train with the default without a word.
+        var unknown = hyper.ValueKind == JsonValueKind.Object ? hyper.EnumerateObject().Select(p => p.Name).FirstOrDefault(n => !HyperparameterNames.Contains(n)) : null;
+        if (unknown is not null)
+        {
+            throw Bad(
+                $"hyperparameters.{RegistryNames.Shorten(unknown)} is not a hyperparameter; they are {string.Join(", ", HyperparameterNames)}",
+                $"hyperparameters.{RegistryNames.Shorten(unknown)}",
+                "invalid_hyperparameters");
         }
 
         return hyper;

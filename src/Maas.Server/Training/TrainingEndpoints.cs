@@ -105,6 +105,7 @@ internal static class TrainingEndpoints
             }
         }
 
+        CheckSplitLeavesRows(split, task, label, search is not null, datasetName, version);
         await Jobs.JobSubmission.CheckRoomAsync(context, caller?.Tenant ?? tenant);
 
         // The result goes into the caller's tenant's model of that name: the job names it by its key.
@@ -157,14 +158,24 @@ internal static class TrainingEndpoints
     private static string CheckLabel(string? given, string task, Dictionary<string, DatasetColumn> schema, string datasetName, DatasetVersion version)
     {
         var label = given ?? throw Bad("invalid_label", "label (the column to predict) is required");
-        if (!schema.TryGetValue(label, out var labelColumn) || labelColumn.Type == DatasetColumnType.Image)
+        if (!schema.TryGetValue(label, out var labelColumn))
         {
             throw Bad("invalid_label", $"label '{RegistryNames.Shorten(label)}' is not a column of {datasetName}:{version.Version} ({string.Join(", ", schema.Keys.Take(20))})");
+        }
+
+        if (labelColumn.Type == DatasetColumnType.Image)
+        {
+            throw Bad("invalid_label", $"label '{label}' is an image column of {datasetName}:{version.Version}; the label is the column to predict (a number or a class)");
         }
 
         if (task == TrainingNames.Regression && labelColumn.Type != DatasetColumnType.Number)
         {
             throw Bad("invalid_label", $"regression needs a numeric label; '{label}' is {labelColumn.Type.ToString().ToLowerInvariant()}");
+        }
+
+        if (task == TrainingNames.Regression && OutOfFloatRange(version, label) is { } extreme)
+        {
+            throw Bad("invalid_label", $"label '{label}' holds {extreme}, beyond the range of the 32-bit floats the table trainers compute in (±{float.MaxValue}); rescale the column");
         }
 
         if (task != TrainingNames.Regression)
@@ -193,6 +204,11 @@ internal static class TrainingEndpoints
 
         foreach (var name in imageTask ? [] : featureNames)
         {
+            if (string.IsNullOrEmpty(name))
+            {
+                throw Bad("invalid_features", "features holds a null or empty name; list the feature columns by name");
+            }
+
             if (!schema.TryGetValue(name, out var column))
             {
                 throw Bad("invalid_features", $"feature '{RegistryNames.Shorten(name)}' is not a column of {datasetName}:{version.Version}");
@@ -203,6 +219,11 @@ internal static class TrainingEndpoints
                 throw Bad("invalid_features", $"feature '{name}' cannot be used: it is the label, an image or named twice");
             }
 
+            if (column.Type != DatasetColumnType.String && OutOfFloatRange(version, name) is { } extreme)
+            {
+                throw Bad("invalid_features", $"feature '{name}' holds {extreme}, beyond the range of the 32-bit floats the table trainers compute in (±{float.MaxValue}); rescale the column or leave it out");
+            }
+
             features.Add(new TabularFeature(name, column.Type == DatasetColumnType.String ? TabularFeature.Category : TabularFeature.Number));
         }
 
@@ -211,7 +232,61 @@ internal static class TrainingEndpoints
             throw Bad("invalid_features", "at least one feature column is needed");
         }
 
+        // Columns without a single value carry nothing to learn from: the fit would only fail on them.
+        if (!imageTask && features.All(f => version.Statistics.FirstOrDefault(s => s.Name == f.Name) is { Count: 0 }))
+        {
+            throw Bad("invalid_features", $"no feature has a value in {datasetName}:{version.Version} ({string.Join(", ", features.Take(20).Select(f => f.Name))} are empty in every row)");
+        }
+
         return features;
+    }
+
+    // The smallest or largest number of a column when it is beyond a 32-bit float (ML.NET reads numbers as floats, so
+    // such a value becomes infinity: a label is dropped, a feature breaks the fit); null when every value fits.
+    private static string? OutOfFloatRange(DatasetVersion version, string column)
+    {
+        var statistics = version.Statistics.FirstOrDefault(s => s.Name == column);
+        foreach (var value in new[] { statistics?.Min, statistics?.Max })
+        {
+            if (value is { } v && Math.Abs(v) > float.MaxValue)
+            {
+                return v.ToString("G4", System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return null;
+    }
+
+    // The split as the job will make it, from the dataset's statistics (the label's rows per class, or its count):
+    // a split that leaves the job no training or test rows (or a search no validation rows) is refused now rather
+    // than failing the job once a worker has loaded the dataset.
+    private static void CheckSplitLeavesRows(TrainingSplit split, string task, string label, bool search, string datasetName, DatasetVersion version)
+    {
+        var statistics = version.Statistics.FirstOrDefault(s => s.Name == label);
+        if (statistics is null)
+        {
+            return;
+        }
+
+        var groups = task == TrainingNames.Regression ? [statistics.Count] : statistics.ClassBalance?.Values.ToArray() ?? [];
+        long train = 0, validation = 0, test = 0;
+        foreach (var rows in groups)
+        {
+            var (v, t) = split.Counts((int)Math.Min(rows, int.MaxValue));
+            (train, validation, test) = (train + rows - v - t, validation + v, test + t);
+        }
+
+        var minTrain = task == TrainingNames.ImageClassification ? 1 : 2;
+        if (train < minTrain || test < 1 || (search && validation < 1))
+        {
+            var unit = task == TrainingNames.ImageClassification ? "images" : "rows";
+            var needs = search ? $"{minTrain} training, 1 validation and 1 test" : $"{minTrain} training and 1 test";
+            throw new ApiException(
+                StatusCodes.Status400BadRequest,
+                "dataset_too_small",
+                $"split validation {split.Validation} / test {split.Test} of the {statistics.Count} labelled {unit} of {datasetName}:{version.Version} leaves {train} training, {validation} validation and {test} test {unit}; the job needs at least {needs}: add {unit} or change split",
+                new Dictionary<string, object?> { ["train"] = train, ["validation"] = validation, ["test"] = test });
+        }
     }
 
     private static void CheckHyperparameters(string trainer, Dictionary<string, double> hyperparameters)
@@ -240,7 +315,7 @@ internal static class TrainingEndpoints
     // whose shapes work out for it, checked here so a bad layer is a 400 naming it rather than a failed job.
     private static TabularFeature ImageFeature(string[] names, Dictionary<string, DatasetColumn> schema, string label, DatasetVersion version, List<NetworkLayer>? network, int classes)
     {
-        if (names.Length != 1 || !schema.TryGetValue(names[0], out var column) || column.Type != DatasetColumnType.Image || names[0] == label)
+        if (names.Length != 1 || names[0] is null || !schema.TryGetValue(names[0], out var column) || column.Type != DatasetColumnType.Image || names[0] == label)
         {
             throw Bad("invalid_features", $"image-classification takes one image column as its feature; {version.Dataset}:{version.Version} has {string.Join(", ", schema.Values.Where(c => c.Type == DatasetColumnType.Image).Select(c => c.Name).DefaultIfEmpty("none"))}");
         }

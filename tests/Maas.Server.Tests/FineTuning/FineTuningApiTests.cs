@@ -342,6 +342,7 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
             ("{\"batch_size\": \"many\"}", "batch_size"),
             ("{\"learning_rate_multiplier\": -1}", "learning_rate_multiplier"),
             ("{\"train_last_layers\": 0}", "train_last_layers"),
+            ("{\"n_epoch\": 3}", "n_epoch"), // a misspelt name used to train the default number of epochs without a word
         })
         {
             error = await Refused($$"""{"model": "{{FineTuningServer.Base}}", "training_file": "{{file}}", "hyperparameters": {{hyper}}}""", HttpStatusCode.BadRequest, "invalid_hyperparameters");
@@ -691,6 +692,21 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         Assert.Empty((await (await client.GetAsync($"v1/fine_tuning/jobs/{id}/checkpoints")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray());
         await (await client.GetAsync($"api/v1/models/{FineTuningServer.Base}-ft-toolong")).ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
         await OpenAiErrorAsync(await client.PostAsync($"v1/fine_tuning/jobs/{id}/cancel", null), HttpStatusCode.BadRequest, "job_finished");
+    }
+
+    [Fact]
+    public async Task A_validation_file_that_is_the_training_file_trains_and_says_its_loss_is_not_held_out()
+    {
+        var server = await servers.ServerAsync();
+        var client = server.Client;
+        var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(3, seed: 81)))).JsonAsync(HttpStatusCode.OK))["id"]!;
+        var id = (string)(await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
+            $$$"""{"model": "{{{FineTuningServer.Base}}}", "training_file": "{{{file}}}", "validation_file": "{{{file}}}", "suffix": "same", "hyperparameters": {"n_epochs": 1}}"""))).JsonAsync(HttpStatusCode.OK))["id"]!;
+
+        var ended = await client.WaitForJobAsync(id, TimeSpan.FromMinutes(3), "v1/fine_tuning/jobs");
+        Assert.True((string?)ended["status"] == "succeeded", ended.ToJsonString());
+        var events = (await (await client.GetAsync($"v1/fine_tuning/jobs/{id}/events?limit=100")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray();
+        Assert.Contains(events, e => ((string?)e!["message"])!.Contains("same chats as the training file", StringComparison.Ordinal));
     }
 
     // A valid GGUF of an encoder (BERT's architecture name, a vocabulary size, one tensor): not an LLM to fine-tune.

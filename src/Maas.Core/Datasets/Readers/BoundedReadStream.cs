@@ -19,10 +19,14 @@ internal sealed class BoundedReadStream(Stream inner, DecompressionBudget budget
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
+    /// <summary>The bytes read through this view so far.</summary>
+    public long Total { get; private set; }
+
     public override int Read(Span<byte> buffer)
     {
         var read = inner.Read(buffer);
         budget.Spend(read);
+        Total += read;
         return read;
     }
 
