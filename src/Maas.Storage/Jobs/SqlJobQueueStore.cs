@@ -200,14 +200,13 @@ public sealed class SqlJobQueueStore : IJobQueueStore
     }
 
     /// <inheritdoc />
-    public async Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, DateTimeOffset now, CancellationToken cancellationToken)
+    public async Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, JobProgress? progress, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
-        var progress = status == JobStatus.Succeeded ? ", progress = @Done" : "";
         return await connection.ExecuteAsync(Command(
             $"""
             UPDATE queued_jobs SET status = @Status, result = @Result, error_code = @ErrorCode, error_message = @ErrorMessage, lease_expires_at = NULL,
-                updated_at = @Now, finished_at = @Now, checkpoint_key = NULL{progress}
+                updated_at = @Now, finished_at = @Now, checkpoint_key = NULL{(progress is null ? "" : ", progress = @Progress")}
             WHERE id = @Id AND worker = @Worker AND status = 'running'
             """,
             new
@@ -219,7 +218,7 @@ public sealed class SqlJobQueueStore : IJobQueueStore
                 ErrorCode = error?.Code,
                 ErrorMessage = error?.Message,
                 Now = now.ToUnixTimeMilliseconds(),
-                Done = RegistryJson.Serialize(new JobProgress { Percent = 100, Stage = "done" }),
+                Progress = progress is null ? null : RegistryJson.Serialize(progress),
             },
             null,
             cancellationToken)).ConfigureAwait(false) == 1;

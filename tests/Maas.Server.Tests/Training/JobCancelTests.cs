@@ -248,8 +248,8 @@ public sealed class JobCancelTests
 
         public Task<bool> IsArtifactReferencedAsync(string key, CancellationToken cancellationToken) => _inner.IsArtifactReferencedAsync(key, cancellationToken);
 
-        public Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, DateTimeOffset now, CancellationToken cancellationToken) =>
-            _inner.CompleteAsync(id, worker, status, result, error, now, cancellationToken);
+        public Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, JobProgress? progress, DateTimeOffset now, CancellationToken cancellationToken) =>
+            _inner.CompleteAsync(id, worker, status, result, error, progress, now, cancellationToken);
 
         public Task<bool> SaveCheckpointAsync(string id, string worker, JobCheckpoint checkpoint, CancellationToken cancellationToken) =>
             _inner.SaveCheckpointAsync(id, worker, checkpoint, cancellationToken);

@@ -40,8 +40,11 @@ public interface IJobQueueStore
     /// <summary>True when a model version, dataset, uploaded file or job checkpoint still uses the artifact <paramref name="key"/>.</summary>
     Task<bool> IsArtifactReferencedAsync(string key, CancellationToken cancellationToken);
 
-    /// <summary>Ends the job if <paramref name="worker"/> still holds it; false when it does not.</summary>
-    Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, DateTimeOffset now, CancellationToken cancellationToken);
+    /// <summary>
+    /// Ends the job if <paramref name="worker"/> still holds it; false when it does not. A <paramref name="progress"/>
+    /// replaces the stored one (a job that succeeded: 100%, with the epoch and metrics it last reported); null keeps it.
+    /// </summary>
+    Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, JobProgress? progress, DateTimeOffset now, CancellationToken cancellationToken);
 
     /// <summary>
     /// Asks a job to stop: a queued one is cancelled at once, a running one when its worker notices. Null when it does

@@ -159,7 +159,7 @@ public sealed class JobWorker
         var now = Time.GetUtcNow();
         if (job.Attempts > Options.MaxAttempts)
         {
-            if (await Store.CompleteAsync(job.Id, Options.Name, JobStatus.Failed, null, new JobError("worker_lost", $"the job's worker stopped {job.Attempts - 1} times before it finished (at most {Options.MaxAttempts} attempts)"), now, CancellationToken.None).ConfigureAwait(false))
+            if (await Store.CompleteAsync(job.Id, Options.Name, JobStatus.Failed, null, new JobError("worker_lost", $"the job's worker stopped {job.Attempts - 1} times before it finished (at most {Options.MaxAttempts} attempts)"), null, now, CancellationToken.None).ConfigureAwait(false))
             {
                 await AddEventQuietlyAsync(job.Id, "status", new { status = "failed", reason = "worker_lost" }).ConfigureAwait(false);
                 await DeleteCheckpointFilesAsync(job.Id, job.Checkpoint?.ArtifactKey).ConfigureAwait(false);
@@ -267,7 +267,10 @@ public sealed class JobWorker
 
         try
         {
-            if (await Store.CompleteAsync(job.Id, Options.Name, status, result, error, Time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false))
+            // A success shows 100% with what the job last reported (its epoch, metrics), stored or not yet; other ends keep
+            // the progress where the job stopped.
+            var progress = status == JobStatus.Succeeded ? run.Progress with { Percent = 100, Stage = "done", EtaSeconds = null } : null;
+            if (await Store.CompleteAsync(job.Id, Options.Name, status, result, error, progress, Time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false))
             {
                 await AddEventQuietlyAsync(job.Id, "status", new { status = status.ToString().ToLowerInvariant(), error }).ConfigureAwait(false);
                 await DeleteCheckpointFilesAsync(job.Id, run.Job.Checkpoint?.ArtifactKey).ConfigureAwait(false);
