@@ -11,6 +11,12 @@ public static class DatasetStatisticsCalculator
     /// <summary>Class balance is reported for columns with at most this many distinct values.</summary>
     public const int MaxClasses = 100;
 
+    /// <summary>
+    /// Class balance is reported only when every value is at most this long: a column of a few long texts is not a
+    /// label, and its texts would otherwise be copied into every read of the version's statistics.
+    /// </summary>
+    public const int MaxClassNameChars = 1024;
+
     /// <summary>The statistics of each column of <paramref name="table"/>.</summary>
     public static IReadOnlyList<ColumnStatistics> Compute(DatasetTable table)
     {
@@ -82,7 +88,7 @@ public static class DatasetStatisticsCalculator
                 Min = numeric ? min : null,
                 Max = numeric ? max : null,
                 Mean = numeric ? sum / elements : null,
-                ClassBalance = distinct is { Count: > 0 and <= MaxClasses } && !capped
+                ClassBalance = distinct is { Count: > 0 and <= MaxClasses } && !capped && distinct.Keys.All(k => k.Length <= MaxClassNameChars)
                     ? distinct.OrderBy(kv => kv.Key, ClassOrder(column.Type)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal)
                     : null,
             });

@@ -180,8 +180,11 @@ internal static class TrainingEndpoints
 
         if (task != TrainingNames.Regression)
         {
-            var balance = version.Statistics.FirstOrDefault(s => s.Name == label)?.ClassBalance
-                ?? throw Bad("invalid_label", $"'{label}' has more than {DatasetStatisticsCalculator.MaxClasses} distinct values; classification needs fewer classes");
+            var statistics = version.Statistics.FirstOrDefault(s => s.Name == label);
+            var balance = statistics?.ClassBalance
+                ?? throw Bad("invalid_label", statistics?.Distinct is > 0 and <= DatasetStatisticsCalculator.MaxClasses
+                    ? $"'{label}' has values over {DatasetStatisticsCalculator.MaxClassNameChars} characters; classification needs class names at most that long"
+                    : $"'{label}' has more than {DatasetStatisticsCalculator.MaxClasses} distinct values; classification needs fewer classes");
             if (balance.Count < 2 || (task == TrainingNames.Binary && balance.Count != 2))
             {
                 throw Bad("invalid_label", $"{task} needs {(task == TrainingNames.Binary ? "exactly 2" : "at least 2")} classes in '{label}', which has {balance.Count}");

@@ -185,4 +185,18 @@ public sealed class DatasetParserTests
         Assert.Equal(2, stats[0].Mean);
         Assert.Equal(new Dictionary<string, long> { ["a"] = 2, ["b"] = 1 }, stats[1].ClassBalance);
     }
+
+    [Fact]
+    public void A_column_with_a_value_over_the_class_name_limit_has_no_class_balance()
+    {
+        var longest = new string('x', DatasetStatisticsCalculator.MaxClassNameChars);
+        var table = Parse($"note,tag\n{longest}y,a\nshort,b\n{longest},a\n", DatasetFormat.Csv);
+        var stats = DatasetStatisticsCalculator.Compute(table);
+        Assert.Equal(3, stats[0].Distinct);
+        Assert.Null(stats[0].ClassBalance); // one value is a character over: no copy of the texts in the statistics
+        Assert.Equal(new Dictionary<string, long> { ["a"] = 2, ["b"] = 1 }, stats[1].ClassBalance);
+
+        var atTheLimit = DatasetStatisticsCalculator.Compute(Parse($"note\n{longest}\nshort\n", DatasetFormat.Csv));
+        Assert.Equal(2, atTheLimit[0].ClassBalance!.Count);
+    }
 }

@@ -36,6 +36,7 @@ public sealed class TrainingInputTests(TrainingServer servers) : IClassFixture<T
         var huge = await CsvAsync(client, "x,big,y\n" + Rows(40, i => $"{i},{(i + 1) * 1e300},{(i + 1) * 1e300}"));
         var empty = await CsvAsync(client, "x,f,y\n" + Rows(40, i => $"{i},,{i % 2}"));
         var pair = await CsvAsync(client, "x,y\n1,a\n2,b\n");
+        var wordy = await CsvAsync(client, "x,y\n" + Rows(40, i => $"{i},{(i % 2 == 0 ? "a" : new string('z', 1100))}"));
 
         async Task<string> Refused(string spec, string code)
         {
@@ -59,6 +60,9 @@ public sealed class TrainingInputTests(TrainingServer servers) : IClassFixture<T
 
         // Features without a single value: nothing to learn from (the fit failed with a non-finite bias).
         Assert.Contains("no feature has a value", await Refused($$"""{"model": "m", "dataset": "{{empty}}", "task": "regression", "label": "y", "features": ["f"]}""", "invalid_features"), StringComparison.Ordinal);
+
+        // A label of few but long values is not a class label (its statistics carry no class balance).
+        Assert.Contains("values over 1024 characters", await Refused($$"""{"model": "m", "dataset": "{{wordy}}", "task": "binary-classification", "label": "y"}""", "invalid_label"), StringComparison.Ordinal);
 
         // A split that leaves the job no test rows, or a search no validation rows, is known from the label's counts.
         var small = await Refused($$"""{"model": "m", "dataset": "{{pair}}", "task": "binary-classification", "label": "y"}""", "dataset_too_small");
