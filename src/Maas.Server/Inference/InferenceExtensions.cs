@@ -80,6 +80,7 @@ public static class InferenceExtensions
             }));
         services.AddSingleton<IHostedModelSource>(sp => sp.GetRequiredService<ModelManager>());
         services.AddSingleton<ServingMetrics>();
+        services.AddSingleton<InferenceCallServices>();
         services.AddSingleton<GrpcInferenceService>();
         services.AddSingleton<GrpcServer>();
         services.AddHostedService<InferenceStartup>();

@@ -11,30 +11,23 @@ namespace Maas.Server.Inference;
 /// (ModelHosting/ModelHostStartup).
 /// </summary>
 internal sealed class InferenceStartup(
-    IServiceProvider services,
+    IModelRegistry registry,
+    IServiceProvider services, // the first-call hint reads the listener's address and the admin key file from it
     IHostApplicationLifetime lifetime,
     ModelManager manager,
     IOptions<InferenceOptions> options,
+    IOptions<Maas.Server.Hosting.MaasOptions> maas,
     ILogger<InferenceStartup> logger) : IHostedService
 {
-    private IModelRegistry? _registry;
-
     /// <inheritdoc />
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _registry = services.GetService<IModelRegistry>();
-        if (_registry is not { } registry)
-        {
-            logger.LogWarning("No model registry is registered; inference serves no models");
-            return;
-        }
-
         registry.Changed += OnRegistryChanged;
         if (options.Value.Demo)
         {
             try
             {
-                if (await DemoModel.SeedAsync(registry, services.GetRequiredService<IOptions<Maas.Server.Hosting.MaasOptions>>().Value.DataDir, cancellationToken))
+                if (await DemoModel.SeedAsync(registry, maas.Value.DataDir, cancellationToken))
                 {
                     // Say how to call it once the listener is up and its real address is known.
                     lifetime.ApplicationStarted.Register(() =>
@@ -76,11 +69,7 @@ internal sealed class InferenceStartup(
     /// <inheritdoc />
     public Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_registry is not null)
-        {
-            _registry.Changed -= OnRegistryChanged;
-        }
-
+        registry.Changed -= OnRegistryChanged;
         return Task.CompletedTask;
     }
 }

@@ -9,9 +9,9 @@ namespace Maas.Server.Inference;
 /// <summary>Serving's view of the registry: resolves names, aliases and versions, and merges each model's serving configuration.</summary>
 internal sealed class RegistryModelCatalog(IServiceProvider services, IOptions<InferenceOptions> options, IOptions<ServingLimits> limits) : IServableModelCatalog
 {
-    // Resolved on use, so the server still starts (serving nothing) in a host without the registry.
-    private IModelRegistry Registry => services.GetService<IModelRegistry>()
-        ?? throw new InferenceException(InferenceErrorKind.Unavailable, "the model registry is not available in this server");
+    // Resolved on use, not injected: the registry is built with its version-use checks, one of which asks the model
+    // host, whose tensor engine is built with this catalog.
+    private IModelRegistry Registry => services.GetRequiredService<IModelRegistry>();
 
     /// <inheritdoc />
     public async ValueTask<ServableModel> ResolveAsync(string model, string? version, CancellationToken cancellationToken)

@@ -11,7 +11,15 @@ namespace Maas.Server.OpenAi;
 internal readonly record struct ChoiceEvent(int Index, GenerationEvent Event);
 
 /// <summary>What chat completions and completions share: model loading, limits, the n choices and their merged stream.</summary>
-internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelResolver resolver, TokenBudget budget, LlmMetrics metrics, PayloadLog payloadLog, IOptions<LlmServingOptions> options)
+internal sealed class LlmGenerationService(
+    LlmEngineManager manager,
+    LlmModelResolver resolver,
+    TokenBudget budget,
+    LlmMetrics metrics,
+    PayloadLog payloadLog,
+    Deployments.DeploymentRouter router,
+    Deployments.ShadowQueue shadowQueue,
+    IOptions<LlmServingOptions> options)
 {
     /// <summary>The server-wide LLM settings (request limits among them).</summary>
     public LlmServingOptions Options => options.Value;
@@ -32,7 +40,7 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
         // The caller's name is resolved once: from here on the model is named by its key.
         // A model with a deployment answers from the version its split picks (a named alias or version bypasses it).
         var reference = access.Reference;
-        var route = context.RequestServices.GetService<Deployments.DeploymentRouter>()?.Route(context, reference);
+        var route = router.Route(context, reference);
         if (route is not null)
         {
             reference = $"{reference}/versions/{route.VersionText}";
@@ -43,7 +51,7 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
         Deployments.DeploymentRouter.SetVersionHeader(context, resolved.Spec.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var lease = await manager.AcquireAsync(resolved.Request, cancellationToken);
         var payloads = await payloadLog.IsOnAsync(resolved.Spec.Name, cancellationToken) ? payloadLog : null;
-        var copiesFor = context.RequestServices.GetService<Deployments.ShadowQueue>() is { } shadows && shadows.WantsCopies(route) ? route : null;
+        var copiesFor = shadowQueue.WantsCopies(route) ? route : null;
         return new LlmSession(context, lease, resolved, metrics.Start(resolved, context, model), payloads, copiesFor);
     }
 
@@ -121,6 +129,7 @@ internal sealed class LlmGenerationService(LlmEngineManager manager, LlmModelRes
     /// </summary>
     public static void OfferCopies(LlmSession session, GenerationParameters p, Func<ILlmEngine, IReadOnlyList<Deployments.TextPrompt>> prompts)
     {
+        // Resolved here, not injected: the runs generate through this service.
         var services = session.Context.RequestServices;
         if (session.CopiesFor is { } route && services.GetService<Deployments.TextVersionRuns>() is { } runs)
         {

@@ -26,13 +26,6 @@ public sealed class PayloadLog(ModelDirectory models, ILoggerFactory loggers, IO
         _log.IsEnabled(LogLevel.Information) ? models.LogsPayloadsAsync(model, cancellationToken) : ValueTask.FromResult(false);
 
     /// <summary>The payload log when <paramref name="model"/>'s payloads are to be logged, else null.</summary>
-    public static ValueTask<PayloadLog?> ForAsync(HttpContext context, string model) =>
-        ForAsync(context.RequestServices.GetService<PayloadLog>(), context, model);
-
-    /// <summary>
-    /// The same for a caller that holds the log itself: the gRPC listener is a host of its own, whose request services
-    /// do not hold the main application's log.
-    /// </summary>
     public static async ValueTask<PayloadLog?> ForAsync(PayloadLog? log, HttpContext context, string model) =>
         log is not null && await log.IsOnAsync(model, context.RequestAborted).ConfigureAwait(false) ? log : null;
 

@@ -15,12 +15,16 @@ namespace Maas.Server.Inference.Grpc;
 /// inference.GRPCInferenceService over HTTP/2: reads length-prefixed protobuf messages, calls the model manager,
 /// and ends every call with grpc-status / grpc-message trailers.
 /// </summary>
-internal sealed class GrpcInferenceService(ModelManager manager, IOptions<InferenceOptions> options, IHostApplicationLifetime lifetime, IServiceProvider services, ILogger<GrpcInferenceService> logger)
+internal sealed class GrpcInferenceService(
+    ModelManager manager,
+    IOptions<InferenceOptions> options,
+    IHostApplicationLifetime lifetime,
+    InferenceCallServices call,
+    ILogger<GrpcInferenceService> logger)
 {
-    // Resolved once from the main container (a call's RequestServices is a scope of it too, see GrpcServer).
-    private readonly Deployments.DeploymentRouter? _router = services.GetService<Deployments.DeploymentRouter>();
-    private readonly Deployments.ShadowQueue? _shadows = services.GetService<Deployments.ShadowQueue>();
-    private readonly PayloadLog? _payloads = services.GetService<PayloadLog>();
+    private readonly Deployments.DeploymentRouter _router = call.Router;
+    private readonly Deployments.ShadowQueue _shadows = call.Shadows;
+    private readonly PayloadLog _payloads = call.Payloads;
 
     private const string ServicePrefix = "/inference.GRPCInferenceService/";
 
@@ -216,7 +220,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
         payloads?.Write(ctx, model, "request", PayloadLog.Describe(request.Inputs));
         var version = Version(header.ModelVersion);
         // A call without a version follows the model's deployment, if it has one.
-        var route = version is null ? _router?.Route(ctx, model) : null;
+        var route = version is null ? _router.Route(ctx, model) : null;
         var shadows = route is null ? null : _shadows;
         var capture = shadows?.Capture(route, request);
         using var response = await Deployments.DeploymentRouter.WatchAsync(ctx, route, manager.InferAsync(
@@ -284,7 +288,7 @@ internal sealed class GrpcInferenceService(ModelManager manager, IOptions<Infere
                 payloads?.Write(ctx, model, "request", PayloadLog.Describe(request.Inputs));
                 // Each message of a stream follows the deployment on its own (its answer names the version).
                 var version = Version(header.ModelVersion)
-                    ?? _router?.Route(ctx, model, recordOnCompletion: false)?.VersionText;
+                    ?? _router.Route(ctx, model, recordOnCompletion: false)?.VersionText;
                 using var response = await manager.InferAsync(model, version, request, token);
                 ctx.Usage().ReportInference(response);
                 admission?.Charge(response.ComputeTime); // the next message is checked against this one's compute

@@ -18,11 +18,12 @@ internal static class PredictEndpoint
     public static void Map(IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/models").WithTags("inference").RequireScope(MaasScopes.Infer);
-        group.MapPost("/{model}/predict", (HttpContext ctx, ModelManager m, IOptions<InferenceOptions> o, string model) => PredictAsync(ctx, m, o.Value, model, null));
-        group.MapPost("/{model}/versions/{version}/predict", (HttpContext ctx, ModelManager m, IOptions<InferenceOptions> o, string model, string version) => PredictAsync(ctx, m, o.Value, model, version));
+        group.MapPost("/{model}/predict", (HttpContext ctx, ModelManager m, InferenceCallServices call, IOptions<InferenceOptions> o, string model) => PredictAsync(ctx, m, call, o.Value, model, null));
+        group.MapPost("/{model}/versions/{version}/predict", (HttpContext ctx, ModelManager m, InferenceCallServices call, IOptions<InferenceOptions> o, string model, string version) => PredictAsync(ctx, m, call, o.Value, model, version));
     }
 
-    private static Task PredictAsync(HttpContext ctx, ModelManager manager, InferenceOptions options, string model, string? version) => V2Endpoints.Guard(ctx, () => PredictCoreAsync(ctx, manager, options, model, version), WriteErrorAsync);
+    private static Task PredictAsync(HttpContext ctx, ModelManager manager, InferenceCallServices call, InferenceOptions options, string model, string? version) =>
+        V2Endpoints.Guard(ctx, () => PredictCoreAsync(ctx, manager, call, options, model, version), WriteErrorAsync);
 
     // The management API's error shape, since this route lives under /api/v1: {"error": {"code", "message"}}.
     private static Task WriteErrorAsync(HttpContext ctx, InferenceException ex)
@@ -54,10 +55,10 @@ internal static class PredictEndpoint
         return Maas.Server.Errors.ApiErrors.WriteAsync(ctx, InferenceErrors.HttpStatus(ex.Kind), code, ex.Message, details);
     }
 
-    private static async Task PredictCoreAsync(HttpContext ctx, ModelManager manager, InferenceOptions options, string model, string? version)
+    private static async Task PredictCoreAsync(HttpContext ctx, ModelManager manager, InferenceCallServices call, InferenceOptions options, string model, string? version)
     {
         // A call without a version follows the model's deployment, if it has one.
-        var route = version is null ? ctx.RequestServices.GetService<Deployments.DeploymentRouter>()?.Route(ctx, model) : null;
+        var route = version is null ? call.Router.Route(ctx, model) : null;
         version ??= route?.VersionText;
         if (TableFormat(ctx.Request.ContentType) is { } format)
         {
@@ -111,9 +112,9 @@ internal static class PredictEndpoint
             Inputs = tensors,
             RequestedOutputs = requested,
         };
-        var payloads = await PayloadLog.ForAsync(ctx, model);
+        var payloads = await PayloadLog.ForAsync(call.Payloads, ctx, model);
         payloads?.Write(ctx, model, "request", PayloadLog.Describe(request.Inputs));
-        var shadows = route is null ? null : ctx.RequestServices.GetService<Deployments.ShadowQueue>();
+        var shadows = route is null ? null : call.Shadows;
         var capture = shadows?.Capture(route, request);
         using var response = await Deployments.DeploymentRouter.WatchAsync(ctx, route, manager.InferAsync(model, version, request, ctx.RequestAborted));
         ctx.Usage().ReportInference(response);

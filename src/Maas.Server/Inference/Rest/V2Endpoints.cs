@@ -51,7 +51,7 @@ internal static class V2Endpoints
             v2.MapGet(prefix, (HttpContext ctx, ModelManager m, string model, string? version) => Metadata(ctx, m, model, version));
             v2.MapGet(prefix + "/ready", (HttpContext ctx, ModelManager m, string model, string? version) => Ready(ctx, m, model, version));
             v2.MapGet(prefix + "/stats", (HttpContext ctx, ModelManager m, string model, string? version) => Statistics(ctx, m, model, version)).RequireScope(MaasScopes.ModelsRead);
-            v2.MapPost(prefix + "/infer", (HttpContext ctx, ModelManager m, IOptions<InferenceOptions> o, string model, string? version) => Infer(ctx, m, o.Value, model, version)).RequireScope(MaasScopes.Infer);
+            v2.MapPost(prefix + "/infer", (HttpContext ctx, ModelManager m, InferenceCallServices call, IOptions<InferenceOptions> o, string model, string? version) => Infer(ctx, m, call, o.Value, model, version)).RequireScope(MaasScopes.Infer);
         }
 
         // A mistyped route (/infers, a GET of /infer) answers in the protocol's error shape, not with an empty 404 that
@@ -76,10 +76,10 @@ internal static class V2Endpoints
         })).RequireScope(MaasScopes.ModelsWrite);
     }
 
-    private static Task Infer(HttpContext ctx, ModelManager manager, InferenceOptions options, string model, string? version) => Guard(ctx, async () =>
+    private static Task Infer(HttpContext ctx, ModelManager manager, InferenceCallServices call, InferenceOptions options, string model, string? version) => Guard(ctx, async () =>
     {
         // A call without a version follows the model's deployment, if it has one.
-        var route = version is null ? ctx.RequestServices.GetService<Deployments.DeploymentRouter>()?.Route(ctx, model) : null;
+        var route = version is null ? call.Router.Route(ctx, model) : null;
         version ??= route?.VersionText;
         // Admitted before the body is read, so that a refusal under overload costs the headers only.
         QueueTicket ticket;
@@ -96,22 +96,22 @@ internal static class V2Endpoints
         }
 
         using var held = ticket;
-        var call = await V2RequestReader.ReadAsync(ctx.Request, options, ctx.RequestAborted);
-        var payloads = await PayloadLog.ForAsync(ctx, model);
-        payloads?.Write(ctx, model, "request", PayloadLog.Describe(call.Request.Inputs));
-        var shadows = route is null ? null : ctx.RequestServices.GetService<Deployments.ShadowQueue>();
-        var capture = shadows?.Capture(route, call.Request);
+        var body = await V2RequestReader.ReadAsync(ctx.Request, options, ctx.RequestAborted);
+        var payloads = await PayloadLog.ForAsync(call.Payloads, ctx, model);
+        payloads?.Write(ctx, model, "request", PayloadLog.Describe(body.Request.Inputs));
+        var shadows = route is null ? null : call.Shadows;
+        var capture = shadows?.Capture(route, body.Request);
 
         // A version swapped out while the body was read (a changed configuration) no longer takes requests: ask again.
         using var response = await Deployments.DeploymentRouter.WatchAsync(ctx, route, ticket.Scheduler.IsDraining
-            ? manager.InferAsync(model, version, call.Request, ctx.RequestAborted)
-            : ticket.Scheduler.InferAsync(call.Request, ticket, ctx.RequestAborted));
+            ? manager.InferAsync(model, version, body.Request, ctx.RequestAborted)
+            : ticket.Scheduler.InferAsync(body.Request, ticket, ctx.RequestAborted));
         ctx.Usage().ReportInference(response);
         payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
         Deployments.DeploymentRouter.SetVersionHeader(ctx, response.ModelVersion);
         using (manager.Telemetry.StartEncode(response, "v2-rest"))
         {
-            await V2ResponseWriter.WriteAsync(ctx.Response, response, call, ctx.RequestAborted);
+            await V2ResponseWriter.WriteAsync(ctx.Response, response, body, ctx.RequestAborted);
         }
 
         shadows?.Offer(capture, response);
