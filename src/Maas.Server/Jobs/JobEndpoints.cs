@@ -53,7 +53,7 @@ public static class JobEndpoints
     private const int MaxListRounds = 4;
 
     // Newest first across every source, a page at a time: ?before= takes the next_before of the page before it.
-    private static async Task<IResult> ListAsync(HttpContext context, JobRunner jobs)
+    private static async Task<IResult> ListAsync(HttpContext context, JobRunner jobs, IJobQueueStore store)
     {
         var limit = ApiRequests.OptionalInt(context.Request.Query["limit"], "limit") ?? 100;
         if (limit is < 1 or > 1000)
@@ -81,14 +81,11 @@ public static class JobEndpoints
         }
 
         // Training, optimisation and fine-tuning jobs too, so one list shows every job the caller has.
-        if (context.RequestServices.GetService<IJobQueueStore>() is { } store)
+        foreach (var queuedKind in QueuedKinds.Where(k => (kind.Length == 0 || k == kind) && HasScopeFor(caller, k, write: false)))
         {
-            foreach (var queuedKind in QueuedKinds.Where(k => (kind.Length == 0 || k == kind) && HasScopeFor(caller, k, write: false)))
-            {
-                sources.Add(async (after, count) => (await store.ListBeforeAsync(queuedKind, tenant, after, count, aborted))
-                    .Select(j => new ListedJob<object>(JobPosition.Of(j.CreatedAt, j.Id), VisibleQueued(caller, j) ? QueuedJobResponse.From(j, callerTenant) : null))
-                    .ToArray());
-            }
+            sources.Add(async (after, count) => (await store.ListBeforeAsync(queuedKind, tenant, after, count, aborted))
+                .Select(j => new ListedJob<object>(JobPosition.Of(j.CreatedAt, j.Id), VisibleQueued(caller, j) ? QueuedJobResponse.From(j, callerTenant) : null))
+                .ToArray());
         }
 
         var page = await JobPages.ReadAsync(sources, before, limit, MaxListRounds);
@@ -111,10 +108,10 @@ public static class JobEndpoints
                 $"before must be the next_before of an earlier page (milliseconds.id), not '{RegistryNames.Shorten(text)}'");
     }
 
-    private static async Task<IResult> GetAsync(string id, HttpContext context, JobRunner jobs)
+    private static async Task<IResult> GetAsync(string id, HttpContext context, JobRunner jobs, IJobQueueStore store)
     {
         // Worker-run jobs (optimisation, training...) live in the job queue; the same URL shows them.
-        if (await QueuedAsync(id, context) is { } queued)
+        if (await QueuedAsync(id, context, store) is { } queued)
         {
             RequireScopeFor(context, queued.Kind, write: false);
             return Results.Json(QueuedJobResponse.From(queued, context.CallerTenant()), RegistryJson.Options);
@@ -125,12 +122,11 @@ public static class JobEndpoints
         return Results.Json(JobResponse.From(job, context.CallerTenant()), RegistryJson.Options);
     }
 
-    private static async Task<IResult> CancelAsync(string id, HttpContext context, JobRunner jobs)
+    private static async Task<IResult> CancelAsync(string id, HttpContext context, JobRunner jobs, IJobQueueStore store)
     {
-        if (await QueuedAsync(id, context) is { } queued)
+        if (await QueuedAsync(id, context, store) is { } queued)
         {
             RequireScopeFor(context, queued.Kind, write: true);
-            var store = context.RequestServices.GetRequiredService<IJobQueueStore>();
             var now = DateTimeOffset.UtcNow;
             var after = await JobCancellation.RequestAsync(store, queued, now, JobCancellation.Conflict, context.RequestAborted);
             await store.AddEventAsync(id, "cancel_requested", JsonSerializer.Serialize(new { by = ApiRequests.Caller(context) }, RegistryJson.Options), now, CancellationToken.None);
@@ -152,9 +148,9 @@ public static class JobEndpoints
 
     // A job's events, oldest first, a page at a time (?after=seq&limit=n). Imports keep no event log (their state is
     // the job itself): theirs is an empty page, not the 404 "does not exist" it was, for a job GET /jobs/{id} shows.
-    private static async Task<IResult> EventsAsync(string id, HttpContext context, JobRunner jobs)
+    private static async Task<IResult> EventsAsync(string id, HttpContext context, JobRunner jobs, IJobQueueStore store)
     {
-        var job = await QueuedAsync(id, context);
+        var job = await QueuedAsync(id, context, store);
         if (job is null)
         {
             var import = await FindAsync(id, context, jobs);
@@ -165,7 +161,7 @@ public static class JobEndpoints
 
         RequireScopeFor(context, job.Kind, write: false);
         var (after, limit) = EventsPage(context);
-        var page = await context.RequestServices.GetRequiredService<IJobQueueStore>().ListEventsAsync(id, after, limit, context.RequestAborted);
+        var page = await store.ListEventsAsync(id, after, limit, context.RequestAborted);
         var events = page.Select(e =>
         {
             using var document = JsonDocument.Parse(e.Data);
@@ -186,10 +182,10 @@ public static class JobEndpoints
         return (after, limit);
     }
 
-    // A job of the worker queue this caller may see, or null (no queue in this host, no such job, or another tenant's).
-    private static async Task<QueuedJob?> QueuedAsync(string id, HttpContext context)
+    // A job of the worker queue this caller may see, or null (no such job, or another tenant's).
+    private static async Task<QueuedJob?> QueuedAsync(string id, HttpContext context, IJobQueueStore store)
     {
-        if (context.RequestServices.GetService<IJobQueueStore>() is not { } store || await store.GetAsync(id, context.RequestAborted) is not { } job)
+        if (await store.GetAsync(id, context.RequestAborted) is not { } job)
         {
             return null;
         }
