@@ -1,0 +1,112 @@
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using Maas.Core.Formats.Onnx;
+using Maas.Server.Tests.Support;
+using Maas.Server.Tests.Tenancy;
+
+namespace Maas.Server.Tests.Optimization;
+
+/// <summary>
+/// :optimize as a hostile but fair caller uses it: input the server did not write itself (metadata set at upload, odd
+/// values) gets a 400 naming what is wrong, never a 500 or a job that cannot end well.
+/// </summary>
+public sealed class OptimizationHostileInputTests(OptimizationHostFixture fixture) : IClassFixture<OptimizationHostFixture>
+{
+    private TenancyHost Host => fixture.Host;
+
+    // An MLP 4 -> 8 -> 3 with softmax scores, and rows of four numbers labelled 0, 1 or 2.
+    private static byte[] Mlp() => OnnxModelWriter.Mlp(4, [8], 3, seed: 5, softmax: true).ToBytes();
+
+    private async Task<string> RowsAsync(HttpClient client)
+    {
+        var name = Names.Unique("rows");
+        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        var csv = new StringBuilder("a,b,c,d,label\n");
+        for (var r = 0; r < 30; r++)
+        {
+            csv.Append($"{r % 5},{r % 7},{r % 3},{r % 2},{r % 3}\n");
+        }
+
+        using var uploaded = await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes(csv.ToString()), "rows.csv"));
+        await uploaded.JsonAsync(HttpStatusCode.Created);
+        return name;
+    }
+
+    private static async Task<int> UploadAsync(HttpClient client, string model, string metadata)
+    {
+        var content = MaasTestServer.Artifact(Mlp(), "model.onnx");
+        content.Headers.Add("X-Maas-Metadata", metadata);
+        using var response = await client.PostAsync($"api/v1/models/{model}/versions", content);
+        return (int)(await response.JsonAsync(HttpStatusCode.Created))["version"]!;
+    }
+
+    [Theory]
+    [InlineData("""{"maas.image": "not json"}""", "evaluation", "evaluation_not_applicable", "maas.image")]
+    [InlineData("""{"maas.image": "{}"}""", "evaluation", "evaluation_not_applicable", "maas.image")]
+    [InlineData("""{"maas.image": "{\"classes\": [\"a\", \"b\"], \"shape\": [\"1\", 2, 2]}"}""", "evaluation", "evaluation_not_applicable", "maas.image")]
+    [InlineData("""{"maas.image": "[1, 2]"}""", "fine_tune", "fine_tune_not_applicable", "maas.image")]
+    [InlineData("""{"maas.tabular": "not json"}""", "evaluation", "evaluation_not_applicable", "maas.tabular")]
+    [InlineData("""{"maas.tabular": "null"}""", "evaluation", "evaluation_not_applicable", "maas.tabular")]
+    [InlineData("""{"maas.tabular": "{\"task\": \"binary-classification\", \"features\": [null], \"score_output\": \"output\"}"}""", "evaluation", "evaluation_not_applicable", "maas.tabular")]
+    public async Task Training_metadata_an_upload_set_that_MaaS_cannot_read_is_a_400_naming_the_key_and_queues_nothing(string metadata, string option, string code, string key)
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        var version = await UploadAsync(client, model, metadata);
+        var rows = await RowsAsync(client);
+        var body = option == "evaluation"
+            ? $$"""{"method": "onnx-fp16", "options": {"evaluation": {"dataset": "{{rows}}", "label": "label"} } }"""
+            : $$"""{"method": "prune-magnitude", "options": {"sparsity": 0.5, "fine_tune": {"dataset": "{{rows}}", "label": "label"} } }""";
+
+        using var response = await client.PostAsync($"api/v1/models/{model}/versions/{version}:optimize", Api.Json(body));
+
+        var error = await response.ErrorAsync(HttpStatusCode.BadRequest, code);
+        Assert.Contains($"metadata {key}", (string?)error["message"], StringComparison.Ordinal);
+        var jobs = await (await client.GetAsync("api/v1/jobs?kind=optimization&limit=1000")).JsonAsync(HttpStatusCode.OK);
+        Assert.DoesNotContain(jobs["jobs"]!.AsArray(), j => (string?)j!["model"] == model);
+    }
+
+    [Fact]
+    public async Task A_lineage_an_upload_set_that_MaaS_cannot_read_gives_no_defaults_and_the_request_goes_on_without_it()
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        var rows = await RowsAsync(client);
+        var tabular = """{"task": "multiclass-classification", "features": [{"name": "a", "type": "number"}], "classes": ["0", "1", "2"], "score_output": "output"}""";
+        var metadata = new JsonObject { ["maas.tabular"] = tabular, ["maas.lineage"] = """{"label": 7, "split": {"test": "x"}}""" }.ToJsonString();
+        var version = await UploadAsync(client, model, metadata);
+
+        // A split in the lineage that is no split gives no default (it was a 500 while the lineage was read blindly);
+        // this model's metadata lies about its inputs too, which the job finds and says.
+        using (var response = await client.PostAsync($"api/v1/models/{model}/versions/{version}:optimize", Api.Json($$"""{"method": "onnx-fp16", "options": {"evaluation": {"dataset": "{{rows}}", "label": "label"} } }""")))
+        {
+            var job = await client.WaitForJobAsync((string)(await response.JsonAsync(HttpStatusCode.Accepted))["id"]!, TimeSpan.FromMinutes(2));
+            Assert.Equal("failed", (string?)job["status"]);
+            Assert.Equal("cannot_measure", (string?)job["error"]!["code"]);
+        }
+
+        // A lineage that is no JSON names no label: the request must.
+        var broken = await UploadAsync(client, model, new JsonObject { ["maas.tabular"] = tabular, ["maas.lineage"] = "not json" }.ToJsonString());
+        using (var response = await client.PostAsync($"api/v1/models/{model}/versions/{broken}:optimize", Api.Json($$"""{"method": "onnx-fp16", "options": {"evaluation": {"dataset": "{{rows}}"} } }""")))
+        {
+            var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_evaluation");
+            Assert.Contains("options.evaluation.label is required", (string?)error["message"], StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Evaluation_classes_must_be_finite_numbers_or_strings()
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, Mlp(), "model.onnx");
+        var rows = await RowsAsync(client);
+
+        // 1e400 is no double: it was read as infinity and compared with the labels as the text "Infinity".
+        using var response = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json($$"""{"method": "onnx-fp16", "options": {"evaluation": {"dataset": "{{rows}}", "label": "label", "classes": [1e400, 1, 2]} } }"""));
+
+        var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_evaluation");
+        Assert.Contains("options.evaluation.classes", (string?)error["message"], StringComparison.Ordinal);
+    }
+}
