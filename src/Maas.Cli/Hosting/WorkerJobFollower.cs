@@ -152,7 +152,7 @@ public static class WorkerJobFollower
                 return $"{when} trial {Scalar(data, "trial")} {Text(data, "status")}: {hyperparameters} -> {metrics}";
             case "metrics":
                 var values = data.TryGetProperty("metrics", out var mm) && mm.ValueKind == JsonValueKind.Object ? Flatten(mm) : Flatten(data);
-                return $"{when} metrics ({Text(data, "split") ?? "latest"}): {values}";
+                return $"{when} metrics ({Text(data, "split") ?? Text(data, "status") ?? "latest"}): {values}";
             default:
                 return $"{when} {e.Type}: {Flatten(data)}";
         }
