@@ -117,8 +117,14 @@ public static class WorkerJobFollower
     public static string Metrics(IEnumerable<KeyValuePair<string, double>>? metrics) =>
         string.Join(", ", (metrics ?? []).Select(kv => $"{kv.Key} {Number(kv.Value)}"));
 
-    /// <summary>A number with four significant decimals at most.</summary>
-    public static string Number(double value) => value.ToString("0.####", CultureInfo.InvariantCulture);
+    /// <summary>
+    /// A number with four decimals at most; one closer to 0 than 0.0001 (an output difference, a tight gate threshold) with four
+    /// significant digits in E notation, so it never reads as 0 (or -0) when it is not.
+    /// </summary>
+    public static string Number(double value) =>
+        value == 0 ? "0"
+        : Math.Abs(value) < 0.0001 ? value.ToString("0.###E+0", CultureInfo.InvariantCulture)
+        : value.ToString("0.####", CultureInfo.InvariantCulture);
 
     /// <summary>One event as a line, or null for one not worth a line (a progress event without a new stage).</summary>
     public static string? Line(JobEvent e, ref string? stage)
@@ -138,6 +144,12 @@ public static class WorkerJobFollower
                 return $"{when} stage {newStage}{(data.TryGetProperty("percent", out var p) && p.ValueKind == JsonValueKind.Number ? $" ({p.GetDouble():0}%)" : "")}";
             case "checkpoint":
                 return null;
+            case "status":
+                // "status running (worker w, attempt 1)", "status failed: code: message".
+                var error = data.ValueKind == JsonValueKind.Object && data.TryGetProperty("error", out var er) && er.ValueKind == JsonValueKind.Object ? $": {Text(er, "code")}: {Text(er, "message")}"
+                    : Text(data, "reason") is { } reason ? $": {reason}" : "";
+                var worker = Text(data, "worker") is { } w ? $" (worker {w}, attempt {Scalar(data, "attempt")})" : "";
+                return $"{when} status {Scalar(data, "status")}{worker}{error}";
             case "log" or "fine_tuning.message":
                 return $"{when} {Text(data, "message")}";
             case "epoch":
