@@ -29,4 +29,33 @@ public sealed class WorkerJobFollowerTests
         var line = WorkerJobFollower.Line(new JobEvent(1, DateTimeOffset.UnixEpoch, "status", JsonDocument.Parse(data).RootElement), ref stage);
         Assert.Equal($"00:00:00 {expected}", line);
     }
+
+    [Fact]
+    public async Task Interrupting_a_follow_says_the_job_goes_on_and_how_to_follow_or_cancel_it()
+    {
+        var root = new System.CommandLine.RootCommand { CliHost.Json };
+        var parse = root.Parse(["--json"]);
+        using var client = new Maas.Client.MaasClient(new Uri("http://127.0.0.1:9"), "unused");
+        using var interrupt = new CancellationTokenSource();
+        var polls = 0;
+        var reader = new WorkerJobFollower.Reader<string>(
+            _ =>
+            {
+                if (++polls == 2)
+                {
+                    interrupt.Cancel(); // Ctrl+C while the job runs
+                }
+
+                return Task.FromResult("running");
+            },
+            _ => false,
+            _ => 50,
+            _ => "");
+
+        var e = await Assert.ThrowsAsync<CliException>(() => WorkerJobFollower.FollowAsync(parse, client, "opt_123", reader, interrupt.Token));
+
+        Assert.Equal(ExitCodes.Interrupted, e.ExitCode);
+        Assert.Equal("interrupted", e.Code);
+        Assert.Contains("job opt_123, which goes on on the server: 'maas jobs logs opt_123' follows it again, 'maas jobs cancel opt_123' stops it", e.Message, StringComparison.Ordinal);
+    }
 }

@@ -22,8 +22,23 @@ public static class WorkerJobFollower
     /// <param name="Label">A short label of its state (epoch, metrics) for the bar.</param>
     public sealed record Reader<T>(Func<CancellationToken, Task<T>> Poll, Func<T, bool> Finished, Func<T, double> Percent, Func<T, string> Label);
 
-    /// <summary>Follows job <paramref name="id"/> and returns its final state.</summary>
+    /// <summary>
+    /// Follows job <paramref name="id"/> and returns its final state. Interrupted (Ctrl+C), it stops following, not the
+    /// job, and says so: a <see cref="CliException"/> (exit 130) naming the commands that follow or cancel it.
+    /// </summary>
     public static async Task<T> FollowAsync<T>(ParseResult parse, MaasClient client, string id, Reader<T> reader, CancellationToken ct)
+    {
+        try
+        {
+            return await FollowUntilEndAsync(parse, client, id, reader, ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            throw new CliException("interrupted", $"stopped following job {id}, which goes on on the server: 'maas jobs logs {id}' follows it again, 'maas jobs cancel {id}' stops it", ExitCodes.Interrupted);
+        }
+    }
+
+    private static async Task<T> FollowUntilEndAsync<T>(ParseResult parse, MaasClient client, string id, Reader<T> reader, CancellationToken ct)
     {
         var interval = TimeSpan.FromMilliseconds(300);
         long after = 0;
