@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using Maas.Core.Formats.Onnx;
+using Maas.Core.Tenancy;
 using Maas.Server.Tests.Support;
 using Maas.Server.Tests.Tenancy;
 
@@ -108,5 +109,48 @@ public sealed class OptimizationHostileInputTests(OptimizationHostFixture fixtur
 
         var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_evaluation");
         Assert.Contains("options.evaluation.classes", (string?)error["message"], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_key_limited_to_some_models_or_without_models_write_cannot_optimise_others_nor_see_their_jobs()
+    {
+        var (tenant, _, owner) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead, MaasScopes.ModelsWrite, MaasScopes.DatasetsRead, MaasScopes.DatasetsWrite);
+        var mine = await owner.CreateModelAsync();
+        var other = await owner.CreateModelAsync();
+        await owner.UploadAsync(mine, Mlp(), "model.onnx");
+        await owner.UploadAsync(other, Mlp(), "model.onnx");
+        var rows = await RowsAsync(owner);
+        var (_, limitedSecret) = await Host.CreateKeyAsync(tenant, [MaasScopes.ModelsRead, MaasScopes.ModelsWrite, MaasScopes.DatasetsRead], models: [mine]);
+        var (_, trainingSecret) = await Host.CreateKeyAsync(tenant, [MaasScopes.TrainingRead, MaasScopes.TrainingWrite, MaasScopes.DatasetsRead]);
+        var limited = Host.Client(limitedSecret);
+        var evaluation = $$"""{"method": "onnx-fp16", "options": {"evaluation": {"dataset": "{{rows}}", "label": "label"} } }""";
+
+        // Another model of the same tenant is as unknown to the limited key as to a stranger, evaluated or not.
+        foreach (var body in new[] { """{"method": "onnx-fp16"}""", evaluation })
+        {
+            using var refused = await limited.PostAsync($"api/v1/models/{other}/versions/1:optimize", Api.Json(body));
+            await refused.ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
+        }
+
+        using (var refused = await Host.Client(trainingSecret).PostAsync($"api/v1/models/{mine}/versions/1:optimize", Api.Json(evaluation)))
+        {
+            var error = await refused.ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
+            Assert.Contains("models:write", (string?)error["message"], StringComparison.Ordinal);
+        }
+
+        // Its own model it may; the owner's job of the other model it can neither read, page through nor cancel.
+        using (var allowed = await limited.PostAsync($"api/v1/models/{mine}/versions/1:optimize", Api.Json(evaluation)))
+        {
+            Assert.Equal("succeeded", (string?)(await limited.WaitForJobAsync((string)(await allowed.JsonAsync(HttpStatusCode.Accepted))["id"]!, TimeSpan.FromMinutes(2)))["status"]);
+        }
+
+        using var started = await owner.PostAsync($"api/v1/models/{other}/versions/1:optimize", Api.Json("""{"method": "onnx-fp16"}"""));
+        var id = (string)(await started.JsonAsync(HttpStatusCode.Accepted))["id"]!;
+        await (await limited.GetAsync($"api/v1/jobs/{id}")).ErrorAsync(HttpStatusCode.NotFound, "job_not_found");
+        await (await limited.GetAsync($"api/v1/jobs/{id}/events")).ErrorAsync(HttpStatusCode.NotFound, "job_not_found");
+        await (await limited.DeleteAsync($"api/v1/jobs/{id}")).ErrorAsync(HttpStatusCode.NotFound, "job_not_found");
+        var listed = await (await limited.GetAsync("api/v1/jobs?kind=optimization&limit=1000")).JsonAsync(HttpStatusCode.OK);
+        Assert.DoesNotContain(listed["jobs"]!.AsArray(), j => (string?)j!["id"] == id);
+        Assert.Equal("succeeded", (string?)(await owner.WaitForJobAsync(id, TimeSpan.FromMinutes(2)))["status"]);
     }
 }
