@@ -153,4 +153,21 @@ public sealed class OptimizationHostileInputTests(OptimizationHostFixture fixtur
         Assert.DoesNotContain(listed["jobs"]!.AsArray(), j => (string?)j!["id"] == id);
         Assert.Equal("succeeded", (string?)(await owner.WaitForJobAsync(id, TimeSpan.FromMinutes(2)))["status"]);
     }
+
+    [Theory]
+    [InlineData("""{"samples": "8"}""", "options.samples must be a whole number from 1 to 256, not a string ('8')")]
+    [InlineData("""{"samples": 1e400}""", "options.samples must be a whole number from 1 to 256, not 1e400")]
+    [InlineData("""{"seed": -1}""", "options.seed must be a whole number from 0 to 2147483647, not -1")]
+    [InlineData("""{"throughput_batch": true}""", "options.throughput_batch must be a whole number from 1 to 1024, not a boolean")]
+    public async Task An_option_of_the_wrong_type_or_out_of_range_is_refused_naming_what_it_takes_and_what_it_got(string options, string message)
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, Mlp(), "model.onnx");
+
+        using var response = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json($$"""{"method": "onnx-fp16", "options": {{options}} }"""));
+
+        var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_options");
+        Assert.Equal(message, (string?)error["message"]); // "options.samples must be a number" named no range
+    }
 }
