@@ -123,8 +123,7 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
             calibration ??= testRows;
         }
 
-        await run.ReportAsync(new JobProgress { Percent = 40, Stage = "measuring" });
-        var report = method.Format == ModelFormat.Gguf ? MeasureGguf(sourcePath, output, token) : MeasureOnnx(spec, sourcePath, output, calibration, token);
+        var report = method.Format == ModelFormat.Gguf ? await MeasureGgufAsync(run, sourcePath, output) : await MeasureOnnxAsync(run, spec, sourcePath, output, calibration);
         foreach (var (key, value) in accuracy ?? [])
         {
             report[key] = value;
@@ -152,7 +151,9 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
             }).ToArray(),
         };
         var status = gate.Passed ? OptimizationMetadata.Ready : OptimizationMetadata.Rejected;
-        await run.EventAsync("metrics", new { report = Json(report) });
+        // The measured numbers by name (what a follower shows on one line) and the whole report, as JSON objects.
+        var measured = metrics.Where(kv => kv.Value is { } v && double.IsFinite(v)).ToDictionary(kv => kv.Key, kv => kv.Value);
+        await run.EventAsync("metrics", new { status, metrics = measured, report = Sanitize(report) });
 
         await run.ReportAsync(new JobProgress { Percent = 90, Stage = "registering" });
         var number = await RegisterAsync(run, spec, method, source, output, status, report);
@@ -648,15 +649,21 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         }
     }
 
-    private Dictionary<string, object?> MeasureOnnx(OptimizationSpec spec, string sourcePath, string output, Calibration? calibration, CancellationToken token)
+    // Stages "measuring" (outputs compared, 40%) and "timing" (latency and throughput, 70%).
+    private async Task<Dictionary<string, object?>> MeasureOnnxAsync(JobRun run, OptimizationSpec spec, string sourcePath, string output, Calibration? calibration)
     {
+        var token = run.CancellationToken;
+        await run.ReportAsync(new JobProgress { Percent = 40, Stage = "measuring" });
+
+        // Called on the job's own thread (a dedicated one), so waiting for the report there blocks no request.
+        void Timing() => run.ReportAsync(new JobProgress { Percent = 70, Stage = "timing" }).GetAwaiter().GetResult();
         OnnxComparisonResult c;
         try
         {
             // A statically quantised model is compared on the rows it was calibrated for: random inputs outside its ranges would clip by design.
             c = calibration is null
-                ? OnnxComparison.Compare(sourcePath, output, spec.Samples, spec.Seed, options.TimedRuns, token, batch: spec.ThroughputBatch)
-                : OnnxComparison.Compare(sourcePath, output, Math.Min(spec.Samples, calibration.Count), spec.Seed, options.TimedRuns, token, calibration.Feed, spec.ThroughputBatch);
+                ? OnnxComparison.Compare(sourcePath, output, spec.Samples, spec.Seed, options.TimedRuns, token, batch: spec.ThroughputBatch, timing: Timing)
+                : OnnxComparison.Compare(sourcePath, output, Math.Min(spec.Samples, calibration.Count), spec.Seed, options.TimedRuns, token, calibration.Feed, spec.ThroughputBatch, Timing);
         }
         catch (OnnxRuntimeException e)
         {
@@ -711,15 +718,28 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         return counter.Length;
     }
 
-    private Dictionary<string, object?> MeasureGguf(string sourcePath, string output, CancellationToken token)
+    // Stages "measuring source" (40%) and "measuring" (the quantised model, 65%).
+    private async Task<Dictionary<string, object?>> MeasureGgufAsync(JobRun run, string sourcePath, string output)
     {
+        var token = run.CancellationToken;
+        await run.ReportAsync(new JobProgress { Percent = 40, Stage = "measuring source" });
         LlmMeasurementResult before, after;
         try
         {
             before = LlmMeasurement.Measure(sourcePath, HeldOutText.Passage, options.Threads, token);
+        }
+        catch (Exception e) when (e is LlamaException or ArgumentException)
+        {
+            // The source itself cannot be measured (not a causal language model, a vocabulary that cannot read the passage, ...).
+            throw new JobFailedException("cannot_measure", $"llama.cpp cannot measure the source model on the held-out passage: {e.Message}", e);
+        }
+
+        await run.ReportAsync(new JobProgress { Percent = 65, Stage = "measuring" });
+        try
+        {
             after = LlmMeasurement.Measure(output, HeldOutText.Passage, options.Threads, token);
         }
-        catch (LlamaException e)
+        catch (Exception e) when (e is LlamaException or ArgumentException)
         {
             throw new JobFailedException("invalid_rewrite", $"llama.cpp cannot run the quantised model: {e.Message}", e);
         }

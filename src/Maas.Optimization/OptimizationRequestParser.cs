@@ -103,7 +103,7 @@ public static class OptimizationRequestParser
                 spec = spec with { Level = level, MachineSpecific = machineSpecific };
                 break;
             case OptimizationMethods.PruneMagnitude:
-                var sparsity = Number(given, "sparsity") ?? throw new OptimizationRequestException("invalid_options", "options.sparsity (the share of each weight tensor set to zero, above 0 and below 1) is required");
+                var sparsity = Number(given, "sparsity", "a number above 0 and below 1") ?? throw new OptimizationRequestException("invalid_options", "options.sparsity (the share of each weight tensor set to zero, above 0 and below 1) is required");
                 if (sparsity is <= 0 or >= 1)
                 {
                     throw new OptimizationRequestException("invalid_options", $"options.sparsity must be above 0 and below 1, not {sparsity.ToString(CultureInfo.InvariantCulture)}");
@@ -112,7 +112,7 @@ public static class OptimizationRequestParser
                 spec = spec with { Sparsity = sparsity };
                 break;
             case OptimizationMethods.OnnxInt4:
-                var block = Number(given, "block_size") ?? Onnx.OnnxInt4Quantizer.DefaultBlockSize;
+                var block = Number(given, "block_size", "16, 32, 64, 128 or 256") ?? Onnx.OnnxInt4Quantizer.DefaultBlockSize;
                 if (block is not (16 or 32 or 64 or 128 or 256))
                 {
                     throw new OptimizationRequestException("invalid_options", $"options.block_size must be 16, 32, 64, 128 or 256, not {block.ToString(CultureInfo.InvariantCulture)}");
@@ -124,7 +124,7 @@ public static class OptimizationRequestParser
                 spec = Calibration(spec, given);
                 break;
             case OptimizationMethods.PruneStructured:
-                var ratio = Number(given, "ratio") ?? throw new OptimizationRequestException("invalid_options", "options.ratio (the share of each dense layer's hidden units removed, above 0 and below 1) is required");
+                var ratio = Number(given, "ratio", "a number above 0 and below 1") ?? throw new OptimizationRequestException("invalid_options", "options.ratio (the share of each dense layer's hidden units removed, above 0 and below 1) is required");
                 if (ratio is <= 0 or >= 1)
                 {
                     throw new OptimizationRequestException("invalid_options", $"options.ratio must be above 0 and below 1, not {ratio.ToString(CultureInfo.InvariantCulture)}");
@@ -170,7 +170,7 @@ public static class OptimizationRequestParser
 
         if (m.Format == ModelFormat.Onnx)
         {
-            var throughputBatch = Number(given, "throughput_batch") ?? 16;
+            var throughputBatch = Number(given, "throughput_batch", $"a whole number from 1 to {MaxThroughputBatch}") ?? 16;
             if (throughputBatch != Math.Floor(throughputBatch) || throughputBatch is < 1 or > MaxThroughputBatch)
             {
                 throw new OptimizationRequestException("invalid_options", $"options.throughput_batch must be a whole number from 1 to {MaxThroughputBatch}, not {throughputBatch.ToString(CultureInfo.InvariantCulture)}");
@@ -179,16 +179,16 @@ public static class OptimizationRequestParser
             spec = spec with { ThroughputBatch = (int)throughputBatch };
         }
 
-        var samples = Number(given, "samples") ?? (method == OptimizationMethods.OnnxInt8Static ? 64 : 8);
+        var samples = Number(given, "samples", $"a whole number from 1 to {MaxSamples}") ?? (method == OptimizationMethods.OnnxInt8Static ? 64 : 8);
         if (samples != Math.Floor(samples) || samples is < 1 or > MaxSamples)
         {
             throw new OptimizationRequestException("invalid_options", $"options.samples must be a whole number from 1 to {MaxSamples}, not {samples.ToString(CultureInfo.InvariantCulture)}");
         }
 
-        var seed = Number(given, "seed") ?? 1234;
+        var seed = Number(given, "seed", $"a whole number from 0 to {int.MaxValue}") ?? 1234;
         if (seed != Math.Floor(seed) || seed is < 0 or > int.MaxValue)
         {
-            throw new OptimizationRequestException("invalid_options", $"options.seed must be a whole number from 0 to {int.MaxValue}");
+            throw new OptimizationRequestException("invalid_options", $"options.seed must be a whole number from 0 to {int.MaxValue}, not {seed.ToString(CultureInfo.InvariantCulture)}");
         }
 
         return spec with { Samples = (int)samples, Seed = (int)seed };
@@ -222,7 +222,7 @@ public static class OptimizationRequestParser
             throw new OptimizationRequestException("invalid_options", $"options.calibration_method must be minmax or percentile, not '{RegistryNames.Shorten(calibrationMethod)}'");
         }
 
-        var percentile = Number(given, "percentile");
+        var percentile = Number(given, "percentile", "a number above 50 and at most 100");
         if (percentile is not null && (calibrationMethod != "percentile" || percentile is <= 50 or > 100))
         {
             throw new OptimizationRequestException("invalid_options", calibrationMethod != "percentile"
@@ -230,7 +230,7 @@ public static class OptimizationRequestParser
                 : $"options.percentile must be above 50 and at most 100, not {percentile.Value.ToString(CultureInfo.InvariantCulture)}");
         }
 
-        var rows = Number(given, "rows") ?? 256;
+        var rows = Number(given, "rows", $"a whole number from 1 to {Onnx.CalibrationData.MaxRows}") ?? 256;
         if (rows != Math.Floor(rows) || rows is < 1 or > Onnx.CalibrationData.MaxRows)
         {
             throw new OptimizationRequestException("invalid_options", $"options.rows must be a whole number from 1 to {Onnx.CalibrationData.MaxRows}, not {rows.ToString(CultureInfo.InvariantCulture)}");
@@ -329,10 +329,20 @@ public static class OptimizationRequestParser
         : v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean()
         : throw new OptimizationRequestException("invalid_options", $"options.{key} must be true or false");
 
-    private static double? Number(Dictionary<string, JsonElement> options, string key) =>
+    // A number option; anything else (a string, a number beyond a double such as 1e400) is refused naming what it takes.
+    private static double? Number(Dictionary<string, JsonElement> options, string key, string expected) =>
         !options.TryGetValue(key, out var v) || v.ValueKind == JsonValueKind.Null ? null
         : v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out var d) && double.IsFinite(d) ? d
-        : throw new OptimizationRequestException("invalid_options", $"options.{key} must be a number");
+        : throw new OptimizationRequestException("invalid_options", $"options.{key} must be {expected}, not {Given(v)}");
+
+    private static string Given(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.Number => RegistryNames.Shorten(value.GetRawText()),
+        JsonValueKind.True or JsonValueKind.False => "a boolean",
+        JsonValueKind.String => $"a string ('{RegistryNames.Shorten(value.GetString())}')",
+        JsonValueKind.Array => "an array",
+        _ => "an object",
+    };
 
     private static string Name(ModelFormat format) => format.ToString().ToUpperInvariant();
 }

@@ -236,6 +236,12 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         Assert.Matches(@"size_ratio\s*│", human.Stdout);
         Assert.Matches(@"finite_outputs\s*│", human.Stdout);
 
+        // The measurements event is one readable line of numbers (it was the report as escaped JSON text).
+        Assert.Matches(@"metrics \(ready\): samples 4, .*size_ratio \d", human.Stdout);
+        Assert.DoesNotContain("\\\"", human.Stdout, StringComparison.Ordinal);
+        Assert.Matches(@"status running \(worker .+, attempt 1\)", human.Stdout); // was "status: status running, worker ..."
+        Assert.Matches(@"\d status succeeded\n", human.Stdout.ReplaceLineEndings("\n"));
+
         var job = (await fixture.RunAsync("optimize", name, "1", "--method", "onnx-int8-dynamic", "--gate", "max_relative_mean_abs_diff=0.5", "--alias", "fast", "--json")).Json();
         Assert.Equal("succeeded", (string?)job["status"]);
         Assert.Equal("optimization", (string?)job["kind"]);

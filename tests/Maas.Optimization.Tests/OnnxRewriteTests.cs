@@ -52,6 +52,28 @@ public sealed class OnnxRewriteTests : IDisposable
     }
 
     [Fact]
+    public void A_weight_that_is_also_a_graph_output_keeps_its_values_so_the_rewrite_still_loads()
+    {
+        // A model that returns a weight it multiplies by: int8 and int4 replaced the weight and left the output unmade.
+        var random = new Random(8);
+        var weights = Enumerable.Range(0, 32 * 48).Select(_ => (float)((random.NextDouble() * 2) - 1)).ToArray();
+        var source = Path.Combine(_folder, "weight-output.onnx");
+        new OnnxModelWriter().Input("input", OnnxElementType.Float, "batch", 32).Output("output", OnnxElementType.Float, "batch", 48).Output("w", OnnxElementType.Float, 32, 48)
+            .Initializer("w", weights, [32, 48]).Node("MatMul", ["input", "w"], ["output"]).Save(source);
+
+        Int8Rewrite? int8 = null;
+        Int4Rewrite? int4 = null;
+        foreach (var output in new[] { Rewrite(source, g => int8 = OnnxInt8Quantizer.Rewrite(g)), Rewrite(source, g => int4 = OnnxInt4Quantizer.Rewrite(g, 16)) })
+        {
+            var c = OnnxComparison.Compare(source, output, samples: 2, seed: 5, timedRuns: 1, CancellationToken.None);
+            Assert.Equal(0, c.MaxAbsDiff);
+        }
+
+        Assert.Equal(0, int8!.WeightsQuantized);
+        Assert.Equal(0, int4!.WeightsQuantized);
+    }
+
+    [Fact]
     public void Int8_dynamic_feeds_matmulinteger_uint8_weights_with_zero_point_128_or_int8_weights_within_63()
     {
         var source = Mlp("mlp-encodings.onnx");

@@ -166,7 +166,7 @@ public static class OptimizeCommand
                 parent = Child(parent, path[i], $"-o {pair}", string.Join('.', path[..(i + 1)]));
             }
 
-            parent[path[^1]] = Value(pair[(split + 1)..], $"-o {pair}");
+            parent[path[^1]] = Value(pair[(split + 1)..], $"-o {pair}", asText: TextOptions.Contains(path[^1]));
         }
 
         if (fineTuneDataset is not null || fineTuneEpochs is not null)
@@ -245,8 +245,14 @@ public static class OptimizeCommand
         }
     }
 
-    // Numbers and booleans as JSON numbers and booleans, { or [ as JSON, anything else as text (type=q4_k_m).
-    private static JsonNode? Value(string text, string flag)
+    // Options whose value is always text: a dataset or column may be named "2024" or "true", which must not become a number or a boolean.
+    private static readonly HashSet<string> TextOptions = new(StringComparer.Ordinal)
+    {
+        "type", "imatrix", "imatrix_column", "level", "weight_type", "calibration", "calibration_method", "channel_order", "dataset", "label", "output", "trainer",
+    };
+
+    // Numbers and booleans as JSON numbers and booleans (unless the option takes text), { or [ as JSON, anything else as text (type=q4_k_m).
+    private static JsonNode? Value(string text, string flag, bool asText = false)
     {
         if (text.StartsWith('{') || text.StartsWith('['))
         {
@@ -258,6 +264,11 @@ public static class OptimizeCommand
             {
                 throw Usage($"{flag}: the value is not valid JSON: {e.Message}");
             }
+        }
+
+        if (asText)
+        {
+            return JsonValue.Create(text);
         }
 
         // NaN and infinities are no JSON numbers: they stay text, which the server refuses by name.

@@ -22,8 +22,23 @@ public static class WorkerJobFollower
     /// <param name="Label">A short label of its state (epoch, metrics) for the bar.</param>
     public sealed record Reader<T>(Func<CancellationToken, Task<T>> Poll, Func<T, bool> Finished, Func<T, double> Percent, Func<T, string> Label);
 
-    /// <summary>Follows job <paramref name="id"/> and returns its final state.</summary>
+    /// <summary>
+    /// Follows job <paramref name="id"/> and returns its final state. Interrupted (Ctrl+C), it stops following, not the
+    /// job, and says so: a <see cref="CliException"/> (exit 130) naming the commands that follow or cancel it.
+    /// </summary>
     public static async Task<T> FollowAsync<T>(ParseResult parse, MaasClient client, string id, Reader<T> reader, CancellationToken ct)
+    {
+        try
+        {
+            return await FollowUntilEndAsync(parse, client, id, reader, ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            throw new CliException("interrupted", $"stopped following job {id}, which goes on on the server: 'maas jobs logs {id}' follows it again, 'maas jobs cancel {id}' stops it", ExitCodes.Interrupted);
+        }
+    }
+
+    private static async Task<T> FollowUntilEndAsync<T>(ParseResult parse, MaasClient client, string id, Reader<T> reader, CancellationToken ct)
     {
         var interval = TimeSpan.FromMilliseconds(300);
         long after = 0;
@@ -117,8 +132,14 @@ public static class WorkerJobFollower
     public static string Metrics(IEnumerable<KeyValuePair<string, double>>? metrics) =>
         string.Join(", ", (metrics ?? []).Select(kv => $"{kv.Key} {Number(kv.Value)}"));
 
-    /// <summary>A number with four significant decimals at most.</summary>
-    public static string Number(double value) => value.ToString("0.####", CultureInfo.InvariantCulture);
+    /// <summary>
+    /// A number with four decimals at most; one closer to 0 than 0.0001 (an output difference, a tight gate threshold) with four
+    /// significant digits in E notation, so it never reads as 0 (or -0) when it is not.
+    /// </summary>
+    public static string Number(double value) =>
+        value == 0 ? "0"
+        : Math.Abs(value) < 0.0001 ? value.ToString("0.###E+0", CultureInfo.InvariantCulture)
+        : value.ToString("0.####", CultureInfo.InvariantCulture);
 
     /// <summary>One event as a line, or null for one not worth a line (a progress event without a new stage).</summary>
     public static string? Line(JobEvent e, ref string? stage)
@@ -138,6 +159,12 @@ public static class WorkerJobFollower
                 return $"{when} stage {newStage}{(data.TryGetProperty("percent", out var p) && p.ValueKind == JsonValueKind.Number ? $" ({p.GetDouble():0}%)" : "")}";
             case "checkpoint":
                 return null;
+            case "status":
+                // "status running (worker w, attempt 1)", "status failed: code: message".
+                var error = data.ValueKind == JsonValueKind.Object && data.TryGetProperty("error", out var er) && er.ValueKind == JsonValueKind.Object ? $": {Text(er, "code")}: {Text(er, "message")}"
+                    : Text(data, "reason") is { } reason ? $": {reason}" : "";
+                var worker = Text(data, "worker") is { } w ? $" (worker {w}, attempt {Scalar(data, "attempt")})" : "";
+                return $"{when} status {Scalar(data, "status")}{worker}{error}";
             case "log" or "fine_tuning.message":
                 return $"{when} {Text(data, "message")}";
             case "epoch":
@@ -152,7 +179,7 @@ public static class WorkerJobFollower
                 return $"{when} trial {Scalar(data, "trial")} {Text(data, "status")}: {hyperparameters} -> {metrics}";
             case "metrics":
                 var values = data.TryGetProperty("metrics", out var mm) && mm.ValueKind == JsonValueKind.Object ? Flatten(mm) : Flatten(data);
-                return $"{when} metrics ({Text(data, "split") ?? "latest"}): {values}";
+                return $"{when} metrics ({Text(data, "split") ?? Text(data, "status") ?? "latest"}): {values}";
             default:
                 return $"{when} {e.Type}: {Flatten(data)}";
         }

@@ -157,9 +157,10 @@ public sealed record FineTuneSpec
         string[]? classes = null;
         if (given.TryGetValue("classes", out var c) && c.ValueKind != JsonValueKind.Null)
         {
-            if (c.ValueKind != JsonValueKind.Array || c.GetArrayLength() < 2 || c.EnumerateArray().Any(e => e.ValueKind is not (JsonValueKind.String or JsonValueKind.Number)))
+            if (c.ValueKind != JsonValueKind.Array || c.GetArrayLength() < 2
+                || c.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.String && !(e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out var d) && double.IsFinite(d))))
             {
-                throw Invalid($"{o}.classes must be an array of at least two label values (strings or numbers), in the order of the model's scores");
+                throw Invalid($"{o}.classes must be an array of at least two label values (strings or finite numbers), in the order of the model's scores");
             }
 
             // Numbers as the dataset's label keys write them, so 1 and 1.0 both match a label cell of 1.
@@ -239,7 +240,8 @@ public sealed record FineTuneSpec
         var label = $"{version.Dataset}:{version.Version.ToString(CultureInfo.InvariantCulture)}";
         var o = $"options.{Option}";
         OptimizationRequestException Invalid(string message) => new($"invalid_{Option}", message);
-        if (Option == EvaluationOption && !source.Metadata.ContainsKey("maas.image"))
+        var image = SourceMetadata.Image(source, Option);
+        if (Option == EvaluationOption && image is null)
         {
             // Table classifiers MaaS trained, and uploaded classifiers described by the request.
             return LabelledEvaluation.Resolve(this, version, source);
@@ -250,21 +252,17 @@ public sealed record FineTuneSpec
             throw Invalid($"{o} of an image classifier MaaS trained takes dataset, label, one image column as features, and split: its metadata names its classes, output and preprocessing");
         }
 
-        if (!source.Metadata.TryGetValue("maas.image", out var imageJson))
+        if (image is not { } trained)
         {
-            throw new OptimizationRequestException($"{Option}_not_applicable", Option == FineTuneOption
-                ? $"options.fine_tune trains the pruned network with MaaS's ggml trainer, which reads image classifiers it trained itself; version {source.Version} of '{source.Model}' was not trained by it (no maas.image metadata)"
-                : $"options.evaluation measures accuracy of image classifiers MaaS trained (their metadata names the classes and the picture shape); version {source.Version} of '{source.Model}' was not trained by it (no maas.image metadata)");
+            throw new OptimizationRequestException($"{Option}_not_applicable", $"options.fine_tune trains the pruned network with MaaS's ggml trainer, which reads image classifiers it trained itself; version {source.Version} of '{source.Model}' was not trained by it (no {SourceMetadata.ImageKey} metadata)");
         }
 
-        using var image = JsonDocument.Parse(imageJson);
-        var classes = image.RootElement.GetProperty("classes").EnumerateArray().Select(c => c.GetString() ?? "").ToArray();
-        var shape = image.RootElement.GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()).ToArray();
-        JsonElement? lineage = source.Metadata.TryGetValue("maas.lineage", out var lineageJson) ? JsonDocument.Parse(lineageJson).RootElement.Clone() : null;
+        var (classes, shape) = trained;
+        var lineage = SourceMetadata.Lineage(source);
         string? FromLineage(string key) => lineage is { } l && l.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
         var labelColumn = Label ?? FromLineage("label") ?? throw Invalid($"{o}.label is required: the source's lineage names no label column");
-        var imageColumn = Image ?? (lineage is { } li && li.TryGetProperty("features", out var fs) && fs.ValueKind == JsonValueKind.Array && fs.GetArrayLength() == 1 ? fs[0].GetString() : null)
+        var imageColumn = Image ?? (lineage is { } li && li.TryGetProperty("features", out var fs) && fs.ValueKind == JsonValueKind.Array && fs.GetArrayLength() == 1 && fs[0].ValueKind == JsonValueKind.String ? fs[0].GetString() : null)
             ?? throw Invalid($"{o}.features is required: the source's lineage names no image column");
         var column = version.Schema.FirstOrDefault(c => c.Name == imageColumn);
         if (column is not { Type: DatasetColumnType.Image, Shape: { } dims })
@@ -284,12 +282,7 @@ public sealed record FineTuneSpec
             throw Invalid($"{label} has no label column '{RegistryNames.Shorten(labelColumn)}'");
         }
 
-        var split = Split;
-        if (split is null && lineage is { } ls && ls.TryGetProperty("split", out var sp) && sp.ValueKind == JsonValueKind.Object)
-        {
-            split = JsonSerializer.Deserialize<TrainingSplit>(sp.GetRawText(), RegistryJson.Options);
-        }
-
+        var split = Split ?? SourceMetadata.Split(lineage);
         var trainer = Trainer ?? (FromLineage("trainer") is "adamw" or "sgd" ? FromLineage("trainer") : "adamw");
         return this with
         {

@@ -48,8 +48,8 @@ public static class LabelledEvaluation
     public static FineTuneSpec Resolve(FineTuneSpec spec, DatasetVersion version, ModelVersion source)
     {
         var reference = new DatasetReference(version.Dataset, version.Version, version.Sha256);
-        return source.Metadata.TryGetValue(TabularModelInfo.MetadataKey, out var tabular)
-            ? ResolveTable(spec, version, source, JsonSerializer.Deserialize<TabularModelInfo>(tabular, RegistryJson.Options)!) with { Dataset = reference }
+        return SourceMetadata.Tabular(source, FineTuneSpec.EvaluationOption) is { } tabular
+            ? ResolveTable(spec, version, source, tabular) with { Dataset = reference }
             : ResolveUploaded(spec, version, source) with { Dataset = reference };
     }
 
@@ -97,15 +97,11 @@ public static class LabelledEvaluation
             }
         }
 
-        JsonElement? lineage = source.Metadata.TryGetValue(TabularModelInfo.LineageMetadataKey, out var lineageJson) ? JsonDocument.Parse(lineageJson).RootElement.Clone() : null;
+        var lineage = SourceMetadata.Lineage(source);
         var label = spec.Label ?? (lineage is { } l && l.TryGetProperty("label", out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null)
             ?? throw Invalid("options.evaluation.label is required: the source's lineage names no label column");
         RequireLabel(version, label);
-        var split = spec.Split;
-        if (split is null && lineage is { } ls && ls.TryGetProperty("split", out var sp) && sp.ValueKind == JsonValueKind.Object)
-        {
-            split = JsonSerializer.Deserialize<TrainingSplit>(sp.GetRawText(), RegistryJson.Options);
-        }
+        var split = spec.Split ?? SourceMetadata.Split(lineage);
 
         return spec with
         {

@@ -56,7 +56,8 @@ public static class OnnxComparison
     /// </summary>
     /// <exception cref="OnnxRuntimeException">A model does not load or run.</exception>
     /// <exception cref="NotSupportedException">An input's type cannot be sampled, or the two models' signatures differ.</exception>
-    public static OnnxComparisonResult Compare(string source, string candidate, int samples, int seed, int timedRuns, CancellationToken cancellationToken, Func<int, OnnxTensor[]>? given = null, int batch = 1)
+    /// <param name="timing">Called once the outputs are compared, before the timed calls (a job reports the stage).</param>
+    public static OnnxComparisonResult Compare(string source, string candidate, int samples, int seed, int timedRuns, CancellationToken cancellationToken, Func<int, OnnxTensor[]>? given = null, int batch = 1, Action? timing = null)
     {
         using var sourceSession = Open(source);
         using var candidateSession = Open(candidate);
@@ -78,7 +79,7 @@ public static class OnnxComparison
                 var inputs = given?.Invoke(s) ?? sourceSession.Inputs.Select(i => Sample(i, random)).ToArray();
                 first ??= inputs;
                 var named = sourceSession.Inputs.Select((info, k) => new KeyValuePair<string, OnnxTensor>(info.Name, inputs[k])).ToArray();
-                using var expected = sourceSession.Run(named, cancellationToken: cancellationToken);
+                using var expected = RunSource(sourceSession, named, given is null, cancellationToken);
                 using var actual = candidateSession.Run(named, cancellationToken: cancellationToken);
                 for (var o = 0; o < expected.Count; o++)
                 {
@@ -132,6 +133,7 @@ public static class OnnxComparison
                 }
             }
 
+            timing?.Invoke();
             var timed = sourceSession.Inputs.Select((info, k) => new KeyValuePair<string, OnnxTensor>(info.Name, first![k])).ToArray();
             var (sourceP50, candidateP50) = Time(sourceSession, candidateSession, timed, timedRuns, cancellationToken);
             var (throughputBatch, sourceThroughput, candidateThroughput, throughputNote) = Throughput(sourceSession, candidateSession, first!, batch, sourceP50, candidateP50, timedRuns, cancellationToken);
@@ -158,6 +160,21 @@ public static class OnnxComparison
             {
                 t.Dispose();
             }
+        }
+    }
+
+    // The source must run on what it is compared on: when it does not, the measurement cannot be made, and the error
+    // says so rather than blaming the rewrite.
+    private static OnnxValues RunSource(OnnxSession source, KeyValuePair<string, OnnxTensor>[] inputs, bool sampled, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return source.Run(inputs, cancellationToken: cancellationToken);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            var fed = string.Join(", ", inputs.Select(i => $"'{i.Key}' [{string.Join(", ", i.Value.ShapeSpan.ToArray())}]"));
+            throw new NotSupportedException($"the source model does not run on the {(sampled ? "sample inputs" : "rows it is compared on")} ({fed}{(sampled ? "; open dimensions are sampled as 1" : "")}): {e.Message}", e);
         }
     }
 
@@ -208,6 +225,17 @@ public static class OnnxComparison
             }
 
             var named = source.Inputs.Select((info, k) => new KeyValuePair<string, OnnxTensor>(info.Name, batched[k]!)).ToArray();
+            try
+            {
+                source.Run(named, cancellationToken: cancellationToken).Dispose();
+            }
+            catch (OnnxRuntimeException e)
+            {
+                // A model that declares an open batch dimension but fixes it inside (a Reshape to [1, ...]) runs at batch 1 only.
+                var reason = e.Message.Split('\n')[0];
+                return (1, PerSecond(1, sourceP50), PerSecond(1, candidateP50), $"batch {fits} asked for; the source model does not run at that batch ({(reason.Length > 300 ? reason[..300] + "..." : reason)}), so throughput is at batch 1");
+            }
+
             var (a, b) = Time(source, candidate, named, runs, cancellationToken);
             return (fits, PerSecond(fits, a), PerSecond(fits, b), fits < batch ? $"batch {batch} asked for; {fits} items fit the {MaxBatchInputBytes >> 20} MiB of batched inputs" : null);
         }

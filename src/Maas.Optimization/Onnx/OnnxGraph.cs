@@ -96,8 +96,11 @@ public sealed class OnnxGraph
         return Graph.Initializer.FirstOrDefault(t => t.Name == name);
     }
 
-    /// <summary>How many nodes (in every graph, subgraphs too) read <paramref name="name"/>.</summary>
-    public int Consumers(string name) => AllNodes(Graph).Sum(n => n.Input.Count(i => i == name));
+    /// <summary>
+    /// How many readers <paramref name="name"/> has: the nodes (in every graph, subgraphs too) that read it, and the graph
+    /// outputs it is (the caller reads those), so a weight that is also an output counts as shared and keeps its value.
+    /// </summary>
+    public int Consumers(string name) => AllNodes(Graph).Sum(n => n.Input.Count(i => i == name)) + Graph.Output.Count(o => o.Name == name);
 
     /// <summary>A name not yet used in the graph, from <paramref name="stem"/>.</summary>
     public string NewName(string stem) => $"{stem}_maas{_counter++}";

@@ -1,0 +1,114 @@
+using System.Globalization;
+using System.Text.Json;
+using Maas.Core.Registry;
+using Maas.Core.Training;
+
+namespace Maas.Optimization.FineTuning;
+
+/// <summary>
+/// The metadata MaaS's training jobs write into a version (<c>maas.image</c>, <c>maas.tabular</c>, <c>maas.lineage</c>),
+/// read for a fine-tune or an evaluation. An upload may set any metadata key, so such a value may be anything: one MaaS
+/// cannot read is a 400 naming the key (or, for the lineage, which only gives defaults, as if it were absent), never
+/// an unexpected error.
+/// </summary>
+internal static class SourceMetadata
+{
+    /// <summary>The classes and <c>[channels, height, width]</c> of an image classifier MaaS trained; null when the version has no <c>maas.image</c>.</summary>
+    public static (string[] Classes, int[] Shape)? Image(ModelVersion source, string option)
+    {
+        if (!source.Metadata.TryGetValue(ImageKey, out var text))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            var root = document.RootElement;
+            if (root.ValueKind == JsonValueKind.Object
+                && root.TryGetProperty("classes", out var classes) && classes.ValueKind == JsonValueKind.Array && classes.GetArrayLength() >= 2
+                && classes.EnumerateArray().All(c => c.ValueKind == JsonValueKind.String)
+                && root.TryGetProperty("shape", out var shape) && shape.ValueKind == JsonValueKind.Array && shape.GetArrayLength() == 3
+                && shape.EnumerateArray().All(d => d.ValueKind == JsonValueKind.Number && d.TryGetInt32(out var n) && n > 0))
+            {
+                return (classes.EnumerateArray().Select(c => c.GetString()!).ToArray(), shape.EnumerateArray().Select(d => d.GetInt32()).ToArray());
+            }
+        }
+        catch (JsonException)
+        {
+        }
+
+        throw Unreadable(source, option, ImageKey, "a JSON object with \"classes\" (two or more class names) and \"shape\" ([channels, height, width], whole numbers from 1)");
+    }
+
+    /// <summary>How a table classifier MaaS trained is called; null when the version has no <c>maas.tabular</c>.</summary>
+    public static TabularModelInfo? Tabular(ModelVersion source, string option)
+    {
+        if (!source.Metadata.TryGetValue(TabularModelInfo.MetadataKey, out var text))
+        {
+            return null;
+        }
+
+        try
+        {
+            if (JsonSerializer.Deserialize<TabularModelInfo>(text, RegistryJson.Options) is { } info
+                && info.Task is { Length: > 0 } && info.ScoreOutput is { Length: > 0 }
+                && info.Features is { Count: > 0 } features && features.All(f => f is { Name.Length: > 0, Type: TabularFeature.Number or TabularFeature.Category })
+                && (info.Classes is null || info.Classes.All(c => c is not null)))
+            {
+                return info;
+            }
+        }
+        catch (JsonException)
+        {
+        }
+
+        throw Unreadable(source, option, TabularModelInfo.MetadataKey, "a JSON object with \"task\", \"features\" ({\"name\", \"type\": number or category} each) and \"score_output\"");
+    }
+
+    /// <summary>The source's training lineage (<c>maas.lineage</c>) as a JSON object; null when absent or not an object MaaS can read (it only gives defaults).</summary>
+    public static JsonElement? Lineage(ModelVersion source)
+    {
+        if (!source.Metadata.TryGetValue(TabularModelInfo.LineageMetadataKey, out var text))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            return document.RootElement.ValueKind == JsonValueKind.Object ? document.RootElement.Clone() : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The split of the source's training from its lineage, when it names one MaaS can read and a training job could have used.</summary>
+    public static TrainingSplit? Split(JsonElement? lineage)
+    {
+        if (lineage is not { } l || !l.TryGetProperty("split", out var s) || s.ValueKind != JsonValueKind.Object)
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize<TrainingSplit>(s.GetRawText(), RegistryJson.Options) is { Validation: >= 0 and <= 0.5, Test: >= 0.05 and <= 0.5, Seed: >= 0 } split ? split : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The metadata key of image classifiers MaaS trained.</summary>
+    public const string ImageKey = "maas.image";
+
+    private static OptimizationRequestException Unreadable(ModelVersion source, string option, string key, string expected) =>
+        new(
+            $"{option}_not_applicable",
+            string.Create(CultureInfo.InvariantCulture, $"options.{option}: version {source.Version} of '{RegistryNames.Shorten(source.Model)}' has metadata {key} that MaaS cannot read (it takes {expected}, as a training job writes it); ")
+            + $"upload the model without {key}, or with the value its training job wrote");
+}
