@@ -126,6 +126,30 @@ public sealed record TabularModelInfo
 
     /// <summary>The lineage: dataset, job, trainer, hyperparameters, seed (JSON object).</summary>
     public const string LineageMetadataKey = "maas.lineage";
+
+    /// <summary>What a well-formed value of <see cref="MetadataKey"/> holds, for refusals that name it.</summary>
+    public const string Expected = "a JSON object with \"task\", \"features\" ({\"name\", \"type\": number or category} each) and \"score_output\"";
+
+    /// <summary>
+    /// Reads a stored <see cref="MetadataKey"/> value; null when it is not what a training job writes (an upload may set
+    /// any metadata key, so it may hold anything).
+    /// </summary>
+    public static TabularModelInfo? TryRead(string text)
+    {
+        try
+        {
+            return System.Text.Json.JsonSerializer.Deserialize<TabularModelInfo>(text, Registry.RegistryJson.Options) is { } info
+                && info.Task is { Length: > 0 } && info.ScoreOutput is { Length: > 0 }
+                && info.Features is { Count: > 0 } features && features.All(f => f is { Name.Length: > 0, Type: TabularFeature.Number or TabularFeature.Category })
+                && (info.Classes is null || info.Classes.All(c => c is not null))
+                ? info
+                : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
 }
 
 /// <summary>A training job's result: the registered version and its evaluation.</summary>

@@ -49,21 +49,7 @@ internal static class SourceMetadata
             return null;
         }
 
-        try
-        {
-            if (JsonSerializer.Deserialize<TabularModelInfo>(text, RegistryJson.Options) is { } info
-                && info.Task is { Length: > 0 } && info.ScoreOutput is { Length: > 0 }
-                && info.Features is { Count: > 0 } features && features.All(f => f is { Name.Length: > 0, Type: TabularFeature.Number or TabularFeature.Category })
-                && (info.Classes is null || info.Classes.All(c => c is not null)))
-            {
-                return info;
-            }
-        }
-        catch (JsonException)
-        {
-        }
-
-        throw Unreadable(source, option, TabularModelInfo.MetadataKey, "a JSON object with \"task\", \"features\" ({\"name\", \"type\": number or category} each) and \"score_output\"");
+        return TabularModelInfo.TryRead(text) ?? throw Unreadable(source, option, TabularModelInfo.MetadataKey, TabularModelInfo.Expected);
     }
 
     /// <summary>The source's training lineage (<c>maas.lineage</c>) as a JSON object; null when absent or not an object MaaS can read (it only gives defaults).</summary>

@@ -110,11 +110,14 @@ internal static class TabularPredict
         var description = await manager.DescribeAsync(model, version, ctx.RequestAborted);
         var registry = ctx.RequestServices.GetRequiredService<IModelRegistry>();
         var stored = await registry.GetVersionAsync(description.Name, (int)description.Version, ctx.RequestAborted);
-        if (!stored.Metadata.TryGetValue(TabularModelInfo.MetadataKey, out var text)
-            || JsonSerializer.Deserialize<TabularModelInfo>(text, RegistryJson.Options) is not { } info)
+        if (!stored.Metadata.TryGetValue(TabularModelInfo.MetadataKey, out var text))
         {
             throw InferenceErrors.Invalid($"model '{description.Name}' version {description.Version} was not trained from a table, so it takes no instances; send {{\"inputs\": {{\"<input name>\": <nested arrays>}}}}");
         }
+
+        // An upload may set any metadata key: a value no training job wrote is the version's fault, said as such.
+        var info = TabularModelInfo.TryRead(text) ?? throw InferenceErrors.Invalid(
+            $"model '{description.Name}' version {description.Version} has '{TabularModelInfo.MetadataKey}' metadata MaaS cannot read (expected {TabularModelInfo.Expected}), so it takes no instances; send {{\"inputs\": {{\"<input name>\": <nested arrays>}}}}");
 
         return (description, info);
     }

@@ -68,6 +68,21 @@ public sealed class OptimizationHostileInputTests(OptimizationHostFixture fixtur
         Assert.DoesNotContain(jobs["jobs"]!.AsArray(), j => (string?)j!["model"] == model);
     }
 
+    [Theory]
+    [InlineData("""{"maas.tabular": "not json"}""")]
+    [InlineData("""{"maas.tabular": "{\"task\": \"regression\", \"features\": [null], \"score_output\": \"output\"}"}""")]
+    public async Task Table_metadata_an_upload_set_that_MaaS_cannot_read_makes_predict_of_instances_a_400_naming_the_key(string metadata)
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        await UploadAsync(client, model, metadata);
+
+        using var response = await client.PostAsync($"api/v1/models/{model}/predict", Api.Json("""{"instances": [{"a": 1, "b": 2, "c": 3, "d": 4}]}"""));
+
+        var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_input");
+        Assert.Contains("'maas.tabular' metadata MaaS cannot read", (string?)error["message"], StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_lineage_an_upload_set_that_MaaS_cannot_read_gives_no_defaults_and_the_request_goes_on_without_it()
     {
