@@ -148,6 +148,28 @@ public sealed class ModelCommandTests(CliServerFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task A_push_whose_alias_or_chunk_size_cannot_be_taken_exits_2_before_anything_is_sent()
+    {
+        var name = Names.Unique("refused");
+        var file = Path.Combine(_files.Path, "mlp.onnx");
+        await File.WriteAllBytesAsync(file, TestArtifacts.Onnx(seed: 3));
+
+        // The alias was set only after the whole file was uploaded: a name the registry refuses left a new version
+        // without it (exit 1), and running the command again made another. A chunk size out of range was clamped.
+        string[][] refused = [["--alias", "Bad Alias"], ["--alias", "a..b"], ["--resumable", "--chunk-mib", "0"], ["--resumable", "--chunk-mib", "2048"]];
+        foreach (var extra in refused)
+        {
+            var run = await fixture.RunAsync(["models", "push", name, file, .. extra]);
+            Assert.True(run.ExitCode == ExitCodes.Usage, run.ToString());
+            Assert.StartsWith($"error: usage: {extra[^2]}: '{extra[^1]}'", run.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("uploading", run.Stdout, StringComparison.Ordinal);
+        }
+
+        var missing = await Assert.ThrowsAsync<Maas.Client.MaasApiException>(() => fixture.Client.GetModelAsync(name));
+        Assert.Equal("model_not_found", missing.Code);
+    }
+
+    [Fact]
     public async Task A_resumable_push_sends_chunks_and_ends_with_the_same_bytes()
     {
         var name = Names.Unique("chunks");

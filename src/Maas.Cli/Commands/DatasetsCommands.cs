@@ -104,7 +104,7 @@ public static class DatasetsCommands
         var description = new Option<string?>("--description") { Description = "Description, when the dataset is created" };
         var resumable = new Option<bool>("--resumable") { Description = "Upload in chunks through a resumable session, retried from where the server is after a broken connection" };
         var resume = new Option<string?>("--resume") { Description = "Go on with an interrupted resumable upload (its session id)" };
-        var chunk = new Option<int>("--chunk-mib") { Description = "Chunk size of a resumable upload in MiB", DefaultValueFactory = _ => 8 };
+        var chunk = new Option<int>("--chunk-mib") { Description = "Chunk size of a resumable upload in MiB (1 to 1024)", DefaultValueFactory = _ => 8 }.Between(1, 1024);
         var command = new Command("push", "Upload a file as a new dataset version (with a progress bar); prints its schema and statistics") { name, file, schema, imageSize, visibility, description, resumable, resume, chunk };
         command.Aliases.Add("upload");
         command.SetAction(async (parse, client, ct) =>
@@ -131,7 +131,7 @@ public static class DatasetsCommands
             {
                 if (parse.GetValue(resumable) || sessionId is not null)
                 {
-                    var chunks = new ResumableUploadOptions { SessionId = sessionId, ChunkBytes = Math.Clamp(parse.GetValue(chunk), 1, 1024) << 20 };
+                    var chunks = new ResumableUploadOptions { SessionId = sessionId, ChunkBytes = parse.GetValue(chunk) << 20 };
                     return await client.UploadDatasetVersionResumableAsync(
                         dataset,
                         path.FullName,

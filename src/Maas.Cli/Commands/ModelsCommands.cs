@@ -96,13 +96,13 @@ public static class ModelsCommands
         var name = new Argument<string>("model") { Description = "Model name (created when it does not exist)" };
         var file = new Argument<FileInfo>("file") { Description = "The .onnx or .gguf file" };
         var version = new Option<int?>("--version") { Description = "Version number to use (default: the next one)" }.VersionNumber();
-        var alias = new Option<string?>("--alias") { Description = "Point this alias at the new version" };
+        var alias = new Option<string?>("--alias") { Description = "Point this alias at the new version" }.AliasName();
         var task = new Option<string?>("--task") { Description = "Task of the model, when it is created" };
         var description = new Option<string?>("--description") { Description = "Description of the model, when it is created" };
         var metadata = new Option<string[]>("--metadata", "-m") { Description = "key=value metadata of the version (repeatable)" };
         var resumable = new Option<bool>("--resumable") { Description = "Upload in chunks through a resumable session (for big files and bad links)" };
         var resume = new Option<string?>("--resume") { Description = "Go on with an interrupted resumable upload (its session id)" };
-        var chunk = new Option<int>("--chunk-mib") { Description = "Chunk size of a resumable upload in MiB", DefaultValueFactory = _ => 8 };
+        var chunk = new Option<int>("--chunk-mib") { Description = "Chunk size of a resumable upload in MiB (1 to 1024)", DefaultValueFactory = _ => 8 }.Between(1, 1024);
         var command = new Command("push", "Upload a model file as a new version (with a progress bar)") { name, file, version, alias, task, description, metadata, resumable, resume, chunk };
         command.SetAction(async (parse, client, ct) =>
         {
@@ -126,7 +126,7 @@ public static class ModelsCommands
                         new ResumableUploadOptions
                         {
                             SessionId = sessionId,
-                            ChunkBytes = Math.Clamp(parse.GetValue(chunk), 1, 1024) << 20,
+                            ChunkBytes = parse.GetValue(chunk) << 20,
                             SessionStarted = session =>
                             {
                                 if (!parse.WantsJson())

@@ -34,6 +34,25 @@ public static class VersionOptions
         return argument;
     }
 
+    /// <summary>
+    /// Accepts only a name the registry takes for an alias (1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or
+    /// digit, no '..'). Checked locally where the server would say so only after the request: a push sets its alias
+    /// once the whole file was uploaded, and a refused alias left a new version without it.
+    /// </summary>
+    public static Option<string?> AliasName(this Option<string?> option)
+    {
+        option.Validators.Add(result =>
+        {
+            if (result.Tokens is [{ Value: var text }]
+                && (text.Length is 0 or > 64 || !char.IsAsciiLetterLower(text[0]) && !char.IsAsciiDigit(text[0])
+                    || !text.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '.' or '_' or '-') || text.Contains("..", StringComparison.Ordinal)))
+            {
+                result.AddError($"{option.Name}: '{text}' is not an alias name (1 to 64 characters from a-z, 0-9, '.', '_' and '-', starting with a letter or digit, no '..')");
+            }
+        });
+        return option;
+    }
+
     /// <summary>Accepts only <paramref name="min"/> to <paramref name="max"/> for <paramref name="option"/>, the range the server takes.</summary>
     public static Option<T> Between<T>(this Option<T> option, long min, long max)
     {

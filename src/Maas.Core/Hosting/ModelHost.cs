@@ -275,6 +275,7 @@ public sealed class ModelHost : IAsyncDisposable
     {
         Instance? current;
         Entry? entry;
+        long refresh;
         lock (_lock)
         {
             if (!_entries.TryGetValue(request.Key, out entry))
@@ -283,9 +284,12 @@ public sealed class ModelHost : IAsyncDisposable
             }
 
             entry.Keep(request);
+            refresh = ++entry.Refreshes;
             current = entry.Current;
             if (current is null || entry.Engine.SameSettings(current.Request, request))
             {
+                // The settings asked for last are the loaded ones: a reload an earlier refresh started is not kept.
+                entry.SettledRefresh = refresh;
                 return false;
             }
         }
@@ -294,10 +298,13 @@ public sealed class ModelHost : IAsyncDisposable
         Instance? old = null;
         lock (_lock)
         {
-            if (entry.Current == current && !entry.Held)
+            // The latest refresh wins, whichever load finishes first: two refreshes started from one instance used to
+            // keep the first to finish and drop the other, which could be the newer settings.
+            if (entry.Current is { } loaded && !entry.Held && refresh > entry.SettledRefresh)
             {
-                old = current;
+                old = loaded;
                 entry.Current = replacement;
+                entry.SettledRefresh = refresh;
             }
         }
 
@@ -943,6 +950,11 @@ public sealed class ModelHost : IAsyncDisposable
         public bool Held { get; set; }
 
         public bool EverLoaded { get; set; }
+
+        // RefreshAsync calls so far, and the latest of them whose settings are the current instance's.
+        public long Refreshes { get; set; }
+
+        public long SettledRefresh { get; set; }
 
         public long LastMeasuredBytes { get; set; }
 

@@ -95,6 +95,27 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
         return ((HostedScheduler)lease.Model).Scheduler;
     }
 
+    /// <summary>
+    /// Admits a request to the resolved version before its body is read (a place in its queue), holding the version
+    /// until the admission is disposed: a reload with a changed configuration, an unload or an eviction waits for it
+    /// instead of draining the scheduler under it (the call was then refused with "is unloading").
+    /// </summary>
+    /// <exception cref="InferenceException">The version cannot be provided, or its queue is full (<see cref="InferenceErrorKind.QueueFull"/>).</exception>
+    public async Task<QueueAdmission> AdmitAsync(string model, string? version, CancellationToken cancellationToken)
+    {
+        var lease = await LeaseAsync(model, version, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var scheduler = ((HostedScheduler)lease.Model).Scheduler;
+            return new QueueAdmission(lease, scheduler.Admit());
+        }
+        catch
+        {
+            lease.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Loads the resolved version (or, without a version, the one the catalog picks) and clears an earlier unload.</summary>
     public async Task<ModelVersionState> LoadAsync(string model, string? version, CancellationToken cancellationToken)
     {

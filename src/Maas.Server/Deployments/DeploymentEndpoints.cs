@@ -98,6 +98,10 @@ internal static class DeploymentEndpoints
         if (action == "promote" && (context.Request.ContentLength > 0 || context.Request.Headers.TransferEncoding.Count > 0))
         {
             version = (await ApiRequests.ReadJsonAsync<PromoteRequest>(context.Request, context.RequestAborted)).Version;
+            if (version is < 1)
+            {
+                throw new ApiException(StatusCodes.Status400BadRequest, "invalid_version", $"version must be a version number (1, 2, ...), not {version}");
+            }
         }
 
         var changed = await service.ActAsync(deployment, action, version, IfMatch(context), Actor(context), context.RequestAborted);

@@ -55,6 +55,13 @@ public sealed class DeploymentService(
         await WarmAsync(draft, null, cancellationToken);
         var created = await store.CreateAsync(draft, Event(actor, "create", null, draft, now), cancellationToken);
         await router.RefreshAsync(force: true, cancellationToken);
+        if (await GoneAsync(created) is { } gone)
+        {
+            // Deleted after it was checked and before the deployment was stored: the delete saw no deployment naming it.
+            await DeleteAsync(created, CancellationToken.None);
+            throw DeletedMeanwhile(created, gone, "nothing was deployed");
+        }
+
         return created;
     }
 
@@ -78,7 +85,7 @@ public sealed class DeploymentService(
 
         await CheckVersionsAsync(next, cancellationToken);
         await WarmAsync(next, current, cancellationToken);
-        return await SaveAsync(current, next, Event(actor, "update", null, next, now), cancellationToken);
+        return await MovedOffIfGoneAsync(await SaveAsync(current, next, Event(actor, "update", null, next, now), cancellationToken));
     }
 
     /// <summary>Runs a caller's action: promote (optionally a given version), pause, resume or abort.</summary>
@@ -108,7 +115,8 @@ public sealed class DeploymentService(
                 break;
         }
 
-        return await SaveAsync(current, next, Event(actor, action, next.Reason, next, now), cancellationToken);
+        var saved = await SaveAsync(current, next, Event(actor, action, next.Reason, next, now), cancellationToken);
+        return action == "promote" ? await MovedOffIfGoneAsync(saved) : saved;
     }
 
     /// <summary>Applies the analysis loop's decision (actor "system"), audited with its reason; false when another server got there first.</summary>
@@ -281,6 +289,39 @@ public sealed class DeploymentService(
             Result = "success",
         });
     }
+
+    // A version the deployment names that the registry no longer serves, once the change is stored, or null. A delete
+    // without force that ran while the change was checked and warmed saw no deployment naming the version, and its
+    // clean-up (VersionDeletedAsync) ran before the change was stored, so nothing else would move the deployment off.
+    private async Task<int?> GoneAsync(Deployment saved)
+    {
+        foreach (var v in DeploymentRules.LiveVersions(saved).Append(saved.Stable).Distinct())
+        {
+            if (await UnservableAsync(saved.Model, v, CancellationToken.None) is not null)
+            {
+                return v;
+            }
+        }
+
+        return null;
+    }
+
+    // A stored change that names a version deleted meanwhile moves off it as a forced delete would, and is answered
+    // as a change naming a missing version.
+    private async Task<Deployment> MovedOffIfGoneAsync(Deployment saved)
+    {
+        if (await GoneAsync(saved) is not { } gone)
+        {
+            return saved;
+        }
+
+        await VersionDeletedAsync(saved.Model, gone, CancellationToken.None);
+        throw DeletedMeanwhile(saved, gone, "the deployment moved off it (see its history)");
+    }
+
+    private static RegistryException DeletedMeanwhile(Deployment deployment, int version, string outcome) => RegistryException.NotFound(
+        "version_not_found",
+        $"version {version} of model '{ModelKeys.RelativeTo(deployment.Model, deployment.Tenant)}' was deleted while the change was being made; {outcome}");
 
     // Why the registry can no longer serve the version (deleted, or no longer ready), or null when it can.
     private async Task<string?> UnservableAsync(string model, int version, CancellationToken cancellationToken)

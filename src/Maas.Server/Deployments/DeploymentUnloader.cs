@@ -63,6 +63,14 @@ public sealed class DeploymentUnloader(DeploymentRouter router, IServiceProvider
                 logger.LogWarning("{Model} version {Version} still has calls after 5 minutes; unloading it anyway (they drain first)", model, version);
             }
 
+            // A change may have given it traffic again meanwhile (warmed while it was still loaded): unloaded now, it
+            // would take those calls cold, each waiting for a load the change's warm-up was there to spare them.
+            if (router.Current.TryGetValue(model, out var now) && DeploymentRules.LiveVersions(now).Contains(version))
+            {
+                logger.LogInformation("{Model} version {Version} takes traffic again; it stays loaded", model, version);
+                return;
+            }
+
             if (services.GetService<ModelHost>() is { } host)
             {
                 await host.UnloadAsync(new ModelKey(model, version), hold: false);

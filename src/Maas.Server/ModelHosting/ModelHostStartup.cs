@@ -19,6 +19,9 @@ internal sealed class ModelHostStartup(
 {
     private readonly CancellationTokenSource _stopping = new();
 
+    // Models whose serving configuration is being applied, each with whether it changed again meanwhile.
+    private readonly Dictionary<string, bool> _refreshing = new(StringComparer.Ordinal);
+
     /// <inheritdoc />
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -100,7 +103,7 @@ internal sealed class ModelHostStartup(
         if (change.Kind == RegistryChangeKind.ModelChanged)
         {
             // A changed serving configuration applies to loaded versions at once (reloaded, then swapped in).
-            _ = Task.Run(() => RefreshAsync(change.Model));
+            ScheduleRefresh(change.Model);
         }
         else if (change.Kind is RegistryChangeKind.VersionDeleted or RegistryChangeKind.ModelDeleted)
         {
@@ -117,6 +120,41 @@ internal sealed class ModelHostStartup(
                 }
             });
         }
+    }
+
+    // One refresh of a model at a time, and one more after the last change: two refreshes side by side each read the
+    // configuration and reloaded from the same loaded instance, so the one that read the older configuration could
+    // finish last (or be the one kept), and the version served settings its model no longer had.
+    private void ScheduleRefresh(string model)
+    {
+        lock (_refreshing)
+        {
+            if (_refreshing.ContainsKey(model))
+            {
+                _refreshing[model] = true;
+                return;
+            }
+
+            _refreshing[model] = false;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            while (true)
+            {
+                await RefreshAsync(model);
+                lock (_refreshing)
+                {
+                    if (!_refreshing[model])
+                    {
+                        _refreshing.Remove(model);
+                        return;
+                    }
+
+                    _refreshing[model] = false;
+                }
+            }
+        });
     }
 
     private async Task RefreshAsync(string model)

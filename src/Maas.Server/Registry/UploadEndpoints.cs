@@ -105,9 +105,17 @@ internal static class UploadEndpoints
             return from;
         }
 
-        return ApiRequests.OptionalInt(request.Query["offset"], "offset") is { } fromQuery and >= 0
-            ? fromQuery
-            : throw new ApiException(StatusCodes.Status400BadRequest, "missing_offset", "a chunk needs Content-Range (bytes first-last/total) or ?offset=N");
+        // A 64-bit offset, as Content-Range's: resumable uploads are for big files (this was an int, so every chunk past
+        // 2 GiB sent with ?offset= was refused as out of range).
+        var query = request.Query["offset"].ToString();
+        if (query.Length == 0)
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "missing_offset", "a chunk needs Content-Range (bytes first-last/total) or ?offset=N");
+        }
+
+        return long.TryParse(query, NumberStyles.None, CultureInfo.InvariantCulture, out var offset)
+            ? offset
+            : throw new ApiException(StatusCodes.Status400BadRequest, "invalid_offset", $"offset '{RegistryNames.Shorten(query)}' is not a valid offset: it must be the byte the chunk starts at (0 or more)");
     }
 
     private static async Task<UploadSession> AppendAsync(string id, long offset, HttpContext context, IModelRegistry registry, RegistryOptions options)

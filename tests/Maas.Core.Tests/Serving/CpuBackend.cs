@@ -143,8 +143,12 @@ internal sealed class CpuBackendFactory : IModelBackendFactory
     /// <summary>For every load, whether it ran on a thread-pool thread.</summary>
     public ConcurrentQueue<bool> LoadedOnPoolThread { get; } = new();
 
+    /// <summary>Runs first in every load, on the load's own thread (a test may hold a load there).</summary>
+    public Action<ModelLoadSpec>? BeforeLoad { get; set; }
+
     public IModelBackend Load(ModelLoadSpec spec, CancellationToken cancellationToken)
     {
+        BeforeLoad?.Invoke(spec);
         Interlocked.Increment(ref _loads);
         LoadedOnPoolThread.Enqueue(Thread.CurrentThread.IsThreadPoolThread);
         Thread.Sleep(LoadTime);

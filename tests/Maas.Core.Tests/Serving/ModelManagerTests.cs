@@ -165,6 +165,53 @@ public sealed class ModelManagerTests : IDisposable
     }
 
     [Fact]
+    public async Task Two_refreshes_started_from_one_loaded_instance_keep_the_newer_settings_whichever_load_finishes_first()
+    {
+        await using var manager = Manager();
+        (await manager.InferAsync("m", "2", Requests.Rows(1), default)).Dispose();
+        var index = _catalog.Models.FindIndex(m => m.Version == 2);
+        using var entered = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        _factory.BeforeLoad = spec =>
+        {
+            if (spec.InstanceCount == 2)
+            {
+                entered.Set();
+                release.Wait(TimeSpan.FromSeconds(30));
+            }
+        };
+
+        // The first refresh's load is held; the second starts from the same loaded instance and waits for the load gate.
+        _catalog.Models[index] = _catalog.Models[index] with { Scheduler = new SchedulerOptions { InstanceCount = 2 } };
+        var first = manager.RefreshAsync("m", default);
+        Assert.True(entered.Wait(TimeSpan.FromSeconds(30)));
+        _catalog.Models[index] = _catalog.Models[index] with { Scheduler = new SchedulerOptions { InstanceCount = 3 } };
+        var second = manager.RefreshAsync("m", default);
+        release.Set();
+        await Task.WhenAll(first, second);
+
+        // The older settings' load finished first and used to be kept, the newer one dropped as "replaced meanwhile".
+        var lease = await manager.AcquireAsync("m", "2", default);
+        Assert.Equal(3, lease.Options.InstanceCount);
+        Assert.Equal(3, _factory.Loads);
+        Assert.True(_factory.Loaded[1].Disposed); // the older reload is retired
+        (await manager.InferAsync("m", "2", Requests.Rows(1), default)).Dispose();
+
+        // Settings put back to the loaded ones while a reload to others runs: the reload is not kept either.
+        release.Reset();
+        entered.Reset();
+        _catalog.Models[index] = _catalog.Models[index] with { Scheduler = new SchedulerOptions { InstanceCount = 2 } };
+        first = manager.RefreshAsync("m", default);
+        Assert.True(entered.Wait(TimeSpan.FromSeconds(30)));
+        _catalog.Models[index] = _catalog.Models[index] with { Scheduler = new SchedulerOptions { InstanceCount = 3 } };
+        await manager.RefreshAsync("m", default); // the same as loaded: nothing to load
+        release.Set();
+        await first;
+        var after = await manager.AcquireAsync("m", "2", default);
+        Assert.Equal(3, after.Options.InstanceCount);
+    }
+
+    [Fact]
     public async Task A_version_idle_past_its_keep_alive_unloads_and_loads_again_on_demand()
     {
         Add("brief", 1, keepAlive: TimeSpan.FromSeconds(1));

@@ -142,6 +142,12 @@ public sealed class DeploymentTests(DeploymentServers servers) : IClassFixture<D
 
         await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("{}"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_json");
 
+        // A version below 1 is no version number (it was 404 "model has no version 0", as for a number that is free).
+        foreach (var bad in new[] { "0", "-1" })
+        {
+            await (await client.PostAsync($"api/v1/deployments/{model}:promote", Api.Json("{\"version\": " + bad + "}"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_version");
+        }
+
         // States: resume needs a pause; a stale If-Match is refused; abort sends all traffic to the stable version.
         await (await client.PostAsync($"api/v1/deployments/{model}:resume", null)).ErrorAsync(HttpStatusCode.Conflict, "invalid_deployment_state");
         using (var stale = new HttpRequestMessage(HttpMethod.Patch, $"api/v1/deployments/{model}") { Content = Api.Json("""{"traffic": [{"version": 2, "percent": 100}]}""") })

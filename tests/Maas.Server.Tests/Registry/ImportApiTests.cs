@@ -217,6 +217,39 @@ public sealed class ImportApiTests(ImportServers servers) : IClassFixture<Import
     }
 
     [Fact]
+    public async Task A_url_with_credentials_is_refused_without_repeating_them_and_the_requests_own_mistakes_come_before_the_hosts()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var name = await client.CreateModelAsync();
+        var url = servers.Files.Add($"/files/{Names.Unique("f")}/m.onnx", new ServedFile(TestArtifacts.Onnx(seed: 37)));
+
+        // Accepted, the credentials were never sent, and a failed job kept them in its error ("GET http://user:pw@...").
+        var withSecret = new UriBuilder(url) { UserName = "deploy", Password = "s3cret-token" }.Uri;
+        using (var response = await client.PostAsync($"api/v1/models/{name}/versions:import", Api.Json($$"""{"url": "{{withSecret}}"}""")))
+        {
+            var error = (await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_url")).ToJsonString();
+            Assert.DoesNotContain("s3cret-token", error, StringComparison.Ordinal);
+            Assert.DoesNotContain("deploy", error, StringComparison.Ordinal);
+        }
+
+        // A checksum or file name the request gets wrong is said as such, not hidden behind a host that does not resolve.
+        foreach (var (body, code) in new[]
+        {
+            ("""{"url": "https://no-such-host.invalid/m.onnx", "sha256": "xyz"}""", "invalid_sha256"),
+            ("""{"url": "https://no-such-host.invalid/m.onnx", "filename": "../m.onnx"}""", "invalid_filename"),
+        })
+        {
+            using var response = await client.PostAsync($"api/v1/models/{name}/versions:import", Api.Json(body));
+            await response.ErrorAsync(HttpStatusCode.BadRequest, code);
+        }
+
+        using var versions = await client.GetAsync($"api/v1/models/{name}/versions");
+        Assert.Empty((await versions.JsonAsync(HttpStatusCode.OK))["versions"]!.AsArray());
+        var jobs = await (await client.GetAsync("api/v1/jobs?kind=import&limit=1000")).JsonAsync(HttpStatusCode.OK);
+        Assert.DoesNotContain(jobs["jobs"]!.AsArray(), j => (string?)j!["model"] == name);
+    }
+
+    [Fact]
     public async Task An_import_jobs_events_are_an_empty_page_not_a_job_that_does_not_exist()
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;

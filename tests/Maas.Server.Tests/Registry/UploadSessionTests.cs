@@ -65,6 +65,19 @@ public sealed class UploadSessionTests(ServerPerDb servers) : IClassFixture<Serv
             Assert.Equal(2 * third, (long)(await put.JsonAsync(HttpStatusCode.OK))["offset"]!);
         }
 
+        // ?offset= is a 64-bit offset like Content-Range's: past 2 GiB it is an offset the session is not at (it was 400
+        // "out of range (at most 2147483647)"), and one below 0 is not an offset at all.
+        using (var far = await client.PutAsync($"api/v1/uploads/{id}?offset=3000000000", new ByteArrayContent(gguf[..16])))
+        {
+            Assert.Equal(2 * third, (long)(await far.ErrorAsync(HttpStatusCode.Conflict, "offset_mismatch"))["offset"]!);
+        }
+
+        foreach (var bad in new[] { "-1", "12x", "99999999999999999999" })
+        {
+            using var refused = await client.PutAsync($"api/v1/uploads/{id}?offset={bad}", new ByteArrayContent(gguf[..16]));
+            await refused.ErrorAsync(HttpStatusCode.BadRequest, "invalid_offset");
+        }
+
         using (var early = await client.PostAsync($"api/v1/uploads/{id}/complete", Api.Json("{}")))
         {
             await early.ErrorAsync(HttpStatusCode.Conflict, "upload_incomplete");

@@ -49,6 +49,16 @@ public sealed record ImportSource(Uri Url, string? Token, string SuggestedFileNa
             throw RegistryException.Invalid("invalid_url", $"'{RegistryNames.Shorten(url)}' is not an http, https or hf:// URL");
         }
 
+        if (target.UserInfo.Length > 0)
+        {
+            // Never sent (the download sends no credentials from the URL) and kept in the job's errors and the logs if
+            // accepted: refused, without repeating them.
+            throw RegistryException.Invalid(
+                "invalid_url",
+                $"the URL names a user or password ('...@{target.Host}'), which imports do not send and would store with the job: "
+                + "serve the file without them (a pre-signed URL, or Maas:Registry:HuggingFaceToken for the hub)");
+        }
+
         var onHub = string.Equals(target.Host, hub.Host, StringComparison.OrdinalIgnoreCase) && target.Port == hub.Port && target.Scheme == hub.Scheme;
         var token = onHub && !string.IsNullOrEmpty(options.HuggingFaceToken) ? options.HuggingFaceToken : null;
         var last = Uri.UnescapeDataString(target.AbsolutePath.Split('/', StringSplitOptions.RemoveEmptyEntries).LastOrDefault() ?? "");

@@ -52,6 +52,16 @@ public sealed class ModelImporter
             throw QueueFull();
         }
 
+        // What the request itself gets wrong first: a bad checksum or file name used to be answered as a host that
+        // cannot be resolved when the name lookup failed too.
+        var fileName = request.FileName ?? source.SuggestedFileName;
+        if (string.IsNullOrEmpty(request.FileName) && !RegistryNames.IsValidFilePath(fileName))
+        {
+            throw RegistryException.Invalid("invalid_filename", $"no usable file name in '{RegistryNames.Shorten(request.Url)}': give one in 'filename'");
+        }
+
+        RegistryNames.ValidateFilePath(fileName);
+        var expected = ModelRegistry.NormalizeSha256(request.Sha256);
         try
         {
             // Refused now with 400 rather than as a failed job; the connection checks again (redirects, DNS changes).
@@ -66,14 +76,6 @@ public sealed class ModelImporter
             throw RegistryException.Invalid("invalid_url", $"the host of '{RegistryNames.Shorten(request.Url)}' cannot be resolved: {e.Message}");
         }
 
-        var fileName = request.FileName ?? source.SuggestedFileName;
-        if (string.IsNullOrEmpty(request.FileName) && !RegistryNames.IsValidFilePath(fileName))
-        {
-            throw RegistryException.Invalid("invalid_filename", $"no usable file name in '{RegistryNames.Shorten(request.Url)}': give one in 'filename'");
-        }
-
-        RegistryNames.ValidateFilePath(fileName);
-        var expected = ModelRegistry.NormalizeSha256(request.Sha256);
         // Counted from here to the job's end: checked again now that the slot is taken, so a burst cannot overshoot.
         if (Interlocked.Increment(ref _unfinished) > _options.MaxQueuedImports)
         {

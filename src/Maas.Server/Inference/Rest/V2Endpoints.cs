@@ -81,13 +81,13 @@ internal static class V2Endpoints
         // A call without a version follows the model's deployment, if it has one.
         var route = version is null ? call.Router.Route(ctx, model) : null;
         version ??= route?.VersionText;
-        // Admitted before the body is read, so that a refusal under overload costs the headers only.
-        QueueTicket ticket;
+        // Admitted before the body is read, so that a refusal under overload costs the headers only. The admission holds
+        // the version loaded until the answer is computed: a reload (a changed configuration) swaps in beside it and
+        // retires this instance only after the call, which used to find its scheduler draining ("is unloading").
+        QueueAdmission admission;
         try
         {
-            var scheduler = await manager.AcquireAsync(model, version, ctx.RequestAborted);
-            Deployments.DeploymentRouter.SetVersionHeader(ctx, scheduler.Version); // errors from here on name the version too
-            ticket = scheduler.Admit();
+            admission = await manager.AdmitAsync(model, version, ctx.RequestAborted);
         }
         catch (InferenceException ex) when (ex.Kind == InferenceErrorKind.QueueFull)
         {
@@ -95,17 +95,23 @@ internal static class V2Endpoints
             return;
         }
 
-        using var held = ticket;
-        var body = await V2RequestReader.ReadAsync(ctx.Request, options, ctx.RequestAborted);
-        var payloads = await PayloadLog.ForAsync(call.Payloads, ctx, model);
-        payloads?.Write(ctx, model, "request", PayloadLog.Describe(body.Request.Inputs));
-        var shadows = route is null ? null : call.Shadows;
-        var capture = shadows?.Capture(route, body.Request);
+        V2InferCall body;
+        Deployments.ShadowQueue? shadows;
+        Deployments.ShadowQueue.ShadowCapture? capture;
+        InferenceResponse computed;
+        PayloadLog? payloads;
+        using (admission)
+        {
+            Deployments.DeploymentRouter.SetVersionHeader(ctx, admission.Scheduler.Version); // errors from here on name the version too
+            body = await V2RequestReader.ReadAsync(ctx.Request, options, ctx.RequestAborted);
+            payloads = await PayloadLog.ForAsync(call.Payloads, ctx, model);
+            payloads?.Write(ctx, model, "request", PayloadLog.Describe(body.Request.Inputs));
+            shadows = route is null ? null : call.Shadows;
+            capture = shadows?.Capture(route, body.Request);
+            computed = await Deployments.DeploymentRouter.WatchAsync(ctx, route, admission.Scheduler.InferAsync(body.Request, admission.Ticket, ctx.RequestAborted));
+        }
 
-        // A version swapped out while the body was read (a changed configuration) no longer takes requests: ask again.
-        using var response = await Deployments.DeploymentRouter.WatchAsync(ctx, route, ticket.Scheduler.IsDraining
-            ? manager.InferAsync(model, version, body.Request, ctx.RequestAborted)
-            : ticket.Scheduler.InferAsync(body.Request, ticket, ctx.RequestAborted));
+        using var response = computed;
         ctx.Usage().ReportInference(response);
         payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
         Deployments.DeploymentRouter.SetVersionHeader(ctx, response.ModelVersion);

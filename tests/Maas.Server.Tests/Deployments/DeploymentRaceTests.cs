@@ -1,0 +1,248 @@
+using System.Net;
+using Maas.Core.Deployments;
+using Maas.Core.Formats;
+using Maas.Core.Hosting;
+using Maas.Core.Serving;
+using Maas.Runtimes.Onnx.Serving;
+using Maas.Server.Tests.Support;
+using Maas.Storage.Deployments;
+using Maas.Storage.Sql;
+using Maas.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using static Maas.Testing.Conditions;
+
+namespace Maas.Server.Tests.Deployments;
+
+/// <summary>
+/// Changes of a deployment racing other changes of its model: a version deleted (without force) between the
+/// deployment's checks and its save. The store is held at the save, so the delete lands in exactly that window.
+/// </summary>
+public sealed class DeploymentRaceTests
+{
+    private const string Input = """{"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [0.5, -1.25, 2.0, 0.75]}]}""";
+
+    /// <summary>The SQL store, with a gate a test can close in front of its next create or update.</summary>
+    private sealed class GatedStore(IDeploymentStore inner) : IDeploymentStore
+    {
+        private TaskCompletionSource? _entered;
+        private TaskCompletionSource? _release;
+        private TaskCompletionSource? _held;
+
+        /// <summary>Holds the next create or update until <see cref="Release"/>; completes when one waits there.</summary>
+        public Task Close()
+        {
+            _release = _held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _entered.Task;
+        }
+
+        public void Release() => _held?.TrySetResult();
+
+        private async Task PassAsync()
+        {
+            if (Interlocked.Exchange(ref _release, null) is { } release)
+            {
+                _entered!.TrySetResult();
+                await release.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            }
+        }
+
+        public async Task<Deployment> CreateAsync(Deployment deployment, DeploymentEvent created, CancellationToken cancellationToken)
+        {
+            await PassAsync();
+            return await inner.CreateAsync(deployment, created, cancellationToken);
+        }
+
+        public async Task<Deployment> UpdateAsync(Deployment deployment, long expectedRevision, DeploymentEvent change, CancellationToken cancellationToken)
+        {
+            await PassAsync();
+            return await inner.UpdateAsync(deployment, expectedRevision, change, cancellationToken);
+        }
+
+        public Task<Deployment?> GetAsync(string tenant, string name, CancellationToken cancellationToken) => inner.GetAsync(tenant, name, cancellationToken);
+
+        public Task<IReadOnlyList<Deployment>> ListAsync(string? tenant, CancellationToken cancellationToken) => inner.ListAsync(tenant, cancellationToken);
+
+        public Task<bool> DeleteAsync(string tenant, string name, CancellationToken cancellationToken) => inner.DeleteAsync(tenant, name, cancellationToken);
+
+        public Task<IReadOnlyList<DeploymentEvent>> HistoryAsync(string tenant, string name, int limit, CancellationToken cancellationToken) => inner.HistoryAsync(tenant, name, limit, cancellationToken);
+
+        public Task<long> ChangeCounterAsync(CancellationToken cancellationToken) => inner.ChangeCounterAsync(cancellationToken);
+    }
+
+    private static async Task<(MaasTestServer Server, GatedStore Store)> StartAsync()
+    {
+        GatedStore? store = null;
+        var server = await MaasTestServer.StartAsync(settings: DeploymentServers.Fast, configure: b => b.Services.AddSingleton<IDeploymentStore>(sp =>
+            store = new GatedStore(new SqlDeploymentStore(sp.GetRequiredService<SqlRegistryStore>().Dialect))));
+        _ = server.Services.GetRequiredService<IDeploymentStore>();
+        return (server, store!);
+    }
+
+    private static async Task<HashSet<string>> VersionsServedAsync(HttpClient client, string model, int calls)
+    {
+        var seen = new HashSet<string>();
+        for (var i = 0; i < calls; i++)
+        {
+            using var response = await client.PostAsync($"v2/models/{model}/infer", Api.Json(Input));
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"call {i}: {(int)response.StatusCode} {text}");
+            seen.Add(response.Headers.GetValues("X-Maas-Model-Version").Single());
+        }
+
+        return seen;
+    }
+
+    [Fact]
+    public async Task A_version_deleted_while_a_deployment_naming_it_is_created_or_changed_is_never_left_in_its_split()
+    {
+        var (server, store) = await StartAsync();
+        await using var _ = server;
+        var client = server.Client;
+        var model = await client.CreateModelAsync();
+        foreach (var seed in new[] { 1, 2, 3 })
+        {
+            await client.UploadAsync(model, TestArtifacts.Onnx(seed), "model.onnx");
+        }
+
+        // Create: checked and warmed, then held before the save while version 2 is deleted (no deployment names it yet,
+        // so no force is needed). The deployment used to be stored anyway, and half the calls answered 404.
+        var entered = store.Close();
+        var creating = client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""));
+        await entered.WaitAsync(TimeSpan.FromSeconds(15));
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}/versions/2")).StatusCode);
+        store.Release();
+        var refused = await (await creating).ErrorAsync(HttpStatusCode.NotFound, "version_not_found");
+        Assert.Contains("version 2", (string?)refused["message"], StringComparison.Ordinal);
+        Assert.Contains("deleted while", (string?)refused["message"], StringComparison.Ordinal);
+        await (await client.GetAsync($"api/v1/deployments/{model}")).ErrorAsync(HttpStatusCode.NotFound, "deployment_not_found");
+        Assert.Equal(["3"], await VersionsServedAsync(client, model, 8)); // the registry's default again
+
+        // Change: a deployment of version 1 is given version 3 as well, and version 3 is deleted in the same window.
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
+        entered = store.Close();
+        var changing = client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 50}, {"version": 3, "percent": 50}]}"""));
+        await entered.WaitAsync(TimeSpan.FromSeconds(15));
+        Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}/versions/3")).StatusCode);
+        store.Release();
+        await (await changing).ErrorAsync(HttpStatusCode.NotFound, "version_not_found");
+        var shown = await (await client.GetAsync($"api/v1/deployments/{model}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal("""[{"version":1,"percent":100}]""", shown["traffic"]!.ToJsonString());
+        Assert.Equal(["1"], await VersionsServedAsync(client, model, 8));
+        var history = (await (await client.GetAsync($"api/v1/deployments/{model}/history")).JsonAsync(HttpStatusCode.OK))["history"]!.AsArray();
+        Assert.Equal("system", (string?)history[0]!["actor"]);
+        Assert.Contains("version 3 was deleted", (string?)history[0]!["reason"], StringComparison.Ordinal);
+    }
+
+    /// <summary>ONNX Runtime's factory, whose backends hold one run of a chosen version until released.</summary>
+    private sealed class HeldRunFactory(IModelBackendFactory inner) : IModelBackendFactory
+    {
+        private int _held;
+        private int _version;
+
+        public TaskCompletionSource Entered { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public ManualResetEventSlim Released { get; } = new();
+
+        public string Engine => inner.Engine;
+
+        /// <summary>The next run of <paramref name="version"/> waits for <see cref="Released"/>.</summary>
+        public void HoldNextRun(int version)
+        {
+            Entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Released.Reset();
+            _version = version;
+            Volatile.Write(ref _held, 1);
+        }
+
+        public bool CanLoad(ModelFormat format) => inner.CanLoad(format);
+
+        public IModelBackend Load(ModelLoadSpec spec, CancellationToken cancellationToken) => new Held(this, spec.Version, inner.Load(spec, cancellationToken));
+
+        private sealed class Held(HeldRunFactory factory, int version, IModelBackend backend) : IModelBackend
+        {
+            public string Platform => backend.Platform;
+
+            public IReadOnlyList<TensorMetadata> Inputs => backend.Inputs;
+
+            public IReadOnlyList<TensorMetadata> Outputs => backend.Outputs;
+
+            public int InstanceCount => backend.InstanceCount;
+
+            public IReadOnlyList<Tensor> Run(int instance, IReadOnlyList<Tensor> inputs, IReadOnlyList<string> outputNames, ComputeTimings timings)
+            {
+                if (version == factory._version && Interlocked.Exchange(ref factory._held, 0) == 1)
+                {
+                    factory.Entered.TrySetResult();
+                    factory.Released.Wait(TimeSpan.FromSeconds(30));
+                }
+
+                return backend.Run(instance, inputs, outputNames, timings);
+            }
+
+            public void Dispose() => backend.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task A_version_that_gets_traffic_back_while_its_unload_waits_for_its_calls_stays_loaded()
+    {
+        var logs = new CapturedLogs();
+        HeldRunFactory? factory = null;
+        var settings = new Dictionary<string, string?>(DeploymentServers.Fast) { ["Logging:LogLevel:Maas.Server.Deployments.DeploymentUnloader"] = "Information" };
+        await using var server = await MaasTestServer.StartAsync(settings: settings, configure: b =>
+        {
+            b.Logging.AddProvider(logs);
+            b.Services.AddSingleton<IModelBackendFactory>(_ => factory = new HeldRunFactory(new OnnxBackendFactory()));
+        });
+        var client = server.Client;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
+        await client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
+        // Two instances: the warm-up's sample request runs beside the call held on the first.
+        (await client.PutAsync($"api/v1/models/{model}/config", Api.Json("""{"instance_count": 2}"""))).EnsureSuccessStatusCode();
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(HttpStatusCode.Created);
+        var host = server.Services.GetRequiredService<ModelHost>();
+        var v2 = new ModelKey(model, 2);
+
+        // A call the split sent to version 2 is running (held) ...
+        factory!.HoldNextRun(2);
+        Task<HttpResponseMessage>? held = null;
+        while (held is null)
+        {
+            var call = client.PostAsync($"v2/models/{model}/infer", Api.Json(Input));
+            if (await Task.WhenAny(call, factory.Entered.Task) == call && !factory.Entered.Task.IsCompleted)
+            {
+                (await call).Dispose();
+            }
+            else
+            {
+                held = call;
+            }
+        }
+
+        // ... when version 2 loses its traffic (its unload waits for that call) and gets it back (warmed: still loaded).
+        await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.OK);
+        await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(HttpStatusCode.OK);
+        var loads = host.LoadCount;
+        factory.Released.Set();
+        using (var answer = await held)
+        {
+            Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        }
+
+        // The pending unload used to go ahead once the call finished, and version 2 took half the calls cold.
+        bool Kept() => logs.Lines.Any(l => l.Message.Contains($"{model} version 2 takes traffic again; it stays loaded", StringComparison.Ordinal));
+        await WaitUntilAsync(() => Kept() || host.Status(v2)!.State != ModelState.Ready, "the unloader decides about version 2");
+        Assert.Equal(ModelState.Ready, host.Status(v2)!.State);
+        Assert.True(Kept());
+        for (var i = 0; i < 8; i++)
+        {
+            using var response = await client.PostAsync($"v2/models/{model}/versions/2/infer", Api.Json(Input));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Equal(loads, host.LoadCount);
+    }
+}
