@@ -6,7 +6,7 @@ using System.Text;
 using Google.Protobuf;
 using Maas.Core.Formats.Onnx;
 using Maas.Runtimes.Onnx;
-using Maas.Server.Inference.Grpc.Protocol;
+using Maas.Server.TensorInference.Grpc.Protocol;
 
 namespace Maas.Bench;
 

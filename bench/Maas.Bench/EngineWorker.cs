@@ -1,4 +1,4 @@
-using Maas.Core.Serving;
+using Maas.Core.TensorServing;
 using Maas.Runtimes.Onnx.Serving;
 
 namespace Maas.Bench;
@@ -26,7 +26,7 @@ internal sealed class EngineWorker : IAsyncDisposable
     public EngineWorker(string modelPath, int threads, string input, long[] shape, byte[] data, string model = ModelName)
     {
         _backend = OnnxBackend.Load(new ModelLoadSpec(model, 1, modelPath, 1, threads));
-        var options = new Maas.Server.Inference.InferenceOptions().SchedulerDefaults() with { InstanceCount = 1, ThreadsPerInstance = threads };
+        var options = new Maas.Server.TensorInference.InferenceOptions().SchedulerDefaults() with { InstanceCount = 1, ThreadsPerInstance = threads };
         _scheduler = new ModelScheduler(model, "1", _backend, options, new InferenceStatistics());
         _input = input;
         _shape = shape;

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Maas.Core.Serving;
+using Maas.Core.TensorServing;
 using Maas.Runtimes.Onnx.Serving;
 
 namespace Maas.Bench;

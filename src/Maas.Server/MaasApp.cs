@@ -4,7 +4,7 @@ using Maas.Server.Deployments;
 using Maas.Server.FineTuning;
 using Maas.Server.Health;
 using Maas.Server.Hosting;
-using Maas.Server.Inference;
+using Maas.Server.TensorInference;
 using Maas.Server.ModelHosting;
 using Maas.Server.Observability;
 using Maas.Server.OpenAi;
@@ -23,7 +23,7 @@ public static class MaasApp
     /// <summary>Creates the app from command-line args; tests pass --urls and a data folder the same way.</summary>
     public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        Inference.Transport.ConnectionThreadRuntime.Prepare(args); // a runtime setting read once, before the host exists
+        TensorInference.Transport.ConnectionThreadRuntime.Prepare(args); // a runtime setting read once, before the host exists
         var builder = WebApplication.CreateBuilder(args);
         builder.AddMaasHosting(args);
         // Feature registrations (one line each).

@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using Maas.Core.Serving;
+using Maas.Core.TensorServing;
 
 namespace Maas.Core.Deployments;
 

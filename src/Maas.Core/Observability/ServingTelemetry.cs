@@ -57,7 +57,7 @@ public sealed class ServingTelemetry
     /// Starts a <c>maas.encode</c> span (a child of the current request's span) around writing a response; null when
     /// tracing is off or nobody listens. Dispose it when the response is written.
     /// </summary>
-    public Activity? StartEncode(Serving.InferenceResponse response, string protocol)
+    public Activity? StartEncode(TensorServing.InferenceResponse response, string protocol)
     {
         if (!Tracing || !MaasTelemetry.Source.HasListeners())
         {

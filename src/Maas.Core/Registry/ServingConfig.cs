@@ -86,7 +86,7 @@ public sealed record ServingConfig
 
         if (Providers is { } providers)
         {
-            errors.AddRange(Serving.ExecutionProviders.Validate(providers, "providers"));
+            errors.AddRange(TensorServing.ExecutionProviders.Validate(providers, "providers"));
         }
 
         if (PreferredBatchSizes is { } sizes)

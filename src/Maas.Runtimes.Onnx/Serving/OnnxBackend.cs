@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Maas.Core.Formats.Onnx;
 using Maas.Core.Hosting;
-using Maas.Core.Serving;
+using Maas.Core.TensorServing;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -40,7 +40,7 @@ public sealed class OnnxBackend : IModelBackend
     /// <inheritdoc />
     public int InstanceCount => _sessions.Length;
 
-    /// <summary>The providers the sessions were given, in order (names from <see cref="Core.Serving.ExecutionProviders"/>); CPU always ends it.</summary>
+    /// <summary>The providers the sessions were given, in order (names from <see cref="Core.TensorServing.ExecutionProviders"/>); CPU always ends it.</summary>
     public IReadOnlyList<string> ExecutionProviders { get; }
 
     /// <summary>Creates the sessions; throws with ONNX Runtime's message when the model cannot load.</summary>
@@ -61,7 +61,7 @@ public sealed class OnnxBackend : IModelBackend
                     options.InterOpThreads = 1;
                 }
 
-                foreach (var provider in providers.Where(p => p != Core.Serving.ExecutionProviders.Cpu))
+                foreach (var provider in providers.Where(p => p != Core.TensorServing.ExecutionProviders.Cpu))
                 {
                     options.AppendExecutionProvider(provider); // device 0 with the provider's defaults
                 }
@@ -100,14 +100,14 @@ public sealed class OnnxBackend : IModelBackend
     /// </summary>
     public static IReadOnlyList<string> UsableProviders(string label, IReadOnlyList<string> configured, ILogger? logger)
     {
-        if (Core.Serving.ExecutionProviders.Validate(configured.Count == 0 ? [Core.Serving.ExecutionProviders.Cpu] : configured, "providers") is [var problem, ..])
+        if (Core.TensorServing.ExecutionProviders.Validate(configured.Count == 0 ? [Core.TensorServing.ExecutionProviders.Cpu] : configured, "providers") is [var problem, ..])
         {
             throw new ArgumentException($"{label}: {problem}");
         }
 
         var available = OnnxRuntime.AvailableProviders;
         var usable = new List<string>();
-        foreach (var name in configured.Where(p => p != Core.Serving.ExecutionProviders.Cpu))
+        foreach (var name in configured.Where(p => p != Core.TensorServing.ExecutionProviders.Cpu))
         {
             if (available.Contains(OrtProviderName(name)))
             {
@@ -119,7 +119,7 @@ public sealed class OnnxBackend : IModelBackend
             }
         }
 
-        usable.Add(Core.Serving.ExecutionProviders.Cpu);
+        usable.Add(Core.TensorServing.ExecutionProviders.Cpu);
         return usable;
     }
 
@@ -228,8 +228,8 @@ public sealed class OnnxBackend : IModelBackend
 
     private static string OrtProviderName(string name) => name switch
     {
-        Core.Serving.ExecutionProviders.Cuda => "CUDAExecutionProvider",
-        Core.Serving.ExecutionProviders.TensorRt => "TensorrtExecutionProvider",
+        Core.TensorServing.ExecutionProviders.Cuda => "CUDAExecutionProvider",
+        Core.TensorServing.ExecutionProviders.TensorRt => "TensorrtExecutionProvider",
         _ => "CPUExecutionProvider",
     };
 

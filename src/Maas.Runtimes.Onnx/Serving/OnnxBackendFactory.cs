@@ -1,5 +1,5 @@
 using Maas.Core.Formats;
-using Maas.Core.Serving;
+using Maas.Core.TensorServing;
 using Microsoft.Extensions.Logging;
 
 namespace Maas.Runtimes.Onnx.Serving;

@@ -67,7 +67,7 @@ public static class AuthErrors
             response.StatusCode = StatusCodes.Status200OK;
             response.ContentType = "application/grpc";
             response.Headers["grpc-status"] = GrpcCode(failure.Status).ToString(CultureInfo.InvariantCulture);
-            response.Headers["grpc-message"] = Inference.Grpc.GrpcStatus.EncodeMessage(failure.Message);
+            response.Headers["grpc-message"] = TensorInference.Grpc.GrpcStatus.EncodeMessage(failure.Message);
             return;
         }
 

@@ -1,5 +1,5 @@
 using Maas.Core.Tenancy;
-using Maas.Server.Inference.Grpc;
+using Maas.Server.TensorInference.Grpc;
 using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;

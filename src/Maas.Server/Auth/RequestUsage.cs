@@ -81,7 +81,7 @@ public sealed class RequestUsage
     public void ReportCompute(TimeSpan compute) => Interlocked.Add(ref _computeMicros, Math.Max(0, compute.Ticks / 10));
 
     /// <summary>Adds what one inference call put through a model: its rows and its share of the batch's compute.</summary>
-    public void ReportInference(Maas.Core.Serving.InferenceResponse response)
+    public void ReportInference(Maas.Core.TensorServing.InferenceResponse response)
     {
         ReportBatchItems(response.BatchItems);
         ReportCompute(response.ComputeTime);

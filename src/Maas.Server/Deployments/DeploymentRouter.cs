@@ -118,7 +118,7 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
     /// Runs a routed call's inference, noting when the version failed to answer (any inference error but a
     /// cancellation: an input the engine refuses counts too, since the stable version took the same input).
     /// </summary>
-    public static async Task<Maas.Core.Serving.InferenceResponse> WatchAsync(HttpContext context, DeploymentRoute? route, Task<Maas.Core.Serving.InferenceResponse> call)
+    public static async Task<Maas.Core.TensorServing.InferenceResponse> WatchAsync(HttpContext context, DeploymentRoute? route, Task<Maas.Core.TensorServing.InferenceResponse> call)
     {
         if (route is null)
         {
@@ -129,7 +129,7 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
         {
             return await call;
         }
-        catch (Maas.Core.Serving.InferenceException e) when (e.Kind != Maas.Core.Serving.InferenceErrorKind.Cancelled)
+        catch (Maas.Core.TensorServing.InferenceException e) when (e.Kind != Maas.Core.TensorServing.InferenceErrorKind.Cancelled)
         {
             context.Items[FailedKey] = true;
             throw;

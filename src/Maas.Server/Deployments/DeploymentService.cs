@@ -3,7 +3,7 @@ using Maas.Core.Deployments;
 using Maas.Core.Formats;
 using Maas.Core.Hosting;
 using Maas.Core.Registry;
-using Maas.Core.Serving;
+using Maas.Core.TensorServing;
 using Maas.Core.Tenancy;
 using Maas.Server.Auth;
 using Microsoft.Extensions.Options;

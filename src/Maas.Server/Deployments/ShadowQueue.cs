@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Threading.Channels;
 using Maas.Core.Deployments;
-using Maas.Core.Serving;
+using Maas.Core.TensorServing;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Deployments;

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Maas.Core.Serving;
+using Maas.Core.TensorServing;
 using Maas.Server.Auth;
 using Microsoft.Extensions.Options;
 

@@ -1,11 +1,11 @@
 using System.Text.Json;
 using Maas.Core.Datasets;
 using Maas.Core.Registry;
-using Maas.Core.Serving;
+using Maas.Core.TensorServing;
 using Maas.Core.Training;
 using Maas.Server.Auth;
-using Maas.Server.Inference;
-using Maas.Server.Inference.Rest;
+using Maas.Server.TensorInference;
+using Maas.Server.TensorInference.Rest;
 
 namespace Maas.Server.Training;
 

@@ -1,6 +1,6 @@
 using Maas.Core.Deployments;
 using Maas.Core.Registry;
-using Maas.Core.Serving;
+using Maas.Core.TensorServing;
 
 namespace Maas.Core.Tests.Deployments;
 

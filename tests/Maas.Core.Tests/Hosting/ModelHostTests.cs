@@ -1,8 +1,8 @@
 using System.IO.MemoryMappedFiles;
 using Maas.Core.Formats;
 using Maas.Core.Hosting;
-using Maas.Core.Serving;
-using Maas.Core.Tests.Serving;
+using Maas.Core.TensorServing;
+using Maas.Core.Tests.TensorServing;
 using Maas.Testing;
 using Microsoft.Extensions.Time.Testing;
 

@@ -2,7 +2,7 @@ using System.Net;
 using Maas.Core.Deployments;
 using Maas.Core.Formats;
 using Maas.Core.Hosting;
-using Maas.Core.Serving;
+using Maas.Core.TensorServing;
 using Maas.Runtimes.Onnx.Serving;
 using Maas.Server.Tests.Support;
 using Maas.Storage.Deployments;

@@ -45,9 +45,9 @@ public sealed class InternalErrorTests
     [Fact]
     public async Task An_onnx_model_whose_stored_file_broke_says_it_failed_to_load_without_the_servers_paths()
     {
-        await using var server = await Inference.InferenceHost.StartAsync();
+        await using var server = await TensorInference.InferenceHost.StartAsync();
         var onnx = TestArtifacts.Onnx(seed: 5);
-        await Inference.InferenceHost.RegisterAsync(server, "broken-onnx", onnx);
+        await TensorInference.InferenceHost.RegisterAsync(server, "broken-onnx", onnx);
         foreach (var file in Directory.EnumerateFiles(server.DataDir, "*", SearchOption.AllDirectories).Where(f => new FileInfo(f).Length == onnx.Length))
         {
             var bytes = new byte[onnx.Length];

@@ -3,7 +3,7 @@ using Maas.Server.Datasets;
 using Maas.Server.Deployments;
 using Maas.Server.FineTuning;
 using Maas.Server.Health;
-using Maas.Server.Inference;
+using Maas.Server.TensorInference;
 using Maas.Server.ModelHosting;
 using Maas.Server.Observability;
 using Maas.Server.OpenAi;
@@ -25,7 +25,7 @@ namespace Maas.Server.Tests.Hosting;
 public sealed class FeatureRegistrationTests
 {
     // Hooks a feature may hand to another one on purpose: the gRPC listener's pipeline takes the auth gate.
-    private static readonly HashSet<Type> SharedHooks = [typeof(Maas.Server.Inference.Grpc.GrpcPipelineOptions)];
+    private static readonly HashSet<Type> SharedHooks = [typeof(Maas.Server.TensorInference.Grpc.GrpcPipelineOptions)];
 
     // Shared infrastructure every feature may use (not a feature of its own).
     private static readonly string[] SharedNamespaces = ["Maas.Server.Hosting", "Maas.Server.Errors", "Maas.Server.Jobs"];
@@ -38,7 +38,7 @@ public sealed class FeatureRegistrationTests
         { "Observability", "Maas.Server.Observability" },
         { "Health", "Maas.Server.Health" },
         { "ModelHosting", "Maas.Server.ModelHosting" },
-        { "Inference", "Maas.Server.Inference" },
+        { "Inference", "Maas.Server.TensorInference" },
         { "OpenAi", "Maas.Server.OpenAi" },
         { "Datasets", "Maas.Server.Datasets" },
         { "Console", "Maas.Server.WebConsole" },

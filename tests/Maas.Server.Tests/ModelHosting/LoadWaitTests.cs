@@ -1,5 +1,5 @@
 using System.Net;
-using Maas.Server.Tests.Inference;
+using Maas.Server.Tests.TensorInference;
 using Maas.Server.Tests.Support;
 using Npgsql;
 using static Maas.Server.Tests.ModelHosting.Placement;

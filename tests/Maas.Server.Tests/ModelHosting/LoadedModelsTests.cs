@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Maas.Core.Formats.Gguf;
-using Maas.Server.Tests.Inference;
+using Maas.Server.Tests.TensorInference;
 using Maas.Server.Tests.OpenAi;
 using Maas.Server.Tests.Support;
 using Maas.Testing;

@@ -135,5 +135,5 @@ public sealed class MemoryBudgetTests
     // is what the model keeps, not what an earlier load left behind for it to reuse.
     private static readonly Dictionary<string, string> Malloc = new() { ["MALLOC_MMAP_THRESHOLD_"] = "131072" };
 
-    private static byte[] TestModelsTiny() => Inference.TestModels.Mlp(4, [8], 3);
+    private static byte[] TestModelsTiny() => TensorInference.TestModels.Mlp(4, [8], 3);
 }

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Maas.Server.Tests.Inference;
+using Maas.Server.Tests.TensorInference;
 using Maas.Server.Tests.Registry;
 using Maas.Server.Tests.Support;
 using static Maas.Server.Tests.ModelHosting.Placement;

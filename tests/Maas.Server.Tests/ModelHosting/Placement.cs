@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Maas.Server.Tests.Inference;
+using Maas.Server.Tests.TensorInference;
 using Maas.Testing;
 
 namespace Maas.Server.Tests.ModelHosting;

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 using Maas.Core.Formats.Gguf;
-using Maas.Server.Tests.Inference;
+using Maas.Server.Tests.TensorInference;
 using Maas.Server.Tests.OpenAi;
 using Maas.Server.Tests.Support;
 using Maas.Testing;

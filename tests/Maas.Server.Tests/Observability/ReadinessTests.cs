@@ -1,6 +1,6 @@
 using System.Net;
 using System.Text.Json;
-using Maas.Server.Tests.Inference;
+using Maas.Server.Tests.TensorInference;
 using Maas.Server.Tests.Support;
 using Maas.Testing;
 

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
 using Maas.Core.Formats.Gguf;
-using Maas.Server.Inference.Grpc.Protocol;
+using Maas.Server.TensorInference.Grpc.Protocol;
 using Maas.Server.Tests.OpenAi;
 using Maas.Server.Tests.Support;
 using Maas.Testing;
@@ -88,7 +88,7 @@ public sealed class PayloadLogTests(PayloadLogFixture fixture) : IClassFixture<P
     {
         // The gRPC listener is a host of its own: its calls must find the main application's payload log too.
         const float GrpcMarker = 67890.25f;
-        using var grpc = new Inference.GrpcTestClient(Inference.InferenceHost.GrpcAddress(fixture.Server));
+        using var grpc = new TensorInference.GrpcTestClient(TensorInference.InferenceHost.GrpcAddress(fixture.Server));
         foreach (var suffix in new[] { "logged", "quiet" })
         {
             var request = new ModelInferRequest { ModelName = $"mlp-{suffix}" };

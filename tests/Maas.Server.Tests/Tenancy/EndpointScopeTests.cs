@@ -1,7 +1,7 @@
 using System.Net;
 using Maas.Core.Tenancy;
 using Maas.Server.Auth;
-using Maas.Server.Inference.Grpc.Protocol;
+using Maas.Server.TensorInference.Grpc.Protocol;
 using Maas.Server.Tests.Support;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;

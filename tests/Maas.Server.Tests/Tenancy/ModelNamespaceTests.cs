@@ -1,8 +1,8 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Maas.Core.Tenancy;
-using Maas.Server.Inference.Grpc.Protocol;
-using Maas.Server.Tests.Inference;
+using Maas.Server.TensorInference.Grpc.Protocol;
+using Maas.Server.Tests.TensorInference;
 using Maas.Server.Tests.Support;
 
 namespace Maas.Server.Tests.Tenancy;
