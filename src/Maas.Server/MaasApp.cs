@@ -4,7 +4,6 @@ using Maas.Server.Deployments;
 using Maas.Server.FineTuning;
 using Maas.Server.Health;
 using Maas.Server.Hosting;
-using Maas.Server.TensorInference;
 using Maas.Server.ModelHosting;
 using Maas.Server.Observability;
 using Maas.Server.OpenAi;
@@ -12,6 +11,7 @@ using Maas.Server.Optimization;
 using Maas.Server.Payloads;
 using Maas.Server.Registry;
 using Maas.Server.Tenancy;
+using Maas.Server.TensorInference;
 using Maas.Server.Training;
 using Maas.Server.WebConsole;
 

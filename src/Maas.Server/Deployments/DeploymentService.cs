@@ -3,8 +3,8 @@ using Maas.Core.Deployments;
 using Maas.Core.Formats;
 using Maas.Core.Hosting;
 using Maas.Core.Registry;
-using Maas.Core.TensorServing;
 using Maas.Core.Tenancy;
+using Maas.Core.TensorServing;
 using Maas.Server.Auth;
 using Microsoft.Extensions.Options;
 

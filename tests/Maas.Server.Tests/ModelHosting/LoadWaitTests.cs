@@ -1,6 +1,6 @@
 using System.Net;
-using Maas.Server.Tests.TensorInference;
 using Maas.Server.Tests.Support;
+using Maas.Server.Tests.TensorInference;
 using Npgsql;
 using static Maas.Server.Tests.ModelHosting.Placement;
 

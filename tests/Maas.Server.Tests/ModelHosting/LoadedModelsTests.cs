@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text.Json;
 using Maas.Core.Formats.Gguf;
-using Maas.Server.Tests.TensorInference;
 using Maas.Server.Tests.OpenAi;
 using Maas.Server.Tests.Support;
+using Maas.Server.Tests.TensorInference;
 using Maas.Testing;
 using Microsoft.Extensions.DependencyInjection;
 

@@ -1,9 +1,9 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Maas.Server.Tests.TensorInference;
 using Maas.Server.Tests.Registry;
 using Maas.Server.Tests.Support;
+using Maas.Server.Tests.TensorInference;
 using static Maas.Server.Tests.ModelHosting.Placement;
 
 namespace Maas.Server.Tests.ModelHosting;

@@ -1,8 +1,8 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Maas.Server.Tests.TensorInference;
 using Maas.Server.Tests.Support;
+using Maas.Server.Tests.TensorInference;
 using Maas.Testing;
 using static Maas.Server.Tests.ModelHosting.Placement;
 

@@ -2,9 +2,9 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 using Maas.Core.Formats.Gguf;
-using Maas.Server.Tests.TensorInference;
 using Maas.Server.Tests.OpenAi;
 using Maas.Server.Tests.Support;
+using Maas.Server.Tests.TensorInference;
 using Maas.Testing;
 
 namespace Maas.Server.Tests.Observability;

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json;
-using Maas.Server.Tests.TensorInference;
 using Maas.Server.Tests.Support;
+using Maas.Server.Tests.TensorInference;
 using Maas.Testing;
 
 namespace Maas.Server.Tests.Observability;

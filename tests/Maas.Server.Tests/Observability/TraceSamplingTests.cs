@@ -2,8 +2,8 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json.Nodes;
-using Maas.Server.Tests.TensorInference;
 using Maas.Server.Tests.Support;
+using Maas.Server.Tests.TensorInference;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 

@@ -5,9 +5,9 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Maas.Core.Formats.Gguf;
 using Maas.Server.TensorInference.Grpc.Protocol;
-using Maas.Server.Tests.TensorInference;
 using Maas.Server.Tests.OpenAi;
 using Maas.Server.Tests.Support;
+using Maas.Server.Tests.TensorInference;
 using Maas.Testing;
 
 namespace Maas.Server.Tests.Observability;

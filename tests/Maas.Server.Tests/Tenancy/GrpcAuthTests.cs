@@ -1,8 +1,8 @@
 using System.Net;
 using Maas.Core.Tenancy;
 using Maas.Server.TensorInference.Grpc.Protocol;
-using Maas.Server.Tests.TensorInference;
 using Maas.Server.Tests.Support;
+using Maas.Server.Tests.TensorInference;
 
 namespace Maas.Server.Tests.Tenancy;
 

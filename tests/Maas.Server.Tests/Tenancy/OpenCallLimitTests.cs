@@ -7,8 +7,8 @@ using System.Threading.Channels;
 using Google.Protobuf;
 using Maas.Core.Tenancy;
 using Maas.Server.TensorInference.Grpc.Protocol;
-using Maas.Server.Tests.TensorInference;
 using Maas.Server.Tests.Support;
+using Maas.Server.Tests.TensorInference;
 using Microsoft.Extensions.DependencyInjection;
 using static Maas.Testing.Conditions;
 

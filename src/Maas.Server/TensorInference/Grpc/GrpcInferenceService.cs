@@ -1,12 +1,12 @@
 using System.Globalization;
 using Google.Protobuf;
 using Maas.Core.Registry;
-using Maas.Core.TensorServing;
 using Maas.Core.Tenancy;
+using Maas.Core.TensorServing;
 using Maas.Server.Auth;
+using Maas.Server.Payloads;
 using Maas.Server.TensorInference.Grpc.Protocol;
 using Maas.Server.TensorInference.Rest;
-using Maas.Server.Payloads;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.TensorInference.Grpc;

@@ -1,7 +1,7 @@
 using System.Reflection;
 using System.Text.Json;
-using Maas.Core.TensorServing;
 using Maas.Core.Tenancy;
+using Maas.Core.TensorServing;
 using Maas.Server.Auth;
 using Maas.Server.Payloads;
 using Microsoft.AspNetCore.Http.Features;
