@@ -48,7 +48,7 @@ internal static class NodeTools
     }
 
     /// <summary>Triton's grpc_service.proto as the server ships it.</summary>
-    public static string TritonProto => Path.Combine(Maas.Testing.SharedModels.RepoRoot, "src", "Maas.Server", "Inference", "Grpc", "grpc_service.proto");
+    public static string TritonProto => Path.Combine(Maas.Testing.SharedModels.RepoRoot, "src", "Maas.Server", "TensorInference", "Grpc", "grpc_service.proto");
 }
 
 /// <summary>The gRPC service checked with an independent client: @grpc/grpc-js with @grpc/proto-loader, driven by node.</summary>
