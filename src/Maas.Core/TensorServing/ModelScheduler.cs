@@ -121,18 +121,6 @@ public sealed class ModelScheduler : IAsyncDisposable
         }
     }
 
-    /// <summary>True once unloading has begun; new requests are refused.</summary>
-    public bool IsDraining
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _draining;
-            }
-        }
-    }
-
     /// <summary>
     /// How long a request arriving now would wait in the queue, estimated from the requests ahead of it and the observed
     /// batch run time and size (zero while an instance is idle, or before any batch has run).

@@ -22,10 +22,6 @@ internal sealed class GrpcInferenceService(
     InferenceCallServices call,
     ILogger<GrpcInferenceService> logger)
 {
-    private readonly Deployments.DeploymentRouter _router = call.Router;
-    private readonly Deployments.ShadowQueue _shadows = call.Shadows;
-    private readonly PayloadLog _payloads = call.Payloads;
-
     private const string ServicePrefix = "/inference.GRPCInferenceService/";
 
     /// <summary>Handles one HTTP/2 request as a gRPC call.</summary>
@@ -216,12 +212,12 @@ internal sealed class GrpcInferenceService(
         }
 
         var model = await ModelAsync(ctx, header.ModelName, false, token);
-        var payloads = await PayloadLog.ForAsync(_payloads, ctx, model);
+        var payloads = await PayloadLog.ForAsync(call.Payloads, ctx, model);
         payloads?.Write(ctx, model, "request", PayloadLog.Describe(request.Inputs));
         var version = Version(header.ModelVersion);
         // A call without a version follows the model's deployment, if it has one.
-        var route = version is null ? _router.Route(ctx, model) : null;
-        var shadows = route is null ? null : _shadows;
+        var route = version is null ? call.Router.Route(ctx, model) : null;
+        var shadows = route is null ? null : call.Shadows;
         var capture = shadows?.Capture(route, request);
         using var response = await Deployments.DeploymentRouter.WatchAsync(ctx, route, manager.InferAsync(
             model, version ?? route?.VersionText, request, v => Deployments.DeploymentRouter.SetVersionHeader(ctx, v), token)); // errors name the version too
@@ -284,11 +280,11 @@ internal sealed class GrpcInferenceService(
             try
             {
                 var model = await ModelAsync(ctx, header.ModelName, false, token);
-                var payloads = await PayloadLog.ForAsync(_payloads, ctx, model);
+                var payloads = await PayloadLog.ForAsync(call.Payloads, ctx, model);
                 payloads?.Write(ctx, model, "request", PayloadLog.Describe(request.Inputs));
                 // Each message of a stream follows the deployment on its own (its answer names the version).
                 var version = Version(header.ModelVersion)
-                    ?? _router.Route(ctx, model, recordOnCompletion: false)?.VersionText;
+                    ?? call.Router.Route(ctx, model, recordOnCompletion: false)?.VersionText;
                 using var response = await manager.InferAsync(model, version, request, token);
                 ctx.Usage().ReportInference(response);
                 admission?.Charge(response.ComputeTime); // the next message is checked against this one's compute
