@@ -35,11 +35,7 @@ public static class DatasetExtensions
     public static IEndpointRouteBuilder MapMaasDatasets(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1").WithApiErrors().RequireReadWriteScopes([MaasScopes.DatasetsRead], [MaasScopes.DatasetsWrite]);
-        api.AddEndpointFilter(async (invocation, next) =>
-        {
-            await invocation.HttpContext.RequestServices.GetRequiredService<RegistryStartup>().Ready.WaitAsync(invocation.HttpContext.RequestAborted);
-            return await next(invocation);
-        });
+        api.WaitForRegistry();
         DatasetEndpoints.Map(api);
         return app;
     }

@@ -43,11 +43,7 @@ public static class DeploymentExtensions
         }
 
         var api = app.MapGroup("/api/v1/deployments").WithApiErrors().RequireReadWriteScopes([MaasScopes.ModelsRead], [MaasScopes.ModelsWrite]);
-        api.AddEndpointFilter(async (invocation, next) =>
-        {
-            await invocation.HttpContext.RequestServices.GetRequiredService<RegistryStartup>().Ready.WaitAsync(invocation.HttpContext.RequestAborted);
-            return await next(invocation);
-        });
+        api.WaitForRegistry();
         DeploymentEndpoints.Map(api);
         return app;
     }

@@ -43,11 +43,7 @@ public static class FineTuningExtensions
     {
         var v1 = app.MapGroup("/v1").WithTags("OpenAI fine-tuning");
         v1.AddEndpointFilter(OpenAiApiError.FilterAsync);
-        v1.AddEndpointFilter(async (invocation, next) =>
-        {
-            await invocation.HttpContext.RequestServices.GetRequiredService<RegistryStartup>().Ready.WaitAsync(invocation.HttpContext.RequestAborted);
-            return await next(invocation);
-        });
+        v1.WaitForRegistry();
         FilesEndpoints.Map(v1);
         FineTuningJobsEndpoints.Map(v1);
         return app;

@@ -17,11 +17,7 @@ internal static class ModelControlEndpoints
     public static void Map(IEndpointRouteBuilder app)
     {
         var control = app.MapGroup("/api/v1/loaded-models").WithTags("Models").WithApiErrors().RequireScope(MaasScopes.ModelsWrite);
-        control.AddEndpointFilter(async (invocation, next) =>
-        {
-            await invocation.HttpContext.RequestServices.GetRequiredService<RegistryStartup>().Ready.WaitAsync(invocation.HttpContext.RequestAborted);
-            return await next(invocation);
-        });
+        control.WaitForRegistry();
         control.MapPost("/{model}/versions/{version}:load", LoadAsync);
         control.MapPost("/{model}/versions/{version}:unload", UnloadAsync);
     }

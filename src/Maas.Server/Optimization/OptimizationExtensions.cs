@@ -27,11 +27,7 @@ public static class OptimizationExtensions
     public static IEndpointRouteBuilder MapMaasOptimization(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1").WithApiErrors().RequireReadWriteScopes([MaasScopes.ModelsRead], [MaasScopes.ModelsWrite]);
-        api.AddEndpointFilter(async (invocation, next) =>
-        {
-            await invocation.HttpContext.RequestServices.GetRequiredService<RegistryStartup>().Ready.WaitAsync(invocation.HttpContext.RequestAborted);
-            return await next(invocation);
-        });
+        api.WaitForRegistry();
         OptimizationEndpoints.Map(api);
         return app;
     }

@@ -110,12 +110,7 @@ public static class RegistryExtensions
     public static IEndpointRouteBuilder MapMaasRegistry(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1").WithApiErrors().RequireReadWriteScopes([MaasScopes.ModelsRead], [MaasScopes.ModelsWrite]);
-        // Requests that arrive while migrations run wait for them instead of failing.
-        api.AddEndpointFilter(async (invocation, next) =>
-        {
-            await invocation.HttpContext.RequestServices.GetRequiredService<RegistryStartup>().Ready.WaitAsync(invocation.HttpContext.RequestAborted);
-            return await next(invocation);
-        });
+        api.WaitForRegistry();
         ModelEndpoints.Map(api);
         VersionEndpoints.Map(api);
         UploadEndpoints.Map(api);

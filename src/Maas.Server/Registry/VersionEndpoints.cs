@@ -100,7 +100,7 @@ internal static class VersionEndpoints
             : response;
     }
 
-    private static async Task<IResult> UploadAsync(string name, HttpContext context, IModelRegistry registry, IOptions<RegistryOptions> options)
+    private static async Task<IResult> UploadAsync(string name, HttpContext context, IModelRegistry registry, IOptions<RegistryOptions> options, IOptions<MultipartLimits> multipart)
     {
         var request = context.Request;
         var cancellationToken = context.RequestAborted;
@@ -115,7 +115,7 @@ internal static class VersionEndpoints
 
         if (mediaType?.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase) == true)
         {
-            return await UploadMultipartAsync(name, context, mediaType, registry, context.RequestServices.GetRequiredService<IOptions<MultipartLimits>>().Value);
+            return await UploadMultipartAsync(name, context, mediaType, registry, multipart.Value);
         }
 
         if (mediaType is not null && !mediaType.MediaType.Equals("application/octet-stream", StringComparison.OrdinalIgnoreCase))

@@ -42,11 +42,7 @@ public static class TrainingExtensions
     public static IEndpointRouteBuilder MapMaasTraining(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1").WithApiErrors().RequireReadWriteScopes([MaasScopes.TrainingRead], [MaasScopes.TrainingWrite]);
-        api.AddEndpointFilter(async (invocation, next) =>
-        {
-            await invocation.HttpContext.RequestServices.GetRequiredService<RegistryStartup>().Ready.WaitAsync(invocation.HttpContext.RequestAborted);
-            return await next(invocation);
-        });
+        api.WaitForRegistry();
         TrainingEndpoints.Map(api);
         return app;
     }
