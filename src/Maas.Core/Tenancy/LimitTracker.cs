@@ -2,57 +2,6 @@ using System.Collections.Concurrent;
 
 namespace Maas.Core.Tenancy;
 
-/// <summary>Which limit a request ran into.</summary>
-public enum LimitKind
-{
-    /// <summary>Requests per rate window.</summary>
-    RequestsPerMinute,
-
-    /// <summary>Tokens per rate window.</summary>
-    TokensPerMinute,
-
-    /// <summary>Requests running at once.</summary>
-    ConcurrentRequests,
-
-    /// <summary>Tokens per UTC day.</summary>
-    DailyTokens,
-
-    /// <summary>Tokens per UTC month.</summary>
-    MonthlyTokens,
-
-    /// <summary>Compute seconds per UTC day.</summary>
-    DailyComputeSeconds,
-
-    /// <summary>Compute seconds per UTC month.</summary>
-    MonthlyComputeSeconds,
-}
-
-/// <summary>A refused admission: which limit of which subject, its value, what was used, and when it resets.</summary>
-public sealed record LimitRejection(LimitKind Kind, string Scope, double Value, double Used, DateTimeOffset? ResetAt)
-{
-    /// <summary>The limit's name as the API spells it (snake_case).</summary>
-    public string Name => Kind switch
-    {
-        LimitKind.RequestsPerMinute => "requests_per_minute",
-        LimitKind.TokensPerMinute => "tokens_per_minute",
-        LimitKind.ConcurrentRequests => "concurrent_requests",
-        LimitKind.DailyTokens => "daily_tokens",
-        LimitKind.MonthlyTokens => "monthly_tokens",
-        LimitKind.DailyComputeSeconds => "daily_compute_seconds",
-        _ => "monthly_compute_seconds",
-    };
-}
-
-/// <summary>The window limit closest to running out, for the x-ratelimit-* headers.</summary>
-public readonly record struct WindowStatus(long Limit, long Remaining, DateTimeOffset ResetAt);
-
-/// <summary>The result of an admission: admitted (with the header values), or refused with the reason.</summary>
-public readonly record struct Admission(LimitRejection? Rejection, WindowStatus? Requests, WindowStatus? Tokens)
-{
-    /// <summary>True when the request may run (and must be released when it ends).</summary>
-    public bool Admitted => Rejection is null;
-}
-
 /// <summary>
 /// Per-key and per-tenant limits on this node: fixed rate windows (requests, tokens), a concurrency count, and daily
 /// and monthly budgets that start from the database's total for the period and add what this node served.
