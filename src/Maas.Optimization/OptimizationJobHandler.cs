@@ -764,8 +764,10 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
 
     private async Task<int> RegisterAsync(JobRun run, OptimizationSpec spec, OptimizationMethod method, ModelVersion source, string output, string status, Dictionary<string, object?> report)
     {
-        // Right before the one effect that must happen once: a worker that lost its lease stops here.
-        await run.EnsureLeaseAsync();
+        // The point of no return, right before the effects that must happen once: a cancel that came first (even after
+        // the job's last look at its token) stops it here with nothing registered, one after it is refused; a worker
+        // that lost its lease stops here too.
+        await run.BeginFinishingAsync();
         var existing = (await registry.ListVersionsAsync(spec.Model, run.CancellationToken))
             .FirstOrDefault(v => v.Metadata.TryGetValue(OptimizationMetadata.JobKey, out var job) && job == run.Job.Id);
         int number;

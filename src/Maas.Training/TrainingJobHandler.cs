@@ -304,8 +304,10 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
     // Registers the ONNX file once per job; metadata and lineage entries of the trainer kind are added to the common ones.
     private async Task<int> RegisterAsync(JobRun run, TrainingSpec spec, Dictionary<string, string> trainerMetadata, Dictionary<string, object?> trainerLineage, Dictionary<string, object?> evaluation, string onnx)
     {
-        // Right before the one effect that must happen once: a worker that lost its lease stops here.
-        await run.EnsureLeaseAsync();
+        // The point of no return, right before the effects that must happen once: a cancel that came first (even after
+        // the job's last look at its token) stops it here with nothing registered, one after it is refused; a worker
+        // that lost its lease stops here too.
+        await run.BeginFinishingAsync();
         var existing = (await registry.ListVersionsAsync(spec.Model, run.CancellationToken))
             .FirstOrDefault(v => v.Metadata.TryGetValue(TabularModelInfo.JobMetadataKey, out var job) && job == run.Job.Id);
         int number;

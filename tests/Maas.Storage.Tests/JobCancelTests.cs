@@ -71,6 +71,101 @@ public sealed class JobCancelTests
         Assert.Null(await queue.RequestCancelAsync("job_missing", now, CancellationToken.None));
     }
 
+    // The race a cancel could lose: it arrives after the job last looked at its token, while the job registers its
+    // result. The handler below ignores its token from the moment it is told to (it has "passed its last check") and
+    // goes on only when the test lets it, so the cancel lands exactly in that window, every time.
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task A_cancel_after_the_jobs_last_check_but_before_it_finished_ends_it_cancelled_not_succeeded(Db db)
+    {
+        await using var h = await RegistryHarness.CreateAsync(db);
+        var queue = new SqlJobQueueStore(h.Store.Dialect);
+        foreach (var declaresPointOfNoReturn in new[] { false, true })
+        {
+            var handler = new FinishesWhenReleased(declaresPointOfNoReturn, finishingFirst: false);
+            var worker = new JobWorker(queue, h.Artifacts, [handler], Path.Combine(h.DataDir, "jobs"), new JobWorkerOptions { Lease = TimeSpan.FromHours(1) });
+            var id = await EnqueueAsync(queue, handler.Kind);
+            var running = worker.RunOnceAsync(CancellationToken.None);
+            await handler.Waiting.Task.WaitAsync(TimeSpan.FromMinutes(1));
+
+            var asked = await queue.RequestCancelAsync(id, DateTimeOffset.UtcNow, CancellationToken.None);
+            Assert.True(asked is { Recorded: true });
+            handler.Release.SetResult();
+            Assert.True(await running);
+
+            // It was answered "being cancelled", so it ends cancelled, and a handler that registers after its point of no
+            // return registered nothing (one that declares none registers nothing by definition: its result is dropped).
+            var job = await queue.GetAsync(id, CancellationToken.None);
+            Assert.True(job!.Status == JobStatus.Cancelled, $"{job.Status}: {job.Error?.Code} {job.Error?.Message}");
+            Assert.Null(job.Result);
+            Assert.True(!declaresPointOfNoReturn || !handler.Registered);
+        }
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task A_cancel_after_the_jobs_point_of_no_return_is_not_recorded_and_the_job_ends_succeeded(Db db)
+    {
+        await using var h = await RegistryHarness.CreateAsync(db);
+        var queue = new SqlJobQueueStore(h.Store.Dialect);
+        var handler = new FinishesWhenReleased(declaresPointOfNoReturn: true, finishingFirst: true);
+        var worker = new JobWorker(queue, h.Artifacts, [handler], Path.Combine(h.DataDir, "jobs"), new JobWorkerOptions { Lease = TimeSpan.FromHours(1) });
+        var id = await EnqueueAsync(queue, handler.Kind);
+        var running = worker.RunOnceAsync(CancellationToken.None);
+        await handler.Waiting.Task.WaitAsync(TimeSpan.FromMinutes(1));
+
+        var asked = await queue.RequestCancelAsync(id, DateTimeOffset.UtcNow, CancellationToken.None);
+        Assert.True(asked is { Recorded: false, Job: { Status: JobStatus.Running, Finishing: true, CancelRequested: false } });
+        handler.Release.SetResult();
+        Assert.True(await running);
+
+        var job = await queue.GetAsync(id, CancellationToken.None);
+        Assert.True(job!.Status == JobStatus.Succeeded, $"{job.Status}: {job.Error?.Code} {job.Error?.Message}");
+        Assert.True(handler.Registered);
+        Assert.False((await queue.RequestCancelAsync(id, DateTimeOffset.UtcNow, CancellationToken.None))!.Recorded);
+    }
+
+    private static async Task<string> EnqueueAsync(SqlJobQueueStore queue, string kind)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var id = "job_" + Guid.NewGuid().ToString("n")[..12];
+        await queue.EnqueueAsync(new QueuedJob { Id = id, Kind = kind, Tenant = "default", Status = JobStatus.Queued, CreatedAt = now, UpdatedAt = now }, CancellationToken.None);
+        return id;
+    }
+
+    // Waits for the test, deaf to its token, then "registers" its result: after its point of no return when it declares
+    // one (before or after waiting, as told), else without one, as a job that registers nothing would.
+    private sealed class FinishesWhenReleased(bool declaresPointOfNoReturn, bool finishingFirst) : IJobHandler
+    {
+        public TaskCompletionSource Waiting { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public bool Registered { get; private set; }
+
+        public string Kind { get; } = "finishes-when-released-" + Guid.NewGuid().ToString("n")[..8];
+
+        public async Task<string> RunAsync(JobRun run)
+        {
+            if (declaresPointOfNoReturn && finishingFirst)
+            {
+                await run.BeginFinishingAsync();
+            }
+
+            Waiting.TrySetResult();
+            await Release.Task.WaitAsync(TimeSpan.FromMinutes(2));
+            if (declaresPointOfNoReturn && !finishingFirst)
+            {
+                await run.BeginFinishingAsync();
+            }
+
+            Registered = true;
+            return """{"registered": true}""";
+        }
+    }
+
     private sealed class WaitsForCancellation : IJobHandler
     {
         public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -31,7 +31,7 @@ public static class DatasetParser
         var budget = new DecompressionBudget(options.MaxDecompressedBytes);
         var archive = format is DatasetFormat.Idx or DatasetFormat.ImageFolder;
         var origin = content.CanSeek ? content.Position : -1;
-        var expanded = gzip && !archive ? new BoundedReadStream(new GZipStream(content, CompressionMode.Decompress, leaveOpen: true), budget) : null;
+        var expanded = gzip && !archive ? new BoundedReadStream(new GZipStream(content, CompressionMode.Decompress, leaveOpen: true), budget, hash: origin >= 0) : null;
         var input = expanded ?? (Stream)content;
         try
         {
@@ -63,14 +63,15 @@ public static class DatasetParser
         }
     }
 
-    // gzip that stops early ends quietly; its trailer says whether the rows read were all of them (the file is read once
-    // more for that, since where its last member starts in the expanded data is known only from the trailer).
+    // gzip that stops early ends quietly; its trailer says whether the rows read were all of them, against the CRC-32 kept
+    // while they were read (the file is expanded once more only for members joined together: where the last one starts
+    // in the expanded data is known only from the trailer).
     private static void CheckWhole(Stream content, long origin, BoundedReadStream? expanded)
     {
         if (expanded is not null && origin >= 0)
         {
             expanded.CopyTo(Stream.Null);
-            GzipIntegrity.Check(content, origin, expanded.Total, "the file");
+            GzipIntegrity.Check(content, origin, expanded.Total, expanded.Crc32, "the file");
         }
     }
 
@@ -556,7 +557,7 @@ public static class DatasetParser
                 gz.CopyTo(buffer);
             }
 
-            GzipIntegrity.Check(compressed, origin, buffer.Length, "the archive");
+            GzipIntegrity.Check(compressed, origin, buffer.GetBuffer().AsSpan(0, (int)buffer.Length), "the archive");
         }
         else
         {

@@ -628,7 +628,9 @@ public sealed class ModelHost : IAsyncDisposable
                 // Not fitting is no fault of the model: the next request tries again at once (others may be idle by then).
                 var noRoom = ex.Kind is ModelHostErrorKind.DoesNotFit or ModelHostErrorKind.QuotaExceeded;
                 entry.State = ModelState.Unavailable;
-                entry.Reason = noRoom ? ex.Message : "load failed: " + (ex.InnerException is { } inner ? EngineMessages.WithoutPaths(inner.Message) : ex.Message);
+                // The engine's reason alone: every message that shows it says "failed to load: " before it (the host's
+                // own, the load routes', readiness'), and the state says it is unavailable.
+                entry.Reason = noRoom ? ex.Message : ex.InnerException is { } inner ? EngineMessages.WithoutPaths(inner.Message) : ex.Message;
                 entry.FailedAt = noRoom ? null : _time.GetUtcNow();
                 failed = Describe(entry, null);
             }

@@ -131,8 +131,8 @@ public sealed record TabularModelInfo
     public const string Expected = "a JSON object with \"task\", \"features\" ({\"name\", \"type\": number or category} each) and \"score_output\"";
 
     /// <summary>
-    /// Reads a stored <see cref="MetadataKey"/> value; null when it is not what a training job writes (an upload may set
-    /// any metadata key, so it may hold anything).
+    /// Reads a stored <see cref="MetadataKey"/> value; null when it is not what a training job writes (a version stored
+    /// before maas.* keys were reserved for the server may hold anything).
     /// </summary>
     public static TabularModelInfo? TryRead(string text)
     {

@@ -7,7 +7,7 @@ namespace Maas.Optimization.FineTuning;
 
 /// <summary>
 /// The metadata MaaS's training jobs write into a version (<c>maas.image</c>, <c>maas.tabular</c>, <c>maas.lineage</c>),
-/// read for a fine-tune or an evaluation. An upload may set any metadata key, so such a value may be anything: one MaaS
+/// read for a fine-tune or an evaluation. Clients may not set them now, but a version stored earlier may hold anything: one MaaS
 /// cannot read is a 400 naming the key (or, for the lineage, which only gives defaults, as if it were absent), never
 /// an unexpected error.
 /// </summary>

@@ -11,7 +11,7 @@ namespace Maas.Optimization.Onnx;
 public sealed record ImagePreprocessing(float[] Mean, float[] Std, bool Bgr, string From)
 {
     /// <summary>Version metadata naming a model's preprocessing: a preset name or an object like options.preprocess.</summary>
-    public const string MetadataKey = "maas.preprocess";
+    public const string MetadataKey = ReservedMetadata.ClientPreprocessKey;
 
     /// <summary>Version metadata of image classifiers trained by MaaS, which take pixels scaled to [0, 1].</summary>
     public const string TrainedImageKey = "maas.image";

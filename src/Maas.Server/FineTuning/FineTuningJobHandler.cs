@@ -227,8 +227,10 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
     private async Task<int> RegisterAsync(
         JobRun run, FineTuningSpec spec, ResolvedVersion baseVersion, LlamaFineTuneResult result, List<FineTuningEpochMetrics> epochs, long trainedTokens, double? baseValidationLoss)
     {
-        // Right before the one effect that must happen once: a worker that lost its lease stops here.
-        await run.EnsureLeaseAsync();
+        // The point of no return, right before the effects that must happen once: a cancel that came first (even after
+        // the job's last look at its token) stops it here with nothing registered, one after it is refused; a worker
+        // that lost its lease stops here too.
+        await run.BeginFinishingAsync();
         try
         {
             await registry.GetModelAsync(spec.TargetModel, CancellationToken.None);

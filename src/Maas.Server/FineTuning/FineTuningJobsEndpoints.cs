@@ -396,7 +396,9 @@ internal static class FineTuningJobsEndpoints
             jobs,
             job,
             now,
-            (current, _) => Bad($"the job already ended ({FineTuningViews.Status(current)}); only a running or queued job can be cancelled", "fine_tuning_job_id", "job_finished"),
+            (current, refusal) => current is { IsFinished: false, Finishing: true }
+                ? Bad($"{refusal}; only a running or queued job can be cancelled", "fine_tuning_job_id", "job_finished")
+                : Bad($"the job already ended ({FineTuningViews.Status(current)}); only a running or queued job can be cancelled", "fine_tuning_job_id", "job_finished"),
             CancellationToken.None);
         await jobs.AddEventAsync(id, FineTuningJobHandler.MessageEventType, JsonSerializer.Serialize(new { message = "Cancellation requested" }, RegistryJson.Options), now, CancellationToken.None);
 

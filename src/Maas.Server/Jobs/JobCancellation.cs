@@ -10,16 +10,19 @@ internal static class JobCancellation
 {
     /// <summary>
     /// Why a cancel of <paramref name="job"/> is refused (answered as <c>job_finished</c>), or null when it may be
-    /// cancelled: a job that ended, or one whose cancel was already asked for (it ends cancelled once its worker
+    /// cancelled: a job that ended, one past its point of no return (registering its result: a cancel now would be a
+    /// promise the job cannot keep), or one whose cancel was already asked for (it ends cancelled once its worker
     /// stops; a second request would change nothing but add another cancel event).
     /// </summary>
     public static string? Refusal(QueuedJob job) =>
         job.IsFinished ? $"job '{RegistryNames.Shorten(job.Id)}' already ended ({job.Status.ToString().ToLowerInvariant()})"
+        : job.Finishing ? $"job '{RegistryNames.Shorten(job.Id)}' is already registering its result, too late to cancel: it ends succeeded unless registering fails"
         : job.CancelRequested ? $"job '{RegistryNames.Shorten(job.Id)}' is already being cancelled: it ends cancelled when its worker stops"
         : null;
 
-    /// <summary>The API's answer to a refused cancel: 409 <c>job_finished</c>.</summary>
-    public static Exception Conflict(QueuedJob job, string refusal) => new ApiException(StatusCodes.Status409Conflict, "job_finished", refusal);
+    /// <summary>The API's answer to a refused cancel: 409 <c>job_finished</c>, with the job's <c>status</c> as it is now.</summary>
+    public static Exception Conflict(QueuedJob job, string refusal) =>
+        new ApiException(StatusCodes.Status409Conflict, "job_finished", refusal, new Dictionary<string, object?> { ["status"] = job.Status.ToString().ToLowerInvariant() });
 
     /// <summary>
     /// Cancels <paramref name="job"/> unless <see cref="Refusal"/> refuses it, and returns the job as it is afterwards;

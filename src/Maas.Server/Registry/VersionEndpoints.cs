@@ -39,7 +39,8 @@ internal static class VersionEndpoints
 
     /// <summary>
     /// Builds a version's options from what the caller sent, resolving derived_from to a concrete version. The
-    /// lineage is checked like a request for that model: one the caller may not see is answered as missing.
+    /// lineage is checked like a request for that model: one the caller may not see is answered as missing; metadata
+    /// under the server's reserved <c>maas.</c> prefix is refused (400 reserved_metadata).
     /// </summary>
     public static async Task<NewVersionOptions> OptionsAsync(
         IModelRegistry registry,
@@ -50,6 +51,17 @@ internal static class VersionEndpoints
         string? relation,
         CancellationToken cancellationToken)
     {
+        if (ReservedMetadata.FirstReserved(metadata) is { } reserved)
+        {
+            // The server reads these keys as facts about a version (a retried job adopts the version whose maas.job
+            // names it): a client that could write them could make the server trust what it never did.
+            throw new ApiException(
+                StatusCodes.Status400BadRequest,
+                "reserved_metadata",
+                $"metadata key '{RegistryNames.Shorten(reserved)}' is reserved: {ReservedMetadata.Rule}",
+                new Dictionary<string, object?> { ["key"] = RegistryNames.Shorten(reserved) });
+        }
+
         var caller = ApiRequests.Caller(context);
         Lineage? lineage = null;
         if (!string.IsNullOrEmpty(derivedFrom))

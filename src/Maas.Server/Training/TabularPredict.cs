@@ -115,7 +115,7 @@ internal static class TabularPredict
             throw InferenceErrors.Invalid($"model '{description.Name}' version {description.Version} was not trained from a table, so it takes no instances; send {{\"inputs\": {{\"<input name>\": <nested arrays>}}}}");
         }
 
-        // An upload may set any metadata key: a value no training job wrote is the version's fault, said as such.
+        // A version stored before maas.* keys were reserved may hold anything: a value no training job wrote is the version's fault, said as such.
         var info = TabularModelInfo.TryRead(text) ?? throw InferenceErrors.Invalid(
             $"model '{description.Name}' version {description.Version} has '{TabularModelInfo.MetadataKey}' metadata MaaS cannot read (expected {TabularModelInfo.Expected}), so it takes no instances; send {{\"inputs\": {{\"<input name>\": <nested arrays>}}}}");
 

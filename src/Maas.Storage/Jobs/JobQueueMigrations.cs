@@ -9,7 +9,14 @@ public static class JobQueueMigrations
     public static IReadOnlyList<Migration> All { get; } =
     [
         new(300, "job_queue", Sqlite, Postgres),
+        new(301, "job_queue_finishing", FinishingSqlite, FinishingPostgres),
     ];
+
+    // Set once a job passed its point of no return (it is registering its result): cancels are refused from then on,
+    // also for a worker that takes the job over, since the first one may have registered it already.
+    private const string FinishingSqlite = "ALTER TABLE queued_jobs ADD COLUMN finishing INTEGER NOT NULL DEFAULT 0;";
+
+    private const string FinishingPostgres = "ALTER TABLE queued_jobs ADD COLUMN finishing BIGINT NOT NULL DEFAULT 0;";
 
     private const string Sqlite = """
         CREATE TABLE queued_jobs (

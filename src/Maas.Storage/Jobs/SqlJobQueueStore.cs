@@ -11,7 +11,7 @@ namespace Maas.Storage.Jobs;
 public sealed class SqlJobQueueStore : IJobQueueStore
 {
     private const string Columns = """
-        id, kind, tenant, status, spec, progress, result, error_code, error_message, cancel_requested, attempts, worker, lease_expires_at,
+        id, kind, tenant, status, spec, progress, result, error_code, error_message, cancel_requested, finishing, attempts, worker, lease_expires_at,
         checkpoint, checkpoint_key, created_by, created_at, started_at, updated_at, finished_at
         """;
 
@@ -225,6 +225,26 @@ public sealed class SqlJobQueueStore : IJobQueueStore
     }
 
     /// <inheritdoc />
+    public async Task<LeaseState> BeginFinishingAsync(string id, string worker, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        // Re-checked under the row lock, as the cancel's own UPDATE is: of this and a cancel, the first to change the row wins.
+        var changed = await connection.ExecuteAsync(Command(
+            "UPDATE queued_jobs SET finishing = 1, updated_at = @Now WHERE id = @Id AND worker = @Worker AND status = 'running' AND cancel_requested = 0",
+            new { Id = id, Worker = worker, Now = now.ToUnixTimeMilliseconds() },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        if (changed == 1)
+        {
+            return LeaseState.Held;
+        }
+
+        // A cancel asked for is never withdrawn, so what this read says about it stays true.
+        var job = await GetAsync(id, cancellationToken).ConfigureAwait(false);
+        return job is { Status: JobStatus.Running, CancelRequested: true } && job.Worker == worker ? LeaseState.CancelRequested : LeaseState.Lost;
+    }
+
+    /// <inheritdoc />
     public async Task<CancelOutcome?> RequestCancelAsync(string id, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -239,7 +259,7 @@ public sealed class SqlJobQueueStore : IJobQueueStore
             null,
             cancellationToken)).ConfigureAwait(false);
         var running = await connection.ExecuteAsync(Command(
-            "UPDATE queued_jobs SET cancel_requested = 1, updated_at = @Now WHERE id = @Id AND status = 'running' AND cancel_requested = 0",
+            "UPDATE queued_jobs SET cancel_requested = 1, updated_at = @Now WHERE id = @Id AND status = 'running' AND cancel_requested = 0 AND finishing = 0",
             parameters,
             null,
             cancellationToken)).ConfigureAwait(false);
@@ -338,6 +358,8 @@ public sealed class SqlJobQueueStore : IJobQueueStore
 
         public long CancelRequested { get; set; }
 
+        public long Finishing { get; set; }
+
         public long Attempts { get; set; }
 
         public string? Worker { get; set; }
@@ -369,6 +391,7 @@ public sealed class SqlJobQueueStore : IJobQueueStore
             Result = Result,
             Error = ErrorCode is null ? null : new JobError(ErrorCode, ErrorMessage ?? ""),
             CancelRequested = CancelRequested != 0,
+            Finishing = Finishing != 0,
             Attempts = (int)Attempts,
             Worker = Worker,
             LeaseExpiresAt = LeaseExpiresAt is { } lease ? DateTimeOffset.FromUnixTimeMilliseconds(lease) : null,

@@ -40,6 +40,50 @@ public sealed class DatasetIntegrityTests
     }
 
     [Fact]
+    public void A_gzipped_table_or_archive_is_expanded_once_to_be_checked_whole()
+    {
+        // The check used to expand the whole file a second time for the CRC-32 of its last member; it is now kept while
+        // the rows are read (a table) or taken from the expanded bytes in memory (an archive).
+        var table = Gzip(Rows(20_000));
+        var tableRead = new CountingStream(table);
+        Assert.Equal(20_000, DatasetParser.Parse(tableRead, DatasetFormat.Csv, gzip: true).Rows.Count);
+        Assert.True(tableRead.BytesRead < table.Length + 4096, $"{tableRead.BytesRead} bytes read of a {table.Length}-byte file");
+
+        using var tar = new MemoryStream();
+        using (var writer = new TarWriter(tar, TarEntryFormat.Pax, leaveOpen: true))
+        {
+            writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "rows.csv") { DataStream = new MemoryStream(Rows(20_000)) });
+        }
+
+        var archive = Gzip(tar.ToArray());
+        var archiveRead = new CountingStream(archive);
+        Assert.Throws<DatasetFormatException>(() => DatasetParser.Parse(archiveRead, DatasetFormat.ImageFolder, gzip: true)); // no pictures in it
+        Assert.True(archiveRead.BytesRead < archive.Length + 4096, $"{archiveRead.BytesRead} bytes read of a {archive.Length}-byte archive");
+
+        // Members joined together are still checked whole (their last member's part is found by expanding once more).
+        var joined = Gzip(Rows(100)).Concat(Gzip(Encoding.UTF8.GetBytes("1,2\n"))).ToArray();
+        Assert.Equal(101, DatasetParser.Parse(new MemoryStream(joined), DatasetFormat.Csv, gzip: true).Rows.Count);
+        var cutJoined = joined.AsSpan(0, joined.Length - 2).ToArray();
+        Assert.Contains("cut short", Assert.Throws<DatasetFormatException>(() => DatasetParser.Parse(new MemoryStream(cutJoined), DatasetFormat.Csv, gzip: true)).Message, StringComparison.Ordinal);
+    }
+
+    // A file in memory that counts the bytes read from it.
+    private sealed class CountingStream(byte[] bytes) : MemoryStream(bytes, writable: false)
+    {
+        public long BytesRead { get; private set; }
+
+        public override int Read(byte[] buffer, int offset, int count) => Count(base.Read(buffer, offset, count));
+
+        public override int Read(Span<byte> buffer) => Count(base.Read(buffer));
+
+        private int Count(int read)
+        {
+            BytesRead += read;
+            return read;
+        }
+    }
+
+    [Fact]
     public void Gzip_members_joined_together_are_read_whole()
     {
         // cat a.gz b.gz, as bgzip writes too: the last member's trailer covers only its own rows.

@@ -116,9 +116,13 @@ public sealed class ModelManagerTests : IDisposable
         Assert.Contains("no model file", ex.Message);
         var state = manager.State("broken", 1);
         Assert.Equal("UNAVAILABLE", state.State);
-        Assert.Contains("load failed", state.Reason);
+        Assert.Contains("no model file", state.Reason);
         var again = await Assert.ThrowsAsync<InferenceException>(() => manager.InferAsync("broken", null, Requests.Rows(1), default));
-        Assert.Contains("failed to load", again.Message);
+
+        // Said once: the reason used to carry its own "load failed: ", so this read "failed to load: load failed: ...".
+        Assert.Contains("failed to load: ", again.Message);
+        Assert.DoesNotContain("load failed", again.Message);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(again.Message, "fail"));
         Assert.Equal(1, _factory.Loads); // not retried on every request
     }
 

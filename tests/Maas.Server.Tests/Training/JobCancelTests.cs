@@ -90,6 +90,48 @@ public sealed class JobCancelTests
         Assert.Single(events, e => (string?)e!["message"] == "Cancellation requested");
     }
 
+    // A job registering its result (past its point of no return) can no longer keep a promise to stop: a cancel is
+    // refused at once, saying so, rather than answered 202 and followed by a job that ends succeeded.
+    [Fact]
+    public async Task A_cancel_of_a_job_already_registering_its_result_is_refused_as_too_late_on_every_route()
+    {
+        await using var server = await StartAsync();
+        var client = server.Client;
+        var store = server.Services.GetRequiredService<IJobQueueStore>();
+        var training = await RunningTrainingJobAsync(server);
+        var fineTuning = await RunningFineTuningJobAsync(server);
+        foreach (var id in new[] { training, fineTuning })
+        {
+            Assert.Equal(LeaseState.Held, await store.BeginFinishingAsync(id, "remote-worker", DateTimeOffset.UtcNow, CancellationToken.None));
+        }
+
+        foreach (var route in new[] { $"api/v1/jobs/{training}", $"api/v1/training/jobs/{training}" })
+        {
+            var refused = await (await client.DeleteAsync(route)).ErrorAsync(HttpStatusCode.Conflict, "job_finished");
+            Assert.Contains("too late to cancel", (string?)refused["message"]);
+            Assert.Equal("running", (string?)refused["status"]);
+        }
+
+        await (await client.PostAsync($"api/v1/training/jobs/{training}/cancel", null)).ErrorAsync(HttpStatusCode.Conflict, "job_finished");
+        using (var openAi = await client.PostAsync($"v1/fine_tuning/jobs/{fineTuning}/cancel", null))
+        {
+            var text = await openAi.Content.ReadAsStringAsync();
+            Assert.True(openAi.StatusCode == HttpStatusCode.BadRequest, text);
+            Assert.Equal("job_finished", (string?)JsonNode.Parse(text)!["error"]!["code"]);
+            Assert.Contains("too late to cancel", (string?)JsonNode.Parse(text)!["error"]!["message"]);
+        }
+
+        // Nothing was recorded: the jobs run on to their end, and no cancel event promises otherwise.
+        foreach (var id in new[] { training, fineTuning })
+        {
+            var job = await store.GetAsync(id, CancellationToken.None);
+            Assert.True(job is { Status: JobStatus.Running, CancelRequested: false, Finishing: true });
+            Assert.DoesNotContain(await EventsAsync(client, $"api/v1/jobs/{id}/events"), e => (string?)e!["type"] == "cancel_requested");
+        }
+
+        Assert.Equal("running", (string?)(await (await client.GetAsync($"v1/fine_tuning/jobs/{fineTuning}")).JsonAsync(HttpStatusCode.OK))["status"]);
+    }
+
     // Two cancels that both read the job before either changed it: both passed the route's "already being cancelled"
     // check, both answered as the first cancel and both logged a cancel event. The store now says which one changed it.
     [Theory]
@@ -247,6 +289,9 @@ public sealed class JobCancelTests
             _inner.RenewAsync(id, worker, leaseUntil, progress, now, cancellationToken);
 
         public Task<bool> IsArtifactReferencedAsync(string key, CancellationToken cancellationToken) => _inner.IsArtifactReferencedAsync(key, cancellationToken);
+
+        public Task<LeaseState> BeginFinishingAsync(string id, string worker, DateTimeOffset now, CancellationToken cancellationToken) =>
+            _inner.BeginFinishingAsync(id, worker, now, cancellationToken);
 
         public Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, JobProgress? progress, DateTimeOffset now, CancellationToken cancellationToken) =>
             _inner.CompleteAsync(id, worker, status, result, error, progress, now, cancellationToken);

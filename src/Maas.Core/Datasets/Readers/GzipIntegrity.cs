@@ -41,24 +41,45 @@ internal static class GzipIntegrity
         throw Cut(what);
     }
 
-    /// <summary>
-    /// Checks a seekable gzip file that expanded to <paramref name="expandedLength"/> bytes by expanding it once more (the
-    /// last member's start in the expanded data is known only from the trailer); leaves the stream at its end.
-    /// </summary>
+    /// <summary>Checks a seekable gzip file against what it expanded to, held in memory; leaves the stream at its end.</summary>
     /// <exception cref="DatasetFormatException">The data ends before its trailer, or its last bytes are not a trailer of this data.</exception>
-    public static void Check(Stream compressed, long origin, long expandedLength, string what)
+    public static void Check(Stream compressed, long origin, ReadOnlySpan<byte> expanded, string what)
     {
-        if (compressed.Length - origin < SmallestMember)
+        var (crc, size) = ReadTrailer(compressed, origin, what);
+        foreach (var start in Starts(size, expanded.Length))
         {
-            throw Cut(what);
+            if (Crc32(0, expanded[(int)start..]) == crc)
+            {
+                return;
+            }
         }
 
-        Span<byte> trailer = stackalloc byte[TrailerBytes];
-        compressed.Position = compressed.Length - TrailerBytes;
-        compressed.ReadExactly(trailer);
-        var (crc, size) = Trailer(trailer);
+        throw Cut(what);
+    }
+
+    /// <summary>
+    /// Checks a seekable gzip file that expanded to <paramref name="expandedLength"/> bytes whose CRC-32 is
+    /// <paramref name="expandedCrc"/> (kept while it was read); leaves the stream at its end. The last member's data
+    /// starts where its trailer's size says: for one member (the usual file) that is the start, whose CRC-32 is the one
+    /// kept, and for a last member that is empty (bgzip's end block) the end; only for members joined otherwise is the
+    /// file expanded once more, to the CRC-32 of the last member's part.
+    /// </summary>
+    /// <exception cref="DatasetFormatException">The data ends before its trailer, or its last bytes are not a trailer of this data.</exception>
+    public static void Check(Stream compressed, long origin, long expandedLength, uint expandedCrc, string what)
+    {
+        var (crc, size) = ReadTrailer(compressed, origin, what);
         foreach (var start in Starts(size, expandedLength))
         {
+            if (start == 0 || start == expandedLength)
+            {
+                if ((start == 0 ? expandedCrc : 0) == crc)
+                {
+                    return;
+                }
+
+                continue;
+            }
+
             compressed.Position = origin;
             using var gzip = new GZipStream(compressed, CompressionMode.Decompress, leaveOpen: true);
             if (TailCrc(gzip, start) == crc)
@@ -80,6 +101,19 @@ internal static class GzipIntegrity
         }
 
         return ~crc;
+    }
+
+    private static (uint Crc, uint Size) ReadTrailer(Stream compressed, long origin, string what)
+    {
+        if (compressed.Length - origin < SmallestMember)
+        {
+            throw Cut(what);
+        }
+
+        Span<byte> trailer = stackalloc byte[TrailerBytes];
+        compressed.Position = compressed.Length - TrailerBytes;
+        compressed.ReadExactly(trailer);
+        return Trailer(trailer);
     }
 
     private static (uint Crc, uint Size) Trailer(ReadOnlySpan<byte> trailer) =>

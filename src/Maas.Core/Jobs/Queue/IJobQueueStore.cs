@@ -47,9 +47,19 @@ public interface IJobQueueStore
     Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, JobProgress? progress, DateTimeOffset now, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Marks the job as past its point of no return if <paramref name="worker"/> still holds it and no cancel was asked
+    /// for: <see cref="LeaseState.Held"/> when it did (cancels are refused from then on, <see cref="RequestCancelAsync"/>
+    /// records none), <see cref="LeaseState.CancelRequested"/> when a cancel came first (nothing changed), else
+    /// <see cref="LeaseState.Lost"/>. The check and the change are one statement, as in <see cref="RequestCancelAsync"/>,
+    /// so of a cancel and this call exactly one wins.
+    /// </summary>
+    Task<LeaseState> BeginFinishingAsync(string id, string worker, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Asks a job to stop: a queued one is cancelled at once, a running one when its worker notices. Null when it does
     /// not exist. Of two requests at the same instant only one is <see cref="CancelOutcome.Recorded"/>: the check and
-    /// the change are one statement.
+    /// the change are one statement. A job past its point of no return (<see cref="QueuedJob.Finishing"/>) is not
+    /// cancelled: the outcome is not recorded.
     /// </summary>
     Task<CancelOutcome?> RequestCancelAsync(string id, DateTimeOffset now, CancellationToken cancellationToken);
 

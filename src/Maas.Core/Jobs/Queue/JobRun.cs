@@ -66,6 +66,7 @@ public sealed class JobRun
         var checkpoint = new JobCheckpoint(stage, key, data is null ? null : JsonSerializer.Serialize(data, RegistryJson.Options), _worker.Time.GetUtcNow());
         if (!await _worker.Store.SaveCheckpointAsync(Job.Id, WorkerName, checkpoint, CancellationToken.None).ConfigureAwait(false))
         {
+            LeaseLost = true;
             throw new OperationCanceledException("the job's lease was lost");
         }
 
@@ -96,13 +97,61 @@ public sealed class JobRun
     /// </summary>
     public Task<bool> RunWaitingJobAsync(string kind) => _worker.RunWaitingAsync(kind, CancellationToken);
 
-    /// <summary>Throws unless this worker still holds the job (call right before an effect that must happen once).</summary>
+    private volatile bool _cancelledByCaller;
+    private volatile bool _leaseLost;
+
+    /// <summary>True once the worker learned that a caller cancelled the job (the job then ends cancelled).</summary>
+    internal bool CancelledByCaller
+    {
+        get => _cancelledByCaller;
+        set => _cancelledByCaller = value;
+    }
+
+    /// <summary>True once the worker learned it no longer holds the job (another worker may take it).</summary>
+    internal bool LeaseLost
+    {
+        get => _leaseLost;
+        set => _leaseLost = value;
+    }
+
+    /// <summary>True once the job passed its point of no return (<see cref="BeginFinishingAsync"/>).</summary>
+    internal bool Finishing { get; private set; }
+
+    /// <summary>Throws unless this worker still holds the job and no cancel was asked for.</summary>
     public async Task EnsureLeaseAsync()
     {
         CancellationToken.ThrowIfCancellationRequested();
-        if (await _worker.RenewAsync(this, null).ConfigureAwait(false) == LeaseState.Lost)
+        switch (await _worker.RenewAsync(this, null).ConfigureAwait(false))
         {
-            throw new OperationCanceledException("the job's lease was lost");
+            case LeaseState.Lost:
+                LeaseLost = true;
+                throw new OperationCanceledException("the job's lease was lost");
+            case LeaseState.CancelRequested when !Finishing:
+                CancelledByCaller = true;
+                throw new OperationCanceledException("the job was cancelled");
+        }
+    }
+
+    /// <summary>
+    /// The job's point of no return: call right before the effects that must happen once and not be undone (registering
+    /// its result). A cancel that came first stops the job here (it ends cancelled, having registered nothing); from
+    /// here on a cancel is refused, and the job ends as its work does. Throws <see cref="OperationCanceledException"/>
+    /// on a cancel or a lost lease. A job that never calls it passes it when its handler returns.
+    /// </summary>
+    public async Task BeginFinishingAsync()
+    {
+        // Asked again (or by a worker that took over a job already finishing) it only checks the lease.
+        switch (await _worker.Store.BeginFinishingAsync(Job.Id, WorkerName, _worker.Time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false))
+        {
+            case LeaseState.Held:
+                Finishing = true;
+                return;
+            case LeaseState.CancelRequested:
+                CancelledByCaller = true;
+                throw new OperationCanceledException("the job was cancelled");
+            default:
+                LeaseLost = true;
+                throw new OperationCanceledException("the job's lease was lost");
         }
     }
 }

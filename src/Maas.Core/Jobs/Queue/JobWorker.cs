@@ -12,7 +12,12 @@ public interface IJobHandler
     string Kind { get; }
 
     /// <summary>Does the job and returns its result as JSON; throws <see cref="JobFailedException"/> to fail with a code.</summary>
-    /// <remarks>Called on a dedicated thread, never a request thread; <see cref="JobRun.CancellationToken"/> fires on cancel or a lost lease.</remarks>
+    /// <remarks>
+    /// Called on a dedicated thread, never a request thread; <see cref="JobRun.CancellationToken"/> fires on cancel or a
+    /// lost lease. A handler that registers its result calls <see cref="JobRun.BeginFinishingAsync"/> right before it, so
+    /// a cancel either stops the job before anything is registered or is refused; one that calls it nowhere passes it
+    /// when it returns.
+    /// </remarks>
     Task<string> RunAsync(JobRun run);
 }
 
@@ -173,8 +178,6 @@ public sealed class JobWorker
         var workDir = Path.Combine(_scratch, job.Id + "-" + Guid.NewGuid().ToString("n")[..8]);
         Directory.CreateDirectory(workDir);
         var run = new JobRun(this, job, cancellation.Token, workDir);
-        var cancelledByCaller = false;
-        var lost = false;
         await AddEventQuietlyAsync(job.Id, "status", new
         {
             status = "running",
@@ -199,12 +202,12 @@ public sealed class JobWorker
                     var state = await RenewAsync(run, null).ConfigureAwait(false);
                     if (state == LeaseState.CancelRequested)
                     {
-                        cancelledByCaller = true;
+                        run.CancelledByCaller = true;
                         await cancellation.CancelAsync().ConfigureAwait(false);
                     }
                     else if (state == LeaseState.Lost)
                     {
-                        lost = true;
+                        run.LeaseLost = true;
                         await cancellation.CancelAsync().ConfigureAwait(false);
                     }
                 }
@@ -225,13 +228,19 @@ public sealed class JobWorker
         try
         {
             // On shutdown the worker stops waiting; the job's token is cancelled and its lease lets another worker take it.
-            result = await RunOnDedicatedThread(handler, run).WaitAsync(stopping).ConfigureAwait(false);
+            var returned = await RunOnDedicatedThread(handler, run).WaitAsync(stopping).ConfigureAwait(false);
+
+            // A job that declared no point of no return passes it now: a cancel recorded before this (after the job's
+            // last look at its token) wins and the job ends cancelled; one after it is refused, so the job that ends
+            // succeeded is one whose cancel was never accepted.
+            await run.BeginFinishingAsync().ConfigureAwait(false);
+            result = returned;
             status = JobStatus.Succeeded;
         }
-        catch (OperationCanceledException) when (cancellation.IsCancellationRequested || cancelledByCaller)
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested || run.CancelledByCaller || run.LeaseLost)
         {
-            status = cancelledByCaller ? JobStatus.Cancelled : JobStatus.Failed;
-            error = cancelledByCaller ? new JobError("cancelled", "the job was cancelled") : new JobError("interrupted", "the worker stopped while this job ran");
+            status = run.CancelledByCaller ? JobStatus.Cancelled : JobStatus.Failed;
+            error = run.CancelledByCaller ? new JobError("cancelled", "the job was cancelled") : new JobError("interrupted", "the worker stopped while this job ran");
         }
         catch (JobFailedException e)
         {
@@ -260,7 +269,7 @@ public sealed class JobWorker
         }
 
         // Stopped with the worker (not by a caller): leave the job to its lease, so another worker takes it up.
-        if (lost || (stopping.IsCancellationRequested && status != JobStatus.Succeeded && !cancelledByCaller))
+        if (run.LeaseLost || (stopping.IsCancellationRequested && status != JobStatus.Succeeded && !run.CancelledByCaller))
         {
             return;
         }

@@ -33,6 +33,12 @@ public sealed record QueuedJob
     /// <summary>True once a caller asked it to stop (a worker in the same process at once, one elsewhere on its next heartbeat).</summary>
     public bool CancelRequested { get; init; }
 
+    /// <summary>
+    /// True once its worker passed the job's point of no return (<see cref="JobRun.BeginFinishingAsync"/>: it is
+    /// registering its result); a cancel is refused from then on and the job ends as its work does.
+    /// </summary>
+    public bool Finishing { get; init; }
+
     /// <summary>How many times a worker claimed it (more than one: a worker died or lost its lease).</summary>
     public int Attempts { get; init; }
 
