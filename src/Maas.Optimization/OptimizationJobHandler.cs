@@ -79,10 +79,12 @@ public sealed record OptimizationOptions
 /// </summary>
 public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatalog datasets, OptimizationOptions options) : IJobHandler
 {
-    // Source metadata that describes the source's own making, not what it does; not copied to the new version.
+    // Source metadata that describes the source's own making, not what it does; not copied to the new version. The
+    // fine-tuning job's keys above all: a retried fine-tuning job adopts the version that names it as its output.
     private static readonly HashSet<string> NotInherited = new(StringComparer.Ordinal)
     {
         OptimizationMetadata.Key, OptimizationMetadata.JobKey, "maas.evaluation", "maas.lineage",
+        "maas.fine_tuning.job", "maas.fine_tuning.checkpoint",
     };
 
     /// <inheritdoc />

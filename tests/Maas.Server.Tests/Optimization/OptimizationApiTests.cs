@@ -3,10 +3,12 @@ using System.Net;
 using System.Text.Json.Nodes;
 using Maas.Core.Formats.Gguf;
 using Maas.Core.Formats.Onnx;
+using Maas.Core.Registry;
 using Maas.Core.Tenancy;
 using Maas.Server.Tests.Support;
 using Maas.Server.Tests.Tenancy;
 using Maas.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Maas.Server.Tests.Optimization;
 
@@ -146,6 +148,36 @@ public sealed class OptimizationApiTests(OptimizationHostFixture fixture) : ICla
         Assert.Contains("progress", types);
         Assert.Contains("metrics", types);
         Assert.True((bool)events["finished"]!);
+    }
+
+    [Fact]
+    public async Task The_new_version_keeps_what_the_source_does_but_not_the_jobs_that_made_the_source()
+    {
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        var source = (int)(await client.UploadAsync(model, Mlp(), "model.onnx"))["version"]!;
+        // As a fine-tuning job leaves its output (clients may not set maas.* keys, so written as the server does).
+        var registry = Host.Server.Services.GetRequiredService<IModelRegistry>();
+        var made = new Dictionary<string, string>
+        {
+            ["maas.fine_tuning.job"] = "ftjob-source",
+            ["maas.fine_tuning.checkpoint"] = "ftjob-source/3",
+            ["maas.fine_tuning.base"] = "base/versions/1",
+        };
+        foreach (var (key, value) in made)
+        {
+            await registry.SetVersionMetadataAsync(model, source, key, value, CancellationToken.None);
+        }
+
+        var job = await OptimizeAsync(client, model, source, """{"method": "onnx-int8-dynamic"}""");
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+
+        var metadata = (await registry.GetVersionAsync(model, (int)job["result"]!["version"]!, CancellationToken.None)).Metadata;
+        // A retried fine-tuning job 'ftjob-source' must find only its own version, not this one.
+        Assert.False(metadata.ContainsKey("maas.fine_tuning.job"), string.Join(", ", metadata.Keys));
+        Assert.False(metadata.ContainsKey("maas.fine_tuning.checkpoint"), string.Join(", ", metadata.Keys));
+        Assert.Equal("base/versions/1", metadata["maas.fine_tuning.base"]);
+        Assert.Equal((string?)job["id"], metadata["maas.job"]);
     }
 
     [Fact]
