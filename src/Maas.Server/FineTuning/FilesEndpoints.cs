@@ -51,18 +51,7 @@ internal static class FilesEndpoints
     private static async Task<IResult> UploadAsync(HttpContext context, IFineTuningFileStore files, IArtifactStore artifacts, ModelRegistry registry, IOptions<FineTuningOptions> options, IOptions<MaasOptions> maas, TimeProvider time)
     {
         var o = options.Value;
-        var request = context.Request;
-        if (!request.HasFormContentType || request.ContentType?.Contains("multipart/form-data", StringComparison.OrdinalIgnoreCase) != true)
-        {
-            throw OpenAiApiError.Invalid("upload the file as multipart/form-data with the fields 'file' and 'purpose'", null, "invalid_content_type");
-        }
-
-        // The whole body holds the file and a few small fields: refuse an oversized one before reading it.
-        var bodyLimit = o.MaxFileBytes + ((long)o.MaxMultipartFields * (o.MaxMultipartFieldBytes + 1024));
-        if (request.ContentLength > bodyLimit)
-        {
-            throw new OpenAiApiError(StatusCodes.Status413PayloadTooLarge, $"the upload is {request.ContentLength} bytes; files may have at most {o.MaxFileBytes} bytes (Maas:FineTuning:MaxFileBytes)", "file", "file_too_large");
-        }
+        var bodyLimit = CheckDeclaredUpload(context.Request, o);
 
         // Files count against the tenant's storage quota with its models and datasets (the one check, the one sum):
         // a tenant already at it is refused before its body is read, a file bigger than what is left once it is in.
@@ -72,54 +61,8 @@ internal static class FilesEndpoints
         await using var reservation = await registry.ReserveStorageAsync(tenant, o.MaxFileBytes, 0, context.RequestAborted);
         var (room, overLimit) = (reservation.Limit, reservation.OverLimit);
 
-        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
-        {
-            size.MaxRequestBodySize = bodyLimit;
-        }
-
-        IFormCollection form;
-        try
-        {
-            context.Features.Set<IFormFeature>(new FormFeature(request, new FormOptions
-            {
-                ValueCountLimit = o.MaxMultipartFields,
-                ValueLengthLimit = o.MaxMultipartFieldBytes,
-                MultipartBodyLengthLimit = o.MaxFileBytes,
-                MultipartHeadersCountLimit = 16,
-                MultipartHeadersLengthLimit = 16 * 1024,
-            }));
-            form = await request.ReadFormAsync(context.RequestAborted);
-        }
-        catch (Exception e) when (e is InvalidDataException or BadHttpRequestException or IOException && !context.RequestAborted.IsCancellationRequested)
-        {
-            throw new OpenAiApiError(
-                e.Message.Contains("body length limit", StringComparison.OrdinalIgnoreCase) ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest,
-                $"the multipart body was refused: {e.Message} (limits: {o.MaxMultipartFields} fields of at most {o.MaxMultipartFieldBytes} bytes, files of at most {o.MaxFileBytes} bytes)",
-                null,
-                "invalid_multipart");
-        }
-
-        if (form.Count + form.Files.Count > o.MaxMultipartFields)
-        {
-            throw OpenAiApiError.Invalid($"the upload has {form.Count + form.Files.Count} parts; at most {o.MaxMultipartFields} (Maas:FineTuning:MaxMultipartFields)", null, "invalid_multipart");
-        }
-
-        var purpose = form["purpose"].ToString();
-        if (purpose != FineTunePurpose)
-        {
-            throw OpenAiApiError.Invalid($"purpose must be '{FineTunePurpose}', not '{RegistryNames.Shorten(purpose)}': this server keeps files for fine-tuning only", "purpose", "invalid_purpose");
-        }
-
-        if (form.Files.Count != 1 || form.Files.GetFile("file") is not { } upload)
-        {
-            throw OpenAiApiError.Invalid("the upload needs exactly one file, in the field 'file'", "file", "missing_file");
-        }
-
-        if (upload.Length > o.MaxFileBytes)
-        {
-            throw new OpenAiApiError(StatusCodes.Status413PayloadTooLarge, $"the file is {upload.Length} bytes; files may have at most {o.MaxFileBytes} bytes (Maas:FineTuning:MaxFileBytes)", "file", "file_too_large");
-        }
-
+        var form = await ReadFormAsync(context, o, bodyLimit);
+        var (purpose, upload) = CheckForm(form, o);
         if (overLimit is not null && upload.Length > room)
         {
             throw overLimit();
@@ -149,21 +92,7 @@ internal static class FilesEndpoints
             throw OpenAiApiError.Invalid($"the file is not valid chat fine-tuning data: {e.Message}", "file", "invalid_file_format");
         }
 
-        // Content-addressed like datasets: the artifact key is the SHA-256 of the bytes.
-        var sha = Convert.ToHexStringLower(SHA256.HashData(content));
-        var staging = Path.Combine(maas.Value.DataDir, "tmp", "files");
-        Directory.CreateDirectory(staging);
-        var staged = Path.Combine(staging, Guid.NewGuid().ToString("n"));
-        await File.WriteAllBytesAsync(staged, content, context.RequestAborted);
-        try
-        {
-            await artifacts.CommitAsync(sha, staged, bundle: false, context.RequestAborted);
-        }
-        finally
-        {
-            File.Delete(staged);
-        }
-
+        var sha = await StoreAsync(content, artifacts, maas.Value.DataDir, context.RequestAborted);
         var file = new FineTuningFile
         {
             Id = "file-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)),
@@ -178,6 +107,102 @@ internal static class FilesEndpoints
         };
         await files.AddAsync(file, CancellationToken.None, reservation.HeldId);
         return Results.Json(View(file));
+    }
+
+    // What the request says before its body is read: multipart, and no longer than a file and a few small fields.
+    // Returns the body's limit.
+    private static long CheckDeclaredUpload(HttpRequest request, FineTuningOptions o)
+    {
+        if (!request.HasFormContentType || request.ContentType?.Contains("multipart/form-data", StringComparison.OrdinalIgnoreCase) != true)
+        {
+            throw OpenAiApiError.Invalid("upload the file as multipart/form-data with the fields 'file' and 'purpose'", null, "invalid_content_type");
+        }
+
+        var bodyLimit = o.MaxFileBytes + ((long)o.MaxMultipartFields * (o.MaxMultipartFieldBytes + 1024));
+        if (request.ContentLength > bodyLimit)
+        {
+            throw new OpenAiApiError(StatusCodes.Status413PayloadTooLarge, $"the upload is {request.ContentLength} bytes; files may have at most {o.MaxFileBytes} bytes (Maas:FineTuning:MaxFileBytes)", "file", "file_too_large");
+        }
+
+        return bodyLimit;
+    }
+
+    // The multipart body under the fine-tuning limits; a body over them is OpenAI's 400 or 413, never a 500.
+    private static async Task<IFormCollection> ReadFormAsync(HttpContext context, FineTuningOptions o, long bodyLimit)
+    {
+        var request = context.Request;
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+        {
+            size.MaxRequestBodySize = bodyLimit;
+        }
+
+        try
+        {
+            context.Features.Set<IFormFeature>(new FormFeature(request, new FormOptions
+            {
+                ValueCountLimit = o.MaxMultipartFields,
+                ValueLengthLimit = o.MaxMultipartFieldBytes,
+                MultipartBodyLengthLimit = o.MaxFileBytes,
+                MultipartHeadersCountLimit = 16,
+                MultipartHeadersLengthLimit = 16 * 1024,
+            }));
+            return await request.ReadFormAsync(context.RequestAborted);
+        }
+        catch (Exception e) when (e is InvalidDataException or BadHttpRequestException or IOException && !context.RequestAborted.IsCancellationRequested)
+        {
+            throw new OpenAiApiError(
+                e.Message.Contains("body length limit", StringComparison.OrdinalIgnoreCase) ? StatusCodes.Status413PayloadTooLarge : StatusCodes.Status400BadRequest,
+                $"the multipart body was refused: {e.Message} (limits: {o.MaxMultipartFields} fields of at most {o.MaxMultipartFieldBytes} bytes, files of at most {o.MaxFileBytes} bytes)",
+                null,
+                "invalid_multipart");
+        }
+    }
+
+    // The form's parts: the fine-tune purpose and exactly one file, within the size limit.
+    private static (string Purpose, IFormFile Upload) CheckForm(IFormCollection form, FineTuningOptions o)
+    {
+        if (form.Count + form.Files.Count > o.MaxMultipartFields)
+        {
+            throw OpenAiApiError.Invalid($"the upload has {form.Count + form.Files.Count} parts; at most {o.MaxMultipartFields} (Maas:FineTuning:MaxMultipartFields)", null, "invalid_multipart");
+        }
+
+        var purpose = form["purpose"].ToString();
+        if (purpose != FineTunePurpose)
+        {
+            throw OpenAiApiError.Invalid($"purpose must be '{FineTunePurpose}', not '{RegistryNames.Shorten(purpose)}': this server keeps files for fine-tuning only", "purpose", "invalid_purpose");
+        }
+
+        if (form.Files.Count != 1 || form.Files.GetFile("file") is not { } upload)
+        {
+            throw OpenAiApiError.Invalid("the upload needs exactly one file, in the field 'file'", "file", "missing_file");
+        }
+
+        if (upload.Length > o.MaxFileBytes)
+        {
+            throw new OpenAiApiError(StatusCodes.Status413PayloadTooLarge, $"the file is {upload.Length} bytes; files may have at most {o.MaxFileBytes} bytes (Maas:FineTuning:MaxFileBytes)", "file", "file_too_large");
+        }
+
+        return (purpose, upload);
+    }
+
+    // Content-addressed like datasets: the artifact key is the SHA-256 of the bytes, which this returns.
+    private static async Task<string> StoreAsync(byte[] content, IArtifactStore artifacts, string dataDir, CancellationToken cancellationToken)
+    {
+        var sha = Convert.ToHexStringLower(SHA256.HashData(content));
+        var staging = Path.Combine(dataDir, "tmp", "files");
+        Directory.CreateDirectory(staging);
+        var staged = Path.Combine(staging, Guid.NewGuid().ToString("n"));
+        await File.WriteAllBytesAsync(staged, content, cancellationToken);
+        try
+        {
+            await artifacts.CommitAsync(sha, staged, bundle: false, cancellationToken);
+        }
+        finally
+        {
+            File.Delete(staged);
+        }
+
+        return sha;
     }
 
     private static async Task<IResult> ListAsync(HttpContext context, IFineTuningFileStore files)
