@@ -202,118 +202,19 @@ public sealed class ModelImporter
     private sealed record Downloaded(string Sha256, string? SourceSha256);
 
     // The bytes count against the tenant's storage quota as they arrive (the draft's reservation): the size the source
-    // declares at once, otherwise what has arrived.
+    // declares at once, otherwise what has arrived. A failed attempt resumes where it stopped (a Range request).
     private async Task<Downloaded> DownloadAsync(JobContext context, CancellationToken token, ImportSource source, string path, VersionDraft draft, Func<RegistryException> overLimit)
     {
-        var limit = draft.Limit;
-        async Task HoldAsync(long bytes, bool declared)
-        {
-            try
-            {
-                await draft.Reservation.EnsureAsync(bytes, token, exact: declared).ConfigureAwait(false);
-            }
-            catch (RegistryException e)
-            {
-                throw new JobFailedException(e.Code, e.Message, e);
-            }
-        }
-
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         await using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1, FileOptions.None);
-        long done = 0;
-        long? total = null;
-        string? sourceSha = null;
-        var buffer = ArrayPool<byte>.Shared.Rent(HashingCopy.BufferSize);
+        var download = new Download(this, context, source, draft, overLimit, hash, file, token);
         try
         {
             for (var attempt = 1; ; attempt++)
             {
                 try
                 {
-                    using var response = await SendAsync(source, done, token).ConfigureAwait(false);
-                    sourceSha ??= response.SourceSha256;
-                    var message = response.Message;
-                    if (done > 0 && message.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable && total == done)
-                    {
-                        break; // We already had every byte.
-                    }
-
-                    if (!message.IsSuccessStatusCode)
-                    {
-                        var code = (int)message.StatusCode;
-                        var transient = code is 408 or 429 or >= 500;
-                        var error = new JobFailedException("source_error", $"GET {source.Url.GetLeftPart(UriPartial.Path)} answered {code} {message.ReasonPhrase}");
-                        if (!transient || attempt >= _options.ImportMaxAttempts)
-                        {
-                            throw error;
-                        }
-
-                        throw new IOException(error.Message);
-                    }
-
-                    var partial = message.StatusCode == HttpStatusCode.PartialContent;
-                    if (done > 0 && (!partial || message.Content.Headers.ContentRange?.From != done))
-                    {
-                        // The source ignored the Range: start over rather than append the wrong bytes.
-                        done = 0;
-                        hash.GetHashAndReset();
-                        file.SetLength(0);
-                    }
-
-                    total = partial && message.Content.Headers.ContentRange?.Length is { } full
-                        ? full
-                        : message.Content.Headers.ContentLength is { } length ? done + length : total;
-                    if (total > limit)
-                    {
-                        var tooLarge = overLimit();
-                        throw new JobFailedException(tooLarge.Code, tooLarge.Message);
-                    }
-
-                    if (total is { } declaredTotal)
-                    {
-                        await HoldAsync(declaredTotal, declared: true).ConfigureAwait(false);
-                    }
-
-                    file.Seek(done, SeekOrigin.Begin);
-                    context.ReportProgress(done, total);
-                    await using var body = await message.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
-                    using var stall = CancellationTokenSource.CreateLinkedTokenSource(token);
-                    while (true)
-                    {
-                        stall.CancelAfter(TimeSpan.FromSeconds(_options.ImportStallTimeoutSeconds));
-                        int read;
-                        try
-                        {
-                            read = await body.ReadAsync(buffer.AsMemory(0, HashingCopy.BufferSize), stall.Token).ConfigureAwait(false);
-                        }
-                        catch (OperationCanceledException) when (!token.IsCancellationRequested)
-                        {
-                            throw new IOException($"no data for {_options.ImportStallTimeoutSeconds} seconds");
-                        }
-
-                        if (read == 0)
-                        {
-                            break;
-                        }
-
-                        if (done + read > limit)
-                        {
-                            var tooLarge = overLimit();
-                            throw new JobFailedException(tooLarge.Code, tooLarge.Message);
-                        }
-
-                        await HoldAsync(done + read, declared: false).ConfigureAwait(false);
-                        hash.AppendData(buffer, 0, read);
-                        await file.WriteAsync(buffer.AsMemory(0, read), token).ConfigureAwait(false);
-                        done += read;
-                        context.ReportProgress(done, total);
-                    }
-
-                    if (total is { } expectedTotal && done < expectedTotal)
-                    {
-                        throw new IOException($"the connection closed after {done} of {expectedTotal} bytes");
-                    }
-
+                    await download.AttemptAsync(attempt).ConfigureAwait(false);
                     break;
                 }
                 catch (Exception e) when (Blocked(e) is { } blocked)
@@ -327,7 +228,7 @@ public sealed class ModelImporter
                         throw new JobFailedException("download_failed", $"download of {source.Url.GetLeftPart(UriPartial.Path)} failed after {attempt} attempts: {e.Message}", e);
                     }
 
-                    context.ReportStage($"resuming at byte {done} (attempt {attempt + 1} of {_options.ImportMaxAttempts})");
+                    context.ReportStage($"resuming at byte {download.Done} (attempt {attempt + 1} of {_options.ImportMaxAttempts})");
                     await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(10_000, 250 * (1 << Math.Min(attempt, 6)))), token).ConfigureAwait(false);
                 }
             }
@@ -337,12 +238,134 @@ public sealed class ModelImporter
                 file.Flush(flushToDisk: true);
             }
 
-            context.ReportProgress(done, done);
-            return new Downloaded(Convert.ToHexStringLower(hash.GetHashAndReset()), sourceSha);
+            context.ReportProgress(download.Done, download.Done);
+            return new Downloaded(Convert.ToHexStringLower(hash.GetHashAndReset()), download.SourceSha256);
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            download.Dispose();
+        }
+    }
+
+    // One download's state across its attempts: what has arrived (hashed and written), the size the source declared.
+    private sealed class Download(
+        ModelImporter importer, JobContext context, ImportSource source, VersionDraft draft, Func<RegistryException> overLimit, IncrementalHash hash, FileStream file, CancellationToken token)
+        : IDisposable
+    {
+        private readonly byte[] _buffer = ArrayPool<byte>.Shared.Rent(HashingCopy.BufferSize);
+        private readonly long _limit = draft.Limit;
+        private long? _total;
+
+        public long Done { get; private set; }
+
+        public string? SourceSha256 { get; private set; }
+
+        public void Dispose() => ArrayPool<byte>.Shared.Return(_buffer);
+
+        // One GET from where the last attempt stopped; returns once every byte is in, throws IOException to be retried.
+        public async Task AttemptAsync(int attempt)
+        {
+            using var response = await importer.SendAsync(source, Done, token).ConfigureAwait(false);
+            SourceSha256 ??= response.SourceSha256;
+            var message = response.Message;
+            if (Done > 0 && message.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable && _total == Done)
+            {
+                return; // We already had every byte.
+            }
+
+            if (!message.IsSuccessStatusCode)
+            {
+                var code = (int)message.StatusCode;
+                var transient = code is 408 or 429 or >= 500;
+                var error = new JobFailedException("source_error", $"GET {source.Url.GetLeftPart(UriPartial.Path)} answered {code} {message.ReasonPhrase}");
+                if (!transient || attempt >= importer._options.ImportMaxAttempts)
+                {
+                    throw error;
+                }
+
+                throw new IOException(error.Message);
+            }
+
+            var partial = message.StatusCode == HttpStatusCode.PartialContent;
+            if (Done > 0 && (!partial || message.Content.Headers.ContentRange?.From != Done))
+            {
+                // The source ignored the Range: start over rather than append the wrong bytes.
+                Done = 0;
+                hash.GetHashAndReset();
+                file.SetLength(0);
+            }
+
+            _total = partial && message.Content.Headers.ContentRange?.Length is { } full
+                ? full
+                : message.Content.Headers.ContentLength is { } length ? Done + length : _total;
+            if (_total > _limit)
+            {
+                var tooLarge = overLimit();
+                throw new JobFailedException(tooLarge.Code, tooLarge.Message);
+            }
+
+            if (_total is { } declaredTotal)
+            {
+                await HoldAsync(declaredTotal, declared: true).ConfigureAwait(false);
+            }
+
+            file.Seek(Done, SeekOrigin.Begin);
+            context.ReportProgress(Done, _total);
+            await using var body = await message.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
+            await CopyAsync(body).ConfigureAwait(false);
+            if (_total is { } expectedTotal && Done < expectedTotal)
+            {
+                throw new IOException($"the connection closed after {Done} of {expectedTotal} bytes");
+            }
+        }
+
+        // The body into the file and the hash until it ends; a source silent for the stall timeout is an IOException.
+        private async Task CopyAsync(Stream body)
+        {
+            var stallSeconds = importer._options.ImportStallTimeoutSeconds;
+            using var stall = CancellationTokenSource.CreateLinkedTokenSource(token);
+            while (true)
+            {
+                stall.CancelAfter(TimeSpan.FromSeconds(stallSeconds));
+                int read;
+                try
+                {
+                    read = await body.ReadAsync(_buffer.AsMemory(0, HashingCopy.BufferSize), stall.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!token.IsCancellationRequested)
+                {
+                    throw new IOException($"no data for {stallSeconds} seconds");
+                }
+
+                if (read == 0)
+                {
+                    return;
+                }
+
+                if (Done + read > _limit)
+                {
+                    var tooLarge = overLimit();
+                    throw new JobFailedException(tooLarge.Code, tooLarge.Message);
+                }
+
+                await HoldAsync(Done + read, declared: false).ConfigureAwait(false);
+                hash.AppendData(_buffer, 0, read);
+                await file.WriteAsync(_buffer.AsMemory(0, read), token).ConfigureAwait(false);
+                Done += read;
+                context.ReportProgress(Done, _total);
+            }
+        }
+
+        private async Task HoldAsync(long bytes, bool declared)
+        {
+            try
+            {
+                await draft.Reservation.EnsureAsync(bytes, token, exact: declared).ConfigureAwait(false);
+            }
+            catch (RegistryException e)
+            {
+                throw new JobFailedException(e.Code, e.Message, e);
+            }
         }
     }
 
