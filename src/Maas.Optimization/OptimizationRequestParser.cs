@@ -25,6 +25,54 @@ public static class OptimizationRequestParser
     /// <summary>Builds the spec of <paramref name="method"/> on <paramref name="source"/>, or throws <see cref="OptimizationRequestException"/>.</summary>
     public static OptimizationSpec Parse(ModelVersion source, string? method, JsonElement? options, JsonElement? gate, string? alias, string createdBy)
     {
+        var m = Method(source, method);
+        var given = Object(options, "options", "invalid_options");
+        foreach (var key in given.Keys.Where(k => !m.Options.Contains(k)))
+        {
+            throw new OptimizationRequestException("invalid_options", $"{method} takes {(m.Options.Count == 0 ? "no options" : string.Join(", ", m.Options))}, not '{RegistryNames.Shorten(key)}'");
+        }
+
+        var spec = new OptimizationSpec
+        {
+            Model = source.Model,
+            Version = source.Version,
+            SourceSha256 = source.Sha256,
+            Method = method!,
+            CreatedBy = createdBy,
+            Gate = ParseGate(m.Format, gate),
+            Alias = alias,
+        };
+        if (alias is not null)
+        {
+            RegistryNames.ValidateName(alias, "alias");
+        }
+
+        spec = method switch
+        {
+            OptimizationMethods.GgufQuantize => GgufQuantize(spec, given),
+            OptimizationMethods.OnnxOptimize => OnnxOptimize(spec, given),
+            OptimizationMethods.PruneMagnitude => spec with { Sparsity = Share(given, "sparsity", "the share of each weight tensor set to zero") },
+            OptimizationMethods.OnnxInt4 => OnnxInt4(spec, given),
+            OptimizationMethods.OnnxInt8Static => Calibration(spec, given),
+            OptimizationMethods.PruneStructured => spec with { Ratio = Share(given, "ratio", "the share of each dense layer's hidden units removed") },
+            _ => spec,
+        };
+        if (method == OptimizationMethods.GgufQuantize)
+        {
+            return spec; // no ONNX comparison options
+        }
+
+        if (method is OptimizationMethods.OnnxInt8Dynamic or OptimizationMethods.OnnxInt8Static)
+        {
+            spec = WeightType(spec, given);
+        }
+
+        return Measurement(FineTuneOrEvaluation(spec, given), given, m.Format);
+    }
+
+    // The method named, available and applicable to the source's format.
+    private static OptimizationMethod Method(ModelVersion source, string? method)
+    {
         var working = string.Join(", ", OptimizationMethods.Available.Keys);
         if (string.IsNullOrEmpty(method))
         {
@@ -43,116 +91,94 @@ public static class OptimizationRequestParser
             throw new OptimizationRequestException("method_not_applicable", $"{method} works on {Name(m.Format)} models; version {source.Version} of '{source.Model}' is {Name(source.Format)}");
         }
 
-        var given = Object(options, "options", "invalid_options");
-        foreach (var key in given.Keys.Where(k => !m.Options.Contains(k)))
+        return m;
+    }
+
+    private static OptimizationSpec GgufQuantize(OptimizationSpec spec, Dictionary<string, JsonElement> given)
+    {
+        var type = String(given, "type") ?? throw new OptimizationRequestException("invalid_options", $"options.type is required: one of {string.Join(", ", GgufQuantTypes.ByName.Keys)}");
+        if (!GgufQuantTypes.ByName.ContainsKey(type))
         {
-            throw new OptimizationRequestException("invalid_options", $"{method} takes {(m.Options.Count == 0 ? "no options" : string.Join(", ", m.Options))}, not '{RegistryNames.Shorten(key)}'");
+            throw new OptimizationRequestException("invalid_options", $"options.type must be one of {string.Join(", ", GgufQuantTypes.ByName.Keys)}, not '{RegistryNames.Shorten(type)}'");
         }
 
-        var spec = new OptimizationSpec
+        var imatrix = String(given, "imatrix");
+        var column = String(given, "imatrix_column");
+        if (imatrix is not null and not BuiltInText)
         {
-            Model = source.Model,
-            Version = source.Version,
-            SourceSha256 = source.Sha256,
-            Method = method,
-            CreatedBy = createdBy,
-            Gate = ParseGate(m.Format, gate),
-            Alias = alias,
-        };
-        if (alias is not null)
+            DatasetReference(imatrix, "imatrix");
+        }
+        else if (column is not null)
         {
-            RegistryNames.ValidateName(alias, "alias");
+            throw new OptimizationRequestException("invalid_options", "options.imatrix_column names a column of the dataset in options.imatrix");
         }
 
-        switch (method)
+        return spec with { Type = type, ImatrixReference = imatrix, ImatrixColumn = column };
+    }
+
+    private static OptimizationSpec OnnxOptimize(OptimizationSpec spec, Dictionary<string, JsonElement> given)
+    {
+        var level = String(given, "level") ?? "extended";
+        var machineSpecific = Bool(given, "machine_specific") ?? false;
+        if (level is not ("basic" or "extended" or "all"))
         {
-            case OptimizationMethods.GgufQuantize:
-                var type = String(given, "type") ?? throw new OptimizationRequestException("invalid_options", $"options.type is required: one of {string.Join(", ", GgufQuantTypes.ByName.Keys)}");
-                if (!GgufQuantTypes.ByName.ContainsKey(type))
-                {
-                    throw new OptimizationRequestException("invalid_options", $"options.type must be one of {string.Join(", ", GgufQuantTypes.ByName.Keys)}, not '{RegistryNames.Shorten(type)}'");
-                }
-
-                var imatrix = String(given, "imatrix");
-                var column = String(given, "imatrix_column");
-                if (imatrix is not null and not BuiltInText)
-                {
-                    DatasetReference(imatrix, "imatrix");
-                }
-                else if (column is not null)
-                {
-                    throw new OptimizationRequestException("invalid_options", "options.imatrix_column names a column of the dataset in options.imatrix");
-                }
-
-                return spec with { Type = type, ImatrixReference = imatrix, ImatrixColumn = column };
-            case OptimizationMethods.OnnxOptimize:
-                var level = String(given, "level") ?? "extended";
-                var machineSpecific = Bool(given, "machine_specific") ?? false;
-                if (level is not ("basic" or "extended" or "all"))
-                {
-                    throw new OptimizationRequestException("invalid_options", $"options.level must be basic, extended or all, not '{RegistryNames.Shorten(level)}'");
-                }
-
-                // Level all lays convolutions out in blocks of this CPU's vector width (NCHWc): the file may not load, or
-                // may compute wrongly, on another machine, so it is made only when asked for by name.
-                if (level == "all" && !machineSpecific)
-                {
-                    throw new OptimizationRequestException("invalid_options", "options.level all saves layout optimisations (NCHWc operators) for this machine's CPU, which tie the file to machines like it; set options.machine_specific to true to accept that, or use basic or extended");
-                }
-
-                spec = spec with { Level = level, MachineSpecific = machineSpecific };
-                break;
-            case OptimizationMethods.PruneMagnitude:
-                var sparsity = Number(given, "sparsity", "a number above 0 and below 1") ?? throw new OptimizationRequestException("invalid_options", "options.sparsity (the share of each weight tensor set to zero, above 0 and below 1) is required");
-                if (sparsity is <= 0 or >= 1)
-                {
-                    throw new OptimizationRequestException("invalid_options", $"options.sparsity must be above 0 and below 1, not {sparsity.ToString(CultureInfo.InvariantCulture)}");
-                }
-
-                spec = spec with { Sparsity = sparsity };
-                break;
-            case OptimizationMethods.OnnxInt4:
-                var block = Number(given, "block_size", "16, 32, 64, 128 or 256") ?? Onnx.OnnxInt4Quantizer.DefaultBlockSize;
-                if (block is not (16 or 32 or 64 or 128 or 256))
-                {
-                    throw new OptimizationRequestException("invalid_options", $"options.block_size must be 16, 32, 64, 128 or 256, not {block.ToString(CultureInfo.InvariantCulture)}");
-                }
-
-                spec = spec with { BlockSize = (int)block };
-                break;
-            case OptimizationMethods.OnnxInt8Static:
-                spec = Calibration(spec, given);
-                break;
-            case OptimizationMethods.PruneStructured:
-                var ratio = Number(given, "ratio", "a number above 0 and below 1") ?? throw new OptimizationRequestException("invalid_options", "options.ratio (the share of each dense layer's hidden units removed, above 0 and below 1) is required");
-                if (ratio is <= 0 or >= 1)
-                {
-                    throw new OptimizationRequestException("invalid_options", $"options.ratio must be above 0 and below 1, not {ratio.ToString(CultureInfo.InvariantCulture)}");
-                }
-
-                spec = spec with { Ratio = ratio };
-                break;
+            throw new OptimizationRequestException("invalid_options", $"options.level must be basic, extended or all, not '{RegistryNames.Shorten(level)}'");
         }
 
-        if (method is OptimizationMethods.OnnxInt8Dynamic or OptimizationMethods.OnnxInt8Static)
+        // Level all lays convolutions out in blocks of this CPU's vector width (NCHWc): the file may not load, or
+        // may compute wrongly, on another machine, so it is made only when asked for by name.
+        if (level == "all" && !machineSpecific)
         {
-            // uint8 weights are exact on every CPU; int8 ones are faster where VNNI or a GPU multiplies them, and are kept
-            // to 7 bits unless reduce_range is false (Onnx.Int8WeightEncoding says why).
-            var weightType = String(given, "weight_type") ?? "uint8";
-            if (weightType is not ("uint8" or "int8"))
-            {
-                throw new OptimizationRequestException("invalid_options", $"options.weight_type must be uint8 or int8, not '{RegistryNames.Shorten(weightType)}'");
-            }
-
-            var reduceRange = Bool(given, "reduce_range");
-            if (reduceRange is not null && weightType != "int8")
-            {
-                throw new OptimizationRequestException("invalid_options", "options.reduce_range applies to options.weight_type int8 (uint8 weights use all 8 bits on every CPU)");
-            }
-
-            spec = spec with { WeightType = weightType, ReduceRange = reduceRange ?? true };
+            throw new OptimizationRequestException("invalid_options", "options.level all saves layout optimisations (NCHWc operators) for this machine's CPU, which tie the file to machines like it; set options.machine_specific to true to accept that, or use basic or extended");
         }
 
+        return spec with { Level = level, MachineSpecific = machineSpecific };
+    }
+
+    private static OptimizationSpec OnnxInt4(OptimizationSpec spec, Dictionary<string, JsonElement> given)
+    {
+        var block = Number(given, "block_size", "16, 32, 64, 128 or 256") ?? Onnx.OnnxInt4Quantizer.DefaultBlockSize;
+        if (block is not (16 or 32 or 64 or 128 or 256))
+        {
+            throw new OptimizationRequestException("invalid_options", $"options.block_size must be 16, 32, 64, 128 or 256, not {block.ToString(CultureInfo.InvariantCulture)}");
+        }
+
+        return spec with { BlockSize = (int)block };
+    }
+
+    // A required share above 0 and below 1 (a pruning's sparsity or ratio).
+    private static double Share(Dictionary<string, JsonElement> given, string name, string what)
+    {
+        var share = Number(given, name, "a number above 0 and below 1") ?? throw new OptimizationRequestException("invalid_options", $"options.{name} ({what}, above 0 and below 1) is required");
+        if (share is <= 0 or >= 1)
+        {
+            throw new OptimizationRequestException("invalid_options", $"options.{name} must be above 0 and below 1, not {share.ToString(CultureInfo.InvariantCulture)}");
+        }
+
+        return share;
+    }
+
+    private static OptimizationSpec WeightType(OptimizationSpec spec, Dictionary<string, JsonElement> given)
+    {
+        // uint8 weights are exact on every CPU; int8 ones are faster where VNNI or a GPU multiplies them, and are kept
+        // to 7 bits unless reduce_range is false (Onnx.Int8WeightEncoding says why).
+        var weightType = String(given, "weight_type") ?? "uint8";
+        if (weightType is not ("uint8" or "int8"))
+        {
+            throw new OptimizationRequestException("invalid_options", $"options.weight_type must be uint8 or int8, not '{RegistryNames.Shorten(weightType)}'");
+        }
+
+        var reduceRange = Bool(given, "reduce_range");
+        if (reduceRange is not null && weightType != "int8")
+        {
+            throw new OptimizationRequestException("invalid_options", "options.reduce_range applies to options.weight_type int8 (uint8 weights use all 8 bits on every CPU)");
+        }
+
+        return spec with { WeightType = weightType, ReduceRange = reduceRange ?? true };
+    }
+
+    private static OptimizationSpec FineTuneOrEvaluation(OptimizationSpec spec, Dictionary<string, JsonElement> given)
+    {
         if (given.TryGetValue("fine_tune", out var fineTune) && fineTune.ValueKind != JsonValueKind.Null)
         {
             spec = spec with { FineTune = FineTuning.FineTuneSpec.Parse(fineTune) };
@@ -168,7 +194,13 @@ public static class OptimizationRequestParser
             spec = spec with { Evaluation = FineTuning.FineTuneSpec.Parse(evaluation, FineTuning.FineTuneSpec.EvaluationOption) };
         }
 
-        if (m.Format == ModelFormat.Onnx)
+        return spec;
+    }
+
+    // How the rewrite is compared with its source: the throughput batch (ONNX), the samples and their seed.
+    private static OptimizationSpec Measurement(OptimizationSpec spec, Dictionary<string, JsonElement> given, ModelFormat format)
+    {
+        if (format == ModelFormat.Onnx)
         {
             var throughputBatch = Number(given, "throughput_batch", $"a whole number from 1 to {MaxThroughputBatch}") ?? 16;
             if (throughputBatch != Math.Floor(throughputBatch) || throughputBatch is < 1 or > MaxThroughputBatch)
@@ -179,7 +211,7 @@ public static class OptimizationRequestParser
             spec = spec with { ThroughputBatch = (int)throughputBatch };
         }
 
-        var samples = Number(given, "samples", $"a whole number from 1 to {MaxSamples}") ?? (method == OptimizationMethods.OnnxInt8Static ? 64 : 8);
+        var samples = Number(given, "samples", $"a whole number from 1 to {MaxSamples}") ?? (spec.Method == OptimizationMethods.OnnxInt8Static ? 64 : 8);
         if (samples != Math.Floor(samples) || samples is < 1 or > MaxSamples)
         {
             throw new OptimizationRequestException("invalid_options", $"options.samples must be a whole number from 1 to {MaxSamples}, not {samples.ToString(CultureInfo.InvariantCulture)}");
