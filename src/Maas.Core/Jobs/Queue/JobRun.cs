@@ -8,15 +8,25 @@ public sealed class JobRun
 {
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
     private readonly JobWorker _worker;
+    private readonly CancellationTokenSource _cancellation;
     private DateTimeOffset _lastProgress;
+    private volatile bool _cancelledByCaller;
+    private volatile bool _lost;
 
-    internal JobRun(JobWorker worker, QueuedJob job, CancellationToken cancellationToken, string workDir)
+    internal JobRun(JobWorker worker, QueuedJob job, CancellationTokenSource cancellation, string workDir)
     {
         _worker = worker;
+        _cancellation = cancellation;
         Job = job;
-        CancellationToken = cancellationToken;
+        CancellationToken = cancellation.Token;
         WorkDir = workDir;
     }
+
+    /// <summary>True once a renewal found the job's cancel requested.</summary>
+    internal bool CancelledByCaller => _cancelledByCaller;
+
+    /// <summary>True once a renewal found the lease lost (another worker may hold the job).</summary>
+    internal bool Lost => _lost;
 
     /// <summary>The job as claimed (its checkpoint, if an earlier worker saved one, is in <see cref="QueuedJob.Checkpoint"/>).</summary>
     public QueuedJob Job { get; }
@@ -96,13 +106,41 @@ public sealed class JobRun
     /// </summary>
     public Task<bool> RunWaitingJobAsync(string kind) => _worker.RunWaitingAsync(kind, CancellationToken);
 
-    /// <summary>Throws unless this worker still holds the job (call right before an effect that must happen once).</summary>
+    /// <summary>
+    /// Throws unless this worker still holds the job and nobody asked to cancel it, asking the store now rather than
+    /// waiting for the heartbeat (call right before an effect that must happen once, and after a long call that could
+    /// not watch <see cref="CancellationToken"/>): a cancel requested on any server meanwhile ends the job cancelled.
+    /// </summary>
     public async Task EnsureLeaseAsync()
     {
         CancellationToken.ThrowIfCancellationRequested();
         if (await _worker.RenewAsync(this, null).ConfigureAwait(false) == LeaseState.Lost)
         {
             throw new OperationCanceledException("the job's lease was lost");
+        }
+
+        CancellationToken.ThrowIfCancellationRequested();
+    }
+
+    // A renewal found the job cancelled by a caller, or its lease lost: its token fires.
+    internal async Task StopAsync(bool byCaller)
+    {
+        if (byCaller)
+        {
+            _cancelledByCaller = true;
+        }
+        else
+        {
+            _lost = true;
+        }
+
+        try
+        {
+            await _cancellation.CancelAsync().ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The run has ended.
         }
     }
 }

@@ -172,9 +172,7 @@ public sealed class JobWorker
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         var workDir = Path.Combine(_scratch, job.Id + "-" + Guid.NewGuid().ToString("n")[..8]);
         Directory.CreateDirectory(workDir);
-        var run = new JobRun(this, job, cancellation.Token, workDir);
-        var cancelledByCaller = false;
-        var lost = false;
+        var run = new JobRun(this, job, cancellation, workDir);
         await AddEventQuietlyAsync(job.Id, "status", new
         {
             status = "running",
@@ -196,17 +194,7 @@ public sealed class JobWorker
                 try
                 {
                     await beat.WaitAsync(interval, heartbeatStop.Token).ConfigureAwait(false);
-                    var state = await RenewAsync(run, null).ConfigureAwait(false);
-                    if (state == LeaseState.CancelRequested)
-                    {
-                        cancelledByCaller = true;
-                        await cancellation.CancelAsync().ConfigureAwait(false);
-                    }
-                    else if (state == LeaseState.Lost)
-                    {
-                        lost = true;
-                        await cancellation.CancelAsync().ConfigureAwait(false);
-                    }
+                    await RenewAsync(run, null).ConfigureAwait(false); // a cancel request or a lost lease cancels the run
                 }
                 catch (OperationCanceledException)
                 {
@@ -228,10 +216,10 @@ public sealed class JobWorker
             result = await RunOnDedicatedThread(handler, run).WaitAsync(stopping).ConfigureAwait(false);
             status = JobStatus.Succeeded;
         }
-        catch (OperationCanceledException) when (cancellation.IsCancellationRequested || cancelledByCaller)
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested || run.CancelledByCaller)
         {
-            status = cancelledByCaller ? JobStatus.Cancelled : JobStatus.Failed;
-            error = cancelledByCaller ? new JobError("cancelled", "the job was cancelled") : new JobError("interrupted", "the worker stopped while this job ran");
+            status = run.CancelledByCaller ? JobStatus.Cancelled : JobStatus.Failed;
+            error = run.CancelledByCaller ? new JobError("cancelled", "the job was cancelled") : new JobError("interrupted", "the worker stopped while this job ran");
         }
         catch (JobFailedException e)
         {
@@ -260,7 +248,7 @@ public sealed class JobWorker
         }
 
         // Stopped with the worker (not by a caller): leave the job to its lease, so another worker takes it up.
-        if (lost || (stopping.IsCancellationRequested && status != JobStatus.Succeeded && !cancelledByCaller))
+        if (run.Lost || (stopping.IsCancellationRequested && status != JobStatus.Succeeded && !run.CancelledByCaller))
         {
             return;
         }
@@ -337,10 +325,18 @@ public sealed class JobWorker
     private static Task<string> RunOnDedicatedThread(IJobHandler handler, JobRun run) =>
         DedicatedThread.Run($"maas-job-{run.Job.Kind}", () => handler.RunAsync(run).GetAwaiter().GetResult());
 
+    // Every renewal (the heartbeat's, a progress report's, the check before an effect) acts on what the store says: a
+    // cancel request (made on any server) or a lost lease cancels the run, so a handler's next check stops it.
     internal async Task<LeaseState> RenewAsync(JobRun run, JobProgress? progress)
     {
         var now = Time.GetUtcNow();
-        return await Store.RenewAsync(run.Job.Id, Options.Name, now + Options.Lease, progress, now, CancellationToken.None).ConfigureAwait(false);
+        var state = await Store.RenewAsync(run.Job.Id, Options.Name, now + Options.Lease, progress, now, CancellationToken.None).ConfigureAwait(false);
+        if (state != LeaseState.Held)
+        {
+            await run.StopAsync(byCaller: state == LeaseState.CancelRequested).ConfigureAwait(false);
+        }
+
+        return state;
     }
 
     private async Task AddEventQuietlyAsync(string id, string type, object data)
