@@ -73,12 +73,21 @@ public sealed record OptimizationOptions
 }
 
 /// <summary>
+/// The native quantiser call of "gguf-quantize" jobs (<see cref="LlamaQuantizer.Quantize"/> unless a host replaces it:
+/// a test stands in for a long run). It cannot be interrupted: the pinned llama.cpp's quantize parameters have no
+/// progress or abort callback.
+/// </summary>
+public delegate void GgufQuantizeCall(string input, string output, LlamaQuantizeOptions options);
+
+/// <summary>
 /// Runs "optimization" jobs: rewrites the source version by its method, checks the rewrite loads, measures it against
 /// the source on this machine, applies the gate and registers the result as a new version derived from the source,
 /// ready or rejected, with the report attached; once, even when a worker that took the job over runs it again.
 /// </summary>
-public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatalog datasets, OptimizationOptions options) : IJobHandler
+public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatalog datasets, OptimizationOptions options, GgufQuantizeCall? quantize = null) : IJobHandler
 {
+    private readonly GgufQuantizeCall _quantize = quantize ?? LlamaQuantizer.Quantize;
+
     // Source metadata that describes the source's own making, not what it does; not copied to the new version. The
     // fine-tuning job's keys above all: a retried fine-tuning job adopts the version that names it as its output.
     private static readonly HashSet<string> NotInherited = new(StringComparer.Ordinal)
@@ -109,8 +118,11 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         var imatrixText = spec.ImatrixReference is null ? null : await LoadImatrixTextAsync(spec, token);
         await run.ReportAsync(new JobProgress { Percent = 10, Stage = calibration is null && imatrixText is null ? "rewriting" : "calibrating" });
         var rewrite = Rewrite(spec, sourcePath, output, calibration, imatrixText, token);
+        // A rewrite may be one long native call that cannot watch the token (llama_model_quantize): a cancel requested
+        // meanwhile, on this server or another, is honoured as soon as it returns, asking the queue now rather than at
+        // the next heartbeat. The job ends cancelled, registers nothing, and its work folder (the output) is deleted.
+        await run.EnsureLeaseAsync();
         await run.EventAsync("log", new { message = $"{spec.Method} wrote {new FileInfo(output).Length} bytes", rewrite });
-        token.ThrowIfCancellationRequested();
         Dictionary<string, object?>? accuracy = null;
         if (spec.FineTune is { } fineTune)
         {
@@ -465,7 +477,8 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
                 case OptimizationMethods.GgufQuantize:
                     var type = GgufQuantTypes.ByName[spec.Type!];
                     var imatrix = imatrixText is null ? null : ImportanceMatrix(spec, sourcePath, imatrixText, token);
-                    LlamaQuantizer.Quantize(sourcePath, output, new LlamaQuantizeOptions { FileType = type, Threads = options.Threads, AllowRequantize = true, ImportanceMatrix = imatrix });
+                    token.ThrowIfCancellationRequested(); // the last chance before the call that cannot be interrupted
+                    _quantize(sourcePath, output, new LlamaQuantizeOptions { FileType = type, Threads = options.Threads, AllowRequantize = true, ImportanceMatrix = imatrix });
                     var gguf = new Dictionary<string, object?> { ["type"] = spec.Type, ["quantization"] = GgufReader.Read(output).Quantization };
                     if (imatrix is not null)
                     {

@@ -30,7 +30,9 @@ public static class DeploymentExtensions
         services.AddHostedService(sp => sp.GetRequiredService<ShadowQueue>());
         services.AddHostedService<DeploymentSync>();
         services.AddHostedService<DeploymentAnalysis>();
-        services.AddHostedService<DeploymentUnloader>();
+        services.AddSingleton<WarmingVersions>();
+        services.AddSingleton<DeploymentUnloader>();
+        services.AddHostedService(sp => sp.GetRequiredService<DeploymentUnloader>());
         return builder;
     }
 

@@ -51,11 +51,10 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
     /// </summary>
     public DeploymentRoute? Route(HttpContext context, string model, bool recordOnCompletion = true)
     {
-        var key = ModelKeys.Normalize(ModelKeys.UnescapeSlash(model));
         while (true)
         {
             var snapshot = _byModel;
-            if (snapshot.Count == 0 || model.Contains(':', StringComparison.Ordinal) || !snapshot.TryGetValue(key, out var deployment))
+            if (Find(snapshot, model) is not { } deployment)
             {
                 return null;
             }
@@ -88,6 +87,30 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
             return route;
         }
     }
+
+    /// <summary>
+    /// The deployment a call naming <paramref name="model"/> (a model key, as the auth gate rewrote it) without a version
+    /// or alias follows; null when there is none (or the name carries an alias).
+    /// </summary>
+    public Deployment? Find(string model) => Find(_byModel, model);
+
+    /// <summary>
+    /// The version that stands for a deployment where one version must (metadata, <c>/api/v1/resolve</c>): its stable
+    /// version while that takes traffic, else the version with the largest share (ties: the lowest).
+    /// </summary>
+    public static int PrimaryVersion(Deployment deployment) =>
+        deployment.Traffic.Any(t => t.Version == deployment.Stable && t.Percent > 0)
+            ? deployment.Stable
+            : deployment.Traffic.OrderByDescending(t => t.Percent).ThenBy(t => t.Version).Select(t => t.Version).FirstOrDefault(deployment.Stable);
+
+    /// <summary>Every version the split may route a call to (a share above 0), ascending; shadows answer no caller.</summary>
+    public static IReadOnlyList<int> RoutedVersions(Deployment deployment) =>
+        deployment.Traffic.Where(t => t.Percent > 0).Select(t => t.Version).Distinct().Order().ToArray();
+
+    private static Deployment? Find(IReadOnlyDictionary<string, Deployment> snapshot, string model) =>
+        snapshot.Count == 0 || model.Contains(':', StringComparison.Ordinal)
+            ? null
+            : snapshot.GetValueOrDefault(ModelKeys.Normalize(ModelKeys.UnescapeSlash(model)));
 
     /// <summary>
     /// Waits until no call this server routed to <paramref name="version"/> is still running (at most

@@ -25,6 +25,8 @@ public sealed class DeploymentService(
     IDeploymentStore store,
     IModelRegistry registry,
     DeploymentRouter router,
+    WarmingVersions warming,
+    DeploymentUnloader unloader,
     IServiceProvider services,
     UsageRecorder recorder,
     TimeProvider time,
@@ -52,9 +54,12 @@ public sealed class DeploymentService(
             spec with { Shadow = spec.Shadow ?? [] },
             now);
         await CheckVersionsAsync(draft, cancellationToken);
-        await WarmAsync(draft, null, cancellationToken);
-        var created = await store.CreateAsync(draft, Event(actor, "create", null, draft, now), cancellationToken);
-        await router.RefreshAsync(force: true, cancellationToken);
+        var created = await WarmAndSaveAsync(draft, null, async () =>
+        {
+            var stored = await store.CreateAsync(draft, Event(actor, "create", null, draft, now), cancellationToken);
+            await router.RefreshAsync(force: true, cancellationToken);
+            return stored;
+        }, cancellationToken);
         if (await GoneAsync(created) is { } gone)
         {
             // Deleted after it was checked and before the deployment was stored: the delete saw no deployment naming it.
@@ -84,8 +89,7 @@ public sealed class DeploymentService(
         }
 
         await CheckVersionsAsync(next, cancellationToken);
-        await WarmAsync(next, current, cancellationToken);
-        return await MovedOffIfGoneAsync(await SaveAsync(current, next, Event(actor, "update", null, next, now), cancellationToken));
+        return await MovedOffIfGoneAsync(await WarmAndSaveAsync(next, current, () => SaveAsync(current, next, Event(actor, "update", null, next, now), cancellationToken), cancellationToken));
     }
 
     /// <summary>Runs a caller's action: promote (optionally a given version), pause, resume or abort.</summary>
@@ -95,6 +99,7 @@ public sealed class DeploymentService(
         DeploymentRules.CheckTransition(current, action);
         var now = time.GetUtcNow();
         Deployment next;
+        var warm = false;
         switch (action)
         {
             case "pause":
@@ -111,11 +116,13 @@ public sealed class DeploymentService(
                 var target = version ?? current.Canary ?? current.Traffic.Where(t => t.Version != current.Stable).OrderByDescending(t => t.Percent).Select(t => (int?)t.Version).FirstOrDefault() ?? current.Stable;
                 next = Promoted(current, target, "promoted by " + actor, now);
                 await CheckVersionsAsync(next, cancellationToken);
-                await WarmAsync(next, current, cancellationToken);
+                warm = true;
                 break;
         }
 
-        var saved = await SaveAsync(current, next, Event(actor, action, next.Reason, next, now), cancellationToken);
+        var saved = warm
+            ? await WarmAndSaveAsync(next, current, () => SaveAsync(current, next, Event(actor, action, next.Reason, next, now), cancellationToken), cancellationToken)
+            : await SaveAsync(current, next, Event(actor, action, next.Reason, next, now), cancellationToken);
         return action == "promote" ? await MovedOffIfGoneAsync(saved) : saved;
     }
 
@@ -435,25 +442,56 @@ public sealed class DeploymentService(
     }
 
     /// <summary>
+    /// Warms the versions <paramref name="next"/> gives traffic (or shadow copies) that <paramref name="current"/> did
+    /// not, then stores the change through <paramref name="save"/>. Those versions are claimed from before the warm-up
+    /// until the save has reached the router, so the unloader cannot take one off in between. When the warm-up or the
+    /// save fails, the versions loaded only for this change are unloaded again (those already loaded stay).
+    /// </summary>
+    private async Task<Deployment> WarmAndSaveAsync(Deployment next, Deployment? current, Func<Task<Deployment>> save, CancellationToken cancellationToken)
+    {
+        var already = current is null ? [] : DeploymentRules.LiveVersions(current).ToHashSet();
+        var fresh = DeploymentRules.LiveVersions(next).Where(v => !already.Contains(v)).ToArray();
+        var loaded = new List<int>();
+        using var claim = warming.Begin(next.Model, fresh);
+        try
+        {
+            await WarmAsync(next, fresh, loaded, cancellationToken);
+            return await save();
+        }
+        catch
+        {
+            claim.Dispose();
+            await unloader.UnloadWarmedAsync(next.Model, loaded);
+            throw;
+        }
+    }
+
+    /// <summary>
     /// The hot swap's first half: every version about to get traffic (or a shadow's copies) that had none is loaded
     /// and answers one request before the split changes (tensor models one built from their signature, language
     /// models a short generation); a version that cannot is refused
     /// (409) and the deployment stays as it was. Versions that lose their traffic unload later (<see cref="DeploymentUnloader"/>).
+    /// Each version this warm-up finds neither loaded nor loading is added to <paramref name="loaded"/> before its load.
     /// </summary>
-    private async Task WarmAsync(Deployment next, Deployment? current, CancellationToken cancellationToken)
+    private async Task WarmAsync(Deployment next, IReadOnlyList<int> versions, List<int> loaded, CancellationToken cancellationToken)
     {
         if (!options.Value.WarmUp || services.GetService<ModelManager>() is not { } models)
         {
             return;
         }
 
-        var already = current is null ? [] : DeploymentRules.LiveVersions(current).ToHashSet();
+        var host = services.GetService<ModelHost>();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(options.Value.WarmUpTimeoutSeconds));
-        foreach (var v in DeploymentRules.LiveVersions(next).Where(v => !already.Contains(v)))
+        foreach (var v in versions)
         {
             var version = await registry.GetVersionAsync(next.Model, v, cancellationToken);
             var text = v.ToString(CultureInfo.InvariantCulture);
+            if (host?.Status(new ModelKey(next.Model, v))?.State is not (ModelState.Ready or ModelState.Loading))
+            {
+                loaded.Add(v);
+            }
+
             try
             {
                 if (version.Format == ModelFormat.Gguf)

@@ -6,9 +6,11 @@ namespace Maas.Server.Deployments;
 
 /// <summary>
 /// The hot swap's second half, on every server: once a version has lost all traffic and is no shadow, it unloads
-/// after its running requests finish (a straggler still naming it loads it again: nothing fails). Pinned models stay.
+/// after its running requests finish (a straggler still naming it loads it again: nothing fails). Pinned models stay,
+/// and so does a version a change of this server is warming and has not stored yet (<see cref="WarmingVersions"/>).
+/// Also unloads what a failed change loaded for its warm-up only (<see cref="UnloadWarmedAsync"/>).
 /// </summary>
-public sealed class DeploymentUnloader(DeploymentRouter router, IServiceProvider services, ILogger<DeploymentUnloader> logger) : IHostedService
+public sealed class DeploymentUnloader(DeploymentRouter router, WarmingVersions warming, IServiceProvider services, ILogger<DeploymentUnloader> logger) : IHostedService
 {
     /// <inheritdoc />
     public Task StartAsync(CancellationToken cancellationToken)
@@ -22,6 +24,37 @@ public sealed class DeploymentUnloader(DeploymentRouter router, IServiceProvider
     {
         router.Changed -= OnChanged;
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// After a change failed (its warm-up, or its save), unloads the versions it loaded for its warm-up and nothing
+    /// else had loaded: versions that were serving before stay, and so do versions that take traffic now or that another
+    /// change is warming. A loaded version is taken off before this returns; one still loading (a warm-up that ran
+    /// out of time) unloads when its load ends.
+    /// </summary>
+    public async Task UnloadWarmedAsync(string model, IReadOnlyList<int> versions)
+    {
+        try
+        {
+            if (versions.Count == 0 || await PinnedAsync(model))
+            {
+                return;
+            }
+
+            foreach (var version in versions)
+            {
+                if (StartUnload(model, version, keepLoading: false) is { } unload)
+                {
+                    logger.LogInformation("{Model} version {Version} was loaded for a deployment change that failed; unloading it", model, version);
+                    _ = WatchAsync(unload, model, version);
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            // The change's own failure is what its caller hears about.
+            logger.LogWarning("Unloading what a failed change of {Model} loaded failed: {Message}", model, e.Message);
+        }
     }
 
     private void OnChanged(IReadOnlyDictionary<string, Deployment> old, IReadOnlyDictionary<string, Deployment> fresh)
@@ -51,8 +84,7 @@ public sealed class DeploymentUnloader(DeploymentRouter router, IServiceProvider
     {
         try
         {
-            var registry = services.GetService<IModelRegistry>();
-            if (registry is not null && (await registry.GetModelAsync(model, CancellationToken.None)).ServingConfig.Pinned == true)
+            if (await PinnedAsync(model))
             {
                 return;
             }
@@ -63,22 +95,68 @@ public sealed class DeploymentUnloader(DeploymentRouter router, IServiceProvider
                 logger.LogWarning("{Model} version {Version} still has calls after 5 minutes; unloading it anyway (they drain first)", model, version);
             }
 
-            // A change may have given it traffic again meanwhile (warmed while it was still loaded): unloaded now, it
-            // would take those calls cold, each waiting for a load the change's warm-up was there to spare them.
-            if (router.Current.TryGetValue(model, out var now) && DeploymentRules.LiveVersions(now).Contains(version))
+            if (StartUnload(model, version, keepLoading: true) is { } unload)
             {
-                logger.LogInformation("{Model} version {Version} takes traffic again; it stays loaded", model, version);
-                return;
-            }
-
-            if (services.GetService<ModelHost>() is { } host)
-            {
-                await host.UnloadAsync(new ModelKey(model, version), hold: false);
+                await unload;
             }
         }
         catch (Exception e)
         {
             logger.LogWarning("Unloading {Model} version {Version} after a deployment change failed: {Message}", model, version, e.Message);
+        }
+    }
+
+    // Begins the version's unload (its synchronous part: a loaded version stops taking calls at once) unless it takes
+    // traffic again or a change is warming it; both are decided under WarmingVersions' gate, which a change passes
+    // before its warm-up, so a change either finds the unload begun (and loads the version again) or keeps it.
+    private Task? StartUnload(string model, int version, bool keepLoading) => warming.UnloadUnlessWarming(new ModelKey(model, version), () =>
+    {
+        // A change may have given it traffic again meanwhile (warmed while it was still loaded): unloaded now, it
+        // would take those calls cold, each waiting for a load the change's warm-up was there to spare them.
+        if (router.Current.TryGetValue(model, out var now) && DeploymentRules.LiveVersions(now).Contains(version))
+        {
+            logger.LogInformation("{Model} version {Version} takes traffic again; it stays loaded", model, version);
+            return null;
+        }
+
+        if (services.GetService<ModelHost>() is not { } host)
+        {
+            return null;
+        }
+
+        // A load some call started (naming the version) would be waited for and then undone, and a change that
+        // claims the version meanwhile would find it loaded, then lose it: left to keep-alive instead.
+        if (keepLoading && host.Status(new ModelKey(model, version))?.State == ModelState.Loading)
+        {
+            logger.LogInformation("{Model} version {Version} is being loaded; it is left to its keep-alive", model, version);
+            return null;
+        }
+
+        return host.UnloadAsync(new ModelKey(model, version), hold: false);
+    }) ?? Kept(model, version);
+
+    private Task? Kept(string model, int version)
+    {
+        if (warming.IsWarming(new ModelKey(model, version)))
+        {
+            logger.LogInformation("{Model} version {Version} is being warmed by a deployment change; it stays loaded", model, version);
+        }
+
+        return null;
+    }
+
+    private async Task<bool> PinnedAsync(string model) =>
+        services.GetService<IModelRegistry>() is { } registry && (await registry.GetModelAsync(model, CancellationToken.None)).ServingConfig.Pinned == true;
+
+    private async Task WatchAsync(Task unload, string model, int version)
+    {
+        try
+        {
+            await unload;
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning("Unloading {Model} version {Version} after a failed deployment change failed: {Message}", model, version, e.Message);
         }
     }
 }

@@ -1,7 +1,9 @@
+using Maas.Core.Deployments;
 using Maas.Core.Formats;
 using Maas.Core.Registry;
 using Maas.Core.Tenancy;
 using Maas.Server.Auth;
+using Maas.Server.Deployments;
 using Maas.Server.Errors;
 
 namespace Maas.Server.Registry;
@@ -131,7 +133,7 @@ internal static class ModelEndpoints
         return Results.Json(model.ServingConfig, RegistryJson.Options);
     }
 
-    private static async Task<IResult> ResolveAsync(HttpContext context, IModelRegistry registry)
+    private static async Task<IResult> ResolveAsync(HttpContext context, IModelRegistry registry, DeploymentRouter router)
     {
         var text = context.Request.Query["ref"].ToString();
         var reference = ModelReference.Parse(text);
@@ -141,10 +143,50 @@ internal static class ModelEndpoints
             throw access.NotFoundHint is { } hint ? RegistryException.NotFound("model_not_found", hint) : RegistryException.ModelNotFound(reference.Model);
         }
 
-        var resolved = await registry.ResolveAsync(ModelReference.Parse(access.Reference), context.RequestAborted);
+        // A plain name of a deployed model resolves as its calls do: to the deployment's primary version, not the
+        // registry's default (which a call without a version no longer reaches).
+        var target = ModelReference.Parse(access.Reference);
+        var deployment = target is { Alias: null, Version: null } ? router.Find(target.Model) : null;
+        var resolved = deployment is null
+            ? await registry.ResolveAsync(target, context.RequestAborted)
+            : await ResolveDeployedAsync(registry, deployment, context.RequestAborted);
         return Results.Json(
-            new { reference = reference.ToString(), model = resolved.Model.Key, alias = resolved.Alias, version = await VersionEndpoints.ResponseAsync(context, resolved.Version) },
+            new
+            {
+                reference = reference.ToString(),
+                model = resolved.Model.Key,
+                alias = resolved.Alias,
+                version = await VersionEndpoints.ResponseAsync(context, resolved.Version),
+                deployment = deployment is null ? null : ResolvedDeployment.From(deployment, context),
+            },
             RegistryJson.Options);
+    }
+
+    private static async Task<ResolvedVersion> ResolveDeployedAsync(IModelRegistry registry, Deployment deployment, CancellationToken cancellationToken)
+    {
+        var model = await registry.GetModelAsync(deployment.Model, cancellationToken);
+        var version = await registry.GetVersionAsync(deployment.Model, DeploymentRouter.PrimaryVersion(deployment), cancellationToken);
+        return new ResolvedVersion(model, version, null);
+    }
+
+    /// <summary>
+    /// The deployment a resolved plain name follows: its name, every version its split routes calls to and their
+    /// shares (the traffic only for a caller that may read the deployment: its tenant's keys and admins).
+    /// </summary>
+    internal sealed record ResolvedDeployment(string Name, IReadOnlyList<int> Versions, IReadOnlyList<TrafficShare>? Traffic, int? Stable, string? Url)
+    {
+        public static ResolvedDeployment From(Deployment d, HttpContext context)
+        {
+            var caller = context.GetCaller();
+            var own = caller is null || caller.IsAdmin || caller.Tenant == d.Tenant;
+            var name = d.Tenant == context.CallerTenant() ? d.Name : $"{d.Tenant}/{d.Name}";
+            return new ResolvedDeployment(
+                name,
+                DeploymentRouter.RoutedVersions(d),
+                own ? d.Traffic : null,
+                own ? d.Stable : null,
+                own ? "/api/v1/deployments/" + name.Replace("/", "%2F", StringComparison.Ordinal) : null);
+        }
     }
 
     /// <summary>A result with a Location header around another result.</summary>

@@ -245,4 +245,76 @@ public sealed class DeploymentRaceTests
 
         Assert.Equal(loads, host.LoadCount);
     }
+
+    [Fact]
+    public async Task A_version_whose_unload_is_decided_between_a_change_s_warm_up_and_its_save_stays_loaded()
+    {
+        var logs = new CapturedLogs();
+        HeldRunFactory? factory = null;
+        GatedStore? store = null;
+        var settings = new Dictionary<string, string?>(DeploymentServers.Fast) { ["Logging:LogLevel:Maas.Server.Deployments.DeploymentUnloader"] = "Information" };
+        await using var server = await MaasTestServer.StartAsync(settings: settings, configure: b =>
+        {
+            b.Logging.AddProvider(logs);
+            b.Services.AddSingleton<IModelBackendFactory>(_ => factory = new HeldRunFactory(new OnnxBackendFactory()));
+            b.Services.AddSingleton<IDeploymentStore>(sp => store = new GatedStore(new SqlDeploymentStore(sp.GetRequiredService<SqlRegistryStore>().Dialect)));
+        });
+        _ = server.Services.GetRequiredService<IDeploymentStore>();
+        var client = server.Client;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
+        await client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
+        // Two instances: the warm-up's sample request runs beside the call held on the first.
+        (await client.PutAsync($"api/v1/models/{model}/config", Api.Json("""{"instance_count": 2}"""))).EnsureSuccessStatusCode();
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(HttpStatusCode.Created);
+        var host = server.Services.GetRequiredService<ModelHost>();
+        var v2 = new ModelKey(model, 2);
+
+        // A call the split sent to version 2 is running (held) when version 2 loses its traffic: its unload waits.
+        factory!.HoldNextRun(2);
+        Task<HttpResponseMessage>? held = null;
+        while (held is null)
+        {
+            var call = client.PostAsync($"v2/models/{model}/infer", Api.Json(Input));
+            if (await Task.WhenAny(call, factory.Entered.Task) == call && !factory.Entered.Task.IsCompleted)
+            {
+                (await call).Dispose();
+            }
+            else
+            {
+                held = call;
+            }
+        }
+
+        await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.OK);
+
+        // A change gives version 2 its traffic back: warmed (still loaded), then held before its save ...
+        var entered = store!.Close();
+        var changing = client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""));
+        await entered.WaitAsync(TimeSpan.FromSeconds(30));
+        var loads = host.LoadCount;
+
+        // ... while the held call ends and the unloader decides: the router's copy does not have the change yet.
+        factory.Released.Set();
+        using (var answer = await held)
+        {
+            Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        }
+
+        bool Kept() => logs.Lines.Any(l => l.Message.Contains($"{model} version 2 is being warmed by a deployment change; it stays loaded", StringComparison.Ordinal));
+        await WaitUntilAsync(() => Kept() || host.Status(v2)!.State != ModelState.Ready, "the unloader decides about version 2");
+        store.Release();
+        await (await changing).JsonAsync(HttpStatusCode.OK);
+
+        // Version 2 used to be unloaded there, and took its half of the calls cold once the change was stored.
+        Assert.Equal(ModelState.Ready, host.Status(v2)!.State);
+        Assert.True(Kept());
+        for (var i = 0; i < 8; i++)
+        {
+            using var response = await client.PostAsync($"v2/models/{model}/versions/2/infer", Api.Json(Input));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Equal(loads, host.LoadCount);
+    }
 }

@@ -8,15 +8,25 @@ public sealed class JobRun
 {
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(250);
     private readonly JobWorker _worker;
+    private readonly CancellationTokenSource _cancellation;
     private DateTimeOffset _lastProgress;
+    private volatile bool _cancelledByCaller;
+    private volatile bool _lost;
 
-    internal JobRun(JobWorker worker, QueuedJob job, CancellationToken cancellationToken, string workDir)
+    internal JobRun(JobWorker worker, QueuedJob job, CancellationTokenSource cancellation, string workDir)
     {
         _worker = worker;
+        _cancellation = cancellation;
         Job = job;
-        CancellationToken = cancellationToken;
+        CancellationToken = cancellation.Token;
         WorkDir = workDir;
     }
+
+    /// <summary>True once the worker learned that a caller cancelled the job (the job then ends cancelled).</summary>
+    internal bool CancelledByCaller => _cancelledByCaller;
+
+    /// <summary>True once the worker learned it no longer holds the job (another worker may take it).</summary>
+    internal bool LeaseLost => _lost;
 
     /// <summary>The job as claimed (its checkpoint, if an earlier worker saved one, is in <see cref="QueuedJob.Checkpoint"/>).</summary>
     public QueuedJob Job { get; }
@@ -66,7 +76,7 @@ public sealed class JobRun
         var checkpoint = new JobCheckpoint(stage, key, data is null ? null : JsonSerializer.Serialize(data, RegistryJson.Options), _worker.Time.GetUtcNow());
         if (!await _worker.Store.SaveCheckpointAsync(Job.Id, WorkerName, checkpoint, CancellationToken.None).ConfigureAwait(false))
         {
-            LeaseLost = true;
+            _lost = true;
             throw new OperationCanceledException("the job's lease was lost");
         }
 
@@ -97,39 +107,26 @@ public sealed class JobRun
     /// </summary>
     public Task<bool> RunWaitingJobAsync(string kind) => _worker.RunWaitingAsync(kind, CancellationToken);
 
-    private volatile bool _cancelledByCaller;
-    private volatile bool _leaseLost;
-
-    /// <summary>True once the worker learned that a caller cancelled the job (the job then ends cancelled).</summary>
-    internal bool CancelledByCaller
-    {
-        get => _cancelledByCaller;
-        set => _cancelledByCaller = value;
-    }
-
-    /// <summary>True once the worker learned it no longer holds the job (another worker may take it).</summary>
-    internal bool LeaseLost
-    {
-        get => _leaseLost;
-        set => _leaseLost = value;
-    }
-
     /// <summary>True once the job passed its point of no return (<see cref="BeginFinishingAsync"/>).</summary>
     internal bool Finishing { get; private set; }
 
-    /// <summary>Throws unless this worker still holds the job and no cancel was asked for.</summary>
+    /// <summary>
+    /// Throws unless this worker still holds the job and nobody asked to cancel it, asking the store now rather than
+    /// waiting for the heartbeat (call right before an effect that must happen once, and after a long call that could
+    /// not watch <see cref="CancellationToken"/>): a cancel requested on any server meanwhile ends the job cancelled.
+    /// </summary>
     public async Task EnsureLeaseAsync()
     {
         CancellationToken.ThrowIfCancellationRequested();
         switch (await _worker.RenewAsync(this, null).ConfigureAwait(false))
         {
             case LeaseState.Lost:
-                LeaseLost = true;
                 throw new OperationCanceledException("the job's lease was lost");
             case LeaseState.CancelRequested when !Finishing:
-                CancelledByCaller = true;
                 throw new OperationCanceledException("the job was cancelled");
         }
+
+        CancellationToken.ThrowIfCancellationRequested();
     }
 
     /// <summary>
@@ -141,17 +138,37 @@ public sealed class JobRun
     public async Task BeginFinishingAsync()
     {
         // Asked again (or by a worker that took over a job already finishing) it only checks the lease.
-        switch (await _worker.Store.BeginFinishingAsync(Job.Id, WorkerName, _worker.Time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false))
+        var state = await _worker.Store.BeginFinishingAsync(Job.Id, WorkerName, _worker.Time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
+        if (state == LeaseState.Held)
         {
-            case LeaseState.Held:
-                Finishing = true;
-                return;
-            case LeaseState.CancelRequested:
-                CancelledByCaller = true;
-                throw new OperationCanceledException("the job was cancelled");
-            default:
-                LeaseLost = true;
-                throw new OperationCanceledException("the job's lease was lost");
+            Finishing = true;
+            return;
+        }
+
+        var byCaller = state == LeaseState.CancelRequested;
+        await StopAsync(byCaller).ConfigureAwait(false);
+        throw new OperationCanceledException(byCaller ? "the job was cancelled" : "the job's lease was lost");
+    }
+
+    // A renewal (or the point of no return) found the job cancelled by a caller, or its lease lost: its token fires.
+    internal async Task StopAsync(bool byCaller)
+    {
+        if (byCaller)
+        {
+            _cancelledByCaller = true;
+        }
+        else
+        {
+            _lost = true;
+        }
+
+        try
+        {
+            await _cancellation.CancelAsync().ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The run has ended.
         }
     }
 }

@@ -177,7 +177,7 @@ public sealed class JobWorker
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         var workDir = Path.Combine(_scratch, job.Id + "-" + Guid.NewGuid().ToString("n")[..8]);
         Directory.CreateDirectory(workDir);
-        var run = new JobRun(this, job, cancellation.Token, workDir);
+        var run = new JobRun(this, job, cancellation, workDir);
         await AddEventQuietlyAsync(job.Id, "status", new
         {
             status = "running",
@@ -199,17 +199,7 @@ public sealed class JobWorker
                 try
                 {
                     await beat.WaitAsync(interval, heartbeatStop.Token).ConfigureAwait(false);
-                    var state = await RenewAsync(run, null).ConfigureAwait(false);
-                    if (state == LeaseState.CancelRequested)
-                    {
-                        run.CancelledByCaller = true;
-                        await cancellation.CancelAsync().ConfigureAwait(false);
-                    }
-                    else if (state == LeaseState.Lost)
-                    {
-                        run.LeaseLost = true;
-                        await cancellation.CancelAsync().ConfigureAwait(false);
-                    }
+                    await RenewAsync(run, null).ConfigureAwait(false); // a cancel request or a lost lease cancels the run
                 }
                 catch (OperationCanceledException)
                 {
@@ -346,10 +336,18 @@ public sealed class JobWorker
     private static Task<string> RunOnDedicatedThread(IJobHandler handler, JobRun run) =>
         DedicatedThread.Run($"maas-job-{run.Job.Kind}", () => handler.RunAsync(run).GetAwaiter().GetResult());
 
+    // Every renewal (the heartbeat's, a progress report's, the check before an effect) acts on what the store says: a
+    // cancel request (made on any server) or a lost lease cancels the run, so a handler's next check stops it.
     internal async Task<LeaseState> RenewAsync(JobRun run, JobProgress? progress)
     {
         var now = Time.GetUtcNow();
-        return await Store.RenewAsync(run.Job.Id, Options.Name, now + Options.Lease, progress, now, CancellationToken.None).ConfigureAwait(false);
+        var state = await Store.RenewAsync(run.Job.Id, Options.Name, now + Options.Lease, progress, now, CancellationToken.None).ConfigureAwait(false);
+        if (state != LeaseState.Held)
+        {
+            await run.StopAsync(byCaller: state == LeaseState.CancelRequested).ConfigureAwait(false);
+        }
+
+        return state;
     }
 
     private async Task AddEventQuietlyAsync(string id, string type, object data)

@@ -132,10 +132,10 @@ internal sealed class GrpcInferenceService(
         "ServerMetadata" => Unary(ctx, codec, ServerMetadataRequest.Parser, _ => Task.FromResult<IMessage>(ServerMetadata()), token),
         "ModelReady" => Unary(ctx, codec, ModelReadyRequest.Parser, async r => new ModelReadyResponse
         {
-            Ready = await manager.IsReadyAsync(await ModelAsync(ctx, r.Name, false, token), Version(r.Version), token),
+            Ready = await Rest.V2Endpoints.IsReadyAsync(manager, call.Router, await ModelAsync(ctx, r.Name, false, token), Version(r.Version), token),
         }, token),
         "ModelMetadata" => Unary(ctx, codec, ModelMetadataRequest.Parser, async r =>
-            Metadata(await manager.DescribeAsync(await ModelAsync(ctx, r.Name, false, token), Version(r.Version), token)), token),
+            Metadata(await Rest.V2Endpoints.DescribeAsync(manager, call.Router, await ModelAsync(ctx, r.Name, false, token), Version(r.Version), token)), token),
         "ModelStatistics" => Unary(ctx, codec, ModelStatisticsRequest.Parser, async r => Statistics(
             await manager.StatisticsAsync(r.Name is { Length: > 0 } n ? await ModelAsync(ctx, n, false, token) : AdminOnly(ctx), Version(r.Version), token)), token),
         "RepositoryIndex" => Unary(ctx, codec, RepositoryIndexRequest.Parser, async r => Index(await manager.IndexAsync(AdminOnly(ctx) is null && r.Ready, token)), token),

@@ -48,8 +48,8 @@ internal static class V2Endpoints
         v2.MapGet("/models/stats", (HttpContext ctx, ModelManager m) => Statistics(ctx, m, null, null)).RequireScope(MaasScopes.Admin);
         foreach (var prefix in new[] { "/models/{model}", "/models/{model}/versions/{version}" })
         {
-            v2.MapGet(prefix, (HttpContext ctx, ModelManager m, string model, string? version) => Metadata(ctx, m, model, version));
-            v2.MapGet(prefix + "/ready", (HttpContext ctx, ModelManager m, string model, string? version) => Ready(ctx, m, model, version));
+            v2.MapGet(prefix, (HttpContext ctx, ModelManager m, InferenceCallServices call, string model, string? version) => Metadata(ctx, m, call.Router, model, version));
+            v2.MapGet(prefix + "/ready", (HttpContext ctx, ModelManager m, InferenceCallServices call, string model, string? version) => Ready(ctx, m, call.Router, model, version));
             v2.MapGet(prefix + "/stats", (HttpContext ctx, ModelManager m, string model, string? version) => Statistics(ctx, m, model, version)).RequireScope(MaasScopes.ModelsRead);
             v2.MapPost(prefix + "/infer", (HttpContext ctx, ModelManager m, InferenceCallServices call, IOptions<InferenceOptions> o, string model, string? version) => Infer(ctx, m, call, o.Value, model, version)).RequireScope(MaasScopes.Infer);
         }
@@ -123,9 +123,10 @@ internal static class V2Endpoints
         shadows?.Offer(capture, response);
     });
 
-    private static Task Metadata(HttpContext ctx, ModelManager manager, string model, string? version) => Guard(ctx, async () =>
+    private static Task Metadata(HttpContext ctx, ModelManager manager, Deployments.DeploymentRouter router, string model, string? version) => Guard(ctx, async () =>
     {
-        var d = await manager.DescribeAsync(model, version, ctx.RequestAborted);
+        var d = await DescribeAsync(manager, router, model, version, ctx.RequestAborted);
+        Deployments.DeploymentRouter.SetVersionHeader(ctx, d.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
         await Json(ctx, StatusCodes.Status200OK, w =>
         {
             w.WriteString("name", d.Name);
@@ -142,6 +143,37 @@ internal static class V2Endpoints
         });
     });
 
+    /// <summary>
+    /// Metadata of the version a call would reach: without a version or alias, a deployed model's primary version
+    /// (<see cref="Deployments.DeploymentRouter.PrimaryVersion"/>), not the registry's default.
+    /// </summary>
+    public static Task<ModelDescription> DescribeAsync(ModelManager manager, Deployments.DeploymentRouter router, string model, string? version, CancellationToken cancellationToken) =>
+        manager.DescribeAsync(model, version ?? (router.Find(model) is { } deployment ? Text(Deployments.DeploymentRouter.PrimaryVersion(deployment)) : null), cancellationToken);
+
+    /// <summary>
+    /// Readiness as a call would meet it: without a version or alias, a deployed model is ready when every version its
+    /// split may route to is; otherwise the resolved version's.
+    /// </summary>
+    public static async Task<bool> IsReadyAsync(ModelManager manager, Deployments.DeploymentRouter router, string model, string? version, CancellationToken cancellationToken)
+    {
+        if (version is not null || router.Find(model) is not { } deployment)
+        {
+            return await manager.IsReadyAsync(model, version, cancellationToken);
+        }
+
+        foreach (var routed in Deployments.DeploymentRouter.RoutedVersions(deployment))
+        {
+            if (!await manager.IsReadyAsync(model, Text(routed), cancellationToken))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static string Text(int version) => version.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
     private static void WriteTensors(Utf8JsonWriter w, string property, IReadOnlyList<TensorMetadata> tensors)
     {
         w.WriteStartArray(property);
@@ -154,9 +186,9 @@ internal static class V2Endpoints
         w.WriteEndArray();
     }
 
-    private static Task Ready(HttpContext ctx, ModelManager manager, string model, string? version) => Guard(ctx, async () =>
+    private static Task Ready(HttpContext ctx, ModelManager manager, Deployments.DeploymentRouter router, string model, string? version) => Guard(ctx, async () =>
     {
-        var ready = await manager.IsReadyAsync(model, version, ctx.RequestAborted);
+        var ready = await IsReadyAsync(manager, router, model, version, ctx.RequestAborted);
         await Json(ctx, ready ? StatusCodes.Status200OK : StatusCodes.Status400BadRequest, w =>
         {
             w.WriteString("name", model);
