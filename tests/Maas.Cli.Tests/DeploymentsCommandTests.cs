@@ -42,6 +42,19 @@ public sealed class DeploymentsCommandTests(CliServerFixture fixture) : IDisposa
         Assert.Contains($"created deployment {model} of {model}: v1 90%, v2 10%", created.Stdout);
         Assert.Contains("header X-User", created.Stdout);
 
+        // A plain name now pulls the deployment's primary version (its stable one), and says so.
+        var pulled = (await fixture.RunAsync("models", "pull", model, "-o", Path.Combine(_files.Path, "pulled"), "--json")).Json();
+        Assert.Equal(1, (int?)pulled["version"]);
+        Assert.Equal(model, (string?)pulled["deployment"]);
+        var pulledText = await fixture.RunAsync("models", "pull", model, "-o", Path.Combine(_files.Path, "pulled-text"));
+        Assert.True(pulledText.ExitCode == 0, pulledText.ToString());
+        Assert.Contains($"version 1 is the primary version of deployment {model} (it routes to 1, 2)", pulledText.Stdout);
+        var resolved = await fixture.Client.ResolveAsync(model);
+        Assert.Equal(1, resolved.Version.Version);
+        Assert.Equal([1, 2], resolved.Deployment!.Versions);
+        Assert.Equal(1, resolved.Deployment.Stable);
+        Assert.Null((await fixture.Client.ResolveAsync($"{model}/versions/2")).Deployment);
+
         var list = (await fixture.RunAsync("deployments", "list", "--json")).Json().AsArray();
         var listed = Assert.Single(list, d => (string?)d!["name"] == model)!;
         Assert.Equal([1, 90, 2, 10], Split(listed));

@@ -192,9 +192,15 @@ public static class ModelsCommands
                 }
             }
 
-            var result = new { model = version.Model, version = version.Version, sha256 = version.Sha256, files = paths };
+            var result = new { model = version.Model, version = version.Version, sha256 = version.Sha256, deployment = resolved.Deployment?.Name, files = paths };
             return CliHost.Print(parse, result, _ =>
             {
+                if (resolved.Deployment is { } deployment)
+                {
+                    // A plain name follows the deployment: say which of its versions this is.
+                    Console.Out.WriteLine($"version {version.Version} is the primary version of deployment {deployment.Name} (it routes to {string.Join(", ", deployment.Versions)})");
+                }
+
                 foreach (var path in paths)
                 {
                     Console.Out.WriteLine($"wrote {path}");

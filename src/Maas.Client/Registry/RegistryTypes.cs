@@ -116,7 +116,22 @@ public sealed record AliasInfo(string Name, int Version, long Revision, DateTime
 public sealed record AliasList(string Model, IReadOnlyList<AliasInfo> Aliases);
 
 /// <summary>What a model reference (<c>name</c>, <c>name:alias</c>, <c>name/versions/N</c>) resolves to.</summary>
-public sealed record ResolvedReference(string Reference, string? Alias, VersionInfo Version);
+public sealed record ResolvedReference(string Reference, string? Alias, VersionInfo Version)
+{
+    /// <summary>The model's deployment, for a plain model name that has one: <see cref="Version"/> is then its primary version.</summary>
+    public ResolvedDeploymentInfo? Deployment { get; init; }
+}
+
+/// <summary>The deployment a plain model name resolves through: the versions its split routes calls to.</summary>
+/// <remarks><see cref="Traffic"/>, <see cref="Stable"/> and <see cref="Url"/> are given to the deployment's own tenant and admins only.</remarks>
+public sealed record ResolvedDeploymentInfo(string Name, IReadOnlyList<int> Versions)
+{
+    public IReadOnlyList<Deployments.TrafficShareInfo>? Traffic { get; init; }
+
+    public int? Stable { get; init; }
+
+    public string? Url { get; init; }
+}
 
 /// <summary>A new model: <c>POST /api/v1/models</c>.</summary>
 public sealed record NewModel(string Name)
