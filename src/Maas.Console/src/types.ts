@@ -16,7 +16,7 @@ export interface Model {
 export interface Job {
   id: string; kind: string; status: string; model?: string | null; version?: number | null; progress?: number | null;
   bytes_done?: number; bytes_total?: number | null; stage?: string | null; error?: { code: string; message: string } | null;
-  result?: Record<string, unknown> | null; created_at?: string; updated_at?: string; [key: string]: unknown;
+  result?: Record<string, unknown> | null; finishing?: boolean; created_at?: string; updated_at?: string; [key: string]: unknown;
 }
 export interface DatasetColumn { name: string; type: string; shape?: number[] | null }
 export interface ColumnStatistics {
@@ -34,7 +34,7 @@ export interface TrainingJob {
   id: string; status: string; model?: string | null; dataset?: string | null; task?: string | null; trainer?: string | null; progress: number;
   stage?: string | null; epoch?: number | null; iteration?: number | null; metrics?: Record<string, number>; eta_seconds?: number | null;
   result?: { model?: string; version?: number; evaluation?: Record<string, unknown>; search?: Record<string, unknown> } | null;
-  error?: { code: string; message: string } | null; attempts?: number; cancel_requested?: boolean; created_at?: string; finished_at?: string | null;
+  error?: { code: string; message: string } | null; attempts?: number; cancel_requested?: boolean; finishing?: boolean; created_at?: string; finished_at?: string | null;
 }
 /** An event of a worker-run job (GET .../events). */
 export interface JobEvent { seq: number; at: string; type: string; data: Record<string, unknown> }

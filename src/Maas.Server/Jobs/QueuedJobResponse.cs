@@ -20,6 +20,7 @@ public abstract record WorkerJobView
         Attempts = job.Attempts;
         Worker = job.Worker;
         CancelRequested = job.CancelRequested;
+        Finishing = job.Finishing && !job.IsFinished;
         CreatedBy = job.CreatedBy;
         CreatedAt = job.CreatedAt;
         StartedAt = job.StartedAt;
@@ -56,6 +57,9 @@ public abstract record WorkerJobView
 
     /// <summary>True once a cancel was asked for.</summary>
     public bool CancelRequested { get; init; }
+
+    /// <summary>True while the job registers its result (past its point of no return): a cancel is refused from then on.</summary>
+    public bool Finishing { get; init; }
 
     /// <summary>Who submitted it.</summary>
     public string CreatedBy { get; init; }

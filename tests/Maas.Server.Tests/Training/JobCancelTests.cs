@@ -107,6 +107,10 @@ public sealed class JobCancelTests
 
         foreach (var route in new[] { $"api/v1/jobs/{training}", $"api/v1/training/jobs/{training}" })
         {
+            // The job says so before anyone tries (the console hides its cancel button).
+            var shown = await (await client.GetAsync(route)).JsonAsync(HttpStatusCode.OK);
+            Assert.True((bool)shown["finishing"]!, shown.ToJsonString());
+            Assert.False((bool)shown["cancel_requested"]!);
             var refused = await (await client.DeleteAsync(route)).ErrorAsync(HttpStatusCode.Conflict, "job_finished");
             Assert.Contains("too late to cancel", (string?)refused["message"]);
             Assert.Equal("running", (string?)refused["status"]);

@@ -61,7 +61,8 @@ export async function jobsPage({ me, root, query }: PageContext): Promise<() => 
     ],
     details,
     open: query.get('job') ? [query.get('job')!] : [],
-    actions: (j, reload) => ((can(me, 'models:write') || can(me, 'training:write')) && !isFinished(j.status)
+    // A job registering its result can no longer be cancelled (the server would refuse with 409).
+    actions: (j, reload) => ((can(me, 'models:write') || can(me, 'training:write')) && !isFinished(j.status) && !j.finishing
       ? confirmButton('Cancel', 'Really cancel?', async () => { await api(`${j.source}/${seg(j.id)}`, { method: 'DELETE' }); await reload(); }, 'danger', `cancel:${j.id}`)
       : null),
     intervalMs: 1000,

@@ -137,7 +137,7 @@ export async function trainingJobPage({ me, root, params }: PageContext): Promis
     const charts = jobCharts(events);
     replace(view,
       h('dl', { class: 'facts', id: 'training-status', 'data-status': job.status },
-        h('dt', null, 'Status'), h('dd', null, statusBadge(job.status), job.cancel_requested && !isFinished(job.status) ? ' (cancel requested)' : ''),
+        h('dt', null, 'Status'), h('dd', null, statusBadge(job.status), job.cancel_requested && !isFinished(job.status) ? ' (cancel requested)' : job.finishing && !isFinished(job.status) ? ' (registering its result: too late to cancel)' : ''),
         h('dt', null, 'Model'), h('dd', null, job.model ?? '–'), h('dt', null, 'Dataset'), h('dd', null, job.dataset ?? '–'),
         h('dt', null, 'Task'), h('dd', null, job.task ?? '–'), h('dt', null, 'Trainer'), h('dd', null, job.trainer ?? '–'),
         h('dt', null, 'Stage'), h('dd', null, job.stage ?? '–'), job.iteration === null || job.iteration === undefined
@@ -147,7 +147,7 @@ export async function trainingJobPage({ me, root, params }: PageContext): Promis
         h('dt', null, 'Created'), h('dd', null, when(job.created_at)), h('dt', null, 'Finished'), h('dd', null, when(job.finished_at))),
       h('progress', { max: 100, 'aria-label': 'Training progress', value: job.progress }), h('p', null, `${job.progress.toFixed(0)}% done`),
       job.error ? h('p', { class: 'status error', role: 'alert' }, `${job.error.code}: ${job.error.message}`) : null,
-      can(me, 'training:write') && !isFinished(job.status) ? confirmButton('Cancel job', 'Really cancel?', async () => { await api(`${base}/cancel`, { method: 'POST' }); }, 'danger', `cancel:${job.id}`) : null,
+      can(me, 'training:write') && !isFinished(job.status) && !job.finishing ? confirmButton('Cancel job', 'Really cancel?', async () => { await api(`${base}/cancel`, { method: 'POST' }); }, 'danger', `cancel:${job.id}`) : null,
       charts.length ? h('section', { 'aria-label': 'Charts' }, h('h2', null, 'Charts'), h('div', { class: 'charts' }, charts)) : null,
       Object.keys(job.metrics ?? {}).length ? h('section', { 'aria-label': 'Latest metrics' }, h('h2', null, 'Latest metrics'), metricsTable(job.metrics ?? {})) : null,
       job.result?.model ? h('section', { 'aria-label': 'Result' }, h('h2', null, 'Result'),
