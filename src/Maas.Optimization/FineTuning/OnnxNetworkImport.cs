@@ -49,15 +49,10 @@ public static class OnnxNetworkImport
             throw new NetworkImportException("the model must have one float image input [N, channels, height, width] of fixed size");
         }
 
-        var dims = inputType.Shape.Dim.Skip(1).Select(d => checked((int)d.DimValue)).ToArray();
-        var input = new NetworkShape(dims);
-        var layers = new List<NetworkLayer>();
-        var weights = new Dictionary<int, IReadOnlyList<float[]>>();
-        var shape = input;
+        var input = new NetworkShape(inputType.Shape.Dim.Skip(1).Select(d => checked((int)d.DimValue)).ToArray());
+        var chain = new ChainReader(graph, input);
         var current = g.Input[0].Name;
-        var units = 0;
         string? probabilities = null;
-        var notes = new List<string>();
         for (var n = 0; n < g.Node.Count; n++)
         {
             var node = g.Node[n];
@@ -68,10 +63,10 @@ public static class OnnxNetworkImport
 
             if (OnnxGeluBlock.Find(graph, n, current) is { } written)
             {
-                layers.Add(new NetworkLayer { Type = "gelu" });
+                chain.Add("gelu");
                 if (written.Form == OnnxGeluBlock.Form.Erf)
                 {
-                    notes.Add(ErfNote($"GELU written out in nodes '{node.Name}' to '{g.Node[written.Last].Name}'"));
+                    chain.Notes.Add(ErfNote($"GELU written out in nodes '{node.Name}' to '{g.Node[written.Last].Name}'"));
                 }
 
                 current = written.Output;
@@ -79,182 +74,220 @@ public static class OnnxNetworkImport
                 continue;
             }
 
-            var contrib = node.Domain == "com.microsoft" && node.OpType is "Gelu" or "FastGelu";
-            if (node.Domain is not ("" or "ai.onnx") && !contrib)
+            CheckLink(node, current);
+            if (node.OpType == "Softmax")
             {
-                throw Unreadable(node, $"is an operator of domain '{node.Domain}', which the ggml trainer does not build");
+                probabilities = node.Output[0];
+                continue;
             }
 
-            if (!Supported.Contains(node.OpType))
-            {
-                throw Unreadable(node, $"is a {node.OpType}, which the ggml trainer does not build (it reads {string.Join(", ", Supported)})");
-            }
+            chain.Read(node);
+            current = node.Output[0];
+        }
 
-            if (node.Input.Count == 0 || node.Input[0] != current)
-            {
-                throw Unreadable(node, "is not the next step of a chain of layers");
-            }
+        if (chain.Layers.Count == 0 || chain.Layers[^1].Type != "dense" || g.Output.All(o => o.Name != current))
+        {
+            throw new NetworkImportException("the chain of layers must end with a dense layer whose output (the class scores) is a graph output");
+        }
 
-            float[] Weight(int index, params long[] expected)
-            {
-                var tensor = node.Input.Count > index ? graph.Constant(node.Input[index]) : null;
-                if (tensor is null || tensor.DataType != (int)OnnxElementType.Float || !tensor.Dims.SequenceEqual(expected))
-                {
-                    throw Unreadable(node, $"input {index} must be a float constant of shape [{string.Join(", ", expected)}]");
-                }
+        return new ImportedNetwork(chain.Layers, input, chain.Units, new GgmlWeights(chain.Weights), g.Input[0].Name, current, chain.Notes);
+    }
 
-                return OnnxGraph.Floats(tensor);
-            }
+    // A node the trainer builds, taking the chain's current value as its first input.
+    private static void CheckLink(NodeProto node, string current)
+    {
+        var contrib = node.Domain == "com.microsoft" && node.OpType is "Gelu" or "FastGelu";
+        if (node.Domain is not ("" or "ai.onnx") && !contrib)
+        {
+            throw Unreadable(node, $"is an operator of domain '{node.Domain}', which the ggml trainer does not build");
+        }
 
+        if (!Supported.Contains(node.OpType))
+        {
+            throw Unreadable(node, $"is a {node.OpType}, which the ggml trainer does not build (it reads {string.Join(", ", Supported)})");
+        }
+
+        if (node.Input.Count == 0 || node.Input[0] != current)
+        {
+            throw Unreadable(node, "is not the next step of a chain of layers");
+        }
+    }
+
+    // The layers read so far, their weights, the shape of the value between them and the notes on approximations.
+    private sealed class ChainReader(OnnxGraph graph, NetworkShape input)
+    {
+        private NetworkShape _shape = input;
+
+        public List<NetworkLayer> Layers { get; } = [];
+
+        public Dictionary<int, IReadOnlyList<float[]>> Weights { get; } = [];
+
+        public List<string> Notes { get; } = [];
+
+        // The units of the last dense layer: the classes, once the chain ends.
+        public int Units { get; private set; }
+
+        public void Add(string type) => Layers.Add(new NetworkLayer { Type = type });
+
+        public void Read(NodeProto node)
+        {
             switch (node.OpType)
             {
                 case "Gemm":
-                    {
-                        if (!shape.Flat || OnnxGraph.Int(node, "transA", 0) != 0 || OnnxGraph.Float(node, "alpha", 1) != 1 || OnnxGraph.Float(node, "beta", 1) != 1)
-                        {
-                            throw Unreadable(node, "must be a plain dense layer on flat features (transA 0, alpha and beta 1)");
-                        }
-
-                        var transposed = OnnxGraph.Int(node, "transB", 0) != 0;
-                        var tensor = graph.Constant(node.Input[1]) ?? throw Unreadable(node, "has no constant weight");
-                        units = checked((int)tensor.Dims[transposed ? 0 : 1]);
-                        var w = Weight(1, transposed ? new long[] { units, shape.Size } : new long[] { shape.Size, units });
-                        var b = node.Input.Count > 2 && node.Input[2].Length > 0 ? Weight(2, units) : new float[units];
-                        weights[layers.Count] = [transposed ? w : Transpose(w, (int)shape.Size, units), b];
-                        layers.Add(new NetworkLayer { Type = "dense", Units = units });
-                        shape = new NetworkShape([units]);
-                        break;
-                    }
-
+                    Gemm(node);
+                    break;
                 case "Conv":
-                    {
-                        var kernel = Ints(node, "kernel_shape");
-                        var strides = Ints(node, "strides");
-                        var pads = Ints(node, "pads");
-                        if (shape.Flat || kernel is not [var k, var k2] || k != k2 || OnnxGraph.Int(node, "group", 1) != 1 || Ints(node, "dilations") is not ([] or [1, 1])
-                            || strides is not ([] or [_, _]) || (strides is [var s1, var s2] && s1 != s2) || pads is not ([] or [_, _, _, _]) || (pads.Length == 4 && pads.Distinct().Count() != 1))
-                        {
-                            throw Unreadable(node, "must be a square convolution with equal strides and padding, one group, no dilation");
-                        }
-
-                        var tensor = graph.Constant(node.Input[1]) ?? throw Unreadable(node, "has no constant weight");
-                        var filters = checked((int)tensor.Dims[0]);
-                        var (stride, padding) = ((int)(strides.Length == 0 ? 1 : strides[0]), (int)(pads.Length == 0 ? 0 : pads[0]));
-                        var w = Weight(1, filters, shape.Dims[0], k, k);
-                        var b = node.Input.Count > 2 && node.Input[2].Length > 0 ? Weight(2, filters) : new float[filters];
-                        weights[layers.Count] = [w, b];
-                        layers.Add(new NetworkLayer { Type = "conv2d", Filters = filters, Kernel = (int)k, Stride = stride, Padding = padding });
-                        shape = new NetworkShape([filters, ((shape.Dims[1] + (2 * padding) - (int)k) / stride) + 1, ((shape.Dims[2] + (2 * padding) - (int)k) / stride) + 1]);
-                        break;
-                    }
-
+                    Conv(node);
+                    break;
                 case "MaxPool" or "AveragePool":
-                    {
-                        var kernel = Ints(node, "kernel_shape");
-                        var strides = Ints(node, "strides");
-                        if (shape.Flat || kernel is not [var k, var k2] || k != k2 || (strides.Length > 0 && (strides.Length != 2 || strides[0] != strides[1])) || Ints(node, "pads").Any(p => p != 0))
-                        {
-                            throw Unreadable(node, "must be a square pooling window with equal strides and no padding");
-                        }
-
-                        var stride = (int)(strides.Length == 0 ? 1 : strides[0]);
-                        layers.Add(new NetworkLayer { Type = node.OpType == "MaxPool" ? "max_pool" : "avg_pool", Kernel = (int)k, Stride = stride });
-                        shape = new NetworkShape([shape.Dims[0], ((shape.Dims[1] - (int)k) / stride) + 1, ((shape.Dims[2] - (int)k) / stride) + 1]);
-                        break;
-                    }
-
+                    Pool(node);
+                    break;
                 case "Flatten":
                     if (OnnxGraph.Int(node, "axis", 1) != 1)
                     {
                         throw Unreadable(node, "must flatten from axis 1");
                     }
 
-                    layers.Add(new NetworkLayer { Type = "flatten" });
-                    shape = new NetworkShape([checked((int)shape.Size)]);
+                    Add("flatten");
+                    _shape = new NetworkShape([checked((int)_shape.Size)]);
                     break;
                 case "BatchNormalization":
                     {
-                        var channels = shape.Dims[0];
-                        weights[layers.Count] = [Weight(1, channels), Weight(2, channels), Weight(3, channels), Weight(4, channels)];
+                        var channels = _shape.Dims[0];
+                        Weights[Layers.Count] = [Weight(node, 1, channels), Weight(node, 2, channels), Weight(node, 3, channels), Weight(node, 4, channels)];
                         RequireEpsilon(node);
-                        layers.Add(new NetworkLayer { Type = "batch_norm" });
+                        Add("batch_norm");
                         break;
                     }
 
                 case "LayerNormalization":
                     {
-                        var all = shape.Dims.Select(d => (long)d).ToArray();
+                        var all = _shape.Dims.Select(d => (long)d).ToArray();
                         if (OnnxGraph.Int(node, "axis", -1) != 1)
                         {
                             throw Unreadable(node, "must normalise over the whole example (axis 1)");
                         }
 
-                        weights[layers.Count] = [Weight(1, all), Weight(2, all)];
+                        Weights[Layers.Count] = [Weight(node, 1, all), Weight(node, 2, all)];
                         RequireEpsilon(node);
-                        layers.Add(new NetworkLayer { Type = "layer_norm" });
+                        Add("layer_norm");
                         break;
                     }
 
                 case "Relu" or "Sigmoid" or "Tanh":
-                    layers.Add(new NetworkLayer { Type = node.OpType.ToLowerInvariant() });
+                    Add(node.OpType.ToLowerInvariant());
                     break;
                 case "Gelu" or "FastGelu":
-                    {
-                        var approximate = node.Attribute.FirstOrDefault(a => a.Name == "approximate")?.S.ToStringUtf8() ?? "none";
-                        if (approximate is not ("none" or "tanh") || (node.OpType == "FastGelu" && !contrib) || node.Input.Skip(1).Any(i => i.Length > 0))
-                        {
-                            throw Unreadable(node, "must be a GELU of its one input (approximate none or tanh, no bias; FastGelu in the com.microsoft domain)");
-                        }
-
-                        layers.Add(new NetworkLayer { Type = "gelu" });
-                        if (node.OpType == "Gelu" && approximate == "none")
-                        {
-                            notes.Add(ErfNote($"node '{node.Name}' ({node.OpType})"));
-                        }
-
-                        break;
-                    }
-
-                case "Dropout":
-                    {
-                        // At inference Dropout passes its input through; a graph that reads its mask or runs it in
-                        // training mode computes something else.
-                        var mask = node.Output.Count > 1 ? node.Output[1] : "";
-                        if (mask.Length > 0 && (graph.Consumers(mask) > 0 || g.Output.Any(o => o.Name == mask)))
-                        {
-                            throw Unreadable(node, "has its mask output read; only a Dropout whose mask nothing reads is the identity");
-                        }
-
-                        if ((node.Input.Count > 2 && node.Input[2].Length > 0 && !OnnxGraph.IsConstantFalse(graph.Constant(node.Input[2]))) || OnnxGraph.Int(node, "is_test", 1) == 0)
-                        {
-                            throw Unreadable(node, "must not run in training mode (training_mode absent or a constant false), where it drops values at random");
-                        }
-
-                        var ratio = node.Input.Count > 1 && node.Input[1].Length > 0
-                            ? graph.Constant(node.Input[1]) is { DataType: (int)OnnxElementType.Float } r && OnnxGraph.Count(r) == 1 ? OnnxGraph.Floats(r)[0] : (float?)null
-                            : OnnxGraph.Float(node, "ratio", 0.5f);
-                        notes.Add($"node '{node.Name}' (Dropout{(ratio is { } v ? $", ratio {v.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : "")}) is the identity, as at inference; the fine-tune does not apply it");
-                        break;
-                    }
-
-                case "Identity":
+                    Gelu(node);
                     break;
-                case "Softmax":
-                    probabilities = node.Output[0];
-                    continue;
+                case "Dropout":
+                    Dropout(node);
+                    break;
+            }
+        }
+
+        private void Gemm(NodeProto node)
+        {
+            if (!_shape.Flat || OnnxGraph.Int(node, "transA", 0) != 0 || OnnxGraph.Float(node, "alpha", 1) != 1 || OnnxGraph.Float(node, "beta", 1) != 1)
+            {
+                throw Unreadable(node, "must be a plain dense layer on flat features (transA 0, alpha and beta 1)");
             }
 
-            current = node.Output[0];
+            var transposed = OnnxGraph.Int(node, "transB", 0) != 0;
+            var tensor = graph.Constant(node.Input[1]) ?? throw Unreadable(node, "has no constant weight");
+            var units = checked((int)tensor.Dims[transposed ? 0 : 1]);
+            var w = Weight(node, 1, transposed ? new long[] { units, _shape.Size } : new long[] { _shape.Size, units });
+            var b = node.Input.Count > 2 && node.Input[2].Length > 0 ? Weight(node, 2, units) : new float[units];
+            Weights[Layers.Count] = [transposed ? w : Transpose(w, (int)_shape.Size, units), b];
+            Layers.Add(new NetworkLayer { Type = "dense", Units = units });
+            Units = units;
+            _shape = new NetworkShape([units]);
         }
 
-        if (layers.Count == 0 || layers[^1].Type != "dense" || g.Output.All(o => o.Name != current))
+        private void Conv(NodeProto node)
         {
-            throw new NetworkImportException("the chain of layers must end with a dense layer whose output (the class scores) is a graph output");
+            var kernel = Ints(node, "kernel_shape");
+            var strides = Ints(node, "strides");
+            var pads = Ints(node, "pads");
+            if (_shape.Flat || kernel is not [var k, var k2] || k != k2 || OnnxGraph.Int(node, "group", 1) != 1 || Ints(node, "dilations") is not ([] or [1, 1])
+                || strides is not ([] or [_, _]) || (strides is [var s1, var s2] && s1 != s2) || pads is not ([] or [_, _, _, _]) || (pads.Length == 4 && pads.Distinct().Count() != 1))
+            {
+                throw Unreadable(node, "must be a square convolution with equal strides and padding, one group, no dilation");
+            }
+
+            var tensor = graph.Constant(node.Input[1]) ?? throw Unreadable(node, "has no constant weight");
+            var filters = checked((int)tensor.Dims[0]);
+            var (stride, padding) = ((int)(strides.Length == 0 ? 1 : strides[0]), (int)(pads.Length == 0 ? 0 : pads[0]));
+            var w = Weight(node, 1, filters, _shape.Dims[0], k, k);
+            var b = node.Input.Count > 2 && node.Input[2].Length > 0 ? Weight(node, 2, filters) : new float[filters];
+            Weights[Layers.Count] = [w, b];
+            Layers.Add(new NetworkLayer { Type = "conv2d", Filters = filters, Kernel = (int)k, Stride = stride, Padding = padding });
+            _shape = new NetworkShape([filters, ((_shape.Dims[1] + (2 * padding) - (int)k) / stride) + 1, ((_shape.Dims[2] + (2 * padding) - (int)k) / stride) + 1]);
         }
 
-        return new ImportedNetwork(layers, input, units, new GgmlWeights(weights), g.Input[0].Name, current, notes);
+        private void Pool(NodeProto node)
+        {
+            var kernel = Ints(node, "kernel_shape");
+            var strides = Ints(node, "strides");
+            if (_shape.Flat || kernel is not [var k, var k2] || k != k2 || (strides.Length > 0 && (strides.Length != 2 || strides[0] != strides[1])) || Ints(node, "pads").Any(p => p != 0))
+            {
+                throw Unreadable(node, "must be a square pooling window with equal strides and no padding");
+            }
 
-        void RequireEpsilon(NodeProto node)
+            var stride = (int)(strides.Length == 0 ? 1 : strides[0]);
+            Layers.Add(new NetworkLayer { Type = node.OpType == "MaxPool" ? "max_pool" : "avg_pool", Kernel = (int)k, Stride = stride });
+            _shape = new NetworkShape([_shape.Dims[0], ((_shape.Dims[1] - (int)k) / stride) + 1, ((_shape.Dims[2] - (int)k) / stride) + 1]);
+        }
+
+        private void Gelu(NodeProto node)
+        {
+            var contrib = node.Domain == "com.microsoft";
+            var approximate = node.Attribute.FirstOrDefault(a => a.Name == "approximate")?.S.ToStringUtf8() ?? "none";
+            if (approximate is not ("none" or "tanh") || (node.OpType == "FastGelu" && !contrib) || node.Input.Skip(1).Any(i => i.Length > 0))
+            {
+                throw Unreadable(node, "must be a GELU of its one input (approximate none or tanh, no bias; FastGelu in the com.microsoft domain)");
+            }
+
+            Add("gelu");
+            if (node.OpType == "Gelu" && approximate == "none")
+            {
+                Notes.Add(ErfNote($"node '{node.Name}' ({node.OpType})"));
+            }
+        }
+
+        private void Dropout(NodeProto node)
+        {
+            // At inference Dropout passes its input through; a graph that reads its mask or runs it in training mode
+            // computes something else.
+            var mask = node.Output.Count > 1 ? node.Output[1] : "";
+            if (mask.Length > 0 && (graph.Consumers(mask) > 0 || graph.Graph.Output.Any(o => o.Name == mask)))
+            {
+                throw Unreadable(node, "has its mask output read; only a Dropout whose mask nothing reads is the identity");
+            }
+
+            if ((node.Input.Count > 2 && node.Input[2].Length > 0 && !OnnxGraph.IsConstantFalse(graph.Constant(node.Input[2]))) || OnnxGraph.Int(node, "is_test", 1) == 0)
+            {
+                throw Unreadable(node, "must not run in training mode (training_mode absent or a constant false), where it drops values at random");
+            }
+
+            var ratio = node.Input.Count > 1 && node.Input[1].Length > 0
+                ? graph.Constant(node.Input[1]) is { DataType: (int)OnnxElementType.Float } r && OnnxGraph.Count(r) == 1 ? OnnxGraph.Floats(r)[0] : (float?)null
+                : OnnxGraph.Float(node, "ratio", 0.5f);
+            Notes.Add($"node '{node.Name}' (Dropout{(ratio is { } v ? $", ratio {v.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : "")}) is the identity, as at inference; the fine-tune does not apply it");
+        }
+
+        private float[] Weight(NodeProto node, int index, params long[] expected)
+        {
+            var tensor = node.Input.Count > index ? graph.Constant(node.Input[index]) : null;
+            if (tensor is null || tensor.DataType != (int)OnnxElementType.Float || !tensor.Dims.SequenceEqual(expected))
+            {
+                throw Unreadable(node, $"input {index} must be a float constant of shape [{string.Join(", ", expected)}]");
+            }
+
+            return OnnxGraph.Floats(tensor);
+        }
+
+        private static void RequireEpsilon(NodeProto node)
         {
             // ggml normalises with an epsilon of 1e-5; another would change what the network computes.
             if (Math.Abs(OnnxGraph.Float(node, "epsilon", 1e-5f) - 1e-5f) > 1e-9f)
