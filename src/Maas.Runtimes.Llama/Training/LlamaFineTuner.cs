@@ -81,24 +81,7 @@ public static class LlamaFineTuner
         var baseType = CheckBase(basePath);
         var start = options.ResumeCheckpoint ?? basePath;
 
-        // llama.cpp trains only F32 tensors: any other base is first converted to F32 with llama.cpp's quantiser.
-        var trainable = start;
-        var converted = false;
-        if (GgufReader.Read(start).Tensors.Any(t => t.Dimensions.Count >= 2 && t.Type != GgmlType.F32))
-        {
-            trainable = Path.Combine(options.WorkFolder, "base-f32.gguf");
-            try
-            {
-                LlamaQuantizer.Quantize(start, trainable, new LlamaQuantizeOptions { FileType = LlamaFileType.AllF32, AllowRequantize = true, Threads = options.Threads });
-            }
-            catch (LlamaException e)
-            {
-                throw new LlamaFineTuneRefusedException($"the base model's {baseType} weights could not be converted to F32 for training: {e.Message}");
-            }
-
-            converted = true;
-        }
-
+        var (trainable, converted) = TrainableCopy(start, baseType, options);
         LlamaModel model;
         try
         {
@@ -148,24 +131,8 @@ public static class LlamaFineTuner
             var stepsBefore = (long)options.ResumeAfterEpoch * trainWindows.Windows.Count;
             for (var epoch = options.ResumeAfterEpoch + 1; epoch <= options.Epochs; epoch++)
             {
-                var order = WindowOrder(trainWindows.Windows.Count, options.Seed, epoch);
-                double lossSum = 0;
-                long lossTokens = 0;
                 var clock = Stopwatch.StartNew();
-                foreach (var index in order)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    var (tokens, next, trained) = trainWindows.Windows[index];
-                    var started = Stopwatch.GetTimestamp();
-                    var (sum, count) = session.Train(tokens, next, trained);
-                    lossSum += sum;
-                    lossTokens += count;
-                    onProgress?.Invoke(++done / total);
-
-                    // One window is one optimizer step: the gate may hold the next one back while serving is busy.
-                    gate?.AfterBatch(Stopwatch.GetElapsedTime(started), cancellationToken);
-                }
-
+                var (lossSum, lossTokens) = TrainEpoch(session, trainWindows, WindowOrder(trainWindows.Windows.Count, options.Seed, epoch), gate, () => onProgress?.Invoke(++done / total), cancellationToken);
                 var seconds = clock.Elapsed.TotalSeconds;
                 double? validationLoss = validWindows is null ? null : Evaluate(session, validWindows, gate, cancellationToken);
                 var checkpoint = Path.Combine(options.WorkFolder, $"checkpoint-epoch-{epoch}.gguf");
@@ -177,22 +144,7 @@ public static class LlamaFineTuner
             }
 
             var last = epochs.Count > 0 ? epochs[^1].Checkpoint : options.ResumeCheckpoint ?? throw new InvalidOperationException("no epoch ran");
-            var result = Path.Combine(options.WorkFolder, "fine-tuned.gguf");
-            var metadata = options.ResultMetadata.ToDictionary(kv => kv.Key, kv => GgufValue.From(kv.Value), StringComparer.Ordinal);
-            if (converted && baseFile.FileType is { } fileType and not 0)
-            {
-                // Back to the base's storage type, with the quantiser the engine already binds.
-                var quantised = Path.Combine(options.WorkFolder, "quantised.gguf");
-                LlamaQuantizer.Quantize(last, quantised, new LlamaQuantizeOptions { FileType = (LlamaFileType)fileType, Threads = options.Threads });
-                metadata["general.file_type"] = GgufValue.From((uint)fileType);
-                Rewrite(quantised, result, metadata);
-                File.Delete(quantised);
-            }
-            else
-            {
-                Rewrite(last, result, metadata);
-            }
-
+            var result = WriteResult(last, converted ? baseFile.FileType : null, options);
             return new LlamaFineTuneResult(result, baseValidation, epochs, trainWindows.Windows.Count, "F32", window);
         }
         finally
@@ -203,6 +155,73 @@ public static class LlamaFineTuner
                 File.Delete(trainable);
             }
         }
+    }
+
+    // llama.cpp trains only F32 tensors: any other start is first converted to F32 with llama.cpp's quantiser (the
+    // copy is the caller's to delete).
+    private static (string Path, bool Converted) TrainableCopy(string start, string baseType, LlamaFineTuneOptions options)
+    {
+        if (!GgufReader.Read(start).Tensors.Any(t => t.Dimensions.Count >= 2 && t.Type != GgmlType.F32))
+        {
+            return (start, false);
+        }
+
+        var trainable = Path.Combine(options.WorkFolder, "base-f32.gguf");
+        try
+        {
+            LlamaQuantizer.Quantize(start, trainable, new LlamaQuantizeOptions { FileType = LlamaFileType.AllF32, AllowRequantize = true, Threads = options.Threads });
+        }
+        catch (LlamaException e)
+        {
+            throw new LlamaFineTuneRefusedException($"the base model's {baseType} weights could not be converted to F32 for training: {e.Message}");
+        }
+
+        return (trainable, true);
+    }
+
+    // One epoch over the windows in the given order; the summed loss and the tokens it was summed over.
+    private static (double LossSum, long LossTokens) TrainEpoch(
+        LlamaTrainingSession session, TrainingWindows windows, int[] order, ITrainingGate? gate, Action onWindow, CancellationToken cancellationToken)
+    {
+        double lossSum = 0;
+        long lossTokens = 0;
+        foreach (var index in order)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var (tokens, next, trained) = windows.Windows[index];
+            var started = Stopwatch.GetTimestamp();
+            var (sum, count) = session.Train(tokens, next, trained);
+            lossSum += sum;
+            lossTokens += count;
+            onWindow();
+
+            // One window is one optimizer step: the gate may hold the next one back while serving is busy.
+            gate?.AfterBatch(Stopwatch.GetElapsedTime(started), cancellationToken);
+        }
+
+        return (lossSum, lossTokens);
+    }
+
+    // The fine-tuned file with the result's metadata; a base that was converted for training goes back to its storage
+    // type (quantisedType), with the quantiser the engine already binds.
+    private static string WriteResult(string last, long? quantisedType, LlamaFineTuneOptions options)
+    {
+        var result = Path.Combine(options.WorkFolder, "fine-tuned.gguf");
+        var metadata = options.ResultMetadata.ToDictionary(kv => kv.Key, kv => GgufValue.From(kv.Value), StringComparer.Ordinal);
+        if (quantisedType is { } fileType and not 0)
+        {
+            var quantised = Path.Combine(options.WorkFolder, "quantised.gguf");
+            LlamaQuantizer.Quantize(last, quantised, new LlamaQuantizeOptions { FileType = (LlamaFileType)fileType, Threads = options.Threads });
+            metadata["general.file_type"] = GgufValue.From((uint)fileType);
+            Rewrite(quantised, result, metadata);
+            File.Delete(quantised);
+        }
+        else
+        {
+            Rewrite(last, result, metadata);
+        }
+
+        return result;
     }
 
     /// <summary>
