@@ -197,36 +197,16 @@ public sealed class DeploymentRaceTests
             b.Services.AddSingleton<IModelBackendFactory>(_ => factory = new HeldRunFactory(new OnnxBackendFactory()));
         });
         var client = server.Client;
-        var model = await client.CreateModelAsync();
-        await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
-        await client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
-        // Two instances: the warm-up's sample request runs beside the call held on the first.
-        (await client.PutAsync($"api/v1/models/{model}/config", Api.Json("""{"instance_count": 2}"""))).EnsureSuccessStatusCode();
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(HttpStatusCode.Created);
+        // A call the split sent to version 2 is running (held) ...
+        var (model, held) = await DeployWithACallHeldOnVersion2Async(client, factory!);
         var host = server.Services.GetRequiredService<ModelHost>();
         var v2 = new ModelKey(model, 2);
-
-        // A call the split sent to version 2 is running (held) ...
-        factory!.HoldNextRun(2);
-        Task<HttpResponseMessage>? held = null;
-        while (held is null)
-        {
-            var call = client.PostAsync($"v2/models/{model}/infer", Api.Json(Input));
-            if (await Task.WhenAny(call, factory.Entered.Task) == call && !factory.Entered.Task.IsCompleted)
-            {
-                (await call).Dispose();
-            }
-            else
-            {
-                held = call;
-            }
-        }
 
         // ... when version 2 loses its traffic (its unload waits for that call) and gets it back (warmed: still loaded).
         await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.OK);
         await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(HttpStatusCode.OK);
         var loads = host.LoadCount;
-        factory.Released.Set();
+        factory!.Released.Set();
         using (var answer = await held)
         {
             Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
@@ -261,30 +241,10 @@ public sealed class DeploymentRaceTests
         });
         _ = server.Services.GetRequiredService<IDeploymentStore>();
         var client = server.Client;
-        var model = await client.CreateModelAsync();
-        await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
-        await client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
-        // Two instances: the warm-up's sample request runs beside the call held on the first.
-        (await client.PutAsync($"api/v1/models/{model}/config", Api.Json("""{"instance_count": 2}"""))).EnsureSuccessStatusCode();
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(HttpStatusCode.Created);
+        // A call the split sent to version 2 is running (held) when version 2 loses its traffic: its unload waits.
+        var (model, held) = await DeployWithACallHeldOnVersion2Async(client, factory!);
         var host = server.Services.GetRequiredService<ModelHost>();
         var v2 = new ModelKey(model, 2);
-
-        // A call the split sent to version 2 is running (held) when version 2 loses its traffic: its unload waits.
-        factory!.HoldNextRun(2);
-        Task<HttpResponseMessage>? held = null;
-        while (held is null)
-        {
-            var call = client.PostAsync($"v2/models/{model}/infer", Api.Json(Input));
-            if (await Task.WhenAny(call, factory.Entered.Task) == call && !factory.Entered.Task.IsCompleted)
-            {
-                (await call).Dispose();
-            }
-            else
-            {
-                held = call;
-            }
-        }
 
         await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.OK);
 
@@ -295,7 +255,7 @@ public sealed class DeploymentRaceTests
         var loads = host.LoadCount;
 
         // ... while the held call ends and the unloader decides: the router's copy does not have the change yet.
-        factory.Released.Set();
+        factory!.Released.Set();
         using (var answer = await held)
         {
             Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
@@ -316,5 +276,29 @@ public sealed class DeploymentRaceTests
         }
 
         Assert.Equal(loads, host.LoadCount);
+    }
+
+    // Two versions split 50/50 by a deployment (two instances each, so a warm-up's sample runs beside a held call), and
+    // a call the split sent to version 2 held inside its run until factory.Released is set.
+    private static async Task<(string Model, Task<HttpResponseMessage> Held)> DeployWithACallHeldOnVersion2Async(HttpClient client, HeldRunFactory factory)
+    {
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
+        await client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
+        (await client.PutAsync($"api/v1/models/{model}/config", Api.Json("""{"instance_count": 2}"""))).EnsureSuccessStatusCode();
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(HttpStatusCode.Created);
+        factory.HoldNextRun(2);
+        while (true)
+        {
+            var call = client.PostAsync($"v2/models/{model}/infer", Api.Json(Input));
+            if (await Task.WhenAny(call, factory.Entered.Task) == call && !factory.Entered.Task.IsCompleted)
+            {
+                (await call).Dispose(); // the split sent it to version 1
+            }
+            else
+            {
+                return (model, call);
+            }
+        }
     }
 }
