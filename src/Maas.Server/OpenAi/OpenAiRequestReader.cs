@@ -469,8 +469,17 @@ internal static class OpenAiRequestReader
                     throw Required(wrapper, "response_format.json_schema", "an object such as {\"name\": ..., \"schema\": {...}} for type json_schema");
                 }
 
-                // OpenAI nests the schema under json_schema.schema; a bare schema is taken too.
-                var schema = wrapper.TryGetProperty("schema", out var inner) ? inner : wrapper;
+                // OpenAI nests the schema under json_schema.schema; a bare schema is taken too. A wrapper that names its
+                // schema ('name' is no JSON Schema keyword) but holds none is missing it, not a schema that uses 'name'.
+                if (!wrapper.TryGetProperty("schema", out var inner) && wrapper.TryGetProperty("name", out _))
+                {
+                    throw LlmException.Invalid(
+                        "'response_format.json_schema.schema' is required: the JSON Schema the answer must follow, beside 'name'",
+                        "response_format.json_schema.schema",
+                        "missing_required_parameter");
+                }
+
+                var schema = inner.ValueKind != JsonValueKind.Undefined ? inner : wrapper;
                 CheckSchemaSize(schema, JsonSchemaGrammar.Param, limits);
                 return JsonSchemaGrammar.FromSchema(schema, limits.MaxGrammarRules);
             default:

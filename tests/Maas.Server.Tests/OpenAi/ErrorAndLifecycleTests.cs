@@ -115,6 +115,7 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"tool","content":"r"}]}""", "messages[1].tool_call_id")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text"}]}]}""", "messages[0].content[1].text")]
     [InlineData("""{"model":"gen","response_format":{},"messages":[{"role":"user","content":"x"}]}""", "response_format.type")]
+    [InlineData("""{"model":"gen","response_format":{"type":"json_schema","json_schema":{"name":"answer","strict":true}},"messages":[{"role":"user","content":"x"}]}""", "response_format.json_schema.schema")]
     [InlineData("""{"model":"gen","stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}""", "stream_options")]
     [InlineData("""{"model":"gen","stream":false,"stream_options":{"include_usage":false},"messages":[{"role":"user","content":"x"}]}""", "stream_options")]
     [InlineData("""{"model":"gen","n":0,"messages":[{"role":"user","content":"x"}]}""", "n")]
