@@ -7,8 +7,14 @@ public static class GenerationLimits
     /// The completion length for a prompt of <paramref name="promptTokens"/>: the requested max_tokens, else what
     /// is left of the slot's context (capped by <paramref name="maxPerRequest"/>, 0 = no cap).
     /// </summary>
+    /// <param name="promptTokens">The prompt's length in tokens.</param>
+    /// <param name="requestedMaxTokens">The completion length asked for, if any.</param>
+    /// <param name="contextPerSlot">The context of one sequence.</param>
+    /// <param name="maxPerRequest">The server's cap on generated tokens per request (0 = none).</param>
+    /// <param name="param">The parameter that asked for the completion length.</param>
+    /// <param name="promptParam">The parameter that held the prompt: <c>messages</c> (chat) or <c>prompt</c> (completions).</param>
     /// <exception cref="LlmException">The prompt plus the requested completion exceeds the context (400 with the numbers).</exception>
-    public static int Resolve(int promptTokens, int? requestedMaxTokens, int contextPerSlot, int maxPerRequest, string param = "max_tokens")
+    public static int Resolve(int promptTokens, int? requestedMaxTokens, int contextPerSlot, int maxPerRequest, string param = "max_tokens", string promptParam = "messages")
     {
         if (requestedMaxTokens is { } asked && maxPerRequest > 0 && asked > maxPerRequest)
         {
@@ -21,8 +27,8 @@ public static class GenerationLimits
             throw new LlmException(
                 LlmErrorKind.ContextOverflow,
                 $"This model's maximum context length is {contextPerSlot} tokens. However, you requested {promptTokens + completion} tokens "
-                + $"({promptTokens} in the messages, {completion} in the completion). Please reduce the length of the messages or completion.",
-                "messages",
+                + $"({promptTokens} in the {promptParam}, {completion} in the completion). Please reduce the length of the {promptParam} or completion.",
+                promptParam,
                 "context_length_exceeded");
         }
 

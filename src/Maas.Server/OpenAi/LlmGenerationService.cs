@@ -61,7 +61,7 @@ internal sealed class LlmGenerationService(
     {
         var engine = session.Engine;
         Check(engine, prompt, p);
-        var maxTokens = GenerationLimits.Resolve(prompt.Count, p.MaxTokens, engine.Info.ContextPerSlot, options.Value.MaxTokensPerRequest, p.MaxTokensParam);
+        var maxTokens = GenerationLimits.Resolve(prompt.Count, p.MaxTokens, engine.Info.ContextPerSlot, options.Value.MaxTokensPerRequest, p.MaxTokensParam, p.PromptParam);
         var tokens = (long)(prompt.Count + maxTokens) * p.N;
         session.Hold(budget.Reserve(tokens, session.ReservedTokens), tokens);
         session.Context.Usage().ReportTokens(prompt.Count, 0);

@@ -111,6 +111,7 @@ internal static class OpenAiRequestReader
     {
         limits ??= new LlmServingOptions();
         var parameters = ReadCommon(body, chat: true, limits);
+        RefuseUnservedOutputs(body);
         if (!body.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array)
         {
             throw LlmException.Invalid("'messages' is required and must be an array of messages", "messages", "missing_required_parameter");
@@ -209,6 +210,45 @@ internal static class OpenAiRequestReader
         return new EmbeddingRequest(model, inputs, format == "base64", Bool(body, "normalize") ?? true, dimensions, String(body, "user"));
     }
 
+    // Fields that ask for an answer of another shape than this server gives: ignoring them would hand the client an
+    // answer without what it asked for (no function_call, no audio), so they are refused, naming what to use instead.
+    private static void RefuseUnservedOutputs(JsonElement body)
+    {
+        // The legacy function calling (before tools): a client that sends it reads message.function_call, never tool_calls.
+        if (body.TryGetProperty("functions", out var functions) && functions.ValueKind != JsonValueKind.Null
+            && !(functions.ValueKind == JsonValueKind.Array && functions.GetArrayLength() == 0))
+        {
+            throw LlmException.Invalid("'functions' (legacy function calling) is not supported: offer them as 'tools' ([{\"type\": \"function\", \"function\": {...}}]), whose calls come back as message.tool_calls", "functions", "unsupported_parameter");
+        }
+
+        // "none" and "auto" ask for nothing a plain answer does not give; a named function or anything else would be ignored.
+        if (body.TryGetProperty("function_call", out var functionCall)
+            && functionCall.ValueKind != JsonValueKind.Null
+            && !(functionCall.ValueKind == JsonValueKind.String && functionCall.GetString() is "none" or "auto"))
+        {
+            throw LlmException.Invalid("'function_call' (legacy function calling) is not supported: use 'tool_choice' with 'tools'", "function_call", "unsupported_parameter");
+        }
+
+        // Audio output: only text is generated.
+        if (body.TryGetProperty("modalities", out var modalities) && modalities.ValueKind != JsonValueKind.Null)
+        {
+            if (modalities.ValueKind != JsonValueKind.Array || modalities.EnumerateArray().Any(m => m.ValueKind != JsonValueKind.String))
+            {
+                throw LlmException.Invalid("'modalities' must be an array of strings such as [\"text\"]", "modalities");
+            }
+
+            if (modalities.EnumerateArray().FirstOrDefault(m => m.GetString() != "text") is { ValueKind: JsonValueKind.String } other)
+            {
+                throw LlmException.Invalid($"'modalities' asks for '{Excerpt(other.GetString()!)}' output, but this model answers with text only: leave it out or send [\"text\"]", "modalities", "unsupported_value");
+            }
+        }
+
+        if (body.TryGetProperty("audio", out var audio) && audio.ValueKind != JsonValueKind.Null)
+        {
+            throw LlmException.Invalid("'audio' (audio output) is not supported: this model answers with text only", "audio", "unsupported_parameter");
+        }
+    }
+
     // A grammar ends the output when it is complete; ignore_eos asks for output that never ends there.
     private static void CheckGrammarCanEnd(GenerationParameters parameters, string? forcedTools)
     {
@@ -233,10 +273,14 @@ internal static class OpenAiRequestReader
     private static GenerationParameters ReadCommon(JsonElement body, bool chat, LlmServingOptions limits)
     {
         var model = RequiredString(body, "model");
-        var maxTokensParam = chat && body.TryGetProperty("max_completion_tokens", out var mct) && mct.ValueKind != JsonValueKind.Null ? "max_completion_tokens" : "max_tokens";
-        var maxTokens = Int(body, maxTokensParam, 1, int.MaxValue);
+        // max_completion_tokens (chat's current name) wins over max_tokens, on either route, as in vLLM; both are read, so
+        // a max_tokens of the wrong type is refused rather than silently passed over.
+        var legacyMaxTokens = Int(body, "max_tokens", 1, int.MaxValue);
+        var completionMaxTokens = Int(body, "max_completion_tokens", 1, int.MaxValue);
+        var maxTokensParam = completionMaxTokens is not null ? "max_completion_tokens" : "max_tokens";
+        var maxTokens = completionMaxTokens ?? legacyMaxTokens;
         // The legacy completions API generates 16 tokens when max_tokens is absent.
-        if (!chat && maxTokens is null && !body.TryGetProperty("max_tokens", out _))
+        if (!chat && maxTokens is null && !body.TryGetProperty("max_tokens", out _) && !body.TryGetProperty("max_completion_tokens", out _))
         {
             maxTokens = 16;
         }
@@ -265,6 +309,7 @@ internal static class OpenAiRequestReader
         return new GenerationParameters
         {
             Model = model,
+            PromptParam = chat ? "messages" : "prompt",
             MaxTokens = maxTokens,
             MaxTokensParam = maxTokensParam,
             N = Int(body, "n", 1, MaxChoices) ?? 1,
@@ -424,8 +469,17 @@ internal static class OpenAiRequestReader
                     throw Required(wrapper, "response_format.json_schema", "an object such as {\"name\": ..., \"schema\": {...}} for type json_schema");
                 }
 
-                // OpenAI nests the schema under json_schema.schema; a bare schema is taken too.
-                var schema = wrapper.TryGetProperty("schema", out var inner) ? inner : wrapper;
+                // OpenAI nests the schema under json_schema.schema; a bare schema is taken too. A wrapper that names its
+                // schema ('name' is no JSON Schema keyword) but holds none is missing it, not a schema that uses 'name'.
+                if (!wrapper.TryGetProperty("schema", out var inner) && wrapper.TryGetProperty("name", out _))
+                {
+                    throw LlmException.Invalid(
+                        "'response_format.json_schema.schema' is required: the JSON Schema the answer must follow, beside 'name'",
+                        "response_format.json_schema.schema",
+                        "missing_required_parameter");
+                }
+
+                var schema = inner.ValueKind != JsonValueKind.Undefined ? inner : wrapper;
                 CheckSchemaSize(schema, JsonSchemaGrammar.Param, limits);
                 return JsonSchemaGrammar.FromSchema(schema, limits.MaxGrammarRules);
             default:

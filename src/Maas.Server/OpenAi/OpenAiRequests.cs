@@ -7,6 +7,9 @@ internal sealed record GenerationParameters
 {
     public required string Model { get; init; }
 
+    /// <summary>Where the prompt came from: <c>messages</c> (chat) or <c>prompt</c> (completions); a prompt too long names it.</summary>
+    public string PromptParam { get; init; } = "messages";
+
     public int? MaxTokens { get; init; }
 
     public string MaxTokensParam { get; init; } = "max_tokens";

@@ -159,6 +159,8 @@ internal static class ToolCalling
     public static string Grammar(ToolSelection tools, int maxRules = JsonSchemaGrammar.DefaultMaxRules)
     {
         var calls = new JsonArray();
+        var definitions = new JsonObject();
+        var index = 0;
         foreach (var f in tools.Offered)
         {
             calls.Add(new JsonObject
@@ -167,11 +169,12 @@ internal static class ToolCalling
                 ["properties"] = new JsonObject
                 {
                     ["name"] = new JsonObject { ["const"] = f.Name },
-                    ["arguments"] = f.Parameters is { } ps ? JsonNode.Parse(ps.GetRawText()) : new JsonObject { ["type"] = "object" },
+                    ["arguments"] = f.Parameters is { } ps ? Hoist(ps, index, definitions) : new JsonObject { ["type"] = "object" },
                 },
                 ["required"] = new JsonArray("name", "arguments"),
                 ["additionalProperties"] = false,
             });
+            index++;
         }
 
         var array = new JsonObject { ["type"] = "array", ["items"] = new JsonObject { ["anyOf"] = calls }, ["minItems"] = 1 };
@@ -187,6 +190,11 @@ internal static class ToolCalling
             ["required"] = new JsonArray("tool_calls"),
             ["additionalProperties"] = false,
         };
+        if (definitions.Count > 0)
+        {
+            schema["$defs"] = definitions;
+        }
+
         try
         {
             using var document = JsonDocument.Parse(schema.ToJsonString());
@@ -195,6 +203,68 @@ internal static class ToolCalling
         catch (LlmException e)
         {
             throw Locate(tools, e, maxRules);
+        }
+    }
+
+    // A function's parameters as they sit in the combined schema: their local definitions ($defs and definitions at
+    // their root, which '#/$defs/x' and '#/definitions/x' point at) move to the combined root as f{index}-$defs-x, and
+    // every such reference in them is rewritten to match, so it still points at this function's own definition.
+    private static JsonNode? Hoist(JsonElement parameters, int index, JsonObject definitions)
+    {
+        var node = JsonNode.Parse(parameters.GetRawText());
+        if (node is not JsonObject root)
+        {
+            return node;
+        }
+
+        Rewrite(root, index);
+        foreach (var kind in new[] { "$defs", "definitions" })
+        {
+            if (root[kind] is JsonObject local)
+            {
+                root.Remove(kind);
+                foreach (var name in local.Select(d => d.Key).ToList())
+                {
+                    var definition = local[name];
+                    local.Remove(name);
+                    definitions[$"f{index}-{kind}-{name}"] = definition;
+                }
+            }
+        }
+
+        return root;
+    }
+
+    private static void Rewrite(JsonNode? node, int index)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (key, value) in o.ToList())
+                {
+                    if (key == "$ref" && value is JsonValue v && v.TryGetValue<string>(out var target))
+                    {
+                        var parts = target.Split('/');
+                        if (parts.Length == 3 && parts[0] == "#" && parts[1] is "$defs" or "definitions")
+                        {
+                            o[key] = $"#/$defs/f{index}-{parts[1]}-{parts[2]}";
+                        }
+                    }
+                    else if (key is not ("const" or "enum" or "default" or "examples"))
+                    {
+                        // Values (const, enum, default, examples) are data, not schemas: a "$ref" in them is left alone.
+                        Rewrite(value, index);
+                    }
+                }
+
+                break;
+            case JsonArray a:
+                foreach (var item in a)
+                {
+                    Rewrite(item, index);
+                }
+
+                break;
         }
     }
 

@@ -61,6 +61,17 @@ public sealed class CompletionAndEmbeddingTests(LlmServerFixture fixture)
         Assert.All(logprobs.GetProperty("token_logprobs").EnumerateArray(), l => Assert.True(l.GetSingle() <= 0));
     }
 
+    [Fact]
+    public async Task Max_completion_tokens_caps_a_completion_too()
+    {
+        // Not the 16 of an absent max_tokens: the cap a client sends under chat's newer name is kept.
+        var body = await fixture.PostOkAsync("/v1/completions", """{"model":"gen","prompt":"Hello","max_completion_tokens":3,"ignore_eos":true}""");
+        Assert.Equal(3, body.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+
+        body = await fixture.PostOkAsync("/v1/completions", """{"model":"gen","prompt":"Hello","max_tokens":9,"max_completion_tokens":2,"ignore_eos":true}""");
+        Assert.Equal(2, body.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+    }
+
     [SharedModelFact(Tiny)]
     public async Task Streamed_completion_sends_text_chunks()
     {

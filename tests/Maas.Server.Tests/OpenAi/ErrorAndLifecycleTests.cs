@@ -74,7 +74,12 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
 
         var (status2, body2) = await fixture.PostAsync("/v1/completions", JsonSerializer.Serialize(new { model = "gen", prompt = string.Concat(Enumerable.Repeat("word ", 700)) }));
         Assert.Equal(HttpStatusCode.BadRequest, status2);
-        Assert.Equal("context_length_exceeded", Error(body2).GetProperty("code").GetString());
+        var error2 = Error(body2);
+        Assert.Equal("context_length_exceeded", error2.GetProperty("code").GetString());
+        // A completion's prompt is 'prompt', not 'messages' (a chat's).
+        Assert.Equal("prompt", error2.GetProperty("param").GetString());
+        Assert.Contains(" in the prompt,", error2.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal("messages", error.GetProperty("param").GetString());
     }
 
     [Theory]
@@ -110,14 +115,30 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":"x"},{"role":"tool","content":"r"}]}""", "messages[1].tool_call_id")]
     [InlineData("""{"model":"gen","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text"}]}]}""", "messages[0].content[1].text")]
     [InlineData("""{"model":"gen","response_format":{},"messages":[{"role":"user","content":"x"}]}""", "response_format.type")]
+    [InlineData("""{"model":"gen","response_format":{"type":"json_schema","json_schema":{"name":"answer","strict":true}},"messages":[{"role":"user","content":"x"}]}""", "response_format.json_schema.schema")]
     [InlineData("""{"model":"gen","stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}""", "stream_options")]
     [InlineData("""{"model":"gen","stream":false,"stream_options":{"include_usage":false},"messages":[{"role":"user","content":"x"}]}""", "stream_options")]
     [InlineData("""{"model":"gen","n":0,"messages":[{"role":"user","content":"x"}]}""", "n")]
+    [InlineData("""{"model":"gen","max_tokens":"x","max_completion_tokens":3,"messages":[{"role":"user","content":"x"}]}""", "max_tokens")]
+    [InlineData("""{"model":"gen","functions":[{"name":"f","parameters":{"type":"object"}}],"messages":[{"role":"user","content":"x"}]}""", "functions")]
+    [InlineData("""{"model":"gen","function_call":{"name":"f"},"messages":[{"role":"user","content":"x"}]}""", "function_call")]
+    [InlineData("""{"model":"gen","modalities":["text","audio"],"messages":[{"role":"user","content":"x"}]}""", "modalities")]
+    [InlineData("""{"model":"gen","modalities":"text","messages":[{"role":"user","content":"x"}]}""", "modalities")]
+    [InlineData("""{"model":"gen","audio":{"voice":"alloy","format":"wav"},"messages":[{"role":"user","content":"x"}]}""", "audio")]
     public async Task Bad_parameters_are_400_naming_the_parameter(string json, string param)
     {
         var (status, body) = await fixture.PostAsync("/v1/chat/completions", json);
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Equal(param, Error(body).GetProperty("param").GetString());
+    }
+
+    [Fact]
+    public async Task Output_fields_that_ask_for_nothing_beyond_text_are_served()
+    {
+        // What clients send by default for a text answer: no functions, a choice that forces none, text only.
+        var body = await fixture.PostOkAsync("/v1/chat/completions",
+            """{"model":"gen","max_tokens":2,"functions":[],"function_call":"auto","modalities":["text"],"audio":null,"messages":[{"role":"user","content":"x"}]}""");
+        Assert.Equal("chat.completion", body.GetProperty("object").GetString());
     }
 
     [Fact]

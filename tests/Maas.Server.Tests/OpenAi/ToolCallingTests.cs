@@ -44,6 +44,27 @@ public sealed class ToolCallingTests(LlmServerFixture fixture)
     }
 
     [SharedModelFact(Tiny)]
+    public async Task A_forced_call_to_a_function_whose_parameters_use_their_own_defs_fits_them()
+    {
+        // As Pydantic writes a nested model: '#/$defs/...' points into the function's own parameters, not the request.
+        var body = await fixture.PostOkAsync("/v1/chat/completions", """
+            {"model":"tiny","max_tokens":250,"seed":3,"parallel_tool_calls":false,
+             "messages":[{"role":"user","content":"Book a trip to Oslo"}],
+             "tools":[{"type":"function","function":{"name":"book","parameters":{
+                "type":"object","properties":{"to":{"$ref":"#/$defs/Place"}},"required":["to"],"additionalProperties":false,
+                "$defs":{"Place":{"type":"object","properties":{"city":{"$ref":"#/definitions/City"}},"required":["city"],"additionalProperties":false}},
+                "definitions":{"City":{"enum":["Paris","Oslo"]}}}}}],
+             "tool_choice":{"type":"function","function":{"name":"book"}}}
+            """);
+        var choice = body.GetProperty("choices")[0];
+        Assert.Equal("tool_calls", choice.GetProperty("finish_reason").GetString());
+        var call = Assert.Single(choice.GetProperty("message").GetProperty("tool_calls").EnumerateArray());
+        Assert.Equal("book", call.GetProperty("function").GetProperty("name").GetString());
+        using var arguments = JsonDocument.Parse(call.GetProperty("function").GetProperty("arguments").GetString()!);
+        Assert.Contains(arguments.RootElement.GetProperty("to").GetProperty("city").GetString(), new[] { "Paris", "Oslo" });
+    }
+
+    [SharedModelFact(Tiny)]
     public async Task A_required_tool_choice_answers_with_calls_whose_arguments_fit_the_schema()
     {
         var chat = fixture.OpenAi.GetChatClient("tiny");
