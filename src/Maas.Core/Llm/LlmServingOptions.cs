@@ -107,6 +107,18 @@ public sealed class LlmServingOptions
     /// <summary>The most prompts one /v1/completions request may carry.</summary>
     public int MaxPrompts { get; set; } = 64;
 
+    /// <summary>The most choices (<c>n</c>) one request may ask for; each takes a slot of its own.</summary>
+    public int MaxChoices { get; set; } = 16;
+
+    /// <summary>The most functions one chat request's <c>tools</c> may hold.</summary>
+    public int MaxTools { get; set; } = 128;
+
+    /// <summary>The most inputs one /v1/embeddings request may carry.</summary>
+    public int MaxEmbeddingInputs { get; set; } = 2048;
+
+    /// <summary>The most tokens one /v1/embeddings request may carry, all inputs together (OpenAI's limit by default).</summary>
+    public int MaxEmbeddingTokens { get; set; } = 300_000;
+
     /// <summary>The largest JSON schema (response_format, or all of a request's tools), in bytes of JSON.</summary>
     public int MaxSchemaBytes { get; set; } = 65536;
 
@@ -132,6 +144,10 @@ public sealed class LlmServingOptions
         Check(errors, nameof(MaxStopStrings), MaxStopStrings, 0, 1024);
         Check(errors, nameof(MaxStopLength), MaxStopLength, 1, 65536);
         Check(errors, nameof(MaxPrompts), MaxPrompts, 1, 65536);
+        Check(errors, nameof(MaxChoices), MaxChoices, 1, 1024);
+        Check(errors, nameof(MaxTools), MaxTools, 1, 65536);
+        Check(errors, nameof(MaxEmbeddingInputs), MaxEmbeddingInputs, 1, 1_000_000);
+        Check(errors, nameof(MaxEmbeddingTokens), MaxEmbeddingTokens, 1, 100_000_000);
         Check(errors, nameof(MaxLogitBias), MaxLogitBias, 0, 1_000_000);
         Check(errors, nameof(MaxSchemaBytes), MaxSchemaBytes, 1024, 16 << 20);
         Check(errors, nameof(MaxGrammarRules), MaxGrammarRules, 256, 1_000_000);

@@ -13,7 +13,7 @@ internal static class EmbeddingsEndpoint
         var aborted = context.RequestAborted;
         await OpenAiEndpoint.RunAsync(context, loggers, async () =>
         {
-            var request = OpenAiRequestReader.ReadEmbedding(await OpenAiRequestReader.ReadBodyAsync(context.Request, aborted));
+            var request = OpenAiRequestReader.ReadEmbedding(await OpenAiRequestReader.ReadBodyAsync(context.Request, aborted), service.Options);
             using var session = await service.OpenAsync(context, request.Model, aborted);
             var engine = session.Engine;
             var info = engine.Info;
@@ -22,7 +22,7 @@ internal static class EmbeddingsEndpoint
                 throw LlmException.Invalid($"'dimensions' is {dimensions}, but this model's embeddings have {info.EmbeddingSize} dimensions and cannot be shortened", "dimensions", "unsupported_value");
             }
 
-            var inputs = Tokenize(request, engine);
+            var inputs = Tokenize(request, engine, service.Options.MaxEmbeddingTokens);
 
             // The embedder computes one request at a time: the others wait in a bounded line, for a bounded time, and
             // leave it when their caller hangs up.
@@ -41,7 +41,7 @@ internal static class EmbeddingsEndpoint
     }
 
     // Every input's tokens, checked against the per-request total, the model's context and its vocabulary.
-    private static List<IReadOnlyList<int>> Tokenize(EmbeddingRequest request, ILlmEngine engine)
+    private static List<IReadOnlyList<int>> Tokenize(EmbeddingRequest request, ILlmEngine engine, int maxTokens)
     {
         var info = engine.Info;
         var inputs = new List<IReadOnlyList<int>>();
@@ -50,10 +50,10 @@ internal static class EmbeddingsEndpoint
         {
             var tokens = input.Tokens ?? engine.Tokenize(input.Text!, addSpecial: true, parseSpecial: false);
             total += tokens.Count;
-            if (total > OpenAiRequestReader.MaxEmbeddingTokens)
+            if (total > maxTokens)
             {
                 throw LlmException.Invalid(
-                    $"'input' holds more than {OpenAiRequestReader.MaxEmbeddingTokens} tokens (inputs 0 to {inputs.Count} have {total}); at most {OpenAiRequestReader.MaxEmbeddingTokens} tokens summed across all inputs are allowed per request",
+                    $"'input' holds more than {maxTokens} tokens (inputs 0 to {inputs.Count} have {total}); at most {maxTokens} tokens summed across all inputs are allowed per request (Maas:Llm:MaxEmbeddingTokens)",
                     "input",
                     "max_tokens_per_request");
             }

@@ -6,15 +6,6 @@ namespace Maas.Server.OpenAi;
 /// <summary>Reads OpenAI request bodies into typed requests, refusing bad values with a 400 that names the parameter.</summary>
 internal static class OpenAiRequestReader
 {
-    /// <summary>The most choices a request may ask for.</summary>
-    public const int MaxChoices = 16;
-
-    /// <summary>The most inputs one embeddings request may carry.</summary>
-    public const int MaxEmbeddingInputs = 2048;
-
-    /// <summary>The most tokens one embeddings request may carry, all inputs together (OpenAI's limit).</summary>
-    public const int MaxEmbeddingTokens = 300_000;
-
     /// <summary>
     /// Parses the body once: the document lives until the response is done (no second copy of a large body) and every
     /// string in it is checked to be valid Unicode, so no later read of a value can fail on a lone surrogate.
@@ -129,7 +120,7 @@ internal static class OpenAiRequestReader
             throw LlmException.Invalid("'messages' must hold at least one message", "messages");
         }
 
-        var tools = ToolCalling.Read(body);
+        var tools = ToolCalling.Read(body, limits.MaxTools);
         if (tools is not null && body.TryGetProperty("tools", out var toolsJson))
         {
             CheckSchemaSize(toolsJson, "tools", limits);
@@ -186,8 +177,9 @@ internal static class OpenAiRequestReader
         return new CompletionRequest(parameters, prompts, echo);
     }
 
-    public static EmbeddingRequest ReadEmbedding(JsonElement body)
+    public static EmbeddingRequest ReadEmbedding(JsonElement body, LlmServingOptions? limits = null)
     {
+        limits ??= new LlmServingOptions();
         var model = RequiredString(body, "model");
         if (!body.TryGetProperty("input", out var input))
         {
@@ -195,9 +187,9 @@ internal static class OpenAiRequestReader
         }
 
         var inputs = ReadInputs(input, "input", allowEmptyText: false);
-        if (inputs.Count > MaxEmbeddingInputs)
+        if (inputs.Count > limits.MaxEmbeddingInputs)
         {
-            throw LlmException.Invalid($"'input' holds {inputs.Count} items; at most {MaxEmbeddingInputs} are allowed", "input");
+            throw LlmException.Invalid($"'input' holds {inputs.Count} items; at most {limits.MaxEmbeddingInputs} are allowed (Maas:Llm:MaxEmbeddingInputs)", "input");
         }
 
         var format = String(body, "encoding_format") ?? "float";
@@ -312,7 +304,7 @@ internal static class OpenAiRequestReader
             PromptParam = chat ? "messages" : "prompt",
             MaxTokens = maxTokens,
             MaxTokensParam = maxTokensParam,
-            N = Int(body, "n", 1, MaxChoices) ?? 1,
+            N = Int(body, "n", 1, limits.MaxChoices, "Maas:Llm:MaxChoices") ?? 1,
             Stop = stop,
             Sampling = sampling,
             LogitBias = logitBias,
@@ -680,7 +672,8 @@ internal static class OpenAiRequestReader
         : v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean()
         : throw LlmException.Invalid($"'{param ?? name}' must be true or false", param ?? name);
 
-    private static int? Int(JsonElement body, string name, int min, int max)
+    // maxSetting: the configuration key that sets max, named in the error when max is a configured limit.
+    private static int? Int(JsonElement body, string name, int min, int max, string? maxSetting = null)
     {
         if (!body.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null)
         {
@@ -689,7 +682,7 @@ internal static class OpenAiRequestReader
 
         if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out var n) || n < min || n > max)
         {
-            throw LlmException.Invalid($"'{name}' must be an integer between {min} and {max}", name);
+            throw LlmException.Invalid($"'{name}' must be an integer between {min} and {max}{(maxSetting is null ? "" : $" ({maxSetting})")}", name);
         }
 
         return (int)n;

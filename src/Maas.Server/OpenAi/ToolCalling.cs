@@ -32,11 +32,11 @@ internal sealed record ToolCall(string Id, string Name, string Arguments);
 /// </summary>
 internal static class ToolCalling
 {
-    /// <summary>The most functions one request may offer.</summary>
-    public const int MaxTools = 128;
-
-    /// <summary>Reads <c>tools</c>, <c>tool_choice</c> and <c>parallel_tool_calls</c>; null when no tool may be called.</summary>
-    public static ToolSelection? Read(JsonElement body)
+    /// <summary>
+    /// Reads <c>tools</c> (at most <paramref name="maxTools"/> functions), <c>tool_choice</c> and
+    /// <c>parallel_tool_calls</c>; null when no tool may be called.
+    /// </summary>
+    public static ToolSelection? Read(JsonElement body, int maxTools)
     {
         var hasTools = body.TryGetProperty("tools", out var tools) && tools.ValueKind != JsonValueKind.Null;
         var functions = new List<ToolFunction>();
@@ -53,9 +53,9 @@ internal static class ToolCalling
                 functions.Add(ReadFunction(tool, $"tools[{i++}]"));
             }
 
-            if (functions.Count > MaxTools)
+            if (functions.Count > maxTools)
             {
-                throw LlmException.Invalid($"'tools' holds {functions.Count} functions; at most {MaxTools} are allowed", "tools");
+                throw LlmException.Invalid($"'tools' holds {functions.Count} functions; at most {maxTools} are allowed (Maas:Llm:MaxTools)", "tools");
             }
 
             var seen = new HashSet<string>(StringComparer.Ordinal);

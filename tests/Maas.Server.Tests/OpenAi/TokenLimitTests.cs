@@ -101,6 +101,43 @@ public sealed class TokenLimitTests
         Assert.Contains("Maas:Llm:MaxTokensPerRequest", message, StringComparison.Ordinal);
     }
 
+    // The request-size limits of the OpenAI routes are settings too, and a refusal names the value and the setting.
+    [Fact]
+    public async Task Choices_tools_and_embedding_inputs_are_limited_by_configuration_and_refusals_name_the_setting()
+    {
+        await using var server = await MaasTestServer.StartAsync(settings: new Dictionary<string, string?>
+        {
+            ["Maas:Llm:Demo"] = "true",
+            ["Maas:Llm:MaxChoices"] = "2",
+            ["Maas:Llm:MaxTools"] = "1",
+            ["Maas:Llm:MaxEmbeddingInputs"] = "2",
+            ["Maas:Llm:MaxEmbeddingTokens"] = "3",
+        });
+        var model = LlmDemoModel.Name;
+
+        async Task RefusedAsync(string path, string json, string param, string words)
+        {
+            var (status, error) = await PostAsync(server, json, path);
+            Assert.True(status == HttpStatusCode.BadRequest, $"{path} {json}: {(int)status} {error}");
+            Assert.Equal(param, error.GetProperty("param").GetString());
+            Assert.Contains(words, error.GetProperty("message").GetString(), StringComparison.Ordinal);
+        }
+
+        await RefusedAsync("/v1/completions", $$"""{"model":"{{model}}","prompt":"Hi","n":3,"max_tokens":1}""", "n", "between 1 and 2 (Maas:Llm:MaxChoices)");
+        var (ok, _) = await PostAsync(server, $$"""{"model":"{{model}}","prompt":"Hi","n":2,"max_tokens":1}""");
+        Assert.Equal(HttpStatusCode.OK, ok);
+
+        const string Tool = """{"type":"function","function":{"name":"NAME","parameters":{"type":"object"}}}""";
+        await RefusedAsync(
+            "/v1/chat/completions",
+            $$"""{"model":"{{model}}","max_tokens":1,"messages":[{"role":"user","content":"x"}],"tools":[{{Tool.Replace("NAME", "a", StringComparison.Ordinal)}},{{Tool.Replace("NAME", "b", StringComparison.Ordinal)}}]}""",
+            "tools",
+            "at most 1 are allowed (Maas:Llm:MaxTools)");
+
+        await RefusedAsync("/v1/embeddings", $$"""{"model":"{{model}}","input":["a","b","c"]}""", "input", "at most 2 are allowed (Maas:Llm:MaxEmbeddingInputs)");
+        await RefusedAsync("/v1/embeddings", $$"""{"model":"{{model}}","input":[[1,2],[3,4]]}""", "input", "at most 3 tokens summed across all inputs are allowed per request (Maas:Llm:MaxEmbeddingTokens)");
+    }
+
     private static async Task<(HttpStatusCode Status, JsonElement Error)> PostAsync(MaasTestServer server, string json, string path = "/v1/completions")
     {
         using var response = await server.Client.PostAsync(path, new StringContent(json, Encoding.UTF8, "application/json"));
