@@ -20,6 +20,7 @@ internal static class ParquetDatasetReader
             seekable = buffer;
         }
 
+        ParquetFooter.Check(seekable);
         try
         {
             // Sync over async is safe here: the caller runs on a pool thread with no synchronisation context.
