@@ -61,6 +61,30 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
         Assert.Equal(2, (int)read["rows"]!);
     }
 
+    // A CSV header refuses these; a Parquet schema with them was read, and a preview row (keyed by column name) kept one
+    // of the two values.
+    [Theory]
+    [InlineData("a", "a", "column name 'a' appears twice")]
+    [InlineData("a", " ", "column 2 has no name")]
+    public async Task A_parquet_file_with_a_repeated_or_blank_column_name_gets_400(string first, string second, string expected)
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var name = Names.Unique("ds");
+        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        var one = new Parquet.Schema.DataField<int>(first);
+        var two = new Parquet.Schema.DataField<int>(second);
+        using var file = new MemoryStream();
+        await using (var writer = await Parquet.ParquetWriter.CreateAsync(new Parquet.Schema.ParquetSchema(one, two), file))
+        {
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync<int>(one, new[] { 1, 2 }.AsMemory());
+            await group.WriteAsync<int>(two, new[] { 3, 4 }.AsMemory());
+        }
+
+        var error = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(file.ToArray(), "twice.parquet"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        Assert.Contains(expected, (string?)error["message"]);
+    }
+
     // "\ud800" is valid JSON but no text: reading it as a key or a string threw InvalidOperationException, a 500.
     [Theory]
     [InlineData("{\"a\": 1}\n{\"\\ud800\": 2}\n")]
