@@ -298,6 +298,10 @@ public static class DatasetParser
             {
                 throw new DatasetFormatException($"line {lineNumber}: not valid JSON ({e.Message.Split(" Path:")[0]})");
             }
+            catch (InvalidOperationException e)
+            {
+                throw NotText(lineNumber, e); // the duplicate-key check reads every key
+            }
 
             using (document)
             {
@@ -307,46 +311,13 @@ public static class DatasetParser
                 }
 
                 var row = new Cell?[Math.Max(names.Count, 4)];
-                foreach (var property in document.RootElement.EnumerateObject())
+                try
                 {
-                    // As a CSV header: a column needs a name to be picked as a label or feature.
-                    if (property.Name.Trim().Length == 0)
-                    {
-                        throw new DatasetFormatException($"line {lineNumber}: a key has no name");
-                    }
-
-                    // A number past a double's range would otherwise be stored as missing without a word.
-                    if (property.Value.ValueKind == JsonValueKind.Number && !TryNumber(property.Value.GetRawText(), out _))
-                    {
-                        throw new DatasetFormatException($"line {lineNumber}: key '{RegistryNames.Shorten(property.Name)}' holds {RegistryNames.Shorten(property.Value.GetRawText())}, a number outside the range of a double");
-                    }
-
-                    if (!index.TryGetValue(property.Name, out var column))
-                    {
-                        if (names.Count >= MaxColumns)
-                        {
-                            throw new DatasetFormatException($"line {lineNumber}: more than {MaxColumns} distinct keys");
-                        }
-
-                        column = names.Count;
-                        index[property.Name] = column;
-                        names.Add(property.Name);
-                    }
-
-                    if (column >= row.Length)
-                    {
-                        Array.Resize(ref row, Math.Max(column + 1, row.Length * 2));
-                    }
-
-                    row[column] = property.Value.ValueKind switch
-                    {
-                        JsonValueKind.Number => new Cell(CellKind.Number, property.Value.GetRawText()),
-                        JsonValueKind.String => new Cell(CellKind.Text, property.Value.GetString()!),
-                        JsonValueKind.True => new Cell(CellKind.Boolean, "true"),
-                        JsonValueKind.False => new Cell(CellKind.Boolean, "false"),
-                        JsonValueKind.Null => null,
-                        _ => throw new DatasetFormatException($"line {lineNumber}: key '{property.Name}' holds a nested {property.Value.ValueKind.ToString().ToLowerInvariant()}; values must be numbers, strings, booleans or null"),
-                    };
+                    ReadJsonLine(document.RootElement, lineNumber, names, index, ref row);
+                }
+                catch (InvalidOperationException e)
+                {
+                    throw NotText(lineNumber, e);
                 }
 
                 rows.Add(row);
@@ -361,6 +332,56 @@ public static class DatasetParser
         // Rows read before a key first appeared are shorter: pad them (the key is missing there).
         var padded = rows.Select(r => r.Length == names.Count ? r : r.Take(names.Count).Concat(Enumerable.Repeat<Cell?>(null, Math.Max(0, names.Count - r.Length))).ToArray()).ToList();
         return Infer(names.ToArray(), padded);
+    }
+
+    // An escaped lone surrogate ("\ud800") is valid JSON but no text: reading it as a key or a string throws.
+    private static DatasetFormatException NotText(int lineNumber, InvalidOperationException e) =>
+        new($"line {lineNumber}: a key or string cannot be read as text ({e.Message})");
+
+    // One JSON Lines object into its row, adding the keys seen for the first time as columns.
+    private static void ReadJsonLine(JsonElement line, int lineNumber, List<string> names, Dictionary<string, int> index, ref Cell?[] row)
+    {
+        foreach (var property in line.EnumerateObject())
+        {
+            // As a CSV header: a column needs a name to be picked as a label or feature.
+            if (property.Name.Trim().Length == 0)
+            {
+                throw new DatasetFormatException($"line {lineNumber}: a key has no name");
+            }
+
+            // A number past a double's range would otherwise be stored as missing without a word.
+            if (property.Value.ValueKind == JsonValueKind.Number && !TryNumber(property.Value.GetRawText(), out _))
+            {
+                throw new DatasetFormatException($"line {lineNumber}: key '{RegistryNames.Shorten(property.Name)}' holds {RegistryNames.Shorten(property.Value.GetRawText())}, a number outside the range of a double");
+            }
+
+            if (!index.TryGetValue(property.Name, out var column))
+            {
+                if (names.Count >= MaxColumns)
+                {
+                    throw new DatasetFormatException($"line {lineNumber}: more than {MaxColumns} distinct keys");
+                }
+
+                column = names.Count;
+                index[property.Name] = column;
+                names.Add(property.Name);
+            }
+
+            if (column >= row.Length)
+            {
+                Array.Resize(ref row, Math.Max(column + 1, row.Length * 2));
+            }
+
+            row[column] = property.Value.ValueKind switch
+            {
+                JsonValueKind.Number => new Cell(CellKind.Number, property.Value.GetRawText()),
+                JsonValueKind.String => new Cell(CellKind.Text, property.Value.GetString()!),
+                JsonValueKind.True => new Cell(CellKind.Boolean, "true"),
+                JsonValueKind.False => new Cell(CellKind.Boolean, "false"),
+                JsonValueKind.Null => null,
+                _ => throw new DatasetFormatException($"line {lineNumber}: key '{property.Name}' holds a nested {property.Value.ValueKind.ToString().ToLowerInvariant()}; values must be numbers, strings, booleans or null"),
+            };
+        }
     }
 
     // ---- type inference ----

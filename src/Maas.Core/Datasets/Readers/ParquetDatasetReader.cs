@@ -20,6 +20,7 @@ internal static class ParquetDatasetReader
             seekable = buffer;
         }
 
+        ParquetFooter.Check(seekable);
         try
         {
             // Sync over async is safe here: the caller runs on a pool thread with no synchronisation context.
@@ -48,12 +49,25 @@ internal static class ParquetDatasetReader
         }
 
         var columns = new DatasetColumn[fields.Length];
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         for (var c = 0; c < fields.Length; c++)
         {
             var field = fields[c];
             if (field.IsArray || field.Path.ToList().Count > 1)
             {
                 throw new DatasetFormatException($"column '{field.Path}': nested or repeated fields are not supported; flatten the table to one value per cell");
+            }
+
+            // As a CSV header: rows are keyed by column name (previews, features, labels), so two columns of one name
+            // kept one of their values without a word, and a blank name cannot be picked.
+            if (string.IsNullOrWhiteSpace(field.Name))
+            {
+                throw new DatasetFormatException($"column {c + 1} has no name");
+            }
+
+            if (!seen.Add(field.Name))
+            {
+                throw new DatasetFormatException($"column name '{field.Name}' appears twice");
             }
 
             columns[c] = new DatasetColumn(field.Name, TypeOf(field));

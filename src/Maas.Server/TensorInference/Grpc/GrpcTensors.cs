@@ -71,6 +71,12 @@ internal static class GrpcTensors
             throw;
         }
 
+        if (header.Outputs.FirstOrDefault(o => o.Parameters.ContainsKey(Rest.V2RequestReader.ClassificationParameter)) is { } classified)
+        {
+            tensors.ForEach(t => t.Dispose());
+            throw Rest.V2RequestReader.ClassificationUnsupported(classified.Name);
+        }
+
         var parameters = Parameters(header.Parameters);
         if (header.Parameters.TryGetValue("timeout", out var timeout)
             && timeout is not ({ ParameterChoiceCase: InferParameter.ParameterChoiceOneofCase.Int64Param, Int64Param: >= 0 } or { ParameterChoiceCase: InferParameter.ParameterChoiceOneofCase.Uint64Param }))

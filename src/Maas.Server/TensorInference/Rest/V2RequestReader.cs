@@ -238,8 +238,13 @@ internal static class V2RequestReader
 
                 var name = n.GetString()!;
                 requested.Add(name);
-                if (output.TryGetProperty("parameters", out var op) && ReadParameters(op, $"output '{name}'") is { } outputParameters
-                    && outputParameters.TryGetValue("binary_data", out var binary))
+                var outputParameters = output.TryGetProperty("parameters", out var op) ? ReadParameters(op, $"output '{name}'") : null;
+                if (outputParameters?.ContainsKey(ClassificationParameter) == true)
+                {
+                    throw ClassificationUnsupported(name);
+                }
+
+                if (outputParameters?.TryGetValue("binary_data", out var binary) == true)
                 {
                     binaryOutputs[name] = binary as bool? ?? throw InferenceErrors.Invalid(
                         $"output '{name}': parameter \"binary_data\" must be true or false, not {op.GetProperty("binary_data").GetRawText()}");
@@ -417,6 +422,16 @@ internal static class V2RequestReader
 
         return result;
     }
+
+    /// <summary>The output parameter of the classification extension, which this server does not implement.</summary>
+    public const string ClassificationParameter = "classification";
+
+    /// <summary>
+    /// The refusal of an output's "classification" parameter: ignored, the caller would read the raw scores as the top
+    /// classes it asked for.
+    /// </summary>
+    public static InferenceException ClassificationUnsupported(string output) => InferenceErrors.Invalid(
+        $"output '{output}': the classification extension (parameter \"{ClassificationParameter}\") is not supported by this server (GET /v2 lists its extensions); ask for the output without it and rank its values");
 
     private static InferenceException TooLarge(long size, long limit) =>
         InferenceErrors.Invalid($"the request body is {size} bytes, over the limit of {limit} bytes (Maas:Inference:MaxRequestBodyBytes)");

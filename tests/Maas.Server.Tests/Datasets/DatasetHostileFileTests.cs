@@ -1,0 +1,108 @@
+using System.Net;
+using System.Text;
+using Maas.Server.Tests.Support;
+using Maas.Testing;
+
+namespace Maas.Server.Tests.Datasets;
+
+/// <summary>Files made to break the readers: each gets a 400 naming what is wrong, never a 500 or a request that never ends.</summary>
+public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture<ServerPerDb>
+{
+    // A generous bound, so a reader that never stops fails the test instead of hanging the run.
+    private static readonly TimeSpan NoHang = TimeSpan.FromSeconds(90);
+
+    private static byte[] Framed(byte[] footer, int? declaredLength = null) =>
+        [.. "PAR1"u8, 1, 2, 3, 4, .. footer, .. BitConverter.GetBytes(declaredLength ?? footer.Length), .. "PAR1"u8];
+
+    public static TheoryData<string, byte[], string> BrokenParquetFooters() => new()
+    {
+        // Parquet.Net's Thrift reader spun for ever on a varint running past the end of the footer: a 20-byte upload
+        // held a server thread at full CPU.
+        { "a footer that runs out mid-struct", Framed([5, 6, 7, 8]), "footer metadata" },
+        { "a varint that runs past the footer", Framed([0x15, 0xFF, 0xFF]), "cut short" },
+        { "a list longer than the footer", Framed([0x19, 0xFC, 0x7F, 0x00]), "declares" },
+        { "a footer longer than the file", Framed([0], declaredLength: 0x7F000000), "footer length is" },
+        { "a negative footer length", Framed([0], declaredLength: -5), "footer length is -5" },
+        { "bytes after the footer's end", Framed([0x00, 0x00]), "ends after 1 of its 2 bytes" },
+        { "an unknown Thrift type", Framed([0x1E, 0x00]), "unknown Thrift type 14" },
+        { "too short", [.. "PAR1"u8, .. "PAR1"u8], "too short" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BrokenParquetFooters))]
+    public async Task A_parquet_file_with_a_broken_footer_gets_400_instead_of_spinning(string problem, byte[] file, string expected)
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var name = Names.Unique("ds");
+        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        using var timeout = new CancellationTokenSource(NoHang);
+        using var response = await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(file, "broken.parquet"), timeout.Token);
+        var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        Assert.True(((string?)error["message"])!.Contains(expected, StringComparison.Ordinal), $"{problem}: {error["message"]}");
+    }
+
+    [Fact]
+    public async Task A_parquet_file_cut_inside_its_footer_gets_400_and_a_whole_one_is_still_read()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var name = Names.Unique("ds");
+        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        var whole = await DatasetFiles.ParquetAsync([(1, "a", true, 0.5), (2, null, null, 1.5)]);
+        var footerLength = BitConverter.ToInt32(whole, whole.Length - 8);
+
+        // The footer's last half dropped and its length said to match: the metadata ends mid-struct.
+        var half = footerLength / 2;
+        byte[] cut = [.. whole.AsSpan(0, whole.Length - 8 - footerLength + half), .. BitConverter.GetBytes(half), .. "PAR1"u8];
+        using var timeout = new CancellationTokenSource(NoHang);
+        using var refused = await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(cut, "cut.parquet"), timeout.Token);
+        await refused.ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+
+        var read = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(whole, "whole.parquet"), timeout.Token)).JsonAsync(HttpStatusCode.Created);
+        Assert.Equal(2, (int)read["rows"]!);
+    }
+
+    // A CSV header refuses these; a Parquet schema with them was read, and a preview row (keyed by column name) kept one
+    // of the two values.
+    [Theory]
+    [InlineData("a", "a", "column name 'a' appears twice")]
+    [InlineData("a", " ", "column 2 has no name")]
+    public async Task A_parquet_file_with_a_repeated_or_blank_column_name_gets_400(string first, string second, string expected)
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var name = Names.Unique("ds");
+        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        var one = new Parquet.Schema.DataField<int>(first);
+        var two = new Parquet.Schema.DataField<int>(second);
+        using var file = new MemoryStream();
+        await using (var writer = await Parquet.ParquetWriter.CreateAsync(new Parquet.Schema.ParquetSchema(one, two), file))
+        {
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync<int>(one, new[] { 1, 2 }.AsMemory());
+            await group.WriteAsync<int>(two, new[] { 3, 4 }.AsMemory());
+        }
+
+        var error = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(file.ToArray(), "twice.parquet"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        Assert.Contains(expected, (string?)error["message"]);
+    }
+
+    // "\ud800" is valid JSON but no text: reading it as a key or a string threw InvalidOperationException, a 500.
+    [Theory]
+    [InlineData("{\"a\": 1}\n{\"\\ud800\": 2}\n")]
+    [InlineData("{\"a\": \"x\"}\n{\"a\": \"\\udc00\"}\n")]
+    public async Task A_json_lines_key_or_string_with_a_lone_surrogate_gets_400_naming_the_line(string jsonl)
+    {
+        var server = await servers.GetAsync(Db.Sqlite);
+        var client = server.Client;
+        var name = Names.Unique("ds");
+        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        var error = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes(jsonl), "rows.jsonl"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        Assert.Contains("line 2: a key or string cannot be read as text", (string?)error["message"]);
+
+        // The predict route reads JSON Lines rows with the same parser.
+        var model = Names.Unique("m");
+        await Maas.Server.Tests.TensorInference.InferenceHost.RegisterAsync(server, model, Maas.Core.Formats.Onnx.OnnxModelWriter.Identity(Maas.Core.Formats.Onnx.OnnxElementType.Float, "batch", 2).ToBytes());
+        using var content = new StringContent(jsonl, Encoding.UTF8, "application/jsonl");
+        var predict = await (await client.PostAsync($"api/v1/models/{model}/predict", content)).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input");
+        Assert.Contains("line 2: a key or string cannot be read as text", (string?)predict["message"]);
+    }
+}
