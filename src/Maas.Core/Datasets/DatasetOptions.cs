@@ -15,6 +15,12 @@ public sealed class DatasetOptions
     /// <summary>The most entries an archive may hold (default 200000).</summary>
     public int MaxArchiveEntries { get; set; } = 200_000;
 
+    /// <summary>The default of <see cref="MaxColumns"/>.</summary>
+    public const int DefaultMaxColumns = 10_000;
+
+    /// <summary>The most columns an uploaded table may have (default 10000); versions already stored load whatever it is now.</summary>
+    public int MaxColumns { get; set; } = DefaultMaxColumns;
+
     /// <summary>The most rows a preview returns (default 1000).</summary>
     public int MaxPreviewRows { get; set; } = 1000;
 
@@ -41,6 +47,11 @@ public sealed class DatasetOptions
         if (MaxArchiveEntries < 1)
         {
             errors.Add($"{Section}:MaxArchiveEntries must be at least 1, not {MaxArchiveEntries}");
+        }
+
+        if (MaxColumns is < 1 or > 1_000_000)
+        {
+            errors.Add($"{Section}:MaxColumns must be between 1 and 1000000, not {MaxColumns}");
         }
 
         if (MaxPreviewRows is < 1 or > 100_000)

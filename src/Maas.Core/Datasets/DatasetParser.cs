@@ -13,9 +13,6 @@ namespace Maas.Core.Datasets;
 /// <remarks>Every error names the line (text formats) or the archive entry and record (IDX) so the caller can fix the file.</remarks>
 public static class DatasetParser
 {
-    /// <summary>The most columns a table may have.</summary>
-    public const int MaxColumns = 10_000;
-
     private static readonly string[] MissingTokens = ["", "na", "n/a", "null", "nan"];
 
     /// <summary>
@@ -37,10 +34,10 @@ public static class DatasetParser
         {
             var table = format switch
             {
-                DatasetFormat.Csv => ParseDelimited(input, ','),
-                DatasetFormat.Tsv => ParseDelimited(input, '\t'),
-                DatasetFormat.JsonLines => ParseJsonLines(input),
-                DatasetFormat.Parquet => ParquetDatasetReader.Read(input, budget),
+                DatasetFormat.Csv => ParseDelimited(input, ',', options.MaxColumns),
+                DatasetFormat.Tsv => ParseDelimited(input, '\t', options.MaxColumns),
+                DatasetFormat.JsonLines => ParseJsonLines(input, options.MaxColumns),
+                DatasetFormat.Parquet => ParquetDatasetReader.Read(input, budget, options.MaxColumns),
                 _ => ParseArchive(input, gzip, options, budget),
             };
 
@@ -80,7 +77,7 @@ public static class DatasetParser
 
     // ---- CSV / TSV ----
 
-    private static DatasetTable ParseDelimited(Stream input, char separator)
+    private static DatasetTable ParseDelimited(Stream input, char separator, int maxColumns)
     {
         using var reader = DatasetText.Open(input);
         var records = new DelimitedReader(reader, separator);
@@ -100,7 +97,7 @@ public static class DatasetParser
             throw new DatasetFormatException("line 1: the file is empty; it needs a header row naming the columns");
         }
 
-        var names = CheckHeader(header.Select(h => h.Trim()).ToArray());
+        var names = CheckHeader(header.Select(h => h.Trim()).ToArray(), maxColumns);
         var cells = new List<string?[]>();
         while (true)
         {
@@ -136,11 +133,11 @@ public static class DatasetParser
         return Infer(names, cells.Select(r => r.Select(c => (Cell?)(c is null ? null : new Cell(CellKind.Text, c))).ToArray()).ToList());
     }
 
-    private static string[] CheckHeader(string[] names)
+    private static string[] CheckHeader(string[] names, int maxColumns)
     {
-        if (names.Length > MaxColumns)
+        if (names.Length > maxColumns)
         {
-            throw new DatasetFormatException($"line 1: {names.Length} columns, over the limit of {MaxColumns}");
+            throw new DatasetFormatException($"line 1: {names.Length} columns, over the limit of {maxColumns} ({DatasetOptions.Section}:MaxColumns)");
         }
 
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -258,7 +255,7 @@ public static class DatasetParser
 
     private static readonly JsonDocumentOptions NoDuplicateKeys = new() { AllowDuplicateProperties = false };
 
-    private static DatasetTable ParseJsonLines(Stream input)
+    private static DatasetTable ParseJsonLines(Stream input, int maxColumns)
     {
         using var reader = DatasetText.Open(input);
         var names = new List<string>();
@@ -313,7 +310,7 @@ public static class DatasetParser
                 var row = new Cell?[Math.Max(names.Count, 4)];
                 try
                 {
-                    ReadJsonLine(document.RootElement, lineNumber, names, index, ref row);
+                    ReadJsonLine(document.RootElement, lineNumber, names, index, ref row, maxColumns);
                 }
                 catch (InvalidOperationException e)
                 {
@@ -339,7 +336,7 @@ public static class DatasetParser
         new($"line {lineNumber}: a key or string cannot be read as text ({e.Message})");
 
     // One JSON Lines object into its row, adding the keys seen for the first time as columns.
-    private static void ReadJsonLine(JsonElement line, int lineNumber, List<string> names, Dictionary<string, int> index, ref Cell?[] row)
+    private static void ReadJsonLine(JsonElement line, int lineNumber, List<string> names, Dictionary<string, int> index, ref Cell?[] row, int maxColumns)
     {
         foreach (var property in line.EnumerateObject())
         {
@@ -357,9 +354,9 @@ public static class DatasetParser
 
             if (!index.TryGetValue(property.Name, out var column))
             {
-                if (names.Count >= MaxColumns)
+                if (names.Count >= maxColumns)
                 {
-                    throw new DatasetFormatException($"line {lineNumber}: more than {MaxColumns} distinct keys");
+                    throw new DatasetFormatException($"line {lineNumber}: more than {maxColumns} distinct keys ({DatasetOptions.Section}:MaxColumns)");
                 }
 
                 column = names.Count;

@@ -9,6 +9,9 @@ public sealed record DatasetReadOptions
     /// <summary>The most entries an archive may hold.</summary>
     public int MaxArchiveEntries { get; init; } = 200_000;
 
+    /// <summary>The most columns a table may have (CSV, TSV, JSON Lines keys, Parquet fields).</summary>
+    public int MaxColumns { get; init; } = DatasetOptions.DefaultMaxColumns;
+
     /// <summary>The size every picture of an image-folder archive is resized to; null keeps the pictures' own size, which must then be the same for all.</summary>
     public DatasetImageSize? ImageSize { get; init; }
 }

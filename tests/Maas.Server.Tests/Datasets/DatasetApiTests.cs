@@ -172,6 +172,28 @@ public sealed class DatasetApiTests(ServerPerDb servers) : IClassFixture<ServerP
         Assert.Contains("Maas:Datasets:MaxUploadBytes", (string?)error["message"]);
     }
 
+
+    [Fact]
+    public async Task The_column_limit_is_a_setting_enforced_on_every_table_format_and_reported()
+    {
+        await using var server = await MaasTestServer.StartAsync(settings: new Dictionary<string, string?> { ["Maas:Datasets:MaxColumns"] = "3" });
+        var name = Names.Unique("ds");
+        await (await server.Client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        foreach (var (file, text) in new[] { ("wide.csv", "a,b,c,d\n1,2,3,4\n"), ("wide.jsonl", "{\"a\": 1, \"b\": 2, \"c\": 3, \"d\": 4}\n") })
+        {
+            using var content = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes(text)));
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            content.Headers.Add("X-Maas-Filename", file);
+            var error = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", content)).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+            Assert.Contains("3", (string?)error["message"]);
+            Assert.Contains("(Maas:Datasets:MaxColumns)", (string?)error["message"]);
+        }
+
+        using var narrow = new StreamContent(new MemoryStream(Encoding.UTF8.GetBytes("a,b,c\n1,2,3\n")));
+        narrow.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        narrow.Headers.Add("X-Maas-Filename", "narrow.csv");
+        await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", narrow)).JsonAsync(HttpStatusCode.Created);
+    }
     [Theory]
     [OnSqlite]
     public async Task Tenants_see_their_own_and_shared_datasets_and_scopes_are_checked(Db db)

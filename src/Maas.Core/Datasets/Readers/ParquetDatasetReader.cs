@@ -8,7 +8,7 @@ namespace Maas.Core.Datasets.Readers;
 /// <remarks>Nested and repeated fields are refused by name: a training table has one value per cell.</remarks>
 internal static class ParquetDatasetReader
 {
-    public static DatasetTable Read(Stream input, DecompressionBudget budget)
+    public static DatasetTable Read(Stream input, DecompressionBudget budget, int maxColumns)
     {
         // The reader seeks to the footer; a non-seekable input is buffered (bounded like any expanded file).
         Stream seekable = input;
@@ -24,7 +24,7 @@ internal static class ParquetDatasetReader
         try
         {
             // Sync over async is safe here: the caller runs on a pool thread with no synchronisation context.
-            return ReadAsync(seekable, budget).GetAwaiter().GetResult();
+            return ReadAsync(seekable, budget, maxColumns).GetAwaiter().GetResult();
         }
         catch (Exception e) when (e is ParquetException or Parquet.Meta.Proto.ThriftProtocolException or IOException or InvalidDataException or NotSupportedException
             or InvalidOperationException or ArgumentException or FormatException or OverflowException or IndexOutOfRangeException)
@@ -33,7 +33,7 @@ internal static class ParquetDatasetReader
         }
     }
 
-    private static async Task<DatasetTable> ReadAsync(Stream stream, DecompressionBudget budget)
+    private static async Task<DatasetTable> ReadAsync(Stream stream, DecompressionBudget budget, int maxColumns)
     {
         var reader = await ParquetReader.CreateAsync(stream, null, leaveStreamOpen: true).ConfigureAwait(false);
         await using var readerScope = reader.ConfigureAwait(false);
@@ -43,9 +43,9 @@ internal static class ParquetDatasetReader
             throw new DatasetFormatException("the Parquet file has no columns");
         }
 
-        if (fields.Length > DatasetParser.MaxColumns)
+        if (fields.Length > maxColumns)
         {
-            throw new DatasetFormatException($"{fields.Length} columns, over the limit of {DatasetParser.MaxColumns}");
+            throw new DatasetFormatException($"{fields.Length} columns, over the limit of {maxColumns} ({DatasetOptions.Section}:MaxColumns)");
         }
 
         var columns = new DatasetColumn[fields.Length];
