@@ -16,9 +16,9 @@ namespace Maas.Server.Training;
 /// </summary>
 internal static class TabularPredict
 {
-    public static async Task PredictAsync(HttpContext ctx, ModelManager manager, string model, string? version, JsonElement instances, InferenceOptions options)
+    public static async Task PredictAsync(HttpContext ctx, ModelManager manager, IModelRegistry registry, string model, string? version, JsonElement instances, InferenceOptions options)
     {
-        var (description, info) = await DescribeAsync(ctx, manager, model, version);
+        var (description, info) = await DescribeAsync(ctx, manager, registry, model, version);
         if (instances.ValueKind != JsonValueKind.Array || instances.GetArrayLength() == 0)
         {
             throw InferenceErrors.Invalid("instances must be a non-empty array of objects, one per row: [{\"column\": value, ...}]");
@@ -65,9 +65,9 @@ internal static class TabularPredict
     /// that are not features (the label, an id) are left out and named in <c>ignored_columns</c>, so a dataset's own
     /// file can be sent as it is; a feature the table lacks is missing in every row.
     /// </summary>
-    public static async Task PredictAsync(HttpContext ctx, ModelManager manager, string model, string? version, DatasetTable table, InferenceOptions options)
+    public static async Task PredictAsync(HttpContext ctx, ModelManager manager, IModelRegistry registry, string model, string? version, DatasetTable table, InferenceOptions options)
     {
-        var (description, info) = await DescribeAsync(ctx, manager, model, version);
+        var (description, info) = await DescribeAsync(ctx, manager, registry, model, version);
         var rows = table.Rows.Count;
         if (rows == 0)
         {
@@ -105,10 +105,9 @@ internal static class TabularPredict
         await RunAsync(ctx, manager, description, info, rows, cells, ignored);
     }
 
-    private static async Task<(ModelDescription Description, TabularModelInfo Info)> DescribeAsync(HttpContext ctx, ModelManager manager, string model, string? version)
+    private static async Task<(ModelDescription Description, TabularModelInfo Info)> DescribeAsync(HttpContext ctx, ModelManager manager, IModelRegistry registry, string model, string? version)
     {
         var description = await manager.DescribeAsync(model, version, ctx.RequestAborted);
-        var registry = ctx.RequestServices.GetRequiredService<IModelRegistry>();
         var stored = await registry.GetVersionAsync(description.Name, (int)description.Version, ctx.RequestAborted);
         if (!stored.Metadata.TryGetValue(TabularModelInfo.MetadataKey, out var text))
         {

@@ -18,12 +18,12 @@ internal static class PredictEndpoint
     public static void Map(IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/models").WithTags("inference").RequireScope(MaasScopes.Infer);
-        group.MapPost("/{model}/predict", (HttpContext ctx, ModelManager m, InferenceCallServices call, IOptions<InferenceOptions> o, string model) => PredictAsync(ctx, m, call, o.Value, model, null));
-        group.MapPost("/{model}/versions/{version}/predict", (HttpContext ctx, ModelManager m, InferenceCallServices call, IOptions<InferenceOptions> o, string model, string version) => PredictAsync(ctx, m, call, o.Value, model, version));
+        group.MapPost("/{model}/predict", (HttpContext ctx, ModelManager m, IModelRegistry r, InferenceCallServices call, IOptions<InferenceOptions> o, string model) => PredictAsync(ctx, m, r, call, o.Value, model, null));
+        group.MapPost("/{model}/versions/{version}/predict", (HttpContext ctx, ModelManager m, IModelRegistry r, InferenceCallServices call, IOptions<InferenceOptions> o, string model, string version) => PredictAsync(ctx, m, r, call, o.Value, model, version));
     }
 
-    private static Task PredictAsync(HttpContext ctx, ModelManager manager, InferenceCallServices call, InferenceOptions options, string model, string? version) =>
-        V2Endpoints.Guard(ctx, () => PredictCoreAsync(ctx, manager, call, options, model, version), WriteErrorAsync);
+    private static Task PredictAsync(HttpContext ctx, ModelManager manager, IModelRegistry registry, InferenceCallServices call, InferenceOptions options, string model, string? version) =>
+        V2Endpoints.Guard(ctx, () => PredictCoreAsync(ctx, manager, registry, call, options, model, version), WriteErrorAsync);
 
     // The management API's error shape, since this route lives under /api/v1: {"error": {"code", "message"}}.
     private static Task WriteErrorAsync(HttpContext ctx, InferenceException ex)
@@ -55,7 +55,7 @@ internal static class PredictEndpoint
         return Maas.Server.Errors.ApiErrors.WriteAsync(ctx, InferenceErrors.HttpStatus(ex.Kind), code, ex.Message, details);
     }
 
-    private static async Task PredictCoreAsync(HttpContext ctx, ModelManager manager, InferenceCallServices call, InferenceOptions options, string model, string? version)
+    private static async Task PredictCoreAsync(HttpContext ctx, ModelManager manager, IModelRegistry registry, InferenceCallServices call, InferenceOptions options, string model, string? version)
     {
         // A call without a version follows the model's deployment, if it has one.
         var route = version is null ? call.Router.Route(ctx, model) : null;
@@ -64,7 +64,7 @@ internal static class PredictEndpoint
         {
             // Rows as a table file (a CSV with a header, as datasets are uploaded) for a model trained from a table.
             var table = await ReadTableAsync(ctx, options, format);
-            await Training.TabularPredict.PredictAsync(ctx, manager, model, version, table, options);
+            await Training.TabularPredict.PredictAsync(ctx, manager, registry, model, version, table, options);
             return;
         }
 
@@ -73,7 +73,7 @@ internal static class PredictEndpoint
         if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("instances", out var instances))
         {
             // Row-by-row calls of a model trained from a table (KServe v1 / TF Serving shape).
-            await Training.TabularPredict.PredictAsync(ctx, manager, model, version, instances, options);
+            await Training.TabularPredict.PredictAsync(ctx, manager, registry, model, version, instances, options);
             return;
         }
 
