@@ -107,9 +107,6 @@ public sealed class JobRun
     /// </summary>
     public Task<bool> RunWaitingJobAsync(string kind) => _worker.RunWaitingAsync(kind, CancellationToken);
 
-    /// <summary>True once the job passed its point of no return (<see cref="BeginFinishingAsync"/>).</summary>
-    internal bool Finishing { get; private set; }
-
     /// <summary>
     /// Throws unless this worker still holds the job and nobody asked to cancel it, asking the store now rather than
     /// waiting for the heartbeat (call right before an effect that must happen once, and after a long call that could
@@ -122,7 +119,7 @@ public sealed class JobRun
         {
             case LeaseState.Lost:
                 throw new OperationCanceledException("the job's lease was lost");
-            case LeaseState.CancelRequested when !Finishing:
+            case LeaseState.CancelRequested: // never after BeginFinishingAsync: the store then refuses cancels
                 throw new OperationCanceledException("the job was cancelled");
         }
 
@@ -141,7 +138,6 @@ public sealed class JobRun
         var state = await _worker.Store.BeginFinishingAsync(Job.Id, WorkerName, _worker.Time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false);
         if (state == LeaseState.Held)
         {
-            Finishing = true;
             return;
         }
 
