@@ -2,7 +2,6 @@ using System.Diagnostics.Metrics;
 using Maas.Core.Observability;
 using Maas.Server.Observability;
 using Maas.Server.WebConsole;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Console.Tests;
@@ -24,8 +23,7 @@ public sealed class MetricsHistoryTests
             new Measurement<long>(1_000_000, new("model", "slow"), new("version", "2"), new("kind", "accounted")),
             new Measurement<long>(9_000_000, new("model", "slow"), new("version", "1"), new("kind", "mapped_file")),
         }, "By");
-        var services = new ServiceCollection().AddSingleton(exporter).BuildServiceProvider();
-        var history = new MetricsHistory(services, TimeProvider.System, Options.Create(new ConsoleOptions { SampleSeconds = 1, HistorySeconds = 60 }));
+        var history = new MetricsHistory(TimeProvider.System, Options.Create(new ConsoleOptions { SampleSeconds = 1, HistorySeconds = 60 }), exporter);
 
         history.Sample();
         Assert.Empty(history.Points()); // the first scrape is only the baseline
@@ -67,8 +65,7 @@ public sealed class MetricsHistoryTests
     {
         using var meter = new Meter("Maas.HistoryTest." + Guid.NewGuid().ToString("N"));
         using var exporter = new PrometheusExporter(m => m == meter);
-        var services = new ServiceCollection().AddSingleton(exporter).BuildServiceProvider();
-        var history = new MetricsHistory(services, TimeProvider.System, Options.Create(new ConsoleOptions { SampleSeconds = 10, HistorySeconds = 60 }));
+        var history = new MetricsHistory(TimeProvider.System, Options.Create(new ConsoleOptions { SampleSeconds = 10, HistorySeconds = 60 }), exporter);
         for (var i = 0; i < 10; i++)
         {
             history.Sample();

@@ -52,20 +52,29 @@ public readonly record struct ModelAccess(ModelAccessResult Result, string? Key,
 /// </remarks>
 public sealed class ModelDirectory
 {
-    private readonly IServiceProvider _services;
     private readonly TimeProvider _time;
     private readonly long _ttlTicks;
     private readonly ConcurrentDictionary<string, Entry> _cache = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Namesakes> _namesakes = new(StringComparer.Ordinal);
-    private IModelRegistry? _registry;
-    private int _subscribed;
+    private readonly IModelRegistry? _registry;
 
-    /// <summary>Creates the directory; the registry is resolved on first use.</summary>
-    public ModelDirectory(IServiceProvider services, TimeProvider time, IOptions<AuthOptions> options)
+    /// <summary>Creates the directory over <paramref name="registry"/> (null in a server without the registry: no model resolves).</summary>
+    public ModelDirectory(TimeProvider time, IOptions<AuthOptions> options, IModelRegistry? registry = null)
     {
-        _services = services;
         _time = time;
         _ttlTicks = TimeSpan.FromMilliseconds(options.Value.ModelCacheMs).Ticks;
+        _registry = registry;
+        if (registry is not null)
+        {
+            registry.Changed += (_, change) =>
+            {
+                _cache.TryRemove(change.Model, out Entry? _);
+                if (ModelKeys.TrySplit(change.Model, out string? _, out var name))
+                {
+                    _namesakes.TryRemove(name, out Namesakes? _);
+                }
+            };
+        }
     }
 
     /// <summary>Resolves what <paramref name="caller"/> named and decides whether it may use (or, with <paramref name="write"/>, change) the model.</summary>
@@ -76,7 +85,7 @@ public sealed class ModelDirectory
     public async ValueTask<ModelAccess> CheckAsync(Caller caller, string modelReference, bool write, CancellationToken cancellationToken)
     {
         var text = ModelKeys.UnescapeSlash(modelReference);
-        if (!ModelReference.TryParse(text, out var reference) || Registry() is null)
+        if (!ModelReference.TryParse(text, out var reference) || _registry is null)
         {
             return new ModelAccess(ModelAccessResult.Missing, null, modelReference);
         }
@@ -145,7 +154,7 @@ public sealed class ModelDirectory
             return cached;
         }
 
-        var registry = Registry();
+        var registry = _registry;
         if (registry is null || !ModelKeys.IsValid(key))
         {
             return null;
@@ -179,7 +188,7 @@ public sealed class ModelDirectory
             return cached;
         }
 
-        var page = await Registry()!.ListModelsAsync(new ModelQuery { Name = name, Limit = 1000 }, cancellationToken).ConfigureAwait(false);
+        var page = await _registry!.ListModelsAsync(new ModelQuery { Name = name, Limit = 1000 }, cancellationToken).ConfigureAwait(false);
         var found = new Namesakes(page.Models.Select(m => (m.Owner, m.Visibility)).ToArray(), now + _ttlTicks);
         if (_ttlTicks > 0)
         {
@@ -187,29 +196,6 @@ public sealed class ModelDirectory
         }
 
         return found;
-    }
-
-    private IModelRegistry? Registry()
-    {
-        if (_registry is not null)
-        {
-            return _registry;
-        }
-
-        var registry = _services.GetService<IModelRegistry>();
-        if (registry is not null && Interlocked.Exchange(ref _subscribed, 1) == 0)
-        {
-            registry.Changed += (_, change) =>
-            {
-                _cache.TryRemove(change.Model, out Entry? _);
-                if (ModelKeys.TrySplit(change.Model, out string? _, out var name))
-                {
-                    _namesakes.TryRemove(name, out Namesakes? _);
-                }
-            };
-        }
-
-        return _registry = registry;
     }
 
     private sealed record Entry(bool Exists, string Owner, ModelVisibility Visibility, bool LogsPayloads, long ValidUntil);

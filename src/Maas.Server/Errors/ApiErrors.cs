@@ -98,17 +98,20 @@ public static class ApiErrors
     public static TBuilder WithApiErrors<TBuilder>(this TBuilder builder)
         where TBuilder : IEndpointConventionBuilder
     {
-        builder.AddEndpointFilter(async (invocation, next) =>
+        builder.AddEndpointFilterFactory((factory, next) =>
         {
-            try
+            var logger = factory.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("Maas.Server.Errors");
+            return async invocation =>
             {
-                return await next(invocation);
-            }
-            catch (Exception e) when (!invocation.HttpContext.Response.HasStarted)
-            {
-                var logger = invocation.HttpContext.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Maas.Server.Errors");
-                return FromException(e, invocation.HttpContext, logger) ?? Results.Empty;
-            }
+                try
+                {
+                    return await next(invocation);
+                }
+                catch (Exception e) when (!invocation.HttpContext.Response.HasStarted)
+                {
+                    return FromException(e, invocation.HttpContext, logger) ?? Results.Empty;
+                }
+            };
         });
         return builder;
     }

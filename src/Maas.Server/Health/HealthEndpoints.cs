@@ -51,6 +51,10 @@ public static class HealthEndpoints
     public static WebApplication MapMaasHealth(this WebApplication app)
     {
         var shutdown = app.Services.GetRequiredService<ShutdownState>();
+        // Null in a server without the auth gate: no key is then shown the failing checks.
+        var keyCheck = app.Services.GetService<ApiKeyAuthenticator>() is { } keys && app.Services.GetService<FailedAttemptLimiter>() is { } failures
+            ? new ProbeKeyCheck(keys, failures)
+            : null;
         var group = app.MapGroup("/health");
         group.MapGet("/live", () => Results.Ok(new { status = "live" }));
         group.MapGet("/ready", async (HttpContext context, IEnumerable<IReadinessCheck> checks, CancellationToken cancellationToken) =>
@@ -85,48 +89,11 @@ public static class HealthEndpoints
             }
 
             // Which check fails (and why) is internal detail: only a caller with a valid key sees it.
-            return await HasValidKeyAsync(context)
+            return keyCheck is not null && await keyCheck.HasValidKeyAsync(context)
                 ? Results.Json(new { status = "not_ready", checks = failing }, statusCode: StatusCodes.Status503ServiceUnavailable)
                 : Results.Json(new { status = "not_ready" }, statusCode: StatusCodes.Status503ServiceUnavailable);
         });
         return app;
-    }
-
-    // The probe is anonymous, so the auth middleware does not run: check an offered key here, under the same
-    // failed-attempt limits, so that the probe cannot be used to try keys.
-    private static async Task<bool> HasValidKeyAsync(HttpContext context)
-    {
-        var (secret, _) = Credentials.Read(context.Request.Headers);
-        if (secret is null)
-        {
-            return false;
-        }
-
-        var failures = context.RequestServices.GetService<FailedAttemptLimiter>();
-        var keys = context.RequestServices.GetService<ApiKeyAuthenticator>();
-        var client = context.Connection.RemoteIpAddress;
-        if (failures is null || keys is null || failures.BlockedFor(client, secret) is not null)
-        {
-            return false;
-        }
-
-        try
-        {
-            var (status, entry) = await keys.AuthenticateAsync(secret, context.RequestAborted);
-            if (status == KeyStatus.Valid && entry is not null)
-            {
-                failures.RecordSuccess(secret);
-                return true;
-            }
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            // The database may be the failing check: without it no key can be checked, so no details.
-            return false;
-        }
-
-        failures.RecordFailure(client, secret);
-        return false;
     }
 
     /// <summary>Waits in the host's "stopping" phase, which runs before any service (the web server too) stops.</summary>

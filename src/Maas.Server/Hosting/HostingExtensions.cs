@@ -38,6 +38,7 @@ public static class HostingExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<MaasOptions>, DataDirValidator>();
+        builder.Services.AddSingleton<FirstCallHint>();
         return builder;
     }
 

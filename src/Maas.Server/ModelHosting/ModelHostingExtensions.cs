@@ -16,16 +16,19 @@ public static class ModelHostingExtensions
             .Bind(builder.Configuration.GetSection(ModelHostingOptions.Section))
             .ValidateDataAnnotations()
             .ValidateOnStart();
-        services.AddSingleton(sp => new ModelHost(
-            sp.GetServices<IModelEngine>(),
-            sp.GetRequiredService<IOptions<ModelHostingOptions>>().Value.ToHostOptions(),
-            sp.GetService<TimeProvider>())
+        services.AddSingleton(sp =>
         {
-            // An admin sets a tenant's quota in its limits (cached with the tenant's other limits).
-            TenantMemoryQuotas = async (tenant, cancellationToken) =>
-                sp.GetService<ApiKeyAuthenticator>() is { } keys
-                    ? (await keys.GetTenantLimitsAsync(tenant, cancellationToken)).MemoryQuotaBytes ?? 0
-                    : 0,
+            // An admin sets a tenant's quota in its limits (cached with the tenant's other limits); a server without
+            // the auth gate has no tenants' quotas.
+            var keys = sp.GetService<ApiKeyAuthenticator>();
+            return new ModelHost(
+                sp.GetServices<IModelEngine>(),
+                sp.GetRequiredService<IOptions<ModelHostingOptions>>().Value.ToHostOptions(),
+                sp.GetService<TimeProvider>())
+            {
+                TenantMemoryQuotas = async (tenant, cancellationToken) =>
+                    keys is null ? 0 : (await keys.GetTenantLimitsAsync(tenant, cancellationToken)).MemoryQuotaBytes ?? 0,
+            };
         });
         services.AddSingleton<ModelHostMetrics>();
         services.AddSingleton<Maas.Core.Registry.IVersionUseCheck, HostedVersionUseCheck>();

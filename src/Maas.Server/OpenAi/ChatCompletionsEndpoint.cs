@@ -7,7 +7,7 @@ namespace Maas.Server.OpenAi;
 /// <summary><c>POST /v1/chat/completions</c>: a chat rendered with the model's template, answered whole or streamed.</summary>
 internal static class ChatCompletionsEndpoint
 {
-    public static async Task HandleAsync(HttpContext context, LlmGenerationService service, ILoggerFactory loggers)
+    public static async Task HandleAsync(HttpContext context, LlmGenerationService service, LlmShadowCopies copies, ILoggerFactory loggers)
     {
         var aborted = context.RequestAborted;
         await OpenAiEndpoint.RunAsync(context, loggers, async () =>
@@ -30,7 +30,7 @@ internal static class ChatCompletionsEndpoint
                 await RespondAsync(context, session, p, request.Tools, id, events, aborted);
             }
 
-            LlmGenerationService.OfferCopies(session, p, other => [Render(other, messages)]);
+            copies.Offer(session, p, other => [Render(other, messages)]);
         });
     }
 

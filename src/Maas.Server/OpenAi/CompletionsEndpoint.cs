@@ -5,7 +5,7 @@ namespace Maas.Server.OpenAi;
 /// <summary><c>POST /v1/completions</c>: the legacy text completion API, for one prompt or several (text or token ids).</summary>
 internal static class CompletionsEndpoint
 {
-    public static async Task HandleAsync(HttpContext context, LlmGenerationService service, ILoggerFactory loggers)
+    public static async Task HandleAsync(HttpContext context, LlmGenerationService service, LlmShadowCopies copies, ILoggerFactory loggers)
     {
         var aborted = context.RequestAborted;
         await OpenAiEndpoint.RunAsync(context, loggers, async () =>
@@ -38,7 +38,7 @@ internal static class CompletionsEndpoint
                 await RespondAsync(context, session, p, id, events, total, promptTokens, echoes, aborted);
             }
 
-            LlmGenerationService.OfferCopies(session, p, other => [.. request.Prompts.Select(input => new Deployments.TextPrompt(input.Tokens ?? other.Tokenize(input.Text!, addSpecial: true, parseSpecial: true), []))]);
+            copies.Offer(session, p, other => [.. request.Prompts.Select(input => new Deployments.TextPrompt(input.Tokens ?? other.Tokenize(input.Text!, addSpecial: true, parseSpecial: true), []))]);
         });
     }
 

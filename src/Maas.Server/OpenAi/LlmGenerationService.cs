@@ -122,21 +122,6 @@ internal sealed class LlmGenerationService(
         return requests;
     }
 
-    /// <summary>
-    /// After a live answer was written whole: queues copies of the call for its deployment's shadow versions (or the
-    /// stable version of a comparing canary), each rendering the same request with <paramref name="prompts"/> for its
-    /// own engine; they run later and never touch this response.
-    /// </summary>
-    public static void OfferCopies(LlmSession session, GenerationParameters p, Func<ILlmEngine, IReadOnlyList<Deployments.TextPrompt>> prompts)
-    {
-        // Resolved here, not injected: the runs generate through this service.
-        var services = session.Context.RequestServices;
-        if (session.CopiesFor is { } route && services.GetService<Deployments.TextVersionRuns>() is { } runs)
-        {
-            services.GetRequiredService<Deployments.ShadowQueue>().OfferText(route, session.Texts, (version, cancellationToken) => runs.GenerateAsync(route.Deployment.Model, version, p, prompts, cancellationToken));
-        }
-    }
-
     /// <summary>Meters an event's latency (completion tokens are billed when the session ends, see <see cref="LlmSession.Dispose"/>).</summary>
     public static void Meter(LlmSession session, ChoiceEvent choice)
     {

@@ -2,6 +2,7 @@ using Maas.Core.Formats;
 using Maas.Core.Hosting;
 using Maas.Core.Llm;
 using Maas.Core.Registry;
+using Maas.Optimization;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.OpenAi;
@@ -17,7 +18,7 @@ internal sealed record ResolvedLlm(LlmModelSpec Spec, TimeSpan KeepAlive, Model 
 /// Resolves a model reference by key (<c>name</c> or <c>owner/name</c>, with <c>:alias</c> or <c>/versions/N</c>; the
 /// caller's OpenAI <c>model</c> field after the model directory resolved it) through the registry to a GGUF to load.
 /// </summary>
-internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServingOptions> options, IOptions<ServingLimits> limits, IServiceProvider services)
+internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServingOptions> options, IOptions<ServingLimits> limits, IOptions<OptimizationOptions> optimization)
 {
     public async Task<ResolvedLlm> ResolveAsync(string model, CancellationToken cancellationToken)
     {
@@ -46,7 +47,7 @@ internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServ
                     "model_not_found");
             }
 
-            if (Optimization.RejectedVersions.Refusal(services, resolved.Version) is { } refusal)
+            if (Optimization.RejectedVersions.Refusal(optimization.Value, resolved.Version) is { } refusal)
             {
                 throw new LlmException(LlmErrorKind.InvalidRequest, refusal, "model", "model_rejected");
             }

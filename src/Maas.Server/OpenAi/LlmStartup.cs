@@ -12,7 +12,7 @@ internal sealed class LlmStartup(
     IModelRegistry registry,
     IOptions<LlmServingOptions> options,
     IOptions<MaasOptions> maas,
-    IServiceProvider services,
+    FirstCallHint hint,
     IHostApplicationLifetime lifetime,
     ILogger<LlmStartup> logger) : IHostedService
 {
@@ -32,8 +32,8 @@ internal sealed class LlmStartup(
                     "First start: registered the plumbing-demo LLM '{Model}' (random weights, gibberish answers). Try: curl -N {Authorization} {Address}/v1/chat/completions "
                     + "-H 'Content-Type: application/json' -d '{{\"model\":\"{Model}\",\"stream\":true,\"max_tokens\":32,\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'",
                     LlmDemoModel.Name,
-                    FirstCallHint.AuthorizationHeader(services),
-                    FirstCallHint.Address(services),
+                    hint.AuthorizationHeader(),
+                    hint.Address(),
                     LlmDemoModel.Name));
             }
         }

@@ -32,6 +32,7 @@ public static class OpenAiExtensions
         services.AddSingleton(sp => new TokenBudget(sp.GetRequiredService<IOptions<LlmServingOptions>>().Value.MaxTokensInFlight));
         services.AddSingleton<LlmModelResolver>();
         services.AddSingleton<LlmGenerationService>();
+        services.AddSingleton<LlmShadowCopies>();
         services.AddSingleton<EmbeddingQueues>();
         services.AddSingleton<LlmMetrics>();
         services.AddSingleton<IHostedModelSource, LlmModelSource>();

@@ -1,6 +1,5 @@
 using Maas.Core.Registry;
 using Maas.Optimization;
-using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Optimization;
 
@@ -8,15 +7,15 @@ namespace Maas.Server.Optimization;
 internal static class RejectedVersions
 {
     /// <summary>Why <paramref name="version"/> may not be served, or null when it may.</summary>
-    public static string? Refusal(IServiceProvider services, ModelVersion version)
+    /// <remarks>A server without the optimisation feature gets the options' defaults: no version listed as served.</remarks>
+    public static string? Refusal(OptimizationOptions options, ModelVersion version)
     {
         if (!OptimizationMetadata.IsRejected(version) || OptimizationMetadata.IsForced(version))
         {
             return null;
         }
 
-        var options = services.GetService<IOptions<OptimizationOptions>>()?.Value;
-        return options?.Forces(version.Model, version.Version) == true
+        return options.Forces(version.Model, version.Version)
             ? null
             : OptimizationMetadata.RejectedMessage(version) + $" (an administrator may serve it with POST /api/v1/models/{version.Model}/versions/{version.Version}:force-serve, or by listing '{version.Model}/versions/{version.Version}' in {OptimizationOptions.Section}:ServeRejected)";
     }

@@ -35,16 +35,21 @@ public static class RegistryExtensions
         services.AddSingleton<IJobStore>(sp => sp.GetRequiredService<SqlRegistryStore>());
         services.AddSingleton(sp => StorageFactory.CreateArtifactStore(sp.GetRequiredService<IOptions<ArtifactStoreOptions>>().Value, DataDir(sp)));
         services.AddSingleton(sp => new StagingArea(Path.Combine(DataDir(sp), "tmp", "staging")));
-        services.AddSingleton(sp => CreateModelRegistry(
-            sp.GetRequiredService<IRegistryStore>(),
-            sp.GetRequiredService<IArtifactStore>(),
-            sp.GetRequiredService<StagingArea>(),
-            sp.GetRequiredService<IOptions<RegistryOptions>>().Value,
-            sp.GetRequiredService<IOptions<ServingLimits>>().Value,
-            sp.GetServices<IVersionUseCheck>(),
-            sp.GetService<TimeProvider>(),
-            // An admin may give a tenant its own quota in its limits (cached with the tenant's other limits).
-            async (tenant, cancellationToken) => sp.GetService<Auth.ApiKeyAuthenticator>() is { } keys ? await keys.GetTenantLimitsAsync(tenant, cancellationToken) : null));
+        services.AddSingleton(sp =>
+        {
+            // An admin may give a tenant its own quota in its limits (cached with the tenant's other limits); a server
+            // without the auth gate has no tenants' limits.
+            var keys = sp.GetService<Auth.ApiKeyAuthenticator>();
+            return CreateModelRegistry(
+                sp.GetRequiredService<IRegistryStore>(),
+                sp.GetRequiredService<IArtifactStore>(),
+                sp.GetRequiredService<StagingArea>(),
+                sp.GetRequiredService<IOptions<RegistryOptions>>().Value,
+                sp.GetRequiredService<IOptions<ServingLimits>>().Value,
+                sp.GetServices<IVersionUseCheck>(),
+                sp.GetService<TimeProvider>(),
+                async (tenant, cancellationToken) => keys is null ? null : await keys.GetTenantLimitsAsync(tenant, cancellationToken));
+        });
         services.AddSingleton<IModelRegistry>(sp => sp.GetRequiredService<ModelRegistry>());
         services.AddSingleton(sp =>
         {

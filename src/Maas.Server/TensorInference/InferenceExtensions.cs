@@ -1,4 +1,5 @@
 using Maas.Core.Hosting;
+using Maas.Core.Registry;
 using Maas.Core.TensorServing;
 using Maas.Runtimes.Onnx;
 using Maas.Runtimes.Onnx.Serving;
@@ -59,6 +60,8 @@ public static class InferenceExtensions
                     new AddressConnectionRateMiddleware(next, sp.GetRequiredService<AddressConnectionRate>(), sp.GetRequiredService<IOptions<InferenceOptions>>().Value).OnConnectionAsync)));
         }
 
+        // The catalog reads the registry on use: the registry's version-use checks reach the host this catalog's engine is in.
+        services.AddSingleton(sp => new Lazy<IModelRegistry>(sp.GetRequiredService<IModelRegistry>));
         services.AddSingleton<IServableModelCatalog, RegistryModelCatalog>();
         services.AddSingleton<IModelBackendFactory>(sp =>
         {

@@ -12,7 +12,7 @@ namespace Maas.Server.TensorInference;
 /// </summary>
 internal sealed class InferenceStartup(
     IModelRegistry registry,
-    IServiceProvider services, // the first-call hint reads the listener's address and the admin key file from it
+    Maas.Server.Hosting.FirstCallHint hint,
     IHostApplicationLifetime lifetime,
     ModelManager manager,
     IOptions<InferenceOptions> options,
@@ -35,7 +35,7 @@ internal sealed class InferenceStartup(
                         logger.LogInformation(
                             "First start: registered the demo model '{Model}'. Try: curl -s {Authorization} -X POST {Address}/v2/models/{Model}/infer " +
                             "-d '{{\"inputs\":[{{\"name\":\"input\",\"shape\":[1,4],\"datatype\":\"FP32\",\"data\":[5.1,3.5,1.4,0.2]}}]}}'",
-                            DemoModel.Name, Maas.Server.Hosting.FirstCallHint.AuthorizationHeader(services), Maas.Server.Hosting.FirstCallHint.Address(services), DemoModel.Name);
+                            DemoModel.Name, hint.AuthorizationHeader(), hint.Address(), DemoModel.Name);
                     });
                 }
             }

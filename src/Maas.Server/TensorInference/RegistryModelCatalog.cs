@@ -2,16 +2,23 @@ using System.Globalization;
 using Maas.Core.Formats;
 using Maas.Core.Registry;
 using Maas.Core.TensorServing;
+using Maas.Optimization;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.TensorInference;
 
 /// <summary>Serving's view of the registry: resolves names, aliases and versions, and merges each model's serving configuration.</summary>
-internal sealed class RegistryModelCatalog(IServiceProvider services, IOptions<InferenceOptions> options, IOptions<ServingLimits> limits) : IServableModelCatalog
+/// <remarks>
+/// The registry comes as a <see cref="Lazy{T}"/> (registered next to this catalog): the registry is built with its
+/// version-use checks, one of which asks the model host, whose tensor engine is built with this catalog.
+/// </remarks>
+internal sealed class RegistryModelCatalog(
+    Lazy<IModelRegistry> registry,
+    IOptions<InferenceOptions> options,
+    IOptions<ServingLimits> limits,
+    IOptions<OptimizationOptions> optimization) : IServableModelCatalog
 {
-    // Resolved on use, not injected: the registry is built with its version-use checks, one of which asks the model
-    // host, whose tensor engine is built with this catalog.
-    private IModelRegistry Registry => services.GetRequiredService<IModelRegistry>();
+    private IModelRegistry Registry => registry.Value;
 
     /// <inheritdoc />
     public async ValueTask<ServableModel> ResolveAsync(string model, string? version, CancellationToken cancellationToken)
@@ -20,7 +27,7 @@ internal sealed class RegistryModelCatalog(IServiceProvider services, IOptions<I
         try
         {
             var resolved = await Registry.ResolveAsync(reference, cancellationToken);
-            if (Optimization.RejectedVersions.Refusal(services, resolved.Version) is { } refusal)
+            if (Optimization.RejectedVersions.Refusal(optimization.Value, resolved.Version) is { } refusal)
             {
                 throw InferenceErrors.Invalid(refusal);
             }

@@ -35,9 +35,9 @@ public sealed class MetricsHistory : BackgroundService
     private Snapshot? _last;
 
     /// <summary>Creates the history; without an exporter (metrics switched off) it stays empty.</summary>
-    public MetricsHistory(IServiceProvider services, TimeProvider time, IOptions<ConsoleOptions> options)
+    public MetricsHistory(TimeProvider time, IOptions<ConsoleOptions> options, PrometheusExporter? exporter = null)
     {
-        _exporter = services.GetService<PrometheusExporter>();
+        _exporter = exporter;
         _time = time;
         _options = options.Value;
         _ring = new MetricsPoint?[Math.Max(1, _options.HistorySeconds / _options.SampleSeconds)];

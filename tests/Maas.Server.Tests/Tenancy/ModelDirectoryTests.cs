@@ -4,7 +4,6 @@ using Maas.Server.Auth;
 using Maas.Server.Tests.Support;
 using Maas.Storage.Artifacts;
 using Maas.Storage.Sql;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Tests.Tenancy;
@@ -14,7 +13,6 @@ public sealed class ModelDirectoryTests : IAsyncLifetime
 {
     private readonly TempDirectory _folder = new("maas-directory");
     private SqlRegistryStore? _store;
-    private ServiceProvider? _services;
     private ModelRegistry? _registry;
 
     private ModelRegistry Registry => _registry ?? throw new InvalidOperationException("not initialized");
@@ -24,7 +22,6 @@ public sealed class ModelDirectoryTests : IAsyncLifetime
         _store = new SqlRegistryStore(SqliteDialect.ForFile(Path.Combine(_folder.Path, "registry.db")));
         await _store.MigrateAsync(CancellationToken.None);
         _registry = new ModelRegistry(_store, new FilesystemArtifactStore(Path.Combine(_folder.Path, "artifacts")), new StagingArea(Path.Combine(_folder.Path, "staging")), new RegistryOptions());
-        _services = new ServiceCollection().AddSingleton<IModelRegistry>(_registry).BuildServiceProvider();
         foreach (var (owner, name, visibility) in new[]
         {
             ("acme", "faces", ModelVisibility.Private),
@@ -42,11 +39,6 @@ public sealed class ModelDirectoryTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        if (_services is not null)
-        {
-            await _services.DisposeAsync();
-        }
-
         if (_store is not null)
         {
             await _store.DisposeAsync();
@@ -56,7 +48,7 @@ public sealed class ModelDirectoryTests : IAsyncLifetime
     }
 
     private ModelDirectory Directory(int cacheMs = 0) =>
-        new(_services!, TimeProvider.System, Options.Create(new AuthOptions { ModelCacheMs = cacheMs }));
+        new(TimeProvider.System, Options.Create(new AuthOptions { ModelCacheMs = cacheMs }), Registry);
 
     private static Caller Of(string tenant, params string[] models) => new("k", "p", "key", tenant, [MaasScopes.Infer, MaasScopes.ModelsWrite], models);
 

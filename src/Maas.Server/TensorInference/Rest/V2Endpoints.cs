@@ -376,7 +376,7 @@ internal static class V2Endpoints
         catch (BadHttpRequestException ex) when (!ctx.RequestAborted.IsCancellationRequested)
         {
             await writeError(ctx, InferenceErrors.Invalid(ex.StatusCode == StatusCodes.Status413PayloadTooLarge
-                ? $"the request body is over the limit of {ctx.RequestServices.GetRequiredService<IOptions<InferenceOptions>>().Value.MaxRequestBodyBytes} bytes (Maas:Inference:MaxRequestBodyBytes)"
+                ? $"the request body is over the limit of {ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize} bytes (Kestrel:Limits:MaxRequestBodySize)"
                 : ex.Message));
         }
     }

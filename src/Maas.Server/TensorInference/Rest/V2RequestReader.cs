@@ -45,6 +45,19 @@ internal static class V2RequestReader
             sizeFeature.MaxRequestBodySize = limit + 1;
         }
 
+        try
+        {
+            return await ReadEncodedBodyAsync(http, options, cancellationToken);
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            // Kestrel's backstop stopped a body without a length (chunked): the limit it names is ours, not limit + 1.
+            throw InferenceErrors.Invalid($"the request body is over the limit of {limit} bytes (Maas:Inference:MaxRequestBodyBytes)");
+        }
+    }
+
+    private static async Task<V2InferCall> ReadEncodedBodyAsync(HttpRequest http, InferenceOptions options, CancellationToken cancellationToken)
+    {
         var encoding = http.Headers.ContentEncoding.ToString().Trim();
         if (encoding.Length == 0 || encoding.Equals("identity", StringComparison.OrdinalIgnoreCase))
         {
