@@ -1391,13 +1391,3 @@ public sealed unsafe class GgmlNetwork : IDisposable
         public float[] Variance { get; } = Enumerable.Repeat(1f, channels).ToArray();
     }
 }
-
-/// <summary>An optimiser's state to resume from: epochs and steps done, AdamW's moments (m, v per weight tensor).</summary>
-public sealed record GgmlOptimizerState(int Epochs, long Steps, IReadOnlyList<float[]> Moments);
-
-/// <summary>
-/// A network's trained values by layer index: dense [weight [out, in] row-major, bias [out]], conv2d [weight
-/// [filters, channels, k, k], bias [filters]], layer_norm [scale, shift] over the example's shape, batch_norm [scale,
-/// shift, running mean, running variance] per channel (per feature once flat).
-/// </summary>
-public sealed record GgmlWeights(IReadOnlyDictionary<int, IReadOnlyList<float[]>> Layers);

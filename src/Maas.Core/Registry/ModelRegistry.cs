@@ -4,9 +4,6 @@ using System.Text;
 
 namespace Maas.Core.Registry;
 
-/// <summary>What the start-up recovery removed.</summary>
-public sealed record RecoveryReport(int UnfinishedVersions, int ExpiredSessions, int StagedLeftovers, int TemporaryArtifacts, int OrphanArtifacts);
-
 /// <summary>The registry's rules over a store and an artifact store: staging, validation, atomic commit, references.</summary>
 public sealed class ModelRegistry : IModelRegistry
 {

@@ -5,23 +5,6 @@ using Maas.Core.Hosting;
 
 namespace Maas.Core.TensorServing;
 
-/// <summary>The state of one model version as the repository extension reports it.</summary>
-/// <param name="Name">The model name.</param>
-/// <param name="Version">The version.</param>
-/// <param name="State">READY, LOADING, UNLOADING or UNAVAILABLE (<see cref="ModelStates.ToProtocolName"/>).</param>
-/// <param name="Reason">Why it is in that state, when not READY.</param>
-public sealed record ModelVersionState(string Name, int Version, string State, string Reason);
-
-/// <summary>What the metadata endpoints show for a model version.</summary>
-public sealed record ModelDescription(
-    string Name,
-    int Version,
-    IReadOnlyList<int> Versions,
-    string Platform,
-    IReadOnlyList<TensorMetadata> Inputs,
-    IReadOnlyList<TensorMetadata> Outputs,
-    bool Loaded);
-
 /// <summary>
 /// Tensor serving as the inference protocols see it: resolves names, aliases and versions through the catalog, runs
 /// requests on the versions' schedulers, and keeps per-version statistics. Loading, keeping alive and unloading is
@@ -490,17 +473,4 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
 
         return servable;
     }
-}
-
-/// <summary>Settings of the <see cref="ModelManager"/>.</summary>
-public sealed record ModelManagerOptions
-{
-    /// <summary>How long a resolved name, alias or version is reused before asking the catalog again.</summary>
-    public TimeSpan ResolveCacheTime { get; init; } = TimeSpan.FromSeconds(1);
-
-    /// <summary>How long a failed load is reported before a request may try loading again (for a manager with its own host).</summary>
-    public TimeSpan RetryFailedLoadAfter { get; init; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>Histograms and spans of the schedulers (null: none).</summary>
-    public Observability.ServingTelemetry? Telemetry { get; init; }
 }

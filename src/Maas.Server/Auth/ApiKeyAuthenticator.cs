@@ -4,38 +4,6 @@ using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Auth;
 
-/// <summary>What a presented secret turned out to be.</summary>
-public enum KeyStatus
-{
-    /// <summary>A usable key.</summary>
-    Valid,
-
-    /// <summary>Not a key: wrong shape, or no stored key matches.</summary>
-    Unknown,
-
-    /// <summary>A key that was revoked.</summary>
-    Revoked,
-
-    /// <summary>A key past its expiry.</summary>
-    Expired,
-}
-
-/// <summary>The claim types MaaS puts on HttpContext.User.</summary>
-public static class MaasClaims
-{
-    /// <summary>The key id (also Identity.Name).</summary>
-    public const string KeyId = "maas:key_id";
-
-    /// <summary>The tenant.</summary>
-    public const string Tenant = "maas:tenant";
-
-    /// <summary>The key's visible prefix.</summary>
-    public const string KeyPrefix = "maas:key_prefix";
-
-    /// <summary>A granted scope (one claim each).</summary>
-    public const string Scope = "maas:scope";
-}
-
 /// <summary>
 /// Turns a presented secret into a key with at most one database query, and usually none: hits come from a cache
 /// keyed by the secret's SHA-256 (never by the secret itself), misses read the candidates by visible prefix and

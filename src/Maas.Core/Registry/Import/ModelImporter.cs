@@ -7,9 +7,6 @@ using Maas.Core.Jobs;
 
 namespace Maas.Core.Registry.Import;
 
-/// <summary>What a caller asks to import: the URL, the checksum to hold it to, its file name and the version's options.</summary>
-public sealed record ImportRequest(string Url, string? Sha256, string? FileName, NewVersionOptions Options);
-
 /// <summary>
 /// Imports a version from an http(s) or hf:// URL as a background job: downloads with resume (HTTP Range) after
 /// broken connections, reports progress, checks the SHA-256 the caller or the source gives, then commits.

@@ -1,0 +1,17 @@
+namespace Maas.Server.Auth;
+
+/// <summary>What a presented secret turned out to be.</summary>
+public enum KeyStatus
+{
+    /// <summary>A usable key.</summary>
+    Valid,
+
+    /// <summary>Not a key: wrong shape, or no stored key matches.</summary>
+    Unknown,
+
+    /// <summary>A key that was revoked.</summary>
+    Revoked,
+
+    /// <summary>A key past its expiry.</summary>
+    Expired,
+}
