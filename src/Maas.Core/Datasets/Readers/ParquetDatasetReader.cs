@@ -1,6 +1,6 @@
 using System.Globalization;
-using Parquet;
 using Maas.Core.Registry;
+using Parquet;
 using Parquet.Schema;
 
 namespace Maas.Core.Datasets.Readers;
