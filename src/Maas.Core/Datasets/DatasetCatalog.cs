@@ -150,7 +150,7 @@ public sealed class DatasetCatalog(
     {
         // Parsing a large file takes seconds of CPU: on a thread of its own, not one of the pool's that serve requests.
         cancellationToken.ThrowIfCancellationRequested();
-        var table = await DedicatedThread.Run("maas-dataset", () => ParseFile(path, format, gzip, ReadOptions(choices?.ImageSize) with { MaxColumns = options.MaxColumns }, choices?.Schema)).ConfigureAwait(false);
+        var table = await DedicatedThread.Run("maas-dataset", () => ParseFile(path, format, gzip, ReadOptions(choices?.ImageSize) with { MaxColumns = options.MaxColumns, MaxFieldBytes = options.MaxFieldBytes, MaxRowBytes = options.MaxRowBytes }, choices?.Schema)).ConfigureAwait(false);
         if (table.Rows.Count == 0)
         {
             throw RegistryException.Invalid("invalid_dataset", "the file has a header but no rows");
@@ -398,7 +398,7 @@ public sealed class DatasetCatalog(
         }
         catch (DatasetFormatException e)
         {
-            throw RegistryException.Invalid("invalid_dataset", e.Message);
+            throw RegistryException.Invalid("invalid_dataset", e.Message, e.Details);
         }
         catch (DatasetTooLargeException e)
         {
@@ -406,12 +406,14 @@ public sealed class DatasetCatalog(
         }
     }
 
-    // The column limit is an upload's (set there): a version stored under a higher one still loads.
+    // The column, field and row limits are an upload's (set there): a version stored under higher ones still loads.
     private DatasetReadOptions ReadOptions(DatasetImageSize? imageSize) => new()
     {
         MaxDecompressedBytes = options.MaxDecompressedBytes,
         MaxArchiveEntries = options.MaxArchiveEntries,
         MaxColumns = int.MaxValue,
+        MaxFieldBytes = int.MaxValue,
+        MaxRowBytes = int.MaxValue,
         ImageSize = imageSize,
     };
 
@@ -427,7 +429,9 @@ public sealed class DatasetCatalog(
             "maas-dataset",
             () =>
             {
-                var table = ParseFile(path, version.Format, version.Gzip, ReadOptions(imageSize));
+                // A version stored before JSON Lines keys and Parquet fields were trimmed keeps the names it was stored with.
+                var read = ReadOptions(imageSize) with { TrimColumnNames = version.Schema.All(c => c.Name.Trim().Length == c.Name.Length) };
+                var table = ParseFile(path, version.Format, version.Gzip, read);
                 var kept = DatasetSchemaOverride.Differences(version.Schema, table);
                 return kept.Count > 0 ? DatasetSchemaOverride.Apply(table, kept) : table;
             }).ConfigureAwait(false);

@@ -21,6 +21,27 @@ public sealed class DatasetOptions
     /// <summary>The most columns an uploaded table may have (default 10000); versions already stored load whatever it is now.</summary>
     public int MaxColumns { get; set; } = DefaultMaxColumns;
 
+    /// <summary>The default of <see cref="MaxFieldBytes"/> (1 MiB).</summary>
+    public const int DefaultMaxFieldBytes = 1 << 20;
+
+    /// <summary>The default of <see cref="MaxRowBytes"/> (4 MiB).</summary>
+    public const int DefaultMaxRowBytes = 4 << 20;
+
+    /// <summary>The largest allowed value of <see cref="MaxFieldBytes"/> and <see cref="MaxRowBytes"/> (1 GiB).</summary>
+    public const int MaxRowBytesCeiling = 1 << 30;
+
+    /// <summary>
+    /// The most bytes (of the text as UTF-8) one field of an uploaded CSV or TSV file, or one key or value of a JSON Lines
+    /// object, may hold (default 1 MiB); versions already stored load whatever it is now.
+    /// </summary>
+    public int MaxFieldBytes { get; set; } = DefaultMaxFieldBytes;
+
+    /// <summary>
+    /// The most bytes (of the text as UTF-8, line end excluded) one row of an uploaded CSV, TSV or JSON Lines file may
+    /// hold (default 4 MiB); versions already stored load whatever it is now.
+    /// </summary>
+    public int MaxRowBytes { get; set; } = DefaultMaxRowBytes;
+
     /// <summary>The most rows a preview returns (default 1000).</summary>
     public int MaxPreviewRows { get; set; } = 1000;
 
@@ -52,6 +73,20 @@ public sealed class DatasetOptions
         if (MaxColumns is < 1 or > 1_000_000)
         {
             errors.Add($"{Section}:MaxColumns must be between 1 and 1000000, not {MaxColumns}");
+        }
+
+        if (MaxFieldBytes is < 1 or > MaxRowBytesCeiling)
+        {
+            errors.Add($"{Section}:MaxFieldBytes must be between 1 and {MaxRowBytesCeiling}, not {MaxFieldBytes}");
+        }
+
+        if (MaxRowBytes is < 1 or > MaxRowBytesCeiling)
+        {
+            errors.Add($"{Section}:MaxRowBytes must be between 1 and {MaxRowBytesCeiling}, not {MaxRowBytes}");
+        }
+        else if (MaxFieldBytes > MaxRowBytes)
+        {
+            errors.Add($"{Section}:MaxFieldBytes ({MaxFieldBytes}) must not be more than {Section}:MaxRowBytes ({MaxRowBytes}): a field is part of a row");
         }
 
         if (MaxPreviewRows is < 1 or > 100_000)

@@ -34,10 +34,10 @@ public static class DatasetParser
         {
             var table = format switch
             {
-                DatasetFormat.Csv => ParseDelimited(input, ',', options.MaxColumns),
-                DatasetFormat.Tsv => ParseDelimited(input, '\t', options.MaxColumns),
-                DatasetFormat.JsonLines => ParseJsonLines(input, options.MaxColumns),
-                DatasetFormat.Parquet => ParquetDatasetReader.Read(input, budget, options.MaxColumns),
+                DatasetFormat.Csv => ParseDelimited(input, ',', options),
+                DatasetFormat.Tsv => ParseDelimited(input, '\t', options),
+                DatasetFormat.JsonLines => ParseJsonLines(input, options),
+                DatasetFormat.Parquet => ParquetDatasetReader.Read(input, budget, options.MaxColumns, options.TrimColumnNames),
                 _ => ParseArchive(input, gzip, options, budget),
             };
 
@@ -77,14 +77,14 @@ public static class DatasetParser
 
     // ---- CSV / TSV ----
 
-    private static DatasetTable ParseDelimited(Stream input, char separator, int maxColumns)
+    private static DatasetTable ParseDelimited(Stream input, char separator, DatasetReadOptions options)
     {
         using var reader = DatasetText.Open(input);
-        var records = new DelimitedReader(reader, separator);
+        var records = new DelimitedReader(reader, separator, options.MaxFieldBytes, options.MaxRowBytes);
         string[]? header;
         try
         {
-            header = records.Next(out _)?.ToArray();
+            header = records.Next(0, out _)?.ToArray();
         }
         catch (DecoderFallbackException)
         {
@@ -97,7 +97,7 @@ public static class DatasetParser
             throw new DatasetFormatException("line 1: the file is empty; it needs a header row naming the columns");
         }
 
-        var names = CheckHeader(header.Select(h => h.Trim()).ToArray(), maxColumns);
+        var names = CheckHeader(header.Select(h => h.Trim()).ToArray(), options.MaxColumns);
         var cells = new List<string?[]>();
         while (true)
         {
@@ -105,7 +105,7 @@ public static class DatasetParser
             int line;
             try
             {
-                fields = records.Next(out line);
+                fields = records.Next(cells.Count + 1, out line);
             }
             catch (DecoderFallbackException)
             {
@@ -157,12 +157,14 @@ public static class DatasetParser
         return names;
     }
 
-    // RFC 4180 fields: quotes around a field allow separators, newlines and doubled quotes inside it.
-    private sealed class DelimitedReader(TextReader reader, char separator)
+    // RFC 4180 fields: quotes around a field allow separators, newlines and doubled quotes inside it. A field or a row
+    // over its limit stops the reading there: no more of it is buffered.
+    private sealed class DelimitedReader(TextReader reader, char separator, int maxFieldBytes, int maxRowBytes)
     {
         public int Line { get; private set; } = 1;
 
-        public List<string>? Next(out int startLine)
+        // row: 0 for the header, else the data row's number (for messages).
+        public List<string>? Next(int row, out int startLine)
         {
             startLine = Line;
             var c = reader.Read();
@@ -173,6 +175,8 @@ public static class DatasetParser
 
             var fields = new List<string>();
             var field = new StringBuilder();
+            var fieldBytes = 0L;
+            var rowBytes = 0L;
             var quoted = false;
             var wasQuoted = false;
             while (true)
@@ -189,6 +193,28 @@ public static class DatasetParser
                 }
 
                 var ch = (char)c;
+                if (!quoted && ch is '\n' or '\r')
+                {
+                    // CRLF, LF, or a lone CR (classic Mac line ends, as Excel for Mac still writes "CSV (Macintosh)"):
+                    // read as LF, a file of CR-ended lines was one header row of glued-together names.
+                    if (ch == '\r' && reader.Peek() == '\n')
+                    {
+                        reader.Read();
+                    }
+
+                    Line++;
+                    fields.Add(field.ToString());
+                    return fields;
+                }
+
+                // Every character of the record but its line end counts toward the row; the field's own, toward the field.
+                var bytes = Utf8Length(ch);
+                rowBytes += bytes;
+                if (rowBytes > maxRowBytes)
+                {
+                    throw RowTooLong(startLine, row, maxRowBytes);
+                }
+
                 if (quoted)
                 {
                     if (ch == '"')
@@ -196,6 +222,8 @@ public static class DatasetParser
                         if (reader.Peek() == '"')
                         {
                             reader.Read();
+                            rowBytes++;
+                            fieldBytes++;
                             field.Append('"');
                         }
                         else
@@ -210,6 +238,7 @@ public static class DatasetParser
                             Line++;
                         }
 
+                        fieldBytes += bytes;
                         field.Append(ch);
                     }
                 }
@@ -222,20 +251,8 @@ public static class DatasetParser
                 {
                     fields.Add(field.ToString());
                     field.Clear();
+                    fieldBytes = 0;
                     wasQuoted = false;
-                }
-                else if (ch is '\n' or '\r')
-                {
-                    // CRLF, LF, or a lone CR (classic Mac line ends, as Excel for Mac still writes "CSV (Macintosh)"):
-                    // read as LF, a file of CR-ended lines was one header row of glued-together names.
-                    if (ch == '\r' && reader.Peek() == '\n')
-                    {
-                        reader.Read();
-                    }
-
-                    Line++;
-                    fields.Add(field.ToString());
-                    return fields;
                 }
                 else if (wasQuoted)
                 {
@@ -243,7 +260,18 @@ public static class DatasetParser
                 }
                 else
                 {
+                    fieldBytes += bytes;
                     field.Append(ch);
+                }
+
+                if (fieldBytes > maxFieldBytes)
+                {
+                    throw FieldTooLong(startLine, row, $"field {fields.Count + 1}", maxFieldBytes);
+                }
+
+                if (rowBytes > maxRowBytes)
+                {
+                    throw RowTooLong(startLine, row, maxRowBytes); // a doubled quote counted after the check above
                 }
 
                 c = reader.Read();
@@ -251,36 +279,75 @@ public static class DatasetParser
         }
     }
 
+    // The bytes a UTF-16 code unit takes in UTF-8: a surrogate pair's two halves make its four.
+    private static int Utf8Length(char ch) => ch switch
+    {
+        < '\u0080' => 1,
+        < '\u0800' => 2,
+        _ when char.IsSurrogate(ch) => 2,
+        _ => 3,
+    };
+
+    private static long Utf8Length(string text)
+    {
+        long total = 0;
+        foreach (var ch in text)
+        {
+            total += Utf8Length(ch);
+        }
+
+        return total;
+    }
+
+    // "line 7 (row 6)", or "line 1 (the header)"; the details carry the same for clients.
+    private static string Where(int line, int row) => row == 0 ? $"line {line} (the header)" : $"line {line} (row {row})";
+
+    private static DatasetFormatException FieldTooLong(int line, int row, string what, int limit) => new(
+        $"{Where(line, row)}: {what} is longer than the limit of {limit} bytes ({DatasetOptions.Section}:MaxFieldBytes)",
+        LimitDetails("MaxFieldBytes", limit, line, row));
+
+    private static DatasetFormatException RowTooLong(int line, int row, int limit) => new(
+        $"{Where(line, row)}: the row is longer than the limit of {limit} bytes ({DatasetOptions.Section}:MaxRowBytes)",
+        LimitDetails("MaxRowBytes", limit, line, row));
+
+    private static Dictionary<string, object?> LimitDetails(string setting, int limit, int line, int row) => new()
+    {
+        ["setting"] = $"{DatasetOptions.Section}:{setting}",
+        ["limit"] = limit,
+        ["line"] = line,
+        ["row"] = row,
+    };
+
     // ---- JSON Lines ----
 
     private static readonly JsonDocumentOptions NoDuplicateKeys = new() { AllowDuplicateProperties = false };
 
-    private static DatasetTable ParseJsonLines(Stream input, int maxColumns)
+    private static DatasetTable ParseJsonLines(Stream input, DatasetReadOptions options)
     {
         using var reader = DatasetText.Open(input);
-        var names = new List<string>();
-        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        var columns = new JsonColumns(options);
         var rows = new List<Cell?[]>();
         var lineNumber = 0;
+        var line = new StringBuilder();
         while (true)
         {
-            string? line;
+            bool more;
             try
             {
-                line = reader.ReadLine();
+                more = ReadLine(reader, line, options.MaxRowBytes, lineNumber + 1, rows.Count + 1);
             }
             catch (DecoderFallbackException)
             {
                 throw DatasetText.NotText(reader, lineNumber + 1);
             }
 
-            if (line is null)
+            if (!more)
             {
                 break;
             }
 
             lineNumber++;
-            if (string.IsNullOrWhiteSpace(line))
+            if (IsBlank(line))
             {
                 continue;
             }
@@ -289,7 +356,7 @@ public static class DatasetParser
             try
             {
                 // A key given twice would keep one of its values without a word.
-                document = JsonDocument.Parse(line, NoDuplicateKeys);
+                document = JsonDocument.Parse(line.ToString(), NoDuplicateKeys);
             }
             catch (JsonException e)
             {
@@ -307,10 +374,10 @@ public static class DatasetParser
                     throw new DatasetFormatException($"line {lineNumber}: each line must be a JSON object, not {document.RootElement.ValueKind.ToString().ToLowerInvariant()}");
                 }
 
-                var row = new Cell?[Math.Max(names.Count, 4)];
+                var row = new Cell?[Math.Max(columns.Names.Count, 4)];
                 try
                 {
-                    ReadJsonLine(document.RootElement, lineNumber, names, index, ref row, maxColumns);
+                    ReadJsonLine(document.RootElement, lineNumber, rows.Count + 1, columns, ref row);
                 }
                 catch (InvalidOperationException e)
                 {
@@ -321,6 +388,7 @@ public static class DatasetParser
             }
         }
 
+        var names = columns.Names;
         if (names.Count == 0)
         {
             throw new DatasetFormatException("line 1: the file has no JSON objects with keys");
@@ -331,15 +399,108 @@ public static class DatasetParser
         return Infer(names.ToArray(), padded);
     }
 
+    // One line into line (cleared first), as TextReader.ReadLine splits them (LF, CRLF or a lone CR), but no longer than
+    // the row limit: reading stops there. False at the end of the file.
+    private static bool ReadLine(TextReader reader, StringBuilder line, int maxRowBytes, int lineNumber, int row)
+    {
+        line.Clear();
+        var c = reader.Read();
+        if (c < 0)
+        {
+            return false;
+        }
+
+        long bytes = 0;
+        while (c >= 0 && c is not ('\n' or '\r'))
+        {
+            var ch = (char)c;
+            bytes += Utf8Length(ch);
+            if (bytes > maxRowBytes)
+            {
+                throw RowTooLong(lineNumber, row, maxRowBytes);
+            }
+
+            line.Append(ch);
+            c = reader.Read();
+        }
+
+        if (c == '\r' && reader.Peek() == '\n')
+        {
+            reader.Read();
+        }
+
+        return true;
+    }
+
+    private static bool IsBlank(StringBuilder line)
+    {
+        foreach (var chunk in line.GetChunks())
+        {
+            foreach (var ch in chunk.Span)
+            {
+                if (!char.IsWhiteSpace(ch))
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
+    }
+
+    // The columns of a JSON Lines file as its keys name them: trimmed of surrounding white space as a CSV header's names
+    // are (unless a stored version is read back under its untrimmed names), so " a" and "a" are one column.
+    private sealed class JsonColumns(DatasetReadOptions options)
+    {
+        private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
+        private readonly List<int> _lastLine = [];
+
+        public List<string> Names { get; } = [];
+
+        public DatasetReadOptions Options { get; } = options;
+
+        // The column of key (adding it when new); a second key of one line that names the same column is refused.
+        public int Of(string key, int lineNumber)
+        {
+            var name = Options.TrimColumnNames ? key.Trim() : key;
+            if (!_index.TryGetValue(name, out var column))
+            {
+                if (Names.Count >= Options.MaxColumns)
+                {
+                    throw new DatasetFormatException($"line {lineNumber}: more than {Options.MaxColumns} distinct keys ({DatasetOptions.Section}:MaxColumns)");
+                }
+
+                column = Names.Count;
+                _index[name] = column;
+                Names.Add(name);
+                _lastLine.Add(0);
+            }
+
+            if (_lastLine[column] == lineNumber)
+            {
+                throw new DatasetFormatException($"line {lineNumber}: key '{RegistryNames.Shorten(name)}' appears twice (keys are trimmed of surrounding spaces, as CSV column names are)");
+            }
+
+            _lastLine[column] = lineNumber;
+            return column;
+        }
+    }
+
     // An escaped lone surrogate ("\ud800") is valid JSON but no text: reading it as a key or a string throws.
     private static DatasetFormatException NotText(int lineNumber, InvalidOperationException e) =>
         new($"line {lineNumber}: a key or string cannot be read as text ({e.Message})");
 
     // One JSON Lines object into its row, adding the keys seen for the first time as columns.
-    private static void ReadJsonLine(JsonElement line, int lineNumber, List<string> names, Dictionary<string, int> index, ref Cell?[] row, int maxColumns)
+    private static void ReadJsonLine(JsonElement line, int lineNumber, int rowNumber, JsonColumns columns, ref Cell?[] row)
     {
+        var maxFieldBytes = columns.Options.MaxFieldBytes;
         foreach (var property in line.EnumerateObject())
         {
+            if (Utf8Length(property.Name) > maxFieldBytes)
+            {
+                throw FieldTooLong(lineNumber, rowNumber, $"key '{RegistryNames.Shorten(property.Name)}'", maxFieldBytes);
+            }
+
             // As a CSV header: a column needs a name to be picked as a label or feature.
             if (property.Name.Trim().Length == 0)
             {
@@ -352,32 +513,30 @@ public static class DatasetParser
                 throw new DatasetFormatException($"line {lineNumber}: key '{RegistryNames.Shorten(property.Name)}' holds {RegistryNames.Shorten(property.Value.GetRawText())}, a number outside the range of a double");
             }
 
-            if (!index.TryGetValue(property.Name, out var column))
-            {
-                if (names.Count >= maxColumns)
-                {
-                    throw new DatasetFormatException($"line {lineNumber}: more than {maxColumns} distinct keys ({DatasetOptions.Section}:MaxColumns)");
-                }
-
-                column = names.Count;
-                index[property.Name] = column;
-                names.Add(property.Name);
-            }
+            var column = columns.Of(property.Name, lineNumber);
 
             if (column >= row.Length)
             {
                 Array.Resize(ref row, Math.Max(column + 1, row.Length * 2));
             }
 
-            row[column] = property.Value.ValueKind switch
+            var cell = property.Value.ValueKind switch
             {
                 JsonValueKind.Number => new Cell(CellKind.Number, property.Value.GetRawText()),
                 JsonValueKind.String => new Cell(CellKind.Text, property.Value.GetString()!),
                 JsonValueKind.True => new Cell(CellKind.Boolean, "true"),
                 JsonValueKind.False => new Cell(CellKind.Boolean, "false"),
                 JsonValueKind.Null => null,
-                _ => throw new DatasetFormatException($"line {lineNumber}: key '{property.Name}' holds a nested {property.Value.ValueKind.ToString().ToLowerInvariant()}; values must be numbers, strings, booleans or null"),
+                _ => throw new DatasetFormatException($"line {lineNumber}: key '{RegistryNames.Shorten(property.Name)}' holds a nested {property.Value.ValueKind.ToString().ToLowerInvariant()}; values must be numbers, strings, booleans or null"),
             };
+
+            // A value as the text it is read as (a string unescaped), measured as a CSV field is.
+            if (cell is not null && Utf8Length(cell.Text) > maxFieldBytes)
+            {
+                throw FieldTooLong(lineNumber, rowNumber, $"the value of key '{RegistryNames.Shorten(property.Name)}'", maxFieldBytes);
+            }
+
+            row[column] = cell;
         }
     }
 

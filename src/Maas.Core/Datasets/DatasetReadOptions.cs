@@ -12,6 +12,18 @@ public sealed record DatasetReadOptions
     /// <summary>The most columns a table may have (CSV, TSV, JSON Lines keys, Parquet fields).</summary>
     public int MaxColumns { get; init; } = DatasetOptions.DefaultMaxColumns;
 
+    /// <summary>The most bytes (as UTF-8) of one CSV or TSV field, or of one JSON Lines key or value.</summary>
+    public int MaxFieldBytes { get; init; } = DatasetOptions.DefaultMaxFieldBytes;
+
+    /// <summary>The most bytes (as UTF-8, line end excluded) of one CSV, TSV or JSON Lines row; reading stops there.</summary>
+    public int MaxRowBytes { get; init; } = DatasetOptions.DefaultMaxRowBytes;
+
+    /// <summary>
+    /// Whether column names (JSON Lines keys, Parquet fields) lose surrounding white space as a CSV header's do; false only
+    /// to read back a version stored before they did, under the names it was stored with.
+    /// </summary>
+    public bool TrimColumnNames { get; init; } = true;
+
     /// <summary>The size every picture of an image-folder archive is resized to; null keeps the pictures' own size, which must then be the same for all.</summary>
     public DatasetImageSize? ImageSize { get; init; }
 }

@@ -61,6 +61,51 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
         Assert.Equal(2, (int)read["rows"]!);
     }
 
+    // Page headers are read by Parquet.Net from page to page by the sizes they declare, until the column chunk's values
+    // are read: a header past the end of the file spun for ever on 0xFF bytes, and sizes and counts were allocated as
+    // given. Each file is made by hand around one column chunk of one page; the first is whole and must be read.
+    public static TheoryData<string, byte[], string> BrokenParquetPages() => new()
+    {
+        { "a page larger than its column chunk", CraftedParquet.File(compressed: 1_000_000), "declares 1000000 bytes where its column chunk has 8 bytes left" },
+        { "a negative page size", CraftedParquet.File(compressed: -5), "declares a negative one" },
+        { "an absurd uncompressed size", CraftedParquet.File(uncompressed: int.MaxValue), $"declares {int.MaxValue} bytes uncompressed, over the limit of" },
+        { "pages that end before the chunk's values", CraftedParquet.File(pageValues: 1, rows: 2), "its pages end at byte 29 with 1 of its 2 values" },
+        { "a page of no values and no bytes", CraftedParquet.File(pageValues: 0, data: []), "with 0 of its 2 values" },
+        { "a chunk longer than the file", CraftedParquet.File(totalCompressed: 5_000_000), "its pages are said to take 5000000 bytes from byte 4" },
+        { "a chunk starting past the file", CraftedParquet.File(dataPageOffset: 9_000_000), "its pages start at byte 9000000, outside the file's data" },
+        { "a chunk starting inside the magic", CraftedParquet.File(dataPageOffset: 1), "its pages start at byte 1" },
+        { "a dictionary of absurd size", CraftedParquet.File(dictionaryEntries: 2_000_000_000), "a dictionary page of 2000000000 entries for 2 values" },
+        { "a header field longer than the chunk", CraftedParquet.File(headerBinary: 1_000_000_000), "runs past the end of its column chunk" },
+        { "Snappy data claiming a huge size", CraftedParquet.File(codec: 1, data: [0x80, 0x94, 0xEB, 0xDC, 0x03, 0, 0, 0]), "holds Snappy data that says it expands to 1000000000" },
+        { "an unknown page type", CraftedParquet.File(pageType: 7), "is of page type 7" },
+    };
+
+    [Fact]
+    public async Task A_parquet_file_made_by_hand_is_read_as_written()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var name = Names.Unique("ds");
+        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        using var timeout = new CancellationTokenSource(NoHang);
+        var version = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(CraftedParquet.File(), "made.parquet"), timeout.Token)).JsonAsync(HttpStatusCode.Created);
+        Assert.Equal(2, (int)version["rows"]!);
+        var preview = await (await client.GetAsync($"api/v1/datasets/{name}/versions/1/preview", timeout.Token)).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal([1.0, 2.0], preview["rows"]!.AsArray().Select(r => (double)r!["a"]!));
+    }
+
+    [Theory]
+    [MemberData(nameof(BrokenParquetPages))]
+    public async Task A_parquet_file_with_a_broken_page_header_gets_400_instead_of_spinning(string problem, byte[] file, string expected)
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var name = Names.Unique("ds");
+        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        using var timeout = new CancellationTokenSource(NoHang);
+        using var response = await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(file, "broken.parquet"), timeout.Token);
+        var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        Assert.True(((string?)error["message"])!.Contains(expected, StringComparison.Ordinal), $"{problem}: {error["message"]}");
+    }
+
     // A CSV header refuses these; a Parquet schema with them was read, and a preview row (keyed by column name) kept one
     // of the two values.
     [Theory]

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Maas.Core.Registry;
 using Parquet;
 using Parquet.Schema;
 
@@ -8,7 +9,9 @@ namespace Maas.Core.Datasets.Readers;
 /// <remarks>Nested and repeated fields are refused by name: a training table has one value per cell.</remarks>
 internal static class ParquetDatasetReader
 {
-    public static DatasetTable Read(Stream input, DecompressionBudget budget, int maxColumns)
+    // trimNames: column names lose surrounding white space, as a CSV header's do (false only to read back a version
+    // stored before they did).
+    public static DatasetTable Read(Stream input, DecompressionBudget budget, int maxColumns, bool trimNames)
     {
         // The reader seeks to the footer; a non-seekable input is buffered (bounded like any expanded file).
         Stream seekable = input;
@@ -21,10 +24,11 @@ internal static class ParquetDatasetReader
         }
 
         ParquetFooter.Check(seekable);
+        var headers = ParquetPages.Check(seekable, budget.Limit);
         try
         {
             // Sync over async is safe here: the caller runs on a pool thread with no synchronisation context.
-            return ReadAsync(seekable, budget, maxColumns).GetAwaiter().GetResult();
+            return ReadAsync(ParquetPages.Guard(seekable, headers), budget, maxColumns, trimNames).GetAwaiter().GetResult();
         }
         catch (Exception e) when (e is ParquetException or Parquet.Meta.Proto.ThriftProtocolException or IOException or InvalidDataException or NotSupportedException
             or InvalidOperationException or ArgumentException or FormatException or OverflowException or IndexOutOfRangeException)
@@ -33,7 +37,7 @@ internal static class ParquetDatasetReader
         }
     }
 
-    private static async Task<DatasetTable> ReadAsync(Stream stream, DecompressionBudget budget, int maxColumns)
+    private static async Task<DatasetTable> ReadAsync(Stream stream, DecompressionBudget budget, int maxColumns, bool trimNames)
     {
         var reader = await ParquetReader.CreateAsync(stream, null, leaveStreamOpen: true).ConfigureAwait(false);
         await using var readerScope = reader.ConfigureAwait(false);
@@ -59,18 +63,20 @@ internal static class ParquetDatasetReader
             }
 
             // As a CSV header: rows are keyed by column name (previews, features, labels), so two columns of one name
-            // kept one of their values without a word, and a blank name cannot be picked.
-            if (string.IsNullOrWhiteSpace(field.Name))
+            // kept one of their values without a word, and a blank name cannot be picked. Names are trimmed as a CSV
+            // header's are, so " a" and "a" are one name.
+            var name = trimNames ? field.Name.Trim() : field.Name;
+            if (string.IsNullOrWhiteSpace(name))
             {
                 throw new DatasetFormatException($"column {c + 1} has no name");
             }
 
-            if (!seen.Add(field.Name))
+            if (!seen.Add(name))
             {
-                throw new DatasetFormatException($"column name '{field.Name}' appears twice");
+                throw new DatasetFormatException($"column name '{RegistryNames.Shorten(name)}' appears twice{(trimNames ? " (names are trimmed of surrounding spaces, as CSV column names are)" : "")}");
             }
 
-            columns[c] = new DatasetColumn(field.Name, TypeOf(field));
+            columns[c] = new DatasetColumn(name, TypeOf(field));
         }
 
         var rows = new List<object?[]>();

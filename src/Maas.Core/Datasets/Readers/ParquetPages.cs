@@ -1,0 +1,670 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Maas.Core.Datasets.Readers;
+
+/// <summary>
+/// Checks every column chunk's page headers before Parquet.Net reads them, as <see cref="ParquetFooter"/> checks the
+/// footer. Parquet.Net goes from page to page by the sizes the headers declare until it has the chunk's values: a
+/// header read past the end of the file spun for ever on a varint of 0xFF bytes, a negative page size brought it back
+/// to the same header (a page that consumes no bytes, read again and again), and a declared size or count was allocated
+/// as given (a 2 GB buffer for a 40-byte page). Here each chunk's pages are walked in Parquet.Net's order within the
+/// chunk's declared bytes, every size bounded by what is left of the chunk (or by the expansion limit for uncompressed
+/// sizes) and every page moving forward; <see cref="Guard"/> then lets Parquet.Net read page headers only where this
+/// walk found them.
+/// </summary>
+internal static class ParquetPages
+{
+    private const int MaxDepth = 64;
+
+    // Thrift compact types.
+    private const int BooleanTrue = 1;
+    private const int BooleanFalse = 2;
+    private const int ListType = 9;
+    private const int StructType = 12;
+
+    // Parquet's page types and the one codec whose data says its own expanded size.
+    private const int DataPage = 0;
+    private const int DictionaryPage = 2;
+    private const int DataPageV2 = 3;
+    private const int Snappy = 1;
+
+    /// <summary>
+    /// Throws <see cref="DatasetFormatException"/> unless every page header of <paramref name="file"/> (seekable, its
+    /// footer already checked by <see cref="ParquetFooter.Check"/>) lies within its column chunk, declares sizes that fit
+    /// and moves forward; an uncompressed page size over <paramref name="maxPageBytes"/> is refused as well. Returns where
+    /// the headers are (for <see cref="Guard"/>) and leaves the file at its start.
+    /// </summary>
+    public static List<(long Start, long End)> Check(Stream file, long maxPageBytes)
+    {
+        var length = file.Length;
+        Span<byte> tail = stackalloc byte[8];
+        file.Seek(-8, SeekOrigin.End);
+        file.ReadExactly(tail);
+        var footerLength = BinaryPrimitives.ReadInt32LittleEndian(tail);
+        var footer = new byte[footerLength];
+        file.Seek(-8L - footerLength, SeekOrigin.End);
+        file.ReadExactly(footer);
+
+        // Pages lie between the leading magic and the footer.
+        var dataEnd = length - 8 - footerLength;
+        var headers = new List<(long, long)>();
+        List<Chunk> chunks;
+        try
+        {
+            chunks = Chunks(footer);
+        }
+        catch (CutShortException e)
+        {
+            throw Bad($"its footer metadata is cut short ({e.Message})"); // ParquetFooter.Check has walked it whole already
+        }
+
+        foreach (var chunk in chunks)
+        {
+            CheckChunk(file, chunk, dataEnd, maxPageBytes, headers);
+        }
+
+        headers.Sort();
+        file.Position = 0;
+        return headers;
+    }
+
+    /// <summary>
+    /// <paramref name="file"/> as Parquet.Net should read it: single bytes (which only its Thrift reader of page headers
+    /// reads) only within the page headers <see cref="Check"/> found, so no header it did not check is ever parsed.
+    /// </summary>
+    public static Stream Guard(Stream file, List<(long Start, long End)> headers) => new HeaderGuardStream(file, headers);
+
+    private sealed record Chunk(int RowGroup, int Column, string Path, long Codec, long NumValues, long CompressedSize, long DataPageOffset, long IndexPageOffset, long DictionaryPageOffset);
+
+    // ---- the footer: the column chunks of every row group ----
+
+    private static List<Chunk> Chunks(byte[] footer)
+    {
+        var chunks = new List<Chunk>();
+        var r = new ThriftReader(footer, "footer metadata");
+        while (r.NextField(out var id, out var type))
+        {
+            if (id == 4 && type == ListType)
+            {
+                var (elementType, count) = r.ListHeader();
+                for (var g = 0; g < count; g++)
+                {
+                    if (elementType == StructType)
+                    {
+                        RowGroup(ref r, g, chunks);
+                    }
+                    else
+                    {
+                        r.Skip(elementType, 1);
+                    }
+                }
+            }
+            else
+            {
+                r.SkipField(type, 1);
+            }
+        }
+
+        return chunks;
+    }
+
+    private static void RowGroup(ref ThriftReader r, int group, List<Chunk> chunks)
+    {
+        r.BeginStruct();
+        while (r.NextField(out var id, out var type))
+        {
+            if (id == 1 && type == ListType)
+            {
+                var (elementType, count) = r.ListHeader();
+                for (var c = 0; c < count; c++)
+                {
+                    if (elementType == StructType)
+                    {
+                        chunks.Add(ColumnChunk(ref r, group, c));
+                    }
+                    else
+                    {
+                        r.Skip(elementType, 2);
+                    }
+                }
+            }
+            else
+            {
+                r.SkipField(type, 2);
+            }
+        }
+
+        r.EndStruct();
+    }
+
+    private static Chunk ColumnChunk(ref ThriftReader r, int group, int column)
+    {
+        Chunk? chunk = null;
+        r.BeginStruct();
+        while (r.NextField(out var id, out var type))
+        {
+            if (id == 3 && type == StructType)
+            {
+                chunk = ColumnMetaData(ref r, group, column);
+            }
+            else
+            {
+                r.SkipField(type, 3);
+            }
+        }
+
+        r.EndStruct();
+
+        // Parquet.Net reads a chunk's metadata without looking whether it is there.
+        return chunk ?? throw Bad($"column chunk {column + 1} of row group {group} has no metadata");
+    }
+
+    private static Chunk ColumnMetaData(ref ThriftReader r, int group, int column)
+    {
+        var path = new StringBuilder();
+        long codec = 0, numValues = 0, compressedSize = 0, dataPageOffset = 0, indexPageOffset = 0, dictionaryPageOffset = 0;
+        r.BeginStruct();
+        while (r.NextField(out var id, out var type))
+        {
+            switch (id)
+            {
+                case 3 when type == ListType:
+                    var (elementType, count) = r.ListHeader();
+                    for (var i = 0; i < count; i++)
+                    {
+                        if (elementType == 8 && path.Length < 200)
+                        {
+                            path.Append(path.Length > 0 ? "." : "").Append(Encoding.UTF8.GetString(r.Binary()));
+                        }
+                        else
+                        {
+                            r.Skip(elementType, 4);
+                        }
+                    }
+
+                    break;
+                case 4 when r.IsInteger(type):
+                    codec = r.Integer(type);
+                    break;
+                case 5 when r.IsInteger(type):
+                    numValues = r.Integer(type);
+                    break;
+                case 7 when r.IsInteger(type):
+                    compressedSize = r.Integer(type);
+                    break;
+                case 9 when r.IsInteger(type):
+                    dataPageOffset = r.Integer(type);
+                    break;
+                case 10 when r.IsInteger(type):
+                    indexPageOffset = r.Integer(type);
+                    break;
+                case 11 when r.IsInteger(type):
+                    dictionaryPageOffset = r.Integer(type);
+                    break;
+                default:
+                    r.SkipField(type, 4);
+                    break;
+            }
+        }
+
+        r.EndStruct();
+        var name = path.Length > 0 ? path.ToString() : $"{column + 1}";
+        return new Chunk(group, column, name.Length > 80 ? name[..77] + "..." : name, codec, numValues, compressedSize, dataPageOffset, indexPageOffset, dictionaryPageOffset);
+    }
+
+    // ---- the pages of one chunk, in the order Parquet.Net reads them ----
+
+    private static void CheckChunk(Stream file, Chunk chunk, long dataEnd, long maxPageBytes, List<(long, long)> headers)
+    {
+        var where = $"row group {chunk.RowGroup}, column '{chunk.Path}'";
+
+        // Parquet.Net starts at the lowest of the offsets given (the dictionary page comes first).
+        long[] offsets = [chunk.DictionaryPageOffset, chunk.DataPageOffset, chunk.IndexPageOffset];
+        if (offsets.All(o => o == 0))
+        {
+            throw Bad($"{where}: its metadata gives no page offset");
+        }
+
+        var start = offsets.Where(o => o != 0).Min();
+        if (start < 4 || start >= dataEnd)
+        {
+            throw Bad($"{where}: its pages start at byte {start}, outside the file's data (bytes 4 to {dataEnd})");
+        }
+
+        if (chunk.CompressedSize <= 0 || chunk.CompressedSize > dataEnd - start)
+        {
+            throw Bad($"{where}: its pages are said to take {chunk.CompressedSize} bytes from byte {start}, where the file's data has {dataEnd - start} bytes left");
+        }
+
+        if (chunk.NumValues < 0)
+        {
+            throw Bad($"{where}: its metadata says it holds {chunk.NumValues} values");
+        }
+
+        var end = start + chunk.CompressedSize;
+        var offset = start;
+        long values = 0;
+        var dictionary = false;
+        while (values < chunk.NumValues)
+        {
+            if (offset >= end)
+            {
+                throw Bad($"{where}: its pages end at byte {end} with {values} of its {chunk.NumValues} values");
+            }
+
+            var page = ReadHeader(file, offset, end, where);
+            var at = $"{where}: the page at byte {offset}";
+            var dataStart = offset + page.HeaderLength;
+            if (page.CompressedSize < 0 || page.CompressedSize > end - dataStart)
+            {
+                throw Bad($"{at} declares {page.CompressedSize} bytes where its column chunk has {end - dataStart} bytes left");
+            }
+
+            if (page.UncompressedSize < 0 || page.UncompressedSize > maxPageBytes)
+            {
+                throw Bad($"{at} declares {page.UncompressedSize} bytes uncompressed, over the limit of {maxPageBytes} ({DatasetOptions.Section}:MaxDecompressedBytes)");
+            }
+
+            long levels = 0;
+            switch (page.Type)
+            {
+                case DictionaryPage:
+                    // A dictionary cannot hold more entries than the chunk has values; Parquet.Net allocates as many.
+                    if (dictionary || page.Values is not { } entries || entries < 0 || entries > chunk.NumValues)
+                    {
+                        throw Bad(dictionary ? $"{at} is a second dictionary page" : $"{at} is a dictionary page of {page.Values?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "no"} entries for {chunk.NumValues} values");
+                    }
+
+                    dictionary = true;
+                    break;
+                case DataPage or DataPageV2:
+                    if (page.Values is not { } count || count < 0)
+                    {
+                        throw Bad($"{at} is a data page without a header saying how many values it holds");
+                    }
+
+                    if (page.Type == DataPageV2)
+                    {
+                        levels = page.LevelBytes;
+                        if (levels < 0 || levels > page.CompressedSize)
+                        {
+                            throw Bad($"{at} declares {levels} bytes of levels in a page of {page.CompressedSize} bytes");
+                        }
+                    }
+
+                    values += count;
+                    break;
+                default:
+                    throw Bad($"{at} is of page type {page.Type}, which this server does not read");
+            }
+
+            // Snappy data begins with the size it expands to, which its decoder allocates as given.
+            if (chunk.Codec == Snappy && page.Compressed && page.CompressedSize > levels)
+            {
+                var expanded = SnappyLength(file, dataStart + levels, dataStart + page.CompressedSize);
+                if (expanded is not { } n || n > page.UncompressedSize)
+                {
+                    throw Bad($"{at} holds Snappy data that says it expands to {expanded?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "an unreadable size"}, more than the page's {page.UncompressedSize} bytes");
+                }
+            }
+
+            headers.Add((offset, dataStart));
+            offset = dataStart + page.CompressedSize; // at least the header's bytes on: every page moves forward
+        }
+    }
+
+    private readonly record struct PageHeader(int HeaderLength, long Type, long UncompressedSize, long CompressedSize, long? Values, long LevelBytes, bool Compressed);
+
+    // The header at offset, read within the chunk: a first guess of its size, more while it is cut short.
+    private static PageHeader ReadHeader(Stream file, long offset, long end, string where)
+    {
+        var window = (int)Math.Min(end - offset, 1024);
+        while (true)
+        {
+            var bytes = new byte[window];
+            file.Position = offset;
+            file.ReadExactly(bytes);
+            try
+            {
+                return ParseHeader(bytes, $"{where}: the page header at byte {offset}");
+            }
+            catch (CutShortException) when (window < end - offset)
+            {
+                window = (int)Math.Min(end - offset, (long)window * 8);
+            }
+            catch (CutShortException e)
+            {
+                throw Bad($"{where}: the page header at byte {offset} runs past the end of its column chunk at byte {end} ({e.Message})");
+            }
+        }
+    }
+
+    private static PageHeader ParseHeader(byte[] bytes, string what)
+    {
+        var r = new ThriftReader(bytes, what);
+        long type = -1, uncompressed = -1, compressed = -1, levels = 0;
+        long? values = null;
+        var isCompressed = true;
+        while (r.NextField(out var id, out var fieldType))
+        {
+            switch (id)
+            {
+                case 1 when r.IsInteger(fieldType):
+                    type = r.Int32(fieldType);
+                    break;
+                case 2 when r.IsInteger(fieldType):
+                    uncompressed = r.Int32(fieldType);
+                    break;
+                case 3 when r.IsInteger(fieldType):
+                    compressed = r.Int32(fieldType);
+                    break;
+                case 5 or 7 or 8 when fieldType == StructType:
+                    // Data page, dictionary page, data page v2: num_values is field 1 of each.
+                    r.BeginStruct();
+                    while (r.NextField(out var inner, out var innerType))
+                    {
+                        if (inner == 1 && r.IsInteger(innerType))
+                        {
+                            var count = r.Int32(innerType);
+                            if ((id == 5 && type == DataPage) || (id == 7 && type == DictionaryPage) || (id == 8 && type == DataPageV2))
+                            {
+                                values = count;
+                            }
+                        }
+                        else if (id == 8 && inner is 5 or 6 && r.IsInteger(innerType))
+                        {
+                            var length = r.Int32(innerType);
+                            levels += length >= 0 ? length : throw Bad($"{what} declares {length} bytes of levels");
+                        }
+                        else if (id == 8 && inner == 7 && innerType is BooleanTrue or BooleanFalse)
+                        {
+                            isCompressed = innerType == BooleanTrue;
+                        }
+                        else
+                        {
+                            r.SkipField(innerType, 1);
+                        }
+                    }
+
+                    r.EndStruct();
+                    break;
+                default:
+                    r.SkipField(fieldType, 0);
+                    break;
+            }
+        }
+
+        if (type < 0 || uncompressed < 0 || compressed < 0)
+        {
+            throw Bad($"{what} lacks its page type or sizes, or declares a negative one (type {type}, {uncompressed} bytes uncompressed, {compressed} compressed)");
+        }
+
+        return new PageHeader(r.Position, type, uncompressed, compressed, values, levels, type != DataPageV2 || isCompressed);
+    }
+
+    // The varint that starts Snappy data (at most 5 bytes), or null when the page's bytes end first.
+    private static long? SnappyLength(Stream file, long start, long end)
+    {
+        Span<byte> head = stackalloc byte[5];
+        var count = (int)Math.Min(5, end - start);
+        file.Position = start;
+        file.ReadExactly(head[..count]);
+        long value = 0;
+        for (var i = 0; i < count; i++)
+        {
+            value |= (long)(head[i] & 0x7F) << (7 * i);
+            if ((head[i] & 0x80) == 0)
+            {
+                return value;
+            }
+        }
+
+        return null;
+    }
+
+    private static DatasetFormatException Bad(string what) => new($"the file is not a Parquet file this server reads ({what})");
+
+    private sealed class CutShortException(string message) : Exception(message);
+
+    // Thrift's compact protocol over bytes already in memory; every read within them.
+    private ref struct ThriftReader(ReadOnlySpan<byte> data, string what)
+    {
+        private readonly ReadOnlySpan<byte> _data = data;
+        private readonly Stack<int> _lastIds = new();
+        private int _lastId;
+
+        public int Position { get; private set; }
+
+        public void BeginStruct()
+        {
+            if (_lastIds.Count >= MaxDepth)
+            {
+                throw Bad($"{what} nests deeper than {MaxDepth} levels");
+            }
+
+            _lastIds.Push(_lastId);
+            _lastId = 0;
+        }
+
+        public void EndStruct() => _lastId = _lastIds.Pop();
+
+        // The next field's id and type; false at the struct's stop byte.
+        public bool NextField(out int id, out int type)
+        {
+            var header = Byte();
+            type = header & 0x0F;
+            if (header == 0)
+            {
+                id = 0;
+                return false;
+            }
+
+            id = header >> 4 == 0 ? (int)ZigZag(Varint(3)) : _lastId + (header >> 4);
+            _lastId = id;
+            return true;
+        }
+
+        public readonly bool IsInteger(int type) => type is 3 or 4 or 5 or 6;
+
+        public long Integer(int type) => type == 3 ? (sbyte)Byte() : ZigZag(Varint(type == 6 ? 10 : 5));
+
+        // An i32 as Parquet.Net reads it (at most five bytes, 32 bits).
+        public int Int32(int type)
+        {
+            var value = Integer(type);
+            return value is >= int.MinValue and <= int.MaxValue ? (int)value : throw Bad($"{what} holds {value} where a 32-bit number belongs");
+        }
+
+        public ReadOnlySpan<byte> Binary()
+        {
+            var length = Count(Varint(5));
+            var start = Position;
+            Take(length);
+            return _data.Slice(start, length);
+        }
+
+        public (int ElementType, int Count) ListHeader()
+        {
+            var header = Byte();
+            var count = header >> 4;
+            return (header & 0x0F, Count(count == 15 ? Varint(5) : (ulong)count));
+        }
+
+        // A field's value: a boolean field carries its value in its type, and has no byte of its own.
+        public void SkipField(int type, int depth)
+        {
+            if (type is not (BooleanTrue or BooleanFalse))
+            {
+                Skip(type, depth);
+            }
+        }
+
+        // A value as a list, set or map holds it (a boolean there takes a byte).
+        public void Skip(int type, int depth)
+        {
+            if (depth > MaxDepth)
+            {
+                throw Bad($"{what} nests deeper than {MaxDepth} levels");
+            }
+
+            switch (type)
+            {
+                case 1 or 2 or 3:
+                    Byte();
+                    break;
+                case 4 or 5 or 6:
+                    Varint(10);
+                    break;
+                case 7:
+                    Take(8);
+                    break;
+                case 8:
+                    Take(Count(Varint(5)));
+                    break;
+                case 9 or 10:
+                    var (elementType, count) = ListHeader();
+                    for (var i = 0; i < count; i++)
+                    {
+                        Skip(elementType, depth + 1);
+                    }
+
+                    break;
+                case 11:
+                    var entries = Count(Varint(5));
+                    if (entries > 0)
+                    {
+                        var types = Byte();
+                        for (var i = 0; i < entries; i++)
+                        {
+                            Skip(types >> 4, depth + 1);
+                            Skip(types & 0x0F, depth + 1);
+                        }
+                    }
+
+                    break;
+                case 12:
+                    BeginStruct();
+                    while (NextField(out _, out var fieldType))
+                    {
+                        SkipField(fieldType, depth + 1);
+                    }
+
+                    EndStruct();
+                    break;
+                default:
+                    throw Bad($"{what} holds a value of unknown Thrift type {type} at byte {Position}");
+            }
+        }
+
+        // A count of items or bytes: each takes at least a byte, so one over what is left is cut short (or made up).
+        private int Count(ulong count) =>
+            count <= (ulong)(_data.Length - Position) ? (int)count : throw new CutShortException($"{count} items or bytes declared at byte {Position} where {_data.Length - Position} are left");
+
+        private void Take(int count)
+        {
+            if (count > _data.Length - Position)
+            {
+                throw new CutShortException($"cut short at byte {Position}");
+            }
+
+            Position += count;
+        }
+
+        private byte Byte() => Position < _data.Length ? _data[Position++] : throw new CutShortException($"cut short at byte {Position}");
+
+        private ulong Varint(int maxBytes)
+        {
+            ulong value = 0;
+            for (var i = 0; i < maxBytes; i++)
+            {
+                var b = Byte();
+                value |= (ulong)(b & 0x7F) << (7 * i);
+                if ((b & 0x80) == 0)
+                {
+                    return maxBytes == 5 && value > uint.MaxValue ? throw Bad($"{what} holds a 32-bit varint over 32 bits at byte {Position}") : value;
+                }
+            }
+
+            throw Bad($"{what} holds a varint longer than {maxBytes} bytes at byte {Position}");
+        }
+
+        private static long ZigZag(ulong n) => (long)(n >> 1) ^ -(long)(n & 1);
+    }
+
+    // Single-byte reads (Parquet.Net's Thrift reader of page headers; its footer and page data are read in blocks) are let
+    // through only within the headers found by Check: at the end of the file they returned -1, read as 0xFF for ever.
+    private sealed class HeaderGuardStream(Stream inner, List<(long Start, long End)> headers) : Stream
+    {
+        private int _current;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => true;
+
+        public override bool CanWrite => false;
+
+        public override long Length => inner.Length;
+
+        public override long Position { get => inner.Position; set => inner.Position = value; }
+
+        public override int ReadByte()
+        {
+            var position = inner.Position;
+            if (!Within(position))
+            {
+                throw new InvalidDataException($"a page header read at byte {position}, where no checked page header is");
+            }
+
+            return inner.ReadByte();
+        }
+
+        private bool Within(long position)
+        {
+            if (_current < headers.Count && headers[_current].Start <= position && position < headers[_current].End)
+            {
+                return true;
+            }
+
+            // Binary search for the header holding position.
+            int low = 0, high = headers.Count - 1;
+            while (low <= high)
+            {
+                var mid = (low + high) / 2;
+                if (headers[mid].End <= position)
+                {
+                    low = mid + 1;
+                }
+                else if (headers[mid].Start > position)
+                {
+                    high = mid - 1;
+                }
+                else
+                {
+                    _current = mid;
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+
+        public override int Read(Span<byte> buffer) => inner.Read(buffer);
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.ReadAsync(buffer, offset, count, cancellationToken);
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
+
+        public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
+
+        public override void Flush()
+        {
+        }
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}

@@ -1,0 +1,180 @@
+using System.Text;
+
+namespace Maas.Server.Tests.Datasets;
+
+/// <summary>
+/// Parquet files written byte by byte (Thrift's compact protocol): one INT32 column "a", one row group, one column chunk
+/// of one page holding 1 and 2, with any of its sizes, counts and offsets made wrong.
+/// </summary>
+internal static class CraftedParquet
+{
+    private const int TypeI32 = 5;
+    private const int TypeI64 = 6;
+    private const int TypeBinary = 8;
+    private const int TypeList = 9;
+    private const int TypeStruct = 12;
+
+    public static byte[] File(
+        int pageType = 0,
+        int pageValues = 2,
+        long rows = 2,
+        int? compressed = null,
+        int? uncompressed = null,
+        long? totalCompressed = null,
+        long? dataPageOffset = null,
+        int codec = 0,
+        byte[]? data = null,
+        int? dictionaryEntries = null,
+        int? headerBinary = null)
+    {
+        data ??= [1, 0, 0, 0, 2, 0, 0, 0];
+        var header = new Writer();
+        header.I32(1, dictionaryEntries is null ? pageType : 2);
+        header.I32(2, uncompressed ?? data.Length);
+        header.I32(3, compressed ?? data.Length);
+        if (dictionaryEntries is { } entries)
+        {
+            header.Struct(7, h => h.I32(1, entries).I32(2, 0));
+        }
+        else
+        {
+            header.Struct(5, h => h.I32(1, pageValues).I32(2, 0).I32(3, 3).I32(4, 3));
+        }
+
+        if (headerBinary is { } declared)
+        {
+            // An unknown field (Thrift readers skip it) of binary type declaring more bytes than follow.
+            header.Field(9, TypeBinary).Varint((ulong)declared);
+        }
+
+        header.Stop();
+        var page = header.ToArray();
+        var footer = new Writer();
+        footer.I32(1, 1);
+        footer.List(2, TypeStruct, 2, f =>
+        {
+            f.Element(e => e.String(4, "schema").I32(5, 1));
+            f.Element(e => e.I32(1, 1).I32(3, 0).String(4, "a"));
+        });
+        footer.I64(3, rows);
+        footer.List(4, TypeStruct, 1, f => f.Element(group =>
+        {
+            group.List(1, TypeStruct, 1, c => c.Element(chunk =>
+            {
+                chunk.I64(2, 4);
+                chunk.Struct(3, meta =>
+                {
+                    meta.I32(1, 1);
+                    meta.List(2, TypeI32, 1, l => l.Varint(0));
+                    meta.List(3, TypeBinary, 1, l => l.Bytes("a"u8.ToArray()));
+                    meta.I32(4, codec);
+                    meta.I64(5, rows);
+                    meta.I64(6, page.Length + data.Length);
+                    meta.I64(7, totalCompressed ?? page.Length + data.Length);
+                    meta.I64(9, dataPageOffset ?? 4);
+                });
+            }));
+            group.I64(2, page.Length + data.Length);
+            group.I64(3, rows);
+        }));
+        footer.Stop();
+        var meta = footer.ToArray();
+        return [.. "PAR1"u8, .. page, .. data, .. meta, .. BitConverter.GetBytes(meta.Length), .. "PAR1"u8];
+    }
+
+    private sealed class Writer
+    {
+        private readonly List<byte> _bytes = [];
+        private readonly Stack<int> _lastIds = new();
+        private int _lastId;
+
+        public byte[] ToArray() => [.. _bytes];
+
+        public Writer Field(int id, int type)
+        {
+            var delta = id - _lastId;
+            if (delta is > 0 and <= 15)
+            {
+                _bytes.Add((byte)((delta << 4) | type));
+            }
+            else
+            {
+                _bytes.Add((byte)type);
+                Varint(ZigZag(id));
+            }
+
+            _lastId = id;
+            return this;
+        }
+
+        public Writer I32(int id, long value)
+        {
+            Field(id, TypeI32);
+            return Varint(ZigZag(value));
+        }
+
+        public Writer I64(int id, long value)
+        {
+            Field(id, TypeI64);
+            return Varint(ZigZag(value));
+        }
+
+        public Writer String(int id, string text)
+        {
+            Field(id, TypeBinary);
+            return Bytes(Encoding.UTF8.GetBytes(text));
+        }
+
+        public Writer Bytes(byte[] bytes)
+        {
+            Varint((ulong)bytes.Length);
+            _bytes.AddRange(bytes);
+            return this;
+        }
+
+        public Writer Struct(int id, Action<Writer> fields)
+        {
+            Field(id, TypeStruct);
+            return Element(fields);
+        }
+
+        // A struct's fields and its stop byte, as a field's value or a list's element.
+        public Writer Element(Action<Writer> fields)
+        {
+            _lastIds.Push(_lastId);
+            _lastId = 0;
+            fields(this);
+            Stop();
+            _lastId = _lastIds.Pop();
+            return this;
+        }
+
+        public Writer List(int id, int elementType, int count, Action<Writer> elements)
+        {
+            Field(id, TypeList);
+            _bytes.Add((byte)((count << 4) | elementType)); // fewer than 15 elements
+            elements(this);
+            return this;
+        }
+
+        public Writer Stop()
+        {
+            _bytes.Add(0);
+            return this;
+        }
+
+        public Writer Varint(ulong value)
+        {
+            do
+            {
+                var b = (byte)(value & 0x7F);
+                value >>= 7;
+                _bytes.Add(value == 0 ? b : (byte)(b | 0x80));
+            }
+            while (value != 0);
+            return this;
+        }
+
+        private static ulong ZigZag(long value) => (ulong)((value << 1) ^ (value >> 63));
+    }
+}
