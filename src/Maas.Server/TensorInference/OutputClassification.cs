@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Buffers.Binary;
 using System.Globalization;
 using System.Numerics;
 using System.Text;
@@ -127,7 +129,8 @@ internal static class OutputClassification
             labels = null; // named for another shape (a binary classifier's single score): indices only
         }
 
-        var strings = new List<byte[]>((int)Math.Min(rows * (long)top, 1 << 20));
+        // Written as the BYTES tensor's serialized form straight away (a length, then UTF-8), not one array per string.
+        var strings = new ArrayBufferWriter<byte>((int)Math.Min(rows * top * 16L + 16, 1 << 20));
         var order = new int[top];
         for (long r = 0; r < rows; r++)
         {
@@ -143,16 +146,16 @@ internal static class OutputClassification
                 case TensorDataType.Int16: Row(output.AsSpan<short>().Slice(start, count), order, labels, strings); break;
                 case TensorDataType.Int32: Row(output.AsSpan<int>().Slice(start, count), order, labels, strings); break;
                 case TensorDataType.Int64: Row(output.AsSpan<long>().Slice(start, count), order, labels, strings); break;
-                case TensorDataType.FP16: Row(output.AsSpan<Half>().Slice(start, count), order, labels, strings); break;
                 case TensorDataType.FP32: Row(output.AsSpan<float>().Slice(start, count), order, labels, strings); break;
                 case TensorDataType.FP64: Row(output.AsSpan<double>().Slice(start, count), order, labels, strings); break;
-                case TensorDataType.BF16:
-                    // No .NET type: widened to float, which holds every bfloat16 exactly (so the order is the same).
+                case TensorDataType.FP16 or TensorDataType.BF16:
+                    // Widened to float, which holds every half and bfloat16 exactly (the order is the same), and written
+                    // as that float: a half's own shortest text can be another number (65504 would be "65500").
                     var bits = output.AsSpan<ushort>().Slice(start, count);
                     var widened = new float[count];
                     for (var i = 0; i < count; i++)
                     {
-                        widened[i] = Rest.TensorJson.FromBFloat16(bits[i]);
+                        widened[i] = output.DataType == TensorDataType.FP16 ? (float)BitConverter.UInt16BitsToHalf(bits[i]) : Rest.TensorJson.FromBFloat16(bits[i]);
                     }
 
                     Row<float>(widened, order, labels, strings);
@@ -162,10 +165,12 @@ internal static class OutputClassification
             }
         }
 
-        return Tensor.FromByteStrings(output.Name, resultShape, strings);
+        var tensor = Tensor.AllocateBytes(output.Name, resultShape, strings.WrittenCount, out var data);
+        strings.WrittenSpan.CopyTo(data.Span);
+        return tensor;
     }
 
-    private static void Row<T>(ReadOnlySpan<T> row, int[] order, IReadOnlyList<string>? labels, List<byte[]> strings)
+    private static void Row<T>(ReadOnlySpan<T> row, int[] order, IReadOnlyList<string>? labels, ArrayBufferWriter<byte> strings)
         where T : INumberBase<T>, IComparisonOperators<T, T, bool>
     {
         Rank(row, order);
@@ -175,7 +180,11 @@ internal static class OutputClassification
             var text = labels is null
                 ? string.Create(CultureInfo.InvariantCulture, $"{value}:{index}")
                 : string.Create(CultureInfo.InvariantCulture, $"{value}:{index}:{labels[index]}");
-            strings.Add(Encoding.UTF8.GetBytes(text));
+            var length = Encoding.UTF8.GetByteCount(text);
+            var span = strings.GetSpan(4 + length);
+            BinaryPrimitives.WriteInt32LittleEndian(span, length);
+            Encoding.UTF8.GetBytes(text, span[4..]);
+            strings.Advance(4 + length);
         }
     }
 

@@ -102,6 +102,32 @@ public sealed class ClassificationExtensionTests(SmallLimitsFixture fixture) : I
         Assert.Equal(["9007199254740993:1", "9007199254740992:0"], Strings(ok.GetProperty("outputs")[0].GetProperty("data")));
     }
 
+    public static TheoryData<TensorDataType> NumericTypes() => [.. TestModels.IdentityTypes.Where(t => t is not (TensorDataType.Bool or TensorDataType.Bytes))];
+
+    [Theory]
+    [MemberData(nameof(NumericTypes))]
+    public async Task Every_numeric_datatype_is_ranked_in_its_own_type(TensorDataType type)
+    {
+        var name = "cls-rank-" + type.Name().ToLowerInvariant();
+        await fixture.Server.RegisterAsync(name, TestModels.Identity(type));
+        var values = TestModels.JsonValues(type);
+        var body = InferenceHost.InferJson("input", type.Name(), [2, 3], JsonSerializer.SerializeToNode(values)!,
+            outputs: [new System.Text.Json.Nodes.JsonObject { ["name"] = "output", ["parameters"] = new System.Text.Json.Nodes.JsonObject { ["classification"] = 1 } }]);
+        var (status, ok, _) = await fixture.Server.Client.PostJsonAsync($"/v2/models/{name}/infer", body);
+        Assert.True(status == HttpStatusCode.OK, $"{type}: {(int)status} {ok}");
+        var output = ok.GetProperty("outputs")[0];
+        Assert.Equal("[2,1]", output.GetProperty("shape").GetRawText());
+        var answers = Strings(output.GetProperty("data"));
+        for (var row = 0; row < 2; row++)
+        {
+            var numbers = values.Skip(row * 3).Take(3).Select(v => Convert.ToDouble(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            var best = Array.IndexOf(numbers, numbers.Max());
+            var parts = answers[row].Split(':');
+            Assert.Equal(best.ToString(System.Globalization.CultureInfo.InvariantCulture), parts[1]);
+            Assert.Equal(numbers[best], double.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture), Math.Abs(numbers[best]) * 1e-7);
+        }
+    }
+
     [Fact]
     public async Task A_version_that_names_its_classes_gets_labels()
     {
