@@ -188,6 +188,21 @@ public sealed class ClassificationExtensionTests(SmallLimitsFixture fixture) : I
         Assert.Contains("output 'output': parameter \"classification\" must be a positive integer", result.Message);
     }
 
+    [Fact]
+    public async Task A_stream_classifies_each_message_and_reports_a_bad_count_in_its_own_answer()
+    {
+        using var grpc = new GrpcTestClient(fixture.Server.GrpcAddress());
+        var result = await grpc.CallRawAsync("ModelStreamInfer",
+            [GrpcRequest(new InferParameter { Uint64Param = 1 }).ToByteArray(), GrpcRequest(new InferParameter { DoubleParam = 1.5 }).ToByteArray(), GrpcRequest(new InferParameter { Int64Param = 3 }).ToByteArray()],
+            ModelStreamInferResponse.Parser);
+        Assert.True(result.Status == 0, result.Message);
+        Assert.Equal(3, result.Responses.Count);
+        Assert.Equal(["10:2", "4:0"], ReadBytesElements(result.Responses[0].InferResponse.RawOutputContents[0].ToByteArray()));
+        Assert.Contains("output 'output': parameter \"classification\" must be a positive integer", result.Responses[1].ErrorMessage);
+        Assert.Equal([2L, 3L], result.Responses[2].InferResponse.Outputs[0].Shape);
+        Assert.Equal(["10:2", "5:1", "4:3", "4:0", "3:1", "2:2"], ReadBytesElements(result.Responses[2].InferResponse.RawOutputContents[0].ToByteArray()));
+    }
+
     private static ModelInferRequest GrpcRequest(InferParameter classification)
     {
         var request = new ModelInferRequest { ModelName = "m" };
