@@ -206,9 +206,10 @@ internal sealed class GrpcInferenceService(
     {
         InferenceRequest request;
         ModelInferRequest header;
+        Dictionary<string, int> classifications;
         using (var buffer = await ReadSingleAsync(ctx, codec, token))
         {
-            (header, request) = GrpcTensors.ParseInferRequest(buffer.Span, options.Value, callDeadline.Remaining());
+            (header, request, classifications) = GrpcTensors.ParseInferRequest(buffer.Span, options.Value, callDeadline.Remaining());
         }
 
         var model = await ModelAsync(ctx, header.ModelName, false, token);
@@ -222,11 +223,12 @@ internal sealed class GrpcInferenceService(
         using var response = await Deployments.DeploymentRouter.WatchAsync(ctx, route, manager.InferAsync(
             model, version ?? route?.VersionText, request, v => Deployments.DeploymentRouter.SetVersionHeader(ctx, v), token)); // errors name the version too
         ctx.Usage().ReportInference(response);
-        payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
+        using var answer = await OutputClassification.ApplyAsync(response, classifications, call.Registry, token);
+        payloads?.Write(ctx, model, "response", PayloadLog.Describe(answer.Outputs));
         Deployments.DeploymentRouter.SetVersionHeader(ctx, response.ModelVersion);
-        using (manager.Telemetry.StartEncode(response, "v2-grpc"))
+        using (manager.Telemetry.StartEncode(answer, "v2-grpc"))
         {
-            await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, ModelKeys.RelativeTo(response.ModelName, ctx.CallerTenant()), streamField: null, token, codec.Response, codec.CompressFrom);
+            await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, answer, ModelKeys.RelativeTo(answer.ModelName, ctx.CallerTenant()), streamField: null, token, codec.Response, codec.CompressFrom);
         }
 
         shadows?.Offer(capture, response);
@@ -251,6 +253,7 @@ internal sealed class GrpcInferenceService(
         {
             InferenceRequest request;
             ModelInferRequest header;
+            Dictionary<string, int> classifications;
             using (var buffer = await GrpcFraming.ReadMessageAsync(ctx.Request.BodyReader, codec.Request, options.Value.MaxRequestBodyBytes, token))
             {
                 if (buffer is null)
@@ -268,7 +271,7 @@ internal sealed class GrpcInferenceService(
 
                 try
                 {
-                    (header, request) = GrpcTensors.ParseInferRequest(buffer.Span, options.Value, callDeadline.Remaining());
+                    (header, request, classifications) = GrpcTensors.ParseInferRequest(buffer.Span, options.Value, callDeadline.Remaining());
                 }
                 catch (InferenceException ex)
                 {
@@ -288,9 +291,10 @@ internal sealed class GrpcInferenceService(
                 using var response = await manager.InferAsync(model, version, request, token);
                 ctx.Usage().ReportInference(response);
                 admission?.Charge(response.ComputeTime); // the next message is checked against this one's compute
-                payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
-                using var encode = manager.Telemetry.StartEncode(response, "v2-grpc");
-                await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, response, ModelKeys.RelativeTo(response.ModelName, ctx.CallerTenant()), streamField: 2, token, codec.Response, codec.CompressFrom);
+                using var answer = await OutputClassification.ApplyAsync(response, classifications, call.Registry, token);
+                payloads?.Write(ctx, model, "response", PayloadLog.Describe(answer.Outputs));
+                using var encode = manager.Telemetry.StartEncode(answer, "v2-grpc");
+                await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, answer, ModelKeys.RelativeTo(answer.ModelName, ctx.CallerTenant()), streamField: 2, token, codec.Response, codec.CompressFrom);
             }
             catch (InferenceException ex)
             {

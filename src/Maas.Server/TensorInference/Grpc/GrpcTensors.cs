@@ -17,7 +17,7 @@ internal static class GrpcTensors
     /// once, from the pooled message buffer into its input's own pooled tensor buffer.
     /// </summary>
     /// <param name="callTimeout">What is left of the call's grpc-timeout: the request's timeout, or the "timeout" parameter's when shorter.</param>
-    public static (ModelInferRequest Header, InferenceRequest Request) ParseInferRequest(ReadOnlySpan<byte> message, InferenceOptions options, TimeSpan? callTimeout = null)
+    public static (ModelInferRequest Header, InferenceRequest Request, Dictionary<string, int> Classifications) ParseInferRequest(ReadOnlySpan<byte> message, InferenceOptions options, TimeSpan? callTimeout = null)
     {
         var raws = new List<Range>();
         var header = ParseWithoutRaw(message, raws);
@@ -71,10 +71,15 @@ internal static class GrpcTensors
             throw;
         }
 
-        if (header.Outputs.FirstOrDefault(o => o.Parameters.ContainsKey(Rest.V2RequestReader.ClassificationParameter)) is { } classified)
+        Dictionary<string, int> classifications;
+        try
+        {
+            classifications = Classifications(header);
+        }
+        catch
         {
             tensors.ForEach(t => t.Dispose());
-            throw Rest.V2RequestReader.ClassificationUnsupported(classified.Name);
+            throw;
         }
 
         var parameters = Parameters(header.Parameters);
@@ -94,7 +99,28 @@ internal static class GrpcTensors
             RequestedOutputs = header.Outputs.Count > 0 ? header.Outputs.Select(o => o.Name).ToArray() : null,
             Timeout = InferenceTimeouts.FromParameters(parameters) is { } t && (callTimeout is null || t < callTimeout) ? t : callTimeout,
         };
-        return (header, request);
+        return (header, request, classifications);
+    }
+
+    // The classification extension's counts by output: int64_param or uint64_param "classification", a positive integer.
+    private static Dictionary<string, int> Classifications(ModelInferRequest header)
+    {
+        var result = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var output in header.Outputs)
+        {
+            if (output.Parameters.TryGetValue(OutputClassification.Parameter, out var p))
+            {
+                object? value = p.ParameterChoiceCase switch
+                {
+                    InferParameter.ParameterChoiceOneofCase.Int64Param => p.Int64Param,
+                    InferParameter.ParameterChoiceOneofCase.Uint64Param => p.Uint64Param,
+                    _ => null,
+                };
+                result[output.Name] = OutputClassification.ReadCount(output.Name, value, p.ToString());
+            }
+        }
+
+        return result;
     }
 
     // Splits field 7 off the top-level message; everything else goes to the generated parser.

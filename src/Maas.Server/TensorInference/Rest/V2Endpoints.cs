@@ -13,7 +13,7 @@ namespace Maas.Server.TensorInference.Rest;
 internal static class V2Endpoints
 {
     /// <summary>The extensions the server metadata advertises.</summary>
-    public static readonly string[] Extensions = ["binary_tensor_data", "model_repository", "statistics", "parameters"];
+    public static readonly string[] Extensions = ["binary_tensor_data", "classification", "model_repository", "statistics", "parameters"];
 
     /// <summary>Escapes only what JSON requires, so messages keep their quotes readable ('input', not \u0027input\u0027).</summary>
     public static readonly System.Text.Encodings.Web.JavaScriptEncoder JsonEncoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
@@ -113,11 +113,12 @@ internal static class V2Endpoints
 
         using var response = computed;
         ctx.Usage().ReportInference(response);
-        payloads?.Write(ctx, model, "response", PayloadLog.Describe(response.Outputs));
+        using var answer = await OutputClassification.ApplyAsync(response, body.Classifications, call.Registry, ctx.RequestAborted);
+        payloads?.Write(ctx, model, "response", PayloadLog.Describe(answer.Outputs));
         Deployments.DeploymentRouter.SetVersionHeader(ctx, response.ModelVersion);
-        using (manager.Telemetry.StartEncode(response, "v2-rest"))
+        using (manager.Telemetry.StartEncode(answer, "v2-rest"))
         {
-            await V2ResponseWriter.WriteAsync(ctx.Response, response, body, ctx.RequestAborted);
+            await V2ResponseWriter.WriteAsync(ctx.Response, answer, body, ctx.RequestAborted);
         }
 
         shadows?.Offer(capture, response);

@@ -19,6 +19,9 @@ internal sealed class V2InferCall
 
     /// <summary>Whether an output goes back as binary data.</summary>
     public bool IsBinary(string output) => BinaryOutputs.TryGetValue(output, out var b) ? b : BinaryByDefault;
+
+    /// <summary>The outputs asked for with the classification extension, and how many classes of each row to return.</summary>
+    public Dictionary<string, int> Classifications { get; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>
@@ -234,6 +237,7 @@ internal static class V2RequestReader
 
         List<string>? requested = null;
         var binaryOutputs = new Dictionary<string, bool>(StringComparer.Ordinal);
+        var classifications = new Dictionary<string, int>(StringComparer.Ordinal);
         if (root.TryGetProperty("outputs", out var outputs))
         {
             if (outputs.ValueKind != JsonValueKind.Array)
@@ -252,9 +256,9 @@ internal static class V2RequestReader
                 var name = n.GetString()!;
                 requested.Add(name);
                 var outputParameters = output.TryGetProperty("parameters", out var op) ? ReadParameters(op, $"output '{name}'") : null;
-                if (outputParameters?.ContainsKey(ClassificationParameter) == true)
+                if (outputParameters?.TryGetValue(OutputClassification.Parameter, out var classes) == true)
                 {
-                    throw ClassificationUnsupported(name);
+                    classifications[name] = OutputClassification.ReadCount(name, classes, op.GetProperty(OutputClassification.Parameter).GetRawText());
                 }
 
                 if (outputParameters?.TryGetValue("binary_data", out var binary) == true)
@@ -280,6 +284,11 @@ internal static class V2RequestReader
         foreach (var (k, v) in binaryOutputs)
         {
             call.BinaryOutputs[k] = v;
+        }
+
+        foreach (var (k, v) in classifications)
+        {
+            call.Classifications[k] = v;
         }
 
         return call;
@@ -435,16 +444,6 @@ internal static class V2RequestReader
 
         return result;
     }
-
-    /// <summary>The output parameter of the classification extension, which this server does not implement.</summary>
-    public const string ClassificationParameter = "classification";
-
-    /// <summary>
-    /// The refusal of an output's "classification" parameter: ignored, the caller would read the raw scores as the top
-    /// classes it asked for.
-    /// </summary>
-    public static InferenceException ClassificationUnsupported(string output) => InferenceErrors.Invalid(
-        $"output '{output}': the classification extension (parameter \"{ClassificationParameter}\") is not supported by this server (GET /v2 lists its extensions); ask for the output without it and rank its values");
 
     private static InferenceException TooLarge(long size, long limit) =>
         InferenceErrors.Invalid($"the request body is {size} bytes, over the limit of {limit} bytes (Maas:Inference:MaxRequestBodyBytes)");
