@@ -16,8 +16,11 @@ namespace Maas.Core.Llm;
 /// </remarks>
 public sealed class JsonSchemaGrammar
 {
-    /// <summary>The request parameter errors are reported against.</summary>
+    /// <summary>The request parameter that holds a response format (errors about it that are not about a schema).</summary>
     public const string Param = "response_format";
+
+    /// <summary>The request parameter a response format's JSON Schema sits in, which schema errors name by default.</summary>
+    public const string SchemaParam = "response_format.json_schema.schema";
 
     /// <summary>The default for the most grammar rules a schema may need once llama.cpp expands its repetitions.</summary>
     public const int DefaultMaxRules = 8192;
@@ -42,6 +45,11 @@ public sealed class JsonSchemaGrammar
     private readonly Dictionary<string, string> _refRules = new(StringComparer.Ordinal);
     private JsonElement _document;
     private int _maxRules = DefaultMaxRules;
+    private string _param = SchemaParam;
+
+    // The $ref targets entered since the output last had to write a character (the opening '{' of an object or '['
+    // of an array): a reference back to one of them would make a left-recursive grammar rule, which llama.cpp refuses.
+    private List<string> _leftEdge = [];
 
     // Rules llama.cpp will create: ours plus one per repetition of a bounded x{m,n} (it unrolls them).
     private long _expanded;
@@ -62,9 +70,10 @@ public sealed class JsonSchemaGrammar
     /// <exception cref="LlmException">The schema uses a feature that is not supported, or is malformed.</exception>
     /// <param name="schema">The JSON Schema.</param>
     /// <param name="maxRules">The most rules the grammar may need once repetitions are expanded (a schema asking for more is refused).</param>
-    public static string FromSchema(JsonElement schema, int maxRules = DefaultMaxRules)
+    /// <param name="param">The request parameter the schema came from, which a refusal names (in its message and as its param).</param>
+    public static string FromSchema(JsonElement schema, int maxRules = DefaultMaxRules, string param = SchemaParam)
     {
-        var g = new JsonSchemaGrammar { _document = schema, _maxRules = maxRules };
+        var g = new JsonSchemaGrammar { _document = schema, _maxRules = maxRules, _param = param };
         var root = g.Visit(schema, "root", "", 0);
         if (root != "root")
         {
@@ -224,6 +233,21 @@ public sealed class JsonSchemaGrammar
 
     private string ArrayBody(JsonElement schema, string hint, string path, int depth)
     {
+        // '[' is written before any item: a reference inside starts a new left edge.
+        var outer = _leftEdge;
+        _leftEdge = [];
+        try
+        {
+            return ArrayBodyAfterBracket(schema, hint, path, depth);
+        }
+        finally
+        {
+            _leftEdge = outer;
+        }
+    }
+
+    private string ArrayBodyAfterBracket(JsonElement schema, string hint, string path, int depth)
+    {
         var item = schema.TryGetProperty("items", out var items)
             ? Visit(items, hint + "-item", path + "/items", depth + 1)
             : Primitive("value");
@@ -246,6 +270,21 @@ public sealed class JsonSchemaGrammar
     }
 
     private string ObjectBody(JsonElement schema, string hint, string path, int depth)
+    {
+        // '{' is written before any member: a reference inside starts a new left edge.
+        var outer = _leftEdge;
+        _leftEdge = [];
+        try
+        {
+            return ObjectBodyAfterBrace(schema, hint, path, depth);
+        }
+        finally
+        {
+            _leftEdge = outer;
+        }
+    }
+
+    private string ObjectBodyAfterBrace(JsonElement schema, string hint, string path, int depth)
     {
         Primitive("ws");
         var required = new HashSet<string>(StringComparer.Ordinal);
@@ -341,6 +380,15 @@ public sealed class JsonSchemaGrammar
     private string Reference(JsonElement reference, string path, int depth)
     {
         var target = reference.ValueKind == JsonValueKind.String ? reference.GetString()! : "";
+        var loop = _leftEdge.IndexOf(target);
+        if (loop >= 0)
+        {
+            // A rule that starts with itself (a ::= a | ..., or through anyOf/oneOf/$ref of other definitions): llama.cpp
+            // refuses such a grammar, and no JSON text could end the descent anyway.
+            var cycle = string.Join(" -> ", _leftEdge.Skip(loop).Append(target));
+            throw Fail(path + "/$ref", $"refers back to '{target}' before anything is written ({cycle}): this left recursion has no grammar; recurse only inside an object's properties or an array's items");
+        }
+
         if (_refRules.TryGetValue(target, out var known))
         {
             return known;
@@ -361,12 +409,14 @@ public sealed class JsonSchemaGrammar
         var name = UniqueName("def-" + parts[2]);
         _refRules[target] = name;
         _names.Add(name);
+        _leftEdge.Add(target);
         var body = Visit(definition, name + "-body", $"/{parts[1]}/{parts[2]}", depth + 1);
+        _leftEdge.RemoveAt(_leftEdge.Count - 1);
         _rules.Add((name, body));
         return name;
     }
 
-    private static int? Count(JsonElement schema, string keyword, string path)
+    private int? Count(JsonElement schema, string keyword, string path)
     {
         if (!schema.TryGetProperty(keyword, out var value))
         {
@@ -511,6 +561,6 @@ public sealed class JsonSchemaGrammar
         return s.Append('"').ToString();
     }
 
-    private static LlmException Fail(string path, string message) =>
-        LlmException.Invalid($"response_format json_schema: the schema at '{(path.Length == 0 ? "/" : path)}' {message}", Param, "invalid_json_schema");
+    private LlmException Fail(string path, string message) =>
+        LlmException.Invalid($"'{_param}': the schema at '{(path.Length == 0 ? "/" : path)}' {message}", _param, "invalid_json_schema");
 }

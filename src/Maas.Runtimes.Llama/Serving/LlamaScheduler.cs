@@ -520,7 +520,7 @@ internal sealed class LlamaScheduler : IDisposable
         sequence.PendingToken = token;
         if (_samplers.IsEnd(token))
         {
-            Finish(sequence, FinishReason.Stop, "", null);
+            Finish(sequence, FinishReason.Stop, "");
             return;
         }
 
@@ -532,28 +532,35 @@ internal sealed class LlamaScheduler : IDisposable
         sequence.Request.Progress?.TokenGenerated();
         _counters.Generated();
 
-        TokenLogprob? logprob = null;
+        var piece = sequence.Detokenizer.Append(token);
         if (sequence.Request.Logprobs)
         {
-            logprob = Logprob(cached.IsEmpty ? _context.GetLogits(sequence.OutputIndex) : cached, token, sequence.Request.TopLogprobs);
+            sequence.HoldLogprob(Logprob(cached.IsEmpty ? _context.GetLogits(sequence.OutputIndex) : cached, token, sequence.Request.TopLogprobs), piece.Length);
+        }
+        else
+        {
+            sequence.ProducedChars += piece.Length;
         }
 
-        var text = sequence.Stop.Push(sequence.Detokenizer.Append(token));
+        var text = sequence.Stop.Push(piece);
+        sequence.ReleasedChars += text.Length;
         if (sequence.Stop.Stopped)
         {
-            Finish(sequence, FinishReason.Stop, text, logprob);
+            Finish(sequence, FinishReason.Stop, text);
             return;
         }
 
         if (sequence.Generated >= sequence.Request.MaxTokens)
         {
-            Finish(sequence, FinishReason.Length, text, logprob);
+            Finish(sequence, FinishReason.Length, text);
             return;
         }
 
-        if (text.Length > 0 || logprob is not null)
+        // A token's logprob goes out with the last of its text, never ahead of it (text that may begin a stop string waits).
+        var logprobs = sequence.Request.Logprobs ? sequence.ReleaseLogprobs(final: false) : null;
+        if (text.Length > 0 || logprobs is not null)
         {
-            sequence.Events.Writer.TryWrite(new GenerationEvent { Text = text, Logprobs = logprob is null ? null : [logprob] });
+            sequence.Events.Writer.TryWrite(new GenerationEvent { Text = text, Logprobs = logprobs });
         }
     }
 
@@ -562,7 +569,7 @@ internal sealed class LlamaScheduler : IDisposable
     {
         if (outcome == LlamaSampleOutcome.GrammarComplete)
         {
-            Finish(sequence, FinishReason.Stop, "", null);
+            Finish(sequence, FinishReason.Stop, "");
             return;
         }
 
@@ -584,19 +591,22 @@ internal sealed class LlamaScheduler : IDisposable
         return new TopLogprob(token, Encoding.UTF8.GetString(bytes), bytes, logprob);
     }
 
-    private void Finish(LlamaSequence sequence, FinishReason reason, string text, TokenLogprob? logprob)
+    private void Finish(LlamaSequence sequence, FinishReason reason, string text)
     {
         if (!sequence.Stop.Stopped)
         {
             // The generation ended: release what the detokenizer and the stop matcher were holding back.
-            text += sequence.Stop.Push(sequence.Detokenizer.Flush());
-            text += sequence.Stop.Flush();
+            var rest = sequence.Stop.Push(sequence.Detokenizer.Flush());
+            rest += sequence.Stop.Flush();
+            sequence.ReleasedChars += rest.Length;
+            text += rest;
         }
 
         sequence.Events.Writer.TryWrite(new GenerationEvent
         {
             Text = text,
-            Logprobs = logprob is null ? null : [logprob],
+            // Logprobs of the text returned: the tokens of a stop string cut from it are dropped with it.
+            Logprobs = sequence.Request.Logprobs ? sequence.ReleaseLogprobs(final: true) : null,
             Finish = reason,
             Usage = new LlmUsage(sequence.PromptLength, sequence.Generated, sequence.Cached),
         });

@@ -69,6 +69,45 @@ internal sealed class LlamaSequence(GenerationRequest request, LlamaSequenceSamp
     // Its prompt was spelled with a cached sequence's tokens where those spell the same text (reuse by text).
     public bool SpelledByText { get; set; }
 
+    // Characters of text the generated tokens made so far, and how many of them were released to the caller (the rest
+    // is held back as the possible start of a stop string, or was cut with one).
+    public int ProducedChars { get; set; }
+
+    public int ReleasedChars { get; set; }
+
+    // Logprobs of tokens whose text is not all released yet, each with where its text starts and ends.
+    private readonly Queue<(TokenLogprob Logprob, int Start, int End)> _heldLogprobs = new();
+
+    /// <summary>Holds a generated token's logprob until the <paramref name="chars"/> characters of text it made are released.</summary>
+    public void HoldLogprob(TokenLogprob logprob, int chars)
+    {
+        _heldLogprobs.Enqueue((logprob, ProducedChars, ProducedChars + chars));
+        ProducedChars += chars;
+    }
+
+    /// <summary>
+    /// The held logprobs whose text is released now: all of it while generating (a token that made no text of its own,
+    /// part of a character, goes with the character); at the end every one, unless a stop string ended the text: then
+    /// each token whose text begins in the text returned, the others (the stop string's, cut from it) dropped.
+    /// Null when there are none.
+    /// </summary>
+    public List<TokenLogprob>? ReleaseLogprobs(bool final)
+    {
+        List<TokenLogprob>? released = null;
+        while (_heldLogprobs.TryPeek(out var held)
+            && (!final ? ReleasedChars >= held.End && ReleasedChars > held.Start : !Stop.Stopped || held.Start < ReleasedChars))
+        {
+            (released ??= []).Add(_heldLogprobs.Dequeue().Logprob);
+        }
+
+        if (final)
+        {
+            _heldLogprobs.Clear();
+        }
+
+        return released;
+    }
+
     /// <summary>Marks the request over; true for the one caller that did so.</summary>
     public bool TryEnd() => Interlocked.Exchange(ref Done, 1) == 0;
 }

@@ -1,4 +1,5 @@
 using Maas.Core.Llm;
+using Maas.Server.Auth;
 
 namespace Maas.Server.OpenAi;
 
@@ -18,17 +19,34 @@ internal static class CompletionsEndpoint
             var requests = new List<GenerationRequest>();
             var echoes = new List<string>();
             var promptTokens = 0;
+            var counts = new List<int>();
+            // max_tokens 0 (only with echo): the prompts come back alone; nothing is generated, so the model is not run.
+            var echoOnly = p.MaxTokens == 0;
             for (var i = 0; i < request.Prompts.Count; i++)
             {
                 var input = request.Prompts[i];
                 var tokens = input.Tokens ?? engine.Tokenize(input.Text!, addSpecial: true, parseSpecial: true);
                 promptTokens += tokens.Count;
-                requests.AddRange(service.Prepare(session, tokens, p, [], request.Prompts.Count == 1 ? id : $"{id}/p{i}"));
+                counts.Add(tokens.Count);
+                if (echoOnly)
+                {
+                    LlmGenerationService.Check(engine, tokens, p);
+                }
+                else
+                {
+                    requests.AddRange(service.Prepare(session, tokens, p, [], request.Prompts.Count == 1 ? id : $"{id}/p{i}"));
+                }
+
                 echoes.Add(!request.Echo ? "" : input.Text ?? engine.Detokenize(tokens, renderSpecial: false));
             }
 
-            var events = service.Start(session, requests, aborted);
-            var total = requests.Count;
+            if (echoOnly)
+            {
+                context.Usage().ReportTokens(promptTokens, 0);
+            }
+
+            var events = echoOnly ? EchoOnly(counts, p.N) : service.Start(session, requests, aborted);
+            var total = echoOnly ? counts.Count * p.N : requests.Count;
             if (p.Stream)
             {
                 await StreamAsync(context, session, p, id, events, total, promptTokens, echoes, aborted);
@@ -38,8 +56,24 @@ internal static class CompletionsEndpoint
                 await RespondAsync(context, session, p, id, events, total, promptTokens, echoes, aborted);
             }
 
+            if (echoOnly)
+            {
+                return; // nothing was generated: a deployment's other versions have nothing to compare
+            }
+
             copies.Offer(session, p, other => [.. request.Prompts.Select(input => new Deployments.TextPrompt(input.Tokens ?? other.Tokenize(input.Text!, addSpecial: true, parseSpecial: true), []))]);
         });
+    }
+
+    // The events of choices that generate nothing: each ends at once with finish_reason "length" (max_tokens 0 was
+    // reached), its usage counting its prompt.
+    private static async IAsyncEnumerable<ChoiceEvent> EchoOnly(List<int> promptTokens, int n)
+    {
+        await Task.CompletedTask;
+        for (var i = 0; i < promptTokens.Count * n; i++)
+        {
+            yield return new ChoiceEvent(i, new GenerationEvent { Finish = FinishReason.Length, Usage = new LlmUsage(promptTokens[i / n], 0, 0) });
+        }
     }
 
     private static LlmUsage Usage(IEnumerable<LlmUsage?> parts, int promptTokens, int n)

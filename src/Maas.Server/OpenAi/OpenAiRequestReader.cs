@@ -165,7 +165,15 @@ internal static class OpenAiRequestReader
         var echo = Bool(body, "echo") ?? false;
         if (echo && parameters.Logprobs)
         {
-            throw LlmException.Invalid("'echo' together with 'logprobs' is not supported", "echo", "unsupported_parameter");
+            throw LlmException.Invalid("'echo' together with 'logprobs' is not supported: the prompt's tokens have no log probabilities here", "echo", "unsupported_parameter");
+        }
+
+        // As OpenAI's legacy completions: 0 with echo returns the prompt alone, nothing generated (the model is not run).
+        if (parameters.MaxTokens == 0 && !echo)
+        {
+            throw LlmException.Invalid(
+                $"'{parameters.MaxTokensParam}' may be 0 only with \"echo\": true (the prompt returned alone); otherwise it must be at least 1",
+                parameters.MaxTokensParam);
         }
 
         var prompts = ReadInputs(prompt, "prompt", allowEmptyText: true);
@@ -241,6 +249,28 @@ internal static class OpenAiRequestReader
         }
     }
 
+    // OpenAI fields this server cannot honour and whose silent ignoring would mislead the client into thinking they
+    // took effect. Harmless hints (user, store, metadata, service_tier, prompt_cache_key, safety_identifier) are
+    // accepted and ignored; these are refused unless null, naming the field.
+    private static void RefuseMisleadingHints(JsonElement body, bool chat)
+    {
+        Refuse("prediction", "'prediction' (predicted outputs) is not supported: the answer is generated token by token; leave it out");
+        Refuse("web_search_options", "'web_search_options' is not supported: this server has no web search, and the answer would not be grounded in one; leave it out");
+        Refuse("reasoning_effort", "'reasoning_effort' is not supported: the models served here have no separate reasoning phase to shorten or lengthen; leave it out");
+        if (!chat)
+        {
+            Refuse("top_logprobs", "'top_logprobs' is a chat completions parameter: on /v1/completions 'logprobs' (0..5) is the number of alternatives per token");
+        }
+
+        void Refuse(string name, string message)
+        {
+            if (body.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null)
+            {
+                throw LlmException.Invalid(message, name, "unsupported_parameter");
+            }
+        }
+    }
+
     // A grammar ends the output when it is complete; ignore_eos asks for output that never ends there.
     private static void CheckGrammarCanEnd(GenerationParameters parameters, string? forcedTools)
     {
@@ -267,15 +297,20 @@ internal static class OpenAiRequestReader
         var model = RequiredString(body, "model");
         // max_completion_tokens (chat's current name) wins over max_tokens, on either route, as in vLLM; both are read, so
         // a max_tokens of the wrong type is refused rather than silently passed over.
-        var legacyMaxTokens = Int(body, "max_tokens", 1, int.MaxValue);
-        var completionMaxTokens = Int(body, "max_completion_tokens", 1, int.MaxValue);
+        // null is as absent (OpenAI's schema types both "integer or null"). Completions take 0 with echo (the prompt
+        // alone, see ReadCompletion); chat needs at least 1.
+        var legacyMaxTokens = Int(body, "max_tokens", chat ? 1 : 0, int.MaxValue);
+        var completionMaxTokens = Int(body, "max_completion_tokens", chat ? 1 : 0, int.MaxValue);
         var maxTokensParam = completionMaxTokens is not null ? "max_completion_tokens" : "max_tokens";
         var maxTokens = completionMaxTokens ?? legacyMaxTokens;
-        // The legacy completions API generates 16 tokens when max_tokens is absent.
-        if (!chat && maxTokens is null && !body.TryGetProperty("max_tokens", out _) && !body.TryGetProperty("max_completion_tokens", out _))
+        // The legacy completions API generates 16 tokens when max_tokens is absent or null (as OpenAI's and vLLM's);
+        // chat generates until the end of the answer or of the context.
+        if (!chat && maxTokens is null)
         {
             maxTokens = 16;
         }
+
+        RefuseMisleadingHints(body, chat);
 
         var stop = ReadStop(body, limits);
         var logitBias = ReadLogitBias(body, limits);
@@ -471,9 +506,12 @@ internal static class OpenAiRequestReader
                         "missing_required_parameter");
                 }
 
-                var schema = inner.ValueKind != JsonValueKind.Undefined ? inner : wrapper;
-                CheckSchemaSize(schema, JsonSchemaGrammar.Param, limits);
-                return JsonSchemaGrammar.FromSchema(schema, limits.MaxGrammarRules);
+                // A refusal names where the schema sits: json_schema.schema, or json_schema itself for a bare schema.
+                var (schema, schemaParam) = inner.ValueKind != JsonValueKind.Undefined
+                    ? (inner, JsonSchemaGrammar.SchemaParam)
+                    : (wrapper, "response_format.json_schema");
+                CheckSchemaSize(schema, schemaParam, limits);
+                return JsonSchemaGrammar.FromSchema(schema, limits.MaxGrammarRules, schemaParam);
             default:
                 throw LlmException.Invalid($"'response_format.type' must be text, json_object or json_schema, not '{type}'", "response_format.type");
         }

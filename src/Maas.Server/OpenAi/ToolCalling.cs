@@ -198,7 +198,7 @@ internal static class ToolCalling
         try
         {
             using var document = JsonDocument.Parse(schema.ToJsonString());
-            return JsonSchemaGrammar.FromSchema(document.RootElement, maxRules);
+            return JsonSchemaGrammar.FromSchema(document.RootElement, maxRules, "tools");
         }
         catch (LlmException e)
         {
@@ -282,16 +282,15 @@ internal static class ToolCalling
 
             try
             {
-                JsonSchemaGrammar.FromSchema(ps, maxRules);
+                JsonSchemaGrammar.FromSchema(ps, maxRules, $"tools[{i}].function.parameters");
             }
             catch (LlmException e)
             {
-                var path = $"tools[{i}].function.parameters";
-                return LlmException.Invalid(e.Message.Replace("response_format json_schema", $"'{path}'", StringComparison.Ordinal), path, e.Code);
+                return e;
             }
         }
 
-        return LlmException.Invalid(combined.Message.Replace("response_format json_schema", "'tools' parameters", StringComparison.Ordinal), "tools", combined.Code);
+        return combined;
     }
 
     // tool_choice as an object: {"type": "function", "function": {"name": ...}}, each refusal at the exact place.

@@ -36,7 +36,7 @@ public sealed class RequestCapTests : IAsyncLifetime
         {
             "/v1/chat/completions",
             Chat("\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"string\",\"description\":\"" + new string('d', 3000) + "\"}}}"),
-            "response_format", "at most 2048"
+            "response_format.json_schema.schema", "at most 2048"
         },
         {
             "/v1/chat/completions",
@@ -49,7 +49,7 @@ public sealed class RequestCapTests : IAsyncLifetime
             Chat("""
                 "response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"string","maxLength":100000}}}
                 """),
-            "response_format", "8192 grammar rules"
+            "response_format.json_schema.schema", "8192 grammar rules"
         },
         {
             "/v1/chat/completions",

@@ -72,6 +72,58 @@ public sealed class CompletionAndEmbeddingTests(LlmServerFixture fixture)
         Assert.Equal(2, body.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
     }
 
+    [Theory]
+    [InlineData("max_tokens")]
+    [InlineData("max_completion_tokens")]
+    public async Task A_null_max_tokens_is_as_absent_16_tokens_on_completions(string field)
+    {
+        // Not "no limit" (the rest of the context): null means unset, and unset is the legacy API's 16.
+        var body = await fixture.PostOkAsync("/v1/completions", $$"""{"model":"gen","prompt":"Hello","{{field}}":null,"ignore_eos":true}""");
+        Assert.Equal(16, body.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Max_tokens_0_with_echo_returns_the_prompt_alone(bool stream)
+    {
+        var json = $$"""{"model":"gen","prompt":["Hello there","Bye"],"n":2,"max_tokens":0,"echo":true,"stream":{{(stream ? "true" : "false")}}}""";
+        List<(int Index, string Text, string? Finish)> choices;
+        if (!stream)
+        {
+            var body = await fixture.PostOkAsync("/v1/completions", json);
+            choices = [.. body.GetProperty("choices").EnumerateArray().Select(c => (c.GetProperty("index").GetInt32(), c.GetProperty("text").GetString()!, c.GetProperty("finish_reason").GetString()))];
+            var usage = body.GetProperty("usage");
+            Assert.Equal(0, usage.GetProperty("completion_tokens").GetInt32());
+            Assert.True(usage.GetProperty("prompt_tokens").GetInt32() >= 2);
+            Assert.Equal(usage.GetProperty("prompt_tokens").GetInt32(), usage.GetProperty("total_tokens").GetInt32());
+        }
+        else
+        {
+            using var response = await fixture.Server.Client.PostAsync("/v1/completions", new StringContent(json, Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var events = await LlmServerFixture.ReadEventsAsync(response);
+            choices = [.. events.Select(e => e.GetProperty("choices")[0]).Select(c => (c.GetProperty("index").GetInt32(), c.GetProperty("text").GetString()!, c.GetProperty("finish_reason").GetString()))];
+        }
+
+        Assert.Equal([0, 1, 2, 3], choices.Select(c => c.Index).Order());
+        Assert.All(choices, c => Assert.Equal("length", c.Finish));
+        Assert.Equal(["Hello there", "Hello there", "Bye", "Bye"], choices.OrderBy(c => c.Index).Select(c => c.Text));
+    }
+
+    [Theory]
+    [InlineData("""{"model":"gen","prompt":"Hello","max_tokens":0}""", "max_tokens")]
+    [InlineData("""{"model":"gen","prompt":"Hello","max_completion_tokens":0,"echo":false}""", "max_completion_tokens")]
+    [InlineData("""{"model":"gen","prompt":"Hello","max_tokens":0,"echo":true,"logprobs":1}""", "echo")]
+    [InlineData("""{"model":"gen","prompt":"Hello","max_tokens":2,"top_logprobs":2}""", "top_logprobs")]
+    [InlineData("""{"model":"gen","prompt":"Hello","max_tokens":2,"logprobs":1,"top_logprobs":2}""", "top_logprobs")]
+    public async Task Completion_parameters_it_cannot_honour_are_400_naming_them(string json, string param)
+    {
+        var (status, body) = await fixture.PostAsync("/v1/completions", json);
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status}: {body}");
+        Assert.Equal(param, JsonDocument.Parse(body).RootElement.GetProperty("error").GetProperty("param").GetString());
+    }
+
     [SharedModelFact(Tiny)]
     public async Task Streamed_completion_sends_text_chunks()
     {

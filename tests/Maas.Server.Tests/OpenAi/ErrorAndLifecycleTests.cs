@@ -125,11 +125,24 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     [InlineData("""{"model":"gen","modalities":["text","audio"],"messages":[{"role":"user","content":"x"}]}""", "modalities")]
     [InlineData("""{"model":"gen","modalities":"text","messages":[{"role":"user","content":"x"}]}""", "modalities")]
     [InlineData("""{"model":"gen","audio":{"voice":"alloy","format":"wav"},"messages":[{"role":"user","content":"x"}]}""", "audio")]
+    [InlineData("""{"model":"gen","prediction":{"type":"content","content":"draft"},"messages":[{"role":"user","content":"x"}]}""", "prediction")]
+    [InlineData("""{"model":"gen","web_search_options":{},"messages":[{"role":"user","content":"x"}]}""", "web_search_options")]
+    [InlineData("""{"model":"gen","reasoning_effort":"low","messages":[{"role":"user","content":"x"}]}""", "reasoning_effort")]
     public async Task Bad_parameters_are_400_naming_the_parameter(string json, string param)
     {
         var (status, body) = await fixture.PostAsync("/v1/chat/completions", json);
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.Equal(param, Error(body).GetProperty("param").GetString());
+    }
+
+    [Fact]
+    public async Task Harmless_hints_are_accepted_and_ignored_and_null_refused_fields_are_served()
+    {
+        var body = await fixture.PostOkAsync("/v1/chat/completions",
+            """{"model":"gen","max_tokens":2,"user":"u1","store":true,"metadata":{"k":"v"},"service_tier":"auto","prompt_cache_key":"p","safety_identifier":"s","prediction":null,"web_search_options":null,"reasoning_effort":null,"messages":[{"role":"user","content":"x"}]}""");
+        Assert.Equal("chat.completion", body.GetProperty("object").GetString());
+        body = await fixture.PostOkAsync("/v1/completions", """{"model":"gen","max_tokens":2,"user":"u1","top_logprobs":null,"prompt":"x"}""");
+        Assert.Equal("text_completion", body.GetProperty("object").GetString());
     }
 
     [Fact]

@@ -105,8 +105,104 @@ public sealed class StopAndStructuredOutputTests(LlmServerFixture fixture)
             """);
         Assert.Equal(System.Net.HttpStatusCode.BadRequest, status);
         var error = JsonDocument.Parse(body).RootElement.GetProperty("error");
-        Assert.Equal("response_format", error.GetProperty("param").GetString());
+        Assert.Equal("response_format.json_schema.schema", error.GetProperty("param").GetString());
         Assert.Contains("'format'", error.GetProperty("message").GetString(), StringComparison.Ordinal);
         Assert.Contains("/properties/d", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
+    // A definition that starts with itself, directly or through others, makes a left-recursive grammar rule that
+    // llama.cpp refuses only once a model samples with it; it is refused up front, naming the schema and the place.
+    private const string LeftRecursive = """
+        {"$defs":{"expr":{"anyOf":[{"$ref":"#/$defs/sum"},{"type":"integer"}]},
+                  "sum":{"anyOf":[{"$ref":"#/$defs/expr"},{"type":"null"}]}},
+         "$ref":"#/$defs/expr"}
+        """;
+
+    public static TheoryData<string, string> LeftRecursiveRequests => new()
+    {
+        {
+            """{"model":"gen","max_tokens":4,"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"e","schema":""" + LeftRecursive + "}}}",
+            "response_format.json_schema.schema"
+        },
+        {
+            // A bare schema (no name/schema wrapper) sits in json_schema itself.
+            """{"model":"gen","max_tokens":4,"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":""" + LeftRecursive + "}}",
+            "response_format.json_schema"
+        },
+        {
+            """
+            {"model":"gen","max_tokens":4,"messages":[{"role":"user","content":"x"}],"tool_choice":"required",
+             "tools":[{"type":"function","function":{"name":"f"}},{"type":"function","function":{"name":"g","parameters":{"type":"object","properties":{"v":{"type":"integer"}}}}},
+                      {"type":"function","function":{"name":"h","parameters":
+            """ + LeftRecursive + "}}]}",
+            "tools[2].function.parameters"
+        },
+    };
+
+    [Theory]
+    [MemberData(nameof(LeftRecursiveRequests))]
+    public async Task A_left_recursive_schema_is_refused_up_front_naming_its_parameter_and_place(string json, string param)
+    {
+        var (status, body) = await fixture.PostAsync("/v1/chat/completions", json);
+        Assert.True(status == System.Net.HttpStatusCode.BadRequest, $"{(int)status}: {body}");
+        var error = JsonDocument.Parse(body).RootElement.GetProperty("error");
+        Assert.Equal(param, error.GetProperty("param").GetString());
+        Assert.Equal("invalid_json_schema", error.GetProperty("code").GetString());
+        var message = error.GetProperty("message").GetString()!;
+        Assert.Contains("left recursion", message, StringComparison.Ordinal);
+        Assert.Contains("/$defs/sum/anyOf/0/$ref", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("llama.cpp", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Recursion_inside_an_object_or_array_is_still_served()
+    {
+        var body = await fixture.PostOkAsync("/v1/chat/completions", """
+            {"model":"gen","max_tokens":4,"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"t","schema":
+              {"$defs":{"node":{"anyOf":[{"type":"object","properties":{"kids":{"type":"array","items":{"$ref":"#/$defs/node"}}}},{"type":"null"}]}},"$ref":"#/$defs/node"}}}}
+            """);
+        Assert.Equal("chat.completion", body.GetProperty("object").GetString());
+    }
+
+    // With a stop string, the logprobs describe the text returned: the tokens that made the cut stop string are not in
+    // them (a token the cut splits stays, so every character returned has its token).
+    [SharedModelTheory(Tiny)]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Logprobs_end_with_the_text_a_stop_string_cut(bool stream)
+    {
+        var the = TokenOf("the");
+        string Body(string stop) => $$"""
+            {"model":"tiny","max_tokens":10,"temperature":0,"logprobs":0,"stream":{{(stream ? "true" : "false")}},"logit_bias":{"{{the}}":100},"stop":{{stop}},"prompt":"repeat"}
+            """;
+        var full = (await fixture.PostOkAsync("/v1/completions", Body("null").Replace("\"stream\":true", "\"stream\":false", StringComparison.Ordinal)))
+            .GetProperty("choices")[0].GetProperty("text").GetString()!;
+        var expected = full[..full.IndexOf("e t", StringComparison.Ordinal)];
+
+        string text;
+        List<string> tokens;
+        if (!stream)
+        {
+            var choice = (await fixture.PostOkAsync("/v1/completions", Body("\"e t\""))).GetProperty("choices")[0];
+            text = choice.GetProperty("text").GetString()!;
+            var logprobs = choice.GetProperty("logprobs");
+            tokens = [.. logprobs.GetProperty("tokens").EnumerateArray().Select(t => t.GetString()!)];
+            Assert.Equal(tokens.Count, logprobs.GetProperty("token_logprobs").GetArrayLength());
+            Assert.All(logprobs.GetProperty("text_offset").EnumerateArray(), o => Assert.True(o.GetInt32() < text.Length, $"offset {o} past the text '{text}'"));
+        }
+        else
+        {
+            using var response = await fixture.Server.Client.PostAsync("/v1/completions", new StringContent(Body("\"e t\""), Encoding.UTF8, "application/json"));
+            var events = await LlmServerFixture.ReadEventsAsync(response);
+            text = string.Concat(events.Select(e => e.GetProperty("choices")[0].GetProperty("text").GetString()));
+            tokens = [.. events.SelectMany(e => e.GetProperty("choices")[0].GetProperty("logprobs") is { ValueKind: JsonValueKind.Object } lp
+                ? lp.GetProperty("tokens").EnumerateArray().Select(t => t.GetString()!)
+                : [])];
+        }
+
+        Assert.Equal(expected, text);
+        // " the" then the next " the", cut after "th": one token made the text; the one that completed "e t" is not kept.
+        Assert.Single(tokens);
+        Assert.StartsWith(text.TrimStart(), string.Concat(tokens).TrimStart(), StringComparison.Ordinal);
     }
 }
