@@ -106,7 +106,7 @@ internal static class TrainingEndpoints
         }
 
         CheckSplitLeavesRows(split, task, label, search is not null, datasetName, version);
-        await Jobs.JobSubmission.CheckRoomAsync(context, caller?.Tenant ?? tenant);
+        await Jobs.JobSubmission.CheckRoomAsync(jobs, trainingOptions.Value, caller?.Tenant ?? tenant, context.RequestAborted);
 
         // The result goes into the caller's tenant's model of that name: the job names it by its key.
         await EnsureModelAsync(context, registry, body.Model, tenant, task, visibility);
