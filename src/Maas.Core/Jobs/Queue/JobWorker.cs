@@ -1,41 +1,8 @@
-using System.Security.Cryptography;
 using System.Text.Json;
 using Maas.Core.Hosting;
 using Maas.Core.Registry;
 
 namespace Maas.Core.Jobs.Queue;
-
-/// <summary>Runs the jobs of one kind; registered with a <see cref="JobWorker"/>.</summary>
-public interface IJobHandler
-{
-    /// <summary>The kind of job it runs.</summary>
-    string Kind { get; }
-
-    /// <summary>Does the job and returns its result as JSON; throws <see cref="JobFailedException"/> to fail with a code.</summary>
-    /// <remarks>
-    /// Called on a dedicated thread, never a request thread; <see cref="JobRun.CancellationToken"/> fires on cancel or a
-    /// lost lease. A handler that registers its result calls <see cref="JobRun.BeginFinishingAsync"/> right before it, so
-    /// a cancel either stops the job before anything is registered or is refused; one that calls it nowhere passes it
-    /// when it returns.
-    /// </remarks>
-    Task<string> RunAsync(JobRun run);
-}
-
-/// <summary>Settings of a worker: its name, its lease and how often it looks for work.</summary>
-public sealed record JobWorkerOptions
-{
-    /// <summary>The worker's unique name (host, process and a random part by default).</summary>
-    public string Name { get; init; } = $"{Environment.MachineName}:{Environment.ProcessId}:{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}";
-
-    /// <summary>How long a claim lasts without a heartbeat; a dead worker's job is taken over after this.</summary>
-    public TimeSpan Lease { get; init; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>How often an idle worker looks for queued jobs.</summary>
-    public TimeSpan Poll { get; init; } = TimeSpan.FromSeconds(1);
-
-    /// <summary>How many times a job is claimed before it is failed (its workers keep dying).</summary>
-    public int MaxAttempts { get; init; } = 3;
-}
 
 /// <summary>
 /// Claims jobs from the store with a lease, runs each on a dedicated thread through its kind's handler, renews the
@@ -385,6 +352,3 @@ public sealed class JobWorker
         }
     }
 }
-
-/// <summary>The job a worker runs, and what wakes its heartbeat.</summary>
-internal sealed record RunningJob(string Id, SemaphoreSlim Beat);
