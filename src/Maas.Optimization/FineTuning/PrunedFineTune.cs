@@ -267,26 +267,26 @@ public static class PrunedFineTune
     // What the fine-tune's report shows of the run.
     private static Dictionary<string, object?> Report(
         FineTuneSpec spec, FineTuneData data, ImportedNetwork imported, List<Dictionary<string, object?>> history, int bestEpoch, long? zerosKept, double seconds) => new()
-    {
-        ["dataset"] = spec.Dataset!.Name,
-        ["version"] = spec.Dataset.Version,
-        ["label"] = spec.Label,
-        ["features"] = new[] { spec.Image },
-        ["trainer"] = spec.Trainer,
-        ["hyperparameters"] = spec.Hyperparameters,
-        ["split"] = spec.Split,
-        ["train_rows"] = data.Train.Length,
-        ["validation_rows"] = data.Validation.Length,
-        ["test_rows"] = data.Test.Length,
-        ["rows_skipped"] = data.Skipped,
-        ["epochs"] = history,
-        ["best_epoch"] = bestEpoch,
-        ["network"] = imported.Layers,
-        ["import_notes"] = imported.Notes.Count > 0 ? imported.Notes : null,
-        ["zeros_kept"] = zerosKept,
-        ["engine"] = GgmlNetwork.Engine,
-        ["seconds"] = seconds,
-    };
+        {
+            ["dataset"] = spec.Dataset!.Name,
+            ["version"] = spec.Dataset.Version,
+            ["label"] = spec.Label,
+            ["features"] = new[] { spec.Image },
+            ["trainer"] = spec.Trainer,
+            ["hyperparameters"] = spec.Hyperparameters,
+            ["split"] = spec.Split,
+            ["train_rows"] = data.Train.Length,
+            ["validation_rows"] = data.Validation.Length,
+            ["test_rows"] = data.Test.Length,
+            ["rows_skipped"] = data.Skipped,
+            ["epochs"] = history,
+            ["best_epoch"] = bestEpoch,
+            ["network"] = imported.Layers,
+            ["import_notes"] = imported.Notes.Count > 0 ? imported.Notes : null,
+            ["zeros_kept"] = zerosKept,
+            ["engine"] = GgmlNetwork.Engine,
+            ["seconds"] = seconds,
+        };
 
     /// <summary>The share of <paramref name="rows"/> whose largest logit the model at <paramref name="path"/> (run by ONNX Runtime) puts on the row's label.</summary>
     public static double Accuracy(string path, string input, string logits, FineTuneData data, int[] rows, int classes)
