@@ -111,111 +111,25 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
     private async Task<(GgmlNetwork Network, CheckpointState State)> TrainAsync(ImageData images, int[] train, int[] validation, bool checkpoints)
     {
         var clock = Stopwatch.StartNew();
-        double Hyper(string name, double fallback) => spec.Hyperparameters.TryGetValue(name, out var v) ? v : fallback;
         var epochs = (int)Hyper("epochs", 10);
         var patience = (int)Hyper("patience", 3);
-        var options = new GgmlTrainingOptions
-        {
-            Optimizer = spec.Trainer,
-            LearningRate = Hyper("learning_rate", 1e-3),
-            WeightDecay = Hyper("weight_decay", 0),
-            Beta1 = Hyper("beta1", 0.9),
-            Beta2 = Hyper("beta2", 0.999),
-            BatchSize = Math.Min((int)Hyper("batch_size", 32), train.Length),
-            Threads = threads,
-            Nice = nice,
-            Seed = spec.Split.Seed,
-        };
-        var classes = data.Classes!.Count;
-        var network = CreateNetwork(images.Shape, classes, options);
+        var options = OptionsOf(train.Length);
+        var network = CreateNetwork(images.Shape, data.Classes!.Count, options);
         var gate = servingYield?.NewGate();
-        string Stage() => gate?.Stage(TrainingStage, YieldingStage) ?? TrainingStage;
         gate?.ReportTo(run, "yielding", "training", TrainingStage, YieldingStage);
 
         try
         {
-            var history = new List<Dictionary<string, object?>>();
-            var state = new CheckpointState();
+            var state = checkpoints && await ResumeAsync(network) is { } resumed ? resumed : new CheckpointState();
+            var history = new List<Dictionary<string, object?>>(state.History);
             var weightsFile = Path.Combine(run.WorkDir, "weights.bin");
-            if (checkpoints && run.Job.Checkpoint is { Stage: EpochStage, Data: { } saved } && await run.CheckpointFileAsync() is { } file)
-            {
-                state = JsonSerializer.Deserialize<CheckpointState>(saved, RegistryJson.Options) ?? new();
-                var (current, best, optimizer) = WeightsFile.Read(file);
-                network.Restore(current);
-                state.Best = best;
-                history.AddRange(state.History);
-                if (optimizer is not null)
-                {
-                    network.RestoreOptimizer(optimizer);
-                    await run.EventAsync("log", new { message = $"resumed after epoch {state.Epoch} from the checkpoint of an earlier attempt, with the optimiser's state (step {optimizer.Steps})" });
-                }
-                else
-                {
-                    await run.EventAsync("log", new { message = $"resumed after epoch {state.Epoch} from the checkpoint of an earlier attempt (the checkpoint has no optimiser state: the optimiser's moments restart)" });
-                }
-            }
-
-            var lastReport = run.Time.GetUtcNow();
+            var batches = new BatchProgress(run, clock, epochs, gate);
             for (var epoch = state.Epoch + 1; epoch <= epochs && !state.Stopped; epoch++)
             {
-                // Progress within the epoch, at most once per BatchReportInterval: percent, step and stage.
-                void BatchDone(int done, int batches)
-                {
-                    var now = run.Time.GetUtcNow();
-                    if (now - lastReport < BatchReportInterval)
-                    {
-                        return;
-                    }
-
-                    lastReport = now;
-                    var part = (epoch - 1 + ((double)done / batches)) / epochs;
-                    var progress = run.Progress with
-                    {
-                        Percent = 2 + (78 * part),
-                        Stage = Stage(),
-                        Epoch = epoch - 1,
-                        Iteration = ((long)(epoch - 1) * batches) + done,
-                        EtaSeconds = clock.Elapsed.TotalSeconds * (1 - part) / Math.Max(part, 1e-9),
-                    };
-                    run.ReportAsync(progress).GetAwaiter().GetResult();
-                }
-
-                var (servingBatches, waited) = gate is null ? (0, TimeSpan.Zero) : (gate.ServingBatches, gate.Waited);
-                var result = network.TrainEpoch(images.Images, images.Labels, train, run.CancellationToken, BatchDone, gate);
-                var (validationLoss, validationAccuracy) = validation.Length > 0 ? images.Score(network.Logits(images.Images, validation, run.CancellationToken, gate), validation, classes) : (double.NaN, double.NaN);
-                var row = new Dictionary<string, object?>
-                {
-                    ["epoch"] = epoch,
-                    ["train_loss"] = Finite(result.TrainLoss),
-                    ["train_accuracy"] = Finite(result.TrainAccuracy),
-                    ["validation_loss"] = Finite(validationLoss),
-                    ["validation_accuracy"] = Finite(validationAccuracy),
-                    ["seconds"] = result.Seconds,
-                    ["images_per_second"] = result.Seconds > 0 ? result.Examples / result.Seconds : null,
-                    ["threads"] = result.Threads,
-                };
-                if (gate is not null)
-                {
-                    // Why an epoch was slower: the batches that overlapped serving, and the time it gave to serving.
-                    row["serving_batches"] = gate.ServingBatches - servingBatches;
-                    row["yielded_seconds"] = (gate.Waited - waited).TotalSeconds;
-                }
-
+                var (row, monitored) = TrainEpoch(network, images, train, validation, epoch, gate, batches);
                 history.Add(row);
                 await run.EventAsync("epoch", row);
-
-                // Early stopping watches the validation loss; without a validation split the last epoch is kept.
-                var monitored = validation.Length > 0 ? validationLoss : result.TrainLoss;
-                if (state.Best is null || monitored < state.BestLoss)
-                {
-                    (state.Best, state.BestLoss, state.BestEpoch, state.SinceBest) = (network.Weights(), monitored, epoch, 0);
-                }
-                else if (validation.Length > 0 && patience > 0 && ++state.SinceBest >= patience)
-                {
-                    state.Stopped = true;
-                    await run.EventAsync("log", new { message = $"stopped early after epoch {epoch}: no better validation loss for {patience} epochs; keeping epoch {state.BestEpoch}" });
-                }
-
+                await KeepBestAsync(state, network, monitored, epoch, validation.Length > 0, patience);
                 state.Epoch = epoch;
                 state.History = history;
                 if (checkpoints)
@@ -224,9 +138,7 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
                     await run.SaveCheckpointAsync(EpochStage, weightsFile, state);
                 }
 
-                var metrics = row.Where(kv => kv.Value is double && kv.Key != "seconds").ToDictionary(kv => kv.Key, kv => (double)kv.Value!);
-                var done = (double)epoch / epochs;
-                await run.ReportAsync(new JobProgress { Percent = 2 + (78 * done), Stage = Stage(), Epoch = epoch, Iteration = (long)epoch * (train.Length / options.BatchSize), Metrics = metrics, EtaSeconds = clock.Elapsed.TotalSeconds * (1 - done) / Math.Max(done, 1e-9) });
+                await ReportEpochAsync(row, epoch, epochs, (long)epoch * (train.Length / options.BatchSize), gate, clock);
             }
 
             return (network, state);
@@ -235,6 +147,130 @@ internal sealed class ImageTrainingJob(JobRun run, TrainingSpec spec, TabularDat
         {
             network.Dispose();
             throw;
+        }
+    }
+
+    private double Hyper(string name, double fallback) => spec.Hyperparameters.TryGetValue(name, out var v) ? v : fallback;
+
+    // The spec's optimiser and hyperparameters (the defaults where it names none); batches no larger than the training rows.
+    private GgmlTrainingOptions OptionsOf(int trainRows) => new()
+    {
+        Optimizer = spec.Trainer,
+        LearningRate = Hyper("learning_rate", 1e-3),
+        WeightDecay = Hyper("weight_decay", 0),
+        Beta1 = Hyper("beta1", 0.9),
+        Beta2 = Hyper("beta2", 0.999),
+        BatchSize = Math.Min((int)Hyper("batch_size", 32), trainRows),
+        Threads = threads,
+        Nice = nice,
+        Seed = spec.Split.Seed,
+    };
+
+    private static string StageOf(ServingYieldGate? gate) => gate?.Stage(TrainingStage, YieldingStage) ?? TrainingStage;
+
+    // The state of an earlier attempt's last epoch checkpoint, with its weights (and the optimiser's, when saved) put
+    // back into `network`; null when there is none.
+    private async Task<CheckpointState?> ResumeAsync(GgmlNetwork network)
+    {
+        if (run.Job.Checkpoint is not { Stage: EpochStage, Data: { } saved } || await run.CheckpointFileAsync() is not { } file)
+        {
+            return null;
+        }
+
+        var state = JsonSerializer.Deserialize<CheckpointState>(saved, RegistryJson.Options) ?? new();
+        var (current, best, optimizer) = WeightsFile.Read(file);
+        network.Restore(current);
+        state.Best = best;
+        if (optimizer is not null)
+        {
+            network.RestoreOptimizer(optimizer);
+            await run.EventAsync("log", new { message = $"resumed after epoch {state.Epoch} from the checkpoint of an earlier attempt, with the optimiser's state (step {optimizer.Steps})" });
+        }
+        else
+        {
+            await run.EventAsync("log", new { message = $"resumed after epoch {state.Epoch} from the checkpoint of an earlier attempt (the checkpoint has no optimiser state: the optimiser's moments restart)" });
+        }
+
+        return state;
+    }
+
+    // One epoch over the training rows and a validation pass. Returns the epoch's row of the history and the loss early
+    // stopping watches (the validation loss; the training loss without a validation split, so the last epoch is kept).
+    private (Dictionary<string, object?> Row, double Monitored) TrainEpoch(
+        GgmlNetwork network, ImageData images, int[] train, int[] validation, int epoch, ServingYieldGate? gate, BatchProgress batches)
+    {
+        var classes = data.Classes!.Count;
+        var (servingBatches, waited) = gate is null ? (0, TimeSpan.Zero) : (gate.ServingBatches, gate.Waited);
+        var result = network.TrainEpoch(images.Images, images.Labels, train, run.CancellationToken, (done, count) => batches.Done(epoch, done, count), gate);
+        var (validationLoss, validationAccuracy) = validation.Length > 0 ? images.Score(network.Logits(images.Images, validation, run.CancellationToken, gate), validation, classes) : (double.NaN, double.NaN);
+        var row = new Dictionary<string, object?>
+        {
+            ["epoch"] = epoch,
+            ["train_loss"] = Finite(result.TrainLoss),
+            ["train_accuracy"] = Finite(result.TrainAccuracy),
+            ["validation_loss"] = Finite(validationLoss),
+            ["validation_accuracy"] = Finite(validationAccuracy),
+            ["seconds"] = result.Seconds,
+            ["images_per_second"] = result.Seconds > 0 ? result.Examples / result.Seconds : null,
+            ["threads"] = result.Threads,
+        };
+        if (gate is not null)
+        {
+            // Why an epoch was slower: the batches that overlapped serving, and the time it gave to serving.
+            row["serving_batches"] = gate.ServingBatches - servingBatches;
+            row["yielded_seconds"] = (gate.Waited - waited).TotalSeconds;
+        }
+
+        return (row, validation.Length > 0 ? validationLoss : result.TrainLoss);
+    }
+
+    // Keeps the epoch's weights when its monitored loss is the best yet; otherwise, with a validation split, counts
+    // towards stopping early after `patience` epochs without a better one.
+    private async Task KeepBestAsync(CheckpointState state, GgmlNetwork network, double monitored, int epoch, bool validates, int patience)
+    {
+        if (state.Best is null || monitored < state.BestLoss)
+        {
+            (state.Best, state.BestLoss, state.BestEpoch, state.SinceBest) = (network.Weights(), monitored, epoch, 0);
+        }
+        else if (validates && patience > 0 && ++state.SinceBest >= patience)
+        {
+            state.Stopped = true;
+            await run.EventAsync("log", new { message = $"stopped early after epoch {epoch}: no better validation loss for {patience} epochs; keeping epoch {state.BestEpoch}" });
+        }
+    }
+
+    // The job's progress after an epoch: its share of training (2 to 80 percent), the epoch's metrics and the time left at this pace.
+    private Task ReportEpochAsync(Dictionary<string, object?> row, int epoch, int epochs, long iteration, ServingYieldGate? gate, Stopwatch clock)
+    {
+        var metrics = row.Where(kv => kv.Value is double && kv.Key != "seconds").ToDictionary(kv => kv.Key, kv => (double)kv.Value!);
+        var done = (double)epoch / epochs;
+        return run.ReportAsync(new JobProgress { Percent = 2 + (78 * done), Stage = StageOf(gate), Epoch = epoch, Iteration = iteration, Metrics = metrics, EtaSeconds = clock.Elapsed.TotalSeconds * (1 - done) / Math.Max(done, 1e-9) });
+    }
+
+    // Progress within an epoch, reported at most once per BatchReportInterval: percent, step and stage.
+    private sealed class BatchProgress(JobRun run, Stopwatch clock, int epochs, ServingYieldGate? gate)
+    {
+        private DateTimeOffset _lastReport = run.Time.GetUtcNow();
+
+        public void Done(int epoch, int done, int batches)
+        {
+            var now = run.Time.GetUtcNow();
+            if (now - _lastReport < BatchReportInterval)
+            {
+                return;
+            }
+
+            _lastReport = now;
+            var part = (epoch - 1 + ((double)done / batches)) / epochs;
+            var progress = run.Progress with
+            {
+                Percent = 2 + (78 * part),
+                Stage = StageOf(gate),
+                Epoch = epoch - 1,
+                Iteration = ((long)(epoch - 1) * batches) + done,
+                EtaSeconds = clock.Elapsed.TotalSeconds * (1 - part) / Math.Max(part, 1e-9),
+            };
+            run.ReportAsync(progress).GetAwaiter().GetResult();
         }
     }
 

@@ -17,6 +17,12 @@ public readonly record struct JobPosition(long CreatedAtMs, string Id)
     /// <summary>The position of a job created at <paramref name="createdAt"/> (cut to the millisecond, as stored).</summary>
     public static JobPosition Of(DateTimeOffset createdAt, string id) => new(createdAt.ToUnixTimeMilliseconds(), id);
 
+    /// <summary>The position of an import job in the list.</summary>
+    public static JobPosition Of(Job job) => Of(job.CreatedAt, job.Id);
+
+    /// <summary>The position of a worker-run job (training, optimisation, fine-tuning) in the list.</summary>
+    public static JobPosition Of(Queue.QueuedJob job) => Of(job.CreatedAt, job.Id);
+
     /// <summary>
     /// Negative when <paramref name="a"/> comes before <paramref name="b"/> in the list (it is newer, or of the same
     /// millisecond with the smaller id), zero when they are the same place.

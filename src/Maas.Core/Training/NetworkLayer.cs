@@ -31,19 +31,3 @@ public sealed record NetworkLayer
     public static IReadOnlyList<string> Types { get; } =
         ["dense", "conv2d", "max_pool", "avg_pool", "flatten", "dropout", "batch_norm", "layer_norm", "relu", "gelu", "tanh", "sigmoid", "softmax"];
 }
-
-/// <summary>The shape of the activations after a layer: [channels, height, width] for images, [features] once flat.</summary>
-public sealed record NetworkShape(int[] Dims)
-{
-    /// <summary>True once flattened (or after a dense layer).</summary>
-    public bool Flat => Dims.Length == 1;
-
-    /// <summary>Values per example.</summary>
-    public long Size => Dims.Aggregate(1L, (a, b) => a * b);
-
-    /// <inheritdoc />
-    public override string ToString() => "[" + string.Join(", ", Dims) + "]";
-}
-
-/// <summary>A network that cannot be built; the message names the layer (by position and type).</summary>
-public sealed class NetworkException(string message) : Exception(message);

@@ -3,9 +3,6 @@ using Maas.Core.Datasets;
 
 namespace Maas.Core.Training;
 
-/// <summary>One row's answer from a tabular model: a value (regression), or a class index with class probabilities.</summary>
-public sealed record TabularPrediction(double? Value, int? ClassIndex, double[]? Probabilities);
-
 /// <summary>
 /// Turns rows into a tabular model's inputs (one [N, 1] column per feature) and its outputs back into answers, the
 /// same way for the training job's ONNX check and for /predict.

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Maas.Core.Training;
 
 /// <summary>A hyperparameter search, planned when the job was submitted: the trials to run and how to pick the best.</summary>
@@ -17,16 +15,3 @@ public sealed record TrainingSearch
     /// <summary>Each trial's full hyperparameters (the fixed ones merged in).</summary>
     public required IReadOnlyList<IReadOnlyDictionary<string, double>> Trials { get; init; }
 }
-
-/// <summary>One trial of a search: a child job that fits one set of hyperparameters and reports validation metrics.</summary>
-public sealed record TrialSpec(TrainingSpec Training, string Parent, int Index)
-{
-    /// <summary>The job kind of trials.</summary>
-    public const string Kind = "training-trial";
-
-    /// <summary>The child job id of trial <paramref name="index"/> of <paramref name="parent"/>: fixed, so a resumed parent finds its children.</summary>
-    public static string JobId(string parent, int index) => $"{parent}-trial{index.ToString("D3", CultureInfo.InvariantCulture)}";
-}
-
-/// <summary>A trial's answer: its hyperparameters and validation metrics.</summary>
-public sealed record TrialResult(int Index, IReadOnlyDictionary<string, double> Hyperparameters, IReadOnlyDictionary<string, double> Metrics);

@@ -21,6 +21,43 @@ public static class TrainingSearchPlanner
             throw new ArgumentException("search must be an object: {\"method\", \"space\", \"trials\", \"metric\"}");
         }
 
+        var dimensions = ParseSpace(search, trainer, fixedValues);
+
+        // A field of the wrong JSON type is the caller's mistake: reading it as a string or number would throw (a 500).
+        var method = !search.TryGetProperty("method", out var m) || m.ValueKind == JsonValueKind.Null
+            ? dimensions.All(d => d.Values is not null) ? "grid" : "random"
+            : m.ValueKind == JsonValueKind.String ? m.GetString()! : throw new ArgumentException("search.method must be \"grid\" or \"random\"");
+        int? budget = search.TryGetProperty("trials", out var t) ? t.ValueKind == JsonValueKind.Number && t.TryGetInt32(out var n) && n >= 1 ? n : throw new ArgumentException("search.trials must be a whole number of at least 1") : null;
+        if (budget > maxTrials)
+        {
+            throw new ArgumentException($"search.trials is {budget}, over the limit of {maxTrials} (Maas:Training:MaxSearchTrials)");
+        }
+
+        var seed = !search.TryGetProperty("seed", out var s) || s.ValueKind == JsonValueKind.Null
+            ? defaultSeed
+            : s.ValueKind == JsonValueKind.Number && s.TryGetInt32(out var given) ? given : throw new ArgumentException("search.seed must be a whole number");
+        var trials = method switch
+        {
+            "grid" => GridTrials(dimensions, budget, maxTrials),
+            "random" => RandomTrials(dimensions, budget ?? throw new ArgumentException("a random search needs search.trials (how many to run)"), seed),
+            _ => throw new ArgumentException($"search.method must be grid or random, not '{Shorten(method)}'"),
+        };
+
+        var metric = ParseMetric(search, task);
+        foreach (var trial in trials)
+        {
+            foreach (var (key, value) in fixedValues)
+            {
+                trial[key] = value;
+            }
+        }
+
+        return new TrainingSearch { Method = method, Metric = metric, Maximize = Larger.Contains(metric), Trials = trials };
+    }
+
+    // search.space: at least one hyperparameter of the trainer, none also fixed in hyperparameters, each a list or a range.
+    private static List<Dimension> ParseSpace(JsonElement search, string trainer, IReadOnlyDictionary<string, double> fixedValues)
+    {
         var allowed = TrainingNames.Hyperparameters[trainer];
         if (!search.TryGetProperty("space", out var space) || space.ValueKind != JsonValueKind.Object || !space.EnumerateObject().Any())
         {
@@ -43,52 +80,44 @@ public static class TrainingSearchPlanner
             dimensions.Add(Dimension.Parse(property.Name, property.Value, range));
         }
 
-        // A field of the wrong JSON type is the caller's mistake: reading it as a string or number would throw (a 500).
-        var method = !search.TryGetProperty("method", out var m) || m.ValueKind == JsonValueKind.Null
-            ? dimensions.All(d => d.Values is not null) ? "grid" : "random"
-            : m.ValueKind == JsonValueKind.String ? m.GetString()! : throw new ArgumentException("search.method must be \"grid\" or \"random\"");
-        int? budget = search.TryGetProperty("trials", out var t) ? t.ValueKind == JsonValueKind.Number && t.TryGetInt32(out var n) && n >= 1 ? n : throw new ArgumentException("search.trials must be a whole number of at least 1") : null;
-        if (budget > maxTrials)
+        return dimensions;
+    }
+
+    // Every point of the grid; refused when a dimension is a range without steps or the grid is larger than allowed.
+    private static List<Dictionary<string, double>> GridTrials(List<Dimension> dimensions, int? budget, int maxTrials)
+    {
+        var missing = dimensions.FirstOrDefault(d => d.Values is null);
+        if (missing is not null)
         {
-            throw new ArgumentException($"search.trials is {budget}, over the limit of {maxTrials} (Maas:Training:MaxSearchTrials)");
+            throw new ArgumentException($"search.space.{missing.Name}: a grid needs a list of values or a range with \"steps\"");
         }
 
-        var seed = !search.TryGetProperty("seed", out var s) || s.ValueKind == JsonValueKind.Null
-            ? defaultSeed
-            : s.ValueKind == JsonValueKind.Number && s.TryGetInt32(out var given) ? given : throw new ArgumentException("search.seed must be a whole number");
-        List<Dictionary<string, double>> trials;
-        switch (method)
+        var size = dimensions.Aggregate(1L, (acc, d) => acc * d.Values!.Count);
+        var limit = Math.Min(budget ?? maxTrials, maxTrials);
+        if (size > limit)
         {
-            case "grid":
-                var missing = dimensions.FirstOrDefault(d => d.Values is null);
-                if (missing is not null)
-                {
-                    throw new ArgumentException($"search.space.{missing.Name}: a grid needs a list of values or a range with \"steps\"");
-                }
-
-                var size = dimensions.Aggregate(1L, (acc, d) => acc * d.Values!.Count);
-                var limit = Math.Min(budget ?? maxTrials, maxTrials);
-                if (size > limit)
-                {
-                    throw new ArgumentException($"the grid has {size} points, over {(budget is null ? $"the limit of {maxTrials} (Maas:Training:MaxSearchTrials)" : $"search.trials ({budget})")}; use fewer values or \"method\": \"random\"");
-                }
-
-                trials = [new Dictionary<string, double>()];
-                foreach (var d in dimensions)
-                {
-                    trials = [.. trials.SelectMany(partial => d.Values!.Select(v => new Dictionary<string, double>(partial) { [d.Name] = v }))];
-                }
-
-                break;
-            case "random":
-                var count = budget ?? throw new ArgumentException("a random search needs search.trials (how many to run)");
-                var random = new Random(seed);
-                trials = [.. Enumerable.Range(0, count).Select(_ => dimensions.ToDictionary(d => d.Name, d => d.Sample(random)))];
-                break;
-            default:
-                throw new ArgumentException($"search.method must be grid or random, not '{Shorten(method)}'");
+            throw new ArgumentException($"the grid has {size} points, over {(budget is null ? $"the limit of {maxTrials} (Maas:Training:MaxSearchTrials)" : $"search.trials ({budget})")}; use fewer values or \"method\": \"random\"");
         }
 
+        List<Dictionary<string, double>> trials = [new Dictionary<string, double>()];
+        foreach (var d in dimensions)
+        {
+            trials = [.. trials.SelectMany(partial => d.Values!.Select(v => new Dictionary<string, double>(partial) { [d.Name] = v }))];
+        }
+
+        return trials;
+    }
+
+    // `count` points drawn from the space with a generator seeded by `seed`, so a resubmitted search draws the same.
+    private static List<Dictionary<string, double>> RandomTrials(List<Dimension> dimensions, int count, int seed)
+    {
+        var random = new Random(seed);
+        return [.. Enumerable.Range(0, count).Select(_ => dimensions.ToDictionary(d => d.Name, d => d.Sample(random)))];
+    }
+
+    // search.metric (a "validation_" prefix allowed), one of the task's: rmse for regression and accuracy otherwise when not given.
+    private static string ParseMetric(JsonElement search, string task)
+    {
         var metric = search.TryGetProperty("metric", out var mt) && mt.ValueKind == JsonValueKind.String ? mt.GetString()! : task == TrainingNames.Regression ? "rmse" : "accuracy";
         metric = metric.StartsWith("validation_", StringComparison.Ordinal) ? metric["validation_".Length..] : metric;
         var regressionMetric = metric is "rmse" or "mae" or "mse" or "r2";
@@ -98,15 +127,7 @@ public static class TrainingSearchPlanner
             throw new ArgumentException($"search.metric for {task} must be one of {names}, not '{Shorten(metric)}'");
         }
 
-        foreach (var trial in trials)
-        {
-            foreach (var (key, value) in fixedValues)
-            {
-                trial[key] = value;
-            }
-        }
-
-        return new TrainingSearch { Method = method, Metric = metric, Maximize = Larger.Contains(metric), Trials = trials };
+        return metric;
     }
 
     private static string Shorten(string text) => text.Length > 40 ? text[..40] + "..." : text;

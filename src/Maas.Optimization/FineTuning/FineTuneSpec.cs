@@ -97,137 +97,181 @@ public sealed record FineTuneSpec
     /// </summary>
     public static FineTuneSpec Parse(JsonElement element, string option = FineTuneOption)
     {
-        var o = $"options.{option}";
-        OptimizationRequestException Invalid(string message) => new($"invalid_{option}", message);
-        if (element.ValueKind != JsonValueKind.Object)
-        {
-            throw Invalid(option == FineTuneOption
-                ? "options.fine_tune must be an object {\"dataset\": \"name:version\", \"hyperparameters\": {\"epochs\": n, ...}, ...}"
-                : "options.evaluation must be an object {\"dataset\": \"name:version\", \"label\"?, \"features\"?, \"split\"?, \"output\"?, \"classes\"?, \"preprocess\"?}");
-        }
-
-        var keys = option == FineTuneOption ? Keys : EvaluationKeys;
-        var given = element.EnumerateObject().ToDictionary(p => p.Name, p => p.Value, StringComparer.Ordinal);
-        foreach (var key in given.Keys.Where(k => !keys.Contains(k)))
-        {
-            throw Invalid($"{o} takes {string.Join(", ", keys)}, not '{RegistryNames.Shorten(key)}'");
-        }
-
-        string? Text(string key) => !given.TryGetValue(key, out var v) || v.ValueKind == JsonValueKind.Null ? null
-            : v.ValueKind == JsonValueKind.String ? v.GetString() : throw Invalid($"{o}.{key} must be a string");
-        var dataset = Text("dataset") ?? throw Invalid($"{o}.dataset (the labelled dataset version to {(option == FineTuneOption ? "train" : "measure accuracy")} on: 'name' or 'name:version') is required");
+        var given = GivenKeys(element, option);
+        var dataset = given.Text("dataset") ?? throw given.Invalid($"{given.Path}.dataset (the labelled dataset version to {(option == FineTuneOption ? "train" : "measure accuracy")} on: 'name' or 'name:version') is required");
         OptimizationRequestParser.DatasetReference(dataset, $"{option}.dataset");
-        var trainer = Text("trainer");
+        var trainer = given.Text("trainer");
         if (trainer is not (null or "adamw" or "sgd"))
         {
-            throw Invalid($"options.fine_tune.trainer must be adamw or sgd, not '{RegistryNames.Shorten(trainer)}'");
+            throw given.Invalid($"options.fine_tune.trainer must be adamw or sgd, not '{RegistryNames.Shorten(trainer)}'");
         }
 
-        string? image = null;
-        string[]? features = null;
-        if (given.TryGetValue("features", out var f) && f.ValueKind != JsonValueKind.Null)
-        {
-            if (option == EvaluationOption)
-            {
-                // An evaluation may feed several number columns (a table classifier, or one float input of an uploaded model).
-                if (f.ValueKind != JsonValueKind.Array || f.GetArrayLength() == 0 || f.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.String))
-                {
-                    throw Invalid($"{o}.features must be a non-empty array of column names, e.g. [\"image\"] or [\"x1\", \"x2\"]");
-                }
-
-                features = f.EnumerateArray().Select(e => e.GetString()!).ToArray();
-                if (features.Distinct(StringComparer.Ordinal).Count() != features.Length)
-                {
-                    throw Invalid($"{o}.features names a column twice");
-                }
-
-                image = features.Length == 1 ? features[0] : null;
-            }
-            else
-            {
-                if (f.ValueKind != JsonValueKind.Array || f.GetArrayLength() != 1 || f[0].ValueKind != JsonValueKind.String)
-                {
-                    throw Invalid($"{o}.features must name the one image column, e.g. [\"image\"]");
-                }
-
-                image = f[0].GetString();
-            }
-        }
-
-        string[]? classes = null;
-        if (given.TryGetValue("classes", out var c) && c.ValueKind != JsonValueKind.Null)
-        {
-            if (c.ValueKind != JsonValueKind.Array || c.GetArrayLength() < 2
-                || c.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.String && !(e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out var d) && double.IsFinite(d))))
-            {
-                throw Invalid($"{o}.classes must be an array of at least two label values (strings or finite numbers), in the order of the model's scores");
-            }
-
-            // Numbers as the dataset's label keys write them, so 1 and 1.0 both match a label cell of 1.
-            classes = c.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Number ? DatasetStatisticsCalculator.Key(e.GetDouble()) : e.GetString()!).ToArray();
-            if (classes.Distinct(StringComparer.Ordinal).Count() != classes.Length)
-            {
-                throw Invalid($"{o}.classes names a label twice");
-            }
-        }
-
-        string? preprocess = null;
-        if (given.TryGetValue("preprocess", out var pre) && pre.ValueKind != JsonValueKind.Null)
-        {
-            if (pre.ValueKind is not (JsonValueKind.String or JsonValueKind.Object))
-            {
-                throw Invalid($"{o}.preprocess must be a preset name ({string.Join(", ", Onnx.ImagePreprocessing.Presets.Keys)}) or an object {{\"mean\": [...], \"std\": [...]}}");
-            }
-
-            preprocess = pre.GetRawText();
-        }
-
-        var hyperparameters = new Dictionary<string, double>(StringComparer.Ordinal);
-        if (given.TryGetValue("hyperparameters", out var h) && h.ValueKind != JsonValueKind.Null)
-        {
-            if (h.ValueKind != JsonValueKind.Object)
-            {
-                throw Invalid("options.fine_tune.hyperparameters must be an object of numbers");
-            }
-
-            var ranges = TrainingNames.Hyperparameters[trainer ?? "adamw"];
-            foreach (var p in h.EnumerateObject())
-            {
-                if (!ranges.TryGetValue(p.Name, out var range))
-                {
-                    throw Invalid($"options.fine_tune.hyperparameters takes {string.Join(", ", ranges.Keys)}, not '{RegistryNames.Shorten(p.Name)}'");
-                }
-
-                if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetDouble(out var value) || value < range.Min || value > range.Max
-                    || (p.Name is "epochs" or "batch_size" or "patience" && value != Math.Floor(value)))
-                {
-                    throw Invalid($"options.fine_tune.hyperparameters.{p.Name} must be a {(p.Name is "epochs" or "batch_size" or "patience" ? "whole number" : "number")} from {range.Min.ToString(CultureInfo.InvariantCulture)} to {range.Max.ToString(CultureInfo.InvariantCulture)}");
-                }
-
-                hyperparameters[p.Name] = value;
-            }
-        }
-
-        TrainingSplit? split = null;
-        if (given.TryGetValue("split", out var s) && s.ValueKind != JsonValueKind.Null)
-        {
-            split = ParseSplit(s, o, Invalid);
-        }
-
+        var (image, features) = ParseFeatures(given);
+        var classes = ParseClasses(given);
+        var preprocess = ParsePreprocess(given);
+        var hyperparameters = ParseHyperparameters(given, trainer);
+        var split = given.Value("split") is { } s ? ParseSplit(s, given.Path, given.Invalid) : null;
         return new FineTuneSpec
         {
             Option = option,
             Reference = dataset,
-            Label = Text("label"),
+            Label = given.Text("label"),
             Image = image,
             Features = features,
-            Output = Text("output"),
+            Output = given.Text("output"),
             Classes = classes,
             PreprocessOption = preprocess,
             Trainer = trainer,
             Hyperparameters = hyperparameters,
             Split = split,
         };
+    }
+
+    // The keys of the option as given; refused unless it is an object of the option's keys only.
+    private static OptionObject GivenKeys(JsonElement element, string option)
+    {
+        if (element.ValueKind != JsonValueKind.Object)
+        {
+            throw new OptionObject(option, []).Invalid(option == FineTuneOption
+                ? "options.fine_tune must be an object {\"dataset\": \"name:version\", \"hyperparameters\": {\"epochs\": n, ...}, ...}"
+                : "options.evaluation must be an object {\"dataset\": \"name:version\", \"label\"?, \"features\"?, \"split\"?, \"output\"?, \"classes\"?, \"preprocess\"?}");
+        }
+
+        var given = new OptionObject(option, element.EnumerateObject().ToDictionary(p => p.Name, p => p.Value, StringComparer.Ordinal));
+        var keys = option == FineTuneOption ? Keys : EvaluationKeys;
+        if (given.Names.FirstOrDefault(k => !keys.Contains(k)) is { } unknown)
+        {
+            throw given.Invalid($"{given.Path} takes {string.Join(", ", keys)}, not '{RegistryNames.Shorten(unknown)}'");
+        }
+
+        return given;
+    }
+
+    // features: a fine-tune's one image column; an evaluation's columns, in input order (its image column when only one).
+    private static (string? Image, string[]? Features) ParseFeatures(OptionObject given)
+    {
+        if (given.Value("features") is not { } f)
+        {
+            return (null, null);
+        }
+
+        var o = given.Path;
+        if (given.Option != EvaluationOption)
+        {
+            if (f.ValueKind != JsonValueKind.Array || f.GetArrayLength() != 1 || f[0].ValueKind != JsonValueKind.String)
+            {
+                throw given.Invalid($"{o}.features must name the one image column, e.g. [\"image\"]");
+            }
+
+            return (f[0].GetString(), null);
+        }
+
+        // An evaluation may feed several number columns (a table classifier, or one float input of an uploaded model).
+        if (f.ValueKind != JsonValueKind.Array || f.GetArrayLength() == 0 || f.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.String))
+        {
+            throw given.Invalid($"{o}.features must be a non-empty array of column names, e.g. [\"image\"] or [\"x1\", \"x2\"]");
+        }
+
+        var features = f.EnumerateArray().Select(e => e.GetString()!).ToArray();
+        if (features.Distinct(StringComparer.Ordinal).Count() != features.Length)
+        {
+            throw given.Invalid($"{o}.features names a column twice");
+        }
+
+        return (features.Length == 1 ? features[0] : null, features);
+    }
+
+    // classes: at least two distinct label values in the order of the model's scores.
+    private static string[]? ParseClasses(OptionObject given)
+    {
+        if (given.Value("classes") is not { } c)
+        {
+            return null;
+        }
+
+        if (c.ValueKind != JsonValueKind.Array || c.GetArrayLength() < 2
+            || c.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.String && !(e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out var d) && double.IsFinite(d))))
+        {
+            throw given.Invalid($"{given.Path}.classes must be an array of at least two label values (strings or finite numbers), in the order of the model's scores");
+        }
+
+        // Numbers as the dataset's label keys write them, so 1 and 1.0 both match a label cell of 1.
+        var classes = c.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Number ? DatasetStatisticsCalculator.Key(e.GetDouble()) : e.GetString()!).ToArray();
+        if (classes.Distinct(StringComparer.Ordinal).Count() != classes.Length)
+        {
+            throw given.Invalid($"{given.Path}.classes names a label twice");
+        }
+
+        return classes;
+    }
+
+    // preprocess: a preset's name or an object, kept as given (JSON) and read when the job is submitted.
+    private static string? ParsePreprocess(OptionObject given)
+    {
+        if (given.Value("preprocess") is not { } pre)
+        {
+            return null;
+        }
+
+        if (pre.ValueKind is not (JsonValueKind.String or JsonValueKind.Object))
+        {
+            throw given.Invalid($"{given.Path}.preprocess must be a preset name ({string.Join(", ", Onnx.ImagePreprocessing.Presets.Keys)}) or an object {{\"mean\": [...], \"std\": [...]}}");
+        }
+
+        return pre.GetRawText();
+    }
+
+    // hyperparameters: numbers within the trainer's ranges (adamw's when no trainer is named), whole where they count.
+    private static Dictionary<string, double> ParseHyperparameters(OptionObject given, string? trainer)
+    {
+        var hyperparameters = new Dictionary<string, double>(StringComparer.Ordinal);
+        if (given.Value("hyperparameters") is not { } h)
+        {
+            return hyperparameters;
+        }
+
+        if (h.ValueKind != JsonValueKind.Object)
+        {
+            throw given.Invalid("options.fine_tune.hyperparameters must be an object of numbers");
+        }
+
+        var ranges = TrainingNames.Hyperparameters[trainer ?? "adamw"];
+        foreach (var p in h.EnumerateObject())
+        {
+            if (!ranges.TryGetValue(p.Name, out var range))
+            {
+                throw given.Invalid($"options.fine_tune.hyperparameters takes {string.Join(", ", ranges.Keys)}, not '{RegistryNames.Shorten(p.Name)}'");
+            }
+
+            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetDouble(out var value) || value < range.Min || value > range.Max
+                || (p.Name is "epochs" or "batch_size" or "patience" && value != Math.Floor(value)))
+            {
+                throw given.Invalid($"options.fine_tune.hyperparameters.{p.Name} must be a {(p.Name is "epochs" or "batch_size" or "patience" ? "whole number" : "number")} from {range.Min.ToString(CultureInfo.InvariantCulture)} to {range.Max.ToString(CultureInfo.InvariantCulture)}");
+            }
+
+            hyperparameters[p.Name] = value;
+        }
+
+        return hyperparameters;
+    }
+
+    // The option's object as given (options.fine_tune or options.evaluation): its values by key, and its refusals
+    // (invalid_fine_tune, invalid_evaluation).
+    private sealed class OptionObject(string option, Dictionary<string, JsonElement> given)
+    {
+        public string Option => option;
+
+        public string Path { get; } = $"options.{option}";
+
+        public IEnumerable<string> Names => given.Keys;
+
+        public OptimizationRequestException Invalid(string message) => new($"invalid_{option}", message);
+
+        // A key's value; null when it is not given or given as null.
+        public JsonElement? Value(string key) => given.TryGetValue(key, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
+
+        public string? Text(string key) => Value(key) is not { } v ? null
+            : v.ValueKind == JsonValueKind.String ? v.GetString() : throw Invalid($"{Path}.{key} must be a string");
     }
 
     /// <summary>

@@ -103,7 +103,27 @@ public static class PrunedFineTune
     /// </summary>
     public static async Task<Dictionary<string, object?>> RunAsync(JobRun run, FineTuneSpec spec, FineTuneData data, string pruned, string output, bool keepZeros, int threads, double fromPercent, double toPercent)
     {
-        var token = run.CancellationToken;
+        var imported = ImportPruned(spec, data, pruned);
+        using var network = CreateNetwork(imported, TrainingOptionsOf(spec, data, threads));
+        network.Restore(imported.Weights);
+
+        // Magnitude pruning's zeros: their positions per layer tensor, put back to zero after every optimiser step.
+        var zeros = keepZeros ? Zeros(imported) : [];
+        var clock = Stopwatch.StartNew();
+        var epochs = new EpochPlan((int)Hyper(spec, "epochs", FineTuneSpec.DefaultEpochs), (int)Hyper(spec, "patience", 3), fromPercent, toPercent);
+        var (best, bestEpoch, history) = await TrainEpochsAsync(run, network, data, imported.Classes, zeros, epochs, clock);
+        NetworkOnnx.Export(network, best).Save(output);
+        var zerosKept = keepZeros ? zeros.Values.Sum(p => (long)p.Length) : (long?)null;
+        return Report(spec, data, imported, history, bestEpoch, zerosKept, clock.Elapsed.TotalSeconds);
+    }
+
+    // How many epochs to train at most, after how many without a better validation loss to stop, and the share of the
+    // job's progress they cover.
+    private readonly record struct EpochPlan(int Epochs, int Patience, double FromPercent, double ToPercent);
+
+    // The pruned model read back as layers the ggml trainer builds; refused unless it fits the dataset's pictures and classes.
+    private static ImportedNetwork ImportPruned(FineTuneSpec spec, FineTuneData data, string pruned)
+    {
         ImportedNetwork imported;
         try
         {
@@ -119,103 +139,134 @@ public static class PrunedFineTune
             throw new JobFailedException("fine_tune_not_applicable", $"the model takes {imported.Input} and gives {imported.Classes} scores; the dataset has pictures of {data.Shape} and {spec.Classes!.Count} classes");
         }
 
-        double Hyper(string name, double fallback) => spec.Hyperparameters.TryGetValue(name, out var v) ? v : fallback;
-        var epochs = (int)Hyper("epochs", FineTuneSpec.DefaultEpochs);
-        var patience = (int)Hyper("patience", 3);
-        var options = new GgmlTrainingOptions
-        {
-            Optimizer = spec.Trainer!,
-            LearningRate = Hyper("learning_rate", 1e-3),
-            WeightDecay = Hyper("weight_decay", 0),
-            Beta1 = Hyper("beta1", 0.9),
-            Beta2 = Hyper("beta2", 0.999),
-            BatchSize = Math.Min((int)Hyper("batch_size", 32), data.Train.Length),
-            Threads = threads,
-            Seed = spec.Split!.Seed,
-        };
+        return imported;
+    }
 
-        GgmlNetwork network;
+    private static double Hyper(FineTuneSpec spec, string name, double fallback) => spec.Hyperparameters.TryGetValue(name, out var v) ? v : fallback;
+
+    // The spec's optimiser and hyperparameters (the defaults where it names none); batches no larger than the training rows.
+    private static GgmlTrainingOptions TrainingOptionsOf(FineTuneSpec spec, FineTuneData data, int threads) => new()
+    {
+        Optimizer = spec.Trainer!,
+        LearningRate = Hyper(spec, "learning_rate", 1e-3),
+        WeightDecay = Hyper(spec, "weight_decay", 0),
+        Beta1 = Hyper(spec, "beta1", 0.9),
+        Beta2 = Hyper(spec, "beta2", 0.999),
+        BatchSize = Math.Min((int)Hyper(spec, "batch_size", 32), data.Train.Length),
+        Threads = threads,
+        Seed = spec.Split!.Seed,
+    };
+
+    private static GgmlNetwork CreateNetwork(ImportedNetwork imported, GgmlTrainingOptions options)
+    {
         try
         {
-            network = GgmlNetwork.Create(imported.Layers, imported.Input, imported.Classes, options);
+            return GgmlNetwork.Create(imported.Layers, imported.Input, imported.Classes, options);
         }
         catch (NetworkException e)
         {
             throw new JobFailedException("fine_tune_not_applicable", $"ggml cannot build the pruned network: {e.Message}", e);
         }
+    }
 
-        using var trained = network;
-        network.Restore(imported.Weights);
-
-        // Magnitude pruning's zeros: their positions per layer tensor, put back to zero after every optimiser step.
-        var zeros = keepZeros ? Zeros(imported) : [];
-        void Mask()
-        {
-            if (zeros.Count == 0)
-            {
-                return;
-            }
-
-            var current = network.Weights();
-            foreach (var ((layer, tensor), positions) in zeros)
-            {
-                var values = current.Layers[layer][tensor];
-                foreach (var p in positions)
-                {
-                    values[p] = 0;
-                }
-            }
-
-            network.Restore(current);
-        }
-
-        var clock = Stopwatch.StartNew();
+    // Trains up to the plan's epochs, each reported as an event and as progress, and stops early after the plan's
+    // patience of epochs without a better validation loss. Returns the best epoch's weights (by validation loss; by
+    // training loss when no row is held out), its number and every epoch's row.
+    private static async Task<(GgmlWeights Best, int BestEpoch, List<Dictionary<string, object?>> History)> TrainEpochsAsync(
+        JobRun run, GgmlNetwork network, FineTuneData data, int classes, Dictionary<(int Layer, int Tensor), int[]> zeros, EpochPlan plan, Stopwatch clock)
+    {
         var history = new List<Dictionary<string, object?>>();
         GgmlWeights? best = null;
         double bestLoss = double.MaxValue;
         int bestEpoch = 0, sinceBest = 0;
-        for (var epoch = 1; epoch <= epochs; epoch++)
+        for (var epoch = 1; epoch <= plan.Epochs; epoch++)
         {
-            var result = network.TrainEpoch(data.Images, data.Labels, data.Train, token, (_, _) => Mask());
-            var (validationLoss, validationAccuracy) = data.Validation.Length > 0
-                ? Score(network.Logits(data.Images, data.Validation, token), data.Validation.Select(r => data.Labels[r]).ToArray(), imported.Classes)
-                : (double.NaN, double.NaN);
-            var row = new Dictionary<string, object?>
-            {
-                ["phase"] = "fine_tune",
-                ["epoch"] = epoch,
-                ["train_loss"] = Finite(result.TrainLoss),
-                ["train_accuracy"] = Finite(result.TrainAccuracy),
-                ["validation_loss"] = Finite(validationLoss),
-                ["validation_accuracy"] = Finite(validationAccuracy),
-                ["seconds"] = result.Seconds,
-            };
+            var (row, monitored) = TrainEpoch(network, data, classes, zeros, epoch, run.CancellationToken);
             history.Add(row);
             await run.EventAsync("epoch", row);
-            var monitored = data.Validation.Length > 0 ? validationLoss : result.TrainLoss;
             var stop = false;
             if (best is null || monitored < bestLoss)
             {
                 (best, bestLoss, bestEpoch, sinceBest) = (network.Weights(), monitored, epoch, 0);
             }
-            else if (data.Validation.Length > 0 && patience > 0 && ++sinceBest >= patience)
+            else if (data.Validation.Length > 0 && plan.Patience > 0 && ++sinceBest >= plan.Patience)
             {
                 stop = true;
             }
 
-            var done = (double)epoch / epochs;
-            var metrics = row.Where(kv => kv.Value is double && kv.Key != "seconds").ToDictionary(kv => kv.Key, kv => (double)kv.Value!);
-            await run.ReportAsync(new JobProgress { Percent = fromPercent + ((toPercent - fromPercent) * done), Stage = "fine-tuning", Epoch = epoch, Metrics = metrics, EtaSeconds = clock.Elapsed.TotalSeconds * (1 - done) / done });
+            await ReportEpochAsync(run, row, epoch, plan, clock);
             if (stop)
             {
-                await run.EventAsync("log", new { message = $"fine-tune stopped early after epoch {epoch}: no better validation loss for {patience} epochs; keeping epoch {bestEpoch}" });
+                await run.EventAsync("log", new { message = $"fine-tune stopped early after epoch {epoch}: no better validation loss for {plan.Patience} epochs; keeping epoch {bestEpoch}" });
                 break;
             }
         }
 
-        NetworkOnnx.Export(network, best!).Save(output);
-        var zeroCount = zeros.Values.Sum(p => (long)p.Length);
-        return new Dictionary<string, object?>
+        return (best!, bestEpoch, history);
+    }
+
+    // One epoch over the training rows (pruned zeros restored after each step), scored on the validation rows. Returns
+    // the epoch's row of the history and the loss that picks the best epoch (validation loss, or training loss when no
+    // row is held out).
+    private static (Dictionary<string, object?> Row, double Monitored) TrainEpoch(
+        GgmlNetwork network, FineTuneData data, int classes, Dictionary<(int Layer, int Tensor), int[]> zeros, int epoch, CancellationToken token)
+    {
+        var result = network.TrainEpoch(data.Images, data.Labels, data.Train, token, (_, _) => RestoreZeros(network, zeros));
+        var (validationLoss, validationAccuracy) = data.Validation.Length > 0
+            ? Score(network.Logits(data.Images, data.Validation, token), data.Validation.Select(r => data.Labels[r]).ToArray(), classes)
+            : (double.NaN, double.NaN);
+        var row = new Dictionary<string, object?>
+        {
+            ["phase"] = "fine_tune",
+            ["epoch"] = epoch,
+            ["train_loss"] = Finite(result.TrainLoss),
+            ["train_accuracy"] = Finite(result.TrainAccuracy),
+            ["validation_loss"] = Finite(validationLoss),
+            ["validation_accuracy"] = Finite(validationAccuracy),
+            ["seconds"] = result.Seconds,
+        };
+        return (row, data.Validation.Length > 0 ? validationLoss : result.TrainLoss);
+    }
+
+    // Sets the weights magnitude pruning zeroed back to zero, after an optimiser step moved them.
+    private static void RestoreZeros(GgmlNetwork network, Dictionary<(int Layer, int Tensor), int[]> zeros)
+    {
+        if (zeros.Count == 0)
+        {
+            return;
+        }
+
+        var current = network.Weights();
+        foreach (var ((layer, tensor), positions) in zeros)
+        {
+            var values = current.Layers[layer][tensor];
+            foreach (var p in positions)
+            {
+                values[p] = 0;
+            }
+        }
+
+        network.Restore(current);
+    }
+
+    // The job's progress after an epoch: its share of the plan's range, the epoch's metrics and the time left at this pace.
+    private static Task ReportEpochAsync(JobRun run, Dictionary<string, object?> row, int epoch, EpochPlan plan, Stopwatch clock)
+    {
+        var done = (double)epoch / plan.Epochs;
+        var metrics = row.Where(kv => kv.Value is double && kv.Key != "seconds").ToDictionary(kv => kv.Key, kv => (double)kv.Value!);
+        return run.ReportAsync(new JobProgress
+        {
+            Percent = plan.FromPercent + ((plan.ToPercent - plan.FromPercent) * done),
+            Stage = "fine-tuning",
+            Epoch = epoch,
+            Metrics = metrics,
+            EtaSeconds = clock.Elapsed.TotalSeconds * (1 - done) / done,
+        });
+    }
+
+    // What the fine-tune's report shows of the run.
+    private static Dictionary<string, object?> Report(
+        FineTuneSpec spec, FineTuneData data, ImportedNetwork imported, List<Dictionary<string, object?>> history, int bestEpoch, long? zerosKept, double seconds) => new()
         {
             ["dataset"] = spec.Dataset!.Name,
             ["version"] = spec.Dataset.Version,
@@ -232,11 +283,10 @@ public static class PrunedFineTune
             ["best_epoch"] = bestEpoch,
             ["network"] = imported.Layers,
             ["import_notes"] = imported.Notes.Count > 0 ? imported.Notes : null,
-            ["zeros_kept"] = keepZeros ? zeroCount : null,
+            ["zeros_kept"] = zerosKept,
             ["engine"] = GgmlNetwork.Engine,
-            ["seconds"] = clock.Elapsed.TotalSeconds,
+            ["seconds"] = seconds,
         };
-    }
 
     /// <summary>The share of <paramref name="rows"/> whose largest logit the model at <paramref name="path"/> (run by ONNX Runtime) puts on the row's label.</summary>
     public static double Accuracy(string path, string input, string logits, FineTuneData data, int[] rows, int classes)

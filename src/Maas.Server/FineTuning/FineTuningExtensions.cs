@@ -1,12 +1,9 @@
 using Maas.Core.FineTuning;
-using Maas.Core.Hosting;
 using Maas.Core.Jobs.Queue;
 using Maas.Core.Registry;
-using Maas.Core.Training;
 using Maas.Server.Registry;
 using Maas.Storage.FineTuning;
 using Maas.Storage.Sql;
-using Maas.Training;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.FineTuning;
@@ -26,23 +23,17 @@ public static class FineTuningExtensions
             sp.GetRequiredService<IArtifactStore>(),
             sp.GetRequiredService<IOptions<FineTuningOptions>>().Value,
             sp.GetRequiredService<ILogger<FineTuningJobHandler>>(),
-            ServingYieldOf(sp)));
+            // Gives way to this process's serving like table and image training (Maas:Training:ServingShare).
+            Training.TrainingExtensions.ServingYieldOf(sp)));
         return builder;
-    }
-
-    // Fine-tuning gives way to this process's serving like table and image training (Maas:Training:ServingShare);
-    // null when that is off (share 1) or nothing serves here.
-    private static ServingYield? ServingYieldOf(IServiceProvider sp)
-    {
-        var share = sp.GetService<IOptions<TrainingOptions>>()?.Value.ServingShare ?? 1;
-        return share < 1 && sp.GetService<ModelHost>() is { } host ? new ServingYield(host.Activity, share, sp.GetService<TimeProvider>()) : null;
     }
 
     /// <summary>Maps the files and fine-tuning routes (training:read to read, training:write to upload, create, cancel, delete).</summary>
     public static IEndpointRouteBuilder MapMaasFineTuning(this IEndpointRouteBuilder app)
     {
         var v1 = app.MapGroup("/v1").WithTags("OpenAI fine-tuning");
-        v1.AddEndpointFilter(OpenAiApiError.FilterAsync);
+        var logger = app.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger("Maas.FineTuning");
+        v1.AddEndpointFilter((invocation, next) => OpenAiApiError.FilterAsync(invocation, next, logger));
         v1.WaitForRegistry();
         FilesEndpoints.Map(v1);
         FineTuningJobsEndpoints.Map(v1);

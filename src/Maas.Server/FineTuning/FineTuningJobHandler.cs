@@ -40,92 +40,98 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
         await run.ReportAsync(new JobProgress { Percent = 0, Stage = ValidatingStage });
         var training = await ReadChatsAsync(spec.TrainingSha256, spec.TrainingFile, "training_file", run.CancellationToken);
         var validation = spec.ValidationSha256 is { } v ? await ReadChatsAsync(v, spec.ValidationFile!, "validation_file", run.CancellationToken) : [];
-        ResolvedVersion baseVersion;
-        string basePath;
+        var (baseVersion, basePath) = await ResolveBaseAsync(spec, run.CancellationToken);
+        var resumed = await ResumeAsync(run);
+        await run.ReportAsync(new JobProgress { Percent = 1, Stage = RunningStage, Epoch = resumed.AfterEpoch });
+        await Message(run, $"Fine-tuning {spec.BaseModel} version {spec.BaseVersion} on {training.Count} chats for {spec.Epochs} epochs");
+        if (spec.ValidationSha256 is not null && spec.ValidationSha256 == spec.TrainingSha256 && resumed.Model is null)
+        {
+            await Message(run, "The validation file holds the same chats as the training file: its loss measures chats the model trains on, not held-out ones");
+        }
+
+        var result = Train(run, spec, basePath, training, validation, resumed);
+        await WaitIfCancelRequestedAsync(run);
+        await run.ReportAsync(new JobProgress { Percent = 96, Stage = "registering" });
+        var trainedTokens = result.Windows * (long)result.Window * spec.Epochs;
+        var version = await RegisterAsync(run, spec, baseVersion, result, resumed.Epochs, trainedTokens, resumed.BaseValidationLoss);
+        // Named as its tenant calls it: the short name of its own model.
+        var fineTuned = $"{ModelKeys.RelativeTo(spec.TargetModel, run.Job.Tenant)}:{run.Job.Id}";
+        await Message(run, $"The fine-tuned model {fineTuned} (version {version}) is ready");
+        return JsonSerializer.Serialize(new FineTuningResult(fineTuned, spec.TargetModel, version, trainedTokens, resumed.BaseValidationLoss ?? result.BaseValidationLoss, resumed.Epochs), RegistryJson.Options);
+    }
+
+    // Where an earlier attempt of the job left off: its last finished epoch's checkpoint (a whole model, copied into
+    // the work folder; null to start from the base model), that epoch, the epochs' metrics so far and the base model's
+    // validation loss. Epochs grows as this attempt trains.
+    private sealed record Resumption(string? Model, int AfterEpoch, List<FineTuningEpochMetrics> Epochs, double? BaseValidationLoss);
+
+    // The base model version and its local file; the job fails with model_not_found when it was deleted since submission.
+    private async Task<(ResolvedVersion Version, string Path)> ResolveBaseAsync(FineTuningSpec spec, CancellationToken cancellationToken)
+    {
         try
         {
-            baseVersion = await registry.ResolveAsync(new ModelReference(spec.BaseModel, Version: spec.BaseVersion), run.CancellationToken);
-            basePath = await registry.GetLocalArtifactPathAsync(baseVersion.Version, run.CancellationToken);
+            var baseVersion = await registry.ResolveAsync(new ModelReference(spec.BaseModel, Version: spec.BaseVersion), cancellationToken);
+            return (baseVersion, await registry.GetLocalArtifactPathAsync(baseVersion.Version, cancellationToken));
         }
         catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
         {
             throw new JobFailedException("model_not_found", $"the base model {spec.BaseModel} version {spec.BaseVersion} is gone: {e.Message}");
         }
+    }
 
-        // Resume after the last epoch an earlier attempt finished (its checkpoint is a whole model).
-        string? resume = null;
-        var resumeAfter = 0;
-        if (run.Job.Checkpoint is { Stage: var stage } && stage.StartsWith("epoch-", StringComparison.Ordinal)
-            && int.TryParse(stage.AsSpan(6), NumberStyles.None, CultureInfo.InvariantCulture, out var done) && await run.CheckpointFileAsync() is { } file)
+    // Resume after the last epoch an earlier attempt finished (its checkpoint is a whole model).
+    private static async Task<Resumption> ResumeAsync(JobRun run)
+    {
+        if (run.Job.Checkpoint is not { Stage: var stage } || !stage.StartsWith("epoch-", StringComparison.Ordinal)
+            || !int.TryParse(stage.AsSpan(6), NumberStyles.None, CultureInfo.InvariantCulture, out var done) || await run.CheckpointFileAsync() is not { } file)
         {
-            resume = Path.Combine(run.WorkDir, "resume.gguf");
-            File.Copy(file, resume);
-            resumeAfter = done;
-            await Message(run, $"Resuming from the checkpoint of epoch {done} saved by an earlier attempt");
+            return new Resumption(null, 0, [], null);
         }
 
+        var resume = Path.Combine(run.WorkDir, "resume.gguf");
+        File.Copy(file, resume);
+        await Message(run, $"Resuming from the checkpoint of epoch {done} saved by an earlier attempt");
         var epochs = new List<FineTuningEpochMetrics>();
         double? baseValidationLoss = null;
-        if (run.Job.Checkpoint?.Data is { } data && resume is not null
-            && JsonSerializer.Deserialize<FineTuningCheckpointData>(data, RegistryJson.Options) is { } saved)
+        if (run.Job.Checkpoint.Data is { } data && JsonSerializer.Deserialize<FineTuningCheckpointData>(data, RegistryJson.Options) is { } saved)
         {
             epochs.AddRange(saved.Epochs);
             baseValidationLoss = saved.BaseValidationLoss;
         }
 
-        await run.ReportAsync(new JobProgress { Percent = 1, Stage = RunningStage, Epoch = resumeAfter });
-        await Message(run, $"Fine-tuning {spec.BaseModel} version {spec.BaseVersion} on {training.Count} chats for {spec.Epochs} epochs");
-        if (spec.ValidationSha256 is not null && spec.ValidationSha256 == spec.TrainingSha256 && resume is null)
-        {
-            await Message(run, "The validation file holds the same chats as the training file: its loss measures chats the model trains on, not held-out ones");
-        }
+        return new Resumption(resume, done, epochs, baseValidationLoss);
+    }
 
+    // Trains with llama.cpp (from the resumed checkpoint, if any), an event and a checkpoint after each epoch, giving
+    // way to this process's serving; a refusal of the chats or a failure of llama.cpp fails the job.
+    private LlamaFineTuneResult Train(JobRun run, FineTuningSpec spec, string basePath, List<LlamaTrainingChat> training, List<LlamaTrainingChat> validation, Resumption resumed)
+    {
         var gate = servingYield?.NewGate();
         string Stage() => gate?.Stage(RunningStage, YieldingStage) ?? RunningStage;
         gate?.ReportTo(run, YieldingEventType, "fine-tuning", RunningStage, YieldingStage);
 
         var counted = (Steps: 0L, Waited: TimeSpan.Zero);
-        LlamaFineTuneResult result;
+        var epochs = resumed.Epochs;
         try
         {
-            var threads = Math.Clamp(options.Threads, 1, Math.Max(1, Environment.ProcessorCount));
-            result = LlamaFineTuner.Run(
+            return LlamaFineTuner.Run(
                 basePath,
                 training,
                 validation,
-                new LlamaFineTuneOptions
-                {
-                    Epochs = spec.Epochs,
-                    LearningRate = (float)spec.LearningRate,
-                    Window = spec.Window,
-                    ChatsPerStep = spec.BatchSize,
-                    Threads = threads,
-                    Seed = spec.Seed,
-                    TrainedLayers = spec.TrainedLayers,
-                    WorkFolder = Path.Combine(run.WorkDir, "train"),
-                    ResumeCheckpoint = resume,
-                    ResumeAfterEpoch = resumeAfter,
-                    Gate = gate,
-                    // Also makes the registered file differ from the last checkpoint, which the worker deletes on success.
-                    ResultMetadata = new Dictionary<string, string>
-                    {
-                        ["maas.fine_tuning.job"] = run.Job.Id,
-                        ["maas.fine_tuning.base"] = $"{spec.BaseModel}/versions/{spec.BaseVersion}",
-                    },
-                },
+                TunerOptions(run, spec, resumed, gate),
                 epoch =>
                 {
                     // What this epoch gave way to serving: the gate's counters since the last epoch.
                     var now = (Steps: gate?.ServingBatches ?? 0, Waited: gate?.Waited ?? TimeSpan.Zero);
                     var yielded = (Steps: now.Steps - counted.Steps, Seconds: (now.Waited - counted.Waited).TotalSeconds);
                     counted = now;
-                    OnEpoch(run, spec, epoch, epochs, baseValidationLoss, yielded).GetAwaiter().GetResult();
+                    OnEpoch(run, spec, epoch, epochs, resumed.BaseValidationLoss, yielded).GetAwaiter().GetResult();
                 },
                 fraction => run.ReportAsync(new JobProgress
                 {
                     Percent = Math.Round(1 + (fraction * 94), 2),
                     Stage = Stage(),
-                    Epoch = epochs.Count > 0 ? epochs[^1].Epoch : resumeAfter,
+                    Epoch = epochs.Count > 0 ? epochs[^1].Epoch : resumed.AfterEpoch,
                 }).GetAwaiter().GetResult(),
                 run.CancellationToken);
         }
@@ -138,21 +144,37 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
             logger.LogError(e, "Fine-tuning job {Id} failed in llama.cpp", run.Job.Id);
             throw new JobFailedException("training_failed", "llama.cpp failed while training; see the worker's log");
         }
+    }
 
-        // A cancel that came while the last windows trained: its caller was told "cancelled", so nothing may be
-        // registered. The worker's heartbeat turns the request into this run's cancellation within a beat.
+    private LlamaFineTuneOptions TunerOptions(JobRun run, FineTuningSpec spec, Resumption resumed, ServingYieldGate? gate) => new()
+    {
+        Epochs = spec.Epochs,
+        LearningRate = (float)spec.LearningRate,
+        Window = spec.Window,
+        ChatsPerStep = spec.BatchSize,
+        Threads = Math.Clamp(options.Threads, 1, Math.Max(1, Environment.ProcessorCount)),
+        Seed = spec.Seed,
+        TrainedLayers = spec.TrainedLayers,
+        WorkFolder = Path.Combine(run.WorkDir, "train"),
+        ResumeCheckpoint = resumed.Model,
+        ResumeAfterEpoch = resumed.AfterEpoch,
+        Gate = gate,
+        // Also makes the registered file differ from the last checkpoint, which the worker deletes on success.
+        ResultMetadata = new Dictionary<string, string>
+        {
+            ["maas.fine_tuning.job"] = run.Job.Id,
+            ["maas.fine_tuning.base"] = $"{spec.BaseModel}/versions/{spec.BaseVersion}",
+        },
+    };
+
+    // A cancel that came while the last windows trained: its caller was told "cancelled", so nothing may be
+    // registered. The worker's heartbeat turns the request into this run's cancellation within a beat.
+    private static async Task WaitIfCancelRequestedAsync(JobRun run)
+    {
         if ((await run.Queue.GetAsync(run.Job.Id, run.CancellationToken))?.CancelRequested == true)
         {
             await Task.Delay(Timeout.InfiniteTimeSpan, run.CancellationToken);
         }
-
-        await run.ReportAsync(new JobProgress { Percent = 96, Stage = "registering" });
-        var trainedTokens = result.Windows * (long)result.Window * spec.Epochs;
-        var version = await RegisterAsync(run, spec, baseVersion, result, epochs, trainedTokens, baseValidationLoss);
-        // Named as its tenant calls it: the short name of its own model.
-        var fineTuned = $"{ModelKeys.RelativeTo(spec.TargetModel, run.Job.Tenant)}:{run.Job.Id}";
-        await Message(run, $"The fine-tuned model {fineTuned} (version {version}) is ready");
-        return JsonSerializer.Serialize(new FineTuningResult(fineTuned, spec.TargetModel, version, trainedTokens, baseValidationLoss ?? result.BaseValidationLoss, epochs), RegistryJson.Options);
     }
 
     private async Task OnEpoch(JobRun run, FineTuningSpec spec, LlamaFineTuneEpoch epoch, List<FineTuningEpochMetrics> epochs, double? baseValidationLoss, (long Steps, double Seconds) yielded)

@@ -7,6 +7,7 @@ using Maas.Core.Jobs;
 using Maas.Core.Jobs.Queue;
 using Maas.Core.Registry;
 using Maas.Core.Tenancy;
+using Maas.Core.Training;
 using Maas.Runtimes.Llama.Training;
 using Maas.Server.Auth;
 using Maas.Server.Registry;
@@ -38,7 +39,7 @@ internal static class FineTuningJobsEndpoints
     private static OpenAiApiError Bad(string message, string? param, string code) => OpenAiApiError.Invalid(message, param, code);
 
     private static async Task<IResult> CreateAsync(
-        HttpContext context, IFineTuningFileStore files, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, IOptions<FineTuningOptions> options, TimeProvider time)
+        HttpContext context, IFineTuningFileStore files, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, IOptions<FineTuningOptions> options, IOptions<TrainingOptions> trainingOptions, TimeProvider time)
     {
         var o = options.Value;
         JsonElement body;
@@ -110,8 +111,15 @@ internal static class FineTuningJobsEndpoints
             Window = o.Window,
             CreatedBy = ApiRequests.Caller(context),
         };
-        await Jobs.JobSubmission.CheckRoomAsync(context, tenant);
-        var now = time.GetUtcNow();
+        await Jobs.JobSubmission.CheckRoomAsync(jobs, trainingOptions.Value, tenant, context.RequestAborted);
+        var job = await EnqueueAsync(jobs, workers, spec, tenant, time.GetUtcNow());
+        return Results.Json(FineTuningViews.Job(job));
+    }
+
+    // Queues the job with its first event in the same write (a worker that takes the job at once must not log
+    // "running" first) and wakes this process's workers.
+    private static async Task<QueuedJob> EnqueueAsync(IJobQueueStore jobs, TrainingWorkers workers, FineTuningSpec spec, string tenant, DateTimeOffset now)
+    {
         var job = new QueuedJob
         {
             Id = "ftjob-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12)),
@@ -123,10 +131,9 @@ internal static class FineTuningJobsEndpoints
             CreatedAt = now,
             UpdatedAt = now,
         };
-        // With its first event in the same write: a worker that takes the job at once must not log "running" first.
         await jobs.EnqueueAsync(job, FineTuningJobHandler.MessageEventType, JsonSerializer.Serialize(new { message = "Created fine-tuning job" }, RegistryJson.Options), CancellationToken.None);
         workers.Nudge();
-        return Results.Json(FineTuningViews.Job(job));
+        return job;
     }
 
     // Hyperparameters come at the top level (older clients) or in method.supervised (newer ones).
@@ -375,7 +382,7 @@ internal static class FineTuningJobsEndpoints
                 return Results.Json(new { @object = "list", data = Array.Empty<object>(), has_more = false });
             }
 
-            from = JobPosition.Of(last.CreatedAt, last.Id);
+            from = JobPosition.Of(last);
         }
 
         var page = await Jobs.JobEndpoints.QueuedPageAsync(jobs, FineTuningSpec.Kind, tenant, job => Visible(caller, job), from, limit, context.RequestAborted);

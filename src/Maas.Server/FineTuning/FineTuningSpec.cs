@@ -59,14 +59,3 @@ internal sealed record FineTuningSpec
     /// </summary>
     public static FineTuningSpec? Read(QueuedJob job) => RegistryJson.TryDeserialize<FineTuningSpec>(job.Spec);
 }
-
-/// <summary>What a succeeded fine-tuning job made.</summary>
-internal sealed record FineTuningResult(string FineTunedModel, string Model, int Version, long TrainedTokens, double? BaseValidationLoss, IReadOnlyList<FineTuningEpochMetrics> Epochs);
-
-/// <summary>The losses of one epoch (also the data of its checkpoint event), and how much of it gave way to serving.</summary>
-/// <param name="ServingSteps">Windows of this epoch (training and validation) that overlapped serving in this process, each followed by a wait.</param>
-/// <param name="YieldedSeconds">Time this epoch waited for serving (Maas:Training:ServingShare).</param>
-internal sealed record FineTuningEpochMetrics(int Epoch, long Step, double TrainLoss, double? ValidLoss, double TokensPerSecond, long ServingSteps = 0, double YieldedSeconds = 0);
-
-/// <summary>What a fine-tuning job keeps with each epoch's checkpoint, so a worker that resumes it reports the whole run.</summary>
-internal sealed record FineTuningCheckpointData(double? BaseValidationLoss, IReadOnlyList<FineTuningEpochMetrics> Epochs);

@@ -16,8 +16,11 @@ internal sealed class OpenAiApiError(int status, string message, string? param, 
 
     public static OpenAiApiError NotFound(string message, string? param, string code) => new(StatusCodes.Status404NotFound, message, param, code);
 
-    /// <summary>The route filter: OpenAI's <c>{"error": {...}}</c> body for these errors, and for anything unexpected a 500 without details.</summary>
-    public static async ValueTask<object?> FilterAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next)
+    /// <summary>
+    /// The route filter: OpenAI's <c>{"error": {...}}</c> body for these errors, and for anything unexpected a 500
+    /// without details (the error itself goes to <paramref name="logger"/>).
+    /// </summary>
+    public static async ValueTask<object?> FilterAsync(EndpointFilterInvocationContext invocation, EndpointFilterDelegate next, ILogger logger)
     {
         var context = invocation.HttpContext;
         try
@@ -52,8 +55,7 @@ internal sealed class OpenAiApiError(int status, string message, string? param, 
         }
         catch (Exception e) when (e is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
         {
-            context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Maas.FineTuning")
-                .LogError(e, "{Path} failed (request {RequestId})", context.Request.Path, context.TraceIdentifier);
+            logger.LogError(e, "{Path} failed (request {RequestId})", context.Request.Path, context.TraceIdentifier);
             return Body(StatusCodes.Status500InternalServerError, "server_error", $"the server failed to answer (request {context.TraceIdentifier}); the server log has the details", null, "internal_error");
         }
     }

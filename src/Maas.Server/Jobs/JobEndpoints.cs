@@ -76,16 +76,14 @@ public static class JobEndpoints
         if ((kind.Length == 0 || kind == "import") && HasScopeFor(caller, "import", write: false))
         {
             sources.Add(async (after, count) => (await jobs.ListAsync(count, tenant, after, aborted))
-                .Select(j => new ListedJob<object>(JobPosition.Of(j.CreatedAt, j.Id), Visible(caller, j) ? JobResponse.From(j, callerTenant) : null))
+                .Select(j => new ListedJob<object>(JobPosition.Of(j), Visible(caller, j) ? JobResponse.From(j, callerTenant) : null))
                 .ToArray());
         }
 
         // Training, optimisation and fine-tuning jobs too, so one list shows every job the caller has.
         foreach (var queuedKind in QueuedKinds.Where(k => (kind.Length == 0 || k == kind) && HasScopeFor(caller, k, write: false)))
         {
-            sources.Add(async (after, count) => (await store.ListBeforeAsync(queuedKind, tenant, after, count, aborted))
-                .Select(j => new ListedJob<object>(JobPosition.Of(j.CreatedAt, j.Id), VisibleQueued(caller, j) ? QueuedJobResponse.From(j, callerTenant) : null))
-                .ToArray());
+            sources.Add(QueuedSource<object>(store, queuedKind, tenant, j => VisibleQueued(caller, j) ? QueuedJobResponse.From(j, callerTenant) : null, aborted));
         }
 
         var page = await JobPages.ReadAsync(sources, before, limit, MaxListRounds);
@@ -200,13 +198,15 @@ public static class JobEndpoints
     /// </summary>
     internal static Task<JobPage<QueuedJob>> QueuedPageAsync(
         IJobQueueStore store, string kind, string? tenant, Func<QueuedJob, bool> visible, JobPosition? before, int limit, CancellationToken cancellationToken) =>
-        JobPages.ReadAsync<QueuedJob>(
-            [async (after, count) => (await store.ListBeforeAsync(kind, tenant, after, count, cancellationToken))
-                .Select(j => new ListedJob<QueuedJob>(JobPosition.Of(j.CreatedAt, j.Id), visible(j) ? j : null))
-                .ToArray()],
-            before,
-            limit,
-            MaxListRounds);
+        JobPages.ReadAsync<QueuedJob>([QueuedSource<QueuedJob>(store, kind, tenant, j => visible(j) ? j : null, cancellationToken)], before, limit, MaxListRounds);
+
+    // The jobs of one worker-run kind as a source of a page: each at its place in the list, shown as `shown` makes it
+    // (null: passed over).
+    private static JobPageSource<T> QueuedSource<T>(IJobQueueStore store, string kind, string? tenant, Func<QueuedJob, T?> shown, CancellationToken cancellationToken)
+        where T : class =>
+        async (after, count) => (await store.ListBeforeAsync(kind, tenant, after, count, cancellationToken))
+            .Select(j => new ListedJob<T>(JobPosition.Of(j), shown(j)))
+            .ToArray();
 
     // A queued job is the caller's when it is of the caller's tenant and of a model the key may use (any, for a job of
     // no model); the training routes narrow by the same rule.

@@ -18,12 +18,13 @@ internal static class JobSubmission
 
     /// <summary>
     /// 429 too_many_jobs (with the limit) when <paramref name="tenant"/> already has Maas:Training:MaxUnfinishedJobsPerTenant
-    /// jobs queued or running; checked before a submission changes anything (training creates its model).
+    /// (of <paramref name="options"/>) jobs queued or running in <paramref name="jobs"/>; checked before a submission
+    /// changes anything (training creates its model).
     /// </summary>
-    public static async Task CheckRoomAsync(HttpContext context, string tenant)
+    public static async Task CheckRoomAsync(IJobQueueStore jobs, TrainingOptions options, string tenant, CancellationToken cancellationToken)
     {
-        var limit = context.RequestServices.GetRequiredService<IOptions<TrainingOptions>>().Value.MaxUnfinishedJobsPerTenant;
-        var unfinished = await context.RequestServices.GetRequiredService<IJobQueueStore>().CountUnfinishedAsync(tenant, SubmittedKinds, context.RequestAborted);
+        var limit = options.MaxUnfinishedJobsPerTenant;
+        var unfinished = await jobs.CountUnfinishedAsync(tenant, SubmittedKinds, cancellationToken);
         if (unfinished >= limit)
         {
             throw new ApiException(
@@ -33,6 +34,17 @@ internal static class JobSubmission
                 new Dictionary<string, object?> { ["limit"] = limit });
         }
     }
+
+    /// <summary>
+    /// <see cref="CheckRoomAsync(IJobQueueStore, TrainingOptions, string, CancellationToken)"/> with the request's
+    /// services: kept only for the :optimize route (Optimization/OptimizationEndpoints), which is to pass its own.
+    /// </summary>
+    public static Task CheckRoomAsync(HttpContext context, string tenant) =>
+        CheckRoomAsync(
+            context.RequestServices.GetRequiredService<IJobQueueStore>(),
+            context.RequestServices.GetRequiredService<IOptions<TrainingOptions>>().Value,
+            tenant,
+            context.RequestAborted);
 
     public static async Task<QueuedJob> EnqueueAsync(
         IJobQueueStore jobs, TrainingWorkers workers, string idPrefix, string kind, string tenant, object spec, string createdBy, DateTimeOffset now, CancellationToken cancellationToken)

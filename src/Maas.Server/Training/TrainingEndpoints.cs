@@ -57,16 +57,7 @@ internal static class TrainingEndpoints
         }
 
         var features = ReadFeatures(body, imageTask, label, schema, datasetName, version);
-        var split = new TrainingSplit
-        {
-            Validation = body.Split?.Validation ?? 0.1,
-            Test = body.Split?.Test ?? 0.2,
-            Seed = body.Split?.Seed ?? 42,
-        };
-        if (split.Validation is < 0 or > 0.5 || split.Test is < 0.05 or > 0.5 || split.Validation + split.Test > 0.8)
-        {
-            throw Bad("invalid_split", $"split.validation must be 0 to 0.5 and split.test 0.05 to 0.5, together at most 0.8 (given {split.Validation} and {split.Test})");
-        }
+        var split = ReadSplit(body.Split);
 
         var trainRows = (long)(version.Rows * (1 - split.Validation - split.Test));
         var trainer = body.Trainer ?? TrainingNames.DefaultTrainer(task, trainRows);
@@ -87,26 +78,9 @@ internal static class TrainingEndpoints
         // ignored when the model was already there.
         var visibility = ApiRequests.Visibility(body.Visibility);
 
-        TrainingSearch? search = null;
-        if (body.Search is { ValueKind: not JsonValueKind.Null } searchRequest)
-        {
-            if (split.Validation <= 0)
-            {
-                throw Bad("invalid_search", "a search compares trials on the validation split; give split.validation above 0");
-            }
-
-            try
-            {
-                search = TrainingSearchPlanner.Plan(searchRequest, task, trainer, hyperparameters, split.Seed, trainingOptions.Value.MaxSearchTrials);
-            }
-            catch (ArgumentException e)
-            {
-                throw Bad("invalid_search", e.Message);
-            }
-        }
-
+        var search = PlanSearch(body.Search, split, task, trainer, hyperparameters, trainingOptions.Value.MaxSearchTrials);
         CheckSplitLeavesRows(split, task, label, search is not null, datasetName, version);
-        await Jobs.JobSubmission.CheckRoomAsync(context, caller?.Tenant ?? tenant);
+        await Jobs.JobSubmission.CheckRoomAsync(jobs, trainingOptions.Value, caller?.Tenant ?? tenant, context.RequestAborted);
 
         // The result goes into the caller's tenant's model of that name: the job names it by its key.
         await EnsureModelAsync(context, registry, body.Model, tenant, task, visibility);
@@ -130,6 +104,47 @@ internal static class TrainingEndpoints
         var response = TrainingJobResponse.From(job, context.CallerTenant());
         context.Response.Headers.Location = response.Url;
         return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
+    }
+
+    // The split as asked (the defaults where it names none): validation 0 to 0.5, test 0.05 to 0.5, together at most 0.8.
+    private static TrainingSplit ReadSplit(SplitRequest? request)
+    {
+        var split = new TrainingSplit
+        {
+            Validation = request?.Validation ?? 0.1,
+            Test = request?.Test ?? 0.2,
+            Seed = request?.Seed ?? 42,
+        };
+        if (split.Validation is < 0 or > 0.5 || split.Test is < 0.05 or > 0.5 || split.Validation + split.Test > 0.8)
+        {
+            throw Bad("invalid_split", $"split.validation must be 0 to 0.5 and split.test 0.05 to 0.5, together at most 0.8 (given {split.Validation} and {split.Test})");
+        }
+
+        return split;
+    }
+
+    // The trials of a hyperparameter search, when one is asked for (null otherwise); 400 invalid_search when it cannot run.
+    private static TrainingSearch? PlanSearch(
+        JsonElement? request, TrainingSplit split, string task, string trainer, Dictionary<string, double> hyperparameters, int maxTrials)
+    {
+        if (request is not { ValueKind: not JsonValueKind.Null } searchRequest)
+        {
+            return null;
+        }
+
+        if (split.Validation <= 0)
+        {
+            throw Bad("invalid_search", "a search compares trials on the validation split; give split.validation above 0");
+        }
+
+        try
+        {
+            return TrainingSearchPlanner.Plan(searchRequest, task, trainer, hyperparameters, split.Seed, maxTrials);
+        }
+        catch (ArgumentException e)
+        {
+            throw Bad("invalid_search", e.Message);
+        }
     }
 
     // The dataset: "name" (newest version) or "name:version", visible to the caller.

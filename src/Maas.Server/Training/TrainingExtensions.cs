@@ -47,9 +47,12 @@ public static class TrainingExtensions
         return app;
     }
 
-    // In-process training gives way to this process's serving (the model host's signal); null when it is off (share 1)
-    // or nothing serves here.
-    private static ServingYield? ServingYieldOf(IServiceProvider sp)
+    /// <summary>
+    /// How in-process training and fine-tuning give way to this process's serving (the model host's signal,
+    /// Maas:Training:ServingShare); null when that is off (share 1) or nothing serves here. A factory of the
+    /// composition root: it reads the container once, when a job handler is created.
+    /// </summary>
+    internal static ServingYield? ServingYieldOf(IServiceProvider sp)
     {
         var share = sp.GetRequiredService<IOptions<TrainingOptions>>().Value.ServingShare;
         return share < 1 && sp.GetService<ModelHost>() is { } host ? new ServingYield(host.Activity, share, sp.GetService<TimeProvider>()) : null;

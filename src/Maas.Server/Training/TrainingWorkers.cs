@@ -7,15 +7,15 @@ using Microsoft.Extensions.Options;
 namespace Maas.Server.Training;
 
 /// <summary>The in-process training workers (<c>Maas:Training:Workers</c> of them), started once the registry is ready.</summary>
-public sealed class TrainingWorkers : BackgroundService
+internal sealed class TrainingWorkers : BackgroundService
 {
-    private readonly IServiceProvider _services;
+    private readonly RegistryStartup _registry;
     private readonly List<JobWorker> _workers = [];
 
-    /// <summary>Creates the workers from the options.</summary>
-    public TrainingWorkers(IServiceProvider services, IOptions<TrainingOptions> options, IJobQueueStore store, IArtifactStore artifacts, IEnumerable<IJobHandler> handlers, IOptions<Hosting.MaasOptions> maas, ILogger<TrainingWorkers> logger)
+    /// <summary>Creates the workers from the options; they start once <paramref name="registry"/> is ready.</summary>
+    public TrainingWorkers(RegistryStartup registry, IOptions<TrainingOptions> options, IJobQueueStore store, IArtifactStore artifacts, IEnumerable<IJobHandler> handlers, IOptions<Hosting.MaasOptions> maas, ILogger<TrainingWorkers> logger)
     {
-        _services = services;
+        _registry = registry;
         var o = options.Value;
         var handlerList = handlers.ToArray();
         for (var i = 0; i < o.Workers; i++)
@@ -54,7 +54,7 @@ public sealed class TrainingWorkers : BackgroundService
 
         try
         {
-            await _services.GetRequiredService<RegistryStartup>().Ready.WaitAsync(stoppingToken);
+            await _registry.Ready.WaitAsync(stoppingToken);
         }
         catch (OperationCanceledException)
         {

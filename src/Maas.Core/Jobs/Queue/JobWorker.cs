@@ -1,41 +1,8 @@
-using System.Security.Cryptography;
 using System.Text.Json;
 using Maas.Core.Hosting;
 using Maas.Core.Registry;
 
 namespace Maas.Core.Jobs.Queue;
-
-/// <summary>Runs the jobs of one kind; registered with a <see cref="JobWorker"/>.</summary>
-public interface IJobHandler
-{
-    /// <summary>The kind of job it runs.</summary>
-    string Kind { get; }
-
-    /// <summary>Does the job and returns its result as JSON; throws <see cref="JobFailedException"/> to fail with a code.</summary>
-    /// <remarks>
-    /// Called on a dedicated thread, never a request thread; <see cref="JobRun.CancellationToken"/> fires on cancel or a
-    /// lost lease. A handler that registers its result calls <see cref="JobRun.BeginFinishingAsync"/> right before it, so
-    /// a cancel either stops the job before anything is registered or is refused; one that calls it nowhere passes it
-    /// when it returns.
-    /// </remarks>
-    Task<string> RunAsync(JobRun run);
-}
-
-/// <summary>Settings of a worker: its name, its lease and how often it looks for work.</summary>
-public sealed record JobWorkerOptions
-{
-    /// <summary>The worker's unique name (host, process and a random part by default).</summary>
-    public string Name { get; init; } = $"{Environment.MachineName}:{Environment.ProcessId}:{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))}";
-
-    /// <summary>How long a claim lasts without a heartbeat; a dead worker's job is taken over after this.</summary>
-    public TimeSpan Lease { get; init; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>How often an idle worker looks for queued jobs.</summary>
-    public TimeSpan Poll { get; init; } = TimeSpan.FromSeconds(1);
-
-    /// <summary>How many times a job is claimed before it is failed (its workers keep dying).</summary>
-    public int MaxAttempts { get; init; } = 3;
-}
 
 /// <summary>
 /// Claims jobs from the store with a lease, runs each on a dedicated thread through its kind's handler, renews the
@@ -161,15 +128,9 @@ public sealed class JobWorker
 
     private async Task RunJobAsync(QueuedJob job, CancellationToken stopping)
     {
-        var now = Time.GetUtcNow();
         if (job.Attempts > Options.MaxAttempts)
         {
-            if (await Store.CompleteAsync(job.Id, Options.Name, JobStatus.Failed, null, new JobError("worker_lost", $"the job's worker stopped {job.Attempts - 1} times before it finished (at most {Options.MaxAttempts} attempts)"), null, now, CancellationToken.None).ConfigureAwait(false))
-            {
-                await AddEventQuietlyAsync(job.Id, "status", new { status = "failed", reason = "worker_lost" }).ConfigureAwait(false);
-                await DeleteCheckpointFilesAsync(job.Id, job.Checkpoint?.ArtifactKey).ConfigureAwait(false);
-            }
-
+            await FailWorkerLostAsync(job).ConfigureAwait(false);
             return;
         }
 
@@ -191,64 +152,12 @@ public sealed class JobWorker
         using var heartbeatStop = new CancellationTokenSource();
         var beat = new SemaphoreSlim(0, int.MaxValue); // not disposed: a late release from the store's event stays harmless
         _running = new RunningJob(job.Id, beat);
-        var heartbeat = Task.Run(async () =>
-        {
-            var interval = Options.Lease / 3;
-            while (!heartbeatStop.IsCancellationRequested)
-            {
-                try
-                {
-                    await beat.WaitAsync(interval, heartbeatStop.Token).ConfigureAwait(false);
-                    await RenewAsync(run, null).ConfigureAwait(false); // a cancel request or a lost lease cancels the run
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-                catch (Exception e) when (e is not OutOfMemoryException)
-                {
-                    Crashed?.Invoke(job.Id, e); // A database hiccup: the next beat tries again before the lease runs out.
-                }
-            }
-        });
+        var heartbeat = Task.Run(() => HeartbeatAsync(run, beat, heartbeatStop.Token));
 
-        JobStatus status;
-        string? result = null;
-        JobError? error = null;
+        JobEnd end;
         try
         {
-            // On shutdown the worker stops waiting; the job's token is cancelled and its lease lets another worker take it.
-            var returned = await RunOnDedicatedThread(handler, run).WaitAsync(stopping).ConfigureAwait(false);
-
-            // A job that declared no point of no return passes it now: a cancel recorded before this (after the job's
-            // last look at its token) wins and the job ends cancelled; one after it is refused, so the job that ends
-            // succeeded is one whose cancel was never accepted.
-            await run.BeginFinishingAsync().ConfigureAwait(false);
-            result = returned;
-            status = JobStatus.Succeeded;
-        }
-        catch (OperationCanceledException) when (cancellation.IsCancellationRequested || run.CancelledByCaller || run.LeaseLost)
-        {
-            status = run.CancelledByCaller ? JobStatus.Cancelled : JobStatus.Failed;
-            error = run.CancelledByCaller ? new JobError("cancelled", "the job was cancelled") : new JobError("interrupted", "the worker stopped while this job ran");
-        }
-        catch (JobFailedException e)
-        {
-            status = JobStatus.Failed;
-            error = new JobError(e.Code, e.Message);
-        }
-        catch (RegistryException e) when (e.Kind != RegistryErrorKind.Unavailable)
-        {
-            // The registry refused the job's result (the tenant's storage quota, the model deleted meanwhile, ...): a
-            // fact the caller can act on, with its code and message, not an unexpected error.
-            status = JobStatus.Failed;
-            error = new JobError(e.Code, e.Message);
-        }
-        catch (Exception e)
-        {
-            status = JobStatus.Failed;
-            error = new JobError("internal_error", "the job failed on an unexpected error; see the worker's log");
-            Crashed?.Invoke(job.Id, e);
+            end = await RunHandlerAsync(handler, run, cancellation, stopping).ConfigureAwait(false);
         }
         finally
         {
@@ -259,25 +168,106 @@ public sealed class JobWorker
         }
 
         // Stopped with the worker (not by a caller): leave the job to its lease, so another worker takes it up.
-        if (run.LeaseLost || (stopping.IsCancellationRequested && status != JobStatus.Succeeded && !run.CancelledByCaller))
+        if (run.LeaseLost || (stopping.IsCancellationRequested && end.Status != JobStatus.Succeeded && !run.CancelledByCaller))
         {
             return;
         }
 
+        await RecordEndAsync(run, end).ConfigureAwait(false);
+    }
+
+    // How a job ended: its status, and its result (succeeded) or error (failed, cancelled).
+    private readonly record struct JobEnd(JobStatus Status, string? Result, JobError? Error);
+
+    // A job claimed more times than Options.MaxAttempts: its workers kept dying, so it fails instead of running again.
+    private async Task FailWorkerLostAsync(QueuedJob job)
+    {
+        var error = new JobError("worker_lost", $"the job's worker stopped {job.Attempts - 1} times before it finished (at most {Options.MaxAttempts} attempts)");
+        if (await Store.CompleteAsync(job.Id, Options.Name, JobStatus.Failed, null, error, null, Time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false))
+        {
+            await AddEventQuietlyAsync(job.Id, "status", new { status = "failed", reason = "worker_lost" }).ConfigureAwait(false);
+            await DeleteCheckpointFilesAsync(job.Id, job.Checkpoint?.ArtifactKey).ConfigureAwait(false);
+        }
+    }
+
+    // Renews the lease every third of it (or at once when `beat` is released) until `stop` fires; a cancel request or
+    // a lost lease cancels the run.
+    private async Task HeartbeatAsync(JobRun run, SemaphoreSlim beat, CancellationToken stop)
+    {
+        var interval = Options.Lease / 3;
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await beat.WaitAsync(interval, stop).ConfigureAwait(false);
+                await RenewAsync(run, null).ConfigureAwait(false); // a cancel request or a lost lease cancels the run
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                Crashed?.Invoke(run.Job.Id, e); // A database hiccup: the next beat tries again before the lease runs out.
+            }
+        }
+    }
+
+    // Runs the handler on its own thread and says how the job ended; never throws.
+    private async Task<JobEnd> RunHandlerAsync(IJobHandler handler, JobRun run, CancellationTokenSource cancellation, CancellationToken stopping)
+    {
+        try
+        {
+            // On shutdown the worker stops waiting; the job's token is cancelled and its lease lets another worker take it.
+            var returned = await RunOnDedicatedThread(handler, run).WaitAsync(stopping).ConfigureAwait(false);
+
+            // A job that declared no point of no return passes it now: a cancel recorded before this (after the job's
+            // last look at its token) wins and the job ends cancelled; one after it is refused, so the job that ends
+            // succeeded is one whose cancel was never accepted.
+            await run.BeginFinishingAsync().ConfigureAwait(false);
+            return new JobEnd(JobStatus.Succeeded, returned, null);
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested || run.CancelledByCaller || run.LeaseLost)
+        {
+            return run.CancelledByCaller
+                ? new JobEnd(JobStatus.Cancelled, null, new JobError("cancelled", "the job was cancelled"))
+                : new JobEnd(JobStatus.Failed, null, new JobError("interrupted", "the worker stopped while this job ran"));
+        }
+        catch (JobFailedException e)
+        {
+            return new JobEnd(JobStatus.Failed, null, new JobError(e.Code, e.Message));
+        }
+        catch (RegistryException e) when (e.Kind != RegistryErrorKind.Unavailable)
+        {
+            // The registry refused the job's result (the tenant's storage quota, the model deleted meanwhile, ...): a
+            // fact the caller can act on, with its code and message, not an unexpected error.
+            return new JobEnd(JobStatus.Failed, null, new JobError(e.Code, e.Message));
+        }
+        catch (Exception e)
+        {
+            Crashed?.Invoke(run.Job.Id, e);
+            return new JobEnd(JobStatus.Failed, null, new JobError("internal_error", "the job failed on an unexpected error; see the worker's log"));
+        }
+    }
+
+    // Stores how the job ended (unless another worker holds it now), its last "status" event, and deletes its checkpoints.
+    private async Task RecordEndAsync(JobRun run, JobEnd end)
+    {
+        var id = run.Job.Id;
         try
         {
             // A success shows 100% with what the job last reported (its epoch, metrics), stored or not yet; other ends keep
             // the progress where the job stopped.
-            var progress = status == JobStatus.Succeeded ? run.Progress with { Percent = 100, Stage = "done", EtaSeconds = null } : null;
-            if (await Store.CompleteAsync(job.Id, Options.Name, status, result, error, progress, Time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false))
+            var progress = end.Status == JobStatus.Succeeded ? run.Progress with { Percent = 100, Stage = "done", EtaSeconds = null } : null;
+            if (await Store.CompleteAsync(id, Options.Name, end.Status, end.Result, end.Error, progress, Time.GetUtcNow(), CancellationToken.None).ConfigureAwait(false))
             {
-                await AddEventQuietlyAsync(job.Id, "status", new { status = status.ToString().ToLowerInvariant(), error }).ConfigureAwait(false);
-                await DeleteCheckpointFilesAsync(job.Id, run.Job.Checkpoint?.ArtifactKey).ConfigureAwait(false);
+                await AddEventQuietlyAsync(id, "status", new { status = end.Status.ToString().ToLowerInvariant(), error = end.Error }).ConfigureAwait(false);
+                await DeleteCheckpointFilesAsync(id, run.Job.Checkpoint?.ArtifactKey).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            Crashed?.Invoke(job.Id, e);
+            Crashed?.Invoke(id, e);
         }
     }
 
@@ -362,6 +352,3 @@ public sealed class JobWorker
         }
     }
 }
-
-/// <summary>The job a worker runs, and what wakes its heartbeat.</summary>
-internal sealed record RunningJob(string Id, SemaphoreSlim Beat);

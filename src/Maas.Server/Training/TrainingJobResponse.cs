@@ -1,28 +1,9 @@
-using System.Text.Json;
 using Maas.Core.Jobs.Queue;
 using Maas.Core.Registry;
 using Maas.Core.Training;
 using Maas.Server.Jobs;
 
 namespace Maas.Server.Training;
-
-/// <summary>POST /api/v1/training/jobs.</summary>
-public sealed record TrainingJobRequest(
-    string? Model,
-    string? Dataset,
-    string? Task,
-    string? Label,
-    string[]? Features,
-    string? Trainer,
-    Dictionary<string, double>? Hyperparameters,
-    SplitRequest? Split,
-    JsonElement? Search,
-    string? Alias,
-    string? Visibility,
-    List<NetworkLayer>? Network = null);
-
-/// <summary>The split part of a training request.</summary>
-public sealed record SplitRequest(double? Validation, double? Test, int? Seed);
 
 /// <summary>A training job (or a search's trial) as the API shows it.</summary>
 public sealed record TrainingJobResponse : WorkerJobView
