@@ -6,7 +6,6 @@ using Maas.Core.Registry;
 using Maas.Core.Training;
 using Maas.Server.Errors;
 using Maas.Server.Training;
-using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Jobs;
 
@@ -34,17 +33,6 @@ internal static class JobSubmission
                 new Dictionary<string, object?> { ["limit"] = limit });
         }
     }
-
-    /// <summary>
-    /// <see cref="CheckRoomAsync(IJobQueueStore, TrainingOptions, string, CancellationToken)"/> with the request's
-    /// services: kept only for the :optimize route (Optimization/OptimizationEndpoints), which is to pass its own.
-    /// </summary>
-    public static Task CheckRoomAsync(HttpContext context, string tenant) =>
-        CheckRoomAsync(
-            context.RequestServices.GetRequiredService<IJobQueueStore>(),
-            context.RequestServices.GetRequiredService<IOptions<TrainingOptions>>().Value,
-            tenant,
-            context.RequestAborted);
 
     public static async Task<QueuedJob> EnqueueAsync(
         IJobQueueStore jobs, TrainingWorkers workers, string idPrefix, string kind, string tenant, object spec, string createdBy, DateTimeOffset now, CancellationToken cancellationToken)
