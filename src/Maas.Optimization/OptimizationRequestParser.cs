@@ -348,7 +348,17 @@ public static class OptimizationRequestParser
             throw new OptimizationRequestException(code, $"{field} must be a JSON object");
         }
 
-        return element.Value.EnumerateObject().ToDictionary(p => p.Name, p => p.Value, StringComparer.Ordinal);
+        var values = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        foreach (var property in element.Value.EnumerateObject())
+        {
+            if (!values.TryAdd(property.Name, property.Value))
+            {
+                // JSON allows a repeated key, but which of the two was meant is anyone's guess.
+                throw new OptimizationRequestException(code, $"{field} gives '{RegistryNames.Shorten(property.Name)}' more than once");
+            }
+        }
+
+        return values;
     }
 
     private static string? String(Dictionary<string, JsonElement> options, string key) =>

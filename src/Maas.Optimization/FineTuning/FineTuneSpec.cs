@@ -137,7 +137,17 @@ public sealed record FineTuneSpec
                 : "options.evaluation must be an object {\"dataset\": \"name:version\", \"label\"?, \"features\"?, \"split\"?, \"output\"?, \"classes\"?, \"preprocess\"?}");
         }
 
-        var given = new OptionObject(option, element.EnumerateObject().ToDictionary(p => p.Name, p => p.Value, StringComparer.Ordinal));
+        var values = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        foreach (var property in element.EnumerateObject())
+        {
+            if (!values.TryAdd(property.Name, property.Value))
+            {
+                // JSON allows a repeated key, but which of the two was meant is anyone's guess.
+                throw new OptionObject(option, []).Invalid($"options.{option} gives '{RegistryNames.Shorten(property.Name)}' more than once");
+            }
+        }
+
+        var given = new OptionObject(option, values);
         var keys = option == FineTuneOption ? Keys : EvaluationKeys;
         if (given.Names.FirstOrDefault(k => !keys.Contains(k)) is { } unknown)
         {

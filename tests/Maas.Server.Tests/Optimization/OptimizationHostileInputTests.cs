@@ -135,6 +135,27 @@ public sealed class OptimizationHostileInputTests(OptimizationHostFixture fixtur
         Assert.Contains("options.evaluation.classes", (string?)error["message"], StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("onnx-fp16 ", "evaluation", "{\"dataset\": \"{0}\", \"label\": \"label\", \"dataset\": \"{0}\"}", "invalid_evaluation", "options.evaluation gives 'dataset' more than once")]
+    [InlineData("prune-magnitude \"sparsity\": 0.5,", "fine_tune", "{\"dataset\": \"{0}\", \"dataset\": \"{0}\"}", "invalid_fine_tune", "options.fine_tune gives 'dataset' more than once")]
+    [InlineData("onnx-fp16 ", "samples", "1, \"samples\": 2", "invalid_options", "options gives 'samples' more than once")]
+    public async Task A_key_given_twice_in_an_option_object_is_a_400_naming_it(string methodAndOptions, string option, string body, string code, string message)
+    {
+        var method = methodAndOptions.Split(' ', 2)[0];
+        var otherOptions = methodAndOptions.Split(' ', 2)[1];
+        var client = Host.Admin;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, Mlp(), "model.onnx");
+        var rows = await RowsAsync(client);
+
+        // It used to throw building the option's dictionary: a 500.
+        var value = body.Replace("{0}", rows, StringComparison.Ordinal);
+        using var response = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json($$"""{"method": "{{method}}", "options": {{{otherOptions}} "{{option}}": {{value}} } }"""));
+
+        var error = await response.ErrorAsync(HttpStatusCode.BadRequest, code);
+        Assert.Equal(message, (string?)error["message"]);
+    }
+
     [Fact]
     public async Task A_key_limited_to_some_models_or_without_models_write_cannot_optimise_others_nor_see_their_jobs()
     {
