@@ -95,7 +95,7 @@ public sealed class DeploymentService
         var created = await WarmAndSaveAsync(draft, null, async () =>
         {
             var stored = await _store.CreateAsync(draft, Event(actor, "create", null, draft, now), cancellationToken);
-            await _router.RefreshAsync(force: true, cancellationToken);
+            await _router.RefreshAsync(force: true, CancellationToken.None); // stored: see SaveAsync
             return stored;
         }, cancellationToken);
         if (await GoneAsync(created) is { } gone)
@@ -316,7 +316,7 @@ public sealed class DeploymentService
     public async Task<bool> DeleteAsync(Deployment current, CancellationToken cancellationToken)
     {
         var deleted = await _store.DeleteAsync(current.Tenant, current.Name, cancellationToken);
-        await _router.RefreshAsync(force: true, cancellationToken);
+        await _router.RefreshAsync(force: true, CancellationToken.None); // deleted: see SaveAsync
         return deleted;
     }
 
@@ -436,7 +436,11 @@ public sealed class DeploymentService
     private async Task<Deployment> SaveAsync(Deployment current, Deployment next, DeploymentEvent change, CancellationToken cancellationToken)
     {
         var saved = await _store.UpdateAsync(next with { UpdatedAt = change.At }, current.Revision, change, cancellationToken);
-        await _router.RefreshAsync(force: true, cancellationToken);
+
+        // Stored: this server's router follows whatever the caller does now. A refresh cut short by the caller's token
+        // used to fail the change after its save, and the versions it had warmed were unloaded as if it had failed,
+        // just before the next refresh sent them its traffic.
+        await _router.RefreshAsync(force: true, CancellationToken.None);
         return saved;
     }
 

@@ -29,6 +29,7 @@ public sealed class DeploymentRaceTests
         private TaskCompletionSource? _entered;
         private TaskCompletionSource? _release;
         private TaskCompletionSource? _held;
+        private CancellationTokenSource? _cancelAfterSave;
 
         /// <summary>Holds the next create or update until <see cref="Release"/>; completes when one waits there.</summary>
         public Task Close()
@@ -58,8 +59,13 @@ public sealed class DeploymentRaceTests
         public async Task<Deployment> UpdateAsync(Deployment deployment, long expectedRevision, DeploymentEvent change, CancellationToken cancellationToken)
         {
             await PassAsync();
-            return await inner.UpdateAsync(deployment, expectedRevision, change, cancellationToken);
+            var saved = await inner.UpdateAsync(deployment, expectedRevision, change, cancellationToken);
+            Interlocked.Exchange(ref _cancelAfterSave, null)?.Cancel();
+            return saved;
         }
+
+        /// <summary>Cancels <paramref name="source"/> once the next update is stored (its caller gives up just then).</summary>
+        public void CancelAfterNextSave(CancellationTokenSource source) => _cancelAfterSave = source;
 
         public Task<Deployment?> GetAsync(string tenant, string name, CancellationToken cancellationToken) => inner.GetAsync(tenant, name, cancellationToken);
 
@@ -319,6 +325,42 @@ public sealed class DeploymentRaceTests
         var shown = await (await client.GetAsync($"api/v1/deployments/{model}")).JsonAsync(HttpStatusCode.OK);
         Assert.Equal("""[{"version":1,"percent":100}]""", shown["traffic"]!.ToJsonString());
         await (await client.GetAsync($"api/v1/models/{model}/versions/2")).ErrorAsync(HttpStatusCode.NotFound, "version_not_found");
+    }
+
+    [Fact]
+    public async Task A_change_stored_just_before_its_caller_gives_up_keeps_the_versions_it_warmed_loaded()
+    {
+        var (server, store) = await StartAsync();
+        await using var _ = server;
+        var client = server.Client;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
+        await client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
+        var host = server.Services.GetRequiredService<ModelHost>();
+        var v2 = new ModelKey(model, 2);
+        Assert.NotEqual(ModelState.Ready, host.Status(v2)?.State);
+
+        // A change gives version 2 half the traffic (warmed: loaded for it); its caller gives up right after the save.
+        var service = server.Services.GetRequiredService<DeploymentService>();
+        using var gaveUp = new CancellationTokenSource();
+        store.CancelAfterNextSave(gaveUp);
+        try
+        {
+            await service.UpdateAsync(service.Router.Find(model)!, new DeploymentSpec([new TrafficShare(1, 50), new TrafficShare(2, 50)], null, null, null), null, "test", gaveUp.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // It used to fail here, after its save, and unload version 2 as a failed change's warm-up.
+        }
+
+        var shown = await (await client.GetAsync($"api/v1/deployments/{model}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal("""[{"version":1,"percent":50},{"version":2,"percent":50}]""", shown["traffic"]!.ToJsonString());
+        await WaitUntilAsync(() => service.Router.Find(model) is { } d && DeploymentRouter.RoutedVersions(d).Contains(2), "this server routes to version 2");
+        Assert.Equal(ModelState.Ready, host.Status(v2)?.State);
+        var loads = host.LoadCount;
+        Assert.Equal(["1", "2"], (await VersionsServedAsync(client, model, 64)).Order());
+        Assert.Equal(loads, host.LoadCount);
     }
 
     /// <summary>ONNX Runtime's factory, whose next load of a chosen version waits until released.</summary>
