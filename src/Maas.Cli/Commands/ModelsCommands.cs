@@ -198,7 +198,8 @@ public static class ModelsCommands
                 if (resolved.Deployment is { } deployment)
                 {
                     // A plain name follows the deployment: say which of its versions this is.
-                    Console.Out.WriteLine($"version {version.Version} is the primary version of deployment {deployment.Name} (it routes to {string.Join(", ", deployment.Versions)})");
+                    var which = deployment.Name is { } named ? "deployment " + named : "the model's deployment";
+                    Console.Out.WriteLine($"version {version.Version} is the primary version of {which} (it routes to {string.Join(", ", deployment.Versions)})");
                 }
 
                 foreach (var path in paths)

@@ -123,8 +123,11 @@ public sealed record ResolvedReference(string Reference, string? Alias, VersionI
 }
 
 /// <summary>The deployment a plain model name resolves through: the versions its split routes calls to.</summary>
-/// <remarks><see cref="Traffic"/>, <see cref="Stable"/> and <see cref="Url"/> are given to the deployment's own tenant and admins only.</remarks>
-public sealed record ResolvedDeploymentInfo(string Name, IReadOnlyList<int> Versions)
+/// <remarks>
+/// <see cref="Name"/>, <see cref="Traffic"/>, <see cref="Stable"/> and <see cref="Url"/> are given to the deployment's
+/// own tenant and admins only (null for another tenant calling a model shared with it).
+/// </remarks>
+public sealed record ResolvedDeploymentInfo(string? Name, IReadOnlyList<int> Versions)
 {
     public IReadOnlyList<Deployments.TrafficShareInfo>? Traffic { get; init; }
 

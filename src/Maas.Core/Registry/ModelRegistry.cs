@@ -606,6 +606,12 @@ public sealed class ModelRegistry : IModelRegistry
             }
         }
 
+        foreach (var check in _useChecks)
+        {
+            // While the version still exists: what routes to it never meets it missing (a 404 for a deployed model).
+            await check.VersionDeletingAsync(found, cancellationToken).ConfigureAwait(false);
+        }
+
         using (await _artifactLocks.AcquireAsync(found.ArtifactKey, cancellationToken).ConfigureAwait(false))
         {
             var key = await _store.DeleteVersionAsync(found.ModelId, version, removeAliases: force, cancellationToken).ConfigureAwait(false)

@@ -35,8 +35,15 @@ public interface IVersionUseCheck
     ValueTask ModelDeletedAsync(string model, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
     /// <summary>
+    /// Called once a delete of <paramref name="version"/> was decided (with force when it was in use, or nothing used
+    /// it), just before it is deleted: whatever routes to it moves off it while it still exists, so nothing meets it
+    /// missing in between. Should the delete then fail, the version stays and what moved off it stays moved.
+    /// </summary>
+    ValueTask VersionDeletingAsync(ModelVersion version, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    /// <summary>
     /// Called after <paramref name="version"/> was deleted (with force when it was in use), before the delete answers:
-    /// whatever still routes to it moves off it.
+    /// whatever still routes to it (named since <see cref="VersionDeletingAsync"/>) moves off it.
     /// </summary>
     ValueTask VersionDeletedAsync(ModelVersion version, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 }

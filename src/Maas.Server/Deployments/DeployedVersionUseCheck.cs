@@ -8,13 +8,19 @@ namespace Maas.Server.Deployments;
 /// Tells the registry a version is in use while a deployment names it in its split or shadows: deleting it would leave the
 /// deployment routing calls to a version that no longer exists (every call it picks would be a 404), so it needs force.
 /// A model deleted with force takes its deployment with it; a version deleted with force is taken out of its deployment
-/// (<see cref="DeploymentService.VersionDeletedAsync"/>).
+/// (<see cref="DeploymentService.VersionDeletedAsync"/>) before it is deleted, and again after (a change stored meanwhile).
 /// </summary>
-internal sealed class DeployedVersionUseCheck(IDeploymentStore store, DeploymentRouter router, IServiceProvider services) : IVersionUseCheck
+internal sealed class DeployedVersionUseCheck(IDeploymentStore store, DeploymentRouter router, VersionDeletions deletions) : IVersionUseCheck
 {
-    // The service is resolved when called: it needs the registry, which is built with this check.
+    // Through the seam: the service that moves deployments off needs the registry, which is built with this check.
+    // Before the delete: this server's router follows the moved split while the version still exists, so neither a
+    // call nor readiness (GET /v2/models/{m}/ready follows the split) meets it missing in between.
+    public async ValueTask VersionDeletingAsync(ModelVersion version, CancellationToken cancellationToken) =>
+        await deletions.MoveOffAsync(version.Model, version.Version, cancellationToken).ConfigureAwait(false);
+
+    // After it: a change that named the version meanwhile (checked before the delete, stored after the move) moves too.
     public async ValueTask VersionDeletedAsync(ModelVersion version, CancellationToken cancellationToken) =>
-        await services.GetRequiredService<DeploymentService>().VersionDeletedAsync(version.Model, version.Version, cancellationToken).ConfigureAwait(false);
+        await deletions.MoveOffAsync(version.Model, version.Version, cancellationToken).ConfigureAwait(false);
 
     public async ValueTask ModelDeletedAsync(string model, CancellationToken cancellationToken)
     {

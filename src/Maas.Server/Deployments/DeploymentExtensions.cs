@@ -25,7 +25,11 @@ public static class DeploymentExtensions
         services.AddSingleton<DeploymentService>();
         services.AddSingleton<ShadowQueue>();
         services.AddSingleton<TextVersionRuns>();
+        services.AddSingleton<ITextVersionWarmUp>(sp => sp.GetRequiredService<TextVersionRuns>());
         services.AddSingleton<DeploymentMeters>();
+        // The registry is built with this check, and the service that moves deployments off a deleted version with the
+        // registry: the check hands deletions to the service through VersionDeletions (the service attaches itself).
+        services.AddSingleton<VersionDeletions>();
         services.AddSingleton<Maas.Core.Registry.IVersionUseCheck, DeployedVersionUseCheck>();
         services.AddHostedService(sp => sp.GetRequiredService<ShadowQueue>());
         services.AddHostedService<DeploymentSync>();

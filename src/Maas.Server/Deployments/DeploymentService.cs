@@ -21,26 +21,64 @@ public sealed record DeploymentSpec(
 /// Every change of a deployment: checks it, warms the versions about to get traffic (load plus one sample request),
 /// stores it atomically with its history row, and refreshes this server's router at once.
 /// </summary>
-public sealed class DeploymentService(
-    IDeploymentStore store,
-    IModelRegistry registry,
-    DeploymentRouter router,
-    WarmingVersions warming,
-    DeploymentUnloader unloader,
-    IServiceProvider services,
-    UsageRecorder recorder,
-    TimeProvider time,
-    IOptions<DeploymentOptions> options,
-    ILogger<DeploymentService> logger)
+public sealed class DeploymentService
 {
+    private readonly IDeploymentStore _store;
+    private readonly IModelRegistry _registry;
+    private readonly DeploymentRouter _router;
+    private readonly WarmingVersions _warming;
+    private readonly DeploymentUnloader _unloader;
+    private readonly UsageRecorder _recorder;
+    private readonly TimeProvider _time;
+    private readonly IOptions<DeploymentOptions> _options;
+    private readonly ILogger<DeploymentService> _logger;
+    private readonly ModelManager? _models;
+    private readonly ModelHost? _host;
+    private readonly ITextVersionWarmUp? _textWarmUp;
+
+    /// <summary>
+    /// Creates the service and attaches it to <paramref name="deletions"/> (versions the registry deleted). Without
+    /// tensor serving (<paramref name="models"/>) nothing is warmed; without language-model serving
+    /// (<paramref name="textWarmUp"/>) GGUF versions are not; without <paramref name="host"/> nothing counts as loaded.
+    /// </summary>
+    public DeploymentService(
+        IDeploymentStore store,
+        IModelRegistry registry,
+        DeploymentRouter router,
+        WarmingVersions warming,
+        DeploymentUnloader unloader,
+        VersionDeletions deletions,
+        UsageRecorder recorder,
+        TimeProvider time,
+        IOptions<DeploymentOptions> options,
+        ILogger<DeploymentService> logger,
+        ModelManager? models = null,
+        ModelHost? host = null,
+        ITextVersionWarmUp? textWarmUp = null)
+    {
+        _store = store;
+        _registry = registry;
+        _router = router;
+        _warming = warming;
+        _unloader = unloader;
+        _recorder = recorder;
+        _time = time;
+        _options = options;
+        _logger = logger;
+        _models = models;
+        _host = host;
+        _textWarmUp = textWarmUp;
+        deletions.Attach(VersionDeletedAsync);
+    }
+
     /// <summary>The most history rows one request returns.</summary>
     public const int MaxHistory = 1000;
 
     /// <summary>The store.</summary>
-    public IDeploymentStore Store => store;
+    public IDeploymentStore Store => _store;
 
     /// <summary>This server's router (and its metrics).</summary>
-    public DeploymentRouter Router => router;
+    public DeploymentRouter Router => _router;
 
     /// <summary>Creates a deployment for the model of <paramref name="modelKey"/>.</summary>
     public async Task<Deployment> CreateAsync(string modelKey, string? name, DeploymentSpec spec, string actor, CancellationToken cancellationToken)
@@ -48,7 +86,7 @@ public sealed class DeploymentService(
         ModelKeys.TrySplit(modelKey, out var tenant, out var modelName);
         name = string.IsNullOrEmpty(name) ? modelName : name;
         RegistryNames.ValidateName(name, "deployment");
-        var now = time.GetUtcNow();
+        var now = _time.GetUtcNow();
         var draft = Build(
             new Deployment { Tenant = tenant, Name = name, Model = modelKey, Traffic = [], Stable = 0, CreatedBy = actor, CreatedAt = now },
             spec with { Shadow = spec.Shadow ?? [] },
@@ -56,8 +94,8 @@ public sealed class DeploymentService(
         await CheckVersionsAsync(draft, cancellationToken);
         var created = await WarmAndSaveAsync(draft, null, async () =>
         {
-            var stored = await store.CreateAsync(draft, Event(actor, "create", null, draft, now), cancellationToken);
-            await router.RefreshAsync(force: true, cancellationToken);
+            var stored = await _store.CreateAsync(draft, Event(actor, "create", null, draft, now), cancellationToken);
+            await _router.RefreshAsync(force: true, CancellationToken.None); // stored: see SaveAsync
             return stored;
         }, cancellationToken);
         if (await GoneAsync(created) is { } gone)
@@ -74,7 +112,7 @@ public sealed class DeploymentService(
     public async Task<Deployment> UpdateAsync(Deployment current, DeploymentSpec spec, long? expectedRevision, string actor, CancellationToken cancellationToken)
     {
         CheckRevision(current, expectedRevision);
-        var now = time.GetUtcNow();
+        var now = _time.GetUtcNow();
         var merged = new DeploymentSpec(
             spec.Traffic ?? current.Traffic,
             spec.Shadow ?? current.Shadow,
@@ -97,7 +135,7 @@ public sealed class DeploymentService(
     {
         CheckRevision(current, expectedRevision);
         DeploymentRules.CheckTransition(current, action);
-        var now = time.GetUtcNow();
+        var now = _time.GetUtcNow();
         Deployment next;
         var warm = false;
         switch (action)
@@ -138,7 +176,7 @@ public sealed class DeploymentService(
             reason = $"version {canary} failed step {current.Step + 1}: {why}; all traffic back to version {current.Stable}";
         }
 
-        var now = time.GetUtcNow();
+        var now = _time.GetUtcNow();
         Deployment next;
         string action;
         switch (decision)
@@ -172,13 +210,13 @@ public sealed class DeploymentService(
         }
         catch (RegistryException e) when (e.Kind is RegistryErrorKind.Conflict or RegistryErrorKind.NotFound)
         {
-            await router.RefreshAsync(force: true, cancellationToken);
+            await _router.RefreshAsync(force: true, cancellationToken);
             return false;
         }
 
         if (decision == RolloutDecision.Rollback)
         {
-            router.Metrics.RecordRollback(current.Model, current.Canary ?? current.Stable);
+            _router.Metrics.RecordRollback(current.Model, current.Canary ?? current.Stable);
         }
 
         AuditSystem(current, action, reason, decision == RolloutDecision.Rollback ? LogLevel.Warning : LogLevel.Information, now);
@@ -186,8 +224,10 @@ public sealed class DeploymentService(
     }
 
     /// <summary>
-    /// After the registry deleted <paramref name="version"/> of <paramref name="model"/> (with force when it was in use),
-    /// each deployment that routes to it or shadows it stops, so no call the deployment picks is a 404 and no later
+    /// When the registry deletes <paramref name="version"/> of <paramref name="model"/> (with force when it was in use),
+    /// just before the delete (so this server's router has moved while the version still exists: no call and no
+    /// readiness check meets it missing) and again after it (a change stored meanwhile), each deployment that routes to
+    /// it or shadows it stops, so no call the deployment picks is a 404 and no later
     /// change of it is refused for naming a version that is gone. Its stable version: while a rollout's canary takes
     /// traffic, all traffic moves to the canary (the one other version the deployment serves; it becomes the stable
     /// version, state <c>promoted</c>); otherwise the deployment is deleted and calls take the registry's default version
@@ -197,7 +237,7 @@ public sealed class DeploymentService(
     /// </summary>
     public async Task VersionDeletedAsync(string model, int version, CancellationToken cancellationToken)
     {
-        foreach (var listed in await store.ListAsync(null, cancellationToken))
+        foreach (var listed in await _store.ListAsync(null, cancellationToken))
         {
             // Compare-and-set against another server's change (its analysis loop, a caller): read again and decide again.
             var current = listed;
@@ -208,7 +248,7 @@ public sealed class DeploymentService(
                     break;
                 }
 
-                current = await store.GetAsync(current.Tenant, current.Name, cancellationToken);
+                current = await _store.GetAsync(current.Tenant, current.Name, cancellationToken);
             }
         }
     }
@@ -216,7 +256,7 @@ public sealed class DeploymentService(
     // VersionDeletedAsync for one deployment; false when another change got there first.
     private async Task<bool> MoveOffAsync(Deployment current, int deleted, CancellationToken cancellationToken)
     {
-        var now = time.GetUtcNow();
+        var now = _time.GetUtcNow();
         string action, reason;
         Deployment next;
         if (current.Stable == deleted)
@@ -265,7 +305,7 @@ public sealed class DeploymentService(
 
         if (action == "rollback")
         {
-            router.Metrics.RecordRollback(current.Model, deleted);
+            _router.Metrics.RecordRollback(current.Model, deleted);
         }
 
         AuditSystem(current, action, reason, LogLevel.Warning, now);
@@ -275,17 +315,17 @@ public sealed class DeploymentService(
     /// <summary>Deletes a deployment: its model's calls take the registry's default version again.</summary>
     public async Task<bool> DeleteAsync(Deployment current, CancellationToken cancellationToken)
     {
-        var deleted = await store.DeleteAsync(current.Tenant, current.Name, cancellationToken);
-        await router.RefreshAsync(force: true, cancellationToken);
+        var deleted = await _store.DeleteAsync(current.Tenant, current.Name, cancellationToken);
+        await _router.RefreshAsync(force: true, CancellationToken.None); // deleted: see SaveAsync
         return deleted;
     }
 
     // A change the server made itself (actor "system"): logged, and audited with its reason in the target.
     private void AuditSystem(Deployment current, string action, string reason, LogLevel level, DateTimeOffset now)
     {
-        logger.Log(level, "Deployment {Tenant}/{Name}: {Action}: {Reason}", current.Tenant, current.Name, action, reason);
+        _logger.Log(level, "Deployment {Tenant}/{Name}: {Action}: {Reason}", current.Tenant, current.Name, action, reason);
         var target = $"{current.Tenant}/{current.Name}: {reason}";
-        recorder.Audit(new AuditEntry
+        _recorder.Audit(new AuditEntry
         {
             At = now,
             Actor = "system",
@@ -335,7 +375,7 @@ public sealed class DeploymentService(
     {
         try
         {
-            var found = await registry.GetVersionAsync(model, version, cancellationToken);
+            var found = await _registry.GetVersionAsync(model, version, cancellationToken);
             return found.Status == VersionStatus.Ready ? null : $"it is {found.Status.ToString().ToLowerInvariant()}, not ready";
         }
         catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
@@ -395,8 +435,12 @@ public sealed class DeploymentService(
 
     private async Task<Deployment> SaveAsync(Deployment current, Deployment next, DeploymentEvent change, CancellationToken cancellationToken)
     {
-        var saved = await store.UpdateAsync(next with { UpdatedAt = change.At }, current.Revision, change, cancellationToken);
-        await router.RefreshAsync(force: true, cancellationToken);
+        var saved = await _store.UpdateAsync(next with { UpdatedAt = change.At }, current.Revision, change, cancellationToken);
+
+        // Stored: this server's router follows whatever the caller does now. A refresh cut short by the caller's token
+        // used to fail the change after its save, and the versions it had warmed were unloaded as if it had failed,
+        // just before the next refresh sent them its traffic.
+        await _router.RefreshAsync(force: true, CancellationToken.None);
         return saved;
     }
 
@@ -420,7 +464,7 @@ public sealed class DeploymentService(
             ModelVersion version;
             try
             {
-                version = await registry.GetVersionAsync(deployment.Model, v, cancellationToken);
+                version = await _registry.GetVersionAsync(deployment.Model, v, cancellationToken);
             }
             catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
             {
@@ -452,7 +496,7 @@ public sealed class DeploymentService(
         var already = current is null ? [] : DeploymentRules.LiveVersions(current).ToHashSet();
         var fresh = DeploymentRules.LiveVersions(next).Where(v => !already.Contains(v)).ToArray();
         var loaded = new List<int>();
-        using var claim = warming.Begin(next.Model, fresh);
+        using var claim = _warming.Begin(next.Model, fresh);
         try
         {
             await WarmAsync(next, fresh, loaded, cancellationToken);
@@ -461,7 +505,7 @@ public sealed class DeploymentService(
         catch
         {
             claim.Dispose();
-            await unloader.UnloadWarmedAsync(next.Model, loaded);
+            await _unloader.UnloadWarmedAsync(next.Model, loaded);
             throw;
         }
     }
@@ -475,19 +519,18 @@ public sealed class DeploymentService(
     /// </summary>
     private async Task WarmAsync(Deployment next, IReadOnlyList<int> versions, List<int> loaded, CancellationToken cancellationToken)
     {
-        if (!options.Value.WarmUp || services.GetService<ModelManager>() is not { } models)
+        if (!_options.Value.WarmUp || _models is not { } models)
         {
             return;
         }
 
-        var host = services.GetService<ModelHost>();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(options.Value.WarmUpTimeoutSeconds));
+        timeout.CancelAfter(TimeSpan.FromSeconds(_options.Value.WarmUpTimeoutSeconds));
         foreach (var v in versions)
         {
-            var version = await registry.GetVersionAsync(next.Model, v, cancellationToken);
+            var version = await _registry.GetVersionAsync(next.Model, v, cancellationToken);
             var text = v.ToString(CultureInfo.InvariantCulture);
-            if (host?.Status(new ModelKey(next.Model, v))?.State is not (ModelState.Ready or ModelState.Loading))
+            if (_host?.Status(new ModelKey(next.Model, v))?.State is not (ModelState.Ready or ModelState.Loading))
             {
                 loaded.Add(v);
             }
@@ -497,9 +540,9 @@ public sealed class DeploymentService(
                 if (version.Format == ModelFormat.Gguf)
                 {
                     // A language model: loaded and asked for a couple of tokens (a server without LLM serving has nothing to warm).
-                    if (services.GetService<TextVersionRuns>() is { } runs)
+                    if (_textWarmUp is not null)
                     {
-                        await runs.WarmUpAsync(next.Model, v, timeout.Token);
+                        await _textWarmUp.WarmUpAsync(next.Model, v, timeout.Token);
                     }
 
                     continue;
@@ -513,7 +556,7 @@ public sealed class DeploymentService(
             {
                 throw RegistryException.Conflict(
                     "warm_up_failed",
-                    $"version {v} did not load and answer a sample request (within Maas:Deployments:WarmUpTimeoutSeconds = {options.Value.WarmUpTimeoutSeconds}): {e.Message}; the deployment is unchanged");
+                    $"version {v} did not load and answer a sample request (within Maas:Deployments:WarmUpTimeoutSeconds = {_options.Value.WarmUpTimeoutSeconds}): {e.Message}; the deployment is unchanged");
             }
         }
     }

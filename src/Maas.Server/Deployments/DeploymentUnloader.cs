@@ -8,9 +8,10 @@ namespace Maas.Server.Deployments;
 /// The hot swap's second half, on every server: once a version has lost all traffic and is no shadow, it unloads
 /// after its running requests finish (a straggler still naming it loads it again: nothing fails). Pinned models stay,
 /// and so does a version a change of this server is warming and has not stored yet (<see cref="WarmingVersions"/>).
-/// Also unloads what a failed change loaded for its warm-up only (<see cref="UnloadWarmedAsync"/>).
+/// Also unloads what a failed change loaded for its warm-up only (<see cref="UnloadWarmedAsync"/>). Without a
+/// <see cref="ModelHost"/> (no model hosting) nothing is unloaded; without a registry no model counts as pinned.
 /// </summary>
-public sealed class DeploymentUnloader(DeploymentRouter router, WarmingVersions warming, IServiceProvider services, ILogger<DeploymentUnloader> logger) : IHostedService
+public sealed class DeploymentUnloader(DeploymentRouter router, WarmingVersions warming, ILogger<DeploymentUnloader> logger, ModelHost? host = null, IModelRegistry? registry = null) : IHostedService
 {
     /// <inheritdoc />
     public Task StartAsync(CancellationToken cancellationToken)
@@ -30,7 +31,7 @@ public sealed class DeploymentUnloader(DeploymentRouter router, WarmingVersions 
     /// After a change failed (its warm-up, or its save), unloads the versions it loaded for its warm-up and nothing
     /// else had loaded: versions that were serving before stay, and so do versions that take traffic now or that another
     /// change is warming. A loaded version is taken off before this returns; one still loading (a warm-up that ran
-    /// out of time) unloads when its load ends.
+    /// out of time) is decided again when its load ends: unloaded unless a change claimed it or gave it traffic meanwhile.
     /// </summary>
     public async Task UnloadWarmedAsync(string model, IReadOnlyList<int> versions)
     {
@@ -119,21 +120,67 @@ public sealed class DeploymentUnloader(DeploymentRouter router, WarmingVersions 
             return null;
         }
 
-        if (services.GetService<ModelHost>() is not { } host)
+        if (host is null)
         {
             return null;
         }
 
-        // A load some call started (naming the version) would be waited for and then undone, and a change that
-        // claims the version meanwhile would find it loaded, then lose it: left to keep-alive instead.
-        if (keepLoading && host.Status(new ModelKey(model, version))?.State == ModelState.Loading)
+        if (host.Status(new ModelKey(model, version))?.State == ModelState.Loading)
         {
-            logger.LogInformation("{Model} version {Version} is being loaded; it is left to its keep-alive", model, version);
-            return null;
+            // A load some call started (naming the version) would be waited for and then undone, and a change that
+            // claims the version meanwhile would find it loaded, then lose it: left to keep-alive instead.
+            if (keepLoading)
+            {
+                logger.LogInformation("{Model} version {Version} is being loaded; it is left to its keep-alive", model, version);
+                return null;
+            }
+
+            // A failed change's own load (a warm-up that ran out of time). The host's unload would wait for the load
+            // outside this gate and then take off whatever it loaded, even after a change claimed the version and
+            // joined that load for its warm-up: that change's calls would find the version gone. So the load ends
+            // first, and the decision is taken again then, under the gate.
+            return AfterLoadAsync(host, model, version);
         }
 
         return host.UnloadAsync(new ModelKey(model, version), hold: false);
     }) ?? Kept(model, version);
+
+    private async Task AfterLoadAsync(ModelHost loading, string model, int version)
+    {
+        await Task.Yield(); // out of the gate: the decision below passes it again
+        await LoadEndedAsync(loading, new ModelKey(model, version));
+        if (StartUnload(model, version, keepLoading: true) is { } unload)
+        {
+            await unload;
+        }
+    }
+
+    // Completes once the version's load has ended (ready or failed), without starting or joining one.
+    private static async Task LoadEndedAsync(ModelHost loading, ModelKey key)
+    {
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnStateChanged(HostedModelStatus status)
+        {
+            if (status.Key == key && status.State != ModelState.Loading)
+            {
+                ended.TrySetResult();
+            }
+        }
+
+        loading.StateChanged += OnStateChanged;
+        try
+        {
+            // Subscribed first: a load that ends after this read is seen by the handler.
+            if (loading.Status(key)?.State == ModelState.Loading)
+            {
+                await ended.Task;
+            }
+        }
+        finally
+        {
+            loading.StateChanged -= OnStateChanged;
+        }
+    }
 
     private Task? Kept(string model, int version)
     {
@@ -146,7 +193,7 @@ public sealed class DeploymentUnloader(DeploymentRouter router, WarmingVersions 
     }
 
     private async Task<bool> PinnedAsync(string model) =>
-        services.GetService<IModelRegistry>() is { } registry && (await registry.GetModelAsync(model, CancellationToken.None)).ServingConfig.Pinned == true;
+        registry is not null && (await registry.GetModelAsync(model, CancellationToken.None)).ServingConfig.Pinned == true;
 
     private async Task WatchAsync(Task unload, string model, int version)
     {

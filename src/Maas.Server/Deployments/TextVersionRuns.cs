@@ -6,6 +6,14 @@ using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Deployments;
 
+/// <summary>Warms a version of a language model before it takes traffic (<see cref="TextVersionRuns"/>, registered with language-model serving).</summary>
+public interface ITextVersionWarmUp
+{
+    /// <summary>Loads <paramref name="version"/> of <paramref name="model"/> (a model key) and generates a few tokens from a short prompt.</summary>
+    /// <exception cref="LlmException">It could not be loaded or did not generate.</exception>
+    Task WarmUpAsync(string model, int version, CancellationToken cancellationToken);
+}
+
 /// <summary>One prompt of a text call as one engine tokenized it, with the stops that engine's template adds.</summary>
 internal sealed record TextPrompt(IReadOnlyList<int> Tokens, IReadOnlyList<string> ExtraStops);
 
@@ -15,7 +23,7 @@ internal sealed record TextPrompt(IReadOnlyList<int> Tokens, IReadOnlyList<strin
 /// sampling, generated whole and never streamed), and the short generation that warms a version before it takes
 /// traffic. These runs hold the engine and the server's token budget like a live call, but are billed to nobody.
 /// </summary>
-internal sealed class TextVersionRuns(LlmModelResolver resolver, LlmEngineManager engines, LlmGenerationService generation, TokenBudget budget, IOptions<LlmServingOptions> options)
+internal sealed class TextVersionRuns(LlmModelResolver resolver, LlmEngineManager engines, LlmGenerationService generation, TokenBudget budget, IOptions<LlmServingOptions> options) : ITextVersionWarmUp
 {
     /// <summary>The most tokens a warm-up generates.</summary>
     public const int WarmUpTokens = 2;

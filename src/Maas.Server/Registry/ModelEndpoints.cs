@@ -170,22 +170,29 @@ internal static class ModelEndpoints
     }
 
     /// <summary>
-    /// The deployment a resolved plain name follows: its name, every version its split routes calls to and their
-    /// shares (the traffic only for a caller that may read the deployment: its tenant's keys and admins).
+    /// The deployment a resolved plain name follows: every version its split routes calls to, and for a caller that
+    /// may read the deployment (its tenant's keys and admins) its name, shares, stable version and URL. A deployment
+    /// belongs to its tenant (another tenant's key cannot list, read or name it), so a tenant calling a model shared
+    /// with it learns only the versions its calls may reach, which every answer's version header tells it anyway.
     /// </summary>
-    internal sealed record ResolvedDeployment(string Name, IReadOnlyList<int> Versions, IReadOnlyList<TrafficShare>? Traffic, int? Stable, string? Url)
+    internal sealed record ResolvedDeployment(string? Name, IReadOnlyList<int> Versions, IReadOnlyList<TrafficShare>? Traffic, int? Stable, string? Url)
     {
         public static ResolvedDeployment From(Deployment d, HttpContext context)
         {
             var caller = context.GetCaller();
             var own = caller is null || caller.IsAdmin || caller.Tenant == d.Tenant;
+            if (!own)
+            {
+                return new ResolvedDeployment(null, DeploymentRouter.RoutedVersions(d), null, null, null);
+            }
+
             var name = d.Tenant == context.CallerTenant() ? d.Name : $"{d.Tenant}/{d.Name}";
             return new ResolvedDeployment(
                 name,
                 DeploymentRouter.RoutedVersions(d),
-                own ? d.Traffic : null,
-                own ? d.Stable : null,
-                own ? "/api/v1/deployments/" + name.Replace("/", "%2F", StringComparison.Ordinal) : null);
+                d.Traffic,
+                d.Stable,
+                "/api/v1/deployments/" + name.Replace("/", "%2F", StringComparison.Ordinal));
         }
     }
 

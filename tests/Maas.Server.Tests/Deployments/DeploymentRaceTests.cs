@@ -4,6 +4,7 @@ using Maas.Core.Formats;
 using Maas.Core.Hosting;
 using Maas.Core.TensorServing;
 using Maas.Runtimes.Onnx.Serving;
+using Maas.Server.Deployments;
 using Maas.Server.Tests.Support;
 using Maas.Storage.Deployments;
 using Maas.Storage.Sql;
@@ -28,6 +29,7 @@ public sealed class DeploymentRaceTests
         private TaskCompletionSource? _entered;
         private TaskCompletionSource? _release;
         private TaskCompletionSource? _held;
+        private CancellationTokenSource? _cancelAfterSave;
 
         /// <summary>Holds the next create or update until <see cref="Release"/>; completes when one waits there.</summary>
         public Task Close()
@@ -57,8 +59,13 @@ public sealed class DeploymentRaceTests
         public async Task<Deployment> UpdateAsync(Deployment deployment, long expectedRevision, DeploymentEvent change, CancellationToken cancellationToken)
         {
             await PassAsync();
-            return await inner.UpdateAsync(deployment, expectedRevision, change, cancellationToken);
+            var saved = await inner.UpdateAsync(deployment, expectedRevision, change, cancellationToken);
+            Interlocked.Exchange(ref _cancelAfterSave, null)?.Cancel();
+            return saved;
         }
+
+        /// <summary>Cancels <paramref name="source"/> once the next update is stored (its caller gives up just then).</summary>
+        public void CancelAfterNextSave(CancellationTokenSource source) => _cancelAfterSave = source;
 
         public Task<Deployment?> GetAsync(string tenant, string name, CancellationToken cancellationToken) => inner.GetAsync(tenant, name, cancellationToken);
 
@@ -276,6 +283,173 @@ public sealed class DeploymentRaceTests
         }
 
         Assert.Equal(loads, host.LoadCount);
+    }
+
+    [Fact]
+    public async Task A_deployed_version_deleted_with_force_never_makes_the_model_s_readiness_or_its_calls_answer_404()
+    {
+        // No resolve cache: readiness asks the registry about each version the split routes to, every time.
+        var settings = new Dictionary<string, string?>(DeploymentServers.Fast) { ["Maas:Inference:ResolveCacheMs"] = "0" };
+        GatedStore? store = null;
+        await using var server = await MaasTestServer.StartAsync(settings: settings, configure: b => b.Services.AddSingleton<IDeploymentStore>(sp =>
+            store = new GatedStore(new SqlDeploymentStore(sp.GetRequiredService<SqlRegistryStore>().Dialect))));
+        _ = server.Services.GetRequiredService<IDeploymentStore>();
+        var client = server.Client;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
+        await client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(HttpStatusCode.Created);
+
+        async Task<bool> ReadyAsync()
+        {
+            using var response = await client.GetAsync($"v2/models/{model}/ready");
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode is HttpStatusCode.OK or HttpStatusCode.BadRequest, $"{(int)response.StatusCode} {text}");
+            return response.StatusCode == HttpStatusCode.OK;
+        }
+
+        Assert.True(await ReadyAsync());
+
+        // Version 2 is deleted with force; the deployment's move off it (a change by system) is held at its save. The
+        // version used to be deleted first: in that window readiness and half the calls answered 404.
+        var entered = store!.Close();
+        var deleting = client.DeleteAsync($"api/v1/models/{model}/versions/2?force=true");
+        await entered.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(await ReadyAsync());
+        Assert.NotEmpty(await VersionsServedAsync(client, model, 8));
+        store.Release();
+        Assert.Equal(HttpStatusCode.NoContent, (await deleting).StatusCode);
+
+        Assert.True(await ReadyAsync());
+        Assert.Equal(["1"], await VersionsServedAsync(client, model, 8));
+        var shown = await (await client.GetAsync($"api/v1/deployments/{model}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal("""[{"version":1,"percent":100}]""", shown["traffic"]!.ToJsonString());
+        await (await client.GetAsync($"api/v1/models/{model}/versions/2")).ErrorAsync(HttpStatusCode.NotFound, "version_not_found");
+    }
+
+    [Fact]
+    public async Task A_change_stored_just_before_its_caller_gives_up_keeps_the_versions_it_warmed_loaded()
+    {
+        var (server, store) = await StartAsync();
+        await using var _ = server;
+        var client = server.Client;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
+        await client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
+        var host = server.Services.GetRequiredService<ModelHost>();
+        var v2 = new ModelKey(model, 2);
+        Assert.NotEqual(ModelState.Ready, host.Status(v2)?.State);
+
+        // A change gives version 2 half the traffic (warmed: loaded for it); its caller gives up right after the save.
+        var service = server.Services.GetRequiredService<DeploymentService>();
+        using var gaveUp = new CancellationTokenSource();
+        store.CancelAfterNextSave(gaveUp);
+        try
+        {
+            await service.UpdateAsync(service.Router.Find(model)!, new DeploymentSpec([new TrafficShare(1, 50), new TrafficShare(2, 50)], null, null, null), null, "test", gaveUp.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // It used to fail here, after its save, and unload version 2 as a failed change's warm-up.
+        }
+
+        var shown = await (await client.GetAsync($"api/v1/deployments/{model}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal("""[{"version":1,"percent":50},{"version":2,"percent":50}]""", shown["traffic"]!.ToJsonString());
+        await WaitUntilAsync(() => service.Router.Find(model) is { } d && DeploymentRouter.RoutedVersions(d).Contains(2), "this server routes to version 2");
+        Assert.Equal(ModelState.Ready, host.Status(v2)?.State);
+        var loads = host.LoadCount;
+        Assert.Equal(["1", "2"], (await VersionsServedAsync(client, model, 64)).Order());
+        Assert.Equal(loads, host.LoadCount);
+    }
+
+    /// <summary>ONNX Runtime's factory, whose next load of a chosen version waits until released.</summary>
+    private sealed class HeldLoadFactory(IModelBackendFactory inner) : IModelBackendFactory
+    {
+        private int _held;
+        private int _version;
+
+        public TaskCompletionSource Entered { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public ManualResetEventSlim Released { get; } = new();
+
+        public string Engine => inner.Engine;
+
+        /// <summary>The next load of <paramref name="version"/> waits for <see cref="Released"/>.</summary>
+        public void HoldNextLoad(int version)
+        {
+            Entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Released.Reset();
+            _version = version;
+            Volatile.Write(ref _held, 1);
+        }
+
+        public bool CanLoad(ModelFormat format) => inner.CanLoad(format);
+
+        public IModelBackend Load(ModelLoadSpec spec, CancellationToken cancellationToken)
+        {
+            if (spec.Version == _version && Interlocked.Exchange(ref _held, 0) == 1)
+            {
+                Entered.TrySetResult();
+                Released.Wait(TimeSpan.FromSeconds(30));
+            }
+
+            return inner.Load(spec, cancellationToken);
+        }
+    }
+
+    [Fact]
+    public async Task A_version_a_failed_change_leaves_loading_stays_loaded_when_the_next_change_warms_it_from_that_load()
+    {
+        var logs = new CapturedLogs();
+        HeldLoadFactory? factory = null;
+        var settings = new Dictionary<string, string?>(DeploymentServers.Fast) { ["Logging:LogLevel:Maas.Server.Deployments.DeploymentUnloader"] = "Information" };
+        await using var server = await MaasTestServer.StartAsync(settings: settings, configure: b =>
+        {
+            b.Logging.AddProvider(logs);
+            b.Services.AddSingleton<IModelBackendFactory>(_ => factory = new HeldLoadFactory(new OnnxBackendFactory()));
+        });
+        var client = server.Client;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
+        await client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
+        var host = server.Services.GetRequiredService<ModelHost>();
+        var v2 = new ModelKey(model, 2);
+
+        // Version 2 is loading (held), as a change's warm-up that ran out of time leaves it, and that failed change
+        // unloads what it loaded: version 2, still loading, so its unload waits for the load to end.
+        factory!.HoldNextLoad(2);
+        var named = client.PostAsync($"v2/models/{model}/versions/2/infer", Api.Json(Input));
+        await factory.Entered.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(ModelState.Loading, host.Status(v2)!.State);
+        await server.Services.GetRequiredService<DeploymentUnloader>().UnloadWarmedAsync(model, [2]);
+
+        // The next change gives version 2 traffic: it claims it and its warm-up joins that load.
+        var warming = server.Services.GetRequiredService<WarmingVersions>();
+        var changing = client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""));
+        await WaitUntilAsync(() => warming.IsWarming(v2), "the change claims version 2");
+        var loads = host.LoadCount;
+        factory.Released.Set();
+        await (await changing).JsonAsync(HttpStatusCode.OK);
+        using (var answer = await named)
+        {
+            Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        }
+
+        // The waiting unload used to go ahead once the load ended, and version 2 took its half of the calls cold.
+        bool Kept() => logs.Lines.Any(l => l.Message.Contains($"{model} version 2 is being warmed by a deployment change; it stays loaded", StringComparison.Ordinal)
+            || l.Message.Contains($"{model} version 2 takes traffic again; it stays loaded", StringComparison.Ordinal));
+        await WaitUntilAsync(() => Kept() || host.Status(v2)!.State != ModelState.Ready, "the unloader decides about version 2");
+        Assert.Equal(ModelState.Ready, host.Status(v2)!.State);
+        Assert.True(Kept());
+        for (var i = 0; i < 8; i++)
+        {
+            using var response = await client.PostAsync($"v2/models/{model}/versions/2/infer", Api.Json(Input));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Equal(loads + 1, host.LoadCount);
     }
 
     // Two versions split 50/50 by a deployment (two instances each, so a warm-up's sample runs beside a held call), and

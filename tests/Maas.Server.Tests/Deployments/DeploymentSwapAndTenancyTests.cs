@@ -143,6 +143,55 @@ public sealed class DeploymentSwapAndTenancyTests(DeploymentServers servers) : I
         Assert.Equal($"{tenant}/{model}", (string?)seen["model"]);
     }
 
+    [Fact]
+    public async Task Resolving_a_shared_deployed_model_tells_another_tenant_its_versions_but_nothing_of_the_owner_s_deployment()
+    {
+        var server = await servers.GetAsync(Db.Sqlite);
+        var admin = server.Client;
+        var owner = "t-" + Guid.NewGuid().ToString("n")[..10];
+        var other = "t-" + Guid.NewGuid().ToString("n")[..10];
+        foreach (var t in new[] { owner, other })
+        {
+            await (await admin.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{t}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        }
+
+        async Task<HttpClient> KeyAsync(string t)
+        {
+            var body = new JsonObject { ["name"] = "k", ["tenant"] = t, ["scopes"] = new JsonArray(MaasScopes.ModelsWrite, MaasScopes.Infer) };
+            var key = await (await admin.PostAsync("api/v1/keys", Api.Json(body.ToJsonString()))).JsonAsync(HttpStatusCode.Created);
+            return server.CreateClient((string)key["key"]!);
+        }
+
+        var writer = await KeyAsync(owner);
+        var stranger = await KeyAsync(other);
+        var model = await writer.CreateModelAsync(extra: """, "visibility": "shared" """);
+        await writer.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
+        await writer.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
+        var name = "secret-" + Guid.NewGuid().ToString("n")[..8];
+        await (await writer.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "name": "{{name}}", "traffic": [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}]}"""))).JsonAsync(HttpStatusCode.Created);
+
+        async Task<JsonNode> ResolveAsync(HttpClient client, string reference) =>
+            await (await client.GetAsync($"api/v1/resolve?ref={Uri.EscapeDataString(reference)}")).JsonAsync(HttpStatusCode.OK);
+
+        // The owner sees its deployment; an admin too, named with its tenant.
+        var own = (await ResolveAsync(writer, model))["deployment"]!;
+        Assert.Equal(name, (string?)own["name"]);
+        Assert.Equal("[1,2]", own["versions"]!.ToJsonString());
+        Assert.Equal(1, (int)own["stable"]!);
+        Assert.Equal($"/api/v1/deployments/{name}", (string?)own["url"]);
+        Assert.Equal($"{owner}/{name}", (string?)(await ResolveAsync(admin, $"{owner}/{model}"))["deployment"]!["name"]);
+
+        // Another tenant calling the shared model resolves it to the version its calls reach and the versions they may
+        // reach, never the deployment's name (it used to get "owner/name"), shares, stable version or URL.
+        var shared = await ResolveAsync(stranger, $"{owner}/{model}");
+        Assert.Equal(1, (int)shared["version"]!["version"]!);
+        var seen = shared["deployment"]!.AsObject();
+        Assert.Equal(["versions"], seen.Select(p => p.Key));
+        Assert.Equal("[1,2]", seen["versions"]!.ToJsonString());
+        Assert.DoesNotContain(name, shared.ToJsonString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await InferAsync(stranger, $"{owner}%2F{model}")).Status); // and may call it
+    }
+
     [Theory]
     [OnSqlite]
     [OnPostgres]
