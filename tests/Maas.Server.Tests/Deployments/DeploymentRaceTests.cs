@@ -328,6 +328,27 @@ public sealed class DeploymentRaceTests
     }
 
     [Fact]
+    public async Task A_routed_version_deleted_behind_this_server_s_back_makes_the_model_not_ready_rather_than_unknown()
+    {
+        var settings = new Dictionary<string, string?>(DeploymentServers.Fast) { ["Maas:Inference:ResolveCacheMs"] = "0" };
+        await using var server = await MaasTestServer.StartAsync(settings: settings);
+        var client = server.Client;
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
+        await client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(HttpStatusCode.Created);
+
+        // As another server's delete looks from here: the row is gone, the deployment this server routes by still names it.
+        var registry = server.Services.GetRequiredService<Maas.Core.Registry.IModelRegistry>();
+        var id = (await registry.GetModelAsync(model, CancellationToken.None)).Id;
+        await server.Services.GetRequiredService<Maas.Core.Registry.IRegistryStore>().DeleteVersionAsync(id, 2, removeAliases: true, CancellationToken.None);
+
+        using var response = await client.GetAsync($"v2/models/{model}/ready");
+        var body = await response.JsonAsync(HttpStatusCode.BadRequest);
+        Assert.False((bool)body["ready"]!);
+    }
+
+    [Fact]
     public async Task A_change_stored_just_before_its_caller_gives_up_keeps_the_versions_it_warmed_loaded()
     {
         var (server, store) = await StartAsync();

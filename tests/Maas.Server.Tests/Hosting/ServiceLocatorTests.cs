@@ -59,7 +59,7 @@ public sealed class ServiceLocatorTests
     private static IEnumerable<Type> OwnTypes() =>
         typeof(MaasApp).Assembly.GetTypes().Where(t => !Hosts.Contains(t.FullName ?? "") && !Hosts.Any(h => t.FullName?.StartsWith(h + "+", StringComparison.Ordinal) == true));
 
-    private static bool IsContainer(Type type) => type == typeof(IServiceProvider) || type == typeof(IServiceScopeFactory);
+    private static bool IsContainer(Type type) => type == typeof(IServiceProvider) || type == typeof(IServiceScopeFactory) || type == typeof(IKeyedServiceProvider);
 
     // Whether the method's IL calls `target` (a call or callvirt whose operand resolves to it).
     private static bool Calls(MethodBase method, MethodInfo target)

@@ -164,8 +164,16 @@ internal static class V2Endpoints
 
         foreach (var routed in Deployments.DeploymentRouter.RoutedVersions(deployment))
         {
-            if (!await manager.IsReadyAsync(model, Text(routed), cancellationToken))
+            try
             {
+                if (!await manager.IsReadyAsync(model, Text(routed), cancellationToken))
+                {
+                    return false;
+                }
+            }
+            catch (InferenceException e) when (e.Kind == InferenceErrorKind.NotFound)
+            {
+                // Deleted on another server: this one routes to it until its next refresh, so the model is not ready.
                 return false;
             }
         }
