@@ -32,13 +32,7 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
     [MemberData(nameof(BrokenParquetFooters))]
     public async Task A_parquet_file_with_a_broken_footer_gets_400_instead_of_spinning(string problem, byte[] file, string expected)
     {
-        var client = (await servers.GetAsync(Db.Sqlite)).Client;
-        var name = Names.Unique("ds");
-        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        using var timeout = new CancellationTokenSource(NoHang);
-        using var response = await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(file, "broken.parquet"), timeout.Token);
-        var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
-        Assert.True(((string?)error["message"])!.Contains(expected, StringComparison.Ordinal), $"{problem}: {error["message"]}");
+        await UploadIsRefusedAsync(problem, file, expected);
     }
 
     [Fact]
@@ -97,13 +91,7 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
     [MemberData(nameof(BrokenParquetPages))]
     public async Task A_parquet_file_with_a_broken_page_header_gets_400_instead_of_spinning(string problem, byte[] file, string expected)
     {
-        var client = (await servers.GetAsync(Db.Sqlite)).Client;
-        var name = Names.Unique("ds");
-        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        using var timeout = new CancellationTokenSource(NoHang);
-        using var response = await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(file, "broken.parquet"), timeout.Token);
-        var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
-        Assert.True(((string?)error["message"])!.Contains(expected, StringComparison.Ordinal), $"{problem}: {error["message"]}");
+        await UploadIsRefusedAsync(problem, file, expected);
     }
 
     // A CSV header refuses these; a Parquet schema with them was read, and a preview row (keyed by column name) kept one
@@ -149,5 +137,17 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
         using var content = new StringContent(jsonl, Encoding.UTF8, "application/jsonl");
         var predict = await (await client.PostAsync($"api/v1/models/{model}/predict", content)).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input");
         Assert.Contains("line 2: a key or string cannot be read as text", (string?)predict["message"]);
+    }
+
+    // Uploads a hostile Parquet file as a new dataset's version: a 400 naming the problem, within the no-hang budget.
+    private async Task UploadIsRefusedAsync(string problem, byte[] file, string expected)
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var name = Names.Unique("ds");
+        await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        using var timeout = new CancellationTokenSource(NoHang);
+        using var response = await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(file, "broken.parquet"), timeout.Token);
+        var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        Assert.True(((string?)error["message"])!.Contains(expected, StringComparison.Ordinal), $"{problem}: {error["message"]}");
     }
 }

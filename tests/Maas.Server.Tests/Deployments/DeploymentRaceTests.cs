@@ -142,11 +142,12 @@ public sealed class DeploymentRaceTests
         Assert.Contains("version 3 was deleted", (string?)history[0]!["reason"], StringComparison.Ordinal);
     }
 
-    /// <summary>ONNX Runtime's factory, whose backends hold one run of a chosen version until released.</summary>
-    private sealed class HeldRunFactory(IModelBackendFactory inner) : IModelBackendFactory
+    /// <summary>ONNX Runtime's factory, whose next load or next run of a chosen version waits until released.</summary>
+    private sealed class HeldFactory(IModelBackendFactory inner) : IModelBackendFactory
     {
         private int _held;
         private int _version;
+        private bool _atLoad;
 
         public TaskCompletionSource Entered { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -155,19 +156,38 @@ public sealed class DeploymentRaceTests
         public string Engine => inner.Engine;
 
         /// <summary>The next run of <paramref name="version"/> waits for <see cref="Released"/>.</summary>
-        public void HoldNextRun(int version)
+        public void HoldNextRun(int version) => Hold(version, atLoad: false);
+
+        /// <summary>The next load of <paramref name="version"/> waits for <see cref="Released"/>.</summary>
+        public void HoldNextLoad(int version) => Hold(version, atLoad: true);
+
+        public bool CanLoad(ModelFormat format) => inner.CanLoad(format);
+
+        public IModelBackend Load(ModelLoadSpec spec, CancellationToken cancellationToken)
+        {
+            WaitIfHeld(spec.Version, atLoad: true);
+            return new Held(this, spec.Version, inner.Load(spec, cancellationToken));
+        }
+
+        private void Hold(int version, bool atLoad)
         {
             Entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             Released.Reset();
             _version = version;
+            _atLoad = atLoad;
             Volatile.Write(ref _held, 1);
         }
 
-        public bool CanLoad(ModelFormat format) => inner.CanLoad(format);
+        private void WaitIfHeld(int version, bool atLoad)
+        {
+            if (version == _version && atLoad == _atLoad && Interlocked.CompareExchange(ref _held, 0, 1) == 1)
+            {
+                Entered.TrySetResult();
+                Released.Wait(TimeSpan.FromSeconds(30));
+            }
+        }
 
-        public IModelBackend Load(ModelLoadSpec spec, CancellationToken cancellationToken) => new Held(this, spec.Version, inner.Load(spec, cancellationToken));
-
-        private sealed class Held(HeldRunFactory factory, int version, IModelBackend backend) : IModelBackend
+        private sealed class Held(HeldFactory factory, int version, IModelBackend backend) : IModelBackend
         {
             public string Platform => backend.Platform;
 
@@ -179,12 +199,7 @@ public sealed class DeploymentRaceTests
 
             public IReadOnlyList<Tensor> Run(int instance, IReadOnlyList<Tensor> inputs, IReadOnlyList<string> outputNames, ComputeTimings timings)
             {
-                if (version == factory._version && Interlocked.Exchange(ref factory._held, 0) == 1)
-                {
-                    factory.Entered.TrySetResult();
-                    factory.Released.Wait(TimeSpan.FromSeconds(30));
-                }
-
+                factory.WaitIfHeld(version, atLoad: false);
                 return backend.Run(instance, inputs, outputNames, timings);
             }
 
@@ -196,12 +211,12 @@ public sealed class DeploymentRaceTests
     public async Task A_version_that_gets_traffic_back_while_its_unload_waits_for_its_calls_stays_loaded()
     {
         var logs = new CapturedLogs();
-        HeldRunFactory? factory = null;
+        HeldFactory? factory = null;
         var settings = new Dictionary<string, string?>(DeploymentServers.Fast) { ["Logging:LogLevel:Maas.Server.Deployments.DeploymentUnloader"] = "Information" };
         await using var server = await MaasTestServer.StartAsync(settings: settings, configure: b =>
         {
             b.Logging.AddProvider(logs);
-            b.Services.AddSingleton<IModelBackendFactory>(_ => factory = new HeldRunFactory(new OnnxBackendFactory()));
+            b.Services.AddSingleton<IModelBackendFactory>(_ => factory = new HeldFactory(new OnnxBackendFactory()));
         });
         var client = server.Client;
         // A call the split sent to version 2 is running (held) ...
@@ -237,13 +252,13 @@ public sealed class DeploymentRaceTests
     public async Task A_version_whose_unload_is_decided_between_a_change_s_warm_up_and_its_save_stays_loaded()
     {
         var logs = new CapturedLogs();
-        HeldRunFactory? factory = null;
+        HeldFactory? factory = null;
         GatedStore? store = null;
         var settings = new Dictionary<string, string?>(DeploymentServers.Fast) { ["Logging:LogLevel:Maas.Server.Deployments.DeploymentUnloader"] = "Information" };
         await using var server = await MaasTestServer.StartAsync(settings: settings, configure: b =>
         {
             b.Logging.AddProvider(logs);
-            b.Services.AddSingleton<IModelBackendFactory>(_ => factory = new HeldRunFactory(new OnnxBackendFactory()));
+            b.Services.AddSingleton<IModelBackendFactory>(_ => factory = new HeldFactory(new OnnxBackendFactory()));
             b.Services.AddSingleton<IDeploymentStore>(sp => store = new GatedStore(new SqlDeploymentStore(sp.GetRequiredService<SqlRegistryStore>().Dialect)));
         });
         _ = server.Services.GetRequiredService<IDeploymentStore>();
@@ -384,51 +399,16 @@ public sealed class DeploymentRaceTests
         Assert.Equal(loads, host.LoadCount);
     }
 
-    /// <summary>ONNX Runtime's factory, whose next load of a chosen version waits until released.</summary>
-    private sealed class HeldLoadFactory(IModelBackendFactory inner) : IModelBackendFactory
-    {
-        private int _held;
-        private int _version;
-
-        public TaskCompletionSource Entered { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public ManualResetEventSlim Released { get; } = new();
-
-        public string Engine => inner.Engine;
-
-        /// <summary>The next load of <paramref name="version"/> waits for <see cref="Released"/>.</summary>
-        public void HoldNextLoad(int version)
-        {
-            Entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            Released.Reset();
-            _version = version;
-            Volatile.Write(ref _held, 1);
-        }
-
-        public bool CanLoad(ModelFormat format) => inner.CanLoad(format);
-
-        public IModelBackend Load(ModelLoadSpec spec, CancellationToken cancellationToken)
-        {
-            if (spec.Version == _version && Interlocked.Exchange(ref _held, 0) == 1)
-            {
-                Entered.TrySetResult();
-                Released.Wait(TimeSpan.FromSeconds(30));
-            }
-
-            return inner.Load(spec, cancellationToken);
-        }
-    }
-
     [Fact]
     public async Task A_version_a_failed_change_leaves_loading_stays_loaded_when_the_next_change_warms_it_from_that_load()
     {
         var logs = new CapturedLogs();
-        HeldLoadFactory? factory = null;
+        HeldFactory? factory = null;
         var settings = new Dictionary<string, string?>(DeploymentServers.Fast) { ["Logging:LogLevel:Maas.Server.Deployments.DeploymentUnloader"] = "Information" };
         await using var server = await MaasTestServer.StartAsync(settings: settings, configure: b =>
         {
             b.Logging.AddProvider(logs);
-            b.Services.AddSingleton<IModelBackendFactory>(_ => factory = new HeldLoadFactory(new OnnxBackendFactory()));
+            b.Services.AddSingleton<IModelBackendFactory>(_ => factory = new HeldFactory(new OnnxBackendFactory()));
         });
         var client = server.Client;
         var model = await client.CreateModelAsync();
@@ -475,7 +455,7 @@ public sealed class DeploymentRaceTests
 
     // Two versions split 50/50 by a deployment (two instances each, so a warm-up's sample runs beside a held call), and
     // a call the split sent to version 2 held inside its run until factory.Released is set.
-    private static async Task<(string Model, Task<HttpResponseMessage> Held)> DeployWithACallHeldOnVersion2Async(HttpClient client, HeldRunFactory factory)
+    private static async Task<(string Model, Task<HttpResponseMessage> Held)> DeployWithACallHeldOnVersion2Async(HttpClient client, HeldFactory factory)
     {
         var model = await client.CreateModelAsync();
         await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
