@@ -23,8 +23,8 @@ internal static class ParquetDatasetReader
             seekable = buffer;
         }
 
-        ParquetFooter.Check(seekable);
-        var headers = ParquetPages.Check(seekable, budget.Limit);
+        var footer = ParquetFooter.Check(seekable);
+        var headers = ParquetPages.Check(seekable, footer, budget.Limit);
         try
         {
             // Sync over async is safe here: the caller runs on a pool thread with no synchronisation context.

@@ -10,10 +10,11 @@ namespace Maas.Core.Datasets.Readers;
 /// </summary>
 internal static class ParquetFooter
 {
-    private const int MaxDepth = 64;
-
-    /// <summary>Throws <see cref="DatasetFormatException"/> unless <paramref name="file"/> (seekable) ends in a whole footer; leaves it at its start.</summary>
-    public static void Check(Stream file)
+    /// <summary>
+    /// Throws <see cref="DatasetFormatException"/> unless <paramref name="file"/> (seekable) ends in a whole footer;
+    /// returns the footer's metadata bytes and leaves the file at its start.
+    /// </summary>
+    public static byte[] Check(Stream file)
     {
         var length = file.Length;
         if (length < 12)
@@ -39,125 +40,23 @@ internal static class ParquetFooter
         file.Seek(-8L - footerLength, SeekOrigin.End);
         file.ReadExactly(footer);
         file.Position = 0;
-        var position = 0;
-        SkipStruct(footer, ref position, 0);
-        if (position != footer.Length)
+        var reader = new ParquetThriftReader(footer, "its footer metadata");
+        try
         {
-            throw Bad($"its footer metadata ends after {position} of its {footer.Length} bytes");
+            reader.Skip(ParquetThriftReader.StructType, 0);
         }
+        catch (ParquetCutShortException e)
+        {
+            throw Bad($"its footer metadata is cut short: {e.Message}");
+        }
+
+        if (reader.Position != footer.Length)
+        {
+            throw Bad($"its footer metadata ends after {reader.Position} of its {footer.Length} bytes");
+        }
+
+        return footer;
     }
 
-    private static void SkipStruct(ReadOnlySpan<byte> data, ref int position, int depth)
-    {
-        if (depth > MaxDepth)
-        {
-            throw Bad($"its footer metadata nests deeper than {MaxDepth} levels");
-        }
-
-        while (true)
-        {
-            var header = Byte(data, ref position);
-            if (header == 0)
-            {
-                return; // stop
-            }
-
-            if (header >> 4 == 0)
-            {
-                Varint(data, ref position); // a field id given in full rather than as a delta
-            }
-
-            var type = header & 0x0F;
-            if (type is 1 or 2)
-            {
-                continue; // a boolean field carries its value in its type
-            }
-
-            SkipValue(data, ref position, type, depth);
-        }
-    }
-
-    private static void SkipValue(ReadOnlySpan<byte> data, ref int position, int type, int depth)
-    {
-        switch (type)
-        {
-            case 1 or 2 or 3:
-                Byte(data, ref position); // a boolean inside a list or map, or a byte
-                break;
-            case 4 or 5 or 6:
-                Varint(data, ref position);
-                break;
-            case 7:
-                Take(data, ref position, 8);
-                break;
-            case 8:
-                Take(data, ref position, Size(data, ref position, Varint(data, ref position)));
-                break;
-            case 9 or 10:
-                var listHeader = Byte(data, ref position);
-                var count = listHeader >> 4;
-                var elements = Size(data, ref position, count == 15 ? Varint(data, ref position) : (ulong)count);
-                for (var i = 0; i < elements; i++)
-                {
-                    SkipValue(data, ref position, listHeader & 0x0F, depth + 1);
-                }
-
-                break;
-            case 11:
-                var entries = Size(data, ref position, Varint(data, ref position));
-                if (entries > 0)
-                {
-                    var types = Byte(data, ref position);
-                    for (var i = 0; i < entries; i++)
-                    {
-                        SkipValue(data, ref position, types >> 4, depth + 1);
-                        SkipValue(data, ref position, types & 0x0F, depth + 1);
-                    }
-                }
-
-                break;
-            case 12:
-                SkipStruct(data, ref position, depth + 1);
-                break;
-            default:
-                throw Bad($"its footer metadata holds a value of unknown Thrift type {type} at byte {position}");
-        }
-    }
-
-    // A count of items or bytes: each takes at least a byte, so one over what is left cannot be right.
-    private static int Size(ReadOnlySpan<byte> data, ref int position, ulong size) =>
-        size <= (ulong)(data.Length - position)
-            ? (int)size
-            : throw Bad($"its footer metadata declares {size} items or bytes at byte {position} where {data.Length - position} bytes are left");
-
-    private static void Take(ReadOnlySpan<byte> data, ref int position, int count)
-    {
-        if (count > data.Length - position)
-        {
-            throw Bad($"its footer metadata is cut short at byte {position}");
-        }
-
-        position += count;
-    }
-
-    private static byte Byte(ReadOnlySpan<byte> data, ref int position) =>
-        position < data.Length ? data[position++] : throw Bad($"its footer metadata is cut short at byte {position}");
-
-    private static ulong Varint(ReadOnlySpan<byte> data, ref int position)
-    {
-        ulong value = 0;
-        for (var shift = 0; shift < 70; shift += 7)
-        {
-            var b = Byte(data, ref position);
-            value |= (ulong)(b & 0x7F) << shift;
-            if ((b & 0x80) == 0)
-            {
-                return value;
-            }
-        }
-
-        throw Bad($"its footer metadata holds a varint longer than 10 bytes at byte {position}");
-    }
-
-    private static DatasetFormatException Bad(string what) => new($"the file is not a Parquet file this server reads ({what})");
+    private static DatasetFormatException Bad(string what) => ParquetThriftReader.Bad(what);
 }

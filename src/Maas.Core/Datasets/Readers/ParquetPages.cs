@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Text;
 
 namespace Maas.Core.Datasets.Readers;
@@ -15,13 +14,10 @@ namespace Maas.Core.Datasets.Readers;
 /// </summary>
 internal static class ParquetPages
 {
-    private const int MaxDepth = 64;
-
-    // Thrift compact types.
-    private const int BooleanTrue = 1;
-    private const int BooleanFalse = 2;
-    private const int ListType = 9;
-    private const int StructType = 12;
+    private const int BooleanTrue = ParquetThriftReader.BooleanTrue;
+    private const int BooleanFalse = ParquetThriftReader.BooleanFalse;
+    private const int ListType = ParquetThriftReader.ListType;
+    private const int StructType = ParquetThriftReader.StructType;
 
     // Parquet's page types and the one codec whose data says its own expanded size.
     private const int DataPage = 0;
@@ -31,32 +27,23 @@ internal static class ParquetPages
 
     /// <summary>
     /// Throws <see cref="DatasetFormatException"/> unless every page header of <paramref name="file"/> (seekable, its
-    /// footer already checked by <see cref="ParquetFooter.Check"/>) lies within its column chunk, declares sizes that fit
+    /// footer, as <see cref="ParquetFooter.Check"/> returned it) lies within its column chunk, declares sizes that fit
     /// and moves forward; an uncompressed page size over <paramref name="maxPageBytes"/> is refused as well. Returns where
     /// the headers are (for <see cref="Guard"/>) and leaves the file at its start.
     /// </summary>
-    public static List<(long Start, long End)> Check(Stream file, long maxPageBytes)
+    public static List<(long Start, long End)> Check(Stream file, byte[] footer, long maxPageBytes)
     {
-        var length = file.Length;
-        Span<byte> tail = stackalloc byte[8];
-        file.Seek(-8, SeekOrigin.End);
-        file.ReadExactly(tail);
-        var footerLength = BinaryPrimitives.ReadInt32LittleEndian(tail);
-        var footer = new byte[footerLength];
-        file.Seek(-8L - footerLength, SeekOrigin.End);
-        file.ReadExactly(footer);
-
         // Pages lie between the leading magic and the footer.
-        var dataEnd = length - 8 - footerLength;
+        var dataEnd = file.Length - 8 - footer.Length;
         var headers = new List<(long, long)>();
         List<Chunk> chunks;
         try
         {
             chunks = Chunks(footer);
         }
-        catch (CutShortException e)
+        catch (ParquetCutShortException e)
         {
-            throw Bad($"its footer metadata is cut short ({e.Message})"); // ParquetFooter.Check has walked it whole already
+            throw Bad($"its footer metadata is cut short: {e.Message}"); // ParquetFooter.Check has walked it whole already
         }
 
         foreach (var chunk in chunks)
@@ -82,7 +69,7 @@ internal static class ParquetPages
     private static List<Chunk> Chunks(byte[] footer)
     {
         var chunks = new List<Chunk>();
-        var r = new ThriftReader(footer, "footer metadata");
+        var r = new ParquetThriftReader(footer, "footer metadata");
         while (r.NextField(out var id, out var type))
         {
             if (id == 4 && type == ListType)
@@ -109,7 +96,7 @@ internal static class ParquetPages
         return chunks;
     }
 
-    private static void RowGroup(ref ThriftReader r, int group, List<Chunk> chunks)
+    private static void RowGroup(ref ParquetThriftReader r, int group, List<Chunk> chunks)
     {
         r.BeginStruct();
         while (r.NextField(out var id, out var type))
@@ -138,7 +125,7 @@ internal static class ParquetPages
         r.EndStruct();
     }
 
-    private static Chunk ColumnChunk(ref ThriftReader r, int group, int column)
+    private static Chunk ColumnChunk(ref ParquetThriftReader r, int group, int column)
     {
         Chunk? chunk = null;
         r.BeginStruct();
@@ -160,7 +147,7 @@ internal static class ParquetPages
         return chunk ?? throw Bad($"column chunk {column + 1} of row group {group} has no metadata");
     }
 
-    private static Chunk ColumnMetaData(ref ThriftReader r, int group, int column)
+    private static Chunk ColumnMetaData(ref ParquetThriftReader r, int group, int column)
     {
         var path = new StringBuilder();
         long codec = 0, numValues = 0, compressedSize = 0, dataPageOffset = 0, indexPageOffset = 0, dictionaryPageOffset = 0;
@@ -329,11 +316,11 @@ internal static class ParquetPages
             {
                 return ParseHeader(bytes, $"{where}: the page header at byte {offset}");
             }
-            catch (CutShortException) when (window < end - offset)
+            catch (ParquetCutShortException) when (window < end - offset)
             {
                 window = (int)Math.Min(end - offset, (long)window * 8);
             }
-            catch (CutShortException e)
+            catch (ParquetCutShortException e)
             {
                 throw Bad($"{where}: the page header at byte {offset} runs past the end of its column chunk at byte {end} ({e.Message})");
             }
@@ -342,7 +329,7 @@ internal static class ParquetPages
 
     private static PageHeader ParseHeader(byte[] bytes, string what)
     {
-        var r = new ThriftReader(bytes, what);
+        var r = new ParquetThriftReader(bytes, what);
         long type = -1, uncompressed = -1, compressed = -1, levels = 0;
         long? values = null;
         var isCompressed = true;
@@ -423,174 +410,7 @@ internal static class ParquetPages
         return null;
     }
 
-    private static DatasetFormatException Bad(string what) => new($"the file is not a Parquet file this server reads ({what})");
-
-    private sealed class CutShortException(string message) : Exception(message);
-
-    // Thrift's compact protocol over bytes already in memory; every read within them.
-    private ref struct ThriftReader(ReadOnlySpan<byte> data, string what)
-    {
-        private readonly ReadOnlySpan<byte> _data = data;
-        private readonly Stack<int> _lastIds = new();
-        private int _lastId;
-
-        public int Position { get; private set; }
-
-        public void BeginStruct()
-        {
-            if (_lastIds.Count >= MaxDepth)
-            {
-                throw Bad($"{what} nests deeper than {MaxDepth} levels");
-            }
-
-            _lastIds.Push(_lastId);
-            _lastId = 0;
-        }
-
-        public void EndStruct() => _lastId = _lastIds.Pop();
-
-        // The next field's id and type; false at the struct's stop byte.
-        public bool NextField(out int id, out int type)
-        {
-            var header = Byte();
-            type = header & 0x0F;
-            if (header == 0)
-            {
-                id = 0;
-                return false;
-            }
-
-            id = header >> 4 == 0 ? (int)ZigZag(Varint(3)) : _lastId + (header >> 4);
-            _lastId = id;
-            return true;
-        }
-
-        public readonly bool IsInteger(int type) => type is 3 or 4 or 5 or 6;
-
-        public long Integer(int type) => type == 3 ? (sbyte)Byte() : ZigZag(Varint(type == 6 ? 10 : 5));
-
-        // An i32 as Parquet.Net reads it (at most five bytes, 32 bits).
-        public int Int32(int type)
-        {
-            var value = Integer(type);
-            return value is >= int.MinValue and <= int.MaxValue ? (int)value : throw Bad($"{what} holds {value} where a 32-bit number belongs");
-        }
-
-        public ReadOnlySpan<byte> Binary()
-        {
-            var length = Count(Varint(5));
-            var start = Position;
-            Take(length);
-            return _data.Slice(start, length);
-        }
-
-        public (int ElementType, int Count) ListHeader()
-        {
-            var header = Byte();
-            var count = header >> 4;
-            return (header & 0x0F, Count(count == 15 ? Varint(5) : (ulong)count));
-        }
-
-        // A field's value: a boolean field carries its value in its type, and has no byte of its own.
-        public void SkipField(int type, int depth)
-        {
-            if (type is not (BooleanTrue or BooleanFalse))
-            {
-                Skip(type, depth);
-            }
-        }
-
-        // A value as a list, set or map holds it (a boolean there takes a byte).
-        public void Skip(int type, int depth)
-        {
-            if (depth > MaxDepth)
-            {
-                throw Bad($"{what} nests deeper than {MaxDepth} levels");
-            }
-
-            switch (type)
-            {
-                case 1 or 2 or 3:
-                    Byte();
-                    break;
-                case 4 or 5 or 6:
-                    Varint(10);
-                    break;
-                case 7:
-                    Take(8);
-                    break;
-                case 8:
-                    Take(Count(Varint(5)));
-                    break;
-                case 9 or 10:
-                    var (elementType, count) = ListHeader();
-                    for (var i = 0; i < count; i++)
-                    {
-                        Skip(elementType, depth + 1);
-                    }
-
-                    break;
-                case 11:
-                    var entries = Count(Varint(5));
-                    if (entries > 0)
-                    {
-                        var types = Byte();
-                        for (var i = 0; i < entries; i++)
-                        {
-                            Skip(types >> 4, depth + 1);
-                            Skip(types & 0x0F, depth + 1);
-                        }
-                    }
-
-                    break;
-                case 12:
-                    BeginStruct();
-                    while (NextField(out _, out var fieldType))
-                    {
-                        SkipField(fieldType, depth + 1);
-                    }
-
-                    EndStruct();
-                    break;
-                default:
-                    throw Bad($"{what} holds a value of unknown Thrift type {type} at byte {Position}");
-            }
-        }
-
-        // A count of items or bytes: each takes at least a byte, so one over what is left is cut short (or made up).
-        private int Count(ulong count) =>
-            count <= (ulong)(_data.Length - Position) ? (int)count : throw new CutShortException($"{count} items or bytes declared at byte {Position} where {_data.Length - Position} are left");
-
-        private void Take(int count)
-        {
-            if (count > _data.Length - Position)
-            {
-                throw new CutShortException($"cut short at byte {Position}");
-            }
-
-            Position += count;
-        }
-
-        private byte Byte() => Position < _data.Length ? _data[Position++] : throw new CutShortException($"cut short at byte {Position}");
-
-        private ulong Varint(int maxBytes)
-        {
-            ulong value = 0;
-            for (var i = 0; i < maxBytes; i++)
-            {
-                var b = Byte();
-                value |= (ulong)(b & 0x7F) << (7 * i);
-                if ((b & 0x80) == 0)
-                {
-                    return maxBytes == 5 && value > uint.MaxValue ? throw Bad($"{what} holds a 32-bit varint over 32 bits at byte {Position}") : value;
-                }
-            }
-
-            throw Bad($"{what} holds a varint longer than {maxBytes} bytes at byte {Position}");
-        }
-
-        private static long ZigZag(ulong n) => (long)(n >> 1) ^ -(long)(n & 1);
-    }
+    private static DatasetFormatException Bad(string what) => ParquetThriftReader.Bad(what);
 
     // Single-byte reads (Parquet.Net's Thrift reader of page headers; its footer and page data are read in blocks) are let
     // through only within the headers found by Check: at the end of the file they returned -1, read as 0xFF for ever.
