@@ -5,9 +5,6 @@ using Maas.Core.Training;
 
 namespace Maas.Training;
 
-/// <summary>The rows of one split as ML.NET reads them: a quoted TSV file and its loader columns.</summary>
-internal sealed record SplitFile(string Path, IReadOnlyList<int> Rows);
-
 /// <summary>
 /// Turns a dataset table into what the tabular trainers read: features as numbers or categories, the label as a
 /// regression value, a boolean (binary) or a class index (multiclass), and the stratified, seeded split.

@@ -37,15 +37,7 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
         }
 
         var clock = Stopwatch.StartNew();
-        await run.ReportAsync(new JobProgress { Percent = 1, Stage = "loading" });
-        var version = await datasets.GetVersionAsync(spec.Dataset.Name, spec.Dataset.Version, run.CancellationToken);
-        if (version.Sha256 != spec.Dataset.Sha256)
-        {
-            throw new JobFailedException("dataset_changed", $"dataset '{spec.Dataset.Name}' version {spec.Dataset.Version} no longer has the content the job was submitted with");
-        }
-
-        var table = await datasets.LoadAsync(version, run.CancellationToken);
-        var data = TabularData.From(spec, table);
+        var data = await LoadAsync(run, spec);
         if (spec.Task == TrainingNames.ImageClassification)
         {
             return await new ImageTrainingJob(run, spec, data, threads, nice, servingYield).RunAsync((metadata, lineage, evaluation, onnx) => RegisterAsync(run, spec, metadata, lineage, evaluation, onnx), searchReport);
@@ -58,49 +50,10 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
         }
 
         var trainer = new TabularTrainer(data, threads);
-        var trainView = trainer.Load(data.Write(Path.Combine(run.WorkDir, "train.tsv"), train), withLabel: true);
-        var labelMapping = trainer.LabelMapping(trainView);
-        ITransformer model;
-        var zip = Path.Combine(run.WorkDir, "model.zip");
-        if (run.Job.Checkpoint?.Stage == TrainedStage && await run.CheckpointFileAsync() is { } saved)
-        {
-            model = trainer.Load(saved);
-            await run.EventAsync("log", new { message = $"resumed from checkpoint '{TrainedStage}' saved by an earlier attempt; the fit is not repeated" });
-        }
-        else
-        {
-            await run.ReportAsync(new JobProgress { Percent = 10, Stage = "training" });
-            run.CancellationToken.ThrowIfCancellationRequested();
-            var fitClock = Stopwatch.StartNew();
-            var mappedTrain = labelMapping.Transform(trainView);
-            model = Fit(trainer, mappedTrain, spec);
-            run.CancellationToken.ThrowIfCancellationRequested();
-            if (spec.Trainer is "lightgbm" or "fasttree")
-            {
-                await ReportIterationsAsync(run, trainer, model, data, mappedTrain, train, validation);
-            }
-
-            trainer.Save(model, trainView, zip);
-            await run.SaveCheckpointAsync(TrainedStage, zip, new { fit_seconds = fitClock.Elapsed.TotalSeconds });
-        }
+        var model = await FitOrResumeAsync(run, spec, trainer, data, train, validation);
 
         await run.ReportAsync(new JobProgress { Percent = 70, Stage = "evaluating", EtaSeconds = clock.Elapsed.TotalSeconds * 0.3 / 0.7 });
-        Dictionary<string, double>? validationHeadline = null;
-        if (validation.Length > 0)
-        {
-            var validationMetrics = Evaluate(data, validation, Finite(Predict(trainer, model, data, validation, run.WorkDir, "validation"), "validation"));
-            validationHeadline = Evaluator.Headline(validationMetrics, "validation_");
-            await run.EventAsync("metrics", new { split = "validation", metrics = validationMetrics });
-        }
-
-        var mlnet = Finite(Predict(trainer, model, data, test, run.WorkDir, "test"), "test");
-        var evaluation = Evaluate(data, test, mlnet);
-        await run.EventAsync("metrics", new { split = "test", metrics = evaluation });
-        var headline = Evaluator.Headline(evaluation, "test_");
-        foreach (var (k, v) in validationHeadline ?? [])
-        {
-            headline[k] = v;
-        }
+        var (mlnet, evaluation, headline) = await EvaluateAsync(run, trainer, model, data, validation, test);
 
         await run.ReportAsync(new JobProgress { Percent = 80, Stage = "exporting", Metrics = headline, EtaSeconds = clock.Elapsed.TotalSeconds * 0.2 / 0.8 });
         var onnx = Path.Combine(run.WorkDir, "model.onnx");
@@ -119,6 +72,79 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
 
         var registered = await RegisterAsync(run, spec, metadata, trainerLineage, evaluation, onnx);
         return JsonSerializer.Serialize(new TrainingResult(spec.Model, registered, evaluation) { Search = searchReport }, RegistryJson.Options);
+    }
+
+    /// <summary>Loads the dataset version the job was submitted with (failing the job when its content changed since) as tabular data.</summary>
+    private async Task<TabularData> LoadAsync(JobRun run, TrainingSpec spec)
+    {
+        await run.ReportAsync(new JobProgress { Percent = 1, Stage = "loading" });
+        var version = await datasets.GetVersionAsync(spec.Dataset.Name, spec.Dataset.Version, run.CancellationToken);
+        if (version.Sha256 != spec.Dataset.Sha256)
+        {
+            throw new JobFailedException("dataset_changed", $"dataset '{spec.Dataset.Name}' version {spec.Dataset.Version} no longer has the content the job was submitted with");
+        }
+
+        var table = await datasets.LoadAsync(version, run.CancellationToken);
+        return TabularData.From(spec, table);
+    }
+
+    /// <summary>
+    /// The fitted model: loaded from the checkpoint an earlier attempt saved after its fit, or fitted here (with the
+    /// per-iteration curve of boosted trees) and checkpointed.
+    /// </summary>
+    private static async Task<ITransformer> FitOrResumeAsync(JobRun run, TrainingSpec spec, TabularTrainer trainer, TabularData data, int[] train, int[] validation)
+    {
+        var trainView = trainer.Load(data.Write(Path.Combine(run.WorkDir, "train.tsv"), train), withLabel: true);
+        var labelMapping = trainer.LabelMapping(trainView);
+        var zip = Path.Combine(run.WorkDir, "model.zip");
+        if (run.Job.Checkpoint?.Stage == TrainedStage && await run.CheckpointFileAsync() is { } saved)
+        {
+            var resumed = trainer.Load(saved);
+            await run.EventAsync("log", new { message = $"resumed from checkpoint '{TrainedStage}' saved by an earlier attempt; the fit is not repeated" });
+            return resumed;
+        }
+
+        await run.ReportAsync(new JobProgress { Percent = 10, Stage = "training" });
+        run.CancellationToken.ThrowIfCancellationRequested();
+        var fitClock = Stopwatch.StartNew();
+        var mappedTrain = labelMapping.Transform(trainView);
+        var model = Fit(trainer, mappedTrain, spec);
+        run.CancellationToken.ThrowIfCancellationRequested();
+        if (spec.Trainer is "lightgbm" or "fasttree")
+        {
+            await ReportIterationsAsync(run, trainer, model, data, mappedTrain, train, validation);
+        }
+
+        trainer.Save(model, trainView, zip);
+        await run.SaveCheckpointAsync(TrainedStage, zip, new { fit_seconds = fitClock.Elapsed.TotalSeconds });
+        return model;
+    }
+
+    /// <summary>
+    /// Evaluates the model on the validation split (when there is one) and the test split, emitting a "metrics" event
+    /// for each: the test predictions, the test metrics and the headline metrics of both.
+    /// </summary>
+    private static async Task<(Predictions Test, Dictionary<string, object?> Evaluation, Dictionary<string, double> Headline)> EvaluateAsync(
+        JobRun run, TabularTrainer trainer, ITransformer model, TabularData data, int[] validation, int[] test)
+    {
+        Dictionary<string, double>? validationHeadline = null;
+        if (validation.Length > 0)
+        {
+            var validationMetrics = Evaluate(data, validation, Finite(Predict(trainer, model, data, validation, run.WorkDir, "validation"), "validation"));
+            validationHeadline = Evaluator.Headline(validationMetrics, "validation_");
+            await run.EventAsync("metrics", new { split = "validation", metrics = validationMetrics });
+        }
+
+        var mlnet = Finite(Predict(trainer, model, data, test, run.WorkDir, "test"), "test");
+        var evaluation = Evaluate(data, test, mlnet);
+        await run.EventAsync("metrics", new { split = "test", metrics = evaluation });
+        var headline = Evaluator.Headline(evaluation, "test_");
+        foreach (var (k, v) in validationHeadline ?? [])
+        {
+            headline[k] = v;
+        }
+
+        return (mlnet, evaluation, headline);
     }
 
     /// <summary>

@@ -20,6 +20,30 @@ internal static class TrainingSearchRunner
     public static async Task<(TrainingSpec Best, object Report)> RunAsync(JobRun run, TrainingSpec spec)
     {
         var search = spec.Search!;
+        var ids = await EnqueueTrialsAsync(run, spec, search);
+        await run.EventAsync("log", new { message = $"{search.Method} search: {ids.Length} trials as child jobs, best by validation {search.Metric}" });
+        await WaitForTrialsAsync(run, ids, search);
+
+        var finished = new List<QueuedJob>();
+        foreach (var id in ids)
+        {
+            finished.Add((await run.Queue.GetAsync(id, CancellationToken.None))!);
+        }
+
+        var winner = Best(finished, search) ?? throw new JobFailedException(
+            "search_failed",
+            $"none of the {ids.Length} trials succeeded (first error: {finished.Select(c => c.Error?.Message).FirstOrDefault(m => m is not null) ?? "none reported"})");
+        var report = Report(ids, finished, winner, search);
+        await run.EventAsync("log", new
+        {
+            message = $"best trial {winner.Result.Index}: validation {search.Metric} {winner.Value.ToString("G6", CultureInfo.InvariantCulture)}; training it on the training split and registering",
+        });
+        return (spec with { Search = null, Hyperparameters = winner.Result.Hyperparameters }, report);
+    }
+
+    /// <summary>Enqueues each trial that is not in the queue yet (a parent taken over finds those it made) and returns the ids of all.</summary>
+    private static async Task<string[]> EnqueueTrialsAsync(JobRun run, TrainingSpec spec, TrainingSearch search)
+    {
         var ids = new string[search.Trials.Count];
         for (var i = 0; i < ids.Length; i++)
         {
@@ -46,7 +70,15 @@ internal static class TrainingSearchRunner
                 run.CancellationToken);
         }
 
-        await run.EventAsync("log", new { message = $"{search.Method} search: {ids.Length} trials as child jobs, best by validation {search.Metric}" });
+        return ids;
+    }
+
+    /// <summary>
+    /// Reports each trial as it finishes and the search's progress until all have finished, running waiting trials here
+    /// meanwhile; when the job is cancelled, asks every trial to cancel too.
+    /// </summary>
+    private static async Task WaitForTrialsAsync(JobRun run, string[] ids, TrainingSearch search)
+    {
         var reported = new HashSet<string>(StringComparer.Ordinal);
         try
         {
@@ -74,7 +106,7 @@ internal static class TrainingSearchRunner
                 });
                 if (done == ids.Length)
                 {
-                    break;
+                    return;
                 }
 
                 // Run a waiting trial here rather than idle: with one worker, nobody else would.
@@ -93,30 +125,17 @@ internal static class TrainingSearchRunner
 
             throw;
         }
-
-        var finished = new List<QueuedJob>();
-        foreach (var id in ids)
-        {
-            finished.Add((await run.Queue.GetAsync(id, CancellationToken.None))!);
-        }
-
-        var winner = Best(finished, search) ?? throw new JobFailedException(
-            "search_failed",
-            $"none of the {ids.Length} trials succeeded (first error: {finished.Select(c => c.Error?.Message).FirstOrDefault(m => m is not null) ?? "none reported"})");
-        var report = new Dictionary<string, object?>
-        {
-            ["method"] = search.Method,
-            ["metric"] = "validation_" + search.Metric,
-            ["maximize"] = search.Maximize,
-            ["best"] = new Dictionary<string, object?> { ["trial"] = winner.Result.Index, ["job"] = ids[winner.Result.Index], ["hyperparameters"] = winner.Result.Hyperparameters, ["value"] = winner.Value },
-            ["trials"] = finished.Select(c => Describe(c, search)).ToArray(),
-        };
-        await run.EventAsync("log", new
-        {
-            message = $"best trial {winner.Result.Index}: validation {search.Metric} {winner.Value.ToString("G6", CultureInfo.InvariantCulture)}; training it on the training split and registering",
-        });
-        return (spec with { Search = null, Hyperparameters = winner.Result.Hyperparameters }, report);
     }
+
+    /// <summary>The search's report: its method and metric, the winner and every trial.</summary>
+    private static Dictionary<string, object?> Report(string[] ids, List<QueuedJob> finished, (TrialResult Result, double Value) winner, TrainingSearch search) => new()
+    {
+        ["method"] = search.Method,
+        ["metric"] = "validation_" + search.Metric,
+        ["maximize"] = search.Maximize,
+        ["best"] = new Dictionary<string, object?> { ["trial"] = winner.Result.Index, ["job"] = ids[winner.Result.Index], ["hyperparameters"] = winner.Result.Hyperparameters, ["value"] = winner.Value },
+        ["trials"] = finished.Select(c => Describe(c, search)).ToArray(),
+    };
 
     private static (TrialResult Result, double Value)? Best(IEnumerable<QueuedJob> children, TrainingSearch search)
     {
