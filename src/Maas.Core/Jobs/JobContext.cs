@@ -19,6 +19,13 @@ public sealed class JobContext
     /// <summary>Reports bytes done and, when known, the total; persisted a few times a second at most.</summary>
     public void ReportProgress(long bytesDone, long? bytesTotal) => _runner.Update(_id, j => j with { BytesDone = bytesDone, BytesTotal = bytesTotal ?? j.BytesTotal }, force: false);
 
+    /// <summary>
+    /// The job's point of no return: call right before the effect that must happen once and not be undone (committing
+    /// its result). A cancel recorded before it stops the job here with <see cref="OperationCanceledException"/> (it ends
+    /// cancelled); from here on <see cref="JobRunner.Cancel"/> refuses, and the job ends as its work does.
+    /// </summary>
+    public void BeginFinishing() => _runner.BeginFinishing(_id, CancellationToken);
+
     /// <summary>Says what the job is doing now.</summary>
     public void ReportStage(string stage) => _runner.Update(_id, j => j with { Stage = stage }, force: true);
 }

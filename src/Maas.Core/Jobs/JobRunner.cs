@@ -59,7 +59,7 @@ public sealed class JobRunner : IAsyncDisposable
         await _store.CreateJobAsync(job, CancellationToken.None).ConfigureAwait(false);
         var running = new Running(job, CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token));
         _running[job.Id] = running;
-        running.Task = Task.Run(() => RunAsync(running, work, cleanup));
+        _ = Task.Run(() => RunAsync(running, work, cleanup));
         return job;
     }
 
@@ -98,48 +98,106 @@ public sealed class JobRunner : IAsyncDisposable
         }).ToArray();
     }
 
-    /// <summary>Asks a running job to stop; false when it is not running here.</summary>
-    public bool Cancel(string id)
+    /// <summary>
+    /// Asks a job running here to stop, unless it is past its point of no return (<see cref="JobContext.BeginFinishing"/>),
+    /// already ended, or already asked to stop; says which, with the job as it is now. A cancel it records is a promise
+    /// the job keeps: the job ends <see cref="JobStatus.Cancelled"/>, whatever its work does meanwhile.
+    /// </summary>
+    public JobCancelResult Cancel(string id)
     {
         if (!_running.TryGetValue(id, out var running))
         {
-            return false;
+            return new JobCancelResult(JobCancelOutcome.NotRunning, null);
         }
 
-        running.CancelledByCaller = true;
-        running.Cancellation.Cancel();
-        return true;
+        Job job;
+        lock (running)
+        {
+            job = running.Job;
+            var refused = job.IsFinished ? JobCancelOutcome.Ended
+                : running.Finishing ? JobCancelOutcome.Finishing
+                : running.CancelledByCaller ? JobCancelOutcome.AlreadyRequested
+                : (JobCancelOutcome?)null;
+            if (refused is { } outcome)
+            {
+                return new JobCancelResult(outcome, job);
+            }
+
+            // Under the lock that BeginFinishing and the job's end take too: exactly one of them comes first.
+            running.CancelledByCaller = true;
+        }
+
+        try
+        {
+            running.Cancellation.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The job ended between the lock and here; it ended cancelled, as the flag says.
+        }
+
+        return new JobCancelResult(JobCancelOutcome.Requested, job);
     }
 
-    /// <summary>Waits until the job is finished here (tests and shutdown).</summary>
-    public Task WaitAsync(string id) => _running.TryGetValue(id, out var running) ? running.Task ?? Task.CompletedTask : Task.CompletedTask;
+    /// <summary>Waits until the job is finished here and its final state stored (tests and shutdown).</summary>
+    public Task WaitAsync(string id) => _running.TryGetValue(id, out var running) ? running.Done.Task : Task.CompletedTask;
+
+    // The point of no return of a job: throws when a cancel (or the server's stop) came first, else no cancel is taken from now on.
+    internal void BeginFinishing(string id, CancellationToken token)
+    {
+        if (!_running.TryGetValue(id, out var running))
+        {
+            return;
+        }
+
+        lock (running)
+        {
+            if (running.CancelledByCaller || token.IsCancellationRequested)
+            {
+                throw new OperationCanceledException("the job was cancelled", token);
+            }
+
+            running.Finishing = true;
+        }
+    }
 
     private async Task RunAsync(Running running, Func<JobContext, Task<IReadOnlyDictionary<string, object?>>> work, Func<ValueTask>? cleanup)
     {
         var token = running.Cancellation.Token;
         var acquired = false;
+        IReadOnlyDictionary<string, object?>? result = null;
+        Exception? error = null;
         try
         {
-            await _slots.WaitAsync(token).ConfigureAwait(false);
-            acquired = true;
-            Update(running.Job.Id, j => j with { Status = JobStatus.Running }, force: true);
-            var result = await work(new JobContext(this, running.Job.Id, token)).ConfigureAwait(false);
-            Finish(running, j => j with { Status = JobStatus.Succeeded, Result = result, Stage = null });
-        }
-        catch (OperationCanceledException) when (token.IsCancellationRequested)
-        {
-            Finish(running, j => running.CancelledByCaller
-                ? j with { Status = JobStatus.Cancelled, Error = new JobError("cancelled", "the job was cancelled") }
-                : j with { Status = JobStatus.Failed, Error = new JobError("interrupted", "the server stopped while this job ran; start it again") });
-        }
-        catch (JobFailedException e)
-        {
-            Finish(running, j => j with { Status = JobStatus.Failed, Error = new JobError(e.Code, e.Message) });
-        }
-        catch (Exception e)
-        {
-            Finish(running, j => j with { Status = JobStatus.Failed, Error = new JobError("internal_error", "the job failed on an unexpected error; see the server log") });
-            Crashed?.Invoke(running.Job, e);
+            try
+            {
+                await _slots.WaitAsync(token).ConfigureAwait(false);
+                acquired = true;
+                Update(running.Job.Id, j => j with { Status = JobStatus.Running }, force: true);
+                result = await work(new JobContext(this, running.Job.Id, token)).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                error = e;
+            }
+
+            // Decided under the job's lock, as Cancel decides: a cancel recorded before the point of no return (or
+            // before the work ended, for work that has none) ends the job cancelled whatever the work did meanwhile.
+            Finish(running, j =>
+                running.CancelledByCaller && !running.Finishing
+                    ? j with { Status = JobStatus.Cancelled, Error = new JobError("cancelled", "the job was cancelled") }
+                    : error switch
+                    {
+                        null => j with { Status = JobStatus.Succeeded, Result = result, Stage = null },
+                        OperationCanceledException when token.IsCancellationRequested =>
+                            j with { Status = JobStatus.Failed, Error = new JobError("interrupted", "the server stopped while this job ran; start it again") },
+                        JobFailedException failed => j with { Status = JobStatus.Failed, Error = new JobError(failed.Code, failed.Message) },
+                        _ => j with { Status = JobStatus.Failed, Error = new JobError("internal_error", "the job failed on an unexpected error; see the server log") },
+                    });
+            if (error is not null and not JobFailedException && !(error is OperationCanceledException && token.IsCancellationRequested))
+            {
+                Crashed?.Invoke(running.Job, error);
+            }
         }
         finally
         {
@@ -163,6 +221,7 @@ public sealed class JobRunner : IAsyncDisposable
             await PersistAsync(running).ConfigureAwait(false);
             _running.TryRemove(running.Job.Id, out _);
             running.Cancellation.Dispose();
+            running.Done.TrySetResult();
         }
     }
 
@@ -227,7 +286,7 @@ public sealed class JobRunner : IAsyncDisposable
         }
 
         await _stopping.CancelAsync().ConfigureAwait(false);
-        var tasks = _running.Values.Select(r => r.Task).OfType<Task>().ToArray();
+        var tasks = _running.Values.Select(r => r.Done.Task).ToArray();
         try
         {
             await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
@@ -246,12 +305,38 @@ public sealed class JobRunner : IAsyncDisposable
 
         public CancellationTokenSource Cancellation { get; } = cancellation;
 
-        public Task? Task { get; set; }
+        // Set once the job's work has ended and its final state is stored (WaitAsync; Task is set only after the job starts).
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+        // Both changed only under the lock on this object (Cancel, BeginFinishing), and read there by the job's end.
         public bool CancelledByCaller { get; set; }
+
+        public bool Finishing { get; set; }
 
         public DateTimeOffset LastPersisted { get; set; }
 
         public SemaphoreSlim PersistLock { get; } = new(1, 1);
     }
 }
+
+/// <summary>What <see cref="JobRunner.Cancel"/> did.</summary>
+public enum JobCancelOutcome
+{
+    /// <summary>The job does not run here (it ended and was stored, or never ran here).</summary>
+    NotRunning,
+
+    /// <summary>The cancel was recorded: the job ends cancelled.</summary>
+    Requested,
+
+    /// <summary>An earlier cancel was recorded already; this one changed nothing.</summary>
+    AlreadyRequested,
+
+    /// <summary>The job is past its point of no return (registering its result): too late to cancel.</summary>
+    Finishing,
+
+    /// <summary>The job already ended.</summary>
+    Ended,
+}
+
+/// <summary>What <see cref="JobRunner.Cancel"/> did, and the job as it was when it decided (null when it does not run here).</summary>
+public sealed record JobCancelResult(JobCancelOutcome Outcome, Job? Job);

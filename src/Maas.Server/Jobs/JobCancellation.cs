@@ -48,4 +48,34 @@ internal static class JobCancellation
 
         return outcome.Job;
     }
+
+    /// <summary>
+    /// Cancels an import (a job of <see cref="JobRunner"/>) by the same rule: refused with 409 <c>job_finished</c> and
+    /// the job's <c>status</c> once it committed its version or is committing it (past its point of no return, where
+    /// it answers <c>running</c> and ends succeeded unless committing fails), once it ended (failed, say), or while an
+    /// earlier cancel is stopping it; otherwise the cancel is recorded and kept: this waits for the import to stop
+    /// and returns it as it ended, <c>cancelled</c>, with no version registered and its staged files removed.
+    /// </summary>
+    public static async Task<Job> CancelImportAsync(JobRunner jobs, Job job, CancellationToken cancellationToken)
+    {
+        var name = RegistryNames.Shorten(job.Id);
+        var cancel = jobs.Cancel(job.Id);
+        var current = cancel.Job ?? await jobs.GetAsync(job.Id, cancellationToken) ?? job;
+        var refusal = cancel.Outcome switch
+        {
+            JobCancelOutcome.Requested => null,
+            JobCancelOutcome.Finishing => $"job '{name}' is already registering its result, too late to cancel: it ends succeeded unless registering fails",
+            JobCancelOutcome.AlreadyRequested => $"job '{name}' is already being cancelled: it ends cancelled once it stops",
+            _ => $"job '{name}' already ended ({Status(current)})",
+        };
+        if (refusal is not null)
+        {
+            throw new ApiException(StatusCodes.Status409Conflict, "job_finished", refusal, new Dictionary<string, object?> { ["status"] = Status(current) });
+        }
+
+        await jobs.WaitAsync(job.Id);
+        return await jobs.GetAsync(job.Id, cancellationToken) ?? current;
+    }
+
+    private static string Status(Job job) => job.Status.ToString().ToLowerInvariant();
 }

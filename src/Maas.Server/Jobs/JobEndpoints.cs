@@ -133,14 +133,7 @@ public static class JobEndpoints
 
         var job = await FindAsync(id, context, jobs);
         RequireScopeFor(context, job.Kind, write: true);
-        if (job.IsFinished)
-        {
-            throw new ApiException(StatusCodes.Status409Conflict, "job_finished", $"job '{id}' already ended ({job.Status.ToString().ToLowerInvariant()})");
-        }
-
-        jobs.Cancel(id);
-        await jobs.WaitAsync(id);
-        var ended = await jobs.GetAsync(id, context.RequestAborted) ?? job;
+        var ended = await JobCancellation.CancelImportAsync(jobs, job, context.RequestAborted);
         return Results.Json(JobResponse.From(ended, context.CallerTenant()), RegistryJson.Options);
     }
 

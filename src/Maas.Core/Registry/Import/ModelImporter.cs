@@ -134,6 +134,15 @@ public sealed class ModelImporter
         }
     }
 
+    /// <summary>
+    /// Tests only: awaited at each <see cref="ImportStep"/> of every import's commit, so a test can hold one import
+    /// right before or right after its point of no return (the cancellation token fires once a cancel is recorded).
+    /// </summary>
+    internal Func<ImportCheckpoint, Task>? Checkpoint { get; set; }
+
+    private Task CheckpointAsync(VersionDraft draft, ImportStep step, JobContext context) =>
+        Checkpoint is { } checkpoint ? checkpoint(new ImportCheckpoint(draft.Model.Name, draft.Version, step, context.CancellationToken)) : Task.CompletedTask;
+
     /// <summary>Imports queued or running now.</summary>
     public int Unfinished => Volatile.Read(ref _unfinished);
 
@@ -179,7 +188,15 @@ public sealed class ModelImporter
         try
         {
             await draft.AddStagedFileAsync(fileName, path, download.Sha256, token).ConfigureAwait(false);
-            var version = await _registry.CommitVersionAsync(draft, token).ConfigureAwait(false);
+            await CheckpointAsync(draft, ImportStep.BeforeFinishing, context).ConfigureAwait(false);
+
+            // The point of no return: a cancel recorded before it stops the import here (nothing registered, the
+            // staged file removed with the draft); from here on a cancel is refused, and the commit is not cancelled
+            // by the import's deadline either (only by the server's stop), so a refused cancel's promise holds.
+            context.BeginFinishing();
+            await CheckpointAsync(draft, ImportStep.Finishing, context).ConfigureAwait(false);
+            var version = await _registry.CommitVersionAsync(draft, context.CancellationToken).ConfigureAwait(false);
+            await CheckpointAsync(draft, ImportStep.Committed, context).ConfigureAwait(false);
             return new Dictionary<string, object?>
             {
                 ["model"] = version.Model,
@@ -432,3 +449,19 @@ public sealed class ModelImporter
         }
     }
 }
+
+/// <summary>Where an import's commit is, for <see cref="ModelImporter.Checkpoint"/>.</summary>
+internal enum ImportStep
+{
+    /// <summary>Downloaded, checked and staged; a cancel still stops it.</summary>
+    BeforeFinishing,
+
+    /// <summary>Past the point of no return, about to commit: a cancel is refused.</summary>
+    Finishing,
+
+    /// <summary>The version is committed; the job has not shown its end yet.</summary>
+    Committed,
+}
+
+/// <summary>One import at one <see cref="ImportStep"/>: its model, version and job's cancellation.</summary>
+internal sealed record ImportCheckpoint(string Model, int Version, ImportStep Step, CancellationToken Cancellation);
