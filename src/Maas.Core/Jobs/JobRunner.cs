@@ -318,25 +318,3 @@ public sealed class JobRunner : IAsyncDisposable
         public SemaphoreSlim PersistLock { get; } = new(1, 1);
     }
 }
-
-/// <summary>What <see cref="JobRunner.Cancel"/> did.</summary>
-public enum JobCancelOutcome
-{
-    /// <summary>The job does not run here (it ended and was stored, or never ran here).</summary>
-    NotRunning,
-
-    /// <summary>The cancel was recorded: the job ends cancelled.</summary>
-    Requested,
-
-    /// <summary>An earlier cancel was recorded already; this one changed nothing.</summary>
-    AlreadyRequested,
-
-    /// <summary>The job is past its point of no return (registering its result): too late to cancel.</summary>
-    Finishing,
-
-    /// <summary>The job already ended.</summary>
-    Ended,
-}
-
-/// <summary>What <see cref="JobRunner.Cancel"/> did, and the job as it was when it decided (null when it does not run here).</summary>
-public sealed record JobCancelResult(JobCancelOutcome Outcome, Job? Job);

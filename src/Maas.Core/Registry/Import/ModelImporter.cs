@@ -449,19 +449,3 @@ public sealed class ModelImporter
         }
     }
 }
-
-/// <summary>Where an import's commit is, for <see cref="ModelImporter.Checkpoint"/>.</summary>
-internal enum ImportStep
-{
-    /// <summary>Downloaded, checked and staged; a cancel still stops it.</summary>
-    BeforeFinishing,
-
-    /// <summary>Past the point of no return, about to commit: a cancel is refused.</summary>
-    Finishing,
-
-    /// <summary>The version is committed; the job has not shown its end yet.</summary>
-    Committed,
-}
-
-/// <summary>One import at one <see cref="ImportStep"/>: its model, version and job's cancellation.</summary>
-internal sealed record ImportCheckpoint(string Model, int Version, ImportStep Step, CancellationToken Cancellation);
