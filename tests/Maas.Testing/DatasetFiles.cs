@@ -34,6 +34,22 @@ public static class DatasetFiles
         return buffer.ToArray();
     }
 
+    /// <summary>A Parquet file of two int columns named as given (names kept as written, blank or repeated too), two rows.</summary>
+    public static async Task<byte[]> TwoColumnParquetAsync(string first, string second)
+    {
+        var one = new DataField<int>(first);
+        var two = new DataField<int>(second);
+        using var file = new MemoryStream();
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(one, two), file))
+        {
+            using var group = writer.CreateRowGroup();
+            await group.WriteAsync<int>(one, new[] { 1, 2 }.AsMemory());
+            await group.WriteAsync<int>(two, new[] { 3, 4 }.AsMemory());
+        }
+
+        return file.ToArray();
+    }
+
     /// <summary>A Parquet file with columns id (int), name (text, nullable), flag (bool, nullable), score (double, nullable); one row group per array.</summary>
     public static async Task<byte[]> ParquetAsync(params (int Id, string? Name, bool? Flag, double? Score)[][] groups)
     {

@@ -104,17 +104,8 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
         var name = Names.Unique("ds");
         await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        var one = new Parquet.Schema.DataField<int>(first);
-        var two = new Parquet.Schema.DataField<int>(second);
-        using var file = new MemoryStream();
-        await using (var writer = await Parquet.ParquetWriter.CreateAsync(new Parquet.Schema.ParquetSchema(one, two), file))
-        {
-            using var group = writer.CreateRowGroup();
-            await group.WriteAsync<int>(one, new[] { 1, 2 }.AsMemory());
-            await group.WriteAsync<int>(two, new[] { 3, 4 }.AsMemory());
-        }
-
-        var error = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(file.ToArray(), "twice.parquet"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        var file = await DatasetFiles.TwoColumnParquetAsync(first, second);
+        var error = await (await client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(file, "twice.parquet"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
         Assert.Contains(expected, (string?)error["message"]);
     }
 

@@ -133,28 +133,13 @@ public sealed class DatasetRowLimitTests
         var twice = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes("{\"a\": 1}\n{\"a\": 1, \"a \": 2}\n"), "twice.jsonl"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
         Assert.Contains("line 2: key 'a' appears twice", (string?)twice["message"]);
 
-        var parquet = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(await ParquetAsync(" a ", "b"), "spaced.parquet"))).JsonAsync(HttpStatusCode.Created);
+        var parquet = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(await DatasetFiles.TwoColumnParquetAsync(" a ", "b"), "spaced.parquet"))).JsonAsync(HttpStatusCode.Created);
         Assert.Equal(["a", "b"], parquet["schema"]!.AsArray().Select(c => (string?)c!["name"]));
         var parquetPreview = await (await server.Client.GetAsync($"api/v1/datasets/{name}/versions/2/preview")).JsonAsync(HttpStatusCode.OK);
         Assert.Equal(2.0, (double)parquetPreview["rows"]![1]!["a"]!);
 
-        var parquetTwice = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(await ParquetAsync("a", "a "), "twice.parquet"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+        var parquetTwice = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(await DatasetFiles.TwoColumnParquetAsync("a", "a "), "twice.parquet"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
         Assert.Contains("column name 'a' appears twice", (string?)parquetTwice["message"]);
-    }
-
-    private static async Task<byte[]> ParquetAsync(string first, string second)
-    {
-        var one = new Parquet.Schema.DataField<int>(first);
-        var two = new Parquet.Schema.DataField<int>(second);
-        using var file = new MemoryStream();
-        await using (var writer = await Parquet.ParquetWriter.CreateAsync(new Parquet.Schema.ParquetSchema(one, two), file))
-        {
-            using var group = writer.CreateRowGroup();
-            await group.WriteAsync<int>(one, new[] { 1, 2 }.AsMemory());
-            await group.WriteAsync<int>(two, new[] { 3, 4 }.AsMemory());
-        }
-
-        return file.ToArray();
     }
 
     private static byte[] Gzip(string text)

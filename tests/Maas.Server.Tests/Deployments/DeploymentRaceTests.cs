@@ -142,6 +142,22 @@ public sealed class DeploymentRaceTests
         Assert.Contains("version 3 was deleted", (string?)history[0]!["reason"], StringComparison.Ordinal);
     }
 
+    // A server whose ONNX loads and runs can be held (HeldFactory), with the unloader's decisions in the captured logs.
+    private static async Task<(MaasTestServer Server, HeldFactory Factory, CapturedLogs Logs)> StartWithHeldFactoryAsync(Action<IServiceCollection>? more = null)
+    {
+        var logs = new CapturedLogs();
+        HeldFactory? factory = null;
+        var settings = new Dictionary<string, string?>(DeploymentServers.Fast) { ["Logging:LogLevel:Maas.Server.Deployments.DeploymentUnloader"] = "Information" };
+        var server = await MaasTestServer.StartAsync(settings: settings, configure: b =>
+        {
+            b.Logging.AddProvider(logs);
+            b.Services.AddSingleton<IModelBackendFactory>(_ => factory = new HeldFactory(new OnnxBackendFactory()));
+            more?.Invoke(b.Services);
+        });
+        _ = server.Services.GetRequiredService<IModelBackendFactory>();
+        return (server, factory!, logs);
+    }
+
     /// <summary>ONNX Runtime's factory, whose next load or next run of a chosen version waits until released.</summary>
     private sealed class HeldFactory(IModelBackendFactory inner) : IModelBackendFactory
     {
@@ -210,17 +226,11 @@ public sealed class DeploymentRaceTests
     [Fact]
     public async Task A_version_that_gets_traffic_back_while_its_unload_waits_for_its_calls_stays_loaded()
     {
-        var logs = new CapturedLogs();
-        HeldFactory? factory = null;
-        var settings = new Dictionary<string, string?>(DeploymentServers.Fast) { ["Logging:LogLevel:Maas.Server.Deployments.DeploymentUnloader"] = "Information" };
-        await using var server = await MaasTestServer.StartAsync(settings: settings, configure: b =>
-        {
-            b.Logging.AddProvider(logs);
-            b.Services.AddSingleton<IModelBackendFactory>(_ => factory = new HeldFactory(new OnnxBackendFactory()));
-        });
+        var (server, factory, logs) = await StartWithHeldFactoryAsync();
+        await using var started = server;
         var client = server.Client;
         // A call the split sent to version 2 is running (held) ...
-        var (model, held) = await DeployWithACallHeldOnVersion2Async(client, factory!);
+        var (model, held) = await DeployWithACallHeldOnVersion2Async(client, factory);
         var host = server.Services.GetRequiredService<ModelHost>();
         var v2 = new ModelKey(model, 2);
 
@@ -228,7 +238,7 @@ public sealed class DeploymentRaceTests
         await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.OK);
         await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(HttpStatusCode.OK);
         var loads = host.LoadCount;
-        factory!.Released.Set();
+        factory.Released.Set();
         using (var answer = await held)
         {
             Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
@@ -251,20 +261,14 @@ public sealed class DeploymentRaceTests
     [Fact]
     public async Task A_version_whose_unload_is_decided_between_a_change_s_warm_up_and_its_save_stays_loaded()
     {
-        var logs = new CapturedLogs();
-        HeldFactory? factory = null;
         GatedStore? store = null;
-        var settings = new Dictionary<string, string?>(DeploymentServers.Fast) { ["Logging:LogLevel:Maas.Server.Deployments.DeploymentUnloader"] = "Information" };
-        await using var server = await MaasTestServer.StartAsync(settings: settings, configure: b =>
-        {
-            b.Logging.AddProvider(logs);
-            b.Services.AddSingleton<IModelBackendFactory>(_ => factory = new HeldFactory(new OnnxBackendFactory()));
-            b.Services.AddSingleton<IDeploymentStore>(sp => store = new GatedStore(new SqlDeploymentStore(sp.GetRequiredService<SqlRegistryStore>().Dialect)));
-        });
+        var (server, factory, logs) = await StartWithHeldFactoryAsync(services =>
+            services.AddSingleton<IDeploymentStore>(sp => store = new GatedStore(new SqlDeploymentStore(sp.GetRequiredService<SqlRegistryStore>().Dialect))));
+        await using var started = server;
         _ = server.Services.GetRequiredService<IDeploymentStore>();
         var client = server.Client;
         // A call the split sent to version 2 is running (held) when version 2 loses its traffic: its unload waits.
-        var (model, held) = await DeployWithACallHeldOnVersion2Async(client, factory!);
+        var (model, held) = await DeployWithACallHeldOnVersion2Async(client, factory);
         var host = server.Services.GetRequiredService<ModelHost>();
         var v2 = new ModelKey(model, 2);
 
@@ -277,7 +281,7 @@ public sealed class DeploymentRaceTests
         var loads = host.LoadCount;
 
         // ... while the held call ends and the unloader decides: the router's copy does not have the change yet.
-        factory!.Released.Set();
+        factory.Released.Set();
         using (var answer = await held)
         {
             Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
@@ -402,14 +406,8 @@ public sealed class DeploymentRaceTests
     [Fact]
     public async Task A_version_a_failed_change_leaves_loading_stays_loaded_when_the_next_change_warms_it_from_that_load()
     {
-        var logs = new CapturedLogs();
-        HeldFactory? factory = null;
-        var settings = new Dictionary<string, string?>(DeploymentServers.Fast) { ["Logging:LogLevel:Maas.Server.Deployments.DeploymentUnloader"] = "Information" };
-        await using var server = await MaasTestServer.StartAsync(settings: settings, configure: b =>
-        {
-            b.Logging.AddProvider(logs);
-            b.Services.AddSingleton<IModelBackendFactory>(_ => factory = new HeldFactory(new OnnxBackendFactory()));
-        });
+        var (server, factory, logs) = await StartWithHeldFactoryAsync();
+        await using var started = server;
         var client = server.Client;
         var model = await client.CreateModelAsync();
         await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
@@ -420,7 +418,7 @@ public sealed class DeploymentRaceTests
 
         // Version 2 is loading (held), as a change's warm-up that ran out of time leaves it, and that failed change
         // unloads what it loaded: version 2, still loading, so its unload waits for the load to end.
-        factory!.HoldNextLoad(2);
+        factory.HoldNextLoad(2);
         var named = client.PostAsync($"v2/models/{model}/versions/2/infer", Api.Json(Input));
         await factory.Entered.Task.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Equal(ModelState.Loading, host.Status(v2)!.State);
