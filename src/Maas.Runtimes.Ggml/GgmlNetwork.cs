@@ -312,55 +312,21 @@ public sealed unsafe class GgmlNetwork : IDisposable
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var batchStarted = System.Diagnostics.Stopwatch.GetTimestamp();
-                Array.Clear(y);
-                for (var j = 0; j < batch; j++)
-                {
-                    var row = order[(b * batch) + j];
-                    Array.Copy(images, (long)row * size, x, (long)j * size, size);
-                    y[(j * Classes) + labels[row]] = 1f;
-                }
-
-                for (var d = 0; d < dropouts.Count; d++)
-                {
-                    var keep = 1 - dropouts[d].Rate;
-                    var scale = (float)(1 / keep);
-                    var mask = masks[d];
-                    for (var k = 0; k < mask.Length; k++)
-                    {
-                        mask[k] = draws.NextDouble() < keep ? scale : 0f;
-                    }
-
-                    if (halves is null)
-                    {
-                        Set(dropouts[d].Mask, mask);
-                    }
-                }
-
+                FillBatch(images, labels, order, b, x, y);
+                DrawDropoutMasks(draws, masks);
                 if (halves is not null)
                 {
                     ParallelStep(state!, x, y, masks);
                     steps++;
-                    var took = System.Diagnostics.Stopwatch.GetElapsedTime(batchStarted);
-                    batchDone?.Invoke(b + 1, batches);
-                    gate?.AfterBatch(took, cancellationToken);
-                    continue;
+                }
+                else
+                {
+                    TrainStep(x, y);
                 }
 
-                GgmlApi.ggml_opt_alloc(opt, true);
-                Set(trainInput, x);
-                Set(GgmlApi.ggml_opt_labels(opt), y);
-                SetStepSettings();
-                var threads = threadChooser.Next();
-                backend.SetThreads(threads);
-                var started = System.Diagnostics.Stopwatch.GetTimestamp();
-                GgmlApi.ggml_opt_eval(opt, trainResult);
-                threadChooser.Record(threads, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
-                steps++;
-                contextSteps++;
-                UpdateRunningStatistics();
-                var computed = System.Diagnostics.Stopwatch.GetElapsedTime(batchStarted);
+                var took = System.Diagnostics.Stopwatch.GetElapsedTime(batchStarted);
                 batchDone?.Invoke(b + 1, batches);
-                gate?.AfterBatch(computed, cancellationToken);
+                gate?.AfterBatch(took, cancellationToken);
             }
         }
         finally
@@ -371,21 +337,73 @@ public sealed unsafe class GgmlNetwork : IDisposable
             }
         }
 
-        double loss = double.NaN, accuracy = double.NaN, uncertainty;
-        if (halves is not null)
+        var (loss, accuracy) = batches == 0 ? (double.NaN, double.NaN) : EpochLossAndAccuracy();
+        return new GgmlEpoch(epoch, loss, accuracy, null, null, clock.Elapsed.TotalSeconds, (long)batches * batch, threadChooser.Chosen);
+    }
+
+    // Copies batch b's rows (in the epoch's shuffled order) into x and their one-hot labels into y.
+    private void FillBatch(float[] images, int[] labels, int[] order, int b, float[] x, float[] y)
+    {
+        var batch = Options.BatchSize;
+        var size = (int)Input.Size;
+        Array.Clear(y);
+        for (var j = 0; j < batch; j++)
         {
-            if (batches > 0)
+            var row = order[(b * batch) + j];
+            Array.Copy(images, (long)row * size, x, (long)j * size, size);
+            y[(j * Classes) + labels[row]] = 1f;
+        }
+    }
+
+    // New inverted-dropout masks for one batch; the single graph reads them from its mask tensors, the halves from
+    // the arrays.
+    private void DrawDropoutMasks(Random draws, float[][] masks)
+    {
+        for (var d = 0; d < dropouts.Count; d++)
+        {
+            var keep = 1 - dropouts[d].Rate;
+            var scale = (float)(1 / keep);
+            var mask = masks[d];
+            for (var k = 0; k < mask.Length; k++)
             {
-                (loss, accuracy) = HalvesResult();
+                mask[k] = draws.NextDouble() < keep ? scale : 0f;
+            }
+
+            if (halves is null)
+            {
+                Set(dropouts[d].Mask, mask);
             }
         }
-        else if (batches > 0)
+    }
+
+    // One optimiser step of the single graph, with the thread count the chooser is trying.
+    private void TrainStep(float[] x, float[] y)
+    {
+        GgmlApi.ggml_opt_alloc(opt, true);
+        Set(trainInput, x);
+        Set(GgmlApi.ggml_opt_labels(opt), y);
+        SetStepSettings();
+        var threads = threadChooser.Next();
+        backend.SetThreads(threads);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        GgmlApi.ggml_opt_eval(opt, trainResult);
+        threadChooser.Record(threads, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+        steps++;
+        contextSteps++;
+        UpdateRunningStatistics();
+    }
+
+    private (double Loss, double Accuracy) EpochLossAndAccuracy()
+    {
+        if (halves is not null)
         {
-            GgmlApi.ggml_opt_result_loss(trainResult, &loss, &uncertainty);
-            GgmlApi.ggml_opt_result_accuracy(trainResult, &accuracy, &uncertainty);
+            return HalvesResult();
         }
 
-        return new GgmlEpoch(epoch, loss, accuracy, null, null, clock.Elapsed.TotalSeconds, (long)batches * batch, threadChooser.Chosen);
+        double loss, accuracy, uncertainty;
+        GgmlApi.ggml_opt_result_loss(trainResult, &loss, &uncertainty);
+        GgmlApi.ggml_opt_result_accuracy(trainResult, &accuracy, &uncertainty);
+        return (loss, accuracy);
     }
 
     // The weights (and AdamW's m and v, per weight tensor) as arrays for the steps of an epoch on halves.

@@ -64,6 +64,41 @@ public static class LlamaFineTuner
         Action<double>? onProgress = null,
         CancellationToken cancellationToken = default)
     {
+        CheckRun(training, options);
+        Directory.CreateDirectory(options.WorkFolder);
+        var baseFile = GgufReader.Read(basePath);
+        var baseType = CheckBase(basePath);
+        var (trainable, converted) = TrainableCopy(options.ResumeCheckpoint ?? basePath, baseType, options);
+        LlamaModel? model = null;
+        try
+        {
+            model = LoadTrainable(trainable, cancellationToken);
+            CheckModel(model, options);
+            var windows = PackWindows(model, training, validation, options);
+
+            // One window is one optimizer step: n_batch is the whole window, whose micro-batches ggml accumulates.
+            using var session = LlamaTrainingSession.Create(
+                model.Handle,
+                new TrainingSessionSettings(windows.Size, windows.Size, windows.Micro, options.Threads, options.TrainedLayers is { } layers ? Math.Max(0, model.LayerCount - layers) : 0),
+                model.VocabularySize);
+            session.LearningRate = options.LearningRate;
+            var (baseValidation, epochs) = TrainEpochs(session, windows, baseFile, options, onEpoch, onProgress, cancellationToken);
+            var last = epochs.Count > 0 ? epochs[^1].Checkpoint : options.ResumeCheckpoint ?? throw new InvalidOperationException("no epoch ran");
+            var result = WriteResult(last, converted ? baseFile.FileType : null, options);
+            return new LlamaFineTuneResult(result, baseValidation, epochs, windows.Training.Windows.Count, "F32", windows.Size);
+        }
+        finally
+        {
+            model?.Dispose();
+            if (converted)
+            {
+                File.Delete(trainable);
+            }
+        }
+    }
+
+    private static void CheckRun(IReadOnlyList<LlamaTrainingChat> training, LlamaFineTuneOptions options)
+    {
         ArgumentNullException.ThrowIfNull(options);
         CheckSizes(options);
         if (options.Epochs < 1 || options.Threads < 1 || options.LearningRate is not (> 0f and <= 1f))
@@ -75,86 +110,87 @@ public static class LlamaFineTuner
         {
             throw new LlamaFineTuneRefusedException("the training file has no chats");
         }
+    }
 
-        Directory.CreateDirectory(options.WorkFolder);
-        var baseFile = GgufReader.Read(basePath);
-        var baseType = CheckBase(basePath);
-        var start = options.ResumeCheckpoint ?? basePath;
-
-        var (trainable, converted) = TrainableCopy(start, baseType, options);
-        LlamaModel model;
+    private static LlamaModel LoadTrainable(string trainable, CancellationToken cancellationToken)
+    {
         try
         {
-            model = LlamaModel.Load(trainable, new LlamaModelOptions { UseMemoryMap = false }, cancellationToken);
+            return LlamaModel.Load(trainable, new LlamaModelOptions { UseMemoryMap = false }, cancellationToken);
         }
         catch (LlamaException e)
         {
             throw new LlamaFineTuneRefusedException($"llama.cpp cannot load the base model: {e.Message}");
         }
+    }
 
-        try
+    private static void CheckModel(LlamaModel model, LlamaFineTuneOptions options)
+    {
+        if (!model.HasDecoder || model.HasEncoder || model.IsRecurrent)
         {
-            if (!model.HasDecoder || model.HasEncoder || model.IsRecurrent)
-            {
-                throw new LlamaFineTuneRefusedException($"the base model ({model.Description}) is not a decoder-only transformer LLM");
-            }
-
-            if (options.Window > model.TrainingContextLength)
-            {
-                throw new LlamaFineTuneRefusedException($"the training window of {options.Window} tokens is longer than the model's context of {model.TrainingContextLength}");
-            }
-
-            var trainChats = TrainingWindows.Render(model, training, options.Window, "training");
-            var validChats = TrainingWindows.Render(model, validation, options.Window, "validation");
-            var window = options.ChatsPerStep is { } per ? TrainingWindows.FitWindow(trainChats, validChats, per, options.Window) : options.Window;
-            var pad = model.Tokenizer.Padding ?? model.Tokenizer.Eos ?? 0;
-            var trainWindows = TrainingWindows.Pack(trainChats, window, options.ChatsPerStep, pad);
-            var validWindows = validChats.Count > 0 ? TrainingWindows.Pack(validChats, window, null, pad) : null;
-            var micro = options.MicroBatch ?? 256;
-            if (window % micro != 0)
-            {
-                throw new ArgumentOutOfRangeException(nameof(options), $"MicroBatch ({micro}) must divide the window ({window})");
-            }
-
-            // One window is one optimizer step: n_batch is the whole window, whose micro-batches ggml accumulates.
-            using var session = LlamaTrainingSession.Create(
-                model.Handle,
-                new TrainingSessionSettings(window, window, micro, options.Threads, options.TrainedLayers is { } layers ? Math.Max(0, model.LayerCount - layers) : 0),
-                model.VocabularySize);
-            session.LearningRate = options.LearningRate;
-
-            var gate = options.Gate;
-            double? baseValidation = validWindows is null ? null : Evaluate(session, validWindows, gate, cancellationToken);
-            var epochs = new List<LlamaFineTuneEpoch>();
-            var total = (double)(options.Epochs - options.ResumeAfterEpoch) * trainWindows.Windows.Count;
-            var done = 0;
-            var stepsBefore = (long)options.ResumeAfterEpoch * trainWindows.Windows.Count;
-            for (var epoch = options.ResumeAfterEpoch + 1; epoch <= options.Epochs; epoch++)
-            {
-                var clock = Stopwatch.StartNew();
-                var (lossSum, lossTokens) = TrainEpoch(session, trainWindows, WindowOrder(trainWindows.Windows.Count, options.Seed, epoch), gate, () => onProgress?.Invoke(++done / total), cancellationToken);
-                var seconds = clock.Elapsed.TotalSeconds;
-                double? validationLoss = validWindows is null ? null : Evaluate(session, validWindows, gate, cancellationToken);
-                var checkpoint = Path.Combine(options.WorkFolder, $"checkpoint-epoch-{epoch}.gguf");
-                SaveCheckpoint(session, baseFile, checkpoint);
-                var record = new LlamaFineTuneEpoch(
-                    epoch, lossTokens == 0 ? 0 : lossSum / lossTokens, validationLoss, checkpoint, stepsBefore + session.OptimizerSteps, (long)trainWindows.Windows.Count * window, seconds, baseValidation);
-                epochs.Add(record);
-                onEpoch?.Invoke(record);
-            }
-
-            var last = epochs.Count > 0 ? epochs[^1].Checkpoint : options.ResumeCheckpoint ?? throw new InvalidOperationException("no epoch ran");
-            var result = WriteResult(last, converted ? baseFile.FileType : null, options);
-            return new LlamaFineTuneResult(result, baseValidation, epochs, trainWindows.Windows.Count, "F32", window);
+            throw new LlamaFineTuneRefusedException($"the base model ({model.Description}) is not a decoder-only transformer LLM");
         }
-        finally
+
+        if (options.Window > model.TrainingContextLength)
         {
-            model.Dispose();
-            if (converted)
-            {
-                File.Delete(trainable);
-            }
+            throw new LlamaFineTuneRefusedException($"the training window of {options.Window} tokens is longer than the model's context of {model.TrainingContextLength}");
         }
+    }
+
+    // The chats rendered and packed into windows of one size (fitted to the chats per step when that is set).
+    private sealed record PackedWindows(TrainingWindows Training, TrainingWindows? Validation, int Size, int Micro);
+
+    private static PackedWindows PackWindows(
+        LlamaModel model, IReadOnlyList<LlamaTrainingChat> training, IReadOnlyList<LlamaTrainingChat> validation, LlamaFineTuneOptions options)
+    {
+        var trainChats = TrainingWindows.Render(model, training, options.Window, "training");
+        var validChats = TrainingWindows.Render(model, validation, options.Window, "validation");
+        var window = options.ChatsPerStep is { } per ? TrainingWindows.FitWindow(trainChats, validChats, per, options.Window) : options.Window;
+        var pad = model.Tokenizer.Padding ?? model.Tokenizer.Eos ?? 0;
+        var trainWindows = TrainingWindows.Pack(trainChats, window, options.ChatsPerStep, pad);
+        var validWindows = validChats.Count > 0 ? TrainingWindows.Pack(validChats, window, null, pad) : null;
+        var micro = options.MicroBatch ?? 256;
+        if (window % micro != 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), $"MicroBatch ({micro}) must divide the window ({window})");
+        }
+
+        return new PackedWindows(trainWindows, validWindows, window, micro);
+    }
+
+    // The epochs from the one after ResumeAfterEpoch on, each ending with a checkpoint; returns the base's validation
+    // loss (before any step of this run) and the epochs' records.
+    private static (double? BaseValidation, List<LlamaFineTuneEpoch> Epochs) TrainEpochs(
+        LlamaTrainingSession session,
+        PackedWindows windows,
+        GgufFile baseFile,
+        LlamaFineTuneOptions options,
+        Action<LlamaFineTuneEpoch>? onEpoch,
+        Action<double>? onProgress,
+        CancellationToken cancellationToken)
+    {
+        var gate = options.Gate;
+        var (trainWindows, validWindows) = (windows.Training, windows.Validation);
+        double? baseValidation = validWindows is null ? null : Evaluate(session, validWindows, gate, cancellationToken);
+        var epochs = new List<LlamaFineTuneEpoch>();
+        var total = (double)(options.Epochs - options.ResumeAfterEpoch) * trainWindows.Windows.Count;
+        var done = 0;
+        var stepsBefore = (long)options.ResumeAfterEpoch * trainWindows.Windows.Count;
+        for (var epoch = options.ResumeAfterEpoch + 1; epoch <= options.Epochs; epoch++)
+        {
+            var clock = Stopwatch.StartNew();
+            var (lossSum, lossTokens) = TrainEpoch(session, trainWindows, WindowOrder(trainWindows.Windows.Count, options.Seed, epoch), gate, () => onProgress?.Invoke(++done / total), cancellationToken);
+            var seconds = clock.Elapsed.TotalSeconds;
+            double? validationLoss = validWindows is null ? null : Evaluate(session, validWindows, gate, cancellationToken);
+            var checkpoint = Path.Combine(options.WorkFolder, $"checkpoint-epoch-{epoch}.gguf");
+            SaveCheckpoint(session, baseFile, checkpoint);
+            var record = new LlamaFineTuneEpoch(
+                epoch, lossTokens == 0 ? 0 : lossSum / lossTokens, validationLoss, checkpoint, stepsBefore + session.OptimizerSteps, (long)trainWindows.Windows.Count * windows.Size, seconds, baseValidation);
+            epochs.Add(record);
+            onEpoch?.Invoke(record);
+        }
+
+        return (baseValidation, epochs);
     }
 
     // llama.cpp trains only F32 tensors: any other start is first converted to F32 with llama.cpp's quantiser (the
