@@ -30,6 +30,12 @@ public sealed record JobInfo
 
     public JsonElement? Result { get; init; }
 
+    /// <summary>True once a cancel was asked for (an import: while it runs on the server asked).</summary>
+    public bool CancelRequested { get; init; }
+
+    /// <summary>True while the job commits its result: a cancel is refused from then on.</summary>
+    public bool Finishing { get; init; }
+
     public string? CreatedBy { get; init; }
 
     public DateTimeOffset? CreatedAt { get; init; }

@@ -75,6 +75,15 @@ public sealed record Job
     /// <summary>When it ended.</summary>
     public DateTimeOffset? FinishedAt { get; init; }
 
+    /// <summary>True once a caller asked it to stop (live state of a job running on this server; not stored).</summary>
+    public bool CancelRequested { get; init; }
+
+    /// <summary>
+    /// True while it commits its result, past its point of no return: a cancel is refused from then on (live state of a
+    /// job running on this server; not stored).
+    /// </summary>
+    public bool Finishing { get; init; }
+
     /// <summary>True once it can change no more.</summary>
     public bool IsFinished => Status is JobStatus.Succeeded or JobStatus.Failed or JobStatus.Cancelled;
 }

@@ -66,15 +66,9 @@ public sealed class JobRunner : IAsyncDisposable
     /// <summary>A job: its live state while it runs here, else the stored one.</summary>
     public async Task<Job?> GetAsync(string id, CancellationToken cancellationToken)
     {
-        if (_running.TryGetValue(id, out var running))
-        {
-            lock (running)
-            {
-                return running.Job;
-            }
-        }
-
-        return await _store.GetJobAsync(id, cancellationToken).ConfigureAwait(false);
+        return _running.TryGetValue(id, out var running)
+            ? running.Live()
+            : await _store.GetJobAsync(id, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -84,18 +78,7 @@ public sealed class JobRunner : IAsyncDisposable
     public async Task<IReadOnlyList<Job>> ListAsync(int limit, string? tenant, JobPosition? before, CancellationToken cancellationToken)
     {
         var stored = await _store.ListJobsAsync(limit, tenant, before, cancellationToken).ConfigureAwait(false);
-        return stored.Select(j =>
-        {
-            if (_running.TryGetValue(j.Id, out var running))
-            {
-                lock (running)
-                {
-                    return running.Job;
-                }
-            }
-
-            return j;
-        }).ToArray();
+        return stored.Select(j => _running.TryGetValue(j.Id, out var running) ? running.Live() : j).ToArray();
     }
 
     /// <summary>
@@ -314,6 +297,15 @@ public sealed class JobRunner : IAsyncDisposable
         public bool Finishing { get; set; }
 
         public DateTimeOffset LastPersisted { get; set; }
+
+        // The job as callers see it now, with its cancel and point-of-no-return flags.
+        public Job Live()
+        {
+            lock (this)
+            {
+                return Job with { CancelRequested = CancelledByCaller && !Job.IsFinished, Finishing = Finishing && !Job.IsFinished };
+            }
+        }
 
         public SemaphoreSlim PersistLock { get; } = new(1, 1);
     }

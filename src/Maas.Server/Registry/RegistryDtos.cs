@@ -1,6 +1,7 @@
 using Maas.Core.Formats;
 using Maas.Core.Jobs;
 using Maas.Core.Registry;
+using Maas.Server.Jobs;
 
 namespace Maas.Server.Registry;
 
@@ -180,6 +181,8 @@ public sealed record JobResponse(
     string? Stage,
     JobError? Error,
     IReadOnlyDictionary<string, object?>? Result,
+    bool CancelRequested,
+    bool Finishing,
     string CreatedBy,
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt,
@@ -188,5 +191,23 @@ public sealed record JobResponse(
 {
     /// <summary>The API view of a job, its model named as <paramref name="tenant"/> names it (null: by key).</summary>
     public static JobResponse From(Job j, string? tenant = null) => new(
-        j.Id, j.Kind, j.Status, j.Model is { } m && tenant is not null ? ModelKeys.RelativeTo(m, tenant) : j.Model, j.Version, j.Progress, j.BytesDone, j.BytesTotal, j.Stage, j.Error, j.Result, j.CreatedBy, j.CreatedAt, j.UpdatedAt, j.FinishedAt, $"/api/v1/jobs/{j.Id}");
+        j.Id,
+        j.Kind,
+        j.Status,
+        j.Model is { } m && tenant is not null ? ModelKeys.RelativeTo(m, tenant) : j.Model,
+        j.Version,
+        j.Progress,
+        j.BytesDone,
+        j.BytesTotal,
+        // As worker-run jobs say it: a running job asked to stop is "cancelling" until it stops.
+        j.CancelRequested && !j.IsFinished ? WorkerJobView.CancellingStage : j.Stage,
+        j.Error,
+        j.Result,
+        j.CancelRequested,
+        j.Finishing,
+        j.CreatedBy,
+        j.CreatedAt,
+        j.UpdatedAt,
+        j.FinishedAt,
+        $"/api/v1/jobs/{j.Id}");
 }

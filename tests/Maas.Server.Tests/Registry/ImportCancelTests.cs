@@ -81,6 +81,12 @@ public sealed class ImportCancelTests(ImportServers servers) : IClassFixture<Imp
         return error;
     }
 
+    private static async Task<JsonNode> JobAsync(HttpClient client, string id)
+    {
+        using var response = await client.GetAsync($"api/v1/jobs/{id}");
+        return await response.JsonAsync(HttpStatusCode.OK);
+    }
+
     [Fact]
     public async Task A_cancel_recorded_right_before_the_commit_point_stops_the_import_with_nothing_registered()
     {
@@ -105,6 +111,13 @@ public sealed class ImportCancelTests(ImportServers servers) : IClassFixture<Imp
 
             // A second cancel meanwhile changes nothing and says so.
             await RefusedAsync(client, id, "running", "already being cancelled");
+
+            // Readers see the cancel on its way, as on worker-run jobs.
+            var stopping = await JobAsync(client, id);
+            Assert.Equal("running", (string?)stopping["status"]);
+            Assert.True((bool)stopping["cancel_requested"]!);
+            Assert.False((bool)stopping["finishing"]!);
+            Assert.Equal("cancelling", (string?)stopping["stage"]);
 
             hold.Release();
             using var response = await cancel.WaitAsync(Conditions.Ceiling);
@@ -146,6 +159,9 @@ public sealed class ImportCancelTests(ImportServers servers) : IClassFixture<Imp
 
             // Past the point of no return, before the commit: refused, and the job is not touched.
             var point = await finishing.Reached;
+            var committing = await JobAsync(client, id);
+            Assert.True((bool)committing["finishing"]!);
+            Assert.False((bool)committing["cancel_requested"]!);
             await RefusedAsync(client, id, "running", "too late to cancel");
             Assert.False(point.Cancellation.IsCancellationRequested);
             finishing.Release();
@@ -165,6 +181,8 @@ public sealed class ImportCancelTests(ImportServers servers) : IClassFixture<Imp
             var job = await client.WaitForJobAsync(id);
             Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
             Assert.Equal(1, (int)job["result"]!["version"]!);
+            Assert.False((bool)job["finishing"]!);
+            Assert.False((bool)job["cancel_requested"]!);
             await RefusedAsync(client, id, "succeeded", "already ended (succeeded)");
         }
         finally
