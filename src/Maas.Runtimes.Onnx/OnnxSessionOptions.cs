@@ -2,32 +2,6 @@ using Microsoft.ML.OnnxRuntime;
 
 namespace Maas.Runtimes.Onnx;
 
-/// <summary>How much ONNX Runtime rewrites the graph when a session loads.</summary>
-public enum OnnxGraphOptimizationLevel
-{
-    /// <summary>No graph optimisation.</summary>
-    DisableAll = 0,
-
-    /// <summary>Semantics-preserving rewrites such as constant folding.</summary>
-    Basic = 1,
-
-    /// <summary>Also fusions specific to ONNX Runtime's kernels.</summary>
-    Extended = 2,
-
-    /// <summary>Everything, including layout changes (the default).</summary>
-    All = 99,
-}
-
-/// <summary>Whether a session runs the graph's nodes one at a time or independent branches in parallel.</summary>
-public enum OnnxExecutionMode
-{
-    /// <summary>One node at a time, parallel inside nodes (the default).</summary>
-    Sequential = 0,
-
-    /// <summary>Independent branches at once, on the inter-op thread pool.</summary>
-    Parallel = 1,
-}
-
 /// <summary>Settings a session is created with: threads, optimisation, memory, execution providers.</summary>
 /// <remarks>Each setter is applied to the native options at once, so a bad value fails where it is set.</remarks>
 public sealed class OnnxSessionOptions : IDisposable

@@ -1,12 +1,5 @@
 namespace Maas.Core.Registry;
 
-/// <summary>An open artifact file: its content, length, and its path when the store keeps it on the local disk.</summary>
-public sealed record ArtifactContent(Stream Stream, long Length, string? LocalPath) : IDisposable
-{
-    /// <inheritdoc />
-    public void Dispose() => Stream.Dispose();
-}
-
 /// <summary>Content-addressed storage of version artifacts (local filesystem or S3-compatible).</summary>
 /// <remarks>
 /// A key is a lowercase SHA-256 hex string: of the file for a one-file artifact, of the file list for a bundle
@@ -44,12 +37,4 @@ public interface IArtifactStore
 
     /// <summary>Removes leftovers of interrupted commits; returns how many.</summary>
     Task<int> RemoveTemporaryAsync(CancellationToken cancellationToken);
-}
-
-/// <summary>Checks artifact keys.</summary>
-public static class ArtifactKeys
-{
-    /// <summary>True for a 64-character lowercase hex string.</summary>
-    public static bool IsValid(string? key) =>
-        key is { Length: 64 } && key.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f'));
 }

@@ -2,22 +2,6 @@ using Maas.Core.Formats;
 
 namespace Maas.Core.Registry;
 
-/// <summary>Where a version is in its life: reserved while its artifact arrives, then ready and immutable.</summary>
-public enum VersionStatus
-{
-    /// <summary>The number is taken and the artifact is arriving; invisible to readers.</summary>
-    Uploading,
-
-    /// <summary>Validated, stored and immutable.</summary>
-    Ready,
-}
-
-/// <summary>One file of a version's artifact, at a path relative to the version's folder.</summary>
-public sealed record ArtifactFile(string Path, string Sha256, long SizeBytes);
-
-/// <summary>The version a version was derived from (the model by its key), and how ("quantized_from", "trained_from", ...).</summary>
-public sealed record Lineage(string Model, int Version, string Relation);
-
 /// <summary>A numbered, immutable version of a model: its artifact, signature, metadata and lineage.</summary>
 public sealed record ModelVersion
 {
@@ -68,20 +52,4 @@ public sealed record ModelVersion
 
     /// <summary>The aliases that point at it (filled in by reads).</summary>
     public IReadOnlyList<string> Aliases { get; init; } = [];
-}
-
-/// <summary>What the uploader says about a new version besides its files.</summary>
-public sealed record NewVersionOptions
-{
-    /// <summary>A version number to use instead of the next free one; taken numbers give a 409.</summary>
-    public int? Version { get; init; }
-
-    /// <summary>Free-form metadata.</summary>
-    public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
-
-    /// <summary>Lineage: the version this one was derived from.</summary>
-    public Lineage? DerivedFrom { get; init; }
-
-    /// <summary>Who creates it.</summary>
-    public string CreatedBy { get; init; } = "";
 }

@@ -1,26 +1,5 @@
 namespace Maas.Core.Registry;
 
-/// <summary>What <see cref="IRegistryStore.ReserveStorageAsync"/> is asked for.</summary>
-/// <param name="Id">The reservation's id: an upload session's id, or a random one for one request's upload.</param>
-/// <param name="Owner">The tenant whose quota it counts against.</param>
-/// <param name="Bytes">The bytes it needs (replacing what it held).</param>
-/// <param name="Ahead">How many more it would like, to ask less often: granted up to half of what the quota leaves beyond <paramref name="Bytes"/>.</param>
-/// <param name="Quota">The tenant's storage quota (greater than 0).</param>
-/// <param name="Now">Reservations that expired by then no longer count (and are removed).</param>
-/// <param name="ExpiresAt">When this one stops counting unless renewed.</param>
-/// <param name="Replaces">Reservations that this one takes over (a completed session's): dropped in the same step.</param>
-public sealed record StorageReservationRequest(string Id, string Owner, long Bytes, long Ahead, long Quota, DateTimeOffset Now, DateTimeOffset ExpiresAt, IReadOnlyList<string> Replaces);
-
-/// <summary>
-/// What a tenant holds besides one reservation (its stored bytes, the bytes its other uploads in progress reserved),
-/// and what that reservation was granted (null when refused).
-/// </summary>
-public sealed record StorageUse(long Stored, long Reserved, long? Granted)
-{
-    /// <summary>Whether the reservation was granted.</summary>
-    public bool IsGranted => Granted is not null;
-}
-
 /// <summary>
 /// The bytes an upload in progress holds of its tenant's storage quota, in the database so that every server process
 /// on it sees them. Reserved before they are written: what the upload declared (a Content-Length, a resumable
