@@ -4,25 +4,6 @@ using Microsoft.ML.OnnxRuntime;
 
 namespace Maas.Runtimes.Onnx;
 
-/// <summary>ONNX Runtime's log severities.</summary>
-public enum OnnxLogLevel
-{
-    /// <summary>Everything, including per-node details.</summary>
-    Verbose = 0,
-
-    /// <summary>Informational messages.</summary>
-    Info = 1,
-
-    /// <summary>Warnings (the default).</summary>
-    Warning = 2,
-
-    /// <summary>Errors only.</summary>
-    Error = 3,
-
-    /// <summary>Fatal errors only.</summary>
-    Fatal = 4,
-}
-
 /// <summary>The process's one ONNX Runtime environment (<see cref="OrtEnv"/>); its log messages go to .NET logging.</summary>
 /// <remarks>
 /// ONNX Runtime allows a single environment per process, and it must outlive every session, so it is created once

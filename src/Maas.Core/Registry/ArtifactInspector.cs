@@ -3,9 +3,6 @@ using Maas.Core.Formats.Onnx;
 
 namespace Maas.Core.Registry;
 
-/// <summary>What validation learned from an artifact: its format and the signature the file declares.</summary>
-public sealed record InspectedArtifact(ModelFormat Format, ModelSignature Signature);
-
 /// <summary>Validates a staged artifact with the format readers and reads its signature; refuses what cannot be served.</summary>
 public static class ArtifactInspector
 {

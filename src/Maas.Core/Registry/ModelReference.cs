@@ -104,6 +104,3 @@ public sealed record ModelReference(string Model, string? Alias = null, int? Ver
     public override string ToString() =>
         Version is { } v ? $"{Model}/versions/{v.ToString(CultureInfo.InvariantCulture)}" : Alias is { } a ? $"{Model}:{a}" : Model;
 }
-
-/// <summary>A reference resolved to a ready version, with the alias it went through (if any).</summary>
-public sealed record ResolvedVersion(Model Model, ModelVersion Version, string? Alias);

@@ -1,8 +1,5 @@
 namespace Maas.Core.Registry;
 
-/// <summary>One input or output tensor as the model file declares it; -1 marks a symbolic dimension.</summary>
-public sealed record TensorSignature(string Name, string Datatype, IReadOnlyList<long> Shape, IReadOnlyList<string?>? DimNames = null);
-
 /// <summary>What a model file says about itself: tensors for ONNX, architecture and sizes for GGUF.</summary>
 /// <remarks>One flat record for both formats so it stores as one JSON document; fields of the other format stay null.</remarks>
 public sealed record ModelSignature

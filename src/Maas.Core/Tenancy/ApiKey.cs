@@ -54,14 +54,3 @@ public sealed record ApiKey
     /// <summary>True when the key was revoked or has expired at <paramref name="now"/>.</summary>
     public bool IsUsableAt(DateTimeOffset now) => RevokedAt is null && (ExpiresAt is not { } expires || expires > now);
 }
-
-/// <summary>What a caller gives to create a key (the secret is generated).</summary>
-public sealed record NewApiKey(
-    string Name,
-    string Tenant,
-    IReadOnlyList<string> Scopes,
-    IReadOnlyList<string> Models,
-    DateTimeOffset? ExpiresAt,
-    UsageLimits Limits,
-    string CreatedBy,
-    string? ManagedBy = null);

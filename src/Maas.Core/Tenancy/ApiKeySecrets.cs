@@ -115,6 +115,3 @@ public static class ApiKeySecrets
             BitConverter.ToUInt64(hash[24..]));
     }
 }
-
-/// <summary>A SHA-256 of a presented secret as four words: a cheap, allocation-free dictionary key.</summary>
-public readonly record struct KeyDigest(ulong A, ulong B, ulong C, ulong D);

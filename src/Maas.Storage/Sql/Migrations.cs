@@ -2,9 +2,6 @@ using Maas.Storage.Tenancy;
 
 namespace Maas.Storage.Sql;
 
-/// <summary>One schema step, written once per database; applied in order and recorded in schema_migrations.</summary>
-public sealed record Migration(int Version, string Name, string Sqlite, string Postgres);
-
 /// <summary>Every schema step of the MaaS database. Append only: a released step never changes.</summary>
 /// <remarks>Times are Unix milliseconds (BIGINT) and documents are JSON text, so both databases share one set of queries.</remarks>
 public static class Migrations
