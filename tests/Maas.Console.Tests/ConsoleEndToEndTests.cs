@@ -114,6 +114,21 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Revoking_the_key_of_the_session_warns_that_it_signs_out() => run.AssertScenario("own_key_revoke_warning");
 
     [BrowserFact]
+    public void A_job_being_cancelled_or_registering_its_result_is_offered_no_cancel_and_a_refused_cancel_shows_the_servers_message() => run.AssertScenario("cancel_offered_only_when_possible");
+
+    [BrowserFact]
+    public void A_refused_dataset_file_shows_the_limit_and_line_and_leaves_no_dataset_and_a_dataset_version_in_use_is_deleted_only_when_asked_again() => run.AssertScenario("dataset_refusals_and_deletes");
+
+    [BrowserFact]
+    public void A_deployed_models_page_and_the_playground_show_the_split_calls_follow_and_hide_the_deployments_name_from_another_tenant() => run.AssertScenario("deployment_shown_where_calls_follow_it");
+
+    [BrowserFact]
+    public void An_import_whose_job_cannot_be_read_ends_with_the_servers_message() => run.AssertScenario("import_whose_job_vanishes");
+
+    [BrowserFact]
+    public void A_training_or_fine_tuning_job_that_does_not_exist_gets_its_heading_and_an_alert_and_is_not_polled() => run.AssertScenario("job_not_found_pages");
+
+    [BrowserFact]
     public void Every_page_passes_axe_without_serious_or_critical_violations()
     {
         var report = run.Report;

@@ -47,6 +47,11 @@ export async function toError(res: Response): Promise<ApiError> {
     return new ApiError(res.status, e.code ?? e.type ?? String(res.status), e.message ?? res.statusText, body);
   }
   if (typeof err === 'string') return new ApiError(res.status, String(res.status), err, body);
+  // ASP.NET Core's own answers (a 405 or 415 before a route runs) are problem details: their title and detail, not JSON.
+  const problem = body as { title?: unknown; detail?: unknown } | null;
+  if (problem && typeof problem === 'object' && typeof problem.title === 'string') {
+    return new ApiError(res.status, String(res.status), `${res.status} ${problem.title}${typeof problem.detail === 'string' && problem.detail ? `: ${problem.detail}` : ''}`, body);
+  }
   return new ApiError(res.status, String(res.status), `${res.status} ${res.statusText}${text ? ': ' + text.slice(0, 200) : ''}`, body);
 }
 
@@ -88,6 +93,20 @@ export function sendWithProgress(method: string, path: string, body: Blob | Form
     };
     xhr.send(body);
   });
+}
+
+/** What /api/v1/resolve says of a model's deployment: the versions calls reach, and, for its own tenant, its name and split. */
+export interface ResolvedDeployment { versions: number[]; name?: string; traffic?: { version: number; percent: number }[]; stable?: number; url?: string }
+
+/**
+ * The deployment a reference without a version follows (GET /api/v1/resolve), or null: none, a key that may not
+ * resolve (it lacks models:read) or a model with no version to resolve to.
+ */
+export async function resolveDeployment(ref: string): Promise<ResolvedDeployment | null> {
+  try {
+    const resolved = await api<{ deployment?: ResolvedDeployment | null }>(`/api/v1/resolve?ref=${seg(ref)}`);
+    return resolved.deployment && Array.isArray(resolved.deployment.versions) ? resolved.deployment : null;
+  } catch { return null; }
 }
 
 /** URL-safe path segment. */

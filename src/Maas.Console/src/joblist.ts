@@ -1,5 +1,6 @@
 // Jobs as the training, fine-tuning and jobs pages show them: one live table (link, status badge, progress bar and
 // the page's own columns, refreshed until the page is left), and the pieces a job's own page draws with the same look.
+import { ApiError } from './api';
 import { barChart, lineChart, short } from './chart';
 import { h, num, replace, statusLine, type Child } from './dom';
 import type { JobEvent } from './types';
@@ -101,6 +102,21 @@ export async function jobList<T>(o: JobListOptions<T>): Promise<JobList> {
 
   await loop();
   return { element: h('div', { class: 'job-list' }, status, table), reload, stop: () => { stopped = true; clearTimeout(timer); } };
+}
+
+/**
+ * What a job's page does with a failed read: a job that does not exist (404, an unknown id or one the key may not
+ * see) is not followed on; before the page drew it, the failure is the page's (an alert under its heading, as for
+ * a missing model); later it stays in the status line. Any other failure is shown and the page tries again.
+ */
+export function gone(e: unknown, status: { error(text: string | Error): void }, drawn: boolean): boolean {
+  if (e instanceof ApiError && e.status === 404) {
+    if (!drawn) throw e;
+    status.error(e);
+    return true;
+  }
+  status.error(e as Error);
+  return false;
 }
 
 /**

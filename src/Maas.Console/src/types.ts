@@ -16,7 +16,7 @@ export interface Model {
 export interface Job {
   id: string; kind: string; status: string; model?: string | null; version?: number | null; progress?: number | null;
   bytes_done?: number; bytes_total?: number | null; stage?: string | null; error?: { code: string; message: string } | null;
-  result?: Record<string, unknown> | null; finishing?: boolean; created_at?: string; updated_at?: string; [key: string]: unknown;
+  result?: Record<string, unknown> | null; cancel_requested?: boolean; finishing?: boolean; created_at?: string; updated_at?: string; [key: string]: unknown;
 }
 export interface DatasetColumn { name: string; type: string; shape?: number[] | null }
 export interface ColumnStatistics {

@@ -1420,5 +1420,230 @@ await scenario('jobs_paging', async () => {
   }
 });
 
+// Answers GETs of `pattern` with the server's own answer changed by `change` (a state that is over in an instant on a
+// real server, such as a job being cancelled, is held still so the page can be looked at in it). Returns the undo.
+async function holdState(pattern, change) {
+  const handler = async (route) => {
+    if (route.request().method() !== 'GET') { await route.fallback(); return; }
+    const response = await route.fetch();
+    await route.fulfill({ status: response.status(), contentType: 'application/json', body: JSON.stringify(change(await response.json())) });
+  };
+  await page.route(pattern, handler);
+  return () => page.unroute(pattern, handler);
+}
+// The message a refused action shows under the heading: the server's own words, never JSON or "undefined".
+const actionMessage = async (expected) => {
+  const alert = page.locator('main .action-error');
+  await alert.waitFor();
+  const text = (await alert.textContent()).trim();
+  if (!expected.test(text) || /undefined|[{}]/.test(text)) throw new Error(`the page says "${text}"`);
+  return text;
+};
+
+await scenario('cancel_offered_only_when_possible', async () => {
+  // A job whose cancel was asked for, or that registers its result, can no longer be cancelled: the pages say so and
+  // offer no button (the server would answer 409 job_finished); a cancel the server refuses shows its message.
+  const training = (await (await api('/api/v1/training/jobs?limit=1')).json()).jobs[0];
+  if (!training || training.status !== 'succeeded') throw new Error(`no finished training job to look at: ${JSON.stringify(training)}`);
+  // The jobs page's first page may be all imports by now: the job is put on top of it.
+  const listed = await (await api(`/api/v1/jobs/${training.id}`)).json();
+  let state = { cancel_requested: true, finishing: false, stage: 'cancelling' };
+  const running = (job) => ({ ...job, status: 'running', progress: 40, finished_at: null, result: null, ...state });
+  const undoJob = await holdState(new RegExp(`/api/v1/training/jobs/${training.id}$`), running);
+  const undoList = await holdState(/\/api\/v1\/jobs\?/, (list) => ({ ...list, jobs: [running(listed), ...list.jobs.filter((j) => j.id !== training.id)] }));
+  let refused;
+  let tunedRefused;
+  try {
+    await page.goto(`${baseUrl}#/training/${training.id}`);
+    const facts = page.locator('#training-status[data-status="running"]');
+    await facts.filter({ hasText: '(cancel requested)' }).waitFor();
+    if (await page.getByRole('button', { name: 'Cancel job' }).count()) throw new Error('a job being cancelled still offers Cancel job');
+    await page.goto(`${baseUrl}#/jobs`);
+    const row = page.locator(`tr[data-job="${training.id}"][data-status="running"]`);
+    await row.filter({ hasText: 'Cancel requested' }).waitFor();
+    if (await row.getByRole('button', { name: 'Cancel' }).count()) throw new Error('the jobs page offers Cancel for a job being cancelled');
+    // Opened, a job without events says so once they were read (not "Loading" for ever).
+    const undoEvents = await holdState(new RegExp(`/api/v1/jobs/${training.id}/events\\?`), (events) => ({ ...events, events: [] }));
+    try {
+      await row.getByRole('button', { name: training.id.slice(0, 12) }).click();
+      await page.locator('.job-events [data-events="none"]', { hasText: 'No events yet.' }).waitFor();
+    } finally {
+      await undoEvents();
+    }
+
+    state = { cancel_requested: false, finishing: true, stage: 'registering' };
+    await row.filter({ hasText: 'Registering its result' }).waitFor();
+    if (await row.getByRole('button', { name: 'Cancel' }).count()) throw new Error('the jobs page offers Cancel for a job past its point of no return');
+    await page.goto(`${baseUrl}#/training/${training.id}`);
+    await facts.filter({ hasText: 'too late to cancel' }).waitFor();
+    if (await page.getByRole('button', { name: 'Cancel job' }).count()) throw new Error('a job registering its result still offers Cancel job');
+
+    // Shown as running while it has in truth ended: the cancel is asked once more, and the server's 409 is in the page.
+    state = { cancel_requested: false, finishing: false, stage: 'training' };
+    await page.getByRole('button', { name: 'Cancel job' }).click();
+    await page.getByRole('button', { name: 'Really cancel?' }).click();
+    refused = await actionMessage(/^Cancel job: job '.+' already ended \(succeeded\)/);
+  } finally {
+    await undoJob();
+    await undoList();
+  }
+
+  // Fine-tuning: the cancel asks once more like every other, and OpenAI's 400 job_finished is shown in words.
+  const tuned = (await (await api('/v1/fine_tuning/jobs?limit=1')).json()).data[0];
+  if (!tuned || tuned.status !== 'succeeded') throw new Error(`no finished fine-tuning job to look at: ${JSON.stringify(tuned)}`);
+  const undoTuned = await holdState(new RegExp(`/v1/fine_tuning/jobs/${tuned.id}$`), (job) => ({ ...job, status: 'running', finished_at: null }));
+  let posted = 0;
+  const count = (r) => { if (r.url().endsWith(`/v1/fine_tuning/jobs/${tuned.id}/cancel`)) posted += 1; };
+  page.on('request', count);
+  try {
+    await page.goto(`${baseUrl}#/fine-tuning/${tuned.id}`);
+    await page.locator('#fine-tuning-status[data-status="running"]').waitFor();
+    await page.getByRole('button', { name: 'Cancel job' }).click();
+    await page.getByRole('button', { name: 'Really cancel?' }).waitFor();
+    if (posted !== 0) throw new Error('the first click cancelled the fine-tuning job without asking');
+    await page.getByRole('button', { name: 'Really cancel?' }).click();
+    tunedRefused = await actionMessage(/^Cancel job: .*(ended|succeeded)/);
+    await check('fine-tuning-cancel-refused');
+  } finally {
+    page.off('request', count);
+    await undoTuned();
+  }
+  return `training: "${refused}"; fine-tuning: "${tunedRefused}"`;
+});
+
+await scenario('dataset_refusals_and_deletes', async () => {
+  // A file the server refuses (a field over Maas:Datasets:MaxFieldBytes, a column named twice) shows the server's
+  // message with the limit and the line, and leaves no empty dataset behind.
+  await page.goto(`${baseUrl}#/datasets`);
+  const said = [];
+  for (const [file, content, expected] of [
+    ['long-field.csv', `a,b\n1,2\n3,${'x'.repeat(1100000)}\n`, /^long-field\.csv: line 3 \(row 2\): field 2 is longer than the limit of 1048576 bytes \(Maas:Datasets:MaxFieldBytes\)$/],
+    ['twice.csv', 'a,a\n1,2\n', /^twice\.csv: line 1: .*appears twice/],
+  ]) {
+    const name = `refused-${file.replace('.csv', '')}`;
+    await page.getByLabel('Dataset name').fill(name);
+    await page.getByLabel(/^File/).setInputFiles({ name: file, mimeType: 'text/csv', buffer: Buffer.from(content) });
+    await page.getByRole('button', { name: 'Upload dataset' }).click();
+    const status = page.locator('section[aria-label="Upload a dataset"] .status.error');
+    await until(`the refusal of ${file}`, async () => expected.test((await status.textContent()) ?? ''));
+    said.push(await status.textContent());
+    await until(`no dataset ${name} left`, async () => (await api(`/api/v1/datasets/${name}`)).status === 404);
+  }
+  const bar = await page.getByLabel('Dataset upload progress').evaluate((p) => p.value);
+  if (bar !== 0) throw new Error(`after a refused upload the bar stays at ${bar}`);
+
+  // Deleting a version redraws the page even when its address does not change; a version a model's lineage names
+  // is refused with the model versions named, and can then be deleted anyway.
+  await upload('/api/v1/datasets/line-data/versions', config.lineCsv, 'line.csv');
+  const versions = (await (await api('/api/v1/datasets/line-data')).json()).versions.map((v) => v.version);
+  const [first, last] = [versions[0], versions[versions.length - 1]];
+  await page.goto(`${baseUrl}#/datasets/line-data`);
+  await page.locator(`tr[data-version="${last}"]`).getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('button', { name: `Really delete v${last}?` }).click();
+  await until(`v${last} gone from the page`, async () => (await page.locator(`tr[data-version="${last}"]`).count()) === 0 && (await page.locator(`tr[data-version="${first}"]`).count()) === 1);
+  if (await page.evaluate(() => location.hash) !== '#/datasets/line-data') throw new Error('the address changed');
+  await page.locator(`tr[data-version="${first}"]`).getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('button', { name: `Really delete v${first}?` }).click();
+  const refusal = page.locator('main .status.error', { hasText: 'is not deleted' });
+  await refusal.waitFor();
+  const inUse = (await refusal.textContent()).trim();
+  if (!/^Version v\d+ is not deleted: the lineage of .+ v\d+.* names it\.$/.test(inUse) || /force/.test(inUse)) throw new Error(`the refusal says "${inUse}"`);
+  await check('dataset-in-use');
+  await page.getByRole('button', { name: 'Delete anyway' }).click();
+  await page.getByRole('button', { name: 'Really delete anyway?' }).click();
+  await page.locator('main').getByText('No version yet.').waitFor();
+  if ((await (await api(`/api/v1/datasets/line-data/versions/${first}`)).status) !== 404) throw new Error(`v${first} is still there`);
+  return `${said.join(' | ')}; in use: "${inUse}"`;
+});
+
+await scenario('deployment_shown_where_calls_follow_it', async () => {
+  // A deployed model's page and the playground say that calls without a version follow the deployment's split (with
+  // a link for its own tenant); another tenant sees only the versions its calls may reach, never the deployment's name.
+  const artifact = Buffer.from(await (await api('/api/v1/models/demo-classifier/versions/1/artifact')).arrayBuffer());
+  const file = path.join(outDir, 'split-model.onnx');
+  fs.writeFileSync(file, artifact);
+  await api('/api/v1/models', json({ name: 'split-model', visibility: 'shared' }));
+  await upload('/api/v1/models/split-model/versions', file, 'a.onnx');
+  await upload('/api/v1/models/split-model/versions', file, 'b.onnx');
+  const created = await api('/api/v1/deployments', json({ name: 'split-deploy', model: 'split-model', traffic: [{ version: 1, percent: 70 }, { version: 2, percent: 30 }] }));
+  if (created.status !== 201) throw new Error(`creating the deployment answered ${created.status}: ${await created.text()}`);
+  let key;
+  let other;
+  try {
+    await page.goto(`${baseUrl}#/models/split-model`);
+    const note = page.locator('#deployment-note');
+    await note.waitFor();
+    const own = (await note.textContent()).trim();
+    if (!own.includes('the deployment split-deploy: v1 70% · v2 30% (stable v1)')) throw new Error(`the model page says "${own}"`);
+    await note.locator('a[href="#/deployments/split-deploy"]').waitFor();
+    await page.goto(`${baseUrl}#/playground?tab=onnx&model=split-model`);
+    await page.locator('#deployment-note', { hasText: 'v1 70% · v2 30%' }).waitFor();
+    await page.locator('main .status.ok', { hasText: "the signature of version 1, the deployment's primary" }).waitFor();
+    await check('playground-deployed');
+
+    await api('/api/v1/tenants', json({ name: 'split-viewer' }));
+    const res = await api('/api/v1/keys', json({ name: 'split-viewer', tenant: 'split-viewer', scopes: ['infer', 'models:read'] }));
+    key = await res.json();
+    other = await signedIn(key.key, 'Models', async (viewer) => {
+      await viewer.goto(`${baseUrl}#/models/default%2Fsplit-model`);
+      const theirs = viewer.locator('#deployment-note');
+      await theirs.waitFor();
+      const text = (await theirs.textContent()).trim();
+      if (!text.includes("its owner's deployment: v1, v2") || text.includes('split-deploy') || await theirs.locator('a').count()) throw new Error(`another tenant reads "${text}"`);
+      return text;
+    });
+  } finally {
+    if (key) await api(`/api/v1/keys/${key.id}`, { method: 'DELETE' });
+    await api('/api/v1/models/split-model?force=true', { method: 'DELETE' });
+  }
+  return `own: deployment linked; other tenant: "${other}"`;
+});
+
+await scenario('import_whose_job_vanishes', async () => {
+  // The import form follows its job; a read of the job that fails ends the wait with the server's message instead
+  // of a form that waits for ever.
+  const file = fs.readFileSync(config.bigModel);
+  const server = http.createServer((req, res) => { res.writeHead(200, { 'Content-Length': file.length }); res.end(file); });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const gone = async (route) => route.fulfill({ status: 404, contentType: 'application/json', body: JSON.stringify({ error: { code: 'job_not_found', message: 'job was not found' } }) });
+  const job = /\/api\/v1\/jobs\/[^/?]+$/;
+  await page.route(job, gone);
+  try {
+    await api('/api/v1/models', json({ name: 'vanishing-import' }));
+    await page.goto(`${baseUrl}#/models/vanishing-import`);
+    await page.getByRole('textbox', { name: 'URL' }).fill(`http://127.0.0.1:${server.address().port}/model.onnx`);
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    const status = page.locator('section[aria-label="Import a version from a URL"] .status.error');
+    await status.filter({ hasText: 'job was not found' }).waitFor();
+    return (await status.textContent()).trim();
+  } finally {
+    await page.unroute(job, gone);
+    server.close();
+    await api('/api/v1/models/vanishing-import?force=true', { method: 'DELETE' });
+  }
+});
+
+await scenario('job_not_found_pages', async () => {
+  // A job that does not exist: its page keeps its heading and says so as an alert, as a missing model's page does,
+  // and does not go on asking for it.
+  const said = [];
+  for (const [route, heading, expected] of [['training/train_nope', 'Training job train_nope', /does not exist/], ['fine-tuning/ftjob-nope', 'Fine-tuning job ftjob-nope', /No such fine-tuning job/]]) {
+    let asked = 0;
+    const count = (r) => { if (r.url().includes(route.split('/')[1])) asked += 1; };
+    page.on('request', count);
+    try {
+      await page.goto(`${baseUrl}#/${route}`);
+      await page.getByRole('heading', { name: heading, level: 1 }).waitFor();
+      const alert = page.locator('main [role="alert"]');
+      await alert.filter({ hasText: expected }).waitFor();
+      said.push((await alert.textContent()).trim());
+      if (asked !== 1) throw new Error(`${route}: the job was asked for ${asked} times by the time the page said it is missing`);
+    } finally {
+      page.off('request', count);
+    }
+  }
+  return said.join(' | ');
+});
+
 await browser.close();
 process.stdout.write(JSON.stringify(report));

@@ -43,9 +43,13 @@ function uploadForm(reload: () => Promise<void>): HTMLElement {
     const chosen = file.files?.[0];
     if (!chosen) return;
     const dataset = name.value.trim();
+    // A dataset this upload created is taken away again when its file is refused (400 invalid_dataset naming the line
+    // and the limit): a failed upload leaves no empty dataset behind.
+    let created = false;
     try {
       try {
         await api('/api/v1/datasets', { json: { name: dataset, visibility: visibility.value } });
+        created = true;
       } catch (err) {
         if (!(err instanceof ApiError && err.code === 'dataset_exists')) throw err;
       }
@@ -66,7 +70,11 @@ function uploadForm(reload: () => Promise<void>): HTMLElement {
         h('p', null, h('a', { href: `#/datasets/${seg(version.dataset)}?v=${version.version}` }, 'Open the dataset'), ' · ',
           h('a', { href: `#/training?dataset=${seg(version.dataset)}` }, 'Train a model from it')));
       await reload();
-    } catch (err) { status.error(err as Error); }
+    } catch (err) {
+      progress.value = 0;
+      status.error(`${chosen.name}: ${(err as Error).message}`);
+      if (created) await api(`/api/v1/datasets/${seg(dataset)}`, { method: 'DELETE' }).catch(() => undefined);
+    }
   });
   return form;
 }
@@ -94,42 +102,70 @@ export function schemaTable(version: DatasetVersion): HTMLElement {
 export async function datasetPage({ me, root, params, query }: PageContext): Promise<void> {
   const name = params[0]!;
   const base = `/api/v1/datasets/${seg(name)}`;
-  const dataset = await api<Dataset>(base);
-  const versions = dataset.versions ?? [];
-  const chosen = Number(query.get('v') ?? dataset.latest_version ?? 0);
   const writable = can(me, 'datasets:write');
-  const version = chosen ? await api<DatasetVersion>(`${base}/versions/${chosen}`) : null;
-  const preview = chosen ? await api<{ rows_total: number; columns: { name: string }[]; rows: Record<string, unknown>[] }>(`${base}/versions/${chosen}/preview?limit=20`) : null;
-  const status = statusLine();
-  replace(root,
-    h('p', null, h('a', { href: '#/datasets' }, '← Datasets')),
-    h('h1', null, dataset.name),
-    h('p', { class: 'muted' }, dataset.description || 'No description.'),
-    h('dl', { class: 'facts' },
-      h('dt', null, 'Owner'), h('dd', null, dataset.owner ?? '–'), h('dt', null, 'Visibility'), h('dd', null, dataset.visibility ?? '–'),
-      h('dt', null, 'Latest version'), h('dd', null, String(dataset.latest_version ?? '–')), h('dt', null, 'Created'), h('dd', null, when(dataset.created_at))),
-    status,
-    h('section', { 'aria-label': 'Versions' }, h('h2', null, 'Versions'), versions.length === 0 ? h('p', null, 'No version yet.') : h('table', { class: 'list' },
-      h('caption', { class: 'sr-only' }, 'Versions'),
-      h('thead', null, h('tr', null, ['Version', 'Format', 'Rows', 'Size', 'File', 'Created', ''].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
-      h('tbody', null, versions.map((v) => h('tr', null,
-        h('td', null, h('a', { href: `#/datasets/${seg(name)}?v=${v.version}`, 'aria-current': v.version === chosen ? 'true' : false }, `v${v.version}`)),
-        h('td', null, v.format), h('td', null, String(v.rows)), h('td', null, bytes(v.size_bytes)), h('td', null, v.file_name), h('td', null, when(v.created_at)),
-        h('td', null, writable ? confirmButton('Delete', `Really delete v${v.version}?`, async () => {
-          try { await api(`${base}/versions/${v.version}`, { method: 'DELETE' }); location.hash = `#/datasets/${seg(name)}`; } catch (e) { status.error(e as Error); }
-        }) : null)))))),
-    version ? h('section', { 'aria-label': 'Schema and statistics' }, h('h2', null, `Schema and statistics of v${version.version}`),
-      h('p', null, `${version.rows} rows · ${version.format} · ${bytes(version.size_bytes)} · SHA-256 ${version.sha256.slice(0, 16)}…`), schemaTable(version),
-      can(me, 'training:write') ? h('p', null, h('a', { href: `#/training?dataset=${seg(name)}:${version.version}` }, 'Train a model from this version')) : null) : null,
-    preview ? h('section', { 'aria-label': 'Preview' }, h('h2', null, `First rows (${preview.rows.length} of ${preview.rows_total})`),
-      h('div', { class: 'scroll' }, h('table', { class: 'list compact', id: 'dataset-preview' },
-        h('caption', { class: 'sr-only' }, 'First rows'),
-        h('thead', null, h('tr', null, preview.columns.map((c) => h('th', { scope: 'col' }, c.name)))),
-        h('tbody', null, preview.rows.map((row) => h('tr', null, preview.columns.map((c) => h('td', null, cell(row[c.name]))))))))) : null,
-    writable ? h('section', { 'aria-label': 'Delete the dataset' }, h('h2', null, 'Delete the dataset'),
-      confirmButton('Delete dataset', `Really delete ${name}?`, async () => {
-        try { await api(`${base}?force=true`, { method: 'DELETE' }); location.hash = '#/datasets'; } catch (e) { status.error(e as Error); }
-      })) : null);
+
+  // Drawn again after a delete: the address may already be the one the delete leads to (no hashchange to redraw).
+  async function draw(asked: number | null): Promise<void> {
+    const dataset = await api<Dataset>(base);
+    const versions = dataset.versions ?? [];
+    const chosen = asked !== null && versions.some((v) => v.version === asked) ? asked : dataset.latest_version ?? 0;
+    const version = chosen ? await api<DatasetVersion>(`${base}/versions/${chosen}`) : null;
+    const preview = chosen ? await api<{ rows_total: number; columns: { name: string }[]; rows: Record<string, unknown>[] }>(`${base}/versions/${chosen}/preview?limit=20`) : null;
+    const status = statusLine();
+    const inUse = h('div', { class: 'in-use' });
+    replace(root,
+      h('p', null, h('a', { href: '#/datasets' }, '← Datasets')),
+      h('h1', null, dataset.name),
+      h('p', { class: 'muted' }, dataset.description || 'No description.'),
+      h('dl', { class: 'facts' },
+        h('dt', null, 'Owner'), h('dd', null, dataset.owner ?? '–'), h('dt', null, 'Visibility'), h('dd', null, dataset.visibility ?? '–'),
+        h('dt', null, 'Latest version'), h('dd', null, String(dataset.latest_version ?? '–')), h('dt', null, 'Created'), h('dd', null, when(dataset.created_at))),
+      status, inUse,
+      h('section', { 'aria-label': 'Versions' }, h('h2', null, 'Versions'), versions.length === 0 ? h('p', null, 'No version yet.') : h('table', { class: 'list' },
+        h('caption', { class: 'sr-only' }, 'Versions'),
+        h('thead', null, h('tr', null, ['Version', 'Format', 'Rows', 'Size', 'File', 'Created', ''].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
+        h('tbody', null, versions.map((v) => h('tr', { 'data-version': v.version },
+          h('td', null, h('a', { href: `#/datasets/${seg(name)}?v=${v.version}`, 'aria-current': v.version === chosen ? 'true' : false }, `v${v.version}`)),
+          h('td', null, v.format), h('td', null, String(v.rows)), h('td', null, bytes(v.size_bytes)), h('td', null, v.file_name), h('td', null, when(v.created_at)),
+          h('td', null, writable ? confirmButton('Delete', `Really delete v${v.version}?`, () => remove(`${base}/versions/${v.version}`, `v${v.version}`, status, inUse)) : null)))))),
+      version ? h('section', { 'aria-label': 'Schema and statistics' }, h('h2', null, `Schema and statistics of v${version.version}`),
+        h('p', null, `${version.rows} rows · ${version.format} · ${bytes(version.size_bytes)} · SHA-256 ${version.sha256.slice(0, 16)}…`), schemaTable(version),
+        can(me, 'training:write') ? h('p', null, h('a', { href: `#/training?dataset=${seg(name)}:${version.version}` }, 'Train a model from this version')) : null) : null,
+      preview ? h('section', { 'aria-label': 'Preview' }, h('h2', null, `First rows (${preview.rows.length} of ${preview.rows_total})`),
+        h('div', { class: 'scroll' }, h('table', { class: 'list compact', id: 'dataset-preview' },
+          h('caption', { class: 'sr-only' }, 'First rows'),
+          h('thead', null, h('tr', null, preview.columns.map((c) => h('th', { scope: 'col' }, c.name)))),
+          h('tbody', null, preview.rows.map((row) => h('tr', null, preview.columns.map((c) => h('td', null, cell(row[c.name]))))))))) : null,
+      writable ? h('section', { 'aria-label': 'Delete the dataset' }, h('h2', null, 'Delete the dataset'),
+        confirmButton('Delete dataset', `Really delete ${name}?`, () => remove(base, name, status, inUse, true))) : null);
+  }
+
+  /**
+   * Deletes the dataset or one version. One that a model version's lineage names is refused (409 dataset_in_use): the
+   * page names those model versions and offers to delete it anyway (?force=true) instead of the API's own advice.
+   */
+  async function remove(url: string, what: string, status: ReturnType<typeof statusLine>, inUse: HTMLElement, whole = false, force = false): Promise<void> {
+    inUse.replaceChildren();
+    try {
+      await api(`${url}${force ? '?force=true' : ''}`, { method: 'DELETE' });
+    } catch (e) {
+      const usedBy = e instanceof ApiError && e.code === 'dataset_in_use' ? ((e.body as { error?: { used_by?: { model: string; version: number }[] } })?.error?.used_by ?? []) : null;
+      if (!usedBy) { status.error(e as Error); status.scrollIntoView({ block: 'nearest' }); return; }
+      const named = [...new Set(usedBy.map((u) => `${u.model} v${u.version}`))];
+      status.error(`${whole ? `The dataset ${what}` : `Version ${what}`} is not deleted: the lineage of ${named.slice(0, 5).join(', ')}${named.length > 5 ? ` and ${named.length - 5} more` : ''} names it.`);
+      replace(inUse, confirmButton('Delete anyway', 'Really delete anyway?', () => remove(url, what, status, inUse, whole, true), 'danger', `force-delete:${url}`),
+        h('span', { class: 'muted' }, ' Those model versions stay; their lineage then names a dataset that is gone.'));
+      // The question is under the heading, far above the dataset's own Delete button: it is brought into view.
+      status.scrollIntoView({ block: 'nearest' });
+      return;
+    }
+    if (whole) { location.hash = '#/datasets'; return; }
+    const target = `#/datasets/${seg(name)}`;
+    if (location.hash === target) await draw(null); else location.hash = target;
+  }
+
+  const asked = query.get('v');
+  await draw(asked ? Number(asked) : null);
 }
 
 // Pictures come as nested arrays of pixels: their size says more than their values.

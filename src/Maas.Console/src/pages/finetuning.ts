@@ -1,8 +1,8 @@
 // Fine-tuning (OpenAI's files and fine-tuning routes): start a job from a file of chats (uploaded with a progress bar), the list of jobs, and a
 // job's page with its progress, the training and validation loss per epoch, and the model to chat with.
 import { api, can, cannotList, seg, sendWithProgress } from '../api';
-import { bytes, field, h, replace, statusLine } from '../dom';
-import { follow, isFinished, jobCharts, jobList, statusBadge } from '../joblist';
+import { bytes, confirmButton, field, h, replace, statusLine } from '../dom';
+import { follow, gone, isFinished, jobCharts, jobList, statusBadge } from '../joblist';
 import type { Me } from '../api';
 import type { PageContext } from '../main';
 import type { JobEvent } from '../types';
@@ -99,6 +99,7 @@ export async function fineTuningJobPage({ me, root, params }: PageContext): Prom
   const status = statusLine();
   replace(root, h('p', null, h('a', { href: '#/fine-tuning' }, '← Fine-tuning')), h('h1', null, `Fine-tuning job ${id}`), status, view);
 
+  let drawn = false;
   async function tick(): Promise<boolean> {
     try {
       const job = await api<FineTuningJob>(`/v1/fine_tuning/jobs/${seg(id)}`);
@@ -109,9 +110,10 @@ export async function fineTuningJobPage({ me, root, params }: PageContext): Prom
         data: e.type === 'metrics' && e.data ? e.data : { message: e.message },
       })));
       draw(job);
+      drawn = true;
       status.ok(`Updated ${new Date().toLocaleTimeString()}.`);
       return isFinished(job.status);
-    } catch (e) { status.error(e as Error); return false; }
+    } catch (e) { return gone(e, status, drawn); }
   }
 
   function draw(job: FineTuningJob): void {
@@ -128,8 +130,10 @@ export async function fineTuningJobPage({ me, root, params }: PageContext): Prom
         h('dt', null, 'Created'), h('dd', null, time(job.created_at)), h('dt', null, 'Finished'), h('dd', null, time(job.finished_at))),
       h('progress', { max: 100, 'aria-label': 'Fine-tuning progress', value: job.progress ?? 0 }), h('p', null, `${(job.progress ?? 0).toFixed(0)}% done`),
       job.error ? h('p', { class: 'status error', role: 'alert' }, `${job.error.code}: ${job.error.message}`) : null,
+      // Asks once more, as every cancel does; a refusal (400 job_finished: it ended meanwhile, or is registering its
+      // model) is shown under the heading, where the next redraw does not wipe it.
       can(me, 'training:write') && !isFinished(job.status)
-        ? h('button', { type: 'button', onclick: async () => { try { await api(`/v1/fine_tuning/jobs/${seg(id)}/cancel`, { method: 'POST' }); } catch (e) { status.error(e as Error); } } }, 'Cancel job')
+        ? confirmButton('Cancel job', 'Really cancel?', async () => { await api(`/v1/fine_tuning/jobs/${seg(id)}/cancel`, { method: 'POST' }); }, 'danger', `cancel:${id}`)
         : null,
       charts.length ? h('section', { 'aria-label': 'Loss' }, h('h2', null, 'Loss'), h('div', { class: 'charts' }, charts)) : null,
       messages.length ? h('section', { 'aria-label': 'Messages' }, h('h2', null, 'Messages'), h('ol', { class: 'events' },

@@ -61,10 +61,12 @@ export async function jobsPage({ me, root, query }: PageContext): Promise<() => 
     ],
     details,
     open: query.get('job') ? [query.get('job')!] : [],
-    // A job registering its result can no longer be cancelled (the server would refuse with 409).
-    actions: (j, reload) => ((can(me, 'models:write') || can(me, 'training:write')) && !isFinished(j.status) && !j.finishing
-      ? confirmButton('Cancel', 'Really cancel?', async () => { await api(`${j.source}/${seg(j.id)}`, { method: 'DELETE' }); await reload(); }, 'danger', `cancel:${j.id}`)
-      : null),
+    // A job whose cancel was already asked for, or that is registering its result, can no longer be cancelled (the
+    // server would refuse with 409 job_finished): it says so instead of offering a button that can only fail.
+    actions: (j, reload) => (isFinished(j.status) || !(can(me, 'models:write') || can(me, 'training:write')) ? null
+      : j.cancel_requested ? h('span', { class: 'muted' }, 'Cancel requested')
+        : j.finishing ? h('span', { class: 'muted', title: 'Past its point of no return: too late to cancel' }, 'Registering its result')
+          : confirmButton('Cancel', 'Really cancel?', async () => { await api(`${j.source}/${seg(j.id)}`, { method: 'DELETE' }); await reload(); }, 'danger', `cancel:${j.id}`)),
     intervalMs: 1000,
   });
   next.addEventListener('click', () => { if (nextBefore === null) return; earlier.push(before); before = nextBefore; void list.reload(); });
@@ -79,24 +81,25 @@ function percentOf(job: Job): number | null {
 }
 
 // Events of the worker-run jobs whose details are open, fetched from where the last fetch ended.
-const events = new Map<string, { after: number; list: JobEvent[]; busy: boolean; done: boolean }>();
+const events = new Map<string, { after: number; list: JobEvent[]; busy: boolean; done: boolean; read: boolean }>();
 
 function details(job: Job & { source?: string }): HTMLElement {
   const curve = lossCurve(job);
   const worker = job.kind !== 'import';
   if (worker) void fetchEvents(job);
-  const seen = events.get(job.id)?.list ?? [];
+  const state = events.get(job.id);
+  const seen = state?.list ?? [];
   const charts = jobCharts(seen);
   return h('div', { class: 'job-details' },
     job.error ? h('p', { class: 'status error' }, `${job.error.code}: ${job.error.message}`) : null,
     curve,
     charts.length ? h('div', { class: 'charts' }, charts) : null,
-    worker ? h('div', { class: 'job-events' }, h('h3', null, 'Events'), seen.length ? eventList(seen) : h('p', { class: 'muted' }, 'Loading the events…')) : null,
+    worker ? h('div', { class: 'job-events' }, h('h3', null, 'Events'), seen.length ? eventList(seen) : h('p', { class: 'muted', 'data-events': state?.read ? 'none' : 'loading' }, state?.read ? 'No events yet.' : 'Loading the events…')) : null,
     h('pre', { tabindex: 0 }, JSON.stringify(job, null, 2)));
 }
 
 async function fetchEvents(job: Job & { source?: string }): Promise<void> {
-  const state = events.get(job.id) ?? { after: 0, list: [], busy: false, done: false };
+  const state = events.get(job.id) ?? { after: 0, list: [], busy: false, done: false, read: false };
   events.set(job.id, state);
   if (state.busy || state.done) return;
   state.busy = true;
@@ -109,6 +112,7 @@ async function fetchEvents(job: Job & { source?: string }): Promise<void> {
     }
     // A finished job's events are all in once fetched after it ended.
     state.done = isFinished(job.status);
+    state.read = true;
   } catch { /* the list's next refresh tries again */ } finally { state.busy = false; }
 }
 

@@ -76,7 +76,7 @@ export async function keysPage({ me, root }: PageContext): Promise<void> {
       await load();
     } catch (err) { status.error(err as Error); }
   });
-  showRevoked.addEventListener('change', () => void load());
+  showRevoked.addEventListener('change', () => { load().catch((e) => status.error(e as Error)); });
 
   // The tenants are loaded before the form is shown, so a key is never created with no tenant chosen.
   await load();

@@ -1,6 +1,6 @@
 // One model: versions with signature, lineage, size and format; aliases (move); serving config; evaluation;
 // upload (resumable for big files) and import from a URL, both with progress; delete.
-import { api, can, seg, sendWithProgress } from '../api';
+import { api, can, resolveDeployment, seg, sendWithProgress, type ResolvedDeployment } from '../api';
 import { actionError, bytes, confirmButton, field, h, num, replace, statusLine, when } from '../dom';
 import type { PageContext } from '../main';
 import type { Alias, Job, Model, TensorSpec, Version } from '../types';
@@ -19,6 +19,7 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
     const model = await api<Model>(base);
     const { versions } = await api<{ versions: Version[] }>(`${base}/versions`);
     const aliases = (model.aliases as Alias[] | undefined) ?? [];
+    const routed = await resolveDeployment(name);
     replace(root,
       h('p', null, h('a', { href: '#/models' }, '← Models')),
       h('h1', null, model.name),
@@ -26,6 +27,7 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
       h('dl', { class: 'facts' },
         fact('Task', model.task ?? '–'), fact('Tags', (model.tags ?? []).join(', ') || '–'), fact('Owner', model.owner ?? '–'),
         fact('Visibility', model.visibility ?? '–'), fact('Latest version', String(model.latest_version ?? '–')), fact('Updated', when(model.updated_at))),
+      routed ? section('Deployment', deploymentNote(name, routed)) : null,
       section('Versions', versions.length === 0 ? h('p', null, 'No ready version yet.') : versionsTable(versions)),
       versions.map((v) => versionDetails(v)),
       section('Aliases', aliasesView(aliases, versions)),
@@ -179,9 +181,13 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
       try {
         let job = await api<Job>(`${base}/versions:import`, { json: { url: url.value.trim(), sha256: sha.value.trim() || undefined } });
         status.ok(`Job ${job.id}: ${job.status}`);
-        await new Promise<void>((resolve) => {
+        // A read of the job that fails (the job removed, the server gone) ends the wait with its message: the form
+        // must not wait for ever.
+        await new Promise<void>((resolve, reject) => {
           const tick = async (): Promise<void> => {
-            job = await api<Job>(`/api/v1/jobs/${seg(job.id)}`);
+            try {
+              job = await api<Job>(`/api/v1/jobs/${seg(job.id)}`);
+            } catch (err) { reject(err); return; }
             if (job.progress !== null && job.progress !== undefined) progress.value = job.progress; else progress.removeAttribute('value');
             status.ok(`Job ${job.id}: ${job.status}${job.stage ? ' · ' + job.stage : ''} · ${bytes(job.bytes_done)}${job.bytes_total ? ' of ' + bytes(job.bytes_total) : ''}`);
             if (['succeeded', 'failed', 'cancelled'].includes(job.status)) { resolve(); return; }
@@ -190,7 +196,7 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
           void tick();
         });
         if (job.status === 'succeeded') await draw();
-        else status.error(`Import ${job.status}: ${job.error?.message ?? ''}`);
+        else status.error(`Import ${job.status}${job.error ? `: ${job.error.code}: ${job.error.message}` : ''}`);
       } catch (err) { status.error(err as Error); }
     });
     return form;
@@ -198,6 +204,18 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
 
   await draw();
   return () => timers.forEach((t) => clearTimeout(t));
+}
+
+/**
+ * How calls that name no version reach the model: its deployment's split (with a link for the deployment's own tenant)
+ * or, for another tenant's shared model, only the versions calls may reach (the API hides the deployment's name).
+ */
+export function deploymentNote(model: string, d: ResolvedDeployment): HTMLElement {
+  const shares = d.traffic?.length ? d.traffic.map((t) => `v${t.version} ${t.percent}%`).join(' · ') : d.versions.map((v) => `v${v}`).join(', ');
+  return h('p', { class: 'deployment-note', id: 'deployment-note' },
+    `Calls to ${model} that name no version follow `,
+    d.name ? h('a', { href: `#/deployments/${seg(d.url ? decodeURIComponent(d.url.slice(d.url.lastIndexOf('/') + 1)) : d.name)}` }, `the deployment ${d.name}`) : 'its owner\'s deployment',
+    `: ${shares}${d.stable ? ` (stable v${d.stable})` : ''}. Each answer names the version that produced it (X-Maas-Model-Version).`);
 }
 
 function fact(term: string, value: string | Node): HTMLElement[] { return [h('dt', null, term), h('dd', null, value)]; }

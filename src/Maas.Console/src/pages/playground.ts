@@ -1,6 +1,7 @@
 // The playground: chat with any LLM (streamed from /v1/chat/completions) and run any ONNX model from a form made
 // from its signature, with an image mode that turns a picture into the input tensor and draws what comes back.
-import { api, authHeaders, can, ChatStoreName, cannotList, seg, toError } from '../api';
+import { api, authHeaders, can, ChatStoreName, cannotList, seg, toError, type ResolvedDeployment } from '../api';
+import { deploymentNote } from './model';
 import { field, h, replace, statusLine } from '../dom';
 import type { PageContext } from '../main';
 import type { Model, TensorSpec } from '../types';
@@ -259,13 +260,22 @@ async function onnx({ me, query }: PageContext, root: HTMLElement): Promise<void
     if (!name) return;
     try {
       const meta = await api<V2Metadata>(`/v2/models/${seg(name)}`);
+      // The version the signature above is of (a deployed model's primary version) and, when the model is deployed,
+      // how its calls are split: a run may be answered by another version than the one described.
       let metadata: Record<string, unknown> | undefined;
+      let deployment: ResolvedDeployment | null = null;
+      let described: number | undefined;
       if (can(me, 'models:read')) {
-        try { metadata = (await api<{ metadata?: Record<string, unknown> }>(`/api/v1/resolve?ref=${seg(name)}`) as { version?: { metadata?: Record<string, unknown> } }).version?.metadata; } catch { metadata = undefined; }
+        try {
+          const resolved = await api<{ version?: { version?: number; metadata?: Record<string, unknown> }; deployment?: ResolvedDeployment | null }>(`/api/v1/resolve?ref=${seg(name)}`);
+          metadata = resolved.version?.metadata;
+          described = resolved.version?.version;
+          deployment = resolved.deployment && Array.isArray(resolved.deployment.versions) ? resolved.deployment : null;
+        } catch { metadata = undefined; }
       }
       const tabular = tabularModelInfo(metadata);
-      replace(formArea, tabular ? tabularForm(name, tabular) : inferForm(name, meta, metadata));
-      status.ok(`${meta.name}: ${meta.inputs.length} input(s), ${meta.outputs.length} output(s).`);
+      replace(formArea, deployment ? deploymentNote(name, deployment) : null, tabular ? tabularForm(name, tabular) : inferForm(name, meta, metadata));
+      status.ok(`${meta.name}: ${meta.inputs.length} input(s), ${meta.outputs.length} output(s)${deployment && described ? ` (the signature of version ${described}, the deployment's primary)` : ''}.`);
     } catch (e) { status.error(e as Error); }
   }
 

@@ -5,7 +5,7 @@
 // metrics, and the registered version with its evaluation.
 import { api, can, cannotList, seg } from '../api';
 import { confirmButton, field, h, nameInput, num, replace, statusLine, when } from '../dom';
-import { eventList, follow, isFinished, jobCharts, jobList, statusBadge } from '../joblist';
+import { eventList, follow, gone, isFinished, jobCharts, jobList, statusBadge } from '../joblist';
 import type { Me } from '../api';
 import type { PageContext } from '../main';
 import type { Dataset, DatasetVersion, JobEvent, TrainingJob } from '../types';
@@ -117,6 +117,7 @@ export async function trainingJobPage({ me, root, params }: PageContext): Promis
   const status = statusLine();
   replace(root, h('p', null, h('a', { href: '#/training' }, '← Training')), h('h1', null, `Training job ${id}`), status, view);
 
+  let drawn = false;
   async function tick(): Promise<boolean> {
     try {
       const job = await api<TrainingJob>(base);
@@ -127,9 +128,10 @@ export async function trainingJobPage({ me, root, params }: PageContext): Promis
         if (page.events.length < 1000) break;
       }
       draw(job);
+      drawn = true;
       status.ok(`Updated ${new Date().toLocaleTimeString()}.`);
       return isFinished(job.status);
-    } catch (e) { status.error(e as Error); return false; }
+    } catch (e) { return gone(e, status, drawn); }
   }
 
   function draw(job: TrainingJob): void {
@@ -147,7 +149,7 @@ export async function trainingJobPage({ me, root, params }: PageContext): Promis
         h('dt', null, 'Created'), h('dd', null, when(job.created_at)), h('dt', null, 'Finished'), h('dd', null, when(job.finished_at))),
       h('progress', { max: 100, 'aria-label': 'Training progress', value: job.progress }), h('p', null, `${job.progress.toFixed(0)}% done`),
       job.error ? h('p', { class: 'status error', role: 'alert' }, `${job.error.code}: ${job.error.message}`) : null,
-      can(me, 'training:write') && !isFinished(job.status) && !job.finishing ? confirmButton('Cancel job', 'Really cancel?', async () => { await api(`${base}/cancel`, { method: 'POST' }); }, 'danger', `cancel:${job.id}`) : null,
+      can(me, 'training:write') && !isFinished(job.status) && !job.finishing && !job.cancel_requested ? confirmButton('Cancel job', 'Really cancel?', async () => { await api(`${base}/cancel`, { method: 'POST' }); }, 'danger', `cancel:${job.id}`) : null,
       charts.length ? h('section', { 'aria-label': 'Charts' }, h('h2', null, 'Charts'), h('div', { class: 'charts' }, charts)) : null,
       Object.keys(job.metrics ?? {}).length ? h('section', { 'aria-label': 'Latest metrics' }, h('h2', null, 'Latest metrics'), metricsTable(job.metrics ?? {})) : null,
       job.result?.model ? h('section', { 'aria-label': 'Result' }, h('h2', null, 'Result'),
