@@ -1,27 +1,5 @@
 namespace Maas.Core.Jobs;
 
-/// <summary>Where a background job is in its life.</summary>
-public enum JobStatus
-{
-    /// <summary>Waiting for a free worker.</summary>
-    Queued,
-
-    /// <summary>Working.</summary>
-    Running,
-
-    /// <summary>Done; <see cref="Job.Result"/> says what it made.</summary>
-    Succeeded,
-
-    /// <summary>Stopped by an error; <see cref="Job.Error"/> says which.</summary>
-    Failed,
-
-    /// <summary>Stopped by a caller.</summary>
-    Cancelled,
-}
-
-/// <summary>Why a job failed: a stable code and a message.</summary>
-public sealed record JobError(string Code, string Message);
-
 /// <summary>A long-running operation (an import) that callers poll for progress.</summary>
 public sealed record Job
 {
@@ -86,26 +64,4 @@ public sealed record Job
 
     /// <summary>True once it can change no more.</summary>
     public bool IsFinished => Status is JobStatus.Succeeded or JobStatus.Failed or JobStatus.Cancelled;
-}
-
-/// <summary>Persistence of jobs, so progress and outcomes outlive the request that started them.</summary>
-public interface IJobStore
-{
-    /// <summary>Stores a new job.</summary>
-    Task CreateJobAsync(Job job, CancellationToken cancellationToken);
-
-    /// <summary>Stores a job's new state.</summary>
-    Task UpdateJobAsync(Job job, CancellationToken cancellationToken);
-
-    /// <summary>One job, or null.</summary>
-    Task<Job?> GetJobAsync(string id, CancellationToken cancellationToken);
-
-    /// <summary>
-    /// The newest jobs first (by creation time, then id: <see cref="JobPosition"/>'s order); of one tenant only when
-    /// <paramref name="tenant"/> is given; only those after <paramref name="before"/> in that order when it is given.
-    /// </summary>
-    Task<IReadOnlyList<Job>> ListJobsAsync(int limit, string? tenant, JobPosition? before, CancellationToken cancellationToken);
-
-    /// <summary>Marks every queued or running job failed with <paramref name="error"/> (they died with a previous process).</summary>
-    Task<int> FailUnfinishedJobsAsync(JobError error, DateTimeOffset now, CancellationToken cancellationToken);
 }

@@ -1,18 +1,11 @@
 namespace Maas.Core.Jobs;
 
-/// <summary>One job a source listed: its place in the list, and what to show of it (null: the caller may not see it).</summary>
-public readonly record struct ListedJob<T>(JobPosition Position, T? Shown)
-    where T : class;
-
 /// <summary>
 /// Reads up to <paramref name="limit"/> jobs of one source after <paramref name="after"/> (all from the start when
 /// null), in <see cref="JobPosition"/>'s order, from the database.
 /// </summary>
 public delegate Task<IReadOnlyList<ListedJob<T>>> JobPageSource<T>(JobPosition? after, int limit)
     where T : class;
-
-/// <summary>A page of jobs and where the next one starts (null when no job follows).</summary>
-public sealed record JobPage<T>(IReadOnlyList<T> Jobs, JobPosition? Next);
 
 /// <summary>
 /// Pages of jobs merged from several sources (imports, and each kind of worker-run job), newest first. Each source

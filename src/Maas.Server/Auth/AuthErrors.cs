@@ -5,31 +5,6 @@ using Maas.Server.Errors;
 
 namespace Maas.Server.Auth;
 
-/// <summary>The error body a route's callers expect: each protocol has its own.</summary>
-public enum ErrorStyle
-{
-    /// <summary>The management API: <c>{"error": {"code", "message", ...}}</c>.</summary>
-    Management,
-
-    /// <summary>OpenAI: <c>{"error": {"message", "type", "param", "code"}}</c>.</summary>
-    OpenAi,
-
-    /// <summary>Open Inference Protocol v2 REST: <c>{"error": "message"}</c>.</summary>
-    Oip,
-
-    /// <summary>gRPC: a grpc-status and grpc-message, no body.</summary>
-    Grpc,
-}
-
-/// <summary>One refusal by the auth layer: status, stable code, a message without secrets, and extra fields.</summary>
-/// <param name="Status">The HTTP status.</param>
-/// <param name="Code">The stable error code.</param>
-/// <param name="Message">What went wrong, without secrets.</param>
-/// <param name="Limit">The limit that refused the request, if one did.</param>
-/// <param name="RetryAfter">When a retry may succeed.</param>
-/// <param name="Param">The request parameter at fault (OpenAI's <c>param</c>), e.g. "model".</param>
-public sealed record AuthFailure(int Status, string Code, string Message, LimitRejection? Limit = null, TimeSpan? RetryAfter = null, string? Param = null);
-
 /// <summary>Writes auth refusals in the route's own error format (keys never appear in them).</summary>
 public static class AuthErrors
 {

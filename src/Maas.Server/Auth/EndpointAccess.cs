@@ -5,29 +5,6 @@ using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Auth;
 
-/// <summary>What a route needs: nothing (health probes), one of some scopes, or it declared nothing (refused).</summary>
-public enum AccessKind
-{
-    /// <summary>A health probe: no key.</summary>
-    Anonymous,
-
-    /// <summary>A key with one of the required scopes.</summary>
-    Scoped,
-
-    /// <summary>The route declares no scope: refused, and the route-enumeration test fails.</summary>
-    Undeclared,
-}
-
-/// <summary>The access rule of one endpoint, with what the auth middleware needs to know about it.</summary>
-public sealed record AccessRule(AccessKind Kind, ScopeRequirement? Requirement, string? ModelRouteValue, string? AuditAction, string Protocol, string Operation)
-{
-    /// <summary>True when a mutating call of this route is a management action (audited).</summary>
-    public bool IsManagement => Requirement?.IsManagement == true;
-
-    /// <summary>True when the route changes a model (the caller must own it, not just see it).</summary>
-    public bool WritesModel => Requirement is { } r && r.AnyOf.Contains(MaasScopes.ModelsWrite) && !r.AnyOf.Contains(MaasScopes.ModelsRead);
-}
-
 /// <summary>Finds each endpoint's access rule from its metadata (cached per endpoint).</summary>
 /// <remarks>
 /// A few routes that other features map without metadata are known here by their pattern: the health probes are

@@ -5,35 +5,6 @@ using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Auth;
 
-/// <summary>The answer to "may this caller use this model".</summary>
-public enum ModelAccessResult
-{
-    /// <summary>Go ahead.</summary>
-    Allowed,
-
-    /// <summary>Not a model reference at all (or no registry): the endpoint answers its own error.</summary>
-    Missing,
-
-    /// <summary>
-    /// No such model for this caller: it does not exist, it is another tenant's private model, or it is outside the
-    /// key's model list. All three are answered alike, as "does not exist".
-    /// </summary>
-    Hidden,
-
-    /// <summary>A shared model of another tenant that the caller tried to change: 403.</summary>
-    ReadOnly,
-}
-
-/// <summary>
-/// What the directory made of a caller's model reference: the decision, the model's <see cref="ModelKeys">key</see>
-/// when the caller may see it, and the reference rewritten with that key (what everything after the edge uses).
-/// </summary>
-/// <param name="Result">The decision.</param>
-/// <param name="Key">The model's key (null unless Allowed or ReadOnly).</param>
-/// <param name="Reference">The reference with the key for its model part (<c>acme/faces:prod</c>), else the text as given.</param>
-/// <param name="NotFoundHint">For a short name that several tenants share: how to name one (it lists only shared models).</param>
-public readonly record struct ModelAccess(ModelAccessResult Result, string? Key, string Reference, string? NotFoundHint = null);
-
 /// <summary>
 /// Resolves a caller's model reference to the model's key, once, at the edge, and says whether the caller may use it;
 /// caches owners and visibility briefly.
