@@ -46,8 +46,11 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
 
     /// <summary>
     /// Picks the version for a call naming <paramref name="model"/> (a model key, as the auth gate rewrote it) without a
-    /// version or alias; null when the model has no deployment. Records the answer's status and latency when it
-    /// completes (unless <paramref name="recordOnCompletion"/> is false: one message of a stream).
+    /// version or alias; null when the model has no deployment. The call counts in flight for the version (see
+    /// <see cref="WaitForRoutedCallsAsync"/>) and its answer's status and latency are recorded, both until the response
+    /// completes. With <paramref name="recordOnCompletion"/> false the call is one message of a stream (messages routed
+    /// one after another, each after the previous one's answer): nothing is recorded, and the stream counts in flight
+    /// for the version its latest routed message went to, until its next message is routed or the stream ends.
     /// </summary>
     public DeploymentRoute? Route(HttpContext context, string model, bool recordOnCompletion = true)
     {
@@ -56,31 +59,37 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
             var snapshot = _byModel;
             if (Find(snapshot, model) is not { } deployment)
             {
+                if (!recordOnCompletion)
+                {
+                    StreamHold.Release(context); // the stream's messages no longer go to a routed version
+                }
+
                 return null;
             }
 
             var route = new DeploymentRoute(deployment, Pick(deployment, context));
-            if (!recordOnCompletion)
-            {
-                SetVersionHeader(context, route.VersionText);
-                return route;
-            }
 
             // Counted before the copy is read again: a change either sees this call in flight (and its unload
             // waits for it) or is seen here (and the call picks again from the new split).
             var counter = _inFlight.GetOrAdd((deployment.Model, route.Version), _ => new InFlight());
-            Interlocked.Increment(ref counter.Count);
+            counter.Enter();
             if (!ReferenceEquals(_byModel, snapshot))
             {
-                Interlocked.Decrement(ref counter.Count);
+                counter.Exit();
                 continue;
             }
 
             SetVersionHeader(context, route.VersionText);
+            if (!recordOnCompletion)
+            {
+                StreamHold.Move(context, counter);
+                return route;
+            }
+
             var started = Stopwatch.GetTimestamp();
             context.Response.OnCompleted(() =>
             {
-                Interlocked.Decrement(ref counter.Count);
+                counter.Exit();
                 metrics.RecordRequest(deployment.Model, deployment.StepStartedAt, route.Version, Stopwatch.GetElapsedTime(started).TotalMilliseconds, Failed(context));
                 return Task.CompletedTask;
             });
@@ -114,7 +123,8 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
 
     /// <summary>
     /// Waits until no call this server routed to <paramref name="version"/> is still running (at most
-    /// <paramref name="ceiling"/>); false when some still were. New calls no longer pick it once the split moved.
+    /// <paramref name="ceiling"/>; <see cref="Timeout.InfiniteTimeSpan"/> for no ceiling); false when some still were.
+    /// New calls no longer pick it once the split moved. Woken by the last running call's end, not by polling.
     /// </summary>
     public async Task<bool> WaitForRoutedCallsAsync(string model, int version, TimeSpan ceiling, CancellationToken cancellationToken)
     {
@@ -123,18 +133,43 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
             return true;
         }
 
-        var deadline = Stopwatch.GetTimestamp() + (long)(ceiling.TotalSeconds * Stopwatch.Frequency);
-        while (Volatile.Read(ref counter.Count) > 0)
+        var drained = counter.Drained();
+        if (drained.IsCompleted)
         {
-            if (Stopwatch.GetTimestamp() > deadline)
+            return true;
+        }
+
+        if (ceiling != Timeout.InfiniteTimeSpan && ceiling <= TimeSpan.Zero)
+        {
+            return false;
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        if (ceiling != Timeout.InfiniteTimeSpan)
+        {
+            timeout.CancelAfter(ceiling < MaxCeiling ? ceiling : MaxCeiling);
+        }
+
+        while (true)
+        {
+            try
             {
+                await drained.WaitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
                 return false;
             }
 
-            await Task.Delay(10, cancellationToken);
+            // Woken when the count dropped to zero; a call that started since (it picked the version from a copy the
+            // change had not reached yet, and picks again) keeps it waiting for the next drop.
+            drained = counter.Drained();
+            if (drained.IsCompleted)
+            {
+                return true;
+            }
         }
-
-        return true;
     }
 
     /// <summary>
@@ -267,8 +302,86 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
         return status is "2" or "4" or "5" or "13" or "14" or "15";
     }
 
+    // The longest ceiling a timer takes (about 49 days); longer ones wait that long.
+    private static readonly TimeSpan MaxCeiling = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
+    private static readonly object StreamKey = new();
+
+    /// <summary>
+    /// The calls routed to one version that are still running, and a signal for those waiting for them to end: the
+    /// count and the signal change under one lock, so a call that ends after a waiter read the count wakes that waiter.
+    /// </summary>
     private sealed class InFlight
     {
-        public int Count;
+        private readonly Lock _gate = new();
+        private int _count;
+        private TaskCompletionSource? _drained;
+
+        public void Enter()
+        {
+            lock (_gate)
+            {
+                _count++;
+            }
+        }
+
+        public void Exit()
+        {
+            TaskCompletionSource? drained = null;
+            lock (_gate)
+            {
+                if (--_count == 0)
+                {
+                    (drained, _drained) = (_drained, null);
+                }
+            }
+
+            drained?.TrySetResult(); // continuations run asynchronously: never inside the ending call
+        }
+
+        /// <summary>Completed when no call is running; else completes when the count next drops to zero.</summary>
+        public Task Drained()
+        {
+            lock (_gate)
+            {
+                return _count == 0 ? Task.CompletedTask : (_drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            }
+        }
+    }
+
+    /// <summary>A stream's count in flight: for the version its latest routed message went to, until the stream ends.</summary>
+    private sealed class StreamHold
+    {
+        private InFlight? _counted;
+
+        /// <summary>Counts the stream for <paramref name="counter"/> (already entered) instead of its previous version.</summary>
+        public static void Move(HttpContext context, InFlight counter)
+        {
+            if (context.Items.TryGetValue(StreamKey, out var existing) && existing is StreamHold current)
+            {
+                current.Swap(counter);
+                return;
+            }
+
+            var hold = new StreamHold { _counted = counter };
+            context.Items[StreamKey] = hold;
+            // Runs once the response has ended, however it ended: finished, failed, or its client went away.
+            context.Response.OnCompleted(() =>
+            {
+                hold.Swap(null);
+                return Task.CompletedTask;
+            });
+        }
+
+        /// <summary>Stops counting the stream (its latest message was not routed); its end stays registered.</summary>
+        public static void Release(HttpContext context)
+        {
+            if (context.Items.TryGetValue(StreamKey, out var existing) && existing is StreamHold hold)
+            {
+                hold.Swap(null);
+            }
+        }
+
+        private void Swap(InFlight? next) => Interlocked.Exchange(ref _counted, next)?.Exit();
     }
 }

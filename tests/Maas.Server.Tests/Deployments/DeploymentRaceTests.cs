@@ -143,7 +143,7 @@ public sealed class DeploymentRaceTests
     }
 
     // A server whose ONNX loads and runs can be held (HeldFactory), with the unloader's decisions in the captured logs.
-    private static async Task<(MaasTestServer Server, HeldFactory Factory, CapturedLogs Logs)> StartWithHeldFactoryAsync(Action<IServiceCollection>? more = null)
+    internal static async Task<(MaasTestServer Server, HeldFactory Factory, CapturedLogs Logs)> StartWithHeldFactoryAsync(Action<IServiceCollection>? more = null)
     {
         var logs = new CapturedLogs();
         HeldFactory? factory = null;
@@ -159,7 +159,7 @@ public sealed class DeploymentRaceTests
     }
 
     /// <summary>ONNX Runtime's factory, whose next load or next run of a chosen version waits until released.</summary>
-    private sealed class HeldFactory(IModelBackendFactory inner) : IModelBackendFactory
+    internal sealed class HeldFactory(IModelBackendFactory inner) : IModelBackendFactory
     {
         private int _held;
         private int _version;
@@ -453,7 +453,7 @@ public sealed class DeploymentRaceTests
 
     // Two versions split 50/50 by a deployment (two instances each, so a warm-up's sample runs beside a held call), and
     // a call the split sent to version 2 held inside its run until factory.Released is set.
-    private static async Task<(string Model, Task<HttpResponseMessage> Held)> DeployWithACallHeldOnVersion2Async(HttpClient client, HeldFactory factory)
+    internal static async Task<(string Model, Task<HttpResponseMessage> Held)> DeployWithACallHeldOnVersion2Async(HttpClient client, HeldFactory factory)
     {
         var model = await client.CreateModelAsync();
         await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
