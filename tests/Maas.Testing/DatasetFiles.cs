@@ -50,6 +50,26 @@ public static class DatasetFiles
         return file.ToArray();
     }
 
+    /// <summary>A Parquet file of nullable text columns named as given; the rows go into row groups of <paramref name="rowsPerGroup"/>.</summary>
+    public static async Task<byte[]> TextParquetAsync(string[] columns, int rowsPerGroup, params string?[][] rows)
+    {
+        var fields = columns.Select(c => new DataField<string>(c, true)).ToArray();
+        using var output = new MemoryStream();
+        await using (var writer = await ParquetWriter.CreateAsync(new ParquetSchema(fields), output))
+        {
+            foreach (var chunk in rows.Chunk(rowsPerGroup))
+            {
+                using var group = writer.CreateRowGroup();
+                for (var c = 0; c < fields.Length; c++)
+                {
+                    await group.WriteAsync(fields[c], chunk.Select(r => r[c]).ToArray());
+                }
+            }
+        }
+
+        return output.ToArray();
+    }
+
     /// <summary>A Parquet file with columns id (int), name (text, nullable), flag (bool, nullable), score (double, nullable); one row group per array.</summary>
     public static async Task<byte[]> ParquetAsync(params (int Id, string? Name, bool? Flag, double? Score)[][] groups)
     {

@@ -150,7 +150,7 @@ public sealed class DatasetCatalog(
     {
         // Parsing a large file takes seconds of CPU: on a thread of its own, not one of the pool's that serve requests.
         cancellationToken.ThrowIfCancellationRequested();
-        var table = await DedicatedThread.Run("maas-dataset", () => ParseFile(path, format, gzip, ReadOptions(choices?.ImageSize) with { MaxColumns = options.MaxColumns, MaxFieldBytes = options.MaxFieldBytes, MaxRowBytes = options.MaxRowBytes }, choices?.Schema)).ConfigureAwait(false);
+        var table = await DedicatedThread.Run("maas-dataset", () => ParseFile(path, format, gzip, options.ReadOptionsForNewTables() with { ImageSize = choices?.ImageSize }, choices?.Schema)).ConfigureAwait(false);
         if (table.Rows.Count == 0)
         {
             throw RegistryException.Invalid("invalid_dataset", "the file has a header but no rows");
@@ -406,7 +406,8 @@ public sealed class DatasetCatalog(
         }
     }
 
-    // The column, field and row limits are an upload's (set there): a version stored under higher ones still loads.
+    // The column, field and row limits are an upload's (DatasetOptions.ReadOptionsForNewTables): a version stored under
+    // higher ones still loads.
     private DatasetReadOptions ReadOptions(DatasetImageSize? imageSize) => new()
     {
         MaxDecompressedBytes = options.MaxDecompressedBytes,

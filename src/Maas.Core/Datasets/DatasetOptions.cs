@@ -31,14 +31,16 @@ public sealed class DatasetOptions
     public const int MaxRowBytesCeiling = 1 << 30;
 
     /// <summary>
-    /// The most bytes (of the text as UTF-8) one field of an uploaded CSV or TSV file, or one key or value of a JSON Lines
-    /// object, may hold (default 1 MiB); versions already stored load whatever it is now.
+    /// The most bytes (of the text as UTF-8) one field of an uploaded CSV or TSV file, one key or value of a JSON Lines
+    /// object, or one column name or text cell of a Parquet file may hold (default 1 MiB); versions already stored load
+    /// whatever it is now.
     /// </summary>
     public int MaxFieldBytes { get; set; } = DefaultMaxFieldBytes;
 
     /// <summary>
-    /// The most bytes (of the text as UTF-8, line end excluded) one row of an uploaded CSV, TSV or JSON Lines file may
-    /// hold (default 4 MiB); versions already stored load whatever it is now.
+    /// The most bytes (of the text as UTF-8, line end excluded) one row of an uploaded CSV, TSV or JSON Lines file, or the
+    /// text cells of one row of a Parquet file together, may hold (default 4 MiB); versions already stored load whatever
+    /// it is now.
     /// </summary>
     public int MaxRowBytes { get; set; } = DefaultMaxRowBytes;
 
@@ -50,6 +52,19 @@ public sealed class DatasetOptions
 
     /// <summary>The most resumable uploads a tenant may have open at once (default 16).</summary>
     public int MaxUploadSessionsPerTenant { get; set; } = 16;
+
+    /// <summary>
+    /// How a table sent now is read (a new dataset version, the rows of a <c>/predict</c> call): held to these limits,
+    /// column names trimmed, pictures kept at their own size.
+    /// </summary>
+    public DatasetReadOptions ReadOptionsForNewTables() => new()
+    {
+        MaxDecompressedBytes = MaxDecompressedBytes,
+        MaxArchiveEntries = MaxArchiveEntries,
+        MaxColumns = MaxColumns,
+        MaxFieldBytes = MaxFieldBytes,
+        MaxRowBytes = MaxRowBytes,
+    };
 
     /// <summary>The problems with these settings, each naming its key.</summary>
     public IReadOnlyList<string> Validate()

@@ -37,7 +37,7 @@ public static class DatasetParser
                 DatasetFormat.Csv => ParseDelimited(input, ',', options),
                 DatasetFormat.Tsv => ParseDelimited(input, '\t', options),
                 DatasetFormat.JsonLines => ParseJsonLines(input, options),
-                DatasetFormat.Parquet => ParquetDatasetReader.Read(input, budget, options.MaxColumns, options.TrimColumnNames),
+                DatasetFormat.Parquet => ParquetDatasetReader.Read(input, budget, options),
                 _ => ParseArchive(input, gzip, options, budget),
             };
 

@@ -12,10 +12,13 @@ public sealed record DatasetReadOptions
     /// <summary>The most columns a table may have (CSV, TSV, JSON Lines keys, Parquet fields).</summary>
     public int MaxColumns { get; init; } = DatasetOptions.DefaultMaxColumns;
 
-    /// <summary>The most bytes (as UTF-8) of one CSV or TSV field, or of one JSON Lines key or value.</summary>
+    /// <summary>The most bytes (as UTF-8) of one CSV or TSV field, of one JSON Lines key or value, or of one Parquet column name or text cell.</summary>
     public int MaxFieldBytes { get; init; } = DatasetOptions.DefaultMaxFieldBytes;
 
-    /// <summary>The most bytes (as UTF-8, line end excluded) of one CSV, TSV or JSON Lines row; reading stops there.</summary>
+    /// <summary>
+    /// The most bytes (as UTF-8, line end excluded) of one CSV, TSV or JSON Lines row, or of the text cells of one Parquet
+    /// row together (or its column names together); reading stops there.
+    /// </summary>
     public int MaxRowBytes { get; init; } = DatasetOptions.DefaultMaxRowBytes;
 
     /// <summary>

@@ -105,6 +105,25 @@ internal static class TabularPredict
         await RunAsync(ctx, manager, description, info, rows, cells, ignored);
     }
 
+    /// <summary>
+    /// Reads a table body (CSV, TSV or JSON Lines) under the server's dataset limits (<c>Maas:Datasets:MaxColumns</c>,
+    /// <c>MaxFieldBytes</c>, <c>MaxRowBytes</c>), as a dataset upload is read; a file that does not parse, or is over a
+    /// limit, is an invalid input naming the line, and the setting with its value (also as <c>limit</c>).
+    /// </summary>
+    public static DatasetTable ReadTable(Stream body, DatasetFormat format, DatasetOptions datasets)
+    {
+        try
+        {
+            return DatasetParser.Parse(body, format, gzip: false, datasets.ReadOptionsForNewTables());
+        }
+        catch (DatasetFormatException ex)
+        {
+            var name = format == DatasetFormat.JsonLines ? "JSON Lines" : format.ToString().ToUpperInvariant();
+            var limit = ex.Details?.GetValueOrDefault("limit") is int value ? value : (long?)null;
+            throw new InferenceException(InferenceErrorKind.InvalidInput, $"the rows are not valid {name}: {ex.Message}") { Limit = limit };
+        }
+    }
+
     private static async Task<(ModelDescription Description, TabularModelInfo Info)> DescribeAsync(HttpContext ctx, ModelManager manager, IModelRegistry registry, string model, string? version)
     {
         var description = await manager.DescribeAsync(model, version, ctx.RequestAborted);
@@ -134,7 +153,18 @@ internal static class TabularPredict
 
     private static string Describe(TabularModelInfo info) => string.Join(", ", info.Features.Select(x => $"{x.Name} ({x.Type})"));
 
+    // The rows through the model in one batch, answered as numbers or labels with their class probabilities.
     private static async Task RunAsync(HttpContext ctx, ModelManager manager, ModelDescription description, TabularModelInfo info, int rows, object?[][] cells, List<string>? ignoredColumns)
+    {
+        var request = new InferenceRequest { Inputs = Inputs(info, rows, cells), RequestedOutputs = Outputs(info) };
+        using var response = await manager.InferAsync(description.Name, description.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), request, ctx.RequestAborted);
+        ctx.Usage().ReportInference(response);
+        var answers = Decode(info, rows, response);
+        await V2Endpoints.Json(ctx, StatusCodes.Status200OK, w => Write(w, info, response, answers, ignoredColumns));
+    }
+
+    // One [rows, 1] tensor per feature: numbers as FP32, text as BYTES; a value of the wrong type is the caller's.
+    private static List<Tensor> Inputs(TabularModelInfo info, int rows, object?[][] cells)
     {
         var tensors = new List<Tensor>();
         try
@@ -162,6 +192,12 @@ internal static class TabularPredict
             throw;
         }
 
+        return tensors;
+    }
+
+    // The score, and the label and class probabilities where the model has them.
+    private static List<string> Outputs(TabularModelInfo info)
+    {
         var wanted = new List<string> { info.ScoreOutput };
         if (info.LabelOutput is { } labelOutput)
         {
@@ -173,48 +209,52 @@ internal static class TabularPredict
             wanted.Add(probabilityOutput);
         }
 
-        var request = new InferenceRequest { Inputs = tensors, RequestedOutputs = wanted };
-        using var response = await manager.InferAsync(description.Name, description.Version.ToString(System.Globalization.CultureInfo.InvariantCulture), request, ctx.RequestAborted);
-        ctx.Usage().ReportInference(response);
+        return wanted;
+    }
+
+    private static TabularPrediction[] Decode(TabularModelInfo info, int rows, InferenceResponse response)
+    {
         Tensor Output(string name) => response.Outputs.FirstOrDefault(o => o.Name == name) ?? throw new InvalidOperationException($"the model gave no output '{name}'");
         var score = Output(info.ScoreOutput).AsSpan<float>().ToArray();
         var label = info.LabelOutput is { } l ? Integers(Output(l)) : null;
         var probability = info.ProbabilityOutput is { } p ? Output(p).AsSpan<float>().ToArray() : null;
-        var answers = TabularCodec.Decode(info, rows, score, label, probability);
-        await V2Endpoints.Json(ctx, StatusCodes.Status200OK, w =>
+        return TabularCodec.Decode(info, rows, score, label, probability);
+    }
+
+    // {"model_name", "model_version", "predictions": [number | {"label", "probabilities"}], "ignored_columns"?}.
+    private static void Write(Utf8JsonWriter w, TabularModelInfo info, InferenceResponse response, TabularPrediction[] answers, List<string>? ignoredColumns)
+    {
+        w.WriteString("model_name", response.ModelName);
+        w.WriteString("model_version", response.ModelVersion);
+        w.WriteStartArray("predictions");
+        foreach (var answer in answers)
         {
-            w.WriteString("model_name", response.ModelName);
-            w.WriteString("model_version", response.ModelVersion);
-            w.WriteStartArray("predictions");
-            foreach (var answer in answers)
+            if (answer.Value is { } value)
             {
-                if (answer.Value is { } value)
-                {
-                    w.WriteNumberValue(value);
-                    continue;
-                }
-
-                w.WriteStartObject();
-                w.WritePropertyName("label");
-                JsonSerializer.Serialize(w, TabularCodec.Label(info, answer.ClassIndex!.Value), RegistryJson.Options);
-                w.WriteStartObject("probabilities");
-                for (var c = 0; c < info.Classes!.Count; c++)
-                {
-                    w.WriteNumber(info.Classes[c], answer.Probabilities![c]);
-                }
-
-                w.WriteEndObject();
-                w.WriteEndObject();
+                w.WriteNumberValue(value);
+                continue;
             }
 
+            w.WriteStartObject();
+            w.WritePropertyName("label");
+            JsonSerializer.Serialize(w, TabularCodec.Label(info, answer.ClassIndex!.Value), RegistryJson.Options);
+            w.WriteStartObject("probabilities");
+            for (var c = 0; c < info.Classes!.Count; c++)
+            {
+                w.WriteNumber(info.Classes[c], answer.Probabilities![c]);
+            }
+
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        if (ignoredColumns is not null)
+        {
+            w.WriteStartArray("ignored_columns");
+            ignoredColumns.ForEach(w.WriteStringValue);
             w.WriteEndArray();
-            if (ignoredColumns is not null)
-            {
-                w.WriteStartArray("ignored_columns");
-                ignoredColumns.ForEach(w.WriteStringValue);
-                w.WriteEndArray();
-            }
-        });
+        }
     }
 
     private static long[] Integers(Tensor tensor)

@@ -7,8 +7,9 @@ using Microsoft.Extensions.Options;
 namespace Maas.Server.Tests.Datasets;
 
 /// <summary>
-/// The field and row limits of the text formats (Maas:Datasets:MaxFieldBytes, MaxRowBytes): a row or a field of hundreds
-/// of megabytes was read whole; now an upload over either gets a 400 naming the limit, its value and the row.
+/// The field and row limits of the text formats and of Parquet text (Maas:Datasets:MaxFieldBytes, MaxRowBytes): a row or
+/// a field of hundreds of megabytes was read whole; now an upload over either gets a 400 naming the limit, its value and
+/// the row.
 /// </summary>
 public sealed class DatasetRowLimitTests
 {
@@ -80,6 +81,60 @@ public sealed class DatasetRowLimitTests
         await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes(jsonl), "edge.jsonl"))).JsonAsync(HttpStatusCode.Created);
     }
 
+    // Parquet text was held only to MaxDecompressedBytes: a cell, a row's text cells together or a column name of any
+    // length below it was read. Now each is held to the text formats' limits, the refusal naming the row and the column.
+    private static TheoryData<string, string[], string?[][], string, string, int, string> ParquetOverTheLimits() => new()
+    {
+        // case, columns, rows (two to a row group), setting, message part, row, column
+        { "cell", ["a", "b"], [["x", "y"], ["z", "w"], ["v", new string('x', 65)]], "MaxFieldBytes", "row 3 (row group 1): the value of column 'b' is longer than the limit of 64 bytes", 3, "b" },
+
+        // Bytes, not characters: 33 'é' are 66 bytes of UTF-8.
+        { "bytes", ["a"], [[new string('é', 33)]], "MaxFieldBytes", "row 1 (row group 0): the value of column 'a' is longer than the limit of 64 bytes", 1, "a" },
+
+        // Cells each within their limit, together over the row's: refused at the column that takes the row over.
+        { "row", ["a", "b", "c", "d", "e"], [["1", "2", "3", "4", "5"], [.. Enumerable.Repeat(new string('z', 60), 5)]], "MaxRowBytes", "row 2 (row group 0): the text of the row, through column 'e', is longer than the limit of 256 bytes", 2, "e" },
+
+        // Missing cells count for nothing; the row is the file's, not the group's.
+        { "later", ["a", "b", "c", "d", "e"], [[null, null, null, null, null], ["1", null, "3", null, "5"], [.. Enumerable.Repeat(new string('z', 60), 5)]], "MaxRowBytes", "row 3 (row group 1): the text of the row, through column 'e'", 3, "e" },
+
+        // The column names are the table's header, as a CSV file's first line.
+        { "name", ["a", new string('n', 65)], [["1", "2"]], "MaxFieldBytes", "column 2 (the header): its name is longer than the limit of 64 bytes", 0, new string('n', 65) },
+        { "names", [.. Enumerable.Range(0, 5).Select(i => $"{i}{new string('n', 59)}")], [["1", "2", "3", "4", "5"]], "MaxRowBytes", "column 5 (the header): the column names so far are longer than the limit of 256 bytes", 0, $"4{new string('n', 59)}" },
+    };
+
+    [Fact]
+    public async Task A_parquet_text_cell_row_or_column_name_over_its_limit_gets_400_naming_the_limit_the_row_and_the_column()
+    {
+        await using var server = await MaasTestServer.StartAsync(settings: Small);
+        var name = await CreateAsync(server.Client);
+        foreach (var item in ParquetOverTheLimits())
+        {
+            var (what, columns, rows, setting, expected, row, column) = ((string)item[0], (string[])item[1], (string?[][])item[2], (string)item[3], (string)item[4], (int)item[5], (string)item[6]);
+            var file = await DatasetFiles.TextParquetAsync(columns, 2, rows);
+            var error = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(file, $"{what}.parquet"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+            var message = (string?)error["message"];
+            Assert.True(message!.Contains(expected, StringComparison.Ordinal) && message.Contains($"(Maas:Datasets:{setting})", StringComparison.Ordinal), $"{what}: {message}");
+            Assert.Equal($"Maas:Datasets:{setting}", (string?)error["setting"]);
+            Assert.Equal(setting == "MaxFieldBytes" ? 64 : 256, (int)error["limit"]!);
+            Assert.Equal((row, column), ((int)error["row"]!, (string?)error["column"]));
+        }
+    }
+
+    [Fact]
+    public async Task Parquet_text_at_its_limits_is_read()
+    {
+        await using var server = await MaasTestServer.StartAsync(settings: Small);
+        var name = await CreateAsync(server.Client);
+
+        // A 64-byte cell (32 two-byte letters) and a row of exactly 256 bytes of text.
+        var field = new string('é', 32);
+        var file = await DatasetFiles.TextParquetAsync(["a", "b", "c", "d"], 1, [field, "2", "3", "4"], [.. Enumerable.Repeat(new string('w', 64), 4)]);
+        var version = await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(file, "edge.parquet"))).JsonAsync(HttpStatusCode.Created);
+        Assert.Equal(2, (int)version["rows"]!);
+        var preview = await (await server.Client.GetAsync($"api/v1/datasets/{name}/versions/1/preview")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(field, (string?)preview["rows"]![0]!["a"]);
+    }
+
     [Fact]
     public async Task Versions_stored_under_higher_limits_still_load_after_they_are_lowered()
     {
@@ -91,11 +146,12 @@ public sealed class DatasetRowLimitTests
             await CreateAsync(server.Client, name);
             await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes($"a,b\n{value},1\n"), "wide.csv"))).JsonAsync(HttpStatusCode.Created);
             await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes($"{{\"a\": \"{value}\"}}\n"), "wide.jsonl"))).JsonAsync(HttpStatusCode.Created);
+            await (await server.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(await DatasetFiles.TextParquetAsync(["a"], 1, [value]), "wide.parquet"))).JsonAsync(HttpStatusCode.Created);
         }
 
         await using (var restarted = await MaasTestServer.StartAsync(dataDir: data.Path, settings: Small))
         {
-            foreach (var version in new[] { 1, 2 })
+            foreach (var version in new[] { 1, 2, 3 })
             {
                 var preview = await (await restarted.Client.GetAsync($"api/v1/datasets/{name}/versions/{version}/preview")).JsonAsync(HttpStatusCode.OK);
                 Assert.Equal(value, (string?)preview["rows"]![0]!["a"]);
@@ -103,6 +159,7 @@ public sealed class DatasetRowLimitTests
 
             // A new upload of the same file is held to the new limits.
             await (await restarted.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(Encoding.UTF8.GetBytes($"a,b\n{value},1\n"), "wide.csv"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+            await (await restarted.Client.PostAsync($"api/v1/datasets/{name}/versions", MaasTestServer.Artifact(await DatasetFiles.TextParquetAsync(["a"], 1, [value]), "wide.parquet"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
         }
     }
 

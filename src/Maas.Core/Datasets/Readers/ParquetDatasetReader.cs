@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using Maas.Core.Registry;
 using Parquet;
 using Parquet.Schema;
@@ -6,12 +7,16 @@ using Parquet.Schema;
 namespace Maas.Core.Datasets.Readers;
 
 /// <summary>Reads a Parquet file's flat columns (numbers, booleans, text, dates) into a <see cref="DatasetTable"/>.</summary>
-/// <remarks>Nested and repeated fields are refused by name: a training table has one value per cell.</remarks>
+/// <remarks>
+/// Nested and repeated fields are refused by name: a training table has one value per cell. Text is held to
+/// <see cref="DatasetReadOptions.MaxFieldBytes"/> (a column name or one cell) and <see cref="DatasetReadOptions.MaxRowBytes"/>
+/// (the text cells of one row together), measured as UTF-8 as a CSV field and row are.
+/// </remarks>
 internal static class ParquetDatasetReader
 {
-    // trimNames: column names lose surrounding white space, as a CSV header's do (false only to read back a version
-    // stored before they did).
-    public static DatasetTable Read(Stream input, DecompressionBudget budget, int maxColumns, bool trimNames)
+    // options: the column, field and row limits, and whether column names lose surrounding white space as a CSV
+    // header's do (not only to read back a version stored before they did).
+    public static DatasetTable Read(Stream input, DecompressionBudget budget, DatasetReadOptions options)
     {
         // The reader seeks to the footer; a non-seekable input is buffered (bounded like any expanded file).
         Stream seekable = input;
@@ -28,7 +33,7 @@ internal static class ParquetDatasetReader
         try
         {
             // Sync over async is safe here: the caller runs on a pool thread with no synchronisation context.
-            return ReadAsync(ParquetPages.Guard(seekable, headers), budget, maxColumns, trimNames).GetAwaiter().GetResult();
+            return ReadAsync(ParquetPages.Guard(seekable, headers), budget, options).GetAwaiter().GetResult();
         }
         catch (Exception e) when (e is ParquetException or Parquet.Meta.Proto.ThriftProtocolException or IOException or InvalidDataException or NotSupportedException
             or InvalidOperationException or ArgumentException or FormatException or OverflowException or IndexOutOfRangeException)
@@ -37,7 +42,7 @@ internal static class ParquetDatasetReader
         }
     }
 
-    private static async Task<DatasetTable> ReadAsync(Stream stream, DecompressionBudget budget, int maxColumns, bool trimNames)
+    private static async Task<DatasetTable> ReadAsync(Stream stream, DecompressionBudget budget, DatasetReadOptions options)
     {
         var reader = await ParquetReader.CreateAsync(stream, null, leaveStreamOpen: true).ConfigureAwait(false);
         await using var readerScope = reader.ConfigureAwait(false);
@@ -47,19 +52,72 @@ internal static class ParquetDatasetReader
             throw new DatasetFormatException("the Parquet file has no columns");
         }
 
-        if (fields.Length > maxColumns)
+        if (fields.Length > options.MaxColumns)
         {
-            throw new DatasetFormatException($"{fields.Length} columns, over the limit of {maxColumns} ({DatasetOptions.Section}:MaxColumns)");
+            throw new DatasetFormatException($"{fields.Length} columns, over the limit of {options.MaxColumns} ({DatasetOptions.Section}:MaxColumns)");
         }
 
+        var columns = Columns(fields, options);
+        var rows = new List<object?[]>();
+        for (var g = 0; g < reader.RowGroupCount; g++)
+        {
+            using var group = reader.OpenRowGroupReader(g);
+            var count = checked((int)group.RowCount);
+
+            // Every cell costs about a pointer and a boxed value; counted against the same budget as expanded bytes.
+            budget.Spend((long)count * fields.Length * 16);
+            var start = rows.Count;
+            for (var r = 0; r < count; r++)
+            {
+                rows.Add(new object?[fields.Length]);
+            }
+
+            // The UTF-8 bytes of each row's text cells so far, added to column by column as the group is read.
+            var rowBytes = new long[count];
+            for (var c = 0; c < fields.Length; c++)
+            {
+                var values = await ReadColumnAsync(group, fields[c], count, g).ConfigureAwait(false);
+                if (IsText(fields[c].ClrType))
+                {
+                    CheckText(values, rowBytes, new TextPlace(g, start, columns[c].Name), options);
+                }
+
+                for (var r = 0; r < count; r++)
+                {
+                    rows[start + r][c] = values[r];
+                }
+            }
+        }
+
+        return new DatasetTable(columns, rows);
+    }
+
+    // The fields as columns: flat, named (names within the field limit, as a CSV header's are), each name once.
+    private static DatasetColumn[] Columns(DataField[] fields, DatasetReadOptions options)
+    {
+        var trimNames = options.TrimColumnNames;
         var columns = new DatasetColumn[fields.Length];
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        long namesBytes = 0;
         for (var c = 0; c < fields.Length; c++)
         {
             var field = fields[c];
             if (field.IsArray || field.Path.ToList().Count > 1)
             {
                 throw new DatasetFormatException($"column '{field.Path}': nested or repeated fields are not supported; flatten the table to one value per cell");
+            }
+
+            // The names, as written, are the header row of the table: measured as a CSV header's fields and row are.
+            var nameBytes = Utf8Bytes(field.Name, options.MaxFieldBytes);
+            if (nameBytes > options.MaxFieldBytes)
+            {
+                throw TooLong($"column {c + 1} (the header)", 0, field.Name, "its name is", "MaxFieldBytes", options.MaxFieldBytes);
+            }
+
+            namesBytes += nameBytes;
+            if (namesBytes > options.MaxRowBytes)
+            {
+                throw TooLong($"column {c + 1} (the header)", 0, field.Name, "the column names so far are", "MaxRowBytes", options.MaxRowBytes);
             }
 
             // As a CSV header: rows are keyed by column name (previews, features, labels), so two columns of one name
@@ -79,32 +137,53 @@ internal static class ParquetDatasetReader
             columns[c] = new DatasetColumn(name, TypeOf(field));
         }
 
-        var rows = new List<object?[]>();
-        for (var g = 0; g < reader.RowGroupCount; g++)
-        {
-            using var group = reader.OpenRowGroupReader(g);
-            var count = checked((int)group.RowCount);
+        return columns;
+    }
 
-            // Every cell costs about a pointer and a boxed value; counted against the same budget as expanded bytes.
-            budget.Spend((long)count * fields.Length * 16);
-            var start = rows.Count;
-            for (var r = 0; r < count; r++)
+    // Where a column of text was read: its row group, the number of rows before the group, its name.
+    private readonly record struct TextPlace(int RowGroup, int RowsBefore, string Column);
+
+    // A cell over the field limit, or a row whose text cells together pass the row limit, stops the reading there. The
+    // column is read whole first (Parquet.Net decodes a column chunk at once, within MaxDecompressedBytes); a row is
+    // refused at the first column whose text takes it over the limit, so the refusal names that column as well.
+    private static void CheckText(object?[] values, long[] rowBytes, TextPlace place, DatasetReadOptions options)
+    {
+        for (var r = 0; r < values.Length; r++)
+        {
+            if (values[r] is not string text)
             {
-                rows.Add(new object?[fields.Length]);
+                continue;
             }
 
-            for (var c = 0; c < fields.Length; c++)
+            var bytes = Utf8Bytes(text, options.MaxFieldBytes);
+            var row = place.RowsBefore + r + 1;
+            if (bytes > options.MaxFieldBytes)
             {
-                var values = await ReadColumnAsync(group, fields[c], count, g).ConfigureAwait(false);
-                for (var r = 0; r < count; r++)
-                {
-                    rows[start + r][c] = values[r];
-                }
+                throw TooLong($"row {row} (row group {place.RowGroup})", row, place.Column, $"the value of column '{RegistryNames.Shorten(place.Column)}' is", "MaxFieldBytes", options.MaxFieldBytes);
+            }
+
+            rowBytes[r] += bytes;
+            if (rowBytes[r] > options.MaxRowBytes)
+            {
+                throw TooLong($"row {row} (row group {place.RowGroup})", row, place.Column, $"the text of the row, through column '{RegistryNames.Shorten(place.Column)}', is", "MaxRowBytes", options.MaxRowBytes);
             }
         }
-
-        return new DatasetTable(columns, rows);
     }
+
+    // The UTF-8 bytes of text; a UTF-16 code unit is at least one byte, so text of more units than limit is not counted.
+    private static long Utf8Bytes(string text, int limit) => text.Length > limit ? text.Length : Encoding.UTF8.GetByteCount(text);
+
+    // "row 7 (row group 1): ... longer than the limit of 64 bytes (Maas:Datasets:MaxFieldBytes)"; the details carry the
+    // setting, its value, the row (0 for the column names) and the column, as a text file's carry the line and the row.
+    private static DatasetFormatException TooLong(string where, int row, string column, string what, string setting, int limit) => new(
+        $"{where}: {what} longer than the limit of {limit} bytes ({DatasetOptions.Section}:{setting})",
+        new Dictionary<string, object?>
+        {
+            ["setting"] = $"{DatasetOptions.Section}:{setting}",
+            ["limit"] = limit,
+            ["row"] = row,
+            ["column"] = RegistryNames.Shorten(column),
+        });
 
     private static DatasetColumnType TypeOf(DataField field)
     {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Maas.Core.Datasets;
 using Maas.Core.Registry;
 using Maas.Core.Tenancy;
 using Maas.Core.TensorServing;
@@ -18,12 +19,13 @@ internal static class PredictEndpoint
     public static void Map(IEndpointRouteBuilder app)
     {
         var group = app.MapGroup("/api/v1/models").WithTags("inference").RequireScope(MaasScopes.Infer);
-        group.MapPost("/{model}/predict", (HttpContext ctx, ModelManager m, IModelRegistry r, InferenceCallServices call, IOptions<InferenceOptions> o, string model) => PredictAsync(ctx, m, r, call, o.Value, model, null));
-        group.MapPost("/{model}/versions/{version}/predict", (HttpContext ctx, ModelManager m, IModelRegistry r, InferenceCallServices call, IOptions<InferenceOptions> o, string model, string version) => PredictAsync(ctx, m, r, call, o.Value, model, version));
+        group.MapPost("/{model}/predict", (HttpContext ctx, ModelManager m, IModelRegistry r, InferenceCallServices call, IOptions<InferenceOptions> o, IOptions<DatasetOptions> d, string model) => PredictAsync(ctx, m, r, call, o.Value, d.Value, model, null));
+        group.MapPost("/{model}/versions/{version}/predict", (HttpContext ctx, ModelManager m, IModelRegistry r, InferenceCallServices call, IOptions<InferenceOptions> o, IOptions<DatasetOptions> d, string model, string version) => PredictAsync(ctx, m, r, call, o.Value, d.Value, model, version));
     }
 
-    private static Task PredictAsync(HttpContext ctx, ModelManager manager, IModelRegistry registry, InferenceCallServices call, InferenceOptions options, string model, string? version) =>
-        V2Endpoints.Guard(ctx, () => PredictCoreAsync(ctx, manager, registry, call, options, model, version), WriteErrorAsync);
+    // datasets: the limits a table body is read under, as a dataset upload is.
+    private static Task PredictAsync(HttpContext ctx, ModelManager manager, IModelRegistry registry, InferenceCallServices call, InferenceOptions options, DatasetOptions datasets, string model, string? version) =>
+        V2Endpoints.Guard(ctx, () => PredictCoreAsync(ctx, manager, registry, call, options, datasets, model, version), WriteErrorAsync);
 
     // The management API's error shape, since this route lives under /api/v1: {"error": {"code", "message"}}.
     private static Task WriteErrorAsync(HttpContext ctx, InferenceException ex)
@@ -55,7 +57,7 @@ internal static class PredictEndpoint
         return Maas.Server.Errors.ApiErrors.WriteAsync(ctx, InferenceErrors.HttpStatus(ex.Kind), code, ex.Message, details);
     }
 
-    private static async Task PredictCoreAsync(HttpContext ctx, ModelManager manager, IModelRegistry registry, InferenceCallServices call, InferenceOptions options, string model, string? version)
+    private static async Task PredictCoreAsync(HttpContext ctx, ModelManager manager, IModelRegistry registry, InferenceCallServices call, InferenceOptions options, DatasetOptions datasets, string model, string? version)
     {
         // A call without a version follows the model's deployment, if it has one.
         var route = version is null ? call.Router.Route(ctx, model) : null;
@@ -63,7 +65,7 @@ internal static class PredictEndpoint
         if (TableFormat(ctx.Request.ContentType) is { } format)
         {
             // Rows as a table file (a CSV with a header, as datasets are uploaded) for a model trained from a table.
-            var table = await ReadTableAsync(ctx, options, format);
+            var table = await ReadTableAsync(ctx, options, datasets, format);
             await Training.TabularPredict.PredictAsync(ctx, manager, registry, model, version, table, options);
             return;
         }
@@ -148,21 +150,14 @@ internal static class PredictEndpoint
             _ => null,
         } : null;
 
-    // The body as a table, held to Maas:Inference:MaxRequestBodyBytes as a JSON body is; a bad file names its line.
-    private static async Task<Maas.Core.Datasets.DatasetTable> ReadTableAsync(HttpContext ctx, InferenceOptions options, Maas.Core.Datasets.DatasetFormat format)
+    // The body as a table, held to Maas:Inference:MaxRequestBodyBytes as a JSON body is, and read under the server's
+    // dataset limits; a bad file names its line.
+    private static async Task<DatasetTable> ReadTableAsync(HttpContext ctx, InferenceOptions options, DatasetOptions datasets, DatasetFormat format)
     {
         using var body = new MemoryStream();
         await LimitedBody(ctx, options).CopyToAsync(body, ctx.RequestAborted);
         body.Position = 0;
-        try
-        {
-            return Maas.Core.Datasets.DatasetParser.Parse(body, format, gzip: false);
-        }
-        catch (Maas.Core.Datasets.DatasetFormatException ex)
-        {
-            var name = format == Maas.Core.Datasets.DatasetFormat.JsonLines ? "JSON Lines" : format.ToString().ToUpperInvariant();
-            throw InferenceErrors.Invalid($"the rows are not valid {name}: {ex.Message}");
-        }
+        return Training.TabularPredict.ReadTable(body, format, datasets);
     }
 
     // The body, refused over Maas:Inference:MaxRequestBodyBytes whether or not it says its length.
