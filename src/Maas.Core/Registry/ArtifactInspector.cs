@@ -55,6 +55,7 @@ public static class ArtifactInspector
             IrVersion = info.IrVersion,
             Opsets = info.Opsets.GroupBy(o => o.Domain).ToDictionary(g => g.Key, g => g.Max(o => o.Version)),
             FileMetadata = info.Metadata.Count == 0 ? null : info.Metadata,
+            ClassLabels = info.ClassLabels.Count == 0 ? null : info.ClassLabels,
         };
         return new InspectedArtifact(ModelFormat.Onnx, signature);
     }

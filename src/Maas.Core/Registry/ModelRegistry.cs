@@ -582,6 +582,8 @@ public sealed class ModelRegistry : IModelRegistry
             throw RegistryException.VersionNotFound(found.Model, version);
         }
 
+        // Serving keeps what it reads from metadata (class labels) with its resolutions, which a change refreshes.
+        Raise(new RegistryChange(RegistryChangeKind.ModelChanged, found.Model, found.Version));
         return await GetVersionAsync(model, version, cancellationToken).ConfigureAwait(false);
     }
 

@@ -10,6 +10,12 @@ public sealed record ModelSignature
     /// <summary>ONNX: the outputs.</summary>
     public IReadOnlyList<TensorSignature>? Outputs { get; init; }
 
+    /// <summary>
+    /// ONNX: class labels the file's classifier nodes give outputs (ONNX-ML <c>ZipMap</c>, <c>LinearClassifier</c>,
+    /// <c>TreeEnsembleClassifier</c>, <c>SVMClassifier</c>), by output name; only where the output is unambiguously theirs.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>>? ClassLabels { get; init; }
+
     /// <summary>ONNX: the producing tool.</summary>
     public string? Producer { get; init; }
 

@@ -64,6 +64,19 @@ public sealed record ServingConfig
     /// </summary>
     public bool? LogPayloads { get; init; }
 
+    /// <summary>
+    /// ONNX: class labels by output name, for the classification extension (Triton's label file per output): an output
+    /// ranked with <c>"classification": K</c> answers <c>"value:index:label"</c> with the index-th label. Wins over the
+    /// labels the version carries (its <c>maas.*</c> metadata, the classifier nodes of its file).
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>>? Labels { get; init; }
+
+    /// <summary>The most outputs <see cref="Labels"/> may name.</summary>
+    public const int MaxLabelledOutputs = 1024;
+
+    /// <summary>The longest output name <see cref="Labels"/> may use, in characters.</summary>
+    public const int MaxOutputNameChars = 1024;
+
     /// <summary>The problems with this configuration, one sentence each; empty when it is valid.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -104,7 +117,46 @@ public sealed record ServingConfig
             }
         }
 
+        if (Labels is { } labels)
+        {
+            ValidateLabels(errors, labels);
+        }
+
         return errors;
+    }
+
+    private static void ValidateLabels(List<string> errors, IReadOnlyDictionary<string, IReadOnlyList<string>> labels)
+    {
+        if (labels.Count > MaxLabelledOutputs)
+        {
+            errors.Add($"labels names {labels.Count} outputs; at most {MaxLabelledOutputs} may have labels");
+            return;
+        }
+
+        foreach (var (output, list) in labels)
+        {
+            if (output.Length is 0 or > MaxOutputNameChars)
+            {
+                errors.Add($"labels: an output name must have 1 to {MaxOutputNameChars} characters, not {output.Length}");
+                continue;
+            }
+
+            if (list is null)
+            {
+                errors.Add($"labels.{output} must be a list of strings (the output's class labels, by index), not null");
+                continue;
+            }
+
+            for (var i = 0; i < list.Count; i++)
+            {
+                if (list[i] is not { Length: > 0 })
+                {
+                    // One sentence per output: a list of thousands of nulls is one mistake.
+                    errors.Add($"labels.{output}[{i}] must be a non-empty string, not {(list[i] is null ? "null" : "\"\"")}");
+                    break;
+                }
+            }
+        }
     }
 
     private static void Range(List<string> errors, string name, int? value, int min, int max)

@@ -38,6 +38,12 @@ public sealed class ServingLimits
     /// <summary>The largest <c>timeout_ms</c> and <c>embedding_queue_timeout_ms</c>.</summary>
     public int MaxTimeoutMs { get; set; } = 600_000;
 
+    /// <summary>The most class labels <c>labels</c> may give one output.</summary>
+    public int MaxLabelsPerOutput { get; set; } = 32_768;
+
+    /// <summary>The longest class label in <c>labels</c>, in characters.</summary>
+    public int MaxLabelChars { get; set; } = 256;
+
     /// <summary>The problems with these settings, each naming its key.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -51,6 +57,8 @@ public sealed class ServingLimits
         Between(errors, nameof(MaxBatchSize), MaxBatchSize, 0, 65_536);
         Between(errors, nameof(MaxQueueLimit), MaxQueueLimit, 1, 1_000_000);
         Between(errors, nameof(MaxTimeoutMs), MaxTimeoutMs, 1, 86_400_000);
+        Between(errors, nameof(MaxLabelsPerOutput), MaxLabelsPerOutput, 1, 1_000_000);
+        Between(errors, nameof(MaxLabelChars), MaxLabelChars, 1, 65_536);
         return errors;
     }
 
@@ -77,6 +85,32 @@ public sealed class ServingLimits
         if (config.ParallelSequences is { } slots && config.ContextSize is > 0 and var context)
         {
             CheckKvTokens(errors, slots, context);
+        }
+
+        if (config.Labels is { } labels)
+        {
+            foreach (var (output, list) in labels)
+            {
+                if (list is null)
+                {
+                    continue; // ServingConfig.Validate says so
+                }
+
+                if (list.Count > MaxLabelsPerOutput)
+                {
+                    errors.Add($"labels.{output} has {list.Count} labels, above the server's maximum of {MaxLabelsPerOutput} per output ({Section}:{nameof(MaxLabelsPerOutput)})");
+                    continue;
+                }
+
+                for (var i = 0; i < list.Count; i++)
+                {
+                    if (list[i] is { } label && label.Length > MaxLabelChars)
+                    {
+                        errors.Add($"labels.{output}[{i}] has {label.Length} characters, above the server's maximum of {MaxLabelChars} ({Section}:{nameof(MaxLabelChars)})");
+                        break;
+                    }
+                }
+            }
         }
 
         return errors;

@@ -16,6 +16,12 @@ public sealed class InferenceRequest : IDisposable
     /// <summary>Protocol parameters (values are bool, long, ulong, double or string).</summary>
     public IReadOnlyDictionary<string, object>? Parameters { get; init; }
 
+    /// <summary>
+    /// Requested outputs the caller wants ranked (the classification extension): each must be numeric, which the
+    /// scheduler checks against the model's outputs with the rest of the request, before it is queued.
+    /// </summary>
+    public IReadOnlyCollection<string>? RankedOutputs { get; init; }
+
     /// <summary>How long the request may take in total; null uses the model's configured timeout.</summary>
     public TimeSpan? Timeout { get; init; }
 

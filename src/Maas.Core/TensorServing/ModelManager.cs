@@ -256,6 +256,24 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
     /// <summary>Statistics of every version that has served requests, without resolving anything (for metrics scrapes).</summary>
     public IReadOnlyList<ModelStatisticsSnapshot> Statistics() => Snapshot(null, null);
 
+    /// <summary>
+    /// The class labels of version <paramref name="version"/> of <paramref name="model"/> (as an answer names them), by
+    /// output; null when it names none or is gone. Taken from the resolution the calls themselves use, so a classified
+    /// call costs no catalog read of its own, and an edit is seen as soon as resolutions are (at once after a change
+    /// on this server, within <see cref="ModelManagerOptions.ResolveCacheTime"/> after one elsewhere).
+    /// </summary>
+    public async ValueTask<IReadOnlyDictionary<string, IReadOnlyList<string>>?> LabelsAsync(string model, string version, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await ResolveAsync(model, version, cancellationToken).ConfigureAwait(false)).Labels;
+        }
+        catch (InferenceException)
+        {
+            return null; // deleted (or refused) since it answered: the indices still say what they say
+        }
+    }
+
     /// <summary>Forgets cached name and alias resolutions (after the registry changed).</summary>
     public void InvalidateResolutions() => _resolved.Clear();
 

@@ -76,6 +76,19 @@ public static class RequestValidator
             }
         }
 
+        if (request.RankedOutputs is { Count: > 0 } ranked)
+        {
+            foreach (var name in ranked)
+            {
+                var output = Find(outputs, name) ?? throw Invalid($"unknown output '{name}': {modelLabel} produces {Describe(outputs)}");
+                if (output.DataType is TensorDataType.Bool or TensorDataType.Bytes)
+                {
+                    throw Invalid(
+                        $"output '{name}' is {output.DataType.Name()}: the classification extension ranks numeric outputs only; ask for it without \"classification\"");
+                }
+            }
+        }
+
         if (batchDimension && maxBatchSize > 1 && rows > maxBatchSize)
         {
             throw Invalid($"input '{rowsFrom}' has {rows} rows in its batch dimension, over the max batch size of {modelLabel} ({maxBatchSize})");

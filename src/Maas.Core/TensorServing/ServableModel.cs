@@ -34,4 +34,10 @@ public sealed record ServableModel
 
     /// <summary>The outputs as the registry read them from the file.</summary>
     public IReadOnlyList<TensorMetadata>? Outputs { get; init; }
+
+    /// <summary>
+    /// Class labels by output name, for the classification extension: the model's serving configuration, else what the
+    /// version carries; null when it names none. Not an engine setting: a change needs no reload.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>>? Labels { get; init; }
 }

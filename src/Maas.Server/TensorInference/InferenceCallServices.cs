@@ -7,5 +7,4 @@ namespace Maas.Server.TensorInference;
 /// <param name="Router">Picks the version of a call without one from the model's deployment (canary, shadows).</param>
 /// <param name="Shadows">Sends copies of answered calls to a deployment's shadow versions.</param>
 /// <param name="Payloads">The opt-in payload log.</param>
-/// <param name="Registry">The registry, for the class labels a version carries (classification extension).</param>
-internal sealed record InferenceCallServices(DeploymentRouter Router, ShadowQueue Shadows, PayloadLog Payloads, Maas.Core.Registry.IModelRegistry Registry);
+internal sealed record InferenceCallServices(DeploymentRouter Router, ShadowQueue Shadows, PayloadLog Payloads);

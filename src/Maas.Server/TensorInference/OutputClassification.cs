@@ -43,7 +43,7 @@ internal static class OutputClassification
     /// caller may dispose <paramref name="response"/> too (a tensor is freed once).
     /// </summary>
     public static async Task<InferenceResponse> ApplyAsync(
-        InferenceResponse response, IReadOnlyDictionary<string, int>? counts, IModelRegistry registry, CancellationToken cancellationToken)
+        InferenceResponse response, IReadOnlyDictionary<string, int>? counts, ModelManager manager, CancellationToken cancellationToken)
     {
         if (counts is not { Count: > 0 })
         {
@@ -58,7 +58,7 @@ internal static class OutputClassification
             }
         }
 
-        var labels = await LabelsAsync(registry, response.ModelName, response.ModelVersion, cancellationToken);
+        var labels = await manager.LabelsAsync(response.ModelName, response.ModelVersion, cancellationToken);
         var outputs = new List<Tensor>(response.Outputs.Count);
         var created = new List<Tensor>();
         try
@@ -248,32 +248,33 @@ internal static class OutputClassification
     }
 
     /// <summary>
-    /// The class labels a version carries, by output: a table classifier MaaS trained names its classes for its score
-    /// output (metadata <c>maas.tabular</c>), an image classifier for its logits and probabilities (<c>maas.image</c>).
-    /// Null when it names none (an uploaded model), or when the version is gone.
+    /// The class labels of a version, by output, as serving keeps them with its resolution: the model's serving
+    /// configuration (<c>labels</c>) first, then the version's <c>maas.*</c> metadata, then the classifier nodes of its
+    /// file (<see cref="ModelSignature.ClassLabels"/>), each output from the first that names it. Null when none does.
     /// </summary>
-    public static async Task<Dictionary<string, IReadOnlyList<string>>?> LabelsAsync(
-        IModelRegistry registry, string model, string version, CancellationToken cancellationToken)
+    public static IReadOnlyDictionary<string, IReadOnlyList<string>>? Labels(ServingConfig config, ModelVersion version)
     {
-        if (!int.TryParse(version, NumberStyles.None, CultureInfo.InvariantCulture, out var number))
+        Dictionary<string, IReadOnlyList<string>>? result = null;
+        foreach (var source in new[] { version.Signature.ClassLabels, Labels(version.Metadata), config.Labels })
         {
-            return null;
+            foreach (var (output, labels) in source ?? EmptyLabels)
+            {
+                if (labels is not null)
+                {
+                    (result ??= new(StringComparer.Ordinal))[output] = labels;
+                }
+            }
         }
 
-        ModelVersion stored;
-        try
-        {
-            stored = await registry.GetVersionAsync(model, number, cancellationToken);
-        }
-        catch (RegistryException)
-        {
-            return null; // deleted since it answered: the indices still say what they say
-        }
-
-        return Labels(stored.Metadata);
+        return result;
     }
 
-    /// <summary>The labels of <see cref="LabelsAsync"/>, read from a version's metadata.</summary>
+    private static readonly Dictionary<string, IReadOnlyList<string>> EmptyLabels = [];
+
+    /// <summary>
+    /// The labels a version's metadata gives: a table classifier MaaS trained names its classes for its score output
+    /// (<c>maas.tabular</c>), an image classifier for its logits and probabilities (<c>maas.image</c>).
+    /// </summary>
     public static Dictionary<string, IReadOnlyList<string>>? Labels(IReadOnlyDictionary<string, string> metadata)
     {
         Dictionary<string, IReadOnlyList<string>>? result = null;

@@ -14,6 +14,8 @@ public sealed class SmallLimitsFixture : IAsyncLifetime
 {
     public const int MaxBody = 64 * 1024;
     public const int MaxElements = 1000;
+    public const int MaxLabels = 8;
+    public const int MaxLabelChars = 16;
 
     private MaasTestServer? _server;
 
@@ -25,6 +27,8 @@ public sealed class SmallLimitsFixture : IAsyncLifetime
         {
             ["Maas:Inference:MaxRequestBodyBytes"] = MaxBody.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Maas:Inference:MaxTensorElements"] = MaxElements.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Maas:ServingLimits:MaxLabelsPerOutput"] = MaxLabels.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Maas:ServingLimits:MaxLabelChars"] = MaxLabelChars.ToString(System.Globalization.CultureInfo.InvariantCulture),
         });
         await Server.RegisterAsync("m", Maas.Core.Formats.Onnx.OnnxModelWriter.Identity(Maas.Core.Formats.Onnx.OnnxElementType.Float, "batch", 4).ToBytes());
     }

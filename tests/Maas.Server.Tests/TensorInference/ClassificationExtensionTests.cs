@@ -7,6 +7,7 @@ using Maas.Core.Formats.Onnx;
 using Maas.Core.Registry;
 using Maas.Core.TensorServing;
 using Maas.Server.TensorInference.Grpc.Protocol;
+using Maas.Server.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Maas.Server.Tests.TensorInference;
@@ -82,14 +83,49 @@ public sealed class ClassificationExtensionTests(SmallLimitsFixture fixture) : I
     [Theory]
     [InlineData(TensorDataType.Bool, "[[true,false,true]]")]
     [InlineData(TensorDataType.Bytes, "[[\"a\",\"b\",\"c\"]]")]
-    public async Task An_output_that_is_not_numeric_gets_400(TensorDataType type, string data)
+    public async Task An_output_that_is_not_numeric_is_refused_before_the_model_runs_on_both_transports(TensorDataType type, string data)
     {
         var name = "cls-" + type.Name().ToLowerInvariant();
         await fixture.Server.RegisterAsync(name, TestModels.Identity(type));
+        var expected = $"output 'output' is {type.Name()}: the classification extension ranks numeric outputs only";
         var body = $$$"""{"inputs":[{"name":"input","shape":[1,3],"datatype":"{{{type.Name()}}}","data":{{{data}}}}],"outputs":[{"name":"output","parameters":{"classification":1}}]}""";
         var (status, error, _) = await fixture.Server.Client.PostJsonAsync($"/v2/models/{name}/infer", body);
         Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status} {error}");
-        Assert.Contains($"output 'output' is {type.Name()}: the classification extension ranks numeric outputs only", error.GetProperty("error").GetString());
+        Assert.Contains(expected, error.GetProperty("error").GetString());
+
+        using var grpc = new GrpcTestClient(fixture.Server.GrpcAddress());
+        var request = new ModelInferRequest { ModelName = name };
+        var input = new ModelInferRequest.Types.InferInputTensor { Name = "input", Datatype = type.Name(), Contents = new InferTensorContents() };
+        input.Shape.Add([1, 3]);
+        if (type == TensorDataType.Bool)
+        {
+            input.Contents.BoolContents.Add([true, false, true]);
+        }
+        else
+        {
+            input.Contents.BytesContents.Add(new[] { "a", "b", "c" }.Select(ByteString.CopyFromUtf8));
+        }
+
+        request.Inputs.Add(input);
+        var output = new ModelInferRequest.Types.InferRequestedOutputTensor { Name = "output" };
+        output.Parameters["classification"] = new InferParameter { Int64Param = 1 };
+        request.Outputs.Add(output);
+        var unary = await grpc.CallAsync("ModelInfer", request, ModelInferResponse.Parser);
+        Assert.Equal(3, unary.Status); // INVALID_ARGUMENT
+        Assert.Contains(expected, unary.Message);
+        var stream = await grpc.CallRawAsync("ModelStreamInfer", [request.ToByteArray()], ModelStreamInferResponse.Parser);
+        Assert.True(stream.Status == 0, stream.Message);
+        Assert.Contains(expected, Assert.Single(stream.Responses).ErrorMessage);
+
+        // Refused with the request's other checks, before the model ran: no call counts as a successful inference.
+        var (_, stats) = await fixture.Server.Client.GetJsonAsync($"/v2/models/{name}/stats");
+        var version = Assert.Single(stats.GetProperty("model_stats").EnumerateArray());
+        Assert.Equal(0, version.GetProperty("inference_stats").GetProperty("success").GetProperty("count").GetInt64());
+        Assert.Equal(0, version.GetProperty("inference_count").GetInt64());
+
+        // The same output without the parameter is answered.
+        (status, var ok, _) = await fixture.Server.Client.PostJsonAsync($"/v2/models/{name}/infer", body.Replace("\"classification\":1", "\"binary_data\":false", StringComparison.Ordinal));
+        Assert.True(status == HttpStatusCode.OK, $"{(int)status} {ok}");
     }
 
     [Fact]
@@ -152,6 +188,100 @@ public sealed class ClassificationExtensionTests(SmallLimitsFixture fixture) : I
             """{"task":"multiclass-classification","features":[{"name":"input","type":"number"}],"classes":["a","b"],"score_output":"output"}""", CancellationToken.None);
         (_, ok, _) = await fixture.Server.Client.PostJsonAsync("/v2/models/cls-table/infer", Body("""{"classification":1}"""));
         Assert.Equal(["10:2", "4:0"], Strings(ok.GetProperty("outputs")[0].GetProperty("data")));
+    }
+
+    [Fact]
+    public async Task Labels_in_the_serving_configuration_name_an_uploaded_models_classes_and_win_over_the_versions_own()
+    {
+        var registry = fixture.Server.Services.GetRequiredService<IModelRegistry>();
+        var version = await fixture.Server.RegisterAsync("cls-config", OnnxModelWriter.Identity(OnnxElementType.Float, "batch", 4).ToBytes(),
+            new { labels = new Dictionary<string, string[]> { ["output"] = ["a", "b", "c", "d"] } });
+        var (status, ok, _) = await fixture.Server.Client.PostJsonAsync("/v2/models/cls-config/infer", Body("""{"classification":2}"""));
+        Assert.True(status == HttpStatusCode.OK, $"{(int)status} {ok}");
+        Assert.Equal(["10:2:c", "5:1:b", "4:0:a", "3:1:b"], Strings(ok.GetProperty("outputs")[0].GetProperty("data")));
+
+        // An edit is seen by the next call (serving keeps labels with its resolution of the version, which a change
+        // refreshes), over gRPC too.
+        await PutConfigAsync("cls-config", """{"labels": {"output": ["w", "x", "y", "z"]}}""");
+        (_, ok, _) = await fixture.Server.Client.PostJsonAsync("/v2/models/cls-config/infer", Body("""{"classification":1}"""));
+        Assert.Equal(["10:2:y", "4:0:w"], Strings(ok.GetProperty("outputs")[0].GetProperty("data")));
+        using var grpc = new GrpcTestClient(fixture.Server.GrpcAddress());
+        var request = GrpcRequest(new InferParameter { Int64Param = 1 });
+        request.ModelName = "cls-config";
+        var result = await grpc.CallAsync("ModelInfer", request, ModelInferResponse.Parser);
+        Assert.True(result.Status == 0, result.Message);
+        Assert.Equal(["10:2:y", "4:0:w"], ReadBytesElements(result.Single.RawOutputContents[0].ToByteArray()));
+
+        // The configuration wins over the version's metadata; without it, the metadata's apply (an edit of which is seen too).
+        await registry.SetVersionMetadataAsync("cls-config", version, "maas.image",
+            """{"input":"input","shape":[4],"logits_output":"output","classes":["cat","dog","fox","owl"]}""", CancellationToken.None);
+        (_, ok, _) = await fixture.Server.Client.PostJsonAsync("/v2/models/cls-config/infer", Body("""{"classification":1}"""));
+        Assert.Equal(["10:2:y", "4:0:w"], Strings(ok.GetProperty("outputs")[0].GetProperty("data")));
+        await PutConfigAsync("cls-config", "{}");
+        (_, ok, _) = await fixture.Server.Client.PostJsonAsync("/v2/models/cls-config/infer", Body("""{"classification":1}"""));
+        Assert.Equal(["10:2:fox", "4:0:cat"], Strings(ok.GetProperty("outputs")[0].GetProperty("data")));
+
+        // Labels for another number of classes than the output has are not used.
+        await PutConfigAsync("cls-config", """{"labels": {"output": ["no", "yes"]}}""");
+        (_, ok, _) = await fixture.Server.Client.PostJsonAsync("/v2/models/cls-config/infer", Body("""{"classification":1}"""));
+        Assert.Equal(["10:2", "4:0"], Strings(ok.GetProperty("outputs")[0].GetProperty("data")));
+    }
+
+    [Theory]
+    [InlineData("""{"labels": {"output": ["a", null]}}""", "invalid_config", "labels.output[1] must be a non-empty string, not null")]
+    [InlineData("""{"labels": {"output": ["a", ""]}}""", "invalid_config", "labels.output[1] must be a non-empty string, not \"\"")]
+    [InlineData("""{"labels": {"output": null}}""", "invalid_config", "labels.output must be a list of strings")]
+    [InlineData("""{"labels": {"": ["a"]}}""", "invalid_config", "labels: an output name must have 1 to 1024 characters, not 0")]
+    [InlineData("""{"labels": {"output": ["a", "b", "c", "d", "e", "f", "g", "h", "i"]}}""", "invalid_config",
+        "labels.output has 9 labels, above the server's maximum of 8 per output (Maas:ServingLimits:MaxLabelsPerOutput)")]
+    [InlineData("""{"labels": {"output": ["a", "seventeen chars!!"]}}""", "invalid_config",
+        "labels.output[1] has 17 characters, above the server's maximum of 16 (Maas:ServingLimits:MaxLabelChars)")]
+    [InlineData("""{"labels": {"output": [1, 2]}}""", "invalid_json", "labels.output[0]")]
+    [InlineData("""{"labels": {"output": "a,b"}}""", "invalid_json", "labels.output")]
+    [InlineData("""{"labels": ["a", "b"]}""", "invalid_json", "labels")]
+    public async Task Labels_that_are_not_lists_of_strings_within_the_limits_get_400_naming_the_field(string config, string code, string message)
+    {
+        await fixture.Server.RegisterAsync("cls-bad-labels", OnnxModelWriter.Identity(OnnxElementType.Float, "batch", 4).ToBytes());
+        using var response = await fixture.Server.Client.PutAsync("/api/v1/models/cls-bad-labels/config", new StringContent(config, Encoding.UTF8, "application/json"));
+        var error = await response.ErrorAsync(HttpStatusCode.BadRequest, code);
+        Assert.Contains(message, (string?)error["message"], StringComparison.Ordinal);
+        var (_, stored) = await fixture.Server.Client.GetJsonAsync("/api/v1/models/cls-bad-labels/config");
+        Assert.False(stored.TryGetProperty("labels", out _), stored.ToString());
+    }
+
+    [Fact]
+    public async Task An_onnx_ml_classifier_names_its_classes_and_its_label_output_is_refused_before_it_runs()
+    {
+        var version = await fixture.Server.RegisterAsync("cls-linear", OnnxModelWriter.LinearClassifier(stringLabels: ["cat", "dog", "fox"]).ToBytes());
+        var (_, stored) = await fixture.Server.Client.GetJsonAsync($"/api/v1/models/cls-linear/versions/{version}");
+        Assert.Equal("""{"scores":["cat","dog","fox"]}""", stored.GetProperty("signature").GetProperty("class_labels").GetRawText());
+
+        static string Ask(string output) =>
+            $$$"""{"inputs":[{"name":"input","shape":[2,3],"datatype":"FP32","data":[[1,5,10],[4,3,2]]}],"outputs":[{"name":"{{{output}}}","parameters":{"classification":1}}]}""";
+        var (status, ok, _) = await fixture.Server.Client.PostJsonAsync("/v2/models/cls-linear/infer", Ask("scores"));
+        Assert.True(status == HttpStatusCode.OK, $"{(int)status} {ok}");
+        Assert.Equal(["10:2:fox", "4:0:cat"], Strings(ok.GetProperty("outputs")[0].GetProperty("data")));
+
+        (status, var error, _) = await fixture.Server.Client.PostJsonAsync("/v2/models/cls-linear/infer", Ask("label"));
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status} {error}");
+        Assert.Contains("output 'label' is BYTES: the classification extension ranks numeric outputs only", error.GetProperty("error").GetString());
+
+        // Labels in the serving configuration win over the model's own.
+        await PutConfigAsync("cls-linear", """{"labels": {"scores": ["a", "b", "c"]}}""");
+        (_, ok, _) = await fixture.Server.Client.PostJsonAsync("/v2/models/cls-linear/infer", Ask("scores"));
+        Assert.Equal(["10:2:c", "4:0:a"], Strings(ok.GetProperty("outputs")[0].GetProperty("data")));
+
+        // Integer class labels are written as numbers.
+        await fixture.Server.RegisterAsync("cls-linear-int", OnnxModelWriter.LinearClassifier(intLabels: [7, 8, 9]).ToBytes());
+        (status, ok, _) = await fixture.Server.Client.PostJsonAsync("/v2/models/cls-linear-int/infer", Ask("scores"));
+        Assert.True(status == HttpStatusCode.OK, $"{(int)status} {ok}");
+        Assert.Equal(["10:2:9", "4:0:7"], Strings(ok.GetProperty("outputs")[0].GetProperty("data")));
+    }
+
+    private async Task PutConfigAsync(string model, string config)
+    {
+        using var response = await fixture.Server.Client.PutAsync($"/api/v1/models/{model}/config", new StringContent(config, Encoding.UTF8, "application/json"));
+        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
     }
 
     [Fact]

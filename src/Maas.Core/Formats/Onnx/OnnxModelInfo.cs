@@ -86,6 +86,12 @@ public sealed record OnnxModelInfo
     /// <summary>The number of initializers (weights) in the main graph.</summary>
     public required int InitializerCount { get; init; }
 
+    /// <summary>
+    /// Class labels by graph output, from the model's ONNX-ML classifier and <c>ZipMap</c> nodes, for the outputs they
+    /// unambiguously name (see <see cref="OnnxClassLabels"/>); empty when it carries none.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> ClassLabels { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
+
     /// <summary>The version of the default ONNX operator set, or null when the model does not import it.</summary>
     public long? DefaultOpset => Opsets.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version;
 }

@@ -97,6 +97,7 @@ public static class OnnxModelReader
             throw new InvalidModelFileException("not a usable ONNX model: the graph has no outputs");
         }
 
+        var outputs = model.Outputs.Select(ParseValue).Select(Describe).ToArray();
         return new OnnxModelInfo
         {
             IrVersion = model.IrVersion,
@@ -108,10 +109,11 @@ public static class OnnxModelReader
             GraphName = model.GraphName,
             Opsets = model.Opsets,
             Inputs = model.Inputs.Select(ParseValue).Where(i => !model.InitializerNames.Contains(i.Name)).Select(Describe).ToArray(),
-            Outputs = model.Outputs.Select(ParseValue).Select(Describe).ToArray(),
+            Outputs = outputs,
             Metadata = model.Metadata,
             ExternalDataFiles = model.ExternalFiles,
             InitializerCount = model.InitializerCount,
+            ClassLabels = OnnxClassLabels.Resolve(model.LabelNodes, outputs.Select(o => o.Name)),
         };
     }
 

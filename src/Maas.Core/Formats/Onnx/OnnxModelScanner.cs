@@ -43,7 +43,9 @@ internal sealed class OnnxModelScanner
         MainGraph,
         Graph,
         Node,
+        MainNode,
         Attribute,
+        MainNodeAttribute,
         Function,
         TrainingInfo,
         Tensor,
@@ -93,6 +95,21 @@ internal sealed class OnnxModelScanner
     public int InitializerCount { get; private set; }
 
     public List<string> ExternalFiles { get; } = [];
+
+    /// <summary>
+    /// The main graph's nodes that matter for class labels (ONNX-ML classifiers and <c>ZipMap</c>, and the ops scores
+    /// pass through unchanged in width), in graph order; see <see cref="OnnxClassLabels"/>.
+    /// </summary>
+    public List<OnnxLabelNode> LabelNodes { get; } = [];
+
+    // The main-graph node being read: its op, domain, first input and first two outputs as bytes (made strings only
+    // for a node kept), and the labels it names. Reused from node to node, so a node not kept allocates nothing.
+    private readonly NameBytes _op = new(), _domain = new(), _input = new(), _output0 = new(), _output1 = new(), _attributeName = new();
+    private IReadOnlyList<string>? _nodeLabels;
+    private bool _nodeLabelsUnusable;
+    private long _labelBytes;
+    private int _keptClassifiers;
+    private int _keptPassThrough;
 
     /// <summary>Scans the model in <paramref name="stream"/>; external data files are checked in <paramref name="directory"/> when given.</summary>
     /// <exception cref="InvalidModelFileException">The model is malformed or a tensor is unusable; the message says why.</exception>
@@ -164,7 +181,7 @@ internal sealed class OnnxModelScanner
             switch (field, wire)
             {
                 case (1, 2):
-                    Nested(end, Kind.Node);
+                    Nested(end, main ? Kind.MainNode : Kind.Node);
                     break;
                 case (2, 2) when main:
                     GraphName = KeptString(end);
@@ -216,15 +233,157 @@ internal sealed class OnnxModelScanner
         }
     }
 
-    // Every attribute kind that can hold a tensor or a graph: t, g, tensors, graphs, sparse_tensor, sparse_tensors.
-    private void Attribute(long end)
+    // A node of the main graph: read as any node, and kept when its op bears on class labels (see OnnxClassLabels).
+    private void MainNode(long end)
     {
-        bool tensorSeen = false, graphSeen = false, sparseSeen = false;
+        _op.Clear();
+        _domain.Clear();
+        _nodeLabels = null;
+        _nodeLabelsUnusable = false;
+        int inputs = 0, outputs = 0;
         while (_cursor.Position < end)
         {
             var (field, wire) = Tag(end);
             switch (field, wire)
             {
+                case (1, 2):
+                    ReadName(end, inputs++ == 0 ? _input : null);
+                    break;
+                case (2, 2):
+                    ReadName(end, outputs++ switch { 0 => _output0, 1 => _output1, _ => null });
+                    break;
+                case (4, 2):
+                    ReadName(end, _op);
+                    break;
+                case (7, 2):
+                    ReadName(end, _domain);
+                    break;
+                case (5, 2):
+                    Nested(end, Kind.MainNodeAttribute);
+                    break;
+                default:
+                    Skip(wire, end);
+                    break;
+            }
+        }
+
+        var op = LabelOp();
+        if (op is null || inputs == 0 || outputs == 0 || _input.TooLong || _output0.TooLong || (outputs > 1 && _output1.TooLong))
+        {
+            return;
+        }
+
+        var classifier = op is "LinearClassifier" or "TreeEnsembleClassifier" or "SVMClassifier" or "ZipMap";
+        if (classifier ? _keptClassifiers++ >= OnnxClassLabels.MaxClassifierNodes : _keptPassThrough++ >= OnnxClassLabels.MaxPassThroughNodes)
+        {
+            return; // past what is worth keeping: outputs further on go without labels, never with wrong ones
+        }
+
+        LabelNodes.Add(new OnnxLabelNode(
+            op,
+            _input.Text(),
+            outputs > 1 ? [_output0.Text(), _output1.Text()] : [_output0.Text()],
+            classifier && !_nodeLabelsUnusable ? _nodeLabels : null));
+    }
+
+    // The op of the node just read, when it bears on labels.
+    private string? LabelOp()
+    {
+        var ml = _domain.Is("ai.onnx.ml"u8);
+        var standard = _domain.Length == 0 || _domain.Is("ai.onnx"u8);
+        return ml && _op.Is("LinearClassifier"u8) ? "LinearClassifier"
+            : ml && _op.Is("TreeEnsembleClassifier"u8) ? "TreeEnsembleClassifier"
+            : ml && _op.Is("SVMClassifier"u8) ? "SVMClassifier"
+            : ml && _op.Is("ZipMap"u8) ? "ZipMap"
+            : ml && _op.Is("Normalizer"u8) ? "Normalizer"
+            : standard && _op.Is("Identity"u8) ? "Identity"
+            : standard && _op.Is("Cast"u8) ? "Cast"
+            : standard && _op.Is("Softmax"u8) ? "Softmax"
+            : null;
+    }
+
+    // Whether an attribute of the node being read may name its classes: its name is a labels attribute, and the node
+    // is a classifier or ZipMap (or its op is not known yet, as in a file that writes op_type after the attributes).
+    private bool MayName()
+    {
+        if (!(_attributeName.Is("classlabels_strings"u8) || _attributeName.Is("classlabels_int64s"u8) || _attributeName.Is("classlabels_ints"u8)))
+        {
+            return false;
+        }
+
+        return _op.Length == 0 || _op.Is("LinearClassifier"u8) || _op.Is("TreeEnsembleClassifier"u8) || _op.Is("SVMClassifier"u8) || _op.Is("ZipMap"u8);
+    }
+
+    private void ReadName(long end, NameBytes? into)
+    {
+        var length = Length(end);
+        if (into is null)
+        {
+            _cursor.Skip(length);
+        }
+        else if (length > MaxKeptString)
+        {
+            into.TooLong = true;
+            into.Length = 0;
+            _cursor.Skip(length);
+        }
+        else
+        {
+            into.TooLong = false;
+            into.Length = length;
+            _cursor.ReadInto(into.Buffer(length), length);
+        }
+    }
+
+    // Every attribute kind that can hold a tensor or a graph: t, g, tensors, graphs, sparse_tensor, sparse_tensors;
+    // of a main-graph node also the classes it names (classlabels_*: read only when the name, written first, says so).
+    private void Attribute(long end, bool mainNode)
+    {
+        bool tensorSeen = false, graphSeen = false, sparseSeen = false;
+        var labels = false;
+        List<long>? ints = null;
+        List<string>? strings = null;
+        var dropped = false;
+        if (mainNode)
+        {
+            _attributeName.Clear();
+        }
+
+        while (_cursor.Position < end)
+        {
+            var (field, wire) = Tag(end);
+            switch (field, wire)
+            {
+                case (1, 2) when mainNode:
+                    ReadName(end, _attributeName);
+                    labels = MayName();
+                    break;
+                case (8, 0) when labels:
+                    KeepInt((long)_cursor.ReadVarint(end));
+                    break;
+                case (8, 2) when labels:
+                    var packedEnd = _cursor.Position + Length(end);
+                    while (_cursor.Position < packedEnd)
+                    {
+                        KeepInt((long)_cursor.ReadVarint(packedEnd));
+                    }
+
+                    break;
+                case (9, 2) when labels:
+                    var length = Length(end);
+                    if (!dropped && length <= OnnxClassLabels.MaxLabelBytes && (strings ??= []).Count < OnnxClassLabels.MaxLabels
+                        && _labelBytes + length + OnnxClassLabels.LabelOverheadBytes <= OnnxClassLabels.MaxTotalLabelBytes)
+                    {
+                        _labelBytes += length + OnnxClassLabels.LabelOverheadBytes;
+                        strings.Add(_cursor.ReadString(length));
+                    }
+                    else
+                    {
+                        dropped = true;
+                        _cursor.Skip(length);
+                    }
+
+                    break;
                 case (5, 2):
                     Once(ref tensorSeen, "an attribute's tensor");
                     Nested(end, Kind.Tensor, "attribute tensor");
@@ -249,6 +408,41 @@ internal sealed class OnnxModelScanner
                 default:
                     Skip(wire, end);
                     break;
+            }
+        }
+
+        if (!labels)
+        {
+            return;
+        }
+
+        if (dropped)
+        {
+            _nodeLabelsUnusable = true; // more or longer than kept: none rather than some
+            return;
+        }
+
+        IReadOnlyList<string>? named = strings is { Count: > 0 } ? strings
+            : ints is { Count: > 0 } ? ints.Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray()
+            : null;
+        if (named is not null)
+        {
+            // Both kinds given (or one twice) leaves it unclear which the scores follow.
+            _nodeLabelsUnusable |= _nodeLabels is not null;
+            _nodeLabels = named;
+        }
+
+        void KeepInt(long value)
+        {
+            // Held as text once kept: counted against the model's label budget like strings.
+            if (!dropped && (ints ??= []).Count < OnnxClassLabels.MaxLabels
+                && (_labelBytes += 20 + OnnxClassLabels.LabelOverheadBytes) <= OnnxClassLabels.MaxTotalLabelBytes)
+            {
+                ints.Add(value);
+            }
+            else
+            {
+                dropped = true;
             }
         }
     }
@@ -623,8 +817,14 @@ internal sealed class OnnxModelScanner
             case Kind.Node:
                 Node(inner);
                 break;
+            case Kind.MainNode:
+                MainNode(inner);
+                break;
             case Kind.Attribute:
-                Attribute(inner);
+                Attribute(inner, mainNode: false);
+                break;
+            case Kind.MainNodeAttribute:
+                Attribute(inner, mainNode: true);
                 break;
             case Kind.Function:
                 Function(inner);
@@ -715,6 +915,36 @@ internal sealed class OnnxModelScanner
 
     private static string Shorten(string s) => s.Length <= 80 ? s : string.Concat(s.AsSpan(0, 77), "...");
 
+    /// <summary>A name as its UTF-8 bytes, in a buffer reused from one read to the next.</summary>
+    private sealed class NameBytes
+    {
+        private byte[] _bytes = new byte[64];
+
+        public int Length { get; set; }
+
+        public bool TooLong { get; set; }
+
+        public void Clear()
+        {
+            Length = 0;
+            TooLong = false;
+        }
+
+        public byte[] Buffer(int length)
+        {
+            if (_bytes.Length < length)
+            {
+                _bytes = new byte[Math.Max(length, _bytes.Length * 2)];
+            }
+
+            return _bytes;
+        }
+
+        public bool Is(ReadOnlySpan<byte> name) => !TooLong && _bytes.AsSpan(0, Length).SequenceEqual(name);
+
+        public string Text() => Encoding.UTF8.GetString(_bytes, 0, Length);
+    }
+
     /// <summary>A forward reader over a seekable stream with its own buffer; long fields are skipped by seeking.</summary>
     private sealed class Cursor
     {
@@ -779,6 +1009,19 @@ internal sealed class OnnxModelScanner
             }
 
             return bytes;
+        }
+
+        public void ReadInto(byte[] destination, int count)
+        {
+            var done = 0;
+            while (done < count)
+            {
+                Fill();
+                var take = Math.Min(count - done, _bufferLength - _bufferPosition);
+                _buffer.AsSpan(_bufferPosition, take).CopyTo(destination.AsSpan(done));
+                _bufferPosition += take;
+                done += take;
+            }
         }
 
         public string ReadString(int count)

@@ -197,6 +197,34 @@ public sealed class OnnxModelWriter
             .Node("Identity", ["input"], ["output"]);
 
     /// <summary>
+    /// An ONNX-ML <c>LinearClassifier</c> over float input "input" [batch, classes] whose weights are the identity, so
+    /// each class's score is its input column: output "label" (the best class: STRING for <paramref name="stringLabels"/>,
+    /// INT64 for <paramref name="intLabels"/>) and, through an Identity, output "scores" FP32 [batch, classes].
+    /// </summary>
+    public static OnnxModelWriter LinearClassifier(string[]? stringLabels = null, long[]? intLabels = null)
+    {
+        var classes = stringLabels?.Length ?? intLabels?.Length ?? throw new ArgumentException("give the class labels");
+        var coefficients = new float[classes * classes];
+        for (var i = 0; i < classes; i++)
+        {
+            coefficients[(i * classes) + i] = 1;
+        }
+
+        var labels = stringLabels is not null ? OnnxAttribute.Strings("classlabels_strings", stringLabels) : OnnxAttribute.Ints("classlabels_ints", intLabels!);
+        return new OnnxModelWriter("linear-classifier")
+            .Opset(1, "ai.onnx.ml")
+            .Input("input", OnnxElementType.Float, "batch", classes)
+            .Output("label", stringLabels is not null ? OnnxElementType.String : OnnxElementType.Int64, "batch")
+            .Output("scores", OnnxElementType.Float, "batch", classes)
+            .Node("LinearClassifier", ["input"], ["label", "raw_scores"], "classifier", "ai.onnx.ml",
+                labels,
+                OnnxAttribute.Floats("coefficients", coefficients),
+                OnnxAttribute.Floats("intercepts", new float[classes]),
+                OnnxAttribute.String("post_transform", "NONE"))
+            .Node("Identity", ["raw_scores"], ["scores"]);
+    }
+
+    /// <summary>
     /// A multi-layer perceptron over float input "input" [batch, inputs] to output "output" [batch, outputs]:
     /// MatMul + Add per layer, Relu between layers, and Softmax at the end when <paramref name="softmax"/> is set.
     /// </summary>

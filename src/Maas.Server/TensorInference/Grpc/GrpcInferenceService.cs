@@ -223,7 +223,7 @@ internal sealed class GrpcInferenceService(
         using var response = await Deployments.DeploymentRouter.WatchAsync(ctx, route, manager.InferAsync(
             model, version ?? route?.VersionText, request, v => Deployments.DeploymentRouter.SetVersionHeader(ctx, v), token)); // errors name the version too
         ctx.Usage().ReportInference(response);
-        using var answer = await OutputClassification.ApplyAsync(response, classifications, call.Registry, token);
+        using var answer = await OutputClassification.ApplyAsync(response, classifications, manager, token);
         payloads?.Write(ctx, model, "response", PayloadLog.Describe(answer.Outputs));
         Deployments.DeploymentRouter.SetVersionHeader(ctx, response.ModelVersion);
         using (manager.Telemetry.StartEncode(answer, "v2-grpc"))
@@ -291,7 +291,7 @@ internal sealed class GrpcInferenceService(
                 using var response = await manager.InferAsync(model, version, request, token);
                 ctx.Usage().ReportInference(response);
                 admission?.Charge(response.ComputeTime); // the next message is checked against this one's compute
-                using var answer = await OutputClassification.ApplyAsync(response, classifications, call.Registry, token);
+                using var answer = await OutputClassification.ApplyAsync(response, classifications, manager, token);
                 payloads?.Write(ctx, model, "response", PayloadLog.Describe(answer.Outputs));
                 using var encode = manager.Telemetry.StartEncode(answer, "v2-grpc");
                 await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, answer, ModelKeys.RelativeTo(answer.ModelName, ctx.CallerTenant()), streamField: 2, token, codec.Response, codec.CompressFrom);

@@ -97,6 +97,7 @@ internal static class GrpcTensors
             Inputs = tensors,
             Parameters = parameters,
             RequestedOutputs = header.Outputs.Count > 0 ? header.Outputs.Select(o => o.Name).ToArray() : null,
+            RankedOutputs = classifications.Count > 0 ? [.. classifications.Keys] : null,
             Timeout = InferenceTimeouts.FromParameters(parameters) is { } t && (callTimeout is null || t < callTimeout) ? t : callTimeout,
         };
         return (header, request, classifications);

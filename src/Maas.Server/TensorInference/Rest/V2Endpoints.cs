@@ -113,7 +113,7 @@ internal static class V2Endpoints
 
         using var response = computed;
         ctx.Usage().ReportInference(response);
-        using var answer = await OutputClassification.ApplyAsync(response, body.Classifications, call.Registry, ctx.RequestAborted);
+        using var answer = await OutputClassification.ApplyAsync(response, body.Classifications, manager, ctx.RequestAborted);
         payloads?.Write(ctx, model, "response", PayloadLog.Describe(answer.Outputs));
         Deployments.DeploymentRouter.SetVersionHeader(ctx, response.ModelVersion);
         using (manager.Telemetry.StartEncode(answer, "v2-rest"))

@@ -277,6 +277,7 @@ internal static class V2RequestReader
                 Inputs = tensors,
                 Parameters = parameters,
                 RequestedOutputs = requested is { Count: > 0 } ? requested : null,
+                RankedOutputs = classifications.Count > 0 ? [.. classifications.Keys] : null,
                 Timeout = InferenceTimeouts.FromParameters(parameters),
             },
             BinaryByDefault = parameters?.TryGetValue("binary_data_output", out var bdo) == true && bdo is true,
