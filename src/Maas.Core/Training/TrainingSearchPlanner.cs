@@ -8,6 +8,8 @@ public static class TrainingSearchPlanner
 {
     private static readonly string[] Larger = ["accuracy", "macro_f1", "macro_precision", "macro_recall", "auc", "r2"];
     private static readonly string[] Smaller = ["log_loss", "rmse", "mae", "mse"];
+    private static readonly string[] SearchFields = ["method", "space", "trials", "metric", "seed"];
+    private static readonly string[] RangeFields = ["min", "max", "scale", "integer", "steps"];
 
     /// <summary>
     /// Plans <paramref name="search"/>: <c>{"method"?: "grid"|"random", "space": {"name": [values] | {"min", "max",
@@ -21,6 +23,9 @@ public static class TrainingSearchPlanner
             throw new ArgumentException("search must be an object: {\"method\", \"space\", \"trials\", \"metric\"}");
         }
 
+        // A misspelt field ("trails", "metrc") would otherwise be dropped without a word: a grid then runs every point,
+        // a search compares trials by the default metric.
+        CheckFields(search, "search", SearchFields);
         var dimensions = ParseSpace(search, trainer, fixedValues);
 
         // A field of the wrong JSON type is the caller's mistake: reading it as a string or number would throw (a 500).
@@ -72,6 +77,11 @@ public static class TrainingSearchPlanner
                 throw new ArgumentException($"search.space: {trainer} takes {string.Join(", ", allowed.Keys)}, not '{Shorten(property.Name)}'");
             }
 
+            if (dimensions.Any(d => d.Name == property.Name))
+            {
+                throw new ArgumentException($"search.space gives '{property.Name}' more than once");
+            }
+
             if (fixedValues.ContainsKey(property.Name))
             {
                 throw new ArgumentException($"search.space: '{property.Name}' is also given in hyperparameters; give it in one place");
@@ -118,7 +128,9 @@ public static class TrainingSearchPlanner
     // search.metric (a "validation_" prefix allowed), one of the task's: rmse for regression and accuracy otherwise when not given.
     private static string ParseMetric(JsonElement search, string task)
     {
-        var metric = search.TryGetProperty("metric", out var mt) && mt.ValueKind == JsonValueKind.String ? mt.GetString()! : task == TrainingNames.Regression ? "rmse" : "accuracy";
+        var metric = !search.TryGetProperty("metric", out var mt) || mt.ValueKind == JsonValueKind.Null
+            ? task == TrainingNames.Regression ? "rmse" : "accuracy"
+            : mt.ValueKind == JsonValueKind.String ? mt.GetString()! : throw new ArgumentException("search.metric must be a string naming a validation metric");
         metric = metric.StartsWith("validation_", StringComparison.Ordinal) ? metric["validation_".Length..] : metric;
         var regressionMetric = metric is "rmse" or "mae" or "mse" or "r2";
         if (!Larger.Contains(metric) && !Smaller.Contains(metric) || regressionMetric != (task == TrainingNames.Regression) || (metric == "auc" && task != TrainingNames.Binary))
@@ -131,6 +143,24 @@ public static class TrainingSearchPlanner
     }
 
     private static string Shorten(string text) => text.Length > 40 ? text[..40] + "..." : text;
+
+    // Every field of an object is one of `known`, each given once (JSON allows a repeated key; which was meant is anyone's guess).
+    private static void CheckFields(JsonElement value, string where, string[] known)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var property in value.EnumerateObject())
+        {
+            if (!known.Contains(property.Name, StringComparer.Ordinal))
+            {
+                throw new ArgumentException($"{where} takes {string.Join(", ", known)}, not '{Shorten(property.Name)}'");
+            }
+
+            if (!seen.Add(property.Name))
+            {
+                throw new ArgumentException($"{where} gives '{property.Name}' more than once");
+            }
+        }
+    }
 
     private sealed record Dimension(string Name, IReadOnlyList<double>? Values, double Min, double Max, bool Log, bool Integer)
     {
@@ -156,6 +186,7 @@ public static class TrainingSearchPlanner
                 throw new ArgumentException($"search.space.{name}: give a list of values or {{\"min\", \"max\", \"scale\"?, \"integer\"?, \"steps\"?}}");
             }
 
+            CheckFields(value, $"search.space.{name}", RangeFields);
             var (min, max) = (Check(minElement.GetDouble()), Check(maxElement.GetDouble()));
             if (min > max)
             {
@@ -169,7 +200,9 @@ public static class TrainingSearchPlanner
             }
 
             // A count (iterations, leaves, ...) is drawn as a whole number whether or not the range says "integer".
-            var integer = (value.TryGetProperty("integer", out var i) && i.ValueKind == JsonValueKind.True) || TrainingNames.WholeNumberHyperparameters.Contains(name);
+            var integer = (value.TryGetProperty("integer", out var i)
+                    && (i.ValueKind is JsonValueKind.True or JsonValueKind.False or JsonValueKind.Null ? i.ValueKind == JsonValueKind.True : throw new ArgumentException($"search.space.{name}: integer must be true or false")))
+                || TrainingNames.WholeNumberHyperparameters.Contains(name);
             var log = scale == "log";
             IReadOnlyList<double>? points = null;
             if (value.TryGetProperty("steps", out var st))

@@ -23,6 +23,9 @@ internal static class FineTuningJobsEndpoints
     private const int MaxBatchSize = 256;
     private const double MaxLearningRateMultiplier = 1000;
 
+    // The fields of a create request this server reads; integrations and metadata (OpenAI's) are accepted only empty.
+    private static readonly string[] BodyFields = ["model", "training_file", "validation_file", "suffix", "seed", "hyperparameters", "method", "integrations", "metadata"];
+
     // OpenAI's supervised hyperparameters and MaaS's own train_last_layers.
     private static readonly string[] HyperparameterNames = ["n_epochs", "batch_size", "learning_rate_multiplier", "train_last_layers"];
 
@@ -39,7 +42,7 @@ internal static class FineTuningJobsEndpoints
     private static OpenAiApiError Bad(string message, string? param, string code) => OpenAiApiError.Invalid(message, param, code);
 
     private static async Task<IResult> CreateAsync(
-        HttpContext context, IFineTuningFileStore files, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, IOptions<FineTuningOptions> options, IOptions<TrainingOptions> trainingOptions, TimeProvider time)
+        HttpContext context, IFineTuningFileStore files, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, Jobs.JobSubmissionGate gate, IOptions<FineTuningOptions> options, IOptions<TrainingOptions> trainingOptions, TimeProvider time)
     {
         var o = options.Value;
         JsonElement body;
@@ -53,6 +56,7 @@ internal static class FineTuningJobsEndpoints
             throw Bad("the body must be a JSON object", null, "invalid_request");
         }
 
+        CheckFields(body);
         var model = String(body, "model") ?? throw Bad("model is required: the base model to fine-tune", "model", "missing_model");
         var trainingId = String(body, "training_file") ?? throw Bad("training_file is required: the id of a file uploaded with purpose 'fine-tune'", "training_file", "missing_training_file");
         var validationId = String(body, "validation_file");
@@ -111,7 +115,7 @@ internal static class FineTuningJobsEndpoints
             Window = o.Window,
             CreatedBy = ApiRequests.Caller(context),
         };
-        await Jobs.JobSubmission.CheckRoomAsync(jobs, trainingOptions.Value, tenant, context.RequestAborted);
+        using var turn = await gate.EnterAsync(jobs, trainingOptions.Value, tenant, context.RequestAborted);
         var job = await EnqueueAsync(jobs, workers, spec, tenant, time.GetUtcNow());
         return Results.Json(FineTuningViews.Job(job));
     }
@@ -136,7 +140,31 @@ internal static class FineTuningJobsEndpoints
         return job;
     }
 
-    // Hyperparameters come at the top level (older clients) or in method.supervised (newer ones).
+    // A misspelt field ("sufix", "validation-file") would otherwise be dropped without a word, and OpenAI's
+    // integrations and metadata would be accepted and then not be there: refused, naming the field.
+    private static void CheckFields(JsonElement body)
+    {
+        foreach (var property in body.EnumerateObject())
+        {
+            if (!BodyFields.Contains(property.Name, StringComparer.Ordinal))
+            {
+                throw Bad(
+                    $"unrecognized request argument '{RegistryNames.Shorten(property.Name)}'; a fine-tuning job takes {string.Join(", ", BodyFields)}",
+                    RegistryNames.Shorten(property.Name),
+                    "unknown_parameter");
+            }
+
+            if (property.Name is "integrations" or "metadata"
+                && property.Value.ValueKind is not JsonValueKind.Null
+                && !(property.Value.ValueKind == JsonValueKind.Array && property.Value.GetArrayLength() == 0)
+                && !(property.Value.ValueKind == JsonValueKind.Object && !property.Value.EnumerateObject().Any()))
+            {
+                throw Bad($"{property.Name} is not supported by this server: leave it out (or empty)", property.Name, "unsupported_parameter");
+            }
+        }
+    }
+
+    // Hyperparameters come at the top level (older clients) or in method.supervised (newer ones), not both.
     private static JsonElement HyperparametersOf(JsonElement body)
     {
         var hyper = body.TryGetProperty("hyperparameters", out var h) ? h : default;
@@ -160,8 +188,16 @@ internal static class FineTuningJobsEndpoints
                     throw Bad($"method.supervised must be an object, not {RegistryNames.Shorten(supervised.GetRawText())}", "method.supervised", "invalid_method");
                 }
 
-                if (supervised.TryGetProperty("hyperparameters", out var sh))
+                if (supervised.TryGetProperty("hyperparameters", out var sh) && sh.ValueKind != JsonValueKind.Null)
                 {
+                    if (hyper.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null))
+                    {
+                        throw Bad(
+                            "hyperparameters are given both at the top level and in method.supervised.hyperparameters; give them in one place",
+                            "method.supervised.hyperparameters",
+                            "invalid_hyperparameters");
+                    }
+
                     hyper = sh;
                 }
             }
@@ -273,7 +309,8 @@ internal static class FineTuningJobsEndpoints
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(buffer.ToArray(), new JsonDocumentOptions { MaxDepth = 16 });
+            // A key given twice ("n_epochs": 1, "n_epochs": 10) is refused: which of the two was meant is anyone's guess.
+            document = JsonDocument.Parse(buffer.ToArray(), new JsonDocumentOptions { MaxDepth = 16, AllowDuplicateProperties = false });
         }
         catch (JsonException e)
         {

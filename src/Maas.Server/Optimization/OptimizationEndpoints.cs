@@ -60,7 +60,7 @@ internal static class OptimizationEndpoints
         return Results.Json(VersionResponse.From(updated, context.CallerTenant()), RegistryJson.Options);
     }
 
-    private static async Task<IResult> OptimizeAsync(string name, string version, HttpContext context, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, IOptions<TrainingOptions> training, DatasetCatalog datasets, TimeProvider time)
+    private static async Task<IResult> OptimizeAsync(string name, string version, HttpContext context, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, JobSubmissionGate gate, IOptions<TrainingOptions> training, DatasetCatalog datasets, TimeProvider time)
     {
         var body = await ApiRequests.ReadJsonAsync<OptimizeRequest>(context.Request, context.RequestAborted);
         var model = await registry.GetModelAsync(name, context.RequestAborted);
@@ -103,7 +103,7 @@ internal static class OptimizationEndpoints
         var now = time.GetUtcNow();
 
         // The model's owner: the only tenant that may change it (the auth layer checked the caller).
-        await JobSubmission.CheckRoomAsync(jobs, training.Value, model.Owner, context.RequestAborted);
+        using var turn = await gate.EnterAsync(jobs, training.Value, model.Owner, context.RequestAborted);
         var job = await JobSubmission.EnqueueAsync(jobs, workers, "opt_", OptimizationSpec.Kind, model.Owner, spec, spec.CreatedBy, now, context.RequestAborted);
         var response = QueuedJobResponse.From(job, context.CallerTenant());
         context.Response.Headers.Location = response.Url;

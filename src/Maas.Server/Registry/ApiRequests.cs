@@ -17,8 +17,14 @@ internal static class ApiRequests
     // Strict: an unknown field is a typo the caller wants to hear about (e.g. "max_batch" for "max_batch_size").
     private static readonly JsonSerializerOptions Strict = new(RegistryJson.Options) { UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow };
 
-    /// <summary>Reads a JSON body (at most 1 MiB) into <typeparamref name="T"/>; 400/415 with a clear code otherwise.</summary>
-    public static async Task<T> ReadJsonAsync<T>(HttpRequest request, CancellationToken cancellationToken)
+    // Strict, and a key given twice in any object is refused too (by default the last one silently wins).
+    private static readonly JsonSerializerOptions StrictUnique = new(Strict) { AllowDuplicateProperties = false };
+
+    /// <summary>
+    /// Reads a JSON body (at most 1 MiB) into <typeparamref name="T"/>; 400/415 with a clear code otherwise. With
+    /// <paramref name="uniqueKeys"/>, a key given twice in any object of the body is 400 invalid_json naming it.
+    /// </summary>
+    public static async Task<T> ReadJsonAsync<T>(HttpRequest request, CancellationToken cancellationToken, bool uniqueKeys = false)
         where T : class
     {
         if (request.ContentType is { } type && !type.Contains("json", StringComparison.OrdinalIgnoreCase))
@@ -45,13 +51,13 @@ internal static class ApiRequests
 
         try
         {
-            return JsonSerializer.Deserialize<T>(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), Strict)
+            return JsonSerializer.Deserialize<T>(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), uniqueKeys ? StrictUnique : Strict)
                 ?? throw new ApiException(StatusCodes.Status400BadRequest, "invalid_json", "the JSON body must be an object, not null");
         }
         catch (JsonException e)
         {
             var where = e.Path is { Length: > 1 } path ? $" at {path}" : "";
-            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_json", $"the JSON body is invalid{where}: {Explain(FirstSentence(e.Message))}");
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_json", $"the JSON body is invalid{where}: {Explain(FirstSentence(e.Message), e.Path)}");
         }
     }
 
@@ -63,13 +69,24 @@ internal static class ApiRequests
 
     private const string NotConverted = "The JSON value could not be converted to ";
     private const string NotMapped = "The JSON property '";
+    private const string Duplicate = "Duplicate propert";
 
     /// <summary>
     /// The serializer's sentences name .NET types ("System.Nullable`1[System.Int64]", "Maas.Server.Registry.SetAliasRequest"),
     /// which say nothing to a caller of a JSON API: say what JSON was expected instead.
     /// </summary>
-    private static string Explain(string message)
+    private static string Explain(string message, string? path)
     {
+        // A repeated key: an object's property names itself in the message, a dictionary's only in the path.
+        if (message.StartsWith(Duplicate, StringComparison.Ordinal))
+        {
+            var name = message.IndexOf('\'') is var open and > 0 && message.IndexOf('\'', open + 1) is var close and > 0
+                ? message[(open + 1)..close]
+                : LastSegment(path);
+            return $"'{RegistryNames.Shorten(name)}' is given more than once";
+        }
+
+
         if (message.StartsWith(NotMapped, StringComparison.Ordinal) && message.IndexOf('\'', NotMapped.Length) is var end and > 0)
         {
             return $"unknown field '{RegistryNames.Shorten(message[NotMapped.Length..end])}'";
@@ -94,6 +111,22 @@ internal static class ApiRequests
             _ when type.Contains("Dictionary`2", StringComparison.Ordinal) => "expected an object",
             _ => "this value has the wrong type",
         };
+    }
+
+    // The last name of a JSON path such as $.hyperparameters.l2 or $['a key'].
+    private static string LastSegment(string? path)
+    {
+        if (string.IsNullOrEmpty(path))
+        {
+            return "a key";
+        }
+
+        if (path.EndsWith("']", StringComparison.Ordinal) && path.LastIndexOf("['", StringComparison.Ordinal) is var bracket and >= 0)
+        {
+            return path[(bracket + 2)..^2];
+        }
+
+        return path[(path.LastIndexOf('.') + 1)..];
     }
 
     /// <summary>Parses a version number from the path; 400 invalid_version otherwise.</summary>

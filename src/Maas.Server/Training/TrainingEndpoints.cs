@@ -28,9 +28,10 @@ internal static class TrainingEndpoints
 
     private static ApiException Bad(string code, string message) => new(StatusCodes.Status400BadRequest, code, message);
 
-    private static async Task<IResult> SubmitAsync(HttpContext context, DatasetCatalog datasets, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, TimeProvider time, Microsoft.Extensions.Options.IOptions<TrainingOptions> trainingOptions)
+    private static async Task<IResult> SubmitAsync(HttpContext context, DatasetCatalog datasets, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, Jobs.JobSubmissionGate gate, TimeProvider time, Microsoft.Extensions.Options.IOptions<TrainingOptions> trainingOptions)
     {
-        var body = await ApiRequests.ReadJsonAsync<TrainingJobRequest>(context.Request, context.RequestAborted);
+        // A key given twice ("hyperparameters": {"l2": 0.1, "l2": 10}) is refused: which of the two was meant is anyone's guess.
+        var body = await ApiRequests.ReadJsonAsync<TrainingJobRequest>(context.Request, context.RequestAborted, uniqueKeys: true);
         var caller = context.GetCaller();
         var tenant = context.CallerTenant();
 
@@ -80,7 +81,8 @@ internal static class TrainingEndpoints
 
         var search = PlanSearch(body.Search, split, task, trainer, hyperparameters, trainingOptions.Value.MaxSearchTrials);
         CheckSplitLeavesRows(split, task, label, search is not null, datasetName, version);
-        await Jobs.JobSubmission.CheckRoomAsync(jobs, trainingOptions.Value, caller?.Tenant ?? tenant, context.RequestAborted);
+        // From the count to the enqueue under the tenant's turn: submissions sent at once cannot pass the limit together.
+        using var turn = await gate.EnterAsync(jobs, trainingOptions.Value, caller?.Tenant ?? tenant, context.RequestAborted);
 
         // The result goes into the caller's tenant's model of that name: the job names it by its key.
         await EnsureModelAsync(context, registry, body.Model, tenant, task, visibility);

@@ -34,6 +34,7 @@ public static class TrainingExtensions
         services.AddSingleton<IJobHandler>(sp => new TrialJobHandler(
             sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Threads, sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Nice, ServingYieldOf(sp)));
         services.AddSingleton<TrainingWorkers>();
+        services.AddSingleton<Jobs.JobSubmissionGate>();
         services.AddHostedService(sp => sp.GetRequiredService<TrainingWorkers>());
         return builder;
     }

@@ -389,6 +389,56 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
     }
 
     [Fact]
+    public async Task Unknown_fields_keys_given_twice_and_hyperparameters_in_two_places_are_refused_and_nothing_is_queued()
+    {
+        var server = await servers.ServerAsync();
+        var client = server.Client;
+        var file = (string)(await (await client.PostAsync("v1/files", Upload(Chats(3, seed: 11)))).JsonAsync(HttpStatusCode.OK))["id"]!;
+        var before = (await (await client.GetAsync("v1/fine_tuning/jobs?limit=100")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray().Count;
+        var start = $$"""{"model": "{{FineTuningServer.Base}}", "training_file": "{{file}}", """;
+
+        async Task<JsonNode> Refused(string rest, string code) =>
+            await OpenAiErrorAsync(await client.PostAsync("v1/fine_tuning/jobs", Api.Json(start + rest)), HttpStatusCode.BadRequest, code);
+
+        // A misspelt field trained without it: "sufix" registered the result as <base>-ft.
+        var error = await Refused("\"sufix\": \"support\"}", "unknown_parameter");
+        Assert.Equal("sufix", (string?)error["param"]);
+        Assert.Contains("'sufix'", (string?)error["message"], StringComparison.Ordinal);
+
+        // OpenAI's integrations and metadata are not kept here: accepted only empty, refused rather than dropped.
+        error = await Refused("\"integrations\": [{\"type\": \"wandb\", \"wandb\": {\"project\": \"p\"}}]}", "unsupported_parameter");
+        Assert.Equal("integrations", (string?)error["param"]);
+        error = await Refused("\"metadata\": {\"team\": \"a\"}}", "unsupported_parameter");
+        Assert.Equal("metadata", (string?)error["param"]);
+
+        // A key given twice: the last one won ("n_epochs" 1 then 10 trained 10 epochs).
+        error = await Refused("\"hyperparameters\": {\"n_epochs\": 1, \"n_epochs\": 10}}", "invalid_json");
+        Assert.Contains("n_epochs", (string?)error["message"], StringComparison.Ordinal);
+        await Refused("\"suffix\": \"a\", \"suffix\": \"b\"}", "invalid_json");
+
+        // Both places for hyperparameters: method's won without a word.
+        error = await Refused(
+            "\"hyperparameters\": {\"n_epochs\": 5}, \"method\": {\"type\": \"supervised\", \"supervised\": {\"hyperparameters\": {\"n_epochs\": 2}}}}",
+            "invalid_hyperparameters");
+        Assert.Equal("method.supervised.hyperparameters", (string?)error["param"]);
+
+        var after = (await (await client.GetAsync("v1/fine_tuning/jobs?limit=100")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray().Count;
+        Assert.Equal(before, after);
+
+        // Empty integrations and metadata, and a null top-level hyperparameters beside method's, are fine: queued, then cancelled.
+        var job = await (await client.PostAsync("v1/fine_tuning/jobs", Api.Json(
+            start + "\"integrations\": [], \"metadata\": {}, \"hyperparameters\": null, \"method\": {\"type\": \"supervised\", \"supervised\": {\"hyperparameters\": {\"n_epochs\": 1}}}}")))
+            .JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(1, (int)job["hyperparameters"]!["n_epochs"]!);
+        using (await client.PostAsync($"v1/fine_tuning/jobs/{job["id"]}/cancel", null))
+        {
+            // Cancelled, or already ended: either way it ends.
+        }
+
+        await client.WaitForJobAsync((string)job["id"]!, TimeSpan.FromMinutes(2), "v1/fine_tuning/jobs");
+    }
+
+    [Fact]
     public async Task A_cancelled_job_stops_and_registers_nothing()
     {
         var server = await servers.ServerAsync();
