@@ -39,7 +39,11 @@ public sealed record TopLogprob(int TokenId, string Token, byte[] Bytes, float L
 /// <param name="Bytes">The token's exact bytes.</param>
 /// <param name="Logprob">Natural log of its probability under the model.</param>
 /// <param name="Top">The most likely tokens at this position, best first.</param>
-public sealed record TokenLogprob(int TokenId, string Token, byte[] Bytes, float Logprob, IReadOnlyList<TopLogprob> Top);
+public sealed record TokenLogprob(int TokenId, string Token, byte[] Bytes, float Logprob, IReadOnlyList<TopLogprob> Top)
+{
+    /// <summary>True for a token without a log probability: a prompt's first (NaN, no alternatives).</summary>
+    public bool Unscored => float.IsNaN(Logprob);
+}
 
 /// <summary>What a generation streams: text as it is decided, and at the end the reason and the usage.</summary>
 public sealed record GenerationEvent
@@ -49,6 +53,14 @@ public sealed record GenerationEvent
 
     /// <summary>The tokens behind <see cref="Text"/> when logprobs were requested.</summary>
     public IReadOnlyList<TokenLogprob>? Logprobs { get; init; }
+
+    /// <summary>
+    /// With <see cref="GenerationRequest.PromptLogprobs"/>: every prompt token in order, on an event of its own ahead of
+    /// any generated text. Each holds the log probability of that token after the ones before it and the most likely
+    /// alternatives there; the first has nothing before it, so its <see cref="TokenLogprob.Logprob"/> is NaN and its
+    /// <see cref="TokenLogprob.Top"/> empty (see <see cref="TokenLogprob.Unscored"/>).
+    /// </summary>
+    public IReadOnlyList<TokenLogprob>? PromptLogprobs { get; init; }
 
     /// <summary>Set on the last event only.</summary>
     public FinishReason? Finish { get; init; }

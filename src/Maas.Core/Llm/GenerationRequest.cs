@@ -6,7 +6,7 @@ public sealed record GenerationRequest
     /// <summary>The prompt, already tokenized with the model's vocabulary (special tokens included).</summary>
     public required IReadOnlyList<int> PromptTokens { get; init; }
 
-    /// <summary>The most tokens to generate; the caller has checked it fits the context.</summary>
+    /// <summary>The most tokens to generate (0: none, the prompt is only evaluated); the caller has checked it fits the context.</summary>
     public required int MaxTokens { get; init; }
 
     /// <summary>Strings that end the generation; the text from the stop string on is not returned.</summary>
@@ -21,8 +21,16 @@ public sealed record GenerationRequest
     /// <summary>Return each generated token's log probability.</summary>
     public bool Logprobs { get; init; }
 
-    /// <summary>How many alternatives to return per position with <see cref="Logprobs"/> (0..20).</summary>
+    /// <summary>How many alternatives to return per position with <see cref="Logprobs"/> or <see cref="PromptLogprobs"/> (0..20).</summary>
     public int TopLogprobs { get; init; }
+
+    /// <summary>
+    /// Also return the log probability of each prompt token given the tokens before it, with
+    /// <see cref="TopLogprobs"/> alternatives (<see cref="GenerationEvent.PromptLogprobs"/>). The whole prompt is then
+    /// decoded with logits at every position: no cached prefix is reused for it.
+    /// </summary>
+    /// <remarks>With <see cref="MaxTokens"/> 0 the prompt is scored and nothing is generated (finish "length").</remarks>
+    public bool PromptLogprobs { get; init; }
 
     /// <summary>An identifier for logs and statistics.</summary>
     public string RequestId { get; init; } = "";

@@ -85,14 +85,23 @@ internal sealed class LlamaKvCache : IDisposable
     /// <summary>
     /// Picks the slot for a new sequence (see <see cref="KvSlotPlanner"/>) and reuses as much cached KV as its prompt
     /// allows: the slot's own, a copy of another slot's, or a prompt restored from host memory. What the slot held
-    /// beyond the reused part is saved to host memory first.
+    /// beyond the reused part is saved to host memory first. A prompt being scored reuses nothing (the KV of a cached
+    /// prefix holds no logprobs of its tokens): it goes where the planner says and is decoded whole.
     /// </summary>
     public void Place(LlamaSequence sequence)
     {
-        SpellByText(sequence);
+        if (!sequence.ScoresPrompt)
+        {
+            SpellByText(sequence);
+        }
+
         var prompt = sequence.Prompt;
         var memory = _context.Memory;
         var (target, reuse, copyFrom, restoreFrom) = _planner.Plan(prompt, _index, _idle, _host?.FindLongest(prompt), sequence.Request.MaxTokens);
+        if (sequence.ScoresPrompt)
+        {
+            (reuse, copyFrom, restoreFrom) = (0, null, null);
+        }
 
         // The last prompt token is decoded again (its logits start the generation) unless its logits were kept.
         reuse = Math.Min(reuse, prompt.Length);

@@ -14,6 +14,11 @@ internal sealed class LlamaScheduler : IDisposable
 {
     private const int SharedPrefixMinimum = 32;
 
+    // The most prompt tokens a step decodes of a prompt being scored (GenerationRequest.PromptLogprobs): each is an
+    // output, and llama.cpp keeps a vocabulary's worth of logits per output of a decode (64 x 150k floats: 38 MB), so
+    // this bounds that buffer whatever the batch size; each chunk's logprobs are read right after its decode.
+    private const int ScoredChunkTokens = 64;
+
     private static readonly Action<ILogger, string, string, Exception?> RequestLog = LoggerMessage.Define<string, string>(
         LogLevel.Debug,
         new EventId(3, "GenerationTimeline"),
@@ -286,6 +291,12 @@ internal sealed class LlamaScheduler : IDisposable
         if (sequence.PromptCursor == sequence.Prompt.Length)
         {
             // The slot kept the logits after this very prompt: the first token comes without a decode.
+            if (sequence.Request.MaxTokens == 0)
+            {
+                Finish(sequence, FinishReason.Length, "");
+                return;
+            }
+
             Sample(sequence, _cache.OutputLogits(sequence.Slot));
         }
     }
@@ -295,6 +306,11 @@ internal sealed class LlamaScheduler : IDisposable
     // computing the same prefix twice in the same batches (a burst of requests with one system prompt).
     private bool WaitsForSharedPrefix(LlamaSequence sequence)
     {
+        if (sequence.ScoresPrompt)
+        {
+            return false; // it reuses no KV: nothing to wait for
+        }
+
         var cached = _cache.LongestCached(sequence.Prompt);
         foreach (var other in _active)
         {
@@ -430,6 +446,11 @@ internal sealed class LlamaScheduler : IDisposable
             }
 
             sequence.PassedOver = 0;
+            if (sequence.ScoresPrompt)
+            {
+                chunks[i] = Math.Min(chunks[i], ScoredChunkTokens);
+            }
+
             sequence.StepTokens = chunks[i];
             promptTokens += chunks[i];
             inStep.Add(sequence);
@@ -438,7 +459,8 @@ internal sealed class LlamaScheduler : IDisposable
         return (prompts, promptTokens);
     }
 
-    // Each sequence's tokens of this step; logits only for a generating token and a prompt's last one.
+    // Each sequence's tokens of this step; logits only for a generating token and a prompt's last one (every prompt
+    // token of a prompt being scored).
     private static void FillBatch(LlamaBatch batch, List<LlamaSequence> inStep)
     {
         foreach (var sequence in inStep)
@@ -446,6 +468,12 @@ internal sealed class LlamaScheduler : IDisposable
             if (sequence.PendingToken is { } token)
             {
                 sequence.OutputIndex = batch.Add(token, sequence.Position, sequence.Slot, output: true);
+                continue;
+            }
+
+            if (sequence.ScoresPrompt)
+            {
+                FillScoredChunk(batch, sequence);
                 continue;
             }
 
@@ -461,6 +489,22 @@ internal sealed class LlamaScheduler : IDisposable
         }
     }
 
+    private static void FillScoredChunk(LlamaBatch batch, LlamaSequence sequence)
+    {
+        var count = sequence.StepTokens;
+        var at = -1;
+        for (var i = 0; i < count; i++)
+        {
+            at = batch.Add(sequence.Prompt[sequence.PromptCursor + i], sequence.Position + i, sequence.Slot, output: true);
+            if (i == 0)
+            {
+                sequence.PromptOutputStart = at;
+            }
+        }
+
+        sequence.OutputIndex = sequence.PromptCursor + count == sequence.Prompt.Length ? at : -1;
+    }
+
     // After a decoded step: the tokens are in the KV cache (recorded for prefix matching), and a sequence with logits samples.
     private void Advance(LlamaSequence sequence, long decodeTicks)
     {
@@ -473,6 +517,11 @@ internal sealed class LlamaScheduler : IDisposable
         }
         else
         {
+            if (sequence.ScoresPrompt)
+            {
+                ScoreChunk(sequence);
+            }
+
             _cache.Appended(sequence.Slot, sequence.Prompt.AsSpan(sequence.PromptCursor, sequence.StepTokens));
             sequence.PromptCursor += sequence.StepTokens;
         }
@@ -486,9 +535,43 @@ internal sealed class LlamaScheduler : IDisposable
         if (sequence.Generated == 0)
         {
             _cache.PromptEvaluated(sequence.Slot, sequence.Prompt.Length, _context.GetLogits(sequence.OutputIndex));
+            if (sequence.ScoresPrompt)
+            {
+                // The prompt's logprobs go out whole, ahead of any generated text.
+                sequence.Events.Writer.TryWrite(new GenerationEvent { PromptLogprobs = sequence.PromptLogprobs });
+                sequence.PromptLogprobs = null;
+            }
+
+            if (sequence.Request.MaxTokens == 0)
+            {
+                Finish(sequence, FinishReason.Length, "");
+                return;
+            }
         }
 
         Sample(sequence);
+    }
+
+    // The logprobs of the prompt tokens this step's chunk predicts, read from its logits before the next decode: the
+    // logits at prompt position p score token p + 1 (the chunk's last scores the next chunk's first; the prompt's last
+    // position starts the generation instead). The first prompt token has nothing before it: unscored.
+    private void ScoreChunk(LlamaSequence sequence)
+    {
+        var prompt = sequence.Prompt;
+        var start = sequence.PromptCursor;
+        var scored = sequence.PromptLogprobs ??= new List<TokenLogprob>(prompt.Length);
+        if (start == 0)
+        {
+            var bytes = _model.Tokenizer.GetPieceBytes(prompt[0]);
+            scored.Add(new TokenLogprob(prompt[0], Encoding.UTF8.GetString(bytes), bytes, float.NaN, []));
+        }
+
+        var top = sequence.Request.TopLogprobs;
+        var end = Math.Min(sequence.StepTokens, prompt.Length - 1 - start);
+        for (var i = 0; i < end; i++)
+        {
+            scored.Add(Logprob(_context.GetLogits(sequence.PromptOutputStart + i), prompt[start + i + 1], top));
+        }
     }
 
     // The micro-batches llama.cpp splits this step into (inStep is in batch order).

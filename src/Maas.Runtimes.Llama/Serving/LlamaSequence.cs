@@ -21,6 +21,15 @@ internal sealed class LlamaSequence(GenerationRequest request, LlamaSequenceSamp
 
     public LlamaSequenceSampler Sampler { get; } = sampler;
 
+    // Its prompt is scored (GenerationRequest.PromptLogprobs): decoded whole, every position an output.
+    public bool ScoresPrompt { get; } = request.PromptLogprobs;
+
+    // The prompt tokens' logprobs so far (with ScoresPrompt), sent on one event when the prompt is decoded.
+    public List<TokenLogprob>? PromptLogprobs { get; set; }
+
+    // With ScoresPrompt: the batch index of the first token of this step's prompt chunk (its logits follow in order).
+    public int PromptOutputStart { get; set; } = -1;
+
     public StreamingDetokenizer Detokenizer { get; } = detokenizer;
 
     public StopSequenceMatcher Stop { get; } = stop;

@@ -20,8 +20,11 @@ internal static class CompletionsEndpoint
             var echoes = new List<string>();
             var promptTokens = 0;
             var counts = new List<int>();
-            // max_tokens 0 (only with echo): the prompts come back alone; nothing is generated, so the model is not run.
-            var echoOnly = p.MaxTokens == 0;
+            // Echo with logprobs scores the prompts too: the engine decodes each whole and returns its tokens' logprobs.
+            var scoring = request.Echo && p.Logprobs;
+            // max_tokens 0 (only with echo): the prompts come back alone; nothing is generated, so the model is not run
+            // unless it scores them.
+            var echoOnly = p.MaxTokens == 0 && !scoring;
             for (var i = 0; i < request.Prompts.Count; i++)
             {
                 var input = request.Prompts[i];
@@ -34,7 +37,8 @@ internal static class CompletionsEndpoint
                 }
                 else
                 {
-                    requests.AddRange(service.Prepare(session, tokens, p, [], request.Prompts.Count == 1 ? id : $"{id}/p{i}"));
+                    var prepared = service.Prepare(session, tokens, p, [], request.Prompts.Count == 1 ? id : $"{id}/p{i}");
+                    requests.AddRange(scoring ? prepared.Select(r => r with { PromptLogprobs = true }) : prepared);
                 }
 
                 echoes.Add(!request.Echo ? "" : input.Text ?? engine.Detokenize(tokens, renderSpecial: false));
@@ -56,7 +60,7 @@ internal static class CompletionsEndpoint
                 await RespondAsync(context, session, p, id, events, total, promptTokens, echoes, aborted);
             }
 
-            if (echoOnly)
+            if (p.MaxTokens == 0)
             {
                 return; // nothing was generated: a deployment's other versions have nothing to compare
             }
@@ -93,8 +97,10 @@ internal static class CompletionsEndpoint
     private static async Task RespondAsync(HttpContext context, LlmSession session, GenerationParameters p, string id, IAsyncEnumerable<ChoiceEvent> events, int total, int promptTokens, List<string> echoes, CancellationToken aborted)
     {
         var choices = Enumerable.Range(0, total).Select(_ => new ChatCompletionsEndpoint.ChoiceResult()).ToArray();
+        var prompts = new IReadOnlyList<TokenLogprob>?[total];
         await foreach (var choice in events)
         {
+            prompts[choice.Index] ??= choice.Event.PromptLogprobs;
             choices[choice.Index].Add(choice.Event);
             LlmGenerationService.Meter(session, choice);
         }
@@ -114,7 +120,7 @@ internal static class CompletionsEndpoint
                 json.WriteStartObject();
                 json.WriteString("text", echo + choices[i].Text.ToString());
                 json.WriteNumber("index", i);
-                OpenAiJson.WriteCompletionLogprobs(json, p.Logprobs ? choices[i].Logprobs : null, echo.Length);
+                OpenAiJson.WriteCompletionLogprobs(json, p.Logprobs ? choices[i].Logprobs : null, echo.Length, prompts[i]);
                 json.WriteString("finish_reason", OpenAiJson.FinishReasonText(choices[i].Finish));
                 json.WriteEndObject();
             }
@@ -157,7 +163,7 @@ internal static class CompletionsEndpoint
                 text = echoes[index / p.N] + text;
             }
 
-            if (text.Length == 0 && e.Finish is null && (e.Logprobs is null || e.Logprobs.Count == 0))
+            if (text.Length == 0 && e.Finish is null && (e.Logprobs is null || e.Logprobs.Count == 0) && e.PromptLogprobs is null)
             {
                 continue;
             }
@@ -178,7 +184,7 @@ internal static class CompletionsEndpoint
                     json.WriteStartObject();
                     json.WriteString("text", text);
                     json.WriteNumber("index", index);
-                    OpenAiJson.WriteCompletionLogprobs(json, p.Logprobs ? e.Logprobs ?? [] : null, offset);
+                    OpenAiJson.WriteCompletionLogprobs(json, p.Logprobs ? e.Logprobs ?? [] : null, offset, e.PromptLogprobs);
                     OpenAiJson.WriteStreamFinishReason(json, e.Finish);
                     json.WriteEndObject();
                     json.WriteEndArray();

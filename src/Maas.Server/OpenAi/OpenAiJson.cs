@@ -98,8 +98,13 @@ internal static class OpenAiJson
         json.WriteEndObject();
     }
 
-    /// <summary>Legacy completions logprobs: parallel arrays of tokens, their logprobs, alternatives and text offsets.</summary>
-    public static void WriteCompletionLogprobs(Utf8JsonWriter json, IReadOnlyList<TokenLogprob>? tokens, int textOffset)
+    /// <summary>
+    /// Legacy completions logprobs: parallel arrays of tokens, their logprobs, alternatives and text offsets. The
+    /// <paramref name="prompt"/>'s tokens (echo with logprobs) come first, their offsets from 0 (the echoed text's
+    /// start), then <paramref name="tokens"/> from <paramref name="textOffset"/>; an unscored token (a prompt's first)
+    /// has a null logprob and null alternatives.
+    /// </summary>
+    public static void WriteCompletionLogprobs(Utf8JsonWriter json, IReadOnlyList<TokenLogprob>? tokens, int textOffset, IReadOnlyList<TokenLogprob>? prompt = null)
     {
         if (tokens is null)
         {
@@ -107,28 +112,42 @@ internal static class OpenAiJson
             return;
         }
 
+        IReadOnlyList<TokenLogprob> all = prompt is { Count: > 0 } ? [.. prompt, .. tokens] : tokens;
         json.WriteStartObject("logprobs");
         json.WriteStartArray("tokens");
-        foreach (var t in tokens)
+        foreach (var t in all)
         {
             json.WriteStringValue(t.Token);
         }
 
         json.WriteEndArray();
         json.WriteStartArray("token_logprobs");
-        foreach (var t in tokens)
+        foreach (var t in all)
         {
-            json.WriteNumberValue(t.Logprob);
+            if (t.Unscored)
+            {
+                json.WriteNullValue();
+            }
+            else
+            {
+                json.WriteNumberValue(float.IsNegativeInfinity(t.Logprob) ? -9999f : t.Logprob);
+            }
         }
 
         json.WriteEndArray();
         json.WriteStartArray("top_logprobs");
-        foreach (var t in tokens)
+        foreach (var t in all)
         {
+            if (t.Unscored)
+            {
+                json.WriteNullValue();
+                continue;
+            }
+
             json.WriteStartObject();
             foreach (var top in t.Top)
             {
-                json.WriteNumber(top.Token, top.Logprob);
+                json.WriteNumber(top.Token, float.IsNegativeInfinity(top.Logprob) ? -9999f : top.Logprob);
             }
 
             json.WriteEndObject();
@@ -136,6 +155,13 @@ internal static class OpenAiJson
 
         json.WriteEndArray();
         json.WriteStartArray("text_offset");
+        var promptOffset = 0;
+        foreach (var t in prompt ?? [])
+        {
+            json.WriteNumberValue(promptOffset);
+            promptOffset += t.Token.Length;
+        }
+
         foreach (var t in tokens)
         {
             json.WriteNumberValue(textOffset);

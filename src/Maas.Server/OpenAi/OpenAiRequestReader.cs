@@ -162,13 +162,11 @@ internal static class OpenAiRequestReader
             throw LlmException.Invalid("'best_of' other than n is not supported", "best_of", "unsupported_parameter");
         }
 
+        // With logprobs, echo also scores the prompt: each prompt token's logprob after the ones before it.
         var echo = Bool(body, "echo") ?? false;
-        if (echo && parameters.Logprobs)
-        {
-            throw LlmException.Invalid("'echo' together with 'logprobs' is not supported: the prompt's tokens have no log probabilities here", "echo", "unsupported_parameter");
-        }
 
-        // As OpenAI's legacy completions: 0 with echo returns the prompt alone, nothing generated (the model is not run).
+        // As OpenAI's legacy completions: 0 with echo returns the prompt alone, nothing generated (the model runs only
+        // to score the prompt, with logprobs).
         if (parameters.MaxTokens == 0 && !echo)
         {
             throw LlmException.Invalid(

@@ -114,7 +114,6 @@ public sealed class CompletionAndEmbeddingTests(LlmServerFixture fixture)
     [Theory]
     [InlineData("""{"model":"gen","prompt":"Hello","max_tokens":0}""", "max_tokens")]
     [InlineData("""{"model":"gen","prompt":"Hello","max_completion_tokens":0,"echo":false}""", "max_completion_tokens")]
-    [InlineData("""{"model":"gen","prompt":"Hello","max_tokens":0,"echo":true,"logprobs":1}""", "echo")]
     [InlineData("""{"model":"gen","prompt":"Hello","max_tokens":2,"top_logprobs":2}""", "top_logprobs")]
     [InlineData("""{"model":"gen","prompt":"Hello","max_tokens":2,"logprobs":1,"top_logprobs":2}""", "top_logprobs")]
     public async Task Completion_parameters_it_cannot_honour_are_400_naming_them(string json, string param)
