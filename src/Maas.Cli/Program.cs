@@ -41,7 +41,7 @@ if (parse.Errors.Count > 0)
 {
     // One line, like every other failure (an unknown word says more than a missing command); --help shows the usage.
     var error = parse.Errors.OrderBy(e => e.Message.StartsWith("Required command", StringComparison.Ordinal) ? 1 : 0).First();
-    return CliHost.Fail("usage", UsageErrors.Describe(error) + " (see maas --help)", ExitCodes.Usage);
+    return CliHost.Fail("usage", $"{UsageErrors.Describe(error)} (see {UsageErrors.HelpFor(parse)})", ExitCodes.Usage);
 }
 
 return await parse.InvokeAsync();

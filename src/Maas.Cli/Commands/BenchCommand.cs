@@ -60,9 +60,7 @@ public static class BenchCommand
             }
             else
             {
-                var request = parse.GetValue(input) is { } json
-                    ? System.Text.Json.JsonSerializer.Deserialize<InferRequest>(json, MaasJson.Options) ?? throw new CliException("invalid_json", "--input is empty", ExitCodes.Usage)
-                    : Zeros(await client.GetModelMetadataAsync(reference, ct));
+                var request = parse.GetValue(input) is { } json ? InputRequest(json) : Zeros(await client.GetModelMetadataAsync(reference, ct));
                 call = async token =>
                 {
                     await client.InferAsync(reference, request, token);
@@ -70,18 +68,23 @@ public static class BenchCommand
                 };
             }
 
-            var result = await ProgressDisplay.RunAsync(parse, $"bench {reference} ({total} requests, {parallel} at once)", total, bytes: false, progress =>
+            var (result, firstError) = await ProgressDisplay.RunAsync(parse, $"bench {reference} ({total} requests, {parallel} at once)", total, bytes: false, progress =>
                 RunAsync(reference, isLlm ? "chat" : "infer", total, parallel, call, progress, ct));
-            return CliHost.Print(parse, result, Print);
+            CliHost.Print(parse, result, Print);
+            // A run in which nothing succeeded measured nothing: a script must not take its figures for a result.
+            return result.Succeeded == 0 && firstError is not null
+                ? CliHost.Fail(firstError.Code, $"every request failed ({result.Failed} of {result.Requests}); the first: {firstError.Message}", CliHost.ExitCodeFor(firstError))
+                : ExitCodes.Ok;
         });
         return command;
     }
 
-    private static async Task<BenchResult> RunAsync(string model, string kind, int total, int parallel, Func<CancellationToken, Task<long>> call, IProgress<long> progress, CancellationToken ct)
+    private static async Task<(BenchResult Result, MaasApiException? FirstError)> RunAsync(string model, string kind, int total, int parallel, Func<CancellationToken, Task<long>> call, IProgress<long> progress, CancellationToken ct)
     {
         var latencies = new List<double>(total);
         var errors = new Dictionary<string, int>(StringComparer.Ordinal);
         long tokens = 0;
+        MaasApiException? firstError = null;
         var next = 0;
         var done = 0;
         var clock = Stopwatch.StartNew();
@@ -105,6 +108,7 @@ public static class BenchCommand
                     lock (latencies)
                     {
                         errors[e.Code] = errors.GetValueOrDefault(e.Code) + 1;
+                        firstError ??= e;
                     }
                 }
 
@@ -116,10 +120,24 @@ public static class BenchCommand
         var seconds = clock.Elapsed.TotalSeconds;
         latencies.Sort();
         double Percentile(double p) => latencies.Count == 0 ? 0 : latencies[Math.Clamp((int)Math.Ceiling(p * latencies.Count) - 1, 0, latencies.Count - 1)];
-        return new BenchResult(
+        var result = new BenchResult(
             model, kind, total, parallel, latencies.Count, total - latencies.Count, Math.Round(seconds, 3), Math.Round(total / seconds, 2),
             Math.Round(latencies.Count == 0 ? 0 : latencies.Average(), 3), Math.Round(Percentile(0.5), 3), Math.Round(Percentile(0.9), 3), Math.Round(Percentile(0.99), 3),
             Math.Round(latencies.Count == 0 ? 0 : latencies[^1], 3), tokens, Math.Round(tokens / seconds, 2), errors);
+        return (result, firstError);
+    }
+
+    // --input: a whole v2 request.
+    private static InferRequest InputRequest(string json)
+    {
+        try
+        {
+            return System.Text.Json.JsonSerializer.Deserialize<InferRequest>(json, MaasJson.Options) ?? throw new CliException("invalid_json", "--input is null, not a v2 request", ExitCodes.Usage);
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new CliException("invalid_json", $"--input is not a v2 request as JSON ({{\"inputs\": [...]}}): {e.Message}", ExitCodes.Usage);
+        }
     }
 
     /// <summary>A batch-of-one request of zeros for every input, dynamic dimensions taken as 1.</summary>

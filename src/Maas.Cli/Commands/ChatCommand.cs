@@ -96,25 +96,34 @@ public static class ChatCommand
         var text = new StringBuilder();
         string? finish = null;
         ChatUsage? usage = null;
-        await foreach (var delta in client.StreamChatAsync(request, ct))
+        var ended = false;
+        try
         {
-            if (delta.Content is { Length: > 0 } piece)
+            await foreach (var delta in client.StreamChatAsync(request, ct))
             {
-                text.Append(piece);
-                if (echo)
+                if (delta.Content is { Length: > 0 } piece)
                 {
-                    Console.Out.Write(piece);
-                    Console.Out.Flush();
+                    text.Append(piece);
+                    if (echo)
+                    {
+                        Console.Out.Write(piece);
+                        Console.Out.Flush();
+                    }
                 }
+
+                finish = delta.FinishReason ?? finish;
+                usage = delta.Usage ?? usage;
             }
 
-            finish = delta.FinishReason ?? finish;
-            usage = delta.Usage ?? usage;
+            ended = true;
         }
-
-        if (echo)
+        finally
         {
-            Console.Out.WriteLine();
+            // The answer's line ends also when the stream failed part-way, so the error starts a line of its own.
+            if (echo && (ended || text.Length > 0))
+            {
+                Console.Out.WriteLine();
+            }
         }
 
         return (text.ToString(), finish, usage);

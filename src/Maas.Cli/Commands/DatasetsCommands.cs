@@ -116,41 +116,17 @@ public static class DatasetsCommands
                 throw new CliException("file_not_found", $"no file {path.FullName}");
             }
 
-            try
-            {
-                await client.CreateDatasetAsync(dataset, parse.GetValue(visibility), parse.GetValue(description), ct);
-            }
-            catch (MaasApiException e) when (e.Code == "dataset_exists")
-            {
-                // Pushing a new version of an existing dataset.
-            }
-
+            var datasetCreated = await EnsureDatasetAsync(client, dataset, parse.GetValue(visibility), parse.GetValue(description), ct);
             var options = new DatasetUploadOptions { Schema = parse.GetValue(schema), ImageSize = parse.GetValue(imageSize) };
             var sessionId = parse.GetValue(resume);
-            var created = await ProgressDisplay.RunAsync(parse, $"uploading {path.Name}", path.Length, bytes: true, async progress =>
-            {
-                if (parse.GetValue(resumable) || sessionId is not null)
-                {
-                    var chunks = new ResumableUploadOptions { SessionId = sessionId, ChunkBytes = parse.GetValue(chunk) << 20 };
-                    return await client.UploadDatasetVersionResumableAsync(
-                        dataset,
-                        path.FullName,
-                        options,
-                        chunks,
-                        session =>
-                        {
-                            if (!parse.WantsJson())
-                            {
-                                Console.Out.WriteLine($"upload session {session.Id} (if interrupted: maas datasets push {dataset} {path.Name} --resume {session.Id})");
-                            }
-                        },
-                        progress,
-                        ct);
-                }
+            var chunked = parse.GetValue(resumable) || sessionId is not null;
 
-                await using var stream = path.OpenRead();
-                return await client.UploadDatasetVersionAsync(dataset, stream, path.Name, options, progress, ct);
-            });
+            // A refused or interrupted upload leaves no empty dataset behind; a resumable one keeps it for --resume.
+            var created = await ModelsCommands.UndoingAsync(
+                () => ProgressDisplay.RunAsync(parse, $"uploading {path.Name}", path.Length, bytes: true, progress =>
+                    UploadAsync(parse, client, dataset, path, options, chunked ? new ResumableUploadOptions { SessionId = sessionId, ChunkBytes = parse.GetValue(chunk) << 20 } : null, progress, ct)),
+                undo: datasetCreated && !chunked,
+                () => RemoveIfEmptyAsync(client, dataset));
             return CliHost.Print(parse, created, v =>
             {
                 Console.Out.WriteLine($"pushed {v.Dataset} version {v.Version} ({v.Format}, {v.Rows} rows, {CliHost.Bytes(v.SizeBytes)})");
@@ -206,6 +182,67 @@ public static class DatasetsCommands
             return CliHost.Print(parse, new { deleted = dataset }, _ => Console.Out.WriteLine($"deleted {dataset}"));
         });
         return command;
+    }
+
+    // Creates the dataset; true when this command created it, false when it exists (a new version of it is pushed).
+    private static async Task<bool> EnsureDatasetAsync(MaasClient client, string dataset, string? visibility, string? description, CancellationToken ct)
+    {
+        try
+        {
+            await client.CreateDatasetAsync(dataset, visibility, description, ct);
+            return true;
+        }
+        catch (MaasApiException e) when (e.Code == "dataset_exists")
+        {
+            return false;
+        }
+    }
+
+    // One upload of the file: through a resumable session (its id printed as it starts) when chunks are given.
+    private static async Task<DatasetVersionInfo> UploadAsync(
+        ParseResult parse, MaasClient client, string dataset, FileInfo path, DatasetUploadOptions options, ResumableUploadOptions? chunks, IProgress<long> progress, CancellationToken ct)
+    {
+        if (chunks is not null)
+        {
+            return await client.UploadDatasetVersionResumableAsync(
+                dataset,
+                path.FullName,
+                options,
+                chunks,
+                session =>
+                {
+                    if (!parse.WantsJson())
+                    {
+                        Console.Out.WriteLine($"upload session {session.Id} (if interrupted: maas datasets push {dataset} {path.Name} --resume {session.Id})");
+                    }
+                },
+                progress,
+                ct);
+        }
+
+        await using var stream = path.OpenRead();
+        return await client.UploadDatasetVersionAsync(dataset, stream, path.Name, options, progress, ct);
+    }
+
+    /// <summary>
+    /// Deletes a dataset this command created for a version that never came (an upload refused or interrupted), unless
+    /// it has a version by now (someone else's push). Best effort: the failure being reported matters more.
+    /// </summary>
+    private static async Task RemoveIfEmptyAsync(MaasClient client, string dataset)
+    {
+        // Not the command's token: it may be the one Ctrl+C cancelled.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            if ((await client.GetDatasetAsync(dataset, timeout.Token)).Versions is null or { Count: 0 })
+            {
+                await client.DeleteDatasetAsync(dataset, force: false, timeout.Token);
+            }
+        }
+        catch (Exception e) when (e is MaasApiException or HttpRequestException or OperationCanceledException)
+        {
+            // Left as it is; the push's own error is what the user sees.
+        }
     }
 
     /// <summary>The schema with each column's statistics, as one table.</summary>

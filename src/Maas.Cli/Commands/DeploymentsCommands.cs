@@ -258,7 +258,14 @@ public static class DeploymentsCommands
             throw new CliException("file_not_found", $"no file {file.FullName}");
         }
 
-        using var document = JsonDocument.Parse(File.ReadAllText(file.FullName));
-        return document.RootElement.Clone();
+        try
+        {
+            using var document = JsonDocument.Parse(File.ReadAllText(file.FullName));
+            return document.RootElement.Clone();
+        }
+        catch (JsonException e)
+        {
+            throw new CliException("invalid_json", $"--plan: {file.FullName} is not valid JSON: {e.Message}", ExitCodes.Usage);
+        }
     }
 }

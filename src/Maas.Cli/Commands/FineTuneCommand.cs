@@ -27,6 +27,15 @@ public static class FineTuneCommand
         };
         command.SetAction(async (parse, client, ct) =>
         {
+            // Both files are checked before either is sent: a missing validation file left the training file uploaded.
+            foreach (var path in new[] { parse.GetValue(file)!, parse.GetValue(validation) }.OfType<FileInfo>())
+            {
+                if (!path.Exists)
+                {
+                    throw new CliException("file_not_found", $"no file {path.FullName}");
+                }
+            }
+
             var training = await UploadAsync(parse, client, parse.GetValue(file)!, ct);
             var validating = parse.GetValue(validation) is { } v ? await UploadAsync(parse, client, v, ct) : null;
             var hyperparameters = new Dictionary<string, JsonElement>(StringComparer.Ordinal);

@@ -62,6 +62,11 @@ public static class InferCommand
             InferRequest request;
             if (imagePath is not null)
             {
+                if (!File.Exists(imagePath))
+                {
+                    throw new CliException("file_not_found", $"no file {imagePath}");
+                }
+
                 var picture = RgbImage.Load(imagePath); // a bad file fails here, before any request
                 request = ImageRequest(await client.GetModelMetadataAsync(reference, ct), picture, parse.GetValue(preset)!, parse.GetValue(size));
             }

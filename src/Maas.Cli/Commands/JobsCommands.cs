@@ -14,6 +14,15 @@ public static class JobsCommands
     public static Command Create()
     {
         var jobs = new Command("jobs", "Background jobs (imports, training, optimisation, fine-tuning): list, show, cancel, logs");
+        jobs.Subcommands.Add(List());
+        jobs.Subcommands.Add(Show());
+        jobs.Subcommands.Add(Cancel());
+        jobs.Subcommands.Add(Logs());
+        return jobs;
+    }
+
+    private static Command List()
+    {
         var limit = new Option<int?>("--limit") { Description = "At most this many, newest first (default 100); more than 1000 are read a page at a time" }.Between(1, int.MaxValue);
         var all = new Option<bool>("--all") { Description = "Every job, read a page of 1000 at a time (instead of --limit)" };
         var before = new Option<string?>("--before") { Description = "Start after this place: the 'older jobs' cursor an earlier list printed (next_before)" };
@@ -29,22 +38,29 @@ public static class JobsCommands
             }
 
             var (found, next) = await ListAsync(client, parse.GetValue(kind), parse.GetValue(before), wantsAll ? null : parse.GetValue(limit) ?? 100, ct);
-            return CliHost.Print(parse, found, items =>
-            {
-                var table = CliHost.Table("ID", "KIND", "STATUS", "MODEL", "VERSION", "PROGRESS", "STAGE", "CREATED");
-                foreach (var j in items)
-                {
-                    table.Row(j.Id, j.Kind, j.Status, j.Model, j.Version, j.Progress is { } p ? $"{p:0}%" : "", j.Stage, j.CreatedAt);
-                }
-
-                AnsiConsole.Write(table);
-                if (next is not null)
-                {
-                    AnsiConsole.WriteLine($"older jobs: maas jobs list --before {next}{(parse.GetValue(kind) is { } k ? $" --kind {k}" : "")}");
-                }
-            });
+            return CliHost.Print(parse, found, items => PrintList(items, next, parse.GetValue(kind)));
         });
+        return list;
+    }
 
+    // The table, and where the older jobs start when some remain.
+    private static void PrintList(List<JobInfo> items, string? next, string? kind)
+    {
+        var table = CliHost.Table("ID", "KIND", "STATUS", "MODEL", "VERSION", "PROGRESS", "STAGE", "CREATED");
+        foreach (var j in items)
+        {
+            table.Row(j.Id, j.Kind, j.Status, j.Model, j.Version, j.Progress is { } p ? $"{p:0}%" : "", j.Stage, j.CreatedAt);
+        }
+
+        AnsiConsole.Write(table);
+        if (next is not null)
+        {
+            AnsiConsole.WriteLine($"older jobs: maas jobs list --before {next}{(kind is { } k ? $" --kind {k}" : "")}");
+        }
+    }
+
+    private static Command Show()
+    {
         var id = new Argument<string>("id") { Description = "Job id" };
         var show = new Command("show", "One job") { id };
         show.SetAction(async (parse, client, ct) =>
@@ -52,57 +68,61 @@ public static class JobsCommands
             var job = await client.GetJobAsync(parse.GetValue(id)!, ct);
             return CliHost.Print(parse, job, Describe);
         });
+        return show;
+    }
 
-        var cancelId = new Argument<string>("id") { Description = "Job id" };
-        var cancel = new Command("cancel", "Cancel a running job") { cancelId };
+    private static Command Cancel()
+    {
+        var id = new Argument<string>("id") { Description = "Job id" };
+        var cancel = new Command("cancel", "Cancel a running job") { id };
         cancel.SetAction(async (parse, client, ct) =>
         {
-            var job = await client.CancelJobAsync(parse.GetValue(cancelId)!, ct);
+            var job = await client.CancelJobAsync(parse.GetValue(id)!, ct);
             return CliHost.Print(parse, job, j => Console.Out.WriteLine($"job {j.Id} {j.Status}"));
         });
+        return cancel;
+    }
 
-        var logsId = new Argument<string>("id") { Description = "Job id" };
-        var logs = new Command("logs", "The job's progress as lines (imports: stage and amount; training, optimisation, fine-tuning: their events, epochs and metrics), following it until it ends") { logsId };
+    private static Command Logs()
+    {
+        var id = new Argument<string>("id") { Description = "Job id" };
+        var logs = new Command("logs", "The job's progress as lines (imports: stage and amount; training, optimisation, fine-tuning: their events, epochs and metrics), following it until it ends") { id };
         logs.SetAction(async (parse, client, ct) =>
         {
-            var first = await client.GetJobAsync(parse.GetValue(logsId)!, ct);
-            if (first.Kind is not (null or "import"))
-            {
-                return Outcome(await EventLogAsync(parse, client, first.Id, ct));
-            }
-
-            // Each change of stage, status or amount becomes one line (JSON Lines with --json).
-            string? last = null;
-            var job = await client.WaitForJobAsync(
-                parse.GetValue(logsId)!,
-                new Sink<JobInfo>(j =>
-                {
-                    var line = $"{j.Status} {j.Stage} {ModelsCommands.Amount(j)}";
-                    if (line == last)
-                    {
-                        return;
-                    }
-
-                    last = line;
-                    if (parse.WantsJson())
-                    {
-                        Console.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(j, MaasJson.Options));
-                    }
-                    else
-                    {
-                        var when = (j.UpdatedAt ?? DateTimeOffset.UtcNow).ToUniversalTime().ToString("HH:mm:ss", CultureInfo.InvariantCulture);
-                        Console.Out.WriteLine($"{when} {j.Status,-9} {j.Stage,-12} {ModelsCommands.Amount(j)}{(j.Progress is { } p ? $" ({p:0}%)" : "")}{(j.Error is { } e ? $" {e.Code}: {e.Message}" : "")}");
-                    }
-                }),
-                cancellationToken: ct);
-            return Outcome(job);
+            var first = await client.GetJobAsync(parse.GetValue(id)!, ct);
+            return Outcome(first.Kind is null or "import"
+                ? await ImportLogAsync(parse, client, first.Id, ct)
+                : await EventLogAsync(parse, client, first.Id, ct));
         });
+        return logs;
+    }
 
-        jobs.Subcommands.Add(list);
-        jobs.Subcommands.Add(show);
-        jobs.Subcommands.Add(cancel);
-        jobs.Subcommands.Add(logs);
-        return jobs;
+    // An import's changes of stage, status or amount as lines (JSON Lines of the job with --json) until it ends.
+    private static Task<JobInfo> ImportLogAsync(ParseResult parse, MaasClient client, string id, CancellationToken ct)
+    {
+        string? last = null;
+        return client.WaitForJobAsync(
+            id,
+            new Sink<JobInfo>(j =>
+            {
+                var line = $"{j.Status} {j.Stage} {ModelsCommands.Amount(j)}";
+                if (line == last)
+                {
+                    return;
+                }
+
+                last = line;
+                if (parse.WantsJson())
+                {
+                    Console.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(j, MaasJson.Options));
+                }
+                else
+                {
+                    var when = (j.UpdatedAt ?? DateTimeOffset.UtcNow).ToUniversalTime().ToString("HH:mm:ss", CultureInfo.InvariantCulture);
+                    Console.Out.WriteLine($"{when} {j.Status,-9} {j.Stage,-12} {ModelsCommands.Amount(j)}{(j.Progress is { } p ? $" ({p:0}%)" : "")}{(j.Error is { } e ? $" {e.Code}: {e.Message}" : "")}");
+                }
+            }),
+            cancellationToken: ct);
     }
 
     /// <summary>
@@ -123,11 +143,24 @@ public static class JobsCommands
         return (jobs, next);
     }
 
-    /// <summary>Follows a job with a progress bar until it ends; prints it, and fails with its error when it failed.</summary>
+    /// <summary>
+    /// Follows a job with a progress bar until it ends; prints it, and fails with its error when it failed. Interrupted
+    /// (Ctrl+C), it says the job goes on and how to follow or cancel it (exit 130).
+    /// </summary>
     public static async Task<int> FollowAsync(ParseResult parse, MaasClient client, JobInfo job, CancellationToken ct)
     {
-        var ended = await ProgressDisplay.RunAsync(parse, $"job {job.Id} ({job.Kind})", 100, bytes: false, progress =>
-            client.WaitForJobAsync(job.Id, new Sink<JobInfo>(j => progress.Report((long)(j.Progress ?? (j.Finished ? 100 : 0)))), cancellationToken: ct));
+        JobInfo ended;
+        try
+        {
+            ended = await ProgressDisplay.RunAsync(parse, $"job {job.Id} ({job.Kind})", 100, bytes: false, progress =>
+                client.WaitForJobAsync(job.Id, new Sink<JobInfo>(j => progress.Report((long)(j.Progress ?? (j.Finished ? 100 : 0)))), cancellationToken: ct));
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Ctrl+C stops the following, not the import on the server.
+            throw WorkerJobFollower.Interrupted(job.Id);
+        }
+
         if (ended.Status != "succeeded")
         {
             if (parse.WantsJson())

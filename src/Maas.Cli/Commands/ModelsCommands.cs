@@ -115,29 +115,18 @@ public static class ModelsCommands
 
             // Checked before the model is created and the file sent.
             var options = new UploadOptions { Version = parse.GetValue(version), Metadata = ParsePairs(parse.GetValue(metadata), "--metadata") };
-            await EnsureModelAsync(client, model, parse.GetValue(task), parse.GetValue(description), ct);
+            var modelCreated = await EnsureModelAsync(client, model, parse.GetValue(task), parse.GetValue(description), ct);
             var sessionId = parse.GetValue(resume);
-            var created = await ProgressDisplay.RunAsync(parse, $"uploading {path.Name}", path.Length, bytes: true, progress =>
-                parse.GetValue(resumable) || sessionId is not null
-                    ? client.UploadVersionResumableAsync(
-                        model,
-                        path.FullName,
-                        options,
-                        new ResumableUploadOptions
-                        {
-                            SessionId = sessionId,
-                            ChunkBytes = parse.GetValue(chunk) << 20,
-                            SessionStarted = session =>
-                            {
-                                if (!parse.WantsJson())
-                                {
-                                    Console.Out.WriteLine($"upload session {session.Id} (if interrupted: maas models push {model} {path.Name} --resume {session.Id})");
-                                }
-                            },
-                        },
-                        progress,
-                        ct)
-                    : client.UploadVersionAsync(model, path.FullName, options, progress, ct));
+            var chunked = parse.GetValue(resumable) || sessionId is not null;
+
+            // A refused or interrupted upload leaves no empty model behind; a resumable one keeps it for --resume.
+            var created = await UndoingAsync(
+                () => ProgressDisplay.RunAsync(parse, $"uploading {path.Name}", path.Length, bytes: true, progress =>
+                    chunked
+                        ? client.UploadVersionResumableAsync(model, path.FullName, options, Resumable(parse, model, path, sessionId, parse.GetValue(chunk)), progress, ct)
+                        : client.UploadVersionAsync(model, path.FullName, options, progress, ct)),
+                undo: modelCreated && !chunked,
+                () => RemoveIfEmptyAsync(client, model));
             if (parse.GetValue(alias) is { } aliasName)
             {
                 await client.SetAliasAsync(model, aliasName, created.Version, cancellationToken: ct);
@@ -150,22 +139,78 @@ public static class ModelsCommands
         return command;
     }
 
-    private static async Task EnsureModelAsync(MaasClient client, string model, string? task, string? description, CancellationToken ct)
+    // The resumable session's settings; its id is printed as it starts, with the command that goes on with it.
+    private static ResumableUploadOptions Resumable(ParseResult parse, string model, FileInfo path, string? sessionId, int chunkMib) => new()
+    {
+        SessionId = sessionId,
+        ChunkBytes = chunkMib << 20,
+        SessionStarted = session =>
+        {
+            if (!parse.WantsJson())
+            {
+                Console.Out.WriteLine($"upload session {session.Id} (if interrupted: maas models push {model} {path.Name} --resume {session.Id})");
+            }
+        },
+    };
+
+    /// <summary>
+    /// Runs <paramref name="work"/>; when it fails (or is interrupted) and <paramref name="undo"/> is set, runs
+    /// <paramref name="undoAsync"/> before the failure goes on to be reported.
+    /// </summary>
+    internal static async Task<T> UndoingAsync<T>(Func<Task<T>> work, bool undo, Func<Task> undoAsync)
+    {
+        try
+        {
+            return await work();
+        }
+        catch (Exception) when (undo)
+        {
+            await undoAsync();
+            throw;
+        }
+    }
+
+    // Creates the model when it does not exist; true when this command created it.
+    private static async Task<bool> EnsureModelAsync(MaasClient client, string model, string? task, string? description, CancellationToken ct)
     {
         try
         {
             await client.GetModelAsync(model, ct);
+            return false;
         }
         catch (MaasApiException e) when (e.Status == HttpStatusCode.NotFound)
         {
             try
             {
                 await client.CreateModelAsync(new NewModel(model) { Task = task, Description = description }, ct);
+                return true;
             }
             catch (MaasApiException race) when (race.Code == "model_exists")
             {
                 // Someone created it meanwhile: upload into it.
+                return false;
             }
+        }
+    }
+
+    /// <summary>
+    /// Deletes a model this command created for a version that never came (an upload or import refused or interrupted),
+    /// unless it has a version by now (someone else's push). Best effort: the failure being reported matters more.
+    /// </summary>
+    private static async Task RemoveIfEmptyAsync(MaasClient client, string model)
+    {
+        // Not the command's token: it may be the one Ctrl+C cancelled.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            if ((await client.GetModelAsync(model, timeout.Token)).Versions is null or { Count: 0 })
+            {
+                await client.DeleteModelAsync(model, force: false, timeout.Token);
+            }
+        }
+        catch (Exception e) when (e is MaasApiException or HttpRequestException or OperationCanceledException)
+        {
+            // Left as it is; the push's own error is what the user sees.
         }
     }
 
@@ -223,17 +268,28 @@ public static class ModelsCommands
         command.SetAction(async (parse, client, ct) =>
         {
             var model = parse.GetValue(name)!;
-            await EnsureModelAsync(client, model, null, null, ct);
-            var job = await client.ImportVersionAsync(
-                model,
-                new ImportRequest(parse.GetValue(url)!) { Sha256 = parse.GetValue(sha), Filename = parse.GetValue(fileName), Version = parse.GetValue(version) },
-                ct);
+            var modelCreated = await EnsureModelAsync(client, model, null, null, ct);
+            var job = await UndoingAsync(
+                () => client.ImportVersionAsync(
+                    model,
+                    new ImportRequest(parse.GetValue(url)!) { Sha256 = parse.GetValue(sha), Filename = parse.GetValue(fileName), Version = parse.GetValue(version) },
+                    ct),
+                undo: modelCreated,
+                () => RemoveIfEmptyAsync(client, model));
+
             if (parse.GetValue(noWait))
             {
                 return CliHost.Print(parse, job, j => Console.Out.WriteLine($"job {j.Id} {j.Status}: follow it with 'maas jobs logs {j.Id}'"));
             }
 
-            return await JobsCommands.FollowAsync(parse, client, job, ct);
+            var exit = await JobsCommands.FollowAsync(parse, client, job, ct);
+            if (modelCreated && exit == ExitCodes.JobFailed)
+            {
+                // The import failed or was cancelled: no version came into the model made for it.
+                await RemoveIfEmptyAsync(client, model);
+            }
+
+            return exit;
         });
         return command;
     }
@@ -274,6 +330,12 @@ public static class ModelsCommands
         {
             var model = parse.GetValue(name)!;
             var aliasName = parse.GetValue(alias);
+            if (aliasName is null && parse.GetValue(delete))
+            {
+                // Listing instead would look as if the deletion had been done.
+                throw new CliException("usage", "--delete: say which alias to delete: maas models alias MODEL ALIAS --delete", ExitCodes.Usage);
+            }
+
             if (aliasName is null)
             {
                 var list = await client.ListAliasesAsync(model, ct);

@@ -44,8 +44,15 @@ public static class TrainCommand
                     throw new CliException("file_not_found", $"no file {path.FullName}");
                 }
 
-                request = JsonSerializer.Deserialize<TrainingRequest>(await File.ReadAllTextAsync(path.FullName, ct), MaasJson.Options)
-                    ?? throw new CliException("invalid_json", $"{path.Name} holds no JSON object", ExitCodes.Usage);
+                try
+                {
+                    request = JsonSerializer.Deserialize<TrainingRequest>(await File.ReadAllTextAsync(path.FullName, ct), MaasJson.Options)
+                        ?? throw new CliException("invalid_json", $"--file: {path.FullName} holds no JSON object", ExitCodes.Usage);
+                }
+                catch (JsonException e)
+                {
+                    throw new CliException("invalid_json", $"--file: {path.FullName} is not a training job as JSON: {e.Message}", ExitCodes.Usage);
+                }
             }
 
             var split = parse.GetValue(validation) is null && parse.GetValue(test) is null && parse.GetValue(seed) is null

@@ -56,7 +56,7 @@ public static class CliHost
         }
         catch (MaasApiException e)
         {
-            return Fail(e.Code, e.Message, ExitCodes.ForStatus(e.Status));
+            return Fail(e.Code, e.Message, ExitCodeFor(e));
         }
         catch (CliException e)
         {
@@ -84,6 +84,9 @@ public static class CliHost
             return Fail("invalid_json", e.Message, ExitCodes.Usage);
         }
     }
+
+    /// <summary>The exit code for a server's error: by its status, but a stream cut before its end as a server failure, whatever status began it.</summary>
+    public static int ExitCodeFor(MaasApiException e) => e.Code == "stream_incomplete" ? ExitCodes.Server : ExitCodes.ForStatus(e.Status);
 
     /// <summary>Writes the one error line (<c>error: CODE: message</c>) to stderr and returns the exit code.</summary>
     public static int Fail(string code, string message, int exitCode)

@@ -15,6 +15,12 @@ public static class UsageErrors
     /// <summary>The message for <paramref name="error"/>: a conversion failure rewritten, anything else as it is.</summary>
     public static string Describe(ParseError error)
     {
+        if (error.SymbolResult is CommandResult { Command.Subcommands.Count: > 0 } group && error.Message.StartsWith("Required command", StringComparison.Ordinal))
+        {
+            // "maas models" alone: which words may follow says more than that one is missing.
+            return $"{CommandPath(group.Command)} needs a subcommand: {string.Join(", ", group.Command.Subcommands.Select(c => c.Name))}";
+        }
+
         var (name, type) = error.SymbolResult switch
         {
             OptionResult option => (option.Option.Name, option.Option.ValueType),
@@ -25,6 +31,13 @@ public static class UsageErrors
         if (name is null || type is null)
         {
             return error.Message;
+        }
+
+        if (error.Message.IndexOf(OneOf, StringComparison.Ordinal) is var at and >= 0 && error.SymbolResult!.Tokens is [{ Value: var given }, ..])
+        {
+            // A value outside AcceptOnlyFromAmong: System.CommandLine lists the allowed ones with tabs and no option name.
+            var allowed = error.Message[(at + OneOf.Length)..].Split('\t', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v => v.Trim('\''));
+            return $"{name}: '{given}' is not one of {string.Join(", ", allowed)}";
         }
 
         type = Nullable.GetUnderlyingType(type) ?? type;
@@ -38,6 +51,24 @@ public static class UsageErrors
         }
 
         return error.Message;
+    }
+
+    private const string OneOf = "not recognized. Must be one of:";
+
+    /// <summary>Where to read more: <c>maas models push --help</c> for the command the line got to.</summary>
+    public static string HelpFor(ParseResult parse) => CommandPath(parse.CommandResult.Command) + " --help";
+
+    // "maas models push": the command's words from the root down.
+    private static string CommandPath(Command command)
+    {
+        var words = new List<string>();
+        for (Command? at = command; at is not null; at = at.Parents.OfType<Command>().FirstOrDefault())
+        {
+            words.Add(at is RootCommand ? "maas" : at.Name);
+        }
+
+        words.Reverse();
+        return string.Join(' ', words);
     }
 
     // What is wrong with text as a value of type, or null when it converts (then the error was about something else).

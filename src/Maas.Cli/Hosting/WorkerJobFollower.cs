@@ -34,68 +34,72 @@ public static class WorkerJobFollower
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            throw new CliException("interrupted", $"stopped following job {id}, which goes on on the server: 'maas jobs logs {id}' follows it again, 'maas jobs cancel {id}' stops it", ExitCodes.Interrupted);
+            throw Interrupted(id);
         }
     }
 
-    private static async Task<T> FollowUntilEndAsync<T>(ParseResult parse, MaasClient client, string id, Reader<T> reader, CancellationToken ct)
+    /// <summary>The failure of a follow interrupted by Ctrl+C (exit 130): the job goes on, and how to follow or cancel it.</summary>
+    public static CliException Interrupted(string id) =>
+        new("interrupted", $"stopped following job {id}, which goes on on the server: 'maas jobs logs {id}' follows it again, 'maas jobs cancel {id}' stops it", ExitCodes.Interrupted);
+
+    // At most once per interval the job is read again, with the events that came meanwhile.
+    private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(300);
+
+    // One of three displays: the ended job alone (--json), a line per event (redirected output), or a live bar.
+    private static Task<T> FollowUntilEndAsync<T>(ParseResult parse, MaasClient client, string id, Reader<T> reader, CancellationToken ct)
     {
-        var interval = TimeSpan.FromMilliseconds(300);
-        long after = 0;
-        string? stage = null;
-
-        // Events are read through the jobs API, which holds them for every worker-run kind.
-        async Task<IReadOnlyList<JobEvent>> NewEventsAsync()
-        {
-            var all = new List<JobEvent>();
-            while (true)
-            {
-                var page = await client.ListJobEventsAsync(id, after, 500, ct);
-                all.AddRange(page.Events);
-                after = page.NextAfter;
-                if (page.Events.Count < 500)
-                {
-                    return all;
-                }
-            }
-        }
-
         if (parse.WantsJson())
         {
-            while (true)
-            {
-                var job = await reader.Poll(ct);
-                if (reader.Finished(job))
-                {
-                    return job;
-                }
-
-                await Task.Delay(interval, ct);
-            }
+            return PollUntilEndAsync(reader, ct);
         }
 
-        if (!CliHost.Interactive)
+        var events = new EventCursor(client, id);
+        return CliHost.Interactive ? FollowWithBarAsync(id, reader, events, ct) : FollowAsLinesAsync(reader, events, ct);
+    }
+
+    // --json: only the ended job is printed (by the caller), so only the job is read.
+    private static async Task<T> PollUntilEndAsync<T>(Reader<T> reader, CancellationToken ct)
+    {
+        while (true)
         {
-            while (true)
+            var job = await reader.Poll(ct);
+            if (reader.Finished(job))
             {
-                var job = await reader.Poll(ct);
-                foreach (var e in await NewEventsAsync())
-                {
-                    if (Line(e, ref stage) is { } line)
-                    {
-                        Console.Out.WriteLine(line);
-                    }
-                }
-
-                if (reader.Finished(job))
-                {
-                    return job;
-                }
-
-                await Task.Delay(interval, ct);
+                return job;
             }
-        }
 
+            await Task.Delay(Interval, ct);
+        }
+    }
+
+    // Redirected output: one line per event worth a line.
+    private static async Task<T> FollowAsLinesAsync<T>(Reader<T> reader, EventCursor events, CancellationToken ct)
+    {
+        string? stage = null;
+        while (true)
+        {
+            var job = await reader.Poll(ct);
+            foreach (var e in await events.NextAsync(ct))
+            {
+                if (Line(e, ref stage) is { } line)
+                {
+                    Console.Out.WriteLine(line);
+                }
+            }
+
+            if (reader.Finished(job))
+            {
+                return job;
+            }
+
+            await Task.Delay(Interval, ct);
+        }
+    }
+
+    // A terminal: a live bar labelled with the job's state; epochs, trials and metrics stay on screen above it.
+    private static async Task<T> FollowWithBarAsync<T>(string id, Reader<T> reader, EventCursor events, CancellationToken ct)
+    {
+        string? stage = null;
         T last = default!;
         await AnsiConsole.Progress()
             .AutoClear(false)
@@ -106,9 +110,9 @@ public static class WorkerJobFollower
                 while (true)
                 {
                     last = await reader.Poll(ct);
-                    foreach (var e in await NewEventsAsync())
+                    foreach (var e in await events.NextAsync(ct))
                     {
-                        // Epochs, trials and metrics stay on screen above the bar; progress and stages only move it.
+                        // Progress and stages only move the bar.
                         if (e.Type is not ("progress" or "checkpoint" or "status") && Line(e, ref stage) is { } line)
                         {
                             AnsiConsole.WriteLine(line);
@@ -122,10 +126,32 @@ public static class WorkerJobFollower
                         break;
                     }
 
-                    await Task.Delay(interval, ct);
+                    await Task.Delay(Interval, ct);
                 }
             });
         return last;
+    }
+
+    // The job's events not read yet, through the jobs API (which holds them for every worker-run kind), a page at a time.
+    private sealed class EventCursor(MaasClient client, string id)
+    {
+        private const int PageSize = 500;
+        private long _after;
+
+        public async Task<IReadOnlyList<JobEvent>> NextAsync(CancellationToken ct)
+        {
+            var all = new List<JobEvent>();
+            while (true)
+            {
+                var page = await client.ListJobEventsAsync(id, _after, PageSize, ct);
+                all.AddRange(page.Events);
+                _after = page.NextAfter;
+                if (page.Events.Count < PageSize)
+                {
+                    return all;
+                }
+            }
+        }
     }
 
     /// <summary>Metrics as a person reads them: <c>train_loss 0.4123, validation_loss 0.5</c>.</summary>

@@ -23,7 +23,8 @@ public sealed partial class MaasClient
 
     /// <summary>
     /// Streams a chat answer as it is generated (Server-Sent Events), one <see cref="ChatDelta"/> per chunk; an
-    /// error the server sends after the stream started surfaces as a <see cref="MaasApiException"/>.
+    /// error the server sends after the stream started surfaces as a <see cref="MaasApiException"/>, and so does a stream
+    /// that ends without its closing <c>[DONE]</c> (code <c>stream_incomplete</c>: a cut connection, or no chat stream).
     /// </summary>
     public async IAsyncEnumerable<ChatDelta> StreamChatAsync(ChatRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
@@ -56,5 +57,8 @@ public sealed partial class MaasClient
             var usage = chunk["usage"] is JsonObject u ? u.Deserialize<ChatUsage>(MaasJson.Options) : null;
             yield return new ChatDelta((string?)choice?["delta"]?["content"], (string?)choice?["finish_reason"], usage);
         }
+
+        // Every stream ends with [DONE]: without it the connection was cut, or what answered streams no chat.
+        throw new MaasApiException(response.StatusCode, "stream_incomplete", "the answer stream ended before its end ([DONE]): the connection was cut or the server sent no chat stream, so the answer may be cut short");
     }
 }
