@@ -619,23 +619,17 @@ public sealed class ModelHost : IAsyncDisposable
         {
             instance = await LoadInstanceAsync(entry, request, CancellationToken.None).ConfigureAwait(false);
         }
+        catch (Exception ex) when (ex is not ModelHostException and not OutOfMemoryException)
+        {
+            // An engine's fault outside its load (its estimate, say) fails this load like any other: a load task left
+            // faulted would fail every later call to this version until the server restarts.
+            var failed = new ModelHostException(ModelHostErrorKind.LoadFailed, $"model {entry.Key} failed to load: {EngineMessages.WithoutPaths(ex.Message)}", ex);
+            FailLoad(entry, failed);
+            throw failed;
+        }
         catch (ModelHostException ex)
         {
-            HostedModelStatus failed;
-            lock (_lock)
-            {
-                entry.Loading = null;
-                // Not fitting is no fault of the model: the next request tries again at once (others may be idle by then).
-                var noRoom = ex.Kind is ModelHostErrorKind.DoesNotFit or ModelHostErrorKind.QuotaExceeded;
-                entry.State = ModelState.Unavailable;
-                // The engine's reason alone: every message that shows it says "failed to load: " before it (the host's
-                // own, the load routes', readiness'), and the state says it is unavailable.
-                entry.Reason = noRoom ? ex.Message : ex.InnerException is { } inner ? EngineMessages.WithoutPaths(inner.Message) : ex.Message;
-                entry.FailedAt = noRoom ? null : _time.GetUtcNow();
-                failed = Describe(entry, null);
-            }
-
-            StateChanged?.Invoke(failed);
+            FailLoad(entry, ex);
             throw;
         }
 
@@ -659,6 +653,25 @@ public sealed class ModelHost : IAsyncDisposable
 
         StateChanged?.Invoke(ready);
         return instance;
+    }
+
+    private void FailLoad(Entry entry, ModelHostException ex)
+    {
+        HostedModelStatus failed;
+        lock (_lock)
+        {
+            entry.Loading = null;
+            // Not fitting is no fault of the model: the next request tries again at once (others may be idle by then).
+            var noRoom = ex.Kind is ModelHostErrorKind.DoesNotFit or ModelHostErrorKind.QuotaExceeded;
+            entry.State = ModelState.Unavailable;
+            // The engine's reason alone: every message that shows it says "failed to load: " before it (the host's
+            // own, the load routes', readiness'), and the state says it is unavailable.
+            entry.Reason = noRoom ? ex.Message : ex.InnerException is { } inner ? EngineMessages.WithoutPaths(inner.Message) : ex.Message;
+            entry.FailedAt = noRoom ? null : _time.GetUtcNow();
+            failed = Describe(entry, null);
+        }
+
+        StateChanged?.Invoke(failed);
     }
 
     // Loads one instance, making room in the budget first, and measures what it took.

@@ -32,6 +32,15 @@ internal sealed class RegistryModelCatalog(
                 throw InferenceErrors.Invalid(refusal);
             }
 
+            // Only tensor engines serve this protocol: an LLM handed to the model host as a tensor model would be loaded
+            // with settings its engine cannot read.
+            if (resolved.Version.Format != ModelFormat.Onnx)
+            {
+                throw InferenceErrors.Invalid(
+                    $"model '{RegistryNames.Shorten(model)}' version {resolved.Version.Version} is a {resolved.Version.Format.ToString().ToUpperInvariant()} model, "
+                    + "which the Open Inference Protocol does not serve: call it through /v1/chat/completions, /v1/completions or /v1/embeddings");
+            }
+
             return ToServable(resolved.Model, resolved.Version);
         }
         catch (RegistryException ex)

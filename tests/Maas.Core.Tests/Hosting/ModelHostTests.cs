@@ -89,6 +89,46 @@ public sealed class ModelHostTests : IDisposable
         Assert.Equal(3, _factory.Loads);
     }
 
+    // The tensor engine, whose memory estimate throws while Faulty is set (as an engine handed settings it cannot read did).
+    private sealed class FaultyEstimateEngine(IModelEngine inner) : IModelEngine
+    {
+        public bool Faulty { get; set; } = true;
+
+        public string Name => inner.Name;
+
+        public IReadOnlyList<ModelFormat> Formats => inner.Formats;
+
+        public long EstimateMemoryBytes(ModelLoadRequest request) =>
+            Faulty ? throw new ArgumentException("settings this engine cannot read", nameof(request)) : inner.EstimateMemoryBytes(request);
+
+        public Task<IHostedModel> LoadAsync(ModelLoadRequest request, CancellationToken cancellationToken) => inner.LoadAsync(request, cancellationToken);
+    }
+
+    [Fact]
+    public async Task An_engine_fault_before_its_load_fails_that_load_only_and_the_version_loads_once_retried()
+    {
+        var servable = Add("faulty");
+        var engine = new FaultyEstimateEngine(new TensorModelEngine(_factory, _catalog));
+        var host = new ModelHost([engine], new ModelHostOptions { ReserveLoadPeak = false }, _time);
+        await using var _ = host;
+        var request = new ModelManager(_catalog, host, new ModelManagerOptions()).RequestFor(servable);
+
+        var failed = await Assert.ThrowsAsync<ModelHostException>(() => host.AcquireAsync(request, default));
+        Assert.Equal(ModelHostErrorKind.LoadFailed, failed.Kind);
+        Assert.Contains("settings this engine cannot read", failed.Message, StringComparison.Ordinal);
+        Assert.Equal(ModelState.Unavailable, host.Status(request.Key)!.State);
+
+        // Before, the failed load stayed the version's load in progress: every later call met the same exception.
+        engine.Faulty = false;
+        _time.Advance(new ModelHostOptions().RetryFailedLoadAfter + TimeSpan.FromSeconds(1));
+        using (await host.AcquireAsync(request, default))
+        {
+            Assert.Equal(ModelState.Ready, host.Status(request.Key)!.State);
+        }
+
+        Assert.Equal(1, _factory.Loads);
+    }
+
     [Fact]
     public async Task A_load_blocks_a_thread_of_its_own_and_none_of_the_thread_pool()
     {

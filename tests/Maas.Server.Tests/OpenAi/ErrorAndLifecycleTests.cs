@@ -46,6 +46,35 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     }
 
     [Fact]
+    public async Task An_llm_called_through_the_open_inference_protocol_is_400_and_still_answers_chat()
+    {
+        // Before, the tensor path handed the GGUF version to the model host with tensor settings: a 500 with an empty
+        // body, and every later call of the model (chat included) failed on the same exception until a restart.
+        const string name = "gen-over-v2";
+        await LlmServerFixture.RegisterAsync(fixture.Server.Client, name, await File.ReadAllBytesAsync(fixture.GeneratedPath), "gen.gguf");
+        var client = fixture.Server.Client;
+        foreach (var (method, path, body) in new[]
+        {
+            (HttpMethod.Get, $"/v2/models/{name}", null),
+            (HttpMethod.Get, $"/v2/models/{name}/versions/1", null),
+            (HttpMethod.Post, $"/v2/models/{name}/infer", """{"inputs":[{"name":"x","datatype":"FP32","shape":[1],"data":[1]}]}"""),
+            (HttpMethod.Post, $"/v2/repository/models/{name}/load", null),
+        })
+        {
+            using var request = new HttpRequestMessage(method, path) { Content = body is null ? null : new StringContent(body, Encoding.UTF8, "application/json") };
+            using var response = await client.SendAsync(request);
+            var text = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{method} {path}: {(int)response.StatusCode} {text}");
+            var error = JsonDocument.Parse(text).RootElement.GetProperty("error").GetString()!;
+            Assert.Contains("GGUF", error, StringComparison.Ordinal);
+            Assert.Contains("/v1/chat/completions", error, StringComparison.Ordinal);
+        }
+
+        var answer = await fixture.PostOkAsync("/v1/chat/completions", $$"""{"model":"{{name}}","max_tokens":2,"messages":[{"role":"user","content":"hi"}]}""");
+        Assert.Equal("chat.completion", answer.GetProperty("object").GetString());
+    }
+
+    [Fact]
     public async Task An_unknown_route_or_method_under_v1_is_answered_in_openai_format()
     {
         var (status, body) = await fixture.PostAsync("/v1/no-such-route", "{}");
