@@ -42,7 +42,7 @@ internal sealed class LlmModelResolver(IModelRegistry registry, IOptions<LlmServ
             {
                 throw new LlmException(
                     LlmErrorKind.NotFound,
-                    $"The model '{model}' is not a language model (its version {resolved.Version.Version} is {resolved.Version.Format}, not GGUF); serve it through /v2 instead",
+                    $"The model '{model}' is not a language model (its version {resolved.Version.Version} is {resolved.Version.Format.ToString().ToUpperInvariant()}, not GGUF); serve it through /v2 instead",
                     "model",
                     "model_not_found");
             }
