@@ -126,7 +126,7 @@ public static class DatasetsCommands
                 () => ProgressDisplay.RunAsync(parse, $"uploading {path.Name}", path.Length, bytes: true, progress =>
                     UploadAsync(parse, client, dataset, path, options, chunked ? new ResumableUploadOptions { SessionId = sessionId, ChunkBytes = parse.GetValue(chunk) << 20 } : null, progress, ct)),
                 undo: datasetCreated && !chunked,
-                () => RemoveIfEmptyAsync(client, dataset));
+                () => EmptyLeftovers.RemoveDatasetAsync(client, dataset));
             return CliHost.Print(parse, created, v =>
             {
                 Console.Out.WriteLine($"pushed {v.Dataset} version {v.Version} ({v.Format}, {v.Rows} rows, {CliHost.Bytes(v.SizeBytes)})");
@@ -222,27 +222,6 @@ public static class DatasetsCommands
 
         await using var stream = path.OpenRead();
         return await client.UploadDatasetVersionAsync(dataset, stream, path.Name, options, progress, ct);
-    }
-
-    /// <summary>
-    /// Deletes a dataset this command created for a version that never came (an upload refused or interrupted), unless
-    /// it has a version by now (someone else's push). Best effort: the failure being reported matters more.
-    /// </summary>
-    private static async Task RemoveIfEmptyAsync(MaasClient client, string dataset)
-    {
-        // Not the command's token: it may be the one Ctrl+C cancelled.
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        try
-        {
-            if ((await client.GetDatasetAsync(dataset, timeout.Token)).Versions is null or { Count: 0 })
-            {
-                await client.DeleteDatasetAsync(dataset, force: false, timeout.Token);
-            }
-        }
-        catch (Exception e) when (e is MaasApiException or HttpRequestException or OperationCanceledException)
-        {
-            // Left as it is; the push's own error is what the user sees.
-        }
     }
 
     /// <summary>The schema with each column's statistics, as one table.</summary>

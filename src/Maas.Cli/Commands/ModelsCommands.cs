@@ -126,7 +126,7 @@ public static class ModelsCommands
                         ? client.UploadVersionResumableAsync(model, path.FullName, options, Resumable(parse, model, path, sessionId, parse.GetValue(chunk)), progress, ct)
                         : client.UploadVersionAsync(model, path.FullName, options, progress, ct)),
                 undo: modelCreated && !chunked,
-                () => RemoveIfEmptyAsync(client, model));
+                () => EmptyLeftovers.RemoveModelAsync(client, model));
             if (parse.GetValue(alias) is { } aliasName)
             {
                 await client.SetAliasAsync(model, aliasName, created.Version, cancellationToken: ct);
@@ -193,27 +193,6 @@ public static class ModelsCommands
         }
     }
 
-    /// <summary>
-    /// Deletes a model this command created for a version that never came (an upload or import refused or interrupted),
-    /// unless it has a version by now (someone else's push). Best effort: the failure being reported matters more.
-    /// </summary>
-    private static async Task RemoveIfEmptyAsync(MaasClient client, string model)
-    {
-        // Not the command's token: it may be the one Ctrl+C cancelled.
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        try
-        {
-            if ((await client.GetModelAsync(model, timeout.Token)).Versions is null or { Count: 0 })
-            {
-                await client.DeleteModelAsync(model, force: false, timeout.Token);
-            }
-        }
-        catch (Exception e) when (e is MaasApiException or HttpRequestException or OperationCanceledException)
-        {
-            // Left as it is; the push's own error is what the user sees.
-        }
-    }
-
     private static Command Pull()
     {
         var reference = new Argument<string>("reference") { Description = "name, name:alias or name/versions/N" };
@@ -275,7 +254,7 @@ public static class ModelsCommands
                     new ImportRequest(parse.GetValue(url)!) { Sha256 = parse.GetValue(sha), Filename = parse.GetValue(fileName), Version = parse.GetValue(version) },
                     ct),
                 undo: modelCreated,
-                () => RemoveIfEmptyAsync(client, model));
+                () => EmptyLeftovers.RemoveModelAsync(client, model));
 
             if (parse.GetValue(noWait))
             {
@@ -286,7 +265,7 @@ public static class ModelsCommands
             if (modelCreated && exit == ExitCodes.JobFailed)
             {
                 // The import failed or was cancelled: no version came into the model made for it.
-                await RemoveIfEmptyAsync(client, model);
+                await EmptyLeftovers.RemoveModelAsync(client, model);
             }
 
             return exit;

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -256,19 +255,12 @@ public sealed class RoutedCallTests(DeploymentGrpcServers servers) : IClassFixtu
             input.Shape.Add([1, 4]);
             message.Inputs.Add(input);
             message.RawInputContents.Add(ByteString.CopyFrom(InferenceHost.Floats([0.5f, -1.25f, 2f, 0.75f])));
-            var bytes = message.ToByteArray();
-            var frame = new byte[5 + bytes.Length];
-            BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(1), (uint)bytes.Length);
-            bytes.CopyTo(frame, 5);
-            await _outgoing.Writer.WriteAsync(frame);
+            await _outgoing.Writer.WriteAsync(GrpcFrames.Frame(message.ToByteArray()));
 
             _response ??= await _sending.WaitAsync(Ceiling);
             Assert.Equal(HttpStatusCode.OK, _response.StatusCode);
             _incoming ??= await _response.Content.ReadAsStreamAsync();
-            var prefix = new byte[5];
-            await _incoming.ReadExactlyAsync(prefix).AsTask().WaitAsync(Ceiling);
-            var answer = new byte[BinaryPrimitives.ReadUInt32BigEndian(prefix.AsSpan(1))];
-            await _incoming.ReadExactlyAsync(answer).AsTask().WaitAsync(Ceiling);
+            var answer = await GrpcFrames.ReadFrameAsync(_incoming).WaitAsync(Ceiling);
             var parsed = ModelStreamInferResponse.Parser.ParseFrom(answer);
             Assert.True(parsed.ErrorMessage.Length == 0, parsed.ErrorMessage);
             return parsed.InferResponse.ModelVersion;
@@ -298,25 +290,6 @@ public sealed class RoutedCallTests(DeploymentGrpcServers servers) : IClassFixtu
             _http.Dispose();
             _request.Dispose();
             _outgoing.Writer.TryComplete();
-        }
-    }
-
-    // A request body the test writes piece by piece, kept open until the channel completes.
-    private sealed class ChannelContent(ChannelReader<byte[]> pieces) : HttpContent
-    {
-        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
-        {
-            await foreach (var piece in pieces.ReadAllAsync())
-            {
-                await stream.WriteAsync(piece);
-                await stream.FlushAsync();
-            }
-        }
-
-        protected override bool TryComputeLength(out long length)
-        {
-            length = 0;
-            return false;
         }
     }
 }

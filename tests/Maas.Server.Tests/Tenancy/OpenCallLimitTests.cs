@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
@@ -93,10 +92,10 @@ public sealed class OpenCallLimitTests
         request.Headers.TE.ParseAdd("trailers");
         request.Headers.TryAddWithoutValidation("authorization", "Bearer " + key);
         var message = new ModelInferRequest { ModelName = "no-such-model" }.ToByteArray();
-        await outgoing.Writer.WriteAsync(Frame(message));
+        await outgoing.Writer.WriteAsync(GrpcFrames.Frame(message));
         using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         await using var stream = await response.Content.ReadAsStreamAsync();
-        var first = ModelStreamInferResponse.Parser.ParseFrom(await ReadFrameAsync(stream));
+        var first = ModelStreamInferResponse.Parser.ParseFrom(await GrpcFrames.ReadFrameAsync(stream));
         Assert.Contains("does not exist", first.ErrorMessage, StringComparison.Ordinal); // the stream is open and answering
 
         Assert.Equal(HttpStatusCode.NoContent, (await host.Admin.DeleteAsync($"api/v1/keys/{id}")).StatusCode);
@@ -202,41 +201,5 @@ public sealed class OpenCallLimitTests
         Assert.True(watch.Elapsed < FewSeconds, $"the stream ended {watch.Elapsed} after the revocation");
         var opened = host.Server.Services.GetRequiredService<Maas.Server.Auth.OpenCalls>();
         await WaitUntilAsync(() => opened.Count == 0);
-    }
-
-    private static byte[] Frame(byte[] message)
-    {
-        var frame = new byte[5 + message.Length];
-        BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(1), (uint)message.Length);
-        message.CopyTo(frame, 5);
-        return frame;
-    }
-
-    private static async Task<byte[]> ReadFrameAsync(Stream stream)
-    {
-        var prefix = new byte[5];
-        await stream.ReadExactlyAsync(prefix);
-        var message = new byte[BinaryPrimitives.ReadUInt32BigEndian(prefix.AsSpan(1))];
-        await stream.ReadExactlyAsync(message);
-        return message;
-    }
-
-    // A request body the test writes piece by piece, kept open until the channel completes.
-    private sealed class ChannelContent(ChannelReader<byte[]> pieces) : HttpContent
-    {
-        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
-        {
-            await foreach (var piece in pieces.ReadAllAsync())
-            {
-                await stream.WriteAsync(piece);
-                await stream.FlushAsync();
-            }
-        }
-
-        protected override bool TryComputeLength(out long length)
-        {
-            length = 0;
-            return false;
-        }
     }
 }
