@@ -362,7 +362,9 @@ internal sealed class OnnxModelScanner
                     KeepInt((long)_cursor.ReadVarint(end));
                     break;
                 case (8, 2) when labels:
-                    var packedEnd = _cursor.Position + Length(end);
+                    // The length first: it moves the cursor past itself before the end is counted from it.
+                    var packedLength = Length(end);
+                    var packedEnd = _cursor.Position + packedLength;
                     while (_cursor.Position < packedEnd)
                     {
                         KeepInt((long)_cursor.ReadVarint(packedEnd));

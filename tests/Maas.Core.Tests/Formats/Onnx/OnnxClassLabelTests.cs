@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Maas.Core.Formats.Onnx;
 
 namespace Maas.Core.Tests.Formats.Onnx;
@@ -28,6 +29,87 @@ public sealed class OnnxClassLabelTests
             .Node("Identity", ["x"], ["scores"])
             .Node("ZipMap", ["scores"], ["map"], null, Ml, OnnxAttribute.Ints("classlabels_int64s", 0, 1));
         Assert.Equal(["0", "1"], OnnxModelReader.Read(zipmap.ToBytes()).ClassLabels["scores"]);
+    }
+
+    [Fact]
+    public void Packed_integer_labels_as_mlnet_writes_them_are_read_and_the_attribute_after_them_too()
+    {
+        // ML.NET's exporter packs repeated ints (onnx.proto is proto2, whose writers here do not): the packed run's
+        // end was counted from before its length, so the scan read its last bytes as fields and refused the file.
+        var model = Message(m =>
+        {
+            Varint(m, 1, 8); // ir_version
+            Field(m, 8, Message(o => { Text(o, 1, ""); Varint(o, 2, 13); }));
+            Field(m, 8, Message(o => { Text(o, 1, Ml); Varint(o, 2, 1); }));
+            Field(m, 7, Message(g =>
+            {
+                Field(g, 1, Message(n =>
+                {
+                    Text(n, 1, "input");
+                    Text(n, 2, "label");
+                    Text(n, 2, "scores");
+                    Text(n, 4, "LinearClassifier");
+                    Text(n, 7, Ml);
+                    Field(n, 5, Message(a =>
+                    {
+                        Text(a, 1, "classlabels_ints");
+                        Field(a, 8, Message(p => { foreach (var label in new long[] { 300, -1, 9 }) { p.WriteInt64(label); } }));
+                        Varint(a, 20, 7); // type INTS, after the packed run
+                    }));
+                    Field(n, 5, Message(a => { Text(a, 1, "post_transform"); Text(a, 4, "NONE"); Varint(a, 20, 3); }));
+                }));
+                Text(g, 2, "packed");
+                Field(g, 11, ValueInfo("input", OnnxElementType.Float, 3));
+                Field(g, 12, ValueInfo("label", OnnxElementType.Int64));
+                Field(g, 12, ValueInfo("scores", OnnxElementType.Float, 3));
+            }));
+        });
+
+        Assert.Equal(["300", "-1", "9"], OnnxModelReader.Read(model).ClassLabels["scores"]);
+
+        static byte[] ValueInfo(string name, OnnxElementType type, params long[] dims) => Message(v =>
+        {
+            Text(v, 1, name);
+            Field(v, 2, Message(t => Field(t, 1, Message(tensor =>
+            {
+                Varint(tensor, 1, (long)type);
+                Field(tensor, 2, Message(shape =>
+                {
+                    Field(shape, 1, Message(d => Text(d, 2, "batch")));
+                    foreach (var dim in dims)
+                    {
+                        Field(shape, 1, Message(d => Varint(d, 1, dim)));
+                    }
+                }));
+            }))));
+        });
+    }
+
+    private static byte[] Message(Action<CodedOutputStream> write)
+    {
+        using var bytes = new MemoryStream();
+        var output = new CodedOutputStream(bytes);
+        write(output);
+        output.Flush();
+        return bytes.ToArray();
+    }
+
+    private static void Field(CodedOutputStream output, int field, byte[] message)
+    {
+        output.WriteTag(field, WireFormat.WireType.LengthDelimited);
+        output.WriteBytes(ByteString.CopyFrom(message));
+    }
+
+    private static void Text(CodedOutputStream output, int field, string text)
+    {
+        output.WriteTag(field, WireFormat.WireType.LengthDelimited);
+        output.WriteString(text);
+    }
+
+    private static void Varint(CodedOutputStream output, int field, long value)
+    {
+        output.WriteTag(field, WireFormat.WireType.Varint);
+        output.WriteInt64(value);
     }
 
     [Fact]
