@@ -22,6 +22,9 @@ public sealed class InferenceCommandTests(CliServerFixture fixture)
             await fixture.Client.UploadVersionAsync(name, onnx, "mlp.onnx");
         }
 
+        // As predict's: a count of values to show is 1 or more ("TOP -3" was printed).
+        (await fixture.RunAsync("infer", name, "[1, 2, 3, 4]", "--top", "-3")).AssertFailure(ExitCodes.Usage, "usage");
+
         // One example without the batch dimension becomes a batch of one.
         var single = (await fixture.RunAsync("infer", name, "[1, 2, 3, 4]", "--json")).Json();
         Assert.Equal(name, (string?)single["model_name"]);

@@ -34,6 +34,11 @@ public static class InferCommand
         var command = new Command("infer", "Run an ONNX model on tensors (JSON) or a picture") { model, data, file, image, preset, size, top };
         command.SetAction(async (parse, client, ct) =>
         {
+            if (parse.GetValue(top) < 1)
+            {
+                throw new CliException("usage", $"--top must be 1 or more, not {parse.GetValue(top)}", ExitCodes.Usage);
+            }
+
             var reference = parse.GetValue(model)!;
             var imagePath = parse.GetValue(image)?.FullName;
             string? json = parse.GetValue(data);
