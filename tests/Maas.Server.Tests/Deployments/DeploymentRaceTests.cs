@@ -314,10 +314,7 @@ public sealed class DeploymentRaceTests
             store = new GatedStore(new SqlDeploymentStore(sp.GetRequiredService<SqlRegistryStore>().Dialect))));
         _ = server.Services.GetRequiredService<IDeploymentStore>();
         var client = server.Client;
-        var model = await client.CreateModelAsync();
-        await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
-        await client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(HttpStatusCode.Created);
+        var model = await TwoVersionsDeployedAsync(client, """[{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]""");
 
         async Task<bool> ReadyAsync()
         {
@@ -352,10 +349,7 @@ public sealed class DeploymentRaceTests
         var settings = new Dictionary<string, string?>(DeploymentServers.Fast) { ["Maas:Inference:ResolveCacheMs"] = "0" };
         await using var server = await MaasTestServer.StartAsync(settings: settings);
         var client = server.Client;
-        var model = await client.CreateModelAsync();
-        await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
-        await client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""))).JsonAsync(HttpStatusCode.Created);
+        var model = await TwoVersionsDeployedAsync(client, """[{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]""");
 
         // As another server's delete looks from here: the row is gone, the deployment this server routes by still names it.
         var registry = server.Services.GetRequiredService<Maas.Core.Registry.IModelRegistry>();
@@ -373,10 +367,7 @@ public sealed class DeploymentRaceTests
         var (server, store) = await StartAsync();
         await using var _ = server;
         var client = server.Client;
-        var model = await client.CreateModelAsync();
-        await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
-        await client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
+        var model = await TwoVersionsDeployedAsync(client, """[{"version": 1, "percent": 100}]""");
         var host = server.Services.GetRequiredService<ModelHost>();
         var v2 = new ModelKey(model, 2);
         Assert.NotEqual(ModelState.Ready, host.Status(v2)?.State);
@@ -409,10 +400,7 @@ public sealed class DeploymentRaceTests
         var (server, factory, logs) = await StartWithHeldFactoryAsync();
         await using var started = server;
         var client = server.Client;
-        var model = await client.CreateModelAsync();
-        await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
-        await client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
-        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
+        var model = await TwoVersionsDeployedAsync(client, """[{"version": 1, "percent": 100}]""");
         var host = server.Services.GetRequiredService<ModelHost>();
         var v2 = new ModelKey(model, 2);
 
@@ -453,6 +441,16 @@ public sealed class DeploymentRaceTests
 
     // Two versions split 50/50 by a deployment (two instances each, so a warm-up's sample runs beside a held call), and
     // a call the split sent to version 2 held inside its run until factory.Released is set.
+    // A model with versions 1 and 2, deployed with the split `traffic` (its JSON array).
+    private static async Task<string> TwoVersionsDeployedAsync(HttpClient client, string traffic)
+    {
+        var model = await client.CreateModelAsync();
+        await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
+        await client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": {{traffic}}}"""))).JsonAsync(HttpStatusCode.Created);
+        return model;
+    }
+
     internal static async Task<(string Model, Task<HttpResponseMessage> Held)> DeployWithACallHeldOnVersion2Async(HttpClient client, HeldFactory factory)
     {
         var model = await client.CreateModelAsync();
