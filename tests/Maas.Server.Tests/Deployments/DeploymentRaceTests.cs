@@ -246,14 +246,7 @@ public sealed class DeploymentRaceTests
 
         // The pending unload used to go ahead once the call finished, and version 2 took half the calls cold.
         bool Kept() => logs.Lines.Any(l => l.Message.Contains($"{model} version 2 takes traffic again; it stays loaded", StringComparison.Ordinal));
-        await WaitUntilAsync(() => Kept() || host.Status(v2)!.State != ModelState.Ready, "the unloader decides about version 2");
-        Assert.Equal(ModelState.Ready, host.Status(v2)!.State);
-        Assert.True(Kept());
-        for (var i = 0; i < 8; i++)
-        {
-            using var response = await client.PostAsync($"v2/models/{model}/versions/2/infer", Api.Json(Input));
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        }
+        await AssertVersion2KeptAsync(client, host, model, Kept);
 
         Assert.Equal(loads, host.LoadCount);
     }
@@ -427,20 +420,27 @@ public sealed class DeploymentRaceTests
         // The waiting unload used to go ahead once the load ended, and version 2 took its half of the calls cold.
         bool Kept() => logs.Lines.Any(l => l.Message.Contains($"{model} version 2 is being warmed by a deployment change; it stays loaded", StringComparison.Ordinal)
             || l.Message.Contains($"{model} version 2 takes traffic again; it stays loaded", StringComparison.Ordinal));
-        await WaitUntilAsync(() => Kept() || host.Status(v2)!.State != ModelState.Ready, "the unloader decides about version 2");
-        Assert.Equal(ModelState.Ready, host.Status(v2)!.State);
-        Assert.True(Kept());
-        for (var i = 0; i < 8; i++)
-        {
-            using var response = await client.PostAsync($"v2/models/{model}/versions/2/infer", Api.Json(Input));
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        }
+        await AssertVersion2KeptAsync(client, host, model, Kept);
 
         Assert.Equal(loads + 1, host.LoadCount);
     }
 
     // Two versions split 50/50 by a deployment (two instances each, so a warm-up's sample runs beside a held call), and
     // a call the split sent to version 2 held inside its run until factory.Released is set.
+    // The unloader decided to keep version 2 (its log line says so) and it answers calls from the load it has.
+    private static async Task AssertVersion2KeptAsync(HttpClient client, ModelHost host, string model, Func<bool> kept)
+    {
+        var v2 = new ModelKey(model, 2);
+        await WaitUntilAsync(() => kept() || host.Status(v2)!.State != ModelState.Ready, "the unloader decides about version 2");
+        Assert.Equal(ModelState.Ready, host.Status(v2)!.State);
+        Assert.True(kept());
+        for (var i = 0; i < 8; i++)
+        {
+            using var response = await client.PostAsync($"v2/models/{model}/versions/2/infer", Api.Json(Input));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+    }
+
     // A model with versions 1 and 2, deployed with the split `traffic` (its JSON array).
     private static async Task<string> TwoVersionsDeployedAsync(HttpClient client, string traffic)
     {
