@@ -27,7 +27,7 @@ public class OverloadTests : IAsyncLifetime
     {
         _server = await InferenceHost.StartAsync(Settings);
 
-        // About a second per 2048 rows on one thread: a big request holds the only instance busy on purpose.
+        // About half a second per 4096 rows on one thread: a big request holds the only instance busy on purpose.
         await _server.RegisterAsync("full", TestModels.Mlp(Width, [4096], Width, seed: 3), new { max_batch_size = 0, queue_limit = 1, instance_count = 1, threads = 1 });
         await _server.RegisterAsync("budget", TestModels.Mlp(Width, [4096], Width, seed: 3), new { max_batch_size = 0, queue_limit = 100, instance_count = 1, threads = 1, queue_time_budget_ms = 200 });
     }
@@ -117,7 +117,7 @@ public class OverloadTests : IAsyncLifetime
         var scheduler = await SchedulerOf("budget");
         Assert.Equal(TimeSpan.FromMilliseconds(200), scheduler.Options.QueueTimeBudget);
         var before = await InferenceCount("budget");
-        var running = Client.PostAsync("/v2/models/budget/infer", Rows(4096));
+        var running = Client.PostAsync("/v2/models/budget/infer", Rows(BigRows));
         await WaitUntilAsync(() => scheduler.Executing == 1);
         var late = Client.PostAsync("/v2/models/budget/infer", Rows(2));
         await WaitUntilAsync(() => scheduler.QueueLength == 1);
@@ -133,12 +133,11 @@ public class OverloadTests : IAsyncLifetime
             Assert.Equal(200, error.RootElement.GetProperty("limit_value").GetInt32());
         }
 
-        Assert.Equal(before + 4096, await InferenceCount("budget")); // the late request never ran
+        Assert.Equal(before + BigRows, await InferenceCount("budget")); // the late request never ran
 
-        // Now the run time per row is known: while a big batch runs, a new request would wait past the budget. Twice the
-        // first run's rows, so the wait left is well over the budget even when this host runs them fast and the check
-        // comes late in the run.
-        var again = Client.PostAsync("/v2/models/budget/infer", Rows(8192));
+        // Now the batch run time is known: while a big batch runs, a new request would wait past the budget (half a
+        // batch's observed run time is counted as left, so the batch must take well over twice the budget on a fast host).
+        var again = Client.PostAsync("/v2/models/budget/infer", Rows(BigRows));
         await WaitUntilAsync(() => scheduler.Executing == 1);
         Assert.True(scheduler.ExpectedQueueWait > TimeSpan.FromMilliseconds(200), $"expected wait {scheduler.ExpectedQueueWait}");
         var refused = await Client.PostAsync("/v2/models/budget/infer", Rows(1));
@@ -172,6 +171,9 @@ public class OverloadTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.BadRequest, put.StatusCode);
         Assert.Contains("queue_time_budget_ms must be between 0 and 86400000, not -5", await put.Content.ReadAsStringAsync());
     }
+
+    // About 2 s on one thread, 32 MiB of input: half its run time is far over the 200 ms budget even on a faster host.
+    private const int BigRows = 16384;
 
     private static HttpContent Rows(int rows)
     {
