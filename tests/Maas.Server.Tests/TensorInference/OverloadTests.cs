@@ -27,7 +27,7 @@ public class OverloadTests : IAsyncLifetime
     {
         _server = await InferenceHost.StartAsync(Settings);
 
-        // About half a second per 4096 rows on one thread: a big request holds the only instance busy on purpose.
+        // About half a second per 4096 rows on one thread: a big request (BigRows) holds the only instance busy on purpose.
         await _server.RegisterAsync("full", TestModels.Mlp(Width, [4096], Width, seed: 3), new { max_batch_size = 0, queue_limit = 1, instance_count = 1, threads = 1 });
         await _server.RegisterAsync("budget", TestModels.Mlp(Width, [4096], Width, seed: 3), new { max_batch_size = 0, queue_limit = 100, instance_count = 1, threads = 1, queue_time_budget_ms = 200 });
     }
@@ -244,7 +244,7 @@ public class OverloadTests : IAsyncLifetime
     {
         (await Client.PostAsync("/v2/models/full/infer", Rows(1))).EnsureSuccessStatusCode();
         var scheduler = await SchedulerOf("full");
-        var running = Client.PostAsync("/v2/models/full/infer", Rows(4096));
+        var running = Client.PostAsync("/v2/models/full/infer", Rows(BigRows));
         await WaitUntilAsync(() => scheduler.Executing == 1);
         var queued = Client.PostAsync("/v2/models/full/infer", Rows(1));
         await WaitUntilAsync(() => scheduler.QueueLength == 1);
