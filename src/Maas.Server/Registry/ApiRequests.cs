@@ -14,17 +14,19 @@ internal static class ApiRequests
 {
     private const int MaxJsonBytes = 1 << 20;
 
-    // Strict: an unknown field is a typo the caller wants to hear about (e.g. "max_batch" for "max_batch_size").
-    private static readonly JsonSerializerOptions Strict = new(RegistryJson.Options) { UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow };
-
-    // Strict, and a key given twice in any object is refused too (by default the last one silently wins).
-    private static readonly JsonSerializerOptions StrictUnique = new(Strict) { AllowDuplicateProperties = false };
+    // Strict: an unknown field is a typo the caller wants to hear about (e.g. "max_batch" for "max_batch_size"), and a
+    // key given twice in any object is ambiguous (by default the last one would silently win).
+    private static readonly JsonSerializerOptions Strict = new(RegistryJson.Options)
+    {
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        AllowDuplicateProperties = false,
+    };
 
     /// <summary>
-    /// Reads a JSON body (at most 1 MiB) into <typeparamref name="T"/>; 400/415 with a clear code otherwise. With
-    /// <paramref name="uniqueKeys"/>, a key given twice in any object of the body is 400 invalid_json naming it.
+    /// Reads a JSON body (at most 1 MiB) into <typeparamref name="T"/>; 400/415 with a clear code otherwise (a key given
+    /// twice in any object of the body is 400 invalid_json naming it).
     /// </summary>
-    public static async Task<T> ReadJsonAsync<T>(HttpRequest request, CancellationToken cancellationToken, bool uniqueKeys = false)
+    public static async Task<T> ReadJsonAsync<T>(HttpRequest request, CancellationToken cancellationToken)
         where T : class
     {
         if (request.ContentType is { } type && !type.Contains("json", StringComparison.OrdinalIgnoreCase))
@@ -51,7 +53,7 @@ internal static class ApiRequests
 
         try
         {
-            return JsonSerializer.Deserialize<T>(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), uniqueKeys ? StrictUnique : Strict)
+            return JsonSerializer.Deserialize<T>(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), Strict)
                 ?? throw new ApiException(StatusCodes.Status400BadRequest, "invalid_json", "the JSON body must be an object, not null");
         }
         catch (JsonException e)

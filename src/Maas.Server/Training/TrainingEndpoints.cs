@@ -31,7 +31,7 @@ internal static class TrainingEndpoints
     private static async Task<IResult> SubmitAsync(HttpContext context, DatasetCatalog datasets, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, Jobs.JobSubmissionGate gate, TimeProvider time, Microsoft.Extensions.Options.IOptions<TrainingOptions> trainingOptions)
     {
         // A key given twice ("hyperparameters": {"l2": 0.1, "l2": 10}) is refused: which of the two was meant is anyone's guess.
-        var body = await ApiRequests.ReadJsonAsync<TrainingJobRequest>(context.Request, context.RequestAborted, uniqueKeys: true);
+        var body = await ApiRequests.ReadJsonAsync<TrainingJobRequest>(context.Request, context.RequestAborted);
         var caller = context.GetCaller();
         var tenant = context.CallerTenant();
 
