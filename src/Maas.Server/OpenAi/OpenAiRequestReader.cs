@@ -15,7 +15,7 @@ internal static class OpenAiRequestReader
         JsonDocument document;
         try
         {
-            document = await JsonDocument.ParseAsync(request.Body, new JsonDocumentOptions { MaxDepth = 128 }, cancellationToken);
+            document = await JsonDocument.ParseAsync(request.Body, new JsonDocumentOptions { MaxDepth = 128, AllowDuplicateProperties = false }, cancellationToken);
         }
         catch (JsonException ex)
         {

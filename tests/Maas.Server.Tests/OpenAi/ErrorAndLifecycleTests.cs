@@ -164,6 +164,20 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
         Assert.Equal(param, Error(body).GetProperty("param").GetString());
     }
 
+    [Theory]
+    [InlineData("/v1/chat/completions", """{"model":"gen","max_tokens":2,"max_tokens":100000,"messages":[{"role":"user","content":"x"}]}""", "max_tokens")]
+    [InlineData("/v1/chat/completions", """{"model":"gen","messages":[{"role":"user","content":"x","role":"system"}]}""", "role")]
+    [InlineData("/v1/completions", """{"model":"gen","prompt":"x","model":"other"}""", "model")]
+    public async Task A_key_given_twice_is_400_invalid_json_naming_it(string route, string json, string key)
+    {
+        // Parsers disagree on which of two keys wins (a gateway checking one, the server using the other): refused.
+        var (status, body) = await fixture.PostAsync(route, json);
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        var error = Error(body);
+        Assert.Equal("invalid_json", error.GetProperty("code").GetString());
+        Assert.Contains($"'{key}'", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Harmless_hints_are_accepted_and_ignored_and_null_refused_fields_are_served()
     {

@@ -136,10 +136,10 @@ public sealed class OptimizationHostileInputTests(OptimizationHostFixture fixtur
     }
 
     [Theory]
-    [InlineData("onnx-fp16 ", "evaluation", "{\"dataset\": \"{0}\", \"label\": \"label\", \"dataset\": \"{0}\"}", "invalid_evaluation", "options.evaluation gives 'dataset' more than once")]
-    [InlineData("prune-magnitude \"sparsity\": 0.5,", "fine_tune", "{\"dataset\": \"{0}\", \"dataset\": \"{0}\"}", "invalid_fine_tune", "options.fine_tune gives 'dataset' more than once")]
-    [InlineData("onnx-fp16 ", "samples", "1, \"samples\": 2", "invalid_options", "options gives 'samples' more than once")]
-    public async Task A_key_given_twice_in_an_option_object_is_a_400_naming_it(string methodAndOptions, string option, string body, string code, string message)
+    [InlineData("onnx-fp16 ", "evaluation", "{\"dataset\": \"{0}\", \"label\": \"label\", \"dataset\": \"{0}\"}", "'dataset' is given more than once")]
+    [InlineData("prune-magnitude \"sparsity\": 0.5,", "fine_tune", "{\"dataset\": \"{0}\", \"dataset\": \"{0}\"}", "'dataset' is given more than once")]
+    [InlineData("onnx-fp16 ", "samples", "1, \"samples\": 2", "'samples' is given more than once")]
+    public async Task A_key_given_twice_in_an_option_object_is_a_400_naming_it(string methodAndOptions, string option, string body, string message)
     {
         var method = methodAndOptions.Split(' ', 2)[0];
         var otherOptions = methodAndOptions.Split(' ', 2)[1];
@@ -148,12 +148,12 @@ public sealed class OptimizationHostileInputTests(OptimizationHostFixture fixtur
         await client.UploadAsync(model, Mlp(), "model.onnx");
         var rows = await RowsAsync(client);
 
-        // It used to throw building the option's dictionary: a 500.
+        // It used to throw building the option's dictionary: a 500. Now the body reader refuses it, as on every route.
         var value = body.Replace("{0}", rows, StringComparison.Ordinal);
         using var response = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json($$"""{"method": "{{method}}", "options": {{{otherOptions}} "{{option}}": {{value}} } }"""));
 
-        var error = await response.ErrorAsync(HttpStatusCode.BadRequest, code);
-        Assert.Equal(message, (string?)error["message"]);
+        var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_json");
+        Assert.Contains(message, (string?)error["message"], StringComparison.Ordinal);
     }
 
     [Fact]

@@ -30,8 +30,9 @@ public class SchedulingTests : IAsyncLifetime
         _server = await InferenceHost.StartAsync(Settings);
         await _server.RegisterAsync("mlp", TestModels.Mlp(16, [32], 4, seed: 11), new { max_batch_size = 32, max_queue_delay_ms = 30, threads = 1 });
 
-        // A model slow enough (about a second for 2048 rows on one thread) to hold the instance busy on purpose.
-        await _server.RegisterAsync("slow", TestModels.Mlp(SlowWidth, [4096], SlowWidth, seed: 3), new { max_batch_size = 0, queue_limit = 1, instance_count = 1, threads = 1 });
+        // A model slow enough (about a second for 8192 rows on one thread) to hold the instance busy on purpose; no queue
+        // time budget, or on a loaded host the waiting request would be dropped when the held batch runs past 10 s.
+        await _server.RegisterAsync("slow", TestModels.Mlp(SlowWidth, [4096], SlowWidth, seed: 3), new { max_batch_size = 0, queue_limit = 1, instance_count = 1, threads = 1, queue_time_budget_ms = 0 });
     }
 
     public async Task DisposeAsync() => await _server.DisposeAsync();

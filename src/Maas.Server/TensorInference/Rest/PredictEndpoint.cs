@@ -127,12 +127,15 @@ internal static class PredictEndpoint
         await WriteOutputsAsync(ctx, response, added);
     }
 
+    // A key given twice is ambiguous (parsers disagree on which wins): refused, as on every route.
+    private static readonly JsonDocumentOptions UniqueKeys = new() { AllowDuplicateProperties = false };
+
     // The body as JSON.
     private static async Task<JsonDocument> ReadBodyAsync(HttpContext ctx, InferenceOptions options)
     {
         try
         {
-            return await JsonDocument.ParseAsync(LimitedBody(ctx, options), cancellationToken: ctx.RequestAborted);
+            return await JsonDocument.ParseAsync(LimitedBody(ctx, options), UniqueKeys, ctx.RequestAborted);
         }
         catch (JsonException ex)
         {

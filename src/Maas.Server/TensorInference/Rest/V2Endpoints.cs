@@ -352,7 +352,7 @@ internal static class V2Endpoints
     {
         try
         {
-            return await JsonDocument.ParseAsync(ctx.Request.Body, cancellationToken: ctx.RequestAborted);
+            return await JsonDocument.ParseAsync(ctx.Request.Body, new JsonDocumentOptions { AllowDuplicateProperties = false }, ctx.RequestAborted);
         }
         catch (JsonException ex)
         {

@@ -117,7 +117,7 @@ internal static class V2RequestReader
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(json.Memory[..jsonLength], new JsonDocumentOptions { MaxDepth = 64 });
+            document = JsonDocument.Parse(json.Memory[..jsonLength], new JsonDocumentOptions { MaxDepth = 64, AllowDuplicateProperties = false });
         }
         catch (JsonException ex)
         {
