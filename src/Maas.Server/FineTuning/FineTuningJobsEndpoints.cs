@@ -116,13 +116,13 @@ internal static class FineTuningJobsEndpoints
             CreatedBy = ApiRequests.Caller(context),
         };
         using var turn = await gate.EnterAsync(jobs, trainingOptions.Value, tenant, context.RequestAborted);
-        var job = await EnqueueAsync(jobs, workers, spec, tenant, time.GetUtcNow());
+        var job = await EnqueueAsync(jobs, workers, trainingOptions.Value, spec, tenant, time.GetUtcNow());
         return Results.Json(FineTuningViews.Job(job));
     }
 
     // Queues the job with its first event in the same write (a worker that takes the job at once must not log
-    // "running" first) and wakes this process's workers.
-    private static async Task<QueuedJob> EnqueueAsync(IJobQueueStore jobs, TrainingWorkers workers, FineTuningSpec spec, string tenant, DateTimeOffset now)
+    // "running" first), if the tenant has room under the job limit, and wakes this process's workers.
+    private static async Task<QueuedJob> EnqueueAsync(IJobQueueStore jobs, TrainingWorkers workers, TrainingOptions training, FineTuningSpec spec, string tenant, DateTimeOffset now)
     {
         var job = new QueuedJob
         {
@@ -135,7 +135,7 @@ internal static class FineTuningJobsEndpoints
             CreatedAt = now,
             UpdatedAt = now,
         };
-        await jobs.EnqueueAsync(job, FineTuningJobHandler.MessageEventType, JsonSerializer.Serialize(new { message = "Created fine-tuning job" }, RegistryJson.Options), CancellationToken.None);
+        await Jobs.JobSubmission.EnqueueAsync(jobs, training, job, FineTuningJobHandler.MessageEventType, JsonSerializer.Serialize(new { message = "Created fine-tuning job" }, RegistryJson.Options), CancellationToken.None);
         workers.Nudge();
         return job;
     }

@@ -31,6 +31,14 @@ internal sealed class OpenAiApiError(int status, string message, string? param, 
         {
             return Body(e.Status, "invalid_request_error", e.Message, e.Param, e.Code);
         }
+        catch (ApiException e) when (e.Code == Jobs.JobSubmission.TooManyJobsCode)
+        {
+            // The tenant's job limit, as the training and optimisation routes refuse it (429 too_many_jobs with its
+            // limit), in OpenAI's shape. A place frees when a job ends or is cancelled: OpenAI's clients would send the
+            // job twice more within seconds for nothing.
+            context.Response.Headers[Maas.Server.Auth.AuthErrors.ShouldRetryHeader] = "false";
+            return Body(e.Status, "invalid_request_error", e.Message, null, e.Code, e.Details);
+        }
         catch (ApiException e)
         {
             // Shared helpers (JSON body reading, registry names) throw the API's own errors: same status, OpenAI's shape.

@@ -4,10 +4,14 @@ using Maas.Core.Training;
 namespace Maas.Server.Jobs;
 
 /// <summary>
-/// Makes the per-tenant job limit (Maas:Training:MaxUnfinishedJobsPerTenant) hold for submissions that arrive at once:
-/// a submission counts the tenant's unfinished jobs and enqueues its own while it holds its tenant's turn, so two
-/// submissions of one tenant never both count the same last free place (they did, and a tenant could pass the limit
-/// by sending many at once). One per server: submissions through other servers on the same database are not ordered by it.
+/// Orders one tenant's submissions through this server, so that a submission refused for the per-tenant job limit
+/// (Maas:Training:MaxUnfinishedJobsPerTenant) is refused before it changes anything, even when many arrive at once: each
+/// checks its room and enqueues while it holds its tenant's turn, so the check sees every job the ones before it queued.
+/// Without it, submissions sent together all passed the check, and those the enqueue then refused had created the new
+/// models they named (training creates its model before it enqueues). The limit itself does not rest on this gate: the
+/// store counts and inserts in one step (<see cref="Maas.Core.Jobs.Queue.IJobQueueStore.TryEnqueueAsync"/>), which holds
+/// it across servers on one database too; only submissions through another server at the same instant may still get
+/// past this check and be refused at the enqueue, after their model was created.
 /// </summary>
 internal sealed class JobSubmissionGate
 {
@@ -17,7 +21,8 @@ internal sealed class JobSubmissionGate
     /// <summary>
     /// Waits for <paramref name="tenant"/>'s turn, then checks its room (429 too_many_jobs, see
     /// <see cref="JobSubmission.CheckRoomAsync"/>); the turn is held until the returned handle is disposed, which the
-    /// caller does once its job is enqueued (or its submission failed).
+    /// caller does once its job is enqueued with <see cref="JobSubmission.EnqueueAsync(IJobQueueStore, TrainingOptions, QueuedJob, string, string, CancellationToken)"/>
+    /// (or its submission failed).
     /// </summary>
     public async Task<IDisposable> EnterAsync(IJobQueueStore jobs, TrainingOptions options, string tenant, CancellationToken cancellationToken)
     {

@@ -104,7 +104,7 @@ internal static class OptimizationEndpoints
 
         // The model's owner: the only tenant that may change it (the auth layer checked the caller).
         using var turn = await gate.EnterAsync(jobs, training.Value, model.Owner, context.RequestAborted);
-        var job = await JobSubmission.EnqueueAsync(jobs, workers, "opt_", OptimizationSpec.Kind, model.Owner, spec, spec.CreatedBy, now, context.RequestAborted);
+        var job = await JobSubmission.EnqueueAsync(jobs, workers, training.Value, "opt_", OptimizationSpec.Kind, model.Owner, spec, spec.CreatedBy, now, context.RequestAborted);
         var response = QueuedJobResponse.From(job, context.CallerTenant());
         context.Response.Headers.Location = response.Url;
         return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);

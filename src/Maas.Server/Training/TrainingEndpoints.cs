@@ -102,7 +102,7 @@ internal static class TrainingEndpoints
             Search = search,
         };
         var now = time.GetUtcNow();
-        var job = await Jobs.JobSubmission.EnqueueAsync(jobs, workers, "train_", TrainingSpec.Kind, caller?.Tenant ?? tenant, spec, spec.CreatedBy, now, context.RequestAborted);
+        var job = await Jobs.JobSubmission.EnqueueAsync(jobs, workers, trainingOptions.Value, "train_", TrainingSpec.Kind, caller?.Tenant ?? tenant, spec, spec.CreatedBy, now, context.RequestAborted);
         var response = TrainingJobResponse.From(job, context.CallerTenant());
         context.Response.Headers.Location = response.Url;
         return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);

@@ -1,3 +1,4 @@
+using System.Data;
 using System.Data.Common;
 using Dapper;
 using Maas.Core.Jobs;
@@ -7,7 +8,11 @@ using Maas.Storage.Sql;
 
 namespace Maas.Storage.Jobs;
 
-/// <summary>Queued jobs on the registry's database: claims and leases are single conditional UPDATEs, so workers on several machines never run one job twice at once.</summary>
+/// <summary>
+/// Queued jobs on the registry's database: claims and leases are single conditional UPDATEs, so workers on several
+/// machines never run one job twice at once; a limited enqueue counts and inserts under its tenant's lock, so servers
+/// on one database never pass a tenant's limit together.
+/// </summary>
 public sealed class SqlJobQueueStore : IJobQueueStore
 {
     private const string Columns = """
@@ -44,13 +49,38 @@ public sealed class SqlJobQueueStore : IJobQueueStore
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await InsertJobAsync(connection, job, transaction, cancellationToken).ConfigureAwait(false);
-        await connection.ExecuteAsync(Command(
-            "INSERT INTO queued_job_events (job_id, seq, at, type, data) VALUES (@Id, 1, @Now, @Type, @Data)",
-            new { job.Id, Now = job.CreatedAt.ToUnixTimeMilliseconds(), Type = firstEventType, Data = firstEventData },
-            transaction,
-            cancellationToken)).ConfigureAwait(false);
+        await InsertFirstEventAsync(connection, job, firstEventType, firstEventData, transaction, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    /// <inheritdoc />
+    public async Task<LimitedEnqueue> TryEnqueueAsync(QueuedJob job, string firstEventType, string firstEventData, UnfinishedJobLimit limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        // Read committed, whatever the database's default: each statement reads what was committed when it began, so the
+        // count below, made once the lock is ours, sees every job a submission that held the lock before stored. (A
+        // snapshot taken when the transaction began, as repeatable read takes it, could miss them.) SQLite makes this
+        // its IMMEDIATE transaction, which holds the database's one write lock from the start.
+        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);
+        await Dialect.LockTenantJobsAsync(connection, transaction, job.Tenant, cancellationToken).ConfigureAwait(false);
+        var unfinished = await CountUnfinishedAsync(connection, transaction, job.Tenant, limit.Kinds, cancellationToken).ConfigureAwait(false);
+        if (unfinished >= limit.Limit)
+        {
+            return new LimitedEnqueue(false, unfinished);
+        }
+
+        await InsertJobAsync(connection, job, transaction, cancellationToken).ConfigureAwait(false);
+        await InsertFirstEventAsync(connection, job, firstEventType, firstEventData, transaction, cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return new LimitedEnqueue(true, unfinished);
+    }
+
+    private static Task InsertFirstEventAsync(DbConnection connection, QueuedJob job, string type, string data, DbTransaction transaction, CancellationToken cancellationToken) =>
+        connection.ExecuteAsync(Command(
+            "INSERT INTO queued_job_events (job_id, seq, at, type, data) VALUES (@Id, 1, @Now, @Type, @Data)",
+            new { job.Id, Now = job.CreatedAt.ToUnixTimeMilliseconds(), Type = type, Data = data },
+            transaction,
+            cancellationToken));
 
     private static Task InsertJobAsync(DbConnection connection, QueuedJob job, DbTransaction? transaction, CancellationToken cancellationToken) =>
         connection.ExecuteAsync(Command(
@@ -100,12 +130,17 @@ public sealed class SqlJobQueueStore : IJobQueueStore
     /// <inheritdoc />
     public async Task<int> CountUnfinishedAsync(string tenant, IReadOnlyList<string> kinds, CancellationToken cancellationToken)
     {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await CountUnfinishedAsync(connection, null, tenant, kinds, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<int> CountUnfinishedAsync(DbConnection connection, DbTransaction? transaction, string tenant, IReadOnlyList<string> kinds, CancellationToken cancellationToken)
+    {
         if (kinds.Count == 0)
         {
             return 0;
         }
 
-        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         // Kinds spelled out as parameters, as in ClaimAsync.
         var parameters = new DynamicParameters(new { Tenant = tenant });
         for (var i = 0; i < kinds.Count; i++)
@@ -117,7 +152,7 @@ public sealed class SqlJobQueueStore : IJobQueueStore
         var count = await connection.ExecuteScalarAsync<long>(Command(
             $"SELECT COUNT(*) FROM queued_jobs WHERE tenant = @Tenant AND status IN ('queued', 'running') AND kind IN ({names})",
             parameters,
-            null,
+            transaction,
             cancellationToken)).ConfigureAwait(false);
         return (int)count;
     }

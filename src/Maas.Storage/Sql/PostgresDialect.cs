@@ -12,6 +12,9 @@ public sealed class PostgresDialect : SqlDialect
     // Another arbitrary constant: the first key of the per-owner advisory locks that storage reservations take.
     private const int StorageLockClass = 0x4D616153;
 
+    // And another: the first key of the per-tenant advisory locks that job submissions take.
+    private const int JobsLockClass = 0x4D61614A;
+
     private readonly NpgsqlDataSource _dataSource;
 
     /// <summary>Connects with <paramref name="connectionString"/>.</summary>
@@ -37,14 +40,22 @@ public sealed class PostgresDialect : SqlDialect
     }
 
     /// <inheritdoc />
-    public override async Task LockOwnerStorageAsync(DbConnection connection, DbTransaction transaction, string owner, CancellationToken cancellationToken)
+    public override Task LockOwnerStorageAsync(DbConnection connection, DbTransaction transaction, string owner, CancellationToken cancellationToken) =>
+        LockAsync(connection, transaction, StorageLockClass, owner, cancellationToken);
+
+    /// <inheritdoc />
+    public override Task LockTenantJobsAsync(DbConnection connection, DbTransaction transaction, string tenant, CancellationToken cancellationToken) =>
+        LockAsync(connection, transaction, JobsLockClass, tenant, cancellationToken);
+
+    // A transaction-scoped advisory lock on (lockClass, the key's hash): keys that share a hash only wait for each other.
+    private static async Task LockAsync(DbConnection connection, DbTransaction transaction, int lockClass, string key, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
-        command.CommandText = $"SELECT pg_advisory_xact_lock({StorageLockClass}, hashtext(@owner))";
+        command.CommandText = $"SELECT pg_advisory_xact_lock({lockClass}, hashtext(@key))";
         var parameter = command.CreateParameter();
-        parameter.ParameterName = "owner";
-        parameter.Value = owner;
+        parameter.ParameterName = "key";
+        parameter.Value = key;
         command.Parameters.Add(parameter);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }

@@ -53,6 +53,12 @@ public abstract class SqlDialect : IAsyncDisposable
     /// </summary>
     public abstract Task LockOwnerStorageAsync(DbConnection connection, DbTransaction transaction, string owner, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Keeps two job submissions of <paramref name="tenant"/> from counting its unfinished jobs at once, on any server
+    /// (the transaction holds the lock until it ends).
+    /// </summary>
+    public abstract Task LockTenantJobsAsync(DbConnection connection, DbTransaction transaction, string tenant, CancellationToken cancellationToken);
+
     /// <inheritdoc />
     public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

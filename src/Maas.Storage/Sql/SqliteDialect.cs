@@ -99,6 +99,10 @@ public sealed class SqliteDialect : SqlDialect
         Task.CompletedTask; // the IMMEDIATE transaction holds the database's one write lock already
 
     /// <inheritdoc />
+    public override Task LockTenantJobsAsync(DbConnection connection, DbTransaction transaction, string tenant, CancellationToken cancellationToken) =>
+        Task.CompletedTask; // as above: the IMMEDIATE transaction already excludes every other writer
+
+    /// <inheritdoc />
     public override bool IsUniqueViolation(Exception exception) =>
         exception is SqliteException { SqliteErrorCode: SqliteConstraint } e
         && e.SqliteExtendedErrorCode is SqliteConstraintUnique or SqliteConstraintPrimaryKey;

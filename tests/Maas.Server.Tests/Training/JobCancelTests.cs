@@ -275,6 +275,9 @@ public sealed class JobCancelTests
         public Task EnqueueAsync(QueuedJob job, string firstEventType, string firstEventData, CancellationToken cancellationToken) =>
             _inner.EnqueueAsync(job, firstEventType, firstEventData, cancellationToken);
 
+        public Task<LimitedEnqueue> TryEnqueueAsync(QueuedJob job, string firstEventType, string firstEventData, UnfinishedJobLimit limit, CancellationToken cancellationToken) =>
+            _inner.TryEnqueueAsync(job, firstEventType, firstEventData, limit, cancellationToken);
+
         public Task<QueuedJob?> GetAsync(string id, CancellationToken cancellationToken) => _inner.GetAsync(id, cancellationToken);
 
         public Task<int> CountUnfinishedAsync(string tenant, IReadOnlyList<string> kinds, CancellationToken cancellationToken) =>

@@ -87,17 +87,25 @@ public sealed class TrainingHostileInputTests(QueueOnlyServer servers) : IClassF
         // free place and the tenant ended with more unfinished jobs than the limit.
         var answers = await Task.WhenAll(Enumerable.Range(0, 24).Select(async _ =>
         {
+            var model = Names.Unique("m");
             using var response = await client.PostAsync("api/v1/training/jobs", Api.Json(
-                $$"""{"model": "{{Names.Unique("m")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));
+                $$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));
             if (response.StatusCode != HttpStatusCode.Accepted)
             {
                 await response.ErrorAsync(HttpStatusCode.TooManyRequests, "too_many_jobs");
             }
 
-            return response.StatusCode;
+            return (Model: model, response.StatusCode);
         }));
 
-        Assert.Equal(QueueOnlyServer.JobLimit, answers.Count(a => a == HttpStatusCode.Accepted));
+        Assert.Equal(QueueOnlyServer.JobLimit, answers.Count(a => a.StatusCode == HttpStatusCode.Accepted));
         Assert.Equal(QueueOnlyServer.JobLimit, await JobCountAsync(client));
+
+        // And a refused submission changed nothing: on one server each is checked after the ones before it enqueued,
+        // before it creates the new model it names (refused only at the enqueue, it left that model behind).
+        foreach (var (model, _) in answers.Where(a => a.StatusCode != HttpStatusCode.Accepted))
+        {
+            await (await client.GetAsync($"api/v1/models/{model}")).ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
+        }
     }
 }

@@ -12,6 +12,15 @@ public interface IJobQueueStore
     /// </summary>
     Task EnqueueAsync(QueuedJob job, string firstEventType, string firstEventData, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Stores a new queued job with its first event, as <see cref="EnqueueAsync(QueuedJob, string, string, CancellationToken)"/>
+    /// does, only when the job's tenant has fewer than <see cref="UnfinishedJobLimit.Limit"/> jobs of
+    /// <see cref="UnfinishedJobLimit.Kinds"/> queued or running. The count and the insert are one step for every process on
+    /// the database: submissions of one tenant at the same instant, through one server or several, never pass the limit
+    /// together. Nothing is stored when the outcome is not <see cref="LimitedEnqueue.Enqueued"/>.
+    /// </summary>
+    Task<LimitedEnqueue> TryEnqueueAsync(QueuedJob job, string firstEventType, string firstEventData, UnfinishedJobLimit limit, CancellationToken cancellationToken);
+
     /// <summary>One job, or null.</summary>
     Task<QueuedJob?> GetAsync(string id, CancellationToken cancellationToken);
 

@@ -116,3 +116,12 @@ public enum LeaseState
 /// it (false when it had ended or its cancel was already asked for, maybe by a request that arrived at the same instant).
 /// </summary>
 public sealed record CancelOutcome(QueuedJob Job, bool Recorded);
+
+/// <summary>At most <paramref name="Limit"/> of one tenant's jobs of <paramref name="Kinds"/> queued or running at once.</summary>
+public sealed record UnfinishedJobLimit(IReadOnlyList<string> Kinds, int Limit);
+
+/// <summary>
+/// What <see cref="IJobQueueStore.TryEnqueueAsync"/> did: whether it stored the job, and how many of the tenant's jobs
+/// the limit counts were queued or running just before (the limit or more when it did not).
+/// </summary>
+public readonly record struct LimitedEnqueue(bool Enqueued, int Unfinished);
