@@ -113,13 +113,22 @@ internal sealed class TabularData
         return -1;
     }
 
-    /// <summary>Writes rows as a quoted TSV: features in spec order, then (unless <paramref name="withLabel"/> is false) the label.</summary>
-    public string Write(string path, IReadOnlyList<int> rows, bool withLabel = true)
+    /// <summary>
+    /// Writes rows as a quoted TSV: features in spec order, then (unless <paramref name="withLabel"/> is false) the label;
+    /// a large table is written in blocks of rows, <paramref name="cancellationToken"/> checked before each.
+    /// </summary>
+    public string Write(string path, IReadOnlyList<int> rows, bool withLabel = true, CancellationToken cancellationToken = default)
     {
         using var writer = new StreamWriter(path, false, new UTF8Encoding(false));
         var line = new StringBuilder();
-        foreach (var r in rows)
+        for (var i = 0; i < rows.Count; i++)
         {
+            if (i % 4096 == 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
+            var r = rows[i];
             line.Clear();
             var row = Table.Rows[r];
             for (var f = 0; f < FeatureIndexes.Length; f++)

@@ -7,7 +7,7 @@ namespace Maas.Training;
 /// <summary>Runs an exported tabular model on ONNX Runtime (the training job's check that it answers like ML.NET).</summary>
 internal static class TabularOnnx
 {
-    public static Predictions Run(string path, TabularModelInfo info, IReadOnlyList<object?[]> rows)
+    public static Predictions Run(string path, TabularModelInfo info, IReadOnlyList<object?[]> rows, CancellationToken cancellationToken = default)
     {
         using var options = new OnnxSessionOptions { IntraOpThreads = 1, InterOpThreads = 1 };
         using var session = OnnxSession.Open(path, options);
@@ -33,7 +33,7 @@ internal static class TabularOnnx
                 names.Add(probabilityName);
             }
 
-            using var outputs = session.Run(inputs, names);
+            using var outputs = session.Run(inputs, names, cancellationToken: cancellationToken);
             var score = outputs[0].GetData<float>().ToArray();
             var label = info.LabelOutput is null ? null : Integers(outputs[1]);
             var probability = info.ProbabilityOutput is null ? null : outputs[names.IndexOf(info.ProbabilityOutput)].GetData<float>().ToArray();

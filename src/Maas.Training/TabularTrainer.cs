@@ -14,23 +14,44 @@ namespace Maas.Training;
 /// </summary>
 /// <remarks>
 /// The label is mapped before the pipeline (multiclass: class index to key) so the exported model does not take it;
-/// predicted classes come from the score vector, whose order is the class index order.
+/// predicted classes come from the score vector, whose order is the class index order. When <see cref="Cancellation"/>
+/// fires, whatever ML.NET runs on the context (a fit, scoring, the export) throws at its next check
+/// (<see cref="MlNetCancellation"/>); the context cannot be used after that.
 /// </remarks>
-internal sealed class TabularTrainer
+internal sealed class TabularTrainer : IDisposable
 {
     private const string FeaturesColumn = "Features";
     private const string LabelColumn = "Label";
     private readonly TabularData _data;
     private readonly int _threads;
+    private readonly CancellationTokenRegistration _stop;
 
-    public TabularTrainer(TabularData data, int threads)
+    public TabularTrainer(TabularData data, int threads, CancellationToken cancellation = default)
     {
         _data = data;
         _threads = threads;
         Context = new MLContext(seed: data.Spec.Split.Seed);
+        Cancellation = cancellation;
+        _stop = MlNetCancellation.CancelOn(Context, cancellation);
     }
 
     public MLContext Context { get; }
+
+    /// <summary>The job's token, which stops ML.NET's work on <see cref="Context"/>.</summary>
+    public CancellationToken Cancellation { get; }
+
+    /// <summary>
+    /// What ML.NET threw once <see cref="Cancellation"/> fired, as the job's cancellation (a trainer's check throws
+    /// <see cref="OperationCanceledException"/>, which FastTree's parallel split search wraps in an
+    /// <see cref="AggregateException"/> and ML.NET's cursors may wrap in an <see cref="InvalidOperationException"/>);
+    /// null when the token has not fired, so the exception is the work's own.
+    /// </summary>
+    public OperationCanceledException? AsCancellation(Exception e) => Cancellation.IsCancellationRequested
+        ? e as OperationCanceledException ?? new OperationCanceledException("the job was stopped while ML.NET was working", e, Cancellation)
+        : null;
+
+    /// <summary>Stops watching the token (the context's work is over; a later cancel leaves it alone).</summary>
+    public void Dispose() => _stop.Dispose();
 
     private TrainingSpec Spec => _data.Spec;
 

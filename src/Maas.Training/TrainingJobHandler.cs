@@ -49,18 +49,34 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
             throw new JobFailedException("dataset_too_small", $"the split leaves {train.Length} training and {test.Length} test rows; the dataset needs more labelled rows");
         }
 
-        var trainer = new TabularTrainer(data, threads);
-        var model = await FitOrResumeAsync(run, spec, trainer, data, train, validation);
-
-        await run.ReportAsync(new JobProgress { Percent = 70, Stage = "evaluating", EtaSeconds = clock.Elapsed.TotalSeconds * 0.3 / 0.7 });
-        var (mlnet, evaluation, headline) = await EvaluateAsync(run, trainer, model, data, validation, test);
-
-        await run.ReportAsync(new JobProgress { Percent = 80, Stage = "exporting", Metrics = headline, EtaSeconds = clock.Elapsed.TotalSeconds * 0.2 / 0.8 });
         var onnx = Path.Combine(run.WorkDir, "model.onnx");
-        var featuresOnly = trainer.Load(data.Write(Path.Combine(run.WorkDir, "test-features.tsv"), test, withLabel: false), withLabel: false);
-        trainer.Export(model, featuresOnly, onnx);
-        var info = Describe(spec, data, onnx);
-        evaluation["onnx_check"] = CheckOnnx(onnx, info, data, test, mlnet);
+        Dictionary<string, object?> evaluation;
+        Dictionary<string, double> headline;
+        TabularModelInfo info;
+
+        // The job's token stops ML.NET wherever it is (the fit above all, which can run for minutes): a cancel ends the
+        // job cancelled at the trainer's next check, before anything is registered, like a cancel between epochs.
+        using (var trainer = new TabularTrainer(data, threads, run.CancellationToken))
+        {
+            try
+            {
+                var model = await FitOrResumeAsync(run, spec, trainer, data, train, validation);
+
+                await run.ReportAsync(new JobProgress { Percent = 70, Stage = "evaluating", EtaSeconds = clock.Elapsed.TotalSeconds * 0.3 / 0.7 });
+                (var mlnet, evaluation, headline) = await EvaluateAsync(run, trainer, model, data, validation, test);
+
+                await run.ReportAsync(new JobProgress { Percent = 80, Stage = "exporting", Metrics = headline, EtaSeconds = clock.Elapsed.TotalSeconds * 0.2 / 0.8 });
+                var featuresOnly = trainer.Load(data.Write(Path.Combine(run.WorkDir, "test-features.tsv"), test, withLabel: false, run.CancellationToken), withLabel: false);
+                trainer.Export(model, featuresOnly, onnx);
+                run.CancellationToken.ThrowIfCancellationRequested();
+                info = Describe(spec, data, onnx);
+                evaluation["onnx_check"] = CheckOnnx(onnx, info, data, test, mlnet, run.CancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException && trainer.AsCancellation(e) is { } cancelled)
+            {
+                throw cancelled;
+            }
+        }
 
         await run.ReportAsync(new JobProgress { Percent = 90, Stage = "registering", Metrics = headline });
         var metadata = new Dictionary<string, string> { [TabularModelInfo.MetadataKey] = JsonSerializer.Serialize(info, RegistryJson.Options) };
@@ -94,7 +110,7 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
     /// </summary>
     private static async Task<ITransformer> FitOrResumeAsync(JobRun run, TrainingSpec spec, TabularTrainer trainer, TabularData data, int[] train, int[] validation)
     {
-        var trainView = trainer.Load(data.Write(Path.Combine(run.WorkDir, "train.tsv"), train), withLabel: true);
+        var trainView = trainer.Load(data.Write(Path.Combine(run.WorkDir, "train.tsv"), train, cancellationToken: run.CancellationToken), withLabel: true);
         var labelMapping = trainer.LabelMapping(trainView);
         var zip = Path.Combine(run.WorkDir, "model.zip");
         if (run.Job.Checkpoint?.Stage == TrainedStage && await run.CheckpointFileAsync() is { } saved)
@@ -104,11 +120,22 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
             return resumed;
         }
 
+        var mappedTrain = labelMapping.Transform(trainView);
         await run.ReportAsync(new JobProgress { Percent = 10, Stage = "training" });
         run.CancellationToken.ThrowIfCancellationRequested();
         var fitClock = Stopwatch.StartNew();
-        var mappedTrain = labelMapping.Transform(trainView);
-        var model = Fit(trainer, mappedTrain, spec);
+        ITransformer model;
+        try
+        {
+            model = Fit(trainer, mappedTrain, spec);
+        }
+        catch (OperationCanceledException) when (run.CancellationToken.IsCancellationRequested)
+        {
+            // The trainer stopped at its next check rather than at its end: say how far the fit had come.
+            await run.EventAsync("log", new { message = $"the fit was stopped after {fitClock.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s: the job was cancelled or its worker stopped", fit_seconds = fitClock.Elapsed.TotalSeconds });
+            throw;
+        }
+
         run.CancellationToken.ThrowIfCancellationRequested();
         if (spec.Trainer is "lightgbm" or "fasttree")
         {
@@ -162,7 +189,7 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
 
         if (curve is not null && trainRows is not null && validation.Length > 0)
         {
-            var view = trainer.Load(data.Write(Path.Combine(run.WorkDir, "curve-validation.tsv"), validation, withLabel: false), withLabel: false);
+            var view = trainer.Load(data.Write(Path.Combine(run.WorkDir, "curve-validation.tsv"), validation, withLabel: false, run.CancellationToken), withLabel: false);
             (validationRows, reason) = curve.Prepare(model.Transform(view), validation, data);
         }
 
@@ -195,7 +222,8 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
     }
 
     /// <summary>
-    /// Fits the pipeline; ML.NET refusing the data (no rows left once non-finite labels are dropped, a non-finite bias or
+    /// Fits the pipeline, stopped by the trainer's token (<see cref="TabularTrainer.Cancellation"/>) at the trainer's next
+    /// check; ML.NET refusing the data (no rows left once non-finite labels are dropped, a non-finite bias or
     /// weight from features it cannot scale) fails the job with its reason instead of as an unexpected error.
     /// </summary>
     internal static ITransformer Fit(TabularTrainer trainer, IDataView train, TrainingSpec spec)
@@ -203,6 +231,11 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
         try
         {
             return trainer.Fit(train);
+        }
+        catch (Exception e) when (e is not OperationCanceledException && trainer.AsCancellation(e) is { } cancelled)
+        {
+            // Stopped by the job's token (wrapped by ML.NET's worker threads): the job's cancellation, not a failed fit.
+            throw cancelled;
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException && e is not ObjectDisposedException)
         {
@@ -243,7 +276,7 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
 
     internal static Predictions Predict(TabularTrainer trainer, ITransformer model, TabularData data, int[] rows, string workDir, string name)
     {
-        var view = trainer.Load(data.Write(Path.Combine(workDir, name + "-features.tsv"), rows, withLabel: false), withLabel: false);
+        var view = trainer.Load(data.Write(Path.Combine(workDir, name + "-features.tsv"), rows, withLabel: false, trainer.Cancellation), withLabel: false);
         var scored = model.Transform(view);
         switch (data.Spec.Task)
         {
@@ -288,10 +321,10 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
     }
 
     /// <summary>Runs the exported model on ONNX Runtime over the test rows and compares it with ML.NET's answers.</summary>
-    private static Dictionary<string, object?> CheckOnnx(string onnx, TabularModelInfo info, TabularData data, int[] rows, Predictions mlnet)
+    private static Dictionary<string, object?> CheckOnnx(string onnx, TabularModelInfo info, TabularData data, int[] rows, Predictions mlnet, CancellationToken cancellationToken)
     {
         var rowsOfCells = rows.Select(r => info.Features.Select((f, i) => data.Table.Rows[r][data.FeatureIndexes[i]]).ToArray()).ToArray();
-        var served = TabularOnnx.Run(onnx, info, rowsOfCells);
+        var served = TabularOnnx.Run(onnx, info, rowsOfCells, cancellationToken);
         var mismatches = 0;
         double maxDiff = 0;
         for (var i = 0; i < rows.Length; i++)

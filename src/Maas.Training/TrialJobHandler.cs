@@ -42,13 +42,25 @@ public sealed class TrialJobHandler(DatasetCatalog datasets, int threads, int ni
         }
 
         await run.ReportAsync(new JobProgress { Percent = 20, Stage = "training" });
-        var trainer = new TabularTrainer(data, threads);
-        var trainView = trainer.Load(data.Write(Path.Combine(run.WorkDir, "train.tsv"), train), withLabel: true);
-        var model = TrainingJobHandler.Fit(trainer, trainer.LabelMapping(trainView).Transform(trainView), spec);
-        run.CancellationToken.ThrowIfCancellationRequested();
+        // A cancel (the search's, which cancels its trials) stops ML.NET at the trainer's next check, as in a training job.
+        Dictionary<string, object?> metrics;
+        using (var trainer = new TabularTrainer(data, threads, run.CancellationToken))
+        {
+            try
+            {
+                var trainView = trainer.Load(data.Write(Path.Combine(run.WorkDir, "train.tsv"), train, cancellationToken: run.CancellationToken), withLabel: true);
+                var model = TrainingJobHandler.Fit(trainer, trainer.LabelMapping(trainView).Transform(trainView), spec);
+                run.CancellationToken.ThrowIfCancellationRequested();
 
-        await run.ReportAsync(new JobProgress { Percent = 80, Stage = "evaluating" });
-        var metrics = TrainingJobHandler.Evaluate(data, validation, TrainingJobHandler.Finite(TrainingJobHandler.Predict(trainer, model, data, validation, run.WorkDir, "validation"), "validation"));
+                await run.ReportAsync(new JobProgress { Percent = 80, Stage = "evaluating" });
+                metrics = TrainingJobHandler.Evaluate(data, validation, TrainingJobHandler.Finite(TrainingJobHandler.Predict(trainer, model, data, validation, run.WorkDir, "validation"), "validation"));
+            }
+            catch (Exception e) when (e is not OperationCanceledException && trainer.AsCancellation(e) is { } cancelled)
+            {
+                throw cancelled;
+            }
+        }
+
         var headline = Evaluator.Headline(metrics, "");
         await run.EventAsync("metrics", new { split = "validation", metrics });
         return JsonSerializer.Serialize(new TrialResult(trial.Index, spec.Hyperparameters, headline), RegistryJson.Options);

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Maas.Core.Datasets.Readers;
 using Maas.Core.Hosting;
 using Maas.Core.Registry;
 
@@ -387,13 +388,17 @@ public sealed class DatasetCatalog(
         await models.ReleaseStorageAsync(id).ConfigureAwait(false);
     }
 
-    /// <summary>Parses a stored file, with column types replaced by <paramref name="schema"/>; a bad file is a 400 naming the line or record.</summary>
-    public static DatasetTable ParseFile(string path, DatasetFormat format, bool gzip, DatasetReadOptions? read = null, IReadOnlyDictionary<string, DatasetColumnType>? schema = null)
+    /// <summary>
+    /// Parses a stored file, with column types replaced by <paramref name="schema"/>; a bad file is a 400 naming the line or
+    /// record. A fired <paramref name="cancellationToken"/> stops it at its next read of the file (every 64 KiB at most).
+    /// </summary>
+    public static DatasetTable ParseFile(string path, DatasetFormat format, bool gzip, DatasetReadOptions? read = null, IReadOnlyDictionary<string, DatasetColumnType>? schema = null, CancellationToken cancellationToken = default)
     {
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        using var content = cancellationToken.CanBeCanceled ? new CancellableReadStream(file, cancellationToken) : null;
         try
         {
-            var table = DatasetParser.Parse(file, format, gzip, read);
+            var table = DatasetParser.Parse((Stream?)content ?? file, format, gzip, read);
             return schema is { Count: > 0 } ? DatasetSchemaOverride.Apply(table, schema) : table;
         }
         catch (DatasetFormatException e)
@@ -418,7 +423,7 @@ public sealed class DatasetCatalog(
         ImageSize = imageSize,
     };
 
-    /// <summary>Reads a version back into a table (for previews and training).</summary>
+    /// <summary>Reads a version back into a table (for previews and training); a cancel stops the read of a large file where it is.</summary>
     public async Task<DatasetTable> LoadAsync(DatasetVersion version, CancellationToken cancellationToken)
     {
         var path = await artifacts.GetLocalPathAsync(version.Sha256, null, cancellationToken).ConfigureAwait(false);
@@ -432,7 +437,7 @@ public sealed class DatasetCatalog(
             {
                 // A version stored before JSON Lines keys and Parquet fields were trimmed keeps the names it was stored with.
                 var read = ReadOptions(imageSize) with { TrimColumnNames = version.Schema.All(c => c.Name.Trim().Length == c.Name.Length) };
-                var table = ParseFile(path, version.Format, version.Gzip, read);
+                var table = ParseFile(path, version.Format, version.Gzip, read, cancellationToken: cancellationToken);
                 var kept = DatasetSchemaOverride.Differences(version.Schema, table);
                 return kept.Count > 0 ? DatasetSchemaOverride.Apply(table, kept) : table;
             }).ConfigureAwait(false);
