@@ -157,6 +157,26 @@ public sealed class DeploymentMetrics
         }
     }
 
+    /// <summary>
+    /// Drops the windows of models without a deployment in <paramref name="current"/> and those older than their
+    /// deployment's current step: a call that ends after its deployment went (or moved on a step) records into a window
+    /// nothing reads again. Run on the deployment poll, not per request.
+    /// </summary>
+    public void Prune(IReadOnlyDictionary<string, Deployment> current)
+    {
+        foreach (var entry in _counters)
+        {
+            var (model, window, _) = entry.Key;
+            if (!current.TryGetValue(model, out var deployment) || window < deployment.StepStartedAt.UtcTicks)
+            {
+                _counters.TryRemove(entry);
+            }
+        }
+    }
+
+    /// <summary>Windows kept now, over every deployment and version (tests check that it returns to its start).</summary>
+    internal int WindowCount => _counters.Count;
+
     private Counters Get(string model, DateTimeOffset window, int version) => _counters.GetOrAdd((model, window.UtcTicks, version), _ => new Counters());
 
     private sealed class Counters

@@ -22,6 +22,9 @@ public sealed class LimitCounters
     internal long PendingTokens;
     internal double PendingComputeMs;
 
+    // When the counters were last handed out or counted into (Unix ms), for LimitTracker.Sweep.
+    internal long LastUsedMs;
+
     /// <summary>Requests running now (for tests and diagnostics).</summary>
     public int Running
     {

@@ -24,10 +24,71 @@ public sealed class LimitTracker(TimeProvider time, TimeSpan window)
     public TimeProvider Time => time;
 
     /// <summary>The counters of a key.</summary>
-    public LimitCounters ForKey(string keyId) => _keys.GetOrAdd(keyId, static _ => new LimitCounters());
+    public LimitCounters ForKey(string keyId) => Touch(_keys.GetOrAdd(keyId, static _ => new LimitCounters()));
 
     /// <summary>The counters of a tenant.</summary>
-    public LimitCounters ForTenant(string tenant) => _tenants.GetOrAdd(tenant, static _ => new LimitCounters());
+    public LimitCounters ForTenant(string tenant) => Touch(_tenants.GetOrAdd(tenant, static _ => new LimitCounters()));
+
+    /// <summary>Keys with counters on this node now (tests check that it returns to its start).</summary>
+    internal int KeyCount => _keys.Count;
+
+    /// <summary>Tenants with counters on this node now.</summary>
+    internal int TenantCount => _tenants.Count;
+
+    /// <summary>True when this node holds counters of the key.</summary>
+    internal bool HoldsKey(string keyId) => _keys.ContainsKey(keyId);
+
+    /// <summary>True when this node holds counters of the tenant.</summary>
+    internal bool HoldsTenant(string tenant) => _tenants.ContainsKey(tenant);
+
+    /// <summary>
+    /// Drops the counters of keys and tenants unused for at least <paramref name="idle"/>: nothing running, nothing
+    /// pending, and their rate window over, so that what they hold is only what the database holds too (the budgets
+    /// are seeded from it again when the key or tenant comes back). Keys that were revoked, deleted or expired and
+    /// tenants that went thus stop taking memory. Returns how many went.
+    /// </summary>
+    /// <remarks>
+    /// <paramref name="idle"/> must be longer than anything keeps counters without using them (the key cache's time):
+    /// counters handed out again within it are kept. Call from the usage writer's loop (as seeding), not per request.
+    /// </remarks>
+    public int Sweep(TimeSpan idle)
+    {
+        var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var idleMs = Math.Max(_windowMs, (long)idle.TotalMilliseconds);
+        return Sweep(_keys, nowMs, idleMs) + Sweep(_tenants, nowMs, idleMs);
+    }
+
+    private int Sweep(ConcurrentDictionary<string, LimitCounters> all, long nowMs, long idleMs)
+    {
+        var removed = 0;
+        foreach (var entry in all)
+        {
+            var c = entry.Value;
+            lock (c.Gate)
+            {
+                // Pending compute is added and taken out again in doubles (a stream's messages): near 0 is 0.
+                var unused = c.Concurrent == 0 && c.PendingTokens == 0 && Math.Abs(c.PendingComputeMs) < 0.001 &&
+                    nowMs - Volatile.Read(ref c.LastUsedMs) >= idleMs && nowMs >= c.WindowStart + _windowMs;
+                if (unused && all.TryRemove(entry))
+                {
+                    removed++;
+                }
+            }
+        }
+
+        return removed;
+    }
+
+    private LimitCounters Touch(LimitCounters counters)
+    {
+        var nowMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+        if (Volatile.Read(ref counters.LastUsedMs) < nowMs)
+        {
+            Volatile.Write(ref counters.LastUsedMs, nowMs);
+        }
+
+        return counters;
+    }
 
     /// <summary>True when <paramref name="limits"/> has a budget and the counters do not hold this period's total yet.</summary>
     public bool NeedsSeed(LimitCounters counters, UsageLimits limits)
@@ -140,8 +201,10 @@ public sealed class LimitTracker(TimeProvider time, TimeSpan window)
 
     private Admission AdmitLocked(LimitCounters? key, UsageLimits keyLimits, LimitCounters tenant, UsageLimits tenantLimits, DateTimeOffset now, long nowMs)
     {
+        tenant.LastUsedMs = nowMs;
         if (key is not null)
         {
+            key.LastUsedMs = nowMs;
             Roll(key, now, nowMs);
             if (Check(key, keyLimits, "key", nowMs) is { } rejected)
             {
@@ -325,6 +388,7 @@ public sealed class LimitTracker(TimeProvider time, TimeSpan window)
                 c.Tokens = 0;
             }
 
+            c.LastUsedMs = nowMs;
             c.Tokens += tokens;
             c.PendingTokens += tokens;
             c.PendingComputeMs += computeMs;
@@ -332,7 +396,14 @@ public sealed class LimitTracker(TimeProvider time, TimeSpan window)
     }
 
     /// <summary>Moves a written record's cost from pending to written (call from the usage writer's loop, after the commit).</summary>
-    public void MarkWritten(string? keyId, string tenant, long tokens, double computeMs, DateTimeOffset at)
+    public void MarkWritten(string? keyId, string tenant, long tokens, double computeMs, DateTimeOffset at) =>
+        MarkWritten(keyId is not null && _keys.TryGetValue(keyId, out var key) ? key : null, _tenants.GetValueOrDefault(tenant), tokens, computeMs, at);
+
+    /// <summary>
+    /// Moves a written record's cost from pending to written in the counters <see cref="AddPending"/> counted it in
+    /// (call from the usage writer's loop, after the commit): exact even when the counters were swept meanwhile.
+    /// </summary>
+    public static void MarkWritten(LimitCounters? key, LimitCounters? tenant, long tokens, double computeMs, DateTimeOffset at)
     {
         if (tokens == 0 && computeMs == 0)
         {
@@ -340,14 +411,14 @@ public sealed class LimitTracker(TimeProvider time, TimeSpan window)
         }
 
         var atMs = at.ToUnixTimeMilliseconds();
-        if (keyId is not null && _keys.TryGetValue(keyId, out var key))
+        if (key is not null)
         {
             Written(key, tokens, computeMs, atMs);
         }
 
-        if (_tenants.TryGetValue(tenant, out var t))
+        if (tenant is not null)
         {
-            Written(t, tokens, computeMs, atMs);
+            Written(tenant, tokens, computeMs, atMs);
         }
     }
 

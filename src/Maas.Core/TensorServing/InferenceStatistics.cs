@@ -26,7 +26,14 @@ public sealed record ModelStatisticsSnapshot(
 /// <summary>Cumulative, lock-free counters for one model version (they survive unload and reload).</summary>
 public sealed class InferenceStatistics
 {
+    /// <summary>
+    /// The most batch sizes counted apart (<c>batch_stats</c>): a model without batching runs each request as it came,
+    /// so its sizes are whatever callers send; executions of further sizes count in the totals only.
+    /// </summary>
+    public const int MaxBatchSizes = 1024;
+
     private readonly ConcurrentDictionary<long, BatchCounters> _batches = new();
+    private int _batchSizes;
     private long _lastInference;
     private long _inferenceCount;
     private long _executionCount;
@@ -41,10 +48,17 @@ public sealed class InferenceStatistics
     public void RecordExecution(long batchSize, int requests, long inputNs, long inferNs, long outputNs)
     {
         Interlocked.Increment(ref _executionCount);
-        var b = _batches.GetOrAdd(batchSize, static _ => new BatchCounters());
-        b.Input.Add(1, inputNs);
-        b.Infer.Add(1, inferNs);
-        b.Output.Add(1, outputNs);
+        if (_batches.TryGetValue(batchSize, out var b) || Volatile.Read(ref _batchSizes) < MaxBatchSizes)
+        {
+            b ??= _batches.GetOrAdd(batchSize, static (_, self) =>
+            {
+                Interlocked.Increment(ref self._batchSizes); // may run twice for one size in a race: the cap is a bound, not exact
+                return new BatchCounters();
+            }, this);
+            b.Input.Add(1, inputNs);
+            b.Infer.Add(1, inferNs);
+            b.Output.Add(1, outputNs);
+        }
 
         // As in Triton, every request in the batch is charged the batch's compute time.
         _input.Add(requests, inputNs * requests);
@@ -67,6 +81,9 @@ public sealed class InferenceStatistics
         _fail.Add(1, totalNs);
         Volatile.Write(ref _lastInference, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
     }
+
+    /// <summary>Batch sizes counted apart now.</summary>
+    internal int BatchSizeCount => _batches.Count;
 
     /// <summary>Copies the counters.</summary>
     public ModelStatisticsSnapshot Snapshot(string name, string version) => new(

@@ -196,6 +196,24 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
             {
                 _known.Remove(key);
             }
+
+            if (version is null)
+            {
+                // A model made again under the name starts loadable, as any new model does.
+                _unloadedModels.Remove(name);
+            }
+        }
+    }
+
+    /// <summary>Models held unloaded by an operator now (tests check that deleted ones go).</summary>
+    internal int UnloadedModelCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _unloadedModels.Count;
+            }
         }
     }
 

@@ -15,4 +15,11 @@ public sealed class LimitsOptions
     /// <summary>How often budgets are re-read from the database to include other nodes' usage, in seconds; 0 turns it off.</summary>
     [Range(0, 86_400)]
     public double BudgetSyncSeconds { get; set; } = 30;
+
+    /// <summary>
+    /// How long a key's or tenant's limit counters stay in memory unused before they are dropped (revoked, deleted and
+    /// expired keys, deleted tenants, keys not used lately), in seconds; at least twice Maas:Auth:KeyCacheSeconds.
+    /// </summary>
+    [Range(60, 31_536_000)]
+    public double IdleCounterSeconds { get; set; } = 900;
 }

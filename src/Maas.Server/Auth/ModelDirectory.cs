@@ -29,6 +29,15 @@ public sealed class ModelDirectory
     private readonly ConcurrentDictionary<string, Namesakes> _namesakes = new(StringComparer.Ordinal);
     private readonly IModelRegistry? _registry;
 
+    // Entries expire but are only replaced when the same name is asked again; names asked once (a caller probing many
+    // that do not exist) are swept out every time as many were added as the caches held after the last sweep
+    // (at least SweepEvery), on the lookup path that queried the registry anyway: amortized O(1), memory bounded by
+    // about twice what was asked within Maas:Auth:ModelCacheMs.
+    private const int SweepEvery = 1024;
+    private readonly Lock _sweepGate = new();
+    private int _added;
+    private int _sweepAt = SweepEvery;
+
     /// <summary>Creates the directory over <paramref name="registry"/> (null in a server without the registry: no model resolves).</summary>
     public ModelDirectory(TimeProvider time, IOptions<AuthOptions> options, IModelRegistry? registry = null)
     {
@@ -145,6 +154,7 @@ public sealed class ModelDirectory
         if (_ttlTicks > 0)
         {
             _cache[key] = entry;
+            Added();
         }
 
         return entry;
@@ -164,9 +174,52 @@ public sealed class ModelDirectory
         if (_ttlTicks > 0)
         {
             _namesakes[name] = found;
+            Added();
         }
 
         return found;
+    }
+
+    /// <summary>Entries cached now, of both caches (tests check that expired ones go).</summary>
+    internal int CachedEntries => _cache.Count + _namesakes.Count;
+
+    /// <summary>True when the model's entry is cached (expired or not).</summary>
+    internal bool Caches(string key) => _cache.ContainsKey(key);
+
+    private void Added()
+    {
+        if (Interlocked.Increment(ref _added) < Volatile.Read(ref _sweepAt))
+        {
+            return;
+        }
+
+        lock (_sweepGate)
+        {
+            if (Volatile.Read(ref _added) < _sweepAt)
+            {
+                return; // another lookup swept meanwhile
+            }
+
+            var now = _time.GetUtcNow().UtcTicks;
+            foreach (var entry in _cache)
+            {
+                if (entry.Value.ValidUntil <= now)
+                {
+                    _cache.TryRemove(entry);
+                }
+            }
+
+            foreach (var entry in _namesakes)
+            {
+                if (entry.Value.ValidUntil <= now)
+                {
+                    _namesakes.TryRemove(entry);
+                }
+            }
+
+            Volatile.Write(ref _added, 0);
+            Volatile.Write(ref _sweepAt, Math.Max(SweepEvery, _cache.Count + _namesakes.Count));
+        }
     }
 
     private sealed record Entry(bool Exists, string Owner, ModelVisibility Visibility, bool LogsPayloads, long ValidUntil);

@@ -17,12 +17,16 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
 {
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(500);
 
+    // How often counters of keys and tenants unused for long are dropped (LimitTracker.Sweep).
+    private static readonly TimeSpan SweepInterval = TimeSpan.FromMinutes(1);
+
     private readonly ITenancyStore _store;
     private readonly Observability.RequestMetrics? _requestMetrics;
     private readonly LimitTracker _tracker;
     private readonly TimeProvider _time;
     private readonly UsageOptions _options;
     private readonly TimeSpan _budgetSync;
+    private readonly TimeSpan _idleCounters;
     private readonly ILogger<UsageRecorder> _logger;
     private readonly Channel<object> _channel;
     private readonly ConcurrentDictionary<string, DateTimeOffset> _lastUsed = new(StringComparer.Ordinal);
@@ -36,8 +40,11 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
     private int _disposed;
 
     /// <summary>Creates the recorder.</summary>
-    public UsageRecorder(ITenancyStore store, LimitTracker tracker, TimeProvider time, IOptions<UsageOptions> options, IOptions<LimitsOptions> limits, ILogger<UsageRecorder> logger, Observability.RequestMetrics? requestMetrics = null)
+    public UsageRecorder(ITenancyStore store, LimitTracker tracker, TimeProvider time, IOptions<UsageOptions> options, IOptions<LimitsOptions> limits, IOptions<AuthOptions> auth, ILogger<UsageRecorder> logger, Observability.RequestMetrics? requestMetrics = null)
     {
+        // Counters are dropped only once no cached key can still hold them (twice the key cache's time) and their
+        // window is over; an in-flight call holds its own with its running count.
+        _idleCounters = TimeSpan.FromSeconds(Math.Max(limits.Value.IdleCounterSeconds, 2 * Math.Max(auth.Value.KeyCacheSeconds, auth.Value.UnknownKeyCacheSeconds)));
         _requestMetrics = requestMetrics;
         _store = store;
         _tracker = tracker;
@@ -75,10 +82,10 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
     {
         _requestMetrics?.Record(record);
         _tracker.AddPending(key, tenant, record.TotalTokens, record.ComputeMs);
-        if (!_channel.Writer.TryWrite(record))
+        if (!_channel.Writer.TryWrite(new Charged(record, key, tenant)))
         {
             // The database has been unreachable for long (or we are stopped): keep serving, but say what is lost.
-            _tracker.MarkWritten(record.KeyId, record.Tenant, record.TotalTokens, record.ComputeMs, DateTimeOffset.MinValue);
+            LimitTracker.MarkWritten(key, tenant, record.TotalTokens, record.ComputeMs, DateTimeOffset.MinValue);
             if (Interlocked.Increment(ref _dropped) % 1000 == 1)
             {
                 _logger.LogError("Usage queue full or closed ({Capacity} records): {Dropped} usage record(s) dropped so far", _options.QueueCapacity, Dropped);
@@ -167,11 +174,12 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
     private async Task RunAsync()
     {
         var reader = _channel.Reader;
-        var usage = new List<UsageRecord>();
+        var usage = new List<Charged>();
         var audit = new List<AuditEntry>();
         var markers = new List<Marker>();
         var nextTouch = _time.GetUtcNow() + TimeSpan.FromSeconds(_options.LastUsedFlushSeconds);
         var nextSync = _time.GetUtcNow() + _budgetSync;
+        var nextSweep = _time.GetUtcNow() + SweepInterval;
         var done = false;
         while (!done)
         {
@@ -227,6 +235,13 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
 
                     nextSync = now + _budgetSync;
                 }
+
+                if (now >= nextSweep && !done)
+                {
+                    // Here, on the loop that seeds and marks written: no seed or write of swept counters runs meanwhile.
+                    _tracker.Sweep(_idleCounters);
+                    nextSweep = now + SweepInterval;
+                }
             }
             catch (OperationCanceledException) when (_abort.IsCancellationRequested)
             {
@@ -252,13 +267,13 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
         }
     }
 
-    private void Drain(ChannelReader<object> reader, List<UsageRecord> usage, List<AuditEntry> audit, List<Marker> markers)
+    private void Drain(ChannelReader<object> reader, List<Charged> usage, List<AuditEntry> audit, List<Marker> markers)
     {
         while (usage.Count < _options.BatchSize && reader.TryRead(out var item))
         {
             switch (item)
             {
-                case UsageRecord record:
+                case Charged record:
                     usage.Add(record);
                     break;
                 case AuditEntry entry:
@@ -272,17 +287,17 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
         }
     }
 
-    private async Task WriteAsync(List<UsageRecord> usage, List<AuditEntry> audit)
+    private async Task WriteAsync(List<Charged> usage, List<AuditEntry> audit)
     {
         if (usage.Count == 0 && audit.Count == 0)
         {
             return;
         }
 
-        await WriteOrSetAsideAsync(usage, audit);
-        foreach (var record in usage)
+        await WriteOrSetAsideAsync(usage.ConvertAll(c => c.Record), audit);
+        foreach (var (record, key, tenant) in usage)
         {
-            _tracker.MarkWritten(record.KeyId, record.Tenant, record.TotalTokens, record.ComputeMs, record.At);
+            LimitTracker.MarkWritten(key, tenant, record.TotalTokens, record.ComputeMs, record.At);
         }
 
         usage.Clear();
@@ -427,6 +442,9 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
             _logger.LogWarning("Writing last-used times of {Count} key(s) failed ({Message}); retrying later", batch.Count, e.Message);
         }
     }
+
+    // A queued record with the counters its cost was counted in as pending (moved to written there, after the commit).
+    private sealed record Charged(UsageRecord Record, LimitCounters? Key, LimitCounters Tenant);
 
     private sealed class Marker(string? keyId, string? tenant, LimitCounters? counters)
     {

@@ -226,6 +226,7 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
             var counter = await store.ChangeCounterAsync(cancellationToken);
             if (!force && counter == Interlocked.Read(ref _seen))
             {
+                Prune(_byModel);
                 return;
             }
 
@@ -242,11 +243,56 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
             {
                 logger.LogError(e, "A deployment change handler failed");
             }
+
+            Prune(fresh);
         }
         finally
         {
             _refresh.Release();
         }
+    }
+
+    /// <summary>Versions with a count of routed calls kept now (tests check that it returns to its start).</summary>
+    internal int InFlightEntries => _inFlight.Count;
+
+    // Runs under the refresh gate, after the copy was swapped (and on every poll, for calls that ended since): drops
+    // the counts of versions no call can pick any more (deployment gone, or no share and not stable) once none of their
+    // calls runs, and the metrics' windows no deployment records into any more. A call that took a count from the old
+    // copy just before it went sees the new copy when it checks and picks again, so no running call is ever uncounted.
+    private void Prune(IReadOnlyDictionary<string, Deployment> current)
+    {
+        foreach (var entry in _inFlight)
+        {
+            if (!Routable(current, entry.Key.Model, entry.Key.Version) && entry.Value.IsIdle)
+            {
+                _inFlight.TryRemove(entry);
+            }
+        }
+
+        metrics.Prune(current);
+    }
+
+    private static bool Routable(IReadOnlyDictionary<string, Deployment> current, string model, int version)
+    {
+        if (!current.TryGetValue(model, out var deployment))
+        {
+            return false;
+        }
+
+        if (deployment.Stable == version)
+        {
+            return true;
+        }
+
+        foreach (var share in deployment.Traffic)
+        {
+            if (share.Version == version)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The version for one request: sticky callers hash to a fixed point of the split, others draw at random.</summary>
@@ -337,6 +383,18 @@ public sealed class DeploymentRouter(IDeploymentStore store, DeploymentMetrics m
             }
 
             drained?.TrySetResult(); // continuations run asynchronously: never inside the ending call
+        }
+
+        /// <summary>True when no call is running (nobody waits then either).</summary>
+        public bool IsIdle
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return _count == 0;
+                }
+            }
         }
 
         /// <summary>Completed when no call is running; else completes when the count next drops to zero.</summary>

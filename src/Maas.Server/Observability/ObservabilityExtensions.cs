@@ -35,7 +35,11 @@ public static class ObservabilityExtensions
             builder.Services.AddSingleton(sp =>
             {
                 var factory = sp.GetRequiredService<IMeterFactory>();
-                return new PrometheusExporter(m => IsExportedMeter(m.Name, switches.HttpServerMetrics) && (m.Scope is null || ReferenceEquals(m.Scope, factory)), switches.MaxSeriesPerMetric);
+                return new PrometheusExporter(
+                    m => IsExportedMeter(m.Name, switches.HttpServerMetrics) && (m.Scope is null || ReferenceEquals(m.Scope, factory)),
+                    switches.MaxSeriesPerMetric,
+                    TimeSpan.FromMinutes(switches.SeriesIdleMinutes),
+                    sp.GetService<TimeProvider>());
             });
             builder.Services.AddSingleton<RequestMetrics>();
         }

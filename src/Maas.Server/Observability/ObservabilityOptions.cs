@@ -39,4 +39,12 @@ public sealed class ObservabilityOptions
     /// </summary>
     [Range(10, 1_000_000)]
     public int MaxSeriesPerMetric { get; set; } = DefaultMaxSeriesPerMetric;
+
+    /// <summary>
+    /// Minutes a counter or histogram series of /metrics may stay unchanged before it is dropped (0 keeps series until
+    /// restart): the series of deleted models, versions, deployments and tenants then leave the scrape and the
+    /// <see cref="MaxSeriesPerMetric"/> cap. One that moves again comes back from zero (a counter reset to Prometheus).
+    /// </summary>
+    [Range(0, 525_600)]
+    public int SeriesIdleMinutes { get; set; } = 60;
 }

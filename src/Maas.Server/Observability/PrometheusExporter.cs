@@ -22,15 +22,26 @@ public sealed class PrometheusExporter : IDisposable
     private readonly ConcurrentDictionary<Instrument, InstrumentState> _states = new();
     private readonly Func<Meter, bool> _meterFilter;
     private readonly Lock _scrapeLock = new();
+    private readonly TimeSpan _seriesIdle;
+    private readonly TimeProvider _time;
 
     /// <summary>The label OpenTelemetry gives the one series that takes every label set past a metric's series cap.</summary>
     public const string OverflowLabel = "otel_metric_overflow=\"true\"";
 
     /// <summary>Listens to every meter the filter accepts; each metric keeps at most <paramref name="maxSeriesPerMetric"/> label sets.</summary>
-    /// <remarks>Measurements with a label set past the cap are added to one overflow series (<see cref="OverflowLabel"/>), so totals stay right and memory stays bounded.</remarks>
-    public PrometheusExporter(Func<Meter, bool> meterFilter, int maxSeriesPerMetric = ObservabilityOptions.DefaultMaxSeriesPerMetric)
+    /// <remarks>
+    /// Measurements with a label set past the cap are added to one overflow series (<see cref="OverflowLabel"/>), so
+    /// totals stay right and memory stays bounded. A counter or histogram series that has not moved for
+    /// <paramref name="seriesIdle"/> (checked at each scrape; <see cref="TimeSpan.Zero"/> keeps series forever) is
+    /// dropped, so the label sets of deleted models, versions and tenants neither stay exported nor fill the cap; one
+    /// that moves again starts from zero, which Prometheus reads as a counter reset.
+    /// </remarks>
+    public PrometheusExporter(Func<Meter, bool> meterFilter, int maxSeriesPerMetric = ObservabilityOptions.DefaultMaxSeriesPerMetric, TimeSpan seriesIdle = default, TimeProvider? time = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxSeriesPerMetric, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(seriesIdle, TimeSpan.Zero);
+        _seriesIdle = seriesIdle;
+        _time = time ?? TimeProvider.System;
         _meterFilter = meterFilter;
         _listener.InstrumentPublished = (instrument, listener) =>
         {
@@ -67,6 +78,18 @@ public sealed class PrometheusExporter : IDisposable
             }
 
             _listener.RecordObservableInstruments();
+            if (_seriesIdle > TimeSpan.Zero)
+            {
+                var now = _time.GetTimestamp();
+                foreach (var state in _states.Values)
+                {
+                    if (!state.IsObservable)
+                    {
+                        state.DropIdle(now, _seriesIdle, _time);
+                    }
+                }
+            }
+
             var byName = _states.Values.Where(s => !s.IsEmpty).GroupBy(s => s.MetricName).OrderBy(g => g.Key, StringComparer.Ordinal);
             foreach (var group in byName)
             {
@@ -85,6 +108,9 @@ public sealed class PrometheusExporter : IDisposable
 
     /// <inheritdoc />
     public void Dispose() => _listener.Dispose();
+
+    /// <summary>Series kept now over every metric (tests check that idle ones go).</summary>
+    internal int SeriesCount => _states.Values.Sum(s => s.SeriesCount);
 
     /// <summary>The Prometheus name for an instrument: dots to underscores, unit suffix, _total for counters.</summary>
     public static string MetricNameOf(string name, string? unit, bool isCounter, bool isHistogram = false)
@@ -218,33 +244,122 @@ public sealed class PrometheusExporter : IDisposable
 
         public void Record(double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
         {
-            if (!_byTagSpan.TryGetValue(tags, out var series))
+            var spins = new SpinWait();
+            while (true)
             {
-                if (_series.Count >= _maxSeries)
+                if (!_byTagSpan.TryGetValue(tags, out var series))
                 {
-                    // Past the cap a new label set is neither kept nor looked up by its tags: one shared series takes it.
-                    series = _series.GetOrAdd(OverflowLabel, static (k, bounds) => new Series(k, bounds), _bounds);
+                    if (_series.Count >= _maxSeries)
+                    {
+                        // Past the cap a new label set is neither kept nor looked up by its tags: one shared series takes it.
+                        series = _series.GetOrAdd(OverflowLabel, static (k, bounds) => new Series(k, bounds), _bounds);
+                    }
+                    else
+                    {
+                        series = _series.GetOrAdd(LabelKey(tags), static (k, bounds) => new Series(k, bounds), _bounds);
+                        _byTagSpan.TryAdd(tags, series);
+                    }
+                }
+
+                if (!series.TryEnter())
+                {
+                    // DropIdle holds the series (for an instant) or has dropped it: then the measurement goes into the
+                    // series that takes its label set next. Unlinked here too, in case this call found it by its label
+                    // text and linked it again after the drop's unlinking pass.
+                    if (series.Gone)
+                    {
+                        _series.TryRemove(KeyValuePair.Create(series.Labels, series));
+                        if (_byTagSpan.TryGetValue(tags, out var linked) && ReferenceEquals(linked, series))
+                        {
+                            _byTagSpan.TryRemove(tags, out _); // at worst a successor's link goes too: found again by its label text
+                        }
+                    }
+
+                    spins.SpinOnce();
+                    continue;
+                }
+
+                if (_bounds is not null)
+                {
+                    series.Observe(value, _bounds);
+                }
+                else if (_cumulative)
+                {
+                    series.Add(value);
                 }
                 else
                 {
-                    series = _series.GetOrAdd(LabelKey(tags), static (k, bounds) => new Series(k, bounds), _bounds);
-                    _byTagSpan.TryAdd(tags, series);
+                    series.Set(value);
+                }
+
+                series.Exit();
+                return;
+            }
+        }
+
+        /// <summary>
+        /// Drops the series that have not moved since <paramref name="idle"/> ago (as the scrapes saw them); scrape lock
+        /// held. A series is taken (no measurement can go into it) and checked again before it goes, so a measurement
+        /// either went in before and keeps it, or waits and goes into its successor: none is lost.
+        /// </summary>
+        public void DropIdle(long now, TimeSpan idle, TimeProvider time)
+        {
+            // A counter or histogram starts again from zero as Prometheus expects after a reset; an up-down counter's
+            // value would be lost, so it goes only at zero, and a gauge that is set never goes.
+            var resets = TypeName != "gauge";
+            if (!resets && !_cumulative)
+            {
+                return;
+            }
+
+            HashSet<Series>? dropped = null;
+            foreach (var series in _series.Values)
+            {
+                if (Moved(series, resets))
+                {
+                    (series.SeenValue, series.SeenCount, series.SeenAt) = (series.Value, Interlocked.Read(ref series.Count), now);
+                    continue;
+                }
+
+                if (time.GetElapsedTime(series.SeenAt, now) < idle || !series.TryTake())
+                {
+                    continue;
+                }
+
+                if (Moved(series, resets))
+                {
+                    series.Release(); // a measurement came between the check and the take: it stays
+                    continue;
+                }
+
+                series.Gone = true;
+                (dropped ??= []).Add(series);
+            }
+
+            if (dropped is null)
+            {
+                return;
+            }
+
+            foreach (var entry in _byTags)
+            {
+                if (dropped.Contains(entry.Value))
+                {
+                    _byTags.TryRemove(entry);
                 }
             }
 
-            if (_bounds is not null)
+            foreach (var series in dropped)
             {
-                series.Observe(value, _bounds);
-            }
-            else if (_cumulative)
-            {
-                series.Add(value);
-            }
-            else
-            {
-                series.Set(value);
+                _series.TryRemove(KeyValuePair.Create(series.Labels, series));
             }
         }
+
+        private static bool Moved(Series series, bool resets) =>
+            series.SeenAt == 0 || series.Value != series.SeenValue || Interlocked.Read(ref series.Count) != series.SeenCount || (!resets && series.Value != 0);
+
+        /// <summary>Series kept now (tests check that idle ones go).</summary>
+        public int SeriesCount => _series.Count;
 
         public void Clear()
         {
@@ -383,6 +498,43 @@ public sealed class PrometheusExporter : IDisposable
         public readonly long[]? Buckets = bounds is null ? null : new long[bounds.Length];
 
         public long Count;
+
+        // What the scrapes saw last and since when (read and written under the scrape lock only).
+        public double SeenValue;
+        public long SeenCount;
+        public long SeenAt;
+
+        // Measurements going in now; int.MinValue added while DropIdle holds the series (no measurement enters then).
+        private int _users;
+        private volatile bool _gone;
+
+        /// <summary>Dropped as idle: rendered no more, and unlinked by whoever finds it.</summary>
+        public bool Gone
+        {
+            get => _gone;
+            set => _gone = value;
+        }
+
+        /// <summary>Enters a measurement; false while the series is held or gone (the attempt is undone).</summary>
+        public bool TryEnter()
+        {
+            if (Interlocked.Increment(ref _users) > 0)
+            {
+                return true;
+            }
+
+            Interlocked.Decrement(ref _users);
+            return false;
+        }
+
+        /// <summary>Ends a measurement entered with <see cref="TryEnter"/>.</summary>
+        public void Exit() => Interlocked.Decrement(ref _users);
+
+        /// <summary>Holds the series when no measurement is going in (its value cannot change then).</summary>
+        public bool TryTake() => Interlocked.CompareExchange(ref _users, int.MinValue, 0) == 0;
+
+        /// <summary>Lets measurements in again after <see cref="TryTake"/> (wraps back to the count of attempts under way).</summary>
+        public void Release() => Interlocked.Add(ref _users, int.MinValue);
 
         public double Value => Volatile.Read(ref _value);
 
