@@ -33,7 +33,8 @@ root.Subcommands.Add(PredictCommand.Create());
 root.Subcommands.Add(ChatCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(PsCommand.Create());
-root.Subcommands.Add(ServeCommand.Create());
+var serve = ServeCommand.Create();
+root.Subcommands.Add(serve);
 
 // No response files: "@FILE" is an option's value here (--search @FILE, --network @FILE), read by the command itself.
 var parse = root.Parse(args.Length == 0 ? ["--help"] : args, new ParserConfiguration { ResponseFileTokenReplacer = null });
@@ -44,4 +45,6 @@ if (parse.Errors.Count > 0)
     return CliHost.Fail("usage", $"{UsageErrors.Describe(error)} (see {UsageErrors.HelpFor(parse)})", ExitCodes.Usage);
 }
 
-return await parse.InvokeAsync();
+// serve passes Ctrl+C and SIGTERM on to the server and waits for it to stop: System.CommandLine's own handling, which
+// ends the command two seconds after the signal whatever it is doing, would leave the server running on its own.
+return await parse.InvokeAsync(parse.CommandResult.Command == serve ? new InvocationConfiguration { ProcessTerminationTimeout = null } : null);

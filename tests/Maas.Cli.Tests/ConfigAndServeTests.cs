@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Maas.Cli.Hosting;
 using Maas.Cli.Tests.Support;
 using Maas.Server.Tests.Support;
+using Maas.Testing;
 
 namespace Maas.Cli.Tests;
 
@@ -128,6 +129,82 @@ public sealed class ConfigAndServeTests(CliServerFixture fixture) : IDisposable
         {
             process.Kill(entireProcessTree: true);
             await process.WaitForExitAsync();
+        }
+    }
+
+    [Theory]
+    [InlineData("TERM")]
+    [InlineData("INT")]
+    public async Task Serve_passes_a_stop_signal_on_to_the_server_waits_for_its_graceful_stop_and_exits_with_its_code(string signal)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return; // signals and /proc
+        }
+
+        // The CLI used to end two seconds after SIGTERM (System.CommandLine's limit) with 143, its server left running.
+        await using var serve = ServeRun.Start(_home.Path, [], "--Maas:Shutdown:DrainSeconds=0");
+        var server = await serve.WaitForServerAsync();
+
+        await ServeRun.SignalAsync(signal, serve.Cli.Id);
+        var exit = await serve.WaitForExitAsync();
+
+        // docs/cli.md: serve exits with the server's code, 0 after a graceful stop.
+        Assert.True(exit == ExitCodes.Ok, $"exit {exit}\n{serve.Output}");
+        Assert.True(ServeRun.IsGone(server), $"the server (pid {server}) still runs after maas serve ended\n{serve.Output}");
+        Assert.False(ServeRun.IsListening(serve.Port), $"port {serve.Port} still accepts connections");
+        Assert.Contains("Application is shutting down", serve.Output);
+    }
+
+    [Fact]
+    public async Task Serve_kills_a_server_that_does_not_stop_within_the_stop_timeout_and_exits_with_its_code()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        // A server that drains for 300 s before it closes its listener, and one second to stop.
+        await using var serve = ServeRun.Start(_home.Path, ["--stop-timeout", "1"], "--Maas:Shutdown:DrainSeconds=300");
+        var server = await serve.WaitForServerAsync();
+
+        await ServeRun.SignalAsync("TERM", serve.Cli.Id);
+        var exit = await serve.WaitForExitAsync();
+
+        Assert.True(exit == 137, $"exit {exit}\n{serve.Output}"); // the server's own code: killed (128 + SIGKILL)
+        Assert.Contains("error: server_killed: the server did not stop within 1 s of SIGTERM (--stop-timeout); it was killed", serve.Output);
+        Assert.Contains("draining for 300s", serve.Output); // it had the signal, and was stopping
+        Assert.True(ServeRun.IsGone(server), $"the server (pid {server}) still runs after maas serve ended\n{serve.Output}");
+        Assert.False(ServeRun.IsListening(serve.Port), $"port {serve.Port} still accepts connections");
+    }
+
+    [Fact]
+    public async Task Serve_killed_outright_leaves_no_server_running()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        // SIGKILL cannot be caught: the server learns of it from the kernel (a parent-death signal, SIGTERM) and stops.
+        await using var serve = ServeRun.Start(_home.Path, [], "--Maas:Shutdown:DrainSeconds=0");
+        var server = await serve.WaitForServerAsync();
+
+        await ServeRun.SignalAsync("KILL", serve.Cli.Id);
+        await serve.WaitForExitAsync();
+
+        await Conditions.WaitUntilAsync(() => ServeRun.IsGone(server), $"the server (pid {server}) stops after maas serve was killed", TimeSpan.FromSeconds(120));
+        Assert.False(ServeRun.IsListening(serve.Port), $"port {serve.Port} still accepts connections");
+        Assert.Contains("Application is shutting down", serve.Output);
+    }
+
+    [Fact]
+    public async Task Serve_refuses_a_stop_timeout_out_of_range()
+    {
+        foreach (var value in new[] { "0", "3901" })
+        {
+            var line = (await CliRunner.RunAsync(["serve", "--stop-timeout", value], new Dictionary<string, string?>())).AssertFailure(ExitCodes.Usage, "usage");
+            Assert.Contains($"--stop-timeout: '{value}' is out of range (1 to 3900)", line);
         }
     }
 }

@@ -193,7 +193,8 @@ public sealed class ModelCommandTests(CliServerFixture fixture) : IDisposable
     {
         var name = Names.Unique("import");
         // About 1.2 MiB, sent 64 KiB at a time; at each quarter the host waits until the CLI has printed the
-        // percentage it reached (its lines come every 10%), so the run is paced by the CLI's own output.
+        // percentage it reached (its lines come every 10%; the download fills the job's percent up to 90), so the run
+        // is paced by the CLI's own output.
         var onnx = OnnxModelWriter.Mlp(64, [512, 512], 10, seed: 4).ToBytes();
         var printed = new List<int>();
         var signal = new SemaphoreSlim(0);
@@ -204,7 +205,7 @@ public sealed class ModelCommandTests(CliServerFixture fixture) : IDisposable
             while (quarters.TryPeek(out var quarter) && sent >= quarter)
             {
                 quarters.Dequeue();
-                var expected = (int)(100 * sent / onnx.Length) / 10 * 10;
+                var expected = (int)(90 * sent / onnx.Length) / 10 * 10;
                 using var ceiling = new CancellationTokenSource(TimeSpan.FromSeconds(60));
                 while (Printed() < expected)
                 {
@@ -298,6 +299,28 @@ public sealed class ModelCommandTests(CliServerFixture fixture) : IDisposable
         {
             held.TrySetResult();
         }
+    }
+
+    [Fact]
+    public async Task A_followed_import_whose_file_is_refused_ends_its_bar_where_the_job_stopped_not_at_100_percent()
+    {
+        var name = Names.Unique("refusedimport");
+        var url = fixture.Files.Add($"/files/{Names.Unique("f")}/garbage.onnx", new ServedFile(new byte[256 * 1024]));
+        var run = await fixture.RunAsync("models", "import", name, url.ToString());
+        Assert.Equal(ExitCodes.JobFailed, run.ExitCode);
+        Assert.StartsWith("error: unknown_format: ", Assert.Single(run.ErrorLines));
+
+        // Every byte arrived, then the file was refused while it was being registered: the bar ends at the job's 95%;
+        // it used to end at 100% before the error.
+        var percents = System.Text.RegularExpressions.Regex.Matches(run.Stdout, @"\(import\): (\d+)%$", System.Text.RegularExpressions.RegexOptions.Multiline)
+            .Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.True(percents is [.., 95], run.ToString());
+        Assert.DoesNotContain(100, percents);
+
+        var job = (await fixture.RunAsync("jobs", "list", "--kind", "import", "--json")).Json().AsArray().First(j => (string?)j!["model"] == name)!;
+        Assert.Equal(("failed", 95.0, "registering"), ((string?)job["status"], (double)job["progress"]!, (string?)job["stage"]));
+        var logs = await fixture.RunAsync("jobs", "logs", (string)job["id"]!);
+        Assert.Matches(@"failed\s+registering\s+256\.0 KiB of 256\.0 KiB \(95%\) unknown_format: ", logs.Stdout);
     }
 
     [Fact]

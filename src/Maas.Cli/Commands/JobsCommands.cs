@@ -152,8 +152,14 @@ public static class JobsCommands
         JobInfo ended;
         try
         {
-            ended = await ProgressDisplay.RunAsync(parse, $"job {job.Id} ({job.Kind})", 100, bytes: false, progress =>
-                client.WaitForJobAsync(job.Id, new Sink<JobInfo>(j => progress.Report((long)(j.Progress ?? (j.Finished ? 100 : 0)))), cancellationToken: ct));
+            // The server's percent, with the stage on the bar; a job that failed ends where it stopped, not at 100%.
+            ended = await ProgressDisplay.RunAsync(
+                parse,
+                $"job {job.Id} ({job.Kind})",
+                100,
+                bytes: false,
+                progress => client.WaitForJobAsync(job.Id, new Sink<JobInfo>(j => progress.Report(new ProgressReport(Percent(j), j.Stage))), cancellationToken: ct),
+                Percent);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -209,6 +215,9 @@ public static class JobsCommands
             await Task.Delay(TimeSpan.FromMilliseconds(300), ct);
         }
     }
+
+    // A followed job's whole percent (rounded down: 99.6% is not done); 100 only for one that succeeded.
+    private static long Percent(JobInfo job) => job.Status == "succeeded" ? 100 : (long)Math.Min(99, job.Progress ?? 0);
 
     private static int Outcome(JobInfo job) => job.Status switch
     {

@@ -1,6 +1,7 @@
 using Maas.Core.Formats;
 using Maas.Core.Jobs;
 using Maas.Core.Registry;
+using Maas.Core.Registry.Import;
 using Maas.Server.Jobs;
 
 namespace Maas.Server.Registry;
@@ -196,7 +197,8 @@ public sealed record JobResponse(
         j.Status,
         j.Model is { } m && tenant is not null ? ModelKeys.RelativeTo(m, tenant) : j.Model,
         j.Version,
-        j.Progress,
+        // An import's percent follows its stages: the download fills 90, 100 comes with the registered version.
+        j.Kind == ModelImporter.JobKind ? ImportProgress.Percent(j) : j.Progress,
         j.BytesDone,
         j.BytesTotal,
         // As worker-run jobs say it: a running job asked to stop is "cancelling" until it stops.

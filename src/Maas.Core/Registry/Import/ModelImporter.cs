@@ -172,11 +172,14 @@ public sealed class ModelImporter
 
     private async Task<IReadOnlyDictionary<string, object?>> RunAsync(JobContext context, CancellationToken token, VersionDraft draft, ImportSource source, string fileName, string? expected)
     {
-        context.ReportStage("downloading");
+        // The stages set the percent the job shows (ImportProgress): the download fills it to 90, the checks and the
+        // commit take the rest, so an import whose file is refused never shows 100.
+        context.ReportStage(ImportProgress.Downloading);
         var path = draft.PathOf(fileName);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var download = await DownloadAsync(context, token, source, path, draft, draft.OverLimit).ConfigureAwait(false);
 
+        context.ReportStage(ImportProgress.Validating);
         var want = expected ?? download.SourceSha256;
         if (want is not null && want != download.Sha256)
         {
@@ -184,7 +187,6 @@ public sealed class ModelImporter
             throw new JobFailedException(mismatch.Code, mismatch.Message + (expected is null ? " (as the source's own checksum header says)" : ""));
         }
 
-        context.ReportStage("validating");
         try
         {
             await draft.AddStagedFileAsync(fileName, path, download.Sha256, token).ConfigureAwait(false);
@@ -194,6 +196,7 @@ public sealed class ModelImporter
             // staged file removed with the draft); from here on a cancel is refused, and the commit is not cancelled
             // by the import's deadline either (only by the server's stop), so a refused cancel's promise holds.
             context.BeginFinishing();
+            context.ReportStage(ImportProgress.Registering);
             await CheckpointAsync(draft, ImportStep.Finishing, context).ConfigureAwait(false);
             var version = await _registry.CommitVersionAsync(draft, context.CancellationToken).ConfigureAwait(false);
             await CheckpointAsync(draft, ImportStep.Committed, context).ConfigureAwait(false);

@@ -1,0 +1,132 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Maas.Core.Registry.Import;
+using Maas.Server.Tests.Support;
+using Maas.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Maas.Server.Tests.Registry;
+
+/// <summary>
+/// An import's percent is honest: the download fills it to 90, checking and registering the file take the rest, and
+/// 100 comes only with the registered version. It used to be the bytes downloaded alone, so an import showed 100% and
+/// then failed when its file was refused.
+/// </summary>
+public sealed class ImportProgressTests(ImportServers servers) : IClassFixture<ImportServers>
+{
+    private static async Task<string> StartImportAsync(HttpClient client, string name, Uri url, string extra = "")
+    {
+        using var response = await client.PostAsync($"api/v1/models/{name}/versions:import", Api.Json($$"""{"url": "{{url}}"{{extra}}}"""));
+        return (string)(await response.JsonAsync(HttpStatusCode.Accepted))["id"]!;
+    }
+
+    private static async Task<JsonNode> JobAsync(HttpClient client, string id)
+    {
+        using var response = await client.GetAsync($"api/v1/jobs/{id}");
+        return await response.JsonAsync(HttpStatusCode.OK);
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task An_import_whose_file_is_refused_ends_failed_below_100_percent_in_the_stage_that_refused_it(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var name = await client.CreateModelAsync();
+        var text = "just some text, not a model"u8.ToArray();
+        var notAModel = servers.Files.Add($"/files/{Names.Unique("f")}/notes.onnx", new ServedFile(text));
+        var model = TestArtifacts.Onnx(seed: 51);
+        var good = servers.Files.Add($"/files/{Names.Unique("f")}/m.onnx", new ServedFile(model));
+
+        foreach (var (url, extra, code, stage, percent) in new[]
+        {
+            // Downloaded whole, then refused by the format check while registering.
+            (notAModel, "", "unknown_format", ImportProgress.Registering, 95.0),
+            // Downloaded whole, then refused by the checksum comparison.
+            (good, $$""", "sha256": "{{new string('e', 64)}}" """, "checksum_mismatch", ImportProgress.Validating, 90.0),
+        })
+        {
+            var id = await StartImportAsync(client, name, url, extra);
+            var job = await client.WaitForJobAsync(id);
+            Assert.True((string?)job["status"] == "failed", job.ToJsonString());
+            Assert.Equal(code, (string?)job["error"]!["code"]);
+            Assert.Equal((long)job["bytes_total"]!, (long)job["bytes_done"]!); // every byte arrived ...
+            Assert.Equal(percent, (double)job["progress"]!); // ... and yet the job never said it was done
+            Assert.Equal(stage, (string?)job["stage"]);
+
+            // The same in the list, which reads the stored job.
+            using var list = await client.GetAsync("api/v1/jobs?kind=import&limit=1000");
+            var listed = (await list.JsonAsync(HttpStatusCode.OK))["jobs"]!.AsArray().Single(j => (string?)j!["id"] == id)!;
+            Assert.Equal(percent, (double)listed["progress"]!);
+        }
+    }
+
+    [Fact]
+    public async Task A_successful_import_climbs_through_its_stages_and_shows_100_only_once_it_ended_with_its_version()
+    {
+        var server = await servers.GetAsync(Db.Sqlite);
+        var client = server.Client;
+        var name = await client.CreateModelAsync();
+        var url = servers.Files.Add($"/files/{Names.Unique("f")}/m.onnx", new ServedFile(TestArtifacts.Onnx(seed: 52)));
+
+        // Holds this model's import at each step until the test has read the job there.
+        var reached = new Dictionary<ImportStep, TaskCompletionSource>();
+        var release = new Dictionary<ImportStep, TaskCompletionSource>();
+        foreach (var step in new[] { ImportStep.BeforeFinishing, ImportStep.Finishing, ImportStep.Committed })
+        {
+            reached[step] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            release[step] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        var importer = server.Services.GetRequiredService<ModelImporter>();
+        var previous = importer.Checkpoint;
+        importer.Checkpoint = async point =>
+        {
+            if (previous is not null)
+            {
+                await previous(point);
+            }
+
+            if (point.Model == name)
+            {
+                reached[point.Step].TrySetResult();
+                await release[point.Step].Task;
+            }
+        };
+
+        try
+        {
+            var id = await StartImportAsync(client, name, url);
+
+            // Downloaded and staged, before the point of no return: the download's 90.
+            await reached[ImportStep.BeforeFinishing].Task.WaitAsync(Conditions.Ceiling);
+            var validating = await JobAsync(client, id);
+            Assert.Equal((ImportProgress.Validating, 90.0, false), ((string?)validating["stage"], (double)validating["progress"]!, (bool)validating["finishing"]!));
+            Assert.Equal((long)validating["bytes_total"]!, (long)validating["bytes_done"]!);
+            release[ImportStep.BeforeFinishing].TrySetResult();
+
+            // Past it, checking and committing the version.
+            await reached[ImportStep.Finishing].Task.WaitAsync(Conditions.Ceiling);
+            var registering = await JobAsync(client, id);
+            Assert.Equal((ImportProgress.Registering, 95.0, true), ((string?)registering["stage"], (double)registering["progress"]!, (bool)registering["finishing"]!));
+            release[ImportStep.Finishing].TrySetResult();
+
+            // Committed, the job not ended yet: still not 100.
+            await reached[ImportStep.Committed].Task.WaitAsync(Conditions.Ceiling);
+            Assert.Equal(95.0, (double)(await JobAsync(client, id))["progress"]!);
+            release[ImportStep.Committed].TrySetResult();
+
+            var job = await client.WaitForJobAsync(id);
+            Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+            Assert.Equal(100, (double)job["progress"]!);
+            Assert.Equal(1, (int)job["result"]!["version"]!);
+        }
+        finally
+        {
+            foreach (var gate in release.Values)
+            {
+                gate.TrySetResult();
+            }
+        }
+    }
+}
