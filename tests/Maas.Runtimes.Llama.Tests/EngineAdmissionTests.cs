@@ -50,10 +50,13 @@ public sealed class EngineAdmissionTests(LlamaTestModels models)
             await Task.WhenAll(holders);
         }
 
+        // The engine pauses until the prompts wait (no holder can end meanwhile, however fast or busy the host).
+        using var pause = new EnginePause(engine);
         var queued = prompts.Select(p => RunAsync(engine, p)).ToArray();
         await WaitUntilAsync(() => engine.GetStatistics().Waiting == prompts.Length);
-        Assert.All(holders, h => Assert.False(h.IsCompleted, "a holder finished before the prompts queued: make its generation longer"));
+        Assert.All(holders, h => Assert.False(h.IsCompleted, "a holder finished before the prompts queued"));
         var before = engine.GetStatistics();
+        pause.Resume();
         var results = await Task.WhenAll(queued);
         await Task.WhenAll(holders);
         var after = engine.GetStatistics();
@@ -107,10 +110,12 @@ public sealed class EngineAdmissionTests(LlamaTestModels models)
         var firstTokens = Enumerable.Range(0, 2).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
         var holders = Enumerable.Range(0, 2).Select(i => DrainAsync(engine, LlamaTestModels.Greedy([.. engine.Tokenize($"hold {i}", addSpecial: true, parseSpecial: false)], 200), firstTokens[i])).ToArray();
         await Task.WhenAll(firstTokens.Select(t => t.Task));
+        using var pause = new EnginePause(engine); // until the prompts wait: no holder can end meanwhile
         var queued = new[] { RunAsync(engine, longPrompt), RunAsync(engine, shortPrompt) };
         await WaitUntilAsync(() => engine.GetStatistics().Waiting == 2);
-        Assert.All(holders, h => Assert.False(h.IsCompleted, "a holder finished before the prompts queued: make its generation longer"));
+        Assert.All(holders, h => Assert.False(h.IsCompleted, "a holder finished before the prompts queued"));
         var before = engine.GetStatistics();
+        pause.Resume();
         var results = await Task.WhenAll(queued);
         await Task.WhenAll(holders);
         var after = engine.GetStatistics();

@@ -198,6 +198,10 @@ public sealed class LlamaEngine : ILlmEngine
         return _embedder.EmbedAsync(inputs, normalize, cancellationToken);
     }
 
+    /// <summary>Tests only: <paramref name="hook"/> runs on the decode loop's thread before every step (a test pauses the engine there); null removes it.</summary>
+    internal void SetBeforeStep(Action? hook) =>
+        (_scheduler ?? throw new InvalidOperationException("an embedding-only engine has no decode loop")).BeforeStep = hook;
+
     /// <inheritdoc />
     public LlmEngineStatistics GetStatistics() => _counters.Snapshot(
         _scheduler?.Waiting ?? 0,

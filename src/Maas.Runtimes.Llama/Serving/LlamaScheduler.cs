@@ -99,6 +99,15 @@ internal sealed class LlamaScheduler : IDisposable
     /// <summary>Requests waiting for a slot.</summary>
     public int Waiting => _queue.Count + Volatile.Read(ref _deferredCount);
 
+    private volatile Action? _beforeStep;
+
+    /// <summary>Tests only: runs on the loop thread before every decode step (a test pauses the engine there).</summary>
+    internal Action? BeforeStep
+    {
+        get => _beforeStep;
+        set => _beforeStep = value;
+    }
+
     /// <summary>Queues requests that start together; throws <see cref="LlmException"/> (none queued) when the queue cannot hold them all.</summary>
     public void EnqueueAll(IReadOnlyList<LlamaSequence> sequences)
     {
@@ -177,6 +186,7 @@ internal sealed class LlamaScheduler : IDisposable
                     continue;
                 }
 
+                _beforeStep?.Invoke();
                 Step();
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)

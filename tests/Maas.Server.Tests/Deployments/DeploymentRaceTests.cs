@@ -117,7 +117,7 @@ public sealed class DeploymentRaceTests
         // so no force is needed). The deployment used to be stored anyway, and half the calls answered 404.
         var entered = store.Close();
         var creating = client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}]}"""));
-        await entered.WaitAsync(TimeSpan.FromSeconds(15));
+        await entered.WaitAsync(Ceiling); // a create or change warms its versions first: seconds on a busy host
         Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}/versions/2")).StatusCode);
         store.Release();
         var refused = await (await creating).ErrorAsync(HttpStatusCode.NotFound, "version_not_found");
@@ -130,7 +130,7 @@ public sealed class DeploymentRaceTests
         await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
         entered = store.Close();
         var changing = client.PatchAsync($"api/v1/deployments/{model}", Api.Json("""{"traffic": [{"version": 1, "percent": 50}, {"version": 3, "percent": 50}]}"""));
-        await entered.WaitAsync(TimeSpan.FromSeconds(15));
+        await entered.WaitAsync(Ceiling); // a create or change warms its versions first: seconds on a busy host
         Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/models/{model}/versions/3")).StatusCode);
         store.Release();
         await (await changing).ErrorAsync(HttpStatusCode.NotFound, "version_not_found");

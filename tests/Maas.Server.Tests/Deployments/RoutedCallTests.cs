@@ -153,7 +153,8 @@ public sealed class RoutedCallTests(DeploymentGrpcServers servers) : IClassFixtu
         await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
         await WaitUntilAsync(() => router.Find(model) is not null, "this server routes the model");
 
-        // A generation that would run for thousands of tokens; the first chunk shows it is under way.
+        // A generation that would run for thousands of tokens; the first chunk shows it is under way, and the engine is
+        // paused from there (so the generation cannot end first, however fast the host).
         using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions")
         {
             Content = Api.Json($$"""{"model": "{{model}}", "stream": true, "max_tokens": 4000, "ignore_eos": true, "messages": [{"role": "user", "content": "talk"}]}"""),
@@ -162,13 +163,15 @@ public sealed class RoutedCallTests(DeploymentGrpcServers servers) : IClassFixtu
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
         Assert.StartsWith("data: ", await reader.ReadLineAsync());
+        using var pause = EnginePause.Of(server, model);
         var waiter = router.WaitForRoutedCallsAsync(model, 1, Unloader, CancellationToken.None);
         Assert.False(waiter.IsCompleted);
 
-        // The client goes away mid-stream.
+        // The client goes away mid-stream (the generation still paused: only the departure can end the call).
         reader.Dispose();
         response.Dispose();
         Assert.True(await waiter.WaitAsync(Ceiling));
+        pause.Resume();
     }
 
     private static async Task<string> DeployAsync(HttpClient client, int version)

@@ -5,6 +5,7 @@ using System.Text.Json;
 using Maas.Core.Hosting;
 using Maas.Core.Llm;
 using Maas.Server.OpenAi;
+using Maas.Server.Tests.Support;
 using Maas.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using OpenAI.Chat;
@@ -339,8 +340,8 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
     {
         await LlmServerFixture.RegisterAsync(fixture.Server.Client, "one-slot", await File.ReadAllBytesAsync(SharedModels.PathOf(Tiny)), Tiny,
             new { parallel_sequences = 1, queue_limit = 1, context_size = 4096 });
-        // Long enough that the second request reaches the queue before the first ends, on a loaded machine too (480
-        // tokens ended first once in CI); hanging up below ends it early.
+        // The engine is paused while the queue fills, so this generation cannot end first however fast or busy the host
+        // (480 tokens ended first once in CI); hanging up below ends it early.
         var busy = new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
         {
             Content = new StringContent("""{"model":"one-slot","prompt":"x","max_tokens":4000,"ignore_eos":true,"stream":true}""", Encoding.UTF8, "application/json"),
@@ -348,6 +349,7 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
         var running = await fixture.Server.Client.SendAsync(busy, HttpCompletionOption.ResponseHeadersRead);
         var reader = new StreamReader(await running.Content.ReadAsStreamAsync());
         await reader.ReadLineAsync(); // the one slot is taken
+        using var pause = EnginePause.Of(fixture.Server, "one-slot");
 
         var waiting = fixture.PostAsync("/v1/completions", """{"model":"one-slot","prompt":"y","max_tokens":1}""");
         // A generous ceiling: on a loaded machine the second request can take many seconds to reach the queue.
@@ -365,6 +367,8 @@ public sealed class ErrorAndLifecycleTests(LlmServerFixture fixture)
         Assert.Equal("queue_full", error.GetProperty("code").GetString());
 
         // Hanging up frees the slot for the waiting request.
+        Assert.False(waiting.IsCompleted, "the waiting request must wait for the slot");
+        pause.Resume();
         reader.Dispose();
         running.Dispose();
         Assert.Equal(HttpStatusCode.OK, (await waiting).Status);

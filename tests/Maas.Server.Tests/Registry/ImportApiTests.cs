@@ -281,7 +281,10 @@ public sealed class ImportApiTests(ImportServers servers) : IClassFixture<Import
         var name = await client.CreateModelAsync();
         var big = new byte[4 << 20];
         TestArtifacts.Gguf(seed: 35).CopyTo(big, 0);
-        var url = servers.Files.Add($"/files/{Names.Unique("slow")}/slow.gguf", new ServedFile(big) { ChunkDelay = TimeSpan.FromMilliseconds(20) });
+        // A source that trickles: 64 chunks of 64 KiB, one every 200 ms, so the job downloads for about 13 s (at 20 ms a
+        // chunk it was 1.3 s, which a busy host can spend between reading the progress and cancelling). It cannot be
+        // held outright: the importer's stall timeout here is 1 s, five times the pause between two chunks.
+        var url = servers.Files.Add($"/files/{Names.Unique("slow")}/slow.gguf", new ServedFile(big) { ChunkDelay = TimeSpan.FromMilliseconds(200) });
         var (id, response) = await StartImportAsync(client, name, $$"""{"url": "{{url}}"}""");
         response.Dispose();
 

@@ -35,16 +35,43 @@ internal static class NodeTools
     {
         var folder = Path.Combine(Path.GetTempPath(), "maas-grpc-js-client");
         Directory.CreateDirectory(folder);
-        if (!Directory.Exists(Path.Combine(folder, "node_modules", "@grpc", "grpc-js")))
+
+        // The folder is shared by this run's test classes (which run in parallel) and by other test runs on the machine:
+        // one npm install at a time, and the packages count as there only once an install has finished (its marker
+        // written), not as soon as another npm has begun to fill node_modules.
+        using (await LockAsync(Path.Combine(folder, ".install.lock")))
         {
-            var (exit, output) = await RunAsync(Find("npm")!,
-                "install --no-audit --no-fund --no-save --silent @grpc/grpc-js@1 @grpc/proto-loader@0", folder, TimeSpan.FromMinutes(3));
-            Assert.True(exit == 0, "npm install @grpc/grpc-js @grpc/proto-loader failed (is the npm registry reachable?):\n" + output);
+            var installed = Path.Combine(folder, ".installed");
+            if (!File.Exists(installed))
+            {
+                var (exit, output) = await RunAsync(Find("npm")!,
+                    "install --no-audit --no-fund --no-save --silent @grpc/grpc-js@1 @grpc/proto-loader@0", folder, TimeSpan.FromMinutes(3));
+                Assert.True(exit == 0, "npm install @grpc/grpc-js @grpc/proto-loader failed (is the npm registry reachable?):\n" + output);
+                File.WriteAllText(installed, "@grpc/grpc-js@1 @grpc/proto-loader@0\n");
+            }
         }
 
         var name = "client-" + Guid.NewGuid().ToString("N")[..8] + ".js";
         File.WriteAllText(Path.Combine(folder, name), script);
         return Path.Combine(folder, name);
+    }
+
+    // An exclusive lock on a file, across processes (FileShare.None takes an exclusive flock on Linux), polled until
+    // free: another run's install takes at most its npm timeout, so a generous ceiling only bounds a stuck one.
+    private static async Task<FileStream> LockAsync(string path)
+    {
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException) when (waited.Elapsed < TimeSpan.FromMinutes(10))
+            {
+                await Task.Delay(100); // polling the lock's holder, which ends its install at its own pace
+            }
+        }
     }
 
     /// <summary>Triton's grpc_service.proto as the server ships it.</summary>

@@ -14,8 +14,8 @@ namespace Maas.Server.Tests.TensorInference;
 /// <summary>Starts the real server with gRPC on a free port and registers test models through the registry's HTTP API.</summary>
 internal static class InferenceHost
 {
-    /// <summary>Starts a server with gRPC on (port 0) plus <paramref name="settings"/>.</summary>
-    public static Task<MaasTestServer> StartAsync(IReadOnlyDictionary<string, string?>? settings = null)
+    /// <summary>Starts a server with gRPC on (port 0) plus <paramref name="settings"/>; <paramref name="configure"/> changes services.</summary>
+    public static Task<MaasTestServer> StartAsync(IReadOnlyDictionary<string, string?>? settings = null, Action<Microsoft.AspNetCore.Builder.WebApplicationBuilder>? configure = null)
     {
         var all = new Dictionary<string, string?> { ["Maas:Inference:GrpcUrl"] = "http://127.0.0.1:0" };
         foreach (var (k, v) in settings ?? new Dictionary<string, string?>())
@@ -23,7 +23,7 @@ internal static class InferenceHost
             all[k] = v;
         }
 
-        return MaasTestServer.StartAsync(settings: all);
+        return MaasTestServer.StartAsync(settings: all, configure: configure);
     }
 
     /// <summary>The gRPC address of a server started by <see cref="StartAsync"/>.</summary>

@@ -15,25 +15,34 @@ namespace Maas.Server.Tests.TensorInference;
 /// <summary>
 /// Overload is refused cheaply: a model whose queue is full answers 429 before reading the body (and closes the
 /// connection), and a queue-time budget refuses requests that would wait too long and drops those that waited too long.
+/// The batch that keeps a model busy is held at a gate the test opens (<see cref="GatedRuns"/>), never a batch big
+/// enough to outlast the test's next steps: how long a batch runs depends on the host, and a busy CI host once ran
+/// 4096 rows faster than the test got to its refusals.
 /// </summary>
 public class OverloadTests : IAsyncLifetime
 {
     private const int Width = 512;
     private MaasTestServer _server = null!;
+    private GatedRuns _runs = null!;
 
     private HttpClient Client => _server.Client;
 
     public async Task InitializeAsync()
     {
-        _server = await InferenceHost.StartAsync(Settings);
+        _server = await InferenceHost.StartAsync(Settings, GatedRuns.Install(runs => _runs = runs));
+        _ = _server.Services.GetRequiredService<IModelBackendFactory>();
 
-        // About half a second per 4096 rows on one thread: a big request (BigRows) holds the only instance busy on purpose;
-        // "full" has no queue time budget, or on a loaded host its waiting request would be dropped past 10 s.
-        await _server.RegisterAsync("full", TestModels.Mlp(Width, [4096], Width, seed: 3), new { max_batch_size = 0, queue_limit = 1, instance_count = 1, threads = 1, queue_time_budget_ms = 0 });
-        await _server.RegisterAsync("budget", TestModels.Mlp(Width, [4096], Width, seed: 3), new { max_batch_size = 0, queue_limit = 100, instance_count = 1, threads = 1, queue_time_budget_ms = 200 });
+        // The only instance is kept busy by a held batch (HeldRows rows) on purpose. "full" has no queue time budget: on
+        // a loaded host the request waiting behind the held batch could otherwise be dropped past the default 10 s.
+        await _server.RegisterAsync("full", TestModels.Mlp(Width, [64], Width, seed: 3), new { max_batch_size = 0, queue_limit = 1, instance_count = 1, threads = 1, queue_time_budget_ms = 0 });
+        await _server.RegisterAsync("budget", TestModels.Mlp(Width, [64], Width, seed: 3), new { max_batch_size = 0, queue_limit = 100, instance_count = 1, threads = 1, queue_time_budget_ms = 200 });
     }
 
-    public async Task DisposeAsync() => await _server.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        _runs?.OpenAll();
+        await _server.DisposeAsync();
+    }
 
     /// <summary>The server's settings: Kestrel's sockets here, a thread per connection in the derived class.</summary>
     protected virtual IReadOnlyDictionary<string, string?> Settings => new Dictionary<string, string?>();
@@ -64,6 +73,7 @@ public class OverloadTests : IAsyncLifetime
         Assert.True(closed, "the server must close the connection rather than read the rest of the upload");
         Assert.False(running.IsCompleted, "the refusal must come while the queue is full");
 
+        _runs.Gate("full").Open();
         Assert.Equal(HttpStatusCode.OK, (await running).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await queued).StatusCode);
     }
@@ -105,6 +115,7 @@ public class OverloadTests : IAsyncLifetime
 
         // The refusal cost the admitted requests on other connections nothing, and new ones are served.
         Assert.False(running.IsCompleted, "the refusal must come while the queue is full");
+        _runs.Gate("full").Open();
         Assert.Equal(HttpStatusCode.OK, (await running).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await queued).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await Client.PostAsync("/v2/models/full/infer", Rows(2))).StatusCode);
@@ -118,11 +129,18 @@ public class OverloadTests : IAsyncLifetime
         var scheduler = await SchedulerOf("budget");
         Assert.Equal(TimeSpan.FromMilliseconds(200), scheduler.Options.QueueTimeBudget);
         var before = await InferenceCount("budget");
-        var running = Client.PostAsync("/v2/models/budget/infer", Rows(BigRows));
-        await WaitUntilAsync(() => scheduler.Executing == 1);
+        var gate = _runs.Gate("budget");
+        gate.Close();
+        var running = Client.PostAsync("/v2/models/budget/infer", Rows(HeldRows));
+        await WaitUntilAsync(() => gate.Held == 1, "the first batch is held in its run");
         var late = Client.PostAsync("/v2/models/budget/infer", Rows(2));
         await WaitUntilAsync(() => scheduler.QueueLength == 1);
 
+        // The batch stays held until the request behind it has waited five times its budget (time passing is the
+        // condition here; a busy host only makes the wait longer), so that request is dropped rather than run.
+        var queued = Stopwatch.StartNew();
+        await WaitUntilAsync(() => queued.Elapsed >= HeldFor, "the late request has waited far past its budget");
+        gate.Open();
         Assert.Equal(HttpStatusCode.OK, (await running).StatusCode);
         var dropped = await late;
         Assert.Equal(HttpStatusCode.TooManyRequests, dropped.StatusCode);
@@ -134,12 +152,13 @@ public class OverloadTests : IAsyncLifetime
             Assert.Equal(200, error.RootElement.GetProperty("limit_value").GetInt32());
         }
 
-        Assert.Equal(before + BigRows, await InferenceCount("budget")); // the late request never ran
+        Assert.Equal(before + HeldRows, await InferenceCount("budget")); // the late request never ran
 
-        // Now the batch run time is known: while a big batch runs, a new request would wait past the budget (half a
-        // batch's observed run time is counted as left, so the batch must take well over twice the budget on a fast host).
-        var again = Client.PostAsync("/v2/models/budget/infer", Rows(BigRows));
-        await WaitUntilAsync(() => scheduler.Executing == 1);
+        // Now the batch run time is known (the held batch's, at least HeldFor): while the next batch runs (held again),
+        // a new request would wait past the budget (half a batch's observed run time is counted as left).
+        gate.Close();
+        var again = Client.PostAsync("/v2/models/budget/infer", Rows(HeldRows));
+        await WaitUntilAsync(() => gate.Held == 1, "the second batch is held in its run");
         Assert.True(scheduler.ExpectedQueueWait > TimeSpan.FromMilliseconds(200), $"expected wait {scheduler.ExpectedQueueWait}");
         var refused = await Client.PostAsync("/v2/models/budget/infer", Rows(1));
         Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
@@ -161,6 +180,7 @@ public class OverloadTests : IAsyncLifetime
         Assert.Contains("queue time budget of 200 ms (queue_time_budget_ms)", grpcRefused.Message);
         Assert.Equal("1", grpcRefused.Trailer("retry-after"));
         Assert.False(again.IsCompleted, "the refusals must come while the big request runs");
+        gate.Open();
         Assert.Equal(HttpStatusCode.OK, (await again).StatusCode);
     }
 
@@ -173,8 +193,12 @@ public class OverloadTests : IAsyncLifetime
         Assert.Contains("queue_time_budget_ms must be between 0 and 86400000, not -5", await put.Content.ReadAsStringAsync());
     }
 
-    // About 2 s on one thread, 32 MiB of input: half its run time is far over the 200 ms budget even on a faster host.
-    private const int BigRows = 16384;
+    // The rows of the batch a test holds at the gate (any size would do: the gate, not the size, keeps it running).
+    private const int HeldRows = 64;
+
+    // How long the budget test holds its first batch: five times the 200 ms budget, so half of that batch's run time
+    // (what the scheduler counts as left of a running batch) is over the budget too.
+    private static readonly TimeSpan HeldFor = TimeSpan.FromSeconds(1);
 
     private static HttpContent Rows(int rows)
     {
@@ -240,13 +264,16 @@ public class OverloadTests : IAsyncLifetime
         return (response.Status, response.Headers, response.Text);
     }
 
-    // Model "full" (queue of one) busy with a big batch and one request waiting behind it: the next request is refused.
+    // Model "full" (queue of one) busy with a batch held at its gate (the test opens it) and one request waiting behind
+    // it: the next request is refused.
     private async Task<(Task<HttpResponseMessage> Running, Task<HttpResponseMessage> Queued)> FillQueueAsync()
     {
         (await Client.PostAsync("/v2/models/full/infer", Rows(1))).EnsureSuccessStatusCode();
         var scheduler = await SchedulerOf("full");
-        var running = Client.PostAsync("/v2/models/full/infer", Rows(BigRows));
-        await WaitUntilAsync(() => scheduler.Executing == 1);
+        var gate = _runs.Gate("full");
+        gate.Close();
+        var running = Client.PostAsync("/v2/models/full/infer", Rows(HeldRows));
+        await WaitUntilAsync(() => gate.Held == 1, "the batch is held in its run");
         var queued = Client.PostAsync("/v2/models/full/infer", Rows(1));
         await WaitUntilAsync(() => scheduler.QueueLength == 1);
         return (running, queued);

@@ -13,12 +13,19 @@ namespace Maas.Server.Tests.TensorInference;
 
 /// <summary>
 /// Scheduling through the real server: concurrent requests are served in batches (the statistics extension says so),
-/// a full queue answers 429 / RESOURCE_EXHAUSTED at once, timeouts and disconnects leave the queue.
+/// a full queue answers 429 / RESOURCE_EXHAUSTED at once, timeouts and disconnects leave the queue. A batch that must
+/// still run while the test goes on is held at a gate the test opens (<see cref="GatedRuns"/>), not made big enough to
+/// outlast the test's next steps on whatever host runs it.
 /// </summary>
 public class SchedulingTests : IAsyncLifetime
 {
     private const int SlowWidth = 512;
+
+    // The rows of a batch the test holds at the gate (the gate, not the size, keeps it running).
+    private const int HeldRows = 64;
+
     private MaasTestServer _server = null!;
+    private GatedRuns _runs = null!;
 
     private HttpClient Client => _server.Client;
 
@@ -27,15 +34,20 @@ public class SchedulingTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _server = await InferenceHost.StartAsync(Settings);
+        _server = await InferenceHost.StartAsync(Settings, GatedRuns.Install(runs => _runs = runs));
+        _ = _server.Services.GetRequiredService<IModelBackendFactory>();
         await _server.RegisterAsync("mlp", TestModels.Mlp(16, [32], 4, seed: 11), new { max_batch_size = 32, max_queue_delay_ms = 30, threads = 1 });
 
-        // A model slow enough (about a second for 8192 rows on one thread) to hold the instance busy on purpose; no queue
-        // time budget, or on a loaded host the waiting request would be dropped when the held batch runs past 10 s.
-        await _server.RegisterAsync("slow", TestModels.Mlp(SlowWidth, [4096], SlowWidth, seed: 3), new { max_batch_size = 0, queue_limit = 1, instance_count = 1, threads = 1, queue_time_budget_ms = 0 });
+        // One instance, one waiting request at most: a batch held at its gate keeps it busy on purpose. No queue time
+        // budget: on a loaded host the request waiting behind the held batch could otherwise be dropped past 10 s.
+        await _server.RegisterAsync("slow", TestModels.Mlp(SlowWidth, [64], SlowWidth, seed: 3), new { max_batch_size = 0, queue_limit = 1, instance_count = 1, threads = 1, queue_time_budget_ms = 0 });
     }
 
-    public async Task DisposeAsync() => await _server.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        _runs?.OpenAll();
+        await _server.DisposeAsync();
+    }
 
     private static HttpContent Rows(int rows, int width, float value = 0.5f)
     {
@@ -86,10 +98,12 @@ public class SchedulingTests : IAsyncLifetime
     {
         (await Client.PostAsync("/v2/models/slow/infer", Rows(1, SlowWidth))).EnsureSuccessStatusCode();
         var scheduler = await SchedulerOf("slow");
-        // Seconds of work: the refusals below must come while it still runs, on a busy machine too (4096 rows ended
-        // before the next request arrived once in CI, on a host that runs them in about a second).
-        var running = Client.PostAsync("/v2/models/slow/infer", Rows(8192, SlowWidth));
-        await WaitUntilAsync(() => scheduler.Executing == 1);
+        // Held at its gate: the refusals below must come while it still runs (a big batch once ended before the next
+        // request arrived in CI).
+        var gate = _runs.Gate("slow");
+        gate.Close();
+        var running = Client.PostAsync("/v2/models/slow/infer", Rows(HeldRows, SlowWidth));
+        await WaitUntilAsync(() => gate.Held == 1, "the batch is held in its run");
         var queued = Client.PostAsync("/v2/models/slow/infer", Rows(1, SlowWidth));
         await WaitUntilAsync(() => scheduler.QueueLength == 1);
 
@@ -106,6 +120,7 @@ public class SchedulingTests : IAsyncLifetime
         Assert.Equal("1", grpcRefused.Trailer("retry-after"));
         Assert.False(running.IsCompleted, "the refusals must come while the queue is full, not after a wait");
 
+        gate.Open();
         Assert.Equal(HttpStatusCode.OK, (await running).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await queued).StatusCode);
         var again = await grpc.CallAsync("ModelInfer", SlowRequest(1), ModelInferResponse.Parser);
@@ -129,9 +144,11 @@ public class SchedulingTests : IAsyncLifetime
         var scheduler = await SchedulerOf("slow");
         var before = await InferenceCount();
 
-        // Long enough (seconds) that the server notices the departed caller before the instance frees up.
-        var running = Client.PostAsync("/v2/models/slow/infer", Rows(8192, SlowWidth));
-        await WaitUntilAsync(() => scheduler.Executing == 1);
+        // Held at its gate until the server has noticed the departed caller, so the instance is busy all along.
+        var gate = _runs.Gate("slow");
+        gate.Close();
+        var running = Client.PostAsync("/v2/models/slow/infer", Rows(HeldRows, SlowWidth));
+        await WaitUntilAsync(() => gate.Held == 1, "the batch is held in its run");
         var raw = InferenceHost.Floats(new float[3 * SlowWidth]);
         var json = $$$"""{"inputs":[{"name":"input","shape":[3,{{{SlowWidth}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}],"parameters":{"timeout":50000}}""";
         var timedOut = await Client.PostAsync("/v2/models/slow/infer", InferenceHost.BinaryBody(json, raw));
@@ -145,8 +162,10 @@ public class SchedulingTests : IAsyncLifetime
         await leaving.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => gone);
         await WaitUntilAsync(() => scheduler.QueueLength == 0);
+        Assert.False(running.IsCompleted, "the departed caller must leave the queue while the batch ahead of it runs");
+        gate.Open();
         Assert.Equal(HttpStatusCode.OK, (await running).StatusCode);
-        Assert.Equal(before + 8192, await InferenceCount()); // neither the timed-out nor the departed rows ran
+        Assert.Equal(before + HeldRows, await InferenceCount()); // neither the timed-out nor the departed rows ran
     }
 
     // grpc-timeout was only a deadline on the call: the scheduler still used the server's timeout, so a call asking
@@ -154,16 +173,18 @@ public class SchedulingTests : IAsyncLifetime
     [Fact]
     public async Task Grpc_timeout_sets_the_calls_inference_timeout_past_the_servers()
     {
-        await _server.RegisterAsync("brief", TestModels.Mlp(SlowWidth, [4096], SlowWidth, seed: 3),
+        await _server.RegisterAsync("brief", TestModels.Mlp(SlowWidth, [64], SlowWidth, seed: 3),
             new { max_batch_size = 0, instance_count = 1, threads = 1, timeout_ms = 300, queue_time_budget_ms = 0 });
         (await Client.PostAsync("/v2/models/brief/infer", Rows(1, SlowWidth))).EnsureSuccessStatusCode();
         var scheduler = await SchedulerOf("brief");
 
-        // Seconds of work, with its own long timeout (REST's parameter, microseconds): the calls below queue behind it.
-        var raw = InferenceHost.Floats(new float[8192 * SlowWidth]);
-        var json = $$$"""{"inputs":[{"name":"input","shape":[8192,{{{SlowWidth}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}],"parameters":{"timeout":300000000}}""";
+        // Held at its gate, with its own long timeout (REST's parameter, microseconds): the calls below queue behind it.
+        var gate = _runs.Gate("brief");
+        gate.Close();
+        var raw = InferenceHost.Floats(new float[HeldRows * SlowWidth]);
+        var json = $$$"""{"inputs":[{"name":"input","shape":[{{{HeldRows}}},{{{SlowWidth}}}],"datatype":"FP32","parameters":{"binary_data_size":{{{raw.Length}}}}}],"parameters":{"timeout":300000000}}""";
         var running = Client.PostAsync("/v2/models/brief/infer", InferenceHost.BinaryBody(json, raw));
-        await WaitUntilAsync(() => scheduler.Executing == 1);
+        await WaitUntilAsync(() => gate.Held == 1, "the batch is held in its run");
 
         using var grpc = new GrpcTestClient(_server.GrpcAddress());
         var request = SlowRequest(1);
@@ -173,7 +194,13 @@ public class SchedulingTests : IAsyncLifetime
         Assert.Contains("timeout of 300 ms", untimed.Message);
         Assert.False(running.IsCompleted, "the long request must still run for the next call to queue behind it");
 
-        var timed = await grpc.CallAsync("ModelInfer", request, ModelInferResponse.Parser, new Dictionary<string, string> { ["grpc-timeout"] = "300S" });
+        // The timed call waits behind the held batch well past the model's 300 ms, and is served once it ends.
+        var timing = grpc.CallAsync("ModelInfer", request, ModelInferResponse.Parser, new Dictionary<string, string> { ["grpc-timeout"] = "300S" });
+        await WaitUntilAsync(() => scheduler.QueueLength == 1, "the timed call waits behind the held batch");
+        var waiting = Stopwatch.StartNew();
+        await WaitUntilAsync(() => waiting.Elapsed >= TimeSpan.FromSeconds(1.5) || timing.IsCompleted, "the timed call has waited five times the model's timeout");
+        gate.Open();
+        var timed = await timing;
         Assert.True(timed.Status == 0, $"status {timed.Status} {timed.Message}");
         Assert.Equal(SlowWidth * 4, timed.Single.RawOutputContents[0].Length);
         Assert.Equal(HttpStatusCode.OK, (await running).StatusCode);
