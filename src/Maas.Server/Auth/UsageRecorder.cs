@@ -177,9 +177,7 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
         var usage = new List<Charged>();
         var audit = new List<AuditEntry>();
         var markers = new List<Marker>();
-        var nextTouch = _time.GetUtcNow() + TimeSpan.FromSeconds(_options.LastUsedFlushSeconds);
-        var nextSync = _time.GetUtcNow() + _budgetSync;
-        var nextSweep = _time.GetUtcNow() + SweepInterval;
+        var schedule = new PeriodicWork(_time.GetUtcNow(), TimeSpan.FromSeconds(_options.LastUsedFlushSeconds), _budgetSync, SweepInterval);
         var done = false;
         while (!done)
         {
@@ -207,41 +205,9 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
                 }
 
                 await WriteAsync(usage, audit);
-                foreach (var marker in markers)
-                {
-                    if (marker.Counters is { } counters)
-                    {
-                        await SeedNowAsync(marker.KeyId, marker.Tenant, counters);
-                    }
-
-                    marker.Done.TrySetResult();
-                }
-
-                markers.Clear();
+                await CompleteMarkersAsync(markers);
                 done |= reader.Completion.IsCompleted;
-                var now = _time.GetUtcNow();
-                if (now >= nextTouch || done)
-                {
-                    await TouchAsync();
-                    nextTouch = now + TimeSpan.FromSeconds(_options.LastUsedFlushSeconds);
-                }
-
-                if (_budgetSync > TimeSpan.Zero && now >= nextSync && !done)
-                {
-                    foreach (var (keyId, tenant, counters) in _tracker.Seeded().ToArray())
-                    {
-                        await SeedNowAsync(keyId, tenant, counters);
-                    }
-
-                    nextSync = now + _budgetSync;
-                }
-
-                if (now >= nextSweep && !done)
-                {
-                    // Here, on the loop that seeds and marks written: no seed or write of swept counters runs meanwhile.
-                    _tracker.Sweep(_idleCounters);
-                    nextSweep = now + SweepInterval;
-                }
+                await RunPeriodicWorkAsync(schedule, done);
             }
             catch (OperationCanceledException) when (_abort.IsCancellationRequested)
             {
@@ -265,6 +231,66 @@ public sealed class UsageRecorder : IHostedService, IAsyncDisposable
                 _logger.LogError(e, "Usage writer failed; continuing");
             }
         }
+    }
+
+    // Markers wait for everything queued before them to be written; some also re-seed their counters from the database.
+    private async Task CompleteMarkersAsync(List<Marker> markers)
+    {
+        foreach (var marker in markers)
+        {
+            if (marker.Counters is { } counters)
+            {
+                await SeedNowAsync(marker.KeyId, marker.Tenant, counters);
+            }
+
+            marker.Done.TrySetResult();
+        }
+
+        markers.Clear();
+    }
+
+    // The writer's timed work between batches: last-used times, budget re-seeds and the idle-counter sweep.
+    private async Task RunPeriodicWorkAsync(PeriodicWork schedule, bool done)
+    {
+        var now = _time.GetUtcNow();
+        if (now >= schedule.NextTouch || done)
+        {
+            await TouchAsync();
+            schedule.NextTouch = now + schedule.TouchEvery;
+        }
+
+        if (schedule.SyncEvery > TimeSpan.Zero && now >= schedule.NextSync && !done)
+        {
+            foreach (var (keyId, tenant, counters) in _tracker.Seeded().ToArray())
+            {
+                await SeedNowAsync(keyId, tenant, counters);
+            }
+
+            schedule.NextSync = now + schedule.SyncEvery;
+        }
+
+        if (now >= schedule.NextSweep && !done)
+        {
+            // Here, on the loop that seeds and marks written: no seed or write of swept counters runs meanwhile.
+            _tracker.Sweep(_idleCounters);
+            schedule.NextSweep = now + schedule.SweepEvery;
+        }
+    }
+
+    // When the writer's timed work is next due (owned by its one loop).
+    private sealed class PeriodicWork(DateTimeOffset start, TimeSpan touchEvery, TimeSpan syncEvery, TimeSpan sweepEvery)
+    {
+        public TimeSpan TouchEvery { get; } = touchEvery;
+
+        public TimeSpan SyncEvery { get; } = syncEvery;
+
+        public TimeSpan SweepEvery { get; } = sweepEvery;
+
+        public DateTimeOffset NextTouch { get; set; } = start + touchEvery;
+
+        public DateTimeOffset NextSync { get; set; } = start + syncEvery;
+
+        public DateTimeOffset NextSweep { get; set; } = start + sweepEvery;
     }
 
     private void Drain(ChannelReader<object> reader, List<Charged> usage, List<AuditEntry> audit, List<Marker> markers)
