@@ -316,6 +316,12 @@ internal static class FineTuningJobsEndpoints
         {
             throw Bad($"the body is not valid JSON: {e.Message}", null, "invalid_json");
         }
+        catch (InvalidOperationException)
+        {
+            // The duplicate-key check reads every key: one that is no text (a lone surrogate escape) cannot be read.
+            var refusal = OpenAi.OpenAiRequestReader.NotUnicode(null, name: true);
+            throw Bad(refusal.Message, null, "invalid_unicode");
+        }
 
         // A string that is not text (raw bytes that are not UTF-8, a lone surrogate escape) would throw when read.
         try

@@ -21,6 +21,11 @@ internal static class OpenAiRequestReader
         {
             throw LlmException.Invalid($"the request body is not valid JSON: {ex.Message}", null, "invalid_json");
         }
+        catch (InvalidOperationException)
+        {
+            // The duplicate-key check reads every key: one that is no text (a lone surrogate escape) cannot be read.
+            throw NotUnicode(null, name: true);
+        }
         catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
             // Kestrel's body limit (Kestrel:Limits:MaxRequestBodySize) stopped the read: the caller's mistake, not ours.
@@ -91,12 +96,15 @@ internal static class OpenAiRequestReader
         }
         catch (InvalidOperationException)
         {
-            throw LlmException.Invalid(
-                $"{(name is not null || param is null ? "a property name" : $"'{param}'")} is not valid Unicode text: it holds bytes that are not UTF-8, or a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair)",
-                param,
-                "invalid_unicode");
+            throw NotUnicode(param, name: name is not null);
         }
     }
+
+    /// <summary>The refusal of a string (or, with <paramref name="name"/>, a key) that is not text.</summary>
+    public static LlmException NotUnicode(string? param, bool name) => LlmException.Invalid(
+        $"{(name || param is null ? "a property name" : $"'{param}'")} is not valid Unicode text: it holds bytes that are not UTF-8, or a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair)",
+        param,
+        "invalid_unicode");
 
     public static ChatCompletionRequest ReadChat(JsonElement body, LlmServingOptions? limits = null)
     {

@@ -352,6 +352,8 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         // A string that is not text, escaped (a lone surrogate) or raw (bytes that are not UTF-8), is the caller's 400.
         error = await Refused("""{"model": "x", "training_file": "\ud800"}""", HttpStatusCode.BadRequest, "invalid_unicode");
         Assert.Equal("training_file", (string?)error["param"]);
+        error = await Refused("""{"model": "x", "\ud800": 1}""", HttpStatusCode.BadRequest, "invalid_unicode"); // a key: read by the duplicate check
+        Assert.Contains("a property name is not valid Unicode", (string?)error["message"], StringComparison.Ordinal);
         using (var raw = new ByteArrayContent([.. Encoding.UTF8.GetBytes("""{"model": "x", "suffix": "a"""), 0xFF, .. Encoding.UTF8.GetBytes("\"}")]))
         {
             raw.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");

@@ -185,6 +185,13 @@ public sealed class ModelApiTests(ServerPerDb servers) : IClassFixture<ServerPer
             Assert.DoesNotContain("System.", (string?)error["message"], StringComparison.Ordinal);
         }
 
+        // A key that is no text (a lone surrogate escape), read by the duplicate-key check: the caller's 400 too.
+        using (var response = await client.PostAsync("api/v1/models", Api.Json("""{"name": "x", "\ud800": 1}""")))
+        {
+            var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_json");
+            Assert.DoesNotContain("System.", (string?)error["message"], StringComparison.Ordinal);
+        }
+
         using (var response = await client.PostAsync("api/v1/models", Api.Json("")))
         {
             await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_json");

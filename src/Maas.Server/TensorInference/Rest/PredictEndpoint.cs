@@ -141,6 +141,10 @@ internal static class PredictEndpoint
         {
             throw InferenceErrors.Invalid($"malformed JSON in the request body: {ex.Message}");
         }
+        catch (InvalidOperationException ex)
+        {
+            throw TensorJson.UnreadableText(ex); // the duplicate-key check reads every key, and a lone surrogate is no text
+        }
     }
 
     // text/csv, text/tab-separated-values and JSON Lines bodies hold rows; anything else is read as JSON.

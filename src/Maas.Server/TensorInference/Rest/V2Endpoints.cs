@@ -358,6 +358,10 @@ internal static class V2Endpoints
         {
             throw InferenceErrors.Invalid($"malformed JSON in the request body: {ex.Message}");
         }
+        catch (InvalidOperationException ex)
+        {
+            throw TensorJson.UnreadableText(ex); // the duplicate-key check reads every key, and a lone surrogate is no text
+        }
     }
 
     /// <summary>Runs a handler and turns failures into the protocol's error body: {"error": "..."}.</summary>

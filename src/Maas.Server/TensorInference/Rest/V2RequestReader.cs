@@ -123,6 +123,10 @@ internal static class V2RequestReader
         {
             throw InferenceErrors.Invalid($"malformed JSON in the request body: {ex.Message}");
         }
+        catch (InvalidOperationException ex)
+        {
+            throw TensorJson.UnreadableText(ex); // the duplicate-key check reads every key, and a lone surrogate is no text
+        }
 
         using (document)
         {
