@@ -51,7 +51,7 @@ public sealed class EngineAdmissionTests(LlamaTestModels models)
         }
 
         // The engine pauses until the prompts wait (no holder can end meanwhile, however fast or busy the host).
-        using var pause = new EnginePause(engine);
+        using var pause = engine.PauseSteps(Maas.Testing.Conditions.Ceiling);
         var queued = prompts.Select(p => RunAsync(engine, p)).ToArray();
         await WaitUntilAsync(() => engine.GetStatistics().Waiting == prompts.Length);
         Assert.All(holders, h => Assert.False(h.IsCompleted, "a holder finished before the prompts queued"));
@@ -110,7 +110,7 @@ public sealed class EngineAdmissionTests(LlamaTestModels models)
         var firstTokens = Enumerable.Range(0, 2).Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
         var holders = Enumerable.Range(0, 2).Select(i => DrainAsync(engine, LlamaTestModels.Greedy([.. engine.Tokenize($"hold {i}", addSpecial: true, parseSpecial: false)], 200), firstTokens[i])).ToArray();
         await Task.WhenAll(firstTokens.Select(t => t.Task));
-        using var pause = new EnginePause(engine); // until the prompts wait: no holder can end meanwhile
+        using var pause = engine.PauseSteps(Maas.Testing.Conditions.Ceiling); // until the prompts wait: no holder can end meanwhile
         var queued = new[] { RunAsync(engine, longPrompt), RunAsync(engine, shortPrompt) };
         await WaitUntilAsync(() => engine.GetStatistics().Waiting == 2);
         Assert.All(holders, h => Assert.False(h.IsCompleted, "a holder finished before the prompts queued"));

@@ -198,9 +198,13 @@ public sealed class LlamaEngine : ILlmEngine
         return _embedder.EmbedAsync(inputs, normalize, cancellationToken);
     }
 
-    /// <summary>Tests only: <paramref name="hook"/> runs on the decode loop's thread before every step (a test pauses the engine there); null removes it.</summary>
-    internal void SetBeforeStep(Action? hook) =>
-        (_scheduler ?? throw new InvalidOperationException("an embedding-only engine has no decode loop")).BeforeStep = hook;
+    /// <summary>
+    /// Tests only: holds the decode loop before its next step until the pause is resumed or disposed, so a generation
+    /// the test started cannot end before the test's next steps however fast or busy the host; at most
+    /// <paramref name="ceiling"/>, so a failed test cannot leave the loop stopped for good.
+    /// </summary>
+    internal StepPause PauseSteps(TimeSpan ceiling) =>
+        new(_scheduler ?? throw new InvalidOperationException("an embedding-only engine has no decode loop"), ceiling);
 
     /// <inheritdoc />
     public LlmEngineStatistics GetStatistics() => _counters.Snapshot(

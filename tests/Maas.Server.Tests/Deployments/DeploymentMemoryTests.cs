@@ -40,7 +40,7 @@ public sealed class DeploymentMemoryTests(DeploymentMemoryServers servers) : ICl
             await client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
             await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
             await WaitUntilAsync(() => router.Find(model) is not null, "this server routes the model");
-            await Call.Route(router, model).Complete();
+            await RoutedTestCall.Route(router, model).Complete();
             models.Add(model);
         }
 
@@ -48,7 +48,7 @@ public sealed class DeploymentMemoryTests(DeploymentMemoryServers servers) : ICl
         Assert.True(router.Metrics.WindowCount >= windows + 50);
 
         // A call still running when its deployment goes records into a window nothing reads any more.
-        var straggler = Call.Route(router, models[0]);
+        var straggler = RoutedTestCall.Route(router, models[0]);
         foreach (var model in models)
         {
             Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/deployments/{model}")).StatusCode);
@@ -77,16 +77,16 @@ public sealed class DeploymentMemoryTests(DeploymentMemoryServers servers) : ICl
 
         await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
         await WaitUntilAsync(() => router.Find(model) is not null, "this server routes the model");
-        await Call.Route(router, model).Complete();
+        await RoutedTestCall.Route(router, model).Complete();
 
         // A call on version 1 still runs when the traffic moves on: its count stays until it ends.
-        var running = Call.Route(router, model);
+        var running = RoutedTestCall.Route(router, model);
         for (var v = 2; v <= Versions; v++)
         {
             await (await client.PatchAsync($"api/v1/deployments/{model}", Api.Json($$"""{"traffic": [{"version": {{v}}, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.OK);
             var version = v;
             await WaitUntilAsync(() => router.Find(model)?.Stable == version, $"this server routes to version {version}");
-            await Call.Route(router, model).Complete();
+            await RoutedTestCall.Route(router, model).Complete();
         }
 
         await WaitUntilAsync(() => router.InFlightEntries == inFlight + 2, $"the counts of version 1 (a call runs) and {Versions} only (now {router.InFlightEntries - inFlight})");
@@ -97,42 +97,5 @@ public sealed class DeploymentMemoryTests(DeploymentMemoryServers servers) : ICl
         await WaitUntilAsync(() => router.InFlightEntries == inFlight + 1, $"the count of version {Versions} only (now {router.InFlightEntries - inFlight})");
         Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/deployments/{model}")).StatusCode);
         await WaitUntilAsync(() => router.InFlightEntries == inFlight, $"the call counts back to {inFlight} (now {router.InFlightEntries})");
-    }
-
-    /// <summary>A call routed on the server's own router, whose response completes when the test says.</summary>
-    private sealed class Call : HttpResponseFeature
-    {
-        private readonly List<(Func<object, Task> Callback, object State)> _completed = [];
-
-        public static Call Route(DeploymentRouter router, string model)
-        {
-            var call = new Call();
-            var context = new DefaultHttpContext();
-            context.Features.Set<IHttpResponseFeature>(call);
-            Assert.NotNull(router.Route(context, model));
-            return call;
-        }
-
-        public override void OnCompleted(Func<object, Task> callback, object state)
-        {
-            lock (_completed)
-            {
-                _completed.Add((callback, state));
-            }
-        }
-
-        public async Task Complete()
-        {
-            (Func<object, Task> Callback, object State)[] callbacks;
-            lock (_completed)
-            {
-                callbacks = [.. _completed];
-            }
-
-            for (var i = callbacks.Length - 1; i >= 0; i--)
-            {
-                await callbacks[i].Callback(callbacks[i].State);
-            }
-        }
     }
 }

@@ -68,7 +68,7 @@ public sealed class RoutedCallTests(DeploymentGrpcServers servers) : IClassFixtu
         await WaitUntilAsync(() => router.Find(model) is not null, "this server routes the model");
 
         // 64 calls routed at once, from as many threads.
-        var calls = await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => Task.Run(() => Call.Route(router, model))));
+        var calls = await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => Task.Run(() => RoutedTestCall.Route(router, model))));
         var waiter = router.WaitForRoutedCallsAsync(model, 1, Unloader, CancellationToken.None);
         await Task.WhenAll(calls.Skip(1).Select(c => Task.Run(c.Complete)));
         Assert.False(waiter.IsCompleted); // one call is still running
@@ -79,7 +79,7 @@ public sealed class RoutedCallTests(DeploymentGrpcServers servers) : IClassFixtu
         // A call that ends while its waiter starts, over and over: the waiter never misses that end.
         for (var i = 0; i < 500; i++)
         {
-            var call = Call.Route(router, model);
+            var call = RoutedTestCall.Route(router, model);
             var go = new TaskCompletionSource();
             var ending = go.Task.ContinueWith(_ => call.Complete(), TaskScheduler.Default).Unwrap();
             var waiting = go.Task.ContinueWith(_ => router.WaitForRoutedCallsAsync(model, 1, Unloader, CancellationToken.None), TaskScheduler.Default).Unwrap();
@@ -89,7 +89,7 @@ public sealed class RoutedCallTests(DeploymentGrpcServers servers) : IClassFixtu
         }
 
         // Waiters and calls all at once: every waiter wakes once the calls have ended.
-        var many = Enumerable.Range(0, 32).Select(_ => Call.Route(router, model)).ToArray();
+        var many = Enumerable.Range(0, 32).Select(_ => RoutedTestCall.Route(router, model)).ToArray();
         var waiters = Enumerable.Range(0, 16).Select(_ => Task.Run(() => router.WaitForRoutedCallsAsync(model, 1, Unloader, CancellationToken.None))).ToArray();
         await Task.WhenAll(many.Select(c => Task.Run(c.Complete)));
         Assert.All(await Task.WhenAll(waiters).WaitAsync(Ceiling), Assert.True);
@@ -184,44 +184,6 @@ public sealed class RoutedCallTests(DeploymentGrpcServers servers) : IClassFixtu
 
         await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": {{version}}, "percent": 100}]}"""))).JsonAsync(HttpStatusCode.Created);
         return model;
-    }
-
-    /// <summary>A call routed on the server's own router, whose response completes when the test says.</summary>
-    private sealed class Call : HttpResponseFeature
-    {
-        private readonly List<(Func<object, Task> Callback, object State)> _completed = [];
-
-        public static Call Route(DeploymentRouter router, string model)
-        {
-            var call = new Call();
-            var context = new DefaultHttpContext();
-            context.Features.Set<IHttpResponseFeature>(call);
-            Assert.NotNull(router.Route(context, model));
-            return call;
-        }
-
-        public override void OnCompleted(Func<object, Task> callback, object state)
-        {
-            lock (_completed)
-            {
-                _completed.Add((callback, state));
-            }
-        }
-
-        // As the server does once a response has ended: the callbacks, last registered first.
-        public async Task Complete()
-        {
-            (Func<object, Task> Callback, object State)[] callbacks;
-            lock (_completed)
-            {
-                callbacks = [.. _completed];
-            }
-
-            for (var i = callbacks.Length - 1; i >= 0; i--)
-            {
-                await callbacks[i].Callback(callbacks[i].State);
-            }
-        }
     }
 
     /// <summary>A ModelStreamInfer call the test writes message by message and keeps open.</summary>
