@@ -80,61 +80,22 @@ public sealed class JobLimitAcrossServersTests
             }
         }
 
-        private sealed class Store(CountsMeet meeting, IJobQueueStore inner) : IJobQueueStore
+        private sealed class Store : ForwardingJobQueueStore
         {
-            public event Action<string>? CancelRequested
+            private readonly CountsMeet _meeting;
+
+            public Store(CountsMeet meeting, IJobQueueStore inner)
             {
-                add => inner.CancelRequested += value;
-                remove => inner.CancelRequested -= value;
+                _meeting = meeting;
+                Inner = inner;
             }
 
-            public async Task<int> CountUnfinishedAsync(string tenant, IReadOnlyList<string> kinds, CancellationToken cancellationToken)
+            public override async Task<int> CountUnfinishedAsync(string tenant, IReadOnlyList<string> kinds, CancellationToken cancellationToken)
             {
-                var count = await inner.CountUnfinishedAsync(tenant, kinds, cancellationToken);
-                await meeting.MeetAsync();
+                var count = await Inner.CountUnfinishedAsync(tenant, kinds, cancellationToken);
+                await _meeting.MeetAsync();
                 return count;
             }
-
-            public Task EnqueueAsync(QueuedJob job, CancellationToken cancellationToken) => inner.EnqueueAsync(job, cancellationToken);
-
-            public Task EnqueueAsync(QueuedJob job, string firstEventType, string firstEventData, CancellationToken cancellationToken) =>
-                inner.EnqueueAsync(job, firstEventType, firstEventData, cancellationToken);
-
-            public Task<LimitedEnqueue> TryEnqueueAsync(QueuedJob job, string firstEventType, string firstEventData, UnfinishedJobLimit limit, CancellationToken cancellationToken) =>
-                inner.TryEnqueueAsync(job, firstEventType, firstEventData, limit, cancellationToken);
-
-            public Task<QueuedJob?> GetAsync(string id, CancellationToken cancellationToken) => inner.GetAsync(id, cancellationToken);
-
-            public Task<IReadOnlyList<QueuedJob>> ListAsync(string kind, string? tenant, int limit, int offset, CancellationToken cancellationToken) =>
-                inner.ListAsync(kind, tenant, limit, offset, cancellationToken);
-
-            public Task<IReadOnlyList<QueuedJob>> ListBeforeAsync(string kind, string? tenant, JobPosition? before, int limit, CancellationToken cancellationToken) =>
-                inner.ListBeforeAsync(kind, tenant, before, limit, cancellationToken);
-
-            public Task<QueuedJob?> ClaimAsync(IReadOnlyList<string> kinds, string worker, DateTimeOffset leaseUntil, DateTimeOffset now, CancellationToken cancellationToken) =>
-                inner.ClaimAsync(kinds, worker, leaseUntil, now, cancellationToken);
-
-            public Task<LeaseState> RenewAsync(string id, string worker, DateTimeOffset leaseUntil, JobProgress? progress, DateTimeOffset now, CancellationToken cancellationToken) =>
-                inner.RenewAsync(id, worker, leaseUntil, progress, now, cancellationToken);
-
-            public Task<bool> IsArtifactReferencedAsync(string key, CancellationToken cancellationToken) => inner.IsArtifactReferencedAsync(key, cancellationToken);
-
-            public Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, JobProgress? progress, DateTimeOffset now, CancellationToken cancellationToken) =>
-                inner.CompleteAsync(id, worker, status, result, error, progress, now, cancellationToken);
-
-            public Task<LeaseState> BeginFinishingAsync(string id, string worker, DateTimeOffset now, CancellationToken cancellationToken) =>
-                inner.BeginFinishingAsync(id, worker, now, cancellationToken);
-
-            public Task<CancelOutcome?> RequestCancelAsync(string id, DateTimeOffset now, CancellationToken cancellationToken) => inner.RequestCancelAsync(id, now, cancellationToken);
-
-            public Task<bool> SaveCheckpointAsync(string id, string worker, JobCheckpoint checkpoint, CancellationToken cancellationToken) =>
-                inner.SaveCheckpointAsync(id, worker, checkpoint, cancellationToken);
-
-            public Task<long> AddEventAsync(string id, string type, string data, DateTimeOffset now, CancellationToken cancellationToken) =>
-                inner.AddEventAsync(id, type, data, now, cancellationToken);
-
-            public Task<IReadOnlyList<JobEvent>> ListEventsAsync(string id, long after, int limit, CancellationToken cancellationToken) =>
-                inner.ListEventsAsync(id, after, limit, cancellationToken);
         }
     }
 }

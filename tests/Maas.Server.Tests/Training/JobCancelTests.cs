@@ -231,17 +231,10 @@ public sealed class JobCancelTests
     /// The server's job store, whose cancels, once <see cref="Expect"/> is called, wait for one another: each enters
     /// the store only when all the expected ones have read the job and got there, as requests at the same instant can.
     /// </summary>
-    private sealed class CancelsMeet : IJobQueueStore
+    private sealed class CancelsMeet : ForwardingJobQueueStore
     {
         private readonly TaskCompletionSource _met = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private IJobQueueStore _inner = null!;
         private int _waiting = -1;
-
-        public event Action<string>? CancelRequested
-        {
-            add => _inner.CancelRequested += value;
-            remove => _inner.CancelRequested -= value;
-        }
 
         public void Expect(int count) => Volatile.Write(ref _waiting, count);
 
@@ -250,12 +243,12 @@ public sealed class JobCancelTests
             var registered = services.Last(d => d.ServiceType == typeof(IJobQueueStore));
             services.AddSingleton<IJobQueueStore>(sp =>
             {
-                _inner = (IJobQueueStore)registered.ImplementationFactory!(sp);
+                Inner = (IJobQueueStore)registered.ImplementationFactory!(sp);
                 return this;
             });
         }
 
-        public async Task<CancelOutcome?> RequestCancelAsync(string id, DateTimeOffset now, CancellationToken cancellationToken)
+        public override async Task<CancelOutcome?> RequestCancelAsync(string id, DateTimeOffset now, CancellationToken cancellationToken)
         {
             if (Volatile.Read(ref _waiting) > 0)
             {
@@ -267,49 +260,7 @@ public sealed class JobCancelTests
                 await _met.Task.WaitAsync(TimeSpan.FromMinutes(1), CancellationToken.None);
             }
 
-            return await _inner.RequestCancelAsync(id, now, cancellationToken);
+            return await Inner.RequestCancelAsync(id, now, cancellationToken);
         }
-
-        public Task EnqueueAsync(QueuedJob job, CancellationToken cancellationToken) => _inner.EnqueueAsync(job, cancellationToken);
-
-        public Task EnqueueAsync(QueuedJob job, string firstEventType, string firstEventData, CancellationToken cancellationToken) =>
-            _inner.EnqueueAsync(job, firstEventType, firstEventData, cancellationToken);
-
-        public Task<LimitedEnqueue> TryEnqueueAsync(QueuedJob job, string firstEventType, string firstEventData, UnfinishedJobLimit limit, CancellationToken cancellationToken) =>
-            _inner.TryEnqueueAsync(job, firstEventType, firstEventData, limit, cancellationToken);
-
-        public Task<QueuedJob?> GetAsync(string id, CancellationToken cancellationToken) => _inner.GetAsync(id, cancellationToken);
-
-        public Task<int> CountUnfinishedAsync(string tenant, IReadOnlyList<string> kinds, CancellationToken cancellationToken) =>
-            _inner.CountUnfinishedAsync(tenant, kinds, cancellationToken);
-
-        public Task<IReadOnlyList<QueuedJob>> ListAsync(string kind, string? tenant, int limit, int offset, CancellationToken cancellationToken) =>
-            _inner.ListAsync(kind, tenant, limit, offset, cancellationToken);
-
-        public Task<IReadOnlyList<QueuedJob>> ListBeforeAsync(string kind, string? tenant, JobPosition? before, int limit, CancellationToken cancellationToken) =>
-            _inner.ListBeforeAsync(kind, tenant, before, limit, cancellationToken);
-
-        public Task<QueuedJob?> ClaimAsync(IReadOnlyList<string> kinds, string worker, DateTimeOffset leaseUntil, DateTimeOffset now, CancellationToken cancellationToken) =>
-            _inner.ClaimAsync(kinds, worker, leaseUntil, now, cancellationToken);
-
-        public Task<LeaseState> RenewAsync(string id, string worker, DateTimeOffset leaseUntil, JobProgress? progress, DateTimeOffset now, CancellationToken cancellationToken) =>
-            _inner.RenewAsync(id, worker, leaseUntil, progress, now, cancellationToken);
-
-        public Task<bool> IsArtifactReferencedAsync(string key, CancellationToken cancellationToken) => _inner.IsArtifactReferencedAsync(key, cancellationToken);
-
-        public Task<LeaseState> BeginFinishingAsync(string id, string worker, DateTimeOffset now, CancellationToken cancellationToken) =>
-            _inner.BeginFinishingAsync(id, worker, now, cancellationToken);
-
-        public Task<bool> CompleteAsync(string id, string worker, JobStatus status, string? result, JobError? error, JobProgress? progress, DateTimeOffset now, CancellationToken cancellationToken) =>
-            _inner.CompleteAsync(id, worker, status, result, error, progress, now, cancellationToken);
-
-        public Task<bool> SaveCheckpointAsync(string id, string worker, JobCheckpoint checkpoint, CancellationToken cancellationToken) =>
-            _inner.SaveCheckpointAsync(id, worker, checkpoint, cancellationToken);
-
-        public Task<long> AddEventAsync(string id, string type, string data, DateTimeOffset now, CancellationToken cancellationToken) =>
-            _inner.AddEventAsync(id, type, data, now, cancellationToken);
-
-        public Task<IReadOnlyList<JobEvent>> ListEventsAsync(string id, long after, int limit, CancellationToken cancellationToken) =>
-            _inner.ListEventsAsync(id, after, limit, cancellationToken);
     }
 }
