@@ -14,64 +14,6 @@ namespace Maas.Server.Tests.Registry;
 /// </summary>
 public sealed class ImportCancelTests(ImportServers servers) : IClassFixture<ImportServers>
 {
-    // Holds one model's import at one step until released; the server (and its importer) is the class's.
-    private sealed class Hold
-    {
-        private readonly TaskCompletionSource<ImportCheckpoint> _reached = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public Hold(ImportStep step) => Step = step;
-
-        public ImportStep Step { get; }
-
-        public Task<ImportCheckpoint> Reached => _reached.Task.WaitAsync(Conditions.Ceiling);
-
-        public async Task AtAsync(ImportCheckpoint point)
-        {
-            _reached.TrySetResult(point);
-            await _released.Task;
-        }
-
-        public void Release() => _released.TrySetResult();
-    }
-
-    // Installs a checkpoint that holds `name`'s import at each hold's step (in order) and records every step it passes.
-    private static List<ImportStep> HoldImport(MaasTestServer server, string name, params Hold[] holds)
-    {
-        var passed = new List<ImportStep>();
-        var importer = server.Services.GetRequiredService<ModelImporter>();
-        var previous = importer.Checkpoint;
-        importer.Checkpoint = async point =>
-        {
-            if (previous is not null)
-            {
-                await previous(point);
-            }
-
-            if (point.Model != name)
-            {
-                return;
-            }
-
-            lock (passed)
-            {
-                passed.Add(point.Step);
-            }
-
-            foreach (var hold in holds.Where(h => h.Step == point.Step))
-            {
-                await hold.AtAsync(point);
-            }
-        };
-        return passed;
-    }
-
-    private static async Task<string> StartImportAsync(HttpClient client, string name, Uri url, string extra = "")
-    {
-        using var response = await client.PostAsync($"api/v1/models/{name}/versions:import", Api.Json($$"""{"url": "{{url}}"{{extra}}}"""));
-        return (string)(await response.JsonAsync(HttpStatusCode.Accepted))["id"]!;
-    }
-
     private static async Task<JsonNode> RefusedAsync(HttpClient client, string id, string status, string message)
     {
         using var response = await client.DeleteAsync($"api/v1/jobs/{id}").WaitAsync(Conditions.Ceiling);
@@ -96,11 +38,11 @@ public sealed class ImportCancelTests(ImportServers servers) : IClassFixture<Imp
         var url = servers.Files.Add($"/files/{Names.Unique("f")}/m.onnx", new ServedFile(TestArtifacts.Onnx(seed: 41)));
         var drafts = Path.Combine(server.DataDir, "tmp", "staging", "drafts");
         var before = Directory.Exists(drafts) ? Directory.EnumerateFileSystemEntries(drafts).ToHashSet() : [];
-        var hold = new Hold(ImportStep.BeforeFinishing);
-        var passed = HoldImport(server, name, hold);
+        var hold = new ImportHold(ImportStep.BeforeFinishing);
+        var passed = ImportHold.Install(server, name, hold);
         try
         {
-            var id = await StartImportAsync(client, name, url);
+            var id = await ImportHold.StartImportAsync(client, name, url);
             var point = await hold.Reached; // downloaded, checked and staged: one step before the point of no return
 
             // The cancel is recorded while the import is held (the job's token fires), then the import goes on.
@@ -150,12 +92,12 @@ public sealed class ImportCancelTests(ImportServers servers) : IClassFixture<Imp
         var client = server.Client;
         var name = await client.CreateModelAsync();
         var url = servers.Files.Add($"/files/{Names.Unique("f")}/m.onnx", new ServedFile(TestArtifacts.Onnx(seed: 42)));
-        var finishing = new Hold(ImportStep.Finishing);
-        var committed = new Hold(ImportStep.Committed);
-        HoldImport(server, name, finishing, committed);
+        var finishing = new ImportHold(ImportStep.Finishing);
+        var committed = new ImportHold(ImportStep.Committed);
+        ImportHold.Install(server, name, finishing, committed);
         try
         {
-            var id = await StartImportAsync(client, name, url);
+            var id = await ImportHold.StartImportAsync(client, name, url);
 
             // Past the point of no return, before the commit: refused, and the job is not touched.
             var point = await finishing.Reached;
@@ -198,7 +140,7 @@ public sealed class ImportCancelTests(ImportServers servers) : IClassFixture<Imp
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
         var name = await client.CreateModelAsync();
         var url = servers.Files.Add($"/files/{Names.Unique("f")}/m.onnx", new ServedFile(TestArtifacts.Onnx(seed: 43)));
-        var id = await StartImportAsync(client, name, url, $$""", "sha256": "{{new string('d', 64)}}" """);
+        var id = await ImportHold.StartImportAsync(client, name, url, $$""", "sha256": "{{new string('d', 64)}}" """);
         Assert.Equal("failed", (string?)(await client.WaitForJobAsync(id))["status"]);
         await RefusedAsync(client, id, "failed", "already ended (failed)");
     }

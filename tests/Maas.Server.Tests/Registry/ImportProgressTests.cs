@@ -14,12 +14,6 @@ namespace Maas.Server.Tests.Registry;
 /// </summary>
 public sealed class ImportProgressTests(ImportServers servers) : IClassFixture<ImportServers>
 {
-    private static async Task<string> StartImportAsync(HttpClient client, string name, Uri url, string extra = "")
-    {
-        using var response = await client.PostAsync($"api/v1/models/{name}/versions:import", Api.Json($$"""{"url": "{{url}}"{{extra}}}"""));
-        return (string)(await response.JsonAsync(HttpStatusCode.Accepted))["id"]!;
-    }
-
     private static async Task<JsonNode> JobAsync(HttpClient client, string id)
     {
         using var response = await client.GetAsync($"api/v1/jobs/{id}");
@@ -46,7 +40,7 @@ public sealed class ImportProgressTests(ImportServers servers) : IClassFixture<I
             (good, $$""", "sha256": "{{new string('e', 64)}}" """, "checksum_mismatch", ImportProgress.Validating, 90.0),
         })
         {
-            var id = await StartImportAsync(client, name, url, extra);
+            var id = await ImportHold.StartImportAsync(client, name, url, extra);
             var job = await client.WaitForJobAsync(id);
             Assert.True((string?)job["status"] == "failed", job.ToJsonString());
             Assert.Equal(code, (string?)job["error"]!["code"]);
@@ -70,51 +64,30 @@ public sealed class ImportProgressTests(ImportServers servers) : IClassFixture<I
         var url = servers.Files.Add($"/files/{Names.Unique("f")}/m.onnx", new ServedFile(TestArtifacts.Onnx(seed: 52)));
 
         // Holds this model's import at each step until the test has read the job there.
-        var reached = new Dictionary<ImportStep, TaskCompletionSource>();
-        var release = new Dictionary<ImportStep, TaskCompletionSource>();
-        foreach (var step in new[] { ImportStep.BeforeFinishing, ImportStep.Finishing, ImportStep.Committed })
-        {
-            reached[step] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            release[step] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-
-        var importer = server.Services.GetRequiredService<ModelImporter>();
-        var previous = importer.Checkpoint;
-        importer.Checkpoint = async point =>
-        {
-            if (previous is not null)
-            {
-                await previous(point);
-            }
-
-            if (point.Model == name)
-            {
-                reached[point.Step].TrySetResult();
-                await release[point.Step].Task;
-            }
-        };
+        var holds = new[] { ImportStep.BeforeFinishing, ImportStep.Finishing, ImportStep.Committed }.ToDictionary(step => step, step => new ImportHold(step));
+        ImportHold.Install(server, name, [.. holds.Values]);
 
         try
         {
-            var id = await StartImportAsync(client, name, url);
+            var id = await ImportHold.StartImportAsync(client, name, url);
 
             // Downloaded and staged, before the point of no return: the download's 90.
-            await reached[ImportStep.BeforeFinishing].Task.WaitAsync(Conditions.Ceiling);
+            await holds[ImportStep.BeforeFinishing].Reached;
             var validating = await JobAsync(client, id);
             Assert.Equal((ImportProgress.Validating, 90.0, false), ((string?)validating["stage"], (double)validating["progress"]!, (bool)validating["finishing"]!));
             Assert.Equal((long)validating["bytes_total"]!, (long)validating["bytes_done"]!);
-            release[ImportStep.BeforeFinishing].TrySetResult();
+            holds[ImportStep.BeforeFinishing].Release();
 
             // Past it, checking and committing the version.
-            await reached[ImportStep.Finishing].Task.WaitAsync(Conditions.Ceiling);
+            await holds[ImportStep.Finishing].Reached;
             var registering = await JobAsync(client, id);
             Assert.Equal((ImportProgress.Registering, 95.0, true), ((string?)registering["stage"], (double)registering["progress"]!, (bool)registering["finishing"]!));
-            release[ImportStep.Finishing].TrySetResult();
+            holds[ImportStep.Finishing].Release();
 
             // Committed, the job not ended yet: still not 100.
-            await reached[ImportStep.Committed].Task.WaitAsync(Conditions.Ceiling);
+            await holds[ImportStep.Committed].Reached;
             Assert.Equal(95.0, (double)(await JobAsync(client, id))["progress"]!);
-            release[ImportStep.Committed].TrySetResult();
+            holds[ImportStep.Committed].Release();
 
             var job = await client.WaitForJobAsync(id);
             Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
@@ -123,9 +96,9 @@ public sealed class ImportProgressTests(ImportServers servers) : IClassFixture<I
         }
         finally
         {
-            foreach (var gate in release.Values)
+            foreach (var hold in holds.Values)
             {
-                gate.TrySetResult();
+                hold.Release();
             }
         }
     }
