@@ -25,7 +25,7 @@ public static class Conditions
     public static async Task<T> ReadUntilAsync<T>(Func<Task<T>> read, Func<T, bool> condition, string what, TimeSpan? ceiling = null, Func<T, string>? show = null)
     {
         var limit = ceiling ?? Ceiling;
-        var deadline = DateTime.UtcNow + limit;
+        var waited = System.Diagnostics.Stopwatch.StartNew(); // not the wall clock, which may jump
         var pause = TimeSpan.FromMilliseconds(2);
         while (true)
         {
@@ -35,7 +35,7 @@ public static class Conditions
                 return value;
             }
 
-            if (DateTime.UtcNow >= deadline)
+            if (waited.Elapsed >= limit)
             {
                 Xunit.Assert.Fail($"timed out after {limit.TotalSeconds:F0} s waiting until {what}" + (show is null ? "" : ": " + show(value)));
             }
