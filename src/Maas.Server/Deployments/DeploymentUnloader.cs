@@ -110,7 +110,20 @@ public sealed class DeploymentUnloader(DeploymentRouter router, WarmingVersions 
     // Begins the version's unload (its synchronous part: a loaded version stops taking calls at once) unless it takes
     // traffic again or a change is warming it; both are decided under WarmingVersions' gate, which a change passes
     // before its warm-up, so a change either finds the unload begun (and loads the version again) or keeps it.
-    private Task? StartUnload(string model, int version, bool keepLoading) => warming.UnloadUnlessWarming(new ModelKey(model, version), () =>
+    private Task? StartUnload(string model, int version, bool keepLoading)
+    {
+        var unload = warming.UnloadUnlessWarming(new ModelKey(model, version), () => UnloadUnlessLive(model, version, keepLoading), out var claimed);
+        if (claimed)
+        {
+            // Said from what the gate saw: the change's claim may have ended since, its version kept all the same.
+            logger.LogInformation("{Model} version {Version} is being warmed by a deployment change; it stays loaded", model, version);
+        }
+
+        return unload;
+    }
+
+    // Under WarmingVersions' gate, no change claiming the version.
+    private Task? UnloadUnlessLive(string model, int version, bool keepLoading)
     {
         // A change may have given it traffic again meanwhile (warmed while it was still loaded): unloaded now, it
         // would take those calls cold, each waiting for a load the change's warm-up was there to spare them.
@@ -143,7 +156,7 @@ public sealed class DeploymentUnloader(DeploymentRouter router, WarmingVersions 
         }
 
         return host.UnloadAsync(new ModelKey(model, version), hold: false);
-    }) ?? Kept(model, version);
+    }
 
     private async Task AfterLoadAsync(ModelHost loading, string model, int version)
     {
@@ -180,16 +193,6 @@ public sealed class DeploymentUnloader(DeploymentRouter router, WarmingVersions 
         {
             loading.StateChanged -= OnStateChanged;
         }
-    }
-
-    private Task? Kept(string model, int version)
-    {
-        if (warming.IsWarming(new ModelKey(model, version)))
-        {
-            logger.LogInformation("{Model} version {Version} is being warmed by a deployment change; it stays loaded", model, version);
-        }
-
-        return null;
     }
 
     private async Task<bool> PinnedAsync(string model) =>

@@ -41,13 +41,15 @@ public sealed class WarmingVersions
     /// <summary>
     /// Starts an unload of <paramref name="key"/> through the gate: <paramref name="start"/> runs only while no change
     /// claims the version, and must begin the unload before it returns (its first, synchronous part). Null when a
-    /// claim kept it, or when <paramref name="start"/> decided not to.
+    /// claim kept it (<paramref name="claimed"/>, as seen under the gate: the claim may end right after), or when
+    /// <paramref name="start"/> decided not to.
     /// </summary>
-    public Task? UnloadUnlessWarming(ModelKey key, Func<Task?> start)
+    public Task? UnloadUnlessWarming(ModelKey key, Func<Task?> start, out bool claimed)
     {
         lock (_gate)
         {
-            return _claims.ContainsKey(key) ? null : start();
+            claimed = _claims.ContainsKey(key);
+            return claimed ? null : start();
         }
     }
 
