@@ -18,6 +18,10 @@ public sealed class FailedAttemptLimiter(TimeProvider time, IOptions<AuthOptions
     private const int SweepThreshold = 10_000;
     private const int MaxKnownPrefixes = 100_000;
 
+    // How often a failure may look at the sizes and sweep: a full sweep per failure, while a spread-out guesser keeps
+    // more than SweepThreshold windows live, would cost each bad request a walk of every entry.
+    private const long SweepEveryMs = 1000;
+
     private readonly ConcurrentDictionary<IPAddress, Window> _clients = new();
     private readonly ConcurrentDictionary<string, Window> _prefixes = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, long> _goodPrefixes = new(StringComparer.Ordinal);
@@ -25,6 +29,14 @@ public sealed class FailedAttemptLimiter(TimeProvider time, IOptions<AuthOptions
     private readonly long _goodForMs = (long)(options.Value.KnownKeyPrefixHours * 3_600_000);
     private readonly int _limit = options.Value.FailedAttemptsPerWindow;
     private readonly int _prefixLimit = options.Value.FailedAttemptsPerKeyPrefix;
+    private long _nextSweepAt;
+    private int _sweeps;
+
+    /// <summary>Windows kept now, by client address and by key prefix (tests check that they are swept).</summary>
+    internal int Tracked => _clients.Count + _prefixes.Count;
+
+    /// <summary>Sweeps run so far (tests check that failures do not each walk every entry).</summary>
+    internal int Sweeps => Volatile.Read(ref _sweeps);
 
     /// <summary>How long a client presenting <paramref name="secret"/> must wait before trying again, or null when it may try now.</summary>
     public TimeSpan? BlockedFor(IPAddress? client, string? secret = null)
@@ -49,8 +61,10 @@ public sealed class FailedAttemptLimiter(TimeProvider time, IOptions<AuthOptions
     public void RecordFailure(IPAddress? client, string? secret = null)
     {
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        if (_clients.Count + _prefixes.Count > SweepThreshold)
+        if (now >= Interlocked.Read(ref _nextSweepAt) && Interlocked.Exchange(ref _nextSweepAt, now + SweepEveryMs) <= now
+            && _clients.Count + _prefixes.Count > SweepThreshold)
         {
+            Interlocked.Increment(ref _sweeps);
             Sweep(now);
         }
 
