@@ -56,21 +56,20 @@ internal static class NodeTools
         return Path.Combine(folder, name);
     }
 
-    // An exclusive lock on a file, across processes (FileShare.None takes an exclusive flock on Linux), polled until
+    // An exclusive lock on a file, across processes (FileShare.None takes an exclusive flock on Linux), waited for until
     // free: another run's install takes at most its npm timeout, so a generous ceiling only bounds a stuck one.
-    private static async Task<FileStream> LockAsync(string path)
+    private static async Task<FileStream> LockAsync(string path) =>
+        (await Conditions.ReadUntilAsync(() => Task.FromResult(TryLock(path)), held => held is not null, $"the lock {path} is free", TimeSpan.FromMinutes(10)))!;
+
+    private static FileStream? TryLock(string path)
     {
-        var waited = Stopwatch.StartNew();
-        while (true)
+        try
         {
-            try
-            {
-                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
-            }
-            catch (IOException) when (waited.Elapsed < TimeSpan.FromMinutes(10))
-            {
-                await Task.Delay(100); // polling the lock's holder, which ends its install at its own pace
-            }
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            return null; // another install holds it
         }
     }
 
