@@ -1000,16 +1000,7 @@ internal sealed class OnnxModelScanner
             }
 
             var bytes = new byte[count];
-            var done = 0;
-            while (done < count)
-            {
-                Fill();
-                var take = Math.Min(count - done, _bufferLength - _bufferPosition);
-                _buffer.AsSpan(_bufferPosition, take).CopyTo(bytes.AsSpan(done));
-                _bufferPosition += take;
-                done += take;
-            }
-
+            ReadInto(bytes, count);
             return bytes;
         }
 
