@@ -25,8 +25,10 @@ public sealed class EnginePrefixCacheTests(LlamaTestModels models)
         using var stop = new CancellationTokenSource();
         await using var running = cached.GenerateAsync(LlamaTestModels.Greedy(Prompt(" alpha"), 700), stop.Token).GetAsyncEnumerator(stop.Token);
         Assert.True(await running.MoveNextAsync());
+        var before = cached.GetStatistics();
 
         var (text, logprobs, usage) = await RunAsync(cached, Prompt(" beta"));
+        await StillRunsAsync(cached, before, "the long generation");
         var (coldText, coldLogprobs, coldUsage) = await RunAsync(cold, Prompt(" beta"));
         await stop.CancelAsync();
 
@@ -79,6 +81,7 @@ public sealed class EnginePrefixCacheTests(LlamaTestModels models)
         Assert.True(await running.MoveNextAsync());
         var before = cached.GetStatistics();
         var (copiedText, copiedLogprobs, copiedUsage) = await RunAsync(cached, prompt);
+        await StillRunsAsync(cached, before, "the first copy");
         await stop.CancelAsync();
         var (text, logprobs, usage) = await RunAsync(cached, prompt);
         var after = cached.GetStatistics();
@@ -117,6 +120,13 @@ public sealed class EnginePrefixCacheTests(LlamaTestModels models)
 
     private LlamaEngine Load(bool prefixCache, bool unified) => models.ContextSensitiveEngine(batchSize: 128, prefixCache, unified);
 
+    // The 700-token generation must outlive the 12-token request beside it (about 13 steps), or the reuse tested was of
+    // an idle slot, not a copy from a running one: once the short one counts as completed, it is the only one that has.
+    private static async Task StillRunsAsync(LlamaEngine engine, LlmEngineStatistics before, string what)
+    {
+        await Maas.Testing.Conditions.WaitUntilAsync(() => engine.GetStatistics().CompletedRequests > before.CompletedRequests, "the short request counts as completed");
+        Assert.True(engine.GetStatistics().CompletedRequests == before.CompletedRequests + 1, $"{what} had ended before the request beside it did: the copy from a running slot was not tested");
+    }
 
     private static async Task<(string Text, List<TokenLogprob> Logprobs, LlmUsage Usage)> RunAsync(LlamaEngine engine, int[] prompt)
     {

@@ -180,7 +180,7 @@ public class MetricsEndpointTests
     [Fact]
     public async Task Graceful_shutdown_turns_readiness_off_refuses_new_work_and_lets_in_flight_requests_finish()
     {
-        await using var server = await MaasTestServer.StartAsync(settings: new Dictionary<string, string?> { ["Maas:Shutdown:DrainSeconds"] = "3" });
+        await using var server = await MaasTestServer.StartAsync(settings: new Dictionary<string, string?> { ["Maas:Shutdown:DrainSeconds"] = "10" });
         (await server.Client.PostAsync("/api/v1/models", JsonContent("""{"name":"drained"}"""))).EnsureSuccessStatusCode();
         var model = TestModels.Mlp(4, [8], 3);
 

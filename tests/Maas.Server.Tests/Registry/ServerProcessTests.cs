@@ -139,7 +139,6 @@ public sealed class ServerProcessTests(ITestOutputHelper output)
         Assert.Equal(Convert.ToHexStringLower(sha.GetHashAndReset()), (string?)version["sha256"]);
         Assert.Equal("gguf", (string?)version["format"]);
         Assert.True(peak < 300 * MiB, $"server peak RSS {peak / MiB} MiB (sampled {peakSampled / MiB} MiB) for a {body.Length / MiB} MiB upload");
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"the 2 GB upload took {clock.Elapsed}");
 
         using var deleted = await server.Client.DeleteAsync($"api/v1/models/{name}");
         Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
