@@ -21,7 +21,7 @@ public sealed class OnnxSession : IDisposable
         try
         {
             Inputs = session.InputNames.Select(n => Describe(n, session.InputMetadata[n])).ToArray();
-            Outputs = session.OutputNames.Select(n => Describe(n, session.OutputMetadata[n])).ToArray();
+            Outputs = session.OutputNames.Select(n => Describe(n, session.OutputMetadata[n], output: true)).ToArray();
             _outputNames = Outputs.Select(o => o.Name).ToArray();
         }
         catch
@@ -97,11 +97,26 @@ public sealed class OnnxSession : IDisposable
             var i = 0;
             foreach (var value in results)
             {
-                tensors[i++] = new OnnxTensor(value);
+                if (value.OnnxType == OnnxValueType.ONNX_TYPE_SEQUENCE)
+                {
+                    using (value)
+                    {
+                        tensors[i++] = OnnxSequenceOfMaps.ToTensor(value);
+                    }
+                }
+                else
+                {
+                    tensors[i++] = new OnnxTensor(value);
+                }
             }
         }
         catch
         {
+            foreach (var tensor in tensors)
+            {
+                tensor?.Dispose(); // a converted sequence's tensor is not among the results
+            }
+
             results.Dispose();
             throw;
         }
@@ -243,8 +258,13 @@ public sealed class OnnxSession : IDisposable
         }
     }
 
-    private static OnnxNodeInfo Describe(string name, NodeMetadata node)
+    private static OnnxNodeInfo Describe(string name, NodeMetadata node, bool output = false)
     {
+        if (output && OnnxSequenceOfMaps.IsServable(node))
+        {
+            return new OnnxNodeInfo(name, OnnxElementType.Float, [new OnnxDimension(-1), new OnnxDimension(-1)], IsTensor: true, FromMaps: true);
+        }
+
         if (!node.IsTensor)
         {
             return new OnnxNodeInfo(name, OnnxElementType.Undefined, [], IsTensor: false);

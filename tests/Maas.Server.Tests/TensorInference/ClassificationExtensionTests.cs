@@ -278,6 +278,31 @@ public sealed class ClassificationExtensionTests(SmallLimitsFixture fixture) : I
         Assert.Equal(["10:2:9", "4:0:7"], Strings(ok.GetProperty("outputs")[0].GetProperty("data")));
     }
 
+    [Fact]
+    public async Task A_zipmap_output_is_served_as_a_tensor_whose_columns_its_labels_name()
+    {
+        // scikit-learn's default export: probabilities as a sequence of maps, which the protocol cannot carry as such.
+        var version = await fixture.Server.RegisterAsync("cls-zipmap", OnnxModelWriter.ZipMapClassifier(intLabels: [7, -1, 9]).ToBytes());
+        var (_, stored) = await fixture.Server.Client.GetJsonAsync($"/api/v1/models/cls-zipmap/versions/{version}");
+        Assert.Equal("""{"probabilities":["-1","7","9"]}""", stored.GetProperty("signature").GetProperty("class_labels").GetRawText());
+        var (_, metadata) = await fixture.Server.Client.GetJsonAsync("/v2/models/cls-zipmap");
+        var declared = metadata.GetProperty("outputs").EnumerateArray().Single(o => o.GetProperty("name").GetString() == "probabilities");
+        Assert.Equal("FP32", declared.GetProperty("datatype").GetString());
+        Assert.Equal("[-1,-1]", declared.GetProperty("shape").GetRawText());
+
+        static string Ask(string parameters) =>
+            $$$"""{"inputs":[{"name":"input","shape":[2,3],"datatype":"FP32","data":[[0.1,0.2,0.7],[0.5,0.4,0.1]]}],"outputs":[{"name":"probabilities","parameters":{{{parameters}}}}]}""";
+        var (status, ok, _) = await fixture.Server.Client.PostJsonAsync("/v2/models/cls-zipmap/infer", Ask("""{"binary_data":false}"""));
+        Assert.True(status == HttpStatusCode.OK, $"{(int)status} {ok}");
+        var output = ok.GetProperty("outputs")[0];
+        Assert.Equal("[2,3]", output.GetProperty("shape").GetRawText());
+        Assert.Equal([0.2f, 0.1f, 0.7f, 0.4f, 0.5f, 0.1f], output.GetProperty("data").EnumerateArray().Select(e => e.GetSingle())); // columns -1, 7, 9
+
+        (status, ok, _) = await fixture.Server.Client.PostJsonAsync("/v2/models/cls-zipmap/infer", Ask("""{"classification":1}"""));
+        Assert.True(status == HttpStatusCode.OK, $"{(int)status} {ok}");
+        Assert.Equal(["0.7:2:9", "0.5:1:7"], Strings(ok.GetProperty("outputs")[0].GetProperty("data")));
+    }
+
     private async Task PutConfigAsync(string model, string config)
     {
         using var response = await fixture.Server.Client.PutAsync($"/api/v1/models/{model}/config", new StringContent(config, Encoding.UTF8, "application/json"));

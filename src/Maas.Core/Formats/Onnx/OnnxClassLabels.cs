@@ -8,12 +8,13 @@ namespace Maas.Core.Formats.Onnx;
 /// <param name="Input">Its first input (the scores a <c>ZipMap</c> or a pass-through op reads).</param>
 /// <param name="Outputs">Its outputs (a classifier's scores are the second).</param>
 /// <param name="Labels">The classes a classifier or <c>ZipMap</c> names, in score order; null when it names none usable.</param>
-internal sealed record OnnxLabelNode(string OpType, string Input, IReadOnlyList<string> Outputs, IReadOnlyList<string>? Labels);
+/// <param name="IntegerLabels">Whether the labels were given as integers (written here in decimal).</param>
+internal sealed record OnnxLabelNode(string OpType, string Input, IReadOnlyList<string> Outputs, IReadOnlyList<string>? Labels, bool IntegerLabels = false);
 
 /// <summary>
 /// The class labels an ONNX model carries for its outputs: the classes an ONNX-ML classifier (<c>LinearClassifier</c>,
 /// <c>TreeEnsembleClassifier</c>, <c>SVMClassifier</c>) names for its scores, or a <c>ZipMap</c> for the scores it
-/// reads, followed through ops that keep the scores' columns (<c>Identity</c>, <c>Cast</c>, <c>Softmax</c>,
+/// reads (and the map it makes, served as a tensor: <see cref="ZipMapColumns"/>), followed through ops that keep the scores' columns (<c>Identity</c>, <c>Cast</c>, <c>Softmax</c>,
 /// <c>Normalizer</c>) to a graph output. An output reached from two different lists of labels gets none.
 /// </summary>
 internal static class OnnxClassLabels
@@ -53,6 +54,7 @@ internal static class OnnxClassLabels
             if (node.OpType == "ZipMap")
             {
                 Assign(byTensor, node.Input, labels); // the map's keys name the columns of the scores it reads
+                Assign(byTensor, node.Outputs[0], node.IntegerLabels ? ZipMapColumns.Labels(ZipMapColumns.Order(labels.Select(long.Parse))) : ZipMapColumns.Order(labels)); // served as columns in key order
             }
             else if (node.OpType is "LinearClassifier" or "TreeEnsembleClassifier" or "SVMClassifier" && node.Outputs.Count > 1)
             {

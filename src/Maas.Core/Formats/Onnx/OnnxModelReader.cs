@@ -97,7 +97,7 @@ public static class OnnxModelReader
             throw new InvalidModelFileException("not a usable ONNX model: the graph has no outputs");
         }
 
-        var outputs = model.Outputs.Select(ParseValue).Select(Describe).ToArray();
+        var outputs = model.Outputs.Select(ParseValue).Select(DescribeOutput).ToArray();
         return new OnnxModelInfo
         {
             IrVersion = model.IrVersion,
@@ -129,6 +129,13 @@ public static class OnnxModelReader
             throw new InvalidModelFileException($"a graph input or output is not valid protobuf: {e.Message}", e);
         }
     }
+
+    // A ZipMap's sequence of maps is served as an FP32 tensor [rows, classes] (ZipMapColumns); other outputs as declared.
+    private static OnnxValueInfo DescribeOutput(ValueInfoProto value) =>
+        value.Type?.SequenceType?.ElemType?.MapType is { ValueType.TensorType.ElemType: (int)OnnxElementType.Float } map
+            && map.KeyType is (int)OnnxElementType.Int64 or (int)OnnxElementType.String
+            ? new OnnxValueInfo(value.Name, (int)OnnxElementType.Float, OnnxElementTypes.DisplayName(OnnxElementType.Float), [new OnnxDimension(-1), new OnnxDimension(-1)])
+            : Describe(value);
 
     private static OnnxValueInfo Describe(ValueInfoProto value)
     {

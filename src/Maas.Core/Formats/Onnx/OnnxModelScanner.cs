@@ -107,6 +107,7 @@ internal sealed class OnnxModelScanner
     private readonly NameBytes _op = new(), _domain = new(), _input = new(), _output0 = new(), _output1 = new(), _attributeName = new();
     private IReadOnlyList<string>? _nodeLabels;
     private bool _nodeLabelsUnusable;
+    private bool _nodeLabelsIntegers;
     private long _labelBytes;
     private int _keptClassifiers;
     private int _keptPassThrough;
@@ -240,6 +241,7 @@ internal sealed class OnnxModelScanner
         _domain.Clear();
         _nodeLabels = null;
         _nodeLabelsUnusable = false;
+        _nodeLabelsIntegers = false;
         int inputs = 0, outputs = 0;
         while (_cursor.Position < end)
         {
@@ -283,7 +285,8 @@ internal sealed class OnnxModelScanner
             op,
             _input.Text(),
             outputs > 1 ? [_output0.Text(), _output1.Text()] : [_output0.Text()],
-            classifier && !_nodeLabelsUnusable ? _nodeLabels : null));
+            classifier && !_nodeLabelsUnusable ? _nodeLabels : null,
+            _nodeLabelsIntegers));
     }
 
     // The op of the node just read, when it bears on labels.
@@ -432,6 +435,7 @@ internal sealed class OnnxModelScanner
             // Both kinds given (or one twice) leaves it unclear which the scores follow.
             _nodeLabelsUnusable |= _nodeLabels is not null;
             _nodeLabels = named;
+            _nodeLabelsIntegers = strings is not { Count: > 0 };
         }
 
         void KeepInt(long value)

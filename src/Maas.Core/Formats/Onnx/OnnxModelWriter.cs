@@ -94,6 +94,18 @@ public sealed class OnnxModelWriter
         return this;
     }
 
+    /// <summary>
+    /// Declares a graph output that is a sequence of maps from <paramref name="keyType"/> (INT64 or STRING) to FP32, the
+    /// type of an ONNX-ML <c>ZipMap</c>'s output.
+    /// </summary>
+    public OnnxModelWriter OutputSequenceOfMaps(string name, OnnxElementType keyType)
+    {
+        var value = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)OnnxElementType.Float } };
+        var map = new TypeProto { MapType = new TypeProto.Types.Map { KeyType = (int)keyType, ValueType = value } };
+        Model.Graph.Output.Add(new ValueInfoProto { Name = name, Type = new TypeProto { SequenceType = new TypeProto.Types.Sequence { ElemType = map } } });
+        return this;
+    }
+
     /// <summary>Adds a node of the default domain; its name is generated from the operator.</summary>
     public OnnxModelWriter Node(string opType, string[] inputs, string[] outputs, params OnnxAttribute[] attributes) =>
         Node(opType, inputs, outputs, name: null, domain: "", attributes);
@@ -222,6 +234,23 @@ public sealed class OnnxModelWriter
                 OnnxAttribute.Floats("intercepts", new float[classes]),
                 OnnxAttribute.String("post_transform", "NONE"))
             .Node("Identity", ["raw_scores"], ["scores"]);
+    }
+
+    /// <summary>
+    /// A classifier as scikit-learn's ONNX export writes one by default: <see cref="LinearClassifier"/>'s "label", and its
+    /// scores through an ONNX-ML <c>ZipMap</c> as output "probabilities", a sequence of maps from class to score.
+    /// </summary>
+    public static OnnxModelWriter ZipMapClassifier(string[]? stringLabels = null, long[]? intLabels = null)
+    {
+        var writer = LinearClassifier(stringLabels, intLabels);
+        var graph = writer.Model.Graph;
+        graph.Name = "zipmap-classifier";
+        graph.Output.Remove(graph.Output.Single(o => o.Name == "scores"));
+        graph.Node.Remove(graph.Node.Single(n => n.OpType == "Identity"));
+        var labels = stringLabels is not null ? OnnxAttribute.Strings("classlabels_strings", stringLabels) : OnnxAttribute.Ints("classlabels_int64s", intLabels!);
+        return writer
+            .OutputSequenceOfMaps("probabilities", stringLabels is not null ? OnnxElementType.String : OnnxElementType.Int64)
+            .Node("ZipMap", ["raw_scores"], ["probabilities"], "zipmap", "ai.onnx.ml", labels);
     }
 
     /// <summary>

@@ -131,6 +131,19 @@ public sealed class OnnxClassLabelTests
     }
 
     [Fact]
+    public void A_zipmap_output_is_described_as_a_tensor_labelled_in_its_key_order()
+    {
+        var ints = OnnxModelReader.Read(OnnxModelWriter.ZipMapClassifier(intLabels: [7, -1, 9]).ToBytes());
+        var probabilities = ints.Outputs.Single(o => o.Name == "probabilities");
+        Assert.Equal("FP32", probabilities.KServeDatatype);
+        Assert.Equal([-1L, -1], probabilities.Dims);
+        Assert.Equal(["-1", "7", "9"], ints.ClassLabels["probabilities"]);
+
+        var strings = OnnxModelReader.Read(OnnxModelWriter.ZipMapClassifier(stringLabels: ["zebra", "Ému", "ant"]).ToBytes());
+        Assert.Equal(["ant", "zebra", "Ému"], strings.ClassLabels["probabilities"]);
+    }
+
+    [Fact]
     public void Outputs_are_left_without_labels_where_the_mapping_is_not_clear()
     {
         // Two ZipMaps name the same scores differently.
