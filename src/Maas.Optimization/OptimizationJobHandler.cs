@@ -27,8 +27,10 @@ public delegate void GgufQuantizeCall(string input, string output, LlamaQuantize
 /// Runs "optimization" jobs: rewrites the source version by its method, checks the rewrite loads, measures it against
 /// the source on this machine, applies the gate and registers the result as a new version derived from the source,
 /// ready or rejected, with the report attached; once, even when a worker that took the job over runs it again.
+/// MaaS's own ONNX rewriters watch the job's token at each tensor or node of their loops (<see cref="RewriteSteps"/>;
+/// <paramref name="rewriteStep"/>, null but in tests, is called at each of those steps).
 /// </summary>
-public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatalog datasets, OptimizationOptions options, GgufQuantizeCall? quantize = null) : IJobHandler
+public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatalog datasets, OptimizationOptions options, GgufQuantizeCall? quantize = null, OptimizationRewriteStep? rewriteStep = null) : IJobHandler
 {
     private readonly GgufQuantizeCall _quantize = quantize ?? LlamaQuantizer.Quantize;
 
@@ -152,9 +154,9 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         try
         {
             var classes = fineTune.Classes!.Count;
-            sourceAccuracy = PrunedFineTune.Accuracy(sourcePath, NetworkOnnx.Input, NetworkOnnx.Logits, data, data.Test, classes);
-            prunedAccuracy = PrunedFineTune.Accuracy(pruned, NetworkOnnx.Input, NetworkOnnx.Logits, data, data.Test, classes);
-            accuracy = PrunedFineTune.Accuracy(output, NetworkOnnx.Input, NetworkOnnx.Logits, data, data.Test, classes);
+            sourceAccuracy = PrunedFineTune.Accuracy(sourcePath, NetworkOnnx.Input, NetworkOnnx.Logits, data, data.Test, classes, run.CancellationToken);
+            prunedAccuracy = PrunedFineTune.Accuracy(pruned, NetworkOnnx.Input, NetworkOnnx.Logits, data, data.Test, classes, run.CancellationToken);
+            accuracy = PrunedFineTune.Accuracy(output, NetworkOnnx.Input, NetworkOnnx.Logits, data, data.Test, classes, run.CancellationToken);
         }
         catch (OnnxRuntimeException e)
         {
@@ -176,8 +178,8 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         try
         {
             var classes = evaluation.Classes!.Count;
-            sourceAccuracy = PrunedFineTune.Accuracy(sourcePath, NetworkOnnx.Input, NetworkOnnx.Logits, data, data.Test, classes);
-            accuracy = PrunedFineTune.Accuracy(output, NetworkOnnx.Input, NetworkOnnx.Logits, data, data.Test, classes);
+            sourceAccuracy = PrunedFineTune.Accuracy(sourcePath, NetworkOnnx.Input, NetworkOnnx.Logits, data, data.Test, classes, run.CancellationToken);
+            accuracy = PrunedFineTune.Accuracy(output, NetworkOnnx.Input, NetworkOnnx.Logits, data, data.Test, classes, run.CancellationToken);
         }
         catch (OnnxRuntimeException e)
         {
@@ -414,6 +416,7 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
 
     private Dictionary<string, object?> Rewrite(OptimizationSpec spec, string sourcePath, string output, Calibration? calibration, string? imatrixText, CancellationToken token)
     {
+        var steps = new RewriteSteps(token, rewriteStep);
         try
         {
             switch (spec.Method)
@@ -455,28 +458,28 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
                         ["cpu_features"] = layout > 0 ? OnnxGraphOptimizer.CpuFeatures() : null,
                     });
                 case OptimizationMethods.OnnxInt8Static:
-                    return StaticInt8(spec, sourcePath, output, calibration!, token);
+                    return StaticInt8(spec, sourcePath, output, calibration!, steps);
             }
 
             var graph = OnnxGraph.Load(sourcePath);
 
             // ML.NET's linear classifiers hold their weights in ONNX-ML attributes: lowered to a MatMul first, they quantise and prune.
-            var lowered = spec.Method is OptimizationMethods.OnnxInt8Dynamic or OptimizationMethods.PruneMagnitude ? OnnxLinearLowering.Lower(graph) : new LinearLoweringResult(0, 0);
+            var lowered = spec.Method is OptimizationMethods.OnnxInt8Dynamic or OptimizationMethods.PruneMagnitude ? OnnxLinearLowering.Lower(graph, steps) : new LinearLoweringResult(0, 0);
             Dictionary<string, object?> info = spec.Method switch
             {
-                OptimizationMethods.OnnxFp16 => OnnxFloat16Rewriter.Rewrite(graph) is var f
+                OptimizationMethods.OnnxFp16 => OnnxFloat16Rewriter.Rewrite(graph, steps) is var f
                     ? new() { ["tensors_converted"] = f.TensorsConverted, ["values_converted"] = f.ValuesConverted, ["values_overflowed"] = f.ValuesOverflowed }
                     : [],
-                OptimizationMethods.OnnxInt8Dynamic => OnnxInt8Quantizer.Rewrite(graph, spec.WeightEncoding()) is var q
+                OptimizationMethods.OnnxInt8Dynamic => OnnxInt8Quantizer.Rewrite(graph, spec.WeightEncoding(), steps) is var q
                     ? new() { ["matmuls_quantized"] = q.MatMulsQuantized, ["gemms_quantized"] = q.GemmsQuantized, ["convs_quantized"] = q.ConvsQuantized, ["weights_quantized"] = q.WeightsQuantized, ["weight_type"] = spec.WeightEncoding().Name, ["weight_levels"] = spec.WeightEncoding().Levels, ["skipped"] = q.Skipped.ToArray() }
                     : [],
-                OptimizationMethods.PruneMagnitude => OnnxMagnitudePruner.Rewrite(graph, spec.Sparsity!.Value) is var p
+                OptimizationMethods.PruneMagnitude => OnnxMagnitudePruner.Rewrite(graph, spec.Sparsity!.Value, steps) is var p
                     ? new() { ["sparsity"] = spec.Sparsity, ["tensors_pruned"] = p.TensorsPruned, ["weights"] = p.Weights, ["zeroed"] = p.Zeroed }
                     : [],
-                OptimizationMethods.OnnxInt4 => OnnxInt4Quantizer.Rewrite(graph, spec.BlockSize ?? OnnxInt4Quantizer.DefaultBlockSize) is var q4
+                OptimizationMethods.OnnxInt4 => OnnxInt4Quantizer.Rewrite(graph, spec.BlockSize ?? OnnxInt4Quantizer.DefaultBlockSize, steps) is var q4
                     ? new() { ["weights_quantized"] = q4.WeightsQuantized, ["matmuls_quantized"] = q4.MatMulsQuantized, ["block_size"] = q4.BlockSize }
                     : [],
-                OptimizationMethods.PruneStructured => OnnxStructuredPruner.Rewrite(graph, spec.Ratio!.Value) is var r
+                OptimizationMethods.PruneStructured => OnnxStructuredPruner.Rewrite(graph, spec.Ratio!.Value, steps) is var r
                     ? new() { ["ratio"] = spec.Ratio, ["layers_pruned"] = r.LayersPruned, ["units_before"] = r.UnitsBefore, ["units_removed"] = r.UnitsRemoved }
                     : [],
                 _ => throw new JobFailedException("invalid_spec", $"method '{spec.Method}' has no rewriter"),
@@ -540,8 +543,9 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
     }
 
     // Calibrates the activations the rewrite quantises on the float source, then inserts the QDQ pairs.
-    private static Dictionary<string, object?> StaticInt8(OptimizationSpec spec, string sourcePath, string output, Calibration calibration, CancellationToken token)
+    private static Dictionary<string, object?> StaticInt8(OptimizationSpec spec, string sourcePath, string output, Calibration calibration, RewriteSteps steps)
     {
+        var token = steps.CancellationToken;
         var graph = OnnxGraph.Load(sourcePath);
         var activations = OnnxStaticQuantizer.Activations(graph);
         if (activations.Count == 0)
@@ -551,7 +555,7 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
 
         var method = spec.CalibrationMethod == "percentile" ? CalibrationMethod.Percentile : CalibrationMethod.MinMax;
         var ranges = OnnxCalibrator.Collect(sourcePath, activations, calibration.Feeds(), method, spec.Percentile ?? 100, token);
-        var q = OnnxStaticQuantizer.Rewrite(graph, ranges, spec.WeightEncoding());
+        var q = OnnxStaticQuantizer.Rewrite(graph, ranges, spec.WeightEncoding(), steps);
         graph.Model.ProducerName = "maas-optimization";
         graph.Save(output);
         return Validated(output, new()

@@ -121,6 +121,14 @@ internal sealed class TabularTrainer : IDisposable
         return pipeline.AppendCacheCheckpoint(Context).Append(Trainer()).Fit(train);
     }
 
+    /// <summary>
+    /// The trees the fit builds when its trainer says as it starts each (FastTree: the trees asked for, times the classes
+    /// of a one-versus-all multiclass fit); null for trainers that say nothing during a fit (<see cref="FitProgress"/>).
+    /// </summary>
+    public (int Total, int Classes)? TreesToFit => Spec.Trainer == "fasttree"
+        ? ((HyperInt("trees") ?? new FastTreeRegressionTrainer.Options().NumberOfTrees) * (Spec.Task == TrainingNames.Multiclass ? _data.Classes?.Count ?? 1 : 1), Spec.Task == TrainingNames.Multiclass ? _data.Classes?.Count ?? 1 : 1)
+        : null;
+
     private double? Hyper(string name) => Spec.Hyperparameters.TryGetValue(name, out var v) ? v : null;
 
     private int? HyperInt(string name) => Hyper(name) is { } v ? (int)Math.Round(v) : null;

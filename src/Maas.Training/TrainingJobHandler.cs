@@ -22,6 +22,9 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
 {
     private const string TrainedStage = "trained";
 
+    /// <summary>The job's percent when the fit starts and when it ends (a FastTree fit reports its trees in between; the boosting curve follows up to 70).</summary>
+    internal const double FitFromPercent = 10, FitToPercent = 55;
+
     /// <inheritdoc />
     public string Kind => TrainingSpec.Kind;
 
@@ -121,10 +124,11 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
         }
 
         var mappedTrain = labelMapping.Transform(trainView);
-        await run.ReportAsync(new JobProgress { Percent = 10, Stage = "training" });
+        await run.ReportAsync(new JobProgress { Percent = FitFromPercent, Stage = "training" });
         run.CancellationToken.ThrowIfCancellationRequested();
         var fitClock = Stopwatch.StartNew();
         ITransformer model;
+        using var progress = FitProgress.Watch(run, trainer, FitFromPercent, FitToPercent);
         try
         {
             model = Fit(trainer, mappedTrain, spec);
@@ -137,6 +141,11 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
         }
 
         run.CancellationToken.ThrowIfCancellationRequested();
+        if (progress is not null)
+        {
+            await progress.FinishAsync();
+        }
+
         if (spec.Trainer is "lightgbm" or "fasttree")
         {
             await ReportIterationsAsync(run, trainer, model, data, mappedTrain, train, validation);

@@ -4,6 +4,7 @@ using Maas.Core.Jobs;
 using Maas.Core.Jobs.Queue;
 using Maas.Core.Registry;
 using Maas.Core.Training;
+using Microsoft.ML;
 
 namespace Maas.Training;
 
@@ -49,8 +50,17 @@ public sealed class TrialJobHandler(DatasetCatalog datasets, int threads, int ni
             try
             {
                 var trainView = trainer.Load(data.Write(Path.Combine(run.WorkDir, "train.tsv"), train, cancellationToken: run.CancellationToken), withLabel: true);
-                var model = TrainingJobHandler.Fit(trainer, trainer.LabelMapping(trainView).Transform(trainView), spec);
-                run.CancellationToken.ThrowIfCancellationRequested();
+                var mapped = trainer.LabelMapping(trainView).Transform(trainView);
+                ITransformer model;
+                using (var progress = FitProgress.Watch(run, trainer, 20, 80))
+                {
+                    model = TrainingJobHandler.Fit(trainer, mapped, spec);
+                    run.CancellationToken.ThrowIfCancellationRequested();
+                    if (progress is not null)
+                    {
+                        await progress.FinishAsync();
+                    }
+                }
 
                 await run.ReportAsync(new JobProgress { Percent = 80, Stage = "evaluating" });
                 metrics = TrainingJobHandler.Evaluate(data, validation, TrainingJobHandler.Finite(TrainingJobHandler.Predict(trainer, model, data, validation, run.WorkDir, "validation"), "validation"));

@@ -288,8 +288,12 @@ public static class PrunedFineTune
             ["seconds"] = seconds,
         };
 
-    /// <summary>The share of <paramref name="rows"/> whose largest logit the model at <paramref name="path"/> (run by ONNX Runtime) puts on the row's label.</summary>
-    public static double Accuracy(string path, string input, string logits, FineTuneData data, int[] rows, int classes)
+    /// <summary>
+    /// The share of <paramref name="rows"/> whose largest logit the model at <paramref name="path"/> (run by ONNX Runtime)
+    /// puts on the row's label. <paramref name="cancellationToken"/> is checked before each batch and terminates a batch's
+    /// run (ONNX Runtime's run options) at its next node.
+    /// </summary>
+    public static double Accuracy(string path, string input, string logits, FineTuneData data, int[] rows, int classes, CancellationToken cancellationToken = default)
     {
         using var options = new OnnxSessionOptions { IntraOpThreads = 1, InterOpThreads = 1 };
         using var session = OnnxSession.Open(path, options);
@@ -298,6 +302,7 @@ public static class PrunedFineTune
         const int Batch = 256;
         for (var start = 0; start < rows.Length; start += Batch)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var count = Math.Min(Batch, rows.Length - start);
             var values = new float[count * size];
             for (var i = 0; i < count; i++)
@@ -306,7 +311,7 @@ public static class PrunedFineTune
             }
 
             using var tensor = OnnxTensor.Create(values, count, data.Shape.Dims[0], data.Shape.Dims[1], data.Shape.Dims[2]);
-            using var outputs = session.Run([new(input, tensor)], [logits]);
+            using var outputs = session.Run([new(input, tensor)], [logits], cancellationToken: cancellationToken);
             var scores = outputs[0].GetData<float>();
             for (var i = 0; i < count; i++)
             {

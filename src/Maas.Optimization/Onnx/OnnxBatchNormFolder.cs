@@ -41,11 +41,13 @@ public static class OnnxBatchNormFolder
     }
 
     /// <summary>Folds every foldable BatchNormalization of <paramref name="graph"/> into its Conv; returns how many.</summary>
-    public static int Fold(OnnxGraph graph)
+    public static int Fold(OnnxGraph graph, RewriteSteps? steps = null)
     {
+        steps ??= RewriteSteps.None;
         var folded = 0;
         foreach (var conv in graph.Graph.Node.Where(n => n.OpType == "Conv").ToArray())
         {
+            steps.Step(nameof(OnnxBatchNormFolder));
             if (Foldable(graph, conv) is not { } bn)
             {
                 continue;

@@ -15,15 +15,17 @@ public static class OnnxFloat16Rewriter
     // Below this many values a Cast node costs more than the bytes it saves.
     private const int MinValues = 16;
 
-    /// <summary>Rewrites <paramref name="graph"/> in place.</summary>
-    public static Float16Rewrite Rewrite(OnnxGraph graph)
+    /// <summary>Rewrites <paramref name="graph"/> in place; <paramref name="steps"/> is checked at each initializer.</summary>
+    public static Float16Rewrite Rewrite(OnnxGraph graph, RewriteSteps? steps = null)
     {
+        steps ??= RewriteSteps.None;
         var casts = new List<NodeProto>();
         var converted = 0;
         long values = 0;
         long overflowed = 0;
         foreach (var tensor in graph.Graph.Initializer.ToArray())
         {
+            steps.Step(nameof(OnnxFloat16Rewriter));
             if (tensor.DataType != (int)OnnxElementType.Float || OnnxGraph.Count(tensor) < MinValues || graph.Constant(tensor.Name) is null)
             {
                 continue;

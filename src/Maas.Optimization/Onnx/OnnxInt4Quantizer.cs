@@ -26,13 +26,18 @@ public static class OnnxInt4Quantizer
     public static bool Eligible(int dataType, IReadOnlyList<long> dims, int blockSize) =>
         dataType == (int)OnnxElementType.Float && dims.Count == 2 && dims[0] * dims[1] >= MinValues && dims[0] >= blockSize;
 
-    /// <summary>Rewrites <paramref name="graph"/> in place with blocks of <paramref name="blockSize"/> (a power of two, 16 or more).</summary>
-    public static Int4Rewrite Rewrite(OnnxGraph graph, int blockSize)
+    /// <summary>
+    /// Rewrites <paramref name="graph"/> in place with blocks of <paramref name="blockSize"/> (a power of two, 16 or more);
+    /// <paramref name="steps"/> is checked at each node.
+    /// </summary>
+    public static Int4Rewrite Rewrite(OnnxGraph graph, int blockSize, RewriteSteps? steps = null)
     {
+        steps ??= RewriteSteps.None;
         int matmuls = 0;
         long weights = 0;
         foreach (var node in graph.Graph.Node.ToArray())
         {
+            steps.Step(nameof(OnnxInt4Quantizer));
             if (node.OpType != "MatMul" || node.Domain is not ("" or "ai.onnx") || graph.Constant(node.Input[1]) is not { } w
                 || !Eligible(w.DataType, w.Dims, blockSize) || graph.Consumers(w.Name) != 1)
             {

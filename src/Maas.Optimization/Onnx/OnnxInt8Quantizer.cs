@@ -53,10 +53,11 @@ public static class OnnxInt8Quantizer
 
     /// <summary>
     /// Rewrites <paramref name="graph"/> in place; the weights MatMulInteger multiplies are stored as
-    /// <paramref name="encoding"/> says (default: <see cref="Int8WeightEncoding.Default"/>).
+    /// <paramref name="encoding"/> says (default: <see cref="Int8WeightEncoding.Default"/>); <paramref name="steps"/> is checked at each node.
     /// </summary>
-    public static Int8Rewrite Rewrite(OnnxGraph graph, Int8WeightEncoding? encoding = null)
+    public static Int8Rewrite Rewrite(OnnxGraph graph, Int8WeightEncoding? encoding = null, RewriteSteps? steps = null)
     {
+        steps ??= RewriteSteps.None;
         var levels = encoding ?? Int8WeightEncoding.Default;
         int matmuls = 0, gemms = 0, convs = 0, weightOnly = 0;
         var dynamic = graph.Opset >= 11;
@@ -66,6 +67,7 @@ public static class OnnxInt8Quantizer
         var rewritten = new List<NodeProto>(nodes.Length);
         foreach (var node in nodes)
         {
+            steps.Step(nameof(OnnxInt8Quantizer));
             if (node.Domain is not ("" or "ai.onnx"))
             {
                 rewritten.Add(node);

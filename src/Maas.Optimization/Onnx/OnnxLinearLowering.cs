@@ -30,8 +30,9 @@ public static class OnnxLinearLowering
     private const string MlDomain = "ai.onnx.ml";
 
     /// <summary>Rewrites <paramref name="graph"/> in place; returns how many nodes it lowered (others are left as they are).</summary>
-    public static LinearLoweringResult Lower(OnnxGraph graph)
+    public static LinearLoweringResult Lower(OnnxGraph graph, RewriteSteps? steps = null)
     {
+        steps ??= RewriteSteps.None;
         if (graph.Opset < 7)
         {
             return new LinearLoweringResult(0, 0);
@@ -42,6 +43,7 @@ public static class OnnxLinearLowering
         var rewritten = new List<NodeProto>(nodes.Length);
         foreach (var node in nodes)
         {
+            steps.Step(nameof(OnnxLinearLowering));
             if (node.Domain == MlDomain && node.OpType == "LinearClassifier" && FloatInput(graph, node) && Classifier(node) is { } linear)
             {
                 rewritten.AddRange(linear.Classes == 1 ? RewriteBinary(graph, node, linear) : Rewrite(graph, node, linear));

@@ -11,9 +11,13 @@ public sealed record PruneRewrite(int TensorsPruned, long Weights, long Zeroed);
 /// </summary>
 public static class OnnxMagnitudePruner
 {
-    /// <summary>Prunes <paramref name="graph"/> in place to <paramref name="sparsity"/> (0 to 1) per weight tensor.</summary>
-    public static PruneRewrite Rewrite(OnnxGraph graph, double sparsity)
+    /// <summary>
+    /// Prunes <paramref name="graph"/> in place to <paramref name="sparsity"/> (0 to 1) per weight tensor;
+    /// <paramref name="steps"/> is checked at each weight.
+    /// </summary>
+    public static PruneRewrite Rewrite(OnnxGraph graph, double sparsity, RewriteSteps? steps = null)
     {
+        steps ??= RewriteSteps.None;
         var weightNames = graph.Graph.Node
             .Where(n => n.Domain is "" or "ai.onnx" && n.OpType is "MatMul" or "Gemm" or "Conv" && n.Input.Count > 1)
             .Select(n => n.Input[1])
@@ -22,6 +26,7 @@ public static class OnnxMagnitudePruner
         long weights = 0, zeroed = 0;
         foreach (var name in weightNames)
         {
+            steps.Step(nameof(OnnxMagnitudePruner));
             if (graph.Constant(name) is not { } tensor || tensor.DataType != (int)OnnxElementType.Float || tensor.Dims.Count < 2)
             {
                 continue;

@@ -74,8 +74,9 @@ public static class OnnxStaticQuantizer
     /// are stored as <paramref name="encoding"/> says (default: <see cref="Int8WeightEncoding.Default"/>).
     /// </summary>
     /// <exception cref="InvalidOperationException">An activation to quantise has no range.</exception>
-    public static StaticInt8Rewrite Rewrite(OnnxGraph graph, IReadOnlyDictionary<string, ActivationRange> ranges, Int8WeightEncoding? encoding = null)
+    public static StaticInt8Rewrite Rewrite(OnnxGraph graph, IReadOnlyDictionary<string, ActivationRange> ranges, Int8WeightEncoding? encoding = null, RewriteSteps? steps = null)
     {
+        steps ??= RewriteSteps.None;
         var levels = encoding ?? Int8WeightEncoding.Default;
         // Per-channel weights need opset 13; an older model is upgraded when all its operators have a known opset-13
         // form (UltraFace, for one, is opset 9), and otherwise keeps per-tensor weights from opset 10.
@@ -91,7 +92,7 @@ public static class OnnxStaticQuantizer
             throw new NotSupportedException($"static int8 quantisation needs QuantizeLinear (opset {MinOpset} or later); this model imports opset {graph.Opset} and cannot be upgraded (operators without a known opset-{OnnxOpsetUpgrader.Target} form: {string.Join(", ", OnnxOpsetUpgrader.Blocking(graph))})");
         }
 
-        var folded = OnnxBatchNormFolder.Fold(graph);
+        var folded = OnnxBatchNormFolder.Fold(graph, steps);
         var perChannel = graph.Opset >= 13;
         var eligible = graph.Graph.Node.Select(n => (Node: n, Weight: Eligible(graph, n))).Where(e => e.Weight is not null)
             .ToDictionary(e => e.Node, e => e.Weight!, new ReferenceComparer<NodeProto>()); // nodes compare by value and change below
@@ -131,6 +132,7 @@ public static class OnnxStaticQuantizer
 
         foreach (var node in graph.Graph.Node.ToArray())
         {
+            steps.Step(nameof(OnnxStaticQuantizer));
             var activation = node.Input.Count > 0 ? node.Input[0] : "";
             for (var i = 0; i < node.Input.Count; i++)
             {

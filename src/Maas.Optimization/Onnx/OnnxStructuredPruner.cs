@@ -20,8 +20,9 @@ public static class OnnxStructuredPruner
     private static readonly HashSet<string> Elementwise = new(StringComparer.Ordinal) { "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Elu", "Selu", "Softplus", "Gelu", "HardSigmoid" };
 
     /// <summary>Removes the share <paramref name="ratio"/> (0 to 1) of hidden units of every such chain of <paramref name="graph"/>.</summary>
-    public static StructuredPruneRewrite Rewrite(OnnxGraph graph, double ratio)
+    public static StructuredPruneRewrite Rewrite(OnnxGraph graph, double ratio, RewriteSteps? steps = null)
     {
+        steps ??= RewriteSteps.None;
         int layers = 0;
         long before = 0, removed = 0;
         var nodes = graph.Graph.Node;
@@ -33,6 +34,7 @@ public static class OnnxStructuredPruner
 
         foreach (var first in nodes.Where(Dense).ToArray())
         {
+            steps.Step(nameof(OnnxStructuredPruner));
             if (graph.Constant(first.Input[1]) is not { } w1 || w1.DataType != (int)OnnxElementType.Float || w1.Dims.Count != 2 || graph.Consumers(w1.Name) != 1)
             {
                 continue;

@@ -18,8 +18,8 @@ namespace Maas.Server.Tests.Training;
 public sealed class FitCancellationTests
 {
     // FastTree's fit says "numTotalTrees left" once before each tree it builds (a trace message of ML.NET's log), which
-    // the tests use to count the trees a fit started; production code does not read ML.NET's messages.
-    private const string TreeStarted = "numTotalTrees left";
+    // the tests use to count the trees a fit started, as FitProgress does to report a fit's progress.
+    private const string TreeStarted = FitProgress.TreeStarted;
 
     [Fact]
     public void This_ml_net_has_the_switch_that_stops_a_running_fit()
@@ -151,7 +151,7 @@ public sealed class FitCancellationTests
         await (await client.GetAsync($"api/v1/training/jobs/{id}")).JsonAsync(HttpStatusCode.OK);
 
     // Rows of eight features and a label that depends on them with noise, so boosting never runs out of splits.
-    private static string Csv(int rows, int classes)
+    internal static string Csv(int rows, int classes)
     {
         var random = new Random(17);
         var csv = new StringBuilder("f0,f1,f2,f3,f4,f5,f6,f7,label\n");
