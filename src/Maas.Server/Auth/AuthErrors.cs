@@ -124,9 +124,10 @@ public static class AuthErrors
 
     private static string OpenAiType(AuthFailure failure) => failure.Status switch
     {
-        429 when failure.Limit?.Kind is LimitKind.TokensPerMinute => "tokens",
-        429 when IsQuota(failure) => "insufficient_quota",
-        429 => "requests",
+        // OpenAI's types for its own limits (see OpenAiErrors): tokens per minute, a spent quota, anything else counted in requests.
+        429 when failure.Limit?.Kind is LimitKind.TokensPerMinute => OpenAi.OpenAiErrors.TokensLimitType,
+        429 when IsQuota(failure) => OpenAi.OpenAiErrors.QuotaType,
+        429 => OpenAi.OpenAiErrors.RequestsLimitType,
         403 => "permission_error",
         401 => "invalid_request_error",
         >= 500 => "server_error",

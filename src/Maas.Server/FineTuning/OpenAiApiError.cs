@@ -34,19 +34,20 @@ internal sealed class OpenAiApiError(int status, string message, string? param, 
         catch (ApiException e) when (e.Code == Jobs.JobSubmission.TooManyJobsCode)
         {
             // The tenant's job limit, as the training and optimisation routes refuse it (429 too_many_jobs with its
-            // limit), in OpenAI's shape. A place frees when a job ends or is cancelled: OpenAI's clients would send the
-            // job twice more within seconds for nothing.
+            // limit), in OpenAI's shape with the type of every 429 on /v1 that counts requests. A place frees when a job
+            // ends or is cancelled: OpenAI's clients would send the job twice more within seconds for nothing.
             context.Response.Headers[Maas.Server.Auth.AuthErrors.ShouldRetryHeader] = "false";
-            return Body(e.Status, "invalid_request_error", e.Message, null, e.Code, e.Details);
+            return Body(e.Status, OpenAi.OpenAiErrors.RequestsLimitType, e.Message, null, e.Code, e.Details);
         }
         catch (ApiException e)
         {
-            // Shared helpers (JSON body reading, registry names) throw the API's own errors: same status, OpenAI's shape.
-            return Body(e.Status, e.Status >= 500 ? "server_error" : "invalid_request_error", e.Message, null, e.Code);
+            // Shared helpers (JSON body reading, registry names) throw the API's own errors: same status, OpenAI's shape,
+            // and the same extra fields (a limit, its value) beside OpenAI's four.
+            return Body(e.Status, TypeOf(e.Status, e.Code), e.Message, null, e.Code, e.Details);
         }
         catch (Maas.Core.Registry.RegistryException e) when (e.Kind == Maas.Core.Registry.RegistryErrorKind.Invalid)
         {
-            return Body(StatusCodes.Status400BadRequest, "invalid_request_error", e.Message, null, e.Code);
+            return Body(StatusCodes.Status400BadRequest, "invalid_request_error", e.Message, null, e.Code, e.Details);
         }
         catch (Maas.Core.Registry.RegistryException e) when (e.Kind == Maas.Core.Registry.RegistryErrorKind.InsufficientStorage)
         {
@@ -59,7 +60,7 @@ internal sealed class OpenAiApiError(int status, string message, string? param, 
 
             // OpenAI's clients would send the refused file twice more: room is made by deleting, not by waiting.
             context.Response.Headers[Maas.Server.Auth.AuthErrors.ShouldRetryHeader] = "false";
-            return Body(StatusCodes.Status429TooManyRequests, "insufficient_quota", e.Message, null, e.Code, e.Details);
+            return Body(StatusCodes.Status429TooManyRequests, OpenAi.OpenAiErrors.QuotaType, e.Message, null, e.Code, e.Details);
         }
         catch (Exception e) when (e is not OperationCanceledException || !context.RequestAborted.IsCancellationRequested)
         {
@@ -67,6 +68,14 @@ internal sealed class OpenAiApiError(int status, string message, string? param, 
             return Body(StatusCodes.Status500InternalServerError, "server_error", $"the server failed to answer (request {context.TraceIdentifier}); the server log has the details", null, "internal_error");
         }
     }
+
+    // OpenAI's type for an /api/v1-style error of this status: 429s as every 429 on /v1 (OpenAiErrors.LimitTypeOf).
+    private static string TypeOf(int status, string code) => status switch
+    {
+        StatusCodes.Status429TooManyRequests => OpenAi.OpenAiErrors.LimitTypeOf(code),
+        >= 500 => "server_error",
+        _ => "invalid_request_error",
+    };
 
     // Details (such as limit_bytes and used_bytes) go beside OpenAI's four fields, as the limits' 429s add theirs.
     private static IResult Body(int status, string type, string message, string? param, string code, IReadOnlyDictionary<string, object?>? details = null)

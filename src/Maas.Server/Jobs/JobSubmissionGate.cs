@@ -11,7 +11,8 @@ namespace Maas.Server.Jobs;
 /// models they named (training creates its model before it enqueues). The limit itself does not rest on this gate: the
 /// store counts and inserts in one step (<see cref="Maas.Core.Jobs.Queue.IJobQueueStore.TryEnqueueAsync"/>), which holds
 /// it across servers on one database too; only submissions through another server at the same instant may still get
-/// past this check and be refused at the enqueue, after their model was created.
+/// past this check and be refused at the enqueue, after their model was created (training then removes that model
+/// again while it is empty, see TrainingEndpoints.RemoveCreatedModelAsync).
 /// </summary>
 internal sealed class JobSubmissionGate
 {

@@ -9,12 +9,35 @@ namespace Maas.Server.OpenAi;
 /// <summary>OpenAI's error body <c>{"error": {"message", "type", "param", "code"}}</c> with the matching HTTP status.</summary>
 internal static class OpenAiErrors
 {
+    /// <summary>
+    /// OpenAI's <c>type</c> of a 429 for a limit on requests (its requests-per-minute limits): every 429 on /v1 that is
+    /// neither <see cref="TokensLimitType"/> nor <see cref="QuotaType"/>: request rates and concurrency, failed
+    /// authentications, new connections, full queues, the tenant's unfinished jobs.
+    /// </summary>
+    public const string RequestsLimitType = "requests";
+
+    /// <summary>OpenAI's <c>type</c> of a 429 for a limit on tokens (its tokens-per-minute limits): a key's or tenant's
+    /// tokens per minute, the server's budget of tokens in flight.</summary>
+    public const string TokensLimitType = "tokens";
+
+    /// <summary>OpenAI's <c>type</c> (and its <c>code</c>) for a spent quota: a tenant's daily or monthly budgets, its
+    /// storage and memory quotas.</summary>
+    public const string QuotaType = "insufficient_quota";
+
+    /// <summary>The OpenAI type of a 429 whose <c>code</c> is <paramref name="code"/> and that no tenant limit names.</summary>
+    public static string LimitTypeOf(string? code) => code switch
+    {
+        "token_budget_exceeded" => TokensLimitType,
+        "memory_quota_exceeded" or "storage_quota_exceeded" => QuotaType,
+        _ => RequestsLimitType,
+    };
+
     /// <summary>The status and OpenAI error type for an LLM failure.</summary>
     public static (int Status, string Type) Classify(LlmException error) => error.Kind switch
     {
         LlmErrorKind.InvalidRequest or LlmErrorKind.ContextOverflow => (StatusCodes.Status400BadRequest, "invalid_request_error"),
         LlmErrorKind.NotFound => (StatusCodes.Status404NotFound, "invalid_request_error"),
-        LlmErrorKind.QueueFull => (StatusCodes.Status429TooManyRequests, "rate_limit_error"),
+        LlmErrorKind.QueueFull => (StatusCodes.Status429TooManyRequests, LimitTypeOf(error.Code)),
         LlmErrorKind.Unavailable => (StatusCodes.Status503ServiceUnavailable, "server_error"),
         LlmErrorKind.Timeout => (StatusCodes.Status504GatewayTimeout, "server_error"),
         _ => (StatusCodes.Status500InternalServerError, "server_error"),

@@ -28,7 +28,7 @@ internal static class TrainingEndpoints
 
     private static ApiException Bad(string code, string message) => new(StatusCodes.Status400BadRequest, code, message);
 
-    private static async Task<IResult> SubmitAsync(HttpContext context, DatasetCatalog datasets, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, Jobs.JobSubmissionGate gate, TimeProvider time, Microsoft.Extensions.Options.IOptions<TrainingOptions> trainingOptions)
+    private static async Task<IResult> SubmitAsync(HttpContext context, DatasetCatalog datasets, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, Jobs.JobSubmissionGate gate, TimeProvider time, Microsoft.Extensions.Options.IOptions<TrainingOptions> trainingOptions, ILoggerFactory loggers)
     {
         // A key given twice ("hyperparameters": {"l2": 0.1, "l2": 10}) is refused: which of the two was meant is anyone's guess.
         var body = await ApiRequests.ReadJsonAsync<TrainingJobRequest>(context.Request, context.RequestAborted);
@@ -85,7 +85,7 @@ internal static class TrainingEndpoints
         using var turn = await gate.EnterAsync(jobs, trainingOptions.Value, caller?.Tenant ?? tenant, context.RequestAborted);
 
         // The result goes into the caller's tenant's model of that name: the job names it by its key.
-        await EnsureModelAsync(context, registry, body.Model, tenant, task, visibility);
+        var created = await EnsureModelAsync(context, registry, body.Model, tenant, task, visibility);
         var spec = new TrainingSpec
         {
             Model = ModelKeys.Of(tenant, body.Model),
@@ -102,7 +102,19 @@ internal static class TrainingEndpoints
             Search = search,
         };
         var now = time.GetUtcNow();
-        var job = await Jobs.JobSubmission.EnqueueAsync(jobs, workers, trainingOptions.Value, "train_", TrainingSpec.Kind, caller?.Tenant ?? tenant, spec, spec.CreatedBy, now, context.RequestAborted);
+        QueuedJob job;
+        try
+        {
+            job = await Jobs.JobSubmission.EnqueueAsync(jobs, workers, trainingOptions.Value, "train_", TrainingSpec.Kind, caller?.Tenant ?? tenant, spec, spec.CreatedBy, now, context.RequestAborted);
+        }
+        catch (ApiException e) when (created is not null && e.Code == Jobs.JobSubmission.TooManyJobsCode)
+        {
+            // Refused at the store's insert (a submission through another server took the last place after this one's
+            // count): nothing was queued, so the model this request created for the job goes too, while it is empty.
+            await RemoveCreatedModelAsync(registry, jobs, created, caller?.Tenant ?? tenant, loggers.CreateLogger("Maas.Training"));
+            throw;
+        }
+
         var response = TrainingJobResponse.From(job, context.CallerTenant());
         context.Response.Headers.Location = response.Url;
         return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
@@ -358,8 +370,9 @@ internal static class TrainingEndpoints
         return new TabularFeature(column.Name, "image");
     }
 
-    // The result goes into a model the caller's tenant owns: an existing one it may change, or a new private one.
-    private static async Task EnsureModelAsync(HttpContext context, IModelRegistry registry, string name, string tenant, string task, ModelVisibility? visibility)
+    // The result goes into a model the caller's tenant owns: an existing one it may change, or a new private one; the
+    // model this call created (null when it was there already, or another submission created it first).
+    private static async Task<Model?> EnsureModelAsync(HttpContext context, IModelRegistry registry, string name, string tenant, string task, ModelVisibility? visibility)
     {
         var caller = context.GetCaller();
         try
@@ -371,6 +384,8 @@ internal static class TrainingEndpoints
                     ? new ApiException(StatusCodes.Status403Forbidden, "model_read_only", $"model '{name}' belongs to another tenant; train into a model of your own")
                     : Bad("model_not_found", $"model '{name}' does not exist for this key; name a new model to create it");
             }
+
+            return null;
         }
         catch (RegistryException e) when (e.Code == "model_not_found")
         {
@@ -381,14 +396,68 @@ internal static class TrainingEndpoints
 
             try
             {
-                await registry.CreateModelAsync(
+                return await registry.CreateModelAsync(
                     new NewModel(name, "", ["trained"], task, visibility ?? ModelVisibility.Private, tenant, ApiRequests.Caller(context)),
                     context.RequestAborted);
             }
             catch (RegistryException exists) when (exists.Code == "model_exists")
             {
                 // Created by a concurrent submission: the next job's registration finds it.
+                return null;
             }
+        }
+    }
+
+    // How many of the tenant's newest training jobs are looked through for one that names a model about to be removed.
+    private const int NewestJobsChecked = 100;
+
+    /// <summary>
+    /// Deletes <paramref name="created"/>, the model a refused submission created, if it is still that model (not one
+    /// made again under its name since), has no versions, and no queued or running training job names it (a submission
+    /// through another server may have found it and been accepted), among the newest jobs of <paramref name="jobTenant"/>
+    /// (the tenant the job was submitted under); otherwise, or when the deletion is refused (an alias was set on it), it
+    /// stays. Runs to its end even when the caller has hung up.
+    /// </summary>
+    private static async Task RemoveCreatedModelAsync(IModelRegistry registry, IJobQueueStore jobs, Model created, string jobTenant, ILogger logger)
+    {
+        try
+        {
+            var current = await registry.GetModelAsync(created.Key, CancellationToken.None);
+            if (current.Id != created.Id || (await registry.ListVersionsAsync(created.Key, CancellationToken.None)).Count > 0)
+            {
+                return;
+            }
+
+            // Jobs naming a model are newer than it: the tenant's newest training jobs hold any that could.
+            var newest = await jobs.ListAsync(TrainingSpec.Kind, jobTenant, NewestJobsChecked, 0, CancellationToken.None);
+            if (newest.Any(j => (j.Status is JobStatus.Queued or JobStatus.Running) && NamesModel(j, created.Key)))
+            {
+                return;
+            }
+
+            await registry.DeleteModelAsync(created.Key, force: false, CancellationToken.None);
+        }
+        catch (RegistryException e) when (e.Code is "model_not_found" or "model_in_use")
+        {
+            // Gone already, or given an alias since (someone uses it): either way it is not this request's to remove.
+        }
+        catch (Exception e)
+        {
+            // The refusal is still the answer: a model left behind is empty and may be deleted by hand.
+            logger.LogWarning(e, "the empty model {Model} a refused training submission created could not be removed", created.Key);
+        }
+    }
+
+    private static bool NamesModel(QueuedJob job, string model)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<TrainingSpec>(job.Spec, RegistryJson.Options)?.Model == model;
+        }
+        catch (JsonException)
+        {
+            // A spec this server cannot read may name it: keep the model.
+            return true;
         }
     }
 

@@ -45,7 +45,7 @@ public sealed class FineTuningJobLimitTests
         Assert.True(refused.StatusCode == HttpStatusCode.TooManyRequests, $"{(int)refused.StatusCode}: {text}");
         var error = JsonNode.Parse(text)!["error"]!.AsObject();
         Assert.Equal("too_many_jobs", (string?)error["code"]);
-        Assert.Equal("invalid_request_error", (string?)error["type"]);
+        Assert.Equal("requests", (string?)error["type"]); // as every 429 on /v1 that counts requests
         Assert.True(error.ContainsKey("param") && error["param"] is null, text);
         Assert.Equal(Limit, (int?)error["limit"]);
         Assert.Contains("Maas:Training:MaxUnfinishedJobsPerTenant (1)", (string?)error["message"], StringComparison.Ordinal);

@@ -36,7 +36,7 @@ public sealed class EmbeddingQueueTests
             Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
             Assert.NotNull(refused.Headers.RetryAfter);
             var error = JsonDocument.Parse(await refused.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
-            Assert.Equal("rate_limit_error", error.GetProperty("type").GetString());
+            Assert.Equal("requests", error.GetProperty("type").GetString()); // OpenAI's type for a limit on requests
             Assert.Equal("queue_full", error.GetProperty("code").GetString());
             Assert.Contains("(1: the model's embedding_queue_limit, else Maas:Llm:EmbeddingQueueLimit)", error.GetProperty("message").GetString(), StringComparison.Ordinal);
         }

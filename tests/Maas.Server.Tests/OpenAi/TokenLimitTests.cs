@@ -54,6 +54,7 @@ public sealed class TokenLimitTests
             Assert.NotNull(refused.Headers.RetryAfter);
             var body = JsonDocument.Parse(await refused.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
             Assert.Equal("token_budget_exceeded", body.GetProperty("code").GetString());
+            Assert.Equal("tokens", body.GetProperty("type").GetString()); // OpenAI's type for a limit on tokens
             Assert.Contains($"of {InFlight} tokens reserved", body.GetProperty("message").GetString(), StringComparison.Ordinal);
         } // hanging up frees the stream's reservation
 

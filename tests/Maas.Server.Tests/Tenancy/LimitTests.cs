@@ -61,6 +61,27 @@ public sealed class LimitTests(ShortWindowFixture fixture) : IClassFixture<Short
     }
 
     [Fact]
+    public async Task A_request_limit_on_the_openai_routes_is_type_requests_with_its_headers()
+    {
+        var tenant = await Host.CreateTenantAsync();
+        var (_, secret) = await Host.CreateKeyAsync(tenant, [MaasScopes.Infer, MaasScopes.ModelsRead], limits: """{"requests_per_minute": 1}""");
+        using var client = Host.Client(secret);
+        using var held = Host.HoldAtFreshWindow(2000);
+        using (var ok = await client.GetAsync("v1/models"))
+        {
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        }
+
+        using var refused = await client.GetAsync("v1/models");
+        var error = await refused.ErrorAsync(HttpStatusCode.TooManyRequests, "rate_limit_exceeded");
+        Assert.Equal("requests", (string?)error["type"]); // OpenAI's type for its requests-per-minute limits
+        Assert.Equal("requests_per_minute", (string?)error["limit"]);
+        Assert.NotNull(refused.Headers.RetryAfter);
+        Assert.Equal("1", Header(refused, "x-ratelimit-limit-requests"));
+        Assert.Equal("0", Header(refused, "x-ratelimit-remaining-requests"));
+    }
+
+    [Fact]
     public async Task A_tenants_limit_spans_all_its_keys()
     {
         var tenant = await Host.CreateTenantAsync(limits: """{"requests_per_minute": 2}""");

@@ -144,6 +144,7 @@ public sealed class ServingUsageTests(ServingUsageFixture fixture) : IClassFixtu
         using var refused = await client.PostAsync("v1/chat/completions", Chat(maxTokens: 30));
         var error = await refused.ErrorAsync(HttpStatusCode.TooManyRequests, "rate_limit_exceeded");
         Assert.Equal("tokens_per_minute", (string?)error["limit"]);
+        Assert.Equal("tokens", (string?)error["type"]); // OpenAI's type for its tokens-per-minute limits
         Assert.Equal(40, (int?)error["value"]);
         Assert.Equal("0", refused.Headers.GetValues("x-ratelimit-remaining-tokens").Single());
         var retryAfter = refused.Headers.RetryAfter?.Delta ?? throw new InvalidOperationException("no Retry-After");
@@ -168,6 +169,7 @@ public sealed class ServingUsageTests(ServingUsageFixture fixture) : IClassFixtu
         using var refused = await client.PostAsync("v1/chat/completions", Chat(maxTokens: 1));
         var error = await refused.ErrorAsync(HttpStatusCode.TooManyRequests, "quota_exceeded");
         Assert.Equal("daily_tokens", (string?)error["limit"]);
+        Assert.Equal("insufficient_quota", (string?)error["type"]); // OpenAI's type for a spent quota
         Assert.Equal("tenant", (string?)error["scope"]);
         Assert.Equal(50, (int?)error["value"]);
         Assert.NotNull(error["reset_at"]);
