@@ -310,17 +310,17 @@ public sealed class ModelCommandTests(CliServerFixture fixture) : IDisposable
         Assert.Equal(ExitCodes.JobFailed, run.ExitCode);
         Assert.StartsWith("error: unknown_format: ", Assert.Single(run.ErrorLines));
 
-        // Every byte arrived, then the file was refused while it was being registered: the bar ends at the job's 95%;
+        // Every byte arrived, then the file was refused while it was being validated: the bar ends at the job's 90%;
         // it used to end at 100% before the error.
         var percents = System.Text.RegularExpressions.Regex.Matches(run.Stdout, @"\(import\): (\d+)%$", System.Text.RegularExpressions.RegexOptions.Multiline)
             .Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-        Assert.True(percents is [.., 95], run.ToString());
+        Assert.True(percents is [.., 90], run.ToString());
         Assert.DoesNotContain(100, percents);
 
         var job = (await fixture.RunAsync("jobs", "list", "--kind", "import", "--json")).Json().AsArray().First(j => (string?)j!["model"] == name)!;
-        Assert.Equal(("failed", 95.0, "registering"), ((string?)job["status"], (double)job["progress"]!, (string?)job["stage"]));
+        Assert.Equal(("failed", 90.0, "validating"), ((string?)job["status"], (double)job["progress"]!, (string?)job["stage"]));
         var logs = await fixture.RunAsync("jobs", "logs", (string)job["id"]!);
-        Assert.Matches(@"failed\s+registering\s+256\.0 KiB of 256\.0 KiB \(95%\) unknown_format: ", logs.Stdout);
+        Assert.Matches(@"failed\s+validating\s+256\.0 KiB of 256\.0 KiB \(90%\) unknown_format: ", logs.Stdout);
     }
 
     [Fact]

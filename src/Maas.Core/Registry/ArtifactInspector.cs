@@ -8,10 +8,13 @@ public static class ArtifactInspector
 {
     /// <summary>
     /// Inspects the staged files in <paramref name="folder"/>: <paramref name="primary"/> is the model file, the
-    /// others must be the external data files it references. Throws invalid_model_file with the reader's reason.
+    /// others must be the external data files it references. Throws invalid_model_file with the reader's reason, and
+    /// <see cref="OperationCanceledException"/> once <paramref name="cancellationToken"/> fires (the readers check it
+    /// before each read of the file, so a large model's check stops within one buffer of a cancel).
     /// </summary>
-    public static InspectedArtifact Inspect(string folder, string primary, IReadOnlyCollection<string> files)
+    public static InspectedArtifact Inspect(string folder, string primary, IReadOnlyCollection<string> files, CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var path = Path.Combine(folder, primary);
         var format = ModelFormatDetector.Detect(path) ?? throw RegistryException.Invalid(
             "unknown_format",
@@ -20,8 +23,8 @@ public static class ArtifactInspector
         {
             return format switch
             {
-                ModelFormat.Onnx => InspectOnnx(path, primary, files),
-                ModelFormat.Gguf => InspectGguf(path, primary, files),
+                ModelFormat.Onnx => InspectOnnx(path, primary, files, cancellationToken),
+                ModelFormat.Gguf => InspectGguf(path, primary, files, cancellationToken),
                 _ => throw new InvalidOperationException($"no inspector for {format}"),
             };
         }
@@ -31,9 +34,9 @@ public static class ArtifactInspector
         }
     }
 
-    private static InspectedArtifact InspectOnnx(string path, string primary, IReadOnlyCollection<string> files)
+    private static InspectedArtifact InspectOnnx(string path, string primary, IReadOnlyCollection<string> files, CancellationToken cancellationToken)
     {
-        var info = OnnxModelReader.Read(path);
+        var info = OnnxModelReader.Read(path, cancellationToken);
         var referenced = info.ExternalDataFiles.ToHashSet(StringComparer.Ordinal);
         foreach (var file in files)
         {
@@ -66,7 +69,7 @@ public static class ArtifactInspector
         value.Dims,
         value.Shape.Any(d => d.Name is not null) ? value.Shape.Select(d => d.Name).ToArray() : null);
 
-    private static InspectedArtifact InspectGguf(string path, string primary, IReadOnlyCollection<string> files)
+    private static InspectedArtifact InspectGguf(string path, string primary, IReadOnlyCollection<string> files, CancellationToken cancellationToken)
     {
         if (files.Count > 1)
         {
@@ -75,6 +78,6 @@ public static class ArtifactInspector
                 $"a GGUF version is one file, but {files.Count} were uploaded with '{primary}'");
         }
 
-        return new InspectedArtifact(ModelFormat.Gguf, GgufSignatures.Read(path));
+        return new InspectedArtifact(ModelFormat.Gguf, GgufSignatures.Read(path, cancellationToken));
     }
 }

@@ -9,10 +9,14 @@ public static class GgufSignatures
     // general.* strings (license, author, url, ...) are worth showing; long ones (a README) would bloat every listing.
     private const int MaxMetadataValue = 1024;
 
-    /// <summary>Reads and validates the file; throws <see cref="InvalidModelFileException"/> when it is not usable.</summary>
-    public static ModelSignature Read(string path)
+    /// <summary>
+    /// Reads and validates the file; throws <see cref="InvalidModelFileException"/> when it is not usable, and
+    /// <see cref="OperationCanceledException"/> once <paramref name="cancellationToken"/> fires.
+    /// </summary>
+    public static ModelSignature Read(string path, CancellationToken cancellationToken = default)
     {
-        var file = GgufReader.Read(path);
+        var file = GgufReader.Read(path, cancellationToken);
+        cancellationToken.ThrowIfCancellationRequested();
         if (string.IsNullOrEmpty(file.Architecture))
         {
             throw new InvalidModelFileException("the GGUF file has no general.architecture, so no engine knows how to run it");

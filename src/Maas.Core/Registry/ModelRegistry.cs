@@ -457,12 +457,11 @@ public sealed class ModelRegistry : IModelRegistry
 
         if (draft.Files.Count == 0)
         {
-            throw RegistryException.Invalid("empty_upload", "no file was uploaded for the version");
+            throw VersionDraft.NoFiles();
         }
 
         await ValidateOptionsAsync(draft.Options, cancellationToken).ConfigureAwait(false);
-        var primary = PickPrimary(draft.Files);
-        var inspected = ArtifactInspector.Inspect(draft.Folder, primary.Path, draft.Files.Select(f => f.Path).ToArray());
+        var (primary, inspected) = draft.Inspect(cancellationToken); // done already when an import checked its file
         var files = new List<ArtifactFile> { primary };
         files.AddRange(draft.Files.Where(f => f != primary).OrderBy(f => f.Path, StringComparer.Ordinal));
         var bundle = files.Count > 1;
@@ -512,22 +511,6 @@ public sealed class ModelRegistry : IModelRegistry
         await draft.Reservation.ReleaseAsync().ConfigureAwait(false); // the commit dropped its row already: this deletes nothing
         Raise(new RegistryChange(RegistryChangeKind.VersionReady, ready.Model, ready.Version));
         return ready;
-    }
-
-    private static ArtifactFile PickPrimary(IReadOnlyList<ArtifactFile> files)
-    {
-        if (files.Count == 1)
-        {
-            return files[0];
-        }
-
-        var models = files.Where(f => f.Path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) || f.Path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)).ToArray();
-        return models.Length == 1
-            ? models[0]
-            : throw RegistryException.Invalid(
-                "ambiguous_model_file",
-                $"{files.Count} files were uploaded; exactly one must be the model (.onnx or .gguf) and the rest its external data, " +
-                $"but {models.Length} are named like a model file");
     }
 
     // A bundle's key hashes its file list, so the same files under the same names share one stored copy.

@@ -12,6 +12,7 @@ public sealed class VersionDraft : IAsyncDisposable
     private readonly List<ArtifactFile> _files = [];
     private readonly Func<VersionDraft, ValueTask> _abandon;
     private readonly bool _fsync;
+    private (ArtifactFile Primary, InspectedArtifact Artifact)? _inspection;
 
     internal VersionDraft(Model model, int version, string folder, NewVersionOptions options, StorageReservation reservation, bool fsync, Func<VersionDraft, ValueTask> abandon)
     {
@@ -98,7 +99,7 @@ public sealed class VersionDraft : IAsyncDisposable
         }
 
         var added = new ArtifactFile(fileName, Convert.ToHexStringLower(hash.GetHashAndReset()), size);
-        _files.Add(added);
+        Added(added);
         return added;
     }
 
@@ -130,8 +131,61 @@ public sealed class VersionDraft : IAsyncDisposable
 
         sha256 ??= await HashingCopy.HashFileAsync(path, cancellationToken).ConfigureAwait(false);
         var added = new ArtifactFile(fileName, sha256, size);
-        _files.Add(added);
+        Added(added);
         return added;
+    }
+
+    /// <summary>
+    /// The check a version's files must pass to be committed, the one <see cref="IModelRegistry.CommitVersionAsync"/>
+    /// runs: at least one file, exactly one of them the model (the primary; the rest its external data), and that model
+    /// read and validated by <see cref="ArtifactInspector"/> (400 <c>unknown_format</c>, <c>invalid_model_file</c>,
+    /// <c>unexpected_file</c>, <c>ambiguous_model_file</c>, <c>empty_upload</c>). An import runs it before its point of
+    /// no return, so a bad file fails while a cancel still stops it; the result is kept until another file is added,
+    /// so the commit that follows does not read the files again.
+    /// </summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired while the files were read.</exception>
+    internal (ArtifactFile Primary, InspectedArtifact Artifact) Inspect(CancellationToken cancellationToken)
+    {
+        if (_inspection is { } done)
+        {
+            return done;
+        }
+
+        if (_files.Count == 0)
+        {
+            throw NoFiles();
+        }
+
+        var primary = PickPrimary(_files);
+        var inspected = ArtifactInspector.Inspect(Folder, primary.Path, _files.Select(f => f.Path).ToArray(), cancellationToken);
+        _inspection = (primary, inspected);
+        return (primary, inspected);
+    }
+
+    /// <summary>The 400 for a draft committed without a file.</summary>
+    internal static RegistryException NoFiles() => RegistryException.Invalid("empty_upload", "no file was uploaded for the version");
+
+    private static ArtifactFile PickPrimary(IReadOnlyList<ArtifactFile> files)
+    {
+        if (files.Count == 1)
+        {
+            return files[0];
+        }
+
+        var models = files.Where(f => f.Path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) || f.Path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)).ToArray();
+        return models.Length == 1
+            ? models[0]
+            : throw RegistryException.Invalid(
+                "ambiguous_model_file",
+                $"{files.Count} files were uploaded; exactly one must be the model (.onnx or .gguf) and the rest its external data, " +
+                $"but {models.Length} are named like a model file");
+    }
+
+    // A new file makes an earlier inspection stale: it may be the model's external data, or a second model.
+    private void Added(ArtifactFile file)
+    {
+        _files.Add(file);
+        _inspection = null;
     }
 
     /// <summary>The full path a file of this draft has (or will have) in the staging folder.</summary>

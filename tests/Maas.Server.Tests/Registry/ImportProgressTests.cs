@@ -34,8 +34,8 @@ public sealed class ImportProgressTests(ImportServers servers) : IClassFixture<I
 
         foreach (var (url, extra, code, stage, percent) in new[]
         {
-            // Downloaded whole, then refused by the format check while registering.
-            (notAModel, "", "unknown_format", ImportProgress.Registering, 95.0),
+            // Downloaded whole, then refused by the format check while validating (before the point of no return).
+            (notAModel, "", "unknown_format", ImportProgress.Validating, 90.0),
             // Downloaded whole, then refused by the checksum comparison.
             (good, $$""", "sha256": "{{new string('e', 64)}}" """, "checksum_mismatch", ImportProgress.Validating, 90.0),
         })
@@ -78,7 +78,7 @@ public sealed class ImportProgressTests(ImportServers servers) : IClassFixture<I
             Assert.Equal((long)validating["bytes_total"]!, (long)validating["bytes_done"]!);
             holds[ImportStep.BeforeFinishing].Release();
 
-            // Past it, checking and committing the version.
+            // Past it, committing the version.
             await holds[ImportStep.Finishing].Reached;
             var registering = await JobAsync(client, id);
             Assert.Equal((ImportProgress.Registering, 95.0, true), ((string?)registering["stage"], (double)registering["progress"]!, (bool)registering["finishing"]!));

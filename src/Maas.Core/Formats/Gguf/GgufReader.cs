@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using Maas.Core.Datasets.Readers;
 
 namespace Maas.Core.Formats.Gguf;
 
@@ -33,15 +34,20 @@ public static class GgufReader
 
     /// <summary>Reads the header of the GGUF file at <paramref name="path"/>.</summary>
     /// <exception cref="InvalidModelFileException">The file is not a valid GGUF file; the message says why.</exception>
-    public static GgufFile Read(string path)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> fired (checked before each read of the file).</exception>
+    public static GgufFile Read(string path, CancellationToken cancellationToken = default)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
-        return Read(stream);
+        return Read(stream, cancellationToken);
     }
 
     /// <summary>Reads a GGUF header from a seekable stream positioned at the start of the file.</summary>
     /// <exception cref="InvalidModelFileException">The content is not a valid GGUF file; the message says why.</exception>
-    public static GgufFile Read(Stream stream)
+    /// <exception cref="OperationCanceledException">
+    /// <paramref name="cancellationToken"/> fired: a header of many megabytes (a large vocabulary) stops within one
+    /// buffer of it.
+    /// </exception>
+    public static GgufFile Read(Stream stream, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(stream);
         if (!stream.CanSeek)
@@ -49,7 +55,9 @@ public static class GgufReader
             throw new ArgumentException("GGUF reading needs a seekable stream (its length bounds every header field)", nameof(stream));
         }
 
-        var reader = new Cursor(stream);
+        cancellationToken.ThrowIfCancellationRequested();
+        using var cancellable = cancellationToken.CanBeCanceled ? new CancellableReadStream(stream, cancellationToken) : null;
+        var reader = new Cursor(cancellable ?? stream);
         return reader.ReadFile();
     }
 

@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Maas.Core.Datasets.Readers;
 using Maas.Core.Formats.Onnx.Proto;
 
 namespace Maas.Core.Formats.Onnx;
@@ -16,12 +17,18 @@ public static class OnnxModelReader
     /// costs at most a small multiple of its size in memory.
     /// </remarks>
     /// <exception cref="InvalidModelFileException">The file is not a usable ONNX model; the message says why.</exception>
-    public static OnnxModelInfo Read(string path)
+    /// <exception cref="OperationCanceledException">
+    /// <paramref name="cancellationToken"/> fired: checked before each read of the file, so the walk of a model near
+    /// 2 GiB stops within one buffer of it.
+    /// </exception>
+    public static OnnxModelInfo Read(string path, CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var fullPath = Path.GetFullPath(path);
         using var file = OpenModel(fullPath);
         CheckSize(fullPath, file.Length);
-        return Describe(OnnxModelScanner.Scan(file, Path.GetDirectoryName(fullPath)!));
+        using var cancellable = cancellationToken.CanBeCanceled ? new CancellableReadStream(file, cancellationToken) : null;
+        return Describe(OnnxModelScanner.Scan(cancellable ?? (Stream)file, Path.GetDirectoryName(fullPath)!));
     }
 
     /// <summary>Reads a model held in memory; external data files, if any, are looked for in <paramref name="externalDataDirectory"/>.</summary>

@@ -12,10 +12,13 @@ public static class ImportProgress
     /// <summary>Fetching the file (also shown as "resuming at byte N ..." after a broken connection).</summary>
     public const string Downloading = "downloading";
 
-    /// <summary>The whole file is in: its checksum is compared and it is staged into the version (a cancel still stops it).</summary>
+    /// <summary>
+    /// The whole file is in: its checksum is compared, it is staged into the version and its format is checked (ONNX,
+    /// GGUF; a file an upload would be refused for fails here, with the upload's error). A cancel still stops it.
+    /// </summary>
     public const string Validating = "validating";
 
-    /// <summary>Past the point of no return: the file's format is checked (ONNX, GGUF) and the version committed.</summary>
+    /// <summary>Past the point of no return: the checked file is committed as the version.</summary>
     public const string Registering = "registering";
 
     /// <summary>The percent a finished download shows; its bytes fill the bar from 0 to here.</summary>
