@@ -351,13 +351,25 @@ public sealed class DatasetCatalog(
             },
             _time.GetUtcNow());
 
+    /// <summary>
+    /// Removes upload sessions whose time ran out (their record, staged bytes and storage reservation), unless a chunk
+    /// of one is arriving right now (the next call takes it); returns how many. The server calls it every
+    /// Maas:Registry:UploadSessionSweepMs.
+    /// </summary>
+    /// <remarks>
+    /// Leftovers of a crash are not looked for here (the first use of an upload does that), as that sweep also takes
+    /// the drafts of uploads running now.
+    /// </remarks>
+    public Task<int> ExpireUploadsAsync(CancellationToken cancellationToken) => PrepareUploadsAsync(cancellationToken, leftovers: false);
+
     // Once per process, before any session is touched: drop files no session owns (left by a crash). Every time:
     // drop sessions whose time ran out, unless a chunk of one is arriving right now.
-    private async Task PrepareUploadsAsync(CancellationToken cancellationToken)
+    private async Task<int> PrepareUploadsAsync(CancellationToken cancellationToken, bool leftovers = true)
     {
         await _sweepOnce.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            var removed = 0;
             var now = _time.GetUtcNow();
             var sessions = await store.ListUploadSessionsAsync(cancellationToken).ConfigureAwait(false);
             foreach (var expired in sessions.Where(s => s.ExpiresAt <= now))
@@ -366,14 +378,17 @@ public sealed class DatasetCatalog(
                 if (held is not null)
                 {
                     await DropUploadAsync(expired.Id, cancellationToken).ConfigureAwait(false);
+                    removed++;
                 }
             }
 
-            if (!_swept)
+            if (leftovers && !_swept)
             {
                 _uploads.Staging.Sweep(sessions.Where(s => s.ExpiresAt > now).Select(s => s.Id).ToHashSet(StringComparer.Ordinal));
                 _swept = true;
             }
+
+            return removed;
         }
         finally
         {

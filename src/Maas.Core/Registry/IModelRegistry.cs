@@ -7,6 +7,12 @@ public interface IModelRegistry
     /// <summary>Raised after a change is committed (serving drops what it cached about the model).</summary>
     event EventHandler<RegistryChange>? Changed;
 
+    /// <summary>
+    /// Raises <see cref="Changed"/> for a model (or, with <paramref name="version"/>, one version) deleted through another
+    /// server sharing the database, so this process drops what it holds of it as it does for a deletion made here.
+    /// </summary>
+    void ReportDeletedElsewhere(string model, int? version);
+
     /// <summary>Creates a model.</summary>
     Task<Model> CreateModelAsync(NewModel model, CancellationToken cancellationToken);
 

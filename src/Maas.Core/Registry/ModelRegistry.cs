@@ -1014,6 +1014,11 @@ public sealed class ModelRegistry : IModelRegistry
         }
     }
 
+    /// <inheritdoc />
+    public void ReportDeletedElsewhere(string model, int? version) => Raise(version is { } deleted
+        ? new RegistryChange(RegistryChangeKind.VersionDeleted, model, deleted)
+        : new RegistryChange(RegistryChangeKind.ModelDeleted, model));
+
     private void Raise(RegistryChange change)
     {
         var handlers = Changed;

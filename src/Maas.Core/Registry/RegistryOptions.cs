@@ -12,6 +12,12 @@ public sealed class RegistryOptions
     /// <summary>How long an unfinished resumable upload is kept, in hours.</summary>
     public double UploadSessionTtlHours { get; set; } = 24;
 
+    /// <summary>
+    /// How often expired resumable uploads (of models and of datasets) are removed, their staged bytes with them, in
+    /// milliseconds.
+    /// </summary>
+    public int UploadSessionSweepMs { get; set; } = 600_000;
+
     /// <summary>Flush staged files to disk before they are committed, so a power cut cannot leave a ready version with lost data.</summary>
     public bool FsyncUploads { get; set; } = true;
 
@@ -72,6 +78,11 @@ public sealed class RegistryOptions
         if (UploadSessionTtlHours <= 0)
         {
             errors.Add($"{Section}:UploadSessionTtlHours must be positive");
+        }
+
+        if (UploadSessionSweepMs is < 100 or > 86_400_000)
+        {
+            errors.Add($"{Section}:UploadSessionSweepMs must be between 100 and 86400000, not {UploadSessionSweepMs}");
         }
 
         if (MaxConcurrentImports < 1)

@@ -205,6 +205,21 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
         }
     }
 
+    /// <summary>Versions whose statistics are kept now (tests check that deleted ones go).</summary>
+    internal int StatisticsCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _known.Count;
+            }
+        }
+    }
+
+    /// <summary>Resolutions cached now (tests check their bound).</summary>
+    internal int ResolvedCount => _resolved.Count;
+
     /// <summary>Models held unloaded by an operator now (tests check that deleted ones go).</summary>
     internal int UnloadedModelCount
     {
@@ -499,9 +514,9 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
         var servable = await _catalog.ResolveAsync(model, version, cancellationToken).ConfigureAwait(false);
         if (_options.ResolveCacheTime > TimeSpan.Zero)
         {
-            if (_resolved.Count > 10_000)
+            if (_resolved.Count >= _options.ResolveCacheEntries && !_resolved.ContainsKey(key))
             {
-                _resolved.Clear(); // a crude bound against callers probing many names
+                _resolved.Clear(); // a bound against callers probing many spellings (Maas:Inference:ResolveCacheEntries)
             }
 
             _resolved[key] = (servable, now);

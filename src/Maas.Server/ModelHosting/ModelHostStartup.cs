@@ -8,14 +8,17 @@ namespace Maas.Server.ModelHosting;
 /// The model host's start-up and upkeep for every engine: loads the versions configured to load at start or pinned
 /// (in the background; readiness waits for them), reloads loaded versions whose serving configuration changed, loads
 /// versions pinned since,
-/// unloads deleted ones, logs state changes, and unloads everything (draining requests) when the server stops.
+/// unloads deleted ones (those deleted through another server sharing the database too, found by
+/// <see cref="ModelHostingOptions.DeletedModelCheckMs"/>), logs state changes, and unloads everything (draining
+/// requests) when the server stops.
 /// </summary>
 internal sealed class ModelHostStartup(
     ModelHost host,
     IEnumerable<IHostedModelSource> sources,
     ILogger<ModelHostStartup> logger,
     MustLoadModels? mustLoad = null,
-    IModelRegistry? registry = null) : IHostedService
+    IModelRegistry? registry = null,
+    Microsoft.Extensions.Options.IOptions<ModelHostingOptions>? options = null) : IHostedService
 {
     private readonly CancellationTokenSource _stopping = new();
 
@@ -38,6 +41,11 @@ internal sealed class ModelHostStartup(
             // Registered now, before the listener opens, so readiness waits for the list.
             var readiness = mustLoad?.Begin(source.Name);
             _ = Task.Run(() => LoadAtStartAsync(source, readiness, _stopping.Token), CancellationToken.None);
+        }
+
+        if (options?.Value.DeletedModelCheckMs is > 0 and var interval)
+        {
+            _ = Task.Run(() => CheckDeletedAsync(registry, TimeSpan.FromMilliseconds(interval), _stopping.Token), CancellationToken.None);
         }
 
         return Task.CompletedTask;
@@ -119,6 +127,52 @@ internal sealed class ModelHostStartup(
                     logger.LogWarning(ex, "Unloading deleted model {Model} failed", change.Model);
                 }
             });
+        }
+    }
+
+    // A deletion made through another server sharing the database raises no change here: every interval the versions
+    // the host knows (loaded, failed or held unloaded) are looked up, and those gone are reported as deleted, so every
+    // part of this server drops them as it does for a deletion made here (the host its entry and loaded instance, the
+    // tensor manager its statistics and unload, the model directory its cache).
+    private async Task CheckDeletedAsync(IModelRegistry models, TimeSpan interval, CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(interval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                foreach (var byName in host.Models().GroupBy(s => s.Key.Name, StringComparer.Ordinal))
+                {
+                    try
+                    {
+                        HashSet<int> versions;
+                        try
+                        {
+                            versions = [.. (await models.ListVersionsAsync(byName.Key, cancellationToken)).Select(v => v.Version)];
+                        }
+                        catch (RegistryException ex) when (ex.Kind == RegistryErrorKind.NotFound)
+                        {
+                            logger.LogInformation("Model {Model} was deleted through another server; unloading it here", byName.Key);
+                            models.ReportDeletedElsewhere(byName.Key, null);
+                            continue;
+                        }
+
+                        foreach (var gone in byName.Select(s => s.Key.Version).Where(v => !versions.Contains(v)).Distinct())
+                        {
+                            logger.LogInformation("Version {Version} of model {Model} was deleted through another server; unloading it here", gone, byName.Key);
+                            models.ReportDeletedElsewhere(byName.Key, gone);
+                        }
+                    }
+                    catch (Exception ex) when (ex is not OutOfMemoryException and not OperationCanceledException)
+                    {
+                        logger.LogWarning("Checking whether model {Model} still exists failed ({Message}); the next check tries again", byName.Key, ex.Message);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
         }
     }
 

@@ -40,6 +40,13 @@ public sealed class ModelHostingOptions
     [Range(0, 3_600_000, ErrorMessage = "Maas:Hosting:MappedMemoryRefreshMs must be between 0 and 3600000")]
     public int MappedMemoryRefreshMs { get; set; } = 30_000;
 
+    /// <summary>
+    /// How often the versions the host knows are checked against the registry, in milliseconds, so one deleted through
+    /// another server sharing the database is unloaded and forgotten here too; 0: never (only deletions made here apply).
+    /// </summary>
+    [Range(0, 3_600_000, ErrorMessage = "Maas:Hosting:DeletedModelCheckMs must be between 0 (never) and 3600000")]
+    public int DeletedModelCheckMs { get; set; } = 10_000;
+
     /// <summary>The budget in bytes these settings give on this machine.</summary>
     public long EffectiveBudgetBytes => MemoryBudgetBytes > 0 ? MemoryBudgetBytes : ProcessMemory.MachineBytes() / 100 * MemoryBudgetPercent;
 

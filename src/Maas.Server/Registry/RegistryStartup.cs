@@ -13,9 +13,10 @@ internal sealed class RegistryStartup(
     ModelRegistry registry,
     JobRunner jobs,
     Microsoft.Extensions.Options.IOptions<RegistryOptions> options,
-    ILogger<RegistryStartup> logger) : IHostedService
+    ILogger<RegistryStartup> logger,
+    Maas.Core.Datasets.DatasetCatalog? datasets = null) : IHostedService
 {
-    private static readonly TimeSpan SessionSweepInterval = TimeSpan.FromMinutes(10);
+    private readonly TimeSpan _sessionSweepInterval = TimeSpan.FromMilliseconds(options.Value.UploadSessionSweepMs);
 
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stopping = new();
@@ -68,14 +69,21 @@ internal sealed class RegistryStartup(
 
     private async Task SweepSessionsAsync(CancellationToken cancellationToken)
     {
-        using var timer = new PeriodicTimer(SessionSweepInterval);
+        using var timer = new PeriodicTimer(_sessionSweepInterval);
         try
         {
             while (await timer.WaitForNextTickAsync(cancellationToken))
             {
                 try
                 {
+                    // Models' and datasets' sessions alike: an abandoned dataset upload kept its bytes (and its
+                    // tenant's storage reservation) until someone next opened a dataset upload.
                     var expired = await registry.ExpireSessionsAsync(cancellationToken);
+                    if (datasets is not null)
+                    {
+                        expired += await datasets.ExpireUploadsAsync(cancellationToken);
+                    }
+
                     if (expired > 0)
                     {
                         logger.LogInformation("Removed {Count} expired upload session(s)", expired);
@@ -83,7 +91,7 @@ internal sealed class RegistryStartup(
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    logger.LogWarning(e, "Expiring upload sessions failed; trying again in {Interval}", SessionSweepInterval);
+                    logger.LogWarning(e, "Expiring upload sessions failed; trying again in {Interval}", _sessionSweepInterval);
                 }
             }
         }

@@ -79,6 +79,7 @@ public static class InferenceExtensions
             new ModelManagerOptions
             {
                 ResolveCacheTime = TimeSpan.FromMilliseconds(sp.GetRequiredService<IOptions<InferenceOptions>>().Value.ResolveCacheMs),
+                ResolveCacheEntries = sp.GetRequiredService<IOptions<InferenceOptions>>().Value.ResolveCacheEntries,
                 Telemetry = sp.GetService<Maas.Core.Observability.ServingTelemetry>(),
             }));
         services.AddSingleton<IHostedModelSource>(sp => sp.GetRequiredService<ModelManager>());

@@ -143,6 +143,10 @@ public sealed class InferenceOptions : IValidatableObject
     [Range(0, 600_000)]
     public int ResolveCacheMs { get; set; } = 1000;
 
+    /// <summary>The most resolutions kept at once; past it the cache starts over (a bound against callers probing many versions or aliases).</summary>
+    [Range(1, 10_000_000, ErrorMessage = "Maas:Inference:ResolveCacheEntries must be between 1 and 10000000")]
+    public int ResolveCacheEntries { get; set; } = 10_000;
+
     /// <summary>The scheduler defaults these options describe.</summary>
     public SchedulerOptions SchedulerDefaults() => new()
     {

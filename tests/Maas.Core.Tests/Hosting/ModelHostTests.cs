@@ -105,6 +105,35 @@ public sealed class ModelHostTests : IDisposable
     }
 
     [Fact]
+    public async Task Forgotten_versions_leave_no_entry_whether_loaded_and_busy_failed_to_load_or_held_unloaded()
+    {
+        var loaded = Add("loaded");
+        var failing = Add("failing");
+        var held = Add("held");
+        var engine = new FaultyEstimateEngine(new TensorModelEngine(_factory, _catalog));
+        var host = new ModelHost([engine], new ModelHostOptions { ReserveLoadPeak = false }, _time);
+        await using var _ = host;
+        var manager = new ModelManager(_catalog, host, new ModelManagerOptions());
+
+        await Assert.ThrowsAsync<ModelHostException>(() => host.AcquireAsync(manager.RequestFor(failing), default));
+        engine.Faulty = false;
+        host.Hold(manager.RequestFor(held));
+        var lease = await host.AcquireAsync(manager.RequestFor(loaded), default);
+        Assert.Equal(3, host.Models().Count);
+
+        // A busy version goes once its request is done; the others at once.
+        var forgetting = host.ForgetAsync("loaded", null);
+        await host.ForgetAsync("failing", 1);
+        await host.ForgetAsync("held", null);
+        Assert.False(forgetting.IsCompleted);
+        lease.Dispose();
+        await forgetting.WaitAsync(TimeSpan.FromMinutes(1));
+
+        Assert.Empty(host.Models());
+        Assert.True(_factory.Loaded.Single().Disposed);
+    }
+
+    [Fact]
     public async Task An_engine_fault_before_its_load_fails_that_load_only_and_the_version_loads_once_retried()
     {
         var servable = Add("faulty");

@@ -21,6 +21,9 @@ public sealed class StartupConfigurationTests
     [InlineData("Maas:Inference:HttpReadAheadBytes", "1024", "Maas:Inference:HttpReadAheadBytes must be between 65536 and 1073741824")]
     [InlineData("Maas:ServingLimits:MaxInstanceCount", "0", "Maas:ServingLimits:MaxInstanceCount must be between 1 and 64, not 0")]
     [InlineData("Maas:Hosting:MemoryBudgetPercent", "0", "Maas:Hosting:MemoryBudgetPercent must be between 1 and 100")]
+    [InlineData("Maas:Hosting:DeletedModelCheckMs", "-1", "Maas:Hosting:DeletedModelCheckMs must be between 0 (never) and 3600000")]
+    [InlineData("Maas:Inference:ResolveCacheEntries", "0", "Maas:Inference:ResolveCacheEntries must be between 1 and 10000000")]
+    [InlineData("Maas:Registry:UploadSessionSweepMs", "5", "Maas:Registry:UploadSessionSweepMs must be between 100 and 86400000, not 5")]
     [InlineData("Maas:Llm:PromptCacheBytes", "-1", "Maas:Llm:PromptCacheBytes must be between 0 (off) and this machine's memory")]
     public async Task A_bad_setting_ends_the_start_with_one_line_per_problem(string key, string value, string expected)
     {

@@ -1,0 +1,61 @@
+using System.Net;
+using Maas.Core.Hosting;
+using Maas.Core.TensorServing;
+using Maas.Server.Tests.Support;
+using Maas.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using static Maas.Testing.Conditions;
+
+namespace Maas.Server.Tests.ModelHosting;
+
+/// <summary>
+/// A version or model deleted through one server goes from another server sharing the database too: its loaded
+/// instance, the host's entry, the tensor manager's statistics and operator unload (Maas:Hosting:DeletedModelCheckMs).
+/// </summary>
+public sealed class DeletedAcrossServersTests
+{
+    private const string Row = """{"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [0.5, -1.25, 2.0, 0.75]}]}""";
+
+    [Theory]
+    [OnSqlite]
+    public async Task A_version_and_then_its_model_deleted_through_one_server_are_unloaded_and_forgotten_on_the_other(Db db)
+    {
+        using var folder = new TempDirectory("maas-deleted-elsewhere");
+        await using var database = await TestDatabase.CreateAsync(db);
+        var settings = new Dictionary<string, string?> { ["Maas:Hosting:DeletedModelCheckMs"] = "100" };
+        await using var first = await MaasTestServer.StartAsync(database, settings, folder.Path);
+        await using var second = await MaasTestServer.StartAsync(database, settings, folder.Path);
+        var model = await first.Client.CreateModelAsync();
+        await first.Client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
+        await first.Client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
+
+        // Both versions serve on the second server only: loaded there, with their statistics.
+        foreach (var version in new[] { 1, 2 })
+        {
+            using var answer = await second.Client.PostAsync($"v2/models/{model}/versions/{version}/infer", Api.Json(Row));
+            Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        }
+
+        var host = second.Services.GetRequiredService<ModelHost>();
+        var manager = second.Services.GetRequiredService<ModelManager>();
+        Assert.Equal(ModelState.Ready, host.Status(new ModelKey(model, 1))?.State);
+        Assert.Equal(2, manager.StatisticsCount);
+
+        using (var deleted = await first.Client.DeleteAsync($"api/v1/models/{model}/versions/1?force=true"))
+        {
+            Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
+        }
+
+        await WaitUntilAsync(() => host.Status(new ModelKey(model, 1)) is null && manager.StatisticsCount == 1,
+            $"version 1 forgotten on the second server (state {host.Status(new ModelKey(model, 1))?.State}, {manager.StatisticsCount} statistics)");
+        Assert.Equal(ModelState.Ready, host.Status(new ModelKey(model, 2))?.State); // the version left serves on
+
+        // An operator's unload on the second server, then the whole model deleted through the first.
+        Assert.Equal(HttpStatusCode.OK, (await second.Client.PostAsync($"v2/repository/models/{model}/unload", null)).StatusCode);
+        Assert.Equal(1, manager.UnloadedModelCount);
+        Assert.Equal(HttpStatusCode.NoContent, (await first.Client.DeleteAsync($"api/v1/models/{model}?force=true")).StatusCode);
+
+        await WaitUntilAsync(() => host.Models().All(m => m.Key.Name != model) && manager.StatisticsCount == 0 && manager.UnloadedModelCount == 0,
+            $"the model forgotten on the second server ({host.Models().Count(m => m.Key.Name == model)} entries, {manager.StatisticsCount} statistics, {manager.UnloadedModelCount} unloads)");
+    }
+}
