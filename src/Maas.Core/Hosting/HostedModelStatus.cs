@@ -15,6 +15,7 @@ namespace Maas.Core.Hosting;
 /// <param name="LoadedAt">When the loaded instance finished loading (null when not loaded).</param>
 /// <param name="Memory">Its memory while loaded (null when not loaded).</param>
 /// <param name="Instances">Engine instances serving it (0 when not loaded).</param>
+/// <param name="ArtifactKey">The registry's key of the files the loaded instance came from ("" when not loaded or unknown).</param>
 public sealed record HostedModelStatus(
     ModelKey Key,
     string Engine,
@@ -27,4 +28,5 @@ public sealed record HostedModelStatus(
     DateTimeOffset LastUsed,
     DateTimeOffset? LoadedAt,
     ModelMemory? Memory,
-    int Instances = 0);
+    int Instances = 0,
+    string ArtifactKey = "");

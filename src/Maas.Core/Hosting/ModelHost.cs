@@ -941,7 +941,7 @@ public sealed class ModelHost : IAsyncDisposable
         }
 
         return new HostedModelStatus(e.Key, e.Engine.Name, e.Format, e.State, e.Reason, c?.InFlight ?? 0, e.Pinned, e.KeepAlive, e.LastUsed, c?.LoadedAt, memory,
-            c?.Model.InstanceCount ?? 0);
+            c?.Model.InstanceCount ?? 0, c?.Request.ArtifactKey ?? "");
     }
 
     internal sealed class Entry(ModelKey key, IModelEngine engine, ModelFormat format, DateTimeOffset created)

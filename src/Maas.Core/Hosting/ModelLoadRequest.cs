@@ -22,4 +22,10 @@ public sealed record ModelLoadRequest
 
     /// <summary>The size of the model file in bytes (0 when unknown), the base of the memory estimate.</summary>
     public long ArtifactBytes { get; init; }
+
+    /// <summary>
+    /// The registry's key of the version's files (their content hash; empty when unknown): a version deleted and made
+    /// again under the same number through another server has another, so the loaded one is known to be stale.
+    /// </summary>
+    public string ArtifactKey { get; init; } = "";
 }

@@ -20,7 +20,7 @@ public sealed record LoadedLlmEngine(string Name, int Version, ILlmEngine Engine
 public sealed class LlmEngineManager(ModelHost host)
 {
     /// <summary>How the host loads the engine of <paramref name="spec"/>.</summary>
-    public static ModelLoadRequest RequestFor(LlmModelSpec spec, TimeSpan keepAlive, bool pinned = false, long artifactBytes = 0) => new()
+    public static ModelLoadRequest RequestFor(LlmModelSpec spec, TimeSpan keepAlive, bool pinned = false, long artifactBytes = 0, string artifactKey = "") => new()
     {
         Key = new ModelKey(spec.Name, spec.Version),
         Format = Formats.ModelFormat.Gguf,
@@ -28,6 +28,7 @@ public sealed class LlmEngineManager(ModelHost host)
         KeepAlive = keepAlive,
         Pinned = pinned,
         ArtifactBytes = artifactBytes,
+        ArtifactKey = artifactKey,
     };
 
     /// <summary>The engine for <paramref name="spec"/>, loading it when needed (the caller waits); dispose the lease when done.</summary>

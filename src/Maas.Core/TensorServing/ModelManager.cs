@@ -400,6 +400,7 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
         KeepAlive = servable.KeepAlive ?? TimeSpan.Zero,
         Pinned = servable.Pinned,
         ArtifactBytes = servable.SizeBytes,
+        ArtifactKey = servable.ArtifactKey,
     };
 
     private static ModelHost OwnHost(IServableModelCatalog catalog, IEnumerable<IModelBackendFactory> factories, ModelManagerOptions options, TimeProvider? time) =>

@@ -26,6 +26,9 @@ public sealed record ServableModel
     /// <summary>The size of the model file in bytes (0 when unknown), the base of its memory estimate.</summary>
     public long SizeBytes { get; init; }
 
+    /// <summary>The registry's key of the version's files (<see cref="Hosting.ModelLoadRequest.ArtifactKey"/>); empty when unknown.</summary>
+    public string ArtifactKey { get; init; } = "";
+
     /// <summary>Unload after this long without requests (null or zero: stay loaded).</summary>
     public TimeSpan? KeepAlive { get; init; }
 

@@ -131,7 +131,8 @@ internal sealed class ModelHostStartup(
     }
 
     // A deletion made through another server sharing the database raises no change here: every interval the versions
-    // the host knows (loaded, failed or held unloaded) are looked up, and those gone are reported as deleted, so every
+    // the host knows (loaded, failed or held unloaded) are looked up, and those gone (or loaded from other files than the
+    // version of that number now has) are reported as deleted, so every
     // part of this server drops them as it does for a deletion made here (the host its entry and loaded instance, the
     // tensor manager its statistics and unload, the model directory its cache).
     private async Task CheckDeletedAsync(IModelRegistry models, TimeSpan interval, CancellationToken cancellationToken)
@@ -145,10 +146,10 @@ internal sealed class ModelHostStartup(
                 {
                     try
                     {
-                        HashSet<int> versions;
+                        Dictionary<int, string> versions;
                         try
                         {
-                            versions = [.. (await models.ListVersionsAsync(byName.Key, cancellationToken)).Select(v => v.Version)];
+                            versions = (await models.ListVersionsAsync(byName.Key, cancellationToken)).ToDictionary(v => v.Version, v => v.ArtifactKey);
                         }
                         catch (RegistryException ex) when (ex.Kind == RegistryErrorKind.NotFound)
                         {
@@ -157,10 +158,18 @@ internal sealed class ModelHostStartup(
                             continue;
                         }
 
-                        foreach (var gone in byName.Select(s => s.Key.Version).Where(v => !versions.Contains(v)).Distinct())
+                        foreach (var gone in byName.Select(s => s.Key.Version).Where(v => !versions.ContainsKey(v)).Distinct())
                         {
                             logger.LogInformation("Version {Version} of model {Model} was deleted through another server; unloading it here", gone, byName.Key);
                             models.ReportDeletedElsewhere(byName.Key, gone);
+                        }
+
+                        // The model deleted and made again through another server: its new versions count from 1 again,
+                        // so a number that exists may name other files than the ones loaded here.
+                        foreach (var stale in byName.Where(s => s.ArtifactKey.Length > 0 && versions.TryGetValue(s.Key.Version, out var key) && key != s.ArtifactKey))
+                        {
+                            logger.LogInformation("Version {Version} of model {Model} was replaced through another server (other files); unloading the old one here", stale.Key.Version, byName.Key);
+                            models.ReportDeletedElsewhere(byName.Key, stale.Key.Version);
                         }
                     }
                     catch (Exception ex) when (ex is not OutOfMemoryException and not OperationCanceledException)

@@ -11,7 +11,7 @@ namespace Maas.Server.OpenAi;
 internal sealed record ResolvedLlm(LlmModelSpec Spec, TimeSpan KeepAlive, Model Model, ModelVersion Version)
 {
     /// <summary>How the model host loads and keeps it (with its pin and file size for the memory budget).</summary>
-    public ModelLoadRequest Request => LlmEngineManager.RequestFor(Spec, KeepAlive, Model.ServingConfig.Pinned == true, Version.SizeBytes);
+    public ModelLoadRequest Request => LlmEngineManager.RequestFor(Spec, KeepAlive, Model.ServingConfig.Pinned == true, Version.SizeBytes, Version.ArtifactKey);
 }
 
 /// <summary>

@@ -167,6 +167,7 @@ internal sealed class RegistryModelCatalog(
             LoadAtStart = c.LoadAtStart ?? false,
             Pinned = c.Pinned ?? false,
             SizeBytes = version.SizeBytes,
+            ArtifactKey = version.ArtifactKey,
             KeepAlive = c.KeepAliveSeconds is > 0 and var keep ? TimeSpan.FromSeconds(keep) : null,
             Inputs = Tensors(version.Signature.Inputs),
             Outputs = Tensors(version.Signature.Outputs),

@@ -10,7 +10,8 @@ namespace Maas.Server.Tests.ModelHosting;
 
 /// <summary>
 /// A version or model deleted through one server goes from another server sharing the database too: its loaded
-/// instance, the host's entry, the tensor manager's statistics and operator unload (Maas:Hosting:DeletedModelCheckMs).
+/// instance, the host's entry, the tensor manager's statistics and operator unload (Maas:Hosting:DeletedModelCheckMs);
+/// a model deleted and made again there is not served from its old files.
 /// </summary>
 public sealed class DeletedAcrossServersTests
 {
@@ -57,5 +58,36 @@ public sealed class DeletedAcrossServersTests
 
         await WaitUntilAsync(() => host.Models().All(m => m.Key.Name != model) && manager.StatisticsCount == 0 && manager.UnloadedModelCount == 0,
             $"the model forgotten on the second server ({host.Models().Count(m => m.Key.Name == model)} entries, {manager.StatisticsCount} statistics, {manager.UnloadedModelCount} unloads)");
+    }
+
+    [Theory]
+    [OnSqlite]
+    public async Task A_model_deleted_and_made_again_through_one_server_serves_its_new_files_on_the_other(Db db)
+    {
+        using var folder = new TempDirectory("maas-recreated-elsewhere");
+        await using var database = await TestDatabase.CreateAsync(db);
+        var settings = new Dictionary<string, string?> { ["Maas:Hosting:DeletedModelCheckMs"] = "100" };
+        await using var first = await MaasTestServer.StartAsync(database, settings, folder.Path);
+        await using var second = await MaasTestServer.StartAsync(database, settings, folder.Path);
+        var model = await first.Client.CreateModelAsync();
+        await first.Client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
+        var old = await AnswerAsync(second, model);
+
+        // Deleted and made again through the first server: its new version 1 has other weights (numbers restart at 1).
+        Assert.Equal(HttpStatusCode.NoContent, (await first.Client.DeleteAsync($"api/v1/models/{model}?force=true")).StatusCode);
+        await first.Client.CreateModelAsync(model);
+        await first.Client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
+        var fresh = await AnswerAsync(first, model);
+        Assert.NotEqual(old, fresh);
+
+        await ReadUntilAsync(() => AnswerAsync(second, model), answer => answer == fresh, "the second server answers with the new version 1's weights");
+    }
+
+    private static async Task<string> AnswerAsync(MaasTestServer server, string model)
+    {
+        using var answer = await server.Client.PostAsync($"v2/models/{model}/versions/1/infer", Api.Json(Row));
+        var body = await answer.Content.ReadAsStringAsync();
+        Assert.True(answer.StatusCode == HttpStatusCode.OK, $"{(int)answer.StatusCode} {body}");
+        return System.Text.Json.JsonDocument.Parse(body).RootElement.GetProperty("outputs")[0].GetProperty("data").GetRawText();
     }
 }
