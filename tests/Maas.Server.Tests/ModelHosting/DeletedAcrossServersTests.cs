@@ -21,11 +21,8 @@ public sealed class DeletedAcrossServersTests
     [OnSqlite]
     public async Task A_version_and_then_its_model_deleted_through_one_server_are_unloaded_and_forgotten_on_the_other(Db db)
     {
-        using var folder = new TempDirectory("maas-deleted-elsewhere");
-        await using var database = await TestDatabase.CreateAsync(db);
-        var settings = new Dictionary<string, string?> { ["Maas:Hosting:DeletedModelCheckMs"] = "100" };
-        await using var first = await MaasTestServer.StartAsync(database, settings, folder.Path);
-        await using var second = await MaasTestServer.StartAsync(database, settings, folder.Path);
+        await using var servers = await TwoServers.StartAsync(db);
+        var (first, second) = (servers.First, servers.Second);
         var model = await first.Client.CreateModelAsync();
         await first.Client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
         await first.Client.UploadAsync(model, TestArtifacts.Onnx(2), "model.onnx");
@@ -64,11 +61,8 @@ public sealed class DeletedAcrossServersTests
     [OnSqlite]
     public async Task A_model_deleted_and_made_again_through_one_server_serves_its_new_files_on_the_other(Db db)
     {
-        using var folder = new TempDirectory("maas-recreated-elsewhere");
-        await using var database = await TestDatabase.CreateAsync(db);
-        var settings = new Dictionary<string, string?> { ["Maas:Hosting:DeletedModelCheckMs"] = "100" };
-        await using var first = await MaasTestServer.StartAsync(database, settings, folder.Path);
-        await using var second = await MaasTestServer.StartAsync(database, settings, folder.Path);
+        await using var servers = await TwoServers.StartAsync(db);
+        var (first, second) = (servers.First, servers.Second);
         var model = await first.Client.CreateModelAsync();
         await first.Client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
         var old = await AnswerAsync(second, model);
@@ -89,5 +83,36 @@ public sealed class DeletedAcrossServersTests
         var body = await answer.Content.ReadAsStringAsync();
         Assert.True(answer.StatusCode == HttpStatusCode.OK, $"{(int)answer.StatusCode} {body}");
         return System.Text.Json.JsonDocument.Parse(body).RootElement.GetProperty("outputs")[0].GetProperty("data").GetRawText();
+    }
+
+    // Two servers on one database and one data folder, checking for deletions elsewhere every 100 ms.
+    private sealed class TwoServers : IAsyncDisposable
+    {
+        private readonly TempDirectory _folder;
+        private readonly TestDatabase _database;
+
+        private TwoServers(TempDirectory folder, TestDatabase database, MaasTestServer first, MaasTestServer second) =>
+            (_folder, _database, First, Second) = (folder, database, first, second);
+
+        public MaasTestServer First { get; }
+
+        public MaasTestServer Second { get; }
+
+        public static async Task<TwoServers> StartAsync(Db db)
+        {
+            var folder = new TempDirectory("maas-deleted-elsewhere");
+            var database = await TestDatabase.CreateAsync(db);
+            var settings = new Dictionary<string, string?> { ["Maas:Hosting:DeletedModelCheckMs"] = "100" };
+            var first = await MaasTestServer.StartAsync(database, settings, folder.Path);
+            return new TwoServers(folder, database, first, await MaasTestServer.StartAsync(database, settings, folder.Path));
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Second.DisposeAsync();
+            await First.DisposeAsync();
+            await _database.DisposeAsync();
+            _folder.Dispose();
+        }
     }
 }

@@ -62,11 +62,7 @@ public sealed class ImportCancelTests(ImportServers servers) : IClassFixture<Imp
             Assert.Equal("cancelling", (string?)stopping["stage"]);
 
             hold.Release();
-            using var response = await cancel.WaitAsync(Conditions.Ceiling);
-            var job = await response.JsonAsync(HttpStatusCode.OK);
-            Assert.Equal("cancelled", (string?)job["status"]);
-            Assert.Equal("cancelled", (string?)job["error"]!["code"]);
-            Assert.Null(job["result"]);
+            await ImportHold.AssertCancelledAsync(cancel);
 
             lock (passed)
             {

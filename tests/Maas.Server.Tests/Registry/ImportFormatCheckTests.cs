@@ -142,12 +142,7 @@ public sealed class ImportFormatCheckTests
             var cancel = client.DeleteAsync($"api/v1/jobs/{id}");
             await recorded.Task.WaitAsync(Conditions.Ceiling);
             hold.Release();
-
-            using var response = await cancel.WaitAsync(Conditions.Ceiling);
-            var job = await response.JsonAsync(HttpStatusCode.OK);
-            Assert.Equal("cancelled", (string?)job["status"]);
-            Assert.Equal("cancelled", (string?)job["error"]!["code"]);
-            Assert.Null(job["result"]);
+            await ImportHold.AssertCancelledAsync(cancel);
             lock (passed)
             {
                 Assert.Equal(new[] { ImportStep.Checking }, passed); // the check stopped the import: it never got further

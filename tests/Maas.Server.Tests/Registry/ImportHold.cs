@@ -61,6 +61,16 @@ internal sealed class ImportHold
         return (string)(await response.JsonAsync(HttpStatusCode.Accepted))["id"]!;
     }
 
+    /// <summary>Asserts that the answer to an import's cancel says it ended cancelled, with no result.</summary>
+    public static async Task AssertCancelledAsync(Task<HttpResponseMessage> cancel)
+    {
+        using var response = await cancel.WaitAsync(Conditions.Ceiling);
+        var job = await response.JsonAsync(HttpStatusCode.OK);
+        Xunit.Assert.Equal("cancelled", (string?)job["status"]);
+        Xunit.Assert.Equal("cancelled", (string?)job["error"]!["code"]);
+        Xunit.Assert.Null(job["result"]);
+    }
+
     private async Task AtAsync(ImportCheckpoint point)
     {
         _reached.TrySetResult(point);
