@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
-using Maas.Core.Datasets.Readers;
 using Maas.Core.Hosting;
+using Maas.Core.IO;
 using Maas.Core.Registry;
 
 namespace Maas.Core.Datasets;
