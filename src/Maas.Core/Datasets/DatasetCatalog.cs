@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
-using Maas.Core.Datasets.Readers;
 using Maas.Core.Hosting;
+using Maas.Core.IO;
 using Maas.Core.Registry;
 
 namespace Maas.Core.Datasets;
@@ -29,6 +29,12 @@ public sealed class DatasetCatalog(
 
     /// <summary>The limits in use.</summary>
     public DatasetOptions Options => options;
+
+    /// <summary>
+    /// Tests only: awaited by the one-time sweep of crash leftovers between its two looks (at the session files and at the
+    /// session records), so a test can start an upload in between.
+    /// </summary>
+    internal Func<Task>? LeftoverSweepCheckpoint { get; set; }
 
     /// <summary>Creates a dataset.</summary>
     public Task<Dataset> CreateAsync(string name, string owner, ModelVisibility visibility, string description, string createdBy, CancellationToken cancellationToken)
@@ -357,13 +363,13 @@ public sealed class DatasetCatalog(
     /// Maas:Registry:UploadSessionSweepMs.
     /// </summary>
     /// <remarks>
-    /// Leftovers of a crash are not looked for here (the first use of an upload does that), as that sweep also takes
-    /// the drafts of uploads running now.
+    /// Leftovers of a crash are not looked for here: the first use of an upload in this process does that, once.
     /// </remarks>
     public Task<int> ExpireUploadsAsync(CancellationToken cancellationToken) => PrepareUploadsAsync(cancellationToken, leftovers: false);
 
-    // Once per process, before any session is touched: drop files no session owns (left by a crash). Every time:
-    // drop sessions whose time ran out, unless a chunk of one is arriving right now.
+    // Once per process, before any session is touched: drop session files no session record owns (left by a crash;
+    // an expired session's record still owns its file, which the expiry drops with it). Every time: drop sessions whose
+    // time ran out, unless a chunk of one is arriving right now.
     private async Task<int> PrepareUploadsAsync(CancellationToken cancellationToken, bool leftovers = true)
     {
         await _sweepOnce.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -384,7 +390,20 @@ public sealed class DatasetCatalog(
 
             if (leftovers && !_swept)
             {
-                _uploads.Staging.Sweep(sessions.Where(s => s.ExpiresAt > now).Select(s => s.Id).ToHashSet(StringComparer.Ordinal));
+                // Files first, records after (StagingArea.SweepSessionFilesAsync): an upload that another server sharing
+                // the database and data folder starts meanwhile has its record by the time its file exists, and keeps it.
+                await _uploads.Staging.SweepSessionFilesAsync(
+                    async ct =>
+                    {
+                        if (LeftoverSweepCheckpoint is { } hold)
+                        {
+                            await hold().ConfigureAwait(false);
+                        }
+
+                        var all = await store.ListUploadSessionsAsync(ct).ConfigureAwait(false);
+                        return all.Select(s => s.Id).ToHashSet(StringComparer.Ordinal);
+                    },
+                    cancellationToken).ConfigureAwait(false);
                 _swept = true;
             }
 

@@ -271,7 +271,7 @@ public sealed class ModelRegistry : IModelRegistry
                 throw;
             }
 
-            return new VersionDraft(owner, number, folder, options, reservation, _options.FsyncUploads, AbandonAsync);
+            return new VersionDraft(owner, number, folder, options, reservation, _options.FsyncUploads, AbandonAsync, ValidateOptionsAsync);
         }
         catch
         {
@@ -460,7 +460,7 @@ public sealed class ModelRegistry : IModelRegistry
             throw VersionDraft.NoFiles();
         }
 
-        await ValidateOptionsAsync(draft.Options, cancellationToken).ConfigureAwait(false);
+        await draft.CheckOptionsAsync(cancellationToken).ConfigureAwait(false); // done already when an import checked them
         var (primary, inspected) = draft.Inspect(cancellationToken); // done already when an import checked its file
         var files = new List<ArtifactFile> { primary };
         files.AddRange(draft.Files.Where(f => f != primary).OrderBy(f => f.Path, StringComparer.Ordinal));

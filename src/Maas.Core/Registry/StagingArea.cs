@@ -65,11 +65,33 @@ public sealed class StagingArea
             removed++;
         }
 
-        foreach (var file in Directory.EnumerateFiles(Path.Combine(Root, SessionsFolder)))
+        return removed + RemoveSessionFiles(SessionFiles(), liveSessions);
+    }
+
+    /// <summary>
+    /// Removes the session files no session record owns, safely while uploads run and start (in this server or in
+    /// another sharing the folder and the database): the files are listed first and <paramref name="sessionsWithRecords"/>
+    /// is asked after, so the file of a session whose record was written before it (every upload's order) has its
+    /// session in the answer and stays. Only files without a record by then go: a crash's leftovers. Draft folders,
+    /// which have no record, are left alone (<see cref="Sweep"/> at start-up takes them). Returns how many files went.
+    /// </summary>
+    public async Task<int> SweepSessionFilesAsync(Func<CancellationToken, Task<IReadOnlySet<string>>> sessionsWithRecords, CancellationToken cancellationToken)
+    {
+        var files = SessionFiles();
+        var owned = await sessionsWithRecords(cancellationToken).ConfigureAwait(false);
+        return RemoveSessionFiles(files, owned);
+    }
+
+    private List<string> SessionFiles() => Directory.EnumerateFiles(Path.Combine(Root, SessionsFolder)).ToList();
+
+    private static int RemoveSessionFiles(List<string> files, IReadOnlySet<string> owned)
+    {
+        var removed = 0;
+        foreach (var file in files)
         {
             var name = Path.GetFileName(file);
             var id = name.EndsWith(SessionSuffix, StringComparison.Ordinal) ? name[..^SessionSuffix.Length] : name;
-            if (!liveSessions.Contains(id))
+            if (!owned.Contains(id))
             {
                 DeleteQuietly(file);
                 removed++;

@@ -11,10 +11,20 @@ public sealed class VersionDraft : IAsyncDisposable
 {
     private readonly List<ArtifactFile> _files = [];
     private readonly Func<VersionDraft, ValueTask> _abandon;
+    private readonly Func<NewVersionOptions, CancellationToken, Task> _checkOptions;
     private readonly bool _fsync;
     private (ArtifactFile Primary, InspectedArtifact Artifact)? _inspection;
+    private NewVersionOptions? _checkedOptions;
 
-    internal VersionDraft(Model model, int version, string folder, NewVersionOptions options, StorageReservation reservation, bool fsync, Func<VersionDraft, ValueTask> abandon)
+    internal VersionDraft(
+        Model model,
+        int version,
+        string folder,
+        NewVersionOptions options,
+        StorageReservation reservation,
+        bool fsync,
+        Func<VersionDraft, ValueTask> abandon,
+        Func<NewVersionOptions, CancellationToken, Task> checkOptions)
     {
         Model = model;
         Version = version;
@@ -23,6 +33,7 @@ public sealed class VersionDraft : IAsyncDisposable
         Reservation = reservation;
         _fsync = fsync;
         _abandon = abandon;
+        _checkOptions = checkOptions;
     }
 
     /// <summary>The model the version belongs to.</summary>
@@ -160,6 +171,27 @@ public sealed class VersionDraft : IAsyncDisposable
         var inspected = ArtifactInspector.Inspect(Folder, primary.Path, _files.Select(f => f.Path).ToArray(), cancellationToken);
         _inspection = (primary, inspected);
         return (primary, inspected);
+    }
+
+    /// <summary>
+    /// The check of <see cref="Options"/> that <see cref="IModelRegistry.CommitVersionAsync"/> runs (version number,
+    /// metadata, and a <c>derived_from</c> that names a ready version: 400 <c>invalid_version</c>,
+    /// <c>invalid_metadata</c>, <c>lineage_not_found</c>). The options were checked when the draft began, but may be set
+    /// again since (a multipart upload's fields after its files), and the version a lineage names may have been deleted
+    /// meanwhile. An import runs it before its point of no return, with <see cref="Inspect"/>; passed, it holds for these
+    /// options (the same instance), so the commit that follows does not check again and cannot fail for them: a lineage
+    /// version deleted after this check is as one deleted after the commit, which the version outlives.
+    /// </summary>
+    internal async Task CheckOptionsAsync(CancellationToken cancellationToken)
+    {
+        var options = Options;
+        if (ReferenceEquals(_checkedOptions, options))
+        {
+            return;
+        }
+
+        await _checkOptions(options, cancellationToken).ConfigureAwait(false);
+        _checkedOptions = options;
     }
 
     /// <summary>The 400 for a draft committed without a file.</summary>

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
-using Maas.Core.Datasets.Readers;
+using Maas.Core.IO;
 
 namespace Maas.Core.Formats.Gguf;
 

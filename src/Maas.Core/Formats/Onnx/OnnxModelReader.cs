@@ -1,6 +1,6 @@
 using Google.Protobuf;
-using Maas.Core.Datasets.Readers;
 using Maas.Core.Formats.Onnx.Proto;
+using Maas.Core.IO;
 
 namespace Maas.Core.Formats.Onnx;
 

@@ -191,11 +191,13 @@ public sealed class ModelImporter
         {
             await draft.AddStagedFileAsync(fileName, path, download.Sha256, token).ConfigureAwait(false);
 
-            // The check an upload's commit runs (ONNX or GGUF, read and validated), here before the point of no
-            // return: a file that is not a usable model fails in this stage with the upload's code and message, and
-            // a cancel (or the deadline) stops the check within one buffer of a large file. The commit reuses it.
+            // The checks an upload's commit runs (ONNX or GGUF, read and validated; the version's options, whose
+            // derived_from may name a version deleted during the download), here before the point of no return: a
+            // file that is not a usable model or a lineage gone fails in this stage with the upload's code and message,
+            // and a cancel (or the deadline) stops the check within one buffer of a large file. The commit reuses them.
             await CheckpointAsync(draft, ImportStep.Checking, context).ConfigureAwait(false);
             draft.Inspect(token);
+            await draft.CheckOptionsAsync(token).ConfigureAwait(false);
             await CheckpointAsync(draft, ImportStep.BeforeFinishing, context).ConfigureAwait(false);
 
             // The point of no return: a cancel recorded before it stops the import here (nothing registered, the

@@ -1,4 +1,4 @@
-namespace Maas.Core.Datasets.Readers;
+namespace Maas.Core.IO;
 
 /// <summary>
 /// A read-only view of a stream that throws <see cref="OperationCanceledException"/> from its next read once a token
