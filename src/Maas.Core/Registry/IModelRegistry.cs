@@ -13,6 +13,12 @@ public interface IModelRegistry
     /// </summary>
     void ReportDeletedElsewhere(string model, int? version);
 
+    /// <summary>
+    /// Raises <see cref="Changed"/> for a model changed through another server sharing the database (its serving
+    /// configuration, say), so this process applies it as it does a change made here.
+    /// </summary>
+    void ReportChangedElsewhere(string model);
+
     /// <summary>Creates a model.</summary>
     Task<Model> CreateModelAsync(NewModel model, CancellationToken cancellationToken);
 

@@ -1019,6 +1019,9 @@ public sealed class ModelRegistry : IModelRegistry
         ? new RegistryChange(RegistryChangeKind.VersionDeleted, model, deleted)
         : new RegistryChange(RegistryChangeKind.ModelDeleted, model));
 
+    /// <inheritdoc />
+    public void ReportChangedElsewhere(string model) => Raise(new RegistryChange(RegistryChangeKind.ModelChanged, model));
+
     private void Raise(RegistryChange change)
     {
         var handlers = Changed;

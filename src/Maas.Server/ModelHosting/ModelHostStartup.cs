@@ -134,14 +134,16 @@ internal sealed class ModelHostStartup(
     // the host knows (loaded, failed or held unloaded) are looked up, and those gone (or loaded from other files than the
     // version of that number now has) are reported as deleted, so every
     // part of this server drops them as it does for a deletion made here (the host its entry and loaded instance, the
-    // tensor manager its statistics and unload, the model directory its cache).
+    // tensor manager its statistics and unload, the model directory its cache); models changed there are refreshed.
     private async Task CheckDeletedAsync(IModelRegistry models, TimeSpan interval, CancellationToken cancellationToken)
     {
         using var timer = new PeriodicTimer(interval);
+        var updatedAt = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal); // as last seen, per model known
         try
         {
             while (await timer.WaitForNextTickAsync(cancellationToken))
             {
+                var seen = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
                 foreach (var byName in host.Models().GroupBy(s => s.Key.Name, StringComparer.Ordinal))
                 {
                     try
@@ -171,17 +173,41 @@ internal sealed class ModelHostStartup(
                             logger.LogInformation("Version {Version} of model {Model} was replaced through another server (other files); unloading the old one here", stale.Key.Version, byName.Key);
                             models.ReportDeletedElsewhere(byName.Key, stale.Key.Version);
                         }
+
+                        await CheckChangedAsync(models, byName.Key, byName.Max(s => s.LoadedAt), updatedAt, seen, cancellationToken);
                     }
                     catch (Exception ex) when (ex is not OutOfMemoryException and not OperationCanceledException)
                     {
                         logger.LogWarning("Checking whether model {Model} still exists failed ({Message}); the next check tries again", byName.Key, ex.Message);
                     }
                 }
+
+                updatedAt = seen; // models no longer known here are forgotten
             }
         }
         catch (OperationCanceledException)
         {
             // Stopping.
+        }
+    }
+
+    // A model changed through another server (its serving configuration, say) raises no change here either: when its
+    // update time moved since the last check, or is after the latest load here when first seen, the change is raised
+    // here, and the refresh it starts reloads loaded versions whose settings differ (none when they do not).
+    private async Task CheckChangedAsync(
+        IModelRegistry models,
+        string model,
+        DateTimeOffset? loadedAt,
+        Dictionary<string, DateTimeOffset> updatedAt,
+        Dictionary<string, DateTimeOffset> seen,
+        CancellationToken cancellationToken)
+    {
+        var updated = (await models.GetModelAsync(model, cancellationToken)).UpdatedAt;
+        seen[model] = updated;
+        if (updatedAt.TryGetValue(model, out var before) ? before != updated : loadedAt is { } at && updated > at)
+        {
+            logger.LogInformation("Model {Model} was changed through another server; applying its serving configuration here", model);
+            models.ReportChangedElsewhere(model);
         }
     }
 

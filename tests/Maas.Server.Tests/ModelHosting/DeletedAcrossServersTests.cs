@@ -11,7 +11,7 @@ namespace Maas.Server.Tests.ModelHosting;
 /// <summary>
 /// A version or model deleted through one server goes from another server sharing the database too: its loaded
 /// instance, the host's entry, the tensor manager's statistics and operator unload (Maas:Hosting:DeletedModelCheckMs);
-/// a model deleted and made again there is not served from its old files.
+/// a model deleted and made again there is not served from its old files, and a changed serving configuration applies.
 /// </summary>
 public sealed class DeletedAcrossServersTests
 {
@@ -75,6 +75,28 @@ public sealed class DeletedAcrossServersTests
         Assert.NotEqual(old, fresh);
 
         await ReadUntilAsync(() => AnswerAsync(second, model), answer => answer == fresh, "the second server answers with the new version 1's weights");
+    }
+
+    [Theory]
+    [OnSqlite]
+    public async Task A_serving_configuration_changed_through_one_server_is_applied_on_the_other(Db db)
+    {
+        await using var servers = await TwoServers.StartAsync(db);
+        var (first, second) = (servers.First, servers.Second);
+        var model = await first.Client.CreateModelAsync();
+        await first.Client.UploadAsync(model, TestArtifacts.Onnx(1), "model.onnx");
+        await AnswerAsync(second, model);
+        var host = second.Services.GetRequiredService<ModelHost>();
+        Assert.Equal(1, host.Status(new ModelKey(model, 1))?.Instances);
+
+        using (var changed = await first.Client.PutAsync($"api/v1/models/{model}/config", Api.Json("""{"instance_count": 2}""")))
+        {
+            Assert.True(changed.IsSuccessStatusCode, await changed.Content.ReadAsStringAsync());
+        }
+
+        await WaitUntilAsync(() => host.Status(new ModelKey(model, 1)) is { State: ModelState.Ready, Instances: 2 },
+            $"the second server serving with 2 instances (now {host.Status(new ModelKey(model, 1))?.Instances})");
+        await AnswerAsync(second, model);
     }
 
     private static async Task<string> AnswerAsync(MaasTestServer server, string model)
