@@ -20,6 +20,7 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
     private readonly Dictionary<ModelKey, InferenceStatistics> _known = [];
     private readonly HashSet<string> _unloadedModels = [];
     private readonly ConcurrentDictionary<(string Model, string? Version), (ServableModel Model, long At)> _resolved = new();
+    private long _resolvedGeneration; // moved by every invalidation: a resolution read before one is not cached after it
 
     /// <summary>Creates the manager with its own host over <paramref name="factories"/> (tests and tools); keep-alives run on <paramref name="time"/>.</summary>
     public ModelManager(IServableModelCatalog catalog, IEnumerable<IModelBackendFactory> factories, ModelManagerOptions? options = null, TimeProvider? time = null)
@@ -188,7 +189,7 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
     /// </summary>
     public async Task ForgetAsync(string name, int? version)
     {
-        _resolved.Clear();
+        InvalidateResolutions();
         await _host.ForgetAsync(name, version).ConfigureAwait(false);
         lock (_lock)
         {
@@ -308,7 +309,11 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
     }
 
     /// <summary>Forgets cached name and alias resolutions (after the registry changed).</summary>
-    public void InvalidateResolutions() => _resolved.Clear();
+    public void InvalidateResolutions()
+    {
+        Interlocked.Increment(ref _resolvedGeneration);
+        _resolved.Clear();
+    }
 
     /// <summary>Unloads every loaded version when this manager owns its host (the server's shared host stops with the server).</summary>
     public async ValueTask DisposeAsync()
@@ -512,15 +517,23 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
             return cached.Model;
         }
 
+        // A registry change between this read and the store below would otherwise leave what was read before it cached
+        // after its invalidation (a refresh resolving while a configuration is replaced served the old labels).
+        var generation = Volatile.Read(ref _resolvedGeneration);
         var servable = await _catalog.ResolveAsync(model, version, cancellationToken).ConfigureAwait(false);
-        if (_options.ResolveCacheTime > TimeSpan.Zero)
+        if (_options.ResolveCacheTime > TimeSpan.Zero && Volatile.Read(ref _resolvedGeneration) == generation)
         {
             if (_resolved.Count >= _options.ResolveCacheEntries && !_resolved.ContainsKey(key))
             {
                 _resolved.Clear(); // a bound against callers probing many spellings (Maas:Inference:ResolveCacheEntries)
             }
 
-            _resolved[key] = (servable, now);
+            var entry = (servable, now);
+            _resolved[key] = entry;
+            if (Volatile.Read(ref _resolvedGeneration) != generation)
+            {
+                _resolved.TryRemove(KeyValuePair.Create(key, entry)); // invalidated between the check and the store
+            }
         }
 
         return servable;
