@@ -156,6 +156,33 @@ public sealed class ConfigAndServeTests(CliServerFixture fixture) : IDisposable
         Assert.Contains("Application is shutting down", serve.Output);
     }
 
+    [Theory]
+    [InlineData("TERM")]
+    [InlineData("KILL")]
+    public async Task Serve_from_a_clone_runs_the_server_through_dotnet_run_and_a_stop_reaches_it(string signal)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return; // signals and /proc
+        }
+
+        // No --server-dll: the fallback, dotnet run --project src/Maas.Server, stands between the CLI and the server, so
+        // a signal passed on (or the parent-death signal after SIGKILL) reaches dotnet run, which must pass it on again.
+        await using var serve = ServeRun.StartFromRepository(_home.Path, "--Maas:Shutdown:DrainSeconds=0");
+        var server = await serve.WaitForServerAsync();
+
+        await ServeRun.SignalAsync(signal, serve.Cli.Id);
+        var exit = await serve.WaitForExitAsync();
+
+        await Conditions.WaitUntilAsync(() => ServeRun.IsGone(server), $"the server (pid {server}) stops after maas serve got SIG{signal}", TimeSpan.FromSeconds(120));
+        Assert.False(ServeRun.IsListening(serve.Port), $"port {serve.Port} still accepts connections");
+        Assert.Contains("Application is shutting down", serve.Output);
+        if (signal == "TERM")
+        {
+            Assert.True(exit == ExitCodes.Ok, $"exit {exit}\n{serve.Output}");
+        }
+    }
+
     [Fact]
     public async Task Serve_kills_a_server_that_does_not_stop_within_the_stop_timeout_and_exits_with_its_code()
     {

@@ -45,14 +45,32 @@ public sealed class ServeRun : IAsyncDisposable
     }
 
     /// <summary>Starts <c>maas serve</c> with its data in <paramref name="dataDir"/>, <paramref name="serveOptions"/> before <c>--</c> and <paramref name="serverOptions"/> after.</summary>
-    public static ServeRun Start(string dataDir, string[] serveOptions, params string[] serverOptions)
+    public static ServeRun Start(string dataDir, string[] serveOptions, params string[] serverOptions) =>
+        Start(dataDir, ["--server-dll", Path.Combine(AppContext.BaseDirectory, "Maas.Server.dll"), .. serveOptions], null, serverOptions);
+
+    /// <summary>
+    /// Starts <c>maas serve</c> without a server assembly, from the repository's root folder, as a user of a clone runs
+    /// it: the CLI falls back to <c>dotnet run --project src/Maas.Server</c>, so the server is its grandchild.
+    /// </summary>
+    public static ServeRun StartFromRepository(string dataDir, params string[] serverOptions) =>
+        Start(dataDir, [], RepositoryRoot(), serverOptions);
+
+    private static ServeRun Start(string dataDir, string[] serveOptions, string? workingDirectory, string[] serverOptions)
     {
         var port = FreePort();
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add(CliRunner.CliDll());
         info.ArgumentList.Add("serve");
-        info.ArgumentList.Add("--server-dll");
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Maas.Server.dll"));
+        if (workingDirectory is not null)
+        {
+            info.WorkingDirectory = workingDirectory;
+            info.Environment.Remove("MAAS_SERVER_DLL");
+
+            // dotnet run's build must leave no build server or node behind holding this test's output pipes.
+            info.Environment["MSBUILDDISABLENODEREUSE"] = "1";
+            info.Environment["DOTNET_CLI_USE_MSBUILD_SERVER"] = "0";
+            info.Environment["UseSharedCompilation"] = "false";
+        }
         foreach (var option in serveOptions)
         {
             info.ArgumentList.Add(option);
@@ -77,7 +95,10 @@ public sealed class ServeRun : IAsyncDisposable
         return run;
     }
 
-    /// <summary>Waits until the server answers <c>/health/live</c> and returns its process id (the CLI's child running Maas.Server.dll).</summary>
+    /// <summary>
+    /// Waits until the server answers <c>/health/live</c> and returns its process id: the CLI's descendant running
+    /// Maas.Server.dll, or Maas.Server's own executable (started by <c>dotnet run</c>).
+    /// </summary>
     public async Task<int> WaitForServerAsync()
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
@@ -101,8 +122,10 @@ public sealed class ServeRun : IAsyncDisposable
             },
             "the server started by maas serve answers /health/live",
             TimeSpan.FromSeconds(120));
-        var children = ChildrenOf(Cli.Id).Where(pid => CommandLine(pid).Contains("Maas.Server.dll", StringComparison.Ordinal)).ToArray();
-        _serverPid = Assert.Single(children);
+        var servers = DescendantsOf(Cli.Id)
+            .Where(pid => CommandLine(pid).Contains("Maas.Server.dll", StringComparison.Ordinal) || Name(pid) == "Maas.Server")
+            .ToArray();
+        _serverPid = Assert.Single(servers);
         return _serverPid;
     }
 
@@ -183,6 +206,43 @@ public sealed class ServeRun : IAsyncDisposable
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static IEnumerable<int> DescendantsOf(int ancestor)
+    {
+        foreach (var child in ChildrenOf(ancestor).ToArray())
+        {
+            yield return child;
+            foreach (var descendant in DescendantsOf(child))
+            {
+                yield return descendant;
+            }
+        }
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
+        {
+            if (File.Exists(Path.Combine(folder.FullName, "src", "Maas.Server", "Maas.Server.csproj")))
+            {
+                return folder.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"no MaaS repository above {AppContext.BaseDirectory}");
+    }
+
+    private static string Name(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/comm").TrimEnd('\n');
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
+        {
+            return "";
+        }
     }
 
     private static IEnumerable<int> ChildrenOf(int parent)
