@@ -34,6 +34,23 @@ public static class ArtifactInspector
         }
     }
 
+    /// <summary>
+    /// The class labels the ONNX file at <paramref name="path"/> names for its outputs (as <see cref="Inspect"/> reads
+    /// them into <see cref="ModelSignature.ClassLabels"/>), or null when it names none or cannot be read.
+    /// </summary>
+    public static IReadOnlyDictionary<string, IReadOnlyList<string>>? ReadClassLabels(string path, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            var labels = OnnxModelReader.Read(path, cancellationToken).ClassLabels;
+            return labels.Count == 0 ? null : labels;
+        }
+        catch (InvalidModelFileException)
+        {
+            return null; // it was read at upload: what fails now is the file's serving's to report, not this
+        }
+    }
+
     private static InspectedArtifact InspectOnnx(string path, string primary, IReadOnlyCollection<string> files, CancellationToken cancellationToken)
     {
         var info = OnnxModelReader.Read(path, cancellationToken);

@@ -55,6 +55,15 @@ public interface IModelRegistry
     /// <summary>Sets (or, with a null <paramref name="value"/>, removes) one metadata entry of a ready version; the artifact is unchanged.</summary>
     Task<ModelVersion> SetVersionMetadataAsync(string model, int version, string key, string? value, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Completes the signature of a version registered before the server read class labels from ONNX files (see
+    /// <see cref="ModelSignature.ClassLabels"/>): reads them from its primary file at <paramref name="localPath"/> and
+    /// stores them (raising <see cref="Changed"/> for the version). Returns the version as it is then. Reads nothing
+    /// for a version whose signature has labels or cannot have any (no <c>ai.onnx.ml</c> opset), nor again for a file
+    /// this process read without finding any.
+    /// </summary>
+    Task<ModelVersion> CompleteClassLabelsAsync(ModelVersion version, string localPath, CancellationToken cancellationToken);
+
     /// <summary>Opens a version's primary file (<paramref name="file"/> null) or one of its external data files.</summary>
     Task<ArtifactContent> OpenArtifactAsync(ModelVersion version, string? file, CancellationToken cancellationToken);
 

@@ -59,6 +59,13 @@ public interface IRegistryStore
     /// <summary>Replaces the metadata of a ready version; false when there is no such ready version.</summary>
     Task<bool> ReplaceVersionMetadataAsync(long modelId, int version, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Adds <paramref name="labels"/> (read from the version's file) as the class labels of a ready version's signature
+    /// that names none, as one registered before they were read: only while the version still has artifact
+    /// <paramref name="artifactKey"/>, keeping the rest of the stored signature as written. False when nothing changed.
+    /// </summary>
+    Task<bool> AddVersionClassLabelsAsync(long modelId, int version, string artifactKey, IReadOnlyDictionary<string, IReadOnlyList<string>> labels, CancellationToken cancellationToken);
+
     /// <summary>True when any version row (ready or uploading) uses the artifact.</summary>
     Task<bool> IsArtifactReferencedAsync(string artifactKey, CancellationToken cancellationToken);
 

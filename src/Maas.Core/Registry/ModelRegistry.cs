@@ -21,6 +21,10 @@ public sealed class ModelRegistry : IModelRegistry
     // The sessions' bytes: locks, offsets and running hashes.
     private readonly ResumableFiles _sessionFiles;
 
+    // Artifacts whose file CompleteClassLabelsAsync read without finding labels: not read again by this process.
+    private readonly ConcurrentDictionary<string, byte> _withoutClassLabels = new(StringComparer.Ordinal);
+    private const int MaxWithoutClassLabels = 4096;
+
     /// <summary>Creates the registry.</summary>
     public ModelRegistry(
         IRegistryStore store,
@@ -568,6 +572,43 @@ public sealed class ModelRegistry : IModelRegistry
         // Serving keeps what it reads from metadata (class labels) with its resolutions, which a change refreshes.
         Raise(new RegistryChange(RegistryChangeKind.ModelChanged, found.Model, found.Version));
         return await GetVersionAsync(model, version, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<ModelVersion> CompleteClassLabelsAsync(ModelVersion version, string localPath, CancellationToken cancellationToken)
+    {
+        var signature = version.Signature;
+        if (version.Format != Formats.ModelFormat.Onnx || signature.ClassLabels is not null
+            // Classifier nodes are ONNX-ML's: a file that imports no ONNX-ML opset has none (an older signature without
+            // opsets may).
+            || (signature.Opsets is { } opsets && !opsets.ContainsKey(Formats.Onnx.OnnxClassLabels.MlDomain))
+            || _withoutClassLabels.ContainsKey(version.ArtifactKey))
+        {
+            return version;
+        }
+
+        // The whole file is walked (as at upload): on a thread of its own, not one of the pool's.
+        var labels = await Hosting.DedicatedThread.Run("maas-labels", () => ArtifactInspector.ReadClassLabels(localPath, cancellationToken)).ConfigureAwait(false);
+        if (labels is null)
+        {
+            if (_withoutClassLabels.Count >= MaxWithoutClassLabels)
+            {
+                _withoutClassLabels.Clear(); // a bound; a file read again costs a read, nothing else
+            }
+
+            _withoutClassLabels.TryAdd(version.ArtifactKey, 0);
+            return version;
+        }
+
+        if (!await _store.AddVersionClassLabelsAsync(version.ModelId, version.Version, version.ArtifactKey, labels, cancellationToken).ConfigureAwait(false))
+        {
+            // Another server added them first, or the version changed or went: as the store has it now.
+            return await _store.GetVersionAsync(version.Model, version.Version, cancellationToken).ConfigureAwait(false) ?? version;
+        }
+
+        // Serving keeps the labels with its resolutions, which a change refreshes.
+        Raise(new RegistryChange(RegistryChangeKind.ModelChanged, version.Model, version.Version));
+        return version with { Signature = signature with { ClassLabels = labels } };
     }
 
     /// <inheritdoc />

@@ -18,4 +18,11 @@ public interface IServableModelCatalog
 
     /// <summary>A local path of the version's model file an engine can load (may fetch it from remote storage).</summary>
     ValueTask<string> GetArtifactPathAsync(ServableModel model, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Called once <paramref name="model"/> has loaded from <paramref name="path"/>, before it serves: the catalog may
+    /// complete what it knows of the version from the file (the server's registry: the class labels of a version
+    /// registered before they were read). Never throws but for <paramref name="cancellationToken"/>; nothing by default.
+    /// </summary>
+    ValueTask LoadedAsync(ServableModel model, string path, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 }

@@ -33,6 +33,8 @@ public sealed class TensorModelEngine(IModelBackendFactory factory, IServableMod
         var backend = await DedicatedThread.Run("maas-load", () => factory.Load(spec, cancellationToken)).ConfigureAwait(false);
         try
         {
+            // Off the request path: a version's first call waits for its load anyway, its later calls read nothing more.
+            await catalog.LoadedAsync(servable, path, cancellationToken).ConfigureAwait(false);
             var scheduler = new ModelScheduler(servable.Name, servable.Version.ToString(CultureInfo.InvariantCulture), backend, options, statistics, telemetry);
             return new HostedScheduler(scheduler, path);
         }

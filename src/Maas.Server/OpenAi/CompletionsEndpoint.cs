@@ -20,6 +20,7 @@ internal static class CompletionsEndpoint
             var echoes = new List<string>();
             var promptTokens = 0;
             var counts = new List<int>();
+            var choiceOf = new List<int>(); // the choice each engine request answers (all, in order, but for shared scoring)
             // Echo with logprobs scores the prompts too: the engine decodes each whole and returns its tokens' logprobs.
             var scoring = request.Echo && p.Logprobs;
             // max_tokens 0 (only with echo): the prompts come back alone; nothing is generated, so the model is not run
@@ -38,7 +39,18 @@ internal static class CompletionsEndpoint
                 else
                 {
                     var prepared = service.Prepare(session, tokens, p, [], request.Prompts.Count == 1 ? id : $"{id}/p{i}");
-                    requests.AddRange(scoring ? prepared.Select(r => r with { PromptLogprobs = true }) : prepared);
+                    for (var c = 0; c < prepared.Count; c++)
+                    {
+                        // A prompt is scored once, by its first choice; its other choices get those logprobs
+                        // (SharePromptLogprobs) and, with max_tokens 0, have nothing left to run.
+                        if (scoring && c > 0 && p.MaxTokens == 0)
+                        {
+                            continue;
+                        }
+
+                        choiceOf.Add((i * p.N) + c);
+                        requests.Add(scoring && c == 0 ? prepared[c] with { PromptLogprobs = true } : prepared[c]);
+                    }
                 }
 
                 echoes.Add(!request.Echo ? "" : input.Text ?? engine.Detokenize(tokens, renderSpecial: false));
@@ -49,8 +61,10 @@ internal static class CompletionsEndpoint
                 context.Usage().ReportTokens(promptTokens, 0);
             }
 
-            var events = echoOnly ? EchoOnly(counts, p.N) : service.Start(session, requests, aborted);
-            var total = echoOnly ? counts.Count * p.N : requests.Count;
+            var events = echoOnly ? EchoOnly(counts, p.N)
+                : scoring && p.N > 1 ? SharePromptLogprobs(service.Start(session, requests, aborted), choiceOf, p.N, counts, othersRun: p.MaxTokens > 0)
+                : service.Start(session, requests, aborted);
+            var total = counts.Count * p.N;
             if (p.Stream)
             {
                 await StreamAsync(context, session, p, id, events, total, promptTokens, echoes, aborted);
@@ -77,6 +91,63 @@ internal static class CompletionsEndpoint
         for (var i = 0; i < promptTokens.Count * n; i++)
         {
             yield return new ChoiceEvent(i, new GenerationEvent { Finish = FinishReason.Length, Usage = new LlmUsage(promptTokens[i / n], 0, 0) });
+        }
+    }
+
+    // Echo with logprobs and n > 1: each prompt is scored once, by its first choice, and each of its other choices
+    // gets the same prompt logprobs on an event of its own ahead of its own events (held until the scoring arrives),
+    // as a choice that scored the prompt itself would have. Without othersRun (max_tokens 0) the other choices were not
+    // run: each then ends at once, as the first did. Events come in with the engine request's index (choiceOf maps it).
+    private static async IAsyncEnumerable<ChoiceEvent> SharePromptLogprobs(IAsyncEnumerable<ChoiceEvent> events, List<int> choiceOf, int n, List<int> promptTokens, bool othersRun)
+    {
+        var scored = new bool[promptTokens.Count];
+        var held = new List<ChoiceEvent>?[promptTokens.Count];
+        await foreach (var engineEvent in events)
+        {
+            var e = engineEvent with { Index = choiceOf[engineEvent.Index] };
+            var prompt = e.Index / n;
+            if (e.Index % n != 0)
+            {
+                if (scored[prompt])
+                {
+                    yield return e;
+                }
+                else
+                {
+                    (held[prompt] ??= []).Add(e);
+                }
+
+                continue;
+            }
+
+            yield return e;
+            if (e.Event.PromptLogprobs is not { } logprobs || scored[prompt])
+            {
+                continue;
+            }
+
+            scored[prompt] = true;
+            for (var c = 1; c < n; c++)
+            {
+                yield return new ChoiceEvent((prompt * n) + c, new GenerationEvent { PromptLogprobs = logprobs });
+                if (!othersRun)
+                {
+                    yield return new ChoiceEvent((prompt * n) + c, new GenerationEvent { Finish = FinishReason.Length, Usage = new LlmUsage(promptTokens[prompt], 0, 0) });
+                }
+            }
+
+            foreach (var waiting in held[prompt] ?? [])
+            {
+                yield return waiting;
+            }
+
+            held[prompt] = null;
+        }
+
+        // Only if a first choice ended without its prompt's logprobs (the engine always sends them first): as they came.
+        foreach (var waiting in held.SelectMany(h => h ?? []))
+        {
+            yield return waiting;
         }
     }
 

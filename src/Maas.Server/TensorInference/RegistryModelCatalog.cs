@@ -16,7 +16,8 @@ internal sealed class RegistryModelCatalog(
     Lazy<IModelRegistry> registry,
     IOptions<InferenceOptions> options,
     IOptions<ServingLimits> limits,
-    IOptions<OptimizationOptions> optimization) : IServableModelCatalog
+    IOptions<OptimizationOptions> optimization,
+    ILogger<RegistryModelCatalog> logger) : IServableModelCatalog
 {
     private IModelRegistry Registry => registry.Value;
 
@@ -99,6 +100,32 @@ internal sealed class RegistryModelCatalog(
     {
         var version = await Registry.GetVersionAsync(model.Name, model.Version, cancellationToken);
         return await Registry.GetLocalArtifactPathAsync(version, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// A version registered before class labels were read from ONNX files gets them now, from the file the load used,
+    /// into its signature (so the metadata route shows them too); the registry's change refreshes the resolutions that
+    /// carry labels to the classification extension. A failure costs the labels, never the load.
+    /// </remarks>
+    public async ValueTask LoadedAsync(ServableModel model, string path, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var version = await Registry.GetVersionAsync(model.Name, model.Version, cancellationToken);
+            if (version.ArtifactKey == model.ArtifactKey)
+            {
+                await Registry.CompleteClassLabelsAsync(version, path, cancellationToken);
+            }
+        }
+        catch (RegistryException ex) when (ex.Kind == RegistryErrorKind.NotFound)
+        {
+            // Deleted while it loaded: the deletion unloads it.
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
+        {
+            logger.LogWarning(ex, "Reading the class labels of model {Model} version {Version} from its file failed; it serves without them", model.Name, model.Version);
+        }
     }
 
     private static ModelReference Reference(string model, string? version)

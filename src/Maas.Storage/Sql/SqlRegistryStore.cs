@@ -1,5 +1,7 @@
 using System.Data.Common;
 using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Dapper;
 using Maas.Core.Formats;
 using Maas.Core.Jobs;
@@ -457,6 +459,42 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         var changed = await connection.ExecuteAsync(Command(
             "UPDATE model_versions SET metadata = @Metadata WHERE model_id = @ModelId AND version = @Version AND status = 'ready'",
             new { Metadata = RegistryJson.Serialize(metadata), ModelId = modelId, Version = (long)version },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return changed == 1;
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> AddVersionClassLabelsAsync(long modelId, int version, string artifactKey, IReadOnlyDictionary<string, IReadOnlyList<string>> labels, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var parameters = new { ModelId = modelId, Version = (long)version, ArtifactKey = artifactKey };
+        var stored = await connection.ExecuteScalarAsync<string?>(Command(
+            "SELECT signature FROM model_versions WHERE model_id = @ModelId AND version = @Version AND status = 'ready' AND artifact_key = @ArtifactKey",
+            parameters,
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        JsonObject? signature;
+        try
+        {
+            signature = stored is null ? null : JsonNode.Parse(stored) as JsonObject;
+        }
+        catch (JsonException)
+        {
+            signature = null;
+        }
+
+        if (signature is null || signature["class_labels"] is not null)
+        {
+            return false;
+        }
+
+        // Edited as a document, not through ModelSignature: fields a newer server wrote stay. The update is a
+        // compare-and-set on the text read, so a concurrent edit is never overwritten (it wins; this one is dropped).
+        signature["class_labels"] = JsonSerializer.SerializeToNode(labels, RegistryJson.Options);
+        var changed = await connection.ExecuteAsync(Command(
+            "UPDATE model_versions SET signature = @Signature WHERE model_id = @ModelId AND version = @Version AND status = 'ready' AND artifact_key = @ArtifactKey AND signature = @Stored",
+            new { Signature = signature.ToJsonString(RegistryJson.Options), Stored = stored, parameters.ModelId, parameters.Version, parameters.ArtifactKey },
             null,
             cancellationToken)).ConfigureAwait(false);
         return changed == 1;

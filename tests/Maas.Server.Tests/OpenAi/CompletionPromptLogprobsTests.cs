@@ -66,7 +66,7 @@ public sealed class CompletionPromptLogprobsTests(LlmServerFixture fixture)
         Assert.Equal(body.GetProperty("usage").GetProperty("prompt_tokens").GetInt32(), promptTokens);
         Assert.Equal(6, body.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
 
-        // Token-id prompts, several, with n: every choice scores its prompt.
+        // Token-id prompts, several, with n: every choice carries its prompt's logprobs.
         body = await fixture.PostOkAsync("/v1/completions",
             $$"""{"model":"gen","prompt":[[{{string.Join(",", Prompt)}}],[1,42,43]],"n":2,"max_tokens":0,"echo":true,"logprobs":0}""");
         choices = body.GetProperty("choices").EnumerateArray().OrderBy(c => c.GetProperty("index").GetInt32()).ToArray();
@@ -77,6 +77,92 @@ public sealed class CompletionPromptLogprobsTests(LlmServerFixture fixture)
             choices[1].GetProperty("logprobs").GetProperty("token_logprobs").ToString());
         Assert.Equal(Prompt.Length + 3, body.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
         Assert.Equal(0, body.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+    }
+
+    [Fact]
+    public async Task With_n_the_prompt_is_scored_once_and_every_choice_carries_its_logprobs()
+    {
+        var ids = string.Join(",", Prompt);
+        var single = await fixture.PostOkAsync("/v1/completions", $$"""{"model":"gen","prompt":[{{ids}}],"max_tokens":0,"echo":true,"logprobs":1}""");
+        var expected = Logprobs(single).GetProperty("token_logprobs").ToString();
+        var echoed = single.GetProperty("choices")[0].GetProperty("text").GetString()!;
+
+        // max_tokens 0: one sequence scores the prompt (the engine takes its tokens once, not once per choice), and
+        // every choice answers with them.
+        var before = (await fixture.EngineStatisticsAsync("gen")).GetProperty("prompt_tokens").GetInt64();
+        var body = await fixture.PostOkAsync("/v1/completions", $$"""{"model":"gen","prompt":[{{ids}}],"n":3,"max_tokens":0,"echo":true,"logprobs":1}""");
+        var after = (await fixture.EngineStatisticsAsync("gen")).GetProperty("prompt_tokens").GetInt64();
+        Assert.Equal(Prompt.Length, after - before);
+        var choices = body.GetProperty("choices").EnumerateArray().OrderBy(c => c.GetProperty("index").GetInt32()).ToArray();
+        Assert.Equal([0, 1, 2], choices.Select(c => c.GetProperty("index").GetInt32()));
+        foreach (var choice in choices)
+        {
+            Assert.Equal(echoed, choice.GetProperty("text").GetString());
+            Assert.Equal(expected, choice.GetProperty("logprobs").GetProperty("token_logprobs").ToString());
+            Assert.Equal(Prompt.Length, choice.GetProperty("logprobs").GetProperty("top_logprobs").GetArrayLength());
+            Assert.Equal("length", choice.GetProperty("finish_reason").GetString());
+        }
+
+        Assert.Equal(Prompt.Length, body.GetProperty("usage").GetProperty("prompt_tokens").GetInt32());
+        Assert.Equal(0, body.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+
+        // Generating: each choice's logprobs start with the prompt's, then hold its own generated tokens.
+        body = await fixture.PostOkAsync("/v1/completions", $$"""{"model":"gen","prompt":[{{ids}}],"n":3,"max_tokens":2,"ignore_eos":true,"echo":true,"logprobs":1}""");
+        choices = body.GetProperty("choices").EnumerateArray().OrderBy(c => c.GetProperty("index").GetInt32()).ToArray();
+        Assert.Equal(3, choices.Length);
+        foreach (var choice in choices)
+        {
+            var logprobs = choice.GetProperty("logprobs");
+            Assert.StartsWith(echoed, choice.GetProperty("text").GetString(), StringComparison.Ordinal);
+            Assert.Equal(Prompt.Length + 2, logprobs.GetProperty("tokens").GetArrayLength());
+            var values = logprobs.GetProperty("token_logprobs").EnumerateArray().ToArray();
+            Assert.Equal(expected, "[" + string.Join(",", values[..Prompt.Length].Select(v => v.GetRawText())) + "]");
+            Assert.All(values[Prompt.Length..], v => Assert.Equal(JsonValueKind.Number, v.ValueKind));
+            Assert.Equal(echoed.Length, logprobs.GetProperty("text_offset")[Prompt.Length].GetInt32());
+            Assert.Equal("length", choice.GetProperty("finish_reason").GetString());
+        }
+
+        Assert.Equal(6, body.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+
+        // Streamed, with max_tokens 0 and without: each choice's first chunk carries the echoed prompt and its logprobs.
+        foreach (var maxTokens in new[] { 0, 2 })
+        {
+            using var response = await fixture.Server.Client.PostAsync("/v1/completions", new StringContent(
+                $$"""{"model":"gen","prompt":[{{ids}}],"n":3,"max_tokens":{{maxTokens}},"ignore_eos":true,"echo":true,"logprobs":1,"stream":true}""", Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var byChoice = (await LlmServerFixture.ReadEventsAsync(response))
+                .Select(e => e.GetProperty("choices")[0])
+                .GroupBy(c => c.GetProperty("index").GetInt32())
+                .OrderBy(g => g.Key)
+                .ToArray();
+            Assert.Equal([0, 1, 2], byChoice.Select(g => g.Key));
+            foreach (var chunks in byChoice)
+            {
+                var head = chunks.First();
+                Assert.Equal(echoed, head.GetProperty("text").GetString());
+                Assert.Equal(expected, head.GetProperty("logprobs").GetProperty("token_logprobs").ToString());
+                Assert.Equal(Prompt.Length + maxTokens, chunks.Sum(c => c.GetProperty("logprobs").GetProperty("tokens").GetArrayLength()));
+                Assert.Equal("length", chunks.Last().GetProperty("finish_reason").GetString());
+            }
+        }
+
+        // A prompt longer than a scoring step (64 tokens): the other choices generate before it is scored, and their
+        // tokens wait for its logprobs.
+        int[] longPrompt = [1, .. Enumerable.Range(0, 150).Select(i => 900 + (i * 7 % 50))];
+        using (var response = await fixture.Server.Client.PostAsync("/v1/completions", new StringContent(
+            $$"""{"model":"gen","prompt":[{{string.Join(",", longPrompt)}}],"n":2,"max_tokens":3,"ignore_eos":true,"echo":true,"logprobs":1,"stream":true}""", Encoding.UTF8, "application/json")))
+        {
+            var byChoice = (await LlmServerFixture.ReadEventsAsync(response))
+                .Select(e => e.GetProperty("choices")[0])
+                .GroupBy(c => c.GetProperty("index").GetInt32())
+                .OrderBy(g => g.Key)
+                .Select(g => g.ToArray())
+                .ToArray();
+            Assert.Equal(2, byChoice.Length);
+            Assert.All(byChoice, chunks => Assert.Equal(longPrompt.Length, chunks[0].GetProperty("logprobs").GetProperty("tokens").GetArrayLength()));
+            Assert.All(byChoice, chunks => Assert.Equal(longPrompt.Length + 3, chunks.Sum(c => c.GetProperty("logprobs").GetProperty("tokens").GetArrayLength())));
+            Assert.Equal(byChoice[0][0].GetProperty("logprobs").ToString(), byChoice[1][0].GetProperty("logprobs").ToString());
+        }
     }
 
     [Fact]

@@ -279,6 +279,33 @@ public sealed class ClassificationExtensionTests(SmallLimitsFixture fixture) : I
     }
 
     [Fact]
+    public async Task A_version_stored_before_class_labels_were_read_gets_them_from_its_file_when_it_loads()
+    {
+        var version = await fixture.Server.RegisterAsync("cls-older", OnnxModelWriter.LinearClassifier(stringLabels: ["cat", "dog", "fox"]).ToBytes());
+
+        // As a server from before class labels were read stored it: no class_labels (and, kept through the change, a
+        // field this server does not know, as a newer server could have written).
+        await using var database = await TestDatabase.CreateAsync(Db.Sqlite);
+        await RegistryDatabase.ScalarAsync(database, fixture.Server.DataDir,
+            "UPDATE model_versions SET signature = json_set(json_remove(signature, '$.class_labels'), '$.from_elsewhere', 'kept') "
+            + "WHERE model_id = (SELECT id FROM models WHERE name = 'cls-older' OR name LIKE '%/cls-older')");
+        var (_, stored) = await fixture.Server.Client.GetJsonAsync($"/api/v1/models/cls-older/versions/{version}");
+        Assert.False(stored.GetProperty("signature").TryGetProperty("class_labels", out _), stored.ToString());
+
+        // Its first call loads it; the load reads the labels, so the call already names them.
+        const string ask = """{"inputs":[{"name":"input","shape":[2,3],"datatype":"FP32","data":[[1,5,10],[4,3,2]]}],"outputs":[{"name":"scores","parameters":{"classification":1}}]}""";
+        var (status, ok, _) = await fixture.Server.Client.PostJsonAsync("/v2/models/cls-older/infer", ask);
+        Assert.True(status == HttpStatusCode.OK, $"{(int)status} {ok}");
+        Assert.Equal(["10:2:fox", "4:0:cat"], Strings(ok.GetProperty("outputs")[0].GetProperty("data")));
+
+        // Stored with the version: the metadata route shows them, and the rest of the stored signature is as it was.
+        (_, stored) = await fixture.Server.Client.GetJsonAsync($"/api/v1/models/cls-older/versions/{version}");
+        Assert.Equal("""{"scores":["cat","dog","fox"]}""", stored.GetProperty("signature").GetProperty("class_labels").GetRawText());
+        Assert.Equal(1, await RegistryDatabase.ScalarAsync(database, fixture.Server.DataDir,
+            "SELECT COUNT(*) FROM model_versions WHERE json_extract(signature, '$.from_elsewhere') = 'kept' AND json_extract(signature, '$.class_labels.scores[2]') = 'fox'"));
+    }
+
+    [Fact]
     public async Task A_zipmap_output_is_served_as_a_tensor_whose_columns_its_labels_name()
     {
         // scikit-learn's default export: probabilities as a sequence of maps, which the protocol cannot carry as such.
