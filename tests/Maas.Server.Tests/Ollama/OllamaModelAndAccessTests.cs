@@ -99,6 +99,35 @@ public sealed class OllamaModelAndAccessTests(OllamaServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_reply_in_the_tool_call_shape_comes_back_as_tool_calls_with_object_arguments()
+    {
+        // The random model calls a tool only when made to: a format in the shape the tool instructions ask for.
+        const string Body = """
+            {"model": "gen", "stream": %S, "options": {"num_predict": 160, "temperature": 0},
+             "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}],
+             "format": {"type": "object", "additionalProperties": false, "required": ["tool_calls"], "properties": {"tool_calls": {"type": "array", "minItems": 1, "maxItems": 1, "items": {
+               "type": "object", "additionalProperties": false, "required": ["name", "arguments"], "properties": {"name": {"enum": ["get_weather"]},
+               "arguments": {"type": "object", "additionalProperties": false, "required": ["city"], "properties": {"city": {"type": "string", "maxLength": 4}}}}}}}},
+             "messages": [{"role": "user", "content": "Weather in Paris?"}]}
+            """;
+        var whole = await fixture.PostOkAsync("/api/chat", Body.Replace("%S", "false", StringComparison.Ordinal));
+        var message = whole.GetProperty("message");
+        Assert.Equal("", message.GetProperty("content").GetString());
+        var call = Assert.Single(message.GetProperty("tool_calls").EnumerateArray()).GetProperty("function");
+        Assert.Equal("get_weather", call.GetProperty("name").GetString());
+        Assert.Equal(JsonValueKind.String, call.GetProperty("arguments").GetProperty("city").ValueKind);
+        Assert.Equal("stop", whole.GetProperty("done_reason").GetString());
+
+        // Streamed: the reply is held back, then the calls come in a line of their own before the last.
+        using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/chat", Body.Replace("%S", "true", StringComparison.Ordinal));
+        var lines = await OllamaServerFixture.ReadLinesAsync(response);
+        Assert.Equal(2, lines.Count);
+        Assert.False(lines[0].GetProperty("done").GetBoolean());
+        Assert.Equal(call.GetRawText(), Assert.Single(lines[0].GetProperty("message").GetProperty("tool_calls").EnumerateArray()).GetProperty("function").GetRawText());
+        Assert.True(lines[1].GetProperty("done").GetBoolean());
+    }
+
+    [Fact]
     public async Task Embed_truncates_an_input_past_the_context_unless_told_not_to()
     {
         var input = string.Concat(Enumerable.Repeat("word ", 700));
