@@ -39,9 +39,10 @@ internal static class OllamaModelNames
         {
             aliases = await registry.ListAliasesAsync(access.Key, cancellationToken);
         }
-        catch (RegistryException ex) when (ex.Kind == RegistryErrorKind.NotFound)
+        catch (RegistryException ex)
         {
-            throw NotFound(model, null);
+            // Deleted meanwhile (404), or the registry cannot be read now (503), as /v1 answers either.
+            throw ex.Kind == RegistryErrorKind.NotFound ? NotFound(model, null) : OpenAi.OpenAiErrors.FromRegistry(ex, Shorten(model));
         }
 
         if (aliases.Any(a => a.Name == tag))
