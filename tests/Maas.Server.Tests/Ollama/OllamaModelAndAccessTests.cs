@@ -146,6 +146,12 @@ public sealed class OllamaModelAndAccessTests(OllamaServerFixture fixture)
         using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/generate", JsonSerializer.Serialize(new { model = "gen", prompt, raw = true }));
         var message = await OllamaServerFixture.ErrorAsync(response, HttpStatusCode.BadRequest);
         Assert.Contains("512", message, StringComparison.Ordinal);
+
+        // num_predict past the context is refused with the numbers, as max_tokens on /v1.
+        using var tooMany = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/chat", """{"model": "gen", "messages": [{"role": "user", "content": "x"}], "options": {"num_predict": 3000}}""");
+        var refusal = await OllamaServerFixture.ErrorAsync(tooMany, HttpStatusCode.BadRequest);
+        Assert.Contains("3000", refusal, StringComparison.Ordinal);
+        Assert.Contains("512", refusal, StringComparison.Ordinal);
     }
 
     [Fact]
