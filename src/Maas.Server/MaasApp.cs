@@ -6,6 +6,7 @@ using Maas.Server.Health;
 using Maas.Server.Hosting;
 using Maas.Server.ModelHosting;
 using Maas.Server.Observability;
+using Maas.Server.Ollama;
 using Maas.Server.OpenAi;
 using Maas.Server.Optimization;
 using Maas.Server.Payloads;
@@ -51,6 +52,7 @@ public static class MaasApp
         app.UseMaasAuth();
         app.UseMaasShutdownGate();
         app.UseMaasOpenAiErrors();
+        app.UseMaasOllamaErrors();
 
         // Feature endpoints (one line each).
         app.MapMaasObservability();
@@ -58,6 +60,7 @@ public static class MaasApp
         app.MapMaasModelHosting();
         app.MapMaasInference();
         app.MapMaasOpenAi();
+        app.MapMaasOllama();
         app.MapMaasDatasets();
         app.MapMaasTraining();
         app.MapMaasFineTuning();

@@ -12,6 +12,7 @@ public static class AuthErrors
     public static ErrorStyle StyleOf(PathString path) =>
         path.StartsWithSegments("/v1") ? ErrorStyle.OpenAi
         : path.StartsWithSegments("/v2") ? ErrorStyle.Oip
+        : Ollama.OllamaRoutes.Owns(path) ? ErrorStyle.Ollama
         : ErrorStyle.Management;
 
     /// <summary>Writes <paramref name="failure"/> as the whole response.</summary>
@@ -70,7 +71,7 @@ public static class AuthErrors
         using (var json = new Utf8JsonWriter(stream, ReadableErrorJson.WriterOptions))
         {
             json.WriteStartObject();
-            if (style == ErrorStyle.Oip)
+            if (style is ErrorStyle.Oip or ErrorStyle.Ollama)
             {
                 json.WriteString("error", failure.Message);
             }

@@ -81,9 +81,10 @@ public sealed class EndpointAccess(IOptions<AuthOptions> options)
         return new AccessRule(AccessKind.Undeclared, null, null, null, protocol, operation);
     }
 
-    /// <summary>The protocol a route speaks, for usage records: "openai", "oip-rest", "predict" or "api".</summary>
+    /// <summary>The protocol a route speaks, for usage records: "openai", "ollama", "oip-rest", "predict" or "api".</summary>
     public static string ProtocolOf(string route) =>
         route.StartsWith("/v1/", StringComparison.Ordinal) ? "openai"
+        : Ollama.OllamaRoutes.Owns(new PathString(route)) ? "ollama"
         : route.StartsWith("/v2", StringComparison.Ordinal) ? "oip-rest"
         : route.EndsWith("/predict", StringComparison.Ordinal) ? "predict"
         : "api";

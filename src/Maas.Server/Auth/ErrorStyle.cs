@@ -12,6 +12,9 @@ public enum ErrorStyle
     /// <summary>Open Inference Protocol v2 REST: <c>{"error": "message"}</c>.</summary>
     Oip,
 
+    /// <summary>Ollama's native API (<c>/api/chat</c>, <c>/api/tags</c>, ...): <c>{"error": "message"}</c>.</summary>
+    Ollama,
+
     /// <summary>gRPC: a grpc-status and grpc-message, no body.</summary>
     Grpc,
 }

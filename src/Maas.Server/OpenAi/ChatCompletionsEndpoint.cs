@@ -35,7 +35,8 @@ internal static class ChatCompletionsEndpoint
     }
 
     // The chat in the engine's template; models without their own template get ChatML, whose end-of-turn marker may be plain text to them.
-    private static Deployments.TextPrompt Render(ILlmEngine engine, IReadOnlyList<ChatMessage> messages) =>
+    // Ollama's /api/chat and /api/generate render theirs the same way.
+    internal static Deployments.TextPrompt Render(ILlmEngine engine, IReadOnlyList<ChatMessage> messages) =>
         new(ChatPromptTokenizer.Tokenize(engine, messages), engine.Info.ChatFormat == "chatml" ? [ChatMlFormat.EndOfTurn] : []);
 
     private static async Task RespondAsync(HttpContext context, LlmSession session, GenerationParameters p, ToolSelection? tools, string id, IAsyncEnumerable<ChoiceEvent> events, CancellationToken aborted)

@@ -22,33 +22,50 @@ internal static class EmbeddingsEndpoint
                 throw LlmException.Invalid($"'dimensions' is {dimensions}, but this model's embeddings have {info.EmbeddingSize} dimensions and cannot be shortened", "dimensions", "unsupported_value");
             }
 
-            var inputs = Tokenize(request, engine, service.Options.MaxEmbeddingTokens);
-
-            // The embedder computes one request at a time: the others wait in a bounded line, for a bounded time, and
-            // leave it when their caller hangs up.
-            IReadOnlyList<float[]> vectors;
-            using (await queues.For(engine, session.Resolved.Spec).EnterAsync(request.Model, aborted))
-            {
-                vectors = await engine.EmbedAsync(inputs, request.Normalize, aborted);
-            }
-
-            var promptTokens = inputs.Sum(t => t.Count);
-            context.Usage().ReportTokens(promptTokens, 0);
+            var inputs = Tokenize(request.Inputs, engine, service.Options.MaxEmbeddingTokens);
+            var (vectors, promptTokens) = await EmbedAsync(session, queues, request.Model, inputs, request.Normalize, aborted);
             var buffer = Response(request, vectors, promptTokens);
             context.Response.ContentType = "application/json";
             await context.Response.Body.WriteAsync(buffer.WrittenMemory, aborted);
         });
     }
 
-    // Every input's tokens, checked against the per-request total, the model's context and its vocabulary.
-    private static List<IReadOnlyList<int>> Tokenize(EmbeddingRequest request, ILlmEngine engine, int maxTokens)
+    /// <summary>
+    /// Embeds tokenized inputs and meters their tokens. The embedder computes one request at a time: the others wait in
+    /// a bounded line, for a bounded time, and leave it when their caller hangs up.
+    /// </summary>
+    internal static async Task<(IReadOnlyList<float[]> Vectors, int PromptTokens)> EmbedAsync(
+        LlmSession session, EmbeddingQueues queues, string model, IReadOnlyList<IReadOnlyList<int>> inputs, bool normalize, CancellationToken cancellationToken)
+    {
+        var engine = session.Engine;
+        IReadOnlyList<float[]> vectors;
+        using (await queues.For(engine, session.Resolved.Spec).EnterAsync(model, cancellationToken))
+        {
+            vectors = await engine.EmbedAsync(inputs, normalize, cancellationToken);
+        }
+
+        var promptTokens = inputs.Sum(t => t.Count);
+        session.Context.Usage().ReportTokens(promptTokens, 0);
+        return (vectors, promptTokens);
+    }
+
+    /// <summary>
+    /// Every input's tokens, checked against the per-request total, the model's context and its vocabulary; with
+    /// <paramref name="truncate"/> an input longer than the context is cut to it instead of refused (Ollama's default).
+    /// </summary>
+    internal static List<IReadOnlyList<int>> Tokenize(IReadOnlyList<PromptInput> requestInputs, ILlmEngine engine, int maxTokens, bool truncate = false)
     {
         var info = engine.Info;
         var inputs = new List<IReadOnlyList<int>>();
         long total = 0;
-        foreach (var input in request.Inputs)
+        foreach (var input in requestInputs)
         {
             var tokens = input.Tokens ?? engine.Tokenize(input.Text!, addSpecial: true, parseSpecial: false);
+            if (truncate && tokens.Count > info.ContextPerSlot)
+            {
+                tokens = [.. tokens.Take(info.ContextPerSlot)];
+            }
+
             total += tokens.Count;
             if (total > maxTokens)
             {

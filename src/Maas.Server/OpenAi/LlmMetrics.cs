@@ -73,6 +73,7 @@ internal sealed class LlmMetrics
         private readonly LlmMetrics _metrics;
         private readonly ResolvedLlm _model;
         private readonly string _operation;
+        private readonly string _protocol;
         private readonly string _requestedModel;
         private readonly long _started = Stopwatch.GetTimestamp();
         private readonly KeyValuePair<string, object?>[] _tags;
@@ -94,7 +95,9 @@ internal sealed class LlmMetrics
             _model = model;
             _requestedModel = requestedModel;
             _tags = Tags(model.Spec.Name, model.Spec.Version);
-            _operation = context.Request.Path.Value?.EndsWith("/chat/completions", StringComparison.Ordinal) == true ? "chat" : "text_completion";
+            var path = context.Request.Path.Value ?? "";
+            _operation = path.EndsWith("/chat/completions", StringComparison.Ordinal) || path == "/api/chat" ? "chat" : "text_completion";
+            _protocol = Auth.EndpointAccess.ProtocolOf(path);
             if (metrics._tracing && MaasTelemetry.Source.HasListeners() && Activity.Current is { } current)
             {
                 _parent = current.Context;
@@ -235,7 +238,7 @@ internal sealed class LlmMetrics
                 // Non-streamed: building and writing the body after the last event. Streamed: the event stream, first event to end.
                 var streamed = _lastEvent != _firstEvent && _stream;
                 using var encode = MaasTelemetry.Source.StartActivity("maas.encode", ActivityKind.Internal, generation.Context, startTime: At(streamed ? _firstEvent : _lastEvent));
-                encode?.SetTag("maas.protocol", "openai");
+                encode?.SetTag("maas.protocol", _protocol);
                 encode?.SetEndTime(now.UtcDateTime);
             }
 

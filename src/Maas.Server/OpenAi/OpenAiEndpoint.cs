@@ -5,7 +5,14 @@ namespace Maas.Server.OpenAi;
 /// <summary>The error handling every OpenAI route shares: OpenAI's error body before the response starts, an SSE error event after.</summary>
 internal static class OpenAiEndpoint
 {
-    public static async Task RunAsync(HttpContext context, ILoggerFactory loggers, Func<Task> handle)
+    public static Task RunAsync(HttpContext context, ILoggerFactory loggers, Func<Task> handle) => RunAsync(context, loggers, handle, FailAsync);
+
+    /// <summary>
+    /// Runs <paramref name="handle"/> with the LLM routes' error handling, answering a failure through
+    /// <paramref name="fail"/> (the route's own error format): the caller's mistakes as they are, the server's own
+    /// failures logged and hidden behind the request id, a caller that went away not at all.
+    /// </summary>
+    public static async Task RunAsync(HttpContext context, ILoggerFactory loggers, Func<Task> handle, Func<HttpContext, LlmException, Task> fail)
     {
         try
         {
@@ -20,16 +27,16 @@ internal static class OpenAiEndpoint
             // The server's own failure: its details (engine messages, file paths) go to the log, the caller gets the request id.
             loggers.CreateLogger("Maas.OpenAi").LogError(ex, "{Path} failed (request {RequestId})", context.Request.Path, context.TraceIdentifier);
             var what = ex.Kind == LlmErrorKind.Internal ? "the server failed to answer" : "the model could not be served";
-            await FailAsync(context, new LlmException(ex.Kind, Hidden(context, what), ex.Param, ex.Code) { RetryAfter = ex.RetryAfter });
+            await fail(context, new LlmException(ex.Kind, Hidden(context, what), ex.Param, ex.Code) { RetryAfter = ex.RetryAfter });
         }
         catch (LlmException ex)
         {
-            await FailAsync(context, ex);
+            await fail(context, ex);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException && !context.RequestAborted.IsCancellationRequested)
         {
             loggers.CreateLogger("Maas.OpenAi").LogError(ex, "{Path} failed (request {RequestId})", context.Request.Path, context.TraceIdentifier);
-            await FailAsync(context, new LlmException(LlmErrorKind.Internal, Hidden(context, "the server failed to answer"), code: "internal_error"));
+            await fail(context, new LlmException(LlmErrorKind.Internal, Hidden(context, "the server failed to answer"), code: "internal_error"));
         }
     }
 

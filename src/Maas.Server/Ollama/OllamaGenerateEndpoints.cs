@@ -1,0 +1,260 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Maas.Core.Llm;
+using Maas.Core.Registry;
+using Maas.Server.OpenAi;
+
+namespace Maas.Server.Ollama;
+
+/// <summary>
+/// <c>POST /api/chat</c> and <c>POST /api/generate</c>: the same serving as /v1's chat and completions (model host,
+/// continuous batching, chat template, sampling, limits, metering), answered in Ollama's shape: NDJSON lines while the
+/// answer comes (the default), or one object with <c>"stream": false</c>; the last carries the counts and timings.
+/// </summary>
+internal static class OllamaGenerateEndpoints
+{
+    public static async Task ChatAsync(HttpContext context, LlmGenerationService service, LlmShadowCopies copies, IModelRegistry registry, ILoggerFactory loggers)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var aborted = context.RequestAborted;
+        await OllamaEndpoint.RunAsync(context, loggers, async () =>
+        {
+            var request = OllamaRequestReader.ReadChat(await OpenAiRequestReader.ReadBodyAsync(context.Request, aborted), service.Options);
+            var p = request.Parameters;
+            var reference = await OllamaModelNames.ResolveAsync(context, registry, p.Model, aborted);
+            using var session = await service.OpenAsync(context, reference, aborted);
+            var answer = new Answer(p.Model, chat: true, started);
+            if (request.Messages.Count == 0)
+            {
+                // No messages: the model is loaded (Ollama's way to preload one) and nothing is generated.
+                await answer.LoadedAsync(context);
+                return;
+            }
+
+            p = ForEngine(p, session.Engine);
+            var messages = request.Tools is { } tools ? ToolCalling.WithInstructions(request.Messages, tools) : request.Messages;
+            await answer.RunAsync(context, service, session, p, ChatCompletionsEndpoint.Render(session.Engine, messages), request.Tools);
+            copies.Offer(session, p, other => [ChatCompletionsEndpoint.Render(other, messages)]);
+        });
+    }
+
+    public static async Task GenerateAsync(HttpContext context, LlmGenerationService service, LlmShadowCopies copies, IModelRegistry registry, ILoggerFactory loggers)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var aborted = context.RequestAborted;
+        await OllamaEndpoint.RunAsync(context, loggers, async () =>
+        {
+            var request = OllamaRequestReader.ReadGenerate(await OpenAiRequestReader.ReadBodyAsync(context.Request, aborted), service.Options);
+            var p = request.Parameters;
+            var reference = await OllamaModelNames.ResolveAsync(context, registry, p.Model, aborted);
+            using var session = await service.OpenAsync(context, reference, aborted);
+            var answer = new Answer(p.Model, chat: false, started);
+            if (request.Prompt.Length == 0)
+            {
+                await answer.LoadedAsync(context);
+                return;
+            }
+
+            p = ForEngine(p, session.Engine);
+
+            // raw: the prompt as written (as /v1/completions takes it); otherwise a user turn (after the system prompt,
+            // if any) in the model's chat template, as Ollama renders it.
+            List<ChatMessage> messages = [.. request.System is { Length: > 0 } system ? [new ChatMessage("system", system)] : Array.Empty<ChatMessage>(), new ChatMessage("user", request.Prompt)];
+            Deployments.TextPrompt Prompt(ILlmEngine engine) => request.Raw
+                ? new Deployments.TextPrompt(engine.Tokenize(request.Prompt, addSpecial: true, parseSpecial: true), [])
+                : ChatCompletionsEndpoint.Render(engine, messages);
+
+            await answer.RunAsync(context, service, session, p, Prompt(session.Engine), tools: null);
+            copies.Offer(session, p, other => [Prompt(other)]);
+        });
+    }
+
+    // repeat_last_n -1 means the whole context, known once the model is.
+    private static GenerationParameters ForEngine(GenerationParameters p, ILlmEngine engine) =>
+        p.Sampling.PenaltyLastN < 0 ? p with { Sampling = p.Sampling with { PenaltyLastN = engine.Info.ContextPerSlot } } : p;
+
+    /// <summary>One answer being written: the fields every line carries, and the timings the last one reports.</summary>
+    private sealed class Answer(string model, bool chat, long started)
+    {
+        private long _loaded;
+        private long _evalStarted;
+        private long _firstToken;
+
+        public Task LoadedAsync(HttpContext context)
+        {
+            _loaded = Stopwatch.GetTimestamp();
+            return OllamaEndpoint.WriteJsonAsync(context, json =>
+            {
+                Head(json);
+                WriteText(json, "", null);
+                json.WriteString("done_reason", "load");
+                json.WriteBoolean("done", true);
+                json.WriteEndObject();
+            });
+        }
+
+        public async Task RunAsync(HttpContext context, LlmGenerationService service, LlmSession session, GenerationParameters p, Deployments.TextPrompt prompt, ToolSelection? tools)
+        {
+            var aborted = context.RequestAborted;
+            _loaded = Stopwatch.GetTimestamp();
+            var requests = service.Prepare(session, prompt.Tokens, p, prompt.ExtraStops, OpenAiJson.NewId(chat ? "ollama-chat-" : "ollama-gen-"));
+            _evalStarted = Stopwatch.GetTimestamp();
+            var events = service.Start(session, requests, aborted);
+            if (p.Stream)
+            {
+                await StreamAsync(context, session, tools, events, aborted);
+            }
+            else
+            {
+                await RespondAsync(context, session, tools, events, aborted);
+            }
+        }
+
+        private async Task RespondAsync(HttpContext context, LlmSession session, ToolSelection? tools, IAsyncEnumerable<ChoiceEvent> events, CancellationToken aborted)
+        {
+            var text = new StringBuilder();
+            FinishReason finish = FinishReason.Stop;
+            LlmUsage? usage = null;
+            await foreach (var choice in events)
+            {
+                LlmGenerationService.Meter(session, choice);
+                Observe();
+                text.Append(choice.Event.Text);
+                if (choice.Event.Finish is { } f)
+                {
+                    finish = f;
+                    usage = choice.Event.Usage;
+                }
+            }
+
+            var calls = tools is null ? null : ToolCalling.Parse(text.ToString(), tools);
+            await OllamaEndpoint.WriteJsonAsync(context, json =>
+            {
+                Head(json);
+                WriteText(json, calls is null ? text.ToString() : "", calls);
+                WriteTotals(json, finish, usage);
+                json.WriteEndObject();
+            });
+        }
+
+        private async Task StreamAsync(HttpContext context, LlmSession session, ToolSelection? tools, IAsyncEnumerable<ChoiceEvent> events, CancellationToken aborted)
+        {
+            var response = context.Response;
+            var held = tools is null ? null : new ToolCallHold(1, tools);
+            await using var enumerator = events.GetAsyncEnumerator(aborted);
+            // The first token before the headers: a failure before it still gets its status and Ollama's error body.
+            var more = await enumerator.MoveNextAsync();
+            await OllamaEndpoint.StartStreamAsync(response, aborted);
+            for (; more; more = await enumerator.MoveNextAsync())
+            {
+                var choice = enumerator.Current;
+                LlmGenerationService.Meter(session, choice);
+                Observe();
+                var e = choice.Event;
+                var (text, calls) = held is null ? (e.Text, null) : held.Take(0, e);
+                if (text.Length > 0 || calls is not null)
+                {
+                    await OllamaEndpoint.WriteLineAsync(
+                        response,
+                        json =>
+                        {
+                            Head(json);
+                            WriteText(json, text, calls);
+                            json.WriteBoolean("done", false);
+                            json.WriteEndObject();
+                        },
+                        aborted);
+                }
+
+                if (e.Finish is { } finish)
+                {
+                    await OllamaEndpoint.WriteLineAsync(
+                        response,
+                        json =>
+                        {
+                            Head(json);
+                            WriteText(json, "", null);
+                            WriteTotals(json, finish, e.Usage);
+                            json.WriteEndObject();
+                        },
+                        aborted);
+                }
+            }
+        }
+
+        private void Observe()
+        {
+            if (_firstToken == 0)
+            {
+                _firstToken = Stopwatch.GetTimestamp();
+            }
+        }
+
+        private void Head(Utf8JsonWriter json)
+        {
+            json.WriteStartObject();
+            json.WriteString("model", model);
+            json.WriteString("created_at", OllamaEndpoint.Timestamp(DateTimeOffset.UtcNow));
+        }
+
+        // Chat: message {role, content, tool_calls}; generate: response.
+        private void WriteText(Utf8JsonWriter json, string text, IReadOnlyList<ToolCall>? calls)
+        {
+            if (!chat)
+            {
+                json.WriteString("response", text);
+                return;
+            }
+
+            json.WriteStartObject("message");
+            json.WriteString("role", "assistant");
+            json.WriteString("content", text);
+            if (calls is not null)
+            {
+                json.WriteStartArray("tool_calls");
+                foreach (var call in calls)
+                {
+                    json.WriteStartObject();
+                    json.WriteStartObject("function");
+                    json.WriteString("name", call.Name);
+                    // Ollama's arguments are an object, not OpenAI's JSON text.
+                    json.WritePropertyName("arguments");
+                    try
+                    {
+                        using var arguments = JsonDocument.Parse(call.Arguments);
+                        arguments.RootElement.WriteTo(json);
+                    }
+                    catch (JsonException)
+                    {
+                        json.WriteStartObject();
+                        json.WriteEndObject();
+                    }
+
+                    json.WriteEndObject();
+                    json.WriteEndObject();
+                }
+
+                json.WriteEndArray();
+            }
+
+            json.WriteEndObject();
+        }
+
+        private void WriteTotals(Utf8JsonWriter json, FinishReason finish, LlmUsage? usage)
+        {
+            var now = Stopwatch.GetTimestamp();
+            var first = _firstToken == 0 ? now : _firstToken;
+            json.WriteString("done_reason", finish == FinishReason.Length ? "length" : "stop");
+            json.WriteBoolean("done", true);
+            json.WriteNumber("total_duration", Nanoseconds(started, now));
+            json.WriteNumber("load_duration", Nanoseconds(started, _loaded));
+            json.WriteNumber("prompt_eval_count", usage?.PromptTokens ?? 0);
+            json.WriteNumber("prompt_eval_duration", Nanoseconds(_evalStarted, first));
+            json.WriteNumber("eval_count", usage?.CompletionTokens ?? 0);
+            json.WriteNumber("eval_duration", Nanoseconds(first, now));
+        }
+
+        private static long Nanoseconds(long from, long to) => to <= from || from == 0 ? 0 : OllamaEndpoint.Nanoseconds(Stopwatch.GetElapsedTime(from, to));
+    }
+}
