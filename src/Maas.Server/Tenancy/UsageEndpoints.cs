@@ -83,6 +83,10 @@ internal static class UsageEndpoints
                     total_tokens = rows.Sum(r => r.TotalTokens),
                     batch_items = rows.Sum(r => r.BatchItems),
                     compute_ms = rows.Sum(r => r.ComputeMs),
+
+                    // Over every request of the rows: each row's mean weighted by its requests, and the largest.
+                    avg_latency_ms = rows.Sum(r => r.Requests) is > 0 and var requests ? rows.Sum(r => r.AvgLatencyMs * r.Requests) / requests : 0,
+                    max_latency_ms = rows.Count > 0 ? rows.Max(r => r.MaxLatencyMs) : 0,
                 },
             },
             RegistryJson.Options);

@@ -63,6 +63,38 @@ public sealed class UsageTests(TenancyHostFixture fixture) : IClassFixture<Tenan
     }
 
     [Fact]
+    public async Task Usage_totals_carry_the_mean_and_largest_latency_of_all_the_rows()
+    {
+        // The totals had no latency: `maas usage` printed 0 ms for the mean and the largest of every request.
+        var tenant = await Host.CreateTenantAsync();
+        var (_, first) = await Host.CreateKeyAsync(tenant, [MaasScopes.ModelsRead]);
+        var (_, second) = await Host.CreateKeyAsync(tenant, [MaasScopes.ModelsRead]);
+        foreach (var (secret, calls) in new[] { (first, 3), (second, 5) })
+        {
+            using var client = Host.Client(secret);
+            for (var i = 0; i < calls; i++)
+            {
+                Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("api/v1/me")).StatusCode);
+            }
+        }
+
+        var report = await (await Host.Admin.GetAsync($"api/v1/usage?tenant={tenant}")).JsonAsync(HttpStatusCode.OK);
+        var rows = report["rows"]!.AsArray().Select(r => r!).ToList();
+        Assert.Equal(2, rows.Count);
+        var totals = report["totals"]!;
+        Assert.Equal(8, (long?)totals["requests"]);
+        var weighted = rows.Sum(r => (double)r["avg_latency_ms"]! * (long)r["requests"]!) / 8;
+        Assert.True(weighted > 0, report.ToJsonString());
+        Assert.Equal(weighted, (double)totals["avg_latency_ms"]!, 9);
+        Assert.Equal(rows.Max(r => (double)r["max_latency_ms"]!), (double)totals["max_latency_ms"]!);
+
+        // No rows: zeros, not an error.
+        var none = await (await Host.Admin.GetAsync($"api/v1/usage?tenant={tenant}&model=no-such-model")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(0.0, (double)none["totals"]!["avg_latency_ms"]!);
+        Assert.Equal(0.0, (double)none["totals"]!["max_latency_ms"]!);
+    }
+
+    [Fact]
     public async Task Usage_is_exported_as_csv_and_filtered_by_time()
     {
         var (_, keyId, client) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead);
