@@ -429,6 +429,10 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         var jobs = (await fixture.RunAsync("jobs", "list", "--kind", "fine-tune", "--json")).Json().AsArray();
         Assert.Contains(jobs, j => (string?)j!["model"] == name && (string?)j["status"] == "succeeded");
 
+        // The table's RESULT names the fine-tuned model, not a bare "v2" next to the base's name.
+        var table = (await fixture.RunAsync("jobs", "list", "--kind", "fine-tune")).Stdout;
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(table, $@"│\s*fine-tune\s*│\s*succeeded\s*│\s*{name}\s*│[^│\n]*│\s*{name}-ft-cli v\d+\s*│"), table);
+
         // A file that is not chats is refused at upload, in one line with OpenAI's code.
         var bad = Path.Combine(_files.Path, "bad.jsonl");
         await File.WriteAllTextAsync(bad, "{\"messages\": 3}\n");
