@@ -42,6 +42,10 @@ public sealed class DeploymentsCommandTests(CliServerFixture fixture) : IDisposa
         Assert.Contains($"created deployment {model} of {model}: v1 90%, v2 10%", created.Stdout);
         Assert.Contains("header X-User", created.Stdout);
 
+        // Nothing measured yet: no error rate, latency, exact-match rate or error is shown (it read "EXACT MATCH 1"
+        // over 0 comparisons), only the counts.
+        Assert.Matches(@"│ 1\s*│ 0\s*│ 0\s*│\s*│\s*│ 0\s*│\s*│\s*│ 0\s*│", created.Stdout);
+
         // A plain name now pulls the deployment's primary version (its stable one), and says so.
         var pulled = (await fixture.RunAsync("models", "pull", model, "-o", Path.Combine(_files.Path, "pulled"), "--json")).Json();
         Assert.Equal(1, (int?)pulled["version"]);

@@ -101,6 +101,47 @@ public sealed class InferenceCommandTests(CliServerFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task Infer_turns_a_colour_picture_into_the_grey_image_input_of_a_one_channel_model()
+    {
+        // A network trained on Fashion-MNIST (or any grey pictures) takes [batch, 1, H, W]: --image was refused as
+        // "no image input (rank 4 with 3 channels)". An Identity model shows what the CLI sends: each pixel's luma.
+        var picture = Path.Combine(Path.GetTempPath(), $"{Names.Unique("grey")}.ppm");
+        byte[] pixels = [255, 0, 0, 0, 255, 0, 0, 0, 255, 100, 100, 100]; // red, green, blue, grey 100
+        await File.WriteAllBytesAsync(picture, [.. "P6\n2 2\n255\n"u8.ToArray(), .. pixels]);
+        double[] luma = [76 / 255.0, 150 / 255.0, 29 / 255.0, 100 / 255.0]; // 0.299 R + 0.587 G + 0.114 B, rounded
+        try
+        {
+            foreach (var channelsLast in new[] { false, true })
+            {
+                var name = Names.Unique("grey");
+                var batch = Maas.Core.Formats.Onnx.OnnxDimension.Symbolic("batch");
+                var two = Maas.Core.Formats.Onnx.OnnxDimension.Fixed(2);
+                var one = Maas.Core.Formats.Onnx.OnnxDimension.Fixed(1);
+                var model = Maas.Core.Formats.Onnx.OnnxModelWriter.Identity(
+                    Maas.Core.Formats.Onnx.OnnxElementType.Float, channelsLast ? [batch, two, two, one] : [batch, one, two, two]);
+                await fixture.Client.CreateModelAsync(new Maas.Client.Registry.NewModel(name));
+                await using (var onnx = new MemoryStream(model.ToBytes()))
+                {
+                    await fixture.Client.UploadVersionAsync(name, onnx, "grey.onnx");
+                }
+
+                var run = await fixture.RunAsync("infer", name, "--image", picture, "--json");
+                Assert.True(run.ExitCode == 0, run.ToString());
+                var output = run.Json()["outputs"]![0]!;
+                Assert.Equal(channelsLast ? "[1,2,2,1]" : "[1,1,2,2]", output["shape"]!.ToJsonString());
+                Assert.Equal(luma, Flatten(output["data"]), (a, b) => Math.Abs(a - b) < 1e-6);
+
+                var raw = (await fixture.RunAsync("infer", name, "--image", picture, "--preset", "raw", "--json")).Json();
+                Assert.Equal([76.0, 150, 29, 100], Flatten(raw["outputs"]![0]!["data"]));
+            }
+        }
+        finally
+        {
+            File.Delete(picture);
+        }
+    }
+
     private async Task<List<double>> FaceScoresAsync(string model, string picture, string option = "--image")
     {
         var result = (await fixture.RunAsync("infer", model, option, picture, "--preset", "symmetric", "--json")).Json();

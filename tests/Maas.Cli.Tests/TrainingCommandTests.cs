@@ -145,7 +145,8 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         var listed = jobs.Single(j => (string?)j!["id"] == id)!;
         Assert.Equal("training", (string?)listed["kind"]);
         Assert.Equal("succeeded", (string?)listed["status"]);
-        Assert.Contains(id, (await fixture.RunAsync("jobs", "list")).Stdout);
+        // The table names the version the job registered (VERSION is an optimisation's source; a training job has none).
+        Assert.Matches($@"{id}\s*│\s*training\s*│\s*succeeded\s*│[^│\n]*│[^│\n]*│\s*v2\s*│", (await fixture.RunAsync("jobs", "list")).Stdout);
         var logs = await fixture.RunAsync("jobs", "logs", id);
         Assert.True(logs.ExitCode == 0, logs.ToString());
         Assert.Contains("metrics (validation)", logs.Stdout);
@@ -195,6 +196,26 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         Assert.Equal(truth.Count, labels.Count);
         Assert.True(labels.Zip(truth).Count(p => p.First == p.Second) >= 0.9 * truth.Count, string.Join(",", labels));
 
+        // The version's evaluation on its test split and its lineage, without reading the API's JSON: `models show`
+        // listed versions only, so a trained model's accuracy could be seen only while following its job.
+        var shown = await fixture.RunAsync("models", "show", model, "--version", "1");
+        Assert.True(shown.ExitCode == 0, shown.ToString());
+        Assert.Matches(@"trained on\s+" + dataset + ":1", shown.Stdout);
+        Assert.Matches(@"trainer\s+lbfgs", shown.Stdout);
+        Assert.Matches(@"input\s*│\s*x\s*│\s*FP32", shown.Stdout);
+        Assert.Matches(@"EVALUATION\s*│\s*VALUE", shown.Stdout);
+        Assert.Matches(@"accuracy\s*│\s*(1|0\.\d+)\s*│", shown.Stdout);
+        var shownJson = (await fixture.RunAsync("models", "show", model, "--version", "1", "--json")).Json();
+        Assert.Equal(1, (int?)shownJson["version"]);
+        Assert.NotNull(shownJson["evaluation"]!["accuracy"]);
+        (await fixture.RunAsync("models", "show", model, "--version", "7")).AssertFailure(ExitCodes.NotFound, "version_not_found");
+
+        // Deleting the dataset the model was trained from is refused; the line names the command's flag, not the
+        // API's query parameter ("pass force=true").
+        var inUse = (await fixture.RunAsync("datasets", "rm", dataset)).AssertFailure(ExitCodes.Conflict, "dataset_in_use");
+        Assert.Contains("pass --force", inUse, StringComparison.Ordinal);
+        Assert.DoesNotContain("force=true", inUse, StringComparison.Ordinal);
+
         // JSON from stdin and in the request's own shape give the same answer as the argument.
         var fromStdin = (await fixture.RunWithInputAsync("""{"instances": [{"x": 0.5, "noise": 0.3}]}""", "predict", model, "-", "--json")).Json();
         Assert.Equal("left", (string?)fromStdin["predictions"]![0]!["label"]);
@@ -235,6 +256,20 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         Assert.Contains($"{name} version 2: ready", human.Stdout);
         Assert.Matches(@"size_ratio\s*│", human.Stdout);
         Assert.Matches(@"finite_outputs\s*│", human.Stdout);
+
+        // The job's id comes first, as train's does; the gate's checks show numbers as the report does and no
+        // "null" for a check without a threshold (the value was 0.008665721142884629 next to a report of 0.0087).
+        Assert.Matches($@"^optimisation job opt_\w+: onnx-fp16 of {name} version 1\n", human.Stdout.ReplaceLineEndings("\n"));
+        Assert.DoesNotContain("null", human.Stdout, StringComparison.Ordinal);
+        Assert.Matches(@"max_relative_mean_abs_diff\s*│\s*relative_mean_abs_diff\s*│\s*(\d\.\d{1,4}|\d(\.\d+)?E-\d+|0)\s*│\s*0\.05\s*│\s*true", human.Stdout);
+
+        // The version shows where it came from and its report again, later.
+        var version = await fixture.RunAsync("models", "show", name, "--version", "2");
+        Assert.True(version.ExitCode == 0, version.ToString());
+        Assert.Matches($@"derived from\s+{name} version 1 \(", version.Stdout);
+        Assert.Matches(@"optimisation\s+onnx-fp16 \(ready, job opt_\w+\)", version.Stdout);
+        Assert.Matches(@"size_ratio\s*│", version.Stdout);
+        Assert.Matches(@"finite_outputs\s*│", version.Stdout);
 
         // The measurements event is one readable line of numbers (it was the report as escaped JSON text).
         Assert.Matches(@"metrics \(ready\): samples 4, .*size_ratio \d", human.Stdout);
@@ -295,6 +330,11 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         await File.WriteAllBytesAsync(zip, Maas.Testing.IdxFiles.Zip(images, labels, Size, Size));
         var dataset = Names.Unique("shapes");
         Assert.Equal(1, (int?)(await fixture.RunAsync("datasets", "push", dataset, zip, "--json")).Json()["version"]);
+
+        // A picture's cell in the preview table is its size (it was "[12 x ...]").
+        var preview = await fixture.RunAsync("datasets", "preview", dataset, "-n", "2");
+        Assert.True(preview.ExitCode == 0, preview.ToString());
+        Assert.Matches(@"│ 12x12 image\s*│", preview.Stdout);
         var model = Names.Unique("mlp");
 
         // The network from an @FILE value (not a response file of the parser's: a missing one is the command's own error).
@@ -388,6 +428,10 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
 
         var jobs = (await fixture.RunAsync("jobs", "list", "--kind", "fine-tune", "--json")).Json().AsArray();
         Assert.Contains(jobs, j => (string?)j!["model"] == name && (string?)j["status"] == "succeeded");
+
+        // The table's RESULT names the fine-tuned model, not a bare "v2" next to the base's name.
+        var table = (await fixture.RunAsync("jobs", "list", "--kind", "fine-tune")).Stdout;
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(table, $@"│\s*fine-tune\s*│\s*succeeded\s*│\s*{name}\s*│[^│\n]*│\s*{name}-ft-cli v\d+\s*│"), table);
 
         // A file that is not chats is refused at upload, in one line with OpenAI's code.
         var bad = Path.Combine(_files.Path, "bad.jsonl");

@@ -174,11 +174,11 @@ public static class DatasetsCommands
             var dataset = parse.GetValue(name)!;
             if (parse.GetValue(version) is { } number)
             {
-                await client.DeleteDatasetVersionAsync(dataset, number, parse.GetValue(force), ct);
+                await CliHost.DeletingAsync(() => client.DeleteDatasetVersionAsync(dataset, number, parse.GetValue(force), ct));
                 return CliHost.Print(parse, new { deleted = dataset, version = number }, _ => Console.Out.WriteLine($"deleted {dataset} version {number}"));
             }
 
-            await client.DeleteDatasetAsync(dataset, parse.GetValue(force), ct);
+            await CliHost.DeletingAsync(() => client.DeleteDatasetAsync(dataset, parse.GetValue(force), ct));
             return CliHost.Print(parse, new { deleted = dataset }, _ => Console.Out.WriteLine($"deleted {dataset}"));
         });
         return command;
@@ -248,7 +248,25 @@ public static class DatasetsCommands
         JsonValueKind.String => value.GetString() ?? "",
         JsonValueKind.Null => "",
         // Images come as nested arrays of pixels: their size says more than their values.
-        JsonValueKind.Array => $"[{value.GetArrayLength()} x ...]",
+        JsonValueKind.Array => $"{string.Join("x", ShapeOf(value))} image",
         _ => value.GetRawText(),
     };
+
+    // The lengths of nested arrays, outermost first: [28, 28] for a grey picture, [32, 32, 3] for a colour one.
+    private static List<int> ShapeOf(JsonElement value)
+    {
+        var shape = new List<int>();
+        while (value.ValueKind == JsonValueKind.Array)
+        {
+            shape.Add(value.GetArrayLength());
+            if (value.GetArrayLength() == 0)
+            {
+                break;
+            }
+
+            value = value[0];
+        }
+
+        return shape;
+    }
 }

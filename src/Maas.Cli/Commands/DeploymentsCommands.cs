@@ -213,7 +213,17 @@ public static class DeploymentsCommands
             var table = CliHost.Table("VERSION", "REQUESTS", "ERRORS", "ERROR RATE", "P99 MS", "COMPARISONS", "EXACT MATCH", "MAX ABS ERR", "DROPPED");
             foreach (var m in metrics)
             {
-                table.Row(m.Version, m.Requests, m.Errors, m.ErrorRate, m.P99Ms, m.Comparisons, m.ExactMatchRate, m.MaxAbsError, m.Dropped);
+                // Rates and latencies of nothing measured are left empty: "EXACT MATCH 1" read as every answer matching.
+                table.Row(
+                    m.Version,
+                    m.Requests,
+                    m.Errors,
+                    m.Requests > 0 ? m.ErrorRate : null,
+                    m.Requests > 0 ? m.P99Ms : null,
+                    m.Comparisons,
+                    m.Comparisons > 0 ? m.ExactMatchRate : null,
+                    m.Comparisons > 0 ? m.MaxAbsError : null,
+                    m.Dropped);
             }
 
             AnsiConsole.Write(table);

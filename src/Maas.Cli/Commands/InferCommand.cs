@@ -26,7 +26,7 @@ public static class InferCommand
             Arity = ArgumentArity.ZeroOrOne,
         };
         var file = new Option<FileInfo?>("--file", "-f") { Description = "Read the JSON from this file (a .ppm, .jpg or .png picture is taken as --image)" };
-        var image = new Option<FileInfo?>("--image") { Description = "A picture (PPM, JPEG, PNG) for an image model: resized to the model's input and normalised per --preset" };
+        var image = new Option<FileInfo?>("--image") { Description = "A picture (PPM, JPEG, PNG) for an image model (3 channels, or 1: the picture's luma): resized to the model's input and normalised per --preset" };
         var preset = new Option<string>("--preset") { Description = "Pixel normalisation: unit (x/255), imagenet (unit, then mean/std), symmetric ((x-127)/128), raw (0-255)", DefaultValueFactory = _ => "unit" };
         preset.AcceptOnlyFromAmong("unit", "imagenet", "symmetric", "raw");
         var size = new Option<string?>("--size") { Description = "WIDTHxHEIGHT for a model whose image size is dynamic (default 224x224)" };
@@ -145,12 +145,17 @@ public static class InferCommand
         return shape;
     }
 
-    /// <summary>A request whose image input (rank 4 with 3 channels first or last) holds the picture, resized and normalised.</summary>
+    /// <summary>
+    /// A request whose image input (rank 4 with 3 channels, or 1 for a grey picture, first or last) holds the picture,
+    /// resized and normalised; a colour picture given to a grey input is turned into its luma (ITU-R BT.601).
+    /// </summary>
     public static InferRequest ImageRequest(ModelMetadata metadata, RgbImage picture, string preset, string? size)
     {
-        var spec = metadata.Inputs.FirstOrDefault(i => i.Shape.Count == 4 && (i.Shape[1] == 3 || i.Shape[3] == 3))
-            ?? throw new CliException("not_an_image_model", $"model {metadata.Name} has no image input (rank 4 with 3 channels); its inputs: {string.Join(", ", metadata.Inputs.Select(i => $"{i.Name} [{string.Join(",", i.Shape)}]"))}", ExitCodes.Usage);
-        var channelsFirst = spec.Shape[1] == 3;
+        static bool Channels(IReadOnlyList<long> shape, int channels) => shape.Count == 4 && (shape[1] == channels || shape[3] == channels);
+        var spec = metadata.Inputs.FirstOrDefault(i => Channels(i.Shape, 3)) ?? metadata.Inputs.FirstOrDefault(i => Channels(i.Shape, 1))
+            ?? throw new CliException("not_an_image_model", $"model {metadata.Name} has no image input (rank 4 with 3 channels, or 1 for grey pictures); its inputs: {string.Join(", ", metadata.Inputs.Select(i => $"{i.Name} [{string.Join(",", i.Shape)}]"))}", ExitCodes.Usage);
+        var channels = Channels(spec.Shape, 3) ? 3 : 1;
+        var channelsFirst = spec.Shape[1] == channels;
         long height = channelsFirst ? spec.Shape[2] : spec.Shape[1];
         long width = channelsFirst ? spec.Shape[3] : spec.Shape[2];
         if (height <= 0 || width <= 0)
@@ -161,22 +166,25 @@ public static class InferCommand
         var scaled = picture.Resize((int)width, (int)height);
         var (mean, std) = preset switch
         {
-            "imagenet" => (new[] { 0.485, 0.456, 0.406 }, new[] { 0.229, 0.224, 0.225 }),
+            // A grey input takes ImageNet's statistics averaged over the three channels.
+            "imagenet" => channels == 3 ? (new[] { 0.485, 0.456, 0.406 }, new[] { 0.229, 0.224, 0.225 }) : (new[] { 0.449 }, new[] { 0.226 }),
             "symmetric" => (new[] { 127.0 / 255, 127.0 / 255, 127.0 / 255 }, new[] { 128.0 / 255, 128.0 / 255, 128.0 / 255 }),
             _ => (new[] { 0.0, 0.0, 0.0 }, new[] { 1.0, 1.0, 1.0 }),
         };
         var raw = preset == "raw" || spec.Datatype == "UINT8";
         var values = new JsonArray();
         var pixels = (int)(width * height);
-        for (var i = 0; i < pixels * 3; i++)
+        for (var i = 0; i < pixels * channels; i++)
         {
             // Channels first: all reds, all greens, all blues; channels last: pixel by pixel.
-            var (pixel, channel) = channelsFirst ? (i % pixels, i / pixels) : (i / 3, i % 3);
-            var sample = scaled.Pixels[(pixel * 3) + channel];
-            values.Add(raw ? sample : (float)(((sample / 255.0) - mean[channel]) / std[channel]));
+            var (pixel, channel) = channelsFirst ? (i % pixels, i / pixels) : (i / channels, i % channels);
+            double sample = channels == 3
+                ? scaled.Pixels[(pixel * 3) + channel]
+                : Math.Round((0.299 * scaled.Pixels[pixel * 3]) + (0.587 * scaled.Pixels[(pixel * 3) + 1]) + (0.114 * scaled.Pixels[(pixel * 3) + 2]));
+            values.Add(raw ? (byte)sample : (float)(((sample / 255.0) - mean[channel]) / std[channel]));
         }
 
-        long[] shape = channelsFirst ? [1, 3, height, width] : [1, height, width, 3];
+        long[] shape = channelsFirst ? [1, channels, height, width] : [1, height, width, channels];
         return new InferRequest([new InferTensor(spec.Name, raw && spec.Datatype == "UINT8" ? "UINT8" : spec.Datatype, shape, values)]);
     }
 

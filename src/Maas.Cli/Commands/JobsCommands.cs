@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json;
 using Maas.Cli.Hosting;
 using Maas.Client;
 using Maas.Client.Jobs;
@@ -44,12 +45,27 @@ public static class JobsCommands
     }
 
     // The table, and where the older jobs start when some remain.
+    // The version a finished job registered ("v2", with "ready" or "rejected" for an optimisation; "MODEL v1" when it
+    // is another model's, as a fine-tune's): VERSION is the version an optimisation started from, and a training job
+    // has none, so the table did not say what came out.
+    private static string? Made(JobInfo job)
+    {
+        if (job.Result is not { ValueKind: JsonValueKind.Object } result || !result.TryGetProperty("version", out var version) || version.ValueKind != JsonValueKind.Number)
+        {
+            return null;
+        }
+
+        var model = result.TryGetProperty("model", out var m) && m.ValueKind == JsonValueKind.String && m.GetString() != job.Model ? $"{m.GetString()} " : "";
+        var status = result.TryGetProperty("status", out var s) && s.ValueKind == JsonValueKind.String ? $" {s.GetString()}" : "";
+        return $"{model}v{version.GetRawText()}{status}";
+    }
+
     private static void PrintList(List<JobInfo> items, string? next, string? kind)
     {
-        var table = CliHost.Table("ID", "KIND", "STATUS", "MODEL", "VERSION", "PROGRESS", "STAGE", "CREATED");
+        var table = CliHost.Table("ID", "KIND", "STATUS", "MODEL", "VERSION", "RESULT", "PROGRESS", "STAGE", "CREATED");
         foreach (var j in items)
         {
-            table.Row(j.Id, j.Kind, j.Status, j.Model, j.Version, j.Progress is { } p ? $"{p:0}%" : "", j.Stage, j.CreatedAt);
+            table.Row(j.Id, j.Kind, j.Status, j.Model, j.Version, Made(j), j.Progress is { } p ? $"{p:0}%" : "", j.Stage, j.CreatedAt);
         }
 
         AnsiConsole.Write(table);

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
+using System.Text.Json;
 using Maas.Cli.Hosting;
 using Maas.Client;
 using Maas.Client.Jobs;
@@ -62,9 +63,16 @@ public static class ModelsCommands
     private static Command Show()
     {
         var name = new Argument<string>("model") { Description = "Model name" };
-        var command = new Command("show", "A model with its versions and aliases") { name };
+        var version = new Option<int?>("--version") { Description = "Show this version: status, signature, evaluation, lineage and optimisation" }.VersionNumber();
+        var command = new Command("show", "A model with its versions and aliases, or one version with --version") { name, version };
         command.SetAction(async (parse, client, ct) =>
         {
+            if (parse.GetValue(version) is { } number)
+            {
+                var info = await client.GetVersionAsync(parse.GetValue(name)!, number, ct);
+                return CliHost.Print(parse, info, DescribeVersion);
+            }
+
             var model = await client.GetModelAsync(parse.GetValue(name)!, ct);
             return CliHost.Print(parse, model, m =>
             {
@@ -89,6 +97,85 @@ public static class ModelsCommands
             });
         });
         return command;
+    }
+
+    // One version: what it is, what it takes and gives, how well it did on its test split, where it came from.
+    private static void DescribeVersion(VersionInfo v)
+    {
+        static string? Text(JsonElement? e, string field) =>
+            e is { ValueKind: JsonValueKind.Object } o && o.TryGetProperty(field, out var value) && value.ValueKind != JsonValueKind.Null
+                ? value.ValueKind == JsonValueKind.String ? value.GetString() : value.GetRawText()
+                : null;
+        JsonElement? Extra(string field) => v.Extra?.TryGetValue(field, out var value) == true && value.ValueKind == JsonValueKind.Object ? value : null;
+
+        var grid = new Grid().AddColumn().AddColumn();
+        void Add(string label, object? value) => grid.AddRow($"[bold]{label}[/]", Markup.Escape(CliHost.Format(value)));
+        Add("model", v.Model);
+        Add("version", v.Version);
+        Add("status", v.Status);
+        Add("format", v.Format);
+        Add("size", CliHost.Bytes(v.SizeBytes));
+        Add("file", v.FileName);
+        Add("sha256", v.Sha256);
+        Add("aliases", v.Aliases);
+        Add("created", v.CreatedAt);
+        Add("created by", v.CreatedBy);
+        if (v.DerivedFrom is { ValueKind: JsonValueKind.Object } derived)
+        {
+            Add("derived from", $"{Text(derived, "model")} version {Text(derived, "version")} ({Text(derived, "relation")})");
+        }
+
+        var lineage = Extra("lineage");
+        if (lineage is { } l && l.TryGetProperty("dataset", out var dataset))
+        {
+            Add("trained on", $"{Text(dataset, "name")}:{Text(dataset, "version")}");
+            Add("training job", Text(l, "job"));
+            Add("trainer", Text(l, "trainer"));
+        }
+
+        var optimization = Extra("optimization");
+        if (optimization is { } opt)
+        {
+            Add("optimisation", $"{Text(opt, "method")} ({Text(opt, "status")}, job {Text(opt, "job")})");
+        }
+
+        AnsiConsole.Write(grid);
+        if (v.Signature is { ValueKind: JsonValueKind.Object } signature)
+        {
+            // ONNX versions have tensors; a GGUF version has none, and no table.
+            var tensors = CliHost.Table("TENSOR", "NAME", "DATATYPE", "SHAPE");
+            foreach (var side in new[] { "inputs", "outputs" })
+            {
+                if (signature.TryGetProperty(side, out var list) && list.ValueKind == JsonValueKind.Array)
+                {
+                    foreach (var t in list.EnumerateArray())
+                    {
+                        tensors.Row(side[..^1], Text(t, "name"), Text(t, "datatype"), Text(t, "shape"));
+                    }
+                }
+            }
+
+            if (tensors.Rows.Count > 0)
+            {
+                AnsiConsole.Write(tensors);
+            }
+        }
+
+        if (optimization is { } measured && measured.TryGetProperty("report", out var report) && report.ValueKind == JsonValueKind.Object)
+        {
+            OptimizeCommand.PrintReport(report);
+        }
+
+        if (Extra("evaluation") is { } evaluation)
+        {
+            var metrics = CliHost.Table("EVALUATION", "VALUE");
+            foreach (var metric in evaluation.EnumerateObject().Where(p => p.Value.ValueKind == JsonValueKind.Number))
+            {
+                metrics.Row(metric.Name, WorkerJobFollower.Number(metric.Value.GetDouble()));
+            }
+
+            AnsiConsole.Write(metrics);
+        }
     }
 
     private static Command Push()
@@ -284,11 +371,11 @@ public static class ModelsCommands
             var model = parse.GetValue(name)!;
             if (parse.GetValue(version) is { } n)
             {
-                await client.DeleteVersionAsync(model, n, parse.GetValue(force), ct);
+                await CliHost.DeletingAsync(() => client.DeleteVersionAsync(model, n, parse.GetValue(force), ct));
             }
             else
             {
-                await client.DeleteModelAsync(model, parse.GetValue(force), ct);
+                await CliHost.DeletingAsync(() => client.DeleteModelAsync(model, parse.GetValue(force), ct));
             }
 
             var result = new { deleted = model, version = parse.GetValue(version) };

@@ -44,6 +44,12 @@ public static class OptimizeCommand
                 return CliHost.Print(parse, job, j => Console.Out.WriteLine($"submitted optimisation job {j.Id} ({j.Status}); follow it with: maas jobs logs {j.Id}"));
             }
 
+            if (!parse.WantsJson())
+            {
+                // As train's first line: the job's id before its progress, to find it again with maas jobs.
+                Console.Out.WriteLine($"optimisation job {job.Id}: {parse.GetValue(method)} of {parse.GetValue(model)} version {parse.GetValue(version)}");
+            }
+
             var ended = await FollowAsync(parse, client, job.Id, ct);
             return Outcome(parse, ended);
         });
@@ -109,11 +115,16 @@ public static class OptimizeCommand
     {
         string Get(JsonElement e, string name) => e.TryGetProperty(name, out var v) ? v.ValueKind == JsonValueKind.String ? v.GetString()! : v.GetRawText() : "?";
         Console.Out.WriteLine($"{Get(result, "model")} version {Get(result, "version")}: {Get(result, "status")}");
-        if (!result.TryGetProperty("report", out var report) || report.ValueKind != JsonValueKind.Object)
+        if (result.TryGetProperty("report", out var report) && report.ValueKind == JsonValueKind.Object)
         {
-            return;
+            PrintReport(report);
         }
+    }
 
+    /// <summary>An optimisation's report: its measurements, then the gate's checks (also for <c>models show --version</c>).</summary>
+    public static void PrintReport(JsonElement report)
+    {
+        string Get(JsonElement e, string name) => e.TryGetProperty(name, out var v) ? v.ValueKind == JsonValueKind.String ? v.GetString()! : v.GetRawText() : "?";
         var numbers = CliHost.Table("MEASURE", "VALUE");
         foreach (var p in report.EnumerateObject().Where(p => p.Value.ValueKind is JsonValueKind.Number or JsonValueKind.String))
         {
@@ -126,7 +137,11 @@ public static class OptimizeCommand
             var table = CliHost.Table("CHECK", "METRIC", "VALUE", "THRESHOLD", "PASSED");
             foreach (var c in checks.EnumerateArray())
             {
-                table.Row(Get(c, "name"), Get(c, "metric"), Get(c, "value"), Get(c, "threshold"), Get(c, "passed"));
+                // Numbers as the report above shows them; a check without a threshold (finite outputs) shows none.
+                string Cell(string field) => c.TryGetProperty(field, out var v) && v.ValueKind != JsonValueKind.Null
+                    ? v.ValueKind == JsonValueKind.Number ? WorkerJobFollower.Number(v.GetDouble()) : Get(c, field)
+                    : "";
+                table.Row(Get(c, "name"), Get(c, "metric"), Cell("value"), Cell("threshold"), Get(c, "passed"));
             }
 
             AnsiConsole.Write(table);

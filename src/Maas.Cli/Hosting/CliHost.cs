@@ -85,6 +85,22 @@ public static class CliHost
         }
     }
 
+    /// <summary>
+    /// Runs a deletion; a refusal that tells an API client to "pass force=true" (the route's query parameter) names the
+    /// command's <c>--force</c> flag instead.
+    /// </summary>
+    public static async Task DeletingAsync(Func<Task> delete)
+    {
+        try
+        {
+            await delete();
+        }
+        catch (MaasApiException e) when (e.Message.Contains("force=true", StringComparison.Ordinal))
+        {
+            throw new MaasApiException(e.Status, e.Code, e.Message.Replace("force=true", "--force", StringComparison.Ordinal), e.Body);
+        }
+    }
+
     /// <summary>The exit code for a server's error: by its status, but a stream cut before its end as a server failure, whatever status began it.</summary>
     public static int ExitCodeFor(MaasApiException e) => e.Code == "stream_incomplete" ? ExitCodes.Server : ExitCodes.ForStatus(e.Status);
 

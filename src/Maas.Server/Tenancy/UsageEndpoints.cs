@@ -42,16 +42,27 @@ internal static class UsageEndpoints
             "day" => UsageGrouping.Day,
             var other => throw new ApiException(StatusCodes.Status400BadRequest, "invalid_query", $"group_by must be hour, day or none, not '{RegistryNames.Shorten(other)}'"),
         };
+        // Usage names a model as each caller's tenant names it: the owner's calls by its short name, other tenants'
+        // calls to a shared model as owner/name. A model asked for matches the rows that name it as given (as before)
+        // and those that name the same model the other way, so its owner sees every tenant's calls to it in one answer.
+        var model = Text(q["model"]);
+        var modelKey = model is null ? null : Qualify(model, tenant ?? caller.Tenant);
+        Func<UsageRow, bool>? narrowed = caller is { IsAdmin: false, Models.Count: > 0 } ? row => Narrowed(caller, row) : null;
+        Func<UsageRow, bool>? keep = model is null
+            ? narrowed
+            : row => row.Model is { } named
+                && (string.Equals(named, model, StringComparison.Ordinal) || string.Equals(Qualify(named, row.Tenant), modelKey, StringComparison.Ordinal))
+                && (narrowed is null || narrowed(row));
         var query = new UsageQuery
         {
             Tenant = tenant,
             KeyId = Text(q["key"]),
-            Model = Text(q["model"]),
+            Model = null,
             From = Time(q["from"], "from"),
             To = Time(q["to"], "to"),
             GroupBy = grouping,
             Limit = Limit(q, 10_000, MaxRows),
-            Keep = caller is { IsAdmin: false, Models.Count: > 0 } ? row => Narrowed(caller, row) : null,
+            Keep = keep,
         };
 
         // What this node recorded up to now is written first, so the answer counts every finished request.
@@ -70,7 +81,7 @@ internal static class UsageEndpoints
                 group_by = grouping.ToString().ToLowerInvariant(),
                 tenant = query.Tenant,
                 key = query.KeyId,
-                model = query.Model,
+                model,
                 from = query.From,
                 to = query.To,
                 rows,
@@ -83,10 +94,18 @@ internal static class UsageEndpoints
                     total_tokens = rows.Sum(r => r.TotalTokens),
                     batch_items = rows.Sum(r => r.BatchItems),
                     compute_ms = rows.Sum(r => r.ComputeMs),
+
+                    // Over every request of the rows: each row's mean weighted by its requests, and the largest.
+                    avg_latency_ms = rows.Sum(r => r.Requests) is > 0 and var requests ? rows.Sum(r => r.AvgLatencyMs * r.Requests) / requests : 0,
+                    max_latency_ms = rows.Count > 0 ? rows.Max(r => r.MaxLatencyMs) : 0,
                 },
             },
             RegistryJson.Options);
     }
+
+    // owner/name of a model named by a caller of tenant: a short name is the tenant's own model.
+    private static string Qualify(string model, string tenant) =>
+        model.Contains('/', StringComparison.Ordinal) ? model : ModelKeys.Qualified(tenant, model);
 
     // A key limited to some models reads the usage of those models (by any key of its tenant, as /api/v1/jobs shows
     // their jobs), and its own calls that named no model; never another model's, nor another key's other calls.

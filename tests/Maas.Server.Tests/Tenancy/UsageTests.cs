@@ -63,6 +63,79 @@ public sealed class UsageTests(TenancyHostFixture fixture) : IClassFixture<Tenan
     }
 
     [Fact]
+    public async Task Usage_totals_carry_the_mean_and_largest_latency_of_all_the_rows()
+    {
+        // The totals had no latency: `maas usage` printed 0 ms for the mean and the largest of every request.
+        var tenant = await Host.CreateTenantAsync();
+        var (_, first) = await Host.CreateKeyAsync(tenant, [MaasScopes.ModelsRead]);
+        var (_, second) = await Host.CreateKeyAsync(tenant, [MaasScopes.ModelsRead]);
+        foreach (var (secret, calls) in new[] { (first, 3), (second, 5) })
+        {
+            using var client = Host.Client(secret);
+            for (var i = 0; i < calls; i++)
+            {
+                Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("api/v1/me")).StatusCode);
+            }
+        }
+
+        var report = await (await Host.Admin.GetAsync($"api/v1/usage?tenant={tenant}")).JsonAsync(HttpStatusCode.OK);
+        var rows = report["rows"]!.AsArray().Select(r => r!).ToList();
+        Assert.Equal(2, rows.Count);
+        var totals = report["totals"]!;
+        Assert.Equal(8, (long?)totals["requests"]);
+        var weighted = rows.Sum(r => (double)r["avg_latency_ms"]! * (long)r["requests"]!) / 8;
+        Assert.True(weighted > 0, report.ToJsonString());
+        Assert.Equal(weighted, (double)totals["avg_latency_ms"]!, 9);
+        Assert.Equal(rows.Max(r => (double)r["max_latency_ms"]!), (double)totals["max_latency_ms"]!);
+
+        // No rows: zeros, not an error.
+        var none = await (await Host.Admin.GetAsync($"api/v1/usage?tenant={tenant}&model=no-such-model")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(0.0, (double)none["totals"]!["avg_latency_ms"]!);
+        Assert.Equal(0.0, (double)none["totals"]!["max_latency_ms"]!);
+    }
+
+    [Fact]
+    public async Task A_shared_model_asked_for_by_name_counts_the_calls_of_every_tenant()
+    {
+        // Usage names a model as each caller's tenant does: its owner's calls "sm", another tenant's "owner/sm". Asked
+        // for one model, the answer counted only the rows spelled as asked, so its owner never saw both in one total.
+        var owner = await Host.CreateTenantAsync();
+        var user = await Host.CreateTenantAsync();
+        var model = "sm-" + Guid.NewGuid().ToString("n")[..8];
+        await (await Host.Admin.PostAsync("api/v1/models", Api.Json($$"""{"name": "{{model}}", "owner": "{{owner}}", "visibility": "shared"}"""))).JsonAsync(HttpStatusCode.Created);
+        var (_, ownerSecret) = await Host.CreateKeyAsync(owner, [MaasScopes.ModelsRead]);
+        var (_, userSecret) = await Host.CreateKeyAsync(user, [MaasScopes.ModelsRead]);
+        using (var ownerClient = Host.Client(ownerSecret))
+        using (var userClient = Host.Client(userSecret))
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                Assert.Equal(HttpStatusCode.OK, (await ownerClient.GetAsync($"api/v1/models/{model}")).StatusCode);
+            }
+
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.Equal(HttpStatusCode.OK, (await userClient.GetAsync($"api/v1/models/{owner}%2F{model}")).StatusCode);
+            }
+
+            // Each tenant reads its own calls, by the name it uses; the owner's short name is its own model.
+            Assert.Equal(2, (long?)(await (await ownerClient.GetAsync($"api/v1/usage?model={model}")).JsonAsync(HttpStatusCode.OK))["totals"]!["requests"]);
+            Assert.Equal(3, (long?)(await (await userClient.GetAsync($"api/v1/usage?model={owner}/{model}")).JsonAsync(HttpStatusCode.OK))["totals"]!["requests"]);
+        }
+
+        // An admin asking for owner/name, or for the short name within the owner's tenant and the other's, gets both.
+        // (The admin's own call that created the model is a row of its tenant too.)
+        var both = await (await Host.Admin.GetAsync($"api/v1/usage?model={owner}/{model}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal($"{owner}/{model}", (string?)both["model"]);
+        var rows = both["rows"]!.AsArray().Select(r => ((string)r!["tenant"]!, (string)r["model"]!, (long)r["requests"]!)).ToList();
+        Assert.Equal([(owner, model, 2L), (user, $"{owner}/{model}", 3L)], rows.Where(r => r.Item1 == owner || r.Item1 == user).Order());
+        Assert.Equal(rows.Sum(r => r.Item3), (long?)both["totals"]!["requests"]);
+        Assert.Equal(2, (long?)(await Host.UsageTotalsAsync($"tenant={owner}&model={model}"))["requests"]);
+        Assert.Equal(3, (long?)(await Host.UsageTotalsAsync($"tenant={user}&model={owner}/{model}"))["requests"]);
+        Assert.Equal(0, (long?)(await Host.UsageTotalsAsync($"tenant={user}&model={model}"))["requests"]);
+    }
+
+    [Fact]
     public async Task Usage_is_exported_as_csv_and_filtered_by_time()
     {
         var (_, keyId, client) = await Host.TenantWithKeyAsync(MaasScopes.ModelsRead);
