@@ -16,7 +16,7 @@ public sealed class EndpointAccess(IOptions<AuthOptions> options)
     /// <summary>Routes that are health probes: the only ones anyone may call without a key.</summary>
     public static readonly IReadOnlySet<string> ProbePatterns = new HashSet<string>(StringComparer.Ordinal)
     {
-        "/health/live", "/health/ready", "/v2/health/live", "/v2/health/ready",
+        "/health", "/health/live", "/health/ready", "/v2/health/live", "/v2/health/ready",
     };
 
     /// <summary>The web console's static files (the page at / and its bundles): public, like any web page's code.</summary>

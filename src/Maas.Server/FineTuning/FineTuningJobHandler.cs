@@ -43,7 +43,7 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
         var (baseVersion, basePath) = await ResolveBaseAsync(spec, run.CancellationToken);
         var resumed = await ResumeAsync(run);
         await run.ReportAsync(new JobProgress { Percent = 1, Stage = RunningStage, Epoch = resumed.AfterEpoch });
-        await Message(run, $"Fine-tuning {spec.BaseModel} version {spec.BaseVersion} on {training.Count} chats for {spec.Epochs} epochs");
+        await Message(run, $"Fine-tuning {spec.BaseModel} version {spec.BaseVersion} on {training.Count} chat{(training.Count == 1 ? "" : "s")} for {spec.Epochs} epoch{(spec.Epochs == 1 ? "" : "s")}");
         if (spec.ValidationSha256 is not null && spec.ValidationSha256 == spec.TrainingSha256 && resumed.Model is null)
         {
             await Message(run, "The validation file holds the same chats as the training file: its loss measures chats the model trains on, not held-out ones");

@@ -47,7 +47,7 @@ public static class HealthEndpoints
         return app;
     }
 
-    /// <summary>Maps /health/live and /health/ready.</summary>
+    /// <summary>Maps /health/live, /health/ready and /health (the same answer as /health/ready).</summary>
     public static WebApplication MapMaasHealth(this WebApplication app)
     {
         var shutdown = app.Services.GetRequiredService<ShutdownState>();
@@ -57,7 +57,13 @@ public static class HealthEndpoints
             : null;
         var group = app.MapGroup("/health");
         group.MapGet("/live", () => Results.Ok(new { status = "live" }));
-        group.MapGet("/ready", async (HttpContext context, IEnumerable<IReadinessCheck> checks, CancellationToken cancellationToken) =>
+        group.MapGet("/ready", ReadyAsync);
+
+        // vLLM's and TGI's probe (what their users' load balancers and scripts poll): the readiness answer.
+        app.MapGet("/health", ReadyAsync);
+        return app;
+
+        async Task<IResult> ReadyAsync(HttpContext context, IEnumerable<IReadinessCheck> checks, CancellationToken cancellationToken)
         {
             if (shutdown.IsStopping)
             {
@@ -92,8 +98,7 @@ public static class HealthEndpoints
             return keyCheck is not null && await keyCheck.HasValidKeyAsync(context)
                 ? Results.Json(new { status = "not_ready", checks = failing }, statusCode: StatusCodes.Status503ServiceUnavailable)
                 : Results.Json(new { status = "not_ready" }, statusCode: StatusCodes.Status503ServiceUnavailable);
-        });
-        return app;
+        }
     }
 
     /// <summary>Waits in the host's "stopping" phase, which runs before any service (the web server too) stops.</summary>

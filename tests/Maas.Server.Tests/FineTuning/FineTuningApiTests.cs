@@ -759,6 +759,7 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         Assert.True((string?)ended["status"] == "succeeded", ended.ToJsonString());
         var events = (await (await client.GetAsync($"v1/fine_tuning/jobs/{id}/events?limit=100")).JsonAsync(HttpStatusCode.OK))["data"]!.AsArray();
         Assert.Contains(events, e => ((string?)e!["message"])!.Contains("same chats as the training file", StringComparison.Ordinal));
+        Assert.Contains(events, e => ((string?)e!["message"])!.EndsWith(" on 3 chats for 1 epoch", StringComparison.Ordinal)); // not "1 epochs"
     }
 
     // A valid GGUF of an encoder (BERT's architecture name, a vocabulary size, one tensor): not an LLM to fine-tune.

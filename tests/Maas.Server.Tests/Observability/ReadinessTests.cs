@@ -40,9 +40,12 @@ public class ReadinessTests
         foreach (var key in new string?[] { null, "maas_not-a-key-anyone-issued-000000000" })
         {
             using var anonymous = second.CreateClient(key);
-            using var response = await anonymous.GetAsync("/health/ready");
-            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
-            Assert.Equal("""{"status":"not_ready"}""", await response.Content.ReadAsStringAsync());
+            foreach (var probe in new[] { "/health/ready", "/health" })
+            {
+                using var response = await anonymous.GetAsync(probe);
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+                Assert.Equal("""{"status":"not_ready"}""", await response.Content.ReadAsStringAsync());
+            }
         }
 
         // Once the file is back and the model loads, the server is ready.
@@ -50,6 +53,12 @@ public class ReadinessTests
         (await second.Client.PostAsync("/v2/repository/models/must/load", null)).EnsureSuccessStatusCode();
         var (ready, body2) = await ReadyAsync(second);
         Assert.True(ready == HttpStatusCode.OK, body2.ToString());
+
+        // vLLM's probe, without a key: the same answer.
+        using var vllmStyle = second.CreateClient(null);
+        using var health = await vllmStyle.GetAsync("/health");
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        Assert.Equal("""{"status":"ready"}""", await health.Content.ReadAsStringAsync());
     }
 
     [Fact]
