@@ -173,25 +173,41 @@ public sealed class SharedRecoveryTests(ImportServers imports) : IClassFixture<I
         }
     }
 
-    [Fact]
-    public async Task A_chunk_whose_session_another_server_expired_meanwhile_is_refused_and_leaves_nothing()
+    [Theory]
+    [InlineData("model")]
+    [InlineData("dataset")]
+    public async Task A_chunk_whose_session_another_server_expired_meanwhile_is_refused_and_leaves_nothing(string kind)
     {
         using var folder = new TempDirectory("maas-shared-recovery");
         var clock = new AdjustableClock();
         var settings = new Dictionary<string, string?> { ["Maas:Registry:UploadSessionSweepMs"] = "100" };
         await using var first = await MaasTestServer.StartAsync(settings: settings, dataDir: folder.Path, configure: b => b.Services.AddSingleton<TimeProvider>(clock));
         await using var second = await MaasTestServer.StartAsync(settings: settings, dataDir: folder.Path, configure: b => b.Services.AddSingleton<TimeProvider>(clock));
-        var model = await first.Client.CreateModelAsync();
+        string uploads, table, sessions;
+        if (kind == "model")
+        {
+            var model = await first.Client.CreateModelAsync();
+            (uploads, table, sessions) = ($"api/v1/models/{model}/uploads", "upload_sessions", Path.Combine(folder.Path, "tmp", "staging", "sessions"));
+        }
+        else
+        {
+            var dataset = Names.Unique("ds");
+            (await first.Client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{dataset}}"}"""))).Dispose();
+            (uploads, table, sessions) = ($"api/v1/datasets/{dataset}/uploads", "dataset_upload_sessions", Path.Combine(folder.Path, "tmp", "staging", "datasets", "sessions"));
+        }
+
         string id;
-        using (var created = await first.Client.PostAsync($"api/v1/models/{model}/uploads", Api.Json("""{"filename": "model.gguf"}""")))
+        using (var created = await first.Client.PostAsync(uploads, Api.Json("""{"filename": "rows.csv"}""")))
         {
             id = (string)(await created.JsonAsync(HttpStatusCode.Created))["id"]!;
         }
 
+        var session = kind == "model" ? $"api/v1/uploads/{id}" : $"{uploads}/{id}";
+
         // A chunk arriving on the first server, paused after some bytes were written to the session's file.
-        var file = Path.Combine(folder.Path, "tmp", "staging", "sessions", id + ".part");
+        var file = Path.Combine(sessions, id + ".part");
         var body = new GeneratedGgufStream(256 << 10) { PauseAt = 64 << 10 };
-        using var request = new HttpRequestMessage(HttpMethod.Patch, $"api/v1/uploads/{id}") { Content = new StreamContent(body) };
+        using var request = new HttpRequestMessage(HttpMethod.Patch, session) { Content = new StreamContent(body) };
         request.Headers.Add("Upload-Offset", "0");
         var chunk = first.Client.SendAsync(request);
         await body.Paused.Task.WaitAsync(Ceiling);
@@ -200,14 +216,14 @@ public sealed class SharedRecoveryTests(ImportServers imports) : IClassFixture<I
         // The session's time runs out mid-chunk, and the second server's sweep (which cannot see the first server's
         // lock) removes it with its file.
         clock.Advance(TimeSpan.FromHours(25));
-        await WaitUntilAsync(async () => await ScalarAsync(folder.Path, "SELECT COUNT(*) FROM upload_sessions") == 0, "the second server to expire the session");
+        await WaitUntilAsync(async () => await ScalarAsync(folder.Path, $"SELECT COUNT(*) FROM {table}") == 0, "the second server to expire the session");
 
         body.Resume();
         using var answer = await chunk.WaitAsync(Ceiling);
         await answer.ErrorAsync(HttpStatusCode.NotFound, "upload_not_found");
         Assert.False(File.Exists(file));
         Assert.Equal(0, await ScalarAsync(folder.Path, $"SELECT COUNT(*) FROM storage_reservations WHERE id = '{id}'"));
-        using var shown = await first.Client.GetAsync($"api/v1/uploads/{id}");
+        using var shown = await first.Client.GetAsync(session);
         await shown.ErrorAsync(HttpStatusCode.NotFound, "upload_not_found");
     }
 
