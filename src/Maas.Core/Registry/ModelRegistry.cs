@@ -86,9 +86,10 @@ public sealed class ModelRegistry : IModelRegistry
             }
         }
 
-        // Drafts belong to the instance that stages them (a folder each); session files are anyone's while their
-        // session exists, so files are listed first and records read after (a session another server opens meanwhile
-        // has its record by the time its file exists).
+        // Drafts belong to the instance that stages them (their names start with its id); session files are anyone's
+        // while their session exists. Both are listed first and their owners read after: an instance that starts
+        // meanwhile is registered, and a session another server opens meanwhile has its record, by the time its
+        // draft or file exists.
         var staged = await _staging.SweepDraftsAsync(
             ct => self is null ? Task.FromResult<IReadOnlySet<string>>(new HashSet<string>()) : self.ListLiveAsync(ct),
             cancellationToken).ConfigureAwait(false);
