@@ -62,7 +62,7 @@ public sealed class FilesystemArtifactStoreTests
         await Assert.ThrowsAsync<FileNotFoundException>(() => store.GetLocalPathAsync(key, "../../escape", CancellationToken.None));
         await store.DeleteAsync(key, CancellationToken.None);
         Assert.False(Directory.Exists(store.PathOf(key)));
-        Assert.Equal(0, await store.RemoveTemporaryAsync(CancellationToken.None));
+        Assert.Equal(0, await store.RemoveTemporaryAsync(DateTimeOffset.MaxValue, CancellationToken.None));
     }
 
     [Fact]
@@ -73,7 +73,7 @@ public sealed class FilesystemArtifactStoreTests
         folder.Write("artifacts/.tmp/half-moved", [9]);
         Directory.CreateDirectory(Path.Combine(folder.Path, "artifacts", ".tmp", "half-bundle"));
         folder.Write($"artifacts/sha256/ab/not-a-key", [1]);
-        Assert.Equal(2, await store.RemoveTemporaryAsync(CancellationToken.None));
+        Assert.Equal(2, await store.RemoveTemporaryAsync(DateTimeOffset.MaxValue, CancellationToken.None));
         Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(store.Root, ".tmp")));
         Assert.Empty(await store.ListKeysAsync(CancellationToken.None).ToListAsync());
         Assert.Throws<ArgumentException>(() => store.PathOf("../../etc/passwd"));

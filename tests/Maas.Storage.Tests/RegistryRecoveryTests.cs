@@ -1,4 +1,7 @@
+using Maas.Core.Instances;
 using Maas.Core.Registry;
+using Maas.Storage.Artifacts;
+using Maas.Storage.Sql;
 using Maas.Storage.Tests.Support;
 
 namespace Maas.Storage.Tests;
@@ -48,6 +51,70 @@ public sealed class RegistryRecoveryTests
 
         // The crashed draft's number stays used: the next version is 3.
         Assert.Equal(3, (await h.AddVersionAsync("kept", RegistryHarness.Onnx(3))).Version);
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task Recovery_beside_a_live_instance_keeps_what_it_could_still_be_committing(Db db)
+    {
+        await using var h = await RegistryHarness.CreateAsync(db);
+        await h.AddVersionAsync("kept", RegistryHarness.Onnx(1));
+        await using var self = new InstanceHeartbeat(h.Store, InstanceHeartbeat.NewId(), "server", new InstanceOptions { HeartbeatMs = 60_000, LapseMs = 600_000 });
+        await self.StartAsync(CancellationToken.None);
+        var now = DateTimeOffset.UtcNow;
+        var dayAgo = now.AddDays(-1);
+        await h.Store.BeatAsync("other", "worker", "elsewhere:1", now, now, CancellationToken.None);
+        var files = (FilesystemArtifactStore)h.Artifacts;
+
+        // The other instance: a version it is committing (its row names the artifact, which is old: the same bytes
+        // were committed long ago), an artifact it committed a moment ago whose row is not written yet, a commit under
+        // way in the store's .tmp, and a draft it stages.
+        var other = new SqlRegistryStore(h.Store.Dialect, instanceId: "other");
+        var modelId = (await h.Store.GetModelAsync("kept", CancellationToken.None))!.Id;
+        var uploading = await other.ReserveVersionAsync(modelId, null, "tests", now, CancellationToken.None);
+        var committing = await CommitAsync(h, RegistryHarness.Onnx(2));
+        Directory.SetLastWriteTimeUtc(files.PathOf(committing), dayAgo.UtcDateTime);
+        Assert.True(await other.SetUploadingArtifactAsync(modelId, uploading, committing, CancellationToken.None));
+        var young = await CommitAsync(h, RegistryHarness.Onnx(3));
+        var temporary = Path.Combine(h.DataDir, "artifacts", ".tmp");
+        var underWay = Path.Combine(temporary, $"{now.ToUnixTimeMilliseconds()}-{Guid.NewGuid():n}");
+        Directory.CreateDirectory(underWay);
+        var drafts = Path.Combine(h.Staging.Root, "drafts");
+        Directory.CreateDirectory(Path.Combine(drafts, "other-0123"));
+
+        // A crash's leftovers: an orphan committed a day ago, a half-done commit of an earlier build, a gone instance's draft.
+        var old = await CommitAsync(h, RegistryHarness.Onnx(4));
+        Directory.SetLastWriteTimeUtc(files.PathOf(old), dayAgo.UtcDateTime);
+        var halfDone = Path.Combine(temporary, "moving");
+        await File.WriteAllBytesAsync(halfDone, [1, 2, 3]);
+        File.SetLastWriteTimeUtc(halfDone, dayAgo.UtcDateTime);
+        Directory.CreateDirectory(Path.Combine(drafts, "gone-4567"));
+
+        var report = await h.Registry.RecoverAsync(self, CancellationToken.None);
+        Assert.Equal(new RecoveryReport(UnfinishedVersions: 0, ExpiredSessions: 0, StagedLeftovers: 1, TemporaryArtifacts: 1, OrphanArtifacts: 1), report);
+        Assert.True(await h.Artifacts.ExistsAsync(committing, CancellationToken.None));
+        Assert.True(await h.Artifacts.ExistsAsync(young, CancellationToken.None));
+        Assert.False(await h.Artifacts.ExistsAsync(old, CancellationToken.None));
+        Assert.Equal([underWay], Directory.EnumerateFileSystemEntries(temporary));
+        Assert.Equal([Path.Combine(drafts, "other-0123")], Directory.EnumerateFileSystemEntries(drafts));
+
+        // Once the other instance is gone (its row removed at its stop, or lapsed), what it left goes too; the young
+        // .tmp entry waits for the lapse.
+        await h.Store.RemoveInstanceAsync("other", CancellationToken.None);
+        report = await h.Registry.RecoverAsync(self, CancellationToken.None);
+        Assert.Equal(new RecoveryReport(UnfinishedVersions: 1, ExpiredSessions: 0, StagedLeftovers: 1, TemporaryArtifacts: 0, OrphanArtifacts: 2), report);
+        Assert.Equal([1], (await h.Registry.ListVersionsAsync("kept", CancellationToken.None)).Select(v => v.Version));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(drafts));
+    }
+
+    private static async Task<string> CommitAsync(RegistryHarness h, byte[] bytes)
+    {
+        var key = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
+        var staged = Path.Combine(h.DataDir, $"{key}.onnx");
+        await File.WriteAllBytesAsync(staged, bytes);
+        await h.Artifacts.CommitAsync(key, staged, bundle: false, CancellationToken.None);
+        return key;
     }
 
     [Theory]

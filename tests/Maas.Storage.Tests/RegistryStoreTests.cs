@@ -122,7 +122,7 @@ public sealed class RegistryStoreTests
         Assert.Empty(await store.ListAliasesAsync(model.Id, CancellationToken.None));
         Assert.False(await store.IsArtifactReferencedAsync(new string('a', 64), CancellationToken.None));
 
-        Assert.Equal(1, await store.DeleteUploadingVersionsAsync(CancellationToken.None));
+        Assert.Single(await store.DeleteUploadingVersionsAsync(DateTimeOffset.MaxValue, CancellationToken.None));
         Assert.Empty(await store.DeleteModelAsync(model.Name, CancellationToken.None) ?? ["missing"]);
     }
 
@@ -162,7 +162,7 @@ public sealed class RegistryStoreTests
         Assert.Equal(["job2", "job1"], (await store.ListJobsAsync(10, "acme", null, CancellationToken.None)).Select(j => j.Id));
         Assert.Equal(["job3"], (await store.ListJobsAsync(10, "other", null, CancellationToken.None)).Select(j => j.Id));
         Assert.Equal("acme", (await store.GetJobAsync("job1", CancellationToken.None))!.Tenant);
-        Assert.Equal(2, await store.FailUnfinishedJobsAsync(new JobError("interrupted", "restart"), Now, CancellationToken.None));
+        Assert.Equal(2, await store.FailUnfinishedJobsAsync(new JobError("interrupted", "restart"), Now, DateTimeOffset.MaxValue, CancellationToken.None));
         var failed = await store.GetJobAsync("job1", CancellationToken.None);
         Assert.Equal(JobStatus.Failed, failed!.Status);
         Assert.Equal("interrupted", failed.Error!.Code);

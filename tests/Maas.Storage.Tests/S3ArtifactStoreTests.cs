@@ -67,7 +67,7 @@ public sealed class S3ArtifactStoreTests(S3rver s3) : IClassFixture<S3rver>
 
         await store.DeleteAsync(key, CancellationToken.None);
         Assert.Empty(await store.ListKeysAsync(CancellationToken.None).ToListAsync());
-        Assert.Equal(0, await store.RemoveTemporaryAsync(CancellationToken.None));
+        Assert.Equal(0, await store.RemoveTemporaryAsync(DateTimeOffset.MaxValue, CancellationToken.None));
     }
 
     [S3Fact]

@@ -271,17 +271,34 @@ public sealed class DatasetCatalog(
     {
         var session = await FindSessionAsync(id, cancellationToken).ConfigureAwait(false);
         using var held = _uploads.Lock(id, "retry");
-        var length = await _uploads.AppendAsync(
-            id,
-            offset,
-            chunk,
-            session.TotalBytes,
-            options.MaxUploadBytes,
-            models.FreeBytesAboveFloor(), // the registry's floor: datasets and models share the disk
-            models.LowOnDisk,
-            (bytes, ct) => models.HoldSessionStorageAsync(session.Owner, id, session.ExpiresAt, bytes, ct),
-            fsync: false,
-            cancellationToken).ConfigureAwait(false);
+        long length;
+        try
+        {
+            length = await _uploads.AppendAsync(
+                id,
+                offset,
+                chunk,
+                session.TotalBytes,
+                options.MaxUploadBytes,
+                models.FreeBytesAboveFloor(), // the registry's floor: datasets and models share the disk
+                models.LowOnDisk,
+                (bytes, ct) => models.HoldSessionStorageAsync(session.Owner, id, session.ExpiresAt, bytes, ct),
+                fsync: false,
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            // Its file went with the session: another server sharing the database expired it before this chunk began.
+            throw await UploadGoneAsync(id).ConfigureAwait(false);
+        }
+
+        // The session's lock is this process's only: another server sharing the database and folder may have expired
+        // the session (and deleted its file) while this chunk arrived; then the chunk is refused and nothing of it kept.
+        if (await store.GetUploadSessionAsync(id, CancellationToken.None).ConfigureAwait(false) is null)
+        {
+            throw await UploadGoneAsync(id).ConfigureAwait(false);
+        }
+
         return session with { Offset = length };
     }
 
@@ -413,6 +430,13 @@ public sealed class DatasetCatalog(
         {
             _sweepOnce.Release();
         }
+    }
+
+    private async Task<RegistryException> UploadGoneAsync(string id)
+    {
+        _uploads.Drop(id);
+        await models.ReleaseStorageAsync(id).ConfigureAwait(false);
+        return RegistryException.NotFound("upload_not_found", $"upload '{id}' does not exist or has expired");
     }
 
     private async Task DropUploadAsync(string id, CancellationToken cancellationToken)

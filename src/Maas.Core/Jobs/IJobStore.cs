@@ -18,6 +18,10 @@ public interface IJobStore
     /// </summary>
     Task<IReadOnlyList<Job>> ListJobsAsync(int limit, string? tenant, JobPosition? before, CancellationToken cancellationToken);
 
-    /// <summary>Marks every queued or running job failed with <paramref name="error"/> (they died with a previous process).</summary>
-    Task<int> FailUnfinishedJobsAsync(JobError error, DateTimeOffset now, CancellationToken cancellationToken);
+    /// <summary>
+    /// Marks the queued or running jobs no live process runs failed with <paramref name="error"/>: those of instances
+    /// whose heartbeat is before <paramref name="lapsedBefore"/> (or gone), and those of none (created before instances
+    /// were recorded). Jobs a live process runs are left alone.
+    /// </summary>
+    Task<int> FailUnfinishedJobsAsync(JobError error, DateTimeOffset now, DateTimeOffset lapsedBefore, CancellationToken cancellationToken);
 }

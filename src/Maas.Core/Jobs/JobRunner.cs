@@ -26,9 +26,13 @@ public sealed class JobRunner : IAsyncDisposable
     /// <summary>Raised when a job's work throws something that is not a <see cref="JobFailedException"/> (for logging).</summary>
     public event Action<Job, Exception>? Crashed;
 
-    /// <summary>Marks jobs left unfinished by a previous process as failed; call once at start-up.</summary>
-    public Task<int> RecoverAsync(CancellationToken cancellationToken) => _store.FailUnfinishedJobsAsync(
-        new JobError("interrupted", "the server stopped while this job ran; start it again"), _time.GetUtcNow(), cancellationToken);
+    /// <summary>
+    /// Marks jobs left unfinished by a process that is gone (its heartbeat older than <paramref name="lapsedBefore"/>,
+    /// or no owner recorded) as failed "interrupted"; jobs a live process (this one, or another server on the same
+    /// database) runs are left alone. Called at start-up and now and then after.
+    /// </summary>
+    public Task<int> RecoverAsync(DateTimeOffset lapsedBefore, CancellationToken cancellationToken) => _store.FailUnfinishedJobsAsync(
+        new JobError("interrupted", "the server stopped while this job ran; start it again"), _time.GetUtcNow(), lapsedBefore, cancellationToken);
 
     /// <summary>
     /// Queues <paramref name="work"/> as a new job and returns it at once. The work's returned map becomes the job's

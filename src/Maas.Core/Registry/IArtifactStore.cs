@@ -35,6 +35,12 @@ public interface IArtifactStore
     /// <summary>Every key in the store, for the orphan sweep.</summary>
     IAsyncEnumerable<string> ListKeysAsync(CancellationToken cancellationToken);
 
-    /// <summary>Removes leftovers of interrupted commits; returns how many.</summary>
-    Task<int> RemoveTemporaryAsync(CancellationToken cancellationToken);
+    /// <summary>
+    /// Removes leftovers of interrupted commits begun before <paramref name="startedBefore"/> (younger ones may be
+    /// commits another process sharing the store has under way); returns how many.
+    /// </summary>
+    Task<int> RemoveTemporaryAsync(DateTimeOffset startedBefore, CancellationToken cancellationToken);
+
+    /// <summary>When the artifact was committed, where the store can tell (null: it cannot, or the artifact is not there).</summary>
+    Task<DateTimeOffset?> GetCommittedAtAsync(string key, CancellationToken cancellationToken) => Task.FromResult<DateTimeOffset?>(null);
 }

@@ -72,8 +72,18 @@ public interface IRegistryStore
     /// <summary>Every artifact key any version row uses.</summary>
     Task<IReadOnlySet<string>> ListArtifactKeysAsync(CancellationToken cancellationToken);
 
-    /// <summary>Removes every uploading row (left by a crash); returns how many.</summary>
-    Task<int> DeleteUploadingVersionsAsync(CancellationToken cancellationToken);
+    /// <summary>
+    /// Removes the uploading rows no live process owns: those of instances whose heartbeat is before
+    /// <paramref name="lapsedBefore"/> (or gone), and those owned by none (written before instances were recorded),
+    /// never this store's own instance's; returns each removed row's artifact key (null when it had none yet).
+    /// </summary>
+    Task<IReadOnlyList<string?>> DeleteUploadingVersionsAsync(DateTimeOffset lapsedBefore, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Records the artifact an uploading version is about to commit (null: none), so that no orphan sweep takes the
+    /// artifact before the version is ready; false when the row is no longer uploading.
+    /// </summary>
+    Task<bool> SetUploadingArtifactAsync(long modelId, int version, string? artifactKey, CancellationToken cancellationToken);
 
     /// <summary>Sets or moves an alias to a ready version, atomically, if <paramref name="condition"/> holds.</summary>
     Task<ModelAlias> SetAliasAsync(long modelId, string alias, int version, AliasPrecondition condition, string updatedBy, DateTimeOffset now, CancellationToken cancellationToken);

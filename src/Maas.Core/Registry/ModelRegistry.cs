@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
+using Maas.Core.Instances;
 
 namespace Maas.Core.Registry;
 
@@ -60,15 +61,25 @@ public sealed class ModelRegistry : IModelRegistry
     private DateTimeOffset Now => _time.GetUtcNow();
 
     /// <summary>
-    /// Start-up clean-up after a crash: unfinished versions, expired sessions, staged leftovers, half-committed and
-    /// unreferenced artifacts. Assumes no other server shares the database and artifact store while it runs.
+    /// Start-up clean-up after a crash, for a process alone on its database and artifact store (tests, tools): every
+    /// unfinished version, expired session, staged leftover, half-committed and unreferenced artifact.
     /// </summary>
-    public async Task<RecoveryReport> RecoverAsync(CancellationToken cancellationToken)
+    public Task<RecoveryReport> RecoverAsync(CancellationToken cancellationToken) => RecoverAsync(null, cancellationToken);
+
+    /// <summary>
+    /// Start-up clean-up after a crash, safe beside other live processes on the same database and artifact store:
+    /// removes the unfinished versions and staged drafts of instances whose heartbeat lapsed (or of none), expired
+    /// sessions, session files without a session, and half-committed and unreferenced artifacts that no live instance
+    /// could still be committing (older than the lapse, or with no other instance live). <paramref name="self"/> is this
+    /// process's heartbeat, registered before; null treats every other process as gone (<see cref="RecoverAsync(CancellationToken)"/>).
+    /// </summary>
+    public async Task<RecoveryReport> RecoverAsync(InstanceHeartbeat? self, CancellationToken cancellationToken)
     {
-        var unfinished = await _store.DeleteUploadingVersionsAsync(cancellationToken).ConfigureAwait(false);
+        var lapsedBefore = self?.LapsedBefore ?? DateTimeOffset.MaxValue;
+        var unfinished = await _store.DeleteUploadingVersionsAsync(lapsedBefore, cancellationToken).ConfigureAwait(false);
+        var orphans = await DeleteUnusedAsync(unfinished, cancellationToken).ConfigureAwait(false);
 
         var expired = 0;
-        var live = new HashSet<string>(StringComparer.Ordinal);
         foreach (var session in await _store.ListUploadSessionsAsync(cancellationToken).ConfigureAwait(false))
         {
             if (session.ExpiresAt <= Now)
@@ -77,31 +88,81 @@ public sealed class ModelRegistry : IModelRegistry
                 await ReleaseStorageAsync(session.Id).ConfigureAwait(false);
                 expired++;
             }
-            else
-            {
-                live.Add(session.Id);
-            }
         }
 
-        var staged = _staging.Sweep(live);
-        var temporary = await _artifacts.RemoveTemporaryAsync(cancellationToken).ConfigureAwait(false);
+        // Drafts belong to the instance that stages them (their names start with its id); session files are anyone's
+        // while their session exists. Both are listed first and their owners read after: an instance that starts
+        // meanwhile is registered, and a session another server opens meanwhile has its record, by the time its
+        // draft or file exists.
+        var staged = await _staging.SweepDraftsAsync(
+            ct => self is null ? Task.FromResult<IReadOnlySet<string>>(new HashSet<string>()) : self.ListLiveAsync(ct),
+            cancellationToken).ConfigureAwait(false);
+        staged += await _staging.SweepSessionFilesAsync(
+            async ct => (await _store.ListUploadSessionsAsync(ct).ConfigureAwait(false)).Select(s => s.Id).ToHashSet(StringComparer.Ordinal),
+            cancellationToken).ConfigureAwait(false);
 
-        var referenced = await _store.ListArtifactKeysAsync(cancellationToken).ConfigureAwait(false);
-        var orphans = new List<string>();
+        // A commit another live instance has under way: its leftovers are younger than the lapse.
+        var temporary = await _artifacts.RemoveTemporaryAsync(lapsedBefore, cancellationToken).ConfigureAwait(false);
+
+        // The keys in the store first, the references after: a model version records its key in its uploading row
+        // before it commits, so an artifact listed here has its reference by the time the references are read.
+        var stored = new List<string>();
         await foreach (var key in _artifacts.ListKeysAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (!referenced.Contains(key))
+            stored.Add(key);
+        }
+
+        var referenced = await _store.ListArtifactKeysAsync(cancellationToken).ConfigureAwait(false);
+
+        // Other artifacts (datasets, files, checkpoints) get their row just after their commit: with another instance
+        // live, only those older than the lapse go.
+        var othersLive = self is not null && (await self.ListLiveAsync(cancellationToken).ConfigureAwait(false)).Any(id => id != self.Id);
+        foreach (var key in stored.Where(k => !referenced.Contains(k)))
+        {
+            if (othersLive && !(await _artifacts.GetCommittedAtAsync(key, cancellationToken).ConfigureAwait(false) is { } committed && committed < lapsedBefore))
             {
-                orphans.Add(key);
+                continue;
+            }
+
+            using (await _artifactLocks.AcquireAsync(key, cancellationToken).ConfigureAwait(false))
+            {
+                if (!await _store.IsArtifactReferencedAsync(key, cancellationToken).ConfigureAwait(false))
+                {
+                    await _artifacts.DeleteAsync(key, cancellationToken).ConfigureAwait(false);
+                    orphans++;
+                }
             }
         }
 
-        foreach (var key in orphans)
+        return new RecoveryReport(unfinished.Count, expired, staged, temporary, orphans);
+    }
+
+    /// <summary>
+    /// The periodic part of recovery, for instances whose heartbeat lapsed since the start (a server or worker that
+    /// crashed while this one runs, or before this one's quick restart): removes their uploading versions with the
+    /// artifacts those named and nothing else uses, and their staged drafts. Lists nothing of the artifact store.
+    /// </summary>
+    public async Task<RecoveryReport> RecoverLapsedAsync(InstanceHeartbeat self, CancellationToken cancellationToken)
+    {
+        var unfinished = await _store.DeleteUploadingVersionsAsync(self.LapsedBefore, cancellationToken).ConfigureAwait(false);
+        var orphans = await DeleteUnusedAsync(unfinished, cancellationToken).ConfigureAwait(false);
+        var staged = await _staging.SweepDraftsAsync(self.ListLiveAsync, cancellationToken).ConfigureAwait(false);
+        return new RecoveryReport(unfinished.Count, 0, staged, 0, orphans);
+    }
+
+    // The artifacts removed uploading versions named (committed, not yet ready), unless another version uses them.
+    private async Task<int> DeleteUnusedAsync(IReadOnlyList<string?> keys, CancellationToken cancellationToken)
+    {
+        var deleted = 0;
+        foreach (var key in keys.OfType<string>().Distinct(StringComparer.Ordinal))
         {
-            await _artifacts.DeleteAsync(key, cancellationToken).ConfigureAwait(false);
+            if (await DeleteArtifactIfUnusedAsync(key, cancellationToken).ConfigureAwait(false))
+            {
+                deleted++;
+            }
         }
 
-        return new RecoveryReport(unfinished, expired, staged, temporary, orphans.Count);
+        return deleted;
     }
 
     /// <summary>Removes sessions whose time ran out while the server was running; returns how many.</summary>
@@ -492,6 +553,13 @@ public sealed class ModelRegistry : IModelRegistry
         ModelVersion ready;
         using (await _artifactLocks.AcquireAsync(key, cancellationToken).ConfigureAwait(false))
         {
+            // The uploading row names the artifact before it is committed: an orphan sweep in another process (a
+            // server starting beside this one) then sees it referenced, and a delete elsewhere keeps it.
+            if (!await _store.SetUploadingArtifactAsync(draft.Model.Id, draft.Version, key, cancellationToken).ConfigureAwait(false))
+            {
+                throw UploadAborted(draft);
+            }
+
             var staged = bundle ? draft.Folder : Path.Combine(draft.Folder, primary.Path);
             await _artifacts.CommitAsync(key, staged, bundle, cancellationToken).ConfigureAwait(false);
             try
@@ -501,6 +569,16 @@ public sealed class ModelRegistry : IModelRegistry
             }
             catch
             {
+                // Not this row's any more (when it is still uploading), so the check below counts only other versions.
+                try
+                {
+                    await _store.SetUploadingArtifactAsync(draft.Model.Id, draft.Version, null, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // Then the artifact stays as referenced, until the row goes and a later sweep takes it.
+                }
+
                 if (!await _store.IsArtifactReferencedAsync(key, CancellationToken.None).ConfigureAwait(false))
                 {
                     await _artifacts.DeleteAsync(key, CancellationToken.None).ConfigureAwait(false);
@@ -516,6 +594,10 @@ public sealed class ModelRegistry : IModelRegistry
         Raise(new RegistryChange(RegistryChangeKind.VersionReady, ready.Model, ready.Version));
         return ready;
     }
+
+    private static RegistryException UploadAborted(VersionDraft draft) => RegistryException.Conflict(
+        "upload_aborted",
+        $"version {draft.Version} of model '{draft.Model.Key}' is no longer being uploaded (the model or the reservation was deleted meanwhile)");
 
     // A bundle's key hashes its file list, so the same files under the same names share one stored copy.
     private static string BundleKey(IEnumerable<ArtifactFile> files)
@@ -827,17 +909,34 @@ public sealed class ModelRegistry : IModelRegistry
         using var held = _sessionFiles.TryLock(id) ?? throw RegistryException.Conflict(
             "upload_busy", $"another chunk of upload '{id}' is being received; retry after it finishes");
         var owner = await GetModelAsync(session.Model, cancellationToken).ConfigureAwait(false);
-        await _sessionFiles.AppendAsync(
-            id,
-            offset,
-            chunk,
-            session.TotalBytes,
-            _options.MaxUploadBytes,
-            FreeBytesAboveFloor(),
-            LowOnDisk,
-            (bytes, ct) => HoldSessionStorageAsync(owner.Owner, id, session.ExpiresAt, bytes, ct),
-            _options.FsyncUploads,
-            cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _sessionFiles.AppendAsync(
+                id,
+                offset,
+                chunk,
+                session.TotalBytes,
+                _options.MaxUploadBytes,
+                FreeBytesAboveFloor(),
+                LowOnDisk,
+                (bytes, ct) => HoldSessionStorageAsync(owner.Owner, id, session.ExpiresAt, bytes, ct),
+                _options.FsyncUploads,
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            // Its file went with the session: another server sharing the database expired it before this chunk began.
+            throw await SessionGoneAsync(id).ConfigureAwait(false);
+        }
+
+        // The session's lock is this process's only: another server sharing the database and folder may have expired
+        // the session (and deleted its file) while this chunk arrived. Then the chunk is refused as for any expired
+        // session, and nothing of it is kept.
+        if (await _store.GetUploadSessionAsync(id, CancellationToken.None).ConfigureAwait(false) is null)
+        {
+            throw await SessionGoneAsync(id).ConfigureAwait(false);
+        }
+
         return session with { Offset = _sessionFiles.Length(id) };
     }
 
@@ -961,6 +1060,14 @@ public sealed class ModelRegistry : IModelRegistry
             : throw RegistryException.Invalid("invalid_sha256", $"'{RegistryNames.Shorten(sha256)}' is not a SHA-256 (64 hexadecimal characters)");
     }
 
+    // A session that ended elsewhere while this process used it: what this process kept of it goes too.
+    private async Task<RegistryException> SessionGoneAsync(string id)
+    {
+        _sessionFiles.Drop(id);
+        await ReleaseStorageAsync(id).ConfigureAwait(false);
+        return RegistryException.NotFound("upload_not_found", $"upload '{id}' does not exist or has expired");
+    }
+
     private Task<UploadSession> FindSessionAsync(string id, CancellationToken cancellationToken) =>
         ResumableFiles.FindAsync(id, () => _store.GetUploadSessionAsync(id, cancellationToken), Now);
 
@@ -1010,15 +1117,18 @@ public sealed class ModelRegistry : IModelRegistry
         return null;
     }
 
-    private async Task DeleteArtifactIfUnusedAsync(string key, CancellationToken cancellationToken)
+    private async Task<bool> DeleteArtifactIfUnusedAsync(string key, CancellationToken cancellationToken)
     {
         using (await _artifactLocks.AcquireAsync(key, cancellationToken).ConfigureAwait(false))
         {
             if (!await _store.IsArtifactReferencedAsync(key, cancellationToken).ConfigureAwait(false))
             {
                 await _artifacts.DeleteAsync(key, cancellationToken).ConfigureAwait(false);
+                return true;
             }
         }
+
+        return false;
     }
 
     private static void ValidateTags(IReadOnlyList<string>? tags)

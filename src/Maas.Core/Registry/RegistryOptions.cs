@@ -21,7 +21,11 @@ public sealed class RegistryOptions
     /// <summary>Flush staged files to disk before they are committed, so a power cut cannot leave a ready version with lost data.</summary>
     public bool FsyncUploads { get; set; } = true;
 
-    /// <summary>On start, remove staged leftovers, unfinished versions and artifacts no version uses.</summary>
+    /// <summary>
+    /// On start, remove what crashed processes left (unfinished versions, staged drafts, half-committed and unused
+    /// artifacts), and every lapse the unfinished versions of processes that died since; only what no live instance
+    /// (<see cref="Instances.InstanceHeartbeat"/>) owns.
+    /// </summary>
     public bool CleanOrphansOnStart { get; set; } = true;
 
     /// <summary>Imports running at once; more wait in the queue.</summary>

@@ -1,4 +1,5 @@
 using Maas.Core.Hosting;
+using Maas.Core.Instances;
 using Maas.Core.Jobs;
 using Maas.Core.Registry;
 using Maas.Core.Registry.Import;
@@ -28,13 +29,26 @@ public static class RegistryExtensions
         Bind<ArtifactStoreOptions>(builder, ArtifactStoreOptions.Section, o => o.Validate());
         Bind<ServingLimits>(builder, ServingLimits.Section, o => o.Validate());
         Bind<MultipartLimits>(builder, MultipartLimits.Section, o => o.Validate());
+        Bind<InstanceOptions>(builder, InstanceOptions.Section, o => o.Validate());
 
-        services.AddSingleton(sp => new SqlRegistryStore(StorageFactory.CreateDialect(
-            sp.GetRequiredService<IOptions<DatabaseOptions>>().Value, DataDir(sp))));
+        // This process's instance: it owns the versions it uploads, the imports it runs and the drafts it stages, and
+        // its heartbeat tells the other processes on the database that they are not a crash's leftovers.
+        var instanceId = InstanceHeartbeat.NewId();
+        services.AddSingleton(sp => new SqlRegistryStore(
+            StorageFactory.CreateDialect(sp.GetRequiredService<IOptions<DatabaseOptions>>().Value, DataDir(sp)),
+            instanceId: instanceId));
+        services.AddSingleton(sp =>
+        {
+            var heartbeat = new InstanceHeartbeat(
+                sp.GetRequiredService<SqlRegistryStore>(), instanceId, "server", sp.GetRequiredService<IOptions<InstanceOptions>>().Value, sp.GetService<TimeProvider>());
+            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger<InstanceHeartbeat>();
+            heartbeat.BeatFailed += e => logger.LogWarning(e, "Renewing this server's heartbeat (instance {Id}) failed; trying again", instanceId);
+            return heartbeat;
+        });
         services.AddSingleton<IRegistryStore>(sp => sp.GetRequiredService<SqlRegistryStore>());
         services.AddSingleton<IJobStore>(sp => sp.GetRequiredService<SqlRegistryStore>());
         services.AddSingleton(sp => StorageFactory.CreateArtifactStore(sp.GetRequiredService<IOptions<ArtifactStoreOptions>>().Value, DataDir(sp)));
-        services.AddSingleton(sp => new StagingArea(Path.Combine(DataDir(sp), "tmp", "staging")));
+        services.AddSingleton(sp => new StagingArea(Path.Combine(DataDir(sp), "tmp", "staging"), instanceId));
         services.AddSingleton(sp =>
         {
             // An admin may give a tenant its own quota in its limits (cached with the tenant's other limits); a server

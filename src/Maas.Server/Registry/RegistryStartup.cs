@@ -1,3 +1,4 @@
+using Maas.Core.Instances;
 using Maas.Core.Jobs;
 using Maas.Core.Registry;
 using Maas.Storage.Sql;
@@ -5,13 +6,16 @@ using Maas.Storage.Sql;
 namespace Maas.Server.Registry;
 
 /// <summary>
-/// Brings the registry up before anything uses it: schema migrations, then crash recovery (unfinished versions,
-/// staged leftovers, orphan artifacts, interrupted jobs); later, expires idle upload sessions; at shutdown, stops jobs.
+/// Brings the registry up before anything uses it: schema migrations, this server's instance registered (its
+/// heartbeat), then crash recovery of what instances whose heartbeat lapsed left (unfinished versions, staged
+/// leftovers, orphan artifacts, interrupted jobs); later, expires idle upload sessions and, every lapse, recovers the
+/// work of instances that died meanwhile; at shutdown, stops jobs and removes the instance.
 /// </summary>
 internal sealed class RegistryStartup(
     SqlRegistryStore store,
     ModelRegistry registry,
     JobRunner jobs,
+    InstanceHeartbeat instance,
     Microsoft.Extensions.Options.IOptions<RegistryOptions> options,
     ILogger<RegistryStartup> logger,
     Maas.Core.Datasets.DatasetCatalog? datasets = null) : IHostedService
@@ -21,6 +25,7 @@ internal sealed class RegistryStartup(
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stopping = new();
     private Task _sweeper = Task.CompletedTask;
+    private Task _recoverer = Task.CompletedTask;
 
     /// <summary>Completes when the registry can serve; faults when it cannot.</summary>
     public Task Ready => _ready.Task;
@@ -30,9 +35,10 @@ internal sealed class RegistryStartup(
         try
         {
             await store.MigrateAsync(cancellationToken);
+            await instance.StartAsync(cancellationToken);
             if (options.Value.CleanOrphansOnStart)
             {
-                var report = await registry.RecoverAsync(cancellationToken);
+                var report = await registry.RecoverAsync(instance, cancellationToken);
                 if (report != new RecoveryReport(0, 0, 0, 0, 0))
                 {
                     logger.LogWarning(
@@ -46,11 +52,13 @@ internal sealed class RegistryStartup(
                 }
             }
 
-            var interrupted = await jobs.RecoverAsync(cancellationToken);
+            var interrupted = await jobs.RecoverAsync(instance.LapsedBefore, cancellationToken);
             if (interrupted > 0)
             {
                 logger.LogWarning("{Count} job(s) were interrupted by the previous shutdown and are marked failed", interrupted);
             }
+
+            await instance.RemoveLapsedAsync(cancellationToken);
 
             logger.LogInformation(
                 "Registry ready: {Provider} database, {Store} artifact store, uploads up to {Limit} bytes",
@@ -59,6 +67,7 @@ internal sealed class RegistryStartup(
                 options.Value.MaxUploadBytes);
             _ready.TrySetResult();
             _sweeper = Task.Run(() => SweepSessionsAsync(_stopping.Token), CancellationToken.None);
+            _recoverer = Task.Run(() => RecoverLapsedAsync(_stopping.Token), CancellationToken.None);
         }
         catch (Exception e)
         {
@@ -101,6 +110,44 @@ internal sealed class RegistryStartup(
         }
     }
 
+    // Every lapse: the work of servers and workers that died while this one runs (their uploading versions, their
+    // imports), then their rows. Cheap: a few statements, nothing listed from the artifact store.
+    private async Task RecoverLapsedAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(instance.Options.Lapse, instance.Time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                try
+                {
+                    var report = options.Value.CleanOrphansOnStart ? await registry.RecoverLapsedAsync(instance, cancellationToken) : new RecoveryReport(0, 0, 0, 0, 0);
+                    var interrupted = await jobs.RecoverAsync(instance.LapsedBefore, cancellationToken);
+                    var gone = await instance.RemoveLapsedAsync(cancellationToken);
+                    if (report != new RecoveryReport(0, 0, 0, 0, 0) || interrupted + gone > 0)
+                    {
+                        logger.LogWarning(
+                            "{Instances} instance(s) stopped renewing their heartbeat: removed {Versions} unfinished version(s), {Artifacts} artifact(s) " +
+                            "and {Staged} staged draft(s) of theirs, and failed {Jobs} job(s) of theirs",
+                            gone,
+                            report.UnfinishedVersions,
+                            report.OrphanArtifacts,
+                            report.StagedLeftovers,
+                            interrupted);
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    logger.LogWarning(e, "Recovering the work of lapsed instances failed; trying again in {Interval}", instance.Options.Lapse);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+
     private int _stopped;
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -113,7 +160,9 @@ internal sealed class RegistryStartup(
 
         await _stopping.CancelAsync();
         await _sweeper;
+        await _recoverer;
         await jobs.DisposeAsync();
+        await instance.StopAsync();
         _stopping.Dispose();
     }
 }

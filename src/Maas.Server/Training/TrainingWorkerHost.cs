@@ -1,4 +1,5 @@
 using Maas.Core.Datasets;
+using Maas.Core.Instances;
 using Maas.Core.Jobs.Queue;
 using Maas.Core.Registry;
 using Maas.Core.Training;
@@ -38,10 +39,16 @@ public static class TrainingWorkerHost
 
         using var host = builder.Build();
         var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Maas.Worker");
-        await using var store = new SqlRegistryStore(StorageFactory.CreateDialect(settings.Database, settings.DataDir));
+        // The worker is an instance like a server: the versions it registers and the drafts it stages are its own, and
+        // its heartbeat keeps a server starting meanwhile from taking them for a crash's leftovers.
+        var instanceId = InstanceHeartbeat.NewId();
+        await using var store = new SqlRegistryStore(StorageFactory.CreateDialect(settings.Database, settings.DataDir), instanceId: instanceId);
         await store.MigrateAsync(CancellationToken.None);
+        await using var instance = new InstanceHeartbeat(store, instanceId, "worker", settings.Instances, host.Services.GetService<TimeProvider>());
+        instance.BeatFailed += e => logger.LogWarning(e, "Renewing this worker's heartbeat (instance {Id}) failed; trying again", instanceId);
+        await instance.StartAsync(CancellationToken.None);
         var artifacts = StorageFactory.CreateArtifactStore(settings.Artifacts, settings.DataDir);
-        var handlers = CreateHandlers(host, store, artifacts, settings, config);
+        var handlers = CreateHandlers(host, store, artifacts, settings, config, instanceId);
         var queue = new SqlJobQueueStore(store.Dialect);
         var workers = Enumerable.Range(0, Math.Max(1, settings.Training.Workers)).Select(i =>
         {
@@ -55,6 +62,7 @@ public static class TrainingWorkerHost
         await host.StartAsync();
         logger.LogInformation("Training worker ready: {Count} worker(s), {Threads} thread(s) each, lease {Lease} s", workers.Length, settings.Training.Threads, settings.Training.LeaseSeconds);
         await Task.WhenAll(workers.Select(w => Task.Run(() => w.RunAsync(stopping.Token))));
+        await instance.StopAsync();
         await host.StopAsync();
         return 0;
     }
@@ -74,9 +82,9 @@ public static class TrainingWorkerHost
     }
 
     /// <summary>The handlers of every job kind a worker runs, over the server's registry and dataset catalog.</summary>
-    private static IJobHandler[] CreateHandlers(IHost host, SqlRegistryStore store, IArtifactStore artifacts, Settings settings, IConfiguration config)
+    private static IJobHandler[] CreateHandlers(IHost host, SqlRegistryStore store, IArtifactStore artifacts, Settings settings, IConfiguration config, string instanceId)
     {
-        var staging = new StagingArea(Path.Combine(settings.DataDir, "tmp", "staging"));
+        var staging = new StagingArea(Path.Combine(settings.DataDir, "tmp", "staging"), instanceId);
         var tenancy = new SqlTenancyStore(store.Dialect);
         // The server's registry, built the same way. No version-use checks: they refuse deleting a version that a
         // deployment routes to or that this process hosts, and a worker deletes no version or model and hosts none
@@ -115,7 +123,8 @@ public static class TrainingWorkerHost
         Maas.Core.FineTuning.FineTuningOptions FineTuning,
         Maas.Optimization.OptimizationOptions Optimization,
         RegistryOptions Registry,
-        ServingLimits ServingLimits)
+        ServingLimits ServingLimits,
+        InstanceOptions Instances)
     {
         public static Settings Read(IConfiguration config) => new(
             config["Maas:DataDir"] is { Length: > 0 } d ? d : MaasOptions.DefaultDataDir(),
@@ -125,10 +134,11 @@ public static class TrainingWorkerHost
             Bind<Maas.Core.FineTuning.FineTuningOptions>(config, Maas.Core.FineTuning.FineTuningOptions.Section),
             Bind<Maas.Optimization.OptimizationOptions>(config, Maas.Optimization.OptimizationOptions.Section),
             Bind<RegistryOptions>(config, RegistryOptions.Section),
-            Bind<ServingLimits>(config, ServingLimits.Section));
+            Bind<ServingLimits>(config, ServingLimits.Section),
+            Bind<InstanceOptions>(config, InstanceOptions.Section));
 
         /// <summary>The problems of every section.</summary>
         public string[] Validate() => Training.Validate().Concat(Database.Validate()).Concat(Artifacts.Validate()).Concat(FineTuning.Validate()).Concat(Optimization.Validate())
-            .Concat(Registry.Validate()).Concat(ServingLimits.Validate()).ToArray();
+            .Concat(Registry.Validate()).Concat(ServingLimits.Validate()).Concat(Instances.Validate()).ToArray();
     }
 }

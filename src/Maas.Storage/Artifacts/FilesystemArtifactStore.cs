@@ -62,10 +62,11 @@ public sealed class FilesystemArtifactStore : IArtifactStore
         }
 
         // Into our own .tmp first (a copy when staging is on another disk), so the last step is a same-disk rename.
-        var temporary = Path.Combine(Root, TemporaryFolder, Guid.NewGuid().ToString("n"));
+        var temporary = TemporaryEntries.NewPath(Path.Combine(Root, TemporaryFolder));
         if (bundle)
         {
             MoveDirectory(stagedPath, temporary);
+            Directory.SetLastWriteTimeUtc(temporary, DateTime.UtcNow); // the artifact's folder says when it was committed
         }
         else
         {
@@ -146,7 +147,7 @@ public sealed class FilesystemArtifactStore : IArtifactStore
         if (Directory.Exists(path))
         {
             // Out of its key's place first, so a crash mid-delete never leaves half an artifact under the key.
-            var temporary = Path.Combine(Root, TemporaryFolder, Guid.NewGuid().ToString("n"));
+            var temporary = TemporaryEntries.NewPath(Path.Combine(Root, TemporaryFolder));
             Directory.Move(path, temporary);
             StagingArea.DeleteQuietly(temporary);
         }
@@ -173,16 +174,15 @@ public sealed class FilesystemArtifactStore : IArtifactStore
     }
 
     /// <inheritdoc />
-    public Task<int> RemoveTemporaryAsync(CancellationToken cancellationToken)
-    {
-        var removed = 0;
-        foreach (var entry in Directory.EnumerateFileSystemEntries(Path.Combine(Root, TemporaryFolder)))
-        {
-            StagingArea.DeleteQuietly(entry);
-            removed++;
-        }
+    public Task<int> RemoveTemporaryAsync(DateTimeOffset startedBefore, CancellationToken cancellationToken) =>
+        Task.FromResult(TemporaryEntries.RemoveOlder(Path.Combine(Root, TemporaryFolder), startedBefore));
 
-        return Task.FromResult(removed);
+    /// <inheritdoc />
+    /// <remarks>The last write of the artifact's folder: made fresh for a one-file artifact, set at a bundle's commit.</remarks>
+    public Task<DateTimeOffset?> GetCommittedAtAsync(string key, CancellationToken cancellationToken)
+    {
+        var path = PathOf(key);
+        return Task.FromResult<DateTimeOffset?>(Directory.Exists(path) ? new DateTimeOffset(Directory.GetLastWriteTimeUtc(path), TimeSpan.Zero) : null);
     }
 
     // The earlier layout kept a one-file artifact at sha256/ab/{key}, next to others. Each move goes through

@@ -189,7 +189,7 @@ public sealed class S3ArtifactStore : IArtifactStore, IDisposable
             var single = Path.Combine(local, key);
             if (!File.Exists(single))
             {
-                var temporary = Path.Combine(_cache, ".tmp", Guid.NewGuid().ToString("n"));
+                var temporary = TemporaryEntries.NewPath(Path.Combine(_cache, ".tmp"));
                 Directory.CreateDirectory(temporary);
                 var downloaded = Path.Combine(temporary, key);
                 await DownloadAsync(ObjectKey(key), downloaded, cancellationToken).ConfigureAwait(false);
@@ -208,7 +208,7 @@ public sealed class S3ArtifactStore : IArtifactStore, IDisposable
 
         if (!Directory.Exists(local))
         {
-            var temporary = Path.Combine(_cache, ".tmp", Guid.NewGuid().ToString("n"));
+            var temporary = TemporaryEntries.NewPath(Path.Combine(_cache, ".tmp"));
             var prefix = ObjectKey(key) + "/";
             var any = false;
             await foreach (var objectKey in ListAsync(prefix, cancellationToken).ConfigureAwait(false))
@@ -321,20 +321,16 @@ public sealed class S3ArtifactStore : IArtifactStore, IDisposable
     }
 
     /// <inheritdoc />
-    public async Task<int> RemoveTemporaryAsync(CancellationToken cancellationToken)
+    public async Task<int> RemoveTemporaryAsync(DateTimeOffset startedBefore, CancellationToken cancellationToken)
     {
-        var removed = 0;
-        foreach (var entry in Directory.EnumerateFileSystemEntries(Path.Combine(_cache, ".tmp")))
-        {
-            StagingArea.DeleteQuietly(entry);
-            removed++;
-        }
+        var removed = TemporaryEntries.RemoveOlder(Path.Combine(_cache, ".tmp"), startedBefore);
 
         try
         {
             // Multipart uploads a crash left open hold storage until aborted.
             var uploads = await _client.ListMultipartUploadsAsync(new ListMultipartUploadsRequest { BucketName = _options.Bucket, Prefix = _options.Prefix }, cancellationToken).ConfigureAwait(false);
-            foreach (var upload in uploads.MultipartUploads ?? [])
+            // Only those begun before the cut-off: a younger one may be another process's commit under way.
+            foreach (var upload in (uploads.MultipartUploads ?? []).Where(u => u.Initiated is not { } initiated || new DateTimeOffset(initiated.ToUniversalTime(), TimeSpan.Zero) < startedBefore))
             {
                 await _client.AbortMultipartUploadAsync(_options.Bucket, upload.Key, upload.UploadId, cancellationToken).ConfigureAwait(false);
                 removed++;

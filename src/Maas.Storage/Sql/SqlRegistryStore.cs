@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Dapper;
 using Maas.Core.Formats;
+using Maas.Core.Instances;
 using Maas.Core.Jobs;
 using Maas.Core.Registry;
 using Maas.Storage.Jobs;
@@ -11,7 +12,7 @@ using Maas.Storage.Jobs;
 namespace Maas.Storage.Sql;
 
 /// <summary>The registry and job store on SQLite or PostgreSQL: one set of queries, the differences in the dialect.</summary>
-public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposable
+public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IInstanceStore, IAsyncDisposable
 {
     private const string ModelColumns = """
         m.id, m.name, m.description, m.tags, m.task, m.visibility, m.owner, m.serving_config, m.created_by, m.created_at, m.updated_at,
@@ -38,12 +39,25 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         DefaultTypeMap.MatchNamesWithUnderscores = true;
     }
 
-    /// <summary>Creates the store over a dialect it then owns.</summary>
-    public SqlRegistryStore(SqlDialect dialect, TimeProvider? time = null)
+    // A lapsed instance's work: owned by no instance, or by one whose heartbeat is older than @LapsedBefore (or gone),
+    // never by this store's own instance (@Self), whose work is live while it runs, whatever its heartbeat shows.
+    private const string NotLive =
+        "(instance_id IS NULL OR (instance_id <> @Self AND instance_id NOT IN (SELECT id FROM maas_instances WHERE heartbeat_at >= @LapsedBefore)))";
+
+    /// <summary>
+    /// Creates the store over a dialect it then owns. Versions it starts uploading and jobs it creates are owned by
+    /// <paramref name="instanceId"/> (this process's <see cref="InstanceHeartbeat.Id"/>; null: by none, so any
+    /// recovery may clean them).
+    /// </summary>
+    public SqlRegistryStore(SqlDialect dialect, TimeProvider? time = null, string? instanceId = null)
     {
         Dialect = dialect;
         _time = time ?? TimeProvider.System;
+        InstanceId = instanceId;
     }
+
+    /// <summary>The instance that owns the versions this store starts uploading and the jobs it creates.</summary>
+    public string? InstanceId { get; }
 
     /// <summary>The database dialect.</summary>
     public SqlDialect Dialect { get; }
@@ -303,10 +317,10 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
         {
             await connection.ExecuteAsync(Command(
                 """
-                INSERT INTO model_versions (model_id, version, status, created_by, created_at)
-                VALUES (@ModelId, @Version, 'uploading', @CreatedBy, @Now)
+                INSERT INTO model_versions (model_id, version, status, created_by, created_at, instance_id)
+                VALUES (@ModelId, @Version, 'uploading', @CreatedBy, @Now, @Instance)
                 """,
-                new { ModelId = modelId, Version = number, CreatedBy = createdBy, Now = now.ToUnixTimeMilliseconds() },
+                new { ModelId = modelId, Version = number, CreatedBy = createdBy, Now = now.ToUnixTimeMilliseconds(), Instance = InstanceId },
                 transaction,
                 cancellationToken)).ConfigureAwait(false);
             if (version is not null)
@@ -379,6 +393,17 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
 
         return await GetVersionAsync(version.Model, version.Version, cancellationToken).ConfigureAwait(false)
             ?? throw RegistryException.VersionNotFound(version.Model, version.Version);
+    }
+
+    /// <inheritdoc />
+    public async Task<bool> SetUploadingArtifactAsync(long modelId, int version, string? artifactKey, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteAsync(Command(
+            "UPDATE model_versions SET artifact_key = @Key WHERE model_id = @ModelId AND version = @Version AND status = 'uploading'",
+            new { ModelId = modelId, Version = (long)version, Key = artifactKey },
+            null,
+            cancellationToken)).ConfigureAwait(false) > 0;
     }
 
     /// <inheritdoc />
@@ -585,10 +610,15 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     }
 
     /// <inheritdoc />
-    public async Task<int> DeleteUploadingVersionsAsync(CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<string?>> DeleteUploadingVersionsAsync(DateTimeOffset lapsedBefore, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
-        return await connection.ExecuteAsync(Command("DELETE FROM model_versions WHERE status = 'uploading'", null, null, cancellationToken)).ConfigureAwait(false);
+        var keys = await connection.QueryAsync<string?>(Command(
+            $"DELETE FROM model_versions WHERE status = 'uploading' AND {NotLive} RETURNING artifact_key",
+            new { LapsedBefore = lapsedBefore.ToUnixTimeMilliseconds(), Self = InstanceId ?? "" },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return keys.ToArray();
     }
 
     // ---- aliases ----
@@ -903,8 +933,8 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(Command(
-            $"INSERT INTO jobs ({JobColumns}) VALUES (@Id, @Kind, @Status, @Model, @Version, @BytesDone, @BytesTotal, @Stage, @ErrorCode, @ErrorMessage, @Result, @CreatedBy, @CreatedAt, @UpdatedAt, @FinishedAt, @Tenant)",
-            JobParameters(job),
+            $"INSERT INTO jobs ({JobColumns}, instance_id) VALUES (@Id, @Kind, @Status, @Model, @Version, @BytesDone, @BytesTotal, @Stage, @ErrorCode, @ErrorMessage, @Result, @CreatedBy, @CreatedAt, @UpdatedAt, @FinishedAt, @Tenant, @Instance)",
+            Owned(JobParameters(job)),
             null,
             cancellationToken)).ConfigureAwait(false);
     }
@@ -922,6 +952,14 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
             JobParameters(job),
             null,
             cancellationToken)).ConfigureAwait(false);
+    }
+
+    // A job's parameters with the instance that runs it.
+    private DynamicParameters Owned(object parameters)
+    {
+        var owned = new DynamicParameters(parameters);
+        owned.Add("Instance", InstanceId);
+        return owned;
     }
 
     private static object JobParameters(Job job) => new
@@ -979,12 +1017,58 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IAsyncDisposab
     }
 
     /// <inheritdoc />
-    public async Task<int> FailUnfinishedJobsAsync(JobError error, DateTimeOffset now, CancellationToken cancellationToken)
+    public async Task<int> FailUnfinishedJobsAsync(JobError error, DateTimeOffset now, DateTimeOffset lapsedBefore, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         return await connection.ExecuteAsync(Command(
-            "UPDATE jobs SET status = 'failed', error_code = @Code, error_message = @Message, updated_at = @Now, finished_at = @Now WHERE status IN ('queued', 'running')",
-            new { error.Code, error.Message, Now = now.ToUnixTimeMilliseconds() },
+            $"UPDATE jobs SET status = 'failed', error_code = @Code, error_message = @Message, updated_at = @Now, finished_at = @Now WHERE status IN ('queued', 'running') AND {NotLive}",
+            new { error.Code, error.Message, Now = now.ToUnixTimeMilliseconds(), LapsedBefore = lapsedBefore.ToUnixTimeMilliseconds(), Self = InstanceId ?? "" },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+    }
+
+    // ---- instances ----
+
+    /// <inheritdoc />
+    public async Task BeatAsync(string id, string kind, string host, DateTimeOffset startedAt, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(Command(
+            """
+            INSERT INTO maas_instances (id, kind, host, started_at, heartbeat_at) VALUES (@Id, @Kind, @Host, @StartedAt, @Now)
+            ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at
+            """,
+            new { Id = id, Kind = kind, Host = host, StartedAt = startedAt.ToUnixTimeMilliseconds(), Now = now.ToUnixTimeMilliseconds() },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task RemoveInstanceAsync(string id, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await connection.ExecuteAsync(Command("DELETE FROM maas_instances WHERE id = @Id", new { Id = id }, null, cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlySet<string>> ListLiveInstancesAsync(DateTimeOffset lapsedBefore, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var ids = await connection.QueryAsync<string>(Command(
+            "SELECT id FROM maas_instances WHERE heartbeat_at >= @LapsedBefore",
+            new { LapsedBefore = lapsedBefore.ToUnixTimeMilliseconds() },
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return ids.ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <inheritdoc />
+    public async Task<int> RemoveLapsedInstancesAsync(DateTimeOffset lapsedBefore, CancellationToken cancellationToken)
+    {
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return await connection.ExecuteAsync(Command(
+            "DELETE FROM maas_instances WHERE heartbeat_at < @LapsedBefore",
+            new { LapsedBefore = lapsedBefore.ToUnixTimeMilliseconds() },
             null,
             cancellationToken)).ConfigureAwait(false);
     }

@@ -90,6 +90,6 @@ public sealed class JobRunnerEndsTests
         public Task<IReadOnlyList<Job>> ListJobsAsync(int limit, string? tenant, JobPosition? before, CancellationToken cancellationToken) =>
             Task.FromResult<IReadOnlyList<Job>>([.. Jobs.Values.Take(limit)]);
 
-        public Task<int> FailUnfinishedJobsAsync(JobError error, DateTimeOffset now, CancellationToken cancellationToken) => Task.FromResult(0);
+        public Task<int> FailUnfinishedJobsAsync(JobError error, DateTimeOffset now, DateTimeOffset lapsedBefore, CancellationToken cancellationToken) => Task.FromResult(0);
     }
 }

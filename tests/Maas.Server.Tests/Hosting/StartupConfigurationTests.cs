@@ -24,6 +24,8 @@ public sealed class StartupConfigurationTests
     [InlineData("Maas:Hosting:DeletedModelCheckMs", "-1", "Maas:Hosting:DeletedModelCheckMs must be between 0 (never) and 3600000")]
     [InlineData("Maas:Inference:ResolveCacheEntries", "0", "Maas:Inference:ResolveCacheEntries must be between 1 and 10000000")]
     [InlineData("Maas:Registry:UploadSessionSweepMs", "5", "Maas:Registry:UploadSessionSweepMs must be between 100 and 86400000, not 5")]
+    [InlineData("Maas:Instances:HeartbeatMs", "10", "Maas:Instances:HeartbeatMs must be between 50 and 3600000, not 10")]
+    [InlineData("Maas:Instances:LapseMs", "15000", "Maas:Instances:LapseMs must be at least twice Maas:Instances:HeartbeatMs (10000), not 15000")]
     [InlineData("Maas:Llm:PromptCacheBytes", "-1", "Maas:Llm:PromptCacheBytes must be between 0 (off) and this machine's memory")]
     public async Task A_bad_setting_ends_the_start_with_one_line_per_problem(string key, string value, string expected)
     {

@@ -12,6 +12,7 @@ public sealed class WorkerStorageQuotaTests
     [Theory]
     [InlineData("Maas:ServingLimits:MaxThreads", "0")]
     [InlineData("Maas:Registry:MaxUploadBytes", "0")]
+    [InlineData("Maas:Instances:LapseMs", "100")]
     public async Task A_separate_worker_refuses_registry_settings_the_server_refuses(string key, string value)
     {
         using var dir = new TempDirectory("maas-worker-config");
