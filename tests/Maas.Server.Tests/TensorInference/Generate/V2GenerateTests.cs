@@ -210,6 +210,15 @@ public sealed class V2GenerateTests(V2GenerateFixture fixture) : IClassFixture<V
     }
 
     [Fact]
+    public async Task Infer_on_a_gguf_model_points_at_generate()
+    {
+        using var response = await V2GenerateFixture.PostAsync(fixture.Host.Admin, "/v2/models/gen/infer", """{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1]}]}""");
+        var message = await V2GenerateFixture.ErrorAsync(response, HttpStatusCode.BadRequest);
+        Assert.Contains("POST /v2/models/gen/generate", message, StringComparison.Ordinal);
+        Assert.Contains("/v1/chat/completions", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Keys_scopes_and_tenants_apply_and_usage_and_metrics_are_recorded()
     {
         var host = fixture.Host;
