@@ -36,8 +36,19 @@ internal static class V2GenerateEndpoints
             var body = await OpenAiRequestReader.ReadBodyAsync(ctx.Request, aborted);
             var (text, p) = Read(body, model, service.Options);
             var reference = Reference(model, version);
-            await RefuseTensorModelAsync(ctx, registry, reference, model, aborted);
-            using var session = await service.OpenAsync(ctx, reference, aborted);
+            LlmSession session;
+            try
+            {
+                session = await service.OpenAsync(ctx, reference, aborted);
+            }
+            catch (LlmException ex) when (ex.Kind == LlmErrorKind.NotFound)
+            {
+                // Not found as a language model: a tensor model the caller can see is 400 naming /infer instead.
+                await RefuseTensorModelAsync(ctx, registry, reference, model, aborted);
+                throw;
+            }
+
+            using var held = session;
             var versionText = session.Resolved.Spec.Version.ToString(CultureInfo.InvariantCulture);
             var prompt = session.Engine.Tokenize(text, addSpecial: true, parseSpecial: true);
             var requests = service.Prepare(session, prompt, p, [], OpenAiJson.NewId("v2-gen-"));
@@ -153,7 +164,8 @@ internal static class V2GenerateEndpoints
         : version.Length > 0 && version.All(char.IsAsciiDigit) ? $"{model}/versions/{version}"
         : $"{model}:{version}";
 
-    // A tensor model the caller can see is the caller's mistake of route: 400 naming /infer (not /v1's 404).
+    // A tensor model the caller can see is the caller's mistake of route: 400 naming /infer (not /v1's 404). Looked up
+    // only once the LLM core did not find the model, so that a call to a language model costs no extra registry read.
     private static async Task RefuseTensorModelAsync(HttpContext ctx, IModelRegistry registry, string reference, string model, CancellationToken cancellationToken)
     {
         var access = await ctx.CheckModelAccessAsync(reference, write: false, cancellationToken);
