@@ -52,6 +52,10 @@ internal static class V2Endpoints
             v2.MapGet(prefix + "/ready", (HttpContext ctx, ModelManager m, InferenceCallServices call, string model, string? version) => Ready(ctx, m, call.Router, model, version));
             v2.MapGet(prefix + "/stats", (HttpContext ctx, ModelManager m, string model, string? version) => Statistics(ctx, m, model, version)).RequireScope(MaasScopes.ModelsRead);
             v2.MapPost(prefix + "/infer", (HttpContext ctx, ModelManager m, InferenceCallServices call, IOptions<InferenceOptions> o, string model, string? version) => Infer(ctx, m, call, o.Value, model, version)).RequireScope(MaasScopes.Infer);
+
+            // The generate extension, for GGUF models (V2GenerateEndpoints).
+            v2.MapPost(prefix + "/generate", V2GenerateEndpoints.GenerateAsync).RequireScope(MaasScopes.Infer);
+            v2.MapPost(prefix + "/generate_stream", V2GenerateEndpoints.GenerateStreamAsync).RequireScope(MaasScopes.Infer);
         }
 
         // A mistyped route (/infers, a GET of /infer) answers in the protocol's error shape, not with an empty 404 that
