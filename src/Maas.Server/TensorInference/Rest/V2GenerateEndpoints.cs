@@ -20,7 +20,7 @@ internal static class V2GenerateEndpoints
 {
     // The parameters this server reads; parameters are model-specific in the extension, so others are refused
     // rather than silently dropped.
-    private static readonly string[] Parameters = ["max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "stream"];
+    private static readonly string[] Parameters = ["max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "stream", "stop_words", "bad_words"];
 
     public static Task GenerateAsync(HttpContext ctx, LlmGenerationService service, LlmShadowCopies copies, IModelRegistry registry, ILoggerFactory loggers, string model, string? version) =>
         RunAsync(ctx, service, copies, registry, loggers, model, version, stream: false);
@@ -118,6 +118,7 @@ internal static class V2GenerateEndpoints
             }
         }
 
+        MapTensorRtLlmWords(gathered);
         if (gathered.TryGetValue("max_tokens", out var maxTokens) && maxTokens.ValueKind == JsonValueKind.Number && maxTokens.TryGetInt64(out var m) && m == 0)
         {
             throw LlmException.Invalid("'max_tokens' must be at least 1", "max_tokens");
@@ -148,6 +149,34 @@ internal static class V2GenerateEndpoints
         // Without max_tokens the answer runs to its end (or the context's), not /v1/completions' legacy 16 tokens.
         return (text, p with { MaxTokens = gathered.ContainsKey("max_tokens") && maxTokens.ValueKind != JsonValueKind.Null ? p.MaxTokens : null, Stream = false, PromptParam = "text_input" });
     }
+
+    // TensorRT-LLM's Triton clients send "stop_words" and "bad_words" (often empty) with every request: stop words are
+    // stop strings; an empty list of either is nothing asked, and banned words, which the engine cannot honour, a 400.
+    private static void MapTensorRtLlmWords(Dictionary<string, JsonElement> gathered)
+    {
+        if (gathered.Remove("bad_words", out var bad) && !IsEmptyWords(bad))
+        {
+            throw LlmException.Invalid("'bad_words' is not supported here (no banned-word filter); leave it out or send it empty", "bad_words", "unsupported_parameter");
+        }
+
+        if (gathered.Remove("stop_words", out var stopWords) && !IsEmptyWords(stopWords))
+        {
+            if (gathered.TryGetValue("stop", out var stop) && stop.ValueKind != JsonValueKind.Null)
+            {
+                throw LlmException.Invalid("give 'stop' or 'stop_words', not both", "stop_words");
+            }
+
+            gathered["stop"] = stopWords;
+        }
+    }
+
+    private static bool IsEmptyWords(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.Null => true,
+        JsonValueKind.String => value.GetString()!.Length == 0,
+        JsonValueKind.Array => value.GetArrayLength() == 0,
+        _ => false,
+    };
 
     private static string Known(string name, string where) => Array.IndexOf(Parameters, name) >= 0
         ? name

@@ -153,7 +153,14 @@ public sealed class V2GenerateTests(V2GenerateFixture fixture) : IClassFixture<V
             Assert.Equal(expected, cut.GetProperty("text_output").GetString());
             var events = await fixture.StreamAsync(StreamPath, $$$"""{"text_input": "Numbers:", "parameters": {"max_tokens": 16, "temperature": 0, "stop": {{{stopJson}}}}}""");
             Assert.Equal(expected, string.Concat(events.Select(e => e.GetProperty("text_output").GetString())));
+
+            // TensorRT-LLM's clients: stop words are stop strings, and empty banned words are nothing asked.
+            var words = await fixture.GenerateAsync(Path, $$$"""{"text_input": "Numbers:", "max_tokens": 16, "bad_words": "", "stop_words": {{{stopJson}}}, "parameters": {"temperature": 0}}""");
+            Assert.Equal(expected, words.GetProperty("text_output").GetString());
         }
+
+        var unstopped = await fixture.GenerateAsync(Path, """{"text_input": "Numbers:", "max_tokens": 16, "bad_words": [], "stop_words": "", "parameters": {"temperature": 0}}""");
+        Assert.Equal(full, unstopped.GetProperty("text_output").GetString());
     }
 
     [Theory]
@@ -188,6 +195,8 @@ public sealed class V2GenerateTests(V2GenerateFixture fixture) : IClassFixture<V
     [InlineData(Path, """{"text_input": "x", "parameters": {"stream": "yes"}}""", HttpStatusCode.BadRequest, "stream")]
     [InlineData(Path, """{"text_input": "x", "parameters": {"beam_width": 2}}""", HttpStatusCode.BadRequest, "parameters.beam_width")]
     [InlineData(Path, """{"text_input": "x", "bad_words": ["a"]}""", HttpStatusCode.BadRequest, "bad_words")]
+    [InlineData(Path, """{"text_input": "x", "stop_words": ["a"], "parameters": {"stop": "b"}}""", HttpStatusCode.BadRequest, "stop_words")]
+    [InlineData(Path, """{"text_input": "x", "stop_words": [1]}""", HttpStatusCode.BadRequest, "stop")]
     [InlineData(Path, """{"text_input": "x", "parameters": {"max_tokens": 100000000}}""", HttpStatusCode.BadRequest, "max_tokens")]
     public async Task Bad_calls_are_4xx_in_the_protocols_error_shape(string path, string body, HttpStatusCode status, string mentioned)
     {
