@@ -23,7 +23,7 @@ public sealed record EvaluationRequest(JsonElement? Dataset, string? Label, int?
 /// </summary>
 internal static class EvaluationEndpoints
 {
-    // How many of the owner's newest evaluation jobs the per-version list looks through.
+    // How many of the caller's tenant's newest evaluation jobs the per-version list looks through.
     private const int ListedJobs = 1000;
 
     public static void Map(RouteGroupBuilder api)
@@ -37,7 +37,6 @@ internal static class EvaluationEndpoints
     private static async Task<IResult> SubmitAsync(string name, string version, HttpContext context, IModelRegistry registry, DatasetCatalog datasets, IJobQueueStore jobs, TrainingWorkers workers, JobSubmissionGate gate, IOptions<TrainingOptions> training, TimeProvider time)
     {
         var body = await ApiRequests.ReadJsonAsync<EvaluationRequest>(context.Request, context.RequestAborted);
-        var model = await registry.GetModelAsync(name, context.RequestAborted);
         var found = await registry.GetVersionAsync(name, ApiRequests.Version(version), context.RequestAborted);
 
         var tabular = found.Metadata.TryGetValue(TabularModelInfo.MetadataKey, out var text) ? TabularModelInfo.TryRead(text) : null;
@@ -85,8 +84,9 @@ internal static class EvaluationEndpoints
             }
         }
 
-        var caller = context.GetCaller();
-        using var turn = await gate.EnterAsync(jobs, training.Value, model.Owner, context.RequestAborted);
+        // The job is the caller's (its tenant's, counted in its limit of unfinished jobs), also on a model another tenant shares.
+        var jobTenant = context.GetCaller()?.Tenant ?? context.CallerTenant();
+        using var turn = await gate.EnterAsync(jobs, training.Value, jobTenant, context.RequestAborted);
         var spec = new EvaluationSpec
         {
             Model = found.Model,
@@ -96,7 +96,7 @@ internal static class EvaluationEndpoints
             Limit = body.Limit,
             CreatedBy = ApiRequests.Caller(context),
         };
-        var job = await JobSubmission.EnqueueAsync(jobs, workers, training.Value, "eval_", EvaluationSpec.Kind, model.Owner, spec, spec.CreatedBy, time.GetUtcNow(), context.RequestAborted);
+        var job = await JobSubmission.EnqueueAsync(jobs, workers, training.Value, "eval_", EvaluationSpec.Kind, jobTenant, spec, spec.CreatedBy, time.GetUtcNow(), context.RequestAborted);
         var response = QueuedJobResponse.From(job, context.CallerTenant());
         context.Response.Headers.Location = response.Url;
         return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
@@ -146,10 +146,9 @@ internal static class EvaluationEndpoints
     // The version's evaluation jobs, newest first, with their results.
     private static async Task<IResult> ListAsync(string name, string version, HttpContext context, IModelRegistry registry, IJobQueueStore jobs)
     {
-        var model = await registry.GetModelAsync(name, context.RequestAborted);
         var found = await registry.GetVersionAsync(name, ApiRequests.Version(version), context.RequestAborted);
         var caller = context.GetCaller();
-        var listed = await jobs.ListAsync(EvaluationSpec.Kind, model.Owner, ListedJobs, 0, context.RequestAborted);
+        var listed = await jobs.ListAsync(EvaluationSpec.Kind, caller is { IsAdmin: false } ? caller.Tenant : null, ListedJobs, 0, context.RequestAborted);
         var mine = listed.Where(j => JobEndpoints.VisibleQueued(caller, j) && QueuedJobResponse.Subject(j.Spec) is var (m, v) && m == found.Model && v == found.Version)
             .Select(j => QueuedJobResponse.From(j, context.CallerTenant()))
             .ToArray();
