@@ -122,6 +122,30 @@ public sealed class EvaluationApiTests(TrainingServer servers) : IClassFixture<T
     }
 
     [Fact]
+    public async Task A_regression_version_reports_mae_rmse_and_r2_and_refuses_a_text_label()
+    {
+        var server = await servers.GetAsync(Db.Sqlite);
+        var (client, _) = await TenantClientAsync(server);
+        using var owned = client;
+        string Line(int rows, double offset) => "x,y,note\n" + string.Concat(Enumerable.Range(0, rows).Select(i => string.Create(CultureInfo.InvariantCulture, $"{i},{(2 * i) + 1 + offset},n{i}\n")));
+        var dataset = await TrainingApiTests.DatasetAsync(client, Encoding.UTF8.GetBytes(Line(40, 0)), "line.csv");
+        var model = Names.Unique("line");
+        var trained = await TrainingApiTests.TrainAsync(client, $$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "features": ["x"], "trainer": "sdca"}""");
+        Assert.True((string?)trained["status"] == "succeeded", trained.ToJsonString());
+
+        // Every label 100 above the line: the errors are about 100 each, and the line explains none of the spread.
+        var shifted = await TrainingApiTests.DatasetAsync(client, Encoding.UTF8.GetBytes(Line(20, 100)), "shifted.csv");
+        var result = (await EvaluateAsync(client, model, $$"""{"dataset": "{{shifted}}"}"""))["result"]!;
+        Assert.Equal(20, (int)result["rows"]!);
+        Assert.InRange((double)result["mae"]!, 90, 110);
+        Assert.InRange((double)result["rmse"]!, 90, 110);
+        Assert.True((double)result["r2"]! < 0, result.ToJsonString());
+
+        var text = await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{shifted}}", "label": "note"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_label");
+        Assert.Equal("note", (string?)text["column"]);
+    }
+
+    [Fact]
     public async Task A_dataset_without_a_feature_column_another_tenants_dataset_and_an_uploaded_onnx_version_are_refused()
     {
         var server = await servers.GetAsync(Db.Sqlite);
