@@ -27,6 +27,7 @@ root.Subcommands.Add(JobsCommands.Create());
 root.Subcommands.Add(DatasetsCommands.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(OptimizeCommand.Create());
+root.Subcommands.Add(EvaluateCommand.Create());
 root.Subcommands.Add(FineTuneCommand.Create());
 root.Subcommands.Add(InferCommand.Create());
 root.Subcommands.Add(PredictCommand.Create());

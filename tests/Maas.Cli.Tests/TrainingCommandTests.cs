@@ -116,6 +116,49 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         Assert.All(lines, l => Assert.Matches(@": train_rmse [0-9.]+, validation_rmse [0-9.]+$", l.TrimEnd()));
     }
 
+    // Three far-apart clusters, row i of class i % 3; the rows in flipped carry the next class's label instead.
+    private string ClustersCsv(string file, params int[] flipped)
+    {
+        string[] classes = ["a", "b", "c"];
+        var csv = new StringBuilder("x1,x2,cls\n");
+        for (var i = 0; i < 30; i++)
+        {
+            var c = i % 3;
+            var jitter = (i % 7) * 0.1;
+            csv.Append(CultureInfo.InvariantCulture, $"{(c == 1 ? 10 : 0) + jitter},{(c == 2 ? 10 : 0) - jitter},{classes[flipped.Contains(i) ? (c + 1) % 3 : c]}\n");
+        }
+
+        var path = Path.Combine(_files.Path, file);
+        File.WriteAllText(path, csv.ToString());
+        return path;
+    }
+
+    [Fact]
+    public async Task Evaluate_follows_the_job_and_prints_the_accuracy_of_a_trained_version_on_another_dataset()
+    {
+        var training = Names.Unique("clusters");
+        (await fixture.RunAsync("datasets", "push", training, ClustersCsv("train.csv"), "--json")).Json();
+        var model = Names.Unique("clusters");
+        var trained = (await fixture.RunAsync("train", "--model", model, "--dataset", training, "--task", "multiclass-classification", "--label", "cls", "--trainer", "lbfgs", "--follow", "--json")).Json();
+        Assert.True((string?)trained["status"] == "succeeded", trained.ToJsonString());
+
+        // 6 of 30 labels flipped: the version is right on the other 24, an accuracy of 0.8.
+        var held = Names.Unique("held");
+        (await fixture.RunAsync("datasets", "push", held, ClustersCsv("held.csv", 0, 4, 8, 13, 20, 29), "--json")).Json();
+        var run = await fixture.RunAsync("evaluate", model, "--version", "1", "--dataset", held + ":1", "--follow");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("stage scoring", run.Stdout);
+        Assert.Matches(@"accuracy\s*│\s*0\.8\s*│", run.Stdout);
+        Assert.Matches(@"rows\s*│\s*30\s*│", run.Stdout);
+
+        var json = (await fixture.RunAsync("evaluate", model, "--version", "1", "--dataset", held, "--label", "cls", "--follow", "--json")).Json();
+        Assert.Equal(("evaluation", "succeeded"), ((string?)json["kind"], (string?)json["status"]));
+        Assert.Equal(0.8, (double)json["result"]!["accuracy"]!, 12);
+
+        // The server's refusal is one line with its code.
+        (await fixture.RunAsync("evaluate", model, "--version", "1", "--dataset", Names.Unique("none"))).AssertFailure(ExitCodes.NotFound, "dataset_not_found");
+    }
+
     [Fact]
     public async Task Train_follows_a_regression_to_the_end_and_jobs_list_logs_and_cancel_cover_training_jobs()
     {

@@ -24,9 +24,9 @@ public static class JobEndpoints
         return api;
     }
 
-    // Imports and optimisations change models (models:*); training, its search trials and fine-tuning are training:*,
+    // Imports and optimisations change models, evaluations read them (models:*); training, its search trials and fine-tuning are training:*,
     // as on their own routes.
-    private static string ScopeOf(string kind, bool write) => kind is "import" or "optimization"
+    private static string ScopeOf(string kind, bool write) => kind is "import" or "optimization" or "evaluation"
         ? (write ? MaasScopes.ModelsWrite : MaasScopes.ModelsRead)
         : (write ? MaasScopes.TrainingWrite : MaasScopes.TrainingRead);
 
@@ -46,7 +46,7 @@ public static class JobEndpoints
     }
 
     // Worker-run kinds listed beside the imports (a search's trials are listed under their parent's training job).
-    private static readonly string[] QueuedKinds = ["training", "optimization", "fine-tune"];
+    private static readonly string[] QueuedKinds = ["training", "optimization", "fine-tune", "evaluation"];
 
     // Rounds a page reads past jobs the key may not see (of models outside its list) before it answers with fewer jobs
     // than asked for and a next_before to go on from.

@@ -16,7 +16,7 @@ internal static class JobSubmission
     public const string TooManyJobsCode = "too_many_jobs";
 
     // The kinds a caller submits; a search's trials are its parent's work and do not count again.
-    private static readonly string[] SubmittedKinds = ["training", "optimization", "fine-tune"];
+    private static readonly string[] SubmittedKinds = ["training", "optimization", "fine-tune", "evaluation"];
 
     /// <summary>The per-tenant limit of <paramref name="options"/>, over the kinds a caller submits.</summary>
     public static UnfinishedJobLimit LimitOf(TrainingOptions options) => new(SubmittedKinds, options.MaxUnfinishedJobsPerTenant);

@@ -33,18 +33,24 @@ public static class TrainingExtensions
             ServingYieldOf(sp)));
         services.AddSingleton<IJobHandler>(sp => new TrialJobHandler(
             sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Threads, sp.GetRequiredService<IOptions<TrainingOptions>>().Value.Nice, ServingYieldOf(sp)));
+        services.AddSingleton<IJobHandler>(sp => new EvaluationJobHandler(sp.GetRequiredService<DatasetCatalog>(), sp.GetRequiredService<IModelRegistry>()));
         services.AddSingleton<TrainingWorkers>();
         services.AddSingleton<Jobs.JobSubmissionGate>();
         services.AddHostedService(sp => sp.GetRequiredService<TrainingWorkers>());
         return builder;
     }
 
-    /// <summary>Maps /api/v1/training (training:read for reads, training:write for submit and cancel).</summary>
+    /// <summary>Maps /api/v1/training (training:read for reads, training:write for submit and cancel) and a version's evaluations (models:read).</summary>
     public static IEndpointRouteBuilder MapMaasTraining(this IEndpointRouteBuilder app)
     {
         var api = app.MapGroup("/api/v1").WithApiErrors().RequireReadWriteScopes([MaasScopes.TrainingRead], [MaasScopes.TrainingWrite]);
         api.WaitForRegistry();
         TrainingEndpoints.Map(api);
+
+        // Evaluating a version reads it (models:read, also for the POST that queues the job) and a dataset (datasets:read, checked by the route).
+        var evaluations = app.MapGroup("/api/v1").WithApiErrors().RequireScope(MaasScopes.ModelsRead);
+        evaluations.WaitForRegistry();
+        EvaluationEndpoints.Map(evaluations);
         return app;
     }
 

@@ -1,0 +1,157 @@
+using System.Text.Json;
+using Maas.Core.Datasets;
+using Maas.Core.Jobs.Queue;
+using Maas.Core.Registry;
+using Maas.Core.Tenancy;
+using Maas.Core.Training;
+using Maas.Server.Auth;
+using Maas.Server.Datasets;
+using Maas.Server.Errors;
+using Maas.Server.Jobs;
+using Maas.Server.Registry;
+using Maas.Training;
+using Microsoft.Extensions.Options;
+
+namespace Maas.Server.Training;
+
+/// <summary>POST /api/v1/models/{name}/versions/{n}/evaluations: a version MaaS trained, scored on a labelled dataset.</summary>
+public sealed record EvaluationRequest(JsonElement? Dataset, string? Label, int? Limit);
+
+/// <summary>
+/// Evaluations of a version on another dataset: checked here (a version MaaS trained, a dataset the caller may read
+/// that has the columns the version takes), queued as an "evaluation" job, listed per version.
+/// </summary>
+internal static class EvaluationEndpoints
+{
+    // How many of the caller's tenant's newest evaluation jobs the per-version list looks through.
+    private const int ListedJobs = 1000;
+
+    public static void Map(RouteGroupBuilder api)
+    {
+        api.MapPost("/models/{name}/versions/{version}/evaluations", SubmitAsync);
+        api.MapGet("/models/{name}/versions/{version}/evaluations", ListAsync);
+    }
+
+    private static ApiException Bad(string code, string message, Dictionary<string, object?>? details = null) => new(StatusCodes.Status400BadRequest, code, message, details);
+
+    private static async Task<IResult> SubmitAsync(string name, string version, HttpContext context, IModelRegistry registry, DatasetCatalog datasets, IJobQueueStore jobs, TrainingWorkers workers, JobSubmissionGate gate, IOptions<TrainingOptions> training, TimeProvider time)
+    {
+        var body = await ApiRequests.ReadJsonAsync<EvaluationRequest>(context.Request, context.RequestAborted);
+        var found = await registry.GetVersionAsync(name, ApiRequests.Version(version), context.RequestAborted);
+
+        var tabular = found.Metadata.TryGetValue(TabularModelInfo.MetadataKey, out var text) ? TabularModelInfo.TryRead(text) : null;
+        var image = tabular is null ? EvaluationJobHandler.ReadImageInfo(found) : null;
+        var (lineageFeatures, lineageLabel) = EvaluationJobHandler.Lineage(found);
+        var imageColumn = image is null ? null : EvaluationJobHandler.ImageColumn(found);
+        if (tabular is null && (image is null || imageColumn is null))
+        {
+            throw Bad(
+                EvaluationJobHandler.NotTrainedCode,
+                $"version {found.Version} of '{RegistryNames.Shorten(name)}' ({found.Format.ToString().ToLowerInvariant()}) was not trained by MaaS: evaluation needs a version a training job registered (its {TabularModelInfo.MetadataKey} or {ImageModelInfo.MetadataKey} metadata names the columns it takes)");
+        }
+
+        if (body.Limit is < 1)
+        {
+            throw Bad("invalid_limit", $"limit (the most rows to score) must be at least 1, not {body.Limit}");
+        }
+
+        var dataset = await DatasetAsync(body.Dataset, context, datasets);
+        var schema = dataset.Schema.ToDictionary(c => c.Name, StringComparer.Ordinal);
+        var label = body.Label ?? lineageLabel
+            ?? throw Bad("invalid_label", $"version {found.Version} does not record the label column it was trained with; name it with label");
+        if (!schema.TryGetValue(label, out var labelColumn) || labelColumn.Type == DatasetColumnType.Image)
+        {
+            throw Bad("invalid_label", $"label '{RegistryNames.Shorten(label)}' is not a number or text column of {dataset.Dataset}:{dataset.Version} ({string.Join(", ", schema.Keys.Take(20))})", new() { ["column"] = label });
+        }
+
+        if (tabular is { Task: TrainingNames.Regression } && labelColumn.Type != DatasetColumnType.Number)
+        {
+            throw Bad("invalid_label", $"the version is a regression model; label '{label}' must hold numbers, not {labelColumn.Type.ToString().ToLowerInvariant()}", new() { ["column"] = label });
+        }
+
+        // Every column the version takes must be there, of a kind it can read.
+        var needed = tabular is not null
+            ? tabular.Features.Select(f => (f.Name, Image: false))
+            : [(imageColumn!, Image: true)];
+        foreach (var (column, isImage) in needed)
+        {
+            if (!schema.TryGetValue(column, out var c) || (c.Type == DatasetColumnType.Image) != isImage)
+            {
+                throw Bad(
+                    "missing_column",
+                    $"{dataset.Dataset}:{dataset.Version} has no {(isImage ? "image " : "")}column '{column}', which version {found.Version} takes as a feature (it takes {string.Join(", ", tabular?.Features.Select(f => f.Name) ?? lineageFeatures ?? [])})",
+                    new() { ["column"] = column });
+            }
+        }
+
+        // The job is the caller's (its tenant's, counted in its limit of unfinished jobs), also on a model another tenant shares.
+        var jobTenant = context.GetCaller()?.Tenant ?? context.CallerTenant();
+        using var turn = await gate.EnterAsync(jobs, training.Value, jobTenant, context.RequestAborted);
+        var spec = new EvaluationSpec
+        {
+            Model = found.Model,
+            Version = found.Version,
+            Dataset = new DatasetReference(dataset.Dataset, dataset.Version, dataset.Sha256),
+            Label = label,
+            Limit = body.Limit,
+            CreatedBy = ApiRequests.Caller(context),
+        };
+        var job = await JobSubmission.EnqueueAsync(jobs, workers, training.Value, "eval_", EvaluationSpec.Kind, jobTenant, spec, spec.CreatedBy, time.GetUtcNow(), context.RequestAborted);
+        var response = QueuedJobResponse.From(job, context.CallerTenant());
+        context.Response.Headers.Location = response.Url;
+        return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
+    }
+
+    // The dataset: "name" (newest version), "name:version" or {"name", "version"}, which the caller may read.
+    private static async Task<DatasetVersion> DatasetAsync(JsonElement? given, HttpContext context, DatasetCatalog datasets)
+    {
+        string? datasetName;
+        int? number = null;
+        switch (given)
+        {
+            case { ValueKind: JsonValueKind.String } s:
+                var reference = s.GetString()!;
+                var colon = reference.LastIndexOf(':');
+                datasetName = colon < 0 ? reference : reference[..colon];
+                number = colon < 0 ? null : int.TryParse(reference[(colon + 1)..], out var n) && n > 0 ? n : throw Bad("invalid_dataset", $"'{RegistryNames.Shorten(reference)}' is not 'name' or 'name:version'");
+                break;
+            case { ValueKind: JsonValueKind.Object } o:
+                datasetName = o.TryGetProperty("name", out var nameElement) && nameElement.ValueKind == JsonValueKind.String ? nameElement.GetString() : null;
+                if (o.TryGetProperty("version", out var v) && v.ValueKind != JsonValueKind.Null)
+                {
+                    number = v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var m) && m > 0 ? m : throw Bad("invalid_dataset", "dataset.version must be a positive whole number");
+                }
+
+                break;
+            default:
+                throw Bad("invalid_dataset", "dataset is required: \"name\", \"name:version\" or {\"name\", \"version\"}");
+        }
+
+        if (string.IsNullOrEmpty(datasetName))
+        {
+            throw Bad("invalid_dataset", "dataset is required: \"name\", \"name:version\" or {\"name\", \"version\"}");
+        }
+
+        // Scoring reads the dataset: the key must be allowed to read datasets as well as models.
+        if (context.GetCaller() is { } caller && !caller.Has(MaasScopes.DatasetsRead))
+        {
+            throw new ApiException(StatusCodes.Status403Forbidden, "insufficient_scope", $"evaluating reads a dataset, which needs the scope {MaasScopes.DatasetsRead}; the key has {string.Join(", ", caller.Scopes)}");
+        }
+
+        // Another tenant's private dataset answers 404 dataset_not_found, like one that does not exist.
+        await DatasetEndpoints.VisibleAsync(datasetName, context, datasets);
+        return await datasets.GetVersionAsync(datasetName, number, context.RequestAborted);
+    }
+
+    // The version's evaluation jobs, newest first, with their results.
+    private static async Task<IResult> ListAsync(string name, string version, HttpContext context, IModelRegistry registry, IJobQueueStore jobs)
+    {
+        var found = await registry.GetVersionAsync(name, ApiRequests.Version(version), context.RequestAborted);
+        var caller = context.GetCaller();
+        var listed = await jobs.ListAsync(EvaluationSpec.Kind, caller is { IsAdmin: false } ? caller.Tenant : null, ListedJobs, 0, context.RequestAborted);
+        var mine = listed.Where(j => JobEndpoints.VisibleQueued(caller, j) && QueuedJobResponse.Subject(j.Spec) is var (m, v) && m == found.Model && v == found.Version)
+            .Select(j => QueuedJobResponse.From(j, context.CallerTenant()))
+            .ToArray();
+        return Results.Json(new { evaluations = mine }, RegistryJson.Options);
+    }
+}

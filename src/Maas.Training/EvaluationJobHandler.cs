@@ -1,0 +1,256 @@
+using System.Text.Json;
+using Maas.Core.Datasets;
+using Maas.Core.Jobs;
+using Maas.Core.Jobs.Queue;
+using Maas.Core.Registry;
+using Maas.Core.Training;
+
+namespace Maas.Training;
+
+/// <summary>
+/// Runs "evaluation" jobs: a version MaaS trained (a table model, "maas.tabular", or an image classifier, "maas.image")
+/// scores the labelled rows of a dataset version on ONNX Runtime, a batch at a time (the job's progress), and the
+/// answers are measured with the metrics a training job reports on its test split (<see cref="Evaluator"/>).
+/// </summary>
+public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry registry, int batchRows = EvaluationJobHandler.DefaultBatchRows) : IJobHandler
+{
+    /// <summary>Rows scored per ONNX Runtime call (and per progress report).</summary>
+    public const int DefaultBatchRows = 512;
+
+    /// <summary>The error code of a version MaaS did not train (no maas.tabular or maas.image metadata).</summary>
+    public const string NotTrainedCode = "version_not_trained";
+
+    /// <inheritdoc />
+    public string Kind => EvaluationSpec.Kind;
+
+    /// <inheritdoc />
+    public async Task<string> RunAsync(JobRun run)
+    {
+        var spec = JsonSerializer.Deserialize<EvaluationSpec>(run.Job.Spec, RegistryJson.Options) ?? throw new JobFailedException("invalid_spec", "the job has no spec");
+        var token = run.CancellationToken;
+        await run.ReportAsync(new JobProgress { Percent = 1, Stage = "loading" });
+        var version = await registry.GetVersionAsync(spec.Model, spec.Version, token);
+        var datasetVersion = await datasets.GetVersionAsync(spec.Dataset.Name, spec.Dataset.Version, token);
+        if (datasetVersion.Sha256 != spec.Dataset.Sha256)
+        {
+            throw new JobFailedException("dataset_changed", $"dataset '{spec.Dataset.Name}' version {spec.Dataset.Version} no longer has the content the job was submitted with");
+        }
+
+        var table = await datasets.LoadAsync(datasetVersion, token);
+        var label = table.IndexOf(spec.Label);
+        if (label < 0)
+        {
+            throw new JobFailedException("invalid_label", $"the dataset has no label column '{spec.Label}'");
+        }
+
+        var path = await registry.GetLocalArtifactPathAsync(version, token);
+        Dictionary<string, object?> metrics;
+        if (version.Metadata.TryGetValue(TabularModelInfo.MetadataKey, out var tabularText) && TabularModelInfo.TryRead(tabularText) is { } tabular)
+        {
+            metrics = await TabularAsync(run, spec, tabular, table, label, path);
+        }
+        else if (ReadImageInfo(version) is { } image)
+        {
+            metrics = await ImageAsync(run, spec, image, ImageColumn(version), table, label, path);
+        }
+        else
+        {
+            throw new JobFailedException(NotTrainedCode, $"version {spec.Version} was not trained by MaaS: evaluation needs its {TabularModelInfo.MetadataKey} or {ImageModelInfo.MetadataKey} metadata");
+        }
+
+        await run.ReportAsync(new JobProgress { Percent = 100, Stage = "done", Metrics = Evaluator.Headline(metrics, "") });
+        var result = new Dictionary<string, object?>
+        {
+            ["dataset"] = new Dictionary<string, object?> { ["name"] = spec.Dataset.Name, ["version"] = spec.Dataset.Version, ["sha256"] = spec.Dataset.Sha256 },
+            ["label"] = spec.Label,
+        };
+        foreach (var (key, value) in metrics)
+        {
+            result[key] = value;
+        }
+
+        await run.EventAsync("metrics", new { split = "evaluation", metrics });
+        return JsonSerializer.Serialize(result, RegistryJson.Options);
+    }
+
+    /// <summary>The image classifier description of a version, or null when it has none MaaS can read.</summary>
+    public static ImageModelInfo? ReadImageInfo(ModelVersion version)
+    {
+        if (!version.Metadata.TryGetValue(ImageModelInfo.MetadataKey, out var text))
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonSerializer.Deserialize<ImageModelInfo>(text, RegistryJson.Options) is { Shape.Length: 3, Classes.Count: > 0 } info ? info : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The feature and label columns a version MaaS trained was trained with (from its lineage), or nulls.</summary>
+    public static (string[]? Features, string? Label) Lineage(ModelVersion version)
+    {
+        if (!version.Metadata.TryGetValue(TabularModelInfo.LineageMetadataKey, out var text))
+        {
+            return (null, null);
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return (null, null);
+            }
+
+            var label = root.TryGetProperty("label", out var l) && l.ValueKind == JsonValueKind.String ? l.GetString() : null;
+            var features = root.TryGetProperty("features", out var f) && f.ValueKind == JsonValueKind.Array
+                ? f.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.String).Select(e => e.GetString()!).ToArray()
+                : null;
+            return (features, label);
+        }
+        catch (JsonException)
+        {
+            return (null, null);
+        }
+    }
+
+    /// <summary>The image column an image classifier was trained on (its lineage's one feature), or null.</summary>
+    public static string? ImageColumn(ModelVersion version) => Lineage(version).Features is [var column] ? column : null;
+
+    // The labelled rows, in order, at most spec.Limit of them.
+    private static int[] LabelledRows(DatasetTable table, int label, int? limit)
+    {
+        var rows = Enumerable.Range(0, table.Rows.Count).Where(r => table.Rows[r][label] is not null);
+        return (limit is { } n ? rows.Take(n) : rows).ToArray();
+    }
+
+    private async Task<Dictionary<string, object?>> TabularAsync(JobRun run, EvaluationSpec spec, TabularModelInfo info, DatasetTable table, int label, string path)
+    {
+        var columns = info.Features.Select(f => table.IndexOf(f.Name) is >= 0 and var i ? i : throw new JobFailedException("missing_column", $"the dataset has no column '{f.Name}', a feature of the version")).ToArray();
+        var rows = LabelledRows(table, label, spec.Limit);
+        if (rows.Length == 0)
+        {
+            throw new JobFailedException("dataset_too_small", $"the dataset has no row with a value in '{spec.Label}'");
+        }
+
+        var regression = info.Task == TrainingNames.Regression;
+        var classes = regression ? null : ClassesWith(info.Classes ?? [], rows.Select(r => DatasetStatisticsCalculator.Key(table.Rows[r][label]!)));
+        var values = new List<double>(rows.Length);
+        var predictedClasses = new List<int>(rows.Length);
+        var probabilities = new List<double[]>(rows.Length);
+        for (var start = 0; start < rows.Length; start += batchRows)
+        {
+            run.CancellationToken.ThrowIfCancellationRequested();
+            var batch = rows.Skip(start).Take(batchRows).Select(r => columns.Select(c => table.Rows[r][c]).ToArray()).ToArray();
+            Predictions predicted;
+            try
+            {
+                predicted = TabularOnnx.Run(path, info, batch, run.CancellationToken);
+            }
+            catch (ArgumentException e)
+            {
+                throw new JobFailedException("invalid_dataset", $"row {rows[start]} and on: {e.Message}");
+            }
+
+            if (regression)
+            {
+                values.AddRange(predicted.Values!);
+            }
+            else
+            {
+                predictedClasses.AddRange(predicted.Classes!);
+                probabilities.AddRange(predicted.Probabilities!.Select(p => Pad(p, classes!.Count)));
+            }
+
+            var done = Math.Min(start + batchRows, rows.Length);
+            await run.ReportAsync(new JobProgress { Percent = 5 + (90.0 * done / rows.Length), Stage = "scoring", Metrics = new Dictionary<string, double> { ["rows_scored"] = done } });
+        }
+
+        if (regression)
+        {
+            var truth = rows.Select(r => table.Rows[r][label] switch
+            {
+                double d => d,
+                var other => throw new JobFailedException("invalid_label", $"regression needs a numeric label; '{spec.Label}' holds {DatasetStatisticsCalculator.Key(other!)} in row {r}"),
+            }).ToArray();
+            return Evaluator.Regression(truth, [.. values]);
+        }
+
+        var truthClasses = rows.Select(r => classes!.IndexOf(DatasetStatisticsCalculator.Key(table.Rows[r][label]!))).ToArray();
+        return Evaluator.Classification(truthClasses, new Predictions(null, [.. predictedClasses], [.. probabilities]), classes!, info.Task == TrainingNames.Binary && classes!.Count == 2);
+    }
+
+    private async Task<Dictionary<string, object?>> ImageAsync(JobRun run, EvaluationSpec spec, ImageModelInfo info, string? columnName, DatasetTable table, int label, string path)
+    {
+        var column = columnName is null ? -1 : table.IndexOf(columnName);
+        if (column < 0)
+        {
+            throw new JobFailedException("missing_column", $"the dataset has no image column '{columnName}', the input of the version");
+        }
+
+        var (channels, height, width) = (info.Shape[0], info.Shape[1], info.Shape[2]);
+        var size = channels * height * width;
+        var rows = LabelledRows(table, label, spec.Limit);
+        var classes = ClassesWith(info.Classes, rows.Select(r => DatasetStatisticsCalculator.Key(table.Rows[r][label]!)));
+        var k = info.Classes.Count;
+        var predictedClasses = new int[rows.Length];
+        var probabilities = new double[rows.Length][];
+        for (var start = 0; start < rows.Length; start += batchRows)
+        {
+            run.CancellationToken.ThrowIfCancellationRequested();
+            var batch = rows.Skip(start).Take(batchRows).ToArray();
+            var images = new float[(long)batch.Length * size];
+            for (var i = 0; i < batch.Length; i++)
+            {
+                if (table.Rows[batch[i]][column] is not byte[] pixels || pixels.Length != size)
+                {
+                    throw new JobFailedException("invalid_dataset", $"row {batch[i]}: '{columnName}' is not a {height}x{width}x{channels} image, the shape the version takes");
+                }
+
+                ImagePixels.ToChannelsFirst(pixels, images, (long)i * size, height, width, channels);
+            }
+
+            var logits = ImageOnnx.Logits(path, images, Enumerable.Range(0, batch.Length).ToArray(), info.Shape);
+            for (var i = 0; i < batch.Length; i++)
+            {
+                var p = ImageData.Softmax(logits.AsSpan(i * k, k));
+                predictedClasses[start + i] = Array.IndexOf(p, p.Max());
+                probabilities[start + i] = Pad(p, classes.Count);
+            }
+
+            var done = Math.Min(start + batchRows, rows.Length);
+            await run.ReportAsync(new JobProgress { Percent = 5 + (90.0 * done / rows.Length), Stage = "scoring", Metrics = new Dictionary<string, double> { ["rows_scored"] = done } });
+        }
+
+        if (rows.Length == 0)
+        {
+            throw new JobFailedException("dataset_too_small", $"the dataset has no row with a value in '{spec.Label}'");
+        }
+
+        var truth = rows.Select(r => classes.IndexOf(DatasetStatisticsCalculator.Key(table.Rows[r][label]!))).ToArray();
+        return Evaluator.Classification(truth, new Predictions(null, predictedClasses, probabilities), classes, classes.Count == 2);
+    }
+
+    // The version's classes, then any label of the dataset it does not know (never predicted, so always wrong).
+    private static List<string> ClassesWith(IReadOnlyList<string> known, IEnumerable<string> labels)
+    {
+        var classes = new List<string>(known);
+        foreach (var l in labels)
+        {
+            if (!classes.Contains(l))
+            {
+                classes.Add(l);
+            }
+        }
+
+        return classes;
+    }
+
+    private static double[] Pad(double[] p, int count) => p.Length >= count ? p : [.. p, .. new double[count - p.Length]];
+}

@@ -1,0 +1,179 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using Maas.Server.Tests.Support;
+using Maas.Server.Tests.Training;
+using Maas.Testing;
+
+namespace Maas.Server.Tests.Evaluation;
+
+/// <summary>Evaluating a version MaaS trained on another labelled dataset: POST/GET /api/v1/models/{name}/versions/{n}/evaluations.</summary>
+public sealed class EvaluationApiTests(TrainingServer servers) : IClassFixture<TrainingServer>
+{
+    private static readonly string[] Classes = ["a", "b", "c"];
+
+    /// <summary>
+    /// Three well-apart clusters (a near (0, 0), b near (10, 0), c near (0, 10)); row i is of class i % 3, and the rows
+    /// listed in <paramref name="flipped"/> carry the next class's label instead of their own.
+    /// </summary>
+    public static byte[] Clusters(int rows, IReadOnlySet<int>? flipped = null, bool withX2 = true)
+    {
+        var text = new StringBuilder(withX2 ? "x1,x2,cls\n" : "x1,cls\n");
+        for (var i = 0; i < rows; i++)
+        {
+            var c = i % 3;
+            var jitter = (i % 7) * 0.1;
+            var x1 = (c == 1 ? 10 : 0) + jitter;
+            var x2 = (c == 2 ? 10 : 0) - jitter;
+            var label = Classes[flipped?.Contains(i) == true ? (c + 1) % 3 : c];
+            text.Append(CultureInfo.InvariantCulture, $"{x1}");
+            if (withX2)
+            {
+                text.Append(CultureInfo.InvariantCulture, $",{x2}");
+            }
+
+            text.Append(CultureInfo.InvariantCulture, $",{label}\n");
+        }
+
+        return Encoding.UTF8.GetBytes(text.ToString());
+    }
+
+    /// <summary>A tenant with a key of every scope but admin; the client of that key.</summary>
+    private static async Task<(HttpClient Client, string Tenant)> TenantClientAsync(MaasTestServer server)
+    {
+        var tenant = Names.Unique("t");
+        await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        return (await KeyClientAsync(server, tenant, """["datasets:write", "datasets:read", "training:write", "training:read", "models:read", "models:write"]"""), tenant);
+    }
+
+    private static async Task<HttpClient> KeyClientAsync(MaasTestServer server, string tenant, string scopes)
+    {
+        var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json($$"""{"name": "k", "tenant": "{{tenant}}", "scopes": {{scopes}} }"""))).JsonAsync(HttpStatusCode.Created);
+        return server.CreateClient((string)key["key"]!);
+    }
+
+    private static async Task<string> TrainAsync(HttpClient client)
+    {
+        var dataset = await TrainingApiTests.DatasetAsync(client, Clusters(90), "train.csv");
+        var model = Names.Unique("clusters");
+        var job = await TrainingApiTests.TrainAsync(client, $$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "multiclass-classification", "label": "cls", "trainer": "lbfgs"}""");
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+        return model;
+    }
+
+    private static async Task<JsonNode> EvaluateAsync(HttpClient client, string model, string body)
+    {
+        using var submitted = await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json(body));
+        var job = await submitted.JsonAsync(HttpStatusCode.Accepted);
+        Assert.Equal(("evaluation", "queued"), ((string?)job["kind"], (string?)job["status"]));
+        var ended = await client.WaitForJobAsync((string)job["id"]!, TimeSpan.FromMinutes(2));
+        Assert.True((string?)ended["status"] == "succeeded", ended.ToJsonString());
+        return ended;
+    }
+
+    [Fact]
+    public async Task A_trained_version_scores_another_dataset_and_flipped_labels_lower_its_accuracy_by_their_share()
+    {
+        var server = await servers.GetAsync(Db.Sqlite);
+        var (client, tenant) = await TenantClientAsync(server);
+        using var owned = client;
+        var model = await TrainAsync(client);
+
+        // The clusters are far apart: on fresh rows of them the version is right on every one.
+        var clean = await TrainingApiTests.DatasetAsync(client, Clusters(30), "clean.csv");
+        var cleanJob = await EvaluateAsync(client, model, $$"""{"dataset": "{{clean}}"}""");
+        var result = cleanJob["result"]!;
+        Assert.Equal(1.0, (double)result["accuracy"]!);
+        Assert.Equal(30, (int)result["rows"]!);
+        Assert.Equal("cls", (string?)result["label"]);
+        Assert.Equal((clean, 1), ((string?)result["dataset"]!["name"], (int)result["dataset"]!["version"]!));
+        Assert.Equal(64, ((string?)result["dataset"]!["sha256"])!.Length);
+        foreach (var metric in new[] { "macro_precision", "macro_recall", "macro_f1", "log_loss" })
+        {
+            Assert.NotNull(result[metric]);
+        }
+
+        Assert.Equal(Classes, result["confusion_matrix"]!["labels"]!.AsArray().Select(l => (string?)l));
+        Assert.Equal(1.0, (double)result["per_class"]!["b"]!["recall"]!);
+        Assert.Equal(100, (double)cleanJob["progress"]!);
+        var events = await (await client.GetAsync($"api/v1/jobs/{cleanJob["id"]}/events")).JsonAsync(HttpStatusCode.OK);
+        Assert.Contains(events["events"]!.AsArray(), e => (string?)e!["type"] == "progress" && (string?)e["data"]!["stage"] == "scoring");
+
+        // 6 of 30 labels flipped to another class: the same version is now wrong on exactly those rows.
+        var flipped = await TrainingApiTests.DatasetAsync(client, Clusters(30, new HashSet<int> { 0, 4, 8, 13, 20, 29 }), "flipped.csv");
+        var flippedJob = await EvaluateAsync(client, model, $$"""{"dataset": {"name": "{{flipped}}", "version": 1}, "label": "cls"}""");
+        Assert.Equal(24.0 / 30, (double)flippedJob["result"]!["accuracy"]!, 12);
+        var matrix = flippedJob["result"]!["confusion_matrix"]!["matrix"]!.AsArray();
+        Assert.Equal(24, Enumerable.Range(0, 3).Sum(i => (int)matrix[i]![i]!));
+
+        // limit scores the first rows only (rows 0 and 4 of the first 5 are flipped).
+        var limited = await EvaluateAsync(client, model, $$"""{"dataset": "{{flipped}}:1", "limit": 5}""");
+        Assert.Equal((5, 3.0 / 5), ((int)limited["result"]!["rows"]!, (double)limited["result"]!["accuracy"]!));
+
+        // The version's evaluations, with their results; the jobs list filters them by kind too.
+        var listed = await (await client.GetAsync($"api/v1/models/{model}/versions/1/evaluations")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(
+            new[] { (string?)limited["id"], (string?)flippedJob["id"], (string?)cleanJob["id"] }.Order(),
+            listed["evaluations"]!.AsArray().Select(j => (string?)j!["id"]).Order());
+        Assert.All(listed["evaluations"]!.AsArray(), j => Assert.NotNull(j!["result"]!["accuracy"]));
+        var jobs = await (await client.GetAsync("api/v1/jobs?kind=evaluation")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(3, jobs["jobs"]!.AsArray().Count);
+    }
+
+    [Fact]
+    public async Task A_regression_version_reports_mae_rmse_and_r2_and_refuses_a_text_label()
+    {
+        var server = await servers.GetAsync(Db.Sqlite);
+        var (client, _) = await TenantClientAsync(server);
+        using var owned = client;
+        string Line(int rows, double offset) => "x,y,note\n" + string.Concat(Enumerable.Range(0, rows).Select(i => string.Create(CultureInfo.InvariantCulture, $"{i},{(2 * i) + 1 + offset},n{i}\n")));
+        var dataset = await TrainingApiTests.DatasetAsync(client, Encoding.UTF8.GetBytes(Line(40, 0)), "line.csv");
+        var model = Names.Unique("line");
+        var trained = await TrainingApiTests.TrainAsync(client, $$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "features": ["x"], "trainer": "sdca"}""");
+        Assert.True((string?)trained["status"] == "succeeded", trained.ToJsonString());
+
+        // Every label 100 above the line: the errors are about 100 each, and the line explains none of the spread.
+        var shifted = await TrainingApiTests.DatasetAsync(client, Encoding.UTF8.GetBytes(Line(20, 100)), "shifted.csv");
+        var result = (await EvaluateAsync(client, model, $$"""{"dataset": "{{shifted}}"}"""))["result"]!;
+        Assert.Equal(20, (int)result["rows"]!);
+        Assert.InRange((double)result["mae"]!, 90, 110);
+        Assert.InRange((double)result["rmse"]!, 90, 110);
+        Assert.True((double)result["r2"]! < 0, result.ToJsonString());
+
+        var text = await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{shifted}}", "label": "note"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_label");
+        Assert.Equal("note", (string?)text["column"]);
+    }
+
+    [Fact]
+    public async Task A_dataset_without_a_feature_column_another_tenants_dataset_and_an_uploaded_onnx_version_are_refused()
+    {
+        var server = await servers.GetAsync(Db.Sqlite);
+        var (client, tenant) = await TenantClientAsync(server);
+        using var owned = client;
+        var model = await TrainAsync(client);
+
+        var noX2 = await TrainingApiTests.DatasetAsync(client, Clusters(12, withX2: false), "nox2.csv");
+        var missing = await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{noX2}}"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "missing_column");
+        Assert.Equal("x2", (string?)missing["column"]);
+        Assert.Contains("'x2'", (string?)missing["message"], StringComparison.Ordinal);
+
+        var clean = await TrainingApiTests.DatasetAsync(client, Clusters(12), "clean.csv");
+        await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{clean}}", "label": "nope"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_label");
+        await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json("""{}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_dataset");
+
+        // The default tenant's private dataset does not exist for this tenant.
+        var others = await TrainingApiTests.DatasetAsync(server.Client, Clusters(12), "others.csv");
+        await (await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{others}}"}"""))).ErrorAsync(HttpStatusCode.NotFound, "dataset_not_found");
+
+        // An ONNX model uploaded as it is has no MaaS training metadata to say which columns it takes.
+        var uploaded = await client.CreateModelAsync();
+        await (await client.PostAsync($"api/v1/models/{uploaded}/versions", MaasTestServer.Artifact(TestArtifacts.Onnx(), "model.onnx"))).JsonAsync(HttpStatusCode.Created);
+        var refused = await (await client.PostAsync($"api/v1/models/{uploaded}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{clean}}"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "version_not_trained");
+        Assert.Contains("trained by MaaS", (string?)refused["message"], StringComparison.Ordinal);
+
+        // A key that reads models but not datasets may not score one.
+        using var modelsOnly = await KeyClientAsync(server, tenant, """["models:read"]""");
+        await (await modelsOnly.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{clean}}"}"""))).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
+    }
+}
