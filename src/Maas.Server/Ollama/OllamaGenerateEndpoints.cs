@@ -14,49 +14,21 @@ namespace Maas.Server.Ollama;
 /// </summary>
 internal static class OllamaGenerateEndpoints
 {
-    public static async Task ChatAsync(HttpContext context, LlmGenerationService service, LlmShadowCopies copies, IModelRegistry registry, ILoggerFactory loggers)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var aborted = context.RequestAborted;
-        await OllamaEndpoint.RunAsync(context, loggers, async () =>
+    public static Task ChatAsync(HttpContext context, LlmGenerationService service, LlmShadowCopies copies, IModelRegistry registry, ILoggerFactory loggers) =>
+        ServeAsync(context, service, copies, registry, loggers, chat: true, body =>
         {
-            var request = OllamaRequestReader.ReadChat(await OpenAiRequestReader.ReadBodyAsync(context.Request, aborted), service.Options);
-            var p = request.Parameters;
-            var reference = await OllamaModelNames.ResolveAsync(context, registry, p.Model, aborted);
-            using var session = await service.OpenAsync(context, reference, aborted);
-            var answer = new Answer(p.Model, chat: true, started);
-            if (request.Messages.Count == 0)
-            {
-                // No messages: the model is loaded (Ollama's way to preload one) and nothing is generated.
-                await answer.LoadedAsync(context);
-                return;
-            }
+            var request = OllamaRequestReader.ReadChat(body, service.Options);
 
-            p = ForEngine(p, session.Engine);
-            var messages = request.Tools is { } tools ? ToolCalling.WithInstructions(request.Messages, tools) : request.Messages;
-            await answer.RunAsync(context, service, session, p, ChatCompletionsEndpoint.Render(session.Engine, messages), request.Tools);
-            copies.Offer(session, p, other => [ChatCompletionsEndpoint.Render(other, messages)]);
+            // No messages: the model is loaded (Ollama's way to preload one) and nothing is generated.
+            var loadOnly = request.Messages.Count == 0;
+            var messages = !loadOnly && request.Tools is { } tools ? ToolCalling.WithInstructions(request.Messages, tools) : request.Messages;
+            return new Turn(request.Parameters, loadOnly, engine => ChatCompletionsEndpoint.Render(engine, messages), request.Tools);
         });
-    }
 
-    public static async Task GenerateAsync(HttpContext context, LlmGenerationService service, LlmShadowCopies copies, IModelRegistry registry, ILoggerFactory loggers)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var aborted = context.RequestAborted;
-        await OllamaEndpoint.RunAsync(context, loggers, async () =>
+    public static Task GenerateAsync(HttpContext context, LlmGenerationService service, LlmShadowCopies copies, IModelRegistry registry, ILoggerFactory loggers) =>
+        ServeAsync(context, service, copies, registry, loggers, chat: false, body =>
         {
-            var request = OllamaRequestReader.ReadGenerate(await OpenAiRequestReader.ReadBodyAsync(context.Request, aborted), service.Options);
-            var p = request.Parameters;
-            var reference = await OllamaModelNames.ResolveAsync(context, registry, p.Model, aborted);
-            using var session = await service.OpenAsync(context, reference, aborted);
-            var answer = new Answer(p.Model, chat: false, started);
-            if (request.Prompt.Length == 0)
-            {
-                await answer.LoadedAsync(context);
-                return;
-            }
-
-            p = ForEngine(p, session.Engine);
+            var request = OllamaRequestReader.ReadGenerate(body, service.Options);
 
             // raw: the prompt as written (as /v1/completions takes it); otherwise a user turn (after the system prompt,
             // if any) in the model's chat template, as Ollama renders it.
@@ -65,8 +37,36 @@ internal static class OllamaGenerateEndpoints
                 ? new Deployments.TextPrompt(engine.Tokenize(request.Prompt, addSpecial: true, parseSpecial: true), [])
                 : ChatCompletionsEndpoint.Render(engine, messages);
 
-            await answer.RunAsync(context, service, session, p, Prompt(session.Engine), tools: null);
-            copies.Offer(session, p, other => [Prompt(other)]);
+            return new Turn(request.Parameters, request.Prompt.Length == 0, Prompt, Tools: null);
+        });
+
+    // What a chat or generate request asks: its parameters, whether it only loads the model (nothing to answer), how
+    // the prompt is rendered for an engine (the one serving it, and any shadow copy's), and its tools.
+    private sealed record Turn(GenerationParameters Parameters, bool LoadOnly, Func<ILlmEngine, Deployments.TextPrompt> Prompt, ToolSelection? Tools);
+
+    // The steps chat and generate share: read the request, map its name:tag, open the model, answer (or only load it),
+    // and offer the same prompt to the deployment's shadow copies.
+    private static async Task ServeAsync(
+        HttpContext context, LlmGenerationService service, LlmShadowCopies copies, IModelRegistry registry, ILoggerFactory loggers, bool chat, Func<JsonElement, Turn> read)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var aborted = context.RequestAborted;
+        await OllamaEndpoint.RunAsync(context, loggers, async () =>
+        {
+            var turn = read(await OpenAiRequestReader.ReadBodyAsync(context.Request, aborted));
+            var p = turn.Parameters;
+            var reference = await OllamaModelNames.ResolveAsync(context, registry, p.Model, aborted);
+            using var session = await service.OpenAsync(context, reference, aborted);
+            var answer = new Answer(p.Model, chat, started);
+            if (turn.LoadOnly)
+            {
+                await answer.LoadedAsync(context);
+                return;
+            }
+
+            p = ForEngine(p, session.Engine);
+            await answer.RunAsync(context, service, session, p, turn.Prompt(session.Engine), turn.Tools);
+            copies.Offer(session, p, other => [turn.Prompt(other)]);
         });
     }
 
