@@ -4,6 +4,7 @@ using Maas.Core.Jobs;
 using Maas.Core.Jobs.Queue;
 using Maas.Core.Registry;
 using Maas.Core.Training;
+using Maas.Runtimes.Onnx;
 
 namespace Maas.Training;
 
@@ -20,8 +21,17 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
     /// <summary>The error code of a version MaaS did not train (no maas.tabular or maas.image metadata).</summary>
     public const string NotTrainedCode = "version_not_trained";
 
+    private int _sessionsOpen;
+    private long _sessionsOpened;
+
     /// <inheritdoc />
     public string Kind => EvaluationSpec.Kind;
+
+    /// <summary>ONNX Runtime sessions this handler's jobs hold now: one per job that is scoring, none once every job ended.</summary>
+    public int SessionsOpen => Volatile.Read(ref _sessionsOpen);
+
+    /// <summary>Sessions this handler opened in all: one per job that reached scoring, however many batches it scored.</summary>
+    public long SessionsOpened => Interlocked.Read(ref _sessionsOpened);
 
     /// <inheritdoc />
     public async Task<string> RunAsync(JobRun run)
@@ -43,21 +53,32 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
             throw new JobFailedException("invalid_label", $"the dataset has no label column '{spec.Label}'");
         }
 
-        var path = await registry.GetLocalArtifactPathAsync(version, token);
-        Dictionary<string, object?> metrics;
-        if (version.Metadata.TryGetValue(TabularModelInfo.MetadataKey, out var tabularText) && TabularModelInfo.TryRead(tabularText) is { } tabular)
-        {
-            metrics = await TabularAsync(run, spec, tabular, table, label, path);
-        }
-        else if (ReadImageInfo(version) is { } image)
-        {
-            metrics = await ImageAsync(run, spec, image, ImageColumn(version), table, label, path);
-        }
-        else
+        var tabular = version.Metadata.TryGetValue(TabularModelInfo.MetadataKey, out var tabularText) ? TabularModelInfo.TryRead(tabularText) : null;
+        var image = tabular is null ? ReadImageInfo(version) : null;
+        if (tabular is null && image is null)
         {
             throw new JobFailedException(NotTrainedCode, $"version {spec.Version} was not trained by MaaS: evaluation needs its {TabularModelInfo.MetadataKey} or {ImageModelInfo.MetadataKey} metadata");
         }
 
+        var path = await registry.GetLocalArtifactPathAsync(version, token);
+
+        // One session for the whole job (opening one parses the model and plans its graph), disposed however the job ends.
+        var session = OpenSession(path);
+        Dictionary<string, object?> metrics;
+        try
+        {
+            metrics = tabular is not null
+                ? await TabularAsync(run, spec, tabular, table, label, session)
+                : await ImageAsync(run, spec, image!, ImageColumn(version), table, label, session);
+        }
+        finally
+        {
+            session.Dispose();
+            Interlocked.Decrement(ref _sessionsOpen);
+        }
+
+        // Past here nothing is scored: a cancel that came first ends the job cancelled, with no metrics recorded.
+        await run.BeginFinishingAsync();
         await run.ReportAsync(new JobProgress { Percent = 100, Stage = "done", Metrics = Evaluator.Headline(metrics, "") });
         var result = new Dictionary<string, object?>
         {
@@ -130,7 +151,15 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
         return (limit is { } n ? rows.Take(n) : rows).ToArray();
     }
 
-    private async Task<Dictionary<string, object?>> TabularAsync(JobRun run, EvaluationSpec spec, TabularModelInfo info, DatasetTable table, int label, string path)
+    private OnnxSession OpenSession(string path)
+    {
+        var session = TabularOnnx.Open(path);
+        Interlocked.Increment(ref _sessionsOpened);
+        Interlocked.Increment(ref _sessionsOpen);
+        return session;
+    }
+
+    private async Task<Dictionary<string, object?>> TabularAsync(JobRun run, EvaluationSpec spec, TabularModelInfo info, DatasetTable table, int label, OnnxSession session)
     {
         var columns = info.Features.Select(f => table.IndexOf(f.Name) is >= 0 and var i ? i : throw new JobFailedException("missing_column", $"the dataset has no column '{f.Name}', a feature of the version")).ToArray();
         var rows = LabelledRows(table, label, spec.Limit);
@@ -140,7 +169,7 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
         }
 
         var regression = info.Task == TrainingNames.Regression;
-        var classes = regression ? null : ClassesWith(info.Classes ?? [], rows.Select(r => DatasetStatisticsCalculator.Key(table.Rows[r][label]!)));
+        var classes = regression ? null : ClassesWith(info.Classes ?? [], rows.Select(r => DatasetStatisticsCalculator.Key(table.Rows[r][label]!)), spec.Label);
         var values = new List<double>(rows.Length);
         var predictedClasses = new List<int>(rows.Length);
         var probabilities = new List<double[]>(rows.Length);
@@ -151,7 +180,7 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
             Predictions predicted;
             try
             {
-                predicted = TabularOnnx.Run(path, info, batch, run.CancellationToken);
+                predicted = TabularOnnx.Run(session, info, batch, run.CancellationToken);
             }
             catch (ArgumentException e)
             {
@@ -186,7 +215,7 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
         return Evaluator.Classification(truthClasses, new Predictions(null, [.. predictedClasses], [.. probabilities]), classes!, info.Task == TrainingNames.Binary && classes!.Count == 2);
     }
 
-    private async Task<Dictionary<string, object?>> ImageAsync(JobRun run, EvaluationSpec spec, ImageModelInfo info, string? columnName, DatasetTable table, int label, string path)
+    private async Task<Dictionary<string, object?>> ImageAsync(JobRun run, EvaluationSpec spec, ImageModelInfo info, string? columnName, DatasetTable table, int label, OnnxSession session)
     {
         var column = columnName is null ? -1 : table.IndexOf(columnName);
         if (column < 0)
@@ -197,56 +226,70 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
         var (channels, height, width) = (info.Shape[0], info.Shape[1], info.Shape[2]);
         var size = channels * height * width;
         var rows = LabelledRows(table, label, spec.Limit);
-        var classes = ClassesWith(info.Classes, rows.Select(r => DatasetStatisticsCalculator.Key(table.Rows[r][label]!)));
+        if (rows.Length == 0)
+        {
+            throw new JobFailedException("dataset_too_small", $"the dataset has no row with a value in '{spec.Label}'");
+        }
+
+        var classes = ClassesWith(info.Classes, rows.Select(r => DatasetStatisticsCalculator.Key(table.Rows[r][label]!)), spec.Label);
         var k = info.Classes.Count;
         var predictedClasses = new int[rows.Length];
         var probabilities = new double[rows.Length][];
+
+        // One buffer of a batch's pixels serves every batch (the last one uses its start).
+        var images = new float[(long)Math.Min(batchRows, rows.Length) * size];
         for (var start = 0; start < rows.Length; start += batchRows)
         {
             run.CancellationToken.ThrowIfCancellationRequested();
-            var batch = rows.Skip(start).Take(batchRows).ToArray();
-            var images = new float[(long)batch.Length * size];
-            for (var i = 0; i < batch.Length; i++)
+            var count = Math.Min(batchRows, rows.Length - start);
+            for (var i = 0; i < count; i++)
             {
-                if (table.Rows[batch[i]][column] is not byte[] pixels || pixels.Length != size)
+                var row = rows[start + i];
+                if (table.Rows[row][column] is not byte[] pixels || pixels.Length != size)
                 {
-                    throw new JobFailedException("invalid_dataset", $"row {batch[i]}: '{columnName}' is not a {height}x{width}x{channels} image, the shape the version takes");
+                    throw new JobFailedException("invalid_dataset", $"row {row}: '{columnName}' is not a {height}x{width}x{channels} image, the shape the version takes");
                 }
 
                 ImagePixels.ToChannelsFirst(pixels, images, (long)i * size, height, width, channels);
             }
 
-            var logits = ImageOnnx.Logits(path, images, Enumerable.Range(0, batch.Length).ToArray(), info.Shape);
-            for (var i = 0; i < batch.Length; i++)
+            var logits = ImageOnnx.Logits(session, images, count, info.Shape, run.CancellationToken);
+            for (var i = 0; i < count; i++)
             {
                 var p = ImageData.Softmax(logits.AsSpan(i * k, k));
                 predictedClasses[start + i] = Array.IndexOf(p, p.Max());
                 probabilities[start + i] = Pad(p, classes.Count);
             }
 
-            var done = Math.Min(start + batchRows, rows.Length);
+            var done = start + count;
             await run.ReportAsync(new JobProgress { Percent = 5 + (90.0 * done / rows.Length), Stage = "scoring", Metrics = new Dictionary<string, double> { ["rows_scored"] = done } });
-        }
-
-        if (rows.Length == 0)
-        {
-            throw new JobFailedException("dataset_too_small", $"the dataset has no row with a value in '{spec.Label}'");
         }
 
         var truth = rows.Select(r => classes.IndexOf(DatasetStatisticsCalculator.Key(table.Rows[r][label]!))).ToArray();
         return Evaluator.Classification(truth, new Predictions(null, predictedClasses, probabilities), classes, classes.Count == 2);
     }
 
-    // The version's classes, then any label of the dataset it does not know (never predicted, so always wrong).
-    private static List<string> ClassesWith(IReadOnlyList<string> known, IEnumerable<string> labels)
+    // The version's classes, then any label of the dataset it does not know (never predicted, so always wrong). A
+    // label column with none of the version's classes is another column than the one it learned: refused, not scored 0.
+    private static List<string> ClassesWith(IReadOnlyList<string> known, IEnumerable<string> labels, string label)
     {
         var classes = new List<string>(known);
+        var anyKnown = false;
         foreach (var l in labels)
         {
-            if (!classes.Contains(l))
+            var index = classes.IndexOf(l);
+            anyKnown |= index >= 0 && index < known.Count;
+            if (index < 0)
             {
                 classes.Add(l);
             }
+        }
+
+        if (!anyKnown && known.Count > 0)
+        {
+            throw new JobFailedException(
+                "invalid_label",
+                $"no row's '{label}' is a class the version knows ({string.Join(", ", known.Take(10))}); the column holds {string.Join(", ", classes.Skip(known.Count).Take(10))}{(classes.Count - known.Count > 10 ? ", ..." : "")}");
         }
 
         return classes;

@@ -16,10 +16,19 @@ public static class ImageOnnx
             Array.Copy(images, (long)rows[i] * size, batch, (long)i * size, size);
         }
 
-        using var options = new OnnxSessionOptions { IntraOpThreads = 1, InterOpThreads = 1 };
-        using var session = OnnxSession.Open(path, options);
-        using var input = OnnxTensor.Create(batch, rows.Count, shape[0], shape[1], shape[2]);
-        using var outputs = session.Run([new(NetworkOnnx.Input, input)], [NetworkOnnx.Logits]);
+        using var session = TabularOnnx.Open(path);
+        return Logits(session, batch, rows.Count, shape);
+    }
+
+    /// <summary>
+    /// The logits <paramref name="session"/> computes for the first <paramref name="count"/> images of <paramref name="batch"/>
+    /// (each [channels, height, width] floats; the buffer may be longer, so one buffer serves every batch).
+    /// </summary>
+    public static float[] Logits(OnnxSession session, float[] batch, int count, int[] shape, CancellationToken cancellationToken = default)
+    {
+        var size = shape[0] * shape[1] * shape[2];
+        using var input = OnnxTensor.Create(batch.AsMemory(0, count * size), [count, shape[0], shape[1], shape[2]]);
+        using var outputs = session.Run([new(NetworkOnnx.Input, input)], [NetworkOnnx.Logits], cancellationToken: cancellationToken);
         return outputs[0].GetData<float>().ToArray();
     }
 

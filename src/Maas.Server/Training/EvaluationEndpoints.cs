@@ -69,20 +69,8 @@ internal static class EvaluationEndpoints
             throw Bad("invalid_label", $"the version is a regression model; label '{label}' must hold numbers, not {labelColumn.Type.ToString().ToLowerInvariant()}", new() { ["column"] = label });
         }
 
-        // Every column the version takes must be there, of a kind it can read.
-        var needed = tabular is not null
-            ? tabular.Features.Select(f => (f.Name, Image: false))
-            : [(imageColumn!, Image: true)];
-        foreach (var (column, isImage) in needed)
-        {
-            if (!schema.TryGetValue(column, out var c) || (c.Type == DatasetColumnType.Image) != isImage)
-            {
-                throw Bad(
-                    "missing_column",
-                    $"{dataset.Dataset}:{dataset.Version} has no {(isImage ? "image " : "")}column '{column}', which version {found.Version} takes as a feature (it takes {string.Join(", ", tabular?.Features.Select(f => f.Name) ?? lineageFeatures ?? [])})",
-                    new() { ["column"] = column });
-            }
-        }
+        CheckLabelValues(dataset, label, found.Version, tabular is null ? image!.Classes : tabular.Classes);
+        CheckColumns(dataset, schema, found.Version, tabular, image, imageColumn, lineageFeatures);
 
         // The job is the caller's (its tenant's, counted in its limit of unfinished jobs), also on a model another tenant shares.
         var jobTenant = context.GetCaller()?.Tenant ?? context.CallerTenant();
@@ -100,6 +88,67 @@ internal static class EvaluationEndpoints
         var response = QueuedJobResponse.From(job, context.CallerTenant());
         context.Response.Headers.Location = response.Url;
         return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
+    }
+
+    // From the dataset's statistics: a label column with no value cannot be scored, and one whose values are none of a
+    // classifier's classes is another column than the one it learned (every answer would count as wrong).
+    private static void CheckLabelValues(DatasetVersion dataset, string label, int version, IReadOnlyList<string>? classes)
+    {
+        if (dataset.Statistics.FirstOrDefault(c => c.Name == label) is not { } statistics)
+        {
+            return;
+        }
+
+        if (statistics.Count == 0)
+        {
+            throw Bad("dataset_too_small", $"{dataset.Dataset}:{dataset.Version} has no row with a value in '{RegistryNames.Shorten(label)}'", new() { ["column"] = label });
+        }
+
+        if (classes is { Count: > 0 } && statistics.ClassBalance is { Count: > 0 } balance && !balance.Keys.Any(classes.Contains))
+        {
+            throw Bad(
+                "invalid_label",
+                $"no value of '{RegistryNames.Shorten(label)}' in {dataset.Dataset}:{dataset.Version} is a class version {version} knows ({string.Join(", ", classes.Take(10))}); it holds {string.Join(", ", balance.Keys.Take(10))}",
+                new() { ["column"] = label });
+        }
+    }
+
+    // Every column the version takes must be there, of a kind it can read: a number feature is not a text column, an
+    // image is of the size and channels the network takes. Found here, as a 400, not as a failed job.
+    private static void CheckColumns(DatasetVersion dataset, Dictionary<string, DatasetColumn> schema, int version, TabularModelInfo? tabular, ImageModelInfo? image, string? imageColumn, string[]? lineageFeatures)
+    {
+        var needed = tabular is not null
+            ? tabular.Features.Select(f => (f.Name, Image: false, Number: f.Type == TabularFeature.Number))
+            : [(imageColumn!, Image: true, Number: false)];
+        foreach (var (column, isImage, isNumber) in needed)
+        {
+            if (!schema.TryGetValue(column, out var c) || (c.Type == DatasetColumnType.Image) != isImage)
+            {
+                throw Bad(
+                    "missing_column",
+                    $"{dataset.Dataset}:{dataset.Version} has no {(isImage ? "image " : "")}column '{column}', which version {version} takes as a feature (it takes {string.Join(", ", tabular?.Features.Select(f => f.Name) ?? lineageFeatures ?? [])})",
+                    new() { ["column"] = column });
+            }
+
+            if (isNumber && c.Type == DatasetColumnType.String)
+            {
+                throw Bad(
+                    "invalid_column",
+                    $"column '{column}' of {dataset.Dataset}:{dataset.Version} holds text, but version {version} takes it as a number",
+                    new() { ["column"] = column, ["expected"] = "number", ["found"] = "string" });
+            }
+
+            // Stored [height, width] (grey) or [height, width, channels]; the network takes [channels, height, width].
+            if (isImage && c.Shape is { Count: 2 or 3 } dims
+                && (dims[0], dims[1], dims.Count == 3 ? dims[2] : 1) is var (h, w, ch)
+                && (ch, h, w) != (image!.Shape[0], image.Shape[1], image.Shape[2]))
+            {
+                throw Bad(
+                    "invalid_column",
+                    $"image column '{column}' of {dataset.Dataset}:{dataset.Version} holds {h}x{w} images of {ch} channel(s), but version {version} takes {image.Shape[1]}x{image.Shape[2]} of {image.Shape[0]}",
+                    new() { ["column"] = column, ["expected"] = new[] { image.Shape[1], image.Shape[2], image.Shape[0] }, ["found"] = new[] { h, w, ch } });
+            }
+        }
     }
 
     // The dataset: "name" (newest version), "name:version" or {"name", "version"}, which the caller may read.

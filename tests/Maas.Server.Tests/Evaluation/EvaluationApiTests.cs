@@ -2,9 +2,12 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
+using Maas.Core.Jobs.Queue;
 using Maas.Server.Tests.Support;
 using Maas.Server.Tests.Training;
 using Maas.Testing;
+using Maas.Training;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Maas.Server.Tests.Evaluation;
 
@@ -53,7 +56,7 @@ public sealed class EvaluationApiTests(TrainingServer servers) : IClassFixture<T
         return server.CreateClient((string)key["key"]!);
     }
 
-    private static async Task<string> TrainAsync(HttpClient client)
+    internal static async Task<string> TrainAsync(HttpClient client)
     {
         var dataset = await TrainingApiTests.DatasetAsync(client, Clusters(90), "train.csv");
         var model = Names.Unique("clusters");
@@ -175,5 +178,66 @@ public sealed class EvaluationApiTests(TrainingServer servers) : IClassFixture<T
         // A key that reads models but not datasets may not score one.
         using var modelsOnly = await KeyClientAsync(server, tenant, """["models:read"]""");
         await (await modelsOnly.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{clean}}"}"""))).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
+    }
+
+    [Fact]
+    public async Task Three_batches_are_scored_with_one_onnx_session_which_is_closed_when_the_job_ends()
+    {
+        var server = await servers.GetAsync(Db.Sqlite);
+        var (client, _) = await TenantClientAsync(server);
+        using var owned = client;
+        var handler = server.Services.GetServices<IJobHandler>().OfType<EvaluationJobHandler>().Single();
+        var model = await TrainAsync(client);
+        var rows = (2 * EvaluationJobHandler.DefaultBatchRows) + 76;
+        var dataset = await TrainingApiTests.DatasetAsync(client, Clusters(rows), "three-batches.csv");
+
+        var opened = handler.SessionsOpened;
+        var job = await EvaluateAsync(client, model, $$"""{"dataset": "{{dataset}}"}""");
+        Assert.Equal((rows, 1.0), ((int)job["result"]!["rows"]!, (double)job["result"]!["accuracy"]!));
+        Assert.Equal((opened + 1, 0), (handler.SessionsOpened, handler.SessionsOpen));
+
+        // Each batch reported how many rows were scored so far.
+        var events = await (await client.GetAsync($"api/v1/jobs/{job["id"]}/events?limit=1000")).JsonAsync(HttpStatusCode.OK);
+        var scored = events["events"]!.AsArray().Where(e => (string?)e!["type"] == "progress" && (string?)e["data"]!["stage"] == "scoring")
+            .Select(e => (int)e!["data"]!["metrics"]!["rows_scored"]!).ToArray();
+        Assert.Equal(EvaluationJobHandler.DefaultBatchRows, scored[0]);
+        Assert.True(scored.SequenceEqual(scored.Order()) && scored[^1] <= rows, string.Join(", ", scored));
+    }
+
+    [Fact]
+    public async Task A_text_column_for_a_number_feature_a_label_column_of_other_values_and_an_empty_label_are_400s_before_any_job()
+    {
+        var server = await servers.GetAsync(Db.Sqlite);
+        var (client, _) = await TenantClientAsync(server);
+        using var owned = client;
+        var model = await TrainAsync(client);
+        async Task<JsonNode> Refused(string csv, string body, string code)
+        {
+            var dataset = await TrainingApiTests.DatasetAsync(client, Encoding.UTF8.GetBytes(csv), "bad.csv");
+            using var response = await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json(body.Replace("DATASET", dataset, StringComparison.Ordinal)));
+            return await response.ErrorAsync(HttpStatusCode.BadRequest, code);
+        }
+
+        // x2 is a number to the version; here it holds words.
+        var text = await Refused("x1,x2,cls\n0,low,a\n10,low,b\n0,high,c\n", """{"dataset": "DATASET"}""", "invalid_column");
+        Assert.Equal(("x2", "number", "string"), ((string?)text["column"], (string?)text["expected"], (string?)text["found"]));
+
+        // x1 as the label: its values are numbers, none of them a class the version knows (a, b, c).
+        var other = await Refused(Encoding.UTF8.GetString(Clusters(12)), """{"dataset": "DATASET", "label": "x1"}""", "invalid_label");
+        Assert.Contains("a, b, c", (string?)other["message"], StringComparison.Ordinal);
+
+        var empty = await Refused("x1,x2,cls,note\n0,0,,n\n10,0,,n\n", """{"dataset": "DATASET"}""", "dataset_too_small");
+        Assert.Equal("cls", (string?)empty["column"]);
+
+        var jobs = await (await client.GetAsync("api/v1/jobs?kind=evaluation")).JsonAsync(HttpStatusCode.OK);
+        Assert.Empty(jobs["jobs"]!.AsArray());
+
+        // Known classes further down, but the rows a limit picks have none: the job fails saying so, not "accuracy 0".
+        var unknownFirst = await TrainingApiTests.DatasetAsync(client, Encoding.UTF8.GetBytes("x1,x2,cls\n0,0,zz\n10,0,zz\n0,10,a\n"), "unknown-first.csv");
+        using var submitted = await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{unknownFirst}}", "limit": 2}"""));
+        var failed = await client.WaitForJobAsync((string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!);
+        Assert.True((string?)failed["status"] == "failed", failed.ToJsonString());
+        Assert.Equal("invalid_label", (string?)failed["error"]!["code"]);
+        Assert.Contains("zz", (string?)failed["error"]!["message"], StringComparison.Ordinal);
     }
 }
