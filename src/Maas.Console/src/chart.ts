@@ -123,7 +123,7 @@ function clock(t: number): string { return new Date(t).toLocaleTimeString(); }
  */
 export function heatmap(title: string, labels: string[], matrix: number[][]): HTMLElement {
   const k = labels.length;
-  const cell = Math.max(16, Math.min(56, Math.floor(448 / Math.max(1, k))));
+  const cell = Math.max(16, Math.min(64, Math.floor(448 / Math.max(1, k))));
   // Long or many class names are written slanted above their column.
   const slanted = k > 6 || labels.some((l) => l.length * 7 > cell);
   const left = 12 + Math.min(14, Math.max(...labels.map((l) => l.length), 4)) * 7;

@@ -1041,7 +1041,9 @@ await scenario('evaluate_version', async () => {
   await page.goto(`${baseUrl}#/models/colour-model`);
   await page.getByRole('heading', { name: 'colour-model', level: 1 }).waitFor();
   const details = page.locator('details#v1');
-  await details.locator('summary').click();
+  // Opened from the keyboard: the version's evaluations are read when its details open.
+  await details.locator(':scope > summary').focus();
+  await page.keyboard.press('Enter');
   const form = details.getByRole('form', { name: 'Evaluate version 1' });
   await until('the dataset choices', async () => (await form.locator('select option[value="line-data"]').count()) > 0);
   await form.getByLabel('Dataset', { exact: true }).selectOption('line-data');
@@ -1084,6 +1086,10 @@ await scenario('evaluate_version', async () => {
   await details.getByRole('button', { name: `Show evaluation ${first[0].id}` }).focus();
   await page.keyboard.press('Enter');
   await shownMetrics(details.locator(`.evaluation-detail[data-job="${first[0].id}"]`), first[0].result);
+  const focused = await page.evaluate(() => document.activeElement?.getAttribute('aria-label'));
+  if (focused !== `Show evaluation ${first[0].id}`) throw new Error(`after the list's redraw the focus is on ${focused}`);
+  const pressed = await details.locator('.evaluation-list button[aria-pressed="true"]').getAttribute('aria-label');
+  if (pressed !== `Show evaluation ${first[0].id}`) throw new Error(`the list marks ${pressed} as shown`);
   return `${first[0].id}: accuracy ${first[0].result.accuracy} over ${first[0].result.rows} rows, heatmap ${drawn}; bar ${bars.join(' → ')}; then ${both[0].id} over 20 rows`;
 });
 

@@ -88,7 +88,8 @@ const submitted = new Map<string, string>();
 export interface EvaluationsContext { me: Me; model: string; version: Version; timers: number[] }
 
 /**
- * A version's evaluations on other datasets: the form (a version MaaS trained, a key that reads datasets), the list,
+ * A version's evaluations on other datasets (of a version MaaS trained: others cannot be evaluated): the form (for a
+ * key that reads datasets), the list,
  * refreshed while one runs, and the selected evaluation's metrics.
  */
 export function evaluationsView(ctx: EvaluationsContext): HTMLElement {
@@ -109,7 +110,10 @@ export function evaluationsView(ctx: EvaluationsContext): HTMLElement {
     } catch (e) { listStatus.error(e as Error); return; }
     listStatus.clear();
     selected ??= jobs.find((j) => j.status === 'succeeded')?.id ?? null;
+    // A redraw must not take the focus from a keyboard user: it goes to the same job's button in the new table.
+    const focused = list.contains(document.activeElement) ? document.activeElement?.closest('tr')?.getAttribute('data-job') : null;
     replace(list, jobs.length === 0 ? h('p', null, 'No evaluations of this version yet.') : evaluationTable(jobs, selected, (id) => { selected = id; void load(); }));
+    if (focused) list.querySelector<HTMLButtonElement>(`tr[data-job="${CSS.escape(focused)}"] button`)?.focus();
     const current = jobs.find((j) => j.id === selected);
     // The selected evaluation is drawn again only when it changed (not at each refresh of a running one).
     const key = current ? `${current.id}:${current.status}` : '';
@@ -119,17 +123,15 @@ export function evaluationsView(ctx: EvaluationsContext): HTMLElement {
     }
     // Another evaluation may still run (started here, by the CLI or another tab): follow it until it ends.
     if (jobs.some((j) => !isFinished(j.status))) {
+      clearTimeout(pending);
       pending = window.setTimeout(() => void load(), 1000);
       ctx.timers.push(pending);
     }
   }
 
-  const evaluable = trainedByMaas(ctx.version);
-  const reads = can(ctx.me, 'datasets:read');
-  const form = !evaluable
-    ? h('p', { class: 'muted' }, 'Only a version a MaaS training job registered can be evaluated: MaaS does not know which columns an uploaded model takes.')
-    : !reads ? h('p', { class: 'muted' }, cannotList('datasets', ['datasets:read'], 'evaluating reads a dataset, so this key cannot start one'))
-      : evaluateForm(ctx, base, (id) => { selected = id; return load(); });
+  const form = can(ctx.me, 'datasets:read')
+    ? evaluateForm(ctx, base, (id) => { selected = id; return load(); })
+    : h('p', { class: 'muted' }, cannotList('datasets', ['datasets:read'], 'evaluating reads a dataset, so this key cannot start one'));
   void load();
   return h('div', { class: 'evaluations' },
     h('h3', null, 'Evaluations on other datasets'), form,
@@ -145,7 +147,7 @@ function evaluationTable(jobs: Job[], selected: string | null, select: (id: stri
       return h('tr', { 'data-job': j.id, 'data-status': j.status, 'aria-current': j.id === selected ? 'true' : null },
         h('td', null, h('button', {
           type: 'button', class: 'link', 'aria-pressed': j.id === selected ? 'true' : 'false', 'aria-label': `Show evaluation ${j.id}`, onclick: () => select(j.id),
-        }, j.id.slice(0, 13))),
+        }, j.id)),
         h('td', null, datasetOf(j)),
         h('td', null, when(j.created_at)),
         h('td', null, isFinished(j.status) ? statusBadge(j.status) : [statusBadge(j.status), ' ', progressCell(j.id, j.progress ?? null)]),

@@ -5,7 +5,7 @@ import { api, can, resolveDeployment, seg, sendWithProgress, type ResolvedDeploy
 import { actionError, bytes, confirmButton, field, h, num, replace, statusLine, when } from '../dom';
 import type { PageContext } from '../main';
 import type { Alias, EvaluationMetrics, Job, Model, TensorSpec, Version } from '../types';
-import { evaluationsView, metricsView } from './evaluations';
+import { evaluationsView, metricsView, trainedByMaas } from './evaluations';
 
 /** Files at or above this size go through the resumable upload API in chunks. */
 export const ResumableFrom = 8 * 1024 * 1024;
@@ -67,9 +67,10 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
     const evaluation = v['evaluation'] ?? v['evaluation_report'] ?? v.metadata?.['evaluation'];
     const other = Object.entries(sig).filter(([k]) => k !== 'inputs' && k !== 'outputs' && k !== 'file_metadata');
     // The version's evaluations are read when its details are first opened, not for every version the page lists.
+    // Only a version a MaaS training job registered can be evaluated (MaaS knows which columns it takes).
     const evaluations = h('div', { class: 'version-evaluations' });
     const opened = (e: Event): void => {
-      if (!(e.target as HTMLDetailsElement).open || evaluations.childElementCount) return;
+      if (!(e.target as HTMLDetailsElement).open || evaluations.childElementCount || !trainedByMaas(v)) return;
       replace(evaluations, evaluationsView({ me, model: name, version: v, timers }));
     };
     return h('details', { id: `v${v.version}`, class: 'card', ontoggle: opened },
