@@ -75,6 +75,9 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Predicts_with_the_trained_table_classifier_from_a_form_of_its_features_and_from_the_datasets_own_csv() => run.AssertScenario("tabular_playground");
 
     [BrowserFact]
+    public void Evaluates_a_trained_version_on_a_dataset_from_its_form_and_draws_the_apis_metrics_as_tables_a_heatmap_and_bars() => run.AssertScenario("evaluate_version");
+
+    [BrowserFact]
     public void Follows_a_lightgbm_regression_and_draws_its_rmse_per_boosting_iteration() => run.AssertScenario("tabular_iterations");
 
     [BrowserFact]

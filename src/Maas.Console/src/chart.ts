@@ -115,3 +115,52 @@ export function short(v: number): string {
 }
 
 function clock(t: number): string { return new Date(t).toLocaleTimeString(); }
+
+/**
+ * A confusion matrix as a heatmap: rows are the true class, columns the predicted one. A cell's shade is its share of
+ * its row (how the true class's rows were predicted), so a rare class reads as clearly as a common one; its count is
+ * written in it. Each cell carries its row, column and count as data attributes.
+ */
+export function heatmap(title: string, labels: string[], matrix: number[][]): HTMLElement {
+  const k = labels.length;
+  const cell = Math.max(16, Math.min(64, Math.floor(448 / Math.max(1, k))));
+  // Long or many class names are written slanted above their column.
+  const slanted = k > 6 || labels.some((l) => l.length * 7 > cell);
+  const left = 12 + Math.min(14, Math.max(...labels.map((l) => l.length), 4)) * 7;
+  const top = slanted ? 12 + Math.min(14, Math.max(...labels.map((l) => l.length), 4)) * 5 : 22;
+  const width = left + k * cell + 8;
+  const height = top + k * cell + 8;
+  const cut = (l: string): string => (l.length > 14 ? `${l.slice(0, 13)}…` : l);
+  const cells = matrix.map((row) => labels.map((_, j) => (typeof row?.[j] === 'number' ? row[j] : 0)));
+  const spoken = cells.flatMap((row, i) => row.map((n, j) => `true ${labels[i]} predicted ${labels[j]}: ${n}`));
+  const svg = s('svg', {
+    viewBox: `0 0 ${width} ${height}`, width, height, class: 'chart heatmap', role: 'img',
+    'aria-label': `${title}: ${spoken.slice(0, 100).join('; ')}${spoken.length > 100 ? `; and ${spoken.length - 100} more cells` : ''}`,
+  });
+  labels.forEach((label, j) => {
+    const x = left + j * cell + cell / 2;
+    svg.appendChild(slanted
+      ? s('text', { x, y: top - 6, transform: `rotate(-45 ${x} ${top - 6})`, class: 'tick category' }, cut(label))
+      : s('text', { x, y: top - 6, 'text-anchor': 'middle', class: 'tick category' }, cut(label)));
+  });
+  cells.forEach((row, i) => {
+    const total = row.reduce((a, b) => a + b, 0);
+    const y = top + i * cell;
+    svg.appendChild(s('text', { x: left - 6, y: y + cell / 2 + 4, 'text-anchor': 'end', class: 'tick category' }, cut(labels[i]!)));
+    row.forEach((n, j) => {
+      const share = total > 0 ? n / total : 0;
+      const x = left + j * cell;
+      svg.appendChild(s('rect', {
+        x, y, width: cell - 1, height: cell - 1, fill: `rgba(31, 95, 153, ${(0.06 + 0.94 * share).toFixed(3)})`, class: `cell${i === j ? ' diagonal' : ''}`,
+        'data-row': labels[i], 'data-col': labels[j], 'data-value': n,
+      }, s('title', null, `true ${labels[i]}, predicted ${labels[j]}: ${n} (${(100 * share).toFixed(1)}% of ${labels[i]})`)));
+      if (cell >= 22) {
+        svg.appendChild(s('text', { x: x + cell / 2, y: y + cell / 2 + 4, 'text-anchor': 'middle', class: `count${share > 0.5 ? ' dark' : ''}`, 'font-size': Math.min(13, Math.floor(cell / 2.6)) }, short(n)));
+      }
+    });
+  });
+  return h('figure', { class: 'chart-box heatmap-box' },
+    h('figcaption', null, title),
+    k === 0 ? h('p', { class: 'muted' }, 'No classes.') : h('div', { class: 'scroll' }, svg),
+    h('p', { class: 'hint' }, 'Rows: the true class; columns: the predicted one. Darker: a larger share of the row.'));
+}

@@ -38,3 +38,15 @@ export interface TrainingJob {
 }
 /** An event of a worker-run job (GET .../events). */
 export interface JobEvent { seq: number; at: string; type: string; data: Record<string, unknown> }
+/** A confusion matrix: rows are the true class, columns the predicted one. */
+export interface ConfusionMatrix { labels: string[]; matrix: number[][] }
+export interface ClassMetrics { precision: number; recall: number; f1: number; support: number }
+/**
+ * The metrics of an evaluation (a version's training-time report, or an evaluation job's result): classification
+ * (accuracy, macro_*, log_loss, auc, per_class, confusion_matrix) or regression (rmse, mae, r2), with the rows scored.
+ */
+export interface EvaluationMetrics {
+  rows?: number; accuracy?: number; macro_precision?: number; macro_recall?: number; macro_f1?: number; log_loss?: number; auc?: number | null;
+  rmse?: number; mae?: number; r2?: number; per_class?: Record<string, ClassMetrics>; confusion_matrix?: ConfusionMatrix;
+  dataset?: { name: string; version: number; sha256?: string }; label?: string; [key: string]: unknown;
+}

@@ -1009,6 +1009,90 @@ await scenario('tabular_playground', async () => {
   return `${features}; one row: ${said}; the file: ${rows} rows, ${status.trim()}`;
 });
 
+// A metric as the console writes it (num(v, 4)): whole numbers as they are, others to four decimals.
+const fixed4 = (v) => (Number.isInteger(v) ? String(v) : v.toFixed(4));
+
+// The metrics a page's evaluation view shows next to the API's result: headline table, per-class table, heatmap cells.
+async function shownMetrics(view, result) {
+  for (const key of ['rows', 'accuracy', 'macro_precision', 'macro_recall', 'macro_f1', 'log_loss', 'auc']) {
+    if (typeof result[key] !== 'number') continue;
+    const shown = await view.locator(`table.metrics tr[data-metric="${key}"] td`).textContent();
+    if (shown !== fixed4(result[key])) throw new Error(`${key}: the page shows ${shown}, the API says ${result[key]}`);
+  }
+  for (const [name, c] of Object.entries(result.per_class)) {
+    const row = (await view.locator(`table.per-class tr[data-class="${name}"] td`).allTextContents()).join(' ');
+    const expected = [c.precision, c.recall, c.f1, c.support].map(fixed4).join(' ');
+    if (row !== expected) throw new Error(`class ${name}: the page shows ${row}, the API says ${expected}`);
+  }
+  const { labels, matrix } = result.confusion_matrix;
+  const cells = await view.locator('svg.heatmap rect.cell').evaluateAll((rects) => rects.map((r) => `${r.dataset.row}>${r.dataset.col}=${r.dataset.value}`));
+  const expected = labels.flatMap((t, i) => labels.map((p, j) => `${t}>${p}=${matrix[i][j]}`));
+  if (cells.join(',') !== expected.join(',')) throw new Error(`the heatmap holds ${cells}; the API's matrix is ${expected}`);
+  const counts = await view.locator('svg.heatmap text.count').allTextContents();
+  if (counts.join(',') !== matrix.flat().join(',')) throw new Error(`the heatmap's cells read ${counts}; the API's matrix is ${matrix.flat()}`);
+  const bars = await view.locator('figure.chart-box', { hasText: 'Precision, recall and F1 per class' }).locator('rect.bar').count();
+  if (bars !== 3 * labels.length) throw new Error(`${bars} per-class bars for ${labels.length} classes`);
+  return cells.join(' ');
+}
+
+await scenario('evaluate_version', async () => {
+  // colour-model v1 (trained on line-data's colour) evaluated again on line-data from its version's form, followed
+  // to the end, then a second run on the first 20 rows; each drawn with the numbers the API gives.
+  await page.goto(`${baseUrl}#/models/colour-model`);
+  await page.getByRole('heading', { name: 'colour-model', level: 1 }).waitFor();
+  const details = page.locator('details#v1');
+  // Opened from the keyboard: the version's evaluations are read when its details open.
+  await details.locator(':scope > summary').focus();
+  await page.keyboard.press('Enter');
+  const form = details.getByRole('form', { name: 'Evaluate version 1' });
+  await until('the dataset choices', async () => (await form.locator('select option[value="line-data"]').count()) > 0);
+  await form.getByLabel('Dataset', { exact: true }).selectOption('line-data');
+  await until('the label choices', async () => (await form.locator('select option[value="colour"]').count()) > 0);
+  const label = await form.getByLabel('Label column').inputValue();
+  if (label !== 'colour') throw new Error(`the label column defaults to ${label}, not the trained colour`);
+  await recordBars();
+  await form.getByRole('button', { name: 'Evaluate v1' }).click();
+  // The new evaluation heads the list (newest first); the form says when its job is done, and the list shows it so.
+  const done = async (count) => {
+    const id = await until(`evaluation ${count} in the list`, async () => {
+      const ids = await details.locator('.evaluation-list tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.job));
+      return ids.length === count ? ids[0] : null;
+    });
+    await until(`evaluation ${id} to end`, async () => {
+      const said = await form.locator('.status').textContent();
+      if (/^Evaluation (failed|cancelled)/.test(said)) throw new Error(`the form says ${said}`);
+      return said.startsWith(`Evaluation ${id} done`) && (await details.locator(`.evaluation-list tr[data-job="${id}"][data-status="succeeded"]`).count()) === 1;
+    }, 120000);
+    return id;
+  };
+  await done(1);
+  const first = (await (await api('/api/v1/models/colour-model/versions/1/evaluations')).json()).evaluations;
+  if (first.length !== 1 || first[0].kind !== 'evaluation' || first[0].status !== 'succeeded') throw new Error(`the API lists ${JSON.stringify(first)}`);
+  const bars = await barValues('Evaluation progress of version 1');
+  if (bars.at(-1) !== 100) throw new Error(`the progress bar went ${bars}`);
+  const view = details.locator(`.evaluation-detail[data-job="${first[0].id}"]`);
+  await view.waitFor();
+  const drawn = await shownMetrics(view, first[0].result);
+  const row = (await details.locator(`.evaluation-list tr[data-job="${first[0].id}"]`).textContent()).replace(/\s+/g, ' ');
+  if (!row.includes('line-data v1') || !row.includes(`Accuracy ${fixed4(first[0].result.accuracy)}`)) throw new Error(`the list row reads ${row}`);
+  await check('model-evaluation');
+  // A second evaluation of the first 20 rows becomes the selected one; the first is chosen again from the keyboard.
+  await form.getByLabel('Rows to score (optional)').fill('20');
+  await form.getByRole('button', { name: 'Evaluate v1' }).click();
+  await done(2);
+  const both = (await (await api('/api/v1/models/colour-model/versions/1/evaluations')).json()).evaluations;
+  if (both[0].result.rows !== 20) throw new Error(`the limited evaluation scored ${both[0].result.rows} rows`);
+  await shownMetrics(details.locator(`.evaluation-detail[data-job="${both[0].id}"]`), both[0].result);
+  await details.getByRole('button', { name: `Show evaluation ${first[0].id}` }).focus();
+  await page.keyboard.press('Enter');
+  await shownMetrics(details.locator(`.evaluation-detail[data-job="${first[0].id}"]`), first[0].result);
+  const focused = await page.evaluate(() => document.activeElement?.getAttribute('aria-label'));
+  if (focused !== `Show evaluation ${first[0].id}`) throw new Error(`after the list's redraw the focus is on ${focused}`);
+  const pressed = await details.locator('.evaluation-list button[aria-pressed="true"]').getAttribute('aria-label');
+  if (pressed !== `Show evaluation ${first[0].id}`) throw new Error(`the list marks ${pressed} as shown`);
+  return `${first[0].id}: accuracy ${first[0].result.accuracy} over ${first[0].result.rows} rows, heatmap ${drawn}; bar ${bars.join(' → ')}; then ${both[0].id} over 20 rows`;
+});
+
 await scenario('tabular_iterations', async () => {
   // A boosted-tree regression: its iteration events draw an RMSE curve per boosting iteration, like a network's epochs.
   await page.goto(`${baseUrl}#/training?dataset=line-data`);
@@ -1138,7 +1222,16 @@ await scenario('model_details', async () => {
   const inputRow = (await details.locator('h3:text-is("Inputs") + table tbody tr').first().textContent()).replace(/\s+/g, ' ');
   if (!inputRow.includes(input.name) || !inputRow.includes(input.datatype)) throw new Error(`the inputs table reads ${inputRow}; the signature says ${JSON.stringify(input)}`);
   await details.locator('h3:text-is("Outputs")').waitFor();
-  const evaluation = await details.locator('h3:text-is("Evaluation report") + pre').textContent();
+  // The training-time report is drawn (an image classifier's: its accuracy, a heatmap over its test rows), its JSON kept behind a toggle.
+  const report = details.locator('.training-evaluation');
+  const shownAccuracy = await report.locator('tr[data-metric="accuracy"] td').textContent();
+  if (shownAccuracy !== fixed4(v1.evaluation.accuracy)) throw new Error(`the report shows accuracy ${shownAccuracy}; the version says ${v1.evaluation.accuracy}`);
+  const reportCells = await report.locator('svg.heatmap rect.cell').evaluateAll((rects) => rects.map((r) => Number(r.dataset.value)));
+  if (reportCells.reduce((a, b) => a + b, 0) !== v1.evaluation.rows) throw new Error(`the report's heatmap holds ${reportCells}; the test split has ${v1.evaluation.rows} rows`);
+  const rawJson = report.locator('details > pre');
+  if (await rawJson.isVisible()) throw new Error('the raw report is shown before its toggle is opened');
+  await report.getByText('Raw JSON').click();
+  const evaluation = await rawJson.textContent();
   if (JSON.parse(evaluation).accuracy !== v1.evaluation.accuracy) throw new Error(`the evaluation report reads ${evaluation}`);
   const trained = (await details.locator('.training-lineage dl').textContent()).replace(/\s+/g, ' ');
   if (!/Dataset ?shapes v1/.test(trained) || !trained.includes(v1.lineage.job)) throw new Error(`the lineage reads ${trained}`);

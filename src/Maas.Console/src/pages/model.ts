@@ -1,9 +1,11 @@
-// One model: versions with signature, lineage, size and format; aliases (move); serving config; evaluation;
+// One model: versions with signature, lineage, size and format; aliases (move); serving config; the training-time
+// evaluation and evaluations on other datasets (started, followed and drawn here);
 // upload (resumable for big files) and import from a URL, both with progress; delete.
 import { api, can, resolveDeployment, seg, sendWithProgress, type ResolvedDeployment } from '../api';
 import { actionError, bytes, confirmButton, field, h, num, replace, statusLine, when } from '../dom';
 import type { PageContext } from '../main';
-import type { Alias, Job, Model, TensorSpec, Version } from '../types';
+import type { Alias, EvaluationMetrics, Job, Model, TensorSpec, Version } from '../types';
+import { evaluationsView, metricsView, trainedByMaas } from './evaluations';
 
 /** Files at or above this size go through the resumable upload API in chunks. */
 export const ResumableFrom = 8 * 1024 * 1024;
@@ -64,7 +66,14 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
     const sig = v.signature ?? {};
     const evaluation = v['evaluation'] ?? v['evaluation_report'] ?? v.metadata?.['evaluation'];
     const other = Object.entries(sig).filter(([k]) => k !== 'inputs' && k !== 'outputs' && k !== 'file_metadata');
-    return h('details', { id: `v${v.version}`, class: 'card' },
+    // The version's evaluations are read when its details are first opened, not for every version the page lists.
+    // Only a version a MaaS training job registered can be evaluated (MaaS knows which columns it takes).
+    const evaluations = h('div', { class: 'version-evaluations' });
+    const opened = (e: Event): void => {
+      if (!(e.target as HTMLDetailsElement).open || evaluations.childElementCount || !trainedByMaas(v)) return;
+      replace(evaluations, evaluationsView({ me, model: name, version: v, timers }));
+    };
+    return h('details', { id: `v${v.version}`, class: 'card', ontoggle: opened },
       h('summary', null, `Version ${v.version} · ${v.format} · ${bytes(v.size_bytes)}`),
       h('dl', { class: 'facts' }, fact('SHA-256', v.sha256), fact('Status', v.status), fact('Created by', v.created_by ?? '–'), fact('Lineage', lineage(v))),
       sig.inputs ? h('div', null, h('h3', null, 'Inputs'), tensorTable(sig.inputs)) : null,
@@ -72,7 +81,8 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
       other.length ? h('div', null, h('h3', null, 'Signature'), h('dl', { class: 'facts' }, other.map(([k, val]) => fact(k, typeof val === 'object' ? JSON.stringify(val) : String(val))))) : null,
       trainingLineage(v),
       Object.keys(v.metadata ?? {}).length ? h('div', null, h('h3', null, 'Metadata'), h('pre', { tabindex: 0 }, JSON.stringify(v.metadata, null, 2))) : null,
-      evaluation ? h('div', null, h('h3', null, 'Evaluation report'), h('pre', { tabindex: 0 }, typeof evaluation === 'string' ? evaluation : JSON.stringify(evaluation, null, 2))) : null,
+      evaluation ? trainingEvaluation(evaluation) : null,
+      evaluations,
       (v.files?.length ?? 0) > 1 ? h('div', null, h('h3', null, 'Files'), h('ul', null, v.files!.map((f) => h('li', null, `${f.path} (${bytes(f.size_bytes)})`)))) : null,
       optimisationView(v),
       writable && (v.format === 'onnx' || v.format === 'gguf') ? h('div', null, h('h3', null, `Optimise version ${v.version}`), optimiseForm(v)) : null);
@@ -283,6 +293,19 @@ async function resumableUpload(base: string, file: File, onProgress: (sent: numb
     onProgress(offset, file.size);
   }
   return api<Version>(`/api/v1/uploads/${seg(session.id)}/complete`, { json: {} });
+}
+
+/**
+ * The evaluation a training job made on its held-out test split, drawn as an evaluation job's metrics are, with the
+ * report as the server keeps it (other fields, such as the ONNX check) behind a toggle.
+ */
+function trainingEvaluation(evaluation: unknown): HTMLElement {
+  const raw = typeof evaluation === 'string' ? evaluation : JSON.stringify(evaluation, null, 2);
+  return h('div', { class: 'training-evaluation' }, h('h3', null, 'Evaluation report'),
+    evaluation && typeof evaluation === 'object'
+      ? [h('p', { class: 'muted' }, 'Measured by the training job on the held-out test split of its dataset.'), metricsView(evaluation as EvaluationMetrics, 'test split')]
+      : null,
+    h('details', null, h('summary', null, 'Raw JSON'), h('pre', { tabindex: 0 }, raw)));
 }
 
 /** A version's optimisation (when it was made by one): its status, method, source and report. */
