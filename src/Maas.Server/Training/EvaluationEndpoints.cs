@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Maas.Core.Datasets;
 using Maas.Core.Jobs.Queue;
 using Maas.Core.Registry;
@@ -85,9 +86,8 @@ internal static class EvaluationEndpoints
             CreatedBy = ApiRequests.Caller(context),
         };
         var job = await JobSubmission.EnqueueAsync(jobs, workers, training.Value, "eval_", EvaluationSpec.Kind, jobTenant, spec, spec.CreatedBy, time.GetUtcNow(), context.RequestAborted);
-        var response = QueuedJobResponse.From(job, context.CallerTenant());
-        context.Response.Headers.Location = response.Url;
-        return Results.Json(response, RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
+        context.Response.Headers.Location = QueuedJobResponse.From(job).Url;
+        return Results.Json(View(job, context.CallerTenant()), RegistryJson.Options, statusCode: StatusCodes.Status202Accepted);
     }
 
     // From the dataset's statistics: a label column with no value cannot be scored, and one whose values are none of a
@@ -199,8 +199,23 @@ internal static class EvaluationEndpoints
         var caller = context.GetCaller();
         var listed = await jobs.ListAsync(EvaluationSpec.Kind, caller is { IsAdmin: false } ? caller.Tenant : null, ListedJobs, 0, context.RequestAborted);
         var mine = listed.Where(j => JobEndpoints.VisibleQueued(caller, j) && QueuedJobResponse.Subject(j.Spec) is var (m, v) && m == found.Model && v == found.Version)
-            .Select(j => QueuedJobResponse.From(j, context.CallerTenant()))
+            .Select(j => View(j, context.CallerTenant()))
             .ToArray();
         return Results.Json(new { evaluations = mine }, RegistryJson.Options);
+    }
+
+    // The job's view and what it scores (dataset, label, limit): a finished job's result repeats them, but a queued,
+    // running, failed or cancelled one has them nowhere else.
+    private static JsonObject View(QueuedJob job, string? tenant)
+    {
+        var view = JsonSerializer.SerializeToNode(QueuedJobResponse.From(job, tenant), RegistryJson.Options)!.AsObject();
+        if (JsonSerializer.Deserialize<EvaluationSpec>(job.Spec, RegistryJson.Options) is { } spec)
+        {
+            view["dataset"] = new JsonObject { ["name"] = spec.Dataset.Name, ["version"] = spec.Dataset.Version };
+            view["label"] = spec.Label;
+            view["limit"] = spec.Limit;
+        }
+
+        return view;
     }
 }

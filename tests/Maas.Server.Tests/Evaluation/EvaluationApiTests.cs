@@ -70,6 +70,7 @@ public sealed class EvaluationApiTests(TrainingServer servers) : IClassFixture<T
         using var submitted = await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json(body));
         var job = await submitted.JsonAsync(HttpStatusCode.Accepted);
         Assert.Equal(("evaluation", "queued"), ((string?)job["kind"], (string?)job["status"]));
+        Assert.NotNull(job["dataset"]!["name"]);
         var ended = await client.WaitForJobAsync((string)job["id"]!, TimeSpan.FromMinutes(2));
         Assert.True((string?)ended["status"] == "succeeded", ended.ToJsonString());
         return ended;
@@ -120,6 +121,13 @@ public sealed class EvaluationApiTests(TrainingServer servers) : IClassFixture<T
             new[] { (string?)limited["id"], (string?)flippedJob["id"], (string?)cleanJob["id"] }.Order(),
             listed["evaluations"]!.AsArray().Select(j => (string?)j!["id"]).Order());
         Assert.All(listed["evaluations"]!.AsArray(), j => Assert.NotNull(j!["result"]!["accuracy"]));
+
+        // Each names what it scored outside its result too (a queued or failed one has no result).
+        var limitedView = listed["evaluations"]!.AsArray().Single(j => (string?)j!["id"] == (string?)limited["id"])!;
+        Assert.Equal(
+            ((string?)limited["result"]!["dataset"]!["name"], 1, "cls", 5),
+            ((string?)limitedView["dataset"]!["name"], (int)limitedView["dataset"]!["version"]!, (string?)limitedView["label"], (int?)limitedView["limit"]));
+        Assert.Null(listed["evaluations"]!.AsArray().Single(j => (string?)j!["id"] == (string?)cleanJob["id"])!["limit"]);
         var jobs = await (await client.GetAsync("api/v1/jobs?kind=evaluation")).JsonAsync(HttpStatusCode.OK);
         Assert.Equal(3, jobs["jobs"]!.AsArray().Count);
     }

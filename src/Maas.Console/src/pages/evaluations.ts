@@ -81,9 +81,6 @@ export function trainedByMaas(v: Version): boolean {
   return Boolean(v.metadata?.['maas.tabular'] || v.metadata?.['maas.image']);
 }
 
-/** The dataset each evaluation this tab started was asked for: the API names it only in a finished job's result. */
-const submitted = new Map<string, string>();
-
 /** What the version section needs of the model page. */
 export interface EvaluationsContext { me: Me; model: string; version: Version; timers: number[] }
 
@@ -157,8 +154,9 @@ function evaluationTable(jobs: Job[], selected: string | null, select: (id: stri
 }
 
 function datasetOf(j: Job): string {
-  const d = (j.result as EvaluationMetrics | null | undefined)?.dataset;
-  return d ? `${d.name} v${d.version}` : (submitted.get(j.id) ?? '–');
+  // Every evaluation names its dataset (a finished one in its result as well).
+  const d = (j['dataset'] as { name?: string; version?: number } | undefined) ?? (j.result as EvaluationMetrics | null | undefined)?.dataset;
+  return d?.name ? `${d.name} v${d.version}` : '–';
 }
 
 /** One evaluation: what it scored, then its metrics as tables and pictures and its raw result; or why it failed. */
@@ -238,7 +236,6 @@ function evaluateForm(ctx: EvaluationsContext, base: string, done: (id: string) 
       if (label.value !== trained?.label) body['label'] = label.value;
       if (limit.value.trim()) body['limit'] = Number(limit.value);
       const job = await api<Job>(base, { json: body });
-      submitted.set(job.id, `${dataset.value} v${version.value}`);
       await done(job.id);
       const end = await followJob(ctx, job, progress, status);
       await done(end.id);
