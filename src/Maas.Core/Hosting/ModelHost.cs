@@ -24,6 +24,12 @@ public sealed class ModelHost : IAsyncDisposable
     /// <summary>The reason of a version an operator unloaded.</summary>
     public const string UnloadedReason = "unloaded";
 
+    /// <summary>
+    /// A keep-alive that unloads the version as soon as no request holds it (Ollama's keep_alive 0): the idle sweep
+    /// takes it on its next pass, or at once when <see cref="UnloadIdleAsync"/> is called after the request ends.
+    /// </summary>
+    public static readonly TimeSpan UnloadWhenIdle = TimeSpan.FromTicks(1);
+
     private readonly IModelEngine[] _engines;
     private readonly ModelHostOptions _options;
     private readonly TimeProvider _time;
@@ -332,6 +338,24 @@ public sealed class ModelHost : IAsyncDisposable
                     _entries.Remove(entry.Key);
                 }
             }
+        }
+    }
+
+    /// <summary>
+    /// Sets how long a loaded version stays after its last request, as a request with that keep-alive would, without
+    /// holding it; false when the host does not know the version (nothing loaded, nothing to keep).
+    /// </summary>
+    public bool KeepAliveFor(ModelKey key, TimeSpan keepAlive)
+    {
+        lock (_lock)
+        {
+            if (!_entries.TryGetValue(key, out var entry))
+            {
+                return false;
+            }
+
+            entry.KeepFor(keepAlive);
+            return true;
         }
     }
 
@@ -987,6 +1011,8 @@ public sealed class ModelHost : IAsyncDisposable
             Pinned = request.Pinned;
             KeepAlive = request.KeepAlive;
         }
+
+        public void KeepFor(TimeSpan keepAlive) => KeepAlive = keepAlive;
     }
 
     internal sealed class Instance

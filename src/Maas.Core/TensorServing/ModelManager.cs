@@ -271,6 +271,17 @@ public sealed class ModelManager : IHostedModelSource, IAsyncDisposable
             : new ModelDescription(servable.Name, servable.Version, versions, PlatformOf(servable), servable.Inputs!, servable.Outputs!, false);
     }
 
+    /// <summary>
+    /// The version's signature (as <see cref="DescribeAsync"/>) with the scheduling it is served with (server defaults
+    /// merged with its serving configuration), for the model configuration extension.
+    /// </summary>
+    public async Task<(ModelDescription Description, SchedulerOptions Scheduler)> ConfigurationAsync(string model, string? version, CancellationToken cancellationToken)
+    {
+        var description = await DescribeAsync(model, version, cancellationToken).ConfigureAwait(false);
+        var servable = await ResolveAsync(model, version, cancellationToken).ConfigureAwait(false);
+        return (description, servable.Scheduler);
+    }
+
     /// <summary>Statistics of every version that has served requests, or of one model, or of one version.</summary>
     public async Task<IReadOnlyList<ModelStatisticsSnapshot>> StatisticsAsync(string? model, string? version, CancellationToken cancellationToken)
     {

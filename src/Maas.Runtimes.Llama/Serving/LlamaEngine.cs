@@ -206,6 +206,27 @@ public sealed class LlamaEngine : ILlmEngine
     internal StepPause PauseSteps(TimeSpan ceiling) =>
         new(_scheduler ?? throw new InvalidOperationException("an embedding-only engine has no decode loop"), ceiling);
 
+    /// <summary>
+    /// Tests only: lets the decode loop run <paramref name="steps"/> more steps, then fails the next one with
+    /// <paramref name="error"/> as a failing llama_decode would: the requests in flight end with the engine's error and
+    /// the loop goes on serving. Makes a failure in the middle of an answer happen at a known point.
+    /// </summary>
+    internal void FailAfterSteps(int steps, Exception error)
+    {
+        var scheduler = _scheduler ?? throw new InvalidOperationException("an embedding-only engine has no decode loop");
+        var left = steps;
+        scheduler.BeforeStep = () =>
+        {
+            if (left-- > 0)
+            {
+                return;
+            }
+
+            scheduler.BeforeStep = null;
+            throw error;
+        };
+    }
+
     /// <inheritdoc />
     public LlmEngineStatistics GetStatistics() => _counters.Snapshot(
         _scheduler?.Waiting ?? 0,

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
+using Maas.Core.Hosting;
 using Maas.Core.Llm;
 using Maas.Core.Registry;
 using Maas.Server.OpenAi;
@@ -14,19 +15,19 @@ namespace Maas.Server.Ollama;
 /// </summary>
 internal static class OllamaGenerateEndpoints
 {
-    public static Task ChatAsync(HttpContext context, LlmGenerationService service, LlmShadowCopies copies, IModelRegistry registry, ILoggerFactory loggers) =>
-        ServeAsync(context, service, copies, registry, loggers, chat: true, body =>
+    public static Task ChatAsync(HttpContext context, LlmGenerationService service, LlmShadowCopies copies, IModelRegistry registry, ModelHost host, ILoggerFactory loggers) =>
+        ServeAsync(context, new(service, copies, registry, host, loggers), chat: true, body =>
         {
             var request = OllamaRequestReader.ReadChat(body, service.Options);
 
             // No messages: the model is loaded (Ollama's way to preload one) and nothing is generated.
             var loadOnly = request.Messages.Count == 0;
             var messages = !loadOnly && request.Tools is { } tools ? ToolCalling.WithInstructions(request.Messages, tools) : request.Messages;
-            return new Turn(request.Parameters, loadOnly, engine => ChatCompletionsEndpoint.Render(engine, messages), request.Tools);
+            return new Turn(request.Parameters, loadOnly, engine => ChatCompletionsEndpoint.Render(engine, messages), request.Tools, request.KeepAlive);
         });
 
-    public static Task GenerateAsync(HttpContext context, LlmGenerationService service, LlmShadowCopies copies, IModelRegistry registry, ILoggerFactory loggers) =>
-        ServeAsync(context, service, copies, registry, loggers, chat: false, body =>
+    public static Task GenerateAsync(HttpContext context, LlmGenerationService service, LlmShadowCopies copies, IModelRegistry registry, ModelHost host, ILoggerFactory loggers) =>
+        ServeAsync(context, new(service, copies, registry, host, loggers), chat: false, body =>
         {
             var request = OllamaRequestReader.ReadGenerate(body, service.Options);
 
@@ -37,36 +38,50 @@ internal static class OllamaGenerateEndpoints
                 ? new Deployments.TextPrompt(engine.Tokenize(request.Prompt, addSpecial: true, parseSpecial: true), [])
                 : ChatCompletionsEndpoint.Render(engine, messages);
 
-            return new Turn(request.Parameters, request.Prompt.Length == 0, Prompt, Tools: null);
+            return new Turn(request.Parameters, request.Prompt.Length == 0, Prompt, Tools: null, request.KeepAlive);
         });
 
     // What a chat or generate request asks: its parameters, whether it only loads the model (nothing to answer), how
-    // the prompt is rendered for an engine (the one serving it, and any shadow copy's), and its tools.
-    private sealed record Turn(GenerationParameters Parameters, bool LoadOnly, Func<ILlmEngine, Deployments.TextPrompt> Prompt, ToolSelection? Tools);
+    // the prompt is rendered for an engine (the one serving it, and any shadow copy's), its tools and keep_alive.
+    private sealed record Turn(GenerationParameters Parameters, bool LoadOnly, Func<ILlmEngine, Deployments.TextPrompt> Prompt, ToolSelection? Tools, OllamaKeepAlive? KeepAlive);
 
-    // The steps chat and generate share: read the request, map its name:tag, open the model, answer (or only load it),
-    // and offer the same prompt to the deployment's shadow copies.
-    private static async Task ServeAsync(
-        HttpContext context, LlmGenerationService service, LlmShadowCopies copies, IModelRegistry registry, ILoggerFactory loggers, bool chat, Func<JsonElement, Turn> read)
+    // The services a chat or generate request uses.
+    private sealed record Services(LlmGenerationService Service, LlmShadowCopies Copies, IModelRegistry Registry, ModelHost Host, ILoggerFactory Loggers);
+
+    // The steps chat and generate share: read the request, map its name:tag, open the model (for as long as keep_alive
+    // says), answer (or only load it, or unload it), and offer the same prompt to the deployment's shadow copies.
+    private static async Task ServeAsync(HttpContext context, Services s, bool chat, Func<JsonElement, Turn> read)
     {
         var started = Stopwatch.GetTimestamp();
         var aborted = context.RequestAborted;
-        await OllamaEndpoint.RunAsync(context, loggers, async () =>
+        await OllamaEndpoint.RunAsync(context, s.Loggers, async () =>
         {
             var turn = read(await OpenAiRequestReader.ReadBodyAsync(context.Request, aborted));
             var p = turn.Parameters;
-            var reference = await OllamaModelNames.ResolveAsync(context, registry, p.Model, aborted);
-            using var session = await service.OpenAsync(context, reference, aborted);
+            var reference = await OllamaModelNames.ResolveAsync(context, s.Registry, p.Model, aborted);
             var answer = new Answer(p.Model, chat, started);
-            if (turn.LoadOnly)
+            if (turn.LoadOnly && turn.KeepAlive is { UnloadNow: true })
             {
-                await answer.LoadedAsync(context);
+                // Ollama's way to unload a model: nothing to answer and keep_alive 0; it is not loaded first.
+                await OllamaKeepAlive.UnloadAsync(context, s.Service, s.Host, reference, aborted);
+                await answer.DoneAsync(context, "unload");
                 return;
             }
 
-            p = ForEngine(p, session.Engine);
-            await answer.RunAsync(context, service, session, p, turn.Prompt(session.Engine), turn.Tools);
-            copies.Offer(session, p, other => [turn.Prompt(other)]);
+            using (var session = await s.Service.OpenAsync(context, reference, aborted, turn.KeepAlive?.HostKeepAlive))
+            {
+                if (turn.LoadOnly)
+                {
+                    await answer.DoneAsync(context, "load");
+                    return;
+                }
+
+                p = ForEngine(p, session.Engine);
+                await answer.RunAsync(context, s.Service, session, p, turn.Prompt(session.Engine), turn.Tools);
+                s.Copies.Offer(session, p, other => [turn.Prompt(other)]);
+            }
+
+            await OllamaKeepAlive.AfterRequestAsync(turn.KeepAlive, s.Host);
         });
     }
 
@@ -81,14 +96,18 @@ internal static class OllamaGenerateEndpoints
         private long _evalStarted;
         private long _firstToken;
 
-        public Task LoadedAsync(HttpContext context)
+        // The alternatives per token asked for when logprobs are (0: the chosen token only); null: no logprobs.
+        private int? _logprobs;
+
+        // The answer to a request with nothing to generate: done_reason "load" or "unload".
+        public Task DoneAsync(HttpContext context, string reason)
         {
             _loaded = Stopwatch.GetTimestamp();
             return OllamaEndpoint.WriteJsonAsync(context, json =>
             {
                 Head(json);
                 WriteText(json, "", null);
-                json.WriteString("done_reason", "load");
+                json.WriteString("done_reason", reason);
                 json.WriteBoolean("done", true);
                 json.WriteEndObject();
             });
@@ -101,19 +120,21 @@ internal static class OllamaGenerateEndpoints
             var requests = service.Prepare(session, prompt.Tokens, p, prompt.ExtraStops, OpenAiJson.NewId(chat ? "ollama-chat-" : "ollama-gen-"));
             _evalStarted = Stopwatch.GetTimestamp();
             var events = service.Start(session, requests, aborted);
+            _logprobs = p.Logprobs ? p.TopLogprobs : null;
             if (p.Stream)
             {
                 await StreamAsync(context, session, tools, events, aborted);
             }
             else
             {
-                await RespondAsync(context, session, tools, events, aborted);
+                await RespondAsync(context, session, tools, events);
             }
         }
 
-        private async Task RespondAsync(HttpContext context, LlmSession session, ToolSelection? tools, IAsyncEnumerable<ChoiceEvent> events, CancellationToken aborted)
+        private async Task RespondAsync(HttpContext context, LlmSession session, ToolSelection? tools, IAsyncEnumerable<ChoiceEvent> events)
         {
             var text = new StringBuilder();
+            var logprobs = new List<TokenLogprob>();
             FinishReason finish = FinishReason.Stop;
             LlmUsage? usage = null;
             await foreach (var choice in events)
@@ -121,6 +142,7 @@ internal static class OllamaGenerateEndpoints
                 LlmGenerationService.Meter(session, choice);
                 Observe();
                 text.Append(choice.Event.Text);
+                logprobs.AddRange(choice.Event.Logprobs ?? []);
                 if (choice.Event.Finish is { } f)
                 {
                     finish = f;
@@ -133,6 +155,7 @@ internal static class OllamaGenerateEndpoints
             {
                 Head(json);
                 WriteText(json, calls is null ? text.ToString() : "", calls);
+                WriteLogprobs(json, logprobs);
                 WriteTotals(json, finish, usage);
                 json.WriteEndObject();
             });
@@ -153,7 +176,8 @@ internal static class OllamaGenerateEndpoints
                 Observe();
                 var e = choice.Event;
                 var (text, calls) = held is null ? (e.Text, null) : held.Take(0, e);
-                if (text.Length > 0 || calls is not null)
+                var logprobs = _logprobs is null ? null : e.Logprobs;
+                if (text.Length > 0 || calls is not null || logprobs is { Count: > 0 })
                 {
                     await OllamaEndpoint.WriteLineAsync(
                         response,
@@ -161,6 +185,7 @@ internal static class OllamaGenerateEndpoints
                         {
                             Head(json);
                             WriteText(json, text, calls);
+                            WriteLogprobs(json, logprobs);
                             json.WriteBoolean("done", false);
                             json.WriteEndObject();
                         },
@@ -181,6 +206,39 @@ internal static class OllamaGenerateEndpoints
                         aborted);
                 }
             }
+        }
+
+        // Ollama's logprobs, when asked for: one entry per token of this piece of the answer, each {token, logprob,
+        // bytes} with top_logprobs when top_logprobs > 0; left out when there are none (as Ollama omits it when empty).
+        private void WriteLogprobs(Utf8JsonWriter json, IReadOnlyList<TokenLogprob>? tokens)
+        {
+            if (_logprobs is not { } top || tokens is not { Count: > 0 })
+            {
+                return;
+            }
+
+            json.WriteStartArray("logprobs");
+            foreach (var t in tokens)
+            {
+                json.WriteStartObject();
+                OpenAiJson.WriteTokenFields(json, t.Token, t.Logprob, t.Bytes);
+                if (top > 0)
+                {
+                    json.WriteStartArray("top_logprobs");
+                    foreach (var alternative in t.Top.Take(top))
+                    {
+                        json.WriteStartObject();
+                        OpenAiJson.WriteTokenFields(json, alternative.Token, alternative.Logprob, alternative.Bytes);
+                        json.WriteEndObject();
+                    }
+
+                    json.WriteEndArray();
+                }
+
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
         }
 
         private void Observe()
@@ -249,6 +307,9 @@ internal static class OllamaGenerateEndpoints
             json.WriteBoolean("done", true);
             json.WriteNumber("total_duration", Nanoseconds(started, now));
             json.WriteNumber("load_duration", Nanoseconds(started, _loaded));
+            // The whole prompt, tokens reused from the prefix cache included: Ollama's Go runners count every prompt
+            // input (numPromptInputs is set before LoadCacheSlot trims the cached prefix), and since ollama/ollama#16428
+            // (llama-server runner) cache_n is added to prompt_n "to preserve Ollama's full-context prompt_eval_count".
             json.WriteNumber("prompt_eval_count", usage?.PromptTokens ?? 0);
             json.WriteNumber("prompt_eval_duration", Nanoseconds(_evalStarted, first));
             json.WriteNumber("eval_count", usage?.CompletionTokens ?? 0);

@@ -5,13 +5,13 @@ using Maas.Server.OpenAi;
 namespace Maas.Server.Ollama;
 
 /// <summary>A parsed <c>POST /api/chat</c> body; no messages asks only for the model to be loaded.</summary>
-internal sealed record OllamaChatRequest(GenerationParameters Parameters, IReadOnlyList<ChatMessage> Messages, ToolSelection? Tools);
+internal sealed record OllamaChatRequest(GenerationParameters Parameters, IReadOnlyList<ChatMessage> Messages, ToolSelection? Tools, OllamaKeepAlive? KeepAlive);
 
 /// <summary>A parsed <c>POST /api/generate</c> body; an empty prompt asks only for the model to be loaded.</summary>
-internal sealed record OllamaGenerateRequest(GenerationParameters Parameters, string Prompt, string? System, bool Raw);
+internal sealed record OllamaGenerateRequest(GenerationParameters Parameters, string Prompt, string? System, bool Raw, OllamaKeepAlive? KeepAlive);
 
 /// <summary>A parsed <c>POST /api/embed</c> or <c>POST /api/embeddings</c> body.</summary>
-internal sealed record OllamaEmbedRequest(string Model, IReadOnlyList<PromptInput> Inputs, bool Truncate, int? Dimensions);
+internal sealed record OllamaEmbedRequest(string Model, IReadOnlyList<PromptInput> Inputs, bool Truncate, int? Dimensions, OllamaKeepAlive? KeepAlive);
 
 /// <summary>
 /// Reads Ollama request bodies into the same typed requests the OpenAI routes serve, refusing bad values with a 400
@@ -66,7 +66,7 @@ internal static class OllamaRequestReader
             }
         }
 
-        return new OllamaChatRequest(parameters, messages, tools);
+        return new OllamaChatRequest(parameters, messages, tools, OllamaKeepAlive.Read(body));
     }
 
     public static OllamaGenerateRequest ReadGenerate(JsonElement body, LlmServingOptions limits)
@@ -83,7 +83,7 @@ internal static class OllamaRequestReader
         }
 
         var raw = Bool(body, "raw") ?? false;
-        return new OllamaGenerateRequest(parameters, String(body, "prompt") ?? "", String(body, "system"), raw);
+        return new OllamaGenerateRequest(parameters, String(body, "prompt") ?? "", String(body, "system"), raw, OllamaKeepAlive.Read(body));
     }
 
     public static OllamaEmbedRequest ReadEmbed(JsonElement body, LlmServingOptions limits, bool legacy)
@@ -128,7 +128,7 @@ internal static class OllamaRequestReader
         var dimensions = body.TryGetProperty("dimensions", out var d) && d.ValueKind != JsonValueKind.Null
             ? d.ValueKind == JsonValueKind.Number && d.TryGetInt32(out var n) && n > 0 ? n : throw LlmException.Invalid("'dimensions' must be a positive integer", "dimensions")
             : (int?)null;
-        return new OllamaEmbedRequest(model, inputs, Bool(body, "truncate") ?? true, dimensions);
+        return new OllamaEmbedRequest(model, inputs, Bool(body, "truncate") ?? true, dimensions, OllamaKeepAlive.Read(body));
     }
 
     /// <summary>The model a request names: <c>model</c>, or the older <c>name</c> that /api/show still takes.</summary>
@@ -162,6 +162,8 @@ internal static class OllamaRequestReader
         }
 
         var (sampling, maxTokens, stop) = ReadOptions(body, limits);
+        var logprobs = Bool(body, "logprobs") ?? false;
+        var topLogprobs = ReadTopLogprobs(body);
         return new GenerationParameters
         {
             Model = model,
@@ -172,7 +174,23 @@ internal static class OllamaRequestReader
             Sampling = sampling,
             Grammar = ReadFormat(body, limits),
             Stream = Bool(body, "stream") ?? true,
+            Logprobs = logprobs,
+            // As Ollama: top_logprobs applies only with logprobs true, and is checked either way.
+            TopLogprobs = logprobs ? topLogprobs : 0,
         };
+    }
+
+    // top_logprobs: 0 to 20 alternatives per token (Ollama's range and message).
+    private static int ReadTopLogprobs(JsonElement body)
+    {
+        if (!body.TryGetProperty("top_logprobs", out var v) || v.ValueKind == JsonValueKind.Null)
+        {
+            return 0;
+        }
+
+        return v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out var d) && d >= 0 && d <= 20 && Math.Floor(d) == d
+            ? (int)d
+            : throw LlmException.Invalid("top_logprobs must be between 0 and 20", "top_logprobs");
     }
 
     // format: "json" (any JSON object) or a JSON schema; "" or null is plain text.

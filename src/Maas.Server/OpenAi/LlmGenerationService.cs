@@ -28,9 +28,32 @@ internal sealed class LlmGenerationService(
     /// Checks the caller may use the model, resolves it and holds its engine (loading it on first use); dispose when
     /// the response is done. A model the caller may not see is answered exactly like one that does not exist.
     /// </summary>
-    public async Task<LlmSession> OpenAsync(HttpContext context, string model, CancellationToken cancellationToken)
+    /// <remarks>
+    /// <paramref name="keepAlive"/>, when given, is how long the model stays loaded after this request instead of its
+    /// configured keep-alive (Ollama's keep_alive; zero: stay loaded, <see cref="Maas.Core.Hosting.ModelHost.UnloadWhenIdle"/>: unload when done).
+    /// </remarks>
+    public async Task<LlmSession> OpenAsync(HttpContext context, string model, CancellationToken cancellationToken, TimeSpan? keepAlive = null)
     {
-        var usage = context.Usage();
+        var (resolved, route) = await ResolveAsync(context, model, cancellationToken);
+        if (keepAlive is { } keep)
+        {
+            resolved = resolved with { KeepAlive = keep };
+        }
+
+        context.Usage().ReportModel(resolved.Spec.Name, resolved.Spec.Version);
+        Deployments.DeploymentRouter.SetVersionHeader(context, resolved.Spec.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var lease = await manager.AcquireAsync(resolved.Request, cancellationToken);
+        var payloads = await payloadLog.IsOnAsync(resolved.Spec.Name, cancellationToken) ? payloadLog : null;
+        var copiesFor = shadowQueue.WantsCopies(route) ? route : null;
+        return new LlmSession(context, lease, resolved, metrics.Start(resolved, context, model), payloads, copiesFor);
+    }
+
+    /// <summary>
+    /// The version a call naming <paramref name="model"/> reaches (access checked, a deployment's split applied), without
+    /// loading it. A model the caller may not see is answered exactly like one that does not exist.
+    /// </summary>
+    public async Task<(ResolvedLlm Resolved, Deployments.DeploymentRoute? Route)> ResolveAsync(HttpContext context, string model, CancellationToken cancellationToken)
+    {
         var access = await context.CheckModelAccessAsync(model, write: false, cancellationToken);
         if (access.Result == ModelAccessResult.Hidden)
         {
@@ -46,13 +69,7 @@ internal sealed class LlmGenerationService(
             reference = $"{reference}/versions/{route.VersionText}";
         }
 
-        var resolved = await resolver.ResolveAsync(reference, cancellationToken);
-        usage.ReportModel(resolved.Spec.Name, resolved.Spec.Version);
-        Deployments.DeploymentRouter.SetVersionHeader(context, resolved.Spec.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        var lease = await manager.AcquireAsync(resolved.Request, cancellationToken);
-        var payloads = await payloadLog.IsOnAsync(resolved.Spec.Name, cancellationToken) ? payloadLog : null;
-        var copiesFor = shadowQueue.WantsCopies(route) ? route : null;
-        return new LlmSession(context, lease, resolved, metrics.Start(resolved, context, model), payloads, copiesFor);
+        return (await resolver.ResolveAsync(reference, cancellationToken), route);
     }
 
     /// <summary>Checks the prompt against the context and limits and builds one generation request per choice.</summary>

@@ -172,7 +172,8 @@ internal static class OpenAiJson
         json.WriteEndObject();
     }
 
-    private static void WriteTokenFields(Utf8JsonWriter json, string token, float logprob, byte[] bytes)
+    /// <summary>A token's <c>token</c>, <c>logprob</c> (-9999 for minus infinity) and <c>bytes</c>.</summary>
+    public static void WriteTokenFields(Utf8JsonWriter json, string token, float logprob, byte[] bytes)
     {
         json.WriteString("token", token);
         json.WriteNumber("logprob", float.IsNegativeInfinity(logprob) ? -9999f : logprob);

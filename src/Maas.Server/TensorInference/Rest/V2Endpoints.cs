@@ -15,6 +15,9 @@ internal static class V2Endpoints
     /// <summary>The extensions the server metadata advertises.</summary>
     public static readonly string[] Extensions = ["binary_tensor_data", "classification", "model_repository", "statistics", "parameters"];
 
+    /// <summary>What REST adds: the model configuration route (V2ModelConfig), which gRPC's ModelConfig has no counterpart of here.</summary>
+    public static readonly string[] RestExtensions = [.. Extensions, "model_configuration"];
+
     /// <summary>Escapes only what JSON requires, so messages keep their quotes readable ('input', not \u0027input\u0027).</summary>
     public static readonly System.Text.Encodings.Web.JavaScriptEncoder JsonEncoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
 
@@ -31,7 +34,7 @@ internal static class V2Endpoints
             w.WriteString("name", "maas");
             w.WriteString("version", ServerVersion);
             w.WriteStartArray("extensions");
-            foreach (var e in Extensions)
+            foreach (var e in RestExtensions)
             {
                 w.WriteStringValue(e);
             }
@@ -51,6 +54,7 @@ internal static class V2Endpoints
             v2.MapGet(prefix, (HttpContext ctx, ModelManager m, InferenceCallServices call, string model, string? version) => Metadata(ctx, m, call.Router, model, version));
             v2.MapGet(prefix + "/ready", (HttpContext ctx, ModelManager m, InferenceCallServices call, string model, string? version) => Ready(ctx, m, call.Router, model, version));
             v2.MapGet(prefix + "/stats", (HttpContext ctx, ModelManager m, string model, string? version) => Statistics(ctx, m, model, version)).RequireScope(MaasScopes.ModelsRead);
+            v2.MapGet(prefix + "/config", V2ModelConfig.GetAsync).RequireScope(MaasScopes.ModelsRead);
             v2.MapPost(prefix + "/infer", (HttpContext ctx, ModelManager m, InferenceCallServices call, IOptions<InferenceOptions> o, string model, string? version) => Infer(ctx, m, call, o.Value, model, version)).RequireScope(MaasScopes.Infer);
 
             // The generate extension, for GGUF models (V2GenerateEndpoints).

@@ -2,13 +2,16 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using Maas.Core.Formats.Gguf;
+using Maas.Core.Llm;
 using Maas.Core.Tenancy;
+using Maas.Runtimes.Llama.Serving;
 using Maas.Server.Deployments;
 using Maas.Server.Tests.ModelHosting;
 using Maas.Server.Tests.OpenAi;
 using Maas.Server.Tests.Support;
 using Maas.Server.Tests.Tenancy;
 using Maas.Testing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Maas.Server.Tests.TensorInference.Generate;
 
@@ -225,6 +228,36 @@ public sealed class V2GenerateTests(V2GenerateFixture fixture) : IClassFixture<V
         var message = await V2GenerateFixture.ErrorAsync(response, HttpStatusCode.BadRequest);
         Assert.Contains("POST /v2/models/gen/generate", message, StringComparison.Ordinal);
         Assert.Contains("/v1/chat/completions", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_failure_mid_stream_ends_the_stream_with_an_error_event_in_the_protocols_shape()
+    {
+        const string request = """{"text_input": "Once upon a time", "parameters": {"max_tokens": 10, "temperature": 0.9, "seed": 42}}""";
+        await fixture.GenerateAsync(Path, request); // loaded, and known to run past its first token
+
+        // The engine's step after the one that produced the first token fails, as a failing decode would.
+        var loaded = fixture.Host.Server.Services.GetRequiredService<LlmEngineManager>().Loaded().Single(e => e.Name == V2GenerateFixture.Model && e.Version == 2);
+        var engine = Assert.IsType<LlamaEngine>(loaded.Engine);
+        engine.FailAfterSteps(1, new InvalidOperationException("injected decode failure"));
+
+        using var response = await V2GenerateFixture.PostAsync(fixture.Host.Admin, StreamPath, request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+
+        // The whole stream reads to its end (not a connection cut short): text events, then one error event last.
+        var events = (await response.Content.ReadAsStringAsync())
+            .Split("\n\n", StringSplitOptions.RemoveEmptyEntries)
+            .Select(e => JsonDocument.Parse(Assert.Single(e.Split('\n'), l => l.StartsWith("data: ", StringComparison.Ordinal))["data: ".Length..]).RootElement.Clone())
+            .ToList();
+        var last = events[^1];
+        Assert.Equal(["error"], last.EnumerateObject().Select(p => p.Name));
+        Assert.Contains("the server failed to answer", last.GetProperty("error").GetString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("injected", last.GetProperty("error").GetString(), StringComparison.Ordinal); // details stay in the log
+        Assert.All(events[..^1], e => Assert.NotEmpty(e.GetProperty("text_output").GetString()!));
+
+        // The engine goes on serving.
+        Assert.NotEmpty((await fixture.GenerateAsync(Path, request)).GetProperty("text_output").GetString()!);
     }
 
     [Fact]
