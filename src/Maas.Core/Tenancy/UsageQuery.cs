@@ -9,8 +9,11 @@ public sealed record UsageQuery
     /// <summary>Only this key id.</summary>
     public string? KeyId { get; init; }
 
-    /// <summary>Only this model.</summary>
+    /// <summary>Only this model, spelled as given.</summary>
     public string? Model { get; init; }
+
+    /// <summary>Only this model, in any spelling usage rows give it (see <see cref="UsageModelMatch"/>).</summary>
+    public UsageModelMatch? ModelMatch { get; init; }
 
     /// <summary>From (inclusive).</summary>
     public DateTimeOffset? From { get; init; }

@@ -45,24 +45,19 @@ internal static class UsageEndpoints
         // Usage names a model as each caller's tenant names it: the owner's calls by its short name, other tenants'
         // calls to a shared model as owner/name. A model asked for matches the rows that name it as given (as before)
         // and those that name the same model the other way, so its owner sees every tenant's calls to it in one answer.
+        // The database picks those rows, so the rows of other models are never read (nor counted against the limit).
         var model = Text(q["model"]);
-        var modelKey = model is null ? null : Qualify(model, tenant ?? caller.Tenant);
         Func<UsageRow, bool>? narrowed = caller is { IsAdmin: false, Models.Count: > 0 } ? row => Narrowed(caller, row) : null;
-        Func<UsageRow, bool>? keep = model is null
-            ? narrowed
-            : row => row.Model is { } named
-                && (string.Equals(named, model, StringComparison.Ordinal) || string.Equals(Qualify(named, row.Tenant), modelKey, StringComparison.Ordinal))
-                && (narrowed is null || narrowed(row));
         var query = new UsageQuery
         {
             Tenant = tenant,
             KeyId = Text(q["key"]),
-            Model = null,
+            ModelMatch = model is null ? null : UsageModelMatch.For(model, tenant ?? caller.Tenant),
             From = Time(q["from"], "from"),
             To = Time(q["to"], "to"),
             GroupBy = grouping,
             Limit = Limit(q, 10_000, MaxRows),
-            Keep = keep,
+            Keep = narrowed,
         };
 
         // What this node recorded up to now is written first, so the answer counts every finished request.
@@ -102,10 +97,6 @@ internal static class UsageEndpoints
             },
             RegistryJson.Options);
     }
-
-    // owner/name of a model named by a caller of tenant: a short name is the tenant's own model.
-    private static string Qualify(string model, string tenant) =>
-        model.Contains('/', StringComparison.Ordinal) ? model : ModelKeys.Qualified(tenant, model);
 
     // A key limited to some models reads the usage of those models (by any key of its tenant, as /api/v1/jobs shows
     // their jobs), and its own calls that named no model; never another model's, nor another key's other calls.

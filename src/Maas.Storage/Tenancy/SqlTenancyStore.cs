@@ -336,7 +336,7 @@ public sealed class SqlTenancyStore : ITenancyStore
     /// <inheritdoc />
     public async Task<IReadOnlyList<UsageRow>> QueryUsageAsync(UsageQuery query, CancellationToken cancellationToken)
     {
-        var (where, parameters) = UsageFilter(query.Tenant, query.KeyId, query.Model, query.From, query.To);
+        var (where, parameters) = UsageFilter(query);
         var bucket = query.GroupBy switch
         {
             UsageGrouping.Hour => 3_600_000L,
@@ -443,35 +443,45 @@ public sealed class SqlTenancyStore : ITenancyStore
         return rows.Select(r => r.ToEntry()).ToArray();
     }
 
-    private static (string Where, DynamicParameters Parameters) UsageFilter(string? tenant, string? keyId, string? model, DateTimeOffset? from, DateTimeOffset? to)
+    private static (string Where, DynamicParameters Parameters) UsageFilter(UsageQuery query)
     {
         var where = new StringBuilder("1 = 1");
         var parameters = new DynamicParameters();
-        if (tenant is not null)
+        if (query.Tenant is not null)
         {
             where.Append(" AND u.tenant = @Tenant");
-            parameters.Add("Tenant", tenant);
+            parameters.Add("Tenant", query.Tenant);
         }
 
-        if (keyId is not null)
+        if (query.KeyId is not null)
         {
             where.Append(" AND u.key_id = @Key");
-            parameters.Add("Key", keyId);
+            parameters.Add("Key", query.KeyId);
         }
 
-        if (model is not null)
+        if (query.Model is not null)
         {
             where.Append(" AND u.model = @Model");
-            parameters.Add("Model", model);
+            parameters.Add("Model", query.Model);
         }
 
-        if (from is { } f)
+        // Each spelling compared whole, so the (tenant, model) pair needs no concatenation in either dialect.
+        if (query.ModelMatch is { } match)
+        {
+            where.Append(" AND (u.model = @ModelAsAsked OR u.model = @ModelQualified OR (u.tenant = @ModelOwner AND u.model = @ModelName))");
+            parameters.Add("ModelAsAsked", match.AsAsked);
+            parameters.Add("ModelQualified", match.Qualified);
+            parameters.Add("ModelOwner", match.Owner);
+            parameters.Add("ModelName", match.Name);
+        }
+
+        if (query.From is { } f)
         {
             where.Append(" AND u.at >= @From");
             parameters.Add("From", f.ToUnixTimeMilliseconds());
         }
 
-        if (to is { } t)
+        if (query.To is { } t)
         {
             where.Append(" AND u.at < @To");
             parameters.Add("To", t.ToUnixTimeMilliseconds());

@@ -4,7 +4,8 @@ namespace Maas.Server.Tests.Datasets;
 
 /// <summary>
 /// Parquet files written byte by byte (Thrift's compact protocol): one INT32 column "a", one row group, one column chunk
-/// of one page holding 1 and 2, with any of its sizes, counts and offsets made wrong.
+/// of one page holding 1 and 2, with any of its sizes, counts and offsets made wrong (the chunk's count of values is
+/// the row count unless given).
 /// </summary>
 internal static class CraftedParquet
 {
@@ -25,7 +26,8 @@ internal static class CraftedParquet
         int codec = 0,
         byte[]? data = null,
         int? dictionaryEntries = null,
-        int? headerBinary = null)
+        int? headerBinary = null,
+        long? chunkValues = null)
     {
         data ??= [1, 0, 0, 0, 2, 0, 0, 0];
         var header = new Writer();
@@ -68,7 +70,7 @@ internal static class CraftedParquet
                     meta.List(2, TypeI32, 1, l => l.Varint(0));
                     meta.List(3, TypeBinary, 1, l => l.Bytes("a"u8.ToArray()));
                     meta.I32(4, codec);
-                    meta.I64(5, rows);
+                    meta.I64(5, chunkValues ?? rows);
                     meta.I64(6, page.Length + data.Length);
                     meta.I64(7, totalCompressed ?? page.Length + data.Length);
                     meta.I64(9, dataPageOffset ?? 4);

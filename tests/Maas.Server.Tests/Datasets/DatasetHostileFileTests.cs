@@ -72,6 +72,9 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
         { "a header field longer than the chunk", CraftedParquet.File(headerBinary: 1_000_000_000), "runs past the end of its column chunk" },
         { "Snappy data claiming a huge size", CraftedParquet.File(codec: 1, data: [0x80, 0x94, 0xEB, 0xDC, 0x03, 0, 0, 0]), "holds Snappy data that says it expands to 1000000000" },
         { "an unknown page type", CraftedParquet.File(pageType: 7), "is of page type 7" },
+
+        // Parquet.Net fills the rows a chunk has no values for from a pooled buffer: another read's leftovers.
+        { "a chunk of fewer values than its row group's rows", CraftedParquet.File(rows: 3, chunkValues: 2), "row group 0, column 'a': 2 values for 3 rows" },
     };
 
     [Fact]

@@ -217,49 +217,74 @@ internal static class ParquetDatasetReader
     private static async Task<object?[]> ReadColumnAsync(ParquetRowGroupReader group, DataField field, int count, int rowGroup)
     {
         var type = field.ClrType;
-        if (IsText(type))
-        {
-            var strings = new string?[count];
-            await group.ReadAsync(field, strings.AsMemory(), null).ConfigureAwait(false);
-            return [.. strings];
-        }
-
         return type switch
         {
-            _ when type == typeof(bool) => await Nullable<bool>(group, field, count, v => v).ConfigureAwait(false),
-            _ when type == typeof(double) => await Nullable<double>(group, field, count, v => Finite(v)).ConfigureAwait(false),
-            _ when type == typeof(float) => await Nullable<float>(group, field, count, v => Finite(v)).ConfigureAwait(false),
-            _ when type == typeof(Half) => await Nullable<Half>(group, field, count, v => Finite((double)v)).ConfigureAwait(false),
-            _ when type == typeof(int) => await Nullable<int>(group, field, count, v => (double)v).ConfigureAwait(false),
-            _ when type == typeof(long) => await Nullable<long>(group, field, count, v => (double)v).ConfigureAwait(false),
-            _ when type == typeof(short) => await Nullable<short>(group, field, count, v => (double)v).ConfigureAwait(false),
-            _ when type == typeof(sbyte) => await Nullable<sbyte>(group, field, count, v => (double)v).ConfigureAwait(false),
-            _ when type == typeof(byte) => await Nullable<byte>(group, field, count, v => (double)v).ConfigureAwait(false),
-            _ when type == typeof(ushort) => await Nullable<ushort>(group, field, count, v => (double)v).ConfigureAwait(false),
-            _ when type == typeof(uint) => await Nullable<uint>(group, field, count, v => (double)v).ConfigureAwait(false),
-            _ when type == typeof(ulong) => await Nullable<ulong>(group, field, count, v => (double)v).ConfigureAwait(false),
-            _ when type == typeof(decimal) => await Nullable<decimal>(group, field, count, v => (double)v).ConfigureAwait(false),
-            _ when type == typeof(DateTime) => await Nullable<DateTime>(group, field, count, v => v.ToString("O", CultureInfo.InvariantCulture)).ConfigureAwait(false),
-            _ when type == typeof(DateTimeOffset) => await Nullable<DateTimeOffset>(group, field, count, v => v.ToString("O", CultureInfo.InvariantCulture)).ConfigureAwait(false),
-            _ when type == typeof(DateOnly) => await Nullable<DateOnly>(group, field, count, v => v.ToString("O", CultureInfo.InvariantCulture)).ConfigureAwait(false),
-            _ when type == typeof(TimeOnly) => await Nullable<TimeOnly>(group, field, count, v => v.ToString("O", CultureInfo.InvariantCulture)).ConfigureAwait(false),
-            _ when type == typeof(TimeSpan) => await Nullable<TimeSpan>(group, field, count, v => v.ToString("c", CultureInfo.InvariantCulture)).ConfigureAwait(false),
-            _ when type == typeof(Guid) => await Nullable<Guid>(group, field, count, v => v.ToString()).ConfigureAwait(false),
+            _ when IsText(type) => await Cells<ReadOnlyMemory<char>>(group, field, count, rowGroup, v => new string(v.Span)).ConfigureAwait(false),
+            _ when type == typeof(bool) => await Cells<bool>(group, field, count, rowGroup, v => v).ConfigureAwait(false),
+            _ when type == typeof(double) => await Cells<double>(group, field, count, rowGroup, v => Finite(v)).ConfigureAwait(false),
+            _ when type == typeof(float) => await Cells<float>(group, field, count, rowGroup, v => Finite(v)).ConfigureAwait(false),
+            _ when type == typeof(Half) => await Cells<Half>(group, field, count, rowGroup, v => Finite((double)v)).ConfigureAwait(false),
+            _ when type == typeof(int) => await Cells<int>(group, field, count, rowGroup, v => (double)v).ConfigureAwait(false),
+            _ when type == typeof(long) => await Cells<long>(group, field, count, rowGroup, v => (double)v).ConfigureAwait(false),
+            _ when type == typeof(short) => await Cells<short>(group, field, count, rowGroup, v => (double)v).ConfigureAwait(false),
+            _ when type == typeof(sbyte) => await Cells<sbyte>(group, field, count, rowGroup, v => (double)v).ConfigureAwait(false),
+            _ when type == typeof(byte) => await Cells<byte>(group, field, count, rowGroup, v => (double)v).ConfigureAwait(false),
+            _ when type == typeof(ushort) => await Cells<ushort>(group, field, count, rowGroup, v => (double)v).ConfigureAwait(false),
+            _ when type == typeof(uint) => await Cells<uint>(group, field, count, rowGroup, v => (double)v).ConfigureAwait(false),
+            _ when type == typeof(ulong) => await Cells<ulong>(group, field, count, rowGroup, v => (double)v).ConfigureAwait(false),
+            _ when type == typeof(decimal) => await Cells<decimal>(group, field, count, rowGroup, v => (double)v).ConfigureAwait(false),
+            _ when type == typeof(DateTime) => await Cells<DateTime>(group, field, count, rowGroup, v => v.ToString("O", CultureInfo.InvariantCulture)).ConfigureAwait(false),
+            _ when type == typeof(DateTimeOffset) => await Cells<DateTimeOffset>(group, field, count, rowGroup, v => v.ToString("O", CultureInfo.InvariantCulture)).ConfigureAwait(false),
+            _ when type == typeof(DateOnly) => await Cells<DateOnly>(group, field, count, rowGroup, v => v.ToString("O", CultureInfo.InvariantCulture)).ConfigureAwait(false),
+            _ when type == typeof(TimeOnly) => await Cells<TimeOnly>(group, field, count, rowGroup, v => v.ToString("O", CultureInfo.InvariantCulture)).ConfigureAwait(false),
+            _ when type == typeof(TimeSpan) => await Cells<TimeSpan>(group, field, count, rowGroup, v => v.ToString("c", CultureInfo.InvariantCulture)).ConfigureAwait(false),
+            _ when type == typeof(Guid) => await Cells<Guid>(group, field, count, rowGroup, v => v.ToString()).ConfigureAwait(false),
             _ => throw new DatasetFormatException($"row group {rowGroup}, column '{field.Name}': Parquet type {type.Name} is not supported"),
         };
     }
 
     private static object? Finite(double value) => double.IsFinite(value) ? value : null;
 
-    private static async Task<object?[]> Nullable<T>(ParquetRowGroupReader group, DataField field, int count, Func<T, object?> convert)
+    // The column's values, read raw into arrays of this reader's own. Parquet.Net's nullable and text overloads rent
+    // their buffers from the process's shared pools and then read what the file never wrote into them: the definition
+    // levels of a required column (so a negative number an earlier renter left made a value null and moved the later
+    // ones up a row) and, in a chunk of fewer values than rows, another request's leftover values.
+    private static async Task<object?[]> Cells<T>(ParquetRowGroupReader group, DataField field, int count, int rowGroup, Func<T, object?> convert)
         where T : struct
     {
-        var values = new T?[count];
-        await group.ReadAsync(field, values.AsMemory(), null).ConfigureAwait(false);
+        // A flat column has one value (or null) per row; the rows of a chunk that declares fewer would be left unread.
+        var declared = group.GetMetadata(field)?.MetaData?.NumValues;
+        if (declared != count)
+        {
+            throw new DatasetFormatException($"row group {rowGroup}, column '{field.Name}': {declared?.ToString(CultureInfo.InvariantCulture) ?? "no"} values for {count} rows");
+        }
+
+        var values = new T[count];
         var cells = new object?[count];
+        if (field.MaxDefinitionLevel == 0)
+        {
+            await group.ReadRawAsync<T>(field, values.AsMemory(), null, null).ConfigureAwait(false);
+            for (var i = 0; i < count; i++)
+            {
+                cells[i] = convert(values[i]);
+            }
+
+            return cells;
+        }
+
+        // A flat optional column has a definition level per row: its maximum for a value, less for a null; -1 is none read.
+        var levels = new int[count];
+        Array.Fill(levels, -1);
+        await group.ReadRawAsync<T>(field, values.AsMemory(), levels.AsMemory(), null).ConfigureAwait(false);
+        var next = 0;
         for (var i = 0; i < count; i++)
         {
-            cells[i] = values[i] is { } v ? convert(v) : null;
+            if (levels[i] < 0)
+            {
+                throw new DatasetFormatException($"row group {rowGroup}, column '{field.Name}': {i} values read for {count} rows");
+            }
+
+            cells[i] = levels[i] == field.MaxDefinitionLevel ? convert(values[next++]) : null;
         }
 
         return cells;
