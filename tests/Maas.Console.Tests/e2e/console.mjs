@@ -597,6 +597,7 @@ await scenario('tenant_lifecycle', async () => {
   if (model.status !== 201) throw new Error(`model not created: ${model.status}`);
   const meStatus = async () => (await fetch(new URL('/api/v1/me', baseUrl), { headers: { Authorization: `Bearer ${key.key}` } })).status;
   await page.goto(`${baseUrl}#/keys`);
+  await page.reload(); // the page may be on #/keys already: read the tenants made above
   const row = page.locator(`tr[data-tenant="${tenant}"]`);
   await row.waitFor();
   if (await page.locator('tr[data-tenant="default"] button').count()) throw new Error('the default tenant offers buttons');
