@@ -65,6 +65,40 @@ public sealed class InferenceCommandTests(CliServerFixture fixture)
         (await fixture.RunAsync("infer", name, "{not json")).AssertFailure(ExitCodes.Usage, "invalid_json");
     }
 
+    [Fact]
+    public async Task Infer_names_the_classes_of_an_output_the_model_labels()
+    {
+        var name = Names.Unique("labelled");
+        await fixture.Client.CreateModelAsync(new Maas.Client.Registry.NewModel(name));
+        await using (var onnx = new MemoryStream(TestArtifacts.Onnx(seed: 5)))
+        {
+            await fixture.Client.UploadVersionAsync(name, onnx, "mlp.onnx");
+        }
+
+        var values = Flatten((await fixture.RunAsync("infer", name, "[1, 2, 3, 4]", "--json")).Json()["outputs"]![0]!["data"]).ToArray();
+        var best = Array.IndexOf(values, values.Max());
+        var unlabelled = await fixture.RunAsync("infer", name, "[1, 2, 3, 4]", "--top", "1");
+        Assert.Contains("(index: value)", unlabelled.Stdout);
+        Assert.Contains($"{best}: ", unlabelled.Stdout);
+
+        string[] classes = ["cat", "dog", "bird"];
+        using (var config = await fixture.Server.CreateClient(MaasTestServer.AdminKey).PutAsync(
+            $"api/v1/models/{name}/config", new StringContent("""{"labels": {"output": ["cat", "dog", "bird"]}}""", System.Text.Encoding.UTF8, "application/json")))
+        {
+            Assert.True(config.IsSuccessStatusCode, await config.Content.ReadAsStringAsync());
+        }
+
+        var labelled = await fixture.RunAsync("infer", name, "[1, 2, 3, 4]", "--top", "3");
+        Assert.Equal(ExitCodes.Ok, labelled.ExitCode);
+        Assert.Contains("(class: value)", labelled.Stdout);
+        Assert.Contains($"{classes[best]}: ", labelled.Stdout);
+        Assert.All(classes, c => Assert.Contains(c + ": ", labelled.Stdout));
+
+        // A batch of two rows: the second row's classes are named with their row.
+        var batch = await fixture.RunAsync("infer", name, "[[1, 2, 3, 4], [4, 3, 2, 1]]", "--top", "6");
+        Assert.Contains("1/cat: ", batch.Stdout);
+    }
+
     [SharedModelFact("ultraface-rfb-320.onnx")]
     public async Task Infer_turns_a_picture_into_the_image_input_of_ultraface()
     {

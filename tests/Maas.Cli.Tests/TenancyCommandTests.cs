@@ -43,6 +43,37 @@ public sealed class TenancyCommandTests(CliServerFixture fixture)
     }
 
     [Fact]
+    public async Task Tenants_are_disabled_enabled_and_deleted_once_they_own_nothing()
+    {
+        var tenant = Names.Unique("gone");
+        await fixture.RunAsync("tenants", "create", tenant, "--json");
+        var secret = (string)(await fixture.RunAsync("keys", "create", "ci", "--tenant", tenant, "--scope", "models:read", "--json")).Json()["key"]!;
+        Assert.Equal(0, (await fixture.RunWithKeyAsync(secret, "models", "list", "--json")).ExitCode);
+
+        var disabled = await fixture.RunAsync("tenants", "disable", tenant);
+        Assert.Equal(ExitCodes.Ok, disabled.ExitCode);
+        Assert.Contains($"disabled tenant {tenant}", disabled.Stdout);
+        Assert.Contains("is disabled", (await fixture.RunWithKeyAsync(secret, "models", "list")).AssertFailure(ExitCodes.Auth, "tenant_disabled"));
+        var listed = (await fixture.RunAsync("tenants", "--json")).Json().AsArray().Single(t => (string?)t!["name"] == tenant)!;
+        Assert.True((bool?)listed["disabled"]);
+        Assert.Contains("disabled", (await fixture.RunAsync("tenants")).Stdout.Split('\n').Single(l => l.Contains(tenant, StringComparison.Ordinal)));
+
+        Assert.False((bool?)(await fixture.RunAsync("tenants", "enable", tenant, "--json")).Json()["disabled"]);
+        Assert.Equal(0, (await fixture.RunWithKeyAsync(secret, "models", "list", "--json")).ExitCode);
+
+        var model = Names.Unique("held");
+        await fixture.Client.CreateModelAsync(new Maas.Client.Registry.NewModel(model) { Owner = tenant });
+        Assert.Contains($"1 model ({model})", (await fixture.RunAsync("tenants", "delete", tenant)).AssertFailure(ExitCodes.Conflict, "tenant_not_empty"));
+        await fixture.Client.DeleteModelAsync($"{tenant}/{model}");
+        var deleted = await fixture.RunAsync("tenants", "delete", tenant);
+        Assert.Equal(ExitCodes.Ok, deleted.ExitCode);
+        Assert.Contains($"deleted tenant {tenant}", deleted.Stdout);
+        (await fixture.RunWithKeyAsync(secret, "models", "list")).AssertFailure(ExitCodes.Auth, "api_key_revoked");
+        (await fixture.RunAsync("tenants", "rm", tenant)).AssertFailure(ExitCodes.NotFound, "tenant_not_found");
+        (await fixture.RunAsync("tenants", "disable", "default")).AssertFailure(ExitCodes.Conflict, "default_tenant_protected");
+    }
+
+    [Fact]
     public async Task Usage_json_has_rows_and_totals_that_count_requests()
     {
         var usage = (await fixture.RunAsync("usage", "--group-by", "none", "--json")).Json();

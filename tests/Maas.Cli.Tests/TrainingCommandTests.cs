@@ -102,6 +102,37 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Train_follow_at_a_terminal_leaves_no_squeezed_bar_behind()
+    {
+        // A terminal (a pseudo-terminal from util-linux's script): the live bar, not the lines of redirected output.
+        Assert.True(File.Exists("/usr/bin/script"), "the test needs util-linux's script for a pseudo-terminal");
+        var dataset = Names.Unique("line");
+        (await fixture.RunAsync("datasets", "push", dataset, LineCsv(), "--json")).Json();
+        var command = string.Join(" ", new[] { "dotnet", CliRunner.CliDll(), "train", "--model", Names.Unique("tty"), "--dataset", dataset, "--task", "regression", "--label", "y", "--feature", "x", "--follow" });
+        var info = new System.Diagnostics.ProcessStartInfo("/usr/bin/script") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[] { "-qfec", command, "/dev/null" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        foreach (var (name, value) in fixture.Environment(MaasTestServer.AdminKey))
+        {
+            info.Environment[name] = value;
+        }
+
+        info.Environment["DOTNET_NOLOGO"] = "1";
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(3));
+        Assert.True(process.ExitCode == 0, output);
+        var visible = System.Text.RegularExpressions.Regex.Replace(output, @"\x1b\[[0-9;?]*[A-Za-z]", "\n");
+        var lines = visible.Split('\n', '\r').Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+        Assert.Contains(lines, l => l.Contains("succeeded: ", StringComparison.Ordinal));
+        // The bar's label squeezed into an ellipsis alone was left on screen, after the job had ended.
+        Assert.DoesNotContain("…", lines);
+    }
+
+    [Fact]
     public async Task Train_follow_prints_a_line_per_boosting_iteration_of_a_lightgbm_job()
     {
         var dataset = Names.Unique("line");

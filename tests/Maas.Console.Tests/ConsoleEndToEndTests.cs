@@ -42,6 +42,9 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Creates_a_tenant_and_a_key_shows_its_secret_once_limits_its_pages_to_its_scopes_and_revokes_it() => run.AssertScenario("create_and_revoke_key");
 
     [BrowserFact]
+    public void Disables_enables_and_deletes_a_tenant_from_its_row_and_shows_why_a_delete_is_refused() => run.AssertScenario("tenant_lifecycle");
+
+    [BrowserFact]
     public void A_read_only_key_is_offered_nothing_that_writes() => run.AssertScenario("read_only_key");
 
     [BrowserFact]

@@ -85,7 +85,9 @@ public static class InferCommand
             }
 
             var response = await client.InferAsync(reference, request, ct);
-            return CliHost.Print(parse, response, r => PrintOutputs(r, parse.GetValue(top)));
+            // Only the table names classes; --json stays the server's answer as it is.
+            var labels = parse.WantsJson() ? null : await InferLabels.ReadAsync(client, response, ct);
+            return CliHost.Print(parse, response, r => PrintOutputs(r, parse.GetValue(top), labels));
         });
         return command;
     }
@@ -201,12 +203,20 @@ public static class InferCommand
             : throw new CliException("invalid_size", $"--size '{size}' is not WIDTHxHEIGHT", ExitCodes.Usage);
     }
 
-    private static void PrintOutputs(InferResponse response, int top)
+    private static void PrintOutputs(InferResponse response, int top, IReadOnlyDictionary<string, IReadOnlyList<string>>? labels)
     {
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(response.ModelName)}[/] version {Markup.Escape(response.ModelVersion ?? "")}");
-        var table = CliHost.Table("OUTPUT", "DATATYPE", "SHAPE", "VALUES", $"TOP {top} (index: value)");
+        var table = CliHost.Table("OUTPUT", "DATATYPE", "SHAPE", "VALUES", labels is null ? $"TOP {top} (index: value)" : $"TOP {top} (class: value)");
         foreach (var output in response.Outputs)
         {
+            // Labels name the classes of one row: indexes into a batch of rows are counted per row.
+            var names = labels?.GetValueOrDefault(output.Name);
+            var classes = output.Shape.Count > 0 ? output.Shape[^1] : 0;
+            if (names is not null && names.Count != classes)
+            {
+                names = null; // named for another shape: indexes only, as the server does
+            }
+
             var flat = Flatten(output.Data).ToList();
             var numbers = flat.Select(v => v.GetValueKind() == JsonValueKind.Number ? v.GetValue<double>() : double.NaN).ToList();
             var best = numbers.Select((v, i) => (v, i)).Where(p => !double.IsNaN(p.v)).OrderByDescending(p => p.v).Take(Math.Max(0, top));
@@ -215,11 +225,16 @@ public static class InferCommand
                 output.Datatype,
                 "[" + string.Join(",", output.Shape) + "]",
                 string.Join(" ", flat.Take(8).Select(v => v.ToJsonString())) + (flat.Count > 8 ? $" ... ({flat.Count} values)" : ""),
-                string.Join("  ", best.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.i}: {p.v:0.####}"))));
+                string.Join("  ", best.Select(p => string.Create(CultureInfo.InvariantCulture, $"{Class(p.i, names, classes)}: {p.v:0.####}"))));
         }
 
         AnsiConsole.Write(table);
     }
+
+    private static string Class(int index, IReadOnlyList<string>? names, long classes) =>
+        names is null ? index.ToString(CultureInfo.InvariantCulture)
+        : classes > 0 && index >= classes ? $"{index / classes}/{names[(int)(index % classes)]}" // row/label beyond the first row
+        : names[index];
 
     private static IEnumerable<JsonValue> Flatten(JsonNode? node)
     {

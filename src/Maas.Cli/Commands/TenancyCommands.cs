@@ -5,7 +5,7 @@ using Spectre.Console;
 
 namespace Maas.Cli.Commands;
 
-/// <summary><c>maas keys create|list|revoke</c>, <c>maas tenants [list|create]</c> and <c>maas usage</c>.</summary>
+/// <summary><c>maas keys create|list|revoke</c>, <c>maas tenants [list|create|disable|enable|delete]</c> and <c>maas usage</c>.</summary>
 public static class TenancyCommands
 {
     /// <summary>The <c>keys</c> command.</summary>
@@ -70,10 +70,10 @@ public static class TenancyCommands
         return keys;
     }
 
-    /// <summary>The <c>tenants</c> command: lists tenants; <c>tenants create NAME</c> adds one.</summary>
+    /// <summary>The <c>tenants</c> command: lists tenants; <c>tenants create|disable|enable|delete NAME</c> change one.</summary>
     public static Command Tenants()
     {
-        var tenants = new Command("tenants", "Tenants (admin): list them, or 'tenants create NAME'");
+        var tenants = new Command("tenants", "Tenants (admin): list them, or 'tenants create|disable|enable|delete NAME'");
         var list = new Command("list", "List tenants");
         list.Aliases.Add("ls");
         list.SetAction(ListTenantsAsync);
@@ -87,7 +87,38 @@ public static class TenancyCommands
         });
         tenants.Subcommands.Add(list);
         tenants.Subcommands.Add(create);
+        tenants.Subcommands.Add(SetDisabled("disable", true, "Suspend a tenant: its keys are refused (403) until it is enabled again"));
+        tenants.Subcommands.Add(SetDisabled("enable", false, "Resume a suspended tenant"));
+        tenants.Subcommands.Add(DeleteTenant());
         return tenants;
+    }
+
+    private static Command SetDisabled(string verb, bool disabled, string description)
+    {
+        var name = new Argument<string>("name") { Description = "Tenant name" };
+        var command = new Command(verb, description) { name };
+        command.SetAction(async (parse, client, ct) =>
+        {
+            var tenant = await client.SetTenantDisabledAsync(parse.GetValue(name)!, disabled, ct);
+            return CliHost.Print(parse, tenant, t => Console.Out.WriteLine(t.Disabled
+                ? $"disabled tenant {t.Name}: its keys are refused until 'maas tenants enable {t.Name}'"
+                : $"enabled tenant {t.Name}"));
+        });
+        return command;
+    }
+
+    private static Command DeleteTenant()
+    {
+        var name = new Argument<string>("name") { Description = "Tenant name" };
+        var command = new Command("delete", "Delete a tenant that owns nothing (no models, datasets, deployments, files or unfinished jobs); revokes its keys, keeps its usage and audit history") { name };
+        command.Aliases.Add("rm");
+        command.SetAction(async (parse, client, ct) =>
+        {
+            var tenant = parse.GetValue(name)!;
+            await client.DeleteTenantAsync(tenant, ct);
+            return CliHost.Print(parse, new { deleted = tenant }, r => Console.Out.WriteLine($"deleted tenant {r.deleted}; its keys are revoked, its usage and audit history stay"));
+        });
+        return command;
     }
 
     private static async Task<int> ListTenantsAsync(ParseResult parse, Maas.Client.MaasClient client, CancellationToken ct)
@@ -95,10 +126,10 @@ public static class TenancyCommands
         var found = await client.ListTenantsAsync(ct);
         return CliHost.Print(parse, found.Tenants, items =>
         {
-            var table = CliHost.Table("NAME", "LIMITS", "CREATED", "BY");
+            var table = CliHost.Table("NAME", "STATUS", "LIMITS", "CREATED", "BY");
             foreach (var t in items)
             {
-                table.Row(t.Name, t.Limits?.ToString(), t.CreatedAt, t.CreatedBy);
+                table.Row(t.Name, t.Disabled ? "disabled" : "active", t.Limits?.ToString(), t.CreatedAt, t.CreatedBy);
             }
 
             AnsiConsole.Write(table);

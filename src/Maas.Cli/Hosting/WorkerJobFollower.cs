@@ -101,8 +101,10 @@ public static class WorkerJobFollower
     {
         string? stage = null;
         T last = default!;
+        // Cleared at the end: the caller prints how the job ended, and a bar left behind showed only its squeezed label
+        // ("…", the metrics being wider than the room the bar's columns leave it).
         await AnsiConsole.Progress()
-            .AutoClear(false)
+            .AutoClear(true)
             .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
             .StartAsync(async context =>
             {
@@ -119,7 +121,7 @@ public static class WorkerJobFollower
                         }
                     }
 
-                    task.Description = Markup.Escape($"job {id} {reader.Label(last)}".TrimEnd());
+                    task.Description = Markup.Escape(Fit($"job {id} {reader.Label(last)}".TrimEnd(), AnsiConsole.Profile.Width - BarColumnsWidth));
                     task.Value = Math.Clamp(reader.Percent(last), 0, 100);
                     if (reader.Finished(last))
                     {
@@ -131,6 +133,13 @@ public static class WorkerJobFollower
             });
         return last;
     }
+
+    // What the bar's other columns take of a line: bar 40, percent, elapsed time, spinner and the gaps.
+    private const int BarColumnsWidth = 62;
+
+    // A label cut to the room it has, so the bar never squeezes it into an ellipsis alone.
+    private static string Fit(string label, int room) =>
+        label.Length <= Math.Max(room, 20) ? label : string.Concat(label.AsSpan(0, Math.Max(room, 20) - 1), "…");
 
     // The job's events not read yet, through the jobs API (which holds them for every worker-run kind), a page at a time.
     private sealed class EventCursor(MaasClient client, string id)

@@ -14,6 +14,14 @@ public sealed partial class MaasClient
     public Task<TenantInfo> CreateTenantAsync(string name, CancellationToken cancellationToken = default) =>
         SendAsync<TenantInfo>(HttpMethod.Post, "api/v1/tenants", new { name }, cancellationToken);
 
+    /// <summary>Suspends (<paramref name="disabled"/>) or resumes a tenant (admin): a suspended tenant's keys are refused with 403.</summary>
+    public Task<TenantInfo> SetTenantDisabledAsync(string name, bool disabled, CancellationToken cancellationToken = default) =>
+        SendAsync<TenantInfo>(HttpMethod.Patch, $"api/v1/tenants/{Escape(name)}", new { disabled }, cancellationToken);
+
+    /// <summary>Deletes a tenant that owns nothing and revokes its keys (admin); 409 tenant_not_empty names what it still owns.</summary>
+    public Task DeleteTenantAsync(string name, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Delete, $"api/v1/tenants/{Escape(name)}", null, cancellationToken);
+
     /// <summary>Creates an API key (admin); the answer carries the secret, this once.</summary>
     public Task<ApiKeyInfo> CreateKeyAsync(NewApiKey key, CancellationToken cancellationToken = default) =>
         SendAsync<ApiKeyInfo>(HttpMethod.Post, "api/v1/keys", key, cancellationToken);

@@ -14,6 +14,13 @@ public sealed record TenantInfo
 
     public DateTimeOffset? CreatedAt { get; init; }
 
+    /// <summary>Suspended: its keys are refused until it is enabled again.</summary>
+    public bool Disabled { get; init; }
+
+    public DateTimeOffset? DisabledAt { get; init; }
+
+    public string? DisabledBy { get; init; }
+
     /// <summary>Fields this client does not know.</summary>
     [JsonExtensionData]
     public Dictionary<string, JsonElement>? Extra { get; init; }

@@ -15,6 +15,18 @@ public interface ITenancyStore
     /// <summary>Replaces a tenant's limits; false when it does not exist.</summary>
     Task<bool> SetTenantLimitsAsync(string name, UsageLimits limits, CancellationToken cancellationToken);
 
+    /// <summary>Suspends (<paramref name="disabled"/>) or resumes a tenant; false when it does not exist. Suspending a suspended one keeps its first time.</summary>
+    Task<bool> SetTenantDisabledAsync(string name, bool disabled, string actor, DateTimeOffset at, CancellationToken cancellationToken);
+
+    /// <summary>What a tenant still owns: models, datasets, deployments, fine-tuning files and unfinished jobs.</summary>
+    Task<TenantHoldings> GetTenantHoldingsAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Deletes a tenant that owns nothing and revokes its keys, in one transaction; returns what it still owns (then
+    /// nothing changed), empty holdings when it was deleted. Usage and audit rows stay; the name is not reused.
+    /// </summary>
+    Task<TenantHoldings> DeleteTenantAsync(string name, string actor, DateTimeOffset at, CancellationToken cancellationToken);
+
     /// <summary>Stores a new key (already hashed).</summary>
     Task CreateKeyAsync(ApiKey key, CancellationToken cancellationToken);
 
@@ -24,8 +36,8 @@ public interface ITenancyStore
     /// <summary>Keys, optionally of one tenant, newest first; revoked ones only when asked.</summary>
     Task<IReadOnlyList<ApiKey>> ListKeysAsync(string? tenant, bool includeRevoked, CancellationToken cancellationToken);
 
-    /// <summary>The keys with this visible prefix (usually one) together with their tenant's limits: the one query of a cache miss.</summary>
-    Task<IReadOnlyList<(ApiKey Key, UsageLimits TenantLimits)>> FindKeysByPrefixAsync(string prefix, CancellationToken cancellationToken);
+    /// <summary>The keys with this visible prefix (usually one) together with their tenant's limits and whether it is suspended: the one query of a cache miss.</summary>
+    Task<IReadOnlyList<(ApiKey Key, UsageLimits TenantLimits, bool TenantDisabled)>> FindKeysByPrefixAsync(string prefix, CancellationToken cancellationToken);
 
     /// <summary>Revokes a key; false when it does not exist or was already revoked.</summary>
     Task<bool> RevokeKeyAsync(string id, string revokedBy, DateTimeOffset at, CancellationToken cancellationToken);

@@ -46,6 +46,59 @@ public sealed class TenancyManager(ITenancyStore store, TimeProvider time)
     }
 
     /// <summary>
+    /// Suspends or resumes a tenant, replacing its limits too when <paramref name="limits"/> is given (checked before
+    /// anything changes); throws tenant_not_found, invalid_limits, or default_tenant_protected for the default tenant.
+    /// </summary>
+    public async Task<Tenant> SetTenantDisabledAsync(string name, bool disabled, string actor, CancellationToken cancellationToken, UsageLimits? limits = null)
+    {
+        if (disabled && name == Tenant.DefaultName)
+        {
+            throw DefaultTenantProtected("disabled");
+        }
+
+        if (limits is not null)
+        {
+            ValidLimits(limits, tenant: true);
+            await SetTenantLimitsAsync(name, limits, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (!await store.SetTenantDisabledAsync(name, disabled, actor, Now(), cancellationToken).ConfigureAwait(false))
+        {
+            throw TenantNotFound(name);
+        }
+
+        Changed?.Invoke(this, EventArgs.Empty);
+        return await store.GetTenantAsync(name, cancellationToken).ConfigureAwait(false) ?? throw TenantNotFound(name);
+    }
+
+    /// <summary>
+    /// Deletes a tenant that owns nothing and revokes its keys; throws tenant_not_found, default_tenant_protected,
+    /// or tenant_not_empty naming what it still owns.
+    /// </summary>
+    public async Task DeleteTenantAsync(string name, string actor, CancellationToken cancellationToken)
+    {
+        if (name == Tenant.DefaultName)
+        {
+            throw DefaultTenantProtected("deleted");
+        }
+
+        if (await store.GetTenantAsync(name, cancellationToken).ConfigureAwait(false) is null)
+        {
+            throw TenantNotFound(name);
+        }
+
+        var holdings = await store.DeleteTenantAsync(name, actor, Now(), cancellationToken).ConfigureAwait(false);
+        if (!holdings.IsEmpty)
+        {
+            throw TenancyException.Conflict(
+                "tenant_not_empty",
+                $"tenant '{name}' still owns {holdings.Describe()}; delete them (or let the jobs finish, or cancel them) first, then delete the tenant");
+        }
+
+        Changed?.Invoke(this, EventArgs.Empty);
+    }
+
+    /// <summary>
     /// Creates a key and returns it with its secret (the only time the secret exists outside the caller's hands).
     /// <paramref name="secret"/> is for MAAS_ADMIN_KEY; otherwise one is generated.
     /// </summary>
@@ -138,6 +191,10 @@ public sealed class TenancyManager(ITenancyStore store, TimeProvider time)
 
     /// <summary>The error for a missing tenant.</summary>
     public static TenancyException TenantNotFound(string name) => TenancyException.NotFound("tenant_not_found", $"tenant '{RegistryNames.Shorten(name)}' does not exist");
+
+    private static TenancyException DefaultTenantProtected(string what) => TenancyException.Conflict(
+        "default_tenant_protected",
+        $"the '{Tenant.DefaultName}' tenant holds the first admin key and models without another owner; it cannot be {what}");
 
     private static void ValidateTenantName(string? name)
     {

@@ -15,6 +15,15 @@ public sealed record Tenant
     /// <summary>When it was created.</summary>
     public DateTimeOffset CreatedAt { get; init; }
 
+    /// <summary>When an admin suspended it (its keys are refused with 403 until it is enabled again), or null.</summary>
+    public DateTimeOffset? DisabledAt { get; init; }
+
+    /// <summary>Who suspended it, or null.</summary>
+    public string? DisabledBy { get; init; }
+
+    /// <summary>Whether its keys are refused.</summary>
+    public bool Disabled => DisabledAt is not null;
+
     /// <summary>The tenant the bootstrap creates, and models belong to until told otherwise.</summary>
     public const string DefaultName = "default";
 }

@@ -108,7 +108,7 @@ public sealed class ApiKeyAuthenticator
         var candidates = await _store.FindKeysByPrefixAsync(ApiKeySecrets.PrefixOf(secret), CancellationToken.None).ConfigureAwait(false);
         KeyEntry? found = null;
         var now = _time.GetUtcNow();
-        foreach (var (key, tenantLimits) in candidates)
+        foreach (var (key, tenantLimits, tenantDisabled) in candidates)
         {
             if (!ApiKeySecrets.Verify(secret, key.Salt, key.Hash))
             {
@@ -116,7 +116,7 @@ public sealed class ApiKeyAuthenticator
             }
 
             // Prefer a usable row: MAAS_ADMIN_KEY may be re-created after an earlier row of it was revoked.
-            var entry = new KeyEntry(key, tenantLimits, _tracker);
+            var entry = new KeyEntry(key, tenantLimits, tenantDisabled, _tracker);
             if (found is null || (entry.StatusAt(now) == KeyStatus.Valid && found.StatusAt(now) != KeyStatus.Valid))
             {
                 found = entry;

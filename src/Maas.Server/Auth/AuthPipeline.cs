@@ -206,6 +206,12 @@ public sealed class AuthPipeline
                 StatusCodes.Status503ServiceUnavailable, "auth_unavailable", "keys cannot be checked right now (database unavailable); try again", RetryAfter: TimeSpan.FromSeconds(1)));
         }
 
+        if (status == KeyStatus.TenantDisabled && entry is not null)
+        {
+            // The secret is genuine, so this is no guessing attempt: not counted against the client.
+            return (null, null, TenantDisabled(entry));
+        }
+
         if (status != KeyStatus.Valid || entry is null)
         {
             _failures.RecordFailure(client, secret);
@@ -333,6 +339,11 @@ public sealed class AuthPipeline
     internal async ValueTask<AuthFailure?> AdmitMessageAsync(StreamAdmission call, CancellationToken cancellationToken)
     {
         var (status, entry) = await _keys.AuthenticateAsync(call.Secret, cancellationToken);
+        if (status == KeyStatus.TenantDisabled && entry is not null)
+        {
+            return TenantDisabled(entry);
+        }
+
         if (status != KeyStatus.Valid)
         {
             return new AuthFailure(StatusCodes.Status401Unauthorized, "api_key_" + status.ToString().ToLowerInvariant(), $"the API key {entry?.Key.Prefix}... is {status.ToString().ToLowerInvariant()}");
@@ -344,6 +355,12 @@ public sealed class AuthPipeline
 
     /// <summary>Counts one stream message's compute as pending against the call's budgets.</summary>
     internal void ChargeMessage(StreamAdmission call, double computeMs) => _tracker.AddPending(call.KeyCounters, call.TenantCounters, 0, computeMs);
+
+    /// <summary>The 403 for a key of a suspended tenant.</summary>
+    public static AuthFailure TenantDisabled(KeyEntry entry) => new(
+        StatusCodes.Status403Forbidden,
+        "tenant_disabled",
+        $"the tenant '{entry.Key.Tenant}' of the API key {entry.Key.Prefix}... is disabled; an admin can enable it again");
 
     /// <summary>
     /// The 404 for a model the caller may not see, worded like the route's own "does not exist"; it depends only on

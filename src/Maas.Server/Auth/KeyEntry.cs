@@ -6,10 +6,11 @@ namespace Maas.Server.Auth;
 /// <summary>A cached key: the stored key, its tenant's limits, and what requests made with it carry along.</summary>
 public sealed class KeyEntry
 {
-    internal KeyEntry(ApiKey key, UsageLimits tenantLimits, LimitTracker tracker)
+    internal KeyEntry(ApiKey key, UsageLimits tenantLimits, bool tenantDisabled, LimitTracker tracker)
     {
         Key = key;
         TenantLimits = tenantLimits;
+        TenantDisabled = tenantDisabled;
         Caller = new Caller(key.Id, key.Prefix, key.Name, key.Tenant, key.Scopes, key.Models);
         var identity = new ClaimsIdentity(
             [
@@ -32,6 +33,9 @@ public sealed class KeyEntry
     /// <summary>The tenant's limits.</summary>
     public UsageLimits TenantLimits { get; }
 
+    /// <summary>Whether the key's tenant is suspended.</summary>
+    public bool TenantDisabled { get; }
+
     /// <summary>The caller requests with this key act as.</summary>
     public Caller Caller { get; }
 
@@ -48,5 +52,6 @@ public sealed class KeyEntry
     public KeyStatus StatusAt(DateTimeOffset now) =>
         Key.RevokedAt is not null ? KeyStatus.Revoked
         : Key.ExpiresAt is { } expires && expires <= now ? KeyStatus.Expired
+        : TenantDisabled ? KeyStatus.TenantDisabled
         : KeyStatus.Valid;
 }

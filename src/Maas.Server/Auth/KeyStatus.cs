@@ -14,4 +14,7 @@ public enum KeyStatus
 
     /// <summary>A key past its expiry.</summary>
     Expired,
+
+    /// <summary>A key of a tenant an admin suspended (403 until the tenant is enabled again).</summary>
+    TenantDisabled,
 }

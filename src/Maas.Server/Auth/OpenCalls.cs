@@ -42,7 +42,12 @@ public sealed class OpenCalls(ApiKeyAuthenticator keys, IOptions<AuthOptions> op
                 continue;
             }
 
-            var reason = $"the API key {entry?.Key.Prefix}... {(status == KeyStatus.Expired ? "has expired" : "was revoked")}";
+            var reason = status switch
+            {
+                KeyStatus.Expired => $"the API key {entry?.Key.Prefix}... has expired",
+                KeyStatus.TenantDisabled => $"the tenant '{entry?.Key.Tenant}' of the API key {entry?.Key.Prefix}... is disabled",
+                _ => $"the API key {entry?.Key.Prefix}... was revoked",
+            };
             foreach (var (context, call) in group)
             {
                 if (call.Revocation is { } revocation)

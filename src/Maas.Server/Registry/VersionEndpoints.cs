@@ -112,6 +112,23 @@ internal static class VersionEndpoints
             : response;
     }
 
+    /// <summary>
+    /// Refuses, from its name alone and so before a byte of the body is read, a raw body (the whole version, so its
+    /// model file) named like no model: 400 unsupported_format naming the accepted formats. Multipart parts and
+    /// resumable sessions may be an ONNX model's external data under any name; their content is checked after.
+    /// </summary>
+    internal static void RequireModelExtension(string fileName)
+    {
+        var extension = Path.GetExtension(fileName);
+        if (!extension.Equals(".onnx", StringComparison.OrdinalIgnoreCase) && !extension.Equals(".gguf", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ApiException(
+                StatusCodes.Status400BadRequest,
+                "unsupported_format",
+                $"'{RegistryNames.Shorten(fileName)}' is not named like a model file: upload an ONNX model (.onnx) or a GGUF file (.gguf); an ONNX model's external data goes beside it in a multipart upload");
+        }
+    }
+
     private static async Task<IResult> UploadAsync(string name, HttpContext context, IModelRegistry registry, IOptions<RegistryOptions> options, IOptions<MultipartLimits> multipart)
     {
         var request = context.Request;
@@ -145,6 +162,7 @@ internal static class VersionEndpoints
         }
 
         RegistryNames.ValidateFilePath(fileName);
+        RequireModelExtension(fileName);
         var expected = ModelRegistry.NormalizeSha256(request.Headers[Sha256Header].ToString() is { Length: > 0 } sha ? sha : null);
         var versionOptions = await OptionsAsync(
             registry,

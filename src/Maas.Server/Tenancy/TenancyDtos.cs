@@ -10,10 +10,12 @@ internal sealed record CreateTenantRequest
     public UsageLimits? Limits { get; init; }
 }
 
-/// <summary>PATCH /api/v1/tenants/{name}.</summary>
+/// <summary>PATCH /api/v1/tenants/{name}: new limits (replaced as a whole), suspend or resume, or both.</summary>
 internal sealed record UpdateTenantRequest
 {
     public UsageLimits? Limits { get; init; }
+
+    public bool? Disabled { get; init; }
 }
 
 /// <summary>POST /api/v1/keys.</summary>
@@ -33,9 +35,9 @@ internal sealed record CreateKeyRequest
 }
 
 /// <summary>A tenant as the API shows it.</summary>
-internal sealed record TenantDto(string Name, UsageLimits Limits, string CreatedBy, DateTimeOffset CreatedAt)
+internal sealed record TenantDto(string Name, UsageLimits Limits, string CreatedBy, DateTimeOffset CreatedAt, bool Disabled, DateTimeOffset? DisabledAt, string? DisabledBy)
 {
-    public static TenantDto From(Tenant t) => new(t.Name, t.Limits, t.CreatedBy, t.CreatedAt);
+    public static TenantDto From(Tenant t) => new(t.Name, t.Limits, t.CreatedBy, t.CreatedAt, t.Disabled, t.DisabledAt, t.DisabledBy);
 }
 
 /// <summary>A key as the API shows it; <see cref="Key"/> only in the answer to its creation.</summary>

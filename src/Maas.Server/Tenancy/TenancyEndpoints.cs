@@ -18,6 +18,11 @@ internal static class TenancyEndpoints
         tenants.MapGet("/{name}", async (string name, ITenancyStore store, CancellationToken ct) =>
             Results.Json(TenantDto.From(await store.GetTenantAsync(name, ct) ?? throw TenancyManager.TenantNotFound(name)), RegistryJson.Options));
         tenants.MapPatch("/{name}", UpdateTenantAsync).WithAuditAction("tenants.update");
+        tenants.MapDelete("/{name}", async (string name, HttpContext context, TenancyManager manager, CancellationToken ct) =>
+        {
+            await manager.DeleteTenantAsync(name, context.GetCaller()!.Actor, ct);
+            return Results.NoContent();
+        }).WithAuditAction("tenants.delete");
 
         var keys = api.MapGroup("/keys").RequireScope(MaasScopes.Admin);
         keys.MapPost("", CreateKeyAsync).WithAuditAction("keys.create");
@@ -58,7 +63,14 @@ internal static class TenancyEndpoints
     private static async Task<IResult> UpdateTenantAsync(string name, HttpContext context, TenancyManager manager, CancellationToken ct)
     {
         var request = await ApiRequests.ReadJsonAsync<UpdateTenantRequest>(context.Request, ct);
-        return Results.Json(TenantDto.From(await manager.SetTenantLimitsAsync(name, request.Limits, ct)), RegistryJson.Options);
+        if (request.Disabled is not { } disabled)
+        {
+            // Without "disabled" the body is the limits, as before "disabled" existed (absent limits clear them).
+            return Results.Json(TenantDto.From(await manager.SetTenantLimitsAsync(name, request.Limits, ct)), RegistryJson.Options);
+        }
+
+        context.Usage().AuditTarget = $"{name} ({(disabled ? "disabled" : "enabled")})";
+        return Results.Json(TenantDto.From(await manager.SetTenantDisabledAsync(name, disabled, context.GetCaller()!.Actor, ct, request.Limits)), RegistryJson.Options);
     }
 
     private static async Task<IResult> CreateKeyAsync(HttpContext context, TenancyManager manager, TimeProvider time, CancellationToken ct)

@@ -9,7 +9,7 @@ using Maas.Storage.Sql;
 namespace Maas.Storage.Tenancy;
 
 /// <summary>Tenants, keys, usage and audit on the registry's database (SQLite or PostgreSQL, one set of queries).</summary>
-public sealed class SqlTenancyStore : ITenancyStore
+public sealed partial class SqlTenancyStore : ITenancyStore
 {
     // Rows per PostgreSQL batch (one round trip each).
     private const int InsertChunk = 500;
@@ -18,6 +18,8 @@ public sealed class SqlTenancyStore : ITenancyStore
         k.id, k.prefix, k.salt, k.hash, k.name, k.tenant, k.scopes, k.models, k.limits, k.expires_at, k.created_by, k.created_at,
         k.last_used_at, k.revoked_at, k.revoked_by, k.managed_by
         """;
+
+    private const string TenantColumns = "name, limits, created_by, created_at, disabled_at, disabled_by";
 
     private const string BumpEpoch = "UPDATE tenancy_state SET epoch = epoch + 1 WHERE id = 1";
 
@@ -51,7 +53,9 @@ public sealed class SqlTenancyStore : ITenancyStore
         }
         catch (DbException e) when (Dialect.IsUniqueViolation(e))
         {
-            throw TenancyException.Conflict("tenant_exists", $"a tenant named '{tenant.Name}' already exists");
+            throw await WasDeletedAsync(tenant.Name, cancellationToken).ConfigureAwait(false)
+                ? TenancyException.Conflict("tenant_exists", $"the name '{tenant.Name}' belonged to a deleted tenant, whose usage and audit history keep it; choose another name")
+                : TenancyException.Conflict("tenant_exists", $"a tenant named '{tenant.Name}' already exists");
         }
 
         return tenant;
@@ -62,7 +66,7 @@ public sealed class SqlTenancyStore : ITenancyStore
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         var row = await connection.QuerySingleOrDefaultAsync<TenantRow>(Command(
-            "SELECT name, limits, created_by, created_at FROM tenants WHERE name = @Name", new { Name = name }, null, cancellationToken)).ConfigureAwait(false);
+            $"SELECT {TenantColumns} FROM tenants WHERE name = @Name AND deleted_at IS NULL", new { Name = name }, null, cancellationToken)).ConfigureAwait(false);
         return row?.ToTenant();
     }
 
@@ -71,7 +75,7 @@ public sealed class SqlTenancyStore : ITenancyStore
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         var rows = await connection.QueryAsync<TenantRow>(Command(
-            "SELECT name, limits, created_by, created_at FROM tenants ORDER BY name", null, null, cancellationToken)).ConfigureAwait(false);
+            $"SELECT {TenantColumns} FROM tenants WHERE deleted_at IS NULL ORDER BY name", null, null, cancellationToken)).ConfigureAwait(false);
         return rows.Select(r => r.ToTenant()).ToArray();
     }
 
@@ -81,7 +85,7 @@ public sealed class SqlTenancyStore : ITenancyStore
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         var changed = await connection.ExecuteAsync(Command(
-            "UPDATE tenants SET limits = @Limits WHERE name = @Name", new { Name = name, Limits = RegistryJson.Serialize(limits) }, transaction, cancellationToken)).ConfigureAwait(false);
+            "UPDATE tenants SET limits = @Limits WHERE name = @Name AND deleted_at IS NULL", new { Name = name, Limits = RegistryJson.Serialize(limits) }, transaction, cancellationToken)).ConfigureAwait(false);
         await connection.ExecuteAsync(Command(BumpEpoch, null, transaction, cancellationToken)).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return changed == 1;
@@ -158,15 +162,15 @@ public sealed class SqlTenancyStore : ITenancyStore
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<(ApiKey Key, UsageLimits TenantLimits)>> FindKeysByPrefixAsync(string prefix, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<(ApiKey Key, UsageLimits TenantLimits, bool TenantDisabled)>> FindKeysByPrefixAsync(string prefix, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         var rows = await connection.QueryAsync<KeyRow>(Command(
-            $"SELECT {KeyColumns}, t.limits AS tenant_limits FROM api_keys k JOIN tenants t ON t.name = k.tenant WHERE k.prefix = @Prefix",
+            $"SELECT {KeyColumns}, t.limits AS tenant_limits, t.disabled_at AS tenant_disabled_at FROM api_keys k JOIN tenants t ON t.name = k.tenant WHERE k.prefix = @Prefix",
             new { Prefix = prefix },
             null,
             cancellationToken)).ConfigureAwait(false);
-        return rows.Select(r => (r.ToKey(), RegistryJson.Deserialize(r.TenantLimits, UsageLimits.None))).ToArray();
+        return rows.Select(r => (r.ToKey(), RegistryJson.Deserialize(r.TenantLimits, UsageLimits.None), r.TenantDisabledAt is not null)).ToArray();
     }
 
     /// <inheritdoc />
@@ -505,12 +509,18 @@ public sealed class SqlTenancyStore : ITenancyStore
 
         public long CreatedAt { get; set; }
 
+        public long? DisabledAt { get; set; }
+
+        public string? DisabledBy { get; set; }
+
         public Tenant ToTenant() => new()
         {
             Name = Name,
             Limits = RegistryJson.Deserialize(Limits, UsageLimits.None),
             CreatedBy = CreatedBy,
             CreatedAt = FromUnix(CreatedAt),
+            DisabledAt = DisabledAt is { } d ? FromUnix(d) : null,
+            DisabledBy = DisabledBy,
         };
     }
 
@@ -549,6 +559,8 @@ public sealed class SqlTenancyStore : ITenancyStore
         public string? ManagedBy { get; set; }
 
         public string? TenantLimits { get; set; }
+
+        public long? TenantDisabledAt { get; set; }
 
         public ApiKey ToKey() => new()
         {

@@ -9,7 +9,17 @@ public static class TenancyMigrations
     public static IReadOnlyList<Migration> All { get; } =
     [
         new(100, "tenancy", TenancySqlite, TenancyPostgres),
+        new(101, "tenant_lifecycle", TenantLifecycle, TenantLifecycle),
     ];
+
+    // Suspended tenants keep their keys but may not use them; deleted tenants keep their row (their revoked keys, usage
+    // and audit entries still name it), so a name is never given to a second tenant. Same text for both databases.
+    private const string TenantLifecycle = """
+        ALTER TABLE tenants ADD COLUMN disabled_at BIGINT NULL;
+        ALTER TABLE tenants ADD COLUMN disabled_by TEXT NULL;
+        ALTER TABLE tenants ADD COLUMN deleted_at BIGINT NULL;
+        ALTER TABLE tenants ADD COLUMN deleted_by TEXT NULL;
+        """;
 
     private const string TenancySqlite = """
         CREATE TABLE tenants (

@@ -587,6 +587,49 @@ await scenario('create_and_revoke_key', async () => {
   return `tenant e2e-team created; infer-only key's nav: ${nav.join(', ')}; key ${who.key_prefix}… of e2e-team worked (200), revoked in the page, then refused (${after.status}); the secret is not shown again`;
 });
 
+await scenario('tenant_lifecycle', async () => {
+  // A tenant with a key and a model: disabled and enabled from its row, its delete refused while it owns the model.
+  const tenant = 'e2e-gone';
+  const made = await api('/api/v1/tenants', json({ name: tenant }));
+  if (made.status !== 201) throw new Error(`tenant not created: ${made.status}`);
+  const key = await (await api('/api/v1/keys', json({ name: 'e2e-gone-key', tenant, scopes: ['models:read'] }))).json();
+  const model = await api('/api/v1/models', json({ name: 'e2e-held', owner: tenant }));
+  if (model.status !== 201) throw new Error(`model not created: ${model.status}`);
+  const meStatus = async () => (await fetch(new URL('/api/v1/me', baseUrl), { headers: { Authorization: `Bearer ${key.key}` } })).status;
+  await page.goto(`${baseUrl}#/keys`);
+  await page.reload(); // the page may be on #/keys already: read the tenants made above
+  const row = page.locator(`tr[data-tenant="${tenant}"]`);
+  await row.waitFor();
+  if (await page.locator('tr[data-tenant="default"] button').count()) throw new Error('the default tenant offers buttons');
+  await row.getByRole('button', { name: 'Disable' }).click();
+  await row.getByRole('button', { name: /Really disable/ }).click();
+  await page.locator('.status.ok', { hasText: `Disabled tenant ${tenant}` }).waitFor();
+  await row.locator('.badge.disabled').waitFor();
+  const disabled = await meStatus();
+  if (disabled !== 403) throw new Error(`a disabled tenant's key got ${disabled}`);
+  await check('tenants');
+  await row.getByRole('button', { name: 'Enable' }).click();
+  await page.locator('.status.ok', { hasText: `Enabled tenant ${tenant}` }).waitFor();
+  await row.locator('.badge.active').waitFor();
+  const enabled = await meStatus();
+  if (enabled !== 200) throw new Error(`an enabled tenant's key got ${enabled}`);
+  await row.getByRole('button', { name: 'Delete' }).click();
+  await row.getByRole('button', { name: /Really delete/ }).click();
+  const refusal = page.locator('.action-error', { hasText: 'e2e-held' });
+  await refusal.waitFor();
+  const shown = await refusal.textContent();
+  if (!shown.includes('still owns 1 model')) throw new Error(`the refusal reads: ${shown}`);
+  const removed = await api(`/api/v1/models/${tenant}%2Fe2e-held`, { method: 'DELETE' });
+  if (removed.status !== 204) throw new Error(`model not deleted: ${removed.status}`);
+  await row.getByRole('button', { name: 'Delete' }).click();
+  await row.getByRole('button', { name: /Really delete/ }).click();
+  await page.locator('.status.ok', { hasText: `Deleted tenant ${tenant}` }).waitFor();
+  await row.waitFor({ state: 'detached' });
+  const deleted = await meStatus();
+  if (deleted !== 401) throw new Error(`a deleted tenant's key got ${deleted}`);
+  return `disabled (key ${disabled}), enabled (key ${enabled}), delete refused while it owned e2e-held ("${shown}"), deleted (key ${deleted})`;
+});
+
 await scenario('training_key_scopes', async () => {
   // A key for a training pipeline: the form offers every scope, and the pages follow the ones given.
   await page.goto(`${baseUrl}#/keys`);

@@ -1,12 +1,14 @@
-// Tenants and API keys (admin): create (the secret is shown once), list, revoke.
+// Tenants and API keys (admin): create (the secret is shown once), list, revoke; tenants disabled, enabled, deleted.
 import { api, seg } from '../api';
 import { confirmButton, field, h, nameInput, replace, statusLine, when } from '../dom';
 import type { PageContext } from '../main';
 
-interface Tenant { name: string; limits?: Record<string, number | null>; created_at?: string }
+interface Tenant { name: string; limits?: Record<string, number | null>; created_at?: string; disabled?: boolean }
 interface Key { id: string; prefix: string; name: string; tenant: string; scopes: string[]; models: string[]; status: string; expires_at?: string | null; last_used_at?: string | null; created_at?: string }
 // Every scope the server knows (MaasScopes.All), so a key for datasets and training can be made here too.
 const scopes = ['infer', 'models:read', 'models:write', 'datasets:read', 'datasets:write', 'training:read', 'training:write', 'admin'];
+// The tenant the first start creates: it holds the first admin key, and the server refuses to disable or delete it.
+const defaultTenant = 'default';
 
 export async function keysPage({ me, root }: PageContext): Promise<void> {
   const tenantsOut = h('div');
@@ -21,10 +23,12 @@ export async function keysPage({ me, root }: PageContext): Promise<void> {
     const keys = (await api<{ keys: Key[] }>(`/api/v1/keys${showRevoked.checked ? '?include_revoked=true' : ''}`)).keys;
     replace(tenantsOut, h('table', { class: 'list' },
       h('caption', { class: 'sr-only' }, 'Tenants'),
-      h('thead', null, h('tr', null, ['Tenant', 'Limits', 'Created'].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
-      h('tbody', null, tenants.map((t) => h('tr', null, h('td', null, t.name),
+      h('thead', null, h('tr', null, ['Tenant', 'Status', 'Limits', 'Created', ''].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
+      h('tbody', null, tenants.map((t) => h('tr', { 'data-tenant': t.name }, h('td', null, t.name),
+        h('td', null, h('span', { class: `badge ${t.disabled ? 'disabled' : 'active'}` }, t.disabled ? 'disabled' : 'active')),
         h('td', null, Object.entries(t.limits ?? {}).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k}: ${v}`).join(', ') || 'none'),
-        h('td', null, when(t.created_at)))))));
+        h('td', null, when(t.created_at)),
+        h('td', null, t.name === defaultTenant ? null : tenantActions(t)))))));
     tenantSelect.replaceChildren(...tenants.map((t) => h('option', { value: t.name }, t.name)));
     replace(keysOut, h('table', { class: 'list' },
       h('caption', { class: 'sr-only' }, 'API keys'),
@@ -38,6 +42,30 @@ export async function keysPage({ me, root }: PageContext): Promise<void> {
           status.ok(`Revoked ${k.name} (${k.prefix}…).`);
           await load();
         }) : null))))));
+  }
+
+  // Disable asks first (every key of the tenant stops working, this session's too when it is the tenant's);
+  // enable does not. Delete asks first; the server refuses it, naming what the tenant still owns, and that is shown.
+  function tenantActions(t: Tenant): (HTMLElement | string)[] {
+    const own = t.name === me.tenant ? ' This session\'s key is one of them: you will be signed out.' : '';
+    const toggle = t.disabled
+      ? h('button', {
+        type: 'button', onclick: async () => {
+          try { await setDisabled(t, false); } catch (err) { status.error(err as Error); }
+        },
+      }, 'Enable')
+      : confirmButton('Disable', `Really disable ${t.name}? Its keys are refused until it is enabled.${own}`, () => setDisabled(t, true), 'danger', `disable-${t.name}`);
+    return [toggle, ' ', confirmButton('Delete', `Really delete ${t.name}? Its keys are revoked.${own}`, async () => {
+      await api(`/api/v1/tenants/${seg(t.name)}`, { method: 'DELETE' });
+      status.ok(`Deleted tenant ${t.name}; its keys are revoked, its usage and audit history stay.`);
+      await load();
+    }, 'danger', `delete-${t.name}`)];
+  }
+
+  async function setDisabled(t: Tenant, disabled: boolean): Promise<void> {
+    await api(`/api/v1/tenants/${seg(t.name)}`, { method: 'PATCH', json: { disabled } });
+    status.ok(disabled ? `Disabled tenant ${t.name}: its keys are refused.` : `Enabled tenant ${t.name}.`);
+    await load();
   }
 
   const tenantName = nameInput({});
