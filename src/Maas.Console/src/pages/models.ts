@@ -21,7 +21,10 @@ export async function modelsPage({ me, root, query }: PageContext): Promise<void
   const next = h('button', { type: 'button', disabled: true }, 'Next page');
   let offset = Math.max(0, Math.floor(Number(query.get('offset')) || 0));
 
+  // Typing, paging and the format each start a load; only the newest may draw (a slow earlier answer is dropped).
+  let latest = 0;
   async function load(): Promise<void> {
+    const mine = ++latest;
     const filters = new URLSearchParams();
     if (q.value.trim()) filters.set('q', q.value.trim());
     if (task.value.trim()) filters.set('task', task.value.trim());
@@ -32,6 +35,7 @@ export async function modelsPage({ me, root, query }: PageContext): Promise<void
     params.set('offset', String(offset));
     try {
       const list = await api<{ models: Model[]; total: number }>(`/api/v1/models?${params}`);
+      if (mine !== latest) return;
       // A page past the end (models deleted meanwhile, an old link) goes to the last page there is.
       if (list.models.length === 0 && offset > 0 && list.total > 0) {
         offset = Math.floor((list.total - 1) / modelsPageSize) * modelsPageSize;
@@ -55,7 +59,7 @@ export async function modelsPage({ me, root, query }: PageContext): Promise<void
           h('td', null, m.visibility ?? '–'),
           h('td', null, when(m.updated_at)))));
       status.clear();
-    } catch (e) { status.error(e as Error); }
+    } catch (e) { if (mine === latest) status.error(e as Error); }
   }
 
   let timer = 0;

@@ -38,13 +38,17 @@ export async function usagePage({ me, root, query }: PageContext): Promise<void>
     return p;
   }
 
+  // Each change starts a load; only the newest may draw, or a slow earlier answer would replace a later one's rows.
+  let latest = 0;
   async function load(): Promise<void> {
+    const mine = ++latest;
     const kept = new URLSearchParams();
     for (const [input, name] of [[tenant, 'tenant'], [key, 'key'], [model, 'model']] as const) if (input.value.trim()) kept.set(name, input.value.trim());
     for (const [select, name] of choices) if (select.value !== defaults.get(select)) kept.set(name, select.value);
     keepQuery('usage', kept);
     try {
       const usage = await api<Usage>(`/api/v1/usage?${params()}`);
+      if (mine !== latest) return;
       const periods = [...new Set(usage.rows.map((r) => r.period ?? ''))].sort();
       const times = periods.map((p) => new Date(p).getTime());
       const field_ = measure.value as keyof Row;
@@ -65,7 +69,7 @@ export async function usagePage({ me, root, query }: PageContext): Promise<void>
             h('td', null, r.period ? fmt(new Date(r.period).getTime()) : '–'), h('td', null, r.tenant ?? '–'), h('td', null, r.key_id ?? '–'), h('td', null, r.model ?? '–'),
             h('td', null, r.requests), h('td', null, r.errors), h('td', null, r.total_tokens), h('td', null, num(r.compute_ms, 1)), h('td', null, num(r.avg_latency_ms, 2)), h('td', null, num(r.max_latency_ms, 2)))))));
       status.ok(`${usage.rows.length} row${usage.rows.length === 1 ? '' : 's'}.`);
-    } catch (e) { status.error(e as Error); }
+    } catch (e) { if (mine === latest) status.error(e as Error); }
   }
 
   async function csv(): Promise<void> {
