@@ -277,49 +277,11 @@ internal static class OllamaRequestReader
             Seed = seed,
         };
 
-        return (sampling, maxTokens, ReadStop(o, limits));
+        return (sampling, maxTokens, StopStrings.Read(o, "options.stop", limits, dropEmpty: true));
     }
 
     private static LlmException Unsupported(string option, string what) =>
         LlmException.Invalid($"'options.{option}' asks for {what}, which this server's sampler does not have; leave it out (or at its neutral value)", "options." + option, "unsupported_parameter");
-
-    private static List<string> ReadStop(JsonElement options, LlmServingOptions limits)
-    {
-        var stop = new List<string>();
-        if (options.TryGetProperty("stop", out var value))
-        {
-            switch (value.ValueKind)
-            {
-                case JsonValueKind.Null:
-                    break;
-                case JsonValueKind.String:
-                    stop.Add(value.GetString()!);
-                    break;
-                case JsonValueKind.Array:
-                    foreach (var s in value.EnumerateArray())
-                    {
-                        stop.Add(s.ValueKind == JsonValueKind.String ? s.GetString()! : throw LlmException.Invalid("'options.stop' must be an array of strings", "options.stop"));
-                    }
-
-                    break;
-                default:
-                    throw LlmException.Invalid("'options.stop' must be an array of strings", "options.stop");
-            }
-        }
-
-        stop.RemoveAll(s => s.Length == 0);
-        if (stop.Count > limits.MaxStopStrings)
-        {
-            throw LlmException.Invalid($"'options.stop' holds {stop.Count} strings; at most {limits.MaxStopStrings} are allowed (Maas:Llm:MaxStopStrings)", "options.stop");
-        }
-
-        if (stop.FirstOrDefault(s => s.Length > limits.MaxStopLength) is { } longStop)
-        {
-            throw LlmException.Invalid($"an 'options.stop' string is {longStop.Length} characters long; at most {limits.MaxStopLength} are allowed (Maas:Llm:MaxStopLength)", "options.stop");
-        }
-
-        return stop;
-    }
 
     // A message as Ollama sends it: role, content, and for an assistant's earlier calls tool_calls with object arguments.
     private static ChatMessage ReadMessage(JsonElement message, string path)

@@ -318,7 +318,7 @@ internal static class OpenAiRequestReader
 
         RefuseMisleadingHints(body, chat);
 
-        var stop = ReadStop(body, limits);
+        var stop = StopStrings.Read(body, "stop", limits);
         var logitBias = ReadLogitBias(body, limits);
         var (logprobs, topLogprobs) = ReadLogprobs(body, chat);
         var seed = body.TryGetProperty("seed", out var seedValue) && seedValue.ValueKind != JsonValueKind.Null
@@ -356,43 +356,6 @@ internal static class OpenAiRequestReader
             IncludeUsage = includeUsage,
             User = String(body, "user"),
         };
-    }
-
-    private static List<string> ReadStop(JsonElement body, LlmServingOptions limits)
-    {
-        var stop = new List<string>();
-        if (body.TryGetProperty("stop", out var stopValue))
-        {
-            switch (stopValue.ValueKind)
-            {
-                case JsonValueKind.Null:
-                    break;
-                case JsonValueKind.String:
-                    stop.Add(stopValue.GetString()!);
-                    break;
-                case JsonValueKind.Array:
-                    foreach (var s in stopValue.EnumerateArray())
-                    {
-                        stop.Add(s.ValueKind == JsonValueKind.String ? s.GetString()! : throw LlmException.Invalid("'stop' must be a string or an array of strings", "stop"));
-                    }
-
-                    break;
-                default:
-                    throw LlmException.Invalid("'stop' must be a string or an array of strings", "stop");
-            }
-        }
-
-        if (stop.Count > limits.MaxStopStrings)
-        {
-            throw LlmException.Invalid($"'stop' holds {stop.Count} strings; at most {limits.MaxStopStrings} are allowed (Maas:Llm:MaxStopStrings)", "stop");
-        }
-
-        if (stop.FirstOrDefault(s => s.Length > limits.MaxStopLength) is { } longStop)
-        {
-            throw LlmException.Invalid($"a 'stop' string is {longStop.Length} characters long; at most {limits.MaxStopLength} are allowed (Maas:Llm:MaxStopLength)", "stop");
-        }
-
-        return stop;
     }
 
     private static Dictionary<int, float> ReadLogitBias(JsonElement body, LlmServingOptions limits)

@@ -18,24 +18,13 @@ public static class Migrations
         .. FineTuning.FineTuningFileMigrations.All,
         .. Deployments.DeploymentMigrations.All,
         new(800, "storage_reservations", StorageReservations, StorageReservations),
-        new(900, "instances", InstancesSqlite, InstancesPostgres),
+        new(900, "instances", Instances, Instances),
     ];
 
     // The processes sharing the database (servers and workers), each renewing its heartbeat (InstanceHeartbeat), and
     // the work each owns: its uploading versions and its imports. Recovery cleans only the work of instances whose
     // heartbeat lapsed, or of none (rows from before this step).
-    private const string InstancesSqlite = """
-        CREATE TABLE maas_instances (
-            id TEXT PRIMARY KEY,
-            kind TEXT NOT NULL,
-            host TEXT NOT NULL,
-            started_at INTEGER NOT NULL,
-            heartbeat_at INTEGER NOT NULL);
-        ALTER TABLE model_versions ADD COLUMN instance_id TEXT NULL;
-        ALTER TABLE jobs ADD COLUMN instance_id TEXT NULL;
-        """;
-
-    private const string InstancesPostgres = """
+    private const string Instances = """
         CREATE TABLE maas_instances (
             id TEXT PRIMARY KEY,
             kind TEXT NOT NULL,
