@@ -84,6 +84,7 @@ public static class InferenceExtensions
             }));
         services.AddSingleton<IHostedModelSource>(sp => sp.GetRequiredService<ModelManager>());
         services.AddSingleton<ServingMetrics>();
+        services.AddSingleton<SharedMemory.SystemSharedMemoryRegistry>();
         services.AddSingleton<InferenceCallServices>();
         services.AddSingleton<GrpcInferenceService>();
         services.AddSingleton<GrpcServer>();
@@ -101,6 +102,7 @@ public static class InferenceExtensions
         }
 
         V2Endpoints.Map(app);
+        SharedMemory.SharedMemoryEndpoints.Map(app);
         PredictEndpoint.Map(app);
         return app;
     }

@@ -9,6 +9,21 @@ public sealed class InferenceOptions : IValidatableObject
     /// <summary>The configuration section these options bind from.</summary>
     public const string Section = "Maas:Inference";
 
+    /// <summary>
+    /// Whether clients may register system shared-memory regions (Triton's system_shared_memory extension) and pass
+    /// tensors through them instead of the request and response bodies. Off by default (Triton's --allow-client-shm):
+    /// a region lets a caller have the server read and write an object under <see cref="SharedMemoryDirectory"/>.
+    /// </summary>
+    public bool AllowClientSharedMemory { get; set; }
+
+    /// <summary>Where POSIX shared-memory objects live as files ("/name" is this directory's file "name").</summary>
+    [Required]
+    public string SharedMemoryDirectory { get; set; } = "/dev/shm";
+
+    /// <summary>How many shared-memory regions one tenant may have registered at once.</summary>
+    [Range(1, 100_000)]
+    public int MaxSharedMemoryRegionsPerTenant { get; set; } = 64;
+
     /// <summary>The largest request body (JSON plus binary tensors) or gRPC message accepted, in bytes.</summary>
     [Range(1024, int.MaxValue)]
     public long MaxRequestBodyBytes { get; set; } = 64L * 1024 * 1024;

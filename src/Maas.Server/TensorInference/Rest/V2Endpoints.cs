@@ -29,7 +29,7 @@ internal static class V2Endpoints
     public static void Map(IEndpointRouteBuilder app)
     {
         var v2 = app.MapGroup("/v2").WithTags("inference").RequireScope(MaasScopes.Infer, MaasScopes.ModelsRead);
-        v2.MapGet("", (HttpContext ctx) => Json(ctx, StatusCodes.Status200OK, w =>
+        v2.MapGet("", (HttpContext ctx, InferenceCallServices call) => Json(ctx, StatusCodes.Status200OK, w =>
         {
             w.WriteString("name", "maas");
             w.WriteString("version", ServerVersion);
@@ -37,6 +37,11 @@ internal static class V2Endpoints
             foreach (var e in RestExtensions)
             {
                 w.WriteStringValue(e);
+            }
+
+            if (call.SharedMemory.Enabled)
+            {
+                w.WriteStringValue(SharedMemory.SystemSharedMemoryRegistry.ExtensionName);
             }
 
             w.WriteEndArray();
@@ -111,7 +116,7 @@ internal static class V2Endpoints
         using (admission)
         {
             Deployments.DeploymentRouter.SetVersionHeader(ctx, admission.Scheduler.Version); // errors from here on name the version too
-            body = await V2RequestReader.ReadAsync(ctx.Request, options, ctx.RequestAborted);
+            body = await V2RequestReader.ReadAsync(ctx.Request, options, call.SharedMemory, ctx.RequestAborted);
             payloads = await PayloadLog.ForAsync(call.Payloads, ctx, model);
             payloads?.Write(ctx, model, "request", PayloadLog.Describe(body.Request.Inputs));
             shadows = route is null ? null : call.Shadows;
@@ -352,11 +357,11 @@ internal static class V2Endpoints
         return null;
     }
 
-    private static JsonElement ObjectBody(JsonDocument body) => body.RootElement.ValueKind == JsonValueKind.Object
+    internal static JsonElement ObjectBody(JsonDocument body) => body.RootElement.ValueKind == JsonValueKind.Object
         ? body.RootElement
         : throw InferenceErrors.Invalid($"the request body must be a JSON object, not {TensorJson.Kind(body.RootElement)}");
 
-    private static async Task<JsonDocument?> ReadSmallJsonAsync(HttpContext ctx)
+    internal static async Task<JsonDocument?> ReadSmallJsonAsync(HttpContext ctx)
     {
         try
         {

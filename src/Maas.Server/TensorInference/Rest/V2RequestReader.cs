@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
 using Maas.Core.TensorServing;
+using Maas.Server.Auth;
+using Maas.Server.TensorInference.SharedMemory;
 using Microsoft.AspNetCore.Http.Features;
 
 namespace Maas.Server.TensorInference.Rest;
@@ -22,6 +24,9 @@ internal sealed class V2InferCall
 
     /// <summary>The outputs asked for with the classification extension, and how many classes of each row to return.</summary>
     public Dictionary<string, int> Classifications { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The outputs to write into shared-memory regions instead of the response (the shared memory extension).</summary>
+    public Dictionary<string, SharedMemoryReference> SharedMemoryOutputs { get; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>
@@ -34,7 +39,8 @@ internal static class V2RequestReader
     public const string HeaderLengthHeader = "Inference-Header-Content-Length";
 
     /// <summary>Reads and checks the request; throws <see cref="InferenceException"/> (invalid input) with the reason.</summary>
-    public static async Task<V2InferCall> ReadAsync(HttpRequest http, InferenceOptions options, CancellationToken cancellationToken)
+    public static async Task<V2InferCall> ReadAsync(
+        HttpRequest http, InferenceOptions options, SystemSharedMemoryRegistry? sharedMemory, CancellationToken cancellationToken)
     {
         var limit = options.MaxRequestBodyBytes;
         if (http.ContentLength > limit)
@@ -50,7 +56,7 @@ internal static class V2RequestReader
 
         try
         {
-            return await ReadEncodedBodyAsync(http, options, cancellationToken);
+            return await ReadEncodedBodyAsync(http, new ReadContext(options, sharedMemory, http.HttpContext.CallerTenant()), cancellationToken);
         }
         catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
@@ -59,12 +65,15 @@ internal static class V2RequestReader
         }
     }
 
-    private static async Task<V2InferCall> ReadEncodedBodyAsync(HttpRequest http, InferenceOptions options, CancellationToken cancellationToken)
+    // What reading a request needs besides its bytes: the limits, and the regions its tenant registered.
+    private sealed record ReadContext(InferenceOptions Options, SystemSharedMemoryRegistry? SharedMemory, string Tenant);
+
+    private static async Task<V2InferCall> ReadEncodedBodyAsync(HttpRequest http, ReadContext context, CancellationToken cancellationToken)
     {
         var encoding = http.Headers.ContentEncoding.ToString().Trim();
         if (encoding.Length == 0 || encoding.Equals("identity", StringComparison.OrdinalIgnoreCase))
         {
-            return await ReadBodyAsync(http, http.Body, http.ContentLength, options, cancellationToken);
+            return await ReadBodyAsync(http, http.Body, http.ContentLength, context, cancellationToken);
         }
 
         // Triton's HTTP clients compress requests with gzip or deflate (request_compression_algorithm). The binary
@@ -77,7 +86,7 @@ internal static class V2RequestReader
         };
         try
         {
-            return await ReadBodyAsync(http, decoded, null, options, cancellationToken);
+            return await ReadBodyAsync(http, decoded, null, context, cancellationToken);
         }
         catch (InvalidDataException ex)
         {
@@ -85,9 +94,9 @@ internal static class V2RequestReader
         }
     }
 
-    private static async Task<V2InferCall> ReadBodyAsync(HttpRequest http, Stream body, long? contentLength, InferenceOptions options, CancellationToken cancellationToken)
+    private static async Task<V2InferCall> ReadBodyAsync(HttpRequest http, Stream body, long? contentLength, ReadContext context, CancellationToken cancellationToken)
     {
-        var limit = options.MaxRequestBodyBytes;
+        var limit = context.Options.MaxRequestBodyBytes;
         long? headerLength = null;
         if (http.Headers.TryGetValue(HeaderLengthHeader, out var headerValue))
         {
@@ -137,14 +146,15 @@ internal static class V2RequestReader
                 List<BinaryInput> binaryInputs;
                 try
                 {
-                    call = Parse(document.RootElement, options, tensors, out binaryInputs);
+                    call = Parse(document.RootElement, context, tensors, out binaryInputs);
                 }
                 catch (InvalidOperationException ex)
                 {
                     throw TensorJson.UnreadableText(ex);
                 }
 
-                await ReadBinaryInputsAsync(body, binaryInputs, tensors, jsonLength, headerLength, contentLength, limit, cancellationToken);
+                ReadSharedMemoryInputs(binaryInputs, tensors, limit);
+                await ReadBinaryInputsAsync(body, [.. binaryInputs.Where(b => b.SharedMemory is null)], tensors, jsonLength, headerLength, contentLength, limit, cancellationToken);
                 return call;
             }
             catch
@@ -207,9 +217,43 @@ internal static class V2RequestReader
         }
     }
 
-    private sealed record BinaryInput(int Index, string Name, TensorDataType Type, long[] Shape, long Size);
+    // An input whose bytes are not in the JSON: in the binary part of the body, or in a shared-memory region.
+    private sealed record BinaryInput(int Index, string Name, TensorDataType Type, long[] Shape, long Size, SharedMemoryReference? SharedMemory = null);
 
-    private static V2InferCall Parse(JsonElement root, InferenceOptions options, List<Tensor> tensors, out List<BinaryInput> binaryInputs)
+    // Inputs in shared memory: copied out of their regions into pooled buffers (the engine then owns its copy, whatever
+    // the client writes next), at most the body's limit of bytes in all, as a body could carry.
+    private static void ReadSharedMemoryInputs(List<BinaryInput> inputs, List<Tensor> tensors, long limit)
+    {
+        long total = 0;
+        foreach (var b in inputs)
+        {
+            if (b.SharedMemory is not { } shm)
+            {
+                continue;
+            }
+
+            total += b.Size;
+            if (total > limit)
+            {
+                throw InferenceErrors.Invalid(
+                    $"the inputs read from shared memory add up to {total} bytes, over the limit of {limit} bytes for one request (Maas:Inference:MaxRequestBodyBytes)");
+            }
+
+            var buffer = PooledBuffer.Rent(b.Size);
+            try
+            {
+                shm.Region.Read(shm.Offset, buffer.Span, $"input '{b.Name}'");
+                tensors[b.Index] = Tensor.Wrap(b.Name, b.Type, b.Shape, buffer.Memory, buffer);
+            }
+            catch
+            {
+                buffer.Dispose();
+                throw;
+            }
+        }
+    }
+
+    private static V2InferCall Parse(JsonElement root, ReadContext context, List<Tensor> tensors, out List<BinaryInput> binaryInputs)
     {
         binaryInputs = [];
         if (root.ValueKind != JsonValueKind.Object)
@@ -227,7 +271,7 @@ internal static class V2RequestReader
         foreach (var input in inputs.EnumerateArray())
         {
             tensors.Add(null!); // filled here or after the binary part is read
-            if (ReadInput(input, index, options, out var tensor) is { } binary)
+            if (ReadInput(input, index, context, out var tensor) is { } binary)
             {
                 binaryInputs.Add(binary);
             }
@@ -242,6 +286,7 @@ internal static class V2RequestReader
         List<string>? requested = null;
         var binaryOutputs = new Dictionary<string, bool>(StringComparer.Ordinal);
         var classifications = new Dictionary<string, int>(StringComparer.Ordinal);
+        var sharedMemoryOutputs = new Dictionary<string, SharedMemoryReference>(StringComparer.Ordinal);
         if (root.TryGetProperty("outputs", out var outputs))
         {
             if (outputs.ValueKind != JsonValueKind.Array)
@@ -263,6 +308,11 @@ internal static class V2RequestReader
                 if (outputParameters?.TryGetValue(OutputClassification.Parameter, out var classes) == true)
                 {
                     classifications[name] = OutputClassification.ReadCount(name, classes, op.GetProperty(OutputClassification.Parameter).GetRawText());
+                }
+
+                if (SharedMemoryReference.Read(outputParameters, $"output '{name}'", context.SharedMemory, context.Tenant) is { } shm)
+                {
+                    sharedMemoryOutputs[name] = shm;
                 }
 
                 if (outputParameters?.TryGetValue("binary_data", out var binary) == true)
@@ -296,6 +346,11 @@ internal static class V2RequestReader
             call.Classifications[k] = v;
         }
 
+        foreach (var (k, v) in sharedMemoryOutputs)
+        {
+            call.SharedMemoryOutputs[k] = v;
+        }
+
         return call;
     }
 
@@ -327,12 +382,18 @@ internal static class V2RequestReader
     }
 
     // One input: its tensor from "data", or (returned) where its bytes lie in the binary part of the body.
-    private static BinaryInput? ReadInput(JsonElement input, int index, InferenceOptions options, out Tensor? tensor)
+    private static BinaryInput? ReadInput(JsonElement input, int index, ReadContext context, out Tensor? tensor)
     {
         tensor = null;
+        var options = context.Options;
         var (name, type, shape, count) = ReadTensorHeader(input, index, options);
         var inputParameters = input.TryGetProperty("parameters", out var ip) ? ReadParameters(ip, $"input '{name}'") : null;
         var hasData = input.TryGetProperty("data", out var data);
+        if (SharedMemoryReference.Read(inputParameters, $"input '{name}'", context.SharedMemory, context.Tenant) is { } shm)
+        {
+            return InSharedMemory(index, name, type, shape, count, shm, hasData || inputParameters!.ContainsKey("binary_data_size"));
+        }
+
         if (inputParameters is null || !inputParameters.TryGetValue("binary_data_size", out var sizeValue))
         {
             tensor = hasData
@@ -366,6 +427,22 @@ internal static class V2RequestReader
         }
 
         return new BinaryInput(index, name, type, shape, size);
+    }
+
+    private static BinaryInput InSharedMemory(int index, string name, TensorDataType type, long[] shape, long count, SharedMemoryReference shm, bool hasOtherData)
+    {
+        if (hasOtherData)
+        {
+            throw InferenceErrors.Invalid($"input '{name}' is in shared memory region '{shm.Region.Name}' and has \"data\" or binary_data_size too; give one");
+        }
+
+        if (type != TensorDataType.Bytes && shm.ByteSize != count * type.ElementSize())
+        {
+            throw InferenceErrors.Invalid(
+                $"input '{name}': shared_memory_byte_size is {shm.ByteSize} bytes but {type.Name()} shape {TensorShape.Format(shape)} needs {count * type.ElementSize()} bytes ({count} elements of {type.ElementSize()})");
+        }
+
+        return new BinaryInput(index, name, type, shape, shm.ByteSize, shm);
     }
 
     /// <summary>Reads name, datatype and shape of an input object, checking the element limit.</summary>

@@ -18,6 +18,7 @@ internal static class V2ResponseWriter
     /// <summary>Writes the response; outputs the caller asked for as binary go after the JSON, straight from their buffers.</summary>
     public static async Task WriteAsync(HttpResponse http, InferenceResponse response, V2InferCall call, CancellationToken cancellationToken)
     {
+        WriteSharedMemoryOutputs(response, call);
         var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
         t_buffer = null; // not shared while this response is written
         buffer.ResetWrittenCount();
@@ -81,7 +82,11 @@ internal static class V2ResponseWriter
         writer.WriteStartArray("outputs");
         foreach (var output in response.Outputs)
         {
-            if (WriteOutput(writer, output, call.IsBinary(output.Name)))
+            if (call.SharedMemoryOutputs.TryGetValue(output.Name, out var shm))
+            {
+                WriteSharedMemoryOutput(writer, output, shm);
+            }
+            else if (WriteOutput(writer, output, call.IsBinary(output.Name)))
             {
                 binaryBytes = Math.Max(binaryBytes, 0) + output.Data.Length;
             }
@@ -90,6 +95,48 @@ internal static class V2ResponseWriter
         writer.WriteEndArray();
         writer.WriteEndObject();
         return binaryBytes;
+    }
+
+    // Outputs asked for in shared memory go into their regions before anything is answered, so that one that does not
+    // fit is refused (400) rather than cut short.
+    private static void WriteSharedMemoryOutputs(InferenceResponse response, V2InferCall call)
+    {
+        if (call.SharedMemoryOutputs.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var output in response.Outputs)
+        {
+            if (!call.SharedMemoryOutputs.TryGetValue(output.Name, out var shm))
+            {
+                continue;
+            }
+
+            if (output.Data.Length > shm.ByteSize)
+            {
+                throw InferenceErrors.Invalid(
+                    $"output '{output.Name}' is {output.Data.Length} bytes ({output.DataType.Name()} shape {TensorShape.Format(output.Shape)}), more than its shared_memory_byte_size of {shm.ByteSize}");
+            }
+
+            shm.Region.Write(shm.Offset, output.Data.Span, $"output '{output.Name}'");
+        }
+    }
+
+    /// <summary>An output that went into shared memory: its shape, and where its bytes are, with no data.</summary>
+    private static void WriteSharedMemoryOutput(Utf8JsonWriter writer, Tensor output, SharedMemory.SharedMemoryReference shm)
+    {
+        TensorJson.WriteStart(writer, output.Name, output.DataType, output.Shape);
+        writer.WriteStartObject("parameters");
+        writer.WriteString(SharedMemory.SharedMemoryReference.RegionParameter, shm.Region.Name);
+        writer.WriteNumber(SharedMemory.SharedMemoryReference.ByteSizeParameter, output.Data.Length);
+        if (shm.Offset != 0)
+        {
+            writer.WriteNumber(SharedMemory.SharedMemoryReference.OffsetParameter, shm.Offset);
+        }
+
+        writer.WriteEndObject();
+        writer.WriteEndObject();
     }
 
     /// <summary>Writes one output's object: its data inline, or its binary size when it follows the JSON (returns true).</summary>
@@ -126,7 +173,7 @@ internal static class V2ResponseWriter
 
         foreach (var output in response.Outputs)
         {
-            if (call.IsBinary(output.Name))
+            if (call.IsBinary(output.Name) && !call.SharedMemoryOutputs.ContainsKey(output.Name))
             {
                 body.Write(output.Data.Span);
             }
@@ -145,7 +192,7 @@ internal static class V2ResponseWriter
 
         foreach (var output in response.Outputs)
         {
-            if (call.IsBinary(output.Name))
+            if (call.IsBinary(output.Name) && !call.SharedMemoryOutputs.ContainsKey(output.Name))
             {
                 await body.WriteAsync(output.Data, cancellationToken);
             }

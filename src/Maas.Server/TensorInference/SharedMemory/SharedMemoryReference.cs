@@ -1,0 +1,68 @@
+namespace Maas.Server.TensorInference.SharedMemory;
+
+/// <summary>Where a tensor's bytes lie in a registered region: the "shared_memory_*" parameters of one input or output.</summary>
+/// <param name="Region">The region, found when the request was read.</param>
+/// <param name="Offset">"shared_memory_offset": bytes into the region (0 when not given).</param>
+/// <param name="ByteSize">"shared_memory_byte_size": the bytes the tensor has (an input) or may take (an output).</param>
+internal sealed record SharedMemoryReference(SharedMemoryRegion Region, long Offset, long ByteSize)
+{
+    /// <summary>The parameter naming the region.</summary>
+    public const string RegionParameter = "shared_memory_region";
+
+    /// <summary>The parameter giving the tensor's size.</summary>
+    public const string ByteSizeParameter = "shared_memory_byte_size";
+
+    /// <summary>The parameter giving the tensor's offset in the region.</summary>
+    public const string OffsetParameter = "shared_memory_offset";
+
+    /// <summary>
+    /// Reads the shared-memory parameters of <paramref name="owner"/> (e.g. "input 'x'"); null when it names no region.
+    /// Refuses a region parameter without a size (and the reverse), values of the wrong type, and a window that does
+    /// not fit the region.
+    /// </summary>
+    public static SharedMemoryReference? Read(
+        IReadOnlyDictionary<string, object>? parameters, string owner, SystemSharedMemoryRegistry? registry, string tenant)
+    {
+        if (parameters is null)
+        {
+            return null;
+        }
+
+        var hasRegion = parameters.TryGetValue(RegionParameter, out var regionValue);
+        var hasSize = parameters.TryGetValue(ByteSizeParameter, out var sizeValue);
+        var hasOffset = parameters.TryGetValue(OffsetParameter, out var offsetValue);
+        if (!hasRegion && !hasSize && !hasOffset)
+        {
+            return null;
+        }
+
+        if (!hasRegion || !hasSize)
+        {
+            throw InferenceErrors.Invalid(
+                $"{owner}: \"{RegionParameter}\" and \"{ByteSizeParameter}\" must be given together (\"{OffsetParameter}\" is optional)");
+        }
+
+        if (regionValue is not string name)
+        {
+            throw InferenceErrors.Invalid($"{owner}: \"{RegionParameter}\" must be a string (a registered region's name)");
+        }
+
+        var size = NonNegative(sizeValue, owner, ByteSizeParameter);
+        var offset = hasOffset ? NonNegative(offsetValue, owner, OffsetParameter) : 0;
+        var region = (registry ?? throw SystemSharedMemoryRegistry.Disabled()).Find(tenant, name, owner);
+        if (offset > region.ByteSize || size > region.ByteSize - offset)
+        {
+            throw InferenceErrors.Invalid(
+                $"{owner}: {OffsetParameter} {offset} + {ByteSizeParameter} {size} is past the end of shared memory region '{name}' ({region.ByteSize} bytes)");
+        }
+
+        return new SharedMemoryReference(region, offset, size);
+    }
+
+    private static long NonNegative(object? value, string owner, string parameter) => value switch
+    {
+        long and >= 0 and var l => l,
+        ulong u when u <= long.MaxValue => (long)u,
+        _ => throw InferenceErrors.Invalid($"{owner}: \"{parameter}\" must be a non-negative integer, not {value}"),
+    };
+}
