@@ -27,6 +27,9 @@ public static class GrpcAccess
         ["RepositoryIndex"] = Read,
         ["RepositoryModelLoad"] = Write,
         ["RepositoryModelUnload"] = Write,
+        ["SystemSharedMemoryStatus"] = Infer,
+        ["SystemSharedMemoryRegister"] = Infer,
+        ["SystemSharedMemoryUnregister"] = Infer,
     };
 
     private static readonly AccessRule Unknown = new(AccessKind.Scoped, new ScopeRequirement(MaasScopes.All), null, null, "oip-grpc", "unknown");

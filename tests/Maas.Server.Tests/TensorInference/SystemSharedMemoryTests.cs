@@ -1,8 +1,10 @@
 using System.Net;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using Google.Protobuf;
 using Maas.Core.Formats.Onnx;
 using Maas.Core.Tenancy;
+using Maas.Server.TensorInference.Grpc.Protocol;
 using Maas.Server.Tests.Support;
 
 namespace Maas.Server.Tests.TensorInference;
@@ -289,6 +291,65 @@ public sealed class SystemSharedMemoryTests(SystemSharedMemoryTests.Fixture fixt
     }
 
     [Fact]
+    public async Task Grpc_registers_regions_and_passes_tensors_through_them()
+    {
+        using var grpc = new GrpcTestClient(fixture.Server.GrpcAddress());
+        using var shm = new ShmObject(512);
+        var region = Names.Unique("g");
+        var registered = await grpc.CallAsync("SystemSharedMemoryRegister",
+            new SystemSharedMemoryRegisterRequest { Name = region, Key = shm.Key, Offset = 0, ByteSize = 512 }, SystemSharedMemoryRegisterResponse.Parser);
+        Assert.True(registered.Status == 0, registered.Message);
+        try
+        {
+            var status = (await grpc.CallAsync("SystemSharedMemoryStatus", new SystemSharedMemoryStatusRequest { Name = region }, SystemSharedMemoryStatusResponse.Parser)).Single;
+            Assert.Equal((shm.Key, 512UL), (status.Regions[region].Key, status.Regions[region].ByteSize));
+            var metadata = (await grpc.CallAsync("ServerMetadata", new ServerMetadataRequest(), ServerMetadataResponse.Parser)).Single;
+            Assert.Contains("system_shared_memory", metadata.Extensions);
+
+            // x from the region at 8; "negated" into the region at 128, "copy" as raw contents, in the outputs' order.
+            shm.Write(8, Floats(1, 2, 3));
+            var request = new ModelInferRequest { ModelName = "pair" };
+            var input = new ModelInferRequest.Types.InferInputTensor { Name = "x", Datatype = "FP32" };
+            input.Shape.Add([1, 3]);
+            input.Parameters["shared_memory_region"] = new InferParameter { StringParam = region };
+            input.Parameters["shared_memory_offset"] = new InferParameter { Int64Param = 8 };
+            input.Parameters["shared_memory_byte_size"] = new InferParameter { Int64Param = 12 };
+            request.Inputs.Add(input);
+            var negated = new ModelInferRequest.Types.InferRequestedOutputTensor { Name = "negated" };
+            negated.Parameters["shared_memory_region"] = new InferParameter { StringParam = region };
+            negated.Parameters["shared_memory_offset"] = new InferParameter { Int64Param = 128 };
+            negated.Parameters["shared_memory_byte_size"] = new InferParameter { Int64Param = 64 };
+            request.Outputs.Add(negated);
+            request.Outputs.Add(new ModelInferRequest.Types.InferRequestedOutputTensor { Name = "copy" });
+            var result = await grpc.CallAsync("ModelInfer", request, ModelInferResponse.Parser);
+            Assert.True(result.Status == 0, result.Message);
+            var response = result.Single;
+            Assert.Equal(["negated", "copy"], response.Outputs.Select(o => o.Name));
+            Assert.Equal(region, response.Outputs[0].Parameters["shared_memory_region"].StringParam);
+            Assert.Equal(12, response.Outputs[0].Parameters["shared_memory_byte_size"].Int64Param);
+            Assert.Equal(2, response.RawOutputContents.Count);
+            Assert.Empty(response.RawOutputContents[0]);
+            Assert.Equal(Floats(1, 2, 3), response.RawOutputContents[1].ToByteArray());
+            Assert.Equal(Floats(-1, -2, -3), shm.Read(128, 12));
+
+            // raw_input_contents name only the inputs outside shared memory.
+            request.RawInputContents.Add(ByteString.CopyFrom(Floats(1, 2, 3)));
+            var refused = await grpc.CallAsync("ModelInfer", request, ModelInferResponse.Parser);
+            Assert.Equal(3, refused.Status); // INVALID_ARGUMENT
+            Assert.Contains("inputs that are not in shared memory", refused.Message);
+        }
+        finally
+        {
+            var unregistered = await grpc.CallAsync("SystemSharedMemoryUnregister", new SystemSharedMemoryUnregisterRequest { Name = region }, SystemSharedMemoryUnregisterResponse.Parser);
+            Assert.Equal(0, unregistered.Status);
+        }
+
+        var gone = await grpc.CallAsync("SystemSharedMemoryStatus", new SystemSharedMemoryStatusRequest { Name = region }, SystemSharedMemoryStatusResponse.Parser);
+        Assert.Equal(3, gone.Status);
+        Assert.Contains($"no shared memory region '{region}'", gone.Message);
+    }
+
+    [Fact]
     public async Task A_server_without_the_option_refuses_regions_and_does_not_list_the_extension()
     {
         using var shm = new ShmObject(64);
@@ -300,5 +361,11 @@ public sealed class SystemSharedMemoryTests(SystemSharedMemoryTests.Fixture fixt
         Assert.Contains("system shared memory is off on this server", body.GetProperty("error").GetString());
         var (_, metadata) = await client.GetJsonAsync("/v2");
         Assert.DoesNotContain("system_shared_memory", metadata.GetProperty("extensions").EnumerateArray().Select(e => e.GetString()));
+        using var grpc = new GrpcTestClient(fixture.Disabled.GrpcAddress());
+        var refused = await grpc.CallAsync("SystemSharedMemoryRegister",
+            new SystemSharedMemoryRegisterRequest { Name = "r", Key = shm.Key, ByteSize = 64 }, SystemSharedMemoryRegisterResponse.Parser);
+        Assert.Equal(3, refused.Status);
+        Assert.Contains("Maas:Inference:AllowClientSharedMemory=true", refused.Message);
+        Assert.DoesNotContain("system_shared_memory", (await grpc.CallAsync("ServerMetadata", new ServerMetadataRequest(), ServerMetadataResponse.Parser)).Single.Extensions);
     }
 }

@@ -151,8 +151,40 @@ internal sealed class GrpcInferenceService(
             await manager.UnloadAsync(await ModelAsync(ctx, r.ModelName, true, token), VersionParameter(r.Parameters), token);
             return new RepositoryModelUnloadResponse();
         }, token),
+        "SystemSharedMemoryStatus" => Unary(ctx, codec, SystemSharedMemoryStatusRequest.Parser, r => Task.FromResult<IMessage>(SharedMemoryStatus(ctx, r)), token),
+        "SystemSharedMemoryRegister" => Unary(ctx, codec, SystemSharedMemoryRegisterRequest.Parser, r =>
+        {
+            call.SharedMemory.Register(ctx.CallerTenant(), r.Name, r.Key, SharedMemoryNumber(r.Offset, "offset"), SharedMemoryNumber(r.ByteSize, "byte_size"));
+            return Task.FromResult<IMessage>(new SystemSharedMemoryRegisterResponse());
+        }, token),
+        "SystemSharedMemoryUnregister" => Unary(ctx, codec, SystemSharedMemoryUnregisterRequest.Parser, r =>
+        {
+            call.SharedMemory.Unregister(ctx.CallerTenant(), r.Name is { Length: > 0 } name ? name : null);
+            return Task.FromResult<IMessage>(new SystemSharedMemoryUnregisterResponse());
+        }, token),
         _ => throw new GrpcCallException(GrpcStatus.Unimplemented, $"unknown method '{path}'; this endpoint serves inference.GRPCInferenceService"),
     };
+
+    private SystemSharedMemoryStatusResponse SharedMemoryStatus(HttpContext ctx, SystemSharedMemoryStatusRequest request)
+    {
+        var response = new SystemSharedMemoryStatusResponse();
+        foreach (var r in call.SharedMemory.Status(ctx.CallerTenant(), request.Name is { Length: > 0 } name ? name : null))
+        {
+            response.Regions[r.Name] = new SystemSharedMemoryStatusResponse.Types.RegionStatus
+            {
+                Name = r.Name,
+                Key = r.Key,
+                Offset = (ulong)r.Offset,
+                ByteSize = (ulong)r.ByteSize,
+            };
+        }
+
+        return response;
+    }
+
+    private static long SharedMemoryNumber(ulong value, string field) => value <= long.MaxValue
+        ? (long)value
+        : throw InferenceErrors.Invalid($"the register request's {field} {value} is too large");
 
     private static void Trailers(HttpContext ctx, int status, string? message, TimeSpan? retryAfter = null)
     {
@@ -207,9 +239,11 @@ internal sealed class GrpcInferenceService(
         InferenceRequest request;
         ModelInferRequest header;
         Dictionary<string, int> classifications;
+        Dictionary<string, SharedMemory.SharedMemoryReference> sharedMemoryOutputs;
         using (var buffer = await ReadSingleAsync(ctx, codec, token))
         {
-            (header, request, classifications) = GrpcTensors.ParseInferRequest(buffer.Span, options.Value, callDeadline.Remaining());
+            (header, request, classifications, sharedMemoryOutputs) = GrpcTensors.ParseInferRequest(
+                buffer.Span, options.Value, callDeadline.Remaining(), call.SharedMemory, ctx.CallerTenant());
         }
 
         var model = await ModelAsync(ctx, header.ModelName, false, token);
@@ -228,7 +262,9 @@ internal sealed class GrpcInferenceService(
         Deployments.DeploymentRouter.SetVersionHeader(ctx, response.ModelVersion);
         using (manager.Telemetry.StartEncode(answer, "v2-grpc"))
         {
-            await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, answer, ModelKeys.RelativeTo(answer.ModelName, ctx.CallerTenant()), streamField: null, token, codec.Response, codec.CompressFrom);
+            SharedMemory.SharedMemoryReference.WriteOutputs(answer, sharedMemoryOutputs);
+            await GrpcTensors.WriteInferResponseAsync(
+                ctx.Response.BodyWriter, answer, ModelKeys.RelativeTo(answer.ModelName, ctx.CallerTenant()), streamField: null, token, codec.Response, codec.CompressFrom, sharedMemoryOutputs);
         }
 
         shadows?.Offer(capture, response);
@@ -254,6 +290,7 @@ internal sealed class GrpcInferenceService(
             InferenceRequest request;
             ModelInferRequest header;
             Dictionary<string, int> classifications;
+            Dictionary<string, SharedMemory.SharedMemoryReference> sharedMemoryOutputs;
             using (var buffer = await GrpcFraming.ReadMessageAsync(ctx.Request.BodyReader, codec.Request, options.Value.MaxRequestBodyBytes, token))
             {
                 if (buffer is null)
@@ -271,7 +308,8 @@ internal sealed class GrpcInferenceService(
 
                 try
                 {
-                    (header, request, classifications) = GrpcTensors.ParseInferRequest(buffer.Span, options.Value, callDeadline.Remaining());
+                    (header, request, classifications, sharedMemoryOutputs) = GrpcTensors.ParseInferRequest(
+                        buffer.Span, options.Value, callDeadline.Remaining(), call.SharedMemory, ctx.CallerTenant());
                 }
                 catch (InferenceException ex)
                 {
@@ -294,7 +332,9 @@ internal sealed class GrpcInferenceService(
                 using var answer = await OutputClassification.ApplyAsync(response, classifications, manager, token);
                 payloads?.Write(ctx, model, "response", PayloadLog.Describe(answer.Outputs));
                 using var encode = manager.Telemetry.StartEncode(answer, "v2-grpc");
-                await GrpcTensors.WriteInferResponseAsync(ctx.Response.BodyWriter, answer, ModelKeys.RelativeTo(answer.ModelName, ctx.CallerTenant()), streamField: 2, token, codec.Response, codec.CompressFrom);
+                SharedMemory.SharedMemoryReference.WriteOutputs(answer, sharedMemoryOutputs);
+                await GrpcTensors.WriteInferResponseAsync(
+                    ctx.Response.BodyWriter, answer, ModelKeys.RelativeTo(answer.ModelName, ctx.CallerTenant()), streamField: 2, token, codec.Response, codec.CompressFrom, sharedMemoryOutputs);
             }
             catch (InferenceException ex)
             {
@@ -325,10 +365,15 @@ internal sealed class GrpcInferenceService(
         };
     }
 
-    private static ServerMetadataResponse ServerMetadata()
+    private ServerMetadataResponse ServerMetadata()
     {
         var response = new ServerMetadataResponse { Name = "maas", Version = V2Endpoints.ServerVersion };
         response.Extensions.Add(V2Endpoints.Extensions);
+        if (call.SharedMemory.Enabled)
+        {
+            response.Extensions.Add(SharedMemory.SystemSharedMemoryRegistry.ExtensionName);
+        }
+
         return response;
     }
 

@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using Google.Protobuf;
 using Maas.Core.TensorServing;
 using Maas.Server.TensorInference.Grpc.Protocol;
+using Maas.Server.TensorInference.SharedMemory;
 
 namespace Maas.Server.TensorInference.Grpc;
 
@@ -17,34 +18,50 @@ internal static class GrpcTensors
     /// once, from the pooled message buffer into its input's own pooled tensor buffer.
     /// </summary>
     /// <param name="callTimeout">What is left of the call's grpc-timeout: the request's timeout, or the "timeout" parameter's when shorter.</param>
-    public static (ModelInferRequest Header, InferenceRequest Request, Dictionary<string, int> Classifications) ParseInferRequest(ReadOnlySpan<byte> message, InferenceOptions options, TimeSpan? callTimeout = null)
+    /// <param name="sharedMemory">The regions inputs and outputs may name (null: the extension is not served).</param>
+    /// <param name="tenant">The caller's tenant, whose regions those are.</param>
+    public static (ModelInferRequest Header, InferenceRequest Request, Dictionary<string, int> Classifications, Dictionary<string, SharedMemoryReference> SharedMemoryOutputs) ParseInferRequest(
+        ReadOnlySpan<byte> message, InferenceOptions options, TimeSpan? callTimeout = null, SystemSharedMemoryRegistry? sharedMemory = null, string tenant = "")
     {
         var raws = new List<Range>();
         var header = ParseWithoutRaw(message, raws);
         var tensors = new List<Tensor>(header.Inputs.Count);
+        Dictionary<string, SharedMemoryReference> sharedMemoryOutputs;
         try
         {
-            if (raws.Count > 0 && raws.Count != header.Inputs.Count)
+            // Inputs in shared memory have no raw_input_contents entry: the entries belong to the others, in order.
+            var inShared = header.Inputs.Select(input => SharedMemoryReference.Read(Parameters(input.Parameters), $"input '{input.Name}'", sharedMemory, tenant)).ToArray();
+            var carried = inShared.Count(r => r is null);
+            if (raws.Count > 0 && raws.Count != carried)
             {
-                throw InferenceErrors.Invalid($"raw_input_contents has {raws.Count} entries but the request has {header.Inputs.Count} inputs; give one per input, in order");
+                throw InferenceErrors.Invalid(carried == header.Inputs.Count
+                    ? $"raw_input_contents has {raws.Count} entries but the request has {header.Inputs.Count} inputs; give one per input, in order"
+                    : $"raw_input_contents has {raws.Count} entries but the request has {carried} inputs that are not in shared memory; give one per such input, in order");
             }
 
+            long sharedBytes = 0;
+            var rawIndex = 0;
             for (var i = 0; i < header.Inputs.Count; i++)
             {
                 var input = header.Inputs[i];
                 var (type, shape, count) = Describe(input.Name, input.Datatype, input.Shape, options);
-                if (raws.Count > 0)
+                if (inShared[i] is { } shm)
+                {
+                    sharedBytes += shm.ByteSize;
+                    tensors.Add(FromSharedMemory(input, type, shape, count, shm, sharedBytes, options.MaxRequestBodyBytes));
+                }
+                else if (raws.Count > 0)
                 {
                     if (input.Contents is not null)
                     {
                         throw InferenceErrors.Invalid($"input '{input.Name}' has both contents and raw_input_contents; give one");
                     }
 
-                    var raw = message[raws[i]];
+                    var raw = message[raws[rawIndex++]];
                     if (type != TensorDataType.Bytes && raw.Length != count * type.ElementSize())
                     {
                         throw InferenceErrors.Invalid(
-                            $"input '{input.Name}': raw_input_contents[{i}] is {raw.Length} bytes but {type.Name()} shape {TensorShape.Format(shape)} needs {count * type.ElementSize()} bytes ({count} elements)");
+                            $"input '{input.Name}': raw_input_contents[{rawIndex - 1}] is {raw.Length} bytes but {type.Name()} shape {TensorShape.Format(shape)} needs {count * type.ElementSize()} bytes ({count} elements)");
                     }
 
                     var buffer = PooledBuffer.Rent(raw.Length);
@@ -75,6 +92,14 @@ internal static class GrpcTensors
         try
         {
             classifications = Classifications(header);
+            sharedMemoryOutputs = new Dictionary<string, SharedMemoryReference>(StringComparer.Ordinal);
+            foreach (var output in header.Outputs)
+            {
+                if (SharedMemoryReference.Read(Parameters(output.Parameters), $"output '{output.Name}'", sharedMemory, tenant) is { } shm)
+                {
+                    sharedMemoryOutputs[output.Name] = shm;
+                }
+            }
         }
         catch
         {
@@ -100,7 +125,41 @@ internal static class GrpcTensors
             RankedOutputs = classifications.Count > 0 ? [.. classifications.Keys] : null,
             Timeout = InferenceTimeouts.FromParameters(parameters) is { } t && (callTimeout is null || t < callTimeout) ? t : callTimeout,
         };
-        return (header, request, classifications);
+        return (header, request, classifications, sharedMemoryOutputs);
+    }
+
+    // An input whose bytes are in a shared-memory region: copied out into its own pooled buffer, at most the message
+    // limit of such bytes in one request, as a message could carry.
+    private static Tensor FromSharedMemory(ModelInferRequest.Types.InferInputTensor input, TensorDataType type, long[] shape, long count, SharedMemoryReference shm, long sharedBytes, long limit)
+    {
+        if (input.Contents is not null)
+        {
+            throw InferenceErrors.Invalid($"input '{input.Name}' is in shared memory region '{shm.Region.Name}' and has contents too; give one");
+        }
+
+        if (type != TensorDataType.Bytes && shm.ByteSize != count * type.ElementSize())
+        {
+            throw InferenceErrors.Invalid(
+                $"input '{input.Name}': shared_memory_byte_size is {shm.ByteSize} bytes but {type.Name()} shape {TensorShape.Format(shape)} needs {count * type.ElementSize()} bytes ({count} elements of {type.ElementSize()})");
+        }
+
+        if (sharedBytes > limit)
+        {
+            throw InferenceErrors.Invalid(
+                $"the inputs read from shared memory add up to {sharedBytes} bytes, over the limit of {limit} bytes for one request (Maas:Inference:MaxRequestBodyBytes)");
+        }
+
+        var buffer = PooledBuffer.Rent(shm.ByteSize);
+        try
+        {
+            shm.Region.Read(shm.Offset, buffer.Span, $"input '{input.Name}'");
+            return Tensor.Wrap(input.Name, type, shape, buffer.Memory, buffer);
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
     }
 
     // The classification extension's counts by output: int64_param or uint64_param "classification", a positive integer.
@@ -351,7 +410,7 @@ internal static class GrpcTensors
     }
 
     /// <summary>The response message without its raw contents, which <see cref="WriteInferResponse"/> appends.</summary>
-    public static ModelInferResponse ResponseHeader(InferenceResponse response, string modelName)
+    public static ModelInferResponse ResponseHeader(InferenceResponse response, string modelName, IReadOnlyDictionary<string, SharedMemoryReference>? sharedMemoryOutputs = null)
     {
         var header = new ModelInferResponse
         {
@@ -363,6 +422,16 @@ internal static class GrpcTensors
         {
             var output = new ModelInferResponse.Types.InferOutputTensor { Name = o.Name, Datatype = o.DataType.Name() };
             output.Shape.Add(o.Shape);
+            if (sharedMemoryOutputs?.TryGetValue(o.Name, out var shm) == true)
+            {
+                output.Parameters[SharedMemoryReference.RegionParameter] = new InferParameter { StringParam = shm.Region.Name };
+                output.Parameters[SharedMemoryReference.ByteSizeParameter] = new InferParameter { Int64Param = o.Data.Length };
+                if (shm.Offset != 0)
+                {
+                    output.Parameters[SharedMemoryReference.OffsetParameter] = new InferParameter { Int64Param = shm.Offset };
+                }
+            }
+
             header.Outputs.Add(output);
         }
 
@@ -370,16 +439,21 @@ internal static class GrpcTensors
     }
 
     /// <summary>Bytes the raw_output_contents entries add to the message.</summary>
-    public static long RawOutputsSize(InferenceResponse response)
+    public static long RawOutputsSize(InferenceResponse response, IReadOnlyDictionary<string, SharedMemoryReference>? sharedMemoryOutputs = null)
     {
         long size = 0;
         foreach (var o in response.Outputs)
         {
-            size += 1 + GrpcFraming.VarintSize((ulong)o.Data.Length) + o.Data.Length;
+            var length = RawLength(o, sharedMemoryOutputs);
+            size += 1 + GrpcFraming.VarintSize((ulong)length) + length;
         }
 
         return size;
     }
+
+    // An output in shared memory keeps its place in raw_output_contents (entries go by output position) with no bytes.
+    private static int RawLength(Tensor output, IReadOnlyDictionary<string, SharedMemoryReference>? sharedMemoryOutputs) =>
+        sharedMemoryOutputs?.ContainsKey(output.Name) == true ? 0 : output.Data.Length;
 
     /// <summary>
     /// Writes a ModelInferResponse (or, nested under <paramref name="streamField"/>, a ModelStreamInferResponse):
@@ -387,16 +461,17 @@ internal static class GrpcTensors
     /// least <paramref name="compressFrom"/> bytes are compressed with <paramref name="encoding"/> (unless identity).
     /// </summary>
     public static async ValueTask WriteInferResponseAsync(
-        System.IO.Pipelines.PipeWriter writer, InferenceResponse response, string modelName, int? streamField, CancellationToken cancellationToken, GrpcEncoding encoding = GrpcEncoding.Identity, long compressFrom = 0)
+        System.IO.Pipelines.PipeWriter writer, InferenceResponse response, string modelName, int? streamField, CancellationToken cancellationToken, GrpcEncoding encoding = GrpcEncoding.Identity, long compressFrom = 0,
+        IReadOnlyDictionary<string, SharedMemoryReference>? sharedMemoryOutputs = null)
     {
-        var header = ResponseHeader(response, modelName);
-        long inner = header.CalculateSize() + RawOutputsSize(response);
+        var header = ResponseHeader(response, modelName, sharedMemoryOutputs);
+        long inner = header.CalculateSize() + RawOutputsSize(response, sharedMemoryOutputs);
         var total = streamField is null ? inner : 1 + GrpcFraming.VarintSize((ulong)inner) + inner;
         if (encoding != GrpcEncoding.Identity && total >= compressFrom)
         {
             // Compression needs the whole message first: serialise it, then send the compressed bytes.
             var plain = new ArrayBufferWriter<byte>((int)Math.Min(total, int.MaxValue));
-            WriteInferBody(plain, header, response, streamField, inner);
+            WriteInferBody(plain, header, response, streamField, inner, sharedMemoryOutputs);
             var packed = GrpcCompression.Compress(plain.WrittenSpan, encoding);
             await SendCompressedAsync(writer, packed, cancellationToken);
             return;
@@ -406,7 +481,12 @@ internal static class GrpcTensors
         WriteInferHead(writer, header, streamField, inner);
         foreach (var o in response.Outputs)
         {
-            WriteOutputPrefix(writer, o.Data.Length);
+            WriteOutputPrefix(writer, RawLength(o, sharedMemoryOutputs));
+            if (RawLength(o, sharedMemoryOutputs) == 0)
+            {
+                continue;
+            }
+
             if (o.Data.Length > 64 * 1024)
             {
                 await writer.WriteAsync(o.Data, cancellationToken);
@@ -437,14 +517,16 @@ internal static class GrpcTensors
         await writer.FlushAsync(cancellationToken);
     }
 
-    private static void WriteInferBody(IBufferWriter<byte> writer, ModelInferResponse header, InferenceResponse response, int? streamField, long inner)
+    private static void WriteInferBody(
+        IBufferWriter<byte> writer, ModelInferResponse header, InferenceResponse response, int? streamField, long inner, IReadOnlyDictionary<string, SharedMemoryReference>? sharedMemoryOutputs)
     {
         WriteInferHead(writer, header, streamField, inner);
         foreach (var o in response.Outputs)
         {
-            WriteOutputPrefix(writer, o.Data.Length);
-            o.Data.Span.CopyTo(writer.GetSpan(o.Data.Length));
-            writer.Advance(o.Data.Length);
+            var length = RawLength(o, sharedMemoryOutputs);
+            WriteOutputPrefix(writer, length);
+            o.Data.Span[..length].CopyTo(writer.GetSpan(length));
+            writer.Advance(length);
         }
     }
 

@@ -18,7 +18,7 @@ internal static class V2ResponseWriter
     /// <summary>Writes the response; outputs the caller asked for as binary go after the JSON, straight from their buffers.</summary>
     public static async Task WriteAsync(HttpResponse http, InferenceResponse response, V2InferCall call, CancellationToken cancellationToken)
     {
-        WriteSharedMemoryOutputs(response, call);
+        SharedMemory.SharedMemoryReference.WriteOutputs(response, call.SharedMemoryOutputs);
         var buffer = t_buffer ??= new ArrayBufferWriter<byte>(4096);
         t_buffer = null; // not shared while this response is written
         buffer.ResetWrittenCount();
@@ -95,32 +95,6 @@ internal static class V2ResponseWriter
         writer.WriteEndArray();
         writer.WriteEndObject();
         return binaryBytes;
-    }
-
-    // Outputs asked for in shared memory go into their regions before anything is answered, so that one that does not
-    // fit is refused (400) rather than cut short.
-    private static void WriteSharedMemoryOutputs(InferenceResponse response, V2InferCall call)
-    {
-        if (call.SharedMemoryOutputs.Count == 0)
-        {
-            return;
-        }
-
-        foreach (var output in response.Outputs)
-        {
-            if (!call.SharedMemoryOutputs.TryGetValue(output.Name, out var shm))
-            {
-                continue;
-            }
-
-            if (output.Data.Length > shm.ByteSize)
-            {
-                throw InferenceErrors.Invalid(
-                    $"output '{output.Name}' is {output.Data.Length} bytes ({output.DataType.Name()} shape {TensorShape.Format(output.Shape)}), more than its shared_memory_byte_size of {shm.ByteSize}");
-            }
-
-            shm.Region.Write(shm.Offset, output.Data.Span, $"output '{output.Name}'");
-        }
     }
 
     /// <summary>An output that went into shared memory: its shape, and where its bytes are, with no data.</summary>

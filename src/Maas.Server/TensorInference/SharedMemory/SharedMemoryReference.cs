@@ -1,3 +1,5 @@
+using Maas.Core.TensorServing;
+
 namespace Maas.Server.TensorInference.SharedMemory;
 
 /// <summary>Where a tensor's bytes lie in a registered region: the "shared_memory_*" parameters of one input or output.</summary>
@@ -57,6 +59,34 @@ internal sealed record SharedMemoryReference(SharedMemoryRegion Region, long Off
         }
 
         return new SharedMemoryReference(region, offset, size);
+    }
+
+    /// <summary>
+    /// Copies each output of <paramref name="response"/> that <paramref name="outputs"/> places in shared memory into its
+    /// region, before anything is answered, so that one that does not fit is refused (400) rather than cut short.
+    /// </summary>
+    public static void WriteOutputs(InferenceResponse response, IReadOnlyDictionary<string, SharedMemoryReference> outputs)
+    {
+        if (outputs.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var output in response.Outputs)
+        {
+            if (!outputs.TryGetValue(output.Name, out var shm))
+            {
+                continue;
+            }
+
+            if (output.Data.Length > shm.ByteSize)
+            {
+                throw InferenceErrors.Invalid(
+                    $"output '{output.Name}' is {output.Data.Length} bytes ({output.DataType.Name()} shape {TensorShape.Format(output.Shape)}), more than its shared_memory_byte_size of {shm.ByteSize}");
+            }
+
+            shm.Region.Write(shm.Offset, output.Data.Span, $"output '{output.Name}'");
+        }
     }
 
     private static long NonNegative(object? value, string owner, string parameter) => value switch
