@@ -145,6 +145,9 @@ internal sealed record BenchOptions
     /// <summary>The floor server runs on Kestrel with its defaults instead (--floor kestrel): one endpoint, no middleware.</summary>
     public bool FloorOnKestrel { get; init; }
 
+    /// <summary>ultraface-cpu: also measure a server driven through the system shared memory extension (--shm yes).</summary>
+    public bool SharedMemory { get; init; }
+
     /// <summary>An Npgsql connection string of a PostgreSQL server where deployment-sync may create (and drop) a database of its own.</summary>
     public string? Postgres { get; init; }
 
@@ -169,8 +172,9 @@ internal sealed record BenchOptions
                 "--compare-env" => options with { CompareEnvironment = new Dictionary<string, string>(options.CompareEnvironment) { [args[i + 1].Split('=')[0]] = args[i + 1][(args[i + 1].IndexOf('=', StringComparison.Ordinal) + 1)..] } },
                 "--postgres" => options with { Postgres = args[i + 1] },
                 "--floor" => options with { Floor = args[i + 1] is "yes" or "kestrel", FloorOnKestrel = args[i + 1] == "kestrel" },
+                "--shm" => options with { SharedMemory = args[i + 1] == "yes" },
                 "--server-env" => options with { ServerEnvironment = new Dictionary<string, string>(options.ServerEnvironment) { [args[i + 1].Split('=')[0]] = args[i + 1][(args[i + 1].IndexOf('=', StringComparison.Ordinal) + 1)..] } },
-                _ => throw new ArgumentException($"unknown option {args[i]}; use --seconds, --rounds, --overhead-rounds, --overhead-seconds, --overload-seconds, --warmup-seconds, --only, --write, --baseline, --server-env, --compare-env, --postgres, --floor"),
+                _ => throw new ArgumentException($"unknown option {args[i]}; use --seconds, --rounds, --overhead-rounds, --overhead-seconds, --overload-seconds, --warmup-seconds, --only, --write, --baseline, --server-env, --compare-env, --postgres, --floor, --shm"),
             };
         }
 

@@ -49,6 +49,7 @@ internal static class UltraFaceCpuScenario
         // --compare-env the same build with other settings, with --baseline another build's server (its "serve" mode).
         await using var server = await ServerProcess.StartAsync(options, null, [], options.ServerEnvironment);
         var compared = new List<(string Label, ServerProcess Server)>();
+        SharedMemoryClient? sharedMemory = null;
         await using var cleanup = new CompareCleanup(compared);
         if (options.CompareEnvironment.Count > 0)
         {
@@ -61,11 +62,25 @@ internal static class UltraFaceCpuScenario
             compared.Add(($"the baseline build {baseline}", await ServerProcess.StartAsync(options, baseline, [], options.ServerEnvironment)));
         }
 
+        // --shm: the same build with the input and outputs passed through a registered shared-memory region (last).
+        if (options.SharedMemory)
+        {
+            compared.Add(("the system shared memory extension (input and outputs in a registered region, JSON requests)", await ServerProcess.StartAsync(options, null, [],
+                new Dictionary<string, string>(options.ServerEnvironment) { ["Maas__Inference__AllowClientSharedMemory"] = "true" })));
+        }
+
         var servers = compared.Select(c => c.Server).Prepend(server).ToArray();
         foreach (var s in servers)
         {
             await s.RegisterAsync("ultraface", File.ReadAllBytes(path), new { instance_count = 1, threads = Threads });
         }
+
+        if (options.SharedMemory)
+        {
+            sharedMemory = await SharedMemoryClient.StartAsync(servers[^1], "ultraface", "input", [1, 3, 240, 320], image, Clients);
+        }
+
+        using var sharedMemoryCleanup = sharedMemory;
 
         // --floor: the smallest HTTP server over the same engine code, in a process of its own, in the same rounds.
         await using var floor = options.Floor ? await FloorServer.StartAsync(path, Threads, options.FloorOnKestrel) : null;
@@ -74,6 +89,11 @@ internal static class UltraFaceCpuScenario
         var floorEngine = EngineThreads(FloorServer.ModelName);
         var floorRounds = new List<Side>();
         var calls = servers.Select(s => Maas.Bench.Clients.RestBinary(s.Http, "ultraface", "input", [1, 3, 240, 320], image)).ToArray();
+        if (sharedMemory is not null)
+        {
+            calls[^1] = sharedMemory.CallAsync;
+        }
+
         var serverEngine = EngineThreads("ultraface");
         var localEngine = EngineThreads(EngineWorker.ModelName);
         var self = Environment.ProcessId;
