@@ -11,7 +11,8 @@ namespace Maas.Server.TensorInference;
 /// <summary>
 /// The classification extension (as Triton and KServe clients know it): an output requested with the parameter
 /// <c>"classification": K</c> is answered, instead of its values, as a BYTES tensor of each row's K highest values,
-/// written <c>"value:index"</c>, or <c>"value:index:label"</c> where the version names its classes.
+/// written <c>"value:index"</c>, or <c>"value:index:label"</c> where the version names its classes (as
+/// <see cref="VersionLabels.Resolve"/> resolves them, which the version's API view shows too).
 /// </summary>
 /// <remarks>
 /// An output of shape [rows, c1, c2, ...] is ranked per row (its first dimension), over the c1·c2·... values of the
