@@ -101,6 +101,12 @@ public sealed record VersionInfo
 
     public string? ArtifactUrl { get; init; }
 
+    /// <summary>
+    /// Each output's class labels as the server resolves them (serving configuration, then metadata, then the file);
+    /// null when no output has any, or from a server that does not send them.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>>? OutputLabels { get; init; }
+
     /// <summary>Fields this client does not know.</summary>
     [JsonExtensionData]
     public Dictionary<string, JsonElement>? Extra { get; init; }

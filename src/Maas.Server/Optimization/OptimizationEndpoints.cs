@@ -57,7 +57,7 @@ internal static class OptimizationEndpoints
             ? new Dictionary<string, object?> { ["by"] = ApiRequests.Caller(context), ["at"] = time.GetUtcNow(), ["reason"] = body.Reason }
             : null;
         var updated = await registry.SetVersionMetadataAsync(found.Model, found.Version, OptimizationMetadata.Key, OptimizationMetadata.WithForced(found, forced), context.RequestAborted);
-        return Results.Json(VersionResponse.From(updated, context.CallerTenant()), RegistryJson.Options);
+        return Results.Json(await VersionEndpoints.WrittenResponseAsync(context, registry, updated), RegistryJson.Options);
     }
 
     private static async Task<IResult> OptimizeAsync(string name, string version, HttpContext context, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, JobSubmissionGate gate, IOptions<TrainingOptions> training, DatasetCatalog datasets, TimeProvider time)

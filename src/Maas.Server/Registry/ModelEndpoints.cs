@@ -156,7 +156,7 @@ internal static class ModelEndpoints
                 reference = reference.ToString(),
                 model = resolved.Model.Key,
                 alias = resolved.Alias,
-                version = await VersionEndpoints.ResponseAsync(context, resolved.Version),
+                version = await VersionEndpoints.ResponseAsync(context, resolved.Version, resolved.Model.ServingConfig),
                 deployment = deployment is null ? null : ResolvedDeployment.From(deployment, context),
             },
             RegistryJson.Options);

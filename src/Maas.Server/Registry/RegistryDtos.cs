@@ -109,12 +109,22 @@ public sealed record VersionResponse(
     /// <summary>For versions an optimisation job registered: status (ready or rejected), method, job, source and report.</summary>
     public System.Text.Json.JsonElement? Optimization { get; init; }
 
-    /// <summary>The API view of a version, its model named as <paramref name="tenant"/> names it (null: by key).</summary>
-    public static VersionResponse From(ModelVersion v, string? tenant = null) => Create(v, tenant) with
+    /// <summary>
+    /// Each output's class labels as serving names them (the model's serving configuration, then the version's
+    /// metadata, then its file: <see cref="VersionLabels.Resolve"/>); only outputs that have labels, null when none has.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>>? OutputLabels { get; init; }
+
+    /// <summary>
+    /// The API view of a version of a model whose serving configuration is <paramref name="config"/>, its model named
+    /// as <paramref name="tenant"/> names it (null: by key).
+    /// </summary>
+    public static VersionResponse From(ModelVersion v, ServingConfig config, string? tenant = null) => Create(v, tenant) with
     {
         Evaluation = Document(v, Maas.Core.Training.TabularModelInfo.EvaluationMetadataKey),
         Lineage = Document(v, Maas.Core.Training.TabularModelInfo.LineageMetadataKey),
         Optimization = Document(v, Maas.Optimization.OptimizationMetadata.Key),
+        OutputLabels = VersionLabels.Resolve(config, v),
     };
 
     private static System.Text.Json.JsonElement? Document(ModelVersion v, string key)

@@ -138,7 +138,7 @@ internal static class UploadEndpoints
 
         var options = await VersionEndpoints.OptionsAsync(registry, context, body.Version, body.Metadata, body.DerivedFrom, body.Relation, context.RequestAborted);
         var version = await registry.CompleteUploadAsync(id, body.Files ?? [], options, context.RequestAborted);
-        var response = VersionResponse.From(version, context.CallerTenant());
+        var response = await VersionEndpoints.WrittenResponseAsync(context, registry, version);
         return ModelEndpoints.CreatedAt.Json(response.Url, response);
     }
 

@@ -102,14 +102,24 @@ internal static class VersionEndpoints
         };
     }
 
-    /// <summary>A version as this caller may see it: lineage naming a model hidden from the caller is left out.</summary>
-    public static async Task<VersionResponse> ResponseAsync(HttpContext context, ModelVersion version)
+    /// <summary>
+    /// A version of a model served with <paramref name="config"/> as this caller may see it: lineage naming a model
+    /// hidden from the caller is left out.
+    /// </summary>
+    public static async Task<VersionResponse> ResponseAsync(HttpContext context, ModelVersion version, ServingConfig config)
     {
-        var response = VersionResponse.From(version, context.CallerTenant());
+        var response = VersionResponse.From(version, config, context.CallerTenant());
         return version.DerivedFrom is { } lineage
             && (await context.CheckModelKeyAccessAsync(lineage.Model, write: false, context.RequestAborted)).Result == ModelAccessResult.Hidden
             ? response with { DerivedFrom = null }
             : response;
+    }
+
+    /// <summary>The view of a version just written (uploaded, imported or changed), with its model's serving configuration.</summary>
+    public static async Task<VersionResponse> WrittenResponseAsync(HttpContext context, IModelRegistry registry, ModelVersion version)
+    {
+        var model = await registry.GetModelAsync(version.Model, context.RequestAborted);
+        return VersionResponse.From(version, model.ServingConfig, context.CallerTenant());
     }
 
     /// <summary>
@@ -187,7 +197,7 @@ internal static class VersionEndpoints
         }
 
         var version = await registry.CommitVersionAsync(draft, cancellationToken);
-        var response = VersionResponse.From(version, context.CallerTenant());
+        var response = await WrittenResponseAsync(context, registry, version);
         return ModelEndpoints.CreatedAt.Json(response.Url, response);
     }
 
@@ -262,7 +272,7 @@ internal static class VersionEndpoints
             }
 
             var version = await registry.CommitVersionAsync(draft, cancellationToken);
-            var response = VersionResponse.From(version, context.CallerTenant());
+            var response = await WrittenResponseAsync(context, registry, version);
             return ModelEndpoints.CreatedAt.Json(response.Url, response);
         }
         catch (InvalidDataException e)
@@ -314,10 +324,11 @@ internal static class VersionEndpoints
     private static async Task<IResult> ListAsync(string name, HttpContext context, IModelRegistry registry)
     {
         var versions = await registry.ListVersionsAsync(name, context.RequestAborted);
+        ServingConfig config = versions.Count == 0 ? new() : (await registry.GetModelAsync(versions[0].Model, context.RequestAborted)).ServingConfig;
         var responses = new List<VersionResponse>(versions.Count);
         foreach (var version in versions)
         {
-            responses.Add(await ResponseAsync(context, version));
+            responses.Add(await ResponseAsync(context, version, config));
         }
 
         return Results.Json(new { model = name, versions = responses }, RegistryJson.Options);
@@ -326,7 +337,8 @@ internal static class VersionEndpoints
     private static async Task<IResult> GetAsync(string name, string version, HttpContext context, IModelRegistry registry)
     {
         var found = await registry.GetVersionAsync(name, ApiRequests.Version(version), context.RequestAborted);
-        return Results.Json(await ResponseAsync(context, found), RegistryJson.Options);
+        var model = await registry.GetModelAsync(found.Model, context.RequestAborted);
+        return Results.Json(await ResponseAsync(context, found, model.ServingConfig), RegistryJson.Options);
     }
 
     private static async Task<IResult> DeleteAsync(string name, string version, HttpContext context, IModelRegistry registry)

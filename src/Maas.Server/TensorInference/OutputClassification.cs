@@ -3,7 +3,6 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Numerics;
 using System.Text;
-using System.Text.Json;
 using Maas.Core.Registry;
 using Maas.Core.TensorServing;
 
@@ -12,7 +11,8 @@ namespace Maas.Server.TensorInference;
 /// <summary>
 /// The classification extension (as Triton and KServe clients know it): an output requested with the parameter
 /// <c>"classification": K</c> is answered, instead of its values, as a BYTES tensor of each row's K highest values,
-/// written <c>"value:index"</c>, or <c>"value:index:label"</c> where the version names its classes.
+/// written <c>"value:index"</c>, or <c>"value:index:label"</c> where the version names its classes (as
+/// <see cref="VersionLabels.Resolve"/> resolves them, which the version's API view shows too).
 /// </summary>
 /// <remarks>
 /// An output of shape [rows, c1, c2, ...] is ranked per row (its first dimension), over the c1·c2·... values of the
@@ -245,82 +245,5 @@ internal static class OutputClassification
         }
 
         return a > b || (a == b && ia < ib);
-    }
-
-    /// <summary>
-    /// The class labels of a version, by output, as serving keeps them with its resolution: the model's serving
-    /// configuration (<c>labels</c>) first, then the version's <c>maas.*</c> metadata, then the classifier nodes of its
-    /// file (<see cref="ModelSignature.ClassLabels"/>), each output from the first that names it. Null when none does.
-    /// </summary>
-    public static IReadOnlyDictionary<string, IReadOnlyList<string>>? Labels(ServingConfig config, ModelVersion version)
-    {
-        Dictionary<string, IReadOnlyList<string>>? result = null;
-        foreach (var source in new[] { version.Signature.ClassLabels, Labels(version.Metadata), config.Labels })
-        {
-            foreach (var (output, labels) in source ?? EmptyLabels)
-            {
-                if (labels is not null)
-                {
-                    (result ??= new(StringComparer.Ordinal))[output] = labels;
-                }
-            }
-        }
-
-        return result;
-    }
-
-    private static readonly Dictionary<string, IReadOnlyList<string>> EmptyLabels = [];
-
-    /// <summary>
-    /// The labels a version's metadata gives: a table classifier MaaS trained names its classes for its score output
-    /// (<c>maas.tabular</c>), an image classifier for its logits and probabilities (<c>maas.image</c>).
-    /// </summary>
-    public static Dictionary<string, IReadOnlyList<string>>? Labels(IReadOnlyDictionary<string, string> metadata)
-    {
-        Dictionary<string, IReadOnlyList<string>>? result = null;
-        Read(metadata, Core.Training.TabularModelInfo.MetadataKey, ["score_output"]);
-        Read(metadata, "maas.image", ["logits_output", "probabilities_output"]);
-        return result;
-
-        void Read(IReadOnlyDictionary<string, string> all, string key, string[] outputKeys)
-        {
-            if (!all.TryGetValue(key, out var text))
-            {
-                return;
-            }
-
-            try
-            {
-                using var doc = JsonDocument.Parse(text);
-                var root = doc.RootElement;
-                if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("classes", out var classes) || classes.ValueKind != JsonValueKind.Array)
-                {
-                    return;
-                }
-
-                var names = new List<string>(classes.GetArrayLength());
-                foreach (var c in classes.EnumerateArray())
-                {
-                    if (c.ValueKind != JsonValueKind.String)
-                    {
-                        return; // not what a training job writes: no labels rather than wrong ones
-                    }
-
-                    names.Add(c.GetString()!);
-                }
-
-                foreach (var outputKey in outputKeys)
-                {
-                    if (root.TryGetProperty(outputKey, out var output) && output.ValueKind == JsonValueKind.String && output.GetString() is { Length: > 0 } name)
-                    {
-                        (result ??= new(StringComparer.Ordinal))[name] = names;
-                    }
-                }
-            }
-            catch (Exception ex) when (ex is JsonException or InvalidOperationException)
-            {
-                // A version stored before maas.* keys were reserved may hold anything: no labels.
-            }
-        }
     }
 }

@@ -198,7 +198,7 @@ internal sealed class RegistryModelCatalog(
             KeepAlive = c.KeepAliveSeconds is > 0 and var keep ? TimeSpan.FromSeconds(keep) : null,
             Inputs = Tensors(version.Signature.Inputs),
             Outputs = Tensors(version.Signature.Outputs),
-            Labels = OutputClassification.Labels(c, version),
+            Labels = VersionLabels.Resolve(c, version),
         };
     }
 
