@@ -54,6 +54,8 @@ public sealed class TenancyCommandTests(CliServerFixture fixture)
         Assert.Equal(ExitCodes.Ok, disabled.ExitCode);
         Assert.Contains($"disabled tenant {tenant}", disabled.Stdout);
         Assert.Contains("is disabled", (await fixture.RunWithKeyAsync(secret, "models", "list")).AssertFailure(ExitCodes.Auth, "tenant_disabled"));
+        var noKey = (await fixture.RunAsync("keys", "create", "late", "--tenant", tenant, "--scope", "infer")).AssertFailure(ExitCodes.Conflict, "tenant_disabled");
+        Assert.Contains($"tenant '{tenant}' is disabled", noKey);
         var listed = (await fixture.RunAsync("tenants", "--json")).Json().AsArray().Single(t => (string?)t!["name"] == tenant)!;
         Assert.True((bool?)listed["disabled"]);
         Assert.Contains("disabled", (await fixture.RunAsync("tenants")).Stdout.Split('\n').Single(l => l.Contains(tenant, StringComparison.Ordinal)));
@@ -70,6 +72,7 @@ public sealed class TenancyCommandTests(CliServerFixture fixture)
         Assert.Contains($"deleted tenant {tenant}", deleted.Stdout);
         (await fixture.RunWithKeyAsync(secret, "models", "list")).AssertFailure(ExitCodes.Auth, "api_key_revoked");
         (await fixture.RunAsync("tenants", "rm", tenant)).AssertFailure(ExitCodes.NotFound, "tenant_not_found");
+        (await fixture.RunAsync("keys", "create", "late", "--tenant", tenant, "--scope", "infer")).AssertFailure(ExitCodes.NotFound, "tenant_not_found");
         (await fixture.RunAsync("tenants", "disable", "default")).AssertFailure(ExitCodes.Conflict, "default_tenant_protected");
     }
 

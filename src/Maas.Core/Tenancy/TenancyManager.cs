@@ -138,9 +138,10 @@ public sealed class TenancyManager(ITenancyStore store, TimeProvider time)
         }
 
         ValidateTenantName(request.Tenant);
-        if (await store.GetTenantAsync(request.Tenant, cancellationToken).ConfigureAwait(false) is null)
+        var tenant = await store.GetTenantAsync(request.Tenant, cancellationToken).ConfigureAwait(false) ?? throw TenantNotFound(request.Tenant);
+        if (tenant.DisabledAt is not null)
         {
-            throw TenantNotFound(request.Tenant);
+            throw TenantDisabled(request.Tenant); // the store checks again in the insert's transaction
         }
 
         secret ??= ApiKeySecrets.Generate();
@@ -191,6 +192,11 @@ public sealed class TenancyManager(ITenancyStore store, TimeProvider time)
 
     /// <summary>The error for a missing tenant.</summary>
     public static TenancyException TenantNotFound(string name) => TenancyException.NotFound("tenant_not_found", $"tenant '{RegistryNames.Shorten(name)}' does not exist");
+
+    /// <summary>The error for a key asked for a suspended tenant.</summary>
+    public static TenancyException TenantDisabled(string name) => TenancyException.Conflict(
+        "tenant_disabled",
+        $"tenant '{RegistryNames.Shorten(name)}' is disabled, so no key can be created for it; enable it first (PATCH /api/v1/tenants/{RegistryNames.Shorten(name)} {{\"disabled\": false}})");
 
     private static TenancyException DefaultTenantProtected(string what) => TenancyException.Conflict(
         "default_tenant_protected",

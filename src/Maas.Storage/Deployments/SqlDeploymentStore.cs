@@ -3,6 +3,7 @@ using Dapper;
 using Maas.Core.Deployments;
 using Maas.Core.Registry;
 using Maas.Storage.Sql;
+using Maas.Storage.Tenancy;
 
 namespace Maas.Storage.Deployments;
 
@@ -28,6 +29,7 @@ public sealed class SqlDeploymentStore : IDeploymentStore
         var stored = deployment with { Revision = 1 };
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await TenantRows.RequireOwnerAsync(Dialect, connection, transaction, stored.Tenant, cancellationToken).ConfigureAwait(false);
         try
         {
             await connection.ExecuteAsync(Command(

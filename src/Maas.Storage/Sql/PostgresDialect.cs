@@ -61,6 +61,15 @@ public sealed class PostgresDialect : SqlDialect
     }
 
     /// <inheritdoc />
+    public override string LockRows(RowLock mode) => mode switch
+    {
+        RowLock.Update => " FOR UPDATE",
+        RowLock.Share => " FOR SHARE",
+        RowLock.KeyShare => " FOR KEY SHARE",
+        _ => throw new ArgumentOutOfRangeException(nameof(mode)),
+    };
+
+    /// <inheritdoc />
     public override bool IsUniqueViolation(Exception exception) =>
         exception is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation };
 

@@ -59,6 +59,12 @@ public abstract class SqlDialect : IAsyncDisposable
     /// </summary>
     public abstract Task LockTenantJobsAsync(DbConnection connection, DbTransaction transaction, string tenant, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// The clause that ends a SELECT to lock the rows it reads as <paramref name="mode"/> asks until the transaction
+    /// ends, with its leading space; empty where the transaction already excludes every other writer.
+    /// </summary>
+    public abstract string LockRows(RowLock mode);
+
     /// <inheritdoc />
     public virtual ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

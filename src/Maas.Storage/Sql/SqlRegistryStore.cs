@@ -8,6 +8,7 @@ using Maas.Core.Instances;
 using Maas.Core.Jobs;
 using Maas.Core.Registry;
 using Maas.Storage.Jobs;
+using Maas.Storage.Tenancy;
 
 namespace Maas.Storage.Sql;
 
@@ -87,6 +88,7 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IInstanceStore
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await TenantRows.RequireOwnerAsync(Dialect, connection, transaction, model.Owner, cancellationToken).ConfigureAwait(false);
         long id;
         try
         {

@@ -103,6 +103,9 @@ public sealed class SqliteDialect : SqlDialect
         Task.CompletedTask; // as above: the IMMEDIATE transaction already excludes every other writer
 
     /// <inheritdoc />
+    public override string LockRows(RowLock mode) => ""; // SQLite has no row locks; the IMMEDIATE transaction excludes every other writer
+
+    /// <inheritdoc />
     public override bool IsUniqueViolation(Exception exception) =>
         exception is SqliteException { SqliteErrorCode: SqliteConstraint } e
         && e.SqliteExtendedErrorCode is SqliteConstraintUnique or SqliteConstraintPrimaryKey;

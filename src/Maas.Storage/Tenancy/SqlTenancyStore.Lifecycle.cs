@@ -1,6 +1,7 @@
 using System.Data.Common;
 using Dapper;
 using Maas.Core.Tenancy;
+using Maas.Storage.Sql;
 
 namespace Maas.Storage.Tenancy;
 
@@ -54,8 +55,15 @@ public sealed partial class SqlTenancyStore
     public async Task<TenantHoldings> DeleteTenantAsync(string name, string actor, DateTimeOffset at, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
-        // SQLite's transactions begin immediate, so nothing is added to the tenant between the check and the delete.
+        // SQLite's transactions begin immediate, and on PostgreSQL every add for the tenant waits for this row lock (see
+        // TenantRows), so nothing is added to the tenant between the check and the delete.
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        if (await TenantRows.LockAsync(Dialect, connection, transaction, name, RowLock.Update, cancellationToken).ConfigureAwait(false)
+            is TenantRowState.Missing or TenantRowState.Deleted)
+        {
+            return TenantHoldings.None; // deleted meanwhile: nothing to do
+        }
+
         var holdings = await HoldingsAsync(connection, transaction, name, cancellationToken).ConfigureAwait(false);
         if (!holdings.IsEmpty)
         {

@@ -98,6 +98,15 @@ public sealed partial class SqlTenancyStore : ITenancyStore
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        // FOR SHARE: a delete or a suspension of the tenant waits for this key, or this key sees it.
+        switch (await TenantRows.LockAsync(Dialect, connection, transaction, key.Tenant, RowLock.Share, cancellationToken).ConfigureAwait(false))
+        {
+            case TenantRowState.Missing or TenantRowState.Deleted:
+                throw TenancyManager.TenantNotFound(key.Tenant);
+            case TenantRowState.Disabled:
+                throw TenancyManager.TenantDisabled(key.Tenant);
+        }
+
         try
         {
             await connection.ExecuteAsync(Command(

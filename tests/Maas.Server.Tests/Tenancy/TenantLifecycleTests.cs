@@ -134,6 +134,36 @@ public sealed class TenantLifecycleTests(TenancyHostFixture fixture) : IClassFix
             .ErrorAsync(HttpStatusCode.NotFound, "tenant_not_found");
     }
 
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task No_key_is_created_for_a_disabled_tenant_until_it_is_enabled_nor_for_a_deleted_one(Db db)
+    {
+        await using var database = await TestDatabase.CreateAsync(db);
+        await using var host = await TenancyHost.StartAsync(database: database);
+        var tenant = await host.CreateTenantAsync();
+        var body = $$"""{"name": "late", "tenant": "{{tenant}}", "scopes": ["infer"]}""";
+        Assert.Equal(HttpStatusCode.OK, (await host.Admin.PatchAsync($"api/v1/tenants/{tenant}", Api.Json("""{"disabled": true}"""))).StatusCode);
+
+        var refused = await (await host.Admin.PostAsync("api/v1/keys", Api.Json(body))).ErrorAsync(HttpStatusCode.Conflict, "tenant_disabled");
+        Assert.Contains($"tenant '{tenant}' is disabled", (string?)refused["message"], StringComparison.Ordinal);
+        Assert.Contains("enable it first", (string?)refused["message"], StringComparison.Ordinal);
+        var keys = await (await host.Admin.GetAsync($"api/v1/keys?tenant={tenant}&include_revoked=true")).JsonAsync(HttpStatusCode.OK);
+        Assert.Empty(keys["keys"]!.AsArray()); // nothing was stored
+
+        Assert.Equal(HttpStatusCode.OK, (await host.Admin.PatchAsync($"api/v1/tenants/{tenant}", Api.Json("""{"disabled": false}"""))).StatusCode);
+        var created = await (await host.Admin.PostAsync("api/v1/keys", Api.Json(body))).JsonAsync(HttpStatusCode.Created);
+        using (var client = host.Client((string)created["key"]!))
+        {
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("api/v1/me")).StatusCode);
+        }
+
+        // Disabled, then deleted: the deleted tenant is not found (not "disabled"), as before.
+        Assert.Equal(HttpStatusCode.OK, (await host.Admin.PatchAsync($"api/v1/tenants/{tenant}", Api.Json("""{"disabled": true}"""))).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await host.Admin.DeleteAsync($"api/v1/tenants/{tenant}")).StatusCode);
+        await (await host.Admin.PostAsync("api/v1/keys", Api.Json(body))).ErrorAsync(HttpStatusCode.NotFound, "tenant_not_found");
+    }
+
     [Fact]
     public async Task Delete_names_datasets_and_counts_beyond_the_names_it_shows()
     {
