@@ -37,6 +37,10 @@ public sealed class SqlDatasetStore : IDatasetStore
     public async Task<Dataset> CreateDatasetAsync(Dataset dataset, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        // In one transaction with the owner's row locked, as models are: a tenant deleted at the same moment either
+        // counts this dataset (and refuses) or is seen deleted here.
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await Tenancy.TenantRows.RequireOwnerAsync(Dialect, connection, transaction, dataset.Owner, cancellationToken).ConfigureAwait(false);
         try
         {
             await connection.ExecuteAsync(Command(
@@ -53,8 +57,9 @@ public sealed class SqlDatasetStore : IDatasetStore
                     dataset.CreatedBy,
                     CreatedAt = dataset.CreatedAt.ToUnixTimeMilliseconds(),
                 },
-                null,
+                transaction,
                 cancellationToken)).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (DbException e) when (Dialect.IsUniqueViolation(e))
         {
