@@ -21,8 +21,8 @@ public sealed class ParquetColumnReadingTests
 
     private static readonly DateTime Epoch = new(2026, 1, 2, 3, 4, 5, DateTimeKind.Utc);
 
-    // Parquet.Net reads a timestamp back without its kind, so the text has no zone.
-    private static string Time(DateTime value) => DateTime.SpecifyKind(value, DateTimeKind.Unspecified).ToString("O", CultureInfo.InvariantCulture);
+    // A DateTime field is written as INT96, which is UTC by convention: its text ends in Z.
+    private static string Time(DateTime value) => DateTime.SpecifyKind(value, DateTimeKind.Utc).ToString("O", CultureInfo.InvariantCulture);
 
     private static Column[] Columns() =>
     [

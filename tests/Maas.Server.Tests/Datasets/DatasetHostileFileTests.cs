@@ -75,6 +75,10 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
 
         // Parquet.Net fills the rows a chunk has no values for from a pooled buffer: another read's leftovers.
         { "a chunk of fewer values than its row group's rows", CraftedParquet.File(rows: 3, chunkValues: 2), "row group 0, column 'a': 2 values for 3 rows" },
+
+        // Parquet.Net expands a page into a buffer of the size its header declares: 8 bytes of data said to be 12 left the
+        // third value of a required column as whatever the pooled buffer held (a 0, or another read's leftovers).
+        { "a page whose data is shorter than its declared size", CraftedParquet.File(pageValues: 3, rows: 3, uncompressed: 12), "row group 0, column 'a': the page at byte 4 says its 3 values take 12 bytes, but it holds 8 bytes of uncompressed data" },
     };
 
     [Fact]

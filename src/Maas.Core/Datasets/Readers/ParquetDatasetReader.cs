@@ -233,7 +233,7 @@ internal static class ParquetDatasetReader
             _ when type == typeof(uint) => await Cells<uint>(group, field, count, rowGroup, v => (double)v).ConfigureAwait(false),
             _ when type == typeof(ulong) => await Cells<ulong>(group, field, count, rowGroup, v => (double)v).ConfigureAwait(false),
             _ when type == typeof(decimal) => await Cells<decimal>(group, field, count, rowGroup, v => (double)v).ConfigureAwait(false),
-            _ when type == typeof(DateTime) => await Cells<DateTime>(group, field, count, rowGroup, v => v.ToString("O", CultureInfo.InvariantCulture)).ConfigureAwait(false),
+            _ when type == typeof(DateTime) => await Cells(group, field, count, rowGroup, DateTimeText(field)).ConfigureAwait(false),
             _ when type == typeof(DateTimeOffset) => await Cells<DateTimeOffset>(group, field, count, rowGroup, v => v.ToString("O", CultureInfo.InvariantCulture)).ConfigureAwait(false),
             _ when type == typeof(DateOnly) => await Cells<DateOnly>(group, field, count, rowGroup, v => v.ToString("O", CultureInfo.InvariantCulture)).ConfigureAwait(false),
             _ when type == typeof(TimeOnly) => await Cells<TimeOnly>(group, field, count, rowGroup, v => v.ToString("O", CultureInfo.InvariantCulture)).ConfigureAwait(false),
@@ -241,6 +241,15 @@ internal static class ParquetDatasetReader
             _ when type == typeof(Guid) => await Cells<Guid>(group, field, count, rowGroup, v => v.ToString()).ConfigureAwait(false),
             _ => throw new DatasetFormatException($"row group {rowGroup}, column '{field.Name}': Parquet type {type.Name} is not supported"),
         };
+    }
+
+    // A timestamp's text follows the file's schema, not the kind Parquet.Net gives the value (INT96 comes back with none):
+    // one adjusted to UTC (isAdjustedToUTC, the legacy TIMESTAMP_MILLIS and _MICROS, INT96, all UTC by the format's
+    // rules) ends in Z; a local one (and a DATE) is the wall-clock time as written, with no zone.
+    private static Func<DateTime, object?> DateTimeText(DataField field)
+    {
+        var kind = field is DateTimeDataField { IsAdjustedToUTC: true, DateTimeFormat: not DateTimeFormat.Date } ? DateTimeKind.Utc : DateTimeKind.Unspecified;
+        return v => DateTime.SpecifyKind(v, kind).ToString("O", CultureInfo.InvariantCulture);
     }
 
     private static object? Finite(double value) => double.IsFinite(value) ? value : null;

@@ -23,6 +23,7 @@ internal static class ParquetPages
     private const int DataPage = 0;
     private const int DictionaryPage = 2;
     private const int DataPageV2 = 3;
+    private const int Uncompressed = 0;
     private const int Snappy = 1;
 
     /// <summary>
@@ -284,6 +285,14 @@ internal static class ParquetPages
                     break;
                 default:
                     throw Bad($"{at} is of page type {page.Type}, which this server does not read");
+            }
+
+            // Parquet.Net expands a data page (v1) or dictionary page into a pooled buffer of the size its header declares:
+            // uncompressed data shorter than that left the rest as the buffer's leftovers, read as the missing values.
+            if (chunk.Codec == Uncompressed && page.Type != DataPageV2 && page.CompressedSize != page.UncompressedSize)
+            {
+                var what = page.Values is { } n ? $"its {n} values" : "its values";
+                throw Bad($"{at} says {what} take {page.UncompressedSize} bytes, but it holds {page.CompressedSize} bytes of uncompressed data");
             }
 
             // Snappy data begins with the size it expands to, which its decoder allocates as given.
