@@ -13,6 +13,15 @@ public sealed class ProtocolFixture : IAsyncLifetime
 
     public static string IdentityModel(TensorDataType type) => "identity-" + type.Name().ToLowerInvariant();
 
+    /// <summary>"pair": input x [batch, 3] FP32, outputs copy (x) and negated (-x).</summary>
+    public static byte[] PairModel() => new OnnxModelWriter("pair")
+        .Input("x", OnnxElementType.Float, "batch", 3)
+        .Output("copy", OnnxElementType.Float, "batch", 3)
+        .Output("negated", OnnxElementType.Float, "batch", 3)
+        .Node("Identity", ["x"], ["copy"])
+        .Node("Neg", ["x"], ["negated"])
+        .ToBytes();
+
     public async Task InitializeAsync()
     {
         _server = await InferenceHost.StartAsync();
@@ -22,14 +31,7 @@ public sealed class ProtocolFixture : IAsyncLifetime
         }
 
         await Server.RegisterAsync("counted", TestModels.Identity(TensorDataType.Int32));
-        var pair = new OnnxModelWriter("pair")
-            .Input("x", OnnxElementType.Float, "batch", 3)
-            .Output("copy", OnnxElementType.Float, "batch", 3)
-            .Output("negated", OnnxElementType.Float, "batch", 3)
-            .Node("Identity", ["x"], ["copy"])
-            .Node("Neg", ["x"], ["negated"])
-            .ToBytes();
-        await Server.RegisterAsync("pair", pair);
+        await Server.RegisterAsync("pair", PairModel());
 
         // versioned: v1 copies its input, v2 negates it; alias "stable" points at v1.
         await Server.RegisterAsync("versioned", TestModels.Identity(TensorDataType.FP32));

@@ -2,7 +2,6 @@ using System.Net;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Google.Protobuf;
-using Maas.Core.Formats.Onnx;
 using Maas.Core.Tenancy;
 using Maas.Server.TensorInference.Grpc.Protocol;
 using Maas.Server.Tests.Support;
@@ -35,13 +34,7 @@ public sealed class SystemSharedMemoryTests(SystemSharedMemoryTests.Fixture fixt
                 ["Maas:Inference:AllowClientSharedMemory"] = "true",
                 ["Maas:Inference:MaxSharedMemoryRegionsPerTenant"] = Regions.ToString(System.Globalization.CultureInfo.InvariantCulture),
             });
-            var pair = new OnnxModelWriter("pair")
-                .Input("x", OnnxElementType.Float, "batch", 3)
-                .Output("copy", OnnxElementType.Float, "batch", 3)
-                .Output("negated", OnnxElementType.Float, "batch", 3)
-                .Node("Identity", ["x"], ["copy"])
-                .Node("Neg", ["x"], ["negated"])
-                .ToBytes();
+            var pair = ProtocolFixture.PairModel();
             await Server.RegisterAsync("pair", pair);
             _disabled = await InferenceHost.StartAsync();
             await Disabled.RegisterAsync("pair", pair);

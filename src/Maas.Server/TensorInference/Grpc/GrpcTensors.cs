@@ -128,8 +128,7 @@ internal static class GrpcTensors
         return (header, request, classifications, sharedMemoryOutputs);
     }
 
-    // An input whose bytes are in a shared-memory region: copied out into its own pooled buffer, at most the message
-    // limit of such bytes in one request, as a message could carry.
+    // An input whose bytes are in a shared-memory region (SharedMemoryReference.ReadInput); it has no contents.
     private static Tensor FromSharedMemory(ModelInferRequest.Types.InferInputTensor input, TensorDataType type, long[] shape, long count, SharedMemoryReference shm, long sharedBytes, long limit)
     {
         if (input.Contents is not null)
@@ -137,29 +136,8 @@ internal static class GrpcTensors
             throw InferenceErrors.Invalid($"input '{input.Name}' is in shared memory region '{shm.Region.Name}' and has contents too; give one");
         }
 
-        if (type != TensorDataType.Bytes && shm.ByteSize != count * type.ElementSize())
-        {
-            throw InferenceErrors.Invalid(
-                $"input '{input.Name}': shared_memory_byte_size is {shm.ByteSize} bytes but {type.Name()} shape {TensorShape.Format(shape)} needs {count * type.ElementSize()} bytes ({count} elements of {type.ElementSize()})");
-        }
-
-        if (sharedBytes > limit)
-        {
-            throw InferenceErrors.Invalid(
-                $"the inputs read from shared memory add up to {sharedBytes} bytes, over the limit of {limit} bytes for one request (Maas:Inference:MaxRequestBodyBytes)");
-        }
-
-        var buffer = PooledBuffer.Rent(shm.ByteSize);
-        try
-        {
-            shm.Region.Read(shm.Offset, buffer.Span, $"input '{input.Name}'");
-            return Tensor.Wrap(input.Name, type, shape, buffer.Memory, buffer);
-        }
-        catch
-        {
-            buffer.Dispose();
-            throw;
-        }
+        shm.CheckInputSize(input.Name, type, shape, count);
+        return shm.ReadInput(input.Name, type, shape, sharedBytes, limit);
     }
 
     // The classification extension's counts by output: int64_param or uint64_param "classification", a positive integer.

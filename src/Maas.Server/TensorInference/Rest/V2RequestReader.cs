@@ -220,35 +220,16 @@ internal static class V2RequestReader
     // An input whose bytes are not in the JSON: in the binary part of the body, or in a shared-memory region.
     private sealed record BinaryInput(int Index, string Name, TensorDataType Type, long[] Shape, long Size, SharedMemoryReference? SharedMemory = null);
 
-    // Inputs in shared memory: copied out of their regions into pooled buffers (the engine then owns its copy, whatever
-    // the client writes next), at most the body's limit of bytes in all, as a body could carry.
+    // Inputs in shared memory: copied out of their regions (SharedMemoryReference.ReadInput).
     private static void ReadSharedMemoryInputs(List<BinaryInput> inputs, List<Tensor> tensors, long limit)
     {
         long total = 0;
         foreach (var b in inputs)
         {
-            if (b.SharedMemory is not { } shm)
+            if (b.SharedMemory is { } shm)
             {
-                continue;
-            }
-
-            total += b.Size;
-            if (total > limit)
-            {
-                throw InferenceErrors.Invalid(
-                    $"the inputs read from shared memory add up to {total} bytes, over the limit of {limit} bytes for one request (Maas:Inference:MaxRequestBodyBytes)");
-            }
-
-            var buffer = PooledBuffer.Rent(b.Size);
-            try
-            {
-                shm.Region.Read(shm.Offset, buffer.Span, $"input '{b.Name}'");
-                tensors[b.Index] = Tensor.Wrap(b.Name, b.Type, b.Shape, buffer.Memory, buffer);
-            }
-            catch
-            {
-                buffer.Dispose();
-                throw;
+                total += b.Size;
+                tensors[b.Index] = shm.ReadInput(b.Name, b.Type, b.Shape, total, limit);
             }
         }
     }
@@ -436,12 +417,7 @@ internal static class V2RequestReader
             throw InferenceErrors.Invalid($"input '{name}' is in shared memory region '{shm.Region.Name}' and has \"data\" or binary_data_size too; give one");
         }
 
-        if (type != TensorDataType.Bytes && shm.ByteSize != count * type.ElementSize())
-        {
-            throw InferenceErrors.Invalid(
-                $"input '{name}': shared_memory_byte_size is {shm.ByteSize} bytes but {type.Name()} shape {TensorShape.Format(shape)} needs {count * type.ElementSize()} bytes ({count} elements of {type.ElementSize()})");
-        }
-
+        shm.CheckInputSize(name, type, shape, count);
         return new BinaryInput(index, name, type, shape, shm.ByteSize, shm);
     }
 

@@ -89,6 +89,42 @@ internal sealed record SharedMemoryReference(SharedMemoryRegion Region, long Off
         }
     }
 
+    /// <summary>Refuses an input whose window is not the size its datatype and shape need (BYTES: any size).</summary>
+    public void CheckInputSize(string input, TensorDataType type, long[] shape, long count)
+    {
+        if (type != TensorDataType.Bytes && ByteSize != count * type.ElementSize())
+        {
+            throw InferenceErrors.Invalid(
+                $"input '{input}': shared_memory_byte_size is {ByteSize} bytes but {type.Name()} shape {TensorShape.Format(shape)} needs {count * type.ElementSize()} bytes ({count} elements of {type.ElementSize()})");
+        }
+    }
+
+    /// <summary>
+    /// The input's tensor, copied out of the region into a pooled buffer (the engine then owns its copy, whatever the
+    /// client writes next). <paramref name="total"/> is the bytes this request read from shared memory so far,
+    /// this input included: at most <paramref name="limit"/>, as a body could carry.
+    /// </summary>
+    public Tensor ReadInput(string input, TensorDataType type, long[] shape, long total, long limit)
+    {
+        if (total > limit)
+        {
+            throw InferenceErrors.Invalid(
+                $"the inputs read from shared memory add up to {total} bytes, over the limit of {limit} bytes for one request (Maas:Inference:MaxRequestBodyBytes)");
+        }
+
+        var buffer = PooledBuffer.Rent(ByteSize);
+        try
+        {
+            Region.Read(Offset, buffer.Span, $"input '{input}'");
+            return Tensor.Wrap(input, type, shape, buffer.Memory, buffer);
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
+    }
+
     private static long NonNegative(object? value, string owner, string parameter) => value switch
     {
         long and >= 0 and var l => l,
