@@ -19,6 +19,8 @@ public sealed class SqlFineTuningFileStore(SqlDialect dialect) : IFineTuningFile
     {
         await using var connection = await dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        // The owner's row locked, as for models: a tenant deleted at the same moment counts this file or is seen deleted.
+        await Tenancy.TenantRows.RequireOwnerAsync(dialect, connection, transaction, file.Tenant, cancellationToken).ConfigureAwait(false);
         await connection.ExecuteAsync(new CommandDefinition(
             $"INSERT INTO openai_files ({Columns}) VALUES (@Id, @Tenant, @Filename, @Purpose, @Bytes, @Sha256, @Examples, @CreatedBy, @CreatedAt)",
             new

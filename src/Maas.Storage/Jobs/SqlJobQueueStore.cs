@@ -40,7 +40,11 @@ public sealed class SqlJobQueueStore : IJobQueueStore
     public async Task EnqueueAsync(QueuedJob job, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await InsertJobAsync(connection, job, null, cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        // The owner's row locked, as for models: a tenant deleted at the same moment counts this job or is seen deleted.
+        await Tenancy.TenantRows.RequireOwnerAsync(Dialect, connection, transaction, job.Tenant, cancellationToken).ConfigureAwait(false);
+        await InsertJobAsync(connection, job, transaction, cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -48,6 +52,7 @@ public sealed class SqlJobQueueStore : IJobQueueStore
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await Tenancy.TenantRows.RequireOwnerAsync(Dialect, connection, transaction, job.Tenant, cancellationToken).ConfigureAwait(false);
         await InsertJobAsync(connection, job, transaction, cancellationToken).ConfigureAwait(false);
         await InsertFirstEventAsync(connection, job, firstEventType, firstEventData, transaction, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -63,6 +68,7 @@ public sealed class SqlJobQueueStore : IJobQueueStore
         // its IMMEDIATE transaction, which holds the database's one write lock from the start.
         await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);
         await Dialect.LockTenantJobsAsync(connection, transaction, job.Tenant, cancellationToken).ConfigureAwait(false);
+        await Tenancy.TenantRows.RequireOwnerAsync(Dialect, connection, transaction, job.Tenant, cancellationToken).ConfigureAwait(false);
         var unfinished = await CountUnfinishedAsync(connection, transaction, job.Tenant, limit.Kinds, cancellationToken).ConfigureAwait(false);
         if (unfinished >= limit.Limit)
         {
