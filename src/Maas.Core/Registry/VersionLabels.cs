@@ -34,6 +34,50 @@ public static class VersionLabels
     }
 
     /// <summary>
+    /// <see cref="Resolve"/>'s labels that serving can use, for showing: only outputs the version's signature has, and
+    /// only labels as many as the output's classes where the signature fixes them (the dimensions after the first, or
+    /// the only one); serving leaves other labels out when it ranks an output, answering indices only.
+    /// </summary>
+    public static IReadOnlyDictionary<string, IReadOnlyList<string>>? Usable(ServingConfig config, ModelVersion version)
+    {
+        var labels = Resolve(config, version);
+        if (labels is null || version.Signature.Outputs is not { } outputs)
+        {
+            return labels;
+        }
+
+        Dictionary<string, IReadOnlyList<string>>? result = null;
+        foreach (var output in outputs)
+        {
+            if (labels.TryGetValue(output.Name, out var names) && (FixedClasses(output.Shape) is not { } classes || classes == names.Count))
+            {
+                (result ??= new(StringComparer.Ordinal))[output.Name] = names;
+            }
+        }
+
+        return result;
+    }
+
+    // The classes an output's signature fixes: the product of the dimensions after the first (all of a rank-1 output);
+    // null when one of them is open.
+    private static long? FixedClasses(IReadOnlyList<long> shape)
+    {
+        var dims = shape.Count > 1 ? shape.Skip(1) : shape;
+        long product = 1;
+        foreach (var d in dims)
+        {
+            if (d <= 0)
+            {
+                return null;
+            }
+
+            product *= d;
+        }
+
+        return shape.Count == 0 ? null : product;
+    }
+
+    /// <summary>
     /// The labels a version's metadata gives: a table classifier MaaS trained names its classes for its score output
     /// (<c>maas.tabular</c>), an image classifier for its logits and probabilities (<c>maas.image</c>).
     /// </summary>

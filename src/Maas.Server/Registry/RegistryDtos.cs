@@ -111,7 +111,8 @@ public sealed record VersionResponse(
 
     /// <summary>
     /// Each output's class labels as serving names them (the model's serving configuration, then the version's
-    /// metadata, then its file: <see cref="VersionLabels.Resolve"/>); only outputs that have labels, null when none has.
+    /// metadata, then its file: <see cref="VersionLabels.Usable"/>); only outputs the version has, with as many labels
+    /// as classes where its signature fixes them; null when none has.
     /// </summary>
     public IReadOnlyDictionary<string, IReadOnlyList<string>>? OutputLabels { get; init; }
 
@@ -124,7 +125,7 @@ public sealed record VersionResponse(
         Evaluation = Document(v, Maas.Core.Training.TabularModelInfo.EvaluationMetadataKey),
         Lineage = Document(v, Maas.Core.Training.TabularModelInfo.LineageMetadataKey),
         Optimization = Document(v, Maas.Optimization.OptimizationMetadata.Key),
-        OutputLabels = VersionLabels.Resolve(config, v),
+        OutputLabels = VersionLabels.Usable(config, v),
     };
 
     private static System.Text.Json.JsonElement? Document(ModelVersion v, string key)

@@ -31,24 +31,28 @@ public sealed class VersionLabelsApiTests(ServerPerDb servers) : IClassFixture<S
         var version = (int)uploaded["version"]!;
         Assert.Equal("""{"scores":["cat","dog","fox"]}""", (await ViewAsync(client, name, version))["output_labels"]?.ToJsonString());
 
-        // The version's metadata wins over its file, and names an output the file does not.
+        // The version's metadata wins over its file; an output the version does not have is not shown.
         await registry.SetVersionMetadataAsync(name, version, "maas.image",
             """{"input":"input","shape":[3],"logits_output":"scores","probabilities_output":"probs","classes":["a","b","c"]}""", CancellationToken.None);
-        Assert.Equal("""{"probs":["a","b","c"],"scores":["a","b","c"]}""", Canonical((await ViewAsync(client, name, version))["output_labels"]));
+        Assert.Equal("""{"scores":["a","b","c"]}""", Canonical((await ViewAsync(client, name, version))["output_labels"]));
 
         // The serving configuration wins over both, for the outputs it names; the list and resolve views say the same.
         await PutConfigAsync(client, name, """{"labels": {"scores": ["x", "y", "z"]}}""");
-        const string configured = """{"probs":["a","b","c"],"scores":["x","y","z"]}""";
+        const string configured = """{"scores":["x","y","z"]}""";
         Assert.Equal(configured, Canonical((await ViewAsync(client, name, version))["output_labels"]));
         var list = await (await client.GetAsync($"api/v1/models/{name}/versions")).JsonAsync(HttpStatusCode.OK);
         Assert.Equal(configured, Canonical(list["versions"]!.AsArray().Single()!["output_labels"]));
         var resolved = await (await client.GetAsync($"api/v1/resolve?ref={name}")).JsonAsync(HttpStatusCode.OK);
         Assert.Equal(configured, Canonical(resolved["version"]!["output_labels"]));
 
+        // Labels of another number than the output's 3 classes are not what serving uses: not shown.
+        await PutConfigAsync(client, name, """{"labels": {"scores": ["x", "y"]}}""");
+        Assert.False((await ViewAsync(client, name, version)).AsObject().ContainsKey("output_labels"));
+
         // Without the configuration's labels, the metadata's apply again; the file's own stay in its signature.
         await PutConfigAsync(client, name, "{}");
         var view = await ViewAsync(client, name, version);
-        Assert.Equal("""{"probs":["a","b","c"],"scores":["a","b","c"]}""", Canonical(view["output_labels"]));
+        Assert.Equal("""{"scores":["a","b","c"]}""", Canonical(view["output_labels"]));
         Assert.Equal("""{"scores":["cat","dog","fox"]}""", view["signature"]!["class_labels"]?.ToJsonString());
     }
 
