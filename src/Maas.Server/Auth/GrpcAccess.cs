@@ -27,6 +27,7 @@ public static class GrpcAccess
         ["RepositoryIndex"] = Read,
         ["RepositoryModelLoad"] = Write,
         ["RepositoryModelUnload"] = Write,
+        ["ModelConfig"] = Read,
         ["SystemSharedMemoryStatus"] = Infer,
         ["SystemSharedMemoryRegister"] = Infer,
         ["SystemSharedMemoryUnregister"] = Infer,

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using Maas.Core.Formats.Onnx;
 using Maas.Core.Tenancy;
+using Maas.Server.TensorInference.Grpc.Protocol;
 using Maas.Server.Tests.Support;
 using Maas.Server.Tests.Tenancy;
 
@@ -17,7 +18,7 @@ public sealed class ModelConfigurationExtensionTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _host = await TenancyHost.StartAsync();
+        _host = await TenancyHost.StartAsync(new Dictionary<string, string?> { ["Maas:Inference:GrpcUrl"] = "http://127.0.0.1:0" });
         await RegisterAsync("mlp", OnnxModelWriter.Mlp(4, [8], 3).ToBytes(), """{"max_batch_size": 8, "preferred_batch_sizes": [2, 4], "max_queue_delay_ms": 3, "instance_count": 2}""");
         await RegisterAsync("fixed", OnnxModelWriter.Identity(OnnxElementType.Int64, 2, 3).ToBytes(), null);
         await RegisterAsync("fixed", OnnxModelWriter.Identity(OnnxElementType.Int64, 2, 3).ToBytes(), null);
@@ -99,6 +100,51 @@ public sealed class ModelConfigurationExtensionTests : IAsyncLifetime
 
         using var anonymous = _host.Client(null);
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/v2/models/mlp/config")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Grpc_model_config_carries_the_same_configuration_as_rest()
+    {
+        using var grpc = new GrpcTestClient(_host.Server.GrpcAddress());
+        foreach (var (model, version) in new[] { ("mlp", ""), ("fixed", "2") })
+        {
+            var rest = await GetAsync(_host.Admin, version.Length > 0 ? $"/v2/models/{model}/versions/{version}/config" : $"/v2/models/{model}/config");
+            var result = await grpc.CallAsync("ModelConfig", new ModelConfigRequest { Name = model, Version = version }, ModelConfigResponse.Parser);
+            Assert.True(result.Status == 0, result.Message);
+            var config = result.Single.Config;
+            Assert.Equal((rest.GetProperty("name").GetString(), rest.GetProperty("platform").GetString(), rest.GetProperty("backend").GetString()),
+                (config.Name, config.Platform, config.Backend));
+            Assert.Equal(rest.GetProperty("max_batch_size").GetInt32(), config.MaxBatchSize);
+            Assert.Equal(ModelVersionPolicy.PolicyChoiceOneofCase.All, config.VersionPolicy.PolicyChoiceCase);
+            Assert.Equal(
+                rest.GetProperty("input").EnumerateArray().Select(t => (t.GetProperty("name").GetString(), t.GetProperty("data_type").GetString(), Dims(t))),
+                config.Input.Select(t => ((string?)t.Name, (string?)("TYPE_" + t.DataType.ToString()[4..].ToUpperInvariant()), string.Join(",", t.Dims))));
+            Assert.Equal(
+                rest.GetProperty("output").EnumerateArray().Select(t => (t.GetProperty("name").GetString(), t.GetProperty("data_type").GetString(), Dims(t))),
+                config.Output.Select(t => ((string?)t.Name, (string?)("TYPE_" + t.DataType.ToString()[4..].ToUpperInvariant()), string.Join(",", t.Dims))));
+            var group = Assert.Single(config.InstanceGroup);
+            Assert.Equal((ModelInstanceGroup.Types.Kind.Cpu, rest.GetProperty("instance_group")[0].GetProperty("count").GetInt32()), (group.Kind, group.Count));
+            if (rest.TryGetProperty("dynamic_batching", out var batching))
+            {
+                Assert.Equal(batching.GetProperty("preferred_batch_size").EnumerateArray().Select(b => b.GetInt32()), config.DynamicBatching.PreferredBatchSize);
+                Assert.Equal(batching.GetProperty("max_queue_delay_microseconds").GetUInt64(), config.DynamicBatching.MaxQueueDelayMicroseconds);
+            }
+            else
+            {
+                Assert.Null(config.DynamicBatching);
+            }
+        }
+
+        Assert.Equal(2, (await grpc.CallAsync("ModelConfig", new ModelConfigRequest { Name = "mlp" }, ModelConfigResponse.Parser)).Single.Config.InstanceGroup[0].Count);
+        Assert.Contains("model_configuration", (await grpc.CallAsync("ServerMetadata", new ServerMetadataRequest(), ServerMetadataResponse.Parser)).Single.Extensions);
+        var missing = await grpc.CallAsync("ModelConfig", new ModelConfigRequest { Name = "fixed", Version = "9" }, ModelConfigResponse.Parser);
+        Assert.Equal(5, missing.Status); // NOT_FOUND, as REST's 404
+
+        var (_, inferOnly) = await _host.CreateKeyAsync(Tenant.DefaultName, [MaasScopes.Infer]);
+        using var limited = new GrpcTestClient(_host.Server.GrpcAddress(), inferOnly);
+        Assert.Equal(7, (await limited.CallAsync("ModelConfig", new ModelConfigRequest { Name = "mlp" }, ModelConfigResponse.Parser)).Status); // PERMISSION_DENIED
+
+        static string Dims(JsonElement tensor) => string.Join(",", tensor.GetProperty("dims").EnumerateArray().Select(d => d.GetInt64()));
     }
 
     private static async Task<JsonElement> GetAsync(HttpClient client, string path)

@@ -151,6 +151,16 @@ internal sealed class GrpcInferenceService(
             await manager.UnloadAsync(await ModelAsync(ctx, r.ModelName, true, token), VersionParameter(r.Parameters), token);
             return new RepositoryModelUnloadResponse();
         }, token),
+        "ModelConfig" => Unary(ctx, codec, ModelConfigRequest.Parser, async r =>
+        {
+            // As metadata: without a version, a deployed model's primary version.
+            var model = await ModelAsync(ctx, r.Name, false, token);
+            var version = Version(r.Version) ?? (call.Router.Find(model) is { } deployment
+                ? Deployments.DeploymentRouter.PrimaryVersion(deployment).ToString(CultureInfo.InvariantCulture)
+                : null);
+            var (description, scheduler) = await manager.ConfigurationAsync(model, version, token);
+            return new ModelConfigResponse { Config = GrpcModelConfig.Build(description, scheduler) };
+        }, token),
         "SystemSharedMemoryStatus" => Unary(ctx, codec, SystemSharedMemoryStatusRequest.Parser, r => Task.FromResult<IMessage>(SharedMemoryStatus(ctx, r)), token),
         "SystemSharedMemoryRegister" => Unary(ctx, codec, SystemSharedMemoryRegisterRequest.Parser, r =>
         {

@@ -13,10 +13,7 @@ namespace Maas.Server.TensorInference.Rest;
 internal static class V2Endpoints
 {
     /// <summary>The extensions the server metadata advertises.</summary>
-    public static readonly string[] Extensions = ["binary_tensor_data", "classification", "model_repository", "statistics", "parameters"];
-
-    /// <summary>What REST adds: the model configuration route (V2ModelConfig), which gRPC's ModelConfig has no counterpart of here.</summary>
-    public static readonly string[] RestExtensions = [.. Extensions, "model_configuration"];
+    public static readonly string[] Extensions = ["binary_tensor_data", "classification", "model_repository", "statistics", "parameters", "model_configuration"];
 
     /// <summary>Escapes only what JSON requires, so messages keep their quotes readable ('input', not \u0027input\u0027).</summary>
     public static readonly System.Text.Encodings.Web.JavaScriptEncoder JsonEncoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
@@ -34,7 +31,7 @@ internal static class V2Endpoints
             w.WriteString("name", "maas");
             w.WriteString("version", ServerVersion);
             w.WriteStartArray("extensions");
-            foreach (var e in RestExtensions)
+            foreach (var e in Extensions)
             {
                 w.WriteStringValue(e);
             }

@@ -25,12 +25,14 @@ internal static class V2ModelConfig
     /// <summary>Triton's data type name of a tensor type (<c>TYPE_FP32</c>; BYTES is <c>TYPE_STRING</c>).</summary>
     public static string DataType(TensorDataType type) => type == TensorDataType.Bytes ? "TYPE_STRING" : "TYPE_" + type.Name();
 
+    /// <summary>Requests are batched along a first dimension every tensor leaves open (-1); without one, none is.</summary>
+    public static bool IsBatched(ModelDescription d, SchedulerOptions s) => s.MaxBatchSize > 0 && d.Inputs.Concat(d.Outputs).All(t => t.Shape is [-1, ..]);
+
     // The ModelConfig fields a client reads: name, platform and backend, max_batch_size with dims that leave out the
     // batch dimension when it is set (as Triton's do), dynamic_batching and instance_group from the scheduler.
     private static void Write(Utf8JsonWriter w, ModelDescription d, SchedulerOptions s)
     {
-        // Requests are batched along a first dimension every tensor leaves open (-1); without one, none is.
-        var batched = s.MaxBatchSize > 0 && d.Inputs.Concat(d.Outputs).All(t => t.Shape is [-1, ..]);
+        var batched = IsBatched(d, s);
         w.WriteString("name", d.Name);
         w.WriteString("platform", d.Platform);
         w.WriteString("backend", d.Platform == "onnxruntime_onnx" ? "onnxruntime" : d.Platform);
