@@ -249,7 +249,7 @@ internal sealed class GrpcInferenceService(
         InferenceRequest request;
         ModelInferRequest header;
         Dictionary<string, int> classifications;
-        Dictionary<string, SharedMemory.SharedMemoryReference> sharedMemoryOutputs;
+        IReadOnlyDictionary<string, SharedMemory.SharedMemoryReference> sharedMemoryOutputs;
         using (var buffer = await ReadSingleAsync(ctx, codec, token))
         {
             (header, request, classifications, sharedMemoryOutputs) = GrpcTensors.ParseInferRequest(
@@ -300,7 +300,7 @@ internal sealed class GrpcInferenceService(
             InferenceRequest request;
             ModelInferRequest header;
             Dictionary<string, int> classifications;
-            Dictionary<string, SharedMemory.SharedMemoryReference> sharedMemoryOutputs;
+            IReadOnlyDictionary<string, SharedMemory.SharedMemoryReference> sharedMemoryOutputs;
             using (var buffer = await GrpcFraming.ReadMessageAsync(ctx.Request.BodyReader, codec.Request, options.Value.MaxRequestBodyBytes, token))
             {
                 if (buffer is null)

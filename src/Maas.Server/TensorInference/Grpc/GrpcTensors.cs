@@ -20,13 +20,13 @@ internal static class GrpcTensors
     /// <param name="callTimeout">What is left of the call's grpc-timeout: the request's timeout, or the "timeout" parameter's when shorter.</param>
     /// <param name="sharedMemory">The regions inputs and outputs may name (null: the extension is not served).</param>
     /// <param name="tenant">The caller's tenant, whose regions those are.</param>
-    public static (ModelInferRequest Header, InferenceRequest Request, Dictionary<string, int> Classifications, Dictionary<string, SharedMemoryReference> SharedMemoryOutputs) ParseInferRequest(
+    public static (ModelInferRequest Header, InferenceRequest Request, Dictionary<string, int> Classifications, IReadOnlyDictionary<string, SharedMemoryReference> SharedMemoryOutputs) ParseInferRequest(
         ReadOnlySpan<byte> message, InferenceOptions options, TimeSpan? callTimeout = null, SystemSharedMemoryRegistry? sharedMemory = null, string tenant = "")
     {
         var raws = new List<Range>();
         var header = ParseWithoutRaw(message, raws);
         var tensors = new List<Tensor>(header.Inputs.Count);
-        Dictionary<string, SharedMemoryReference> sharedMemoryOutputs;
+        Dictionary<string, SharedMemoryReference>? sharedMemoryOutputs = null; // only for calls that use the extension
         try
         {
             // Inputs in shared memory have no raw_input_contents entry: the entries belong to the others, in order.
@@ -92,12 +92,11 @@ internal static class GrpcTensors
         try
         {
             classifications = Classifications(header);
-            sharedMemoryOutputs = new Dictionary<string, SharedMemoryReference>(StringComparer.Ordinal);
             foreach (var output in header.Outputs)
             {
                 if (SharedMemoryReference.Read(Parameters(output.Parameters), $"output '{output.Name}'", sharedMemory, tenant) is { } shm)
                 {
-                    sharedMemoryOutputs[output.Name] = shm;
+                    (sharedMemoryOutputs ??= new(StringComparer.Ordinal))[output.Name] = shm;
                 }
             }
         }
@@ -125,7 +124,7 @@ internal static class GrpcTensors
             RankedOutputs = classifications.Count > 0 ? [.. classifications.Keys] : null,
             Timeout = InferenceTimeouts.FromParameters(parameters) is { } t && (callTimeout is null || t < callTimeout) ? t : callTimeout,
         };
-        return (header, request, classifications, sharedMemoryOutputs);
+        return (header, request, classifications, sharedMemoryOutputs ?? SharedMemoryReference.None);
     }
 
     // An input whose bytes are in a shared-memory region (SharedMemoryReference.ReadInput); it has no contents.

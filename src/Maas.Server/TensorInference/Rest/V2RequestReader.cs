@@ -26,7 +26,7 @@ internal sealed class V2InferCall
     public Dictionary<string, int> Classifications { get; } = new(StringComparer.Ordinal);
 
     /// <summary>The outputs to write into shared-memory regions instead of the response (the shared memory extension).</summary>
-    public Dictionary<string, SharedMemoryReference> SharedMemoryOutputs { get; } = new(StringComparer.Ordinal);
+    public IReadOnlyDictionary<string, SharedMemoryReference> SharedMemoryOutputs { get; init; } = SharedMemoryReference.None;
 }
 
 /// <summary>
@@ -267,7 +267,7 @@ internal static class V2RequestReader
         List<string>? requested = null;
         var binaryOutputs = new Dictionary<string, bool>(StringComparer.Ordinal);
         var classifications = new Dictionary<string, int>(StringComparer.Ordinal);
-        var sharedMemoryOutputs = new Dictionary<string, SharedMemoryReference>(StringComparer.Ordinal);
+        Dictionary<string, SharedMemoryReference>? sharedMemoryOutputs = null; // only for calls that use the extension
         if (root.TryGetProperty("outputs", out var outputs))
         {
             if (outputs.ValueKind != JsonValueKind.Array)
@@ -293,7 +293,7 @@ internal static class V2RequestReader
 
                 if (SharedMemoryReference.Read(outputParameters, $"output '{name}'", context.SharedMemory, context.Tenant) is { } shm)
                 {
-                    sharedMemoryOutputs[name] = shm;
+                    (sharedMemoryOutputs ??= new(StringComparer.Ordinal))[name] = shm;
                 }
 
                 if (outputParameters?.TryGetValue("binary_data", out var binary) == true)
@@ -316,6 +316,7 @@ internal static class V2RequestReader
                 Timeout = InferenceTimeouts.FromParameters(parameters),
             },
             BinaryByDefault = parameters?.TryGetValue("binary_data_output", out var bdo) == true && bdo is true,
+            SharedMemoryOutputs = sharedMemoryOutputs ?? SharedMemoryReference.None,
         };
         foreach (var (k, v) in binaryOutputs)
         {
@@ -325,11 +326,6 @@ internal static class V2RequestReader
         foreach (var (k, v) in classifications)
         {
             call.Classifications[k] = v;
-        }
-
-        foreach (var (k, v) in sharedMemoryOutputs)
-        {
-            call.SharedMemoryOutputs[k] = v;
         }
 
         return call;

@@ -8,6 +8,9 @@ namespace Maas.Server.TensorInference.SharedMemory;
 /// <param name="ByteSize">"shared_memory_byte_size": the bytes the tensor has (an input) or may take (an output).</param>
 internal sealed record SharedMemoryReference(SharedMemoryRegion Region, long Offset, long ByteSize)
 {
+    /// <summary>No tensor in shared memory: what a call without the extension carries, allocated once.</summary>
+    public static readonly IReadOnlyDictionary<string, SharedMemoryReference> None = new Dictionary<string, SharedMemoryReference>();
+
     /// <summary>The parameter naming the region.</summary>
     public const string RegionParameter = "shared_memory_region";
 
