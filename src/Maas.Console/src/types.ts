@@ -2,9 +2,12 @@
 export interface TensorSpec { name: string; datatype: string; shape: number[]; dim_names?: (string | null)[] }
 export interface Signature { inputs?: TensorSpec[]; outputs?: TensorSpec[]; [key: string]: unknown }
 export interface ModelFile { path: string; sha256: string; size_bytes: number }
+/** A version's class labels by output name, as serving resolves them. */
+export type OutputLabels = Record<string, string[]>;
 export interface Version {
   model: string; version: number; status: string; format: string; sha256: string; size_bytes: number; file_name: string;
   files?: ModelFile[]; signature?: Signature; metadata?: Record<string, unknown>; derived_from?: unknown; aliases?: string[];
+  output_labels?: OutputLabels;
   created_by?: string; created_at?: string; [key: string]: unknown;
 }
 export interface Alias { name: string; version: number; revision?: number; updated_at?: string; updated_by?: string }

@@ -1209,7 +1209,25 @@ await scenario('image_classes', async () => {
   const top = await page.locator('canvas.result-image').getAttribute('data-class');
   if (top !== 'vstripes') throw new Error(`the picture of vertical stripes is classified as ${top} (${summary})`);
   await check('playground-classes');
-  return summary.trim();
+  // The names are the version's output_labels, as serving resolves them: labels in the serving configuration come
+  // before the ones training wrote into the metadata.
+  const v1 = await (await api('/api/v1/models/shapes-model/versions/1')).json();
+  const trained = Object.entries(v1.output_labels ?? {}); // the logits and the probabilities, named alike
+  if (!trained.length || !trained.every(([, l]) => l.includes('vstripes'))) throw new Error(`output_labels: ${JSON.stringify(v1.output_labels)}`);
+  const put = (config) => api('/api/v1/models/shapes-model/config', { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(config) });
+  const renamed = await put({ labels: Object.fromEntries(trained.map(([output, names]) => [output, names.map((n) => `${n} (configured)`)])) });
+  if (renamed.status !== 200) throw new Error(`config PUT: ${renamed.status} ${await renamed.text()}`);
+  await page.goto(`${baseUrl}#/models`);
+  await page.getByRole('heading', { name: 'Models', level: 1 }).waitFor();
+  await page.goto(`${baseUrl}#/playground?tab=onnx&model=shapes-model`);
+  await page.getByRole('heading', { name: 'Inputs of shapes-model' }).waitFor();
+  await page.getByLabel(/^image from a file/).setInputFiles(config.vstripes);
+  await page.getByRole('button', { name: 'Run' }).click();
+  await page.locator('#vision-summary').waitFor({ timeout: 60000 });
+  const configured = await page.locator('canvas.result-image').getAttribute('data-class');
+  if (configured !== 'vstripes (configured)') throw new Error(`with configured labels the picture is classified as ${configured}`);
+  if ((await put({})).status !== 200) throw new Error('config reset');
+  return `${summary.trim()}; with configured labels: ${configured}`;
 });
 
 await scenario('optimise_version', async () => {

@@ -4,7 +4,7 @@ import { api, authHeaders, can, ChatStoreName, cannotList, seg, toError, type Re
 import { deploymentNote } from './model';
 import { field, h, replace, statusLine } from '../dom';
 import type { PageContext } from '../main';
-import type { Model, TensorSpec } from '../types';
+import type { Model, OutputLabels, TensorSpec } from '../types';
 import { tabularForm, tabularModelInfo } from '../tabular';
 import { detections, drawResult, imageLayout, imageModelInfo, presetFromMetadata, presets, toTensor, topClasses, unitPreset, type ImageModelInfo, type ImagePreset } from '../vision';
 
@@ -263,23 +263,25 @@ async function onnx({ me, query }: PageContext, root: HTMLElement): Promise<void
       // The version the signature above is of (a deployed model's primary version) and, when the model is deployed,
       // how its calls are split: a run may be answered by another version than the one described.
       let metadata: Record<string, unknown> | undefined;
+      let labels: OutputLabels = {};
       let deployment: ResolvedDeployment | null = null;
       let described: number | undefined;
       if (can(me, 'models:read')) {
         try {
-          const resolved = await api<{ version?: { version?: number; metadata?: Record<string, unknown> }; deployment?: ResolvedDeployment | null }>(`/api/v1/resolve?ref=${seg(name)}`);
+          const resolved = await api<{ version?: { version?: number; metadata?: Record<string, unknown>; output_labels?: OutputLabels }; deployment?: ResolvedDeployment | null }>(`/api/v1/resolve?ref=${seg(name)}`);
           metadata = resolved.version?.metadata;
+          labels = resolved.version?.output_labels ?? {};
           described = resolved.version?.version;
           deployment = resolved.deployment && Array.isArray(resolved.deployment.versions) ? resolved.deployment : null;
         } catch { metadata = undefined; }
       }
       const tabular = tabularModelInfo(metadata);
-      replace(formArea, deployment ? deploymentNote(name, deployment) : null, tabular ? tabularForm(name, tabular) : inferForm(name, meta, metadata));
+      replace(formArea, deployment ? deploymentNote(name, deployment) : null, tabular ? tabularForm(name, tabular) : inferForm(name, meta, metadata, labels));
       status.ok(`${meta.name}: ${meta.inputs.length} input(s), ${meta.outputs.length} output(s)${deployment && described ? ` (the signature of version ${described}, the deployment's primary)` : ''}.`);
     } catch (e) { status.error(e as Error); }
   }
 
-  function inferForm(name: string, meta: V2Metadata, metadata: Record<string, unknown> | undefined): HTMLElement {
+  function inferForm(name: string, meta: V2Metadata, metadata: Record<string, unknown> | undefined, labels: OutputLabels): HTMLElement {
     const fromMeta = presetFromMetadata(metadata);
     const trained = imageModelInfo(metadata);
     const allPresets: ImagePreset[] = [...(trained ? [unitPreset] : []), ...(fromMeta ? [fromMeta] : []), ...presets];
@@ -339,16 +341,20 @@ async function onnx({ me, query }: PageContext, root: HTMLElement): Promise<void
         if (!res.ok) throw await toError(res);
         const answer = await res.json() as { model_version?: string; outputs: V2Output[] };
         const ms = performance.now() - started;
-        showResult(answer.outputs, picture, canvas, trained);
+        showResult(answer.outputs, picture, canvas, trained, labels);
         status.ok(`Ran ${name} (version ${answer.model_version ?? '?'}) in ${ms.toFixed(0)} ms.`);
       } catch (err) { status.error(err as Error); } finally { run.disabled = false; }
     });
     return h('div', null, form, canvas, result);
   }
 
-  function showResult(outputs: V2Output[], picture: ImageBitmap | null, canvas: HTMLCanvasElement, trained: ImageModelInfo | null): void {
+  function showResult(outputs: V2Output[], picture: ImageBitmap | null, canvas: HTMLCanvasElement, trained: ImageModelInfo | null, labels: OutputLabels): void {
     const scores = outputs.find((o) => o.shape.length === 3 && o.shape[2] === 2);
     const boxes = outputs.find((o) => o.shape.length === 3 && o.shape[2] === 4);
+    // The classes to show: a classifier MaaS trained answers its probabilities output; any other picture model with
+    // one output of several values is read as class scores.
+    const classes = trained ? outputs.find((o) => o.name === trained.probabilities_output)
+      : outputs.length === 1 && outputs[0]!.data.length > 1 && outputs[0]!.data.length <= 100000 ? outputs[0] : undefined;
     let summary = '';
     if (picture && scores && boxes) {
       const found = detections(scores.data, boxes.data);
@@ -356,18 +362,16 @@ async function onnx({ me, query }: PageContext, root: HTMLElement): Promise<void
       canvas.setAttribute('aria-label', `The picture with ${found.length} detection box(es)`);
       canvas.dataset['boxes'] = String(found.length);
       summary = `${found.length} detection(s) with score above 0.7.`;
-    } else if (picture && trained && outputs.some((o) => o.name === trained.probabilities_output)) {
-      // A classifier MaaS trained: its probabilities, named by the classes in its metadata.
-      const top = topClasses(outputs.find((o) => o.name === trained.probabilities_output)!.data, Math.min(5, trained.classes.length));
-      const name = (i: number): string => trained.classes[i] ?? `class ${i}`;
-      drawResult(canvas, picture, [], `${name(top[0]!.index)} (${(100 * top[0]!.p).toFixed(1)}%)`);
-      canvas.setAttribute('aria-label', `The picture, classified as ${name(top[0]!.index)}`);
+    } else if (picture && classes) {
+      // Class names as serving resolves them (the version's output_labels: serving configuration, then metadata,
+      // then the file's labels); indices where the output has none.
+      const names = labels[classes.name];
+      const top = topClasses(classes.data, Math.min(5, classes.data.length));
+      const name = (i: number): string => names?.[i] ?? (names ? `class ${i}` : String(i));
+      drawResult(canvas, picture, [], `${names ? '' : 'class '}${name(top[0]!.index)} (${(100 * top[0]!.p).toFixed(1)}%)`);
+      canvas.setAttribute('aria-label', `The picture, classified as ${names ? '' : 'class '}${name(top[0]!.index)}`);
       canvas.dataset['class'] = name(top[0]!.index);
       summary = `Top classes: ${top.map((t) => `${name(t.index)} ${(100 * t.p).toFixed(1)}%`).join(', ')}.`;
-    } else if (picture && outputs.length === 1 && outputs[0]!.data.length > 1 && outputs[0]!.data.length <= 100000) {
-      const top = topClasses(outputs[0]!.data);
-      drawResult(canvas, picture, [], `class ${top[0]!.index} (${(100 * top[0]!.p).toFixed(1)}%)`);
-      summary = `Top classes: ${top.map((t) => `${t.index} ${(100 * t.p).toFixed(1)}%`).join(', ')}.`;
     }
     canvas.hidden = !picture;
     replace(result,
