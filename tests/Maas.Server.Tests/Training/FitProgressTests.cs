@@ -58,6 +58,9 @@ public sealed class FitProgressTests
         Assert.True(MlNetProgress.Available, "ML.NET's progress tracker was not found: LightGBM, SDCA and L-BFGS fits would report nothing until they end");
     }
 
+    // Fits of a second or more on one thread. SDCA (a tiny L2 keeps it from converging early) and L-BFGS checkpoint every
+    // pass and iteration, so every count reaches the job; LightGBM's counter is read as it runs (its checkpoints come
+    // every 50th iteration), so its fit is long enough to be read many times even on a fast host.
     [Theory]
     [InlineData("lightgbm", "binary-classification", 24000, """{"iterations": 1000, "leaves": 64, "min_examples_per_leaf": 2}""")]
     [InlineData("lightgbm", "multiclass-classification", 4000, """{"iterations": 300, "leaves": 16, "min_examples_per_leaf": 2}""")]
