@@ -12,7 +12,7 @@ namespace Maas.Training;
 /// The metrics of a boosted-tree model (LightGBM, FastTree) after each boosting iteration, computed from its own trees.
 /// </summary>
 /// <remarks>
-/// ML.NET reports nothing from inside a fit, but a boosted model after k iterations is exactly its first k trees (later
+/// ML.NET reports no metrics from inside a fit, but a boosted model after k iterations is exactly its first k trees (later
 /// trees never change earlier ones), so one pass over the finished model's trees gives the whole curve for the cost of
 /// scoring the rows once more. The trees are walked as ML.NET walks them, and the last point must match ML.NET's own
 /// scores before any point is reported.

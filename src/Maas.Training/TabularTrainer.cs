@@ -22,6 +22,9 @@ internal sealed class TabularTrainer : IDisposable
 {
     private const string FeaturesColumn = "Features";
     private const string LabelColumn = "Label";
+
+    // LightGBM's boosting iterations and L-BFGS's iterations when the job does not say.
+    private const int DefaultIterations = 100;
     private readonly TabularData _data;
     private readonly int _threads;
     private readonly CancellationTokenRegistration _stop;
@@ -129,6 +132,20 @@ internal sealed class TabularTrainer : IDisposable
         ? ((HyperInt("trees") ?? new FastTreeRegressionTrainer.Options().NumberOfTrees) * (Spec.Task == TrainingNames.Multiclass ? _data.Classes?.Count ?? 1 : 1), Spec.Task == TrainingNames.Multiclass ? _data.Classes?.Count ?? 1 : 1)
         : null;
 
+    /// <summary>
+    /// The computation whose counter ML.NET's trainer keeps on its progress channel during the fit (<see cref="MlNetProgress"/>)
+    /// and the iterations it may run: LightGBM's boosting iterations, SDCA's passes over the rows (null when not given:
+    /// SDCA picks them, and its channel says how many), L-BFGS's iterations; null for FastTree, which says more through
+    /// the log (<see cref="TreesToFit"/>).
+    /// </summary>
+    public (string Computation, int? Total)? IterationsToFit => Spec.Trainer switch
+    {
+        "lightgbm" => ("Training with LightGBM", HyperInt("iterations") ?? DefaultIterations),
+        "sdca" => ("SDCA training", HyperInt("iterations")),
+        "lbfgs" => ("LBFGS Optimizer", HyperInt("iterations") ?? DefaultIterations),
+        _ => null,
+    };
+
     private double? Hyper(string name) => Spec.Hyperparameters.TryGetValue(name, out var v) ? v : null;
 
     private int? HyperInt(string name) => Hyper(name) is { } v ? (int)Math.Round(v) : null;
@@ -180,7 +197,7 @@ internal sealed class TabularTrainer : IDisposable
             {
                 LabelColumnName = LabelColumn,
                 FeatureColumnName = FeaturesColumn,
-                MaximumNumberOfIterations = iterations ?? 100,
+                MaximumNumberOfIterations = iterations ?? DefaultIterations,
                 L2Regularization = l2 ?? 1,
                 L1Regularization = l1 ?? 1,
                 NumberOfThreads = _threads,
@@ -189,7 +206,7 @@ internal sealed class TabularTrainer : IDisposable
             {
                 LabelColumnName = LabelColumn,
                 FeatureColumnName = FeaturesColumn,
-                MaximumNumberOfIterations = iterations ?? 100,
+                MaximumNumberOfIterations = iterations ?? DefaultIterations,
                 L2Regularization = l2 ?? 1,
                 L1Regularization = l1 ?? 1,
                 NumberOfThreads = _threads,
@@ -206,7 +223,7 @@ internal sealed class TabularTrainer : IDisposable
     {
         options.LabelColumnName = LabelColumn;
         options.FeatureColumnName = FeaturesColumn;
-        options.NumberOfIterations = HyperInt("iterations") ?? 100;
+        options.NumberOfIterations = HyperInt("iterations") ?? DefaultIterations;
         options.LearningRate = Hyper("learning_rate");
         options.NumberOfLeaves = HyperInt("leaves");
         options.MinimumExampleCountPerLeaf = HyperInt("min_examples_per_leaf");

@@ -143,7 +143,7 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
         run.CancellationToken.ThrowIfCancellationRequested();
         if (progress is not null)
         {
-            await progress.FinishAsync();
+            await progress.FinishAsync(model, spec.Task);
         }
 
         if (spec.Trainer is "lightgbm" or "fasttree")

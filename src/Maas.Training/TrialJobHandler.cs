@@ -58,7 +58,7 @@ public sealed class TrialJobHandler(DatasetCatalog datasets, int threads, int ni
                     run.CancellationToken.ThrowIfCancellationRequested();
                     if (progress is not null)
                     {
-                        await progress.FinishAsync();
+                        await progress.FinishAsync(model, spec.Task);
                     }
                 }
 
