@@ -36,13 +36,13 @@ internal static class ParquetDatasetReader
             return ReadAsync(ParquetPages.Guard(seekable, headers), budget, options).GetAwaiter().GetResult();
         }
         catch (Exception e) when (e is ParquetException or Parquet.Meta.Proto.ThriftProtocolException or IOException or InvalidDataException or NotSupportedException
-            or InvalidOperationException or ArgumentException or FormatException or OverflowException or IndexOutOfRangeException)
+            or InvalidOperationException or ArgumentException or FormatException or OverflowException or IndexOutOfRangeException or ZstdSharp.ZstdException)
         {
             throw new DatasetFormatException($"the file is not a Parquet file this server reads ({e.Message})");
         }
     }
 
-    private static async Task<DatasetTable> ReadAsync(Stream stream, DecompressionBudget budget, DatasetReadOptions options)
+    private static async Task<DatasetTable> ReadAsync(ParquetPageGuard stream, DecompressionBudget budget, DatasetReadOptions options)
     {
         var reader = await ParquetReader.CreateAsync(stream, null, leaveStreamOpen: true).ConfigureAwait(false);
         await using var readerScope = reader.ConfigureAwait(false);
@@ -76,7 +76,7 @@ internal static class ParquetDatasetReader
             var rowBytes = new long[count];
             for (var c = 0; c < fields.Length; c++)
             {
-                var values = await ReadColumnAsync(group, fields[c], count, g).ConfigureAwait(false);
+                var values = await ReadColumnWithinChunkAsync(stream, group, fields[c], count, g).ConfigureAwait(false);
                 if (IsText(fields[c].ClrType))
                 {
                     CheckText(values, rowBytes, new TextPlace(g, start, columns[c].Name), options);
@@ -213,6 +213,26 @@ internal static class ParquetDatasetReader
         type == typeof(double) || type == typeof(float) || type == typeof(int) || type == typeof(long) || type == typeof(short)
         || type == typeof(sbyte) || type == typeof(byte) || type == typeof(ushort) || type == typeof(uint) || type == typeof(ulong)
         || type == typeof(decimal) || type == typeof(Half);
+
+    // The column read with every read bounded to its column chunk, as its metadata (the same Parquet.Net reads) places it.
+    private static async Task<object?[]> ReadColumnWithinChunkAsync(ParquetPageGuard guard, ParquetRowGroupReader group, DataField field, int count, int rowGroup)
+    {
+        var meta = group.GetMetadata(field)?.MetaData;
+        if (meta is not null)
+        {
+            var (start, end) = ParquetPages.ChunkBytes(meta.DictionaryPageOffset, meta.DataPageOffset, meta.IndexPageOffset, meta.TotalCompressedSize);
+            guard.Enter(start, end, $"row group {rowGroup}, column '{field.Name}'");
+        }
+
+        try
+        {
+            return await ReadColumnAsync(group, field, count, rowGroup).ConfigureAwait(false);
+        }
+        finally
+        {
+            guard.Leave();
+        }
+    }
 
     private static async Task<object?[]> ReadColumnAsync(ParquetRowGroupReader group, DataField field, int count, int rowGroup)
     {

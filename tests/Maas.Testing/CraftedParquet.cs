@@ -1,13 +1,16 @@
+using System.IO.Compression;
 using System.Text;
+using K4os.Compression.LZ4;
 
-namespace Maas.Server.Tests.Datasets;
+namespace Maas.Testing;
 
 /// <summary>
 /// Parquet files written byte by byte (Thrift's compact protocol): one INT32 column "a", one row group, one column chunk
 /// of one page holding 1 and 2, with any of its sizes, counts and offsets made wrong (the chunk's count of values is
-/// the row count unless given).
+/// the row count unless given). With <c>secondColumn</c>, a second INT32 column "b" follows, its chunk one page of one
+/// value per row (7, 8, 9 ...), whole and right.
 /// </summary>
-internal static class CraftedParquet
+public static class CraftedParquet
 {
     private const int TypeI32 = 5;
     private const int TypeI64 = 6;
@@ -27,7 +30,8 @@ internal static class CraftedParquet
         byte[]? data = null,
         int? dictionaryEntries = null,
         int? headerBinary = null,
-        long? chunkValues = null)
+        long? chunkValues = null,
+        bool secondColumn = false)
     {
         data ??= [1, 0, 0, 0, 2, 0, 0, 0];
         var header = new Writer();
@@ -51,37 +55,103 @@ internal static class CraftedParquet
 
         header.Stop();
         var page = header.ToArray();
+        byte[] first = [.. page, .. data];
+        byte[] second = secondColumn ? SecondColumn(rows) : [];
+        var columns = secondColumn ? 2 : 1;
         var footer = new Writer();
         footer.I32(1, 1);
-        footer.List(2, TypeStruct, 2, f =>
+        footer.List(2, TypeStruct, columns + 1, f =>
         {
-            f.Element(e => e.String(4, "schema").I32(5, 1));
+            f.Element(e => e.String(4, "schema").I32(5, columns));
             f.Element(e => e.I32(1, 1).I32(3, 0).String(4, "a"));
+            if (secondColumn)
+            {
+                f.Element(e => e.I32(1, 1).I32(3, 0).String(4, "b"));
+            }
         });
         footer.I64(3, rows);
         footer.List(4, TypeStruct, 1, f => f.Element(group =>
         {
-            group.List(1, TypeStruct, 1, c => c.Element(chunk =>
+            group.List(1, TypeStruct, columns, c =>
             {
-                chunk.I64(2, 4);
-                chunk.Struct(3, meta =>
+                c.Element(chunk => Chunk(chunk, "a", codec, chunkValues ?? rows, first.Length, totalCompressed ?? first.Length, 4, dataPageOffset ?? 4));
+                if (secondColumn)
                 {
-                    meta.I32(1, 1);
-                    meta.List(2, TypeI32, 1, l => l.Varint(0));
-                    meta.List(3, TypeBinary, 1, l => l.Bytes("a"u8.ToArray()));
-                    meta.I32(4, codec);
-                    meta.I64(5, chunkValues ?? rows);
-                    meta.I64(6, page.Length + data.Length);
-                    meta.I64(7, totalCompressed ?? page.Length + data.Length);
-                    meta.I64(9, dataPageOffset ?? 4);
-                });
-            }));
-            group.I64(2, page.Length + data.Length);
+                    c.Element(chunk => Chunk(chunk, "b", 0, rows, second.Length, second.Length, 4 + first.Length, 4 + first.Length));
+                }
+            });
+            group.I64(2, first.Length + second.Length);
             group.I64(3, rows);
         }));
         footer.Stop();
         var meta = footer.ToArray();
-        return [.. "PAR1"u8, .. page, .. data, .. meta, .. BitConverter.GetBytes(meta.Length), .. "PAR1"u8];
+        return [.. "PAR1"u8, .. first, .. second, .. meta, .. BitConverter.GetBytes(meta.Length), .. "PAR1"u8];
+    }
+
+    /// <summary>The INT32 values little-endian, as a PLAIN page holds them.</summary>
+    public static byte[] Ints(params int[] values) => values.SelectMany(BitConverter.GetBytes).ToArray();
+
+    /// <summary>
+    /// <paramref name="data"/> compressed with a Parquet codec (1 Snappy, 2 Gzip, 4 Brotli, 5 LZ4 and 7 LZ4_RAW as a raw LZ4
+    /// block, 6 Zstd), by the libraries the format names, as a writer would.
+    /// </summary>
+    public static byte[] Compress(int codec, byte[] data)
+    {
+        switch (codec)
+        {
+            case 1:
+                return Snappier.Snappy.CompressToArray(data);
+            case 2 or 4:
+                using (var output = new MemoryStream())
+                {
+                    using (Stream compressor = codec == 2 ? new GZipStream(output, CompressionLevel.Optimal, true) : new BrotliStream(output, CompressionLevel.Optimal, true))
+                    {
+                        compressor.Write(data);
+                    }
+
+                    return output.ToArray();
+                }
+
+            case 5 or 7:
+                var block = new byte[LZ4Codec.MaximumOutputSize(data.Length)];
+                return block[..LZ4Codec.Encode(data, block)];
+            case 6:
+                using (var zstd = new ZstdSharp.Compressor())
+                {
+                    return zstd.Wrap(data).ToArray();
+                }
+
+            default:
+                throw new ArgumentOutOfRangeException(nameof(codec), codec, "no such codec here");
+        }
+    }
+
+    // Column "b": one uncompressed page of 7, 8, 9 ... as many as rows.
+    private static byte[] SecondColumn(long rows)
+    {
+        var data = Enumerable.Range(7, (int)rows).SelectMany(BitConverter.GetBytes).ToArray();
+        var header = new Writer();
+        header.I32(1, 0).I32(2, data.Length).I32(3, data.Length);
+        header.Struct(5, h => h.I32(1, rows).I32(2, 0).I32(3, 3).I32(4, 3));
+        header.Stop();
+        return [.. header.ToArray(), .. data];
+    }
+
+    // A column chunk and its metadata: INT32, PLAIN, one page.
+    private static void Chunk(Writer chunk, string name, int codec, long values, long size, long totalCompressed, long fileOffset, long dataPageOffset)
+    {
+        chunk.I64(2, fileOffset);
+        chunk.Struct(3, meta =>
+        {
+            meta.I32(1, 1);
+            meta.List(2, TypeI32, 1, l => l.Varint(0));
+            meta.List(3, TypeBinary, 1, l => l.Bytes(Encoding.UTF8.GetBytes(name)));
+            meta.I32(4, codec);
+            meta.I64(5, values);
+            meta.I64(6, size);
+            meta.I64(7, totalCompressed);
+            meta.I64(9, dataPageOffset);
+        });
     }
 
     private sealed class Writer
