@@ -7,7 +7,8 @@ namespace Maas.Testing;
 /// <summary>
 /// Parquet files written byte by byte (Thrift's compact protocol): one INT32 column "a", one row group, one column chunk
 /// of one page holding 1 and 2, with any of its sizes, counts and offsets made wrong (the chunk's count of values is
-/// the row count unless given). With <c>secondColumn</c>, a second INT32 column "b" follows, its chunk one page of one
+/// the row count unless given). With <c>v2Levels</c>, "a" is optional and its page a data page v2 of those definition
+/// levels (RLE, uncompressed) and the data. With <c>secondColumn</c>, a second INT32 column "b" follows, its chunk one page of one
 /// value per row (7, 8, 9 ...), whole and right.
 /// </summary>
 public static class CraftedParquet
@@ -31,16 +32,22 @@ public static class CraftedParquet
         int? dictionaryEntries = null,
         int? headerBinary = null,
         long? chunkValues = null,
-        bool secondColumn = false)
+        bool secondColumn = false,
+        byte[]? v2Levels = null)
     {
-        data ??= [1, 0, 0, 0, 2, 0, 0, 0];
+        // A data page v2 (with v2Levels) carries its definition levels uncompressed ahead of its data; "a" is then optional.
+        data = [.. v2Levels ?? [], .. data ?? [1, 0, 0, 0, 2, 0, 0, 0]];
         var header = new Writer();
-        header.I32(1, dictionaryEntries is null ? pageType : 2);
+        header.I32(1, dictionaryEntries is null ? (v2Levels is null ? pageType : 3) : 2);
         header.I32(2, uncompressed ?? data.Length);
         header.I32(3, compressed ?? data.Length);
         if (dictionaryEntries is { } entries)
         {
             header.Struct(7, h => h.I32(1, entries).I32(2, 0));
+        }
+        else if (v2Levels is not null)
+        {
+            header.Struct(8, h => h.I32(1, pageValues).I32(2, 0).I32(3, pageValues).I32(4, 0).I32(5, v2Levels.Length).I32(6, 0));
         }
         else
         {
@@ -63,7 +70,7 @@ public static class CraftedParquet
         footer.List(2, TypeStruct, columns + 1, f =>
         {
             f.Element(e => e.String(4, "schema").I32(5, columns));
-            f.Element(e => e.I32(1, 1).I32(3, 0).String(4, "a"));
+            f.Element(e => e.I32(1, 1).I32(3, v2Levels is null ? 0 : 1).String(4, "a"));
             if (secondColumn)
             {
                 f.Element(e => e.I32(1, 1).I32(3, 0).String(4, "b"));

@@ -46,6 +46,35 @@ public sealed class ParquetPageBoundsTests
         Assert.Contains($"row group 0, column 'a': the page at byte 4 holds {name} data that expands to 8 bytes, but its header declares 12", Refusal(file));
     }
 
+    // Definition levels of three defined values (bit width 1): an RLE run of three ones, as a data page v2 holds them.
+    private static readonly byte[] ThreeDefined = [0x06, 0x01];
+
+    [Theory]
+    [MemberData(nameof(Codecs))]
+    public void A_data_page_v2_of_each_codec_that_expands_to_its_declared_size_is_read(int codec, string name)
+    {
+        var data = CraftedParquet.Compress(codec, CraftedParquet.Ints(1, 2, 3));
+        var table = Read(CraftedParquet.File(codec: codec, v2Levels: ThreeDefined, data: data, uncompressed: 2 + 12, pageValues: 3, rows: 3));
+        Assert.True(table.Rows.Select(r => r[0]).SequenceEqual([1.0, 2.0, 3.0]), name);
+    }
+
+    // A data page v2's sizes count its uncompressed levels as well: 2 bytes of levels and 12 of values declared, 8 made.
+    [Theory]
+    [MemberData(nameof(Codecs))]
+    public void A_data_page_v2_that_expands_to_fewer_bytes_than_its_header_declares_is_refused(int codec, string name)
+    {
+        var data = CraftedParquet.Compress(codec, CraftedParquet.Ints(1, 2));
+        var file = CraftedParquet.File(codec: codec, v2Levels: ThreeDefined, data: data, uncompressed: 2 + 12, pageValues: 3, rows: 3);
+        Assert.Contains($"row group 0, column 'a': the page at byte 4 holds {name} data that expands to 8 bytes after its 2 bytes of levels, but its header declares 12", Refusal(file));
+    }
+
+    [Fact]
+    public void An_uncompressed_data_page_v2_whose_sizes_disagree_is_refused()
+    {
+        var file = CraftedParquet.File(v2Levels: ThreeDefined, data: CraftedParquet.Ints(1, 2, 3), uncompressed: 20, pageValues: 3, rows: 3);
+        Assert.Contains("row group 0, column 'a': the page at byte 4 says its 3 values take 20 bytes, but it holds 14 bytes of uncompressed data", Refusal(file));
+    }
+
     // The header says 8 bytes; the data expands to 12. Parquet.Net cut it at 8 (or at what the data said) without a word.
     [Theory]
     [InlineData(1, "holds SNAPPY data that expands to 12 bytes, but its header declares 8")]
