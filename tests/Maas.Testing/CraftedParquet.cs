@@ -8,7 +8,7 @@ namespace Maas.Testing;
 /// Parquet files written byte by byte (Thrift's compact protocol): one INT32 column "a", one row group, one column chunk
 /// of one page holding 1 and 2, with any of its sizes, counts and offsets made wrong (the chunk's count of values is
 /// the row count unless given). With <c>v2Levels</c>, "a" is optional and its page a data page v2 of those definition
-/// levels (RLE, uncompressed) and the data. With <c>secondColumn</c>, a second INT32 column "b" follows, its chunk one page of one
+/// levels (RLE, uncompressed) and the data. With <c>text</c>, "a" is UTF-8 text (its data given as PLAIN byte arrays). With <c>secondColumn</c>, a second INT32 column "b" follows, its chunk one page of one
 /// value per row (7, 8, 9 ...), whole and right.
 /// </summary>
 public static class CraftedParquet
@@ -33,7 +33,8 @@ public static class CraftedParquet
         int? headerBinary = null,
         long? chunkValues = null,
         bool secondColumn = false,
-        byte[]? v2Levels = null)
+        byte[]? v2Levels = null,
+        bool text = false)
     {
         // A data page v2 (with v2Levels) carries its definition levels uncompressed ahead of its data; "a" is then optional.
         data = [.. v2Levels ?? [], .. data ?? [1, 0, 0, 0, 2, 0, 0, 0]];
@@ -70,7 +71,15 @@ public static class CraftedParquet
         footer.List(2, TypeStruct, columns + 1, f =>
         {
             f.Element(e => e.String(4, "schema").I32(5, columns));
-            f.Element(e => e.I32(1, 1).I32(3, v2Levels is null ? 0 : 1).String(4, "a"));
+            f.Element(e =>
+            {
+                // INT32, or BYTE_ARRAY annotated UTF8 (converted type 0) for text.
+                e.I32(1, text ? 6 : 1).I32(3, v2Levels is null ? 0 : 1).String(4, "a");
+                if (text)
+                {
+                    e.I32(6, 0);
+                }
+            });
             if (secondColumn)
             {
                 f.Element(e => e.I32(1, 1).I32(3, 0).String(4, "b"));
@@ -81,10 +90,10 @@ public static class CraftedParquet
         {
             group.List(1, TypeStruct, columns, c =>
             {
-                c.Element(chunk => Chunk(chunk, "a", codec, chunkValues ?? rows, first.Length, totalCompressed ?? first.Length, 4, dataPageOffset ?? 4));
+                c.Element(chunk => Chunk(chunk, "a", text ? 6 : 1, codec, chunkValues ?? rows, first.Length, totalCompressed ?? first.Length, 4, dataPageOffset ?? 4));
                 if (secondColumn)
                 {
-                    c.Element(chunk => Chunk(chunk, "b", 0, rows, second.Length, second.Length, 4 + first.Length, 4 + first.Length));
+                    c.Element(chunk => Chunk(chunk, "b", 1, 0, rows, second.Length, second.Length, 4 + first.Length, 4 + first.Length));
                 }
             });
             group.I64(2, first.Length + second.Length);
@@ -94,6 +103,9 @@ public static class CraftedParquet
         var meta = footer.ToArray();
         return [.. "PAR1"u8, .. first, .. second, .. meta, .. BitConverter.GetBytes(meta.Length), .. "PAR1"u8];
     }
+
+    /// <summary>The text values as a PLAIN page of byte arrays holds them: each its length (4 bytes) and its UTF-8 bytes.</summary>
+    public static byte[] Texts(params string[] values) => values.SelectMany(v => (byte[])[.. BitConverter.GetBytes(Encoding.UTF8.GetByteCount(v)), .. Encoding.UTF8.GetBytes(v)]).ToArray();
 
     /// <summary>The INT32 values little-endian, as a PLAIN page holds them.</summary>
     public static byte[] Ints(params int[] values) => values.SelectMany(BitConverter.GetBytes).ToArray();
@@ -144,13 +156,13 @@ public static class CraftedParquet
         return [.. header.ToArray(), .. data];
     }
 
-    // A column chunk and its metadata: INT32, PLAIN, one page.
-    private static void Chunk(Writer chunk, string name, int codec, long values, long size, long totalCompressed, long fileOffset, long dataPageOffset)
+    // A column chunk and its metadata: of a physical type, PLAIN, one page.
+    private static void Chunk(Writer chunk, string name, int type, int codec, long values, long size, long totalCompressed, long fileOffset, long dataPageOffset)
     {
         chunk.I64(2, fileOffset);
         chunk.Struct(3, meta =>
         {
-            meta.I32(1, 1);
+            meta.I32(1, type);
             meta.List(2, TypeI32, 1, l => l.Varint(0));
             meta.List(3, TypeBinary, 1, l => l.Bytes(Encoding.UTF8.GetBytes(name)));
             meta.I32(4, codec);

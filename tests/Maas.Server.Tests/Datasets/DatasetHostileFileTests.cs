@@ -96,6 +96,7 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
         // Column a's page says 3 values and holds 2: Parquet.Net read on into b's page and took its 7 as a's third value.
         { "a page of fewer values than its header says", CraftedParquet.File(pageValues: 3, rows: 3, secondColumn: true), "row group 0, column 'a': its pages gave fewer values than their headers and its metadata say, and reading went on after the page at byte 4 to a page header at byte 29, outside its column chunk (bytes 4 to 29)" },
         { "a chunk said to run over the next one's page", CraftedParquet.File(pageValues: 3, rows: 3, secondColumn: true, totalCompressed: 54), "row group 0, column 'a': its pages (bytes 4 to 58) overlap those of row group 0, column 'b' (bytes 29 to 58)" },
+        { "an optional page whose data holds fewer values than its levels define", CraftedParquet.File(v2Levels: [0x06, 0x01], data: CraftedParquet.Ints(1, 2), pageValues: 3, rows: 3), "row group 0, column 'a': its pages' data held 2 values where their definition levels define 3" },
         { "pages of more values than their chunk", CraftedParquet.File(pageValues: 3, rows: 2, data: CraftedParquet.Ints(1, 2, 3)), "row group 0, column 'a': its pages hold 3 values where its metadata says 2" },
     };
 

@@ -304,8 +304,9 @@ internal static class ParquetDatasetReader
         // A flat optional column has a definition level per row: its maximum for a value, less for a null; -1 is none read.
         var levels = new int[count];
         Array.Fill(levels, -1);
+        var marker = ParquetUnwrittenValues.Fill(values);
         await group.ReadRawAsync<T>(field, values.AsMemory(), levels.AsMemory(), null).ConfigureAwait(false);
-        var next = 0;
+        var defined = 0;
         for (var i = 0; i < count; i++)
         {
             if (levels[i] < 0)
@@ -313,6 +314,19 @@ internal static class ParquetDatasetReader
                 throw new DatasetFormatException($"row group {rowGroup}, column '{field.Name}': {i} values read for {count} rows");
             }
 
+            defined += levels[i] == field.MaxDefinitionLevel ? 1 : 0;
+        }
+
+        // Parquet.Net counts a page's values by its levels and decodes what its data holds: data of fewer values than the
+        // levels define left the rest of the buffer as it was, read as values.
+        if (await ParquetUnwrittenValues.FirstAsync(group, field, values, defined, marker).ConfigureAwait(false) is { } written)
+        {
+            throw new DatasetFormatException($"row group {rowGroup}, column '{field.Name}': its pages' data held {written} values where their definition levels define {defined}");
+        }
+
+        var next = 0;
+        for (var i = 0; i < count; i++)
+        {
             cells[i] = levels[i] == field.MaxDefinitionLevel ? convert(values[next++]) : null;
         }
 
