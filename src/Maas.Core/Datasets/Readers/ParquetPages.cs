@@ -9,8 +9,10 @@ namespace Maas.Core.Datasets.Readers;
 /// to the same header (a page that consumes no bytes, read again and again), and a declared size or count was allocated
 /// as given (a 2 GB buffer for a 40-byte page). Here each chunk's pages are walked in Parquet.Net's order within the
 /// chunk's declared bytes, every size bounded by what is left of the chunk (or by the expansion limit for uncompressed
-/// sizes) and every page moving forward; <see cref="Guard"/> then lets Parquet.Net read page headers only where this
-/// walk found them.
+/// sizes) and every page moving forward, every page's data expanded to the size its header declares (see
+/// <see cref="ParquetPageCodecs"/>), the pages' values counted to the chunk's, and no two chunks sharing bytes;
+/// <see cref="Guard"/> then lets Parquet.Net read page headers only where this walk found them, and a column only within
+/// its chunk.
 /// </summary>
 internal static class ParquetPages
 {
