@@ -124,6 +124,23 @@ public sealed class ParquetPageBoundsTests
         Assert.Contains("row group 0, column 'a': its pages' data held 2 values where their definition levels define 3", Refusal(short1));
     }
 
+    // Every compressed page is expanded to check its size: four pages of 400 bytes of text each (a row apiece, so the
+    // table's cells cost little) under a limit of 1024 bytes are refused as a gzip file expanding past it is.
+    [Fact]
+    public async Task Compressed_pages_expanding_past_the_limit_together_are_refused_as_too_large()
+    {
+        var rows = Enumerable.Range(0, 4).Select(i => new[] { new string((char)('a' + i), 400) }).ToArray();
+        var file = await DatasetFiles.TextParquetAsync(["t"], 1, rows);
+        var options = new DatasetReadOptions { MaxDecompressedBytes = 1024 };
+        var refused = Assert.Throws<DatasetTooLargeException>(() => DatasetParser.Parse(new MemoryStream(file), DatasetFormat.Parquet, gzip: false, options));
+        Assert.Equal(1024, refused.Limit);
+        Assert.Contains("the file expands to more than 1024 bytes (Maas:Datasets:MaxDecompressedBytes)", refused.Message);
+
+        // Two of those pages are within it.
+        var two = await DatasetFiles.TextParquetAsync(["t"], 1, rows[..2]);
+        Assert.Equal(2, DatasetParser.Parse(new MemoryStream(two), DatasetFormat.Parquet, gzip: false, options).Rows.Count);
+    }
+
     [Fact]
     public void A_page_compressed_with_lzo_is_refused_by_name()
     {

@@ -30,7 +30,8 @@ internal static class ParquetPages
     /// <summary>
     /// Throws <see cref="DatasetFormatException"/> unless every page header of <paramref name="file"/> (seekable, its
     /// footer, as <see cref="ParquetFooter.Check"/> returned it) lies within its column chunk, declares sizes that fit
-    /// and moves forward; an uncompressed page size over <paramref name="maxPageBytes"/> is refused as well. Returns where
+    /// and moves forward; an uncompressed page size over <paramref name="maxPageBytes"/> is refused as well, and compressed
+    /// pages that expand to more than it together throw <see cref="DatasetTooLargeException"/>. Returns where
     /// the headers are (for <see cref="Guard"/>) and leaves the file at its start.
     /// </summary>
     public static List<(long Start, long End)> Check(Stream file, byte[] footer, long maxPageBytes)
@@ -48,10 +49,12 @@ internal static class ParquetPages
             throw Bad($"its footer metadata is cut short: {e.Message}"); // ParquetFooter.Check has walked it whole already
         }
 
+        // The pages are expanded here to check their sizes: all of them together within the limit too, as a gzip file's are.
+        var expansion = new DecompressionBudget(maxPageBytes);
         var spans = new List<(long Start, long End, string Where)>();
         foreach (var chunk in chunks)
         {
-            spans.Add(CheckChunk(file, chunk, dataEnd, maxPageBytes, headers));
+            spans.Add(CheckChunk(file, chunk, dataEnd, expansion, headers));
         }
 
         // A column read past its own pages is stopped at the end of its chunk (ParquetPageGuard): a chunk said to take
@@ -229,8 +232,9 @@ internal static class ParquetPages
     // ---- the pages of one chunk, in the order Parquet.Net reads them ----
 
     // Returns the chunk's bytes and its name.
-    private static (long Start, long End, string Where) CheckChunk(Stream file, Chunk chunk, long dataEnd, long maxPageBytes, List<(long, long)> headers)
+    private static (long Start, long End, string Where) CheckChunk(Stream file, Chunk chunk, long dataEnd, DecompressionBudget expansion, List<(long, long)> headers)
     {
+        var maxPageBytes = expansion.Limit;
         var where = $"row group {chunk.RowGroup}, column '{chunk.Path}'";
 
         var (start, end) = CheckedChunkBytes(chunk, dataEnd, where);
@@ -290,7 +294,7 @@ internal static class ParquetPages
                     throw Bad($"{at} is of page type {page.Type}, which this server does not read");
             }
 
-            CheckData(file, chunk.Codec, page, dataStart, levels, maxPageBytes, at);
+            CheckData(file, chunk.Codec, page, dataStart, levels, expansion, at);
             headers.Add((offset, dataStart));
             offset = dataStart + page.CompressedSize; // at least the header's bytes on: every page moves forward
         }
@@ -340,7 +344,7 @@ internal static class ParquetPages
     // A page's data is exactly the size its header declares, uncompressed or once expanded as Parquet.Net expands it: it
     // expands a page into a pooled buffer of the declared size, so data that fell short left the rest of the buffer (a
     // read before this one's bytes) to be read as values, and data that ran over was cut without a word.
-    private static void CheckData(Stream file, long codec, PageHeader page, long dataStart, long levels, long maxPageBytes, string at)
+    private static void CheckData(Stream file, long codec, PageHeader page, long dataStart, long levels, DecompressionBudget expansion, string at)
     {
         if (codec == Uncompressed || !page.Compressed)
         {
@@ -361,6 +365,7 @@ internal static class ParquetPages
             throw Bad($"{at} declares {levels} bytes of levels in {page.UncompressedSize} bytes uncompressed");
         }
 
+        expansion.Spend(expected);
         var data = new byte[page.CompressedSize - levels];
         file.Position = dataStart + levels;
         file.ReadExactly(data);
@@ -368,7 +373,7 @@ internal static class ParquetPages
         long length;
         try
         {
-            length = ParquetPageCodecs.Expand(codec, data, (int)expected, maxPageBytes);
+            length = ParquetPageCodecs.Expand(codec, data, (int)expected, expansion.Limit);
         }
         catch (InvalidDataException e)
         {
