@@ -70,7 +70,7 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
         { "a chunk starting inside the magic", CraftedParquet.File(dataPageOffset: 1), "its pages start at byte 1" },
         { "a dictionary of absurd size", CraftedParquet.File(dictionaryEntries: 2_000_000_000), "a dictionary page of 2000000000 entries for 2 values" },
         { "a header field longer than the chunk", CraftedParquet.File(headerBinary: 1_000_000_000), "runs past the end of its column chunk" },
-        { "Snappy data claiming a huge size", CraftedParquet.File(codec: 1, data: [0x80, 0x94, 0xEB, 0xDC, 0x03, 0, 0, 0]), "holds Snappy data that says it expands to 1000000000" },
+        { "Snappy data claiming a huge size", CraftedParquet.File(codec: 1, data: [0x80, 0x94, 0xEB, 0xDC, 0x03, 0, 0, 0]), "holds SNAPPY data that expands to 1000000000 bytes, but its header declares 8" },
         { "an unknown page type", CraftedParquet.File(pageType: 7), "is of page type 7" },
 
         // Parquet.Net fills the rows a chunk has no values for from a pooled buffer: another read's leftovers.
@@ -79,7 +79,30 @@ public sealed class DatasetHostileFileTests(ServerPerDb servers) : IClassFixture
         // Parquet.Net expands a page into a buffer of the size its header declares: 8 bytes of data said to be 12 left the
         // third value of a required column as whatever the pooled buffer held (a 0, or another read's leftovers).
         { "a page whose data is shorter than its declared size", CraftedParquet.File(pageValues: 3, rows: 3, uncompressed: 12), "row group 0, column 'a': the page at byte 4 says its 3 values take 12 bytes, but it holds 8 bytes of uncompressed data" },
+
+        // So does compressed data that expands to less than its header declares (Brotli and LZ4 left the rest as the
+        // buffer's leftovers; Gzip, Snappy and Zstd gave a short page), for every codec Parquet.Net expands.
+        { "Snappy data shorter than declared", ShortPage(1), "the page at byte 4 holds SNAPPY data that expands to 8 bytes, but its header declares 12" },
+        { "Gzip data shorter than declared", ShortPage(2), "the page at byte 4 holds GZIP data that expands to 8 bytes, but its header declares 12" },
+        { "Brotli data shorter than declared", ShortPage(4), "the page at byte 4 holds BROTLI data that expands to 8 bytes, but its header declares 12" },
+        { "LZ4 data shorter than declared", ShortPage(5), "the page at byte 4 holds LZ4 data that expands to 8 bytes, but its header declares 12" },
+        { "Zstd data shorter than declared", ShortPage(6), "the page at byte 4 holds ZSTD data that expands to 8 bytes, but its header declares 12" },
+        { "LZ4_RAW data shorter than declared", ShortPage(7), "the page at byte 4 holds LZ4_RAW data that expands to 8 bytes, but its header declares 12" },
+
+        // Parquet.Net threw exceptions no caller knew for these: a 500.
+        { "Zstd data that is not Zstd", CraftedParquet.File(codec: 6), "the page at byte 4 holds data that cannot be expanded as ZSTD" },
+        { "LZO pages", CraftedParquet.File(codec: 3), "its pages are compressed with LZO, which this server does not read" },
+
+        // Column a's page says 3 values and holds 2: Parquet.Net read on into b's page and took its 7 as a's third value.
+        { "a page of fewer values than its header says", CraftedParquet.File(pageValues: 3, rows: 3, secondColumn: true), "row group 0, column 'a': its pages gave fewer values than their headers and its metadata say, and reading went on after the page at byte 4 to a page header at byte 29, outside its column chunk (bytes 4 to 29)" },
+        { "a chunk said to run over the next one's page", CraftedParquet.File(pageValues: 3, rows: 3, secondColumn: true, totalCompressed: 54), "row group 0, column 'a': its pages (bytes 4 to 58) overlap those of row group 0, column 'b' (bytes 29 to 58)" },
+        { "an optional page whose data holds fewer values than its levels define", CraftedParquet.File(v2Levels: [0x06, 0x01], data: CraftedParquet.Ints(1, 2), pageValues: 3, rows: 3), "row group 0, column 'a': its pages' data held 2 values where their definition levels define 3" },
+        { "pages of more values than their chunk", CraftedParquet.File(pageValues: 3, rows: 2, data: CraftedParquet.Ints(1, 2, 3)), "row group 0, column 'a': its pages hold 3 values where its metadata says 2" },
     };
+
+    // One column chunk of three rows whose page says its values take 12 bytes, compressed with codec; its data expands to 8.
+    private static byte[] ShortPage(int codec) =>
+        CraftedParquet.File(codec: codec, data: CraftedParquet.Compress(codec, CraftedParquet.Ints(1, 2)), uncompressed: 12, pageValues: 3, rows: 3);
 
     [Fact]
     public async Task A_parquet_file_made_by_hand_is_read_as_written()

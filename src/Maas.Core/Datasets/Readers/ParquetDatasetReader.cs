@@ -36,13 +36,13 @@ internal static class ParquetDatasetReader
             return ReadAsync(ParquetPages.Guard(seekable, headers), budget, options).GetAwaiter().GetResult();
         }
         catch (Exception e) when (e is ParquetException or Parquet.Meta.Proto.ThriftProtocolException or IOException or InvalidDataException or NotSupportedException
-            or InvalidOperationException or ArgumentException or FormatException or OverflowException or IndexOutOfRangeException)
+            or InvalidOperationException or ArgumentException or FormatException or OverflowException or IndexOutOfRangeException or ZstdSharp.ZstdException)
         {
             throw new DatasetFormatException($"the file is not a Parquet file this server reads ({e.Message})");
         }
     }
 
-    private static async Task<DatasetTable> ReadAsync(Stream stream, DecompressionBudget budget, DatasetReadOptions options)
+    private static async Task<DatasetTable> ReadAsync(ParquetPageGuard stream, DecompressionBudget budget, DatasetReadOptions options)
     {
         var reader = await ParquetReader.CreateAsync(stream, null, leaveStreamOpen: true).ConfigureAwait(false);
         await using var readerScope = reader.ConfigureAwait(false);
@@ -76,7 +76,7 @@ internal static class ParquetDatasetReader
             var rowBytes = new long[count];
             for (var c = 0; c < fields.Length; c++)
             {
-                var values = await ReadColumnAsync(group, fields[c], count, g).ConfigureAwait(false);
+                var values = await ReadColumnWithinChunkAsync(stream, group, fields[c], count, g).ConfigureAwait(false);
                 if (IsText(fields[c].ClrType))
                 {
                     CheckText(values, rowBytes, new TextPlace(g, start, columns[c].Name), options);
@@ -214,6 +214,26 @@ internal static class ParquetDatasetReader
         || type == typeof(sbyte) || type == typeof(byte) || type == typeof(ushort) || type == typeof(uint) || type == typeof(ulong)
         || type == typeof(decimal) || type == typeof(Half);
 
+    // The column read with every read bounded to its column chunk, as its metadata (the same Parquet.Net reads) places it.
+    private static async Task<object?[]> ReadColumnWithinChunkAsync(ParquetPageGuard guard, ParquetRowGroupReader group, DataField field, int count, int rowGroup)
+    {
+        var meta = group.GetMetadata(field)?.MetaData;
+        if (meta is not null)
+        {
+            var (start, end) = ParquetPages.ChunkBytes(meta.DictionaryPageOffset, meta.DataPageOffset, meta.IndexPageOffset, meta.TotalCompressedSize);
+            guard.Enter(start, end, $"row group {rowGroup}, column '{field.Name}'");
+        }
+
+        try
+        {
+            return await ReadColumnAsync(group, field, count, rowGroup).ConfigureAwait(false);
+        }
+        finally
+        {
+            guard.Leave();
+        }
+    }
+
     private static async Task<object?[]> ReadColumnAsync(ParquetRowGroupReader group, DataField field, int count, int rowGroup)
     {
         var type = field.ClrType;
@@ -284,8 +304,9 @@ internal static class ParquetDatasetReader
         // A flat optional column has a definition level per row: its maximum for a value, less for a null; -1 is none read.
         var levels = new int[count];
         Array.Fill(levels, -1);
+        var marker = ParquetUnwrittenValues.Fill(values);
         await group.ReadRawAsync<T>(field, values.AsMemory(), levels.AsMemory(), null).ConfigureAwait(false);
-        var next = 0;
+        var defined = 0;
         for (var i = 0; i < count; i++)
         {
             if (levels[i] < 0)
@@ -293,6 +314,19 @@ internal static class ParquetDatasetReader
                 throw new DatasetFormatException($"row group {rowGroup}, column '{field.Name}': {i} values read for {count} rows");
             }
 
+            defined += levels[i] == field.MaxDefinitionLevel ? 1 : 0;
+        }
+
+        // Parquet.Net counts a page's values by its levels and decodes what its data holds: data of fewer values than the
+        // levels define left the rest of the buffer as it was, read as values.
+        if (await ParquetUnwrittenValues.FirstAsync(group, field, values, defined, marker).ConfigureAwait(false) is { } written)
+        {
+            throw new DatasetFormatException($"row group {rowGroup}, column '{field.Name}': its pages' data held {written} values where their definition levels define {defined}");
+        }
+
+        var next = 0;
+        for (var i = 0; i < count; i++)
+        {
             cells[i] = levels[i] == field.MaxDefinitionLevel ? convert(values[next++]) : null;
         }
 

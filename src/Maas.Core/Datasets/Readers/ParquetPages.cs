@@ -9,8 +9,10 @@ namespace Maas.Core.Datasets.Readers;
 /// to the same header (a page that consumes no bytes, read again and again), and a declared size or count was allocated
 /// as given (a 2 GB buffer for a 40-byte page). Here each chunk's pages are walked in Parquet.Net's order within the
 /// chunk's declared bytes, every size bounded by what is left of the chunk (or by the expansion limit for uncompressed
-/// sizes) and every page moving forward; <see cref="Guard"/> then lets Parquet.Net read page headers only where this
-/// walk found them.
+/// sizes) and every page moving forward, every page's data expanded to the size its header declares (see
+/// <see cref="ParquetPageCodecs"/>), the pages' values counted to the chunk's, and no two chunks sharing bytes;
+/// <see cref="Guard"/> then lets Parquet.Net read page headers only where this walk found them, and a column only within
+/// its chunk.
 /// </summary>
 internal static class ParquetPages
 {
@@ -19,17 +21,17 @@ internal static class ParquetPages
     private const int ListType = ParquetThriftReader.ListType;
     private const int StructType = ParquetThriftReader.StructType;
 
-    // Parquet's page types and the one codec whose data says its own expanded size.
+    // Parquet's page types, and its codec of no compression.
     private const int DataPage = 0;
     private const int DictionaryPage = 2;
     private const int DataPageV2 = 3;
     private const int Uncompressed = 0;
-    private const int Snappy = 1;
 
     /// <summary>
     /// Throws <see cref="DatasetFormatException"/> unless every page header of <paramref name="file"/> (seekable, its
     /// footer, as <see cref="ParquetFooter.Check"/> returned it) lies within its column chunk, declares sizes that fit
-    /// and moves forward; an uncompressed page size over <paramref name="maxPageBytes"/> is refused as well. Returns where
+    /// and moves forward; an uncompressed page size over <paramref name="maxPageBytes"/> is refused as well, and compressed
+    /// pages that expand to more than it together throw <see cref="DatasetTooLargeException"/>. Returns where
     /// the headers are (for <see cref="Guard"/>) and leaves the file at its start.
     /// </summary>
     public static List<(long Start, long End)> Check(Stream file, byte[] footer, long maxPageBytes)
@@ -47,9 +49,23 @@ internal static class ParquetPages
             throw Bad($"its footer metadata is cut short: {e.Message}"); // ParquetFooter.Check has walked it whole already
         }
 
+        // The pages are expanded here to check their sizes: all of them together within the limit too, as a gzip file's are.
+        var expansion = new DecompressionBudget(maxPageBytes);
+        var spans = new List<(long Start, long End, string Where)>();
         foreach (var chunk in chunks)
         {
-            CheckChunk(file, chunk, dataEnd, maxPageBytes, headers);
+            spans.Add(CheckChunk(file, chunk, dataEnd, expansion, headers));
+        }
+
+        // A column read past its own pages is stopped at the end of its chunk (ParquetPageGuard): a chunk said to take
+        // the next one's bytes as well left that one's pages to be read as its own.
+        spans.Sort();
+        for (var i = 1; i < spans.Count; i++)
+        {
+            if (spans[i].Start < spans[i - 1].End)
+            {
+                throw Bad($"{spans[i - 1].Where}: its pages (bytes {spans[i - 1].Start} to {spans[i - 1].End}) overlap those of {spans[i].Where} (bytes {spans[i].Start} to {spans[i].End})");
+            }
         }
 
         headers.Sort();
@@ -59,9 +75,21 @@ internal static class ParquetPages
 
     /// <summary>
     /// <paramref name="file"/> as Parquet.Net should read it: single bytes (which only its Thrift reader of page headers
-    /// reads) only within the page headers <see cref="Check"/> found, so no header it did not check is ever parsed.
+    /// reads) only within the page headers <see cref="Check"/> found, so no header it did not check is ever parsed, and
+    /// while a column is read, nothing outside its column chunk.
     /// </summary>
-    public static Stream Guard(Stream file, List<(long Start, long End)> headers) => new HeaderGuardStream(file, headers);
+    public static ParquetPageGuard Guard(Stream file, List<(long Start, long End)> headers) => new(file, headers);
+
+    /// <summary>
+    /// Where a column chunk's pages are, as Parquet.Net finds them: from the lowest of its page offsets (the dictionary
+    /// page comes first), for its total compressed size.
+    /// </summary>
+    public static (long Start, long End) ChunkBytes(long? dictionaryPageOffset, long dataPageOffset, long? indexPageOffset, long totalCompressedSize)
+    {
+        long[] offsets = [dictionaryPageOffset ?? 0, dataPageOffset, indexPageOffset ?? 0];
+        var start = offsets.Where(o => o != 0).DefaultIfEmpty(0).Min();
+        return (start, start + totalCompressedSize);
+    }
 
     private sealed record Chunk(int RowGroup, int Column, string Path, long Codec, long NumValues, long CompressedSize, long DataPageOffset, long IndexPageOffset, long DictionaryPageOffset);
 
@@ -203,34 +231,13 @@ internal static class ParquetPages
 
     // ---- the pages of one chunk, in the order Parquet.Net reads them ----
 
-    private static void CheckChunk(Stream file, Chunk chunk, long dataEnd, long maxPageBytes, List<(long, long)> headers)
+    // Returns the chunk's bytes and its name.
+    private static (long Start, long End, string Where) CheckChunk(Stream file, Chunk chunk, long dataEnd, DecompressionBudget expansion, List<(long, long)> headers)
     {
+        var maxPageBytes = expansion.Limit;
         var where = $"row group {chunk.RowGroup}, column '{chunk.Path}'";
 
-        // Parquet.Net starts at the lowest of the offsets given (the dictionary page comes first).
-        long[] offsets = [chunk.DictionaryPageOffset, chunk.DataPageOffset, chunk.IndexPageOffset];
-        if (offsets.All(o => o == 0))
-        {
-            throw Bad($"{where}: its metadata gives no page offset");
-        }
-
-        var start = offsets.Where(o => o != 0).Min();
-        if (start < 4 || start >= dataEnd)
-        {
-            throw Bad($"{where}: its pages start at byte {start}, outside the file's data (bytes 4 to {dataEnd})");
-        }
-
-        if (chunk.CompressedSize <= 0 || chunk.CompressedSize > dataEnd - start)
-        {
-            throw Bad($"{where}: its pages are said to take {chunk.CompressedSize} bytes from byte {start}, where the file's data has {dataEnd - start} bytes left");
-        }
-
-        if (chunk.NumValues < 0)
-        {
-            throw Bad($"{where}: its metadata says it holds {chunk.NumValues} values");
-        }
-
-        var end = start + chunk.CompressedSize;
+        var (start, end) = CheckedChunkBytes(chunk, dataEnd, where);
         var offset = start;
         long values = 0;
         var dictionary = false;
@@ -287,26 +294,96 @@ internal static class ParquetPages
                     throw Bad($"{at} is of page type {page.Type}, which this server does not read");
             }
 
-            // Parquet.Net expands a data page (v1) or dictionary page into a pooled buffer of the size its header declares:
-            // uncompressed data shorter than that left the rest as the buffer's leftovers, read as the missing values.
-            if (chunk.Codec == Uncompressed && page.Type != DataPageV2 && page.CompressedSize != page.UncompressedSize)
+            CheckData(file, chunk.Codec, page, dataStart, levels, expansion, at);
+            headers.Add((offset, dataStart));
+            offset = dataStart + page.CompressedSize; // at least the header's bytes on: every page moves forward
+        }
+
+        // Parquet.Net decodes a page's values into what is left of the column's buffer: more than the chunk holds are
+        // values of rows it does not have.
+        if (values != chunk.NumValues)
+        {
+            throw Bad($"{where}: its pages hold {values} values where its metadata says {chunk.NumValues}");
+        }
+
+        return (start, end, where);
+    }
+
+    // The chunk's bytes, from its metadata: within the file's data, of a codec Parquet.Net expands, a count of values.
+    private static (long Start, long End) CheckedChunkBytes(Chunk chunk, long dataEnd, string where)
+    {
+        var (start, end) = ChunkBytes(chunk.DictionaryPageOffset, chunk.DataPageOffset, chunk.IndexPageOffset, chunk.CompressedSize);
+        if (start == 0)
+        {
+            throw Bad($"{where}: its metadata gives no page offset");
+        }
+
+        if (start < 4 || start >= dataEnd)
+        {
+            throw Bad($"{where}: its pages start at byte {start}, outside the file's data (bytes 4 to {dataEnd})");
+        }
+
+        if (chunk.CompressedSize <= 0 || chunk.CompressedSize > dataEnd - start)
+        {
+            throw Bad($"{where}: its pages are said to take {chunk.CompressedSize} bytes from byte {start}, where the file's data has {dataEnd - start} bytes left");
+        }
+
+        if (!ParquetPageCodecs.Reads(chunk.Codec))
+        {
+            throw Bad($"{where}: its pages are compressed with {ParquetPageCodecs.Name(chunk.Codec)}, which this server does not read (UNCOMPRESSED, SNAPPY, GZIP, BROTLI, LZ4, ZSTD and LZ4_RAW it does)");
+        }
+
+        if (chunk.NumValues < 0)
+        {
+            throw Bad($"{where}: its metadata says it holds {chunk.NumValues} values");
+        }
+
+        return (start, end);
+    }
+
+    // A page's data is exactly the size its header declares, uncompressed or once expanded as Parquet.Net expands it: it
+    // expands a page into a pooled buffer of the declared size, so data that fell short left the rest of the buffer (a
+    // read before this one's bytes) to be read as values, and data that ran over was cut without a word.
+    private static void CheckData(Stream file, long codec, PageHeader page, long dataStart, long levels, DecompressionBudget expansion, string at)
+    {
+        if (codec == Uncompressed || !page.Compressed)
+        {
+            if (page.CompressedSize != page.UncompressedSize)
             {
                 var what = page.Values is { } n ? $"its {n} values" : "its values";
                 throw Bad($"{at} says {what} take {page.UncompressedSize} bytes, but it holds {page.CompressedSize} bytes of uncompressed data");
             }
 
-            // Snappy data begins with the size it expands to, which its decoder allocates as given.
-            if (chunk.Codec == Snappy && page.Compressed && page.CompressedSize > levels)
-            {
-                var expanded = SnappyLength(file, dataStart + levels, dataStart + page.CompressedSize);
-                if (expanded is not { } n || n > page.UncompressedSize)
-                {
-                    throw Bad($"{at} holds Snappy data that says it expands to {expanded?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "an unreadable size"}, more than the page's {page.UncompressedSize} bytes");
-                }
-            }
+            return;
+        }
 
-            headers.Add((offset, dataStart));
-            offset = dataStart + page.CompressedSize; // at least the header's bytes on: every page moves forward
+        // A data page v2 keeps its levels uncompressed ahead of the compressed values; both sizes count them.
+        var expected = page.UncompressedSize - levels;
+        var after = levels > 0 ? $" after its {levels} bytes of levels" : "";
+        if (expected < 0)
+        {
+            throw Bad($"{at} declares {levels} bytes of levels in {page.UncompressedSize} bytes uncompressed");
+        }
+
+        expansion.Spend(expected);
+        var data = new byte[page.CompressedSize - levels];
+        file.Position = dataStart + levels;
+        file.ReadExactly(data);
+        var name = ParquetPageCodecs.Name(codec);
+        long length;
+        try
+        {
+            length = ParquetPageCodecs.Expand(codec, data, (int)expected, expansion.Limit);
+        }
+        catch (InvalidDataException e)
+        {
+            throw Bad($"{at} holds data that cannot be expanded as {name}{after} ({e.Message})");
+        }
+
+        if (length != expected)
+        {
+            var size = length == expected + 1 ? $"more than {expected} bytes" : $"{length} bytes";
+            throw Bad($"{at} holds {name} data that expands to {size}{after}, but its header declares {expected}");
         }
     }
 
@@ -399,101 +476,5 @@ internal static class ParquetPages
         return new PageHeader(r.Position, type, uncompressed, compressed, values, levels, type != DataPageV2 || isCompressed);
     }
 
-    // The varint that starts Snappy data (at most 5 bytes), or null when the page's bytes end first.
-    private static long? SnappyLength(Stream file, long start, long end)
-    {
-        Span<byte> head = stackalloc byte[5];
-        var count = (int)Math.Min(5, end - start);
-        file.Position = start;
-        file.ReadExactly(head[..count]);
-        long value = 0;
-        for (var i = 0; i < count; i++)
-        {
-            value |= (long)(head[i] & 0x7F) << (7 * i);
-            if ((head[i] & 0x80) == 0)
-            {
-                return value;
-            }
-        }
-
-        return null;
-    }
-
     private static DatasetFormatException Bad(string what) => ParquetThriftReader.Bad(what);
-
-    // Single-byte reads (Parquet.Net's Thrift reader of page headers; its footer and page data are read in blocks) are let
-    // through only within the headers found by Check: at the end of the file they returned -1, read as 0xFF for ever.
-    private sealed class HeaderGuardStream(Stream inner, List<(long Start, long End)> headers) : Stream
-    {
-        private int _current;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => true;
-
-        public override bool CanWrite => false;
-
-        public override long Length => inner.Length;
-
-        public override long Position { get => inner.Position; set => inner.Position = value; }
-
-        public override int ReadByte()
-        {
-            var position = inner.Position;
-            if (!Within(position))
-            {
-                throw new InvalidDataException($"a page header read at byte {position}, where no checked page header is");
-            }
-
-            return inner.ReadByte();
-        }
-
-        private bool Within(long position)
-        {
-            if (_current < headers.Count && headers[_current].Start <= position && position < headers[_current].End)
-            {
-                return true;
-            }
-
-            // Binary search for the header holding position.
-            int low = 0, high = headers.Count - 1;
-            while (low <= high)
-            {
-                var mid = (low + high) / 2;
-                if (headers[mid].End <= position)
-                {
-                    low = mid + 1;
-                }
-                else if (headers[mid].Start > position)
-                {
-                    high = mid - 1;
-                }
-                else
-                {
-                    _current = mid;
-                    return true;
-                }
-            }
-
-            return false;
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-
-        public override int Read(Span<byte> buffer) => inner.Read(buffer);
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.ReadAsync(buffer, offset, count, cancellationToken);
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
-
-        public override long Seek(long offset, SeekOrigin origin) => inner.Seek(offset, origin);
-
-        public override void Flush()
-        {
-        }
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
 }
