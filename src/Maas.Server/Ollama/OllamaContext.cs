@@ -47,9 +47,14 @@ internal static class OllamaContext
     /// The context to return: the prompt's tokens, then the answer's. Those are the ids the engine generated when they
     /// spell the answer returned; when they do not (a stop string cut inside a token), the answer's text tokenized.
     /// </summary>
+    /// <remarks>
+    /// Byte tokens that make no whole UTF-8 character are left out of the answer's text but were read by the model:
+    /// they are kept (they detokenize to U+FFFD, which is why the comparison leaves that character out).
+    /// </remarks>
     public static IReadOnlyList<int> Of(ILlmEngine engine, IReadOnlyList<int> prompt, IReadOnlyList<int>? generated, string answer)
     {
-        var tail = generated is not null && engine.Detokenize(generated, renderSpecial: false) == answer
+        static string Characters(string text) => text.Replace("\uFFFD", "", StringComparison.Ordinal);
+        var tail = generated is not null && Characters(engine.Detokenize(generated, renderSpecial: false)) == Characters(answer)
             ? generated
             : engine.Tokenize(answer, addSpecial: false, parseSpecial: false);
         return [.. prompt, .. tail];
