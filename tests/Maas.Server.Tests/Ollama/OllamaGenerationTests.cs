@@ -206,6 +206,16 @@ public sealed class OllamaGenerationTests(OllamaServerFixture fixture)
         Assert.Equal(answer, string.Concat(lines.Select(l => l.GetProperty("response").GetString())));
         Assert.Equal(context, Context(lines[^1]));
 
+        // A stop string cut from the answer is cut from the context too.
+        Assert.True(answer.Length >= 4, $"the greedy answer is too short to cut: '{answer}'");
+        var stop = answer.Substring(answer.Length / 2, 2);
+        var cut = await fixture.PostOkAsync("/api/generate", body.Replace("\"repeat_penalty\": 1", $"\"repeat_penalty\": 1, \"stop\": [{JsonSerializer.Serialize(stop)}]", StringComparison.Ordinal));
+        var shorter = cut.GetProperty("response").GetString()!;
+        Assert.Equal(answer[..answer.IndexOf(stop, StringComparison.Ordinal)], shorter);
+        var cutContext = Context(cut);
+        Assert.Equal(prompt, cutContext[..prompt.Length]);
+        Assert.Equal(shorter, tokenizer.Detokenize(cutContext.AsSpan(prompt.Length)));
+
         // A raw prompt returns none (as Ollama), nor does /api/chat.
         var raw = await fixture.PostOkAsync("/api/generate", $$"""{"model": "gen:stable", "prompt": "Hi", "raw": true, "stream": false, {{GreedyOptions}}}""");
         Assert.False(raw.TryGetProperty("context", out _));
