@@ -13,16 +13,8 @@ namespace Maas.Server.Ollama;
 /// </remarks>
 internal static class OllamaContext
 {
-    /// <summary>
-    /// The prompt that goes on from <paramref name="context"/> (ids of <paramref name="serving"/>'s vocabulary) with a
-    /// new turn rendered for <paramref name="engine"/>: the context's ids, then the turn without its leading BOS.
-    /// </summary>
-    /// <remarks>
-    /// An engine other than the serving one (a deployment's shadow copy) may have another vocabulary: it gets the
-    /// context's text, special tokens included, in its own tokens.
-    /// </remarks>
-    /// <exception cref="LlmException">An id outside the serving model's vocabulary (400 naming <c>context</c>).</exception>
-    public static IReadOnlyList<int> Continue(ILlmEngine engine, ILlmEngine serving, IReadOnlyList<int> context, IReadOnlyList<int> turn)
+    /// <summary>Refuses an id outside the serving model's vocabulary (400 naming <c>context</c>).</summary>
+    public static void Check(ILlmEngine serving, IReadOnlyList<int> context)
     {
         var vocabulary = serving.Info.VocabularySize;
         for (var i = 0; i < context.Count; i++)
@@ -32,11 +24,14 @@ internal static class OllamaContext
                 throw LlmException.Invalid($"'context[{i}]' is token id {context[i]}, but the model's vocabulary has {vocabulary} tokens (ids 0 to {vocabulary - 1})", "context");
             }
         }
+    }
 
-        var head = ReferenceEquals(engine, serving)
-            ? context
-            : engine.Tokenize(serving.Detokenize(context, renderSpecial: true), addSpecial: false, parseSpecial: true);
-
+    /// <summary>
+    /// The prompt that goes on from <paramref name="head"/> (the context's ids in <paramref name="engine"/>'s
+    /// vocabulary) with a new turn rendered for it: the head, then the turn without its leading BOS.
+    /// </summary>
+    public static IReadOnlyList<int> Continue(ILlmEngine engine, IReadOnlyList<int> head, IReadOnlyList<int> turn)
+    {
         // The context already starts the sequence: a second BOS in the middle would be a token the model never saw there.
         var bos = engine.Tokenize("", addSpecial: true, parseSpecial: false);
         var skip = turn.Count >= bos.Count && turn.Take(bos.Count).SequenceEqual(bos) ? bos.Count : 0;

@@ -34,7 +34,10 @@ internal static class OllamaGenerateEndpoints
             // raw: the prompt as written (as /v1/completions takes it); otherwise a user turn (after the system prompt,
             // if any) in the model's chat template, as Ollama renders it, after the context's tokens when one was sent.
             List<ChatMessage> messages = [.. request.System is { Length: > 0 } system ? [new ChatMessage("system", system)] : Array.Empty<ChatMessage>(), new ChatMessage("user", request.Prompt)];
-            Deployments.TextPrompt Prompt(ILlmEngine engine, ILlmEngine serving)
+            // The context's text, read by the serving engine while it is held: a shadow copy of another version (another
+            // vocabulary, perhaps) runs later and gets it in its own tokens.
+            var contextText = "";
+            Deployments.TextPrompt Prompt(ILlmEngine engine, bool serving)
             {
                 if (request.Raw)
                 {
@@ -42,7 +45,19 @@ internal static class OllamaGenerateEndpoints
                 }
 
                 var turn = ChatCompletionsEndpoint.Render(engine, messages);
-                return request.Context.Count == 0 ? turn : turn with { Tokens = OllamaContext.Continue(engine, serving, request.Context, turn.Tokens) };
+                if (request.Context.Count == 0)
+                {
+                    return turn;
+                }
+
+                if (serving)
+                {
+                    OllamaContext.Check(engine, request.Context);
+                    contextText = engine.Detokenize(request.Context, renderSpecial: true);
+                }
+
+                var head = serving ? request.Context : engine.Tokenize(contextText, addSpecial: false, parseSpecial: true);
+                return turn with { Tokens = OllamaContext.Continue(engine, head, turn.Tokens) };
             }
 
             // The last response carries the context to go on from, unless the prompt was raw (as Ollama).
@@ -51,9 +66,9 @@ internal static class OllamaGenerateEndpoints
         });
 
     // What a chat or generate request asks: its parameters, whether it only loads the model (nothing to answer), how
-    // the prompt is rendered for an engine (the one serving it, and any shadow copy's; the serving one second), its
-    // tools and keep_alive, and whether the last response carries the context (generate's token ids).
-    private sealed record Turn(GenerationParameters Parameters, bool LoadOnly, Func<ILlmEngine, ILlmEngine, Deployments.TextPrompt> Prompt, ToolSelection? Tools, OllamaKeepAlive? KeepAlive, bool ReturnsContext);
+    // the prompt is rendered for an engine (the one serving it, true, first; then any shadow copy's), its tools and
+    // keep_alive, and whether the last response carries the context (generate's token ids).
+    private sealed record Turn(GenerationParameters Parameters, bool LoadOnly, Func<ILlmEngine, bool, Deployments.TextPrompt> Prompt, ToolSelection? Tools, OllamaKeepAlive? KeepAlive, bool ReturnsContext);
 
     // The services a chat or generate request uses.
     private sealed record Services(LlmGenerationService Service, LlmShadowCopies Copies, IModelRegistry Registry, ModelHost Host, ILoggerFactory Loggers);
@@ -87,9 +102,8 @@ internal static class OllamaGenerateEndpoints
                 }
 
                 p = ForEngine(p, session.Engine);
-                await answer.RunAsync(context, s.Service, session, p, turn.Prompt(session.Engine, session.Engine), turn.Tools);
-                var serving = session.Engine;
-                s.Copies.Offer(session, p, other => [turn.Prompt(other, serving)]);
+                await answer.RunAsync(context, s.Service, session, p, turn.Prompt(session.Engine, true), turn.Tools);
+                s.Copies.Offer(session, p, other => [turn.Prompt(other, false)]);
             }
 
             await OllamaKeepAlive.AfterRequestAsync(turn.KeepAlive, s.Host);
