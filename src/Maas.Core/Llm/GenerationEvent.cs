@@ -65,6 +65,13 @@ public sealed record GenerationEvent
     /// <summary>Set on the last event only.</summary>
     public FinishReason? Finish { get; init; }
 
+    /// <summary>
+    /// With <see cref="GenerationRequest.ReturnTokens"/>, on the last event only: the generated token ids in order,
+    /// without the end-of-generation token; when a stop string ended the text, the tokens whose text begins in the
+    /// text returned.
+    /// </summary>
+    public IReadOnlyList<int>? Tokens { get; init; }
+
     /// <summary>Set on the last event only.</summary>
     public LlmUsage? Usage { get; init; }
 }

@@ -32,6 +32,12 @@ public sealed record GenerationRequest
     /// <remarks>With <see cref="MaxTokens"/> 0 the prompt is scored and nothing is generated (finish "length").</remarks>
     public bool PromptLogprobs { get; init; }
 
+    /// <summary>
+    /// Also return the generated token ids on the last event (<see cref="GenerationEvent.Tokens"/>), so a caller can
+    /// continue exactly from the tokens the model saw (Ollama's <c>context</c>).
+    /// </summary>
+    public bool ReturnTokens { get; init; }
+
     /// <summary>An identifier for logs and statistics.</summary>
     public string RequestId { get; init; } = "";
 

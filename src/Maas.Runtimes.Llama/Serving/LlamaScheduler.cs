@@ -626,6 +626,7 @@ internal sealed class LlamaScheduler : IDisposable
         _counters.Generated();
 
         var piece = sequence.Detokenizer.Append(token);
+        sequence.KeepToken(token);
         if (sequence.Request.Logprobs)
         {
             sequence.HoldLogprob(Logprob(cached.IsEmpty ? _context.GetLogits(sequence.OutputIndex) : cached, token, sequence.Request.TopLogprobs), piece.Length);
@@ -701,6 +702,7 @@ internal sealed class LlamaScheduler : IDisposable
             // Logprobs of the text returned: the tokens of a stop string cut from it are dropped with it.
             Logprobs = sequence.Request.Logprobs ? sequence.ReleaseLogprobs(final: true) : null,
             Finish = reason,
+            Tokens = sequence.GeneratedTokens(),
             Usage = new LlmUsage(sequence.PromptLength, sequence.Generated, sequence.Cached),
         });
         // Counted as ended before the caller's stream ends, so statistics read after a request never still show it.

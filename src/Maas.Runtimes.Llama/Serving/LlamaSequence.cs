@@ -84,6 +84,9 @@ internal sealed class LlamaSequence(GenerationRequest request, LlamaSequenceSamp
 
     public int ReleasedChars { get; set; }
 
+    // With GenerationRequest.ReturnTokens: each generated token and where its text starts.
+    private readonly List<(int Token, int Start)>? _generatedTokens = request.ReturnTokens ? [] : null;
+
     // Logprobs of tokens whose text is not all released yet, each with where its text starts and ends.
     private readonly Queue<(TokenLogprob Logprob, int Start, int End)> _heldLogprobs = new();
 
@@ -116,6 +119,16 @@ internal sealed class LlamaSequence(GenerationRequest request, LlamaSequenceSamp
 
         return released;
     }
+
+    /// <summary>Keeps a generated token (with ReturnTokens); called before its characters are counted as produced.</summary>
+    public void KeepToken(int token) => _generatedTokens?.Add((token, ProducedChars));
+
+    /// <summary>
+    /// The generated tokens for the last event (null without ReturnTokens): all of them, unless a stop string ended
+    /// the text: then those whose text begins in the text returned, as for the logprobs.
+    /// </summary>
+    public int[]? GeneratedTokens() =>
+        _generatedTokens?.Where(t => !Stop.Stopped || t.Start < ReleasedChars).Select(t => t.Token).ToArray();
 
     /// <summary>Marks the request over; true for the one caller that did so.</summary>
     public bool TryEnd() => Interlocked.Exchange(ref Done, 1) == 0;

@@ -23,7 +23,7 @@ internal static class OllamaGenerateEndpoints
             // No messages: the model is loaded (Ollama's way to preload one) and nothing is generated.
             var loadOnly = request.Messages.Count == 0;
             var messages = !loadOnly && request.Tools is { } tools ? ToolCalling.WithInstructions(request.Messages, tools) : request.Messages;
-            return new Turn(request.Parameters, loadOnly, engine => ChatCompletionsEndpoint.Render(engine, messages), request.Tools, request.KeepAlive);
+            return new Turn(request.Parameters, loadOnly, (engine, _) => ChatCompletionsEndpoint.Render(engine, messages), request.Tools, request.KeepAlive, ReturnsContext: false);
         });
 
     public static Task GenerateAsync(HttpContext context, LlmGenerationService service, LlmShadowCopies copies, IModelRegistry registry, ModelHost host, ILoggerFactory loggers) =>
@@ -32,18 +32,43 @@ internal static class OllamaGenerateEndpoints
             var request = OllamaRequestReader.ReadGenerate(body, service.Options);
 
             // raw: the prompt as written (as /v1/completions takes it); otherwise a user turn (after the system prompt,
-            // if any) in the model's chat template, as Ollama renders it.
+            // if any) in the model's chat template, as Ollama renders it, after the context's tokens when one was sent.
             List<ChatMessage> messages = [.. request.System is { Length: > 0 } system ? [new ChatMessage("system", system)] : Array.Empty<ChatMessage>(), new ChatMessage("user", request.Prompt)];
-            Deployments.TextPrompt Prompt(ILlmEngine engine) => request.Raw
-                ? new Deployments.TextPrompt(engine.Tokenize(request.Prompt, addSpecial: true, parseSpecial: true), [])
-                : ChatCompletionsEndpoint.Render(engine, messages);
+            // The context's text, read by the serving engine while it is held: a shadow copy of another version (another
+            // vocabulary, perhaps) runs later and gets it in its own tokens.
+            var contextText = "";
+            Deployments.TextPrompt Prompt(ILlmEngine engine, bool serving)
+            {
+                if (request.Raw)
+                {
+                    return new Deployments.TextPrompt(engine.Tokenize(request.Prompt, addSpecial: true, parseSpecial: true), []);
+                }
 
-            return new Turn(request.Parameters, request.Prompt.Length == 0, Prompt, Tools: null, request.KeepAlive);
+                var turn = ChatCompletionsEndpoint.Render(engine, messages);
+                if (request.Context.Count == 0)
+                {
+                    return turn;
+                }
+
+                if (serving)
+                {
+                    OllamaContext.Check(engine, request.Context);
+                    contextText = engine.Detokenize(request.Context, renderSpecial: true);
+                }
+
+                var head = serving ? request.Context : engine.Tokenize(contextText, addSpecial: false, parseSpecial: true);
+                return turn with { Tokens = OllamaContext.Continue(engine, head, turn.Tokens) };
+            }
+
+            // The last response carries the context to go on from, unless the prompt was raw (as Ollama).
+            var p = request.Raw ? request.Parameters : request.Parameters with { ReturnTokens = true };
+            return new Turn(p, request.Prompt.Length == 0, Prompt, Tools: null, request.KeepAlive, ReturnsContext: !request.Raw);
         });
 
     // What a chat or generate request asks: its parameters, whether it only loads the model (nothing to answer), how
-    // the prompt is rendered for an engine (the one serving it, and any shadow copy's), its tools and keep_alive.
-    private sealed record Turn(GenerationParameters Parameters, bool LoadOnly, Func<ILlmEngine, Deployments.TextPrompt> Prompt, ToolSelection? Tools, OllamaKeepAlive? KeepAlive);
+    // the prompt is rendered for an engine (the one serving it, true, first; then any shadow copy's), its tools and
+    // keep_alive, and whether the last response carries the context (generate's token ids).
+    private sealed record Turn(GenerationParameters Parameters, bool LoadOnly, Func<ILlmEngine, bool, Deployments.TextPrompt> Prompt, ToolSelection? Tools, OllamaKeepAlive? KeepAlive, bool ReturnsContext);
 
     // The services a chat or generate request uses.
     private sealed record Services(LlmGenerationService Service, LlmShadowCopies Copies, IModelRegistry Registry, ModelHost Host, ILoggerFactory Loggers);
@@ -59,7 +84,7 @@ internal static class OllamaGenerateEndpoints
             var turn = read(await OpenAiRequestReader.ReadBodyAsync(context.Request, aborted));
             var p = turn.Parameters;
             var reference = await OllamaModelNames.ResolveAsync(context, s.Registry, p.Model, aborted);
-            var answer = new Answer(p.Model, chat, started);
+            var answer = new Answer(p.Model, chat, started, turn.ReturnsContext);
             if (turn.LoadOnly && turn.KeepAlive is { UnloadNow: true })
             {
                 // Ollama's way to unload a model: nothing to answer and keep_alive 0; it is not loaded first.
@@ -77,8 +102,8 @@ internal static class OllamaGenerateEndpoints
                 }
 
                 p = ForEngine(p, session.Engine);
-                await answer.RunAsync(context, s.Service, session, p, turn.Prompt(session.Engine), turn.Tools);
-                s.Copies.Offer(session, p, other => [turn.Prompt(other)]);
+                await answer.RunAsync(context, s.Service, session, p, turn.Prompt(session.Engine, true), turn.Tools);
+                s.Copies.Offer(session, p, other => [turn.Prompt(other, false)]);
             }
 
             await OllamaKeepAlive.AfterRequestAsync(turn.KeepAlive, s.Host);
@@ -90,8 +115,12 @@ internal static class OllamaGenerateEndpoints
         p.Sampling.PenaltyLastN < 0 ? p with { Sampling = p.Sampling with { PenaltyLastN = engine.Info.ContextPerSlot } } : p;
 
     /// <summary>One answer being written: the fields every line carries, and the timings the last one reports.</summary>
-    private sealed class Answer(string model, bool chat, long started)
+    private sealed class Answer(string model, bool chat, long started, bool returnsContext)
     {
+        // With returnsContext: the prompt's tokens and the engine that read them, for the context the last response carries.
+        private IReadOnlyList<int> _prompt = [];
+        private ILlmEngine? _engine;
+
         private long _loaded;
         private long _evalStarted;
         private long _firstToken;
@@ -117,6 +146,7 @@ internal static class OllamaGenerateEndpoints
         {
             var aborted = context.RequestAborted;
             _loaded = Stopwatch.GetTimestamp();
+            (_prompt, _engine) = (prompt.Tokens, session.Engine);
             var requests = service.Prepare(session, prompt.Tokens, p, prompt.ExtraStops, OpenAiJson.NewId(chat ? "ollama-chat-" : "ollama-gen-"));
             _evalStarted = Stopwatch.GetTimestamp();
             var events = service.Start(session, requests, aborted);
@@ -137,6 +167,7 @@ internal static class OllamaGenerateEndpoints
             var logprobs = new List<TokenLogprob>();
             FinishReason finish = FinishReason.Stop;
             LlmUsage? usage = null;
+            IReadOnlyList<int>? generated = null;
             await foreach (var choice in events)
             {
                 LlmGenerationService.Meter(session, choice);
@@ -147,6 +178,7 @@ internal static class OllamaGenerateEndpoints
                 {
                     finish = f;
                     usage = choice.Event.Usage;
+                    generated = choice.Event.Tokens;
                 }
             }
 
@@ -156,7 +188,7 @@ internal static class OllamaGenerateEndpoints
                 Head(json);
                 WriteText(json, calls is null ? text.ToString() : "", calls);
                 WriteLogprobs(json, logprobs);
-                WriteTotals(json, finish, usage);
+                WriteTotals(json, finish, usage, Context(generated, text.ToString()));
                 json.WriteEndObject();
             });
         }
@@ -165,6 +197,7 @@ internal static class OllamaGenerateEndpoints
         {
             var response = context.Response;
             var held = tools is null ? null : new ToolCallHold(1, tools);
+            var answer = returnsContext ? new StringBuilder() : null;
             await using var enumerator = events.GetAsyncEnumerator(aborted);
             // The first token before the headers: a failure before it still gets its status and Ollama's error body.
             var more = await enumerator.MoveNextAsync();
@@ -176,6 +209,7 @@ internal static class OllamaGenerateEndpoints
                 Observe();
                 var e = choice.Event;
                 var (text, calls) = held is null ? (e.Text, null) : held.Take(0, e);
+                answer?.Append(text);
                 var logprobs = _logprobs is null ? null : e.Logprobs;
                 if (text.Length > 0 || calls is not null || logprobs is { Count: > 0 })
                 {
@@ -200,7 +234,7 @@ internal static class OllamaGenerateEndpoints
                         {
                             Head(json);
                             WriteText(json, "", null);
-                            WriteTotals(json, finish, e.Usage);
+                            WriteTotals(json, finish, e.Usage, Context(e.Tokens, answer?.ToString() ?? ""));
                             json.WriteEndObject();
                         },
                         aborted);
@@ -299,17 +333,33 @@ internal static class OllamaGenerateEndpoints
             json.WriteEndObject();
         }
 
-        private void WriteTotals(Utf8JsonWriter json, FinishReason finish, LlmUsage? usage)
+        // The conversation so far for the last response of a generate (not raw): the prompt's tokens and the answer's.
+        private IReadOnlyList<int>? Context(IReadOnlyList<int>? generated, string answer) =>
+            returnsContext && _engine is { } engine ? OllamaContext.Of(engine, _prompt, generated, answer) : null;
+
+        private void WriteTotals(Utf8JsonWriter json, FinishReason finish, LlmUsage? usage, IReadOnlyList<int>? context)
         {
             var now = Stopwatch.GetTimestamp();
             var first = _firstToken == 0 ? now : _firstToken;
             json.WriteString("done_reason", finish == FinishReason.Length ? "length" : "stop");
             json.WriteBoolean("done", true);
+            if (context is not null)
+            {
+                json.WriteStartArray("context");
+                foreach (var token in context)
+                {
+                    json.WriteNumberValue(token);
+                }
+
+                json.WriteEndArray();
+            }
+
             json.WriteNumber("total_duration", Nanoseconds(started, now));
             json.WriteNumber("load_duration", Nanoseconds(started, _loaded));
-            // The whole prompt, tokens reused from the prefix cache included: Ollama's Go runners count every prompt
-            // input (numPromptInputs is set before LoadCacheSlot trims the cached prefix), and since ollama/ollama#16428
-            // (llama-server runner) cache_n is added to prompt_n "to preserve Ollama's full-context prompt_eval_count".
+            // The whole prompt (a context sent back included), tokens reused from the prefix cache too: Ollama's Go
+            // runners count every prompt input (numPromptInputs is set before LoadCacheSlot trims the cached prefix),
+            // and since ollama/ollama#16428 (llama-server runner) cache_n is added to prompt_n "to preserve Ollama's
+            // full-context prompt_eval_count".
             json.WriteNumber("prompt_eval_count", usage?.PromptTokens ?? 0);
             json.WriteNumber("prompt_eval_duration", Nanoseconds(_evalStarted, first));
             json.WriteNumber("eval_count", usage?.CompletionTokens ?? 0);

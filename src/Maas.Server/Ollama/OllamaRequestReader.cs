@@ -7,8 +7,11 @@ namespace Maas.Server.Ollama;
 /// <summary>A parsed <c>POST /api/chat</c> body; no messages asks only for the model to be loaded.</summary>
 internal sealed record OllamaChatRequest(GenerationParameters Parameters, IReadOnlyList<ChatMessage> Messages, ToolSelection? Tools, OllamaKeepAlive? KeepAlive);
 
-/// <summary>A parsed <c>POST /api/generate</c> body; an empty prompt asks only for the model to be loaded.</summary>
-internal sealed record OllamaGenerateRequest(GenerationParameters Parameters, string Prompt, string? System, bool Raw, OllamaKeepAlive? KeepAlive);
+/// <summary>
+/// A parsed <c>POST /api/generate</c> body; an empty prompt asks only for the model to be loaded. <c>Context</c>: the
+/// token ids an earlier answer returned, to go on from (none: empty).
+/// </summary>
+internal sealed record OllamaGenerateRequest(GenerationParameters Parameters, string Prompt, string? System, bool Raw, OllamaKeepAlive? KeepAlive, IReadOnlyList<int> Context);
 
 /// <summary>A parsed <c>POST /api/embed</c> or <c>POST /api/embeddings</c> body.</summary>
 internal sealed record OllamaEmbedRequest(string Model, IReadOnlyList<PromptInput> Inputs, bool Truncate, int? Dimensions, OllamaKeepAlive? KeepAlive);
@@ -77,14 +80,44 @@ internal static class OllamaRequestReader
             throw LlmException.Invalid("'suffix' (fill in the middle) is not supported: send the text before the gap as 'prompt' alone", "suffix", "unsupported_parameter");
         }
 
-        if (body.TryGetProperty("context", out var context) && context.ValueKind == JsonValueKind.Array && context.GetArrayLength() > 0)
+        var raw = Bool(body, "raw") ?? false;
+        var context = ReadContext(body);
+        if (raw && context.Count > 0)
         {
-            throw LlmException.Invalid("'context' (the token ids of an earlier answer) is not supported: this server returns none; send the conversation to /api/chat as 'messages' instead", "context", "unsupported_parameter");
+            // Ollama ignores a context in raw mode (and returns none); it is refused here rather than dropped unseen.
+            throw LlmException.Invalid("'context' cannot be used with \"raw\": true: a raw prompt is sent as written, with no conversation before it; put the earlier turns in the prompt, or leave raw out", "context");
         }
 
-        var raw = Bool(body, "raw") ?? false;
-        return new OllamaGenerateRequest(parameters, String(body, "prompt") ?? "", String(body, "system"), raw, OllamaKeepAlive.Read(body));
+        return new OllamaGenerateRequest(parameters, String(body, "prompt") ?? "", String(body, "system"), raw, OllamaKeepAlive.Read(body), context);
     }
+
+    // context: the token ids an earlier /api/generate returned; ids past the vocabulary are refused once the model is known.
+    private static List<int> ReadContext(JsonElement body)
+    {
+        var context = new List<int>();
+        if (!body.TryGetProperty("context", out var list) || list.ValueKind == JsonValueKind.Null)
+        {
+            return context;
+        }
+
+        if (list.ValueKind != JsonValueKind.Array)
+        {
+            throw LlmException.Invalid("'context' must be an array of token ids, as an earlier /api/generate returned it", "context");
+        }
+
+        var i = 0;
+        foreach (var item in list.EnumerateArray())
+        {
+            context.Add(item.ValueKind == JsonValueKind.Number && item.TryGetInt32(out var id) && id >= 0
+                ? id
+                : throw LlmException.Invalid($"'context[{i}]' must be a token id, an integer of at least 0; not {Shorten(item.GetRawText())}", "context"));
+            i++;
+        }
+
+        return context;
+    }
+
+    private static string Shorten(string text) => text.Length <= 40 ? text : text[..40] + "...";
 
     public static OllamaEmbedRequest ReadEmbed(JsonElement body, LlmServingOptions limits, bool legacy)
     {

@@ -131,6 +131,7 @@ internal sealed class LlmGenerationService(
                 Grammar = p.Grammar,
                 Logprobs = p.Logprobs,
                 TopLogprobs = p.TopLogprobs,
+                ReturnTokens = p.ReturnTokens,
                 RequestId = p.N == 1 ? requestId : $"{requestId}/{i}",
                 Progress = progress(),
             };

@@ -31,6 +31,9 @@ internal sealed record GenerationParameters
 
     public bool Stream { get; init; }
 
+    /// <summary>Ask the engine for the generated token ids on the last event (Ollama's <c>context</c>).</summary>
+    public bool ReturnTokens { get; init; }
+
     public bool IncludeUsage { get; init; }
 
     public string? User { get; init; }

@@ -151,6 +151,47 @@ public sealed class TextShadowTests(TextShadowServers servers) : IClassFixture<T
     }
 
     [Fact]
+    public async Task Copies_of_an_ollama_generate_that_goes_on_from_a_context_run_on_the_shadows_from_its_text()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var model = await ModelAsync(client, 1, 2, 1);
+        var first = await (await client.PostAsync("api/generate", Api.Json($$$"""{"model": "{{{model}}}:1", "prompt": "hello there", "stream": false, "options": {"num_predict": 4, "temperature": 0}}""")))
+            .JsonAsync(HttpStatusCode.OK);
+        var context = first["context"]!.ToJsonString();
+        Assert.True(first["context"]!.AsArray().Count > 10, context);
+        await (await client.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}], "shadow": [{"version": 2}, {"version": 3}]}""")))
+            .JsonAsync(HttpStatusCode.Created);
+
+        // The live answers come from version 1; each shadow gets the context's text in its own tokens, after the serving
+        // engine was released, and generates from it without an error.
+        foreach (var stream in new[] { "false", "true" })
+        {
+            using var response = await client.PostAsync("api/generate", Api.Json($$$"""{"model": "{{{model}}}", "prompt": "and then?", "context": {{{context}}}, "stream": {{{stream}}}, "options": {"num_predict": 4, "temperature": 0}}"""));
+            Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+            Assert.Equal("1", response.Headers.GetValues("X-Maas-Model-Version").Single());
+        }
+
+        var done = await WaitForAsync(
+            client,
+            model,
+            d => (long)Metrics(d, 2)["comparisons"]! + (long)Metrics(d, 2)["dropped"]! == 2
+                && (long)Metrics(d, 3)["comparisons"]! + (long)Metrics(d, 3)["dropped"]! == 2,
+            "both copies were compared");
+        foreach (var version in new[] { 2, 3 })
+        {
+            Assert.Equal(0, (long)Metrics(done, version)["dropped"]!);
+            Assert.Equal(0, (long)Metrics(done, version)["errors"]!);
+        }
+
+        // Version 3 is version 1's model: the context's text is the same tokens to it, so it says the same; each copy's
+        // prompt held the context (beside them it has read no more than a warm-up's few tokens).
+        Assert.Equal(1, (double)Metrics(done, 3)["exact_match_rate"]!);
+        var v3 = (await (await client.GetAsync("api/v1/llm/engines")).JsonAsync(HttpStatusCode.OK)).AsArray()
+            .Single(e => (string?)e!["model"] == model && (int)e["version"]! == 3)!;
+        Assert.True((long)v3["statistics"]!["prompt_tokens"]! >= 2 * first["context"]!.AsArray().Count, v3.ToJsonString());
+    }
+
+    [Fact]
     public async Task A_text_canary_whose_answers_differ_from_the_stable_version_is_rolled_back_on_its_exact_match_rate()
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;

@@ -1,6 +1,10 @@
 using System.Globalization;
+using System.Net;
 using System.Text;
 using System.Text.Json;
+using Maas.Core.Llm;
+using Maas.Runtimes.Llama;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Maas.Server.Tests.Ollama;
 
@@ -8,6 +12,9 @@ namespace Maas.Server.Tests.Ollama;
 [Collection(OllamaServerCollection.Name)]
 public sealed class OllamaGenerationTests(OllamaServerFixture fixture)
 {
+    // Greedy and without a repeat penalty, so the same tokens give the same answer here and on /v1/completions.
+    private const string GreedyOptions = "\"options\": {\"num_predict\": 8, \"temperature\": 0, \"repeat_penalty\": 1}";
+
     private const string Hello = """[{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say something."}]""";
 
     [Fact]
@@ -175,10 +182,125 @@ public sealed class OllamaGenerationTests(OllamaServerFixture fixture)
         Assert.Single(legacy.EnumerateObject());
     }
 
+    [Fact]
+    public async Task Generate_returns_the_templated_prompt_then_the_answer_as_context_streamed_or_not()
+    {
+        using var model = LlamaModel.Load(fixture.GeneratedPath(1));
+        var tokenizer = model.Tokenizer;
+        var body = $$"""{"model": "gen:stable", "prompt": "Hi there", "stream": false, {{GreedyOptions}}}""";
+        var whole = await fixture.PostOkAsync("/api/generate", body);
+        var context = Context(whole);
+        var prompt = Turn(tokenizer, "Hi there");
+        var answer = whole.GetProperty("response").GetString()!;
+        Assert.NotEmpty(answer);
+        Assert.Equal(prompt, context[..prompt.Length]);
+        Assert.Equal(answer, tokenizer.Detokenize(context.AsSpan(prompt.Length)));
+        Assert.Equal(ChatMlFormat.Format([new ChatMessage("user", "Hi there")]) + answer, tokenizer.Detokenize(context, removeSpecial: true, unparseSpecial: true));
+        Assert.Equal(whole.GetProperty("eval_count").GetInt32(), context.Length - prompt.Length);
+        Assert.Equal(prompt.Length, whole.GetProperty("prompt_eval_count").GetInt32());
+
+        // Streamed: only the last line carries it, the same ids.
+        using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/generate", body.Replace("\"stream\": false", "\"stream\": true", StringComparison.Ordinal));
+        var lines = await OllamaServerFixture.ReadLinesAsync(response);
+        Assert.All(lines[..^1], l => Assert.False(l.TryGetProperty("context", out _)));
+        Assert.Equal(answer, string.Concat(lines.Select(l => l.GetProperty("response").GetString())));
+        Assert.Equal(context, Context(lines[^1]));
+
+        // A stop string cut from the answer is cut from the context too.
+        Assert.True(answer.Length >= 4, $"the greedy answer is too short to cut: '{answer}'");
+        var stop = answer.Substring(answer.Length / 2, 2);
+        var cut = await fixture.PostOkAsync("/api/generate", body.Replace("\"repeat_penalty\": 1", $"\"repeat_penalty\": 1, \"stop\": [{JsonSerializer.Serialize(stop)}]", StringComparison.Ordinal));
+        var shorter = cut.GetProperty("response").GetString()!;
+        Assert.Equal(answer[..answer.IndexOf(stop, StringComparison.Ordinal)], shorter);
+        var cutContext = Context(cut);
+        Assert.Equal(prompt, cutContext[..prompt.Length]);
+        Assert.Equal(shorter, tokenizer.Detokenize(cutContext.AsSpan(prompt.Length)));
+
+        // A raw prompt returns none (as Ollama), nor does /api/chat.
+        var raw = await fixture.PostOkAsync("/api/generate", $$"""{"model": "gen:stable", "prompt": "Hi", "raw": true, "stream": false, {{GreedyOptions}}}""");
+        Assert.False(raw.TryGetProperty("context", out _));
+        var chat = await fixture.PostOkAsync("/api/chat", $$"""{"model": "gen:stable", "messages": [{"role": "user", "content": "Hi"}], "stream": false, {{GreedyOptions}}}""");
+        Assert.False(chat.TryGetProperty("context", out _));
+    }
+
+    [Fact]
+    public async Task A_context_goes_on_from_its_tokens_and_reuses_their_cached_prefix()
+    {
+        using var model = LlamaModel.Load(fixture.GeneratedPath(1));
+        var tokenizer = model.Tokenizer;
+        var context = Context(await fixture.PostOkAsync("/api/generate", $$"""{"model": "gen:stable", "prompt": "Hi there", "stream": false, {{GreedyOptions}}}"""));
+        var turn = Turn(tokenizer, "And then?");
+        int[] next = tokenizer.AddsBos && turn[0] == tokenizer.Bos ? turn[1..] : turn;
+        int[] prompt = [.. context, .. next];
+
+        var engine = fixture.Host.Server.Services.GetRequiredService<LlmEngineManager>().Loaded().Single(e => e.Name == OllamaServerFixture.Model && e.Version == 1).Engine;
+        var cachedBefore = engine.GetStatistics().CachedPromptTokens;
+        var body = $$"""{"model": "gen:stable", "prompt": "And then?", "context": {{JsonSerializer.Serialize(context)}}, "stream": false, {{GreedyOptions}}}""";
+        var second = await fixture.PostOkAsync("/api/generate", body);
+        var cached = engine.GetStatistics().CachedPromptTokens - cachedBefore;
+
+        // The whole conversation was the prompt, and the earlier turn's tokens came from the prefix cache.
+        Assert.Equal(prompt.Length, second.GetProperty("prompt_eval_count").GetInt32());
+        Assert.InRange(cached, context.Length - 1, prompt.Length - 1);
+        var answer = second.GetProperty("response").GetString()!;
+        var returned = Context(second);
+        Assert.Equal(prompt, returned[..prompt.Length]);
+        Assert.Equal(answer, tokenizer.Detokenize(returned.AsSpan(prompt.Length)));
+
+        // The same tokens as one prompt give the same greedy answer.
+        var completion = await fixture.PostOkAsync("/v1/completions", JsonSerializer.Serialize(new { model = "gen:stable", prompt, max_tokens = 8, temperature = 0 }));
+        Assert.Equal(answer, completion.GetProperty("choices")[0].GetProperty("text").GetString());
+
+        // Streamed: the same answer and context.
+        using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/generate", body.Replace("\"stream\": false", "\"stream\": true", StringComparison.Ordinal));
+        var lines = await OllamaServerFixture.ReadLinesAsync(response);
+        Assert.Equal(answer, string.Concat(lines.Select(l => l.GetProperty("response").GetString())));
+        Assert.Equal(returned, Context(lines[^1]));
+        Assert.Equal(prompt.Length, lines[^1].GetProperty("prompt_eval_count").GetInt32());
+    }
+
+    [Fact]
+    public async Task A_context_of_bad_ids_or_past_the_window_is_400_in_ollamas_shape()
+    {
+        int vocabulary;
+        using (var model = LlamaModel.Load(fixture.GeneratedPath(1)))
+        {
+            vocabulary = model.Tokenizer.Count;
+        }
+
+        async Task<string> RefusedAsync(string context, string extra = "")
+        {
+            using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/generate", $$$"""{"model": "gen:stable", "prompt": "Hi", "context": {{{context}}}{{{extra}}}, "options": {"num_predict": 2}}""");
+            return await OllamaServerFixture.ErrorAsync(response, HttpStatusCode.BadRequest);
+        }
+
+        Assert.Contains("context[1]", await RefusedAsync("[1, -1]"), StringComparison.Ordinal);
+        var past = await RefusedAsync($"[1, {vocabulary}]");
+        Assert.Contains("context[1]", past, StringComparison.Ordinal);
+        Assert.Contains($"{vocabulary} tokens", past, StringComparison.Ordinal);
+        Assert.Contains("context[0]", await RefusedAsync("[1.5]"), StringComparison.Ordinal);
+        Assert.Contains("context[2]", await RefusedAsync("""[1, 2, "3"]"""), StringComparison.Ordinal);
+        Assert.Contains("context[0]", await RefusedAsync("[null]"), StringComparison.Ordinal);
+        Assert.Contains("context[0]", await RefusedAsync("[4294967297]"), StringComparison.Ordinal);
+        Assert.Contains("'context'", await RefusedAsync("\"1 2 3\""), StringComparison.Ordinal);
+        Assert.Contains("raw", await RefusedAsync("[1, 2]", ", \"raw\": true"), StringComparison.Ordinal);
+
+        // Past the context window: the error a prompt too long gets, counting the context's tokens.
+        var tooLong = await RefusedAsync(JsonSerializer.Serialize(Enumerable.Repeat(1, 600)));
+        Assert.StartsWith("This model's maximum context length is 512 tokens", tooLong, StringComparison.Ordinal);
+        Assert.Contains("in the prompt", tooLong, StringComparison.Ordinal);
+    }
+
     private static void AssertTimestamp(string text)
     {
         Assert.EndsWith("Z", text, StringComparison.Ordinal);
         var at = DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
         Assert.InRange(at, DateTimeOffset.UtcNow.AddMinutes(-10), DateTimeOffset.UtcNow.AddMinutes(1));
     }
+
+    private static int[] Context(JsonElement response) => [.. response.GetProperty("context").EnumerateArray().Select(t => t.GetInt32())];
+
+    // The prompt /api/generate renders for a user turn: ChatML (the generated model has no template of its own), BOS first.
+    private static int[] Turn(LlamaTokenizer tokenizer, string prompt) =>
+        tokenizer.Tokenize(ChatMlFormat.Format([new ChatMessage("user", prompt)]), addSpecial: true, parseSpecial: true);
 }

@@ -7,7 +7,8 @@ namespace Maas.Server.Tests.Ollama;
 
 /// <summary>
 /// The official <c>ollama</c> JavaScript client (from npm, pinned, installed into the test's own temp folder) driving
-/// MaaS: list, show, ps, version, chat whole and streamed, generate, embed, and an unknown model as its ResponseError.
+/// MaaS: list, show, ps, version, chat whole and streamed, generate (and again from its context), embed, and an unknown
+/// model as its ResponseError.
 /// </summary>
 [Collection(OllamaServerCollection.Name)]
 public sealed class OllamaJsClientTests(OllamaServerFixture fixture)
@@ -32,7 +33,9 @@ public sealed class OllamaJsClientTests(OllamaServerFixture fixture)
         }
         out.stream = { content, parts, done: last.done, eval_count: last.eval_count };
         const generated = await ollama.generate({ model: 'gen', prompt: 'Hello', options: { num_predict: 3 } });
-        out.generate = { response: generated.response, done: generated.done, eval_count: generated.eval_count };
+        out.generate = { response: generated.response, done: generated.done, done_reason: generated.done_reason, eval_count: generated.eval_count, prompt_eval_count: generated.prompt_eval_count, context: generated.context };
+        const followed = await ollama.generate({ model: 'gen', prompt: 'More', context: generated.context, options: { num_predict: 3 } });
+        out.followed = { prompt_eval_count: followed.prompt_eval_count, context: followed.context };
         out.embed = (await ollama.embed({ model: 'gen', input: ['one', 'two'] })).embeddings.map(e => e.length);
         out.show = (await ollama.show({ model: 'gen' })).details.format;
         out.ps = (await ollama.ps()).models.map(m => m.name);
@@ -74,7 +77,25 @@ public sealed class OllamaJsClientTests(OllamaServerFixture fixture)
         Assert.Equal(chat.GetProperty("content").GetString(), stream.GetProperty("content").GetString());
         Assert.Equal(chat.GetProperty("eval_count").GetInt32(), stream.GetProperty("eval_count").GetInt32());
 
-        Assert.True(report.GetProperty("generate").GetProperty("done").GetBoolean());
+        var generate = report.GetProperty("generate");
+        Assert.True(generate.GetProperty("done").GetBoolean());
+
+        // The context the client got back holds the prompt and the answer: every generated token when num_predict ended
+        // it (those of a byte that made no whole character included), fewer if a stop string was cut from the text.
+        // Sent again, the next prompt follows it.
+        var context = generate.GetProperty("context").EnumerateArray().Select(t => t.GetInt32()).ToArray();
+        var promptTokens = generate.GetProperty("prompt_eval_count").GetInt32();
+        var evalCount = generate.GetProperty("eval_count").GetInt32();
+        if (generate.GetProperty("done_reason").GetString() == "length")
+        {
+            Assert.True(promptTokens + evalCount == context.Length, generate.ToString());
+        }
+
+        Assert.InRange(context.Length, promptTokens, promptTokens + evalCount);
+        var followed = report.GetProperty("followed");
+        var next = followed.GetProperty("context").EnumerateArray().Select(t => t.GetInt32()).ToArray();
+        Assert.Equal(context, next[..context.Length]);
+        Assert.True(followed.GetProperty("prompt_eval_count").GetInt32() > context.Length, followed.ToString());
         var widths = report.GetProperty("embed").EnumerateArray().Select(w => w.GetInt32()).ToList();
         Assert.Equal(2, widths.Count);
         Assert.True(widths[0] > 0 && widths[0] == widths[1]);

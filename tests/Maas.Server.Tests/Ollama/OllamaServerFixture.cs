@@ -23,13 +23,16 @@ public sealed class OllamaServerFixture : IAsyncLifetime
     /// <summary>The running server.</summary>
     public TenancyHost Host { get; private set; } = null!;
 
+    /// <summary>The generated GGUF of a version of "gen" (1 is "gen:stable").</summary>
+    public string GeneratedPath(int version) => Path.Combine(_files.Path, $"gen{version}.gguf");
+
     /// <inheritdoc />
     public async Task InitializeAsync()
     {
         Host = await TenancyHost.StartAsync(LlmServerFixture.Settings);
         for (var version = 1; version <= 2; version++)
         {
-            var path = Path.Combine(_files.Path, $"gen{version}.gguf");
+            var path = GeneratedPath(version);
             GgufLlamaModelFactory.Write(path, new GgufLlamaModelOptions { Name = "maas-test-llm", Seed = (ulong)(6 + version) });
             await LlmServerFixture.RegisterAsync(Host.Admin, Model, await File.ReadAllBytesAsync(path), "gen.gguf");
         }
