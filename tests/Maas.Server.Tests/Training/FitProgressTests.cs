@@ -94,10 +94,10 @@ public sealed class FitProgressTests
         Assert.StartsWith($"the fit ran {(int)fit[^1]["iteration"]!} of {total} iterations", (string?)fit[^1]["message"]);
         Assert.True((int)fit[^1]["iteration"]! >= (int)during[^1]["iteration"]!, all);
 
-        // The job's stored progress moved inside the share while the fit ran, and never went backward.
+        // The job's stored progress never went backward and stays inside the fit's share. (It is stored a few times a
+        // second, so a fit that ends sooner may store none in between: the "log" events above are what every count reaches.)
         var progress = events.Where(e => (string?)e["type"] == "progress").Select(e => ((string)e["data"]!["stage"]!, (double)e["data"]!["percent"]!)).ToArray();
         Assert.True(progress.Zip(progress.Skip(1)).All(p => p.First.Item2 <= p.Second.Item2), string.Join(", ", progress));
-        Assert.Contains(progress, p => p.Item1 == "training" && p.Item2 > TrainingJobHandler.FitFromPercent && p.Item2 < TrainingJobHandler.FitToPercent);
         Assert.All(progress.Where(p => p.Item1 == "training"), p => Assert.InRange(p.Item2, TrainingJobHandler.FitFromPercent, TrainingJobHandler.FitToPercent));
     }
 
