@@ -23,6 +23,9 @@ public sealed class LlmServerFixture : IAsyncLifetime
     /// <summary>The generated model with two slots of a long context: requests that outlast their clients.</summary>
     public const string LongModel = "gen-long";
 
+    /// <summary>The long model's context per sequence (tokens).</summary>
+    public const int LongContextPerSequence = 32768;
+
     private readonly TempDirectory _files = new("maas-llm-test-models");
 
     /// <summary>The running server.</summary>
@@ -43,6 +46,7 @@ public sealed class LlmServerFixture : IAsyncLifetime
         ["Maas:Llm:Demo"] = "false",
         ["Maas:Llm:Slots"] = "4",
         ["Maas:Llm:ContextPerSlot"] = "512",
+        ["Maas:Llm:MaxTokensPerRequest"] = "32768", // the long model's streams (LongContextPerSequence)
         ["Maas:Llm:BatchSize"] = "256",
         ["Maas:Llm:Threads"] = "1", // tiny models gain nothing from more, and one thread never waits on a descheduled sibling
     };
@@ -54,7 +58,10 @@ public sealed class LlmServerFixture : IAsyncLifetime
         OpenAi = ClientFor(Server);
         GgufLlamaModelFactory.Write(GeneratedPath, new GgufLlamaModelOptions { Name = "maas-test-llm", Seed = 7 });
         await RegisterAsync(Server.Client, "gen", await File.ReadAllBytesAsync(GeneratedPath), "gen.gguf");
-        await RegisterAsync(Server.Client, LongModel, await File.ReadAllBytesAsync(GeneratedPath), "gen.gguf", new { parallel_sequences = 2, context_size = 4200 });
+        // Its own file with a long trained context, so a sequence can run for tens of thousands of tokens.
+        var longPath = Path.Combine(_files.Path, "gen-long.gguf");
+        GgufLlamaModelFactory.Write(longPath, new GgufLlamaModelOptions { Name = "maas-test-llm-long", Seed = 7, ContextLength = LongContextPerSequence });
+        await RegisterAsync(Server.Client, LongModel, await File.ReadAllBytesAsync(longPath), "gen-long.gguf", new { parallel_sequences = 2, context_size = LongContextPerSequence });
         if (SharedModels.Has(TinyFile))
         {
             await RegisterAsync(Server.Client, "tiny", await File.ReadAllBytesAsync(SharedModels.PathOf(TinyFile)), TinyFile);
