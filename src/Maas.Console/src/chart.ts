@@ -5,7 +5,8 @@ export interface Series { name: string; values: (number | null)[] }
 const palette = ['#1f5f99', '#b3421d', '#2e7d32', '#6a3d9a', '#8a6d00', '#00727a', '#a1245b', '#4e5a65'];
 
 /** A chart of `series` against `times` (ms since epoch, or any increasing x). */
-export function lineChart(title: string, times: number[], series: Series[], format: (v: number) => string = (v) => short(v), xLabel: (x: number) => string = clock): HTMLElement {
+/** The legend shows each series' latest value, or with `legend: 'total'` the sum of its values (usage per period). */
+export function lineChart(title: string, times: number[], series: Series[], format: (v: number) => string = (v) => short(v), xLabel: (x: number) => string = clock, legend: 'last' | 'total' = 'last'): HTMLElement {
   const width = 560;
   const height = 200;
   const left = 56;
@@ -47,11 +48,13 @@ export function lineChart(title: string, times: number[], series: Series[], form
       });
     }
   });
-  const legend = h('ul', { class: 'legend' }, series.map((ser, i) => {
-    const last = [...ser.values].reverse().find((v) => v !== null && v !== undefined);
-    return h('li', null, h('span', { class: `swatch c${i % palette.length}`, 'aria-hidden': 'true' }), `${ser.name}: ${last === undefined || last === null ? '–' : format(last)}`);
+  const key = h('ul', { class: 'legend' }, series.map((ser, i) => {
+    const shown = legend === 'total'
+      ? ser.values.reduce<number>((a, v) => a + (v !== null && Number.isFinite(v) ? v : 0), 0)
+      : [...ser.values].reverse().find((v) => v !== null && v !== undefined);
+    return h('li', null, h('span', { class: `swatch c${i % palette.length}`, 'aria-hidden': 'true' }), `${ser.name}: ${shown === undefined || shown === null ? '–' : format(shown)}${legend === 'total' ? ' in all' : ''}`);
   }));
-  return h('figure', { class: 'chart-box' }, h('figcaption', null, title), times.length === 0 ? h('p', { class: 'muted' }, 'No samples yet.') : svg, legend);
+  return h('figure', { class: 'chart-box' }, h('figcaption', null, title), times.length === 0 ? h('p', { class: 'muted' }, 'No samples yet.') : svg, key);
 }
 
 /**

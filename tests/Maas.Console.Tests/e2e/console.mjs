@@ -831,6 +831,15 @@ await scenario('usage_page', async () => {
   const series = async () => page.locator('figure.chart-box path.line').evaluateAll((paths) => paths.map((p) => p.getAttribute('data-series')));
   await page.getByLabel('Chart by').selectOption('model');
   await until('a line for demo-classifier', async () => (await series()).includes('demo-classifier'));
+  // Every hour of the last 24 is a point (25 periods from the one holding the range's start), idle hours at 0, and
+  // the legend sums the range: it matches the table's requests for the model.
+  const line = page.locator('figure.chart-box path.line[data-series="demo-classifier"]');
+  const points = (await line.getAttribute('d')).match(/[ML]/g).length;
+  if (points !== 25) throw new Error(`the demo-classifier line has ${points} points, not one per hour of the range (25)`);
+  const tableSum = (await page.locator('table.list tbody tr').evaluateAll((rows) => rows
+    .filter((r) => r.children[3]?.textContent === 'demo-classifier').reduce((a, r) => a + Number(r.children[4]?.textContent), 0)));
+  const legend = await page.locator('figure.chart-box .legend li', { hasText: 'demo-classifier:' }).textContent();
+  if (legend !== `demo-classifier: ${tableSum} in all`) throw new Error(`the legend reads "${legend}", the table sums ${tableSum}`);
   await page.getByLabel('Chart by').selectOption('key_id');
   await until('a line per key of the table', async () => {
     const keys = [...new Set((await page.locator('table.list tbody tr td:nth-child(3)').allTextContents()).map((k) => (k === '–' ? '(none)' : k)))].sort();
@@ -992,9 +1001,19 @@ await scenario('tabular_final_metrics', async () => {
   await page.goto(`${baseUrl}#/training?dataset=line-data`);
   await page.getByRole('heading', { name: 'Train a model' }).waitFor();
   await page.getByLabel('Model name').fill('colour-model');
-  await page.getByLabel('Task', { exact: true }).selectOption('binary-classification');
   await until('the label choices', async () => (await page.locator('select option[value="colour"]').count()) > 0);
+  // Until the user picks a task it follows the label column: a number is a regression, text of two classes a binary
+  // classification.
+  const taskIs = (want) => async () => (await page.getByLabel('Task', { exact: true }).inputValue()) === want;
+  await page.getByLabel('Label column').selectOption('y');
+  await until('regression for the number column y', taskIs('regression'));
   await page.getByLabel('Label column').selectOption('colour');
+  await until('a binary classification for the two colours', taskIs('binary-classification'));
+  await page.getByLabel('Task', { exact: true }).selectOption('multiclass-classification');
+  await page.getByLabel('Label column').selectOption('y');
+  await page.getByLabel('Label column').selectOption('colour');
+  if (!(await taskIs('multiclass-classification')())) throw new Error('the label column replaced the task the user picked');
+  await page.getByLabel('Task', { exact: true }).selectOption('binary-classification');
   await page.getByRole('button', { name: 'Start training' }).click();
   const heading = page.getByRole('heading', { name: /^Training job train_/ });
   await heading.waitFor();

@@ -77,8 +77,23 @@ async function submitForm(me: Me, query: URLSearchParams): Promise<HTMLElement> 
     // The last column is the usual label; a column named label wins.
     const names = schema.schema.filter((c) => c.type !== 'image').map((c) => c.name);
     label.value = names.includes(current) ? current : names.includes('label') ? 'label' : names[names.length - 1] ?? '';
-    if (schema.schema.some((c) => c.type === 'image')) task.value = 'image-classification';
+    suggestTask();
   }
+
+  // The task follows the label column until the user picks one: a number is a regression, text or true/false a
+  // classification (binary for two classes), a dataset of pictures an image classification.
+  let taskChosen = false;
+  task.addEventListener('change', () => { taskChosen = true; });
+  function suggestTask(): void {
+    if (taskChosen || !schema) return;
+    if (schema.schema.some((c) => c.type === 'image')) { task.value = 'image-classification'; return; }
+    const column = schema.schema.find((c) => c.name === label.value);
+    const distinct = schema.statistics?.find((c) => c.name === label.value)?.distinct;
+    if (column?.type === 'number') task.value = 'regression';
+    else if (column?.type === 'boolean' || distinct === 2) task.value = 'binary-classification';
+    else if (column?.type === 'string') task.value = 'multiclass-classification';
+  }
+  label.addEventListener('change', suggestTask);
 
   dataset.addEventListener('change', () => void loadVersions().catch((e) => status.error(e as Error)));
   version.addEventListener('change', () => void loadColumns().catch((e) => status.error(e as Error)));

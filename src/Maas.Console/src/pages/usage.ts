@@ -27,16 +27,18 @@ export async function usagePage({ me, root, query }: PageContext): Promise<void>
     if (wanted && [...select.options].some((o) => o.value === wanted)) select.value = wanted;
   }
 
-  function params(): URLSearchParams {
+  function params(since = rangeStart()): URLSearchParams {
     const p = new URLSearchParams();
     if (tenant.value.trim()) p.set('tenant', tenant.value.trim());
     if (key.value.trim()) p.set('key', key.value.trim());
     if (model.value.trim()) p.set('model', model.value.trim());
-    p.set('from', new Date(Date.now() - Number(hours.value) * 3600_000).toISOString());
+    p.set('from', new Date(since).toISOString());
     p.set('group_by', groupBy.value);
     p.set('limit', '10000');
     return p;
   }
+
+  const rangeStart = (): number => Date.now() - Number(hours.value) * 3600_000;
 
   // Each change starts a load; only the newest may draw, or a slow earlier answer would replace a later one's rows.
   let latest = 0;
@@ -47,20 +49,29 @@ export async function usagePage({ me, root, query }: PageContext): Promise<void>
     for (const [select, name] of choices) if (select.value !== defaults.get(select)) kept.set(name, select.value);
     keepQuery('usage', kept);
     try {
-      const usage = await api<Usage>(`/api/v1/usage?${params()}`);
+      const since = rangeStart();
+      const usage = await api<Usage>(`/api/v1/usage?${params(since)}`);
       if (mine !== latest) return;
-      const periods = [...new Set(usage.rows.map((r) => r.period ?? ''))].sort();
-      const times = periods.map((p) => new Date(p).getTime());
+      const times = periodsOf(since, Date.now(), groupBy.value === 'day' ? 86_400_000 : 3_600_000);
       const field_ = measure.value as keyof Row;
       const by = split.value as keyof Row;
       const groups = [...new Set(usage.rows.map((r) => String(r[by] ?? '(none)')))].sort();
-      const series = groups.map((g) => ({
-        name: g,
-        values: periods.map((p) => usage.rows.filter((r) => (r.period ?? '') === p && String(r[by] ?? '(none)') === g).reduce((a, r) => a + Number(r[field_] ?? 0), 0)),
-      }));
+      // Every period of the range is a point, 0 where nothing was used: a line between two busy hours does not pass
+      // over the idle ones between them, and the axis spans the range the user chose.
+      const series = groups.map((g) => {
+        const sums = new Map<number, number>();
+        for (const r of usage.rows) {
+          if (String(r[by] ?? '(none)') !== g || !r.period) continue;
+          const t = new Date(r.period).getTime();
+          sums.set(t, (sums.get(t) ?? 0) + Number(r[field_] ?? 0));
+        }
+        return { name: g, values: times.map((t) => sums.get(t) ?? 0) };
+      });
       const fmt = (t: number): string => (groupBy.value === 'day' ? new Date(t).toLocaleDateString() : new Date(t).toLocaleString());
       replace(out,
-        lineChart(`${measure.selectedOptions[0]?.textContent ?? ''} per ${groupBy.value}, by ${split.selectedOptions[0]?.textContent ?? ''}`, times, series, undefined, fmt),
+        // In the charts grid, as on the metrics page: the chart keeps a card's width and its text a readable size.
+        h('div', { class: 'charts' },
+          lineChart(`${measure.selectedOptions[0]?.textContent ?? ''} per ${groupBy.value}, by ${split.selectedOptions[0]?.textContent ?? ''}`, times, series, undefined, fmt, 'total')),
         h('p', null, `Totals: ${usage.totals.requests ?? 0} requests, ${usage.totals.errors ?? 0} errors, ${usage.totals.total_tokens ?? 0} tokens, ${num(usage.totals.compute_ms ?? 0, 1)} compute ms.`),
         h('table', { class: 'list' },
           h('caption', { class: 'sr-only' }, 'Usage rows'),
@@ -91,4 +102,11 @@ export async function usagePage({ me, root, query }: PageContext): Promise<void>
   for (const sel of [hours, groupBy, split, measure]) sel.addEventListener('change', () => void load());
   replace(root, h('h1', null, 'Usage'), form, status, out);
   await load();
+}
+
+/** The start of every usage period (UTC hours or days, as the server groups them) from the one holding `from` to the one holding `to`. */
+export function periodsOf(from: number, to: number, step: number): number[] {
+  const out: number[] = [];
+  for (let t = Math.floor(from / step) * step; t <= to; t += step) out.push(t);
+  return out;
 }
