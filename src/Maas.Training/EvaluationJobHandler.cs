@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Maas.Core.Datasets;
 using Maas.Core.Jobs;
@@ -187,6 +188,8 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
                 throw new JobFailedException("invalid_dataset", $"row {rows[start]} and on: {e.Message}");
             }
 
+            CheckFinite(info, predicted, rows, start, batch);
+
             if (regression)
             {
                 values.AddRange(predicted.Values!);
@@ -205,6 +208,7 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
         {
             var truth = rows.Select(r => table.Rows[r][label] switch
             {
+                double d when Math.Abs(d) > float.MaxValue => throw new JobFailedException("invalid_label", $"'{spec.Label}' holds {d.ToString(CultureInfo.InvariantCulture)} in row {r}, beyond the version's 32-bit floats (±3.4E+38)"),
                 double d => d,
                 var other => throw new JobFailedException("invalid_label", $"regression needs a numeric label; '{spec.Label}' holds {DatasetStatisticsCalculator.Key(other!)} in row {r}"),
             }).ToArray();
@@ -213,6 +217,27 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
 
         var truthClasses = rows.Select(r => classes!.IndexOf(DatasetStatisticsCalculator.Key(table.Rows[r][label]!))).ToArray();
         return Evaluator.Classification(truthClasses, new Predictions(null, [.. predictedClasses], [.. probabilities]), classes!, info.Task == TrainingNames.Binary && classes!.Count == 2);
+    }
+
+    // A number beyond float's range is infinity to the model, and an answer that overflowed is not finite: neither can be
+    // measured, nor carried by the job's JSON metrics, so the job fails naming the row.
+    private static void CheckFinite(TabularModelInfo info, Predictions predicted, int[] rows, int start, object?[][] batch)
+    {
+        for (var i = 0; i < batch.Length; i++)
+        {
+            for (var f = 0; f < info.Features.Count; f++)
+            {
+                if (batch[i][f] is double d && Math.Abs(d) > float.MaxValue)
+                {
+                    throw new JobFailedException("invalid_dataset", $"row {rows[start + i]}, column '{info.Features[f].Name}': {d.ToString(CultureInfo.InvariantCulture)} is beyond the version's 32-bit floats (±3.4E+38)");
+                }
+            }
+
+            if (predicted.Values is { } values ? !double.IsFinite(values[i]) : predicted.Probabilities![i].Any(p => !double.IsFinite(p)))
+            {
+                throw new JobFailedException("invalid_dataset", $"row {rows[start + i]}: the version's answer is not a finite number (NaN or infinity): its features are too large for the model's 32-bit arithmetic");
+            }
+        }
     }
 
     private async Task<Dictionary<string, object?>> ImageAsync(JobRun run, EvaluationSpec spec, ImageModelInfo info, string? columnName, DatasetTable table, int label, OnnxSession session)

@@ -73,6 +73,20 @@ public sealed class ConfigAndServeTests(CliServerFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Login_names_the_url_it_could_not_reach_and_refuses_a_url_that_is_not_http_before_reading_a_key()
+    {
+        // MAAS_URL points at the live server; the login's own URL at a closed port. The message named MAAS_URL's.
+        var environment = new Dictionary<string, string?> { ["MAAS_CONFIG"] = ConfigPath, ["MAAS_URL"] = fixture.Server.BaseAddress.ToString() };
+        var closed = await CliRunner.RunAsync(["login", "http://127.0.0.1:1", "--key-stdin"], environment, MaasTestServer.AdminKey + "\n");
+        Assert.Contains("cannot reach the server at http://127.0.0.1:1/", closed.AssertFailure(ExitCodes.Server, "unreachable"), StringComparison.Ordinal);
+
+        // It was missing_api_key (exit 3) on an empty stdin, for a URL that could never work.
+        var ftp = await CliRunner.RunAsync(["login", "ftp://127.0.0.1", "--key-stdin"], environment, "");
+        Assert.Contains("'ftp://127.0.0.1' is not an http(s) URL", ftp.AssertFailure(ExitCodes.Usage, "invalid_url"), StringComparison.Ordinal);
+        Assert.False(File.Exists(ConfigPath));
+    }
+
+    [Fact]
     public async Task A_typed_value_that_does_not_convert_names_the_option_and_what_it_wants_not_a_dotnet_type()
     {
         (string[] Args, string Message)[] cases =

@@ -36,12 +36,20 @@ public sealed class FailureReportingTests(CliServerFixture fixture) : IDisposabl
         // Used to be "Argument 'week' not recognized. Must be one of: \t'hour' \t'day' \t'none'", with tabs and no option.
         var groupBy = (await fixture.RunAsync("usage", "--group-by", "week")).AssertFailure(ExitCodes.Usage, "usage");
         Assert.Equal("error: usage: --group-by: 'week' is not one of hour, day, none (see maas usage --help)", groupBy);
+        var kind = (await fixture.RunAsync("jobs", "list", "--kind", "trainig")).AssertFailure(ExitCodes.Usage, "usage");
+        Assert.Equal("error: usage: --kind: 'trainig' is not one of import, training, optimization, fine-tune, evaluation (see maas jobs list --help)", kind);
         var preset = (await fixture.RunAsync("infer", "demo-classifier", "--preset", "bright")).AssertFailure(ExitCodes.Usage, "usage");
         Assert.Contains("--preset: 'bright' is not one of unit, imagenet, symmetric, raw (see maas infer --help)", preset, StringComparison.Ordinal);
 
         // The help named is the command's own.
         var missing = (await fixture.RunAsync("models", "push", "only-a-name")).AssertFailure(ExitCodes.Usage, "usage");
         Assert.EndsWith("(see maas models push --help)", missing, StringComparison.Ordinal);
+
+        // So do the usage errors a command finds once parsed: they ended at the message.
+        var limit = (await fixture.RunAsync("evaluate", "m", "--version", "1", "--dataset", "d", "--limit", "0")).AssertFailure(ExitCodes.Usage, "usage");
+        Assert.Equal("error: usage: --limit must be at least 1, not 0 (see maas evaluate --help)", limit);
+        var epochs = (await fixture.RunAsync("optimize", "m", "1", "--method", "prune-structured", "--fine-tune", "d", "--fine-tune-epochs", "0")).AssertFailure(ExitCodes.Usage, "usage");
+        Assert.EndsWith("--fine-tune-epochs must be 1 or more, not 0 (see maas optimize --help)", epochs, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -130,6 +138,16 @@ public sealed class FailureReportingTests(CliServerFixture fixture) : IDisposabl
         var fineTune = await fixture.RunAsync("fine-tune", "demo-llm", chats, "--validation-file", validation);
         Assert.Contains(validation, fineTune.AssertFailure(ExitCodes.Failure, "file_not_found"), StringComparison.Ordinal);
         Assert.DoesNotContain("uploading", fineTune.Stdout, StringComparison.Ordinal);
+
+        // A validation file or a job the server refuses: the files the command sent are deleted again (they stayed).
+        var named = Path.Combine(_files.Path, $"cleanup-{Guid.NewGuid():N}.jsonl");
+        File.Copy(chats, named);
+        var noAssistant = Path.Combine(_files.Path, $"cleanup-{Guid.NewGuid():N}.jsonl");
+        await File.WriteAllTextAsync(noAssistant, """{"messages": [{"role": "user", "content": "hi"}]}""" + "\n");
+        (await fixture.RunAsync("fine-tune", "demo-llm", named, "--validation-file", noAssistant)).AssertFailure(ExitCodes.Failure, "invalid_file_format");
+        (await fixture.RunAsync("fine-tune", "demo-classifier", named, "--validation-file", named)).AssertFailure(ExitCodes.Failure, "model_not_fine_tunable");
+        var files = await (await fixture.Server.Client.GetAsync("v1/files")).Content.ReadAsStringAsync();
+        Assert.DoesNotContain("cleanup-", files, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -71,6 +71,23 @@ public sealed class OnnxRewriteTests : IDisposable
 
         Assert.Equal(0, int8!.WeightsQuantized);
         Assert.Equal(0, int4!.WeightsQuantized);
+
+        // The report says why each weight was left alone (its "skipped" list was always empty).
+        Assert.Equal(["MatMul 'MatMul_0': its weight 'w' is also used elsewhere (by another node or as a graph output)"], int8.Skipped);
+    }
+
+    [Fact]
+    public void A_weight_too_small_to_quantise_is_listed_as_skipped_with_its_size()
+    {
+        // ML.NET's lowered linear classifier on four features and three classes: a 4 x 3 weight.
+        var source = Path.Combine(_folder, "tiny.onnx");
+        new OnnxModelWriter().Input("input", OnnxElementType.Float, "batch", 4).Output("output", OnnxElementType.Float, "batch", 3)
+            .Initializer("w", Enumerable.Range(0, 12).Select(i => i / 12f).ToArray(), [4, 3]).Node("MatMul", ["input", "w"], ["output"], "scores", "").Save(source);
+
+        Int8Rewrite? int8 = null;
+        Rewrite(source, g => int8 = OnnxInt8Quantizer.Rewrite(g));
+        Assert.Equal(0, int8!.WeightsQuantized);
+        Assert.Equal(["MatMul 'scores': its weight 'w' has 12 values, fewer than 16"], int8.Skipped);
     }
 
     [Fact]

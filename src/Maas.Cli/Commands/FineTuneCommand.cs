@@ -37,7 +37,7 @@ public static class FineTuneCommand
             }
 
             var training = await UploadAsync(parse, client, parse.GetValue(file)!, ct);
-            var validating = parse.GetValue(validation) is { } v ? await UploadAsync(parse, client, v, ct) : null;
+            FileInfoObject? validating = null;
             var hyperparameters = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
             if (parse.GetValue(epochs) is { } n)
             {
@@ -54,17 +54,29 @@ public static class FineTuneCommand
                 hyperparameters["learning_rate_multiplier"] = JsonSerializer.SerializeToElement(r);
             }
 
-            var job = await client.CreateFineTuningJobAsync(
-                new FineTuningRequest
-                {
-                    Model = parse.GetValue(model)!,
-                    TrainingFile = training.Id,
-                    ValidationFile = validating?.Id,
-                    Hyperparameters = hyperparameters.Count > 0 ? hyperparameters : null,
-                    Suffix = parse.GetValue(suffix),
-                    Seed = parse.GetValue(seed),
-                },
-                ct);
+            FineTuningJobInfo job;
+            try
+            {
+                validating = parse.GetValue(validation) is { } v ? await UploadAsync(parse, client, v, ct) : null;
+                job = await client.CreateFineTuningJobAsync(
+                    new FineTuningRequest
+                    {
+                        Model = parse.GetValue(model)!,
+                        TrainingFile = training.Id,
+                        ValidationFile = validating?.Id,
+                        Hyperparameters = hyperparameters.Count > 0 ? hyperparameters : null,
+                        Suffix = parse.GetValue(suffix),
+                        Seed = parse.GetValue(seed),
+                    },
+                    ct);
+            }
+            catch
+            {
+                // A refused validation file or job left the files this command uploaded on the server, for nothing.
+                await DeleteQuietlyAsync(client, [training, validating]);
+                throw;
+            }
+
             if (parse.GetValue(noWait))
             {
                 return CliHost.Print(parse, job, j => Console.Out.WriteLine($"created fine-tuning job {j.Id} ({j.Status}); follow it with: maas jobs logs {j.Id}"));
@@ -98,6 +110,21 @@ public static class FineTuneCommand
             };
         });
         return command;
+    }
+
+    private static async Task DeleteQuietlyAsync(MaasClient client, FileInfoObject?[] files)
+    {
+        foreach (var uploaded in files.OfType<FileInfoObject>())
+        {
+            try
+            {
+                await client.DeleteFileAsync(uploaded.Id, CancellationToken.None);
+            }
+            catch (Exception e) when (e is MaasApiException or HttpRequestException)
+            {
+                Console.Error.WriteLine($"note: could not delete the uploaded file {uploaded.Id}: {e.Message}");
+            }
+        }
     }
 
     private static async Task<FileInfoObject> UploadAsync(ParseResult parse, MaasClient client, FileInfo path, CancellationToken ct)

@@ -28,6 +28,7 @@ public static class JobsCommands
         var all = new Option<bool>("--all") { Description = "Every job, read a page of 1000 at a time (instead of --limit)" };
         var before = new Option<string?>("--before") { Description = "Start after this place: the 'older jobs' cursor an earlier list printed (next_before)" };
         var kind = new Option<string?>("--kind") { Description = "Only jobs of this kind: import, training, optimization, fine-tune, evaluation" };
+        kind.AcceptOnlyFromAmong("import", "training", "optimization", "fine-tune", "evaluation");
         var list = new Command("list", "The newest jobs of every kind") { limit, all, before, kind };
         list.Aliases.Add("ls");
         list.SetAction(async (parse, client, ct) =>

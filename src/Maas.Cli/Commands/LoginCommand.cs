@@ -1,6 +1,8 @@
 using System.CommandLine;
+using System.Net.Sockets;
 using Maas.Cli.Hosting;
 using Maas.Client;
+using Maas.Client.Tenancy;
 using Spectre.Console;
 
 namespace Maas.Cli.Commands;
@@ -17,6 +19,13 @@ public static class LoginCommand
         command.SetLocalAction(async (parse, ct) =>
         {
             var server = parse.GetValue(url) ?? CliConfig.Resolve(parse.GetValue(CliHost.Url)).Url!;
+
+            // A URL that cannot work is refused before a key is asked for or read.
+            if (!Uri.TryCreate(server, UriKind.Absolute, out var address) || address.Scheme is not ("http" or "https"))
+            {
+                throw new CliException("invalid_url", $"the server URL '{server}' is not an http(s) URL", ExitCodes.Usage);
+            }
+
             string? key;
             if (parse.GetValue(keyStdin))
             {
@@ -45,13 +54,18 @@ public static class LoginCommand
                 throw new CliException("missing_api_key", "no API key: pass --key-stdin, set MAAS_API_KEY or run 'maas login' at a terminal", ExitCodes.Auth);
             }
 
-            if (!Uri.TryCreate(server, UriKind.Absolute, out var address) || address.Scheme is not ("http" or "https"))
+            using var client = new MaasClient(address, key);
+            CallerInfo me;
+            try
             {
-                throw new CliException("invalid_url", $"the server URL '{server}' is not an http(s) URL", ExitCodes.Usage);
+                me = await client.MeAsync(ct);
+            }
+            catch (HttpRequestException e) when (e.InnerException is SocketException or IOException || e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError)
+            {
+                // The generic message names the URL of --url, MAAS_URL or the config file, not the one being logged in to.
+                throw new CliException("unreachable", $"cannot reach the server at {address}: {e.Message}", ExitCodes.Server);
             }
 
-            using var client = new MaasClient(address, key);
-            var me = await client.MeAsync(ct);
             var config = new CliConfig(server.TrimEnd('/'), key);
             config.Save();
             var result = new { url = config.Url, config = Path.GetFullPath(CliConfig.FilePath), key_id = me.KeyId, key_name = me.KeyName, tenant = me.Tenant, scopes = me.Scopes };

@@ -60,7 +60,9 @@ public static class CliHost
         }
         catch (CliException e)
         {
-            return Fail(e.Code, e.Message, e.ExitCode);
+            // A usage error a command finds itself names the help to read, as the parser's own errors do.
+            var help = e.Code == "usage" && !e.Message.EndsWith("--help)", StringComparison.Ordinal) ? $" (see {UsageErrors.HelpFor(parse)})" : "";
+            return Fail(e.Code, e.Message + help, e.ExitCode);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

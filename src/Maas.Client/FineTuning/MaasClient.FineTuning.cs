@@ -22,6 +22,10 @@ public sealed partial class MaasClient
         return await ReadAsync<FileInfoObject>(response, cancellationToken);
     }
 
+    /// <summary>Deletes an uploaded file (<c>DELETE /v1/files/{id}</c>).</summary>
+    public Task DeleteFileAsync(string id, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Delete, $"v1/files/{Escape(id)}", null, cancellationToken);
+
     /// <summary>Creates a fine-tuning job.</summary>
     public Task<FineTuningJobInfo> CreateFineTuningJobAsync(FineTuningRequest request, CancellationToken cancellationToken = default) =>
         SendAsync<FineTuningJobInfo>(HttpMethod.Post, "v1/fine_tuning/jobs", request, cancellationToken);

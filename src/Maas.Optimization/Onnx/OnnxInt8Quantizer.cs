@@ -115,6 +115,11 @@ public static class OnnxInt8Quantizer
                     weights += OnnxGraph.Count(w);
                     break;
                 default:
+                    if (node.OpType is "MatMul" or "Gemm" or "Conv" && LeftAlone(graph, node) is { } why)
+                    {
+                        skipped.Add(why);
+                    }
+
                     rewritten.Add(node);
                     break;
             }
@@ -126,6 +131,21 @@ public static class OnnxInt8Quantizer
     }
 
     // A float constant read by this node only (shared weights stay float), of the given rank (0: any of 3 or more).
+    // Why a node with a constant float weight keeps it as it is (the report's "skipped"); null when its weight is not constant.
+    private static string? LeftAlone(OnnxGraph graph, NodeProto node)
+    {
+        if (node.Input.Count <= 1 || graph.Constant(node.Input[1]) is not { } w || w.DataType != (int)OnnxElementType.Float)
+        {
+            return null;
+        }
+
+        var name = $"{node.OpType} '{(node.Name.Length > 0 ? node.Name : node.Output[0])}'";
+        var count = OnnxGraph.Count(w);
+        return count < MinValues ? $"{name}: its weight '{w.Name}' has {count} values, fewer than {MinValues}"
+            : graph.Consumers(w.Name) > 1 ? $"{name}: its weight '{w.Name}' is also used elsewhere (by another node or as a graph output)"
+            : $"{name}: its weight '{w.Name}' has {w.Dims.Count} dimensions";
+    }
+
     private static TensorProto? Weight(OnnxGraph graph, NodeProto node, int input, int rank)
     {
         if (node.Input.Count <= input || graph.Constant(node.Input[input]) is not { } w || w.DataType != (int)OnnxElementType.Float)

@@ -181,6 +181,11 @@ internal static class TabularPredict
                     throw InferenceErrors.Invalid(e.Message);
                 }
 
+                if (column is float[] values)
+                {
+                    CheckRange(info.Features[f].Name, values, cells[f]);
+                }
+
                 tensors.Add(column is float[] numbers
                     ? Tensor.FromValues<float>(info.Features[f].Name, TensorDataType.FP32, [rows, 1], numbers)
                     : Tensor.FromStrings(info.Features[f].Name, [rows, 1], (string[])column));
@@ -193,6 +198,17 @@ internal static class TabularPredict
         }
 
         return tensors;
+    }
+
+    // A number beyond float's range becomes infinity in the model's FP32 input, whose answer JSON cannot hold.
+    private static void CheckRange(string feature, float[] values, object?[] cells)
+    {
+        var row = Array.FindIndex(values, float.IsInfinity);
+        if (row >= 0)
+        {
+            var given = Convert.ToString(cells[row], System.Globalization.CultureInfo.InvariantCulture);
+            throw InferenceErrors.Invalid($"instance {row}: '{feature}' is {given}, outside the range of the model's 32-bit floats (at most ±3.4E+38)");
+        }
     }
 
     // The score, and the label and class probabilities where the model has them.
@@ -218,7 +234,15 @@ internal static class TabularPredict
         var score = Output(info.ScoreOutput).AsSpan<float>().ToArray();
         var label = info.LabelOutput is { } l ? Integers(Output(l)) : null;
         var probability = info.ProbabilityOutput is { } p ? Output(p).AsSpan<float>().ToArray() : null;
-        return TabularCodec.Decode(info, rows, score, label, probability);
+        var answers = TabularCodec.Decode(info, rows, score, label, probability);
+        var bad = Array.FindIndex(answers, a => a.Value is { } v ? !double.IsFinite(v) : a.Probabilities?.Any(p => !double.IsFinite(p)) == true);
+        if (bad >= 0)
+        {
+            // Finite inputs far from the training data can overflow the model's arithmetic; JSON has no NaN or infinity.
+            throw InferenceErrors.Invalid($"instance {bad}: the model's answer is not a finite number (NaN or infinity): its inputs are too large for the model's 32-bit arithmetic");
+        }
+
+        return answers;
     }
 
     // {"model_name", "model_version", "predictions": [number | {"label", "probabilities"}], "ignored_columns"?}.

@@ -248,4 +248,35 @@ public sealed class EvaluationApiTests(TrainingServer servers) : IClassFixture<T
         Assert.Equal("invalid_label", (string?)failed["error"]!["code"]);
         Assert.Contains("zz", (string?)failed["error"]!["message"], StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Numbers_beyond_the_versions_floats_or_an_answer_that_overflows_fail_the_job_naming_the_row_not_as_an_internal_error()
+    {
+        var server = await servers.GetAsync(Db.Sqlite);
+        var (client, _) = await TenantClientAsync(server);
+        using var owned = client;
+        var line = "x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => string.Create(CultureInfo.InvariantCulture, $"{i},{(2 * i) + 1}\n")));
+        var dataset = await TrainingApiTests.DatasetAsync(client, Encoding.UTF8.GetBytes(line), "line.csv");
+        var model = Names.Unique("line");
+        var trained = await TrainingApiTests.TrainAsync(client, $$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}""");
+        Assert.True((string?)trained["status"] == "succeeded", trained.ToJsonString());
+
+        async Task<JsonNode> Failed(string csv)
+        {
+            var other = await TrainingApiTests.DatasetAsync(client, Encoding.UTF8.GetBytes(csv), "big.csv");
+            using var submitted = await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{other}}"}"""));
+            var ended = await client.WaitForJobAsync((string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!);
+            Assert.True((string?)ended["status"] == "failed", ended.ToJsonString());
+            return ended["error"]!;
+        }
+
+        // 1e39 is infinity as a 32-bit float; 3e38 is not, but the version's answer (about 2x + 1) is.
+        var feature = await Failed("x,y\n1,3\n1e39,5\n");
+        Assert.Equal(("invalid_dataset", "row 1, column 'x': 1E+39 is beyond the version's 32-bit floats (±3.4E+38)"), ((string?)feature["code"], (string?)feature["message"]));
+        var answer = await Failed("x,y\n1,3\n2,5\n3e38,7\n");
+        Assert.Equal("invalid_dataset", (string?)answer["code"]);
+        Assert.StartsWith("row 2: the version's answer is not a finite number", (string?)answer["message"], StringComparison.Ordinal);
+        var label = await Failed("x,y\n1,3\n2,1e300\n");
+        Assert.Equal(("invalid_label", "'y' holds 1E+300 in row 1, beyond the version's 32-bit floats (±3.4E+38)"), ((string?)label["code"], (string?)label["message"]));
+    }
 }

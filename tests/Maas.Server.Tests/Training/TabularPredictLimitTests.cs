@@ -65,6 +65,34 @@ public sealed class TabularPredictLimitTests
         Assert.Equal(["note", "b", "c", "d"], answer["ignored_columns"]!.AsArray().Select(c => (string?)c));
     }
 
+    [Fact]
+    public async Task A_number_beyond_float_range_or_an_answer_that_overflows_is_400_not_a_500()
+    {
+        await using var server = await MaasTestServer.StartAsync();
+        var model = await TableModelAsync(server);
+
+        // 1e39 is a double but infinity as the model's FP32 input; the answer JSON cannot hold it.
+        foreach (var body in new[] { "{\"instances\": [{\"input\": 1e39}]}", "{\"instances\": [{\"input\": 2}, {\"input\": \"-1e39\"}]}" })
+        {
+            var error = await (await server.Client.PostAsync($"api/v1/models/{model}/predict", Rows("application/json", body))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input");
+            Assert.Contains("'input' is", (string?)error["message"]);
+            Assert.Contains("outside the range of the model's 32-bit floats", (string?)error["message"]);
+        }
+
+        var csv = await RefusedAsync(server, model, "text/csv", "input\n1\n1e39\n");
+        Assert.StartsWith("instance 1: 'input' is 1E+39", (string?)csv["message"]);
+
+        // A finite input the model's arithmetic overflows: y = 10 x.
+        var scaled = Names.Unique("scaled");
+        var version = await server.RegisterAsync(scaled, OnnxModelWriter.Mlp([new DenseLayer(1, 1, [10f], [0f])]).ToBytes());
+        await server.Services.GetRequiredService<IModelRegistry>().SetVersionMetadataAsync(scaled, version, "maas.tabular",
+            """{"task":"regression","features":[{"name":"input","type":"number"}],"score_output":"output"}""", CancellationToken.None);
+        var overflow = await (await server.Client.PostAsync($"api/v1/models/{scaled}/predict", Rows("application/json", "{\"instances\": [{\"input\": 1}, {\"input\": 3e38}]}"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_input");
+        Assert.StartsWith("instance 1: the model's answer is not a finite number", (string?)overflow["message"]);
+        var fine = await (await server.Client.PostAsync($"api/v1/models/{scaled}/predict", Rows("application/json", "{\"instances\": [{\"input\": 1.5}]}"))).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal(15.0, (double)fine["predictions"]![0]!, 5);
+    }
+
     // An Identity model registered with the metadata a training job writes for a regression on one number feature.
     private static async Task<string> TableModelAsync(MaasTestServer server)
     {
