@@ -257,7 +257,7 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         // For people: a row per instance with its label, the label's probability and the top classes.
         var one = await fixture.RunAsync("predict", $"{model}:production", """{"x": 0.5, "noise": 0.3}""");
         Assert.True(one.ExitCode == 0, one.ToString());
-        Assert.Contains($"{model} version 1, 1 rows", one.Stdout);
+        Assert.Contains($"{model} version 1, 1 row\n", one.Stdout.ReplaceLineEndings("\n"));
         Assert.Matches(@"│ 0\s*│ left\s*│ 0\.\d+\s*│ left: 0\.\d+  right: 0\.\d+", one.Stdout);
 
         // The dataset's own file: the label column is left out and said so; the answers agree with the truth.

@@ -111,7 +111,7 @@ public static class PredictCommand
 
     private static void PrintPredictions(RowPredictions answer, int top)
     {
-        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(answer.ModelName)}[/] version {Markup.Escape(answer.ModelVersion ?? "")}, {answer.Predictions.Count} rows");
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(answer.ModelName)}[/] version {Markup.Escape(answer.ModelVersion ?? "")}, {answer.Predictions.Count} {(answer.Predictions.Count == 1 ? "row" : "rows")}");
         if (answer.IgnoredColumns is { Count: > 0 } ignored)
         {
             AnsiConsole.MarkupLine(Markup.Escape($"left out (not features): {string.Join(", ", ignored)}"));
