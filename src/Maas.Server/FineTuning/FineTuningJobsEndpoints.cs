@@ -248,7 +248,7 @@ internal static class FineTuningJobsEndpoints
 
         if (resolved.Version.Format != ModelFormat.Gguf)
         {
-            throw Bad($"The model '{model}' cannot be fine-tuned: version {resolved.Version.Version} is {resolved.Version.Format}, and only GGUF LLMs can be", "model", "model_not_fine_tunable");
+            throw Bad($"The model '{model}' cannot be fine-tuned: version {resolved.Version.Version} is {resolved.Version.Format.ToString().ToUpperInvariant()}, and only GGUF LLMs can be", "model", "model_not_fine_tunable");
         }
 
         try

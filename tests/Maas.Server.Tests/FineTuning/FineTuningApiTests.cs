@@ -326,6 +326,7 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
         await client.UploadAsync("ft-onnx", TestArtifacts.Onnx(), "model.onnx");
         var error = await Refused($$"""{"model": "ft-onnx", "training_file": "{{file}}"}""", HttpStatusCode.BadRequest, "model_not_fine_tunable");
         Assert.Equal("model", (string?)error["param"]);
+        Assert.Contains("version 1 is ONNX", (string?)error["message"], StringComparison.Ordinal);
         await Refused($$"""{"model": "no-such-model", "training_file": "{{file}}"}""", HttpStatusCode.NotFound, "model_not_found");
 
         // A GGUF that is not a decoder LLM (an encoder's architecture): refused with the reason.
