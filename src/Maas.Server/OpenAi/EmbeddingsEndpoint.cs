@@ -51,6 +51,7 @@ internal static class EmbeddingsEndpoint
 
         var promptTokens = inputs.Sum(t => t.Count);
         session.Context.Usage().ReportTokens(promptTokens, 0);
+        session.Timer.Embedded(promptTokens);
         return (vectors, promptTokens);
     }
 
