@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Maas.Core.Hosting;
 using Maas.Core.Llm;
+using Maas.Server.Auth;
 using Maas.Server.OpenAi;
 
 namespace Maas.Server.Ollama;
@@ -138,6 +139,9 @@ internal readonly record struct OllamaKeepAlive(TimeSpan Duration)
     public static async Task UnloadAsync(HttpContext context, LlmGenerationService service, ModelHost host, string reference, CancellationToken cancellationToken)
     {
         var (resolved, _) = await service.ResolveAsync(context, reference, cancellationToken);
+        // The model resolved: usage and the request metrics name it, and the answer its version, as for any call.
+        context.Usage().ReportModel(resolved.Spec.Name, resolved.Spec.Version);
+        Deployments.DeploymentRouter.SetVersionHeader(context, resolved.Spec.Version.ToString(CultureInfo.InvariantCulture));
         if (host.KeepAliveFor(resolved.Request.Key, ModelHost.UnloadWhenIdle))
         {
             await host.UnloadIdleAsync();

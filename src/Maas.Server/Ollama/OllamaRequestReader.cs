@@ -147,7 +147,8 @@ internal static class OllamaRequestReader
             }
         }
 
-        if (inputs.Any(x => x.Text!.Length == 0) && !(legacy && inputs.Count == 1))
+        // One empty string is no input (the model is only loaded), as in Ollama; an empty item of an array is refused.
+        if (inputs.Any(x => x.Text!.Length == 0) && input.ValueKind != JsonValueKind.String)
         {
             throw LlmException.Invalid($"'{field}' must not contain empty strings", field);
         }

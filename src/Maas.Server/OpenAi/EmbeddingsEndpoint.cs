@@ -38,6 +38,11 @@ internal static class EmbeddingsEndpoint
         LlmSession session, EmbeddingQueues queues, string model, IReadOnlyList<IReadOnlyList<int>> inputs, bool normalize, CancellationToken cancellationToken)
     {
         var engine = session.Engine;
+        foreach (var input in inputs)
+        {
+            session.KeepPrompt(input);
+        }
+
         IReadOnlyList<float[]> vectors;
         using (await queues.For(engine, session.Resolved.Spec).EnterAsync(model, cancellationToken))
         {
@@ -46,6 +51,7 @@ internal static class EmbeddingsEndpoint
 
         var promptTokens = inputs.Sum(t => t.Count);
         session.Context.Usage().ReportTokens(promptTokens, 0);
+        session.Timer.Embedded(promptTokens);
         return (vectors, promptTokens);
     }
 

@@ -96,7 +96,9 @@ internal sealed class LlmMetrics
             _requestedModel = requestedModel;
             _tags = Tags(model.Spec.Name, model.Spec.Version);
             var path = context.Request.Path.Value ?? "";
-            _operation = path.EndsWith("/chat/completions", StringComparison.Ordinal) || path == "/api/chat" ? "chat" : "text_completion";
+            _operation = path.EndsWith("/chat/completions", StringComparison.Ordinal) || path == "/api/chat" ? "chat"
+                : path is "/v1/embeddings" or "/api/embed" or "/api/embeddings" ? "embeddings"
+                : "text_completion";
             _protocol = Auth.EndpointAccess.ProtocolOf(path);
             if (metrics._tracing && MaasTelemetry.Source.HasListeners() && Activity.Current is { } current)
             {
@@ -128,6 +130,9 @@ internal sealed class LlmMetrics
                 _choices.Add(new Choice(r.Progress));
             }
         }
+
+        /// <summary>Notes the tokens an embeddings request read (it has no choices).</summary>
+        public void Embedded(int promptTokens) => _promptTokens += promptTokens;
 
         public void Observe(ChoiceEvent e)
         {

@@ -81,12 +81,17 @@ internal sealed class LlmSession(HttpContext context, LlmEngineLease lease, Reso
         }
 
         Context.Usage().ReportTokens(0, generated);
-        if (payloads is not null)
+        // Only what there was: a request that only loaded the model logs nothing, embeddings their inputs (no text out).
+        if (payloads is not null && _prompts.Count > 0)
         {
             var model = Resolved.Spec.Name;
             payloads.Write(Context, model, "request", JsonSerializer.Serialize(_prompts));
-            payloads.Write(Context, model, "response", JsonSerializer.Serialize(_outputs.Select(o => o.ToString())));
+            if (_outputs.Count > 0)
+            {
+                payloads.Write(Context, model, "response", JsonSerializer.Serialize(_outputs.Select(o => o.ToString())));
+            }
         }
+
         foreach (var r in _reservations)
         {
             r.Dispose();

@@ -209,4 +209,30 @@ public class TracingTests
         Assert.True(run.Duration > TimeSpan.Zero);
         Assert.True(encode.StartTimeUtc + encode.Duration <= generation.StartTimeUtc + generation.Duration + TimeSpan.FromMilliseconds(1));
     }
+
+    [Fact]
+    public async Task An_embeddings_request_gets_a_gen_ai_span_named_for_embeddings()
+    {
+        using var collector = new SpanCollector();
+        using var files = new TempDirectory("maas-trace-embed");
+        await using var server = await MaasTestServer.StartAsync(settings: LlmServerFixture.Settings);
+        var gguf = Path.Combine(files.Path, "gen.gguf");
+        GgufLlamaModelFactory.Write(gguf, new GgufLlamaModelOptions { Name = "maas-test-llm", Seed = 7 });
+        await LlmServerFixture.RegisterAsync(server.Client, "embedder", await File.ReadAllBytesAsync(gguf), "gen.gguf");
+
+        foreach (var (path, body) in new[]
+        {
+            ("/v1/embeddings", """{"model":"embedder","input":"Hello there"}"""),
+            ("/api/embed", """{"model":"embedder","input":"Hello there"}"""),
+        })
+        {
+            var caller = collector.NewCaller();
+            using var response = await server.Client.SendAsync(Post(path, body, caller.Header));
+            Assert.True(response.StatusCode == HttpStatusCode.OK, await response.Content.ReadAsStringAsync());
+            var spans = await collector.WaitAsync(caller.Trace, s => s.Any(x => x.DisplayName.StartsWith("embeddings ", StringComparison.Ordinal) || x.DisplayName.StartsWith("text_completion ", StringComparison.Ordinal)));
+            var generation = Single(spans, "embeddings embedder");
+            Assert.Equal("embeddings", generation.GetTagItem("gen_ai.operation.name"));
+            Assert.True((int)generation.GetTagItem("gen_ai.usage.input_tokens")! > 0);
+        }
+    }
 }

@@ -180,6 +180,12 @@ public sealed class OllamaGenerationTests(OllamaServerFixture fixture)
         var legacy = await fixture.PostOkAsync("/api/embeddings", """{"model": "gen", "prompt": "first text"}""");
         Assert.Equal(width, legacy.GetProperty("embedding").GetArrayLength());
         Assert.Single(legacy.EnumerateObject());
+
+        // An empty string is no input, as in Ollama: the model is loaded and no vector returned; an empty item of a list is refused.
+        var load = await fixture.PostOkAsync("/api/embed", """{"model": "gen", "input": ""}""");
+        Assert.Empty(load.GetProperty("embeddings").EnumerateArray());
+        using var refused = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/embed", """{"model": "gen", "input": ["a", ""]}""");
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, refused.StatusCode);
     }
 
     [Fact]

@@ -44,9 +44,20 @@ public sealed class OllamaKeepAliveTests(OllamaServerFixture fixture)
         Assert.Equal("load", load.GetProperty("done_reason").GetString());
         Assert.Contains("gen:2", (await PsAsync()).Keys);
 
-        // Ollama's documented way to unload: no messages (or prompt) and keep_alive 0.
-        var unload = await fixture.PostOkAsync("/api/chat", """{"model": "gen:2", "messages": [], "keep_alive": 0}""");
+        // Ollama's documented way to unload: no messages (or prompt) and keep_alive 0. The model resolved, so the
+        // answer names its version and the request metrics count it under the model, as every other call.
+        static double Counted(string metrics) => ModelHosting.Placement.Sum(
+            metrics, "maas_request_duration_seconds_count", "model=\"gen\"", "route=\"/api/chat\"", "version=\"2\"", "status=\"200\"");
+        var countedBefore = Counted(await fixture.Host.Admin.GetStringAsync("/metrics"));
+        using var unloadResponse = await OllamaServerFixture.PostAsync(fixture.Host.Admin, "/api/chat", """{"model": "gen:2", "messages": [], "keep_alive": 0}""");
+        Assert.Equal(HttpStatusCode.OK, unloadResponse.StatusCode);
+        Assert.Equal("2", unloadResponse.Headers.GetValues("X-Maas-Model-Version").Single());
+        var unload = JsonDocument.Parse(await unloadResponse.Content.ReadAsStringAsync()).RootElement;
         Assert.Equal("unload", unload.GetProperty("done_reason").GetString());
+        await Conditions.ReadUntilAsync(
+            () => fixture.Host.Admin.GetStringAsync("/metrics"),
+            m => Counted(m) == countedBefore + 1,
+            "the unload request counted under model \"gen\" version 2");
         Assert.True(unload.GetProperty("done").GetBoolean());
         Assert.Equal("", unload.GetProperty("message").GetProperty("content").GetString());
         await WaitUnloadedAsync("gen", 2, "an unload request on /api/chat");

@@ -137,6 +137,29 @@ public sealed class PayloadLogTests(PayloadLogFixture fixture) : IClassFixture<P
     }
 
     [Fact]
+    public async Task Embedding_inputs_are_logged_for_a_model_that_asks_and_a_request_without_text_logs_no_empty_entry()
+    {
+        const string EmbedSecret = "walrus-amber-2291";
+        foreach (var suffix in new[] { "logged", "quiet" })
+        {
+            var body = new JsonObject { ["model"] = $"llm-{suffix}", ["input"] = new JsonArray($"the text is {EmbedSecret}", "and more") };
+            using var response = await fixture.Server.Client.PostAsJsonAsync("v1/embeddings", body);
+            await response.JsonAsync(HttpStatusCode.OK);
+        }
+
+        // Ollama's load-only request: nothing to log, so nothing is logged (no empty "[]" entries).
+        using (var load = await fixture.Server.Client.PostAsJsonAsync("api/embed", new JsonObject { ["model"] = "llm-logged" }))
+        {
+            Assert.Equal(HttpStatusCode.OK, load.StatusCode);
+        }
+
+        var payloads = fixture.Logs.Lines.Where(l => l.Category == "Maas.Payloads").Select(l => l.Message).ToList();
+        Assert.Contains(payloads, m => m.Contains("request of llm-logged", StringComparison.Ordinal) && m.Contains(EmbedSecret, StringComparison.Ordinal) && m.Contains("and more", StringComparison.Ordinal));
+        Assert.Single(fixture.Logs.Lines, l => l.Message.Contains(EmbedSecret, StringComparison.Ordinal));
+        Assert.DoesNotContain(payloads, m => m.EndsWith(": []", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Api_keys_never_appear_in_logs_errors_or_metrics()
     {
         var admin = fixture.Server.Client;

@@ -3,6 +3,7 @@ using Maas.Core.TensorServing;
 using Maas.Server.TensorInference.Grpc.Protocol;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Maas.Server.Tests.TensorInference;
 
@@ -155,5 +156,63 @@ public sealed class GrpcTests(ProtocolFixture fixture) : IClassFixture<ProtocolF
         Assert.Contains(result.Status, new[] { 0, 4 });
         var ok = await _grpc.CallAsync("ModelInfer", request, ModelInferResponse.Parser, new Dictionary<string, string> { ["grpc-timeout"] = "10S" });
         Assert.Equal(0, ok.Status);
+    }
+
+    [Fact]
+    public async Task A_client_that_resets_its_call_mid_request_is_counted_as_cancelled_and_logs_no_error()
+    {
+        // Kestrel fails the body read at once on RST_STREAM but cancels RequestAborted a moment later from the thread
+        // pool: whichever the handler sees first, the call is the client's cancellation, never a logged server failure.
+        var logs = new Maas.Testing.CapturedLogs();
+        await using var server = await InferenceHost.StartAsync(configure: b => b.Logging.AddProvider(logs));
+        using var http = new HttpClient(new SocketsHttpHandler()) { BaseAddress = server.GrpcAddress(), Timeout = Timeout.InfiniteTimeSpan };
+        const int Calls = 10;
+        for (var i = 0; i < Calls; i++)
+        {
+            using var cancel = new CancellationTokenSource();
+            var content = new HalfSentMessage();
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/inference.GRPCInferenceService/ModelInfer")
+            {
+                Content = content,
+                Version = System.Net.HttpVersion.Version20,
+                VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            };
+            request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/grpc");
+            request.Headers.TryAddWithoutValidation("authorization", "Bearer " + Support.MaasTestServer.AdminKey);
+            var call = http.SendAsync(request, cancel.Token);
+            await content.Sent.Task;
+            await cancel.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
+        }
+
+        var metrics = await Maas.Testing.Conditions.ReadUntilAsync(
+            () => server.Client.GetStringAsync("/metrics"),
+            m => ModelHosting.Placement.Sum(m, "maas_request_duration_seconds_count", "protocol=\"oip-grpc\"", "route=\"ModelInfer\"") >= Calls,
+            "every reset call counted");
+        Assert.Equal(Calls, ModelHosting.Placement.Sum(metrics, "maas_request_duration_seconds_count", "route=\"ModelInfer\"", "status=\"499\""));
+        Assert.DoesNotContain(logs.Lines, l => l.Level >= LogLevel.Error && l.Category.Contains("Grpc", StringComparison.Ordinal));
+    }
+
+    // A gRPC body that sends the first bytes of a message (its prefix announces more) and then waits to be cancelled.
+    private sealed class HalfSentMessage : HttpContent
+    {
+        public TaskCompletionSource Sent { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        protected override Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context) =>
+            SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context, CancellationToken cancellationToken)
+        {
+            await stream.WriteAsync(new byte[] { 0, 0, 0, 0, 100, 10, 3 }, cancellationToken);
+            await stream.FlushAsync(cancellationToken);
+            Sent.TrySetResult();
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
     }
 }

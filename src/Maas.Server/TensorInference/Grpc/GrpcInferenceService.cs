@@ -74,16 +74,45 @@ internal sealed class GrpcInferenceService(
         }
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
         {
-            // The client cancelled (RST_STREAM); nobody is left to answer.
+            // The client cancelled (RST_STREAM); nobody is left to answer, but the metrics and usage read the status.
+            Trailers(ctx, GrpcStatus.Cancelled, null);
         }
-        catch (Exception ex) when (ex is IOException or BadHttpRequestException && ctx.RequestAborted.IsCancellationRequested)
+        catch (Exception ex) when (ex is IOException or BadHttpRequestException)
         {
-            // The connection went away mid-call.
+            // Usually the connection or the stream went away mid-call: then it is the client's doing, not a failure.
+            if (await ClientGoneAsync(ctx.RequestAborted))
+            {
+                Trailers(ctx, GrpcStatus.Cancelled, null);
+            }
+            else
+            {
+                Failed(ctx, method, ex);
+            }
         }
         catch (Exception ex)
         {
-            logger.LogError(ex, "gRPC call {Method} failed", method);
-            Trailers(ctx, GrpcStatus.Internal, $"internal error (request {ctx.TraceIdentifier}); the server log has the details");
+            Failed(ctx, method, ex);
+        }
+    }
+
+    private void Failed(HttpContext ctx, string? method, Exception ex)
+    {
+        logger.LogError(ex, "gRPC call {Method} failed", method);
+        Trailers(ctx, GrpcStatus.Internal, $"internal error (request {ctx.TraceIdentifier}); the server log has the details");
+    }
+
+    // Kestrel fails a body read at once when the client resets the stream, but cancels RequestAborted from the thread
+    // pool a moment later: a read that failed for that reason sees the token cancelled within this wait.
+    private static async Task<bool> ClientGoneAsync(CancellationToken aborted)
+    {
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(2), aborted);
+            return false;
+        }
+        catch (OperationCanceledException)
+        {
+            return true;
         }
     }
 

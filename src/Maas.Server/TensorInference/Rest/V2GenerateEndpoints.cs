@@ -119,9 +119,11 @@ internal static class V2GenerateEndpoints
         }
 
         MapTensorRtLlmWords(gathered);
-        if (gathered.TryGetValue("max_tokens", out var maxTokens) && maxTokens.ValueKind == JsonValueKind.Number && maxTokens.TryGetInt64(out var m) && m == 0)
+        // Checked here: /v1/completions' reader takes 0 (with echo) and says so in its message, which does not apply.
+        if (gathered.TryGetValue("max_tokens", out var maxTokens) && maxTokens.ValueKind != JsonValueKind.Null
+            && !(maxTokens.ValueKind == JsonValueKind.Number && maxTokens.TryGetInt32(out var m) && m >= 1))
         {
-            throw LlmException.Invalid("'max_tokens' must be at least 1", "max_tokens");
+            throw LlmException.Invalid($"'max_tokens' must be an integer between 1 and {int.MaxValue}", "max_tokens");
         }
 
         // "stream": the route decides (generate or generate_stream); the parameter is read for its type only.
@@ -217,7 +219,7 @@ internal static class V2GenerateEndpoints
         {
             var name = RegistryNames.Shorten(model);
             throw LlmException.Invalid(
-                $"model '{name}' version {resolved.Version.Version} is a {resolved.Version.Format.ToString().ToUpperInvariant()} model; generate and generate_stream serve language models (GGUF): call it through POST /v2/models/{name}/infer",
+                $"model '{name}' version {resolved.Version.Version} is an {resolved.Version.Format.ToString().ToUpperInvariant()} model; generate and generate_stream serve language models (GGUF): call it through POST /v2/models/{name}/infer",
                 "model",
                 "not_a_language_model");
         }

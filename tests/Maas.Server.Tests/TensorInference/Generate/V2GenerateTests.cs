@@ -191,7 +191,9 @@ public sealed class V2GenerateTests(V2GenerateFixture fixture) : IClassFixture<V
     [InlineData(Path, """{"text_input": 3}""", HttpStatusCode.BadRequest, "text_input")]
     [InlineData(Path, """{"text_input": ""}""", HttpStatusCode.BadRequest, "text_input")]
     [InlineData(Path, """{"text_input": "x", "parameters": [1]}""", HttpStatusCode.BadRequest, "parameters")]
-    [InlineData(Path, """{"text_input": "x", "parameters": {"max_tokens": 0}}""", HttpStatusCode.BadRequest, "max_tokens")]
+    [InlineData(Path, """{"text_input": "x", "parameters": {"max_tokens": 0}}""", HttpStatusCode.BadRequest, "'max_tokens' must be an integer between 1 and")]
+    [InlineData(Path, """{"text_input": "x", "parameters": {"max_tokens": -1}}""", HttpStatusCode.BadRequest, "'max_tokens' must be an integer between 1 and")]
+    [InlineData(Path, """{"text_input": "x", "max_tokens": 99999999999}""", HttpStatusCode.BadRequest, "'max_tokens' must be an integer between 1 and")]
     [InlineData(Path, """{"text_input": "x", "parameters": {"max_tokens": "many"}}""", HttpStatusCode.BadRequest, "max_tokens")]
     [InlineData(Path, """{"text_input": "x", "parameters": {"temperature": 7}}""", HttpStatusCode.BadRequest, "temperature")]
     [InlineData(Path, """{"text_input": "x", "parameters": {"stop": [1]}}""", HttpStatusCode.BadRequest, "stop")]
@@ -217,7 +219,7 @@ public sealed class V2GenerateTests(V2GenerateFixture fixture) : IClassFixture<V
             using var response = await V2GenerateFixture.PostAsync(fixture.Host.Admin, $"/v2/models/{fixture.TensorModel}/{route}", """{"text_input": "x"}""");
             var message = await V2GenerateFixture.ErrorAsync(response, HttpStatusCode.BadRequest);
             Assert.Contains($"/v2/models/{fixture.TensorModel}/infer", message, StringComparison.Ordinal);
-            Assert.Contains("ONNX", message, StringComparison.Ordinal);
+            Assert.Contains("is an ONNX model", message, StringComparison.Ordinal);
         }
     }
 
