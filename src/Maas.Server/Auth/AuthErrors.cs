@@ -74,6 +74,14 @@ public static class AuthErrors
             if (style is ErrorStyle.Oip or ErrorStyle.Ollama)
             {
                 json.WriteString("error", failure.Message);
+                if (failure.Limit is { } limit)
+                {
+                    // Beside the flat message, as the OIP adapter's own queue refusals name theirs (limit, limit_value).
+                    json.WriteString("limit", limit.Name);
+                    json.WriteNumber("limit_value", limit.Value);
+                    json.WriteString("scope", limit.Scope);
+                    WriteTiming(json, limit, failure.RetryAfter);
+                }
             }
             else
             {
@@ -96,17 +104,9 @@ public static class AuthErrors
                     json.WriteString("limit", limit.Name);
                     json.WriteString("scope", limit.Scope);
                     json.WriteNumber("value", limit.Value);
-                    if (limit.ResetAt is { } reset)
-                    {
-                        json.WriteString("reset_at", reset.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture));
-                    }
                 }
 
-                if (failure.RetryAfter is { } retry)
-                {
-                    json.WriteNumber("retry_after_seconds", Math.Max(1, Math.Ceiling(retry.TotalSeconds)));
-                }
-
+                WriteTiming(json, failure.Limit, failure.RetryAfter);
                 json.WriteEndObject();
             }
 
@@ -114,6 +114,20 @@ public static class AuthErrors
         }
 
         return stream.ToArray();
+    }
+
+    // When a limit resets and how long to wait, in every style that has a body.
+    private static void WriteTiming(Utf8JsonWriter json, LimitRejection? limit, TimeSpan? retryAfter)
+    {
+        if (limit?.ResetAt is { } reset)
+        {
+            json.WriteString("reset_at", reset.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture));
+        }
+
+        if (retryAfter is { } retry)
+        {
+            json.WriteNumber("retry_after_seconds", Math.Max(1, Math.Ceiling(retry.TotalSeconds)));
+        }
     }
 
     /// <summary>The header OpenAI's clients read to decide whether to retry a failed request.</summary>

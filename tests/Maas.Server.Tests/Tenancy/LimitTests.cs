@@ -82,6 +82,34 @@ public sealed class LimitTests(ShortWindowFixture fixture) : IClassFixture<Short
     }
 
     [Fact]
+    public async Task A_request_limit_on_the_oip_and_ollama_routes_names_the_limit_and_its_value_beside_their_flat_error()
+    {
+        var tenant = await Host.CreateTenantAsync();
+        var (_, secret) = await Host.CreateKeyAsync(tenant, [MaasScopes.Infer, MaasScopes.ModelsRead], limits: """{"requests_per_minute": 1}""");
+        using var client = Host.Client(secret);
+        using var held = Host.HoldAtFreshWindow(2000);
+        using (var ok = await client.GetAsync("v2"))
+        {
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        }
+
+        // Both protocols keep their {"error": "message"} and add the limit as the OIP adapter's queue refusals do.
+        foreach (var route in new[] { "v2", "api/tags" })
+        {
+            using var refused = await client.GetAsync(route);
+            Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+            var body = System.Text.Json.Nodes.JsonNode.Parse(await refused.Content.ReadAsStringAsync())!;
+            Assert.Contains("requests_per_minute = 1", (string?)body["error"], StringComparison.Ordinal);
+            Assert.Equal("requests_per_minute", (string?)body["limit"]);
+            Assert.Equal(1, (int?)body["limit_value"]);
+            Assert.Equal("key", (string?)body["scope"]);
+            Assert.NotNull(body["reset_at"]);
+            Assert.InRange((int?)body["retry_after_seconds"] ?? 0, 1, 2);
+            Assert.NotNull(refused.Headers.RetryAfter);
+        }
+    }
+
+    [Fact]
     public async Task A_tenants_limit_spans_all_its_keys()
     {
         var tenant = await Host.CreateTenantAsync(limits: """{"requests_per_minute": 2}""");
