@@ -212,6 +212,8 @@ public sealed class AuthenticationTests(TenancyHostFixture fixture) : IClassFixt
     [Theory]
     [InlineData("""{"name": "k", "tenant": "default", "scopes": []}""", "invalid_scopes")]
     [InlineData("""{"name": "k", "tenant": "default", "scopes": ["root"]}""", "invalid_scopes")]
+    [InlineData("""{"name": "k", "tenant": "default", "scopes": ["infer", null]}""", "invalid_scopes")]
+    [InlineData("""{"name": "k", "tenant": "default", "scopes": ["infer"], "models": [null]}""", "invalid_models")]
     [InlineData("""{"name": "", "tenant": "default", "scopes": ["infer"]}""", "invalid_key_name")]
     [InlineData("""{"name": "k", "tenant": "default", "scopes": ["infer"], "models": ["a/b/c"]}""", "invalid_models")]
     [InlineData("""{"name": "k", "tenant": "default", "scopes": ["infer"], "limits": {"requests_per_minute": 0}}""", "invalid_limits")]
