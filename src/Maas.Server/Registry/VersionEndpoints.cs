@@ -331,7 +331,7 @@ internal static class VersionEndpoints
             responses.Add(await ResponseAsync(context, version, config));
         }
 
-        return Results.Json(new { model = name, versions = responses }, RegistryJson.Options);
+        return Results.Json(new { model = ModelKeys.RelativeTo(name, context.CallerTenant()), versions = responses }, RegistryJson.Options);
     }
 
     private static async Task<IResult> GetAsync(string name, string version, HttpContext context, IModelRegistry registry)
