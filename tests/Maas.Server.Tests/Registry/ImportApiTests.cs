@@ -272,6 +272,15 @@ public sealed class ImportApiTests(ImportServers servers) : IClassFixture<Import
         Assert.Equal(("succeeded", $"{tenant}/{name}"), ((string?)job["status"], (string?)job["model"]));
         var listed = await (await client.GetAsync("api/v1/jobs?kind=import&limit=1000")).JsonAsync(HttpStatusCode.OK);
         Assert.Equal($"{tenant}/{name}", (string?)listed["jobs"]!.AsArray().Single(j => (string?)j!["id"] == id)!["model"]);
+        Assert.Equal($"{tenant}/{name}", (string?)job["result"]!["model"]);
+
+        // The owner's own key reads its short name, in the job and in its result.
+        var server = await servers.GetAsync(Db.Sqlite);
+        var key = await (await client.PostAsync("api/v1/keys", Api.Json($$"""{"name": "importer", "tenant": "{{tenant}}", "scopes": ["models:write"]}"""))).JsonAsync(HttpStatusCode.Created);
+        using var owner = server.CreateClient((string)key["key"]!);
+        using var own = await owner.PostAsync($"api/v1/models/{name}/versions:import", Api.Json($$"""{"url": "{{url}}"}"""));
+        var ownJob = await owner.WaitForJobAsync((string)(await own.JsonAsync(HttpStatusCode.Accepted))["id"]!);
+        Assert.Equal(("succeeded", name, name), ((string?)ownJob["status"], (string?)ownJob["model"], (string?)ownJob["result"]!["model"]));
     }
 
     [Fact]
