@@ -68,6 +68,28 @@ public sealed class RegistryStoreTests
     [Theory]
     [OnSqlite]
     [OnPostgres]
+    public async Task Automatic_numbering_past_the_last_version_number_is_refused_without_wrapping(Db db)
+    {
+        await using var database = await StorageDatabase.CreateAsync(db);
+        var store = await database.StoreAsync();
+        var model = await ModelAsync(store);
+        Assert.Equal(int.MaxValue, await ReadyVersionAsync(store, model, int.MaxValue));
+
+        for (var attempt = 0; attempt < 2; attempt++)
+        {
+            var refused = await Assert.ThrowsAsync<RegistryException>(() => store.ReserveVersionAsync(model.Id, null, "tests", Now, CancellationToken.None));
+            Assert.Equal("version_numbers_exhausted", refused.Code);
+            Assert.Contains(int.MaxValue.ToString(System.Globalization.CultureInfo.InvariantCulture), refused.Message, StringComparison.Ordinal);
+        }
+
+        // A free number below the last one is still given on request.
+        Assert.Equal(7, await ReadyVersionAsync(store, model, 7));
+        Assert.Equal([7, int.MaxValue], (await store.ListVersionsAsync(model.Name, CancellationToken.None)).Select(v => v.Version).Order());
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
     public async Task Racing_alias_moves_with_the_same_precondition_have_one_winner(Db db)
     {
         await using var database = await StorageDatabase.CreateAsync(db);

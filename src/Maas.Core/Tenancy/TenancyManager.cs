@@ -115,9 +115,11 @@ public sealed class TenancyManager(ITenancyStore store, TimeProvider time)
             throw TenancyException.Invalid("invalid_scopes", $"a key needs at least one scope of: {string.Join(", ", MaasScopes.All)}");
         }
 
-        if (request.Scopes.FirstOrDefault(s => !MaasScopes.IsKnown(s)) is { } unknown)
+        // Any(), not FirstOrDefault(): a null entry (JSON null) must be refused too, not read as "none found".
+        if (request.Scopes.Any(s => !MaasScopes.IsKnown(s)))
         {
-            throw TenancyException.Invalid("invalid_scopes", $"'{RegistryNames.Shorten(unknown)}' is not a scope; use {string.Join(", ", MaasScopes.All)}");
+            var unknown = request.Scopes.First(s => !MaasScopes.IsKnown(s));
+            throw TenancyException.Invalid("invalid_scopes", $"{Quoted(unknown)} is not a scope; use {string.Join(", ", MaasScopes.All)}");
         }
 
         var models = request.Models ?? [];
@@ -126,9 +128,10 @@ public sealed class TenancyManager(ITenancyStore store, TimeProvider time)
             throw TenancyException.Invalid("invalid_models", $"a key may list at most {MaxModelPatterns} models or patterns");
         }
 
-        if (models.FirstOrDefault(m => !ModelPatterns.IsValid(m)) is { } bad)
+        if (models.Any(m => !ModelPatterns.IsValid(m)))
         {
-            throw TenancyException.Invalid("invalid_models", $"'{RegistryNames.Shorten(bad)}' is not a model name or pattern (a-z 0-9 . _ - and the wildcards * ?, with one '/' for 'tenant/name')");
+            var bad = models.First(m => !ModelPatterns.IsValid(m));
+            throw TenancyException.Invalid("invalid_models", $"{Quoted(bad)} is not a model name or pattern (a-z 0-9 . _ - and the wildcards * ?, with one '/' for 'tenant/name')");
         }
 
         var now = Now();
@@ -201,6 +204,9 @@ public sealed class TenancyManager(ITenancyStore store, TimeProvider time)
     private static TenancyException DefaultTenantProtected(string what) => TenancyException.Conflict(
         "default_tenant_protected",
         $"the '{Tenant.DefaultName}' tenant holds the first admin key and models without another owner; it cannot be {what}");
+
+    /// <summary>A refused list entry for a message; a JSON null in the list is named as such.</summary>
+    private static string Quoted(string? value) => value is null ? "null" : $"'{RegistryNames.Shorten(value)}'";
 
     private static void ValidateTenantName(string? name)
     {

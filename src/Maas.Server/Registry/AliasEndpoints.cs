@@ -1,5 +1,6 @@
 using System.Globalization;
 using Maas.Core.Registry;
+using Maas.Server.Auth;
 using Maas.Server.Errors;
 using Microsoft.Net.Http.Headers;
 
@@ -22,7 +23,7 @@ internal static class AliasEndpoints
     private static async Task<IResult> ListAsync(string name, HttpContext context, IModelRegistry registry)
     {
         var aliases = await registry.ListAliasesAsync(name, context.RequestAborted);
-        return Results.Json(new { model = name, aliases = aliases.Select(AliasResponse.From).ToArray() }, RegistryJson.Options);
+        return Results.Json(new { model = ModelKeys.RelativeTo(name, context.CallerTenant()), aliases = aliases.Select(AliasResponse.From).ToArray() }, RegistryJson.Options);
     }
 
     private static async Task<IResult> GetAsync(string name, string alias, HttpContext context, IModelRegistry registry)
@@ -52,6 +53,12 @@ internal static class AliasEndpoints
         {
             CurrentVersion = ApiRequests.OptionalInt(context.Request.Query["expected_version"], "expected_version"),
         };
+        if (condition.MustNotExist)
+        {
+            // "Create, never move" cannot hold for a delete; ignoring it would delete an alias the caller meant to keep.
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_precondition", "If-None-Match: * (create, never move) does not apply to a delete; use If-Match or expected_version");
+        }
+
         await registry.DeleteAliasAsync(name, alias, condition, context.RequestAborted);
         return Results.NoContent();
     }

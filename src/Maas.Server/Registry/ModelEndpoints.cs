@@ -72,22 +72,45 @@ internal static class ModelEndpoints
         };
         var limit = ApiRequests.OptionalInt(query["limit"], "limit") ?? 100;
         var offset = ApiRequests.OptionalInt(query["offset"], "offset") ?? 0;
-        var page = await registry.ListModelsAsync(
-            new ModelQuery
-            {
-                NameContains = query["q"].ToString() is { Length: > 0 } q ? q : query["name"].ToString() is { Length: > 0 } n ? n : null,
-                Tags = query["tag"].Where(t => !string.IsNullOrEmpty(t)).Select(t => t!).ToArray(),
-                Task = query["task"].ToString() is { Length: > 0 } task ? task : null,
-                Owner = query["owner"].ToString() is { Length: > 0 } owner ? owner : null,
-                VisibleTo = context.GetCaller() is { IsAdmin: false } caller ? caller.Tenant : null,
-                Format = format,
-                Limit = limit,
-                Offset = offset,
-            },
-            context.RequestAborted);
+        var modelQuery = new ModelQuery
+        {
+            NameContains = query["q"].ToString() is { Length: > 0 } q ? q : query["name"].ToString() is { Length: > 0 } n ? n : null,
+            Tags = query["tag"].Where(t => !string.IsNullOrEmpty(t)).Select(t => t!).ToArray(),
+            Task = query["task"].ToString() is { Length: > 0 } task ? task : null,
+            Owner = query["owner"].ToString() is { Length: > 0 } owner ? owner : null,
+            VisibleTo = context.GetCaller() is { IsAdmin: false } caller ? caller.Tenant : null,
+            Format = format,
+            Limit = limit,
+            Offset = offset,
+        };
+        var page = await registry.ListModelsAsync(modelQuery, context.RequestAborted);
+        if (context.GetCaller() is { Models.Count: > 0 })
+        {
+            page = await PatternPageAsync(registry, modelQuery, context);
+        }
+
         return Results.Json(
             new { models = page.Models.Where(context.CanSee).Select(m => ModelResponse.From(m, context.CallerTenant())).ToArray(), total = page.Total, limit, offset },
             RegistryJson.Options);
+    }
+
+    /// <summary>
+    /// The page and total for a key limited to some models. Its patterns are not SQL, so the database's page would
+    /// hold models the key may not see (short pages) and its total would count them; this pages what the key sees.
+    /// </summary>
+    private static async Task<ModelPage> PatternPageAsync(IModelRegistry registry, ModelQuery query, HttpContext context)
+    {
+        const int chunkSize = 1000;
+        var visible = new List<Model>();
+        for (var offset = 0; ; offset += chunkSize)
+        {
+            var chunk = await registry.ListModelsAsync(query with { Limit = chunkSize, Offset = offset }, context.RequestAborted);
+            visible.AddRange(chunk.Models.Where(context.CanSee));
+            if (chunk.Models.Count < chunkSize)
+            {
+                return new ModelPage(visible.Skip(query.Offset).Take(query.Limit).ToArray(), visible.Count);
+            }
+        }
     }
 
     private static async Task<IResult> GetAsync(string name, HttpContext context, IModelRegistry registry)

@@ -215,7 +215,7 @@ public sealed record JobResponse(
         // As worker-run jobs say it: a running job asked to stop is "cancelling" until it stops.
         j.CancelRequested && !j.IsFinished ? WorkerJobView.CancellingStage : j.Stage,
         j.Error,
-        j.Result,
+        RelativeResult(j.Result, tenant),
         j.CancelRequested,
         j.Finishing,
         j.CreatedBy,
@@ -223,4 +223,18 @@ public sealed record JobResponse(
         j.UpdatedAt,
         j.FinishedAt,
         $"/api/v1/jobs/{j.Id}");
+
+    // An import's result names its model by key (stored so); the caller reads it as it names the model elsewhere.
+    private static IReadOnlyDictionary<string, object?>? RelativeResult(IReadOnlyDictionary<string, object?>? result, string? tenant)
+    {
+        var key = result is not null && result.TryGetValue("model", out var value)
+            ? value switch
+            {
+                string text => text,
+                System.Text.Json.JsonElement { ValueKind: System.Text.Json.JsonValueKind.String } element => element.GetString(),
+                _ => null,
+            }
+            : null;
+        return key is null || tenant is null ? result : new Dictionary<string, object?>(result!) { ["model"] = ModelKeys.RelativeTo(key, tenant) };
+    }
 }

@@ -201,6 +201,8 @@ internal static class VersionEndpoints
         return ModelEndpoints.CreatedAt.Json(response.Url, response);
     }
 
+    private static readonly string[] FormFields = ["version", "metadata", "derived_from", "relation", "sha256"];
+
     // Streams each file part straight into the draft: nothing is buffered, whatever the size. Form fields that
     // choose the version number must come before the first file; metadata and lineage may come anywhere.
     private static async Task<IResult> UploadMultipartAsync(string name, HttpContext context, MediaTypeHeaderValue mediaType, IModelRegistry registry, MultipartLimits limits)
@@ -246,6 +248,13 @@ internal static class VersionEndpoints
                 }
 
                 fields[field] = await budget.ReadFieldAsync(section.Body, field, cancellationToken);
+            }
+
+            // Checked after the parts (so the part and size limits answer first): a misspelt field would otherwise
+            // lose its metadata or lineage without a word.
+            if (fields.Keys.FirstOrDefault(f => !FormFields.Contains(f)) is { } unknown)
+            {
+                throw new ApiException(StatusCodes.Status400BadRequest, "bad_request", $"unknown form field '{RegistryNames.Shorten(unknown)}'; the fields are {string.Join(", ", FormFields)}, and files");
             }
 
             if (draft is null)
@@ -331,7 +340,7 @@ internal static class VersionEndpoints
             responses.Add(await ResponseAsync(context, version, config));
         }
 
-        return Results.Json(new { model = name, versions = responses }, RegistryJson.Options);
+        return Results.Json(new { model = ModelKeys.RelativeTo(name, context.CallerTenant()), versions = responses }, RegistryJson.Options);
     }
 
     private static async Task<IResult> GetAsync(string name, string version, HttpContext context, IModelRegistry registry)

@@ -65,7 +65,12 @@ internal static class TenancyEndpoints
         var request = await ApiRequests.ReadJsonAsync<UpdateTenantRequest>(context.Request, ct);
         if (request.Disabled is not { } disabled)
         {
-            // Without "disabled" the body is the limits, as before "disabled" existed (absent limits clear them).
+            // An empty body is a mistake, not a wish to drop every limit: clearing them takes {"limits": {}}.
+            if (request.Limits is null)
+            {
+                throw new ApiException(StatusCodes.Status400BadRequest, "invalid_json", "give limits (an object; {} clears them), disabled, or both");
+            }
+
             return Results.Json(TenantDto.From(await manager.SetTenantLimitsAsync(name, request.Limits, ct)), RegistryJson.Options);
         }
 

@@ -60,10 +60,16 @@ internal static class UsageEndpoints
             Keep = narrowed,
         };
 
+        var format = Text(q["format"]);
+        if (format is not null && !format.Equals("csv", StringComparison.OrdinalIgnoreCase) && !format.Equals("json", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_query", $"format must be csv or json, not '{RegistryNames.Shorten(format)}'");
+        }
+
         // What this node recorded up to now is written first, so the answer counts every finished request.
         await recorder.FlushAsync(ct);
         var rows = await store.QueryUsageAsync(query, ct);
-        var csv = string.Equals(Text(q["format"]), "csv", StringComparison.OrdinalIgnoreCase)
+        var csv = string.Equals(format, "csv", StringComparison.OrdinalIgnoreCase)
             || context.Request.Headers.Accept.Any(a => a?.Contains("text/csv", StringComparison.OrdinalIgnoreCase) == true);
         if (csv)
         {

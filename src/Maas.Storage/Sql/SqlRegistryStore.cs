@@ -313,6 +313,15 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IInstanceStore
                 transaction,
                 cancellationToken)).ConfigureAwait(false);
             number = next ?? throw RegistryException.ModelNotFound($"#{modelId}");
+            if (number > int.MaxValue)
+            {
+                // Version numbers are 32-bit; past the last one the counter must not wrap nor move.
+                await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+                throw RegistryException.Conflict(
+                    "version_numbers_exhausted",
+                    $"model '{await ModelNameAsync(modelId, cancellationToken).ConfigureAwait(false)}' has used every version number up to {int.MaxValue}; upload with ?version=N for a free number below it",
+                    new Dictionary<string, object?> { ["limit"] = int.MaxValue });
+            }
         }
 
         try

@@ -579,8 +579,10 @@ public sealed partial class SqlTenancyStore : ITenancyStore
             Hash = Hash,
             Name = Name,
             Tenant = Tenant,
-            Scopes = RegistryJson.Deserialize<string[]>(Scopes, []),
-            Models = RegistryJson.Deserialize<string[]>(Models, []),
+            // Older servers stored a JSON null from a key request as given: it grants no scope, and a null model
+            // pattern ("") matches no model rather than widening the key to every model (an empty list).
+            Scopes = RegistryJson.Deserialize<string?[]>(Scopes, []).OfType<string>().ToArray(),
+            Models = RegistryJson.Deserialize<string?[]>(Models, []).Select(m => m ?? "").ToArray(),
             Limits = RegistryJson.Deserialize(Limits, UsageLimits.None),
             ExpiresAt = ExpiresAt is { } e ? FromUnix(e) : null,
             CreatedBy = CreatedBy,

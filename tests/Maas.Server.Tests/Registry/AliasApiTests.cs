@@ -114,6 +114,20 @@ public sealed class AliasApiTests(ServerPerDb servers) : IClassFixture<ServerPer
             await badName.ErrorAsync(HttpStatusCode.BadRequest, "invalid_name");
         }
 
+        // A delete under "create, never move" is refused, and the alias stays.
+        (await client.PutAsync($"api/v1/models/{name}/aliases/keep", Api.Json("""{"version": 1}"""))).Dispose();
+        using (var deleteIfAbsent = new HttpRequestMessage(HttpMethod.Delete, $"api/v1/models/{name}/aliases/keep"))
+        {
+            deleteIfAbsent.Headers.TryAddWithoutValidation("If-None-Match", "*");
+            using var refused = await client.SendAsync(deleteIfAbsent);
+            await refused.ErrorAsync(HttpStatusCode.BadRequest, "invalid_precondition");
+        }
+
+        using (var kept = await client.GetAsync($"api/v1/models/{name}/aliases/keep"))
+        {
+            Assert.Equal(HttpStatusCode.OK, kept.StatusCode);
+        }
+
         using (var badReference = await client.GetAsync("api/v1/resolve?ref=a/b/c"))
         {
             await badReference.ErrorAsync(HttpStatusCode.BadRequest, "invalid_reference");

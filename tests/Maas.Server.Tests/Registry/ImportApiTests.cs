@@ -250,6 +250,40 @@ public sealed class ImportApiTests(ImportServers servers) : IClassFixture<Import
     }
 
     [Fact]
+    public async Task An_import_into_another_tenants_model_names_it_owner_slash_name()
+    {
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        var tenant = Names.Unique("imp");
+        using (var created = await client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}""")))
+        {
+            await created.JsonAsync(HttpStatusCode.Created);
+        }
+
+        var name = await client.CreateModelAsync(extra: $$""", "owner": "{{tenant}}" """);
+        var url = servers.Files.Add($"/files/{Names.Unique("f")}/m.onnx", new ServedFile(TestArtifacts.Onnx(seed: 37)));
+        using var response = await client.PostAsync($"api/v1/models/{tenant}%2F{name}/versions:import", Api.Json($$"""{"url": "{{url}}"}"""));
+        var started = await response.JsonAsync(HttpStatusCode.Accepted);
+        var id = (string)started["id"]!;
+        Assert.Equal($"{tenant}/{name}", (string?)started["model"]);
+
+        // The job names the model as the caller does (this admin is of the default tenant): owner/name, not the
+        // default tenant's model of the same short name.
+        var job = await client.WaitForJobAsync(id);
+        Assert.Equal(("succeeded", $"{tenant}/{name}"), ((string?)job["status"], (string?)job["model"]));
+        var listed = await (await client.GetAsync("api/v1/jobs?kind=import&limit=1000")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal($"{tenant}/{name}", (string?)listed["jobs"]!.AsArray().Single(j => (string?)j!["id"] == id)!["model"]);
+        Assert.Equal($"{tenant}/{name}", (string?)job["result"]!["model"]);
+
+        // The owner's own key reads its short name, in the job and in its result.
+        var server = await servers.GetAsync(Db.Sqlite);
+        var key = await (await client.PostAsync("api/v1/keys", Api.Json($$"""{"name": "importer", "tenant": "{{tenant}}", "scopes": ["models:write"]}"""))).JsonAsync(HttpStatusCode.Created);
+        using var owner = server.CreateClient((string)key["key"]!);
+        using var own = await owner.PostAsync($"api/v1/models/{name}/versions:import", Api.Json($$"""{"url": "{{url}}"}"""));
+        var ownJob = await owner.WaitForJobAsync((string)(await own.JsonAsync(HttpStatusCode.Accepted))["id"]!);
+        Assert.Equal(("succeeded", name, name), ((string?)ownJob["status"], (string?)ownJob["model"], (string?)ownJob["result"]!["model"]));
+    }
+
+    [Fact]
     public async Task An_import_jobs_events_are_an_empty_page_not_a_job_that_does_not_exist()
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;

@@ -304,6 +304,14 @@ public sealed class VersionApiTests(ServerPerDb servers) : IClassFixture<ServerP
         using var noFile = await client.PostAsync($"api/v1/models/{name}/versions", emptyForm);
         await noFile.ErrorAsync(HttpStatusCode.BadRequest, "empty_upload");
 
+        // A misspelt field is refused rather than dropped (its lineage or metadata would be lost without a word).
+        using (var misspelt = new MultipartFormDataContent { { new StringContent("{\"k\": \"v\"}"), "metdata" }, { new ByteArrayContent(TestArtifacts.Onnx()), "file", "model.onnx" } })
+        {
+            using var refused = await client.PostAsync($"api/v1/models/{name}/versions", misspelt);
+            var error = await refused.ErrorAsync(HttpStatusCode.BadRequest, "bad_request");
+            Assert.Contains("'metdata'", (string?)error["message"], StringComparison.Ordinal);
+        }
+
         // A body that never reaches its closing boundary (no boundary at all, or cut off inside a file part) is the
         // caller's mistake: it used to be a 500.
         var onnx = TestArtifacts.Onnx();

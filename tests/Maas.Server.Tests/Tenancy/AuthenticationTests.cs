@@ -212,6 +212,8 @@ public sealed class AuthenticationTests(TenancyHostFixture fixture) : IClassFixt
     [Theory]
     [InlineData("""{"name": "k", "tenant": "default", "scopes": []}""", "invalid_scopes")]
     [InlineData("""{"name": "k", "tenant": "default", "scopes": ["root"]}""", "invalid_scopes")]
+    [InlineData("""{"name": "k", "tenant": "default", "scopes": ["infer", null]}""", "invalid_scopes")]
+    [InlineData("""{"name": "k", "tenant": "default", "scopes": ["infer"], "models": [null]}""", "invalid_models")]
     [InlineData("""{"name": "", "tenant": "default", "scopes": ["infer"]}""", "invalid_key_name")]
     [InlineData("""{"name": "k", "tenant": "default", "scopes": ["infer"], "models": ["a/b/c"]}""", "invalid_models")]
     [InlineData("""{"name": "k", "tenant": "default", "scopes": ["infer"], "limits": {"requests_per_minute": 0}}""", "invalid_limits")]
@@ -219,6 +221,39 @@ public sealed class AuthenticationTests(TenancyHostFixture fixture) : IClassFixt
     [InlineData("""{"name": "k", "tenant": "Not A Tenant", "scopes": ["infer"]}""", "invalid_name")]
     public async Task Bad_key_requests_get_400_with_a_code(string body, string code) =>
         await (await Host.Admin.PostAsync("api/v1/keys", Api.Json(body))).ErrorAsync(HttpStatusCode.BadRequest, code);
+
+    [Fact]
+    public async Task A_key_an_older_server_stored_with_nulls_authenticates_with_no_more_than_it_names()
+    {
+        // Older servers stored a null in scopes or models as sent; such a key failed every request with 503.
+        var secret = ApiKeySecrets.Generate();
+        var salt = ApiKeySecrets.NewSalt();
+        var id = ApiKeySecrets.NewId();
+        await Host.Server.Services.GetRequiredService<ITenancyStore>().CreateKeyAsync(
+            new ApiKey
+            {
+                Id = id,
+                Prefix = ApiKeySecrets.PrefixOf(secret),
+                Name = "stored-with-nulls",
+                Tenant = Tenant.DefaultName,
+                Scopes = [MaasScopes.ModelsRead, null!],
+                Models = [null!],
+                CreatedBy = "tests",
+                CreatedAt = Host.Clock.GetUtcNow(),
+                Salt = salt,
+                Hash = ApiKeySecrets.Hash(secret, salt),
+            },
+            CancellationToken.None);
+
+        using var client = Host.Client(secret);
+        var me = await (await client.GetAsync("api/v1/me")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal([MaasScopes.ModelsRead], me["scopes"]!.AsArray().Select(s => (string?)s));
+
+        // The null model pattern matches no model: the key is not widened to every model.
+        var models = await (await client.GetAsync("api/v1/models")).JsonAsync(HttpStatusCode.OK);
+        Assert.Empty(models["models"]!.AsArray());
+        Assert.Equal(0, (int?)models["total"]);
+    }
 
     [Fact]
     public async Task Tenants_are_created_listed_and_limited_by_admins()

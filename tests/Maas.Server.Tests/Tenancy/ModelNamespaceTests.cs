@@ -86,6 +86,12 @@ public sealed class ModelNamespaceTests(GrpcTenancyFixture fixture) : IClassFixt
         Assert.Equal((faces, tenantB, $"{tenantB}/{faces}"), ((string?)other["name"], (string?)other["owner"], (string?)other["qualified_name"]));
         Assert.Equal($"/api/v1/models/{tenantB}%2F{faces}", (string?)other["url"]);
         await (await a.DeleteAsync($"api/v1/models/{tenantB}%2F{faces}")).ErrorAsync(HttpStatusCode.Forbidden, "model_read_only");
+        foreach (var list in new[] { "versions", "aliases" })
+        {
+            Assert.Equal(faces, (string?)(await (await a.GetAsync($"api/v1/models/{faces}/{list}")).JsonAsync(HttpStatusCode.OK))["model"]);
+            Assert.Equal($"{tenantB}/{faces}", (string?)(await (await a.GetAsync($"api/v1/models/{tenantB}%2F{faces}/{list}")).JsonAsync(HttpStatusCode.OK))["model"]);
+        }
+
         var listed = await (await a.GetAsync($"api/v1/models?q={faces}")).JsonAsync(HttpStatusCode.OK);
         var rows = listed["models"]!.AsArray().Select(m => ((string?)m!["owner"], (string?)m["qualified_name"], (string?)m["url"])).Order().ToArray();
         var expected = new (string?, string?, string?)[] { (tenantA, $"{tenantA}/{faces}", $"/api/v1/models/{faces}"), (tenantB, $"{tenantB}/{faces}", $"/api/v1/models/{tenantB}%2F{faces}") };

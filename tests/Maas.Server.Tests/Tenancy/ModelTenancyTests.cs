@@ -56,6 +56,10 @@ public sealed class ModelTenancyTests(TenancyHostFixture fixture) : IClassFixtur
         using var narrow = Host.Client(onlyShared);
         await (await narrow.GetAsync($"api/v1/models/{secret}")).ErrorAsync(HttpStatusCode.NotFound, "model_not_found");
         Assert.Equal(HttpStatusCode.OK, (await narrow.PostAsync($"v2/models/{shared}/infer", Api.Json(Infer()))).StatusCode);
+        // Its list pages and counts only what it sees: the private model sorts first and is neither counted nor a gap.
+        var narrowPage = await (await narrow.GetAsync($"api/v1/models?q={suffix}&limit=1")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal([shared], narrowPage["models"]!.AsArray().Select(m => (string?)m!["name"]));
+        Assert.Equal(1, (int?)narrowPage["total"]);
 
         // A model is created in the caller's tenant; only an admin may name another owner.
         await (await b.PostAsync("api/v1/models", Api.Json($$"""{"name": "b-for-a-{{suffix}}", "owner": "{{tenantA}}"}""")))

@@ -67,6 +67,10 @@ public sealed class TenantLifecycleTests(TenancyHostFixture fixture) : IClassFix
             .JsonAsync(HttpStatusCode.OK);
         Assert.True((bool?)both["disabled"]);
         Assert.Equal(9, (long?)both["limits"]!["requests_per_minute"]);
+
+        // A body with neither is refused, and does not drop the limits.
+        await (await Host.Admin.PatchAsync($"api/v1/tenants/{tenant}", Api.Json("{}"))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_json");
+        Assert.Equal(9, (long?)(await (await Host.Admin.GetAsync($"api/v1/tenants/{tenant}")).JsonAsync(HttpStatusCode.OK))["limits"]!["requests_per_minute"]);
     }
 
     [Fact]

@@ -161,6 +161,8 @@ public sealed class UsageTests(TenancyHostFixture fixture) : IClassFixture<Tenan
         Assert.Equal(2, (long?)(await Host.UsageTotalsAsync($"key={keyId}&to={Uri.EscapeDataString(future)}"))["requests"]);
         await (await Host.Admin.GetAsync("api/v1/usage?from=yesterday")).ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
         await (await Host.Admin.GetAsync("api/v1/usage?group_by=week")).ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
+        await (await Host.Admin.GetAsync("api/v1/usage?format=xml")).ErrorAsync(HttpStatusCode.BadRequest, "invalid_query");
+        Assert.Equal(HttpStatusCode.OK, (await Host.Admin.GetAsync($"api/v1/usage?key={keyId}&format=json")).StatusCode);
     }
 
     [Fact]

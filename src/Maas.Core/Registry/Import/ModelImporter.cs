@@ -105,7 +105,7 @@ public sealed class ModelImporter
         {
             return await _jobs.StartAsync(
                 JobKind,
-                draft.Model.Name,
+                draft.Model.Key,
                 draft.Version,
                 draft.Model.Owner,
                 request.Options.CreatedBy,
