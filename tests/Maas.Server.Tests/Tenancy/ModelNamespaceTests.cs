@@ -52,6 +52,13 @@ public sealed class ModelNamespaceTests(GrpcTenancyFixture fixture) : IClassFixt
         Assert.Equal(ownB, await InferAsync(a, $"{tenantB}%2F{faces}"));
         var ready = await (await a.GetAsync($"v2/models/{tenantB}%2F{faces}/ready")).Content.ReadAsStringAsync();
         Assert.Contains("true", ready, StringComparison.Ordinal);
+        // Metadata, readiness and statistics name it as the infer answers do (metadata used to answer the key).
+        foreach (var (caller, asked, named) in new[] { (a, $"{tenantB}%2F{faces}", $"{tenantB}/{faces}"), (b, faces, faces), (b, $"{tenantB}%2F{faces}", faces) })
+        {
+            Assert.Equal(named, (string?)(await (await caller.GetAsync($"v2/models/{asked}")).JsonAsync(HttpStatusCode.OK))["name"]);
+            Assert.Equal(named, (string?)(await (await caller.GetAsync($"v2/models/{asked}/ready")).JsonAsync(HttpStatusCode.OK))["name"]);
+            Assert.Equal(named, (string?)(await (await caller.GetAsync($"v2/models/{asked}/stats")).JsonAsync(HttpStatusCode.OK))["model_stats"]![0]!["name"]);
+        }
 
         // Another tenant's private model is exactly a missing one: qualified, short, on every route.
         var missing = Names.Unique("missing");
@@ -77,6 +84,9 @@ public sealed class ModelNamespaceTests(GrpcTenancyFixture fixture) : IClassFixt
         var ownViaGrpc = await grpc.CallAsync("ModelInfer", Infer(faces), ModelInferResponse.Parser, Auth(grpcB));
         Assert.Equal(ownViaGrpc.Single.RawOutputContents[0].ToByteArray(), viaGrpc.Single.RawOutputContents[0].ToByteArray());
         Assert.Equal(($"{tenantB}/{faces}", faces), (viaGrpc.Single.ModelName, ownViaGrpc.Single.ModelName));
+        var metadata = await grpc.CallAsync("ModelMetadata", new ModelMetadataRequest { Name = $"{tenantB}/{faces}" }, ModelMetadataResponse.Parser, Auth(grpcA));
+        var stats = await grpc.CallAsync("ModelStatistics", new ModelStatisticsRequest { Name = $"{tenantB}/{faces}" }, ModelStatisticsResponse.Parser, Auth(grpcA));
+        Assert.Equal(($"{tenantB}/{faces}", $"{tenantB}/{faces}"), (metadata.Single.Name, stats.Single.ModelStats[0].Name));
         var grpcHidden = await grpc.CallAsync("ModelInfer", Infer($"{tenantA}/{faces}"), ModelInferResponse.Parser, Auth(grpcB));
         var grpcAbsent = await grpc.CallAsync("ModelInfer", Infer($"{tenantA}/{missing}"), ModelInferResponse.Parser, Auth(grpcB));
         Assert.Equal((5, grpcAbsent.Message?.Replace(missing, "X", StringComparison.Ordinal)), (grpcHidden.Status, grpcHidden.Message?.Replace(faces, "X", StringComparison.Ordinal)));

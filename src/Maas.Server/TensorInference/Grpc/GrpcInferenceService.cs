@@ -164,9 +164,9 @@ internal sealed class GrpcInferenceService(
             Ready = await Rest.V2Endpoints.IsReadyAsync(manager, call.Router, await ModelAsync(ctx, r.Name, false, token), Version(r.Version), token),
         }, token),
         "ModelMetadata" => Unary(ctx, codec, ModelMetadataRequest.Parser, async r =>
-            Metadata(await Rest.V2Endpoints.DescribeAsync(manager, call.Router, await ModelAsync(ctx, r.Name, false, token), Version(r.Version), token)), token),
+            Metadata(await Rest.V2Endpoints.DescribeAsync(manager, call.Router, await ModelAsync(ctx, r.Name, false, token), Version(r.Version), token), ctx.CallerTenant()), token),
         "ModelStatistics" => Unary(ctx, codec, ModelStatisticsRequest.Parser, async r => Statistics(
-            await manager.StatisticsAsync(r.Name is { Length: > 0 } n ? await ModelAsync(ctx, n, false, token) : AdminOnly(ctx), Version(r.Version), token)), token),
+            await manager.StatisticsAsync(r.Name is { Length: > 0 } n ? await ModelAsync(ctx, n, false, token) : AdminOnly(ctx), Version(r.Version), token), ctx.CallerTenant()), token),
         "RepositoryIndex" => Unary(ctx, codec, RepositoryIndexRequest.Parser, async r => Index(await manager.IndexAsync(AdminOnly(ctx) is null && r.Ready, token)), token),
         "RepositoryModelLoad" => Unary(ctx, codec, RepositoryModelLoadRequest.Parser, async r =>
         {
@@ -416,9 +416,10 @@ internal sealed class GrpcInferenceService(
         return response;
     }
 
-    private static ModelMetadataResponse Metadata(ModelDescription d)
+    // Names as the caller's tenant names the model, as the infer answers do.
+    private static ModelMetadataResponse Metadata(ModelDescription d, string callerTenant)
     {
-        var response = new ModelMetadataResponse { Name = d.Name, Platform = d.Platform };
+        var response = new ModelMetadataResponse { Name = ModelKeys.RelativeTo(d.Name, callerTenant), Platform = d.Platform };
         response.Versions.Add(d.Versions.Select(v => v.ToString(CultureInfo.InvariantCulture)));
         foreach (var (list, target) in new[] { (d.Inputs, response.Inputs), (d.Outputs, response.Outputs) })
         {
@@ -433,7 +434,7 @@ internal sealed class GrpcInferenceService(
         return response;
     }
 
-    private static ModelStatisticsResponse Statistics(IReadOnlyList<ModelStatisticsSnapshot> stats)
+    private static ModelStatisticsResponse Statistics(IReadOnlyList<ModelStatisticsSnapshot> stats, string callerTenant)
     {
         static StatisticDuration D(DurationStat d) => new() { Count = (ulong)d.Count, Ns = (ulong)d.Ns };
         var response = new ModelStatisticsResponse();
@@ -441,7 +442,7 @@ internal sealed class GrpcInferenceService(
         {
             var m = new ModelStatistics
             {
-                Name = s.Name,
+                Name = ModelKeys.RelativeTo(s.Name, callerTenant),
                 Version = s.Version,
                 LastInference = (ulong)s.LastInference,
                 InferenceCount = (ulong)s.InferenceCount,

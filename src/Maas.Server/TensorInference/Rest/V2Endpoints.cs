@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Text.Json;
+using Maas.Core.Registry;
 using Maas.Core.Tenancy;
 using Maas.Core.TensorServing;
 using Maas.Server.Auth;
@@ -140,7 +141,7 @@ internal static class V2Endpoints
         Deployments.DeploymentRouter.SetVersionHeader(ctx, d.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
         await Json(ctx, StatusCodes.Status200OK, w =>
         {
-            w.WriteString("name", d.Name);
+            w.WriteString("name", ModelKeys.RelativeTo(d.Name, ctx.CallerTenant()));
             w.WriteStartArray("versions");
             foreach (var v in d.Versions)
             {
@@ -210,7 +211,7 @@ internal static class V2Endpoints
         var ready = await IsReadyAsync(manager, router, model, version, ctx.RequestAborted);
         await Json(ctx, ready ? StatusCodes.Status200OK : StatusCodes.Status400BadRequest, w =>
         {
-            w.WriteString("name", model);
+            w.WriteString("name", ModelKeys.RelativeTo(model, ctx.CallerTenant()));
             w.WriteBoolean("ready", ready);
         });
     });
@@ -223,7 +224,7 @@ internal static class V2Endpoints
             w.WriteStartArray("model_stats");
             foreach (var s in stats)
             {
-                WriteStatistics(w, s);
+                WriteStatistics(w, s, ctx.CallerTenant());
             }
 
             w.WriteEndArray();
@@ -231,10 +232,10 @@ internal static class V2Endpoints
     });
 
     /// <summary>Writes one model's statistics in the statistics extension's shape.</summary>
-    public static void WriteStatistics(Utf8JsonWriter w, ModelStatisticsSnapshot s)
+    public static void WriteStatistics(Utf8JsonWriter w, ModelStatisticsSnapshot s, string callerTenant)
     {
         w.WriteStartObject();
-        w.WriteString("name", s.Name);
+        w.WriteString("name", ModelKeys.RelativeTo(s.Name, callerTenant));
         w.WriteString("version", s.Version);
         w.WriteNumber("last_inference", s.LastInference);
         w.WriteNumber("inference_count", s.InferenceCount);
