@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Maas.Core.Llm;
+using Maas.Server.Errors;
 
 namespace Maas.Server.OpenAi;
 
@@ -19,7 +20,7 @@ internal static class OpenAiRequestReader
         }
         catch (JsonException ex)
         {
-            throw LlmException.Invalid($"the request body is not valid JSON: {ex.Message}", null, "invalid_json");
+            throw LlmException.Invalid(JsonBodyErrors.Describe("the request body is not valid JSON", ex), null, "invalid_json");
         }
         catch (InvalidOperationException)
         {

@@ -48,6 +48,8 @@ public sealed class OllamaModelAndAccessTests(OllamaServerFixture fixture)
 
     [Theory]
     [InlineData("""{"model": "gen", "messages": [""", "not valid JSON")]
+    [InlineData("", "the request body is empty: a JSON object is required")]
+    [InlineData(" \n ", "the request body is empty: a JSON object is required")]
     [InlineData("""[1, 2]""", "JSON object")]
     [InlineData("""{"messages": []}""", "model is required")]
     [InlineData("""{"model": "gen", "messages": "hi"}""", "'messages'")]

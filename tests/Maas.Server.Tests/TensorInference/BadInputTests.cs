@@ -61,6 +61,8 @@ public sealed class BadInputTests(SmallLimitsFixture fixture) : IClassFixture<Sm
         { "negative dimension", Input(shape: "[-1,4]"), ["input 'input'", "non-negative"] },
         { "over the element limit", Input(shape: "[300,4]", data: "[]"), ["input 'input' has 1200 elements", "limit of 1000 elements"] },
         { "malformed json", """{"inputs":[{"name":"input",""", ["malformed JSON"] },
+        { "an empty body", "", ["the request body is empty: a JSON object is required"] },
+        { "only white space", " \r\n ", ["the request body is empty: a JSON object is required"] },
         { "a key given twice", """{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","datatype":"INT32","data":[1,2,3,4]}]}""", ["malformed JSON", "'datatype'"] },
         { "no inputs", """{"id":"x"}""", ["\"inputs\""] },
         { "missing input", """{"inputs":[]}""", ["input 'input' is missing", "FP32 [-1,4]"] },

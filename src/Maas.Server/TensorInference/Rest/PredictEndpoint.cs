@@ -4,6 +4,7 @@ using Maas.Core.Registry;
 using Maas.Core.Tenancy;
 using Maas.Core.TensorServing;
 using Maas.Server.Auth;
+using Maas.Server.Errors;
 using Maas.Server.Payloads;
 using Microsoft.Extensions.Options;
 
@@ -139,7 +140,7 @@ internal static class PredictEndpoint
         }
         catch (JsonException ex)
         {
-            throw InferenceErrors.Invalid($"malformed JSON in the request body: {ex.Message}");
+            throw InferenceErrors.Invalid(JsonBodyErrors.Describe("malformed JSON in the request body", ex));
         }
         catch (InvalidOperationException ex)
         {

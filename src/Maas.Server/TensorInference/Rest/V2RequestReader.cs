@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Maas.Core.TensorServing;
 using Maas.Server.Auth;
+using Maas.Server.Errors;
 using Maas.Server.TensorInference.SharedMemory;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -130,7 +131,7 @@ internal static class V2RequestReader
         }
         catch (JsonException ex)
         {
-            throw InferenceErrors.Invalid($"malformed JSON in the request body: {ex.Message}");
+            throw InferenceErrors.Invalid(JsonBodyErrors.Describe("malformed JSON in the request body", ex));
         }
         catch (InvalidOperationException ex)
         {

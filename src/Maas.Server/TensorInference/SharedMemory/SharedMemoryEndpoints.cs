@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Maas.Core.Tenancy;
 using Maas.Server.Auth;
+using Maas.Server.Errors;
 using Maas.Server.TensorInference.Rest;
 
 namespace Maas.Server.TensorInference.SharedMemory;
@@ -107,7 +108,7 @@ internal static class SharedMemoryEndpoints
         }
         catch (JsonException ex)
         {
-            throw InferenceErrors.Invalid($"malformed JSON in the request body: {ex.Message}");
+            throw InferenceErrors.Invalid(JsonBodyErrors.Describe("malformed JSON in the request body", ex));
         }
         catch (InvalidOperationException ex)
         {
