@@ -56,6 +56,11 @@ public sealed class BadInputTests(SmallLimitsFixture fixture) : IClassFixture<Sm
         { "wrong rank", Input(shape: "[4]"), ["input 'input' has shape [4] (rank 1)", "expects [-1,4] (rank 2)"] },
         { "element count", Input(shape: "[2,4]"), ["input 'input'", "holds 4 values but shape [2,4] needs 8"] },
         { "data not matching the shape", Input(data: "[[1,2],[3,\"x\"]]"), ["input 'input'", "element 3 is \"x\", expected a number"] },
+        { "ragged nesting", Input(data: "[[1,2,3],[4]]"), ["input 'input'", "\"data\" is ragged: data[1] has length 1 where its siblings have length 3"] },
+        { "ragged deeper down", Input(data: "[[[1],[2]],[[3,4]]]"), ["input 'input'", "\"data\" is ragged: data[1] has length 1 where its siblings have length 2"] },
+        { "an array beside values", Input(data: "[1,[2,3],4]"), ["input 'input'", "\"data\" is ragged: data[1] is an array where its siblings are values"] },
+        { "a value beside arrays", Input(data: "[[1,2],[3],4]"), ["input 'input'", "\"data\" is ragged: data[1] has length 1"] },
+        { "a value among arrays", Input(data: "[[1,2],[3,4],5]"), ["input 'input'", "\"data\" is ragged: data[2] is a number where its siblings are arrays"] },
         { "FP32 past its range", Input(data: "[1,2,3,1e39]"), ["input 'input'", "element 3 is 1e39, expected a number in the range of FP32 (±3.4028235E+38"] },
         { "past double's range", Input(data: "[1,-1e400,3,4]"), ["input 'input'", "element 1 is -1e400, expected a number in the range of FP32"] },
         { "negative dimension", Input(shape: "[-1,4]"), ["input 'input'", "non-negative"] },
@@ -96,6 +101,18 @@ public sealed class BadInputTests(SmallLimitsFixture fixture) : IClassFixture<Sm
         Assert.Equal(-float.MaxValue, data[1].GetSingle());
         Assert.Equal("Infinity", data[2].GetString());
         Assert.Equal("-Infinity", data[3].GetString());
+    }
+
+    [Theory]
+    [InlineData("[[1,2],[3,4]]")]
+    [InlineData("[[[1]],[[2]],[[3]],[[4]]]")]
+    [InlineData("[[1,2,3,4]]")]
+    public async Task Data_nested_as_any_box_of_the_right_count_is_taken_in_row_major_order(string data)
+    {
+        // Triton and numpy's reshape take any rectangular nesting whose count matches the shape; only ragged data is refused.
+        var (status, ok, _) = await Client.PostJsonAsync("/v2/models/m/infer", Input(data: data));
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal("[1,2,3,4]", ok.GetProperty("outputs")[0].GetProperty("data").GetRawText());
     }
 
     private async Task AssertStillServes()

@@ -23,21 +23,58 @@ internal static class TensorJson
         writer.WriteEndArray();
     }
 
-    /// <summary>Counts the leaf values of a (possibly nested) array.</summary>
-    public static long CountLeaves(JsonElement data)
+    /// <summary>
+    /// Refuses nested data that is not a box: values beside arrays at one level, or sibling arrays of different lengths
+    /// (<c>[[1, 2], [3]]</c>). Such data has no row-major order, and a matching value count would hide the mistake.
+    /// Any box is taken, as Triton and numpy's reshape take it: only the count has to match the shape.
+    /// </summary>
+    /// <returns>The number of values.</returns>
+    public static long CountBoxedValues(string name, JsonElement data)
     {
-        if (data.ValueKind != JsonValueKind.Array)
+        // The lengths along the first path down; every other path has to match them.
+        var lengths = new List<int>();
+        for (var e = data; e.ValueKind == JsonValueKind.Array; e = e.GetArrayLength() == 0 ? default : e[0])
         {
-            return 1;
+            lengths.Add(e.GetArrayLength());
         }
 
-        long count = 0;
-        foreach (var item in data.EnumerateArray())
+        var at = new int[lengths.Count];
+        Check(data, 0);
+        long count = 1;
+        foreach (var length in lengths)
         {
-            count += item.ValueKind == JsonValueKind.Array ? CountLeaves(item) : 1;
+            count *= length;
         }
 
         return count;
+
+        void Check(JsonElement array, int depth)
+        {
+            if (array.GetArrayLength() != lengths[depth])
+            {
+                throw InferenceErrors.Invalid($"input '{name}': \"data\" is ragged: {Path(depth)} has length {array.GetArrayLength()} where its siblings have length {lengths[depth]}");
+            }
+
+            at[depth] = 0;
+            foreach (var item in array.EnumerateArray())
+            {
+                var nested = item.ValueKind == JsonValueKind.Array;
+                if (nested != (depth + 1 < lengths.Count))
+                {
+                    throw InferenceErrors.Invalid($"input '{name}': \"data\" is ragged: {Path(depth + 1)} is {(nested ? "an array" : Kind(item))} where its siblings are {(nested ? "values" : "arrays")}");
+                }
+
+                if (nested)
+                {
+                    Check(item, depth + 1);
+                }
+
+                at[depth]++;
+            }
+        }
+
+        // "data[1][0]": the indices above the given depth, written only for the error.
+        string Path(int depth) => "data" + string.Concat(at.Take(depth).Select(i => $"[{i}]"));
     }
 
     /// <summary>Fills a new tensor from JSON data; the caller checked the shape and the element limit.</summary>
@@ -48,7 +85,7 @@ internal static class TensorJson
             throw InferenceErrors.Invalid($"input '{name}': \"data\" must be an array (flat or nested, row-major), not {Kind(data)}");
         }
 
-        var found = CountLeaves(data);
+        var found = CountBoxedValues(name, data);
         if (found != count)
         {
             throw InferenceErrors.Invalid($"input '{name}': \"data\" holds {found} values but shape {TensorShape.Format(shape)} needs {count}");
