@@ -63,15 +63,9 @@ public sealed class LimitTests(ShortWindowFixture fixture) : IClassFixture<Short
     [Fact]
     public async Task A_request_limit_on_the_openai_routes_is_type_requests_with_its_headers()
     {
-        var tenant = await Host.CreateTenantAsync();
-        var (_, secret) = await Host.CreateKeyAsync(tenant, [MaasScopes.Infer, MaasScopes.ModelsRead], limits: """{"requests_per_minute": 1}""");
-        using var client = Host.Client(secret);
-        using var held = Host.HoldAtFreshWindow(2000);
-        using (var ok = await client.GetAsync("v1/models"))
-        {
-            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
-        }
-
+        var (client, window) = await KeyWithItsOneRequestSpentAsync("v1/models");
+        using var disposeClient = client;
+        using var held = window;
         using var refused = await client.GetAsync("v1/models");
         var error = await refused.ErrorAsync(HttpStatusCode.TooManyRequests, "rate_limit_exceeded");
         Assert.Equal("requests", (string?)error["type"]); // OpenAI's type for its requests-per-minute limits
@@ -84,14 +78,9 @@ public sealed class LimitTests(ShortWindowFixture fixture) : IClassFixture<Short
     [Fact]
     public async Task A_request_limit_on_the_oip_and_ollama_routes_names_the_limit_and_its_value_beside_their_flat_error()
     {
-        var tenant = await Host.CreateTenantAsync();
-        var (_, secret) = await Host.CreateKeyAsync(tenant, [MaasScopes.Infer, MaasScopes.ModelsRead], limits: """{"requests_per_minute": 1}""");
-        using var client = Host.Client(secret);
-        using var held = Host.HoldAtFreshWindow(2000);
-        using (var ok = await client.GetAsync("v2"))
-        {
-            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
-        }
+        var (client, window) = await KeyWithItsOneRequestSpentAsync("v2");
+        using var disposeClient = client;
+        using var held = window;
 
         // Both protocols keep their {"error": "message"} and add the limit as the OIP adapter's queue refusals do.
         foreach (var route in new[] { "v2", "api/tags" })
@@ -107,6 +96,21 @@ public sealed class LimitTests(ShortWindowFixture fixture) : IClassFixture<Short
             Assert.InRange((int?)body["retry_after_seconds"] ?? 0, 1, 2);
             Assert.NotNull(refused.Headers.RetryAfter);
         }
+    }
+
+    // A key allowed one request a minute that has just made it on route, with the clock held in that minute.
+    private async Task<(HttpClient Client, IDisposable Held)> KeyWithItsOneRequestSpentAsync(string route)
+    {
+        var tenant = await Host.CreateTenantAsync();
+        var (_, secret) = await Host.CreateKeyAsync(tenant, [MaasScopes.Infer, MaasScopes.ModelsRead], limits: """{"requests_per_minute": 1}""");
+        var client = Host.Client(secret);
+        var held = Host.HoldAtFreshWindow(2000);
+        using (var ok = await client.GetAsync(route))
+        {
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        }
+
+        return (client, held);
     }
 
     [Fact]
