@@ -186,6 +186,9 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         Assert.Equal(("evaluation", "succeeded"), ((string?)json["kind"], (string?)json["status"]));
         Assert.Equal(0.8, (double)json["result"]!["accuracy"]!, 12);
 
+        // A worker-run job counts no bytes: the server sends no bytes_done, and the printed job has none (not a made-up 0).
+        Assert.False(json.AsObject().ContainsKey("bytes_done"), json.ToJsonString());
+
         // The server's refusal is one line with its code.
         (await fixture.RunAsync("evaluate", model, "--version", "1", "--dataset", Names.Unique("none"))).AssertFailure(ExitCodes.NotFound, "dataset_not_found");
     }
