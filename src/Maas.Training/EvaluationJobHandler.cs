@@ -14,7 +14,7 @@ namespace Maas.Training;
 /// scores the labelled rows of a dataset version on ONNX Runtime, a batch at a time (the job's progress), and the
 /// answers are measured with the metrics a training job reports on its test split (<see cref="Evaluator"/>).
 /// </summary>
-public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry registry, int batchRows = EvaluationJobHandler.DefaultBatchRows) : IJobHandler
+public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry registry, int batchRows = EvaluationJobHandler.DefaultBatchRows) : IJobHandler, IReadsDatasets
 {
     /// <summary>Rows scored per ONNX Runtime call (and per progress report).</summary>
     public const int DefaultBatchRows = 512;
@@ -30,6 +30,9 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
 
     /// <inheritdoc />
     public string Kind => EvaluationSpec.Kind;
+
+    /// <inheritdoc />
+    public IEnumerable<DatasetReference> DatasetsOf(string spec) => SpecDatasets.Read<EvaluationSpec>(spec, s => [s.Dataset]);
 
     /// <summary>ONNX Runtime sessions this handler's jobs hold now: one per job that is scoring, none once every job ended.</summary>
     public int SessionsOpen => Volatile.Read(ref _sessionsOpen);
