@@ -30,7 +30,7 @@ public delegate void GgufQuantizeCall(string input, string output, LlamaQuantize
 /// MaaS's own ONNX rewriters watch the job's token at each tensor or node of their loops (<see cref="RewriteSteps"/>;
 /// <paramref name="rewriteStep"/>, null but in tests, is called at each of those steps).
 /// </summary>
-public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatalog datasets, OptimizationOptions options, GgufQuantizeCall? quantize = null, OptimizationRewriteStep? rewriteStep = null) : IJobHandler
+public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatalog datasets, OptimizationOptions options, GgufQuantizeCall? quantize = null, OptimizationRewriteStep? rewriteStep = null) : IJobHandler, IReadsDatasets
 {
     private readonly GgufQuantizeCall _quantize = quantize ?? LlamaQuantizer.Quantize;
 
@@ -44,6 +44,10 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
 
     /// <inheritdoc />
     public string Kind => OptimizationSpec.Kind;
+
+    /// <inheritdoc />
+    public IEnumerable<Maas.Core.Training.DatasetReference> DatasetsOf(string spec) =>
+        SpecDatasets.Read<OptimizationSpec>(spec, s => new[] { s.Calibration, s.ImatrixDataset, s.FineTune?.Dataset, s.Evaluation?.Dataset }.OfType<Maas.Core.Training.DatasetReference>());
 
     /// <inheritdoc />
     public async Task<string> RunAsync(JobRun run)

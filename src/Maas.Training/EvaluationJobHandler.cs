@@ -14,7 +14,7 @@ namespace Maas.Training;
 /// scores the labelled rows of a dataset version on ONNX Runtime, a batch at a time (the job's progress), and the
 /// answers are measured with the metrics a training job reports on its test split (<see cref="Evaluator"/>).
 /// </summary>
-public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry registry, int batchRows = EvaluationJobHandler.DefaultBatchRows) : IJobHandler
+public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry registry, int batchRows = EvaluationJobHandler.DefaultBatchRows) : IJobHandler, IReadsDatasets
 {
     /// <summary>Rows scored per ONNX Runtime call (and per progress report).</summary>
     public const int DefaultBatchRows = 512;
@@ -22,11 +22,17 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
     /// <summary>The error code of a version MaaS did not train (no maas.tabular or maas.image metadata).</summary>
     public const string NotTrainedCode = "version_not_trained";
 
+    // How many derivations (an optimisation of an optimisation ...) the lineage is followed back through.
+    private const int MaxDerivations = 32;
+
     private int _sessionsOpen;
     private long _sessionsOpened;
 
     /// <inheritdoc />
     public string Kind => EvaluationSpec.Kind;
+
+    /// <inheritdoc />
+    public IEnumerable<DatasetReference> DatasetsOf(string spec) => SpecDatasets.Read<EvaluationSpec>(spec, s => [s.Dataset]);
 
     /// <summary>ONNX Runtime sessions this handler's jobs hold now: one per job that is scoring, none once every job ended.</summary>
     public int SessionsOpen => Volatile.Read(ref _sessionsOpen);
@@ -56,9 +62,10 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
 
         var tabular = version.Metadata.TryGetValue(TabularModelInfo.MetadataKey, out var tabularText) ? TabularModelInfo.TryRead(tabularText) : null;
         var image = tabular is null ? ReadImageInfo(version) : null;
-        if (tabular is null && image is null)
+        var lineage = image is null ? null : await LineageAsync(registry, version, token);
+        if ((tabular is null && image is null) || (image is not null && lineage?.ImageColumn is null))
         {
-            throw new JobFailedException(NotTrainedCode, $"version {spec.Version} was not trained by MaaS: evaluation needs its {TabularModelInfo.MetadataKey} or {ImageModelInfo.MetadataKey} metadata");
+            throw new JobFailedException(NotTrainedCode, NotEvaluableMessage(version, image, lineage));
         }
 
         var path = await registry.GetLocalArtifactPathAsync(version, token);
@@ -70,7 +77,7 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
         {
             metrics = tabular is not null
                 ? await TabularAsync(run, spec, tabular, table, label, session)
-                : await ImageAsync(run, spec, image!, ImageColumn(version), table, label, session);
+                : await ImageAsync(run, spec, image!, lineage!.ImageColumn, table, label, session);
         }
         finally
         {
@@ -113,7 +120,60 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
         }
     }
 
-    /// <summary>The feature and label columns a version MaaS trained was trained with (from its lineage), or nulls.</summary>
+    /// <summary>
+    /// The training lineage that says which columns <paramref name="version"/> takes: its own, or, for a version an
+    /// optimisation job derived from another (which keeps its source's task, features, classes and inputs, but not the
+    /// record of how the source was trained), that of the version it derives from, followed back as far as needed.
+    /// </summary>
+    public static async Task<TrainingLineage> LineageAsync(IModelRegistry registry, ModelVersion version, CancellationToken cancellationToken)
+    {
+        var current = version;
+        for (var hop = 0; hop < MaxDerivations; hop++)
+        {
+            if (current.Metadata.ContainsKey(TabularModelInfo.LineageMetadataKey))
+            {
+                var (features, label) = Lineage(current);
+                return new TrainingLineage(features, label, null);
+            }
+
+            if (current.DerivedFrom is not { } from)
+            {
+                return new TrainingLineage(null, null, null);
+            }
+
+            try
+            {
+                current = await registry.GetVersionAsync(from.Model, from.Version, cancellationToken);
+            }
+            catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
+            {
+                return new TrainingLineage(null, null, from);
+            }
+        }
+
+        return new TrainingLineage(null, null, null);
+    }
+
+    /// <summary>
+    /// Why <paramref name="version"/> cannot be evaluated: it lacks the metadata a training job writes (an uploaded or
+    /// imported model), or it is an image classifier whose image column no training lineage names (its own, or that of
+    /// the version it was optimised from, which may be gone).
+    /// </summary>
+    public static string NotEvaluableMessage(ModelVersion version, ImageModelInfo? image, TrainingLineage? lineage)
+    {
+        var named = $"version {version.Version} of '{RegistryNames.Shorten(version.Model)}'";
+        if (image is null)
+        {
+            return $"{named} ({version.Format.ToString().ToLowerInvariant()}) was not trained by MaaS: evaluation needs the {TabularModelInfo.MetadataKey} or {ImageModelInfo.MetadataKey} metadata a training job writes (and an optimisation job keeps), which names the columns the version takes";
+        }
+
+        var source = lineage?.Missing is { } gone
+            ? $"; it was derived from version {gone.Version} of '{RegistryNames.Shorten(gone.Model)}', which no longer exists"
+            : version.DerivedFrom is { } from ? $"; neither it nor version {from.Version} of '{RegistryNames.Shorten(from.Model)}', which it was derived from, has one" : "";
+        return $"{named} is an image classifier whose image column is unknown: evaluation reads it from the {TabularModelInfo.LineageMetadataKey} record of the training job that made the version{source}";
+    }
+
+    /// <summary>The feature and label columns a version MaaS trained was trained with (from its own lineage), or nulls.</summary>
     public static (string[]? Features, string? Label) Lineage(ModelVersion version)
     {
         if (!version.Metadata.TryGetValue(TabularModelInfo.LineageMetadataKey, out var text))
@@ -142,8 +202,6 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
         }
     }
 
-    /// <summary>The image column an image classifier was trained on (its lineage's one feature), or null.</summary>
-    public static string? ImageColumn(ModelVersion version) => Lineage(version).Features is [var column] ? column : null;
 
     // The labelled rows, in order, at most spec.Limit of them.
     private static int[] LabelledRows(DatasetTable table, int label, int? limit)
@@ -321,4 +379,14 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
     }
 
     private static double[] Pad(double[] p, int count) => p.Length >= count ? p : [.. p, .. new double[count - p.Length]];
+}
+
+/// <summary>
+/// The training lineage a version is evaluated by: the feature and label columns it names (nulls when none does), and
+/// the version it derives from when that is gone (so nothing names them).
+/// </summary>
+public sealed record TrainingLineage(string[]? Features, string? Label, Lineage? Missing)
+{
+    /// <summary>The image column an image classifier was trained on (the lineage's one feature), or null.</summary>
+    public string? ImageColumn => Features is [var column] ? column : null;
 }

@@ -18,7 +18,7 @@ namespace Maas.Training;
 /// ONNX Runtime answers like ML.NET on every test row, and registers the version once. With <paramref name="servingYield"/>,
 /// a neural network's training gives way to serving in this process (ML.NET's fits do not: they have no batch loop to pause).
 /// </summary>
-public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore datasetStore, IModelRegistry registry, int threads, int nice = 0, ServingYield? servingYield = null) : IJobHandler
+public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore datasetStore, IModelRegistry registry, int threads, int nice = 0, ServingYield? servingYield = null) : IJobHandler, IReadsDatasets
 {
     private const string TrainedStage = "trained";
 
@@ -27,6 +27,9 @@ public sealed class TrainingJobHandler(DatasetCatalog datasets, IDatasetStore da
 
     /// <inheritdoc />
     public string Kind => TrainingSpec.Kind;
+
+    /// <inheritdoc />
+    public IEnumerable<DatasetReference> DatasetsOf(string spec) => SpecDatasets.Read<TrainingSpec>(spec, s => [s.Dataset]);
 
     /// <inheritdoc />
     public async Task<string> RunAsync(JobRun run)

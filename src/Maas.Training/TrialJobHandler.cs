@@ -12,10 +12,13 @@ namespace Maas.Training;
 /// Runs one trial of a hyperparameter search: fits the trial's hyperparameters on the training split (the same split as
 /// its parent; ML.NET for tables, a ggml network for images) and reports the validation metrics. Nothing is exported or registered; the parent does that for the best.
 /// </summary>
-public sealed class TrialJobHandler(DatasetCatalog datasets, int threads, int nice = 0, ServingYield? servingYield = null) : IJobHandler
+public sealed class TrialJobHandler(DatasetCatalog datasets, int threads, int nice = 0, ServingYield? servingYield = null) : IJobHandler, IReadsDatasets
 {
     /// <inheritdoc />
     public string Kind => TrialSpec.Kind;
+
+    /// <inheritdoc />
+    public IEnumerable<DatasetReference> DatasetsOf(string spec) => SpecDatasets.Read<TrialSpec>(spec, s => [s.Training.Dataset]);
 
     /// <inheritdoc />
     public async Task<string> RunAsync(JobRun run)

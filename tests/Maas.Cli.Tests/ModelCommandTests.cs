@@ -139,6 +139,7 @@ public sealed class ModelCommandTests(CliServerFixture fixture) : IDisposable
     [InlineData("--lr-multiplier: '0' is out of range (above 0 up to 1000)", "fine-tune", "no-such-model", "no-such-chats.jsonl", "--lr-multiplier", "0")]
     [InlineData("--validation: '0.6' is out of range (0 to 0.5)", "train", "--model", "no-such-model", "--dataset", "no-such-dataset", "--validation", "0.6")]
     [InlineData("--test: '0.01' is out of range (0.05 to 0.5)", "train", "--model", "no-such-model", "--dataset", "no-such-dataset", "--test", "0.01")]
+    [InlineData("--seed: '-1' is out of range (0 to 2147483647)", "train", "--model", "no-such-model", "--dataset", "no-such-dataset", "--seed", "-1")]
     [InlineData("--hp epochs=Infinity: the value is not a number", "train", "--model", "no-such-model", "--dataset", "no-such-dataset", "--hp", "epochs=Infinity")]
     [InlineData("--gate max_abs_error=NaN: the value is not a number", "optimize", "no-such-model", "1", "--method", "onnx-fp16", "--gate", "max_abs_error=NaN")]
     public async Task Numbers_the_server_always_refuses_are_usage_errors_before_anything_is_sent(string message, params string[] args)

@@ -102,6 +102,25 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Datasets_push_of_a_file_whose_extension_the_server_refuses_exits_2_before_sending_it()
+    {
+        // The whole file was uploaded (here 2 MiB) before the server's 400 unsupported_format said the name was wrong.
+        var name = Names.Unique("ds-ext");
+        foreach (var refused in new[] { "rows.xlsx", "rows.parquet.gz" }.Select(n => Path.Combine(_files.Path, n)))
+        {
+            await File.WriteAllBytesAsync(refused, new byte[2 << 20]);
+            var run = await fixture.RunAsync("datasets", "push", name, refused);
+            var line = run.AssertFailure(ExitCodes.Usage, "usage");
+            Assert.Contains($"'{Path.GetFileName(refused)}' has no dataset extension; use .csv, .tsv, .jsonl", line, StringComparison.Ordinal);
+            Assert.DoesNotContain("uploading", run.Stdout, StringComparison.Ordinal);
+        }
+
+        // Nothing reached the server: not even the dataset the push would have created.
+        var missing = await Assert.ThrowsAsync<Maas.Client.MaasApiException>(() => fixture.Client.GetDatasetAsync(name));
+        Assert.Equal("dataset_not_found", missing.Code);
+    }
+
+    [Fact]
     public async Task Train_follow_at_a_terminal_leaves_no_squeezed_bar_behind()
     {
         // A terminal (a pseudo-terminal from util-linux's script): the live bar, not the lines of redirected output.
@@ -185,6 +204,9 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         var json = (await fixture.RunAsync("evaluate", model, "--version", "1", "--dataset", held, "--label", "cls", "--follow", "--json")).Json();
         Assert.Equal(("evaluation", "succeeded"), ((string?)json["kind"], (string?)json["status"]));
         Assert.Equal(0.8, (double)json["result"]!["accuracy"]!, 12);
+
+        // A worker-run job counts no bytes: the server sends no bytes_done, and the printed job has none (not a made-up 0).
+        Assert.False(json.AsObject().ContainsKey("bytes_done"), json.ToJsonString());
 
         // The server's refusal is one line with its code.
         (await fixture.RunAsync("evaluate", model, "--version", "1", "--dataset", Names.Unique("none"))).AssertFailure(ExitCodes.NotFound, "dataset_not_found");

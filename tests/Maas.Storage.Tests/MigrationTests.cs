@@ -73,7 +73,8 @@ public sealed class MigrationTests
     {
         await using var database = await StorageDatabase.CreateAsync(db);
         var dialect = database.Dialect();
-        var before = Migrations.All.Where(m => m.Version != 2).ToArray();
+        // Step 950 rewrites import jobs by their tenant column, which step 2 adds: it runs after it, as on a real database.
+        var before = Migrations.All.Where(m => m.Version is not 2 and not 950).ToArray();
         await MigrationRunner.MigrateAsync(dialect, before, DateTimeOffset.UtcNow, CancellationToken.None);
         await using (DbConnection connection = await dialect.OpenAsync(CancellationToken.None))
         {
@@ -87,12 +88,53 @@ public sealed class MigrationTests
             }
         }
 
-        Assert.Equal([2], await MigrationRunner.MigrateAsync(dialect, Migrations.All, DateTimeOffset.UtcNow, CancellationToken.None));
+        Assert.Equal([2, 950], await MigrationRunner.MigrateAsync(dialect, Migrations.All, DateTimeOffset.UtcNow, CancellationToken.None));
 
         await using var store = new SqlRegistryStore(dialect);
         Assert.Equal("acme", (await store.GetJobAsync("j1", CancellationToken.None))!.Tenant);
         Assert.Null((await store.GetJobAsync("j2", CancellationToken.None))!.Tenant); // Admins only.
         Assert.Equal(["j1"], (await store.ListJobsAsync(10, "acme", null, CancellationToken.None)).Select(j => j.Id));
+    }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task Import_jobs_that_recorded_a_short_model_name_name_their_model_by_its_key(Db db)
+    {
+        await using var database = await StorageDatabase.CreateAsync(db);
+        var dialect = database.Dialect();
+        var step = Migrations.All.Single(m => m.Name == "import_jobs_model_keys");
+        await MigrationRunner.MigrateAsync(dialect, Migrations.All.Where(m => m != step).ToArray(), DateTimeOffset.UtcNow, CancellationToken.None);
+        await using (DbConnection connection = await dialect.OpenAsync(CancellationToken.None))
+        {
+            // j1 as the importer wrote it before the fix (acme's "faces" by its short name), j2 after it; j3 a default
+            // tenant's model (its key is its name), j4 of a model deleted since (no tenant), j5 another kind of job.
+            foreach (var (id, kind, model, tenant) in new[]
+            {
+                ("j1", "import", "faces", "acme"), ("j2", "import", "acme/faces", "acme"), ("j3", "import", "llm", "default"),
+                ("j4", "import", "gone", (string?)null), ("j5", "other", "faces", "acme"),
+            })
+            {
+                await connection.ExecuteAsync(
+                    "INSERT INTO jobs (id, kind, status, model, created_by, created_at, updated_at, tenant) VALUES (@Id, @Kind, 'succeeded', @Model, 't', 0, 0, @Tenant)",
+                    new { Id = id, Kind = kind, Model = model, Tenant = tenant });
+            }
+        }
+
+        Assert.Equal([step.Version], await MigrationRunner.MigrateAsync(dialect, Migrations.All, DateTimeOffset.UtcNow, CancellationToken.None));
+        string[] expected = ["acme/faces", "acme/faces", "llm", "gone", "faces"];
+        await using var store = new SqlRegistryStore(dialect);
+        async Task<string?[]> ModelsAsync() =>
+            await Task.WhenAll(new[] { "j1", "j2", "j3", "j4", "j5" }.Select(async id => (await store.GetJobAsync(id, CancellationToken.None))!.Model));
+        Assert.Equal(expected, await ModelsAsync());
+
+        // Idempotent: the step run again changes nothing.
+        await using (DbConnection connection = await dialect.OpenAsync(CancellationToken.None))
+        {
+            await connection.ExecuteAsync(db == Db.Sqlite ? step.Sqlite : step.Postgres);
+        }
+
+        Assert.Equal(expected, await ModelsAsync());
     }
 
     [Theory]

@@ -5,6 +5,7 @@ using Maas.Cli.Hosting;
 using Maas.Client;
 using Maas.Client.Datasets;
 using Maas.Client.Registry;
+using Maas.Core.Datasets;
 using Spectre.Console;
 
 namespace Maas.Cli.Commands;
@@ -114,6 +115,12 @@ public static class DatasetsCommands
             if (!path.Exists)
             {
                 throw new CliException("file_not_found", $"no file {path.FullName}");
+            }
+
+            // The server picks the format by the extension and refuses any other only after the whole file arrived.
+            if (DatasetFileNames.Match(path.Name) is null)
+            {
+                throw new CliException("usage", $"<file>: '{path.Name}' has no dataset extension; use {DatasetFileNames.Accepted}", ExitCodes.Usage);
             }
 
             var datasetCreated = await EnsureDatasetAsync(client, dataset, parse.GetValue(visibility), parse.GetValue(description), ct);

@@ -456,6 +456,6 @@ public static class ModelsCommands
     /// <summary>Formats a job's amount done for a line.</summary>
     public static string Amount(JobInfo job) =>
         job.BytesTotal is { } total
-            ? string.Create(CultureInfo.InvariantCulture, $"{CliHost.Bytes(job.BytesDone)} of {CliHost.Bytes(total)}")
-            : CliHost.Bytes(job.BytesDone);
+            ? string.Create(CultureInfo.InvariantCulture, $"{CliHost.Bytes(job.BytesDone ?? 0)} of {CliHost.Bytes(total)}")
+            : CliHost.Bytes(job.BytesDone ?? 0);
 }

@@ -24,7 +24,7 @@ public static class TrainCommand
         var hyperparameter = new Option<string[]>("--hp") { Description = "A hyperparameter name=number (repeatable), e.g. --hp epochs=5" };
         var validation = new Option<double?>("--validation") { Description = "Share of rows for validation (default 0.1)" }.Within(0, 0.5);
         var test = new Option<double?>("--test") { Description = "Share of rows for the test (default 0.2)" }.Within(0.05, 0.5);
-        var seed = new Option<int?>("--seed") { Description = "Seed of the split (and the network's weights)" };
+        var seed = new Option<int?>("--seed") { Description = "Seed of the split (and the network's weights): 0 to 2147483647" }.Between(0, int.MaxValue);
         var search = new Option<string?>("--search") { Description = "A hyperparameter search as JSON, or @FILE" };
         var network = new Option<string?>("--network") { Description = "The image network's layers as JSON, or @FILE" };
         var alias = new Option<string?>("--alias") { Description = "Point this alias at the trained version" };

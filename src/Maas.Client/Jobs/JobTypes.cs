@@ -20,7 +20,8 @@ public sealed record JobInfo
     /// <summary>Percent done, when the size is known.</summary>
     public double? Progress { get; init; }
 
-    public long BytesDone { get; init; }
+    /// <summary>Bytes an import has downloaded; null for a worker-run job, which counts no bytes (its <see cref="Progress"/> is in percent).</summary>
+    public long? BytesDone { get; init; }
 
     public long? BytesTotal { get; init; }
 

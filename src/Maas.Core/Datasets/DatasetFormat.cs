@@ -26,34 +26,11 @@ public enum DatasetFormat
 public static class DatasetFormats
 {
     /// <summary>The extensions accepted, for error messages and docs.</summary>
-    public const string Accepted = ".csv, .tsv, .jsonl (each optionally .gz), .parquet, .zip, .tar, .tar.gz or .tgz (IDX images + labels, or pictures in one folder per class)";
+    public const string Accepted = DatasetFileNames.Accepted;
 
     /// <summary>The format of <paramref name="fileName"/> and whether the whole file is gzip-compressed; null when unknown.</summary>
-    public static (DatasetFormat Format, bool Gzip)? FromFileName(string fileName)
-    {
-        var name = fileName.ToLowerInvariant();
-        if (name.EndsWith(".tgz", StringComparison.Ordinal) || name.EndsWith(".tar.gz", StringComparison.Ordinal))
-        {
-            return (DatasetFormat.Idx, true);
-        }
-
-        var gzip = name.EndsWith(".gz", StringComparison.Ordinal);
-        if (gzip)
-        {
-            name = name[..^3];
-        }
-
-        DatasetFormat? format = Path.GetExtension(name) switch
-        {
-            ".csv" => DatasetFormat.Csv,
-            ".tsv" or ".tab" => DatasetFormat.Tsv,
-            ".jsonl" or ".ndjson" => DatasetFormat.JsonLines,
-            ".parquet" when !gzip => DatasetFormat.Parquet,
-            ".zip" or ".tar" when !gzip => DatasetFormat.Idx,
-            _ => null,
-        };
-        return format is { } f ? (f, gzip) : null;
-    }
+    public static (DatasetFormat Format, bool Gzip)? FromFileName(string fileName) =>
+        DatasetFileNames.Match(fileName) is var (format, gzip) ? (Parse(format), gzip) : null;
 
     /// <summary>The lowercase wire name of a format ("csv", "tsv", "jsonl", "idx", "parquet", "image-folder").</summary>
     public static string Name(DatasetFormat format) => format switch

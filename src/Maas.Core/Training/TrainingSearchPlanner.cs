@@ -40,7 +40,7 @@ public static class TrainingSearchPlanner
 
         var seed = !search.TryGetProperty("seed", out var s) || s.ValueKind == JsonValueKind.Null
             ? defaultSeed
-            : s.ValueKind == JsonValueKind.Number && s.TryGetInt32(out var given) ? given : throw new ArgumentException("search.seed must be a whole number");
+            : s.ValueKind == JsonValueKind.Number && s.TryGetInt32(out var given) && given >= 0 ? given : throw new ArgumentException($"search.seed must be a whole number from 0 to {int.MaxValue}, not {Shorten(s.GetRawText())}");
         var trials = method switch
         {
             "grid" => GridTrials(dimensions, budget, maxTrials),

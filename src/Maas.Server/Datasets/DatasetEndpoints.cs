@@ -71,9 +71,10 @@ internal static class DatasetEndpoints
         return Results.Json(DatasetResponse.From(dataset) with { Versions = versions.Select(v => DatasetVersionResponse.From(v, withStatistics: false)).ToArray() }, RegistryJson.Options);
     }
 
-    private static async Task<IResult> DeleteAsync(string name, HttpContext context, DatasetCatalog catalog)
+    private static async Task<IResult> DeleteAsync(string name, HttpContext context, DatasetCatalog catalog, DatasetJobUses jobUses)
     {
         await ChangeableAsync(name, context, catalog);
+        await jobUses.RefuseIfReadAsync(name, null, context.RequestAborted);
         await catalog.DeleteAsync(name, ApiRequests.Flag(context.Request.Query["force"], "force"), context.RequestAborted);
         return Results.NoContent();
     }
@@ -278,10 +279,13 @@ internal static class DatasetEndpoints
         return Results.Json(new { dataset = found.Dataset, version = found.Version, rows_total = found.Rows, columns = table.Columns, rows }, RegistryJson.Options);
     }
 
-    private static async Task<IResult> DeleteVersionAsync(string name, string version, HttpContext context, DatasetCatalog catalog)
+    private static async Task<IResult> DeleteVersionAsync(string name, string version, HttpContext context, DatasetCatalog catalog, DatasetJobUses jobUses)
     {
         await ChangeableAsync(name, context, catalog);
-        await catalog.DeleteVersionAsync(name, ApiRequests.Version(version), ApiRequests.Flag(context.Request.Query["force"], "force"), context.RequestAborted);
+        var number = ApiRequests.Version(version);
+        await catalog.GetVersionAsync(name, number, context.RequestAborted);
+        await jobUses.RefuseIfReadAsync(name, number, context.RequestAborted);
+        await catalog.DeleteVersionAsync(name, number, ApiRequests.Flag(context.Request.Query["force"], "force"), context.RequestAborted);
         return Results.NoContent();
     }
 

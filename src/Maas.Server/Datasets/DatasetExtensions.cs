@@ -1,4 +1,5 @@
 using Maas.Core.Datasets;
+using Maas.Core.Jobs.Queue;
 using Maas.Core.Registry;
 using Maas.Core.Tenancy;
 using Maas.Server.Auth;
@@ -28,6 +29,9 @@ public static class DatasetExtensions
             sp.GetRequiredService<StagingArea>(),
             sp.GetRequiredService<IOptions<DatasetOptions>>().Value,
             sp.GetService<TimeProvider>()));
+
+        // The unfinished jobs reading a dataset, which keep it from being deleted: the job queue and handlers are the training feature's.
+        services.AddSingleton(sp => new DatasetJobUses(sp.GetRequiredService<IJobQueueStore>(), sp.GetServices<IJobHandler>()));
         return builder;
     }
 

@@ -42,13 +42,13 @@ internal static class EvaluationEndpoints
 
         var tabular = found.Metadata.TryGetValue(TabularModelInfo.MetadataKey, out var text) ? TabularModelInfo.TryRead(text) : null;
         var image = tabular is null ? EvaluationJobHandler.ReadImageInfo(found) : null;
-        var (lineageFeatures, lineageLabel) = EvaluationJobHandler.Lineage(found);
-        var imageColumn = image is null ? null : EvaluationJobHandler.ImageColumn(found);
+        // An optimised version keeps its source's maas.tabular or maas.image; the columns come from the source's lineage.
+        var lineage = await EvaluationJobHandler.LineageAsync(registry, found, context.RequestAborted);
+        var (lineageFeatures, lineageLabel) = (lineage.Features, lineage.Label);
+        var imageColumn = image is null ? null : lineage.ImageColumn;
         if (tabular is null && (image is null || imageColumn is null))
         {
-            throw Bad(
-                EvaluationJobHandler.NotTrainedCode,
-                $"version {found.Version} of '{RegistryNames.Shorten(name)}' ({found.Format.ToString().ToLowerInvariant()}) was not trained by MaaS: evaluation needs a version a training job registered (its {TabularModelInfo.MetadataKey} or {ImageModelInfo.MetadataKey} metadata names the columns it takes)");
+            throw Bad(EvaluationJobHandler.NotTrainedCode, EvaluationJobHandler.NotEvaluableMessage(found with { Model = name }, image, lineage));
         }
 
         if (body.Limit is < 1)

@@ -134,6 +134,12 @@ internal static class TrainingEndpoints
             throw Bad("invalid_split", $"split.validation must be 0 to 0.5 and split.test 0.05 to 0.5, together at most 0.8 (given {split.Validation} and {split.Test})");
         }
 
+        // One rule for every job's seed (fine-tuning's seed, optimisation's options.seed): a whole number from 0 up.
+        if (split.Seed < 0)
+        {
+            throw Bad("invalid_split", $"split.seed must be a whole number from 0 to {int.MaxValue}, not {split.Seed}");
+        }
+
         return split;
     }
 

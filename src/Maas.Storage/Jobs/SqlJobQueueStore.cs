@@ -118,6 +118,31 @@ public sealed class SqlJobQueueStore : IJobQueueStore
     }
 
     /// <inheritdoc />
+    public async Task<IReadOnlyList<QueuedJob>> ListUnfinishedAsync(IReadOnlyList<string> kinds, int limit, CancellationToken cancellationToken)
+    {
+        if (kinds.Count == 0)
+        {
+            return [];
+        }
+
+        // Kinds spelled out as parameters, as in ClaimAsync.
+        var parameters = new DynamicParameters(new { Limit = (long)limit });
+        for (var i = 0; i < kinds.Count; i++)
+        {
+            parameters.Add($"Kind{i}", kinds[i]);
+        }
+
+        var names = string.Join(", ", Enumerable.Range(0, kinds.Count).Select(i => $"@Kind{i}"));
+        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
+        var rows = await connection.QueryAsync<Row>(Command(
+            $"SELECT {Columns} FROM queued_jobs WHERE status IN ('queued', 'running') AND kind IN ({names}) ORDER BY created_at, id LIMIT @Limit",
+            parameters,
+            null,
+            cancellationToken)).ConfigureAwait(false);
+        return rows.Select(r => r.ToJob()).ToArray();
+    }
+
+    /// <inheritdoc />
     public async Task<IReadOnlyList<QueuedJob>> ListBeforeAsync(string kind, string? tenant, JobPosition? before, int limit, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);

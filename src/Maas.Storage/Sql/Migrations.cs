@@ -19,7 +19,17 @@ public static class Migrations
         .. Deployments.DeploymentMigrations.All,
         new(800, "storage_reservations", StorageReservations, StorageReservations),
         new(900, "instances", Instances, Instances),
+        new(950, "import_jobs_model_keys", ImportJobsModelKeys, ImportJobsModelKeys),
     ];
+
+    // Imports recorded their model's short name instead of its key until the importer was fixed, so a job of acme's
+    // "faces" read as the default tenant's model (shown to acme as default/faces) and a key pattern acme/* hid it. An
+    // import's job belongs to its model's owner (the tenant column), so the key is owner/name outside "default". Only
+    // rows without a slash change: a second run, or a row written by a fixed importer, is left as it is.
+    private const string ImportJobsModelKeys = """
+        UPDATE jobs SET model = tenant || '/' || model
+        WHERE kind = 'import' AND tenant IS NOT NULL AND tenant <> 'default' AND model IS NOT NULL AND model NOT LIKE '%/%';
+        """;
 
     // The processes sharing the database (servers and workers), each renewing its heartbeat (InstanceHeartbeat), and
     // the work each owns: its uploading versions and its imports. Recovery cleans only the work of instances whose

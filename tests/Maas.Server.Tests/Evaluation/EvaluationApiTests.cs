@@ -189,6 +189,30 @@ public sealed class EvaluationApiTests(TrainingServer servers) : IClassFixture<T
     }
 
     [Fact]
+    public async Task A_version_optimised_from_a_trained_one_is_scored_by_the_label_its_source_was_trained_with()
+    {
+        var server = await servers.GetAsync(Db.Sqlite);
+        var (client, _) = await TenantClientAsync(server);
+        using var owned = client;
+        var model = await TrainAsync(client);
+
+        // Version 2 is version 1 through ONNX Runtime's graph optimisations: same features, classes and inputs.
+        using var optimise = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json("""{"method": "onnx-optimize"}"""));
+        var optimised = await client.WaitForJobAsync((string)(await optimise.JsonAsync(HttpStatusCode.Accepted))["id"]!, TimeSpan.FromMinutes(2));
+        Assert.True((string?)optimised["status"] == "succeeded", optimised.ToJsonString());
+        Assert.Equal(2, (int)optimised["result"]!["version"]!);
+
+        // Its own metadata records no training: the label was asked for ("does not record the label column it was trained with").
+        var clean = await TrainingApiTests.DatasetAsync(client, Clusters(30), "clean.csv");
+        using var submitted = await client.PostAsync($"api/v1/models/{model}/versions/2/evaluations", Api.Json($$"""{"dataset": "{{clean}}"}"""));
+        var job = await submitted.JsonAsync(HttpStatusCode.Accepted);
+        Assert.Equal("cls", (string?)job["label"]);
+        var ended = await client.WaitForJobAsync((string)job["id"]!, TimeSpan.FromMinutes(2));
+        Assert.True((string?)ended["status"] == "succeeded", ended.ToJsonString());
+        Assert.Equal((1.0, 30), ((double)ended["result"]!["accuracy"]!, (int)ended["result"]!["rows"]!));
+    }
+
+    [Fact]
     public async Task Three_batches_are_scored_with_one_onnx_session_which_is_closed_when_the_job_ends()
     {
         var server = await servers.GetAsync(Db.Sqlite);

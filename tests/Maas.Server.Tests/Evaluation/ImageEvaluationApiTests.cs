@@ -87,6 +87,32 @@ public sealed class ImageEvaluationApiTests(ImageTrainingServer servers) : IClas
         Assert.Contains("0, 1, 2", (string?)classes["message"], StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_version_optimised_from_a_trained_cnn_is_evaluated_on_the_image_column_its_source_was_trained_on()
+    {
+        var server = await servers.GetAsync(Db.Sqlite);
+        var client = server.Client;
+        var (dataset, images, _) = await ImageDatasets.UploadAsync(client, 60, Size, seed: 17, "optimised.zip");
+        var model = Names.Unique("shapes-opt");
+        var job = await TrainingApiTests.TrainAsync(client, $$"""
+            {"model": "{{model}}", "dataset": "{{dataset}}", "task": "image-classification", "label": "label",
+             "hyperparameters": {"epochs": 1, "batch_size": 16}, "split": {"validation": 0.1, "test": 0.2, "seed": 1} }
+            """);
+        Assert.True((string?)job["status"] == "succeeded", job.ToJsonString());
+
+        // Version 2 is version 1 with float16 weights: same task, classes and input, made by optimisation, not training.
+        using var optimise = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json("""{"method": "onnx-fp16", "gate": {"max_relative_mean_abs_diff": 1, "min_top1_agreement": 0}}"""));
+        var optimised = await client.WaitForJobAsync((string)(await optimise.JsonAsync(HttpStatusCode.Accepted))["id"]!, TimeSpan.FromMinutes(2));
+        Assert.True((string?)optimised["status"] == "succeeded", optimised.ToJsonString());
+        Assert.Equal(2, (int)optimised["result"]!["version"]!);
+
+        // It was refused as version_not_trained ("was not trained by MaaS"): the image column comes from version 1's lineage.
+        var source = (await EvaluateAsync(client, model, $$"""{"dataset": "{{dataset}}"}"""))["result"]!;
+        var scored = (await EvaluateAsync(client, model, $$"""{"dataset": "{{dataset}}"}""", version: 2))["result"]!;
+        Assert.Equal((images.Length, "label"), ((int)scored["rows"]!, (string?)scored["label"]));
+        Assert.Equal((double)source["accuracy"]!, (double)scored["accuracy"]!, 1);
+    }
+
     private static async Task<int[]> TestRowsAsync(MaasTestServer server, string jobId, string dataset)
     {
         var job = await server.Services.GetRequiredService<IJobQueueStore>().GetAsync(jobId, CancellationToken.None);
@@ -96,9 +122,9 @@ public sealed class ImageEvaluationApiTests(ImageTrainingServer servers) : IClas
         return TabularData.From(spec, table).Split().Test;
     }
 
-    private static async Task<JsonNode> EvaluateAsync(HttpClient client, string model, string body)
+    private static async Task<JsonNode> EvaluateAsync(HttpClient client, string model, string body, int version = 1)
     {
-        using var submitted = await client.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json(body));
+        using var submitted = await client.PostAsync($"api/v1/models/{model}/versions/{version}/evaluations", Api.Json(body));
         var job = await submitted.JsonAsync(HttpStatusCode.Accepted);
         var ended = await client.WaitForJobAsync((string)job["id"]!, TimeSpan.FromMinutes(2));
         Assert.True((string?)ended["status"] == "succeeded", ended.ToJsonString());

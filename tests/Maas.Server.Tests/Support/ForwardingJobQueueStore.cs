@@ -28,6 +28,9 @@ internal abstract class ForwardingJobQueueStore : IJobQueueStore
     public virtual Task<int> CountUnfinishedAsync(string tenant, IReadOnlyList<string> kinds, CancellationToken cancellationToken) =>
         Inner.CountUnfinishedAsync(tenant, kinds, cancellationToken);
 
+    public virtual Task<IReadOnlyList<QueuedJob>> ListUnfinishedAsync(IReadOnlyList<string> kinds, int limit, CancellationToken cancellationToken) =>
+        Inner.ListUnfinishedAsync(kinds, limit, cancellationToken);
+
     public virtual Task<IReadOnlyList<QueuedJob>> ListAsync(string kind, string? tenant, int limit, int offset, CancellationToken cancellationToken) =>
         Inner.ListAsync(kind, tenant, limit, offset, cancellationToken);
 

@@ -58,6 +58,30 @@ public sealed class TrainingHostileInputTests(QueueOnlyServer servers) : IClassF
     }
 
     [Theory]
+    // A negative seed was taken here while fine-tuning's seed and optimisation's options.seed refuse one: every job's
+    // seed is a whole number from 0 to 2147483647.
+    [InlineData("\"split\": {\"seed\": -1}", "invalid_split", "split.seed must be a whole number from 0 to 2147483647, not -1")]
+    [InlineData("\"split\": {\"validation\": 0.2}, \"search\": {\"method\": \"random\", \"space\": {\"l2\": {\"min\": 0.1, \"max\": 1}}, \"trials\": 2, \"seed\": -7}", "invalid_search", "search.seed must be a whole number from 0 to 2147483647, not -7")]
+    public async Task A_negative_seed_is_refused_as_every_jobs_seed_is(string fields, string code, string message)
+    {
+        var server = await servers.GetAsync(Db.Sqlite);
+        using var client = await TenantAsync(server);
+        var dataset = await TrainingApiTests.DatasetAsync(client, Line, "line.csv");
+
+        var error = await (await client.PostAsync("api/v1/training/jobs", Api.Json(
+            $$"""{"model": "{{Names.Unique("m")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca", {{fields}}}""")))
+            .ErrorAsync(HttpStatusCode.BadRequest, code);
+        Assert.Contains(message, (string?)error["message"], StringComparison.Ordinal);
+        Assert.Equal(0, await JobCountAsync(client));
+
+        // Zero is a seed like any other.
+        var zero = fields.Replace("-1", "0", StringComparison.Ordinal).Replace("-7", "0", StringComparison.Ordinal);
+        await (await client.PostAsync("api/v1/training/jobs", Api.Json(
+            $$"""{"model": "{{Names.Unique("m")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca", {{zero}}}""")))
+            .JsonAsync(HttpStatusCode.Accepted);
+    }
+
+    [Theory]
     // Each of these was accepted, the last value silently winning.
     [InlineData("\"hyperparameters\": {\"l2\": 0.1, \"l2\": 10}", "'l2' is given more than once")]
     [InlineData("\"label\": \"y\", \"label\": \"x\"", "'label' is given more than once")]

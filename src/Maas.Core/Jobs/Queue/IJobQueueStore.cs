@@ -27,6 +27,9 @@ public interface IJobQueueStore
     /// <summary>How many of <paramref name="tenant"/>'s jobs of <paramref name="kinds"/> are queued or running.</summary>
     Task<int> CountUnfinishedAsync(string tenant, IReadOnlyList<string> kinds, CancellationToken cancellationToken);
 
+    /// <summary>Every tenant's queued and running jobs of <paramref name="kinds"/>, oldest first, at most <paramref name="limit"/>.</summary>
+    Task<IReadOnlyList<QueuedJob>> ListUnfinishedAsync(IReadOnlyList<string> kinds, int limit, CancellationToken cancellationToken);
+
     /// <summary>Jobs of a kind, newest first; only the tenant's when <paramref name="tenant"/> is given.</summary>
     Task<IReadOnlyList<QueuedJob>> ListAsync(string kind, string? tenant, int limit, int offset, CancellationToken cancellationToken);
 
