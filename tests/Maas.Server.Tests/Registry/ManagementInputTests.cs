@@ -1,0 +1,58 @@
+using System.Net;
+using Maas.Server.Tests.Support;
+
+namespace Maas.Server.Tests.Registry;
+
+/// <summary>
+/// Bad input to the management API is the caller's mistake, answered 400 naming the field: preconditions out of their
+/// domain, control characters in free text, numbers too large for their field, nulls in id lists; and a model's task
+/// can be cleared again.
+/// </summary>
+public sealed class ManagementInputTests(ServerPerDb servers) : IClassFixture<ServerPerDb>
+{
+    private static async Task<string> ModelWithAliasAsync(HttpClient client)
+    {
+        var name = await client.CreateModelAsync();
+        await client.UploadAsync(name, TestArtifacts.Onnx(seed: 5), "model.onnx");
+        using var set = await client.PutAsync($"api/v1/models/{name}/aliases/production", Api.Json("""{"version": 1}"""));
+        await set.JsonAsync(HttpStatusCode.OK);
+        return name;
+    }
+
+    // A version below 1 can never be the alias's: the request itself is wrong, not a lost race (409 alias_conflict).
+    [Theory]
+    [OnSqlite]
+    public async Task An_expected_version_below_1_is_refused_400_naming_it(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var name = await ModelWithAliasAsync(client);
+        foreach (var expected in new[] { "-1", "0" })
+        {
+            using var put = await client.PutAsync($"api/v1/models/{name}/aliases/production", Api.Json($$"""{"version": 1, "expected_version": {{expected}}}"""));
+            var error = await put.ErrorAsync(HttpStatusCode.BadRequest, "invalid_precondition");
+            Assert.Contains("expected_version", (string?)error["message"], StringComparison.Ordinal);
+            Assert.Contains("1 or more", (string?)error["message"], StringComparison.Ordinal);
+
+            using var delete = await client.DeleteAsync($"api/v1/models/{name}/aliases/production?expected_version={expected}");
+            error = await delete.ErrorAsync(HttpStatusCode.BadRequest, "invalid_precondition");
+            Assert.Contains("expected_version", (string?)error["message"], StringComparison.Ordinal);
+        }
+
+        // The alias is untouched, and a right expectation still moves it.
+        using var moved = await client.PutAsync($"api/v1/models/{name}/aliases/production", Api.Json("""{"version": 1, "expected_version": 1}"""));
+        Assert.Equal(2, (long)(await moved.JsonAsync(HttpStatusCode.OK))["revision"]!);
+    }
+
+    private static HttpContent WithMetadata(string metadata)
+    {
+        var content = MaasTestServer.Artifact(TestArtifacts.Onnx(seed: 6), "model.onnx");
+        content.Headers.Add("X-Maas-Metadata", metadata);
+        return content;
+    }
+
+    private static async Task<string> OpenSessionAsync(HttpClient client, string model)
+    {
+        using var response = await client.PostAsync($"api/v1/models/{model}/uploads", Api.Json("""{"filename": "model.onnx"}"""));
+        return (string)(await response.JsonAsync(HttpStatusCode.Created))["id"]!;
+    }
+}
