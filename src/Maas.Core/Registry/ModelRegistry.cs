@@ -236,6 +236,11 @@ public sealed class ModelRegistry : IModelRegistry
             update = update with { Tags = update.Tags.Distinct(StringComparer.Ordinal).ToArray() };
         }
 
+        if (update.ClearTask && update.Task is not null)
+        {
+            throw new ArgumentException("a model update either sets the task or clears it", nameof(update));
+        }
+
         ValidateTask(update.Task);
         ValidateText("description", update.Description, 4096);
         var model = await _store.UpdateModelAsync(name, update, Now, cancellationToken).ConfigureAwait(false) ?? throw RegistryException.ModelNotFound(name);

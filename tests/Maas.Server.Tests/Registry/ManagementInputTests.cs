@@ -43,6 +43,39 @@ public sealed class ManagementInputTests(ServerPerDb servers) : IClassFixture<Se
         Assert.Equal(2, (long)(await moved.JsonAsync(HttpStatusCode.OK))["revision"]!);
     }
 
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task A_models_task_is_cleared_by_null_or_an_empty_string(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var name = await client.CreateModelAsync(extra: """, "task": "image-classification", "description": "d" """);
+
+        async Task<string?> PatchAsync(string body)
+        {
+            using var patched = await client.PatchAsync($"api/v1/models/{name}", Api.Json(body));
+            var model = await patched.JsonAsync(HttpStatusCode.OK);
+            Assert.Equal("d", (string?)model["description"]); // a field left out stays
+            return (string?)model["task"];
+        }
+
+        Assert.Equal("image-classification", await PatchAsync("""{"tags": ["a"]}"""));
+        Assert.Null(await PatchAsync("""{"task": null}"""));
+        using (var shown = await client.GetAsync($"api/v1/models/{name}"))
+        {
+            Assert.Null((await shown.JsonAsync(HttpStatusCode.OK))["task"]);
+        }
+
+        using (var listed = await client.GetAsync($"api/v1/models?task=image-classification&q={name}"))
+        {
+            Assert.Equal(0, (int)(await listed.JsonAsync(HttpStatusCode.OK))["total"]!);
+        }
+
+        Assert.Equal("text-generation", await PatchAsync("""{"task": "text-generation"}"""));
+        Assert.Null(await PatchAsync("""{"task": ""}"""));
+        Assert.Null(await PatchAsync("""{"tags": []}"""));
+    }
+
     private static HttpContent WithMetadata(string metadata)
     {
         var content = MaasTestServer.Artifact(TestArtifacts.Onnx(seed: 6), "model.onnx");
