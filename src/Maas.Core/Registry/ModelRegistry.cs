@@ -1168,6 +1168,11 @@ public sealed class ModelRegistry : IModelRegistry
         {
             throw RegistryException.Invalid("invalid_field", $"{field} is {length} characters; at most {max} are allowed");
         }
+
+        if (RegistryNames.IndexOfControl(value) is var control and >= 0)
+        {
+            throw RegistryException.Invalid("invalid_field", RegistryNames.ControlMessage(field, value!, control));
+        }
     }
 
     /// <inheritdoc />

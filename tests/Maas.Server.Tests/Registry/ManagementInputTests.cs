@@ -76,6 +76,57 @@ public sealed class ManagementInputTests(ServerPerDb servers) : IClassFixture<Se
         Assert.Null(await PatchAsync("""{"tags": []}"""));
     }
 
+    // C0 control characters other than tab, line feed and carriage return, and DEL, are nothing a person reads, and
+    // break logs and terminals (an ESC starts a terminal escape sequence when the CLI prints the description).
+    [Theory]
+    [OnSqlite]
+    public async Task Control_characters_in_free_text_are_refused_naming_the_field(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        foreach (var bad in new[] { @"\u0000", @"\u001b[31m", @"\u0007", @"\u007f" })
+        {
+            using var created = await client.PostAsync("api/v1/models", Api.Json($$"""{"name": "{{Names.Unique()}}", "description": "a{{bad}}b"}"""));
+            var error = await created.ErrorAsync(HttpStatusCode.BadRequest, "invalid_field");
+            Assert.Contains("description", (string?)error["message"], StringComparison.Ordinal);
+            Assert.Contains("control character", (string?)error["message"], StringComparison.Ordinal);
+        }
+
+        var name = await client.CreateModelAsync(extra: """, "description": "line one\r\n\tline two" """);
+        using (var patched = await client.PatchAsync($"api/v1/models/{name}", Api.Json("""{"description": "x\u001by"}""")))
+        {
+            await patched.ErrorAsync(HttpStatusCode.BadRequest, "invalid_field");
+        }
+
+        using (var shown = await client.GetAsync($"api/v1/models/{name}"))
+        {
+            Assert.Equal("line one\r\n\tline two", (string?)(await shown.JsonAsync(HttpStatusCode.OK))["description"]);
+        }
+
+        // Version metadata (notes, sources, ...): its keys and values, and a null value (was a 500).
+        foreach (var (metadata, says) in new[]
+        {
+            ("""{"note": "a\u001bb"}""", "metadata 'note' has a control character (U+001B) at position 1"),
+            ("""{"no\u0000te": "a"}""", "metadata key 'no\\u0000te' has a control character (U+0000) at position 2"),
+            ("""{"note": null}""", "metadata 'note' is null"),
+        })
+        {
+            using var uploaded = await client.PostAsync($"api/v1/models/{name}/versions", WithMetadata(metadata));
+            var error = await uploaded.ErrorAsync(HttpStatusCode.BadRequest, "invalid_metadata");
+            Assert.Contains(says, (string?)error["message"], StringComparison.Ordinal);
+        }
+
+        var session = await OpenSessionAsync(client, name);
+        using (var completed = await client.PostAsync($"api/v1/uploads/{session}/complete", Api.Json("""{"metadata": {"note": "\u0001"}}""")))
+        {
+            await completed.ErrorAsync(HttpStatusCode.BadRequest, "invalid_metadata");
+        }
+
+        using (var fine = await client.PostAsync($"api/v1/models/{name}/versions", WithMetadata("""{"note": "tab\there\nnext line"}""")))
+        {
+            Assert.Equal("tab\there\nnext line", (string?)(await fine.JsonAsync(HttpStatusCode.Created))["metadata"]!["note"]);
+        }
+    }
+
     private static HttpContent WithMetadata(string metadata)
     {
         var content = MaasTestServer.Artifact(TestArtifacts.Onnx(seed: 6), "model.onnx");
