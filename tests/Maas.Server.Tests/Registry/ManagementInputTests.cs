@@ -127,6 +127,33 @@ public sealed class ManagementInputTests(ServerPerDb servers) : IClassFixture<Se
         }
     }
 
+    [Theory]
+    [OnSqlite]
+    public async Task A_limit_too_large_for_its_field_is_refused_naming_the_field_and_its_range(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        using (var key = await client.PostAsync("api/v1/keys", Api.Json("""{"name": "k", "scopes": ["infer"], "limits": {"concurrent_requests": 3000000000}}""")))
+        {
+            var message = (string?)(await key.ErrorAsync(HttpStatusCode.BadRequest, "invalid_json"))["message"];
+            Assert.Contains("limits.concurrent_requests", message, StringComparison.Ordinal);
+            Assert.Contains("at most 2147483647", message, StringComparison.Ordinal);
+            Assert.Contains("3000000000", message, StringComparison.Ordinal);
+        }
+
+        using (var tenant = await client.PostAsync("api/v1/tenants", Api.Json($$$"""{"name": "{{{Names.Unique()}}}", "limits": {"requests_per_minute": 99999999999999999999}}""")))
+        {
+            var message = (string?)(await tenant.ErrorAsync(HttpStatusCode.BadRequest, "invalid_json"))["message"];
+            Assert.Contains("limits.requests_per_minute", message, StringComparison.Ordinal);
+            Assert.Contains("at most 9223372036854775807", message, StringComparison.Ordinal);
+        }
+
+        // A fraction is no whole number at all: said so, as before.
+        using (var fraction = await client.PostAsync("api/v1/keys", Api.Json("""{"name": "k", "scopes": ["infer"], "limits": {"concurrent_requests": 1.5}}""")))
+        {
+            Assert.Contains("expected a whole number", (string?)(await fraction.ErrorAsync(HttpStatusCode.BadRequest, "invalid_json"))["message"], StringComparison.Ordinal);
+        }
+    }
+
     private static HttpContent WithMetadata(string metadata)
     {
         var content = MaasTestServer.Artifact(TestArtifacts.Onnx(seed: 6), "model.onnx");
