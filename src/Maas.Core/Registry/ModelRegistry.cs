@@ -1148,9 +1148,15 @@ public sealed class ModelRegistry : IModelRegistry
             throw RegistryException.Invalid("invalid_tag", $"a model takes at most 64 tags, not {tags.Count}");
         }
 
-        foreach (var tag in tags)
+        for (var i = 0; i < tags.Count; i++)
         {
-            RegistryNames.ValidateName(tag, "tag");
+            if (tags[i] is null)
+            {
+                // JSON null in the list: named as such, not as a tag ''.
+                throw RegistryException.Invalid("invalid_name", $"tags[{i}] is null; a tag is a name (a-z, 0-9, '.', '_' and '-')");
+            }
+
+            RegistryNames.ValidateName(tags[i], "tag");
         }
     }
 

@@ -154,6 +154,26 @@ public sealed class ManagementInputTests(ServerPerDb servers) : IClassFixture<Se
         }
     }
 
+    [Theory]
+    [OnSqlite]
+    public async Task A_null_or_empty_id_in_a_list_is_refused_400_naming_the_field(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var name = await client.CreateModelAsync();
+        var session = await OpenSessionAsync(client, name);
+        foreach (var (files, field) in new[] { ("[null]", "files[0]"), ("""["x", ""]""", "files[1]") })
+        {
+            using var completed = await client.PostAsync($"api/v1/uploads/{session}/complete", Api.Json($$"""{"files": {{files}}}"""));
+            var error = await completed.ErrorAsync(HttpStatusCode.BadRequest, "invalid_upload");
+            Assert.Contains(field, (string?)error["message"], StringComparison.Ordinal);
+        }
+
+        using (var tags = await client.PostAsync("api/v1/models", Api.Json($$"""{"name": "{{Names.Unique()}}", "tags": ["a", null]}""")))
+        {
+            Assert.Contains("tags[1]", (string?)(await tags.ErrorAsync(HttpStatusCode.BadRequest, "invalid_name"))["message"], StringComparison.Ordinal);
+        }
+    }
+
     private static HttpContent WithMetadata(string metadata)
     {
         var content = MaasTestServer.Artifact(TestArtifacts.Onnx(seed: 6), "model.onnx");
