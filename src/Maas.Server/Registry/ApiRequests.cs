@@ -13,8 +13,6 @@ namespace Maas.Server.Registry;
 /// <summary>Reading what callers send: JSON bodies, numbers in the path, who they are.</summary>
 internal static class ApiRequests
 {
-    private const int MaxJsonBytes = 1 << 20;
-
     // Strict: an unknown field is a typo the caller wants to hear about (e.g. "max_batch" for "max_batch_size"), and a
     // key given twice in any object is ambiguous (by default the last one would silently win).
     private static readonly JsonSerializerOptions Strict = new(RegistryJson.Options)
@@ -24,8 +22,8 @@ internal static class ApiRequests
     };
 
     /// <summary>
-    /// Reads a JSON body (at most 1 MiB) into <typeparamref name="T"/>; 400/415 with a clear code otherwise (a key given
-    /// twice in any object of the body is 400 invalid_json naming it).
+    /// Reads a JSON body (at most Maas:Api:MaxJsonBodyBytes) into <typeparamref name="T"/>; 400/413/415 with a clear code
+    /// otherwise (a key given twice in any object of the body is 400 invalid_json naming it).
     /// </summary>
     public static async Task<T> ReadJsonAsync<T>(HttpRequest request, CancellationToken cancellationToken)
         where T : class
@@ -35,21 +33,12 @@ internal static class ApiRequests
             throw new ApiException(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type", $"this route takes application/json, not '{type}'");
         }
 
-        if (request.ContentLength > MaxJsonBytes)
-        {
-            throw new ApiException(StatusCodes.Status413PayloadTooLarge, "request_too_large", $"a JSON body may have at most {MaxJsonBytes} bytes");
-        }
-
-        using var buffer = new MemoryStream();
-        await request.Body.CopyToAsync(buffer, cancellationToken);
+        // The group's options (WithApiErrors); a route outside such a group gets the default.
+        var limit = request.HttpContext.Features.Get<ApiOptions>()?.MaxJsonBodyBytes ?? ApiOptions.DefaultMaxJsonBodyBytes;
+        using var buffer = await ReadBodyAsync(request, limit, cancellationToken);
         if (buffer.Length == 0)
         {
             throw new ApiException(StatusCodes.Status400BadRequest, "invalid_json", "a JSON body is required");
-        }
-
-        if (buffer.Length > MaxJsonBytes)
-        {
-            throw new ApiException(StatusCodes.Status413PayloadTooLarge, "request_too_large", $"a JSON body may have at most {MaxJsonBytes} bytes");
         }
 
         try
@@ -313,6 +302,55 @@ internal static class ApiRequests
 
         return path[(path.LastIndexOf('.') + 1)..];
     }
+
+    /// <summary>
+    /// Reads a whole request body of at most <paramref name="limit"/> bytes into memory; a larger one is 413
+    /// request_too_large naming the limit (with <c>limit_bytes</c>), before a byte is read when its length is declared,
+    /// else as soon as the bytes read pass it (a body sent without a length is never held whole).
+    /// </summary>
+    public static async Task<MemoryStream> ReadBodyAsync(HttpRequest request, int limit, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > limit)
+        {
+            throw BodyTooLarge(limit);
+        }
+
+        // Kestrel's own limit (Kestrel:Limits:MaxRequestBodySize, 30 MB by default) must not cut a body this one allows.
+        if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } feature && feature.MaxRequestBodySize < limit + 1L)
+        {
+            feature.MaxRequestBodySize = limit + 1L;
+        }
+
+        var buffer = new MemoryStream();
+        try
+        {
+            var chunk = new byte[16 * 1024];
+            int read;
+            while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+            {
+                if (buffer.Length + read > limit)
+                {
+                    throw BodyTooLarge(limit);
+                }
+
+                buffer.Write(chunk, 0, read);
+            }
+
+            buffer.Position = 0;
+            return buffer;
+        }
+        catch
+        {
+            await buffer.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static ApiException BodyTooLarge(int limit) => new(
+        StatusCodes.Status413PayloadTooLarge,
+        "request_too_large",
+        string.Create(CultureInfo.InvariantCulture, $"the JSON body is larger than the limit of {limit} bytes (setting {ApiOptions.Section}:{nameof(ApiOptions.MaxJsonBodyBytes)})"),
+        new Dictionary<string, object?> { ["limit_bytes"] = limit });
 
     /// <summary>Parses a version number from the path; 400 invalid_version otherwise.</summary>
     public static int Version(string text) =>
