@@ -236,6 +236,11 @@ public sealed class ModelRegistry : IModelRegistry
             update = update with { Tags = update.Tags.Distinct(StringComparer.Ordinal).ToArray() };
         }
 
+        if (update.ClearTask && update.Task is not null)
+        {
+            throw new ArgumentException("a model update either sets the task or clears it", nameof(update));
+        }
+
         ValidateTask(update.Task);
         ValidateText("description", update.Description, 4096);
         var model = await _store.UpdateModelAsync(name, update, Now, cancellationToken).ConfigureAwait(false) ?? throw RegistryException.ModelNotFound(name);
@@ -1143,9 +1148,15 @@ public sealed class ModelRegistry : IModelRegistry
             throw RegistryException.Invalid("invalid_tag", $"a model takes at most 64 tags, not {tags.Count}");
         }
 
-        foreach (var tag in tags)
+        for (var i = 0; i < tags.Count; i++)
         {
-            RegistryNames.ValidateName(tag, "tag");
+            if (tags[i] is null)
+            {
+                // JSON null in the list: named as such, not as a tag ''.
+                throw RegistryException.Invalid("invalid_name", $"tags[{i}] is null; a tag is a name (a-z, 0-9, '.', '_' and '-')");
+            }
+
+            RegistryNames.ValidateName(tags[i], "tag");
         }
     }
 
@@ -1162,6 +1173,11 @@ public sealed class ModelRegistry : IModelRegistry
         if (value is { Length: var length } && length > max)
         {
             throw RegistryException.Invalid("invalid_field", $"{field} is {length} characters; at most {max} are allowed");
+        }
+
+        if (RegistryNames.IndexOfControl(value) is var control and >= 0)
+        {
+            throw RegistryException.Invalid("invalid_field", RegistryNames.ControlMessage(field, value!, control));
         }
     }
 

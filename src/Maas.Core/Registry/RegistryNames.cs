@@ -69,6 +69,33 @@ public static partial class RegistryNames
         }
     }
 
+    /// <summary>
+    /// The index of the first control character free text may not hold (C0 other than tab, line feed and carriage
+    /// return, and DEL), or -1: nothing a person reads, and an ESC or NUL in a description or note breaks the terminals,
+    /// logs and files it is printed to.
+    /// </summary>
+    public static int IndexOfControl(string? text)
+    {
+        if (text is null)
+        {
+            return -1;
+        }
+
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (text[i] is (< ' ' and not ('\t' or '\n' or '\r')) or '\u007f')
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>What is wrong with free text <paramref name="field"/> holding a control character at <paramref name="index"/>.</summary>
+    public static string ControlMessage(string field, string text, int index) =>
+        $"{field} has a control character (U+{(int)text[index]:X4}) at position {index}; free text may hold tab, line feed and carriage return but no other control character";
+
     /// <summary>Cuts a caller's value for an error message, so a huge value does not make a huge error.</summary>
     public static string Shorten(string? value) =>
         value is null ? "" : value.Length <= 80 ? value : string.Concat(value.AsSpan(0, 77), "...");

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Maas.Core.Registry;
+using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Errors;
 
@@ -81,15 +82,20 @@ public static class ApiErrors
         }
     }
 
-    /// <summary>Answers every exception of the group's endpoints with the error body.</summary>
+    /// <summary>
+    /// Answers every exception of the group's endpoints with the error body, and hands their requests the API's options
+    /// (<see cref="Registry.ApiOptions"/>, as a request feature: the JSON body limit <see cref="Registry.ApiRequests"/> reads).
+    /// </summary>
     public static TBuilder WithApiErrors<TBuilder>(this TBuilder builder)
         where TBuilder : IEndpointConventionBuilder
     {
         builder.AddEndpointFilterFactory((factory, next) =>
         {
             var logger = factory.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("Maas.Server.Errors");
+            var options = factory.ApplicationServices.GetRequiredService<IOptions<Registry.ApiOptions>>().Value;
             return async invocation =>
             {
+                invocation.HttpContext.Features.Set(options);
                 try
                 {
                     return await next(invocation);

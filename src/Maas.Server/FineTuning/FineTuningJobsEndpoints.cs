@@ -42,11 +42,11 @@ internal static class FineTuningJobsEndpoints
     private static OpenAiApiError Bad(string message, string? param, string code) => OpenAiApiError.Invalid(message, param, code);
 
     private static async Task<IResult> CreateAsync(
-        HttpContext context, IFineTuningFileStore files, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, Jobs.JobSubmissionGate gate, IOptions<FineTuningOptions> options, IOptions<TrainingOptions> trainingOptions, TimeProvider time)
+        HttpContext context, IFineTuningFileStore files, IModelRegistry registry, IJobQueueStore jobs, TrainingWorkers workers, Jobs.JobSubmissionGate gate, IOptions<FineTuningOptions> options, IOptions<TrainingOptions> trainingOptions, IOptions<ApiOptions> api, TimeProvider time)
     {
         var o = options.Value;
         JsonElement body;
-        using (var document = await ReadBodyAsync(context))
+        using (var document = await ReadBodyAsync(context, api.Value))
         {
             body = document.RootElement.Clone();
         }
@@ -292,18 +292,13 @@ internal static class FineTuningJobsEndpoints
         return targetKey;
     }
 
-    private static async Task<JsonDocument> ReadBodyAsync(HttpContext context)
+    private static async Task<JsonDocument> ReadBodyAsync(HttpContext context, ApiOptions api)
     {
-        if (context.Request.ContentLength > 1 << 20)
+        // The management API's limit (Maas:Api:MaxJsonBodyBytes): 413 request_too_large with limit_bytes past it.
+        using var buffer = await ApiRequests.ReadBodyAsync(context.Request, api.MaxJsonBodyBytes, context.RequestAborted);
+        if (buffer.Length == 0)
         {
-            throw new OpenAiApiError(StatusCodes.Status413PayloadTooLarge, "the JSON body may have at most 1048576 bytes", null, "request_too_large");
-        }
-
-        using var buffer = new MemoryStream();
-        await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
-        if (buffer.Length is 0 or > 1 << 20)
-        {
-            throw Bad(buffer.Length == 0 ? "a JSON body is required" : "the JSON body may have at most 1048576 bytes", null, "invalid_request");
+            throw Bad("a JSON body is required", null, "invalid_request");
         }
 
         JsonDocument document;

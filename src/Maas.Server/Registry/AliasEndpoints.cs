@@ -41,7 +41,7 @@ internal static class AliasEndpoints
             throw new ApiException(StatusCodes.Status400BadRequest, "invalid_version", "version (a number of 1 or more) is required");
         }
 
-        var condition = Precondition(context.Request) with { CurrentVersion = body.ExpectedVersion };
+        var condition = Precondition(context.Request) with { CurrentVersion = ExpectedVersion(body.ExpectedVersion) };
         var result = await registry.SetAliasAsync(name, alias, version, condition, ApiRequests.Caller(context), context.RequestAborted);
         context.Response.Headers.ETag = ETag(result);
         return Results.Json(AliasResponse.From(result), RegistryJson.Options);
@@ -51,7 +51,7 @@ internal static class AliasEndpoints
     {
         var condition = Precondition(context.Request) with
         {
-            CurrentVersion = ApiRequests.OptionalInt(context.Request.Query["expected_version"], "expected_version"),
+            CurrentVersion = ExpectedVersion(ApiRequests.OptionalInt(context.Request.Query["expected_version"], "expected_version")),
         };
         if (condition.MustNotExist)
         {
@@ -62,6 +62,11 @@ internal static class AliasEndpoints
         await registry.DeleteAliasAsync(name, alias, condition, context.RequestAborted);
         return Results.NoContent();
     }
+
+    // No alias ever points below version 1: such an expectation is a mistake in the request, not a lost race (409).
+    private static int? ExpectedVersion(int? expected) => expected is < 1
+        ? throw new ApiException(StatusCodes.Status400BadRequest, "invalid_precondition", $"expected_version must be a version number (1 or more), not {expected}")
+        : expected;
 
     private static string ETag(ModelAlias alias) => $"\"{alias.Revision.ToString(CultureInfo.InvariantCulture)}\"";
 

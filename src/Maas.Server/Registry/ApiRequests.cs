@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Maas.Core.Registry;
@@ -12,8 +13,6 @@ namespace Maas.Server.Registry;
 /// <summary>Reading what callers send: JSON bodies, numbers in the path, who they are.</summary>
 internal static class ApiRequests
 {
-    private const int MaxJsonBytes = 1 << 20;
-
     // Strict: an unknown field is a typo the caller wants to hear about (e.g. "max_batch" for "max_batch_size"), and a
     // key given twice in any object is ambiguous (by default the last one would silently win).
     private static readonly JsonSerializerOptions Strict = new(RegistryJson.Options)
@@ -23,8 +22,8 @@ internal static class ApiRequests
     };
 
     /// <summary>
-    /// Reads a JSON body (at most 1 MiB) into <typeparamref name="T"/>; 400/415 with a clear code otherwise (a key given
-    /// twice in any object of the body is 400 invalid_json naming it).
+    /// Reads a JSON body (at most Maas:Api:MaxJsonBodyBytes) into <typeparamref name="T"/>; 400/413/415 with a clear code
+    /// otherwise (a key given twice in any object of the body is 400 invalid_json naming it).
     /// </summary>
     public static async Task<T> ReadJsonAsync<T>(HttpRequest request, CancellationToken cancellationToken)
         where T : class
@@ -34,21 +33,12 @@ internal static class ApiRequests
             throw new ApiException(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type", $"this route takes application/json, not '{type}'");
         }
 
-        if (request.ContentLength > MaxJsonBytes)
-        {
-            throw new ApiException(StatusCodes.Status413PayloadTooLarge, "request_too_large", $"a JSON body may have at most {MaxJsonBytes} bytes");
-        }
-
-        using var buffer = new MemoryStream();
-        await request.Body.CopyToAsync(buffer, cancellationToken);
+        // The group's options (WithApiErrors); a route outside such a group gets the default.
+        var limit = request.HttpContext.Features.Get<ApiOptions>()?.MaxJsonBodyBytes ?? ApiOptions.DefaultMaxJsonBodyBytes;
+        using var buffer = await ReadBodyAsync(request, limit, cancellationToken);
         if (buffer.Length == 0)
         {
             throw new ApiException(StatusCodes.Status400BadRequest, "invalid_json", "a JSON body is required");
-        }
-
-        if (buffer.Length > MaxJsonBytes)
-        {
-            throw new ApiException(StatusCodes.Status413PayloadTooLarge, "request_too_large", $"a JSON body may have at most {MaxJsonBytes} bytes");
         }
 
         try
@@ -59,8 +49,135 @@ internal static class ApiRequests
         catch (JsonException e)
         {
             var where = e.Path is { Length: > 1 } path ? $" at {path}" : "";
-            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_json", $"the JSON body is invalid{where}: {Explain(FirstSentence(e.Message), e.Path)}");
+            var message = FirstSentence(e.Message);
+            var target = message.StartsWith(NotConverted, StringComparison.Ordinal) ? TargetType(message, typeof(T), e.Path) : null;
+            var reason = OutOfRange(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), target, e.Path) ?? Explain(message, target, e.Path);
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_json", $"the JSON body is invalid{where}: {reason}");
         }
+    }
+
+    // The whole-number types a body's fields use, with their ranges.
+    private static readonly Dictionary<string, (BigInteger Min, BigInteger Max)> WholeNumberRanges = new(StringComparer.Ordinal)
+    {
+        ["System.Int32"] = (int.MinValue, int.MaxValue),
+        ["System.Int64"] = (long.MinValue, long.MaxValue),
+        ["System.Int16"] = (short.MinValue, short.MaxValue),
+        ["System.Byte"] = (byte.MinValue, byte.MaxValue),
+        ["System.UInt32"] = (uint.MinValue, uint.MaxValue),
+        ["System.UInt64"] = (ulong.MinValue, ulong.MaxValue),
+    };
+
+    /// <summary>
+    /// For a whole number too large (or small) for its field's type, which the parser only calls "could not be
+    /// converted", the sentence that says so: the field, the value and the range it takes. Null for any other failure.
+    /// </summary>
+    private static string? OutOfRange(ReadOnlyMemory<byte> body, string? type, string? path)
+    {
+        if (type is null || path is null || !WholeNumberRanges.TryGetValue(type, out var range))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            if (ValueAt(document.RootElement, path) is not { ValueKind: JsonValueKind.Number } value)
+            {
+                return null;
+            }
+
+            var raw = value.GetRawText();
+            var field = path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path;
+            bool? tooLarge = BigInteger.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var whole)
+                ? whole > range.Max ? true : whole < range.Min ? false : null
+                // 3e9: a whole number only if it has no fraction, and out of range only if past one end.
+                : double.TryParse(raw, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && Math.Floor(number) == number
+                    ? number > (double)range.Max ? true : number < (double)range.Min ? false : null
+                    : null;
+            return tooLarge switch
+            {
+                true => $"{RegistryNames.Shorten(raw)} is too large: {field} takes a whole number of at most {range.Max}",
+                false => $"{RegistryNames.Shorten(raw)} is too small: {field} takes a whole number of at least {range.Min}",
+                null => null,
+            };
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    // The element at a path the parser reported (null when there is none).
+    private static JsonElement? ValueAt(JsonElement root, string path)
+    {
+        if (Segments(path) is not { } steps)
+        {
+            return null;
+        }
+
+        var at = root;
+        foreach (var (name, index) in steps)
+        {
+            if (name is not null)
+            {
+                if (at.ValueKind != JsonValueKind.Object || !at.TryGetProperty(name, out at))
+                {
+                    return null;
+                }
+            }
+            else if (at.ValueKind == JsonValueKind.Array && index < at.GetArrayLength())
+            {
+                at = at[index];
+            }
+            else
+            {
+                return null;
+            }
+        }
+
+        return at;
+    }
+
+    /// <summary>
+    /// The steps of a path the parser reports ($.a.b, $.a[2], $['a key']): a member's name, or null and an array
+    /// index; null for a path of another shape.
+    /// </summary>
+    private static List<(string? Name, int Index)>? Segments(string? path)
+    {
+        if (string.IsNullOrEmpty(path) || path[0] != '$')
+        {
+            return null;
+        }
+
+        var steps = new List<(string? Name, int Index)>();
+        var i = 1;
+        while (i < path.Length)
+        {
+            if (path.AsSpan(i).StartsWith("['") && path.IndexOf("']", i + 2, StringComparison.Ordinal) is var close and > 0)
+            {
+                steps.Add((path[(i + 2)..close], -1));
+                i = close + 2;
+            }
+            else if (path[i] == '[' && path.IndexOf(']', i) is var bracket and > 0
+                && int.TryParse(path.AsSpan(i + 1, bracket - i - 1), NumberStyles.None, CultureInfo.InvariantCulture, out var index))
+            {
+                steps.Add((null, index));
+                i = bracket + 1;
+            }
+            else if (path[i] == '.')
+            {
+                var end = path.IndexOfAny(['.', '['], i + 1);
+                end = end < 0 ? path.Length : end;
+                steps.Add((path[(i + 1)..end], -1));
+                i = end;
+            }
+            else
+            {
+                return null;
+            }
+        }
+
+        return steps;
     }
 
     private static string FirstSentence(string message)
@@ -77,7 +194,7 @@ internal static class ApiRequests
     /// The serializer's sentences name .NET types ("System.Nullable`1[System.Int64]", "Maas.Server.Registry.SetAliasRequest"),
     /// which say nothing to a caller of a JSON API: say what JSON was expected instead.
     /// </summary>
-    private static string Explain(string message, string? path)
+    private static string Explain(string message, string? type, string? path)
     {
         // A repeated key: an object's property names itself in the message, a dictionary's only in the path.
         if (message.StartsWith(Duplicate, StringComparison.Ordinal))
@@ -94,13 +211,11 @@ internal static class ApiRequests
             return $"unknown field '{RegistryNames.Shorten(message[NotMapped.Length..end])}'";
         }
 
-        if (!message.StartsWith(NotConverted, StringComparison.Ordinal))
+        if (type is null)
         {
             return message;
         }
 
-        var type = message[NotConverted.Length..];
-        type = type.StartsWith("System.Nullable`1[", StringComparison.Ordinal) ? type["System.Nullable`1[".Length..^1] : type;
         return type switch
         {
             "System.String" => "expected a string",
@@ -113,6 +228,63 @@ internal static class ApiRequests
             _ when type.Contains("Dictionary`2", StringComparison.Ordinal) => "expected an object",
             _ => "this value has the wrong type",
         };
+    }
+
+    /// <summary>
+    /// The .NET type of the value that could not be converted, without Nullable. The serializer's sentence names it for
+    /// a property ("System.Nullable`1[System.Int32]") but names the record for a constructor parameter
+    /// ("Maas.Server.Registry.SetAliasRequest"), so the type is found from <paramref name="body"/>'s contract and the
+    /// path first, and from the sentence only when the path leads nowhere.
+    /// </summary>
+    private static string TargetType(string message, Type body, string? path)
+    {
+        Type? type;
+        try
+        {
+            type = MemberType(body, path);
+        }
+        catch (Exception e) when (e is NotSupportedException or InvalidOperationException or ArgumentException)
+        {
+            type = null; // a contract the serializer cannot describe: the sentence's type is all there is
+        }
+
+        if (type is not null)
+        {
+            return (Nullable.GetUnderlyingType(type) ?? type).FullName ?? type.Name;
+        }
+
+        var named = message[NotConverted.Length..];
+        if (!named.StartsWith("System.Nullable`1[", StringComparison.Ordinal))
+        {
+            return named;
+        }
+
+        named = named["System.Nullable`1[".Length..].TrimStart('[');
+        return named[..named.IndexOfAny([',', ']'])];
+    }
+
+    // The type of the member at a path such as $.limits.concurrent_requests or $.files[0], by the body's JSON contract.
+    private static Type? MemberType(Type body, string? path)
+    {
+        if (Segments(path) is not { } steps)
+        {
+            return null;
+        }
+
+        Type? type = body;
+        foreach (var (name, _) in steps)
+        {
+            var info = Strict.GetTypeInfo(Nullable.GetUnderlyingType(type) ?? type);
+            type = name is null || info.Kind == System.Text.Json.Serialization.Metadata.JsonTypeInfoKind.Dictionary
+                ? info.ElementType
+                : info.Properties.FirstOrDefault(p => p.Name == name)?.PropertyType;
+            if (type is null)
+            {
+                return null;
+            }
+        }
+
+        return type;
     }
 
     // The last name of a JSON path such as $.hyperparameters.l2 or $['a key'].
@@ -130,6 +302,55 @@ internal static class ApiRequests
 
         return path[(path.LastIndexOf('.') + 1)..];
     }
+
+    /// <summary>
+    /// Reads a whole request body of at most <paramref name="limit"/> bytes into memory; a larger one is 413
+    /// request_too_large naming the limit (with <c>limit_bytes</c>), before a byte is read when its length is declared,
+    /// else as soon as the bytes read pass it (a body sent without a length is never held whole).
+    /// </summary>
+    public static async Task<MemoryStream> ReadBodyAsync(HttpRequest request, int limit, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > limit)
+        {
+            throw BodyTooLarge(limit);
+        }
+
+        // Kestrel's own limit (Kestrel:Limits:MaxRequestBodySize, 30 MB by default) must not cut a body this one allows.
+        if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } feature && feature.MaxRequestBodySize < limit + 1L)
+        {
+            feature.MaxRequestBodySize = limit + 1L;
+        }
+
+        var buffer = new MemoryStream();
+        try
+        {
+            var chunk = new byte[16 * 1024];
+            int read;
+            while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+            {
+                if (buffer.Length + read > limit)
+                {
+                    throw BodyTooLarge(limit);
+                }
+
+                buffer.Write(chunk, 0, read);
+            }
+
+            buffer.Position = 0;
+            return buffer;
+        }
+        catch
+        {
+            await buffer.DisposeAsync();
+            throw;
+        }
+    }
+
+    private static ApiException BodyTooLarge(int limit) => new(
+        StatusCodes.Status413PayloadTooLarge,
+        "request_too_large",
+        string.Create(CultureInfo.InvariantCulture, $"the JSON body is larger than the limit of {limit} bytes (setting {ApiOptions.Section}:{nameof(ApiOptions.MaxJsonBodyBytes)})"),
+        new Dictionary<string, object?> { ["limit_bytes"] = limit });
 
     /// <summary>Parses a version number from the path; 400 invalid_version otherwise.</summary>
     public static int Version(string text) =>

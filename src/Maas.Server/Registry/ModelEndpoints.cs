@@ -132,7 +132,12 @@ internal static class ModelEndpoints
         var body = await ApiRequests.ReadJsonAsync<UpdateModelRequest>(context.Request, context.RequestAborted);
         var model = await registry.UpdateModelAsync(
             name,
-            new ModelUpdate(body.Description, body.Tags, body.Task, ApiRequests.Visibility(body.Visibility)),
+            new ModelUpdate(
+                body.Description,
+                body.Tags,
+                string.IsNullOrEmpty(body.Task) ? null : body.Task,
+                ApiRequests.Visibility(body.Visibility),
+                ClearTask: body.TaskGiven && string.IsNullOrEmpty(body.Task)),
             context.RequestAborted);
         return Results.Json(ModelResponse.From(model, context.CallerTenant()), RegistryJson.Options);
     }

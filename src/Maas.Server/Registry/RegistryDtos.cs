@@ -9,8 +9,38 @@ namespace Maas.Server.Registry;
 /// <summary>POST /api/v1/models.</summary>
 public sealed record CreateModelRequest(string? Name, string? Description, string[]? Tags, string? Task, string? Visibility, string? Owner);
 
-/// <summary>PATCH /api/v1/models/{name}: only the given fields change.</summary>
-public sealed record UpdateModelRequest(string? Description, string[]? Tags, string? Task, string? Visibility);
+/// <summary>PATCH /api/v1/models/{name}: only the given fields change; a task given as null or "" is cleared.</summary>
+public sealed record UpdateModelRequest
+{
+    private readonly string? _task;
+
+    /// <summary>The new description ("" empties it).</summary>
+    public string? Description { get; init; }
+
+    /// <summary>The new tags, replacing the old ([] drops them all).</summary>
+    public string[]? Tags { get; init; }
+
+    /// <summary>The new task; see <see cref="TaskGiven"/>.</summary>
+    public string? Task
+    {
+        get => _task;
+        init
+        {
+            _task = value;
+            TaskGiven = true;
+        }
+    }
+
+    /// <summary>"private" or "shared".</summary>
+    public string? Visibility { get; init; }
+
+    /// <summary>
+    /// True when the body has a "task" at all: only then is a null one "no task" rather than "left out" (the model's
+    /// view shows a model without a task as "task": null, so sending that back clears it).
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public bool TaskGiven { get; private init; }
+}
 
 /// <summary>PUT /api/v1/models/{name}/aliases/{alias}.</summary>
 public sealed record SetAliasRequest(int? Version, int? ExpectedVersion);

@@ -29,6 +29,7 @@ public static class RegistryExtensions
         Bind<ArtifactStoreOptions>(builder, ArtifactStoreOptions.Section, o => o.Validate());
         Bind<ServingLimits>(builder, ServingLimits.Section, o => o.Validate());
         Bind<MultipartLimits>(builder, MultipartLimits.Section, o => o.Validate());
+        Bind<ApiOptions>(builder, ApiOptions.Section, o => o.Validate());
         Bind<InstanceOptions>(builder, InstanceOptions.Section, o => o.Validate());
 
         // This process's instance: it owns the versions it uploads, the imports it runs and the drafts it stages, and

@@ -131,6 +131,15 @@ internal static class UploadEndpoints
         var body = context.Request.ContentLength is 0 || (context.Request.ContentLength is null && context.Request.ContentType is null)
             ? new CompleteUploadRequest(null, null, null, null, null)
             : await ApiRequests.ReadJsonAsync<CompleteUploadRequest>(context.Request, context.RequestAborted);
+        for (var i = 0; i < body.Files?.Length; i++)
+        {
+            // JSON null in the list would be looked up as upload '' and answered 404: the list itself is wrong.
+            if (string.IsNullOrEmpty(body.Files[i]))
+            {
+                throw new ApiException(StatusCodes.Status400BadRequest, "invalid_upload", $"files[{i}] is {(body.Files[i] is null ? "null" : "empty")}; files lists the ids of other uploads (strings)");
+            }
+        }
+
         foreach (var sessionId in (body.Files ?? []).Prepend(id))
         {
             await OwnSessionAsync(sessionId, context, registry);

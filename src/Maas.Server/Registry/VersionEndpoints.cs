@@ -51,6 +51,7 @@ internal static class VersionEndpoints
         string? relation,
         CancellationToken cancellationToken)
     {
+        CheckMetadataText(metadata);
         if (ReservedMetadata.FirstReserved(metadata) is { } reserved)
         {
             // The server reads these keys as facts about a version (a retried job adopts the version whose maas.job
@@ -303,6 +304,32 @@ internal static class VersionEndpoints
 
         string? Field(string key) => fields.TryGetValue(key, out var value) ? value : query[key].ToString() is { Length: > 0 } q ? q : null;
     }
+
+    // A caller's metadata is text people read (notes, sources): a null value (JSON null, which the parser lets into a
+    // dictionary of strings) or a control character in a key or value is refused, naming the entry.
+    private static void CheckMetadataText(IReadOnlyDictionary<string, string>? metadata)
+    {
+        foreach (var (key, value) in metadata ?? new Dictionary<string, string>())
+        {
+            if (RegistryNames.IndexOfControl(key) is var inKey and >= 0)
+            {
+                throw new ApiException(StatusCodes.Status400BadRequest, "invalid_metadata", RegistryNames.ControlMessage($"metadata key '{Printable(key)}'", key, inKey));
+            }
+
+            if ((string?)value is null)
+            {
+                throw new ApiException(StatusCodes.Status400BadRequest, "invalid_metadata", $"metadata '{Printable(key)}' is null; a value must be a string");
+            }
+
+            if (RegistryNames.IndexOfControl(value) is var inValue and >= 0)
+            {
+                throw new ApiException(StatusCodes.Status400BadRequest, "invalid_metadata", RegistryNames.ControlMessage($"metadata '{Printable(key)}'", value, inValue));
+            }
+        }
+    }
+
+    // A key as a message can show it: control characters written as \uXXXX.
+    private static string Printable(string key) => string.Concat(RegistryNames.Shorten(key).Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
 
     private static Dictionary<string, string>? ParseMetadata(string? json, string where)
     {

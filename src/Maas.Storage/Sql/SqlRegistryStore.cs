@@ -223,10 +223,10 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IInstanceStore
             parameters.Add("Description", update.Description);
         }
 
-        if (update.Task is not null)
+        if (update.Task is not null || update.ClearTask)
         {
             set.Append(", task = @Task");
-            parameters.Add("Task", update.Task);
+            parameters.Add("Task", update.ClearTask ? null : update.Task, System.Data.DbType.String);
         }
 
         if (update.Visibility is { } visibility)

@@ -162,7 +162,7 @@ public sealed class ModelApiTests(ServerPerDb servers) : IClassFixture<ServerPer
         using (var response = await client.PostAsync("api/v1/models", Api.Json("""{"name": 42}""")))
         {
             var error = await response.ErrorAsync(HttpStatusCode.BadRequest, "invalid_json");
-            Assert.Equal("the JSON body is invalid at $.name: this value has the wrong type", (string?)error["message"]);
+            Assert.Equal("the JSON body is invalid at $.name: expected a string", (string?)error["message"]);
         }
 
         // Messages say what JSON was expected, never the server's .NET type names.
