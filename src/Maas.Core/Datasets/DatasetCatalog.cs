@@ -45,6 +45,11 @@ public sealed class DatasetCatalog(
             throw RegistryException.Invalid("invalid_description", $"description may have at most 4096 characters, not {description.Length}");
         }
 
+        if (RegistryNames.IndexOfControl(description) is var control and >= 0)
+        {
+            throw RegistryException.Invalid("invalid_description", RegistryNames.ControlMessage("description", description, control));
+        }
+
         return store.CreateDatasetAsync(
             new Dataset { Name = name, Owner = owner, Visibility = visibility, Description = description, CreatedBy = createdBy, CreatedAt = _time.GetUtcNow() },
             cancellationToken);

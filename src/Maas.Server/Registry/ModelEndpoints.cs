@@ -51,7 +51,7 @@ internal static class ModelEndpoints
                 body.Name,
                 body.Description ?? "",
                 body.Tags ?? [],
-                body.Task,
+                string.IsNullOrEmpty(body.Task) ? null : body.Task, // "" is no task, as PATCH reads it
                 ApiRequests.Visibility(body.Visibility) ?? ModelVisibility.Private,
                 owner,
                 ApiRequests.Caller(context)),

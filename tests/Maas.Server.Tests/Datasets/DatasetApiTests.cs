@@ -157,6 +157,20 @@ public sealed class DatasetApiTests(ServerPerDb servers) : IClassFixture<ServerP
 
     [Theory]
     [OnSqlite]
+    public async Task A_description_with_a_control_character_is_refused_and_one_with_line_breaks_kept(Db db)
+    {
+        var client = (await servers.GetAsync(db)).Client;
+        var name = Names.Unique("ds");
+        var error = await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}", "description": "red\u001b[31m"}"""))).ErrorAsync(HttpStatusCode.BadRequest, "invalid_description");
+        Assert.Contains("description has a control character (U+001B) at position 3", (string?)error["message"]);
+        await (await client.GetAsync($"api/v1/datasets/{name}")).ErrorAsync(HttpStatusCode.NotFound, "dataset_not_found");
+
+        var created = await (await client.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{name}}", "description": "rows\tof\r\npoints"}"""))).JsonAsync(HttpStatusCode.Created);
+        Assert.Equal("rows\tof\r\npoints", (string?)created["description"]);
+    }
+
+    [Theory]
+    [OnSqlite]
     public async Task The_upload_limit_is_enforced_and_reported(Db db)
     {
         _ = db;

@@ -74,6 +74,11 @@ public sealed class ManagementInputTests(ServerPerDb servers) : IClassFixture<Se
         Assert.Equal("text-generation", await PatchAsync("""{"task": "text-generation"}"""));
         Assert.Null(await PatchAsync("""{"task": ""}"""));
         Assert.Null(await PatchAsync("""{"tags": []}"""));
+
+        // Created with "task": "" is created without one, as PATCH reads it.
+        var untasked = Names.Unique("m");
+        using var created = await client.PostAsync("api/v1/models", Api.Json($$"""{"name": "{{untasked}}", "task": ""}"""));
+        Assert.Null((await created.JsonAsync(HttpStatusCode.Created))["task"]);
     }
 
     // C0 control characters other than tab, line feed and carriage return, and DEL, are nothing a person reads, and
