@@ -22,9 +22,6 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
     /// <summary>The error code of a version MaaS did not train (no maas.tabular or maas.image metadata).</summary>
     public const string NotTrainedCode = "version_not_trained";
 
-    // How many derivations (an optimisation of an optimisation ...) the lineage is followed back through.
-    private const int MaxDerivations = 32;
-
     private int _sessionsOpen;
     private long _sessionsOpened;
 
@@ -127,31 +124,9 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
     /// </summary>
     public static async Task<TrainingLineage> LineageAsync(IModelRegistry registry, ModelVersion version, CancellationToken cancellationToken)
     {
-        var current = version;
-        for (var hop = 0; hop < MaxDerivations; hop++)
-        {
-            if (current.Metadata.ContainsKey(TabularModelInfo.LineageMetadataKey))
-            {
-                var (features, label) = Lineage(current);
-                return new TrainingLineage(features, label, null);
-            }
-
-            if (current.DerivedFrom is not { } from)
-            {
-                return new TrainingLineage(null, null, null);
-            }
-
-            try
-            {
-                current = await registry.GetVersionAsync(from.Model, from.Version, cancellationToken);
-            }
-            catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
-            {
-                return new TrainingLineage(null, null, from);
-            }
-        }
-
-        return new TrainingLineage(null, null, null);
+        var (holder, missing) = await TrainedVersion.FindAsync(registry, version, cancellationToken);
+        var (features, label) = holder is null ? (null, null) : Lineage(holder);
+        return new TrainingLineage(features, label, missing);
     }
 
     /// <summary>

@@ -287,9 +287,11 @@ public sealed record FineTuneSpec
     /// <summary>
     /// This spec resolved against the dataset <paramref name="version"/> and the <paramref name="source"/> model (which
     /// must be a classifier the ggml trainer made: its metadata says its input, shape and classes); or throws
-    /// <see cref="OptimizationRequestException"/> saying what does not fit.
+    /// <see cref="OptimizationRequestException"/> saying what does not fit. The label, image column and split left out
+    /// come from the training record of <paramref name="trainedVersion"/>: the source itself, or for a source an optimisation
+    /// derived, the version it derives from (<see cref="Maas.Core.Training.TrainedVersion"/>); null when none has one.
     /// </summary>
-    public FineTuneSpec Resolve(DatasetVersion version, ModelVersion source)
+    public FineTuneSpec Resolve(DatasetVersion version, ModelVersion source, ModelVersion? trainedVersion)
     {
         var label = $"{version.Dataset}:{version.Version.ToString(CultureInfo.InvariantCulture)}";
         var o = $"options.{Option}";
@@ -298,7 +300,7 @@ public sealed record FineTuneSpec
         if (Option == EvaluationOption && image is null)
         {
             // Table classifiers MaaS trained, and uploaded classifiers described by the request.
-            return LabelledEvaluation.Resolve(this, version, source);
+            return LabelledEvaluation.Resolve(this, version, source, trainedVersion);
         }
 
         if (Option == EvaluationOption && (Output is not null || PreprocessOption is not null || Classes is not null || Features is { Count: > 1 }))
@@ -312,7 +314,7 @@ public sealed record FineTuneSpec
         }
 
         var (classes, shape) = trained;
-        var lineage = SourceMetadata.Lineage(source);
+        var lineage = trainedVersion is null ? null : SourceMetadata.Lineage(trainedVersion);
         string? FromLineage(string key) => lineage is { } l && l.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
         var labelColumn = Label ?? FromLineage("label") ?? throw Invalid($"{o}.label is required: the source's lineage names no label column");

@@ -45,11 +45,12 @@ public static class LabelledEvaluation
     /// <paramref name="spec"/> resolved against the dataset <paramref name="version"/> and a <paramref name="source"/> that
     /// is not an image classifier MaaS trained; or throws <see cref="OptimizationRequestException"/> naming what does not fit.
     /// </summary>
-    public static FineTuneSpec Resolve(FineTuneSpec spec, DatasetVersion version, ModelVersion source)
+    /// <remarks><paramref name="trained"/> holds the training record that names the label and split (see <see cref="FineTuneSpec.Resolve"/>).</remarks>
+    public static FineTuneSpec Resolve(FineTuneSpec spec, DatasetVersion version, ModelVersion source, ModelVersion? trained)
     {
         var reference = new DatasetReference(version.Dataset, version.Version, version.Sha256);
         return SourceMetadata.Tabular(source, FineTuneSpec.EvaluationOption) is { } tabular
-            ? ResolveTable(spec, version, source, tabular) with { Dataset = reference }
+            ? ResolveTable(spec, version, source, trained, tabular) with { Dataset = reference }
             : ResolveUploaded(spec, version, source) with { Dataset = reference };
     }
 
@@ -69,7 +70,7 @@ public static class LabelledEvaluation
         }
     }
 
-    private static FineTuneSpec ResolveTable(FineTuneSpec spec, DatasetVersion version, ModelVersion source, TabularModelInfo info)
+    private static FineTuneSpec ResolveTable(FineTuneSpec spec, DatasetVersion version, ModelVersion source, ModelVersion? trained, TabularModelInfo info)
     {
         if (info.Task == TrainingNames.Regression || info.Classes is not { Count: >= 2 })
         {
@@ -97,7 +98,7 @@ public static class LabelledEvaluation
             }
         }
 
-        var lineage = SourceMetadata.Lineage(source);
+        var lineage = trained is null ? null : SourceMetadata.Lineage(trained);
         var label = spec.Label ?? (lineage is { } l && l.TryGetProperty("label", out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null)
             ?? throw Invalid("options.evaluation.label is required: the source's lineage names no label column");
         RequireLabel(version, label);

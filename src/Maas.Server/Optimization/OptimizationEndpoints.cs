@@ -79,14 +79,17 @@ internal static class OptimizationEndpoints
                 spec = CalibrationData.Resolve(spec, await DatasetAsync(reference, "calibration", context, datasets), source);
             }
 
+            // The label, image column and split the request leaves out come from the source's training record, which a
+            // version an earlier optimisation derived keeps only in the version it derives from.
+            var trained = spec.FineTune is null && spec.Evaluation is null ? null : (await TrainedVersion.FindAsync(registry, source, context.RequestAborted)).Holder;
             if (spec.FineTune is { } fineTune)
             {
-                spec = spec with { FineTune = fineTune.Resolve(await DatasetAsync(fineTune.Reference, "fine_tune.dataset", context, datasets), source) };
+                spec = spec with { FineTune = fineTune.Resolve(await DatasetAsync(fineTune.Reference, "fine_tune.dataset", context, datasets), source, trained) };
             }
 
             if (spec.Evaluation is { } evaluation)
             {
-                spec = spec with { Evaluation = evaluation.Resolve(await DatasetAsync(evaluation.Reference, "evaluation.dataset", context, datasets), source) };
+                spec = spec with { Evaluation = evaluation.Resolve(await DatasetAsync(evaluation.Reference, "evaluation.dataset", context, datasets), source, trained) };
             }
 
             if (spec.ImatrixReference is { } text and not OptimizationRequestParser.BuiltInText)

@@ -85,9 +85,9 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
         return layer with { Weight = layer.Weight.Select(w => w * scale).ToArray(), Bias = layer.Bias.Select(b => b * scale).ToArray() };
     }
 
-    private static async Task<JsonNode> OptimizeAsync(HttpClient client, string model, string body)
+    private static async Task<JsonNode> OptimizeAsync(HttpClient client, string model, string body, int version = 1)
     {
-        using var response = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json(body));
+        using var response = await client.PostAsync($"api/v1/models/{model}/versions/{version}:optimize", Api.Json(body));
         var job = await response.JsonAsync(HttpStatusCode.Accepted);
         return await client.WaitForJobAsync((string)job["id"]!, TimeSpan.FromMinutes(4));
     }
@@ -151,6 +151,15 @@ public sealed class OptimizationEvaluationTests(FineTuneServer servers) : IClass
         Assert.Equal(trainedAccuracy, (double)prunedReport["source_accuracy"]!, 6);
         Assert.True((bool)Check(prunedReport, "max_accuracy_drop")["passed"]!);
         Assert.Equal("pruned", (string?)(await (await client.GetAsync($"api/v1/models/{model}/versions/{(int)pruned["result"]!["version"]!}")).JsonAsync(HttpStatusCode.OK))["derived_from"]!["relation"]);
+
+        // Quantising the pruned version: its label and split come from the training of the version it was derived from
+        // (its own metadata records no training).
+        var again = await OptimizeAsync(client, model, $$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}"} } }""", (int)pruned["result"]!["version"]!);
+        Assert.True((string?)again["status"] == "succeeded", again.ToJsonString());
+        var againReport = again["result"]!["report"]!;
+        Assert.Equal("colour", (string?)againReport["evaluation"]!["label"]);
+        Assert.Equal(5, (int)againReport["evaluation"]!["split"]!["seed"]!);
+        Assert.Equal($"{dataset}:1 test split", (string?)againReport["accuracy_on"]);
 
         // The table model's evaluation takes its own features only.
         using var refused = await client.PostAsync($"api/v1/models/{model}/versions/1:optimize", Api.Json($$"""{"method": "onnx-int8-dynamic", "options": {"evaluation": {"dataset": "{{dataset}}", "features": ["x0"]} } }"""));
