@@ -481,7 +481,13 @@ await scenario('onnx_form_from_signature', async () => {
   await page.getByRole('button', { name: 'Run' }).click();
   const fromFile = await output();
   if (fromFile !== want) throw new Error(`from the raw file the page shows ${fromFile}; the API answers ${want}`);
-  return `outputs ${want} from JSON and from a raw file`;
+  // A name that does not load takes the previous model's form and outputs away: Run would call that other model.
+  await page.getByLabel('ONNX model').fill('no-such-model');
+  await page.getByRole('button', { name: 'Load signature' }).click();
+  await page.locator('.status.error', { hasText: 'no-such-model' }).waitFor();
+  const left = await page.locator('main').getByRole('button', { name: 'Run' }).count() + await page.locator('main details pre').count();
+  if (left !== 0) throw new Error(`after a model that does not load, ${left} Run button(s) or outputs of demo-classifier are still shown`);
+  return `outputs ${want} from JSON and from a raw file; a model that does not load clears the form`;
 });
 
 await scenario('chart_moves_under_load', async () => {
