@@ -516,6 +516,9 @@ await scenario('chart_moves_under_load', async () => {
       const text = (await page.locator('figure.chart-box', { hasText: 'Server memory' }).locator('ul.legend li').first().textContent()).split(': ').pop();
       return /^[0-9.]+ (MiB|GiB)$/.test(text) ? text : null;
     });
+    // Every y-axis label is drawn whole inside its chart (a label such as "476.8 MiB" was cut at the left edge).
+    const cut = await page.locator('figure.chart-box svg.chart text.tick').evaluateAll((ticks) => ticks.filter((t) => t.getBBox().x < 0).map((t) => t.textContent));
+    if (cut.length) throw new Error(`axis labels cut at the chart's left edge: ${cut.join(', ')}`);
     await until('demo-classifier in the chart selector', async () => (await page.locator('option[value="demo-classifier"]').count()) > 0, 30000);
     await page.getByLabel('Show').selectOption('demo-classifier');
     // The model's own charts are drawn (not the server's still on screen) before anything is read from them.
