@@ -1529,6 +1529,10 @@ await scenario('deployment_metrics_follow', async () => {
       if (!res.ok) throw new Error(`the call answered ${res.status}`);
     }
     await until('the requests of v1 to move on the page', async () => Number(await requests.textContent()) === before + 3, 15000);
+    // With no shadow there is nothing compared: exact match and max error read "–" (not a perfect 1 and 0); the
+    // error rate is a percent.
+    const cells = await page.locator('section[aria-label="Metrics per version"] tbody tr', { hasText: 'v1' }).locator('td').allTextContents();
+    if (cells[2] !== '0%' || cells[4] !== '0' || cells[5] !== '–' || cells[6] !== '–') throw new Error(`v1's error rate, comparisons, exact match and max error read ${cells.slice(2, 7).join(' | ')}`);
     const armed = await page.evaluate(() => document.activeElement?.textContent);
     if (armed !== 'Really abort?') throw new Error(`after the refresh the focus is on "${armed}"`);
     await check('deployment-metrics');
