@@ -1324,6 +1324,12 @@ await scenario('model_details', async () => {
   await report.getByText('Raw JSON').click();
   const evaluation = await rawJson.textContent();
   if (JSON.parse(evaluation).accuracy !== v1.evaluation.accuracy) throw new Error(`the evaluation report reads ${evaluation}`);
+  // What MaaS wrote into the metadata (JSON held in strings) is behind a toggle and pretty-printed, not one escaped line.
+  const written = details.locator('.version-metadata details > pre');
+  if (await written.isVisible()) throw new Error('the metadata MaaS wrote is shown before its toggle is opened');
+  await details.locator('.version-metadata summary').click();
+  const writtenJson = JSON.parse(await written.textContent());
+  if (typeof writtenJson['maas.lineage'] !== 'object' || writtenJson['maas.lineage'].job !== v1.lineage.job) throw new Error(`the metadata reads ${JSON.stringify(writtenJson).slice(0, 300)}`);
   const trained = (await details.locator('.training-lineage dl').textContent()).replace(/\s+/g, ' ');
   if (!/Dataset ?shapes v1/.test(trained) || !trained.includes(v1.lineage.job)) throw new Error(`the lineage reads ${trained}`);
   await check('model-details');
