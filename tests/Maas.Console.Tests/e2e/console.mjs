@@ -1071,6 +1071,9 @@ await scenario('tabular_playground', async () => {
   const widths = await page.locator('#tabular-result rect.bar').evaluateAll((rects) => rects.map((r) => Number(r.getAttribute('width'))));
   const p = Object.values(expected.probabilities);
   if (widths.length !== 2 || Math.abs(widths[0] / widths[1] - p[0] / p[1]) > 0.02 * (p[0] / p[1])) throw new Error(`bar widths ${widths} for probabilities ${p}`);
+  // The chart is not blown up to the page's width: its class names read at about the page's own text size.
+  const nameHeight = await page.locator('#tabular-result svg.chart text.category').first().evaluate((t) => t.getBoundingClientRect().height);
+  if (nameHeight > 20) throw new Error(`the chart's class names are drawn ${nameHeight.toFixed(0)} px high`);
   await check('playground-tabular');
   // The dataset's file as it is: its label column is left out and said so, every row gets an answer.
   await page.getByLabel(/^A CSV, TSV or JSON Lines file/).setInputFiles(config.lineCsv);
