@@ -1344,6 +1344,9 @@ await scenario('chat_tools', async () => {
   await page.getByLabel('Model', { exact: true }).selectOption('demo-llm');
   await page.getByLabel('Max tokens').fill('200');
   await page.getByRole('button', { name: 'New chat' }).click();
+  // A new chat's empty conversation says what goes there rather than showing a blank box.
+  const emptyNote = await page.locator('.transcript').evaluate((t) => getComputedStyle(t, '::before').content);
+  if (!/No messages yet/.test(emptyNote)) throw new Error(`an empty conversation shows ${emptyNote}`);
   await page.getByLabel('Tools (OpenAI function tools, JSON)').fill('[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 10}}, "required": ["city"]}}}]');
   await page.getByLabel('Tool choice').selectOption('required');
   await page.getByLabel('parallel tool calls').uncheck();
