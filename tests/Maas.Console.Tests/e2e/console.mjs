@@ -564,6 +564,9 @@ await scenario('create_and_revoke_key', async () => {
   await page.getByRole('button', { name: 'Create key' }).click();
   await page.locator('#new-key-secret').waitFor();
   const secret = await page.locator('#new-key-secret').inputValue();
+  // Copy says what it did (copied, or only selected when the clipboard is out of reach), never nothing.
+  await page.locator('.secret-box').getByRole('button', { name: 'Copy' }).click();
+  await page.locator('.secret-box .status.ok', { hasText: /Copied to the clipboard|Selected: press Ctrl\+C/ }).waitFor({ timeout: 5000 });
   await check('keys');
   const me = await fetch(new URL('/api/v1/me', baseUrl), { headers: { Authorization: `Bearer ${secret}` } });
   if (me.status !== 200) throw new Error(`the new key is refused: ${me.status}`);
