@@ -925,6 +925,9 @@ await scenario('training_follow', async () => {
   await page.getByLabel('Task', { exact: true }).selectOption('regression');
   await until('the label choices', async () => (await page.locator('select option[value="y"]').count()) > 0);
   await page.getByLabel('Label column').selectOption('y');
+  // The fields of a row line up by their labels, also beside a field with a hint under it (Model name's).
+  const labelTops = await page.locator('form .row').first().locator('.field > label').evaluateAll((labels) => labels.map((l) => Math.round(l.getBoundingClientRect().top)));
+  if (labelTops.length < 2 || new Set(labelTops).size !== 1) throw new Error(`the first row's labels start at ${labelTops} px`);
   await page.getByLabel('Hyperparameter search (JSON, optional)').fill('{"method": "grid", "space": {"l2": [0.01, 0.1, 1]}}');
   await page.getByRole('button', { name: 'Start training' }).click();
   await page.getByRole('heading', { name: /^Training job train_/ }).waitFor();
