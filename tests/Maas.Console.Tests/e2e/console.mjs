@@ -367,6 +367,12 @@ await scenario('upload_with_progress', async () => {
   if (middle.length === 0 || seen[seen.length - 1] !== 100) throw new Error(`the progress bar did not go through values between 0 and 100 to 100 (it was set to ${seen})`);
   await page.locator('details#v1').evaluate((d) => { d.open = true; });
   await check('model');
+  // A file the server refuses leaves the bar empty beside its message, not full as if it had gone in.
+  await page.getByLabel('Model file (.onnx or .gguf)').setInputFiles({ name: 'junk.onnx', mimeType: 'application/octet-stream', buffer: Buffer.from('not a model at all') });
+  await page.getByRole('button', { name: 'Upload', exact: true }).click();
+  await page.locator('section[aria-label="Upload a version"] .status.error', { hasText: 'junk.onnx' }).waitFor();
+  const refusedBar = await page.getByLabel('Upload progress').evaluate((p) => p.value);
+  if (refusedBar !== 0) throw new Error(`after a refused upload the bar stays at ${refusedBar}`);
   return `${text.trim()} progress values set: ${seen.join(', ')}; requests: ${calls.join(', ')}`;
 });
 

@@ -175,7 +175,11 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
         await draw();
         root.querySelector('#upload-result')?.remove();
         root.prepend(h('p', { id: 'upload-result', class: 'status ok', role: 'status' }, `Uploaded ${chosen.name} as version ${version.version} (${version.format}, ${bytes(version.size_bytes)}).`));
-      } catch (err) { status.error(err as Error); }
+      } catch (err) {
+        // Refused: the bar goes back to empty (as the datasets page's does), not left full as if the file had gone in.
+        progress.value = 0;
+        status.error(err as Error);
+      }
     });
     return form;
   }
