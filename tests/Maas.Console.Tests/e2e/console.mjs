@@ -90,6 +90,9 @@ async function check(name) {
   report.axe[name] = result;
 }
 
+// The axe violations check() found on a page (a scenario may have its own `report` in scope).
+const axeOf = (name) => report.axe[name] ?? [];
+
 async function scenario(name, body) {
   const started = Date.now();
   try {
@@ -1304,6 +1307,9 @@ await scenario('optimise_version', async () => {
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   if (width > 1280) throw new Error(`the jobs page is ${width} px wide in a 1280 px window`);
   await check('jobs-optimisation');
+  // An open job's Events heading follows the page's h1 (an h3 there skipped a level for screen readers).
+  const order = axeOf('jobs-optimisation').filter((v) => v.id === 'heading-order');
+  if (order.length) throw new Error(`the jobs page skips a heading level: ${JSON.stringify(order)}`);
   return `version 2 ${status}: ${report.slice(0, 160)}; ${lines} events of ${job.id} on the jobs page`;
 });
 
