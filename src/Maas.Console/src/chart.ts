@@ -9,12 +9,14 @@ const palette = ['#1f5f99', '#b3421d', '#2e7d32', '#6a3d9a', '#8a6d00', '#00727a
 export function lineChart(title: string, times: number[], series: Series[], format: (v: number) => string = (v) => short(v), xLabel: (x: number) => string = clock, legend: 'last' | 'total' = 'last'): HTMLElement {
   const width = 560;
   const height = 200;
-  const left = 56;
   const bottom = 24;
   const top = 10;
   const right = 10;
   const all = series.flatMap((x) => x.values.filter((v): v is number => v !== null && Number.isFinite(v)));
   const max = niceMax(all.length ? Math.max(...all) : 1);
+  // The y axis is as wide as its longest label (about 7 units a character at 11px), so "476.8 MiB" is not cut.
+  const ticks = [0, 1, 2, 3, 4].map((i) => format((max * i) / 4));
+  const left = Math.max(40, 12 + 7 * Math.max(...ticks.map((t) => t.length)));
   // One point (a single usage period) is drawn in the middle of the chart.
   const x0 = times.length > 1 ? times[0]! : (times[0] ?? 0) - 1;
   const x1 = times.length > 1 ? times[times.length - 1]! : (times[0] ?? 0) + 1;
@@ -24,7 +26,7 @@ export function lineChart(title: string, times: number[], series: Series[], form
   for (let i = 0; i <= 4; i++) {
     const v = (max * i) / 4;
     svg.appendChild(s('line', { x1: left, x2: width - right, y1: py(v), y2: py(v), class: 'grid' }));
-    svg.appendChild(s('text', { x: left - 6, y: py(v) + 4, 'text-anchor': 'end', class: 'tick' }, format(v)));
+    svg.appendChild(s('text', { x: left - 6, y: py(v) + 4, 'text-anchor': 'end', class: 'tick' }, ticks[i]!));
   }
   if (times.length > 1) {
     svg.appendChild(s('text', { x: left, y: height - 6, class: 'tick' }, xLabel(x0)));

@@ -90,6 +90,9 @@ async function check(name) {
   report.axe[name] = result;
 }
 
+// The axe violations check() found on a page (a scenario may have its own `report` in scope).
+const axeOf = (name) => report.axe[name] ?? [];
+
 async function scenario(name, body) {
   const started = Date.now();
   try {
@@ -367,6 +370,12 @@ await scenario('upload_with_progress', async () => {
   if (middle.length === 0 || seen[seen.length - 1] !== 100) throw new Error(`the progress bar did not go through values between 0 and 100 to 100 (it was set to ${seen})`);
   await page.locator('details#v1').evaluate((d) => { d.open = true; });
   await check('model');
+  // A file the server refuses leaves the bar empty beside its message, not full as if it had gone in.
+  await page.getByLabel('Model file (.onnx or .gguf)').setInputFiles({ name: 'junk.onnx', mimeType: 'application/octet-stream', buffer: Buffer.from('not a model at all') });
+  await page.getByRole('button', { name: 'Upload', exact: true }).click();
+  await page.locator('section[aria-label="Upload a version"] .status.error', { hasText: 'junk.onnx' }).waitFor();
+  const refusedBar = await page.getByLabel('Upload progress').evaluate((p) => p.value);
+  if (refusedBar !== 0) throw new Error(`after a refused upload the bar stays at ${refusedBar}`);
   return `${text.trim()} progress values set: ${seen.join(', ')}; requests: ${calls.join(', ')}`;
 });
 
@@ -481,7 +490,13 @@ await scenario('onnx_form_from_signature', async () => {
   await page.getByRole('button', { name: 'Run' }).click();
   const fromFile = await output();
   if (fromFile !== want) throw new Error(`from the raw file the page shows ${fromFile}; the API answers ${want}`);
-  return `outputs ${want} from JSON and from a raw file`;
+  // A name that does not load takes the previous model's form and outputs away: Run would call that other model.
+  await page.getByLabel('ONNX model').fill('no-such-model');
+  await page.getByRole('button', { name: 'Load signature' }).click();
+  await page.locator('.status.error', { hasText: 'no-such-model' }).waitFor();
+  const left = await page.locator('main').getByRole('button', { name: 'Run' }).count() + await page.locator('main details pre').count();
+  if (left !== 0) throw new Error(`after a model that does not load, ${left} Run button(s) or outputs of demo-classifier are still shown`);
+  return `outputs ${want} from JSON and from a raw file; a model that does not load clears the form`;
 });
 
 await scenario('chart_moves_under_load', async () => {
@@ -510,6 +525,9 @@ await scenario('chart_moves_under_load', async () => {
       const text = (await page.locator('figure.chart-box', { hasText: 'Server memory' }).locator('ul.legend li').first().textContent()).split(': ').pop();
       return /^[0-9.]+ (MiB|GiB)$/.test(text) ? text : null;
     });
+    // Every y-axis label is drawn whole inside its chart (a label such as "476.8 MiB" was cut at the left edge).
+    const cut = await page.locator('figure.chart-box svg.chart text.tick').evaluateAll((ticks) => ticks.filter((t) => t.getBBox().x < 0).map((t) => t.textContent));
+    if (cut.length) throw new Error(`axis labels cut at the chart's left edge: ${cut.join(', ')}`);
     await until('demo-classifier in the chart selector', async () => (await page.locator('option[value="demo-classifier"]').count()) > 0, 30000);
     await page.getByLabel('Show').selectOption('demo-classifier');
     // The model's own charts are drawn (not the server's still on screen) before anything is read from them.
@@ -555,6 +573,9 @@ await scenario('create_and_revoke_key', async () => {
   await page.getByRole('button', { name: 'Create key' }).click();
   await page.locator('#new-key-secret').waitFor();
   const secret = await page.locator('#new-key-secret').inputValue();
+  // Copy says what it did (copied, or only selected when the clipboard is out of reach), never nothing.
+  await page.locator('.secret-box').getByRole('button', { name: 'Copy' }).click();
+  await page.locator('.secret-box .status.ok', { hasText: /Copied to the clipboard|Selected: press Ctrl\+C/ }).waitFor({ timeout: 5000 });
   await check('keys');
   const me = await fetch(new URL('/api/v1/me', baseUrl), { headers: { Authorization: `Bearer ${secret}` } });
   if (me.status !== 200) throw new Error(`the new key is refused: ${me.status}`);
@@ -913,6 +934,9 @@ await scenario('training_follow', async () => {
   await page.getByLabel('Task', { exact: true }).selectOption('regression');
   await until('the label choices', async () => (await page.locator('select option[value="y"]').count()) > 0);
   await page.getByLabel('Label column').selectOption('y');
+  // The fields of a row line up by their labels, also beside a field with a hint under it (Model name's).
+  const labelTops = await page.locator('form .row').first().locator('.field > label').evaluateAll((labels) => labels.map((l) => Math.round(l.getBoundingClientRect().top)));
+  if (labelTops.length < 2 || new Set(labelTops).size !== 1) throw new Error(`the first row's labels start at ${labelTops} px`);
   await page.getByLabel('Hyperparameter search (JSON, optional)').fill('{"method": "grid", "space": {"l2": [0.01, 0.1, 1]}}');
   await page.getByRole('button', { name: 'Start training' }).click();
   await page.getByRole('heading', { name: /^Training job train_/ }).waitFor();
@@ -1062,6 +1086,9 @@ await scenario('tabular_playground', async () => {
   const widths = await page.locator('#tabular-result rect.bar').evaluateAll((rects) => rects.map((r) => Number(r.getAttribute('width'))));
   const p = Object.values(expected.probabilities);
   if (widths.length !== 2 || Math.abs(widths[0] / widths[1] - p[0] / p[1]) > 0.02 * (p[0] / p[1])) throw new Error(`bar widths ${widths} for probabilities ${p}`);
+  // The chart is not blown up to the page's width: its class names read at about the page's own text size.
+  const nameHeight = await page.locator('#tabular-result svg.chart text.category').first().evaluate((t) => t.getBoundingClientRect().height);
+  if (nameHeight > 20) throw new Error(`the chart's class names are drawn ${nameHeight.toFixed(0)} px high`);
   await check('playground-tabular');
   // The dataset's file as it is: its label column is left out and said so, every row gets an answer.
   await page.getByLabel(/^A CSV, TSV or JSON Lines file/).setInputFiles(config.lineCsv);
@@ -1280,6 +1307,9 @@ await scenario('optimise_version', async () => {
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   if (width > 1280) throw new Error(`the jobs page is ${width} px wide in a 1280 px window`);
   await check('jobs-optimisation');
+  // An open job's Events heading follows the page's h1 (an h3 there skipped a level for screen readers).
+  const order = axeOf('jobs-optimisation').filter((v) => v.id === 'heading-order');
+  if (order.length) throw new Error(`the jobs page skips a heading level: ${JSON.stringify(order)}`);
   return `version 2 ${status}: ${report.slice(0, 160)}; ${lines} events of ${job.id} on the jobs page`;
 });
 
@@ -1315,6 +1345,12 @@ await scenario('model_details', async () => {
   await report.getByText('Raw JSON').click();
   const evaluation = await rawJson.textContent();
   if (JSON.parse(evaluation).accuracy !== v1.evaluation.accuracy) throw new Error(`the evaluation report reads ${evaluation}`);
+  // What MaaS wrote into the metadata (JSON held in strings) is behind a toggle and pretty-printed, not one escaped line.
+  const written = details.locator('.version-metadata details > pre');
+  if (await written.isVisible()) throw new Error('the metadata MaaS wrote is shown before its toggle is opened');
+  await details.locator('.version-metadata summary').click();
+  const writtenJson = JSON.parse(await written.textContent());
+  if (typeof writtenJson['maas.lineage'] !== 'object' || writtenJson['maas.lineage'].job !== v1.lineage.job) throw new Error(`the metadata reads ${JSON.stringify(writtenJson).slice(0, 300)}`);
   const trained = (await details.locator('.training-lineage dl').textContent()).replace(/\s+/g, ' ');
   if (!/Dataset ?shapes v1/.test(trained) || !trained.includes(v1.lineage.job)) throw new Error(`the lineage reads ${trained}`);
   await check('model-details');
@@ -1326,6 +1362,9 @@ await scenario('chat_tools', async () => {
   await page.getByLabel('Model', { exact: true }).selectOption('demo-llm');
   await page.getByLabel('Max tokens').fill('200');
   await page.getByRole('button', { name: 'New chat' }).click();
+  // A new chat's empty conversation says what goes there rather than showing a blank box.
+  const emptyNote = await page.locator('.transcript').evaluate((t) => getComputedStyle(t, '::before').content);
+  if (!/No messages yet/.test(emptyNote)) throw new Error(`an empty conversation shows ${emptyNote}`);
   await page.getByLabel('Tools (OpenAI function tools, JSON)').fill('[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 10}}, "required": ["city"]}}}]');
   await page.getByLabel('Tool choice').selectOption('required');
   await page.getByLabel('parallel tool calls').uncheck();
@@ -1520,6 +1559,10 @@ await scenario('deployment_metrics_follow', async () => {
       if (!res.ok) throw new Error(`the call answered ${res.status}`);
     }
     await until('the requests of v1 to move on the page', async () => Number(await requests.textContent()) === before + 3, 15000);
+    // With no shadow there is nothing compared: exact match and max error read "–" (not a perfect 1 and 0); the
+    // error rate is a percent.
+    const cells = await page.locator('section[aria-label="Metrics per version"] tbody tr', { hasText: 'v1' }).locator('td').allTextContents();
+    if (cells[2] !== '0%' || cells[4] !== '0' || cells[5] !== '–' || cells[6] !== '–') throw new Error(`v1's error rate, comparisons, exact match and max error read ${cells.slice(2, 7).join(' | ')}`);
     const armed = await page.evaluate(() => document.activeElement?.textContent);
     if (armed !== 'Really abort?') throw new Error(`after the refresh the focus is on "${armed}"`);
     await check('deployment-metrics');

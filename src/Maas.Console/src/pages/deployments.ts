@@ -16,6 +16,8 @@ interface HistoryRow { at: string; actor: string; action: string; reason?: strin
 
 /** How a deployment is named in its URL (another tenant's as tenant%2Fname, for admins). */
 const routeName = (d: Deployment): string => decodeURIComponent(d.url.slice(d.url.lastIndexOf('/') + 1));
+// A rate from 0 to 1 as a percent: 0.5%, 100%.
+const percent = (rate: number): string => `${Number((rate * 100).toFixed(rate > 0 && rate < 0.1 ? 2 : 1))}%`;
 const split = (traffic: Share[]): string => traffic.map((t) => `v${t.version} ${t.percent}%`).join(' · ');
 const splitPattern = '\\s*\\d+\\s*:\\s*\\d+\\s*(,\\s*\\d+\\s*:\\s*\\d+\\s*)*';
 /** "1:90, 2:10" as shares (the form's pattern has checked the shape; the server checks the sum and the versions). */
@@ -207,9 +209,12 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
     replace(details,
       h('section', { 'aria-label': 'Metrics per version' }, h('h2', null, 'Metrics per version (this server, current step)'), h('table', { class: 'list compact' },
         h('thead', null, h('tr', null, ['Version', 'Requests', 'Errors', 'Error rate', 'p99 ms', 'Comparisons', 'Exact match', 'Max abs error', 'Dropped'].map((t) => h('th', { scope: 'col' }, t)))),
+        // A rate of nothing is no rate: before a version's first request (or first shadow comparison) its error
+        // rate, p99, exact match and error read "–", not a perfect 0 or 100%.
         h('tbody', null, d.metrics.map((m) => h('tr', null, h('th', { scope: 'row' }, `v${m.version}`), h('td', null, String(m.requests)), h('td', null, String(m.errors)),
-          h('td', null, num(m.error_rate, 3)), h('td', null, num(m.p99_ms, 1)), h('td', null, String(m.comparisons)), h('td', null, num(m.exact_match_rate, 3)),
-          h('td', null, m.max_abs_error > 1e300 ? 'outputs differ in shape' : num(m.max_abs_error, 4)), h('td', null, String(m.dropped))))))),
+          h('td', null, m.requests ? percent(m.error_rate) : '–'), h('td', null, m.requests ? num(m.p99_ms, 1) : '–'), h('td', null, String(m.comparisons)),
+          h('td', null, m.comparisons ? percent(m.exact_match_rate) : '–'),
+          h('td', null, !m.comparisons ? '–' : m.max_abs_error > 1e300 ? 'outputs differ in shape' : num(m.max_abs_error, 4)), h('td', null, String(m.dropped))))))),
       h('section', { 'aria-label': 'History' }, h('h2', null, 'History'), h('table', { class: 'list', id: 'deployment-history' },
         h('thead', null, h('tr', null, ['When', 'Actor', 'Action', 'State', 'Traffic', 'Reason', 'Revision'].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', null, history.map((r) => h('tr', { 'data-action': r.action },

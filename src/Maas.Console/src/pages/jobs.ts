@@ -94,7 +94,7 @@ function details(job: Job & { source?: string }): HTMLElement {
     job.error ? h('p', { class: 'status error' }, `${job.error.code}: ${job.error.message}`) : null,
     curve,
     charts.length ? h('div', { class: 'charts' }, charts) : null,
-    worker ? h('div', { class: 'job-events' }, h('h3', null, 'Events'), seen.length ? eventList(seen) : h('p', { class: 'muted', 'data-events': state?.read ? 'none' : 'loading' }, state?.read ? 'No events yet.' : 'Loading the events…')) : null,
+    worker ? h('div', { class: 'job-events' }, h('h2', null, 'Events'), seen.length ? eventList(seen) : h('p', { class: 'muted', 'data-events': state?.read ? 'none' : 'loading' }, state?.read ? 'No events yet.' : 'Loading the events…')) : null,
     h('pre', { tabindex: 0 }, JSON.stringify(job, null, 2)));
 }
 

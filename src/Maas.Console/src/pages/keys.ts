@@ -94,12 +94,21 @@ export async function keysPage({ me, root }: PageContext): Promise<void> {
         },
       });
       const secret = h('input', { type: 'text', readonly: true, value: created.key, class: 'secret', id: 'new-key-secret' });
+      const copyStatus = statusLine();
       replace(secretOut, h('div', { class: 'card secret-box', role: 'alert' },
         h('h3', null, `Key "${created.name}" created`),
         h('p', null, 'Copy the key now: it is shown this once and cannot be read back.'),
         field('Secret', secret),
-        h('button', { type: 'button', onclick: async () => { secret.select(); await navigator.clipboard?.writeText(created.key).catch(() => undefined); } }, 'Copy'),
-        h('button', { type: 'button', onclick: () => secretOut.replaceChildren() }, 'Done')));
+        // Copy says what it did: the clipboard is missing outside a secure context (plain http to another host) and
+        // may be refused, and then the key is only selected for the user to copy.
+        h('div', { class: 'actions' },
+          h('button', { type: 'button', onclick: async () => {
+            secret.select();
+            const copied = navigator.clipboard ? await navigator.clipboard.writeText(created.key).then(() => true, () => false) : false;
+            copyStatus.ok(copied ? 'Copied to the clipboard.' : 'Selected: press Ctrl+C (⌘C) to copy it; this page cannot reach the clipboard.');
+          } }, 'Copy'),
+          h('button', { type: 'button', onclick: () => secretOut.replaceChildren() }, 'Done')),
+        copyStatus));
       keyName.value = '';
       await load();
     } catch (err) { status.error(err as Error); }

@@ -80,7 +80,7 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
       sig.outputs ? h('div', null, h('h3', null, 'Outputs'), tensorTable(sig.outputs)) : null,
       other.length ? h('div', null, h('h3', null, 'Signature'), h('dl', { class: 'facts' }, other.map(([k, val]) => fact(k, typeof val === 'object' ? JSON.stringify(val) : String(val))))) : null,
       trainingLineage(v),
-      Object.keys(v.metadata ?? {}).length ? h('div', null, h('h3', null, 'Metadata'), h('pre', { tabindex: 0 }, JSON.stringify(v.metadata, null, 2))) : null,
+      metadataView(v.metadata),
       evaluation ? trainingEvaluation(evaluation) : null,
       evaluations,
       (v.files?.length ?? 0) > 1 ? h('div', null, h('h3', null, 'Files'), h('ul', null, v.files!.map((f) => h('li', null, `${f.path} (${bytes(f.size_bytes)})`)))) : null,
@@ -175,7 +175,11 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
         await draw();
         root.querySelector('#upload-result')?.remove();
         root.prepend(h('p', { id: 'upload-result', class: 'status ok', role: 'status' }, `Uploaded ${chosen.name} as version ${version.version} (${version.format}, ${bytes(version.size_bytes)}).`));
-      } catch (err) { status.error(err as Error); }
+      } catch (err) {
+        // Refused: the bar goes back to empty (as the datasets page's does), not left full as if the file had gone in.
+        progress.value = 0;
+        status.error(err as Error);
+      }
     });
     return form;
   }
@@ -226,6 +230,23 @@ export function deploymentNote(model: string, d: ResolvedDeployment): HTMLElemen
     `Calls to ${model} that name no version follow `,
     d.name ? h('a', { href: `#/deployments/${seg(d.url ? decodeURIComponent(d.url.slice(d.url.lastIndexOf('/') + 1)) : d.name)}` }, `the deployment ${d.name}`) : 'its owner\'s deployment',
     `: ${shares}${d.stable ? ` (stable v${d.stable})` : ''}. Each answer names the version that produced it (X-Maas-Model-Version).`);
+}
+
+// A version's metadata: what its uploader set as facts; what MaaS wrote (maas.*: JSON held in strings, drawn above as
+// the lineage and the evaluation report) behind a toggle, pretty-printed rather than as one escaped line.
+function metadataView(metadata: Record<string, unknown> | undefined): HTMLElement | null {
+  const entries = Object.entries(metadata ?? {});
+  if (!entries.length) return null;
+  const parsed = (value: unknown): unknown => {
+    if (typeof value !== 'string' || !/^\s*[[{]/.test(value)) return value;
+    try { return JSON.parse(value) as unknown; } catch { return value; }
+  };
+  const own = entries.filter(([k]) => !k.startsWith('maas.'));
+  const written = entries.filter(([k]) => k.startsWith('maas.'));
+  return h('div', { class: 'version-metadata' }, h('h3', null, 'Metadata'),
+    own.length ? h('dl', { class: 'facts' }, own.map(([k, value]) => fact(k, typeof value === 'string' ? value : JSON.stringify(value)))) : null,
+    written.length ? h('details', null, h('summary', null, `Written by MaaS (${written.map(([k]) => k).join(', ')})`),
+      h('pre', { tabindex: 0 }, JSON.stringify(Object.fromEntries(written.map(([k, value]) => [k, parsed(value)])), null, 2))) : null);
 }
 
 function fact(term: string, value: string | Node): HTMLElement[] { return [h('dt', null, term), h('dd', null, value)]; }

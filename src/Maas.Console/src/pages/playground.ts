@@ -278,7 +278,11 @@ async function onnx({ me, query }: PageContext, root: HTMLElement): Promise<void
       const tabular = tabularModelInfo(metadata);
       replace(formArea, deployment ? deploymentNote(name, deployment) : null, tabular ? tabularForm(name, tabular) : inferForm(name, meta, metadata, labels));
       status.ok(`${meta.name}: ${meta.inputs.length} input(s), ${meta.outputs.length} output(s)${deployment && described ? ` (the signature of version ${described}, the deployment's primary)` : ''}.`);
-    } catch (e) { status.error(e as Error); }
+    } catch (e) {
+      // The previous model's form and result go: a Run under the refused name would call that other model.
+      replace(formArea);
+      status.error(e as Error);
+    }
   }
 
   function inferForm(name: string, meta: V2Metadata, metadata: Record<string, unknown> | undefined, labels: OutputLabels): HTMLElement {
