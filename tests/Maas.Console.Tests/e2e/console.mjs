@@ -1334,6 +1334,13 @@ await scenario('model_details', async () => {
   const inputRow = (await details.locator('h3:text-is("Inputs") + table tbody tr').first().textContent()).replace(/\s+/g, ' ');
   if (!inputRow.includes(input.name) || !inputRow.includes(input.datatype)) throw new Error(`the inputs table reads ${inputRow}; the signature says ${JSON.stringify(input)}`);
   await details.locator('h3:text-is("Outputs")').waitFor();
+  // The class names shown are those serving answers with (output_labels), not only what the file's nodes number.
+  const served = Object.entries(v1.output_labels ?? {});
+  if (served.length === 0) throw new Error(`version 1 has no output_labels: ${JSON.stringify(v1).slice(0, 300)}`);
+  const signatureFacts = (await details.locator('h3:text-is("Signature") + dl').textContent()).replace(/\s+/g, ' ');
+  for (const [output, names] of served) {
+    if (!signatureFacts.includes(`Classes of ${output}${names.join(', ')}`)) throw new Error(`the signature reads ${signatureFacts}; serving labels ${output} ${names}`);
+  }
   // The training-time report is drawn (an image classifier's: its accuracy, a heatmap over its test rows), its JSON kept behind a toggle.
   const report = details.locator('.training-evaluation');
   const shownAccuracy = await report.locator('tr[data-metric="accuracy"] td').textContent();

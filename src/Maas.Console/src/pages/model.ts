@@ -65,7 +65,16 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
   function versionDetails(v: Version): HTMLElement {
     const sig = v.signature ?? {};
     const evaluation = v['evaluation'] ?? v['evaluation_report'] ?? v.metadata?.['evaluation'];
-    const other = Object.entries(sig).filter(([k]) => k !== 'inputs' && k !== 'outputs' && k !== 'file_metadata');
+    const other = Object.entries(sig).filter(([k]) => k !== 'inputs' && k !== 'outputs' && k !== 'file_metadata' && k !== 'class_labels');
+    // The class names serving answers with (serving config, then MaaS's metadata, then the file's classifier nodes);
+    // the file's own are shown apart only where they differ (a trained table model's file numbers its classes 1, 2, 3).
+    const served = v.output_labels ?? {};
+    const inFile = (sig['class_labels'] ?? {}) as Record<string, string[]>;
+    const labelFacts = [
+      ...Object.entries(served).map(([output, names]) => fact(`Classes of ${output}`, names.join(', '))),
+      ...Object.entries(inFile).filter(([output, names]) => JSON.stringify(served[output]) !== JSON.stringify(names))
+        .map(([output, names]) => fact(`Classes of ${output} in the file`, names.join(', '))),
+    ];
     // The version's evaluations are read when its details are first opened, not for every version the page lists.
     // Only a version a MaaS training job registered can be evaluated (MaaS knows which columns it takes).
     const evaluations = h('div', { class: 'version-evaluations' });
@@ -78,7 +87,8 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
       h('dl', { class: 'facts' }, fact('SHA-256', v.sha256), fact('Status', v.status), fact('Created by', v.created_by ?? '–'), fact('Lineage', lineage(v))),
       sig.inputs ? h('div', null, h('h3', null, 'Inputs'), tensorTable(sig.inputs)) : null,
       sig.outputs ? h('div', null, h('h3', null, 'Outputs'), tensorTable(sig.outputs)) : null,
-      other.length ? h('div', null, h('h3', null, 'Signature'), h('dl', { class: 'facts' }, other.map(([k, val]) => fact(k, typeof val === 'object' ? JSON.stringify(val) : String(val))))) : null,
+      other.length || labelFacts.length ? h('div', null, h('h3', null, 'Signature'), h('dl', { class: 'facts' },
+        labelFacts, other.map(([k, val]) => fact(k, typeof val === 'object' ? JSON.stringify(val) : String(val))))) : null,
       trainingLineage(v),
       metadataView(v.metadata),
       evaluation ? trainingEvaluation(evaluation) : null,
