@@ -66,8 +66,11 @@ public sealed class FailureReportingTests(CliServerFixture fixture) : IDisposabl
         (await fixture.RunAsync("models", "import", imported, "not-a-url")).AssertFailure(ExitCodes.Failure, "invalid_url");
         Assert.Equal("model_not_found", (await Assert.ThrowsAsync<MaasApiException>(() => fixture.Client.GetModelAsync(imported))).Code);
 
+        // A table whose third line has a field too many: the server refuses the file after the dataset was created.
+        var badTable = Path.Combine(_files.Path, "bad.csv");
+        await File.WriteAllTextAsync(badTable, "a,b\n1,2\n3,4,5\n");
         var dataset = Names.Unique("refused-dataset");
-        (await fixture.RunAsync("datasets", "push", dataset, notAModel)).AssertFailure(ExitCodes.Failure, "unsupported_format");
+        (await fixture.RunAsync("datasets", "push", dataset, badTable)).AssertFailure(ExitCodes.Failure, "invalid_dataset");
         Assert.Equal("dataset_not_found", (await Assert.ThrowsAsync<MaasApiException>(() => fixture.Client.GetDatasetAsync(dataset))).Code);
 
         // A model that was there before keeps its versions: only what the command made is taken back.

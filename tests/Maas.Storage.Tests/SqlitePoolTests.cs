@@ -50,4 +50,28 @@ public sealed class SqlitePoolTests
             stop.Dispose();
         }
     }
+
+    [Fact]
+    public async Task A_pooled_handle_left_inside_a_transaction_is_rolled_back_and_served_as_a_fresh_one()
+    {
+        using var folder = new TempFolder();
+        await using var database = SqliteDialect.ForFile(Path.Combine(folder.Path, "left.db"));
+        await using (var setup = await database.OpenAsync(CancellationToken.None))
+        {
+            await setup.ExecuteAsync("CREATE TABLE t (x INTEGER)");
+        }
+
+        // A transaction begun in SQL and never ended: the connection goes back to the pool with it open.
+        await using (var leaving = await database.OpenAsync(CancellationToken.None))
+        {
+            await leaving.ExecuteAsync("BEGIN; INSERT INTO t VALUES (1)");
+        }
+
+        // The next caller gets the handle set up (its pragmas ran), outside any transaction, without the abandoned row.
+        await using var next = await database.OpenAsync(CancellationToken.None);
+        Assert.Equal(1, await next.ExecuteScalarAsync<long>("PRAGMA synchronous")); // NORMAL
+        Assert.Equal(0, await next.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM t"));
+        await next.ExecuteAsync("BEGIN; INSERT INTO t VALUES (2); COMMIT");
+        Assert.Equal(1, await next.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM t"));
+    }
 }

@@ -48,7 +48,21 @@ public sealed class SqliteDialect : SqlDialect
             await using var command = connection.CreateCommand();
             // NORMAL is safe with WAL: a killed process loses nothing committed; busy_timeout lets writers queue.
             command.CommandText = "PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 30000;";
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (SqliteException e) when (e.Message.Contains("inside a transaction", StringComparison.Ordinal))
+            {
+                // The pool handed back a handle whose earlier user's transaction is still open (seen once under racing
+                // writers: a rollback that did not happen). That work was abandoned, so it is rolled back here and the
+                // handle set up as a fresh one, rather than failing this caller or leaving its locks held.
+                await using var rollback = connection.CreateCommand();
+                rollback.CommandText = "ROLLBACK";
+                await rollback.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             return connection;
         }
         catch
