@@ -166,15 +166,30 @@ public class TracingTests
         Assert.DoesNotContain(collector.Spans(caller.Trace), s => s.Source.Name == "Maas");
     }
 
+    // A server serving a generated tiny Llama as model.
+    private static async Task<MaasTestServer> StartWithLlmAsync(string model)
+    {
+        using var files = new TempDirectory("maas-trace-llm");
+        var gguf = Path.Combine(files.Path, "gen.gguf");
+        GgufLlamaModelFactory.Write(gguf, new GgufLlamaModelOptions { Name = "maas-test-llm", Seed = 7 });
+        var server = await MaasTestServer.StartAsync(settings: LlmServerFixture.Settings);
+        try
+        {
+            await LlmServerFixture.RegisterAsync(server.Client, model, await File.ReadAllBytesAsync(gguf), "gen.gguf");
+            return server;
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
+    }
+
     [Fact]
     public async Task A_chat_completion_gets_a_gen_ai_span_with_queue_engine_and_encode_children()
     {
         using var collector = new SpanCollector();
-        using var files = new TempDirectory("maas-trace-llm");
-        await using var server = await MaasTestServer.StartAsync(settings: LlmServerFixture.Settings);
-        var gguf = Path.Combine(files.Path, "gen.gguf");
-        GgufLlamaModelFactory.Write(gguf, new GgufLlamaModelOptions { Name = "maas-test-llm", Seed = 7 });
-        await LlmServerFixture.RegisterAsync(server.Client, "chatty", await File.ReadAllBytesAsync(gguf), "gen.gguf");
+        await using var server = await StartWithLlmAsync("chatty");
 
         var caller = collector.NewCaller();
         using var response = await server.Client.SendAsync(Post("/v1/chat/completions",
@@ -214,11 +229,7 @@ public class TracingTests
     public async Task An_embeddings_request_gets_a_gen_ai_span_named_for_embeddings()
     {
         using var collector = new SpanCollector();
-        using var files = new TempDirectory("maas-trace-embed");
-        await using var server = await MaasTestServer.StartAsync(settings: LlmServerFixture.Settings);
-        var gguf = Path.Combine(files.Path, "gen.gguf");
-        GgufLlamaModelFactory.Write(gguf, new GgufLlamaModelOptions { Name = "maas-test-llm", Seed = 7 });
-        await LlmServerFixture.RegisterAsync(server.Client, "embedder", await File.ReadAllBytesAsync(gguf), "gen.gguf");
+        await using var server = await StartWithLlmAsync("embedder");
 
         foreach (var (path, body) in new[]
         {

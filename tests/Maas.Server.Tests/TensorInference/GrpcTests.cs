@@ -206,7 +206,8 @@ public sealed class GrpcTests(ProtocolFixture fixture) : IClassFixture<ProtocolF
             await stream.WriteAsync(new byte[] { 0, 0, 0, 0, 100, 10, 3 }, cancellationToken);
             await stream.FlushAsync(cancellationToken);
             Sent.TrySetResult();
-            await Task.Delay(Timeout.Infinite, cancellationToken);
+            // The rest of the message never comes: the body stays open until the client cancels the call.
+            await new TaskCompletionSource().Task.WaitAsync(cancellationToken);
         }
 
         protected override bool TryComputeLength(out long length)
