@@ -125,14 +125,8 @@ public sealed class SqlJobQueueStore : IJobQueueStore
             return [];
         }
 
-        // Kinds spelled out as parameters, as in ClaimAsync.
         var parameters = new DynamicParameters(new { Limit = (long)limit });
-        for (var i = 0; i < kinds.Count; i++)
-        {
-            parameters.Add($"Kind{i}", kinds[i]);
-        }
-
-        var names = string.Join(", ", Enumerable.Range(0, kinds.Count).Select(i => $"@Kind{i}"));
+        var names = KindParameters(parameters, kinds);
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
         var rows = await connection.QueryAsync<Row>(Command(
             $"SELECT {Columns} FROM queued_jobs WHERE status IN ('queued', 'running') AND kind IN ({names}) ORDER BY created_at, id LIMIT @Limit",
@@ -165,6 +159,18 @@ public sealed class SqlJobQueueStore : IJobQueueStore
         return await CountUnfinishedAsync(connection, null, tenant, kinds, cancellationToken).ConfigureAwait(false);
     }
 
+    // Kinds spelled out as parameters @Kind0, @Kind1, ...: Dapper sends a list to PostgreSQL as one array, which IN
+    // cannot take. Returns the list for IN (...).
+    private static string KindParameters(DynamicParameters parameters, IReadOnlyList<string> kinds)
+    {
+        for (var i = 0; i < kinds.Count; i++)
+        {
+            parameters.Add($"Kind{i}", kinds[i]);
+        }
+
+        return string.Join(", ", Enumerable.Range(0, kinds.Count).Select(i => $"@Kind{i}"));
+    }
+
     private static async Task<int> CountUnfinishedAsync(DbConnection connection, DbTransaction? transaction, string tenant, IReadOnlyList<string> kinds, CancellationToken cancellationToken)
     {
         if (kinds.Count == 0)
@@ -172,14 +178,8 @@ public sealed class SqlJobQueueStore : IJobQueueStore
             return 0;
         }
 
-        // Kinds spelled out as parameters, as in ClaimAsync.
         var parameters = new DynamicParameters(new { Tenant = tenant });
-        for (var i = 0; i < kinds.Count; i++)
-        {
-            parameters.Add($"Kind{i}", kinds[i]);
-        }
-
-        var names = string.Join(", ", Enumerable.Range(0, kinds.Count).Select(i => $"@Kind{i}"));
+        var names = KindParameters(parameters, kinds);
         var count = await connection.ExecuteScalarAsync<long>(Command(
             $"SELECT COUNT(*) FROM queued_jobs WHERE tenant = @Tenant AND status IN ('queued', 'running') AND kind IN ({names})",
             parameters,
@@ -192,16 +192,9 @@ public sealed class SqlJobQueueStore : IJobQueueStore
     public async Task<QueuedJob?> ClaimAsync(IReadOnlyList<string> kinds, string worker, DateTimeOffset leaseUntil, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
-        // Kinds spelled out as parameters: Dapper sends a list to PostgreSQL as one array, which IN cannot take.
         var parameters = new DynamicParameters(new { Worker = worker, Lease = leaseUntil.ToUnixTimeMilliseconds(), Now = now.ToUnixTimeMilliseconds() });
-        var names = new List<string>();
-        for (var i = 0; i < kinds.Count; i++)
-        {
-            parameters.Add($"Kind{i}", kinds[i]);
-            names.Add($"@Kind{i}");
-        }
-
-        if (names.Count == 0)
+        var names = KindParameters(parameters, kinds);
+        if (kinds.Count == 0)
         {
             return null;
         }
@@ -221,7 +214,7 @@ public sealed class SqlJobQueueStore : IJobQueueStore
             $"""
             UPDATE queued_jobs SET status = 'running', worker = @Worker, lease_expires_at = @Lease, attempts = attempts + 1,
                 started_at = COALESCE(started_at, @Now), updated_at = @Now
-            WHERE id = (SELECT id FROM queued_jobs WHERE kind IN ({string.Join(", ", names)}) AND {Claimable} ORDER BY created_at, id LIMIT 1) AND {Claimable}
+            WHERE id = (SELECT id FROM queued_jobs WHERE kind IN ({names}) AND {Claimable} ORDER BY created_at, id LIMIT 1) AND {Claimable}
             RETURNING id
             """,
             parameters,
