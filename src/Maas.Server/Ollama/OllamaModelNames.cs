@@ -57,6 +57,17 @@ internal static class OllamaModelNames
 
         if (int.TryParse(tag, NumberStyles.None, CultureInfo.InvariantCulture, out var version) && version > 0)
         {
+            // Looked up here so that a version the model lacks is named as the caller wrote it ('gen:9'), not by the
+            // reference it maps to ('gen/versions/9'), which the caller never sent.
+            try
+            {
+                await registry.ResolveAsync(new ModelReference(access.Key, Version: version), cancellationToken);
+            }
+            catch (RegistryException ex)
+            {
+                throw OpenAi.OpenAiErrors.FromRegistry(ex, Shorten(model));
+            }
+
             return $"{name}/versions/{version.ToString(CultureInfo.InvariantCulture)}";
         }
 

@@ -46,6 +46,19 @@ public sealed class OllamaModelAndAccessTests(OllamaServerFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task A_version_tag_the_model_lacks_is_named_as_sent_on_every_route()
+    {
+        foreach (var (path, body) in new[] { ("/api/chat", ChatFor("gen:9")), ("/api/generate", """{"model": "gen:9", "prompt": "x"}"""), ("/api/embed", """{"model": "gen:9", "input": "x"}"""), ("/api/embeddings", """{"model": "gen:9", "prompt": "x"}"""), ("/api/show", """{"model": "gen:9"}""") })
+        {
+            using var response = await OllamaServerFixture.PostAsync(fixture.Host.Admin, path, body);
+            var message = await OllamaServerFixture.ErrorAsync(response, HttpStatusCode.NotFound);
+            Assert.Contains("'gen:9'", message, StringComparison.Ordinal);
+            Assert.Contains("no version 9", message, StringComparison.Ordinal);
+            Assert.DoesNotContain("versions/", message, StringComparison.Ordinal);
+        }
+    }
+
     [Theory]
     [InlineData("""{"model": "gen", "messages": [""", "not valid JSON")]
     [InlineData("", "the request body is empty: a JSON object is required")]
