@@ -246,6 +246,10 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         var logs = await fixture.RunAsync("jobs", "logs", id);
         Assert.True(logs.ExitCode == 0, logs.ToString());
         Assert.Contains("metrics (validation)", logs.Stdout);
+        // Its details show the percent alone: bytes are an import's measure, and a training job moves none.
+        var shown = await fixture.RunAsync("jobs", "show", id);
+        Assert.True(shown.ExitCode == 0, shown.ToString());
+        Assert.Matches(@"(?m)^progress\s+100%\s*$", shown.Stdout);
         (await fixture.RunAsync("jobs", "cancel", id)).AssertFailure(ExitCodes.Conflict, "job_finished");
 
         // The caller's mistakes are one line with the server's code; a missing option is a usage error.

@@ -253,7 +253,14 @@ public static class JobsCommands
         Add("model", j.Model);
         Add("version", j.Version);
         Add("stage", j.Stage);
-        Add("progress", j.Progress is { } p ? $"{p:0}% ({ModelsCommands.Amount(j)})" : ModelsCommands.Amount(j));
+        // Bytes are an import's measure; training, optimisation, fine-tuning and evaluation jobs have none ("0 B" said nothing).
+        var amount = j.BytesDone is null && j.BytesTotal is null ? null : ModelsCommands.Amount(j);
+        Add("progress", (j.Progress, amount) switch
+        {
+            ({ } p, { } a) => $"{p:0}% ({a})",
+            ({ } p, null) => $"{p:0}%",
+            (null, var a) => a,
+        });
         Add("error", j.Error is { } e ? $"{e.Code}: {e.Message}" : null);
         Add("result", j.Result?.ToString());
         Add("created", j.CreatedAt);
