@@ -524,6 +524,9 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.Matches("uploaded chats.jsonl as file-", run.Stdout);
         Assert.Matches(@"epoch 2: .*train_loss", run.Stdout);
+        // Each epoch's losses once: its checkpoint event repeats the metrics event's numbers and is not another line.
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(run.Stdout, @"epoch 2\b.*train_loss"));
+        Assert.DoesNotContain("fine_tuning.checkpoint", run.Stdout, StringComparison.Ordinal);
         Assert.Matches($"succeeded: chat with {name}-ft-cli:ftjob-", run.Stdout);
 
         var jobs = (await fixture.RunAsync("jobs", "list", "--kind", "fine-tune", "--json")).Json().AsArray();

@@ -192,7 +192,8 @@ public static class WorkerJobFollower
 
                 stage = newStage;
                 return $"{when} stage {newStage}{(data.TryGetProperty("percent", out var p) && p.ValueKind == JsonValueKind.Number ? $" ({p.GetDouble():0}%)" : "")}";
-            case "checkpoint":
+            // A fine-tuning checkpoint repeats the numbers of its epoch's metrics event, which has its line already.
+            case "checkpoint" or "fine_tuning.checkpoint":
                 return null;
             case "status":
                 // "status running (worker w, attempt 1)", "status failed: code: message".
