@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.ML.OnnxRuntime;
@@ -15,6 +16,15 @@ public sealed class OnnxEnvironment
     private static readonly Lock Gate = new();
     private static readonly Action<ILogger, string, string, string, Exception?>[] Writers = CreateWriters();
     private static readonly DOrtLoggingFunction LogFunction = Log; // held for the process's life: ONNX Runtime keeps calling it
+    private static readonly Action<ILogger, string, string, string, Exception?> RepeatWriter =
+        LoggerMessage.Define<string, string, string>(Microsoft.Extensions.Logging.LogLevel.Debug, new EventId(1005, "OnnxRuntimeRepeat"), "[{OrtCategory}] {OrtLogId}: {OrtMessage}");
+
+    // The initializers each session log id has warned about in its current load (see IsRepeatedGraphInputWarning).
+    private static readonly ConcurrentDictionary<string, HashSet<string>> GraphInputInitializers = new(StringComparer.Ordinal);
+    private const string GraphInputPrefix = "Initializer ";
+    private const string GraphInputWarning = " appears in graph inputs and will not be treated as constant value/weight.";
+    private const int MaxTrackedLogIds = 1024;
+
     private static OnnxEnvironment? _instance;
     private static volatile ILogger? _logger;
 
@@ -83,12 +93,57 @@ public sealed class OnnxEnvironment
 
         try
         {
+            if (severity == OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING && GraphInputInitializer(message) is { } initializer)
+            {
+                if (IsRepeatedGraphInputWarning(logId, initializer))
+                {
+                    RepeatWriter(logger, category, logId, message, null);
+                    return;
+                }
+
+                message += " (further initializers of this model that are graph inputs are logged at Debug level)";
+            }
+
             Writers[Math.Clamp((int)severity, 0, 4)](logger, category, logId, message, null);
         }
 #pragma warning disable CA1031 // An exception must never unwind into native frames: that would crash the process.
         catch (Exception)
 #pragma warning restore CA1031
         {
+        }
+    }
+
+    // The initializer a graph-input warning names, or null for any other message.
+    private static string? GraphInputInitializer(string message)
+    {
+        var end = message.IndexOf(GraphInputWarning, StringComparison.Ordinal);
+        return message.StartsWith(GraphInputPrefix, StringComparison.Ordinal) && end > GraphInputPrefix.Length
+            ? message[GraphInputPrefix.Length..end]
+            : null;
+    }
+
+    // ONNX Runtime warns once per initializer that an old exporter also listed as a graph input: over a hundred lines
+    // each time UltraFace loads, which buried everything else in the log. A load's first such warning stays a warning;
+    // the rest of that load's are repeats. A name the log id already warned about starts a new load of it.
+    private static bool IsRepeatedGraphInputWarning(string logId, string initializer)
+    {
+        if (GraphInputInitializers.Count > MaxTrackedLogIds)
+        {
+            GraphInputInitializers.Clear(); // bounded: a server that loads many versions forgets old sessions' names
+        }
+
+        var seen = GraphInputInitializers.GetOrAdd(logId, _ => new HashSet<string>(StringComparer.Ordinal));
+        lock (seen)
+        {
+            if (seen.Count == 0 || seen.Contains(initializer))
+            {
+                seen.Clear();
+                seen.Add(initializer);
+                return false;
+            }
+
+            seen.Add(initializer);
+            return true;
         }
     }
 
