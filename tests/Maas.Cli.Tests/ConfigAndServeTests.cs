@@ -37,7 +37,15 @@ public sealed class ConfigAndServeTests(CliServerFixture fixture) : IDisposable
 
         // MAAS_URL and MAAS_API_KEY come before the file.
         var elsewhere = await CliRunner.RunAsync(["models", "list", "--json"], new Dictionary<string, string?> { ["MAAS_CONFIG"] = ConfigPath, ["MAAS_URL"] = "http://127.0.0.1:9" });
-        elsewhere.AssertFailure(ExitCodes.Server, "unreachable");
+        var unreachable = elsewhere.AssertFailure(ExitCodes.Server, "unreachable");
+        Assert.Contains("cannot reach the server at http://127.0.0.1:9 (MAAS_URL)", unreachable, StringComparison.Ordinal);
+        Assert.DoesNotContain("maas serve", unreachable, StringComparison.Ordinal);
+        var option = await CliRunner.RunAsync(["models", "list", "--url", "http://127.0.0.1:9"], loginEnvironment);
+        Assert.Contains("at http://127.0.0.1:9 (--url)", option.AssertFailure(ExitCodes.Server, "unreachable"), StringComparison.Ordinal);
+        var saved = Path.Combine(_home.Path, "saved-elsewhere.json");
+        File.WriteAllText(saved, """{"url": "http://127.0.0.1:9"}""");
+        var fromFile = await CliRunner.RunAsync(["models", "list"], new Dictionary<string, string?> { ["MAAS_CONFIG"] = saved });
+        Assert.Contains($"at http://127.0.0.1:9 (the config file {saved})", fromFile.AssertFailure(ExitCodes.Server, "unreachable"), StringComparison.Ordinal);
         var badKey = await CliRunner.RunAsync(["models", "list", "--json"], new Dictionary<string, string?> { ["MAAS_CONFIG"] = ConfigPath, ["MAAS_API_KEY"] = "maas-wrong-key" });
         Assert.Equal(ExitCodes.Auth, badKey.ExitCode);
         Assert.Single(badKey.ErrorLines);
@@ -46,6 +54,17 @@ public sealed class ConfigAndServeTests(CliServerFixture fixture) : IDisposable
         var refused = await CliRunner.RunAsync(["login", fixture.Server.BaseAddress.ToString(), "--key-stdin"], new Dictionary<string, string?> { ["MAAS_CONFIG"] = ConfigPath + ".other" }, "maas-wrong-key");
         Assert.Equal(ExitCodes.Auth, refused.ExitCode);
         Assert.False(File.Exists(ConfigPath + ".other"));
+    }
+
+    [Fact]
+    public void An_unreachable_default_address_says_how_to_start_a_server_or_name_one()
+    {
+        // Nothing named a server (no --url, MAAS_URL or login): the CLI tried the default, and a newcomer needs to know why.
+        var message = new CliConfig(CliConfig.DefaultUrl, null) { UrlSource = "the default" }.Unreachable("Connection refused");
+        Assert.Equal(
+            "cannot reach the server at http://127.0.0.1:8080 (the default): Connection refused; start one with 'maas serve', "
+            + "or point the CLI at yours with --url, MAAS_URL or 'maas login URL'",
+            message);
     }
 
     [Fact]

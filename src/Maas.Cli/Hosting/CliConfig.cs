@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Maas.Client;
 
 namespace Maas.Cli.Hosting;
@@ -11,6 +12,10 @@ public sealed record CliConfig(string? Url, string? ApiKey)
 {
     /// <summary>The server when nothing says otherwise (the server's own default address).</summary>
     public const string DefaultUrl = "http://127.0.0.1:8080";
+
+    /// <summary>Where <see cref="Url"/> came from (--url, MAAS_URL, the config file or the default), for messages; not saved.</summary>
+    [JsonIgnore]
+    public string UrlSource { get; init; } = "the config file";
 
     /// <summary>The config file's path.</summary>
     public static string FilePath =>
@@ -72,13 +77,23 @@ public sealed record CliConfig(string? Url, string? ApiKey)
     public static CliConfig Resolve(string? urlOption)
     {
         var file = new Lazy<CliConfig>(Load);
-        var url = urlOption
-            ?? NonEmpty(Environment.GetEnvironmentVariable("MAAS_URL"))
-            ?? file.Value.Url
-            ?? DefaultUrl;
+        var environmentUrl = NonEmpty(Environment.GetEnvironmentVariable("MAAS_URL"));
+        var (url, source) = urlOption is not null ? (urlOption, "--url")
+            : environmentUrl is not null ? (environmentUrl, "MAAS_URL")
+            : file.Value.Url is { } saved ? (saved, $"the config file {FilePath}")
+            : (DefaultUrl, "the default");
         var key = NonEmpty(Environment.GetEnvironmentVariable("MAAS_API_KEY")) ?? file.Value.ApiKey;
-        return new CliConfig(url, key);
+        return new CliConfig(url, key) { UrlSource = source };
     }
+
+    /// <summary>
+    /// Why a server could not be reached, naming where its address came from; with no address given anywhere the
+    /// default was tried, so say how to start a server or point the CLI at one.
+    /// </summary>
+    public string Unreachable(string error) =>
+        $"cannot reach the server at {Url} ({UrlSource}): {error}" + (UrlSource == "the default"
+            ? "; start one with 'maas serve', or point the CLI at yours with --url, MAAS_URL or 'maas login URL'"
+            : "");
 
     private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
 }

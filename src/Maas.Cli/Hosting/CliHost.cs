@@ -70,8 +70,7 @@ public static class CliHost
         }
         catch (HttpRequestException e) when (e.InnerException is SocketException or IOException || e.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError)
         {
-            var url = CliConfig.Resolve(parse.GetValue(Url)).Url;
-            return Fail("unreachable", $"cannot reach the server at {url}: {e.Message}", ExitCodes.Server);
+            return Fail("unreachable", CliConfig.Resolve(parse.GetValue(Url)).Unreachable(e.Message), ExitCodes.Server);
         }
         catch (HttpRequestException e)
         {
