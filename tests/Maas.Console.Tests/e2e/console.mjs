@@ -500,24 +500,26 @@ await scenario('onnx_form_from_signature', async () => {
 });
 
 // What is wrong with each chart's y axis on the page: it must start at 0 and go up in one round step (1, 2 or 5 x 10^n;
-// on a memory chart, of B, KiB, MiB or GiB), its labels saying the values its lines are drawn against.
+// on a memory chart, of B, KiB, MiB or GiB). The labels are read as the user reads them ("0.50", "1.5k", "50.0 MiB"):
+// the y axis' labels are those written at its left, right-aligned.
 const axisProblems = () => page.locator('figure.chart-box').evaluateAll((figures) => figures.flatMap((figure) => {
   const caption = figure.querySelector('figcaption')?.textContent ?? '';
-  if (!figure.querySelector('svg.chart:not(.bars):not(.heatmap)')) return [];
+  const svg = figure.querySelector('svg.chart:not(.bars):not(.heatmap)');
+  if (!svg) return [];
   const memory = /memory/i.test(caption);
-  const ticks = [...figure.querySelectorAll('svg.chart text.tick.y')].map((t) => ({ value: Number(t.getAttribute('data-value')), label: t.textContent }));
-  // A label is read as the user reads it ("0.50", "1.5k"); a byte label is checked by its value.
-  const read = (label) => { const m = /^(-?[0-9.]+)(k|M|G)?$/.exec(label); return m ? Number(m[1]) * ({ k: 1e3, M: 1e6, G: 1e9 }[m[2]] ?? 1) : NaN; };
+  const labels = [...svg.querySelectorAll('text.tick')].filter((t) => t.getAttribute('text-anchor') === 'end' && Number(t.getAttribute('x')) < 200)
+    .sort((a, b) => Number(b.getAttribute('y')) - Number(a.getAttribute('y'))).map((t) => t.textContent);
+  const scale = { k: 1e3, M: 1e6, G: 1e9, B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+  const read = (label) => { const m = /^(-?[0-9.]+) ?(k|M|G|B|KiB|MiB|GiB)?$/.exec(label); return m ? Number(m[1]) * (scale[m[2]] ?? 1) : NaN; };
   const round = (step) => { const m = step / 10 ** Math.floor(Math.log10(step) + 1e-9); return [1, 2, 5, 10].some((x) => Math.abs(m - x) < 1e-6); };
-  const values = ticks.map((t) => (memory ? t.value : read(t.label)));
+  const values = labels.map(read);
   const steps = values.slice(1).map((v, i) => v - values[i]);
   const step = steps[0];
   const problems = [];
-  if (ticks.length < 2 || values[0] !== 0) problems.push('no axis from 0');
-  else if (!steps.every((x) => Math.abs(x - step) <= step * 1e-6)) problems.push('uneven steps');
+  if (labels.length < 2 || values[0] !== 0) problems.push('no axis from 0');
+  else if (!steps.every((x) => Math.abs(x - step) <= step * 1e-3)) problems.push('uneven steps');
   else if (!(memory ? [0, 1, 2, 3].some((k) => round(step / 1024 ** k)) : round(step))) problems.push(`a step of ${step}`);
-  if (!memory && ticks.some((t, i) => Math.abs(values[i] - t.value) > Math.max(1e-9, Math.abs(t.value) * 0.01))) problems.push('labels that are not the values drawn');
-  return problems.length ? [`${caption}: ${problems.join(', ')} (${ticks.map((t) => t.label).join(' | ')})`] : [];
+  return problems.length ? [`${caption}: ${problems.join(', ')} (${labels.join(' | ')})`] : [];
 }));
 
 await scenario('chart_moves_under_load', async () => {
