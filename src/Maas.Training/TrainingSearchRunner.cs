@@ -80,6 +80,9 @@ internal static class TrainingSearchRunner
     private static async Task WaitForTrialsAsync(JobRun run, string[] ids, TrainingSearch search)
     {
         var reported = new HashSet<string>(StringComparer.Ordinal);
+        var started = run.Time.GetTimestamp();
+        int? doneAtStart = null;
+        var lastDone = -1;
         try
         {
             while (true)
@@ -97,13 +100,24 @@ internal static class TrainingSearchRunner
 
                 var done = children.Count(c => c.IsFinished);
                 var best = Best(children, search);
-                await run.ReportAsync(new JobProgress
-                {
-                    Percent = 1 + (59.0 * done / ids.Length),
-                    Stage = "searching",
-                    Iteration = done,
-                    Metrics = best is null ? null : new Dictionary<string, double> { ["best_validation_" + search.Metric] = best.Value.Value },
-                });
+
+                // The time left: the trials still to run and the training of the best after them, at the pace of the
+                // trials finished since this worker took the job (one taken over finds some done already); unknown
+                // until one has.
+                doneAtStart ??= done;
+                var finishedHere = done - doneAtStart.Value;
+                double? eta = finishedHere > 0 ? run.Time.GetElapsedTime(started).TotalSeconds / finishedHere * (ids.Length - done + 1) : null;
+                await run.ReportAsync(
+                    new JobProgress
+                    {
+                        Percent = 1 + (59.0 * done / ids.Length),
+                        Stage = "searching",
+                        Iteration = done,
+                        Metrics = best is null ? null : new Dictionary<string, double> { ["best_validation_" + search.Metric] = best.Value.Value },
+                        EtaSeconds = eta,
+                    },
+                    milestone: done != lastDone);
+                lastDone = done;
                 if (done == ids.Length)
                 {
                     return;

@@ -36,7 +36,7 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Runs_ultraface_on_the_sample_photo_and_draws_face_boxes() => run.AssertScenario("ultraface_boxes");
 
     [BrowserFact]
-    public void The_requests_chart_moves_under_load_with_latency_percentiles_and_the_server_charts_beside_it() => run.AssertScenario("chart_moves_under_load");
+    public void The_requests_chart_moves_under_load_with_latency_percentiles_and_the_server_charts_beside_it_each_axis_in_round_steps() => run.AssertScenario("chart_moves_under_load");
 
     [BrowserFact]
     public void Creates_a_tenant_and_a_key_shows_its_secret_once_limits_its_pages_to_its_scopes_and_revokes_it() => run.AssertScenario("create_and_revoke_key");
@@ -60,16 +60,19 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Pages_through_more_jobs_than_a_page_with_a_later_page_unmoved_by_a_new_job_and_a_reload() => run.AssertScenario("jobs_paging");
 
     [BrowserFact]
-    public void Moves_an_alias_and_deletes_a_version_and_the_model() => run.AssertScenario("alias_and_delete");
+    public void Moves_an_alias_shown_as_moved_by_the_keys_name_and_deletes_a_version_and_the_model() => run.AssertScenario("alias_and_delete");
 
     [BrowserFact]
-    public void Shows_usage_by_model_and_key_filters_it_and_exports_it_as_csv() => run.AssertScenario("usage_page");
+    public void Shows_usage_by_model_and_by_key_name_names_the_calls_without_a_model_filters_it_and_exports_it_as_csv() => run.AssertScenario("usage_page");
 
     [BrowserFact]
     public void Uploads_a_csv_dataset_with_progress_and_shows_its_schema_statistics_and_first_rows() => run.AssertScenario("dataset_upload");
 
     [BrowserFact]
     public void Follows_a_tabular_regression_with_a_search_to_succeeded_and_draws_the_metric_per_trial() => run.AssertScenario("training_follow");
+
+    [BrowserFact]
+    public void A_searchs_page_counts_its_trials_and_shows_the_time_left_only_when_the_server_could_estimate_it() => run.AssertScenario("search_progress");
 
     [BrowserFact]
     public void Shows_a_tabular_classifier_without_a_search_as_final_metrics_per_split_and_a_confusion_matrix() => run.AssertScenario("tabular_final_metrics");
@@ -90,7 +93,7 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void Classifies_a_picture_with_the_trained_image_model_and_names_its_class() => run.AssertScenario("image_classes");
 
     [BrowserFact]
-    public void Optimises_a_version_from_the_model_page_and_shows_its_status_report_gate_and_job_events() => run.AssertScenario("optimise_version");
+    public void Optimises_a_version_from_the_model_page_lists_the_new_version_as_the_job_ends_and_shows_its_status_report_gate_and_job_events() => run.AssertScenario("optimise_version");
 
     [BrowserFact]
     public void Shows_a_models_serving_config_signature_evaluation_and_lineage_of_trained_and_optimised_versions() => run.AssertScenario("model_details");
@@ -133,6 +136,9 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
 
     [BrowserFact]
     public void A_training_or_fine_tuning_job_that_does_not_exist_gets_its_heading_and_an_alert_and_is_not_polled() => run.AssertScenario("job_not_found_pages");
+
+    [BrowserFact]
+    public void At_800_px_wide_tables_scroll_in_their_own_box_and_no_page_scrolls_sideways() => run.AssertScenario("narrow_window");
 
     [BrowserFact]
     public void Every_page_passes_axe_without_serious_or_critical_violations()

@@ -4,18 +4,24 @@ import { h, s } from './dom';
 export interface Series { name: string; values: (number | null)[] }
 const palette = ['#1f5f99', '#b3421d', '#2e7d32', '#6a3d9a', '#8a6d00', '#00727a', '#a1245b', '#4e5a65'];
 
-/** A chart of `series` against `times` (ms since epoch, or any increasing x). */
-/** The legend shows each series' latest value, or with `legend: 'total'` the sum of its values (usage per period). */
-export function lineChart(title: string, times: number[], series: Series[], format: (v: number) => string = (v) => short(v), xLabel: (x: number) => string = clock, legend: 'last' | 'total' = 'last'): HTMLElement {
+/**
+ * A chart of `series` against `times` (ms since epoch, or any increasing x). The legend shows each series' latest
+ * value, or with `legend: 'total'` the sum of its values (usage per period). The y axis goes up in round steps of
+ * `unit` (`binaryUnit` for bytes, so a memory axis reads 0, 100, 200 MiB).
+ */
+export function lineChart(title: string, times: number[], series: Series[], format: (v: number) => string = (v) => short(v), xLabel: (x: number) => string = clock, legend: 'last' | 'total' = 'last', unit: (max: number) => number = () => 1): HTMLElement {
   const width = 560;
   const height = 200;
   const bottom = 24;
   const top = 10;
   const right = 10;
   const all = series.flatMap((x) => x.values.filter((v): v is number => v !== null && Number.isFinite(v)));
-  const max = niceMax(all.length ? Math.max(...all) : 1);
+  const highest = all.length ? Math.max(...all) : 0;
+  // Counts (requests, loaded models) are never drawn against a tick of 0.5.
+  const values = niceTicks(highest, unit(highest), all.every((v) => Number.isInteger(v)));
+  const max = values[values.length - 1]!;
   // The y axis is as wide as its longest label (about 7 units a character at 11px), so "476.8 MiB" is not cut.
-  const ticks = [0, 1, 2, 3, 4].map((i) => format((max * i) / 4));
+  const ticks = values.map((v) => format(v));
   const left = Math.max(40, 12 + 7 * Math.max(...ticks.map((t) => t.length)));
   // One point (a single usage period) is drawn in the middle of the chart.
   const x0 = times.length > 1 ? times[0]! : (times[0] ?? 0) - 1;
@@ -23,11 +29,10 @@ export function lineChart(title: string, times: number[], series: Series[], form
   const px = (t: number): number => left + ((t - x0) / (x1 - x0 || 1)) * (width - left - right);
   const py = (v: number): number => top + (1 - v / max) * (height - top - bottom);
   const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img', 'aria-label': `${title}: ${describe(series, format)}` });
-  for (let i = 0; i <= 4; i++) {
-    const v = (max * i) / 4;
+  values.forEach((v, i) => {
     svg.appendChild(s('line', { x1: left, x2: width - right, y1: py(v), y2: py(v), class: 'grid' }));
-    svg.appendChild(s('text', { x: left - 6, y: py(v) + 4, 'text-anchor': 'end', class: 'tick' }, ticks[i]!));
-  }
+    svg.appendChild(s('text', { x: left - 6, y: py(v) + 4, 'text-anchor': 'end', class: 'tick y', 'data-value': v }, ticks[i]!));
+  });
   if (times.length > 1) {
     svg.appendChild(s('text', { x: left, y: height - 6, class: 'tick' }, xLabel(x0)));
     svg.appendChild(s('text', { x: width - right, y: height - 6, 'text-anchor': 'end', class: 'tick' }, xLabel(x1)));
@@ -102,11 +107,25 @@ function describe(series: Series[], format: (v: number) => string): string {
   }).join(', ');
 }
 
-function niceMax(v: number): number {
-  if (v <= 0) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+/**
+ * The y axis' ticks from 0 up to at least `max`: the smallest step of 1, 2 or 5 x 10^n times `unit` that reaches it
+ * in at most `most` steps (0, 2, 4, 6 rather than 0, 1.25, 2.5, 3.75, 5). With `whole`, no step is below 1.
+ */
+export function niceTicks(max: number, unit = 1, whole = false, most = 5): number[] {
+  const top = Number.isFinite(max) && max > 0 ? max / unit : 1;
+  const raw = top / most;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  // The margin keeps a step that is exactly right (raw 2 read as 1.9999999) from being passed over.
+  let step = [1, 2, 5, 10].map((m) => m * power).find((m) => m >= raw * (1 - 1e-9)) ?? 10 * power;
+  if (whole && unit === 1 && step < 1) step = 1;
+  const count = Math.max(1, Math.ceil(top / step - 1e-9));
+  // toPrecision drops the float noise of the products (3 x 0.1 is 0.30000000000000004).
+  return Array.from({ length: count + 1 }, (_, i) => Number((i * step).toPrecision(12)) * unit);
+}
+
+/** The unit a byte axis steps in: the largest power of 1024 (KiB, MiB, GiB) not above `max`. */
+export function binaryUnit(max: number): number {
+  return max >= 1024 ? 1024 ** Math.min(4, Math.floor(Math.log(max) / Math.log(1024))) : 1;
 }
 
 /** 1.2k, 3.4M, 0.05 */

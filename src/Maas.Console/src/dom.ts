@@ -46,6 +46,32 @@ export function replace(el: Element, ...children: Child[]): void {
   append(el, children);
 }
 
+/**
+ * A box a table scrolls sideways in when it is wider than the page, so the page itself never scrolls sideways (at
+ * 800 px, a table of ten columns). While it scrolls, the box is a named region a keyboard can reach and scroll. A box
+ * that stays in the page while a redraw replaces its table (a list refreshed every second) keeps its scroll position.
+ */
+export function tableBox(label: string, ...children: Child[]): HTMLDivElement {
+  const box = h('div', { class: 'table-scroll' }, ...children);
+  const mark = (): void => {
+    if (box.scrollWidth > box.clientWidth + 1) {
+      box.tabIndex = 0;
+      box.setAttribute('role', 'region');
+      box.setAttribute('aria-label', `${label} (scrolls sideways)`);
+    } else {
+      box.removeAttribute('tabindex');
+      box.removeAttribute('role');
+      box.removeAttribute('aria-label');
+    }
+  };
+  // The box resizes with the window; its table, with its rows (a new one each redraw).
+  const sizes = new ResizeObserver(mark);
+  const watchTables = (): void => { sizes.disconnect(); sizes.observe(box); box.querySelectorAll(':scope > table').forEach((t) => sizes.observe(t)); };
+  new MutationObserver(watchTables).observe(box, { childList: true });
+  watchTables();
+  return box;
+}
+
 let ids = 0;
 /** A unique element id (labels point at inputs with it). */
 export function uid(prefix = 'f'): string {

@@ -2,7 +2,7 @@
 // the page's own columns, refreshed until the page is left), and the pieces a job's own page draws with the same look.
 import { ApiError } from './api';
 import { barChart, lineChart, short } from './chart';
-import { h, num, replace, statusLine, type Child } from './dom';
+import { h, num, replace, statusLine, tableBox, type Child } from './dom';
 import type { JobEvent } from './types';
 
 /** Statuses after which a job no longer changes. */
@@ -60,7 +60,8 @@ export interface JobList { element: HTMLElement; reload: () => Promise<void>; st
 /** Draws the list once, then refreshes it every few seconds until stopped. */
 export async function jobList<T>(o: JobListOptions<T>): Promise<JobList> {
   const status = statusLine();
-  const table = h('div');
+  // The list's box stays while its table is redrawn every few seconds: a table scrolled sideways stays where it was.
+  const table = tableBox(o.caption);
   const open = new Set(o.open ?? []);
   let timer = 0;
   let stopped = false;
@@ -190,7 +191,7 @@ function finalMetrics(events: JobEvent[]): HTMLElement[] {
   if (confusion && Array.isArray(confusion.labels) && Array.isArray(confusion.matrix)) {
     const labels = confusion.labels.map(String);
     out.push(h('figure', { class: 'chart-box', id: 'confusion-matrix' }, h('figcaption', null, `Confusion matrix (${split}): rows are the true class, columns the predicted one`),
-      h('div', { class: 'scroll' }, h('table', { class: 'list compact' },
+      tableBox('Confusion matrix', h('table', { class: 'list compact' },
         h('thead', null, h('tr', null, h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'True class')), labels.map((l) => h('th', { scope: 'col' }, l)))),
         h('tbody', null, confusion.matrix.map((row, i) => h('tr', null, h('th', { scope: 'row' }, labels[i] ?? String(i)),
           (Array.isArray(row) ? row : []).map((n, j) => h('td', { class: i === j ? 'diagonal' : null }, String(n))))))))));

@@ -3,7 +3,7 @@
 // label with its class probabilities as bars (classification) or the predicted number (regression).
 import { api, authHeaders, metadataJson, seg, toError } from './api';
 import { barChart } from './chart';
-import { field, h, replace, statusLine } from './dom';
+import { field, h, replace, statusLine, tableBox } from './dom';
 
 /** How a table model is called: its task, feature columns (name and number/string type) and classes. */
 export interface TabularModelInfo { task: string; features: { name: string; type: string }[]; classes?: string[] | null }
@@ -81,12 +81,12 @@ export function tabularForm(name: string, info: TabularModelInfo): HTMLElement {
     for (const p of answer.predictions) if (typeof p === 'object') counts.set(String(p.label), (counts.get(String(p.label)) ?? 0) + 1);
     replace(result,
       counts.size ? barChart('Rows per predicted label', [...counts.keys()], [{ name: 'rows', values: [...counts.values()] }], (v) => String(v), answer.predictions.length) : null,
-      h('table', { class: 'list', id: 'tabular-rows' },
+      tableBox('Predicted rows', h('table', { class: 'list', id: 'tabular-rows' },
         h('caption', null, `${answer.predictions.length} row(s)${answer.predictions.length > shown.length ? `, the first ${shown.length} shown` : ''}`),
         h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Row'), h('th', { scope: 'col' }, typeof first === 'object' ? 'Label' : 'Prediction'), typeof first === 'object' ? h('th', { scope: 'col' }, 'Probability') : null)),
         h('tbody', null, shown.map((p, i) => typeof p === 'object'
           ? h('tr', null, h('td', null, String(i)), h('td', null, String(p.label)), h('td', null, `${(100 * (p.probabilities[String(p.label)] ?? 0)).toFixed(1)}%`))
-          : h('tr', null, h('td', null, String(i)), h('td', null, String(p)))))));
+          : h('tr', null, h('td', null, String(i)), h('td', null, String(p))))))));
   }
 
   return h('div', null, rowForm, fileForm, status, result);

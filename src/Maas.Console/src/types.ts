@@ -35,7 +35,7 @@ export interface Dataset {
 }
 export interface TrainingJob {
   id: string; status: string; model?: string | null; dataset?: string | null; task?: string | null; trainer?: string | null; progress: number;
-  stage?: string | null; epoch?: number | null; iteration?: number | null; metrics?: Record<string, number>; eta_seconds?: number | null;
+  stage?: string | null; epoch?: number | null; iteration?: number | null; metrics?: Record<string, number>; eta_seconds?: number | null; search_trials?: number | null;
   result?: { model?: string; version?: number; evaluation?: Record<string, unknown>; search?: Record<string, unknown> } | null;
   error?: { code: string; message: string } | null; attempts?: number; cancel_requested?: boolean; finishing?: boolean; created_at?: string; finished_at?: string | null;
 }

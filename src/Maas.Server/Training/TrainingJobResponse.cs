@@ -16,6 +16,7 @@ public sealed record TrainingJobResponse : WorkerJobView
         Dataset = spec is null ? null : $"{spec.Dataset.Name}:{spec.Dataset.Version}";
         Task = spec?.Task;
         Trainer = spec?.Trainer;
+        SearchTrials = spec?.Search?.Trials.Count;
         Epoch = job.Progress.Epoch;
         Iteration = job.Progress.Iteration;
         Metrics = job.Progress.Metrics ?? new Dictionary<string, double>();
@@ -40,6 +41,9 @@ public sealed record TrainingJobResponse : WorkerJobView
 
     /// <summary>The trainer.</summary>
     public string? Trainer { get; init; }
+
+    /// <summary>How many trials the job's hyperparameter search runs (null without a search); while it runs, <see cref="Iteration"/> counts those finished.</summary>
+    public int? SearchTrials { get; init; }
 
     /// <summary>The epoch (trainers with epochs).</summary>
     public int? Epoch { get; init; }

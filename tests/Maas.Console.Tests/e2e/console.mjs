@@ -499,6 +499,29 @@ await scenario('onnx_form_from_signature', async () => {
   return `outputs ${want} from JSON and from a raw file; a model that does not load clears the form`;
 });
 
+// What is wrong with each chart's y axis on the page: it must start at 0 and go up in one round step (1, 2 or 5 x 10^n;
+// on a memory chart, of B, KiB, MiB or GiB). The labels are read as the user reads them ("0.50", "1.5k", "50.0 MiB"):
+// the y axis' labels are those written at its left, right-aligned.
+const axisProblems = () => page.locator('figure.chart-box').evaluateAll((figures) => figures.flatMap((figure) => {
+  const caption = figure.querySelector('figcaption')?.textContent ?? '';
+  const svg = figure.querySelector('svg.chart:not(.bars):not(.heatmap)');
+  if (!svg) return [];
+  const memory = /memory/i.test(caption);
+  const labels = [...svg.querySelectorAll('text.tick')].filter((t) => t.getAttribute('text-anchor') === 'end' && Number(t.getAttribute('x')) < 200)
+    .sort((a, b) => Number(b.getAttribute('y')) - Number(a.getAttribute('y'))).map((t) => t.textContent);
+  const scale = { k: 1e3, M: 1e6, G: 1e9, B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+  const read = (label) => { const m = /^(-?[0-9.]+) ?(k|M|G|B|KiB|MiB|GiB)?$/.exec(label); return m ? Number(m[1]) * (scale[m[2]] ?? 1) : NaN; };
+  const round = (step) => { const m = step / 10 ** Math.floor(Math.log10(step) + 1e-9); return [1, 2, 5, 10].some((x) => Math.abs(m - x) < 1e-6); };
+  const values = labels.map(read);
+  const steps = values.slice(1).map((v, i) => v - values[i]);
+  const step = steps[0];
+  const problems = [];
+  if (labels.length < 2 || values[0] !== 0) problems.push('no axis from 0');
+  else if (!steps.every((x) => Math.abs(x - step) <= step * 1e-3)) problems.push('uneven steps');
+  else if (!(memory ? [0, 1, 2, 3].some((k) => round(step / 1024 ** k)) : round(step))) problems.push(`a step of ${step}`);
+  return problems.length ? [`${caption}: ${problems.join(', ')} (${labels.join(' | ')})`] : [];
+}));
+
 await scenario('chart_moves_under_load', async () => {
   await page.goto(`${baseUrl}#/metrics`);
   const legend = async () => Number((await page.locator('figure.chart-box', { hasText: 'Requests per second' }).locator('ul.legend li').first().textContent()).split(':').pop());
@@ -543,6 +566,9 @@ await scenario('chart_moves_under_load', async () => {
     if (!(latency[0] <= latency[1] && latency[1] <= latency[2])) throw new Error(`latency percentiles read ${latency}`);
     const modelCharts = (await captions()).join('|');
     if (modelCharts !== 'Requests per second|Latency percentiles (ms)|Generated tokens per second|Queue depth (queued or running)|Loaded instances|Model memory (accounted)') throw new Error(`a model's charts: ${modelCharts}`);
+    // Round steps on every axis: under load (latency, requests), idle (tokens: 0 to 1) and in bytes (memory).
+    const axes = await axisProblems();
+    if (axes.length) throw new Error(`axes with odd ticks: ${axes.join('; ')}`);
     // The model's own memory, as the memory budget charges it.
     modelMemory = await until('the model memory', async () => {
       const text = (await page.locator('figure.chart-box', { hasText: 'Model memory' }).locator('ul.legend li').first().textContent()).split(': ').pop();
@@ -693,6 +719,10 @@ await scenario('read_only_key', async () => {
   const created = await (await api('/api/v1/keys', json({ name: 'e2e-reader', scopes: ['models:read', 'infer'] }))).json();
   const other = await context.browser().newContext();
   const offered = [];
+  const admin = await (await api('/api/v1/me')).json();
+  const put = await api('/api/v1/models/demo-classifier/aliases/e2e-by', { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ version: 1 }) });
+  if (!put.ok) throw new Error(`setting the alias answered ${put.status}`);
+  let shownBy;
   try {
     const reader = await other.newPage();
     await reader.goto(baseUrl);
@@ -706,6 +736,10 @@ await scenario('read_only_key', async () => {
     await reader.goto(`${baseUrl}#/models/demo-classifier`);
     await reader.getByRole('heading', { name: 'Versions' }).waitFor();
     await reader.getByRole('heading', { name: 'Serving configuration' }).waitFor();
+    // The admin's key moved the alias: a key that may not list keys is shown its id, saying why.
+    const by = reader.locator('section[aria-label="Aliases"] tr', { hasText: 'e2e-by' }).locator('td:nth-child(4) .actor');
+    shownBy = `${await by.textContent()} (${await by.getAttribute('title')})`;
+    if ((await by.textContent()) !== admin.key_id || !/only an admin key may read the names/.test(await by.getAttribute('title'))) throw new Error(`the reader's alias By reads ${shownBy}`);
     for (const heading of ['Upload a version', 'Import a version from a URL', 'Delete the model', 'Optimise version 1']) {
       if (await reader.getByRole('heading', { name: heading }).count()) offered.push(heading);
     }
@@ -720,9 +754,10 @@ await scenario('read_only_key', async () => {
   } finally {
     await other.close();
     await api(`/api/v1/keys/${created.id}`, { method: 'DELETE' });
+    await api('/api/v1/models/demo-classifier/aliases/e2e-by', { method: 'DELETE' });
   }
   if (offered.length) throw new Error(`a models:read key is offered: ${offered.join(', ')}`);
-  return 'a models:read key reads models and deployments and is offered nothing that writes';
+  return `a models:read key reads models and deployments and is offered nothing that writes; an alias's By reads ${shownBy}`;
 });
 
 await scenario('follow_a_job', async () => {
@@ -830,6 +865,14 @@ await scenario('alias_and_delete', async () => {
   await page.locator('section[aria-label="Aliases"] td', { hasText: 'production' }).waitFor();
   const alias = await (await api('/api/v1/models/big-mlp/aliases/production')).json();
   if (alias.version !== 1) throw new Error(`alias points at ${alias.version}`);
+  // Who moved it and who uploaded the version: the key's name, its id in the tooltip (the API records the id).
+  const me = await (await api('/api/v1/me')).json();
+  const by = page.locator('section[aria-label="Aliases"] tr', { hasText: 'production' }).locator('td:nth-child(4) span.actor');
+  await by.waitFor();
+  if ((await by.textContent()) !== me.key_name || (await by.getAttribute('title')) !== `API key ${alias.updated_by}`) throw new Error(`the alias's By reads "${await by.textContent()}" (title "${await by.getAttribute('title')}"); moved by ${alias.updated_by}, named ${me.key_name}`);
+  await page.locator('details#v1').evaluate((d) => { d.open = true; });
+  const creator = await page.locator('details#v1 dl.facts').first().textContent();
+  if (!creator.includes(`Created by${me.key_name}`) || creator.includes(me.key_id)) throw new Error(`version 1's facts read ${creator}`);
   const versions = await page.locator('section[aria-label="Versions"] tbody tr').count();
   const last = page.locator('section[aria-label="Versions"] tbody tr').last();
   const label = await last.locator('td').first().textContent();
@@ -843,7 +886,7 @@ await scenario('alias_and_delete', async () => {
   await page.getByRole('heading', { name: 'Models', level: 1 }).waitFor();
   const model = await api('/api/v1/models/big-mlp');
   if (model.status !== 404) throw new Error(`deleted model answers ${model.status}`);
-  return `alias production → v1, ${label} deleted, then the model (404 after)`;
+  return `alias production → v1 by ${me.key_name}, ${label} deleted, then the model (404 after)`;
 });
 
 await scenario('usage_page', async () => {
@@ -863,11 +906,27 @@ await scenario('usage_page', async () => {
     .filter((r) => r.children[3]?.textContent === 'demo-classifier').reduce((a, r) => a + Number(r.children[4]?.textContent), 0)));
   const legend = await page.locator('figure.chart-box .legend li', { hasText: 'demo-classifier:' }).textContent();
   if (legend !== `demo-classifier: ${tableSum} in all`) throw new Error(`the legend reads "${legend}", the table sums ${tableSum}`);
+  // Calls that named no model (this console's own) are a line with a name that says so, explained under the chart.
+  const legends = await page.locator('figure.chart-box .legend li').allTextContents();
+  if (legends.some((l) => l.startsWith('(none)')) || !legends.some((l) => l.startsWith('no model (API calls): '))) throw new Error(`the legend reads ${legends.join(' | ')}`);
+  const without = await page.locator('#usage-without').textContent();
+  if (!/named no model/.test(without)) throw new Error(`under the chart: "${without}"`);
+  // By key: each key by its name (its id in the tooltip), in the table and as the chart's lines; two keys of one name
+  // are told apart by their ids.
+  const me = await (await api('/api/v1/me')).json();
   await page.getByLabel('Chart by').selectOption('key_id');
-  await until('a line per key of the table', async () => {
-    const keys = [...new Set((await page.locator('table.list tbody tr td:nth-child(3)').allTextContents()).map((k) => (k === '–' ? '(none)' : k)))].sort();
-    return keys.length > 0 && (await series()).join(',') === keys.join(',');
+  await until('a line per key of the table, by name', async () => {
+    const cells = await page.locator('table.list tbody tr td:nth-child(3)').evaluateAll((tds) => tds.map((td) => ({ name: td.textContent, id: td.querySelector('[data-key]')?.getAttribute('data-key') ?? '' })));
+    const ids = new Map(cells.map((c) => [c.id, c.name]));
+    const names = [...ids.values()];
+    const expected = [...ids].map(([id, name]) => (names.indexOf(name) !== names.lastIndexOf(name) && id ? `${name} (${id})` : name)).sort();
+    return expected.length > 0 && (await series()).sort().join(',') === expected.join(',');
   });
+  const own = page.locator(`table.list tbody td span.actor[data-key="${me.key_id}"]`).first();
+  const ownName = await own.textContent();
+  const ownTitle = await own.getAttribute('title');
+  if (ownName !== me.key_name || ownTitle !== `API key ${me.key_id}`) throw new Error(`the admin key's rows read "${ownName}" (title "${ownTitle}")`);
+  if ((await page.locator('table.list tbody td:nth-child(3)').allTextContents()).some((k) => /^key_[0-9a-f]+$/.test(k))) throw new Error('an admin sees a key id where a name is known');
   // A filter on one model keeps only its rows.
   await page.getByLabel('Model', { exact: true }).fill('demo-llm');
   await page.getByRole('button', { name: 'Show', exact: true }).click();
@@ -893,7 +952,7 @@ await scenario('usage_page', async () => {
   const csv = fs.readFileSync(file, 'utf8');
   if (!/requests/.test(csv.split('\n')[0])) throw new Error(`not a usage CSV: ${csv.slice(0, 200)}`);
   await check('usage');
-  return `CSV with ${csv.trim().split('\n').length - 1} rows; ${address} kept across a reload`;
+  return `CSV with ${csv.trim().split('\n').length - 1} rows; ${address} kept across a reload; keys by name (${me.key_name}); model-less calls as "no model (API calls)"`;
 });
 
 
@@ -958,6 +1017,39 @@ await scenario('training_follow', async () => {
   await page.locator('tr[data-status="succeeded"]').first().waitFor();
   await check('training');
   return `statuses seen ${[...seen].join(' → ')}; ${points} points on ${lines} line(s); ${result.trim().slice(0, 120)}`;
+});
+
+await scenario('search_progress', async () => {
+  // A search's page counts its trials ("1 of 3 done"), not as an "Iteration", and shows the time left the server
+  // estimated from the trials finished; with no estimate (before the first trial ends) it shows no "Time left" at all.
+  const job = (await (await api('/api/v1/training/jobs?limit=50')).json()).jobs.find((j) => j.model === 'line-model' && j.search_trials);
+  if (!job || job.status !== 'succeeded' || job.search_trials !== 3) throw new Error(`the search of line-model: ${JSON.stringify(job)?.slice(0, 300)}`);
+  // Its progress as the server stored it when its first trial ended, with the time left.
+  const events = (await (await api(`/api/v1/training/jobs/${job.id}/events?limit=1000`)).json()).events;
+  const first = events.find((e) => e.type === 'progress' && e.data.stage === 'searching' && e.data.iteration === 1)?.data;
+  if (!(first?.eta_seconds > 0)) throw new Error(`the progress stored as the first trial ended: ${JSON.stringify(first)}`);
+  // The page in that state, held still (the search was over in seconds), then in the state before any trial ended.
+  let state = { stage: 'searching', progress: first.percent, iteration: 1, eta_seconds: first.eta_seconds, metrics: first.metrics ?? {} };
+  const undo = await holdState(new RegExp(`/api/v1/training/jobs/${job.id}$`), (j) => ({ ...j, status: 'running', finished_at: null, result: null, ...state }));
+  let shown;
+  try {
+    await page.goto(`${baseUrl}#/training/${job.id}`);
+    const facts = page.locator('#training-status[data-status="running"]');
+    await facts.locator('#training-trials', { hasText: '1 of 3 done' }).waitFor();
+    const left = await facts.locator('#training-time-left').textContent();
+    if (!/^about \d+ (s|min)$/.test(left)) throw new Error(`the time left reads "${left}"`);
+    shown = (await facts.textContent()).replace(/\s+/g, ' ');
+    if (/Iteration/.test(shown)) throw new Error(`a search's trial count is shown as an iteration: ${shown}`);
+    await check('training-search-running');
+    state = { ...state, progress: 1, iteration: 0, eta_seconds: null, metrics: {} };
+    await facts.locator('#training-trials', { hasText: '0 of 3 done' }).waitFor();
+    if (await facts.getByText('Time left').count()) throw new Error(`a time left nobody can know is shown: ${(await facts.textContent()).replace(/\s+/g, ' ')}`);
+  } finally {
+    await undo();
+  }
+  // Once it ended, the count comes from its trial events.
+  await page.locator('#training-status[data-status="succeeded"] #training-trials', { hasText: '3 of 3 done' }).waitFor();
+  return shown;
 });
 
 await scenario('scope_messages', async () => {
@@ -1290,6 +1382,14 @@ await scenario('optimise_version', async () => {
   if (status !== 'ready' && status !== 'rejected') throw new Error(`status ${status}`);
   const report = (await result.textContent()).replace(/\s+/g, ' ');
   if (!/size_ratio/.test(report) || !/finite_outputs/.test(report)) throw new Error(`report: ${report.slice(0, 300)}`);
+  // The new version joins the versions table and gets its details as the job ends (the page followed it), with no
+  // click and no reload; the form keeps its report, its version's details stay open.
+  const made = Number(report.match(/Version (\d+):/)?.[1]);
+  const listed = () => page.locator('section[aria-label="Versions"] tbody tr td:first-child').allTextContents();
+  await until(`v${made} in the versions table`, async () => (await listed()).includes(`v${made}`), 10000);
+  await page.locator(`details#v${made}`).waitFor({ state: 'attached' });
+  if (!(await details.evaluate((d) => d.open)) || !(await details.locator('.optimisation[data-status]').count())) throw new Error('the redraw closed version 1 or dropped the report');
+  if (await page.getByRole('button', { name: 'Show the new version' }).count()) throw new Error('the page still asks for a click to show the new version');
   await check('model-optimised');
   // The jobs page opens the optimisation job with its events: the rewrite's log line, the report, the end.
   const job = (await (await api('/api/v1/jobs?kind=optimization')).json()).jobs[0];
@@ -1310,7 +1410,7 @@ await scenario('optimise_version', async () => {
   // An open job's Events heading follows the page's h1 (an h3 there skipped a level for screen readers).
   const order = axeOf('jobs-optimisation').filter((v) => v.id === 'heading-order');
   if (order.length) throw new Error(`the jobs page skips a heading level: ${JSON.stringify(order)}`);
-  return `version 2 ${status}: ${report.slice(0, 160)}; ${lines} events of ${job.id} on the jobs page`;
+  return `version ${made} ${status}, listed as the job ended: ${report.slice(0, 160)}; ${lines} events of ${job.id} on the jobs page`;
 });
 
 await scenario('model_details', async () => {
@@ -1331,7 +1431,7 @@ await scenario('model_details', async () => {
   const details = page.locator('details#v1');
   await details.evaluate((d) => { d.open = true; });
   const input = v1.signature.inputs[0];
-  const inputRow = (await details.locator('h3:text-is("Inputs") + table tbody tr').first().textContent()).replace(/\s+/g, ' ');
+  const inputRow = (await details.locator('h3:text-is("Inputs") + .table-scroll table tbody tr').first().textContent()).replace(/\s+/g, ' ');
   if (!inputRow.includes(input.name) || !inputRow.includes(input.datatype)) throw new Error(`the inputs table reads ${inputRow}; the signature says ${JSON.stringify(input)}`);
   await details.locator('h3:text-is("Outputs")').waitFor();
   // The class names shown are those serving answers with (output_labels), not only what the file's nodes number.
@@ -1442,6 +1542,10 @@ await scenario('deployments', async () => {
   const traffic = (await page.locator('#deployment-status').textContent()).replace(/\s+/g, ' ');
   if (!/v1 90% · v2 10%/.test(traffic)) throw new Error(`the split reads ${traffic}`);
   await page.locator('#deployment-history tr[data-action="create"]').waitFor();
+  // Who created it: the key's name, as on the model page.
+  const creatorName = (await (await api('/api/v1/me')).json()).key_name;
+  const actor = await page.locator('#deployment-history tr[data-action="create"] td:nth-child(2)').textContent();
+  if (actor !== creatorName) throw new Error(`the history's actor reads "${actor}", the key is ${creatorName}`);
   await check('deployment');
   // The split form: a change at the revision shown goes through; one made on a revision another client moved past is refused.
   await page.getByLabel('New traffic split (version:percent, ...)').fill('1:50, 2:50');
@@ -1875,6 +1979,66 @@ await scenario('job_not_found_pages', async () => {
     }
   }
   return said.join(' | ');
+});
+
+await scenario('narrow_window', async () => {
+  // At 800 px a table wider than the page (usage's ten columns, the keys', the training jobs') scrolls sideways in its
+  // own box, which a keyboard can reach then; the page itself never scrolls sideways, on any page.
+  const search = (await (await api('/api/v1/training/jobs?limit=50')).json()).jobs.find((j) => j.search_trials);
+  const newest = (await (await api('/api/v1/jobs?limit=1')).json()).jobs[0];
+  // A dataset that still has a version (the scenarios before delete some), for its columns and first rows.
+  const dataset = (await (await api('/api/v1/datasets')).json()).datasets.find((d) => d.latest_version);
+  if (!dataset) throw new Error('no dataset with a version is left to look at');
+  const pages = [
+    ['models', 'Models', 'main table'], ['models/shapes-model', 'shapes-model', 'details.version'], ['usage', 'Usage', 'main table'],
+    [`jobs?job=${newest.id}`, 'Jobs', 'tr.details pre'], ['keys', 'Tenants and keys', 'tr[data-key]'], ['training', 'Training', 'tr[data-job]'],
+    [`training/${search.id}`, `Training job ${search.id}`, 'figure.chart-box'], ['datasets', 'Datasets', 'tr[data-dataset]'], [`datasets/${dataset.name}`, dataset.name, 'section[aria-label="Versions"] table'],
+    ['deployments', 'Deployments', 'main h2'], ['metrics', 'Metrics', 'figure.chart-box svg'], ['fine-tuning', 'Fine-tuning', 'main table'], ['playground', 'Playground', 'main form'],
+  ];
+  const overflowing = () => page.evaluate(() => ({
+    width: document.documentElement.scrollWidth,
+    // What sticks out of the window, outside a box that scrolls it.
+    out: [...document.querySelectorAll('main *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest('.table-scroll, .scroll, pre'))
+      .slice(0, 3).map((e) => `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ''}`),
+    boxes: [...document.querySelectorAll('main .table-scroll')].filter((b) => b.scrollWidth > b.clientWidth + 1)
+      .map((b) => ({ label: b.getAttribute('aria-label'), role: b.getAttribute('role'), tabindex: b.getAttribute('tabindex') })),
+  }));
+  const wide = [];
+  const scrolling = [];
+  await page.setViewportSize({ width: 800, height: 900 });
+  try {
+    for (const [route, heading, drawn] of pages) {
+      await page.goto(`${baseUrl}#/${route}`);
+      await page.getByRole('heading', { name: heading, level: 1 }).waitFor();
+      await page.locator(drawn).first().waitFor();
+      if (route.startsWith('models/')) await page.locator('details.version').evaluateAll((all) => all.forEach((d) => { d.open = true; }));
+      // The boxes learn that they scroll when their size is next observed: the page is measured once that settled.
+      const seen = await until(`${route} measured`, async () => {
+        const a = await overflowing();
+        const b = await overflowing();
+        return JSON.stringify(a) === JSON.stringify(b) ? a : null;
+      });
+      if (seen.width > 800 || seen.out.length) wide.push(`${route}: ${seen.width} px (${seen.out.join(', ')})`);
+      for (const box of seen.boxes) {
+        scrolling.push(`${route}: ${box.label}`);
+        if (box.role !== 'region' || box.tabindex !== '0' || !box.label) throw new Error(`${route}: a table box that scrolls is not a region a keyboard reaches: ${JSON.stringify(box)}`);
+      }
+      if (route === 'usage') await check('usage-800');
+    }
+  } finally {
+    await page.setViewportSize({ width: 1280, height: 900 });
+  }
+  if (wide.length) throw new Error(`pages wider than an 800 px window: ${wide.join('; ')}`);
+  if (!scrolling.some((b) => b.startsWith('usage:'))) throw new Error(`the usage table does not scroll in its box at 800 px (${scrolling.join('; ') || 'no box scrolls'})`);
+  // At 1280 px the usage table fits: its box is no stop for the keyboard.
+  await page.goto(`${baseUrl}#/usage`);
+  await page.locator('main table').waitFor();
+  const wideBox = await until('the usage box settled at 1280 px', async () => {
+    const box = await overflowing();
+    return box.width <= 1280 && box.boxes.length === 0 ? box : null;
+  });
+  if (await page.locator('main .table-scroll[tabindex]').count()) throw new Error(`a table box that does not scroll takes the focus at 1280 px: ${JSON.stringify(wideBox)}`);
+  return `no page wider than 800 px; scrolling in their boxes: ${scrolling.join('; ')}`;
 });
 
 await browser.close();

@@ -60,8 +60,18 @@ public sealed class TrainingSearchTests(TrainingServer servers) : IClassFixture<
             Assert.Equal("succeeded", (string?)child["status"]);
         }
 
-        var events = await (await client.GetAsync($"api/v1/training/jobs/{job["id"]}/events")).JsonAsync(HttpStatusCode.OK);
+        var events = await (await client.GetAsync($"api/v1/training/jobs/{job["id"]}/events?limit=1000")).JsonAsync(HttpStatusCode.OK);
         Assert.Equal(4, events["events"]!.AsArray().Count(e => (string?)e!["type"] == "trial"));
+
+        // The job says how many trials it runs; while it searched, each finished trial was stored at once with the count
+        // of those finished and, from the first on, the time left (unknown before: nothing had finished to time it by).
+        Assert.Equal(4, (int)job["search_trials"]!);
+        var searching = events["events"]!.AsArray().Select(e => e!)
+            .Where(e => (string?)e["type"] == "progress" && (string?)e["data"]!["stage"] == "searching").Select(e => e["data"]!).ToList();
+        var finished = searching.Select(p => (int)p["iteration"]!).ToList();
+        Assert.True(finished.Count > 1 && finished[0] == 0 && finished[^1] == 4 && finished.SequenceEqual(finished.Order()), $"trials finished, as stored: {string.Join(", ", finished)}");
+        Assert.Null(searching[0]["eta_seconds"]);
+        Assert.All(searching.Where(p => (int)p["iteration"]! > 0), p => Assert.True((double?)p["eta_seconds"] > 0, p.ToJsonString()));
     }
 
     [Fact]

@@ -1,7 +1,7 @@
 // Datasets: the list, an upload with a progress bar that shows the schema and column statistics it found, and a
 // dataset's page with its versions, schema, statistics and first rows.
 import { api, ApiError, can, seg, sendWithProgress } from '../api';
-import { bytes, confirmButton, field, h, nameInput, num, replace, statusLine, when } from '../dom';
+import { bytes, confirmButton, field, h, nameInput, num, replace, statusLine, tableBox, when } from '../dom';
 import type { PageContext } from '../main';
 import type { Dataset, DatasetVersion } from '../types';
 
@@ -12,13 +12,13 @@ export async function datasetsPage({ me, root }: PageContext): Promise<void> {
   async function load(): Promise<void> {
     try {
       const { datasets } = await api<{ datasets: Dataset[] }>('/api/v1/datasets');
-      replace(list, datasets.length === 0 ? h('p', null, 'No datasets yet.') : h('table', { class: 'list' },
+      replace(list, datasets.length === 0 ? h('p', null, 'No datasets yet.') : tableBox('Datasets', h('table', { class: 'list' },
         h('caption', { class: 'sr-only' }, 'Datasets'),
         h('thead', null, h('tr', null, ['Name', 'Latest version', 'Owner', 'Visibility', 'Description', 'Created'].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', null, datasets.map((d) => h('tr', { 'data-dataset': d.name },
           h('td', null, h('a', { href: `#/datasets/${seg(d.name)}` }, d.name)),
           h('td', null, d.latest_version ? `v${d.latest_version}` : '–'),
-          h('td', null, d.owner ?? '–'), h('td', null, d.visibility ?? '–'), h('td', null, d.description || '–'), h('td', null, when(d.created_at)))))));
+          h('td', null, d.owner ?? '–'), h('td', null, d.visibility ?? '–'), h('td', null, d.description || '–'), h('td', null, when(d.created_at))))))));
     } catch (e) { status.error(e as Error); }
   }
 
@@ -82,7 +82,7 @@ function uploadForm(reload: () => Promise<void>): HTMLElement {
 /** The schema with each column's statistics: type (and shape), count, missing, distinct, range, mean, classes. */
 export function schemaTable(version: DatasetVersion): HTMLElement {
   const stats = new Map((version.statistics ?? []).map((s) => [s.name, s]));
-  return h('table', { class: 'list schema' },
+  return tableBox('Columns', h('table', { class: 'list schema' },
     h('caption', { class: 'sr-only' }, `Columns of ${version.dataset} version ${version.version}`),
     h('thead', null, h('tr', null, ['Column', 'Type', 'Count', 'Missing', 'Distinct', 'Min', 'Max', 'Mean', 'Classes'].map((t) => h('th', { scope: 'col' }, t)))),
     h('tbody', null, version.schema.map((c) => {
@@ -96,7 +96,7 @@ export function schemaTable(version: DatasetVersion): HTMLElement {
         h('td', null, s?.distinct === undefined || s?.distinct === null ? '–' : `${s.distinct}${s.distinct_capped ? '+' : ''}`),
         h('td', null, num(s?.min, 3)), h('td', null, num(s?.max, 3)), h('td', null, num(s?.mean, 3)),
         h('td', null, classes.length ? classes.slice(0, 8).map(([k, v]) => `${k}: ${v}`).join(', ') + (classes.length > 8 ? ` (+${classes.length - 8})` : '') : '–'));
-    })));
+    }))));
 }
 
 export async function datasetPage({ me, root, params, query }: PageContext): Promise<void> {
@@ -121,18 +121,18 @@ export async function datasetPage({ me, root, params, query }: PageContext): Pro
         h('dt', null, 'Owner'), h('dd', null, dataset.owner ?? '–'), h('dt', null, 'Visibility'), h('dd', null, dataset.visibility ?? '–'),
         h('dt', null, 'Latest version'), h('dd', null, String(dataset.latest_version ?? '–')), h('dt', null, 'Created'), h('dd', null, when(dataset.created_at))),
       status, inUse,
-      h('section', { 'aria-label': 'Versions' }, h('h2', null, 'Versions'), versions.length === 0 ? h('p', null, 'No version yet.') : h('table', { class: 'list' },
+      h('section', { 'aria-label': 'Versions' }, h('h2', null, 'Versions'), versions.length === 0 ? h('p', null, 'No version yet.') : tableBox('Versions', h('table', { class: 'list' },
         h('caption', { class: 'sr-only' }, 'Versions'),
         h('thead', null, h('tr', null, ['Version', 'Format', 'Rows', 'Size', 'File', 'Created', ''].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
         h('tbody', null, versions.map((v) => h('tr', { 'data-version': v.version },
           h('td', null, h('a', { href: `#/datasets/${seg(name)}?v=${v.version}`, 'aria-current': v.version === chosen ? 'true' : false }, `v${v.version}`)),
           h('td', null, v.format), h('td', null, String(v.rows)), h('td', null, bytes(v.size_bytes)), h('td', null, v.file_name), h('td', null, when(v.created_at)),
-          h('td', null, writable ? confirmButton('Delete', `Really delete v${v.version}?`, () => remove(`${base}/versions/${v.version}`, `v${v.version}`, status, inUse)) : null)))))),
+          h('td', null, writable ? confirmButton('Delete', `Really delete v${v.version}?`, () => remove(`${base}/versions/${v.version}`, `v${v.version}`, status, inUse)) : null))))))),
       version ? h('section', { 'aria-label': 'Schema and statistics' }, h('h2', null, `Schema and statistics of v${version.version}`),
         h('p', null, `${version.rows} rows · ${version.format} · ${bytes(version.size_bytes)} · SHA-256 ${version.sha256.slice(0, 16)}…`), schemaTable(version),
         can(me, 'training:write') ? h('p', null, h('a', { href: `#/training?dataset=${seg(name)}:${version.version}` }, 'Train a model from this version')) : null) : null,
       preview ? h('section', { 'aria-label': 'Preview' }, h('h2', null, `First rows (${preview.rows.length} of ${preview.rows_total})`),
-        h('div', { class: 'scroll' }, h('table', { class: 'list compact', id: 'dataset-preview' },
+        tableBox('First rows', h('table', { class: 'list compact', id: 'dataset-preview' },
           h('caption', { class: 'sr-only' }, 'First rows'),
           h('thead', null, h('tr', null, preview.columns.map((c) => h('th', { scope: 'col' }, c.name)))),
           h('tbody', null, preview.rows.map((row) => h('tr', null, preview.columns.map((c) => h('td', null, cell(row[c.name]))))))))) : null,

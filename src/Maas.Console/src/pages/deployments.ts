@@ -2,7 +2,8 @@
 // per version, the history of changes, and the actions (create; change the split, shadows and stickiness, or start a
 // rollout; promote, pause, resume, abort, delete).
 import { api, ApiError, can, seg } from '../api';
-import { confirmButton, field, h, num, replace, statusLine, when } from '../dom';
+import { confirmButton, field, h, num, replace, statusLine, tableBox, when } from '../dom';
+import { actor, keyNames, type KeyNames } from '../keynames';
 import type { PageContext } from '../main';
 
 interface Share { version: number; percent: number }
@@ -58,14 +59,14 @@ export async function deploymentsPage({ me, root }: PageContext): Promise<void> 
     } catch (err) { status.error(err as Error); }
   });
   replace(root, h('h1', null, 'Deployments'),
-    deployments.length === 0 ? h('p', null, 'No deployments: calls take each model\'s default version.') : h('table', { class: 'list' },
+    deployments.length === 0 ? h('p', null, 'No deployments: calls take each model\'s default version.') : tableBox('Deployments', h('table', { class: 'list' },
       h('caption', { class: 'sr-only' }, 'Deployments'),
       h('thead', null, h('tr', null, ['Name', 'Model', 'State', 'Traffic', 'Shadows', 'Rollout step', 'Updated'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', null, deployments.map((d) => h('tr', { 'data-deployment': d.name, 'data-state': d.state },
         h('td', null, h('a', { href: `#/deployments/${seg(routeName(d))}` }, d.name)), h('td', null, d.model),
         h('td', null, h('span', { class: `badge ${d.state}` }, d.state)), h('td', null, splitBar(d.traffic), split(d.traffic)),
         h('td', null, d.shadow.map((s) => `v${s.version}`).join(', ') || '–'), h('td', null, d.step === null || d.step === undefined ? '–' : String(d.step)),
-        h('td', null, when(d.updated_at)))))),
+        h('td', null, when(d.updated_at))))))),
     can(me, 'models:write') ? h('section', { 'aria-label': 'Create a deployment' }, h('h2', null, 'Create a deployment'), form) : null);
 }
 
@@ -180,7 +181,7 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
     if (facts !== shown || (d.state === 'active' && d.plan)) drawFacts(d, running);
     shown = facts;
     for (const editor of editors) editor.follow(d);
-    drawDetails(d, history);
+    drawDetails(d, history, await keyNames(me));
     return d;
   }
 
@@ -205,21 +206,26 @@ export async function deploymentPage({ me, root, params }: PageContext): Promise
         }, 'danger', `delete-deployment:${name}`)) : null);
   }
 
-  function drawDetails(d: Deployment, history: HistoryRow[]): void {
-    replace(details,
-      h('section', { 'aria-label': 'Metrics per version' }, h('h2', null, 'Metrics per version (this server, current step)'), h('table', { class: 'list compact' },
+  // The tables are redrawn in boxes that stay, so a table scrolled sideways (a narrow window) stays where it was.
+  const metricsBox = tableBox('Metrics per version');
+  const historyBox = tableBox('History');
+  replace(details,
+    h('section', { 'aria-label': 'Metrics per version' }, h('h2', null, 'Metrics per version (this server, current step)'), metricsBox),
+    h('section', { 'aria-label': 'History' }, h('h2', null, 'History'), historyBox));
+  function drawDetails(d: Deployment, history: HistoryRow[], names: KeyNames): void {
+    replace(metricsBox, h('table', { class: 'list compact' },
         h('thead', null, h('tr', null, ['Version', 'Requests', 'Errors', 'Error rate', 'p99 ms', 'Comparisons', 'Exact match', 'Max abs error', 'Dropped'].map((t) => h('th', { scope: 'col' }, t)))),
         // A rate of nothing is no rate: before a version's first request (or first shadow comparison) its error
         // rate, p99, exact match and error read "–", not a perfect 0 or 100%.
         h('tbody', null, d.metrics.map((m) => h('tr', null, h('th', { scope: 'row' }, `v${m.version}`), h('td', null, String(m.requests)), h('td', null, String(m.errors)),
           h('td', null, m.requests ? percent(m.error_rate) : '–'), h('td', null, m.requests ? num(m.p99_ms, 1) : '–'), h('td', null, String(m.comparisons)),
           h('td', null, m.comparisons ? percent(m.exact_match_rate) : '–'),
-          h('td', null, !m.comparisons ? '–' : m.max_abs_error > 1e300 ? 'outputs differ in shape' : num(m.max_abs_error, 4)), h('td', null, String(m.dropped))))))),
-      h('section', { 'aria-label': 'History' }, h('h2', null, 'History'), h('table', { class: 'list', id: 'deployment-history' },
-        h('thead', null, h('tr', null, ['When', 'Actor', 'Action', 'State', 'Traffic', 'Reason', 'Revision'].map((t) => h('th', { scope: 'col' }, t)))),
-        h('tbody', null, history.map((r) => h('tr', { 'data-action': r.action },
-          h('td', null, when(r.at)), h('td', null, r.actor), h('td', null, r.action), h('td', null, r.state), h('td', null, split(r.traffic)),
-          h('td', null, r.reason ?? '–'), h('td', null, String(r.revision))))))));
+          h('td', null, !m.comparisons ? '–' : m.max_abs_error > 1e300 ? 'outputs differ in shape' : num(m.max_abs_error, 4)), h('td', null, String(m.dropped)))))));
+    replace(historyBox, h('table', { class: 'list', id: 'deployment-history' },
+      h('thead', null, h('tr', null, ['When', 'Actor', 'Action', 'State', 'Traffic', 'Reason', 'Revision'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', null, history.map((r) => h('tr', { 'data-action': r.action },
+        h('td', null, when(r.at)), h('td', null, actor(names, r.actor)), h('td', null, r.action), h('td', null, r.state), h('td', null, split(r.traffic)),
+        h('td', null, r.reason ?? '–'), h('td', null, String(r.revision)))))));
   }
 
   // The page follows the deployment while it is open: a rollout moves on its own, and the metrics per version move

@@ -4,7 +4,7 @@
 // its job, the list of them, and the one selected.
 import { api, can, cannotList, seg, type Me } from '../api';
 import { barChart, heatmap } from '../chart';
-import { field, h, num, replace, statusLine, uid, when } from '../dom';
+import { field, h, num, replace, statusLine, tableBox, uid, when } from '../dom';
 import { isFinished, progressCell, statusBadge } from '../joblist';
 import type { ClassMetrics, ConfusionMatrix, Dataset, DatasetVersion, EvaluationMetrics, Job, Version } from '../types';
 
@@ -25,12 +25,12 @@ export const metric = (v: number | null | undefined): string => num(v, 4);
 export function metricsView(m: EvaluationMetrics, what: string): HTMLElement {
   const numbers = [...known.map(([k]) => k).filter((k) => k in m), ...Object.keys(m).filter((k) => !names.has(k))]
     .filter((k) => typeof m[k] === 'number' || (k === 'auc' && m[k] === null));
-  const summary = h('table', { class: 'list compact metrics' },
+  const summary = tableBox('Metrics', h('table', { class: 'list compact metrics' },
     h('caption', null, `Metrics (${what})`),
     h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Metric'), h('th', { scope: 'col' }, 'Value'))),
     h('tbody', null, numbers.map((k) => h('tr', { 'data-metric': k },
       h('th', { scope: 'row' }, names.get(k) ?? k),
-      h('td', { class: 'number' }, m[k] === null ? 'undefined (one class only)' : metric(m[k] as number))))));
+      h('td', { class: 'number' }, m[k] === null ? 'undefined (one class only)' : metric(m[k] as number)))))));
   const perClass = validPerClass(m.per_class);
   const confusion = validConfusion(m.confusion_matrix);
   const charts: HTMLElement[] = [];
@@ -48,12 +48,12 @@ export function metricsView(m: EvaluationMetrics, what: string): HTMLElement {
 }
 
 function classTable(perClass: [string, ClassMetrics][], what: string): HTMLElement {
-  return h('table', { class: 'list compact per-class' },
+  return tableBox('Per class', h('table', { class: 'list compact per-class' },
     h('caption', null, `Per class (${what})`),
     h('thead', null, h('tr', null, ['Class', 'Precision', 'Recall', 'F1', 'Support'].map((t) => h('th', { scope: 'col' }, t)))),
     h('tbody', null, perClass.map(([name, c]) => h('tr', { 'data-class': name },
       h('th', { scope: 'row' }, name),
-      [c.precision, c.recall, c.f1, c.support].map((v) => h('td', { class: 'number' }, metric(v)))))));
+      [c.precision, c.recall, c.f1, c.support].map((v) => h('td', { class: 'number' }, metric(v))))))));
 }
 
 function validPerClass(value: unknown): [string, ClassMetrics][] | null {
@@ -136,7 +136,7 @@ export function evaluationsView(ctx: EvaluationsContext): HTMLElement {
 }
 
 function evaluationTable(jobs: Job[], selected: string | null, select: (id: string) => void): HTMLElement {
-  return h('table', { class: 'list' },
+  return tableBox('Evaluations', h('table', { class: 'list' },
     h('caption', { class: 'sr-only' }, 'Evaluations'),
     h('thead', null, h('tr', null, ['Evaluation', 'Dataset', 'Started', 'Status', 'Rows', 'Metrics'].map((t) => h('th', { scope: 'col' }, t)))),
     h('tbody', null, jobs.map((j) => {
@@ -150,7 +150,7 @@ function evaluationTable(jobs: Job[], selected: string | null, select: (id: stri
         h('td', null, isFinished(j.status) ? statusBadge(j.status) : [statusBadge(j.status), ' ', progressCell(j.id, j.progress ?? null)]),
         h('td', { class: 'number' }, typeof result?.rows === 'number' ? String(result.rows) : '–'),
         h('td', null, j.status === 'failed' ? (j.error?.code ?? 'failed') : headline(result)));
-    })));
+    }))));
 }
 
 function datasetOf(j: Job): string {

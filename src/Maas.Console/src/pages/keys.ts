@@ -1,6 +1,7 @@
 // Tenants and API keys (admin): create (the secret is shown once), list, revoke; tenants disabled, enabled, deleted.
 import { api, seg } from '../api';
-import { confirmButton, field, h, nameInput, replace, statusLine, when } from '../dom';
+import { confirmButton, field, h, nameInput, replace, statusLine, tableBox, when } from '../dom';
+import { forgetKeyNames } from '../keynames';
 import type { PageContext } from '../main';
 
 interface Tenant { name: string; limits?: Record<string, number | null>; created_at?: string; disabled?: boolean }
@@ -11,8 +12,9 @@ const scopes = ['infer', 'models:read', 'models:write', 'datasets:read', 'datase
 const defaultTenant = 'default';
 
 export async function keysPage({ me, root }: PageContext): Promise<void> {
-  const tenantsOut = h('div');
-  const keysOut = h('div');
+  // Boxes that stay while their tables are redrawn: a table scrolled sideways (a narrow window) stays where it was.
+  const tenantsOut = tableBox('Tenants');
+  const keysOut = tableBox('API keys');
   const secretOut = h('div', { 'aria-live': 'polite' });
   const status = statusLine();
   const showRevoked = h('input', { type: 'checkbox' });
@@ -110,6 +112,8 @@ export async function keysPage({ me, root }: PageContext): Promise<void> {
           h('button', { type: 'button', onclick: () => secretOut.replaceChildren() }, 'Done')),
         copyStatus));
       keyName.value = '';
+      // Pages that name keys (who moved an alias, usage by key) read the names again, the new key's with them.
+      forgetKeyNames();
       await load();
     } catch (err) { status.error(err as Error); }
   });

@@ -1,6 +1,6 @@
 // Live charts from the server's own metrics (GET /api/v1/metrics/history, sampled server-side into a one-hour ring).
 import { api } from '../api';
-import { lineChart, short } from '../chart';
+import { binaryUnit, lineChart, short } from '../chart';
 import { bytes, field, h, replace, statusLine } from '../dom';
 import type { PageContext } from '../main';
 
@@ -37,11 +37,12 @@ export async function metricsPage({ root }: PageContext): Promise<() => void> {
         lineChart('Generated tokens per second', times, [{ name: 'tokens/s', values: c('tokens_per_second') }]),
         lineChart('Queue depth (queued or running)', times, [{ name: 'queue', values: c('queue_depth') }]),
         lineChart(scope.value ? 'Loaded instances' : 'Loaded models', times, [{ name: scope.value ? 'instances' : 'models', values: c(scope.value ? 'instances' : 'loaded_models') }]),
+        // Memory steps in KiB, MiB or GiB (0, 100, 200 MiB), not in powers of ten of bytes.
         scope.value
-          ? lineChart('Model memory (accounted)', times, [{ name: 'memory', values: c('memory_bytes') }], (v) => bytes(v))
+          ? lineChart('Model memory (accounted)', times, [{ name: 'memory', values: c('memory_bytes') }], (v) => bytes(v), undefined, undefined, binaryUnit)
           : data.server
-            ? lineChart('Server memory (working set)', times, [{ name: 'server', values: c('memory_bytes') }, ...perModel('memory_bytes')], (v) => bytes(v))
-            : lineChart('Models memory (accounted)', times, [{ name: 'models', values: c('memory_bytes') }, ...perModel('memory_bytes')], (v) => bytes(v)));
+            ? lineChart('Server memory (working set)', times, [{ name: 'server', values: c('memory_bytes') }, ...perModel('memory_bytes')], (v) => bytes(v), undefined, undefined, binaryUnit)
+            : lineChart('Models memory (accounted)', times, [{ name: 'models', values: c('memory_bytes') }, ...perModel('memory_bytes')], (v) => bytes(v), undefined, undefined, binaryUnit));
       status.ok(`${data.times.length} samples, every ${data.interval_seconds} s (history: ${data.history_seconds / 60} min). Updated ${new Date().toLocaleTimeString()}.`);
     } catch (e) { status.error(e as Error); }
   }

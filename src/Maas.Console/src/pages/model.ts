@@ -2,9 +2,10 @@
 // evaluation and evaluations on other datasets (started, followed and drawn here);
 // upload (resumable for big files) and import from a URL, both with progress; delete.
 import { api, can, resolveDeployment, seg, sendWithProgress, type ResolvedDeployment } from '../api';
-import { actionError, bytes, confirmButton, field, h, num, replace, statusLine, when } from '../dom';
+import { actionError, bytes, confirmButton, field, h, num, replace, statusLine, tableBox, when } from '../dom';
 import type { PageContext } from '../main';
 import type { Alias, EvaluationMetrics, Job, Model, TensorSpec, Version } from '../types';
+import { actor, keyNames, type KeyNames } from '../keynames';
 import { evaluationsView, metricsView, trainedByMaas } from './evaluations';
 
 /** Files at or above this size go through the resumable upload API in chunks. */
@@ -17,11 +18,21 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
   const base = `/api/v1/models/${seg(name)}`;
   const timers: number[] = [];
 
-  async function draw(): Promise<void> {
+  /**
+   * Draws the page from the server's answers. With `keepOpen`, the version details already in the page stay as they
+   * are (open, with their evaluations and a form following its job) and only new versions get new ones.
+   */
+  async function draw(keepOpen = false): Promise<void> {
     const model = await api<Model>(base);
     const { versions } = await api<{ versions: Version[] }>(`${base}/versions`);
     const aliases = (model.aliases as Alias[] | undefined) ?? [];
     const routed = await resolveDeployment(name);
+    const names = await keyNames(me);
+    // The page was left while the answers came (a job's end redraws it): another page is drawn in its place.
+    if (!root.isConnected) return;
+    const shown = new Map<number, Element>();
+    if (keepOpen) root.querySelectorAll('details.version[data-version]').forEach((d) => shown.set(Number(d.getAttribute('data-version')), d));
+    const focused = document.activeElement;
     replace(root,
       h('p', null, h('a', { href: '#/models' }, '← Models')),
       h('h1', null, model.name),
@@ -31,8 +42,8 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
         fact('Visibility', model.visibility ?? '–'), fact('Latest version', String(model.latest_version ?? '–')), fact('Updated', when(model.updated_at))),
       routed ? section('Deployment', deploymentNote(name, routed)) : null,
       section('Versions', versions.length === 0 ? h('p', null, 'No ready version yet.') : versionsTable(versions)),
-      versions.map((v) => versionDetails(v)),
-      section('Aliases', aliasesView(aliases, versions)),
+      versions.map((v) => shown.get(v.version) ?? versionDetails(v, names)),
+      section('Aliases', aliasesView(aliases, versions, names)),
       section('Serving configuration', configView(model.serving_config ?? {})),
       writable ? section('Upload a version', uploadForm()) : null,
       writable ? section('Import a version from a URL', importForm()) : null,
@@ -42,10 +53,12 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
           await api(`${base}?force=true`, { method: 'DELETE' });
           location.hash = '#/models';
         }))) : null);
+    // A kept version's control had the focus: moving its details out and back in took it away.
+    if (focused instanceof HTMLElement && focused.isConnected && document.activeElement !== focused) focused.focus({ preventScroll: true });
   }
 
   function versionsTable(versions: Version[]): HTMLElement {
-    return h('table', { class: 'list' },
+    return tableBox('Versions', h('table', { class: 'list' },
       h('caption', { class: 'sr-only' }, 'Versions'),
       h('thead', null, h('tr', null, ['Version', 'Format', 'Size', 'File', 'Aliases', 'Derived from', 'Created', ''].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
       h('tbody', null, versions.map((v) => h('tr', null,
@@ -59,10 +72,10 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
         h('td', null, writable ? confirmButton('Delete', `Really delete v${v.version}?`, async () => {
           await api(`${base}/versions/${v.version}?force=true`, { method: 'DELETE' });
           await draw();
-        }) : null)))));
+        }) : null))))));
   }
 
-  function versionDetails(v: Version): HTMLElement {
+  function versionDetails(v: Version, names: KeyNames): HTMLElement {
     const sig = v.signature ?? {};
     const evaluation = v['evaluation'] ?? v['evaluation_report'] ?? v.metadata?.['evaluation'];
     const other = Object.entries(sig).filter(([k]) => k !== 'inputs' && k !== 'outputs' && k !== 'file_metadata' && k !== 'class_labels');
@@ -82,9 +95,9 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
       if (!(e.target as HTMLDetailsElement).open || evaluations.childElementCount || !trainedByMaas(v)) return;
       replace(evaluations, evaluationsView({ me, model: name, version: v, timers }));
     };
-    return h('details', { id: `v${v.version}`, class: 'card', ontoggle: opened },
+    return h('details', { id: `v${v.version}`, class: 'card version', 'data-version': v.version, ontoggle: opened },
       h('summary', null, `Version ${v.version} · ${v.format} · ${bytes(v.size_bytes)}`),
-      h('dl', { class: 'facts' }, fact('SHA-256', v.sha256), fact('Status', v.status), fact('Created by', v.created_by ?? '–'), fact('Lineage', lineage(v))),
+      h('dl', { class: 'facts' }, fact('SHA-256', v.sha256), fact('Status', v.status), fact('Created by', actor(names, v.created_by)), fact('Lineage', lineage(v))),
       sig.inputs ? h('div', null, h('h3', null, 'Inputs'), tensorTable(sig.inputs)) : null,
       sig.outputs ? h('div', null, h('h3', null, 'Outputs'), tensorTable(sig.outputs)) : null,
       other.length || labelFacts.length ? h('div', null, h('h3', null, 'Signature'), h('dl', { class: 'facts' },
@@ -134,18 +147,21 @@ export async function modelPage({ me, root, params }: PageContext): Promise<() =
         const outcome = job.result as { model: string; version: number; status: string; report?: Record<string, unknown> };
         status.ok(`Job ${job.id} done: version ${outcome.version} is ${outcome.status}.`);
         replace(result, resultView(outcome.version, outcome.status, outcome.report ?? {}),
-          h('button', { type: 'button', onclick: (e: Event) => void draw().catch((err) => actionError(e.target as Element, (err as Error).message)) }, 'Show the new version'));
+          h('button', { type: 'button', onclick: () => { const d = document.getElementById(`v${outcome.version}`); d?.setAttribute('open', ''); d?.scrollIntoView(); } }, `Show version ${outcome.version}`));
+        // The new version joins the page at once (its row, its details, an alias the job moved); this form, its report
+        // and every open version stay as they are.
+        await draw(true).catch((err) => actionError(form, `Showing version ${outcome.version}: ${(err as Error).message}`));
       } catch (err) { status.error(err as Error); } finally { button.disabled = false; }
     });
     return form;
   }
 
-  function aliasesView(aliases: Alias[], versions: Version[]): HTMLElement {
-    const table = aliases.length === 0 ? h('p', null, 'No aliases.') : h('table', { class: 'list' },
+  function aliasesView(aliases: Alias[], versions: Version[], names: KeyNames): HTMLElement {
+    const table = aliases.length === 0 ? h('p', null, 'No aliases.') : tableBox('Aliases', h('table', { class: 'list' },
       h('caption', { class: 'sr-only' }, 'Aliases'),
       h('thead', null, h('tr', null, ['Alias', 'Version', 'Updated', 'By', ''].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
-      h('tbody', null, aliases.map((a) => h('tr', null, h('td', null, a.name), h('td', null, `v${a.version}`), h('td', null, when(a.updated_at)), h('td', null, a.updated_by ?? '–'),
-        h('td', null, writable ? confirmButton('Remove', `Really remove ${a.name}?`, async () => { await api(`${base}/aliases/${seg(a.name)}`, { method: 'DELETE' }); await draw(); }) : null)))));
+      h('tbody', null, aliases.map((a) => h('tr', null, h('td', null, a.name), h('td', null, `v${a.version}`), h('td', null, when(a.updated_at)), h('td', null, actor(names, a.updated_by)),
+        h('td', null, writable ? confirmButton('Remove', `Really remove ${a.name}?`, async () => { await api(`${base}/aliases/${seg(a.name)}`, { method: 'DELETE' }); await draw(); }) : null))))));
     if (!writable || versions.length === 0) return table;
     const alias = h('input', { type: 'text', value: 'production', required: true });
     const version = h('select', null, versions.map((v) => h('option', { value: String(v.version) }, `v${v.version}`)));
@@ -284,10 +300,10 @@ function trainingLineage(v: Version): HTMLElement | null {
 }
 
 function tensorTable(specs: TensorSpec[]): HTMLElement {
-  return h('table', { class: 'list compact' },
+  return tableBox('Tensors', h('table', { class: 'list compact' },
     h('thead', null, h('tr', null, ['Name', 'Type', 'Shape'].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
     h('tbody', null, specs.map((t) => h('tr', null, h('td', null, t.name), h('td', null, t.datatype),
-      h('td', null, `[${t.shape.map((d, i) => (d < 0 ? (t.dim_names?.[i] ?? '?') : d)).join(', ')}]`)))));
+      h('td', null, `[${t.shape.map((d, i) => (d < 0 ? (t.dim_names?.[i] ?? '?') : d)).join(', ')}]`))))));
 }
 
 function configView(config: Record<string, unknown>): HTMLElement {
@@ -354,13 +370,13 @@ function resultView(version: number, status: string, report: Record<string, unkn
   return h('div', { class: 'card optimisation', 'data-status': status },
     h('p', null, `Version ${version}: `, h('span', { class: `badge ${status}` }, status),
       status === 'rejected' ? ' (kept with its numbers; not served)' : ''),
-    h('table', { class: 'list compact' },
+    tableBox('Report', h('table', { class: 'list compact' },
       h('caption', null, 'Report'),
       h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Measure'), h('th', { scope: 'col' }, 'Value'))),
-      h('tbody', null, numbers.map(([k, value]) => h('tr', null, h('th', { scope: 'row' }, k), h('td', null, typeof value === 'number' ? num(value, 4) : String(value)))))),
-    gate?.checks?.length ? h('table', { class: 'list compact' },
+      h('tbody', null, numbers.map(([k, value]) => h('tr', null, h('th', { scope: 'row' }, k), h('td', null, typeof value === 'number' ? num(value, 4) : String(value))))))),
+    gate?.checks?.length ? tableBox('Gate', h('table', { class: 'list compact' },
       h('caption', null, `Gate: ${gate.passed ? 'passed' : 'failed'}`),
       h('thead', null, h('tr', null, ['Check', 'Metric', 'Value', 'Threshold', 'Passed'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', null, gate.checks.map((c) => h('tr', null, h('th', { scope: 'row' }, c.name), h('td', null, c.metric), h('td', null, num(c.value, 4)), h('td', null, num(c.threshold, 4)),
-        h('td', null, c.passed ? 'yes' : 'no'))))) : null);
+        h('td', null, c.passed ? 'yes' : 'no')))))) : null);
 }

@@ -1,7 +1,7 @@
 // Models: the registry's list with search, filters and pages (kept in the address, so a reload or a link shows the
 // same list), and a form to register a new model.
 import { api, can, seg } from '../api';
-import { field, h, keepQuery, nameInput, replace, statusLine, when } from '../dom';
+import { field, h, keepQuery, nameInput, replace, statusLine, tableBox, when } from '../dom';
 import type { PageContext } from '../main';
 import type { Model } from '../types';
 
@@ -78,10 +78,10 @@ export async function modelsPage({ me, root, query }: PageContext): Promise<void
     h('h1', null, 'Models'),
     filters,
     count,
-    h('table', { class: 'list' },
+    tableBox('Models', h('table', { class: 'list' },
       h('caption', { class: 'sr-only' }, 'Models in the registry'),
       h('thead', null, h('tr', null, ['Name', 'Task', 'Tags', 'Latest version', 'Owner', 'Visibility', 'Updated'].map((t) => h('th', { scope: 'col' }, t || h('span', { class: 'sr-only' }, 'Actions'))))),
-      body),
+      body)),
     h('nav', { class: 'pager', 'aria-label': 'Pages of models' }, previous, next),
     status,
     create);

@@ -4,7 +4,7 @@
 // the final metrics per split as bars (all a tabular job without a search has) with a classifier's confusion matrix, the latest
 // metrics, and the registered version with its evaluation.
 import { api, can, cannotList, seg } from '../api';
-import { confirmButton, field, h, nameInput, num, replace, statusLine, when } from '../dom';
+import { confirmButton, field, h, nameInput, num, replace, statusLine, tableBox, when } from '../dom';
 import { eventList, follow, gone, isFinished, jobCharts, jobList, statusBadge } from '../joblist';
 import type { Me } from '../api';
 import type { PageContext } from '../main';
@@ -152,15 +152,22 @@ export async function trainingJobPage({ me, root, params }: PageContext): Promis
   function draw(job: TrainingJob): void {
     const evaluation = job.result?.evaluation;
     const charts = jobCharts(events);
+    // A search's parent counts its finished trials in `iteration` while it searches; later, its trial events do.
+    const searching = job.stage === 'searching';
+    const trialsDone = searching ? job.iteration ?? 0 : new Set(events.filter((e) => e.type === 'trial').map((e) => String(e.data['trial']))).size;
+    const counter = searching ? null : job.iteration === null || job.iteration === undefined
+      ? [h('dt', null, 'Epoch'), h('dd', null, job.epoch === null || job.epoch === undefined ? '–' : String(job.epoch))]
+      : [h('dt', null, 'Iteration'), h('dd', null, String(job.iteration))];
+    // Shown only when the server could estimate it (from the time the work done so far took).
+    const left = typeof job.eta_seconds === 'number' && !isFinished(job.status) ? [h('dt', null, 'Time left'), h('dd', { id: 'training-time-left' }, `about ${duration(job.eta_seconds)}`)] : null;
     replace(view,
       h('dl', { class: 'facts', id: 'training-status', 'data-status': job.status },
         h('dt', null, 'Status'), h('dd', null, statusBadge(job.status), job.cancel_requested && !isFinished(job.status) ? ' (cancel requested)' : job.finishing && !isFinished(job.status) ? ' (registering its result: too late to cancel)' : ''),
         h('dt', null, 'Model'), h('dd', null, job.model ?? '–'), h('dt', null, 'Dataset'), h('dd', null, job.dataset ?? '–'),
         h('dt', null, 'Task'), h('dd', null, job.task ?? '–'), h('dt', null, 'Trainer'), h('dd', null, job.trainer ?? '–'),
-        h('dt', null, 'Stage'), h('dd', null, job.stage ?? '–'), job.iteration === null || job.iteration === undefined
-          ? [h('dt', null, 'Epoch'), h('dd', null, job.epoch === null || job.epoch === undefined ? '–' : String(job.epoch))]
-          : [h('dt', null, 'Iteration'), h('dd', null, String(job.iteration))],
-        h('dt', null, 'Time left'), h('dd', null, job.eta_seconds ? `about ${Math.ceil(job.eta_seconds)} s` : '–'),
+        h('dt', null, 'Stage'), h('dd', null, job.stage ?? '–'),
+        job.search_trials ? [h('dt', null, 'Trials'), h('dd', { id: 'training-trials' }, `${trialsDone} of ${job.search_trials} done`)] : null,
+        counter, left,
         h('dt', null, 'Created'), h('dd', null, when(job.created_at)), h('dt', null, 'Finished'), h('dd', null, when(job.finished_at))),
       h('progress', { max: 100, 'aria-label': 'Training progress', value: job.progress }), h('p', null, `${job.progress.toFixed(0)}% done`),
       job.error ? h('p', { class: 'status error', role: 'alert' }, `${job.error.code}: ${job.error.message}`) : null,
@@ -176,8 +183,16 @@ export async function trainingJobPage({ me, root, params }: PageContext): Promis
   return follow(tick);
 }
 
+/** Seconds for people: "40 s", "3 min", "1 h 5 min". */
+function duration(seconds: number): string {
+  const s = Math.max(1, Math.ceil(seconds));
+  if (s < 90) return `${s} s`;
+  const min = Math.round(s / 60);
+  return min < 90 ? `${min} min` : `${Math.floor(min / 60)} h ${min % 60} min`;
+}
+
 function metricsTable(metrics: Record<string, number>): HTMLElement {
-  return h('table', { class: 'list compact' },
+  return tableBox('Metrics', h('table', { class: 'list compact' },
     h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Metric'), h('th', { scope: 'col' }, 'Value'))),
-    h('tbody', null, Object.entries(metrics).map(([k, v]) => h('tr', null, h('th', { scope: 'row' }, k), h('td', null, num(v, 4))))));
+    h('tbody', null, Object.entries(metrics).map(([k, v]) => h('tr', null, h('th', { scope: 'row' }, k), h('td', null, num(v, 4)))))));
 }

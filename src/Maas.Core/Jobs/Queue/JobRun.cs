@@ -43,13 +43,16 @@ public sealed class JobRun
     /// <summary>The latest progress reported.</summary>
     public JobProgress Progress { get; private set; } = new();
 
-    /// <summary>Stores progress (at most a few times a second; stage changes at once) and extends the lease.</summary>
-    public async Task ReportAsync(JobProgress progress)
+    /// <summary>
+    /// Stores progress (at most a few times a second; stage changes and a <paramref name="milestone"/>, such as a search's
+    /// trial ending, at once) and extends the lease.
+    /// </summary>
+    public async Task ReportAsync(JobProgress progress, bool milestone = false)
     {
         var stageChanged = progress.Stage != Progress.Stage;
         Progress = progress;
         var now = _worker.Time.GetUtcNow();
-        if (stageChanged || now - _lastProgress >= ProgressInterval)
+        if (stageChanged || milestone || now - _lastProgress >= ProgressInterval)
         {
             _lastProgress = now;
             await _worker.RenewAsync(this, progress).ConfigureAwait(false);
