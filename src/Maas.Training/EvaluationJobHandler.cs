@@ -125,8 +125,7 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
     public static async Task<TrainingLineage> LineageAsync(IModelRegistry registry, ModelVersion version, CancellationToken cancellationToken)
     {
         var (holder, missing) = await TrainedVersion.FindAsync(registry, version, cancellationToken);
-        var (features, label) = holder is null ? (null, null) : Lineage(holder);
-        return new TrainingLineage(features, label, missing);
+        return new TrainingLineage(holder is null ? null : TrainingRecord.Of(holder), missing);
     }
 
     /// <summary>
@@ -147,36 +146,6 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
             : version.DerivedFrom is { } from ? $"; neither it nor version {from.Version} of '{RegistryNames.Shorten(from.Model)}', which it was derived from, has one" : "";
         return $"{named} is an image classifier whose image column is unknown: evaluation reads it from the {TabularModelInfo.LineageMetadataKey} record of the training job that made the version{source}";
     }
-
-    /// <summary>The feature and label columns a version MaaS trained was trained with (from its own lineage), or nulls.</summary>
-    public static (string[]? Features, string? Label) Lineage(ModelVersion version)
-    {
-        if (!version.Metadata.TryGetValue(TabularModelInfo.LineageMetadataKey, out var text))
-        {
-            return (null, null);
-        }
-
-        try
-        {
-            using var document = JsonDocument.Parse(text);
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                return (null, null);
-            }
-
-            var label = root.TryGetProperty("label", out var l) && l.ValueKind == JsonValueKind.String ? l.GetString() : null;
-            var features = root.TryGetProperty("features", out var f) && f.ValueKind == JsonValueKind.Array
-                ? f.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.String).Select(e => e.GetString()!).ToArray()
-                : null;
-            return (features, label);
-        }
-        catch (JsonException)
-        {
-            return (null, null);
-        }
-    }
-
 
     // The labelled rows, in order, at most spec.Limit of them.
     private static int[] LabelledRows(DatasetTable table, int label, int? limit)
@@ -357,11 +326,17 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
 }
 
 /// <summary>
-/// The training lineage a version is evaluated by: the feature and label columns it names (nulls when none does), and
-/// the version it derives from when that is gone (so nothing names them).
+/// The training lineage a version is evaluated by: the training record that names its feature and label columns (null
+/// when none does), and the version it derives from when that is gone (so nothing names them).
 /// </summary>
-public sealed record TrainingLineage(string[]? Features, string? Label, Lineage? Missing)
+public sealed record TrainingLineage(TrainingRecord? Record, Lineage? Missing)
 {
-    /// <summary>The image column an image classifier was trained on (the lineage's one feature), or null.</summary>
-    public string? ImageColumn => Features is [var column] ? column : null;
+    /// <summary>The feature columns the record names, or null.</summary>
+    public IReadOnlyList<string>? Features => Record?.Features;
+
+    /// <summary>The label column the record names, or null.</summary>
+    public string? Label => Record?.Label;
+
+    /// <summary>The image column an image classifier was trained on (the record's one feature), or null.</summary>
+    public string? ImageColumn => Record?.ImageColumn;
 }

@@ -506,13 +506,16 @@ public sealed class DatasetCatalog(
             }).ConfigureAwait(false);
     }
 
-    /// <summary>Deletes a version; refused while a model version's lineage names it, unless <paramref name="force"/>.</summary>
-    public async Task DeleteVersionAsync(string name, int version, bool force, CancellationToken cancellationToken)
+    /// <summary>
+    /// Deletes a version; refused while a model version's lineage names it, unless <paramref name="force"/>. The refusal
+    /// names the models <paramref name="mayName"/> lets the caller see (by model key) and only counts the others.
+    /// </summary>
+    public async Task DeleteVersionAsync(string name, int version, bool force, Func<string, CancellationToken, ValueTask<bool>> mayName, CancellationToken cancellationToken)
     {
         var found = await GetVersionAsync(name, version, cancellationToken).ConfigureAwait(false);
         if (!force)
         {
-            await RefuseIfUsedAsync(name, version, cancellationToken).ConfigureAwait(false);
+            await RefuseIfUsedAsync(name, version, mayName, cancellationToken).ConfigureAwait(false);
         }
 
         var key = await store.DeleteVersionAsync(name, found.Version, cancellationToken).ConfigureAwait(false);
@@ -522,13 +525,16 @@ public sealed class DatasetCatalog(
         }
     }
 
-    /// <summary>Deletes a dataset and its versions; refused while a model version's lineage names one, unless <paramref name="force"/>.</summary>
-    public async Task DeleteAsync(string name, bool force, CancellationToken cancellationToken)
+    /// <summary>
+    /// Deletes a dataset and its versions; refused while a model version's lineage names one, unless <paramref name="force"/>.
+    /// The refusal names the models <paramref name="mayName"/> lets the caller see (by model key) and only counts the others.
+    /// </summary>
+    public async Task DeleteAsync(string name, bool force, Func<string, CancellationToken, ValueTask<bool>> mayName, CancellationToken cancellationToken)
     {
         await GetAsync(name, cancellationToken).ConfigureAwait(false);
         if (!force)
         {
-            await RefuseIfUsedAsync(name, null, cancellationToken).ConfigureAwait(false);
+            await RefuseIfUsedAsync(name, null, mayName, cancellationToken).ConfigureAwait(false);
         }
 
         var keys = await store.DeleteDatasetAsync(name, cancellationToken).ConfigureAwait(false) ?? throw NotFound(name);
@@ -546,18 +552,36 @@ public sealed class DatasetCatalog(
     /// <summary>Records that a model version was trained from a dataset version.</summary>
     public Task RecordUseAsync(DatasetUse use, CancellationToken cancellationToken) => store.AddUseAsync(use, cancellationToken);
 
-    private async Task RefuseIfUsedAsync(string name, int? version, CancellationToken cancellationToken)
+    // The lineage of another tenant's private model is that tenant's business: counted in the refusal, never named.
+    private async Task RefuseIfUsedAsync(string name, int? version, Func<string, CancellationToken, ValueTask<bool>> mayName, CancellationToken cancellationToken)
     {
         var uses = await store.ListUsesAsync(name, version, cancellationToken).ConfigureAwait(false);
-        if (uses.Count > 0)
+        if (uses.Count == 0)
         {
-            var named = uses.Select(u => $"{u.Model} version {u.ModelVersion}").Distinct().ToArray();
-            throw RegistryException.Conflict(
-                "dataset_in_use",
-                $"{(version is { } v ? $"version {v} of dataset '{name}'" : $"dataset '{name}'")} is named by the lineage of {string.Join(", ", named.Take(5))}" +
-                $"{(named.Length > 5 ? $" and {named.Length - 5} more" : "")}; pass force=true to delete it anyway",
-                new Dictionary<string, object?> { ["used_by"] = uses.Select(u => new Dictionary<string, object?> { ["model"] = u.Model, ["version"] = u.ModelVersion, ["dataset_version"] = u.Version }).ToArray() });
+            return;
         }
+
+        var visible = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var model in uses.Select(u => u.Model).Distinct(StringComparer.Ordinal))
+        {
+            if (await mayName(model, cancellationToken).ConfigureAwait(false))
+            {
+                visible.Add(model);
+            }
+        }
+
+        var listed = uses.Where(u => visible.Contains(u.Model)).ToArray();
+        var named = listed.Select(u => $"{u.Model} version {u.ModelVersion}").Distinct().ToArray();
+        var unlisted = uses.Where(u => !visible.Contains(u.Model)).Select(u => (u.Model, u.ModelVersion)).Distinct().Count();
+        throw RegistryException.Conflict(
+            "dataset_in_use",
+            $"{(version is { } v ? $"version {v} of dataset '{name}'" : $"dataset '{name}'")} is named by the lineage of {InUseListing.Of(named, unlisted, "model version", "model versions")}; " +
+            "pass force=true to delete it anyway",
+            new Dictionary<string, object?>
+            {
+                ["used_by"] = listed.Select(u => new Dictionary<string, object?> { ["model"] = u.Model, ["version"] = u.ModelVersion, ["dataset_version"] = u.Version }).ToArray(),
+                ["unlisted_model_versions"] = unlisted,
+            });
     }
 
     private async Task DeleteArtifactIfUnusedAsync(string key)

@@ -33,8 +33,12 @@ public sealed class DatasetJobUses(IJobQueueStore jobs, IEnumerable<IJobHandler>
             .ToArray();
     }
 
-    /// <summary>Throws 409 <c>dataset_in_use</c> naming the jobs (<c>jobs</c>) when an unfinished job reads the dataset (version).</summary>
-    public async Task RefuseIfReadAsync(string dataset, int? version, CancellationToken cancellationToken)
+    /// <summary>
+    /// Throws 409 <c>dataset_in_use</c> when an unfinished job reads the dataset (version): the jobs
+    /// <paramref name="mayName"/> lets the caller see are named (<c>jobs</c>), the others (other tenants' jobs of a
+    /// shared dataset) only counted (<c>unlisted_jobs</c>), so a refusal never tells one tenant another's job ids.
+    /// </summary>
+    public async Task RefuseIfReadAsync(string dataset, int? version, Func<QueuedJob, bool> mayName, CancellationToken cancellationToken)
     {
         var reading = await ListAsync(dataset, version, cancellationToken).ConfigureAwait(false);
         if (reading.Count == 0)
@@ -42,14 +46,25 @@ public sealed class DatasetJobUses(IJobQueueStore jobs, IEnumerable<IJobHandler>
             return;
         }
 
-        var named = reading.Select(r => $"{r.Job.Id} ({r.Job.Kind}, {JobStatusName(r.Job)})").Distinct().ToArray();
+        var listed = reading.Where(r => mayName(r.Job)).ToArray();
+        var named = listed.Select(r => $"{r.Job.Id} ({r.Job.Kind}, {JobStatusName(r.Job)})").Distinct().ToArray();
+        var unlisted = reading.Select(r => r.Job).Where(j => !mayName(j)).Select(j => j.Id).Distinct().Count();
+        var them = named.Length + unlisted == 1 ? "it" : "them";
+        var advice = (named.Length, unlisted) switch
+        {
+            (0, _) => $"wait for {them} to end",
+            (_, 0) => $"cancel {them} (DELETE /api/v1/jobs/{{id}}) or wait for {them} to end",
+            _ => "cancel yours (DELETE /api/v1/jobs/{id}) and wait for the others to end",
+        };
         throw RegistryException.Conflict(
             "dataset_in_use",
-            $"{(version is { } v ? $"version {v} of dataset '{dataset}'" : $"dataset '{dataset}'")} is read by unfinished job{(named.Length == 1 ? "" : "s")} {string.Join(", ", named.Take(5))}" +
-            $"{(named.Length > 5 ? $" and {named.Length - 5} more" : "")}; cancel {(named.Length == 1 ? "it" : "them")} (DELETE /api/v1/jobs/{{id}}) or wait for {(named.Length == 1 ? "it" : "them")} to end, then delete it (force does not delete data a job is reading)",
+            $"{(version is { } v ? $"version {v} of dataset '{dataset}'" : $"dataset '{dataset}'")} is read by " +
+            $"{(named.Length == 0 ? "" : named.Length == 1 ? "unfinished job " : "unfinished jobs ")}{InUseListing.Of(named, unlisted, "unfinished job", "unfinished jobs")}; " +
+            $"{advice}, then delete it (force does not delete data a job is reading)",
             new Dictionary<string, object?>
             {
-                ["jobs"] = reading.Select(r => new Dictionary<string, object?> { ["id"] = r.Job.Id, ["kind"] = r.Job.Kind, ["status"] = JobStatusName(r.Job), ["dataset_version"] = r.DatasetVersion }).ToArray(),
+                ["jobs"] = listed.Select(r => new Dictionary<string, object?> { ["id"] = r.Job.Id, ["kind"] = r.Job.Kind, ["status"] = JobStatusName(r.Job), ["dataset_version"] = r.DatasetVersion }).ToArray(),
+                ["unlisted_jobs"] = unlisted,
             });
     }
 

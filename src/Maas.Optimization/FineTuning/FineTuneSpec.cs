@@ -314,12 +314,9 @@ public sealed record FineTuneSpec
         }
 
         var (classes, shape) = trained;
-        var lineage = trainedVersion is null ? null : SourceMetadata.Lineage(trainedVersion);
-        string? FromLineage(string key) => lineage is { } l && l.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
-
-        var labelColumn = Label ?? FromLineage("label") ?? throw Invalid($"{o}.label is required: the source's lineage names no label column");
-        var imageColumn = Image ?? (lineage is { } li && li.TryGetProperty("features", out var fs) && fs.ValueKind == JsonValueKind.Array && fs.GetArrayLength() == 1 && fs[0].ValueKind == JsonValueKind.String ? fs[0].GetString() : null)
-            ?? throw Invalid($"{o}.features is required: the source's lineage names no image column");
+        var record = trainedVersion is null ? null : TrainingRecord.Of(trainedVersion);
+        var labelColumn = Label ?? record?.Label ?? throw Invalid($"{o}.label is required: the source's lineage names no label column");
+        var imageColumn = Image ?? record?.ImageColumn ?? throw Invalid($"{o}.features is required: the source's lineage names no image column");
         var column = version.Schema.FirstOrDefault(c => c.Name == imageColumn);
         if (column is not { Type: DatasetColumnType.Image, Shape: { } dims })
         {
@@ -338,8 +335,8 @@ public sealed record FineTuneSpec
             throw Invalid($"{label} has no label column '{RegistryNames.Shorten(labelColumn)}'");
         }
 
-        var split = Split ?? SourceMetadata.Split(lineage);
-        var trainer = Trainer ?? (FromLineage("trainer") is "adamw" or "sgd" ? FromLineage("trainer") : "adamw");
+        var split = Split ?? record?.Split;
+        var trainer = Trainer ?? (record?.Trainer is "adamw" or "sgd" ? record.Trainer : "adamw");
         return this with
         {
             Dataset = new DatasetReference(version.Dataset, version.Version, version.Sha256),

@@ -98,11 +98,10 @@ public static class LabelledEvaluation
             }
         }
 
-        var lineage = trained is null ? null : SourceMetadata.Lineage(trained);
-        var label = spec.Label ?? (lineage is { } l && l.TryGetProperty("label", out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null)
-            ?? throw Invalid("options.evaluation.label is required: the source's lineage names no label column");
+        var record = trained is null ? null : TrainingRecord.Of(trained);
+        var label = spec.Label ?? record?.Label ?? throw Invalid("options.evaluation.label is required: the source's lineage names no label column");
         RequireLabel(version, label);
-        var split = spec.Split ?? SourceMetadata.Split(lineage);
+        var split = spec.Split ?? record?.Split;
 
         return spec with
         {

@@ -6,10 +6,10 @@ using Maas.Core.Training;
 namespace Maas.Optimization.FineTuning;
 
 /// <summary>
-/// The metadata MaaS's training jobs write into a version (<c>maas.image</c>, <c>maas.tabular</c>, <c>maas.lineage</c>),
-/// read for a fine-tune or an evaluation. Clients may not set them now, but a version stored earlier may hold anything: one MaaS
-/// cannot read is a 400 naming the key (or, for the lineage, which only gives defaults, as if it were absent), never
-/// an unexpected error.
+/// The metadata MaaS's training jobs write into a version (<c>maas.image</c>, <c>maas.tabular</c>), read for a fine-tune
+/// or an evaluation. Clients may not set them now, but a version stored earlier may hold anything: one MaaS cannot read is
+/// a 400 naming the key, never an unexpected error. The training record (<c>maas.lineage</c>), which only gives
+/// defaults, is read by <see cref="TrainingRecord"/>.
 /// </summary>
 internal static class SourceMetadata
 {
@@ -50,43 +50,6 @@ internal static class SourceMetadata
         }
 
         return TabularModelInfo.TryRead(text) ?? throw Unreadable(source, option, TabularModelInfo.MetadataKey, TabularModelInfo.Expected);
-    }
-
-    /// <summary>The source's training lineage (<c>maas.lineage</c>) as a JSON object; null when absent or not an object MaaS can read (it only gives defaults).</summary>
-    public static JsonElement? Lineage(ModelVersion source)
-    {
-        if (!source.Metadata.TryGetValue(TabularModelInfo.LineageMetadataKey, out var text))
-        {
-            return null;
-        }
-
-        try
-        {
-            using var document = JsonDocument.Parse(text);
-            return document.RootElement.ValueKind == JsonValueKind.Object ? document.RootElement.Clone() : null;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
-
-    /// <summary>The split of the source's training from its lineage, when it names one MaaS can read and a training job could have used.</summary>
-    public static TrainingSplit? Split(JsonElement? lineage)
-    {
-        if (lineage is not { } l || !l.TryGetProperty("split", out var s) || s.ValueKind != JsonValueKind.Object)
-        {
-            return null;
-        }
-
-        try
-        {
-            return JsonSerializer.Deserialize<TrainingSplit>(s.GetRawText(), RegistryJson.Options) is { Validation: >= 0 and <= 0.5, Test: >= 0.05 and <= 0.5, Seed: >= 0 } split ? split : null;
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
     }
 
     /// <summary>The metadata key of image classifiers MaaS trained.</summary>

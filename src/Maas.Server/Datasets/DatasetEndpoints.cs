@@ -3,6 +3,7 @@ using Maas.Core.Registry;
 using Maas.Core.Tenancy;
 using Maas.Server.Auth;
 using Maas.Server.Errors;
+using Maas.Server.Jobs;
 using Maas.Server.Registry;
 
 namespace Maas.Server.Datasets;
@@ -71,11 +72,12 @@ internal static class DatasetEndpoints
         return Results.Json(DatasetResponse.From(dataset) with { Versions = versions.Select(v => DatasetVersionResponse.From(v, withStatistics: false)).ToArray() }, RegistryJson.Options);
     }
 
-    private static async Task<IResult> DeleteAsync(string name, HttpContext context, DatasetCatalog catalog, DatasetJobUses jobUses)
+    private static async Task<IResult> DeleteAsync(string name, HttpContext context, DatasetCatalog catalog, DatasetJobUses jobUses, IModelRegistry registry)
     {
         await ChangeableAsync(name, context, catalog);
-        await jobUses.RefuseIfReadAsync(name, null, context.RequestAborted);
-        await catalog.DeleteAsync(name, ApiRequests.Flag(context.Request.Query["force"], "force"), context.RequestAborted);
+        var caller = context.GetCaller();
+        await jobUses.RefuseIfReadAsync(name, null, job => JobEndpoints.VisibleQueued(caller, job), context.RequestAborted);
+        await catalog.DeleteAsync(name, ApiRequests.Flag(context.Request.Query["force"], "force"), MayNameModel(caller, registry), context.RequestAborted);
         return Results.NoContent();
     }
 
@@ -279,15 +281,37 @@ internal static class DatasetEndpoints
         return Results.Json(new { dataset = found.Dataset, version = found.Version, rows_total = found.Rows, columns = table.Columns, rows }, RegistryJson.Options);
     }
 
-    private static async Task<IResult> DeleteVersionAsync(string name, string version, HttpContext context, DatasetCatalog catalog, DatasetJobUses jobUses)
+    private static async Task<IResult> DeleteVersionAsync(string name, string version, HttpContext context, DatasetCatalog catalog, DatasetJobUses jobUses, IModelRegistry registry)
     {
         await ChangeableAsync(name, context, catalog);
         var number = ApiRequests.Version(version);
         await catalog.GetVersionAsync(name, number, context.RequestAborted);
-        await jobUses.RefuseIfReadAsync(name, number, context.RequestAborted);
-        await catalog.DeleteVersionAsync(name, number, ApiRequests.Flag(context.Request.Query["force"], "force"), context.RequestAborted);
+        var caller = context.GetCaller();
+        await jobUses.RefuseIfReadAsync(name, number, job => JobEndpoints.VisibleQueued(caller, job), context.RequestAborted);
+        await catalog.DeleteVersionAsync(name, number, ApiRequests.Flag(context.Request.Query["force"], "force"), MayNameModel(caller, registry), context.RequestAborted);
         return Results.NoContent();
     }
+
+    // A shared dataset's refusal to be deleted names the models the caller may see (its tenant's, shared ones; all for
+    // an admin) and only counts other tenants' private ones, as the jobs it lists are those the caller may see.
+    private static Func<string, CancellationToken, ValueTask<bool>> MayNameModel(Caller? caller, IModelRegistry registry) =>
+        async (key, cancellationToken) =>
+        {
+            if (caller is null)
+            {
+                return true;
+            }
+
+            try
+            {
+                var model = await registry.GetModelAsync(key, cancellationToken);
+                return caller.CanSee(key, model.Owner, model.Visibility);
+            }
+            catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
+            {
+                return false;
+            }
+        };
 
     private static ApiException TooLarge(long limit) => new(
         StatusCodes.Status413PayloadTooLarge,

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Numerics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Maas.Core.Registry;
@@ -15,10 +14,20 @@ internal static class ApiRequests
 {
     // Strict: an unknown field is a typo the caller wants to hear about (e.g. "max_batch" for "max_batch_size"), and a
     // key given twice in any object is ambiguous (by default the last one would silently win).
+    // A whole number past its field's range is said to be so (WholeNumberConverter), not "expected a whole number".
     private static readonly JsonSerializerOptions Strict = new(RegistryJson.Options)
     {
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
         AllowDuplicateProperties = false,
+        Converters =
+        {
+            new WholeNumberConverter<int>((ref Utf8JsonReader r, out int v) => r.TryGetInt32(out v)),
+            new WholeNumberConverter<long>((ref Utf8JsonReader r, out long v) => r.TryGetInt64(out v)),
+            new WholeNumberConverter<short>((ref Utf8JsonReader r, out short v) => r.TryGetInt16(out v)),
+            new WholeNumberConverter<byte>((ref Utf8JsonReader r, out byte v) => r.TryGetByte(out v)),
+            new WholeNumberConverter<uint>((ref Utf8JsonReader r, out uint v) => r.TryGetUInt32(out v)),
+            new WholeNumberConverter<ulong>((ref Utf8JsonReader r, out ulong v) => r.TryGetUInt64(out v)),
+        },
     };
 
     /// <summary>
@@ -50,92 +59,11 @@ internal static class ApiRequests
         {
             var where = e.Path is { Length: > 1 } path ? $" at {path}" : "";
             var message = FirstSentence(e.Message);
-            var target = message.StartsWith(NotConverted, StringComparison.Ordinal) ? TargetType(message, typeof(T), e.Path) : null;
-            var reason = OutOfRange(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), target, e.Path) ?? Explain(message, target, e.Path);
+            var reason = e is WholeNumberOutOfRangeException range
+                ? range.Describe(e.Path is { } p && p.StartsWith("$.", StringComparison.Ordinal) ? p[2..] : e.Path ?? "$")
+                : Explain(message, message.StartsWith(NotConverted, StringComparison.Ordinal) ? TargetType(message, typeof(T), e.Path) : null, e.Path);
             throw new ApiException(StatusCodes.Status400BadRequest, "invalid_json", $"the JSON body is invalid{where}: {reason}");
         }
-    }
-
-    // The whole-number types a body's fields use, with their ranges.
-    private static readonly Dictionary<string, (BigInteger Min, BigInteger Max)> WholeNumberRanges = new(StringComparer.Ordinal)
-    {
-        ["System.Int32"] = (int.MinValue, int.MaxValue),
-        ["System.Int64"] = (long.MinValue, long.MaxValue),
-        ["System.Int16"] = (short.MinValue, short.MaxValue),
-        ["System.Byte"] = (byte.MinValue, byte.MaxValue),
-        ["System.UInt32"] = (uint.MinValue, uint.MaxValue),
-        ["System.UInt64"] = (ulong.MinValue, ulong.MaxValue),
-    };
-
-    /// <summary>
-    /// For a whole number too large (or small) for its field's type, which the parser only calls "could not be
-    /// converted", the sentence that says so: the field, the value and the range it takes. Null for any other failure.
-    /// </summary>
-    private static string? OutOfRange(ReadOnlyMemory<byte> body, string? type, string? path)
-    {
-        if (type is null || path is null || !WholeNumberRanges.TryGetValue(type, out var range))
-        {
-            return null;
-        }
-
-        try
-        {
-            using var document = JsonDocument.Parse(body);
-            if (ValueAt(document.RootElement, path) is not { ValueKind: JsonValueKind.Number } value)
-            {
-                return null;
-            }
-
-            var raw = value.GetRawText();
-            var field = path.StartsWith("$.", StringComparison.Ordinal) ? path[2..] : path;
-            bool? tooLarge = BigInteger.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var whole)
-                ? whole > range.Max ? true : whole < range.Min ? false : null
-                // 3e9: a whole number only if it has no fraction, and out of range only if past one end.
-                : double.TryParse(raw, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && Math.Floor(number) == number
-                    ? number > (double)range.Max ? true : number < (double)range.Min ? false : null
-                    : null;
-            return tooLarge switch
-            {
-                true => $"{RegistryNames.Shorten(raw)} is too large: {field} takes a whole number of at most {range.Max}",
-                false => $"{RegistryNames.Shorten(raw)} is too small: {field} takes a whole number of at least {range.Min}",
-                null => null,
-            };
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
-
-    // The element at a path the parser reported (null when there is none).
-    private static JsonElement? ValueAt(JsonElement root, string path)
-    {
-        if (Segments(path) is not { } steps)
-        {
-            return null;
-        }
-
-        var at = root;
-        foreach (var (name, index) in steps)
-        {
-            if (name is not null)
-            {
-                if (at.ValueKind != JsonValueKind.Object || !at.TryGetProperty(name, out at))
-                {
-                    return null;
-                }
-            }
-            else if (at.ValueKind == JsonValueKind.Array && index < at.GetArrayLength())
-            {
-                at = at[index];
-            }
-            else
-            {
-                return null;
-            }
-        }
-
-        return at;
     }
 
     /// <summary>

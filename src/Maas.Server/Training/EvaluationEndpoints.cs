@@ -115,7 +115,7 @@ internal static class EvaluationEndpoints
 
     // Every column the version takes must be there, of a kind it can read: a number feature is not a text column, an
     // image is of the size and channels the network takes. Found here, as a 400, not as a failed job.
-    private static void CheckColumns(DatasetVersion dataset, Dictionary<string, DatasetColumn> schema, int version, TabularModelInfo? tabular, ImageModelInfo? image, string? imageColumn, string[]? lineageFeatures)
+    private static void CheckColumns(DatasetVersion dataset, Dictionary<string, DatasetColumn> schema, int version, TabularModelInfo? tabular, ImageModelInfo? image, string? imageColumn, IReadOnlyList<string>? lineageFeatures)
     {
         var needed = tabular is not null
             ? tabular.Features.Select(f => (f.Name, Image: false, Number: f.Type == TabularFeature.Number))

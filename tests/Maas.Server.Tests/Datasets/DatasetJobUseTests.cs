@@ -45,4 +45,65 @@ public sealed class DatasetJobUseTests(QueueOnlyServer servers) : IClassFixture<
         await client.WaitForJobAsync(job, TimeSpan.FromSeconds(30));
         Assert.Equal(HttpStatusCode.NoContent, (await client.DeleteAsync($"api/v1/datasets/{dataset}/versions/1")).StatusCode);
     }
+
+    [Theory]
+    [OnSqlite]
+    [OnPostgres]
+    public async Task A_shared_dataset_another_tenants_job_reads_is_409_counting_that_job_without_naming_it(Db db)
+    {
+        // The refusal listed every unfinished job reading the dataset: the owner of a shared dataset learnt the ids
+        // (and kinds and states) of jobs other tenants ran on it.
+        var server = await servers.GetAsync(db);
+        var owner = await TenantClientAsync(server);
+        var other = await TenantClientAsync(server);
+        var dataset = Names.Unique("ds");
+        await (await owner.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{dataset}}", "visibility": "shared"}"""))).JsonAsync(HttpStatusCode.Created);
+        await (await owner.PostAsync($"api/v1/datasets/{dataset}/versions", MaasTestServer.Artifact(Line, "line.csv"))).JsonAsync(HttpStatusCode.Created);
+        var theirs = await SubmitAsync(other, dataset);
+        var mine = await SubmitAsync(owner, dataset);
+
+        foreach (var path in new[] { $"api/v1/datasets/{dataset}/versions/1", $"api/v1/datasets/{dataset}?force=true" })
+        {
+            var refused = await (await owner.DeleteAsync(path)).ErrorAsync(HttpStatusCode.Conflict, "dataset_in_use");
+            Assert.Equal(mine, (string?)Assert.Single(refused["jobs"]!.AsArray())!["id"]);
+            Assert.Equal(1, (int)refused["unlisted_jobs"]!);
+            Assert.Contains($"{mine} (training, queued), plus 1 other unfinished job this key may not see", (string?)refused["message"], StringComparison.Ordinal);
+            Assert.DoesNotContain(theirs, refused.ToJsonString(), StringComparison.Ordinal);
+        }
+
+        // An admin sees every tenant's jobs, so it is told of both.
+        var told = await (await server.Client.DeleteAsync($"api/v1/datasets/{dataset}/versions/1")).ErrorAsync(HttpStatusCode.Conflict, "dataset_in_use");
+        Assert.Equal(new[] { theirs, mine }.Order(StringComparer.Ordinal), told["jobs"]!.AsArray().Select(j => (string)j!["id"]!).Order(StringComparer.Ordinal));
+        Assert.Equal(0, (int)told["unlisted_jobs"]!);
+
+        // With its own job cancelled, only the other tenant's is left: counted, not named, and not the owner's to cancel.
+        await (await owner.DeleteAsync($"api/v1/jobs/{mine}")).JsonAsync(HttpStatusCode.Accepted);
+        await owner.WaitForJobAsync(mine, TimeSpan.FromSeconds(30));
+        var left = await (await owner.DeleteAsync($"api/v1/datasets/{dataset}")).ErrorAsync(HttpStatusCode.Conflict, "dataset_in_use");
+        Assert.Empty(left["jobs"]!.AsArray());
+        Assert.Equal(1, (int)left["unlisted_jobs"]!);
+        Assert.Contains("is read by 1 unfinished job this key may not see; wait for it to end", (string?)left["message"], StringComparison.Ordinal);
+        Assert.DoesNotContain(theirs, left.ToJsonString(), StringComparison.Ordinal);
+
+        await (await other.DeleteAsync($"api/v1/jobs/{theirs}")).JsonAsync(HttpStatusCode.Accepted);
+        await other.WaitForJobAsync(theirs, TimeSpan.FromSeconds(30));
+        Assert.Equal(HttpStatusCode.NoContent, (await owner.DeleteAsync($"api/v1/datasets/{dataset}")).StatusCode);
+    }
+
+    // A client with a key of a new tenant that may upload datasets and train.
+    private static async Task<HttpClient> TenantClientAsync(MaasTestServer server)
+    {
+        var tenant = Names.Unique("t");
+        await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
+            $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["datasets:write", "training:write", "training:read"]}"""))).JsonAsync(HttpStatusCode.Created);
+        return server.CreateClient((string)key["key"]!);
+    }
+
+    private static async Task<string> SubmitAsync(HttpClient client, string dataset)
+    {
+        using var submitted = await client.PostAsync("api/v1/training/jobs", Api.Json(
+            $$"""{"model": "{{Names.Unique("m")}}", "dataset": "{{dataset}}:1", "task": "regression", "label": "y", "trainer": "sdca"}"""));
+        return (string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
+    }
 }
