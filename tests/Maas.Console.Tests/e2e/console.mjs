@@ -1892,6 +1892,103 @@ await scenario('dataset_refusals_and_deletes', async () => {
   return `${said.join(' | ')}; in use: "${inUse}"`;
 });
 
+await scenario('dataset_in_use_by_jobs_or_unlisted_lineage', async () => {
+  // A delete refused because unfinished jobs read the dataset names the jobs the key may see (linked to the jobs page),
+  // counts the others, and offers no "Delete anyway" (force never deletes data a job reads); one refused because only
+  // other tenants' model versions name it in their lineage counts them (the page once said "the lineage of  names it").
+  const tenantKey = async (tenant, scopes) => {
+    const made = await api('/api/v1/tenants', json({ name: tenant }));
+    if (made.status !== 201) throw new Error(`tenant ${tenant} not created: ${made.status} ${await made.text()}`);
+    const res = await api('/api/v1/keys', json({ name: `${tenant}-key`, tenant, scopes }));
+    if (res.status !== 201) throw new Error(`key of ${tenant} not created: ${res.status} ${await res.text()}`);
+    return (await res.json()).key;
+  };
+  const scopes = ['datasets:write', 'training:write', 'training:read', 'models:read'];
+  const owner = await tenantKey('e2e-ds-owner', scopes);
+  const reader = await tenantKey('e2e-ds-reader', scopes);
+  try {
+    return await inUseByJobsOrUnlistedLineage(owner, reader);
+  } finally {
+    // The tenants go again (with the models their jobs made), so later pages look as before.
+    for (const model of ['e2e-ds-reader%2Freader-line', 'e2e-ds-reader%2Freader-line-2', 'e2e-ds-owner%2Fowner-line', 'e2e-worker-holder']) await api(`/api/v1/models/${model}?force=true`, { method: 'DELETE' });
+    for (const tenant of ['e2e-ds-owner', 'e2e-ds-reader']) await api(`/api/v1/tenants/${tenant}`, { method: 'DELETE' });
+  }
+});
+
+async function inUseByJobsOrUnlistedLineage(owner, reader) {
+  const as = (secret) => async (route, init = {}) => fetch(new URL(route, baseUrl), { ...init, headers: { Authorization: `Bearer ${secret}`, ...(init.headers ?? {}) } });
+  const ownerApi = as(owner);
+  const readerApi = as(reader);
+  const dataset = 'shared-line';
+  const made = await ownerApi('/api/v1/datasets', json({ name: dataset, visibility: 'shared' }));
+  if (made.status !== 201) throw new Error(`dataset not created: ${made.status} ${await made.text()}`);
+  const sent = await ownerApi(`/api/v1/datasets/${dataset}/versions`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'X-Maas-Filename': 'line.csv' }, body: fs.readFileSync(config.lineCsv) });
+  if (sent.status !== 201) throw new Error(`upload refused: ${sent.status} ${await sent.text()}`);
+  const submit = async (call, body) => {
+    const res = await call('/api/v1/training/jobs', json(body));
+    if (res.status !== 202) throw new Error(`training refused: ${res.status} ${await res.text()}`);
+    return (await res.json()).id;
+  };
+  const quick = (model) => ({ model, dataset: `${dataset}:1`, task: 'regression', label: 'y', trainer: 'sdca' });
+  const ended = (id) => until(`job ${id} to end`, async () => {
+    const job = await (await api(`/api/v1/jobs/${id}`)).json();
+    return ['succeeded', 'failed', 'cancelled'].includes(job.status) ? job : null;
+  }, 180000);
+  // The other tenant's model version names the dataset in its lineage: the owner may not see it.
+  const trained = await ended(await submit(readerApi, quick('reader-line')));
+  if (trained.status !== 'succeeded') throw new Error(`the other tenant's training ${trained.status}: ${JSON.stringify(trained.error)}`);
+
+  return await signedIn(owner, 'Models', async (own) => {
+    await own.goto(`${baseUrl}#/datasets/${dataset}`);
+    const refusal = own.locator('main .status.error', { hasText: 'is not deleted' });
+    const askDelete = async () => {
+      await own.getByRole('button', { name: 'Delete dataset' }).click();
+      await own.getByRole('button', { name: `Really delete ${dataset}?` }).click();
+    };
+    await askDelete();
+    await refusal.waitFor();
+    const lineage = (await refusal.textContent()).trim();
+    if (lineage !== `The dataset ${dataset} is not deleted: the lineage of 1 model version this key may not see names it.`) throw new Error(`the lineage refusal says "${lineage}"`);
+    await own.getByRole('button', { name: 'Delete anyway' }).waitFor();
+
+    // One long job holds the only worker, so jobs of both tenants on the dataset stay queued until cancelled.
+    const blocker = await submit(api, { model: 'e2e-worker-holder', dataset: 'shapes', task: 'image-classification', label: 'label', hyperparameters: { epochs: 1000, patience: 0 } });
+    const theirs = await submit(readerApi, quick('reader-line-2'));
+    const mine = await submit(ownerApi, quick('owner-line'));
+    let jobs;
+    try {
+      await own.goto(`${baseUrl}#/datasets`);
+      await own.goto(`${baseUrl}#/datasets/${dataset}`);
+      await askDelete();
+      await own.locator('main .status.error', { hasText: 'unfinished jobs read it' }).waitFor();
+      jobs = (await refusal.textContent()).trim();
+      if (!/^The dataset shared-line is not deleted: 2 unfinished jobs read it\. Cancel yours or let the others end, then delete it again/.test(jobs) || /lineage/.test(jobs)) throw new Error(`the jobs refusal says "${jobs}"`);
+      const link = own.locator(`main .in-use li[data-job="${mine}"] a`);
+      if (await link.getAttribute('href') !== `#/jobs?job=${mine}`) throw new Error(`the job is linked to ${await link.getAttribute('href')}`);
+      const unlisted = (await own.locator('main .in-use [data-unlisted-jobs="1"]').textContent()).trim();
+      if (unlisted !== 'One other unfinished job this key may not see reads it.') throw new Error(`the unlisted job reads "${unlisted}"`);
+      if ((await own.locator(`main .in-use`).textContent()).includes(theirs)) throw new Error('the other tenant\'s job is named');
+      if (await own.getByRole('button', { name: 'Delete anyway' }).count()) throw new Error('"Delete anyway" is offered for jobs it cannot help with');
+    } finally {
+      for (const id of [mine, theirs, blocker]) await api(`/api/v1/jobs/${id}`, { method: 'DELETE' });
+    }
+    await ended(mine);
+    await ended(theirs);
+    await ended(blocker);
+
+    // With the jobs gone, only the lineage refuses, and "Delete anyway" deletes it.
+    await own.goto(`${baseUrl}#/datasets`);
+    await own.goto(`${baseUrl}#/datasets/${dataset}`);
+    await askDelete();
+    await own.locator('main .status.error', { hasText: 'the lineage of' }).waitFor();
+    await own.getByRole('button', { name: 'Delete anyway' }).click();
+    await own.getByRole('button', { name: 'Really delete anyway?' }).click();
+    await own.getByRole('heading', { name: 'Datasets', level: 1 }).waitFor();
+    await until('the dataset gone', async () => (await api(`/api/v1/datasets/${dataset}`)).status === 404);
+    return `lineage: "${lineage}"; jobs: "${jobs}"`;
+  });
+}
+
 await scenario('deployment_shown_where_calls_follow_it', async () => {
   // A deployed model's page and the playground say that calls without a version follow the deployment's split (with
   // a link for its own tenant); another tenant sees only the versions its calls may reach, never the deployment's name.
