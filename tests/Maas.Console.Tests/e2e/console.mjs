@@ -1312,6 +1312,44 @@ await scenario('tabular_iterations', async () => {
   return `${events.length} iterations; train_rmse ${first.toFixed(3)} → ${last.toFixed(3)}; legend: ${legend.trim()}`;
 });
 
+await scenario('chart_axis_and_labels', async () => {
+  // A search's per-trial chart with a negative R² (a trial worse than the mean) and a small error draws every point
+  // inside the plot, on an axis that goes below zero, and writes 0.5 (not 0.50) and 0.0004 (not 0.00). The trials'
+  // metrics are held at such values (the real search's were all positive).
+  const jobs = (await (await api('/api/v1/training/jobs?limit=100')).json()).jobs;
+  const search = jobs.find((j) => j.model === 'line-model' && j.search_trials && j.status === 'succeeded');
+  if (!search) throw new Error('no finished search of line-model');
+  const held = [{ r_squared: -0.35, mean_absolute_error: 0.0004 }, { r_squared: 0.5, mean_absolute_error: 0.0002 }, { r_squared: 0.9, mean_absolute_error: 0.0003 }];
+  const undo = await holdState(new RegExp(`/api/v1/training/jobs/${search.id}/events\\?`), (answer) => ({
+    ...answer, events: answer.events.map((e) => (e.type === 'trial' ? { ...e, data: { ...e.data, metrics: held[Number(e.data.trial) % held.length] } } : e)),
+  }));
+  let ticks;
+  let legend;
+  try {
+    await page.goto(`${baseUrl}#/training`);
+    await page.goto(`${baseUrl}#/training/${search.id}`);
+    const chart = page.locator('figure.chart-box', { hasText: 'Validation metrics per trial' });
+    await until('the trial chart with the held metrics', async () => (await chart.locator('ul.legend').textContent()).includes('r_squared: 0.9'));
+    ticks = await chart.locator('text.tick.y').evaluateAll((all) => all.map((t) => ({ text: t.textContent, value: Number(t.getAttribute('data-value')), y: Number(t.getAttribute('y')) })));
+    if (!(ticks[0].value <= -0.35)) throw new Error(`the axis starts at ${ticks[0].value}, above the lowest value -0.35`);
+    if (!ticks.some((t) => t.value === 0)) throw new Error(`no tick at zero: ${ticks.map((t) => t.text)}`);
+    const trailing = ticks.filter((t) => /\.\d*0$/.test(t.text));
+    if (trailing.length) throw new Error(`tick labels with trailing zeros: ${trailing.map((t) => t.text)}`);
+    const box = await chart.locator('svg').evaluate((svg) => ({ height: svg.viewBox.baseVal.height, top: 10, bottom: 24 }));
+    const ys = await chart.locator('circle').evaluateAll((all) => all.map((c) => Number(c.getAttribute('cy'))));
+    const outside = ys.filter((y) => y < box.top - 0.5 || y > box.height - box.bottom + 0.5);
+    if (ys.length !== 6 || outside.length) throw new Error(`points at y ${ys} (plot from ${box.top} to ${box.height - box.bottom})`);
+    legend = (await chart.locator('ul.legend').textContent()).replace(/\s+/g, ' ').trim();
+    if (!legend.includes('mean_absolute_error: 0.0003')) throw new Error(`the legend reads "${legend}"`);
+    const label = await chart.locator('svg').getAttribute('aria-label');
+    if (!label.includes('r_squared 0.9,') || !label.includes('mean_absolute_error 0.0003')) throw new Error(`the chart is described as "${label}"`);
+  } finally {
+    await undo();
+  }
+
+  return `ticks ${ticks.map((t) => t.text).join(', ')}; legend "${legend}"`;
+});
+
 await scenario('image_training_epochs', async () => {
   await api('/api/v1/datasets', json({ name: 'shapes' }));
   await upload('/api/v1/datasets/shapes/versions', config.shapesZip, 'shapes.zip');
