@@ -135,6 +135,9 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void A_chart_takes_negative_values_into_its_axis_and_writes_small_values_as_they_are() => run.AssertScenario("chart_axis_and_labels");
 
     [BrowserFact]
+    public void A_table_training_jobs_page_shows_no_epoch() => run.AssertScenario("table_job_has_no_epoch");
+
+    [BrowserFact]
     public void A_deployed_models_page_and_the_playground_show_the_split_calls_follow_and_hide_the_deployments_name_from_another_tenant() => run.AssertScenario("deployment_shown_where_calls_follow_it");
 
     [BrowserFact]

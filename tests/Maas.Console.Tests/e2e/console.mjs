@@ -1350,6 +1350,25 @@ await scenario('chart_axis_and_labels', async () => {
   return `ticks ${ticks.map((t) => t.text).join(', ')}; legend "${legend}"`;
 });
 
+await scenario('table_job_has_no_epoch', async () => {
+  // A table (tabular) job has no epochs: neither a search over table trainers nor a plain fit shows "Epoch –".
+  const jobs = (await (await api('/api/v1/training/jobs?limit=100')).json()).jobs;
+  const search = jobs.find((j) => j.model === 'line-model' && j.search_trials && j.status === 'succeeded');
+  const table = jobs.find((j) => j.task !== 'image-classification' && !j.search_trials && (j.iteration === null || j.iteration === undefined) && j.status === 'succeeded');
+  if (!search || !table) throw new Error(`no finished table search or fit among ${jobs.map((j) => `${j.task}/${j.trainer}`)}`);
+  const shown = [];
+  for (const job of [search, table]) {
+    await page.goto(`${baseUrl}#/training`);
+    await page.goto(`${baseUrl}#/training/${job.id}`);
+    const facts = page.locator('#training-status[data-status="succeeded"]');
+    await facts.waitFor();
+    const text = await facts.evaluate((dl) => [...dl.querySelectorAll('dt')].map((dt) => `${dt.textContent}: ${dt.nextElementSibling?.textContent ?? ''}`).join('; '));
+    if (/Epoch/.test(text)) throw new Error(`the facts of ${job.trainer} job ${job.id} read "${text}"`);
+    shown.push(`${job.trainer}${job.search_trials ? ' search' : ''}: ${text}`);
+  }
+  return shown.join(' | ');
+});
+
 await scenario('image_training_epochs', async () => {
   await api('/api/v1/datasets', json({ name: 'shapes' }));
   await upload('/api/v1/datasets/shapes/versions', config.shapesZip, 'shapes.zip');
