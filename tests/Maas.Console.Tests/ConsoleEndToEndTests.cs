@@ -129,6 +129,15 @@ public sealed class ConsoleEndToEndTests(ConsoleRun run)
     public void A_refused_dataset_file_shows_the_limit_and_line_and_leaves_no_dataset_and_a_dataset_version_in_use_is_deleted_only_when_asked_again() => run.AssertScenario("dataset_refusals_and_deletes");
 
     [BrowserFact]
+    public void A_dataset_read_by_unfinished_jobs_names_them_without_delete_anyway_and_one_named_only_by_unlisted_lineage_counts_it() => run.AssertScenario("dataset_in_use_by_jobs_or_unlisted_lineage");
+
+    [BrowserFact]
+    public void A_chart_takes_negative_values_into_its_axis_and_writes_small_values_as_they_are() => run.AssertScenario("chart_axis_and_labels");
+
+    [BrowserFact]
+    public void A_table_training_jobs_page_shows_no_epoch() => run.AssertScenario("table_job_has_no_epoch");
+
+    [BrowserFact]
     public void A_deployed_models_page_and_the_playground_show_the_split_calls_follow_and_hide_the_deployments_name_from_another_tenant() => run.AssertScenario("deployment_shown_where_calls_follow_it");
 
     [BrowserFact]

@@ -1,4 +1,5 @@
-// Line charts drawn as SVG by hand: a few series over time, y axis from zero, a legend. No chart library.
+// Line charts drawn as SVG by hand: a few series over time, y axis from zero (or below it, for negative values), a
+// legend. No chart library.
 import { h, s } from './dom';
 
 export interface Series { name: string; values: (number | null)[] }
@@ -17,8 +18,11 @@ export function lineChart(title: string, times: number[], series: Series[], form
   const right = 10;
   const all = series.flatMap((x) => x.values.filter((v): v is number => v !== null && Number.isFinite(v)));
   const highest = all.length ? Math.max(...all) : 0;
+  // A negative value (an R² worse than the mean's) takes the axis below zero rather than being drawn off the plot.
+  const lowest = all.length ? Math.min(0, ...all) : 0;
   // Counts (requests, loaded models) are never drawn against a tick of 0.5.
-  const values = niceTicks(highest, unit(highest), all.every((v) => Number.isInteger(v)));
+  const values = niceTicks(highest, unit(Math.max(highest, -lowest)), all.every((v) => Number.isInteger(v)), 5, lowest);
+  const min = values[0]!;
   const max = values[values.length - 1]!;
   // The y axis is as wide as its longest label (about 7 units a character at 11px), so "476.8 MiB" is not cut.
   const ticks = values.map((v) => format(v));
@@ -27,7 +31,7 @@ export function lineChart(title: string, times: number[], series: Series[], form
   const x0 = times.length > 1 ? times[0]! : (times[0] ?? 0) - 1;
   const x1 = times.length > 1 ? times[times.length - 1]! : (times[0] ?? 0) + 1;
   const px = (t: number): number => left + ((t - x0) / (x1 - x0 || 1)) * (width - left - right);
-  const py = (v: number): number => top + (1 - v / max) * (height - top - bottom);
+  const py = (v: number): number => top + (1 - (v - min) / (max - min || 1)) * (height - top - bottom);
   const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img', 'aria-label': `${title}: ${describe(series, format)}` });
   values.forEach((v, i) => {
     svg.appendChild(s('line', { x1: left, x2: width - right, y1: py(v), y2: py(v), class: 'grid' }));
@@ -108,19 +112,23 @@ function describe(series: Series[], format: (v: number) => string): string {
 }
 
 /**
- * The y axis' ticks from 0 up to at least `max`: the smallest step of 1, 2 or 5 x 10^n times `unit` that reaches it
- * in at most `most` steps (0, 2, 4, 6 rather than 0, 1.25, 2.5, 3.75, 5). With `whole`, no step is below 1.
+ * The y axis' ticks from `min` (0 unless a value is negative) up to at least `max`: the smallest step of 1, 2 or 5 x
+ * 10^n times `unit` that spans them in at most `most` steps (0, 2, 4, 6 rather than 0, 1.25, 2.5, 3.75, 5), on
+ * multiples of the step, so zero is a tick. With `whole`, no step is below 1.
  */
-export function niceTicks(max: number, unit = 1, whole = false, most = 5): number[] {
-  const top = Number.isFinite(max) && max > 0 ? max / unit : 1;
-  const raw = top / most;
+export function niceTicks(max: number, unit = 1, whole = false, most = 5, min = 0): number[] {
+  const bottom = Number.isFinite(min) && min < 0 ? min / unit : 0;
+  const top = Number.isFinite(max) && max > 0 ? max / unit : bottom < 0 ? 0 : 1;
+  const raw = (top - bottom) / most;
   const power = 10 ** Math.floor(Math.log10(raw));
   // The margin keeps a step that is exactly right (raw 2 read as 1.9999999) from being passed over.
   let step = [1, 2, 5, 10].map((m) => m * power).find((m) => m >= raw * (1 - 1e-9)) ?? 10 * power;
   if (whole && unit === 1 && step < 1) step = 1;
-  const count = Math.max(1, Math.ceil(top / step - 1e-9));
+  // Steps below zero, then above: a span that rounds out to one step more than `most` is still drawn whole.
+  const below = Math.max(0, Math.ceil(-bottom / step - 1e-9));
+  const above = Math.max(below === 0 ? 1 : 0, Math.ceil(top / step - 1e-9));
   // toPrecision drops the float noise of the products (3 x 0.1 is 0.30000000000000004).
-  return Array.from({ length: count + 1 }, (_, i) => Number((i * step).toPrecision(12)) * unit);
+  return Array.from({ length: below + above + 1 }, (_, i) => Number(((i - below) * step).toPrecision(12)) * unit);
 }
 
 /** The unit a byte axis steps in: the largest power of 1024 (KiB, MiB, GiB) not above `max`. */
@@ -128,14 +136,21 @@ export function binaryUnit(max: number): number {
   return max >= 1024 ? 1024 ** Math.min(4, Math.floor(Math.log(max) / Math.log(1024))) : 1;
 }
 
-/** 1.2k, 3.4M, 0.05 */
+/**
+ * 1.2k, 3.4M, 12.5, 0.5, 0.0004: three significant digits below 100 without trailing zeros, so a small value (a
+ * latency of 0.0004 s) reads as itself rather than as 0.00 or 0.01, and 0.5 is not written 0.50.
+ */
 export function short(v: number): string {
   const a = Math.abs(v);
   if (a >= 1e9) return `${(v / 1e9).toFixed(1)}G`;
   if (a >= 1e6) return `${(v / 1e6).toFixed(1)}M`;
   if (a >= 1e4) return `${(v / 1e3).toFixed(1)}k`;
   if (a >= 100 || Number.isInteger(v)) return String(Math.round(v));
-  return v.toFixed(a >= 10 ? 1 : 2);
+  // toPrecision keeps three significant digits; Number drops its trailing zeros (and the float noise).
+  const rounded = Number(v.toPrecision(3));
+  if (a < 1e-6) return String(rounded);
+  const fixed = rounded.toFixed(Math.max(0, 2 - Math.floor(Math.log10(Math.abs(rounded)))));
+  return fixed.includes('.') ? fixed.replace(/\.?0+$/, '') : fixed;
 }
 
 function clock(t: number): string { return new Date(t).toLocaleTimeString(); }

@@ -1312,6 +1312,63 @@ await scenario('tabular_iterations', async () => {
   return `${events.length} iterations; train_rmse ${first.toFixed(3)} → ${last.toFixed(3)}; legend: ${legend.trim()}`;
 });
 
+await scenario('chart_axis_and_labels', async () => {
+  // A search's per-trial chart with a negative R² (a trial worse than the mean) and a small error draws every point
+  // inside the plot, on an axis that goes below zero, and writes 0.5 (not 0.50) and 0.0004 (not 0.00). The trials'
+  // metrics are held at such values (the real search's were all positive).
+  const jobs = (await (await api('/api/v1/training/jobs?limit=100')).json()).jobs;
+  const search = jobs.find((j) => j.model === 'line-model' && j.search_trials && j.status === 'succeeded');
+  if (!search) throw new Error('no finished search of line-model');
+  const held = [{ r_squared: -0.35, mean_absolute_error: 0.0004 }, { r_squared: 0.5, mean_absolute_error: 0.0002 }, { r_squared: 0.9, mean_absolute_error: 0.0003 }];
+  const undo = await holdState(new RegExp(`/api/v1/training/jobs/${search.id}/events\\?`), (answer) => ({
+    ...answer, events: answer.events.map((e) => (e.type === 'trial' ? { ...e, data: { ...e.data, metrics: held[Number(e.data.trial) % held.length] } } : e)),
+  }));
+  let ticks;
+  let legend;
+  try {
+    await page.goto(`${baseUrl}#/training`);
+    await page.goto(`${baseUrl}#/training/${search.id}`);
+    const chart = page.locator('figure.chart-box', { hasText: 'Validation metrics per trial' });
+    await until('the trial chart with the held metrics', async () => (await chart.locator('ul.legend').textContent()).includes('r_squared: 0.9'));
+    ticks = await chart.locator('text.tick.y').evaluateAll((all) => all.map((t) => ({ text: t.textContent, value: Number(t.getAttribute('data-value')), y: Number(t.getAttribute('y')) })));
+    if (!(ticks[0].value <= -0.35)) throw new Error(`the axis starts at ${ticks[0].value}, above the lowest value -0.35`);
+    if (!ticks.some((t) => t.value === 0)) throw new Error(`no tick at zero: ${ticks.map((t) => t.text)}`);
+    const trailing = ticks.filter((t) => /\.\d*0$/.test(t.text));
+    if (trailing.length) throw new Error(`tick labels with trailing zeros: ${trailing.map((t) => t.text)}`);
+    const box = await chart.locator('svg').evaluate((svg) => ({ height: svg.viewBox.baseVal.height, top: 10, bottom: 24 }));
+    const ys = await chart.locator('circle').evaluateAll((all) => all.map((c) => Number(c.getAttribute('cy'))));
+    const outside = ys.filter((y) => y < box.top - 0.5 || y > box.height - box.bottom + 0.5);
+    if (ys.length !== 6 || outside.length) throw new Error(`points at y ${ys} (plot from ${box.top} to ${box.height - box.bottom})`);
+    legend = (await chart.locator('ul.legend').textContent()).replace(/\s+/g, ' ').trim();
+    if (!legend.includes('mean_absolute_error: 0.0003')) throw new Error(`the legend reads "${legend}"`);
+    const label = await chart.locator('svg').getAttribute('aria-label');
+    if (!label.includes('r_squared 0.9,') || !label.includes('mean_absolute_error 0.0003')) throw new Error(`the chart is described as "${label}"`);
+  } finally {
+    await undo();
+  }
+
+  return `ticks ${ticks.map((t) => t.text).join(', ')}; legend "${legend}"`;
+});
+
+await scenario('table_job_has_no_epoch', async () => {
+  // A table (tabular) job has no epochs: neither a search over table trainers nor a plain fit shows "Epoch –".
+  const jobs = (await (await api('/api/v1/training/jobs?limit=100')).json()).jobs;
+  const search = jobs.find((j) => j.model === 'line-model' && j.search_trials && j.status === 'succeeded');
+  const table = jobs.find((j) => j.task !== 'image-classification' && !j.search_trials && (j.iteration === null || j.iteration === undefined) && j.status === 'succeeded');
+  if (!search || !table) throw new Error(`no finished table search or fit among ${jobs.map((j) => `${j.task}/${j.trainer}`)}`);
+  const shown = [];
+  for (const job of [search, table]) {
+    await page.goto(`${baseUrl}#/training`);
+    await page.goto(`${baseUrl}#/training/${job.id}`);
+    const facts = page.locator('#training-status[data-status="succeeded"]');
+    await facts.waitFor();
+    const text = await facts.evaluate((dl) => [...dl.querySelectorAll('dt')].map((dt) => `${dt.textContent}: ${dt.nextElementSibling?.textContent ?? ''}`).join('; '));
+    if (/Epoch/.test(text)) throw new Error(`the facts of ${job.trainer} job ${job.id} read "${text}"`);
+    shown.push(`${job.trainer}${job.search_trials ? ' search' : ''}: ${text}`);
+  }
+  return shown.join(' | ');
+});
+
 await scenario('image_training_epochs', async () => {
   await api('/api/v1/datasets', json({ name: 'shapes' }));
   await upload('/api/v1/datasets/shapes/versions', config.shapesZip, 'shapes.zip');
@@ -1891,6 +1948,103 @@ await scenario('dataset_refusals_and_deletes', async () => {
   if ((await (await api(`/api/v1/datasets/line-data/versions/${first}`)).status) !== 404) throw new Error(`v${first} is still there`);
   return `${said.join(' | ')}; in use: "${inUse}"`;
 });
+
+await scenario('dataset_in_use_by_jobs_or_unlisted_lineage', async () => {
+  // A delete refused because unfinished jobs read the dataset names the jobs the key may see (linked to the jobs page),
+  // counts the others, and offers no "Delete anyway" (force never deletes data a job reads); one refused because only
+  // other tenants' model versions name it in their lineage counts them (the page once said "the lineage of  names it").
+  const tenantKey = async (tenant, scopes) => {
+    const made = await api('/api/v1/tenants', json({ name: tenant }));
+    if (made.status !== 201) throw new Error(`tenant ${tenant} not created: ${made.status} ${await made.text()}`);
+    const res = await api('/api/v1/keys', json({ name: `${tenant}-key`, tenant, scopes }));
+    if (res.status !== 201) throw new Error(`key of ${tenant} not created: ${res.status} ${await res.text()}`);
+    return (await res.json()).key;
+  };
+  const scopes = ['datasets:write', 'training:write', 'training:read', 'models:read'];
+  const owner = await tenantKey('e2e-ds-owner', scopes);
+  const reader = await tenantKey('e2e-ds-reader', scopes);
+  try {
+    return await inUseByJobsOrUnlistedLineage(owner, reader);
+  } finally {
+    // The tenants go again (with the models their jobs made), so later pages look as before.
+    for (const model of ['e2e-ds-reader%2Freader-line', 'e2e-ds-reader%2Freader-line-2', 'e2e-ds-owner%2Fowner-line', 'e2e-worker-holder']) await api(`/api/v1/models/${model}?force=true`, { method: 'DELETE' });
+    for (const tenant of ['e2e-ds-owner', 'e2e-ds-reader']) await api(`/api/v1/tenants/${tenant}`, { method: 'DELETE' });
+  }
+});
+
+async function inUseByJobsOrUnlistedLineage(owner, reader) {
+  const as = (secret) => async (route, init = {}) => fetch(new URL(route, baseUrl), { ...init, headers: { Authorization: `Bearer ${secret}`, ...(init.headers ?? {}) } });
+  const ownerApi = as(owner);
+  const readerApi = as(reader);
+  const dataset = 'shared-line';
+  const made = await ownerApi('/api/v1/datasets', json({ name: dataset, visibility: 'shared' }));
+  if (made.status !== 201) throw new Error(`dataset not created: ${made.status} ${await made.text()}`);
+  const sent = await ownerApi(`/api/v1/datasets/${dataset}/versions`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'X-Maas-Filename': 'line.csv' }, body: fs.readFileSync(config.lineCsv) });
+  if (sent.status !== 201) throw new Error(`upload refused: ${sent.status} ${await sent.text()}`);
+  const submit = async (call, body) => {
+    const res = await call('/api/v1/training/jobs', json(body));
+    if (res.status !== 202) throw new Error(`training refused: ${res.status} ${await res.text()}`);
+    return (await res.json()).id;
+  };
+  const quick = (model) => ({ model, dataset: `${dataset}:1`, task: 'regression', label: 'y', trainer: 'sdca' });
+  const ended = (id) => until(`job ${id} to end`, async () => {
+    const job = await (await api(`/api/v1/jobs/${id}`)).json();
+    return ['succeeded', 'failed', 'cancelled'].includes(job.status) ? job : null;
+  }, 180000);
+  // The other tenant's model version names the dataset in its lineage: the owner may not see it.
+  const trained = await ended(await submit(readerApi, quick('reader-line')));
+  if (trained.status !== 'succeeded') throw new Error(`the other tenant's training ${trained.status}: ${JSON.stringify(trained.error)}`);
+
+  return await signedIn(owner, 'Models', async (own) => {
+    await own.goto(`${baseUrl}#/datasets/${dataset}`);
+    const refusal = own.locator('main .status.error', { hasText: 'is not deleted' });
+    const askDelete = async () => {
+      await own.getByRole('button', { name: 'Delete dataset' }).click();
+      await own.getByRole('button', { name: `Really delete ${dataset}?` }).click();
+    };
+    await askDelete();
+    await refusal.waitFor();
+    const lineage = (await refusal.textContent()).trim();
+    if (lineage !== `The dataset ${dataset} is not deleted: the lineage of 1 model version this key may not see names it.`) throw new Error(`the lineage refusal says "${lineage}"`);
+    await own.getByRole('button', { name: 'Delete anyway' }).waitFor();
+
+    // One long job holds the only worker, so jobs of both tenants on the dataset stay queued until cancelled.
+    const blocker = await submit(api, { model: 'e2e-worker-holder', dataset: 'shapes', task: 'image-classification', label: 'label', hyperparameters: { epochs: 1000, patience: 0 } });
+    const theirs = await submit(readerApi, quick('reader-line-2'));
+    const mine = await submit(ownerApi, quick('owner-line'));
+    let jobs;
+    try {
+      await own.goto(`${baseUrl}#/datasets`);
+      await own.goto(`${baseUrl}#/datasets/${dataset}`);
+      await askDelete();
+      await own.locator('main .status.error', { hasText: 'unfinished jobs read it' }).waitFor();
+      jobs = (await refusal.textContent()).trim();
+      if (!/^The dataset shared-line is not deleted: 2 unfinished jobs read it\. Cancel yours or let the others end, then delete it again/.test(jobs) || /lineage/.test(jobs)) throw new Error(`the jobs refusal says "${jobs}"`);
+      const link = own.locator(`main .in-use li[data-job="${mine}"] a`);
+      if (await link.getAttribute('href') !== `#/jobs?job=${mine}`) throw new Error(`the job is linked to ${await link.getAttribute('href')}`);
+      const unlisted = (await own.locator('main .in-use [data-unlisted-jobs="1"]').textContent()).trim();
+      if (unlisted !== 'One other unfinished job this key may not see reads it.') throw new Error(`the unlisted job reads "${unlisted}"`);
+      if ((await own.locator(`main .in-use`).textContent()).includes(theirs)) throw new Error('the other tenant\'s job is named');
+      if (await own.getByRole('button', { name: 'Delete anyway' }).count()) throw new Error('"Delete anyway" is offered for jobs it cannot help with');
+    } finally {
+      for (const id of [mine, theirs, blocker]) await api(`/api/v1/jobs/${id}`, { method: 'DELETE' });
+    }
+    await ended(mine);
+    await ended(theirs);
+    await ended(blocker);
+
+    // With the jobs gone, only the lineage refuses, and "Delete anyway" deletes it.
+    await own.goto(`${baseUrl}#/datasets`);
+    await own.goto(`${baseUrl}#/datasets/${dataset}`);
+    await askDelete();
+    await own.locator('main .status.error', { hasText: 'the lineage of' }).waitFor();
+    await own.getByRole('button', { name: 'Delete anyway' }).click();
+    await own.getByRole('button', { name: 'Really delete anyway?' }).click();
+    await own.getByRole('heading', { name: 'Datasets', level: 1 }).waitFor();
+    await until('the dataset gone', async () => (await api(`/api/v1/datasets/${dataset}`)).status === 404);
+    return `lineage: "${lineage}"; jobs: "${jobs}"`;
+  });
+}
 
 await scenario('deployment_shown_where_calls_follow_it', async () => {
   // A deployed model's page and the playground say that calls without a version follow the deployment's split (with

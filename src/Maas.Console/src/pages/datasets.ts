@@ -141,18 +141,41 @@ export async function datasetPage({ me, root, params, query }: PageContext): Pro
   }
 
   /**
-   * Deletes the dataset or one version. One that a model version's lineage names is refused (409 dataset_in_use): the
-   * page names those model versions and offers to delete it anyway (?force=true) instead of the API's own advice.
+   * Deletes the dataset or one version. A refusal (409 dataset_in_use) comes for one of two reasons, each with its own
+   * answer: unfinished jobs read it (`jobs`, `unlisted_jobs`): the page names them with links to the jobs page and
+   * offers no "Delete anyway", since force never deletes data a job reads; or a model version's lineage names it
+   * (`used_by`, `unlisted_model_versions`): the page names those it may see, counts the others, and offers to delete it
+   * anyway (?force=true).
    */
   async function remove(url: string, what: string, status: ReturnType<typeof statusLine>, inUse: HTMLElement, whole = false, force = false): Promise<void> {
     inUse.replaceChildren();
     try {
       await api(`${url}${force ? '?force=true' : ''}`, { method: 'DELETE' });
     } catch (e) {
-      const usedBy = e instanceof ApiError && e.code === 'dataset_in_use' ? ((e.body as { error?: { used_by?: { model: string; version: number }[] } })?.error?.used_by ?? []) : null;
-      if (!usedBy) { status.error(e as Error); status.scrollIntoView({ block: 'nearest' }); return; }
-      const named = [...new Set(usedBy.map((u) => `${u.model} v${u.version}`))];
-      status.error(`${whole ? `The dataset ${what}` : `Version ${what}`} is not deleted: the lineage of ${named.slice(0, 5).join(', ')}${named.length > 5 ? ` and ${named.length - 5} more` : ''} names it.`);
+      const refusal = e instanceof ApiError && e.code === 'dataset_in_use' ? ((e.body as { error?: InUse })?.error ?? {}) : null;
+      if (!refusal) { status.error(e as Error); status.scrollIntoView({ block: 'nearest' }); return; }
+      const subject = whole ? `The dataset ${what}` : `Version ${what}`;
+      if (refusal.jobs !== undefined || refusal.unlisted_jobs !== undefined) {
+        const jobs = refusal.jobs ?? [];
+        const others = refusal.unlisted_jobs ?? 0;
+        const count = jobs.length + others;
+        const them = count === 1 ? 'it' : 'them';
+        const advice = jobs.length === 0 ? `Wait for ${them} to end` : others === 0 ? `Cancel ${them} or let ${them} end` : 'Cancel yours or let the others end';
+        status.error(`${subject} is not deleted: ${count === 1 ? 'an unfinished job reads' : `${count} unfinished jobs read`} it. `
+          + `${advice}, then delete it again (deleting anyway would not help: no data a job reads is deleted).`);
+        replace(inUse, jobs.length ? h('ul', { class: 'in-use-jobs' }, jobs.map((j) => h('li', { 'data-job': j.id },
+          h('a', { href: `#/jobs?job=${encodeURIComponent(j.id)}` }, j.id), ` (${j.kind}, ${j.status}${j.dataset_version ? `, reads v${j.dataset_version}` : ''})`))) : null,
+        others ? h('p', { class: 'muted', 'data-unlisted-jobs': others }, `${others === 1 ? 'One other unfinished job' : `${others} other unfinished jobs`} this key may not see ${others === 1 ? 'reads' : 'read'} it.`) : null);
+        status.scrollIntoView({ block: 'nearest' });
+        return;
+      }
+      const named = [...new Set((refusal.used_by ?? []).map((u) => `${u.model} v${u.version}`))];
+      const others = refusal.unlisted_model_versions ?? 0;
+      const listed = [...named.slice(0, 5), ...(named.length > 5 ? [`${named.length - 5} more`] : [])];
+      const hidden = others ? [`${others} model version${others === 1 ? '' : 's'} this key may not see`] : [];
+      const parts = [...listed, ...hidden];
+      const lineage = parts.length === 0 ? 'a model version' : parts.length === 1 ? parts[0] : `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}`;
+      status.error(`${subject} is not deleted: the lineage of ${lineage} names it.`);
       replace(inUse, confirmButton('Delete anyway', 'Really delete anyway?', () => remove(url, what, status, inUse, whole, true), 'danger', `force-delete:${url}`),
         h('span', { class: 'muted' }, ' Those model versions stay; their lineage then names a dataset that is gone.'));
       // The question is under the heading, far above the dataset's own Delete button: it is brought into view.
@@ -166,6 +189,14 @@ export async function datasetPage({ me, root, params, query }: PageContext): Pro
 
   const asked = query.get('v');
   await draw(asked ? Number(asked) : null);
+}
+
+/** The body of a 409 dataset_in_use: jobs that read the dataset, or model versions whose lineage names it. */
+interface InUse {
+  jobs?: { id: string; kind: string; status: string; dataset_version?: number | null }[];
+  unlisted_jobs?: number;
+  used_by?: { model: string; version: number; dataset_version?: number }[];
+  unlisted_model_versions?: number;
 }
 
 // Pictures come as nested arrays of pixels: their size says more than their values.

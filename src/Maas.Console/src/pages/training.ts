@@ -155,9 +155,12 @@ export async function trainingJobPage({ me, root, params }: PageContext): Promis
     // A search's parent counts its finished trials in `iteration` while it searches; later, its trial events do.
     const searching = job.stage === 'searching';
     const trialsDone = searching ? job.iteration ?? 0 : new Set(events.filter((e) => e.type === 'trial').map((e) => String(e.data['trial']))).size;
-    const counter = searching ? null : job.iteration === null || job.iteration === undefined
-      ? [h('dt', null, 'Epoch'), h('dd', null, job.epoch === null || job.epoch === undefined ? '–' : String(job.epoch))]
-      : [h('dt', null, 'Iteration'), h('dd', null, String(job.iteration))];
+    // A table (tabular) job has no epochs: it shows its boosting iteration when it has one, else no counter at all
+    // (not "Epoch –"); a network shows its epoch, "–" before the first.
+    const hasEpochs = job.task === 'image-classification' || (job.epoch !== null && job.epoch !== undefined);
+    const counter = searching ? null : job.iteration !== null && job.iteration !== undefined
+      ? [h('dt', null, 'Iteration'), h('dd', null, String(job.iteration))]
+      : hasEpochs ? [h('dt', null, 'Epoch'), h('dd', null, job.epoch === null || job.epoch === undefined ? '–' : String(job.epoch))] : null;
     // Shown only when the server could estimate it (from the time the work done so far took).
     const left = typeof job.eta_seconds === 'number' && !isFinished(job.status) ? [h('dt', null, 'Time left'), h('dd', { id: 'training-time-left' }, `about ${duration(job.eta_seconds)}`)] : null;
     replace(view,
