@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.IO.Compression;
 using System.Text.Json;
 using Maas.Core.Datasets;
@@ -491,7 +492,7 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
             var changed = info.GetValueOrDefault("tensors_converted") ?? info.GetValueOrDefault("weights_quantized") ?? info.GetValueOrDefault("tensors_pruned") ?? info.GetValueOrDefault("layers_pruned");
             if (changed is 0 or 0L)
             {
-                throw new JobFailedException("nothing_to_optimize", $"{spec.Method} found nothing to rewrite in this model ({JsonSerializer.Serialize(info, RegistryJson.Options)})");
+                throw new JobFailedException("nothing_to_optimize", NothingToOptimize(spec.Method, info));
             }
 
             if (graph.WeightInputsRemoved > 0)
@@ -544,6 +545,23 @@ public sealed class OptimizationJobHandler(IModelRegistry registry, DatasetCatal
         {
             throw new JobFailedException("invalid_calibration", $"the importance matrix's text ({spec.ImatrixReference}) is too short: {e.Message}", e);
         }
+    }
+
+    /// <summary>Why a rewrite that changed nothing failed, in words from its counters (not the counters' JSON).</summary>
+    internal static string NothingToOptimize(string method, IReadOnlyDictionary<string, object?> info)
+    {
+        string Count(string key) => Convert.ToString(info.GetValueOrDefault(key), CultureInfo.InvariantCulture) ?? "0";
+        var why = method switch
+        {
+            OptimizationMethods.OnnxFp16 => "found no float32 tensors to convert to float16",
+            OptimizationMethods.OnnxInt8Dynamic => $"found no weights to quantise: {Count("matmuls_quantized")} MatMul, {Count("gemms_quantized")} Gemm, {Count("convs_quantized")} Conv"
+                + (info.GetValueOrDefault("skipped") is string[] { Length: > 0 } skipped ? $"; skipped: {RegistryNames.FirstOf(skipped, 5)}" : ""),
+            OptimizationMethods.PruneMagnitude => $"found no weight tensors to prune at sparsity {Count("sparsity")}",
+            OptimizationMethods.OnnxInt4 => $"found no MatMul weights to quantise in blocks of {Count("block_size")}",
+            OptimizationMethods.PruneStructured => $"found no layers to prune at ratio {Count("ratio")}",
+            _ => "found nothing to rewrite",
+        };
+        return $"{method} {why} in this model";
     }
 
     // Calibrates the activations the rewrite quantises on the float source, then inserts the QDQ pairs.

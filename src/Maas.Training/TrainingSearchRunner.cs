@@ -16,6 +16,9 @@ internal static class TrainingSearchRunner
 {
     private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>The percent of the job the trials take; the final training of the best reports within the rest.</summary>
+    private const double TrialsEnd = 60;
+
     /// <summary>The spec with the best trial's hyperparameters (and no search left), and the report of every trial.</summary>
     public static async Task<(TrainingSpec Best, object Report)> RunAsync(JobRun run, TrainingSpec spec)
     {
@@ -38,6 +41,7 @@ internal static class TrainingSearchRunner
         {
             message = $"best trial {winner.Result.Index}: validation {search.Metric} {winner.Value.ToString("G6", CultureInfo.InvariantCulture)}; training it on the training split and registering",
         });
+        run.ReportLaterWithin(TrialsEnd, 100);
         return (spec with { Search = null, Hyperparameters = winner.Result.Hyperparameters }, report);
     }
 
@@ -110,7 +114,7 @@ internal static class TrainingSearchRunner
                 await run.ReportAsync(
                     new JobProgress
                     {
-                        Percent = 1 + (59.0 * done / ids.Length),
+                        Percent = 1 + ((TrialsEnd - 1) * done / ids.Length),
                         Stage = "searching",
                         Iteration = done,
                         Metrics = best is null ? null : new Dictionary<string, double> { ["best_validation_" + search.Metric] = best.Value.Value },

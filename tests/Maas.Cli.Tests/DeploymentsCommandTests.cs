@@ -108,6 +108,10 @@ public sealed class DeploymentsCommandTests(CliServerFixture fixture) : IDisposa
         Assert.Equal(0, (int?)created["step"]);
         Assert.Equal(3600, (double?)created["plan"]!["dwell_seconds"]);
 
+        // The JSON counts the step from 0 (an index into plan.steps); what the CLI shows counts from 1, as the history does.
+        var shown = await fixture.RunAsync("deployments", "show", model + "-d");
+        Assert.Matches(@"step\s+1 of 2 \(10%\)", shown.Stdout);
+
         var aborted = (await fixture.RunAsync("deployments", "abort", model + "-d", "--json")).Json();
         Assert.Equal("aborted", (string?)aborted["state"]);
         Assert.Equal([1, 100], Split(aborted));

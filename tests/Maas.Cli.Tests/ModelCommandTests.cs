@@ -288,6 +288,8 @@ public sealed class ModelCommandTests(CliServerFixture fixture) : IDisposable
             var human = await fixture.RunAsync("jobs", "show", id);
             Assert.True(human.ExitCode == 0, human.ToString());
             Assert.Matches(@"status\s+cancelled", human.Stdout);
+            // Each line is as long as what it says: none padded to the widest value.
+            Assert.All(human.Stdout.Split('\n'), l => Assert.Equal(l.TrimEnd('\r').TrimEnd(), l.TrimEnd('\r')));
 
             // A script following the job learns it did not succeed: exit 8 and one line naming it.
             var logs = await fixture.RunAsync("jobs", "logs", id);

@@ -166,6 +166,25 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         Assert.All(lines, l => Assert.Matches(@": train_rmse [0-9.]+, validation_rmse [0-9.]+$", l.TrimEnd()));
     }
 
+    [Fact]
+    public async Task Train_follow_of_a_search_says_how_many_trials_run_and_which_was_best()
+    {
+        var dataset = Names.Unique("line");
+        (await fixture.RunAsync("datasets", "push", dataset, LineCsv(), "--json")).Json();
+        var run = await fixture.RunAsync("train", "--model", Names.Unique("searched"), "--dataset", dataset, "--task", "regression", "--label", "y",
+            "--trainer", "sdca", "--search", """{"space": {"l2": [0, 0.5, 1]}, "metric": "rmse"}""", "--follow");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Contains("into ", run.Stdout);
+        Assert.Contains(", the best of 3 trials", run.Stdout);
+        Assert.Matches(@"succeeded: \S+ version 1 \(trial [0-2], the best of 3 trials\)", run.Stdout);
+
+        // The client reads the count the server returns (it was left in the unknown fields).
+        var id = run.Stdout.Split("training job ")[1].Split(':')[0];
+        var job = await fixture.Client.GetTrainingJobAsync(id);
+        Assert.Equal(3, job.SearchTrials);
+        Assert.False(job.Extra?.ContainsKey("search_trials") ?? false);
+    }
+
     // Three far-apart clusters, row i of class i % 3; the rows in flipped carry the next class's label instead.
     private string ClustersCsv(string file, params int[] flipped)
     {

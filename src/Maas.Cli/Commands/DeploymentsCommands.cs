@@ -189,6 +189,24 @@ public static class DeploymentsCommands
     private static void Changed(DeploymentInfo d) =>
         Console.Out.WriteLine($"deployment {d.Name} is {d.State}: {Split(d.Traffic)} (stable {d.Stable}{(d.Reason is { } r ? "; " + r : "")})");
 
+    // The JSON's step is the 0-based index into plan.steps; people (and the history) count from 1: "step 1 of 2 (10%)".
+    private static string? StepOf(DeploymentInfo d)
+    {
+        if (d.Step is not { } step)
+        {
+            return null;
+        }
+
+        var steps = d.Plan is { ValueKind: JsonValueKind.Object } plan && plan.TryGetProperty("steps", out var s) && s.ValueKind == JsonValueKind.Array ? s : (JsonElement?)null;
+        if (steps is not { } all)
+        {
+            return (step + 1).ToString(CultureInfo.InvariantCulture);
+        }
+
+        var percent = step < all.GetArrayLength() && all[step].ValueKind == JsonValueKind.Number ? $" ({all[step].GetRawText()}%)" : "";
+        return $"{step + 1} of {all.GetArrayLength()}{percent}";
+    }
+
     private static void Describe(DeploymentInfo d)
     {
         var grid = new Grid().AddColumn().AddColumn();
@@ -202,7 +220,7 @@ public static class DeploymentsCommands
         Add("state", d.State);
         Add("stable", d.Stable);
         Add("canary", d.Canary);
-        Add("step", d.Step);
+        Add("step", StepOf(d));
         Add("reason", d.Reason);
         Add("revision", d.Revision);
         Add("created", d.CreatedAt);

@@ -89,7 +89,7 @@ public static class TrainCommand
 
             if (!parse.WantsJson())
             {
-                Console.Out.WriteLine($"training job {job.Id}: {job.Task} of {job.Dataset} with {job.Trainer} into {job.Model}");
+                Console.Out.WriteLine($"training job {job.Id}: {job.Task} of {job.Dataset} with {job.Trainer} into {job.Model}{(job.SearchTrials is { } n ? $", the best of {n} trials" : "")}");
             }
 
             var ended = await FollowAsync(parse, client, job.Id, ct);
@@ -108,8 +108,13 @@ public static class TrainCommand
                 token => client.GetTrainingJobAsync(id, token),
                 j => j.Finished,
                 j => j.Progress,
-                j => string.Join(" ", new[] { j.Stage, j.Epoch is { } e ? $"epoch {e}" : null, j.Iteration is { } i ? $"iteration {i}" : null, WorkerJobFollower.Metrics(j.Metrics) }.Where(s => !string.IsNullOrEmpty(s)))),
+                j => string.Join(" ", new[] { j.Stage, j.Epoch is { } e ? $"epoch {e}" : null, Iteration(j), WorkerJobFollower.Metrics(j.Metrics) }.Where(s => !string.IsNullOrEmpty(s)))),
             ct);
+
+    // While a search runs, the iteration counts its finished trials: "2 of 8 trials done" says so.
+    private static string? Iteration(TrainingJobInfo job) => job.Iteration is not { } i ? null
+        : job is { Stage: "searching", SearchTrials: { } trials } ? $"{i} of {trials} trials done"
+        : $"iteration {i}";
 
     /// <summary>Prints the ended job and turns its status into the exit code.</summary>
     public static int Outcome(ParseResult parse, TrainingJobInfo job)
@@ -122,7 +127,10 @@ public static class TrainCommand
         {
             var result = job.Result;
             var version = result is { ValueKind: JsonValueKind.Object } r && r.TryGetProperty("version", out var v) ? v.GetRawText() : "?";
-            Console.Out.WriteLine($"job {job.Id} succeeded: {job.Model} version {version}");
+            var best = job.SearchTrials is { } n && result is { ValueKind: JsonValueKind.Object } sr && sr.TryGetProperty("search", out var search) && search.ValueKind == JsonValueKind.Object
+                && search.TryGetProperty("best", out var b) && b.ValueKind == JsonValueKind.Object && b.TryGetProperty("trial", out var t)
+                ? $" (trial {t.GetRawText()}, the best of {n} trials)" : "";
+            Console.Out.WriteLine($"job {job.Id} succeeded: {job.Model} version {version}{best}");
             if (result is { ValueKind: JsonValueKind.Object } o && o.TryGetProperty("evaluation", out var evaluation) && evaluation.ValueKind == JsonValueKind.Object)
             {
                 var table = CliHost.Table("METRIC", "VALUE");

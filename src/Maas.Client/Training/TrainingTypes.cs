@@ -71,6 +71,9 @@ public sealed record TrainingJobInfo
 
     public double? EtaSeconds { get; init; }
 
+    /// <summary>A job with a search: how many trials it runs (while <see cref="Stage"/> is <c>searching</c>, <see cref="Iteration"/> counts those finished).</summary>
+    public int? SearchTrials { get; init; }
+
     public JsonElement? Result { get; init; }
 
     public Jobs.JobErrorInfo? Error { get; init; }

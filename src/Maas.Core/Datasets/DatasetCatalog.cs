@@ -51,7 +51,7 @@ public sealed class DatasetCatalog(
         }
 
         return store.CreateDatasetAsync(
-            new Dataset { Name = name, Owner = owner, Visibility = visibility, Description = description, CreatedBy = createdBy, CreatedAt = _time.GetUtcNow() },
+            new Dataset { Name = name, Owner = owner, Visibility = visibility, Description = description, CreatedBy = createdBy, CreatedAt = StoredTime.Of(_time.GetUtcNow()) },
             cancellationToken);
     }
 
@@ -202,7 +202,7 @@ public sealed class DatasetCatalog(
                     Schema = table.Columns,
                     Statistics = statistics,
                     CreatedBy = createdBy,
-                    CreatedAt = _time.GetUtcNow(),
+                    CreatedAt = StoredTime.Of(_time.GetUtcNow()),
                 },
                 CancellationToken.None,
                 releasedReservation).ConfigureAwait(false);
@@ -230,7 +230,7 @@ public sealed class DatasetCatalog(
         await PrepareUploadsAsync(cancellationToken).ConfigureAwait(false);
         var open = await store.CountUploadSessionsAsync(dataset.Owner, cancellationToken).ConfigureAwait(false);
         ResumableFiles.CheckRoom(dataset.Owner, open, options.MaxUploadSessionsPerTenant, "dataset uploads", $"{DatasetOptions.Section}:MaxUploadSessionsPerTenant");
-        var now = _time.GetUtcNow();
+        var now = StoredTime.Of(_time.GetUtcNow());
         var id = ResumableFiles.NewId();
         var expiresAt = now + TimeSpan.FromHours(options.UploadSessionTtlHours);
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Maas.Core.Registry;
 
 namespace Maas.Core.Datasets;
 
@@ -50,7 +51,7 @@ public static class DatasetSchemaOverride
             var index = table.IndexOf(name);
             if (index < 0)
             {
-                throw new DatasetFormatException($"the schema names column '{Shorten(name)}', which the file does not have (it has {string.Join(", ", table.Columns.Select(c => c.Name).Take(20))})");
+                throw new DatasetFormatException($"the schema names column '{Shorten(name)}', which the file does not have (it has {RegistryNames.FirstOf(table.Columns.Select(c => c.Name))})");
             }
 
             if (columns[index].Type == DatasetColumnType.Image || type == DatasetColumnType.Image)

@@ -99,4 +99,12 @@ public static partial class RegistryNames
     /// <summary>Cuts a caller's value for an error message, so a huge value does not make a huge error.</summary>
     public static string Shorten(string? value) =>
         value is null ? "" : value.Length <= 80 ? value : string.Concat(value.AsSpan(0, 77), "...");
+
+    /// <summary>The first <paramref name="shown"/> names, comma-separated, then "and N more" when there are more, so a cut list does not read as whole.</summary>
+    public static string FirstOf(IEnumerable<string> names, int shown = 20)
+    {
+        var all = names.ToList();
+        var first = string.Join(", ", all.Take(shown));
+        return all.Count > shown ? $"{first} and {all.Count - shown} more" : first;
+    }
 }

@@ -62,7 +62,7 @@ internal static class EvaluationEndpoints
             ?? throw Bad("invalid_label", $"version {found.Version} does not record the label column it was trained with; name it with label");
         if (!schema.TryGetValue(label, out var labelColumn) || labelColumn.Type == DatasetColumnType.Image)
         {
-            throw Bad("invalid_label", $"label '{RegistryNames.Shorten(label)}' is not a number or text column of {dataset.Dataset}:{dataset.Version} ({string.Join(", ", schema.Keys.Take(20))})", new() { ["column"] = label });
+            throw Bad("invalid_label", $"label '{RegistryNames.Shorten(label)}' is not a number or text column of {dataset.Dataset}:{dataset.Version} ({RegistryNames.FirstOf(schema.Keys)})", new() { ["column"] = label });
         }
 
         if (tabular is { Task: TrainingNames.Regression } && labelColumn.Type != DatasetColumnType.Number)

@@ -195,7 +195,7 @@ internal static class TrainingEndpoints
         var label = given ?? throw Bad("invalid_label", "label (the column to predict) is required");
         if (!schema.TryGetValue(label, out var labelColumn))
         {
-            throw Bad("invalid_label", $"label '{RegistryNames.Shorten(label)}' is not a column of {datasetName}:{version.Version} ({string.Join(", ", schema.Keys.Take(20))})");
+            throw Bad("invalid_label", $"label '{RegistryNames.Shorten(label)}' is not a column of {datasetName}:{version.Version} ({RegistryNames.FirstOf(schema.Keys)})");
         }
 
         if (labelColumn.Type == DatasetColumnType.Image)

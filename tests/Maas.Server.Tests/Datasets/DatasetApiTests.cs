@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
+using Maas.Core.Formats.Onnx;
 using Maas.Core.Tenancy;
 using Maas.Server.Tests.Support;
 using Maas.Testing;
@@ -12,6 +13,31 @@ public sealed class DatasetApiTests(ServerPerDb servers) : IClassFixture<ServerP
 {
     /// <summary>A raw dataset body named by X-Maas-Filename.</summary>
     public static HttpContent File(string text, string fileName) => MaasTestServer.Artifact(Encoding.UTF8.GetBytes(text), fileName);
+
+    [Fact]
+    public async Task A_create_answers_the_created_at_that_reading_it_back_gives()
+    {
+        // The store keeps milliseconds; the create answered the clock's ticks (7 decimals) and reading back gave 3.
+        var client = (await servers.GetAsync(Db.Sqlite)).Client;
+        async Task SameAsync(string create, string body, Func<System.Text.Json.Nodes.JsonNode, string> read)
+        {
+            var created = await (await client.PostAsync(create, Api.Json(body))).JsonAsync(HttpStatusCode.Created);
+            var stored = await (await client.GetAsync(read(created))).JsonAsync(HttpStatusCode.OK);
+            Assert.Equal((string?)stored["created_at"], (string?)created["created_at"]);
+        }
+
+        var dataset = Names.Unique("ds");
+        await SameAsync("api/v1/datasets", $$"""{"name": "{{dataset}}"}""", _ => $"api/v1/datasets/{dataset}");
+        var model = Names.Unique("m");
+        await SameAsync("api/v1/models", $$"""{"name": "{{model}}"}""", _ => $"api/v1/models/{model}");
+        await SameAsync("api/v1/keys", """{"name": "k", "scopes": ["models:read"]}""", k => $"api/v1/keys/{(string?)k["id"]}");
+
+        // A version (uploaded) and a deployment of it.
+        var version = await client.UploadAsync(model, OnnxModelWriter.Mlp(8, [16], 4, seed: 3).ToBytes(), "model.onnx");
+        var stored = await (await client.GetAsync($"api/v1/models/{model}/versions/{(int)version["version"]!}")).JsonAsync(HttpStatusCode.OK);
+        Assert.Equal((string?)stored["created_at"], (string?)version["created_at"]);
+        await SameAsync("api/v1/deployments", $$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 100}]}""", _ => $"api/v1/deployments/{model}");
+    }
 
     [Theory]
     [OnSqlite]

@@ -258,6 +258,11 @@ public sealed class EvaluationApiTests(TrainingServer servers) : IClassFixture<T
         var other = await Refused(Encoding.UTF8.GetString(Clusters(12)), """{"dataset": "DATASET", "label": "x1"}""", "invalid_label");
         Assert.Contains("a, b, c", (string?)other["message"], StringComparison.Ordinal);
 
+        // A label the dataset lacks: its columns are named, and when only the first 20 are, the message says how many more.
+        var wide = string.Join(",", Enumerable.Range(0, 25).Select(i => $"c{i}"));
+        var missing = await Refused($"{wide}\n{string.Join(",", Enumerable.Range(0, 25))}\n", """{"dataset": "DATASET", "label": "nope"}""", "invalid_label");
+        Assert.EndsWith("(c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18, c19 and 5 more)", (string?)missing["message"], StringComparison.Ordinal);
+
         var empty = await Refused("x1,x2,cls,note\n0,0,,n\n10,0,,n\n", """{"dataset": "DATASET"}""", "dataset_too_small");
         Assert.Equal("cls", (string?)empty["column"]);
 

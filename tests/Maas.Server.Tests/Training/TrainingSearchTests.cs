@@ -72,6 +72,13 @@ public sealed class TrainingSearchTests(TrainingServer servers) : IClassFixture<
         Assert.True(finished.Count > 1 && finished[0] == 0 && finished[^1] == 4 && finished.SequenceEqual(finished.Order()), $"trials finished, as stored: {string.Join(", ", finished)}");
         Assert.Null(searching[0]["eta_seconds"]);
         Assert.All(searching.Where(p => (int)p["iteration"]! > 0), p => Assert.True((double?)p["eta_seconds"] > 0, p.ToJsonString()));
+
+        // Progress only goes forward: the final training of the best reports within the share left after the trials
+        // (its loading step reported 1% and the job's progress fell back from 60% to it).
+        var percents = events["events"]!.AsArray().Select(e => e!).Where(e => (string?)e["type"] == "progress").Select(e => (double)e["data"]!["percent"]!).ToList();
+        Assert.True(percents.Count > searching.Count, $"the final training reported no progress: {string.Join(", ", percents)}");
+        Assert.True(percents.Zip(percents.Skip(1)).All(p => p.Second >= p.First), $"progress, as stored: {string.Join(", ", percents)}");
+        Assert.Equal(100, (double)job["progress"]!);
     }
 
     [Fact]

@@ -12,6 +12,7 @@ public sealed class JobRun
     private DateTimeOffset _lastProgress;
     private volatile bool _cancelledByCaller;
     private volatile bool _lost;
+    private (double Start, double End)? _share;
 
     internal JobRun(JobWorker worker, QueuedJob job, CancellationTokenSource cancellation, string workDir)
     {
@@ -49,6 +50,11 @@ public sealed class JobRun
     /// </summary>
     public async Task ReportAsync(JobProgress progress, bool milestone = false)
     {
+        if (_share is { } share)
+        {
+            progress = progress with { Percent = share.Start + ((share.End - share.Start) * Math.Clamp(progress.Percent, 0, 100) / 100) };
+        }
+
         var stageChanged = progress.Stage != Progress.Stage;
         Progress = progress;
         var now = _worker.Time.GetUtcNow();
@@ -59,6 +65,13 @@ public sealed class JobRun
             await EventAsync("progress", progress).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// Maps the percent of every later report into <paramref name="start"/>..<paramref name="end"/> of the job: for a job
+    /// whose last part reports as a whole job of its own (a search's final training), so the job's progress carries on
+    /// from where it was rather than starting again.
+    /// </summary>
+    public void ReportLaterWithin(double start, double end) => _share = (start, end);
 
     /// <summary>Appends an event (<paramref name="data"/> serialized as JSON).</summary>
     public Task EventAsync(string type, object data) =>
