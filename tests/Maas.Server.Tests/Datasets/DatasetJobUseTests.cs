@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text;
 using Maas.Server.Tests.Support;
 using Maas.Server.Tests.Training;
 using Maas.Testing;
@@ -9,8 +8,6 @@ namespace Maas.Server.Tests.Datasets;
 /// <summary>A dataset an unfinished job reads is not deleted, with force either: the job would lose the data it was submitted with.</summary>
 public sealed class DatasetJobUseTests(QueueOnlyServer servers) : IClassFixture<QueueOnlyServer>
 {
-    private static readonly byte[] Line = Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n")));
-
     [Theory]
     [OnSqlite]
     [OnPostgres]
@@ -20,8 +17,8 @@ public sealed class DatasetJobUseTests(QueueOnlyServer servers) : IClassFixture<
         // the job then failed at its start, or a running one registered a version whose lineage named data that was gone.
         var server = await servers.GetAsync(db);
         var client = server.Client;
-        var dataset = await TrainingApiTests.DatasetAsync(client, Line, "line.csv");
-        await (await client.PostAsync($"api/v1/datasets/{dataset}/versions", MaasTestServer.Artifact(Line, "line.csv"))).JsonAsync(HttpStatusCode.Created);
+        var dataset = await TrainingApiTests.DatasetAsync(client, LineCsv.Bytes, "line.csv");
+        await (await client.PostAsync($"api/v1/datasets/{dataset}/versions", MaasTestServer.Artifact(LineCsv.Bytes, "line.csv"))).JsonAsync(HttpStatusCode.Created);
         using var submitted = await client.PostAsync("api/v1/training/jobs", Api.Json(
             $$"""{"model": "{{Names.Unique("m")}}", "dataset": "{{dataset}}:1", "task": "regression", "label": "y", "trainer": "sdca"}"""));
         var job = (string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
@@ -58,7 +55,7 @@ public sealed class DatasetJobUseTests(QueueOnlyServer servers) : IClassFixture<
         var other = await TenantClientAsync(server);
         var dataset = Names.Unique("ds");
         await (await owner.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{dataset}}", "visibility": "shared"}"""))).JsonAsync(HttpStatusCode.Created);
-        await (await owner.PostAsync($"api/v1/datasets/{dataset}/versions", MaasTestServer.Artifact(Line, "line.csv"))).JsonAsync(HttpStatusCode.Created);
+        await (await owner.PostAsync($"api/v1/datasets/{dataset}/versions", MaasTestServer.Artifact(LineCsv.Bytes, "line.csv"))).JsonAsync(HttpStatusCode.Created);
         var theirs = await SubmitAsync(other, dataset);
         var mine = await SubmitAsync(owner, dataset);
 

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text;
 using Maas.Server.Tests.Support;
 using Maas.Server.Tests.Training;
 using Maas.Testing;
@@ -12,8 +11,6 @@ namespace Maas.Server.Tests.Datasets;
 /// </summary>
 public sealed class DatasetLineageTenancyTests(TrainingServer servers) : IClassFixture<TrainingServer>
 {
-    private static readonly byte[] Line = Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n")));
-
     [Fact]
     public async Task Deleting_a_shared_dataset_another_tenants_private_model_was_trained_from_counts_that_model_without_naming_it()
     {
@@ -24,7 +21,7 @@ public sealed class DatasetLineageTenancyTests(TrainingServer servers) : IClassF
         var (other, otherTenant) = await TenantClientAsync(server);
         var dataset = Names.Unique("ds");
         await (await owner.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{dataset}}", "visibility": "shared"}"""))).JsonAsync(HttpStatusCode.Created);
-        await (await owner.PostAsync($"api/v1/datasets/{dataset}/versions", MaasTestServer.Artifact(Line, "line.csv"))).JsonAsync(HttpStatusCode.Created);
+        await (await owner.PostAsync($"api/v1/datasets/{dataset}/versions", MaasTestServer.Artifact(LineCsv.Bytes, "line.csv"))).JsonAsync(HttpStatusCode.Created);
         var mine = Names.Unique("mine");
         var secret = Names.Unique("secret");
         foreach (var (client, model) in new[] { (owner, mine), (other, secret) })

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Maas.Core.Jobs;
@@ -185,7 +184,7 @@ public sealed class JobCancelTests
     // A training job a remote worker runs.
     private static async Task<string> RunningTrainingJobAsync(MaasTestServer server)
     {
-        var dataset = await TrainingApiTests.DatasetAsync(server.Client, Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n"))), "line.csv");
+        var dataset = await TrainingApiTests.DatasetAsync(server.Client, LineCsv.Bytes, "line.csv");
         var id = (string)(await (await server.Client.PostAsync("api/v1/training/jobs", Api.Json(
             $$"""{"model": "{{Names.Unique("line")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""))).JsonAsync(HttpStatusCode.Accepted))["id"]!;
         Assert.Equal(id, (await ClaimAsync(server, "training")).Id);

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text;
 using Maas.Core.Jobs.Queue;
 using Maas.Server.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
@@ -25,7 +24,7 @@ public sealed class RefusedSubmissionModelTests
             },
             configure: b => store.Replace(b.Services));
         var client = server.Client;
-        var csv = Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n")));
+        var csv = LineCsv.Bytes;
         var dataset = await TrainingApiTests.DatasetAsync(client, csv, "line.csv");
         async Task<HttpResponseMessage> SubmitAsync(string model) =>
             await client.PostAsync("api/v1/training/jobs", Api.Json($$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));

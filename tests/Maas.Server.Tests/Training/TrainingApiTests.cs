@@ -52,7 +52,7 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
         var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
             $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["datasets:write", "datasets:read", "training:write", "training:read", "models:read", "models:write"]}"""))).JsonAsync(HttpStatusCode.Created);
         using var client = server.CreateClient((string)key["key"]!);
-        var dataset = await DatasetAsync(client, Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n"))), "line.csv");
+        var dataset = await DatasetAsync(client, LineCsv.Bytes, "line.csv");
         var model = Names.Unique("line");
 
         var job = await TrainAsync(client, $$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}""");
@@ -82,7 +82,7 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
         using var all = await KeyAsync("[]");
         using var narrow = await KeyAsync("""["other-*"]""");
         using var matching = await KeyAsync("""["line-*"]""");
-        var dataset = await DatasetAsync(all, Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n"))), "line.csv");
+        var dataset = await DatasetAsync(all, LineCsv.Bytes, "line.csv");
         using var submitted = await all.PostAsync("api/v1/training/jobs", Api.Json($$"""{"model": "{{Names.Unique("line")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));
         var id = (string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
 
@@ -116,7 +116,7 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
         using var trainer = await KeyAsync("""["datasets:write", "training:write"]""");
         using var modelsWriter = await KeyAsync("""["models:write"]""");
         using var trainingReader = await KeyAsync("""["training:read"]""");
-        var dataset = await DatasetAsync(trainer, Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n"))), "line.csv");
+        var dataset = await DatasetAsync(trainer, LineCsv.Bytes, "line.csv");
         using var submitted = await trainer.PostAsync("api/v1/training/jobs", Api.Json($$"""{"model": "{{Names.Unique("line")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));
         var id = (string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
 
@@ -157,7 +157,7 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
 
         using var busy = await TenantAsync();
         using var other = await TenantAsync();
-        var csv = Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n")));
+        var csv = LineCsv.Bytes;
         async Task<HttpResponseMessage> SubmitAsync(HttpClient client, string dataset, string model) =>
             await client.PostAsync("api/v1/training/jobs", Api.Json($$"""{"model": "{{model}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));
 
@@ -188,7 +188,7 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
     {
         var server = await servers.GetAsync(Db.Sqlite);
         var client = server.Client;
-        var dataset = await DatasetAsync(client, Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n"))), "line.csv");
+        var dataset = await DatasetAsync(client, LineCsv.Bytes, "line.csv");
         var existing = await client.CreateModelAsync();
         string Body(string model, string extra = "", string? datasetRef = null) =>
             $$"""{"model": "{{model}}", "dataset": "{{datasetRef ?? dataset}}", "task": "regression", "label": "y", "trainer": "sdca"{{extra}}}""";
@@ -217,7 +217,7 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
         var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
             $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["datasets:write", "training:write", "models:write"]}"""))).JsonAsync(HttpStatusCode.Created);
         using var client = server.CreateClient((string)key["key"]!);
-        var dataset = await DatasetAsync(client, Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n"))), "line.csv");
+        var dataset = await DatasetAsync(client, LineCsv.Bytes, "line.csv");
 
         // Datasets count toward the quota too: it is lowered once the dataset is in.
         await (await server.Client.PatchAsync($"api/v1/tenants/{tenant}", Api.Json("""{"limits": {"storage_quota_bytes": 1}}"""))).JsonAsync(HttpStatusCode.OK);

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text;
 using Maas.Server.Tests.Support;
 using Maas.Testing;
 
@@ -22,8 +21,6 @@ public sealed class QueueOnlyServer : ServerPerDb
 /// <summary>What a careless or hostile client sends to POST /api/v1/training/jobs: refused with a 400 naming it, nothing queued.</summary>
 public sealed class TrainingHostileInputTests(QueueOnlyServer servers) : IClassFixture<QueueOnlyServer>
 {
-    private static readonly byte[] Line = Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n")));
-
     private static async Task<HttpClient> TenantAsync(MaasTestServer server)
     {
         var tenant = Names.Unique("t");
@@ -48,7 +45,7 @@ public sealed class TrainingHostileInputTests(QueueOnlyServer servers) : IClassF
     {
         var server = await servers.GetAsync(Db.Sqlite);
         using var client = await TenantAsync(server);
-        var dataset = await TrainingApiTests.DatasetAsync(client, Line, "line.csv");
+        var dataset = await TrainingApiTests.DatasetAsync(client, LineCsv.Bytes, "line.csv");
 
         var error = await (await client.PostAsync("api/v1/training/jobs", Api.Json(
             $$"""{"model": "{{Names.Unique("m")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca", "search": {{search}}}""")))
@@ -66,7 +63,7 @@ public sealed class TrainingHostileInputTests(QueueOnlyServer servers) : IClassF
     {
         var server = await servers.GetAsync(Db.Sqlite);
         using var client = await TenantAsync(server);
-        var dataset = await TrainingApiTests.DatasetAsync(client, Line, "line.csv");
+        var dataset = await TrainingApiTests.DatasetAsync(client, LineCsv.Bytes, "line.csv");
 
         var error = await (await client.PostAsync("api/v1/training/jobs", Api.Json(
             $$"""{"model": "{{Names.Unique("m")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca", {{fields}}}""")))
@@ -90,7 +87,7 @@ public sealed class TrainingHostileInputTests(QueueOnlyServer servers) : IClassF
     {
         var server = await servers.GetAsync(Db.Sqlite);
         using var client = await TenantAsync(server);
-        var dataset = await TrainingApiTests.DatasetAsync(client, Line, "line.csv");
+        var dataset = await TrainingApiTests.DatasetAsync(client, LineCsv.Bytes, "line.csv");
 
         var error = await (await client.PostAsync("api/v1/training/jobs", Api.Json(
             $$"""{"model": "{{Names.Unique("m")}}", "dataset": "{{dataset}}", "task": "regression", "trainer": "sdca", {{fields}}}""")))
@@ -105,7 +102,7 @@ public sealed class TrainingHostileInputTests(QueueOnlyServer servers) : IClassF
     {
         var server = await servers.GetAsync(Db.Sqlite);
         using var client = await TenantAsync(server);
-        var dataset = await TrainingApiTests.DatasetAsync(client, Line, "line.csv");
+        var dataset = await TrainingApiTests.DatasetAsync(client, LineCsv.Bytes, "line.csv");
 
         // Each submission counted the tenant's jobs before it enqueued its own: sent together, several counted the same
         // free place and the tenant ended with more unfinished jobs than the limit.

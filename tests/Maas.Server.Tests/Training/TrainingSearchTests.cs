@@ -85,7 +85,7 @@ public sealed class TrainingSearchTests(TrainingServer servers) : IClassFixture<
     public async Task A_search_that_cannot_run_is_refused_before_it_is_queued()
     {
         var client = (await servers.GetAsync(Db.Sqlite)).Client;
-        var dataset = await TrainingApiTests.DatasetAsync(client, Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n"))), "line.csv");
+        var dataset = await TrainingApiTests.DatasetAsync(client, LineCsv.Bytes, "line.csv");
         async Task<string> RefusedAsync(string search, string split = "")
         {
             var body = $$"""{"model": "{{Names.Unique("m")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"{{split}}, "search": {{search}} }""";
