@@ -39,7 +39,7 @@ internal static class TrainingSearchRunner
         var report = Report(ids, finished, winner, search);
         await run.EventAsync("log", new
         {
-            message = $"best trial {winner.Result.Index}: validation {search.Metric} {winner.Value.ToString("G6", CultureInfo.InvariantCulture)}; training it on the training split and registering",
+            message = $"best trial {winner.Result.Index + 1} of {ids.Length} ({ids[winner.Result.Index]}): validation {search.Metric} {winner.Value.ToString("G6", CultureInfo.InvariantCulture)}; training it on the training split and registering",
         });
         run.ReportLaterWithin(TrialsEnd, 100);
         return (spec with { Search = null, Hyperparameters = winner.Result.Hyperparameters }, report);
@@ -99,7 +99,10 @@ internal static class TrainingSearchRunner
 
                 foreach (var child in children.Where(c => c.IsFinished && reported.Add(c.Id)))
                 {
-                    await run.EventAsync("trial", Describe(child, search));
+                    // The event carries the count, so a reader can say "trial 3 of 8" without the job.
+                    var trial = Describe(child, search);
+                    trial["trials"] = ids.Length;
+                    await run.EventAsync("trial", trial);
                 }
 
                 var done = children.Count(c => c.IsFinished);

@@ -33,6 +33,9 @@ public sealed class TenancyCommandTests(CliServerFixture fixture)
         Assert.Equal(0, (await fixture.RunWithKeyAsync(secret, "models", "list", "--json")).ExitCode);
         (await fixture.RunWithKeyAsync(secret, "tenants")).AssertFailure(ExitCodes.Auth, "insufficient_scope");
 
+        // ps lists every loaded model, an admin's view; refused under /v2, it names the code too (it was http_403).
+        (await fixture.RunWithKeyAsync(secret, "ps")).AssertFailure(ExitCodes.Auth, "insufficient_scope");
+
         var revoked = (await fixture.RunAsync("keys", "revoke", id, "--json")).Json();
         Assert.Equal(id, (string?)revoked["revoked"]);
         var refused = await fixture.RunWithKeyAsync(secret, "models", "list", "--json");

@@ -176,7 +176,11 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.Contains("into ", run.Stdout);
         Assert.Contains(", the best of 3 trials", run.Stdout);
-        Assert.Matches(@"succeeded: \S+ version 1 \(trial [0-2], the best of 3 trials\)", run.Stdout);
+        Assert.Matches(@"succeeded: \S+ version 1 \(trial [1-3], the best of 3 trials\)", run.Stdout);
+
+        // A line per trial, counted from 1 with the total, as the best trial is named.
+        var trials = run.Stdout.Split('\n').Where(l => l.Contains(" trial ", StringComparison.Ordinal) && l.Contains(" of 3 succeeded: l2 ", StringComparison.Ordinal)).ToArray();
+        Assert.Equal([1, 2, 3], trials.Select(l => int.Parse(l.Split(" trial ")[1].Split(' ')[0], CultureInfo.InvariantCulture)).Order());
 
         // The client reads the count the server returns (it was left in the unknown fields).
         var id = run.Stdout.Split("training job ")[1].Split(':')[0];

@@ -128,8 +128,8 @@ public static class TrainCommand
             var result = job.Result;
             var version = result is { ValueKind: JsonValueKind.Object } r && r.TryGetProperty("version", out var v) ? v.GetRawText() : "?";
             var best = job.SearchTrials is { } n && result is { ValueKind: JsonValueKind.Object } sr && sr.TryGetProperty("search", out var search) && search.ValueKind == JsonValueKind.Object
-                && search.TryGetProperty("best", out var b) && b.ValueKind == JsonValueKind.Object && b.TryGetProperty("trial", out var t)
-                ? $" (trial {t.GetRawText()}, the best of {n} trials)" : "";
+                && search.TryGetProperty("best", out var b) && b.ValueKind == JsonValueKind.Object && b.TryGetProperty("trial", out _)
+                ? $" (trial {WorkerJobFollower.TrialNumber(b)}, the best of {n} trials)" : "";
             Console.Out.WriteLine($"job {job.Id} succeeded: {job.Model} version {version}{best}");
             if (result is { ValueKind: JsonValueKind.Object } o && o.TryGetProperty("evaluation", out var evaluation) && evaluation.ValueKind == JsonValueKind.Object)
             {

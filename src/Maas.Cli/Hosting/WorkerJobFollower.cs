@@ -212,13 +212,24 @@ public static class WorkerJobFollower
             case "trial":
                 var hyperparameters = data.TryGetProperty("hyperparameters", out var h) ? Flatten(h) : "";
                 var metrics = data.TryGetProperty("metrics", out var m) && m.ValueKind == JsonValueKind.Object ? Flatten(m) : Text(data, "error") ?? "";
-                return $"{when} trial {Scalar(data, "trial")} {Text(data, "status")}: {hyperparameters} -> {metrics}";
+                return $"{when} trial {TrialNumber(data)} {Text(data, "status")}: {hyperparameters} -> {metrics}";
             case "metrics":
                 var values = data.TryGetProperty("metrics", out var mm) && mm.ValueKind == JsonValueKind.Object ? Flatten(mm) : Flatten(data);
                 return $"{when} metrics ({Text(data, "split") ?? Text(data, "status") ?? "latest"}): {values}";
             default:
                 return $"{when} {e.Type}: {Flatten(data)}";
         }
+    }
+
+    /// <summary>A trial as people count it, "3 of 8", where the event's <c>trial</c> is the 0-based index of its job id (<c>-trial002</c>).</summary>
+    public static string TrialNumber(JsonElement data)
+    {
+        if (data.ValueKind != JsonValueKind.Object || !data.TryGetProperty("trial", out var index) || index.ValueKind != JsonValueKind.Number || !index.TryGetInt32(out var i))
+        {
+            return Scalar(data, "trial");
+        }
+
+        return data.TryGetProperty("trials", out var total) && total.ValueKind == JsonValueKind.Number && total.TryGetInt32(out var n) ? $"{i + 1} of {n}" : $"{i + 1}";
     }
 
     private static string? Text(JsonElement data, string name) =>

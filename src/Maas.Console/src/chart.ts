@@ -72,6 +72,7 @@ export function lineChart(title: string, times: number[], series: Series[], form
  * Grouped horizontal bars: one group per category (a metric), one bar per series (a split) in it. Each group is scaled
  * to its own largest magnitude, since metrics differ in scale (an RMSE of 0.06 beside an R² of 0.99), unless `scaleMax`
  * puts every group on one scale (probabilities on 0..1, counts of one kind); the value is written at each bar's end.
+ * A group with a negative value (an R² worse than the mean) gets a zero line: its negative bars run left of it.
  */
 export function barChart(title: string, categories: string[], series: Series[], format: (v: number) => string = (v) => short(v), scaleMax?: number): HTMLElement {
   const width = 560;
@@ -84,16 +85,21 @@ export function barChart(title: string, categories: string[], series: Series[], 
   const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart bars', role: 'img', 'aria-label': `${title}: ${categories.map((c, i) => `${c} ${series.map((x) => `${x.name} ${value(x.values[i], format)}`).join(', ')}`).join('; ')}` });
   categories.forEach((category, i) => {
     const top = gap + i * groupHeight;
-    const magnitudes = series.map((x) => x.values[i]).filter((v): v is number => v !== null && v !== undefined && Number.isFinite(v)).map(Math.abs);
-    const max = scaleMax ?? (magnitudes.length ? Math.max(...magnitudes) : 0);
+    const values = series.map((x) => x.values[i]).filter((v): v is number => v !== null && v !== undefined && Number.isFinite(v));
+    const high = scaleMax ?? Math.max(0, ...values);
+    const low = Math.min(0, ...values);
+    const plot = width - left - right;
+    const zero = high - low > 0 ? left + (-low / (high - low)) * plot : left;
     svg.appendChild(s('text', { x: left - 8, y: top + (series.length * bar) / 2 + 4, 'text-anchor': 'end', class: 'tick category' }, category));
+    if (low < 0) svg.appendChild(s('line', { x1: zero, x2: zero, y1: top - 2, y2: top + series.length * bar + 2, class: 'zero', 'data-category': category }));
     series.forEach((x, j) => {
       const v = x.values[i];
       if (v === null || v === undefined || !Number.isFinite(v)) return;
-      const length = max > 0 ? (Math.abs(v) / max) * (width - left - right) : 0;
+      const length = high - low > 0 ? Math.max(1, (Math.abs(v) / (high - low)) * plot) : 1;
       const y = top + j * bar;
-      svg.appendChild(s('rect', { x: left, y: y + 1, width: Math.max(1, length), height: bar - 2, fill: palette[j % palette.length], class: 'bar', 'data-series': x.name, 'data-category': category }));
-      svg.appendChild(s('text', { x: left + Math.max(1, length) + 4, y: y + bar - 3, class: 'tick' }, format(v)));
+      svg.appendChild(s('rect', { x: v < 0 ? zero - length : zero, y: y + 1, width: length, height: bar - 2, fill: palette[j % palette.length], class: 'bar', 'data-series': x.name, 'data-category': category, 'data-value': v }));
+      // A negative bar's value goes right of the zero line, where its row has no bar, not over the category names.
+      svg.appendChild(s('text', { x: (v < 0 ? zero : zero + length) + 4, y: y + bar - 3, class: 'tick' }, format(v)));
     });
   });
   const legend = h('ul', { class: 'legend' }, series.map((x, i) => h('li', null, h('span', { class: `swatch c${i % palette.length}`, 'aria-hidden': 'true' }), x.name)));

@@ -147,7 +147,8 @@ export function jobCharts(events: JobEvent[]): HTMLElement[] {
   if (trials.length) {
     const metrics = trials.map((t) => (t['metrics'] ?? {}) as Record<string, unknown>);
     const keys = [...new Set(metrics.flatMap((m) => Object.keys(m)))].filter((k) => metrics.some((m) => typeof m[k] === 'number'));
-    charts.push(lineChart('Validation metrics per trial', trials.map((t) => Number(t['trial'])), keys.map((k) => ({ name: k, values: metrics.map((m) => (typeof m[k] === 'number' ? m[k] : null)) })), short, (x) => `trial ${x}`));
+    // Trials counted from 1, as the CLI counts them (the event's `trial` is the 0-based index of the trial's job id).
+    charts.push(lineChart('Validation metrics per trial', trials.map((t) => Number(t['trial']) + 1), keys.map((k) => ({ name: k, values: metrics.map((m) => (typeof m[k] === 'number' ? m[k] : null)) })), short, (x) => `trial ${x}`));
   }
   charts.push(...finalMetrics(events));
   return charts;

@@ -91,7 +91,7 @@ public static class CalibrationData
         {
             if (!numbers.Contains(name, StringComparer.Ordinal))
             {
-                throw new OptimizationRequestException("invalid_calibration", $"'{RegistryNames.Shorten(name)}' is not a number column of {label} (its number columns: {string.Join(", ", numbers.Take(20).DefaultIfEmpty("none"))})");
+                throw new OptimizationRequestException("invalid_calibration", $"'{RegistryNames.Shorten(name)}' is not a number column of {label} (its number columns: {RegistryNames.FirstOf(numbers)})");
             }
         }
 

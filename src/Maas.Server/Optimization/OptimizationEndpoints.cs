@@ -151,10 +151,10 @@ internal static class OptimizationEndpoints
         if (requested is not null)
         {
             return texts.Contains(requested, StringComparer.Ordinal) ? requested
-                : throw new OptimizationRequestException("invalid_calibration", $"options.imatrix_column '{RegistryNames.Shorten(requested)}' is not a text column of {label} (its text columns: {string.Join(", ", texts.Take(20).DefaultIfEmpty("none"))})");
+                : throw new OptimizationRequestException("invalid_calibration", $"options.imatrix_column '{RegistryNames.Shorten(requested)}' is not a text column of {label} (its text columns: {RegistryNames.FirstOf(texts)})");
         }
 
         return texts.Length == 1 ? texts[0]
-            : throw new OptimizationRequestException("invalid_calibration", $"{label} has {texts.Length} text columns; name the one to read with options.imatrix_column ({string.Join(", ", texts.Take(20))})");
+            : throw new OptimizationRequestException("invalid_calibration", $"{label} has {texts.Length} text columns; name the one to read with options.imatrix_column ({RegistryNames.FirstOf(texts)})");
     }
 }

@@ -273,7 +273,7 @@ internal static class TrainingEndpoints
         // Columns without a single value carry nothing to learn from: the fit would only fail on them.
         if (!imageTask && features.All(f => version.Statistics.FirstOrDefault(s => s.Name == f.Name) is { Count: 0 }))
         {
-            throw Bad("invalid_features", $"no feature has a value in {datasetName}:{version.Version} ({string.Join(", ", features.Take(20).Select(f => f.Name))} are empty in every row)");
+            throw Bad("invalid_features", $"no feature has a value in {datasetName}:{version.Version} ({RegistryNames.FirstOf(features.Select(f => f.Name))} are empty in every row)");
         }
 
         return features;

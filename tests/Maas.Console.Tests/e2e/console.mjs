@@ -1320,11 +1320,16 @@ await scenario('chart_axis_and_labels', async () => {
   const search = jobs.find((j) => j.model === 'line-model' && j.search_trials && j.status === 'succeeded');
   if (!search) throw new Error('no finished search of line-model');
   const held = [{ r_squared: -0.35, mean_absolute_error: 0.0004 }, { r_squared: 0.5, mean_absolute_error: 0.0002 }, { r_squared: 0.9, mean_absolute_error: 0.0003 }];
+  // The final metrics too: a split worse than the mean (R² -0.35) beside a good one, for the bars' zero line.
+  const final = { validation: { r_squared: -0.35, mean_absolute_error: 0.0004 }, test: { r_squared: 0.9, mean_absolute_error: 0.0003 } };
   const undo = await holdState(new RegExp(`/api/v1/training/jobs/${search.id}/events\\?`), (answer) => ({
-    ...answer, events: answer.events.map((e) => (e.type === 'trial' ? { ...e, data: { ...e.data, metrics: held[Number(e.data.trial) % held.length] } } : e)),
+    ...answer,
+    events: answer.events.map((e) => (e.type === 'trial' ? { ...e, data: { ...e.data, metrics: held[Number(e.data.trial) % held.length] } }
+      : e.type === 'metrics' && final[e.data.split] ? { ...e, data: { ...e.data, metrics: final[e.data.split] } } : e)),
   }));
   let ticks;
   let legend;
+  let bars;
   try {
     await page.goto(`${baseUrl}#/training`);
     await page.goto(`${baseUrl}#/training/${search.id}`);
@@ -1343,11 +1348,27 @@ await scenario('chart_axis_and_labels', async () => {
     if (!legend.includes('mean_absolute_error: 0.0003')) throw new Error(`the legend reads "${legend}"`);
     const label = await chart.locator('svg').getAttribute('aria-label');
     if (!label.includes('r_squared 0.9,') || !label.includes('mean_absolute_error 0.0003')) throw new Error(`the chart is described as "${label}"`);
+    // Trials are counted from 1, as the CLI counts them.
+    const xTicks = await chart.locator('text.tick:not(.y)').allTextContents();
+    if (xTicks.join(',') !== 'trial 1,trial 3') throw new Error(`the trial axis reads ${xTicks}`);
+
+    // Final metrics: the negative R² runs left of a zero line, the positive one right of it, each as long as its value.
+    const finalChart = page.locator('figure.chart-box', { hasText: 'Final metrics per split' });
+    const zero = await finalChart.locator('line.zero[data-category="r_squared"]').evaluate((l) => Number(l.getAttribute('x1')));
+    bars = await finalChart.locator('rect.bar[data-category="r_squared"]').evaluateAll((all) => all.map((r) => ({
+      split: r.getAttribute('data-series'), x: Number(r.getAttribute('x')), width: Number(r.getAttribute('width')), value: Number(r.getAttribute('data-value')),
+    })));
+    const negative = bars.find((b) => b.split === 'validation');
+    const positive = bars.find((b) => b.split === 'test');
+    if (!negative || !positive) throw new Error(`r_squared bars ${JSON.stringify(bars)}`);
+    if (Math.abs(negative.x + negative.width - zero) > 0.5 || Math.abs(positive.x - zero) > 0.5) throw new Error(`bars ${JSON.stringify(bars)} around the zero line at ${zero}`);
+    if (Math.abs(negative.width / positive.width - 0.35 / 0.9) > 0.01) throw new Error(`bar lengths ${negative.width} and ${positive.width} for -0.35 and 0.9`);
+    if (await finalChart.locator('line.zero[data-category="mean_absolute_error"]').count()) throw new Error('a zero line in a group without negative values');
   } finally {
     await undo();
   }
 
-  return `ticks ${ticks.map((t) => t.text).join(', ')}; legend "${legend}"`;
+  return `ticks ${ticks.map((t) => t.text).join(', ')}; legend "${legend}"; r_squared bars ${bars.map((b) => `${b.split} ${b.value} at x ${b.x.toFixed(0)} width ${b.width.toFixed(0)}`).join(', ')}`;
 });
 
 await scenario('table_job_has_no_epoch', async () => {
@@ -1467,6 +1488,18 @@ await scenario('optimise_version', async () => {
   // An open job's Events heading follows the page's h1 (an h3 there skipped a level for screen readers).
   const order = axeOf('jobs-optimisation').filter((v) => v.id === 'heading-order');
   if (order.length) throw new Error(`the jobs page skips a heading level: ${JSON.stringify(order)}`);
+  // A linked job older than the newest page (held out of the list here, as a job past the newest 100 is) still
+  // opens: read by its id, shown first with its events.
+  const undo = await holdState(/\/api\/v1\/jobs\?/, (answer) => ({ ...answer, jobs: answer.jobs.filter((j) => j.id !== job.id) }));
+  try {
+    await page.goto(`${baseUrl}#/training`);
+    await page.goto(`${baseUrl}#/jobs?job=${job.id}`);
+    await page.locator('tr.details .job-events li', { hasText: 'status: succeeded' }).waitFor();
+    const first = await page.locator('tbody tr[data-job]').first().getAttribute('data-job');
+    if (first !== job.id) throw new Error(`the linked job is not shown first: the first row is ${first}`);
+  } finally {
+    await undo();
+  }
   return `version ${made} ${status}, listed as the job ended: ${report.slice(0, 160)}; ${lines} events of ${job.id} on the jobs page`;
 });
 

@@ -106,6 +106,17 @@ public sealed class RegistryRulesTests
     }
 
     [Fact]
+    public void Name_lists_say_when_they_are_cut_or_empty()
+    {
+        Assert.Equal("none", RegistryNames.FirstOf([]));
+        Assert.Equal("a, b", RegistryNames.FirstOf(["a", "b"]));
+        Assert.Equal("a, b", RegistryNames.FirstOf(["a", "b"], shown: 2));
+        Assert.Equal("a, b and 1 more", RegistryNames.FirstOf(["a", "b", "c"], shown: 2));
+        var columns = Enumerable.Range(0, 23).Select(i => $"c{i}").ToArray();
+        Assert.EndsWith("c19 and 3 more", RegistryNames.FirstOf(columns), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Serving_configuration_is_validated_field_by_field()
     {
         Assert.Empty(new ServingConfig { InstanceCount = 2, MaxBatchSize = 8, PreferredBatchSizes = [2, 4, 8] }.Validate());

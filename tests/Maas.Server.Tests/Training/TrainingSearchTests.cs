@@ -61,7 +61,13 @@ public sealed class TrainingSearchTests(TrainingServer servers) : IClassFixture<
         }
 
         var events = await (await client.GetAsync($"api/v1/training/jobs/{job["id"]}/events?limit=1000")).JsonAsync(HttpStatusCode.OK);
-        Assert.Equal(4, events["events"]!.AsArray().Count(e => (string?)e!["type"] == "trial"));
+        var trialEvents = events["events"]!.AsArray().Where(e => (string?)e!["type"] == "trial").Select(e => e!["data"]!).ToList();
+        Assert.Equal(4, trialEvents.Count);
+        Assert.All(trialEvents, e => Assert.Equal(4, (int)e["trials"]!));
+        Assert.Equal([0, 1, 2, 3], trialEvents.Select(e => (int)e["trial"]!).Order());
+        Assert.All(trialEvents, e => Assert.EndsWith($"-trial{(int)e["trial"]!:D3}", (string?)e["job"], StringComparison.Ordinal));
+        var bestLine = events["events"]!.AsArray().Select(e => (string?)e!["data"]!["message"]).Single(m => m?.StartsWith("best trial", StringComparison.Ordinal) == true);
+        Assert.StartsWith($"best trial {(int)best["trial"]! + 1} of 4 ({(string?)best["job"]}): validation accuracy", bestLine, StringComparison.Ordinal);
 
         // The job says how many trials it runs; while it searched, each finished trial was stored at once with the count
         // of those finished and, from the first on, the time left (unknown before: nothing had finished to time it by).

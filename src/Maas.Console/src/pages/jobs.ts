@@ -42,7 +42,22 @@ export async function jobsPage({ me, root, query }: PageContext): Promise<() => 
       if (before) kept.set('before', before);
       if (query.get('job')) kept.set('job', query.get('job')!);
       keepQuery('jobs', kept);
-      return (res.jobs ?? []).map((job) => ({ ...job, kind: job.kind ?? 'job', source: '/api/v1/jobs' }));
+      const jobs = (res.jobs ?? []).map((job) => ({ ...job, kind: job.kind ?? 'job', source: '/api/v1/jobs' }));
+      return before === '' ? [...await linkedJob(jobs), ...jobs] : jobs;
+    }
+  }
+
+  // A job linked to (?job=, as the datasets page links the jobs that read a dataset) opens on the first page even
+  // when it is older than the newest page: it is read by its id and shown above them. One gone (404) is left out.
+  async function linkedJob(page: Job[]): Promise<(Job & { source: string })[]> {
+    const id = query.get('job');
+    if (!id || page.some((j) => j.id === id)) return [];
+    try {
+      const job = await api<Job>(`/api/v1/jobs/${seg(id)}`);
+      return [{ ...job, kind: job.kind ?? 'job', source: '/api/v1/jobs' }];
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) return [];
+      throw e;
     }
   }
 
