@@ -100,7 +100,10 @@ public static partial class RegistryNames
     public static string Shorten(string? value) =>
         value is null ? "" : value.Length <= 80 ? value : string.Concat(value.AsSpan(0, 77), "...");
 
-    /// <summary>The first <paramref name="shown"/> names, comma-separated, then "and N more" when there are more, so a cut list does not read as whole; "none" when there are none.</summary>
+    /// <summary>
+    /// The first <paramref name="shown"/> names, comma-separated, then "and N more" when there are more, so a cut list does
+    /// not read as whole; "none" when there are none.
+    /// </summary>
     public static string FirstOf(IEnumerable<string> names, int shown = 20)
     {
         var all = names.ToList();
