@@ -30,6 +30,24 @@ public sealed class WorkerJobFollowerTests
         Assert.Equal($"00:00:00 {expected}", line);
     }
 
+    [Theory]
+    [InlineData("""{"trial": 2, "trials": 8, "status": "succeeded"}""", "3 of 8")]
+    [InlineData("""{"trial": 0, "status": "failed"}""", "1")]
+    [InlineData("""{"trial": "x"}""", "x")]
+    public void Trials_are_counted_from_one_with_their_total(string data, string expected) =>
+        Assert.Equal(expected, WorkerJobFollower.TrialNumber(JsonDocument.Parse(data).RootElement));
+
+    [Fact]
+    public void Fields_are_lines_of_their_own_width_with_the_labels_aligned()
+    {
+        var fields = new FieldList();
+        fields.Add("name", "cls");
+        fields.Add("description", null);
+        fields.Add("latest version", 2);
+        fields.Add("tags", new[] { "a", "b" });
+        Assert.Equal(["name            cls", "description", "latest version  2", "tags            a, b"], fields.Lines());
+    }
+
     [Fact]
     public async Task Interrupting_a_follow_says_the_job_goes_on_and_how_to_follow_or_cancel_it()
     {

@@ -68,15 +68,15 @@ public static class DatasetsCommands
                 return ExitCodes.Ok;
             }
 
-            var grid = new Grid().AddColumn().AddColumn();
-            void Add(string label, object? value) => grid.AddRow($"[bold]{label}[/]", Markup.Escape(CliHost.Format(value)));
+            var fields = new FieldList();
+            void Add(string label, object? value) => fields.Add(label, value);
             Add("name", info.Name);
             Add("owner", info.Owner);
             Add("visibility", info.Visibility);
             Add("description", info.Description);
             Add("latest version", info.LatestVersion);
             Add("created", info.CreatedAt);
-            AnsiConsole.Write(grid);
+            fields.Write();
             var versions = CliHost.Table("VERSION", "FORMAT", "ROWS", "SIZE", "FILE", "SHA256", "CREATED");
             foreach (var v in info.Versions ?? [])
             {

@@ -209,8 +209,8 @@ public static class DeploymentsCommands
 
     private static void Describe(DeploymentInfo d)
     {
-        var grid = new Grid().AddColumn().AddColumn();
-        void Add(string label, object? value) => grid.AddRow($"[bold]{label}[/]", Markup.Escape(CliHost.Format(value)));
+        var fields = new FieldList();
+        void Add(string label, object? value) => fields.Add(label, value);
         Add("name", d.Name);
         Add("tenant", d.Tenant);
         Add("model", d.Model);
@@ -225,7 +225,7 @@ public static class DeploymentsCommands
         Add("revision", d.Revision);
         Add("created", d.CreatedAt);
         Add("updated", d.UpdatedAt);
-        AnsiConsole.Write(grid);
+        fields.Write();
         if (d.Metrics is { Count: > 0 } metrics)
         {
             var table = CliHost.Table("VERSION", "REQUESTS", "ERRORS", "ERROR RATE", "P99 MS", "COMPARISONS", "EXACT MATCH", "MAX ABS ERR", "DROPPED");

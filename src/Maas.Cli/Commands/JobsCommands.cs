@@ -245,9 +245,8 @@ public static class JobsCommands
 
     private static void Describe(JobInfo j)
     {
-        // Lines of their own width: a grid padded every line to the widest value (a long result made them all that long).
-        var rows = new List<(string Label, string Value)>();
-        void Add(string label, object? value) => rows.Add((label, CliHost.Format(value)));
+        var fields = new FieldList();
+        void Add(string label, object? value) => fields.Add(label, value);
         Add("id", j.Id);
         Add("kind", j.Kind);
         Add("status", j.Status);
@@ -266,12 +265,7 @@ public static class JobsCommands
         Add("result", j.Result?.ToString());
         Add("created", j.CreatedAt);
         Add("finished", j.FinishedAt);
-        var width = rows.Max(r => r.Label.Length);
-        foreach (var (label, value) in rows)
-        {
-            var line = $"{label.PadRight(width)}  {value}".TrimEnd();
-            AnsiConsole.MarkupLine($"[bold]{label}[/]{Markup.Escape(line[label.Length..])}");
-        }
+        fields.Write();
     }
 
     private sealed class Sink<T>(Action<T> report) : IProgress<T>

@@ -76,8 +76,8 @@ public static class ModelsCommands
             var model = await client.GetModelAsync(parse.GetValue(name)!, ct);
             return CliHost.Print(parse, model, m =>
             {
-                var grid = new Grid().AddColumn().AddColumn();
-                void Add(string label, object? value) => grid.AddRow($"[bold]{label}[/]", Markup.Escape(CliHost.Format(value)));
+                var fields = new FieldList();
+                void Add(string label, object? value) => fields.Add(label, value);
                 Add("name", m.Name);
                 Add("description", m.Description);
                 Add("task", m.Task);
@@ -86,7 +86,7 @@ public static class ModelsCommands
                 Add("tags", m.Tags);
                 Add("latest version", m.LatestVersion);
                 Add("created", m.CreatedAt);
-                AnsiConsole.Write(grid);
+                fields.Write();
                 var versions = CliHost.Table("VERSION", "FORMAT", "SIZE", "FILE", "ALIASES", "SHA256", "CREATED");
                 foreach (var v in m.Versions ?? [])
                 {
@@ -108,8 +108,8 @@ public static class ModelsCommands
                 : null;
         JsonElement? Extra(string field) => v.Extra?.TryGetValue(field, out var value) == true && value.ValueKind == JsonValueKind.Object ? value : null;
 
-        var grid = new Grid().AddColumn().AddColumn();
-        void Add(string label, object? value) => grid.AddRow($"[bold]{label}[/]", Markup.Escape(CliHost.Format(value)));
+        var fields = new FieldList();
+        void Add(string label, object? value) => fields.Add(label, value);
         Add("model", v.Model);
         Add("version", v.Version);
         Add("status", v.Status);
@@ -139,7 +139,7 @@ public static class ModelsCommands
             Add("optimisation", $"{Text(opt, "method")} ({Text(opt, "status")}, job {Text(opt, "job")})");
         }
 
-        AnsiConsole.Write(grid);
+        fields.Write();
         if (v.Signature is { ValueKind: JsonValueKind.Object } signature)
         {
             // ONNX versions have tensors; a GGUF version has none, and no table.
