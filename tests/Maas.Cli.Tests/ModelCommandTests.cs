@@ -142,6 +142,9 @@ public sealed class ModelCommandTests(CliServerFixture fixture) : IDisposable
     [InlineData("--seed: '-1' is out of range (0 to 2147483647)", "train", "--model", "no-such-model", "--dataset", "no-such-dataset", "--seed", "-1")]
     [InlineData("--hp epochs=Infinity: the value is not a number", "train", "--model", "no-such-model", "--dataset", "no-such-dataset", "--hp", "epochs=Infinity")]
     [InlineData("--gate max_abs_error=NaN: the value is not a number", "optimize", "no-such-model", "1", "--method", "onnx-fp16", "--gate", "max_abs_error=NaN")]
+    [InlineData("--version: '0' is not a version number (1, 2, ...)", "optimize", "no-such-model", "--version", "0", "--method", "onnx-fp16")]
+    [InlineData("the source version is required", "optimize", "no-such-model", "--method", "onnx-fp16")]
+    [InlineData("two source versions: 1 and --version 2; give one", "optimize", "no-such-model", "1", "--version", "2", "--method", "onnx-fp16")]
     public async Task Numbers_the_server_always_refuses_are_usage_errors_before_anything_is_sent(string message, params string[] args)
     {
         var line = (await fixture.RunAsync(args)).AssertFailure(ExitCodes.Usage, "usage");

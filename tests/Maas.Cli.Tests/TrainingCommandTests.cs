@@ -400,7 +400,7 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         Assert.Matches(@"status running \(worker .+, attempt 1\)", human.Stdout); // was "status: status running, worker ..."
         Assert.Matches(@"\d status succeeded\n", human.Stdout.ReplaceLineEndings("\n"));
 
-        var job = (await fixture.RunAsync("optimize", name, "1", "--method", "onnx-int8-dynamic", "--gate", "max_relative_mean_abs_diff=0.5", "--alias", "fast", "--json")).Json();
+        var job = (await fixture.RunAsync("optimize", name, "--version", "1", "--method", "onnx-int8-dynamic", "--gate", "max_relative_mean_abs_diff=0.5", "--alias", "fast", "--json")).Json();
         Assert.Equal("succeeded", (string?)job["status"]);
         Assert.Equal("optimization", (string?)job["kind"]);
         Assert.Equal(3, (int?)job["result"]!["version"]);
@@ -412,6 +412,7 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
 
         (await fixture.RunAsync("optimize", name, "1", "--method", "no-such-method")).AssertFailure(ExitCodes.Failure, "invalid_method");
         (await fixture.RunAsync("optimize", name, "9", "--method", "onnx-fp16")).AssertFailure(ExitCodes.NotFound, "version_not_found");
+        (await fixture.RunAsync("optimize", name, "--version", "9", "--method", "onnx-fp16")).AssertFailure(ExitCodes.NotFound, "version_not_found");
     }
 
     [Fact]

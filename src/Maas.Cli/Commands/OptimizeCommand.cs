@@ -16,7 +16,8 @@ public static class OptimizeCommand
     public static Command Create()
     {
         var model = new Argument<string>("model") { Description = "Model name" };
-        var version = new Argument<int>("version") { Description = "The source version" }.VersionNumber();
+        var version = new Argument<int?>("version") { Description = "The source version (or --version, as evaluate and models show take it)", Arity = ArgumentArity.ZeroOrOne }.VersionNumber();
+        var versionOption = new Option<int?>("--version") { Description = "The source version, instead of VERSION" }.VersionNumber();
         var method = new Option<string>("--method") { Description = "gguf-quantize, onnx-fp16, onnx-int8-dynamic, onnx-int8-static, onnx-int4, onnx-optimize, prune-magnitude, prune-structured", Required = true };
         var option = new Option<string[]>("--option", "-o") { Description = "A method option name=value (repeatable): type=q4_k_m, level=extended, sparsity=0.5, samples=8, ...; a dotted name sets a nested field (fine_tune.hyperparameters.learning_rate=0.01), a value starting with { or [ is JSON" };
         var optionsJson = new Option<string?>("--options") { Description = "The whole options object as JSON (nested objects such as fine_tune); -o and the --fine-tune flags replace its fields" };
@@ -28,17 +29,25 @@ public static class OptimizeCommand
         var noWait = new Option<bool>("--no-wait") { Description = "Print the job and return at once" };
         var command = new Command("optimize", $"Make a new version with an optimisation method, measured against its source and registered ready or rejected by a gate; a version the gate rejects exits {ExitCodes.Rejected}")
         {
-            model, version, method, option, optionsJson, optionsFile, fineTune, fineTuneEpochs, gate, alias, noWait,
+            model, version, versionOption, method, option, optionsJson, optionsFile, fineTune, fineTuneEpochs, gate, alias, noWait,
         };
         command.Aliases.Add("optimise");
         command.SetAction(async (parse, client, ct) =>
         {
+            var source = (parse.GetValue(version), parse.GetValue(versionOption)) switch
+            {
+                ({ } given, null) => given,
+                (null, { } given) => given,
+                ({ } a, { } b) when a == b => a,
+                (null, null) => throw new CliException("usage", "the source version is required: maas optimize MODEL VERSION --method M (or --version N)", ExitCodes.Usage),
+                var (a, b) => throw new CliException("usage", $"two source versions: {a} and --version {b}; give one", ExitCodes.Usage),
+            };
             var options = Options(parse.GetValue(method)!, await OptionsJsonAsync(parse.GetValue(optionsJson), parse.GetValue(optionsFile), ct), parse.GetValue(option), parse.GetValue(fineTune), parse.GetValue(fineTuneEpochs));
             var thresholds = ModelsCommands.ParsePairs(parse.GetValue(gate), "--gate")?.ToDictionary(
                 kv => kv.Key,
                 kv => double.TryParse(kv.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d) ? d : throw new CliException("usage", $"--gate {kv.Key}={kv.Value}: the value is not a number", ExitCodes.Usage),
                 StringComparer.Ordinal);
-            var job = await client.OptimizeVersionAsync(parse.GetValue(model)!, parse.GetValue(version), parse.GetValue(method)!, options, thresholds, parse.GetValue(alias), ct);
+            var job = await client.OptimizeVersionAsync(parse.GetValue(model)!, source, parse.GetValue(method)!, options, thresholds, parse.GetValue(alias), ct);
             if (parse.GetValue(noWait))
             {
                 return CliHost.Print(parse, job, j => Console.Out.WriteLine($"submitted optimisation job {j.Id} ({j.Status}); follow it with: maas jobs logs {j.Id}"));
@@ -47,7 +56,7 @@ public static class OptimizeCommand
             if (!parse.WantsJson())
             {
                 // As train's first line: the job's id before its progress, to find it again with maas jobs.
-                Console.Out.WriteLine($"optimisation job {job.Id}: {parse.GetValue(method)} of {parse.GetValue(model)} version {parse.GetValue(version)}");
+                Console.Out.WriteLine($"optimisation job {job.Id}: {parse.GetValue(method)} of {parse.GetValue(model)} version {source}");
             }
 
             var ended = await FollowAsync(parse, client, job.Id, ct);
