@@ -92,6 +92,13 @@ public sealed class DeploymentsCommandTests(CliServerFixture fixture) : IDisposa
         Assert.Equal(["promote", "resume", "pause", "create"], history["history"]!.AsArray().Select(h => (string?)h!["action"]));
         Assert.Equal("promoted", (string?)history["history"]![0]!["state"]);
         Assert.Matches(@"│\s*pause\s*│\s*paused\s*│", (await fixture.RunAsync("deployments", "history", model)).Stdout);
+
+        // Who acted, by the key's name for people (an admin reads every key's name); the JSON keeps the key's id.
+        var me = await fixture.Client.MeAsync();
+        var keyName = System.Text.RegularExpressions.Regex.Escape(me.KeyName!);
+        Assert.Equal(me.KeyId, (string?)history["history"]![0]!["actor"]);
+        Assert.Matches($@"│ {keyName}\s*│ promote\s*│", (await fixture.RunAsync("deployments", "history", model)).Stdout);
+        Assert.Matches($@"created by\s+{keyName}\n", (await fixture.RunAsync("models", "show", model, "--version", "1")).Stdout.ReplaceLineEndings("\n"));
     }
 
     [Fact]

@@ -159,12 +159,13 @@ public static class DeploymentsCommands
         command.SetAction(async (parse, client, ct) =>
         {
             var history = await client.GetDeploymentHistoryAsync(parse.GetValue(name)!, parse.GetValue(limit), ct);
+            var keys = parse.WantsJson() ? KeyNames.None : await KeyNames.ReadAsync(client, ct);
             return CliHost.Print(parse, history, h =>
             {
                 var table = CliHost.Table("AT", "ACTOR", "ACTION", "STATE", "TRAFFIC", "REVISION", "REASON");
                 foreach (var e in h.History)
                 {
-                    table.Row(e.At, e.Actor, e.Action, e.State, Split(e.Traffic), e.Revision, e.Reason);
+                    table.Row(e.At, keys.Of(e.Actor), e.Action, e.State, Split(e.Traffic), e.Revision, e.Reason);
                 }
 
                 AnsiConsole.Write(table);

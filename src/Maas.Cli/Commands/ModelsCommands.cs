@@ -70,7 +70,8 @@ public static class ModelsCommands
             if (parse.GetValue(version) is { } number)
             {
                 var info = await client.GetVersionAsync(parse.GetValue(name)!, number, ct);
-                return CliHost.Print(parse, info, DescribeVersion);
+                var keys = parse.WantsJson() ? KeyNames.None : await KeyNames.ReadAsync(client, ct);
+                return CliHost.Print(parse, info, v => DescribeVersion(v, keys));
             }
 
             var model = await client.GetModelAsync(parse.GetValue(name)!, ct);
@@ -100,7 +101,7 @@ public static class ModelsCommands
     }
 
     // One version: what it is, what it takes and gives, how well it did on its test split, where it came from.
-    private static void DescribeVersion(VersionInfo v)
+    private static void DescribeVersion(VersionInfo v, KeyNames keys)
     {
         static string? Text(JsonElement? e, string field) =>
             e is { ValueKind: JsonValueKind.Object } o && o.TryGetProperty(field, out var value) && value.ValueKind != JsonValueKind.Null
@@ -119,7 +120,7 @@ public static class ModelsCommands
         Add("sha256", v.Sha256);
         Add("aliases", v.Aliases);
         Add("created", v.CreatedAt);
-        Add("created by", v.CreatedBy);
+        Add("created by", keys.Of(v.CreatedBy));
         if (v.DerivedFrom is { ValueKind: JsonValueKind.Object } derived)
         {
             Add("derived from", $"{Text(derived, "model")} version {Text(derived, "version")} ({Text(derived, "relation")})");

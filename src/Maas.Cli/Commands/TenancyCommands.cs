@@ -124,12 +124,13 @@ public static class TenancyCommands
     private static async Task<int> ListTenantsAsync(ParseResult parse, Maas.Client.MaasClient client, CancellationToken ct)
     {
         var found = await client.ListTenantsAsync(ct);
+        var keys = parse.WantsJson() ? KeyNames.None : await KeyNames.ReadAsync(client, ct);
         return CliHost.Print(parse, found.Tenants, items =>
         {
             var table = CliHost.Table("NAME", "STATUS", "LIMITS", "CREATED", "BY");
             foreach (var t in items)
             {
-                table.Row(t.Name, t.Disabled ? "disabled" : "active", t.Limits?.ToString(), t.CreatedAt, t.CreatedBy);
+                table.Row(t.Name, t.Disabled ? "disabled" : "active", t.Limits?.ToString(), t.CreatedAt, keys.Of(t.CreatedBy));
             }
 
             AnsiConsole.Write(table);
