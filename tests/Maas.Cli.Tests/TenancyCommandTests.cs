@@ -1,6 +1,7 @@
 using Maas.Cli.Hosting;
 using Maas.Cli.Tests.Support;
 using Maas.Server.Tests.Support;
+using Maas.Testing;
 
 namespace Maas.Cli.Tests;
 
@@ -82,12 +83,21 @@ public sealed class TenancyCommandTests(CliServerFixture fixture)
     [Fact]
     public async Task Usage_json_has_rows_and_totals_that_count_requests()
     {
-        var usage = (await fixture.RunAsync("usage", "--group-by", "none", "--json")).Json();
-        Assert.NotNull(usage["rows"]!.AsArray());
-        Assert.True((long)usage["totals"]!["requests"]! > 0, usage.ToJsonString());
+        // A call that names no model, then the report until it counts it (usage is written in batches, not at once:
+        // run alone, this test read an empty report).
+        var me = await fixture.Client.MeAsync();
+        await Conditions.ReadUntilAsync(
+            async () => (await fixture.RunAsync("usage", "--group-by", "none", "--json")).Json(),
+            u => u["rows"]!.AsArray().Any(r => (string?)r!["key_id"] == me.KeyId && r["model"] is null) && (long)u["totals"]!["requests"]! > 0,
+            "the usage report counts the admin key's call without a model",
+            show: u => u.ToJsonString());
         var table = await fixture.RunAsync("usage");
         Assert.Equal(ExitCodes.Ok, table.ExitCode);
         Assert.Contains("REQUESTS", table.Stdout);
+
+        // The table names the admin's key (the JSON has its id), and the calls that named no model say so.
+        Assert.Matches($@"│ {System.Text.RegularExpressions.Regex.Escape(me.KeyName!)}\s*│ \(none\)\s*│", table.Stdout);
+        Assert.DoesNotContain(me.KeyId, table.Stdout, StringComparison.Ordinal);
         (await fixture.RunAsync("usage", "--group-by", "week")).AssertFailure(ExitCodes.Usage, "usage");
     }
 }

@@ -141,7 +141,7 @@ public static class TenancyCommands
     public static Command Usage()
     {
         var tenant = new Option<string?>("--tenant") { Description = "Only this tenant (admin)" };
-        var key = new Option<string?>("--key") { Description = "Only this key id" };
+        var key = new Option<string?>("--key") { Description = "Only this key id (the table names keys; maas keys list gives their ids)" };
         var model = new Option<string?>("--model") { Description = "Only this model" };
         var from = new Option<DateTimeOffset?>("--from") { Description = "From this time (inclusive, ISO 8601)" };
         var to = new Option<DateTimeOffset?>("--to") { Description = "Until this time (exclusive, ISO 8601)" };
@@ -153,12 +153,14 @@ public static class TenancyCommands
             var report = await client.GetUsageAsync(
                 new UsageQuery { Tenant = parse.GetValue(tenant), Key = parse.GetValue(key), Model = parse.GetValue(model), From = parse.GetValue(from), To = parse.GetValue(to), GroupBy = parse.GetValue(groupBy) },
                 ct);
+            var keys = parse.WantsJson() ? KeyNames.None : await KeyNames.ReadAsync(client, ct);
             return CliHost.Print(parse, report, r =>
             {
                 var table = CliHost.Table("PERIOD", "TENANT", "KEY", "MODEL", "REQUESTS", "ERRORS", "TOKENS", "COMPUTE MS", "AVG MS", "MAX MS");
                 foreach (var row in r.Rows)
                 {
-                    table.Row(row.Period, row.Tenant, row.KeyId, row.Model, row.Requests, row.Errors, row.TotalTokens, row.ComputeMs, row.AvgLatencyMs, row.MaxLatencyMs);
+                    // Calls that named no model (the management API, listings) are said to be so, as the console says it.
+                    table.Row(row.Period, row.Tenant, keys.Of(row.KeyId), row.Model ?? "(none)", row.Requests, row.Errors, row.TotalTokens, row.ComputeMs, row.AvgLatencyMs, row.MaxLatencyMs);
                 }
 
                 if (r.Totals is { } t)
