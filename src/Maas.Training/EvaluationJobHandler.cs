@@ -316,7 +316,7 @@ public sealed class EvaluationJobHandler(DatasetCatalog datasets, IModelRegistry
         {
             throw new JobFailedException(
                 "invalid_label",
-                $"no row's '{label}' is a class the version knows ({string.Join(", ", known.Take(10))}); the column holds {string.Join(", ", classes.Skip(known.Count).Take(10))}{(classes.Count - known.Count > 10 ? ", ..." : "")}");
+                $"no row's '{label}' is a class the version knows ({RegistryNames.FirstOf(known, 10)}); the column holds {RegistryNames.FirstOf(classes.Skip(known.Count), 10)}");
         }
 
         return classes;

@@ -1,3 +1,5 @@
+using Maas.Core.Registry;
+
 namespace Maas.Core.Datasets;
 
 /// <summary>
@@ -19,7 +21,7 @@ internal static class InUseListing
             return $"{unlisted} {noun} this key may not see";
         }
 
-        var shown = $"{string.Join(", ", named.Take(5))}{(named.Count > 5 ? $" and {named.Count - 5} more" : "")}";
+        var shown = RegistryNames.FirstOf(named, 5);
         return unlisted == 0 ? shown : $"{shown}, plus {unlisted} other {noun} this key may not see";
     }
 }

@@ -58,7 +58,7 @@ public static class LabelledEvaluation
 
     private static string Label(DatasetVersion version) => $"{version.Dataset}:{version.Version.ToString(CultureInfo.InvariantCulture)}";
 
-    private static string ColumnsOf(DatasetVersion version) => string.Join(", ", version.Schema.Take(30).Select(c => c.Name).DefaultIfEmpty("none"));
+    private static string ColumnsOf(DatasetVersion version) => RegistryNames.FirstOf(version.Schema.Select(c => c.Name), 30);
 
     private static string Shape(IEnumerable<long> shape) => $"[{string.Join(", ", shape.Select(d => d < 0 ? "?" : d.ToString(CultureInfo.InvariantCulture)))}]";
 

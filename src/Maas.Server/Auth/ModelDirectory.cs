@@ -93,7 +93,7 @@ public sealed class ModelDirectory
                 }
                 else if (visible.Length > 1)
                 {
-                    hint = $"model '{name}' is not in tenant '{caller.Tenant}' and {visible.Length} other tenants share one: name it as '<tenant>/{name}' ({string.Join(", ", visible.Order(StringComparer.Ordinal).Take(5).Select(o => $"'{o}/{name}'"))})";
+                    hint = $"model '{name}' is not in tenant '{caller.Tenant}' and {visible.Length} other tenants share one: name it as '<tenant>/{name}' ({RegistryNames.FirstOf(visible.Order(StringComparer.Ordinal).Select(o => $"'{o}/{name}'"), 5)})";
                 }
             }
         }

@@ -108,7 +108,7 @@ internal static class EvaluationEndpoints
         {
             throw Bad(
                 "invalid_label",
-                $"no value of '{RegistryNames.Shorten(label)}' in {dataset.Dataset}:{dataset.Version} is a class version {version} knows ({string.Join(", ", classes.Take(10))}); it holds {string.Join(", ", balance.Keys.Take(10))}",
+                $"no value of '{RegistryNames.Shorten(label)}' in {dataset.Dataset}:{dataset.Version} is a class version {version} knows ({RegistryNames.FirstOf(classes, 10)}); it holds {RegistryNames.FirstOf(balance.Keys, 10)}",
                 new() { ["column"] = label });
         }
     }
