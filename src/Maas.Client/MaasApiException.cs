@@ -45,8 +45,8 @@ public sealed class MaasApiException(HttpStatusCode status, string code, string 
             {
                 if (error.ValueKind == JsonValueKind.String)
                 {
-                    // Open Inference Protocol and Ollama: {"error": "message"}, with MaaS's "code" beside it where the
-                    // refusal was authentication's or a limit's.
+                    // Open Inference Protocol and Ollama: {"error": "message"}; under /v2 with MaaS's "code" beside it
+                    // where the refusal was authentication's or a limit's.
                     var code = root.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString()! : fallbackCode;
                     return new MaasApiException(status, code, error.GetString() ?? "", root);
                 }

@@ -75,9 +75,13 @@ public static class AuthErrors
             {
                 json.WriteString("error", failure.Message);
 
-                // The protocols' error is a message alone; the code beside it lets a client tell a missing scope from a
-                // bad key without reading the words.
-                json.WriteString("code", failure.Code);
+                // The protocol's error is a message alone; the code beside it lets a client tell a missing scope from a
+                // bad key without reading the words. Ollama's stays exactly {"error"}, as its clients read it.
+                if (style == ErrorStyle.Oip)
+                {
+                    json.WriteString("code", failure.Code);
+                }
+
                 if (failure.Limit is { } limit)
                 {
                     // Beside the flat message, as the OIP adapter's own queue refusals name theirs (limit, limit_value).
