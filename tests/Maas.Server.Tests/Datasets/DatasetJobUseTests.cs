@@ -88,14 +88,8 @@ public sealed class DatasetJobUseTests(QueueOnlyServer servers) : IClassFixture<
     }
 
     // A client with a key of a new tenant that may upload datasets and train.
-    private static async Task<HttpClient> TenantClientAsync(MaasTestServer server)
-    {
-        var tenant = Names.Unique("t");
-        await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
-            $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["datasets:write", "training:write", "training:read"]}"""))).JsonAsync(HttpStatusCode.Created);
-        return server.CreateClient((string)key["key"]!);
-    }
+    private static async Task<HttpClient> TenantClientAsync(MaasTestServer server) =>
+        (await server.TenantClientAsync("datasets:write", "training:write", "training:read")).Client;
 
     private static async Task<string> SubmitAsync(HttpClient client, string dataset)
     {

@@ -58,12 +58,6 @@ public sealed class DatasetLineageTenancyTests(TrainingServer servers) : IClassF
     }
 
     // A client with a key of a new tenant that may upload datasets, train and change its models.
-    private static async Task<(HttpClient Client, string Tenant)> TenantClientAsync(MaasTestServer server)
-    {
-        var tenant = Names.Unique("t");
-        await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
-            $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["datasets:write", "training:write", "training:read", "models:write"]}"""))).JsonAsync(HttpStatusCode.Created);
-        return (server.CreateClient((string)key["key"]!), tenant);
-    }
+    private static Task<(HttpClient Client, string Tenant)> TenantClientAsync(MaasTestServer server) =>
+        server.TenantClientAsync("datasets:write", "training:write", "training:read", "models:write");
 }

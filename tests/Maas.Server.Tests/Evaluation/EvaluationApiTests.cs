@@ -43,18 +43,11 @@ public sealed class EvaluationApiTests(TrainingServer servers) : IClassFixture<T
     }
 
     /// <summary>A tenant with a key of every scope but admin; the client of that key.</summary>
-    private static async Task<(HttpClient Client, string Tenant)> TenantClientAsync(MaasTestServer server)
-    {
-        var tenant = Names.Unique("t");
-        await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        return (await KeyClientAsync(server, tenant, """["datasets:write", "datasets:read", "training:write", "training:read", "models:read", "models:write"]"""), tenant);
-    }
+    private static Task<(HttpClient Client, string Tenant)> TenantClientAsync(MaasTestServer server) =>
+        server.TenantClientAsync("datasets:write", "datasets:read", "training:write", "training:read", "models:read", "models:write");
 
-    private static async Task<HttpClient> KeyClientAsync(MaasTestServer server, string tenant, string scopes)
-    {
-        var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json($$"""{"name": "k", "tenant": "{{tenant}}", "scopes": {{scopes}} }"""))).JsonAsync(HttpStatusCode.Created);
-        return server.CreateClient((string)key["key"]!);
-    }
+    private static async Task<HttpClient> KeyClientAsync(MaasTestServer server, string tenant, params string[] scopes) =>
+        server.CreateClient(await server.NewKeyAsync(tenant, scopes));
 
     internal static async Task<string> TrainAsync(HttpClient client)
     {
@@ -184,7 +177,7 @@ public sealed class EvaluationApiTests(TrainingServer servers) : IClassFixture<T
         Assert.Contains("trained by MaaS", (string?)refused["message"], StringComparison.Ordinal);
 
         // A key that reads models but not datasets may not score one.
-        using var modelsOnly = await KeyClientAsync(server, tenant, """["models:read"]""");
+        using var modelsOnly = await KeyClientAsync(server, tenant, "models:read");
         await (await modelsOnly.PostAsync($"api/v1/models/{model}/versions/1/evaluations", Api.Json($$"""{"dataset": "{{clean}}"}"""))).ErrorAsync(HttpStatusCode.Forbidden, "insufficient_scope");
     }
 

@@ -791,10 +791,7 @@ public sealed class FineTuningApiTests(FineTuningServer servers) : IClassFixture
     /// <summary>A new tenant and a key of it with the training scopes and <paramref name="moreScopes"/>.</summary>
     private static async Task<(string Tenant, string Key)> TenantKeyAsync(MaasTestServer server, params string[] moreScopes)
     {
-        var tenant = Names.Unique("t");
-        await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
-            $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": {{JsonSerializer.Serialize(moreScopes.Append(MaasScopes.TrainingWrite).Append(MaasScopes.TrainingRead))}}}"""))).JsonAsync(HttpStatusCode.Created);
-        return (tenant, (string)key["key"]!);
+        var tenant = await server.NewTenantAsync();
+        return (tenant, await server.NewKeyAsync(tenant, moreScopes.Append(MaasScopes.TrainingWrite).Append(MaasScopes.TrainingRead)));
     }
 }

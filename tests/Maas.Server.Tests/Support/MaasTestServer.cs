@@ -1,4 +1,5 @@
 using System.Net.Http.Headers;
+using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -120,6 +121,29 @@ public sealed class MaasTestServer : IAsyncDisposable
         }
 
         return client;
+    }
+
+    /// <summary>A new tenant (a unique name) and the client of a new key of it with <paramref name="scopes"/>.</summary>
+    public async Task<(HttpClient Client, string Tenant)> TenantClientAsync(params string[] scopes)
+    {
+        var tenant = await NewTenantAsync();
+        return (CreateClient(await NewKeyAsync(tenant, scopes)), tenant);
+    }
+
+    /// <summary>Creates a tenant with a unique name (as the admin) and returns the name.</summary>
+    public async Task<string> NewTenantAsync()
+    {
+        var tenant = Names.Unique("t");
+        using var response = await Client.PostAsync("api/v1/tenants", Api.Json(JsonSerializer.Serialize(new { name = tenant })));
+        await response.JsonAsync(System.Net.HttpStatusCode.Created);
+        return tenant;
+    }
+
+    /// <summary>Creates a key of <paramref name="tenant"/> with <paramref name="scopes"/> (and, when given, only <paramref name="models"/>); returns its secret.</summary>
+    public async Task<string> NewKeyAsync(string tenant, IEnumerable<string> scopes, IEnumerable<string>? models = null)
+    {
+        using var response = await Client.PostAsync("api/v1/keys", Api.Json(JsonSerializer.Serialize(models is null ? new { name = "k", tenant, scopes } : (object)new { name = "k", tenant, scopes, models })));
+        return (string)(await response.JsonAsync(System.Net.HttpStatusCode.Created))["key"]!;
     }
 
     /// <summary>Stops the server; the data folder stays for a restart when the caller owns it.</summary>

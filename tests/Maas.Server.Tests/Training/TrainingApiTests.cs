@@ -47,11 +47,8 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
     public async Task A_tenant_sees_its_training_job_and_result_under_its_own_short_model_name()
     {
         var server = await servers.GetAsync(Db.Sqlite);
-        var tenant = Names.Unique("t");
-        await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
-            $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["datasets:write", "datasets:read", "training:write", "training:read", "models:read", "models:write"]}"""))).JsonAsync(HttpStatusCode.Created);
-        using var client = server.CreateClient((string)key["key"]!);
+        var (client, tenant) = await server.TenantClientAsync("datasets:write", "datasets:read", "training:write", "training:read", "models:read", "models:write");
+        using var _ = client;
         var dataset = await DatasetAsync(client, LineCsv.Bytes, "line.csv");
         var model = Names.Unique("line");
 
@@ -70,18 +67,13 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
     public async Task A_key_limited_to_some_models_neither_lists_nor_reaches_training_jobs_of_other_models()
     {
         var server = await servers.GetAsync(Db.Sqlite);
-        var tenant = Names.Unique("t");
-        await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        async Task<HttpClient> KeyAsync(string models)
-        {
-            var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
-                $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["datasets:write", "training:write", "models:write"], "models": {{models}} }"""))).JsonAsync(HttpStatusCode.Created);
-            return server.CreateClient((string)key["key"]!);
-        }
+        var tenant = await server.NewTenantAsync();
+        async Task<HttpClient> KeyAsync(params string[] models) =>
+            server.CreateClient(await server.NewKeyAsync(tenant, ["datasets:write", "training:write", "models:write"], models));
 
-        using var all = await KeyAsync("[]");
-        using var narrow = await KeyAsync("""["other-*"]""");
-        using var matching = await KeyAsync("""["line-*"]""");
+        using var all = await KeyAsync();
+        using var narrow = await KeyAsync("other-*");
+        using var matching = await KeyAsync("line-*");
         var dataset = await DatasetAsync(all, LineCsv.Bytes, "line.csv");
         using var submitted = await all.PostAsync("api/v1/training/jobs", Api.Json($$"""{"model": "{{Names.Unique("line")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));
         var id = (string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
@@ -104,18 +96,12 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
     public async Task The_generic_job_routes_hold_a_training_job_to_the_training_scopes()
     {
         var server = await servers.GetAsync(Db.Sqlite);
-        var tenant = Names.Unique("t");
-        await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        async Task<HttpClient> KeyAsync(string scopes)
-        {
-            var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
-                $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": {{scopes}} }"""))).JsonAsync(HttpStatusCode.Created);
-            return server.CreateClient((string)key["key"]!);
-        }
+        var tenant = await server.NewTenantAsync();
+        async Task<HttpClient> KeyAsync(params string[] scopes) => server.CreateClient(await server.NewKeyAsync(tenant, scopes));
 
-        using var trainer = await KeyAsync("""["datasets:write", "training:write"]""");
-        using var modelsWriter = await KeyAsync("""["models:write"]""");
-        using var trainingReader = await KeyAsync("""["training:read"]""");
+        using var trainer = await KeyAsync("datasets:write", "training:write");
+        using var modelsWriter = await KeyAsync("models:write");
+        using var trainingReader = await KeyAsync("training:read");
         var dataset = await DatasetAsync(trainer, LineCsv.Bytes, "line.csv");
         using var submitted = await trainer.PostAsync("api/v1/training/jobs", Api.Json($$"""{"model": "{{Names.Unique("line")}}", "dataset": "{{dataset}}", "task": "regression", "label": "y", "trainer": "sdca"}"""));
         var id = (string)(await submitted.JsonAsync(HttpStatusCode.Accepted))["id"]!;
@@ -146,14 +132,7 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
             ["Maas:Training:Workers"] = "0",
             ["Maas:Training:MaxUnfinishedJobsPerTenant"] = "2",
         });
-        async Task<HttpClient> TenantAsync()
-        {
-            var tenant = Names.Unique("t");
-            await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
-            var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
-                $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["datasets:write", "training:write", "models:write"]}"""))).JsonAsync(HttpStatusCode.Created);
-            return server.CreateClient((string)key["key"]!);
-        }
+        async Task<HttpClient> TenantAsync() => (await server.TenantClientAsync("datasets:write", "training:write", "models:write")).Client;
 
         using var busy = await TenantAsync();
         using var other = await TenantAsync();
@@ -212,11 +191,8 @@ public sealed class TrainingApiTests(TrainingServer servers) : IClassFixture<Tra
     public async Task A_result_the_registry_refuses_fails_the_job_with_the_registrys_code_not_an_internal_error()
     {
         var server = await servers.GetAsync(Db.Sqlite);
-        var tenant = Names.Unique("t");
-        await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
-            $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["datasets:write", "training:write", "models:write"]}"""))).JsonAsync(HttpStatusCode.Created);
-        using var client = server.CreateClient((string)key["key"]!);
+        var (client, tenant) = await server.TenantClientAsync("datasets:write", "training:write", "models:write");
+        using var _ = client;
         var dataset = await DatasetAsync(client, LineCsv.Bytes, "line.csv");
 
         // Datasets count toward the quota too: it is lowered once the dataset is in.

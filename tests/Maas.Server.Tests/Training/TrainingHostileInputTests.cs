@@ -21,14 +21,8 @@ public sealed class QueueOnlyServer : ServerPerDb
 /// <summary>What a careless or hostile client sends to POST /api/v1/training/jobs: refused with a 400 naming it, nothing queued.</summary>
 public sealed class TrainingHostileInputTests(QueueOnlyServer servers) : IClassFixture<QueueOnlyServer>
 {
-    private static async Task<HttpClient> TenantAsync(MaasTestServer server)
-    {
-        var tenant = Names.Unique("t");
-        await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
-            $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["datasets:write", "training:write", "training:read", "models:write"]}"""))).JsonAsync(HttpStatusCode.Created);
-        return server.CreateClient((string)key["key"]!);
-    }
+    private static async Task<HttpClient> TenantAsync(MaasTestServer server) =>
+        (await server.TenantClientAsync("datasets:write", "training:write", "training:read", "models:write")).Client;
 
     private static async Task<int> JobCountAsync(HttpClient client) =>
         (await (await client.GetAsync("api/v1/training/jobs")).JsonAsync(HttpStatusCode.OK))["jobs"]!.AsArray().Count;

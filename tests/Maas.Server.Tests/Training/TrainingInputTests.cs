@@ -12,14 +12,8 @@ namespace Maas.Server.Tests.Training;
 /// </summary>
 public sealed class TrainingInputTests(TrainingServer servers) : IClassFixture<TrainingServer>
 {
-    private static async Task<HttpClient> TenantAsync(MaasTestServer server)
-    {
-        var tenant = Names.Unique("t");
-        await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
-            $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["datasets:write", "datasets:read", "training:write", "training:read", "models:read", "models:write"]}"""))).JsonAsync(HttpStatusCode.Created);
-        return server.CreateClient((string)key["key"]!);
-    }
+    private static async Task<HttpClient> TenantAsync(MaasTestServer server) =>
+        (await server.TenantClientAsync("datasets:write", "datasets:read", "training:write", "training:read", "models:read", "models:write")).Client;
 
     private static Task<string> CsvAsync(HttpClient client, string csv) => TrainingApiTests.DatasetAsync(client, Encoding.UTF8.GetBytes(csv), "data.csv");
 

@@ -50,11 +50,8 @@ public sealed class WorkerStorageQuotaTests
         using var dir = new TempDirectory("maas-worker-quota");
         // No server-wide quota, and no worker in the server: only the tenant's own quota can refuse the result.
         await using var server = await MaasTestServer.StartAsync(dataDir: dir.Path, settings: new Dictionary<string, string?> { ["Maas:Training:Workers"] = "0" });
-        var tenant = Names.Unique("t");
-        await (await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        var key = await (await server.Client.PostAsync("api/v1/keys", Api.Json(
-            $$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["datasets:write", "training:write", "training:read", "models:write"]}"""))).JsonAsync(HttpStatusCode.Created);
-        using var client = server.CreateClient((string)key["key"]!);
+        var (client, tenant) = await server.TenantClientAsync("datasets:write", "training:write", "training:read", "models:write");
+        using var _ = client;
         var dataset = await TrainingApiTests.DatasetAsync(client, Encoding.UTF8.GetBytes("x,y\n" + string.Concat(Enumerable.Range(0, 40).Select(i => $"{i},{(2 * i) + 1}\n"))), "line.csv");
         await (await server.Client.PatchAsync($"api/v1/tenants/{tenant}", Api.Json("""{"limits": {"storage_quota_bytes": 1}}"""))).JsonAsync(HttpStatusCode.OK);
 
