@@ -346,25 +346,8 @@ public sealed class JobListPagingTests(JobPagingServers servers) : IClassFixture
         }
     }
 
-    private static async Task<string> TenantAsync(MaasTestServer server)
-    {
-        var name = "t-" + Guid.NewGuid().ToString("n")[..10];
-        using var response = await server.Client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{name}}"}"""));
-        await response.JsonAsync(HttpStatusCode.Created);
-        return name;
-    }
+    private static Task<string> TenantAsync(MaasTestServer server) => server.NewTenantAsync();
 
-    private static async Task<HttpClient> KeyAsync(MaasTestServer server, string tenant, string[] scopes, string[]? models = null)
-    {
-        var body = new JsonObject
-        {
-            ["name"] = "paging",
-            ["tenant"] = tenant,
-            ["scopes"] = new JsonArray(scopes.Select(s => (JsonNode)s).ToArray()),
-            ["models"] = new JsonArray((models ?? []).Select(m => (JsonNode)m).ToArray()),
-        };
-        using var response = await server.Client.PostAsync("api/v1/keys", Api.Json(body.ToJsonString()));
-        var key = await response.JsonAsync(HttpStatusCode.Created);
-        return server.CreateClient((string)key["key"]!);
-    }
+    private static async Task<HttpClient> KeyAsync(MaasTestServer server, string tenant, string[] scopes, string[]? models = null) =>
+        server.CreateClient(await server.NewKeyAsync(tenant, scopes, models));
 }
