@@ -69,13 +69,12 @@ public static class DatasetsCommands
             }
 
             var fields = new FieldList();
-            void Add(string label, object? value) => fields.Add(label, value);
-            Add("name", info.Name);
-            Add("owner", info.Owner);
-            Add("visibility", info.Visibility);
-            Add("description", info.Description);
-            Add("latest version", info.LatestVersion);
-            Add("created", info.CreatedAt);
+            fields.Add("name", info.Name);
+            fields.Add("owner", info.Owner);
+            fields.Add("visibility", info.Visibility);
+            fields.Add("description", info.Description);
+            fields.Add("latest version", info.LatestVersion);
+            fields.Add("created", info.CreatedAt);
             fields.Write();
             var versions = CliHost.Table("VERSION", "FORMAT", "ROWS", "SIZE", "FILE", "SHA256", "CREATED");
             foreach (var v in info.Versions ?? [])

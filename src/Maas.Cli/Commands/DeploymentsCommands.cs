@@ -211,21 +211,20 @@ public static class DeploymentsCommands
     private static void Describe(DeploymentInfo d)
     {
         var fields = new FieldList();
-        void Add(string label, object? value) => fields.Add(label, value);
-        Add("name", d.Name);
-        Add("tenant", d.Tenant);
-        Add("model", d.Model);
-        Add("traffic", Split(d.Traffic));
-        Add("shadow", Shadows(d));
-        Add("sticky", d.Sticky switch { { Header: { } h } => "header " + h, { Key: true } => "API key", _ => null });
-        Add("state", d.State);
-        Add("stable", d.Stable);
-        Add("canary", d.Canary);
-        Add("step", StepOf(d));
-        Add("reason", d.Reason);
-        Add("revision", d.Revision);
-        Add("created", d.CreatedAt);
-        Add("updated", d.UpdatedAt);
+        fields.Add("name", d.Name);
+        fields.Add("tenant", d.Tenant);
+        fields.Add("model", d.Model);
+        fields.Add("traffic", Split(d.Traffic));
+        fields.Add("shadow", Shadows(d));
+        fields.Add("sticky", d.Sticky switch { { Header: { } h } => "header " + h, { Key: true } => "API key", _ => null });
+        fields.Add("state", d.State);
+        fields.Add("stable", d.Stable);
+        fields.Add("canary", d.Canary);
+        fields.Add("step", StepOf(d));
+        fields.Add("reason", d.Reason);
+        fields.Add("revision", d.Revision);
+        fields.Add("created", d.CreatedAt);
+        fields.Add("updated", d.UpdatedAt);
         fields.Write();
         if (d.Metrics is { Count: > 0 } metrics)
         {

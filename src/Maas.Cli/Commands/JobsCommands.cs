@@ -246,25 +246,24 @@ public static class JobsCommands
     private static void Describe(JobInfo j)
     {
         var fields = new FieldList();
-        void Add(string label, object? value) => fields.Add(label, value);
-        Add("id", j.Id);
-        Add("kind", j.Kind);
-        Add("status", j.Status);
-        Add("model", j.Model);
-        Add("version", j.Version);
-        Add("stage", j.Stage);
+        fields.Add("id", j.Id);
+        fields.Add("kind", j.Kind);
+        fields.Add("status", j.Status);
+        fields.Add("model", j.Model);
+        fields.Add("version", j.Version);
+        fields.Add("stage", j.Stage);
         // Bytes are an import's measure; training, optimisation, fine-tuning and evaluation jobs have none ("0 B" said nothing).
         var amount = j.BytesDone is null && j.BytesTotal is null ? null : ModelsCommands.Amount(j);
-        Add("progress", (j.Progress, amount) switch
+        fields.Add("progress", (j.Progress, amount) switch
         {
             ({ } p, { } a) => $"{p:0}% ({a})",
             ({ } p, null) => $"{p:0}%",
             (null, var a) => a,
         });
-        Add("error", j.Error is { } e ? $"{e.Code}: {e.Message}" : null);
-        Add("result", j.Result?.ToString());
-        Add("created", j.CreatedAt);
-        Add("finished", j.FinishedAt);
+        fields.Add("error", j.Error is { } e ? $"{e.Code}: {e.Message}" : null);
+        fields.Add("result", j.Result?.ToString());
+        fields.Add("created", j.CreatedAt);
+        fields.Add("finished", j.FinishedAt);
         fields.Write();
     }
 

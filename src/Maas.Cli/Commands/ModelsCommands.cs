@@ -78,15 +78,14 @@ public static class ModelsCommands
             return CliHost.Print(parse, model, m =>
             {
                 var fields = new FieldList();
-                void Add(string label, object? value) => fields.Add(label, value);
-                Add("name", m.Name);
-                Add("description", m.Description);
-                Add("task", m.Task);
-                Add("owner", m.Owner);
-                Add("visibility", m.Visibility);
-                Add("tags", m.Tags);
-                Add("latest version", m.LatestVersion);
-                Add("created", m.CreatedAt);
+                fields.Add("name", m.Name);
+                fields.Add("description", m.Description);
+                fields.Add("task", m.Task);
+                fields.Add("owner", m.Owner);
+                fields.Add("visibility", m.Visibility);
+                fields.Add("tags", m.Tags);
+                fields.Add("latest version", m.LatestVersion);
+                fields.Add("created", m.CreatedAt);
                 fields.Write();
                 var versions = CliHost.Table("VERSION", "FORMAT", "SIZE", "FILE", "ALIASES", "SHA256", "CREATED");
                 foreach (var v in m.Versions ?? [])
@@ -110,34 +109,33 @@ public static class ModelsCommands
         JsonElement? Extra(string field) => v.Extra?.TryGetValue(field, out var value) == true && value.ValueKind == JsonValueKind.Object ? value : null;
 
         var fields = new FieldList();
-        void Add(string label, object? value) => fields.Add(label, value);
-        Add("model", v.Model);
-        Add("version", v.Version);
-        Add("status", v.Status);
-        Add("format", v.Format);
-        Add("size", CliHost.Bytes(v.SizeBytes));
-        Add("file", v.FileName);
-        Add("sha256", v.Sha256);
-        Add("aliases", v.Aliases);
-        Add("created", v.CreatedAt);
-        Add("created by", keys.Of(v.CreatedBy));
+        fields.Add("model", v.Model);
+        fields.Add("version", v.Version);
+        fields.Add("status", v.Status);
+        fields.Add("format", v.Format);
+        fields.Add("size", CliHost.Bytes(v.SizeBytes));
+        fields.Add("file", v.FileName);
+        fields.Add("sha256", v.Sha256);
+        fields.Add("aliases", v.Aliases);
+        fields.Add("created", v.CreatedAt);
+        fields.Add("created by", keys.Of(v.CreatedBy));
         if (v.DerivedFrom is { ValueKind: JsonValueKind.Object } derived)
         {
-            Add("derived from", $"{Text(derived, "model")} version {Text(derived, "version")} ({Text(derived, "relation")})");
+            fields.Add("derived from", $"{Text(derived, "model")} version {Text(derived, "version")} ({Text(derived, "relation")})");
         }
 
         var lineage = Extra("lineage");
         if (lineage is { } l && l.TryGetProperty("dataset", out var dataset))
         {
-            Add("trained on", $"{Text(dataset, "name")}:{Text(dataset, "version")}");
-            Add("training job", Text(l, "job"));
-            Add("trainer", Text(l, "trainer"));
+            fields.Add("trained on", $"{Text(dataset, "name")}:{Text(dataset, "version")}");
+            fields.Add("training job", Text(l, "job"));
+            fields.Add("trainer", Text(l, "trainer"));
         }
 
         var optimization = Extra("optimization");
         if (optimization is { } opt)
         {
-            Add("optimisation", $"{Text(opt, "method")} ({Text(opt, "status")}, job {Text(opt, "job")})");
+            fields.Add("optimisation", $"{Text(opt, "method")} ({Text(opt, "status")}, job {Text(opt, "job")})");
         }
 
         fields.Write();
