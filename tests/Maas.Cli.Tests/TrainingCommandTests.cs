@@ -551,6 +551,8 @@ public sealed class TrainingCommandTests(CliServerFixture fixture) : IDisposable
         // Each epoch's losses once: its checkpoint event repeats the metrics event's numbers and is not another line.
         Assert.Single(System.Text.RegularExpressions.Regex.Matches(run.Stdout, @"epoch 2\b.*train_loss"));
         Assert.DoesNotContain("fine_tuning.checkpoint", run.Stdout, StringComparison.Ordinal);
+        // Nor is OpenAI's message of the same epoch ("Epoch 2/2: training loss ...").
+        Assert.DoesNotContain("Epoch 2/2", run.Stdout, StringComparison.Ordinal);
         Assert.Matches($"succeeded: chat with {name}-ft-cli:ftjob-", run.Stdout);
 
         var jobs = (await fixture.RunAsync("jobs", "list", "--kind", "fine-tune", "--json")).Json().AsArray();

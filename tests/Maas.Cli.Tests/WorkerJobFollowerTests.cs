@@ -30,6 +30,21 @@ public sealed class WorkerJobFollowerTests
         Assert.Equal($"00:00:00 {expected}", line);
     }
 
+    [Fact]
+    public void A_fine_tuning_epoch_reads_once_from_its_metrics_not_again_from_its_message()
+    {
+        string? stage = null;
+        JobEvent Event(string type, string data) => new(1, DateTimeOffset.UnixEpoch, type, JsonDocument.Parse(data).RootElement);
+
+        var metrics = WorkerJobFollower.Line(Event("fine_tuning.metrics", """{"epoch": 1, "step": 4, "train_loss": 2.5}"""), ref stage);
+        var epochMessage = WorkerJobFollower.Line(Event("fine_tuning.message", """{"message": "Epoch 1/2: training loss 2.5000", "epoch": 1}"""), ref stage);
+        var otherMessage = WorkerJobFollower.Line(Event("fine_tuning.message", """{"message": "Cancellation requested"}"""), ref stage);
+
+        Assert.Equal("00:00:00 epoch 1: step 4, train_loss 2.5", metrics);
+        Assert.Null(epochMessage);
+        Assert.Equal("00:00:00 Cancellation requested", otherMessage);
+    }
+
     [Theory]
     [InlineData("""{"trial": 2, "trials": 8, "status": "succeeded"}""", "3 of 8")]
     [InlineData("""{"trial": 0, "status": "failed"}""", "1")]

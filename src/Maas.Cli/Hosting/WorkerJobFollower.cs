@@ -201,6 +201,9 @@ public static class WorkerJobFollower
                     : Text(data, "reason") is { } reason ? $": {reason}" : "";
                 var worker = Text(data, "worker") is { } w ? $" (worker {w}, attempt {Scalar(data, "attempt")})" : "";
                 return $"{when} status {Scalar(data, "status")}{worker}{error}";
+            // A fine-tuning epoch's message (for OpenAI's clients) repeats its metrics event too.
+            case "fine_tuning.message" when data.ValueKind == JsonValueKind.Object && data.TryGetProperty("epoch", out _):
+                return null;
             case "log" or "fine_tuning.message":
                 return $"{when} {Text(data, "message")}";
             case "epoch":

@@ -187,7 +187,9 @@ internal sealed class FineTuningJobHandler(IModelRegistry registry, IArtifactSto
         await run.SaveCheckpointAsync($"epoch-{epoch.Epoch}", epoch.Checkpoint, new FineTuningCheckpointData(baseValidationLoss ?? epoch.StartValidationLoss, epochs));
         await run.EventAsync(CheckpointEventType, metrics);
         var valid = epoch.ValidationLoss is { } loss ? $", validation loss {loss.ToString("F4", CultureInfo.InvariantCulture)}" : "";
-        await Message(run, $"Epoch {epoch.Epoch}/{spec.Epochs}: training loss {epoch.TrainingLoss.ToString("F4", CultureInfo.InvariantCulture)}{valid}");
+        // OpenAI's clients read an epoch's numbers as a message; `epoch` tells readers of the metrics event (the CLI) it repeats them.
+        var message = $"Epoch {epoch.Epoch}/{spec.Epochs}: training loss {epoch.TrainingLoss.ToString("F4", CultureInfo.InvariantCulture)}{valid}";
+        await run.EventAsync(MessageEventType, new { message, epoch = epoch.Epoch });
     }
 
     /// <summary>
