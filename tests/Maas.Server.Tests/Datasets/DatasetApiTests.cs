@@ -246,13 +246,8 @@ public sealed class DatasetApiTests(ServerPerDb servers) : IClassFixture<ServerP
         await (await admin.PostAsync("api/v1/datasets", Api.Json($$"""{"name": "{{shared}}", "visibility": "shared"}"""))).JsonAsync(HttpStatusCode.Created);
         await (await admin.PostAsync($"api/v1/datasets/{shared}/versions", File("a\n1\n", "a.csv"))).JsonAsync(HttpStatusCode.Created);
 
-        var tenant = Names.Unique("t");
-        await (await admin.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        async Task<HttpClient> KeyAsync(params string[] scopes)
-        {
-            var key = await (await admin.PostAsync("api/v1/keys", Api.Json($$"""{"name": "k", "tenant": "{{tenant}}", "scopes": [{{string.Join(", ", scopes.Select(s => $"\"{s}\""))}}]}"""))).JsonAsync(HttpStatusCode.Created);
-            return server.CreateClient((string)key["key"]!);
-        }
+        var tenant = await server.NewTenantAsync();
+        async Task<HttpClient> KeyAsync(params string[] scopes) => server.CreateClient(await server.NewKeyAsync(tenant, scopes));
 
         var writer = await KeyAsync(MaasScopes.DatasetsWrite);
         await (await writer.GetAsync($"api/v1/datasets/{priv}")).ErrorAsync(HttpStatusCode.NotFound, "dataset_not_found");

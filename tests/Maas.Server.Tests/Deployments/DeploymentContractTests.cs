@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Google.Protobuf;
+using Maas.Core.Tenancy;
 using Maas.Server.Deployments;
 using Maas.Server.TensorInference.Grpc.Protocol;
 using Maas.Server.Tests.ModelHosting;
@@ -167,16 +168,10 @@ public sealed class DeploymentContractTests(DeploymentGrpcServers servers) : ICl
     {
         var server = await servers.GetAsync(Db.Sqlite);
         var admin = server.Client;
-        var tenant = "t-" + Guid.NewGuid().ToString("n")[..10];
-        await (await admin.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
+        var tenant = await server.NewTenantAsync();
+        async Task<HttpClient> KeyAsync(params string[] scopes) => server.CreateClient(await server.NewKeyAsync(tenant, scopes));
 
-        async Task<HttpClient> KeyAsync(string scopes)
-        {
-            var key = await (await admin.PostAsync("api/v1/keys", Api.Json($$"""{"name": "k", "tenant": "{{tenant}}", "scopes": [{{scopes}}]}"""))).JsonAsync(HttpStatusCode.Created);
-            return server.CreateClient((string)key["key"]!);
-        }
-
-        using var writer = await KeyAsync("\"models:write\", \"infer\"");
+        using var writer = await KeyAsync(MaasScopes.ModelsWrite, MaasScopes.Infer);
         var model = await ModelAsync(writer, 1, 2);
         var created = await (await writer.PostAsync("api/v1/deployments", Api.Json($$"""{"model": "{{model}}", "traffic": [{"version": 1, "percent": 50}, {"version": 2, "percent": 50}], "sticky": {"key": true} }""")))
             .JsonAsync(HttpStatusCode.Created);
@@ -185,7 +180,7 @@ public sealed class DeploymentContractTests(DeploymentGrpcServers servers) : ICl
         var seen = new List<HashSet<string?>>();
         for (var k = 0; k < 24; k++)
         {
-            using var caller = await KeyAsync("\"infer\"");
+            using var caller = await KeyAsync(MaasScopes.Infer);
             var answers = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => InferAsync(caller, model)));
             Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.Status));
             seen.Add(answers.Select(a => a.Version).ToHashSet());

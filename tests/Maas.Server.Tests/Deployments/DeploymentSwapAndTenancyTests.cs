@@ -99,19 +99,9 @@ public sealed class DeploymentSwapAndTenancyTests(DeploymentServers servers) : I
     {
         var server = await servers.GetAsync(Db.Sqlite);
         var admin = server.Client;
-        var tenant = "t-" + Guid.NewGuid().ToString("n")[..10];
-        var other = "t-" + Guid.NewGuid().ToString("n")[..10];
-        foreach (var t in new[] { tenant, other })
-        {
-            await (await admin.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{t}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        }
-
-        async Task<HttpClient> KeyAsync(string t, params string[] scopes)
-        {
-            var body = new JsonObject { ["name"] = "k", ["tenant"] = t, ["scopes"] = new JsonArray(scopes.Select(s => (JsonNode)s).ToArray()) };
-            var key = await (await admin.PostAsync("api/v1/keys", Api.Json(body.ToJsonString()))).JsonAsync(HttpStatusCode.Created);
-            return server.CreateClient((string)key["key"]!);
-        }
+        var tenant = await server.NewTenantAsync();
+        var other = await server.NewTenantAsync();
+        async Task<HttpClient> KeyAsync(string t, params string[] scopes) => server.CreateClient(await server.NewKeyAsync(t, scopes));
 
         var writer = await KeyAsync(tenant, MaasScopes.ModelsWrite, MaasScopes.Infer);
         var reader = await KeyAsync(tenant, MaasScopes.ModelsRead);
@@ -148,19 +138,9 @@ public sealed class DeploymentSwapAndTenancyTests(DeploymentServers servers) : I
     {
         var server = await servers.GetAsync(Db.Sqlite);
         var admin = server.Client;
-        var owner = "t-" + Guid.NewGuid().ToString("n")[..10];
-        var other = "t-" + Guid.NewGuid().ToString("n")[..10];
-        foreach (var t in new[] { owner, other })
-        {
-            await (await admin.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{t}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        }
-
-        async Task<HttpClient> KeyAsync(string t)
-        {
-            var body = new JsonObject { ["name"] = "k", ["tenant"] = t, ["scopes"] = new JsonArray(MaasScopes.ModelsWrite, MaasScopes.Infer) };
-            var key = await (await admin.PostAsync("api/v1/keys", Api.Json(body.ToJsonString()))).JsonAsync(HttpStatusCode.Created);
-            return server.CreateClient((string)key["key"]!);
-        }
+        var owner = await server.NewTenantAsync();
+        var other = await server.NewTenantAsync();
+        async Task<HttpClient> KeyAsync(string t) => server.CreateClient(await server.NewKeyAsync(t, [MaasScopes.ModelsWrite, MaasScopes.Infer]));
 
         var writer = await KeyAsync(owner);
         var stranger = await KeyAsync(other);

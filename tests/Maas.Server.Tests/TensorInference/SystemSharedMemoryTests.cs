@@ -238,13 +238,8 @@ public sealed class SystemSharedMemoryTests(SystemSharedMemoryTests.Fixture fixt
     {
         using var shm = new ShmObject(64);
         var admin = Client;
-        var tenant = Names.Unique("t");
-        await (await admin.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}"""))).JsonAsync(HttpStatusCode.Created);
-        async Task<HttpClient> KeyAsync(string scope)
-        {
-            var key = await (await admin.PostAsync("api/v1/keys", Api.Json($$"""{"name": "k", "tenant": "{{tenant}}", "scopes": ["{{scope}}"]}"""))).JsonAsync(HttpStatusCode.Created);
-            return fixture.Server.CreateClient((string)key["key"]!);
-        }
+        var tenant = await fixture.Server.NewTenantAsync();
+        async Task<HttpClient> KeyAsync(string scope) => fixture.Server.CreateClient(await fixture.Server.NewKeyAsync(tenant, [scope]));
 
         var other = await KeyAsync(MaasScopes.Infer);
         var reader = await KeyAsync(MaasScopes.ModelsRead);
