@@ -252,12 +252,9 @@ public sealed class ImportApiTests(ImportServers servers) : IClassFixture<Import
     [Fact]
     public async Task An_import_into_another_tenants_model_names_it_owner_slash_name()
     {
-        var client = (await servers.GetAsync(Db.Sqlite)).Client;
-        var tenant = Names.Unique("imp");
-        using (var created = await client.PostAsync("api/v1/tenants", Api.Json($$"""{"name": "{{tenant}}"}""")))
-        {
-            await created.JsonAsync(HttpStatusCode.Created);
-        }
+        var server = await servers.GetAsync(Db.Sqlite);
+        var client = server.Client;
+        var tenant = await server.NewTenantAsync();
 
         var name = await client.CreateModelAsync(extra: $$""", "owner": "{{tenant}}" """);
         var url = servers.Files.Add($"/files/{Names.Unique("f")}/m.onnx", new ServedFile(TestArtifacts.Onnx(seed: 37)));
@@ -275,9 +272,7 @@ public sealed class ImportApiTests(ImportServers servers) : IClassFixture<Import
         Assert.Equal($"{tenant}/{name}", (string?)job["result"]!["model"]);
 
         // The owner's own key reads its short name, in the job and in its result.
-        var server = await servers.GetAsync(Db.Sqlite);
-        var key = await (await client.PostAsync("api/v1/keys", Api.Json($$"""{"name": "importer", "tenant": "{{tenant}}", "scopes": ["models:write"]}"""))).JsonAsync(HttpStatusCode.Created);
-        using var owner = server.CreateClient((string)key["key"]!);
+        using var owner = server.CreateClient(await server.NewKeyAsync(tenant, ["models:write"]));
         using var own = await owner.PostAsync($"api/v1/models/{name}/versions:import", Api.Json($$"""{"url": "{{url}}"}"""));
         var ownJob = await owner.WaitForJobAsync((string)(await own.JsonAsync(HttpStatusCode.Accepted))["id"]!);
         Assert.Equal(("succeeded", name, name), ((string?)ownJob["status"], (string?)ownJob["model"], (string?)ownJob["result"]!["model"]));
