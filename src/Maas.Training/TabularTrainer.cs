@@ -166,33 +166,9 @@ internal sealed class TabularTrainer : IDisposable
             (TrainingNames.Multiclass, "fasttree") => Context.MulticlassClassification.Trainers.OneVersusAll(
                 Context.BinaryClassification.Trainers.FastTree(FastTree(new FastTreeBinaryTrainer.Options())), LabelColumn, useProbabilities: true),
             // SDCA on one thread: with more it is not deterministic for a seed.
-            (TrainingNames.Regression, "sdca") => Context.Regression.Trainers.Sdca(new SdcaRegressionTrainer.Options
-            {
-                LabelColumnName = LabelColumn,
-                FeatureColumnName = FeaturesColumn,
-                MaximumNumberOfIterations = iterations,
-                L2Regularization = l2,
-                L1Regularization = l1,
-                NumberOfThreads = 1,
-            }),
-            (TrainingNames.Binary, "sdca") => Context.BinaryClassification.Trainers.SdcaLogisticRegression(new SdcaLogisticRegressionBinaryTrainer.Options
-            {
-                LabelColumnName = LabelColumn,
-                FeatureColumnName = FeaturesColumn,
-                MaximumNumberOfIterations = iterations,
-                L2Regularization = l2,
-                L1Regularization = l1,
-                NumberOfThreads = 1,
-            }),
-            (TrainingNames.Multiclass, "sdca") => Context.MulticlassClassification.Trainers.SdcaMaximumEntropy(new SdcaMaximumEntropyMulticlassTrainer.Options
-            {
-                LabelColumnName = LabelColumn,
-                FeatureColumnName = FeaturesColumn,
-                MaximumNumberOfIterations = iterations,
-                L2Regularization = l2,
-                L1Regularization = l1,
-                NumberOfThreads = 1,
-            }),
+            (TrainingNames.Regression, "sdca") => Context.Regression.Trainers.Sdca(Filled(new SdcaRegressionTrainer.Options(), Sdca)),
+            (TrainingNames.Binary, "sdca") => Context.BinaryClassification.Trainers.SdcaLogisticRegression(Filled(new SdcaLogisticRegressionBinaryTrainer.Options(), Sdca)),
+            (TrainingNames.Multiclass, "sdca") => Context.MulticlassClassification.Trainers.SdcaMaximumEntropy(Filled(new SdcaMaximumEntropyMulticlassTrainer.Options(), Sdca)),
             (TrainingNames.Binary, "lbfgs") => Context.BinaryClassification.Trainers.LbfgsLogisticRegression(new LbfgsLogisticRegressionBinaryTrainer.Options
             {
                 LabelColumnName = LabelColumn,
@@ -231,6 +207,27 @@ internal sealed class TabularTrainer : IDisposable
         options.Seed = Spec.Split.Seed;
         options.Silent = true;
         return (TOptions)options;
+    }
+
+    // The three SDCA option types derive from the shared base through task bases of their own, so a generic helper
+    // cannot return the concrete type; it fills the base, and Filled hands back the object it was given.
+    private void Sdca<TOptions, TTransformer, TModel>(SdcaTrainerBase<TOptions, TTransformer, TModel>.OptionsBase options)
+        where TOptions : SdcaTrainerBase<TOptions, TTransformer, TModel>.OptionsBase, new()
+        where TTransformer : ISingleFeaturePredictionTransformer<TModel>
+        where TModel : class
+    {
+        options.LabelColumnName = LabelColumn;
+        options.FeatureColumnName = FeaturesColumn;
+        options.MaximumNumberOfIterations = HyperInt("iterations");
+        options.L2Regularization = Hyper("l2") is { } l2 ? (float)l2 : null;
+        options.L1Regularization = Hyper("l1") is { } l1 ? (float)l1 : null;
+        options.NumberOfThreads = 1;
+    }
+
+    private static T Filled<T>(T options, Action<T> fill)
+    {
+        fill(options);
+        return options;
     }
 
     private T FastTree<T>(T options)
