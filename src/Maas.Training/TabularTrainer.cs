@@ -152,10 +152,6 @@ internal sealed class TabularTrainer : IDisposable
 
     private IEstimator<ITransformer> Trainer()
     {
-        var seed = Spec.Split.Seed;
-        var iterations = HyperInt("iterations");
-        var l2 = Hyper("l2") is { } l2Value ? (float)l2Value : (float?)null;
-        var l1 = Hyper("l1") is { } l1Value ? (float)l1Value : (float?)null;
         return (Spec.Task, Spec.Trainer) switch
         {
             (TrainingNames.Regression, "lightgbm") => Context.Regression.Trainers.LightGbm(LightGbm(new LightGbmRegressionTrainer.Options())),
@@ -165,28 +161,11 @@ internal sealed class TabularTrainer : IDisposable
             (TrainingNames.Binary, "fasttree") => Context.BinaryClassification.Trainers.FastTree(FastTree(new FastTreeBinaryTrainer.Options())),
             (TrainingNames.Multiclass, "fasttree") => Context.MulticlassClassification.Trainers.OneVersusAll(
                 Context.BinaryClassification.Trainers.FastTree(FastTree(new FastTreeBinaryTrainer.Options())), LabelColumn, useProbabilities: true),
-            // SDCA on one thread: with more it is not deterministic for a seed.
             (TrainingNames.Regression, "sdca") => Context.Regression.Trainers.Sdca(Filled(new SdcaRegressionTrainer.Options(), Sdca)),
             (TrainingNames.Binary, "sdca") => Context.BinaryClassification.Trainers.SdcaLogisticRegression(Filled(new SdcaLogisticRegressionBinaryTrainer.Options(), Sdca)),
             (TrainingNames.Multiclass, "sdca") => Context.MulticlassClassification.Trainers.SdcaMaximumEntropy(Filled(new SdcaMaximumEntropyMulticlassTrainer.Options(), Sdca)),
-            (TrainingNames.Binary, "lbfgs") => Context.BinaryClassification.Trainers.LbfgsLogisticRegression(new LbfgsLogisticRegressionBinaryTrainer.Options
-            {
-                LabelColumnName = LabelColumn,
-                FeatureColumnName = FeaturesColumn,
-                MaximumNumberOfIterations = iterations ?? DefaultIterations,
-                L2Regularization = l2 ?? 1,
-                L1Regularization = l1 ?? 1,
-                NumberOfThreads = _threads,
-            }),
-            (TrainingNames.Multiclass, "lbfgs") => Context.MulticlassClassification.Trainers.LbfgsMaximumEntropy(new LbfgsMaximumEntropyMulticlassTrainer.Options
-            {
-                LabelColumnName = LabelColumn,
-                FeatureColumnName = FeaturesColumn,
-                MaximumNumberOfIterations = iterations ?? DefaultIterations,
-                L2Regularization = l2 ?? 1,
-                L1Regularization = l1 ?? 1,
-                NumberOfThreads = _threads,
-            }),
+            (TrainingNames.Binary, "lbfgs") => Context.BinaryClassification.Trainers.LbfgsLogisticRegression(Filled(new LbfgsLogisticRegressionBinaryTrainer.Options(), Lbfgs)),
+            (TrainingNames.Multiclass, "lbfgs") => Context.MulticlassClassification.Trainers.LbfgsMaximumEntropy(Filled(new LbfgsMaximumEntropyMulticlassTrainer.Options(), Lbfgs)),
             _ => throw new Maas.Core.Jobs.JobFailedException("invalid_spec", $"trainer '{Spec.Trainer}' does not do {Spec.Task}"),
         };
     }
@@ -210,7 +189,7 @@ internal sealed class TabularTrainer : IDisposable
     }
 
     // The three SDCA option types derive from the shared base through task bases of their own, so a generic helper
-    // cannot return the concrete type; it fills the base, and Filled hands back the object it was given.
+    // cannot return the concrete type; it fills the base, and Filled hands back the object it was given (L-BFGS's alike).
     private void Sdca<TOptions, TTransformer, TModel>(SdcaTrainerBase<TOptions, TTransformer, TModel>.OptionsBase options)
         where TOptions : SdcaTrainerBase<TOptions, TTransformer, TModel>.OptionsBase, new()
         where TTransformer : ISingleFeaturePredictionTransformer<TModel>
@@ -221,7 +200,20 @@ internal sealed class TabularTrainer : IDisposable
         options.MaximumNumberOfIterations = HyperInt("iterations");
         options.L2Regularization = Hyper("l2") is { } l2 ? (float)l2 : null;
         options.L1Regularization = Hyper("l1") is { } l1 ? (float)l1 : null;
-        options.NumberOfThreads = 1;
+        options.NumberOfThreads = 1; // with more threads SDCA is not deterministic for a seed
+    }
+
+    private void Lbfgs<TOptions, TTransformer, TModel>(LbfgsTrainerBase<TOptions, TTransformer, TModel>.OptionsBase options)
+        where TOptions : LbfgsTrainerBase<TOptions, TTransformer, TModel>.OptionsBase, new()
+        where TTransformer : ISingleFeaturePredictionTransformer<TModel>
+        where TModel : class
+    {
+        options.LabelColumnName = LabelColumn;
+        options.FeatureColumnName = FeaturesColumn;
+        options.MaximumNumberOfIterations = HyperInt("iterations") ?? DefaultIterations;
+        options.L2Regularization = (float)(Hyper("l2") ?? 1);
+        options.L1Regularization = (float)(Hyper("l1") ?? 1);
+        options.NumberOfThreads = _threads;
     }
 
     private static T Filled<T>(T options, Action<T> fill)
