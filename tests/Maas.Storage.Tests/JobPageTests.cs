@@ -22,7 +22,7 @@ public sealed class JobPageTests
     public async Task Imports_list_after_a_position_with_ids_ordering_one_millisecond(Db db)
     {
         await using var database = await StorageDatabase.CreateAsync(db);
-        var store = await database.StoreAsync();
+        var store = new SqlJobStore((await database.StoreAsync()).Dialect);
         var added = new List<JobPosition>();
         foreach (var (id, at, tenant) in Rows())
         {

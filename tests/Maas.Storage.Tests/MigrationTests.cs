@@ -1,6 +1,7 @@
 using System.Data.Common;
 using Dapper;
 using Maas.Core.Registry;
+using Maas.Storage.Jobs;
 using Maas.Storage.Sql;
 using Maas.Storage.Tests.Support;
 
@@ -90,7 +91,7 @@ public sealed class MigrationTests
 
         Assert.Equal([2, 950], await MigrationRunner.MigrateAsync(dialect, Migrations.All, DateTimeOffset.UtcNow, CancellationToken.None));
 
-        await using var store = new SqlRegistryStore(dialect);
+        var store = new SqlJobStore(dialect);
         Assert.Equal("acme", (await store.GetJobAsync("j1", CancellationToken.None))!.Tenant);
         Assert.Null((await store.GetJobAsync("j2", CancellationToken.None))!.Tenant); // Admins only.
         Assert.Equal(["j1"], (await store.ListJobsAsync(10, "acme", null, CancellationToken.None)).Select(j => j.Id));
@@ -123,7 +124,7 @@ public sealed class MigrationTests
 
         Assert.Equal([step.Version], await MigrationRunner.MigrateAsync(dialect, Migrations.All, DateTimeOffset.UtcNow, CancellationToken.None));
         string[] expected = ["acme/faces", "acme/faces", "llm", "gone", "faces"];
-        await using var store = new SqlRegistryStore(dialect);
+        var store = new SqlJobStore(dialect);
         async Task<string?[]> ModelsAsync() =>
             await Task.WhenAll(new[] { "j1", "j2", "j3", "j4", "j5" }.Select(async id => (await store.GetJobAsync(id, CancellationToken.None))!.Model));
         Assert.Equal(expected, await ModelsAsync());
@@ -210,7 +211,7 @@ public sealed class MigrationTests
         Assert.Equal((2, 4L), (alias!.Version, alias.Revision));
         Assert.Equal("acme/faces", Assert.Single(await store.ListUploadSessionsAsync(none)).Model);
         Assert.Equal(keys.ToHashSet(), (await store.ListArtifactKeysAsync(none)).ToHashSet());
-        Assert.Equal("acme/faces", (await store.GetJobAsync("j1", none))?.Model);
+        Assert.Equal("acme/faces", (await new SqlJobStore(dialect).GetJobAsync("j1", none))?.Model);
         await using (DbConnection connection = await dialect.OpenAsync(none))
         {
             Assert.Equal(1, await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM dataset_uses"));

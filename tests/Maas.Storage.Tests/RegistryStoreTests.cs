@@ -1,6 +1,7 @@
 using Maas.Core.Formats;
 using Maas.Core.Jobs;
 using Maas.Core.Registry;
+using Maas.Storage.Jobs;
 using Maas.Storage.Sql;
 using Maas.Storage.Tests.Support;
 
@@ -174,7 +175,7 @@ public sealed class RegistryStoreTests
     public async Task Jobs_persist_and_unfinished_ones_fail_on_recovery(Db db)
     {
         await using var database = await StorageDatabase.CreateAsync(db);
-        var store = await database.StoreAsync();
+        var store = new SqlJobStore((await database.StoreAsync()).Dialect);
         var job = new Job { Id = "job1", Kind = "import", Status = JobStatus.Running, Model = "m", Tenant = "acme", Version = 2, BytesDone = 10, BytesTotal = 40, CreatedAt = Now, UpdatedAt = Now };
         await store.CreateJobAsync(job, CancellationToken.None);
         await store.CreateJobAsync(job with { Id = "job2", Status = JobStatus.Succeeded, CreatedAt = Now.AddSeconds(1), Result = new Dictionary<string, object?> { ["version"] = 2 } }, CancellationToken.None);

@@ -9,6 +9,7 @@ using Maas.Server.Errors;
 using Maas.Server.Hosting;
 using Maas.Server.Jobs;
 using Maas.Storage;
+using Maas.Storage.Jobs;
 using Maas.Storage.Sql;
 using Microsoft.Extensions.Options;
 
@@ -47,7 +48,7 @@ public static class RegistryExtensions
             return heartbeat;
         });
         services.AddSingleton<IRegistryStore>(sp => sp.GetRequiredService<SqlRegistryStore>());
-        services.AddSingleton<IJobStore>(sp => sp.GetRequiredService<SqlRegistryStore>());
+        services.AddSingleton<IJobStore>(sp => new SqlJobStore(sp.GetRequiredService<SqlRegistryStore>().Dialect, instanceId));
         services.AddSingleton(sp => StorageFactory.CreateArtifactStore(sp.GetRequiredService<IOptions<ArtifactStoreOptions>>().Value, DataDir(sp)));
         services.AddSingleton(sp => new StagingArea(Path.Combine(DataDir(sp), "tmp", "staging"), instanceId));
         services.AddSingleton(sp =>

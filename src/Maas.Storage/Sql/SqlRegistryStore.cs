@@ -5,15 +5,13 @@ using System.Text.Json.Nodes;
 using Dapper;
 using Maas.Core.Formats;
 using Maas.Core.Instances;
-using Maas.Core.Jobs;
 using Maas.Core.Registry;
-using Maas.Storage.Jobs;
 using Maas.Storage.Tenancy;
 
 namespace Maas.Storage.Sql;
 
-/// <summary>The registry and job store on SQLite or PostgreSQL: one set of queries, the differences in the dialect.</summary>
-public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IInstanceStore, IAsyncDisposable
+/// <summary>The registry on SQLite or PostgreSQL: one set of queries, the differences in the dialect.</summary>
+public sealed class SqlRegistryStore : IRegistryStore, IInstanceStore, IAsyncDisposable
 {
     private const string ModelColumns = """
         m.id, m.name, m.description, m.tags, m.task, m.visibility, m.owner, m.serving_config, m.created_by, m.created_at, m.updated_at,
@@ -27,9 +25,7 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IInstanceStore
 
     private const string SessionColumns = "s.id, m.name AS target, m.owner, s.file_name, s.total_bytes, s.expected_sha256, s.created_by, s.created_at, s.expires_at";
 
-    private const string JobColumns = """
-        id, kind, status, model, version, bytes_done, bytes_total, stage, error_code, error_message, result, created_by, created_at, updated_at, finished_at, tenant
-        """;
+
 
     private readonly TimeProvider _time;
     private readonly Lock _migrateGate = new();
@@ -42,7 +38,7 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IInstanceStore
 
     // A lapsed instance's work: owned by no instance, or by one whose heartbeat is older than @LapsedBefore (or gone),
     // never by this store's own instance (@Self), whose work is live while it runs, whatever its heartbeat shows.
-    private const string NotLive =
+    internal const string NotLive =
         "(instance_id IS NULL OR (instance_id <> @Self AND instance_id NOT IN (SELECT id FROM maas_instances WHERE heartbeat_at >= @LapsedBefore)))";
 
     /// <summary>
@@ -937,107 +933,6 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IInstanceStore
         await connection.ExecuteAsync(Command("DELETE FROM upload_sessions WHERE id = @Id", new { Id = id }, null, cancellationToken)).ConfigureAwait(false);
     }
 
-    // ---- jobs ----
-
-    /// <inheritdoc />
-    public async Task CreateJobAsync(Job job, CancellationToken cancellationToken)
-    {
-        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await connection.ExecuteAsync(Command(
-            $"INSERT INTO jobs ({JobColumns}, instance_id) VALUES (@Id, @Kind, @Status, @Model, @Version, @BytesDone, @BytesTotal, @Stage, @ErrorCode, @ErrorMessage, @Result, @CreatedBy, @CreatedAt, @UpdatedAt, @FinishedAt, @Tenant, @Instance)",
-            Owned(JobParameters(job)),
-            null,
-            cancellationToken)).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
-    public async Task UpdateJobAsync(Job job, CancellationToken cancellationToken)
-    {
-        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
-        await connection.ExecuteAsync(Command(
-            """
-            UPDATE jobs SET status = @Status, version = @Version, bytes_done = @BytesDone, bytes_total = @BytesTotal, stage = @Stage,
-                error_code = @ErrorCode, error_message = @ErrorMessage, result = @Result, updated_at = @UpdatedAt, finished_at = @FinishedAt
-            WHERE id = @Id
-            """,
-            JobParameters(job),
-            null,
-            cancellationToken)).ConfigureAwait(false);
-    }
-
-    // A job's parameters with the instance that runs it.
-    private DynamicParameters Owned(object parameters)
-    {
-        var owned = new DynamicParameters(parameters);
-        owned.Add("Instance", InstanceId);
-        return owned;
-    }
-
-    private static object JobParameters(Job job) => new
-    {
-        job.Id,
-        job.Kind,
-        Status = Text(job.Status),
-        job.Model,
-        job.Tenant,
-        Version = (long?)job.Version,
-        job.BytesDone,
-        job.BytesTotal,
-        job.Stage,
-        ErrorCode = job.Error?.Code,
-        ErrorMessage = job.Error?.Message,
-        Result = job.Result is null ? null : RegistryJson.Serialize(job.Result),
-        job.CreatedBy,
-        CreatedAt = job.CreatedAt.ToUnixTimeMilliseconds(),
-        UpdatedAt = job.UpdatedAt.ToUnixTimeMilliseconds(),
-        FinishedAt = job.FinishedAt?.ToUnixTimeMilliseconds(),
-    };
-
-    /// <inheritdoc />
-    public async Task<Job?> GetJobAsync(string id, CancellationToken cancellationToken)
-    {
-        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
-        var row = await connection.QuerySingleOrDefaultAsync<JobRow>(Command(
-            $"SELECT {JobColumns} FROM jobs WHERE id = @Id", new { Id = id }, null, cancellationToken)).ConfigureAwait(false);
-        return row?.ToJob();
-    }
-
-    /// <inheritdoc />
-    public async Task<IReadOnlyList<Job>> ListJobsAsync(int limit, string? tenant, JobPosition? before, CancellationToken cancellationToken)
-    {
-        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
-        var conditions = new List<string>();
-        if (tenant is not null)
-        {
-            conditions.Add("tenant = @Tenant");
-        }
-
-        if (before is not null)
-        {
-            conditions.Add(JobPageSql.After(Dialect));
-        }
-
-        var where = conditions.Count == 0 ? "" : $"WHERE {string.Join(" AND ", conditions)} ";
-        var (beforeAt, beforeId) = JobPageSql.Parameters(before);
-        var rows = await connection.QueryAsync<JobRow>(Command(
-            $"SELECT {JobColumns} FROM jobs {where}{JobPageSql.Order(Dialect)} LIMIT @Limit",
-            new { Limit = (long)limit, Tenant = tenant, BeforeAt = beforeAt, BeforeId = beforeId },
-            null,
-            cancellationToken)).ConfigureAwait(false);
-        return rows.Select(r => r.ToJob()).ToArray();
-    }
-
-    /// <inheritdoc />
-    public async Task<int> FailUnfinishedJobsAsync(JobError error, DateTimeOffset now, DateTimeOffset lapsedBefore, CancellationToken cancellationToken)
-    {
-        await using var connection = await Dialect.OpenAsync(cancellationToken).ConfigureAwait(false);
-        return await connection.ExecuteAsync(Command(
-            $"UPDATE jobs SET status = 'failed', error_code = @Code, error_message = @Message, updated_at = @Now, finished_at = @Now WHERE status IN ('queued', 'running') AND {NotLive}",
-            new { error.Code, error.Message, Now = now.ToUnixTimeMilliseconds(), LapsedBefore = lapsedBefore.ToUnixTimeMilliseconds(), Self = InstanceId ?? "" },
-            null,
-            cancellationToken)).ConfigureAwait(false);
-    }
-
     // ---- instances ----
 
     /// <inheritdoc />
@@ -1232,60 +1127,6 @@ public sealed class SqlRegistryStore : IRegistryStore, IJobStore, IInstanceStore
         public long UpdatedAt { get; set; }
 
         public ModelAlias ToAlias() => new(Alias, (int)Version, Revision, FromUnix(UpdatedAt), UpdatedBy);
-    }
-
-    private sealed class JobRow
-    {
-        public string Id { get; set; } = "";
-
-        public string Kind { get; set; } = "";
-
-        public string Status { get; set; } = "";
-
-        public string? Model { get; set; }
-
-        public string? Tenant { get; set; }
-
-        public long? Version { get; set; }
-
-        public long BytesDone { get; set; }
-
-        public long? BytesTotal { get; set; }
-
-        public string? Stage { get; set; }
-
-        public string? ErrorCode { get; set; }
-
-        public string? ErrorMessage { get; set; }
-
-        public string? Result { get; set; }
-
-        public string CreatedBy { get; set; } = "";
-
-        public long CreatedAt { get; set; }
-
-        public long UpdatedAt { get; set; }
-
-        public long? FinishedAt { get; set; }
-
-        public Job ToJob() => new()
-        {
-            Id = Id,
-            Kind = Kind,
-            Status = Parse<JobStatus>(Status),
-            Model = Model,
-            Tenant = Tenant,
-            Version = (int?)Version,
-            BytesDone = BytesDone,
-            BytesTotal = BytesTotal,
-            Stage = Stage,
-            Error = ErrorCode is null ? null : new JobError(ErrorCode, ErrorMessage ?? ""),
-            Result = Result is null ? null : RegistryJson.Deserialize<Dictionary<string, object?>>(Result, []),
-            CreatedBy = CreatedBy,
-            CreatedAt = FromUnix(CreatedAt),
-            UpdatedAt = FromUnix(UpdatedAt),
-            FinishedAt = FinishedAt is { } f ? FromUnix(f) : null,
-        };
     }
 
     private sealed class StorageUseRow
