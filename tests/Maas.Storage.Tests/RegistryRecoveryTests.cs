@@ -33,8 +33,9 @@ public sealed class RegistryRecoveryTests
         await File.WriteAllBytesAsync(h.Staging.SessionFile("0123456789abcdef0123456789abcdef"), [1]);
 
         // A live resumable session must survive a restart; an expired one must not.
-        var live = await h.Registry.CreateUploadSessionAsync("kept", "big.gguf", 100, null, "tests", CancellationToken.None);
-        await h.Registry.AppendUploadAsync(live.Id, 0, new MemoryStream(new byte[40]), CancellationToken.None);
+        var uploads = new ModelUploads(h.Registry);
+        var live = await uploads.CreateAsync("kept", "big.gguf", 100, null, "tests", CancellationToken.None);
+        await uploads.AppendAsync(live.Id, 0, new MemoryStream(new byte[40]), CancellationToken.None);
         var expired = live with { Id = "fedcba9876543210fedcba9876543210", ExpiresAt = DateTimeOffset.UtcNow.AddHours(-1) };
         await h.Store.CreateUploadSessionAsync(expired, kept.ModelId, CancellationToken.None);
         await File.WriteAllBytesAsync(h.Staging.SessionFile(expired.Id), [1]);
@@ -46,7 +47,7 @@ public sealed class RegistryRecoveryTests
         Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(h.Staging.Root, "drafts")));
         Assert.Equal([h.Staging.SessionFile(live.Id)], Directory.EnumerateFiles(Path.Combine(h.Staging.Root, "sessions")));
         Assert.Equal([1], (await h.Registry.ListVersionsAsync("kept", CancellationToken.None)).Select(v => v.Version));
-        Assert.Equal(40, (await h.Registry.GetUploadSessionAsync(live.Id, CancellationToken.None)).Offset);
+        Assert.Equal(40, (await uploads.GetAsync(live.Id, CancellationToken.None)).Offset);
         Assert.Equal(new RecoveryReport(0, 0, 0, 0, 0), await h.Registry.RecoverAsync(CancellationToken.None));
 
         // The crashed draft's number stays used: the next version is 3.

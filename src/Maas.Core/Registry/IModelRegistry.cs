@@ -84,22 +84,4 @@ public interface IModelRegistry
 
     /// <summary>Resolves <c>model</c>, <c>model:alias</c> or <c>model/versions/N</c> to a ready version.</summary>
     Task<ResolvedVersion> ResolveAsync(ModelReference reference, CancellationToken cancellationToken);
-
-    /// <summary>Starts a resumable upload of one file for a future version of <paramref name="model"/>.</summary>
-    Task<UploadSession> CreateUploadSessionAsync(string model, string fileName, long? totalBytes, string? sha256, string createdBy, CancellationToken cancellationToken);
-
-    /// <summary>A session with its current offset; throws upload_not_found.</summary>
-    Task<UploadSession> GetUploadSessionAsync(string id, CancellationToken cancellationToken);
-
-    /// <summary>Appends a chunk that must start at the session's current offset (else offset_mismatch).</summary>
-    Task<UploadSession> AppendUploadAsync(string id, long offset, Stream chunk, CancellationToken cancellationToken);
-
-    /// <summary>
-    /// Turns finished sessions (the model file plus its external data files) into a ready version; 400 invalid_upload,
-    /// with every session left as it was, when <paramref name="otherSessionIds"/> names <paramref name="id"/> or one upload twice.
-    /// </summary>
-    Task<ModelVersion> CompleteUploadAsync(string id, IReadOnlyList<string> otherSessionIds, NewVersionOptions options, CancellationToken cancellationToken);
-
-    /// <summary>Abandons a session and its bytes.</summary>
-    Task CancelUploadAsync(string id, CancellationToken cancellationToken);
 }

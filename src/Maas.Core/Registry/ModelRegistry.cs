@@ -19,7 +19,7 @@ public sealed class ModelRegistry : IModelRegistry
     // then lose it to a delete that saw no reference yet.
     private readonly KeyedLock _artifactLocks = new();
 
-    // The sessions' bytes: locks, offsets and running hashes.
+    // The upload sessions' bytes (locks, offsets and running hashes): ModelUploads writes them, a model's delete drops them.
     private readonly ResumableFiles _sessionFiles;
 
     // Artifacts whose file CompleteClassLabelsAsync read without finding labels: not read again by this process.
@@ -58,7 +58,14 @@ public sealed class ModelRegistry : IModelRegistry
     /// <summary>The staging area in use.</summary>
     public StagingArea Staging => _staging;
 
-    private DateTimeOffset Now => _time.GetUtcNow();
+    // What resumable uploads (ModelUploads) share with the registry.
+    internal IRegistryStore Store => _store;
+
+    internal RegistryOptions Options => _options;
+
+    internal ResumableFiles SessionFiles => _sessionFiles;
+
+    internal DateTimeOffset Now => _time.GetUtcNow();
 
     /// <summary>
     /// Start-up clean-up after a crash, for a process alone on its database and artifact store (tests, tools): every
@@ -163,28 +170,6 @@ public sealed class ModelRegistry : IModelRegistry
         }
 
         return deleted;
-    }
-
-    /// <summary>Removes sessions whose time ran out while the server was running; returns how many.</summary>
-    public async Task<int> ExpireSessionsAsync(CancellationToken cancellationToken)
-    {
-        var removed = 0;
-        foreach (var session in await _store.ListUploadSessionsAsync(cancellationToken).ConfigureAwait(false))
-        {
-            if (session.ExpiresAt <= Now)
-            {
-                using var held = _sessionFiles.TryLock(session.Id);
-                if (held is null)
-                {
-                    continue; // A chunk is arriving right now; the next round takes it.
-                }
-
-                await DropSessionAsync(session.Id, cancellationToken).ConfigureAwait(false);
-                removed++;
-            }
-        }
-
-        return removed;
     }
 
     // ---- models ----
@@ -322,7 +307,7 @@ public sealed class ModelRegistry : IModelRegistry
         BeginVersionAsync(model, options, 0, [], cancellationToken);
 
     // A draft whose reservation starts at bytes, taking over the reservations of the sessions replaces names.
-    private async Task<VersionDraft> BeginVersionAsync(string model, NewVersionOptions options, long bytes, IReadOnlyList<string> replaces, CancellationToken cancellationToken)
+    internal async Task<VersionDraft> BeginVersionAsync(string model, NewVersionOptions options, long bytes, IReadOnlyList<string> replaces, CancellationToken cancellationToken)
     {
         var owner = await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
         await ValidateOptionsAsync(options, cancellationToken).ConfigureAwait(false);
@@ -858,193 +843,6 @@ public sealed class ModelRegistry : IModelRegistry
         return new ResolvedVersion(model, latest, null);
     }
 
-    // ---- resumable uploads ----
-
-    /// <inheritdoc />
-    public async Task<UploadSession> CreateUploadSessionAsync(string model, string fileName, long? totalBytes, string? sha256, string createdBy, CancellationToken cancellationToken)
-    {
-        sha256 = ResumableFiles.CheckNew(fileName, totalBytes, _options.MaxUploadBytes, sha256);
-        var owner = await GetModelAsync(model, cancellationToken).ConfigureAwait(false);
-        var open = await _store.CountUploadSessionsAsync(owner.Owner, cancellationToken).ConfigureAwait(false);
-        ResumableFiles.CheckRoom(owner.Owner, open, _options.MaxUploadSessionsPerTenant, "upload sessions", $"{RegistryOptions.Section}:MaxUploadSessionsPerTenant");
-        var now = Now;
-        var id = ResumableFiles.NewId();
-        var expiresAt = now + TimeSpan.FromHours(_options.UploadSessionTtlHours);
-
-        // The declared size counts against the tenant's quota from now until the session ends.
-        var reservation = await ReserveSessionStorageAsync(owner.Owner, _options.MaxUploadBytes, id, expiresAt, totalBytes ?? 0, cancellationToken).ConfigureAwait(false);
-
-        var session = new UploadSession
-        {
-            Id = id,
-            Model = owner.Key,
-            FileName = fileName,
-            TotalBytes = totalBytes,
-            ExpectedSha256 = sha256,
-            CreatedBy = createdBy,
-            CreatedAt = now,
-            ExpiresAt = expiresAt,
-        };
-        try
-        {
-            // The row first, as for dataset uploads: a session file without a row is a leftover that a sweep may remove.
-            await _store.CreateUploadSessionAsync(session, owner.Id, cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await reservation.ReleaseAsync().ConfigureAwait(false);
-            throw;
-        }
-
-        await _sessionFiles.CreateAsync(session.Id, cancellationToken).ConfigureAwait(false);
-        return session;
-    }
-
-    /// <inheritdoc />
-    public async Task<UploadSession> GetUploadSessionAsync(string id, CancellationToken cancellationToken)
-    {
-        var session = await FindSessionAsync(id, cancellationToken).ConfigureAwait(false);
-        return session with { Offset = _sessionFiles.Length(id) };
-    }
-
-    /// <inheritdoc />
-    public async Task<UploadSession> AppendUploadAsync(string id, long offset, Stream chunk, CancellationToken cancellationToken)
-    {
-        var session = await FindSessionAsync(id, cancellationToken).ConfigureAwait(false);
-        using var held = _sessionFiles.TryLock(id) ?? throw RegistryException.Conflict(
-            "upload_busy", $"another chunk of upload '{id}' is being received; retry after it finishes");
-        var owner = await GetModelAsync(session.Model, cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await _sessionFiles.AppendAsync(
-                id,
-                offset,
-                chunk,
-                session.TotalBytes,
-                _options.MaxUploadBytes,
-                FreeBytesAboveFloor(),
-                LowOnDisk,
-                (bytes, ct) => HoldSessionStorageAsync(owner.Owner, id, session.ExpiresAt, bytes, ct),
-                _options.FsyncUploads,
-                cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            // Its file went with the session: another server sharing the database expired it before this chunk began.
-            throw await SessionGoneAsync(id).ConfigureAwait(false);
-        }
-
-        // The session's lock is this process's only: another server sharing the database and folder may have expired
-        // the session (and deleted its file) while this chunk arrived. Then the chunk is refused as for any expired
-        // session, and nothing of it is kept.
-        if (await _store.GetUploadSessionAsync(id, CancellationToken.None).ConfigureAwait(false) is null)
-        {
-            throw await SessionGoneAsync(id).ConfigureAwait(false);
-        }
-
-        return session with { Offset = _sessionFiles.Length(id) };
-    }
-
-    /// <inheritdoc />
-    public async Task<ModelVersion> CompleteUploadAsync(string id, IReadOnlyList<string> otherSessionIds, NewVersionOptions options, CancellationToken cancellationToken)
-    {
-        // A caller's mistake, refused before any session is used up: dropping the id without a word hid it.
-        if (otherSessionIds.Contains(id, StringComparer.Ordinal))
-        {
-            throw RegistryException.Invalid(
-                "invalid_upload",
-                $"files lists upload '{RegistryNames.Shorten(id)}', the upload being completed; it is the version's main file already, so list only the other uploads (such as external-data files)");
-        }
-
-        if (otherSessionIds.GroupBy(o => o, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
-        {
-            throw RegistryException.Invalid("invalid_upload", $"files lists upload '{RegistryNames.Shorten(twice.Key)}' more than once");
-        }
-
-        var ids = new List<string> { id };
-        ids.AddRange(otherSessionIds);
-        var locks = new List<IDisposable>();
-        try
-        {
-            var sessions = new List<UploadSession>();
-            foreach (var sessionId in ids)
-            {
-                var session = await FindSessionAsync(sessionId, cancellationToken).ConfigureAwait(false);
-                locks.Add(_sessionFiles.TryLock(sessionId) ?? throw RegistryException.Conflict(
-                    "upload_busy", $"a chunk of upload '{sessionId}' is still being received"));
-                if (sessions.Count > 0 && session.Model != sessions[0].Model)
-                {
-                    throw RegistryException.Invalid("invalid_upload", $"upload '{sessionId}' is for model '{session.Model}', not '{sessions[0].Model}'");
-                }
-
-                sessions.Add(session with { Offset = _sessionFiles.CompleteLength(session) });
-            }
-
-            // The draft takes over what the sessions reserved: their bytes are counted once, and their room is theirs.
-            VersionDraft started;
-            try
-            {
-                started = await BeginVersionAsync(sessions[0].Model, options, sessions.Sum(s => s.Offset), ids, cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                // Refused (a version number taken, ...): the sessions stay, so what they hold counts again (a take-over
-                // the refusal undid already is set to the same bytes).
-                try
-                {
-                    var owner = (await GetModelAsync(sessions[0].Model, CancellationToken.None).ConfigureAwait(false)).Owner;
-                    foreach (var session in sessions)
-                    {
-                        await HoldSessionStorageAsync(owner, session.Id, session.ExpiresAt, session.Offset, CancellationToken.None).ConfigureAwait(false);
-                    }
-                }
-                catch (Exception e) when (e is not OutOfMemoryException)
-                {
-                    // Not held again: they count once more at their next chunk, and stop when they end.
-                }
-
-                throw;
-            }
-
-            await using var draft = started;
-            try
-            {
-                foreach (var session in sessions)
-                {
-                    var sha = _sessionFiles.TakeHash(session.Id, session.Offset);
-                    var file = await draft.AddStagedFileAsync(session.FileName, _sessionFiles.PathOf(session.Id), sha, cancellationToken).ConfigureAwait(false);
-                    ResumableFiles.CheckSha256(session, file.Sha256);
-                }
-
-                return await CommitVersionAsync(draft, cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                // The bytes moved into the draft: whatever the outcome, these sessions are used up.
-                foreach (var session in sessions)
-                {
-                    await DropSessionAsync(session.Id, CancellationToken.None).ConfigureAwait(false);
-                }
-            }
-        }
-        finally
-        {
-            foreach (var held in locks)
-            {
-                held.Dispose();
-            }
-        }
-    }
-
-    /// <inheritdoc />
-    public async Task CancelUploadAsync(string id, CancellationToken cancellationToken)
-    {
-        await FindSessionAsync(id, cancellationToken).ConfigureAwait(false);
-        using var held = _sessionFiles.TryLock(id) ?? throw RegistryException.Conflict(
-            "upload_busy", $"a chunk of upload '{id}' is being received; cancel after it finishes");
-        await DropSessionAsync(id, cancellationToken).ConfigureAwait(false);
-    }
-
     /// <summary>The error for content whose SHA-256 is not the one the caller or source promised.</summary>
     public static RegistryException ChecksumMismatch(string file, string expected, string actual) => RegistryException.Invalid(
         "checksum_mismatch",
@@ -1063,24 +861,6 @@ public sealed class ModelRegistry : IModelRegistry
         return ArtifactKeys.IsValid(lower)
             ? lower
             : throw RegistryException.Invalid("invalid_sha256", $"'{RegistryNames.Shorten(sha256)}' is not a SHA-256 (64 hexadecimal characters)");
-    }
-
-    // A session that ended elsewhere while this process used it: what this process kept of it goes too.
-    private async Task<RegistryException> SessionGoneAsync(string id)
-    {
-        _sessionFiles.Drop(id);
-        await ReleaseStorageAsync(id).ConfigureAwait(false);
-        return RegistryException.NotFound("upload_not_found", $"upload '{id}' does not exist or has expired");
-    }
-
-    private Task<UploadSession> FindSessionAsync(string id, CancellationToken cancellationToken) =>
-        ResumableFiles.FindAsync(id, () => _store.GetUploadSessionAsync(id, cancellationToken), Now);
-
-    private async Task DropSessionAsync(string id, CancellationToken cancellationToken)
-    {
-        await _store.DeleteUploadSessionAsync(id, cancellationToken).ConfigureAwait(false);
-        _sessionFiles.Drop(id);
-        await ReleaseStorageAsync(id).ConfigureAwait(false);
     }
 
     // ---- helpers ----

@@ -67,6 +67,7 @@ public static class RegistryExtensions
                 async (tenant, cancellationToken) => keys is null ? null : await keys.GetTenantLimitsAsync(tenant, cancellationToken));
         });
         services.AddSingleton<IModelRegistry>(sp => sp.GetRequiredService<ModelRegistry>());
+        services.AddSingleton(sp => new ModelUploads(sp.GetRequiredService<ModelRegistry>()));
         services.AddSingleton(sp =>
         {
             var runner = new JobRunner(sp.GetRequiredService<IJobStore>(), sp.GetRequiredService<IOptions<RegistryOptions>>().Value.MaxConcurrentImports);

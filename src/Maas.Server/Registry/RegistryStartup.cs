@@ -14,6 +14,7 @@ namespace Maas.Server.Registry;
 internal sealed class RegistryStartup(
     SqlRegistryStore store,
     ModelRegistry registry,
+    ModelUploads uploads,
     JobRunner jobs,
     InstanceHeartbeat instance,
     Microsoft.Extensions.Options.IOptions<RegistryOptions> options,
@@ -87,7 +88,7 @@ internal sealed class RegistryStartup(
                 {
                     // Models' and datasets' sessions alike: an abandoned dataset upload kept its bytes (and its
                     // tenant's storage reservation) until someone next opened a dataset upload.
-                    var expired = await registry.ExpireSessionsAsync(cancellationToken);
+                    var expired = await uploads.ExpireAsync(cancellationToken);
                     if (datasets is not null)
                     {
                         expired += await datasets.ExpireUploadsAsync(cancellationToken);

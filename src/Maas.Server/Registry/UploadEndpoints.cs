@@ -31,7 +31,7 @@ internal static class UploadEndpoints
         api.MapDelete("/uploads/{id}", CancelAsync);
     }
 
-    private static async Task<IResult> CreateAsync(string name, HttpContext context, IModelRegistry registry)
+    private static async Task<IResult> CreateAsync(string name, HttpContext context, ModelUploads uploads)
     {
         var body = await ApiRequests.ReadJsonAsync<CreateUploadRequest>(context.Request, context.RequestAborted);
         if (string.IsNullOrEmpty(body.Filename))
@@ -39,36 +39,36 @@ internal static class UploadEndpoints
             throw new ApiException(StatusCodes.Status400BadRequest, "missing_filename", "filename is required");
         }
 
-        var session = await registry.CreateUploadSessionAsync(name, body.Filename, body.Size, body.Sha256, ApiRequests.Caller(context), context.RequestAborted);
+        var session = await uploads.CreateAsync(name, body.Filename, body.Size, body.Sha256, ApiRequests.Caller(context), context.RequestAborted);
         SetOffsetHeaders(context, session);
         var response = UploadResponse.From(session, context.CallerTenant());
         return ModelEndpoints.CreatedAt.Json(response.Url, response);
     }
 
-    private static async Task<IResult> GetAsync(string id, HttpContext context, IModelRegistry registry)
+    private static async Task<IResult> GetAsync(string id, HttpContext context, ModelUploads uploads)
     {
-        var session = await OwnSessionAsync(id, context, registry);
+        var session = await OwnSessionAsync(id, context, uploads);
         SetOffsetHeaders(context, session);
         return Results.Json(UploadResponse.From(session, context.CallerTenant()), RegistryJson.Options);
     }
 
-    private static async Task<IResult> HeadAsync(string id, HttpContext context, IModelRegistry registry)
+    private static async Task<IResult> HeadAsync(string id, HttpContext context, ModelUploads uploads)
     {
-        var session = await OwnSessionAsync(id, context, registry);
+        var session = await OwnSessionAsync(id, context, uploads);
         SetOffsetHeaders(context, session);
         return Results.Ok();
     }
 
-    private static async Task<IResult> PatchAsync(string id, HttpContext context, IModelRegistry registry, IOptions<RegistryOptions> options)
+    private static async Task<IResult> PatchAsync(string id, HttpContext context, ModelUploads uploads, IOptions<RegistryOptions> options)
     {
-        var session = await AppendAsync(id, PatchOffset(context.Request), context, registry, options.Value);
+        var session = await AppendAsync(id, PatchOffset(context.Request), context, uploads, options.Value);
         SetOffsetHeaders(context, session);
         return Results.NoContent();
     }
 
-    private static async Task<IResult> PutAsync(string id, HttpContext context, IModelRegistry registry, IOptions<RegistryOptions> options)
+    private static async Task<IResult> PutAsync(string id, HttpContext context, ModelUploads uploads, IOptions<RegistryOptions> options)
     {
-        var session = await AppendAsync(id, PutOffset(context.Request), context, registry, options.Value);
+        var session = await AppendAsync(id, PutOffset(context.Request), context, uploads, options.Value);
         SetOffsetHeaders(context, session);
         return Results.Json(UploadResponse.From(session, context.CallerTenant()), RegistryJson.Options);
     }
@@ -118,15 +118,15 @@ internal static class UploadEndpoints
             : throw new ApiException(StatusCodes.Status400BadRequest, "invalid_offset", $"offset '{RegistryNames.Shorten(query)}' is not a valid offset: it must be the byte the chunk starts at (0 or more)");
     }
 
-    private static async Task<UploadSession> AppendAsync(string id, long offset, HttpContext context, IModelRegistry registry, RegistryOptions options)
+    private static async Task<UploadSession> AppendAsync(string id, long offset, HttpContext context, ModelUploads uploads, RegistryOptions options)
     {
-        await OwnSessionAsync(id, context, registry);
+        await OwnSessionAsync(id, context, uploads);
         ApiRequests.AllowLargeBody(context);
         ApiRequests.CheckDeclaredLength(context.Request, options.MaxUploadBytes);
-        return await registry.AppendUploadAsync(id, offset, context.Request.Body, context.RequestAborted);
+        return await uploads.AppendAsync(id, offset, context.Request.Body, context.RequestAborted);
     }
 
-    private static async Task<IResult> CompleteAsync(string id, HttpContext context, IModelRegistry registry)
+    private static async Task<IResult> CompleteAsync(string id, HttpContext context, IModelRegistry registry, ModelUploads uploads)
     {
         var body = context.Request.ContentLength is 0 || (context.Request.ContentLength is null && context.Request.ContentType is null)
             ? new CompleteUploadRequest(null, null, null, null, null)
@@ -142,27 +142,27 @@ internal static class UploadEndpoints
 
         foreach (var sessionId in (body.Files ?? []).Prepend(id))
         {
-            await OwnSessionAsync(sessionId, context, registry);
+            await OwnSessionAsync(sessionId, context, uploads);
         }
 
         var options = await VersionEndpoints.OptionsAsync(registry, context, body.Version, body.Metadata, body.DerivedFrom, body.Relation, context.RequestAborted);
-        var version = await registry.CompleteUploadAsync(id, body.Files ?? [], options, context.RequestAborted);
+        var version = await uploads.CompleteAsync(id, body.Files ?? [], options, context.RequestAborted);
         var response = await VersionEndpoints.WrittenResponseAsync(context, registry, version);
         return ModelEndpoints.CreatedAt.Json(response.Url, response);
     }
 
-    private static async Task<IResult> CancelAsync(string id, HttpContext context, IModelRegistry registry)
+    private static async Task<IResult> CancelAsync(string id, HttpContext context, ModelUploads uploads)
     {
-        await OwnSessionAsync(id, context, registry);
-        await registry.CancelUploadAsync(id, context.RequestAborted);
+        await OwnSessionAsync(id, context, uploads);
+        await uploads.CancelAsync(id, context.RequestAborted);
         return Results.NoContent();
     }
 
     // The session if the caller opened it (or is an admin) and may still change its model; else "not found",
     // worded exactly as for a session that does not exist.
-    private static async Task<UploadSession> OwnSessionAsync(string id, HttpContext context, IModelRegistry registry)
+    private static async Task<UploadSession> OwnSessionAsync(string id, HttpContext context, ModelUploads uploads)
     {
-        var session = await registry.GetUploadSessionAsync(id, context.RequestAborted);
+        var session = await uploads.GetAsync(id, context.RequestAborted);
         if (context.GetCaller() is { IsAdmin: false } caller
             && (!string.Equals(session.CreatedBy, caller.Actor, StringComparison.Ordinal)
                 || (await context.CheckModelKeyAccessAsync(session.Model, write: true, context.RequestAborted)).Result != ModelAccessResult.Allowed))
