@@ -2,12 +2,6 @@ using Maas.Core.Formats;
 
 namespace Maas.Optimization;
 
-/// <summary>One check of a gate: the metric, its value, the threshold and whether it held.</summary>
-public sealed record GateCheck(string Name, string Metric, double? Value, double? Threshold, bool Passed, string? Note = null);
-
-/// <summary>A gate's verdict: passed only when every check held.</summary>
-public sealed record GateResult(bool Passed, IReadOnlyList<GateCheck> Checks);
-
 /// <summary>The thresholds a rewritten version must meet against its source, by format; and their defaults.</summary>
 public static class OptimizationGate
 {

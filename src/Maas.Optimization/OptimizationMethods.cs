@@ -2,9 +2,6 @@ using Maas.Core.Formats;
 
 namespace Maas.Optimization;
 
-/// <summary>One optimisation method: its name, the format it works on, the lineage relation it records and its options.</summary>
-public sealed record OptimizationMethod(string Name, ModelFormat Format, string Relation, IReadOnlyList<string> Options);
-
 /// <summary>The methods of <c>:optimize</c>: those built, and those named by the API but not built yet.</summary>
 public static class OptimizationMethods
 {

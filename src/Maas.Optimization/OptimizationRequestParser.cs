@@ -6,13 +6,6 @@ using Maas.Optimization.Gguf;
 
 namespace Maas.Optimization;
 
-/// <summary>A request the caller got wrong: a stable code and a message naming what is accepted.</summary>
-public sealed class OptimizationRequestException(string code, string message) : Exception(message)
-{
-    /// <summary>The stable error code.</summary>
-    public string Code { get; } = code;
-}
-
 /// <summary>Checks the body of <c>:optimize</c> against the source version and builds the job's spec.</summary>
 public static class OptimizationRequestParser
 {

@@ -2,22 +2,6 @@ using Maas.Runtimes.Llama.Native;
 
 namespace Maas.Runtimes.Llama;
 
-/// <summary>What one sampling step of a <see cref="LlamaSequenceSampler"/> came to.</summary>
-public enum LlamaSampleOutcome
-{
-    /// <summary>A token was picked and accepted.</summary>
-    Token,
-
-    /// <summary>The grammar is complete: it allows nothing but the end of generation.</summary>
-    GrammarComplete,
-
-    /// <summary>The grammar allows tokens, but the chain (a logit bias of -infinity) banned every one of them.</summary>
-    AllowedTokensBanned,
-
-    /// <summary>The grammar allows no token of the vocabulary at this point.</summary>
-    GrammarDeadEnd,
-}
-
 /// <summary>
 /// The sampler of one generating sequence: a chain and, when the output is constrained, a grammar kept apart from the
 /// chain and applied before it, so that a step where the grammar has nothing left to allow is seen here.

@@ -1,4 +1,3 @@
-using Maas.Core.Formats.Onnx;
 using Maas.Core.Training;
 using Maas.Runtimes.Onnx;
 

@@ -6,7 +6,6 @@ using Maas.Core.Jobs;
 using Maas.Core.Jobs.Queue;
 using Maas.Core.Registry;
 using Maas.Core.Training;
-using Maas.Runtimes.Onnx;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 

@@ -1,24 +1,5 @@
 namespace Maas.Core.Datasets;
 
-/// <summary>The type of a dataset column, inferred from its values.</summary>
-public enum DatasetColumnType
-{
-    /// <summary>Numbers (stored as doubles; integers stay exact up to 2^53).</summary>
-    Number,
-
-    /// <summary>Text: categories or free text.</summary>
-    String,
-
-    /// <summary>true / false.</summary>
-    Boolean,
-
-    /// <summary>A fixed-shape grid of bytes (an IDX image), one per row.</summary>
-    Image,
-}
-
-/// <summary>One column of a dataset: its name, type and, for images, the shape of each value.</summary>
-public sealed record DatasetColumn(string Name, DatasetColumnType Type, IReadOnlyList<int>? Shape = null);
-
 /// <summary>
 /// A parsed dataset held in memory: columns and rows. A cell is a <see cref="double"/> (number), <see cref="string"/>,
 /// <see cref="bool"/>, a <see cref="byte"/> array (image) or null when missing.
@@ -47,11 +28,4 @@ public sealed class DatasetTable(IReadOnlyList<DatasetColumn> columns, IReadOnly
 
         return -1;
     }
-}
-
-/// <summary>A file that cannot be read as the format its name says; the message names the line or record.</summary>
-public sealed class DatasetFormatException(string message, IReadOnlyDictionary<string, object?>? details = null) : Exception(message)
-{
-    /// <summary>What the error body carries besides the message (a limit's setting and value, the line and row); null for none.</summary>
-    public IReadOnlyDictionary<string, object?>? Details { get; } = details;
 }

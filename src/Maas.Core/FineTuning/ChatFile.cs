@@ -3,18 +3,6 @@ using Maas.Core.Registry;
 
 namespace Maas.Core.FineTuning;
 
-/// <summary>One message of a training chat.</summary>
-/// <param name="Role">"system", "user" or "assistant".</param>
-/// <param name="Content">The message text.</param>
-public sealed record ChatFileMessage(string Role, string Content);
-
-/// <summary>A problem in an uploaded chat file, naming its line (1-based).</summary>
-public sealed class ChatFileException(int line, string message) : Exception($"line {line}: {message}")
-{
-    /// <summary>The line the problem is on.</summary>
-    public int Line { get; } = line;
-}
-
 /// <summary>
 /// OpenAI's chat fine-tuning format: JSON Lines, each line <c>{"messages": [{"role", "content"}, ...]}</c> with at
 /// least one assistant message. Checked whole on upload, so a job never starts on a file that cannot train.

@@ -2,15 +2,6 @@ using Maas.Core.Hosting;
 
 namespace Maas.Core.Llm;
 
-/// <summary>A loaded engine as the manager sees it.</summary>
-/// <param name="Name">The model name.</param>
-/// <param name="Version">The model version.</param>
-/// <param name="Engine">The engine.</param>
-/// <param name="ActiveRequests">Requests holding it now.</param>
-/// <param name="IdleSince">When the last request let go (null while requests run).</param>
-/// <param name="Spec">How it was loaded and is served.</param>
-public sealed record LoadedLlmEngine(string Name, int Version, ILlmEngine Engine, int ActiveRequests, DateTimeOffset? IdleSince, LlmModelSpec Spec);
-
 /// <summary>
 /// LLM serving's view of the <see cref="ModelHost"/>: a request holds its engine through an
 /// <see cref="LlmEngineLease"/> from before it is queued until its last token is sent; the host loads engines on
@@ -75,14 +66,4 @@ public sealed class LlmEngineManager(ModelHost host)
             .Select(s => (Status: s, Model: host.Peek(s.Key) as HostedLlm))
             .Where(x => x.Model is not null)
             .Select(x => new LoadedLlmEngine(x.Status.Key.Name, x.Status.Key.Version, x.Model!.Engine, x.Status.InFlight, x.Status.InFlight == 0 ? x.Status.LastUsed : null, x.Model.Spec))];
-}
-
-/// <summary>A request's hold on a loaded engine; the engine is not unloaded until every lease is disposed.</summary>
-public sealed class LlmEngineLease(ModelLease lease, ILlmEngine engine) : IDisposable
-{
-    /// <summary>The engine.</summary>
-    public ILlmEngine Engine { get; } = engine;
-
-    /// <inheritdoc />
-    public void Dispose() => lease.Dispose();
 }

@@ -1,24 +1,5 @@
 namespace Maas.Core.Llm;
 
-/// <summary>The text of a vocabulary's tokens, as the tokenizer renders them.</summary>
-public interface ITokenPieces
-{
-    /// <summary>The UTF-8 bytes the token stands for (special tokens as their text); may be part of a character.</summary>
-    ReadOnlySpan<byte> Piece(int token);
-
-    /// <summary>
-    /// True for a token that only matches itself: a special (control) token, which text spelling the same characters
-    /// must never stand in for (a caller could forge turns), or one that renders as no text.
-    /// </summary>
-    bool IsAtomic(int token);
-}
-
-/// <summary>
-/// How much of a prompt's text a cached token sequence already holds: the first <paramref name="CachedTokens"/> cached
-/// tokens spell the same <paramref name="Bytes"/> bytes as the first <paramref name="PromptTokens"/> prompt tokens.
-/// </summary>
-public readonly record struct TextPrefixMatch(int CachedTokens, int PromptTokens, int Bytes);
-
 /// <summary>
 /// Reuse by text: a chat client resends the model's answer as text, and the text re-tokenizes differently from the
 /// tokens the model generated (a random or small model especially picks tokens the tokenizer would merge), so a token

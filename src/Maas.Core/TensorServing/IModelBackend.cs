@@ -1,5 +1,3 @@
-using Maas.Core.Formats;
-
 namespace Maas.Core.TensorServing;
 
 /// <summary>A loaded model on some engine: its signature and a fixed number of instances that can run at once.</summary>

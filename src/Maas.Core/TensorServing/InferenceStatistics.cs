@@ -2,27 +2,6 @@ using System.Collections.Concurrent;
 
 namespace Maas.Core.TensorServing;
 
-/// <summary>A count and a cumulative duration in nanoseconds (the statistics extension's StatisticDuration).</summary>
-public readonly record struct DurationStat(long Count, long Ns);
-
-/// <summary>Compute times of the executions that ran with one batch size.</summary>
-public sealed record BatchStat(long BatchSize, DurationStat ComputeInput, DurationStat ComputeInfer, DurationStat ComputeOutput);
-
-/// <summary>A point-in-time copy of one model version's statistics, shaped like the v2 statistics extension.</summary>
-public sealed record ModelStatisticsSnapshot(
-    string Name,
-    string Version,
-    long LastInference,
-    long InferenceCount,
-    long ExecutionCount,
-    DurationStat Success,
-    DurationStat Fail,
-    DurationStat Queue,
-    DurationStat ComputeInput,
-    DurationStat ComputeInfer,
-    DurationStat ComputeOutput,
-    IReadOnlyList<BatchStat> BatchStats);
-
 /// <summary>Cumulative, lock-free counters for one model version (they survive unload and reload).</summary>
 public sealed class InferenceStatistics
 {

@@ -1,5 +1,3 @@
-using Maas.Core.Formats;
-
 namespace Maas.Core.TensorServing;
 
 /// <summary>An input or output of a model: name, datatype and shape (-1 for a dimension fixed only at run time).</summary>

@@ -7,15 +7,6 @@ using Maas.Runtimes.Ggml;
 namespace Maas.Optimization.FineTuning;
 
 /// <summary>
-/// A network read back from ONNX: the layers, the input shape, the classes and the weights to start training from, and
-/// notes on nodes read as something close to but not exactly what they compute (erf GELU, Dropout).
-/// </summary>
-public sealed record ImportedNetwork(IReadOnlyList<NetworkLayer> Layers, NetworkShape Input, int Classes, GgmlWeights Weights, string InputName, string LogitsName, IReadOnlyList<string> Notes);
-
-/// <summary>A graph that is not one the import reads; the message names the node.</summary>
-public sealed class NetworkImportException(string message) : Exception(message);
-
-/// <summary>
 /// Reads the ONNX form the ggml trainer exports (<see cref="NetworkOnnx"/>: one image input [N, C, H, W], a chain of
 /// Conv, MaxPool/AveragePool, Flatten, Gemm, BatchNormalization, LayerNormalization, Relu, Sigmoid, Tanh, GELU and
 /// Identity nodes ending at the logits, then a Softmax) back into layers and weights, so ggml can train on from the

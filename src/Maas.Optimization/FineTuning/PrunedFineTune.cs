@@ -9,17 +9,6 @@ using Maas.Runtimes.Onnx;
 
 namespace Maas.Optimization.FineTuning;
 
-/// <summary>The pictures of a fine-tune dataset as the trainer reads them, its split, and the test rows' accuracy per model.</summary>
-public sealed record FineTuneData(float[] Images, int[] Labels, NetworkShape Shape, int[] Train, int[] Validation, int[] Test, int Skipped)
-{
-    /// <summary>The values of one picture ([channels, height, width]).</summary>
-    public float[] Picture(int row)
-    {
-        var size = (int)Shape.Size;
-        return Images.AsSpan(row * size, size).ToArray();
-    }
-}
-
 /// <summary>
 /// Fine-tunes a pruned network: reads the rewrite back (<see cref="OnnxNetworkImport"/>), trains it on the dataset
 /// version with ggml (the trainer's <see cref="GgmlNetwork"/>, starting from the pruned weights), keeps the epoch with

@@ -3,9 +3,6 @@ using Maas.Runtimes.Llama;
 
 namespace Maas.Optimization.Gguf;
 
-/// <summary>What one GGUF model measured on a text: its perplexity and its prompt and generation speed.</summary>
-public sealed record LlmMeasurementResult(double Perplexity, int EvaluatedTokens, double PromptTokensPerSecond, double GenerationTokensPerSecond, int GeneratedTokens);
-
 /// <summary>Measures a GGUF model with llama.cpp: perplexity of a text (one pass), prompt tokens/s, greedy generation tokens/s (median step).</summary>
 public static class LlmMeasurement
 {

@@ -5,16 +5,6 @@ using Maas.Runtimes.Onnx;
 
 namespace Maas.Optimization.Onnx;
 
-/// <summary>How calibration turns the values an activation took into the range it is quantised to.</summary>
-public enum CalibrationMethod
-{
-    /// <summary>The smallest and largest value seen: nothing clips, but one outlier widens every step.</summary>
-    MinMax,
-
-    /// <summary>The given percentile of the absolute values: the rare outliers clip, the common values get finer steps.</summary>
-    Percentile,
-}
-
 /// <summary>
 /// Measures activation ranges: runs the float model on ONNX Runtime over calibration inputs, with the activations to
 /// quantise added to a copy of the graph as extra outputs, and keeps each one's minimum, maximum and a histogram of

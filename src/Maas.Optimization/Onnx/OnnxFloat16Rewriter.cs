@@ -3,9 +3,6 @@ using Maas.Core.Formats.Onnx.Proto;
 
 namespace Maas.Optimization.Onnx;
 
-/// <summary>What the float16 rewrite changed.</summary>
-public sealed record Float16Rewrite(int TensorsConverted, long ValuesConverted, long ValuesOverflowed);
-
 /// <summary>
 /// Stores float32 weights as float16, each read back through a Cast to float32, so the graph's inputs, outputs and
 /// arithmetic keep their types: the file roughly halves, CPU kernels still compute in float32.

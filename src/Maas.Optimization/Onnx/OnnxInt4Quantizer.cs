@@ -3,9 +3,6 @@ using Maas.Core.Formats.Onnx.Proto;
 
 namespace Maas.Optimization.Onnx;
 
-/// <summary>What the int4 rewrite changed.</summary>
-public sealed record Int4Rewrite(int MatMulsQuantized, long WeightsQuantized, int BlockSize);
-
 /// <summary>
 /// Weight-only int4 quantisation of large MatMul weights with ONNX Runtime's <c>com.microsoft.MatMulNBits</c>: the
 /// weight [K, N] is stored transposed as 4-bit codes in blocks of <c>block_size</c> values along K, each block with

@@ -4,13 +4,6 @@ using Maas.Core.Formats.Onnx.Proto;
 
 namespace Maas.Optimization.Onnx;
 
-/// <summary>How many ONNX-ML linear nodes <see cref="OnnxLinearLowering.Lower"/> rewrote.</summary>
-public sealed record LinearLoweringResult(int Classifiers, int Regressors)
-{
-    /// <summary>Both kinds.</summary>
-    public int Total => Classifiers + Regressors;
-}
-
 /// <summary>
 /// Rewrites the ONNX-ML linear operators ML.NET exports its linear trainers as (weights held in attributes) into
 /// default-domain operators that compute the same, so the weight becomes an initializer the int8 quantiser and the

@@ -2,9 +2,6 @@ using Maas.Core.Formats.Onnx;
 
 namespace Maas.Optimization.Onnx;
 
-/// <summary>What magnitude pruning changed.</summary>
-public sealed record PruneRewrite(int TensorsPruned, long Weights, long Zeroed);
-
 /// <summary>
 /// Unstructured magnitude pruning: in every MatMul, Gemm and Conv weight, the smallest-magnitude values are set to zero
 /// until the tensor reaches the target sparsity. Dense CPU kernels do not get faster; the compressed file gets smaller.

@@ -2,30 +2,6 @@ using Google.Protobuf;
 
 namespace Maas.Optimization.Onnx;
 
-/// <summary>An initializer's name, element type and shape, read without its values.</summary>
-public sealed record OnnxInitializerShape(string Name, int DataType, IReadOnlyList<long> Dims)
-{
-    /// <summary>How many values the shape holds.</summary>
-    public long Count => Dims.Aggregate(1L, (a, d) => a * d);
-}
-
-/// <summary>A node of the main graph: its operator and the names it reads.</summary>
-public sealed record OnnxNodeSummary(string Domain, string OpType, IReadOnlyList<string> Inputs);
-
-/// <summary>What a submission needs to know about a model's main graph, without its weights.</summary>
-public sealed record OnnxGraphSummary(
-    IReadOnlyList<OnnxNodeSummary> Nodes,
-    IReadOnlyDictionary<string, OnnxInitializerShape> Initializers,
-    IReadOnlySet<string> Inputs)
-{
-    /// <summary>Each (domain, op_type) of the main graph's nodes once, the default domain as "".</summary>
-    public IReadOnlySet<(string Domain, string OpType)> Operators { get; } = Nodes.Select(n => (n.Domain, n.OpType)).ToHashSet();
-
-    /// <summary>The initializer named <paramref name="name"/> when it is a constant (not overridable as a graph input).</summary>
-    public OnnxInitializerShape? Constant(string name) =>
-        !Inputs.Contains(name) && Initializers.TryGetValue(name, out var shape) ? shape : null;
-}
-
 /// <summary>
 /// The nodes, initializer shapes and inputs of an ONNX file's main graph, read field by field from the file: tensor
 /// values and every other field are skipped without being built, so a submission can look at a large model cheaply.

@@ -3,25 +3,6 @@ using Maas.Core.Formats.Onnx.Proto;
 
 namespace Maas.Optimization.Onnx;
 
-/// <summary>The range an activation took over the calibration rows, as quantisation will use it.</summary>
-public sealed record ActivationRange(float Min, float Max);
-
-/// <summary>What the static int8 rewrite changed.</summary>
-public sealed record StaticInt8Rewrite(int MatMulsQuantized, int GemmsQuantized, int ConvsQuantized, long WeightsQuantized, int ActivationsQuantized, int QdqNodes, bool PerChannel)
-{
-    /// <summary>The opset the model was upgraded from to opset 13 for per-channel weights; null when it was not.</summary>
-    public long? OpsetUpgradedFrom { get; init; }
-
-    /// <summary>BatchNormalizations folded into the Conv before them.</summary>
-    public int BatchNormsFolded { get; init; }
-
-    /// <summary>Conv outputs (after their ReLU, where one follows) quantised, so ONNX Runtime runs those convolutions in int8.</summary>
-    public int ConvOutputsQuantized { get; init; }
-
-    /// <summary>Conv biases stored as int32 in the scale of input times weight.</summary>
-    public int BiasesQuantized { get; init; }
-}
-
 /// <summary>
 /// Static QDQ int8 quantisation: for every MatMul, Gemm and Conv with a constant float weight, the activation input
 /// goes through QuantizeLinear → DequantizeLinear (uint8, asymmetric, with the scale and zero point of its calibrated
@@ -305,13 +286,4 @@ public static class OnnxStaticQuantizer
             ? graph.Node("DequantizeLinear", [qName, sName, zName], [dequantized], OnnxGraph.IntAttribute("axis", x))
             : graph.Node("DequantizeLinear", [qName, sName, zName], [dequantized]), scales);
     }
-}
-
-// Nodes by identity: protobuf messages compare (and hash) by value, which changes as the rewrite edits their inputs.
-internal sealed class ReferenceComparer<T> : IEqualityComparer<T>
-    where T : class
-{
-    public bool Equals(T? x, T? y) => ReferenceEquals(x, y);
-
-    public int GetHashCode(T obj) => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(obj);
 }

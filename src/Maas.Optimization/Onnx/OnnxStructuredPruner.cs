@@ -3,9 +3,6 @@ using Maas.Core.Formats.Onnx.Proto;
 
 namespace Maas.Optimization.Onnx;
 
-/// <summary>What structured pruning changed.</summary>
-public sealed record StructuredPruneRewrite(int LayersPruned, long UnitsBefore, long UnitsRemoved);
-
 /// <summary>
 /// Structured pruning of the hidden units of dense layers: in every MatMul or Gemm [+ bias] → elementwise activation →
 /// MatMul or Gemm chain with constant weights, the units whose weights carry least (the product of the norms of their

@@ -52,30 +52,3 @@ public sealed record LlamaFineTuneOptions
     /// </summary>
     public ITrainingGate? Gate { get; init; }
 }
-
-/// <summary>One chat to train on: the messages in order; only the assistant messages' tokens count in the loss.</summary>
-/// <param name="Messages">The chat's messages.</param>
-public sealed record LlamaTrainingChat(IReadOnlyList<LlamaChatMessage> Messages);
-
-/// <summary>What happened in one epoch of fine-tuning.</summary>
-/// <param name="Epoch">1-based epoch number.</param>
-/// <param name="TrainingLoss">Mean cross-entropy per assistant token over the epoch's training windows.</param>
-/// <param name="ValidationLoss">Mean cross-entropy per assistant token on the validation chats, or null without them.</param>
-/// <param name="Checkpoint">The GGUF written after this epoch.</param>
-/// <param name="Steps">Optimizer steps so far (AdamW steps ggml took, counted where it asks for the step's parameters).</param>
-/// <param name="TrainedTokens">Tokens (window positions) trained in this epoch.</param>
-/// <param name="Seconds">Wall time of the epoch's training windows.</param>
-/// <param name="StartValidationLoss">The validation loss of the model this run started from (the base, or the resumed checkpoint).</param>
-public sealed record LlamaFineTuneEpoch(int Epoch, double TrainingLoss, double? ValidationLoss, string Checkpoint, long Steps, long TrainedTokens, double Seconds, double? StartValidationLoss);
-
-/// <summary>The outcome of a fine-tuning run.</summary>
-/// <param name="ModelPath">The fine-tuned GGUF (quantised back to the base's type when the base was quantised).</param>
-/// <param name="BaseValidationLoss">The base's validation loss before training, or null without validation chats.</param>
-/// <param name="Epochs">Every completed epoch, in order.</param>
-/// <param name="Windows">Packed training windows per epoch.</param>
-/// <param name="TrainedFileType">llama.cpp's name of the type the weights were trained in.</param>
-/// <param name="Window">Tokens per window as trained (below <see cref="LlamaFineTuneOptions.Window"/> when fewer hold each step's chats).</param>
-public sealed record LlamaFineTuneResult(string ModelPath, double? BaseValidationLoss, IReadOnlyList<LlamaFineTuneEpoch> Epochs, int Windows, string TrainedFileType, int Window);
-
-/// <summary>The base model or the data cannot be fine-tuned; the message says why (a caller's mistake, not an engine failure).</summary>
-public sealed class LlamaFineTuneRefusedException(string message) : Exception(message);

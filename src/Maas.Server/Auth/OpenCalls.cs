@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using Maas.Core.Tenancy;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Auth;

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Maas.Core.Deployments;
@@ -8,16 +7,6 @@ using Maas.Core.Registry;
 using Maas.Server.Auth;
 
 namespace Maas.Server.Deployments;
-
-/// <summary>The version a deployment picked for one request, and the window its metrics count in.</summary>
-public sealed record DeploymentRoute(Deployment Deployment, int Version)
-{
-    /// <summary>The version as the protocols write it.</summary>
-    public string VersionText => Version.ToString(CultureInfo.InvariantCulture);
-
-    /// <summary>True when the request went to the rollout's canary.</summary>
-    public bool IsCanary => Deployment.Canary == Version && Deployment.Stable != Version;
-}
 
 /// <summary>
 /// Picks the version of a call that names a model without a version: by the model's deployment split (weighted

@@ -10,13 +10,6 @@ using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Deployments;
 
-/// <summary>What a caller asks for when creating or changing a deployment (fields left null keep their value).</summary>
-public sealed record DeploymentSpec(
-    IReadOnlyList<TrafficShare>? Traffic,
-    IReadOnlyList<ShadowTarget>? Shadow,
-    StickyRouting? Sticky,
-    RolloutPlan? Plan);
-
 /// <summary>
 /// Every change of a deployment: checks it, warms the versions about to get traffic (load plus one sample request),
 /// stores it atomically with its history row, and refreshes this server's router at once.

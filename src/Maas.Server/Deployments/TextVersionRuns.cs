@@ -6,17 +6,6 @@ using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Deployments;
 
-/// <summary>Warms a version of a language model before it takes traffic (<see cref="TextVersionRuns"/>, registered with language-model serving).</summary>
-public interface ITextVersionWarmUp
-{
-    /// <summary>Loads <paramref name="version"/> of <paramref name="model"/> (a model key) and generates a few tokens from a short prompt.</summary>
-    /// <exception cref="LlmException">It could not be loaded or did not generate.</exception>
-    Task WarmUpAsync(string model, int version, CancellationToken cancellationToken);
-}
-
-/// <summary>One prompt of a text call as one engine tokenized it, with the stops that engine's template adds.</summary>
-internal sealed record TextPrompt(IReadOnlyList<int> Tokens, IReadOnlyList<string> ExtraStops);
-
 /// <summary>
 /// Runs text generations on a given version of a language model, outside any client's call: a shadow copy of a live
 /// OpenAI call (the same messages or prompts, rendered and tokenized by that version's own engine, with the same

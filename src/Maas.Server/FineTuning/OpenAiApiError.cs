@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Maas.Server.Errors;
 
 namespace Maas.Server.FineTuning;

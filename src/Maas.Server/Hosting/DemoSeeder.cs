@@ -1,4 +1,3 @@
-using Maas.Core.Formats;
 using Maas.Core.Registry;
 
 namespace Maas.Server.Hosting;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Maas.Core.Jobs;
 using Maas.Core.Jobs.Queue;
 
 namespace Maas.Server.Jobs;

@@ -4,18 +4,6 @@ using Maas.Server.OpenAi;
 
 namespace Maas.Server.Ollama;
 
-/// <summary>A parsed <c>POST /api/chat</c> body; no messages asks only for the model to be loaded.</summary>
-internal sealed record OllamaChatRequest(GenerationParameters Parameters, IReadOnlyList<ChatMessage> Messages, ToolSelection? Tools, OllamaKeepAlive? KeepAlive);
-
-/// <summary>
-/// A parsed <c>POST /api/generate</c> body; an empty prompt asks only for the model to be loaded. <c>Context</c>: the
-/// token ids an earlier answer returned, to go on from (none: empty).
-/// </summary>
-internal sealed record OllamaGenerateRequest(GenerationParameters Parameters, string Prompt, string? System, bool Raw, OllamaKeepAlive? KeepAlive, IReadOnlyList<int> Context);
-
-/// <summary>A parsed <c>POST /api/embed</c> or <c>POST /api/embeddings</c> body.</summary>
-internal sealed record OllamaEmbedRequest(string Model, IReadOnlyList<PromptInput> Inputs, bool Truncate, int? Dimensions, OllamaKeepAlive? KeepAlive);
-
 /// <summary>
 /// Reads Ollama request bodies into the same typed requests the OpenAI routes serve, refusing bad values with a 400
 /// that names the field (<c>options.top_k</c>, <c>messages[2].role</c>).

@@ -7,9 +7,6 @@ using Microsoft.Extensions.Options;
 
 namespace Maas.Server.OpenAi;
 
-/// <summary>One choice's event in a merged stream of n choices.</summary>
-internal readonly record struct ChoiceEvent(int Index, GenerationEvent Event);
-
 /// <summary>What chat completions and completions share: model loading, limits, the n choices and their merged stream.</summary>
 internal sealed class LlmGenerationService(
     LlmEngineManager manager,

@@ -1,18 +1,10 @@
 using Maas.Core.Formats;
-using Maas.Core.Hosting;
 using Maas.Core.Llm;
 using Maas.Core.Registry;
 using Maas.Optimization;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.OpenAi;
-
-/// <summary>A resolved LLM: how to load it and how long to keep it loaded when idle.</summary>
-internal sealed record ResolvedLlm(LlmModelSpec Spec, TimeSpan KeepAlive, Model Model, ModelVersion Version)
-{
-    /// <summary>How the model host loads and keeps it (with its pin and file size for the memory budget).</summary>
-    public ModelLoadRequest Request => LlmEngineManager.RequestFor(Spec, KeepAlive, Model.ServingConfig.Pinned == true, Version.SizeBytes, Version.ArtifactKey);
-}
 
 /// <summary>
 /// Resolves a model reference by key (<c>name</c> or <c>owner/name</c>, with <c>:alias</c> or <c>/versions/N</c>; the

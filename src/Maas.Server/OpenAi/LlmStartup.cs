@@ -1,4 +1,3 @@
-using Maas.Core.Formats;
 using Maas.Core.Llm;
 using Maas.Core.Registry;
 using Maas.Server.Hosting;

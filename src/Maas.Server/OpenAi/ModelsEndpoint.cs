@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Maas.Core.Formats;
-using Maas.Core.Llm;
 using Maas.Core.Registry;
 using Maas.Server.Auth;
 

@@ -1,6 +1,4 @@
-using System.Text.Json;
 using Maas.Core.Datasets;
-using Maas.Core.Jobs;
 using Maas.Core.Jobs.Queue;
 using Maas.Core.Registry;
 using Maas.Core.Tenancy;
@@ -16,12 +14,6 @@ using Maas.Server.Training;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Optimization;
-
-/// <summary>POST /api/v1/models/{name}/versions/{n}:optimize.</summary>
-public sealed record OptimizeRequest(string? Method, JsonElement? Options, JsonElement? Gate, string? Alias);
-
-/// <summary>POST /api/v1/models/{name}/versions/{n}:force-serve: serve (true) or stop serving (false) a version its gate rejected.</summary>
-public sealed record ForceServeRequest(bool? Serve, string? Reason);
 
 /// <summary>
 /// <c>:optimize</c>: checked here against the source version, queued, run by a job worker, read at /api/v1/jobs/{id}.

@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using Maas.Core.Registry;
 using Maas.Core.Registry.Import;

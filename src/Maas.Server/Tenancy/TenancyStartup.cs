@@ -3,7 +3,6 @@ using Maas.Core.Tenancy;
 using Maas.Server.Auth;
 using Maas.Server.Hosting;
 using Maas.Storage.Sql;
-using Maas.Storage.Tenancy;
 using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Tenancy;

@@ -3,7 +3,6 @@ using Maas.Core.Registry;
 using Maas.Core.TensorServing;
 using Maas.Runtimes.Onnx;
 using Maas.Runtimes.Onnx.Serving;
-using Maas.Server.TensorInference.Demo;
 using Maas.Server.TensorInference.Grpc;
 using Maas.Server.TensorInference.Rest;
 using Microsoft.AspNetCore.Connections;

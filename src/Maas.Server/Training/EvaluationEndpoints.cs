@@ -15,9 +15,6 @@ using Microsoft.Extensions.Options;
 
 namespace Maas.Server.Training;
 
-/// <summary>POST /api/v1/models/{name}/versions/{n}/evaluations: a version MaaS trained, scored on a labelled dataset.</summary>
-public sealed record EvaluationRequest(JsonElement? Dataset, string? Label, int? Limit);
-
 /// <summary>
 /// Evaluations of a version on another dataset: checked here (a version MaaS trained, a dataset the caller may read
 /// that has the columns the version takes), queued as an "evaluation" job, listed per version.

@@ -5,9 +5,6 @@ using System.Text.RegularExpressions;
 
 namespace Maas.Server.WebConsole;
 
-/// <summary>One built console file held in memory: its bytes, media type, ETag and whether its name carries a content hash.</summary>
-public sealed record ConsoleAsset(string Path, byte[] Content, string ContentType, string ETag, bool Immutable);
-
 /// <summary>
 /// The console's built files, embedded in this assembly by the build (src/Maas.Console, bundled by esbuild) under
 /// the resource prefix <c>MaasConsole/</c>: index.html, and the bundles under ui/ with hashed names.

@@ -3,7 +3,6 @@ using Maas.Core.Tenancy;
 using Maas.Server.Auth;
 using Maas.Server.Errors;
 using Microsoft.Extensions.Options;
-using Microsoft.Net.Http.Headers;
 
 namespace Maas.Server.WebConsole;
 

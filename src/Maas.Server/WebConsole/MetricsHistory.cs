@@ -3,20 +3,6 @@ using Microsoft.Extensions.Options;
 
 namespace Maas.Server.WebConsole;
 
-/// <summary>Rates, latency percentiles and gauges over one sampling interval: server-wide or for one model.</summary>
-public sealed record MetricsStats(
-    double RequestsPerSecond,
-    double? LatencyP50Ms,
-    double? LatencyP95Ms,
-    double? LatencyP99Ms,
-    double TokensPerSecond,
-    double QueueDepth,
-    double Loaded,
-    double? MemoryBytes);
-
-/// <summary>One point of the history: when, the whole server, and each model seen in that interval.</summary>
-public sealed record MetricsPoint(DateTimeOffset At, MetricsStats Server, IReadOnlyDictionary<string, MetricsStats> Models);
-
 /// <summary>
 /// Reads the server's own /metrics output every few seconds and keeps an hour (configurable) of derived points in a
 /// ring buffer, so the console's charts show the past hour even after a page reload.

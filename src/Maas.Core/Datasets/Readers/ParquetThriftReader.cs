@@ -180,6 +180,3 @@ internal ref struct ParquetThriftReader(ReadOnlySpan<byte> data, string what)
     /// <summary>The refusal of a file that is not Parquet this server reads, saying <paramref name="what"/> is wrong.</summary>
     public static DatasetFormatException Bad(string what) => new($"the file is not a Parquet file this server reads ({what})");
 }
-
-/// <summary>Metadata that ends before what it declares: its reader says where.</summary>
-internal sealed class ParquetCutShortException(string message) : Exception(message);

@@ -1,49 +1,5 @@
 namespace Maas.Core.Formats.Onnx;
 
-/// <summary>One dimension of a tensor shape: a fixed size, or symbolic (Value -1, with the name when the model gives one).</summary>
-public readonly record struct OnnxDimension(long Value, string? Name = null)
-{
-    /// <summary>A dimension whose size is only known at run time.</summary>
-    public bool IsSymbolic => Value < 0;
-
-    /// <summary>A fixed dimension.</summary>
-    public static OnnxDimension Fixed(long value) =>
-        value >= 0 ? new(value) : throw new ArgumentOutOfRangeException(nameof(value), value, "a fixed dimension is >= 0");
-
-    /// <summary>A named symbolic dimension such as "batch".</summary>
-    public static OnnxDimension Symbolic(string name) => new(-1, name);
-
-    /// <summary>A dimension of unknown size without a name.</summary>
-    public static OnnxDimension Unknown { get; } = new(-1);
-
-    /// <summary>Lets shapes be written as <c>[2, 3]</c>.</summary>
-    public static implicit operator OnnxDimension(long value) => Fixed(value);
-
-    /// <summary>Lets symbolic dimensions be written as <c>["batch", 3]</c>.</summary>
-    public static implicit operator OnnxDimension(string name) => Symbolic(name);
-
-    /// <inheritdoc />
-    public override string ToString() => IsSymbolic ? Name ?? "?" : Value.ToString(System.Globalization.CultureInfo.InvariantCulture);
-}
-
-/// <summary>A graph input or output: its name, element type and shape.</summary>
-/// <param name="Name">The tensor name used to feed or fetch it.</param>
-/// <param name="ElementType">The ONNX TensorProto.DataType value (see <see cref="OnnxElementType"/>); 0 for non-tensor values.</param>
-/// <param name="KServeDatatype">The KServe v2 datatype ("FP32", "INT64", "BYTES", ...); for types KServe lacks, the ONNX name in capitals, and "SEQUENCE", "MAP" or "OPTIONAL" for non-tensor values.</param>
-/// <param name="Shape">The dimensions; empty for a scalar, and also empty when the model gives no shape (see <paramref name="RankKnown"/>).</param>
-/// <param name="RankKnown">False when the model declares no shape at all, so any rank is accepted.</param>
-public sealed record OnnxValueInfo(string Name, int ElementType, string KServeDatatype, IReadOnlyList<OnnxDimension> Shape, bool RankKnown = true)
-{
-    /// <summary>The element type as the enum.</summary>
-    public OnnxElementType Type => (OnnxElementType)ElementType;
-
-    /// <summary>The shape as numbers, -1 for symbolic dimensions.</summary>
-    public long[] Dims => Shape.Select(d => d.Value).ToArray();
-}
-
-/// <summary>An operator set the model imports: its domain ("" is the default ONNX domain) and version.</summary>
-public sealed record OnnxOpset(string Domain, long Version);
-
 /// <summary>What a model file says about itself: producer, opsets, signature, metadata and its external data files.</summary>
 public sealed record OnnxModelInfo
 {

@@ -169,6 +169,3 @@ public sealed class ImportNetworkPolicy
             ? host.EndsWith(pattern[1..], StringComparison.Ordinal)
             : host == pattern;
 }
-
-/// <summary>An import source the network policy refuses.</summary>
-public sealed class ImportBlockedException(string message) : Exception(message);

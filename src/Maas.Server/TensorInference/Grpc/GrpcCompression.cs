@@ -3,14 +3,6 @@ using Maas.Core.TensorServing;
 
 namespace Maas.Server.TensorInference.Grpc;
 
-/// <summary>The message encodings of gRPC's compression spec that this server speaks.</summary>
-internal enum GrpcEncoding
-{
-    Identity,
-    Gzip,
-    Deflate,
-}
-
 /// <summary>
 /// gRPC message compression: reading grpc-encoding / grpc-accept-encoding, inflating compressed request messages
 /// and compressing responses. "deflate" is the zlib format, as gRPC's own implementations write it.

@@ -55,15 +55,3 @@ internal sealed class ConnectionThreadTransportFactory(IOptions<InferenceOptions
         return ValueTask.FromResult<IConnectionListener>(new ConnectionThreadListener(socket, pool, o.HttpReadAheadBytes, _threads));
     }
 }
-
-/// <summary>A count of running connection threads, shared by a factory's listeners.</summary>
-internal sealed class ConnectionThreadCount
-{
-    private int _value;
-
-    public int Value => Volatile.Read(ref _value);
-
-    public void Started() => Interlocked.Increment(ref _value);
-
-    public void Ended() => Interlocked.Decrement(ref _value);
-}

@@ -1,0 +1,4 @@
+namespace Maas.Optimization.Onnx;
+
+/// <summary>What magnitude pruning changed.</summary>
+public sealed record PruneRewrite(int TensorsPruned, long Weights, long Zeroed);

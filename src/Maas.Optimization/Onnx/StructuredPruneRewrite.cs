@@ -1,0 +1,4 @@
+namespace Maas.Optimization.Onnx;
+
+/// <summary>What structured pruning changed.</summary>
+public sealed record StructuredPruneRewrite(int LayersPruned, long UnitsBefore, long UnitsRemoved);
