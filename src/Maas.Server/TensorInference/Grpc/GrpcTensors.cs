@@ -25,80 +25,13 @@ internal static class GrpcTensors
     {
         var raws = new List<Range>();
         var header = ParseWithoutRaw(message, raws);
-        var tensors = new List<Tensor>(header.Inputs.Count);
-        Dictionary<string, SharedMemoryReference>? sharedMemoryOutputs = null; // only for calls that use the extension
-        try
-        {
-            // Inputs in shared memory have no raw_input_contents entry: the entries belong to the others, in order.
-            var inShared = header.Inputs.Select(input => SharedMemoryReference.Read(Parameters(input.Parameters), $"input '{input.Name}'", sharedMemory, tenant)).ToArray();
-            var carried = inShared.Count(r => r is null);
-            if (raws.Count > 0 && raws.Count != carried)
-            {
-                throw InferenceErrors.Invalid(carried == header.Inputs.Count
-                    ? $"raw_input_contents has {raws.Count} entries but the request has {header.Inputs.Count} inputs; give one per input, in order"
-                    : $"raw_input_contents has {raws.Count} entries but the request has {carried} inputs that are not in shared memory; give one per such input, in order");
-            }
-
-            long sharedBytes = 0;
-            var rawIndex = 0;
-            for (var i = 0; i < header.Inputs.Count; i++)
-            {
-                var input = header.Inputs[i];
-                var (type, shape, count) = Describe(input.Name, input.Datatype, input.Shape, options);
-                if (inShared[i] is { } shm)
-                {
-                    sharedBytes += shm.ByteSize;
-                    tensors.Add(FromSharedMemory(input, type, shape, count, shm, sharedBytes, options.MaxRequestBodyBytes));
-                }
-                else if (raws.Count > 0)
-                {
-                    if (input.Contents is not null)
-                    {
-                        throw InferenceErrors.Invalid($"input '{input.Name}' has both contents and raw_input_contents; give one");
-                    }
-
-                    var raw = message[raws[rawIndex++]];
-                    if (type != TensorDataType.Bytes && raw.Length != count * type.ElementSize())
-                    {
-                        throw InferenceErrors.Invalid(
-                            $"input '{input.Name}': raw_input_contents[{rawIndex - 1}] is {raw.Length} bytes but {type.Name()} shape {TensorShape.Format(shape)} needs {count * type.ElementSize()} bytes ({count} elements)");
-                    }
-
-                    var buffer = PooledBuffer.Rent(raw.Length);
-                    raw.CopyTo(buffer.Span);
-                    try
-                    {
-                        tensors.Add(Tensor.Wrap(input.Name, type, shape, buffer.Memory, buffer));
-                    }
-                    catch
-                    {
-                        buffer.Dispose();
-                        throw;
-                    }
-                }
-                else
-                {
-                    tensors.Add(FromContents(input.Name, type, shape, count, input.Contents));
-                }
-            }
-        }
-        catch
-        {
-            tensors.ForEach(t => t.Dispose());
-            throw;
-        }
-
+        var tensors = ReadInputs(message, header, raws, options, sharedMemory, tenant);
         Dictionary<string, int> classifications;
+        IReadOnlyDictionary<string, SharedMemoryReference> sharedMemoryOutputs;
         try
         {
             classifications = Classifications(header);
-            foreach (var output in header.Outputs)
-            {
-                if (SharedMemoryReference.Read(Parameters(output.Parameters), $"output '{output.Name}'", sharedMemory, tenant) is { } shm)
-                {
-                    (sharedMemoryOutputs ??= new(StringComparer.Ordinal))[output.Name] = shm;
-                }
-            }
+            sharedMemoryOutputs = SharedMemoryOutputs(header, sharedMemory, tenant);
         }
         catch
         {
@@ -124,7 +57,98 @@ internal static class GrpcTensors
             RankedOutputs = classifications.Count > 0 ? [.. classifications.Keys] : null,
             Timeout = InferenceTimeouts.FromParameters(parameters) is { } t && (callTimeout is null || t < callTimeout) ? t : callTimeout,
         };
-        return (header, request, classifications, sharedMemoryOutputs ?? SharedMemoryReference.None);
+        return (header, request, classifications, sharedMemoryOutputs);
+    }
+
+    // The inputs as tensors: from shared memory, raw_input_contents (one entry per input not in shared memory, in
+    // order) or typed contents; on a refusal the tensors read so far are returned to their pools.
+    private static List<Tensor> ReadInputs(
+        ReadOnlySpan<byte> message, ModelInferRequest header, List<Range> raws, InferenceOptions options, SystemSharedMemoryRegistry? sharedMemory, string tenant)
+    {
+        var tensors = new List<Tensor>(header.Inputs.Count);
+        try
+        {
+            // Inputs in shared memory have no raw_input_contents entry: the entries belong to the others, in order.
+            var inShared = header.Inputs.Select(input => SharedMemoryReference.Read(Parameters(input.Parameters), $"input '{input.Name}'", sharedMemory, tenant)).ToArray();
+            var carried = inShared.Count(r => r is null);
+            if (raws.Count > 0 && raws.Count != carried)
+            {
+                throw InferenceErrors.Invalid(carried == header.Inputs.Count
+                    ? $"raw_input_contents has {raws.Count} entries but the request has {header.Inputs.Count} inputs; give one per input, in order"
+                    : $"raw_input_contents has {raws.Count} entries but the request has {carried} inputs that are not in shared memory; give one per such input, in order");
+            }
+
+            long sharedBytes = 0;
+            var rawIndex = 0;
+            for (var i = 0; i < header.Inputs.Count; i++)
+            {
+                var input = header.Inputs[i];
+                var (type, shape, count) = Describe(input.Name, input.Datatype, input.Shape, options);
+                if (inShared[i] is { } shm)
+                {
+                    sharedBytes += shm.ByteSize;
+                    tensors.Add(FromSharedMemory(input, type, shape, count, shm, sharedBytes, options.MaxRequestBodyBytes));
+                }
+                else if (raws.Count > 0)
+                {
+                    tensors.Add(FromRaw(input, type, shape, count, message[raws[rawIndex]], rawIndex));
+                    rawIndex++;
+                }
+                else
+                {
+                    tensors.Add(FromContents(input.Name, type, shape, count, input.Contents));
+                }
+            }
+
+            return tensors;
+        }
+        catch
+        {
+            tensors.ForEach(t => t.Dispose());
+            throw;
+        }
+    }
+
+    // One input's raw_input_contents entry, copied into a pooled buffer (the message's memory is not the call's to keep).
+    private static Tensor FromRaw(ModelInferRequest.Types.InferInputTensor input, TensorDataType type, long[] shape, long count, ReadOnlySpan<byte> raw, int rawIndex)
+    {
+        if (input.Contents is not null)
+        {
+            throw InferenceErrors.Invalid($"input '{input.Name}' has both contents and raw_input_contents; give one");
+        }
+
+        if (type != TensorDataType.Bytes && raw.Length != count * type.ElementSize())
+        {
+            throw InferenceErrors.Invalid(
+                $"input '{input.Name}': raw_input_contents[{rawIndex}] is {raw.Length} bytes but {type.Name()} shape {TensorShape.Format(shape)} needs {count * type.ElementSize()} bytes ({count} elements)");
+        }
+
+        var buffer = PooledBuffer.Rent(raw.Length);
+        raw.CopyTo(buffer.Span);
+        try
+        {
+            return Tensor.Wrap(input.Name, type, shape, buffer.Memory, buffer);
+        }
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
+    }
+
+    // The requested outputs to be written into shared memory, by name (none for a call that does not use the extension).
+    private static IReadOnlyDictionary<string, SharedMemoryReference> SharedMemoryOutputs(ModelInferRequest header, SystemSharedMemoryRegistry? sharedMemory, string tenant)
+    {
+        Dictionary<string, SharedMemoryReference>? outputs = null;
+        foreach (var output in header.Outputs)
+        {
+            if (SharedMemoryReference.Read(Parameters(output.Parameters), $"output '{output.Name}'", sharedMemory, tenant) is { } shm)
+            {
+                (outputs ??= new(StringComparer.Ordinal))[output.Name] = shm;
+            }
+        }
+
+        return outputs ?? SharedMemoryReference.None;
     }
 
     // An input whose bytes are in a shared-memory region (SharedMemoryReference.ReadInput); it has no contents.

@@ -243,6 +243,42 @@ internal static class V2RequestReader
             index++;
         }
 
+        var (requested, binaryOutputs, classifications, sharedMemoryOutputs) = ReadOutputs(root, context);
+        var call = new V2InferCall
+        {
+            Request = new InferenceRequest
+            {
+                Id = id,
+                Inputs = tensors,
+                Parameters = parameters,
+                RequestedOutputs = requested is { Count: > 0 } ? requested : null,
+                RankedOutputs = classifications.Count > 0 ? [.. classifications.Keys] : null,
+                Timeout = InferenceTimeouts.FromParameters(parameters),
+            },
+            BinaryByDefault = parameters?.TryGetValue("binary_data_output", out var bdo) == true && bdo is true,
+            SharedMemoryOutputs = sharedMemoryOutputs,
+        };
+        foreach (var (k, v) in binaryOutputs)
+        {
+            call.BinaryOutputs[k] = v;
+        }
+
+        foreach (var (k, v) in classifications)
+        {
+            call.Classifications[k] = v;
+        }
+
+        return call;
+    }
+
+    // The "outputs" array: the names asked for (null: all), which are binary, which are classified (top-k) and which
+    // go to shared memory.
+    private static (
+        List<string>? Requested,
+        Dictionary<string, bool> BinaryOutputs,
+        Dictionary<string, int> Classifications,
+        IReadOnlyDictionary<string, SharedMemoryReference> SharedMemoryOutputs) ReadOutputs(JsonElement root, ReadContext context)
+    {
         List<string>? requested = null;
         var binaryOutputs = new Dictionary<string, bool>(StringComparer.Ordinal);
         var classifications = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -283,31 +319,7 @@ internal static class V2RequestReader
             }
         }
 
-        var call = new V2InferCall
-        {
-            Request = new InferenceRequest
-            {
-                Id = id,
-                Inputs = tensors,
-                Parameters = parameters,
-                RequestedOutputs = requested is { Count: > 0 } ? requested : null,
-                RankedOutputs = classifications.Count > 0 ? [.. classifications.Keys] : null,
-                Timeout = InferenceTimeouts.FromParameters(parameters),
-            },
-            BinaryByDefault = parameters?.TryGetValue("binary_data_output", out var bdo) == true && bdo is true,
-            SharedMemoryOutputs = sharedMemoryOutputs ?? SharedMemoryReference.None,
-        };
-        foreach (var (k, v) in binaryOutputs)
-        {
-            call.BinaryOutputs[k] = v;
-        }
-
-        foreach (var (k, v) in classifications)
-        {
-            call.Classifications[k] = v;
-        }
-
-        return call;
+        return (requested, binaryOutputs, classifications, sharedMemoryOutputs ?? SharedMemoryReference.None);
     }
 
     // The request's id and parameters; the parameters the server acts on must have their type.
