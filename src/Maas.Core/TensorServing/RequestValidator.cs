@@ -15,6 +15,20 @@ public static class RequestValidator
         bool batchDimension,
         int maxBatchSize)
     {
+        var (rows, rowsFrom) = ValidateInputs(request, modelLabel, inputs, batchDimension);
+        ValidateOutputs(request, modelLabel, outputs);
+        if (batchDimension && maxBatchSize > 1 && rows > maxBatchSize)
+        {
+            throw Invalid($"input '{rowsFrom}' has {rows} rows in its batch dimension, over the max batch size of {modelLabel} ({maxBatchSize})");
+        }
+
+        return batchDimension ? rows : 1;
+    }
+
+    // Every input known, given once, of its datatype and shape, every one the model needs given; with a batch
+    // dimension, the rows they agree on (and the input that set them).
+    private static (long Rows, string? RowsFrom) ValidateInputs(InferenceRequest request, string modelLabel, IReadOnlyList<TensorMetadata> inputs, bool batchDimension)
+    {
         long rows = -1;
         string? rowsFrom = null;
         for (var i = 0; i < request.Inputs.Count; i++)
@@ -57,6 +71,12 @@ public static class RequestValidator
             }
         }
 
+        return (rows, rowsFrom);
+    }
+
+    // Requested outputs known and named once; ranked (classified) outputs known and numeric.
+    private static void ValidateOutputs(InferenceRequest request, string modelLabel, IReadOnlyList<TensorMetadata> outputs)
+    {
         if (request.RequestedOutputs is { } requested)
         {
             for (var i = 0; i < requested.Count; i++)
@@ -88,13 +108,6 @@ public static class RequestValidator
                 }
             }
         }
-
-        if (batchDimension && maxBatchSize > 1 && rows > maxBatchSize)
-        {
-            throw Invalid($"input '{rowsFrom}' has {rows} rows in its batch dimension, over the max batch size of {modelLabel} ({maxBatchSize})");
-        }
-
-        return batchDimension ? rows : 1;
     }
 
     private static void CheckShape(Tensor given, TensorMetadata expected, string modelLabel)

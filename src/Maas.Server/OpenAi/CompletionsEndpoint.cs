@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Maas.Core.Llm;
 using Maas.Server.Auth;
 
@@ -242,48 +243,50 @@ internal static class CompletionsEndpoint
             var last = finished == total && e.Finish is not null;
             var offset = offsets[index];
             offsets[index] += text.Length;
-            await sse.WriteAsync(
-                json =>
-                {
-                    json.WriteStartObject();
-                    json.WriteString("id", id);
-                    json.WriteString("object", "text_completion");
-                    json.WriteNumber("created", created);
-                    json.WriteString("model", p.Model);
-                    json.WriteString("system_fingerprint", fingerprint);
-                    json.WriteStartArray("choices");
-                    json.WriteStartObject();
-                    json.WriteString("text", text);
-                    json.WriteNumber("index", index);
-                    OpenAiJson.WriteCompletionLogprobs(json, p.Logprobs ? e.Logprobs ?? [] : null, offset, e.PromptLogprobs);
-                    OpenAiJson.WriteStreamFinishReason(json, e.Finish);
-                    json.WriteEndObject();
-                    json.WriteEndArray();
-                    OpenAiJson.WriteStreamUsage(json, p.IncludeUsage, last ? () => Usage(usages, promptTokens, p.N) : null);
-
-                    json.WriteEndObject();
-                },
-                aborted);
+            await sse.WriteAsync(json => WriteTextChunk(json, id, created, fingerprint, p, index, text, offset, e, last ? () => Usage(usages, promptTokens, p.N) : null), aborted);
         }
 
         if (p.IncludeUsage)
         {
-            await sse.WriteAsync(
-                json =>
-                {
-                    json.WriteStartObject();
-                    json.WriteString("id", id);
-                    json.WriteString("object", "text_completion");
-                    json.WriteNumber("created", created);
-                    json.WriteString("model", p.Model);
-                    json.WriteStartArray("choices");
-                    json.WriteEndArray();
-                    OpenAiJson.WriteUsage(json, Usage(usages, promptTokens, p.N));
-                    json.WriteEndObject();
-                },
-                aborted);
+            await sse.WriteAsync(json => WriteUsageChunk(json, id, created, p.Model, Usage(usages, promptTokens, p.N)), aborted);
         }
 
         await sse.DoneAsync(aborted);
+    }
+
+    // One choice's piece of text (with its logprobs and finish reason); the usage rides on the last chunk when asked for.
+    private static void WriteTextChunk(
+        Utf8JsonWriter json, string id, long created, string fingerprint, GenerationParameters p, int index, string text, int offset, GenerationEvent e, Func<LlmUsage>? usage)
+    {
+        json.WriteStartObject();
+        json.WriteString("id", id);
+        json.WriteString("object", "text_completion");
+        json.WriteNumber("created", created);
+        json.WriteString("model", p.Model);
+        json.WriteString("system_fingerprint", fingerprint);
+        json.WriteStartArray("choices");
+        json.WriteStartObject();
+        json.WriteString("text", text);
+        json.WriteNumber("index", index);
+        OpenAiJson.WriteCompletionLogprobs(json, p.Logprobs ? e.Logprobs ?? [] : null, offset, e.PromptLogprobs);
+        OpenAiJson.WriteStreamFinishReason(json, e.Finish);
+        json.WriteEndObject();
+        json.WriteEndArray();
+        OpenAiJson.WriteStreamUsage(json, p.IncludeUsage, usage);
+        json.WriteEndObject();
+    }
+
+    // stream_options.include_usage's final chunk: no choices, the totals.
+    private static void WriteUsageChunk(Utf8JsonWriter json, string id, long created, string model, LlmUsage usage)
+    {
+        json.WriteStartObject();
+        json.WriteString("id", id);
+        json.WriteString("object", "text_completion");
+        json.WriteNumber("created", created);
+        json.WriteString("model", model);
+        json.WriteStartArray("choices");
+        json.WriteEndArray();
+        OpenAiJson.WriteUsage(json, usage);
+        json.WriteEndObject();
     }
 }
