@@ -248,20 +248,7 @@ public sealed class DatasetCatalog(
             CreatedAt = now,
             ExpiresAt = expiresAt,
         };
-
-        try
-        {
-            // The row first: a file without a row is a leftover the sweep may remove at any time.
-            await store.CreateUploadSessionAsync(session, cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await reservation.ReleaseAsync().ConfigureAwait(false);
-            throw;
-        }
-
-        await _uploads.CreateAsync(session.Id, cancellationToken).ConfigureAwait(false);
-        return session;
+        return await _uploads.OpenAsync(session, reservation, () => store.CreateUploadSessionAsync(session, cancellationToken), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>A live session with its current offset; 404 upload_not_found otherwise.</summary>

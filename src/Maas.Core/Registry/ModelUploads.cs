@@ -39,19 +39,7 @@ public sealed class ModelUploads(ModelRegistry registry)
             CreatedAt = now,
             ExpiresAt = expiresAt,
         };
-        try
-        {
-            // The row first, as for dataset uploads: a session file without a row is a leftover that a sweep may remove.
-            await Store.CreateUploadSessionAsync(session, owner.Id, cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await reservation.ReleaseAsync().ConfigureAwait(false);
-            throw;
-        }
-
-        await Files.CreateAsync(session.Id, cancellationToken).ConfigureAwait(false);
-        return session;
+        return await Files.OpenAsync(session, reservation, () => Store.CreateUploadSessionAsync(session, owner.Id, cancellationToken), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>A session with its current offset; throws upload_not_found.</summary>

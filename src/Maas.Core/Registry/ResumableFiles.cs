@@ -110,8 +110,27 @@ public sealed class ResumableFiles(StagingArea staging)
     /// <summary>The file a session's bytes are appended to.</summary>
     public string PathOf(string id) => staging.SessionFile(id);
 
-    /// <summary>Creates the session's empty file.</summary>
-    public Task CreateAsync(string id, CancellationToken cancellationToken) => File.WriteAllBytesAsync(PathOf(id), [], cancellationToken);
+    /// <summary>
+    /// Opens a new session: its row first, by <paramref name="createRow"/> (a session file without a row is a leftover a
+    /// sweep may remove at any time), then its empty file. A row that is not written releases the session's
+    /// <paramref name="reservation"/>.
+    /// </summary>
+    public async Task<T> OpenAsync<T>(T session, StorageReservation reservation, Func<Task> createRow, CancellationToken cancellationToken)
+        where T : ResumableSession
+    {
+        try
+        {
+            await createRow().ConfigureAwait(false);
+        }
+        catch
+        {
+            await reservation.ReleaseAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        await File.WriteAllBytesAsync(PathOf(session.Id), [], cancellationToken).ConfigureAwait(false);
+        return session;
+    }
 
     /// <summary>The bytes received so far: the offset the next chunk must start at.</summary>
     public long Length(string id)
