@@ -135,24 +135,7 @@ public sealed class KvSlotPlanner
 
             long fixedCost = lost + PassCost(target, anyRunning, idle, steps);
 
-            // Its own prefix in place, a longer one copied from another slot, or one restored from host memory.
-            var plan = new SlotPlan(target, shared[target], null);
-            long cost = prompt.Count - shared[target];
-            for (var other = 0; other < Slots; other++)
-            {
-                var copyCost = prompt.Count - shared[other] + (Unified ? 1 : PerSlotCopyCost);
-                if (other != target && shared[other] > shared[target] && copyCost < cost)
-                {
-                    plan = new SlotPlan(target, shared[other], other);
-                    cost = copyCost;
-                }
-            }
-
-            if (PrefixCache && host is { } entry && prompt.Count - hostReuse + RestoreCost < cost)
-            {
-                plan = new SlotPlan(target, hostReuse, null, entry.EntryId);
-                cost = prompt.Count - hostReuse + RestoreCost;
-            }
+            var (plan, cost) = CheapestPrefix(target, prompt.Count, shared, host, hostReuse);
 
             // Ties: the slot with more running neighbours (filling a gap first), then the lower id.
             var total = ((fixedCost + cost) * 4) + (2 - Neighbours(target, idle));
@@ -164,6 +147,31 @@ public sealed class KvSlotPlanner
         }
 
         return best ?? throw new InvalidOperationException("no slot is idle");
+    }
+
+    // How target gets its prefix most cheaply: its own in place, a longer one copied from another slot, or one
+    // restored from host memory; the cost counts the prompt tokens left to decode.
+    private (SlotPlan Plan, long Cost) CheapestPrefix(int target, int promptLength, int[] shared, PrefixMatch? host, int hostReuse)
+    {
+        var plan = new SlotPlan(target, shared[target], null);
+        long cost = promptLength - shared[target];
+        for (var other = 0; other < Slots; other++)
+        {
+            var copyCost = promptLength - shared[other] + (Unified ? 1 : PerSlotCopyCost);
+            if (other != target && shared[other] > shared[target] && copyCost < cost)
+            {
+                plan = new SlotPlan(target, shared[other], other);
+                cost = copyCost;
+            }
+        }
+
+        if (PrefixCache && host is { } entry && promptLength - hostReuse + RestoreCost < cost)
+        {
+            plan = new SlotPlan(target, hostReuse, null, entry.EntryId);
+            cost = promptLength - hostReuse + RestoreCost;
+        }
+
+        return (plan, cost);
     }
 
     // Per-slot buffers: a slot with no running neighbour starts one more run of consecutive ids (one more pass per
